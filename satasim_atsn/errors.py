@@ -1,0 +1,61 @@
+"""The project's own error type: every mistake a user can make becomes one of these.
+
+The CLI prints ``str(error)`` on one line and exits with code 2, so messages must name
+the file, the field and the fix. Build them with :func:`SatasimError.at` to keep that shape.
+"""
+
+from __future__ import annotations
+
+
+class SatasimError(Exception):
+    """A user-caused error: bad file, bad field, impossible request. Never a bug."""
+
+    kind = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+    @classmethod
+    def at(cls, where: str | None, field: str | None, problem: str, fix: str | None = None) -> "SatasimError":
+        """Build a message of the form ``file: field: problem; fix``."""
+        parts = [p for p in (where, field) if p]
+        text = ": ".join(parts + [problem]) if parts else problem
+        if fix:
+            text += f"; {fix}"
+        return cls(text)
+
+
+class WorkloadError(SatasimError):
+    """A workload .npz file is missing, malformed, or inconsistent."""
+
+    kind = "workload"
+
+
+class ArchError(SatasimError):
+    """An architecture or technology YAML file is malformed or inconsistent."""
+
+    kind = "architecture"
+
+
+class MappingError(SatasimError):
+    """A network cannot be mapped onto the given architecture."""
+
+    kind = "mapping"
+
+
+class DatasetError(SatasimError):
+    """A dataset is missing, corrupt, or of the wrong shape."""
+
+    kind = "dataset"
+
+
+class TrainError(SatasimError):
+    """Training cannot proceed (bad config, NaN loss, incompatible checkpoint)."""
+
+    kind = "train"
+
+
+class StudyError(SatasimError):
+    """A study (sweep/compare/reproduce) file or output directory is unusable."""
+
+    kind = "study"

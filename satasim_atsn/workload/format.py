@@ -1,0 +1,503 @@
+"""The workload .npz contract (DESIGN.md section 4, version 1): read, write, validate.
+
+A workload is everything the simulator needs about a network and its inputs and nothing
+about the hardware. Trained/imported workloads carry integer weights and real inputs;
+statistical workloads carry per-layer firing rates and exit-step histograms instead.
+
+Layer dictionaries (``meta["layers"]``), in execution order:
+
+========  ===================================================================================
+type      fields besides ``name``, ``type``, ``inputs`` (list of layer names, or ``["input"]``),
+          ``in_shape`` and ``out_shape`` (lists of ints, without the batch axis)
+========  ===================================================================================
+conv      ``kernel``, ``stride``, ``padding``, ``out_channels``, ``spiking`` (LIF after it, or a
+          bare current feeding an ``add``); weights ``w/<name>`` int8 [Cout, Cin, k, k]
+linear    ``out_features``, ``spiking``; weights int8 [out, in]
+maxpool   ``kernel``, ``stride``: spike max-pooling (an OR of the window)
+avgpool   global sum-pooling of spikes (integer counts per channel); feeds linear/output only
+flatten   reshape to one axis
+add       residual join: ``inputs`` = [main current, shortcut]; the shortcut is a current
+          (a non-spiking conv) or spikes times ``shortcut_gain``; then a LIF
+output    ``out_features`` = classes; ``output_mode`` ``membrane`` (ATSN eq. 8: decay, no
+          reset) or ``accumulate`` (a plain layer summed over time, eq. 5); ``logit_scale``
+========  ===================================================================================
+
+Every spiking layer (spiking conv/linear, add) has ``b/<name>`` int32 [C] bias currents and
+``vth/<name>`` int32 [C] thresholds (> 0); conv/linear/output have ``w/<name>``.
+The first layer consuming ``input`` computes ``(W.x + b) >> input_shift`` for uint8 images.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from satasim_atsn.errors import WorkloadError
+
+FORMAT_NAME = "satasim-workload"
+FORMAT_VERSION = 1
+LAYER_TYPES = ("conv", "linear", "maxpool", "avgpool", "add", "flatten", "output")
+KINDS = ("trained", "imported", "statistical")
+POLICIES = ("fixed", "dtsnn", "atsn")
+OUTPUT_MODES = ("membrane", "accumulate")
+INPUT_ENCODINGS = ("direct", "spike_frames")
+WEIGHTED_TYPES = ("conv", "linear", "output")
+
+
+def is_spiking(layer: dict) -> bool:
+    """True when the layer ends in LIF neurons that emit spikes."""
+    t = layer["type"]
+    return t == "add" or (t in ("conv", "linear") and bool(layer.get("spiking", True)))
+
+
+def emits_spikes(layer: dict) -> bool:
+    """True when the layer's output is a binary spike map (LIF layers, max-pool, flatten of spikes)."""
+    return is_spiking(layer) or layer["type"] in ("maxpool", "flatten")
+
+
+@dataclass
+class Workload:
+    """An in-memory workload. ``arrays`` holds every npz entry except format/version/meta."""
+
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = "<memory>"
+
+    # --- convenient views -------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta["kind"])
+
+    @property
+    def is_statistical(self) -> bool:
+        return self.kind == "statistical"
+
+    @property
+    def layers(self) -> list[dict]:
+        return self.meta["layers"]
+
+    @property
+    def timesteps(self) -> int:
+        return int(self.meta["timesteps"])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta["num_classes"])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.meta["input_shape"])
+
+    @property
+    def input_encoding(self) -> str:
+        return str(self.meta.get("input_encoding", "direct"))
+
+    @property
+    def num_images(self) -> int:
+        if self.is_statistical:
+            return int(self.meta.get("num_images", 10000))
+        return int(self.arrays["y"].shape[0]) if "y" in self.arrays else int(self.arrays["x"].shape[0])
+
+    def layer(self, name: str) -> dict:
+        for layer in self.layers:
+            if layer["name"] == name:
+                return layer
+        raise KeyError(name)
+
+    def weights(self, name: str) -> np.ndarray:
+        return self.arrays[f"w/{name}"]
+
+    def bias(self, name: str) -> np.ndarray:
+        return self.arrays[f"b/{name}"]
+
+    def vth(self, name: str) -> np.ndarray:
+        return self.arrays[f"vth/{name}"]
+
+    def inputs(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Input images [n, C, H, W] uint8, or spike frames [n, T, C, H, W] uint8 0/1 (unpacked)."""
+        x = self.arrays["x"][start:stop]
+        if self.input_encoding == "spike_frames":
+            width = int(self.meta["input_width"])
+            x = np.unpackbits(x, axis=-1, count=width)
+        return x
+
+    def labels(self) -> np.ndarray | None:
+        return self.arrays.get("y")
+
+    @property
+    def decay_shifts(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.meta["neuron"]["decay_shifts"])
+
+    @property
+    def vmem_bits(self) -> int:
+        return int(self.meta["quant"]["vmem_bits"])
+
+    @property
+    def input_shift(self) -> int:
+        return int(self.meta["quant"].get("input_shift", 0))
+
+
+# ------------------------------------------------------------------------------------------
+# shape inference shared by validation, builders and the trainer's exporter
+# ------------------------------------------------------------------------------------------
+def conv_out_hw(h: int, w: int, kernel: int, stride: int, padding: int) -> tuple[int, int]:
+    """Output height and width of a convolution or pooling window."""
+    return (h + 2 * padding - kernel) // stride + 1, (w + 2 * padding - kernel) // stride + 1
+
+
+def infer_out_shape(layer: dict, in_shapes: list[list[int]], num_classes: int) -> list[int]:
+    """The output shape a layer must have given its input shapes (raises ValueError)."""
+    t = layer["type"]
+    shape = list(in_shapes[0])
+    if t == "conv":
+        if len(shape) != 3:
+            raise ValueError(f"conv needs a [C, H, W] input, got {shape}")
+        h, w = conv_out_hw(shape[1], shape[2], int(layer["kernel"]), int(layer["stride"]), int(layer["padding"]))
+        if h <= 0 or w <= 0:
+            raise ValueError(f"kernel {layer['kernel']} does not fit input {shape}")
+        return [int(layer["out_channels"]), h, w]
+    if t == "maxpool":
+        if len(shape) != 3:
+            raise ValueError(f"maxpool needs a [C, H, W] input, got {shape}")
+        h, w = conv_out_hw(shape[1], shape[2], int(layer["kernel"]), int(layer["stride"]), 0)
+        if h <= 0 or w <= 0:
+            raise ValueError(f"window {layer['kernel']} does not fit input {shape}")
+        return [shape[0], h, w]
+    if t == "avgpool":
+        if len(shape) != 3:
+            raise ValueError(f"avgpool needs a [C, H, W] input, got {shape}")
+        return [shape[0]]
+    if t == "flatten":
+        return [int(np.prod(shape))]
+    if t == "linear":
+        if len(shape) != 1:
+            raise ValueError(f"linear needs a flat input, got {shape}; add a flatten or avgpool layer")
+        return [int(layer["out_features"])]
+    if t == "output":
+        if len(shape) != 1:
+            raise ValueError(f"output needs a flat input, got {shape}; add a flatten or avgpool layer")
+        return [num_classes]
+    if t == "add":
+        if len(in_shapes) != 2 or list(in_shapes[0]) != list(in_shapes[1]):
+            raise ValueError(f"add needs two inputs of equal shape, got {in_shapes}")
+        return shape
+    raise ValueError(f"unknown layer type {t!r}")
+
+
+def weight_shape(layer: dict) -> tuple[int, ...]:
+    """Shape of ``w/<layer>`` for weighted layers."""
+    if layer["type"] == "conv":
+        k = int(layer["kernel"])
+        return (int(layer["out_channels"]), int(layer["in_shape"][0]), k, k)
+    return (int(layer["out_shape"][0]), int(layer["in_shape"][0]))
+
+
+# ------------------------------------------------------------------------------------------
+# validation
+# ------------------------------------------------------------------------------------------
+def _fail(where: str, key: str, problem: str, fix: str) -> WorkloadError:
+    return WorkloadError.at(where, key, problem, fix)
+
+
+def _require(meta: dict, key: str, types: type | tuple, where: str) -> Any:
+    if key not in meta:
+        raise _fail(where, f"meta.{key}", "missing", "re-export the workload with this tool's writer")
+    value = meta[key]
+    if not isinstance(value, types) or (isinstance(value, bool) and types is int):
+        raise _fail(where, f"meta.{key}", f"has type {type(value).__name__}", "fix the value's type")
+    return value
+
+
+def validate_layers(meta: dict, where: str = "<workload>") -> None:
+    """Check the layer graph: names, types, inputs, shapes. Raises WorkloadError."""
+    layers = meta.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise _fail(where, "meta.layers", "missing or empty", "a workload needs at least an output layer")
+    num_classes = int(meta["num_classes"])
+    shapes: dict[str, list[int]] = {"input": list(meta["input_shape"])}
+    if meta.get("input_encoding", "direct") == "spike_frames":
+        shapes["input"] = list(meta["input_shape"])
+    seen_spiking: dict[str, bool] = {"input": True}
+    for index, layer in enumerate(layers):
+        key = f"meta.layers[{index}]"
+        if not isinstance(layer, dict) or "name" not in layer or "type" not in layer:
+            raise _fail(where, key, "needs 'name' and 'type'", "see satasim_atsn/workload/format.py")
+        name = layer["name"]
+        key = f"meta.layers[{index}] ({name})"
+        if not isinstance(name, str) or not name or "/" in name or name == "input":
+            raise _fail(where, key, "bad layer name", "use a non-empty name without '/' other than 'input'")
+        if name in shapes:
+            raise _fail(where, key, "duplicate layer name", "give every layer a unique name")
+        if layer["type"] not in LAYER_TYPES:
+            raise _fail(where, key + ".type", f"unknown type {layer['type']!r}", f"use one of {', '.join(LAYER_TYPES)}")
+        inputs = layer.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise _fail(where, key + ".inputs", "missing", "list the names of the layers feeding this one")
+        for src in inputs:
+            if src not in shapes:
+                raise _fail(where, key + ".inputs", f"unknown or later layer {src!r}", "inputs must name earlier layers")
+        if layer["type"] != "add" and len(inputs) != 1:
+            raise _fail(where, key + ".inputs", "only add layers take two inputs", "give one input")
+        for ikey in ("kernel", "stride", "out_channels", "out_features"):
+            if ikey in layer and (not isinstance(layer[ikey], int) or isinstance(layer[ikey], bool) or layer[ikey] <= 0):
+                raise _fail(where, f"{key}.{ikey}", f"must be a positive integer, got {layer[ikey]!r}", "fix the value")
+        if "padding" in layer and (not isinstance(layer["padding"], int) or layer["padding"] < 0):
+            raise _fail(where, f"{key}.padding", "must be a non-negative integer", "fix the value")
+        for needed in {"conv": ("kernel", "stride", "padding", "out_channels"), "maxpool": ("kernel", "stride"),
+                       "linear": ("out_features",), "output": ("output_mode", "logit_scale")}.get(layer["type"], ()):
+            if needed not in layer:
+                raise _fail(where, f"{key}.{needed}", "missing", f"{layer['type']} layers need {needed}")
+        in_shapes = [shapes[src] for src in inputs]
+        if list(layer.get("in_shape", in_shapes[0])) != list(in_shapes[0]):
+            raise _fail(where, f"{key}.in_shape", f"is {layer.get('in_shape')} but its input gives {in_shapes[0]}",
+                        "the input shape does not match the previous layer; fix the layer table")
+        try:
+            out_shape = infer_out_shape(layer, in_shapes, num_classes)
+        except ValueError as error:
+            raise _fail(where, key, str(error), "fix the layer table") from None
+        if "out_shape" in layer and list(layer["out_shape"]) != out_shape:
+            raise _fail(where, f"{key}.out_shape", f"is {layer['out_shape']} but should be {out_shape}",
+                        "fix the layer table")
+        layer.setdefault("in_shape", list(in_shapes[0]))
+        layer.setdefault("out_shape", out_shape)
+        if layer["type"] == "output":
+            if layer["output_mode"] not in OUTPUT_MODES:
+                raise _fail(where, f"{key}.output_mode", f"unknown {layer['output_mode']!r}", f"use {OUTPUT_MODES}")
+            if not (isinstance(layer["logit_scale"], (int, float)) and np.isfinite(layer["logit_scale"])
+                    and layer["logit_scale"] > 0):
+                raise _fail(where, f"{key}.logit_scale", "must be a positive finite number", "fix the value")
+            if index != len(layers) - 1:
+                raise _fail(where, key, "the output layer must be last", "move it to the end")
+        if layer["type"] == "add":
+            main_src, short_src = inputs
+            if seen_spiking.get(main_src, True):
+                raise _fail(where, f"{key}.inputs", f"the first input {main_src!r} must be a current (non-spiking conv)",
+                            "set spiking: false on the conv feeding the join")
+            if seen_spiking.get(short_src, True) and int(layer.get("shortcut_gain", 0)) <= 0:
+                raise _fail(where, f"{key}.shortcut_gain", "a spike shortcut needs a positive integer gain",
+                            "store the quantised identity gain")
+        if layer["type"] in ("maxpool", "avgpool", "flatten", "linear", "conv", "output"):
+            src = inputs[0]
+            if not seen_spiking.get(src, True):
+                raise _fail(where, f"{key}.inputs", f"{src!r} emits a current, not spikes", "only add layers take currents")
+        shapes[name] = out_shape
+        seen_spiking[name] = layer["type"] != "conv" and layer["type"] != "linear" or is_spiking(layer)
+    if layers[-1]["type"] != "output":
+        raise _fail(where, "meta.layers", "the last layer must be of type output", "end the network with its classifier")
+
+
+def validate(workload: Workload) -> Workload:
+    """Validate a workload in place (format, shapes, dtypes, ranges, layer graph)."""
+    where, meta, arrays = workload.source, workload.meta, workload.arrays
+    for key, types in (("name", str), ("kind", str), ("num_classes", int), ("timesteps", int),
+                       ("input_shape", list), ("neuron", dict), ("quant", dict)):
+        _require(meta, key, types, where)
+    if meta["kind"] not in KINDS:
+        raise _fail(where, "meta.kind", f"unknown kind {meta['kind']!r}", f"use one of {', '.join(KINDS)}")
+    if meta["num_classes"] < 2:
+        raise _fail(where, "meta.num_classes", "must be at least 2", "fix the value")
+    if not 1 <= meta["timesteps"] <= 1024:
+        raise _fail(where, "meta.timesteps", "must be between 1 and 1024", "fix the value")
+    if meta.get("input_encoding", "direct") not in INPUT_ENCODINGS:
+        raise _fail(where, "meta.input_encoding", "unknown encoding", f"use one of {INPUT_ENCODINGS}")
+    shifts = meta["neuron"].get("decay_shifts")
+    if not isinstance(shifts, list) or not shifts or not all(isinstance(s, int) and 0 <= s < 32 for s in shifts):
+        raise _fail(where, "meta.neuron.decay_shifts", "must be a non-empty list of shifts in 0..31",
+                    "tau = 0.5 is [1]; tau = 0.75 is [1, 2]")
+    vmem_bits = meta["quant"].get("vmem_bits")
+    if not isinstance(vmem_bits, int) or not 8 <= vmem_bits <= 32:
+        raise _fail(where, "meta.quant.vmem_bits", "must be an integer in 8..32", "16 is the default")
+    weight_bits = meta["quant"].get("weight_bits", 8)
+    if weight_bits != 8:
+        raise _fail(where, "meta.quant.weight_bits", "only 8-bit weights are supported", "quantise to int8")
+    validate_layers(meta, where)
+    vmax = 2 ** (vmem_bits - 1) - 1
+    statistical = meta["kind"] == "statistical"
+    for layer in meta["layers"]:
+        name, ltype = layer["name"], layer["type"]
+        channels = int(layer["out_shape"][0])
+        if not statistical and ltype in WEIGHTED_TYPES:
+            w = _array(arrays, f"w/{name}", where, np.int8, weight_shape(layer))
+            del w
+        if not statistical and (is_spiking(layer) or ltype == "output"):
+            if ltype != "add" or f"b/{name}" in arrays:
+                _array(arrays, f"b/{name}", where, np.int32, (channels,))
+        if not statistical and is_spiking(layer):
+            vth = _array(arrays, f"vth/{name}", where, np.int32, (channels,))
+            if (vth <= 0).any() or (vth > vmax).any():
+                raise _fail(where, f"vth/{name}", f"thresholds must be in 1..{vmax} for {vmem_bits}-bit membranes",
+                            "re-export with matching vmem_bits")
+        if statistical and is_spiking(layer):
+            rate = arrays.get(f"rate/{name}")
+            if rate is None:
+                raise _fail(where, f"rate/{name}", "missing", "a statistical workload needs a rate for every spiking layer")
+            if rate.ndim not in (1, 2) or rate.shape[0] != meta["timesteps"] or (
+                    rate.ndim == 2 and rate.shape[1] != channels):
+                raise _fail(where, f"rate/{name}", f"has shape {rate.shape}",
+                            f"use [T] or [T, C] = [{meta['timesteps']}, {channels}]")
+            if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
+                raise _fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
+    if statistical:
+        for policy in POLICIES:
+            hist = arrays.get(f"exit_hist/{policy}")
+            if hist is None:
+                raise _fail(where, f"exit_hist/{policy}", "missing", f"give exit histograms for {', '.join(POLICIES)}")
+            if hist.shape != (meta["timesteps"],) or not np.isfinite(hist).all() or (hist < 0).any() or not np.isclose(
+                    hist.sum(), 1.0, atol=1e-6):
+                raise _fail(where, f"exit_hist/{policy}", "must be T non-negative probabilities summing to 1",
+                            "normalise the histogram")
+        if "seed" not in arrays:
+            raise _fail(where, "seed", "missing", "statistical workloads need a seed")
+        density = meta.get("input_bit_density")
+        if meta.get("input_encoding", "direct") == "direct":
+            if not (isinstance(density, list) and len(density) == 8 and all(0 <= float(d) <= 1 for d in density)):
+                raise _fail(where, "meta.input_bit_density", "needs 8 densities in [0, 1] (bit planes 0..7)",
+                            "fit it from real images")
+        else:
+            rate = arrays.get("rate/input")
+            if rate is None or rate.shape[0] != meta["timesteps"]:
+                raise _fail(where, "rate/input", "spike-frame inputs need an input rate [T]", "add rate/input")
+    else:
+        _validate_inputs(workload)
+    return workload
+
+
+def _array(arrays: dict, key: str, where: str, dtype: type, shape: tuple) -> np.ndarray:
+    if key not in arrays:
+        raise _fail(where, key, "missing", "re-export the workload with this tool's writer")
+    value = arrays[key]
+    if value.dtype != dtype:
+        raise _fail(where, key, f"has dtype {value.dtype}", f"store it as {np.dtype(dtype).name}")
+    if tuple(value.shape) != tuple(shape):
+        raise _fail(where, key, f"has shape {tuple(value.shape)}, the layer table needs {tuple(shape)}",
+                    "re-export the workload")
+    return value
+
+
+def _validate_inputs(workload: Workload) -> None:
+    where, meta, arrays = workload.source, workload.meta, workload.arrays
+    if "x" not in arrays:
+        raise _fail(where, "x", "missing", "trained workloads embed their test inputs")
+    x = arrays["x"]
+    if x.dtype != np.uint8:
+        raise _fail(where, "x", f"has dtype {x.dtype}", "store images as uint8")
+    shape = list(meta["input_shape"])
+    if meta.get("input_encoding", "direct") == "direct":
+        if x.ndim != 4 or list(x.shape[1:]) != shape:
+            raise _fail(where, "x", f"has shape {x.shape}, the network's input is {shape}",
+                        "the images do not match the first layer; re-export")
+    else:
+        width = meta.get("input_width")
+        if width != shape[-1]:
+            raise _fail(where, "meta.input_width", "must equal the last input dimension", "fix the value")
+        packed = shape[:-1] + [(width + 7) // 8]
+        if x.ndim != 5 or x.shape[1] != meta["timesteps"] or list(x.shape[2:]) != packed:
+            raise _fail(where, "x", f"has shape {x.shape}, expected [N, T, {', '.join(map(str, packed))}]",
+                        "pack spike frames with np.packbits along the last axis")
+    if "y" in arrays:
+        y = arrays["y"]
+        if y.ndim != 1 or y.shape[0] != x.shape[0]:
+            raise _fail(where, "y", f"has shape {y.shape} for {x.shape[0]} inputs", "give one label per input")
+        if y.size and (y.min() < 0 or y.max() >= meta["num_classes"]):
+            raise _fail(where, "y", f"labels must be in 0..{meta['num_classes'] - 1}", "fix the labels")
+    if x.shape[0] == 0:
+        raise _fail(where, "x", "holds no inputs", "embed at least one test input")
+
+
+# ------------------------------------------------------------------------------------------
+# reading and writing
+# ------------------------------------------------------------------------------------------
+def read_workload(path: str | os.PathLike) -> Workload:
+    """Read and validate a workload file, raising WorkloadError with the key and the fix."""
+    where = str(path)
+    if not Path(path).is_file():
+        raise WorkloadError.at(where, None, "no such file", "check the path (shipped workloads are in workloads/)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise WorkloadError.at(where, None, f"not a readable .npz file ({error})",
+                               "the file is truncated or not a workload; regenerate it") from None
+    fmt = arrays.pop("format", None)
+    if fmt is None or str(fmt) != FORMAT_NAME:
+        raise WorkloadError.at(where, "format", f"is {None if fmt is None else str(fmt)!r}, not {FORMAT_NAME!r}",
+                               "this is not a satasim workload; create one with `satasim train` or `satasim workload`")
+    version = arrays.pop("version", None)
+    if version is None or int(version) != FORMAT_VERSION:
+        raise WorkloadError.at(where, "version", f"is {None if version is None else int(version)}, "
+                               f"this tool reads version {FORMAT_VERSION}", "upgrade satasim-atsn or re-export")
+    raw_meta = arrays.pop("meta", None)
+    if raw_meta is None:
+        raise WorkloadError.at(where, "meta", "missing", "re-export the workload")
+    try:
+        meta = json.loads(str(raw_meta))
+    except json.JSONDecodeError as error:
+        raise WorkloadError.at(where, "meta", f"is not valid JSON ({error.msg})", "re-export the workload") from None
+    if not isinstance(meta, dict):
+        raise WorkloadError.at(where, "meta", "must be a JSON object", "re-export the workload")
+    for key, value in arrays.items():
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            raise WorkloadError.at(where, key, "contains NaN or infinite values", "re-export the workload")
+    return validate(Workload(meta=meta, arrays=arrays, source=where))
+
+
+def write_workload(path: str | os.PathLike, workload: Workload) -> None:
+    """Validate and write a workload atomically (a temp file renamed into place)."""
+    workload = Workload(meta=json.loads(json.dumps(workload.meta)), arrays=dict(workload.arrays), source=str(path))
+    validate(workload)
+    payload = {
+        "format": np.array(FORMAT_NAME),
+        "version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "meta": np.array(json.dumps(workload.meta, sort_keys=True)),
+    }
+    payload.update({key: workload.arrays[key] for key in sorted(workload.arrays)})
+    atomic_write_bytes(path, _npz_bytes(payload))
+
+
+def _npz_bytes(payload: dict[str, np.ndarray]) -> bytes:
+    """A compressed npz image with fixed zip timestamps, so equal workloads are equal bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, value in payload.items():
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+            archive.writestr(info, member.getvalue())
+    return buffer.getvalue()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes to a temp file beside ``path`` and rename it into place (no partial files)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomically write UTF-8 text (results, reports, CSVs)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
