@@ -1,0 +1,166 @@
+"""Exit policies: fixed T; ATSN confidence (float eq. 15-16, hardware eq. 17-18); DTSNN entropy (eq. 5-7).
+
+Every policy looks at ``logits`` [n, C] at timestep t (1-based) and says which images stop
+there. ``logits`` is what the network's output means at t: the output membranes times the
+layer's scale (membrane mode) or their running sum times scale / t (accumulate mode, eq. 5).
+The hardware ATSN rule sees only integer membranes and a per-timestep fixed-point factor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from satasim_atsn.errors import SatasimError
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis (float64)."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class ExitPolicy:
+    """Base class: decide(t, T, logits, membranes, scale) -> bool [n] (True = stop at t)."""
+
+    name = "base"
+
+    def decide(self, t: int, T: int, logits: np.ndarray, membranes: np.ndarray | None = None,
+               scale: float | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def exit_steps(self, logits: np.ndarray, membranes: np.ndarray | None = None,
+                   scale_per_t: np.ndarray | None = None) -> np.ndarray:
+        """First t in 1..T at which the policy stops, for logits [N, T, C] (T if never)."""
+        n, T, _ = logits.shape
+        steps = np.full(n, T, dtype=np.int64)
+        open_ = np.ones(n, dtype=bool)
+        for t in range(1, T):
+            mem = None if membranes is None else membranes[:, t - 1]
+            scale = None if scale_per_t is None else float(scale_per_t[t - 1])
+            stop = self.decide(t, T, logits[:, t - 1], mem, scale) & open_
+            steps[stop] = t
+            open_ &= ~stop
+        return steps
+
+    def describe(self) -> dict:
+        return {"name": self.name}
+
+
+@dataclass
+class FixedPolicy(ExitPolicy):
+    """The conventional SNN: always run all T timesteps."""
+
+    name: str = field(default="fixed", init=False)
+
+    def decide(self, t, T, logits, membranes=None, scale=None):  # noqa: D102
+        return np.zeros(logits.shape[0], dtype=bool)
+
+
+@dataclass
+class AtsnPolicy(ExitPolicy):
+    """ATSN: stop at the first t < T with max softmax > CL_init * tau_CL**(t-1) (eq. 15-16).
+
+    With ``hardware=True`` the decision is the AT unit's (eq. 17-18): the largest membrane is
+    subtracted, exp comes from a ``lut_entries`` table over (-lut_range, 0] with linear
+    interpolation, values are fixed point with ``frac_bits`` fraction bits, and the test
+    ``exp(0) > CL_t * sum_j exp(d_j)`` uses one multiplication and no division.
+    """
+
+    cl_init: float = 0.999
+    tau_cl: float = 0.999
+    hardware: bool = False
+    lut_entries: int = 256
+    lut_range: float = 16.0
+    frac_bits: int = 16
+    name: str = field(default="atsn", init=False)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.cl_init <= 1 or not 0 < self.tau_cl <= 1:
+            raise SatasimError.at(None, "cl_init/tau_cl", "must be in (0, 1]", "the paper's default is 0.999")
+        if self.lut_entries < 2 or self.lut_range <= 0 or not 4 <= self.frac_bits <= 30:
+            raise SatasimError.at(None, "exit_unit", "bad exp table (entries >= 2, range > 0, 4..30 fraction bits)",
+                                  "use the defaults: 256 entries over 16.0 with 16 fraction bits")
+        one = 1 << self.frac_bits
+        step = self.lut_range / self.lut_entries
+        grid = -np.arange(self.lut_entries + 1, dtype=np.float64) * step
+        self.lut = np.round(np.exp(grid) * one).astype(np.int64)
+        self.lut[-1] = 0  # beyond the range exp counts as zero
+
+    def confidence(self, t: int) -> float:
+        """CL_t of eq. 15 (t is 1-based)."""
+        return self.cl_init * self.tau_cl ** (t - 1)
+
+    def cl_fixed(self, t: int) -> int:
+        """CL_t in fixed point, as stored in the AT unit's data memory."""
+        return int(round(self.confidence(t) * (1 << self.frac_bits)))
+
+    def index_factor(self, scale: float) -> int:
+        """Fixed-point factor K that maps a membrane difference to a LUT position: pos = d * K >> frac_bits."""
+        step = self.lut_range / self.lut_entries
+        return int(round(scale / step * (1 << self.frac_bits)))
+
+    def exp_fixed(self, diff: np.ndarray, scale: float) -> np.ndarray:
+        """exp(-diff*scale) in fixed point for integer diff >= 0, by LUT + linear interpolation."""
+        frac_bits = self.frac_bits
+        pos = diff.astype(np.int64) * self.index_factor(scale)
+        idx = pos >> frac_bits
+        frac = pos & ((1 << frac_bits) - 1)
+        inside = idx < self.lut_entries
+        idx_c = np.minimum(idx, self.lut_entries - 1)
+        lo = self.lut[idx_c]
+        hi = self.lut[idx_c + 1]
+        value = lo - (((lo - hi) * frac) >> frac_bits)
+        return np.where(inside, value, 0)
+
+    def decide(self, t, T, logits, membranes=None, scale=None):  # noqa: D102
+        if not self.hardware:
+            return softmax(logits).max(axis=-1) > self.confidence(t)
+        if membranes is None or scale is None:
+            raise ValueError("the hardware ATSN rule needs integer membranes and their scale")
+        m = membranes.astype(np.int64)
+        diff = m.max(axis=-1, keepdims=True) - m
+        total = self.exp_fixed(diff, scale).sum(axis=-1)
+        one = np.int64(1) << self.frac_bits
+        return one * one > self.cl_fixed(t) * total
+
+    def describe(self) -> dict:
+        return {"name": self.name, "cl_init": self.cl_init, "tau_cl": self.tau_cl, "hardware": self.hardware,
+                "lut_entries": self.lut_entries, "lut_range": self.lut_range, "frac_bits": self.frac_bits}
+
+
+@dataclass
+class DtsnnPolicy(ExitPolicy):
+    """DTSNN: stop at the first t < T whose normalised entropy of softmax is below theta (eq. 5-7)."""
+
+    theta: float = 0.1
+    name: str = field(default="dtsnn", init=False)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.theta <= 1:
+            raise SatasimError.at(None, "theta", "must be in (0, 1]", "the default is 0.1")
+
+    def decide(self, t, T, logits, membranes=None, scale=None):  # noqa: D102
+        p = softmax(logits)
+        num_classes = logits.shape[-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=-1) / np.log(num_classes)
+        return h < self.theta
+
+    def describe(self) -> dict:
+        return {"name": self.name, "theta": self.theta}
+
+
+def policy_from_name(name: str, cl_init: float = 0.999, tau_cl: float = 0.999, theta: float = 0.1,
+                     hardware: bool = False, lut_entries: int = 256) -> ExitPolicy:
+    """Build a policy from its name: fixed, atsn, atsn-hw, dtsnn."""
+    if name == "fixed":
+        return FixedPolicy()
+    if name in ("atsn", "atsn-hw"):
+        return AtsnPolicy(cl_init=cl_init, tau_cl=tau_cl, hardware=hardware or name == "atsn-hw",
+                          lut_entries=lut_entries)
+    if name == "dtsnn":
+        return DtsnnPolicy(theta=theta)
+    raise SatasimError.at(None, "policy", f"unknown exit policy {name!r}", "use fixed, atsn, atsn-hw or dtsnn")

@@ -1,0 +1,211 @@
+"""Numpy building blocks of the STBP trainer: im2col convolution, tdBN, LIF with surrogate, pooling.
+
+Layout: activations are channel-last. A spike or current map over time is ``[T, B, H, W, C]``
+(all T*B frames go through one GEMM); a static image's first-layer current is ``[B, H, W, C]``
+and is broadcast over time by the LIF. Convolution weights are ``[k*k*Cin, Cout]`` with rows in
+(ki, kj, cin) order, so an im2col row is a contiguous copy of ``k*k`` shifted slices.
+Every ``*_forward`` returns ``(out, cache)``; the matching ``*_backward`` takes ``(grad, cache)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+F32 = np.float32
+
+
+# ------------------------------------------------------------------------------------------
+# convolution (im2col + one GEMM for all frames)
+# ------------------------------------------------------------------------------------------
+def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution along one axis."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
+    """[N, H, W, C] -> [N*Ho*Wo, k*k*C] patches in (ki, kj, c) order."""
+    n, h, w, c = x.shape
+    ho, wo = conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding)
+    if padding:
+        xp = np.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
+        xp[:, padding:padding + h, padding:padding + w] = x
+    else:
+        xp = x
+    cols = np.empty((n, ho, wo, kernel, kernel, c), dtype=x.dtype)
+    for i in range(kernel):
+        for j in range(kernel):
+            cols[:, :, :, i, j, :] = xp[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride, :]
+    return cols.reshape(n * ho * wo, kernel * kernel * c)
+
+
+def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stride: int, padding: int) -> np.ndarray:
+    """Adjoint of :func:`im2col`: scatter-add patch gradients back to [N, H, W, C]."""
+    n, h, w, c = shape
+    ho, wo = conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding)
+    cols = cols.reshape(n, ho, wo, kernel, kernel, c)
+    xp = np.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=cols.dtype)
+    for i in range(kernel):
+        for j in range(kernel):
+            xp[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride, :] += cols[:, :, :, i, j, :]
+    return xp[:, padding:padding + h, padding:padding + w, :]
+
+
+def conv_forward(x: np.ndarray, w: np.ndarray, kernel: int, stride: int, padding: int,
+                 need_input_grad: bool = True) -> tuple[np.ndarray, tuple]:
+    """Convolution of frames ``x`` [..., H, W, C] (leading axes are frames) with ``w`` [k*k*C, Cout]."""
+    lead = x.shape[:-3]
+    frames = x.reshape((-1,) + x.shape[-3:])
+    n, h, wd, _ = frames.shape
+    cols = im2col(frames, kernel, stride, padding)
+    out = cols @ w
+    ho, wo = conv_out_size(h, kernel, stride, padding), conv_out_size(wd, kernel, stride, padding)
+    return out.reshape(lead + (ho, wo, w.shape[1])), (cols, frames.shape, lead, kernel, stride, padding,
+                                                       need_input_grad)
+
+
+def conv_backward(grad: np.ndarray, w: np.ndarray, cache: tuple) -> tuple[np.ndarray | None, np.ndarray]:
+    """Gradients (dx or None, dw) of :func:`conv_forward`."""
+    cols, shape, lead, kernel, stride, padding, need_input_grad = cache
+    g2 = grad.reshape(-1, w.shape[1])
+    dw = cols.T @ g2
+    if not need_input_grad:
+        return None, dw
+    dcols = g2 @ w.T
+    dx = col2im(dcols, shape, kernel, stride, padding)
+    return dx.reshape(lead + shape[1:]), dw
+
+
+# ------------------------------------------------------------------------------------------
+# linear
+# ------------------------------------------------------------------------------------------
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, tuple]:
+    """``x`` [..., F] @ ``w`` [F, O] (+ b)."""
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, x.shape[-1])
+    out = x2 @ w
+    if b is not None:
+        out += b
+    return out.reshape(lead + (w.shape[1],)), (x2, lead)
+
+
+def linear_backward(grad: np.ndarray, w: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients (dx, dw, db) of :func:`linear_forward`."""
+    x2, lead = cache
+    g2 = grad.reshape(-1, w.shape[1])
+    return (g2 @ w.T).reshape(lead + (w.shape[0],)), x2.T @ g2, g2.sum(axis=0)
+
+
+# ------------------------------------------------------------------------------------------
+# tdBN: batch norm over time, batch and space, per channel (channel-last)
+# ------------------------------------------------------------------------------------------
+def bn_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running: dict | None, training: bool,
+               momentum: float = 0.1, eps: float = 1e-5) -> tuple[np.ndarray, tuple]:
+    """Normalise ``x`` [..., C] over every axis but the last; update ``running`` stats when training."""
+    c = x.shape[-1]
+    x2 = x.reshape(-1, c)
+    if training:
+        mean = x2.mean(axis=0, dtype=np.float64).astype(F32)
+        var = x2.var(axis=0, dtype=np.float64).astype(F32)
+        if running is not None:
+            m = x2.shape[0]
+            running["mean"] = (1 - momentum) * running["mean"] + momentum * mean
+            running["var"] = (1 - momentum) * running["var"] + momentum * var * m / max(m - 1, 1)
+    else:
+        mean, var = running["mean"].astype(F32), running["var"].astype(F32)
+    inv = (1.0 / np.sqrt(var + eps)).astype(F32)
+    xhat = (x2 - mean) * inv
+    out = xhat * gamma + beta
+    return out.reshape(x.shape), (xhat, inv, gamma, x.shape)
+
+
+def bn_backward(grad: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients (dx, dgamma, dbeta) of :func:`bn_forward` in training mode."""
+    xhat, inv, gamma, shape = cache
+    g2 = grad.reshape(-1, shape[-1])
+    m = g2.shape[0]
+    dbeta = g2.sum(axis=0)
+    dgamma = (g2 * xhat).sum(axis=0)
+    dx = (gamma * inv / m) * (m * g2 - dbeta - xhat * dgamma)
+    return dx.reshape(shape).astype(F32), dgamma, dbeta
+
+
+# ------------------------------------------------------------------------------------------
+# LIF with hard reset and the triangle surrogate (eq. 1-2, 14)
+# ------------------------------------------------------------------------------------------
+def triangle(u: np.ndarray, vth: float) -> np.ndarray:
+    """Surrogate derivative ds/du = max(0, 1 - |u - vth| / vth) (eq. 14)."""
+    return np.maximum(F32(0.0), F32(1.0) - np.abs(u - F32(vth)) / F32(vth))
+
+
+def smooth_spike(u: np.ndarray, vth: float) -> np.ndarray:
+    """The antiderivative of the triangle: a smooth spike used only by gradient checks."""
+    z = np.clip((u - vth) / vth, -1.0, 1.0)
+    return np.where(z < 0, 0.5 * (1 + z) ** 2, 1 - 0.5 * (1 - z) ** 2)
+
+
+def lif_forward(current: np.ndarray, timesteps: int, static: bool = False, tau: float = 0.5, vth: float = 1.0,
+                smooth: bool = False) -> tuple[np.ndarray, tuple]:
+    """LIF over time: u_t = tau*u_{t-1}*(1-s_{t-1}) + I_t, s_t = u_t > vth; ``static`` current is the same each t."""
+    shape = current.shape[1:] if not static else current.shape
+    us = np.empty((timesteps,) + shape, dtype=current.dtype)
+    ss = np.empty((timesteps,) + shape, dtype=current.dtype)
+    u = np.zeros(shape, dtype=current.dtype)
+    s = np.zeros(shape, dtype=current.dtype)
+    for t in range(timesteps):
+        u = F32(tau) * u * (1 - s) + (current if static else current[t])
+        s = smooth_spike(u, vth).astype(current.dtype) if smooth else (u > vth).astype(current.dtype)
+        us[t], ss[t] = u, s
+    return ss, (us, ss, tau, vth, static)
+
+
+def lif_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
+    """BPTT through the LIF (reset path included); returns dL/dI with the shape of the forward current."""
+    us, ss, tau, vth, static = cache
+    timesteps = us.shape[0]
+    gi = np.empty_like(us)
+    gu_next = np.zeros(us.shape[1:], dtype=us.dtype)
+    tau = F32(tau)
+    for t in range(timesteps - 1, -1, -1):
+        gs = grad[t] - gu_next * tau * us[t]
+        gu = gs * triangle(us[t], vth) + gu_next * tau * (1 - ss[t])
+        gi[t] = gu
+        gu_next = gu
+    return gi.sum(axis=0) if static else gi
+
+
+# ------------------------------------------------------------------------------------------
+# pooling of spikes
+# ------------------------------------------------------------------------------------------
+def maxpool_forward(x: np.ndarray, kernel: int) -> tuple[np.ndarray, tuple]:
+    """Non-overlapping spike max-pooling (an OR for 0/1 spikes) over [..., H, W, C]; odd edges dropped."""
+    *lead, h, w, c = x.shape
+    ho, wo = h // kernel, w // kernel
+    xc = x[..., :ho * kernel, :wo * kernel, :].reshape(tuple(lead) + (ho, kernel, wo, kernel, c))
+    win = np.moveaxis(xc, -4, -3).reshape(tuple(lead) + (ho, wo, kernel * kernel, c))
+    arg = win.argmax(axis=-2)
+    out = np.take_along_axis(win, arg[..., None, :], axis=-2)[..., 0, :]
+    return out, (arg, x.shape, kernel)
+
+
+def maxpool_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
+    """Route each pooled gradient to the first maximal input of its window."""
+    arg, shape, kernel = cache
+    *lead, h, w, c = shape
+    ho, wo = h // kernel, w // kernel
+    win = np.zeros(tuple(lead) + (ho, wo, kernel * kernel, c), dtype=grad.dtype)
+    np.put_along_axis(win, arg[..., None, :], grad[..., None, :], axis=-2)
+    win = win.reshape(tuple(lead) + (ho, wo, kernel, kernel, c))
+    dx = np.zeros(shape, dtype=grad.dtype)
+    dx[..., :ho * kernel, :wo * kernel, :] = np.moveaxis(win, -3, -4).reshape(tuple(lead) + (ho * kernel, wo * kernel, c))
+    return dx
+
+
+def avgpool_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """Global average over H, W of [..., H, W, C] -> [..., C]."""
+    return x.mean(axis=(-3, -2)), x.shape
+
+
+def avgpool_backward(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Spread the gradient evenly over the pooled area."""
+    h, w = shape[-3], shape[-2]
+    return np.broadcast_to((grad / F32(h * w))[..., None, None, :], shape).astype(grad.dtype)

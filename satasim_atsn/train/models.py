@@ -1,0 +1,137 @@
+"""Network layer tables of the trainer: vgg_small, vgg16 and resnet19 (DESIGN section 8), and the methods.
+
+A model is a list of layer dicts in the workload's vocabulary (``satasim_atsn/workload/format.py``)
+plus trainer-only keys (``bn``). Shapes are filled in by :func:`build_spec`, which also rejects
+inputs a model cannot take.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from satasim_atsn.errors import TrainError
+from satasim_atsn.workload.format import infer_out_shape
+
+MODELS = ("vgg_small", "vgg16", "resnet19")
+LOSSES = ("ce", "dtsnn", "imp")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training recipe of the paper's Table 1: its loss, output layer and default exit policy."""
+
+    name: str
+    loss: str
+    output_mode: str
+    exit_policy: str
+
+
+METHODS = {
+    "snn": Method("snn", "ce", "accumulate", "fixed"),
+    "dtsnn": Method("dtsnn", "dtsnn", "accumulate", "dtsnn"),
+    "atsn": Method("atsn", "imp", "membrane", "atsn"),
+}
+
+
+def _conv(name: str, src: str, channels: int, kernel: int = 3, stride: int = 1, spiking: bool = True) -> dict:
+    return {"name": name, "type": "conv", "inputs": [src], "out_channels": channels, "kernel": kernel,
+            "stride": stride, "padding": kernel // 2, "spiking": spiking, "bn": True}
+
+
+def _pool(name: str, src: str) -> dict:
+    return {"name": name, "type": "maxpool", "inputs": [src], "kernel": 2, "stride": 2}
+
+
+def _scaled(channels: int, width: float) -> int:
+    return max(1, int(round(channels * width)))
+
+
+def vgg_small(width: float = 1.0) -> list[dict]:
+    """conv16 - pool - conv32 - pool - conv64 - pool - flatten - output: small enough for 2 CPU cores."""
+    return [
+        _conv("conv1", "input", _scaled(16, width)),
+        _pool("pool1", "conv1"),
+        _conv("conv2", "pool1", _scaled(32, width)),
+        _pool("pool2", "conv2"),
+        _conv("conv3", "pool2", _scaled(64, width)),
+        _pool("pool3", "conv3"),
+        {"name": "flatten", "type": "flatten", "inputs": ["pool3"]},
+    ]
+
+
+def vgg16(width: float = 1.0) -> list[dict]:
+    """The CIFAR VGG16 of DESIGN section 8: 13 3x3 convs, 5 spike max-pools, output 512 -> classes."""
+    plan = [64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P", 512, 512, 512, "P"]
+    layers: list[dict] = []
+    src, conv_i, pool_i = "input", 0, 0
+    for item in plan:
+        if item == "P":
+            pool_i += 1
+            layers.append(_pool(f"pool{pool_i}", src))
+        else:
+            conv_i += 1
+            layers.append(_conv(f"conv{conv_i}", src, _scaled(int(item), width)))
+        src = layers[-1]["name"]
+    layers.append({"name": "flatten", "type": "flatten", "inputs": [src]})
+    return layers
+
+
+def resnet19(width: float = 1.0) -> list[dict]:
+    """The tdBN ResNet19 of DESIGN section 8: stem 128, blocks 3x128, 3x256, 2x512, global pooling."""
+    layers = [_conv("stem", "input", _scaled(128, width))]
+    src, in_ch = "stem", _scaled(128, width)
+    block = 0
+    for channels, blocks, stride in ((128, 3, 1), (256, 3, 2), (512, 2, 2)):
+        channels = _scaled(channels, width)
+        for i in range(blocks):
+            block += 1
+            s = stride if i == 0 else 1
+            p = f"b{block}"
+            layers.append(_conv(f"{p}_conv1", src, channels, stride=s))
+            layers.append(_conv(f"{p}_conv2", f"{p}_conv1", channels, spiking=False))
+            if s != 1 or in_ch != channels:
+                layers.append(_conv(f"{p}_short", src, channels, kernel=1, stride=s, spiking=False))
+                short = f"{p}_short"
+            else:
+                short = src
+            layers.append({"name": f"{p}_add", "type": "add", "inputs": [f"{p}_conv2", short]})
+            src, in_ch = f"{p}_add", channels
+    layers.append({"name": "avgpool", "type": "avgpool", "inputs": [src]})
+    return layers
+
+
+BUILDERS = {"vgg_small": vgg_small, "vgg16": vgg16, "resnet19": resnet19}
+
+
+def build_spec(model: str, input_shape: list[int], num_classes: int, output_mode: str,
+               width: float = 1.0) -> list[dict]:
+    """The model's full layer table with shapes, ending in its output layer; TrainError if it cannot fit."""
+    if model not in BUILDERS:
+        raise TrainError.at(None, "--model", f"unknown model {model!r}", f"use one of {', '.join(MODELS)}")
+    layers = BUILDERS[model](width)
+    last = layers[-1]["name"]
+    layers.append({"name": "output", "type": "output", "inputs": [last], "output_mode": output_mode})
+    shapes = {"input": list(input_shape)}
+    for layer in layers:
+        ins = [shapes[s] for s in layer["inputs"]]
+        try:
+            out = infer_out_shape(layer, ins, num_classes)
+        except ValueError as error:
+            raise TrainError.at(None, "--model", f"{model} cannot take {list(input_shape)} inputs at layer "
+                                f"{layer['name']} ({error})", "use a dataset with larger images") from None
+        if layer["type"] == "output":
+            layer["out_features"] = num_classes
+        layer["in_shape"], layer["out_shape"] = ins[0], out
+        shapes[layer["name"]] = out
+    return layers
+
+
+def parameter_count(spec: list[dict]) -> int:
+    """Number of weights (conv and linear/output, no BN) of a layer table."""
+    total = 0
+    for layer in spec:
+        if layer["type"] == "conv":
+            total += layer["out_channels"] * layer["in_shape"][0] * layer["kernel"] ** 2
+        elif layer["type"] in ("linear", "output"):
+            total += layer["out_shape"][0] * layer["in_shape"][0]
+    return total

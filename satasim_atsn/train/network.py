@@ -1,0 +1,186 @@
+"""A trainable float SNN built from a layer table: forward over T timesteps and STBP backward.
+
+Float dynamics equal the integer forward's (``snn/forward.py``): LIF with tau = 0.5, hard reset,
+V_th = 1.0; spike max-pooling; global pooling; residual joins adding currents before a LIF;
+output layer either eq. 8 (membrane: u_t = tau*u_{t-1} + W s_t + b, no reset) or a plain
+layer whose per-step output is averaged over time (accumulate, eq. 5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from satasim_atsn.train import layers as L
+
+F32 = np.float32
+
+
+class Network:
+    """Parameters, BN running statistics and the forward/backward of one layer table."""
+
+    def __init__(self, spec: list[dict], timesteps: int, seed: int = 0, tau: float = 0.5, vth: float = 1.0,
+                 direct_input: bool = True, smooth_spikes: bool = False) -> None:
+        self.spec = spec
+        self.timesteps = int(timesteps)
+        self.tau, self.vth = float(tau), float(vth)
+        self.direct_input = direct_input
+        self.smooth_spikes = smooth_spikes  # gradient checks only: a differentiable stand-in for the step
+        self.output_mode = spec[-1]["output_mode"]
+        self.params: dict[str, dict[str, np.ndarray]] = {}
+        self.running: dict[str, dict[str, np.ndarray]] = {}
+        rng = np.random.default_rng(seed)
+        for layer in spec:
+            name = layer["name"]
+            if layer["type"] == "conv":
+                k, cin, cout = layer["kernel"], layer["in_shape"][0], layer["out_channels"]
+                fan_in = k * k * cin
+                p = {"w": (rng.standard_normal((fan_in, cout)) * np.sqrt(2.0 / fan_in)).astype(F32)}
+                if layer.get("bn", True):
+                    p["gamma"] = np.ones(cout, F32)
+                    p["beta"] = np.zeros(cout, F32)
+                    self.running[name] = {"mean": np.zeros(cout, F32), "var": np.ones(cout, F32)}
+                self.params[name] = p
+            elif layer["type"] in ("linear", "output"):
+                fan_in, out = layer["in_shape"][0], layer["out_shape"][0]
+                self.params[name] = {"w": (rng.standard_normal((fan_in, out)) * np.sqrt(1.0 / fan_in)).astype(F32),
+                                     "b": np.zeros(out, F32)}
+        self._caches: dict[str, tuple] = {}
+
+    # --------------------------------------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Per-step outputs f [T, B, classes] for normalised inputs ``x`` [B, H, W, C] (or [T, B, H, W, C])."""
+        T = self.timesteps
+        outs: dict[str, np.ndarray] = {"input": x.astype(F32, copy=False)}
+        caches: dict[str, tuple] = {}
+        for layer in self.spec:
+            name, kind = layer["name"], layer["type"]
+            src_name = layer["inputs"][0]
+            src = outs[src_name]
+            if kind == "conv":
+                static = src_name == "input" and self.direct_input
+                p = self.params[name]
+                cur, conv_cache = L.conv_forward(src, p["w"], layer["kernel"], layer["stride"], layer["padding"],
+                                                 need_input_grad=src_name != "input")
+                bn_cache = None
+                if "gamma" in p:
+                    cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training)
+                lif_cache = None
+                if layer.get("spiking", True):
+                    out, lif_cache = L.lif_forward(cur, T, static=static, tau=self.tau, vth=self.vth,
+                                                   smooth=self.smooth_spikes)
+                else:
+                    out = np.broadcast_to(cur, (T,) + cur.shape) if static else cur
+                caches[name] = (conv_cache, bn_cache, lif_cache, static)
+            elif kind == "linear":
+                p = self.params[name]
+                cur, lin_cache = L.linear_forward(src, p["w"], p["b"])
+                out, lif_cache = (L.lif_forward(cur, T, tau=self.tau, vth=self.vth, smooth=self.smooth_spikes)
+                                  if layer.get("spiking", True) else (cur, None))
+                caches[name] = (lin_cache, lif_cache)
+            elif kind == "maxpool":
+                out, caches[name] = L.maxpool_forward(src, layer["kernel"])
+            elif kind == "avgpool":
+                out, caches[name] = L.avgpool_forward(src)
+            elif kind == "flatten":
+                out = src.reshape(src.shape[:2] + (-1,))
+                caches[name] = src.shape
+            elif kind == "add":
+                cur = src + outs[layer["inputs"][1]]
+                out, caches[name] = L.lif_forward(cur, T, tau=self.tau, vth=self.vth, smooth=self.smooth_spikes)
+            elif kind == "output":
+                p = self.params[name]
+                o, caches[name] = L.linear_forward(src, p["w"], p["b"])
+                if self.output_mode == "membrane":
+                    out = np.empty_like(o)
+                    u = np.zeros_like(o[0])
+                    for t in range(T):
+                        u = F32(self.tau) * u + o[t]
+                        out[t] = u
+                else:
+                    out = o
+            else:  # pragma: no cover - build_spec only emits the types above
+                raise ValueError(kind)
+            outs[name] = out
+        self._caches = caches
+        return outs[self.spec[-1]["name"]]
+
+    # --------------------------------------------------------------------------------------
+    def backward(self, grad_f: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+        """STBP: gradients of every parameter given dL/df [T, B, classes] (after a training forward)."""
+        caches = self._caches
+        grads: dict[str, dict[str, np.ndarray]] = {}
+        gout: dict[str, np.ndarray] = {self.spec[-1]["name"]: grad_f.astype(F32, copy=False)}
+
+        def push(src: str, g: np.ndarray | None) -> None:
+            if g is None or src == "input":
+                return
+            gout[src] = gout[src] + g if src in gout else g
+
+        for layer in reversed(self.spec):
+            name, kind = layer["name"], layer["type"]
+            g = gout.pop(name, None)
+            if g is None:
+                continue
+            src = layer["inputs"][0]
+            if kind == "output":
+                p = self.params[name]
+                if self.output_mode == "membrane":
+                    go = np.empty_like(g)
+                    acc = np.zeros_like(g[0])
+                    for t in range(g.shape[0] - 1, -1, -1):
+                        acc = g[t] + F32(self.tau) * acc
+                        go[t] = acc
+                    g = go
+                dx, dw, db = L.linear_backward(g, p["w"], caches[name])
+                grads[name] = {"w": dw, "b": db}
+                push(src, dx)
+            elif kind == "conv":
+                conv_cache, bn_cache, lif_cache, static = caches[name]
+                p = self.params[name]
+                if lif_cache is not None:
+                    g = L.lif_backward(g, lif_cache)
+                elif static:
+                    g = g.sum(axis=0)
+                grads[name] = {}
+                if bn_cache is not None:
+                    g, dgamma, dbeta = L.bn_backward(g, bn_cache)
+                    grads[name]["gamma"], grads[name]["beta"] = dgamma, dbeta
+                dx, dw = L.conv_backward(g, p["w"], conv_cache)
+                grads[name]["w"] = dw
+                push(src, dx)
+            elif kind == "linear":
+                lin_cache, lif_cache = caches[name]
+                if lif_cache is not None:
+                    g = L.lif_backward(g, lif_cache)
+                dx, dw, db = L.linear_backward(g, self.params[name]["w"], lin_cache)
+                grads[name] = {"w": dw, "b": db}
+                push(src, dx)
+            elif kind == "maxpool":
+                push(src, L.maxpool_backward(g, caches[name]))
+            elif kind == "avgpool":
+                push(src, L.avgpool_backward(g, caches[name]))
+            elif kind == "flatten":
+                push(src, g.reshape(caches[name]))
+            elif kind == "add":
+                gi = L.lif_backward(g, caches[name])
+                push(src, gi)
+                push(layer["inputs"][1], gi)
+        self._caches = {}
+        return grads
+
+    # --------------------------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Flat dict of parameters and running statistics (for checkpoints)."""
+        out = {f"p/{n}/{k}": v for n, p in self.params.items() for k, v in p.items()}
+        out.update({f"r/{n}/{k}": v for n, r in self.running.items() for k, v in r.items()})
+        return out
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of :meth:`state_arrays`; raises KeyError/ValueError on a mismatch."""
+        for prefix, store in (("p", self.params), ("r", self.running)):
+            for n, group in store.items():
+                for k, v in group.items():
+                    new = arrays[f"{prefix}/{n}/{k}"]
+                    if new.shape != v.shape:
+                        raise ValueError(f"{prefix}/{n}/{k} has shape {new.shape}, expected {v.shape}")
+                    group[k] = new.astype(F32)

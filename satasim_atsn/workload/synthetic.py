@@ -1,0 +1,134 @@
+"""Random small trained-kind workloads, for tests and property checks.
+
+``random_workload(seed)`` draws a small valid network (convs, max-pooling, an optional residual
+block, flatten or global pooling, an output layer), int8 weights, biases and thresholds tuned
+so that layers fire at moderate rates, and a few uint8 images (or spike frames).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from satasim_atsn.workload.format import Workload, infer_out_shape, validate, weight_shape
+
+
+def _conv(name: str, src: str, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1,
+          spiking: bool = True) -> dict:
+    return {"name": name, "type": "conv", "inputs": [src], "kernel": kernel, "stride": stride, "padding": padding,
+            "out_channels": cout, "spiking": spiking}
+
+
+def random_workload(seed: int, *, images: int = 3, timesteps: int | None = None, residual: bool | None = None,
+                    encoding: str | None = None, output_mode: str | None = None, max_channels: int = 6,
+                    size: int | None = None, num_classes: int | None = None) -> Workload:
+    """A small random network and inputs; every choice is drawn from ``seed`` unless given."""
+    rng = np.random.default_rng(seed)
+    T = int(timesteps or rng.integers(1, 5))
+    C = int(num_classes or rng.integers(2, 6))
+    enc = encoding or ("direct" if rng.random() < 0.75 else "spike_frames")
+    mode = output_mode or ("membrane" if rng.random() < 0.6 else "accumulate")
+    cin = int(rng.integers(1, 4))
+    hw = int(size or rng.choice([4, 6, 8]))
+    residual = bool(rng.random() < 0.4) if residual is None else residual
+    layers: list[dict] = []
+    src = "input"
+    ch = int(rng.integers(2, max_channels + 1))
+    layers.append(_conv("conv1", src, ch, kernel=int(rng.choice([1, 3])), padding=1 if rng.random() < 0.8 else 0))
+    layers[-1]["padding"] = layers[-1]["padding"] if layers[-1]["kernel"] == 3 else 0
+    src = "conv1"
+    if rng.random() < 0.5:
+        layers.append(_conv("conv2", src, int(rng.integers(2, max_channels + 1)), stride=int(rng.choice([1, 2]))))
+        src = "conv2"
+    if residual:
+        ch_in = None
+        cur = {"input": [cin, hw, hw]}
+        for ly in layers:
+            cur[ly["name"]] = infer_out_shape(ly, [cur[ly["inputs"][0]]], C)
+        ch_in = cur[src][0]
+        down = rng.random() < 0.5 and cur[src][1] >= 4
+        stride = 2 if down else 1
+        cout = int(rng.integers(2, max_channels + 1)) if down else ch_in
+        layers.append(_conv("blk_a", src, cout, stride=stride))
+        layers.append(_conv("blk_b", "blk_a", cout, spiking=False))
+        if down:
+            layers.append(_conv("blk_sc", src, cout, kernel=1, stride=2, padding=0, spiking=False))
+            layers.append({"name": "blk_add", "type": "add", "inputs": ["blk_b", "blk_sc"]})
+        else:
+            layers.append({"name": "blk_add", "type": "add", "inputs": ["blk_b", src],
+                           "shortcut_gain": int(rng.integers(8, 64))})
+        src = "blk_add"
+    cur = {"input": [cin, hw, hw]}
+    for ly in layers:
+        cur[ly["name"]] = infer_out_shape(ly, [cur[i] for i in ly["inputs"]], C)
+    if cur[src][1] >= 2 and cur[src][1] % 2 == 0 and rng.random() < 0.6:
+        layers.append({"name": "pool", "type": "maxpool", "inputs": [src], "kernel": 2, "stride": 2})
+        src = "pool"
+        cur["pool"] = infer_out_shape(layers[-1], [cur[layers[-2]["name"]] if False else cur[layers[-1]["inputs"][0]]],
+                                      C)
+    if rng.random() < 0.35:
+        layers.append({"name": "gap", "type": "avgpool", "inputs": [src]})
+        src = "gap"
+    else:
+        layers.append({"name": "flat", "type": "flatten", "inputs": [src]})
+        src = "flat"
+        if rng.random() < 0.4:
+            layers.append({"name": "fc", "type": "linear", "inputs": [src], "out_features": int(rng.integers(4, 16)),
+                           "spiking": True})
+            src = "fc"
+    layers.append({"name": "out", "type": "output", "inputs": [src], "output_mode": mode, "out_features": C,
+                   "logit_scale": float(rng.choice([0.01, 0.05, 0.2]))})
+    meta = {"name": f"random-{seed}", "kind": "trained", "dataset": "synthetic", "num_classes": C,
+            "input_shape": [cin, hw, hw], "timesteps": T, "input_encoding": enc,
+            "neuron": {"tau": 0.5, "decay_shifts": [1] if rng.random() < 0.7 else [1, 2], "v_th": 1.0},
+            "quant": {"weight_bits": 8, "vmem_bits": 16, "input_shift": 0},
+            "layers": layers, "exit_policy": {"cl_init": 0.9, "tau_cl": 0.95, "theta": 0.3},
+            "provenance": {"generator": "satasim_atsn.workload.synthetic", "seed": seed}}
+    if enc == "spike_frames":
+        meta["input_width"] = hw
+    shapes = {"input": [cin, hw, hw]}
+    arrays: dict[str, np.ndarray] = {}
+    in_scale = {"input": 255.0 if enc == "direct" else 1.0}
+    density = {"input": 0.5}
+    for index, ly in enumerate(layers):
+        ly["in_shape"] = shapes[ly["inputs"][0]]
+        ly["out_shape"] = infer_out_shape(ly, [shapes[i] for i in ly["inputs"]], C)
+        shapes[ly["name"]] = ly["out_shape"]
+        name, kind = ly["name"], ly["type"]
+        src_name = ly["inputs"][0]
+        if kind in ("conv", "linear", "output"):
+            w = rng.integers(-127, 128, size=weight_shape(ly)).astype(np.int8)
+            arrays[f"w/{name}"] = w
+            fan_in = int(np.prod(w.shape[1:]))
+            typical = 70.0 * np.sqrt(max(fan_in * density.get(src_name, 0.3), 1.0)) * max(in_scale.get(src_name, 1), 1)
+            if index == 0 and enc == "direct":
+                shift = max(0, int(np.ceil(np.log2(max(typical * 3, 1) / 4000.0))))
+                meta["quant"]["input_shift"] = shift
+                typical /= 2**shift
+            cout = w.shape[0]
+            arrays[f"b/{name}"] = rng.integers(-int(typical // 4) - 1, int(typical // 4) + 2, size=cout).astype(np.int32)
+            if kind != "output" and ly.get("spiking", True):
+                arrays[f"vth/{name}"] = np.clip(rng.integers(int(typical * 0.3) + 1, int(typical * 1.2) + 2, size=cout),
+                                                1, 30000).astype(np.int32)
+            density[name] = 0.25
+            in_scale[name] = 1.0
+        elif kind == "add":
+            cout = ly["out_shape"][0]
+            typical = 70.0 * np.sqrt(9 * cout * 0.25)
+            arrays[f"vth/{name}"] = np.clip(rng.integers(int(typical * 0.3) + 1, int(typical) + 2, size=cout),
+                                            1, 30000).astype(np.int32)
+            if rng.random() < 0.5:
+                arrays[f"b/{name}"] = rng.integers(-10, 10, size=cout).astype(np.int32)
+            density[name] = 0.25
+        elif kind == "avgpool":
+            in_scale[name] = float(np.prod(ly["in_shape"][1:]))
+            density[name] = 0.25 * in_scale[name]
+        else:
+            density[name] = density.get(src_name, 0.25)
+            in_scale[name] = in_scale.get(src_name, 1.0)
+    if enc == "direct":
+        arrays["x"] = rng.integers(0, 256, size=(images, cin, hw, hw)).astype(np.uint8)
+    else:
+        frames = (rng.random((images, T, cin, hw, hw)) < 0.3).astype(np.uint8)
+        arrays["x"] = np.packbits(frames, axis=-1)
+    arrays["y"] = rng.integers(0, C, size=images).astype(np.int64)
+    return validate(Workload(meta=meta, arrays=arrays, source=f"<random workload {seed}>"))
