@@ -1,0 +1,248 @@
+"""Datasets for training and for workload inputs, read from local files in their official formats.
+
+- ``fashion-mnist`` / ``mnist``: idx files (``train-images-idx3-ubyte[.gz]`` ...), by default from
+  ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``) or ``.../mnist``.
+- ``cifar10`` / ``cifar100``: the official python pickle batches (``cifar-10-batches-py``,
+  ``cifar-100-python``) in a directory the user names.
+- ``cifar10-dvs``: pre-framed event data, ``train.npz`` and ``test.npz`` each holding ``x`` uint8
+  [N, T, 2, H, W] (0/1 spike frames or event counts, clipped to 1) and ``y`` [N].
+- ``synthetic``: a small deterministic dataset for tests (no files).
+
+Nothing is downloaded; a missing or corrupt file raises :class:`DatasetError` saying where the
+files are expected and how to get them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from satasim_atsn.errors import DatasetError
+
+DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "cifar10-dvs", "synthetic")
+DEFAULT_DIRS = {
+    "fashion-mnist": ("/usr/share/datasets/fashion-mnist",),
+    "mnist": ("/usr/share/datasets/mnist",),
+}
+HOW_TO_GET = {
+    "fashion-mnist": "install it with `apt-get install dataset-fashion-mnist` or pass --data-dir with the idx files "
+                     "from github.com/zalandoresearch/fashion-mnist",
+    "mnist": "pass --data-dir with the four MNIST idx files (train-images-idx3-ubyte.gz ...)",
+    "cifar10": "pass --data-dir with the official python version (cifar-10-python.tar.gz from "
+               "www.cs.toronto.edu/~kriz/cifar.html, extracted)",
+    "cifar100": "pass --data-dir with the official python version (cifar-100-python.tar.gz from "
+                "www.cs.toronto.edu/~kriz/cifar.html, extracted)",
+    "cifar10-dvs": "pass --data-dir with train.npz and test.npz of pre-framed events (x uint8 [N, T, 2, H, W], y [N]), "
+                   "e.g. framed with SpikingJelly",
+}
+CLASS_COUNTS = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "cifar10-dvs": 10}
+
+
+@dataclass
+class Dataset:
+    """One split: images uint8 [N, C, H, W] (or spike frames [N, T, C, H, W]) and labels int64 [N]."""
+
+    name: str
+    split: str
+    x: np.ndarray
+    y: np.ndarray
+    num_classes: int
+    source: str
+
+    @property
+    def framed(self) -> bool:
+        """True for spike-frame (event) data."""
+        return self.x.ndim == 5
+
+    @property
+    def input_shape(self) -> list[int]:
+        return [int(v) for v in self.x.shape[-3:]]
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def channel_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel mean and std of x/255 (the normalisation folded into the first layer)."""
+        if self.framed:
+            c = self.x.shape[2]
+            return np.zeros(c), np.ones(c)
+        sample = self.x[: min(len(self), 10000)].astype(np.float64) / 255.0
+        mean = sample.mean(axis=(0, 2, 3))
+        std = np.maximum(sample.std(axis=(0, 2, 3)), 1e-3)
+        return mean, std
+
+
+def _fail(name: str, where: str, problem: str) -> DatasetError:
+    return DatasetError.at(where, None, f"{name}: {problem}", HOW_TO_GET.get(name))
+
+
+# ------------------------------------------------------------------------------------------
+# idx (MNIST, Fashion-MNIST)
+# ------------------------------------------------------------------------------------------
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one idx file (gzipped or not) into a uint8 array; DatasetError if malformed."""
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as error:
+        raise DatasetError.at(str(path), None, f"cannot read idx file ({error})", "replace the corrupt file") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DatasetError.at(str(path), None, "not an idx file of unsigned bytes (bad magic number)",
+                              "replace the corrupt file")
+    ndim = data[3]
+    if ndim < 1 or len(data) < 4 + 4 * ndim:
+        raise DatasetError.at(str(path), None, "truncated idx header", "replace the corrupt file")
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    size = int(np.prod(dims))
+    body = data[4 + 4 * ndim:]
+    if len(body) != size:
+        raise DatasetError.at(str(path), None, f"holds {len(body)} bytes of data, its header says {size}",
+                              "the file is truncated; replace it")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8 array as an idx file (gzipped when the name ends in .gz); used by tests."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    payload = header + array.tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as handle:
+        handle.write(payload)
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / f"{stem}.gz", directory / stem, directory / stem.replace("-idx", ".idx")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _load_idx_dataset(name: str, split: str, data_dir: str | None) -> Dataset:
+    dirs = [data_dir] if data_dir else list(DEFAULT_DIRS[name])
+    prefix = "train" if split == "train" else "t10k"
+    for d in dirs:
+        directory = Path(d)
+        images = _find(directory, f"{prefix}-images-idx3-ubyte")
+        labels = _find(directory, f"{prefix}-labels-idx1-ubyte")
+        if images is None or labels is None:
+            continue
+        x, y = read_idx(images), read_idx(labels)
+        if x.ndim != 3 or y.ndim != 1:
+            raise DatasetError.at(str(images), None, f"expected images [N, H, W] and labels [N], got {x.shape} and "
+                                  f"{y.shape}", "replace the files with the official idx files")
+        if x.shape[0] != y.shape[0]:
+            raise DatasetError.at(str(labels), None, f"{y.shape[0]} labels for {x.shape[0]} images",
+                                  "replace the files with a matching pair")
+        if y.size and y.max() >= CLASS_COUNTS[name]:
+            raise DatasetError.at(str(labels), None, f"label {int(y.max())} out of range", "replace the file")
+        return Dataset(name, split, x[:, None, :, :].copy(), y.astype(np.int64), CLASS_COUNTS[name], str(directory))
+    where = " or ".join(str(Path(d)) for d in dirs)
+    raise _fail(name, where, f"no {prefix}-images-idx3-ubyte[.gz] / {prefix}-labels-idx1-ubyte[.gz] found")
+
+
+# ------------------------------------------------------------------------------------------
+# CIFAR-10/100 (official python pickles)
+# ------------------------------------------------------------------------------------------
+def _unpickle(path: Path, name: str) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            obj = pickle.load(handle, encoding="bytes")
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError) as error:
+        raise DatasetError.at(str(path), None, f"{name}: cannot unpickle batch ({type(error).__name__})",
+                              "the file is corrupt; extract the official archive again") from None
+    if not isinstance(obj, dict):
+        raise DatasetError.at(str(path), None, f"{name}: not a CIFAR batch dictionary", "extract the archive again")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _load_cifar(name: str, split: str, data_dir: str | None) -> Dataset:
+    if not data_dir:
+        raise _fail(name, "--data-dir", "needs the directory holding the dataset")
+    sub = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
+    base = Path(data_dir)
+    directory = base / sub if (base / sub).is_dir() else base
+    if name == "cifar10":
+        files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+        label_key = "labels"
+    else:
+        files = ["train"] if split == "train" else ["test"]
+        label_key = "fine_labels"
+    xs, ys = [], []
+    for fname in files:
+        path = directory / fname
+        if not path.is_file():
+            raise _fail(name, str(path), "batch file not found")
+        batch = _unpickle(path, name)
+        if "data" not in batch or label_key not in batch:
+            raise DatasetError.at(str(path), None, f"{name}: batch lacks 'data' or '{label_key}'",
+                                  "extract the official archive again")
+        data = np.asarray(batch["data"])
+        labels = np.asarray(batch[label_key], dtype=np.int64)
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
+            raise DatasetError.at(str(path), "data", f"{name}: expected uint8 [N, 3072] with N labels, got "
+                                  f"{data.dtype} {data.shape} and {labels.shape[0]} labels", "extract the archive again")
+        xs.append(data.reshape(-1, 3, 32, 32))
+        ys.append(labels)
+    y = np.concatenate(ys)
+    if y.size and (y.min() < 0 or y.max() >= CLASS_COUNTS[name]):
+        raise DatasetError.at(str(directory), label_key, f"{name}: labels out of range", "extract the archive again")
+    return Dataset(name, split, np.concatenate(xs), y, CLASS_COUNTS[name], str(directory))
+
+
+# ------------------------------------------------------------------------------------------
+# CIFAR10-DVS (pre-framed)
+# ------------------------------------------------------------------------------------------
+def _load_dvs(name: str, split: str, data_dir: str | None) -> Dataset:
+    if not data_dir:
+        raise _fail(name, "--data-dir", "needs the directory holding train.npz and test.npz")
+    path = Path(data_dir) / f"{split}.npz"
+    if not path.is_file():
+        raise _fail(name, str(path), "file not found")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            x, y = data["x"], data["y"]
+    except (OSError, ValueError, KeyError, EOFError) as error:
+        raise DatasetError.at(str(path), None, f"{name}: cannot read x and y ({type(error).__name__}: {error})",
+                              "re-frame the events") from None
+    if x.ndim != 5 or x.shape[2] != 2 or y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise DatasetError.at(str(path), "x", f"{name}: expected x [N, T, 2, H, W] and y [N], got {x.shape} and "
+                              f"{y.shape}", "re-frame the events")
+    frames = (x > 0).astype(np.uint8)
+    return Dataset(name, split, frames, y.astype(np.int64), CLASS_COUNTS[name], str(path))
+
+
+# ------------------------------------------------------------------------------------------
+# synthetic
+# ------------------------------------------------------------------------------------------
+def synthetic(split: str = "train", n: int | None = None, num_classes: int = 4, shape: tuple[int, int, int] = (1, 12, 12),
+              seed: int = 0) -> Dataset:
+    """A small learnable dataset: each class is a fixed random template plus noise (deterministic)."""
+    n = n if n is not None else (512 if split == "train" else 128)
+    templates = np.random.default_rng(seed).random((num_classes,) + tuple(shape))
+    rng = np.random.default_rng([seed, 0 if split == "train" else 1])
+    y = rng.integers(0, num_classes, size=n)
+    x = 0.7 * templates[y] + 0.3 * rng.random((n,) + tuple(shape))
+    return Dataset("synthetic", split, (x * 255).astype(np.uint8), y.astype(np.int64), num_classes, "<synthetic>")
+
+
+def load_dataset(name: str, split: str = "train", data_dir: str | None = None) -> Dataset:
+    """Load one split (``train`` or ``test``) of a named dataset; DatasetError if missing or corrupt."""
+    if name not in DATASETS:
+        raise DatasetError.at(None, "--dataset", f"unknown dataset {name!r}", f"use one of {', '.join(DATASETS)}")
+    if split not in ("train", "test"):
+        raise DatasetError.at(None, "split", f"unknown split {split!r}", "use train or test")
+    if name in ("fashion-mnist", "mnist"):
+        return _load_idx_dataset(name, split, data_dir)
+    if name in ("cifar10", "cifar100"):
+        return _load_cifar(name, split, data_dir)
+    if name == "cifar10-dvs":
+        return _load_dvs(name, split, data_dir)
+    return synthetic(split)
