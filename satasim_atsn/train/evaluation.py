@@ -1,0 +1,106 @@
+"""Accuracy and average timestep of a network under each exit policy, float (trainer) or quantised (workload).
+
+Both tables have the same keys so provenance can set them side by side:
+``fixed_t`` {t: accuracy} for t = 1..T, and per policy ``accuracy``, ``avg_timestep``.
+The quantised table adds the hardware ATSN rule (eq. 17-18), how often it disagrees with the
+float rule, how often the hardware prediction argmax(membrane) differs from argmax y_t, and
+complexity E (eq. 19) normalised to the fixed-T SNN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from satasim_atsn.snn.complexity import complexity, synaptic_ops_per_image
+from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy, softmax
+from satasim_atsn.snn.forward import run_forward
+from satasim_atsn.train.losses import exit_logits
+from satasim_atsn.train.network import Network
+from satasim_atsn.workload.format import Workload
+
+
+def predictions(logits: np.ndarray, exit_t: np.ndarray, output_mode: str) -> np.ndarray:
+    """Software predictions at each image's exit step: eq. 10 (membrane) or eq. 5 (accumulate)."""
+    rows = np.arange(logits.shape[0])
+    if output_mode == "membrane":
+        return np.cumsum(softmax(logits), axis=1)[rows, exit_t - 1].argmax(axis=-1)
+    return logits[rows, exit_t - 1].argmax(axis=-1)
+
+
+def _r(value: float) -> float:
+    return round(float(value), 6)
+
+
+def policy_table(logits: np.ndarray, labels: np.ndarray, output_mode: str, cl_init: float = 0.999,
+                 tau_cl: float = 0.999, theta: float = 0.1) -> dict:
+    """Accuracy at each fixed T and with the float ATSN and DTSNN rules, from logits [N, T, C]."""
+    n, T, _ = logits.shape
+    table: dict = {"images": int(n), "fixed_t": {}}
+    for t in range(1, T + 1):
+        pred = predictions(logits, np.full(n, t), output_mode)
+        table["fixed_t"][str(t)] = _r((pred == labels).mean())
+    for key, policy in (("atsn", AtsnPolicy(cl_init, tau_cl)), ("dtsnn", DtsnnPolicy(theta))):
+        steps = policy.exit_steps(logits)
+        pred = predictions(logits, steps, output_mode)
+        table[key] = {"accuracy": _r((pred == labels).mean()), "avg_timestep": _r(steps.mean())}
+    return table
+
+
+def float_logits(net: Network, x: np.ndarray, normalise, batch_size: int = 256) -> np.ndarray:
+    """The float network's exit logits [N, T, C] (eval mode) for raw inputs ``x``."""
+    chunks = []
+    for lo in range(0, x.shape[0], batch_size):
+        f = net.forward(normalise(x[lo:lo + batch_size]), training=False)
+        chunks.append(np.transpose(exit_logits(f, net.output_mode), (1, 0, 2)))
+    return np.concatenate(chunks, axis=0)
+
+
+def evaluate_workload(workload: Workload, cl_init: float = 0.999, tau_cl: float = 0.999, theta: float = 0.1,
+                      batch_size: int = 256) -> dict:
+    """Run the integer forward under every policy; accuracies, avg timesteps, LUT agreement and complexity E."""
+    labels = workload.labels()
+    mode = workload.layers[-1]["output_mode"]
+    policies = {"fixed": FixedPolicy(), "atsn": AtsnPolicy(cl_init, tau_cl), "atsn_hw": AtsnPolicy(
+        cl_init, tau_cl, hardware=True), "dtsnn": DtsnnPolicy(theta)}
+    runs = {key: run_forward(workload, policy=policy, batch_size=batch_size) for key, policy in policies.items()}
+    full = runs["fixed"]
+    table = policy_table(full.logits, labels, mode, cl_init, tau_cl, theta) if labels is not None else {"fixed_t": {}}
+    table["images"] = int(full.num_images)
+    base_ops = synaptic_ops_per_image(full)
+    for key, res in runs.items():
+        entry = {"avg_timestep": _r(res.avg_timestep()), "complexity": _r(complexity(res, full)),
+                 "sops_per_image": _r(synaptic_ops_per_image(res))}
+        if labels is not None:
+            entry["accuracy"] = _r(res.accuracy(labels))
+            entry["accuracy_hw_pred"] = _r((res.pred_hw == labels).mean())
+        entry["hw_pred_differs"] = _r((res.pred_hw != res.pred).mean())
+        table[key] = entry
+    table["atsn_hw"]["exit_agrees_with_float"] = _r((runs["atsn_hw"].exit_t == runs["atsn"].exit_t).mean())
+    table["sops_per_image_fixed"] = _r(base_ops)
+    table["policy_params"] = {"cl_init": cl_init, "tau_cl": tau_cl, "theta": theta}
+    return table
+
+
+def format_table(table: dict, title: str = "") -> str:
+    """Human-readable lines of an evaluation table."""
+    lines = [title] if title else []
+    fixed = table.get("fixed_t", {})
+    if fixed:
+        lines.append("fixed T: " + "  ".join(f"T={t} {100 * a:.2f}%" for t, a in fixed.items()))
+    for key, label in (("fixed", "SNN fixed T"), ("atsn", "ATSN (float rule)"), ("atsn_hw", "ATSN (hardware LUT)"),
+                       ("dtsnn", "DTSNN")):
+        entry = table.get(key)
+        if not isinstance(entry, dict) or "avg_timestep" not in entry:
+            continue
+        acc = entry.get("accuracy")
+        text = f"{label:22s} acc {100 * acc:6.2f}%" if acc is not None else f"{label:22s} acc   n/a "
+        text += f"  avg timestep {entry['avg_timestep']:.3f}"
+        if "complexity" in entry:
+            text += f"  E/E_snn {entry['complexity']:.3f}"
+        if "hw_pred_differs" in entry:
+            text += f"  argmax(u) != argmax(y_t): {100 * entry['hw_pred_differs']:.2f}%"
+        lines.append(text)
+    if "atsn_hw" in table and "exit_agrees_with_float" in table["atsn_hw"]:
+        lines.append(f"hardware LUT exit == float rule on {100 * table['atsn_hw']['exit_agrees_with_float']:.2f}% "
+                     "of images")
+    return "\n".join(lines)

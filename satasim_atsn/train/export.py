@@ -1,0 +1,174 @@
+"""Export a trained float network to an integer workload (DESIGN section 4).
+
+- BN is folded into each conv's weights and bias; the first layer also absorbs the input
+  normalisation (x/255 - mean)/std, so it consumes raw uint8 images.
+- Each spiking layer gets per-channel scales: w_int = round(w / s_c) in int8, bias b_int =
+  round(b / s_c) and threshold vth_c = round(V_th / s_c), so its integer membrane is the float
+  membrane divided by s_c. Scales are bounded (s_c >= max|W|/(8*127), thresholds <= ``VTH_MAX``)
+  so that 16-bit membranes keep headroom. The first layer divides by 2**input_shift as well.
+- A residual join shares one scale per channel between its main conv and its shortcut conv
+  (one scalar scale when the shortcut is an identity of spikes, stored as ``shortcut_gain``).
+- The output layer has one scale, which becomes ``logit_scale``; global pooling's 1/HW is folded
+  into its weights (the integer avgpool sums spikes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from satasim_atsn.snn.neurons import tau_to_shifts
+from satasim_atsn.train.network import Network
+from satasim_atsn.workload.format import Workload
+
+VTH_MAX = 1024
+INT8_MAX = 127
+BN_EPS = 1e-5
+
+
+def fold_bn(net: Network, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Float weights [k*k*Cin, Cout] and bias [Cout] of a conv with its BN (running stats) folded in."""
+    p = net.params[name]
+    w = p["w"].astype(np.float64)
+    if "gamma" not in p:
+        return w, np.zeros(w.shape[1])
+    r = net.running[name]
+    scale = p["gamma"].astype(np.float64) / np.sqrt(r["var"].astype(np.float64) + BN_EPS)
+    return w * scale, p["beta"].astype(np.float64) - r["mean"].astype(np.float64) * scale
+
+
+def _conv_layout(w: np.ndarray, layer: dict) -> np.ndarray:
+    """Trainer layout [k*k*Cin, Cout] (rows ki, kj, cin) -> workload layout [Cout, Cin, k, k]."""
+    k, cin = layer["kernel"], layer["in_shape"][0]
+    return w.reshape(k, k, cin, -1).transpose(3, 2, 0, 1)
+
+
+def _channel_scales(w: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Per-output-channel weight scales for [Cout, ...] float weights, bounded below."""
+    maxabs = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+    overall = float(maxabs.max()) if maxabs.size else 0.0
+    return np.maximum(np.maximum(maxabs, overall / 8.0), max(floor, 1e-12)) / INT8_MAX
+
+
+def _quantise(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    view = scales.reshape((-1,) + (1,) * (w.ndim - 1))
+    return np.clip(np.rint(w / view), -INT8_MAX, INT8_MAX).astype(np.int8)
+
+
+def _int32(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), -(2**31), 2**31 - 1).astype(np.int32)
+
+
+def export_network(net: Network, *, name: str, dataset: str, num_classes: int, input_shape: list[int],
+                   mean: np.ndarray, std: np.ndarray, x: np.ndarray, y: np.ndarray, vmem_bits: int = 16,
+                   exit_policy: dict | None = None, provenance: dict | None = None) -> Workload:
+    """Quantise ``net`` into a Workload embedding test inputs ``x`` (uint8) and labels ``y``."""
+    spec = net.spec
+    direct = net.direct_input
+    arrays: dict[str, np.ndarray] = {}
+    layers_out: list[dict] = []
+    by_name = {layer["name"]: layer for layer in spec}
+    shortcut_of: dict[str, dict] = {}  # conv name -> its add layer
+    for layer in spec:
+        if layer["type"] == "add":
+            for src in layer["inputs"]:
+                if by_name.get(src, {}).get("type") == "conv" and not by_name[src].get("spiking", True):
+                    shortcut_of[src] = layer
+    vth_floor = INT8_MAX / VTH_MAX  # max|W| floor so that vth = V_th / scale <= VTH_MAX
+    input_shift = 0
+    folded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for layer in spec:
+        if layer["type"] == "conv":
+            w, b = fold_bn(net, layer["name"])
+            if layer["inputs"][0] == "input" and direct:
+                rows_c = np.tile(np.arange(layer["in_shape"][0]), layer["kernel"] ** 2)
+                b = b - (w * (mean[rows_c] / std[rows_c])[:, None]).sum(axis=0)
+                w = w / (255.0 * std[rows_c])[:, None]
+            folded[layer["name"]] = (_conv_layout(w, layer), b)
+    # scales of the residual joins (shared by both branches)
+    join_scale: dict[str, np.ndarray] = {}
+    for layer in spec:
+        if layer["type"] != "add":
+            continue
+        main, short = layer["inputs"]
+        wm = folded[main][0]
+        if short in folded and short in shortcut_of:
+            ws = folded[short][0]
+            both = np.concatenate([wm.reshape(wm.shape[0], -1), ws.reshape(ws.shape[0], -1)], axis=1)
+            join_scale[layer["name"]] = _channel_scales(both, vth_floor)
+        else:
+            scalar = max(float(np.abs(wm).max()), vth_floor) / INT8_MAX
+            join_scale[layer["name"]] = np.full(wm.shape[0], scalar)
+    for index, layer in enumerate(spec):
+        lname, kind = layer["name"], layer["type"]
+        out = {k: v for k, v in layer.items() if k != "bn"}
+        if kind == "conv":
+            w, b = folded[lname]
+            if lname in shortcut_of:
+                scales = join_scale[shortcut_of[lname]["name"]]
+                arrays[f"w/{lname}"] = _quantise(w, scales)
+            elif index == 0 and direct:
+                scales = _channel_scales(w)
+                pre = 1.0 / scales
+                while np.rint(pre / 2**input_shift).max() > VTH_MAX:
+                    input_shift += 1
+                arrays[f"w/{lname}"] = _quantise(w, scales)
+                arrays[f"b/{lname}"] = _int32(b / scales)
+                arrays[f"vth/{lname}"] = np.maximum(_int32(pre / 2**input_shift * net.vth), 1)
+            else:
+                scales = _channel_scales(w, vth_floor)
+                arrays[f"w/{lname}"] = _quantise(w, scales)
+                arrays[f"b/{lname}"] = _int32(b / scales)
+                arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
+            out["spiking"] = bool(layer.get("spiking", True))
+        elif kind == "add":
+            scales = join_scale[lname]
+            main, short = layer["inputs"]
+            bias = folded[main][1] + (folded[short][1] if short in shortcut_of else 0.0)
+            arrays[f"b/{lname}"] = _int32(bias / scales)
+            arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
+            if short not in shortcut_of:
+                out["shortcut_gain"] = max(int(np.rint(1.0 / scales[0])), 1)
+        elif kind in ("output", "linear"):
+            p = net.params[lname]
+            w = p["w"].astype(np.float64).T  # [out, in]
+            src = by_name.get(layer["inputs"][0], {})
+            if src.get("type") == "flatten":
+                c, h, wd = src["in_shape"]
+                w = w.reshape(-1, h, wd, c).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
+            elif src.get("type") == "avgpool":
+                w = w / float(np.prod(src["in_shape"][1:]))
+            if kind == "output":
+                scale = max(float(np.abs(w).max()), 1e-12) / INT8_MAX
+                arrays[f"w/{lname}"] = _quantise(w, np.full(w.shape[0], scale))
+                arrays[f"b/{lname}"] = _int32(p["b"].astype(np.float64) / scale)
+                out["logit_scale"] = scale
+                out["out_features"] = num_classes
+            else:
+                scales = _channel_scales(w, vth_floor)
+                arrays[f"w/{lname}"] = _quantise(w, scales)
+                arrays[f"b/{lname}"] = _int32(p["b"].astype(np.float64) / scales)
+                arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
+                out["spiking"] = bool(layer.get("spiking", True))
+        layers_out.append(out)
+    meta = {
+        "name": name,
+        "kind": "trained",
+        "dataset": dataset,
+        "num_classes": int(num_classes),
+        "input_shape": [int(v) for v in input_shape],
+        "timesteps": int(net.timesteps),
+        "input_encoding": "direct" if direct else "spike_frames",
+        "neuron": {"model": "lif", "tau": net.tau, "decay_shifts": tau_to_shifts(net.tau), "v_th": net.vth, "reset": "zero"},
+        "quant": {"weight_bits": 8, "vmem_bits": int(vmem_bits), "output_vmem_bits": 32, "input_shift": input_shift,
+                  "input_mean": [float(v) for v in mean], "input_std": [float(v) for v in std]},
+        "layers": layers_out,
+        "exit_policy": exit_policy or {},
+        "provenance": provenance or {},
+    }
+    if direct:
+        arrays["x"] = np.ascontiguousarray(x, dtype=np.uint8)
+    else:
+        meta["input_width"] = int(input_shape[-1])
+        arrays["x"] = np.packbits(np.ascontiguousarray(x, dtype=np.uint8), axis=-1)
+    arrays["y"] = np.asarray(y, dtype=np.int64)
+    return Workload(meta=meta, arrays=arrays)
