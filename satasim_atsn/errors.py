@@ -16,7 +16,7 @@ class SatasimError(Exception):
         super().__init__(" ".join(str(message).split()))
 
     @classmethod
-    def at(cls, where: str | None, field: str | None, problem: str, fix: str | None = None) -> "SatasimError":
+    def at(cls, where: str | None, field: str | None, problem: str, fix: str | None = None) -> SatasimError:
         """Build a message of the form ``file: field: problem; fix``."""
         parts = [p for p in (where, field) if p]
         text = ": ".join(parts + [problem]) if parts else problem

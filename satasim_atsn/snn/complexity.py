@@ -23,8 +23,7 @@ def synaptic_ops_per_image(result: ForwardResult, include_first_layer: bool = Tr
     return total / max(result.num_images, 1)
 
 
-def complexity(result: ForwardResult, baseline: ForwardResult | None = None,
-               include_first_layer: bool = True) -> float:
+def complexity(result: ForwardResult, baseline: ForwardResult | None = None, include_first_layer: bool = True) -> float:
     """E per image, or E normalised to a baseline run (the fixed-T SNN, as in Table 1)."""
     value = synaptic_ops_per_image(result, include_first_layer)
     if baseline is None:

@@ -27,12 +27,14 @@ class ExitPolicy:
 
     name = "base"
 
-    def decide(self, t: int, T: int, logits: np.ndarray, membranes: np.ndarray | None = None,
-               scale: float | None = None) -> np.ndarray:
+    def decide(
+        self, t: int, T: int, logits: np.ndarray, membranes: np.ndarray | None = None, scale: float | None = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
-    def exit_steps(self, logits: np.ndarray, membranes: np.ndarray | None = None,
-                   scale_per_t: np.ndarray | None = None) -> np.ndarray:
+    def exit_steps(
+        self, logits: np.ndarray, membranes: np.ndarray | None = None, scale_per_t: np.ndarray | None = None
+    ) -> np.ndarray:
         """First t in 1..T at which the policy stops, for logits [N, T, C] (T if never)."""
         n, T, _ = logits.shape
         steps = np.full(n, T, dtype=np.int64)
@@ -81,8 +83,12 @@ class AtsnPolicy(ExitPolicy):
         if not 0 < self.cl_init <= 1 or not 0 < self.tau_cl <= 1:
             raise SatasimError.at(None, "cl_init/tau_cl", "must be in (0, 1]", "the paper's default is 0.999")
         if self.lut_entries < 2 or self.lut_range <= 0 or not 4 <= self.frac_bits <= 30:
-            raise SatasimError.at(None, "exit_unit", "bad exp table (entries >= 2, range > 0, 4..30 fraction bits)",
-                                  "use the defaults: 256 entries over 16.0 with 16 fraction bits")
+            raise SatasimError.at(
+                None,
+                "exit_unit",
+                "bad exp table (entries >= 2, range > 0, 4..30 fraction bits)",
+                "use the defaults: 256 entries over 16.0 with 16 fraction bits",
+            )
         one = 1 << self.frac_bits
         step = self.lut_range / self.lut_entries
         grid = -np.arange(self.lut_entries + 1, dtype=np.float64) * step
@@ -127,8 +133,15 @@ class AtsnPolicy(ExitPolicy):
         return one * one > self.cl_fixed(t) * total
 
     def describe(self) -> dict:
-        return {"name": self.name, "cl_init": self.cl_init, "tau_cl": self.tau_cl, "hardware": self.hardware,
-                "lut_entries": self.lut_entries, "lut_range": self.lut_range, "frac_bits": self.frac_bits}
+        return {
+            "name": self.name,
+            "cl_init": self.cl_init,
+            "tau_cl": self.tau_cl,
+            "hardware": self.hardware,
+            "lut_entries": self.lut_entries,
+            "lut_range": self.lut_range,
+            "frac_bits": self.frac_bits,
+        }
 
 
 @dataclass
@@ -153,14 +166,21 @@ class DtsnnPolicy(ExitPolicy):
         return {"name": self.name, "theta": self.theta}
 
 
-def policy_from_name(name: str, cl_init: float = 0.999, tau_cl: float = 0.999, theta: float = 0.1,
-                     hardware: bool = False, lut_entries: int = 256) -> ExitPolicy:
+def policy_from_name(
+    name: str,
+    cl_init: float = 0.999,
+    tau_cl: float = 0.999,
+    theta: float = 0.1,
+    hardware: bool = False,
+    lut_entries: int = 256,
+) -> ExitPolicy:
     """Build a policy from its name: fixed, atsn, atsn-hw, dtsnn."""
     if name == "fixed":
         return FixedPolicy()
     if name in ("atsn", "atsn-hw"):
-        return AtsnPolicy(cl_init=cl_init, tau_cl=tau_cl, hardware=hardware or name == "atsn-hw",
-                          lut_entries=lut_entries)
+        return AtsnPolicy(
+            cl_init=cl_init, tau_cl=tau_cl, hardware=hardware or name == "atsn-hw", lut_entries=lut_entries
+        )
     if name == "dtsnn":
         return DtsnnPolicy(theta=theta)
     raise SatasimError.at(None, "policy", f"unknown exit policy {name!r}", "use fixed, atsn, atsn-hw or dtsnn")

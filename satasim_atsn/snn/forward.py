@@ -76,8 +76,7 @@ def _gemm_dtype(fan_in: int, max_input: int) -> type:
     return np.float32 if fan_in * max_input * 127 < EXACT_FLOAT32_LIMIT else np.float64
 
 
-def conv_current(x: np.ndarray, w: np.ndarray, stride: int, padding: int, max_input: int = 1
-                 ) -> tuple[np.ndarray, int]:
+def conv_current(x: np.ndarray, w: np.ndarray, stride: int, padding: int, max_input: int = 1) -> tuple[np.ndarray, int]:
     """Integer conv currents [n, Cout, Ho, Wo] (int64) and the synaptic-op count.
 
     Synaptic ops = Cout x the number of nonzero inputs inside each receptive field (counts
@@ -127,10 +126,14 @@ class QuantisedNetwork:
         self.out_bits = int(workload.meta["quant"].get("output_vmem_bits", 32))
         self.input_shift = workload.input_shift
         self.direct = workload.input_encoding == "direct"
-        self.w = {ly["name"]: workload.weights(ly["name"]) for ly in self.layers
-                  if ly["type"] in ("conv", "linear", "output")}
-        self.b = {ly["name"]: workload.bias(ly["name"]).astype(np.int64) for ly in self.layers
-                  if f"b/{ly['name']}" in workload.arrays}
+        self.w = {
+            ly["name"]: workload.weights(ly["name"]) for ly in self.layers if ly["type"] in ("conv", "linear", "output")
+        }
+        self.b = {
+            ly["name"]: workload.bias(ly["name"]).astype(np.int64)
+            for ly in self.layers
+            if f"b/{ly['name']}" in workload.arrays
+        }
         self.vth = {ly["name"]: workload.vth(ly["name"]).astype(np.int64) for ly in self.layers if is_spiking(ly)}
         self.output = self.layers[-1]
         self.mode = self.output["output_mode"]
@@ -173,8 +176,9 @@ class QuantisedNetwork:
                 state[ly["name"]] = np.zeros((n,) + tuple(ly["out_shape"]), dtype=np.int64)
         return state
 
-    def step(self, state: dict[str, np.ndarray], frame: np.ndarray, first_current: np.ndarray | None,
-             t: int) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, int]]:
+    def step(
+        self, state: dict[str, np.ndarray], frame: np.ndarray, first_current: np.ndarray | None, t: int
+    ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, int]]:
         """Run every layer once at timestep t (1-based). Returns (outputs, spike counts, sops)."""
         outputs: dict[str, np.ndarray] = {"input": frame}
         counts: dict[str, int] = {}
@@ -186,8 +190,9 @@ class QuantisedNetwork:
                 if index == 0 and self.direct:
                     current, ops = first_current, 0  # its dense MACs are charged once, by the caller
                 elif kind == "conv":
-                    current, ops = conv_current(src, self.w[name], ly["stride"], ly["padding"],
-                                                self.max_input[ly["inputs"][0]])
+                    current, ops = conv_current(
+                        src, self.w[name], ly["stride"], ly["padding"], self.max_input[ly["inputs"][0]]
+                    )
                 else:
                     current, ops = linear_current(src, self.w[name], self.max_input[ly["inputs"][0]])
                 if not (index == 0 and self.direct):
@@ -198,8 +203,9 @@ class QuantisedNetwork:
                     state[name] = output_step(state[name], current, shifts, self.out_bits)
                     outputs[name] = state[name]
                 elif is_spiking(ly):
-                    spikes, state[name] = lif_step(state[name], current, self._vth_view(name, current.ndim),
-                                                   self.shifts, self.bits)
+                    spikes, state[name] = lif_step(
+                        state[name], current, self._vth_view(name, current.ndim), self.shifts, self.bits
+                    )
                     outputs[name] = spikes.astype(np.uint8)
                     counts[name] = int(spikes.sum())
                 else:
@@ -223,16 +229,23 @@ class QuantisedNetwork:
                     short_current = short
                     sops[name] = 0
                 current = src + short_current + self._bias_view(name, src.ndim)
-                spikes, state[name] = lif_step(state[name], current, self._vth_view(name, src.ndim),
-                                               self.shifts, self.bits)
+                spikes, state[name] = lif_step(
+                    state[name], current, self._vth_view(name, src.ndim), self.shifts, self.bits
+                )
                 outputs[name] = spikes.astype(np.uint8)
                 counts[name] = int(spikes.sum())
         return outputs, counts, sops
 
 
-def run_forward(workload: Workload, x: np.ndarray | None = None, policy: ExitPolicy | None = None,
-                record_spikes: bool = False, batch_size: int = 256, start: int = 0,
-                count: int | None = None) -> ForwardResult:
+def run_forward(
+    workload: Workload,
+    x: np.ndarray | None = None,
+    policy: ExitPolicy | None = None,
+    record_spikes: bool = False,
+    batch_size: int = 256,
+    start: int = 0,
+    count: int | None = None,
+) -> ForwardResult:
     """Run the integer network on inputs ``x`` (default: the workload's own, from ``start``).
 
     With a policy, images leave the batch at their exit step (the policy sees logits, and the
@@ -248,13 +261,19 @@ def run_forward(workload: Workload, x: np.ndarray | None = None, policy: ExitPol
     out_membrane = np.zeros((n_total, T, C), dtype=np.int64)
     exit_t = np.full(n_total, T, dtype=np.int64)
     spike_counts = {ly["name"]: np.zeros(T, dtype=np.int64) for ly in net.layers if emits_spikes(ly)}
-    sops = {ly["name"]: np.zeros(T, dtype=np.int64) for ly in net.layers
-            if ly["type"] in ("conv", "linear", "output", "add")}
+    sops = {
+        ly["name"]: np.zeros(T, dtype=np.int64)
+        for ly in net.layers
+        if ly["type"] in ("conv", "linear", "output", "add")
+    }
     neurons = {ly["name"]: int(np.prod(ly["out_shape"])) for ly in net.layers}
     spikes_rec: dict[str, np.ndarray] | None = None
     if record_spikes:
-        spikes_rec = {ly["name"]: np.zeros((n_total, T) + tuple(ly["out_shape"]), dtype=bool)
-                      for ly in net.layers if emits_spikes(ly)}
+        spikes_rec = {
+            ly["name"]: np.zeros((n_total, T) + tuple(ly["out_shape"]), dtype=bool)
+            for ly in net.layers
+            if emits_spikes(ly)
+        }
     scale_t = net.scale_per_t()
     first = net.layers[0]
     for lo in range(0, n_total, batch_size):
@@ -307,9 +326,19 @@ def run_forward(workload: Workload, x: np.ndarray | None = None, policy: ExitPol
     else:
         pred = at_exit.argmax(axis=-1)  # eq. 5: argmax of the mean output
     pred_hw = out_membrane[rows, exit_t - 1].argmax(axis=-1)
-    return ForwardResult(out_membrane=out_membrane, logits=logits, exit_t=exit_t, pred=pred.astype(np.int64),
-                         pred_hw=pred_hw.astype(np.int64), scale_per_t=scale_t, spike_counts=spike_counts,
-                         sops=sops, neurons=neurons, spikes=spikes_rec, policy=policy.describe())
+    return ForwardResult(
+        out_membrane=out_membrane,
+        logits=logits,
+        exit_t=exit_t,
+        pred=pred.astype(np.int64),
+        pred_hw=pred_hw.astype(np.int64),
+        scale_per_t=scale_t,
+        spike_counts=spike_counts,
+        sops=sops,
+        neurons=neurons,
+        spikes=spikes_rec,
+        policy=policy.describe(),
+    )
 
 
 def evaluate_policies(result: ForwardResult, policies: list[ExitPolicy]) -> dict[str, np.ndarray]:
@@ -317,7 +346,8 @@ def evaluate_policies(result: ForwardResult, policies: list[ExitPolicy]) -> dict
     out = {}
     for policy in policies:
         out[policy.describe()["name"] + ("-hw" if getattr(policy, "hardware", False) else "")] = policy.exit_steps(
-            result.logits, result.out_membrane, result.scale_per_t)
+            result.logits, result.out_membrane, result.scale_per_t
+        )
     return out
 
 

@@ -45,8 +45,9 @@ def saturate(u: np.ndarray, bits: int) -> np.ndarray:
     return np.clip(u, -hi - 1, hi)
 
 
-def lif_step(u_base: np.ndarray, current: np.ndarray, vth: np.ndarray, shifts: tuple[int, ...],
-             bits: int) -> tuple[np.ndarray, np.ndarray]:
+def lif_step(
+    u_base: np.ndarray, current: np.ndarray, vth: np.ndarray, shifts: tuple[int, ...], bits: int
+) -> tuple[np.ndarray, np.ndarray]:
     """One LIF timestep. Returns (spikes bool, next u_base). ``vth`` broadcasts over channels."""
     u = saturate(u_base + current, bits)
     spikes = u > vth

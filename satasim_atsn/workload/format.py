@@ -29,6 +29,7 @@ The first layer consuming ``input`` computes ``(W.x + b) >> input_shift`` for ui
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -247,62 +248,97 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
             raise _fail(where, key + ".inputs", "missing", "list the names of the layers feeding this one")
         for src in inputs:
             if src not in shapes:
-                raise _fail(where, key + ".inputs", f"unknown or later layer {src!r}", "inputs must name earlier layers")
+                raise _fail(
+                    where, key + ".inputs", f"unknown or later layer {src!r}", "inputs must name earlier layers"
+                )
         if layer["type"] != "add" and len(inputs) != 1:
             raise _fail(where, key + ".inputs", "only add layers take two inputs", "give one input")
         for ikey in ("kernel", "stride", "out_channels", "out_features"):
-            if ikey in layer and (not isinstance(layer[ikey], int) or isinstance(layer[ikey], bool) or layer[ikey] <= 0):
+            if ikey in layer and (
+                not isinstance(layer[ikey], int) or isinstance(layer[ikey], bool) or layer[ikey] <= 0
+            ):
                 raise _fail(where, f"{key}.{ikey}", f"must be a positive integer, got {layer[ikey]!r}", "fix the value")
         if "padding" in layer and (not isinstance(layer["padding"], int) or layer["padding"] < 0):
             raise _fail(where, f"{key}.padding", "must be a non-negative integer", "fix the value")
-        for needed in {"conv": ("kernel", "stride", "padding", "out_channels"), "maxpool": ("kernel", "stride"),
-                       "linear": ("out_features",), "output": ("output_mode", "logit_scale")}.get(layer["type"], ()):
+        for needed in {
+            "conv": ("kernel", "stride", "padding", "out_channels"),
+            "maxpool": ("kernel", "stride"),
+            "linear": ("out_features",),
+            "output": ("output_mode", "logit_scale"),
+        }.get(layer["type"], ()):
             if needed not in layer:
                 raise _fail(where, f"{key}.{needed}", "missing", f"{layer['type']} layers need {needed}")
         in_shapes = [shapes[src] for src in inputs]
         if list(layer.get("in_shape", in_shapes[0])) != list(in_shapes[0]):
-            raise _fail(where, f"{key}.in_shape", f"is {layer.get('in_shape')} but its input gives {in_shapes[0]}",
-                        "the input shape does not match the previous layer; fix the layer table")
+            raise _fail(
+                where,
+                f"{key}.in_shape",
+                f"is {layer.get('in_shape')} but its input gives {in_shapes[0]}",
+                "the input shape does not match the previous layer; fix the layer table",
+            )
         try:
             out_shape = infer_out_shape(layer, in_shapes, num_classes)
         except ValueError as error:
             raise _fail(where, key, str(error), "fix the layer table") from None
         if "out_shape" in layer and list(layer["out_shape"]) != out_shape:
-            raise _fail(where, f"{key}.out_shape", f"is {layer['out_shape']} but should be {out_shape}",
-                        "fix the layer table")
+            raise _fail(
+                where, f"{key}.out_shape", f"is {layer['out_shape']} but should be {out_shape}", "fix the layer table"
+            )
         layer.setdefault("in_shape", list(in_shapes[0]))
         layer.setdefault("out_shape", out_shape)
         if layer["type"] == "output":
             if layer["output_mode"] not in OUTPUT_MODES:
                 raise _fail(where, f"{key}.output_mode", f"unknown {layer['output_mode']!r}", f"use {OUTPUT_MODES}")
-            if not (isinstance(layer["logit_scale"], (int, float)) and np.isfinite(layer["logit_scale"])
-                    and layer["logit_scale"] > 0):
+            if not (
+                isinstance(layer["logit_scale"], (int, float))
+                and np.isfinite(layer["logit_scale"])
+                and layer["logit_scale"] > 0
+            ):
                 raise _fail(where, f"{key}.logit_scale", "must be a positive finite number", "fix the value")
             if index != len(layers) - 1:
                 raise _fail(where, key, "the output layer must be last", "move it to the end")
         if layer["type"] == "add":
             main_src, short_src = inputs
             if seen_spiking.get(main_src, True):
-                raise _fail(where, f"{key}.inputs", f"the first input {main_src!r} must be a current (non-spiking conv)",
-                            "set spiking: false on the conv feeding the join")
+                raise _fail(
+                    where,
+                    f"{key}.inputs",
+                    f"the first input {main_src!r} must be a current (non-spiking conv)",
+                    "set spiking: false on the conv feeding the join",
+                )
             if seen_spiking.get(short_src, True) and int(layer.get("shortcut_gain", 0)) <= 0:
-                raise _fail(where, f"{key}.shortcut_gain", "a spike shortcut needs a positive integer gain",
-                            "store the quantised identity gain")
+                raise _fail(
+                    where,
+                    f"{key}.shortcut_gain",
+                    "a spike shortcut needs a positive integer gain",
+                    "store the quantised identity gain",
+                )
         if layer["type"] in ("maxpool", "avgpool", "flatten", "linear", "conv", "output"):
             src = inputs[0]
             if not seen_spiking.get(src, True):
-                raise _fail(where, f"{key}.inputs", f"{src!r} emits a current, not spikes", "only add layers take currents")
+                raise _fail(
+                    where, f"{key}.inputs", f"{src!r} emits a current, not spikes", "only add layers take currents"
+                )
         shapes[name] = out_shape
         seen_spiking[name] = layer["type"] != "conv" and layer["type"] != "linear" or is_spiking(layer)
     if layers[-1]["type"] != "output":
-        raise _fail(where, "meta.layers", "the last layer must be of type output", "end the network with its classifier")
+        raise _fail(
+            where, "meta.layers", "the last layer must be of type output", "end the network with its classifier"
+        )
 
 
 def validate(workload: Workload) -> Workload:
     """Validate a workload in place (format, shapes, dtypes, ranges, layer graph)."""
     where, meta, arrays = workload.source, workload.meta, workload.arrays
-    for key, types in (("name", str), ("kind", str), ("num_classes", int), ("timesteps", int),
-                       ("input_shape", list), ("neuron", dict), ("quant", dict)):
+    for key, types in (
+        ("name", str),
+        ("kind", str),
+        ("num_classes", int),
+        ("timesteps", int),
+        ("input_shape", list),
+        ("neuron", dict),
+        ("quant", dict),
+    ):
         _require(meta, key, types, where)
     if meta["kind"] not in KINDS:
         raise _fail(where, "meta.kind", f"unknown kind {meta['kind']!r}", f"use one of {', '.join(KINDS)}")
@@ -314,8 +350,12 @@ def validate(workload: Workload) -> Workload:
         raise _fail(where, "meta.input_encoding", "unknown encoding", f"use one of {INPUT_ENCODINGS}")
     shifts = meta["neuron"].get("decay_shifts")
     if not isinstance(shifts, list) or not shifts or not all(isinstance(s, int) and 0 <= s < 32 for s in shifts):
-        raise _fail(where, "meta.neuron.decay_shifts", "must be a non-empty list of shifts in 0..31",
-                    "tau = 0.5 is [1]; tau = 0.75 is [1, 2]")
+        raise _fail(
+            where,
+            "meta.neuron.decay_shifts",
+            "must be a non-empty list of shifts in 0..31",
+            "tau = 0.5 is [1]; tau = 0.75 is [1, 2]",
+        )
     vmem_bits = meta["quant"].get("vmem_bits")
     if not isinstance(vmem_bits, int) or not 8 <= vmem_bits <= 32:
         raise _fail(where, "meta.quant.vmem_bits", "must be an integer in 8..32", "16 is the default")
@@ -329,24 +369,36 @@ def validate(workload: Workload) -> Workload:
         name, ltype = layer["name"], layer["type"]
         channels = int(layer["out_shape"][0])
         if not statistical and ltype in WEIGHTED_TYPES:
-            w = _array(arrays, f"w/{name}", where, np.int8, weight_shape(layer))
-            del w
-        if not statistical and (is_spiking(layer) or ltype == "output"):
-            if ltype != "add" or f"b/{name}" in arrays:
-                _array(arrays, f"b/{name}", where, np.int32, (channels,))
+            _array(arrays, f"w/{name}", where, np.int8, weight_shape(layer))
+        has_bias = ltype != "add" or f"b/{name}" in arrays
+        if not statistical and (is_spiking(layer) or ltype == "output") and has_bias:
+            _array(arrays, f"b/{name}", where, np.int32, (channels,))
         if not statistical and is_spiking(layer):
             vth = _array(arrays, f"vth/{name}", where, np.int32, (channels,))
             if (vth <= 0).any() or (vth > vmax).any():
-                raise _fail(where, f"vth/{name}", f"thresholds must be in 1..{vmax} for {vmem_bits}-bit membranes",
-                            "re-export with matching vmem_bits")
+                raise _fail(
+                    where,
+                    f"vth/{name}",
+                    f"thresholds must be in 1..{vmax} for {vmem_bits}-bit membranes",
+                    "re-export with matching vmem_bits",
+                )
         if statistical and is_spiking(layer):
             rate = arrays.get(f"rate/{name}")
             if rate is None:
-                raise _fail(where, f"rate/{name}", "missing", "a statistical workload needs a rate for every spiking layer")
-            if rate.ndim not in (1, 2) or rate.shape[0] != meta["timesteps"] or (
-                    rate.ndim == 2 and rate.shape[1] != channels):
-                raise _fail(where, f"rate/{name}", f"has shape {rate.shape}",
-                            f"use [T] or [T, C] = [{meta['timesteps']}, {channels}]")
+                raise _fail(
+                    where, f"rate/{name}", "missing", "a statistical workload needs a rate for every spiking layer"
+                )
+            if (
+                rate.ndim not in (1, 2)
+                or rate.shape[0] != meta["timesteps"]
+                or (rate.ndim == 2 and rate.shape[1] != channels)
+            ):
+                raise _fail(
+                    where,
+                    f"rate/{name}",
+                    f"has shape {rate.shape}",
+                    f"use [T] or [T, C] = [{meta['timesteps']}, {channels}]",
+                )
             if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
                 raise _fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
     if statistical:
@@ -354,17 +406,29 @@ def validate(workload: Workload) -> Workload:
             hist = arrays.get(f"exit_hist/{policy}")
             if hist is None:
                 raise _fail(where, f"exit_hist/{policy}", "missing", f"give exit histograms for {', '.join(POLICIES)}")
-            if hist.shape != (meta["timesteps"],) or not np.isfinite(hist).all() or (hist < 0).any() or not np.isclose(
-                    hist.sum(), 1.0, atol=1e-6):
-                raise _fail(where, f"exit_hist/{policy}", "must be T non-negative probabilities summing to 1",
-                            "normalise the histogram")
+            if (
+                hist.shape != (meta["timesteps"],)
+                or not np.isfinite(hist).all()
+                or (hist < 0).any()
+                or not np.isclose(hist.sum(), 1.0, atol=1e-6)
+            ):
+                raise _fail(
+                    where,
+                    f"exit_hist/{policy}",
+                    "must be T non-negative probabilities summing to 1",
+                    "normalise the histogram",
+                )
         if "seed" not in arrays:
             raise _fail(where, "seed", "missing", "statistical workloads need a seed")
         density = meta.get("input_bit_density")
         if meta.get("input_encoding", "direct") == "direct":
             if not (isinstance(density, list) and len(density) == 8 and all(0 <= float(d) <= 1 for d in density)):
-                raise _fail(where, "meta.input_bit_density", "needs 8 densities in [0, 1] (bit planes 0..7)",
-                            "fit it from real images")
+                raise _fail(
+                    where,
+                    "meta.input_bit_density",
+                    "needs 8 densities in [0, 1] (bit planes 0..7)",
+                    "fit it from real images",
+                )
         else:
             rate = arrays.get("rate/input")
             if rate is None or rate.shape[0] != meta["timesteps"]:
@@ -381,8 +445,12 @@ def _array(arrays: dict, key: str, where: str, dtype: type, shape: tuple) -> np.
     if value.dtype != dtype:
         raise _fail(where, key, f"has dtype {value.dtype}", f"store it as {np.dtype(dtype).name}")
     if tuple(value.shape) != tuple(shape):
-        raise _fail(where, key, f"has shape {tuple(value.shape)}, the layer table needs {tuple(shape)}",
-                    "re-export the workload")
+        raise _fail(
+            where,
+            key,
+            f"has shape {tuple(value.shape)}, the layer table needs {tuple(shape)}",
+            "re-export the workload",
+        )
     return value
 
 
@@ -396,16 +464,24 @@ def _validate_inputs(workload: Workload) -> None:
     shape = list(meta["input_shape"])
     if meta.get("input_encoding", "direct") == "direct":
         if x.ndim != 4 or list(x.shape[1:]) != shape:
-            raise _fail(where, "x", f"has shape {x.shape}, the network's input is {shape}",
-                        "the images do not match the first layer; re-export")
+            raise _fail(
+                where,
+                "x",
+                f"has shape {x.shape}, the network's input is {shape}",
+                "the images do not match the first layer; re-export",
+            )
     else:
         width = meta.get("input_width")
         if width != shape[-1]:
             raise _fail(where, "meta.input_width", "must equal the last input dimension", "fix the value")
         packed = shape[:-1] + [(width + 7) // 8]
         if x.ndim != 5 or x.shape[1] != meta["timesteps"] or list(x.shape[2:]) != packed:
-            raise _fail(where, "x", f"has shape {x.shape}, expected [N, T, {', '.join(map(str, packed))}]",
-                        "pack spike frames with np.packbits along the last axis")
+            raise _fail(
+                where,
+                "x",
+                f"has shape {x.shape}, expected [N, T, {', '.join(map(str, packed))}]",
+                "pack spike frames with np.packbits along the last axis",
+            )
     if "y" in arrays:
         y = arrays["y"]
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
@@ -428,16 +504,25 @@ def read_workload(path: str | os.PathLike) -> Workload:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise WorkloadError.at(where, None, f"not a readable .npz file ({error})",
-                               "the file is truncated or not a workload; regenerate it") from None
+        raise WorkloadError.at(
+            where, None, f"not a readable .npz file ({error})", "the file is truncated or not a workload; regenerate it"
+        ) from None
     fmt = arrays.pop("format", None)
     if fmt is None or str(fmt) != FORMAT_NAME:
-        raise WorkloadError.at(where, "format", f"is {None if fmt is None else str(fmt)!r}, not {FORMAT_NAME!r}",
-                               "this is not a satasim workload; create one with `satasim train` or `satasim workload`")
+        raise WorkloadError.at(
+            where,
+            "format",
+            f"is {None if fmt is None else str(fmt)!r}, not {FORMAT_NAME!r}",
+            "this is not a satasim workload; create one with `satasim train` or `satasim workload`",
+        )
     version = arrays.pop("version", None)
     if version is None or int(version) != FORMAT_VERSION:
-        raise WorkloadError.at(where, "version", f"is {None if version is None else int(version)}, "
-                               f"this tool reads version {FORMAT_VERSION}", "upgrade satasim-atsn or re-export")
+        raise WorkloadError.at(
+            where,
+            "version",
+            f"is {None if version is None else int(version)}, this tool reads version {FORMAT_VERSION}",
+            "upgrade satasim-atsn or re-export",
+        )
     raw_meta = arrays.pop("meta", None)
     if raw_meta is None:
         raise WorkloadError.at(where, "meta", "missing", "re-export the workload")
@@ -491,10 +576,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 

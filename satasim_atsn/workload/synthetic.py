@@ -12,15 +12,33 @@ import numpy as np
 from satasim_atsn.workload.format import Workload, infer_out_shape, validate, weight_shape
 
 
-def _conv(name: str, src: str, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1,
-          spiking: bool = True) -> dict:
-    return {"name": name, "type": "conv", "inputs": [src], "kernel": kernel, "stride": stride, "padding": padding,
-            "out_channels": cout, "spiking": spiking}
+def _conv(
+    name: str, src: str, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1, spiking: bool = True
+) -> dict:
+    return {
+        "name": name,
+        "type": "conv",
+        "inputs": [src],
+        "kernel": kernel,
+        "stride": stride,
+        "padding": padding,
+        "out_channels": cout,
+        "spiking": spiking,
+    }
 
 
-def random_workload(seed: int, *, images: int = 3, timesteps: int | None = None, residual: bool | None = None,
-                    encoding: str | None = None, output_mode: str | None = None, max_channels: int = 6,
-                    size: int | None = None, num_classes: int | None = None) -> Workload:
+def random_workload(
+    seed: int,
+    *,
+    images: int = 3,
+    timesteps: int | None = None,
+    residual: bool | None = None,
+    encoding: str | None = None,
+    output_mode: str | None = None,
+    max_channels: int = 6,
+    size: int | None = None,
+    num_classes: int | None = None,
+) -> Workload:
     """A small random network and inputs; every choice is drawn from ``seed`` unless given."""
     rng = np.random.default_rng(seed)
     T = int(timesteps or rng.integers(1, 5))
@@ -54,8 +72,9 @@ def random_workload(seed: int, *, images: int = 3, timesteps: int | None = None,
             layers.append(_conv("blk_sc", src, cout, kernel=1, stride=2, padding=0, spiking=False))
             layers.append({"name": "blk_add", "type": "add", "inputs": ["blk_b", "blk_sc"]})
         else:
-            layers.append({"name": "blk_add", "type": "add", "inputs": ["blk_b", src],
-                           "shortcut_gain": int(rng.integers(8, 64))})
+            layers.append(
+                {"name": "blk_add", "type": "add", "inputs": ["blk_b", src], "shortcut_gain": int(rng.integers(8, 64))}
+            )
         src = "blk_add"
     cur = {"input": [cin, hw, hw]}
     for ly in layers:
@@ -63,8 +82,9 @@ def random_workload(seed: int, *, images: int = 3, timesteps: int | None = None,
     if cur[src][1] >= 2 and cur[src][1] % 2 == 0 and rng.random() < 0.6:
         layers.append({"name": "pool", "type": "maxpool", "inputs": [src], "kernel": 2, "stride": 2})
         src = "pool"
-        cur["pool"] = infer_out_shape(layers[-1], [cur[layers[-2]["name"]] if False else cur[layers[-1]["inputs"][0]]],
-                                      C)
+        cur["pool"] = infer_out_shape(
+            layers[-1], [cur[layers[-2]["name"]] if False else cur[layers[-1]["inputs"][0]]], C
+        )
     if rng.random() < 0.35:
         layers.append({"name": "gap", "type": "avgpool", "inputs": [src]})
         src = "gap"
@@ -72,17 +92,40 @@ def random_workload(seed: int, *, images: int = 3, timesteps: int | None = None,
         layers.append({"name": "flat", "type": "flatten", "inputs": [src]})
         src = "flat"
         if rng.random() < 0.4:
-            layers.append({"name": "fc", "type": "linear", "inputs": [src], "out_features": int(rng.integers(4, 16)),
-                           "spiking": True})
+            layers.append(
+                {
+                    "name": "fc",
+                    "type": "linear",
+                    "inputs": [src],
+                    "out_features": int(rng.integers(4, 16)),
+                    "spiking": True,
+                }
+            )
             src = "fc"
-    layers.append({"name": "out", "type": "output", "inputs": [src], "output_mode": mode, "out_features": C,
-                   "logit_scale": float(rng.choice([0.01, 0.05, 0.2]))})
-    meta = {"name": f"random-{seed}", "kind": "trained", "dataset": "synthetic", "num_classes": C,
-            "input_shape": [cin, hw, hw], "timesteps": T, "input_encoding": enc,
-            "neuron": {"tau": 0.5, "decay_shifts": [1] if rng.random() < 0.7 else [1, 2], "v_th": 1.0},
-            "quant": {"weight_bits": 8, "vmem_bits": 16, "input_shift": 0},
-            "layers": layers, "exit_policy": {"cl_init": 0.9, "tau_cl": 0.95, "theta": 0.3},
-            "provenance": {"generator": "satasim_atsn.workload.synthetic", "seed": seed}}
+    layers.append(
+        {
+            "name": "out",
+            "type": "output",
+            "inputs": [src],
+            "output_mode": mode,
+            "out_features": C,
+            "logit_scale": float(rng.choice([0.01, 0.05, 0.2])),
+        }
+    )
+    meta = {
+        "name": f"random-{seed}",
+        "kind": "trained",
+        "dataset": "synthetic",
+        "num_classes": C,
+        "input_shape": [cin, hw, hw],
+        "timesteps": T,
+        "input_encoding": enc,
+        "neuron": {"tau": 0.5, "decay_shifts": [1] if rng.random() < 0.7 else [1, 2], "v_th": 1.0},
+        "quant": {"weight_bits": 8, "vmem_bits": 16, "input_shift": 0},
+        "layers": layers,
+        "exit_policy": {"cl_init": 0.9, "tau_cl": 0.95, "theta": 0.3},
+        "provenance": {"generator": "satasim_atsn.workload.synthetic", "seed": seed},
+    }
     if enc == "spike_frames":
         meta["input_width"] = hw
     shapes = {"input": [cin, hw, hw]}
@@ -105,17 +148,21 @@ def random_workload(seed: int, *, images: int = 3, timesteps: int | None = None,
                 meta["quant"]["input_shift"] = shift
                 typical /= 2**shift
             cout = w.shape[0]
-            arrays[f"b/{name}"] = rng.integers(-int(typical // 4) - 1, int(typical // 4) + 2, size=cout).astype(np.int32)
+            arrays[f"b/{name}"] = rng.integers(-int(typical // 4) - 1, int(typical // 4) + 2, size=cout).astype(
+                np.int32
+            )
             if kind != "output" and ly.get("spiking", True):
-                arrays[f"vth/{name}"] = np.clip(rng.integers(int(typical * 0.3) + 1, int(typical * 1.2) + 2, size=cout),
-                                                1, 30000).astype(np.int32)
+                arrays[f"vth/{name}"] = np.clip(
+                    rng.integers(int(typical * 0.3) + 1, int(typical * 1.2) + 2, size=cout), 1, 30000
+                ).astype(np.int32)
             density[name] = 0.25
             in_scale[name] = 1.0
         elif kind == "add":
             cout = ly["out_shape"][0]
             typical = 70.0 * np.sqrt(9 * cout * 0.25)
-            arrays[f"vth/{name}"] = np.clip(rng.integers(int(typical * 0.3) + 1, int(typical) + 2, size=cout),
-                                            1, 30000).astype(np.int32)
+            arrays[f"vth/{name}"] = np.clip(
+                rng.integers(int(typical * 0.3) + 1, int(typical) + 2, size=cout), 1, 30000
+            ).astype(np.int32)
             if rng.random() < 0.5:
                 arrays[f"b/{name}"] = rng.integers(-10, 10, size=cout).astype(np.int32)
             density[name] = 0.25

@@ -49,6 +49,13 @@ def functional_trace(workload: Workload, policy: ExitPolicy, policy_name: str, s
     x = workload.inputs(start, start + count)
     result = run_forward(workload, x, policy=policy, record_spikes=True)
     labels = workload.labels()
-    return Trace(start=start, exit_t=result.exit_t, pred=result.pred, pred_hw=result.pred_hw,
-                 labels=None if labels is None else labels[start:start + count], spikes=result.spikes or {},
-                 inputs=x, policy=result.policy)
+    return Trace(
+        start=start,
+        exit_t=result.exit_t,
+        pred=result.pred,
+        pred_hw=result.pred_hw,
+        labels=None if labels is None else labels[start : start + count],
+        spikes=result.spikes or {},
+        inputs=x,
+        policy=result.policy,
+    )
