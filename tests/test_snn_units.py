@@ -1,0 +1,85 @@
+"""Neuron arithmetic and exit policies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from satasim_atsn.errors import SatasimError
+from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy, policy_from_name, softmax
+from satasim_atsn.snn.neurons import decay, lif_step, output_step, saturate, shifts_to_tau, tau_to_shifts
+
+
+def test_shift_add_decay_is_floor_of_tau_times_u():
+    u = np.arange(-300, 300, dtype=np.int64)
+    np.testing.assert_array_equal(decay(u, [1]), np.floor(u / 2).astype(np.int64))
+    assert shifts_to_tau(tau_to_shifts(0.75)) == 0.75
+    assert tau_to_shifts(0.5) == [1]
+    with pytest.raises(ValueError):
+        tau_to_shifts(1.5)
+
+
+def test_lif_reset_and_saturation():
+    u = np.array([0, 10, 32000], dtype=np.int64)
+    spikes, base = lif_step(u, np.array([5, 5, 5000]), np.array([4, 100, 100]), (1,), 16)
+    assert spikes.tolist() == [True, False, True]
+    assert base.tolist() == [0, 7, 0]  # (10 + 5) >> 1 = 7
+    assert saturate(np.array([40000, -40000]), 16).tolist() == [32767, -32768]
+    assert output_step(np.array([9]), np.array([1]), (1,), 32).tolist() == [5]
+    assert output_step(np.array([9]), np.array([1]), None, 32).tolist() == [10]
+
+
+def test_atsn_float_rule_thresholds_match_eq_15_16():
+    p = AtsnPolicy(cl_init=0.9, tau_cl=0.5)
+    logits = np.log(np.array([[0.85, 0.15], [0.95, 0.05]]))
+    assert p.decide(1, 4, logits).tolist() == [False, True]  # CL_1 = 0.9
+    assert p.decide(2, 4, logits).tolist() == [True, True]  # CL_2 = 0.45
+    seq = np.repeat(logits[:, None, :], 4, axis=1)
+    assert p.exit_steps(seq).tolist() == [2, 1]
+
+
+def test_atsn_never_exits_at_T_by_rule_but_stops_there():
+    seq = np.zeros((3, 3, 4))  # uniform softmax never passes a 0.999 confidence
+    assert AtsnPolicy().exit_steps(seq).tolist() == [3, 3, 3]
+    assert FixedPolicy().exit_steps(seq).tolist() == [3, 3, 3]
+
+
+def test_hardware_lut_rule_agrees_with_float_rule():
+    rng = np.random.default_rng(0)
+    n, T, C = 4000, 4, 10
+    scale = 0.02
+    membranes = rng.normal(0, 400, size=(n, T, C)).round().astype(np.int64)
+    membranes[:, :, 0] += rng.integers(0, 800, size=(n, T))
+    logits = membranes * scale
+    for cl, tau in ((0.999, 0.999), (0.99, 0.95), (0.9, 0.9)):
+        f = AtsnPolicy(cl, tau).exit_steps(logits)
+        h = AtsnPolicy(cl, tau, hardware=True).exit_steps(logits, membranes, np.full(T, scale))
+        assert (f == h).mean() >= 0.999
+
+
+def test_lut_interpolation_accuracy():
+    p = AtsnPolicy(hardware=True)
+    diffs = np.arange(0, 1000)
+    approx = p.exp_fixed(diffs, 0.01) / 2**16
+    exact = np.exp(-diffs * 0.01)
+    step = p.lut_range / p.lut_entries
+    # linear interpolation of exp on (-inf, 0] errs by at most step**2 / 8, plus fixed-point rounding
+    assert np.abs(approx - exact).max() <= step**2 / 8 + 2.0 / 2**16
+
+
+def test_dtsnn_entropy_rule():
+    p = DtsnnPolicy(theta=0.5)
+    confident = np.array([[10.0, 0.0, 0.0]])
+    flat = np.zeros((1, 3))
+    assert p.decide(1, 4, confident).tolist() == [True]
+    assert p.decide(1, 4, flat).tolist() == [False]
+    assert softmax(flat).sum() == pytest.approx(1.0)
+
+
+def test_policy_errors_are_user_errors():
+    with pytest.raises(SatasimError):
+        policy_from_name("bogus")
+    with pytest.raises(SatasimError):
+        AtsnPolicy(cl_init=1.5)
+    with pytest.raises(SatasimError):
+        DtsnnPolicy(theta=0)
