@@ -1,0 +1,202 @@
+"""A small report document model rendered to Markdown and to self-contained HTML.
+
+A :class:`Document` is an ordered list of blocks (headings, paragraphs, tables, figures, code).
+Markdown links figures by relative path; HTML embeds them as base64 PNG so the file stands alone
+(no external ``src``). Rendering is deterministic: equal documents give equal bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from satasim_atsn.workload.format import atomic_write_text
+
+
+@dataclass
+class Table:
+    """A table: header cells and rows of already formatted cells."""
+
+    headers: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+@dataclass
+class Figure:
+    """A PNG figure, path relative to the report directory."""
+
+    path: str
+    caption: str
+
+
+@dataclass
+class Document:
+    """An ordered list of report blocks."""
+
+    title: str
+    blocks: list[tuple[str, object]] = field(default_factory=list)
+
+    def heading(self, text: str, level: int = 2) -> None:
+        """Add a section heading (level 2 = section, 3 = subsection)."""
+        self.blocks.append(("heading", (level, text)))
+
+    def para(self, text: str) -> None:
+        """Add a paragraph (Markdown inline syntax allowed: **bold**, `code`)."""
+        self.blocks.append(("para", text))
+
+    def bullets(self, items: list[str]) -> None:
+        """Add a bulleted list."""
+        self.blocks.append(("bullets", list(items)))
+
+    def code(self, text: str) -> None:
+        """Add a preformatted block (commands)."""
+        self.blocks.append(("code", text))
+
+    def table(self, headers: list[str], rows: list[list], caption: str = "") -> None:
+        """Add a table; cells are converted with str()."""
+        self.blocks.append(("table", Table([str(h) for h in headers], [[str(c) for c in r] for r in rows], caption)))
+
+    def figure(self, path: str, caption: str) -> None:
+        """Add a figure (PNG path relative to the report directory)."""
+        self.blocks.append(("figure", Figure(path, caption)))
+
+    # ------------------------------------------------------------------ rendering
+    def to_markdown(self) -> str:
+        """The document as GitHub-flavoured Markdown."""
+        out = [f"# {self.title}", ""]
+        for kind, value in self.blocks:
+            if kind == "heading":
+                level, text = value
+                out += ["#" * level + " " + text, ""]
+            elif kind == "para":
+                out += [str(value), ""]
+            elif kind == "bullets":
+                out += [f"- {item}" for item in value] + [""]
+            elif kind == "code":
+                out += ["```", str(value), "```", ""]
+            elif kind == "table":
+                out += _md_table(value) + [""]
+            elif kind == "figure":
+                out += [f"![{value.caption}]({value.path})", "", f"*{value.caption}*", ""]
+        return "\n".join(out).rstrip() + "\n"
+
+    def to_html(self, base_dir: str | Path) -> str:
+        """The document as one self-contained HTML page (figures embedded as base64 PNG)."""
+        base = Path(base_dir)
+        body = [f"<h1>{_inline(self.title)}</h1>"]
+        for kind, value in self.blocks:
+            if kind == "heading":
+                level, text = value
+                body.append(f"<h{level}>{_inline(text)}</h{level}>")
+            elif kind == "para":
+                body.append(f"<p>{_inline(str(value))}</p>")
+            elif kind == "bullets":
+                body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in value) + "</ul>")
+            elif kind == "code":
+                body.append(f"<pre>{html.escape(str(value))}</pre>")
+            elif kind == "table":
+                body.append(_html_table(value))
+            elif kind == "figure":
+                data = base64.b64encode((base / value.path).read_bytes()).decode("ascii")
+                body.append(
+                    f'<figure><img alt="{html.escape(value.caption)}" src="data:image/png;base64,{data}">'
+                    f"<figcaption>{_inline(value.caption)}</figcaption></figure>"
+                )
+        return (
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head>\n<body>\n"
+            + "\n".join(body)
+            + "\n</body></html>\n"
+        )
+
+    def write(self, out_dir: str | Path, stem: str = "report") -> tuple[Path, Path]:
+        """Write ``report.md`` and ``report.html`` atomically into out_dir."""
+        out = Path(out_dir)
+        md_path, html_path = out / f"{stem}.md", out / f"{stem}.html"
+        atomic_write_text(md_path, self.to_markdown())
+        atomic_write_text(html_path, self.to_html(out))
+        return md_path, html_path
+
+
+_CSS = (
+    "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #bbb;padding:.25em .6em;text-align:right}"
+    "th{background:#eee}td:first-child,th:first-child{text-align:left}"
+    "img{max-width:100%}figcaption{font-style:italic;font-size:.9em}"
+    "pre{background:#f4f4f4;padding:.6em;overflow-x:auto}code{background:#f4f4f4}"
+)
+
+
+def _inline(text: str) -> str:
+    """Escape text and turn Markdown **bold** and `code` into HTML."""
+    import re
+
+    escaped = html.escape(text)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    escaped = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
+    return escaped
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(table: Table) -> list[str]:
+    lines = []
+    if table.caption:
+        lines += [f"**{table.caption}**", ""]
+    lines.append("| " + " | ".join(_md_cell(h) for h in table.headers) + " |")
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(table.headers) - 1)) + "|")
+    for row in table.rows:
+        lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
+    return lines
+
+
+def _html_table(table: Table) -> str:
+    parts = ["<table>"]
+    if table.caption:
+        parts.append(f"<caption>{_inline(table.caption)}</caption>")
+    parts.append("<tr>" + "".join(f"<th>{_inline(h)}</th>" for h in table.headers) + "</tr>")
+    for row in table.rows:
+        parts.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def text_table(headers: list[str], rows: list[list]) -> str:
+    """A plain fixed-width table for the terminal."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for index, row in enumerate(cells):
+        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=False)]
+        lines.append("  ".join(parts))
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def fmt(value: float | int | None, digits: int = 4) -> str:
+    """Format a number with ``digits`` significant digits (None -> 'n/a')."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return str(value)
+    if value != value:  # NaN
+        return "n/a"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 10 ** digits or magnitude < 1e-3:
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}"
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """Format a fraction as a signed percentage."""
+    if value is None or value != value:
+        return "n/a"
+    return f"{value * 100:+.{digits}f}%"

@@ -1,0 +1,173 @@
+"""Matplotlib plots for reports: deterministic PNGs (Agg backend, no timestamps in metadata)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from satasim_atsn.workload.format import atomic_write_bytes  # noqa: E402
+
+DPI = 100
+COLORS = plt.get_cmap("tab20").colors
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Save a figure as PNG without dates/software metadata, atomically; close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
+def metric_bars(path: str | Path, labels: list[str], metrics: list[tuple[str, list[float]]], baseline: int) -> Path:
+    """One bar subplot per metric, each bar annotated with its ratio to the baseline bar."""
+    n = len(metrics)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    x = np.arange(len(labels))
+    for index, (title, values) in enumerate(metrics):
+        ax = axes[index // cols][index % cols]
+        vals = np.asarray(values, dtype=float)
+        ax.bar(x, vals, color=[COLORS[(2 * i) % len(COLORS)] for i in range(len(labels))])
+        base = vals[baseline]
+        for i, v in enumerate(vals):
+            ratio = v / base if base else float("nan")
+            ax.annotate(f"{ratio:.2f}x", (i, v), ha="center", va="bottom", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
+        ax.margins(y=0.15)
+    for index in range(n, rows * cols):
+        axes[index // cols][index % cols].axis("off")
+    fig.suptitle(f"ratios to {labels[baseline]}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def stacked_bars(
+    path: str | Path, labels: list[str], stacks: dict[str, list[float]], title: str, ylabel: str, horizontal=False
+) -> Path:
+    """Stacked bars: one bar per label, one colour per stack key."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(labels) + 3), 4.2))
+    x = np.arange(len(labels))
+    bottom = np.zeros(len(labels))
+    for index, (name, values) in enumerate(stacks.items()):
+        vals = np.asarray(values, dtype=float)
+        ax.bar(x, vals, bottom=bottom, label=name, color=COLORS[index % len(COLORS)])
+        bottom += vals
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center",
+                       fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def timeline(path: str | Path, segments: list[tuple[str, float, float, str]], title: str, xlabel: str) -> Path:
+    """A Gantt-style timeline: segments (row label, start, duration, colour group)."""
+    rows = list(dict.fromkeys(s[0] for s in segments))
+    groups = list(dict.fromkeys(s[3] for s in segments))
+    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.28 * len(rows) + 1.2)))
+    for label, start, duration, group in segments:
+        y = rows.index(label)
+        ax.barh(y, duration, left=start, color=COLORS[(2 * groups.index(group)) % len(COLORS)], height=0.8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[(2 * i) % len(COLORS)]) for i in range(len(groups))]
+    ax.legend(handles, groups, fontsize=7, loc="lower right")
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list[float]], title: str,
+                 xlabel: str, ylabel: str) -> Path:
+    """Grouped bars: one group per category, one bar per series."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(categories) * max(1, len(series)) + 2), 3.8))
+    x = np.arange(len(categories))
+    width = 0.8 / max(len(series), 1)
+    for index, (name, values) in enumerate(series.items()):
+        ax.bar(x + (index - (len(series) - 1) / 2) * width, values, width, label=name,
+               color=COLORS[(2 * index) % len(COLORS)])
+    ax.set_xticks(x)
+    ax.set_xticklabels(categories)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.ndarray, xlabel: str, ylabel: str,
+                   title: str, annotations: list[str] | None = None, color: np.ndarray | None = None,
+                   color_label: str = "") -> Path:
+    """Scatter of points with the Pareto front (both axes minimised) marked and joined."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    if color is not None:
+        sc = ax.scatter(x, y, c=color, cmap="viridis", s=28, zorder=2)
+        fig.colorbar(sc, ax=ax, label=color_label)
+    else:
+        ax.scatter(x, y, color="0.55", s=22, zorder=2, label="points")
+    idx = np.flatnonzero(front)
+    if idx.size:
+        order = idx[np.argsort(x[idx], kind="stable")]
+        ax.plot(x[order], y[order], "-o", color="crimson", mfc="none", ms=10, zorder=3, label="Pareto front")
+    if annotations is not None:
+        for i in idx:
+            ax.annotate(annotations[i], (x[i], y[i]), fontsize=6, xytext=(4, 4), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float], xlabel: str, ylabel: str,
+            title: str, cbar: str) -> Path:
+    """A heat map of grid[len(ys), len(xs)]."""
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    step_x = max(1, len(xs) // 8)
+    step_y = max(1, len(ys) // 8)
+    ax.set_xticks(range(0, len(xs), step_x))
+    ax.set_xticklabels([f"{v:g}" for v in xs[::step_x]], rotation=45, fontsize=7)
+    ax.set_yticks(range(0, len(ys), step_y))
+    ax.set_yticklabels([f"{v:g}" for v in ys[::step_y]], fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label=cbar)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def lines(path: str | Path, series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str,
+          title: str, vline: float | None = None) -> Path:
+    """Line plot with markers, one line per series (x, y)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for index, (name, (xv, yv)) in enumerate(series.items()):
+        ax.plot(xv, yv, "-o", ms=3, label=name, color=COLORS[(2 * index) % len(COLORS)])
+    if vline is not None:
+        ax.axvline(vline, color="0.4", ls="--", lw=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

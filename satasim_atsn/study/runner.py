@@ -1,0 +1,335 @@
+"""Running a study's points: local processes or a Dask cluster, a crash-safe CSV journal, resume.
+
+Output directory layout::
+
+    study.json    the study's identity (name, fields, metrics, points, digest) -- refuses a different study
+    points.csv    one row per finished point; appended (one write + fsync per row) as points finish,
+                  rewritten sorted by point when the sweep ends; rows are reused on resume by their key
+    report.md / report.html / *.png   written by study.sweep_report
+
+A point that raises is recorded as an ``error`` row and the sweep continues; a worker process
+that dies takes its point with it (the point is retried alone, then recorded as an error).
+Error rows are retried on the next run; ``ok`` rows are never recomputed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from satasim_atsn.errors import StudyError
+from satasim_atsn.study.spec import Study, point_overrides
+from satasim_atsn.workload.format import atomic_write_text
+
+CSV_NAME = "points.csv"
+STUDY_JSON = "study.json"
+
+
+# ------------------------------------------------------------------------------------------
+# the work of one point (runs in a worker process)
+# ------------------------------------------------------------------------------------------
+def run_point(task: dict) -> dict[str, Any]:
+    """Compute the metrics of one point; ``task`` is a plain dict (picklable for any executor)."""
+    if task["mode"] == "functional":
+        from satasim_atsn.study.functional import functional_metrics
+
+        return functional_metrics(task["workload"], task["start"], task["images"], task["params"], task["metrics"])
+    from satasim_atsn.study.metrics import simulate_metrics
+
+    return simulate_metrics(task["arch"], task["overrides"], task["workload"], task["images"], task["start"],
+                            task["metrics"])
+
+
+def _execute(task: dict) -> dict[str, Any]:
+    """Worker entry point (looks run_point up at call time, so tests may replace it)."""
+    import satasim_atsn.study.runner as module
+
+    return module.run_point(task)
+
+
+def make_task(study: Study, point: dict[str, Any]) -> dict:
+    """The picklable task of one point."""
+    return {
+        "mode": study.mode,
+        "arch": None if study.arch is None else str(study.arch),
+        "workload": str(study.workload),
+        "images": study.images,
+        "start": study.start,
+        "overrides": point_overrides(study, point),
+        "params": {**dict(s.split("=", 1) for s in study.fixed), **point},
+        "metrics": list(study.metrics),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# the CSV journal
+# ------------------------------------------------------------------------------------------
+def csv_columns(study: Study) -> list[str]:
+    """Columns: point index, content key, varied fields, status, metrics, error."""
+    return ["point", "key"] + study.fields + ["status"] + study.metrics + ["error"]
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _line(columns: list[str], row: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([_format(row.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+def append_row(path: Path, columns: list[str], row: dict[str, Any]) -> None:
+    """Append one row with a single write and fsync (a crash leaves at most a partial last line)."""
+    data = _line(columns, row).encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a journal; a partial last line (interrupted write) is dropped."""
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def write_sorted(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Rewrite the journal atomically, sorted by point index."""
+    rows = sorted(rows, key=lambda r: int(r["point"]))
+    atomic_write_text(path, _line(columns, {c: c for c in columns}) + "".join(_line(columns, r) for r in rows))
+
+
+# ------------------------------------------------------------------------------------------
+# output directory handling
+# ------------------------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    """What remains to run and what was reused."""
+
+    columns: list[str]
+    done: dict[int, dict[str, Any]]
+    todo: list[int]
+    reused: int
+
+
+def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Prepared:
+    """Check the output directory, reuse finished rows, and start a fresh journal holding them."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    identity = study.identity()
+    csv_path, json_path = out_dir / CSV_NAME, out_dir / STUDY_JSON
+    previous = None
+    if json_path.is_file():
+        try:
+            previous = json.loads(json_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, OSError):
+            previous = {"name": "<unreadable study.json>", "digest": None}
+    elif any(p.name != ".gitkeep" for p in out_dir.iterdir()) and not force:
+        raise StudyError.at(str(out_dir), None, "is not empty and holds no study",
+                            "choose an empty directory or pass --force to write into it")
+    same = previous is not None and previous.get("digest") == identity["digest"]
+    if previous is not None and not same and not (resume or force):
+        raise StudyError.at(
+            str(out_dir), STUDY_JSON,
+            f"holds a different study ({previous.get('name')!r}, {previous.get('points')} points, fields "
+            f"{previous.get('fields')}) than {identity['name']!r} ({identity['points']} points)",
+            "use another -o, --resume to keep the rows of points the two studies share, or --force to start over",
+        )
+    columns = csv_columns(study)
+    points = study.points()
+    base = study.base_identity()
+    keys = [study.point_key(p, base) for p in points]
+    old = [] if force else read_rows(csv_path)
+    by_key = {r.get("key"): r for r in old if r.get("status") == "ok"}
+    done: dict[int, dict[str, Any]] = {}
+    for index, (point, key) in enumerate(zip(points, keys, strict=False)):
+        row = by_key.get(key)
+        if row is not None:
+            done[index] = {**{m: row.get(m, "") for m in study.metrics}, **point, "point": index, "key": key,
+                           "status": "ok", "error": ""}
+    atomic_write_text(json_path, json.dumps(identity, indent=2, sort_keys=True) + "\n")
+    write_sorted(csv_path, columns, list(done.values()))
+    todo = [i for i in range(len(points)) if i not in done]
+    return Prepared(columns=columns, done=done, todo=todo, reused=len(done))
+
+
+# ------------------------------------------------------------------------------------------
+# progress
+# ------------------------------------------------------------------------------------------
+class Progress:
+    """A one-line progress bar on a terminal (points done, errors, ETA); silent when piped or quiet."""
+
+    def __init__(self, total: int, quiet: bool = False, stream=None) -> None:
+        self.total, self.done, self.errors = total, 0, 0
+        self.stream = stream or sys.stderr
+        self.enabled = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.t0 = time.monotonic()
+
+    def update(self, ok: bool) -> None:
+        """Count one finished point and redraw."""
+        self.done += 1
+        self.errors += 0 if ok else 1
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.t0
+        eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} points, "
+                          f"{self.errors} errors, {elapsed:.0f} s, ETA {eta:.0f} s ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ------------------------------------------------------------------------------------------
+# executors
+# ------------------------------------------------------------------------------------------
+def _error_text(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return " ".join(text.split())[:500]
+
+
+def run_local(tasks: dict[int, dict], jobs: int, on_done: Callable[[int, dict | None, str | None], None]) -> None:
+    """Run tasks in a process pool; on_done(index, metrics or None, error or None) as each finishes."""
+    pending = dict(tasks)
+    while pending:
+        broken: list[int] = []
+        with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(pending)))) as pool:
+            futures = {pool.submit(_execute, task): index for index, task in pending.items()}
+            remaining = set(futures)
+            while remaining:
+                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: futures[f]):
+                    index = futures[future]
+                    try:
+                        metrics = future.result()
+                    except BrokenProcessPool:
+                        broken.append(index)
+                        continue
+                    except Exception as error:  # noqa: BLE001 - the point's error is recorded, the sweep goes on
+                        on_done(index, None, _error_text(error))
+                        pending.pop(index)
+                        continue
+                    on_done(index, metrics, None)
+                    pending.pop(index)
+        if broken:
+            # isolate: run each point whose pool died alone; the one that kills its worker is recorded
+            for index in sorted(broken):
+                with ProcessPoolExecutor(max_workers=1) as pool:
+                    try:
+                        metrics = pool.submit(_execute, pending[index]).result()
+                    except BrokenProcessPool:
+                        on_done(index, None, "worker process died (killed or crashed) while computing this point")
+                    except Exception as error:  # noqa: BLE001
+                        on_done(index, None, _error_text(error))
+                    else:
+                        on_done(index, metrics, None)
+                pending.pop(index)
+
+
+def run_dask(tasks: dict[int, dict], address: str, on_done: Callable[[int, dict | None, str | None], None]) -> None:
+    """Run tasks on a Dask distributed cluster at ``address``."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise StudyError.at(None, "--scheduler", "needs Dask distributed, which is not installed",
+                            'pip install "satasim-atsn[dask]"') from None
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as error:
+        raise StudyError.at(None, "--scheduler", f"cannot connect to {address} ({error})",
+                            "start a scheduler (dask scheduler) or fix the address") from None
+    try:
+        futures = {client.submit(_execute, task, pure=False): index for index, task in tasks.items()}
+        for future in as_completed(list(futures)):
+            index = futures[future]
+            try:
+                metrics = future.result()
+            except Exception as error:  # noqa: BLE001
+                on_done(index, None, _error_text(error))
+            else:
+                on_done(index, metrics, None)
+    finally:
+        client.close()
+
+
+def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume: bool = False, force: bool = False,
+              scheduler: str | None = None, quiet: bool = False) -> tuple[list[dict[str, Any]], dict]:
+    """Run (or resume) a study into out_dir; returns the sorted rows and run statistics."""
+    out = Path(out_dir)
+    prepared = prepare_output(study, out, resume, force)
+    csv_path = out / CSV_NAME
+    points = study.points()
+    base = study.base_identity()
+    tasks = {i: make_task(study, points[i]) for i in prepared.todo}
+    rows: dict[int, dict[str, Any]] = dict(prepared.done)
+    progress = Progress(len(prepared.todo), quiet=quiet)
+    if not quiet and prepared.reused:
+        print(f"satasim: {prepared.reused} of {len(points)} points already done in {out}; running "
+              f"{len(prepared.todo)}", file=sys.stderr)
+
+    def on_done(index: int, metrics: dict | None, error: str | None) -> None:
+        row: dict[str, Any] = {"point": index, "key": study.point_key(points[index], base), **points[index]}
+        if error is None:
+            row.update({m: (metrics or {}).get(m) for m in study.metrics})
+            row["status"], row["error"] = "ok", ""
+        else:
+            row["status"], row["error"] = "error", error
+        append_row(csv_path, prepared.columns, row)
+        rows[index] = row
+        progress.update(error is None)
+
+    t0 = time.monotonic()
+    try:
+        if tasks:
+            if scheduler:
+                run_dask(tasks, scheduler, on_done)
+            else:
+                run_local(tasks, jobs or os.cpu_count() or 1, on_done)
+    finally:
+        progress.close()
+    elapsed = time.monotonic() - t0
+    ordered = [rows[i] for i in sorted(rows)]
+    write_sorted(csv_path, prepared.columns, ordered)
+    stats = {"points": len(points), "computed": len(tasks), "reused": prepared.reused,
+             "errors": sum(1 for r in ordered if r["status"] != "ok"), "seconds": elapsed}
+    return ordered, stats
+
+
+def load_rows(study: Study, out_dir: str | Path) -> list[dict[str, Any]]:
+    """Rows of a finished study's CSV with numbers parsed (metrics float or None)."""
+    rows = read_rows(Path(out_dir) / CSV_NAME)
+    out = []
+    for row in rows:
+        parsed: dict[str, Any] = dict(row)
+        parsed["point"] = int(row["point"])
+        for metric in study.metrics:
+            value = row.get(metric, "")
+            parsed[metric] = float(value) if value not in ("", None) else None
+        out.append(parsed)
+    return out

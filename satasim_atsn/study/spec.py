@@ -1,0 +1,428 @@
+"""Study files (``studies/*.yaml``): parse, validate strictly, expand into points.
+
+A study is a base architecture and workload, the fields to vary and the metrics to collect::
+
+    name: atsn_buffers
+    description: spike buffer and data-memory sizes
+    mode: engine                    # engine (simulate) | functional (exit policies only)
+    arch: ../archs/atsn16x16.yaml   # paths are relative to the study file
+    workload: ../workloads/vgg16_cifar10.npz
+    images: 200                     # images per point (from `start`)
+    set: [accelerators=4]           # fixed overrides applied to every point
+    vary:                           # one axis per key; the points are the product of the axes
+      pe.input_spike_buffer_bytes: [64, 128, 256]                 # a list
+      pe.data_memory_bytes: {start: 512, stop: 2048, factor: 2}   # a range (stop inclusive; step or factor)
+      zip:                          # groups of fields that move together (equal lengths)
+        - {array.rows: [8, 16], array.cols: [8, 16]}
+    metrics: [fps, energy_per_image_uJ, area_mm2]
+    plots: [{x: area_mm2, y: energy_per_image_uJ}]   # trade-off plots, Pareto front marked
+
+Everything is validated before anything runs; mistakes raise :class:`StudyError` naming the file,
+the field and the fix (with a "did you mean" suggestion for misspelt names).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from satasim_atsn.errors import SatasimError, StudyError
+
+TOP_KEYS = ("name", "description", "mode", "arch", "workload", "images", "start", "set", "vary", "metrics", "plots")
+MODES = ("engine", "functional")
+
+#: metrics of engine points (see study.metrics.engine_metrics); ``energy_<component>_uJ`` too
+ENGINE_METRICS = (
+    "fps",
+    "latency_us",
+    "cycles_per_image",
+    "energy_per_image_uJ",
+    "energy_per_image_timestep_uJ",
+    "energy_10k_images_J",
+    "dynamic_energy_per_image_uJ",
+    "leakage_energy_per_image_uJ",
+    "power_mW",
+    "area_mm2",
+    "edp_uJ_ms",
+    "avg_timestep",
+    "accuracy",
+    "sops_per_image",
+    "pJ_per_sop",
+    "dram_bytes_per_image",
+)
+COMPONENTS = ("pe_compute", "pe_memory", "spike_buffers", "exit_unit", "noc", "global_buffer", "dram", "adc")
+ENGINE_METRICS_ALL = ENGINE_METRICS + tuple(f"energy_{c}_uJ" for c in COMPONENTS)
+FUNCTIONAL_METRICS = (
+    "accuracy",
+    "avg_timestep",
+    "complexity",
+    "accuracy_hw_rule",
+    "avg_timestep_hw_rule",
+    "hw_float_disagreement",
+    "pred_hw_differs",
+)
+#: fields a functional study may vary: the exit unit's parameters
+FUNCTIONAL_FIELDS = (
+    "exit_unit.kind",
+    "exit_unit.cl_init",
+    "exit_unit.tau_cl",
+    "exit_unit.theta",
+    "exit_unit.exp_lut_entries",
+)
+#: metrics for which higher is better (Pareto fronts maximise them)
+MAXIMISE = ("fps", "accuracy", "accuracy_hw_rule")
+
+
+@dataclass
+class Axis:
+    """One axis of the study: one field, or several zipped fields moving together."""
+
+    fields: tuple[str, ...]
+    values: list[tuple[Any, ...]]
+
+
+@dataclass
+class Study:
+    """A validated study."""
+
+    path: Path
+    name: str
+    description: str
+    mode: str
+    arch: Path | None
+    workload: Path
+    images: int
+    start: int
+    fixed: list[str]
+    axes: list[Axis]
+    metrics: list[str]
+    plots: list[dict]
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def fields(self) -> list[str]:
+        """Varied field paths in axis order."""
+        return [f for axis in self.axes for f in axis.fields]
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every point (field -> value), in product order of the axes; index = position."""
+        out = []
+        for combo in itertools.product(*[axis.values for axis in self.axes]):
+            point: dict[str, Any] = {}
+            for axis, values in zip(self.axes, combo, strict=False):
+                point.update(zip(axis.fields, values, strict=False))
+            out.append(point)
+        return out
+
+    def base_identity(self) -> dict:
+        """What every point's result depends on besides its own values (file contents, not paths)."""
+        return {
+            "mode": self.mode,
+            "arch": None if self.arch is None else _file_digest(self.arch),
+            "workload": _file_digest(self.workload),
+            "images": self.images,
+            "start": self.start,
+            "fixed": list(self.fixed),
+            "metrics": list(self.metrics),
+        }
+
+    def point_key(self, point: dict[str, Any], base: dict | None = None) -> str:
+        """A content key for a point: equal keys mean equal results, so rows can be reused."""
+        base = base if base is not None else self.base_identity()
+        payload = json.dumps({"base": base, "point": sorted(point.items())}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def identity(self) -> dict:
+        """The identity stored in the output directory (study.json)."""
+        base = self.base_identity()
+        points = self.points()
+        return {
+            "name": self.name,
+            "study_file": self.path.name,
+            "mode": self.mode,
+            "fields": self.fields,
+            "metrics": self.metrics,
+            "points": len(points),
+            "digest": hashlib.sha256(
+                json.dumps([self.point_key(p, base) for p in points]).encode()
+            ).hexdigest()[:16],
+        }
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (cached by path, size and mtime)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()[:16]
+    return _DIGESTS[key]
+
+
+def suggest(name: str, choices) -> str:
+    """A "did you mean" hint, or a list of the valid choices."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    shown = sorted(choices)
+    more = "" if len(shown) <= 12 else f" (and {len(shown) - 12} more)"
+    return f"valid: {', '.join(shown[:12])}{more}"
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1} (leaves only)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def arch_field_paths(arch_path: Path) -> dict[str, Any]:
+    """The arch's field paths and resolved values (load_arch().to_dict(); raw YAML if unavailable)."""
+    try:
+        from satasim_atsn.hw.arch import load_arch
+    except ImportError:  # the arch loader has not landed: fall back on the file's own keys
+        with open(arch_path, encoding="utf-8") as handle:
+            return flatten(yaml.safe_load(handle) or {})
+    try:
+        return flatten(load_arch(arch_path).to_dict())
+    except SatasimError as error:
+        raise StudyError(f"{arch_path}: the study's base architecture is invalid: {error}") from None
+
+
+def _fail(where: str, key: str, problem: str, fix: str) -> StudyError:
+    return StudyError.at(where, key, problem, fix)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, str, bool)) and value is not None
+
+
+def _clean_number(value: float) -> float | int:
+    rounded = float(f"{value:.12g}")
+    return int(rounded) if rounded.is_integer() and isinstance(value, int) else rounded
+
+
+def expand_range(spec: dict, where: str, key: str) -> list:
+    """Values of a range {start, stop, step} or {start, stop, factor}; stop inclusive."""
+    allowed = {"start", "stop", "step", "factor"}
+    for name in spec:
+        if name not in allowed:
+            raise _fail(where, f"{key}.{name}", "unknown range key", suggest(str(name), allowed))
+    if "start" not in spec or "stop" not in spec:
+        raise _fail(where, key, "a range needs start and stop", "write {start: A, stop: B, step: S}")
+    if ("step" in spec) == ("factor" in spec):
+        raise _fail(where, key, "a range needs exactly one of step or factor", "e.g. step: 64 or factor: 2")
+    start, stop = spec["start"], spec["stop"]
+    for name in ("start", "stop", "step", "factor"):
+        value = spec.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(where, f"{key}.{name}", f"must be a number, got {value!r}", "write a number")
+    is_int = all(isinstance(spec.get(n, 1), int) for n in ("start", "stop", "step"))
+    values: list = []
+    if "step" in spec:
+        step = spec["step"]
+        if step <= 0 or start > stop:
+            raise _fail(where, key, f"empty range (start {start}, stop {stop}, step {step})",
+                        "use start <= stop and a positive step")
+        count = int((stop - start) / step + 1e-9) + 1
+        values = [start + i * step if is_int else _clean_number(start + i * step) for i in range(count)]
+    else:
+        factor = spec["factor"]
+        if factor <= 1 or start <= 0 or start > stop:
+            raise _fail(where, key, f"empty range (start {start}, stop {stop}, factor {factor})",
+                        "use 0 < start <= stop and factor > 1")
+        value = start
+        while value <= stop * (1 + 1e-12):
+            values.append(int(round(value)) if isinstance(start, int) and isinstance(factor, int) else
+                          _clean_number(value))
+            value *= factor
+    if len(values) > 100000:
+        raise _fail(where, key, f"{len(values)} values", "use a coarser step")
+    return values
+
+
+def _axis_values(value: Any, where: str, key: str) -> list:
+    if isinstance(value, list):
+        if not value:
+            raise _fail(where, key, "empty list of values", "give at least one value")
+        for item in value:
+            if not _scalar(item):
+                raise _fail(where, key, f"value {item!r} is not a scalar", "use numbers, strings or booleans")
+        return list(value)
+    if isinstance(value, dict):
+        return expand_range(value, where, key)
+    if _scalar(value):
+        return [value]
+    raise _fail(where, key, f"cannot vary over {value!r}", "give a list or a range {start, stop, step}")
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file; raise StudyError naming the field and the fix."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise StudyError.at(where, None, "no such file", "check the path (shipped studies are in studies/)")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f"line {mark.line + 1}" if mark else None
+        raise StudyError.at(where, line, f"not valid YAML ({getattr(error, 'problem', error)})",
+                            "fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise StudyError.at(where, None, "must be a mapping of fields", "see docs/studies.md")
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise _fail(where, str(key), "unknown field", suggest(str(key), TOP_KEYS))
+    for key in ("name", "workload", "vary", "metrics"):
+        if key not in raw:
+            raise _fail(where, key, "missing", "see docs/studies.md for the study format")
+    mode = raw.get("mode", "engine")
+    if mode not in MODES:
+        raise _fail(where, "mode", f"unknown mode {mode!r}", f"use one of {', '.join(MODES)}")
+    if mode == "engine" and "arch" not in raw:
+        raise _fail(where, "arch", "missing", "an engine study needs a base architecture")
+    base = path.parent
+
+    def resolve(key: str) -> Path:
+        value = raw[key]
+        if not isinstance(value, str) or not value:
+            raise _fail(where, key, "must be a path", "give a path relative to the study file")
+        target = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
+        if not target.is_file():
+            raise _fail(where, key, f"{value!r} does not exist (looked at {target})", "fix the path")
+        return target
+
+    arch = resolve("arch") if "arch" in raw else None
+    workload = resolve("workload")
+    images = raw.get("images", 100)
+    start = raw.get("start", 0)
+    for key, value, low in (("images", images, 1), ("start", start, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise _fail(where, key, f"must be an integer >= {low}, got {value!r}", "fix the value")
+    fixed = raw.get("set", []) or []
+    if not isinstance(fixed, list) or not all(isinstance(s, str) and "=" in s for s in fixed):
+        raise _fail(where, "set", "must be a list of 'path.to.field=value' strings", "e.g. set: [accelerators=4]")
+    # fields
+    if mode == "functional":
+        known: dict[str, Any] = {f: None for f in FUNCTIONAL_FIELDS}
+    else:
+        known = arch_field_paths(arch)
+    for item in fixed:
+        fname = item.split("=", 1)[0].strip()
+        if fname not in known:
+            raise _fail(where, f"set: {fname}", "no such architecture field", suggest(fname, known))
+    vary = raw["vary"]
+    if not isinstance(vary, dict) or not vary:
+        raise _fail(where, "vary", "must be a non-empty mapping of field -> values", "see docs/studies.md")
+    axes: list[Axis] = []
+    seen: set[str] = set()
+
+    def check_field(fname: str, key: str) -> None:
+        if fname in seen:
+            raise _fail(where, key, f"field {fname!r} is varied twice", "vary each field once")
+        if fname not in known:
+            what = "no such field for a functional study" if mode == "functional" else "no such architecture field"
+            raise _fail(where, key, what, suggest(fname, known))
+        seen.add(fname)
+
+    for fname, value in vary.items():
+        fname = str(fname)
+        if fname == "zip":
+            groups = value if isinstance(value, list) else [value]
+            for g_index, group in enumerate(groups):
+                gkey = f"vary.zip[{g_index}]"
+                if not isinstance(group, dict) or len(group) < 1:
+                    raise _fail(where, gkey, "must be a mapping of field -> values", "e.g. {array.rows: [8, 16], "
+                                "array.cols: [8, 16]}")
+                columns = []
+                for gname, gvalue in group.items():
+                    check_field(str(gname), f"{gkey}.{gname}")
+                    columns.append(_axis_values(gvalue, where, f"{gkey}.{gname}"))
+                lengths = {len(c) for c in columns}
+                if len(lengths) != 1:
+                    raise _fail(where, gkey, f"zipped fields have different lengths {sorted(lengths)}",
+                                "give every zipped field the same number of values")
+                axes.append(Axis(tuple(str(g) for g in group), [tuple(v) for v in zip(*columns, strict=False)]))
+            continue
+        check_field(fname, f"vary.{fname}")
+        axes.append(Axis((fname,), [(v,) for v in _axis_values(value, where, f"vary.{fname}")]))
+    # metrics
+    allowed = FUNCTIONAL_METRICS if mode == "functional" else ENGINE_METRICS_ALL
+    metrics = raw["metrics"]
+    if not isinstance(metrics, list) or not metrics:
+        raise _fail(where, "metrics", "must be a non-empty list", f"e.g. [{', '.join(allowed[:3])}]")
+    for metric in metrics:
+        if metric not in allowed:
+            raise _fail(where, f"metrics: {metric}", f"unknown metric for a {mode} study",
+                        suggest(str(metric), allowed))
+    if len(set(metrics)) != len(metrics):
+        raise _fail(where, "metrics", "lists a metric twice", "list each metric once")
+    plots = raw.get("plots")
+    if plots is None:
+        plots = _default_plots(mode, metrics)
+    if not isinstance(plots, list):
+        raise _fail(where, "plots", "must be a list of {x: metric, y: metric}", "e.g. [{x: area_mm2, y: fps}]")
+    for p_index, plot in enumerate(plots):
+        if not isinstance(plot, dict) or set(plot) - {"x", "y", "color"} or not {"x", "y"} <= set(plot):
+            raise _fail(where, f"plots[{p_index}]", "must be {x: metric, y: metric[, color: field]}",
+                        "e.g. {x: area_mm2, y: energy_per_image_uJ}")
+        for axis_key in ("x", "y"):
+            if plot[axis_key] not in metrics:
+                raise _fail(where, f"plots[{p_index}].{axis_key}", f"{plot[axis_key]!r} is not a collected metric",
+                            suggest(str(plot[axis_key]), metrics))
+        if "color" in plot and plot["color"] not in seen and plot["color"] not in metrics:
+            raise _fail(where, f"plots[{p_index}].color", f"{plot['color']!r} is neither a varied field nor a metric",
+                        suggest(str(plot["color"]), list(seen) + list(metrics)))
+    name = raw["name"]
+    if not isinstance(name, str) or not name:
+        raise _fail(where, "name", "must be a non-empty string", "name the study")
+    study = Study(path=path.resolve(), name=name, description=str(raw.get("description", "")), mode=mode, arch=arch,
+                  workload=workload, images=images, start=start, fixed=[s.strip() for s in fixed], axes=axes,
+                  metrics=list(metrics), plots=plots, raw=raw)
+    if len(study.points()) > 10000:
+        raise _fail(where, "vary", f"{len(study.points())} points", "split the study; 10000 points at most")
+    return study
+
+
+def _default_plots(mode: str, metrics: list[str]) -> list[dict]:
+    """Trade-off plots for the metrics collected."""
+    if mode == "functional":
+        return [{"x": "avg_timestep", "y": "accuracy"}] if {"avg_timestep", "accuracy"} <= set(metrics) else []
+    pairs = [("area_mm2", "energy_per_image_uJ"), ("energy_per_image_uJ", "fps"), ("area_mm2", "fps")]
+    return [{"x": x, "y": y} for x, y in pairs if x in metrics and y in metrics]
+
+
+def point_overrides(study: Study, point: dict[str, Any]) -> list[str]:
+    """The --set overrides of a point: the study's fixed ones, then the point's values."""
+    out = list(study.fixed)
+    for fname, value in point.items():
+        out.append(f"{fname}={_yaml_scalar(value)}")
+    return out
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
