@@ -1,3 +1,95 @@
-"""CLI commands of the train area (registered by satasim_atsn.cli)."""
+"""CLI commands of the train area (registered by satasim_atsn.cli): ``satasim train`` and ``satasim evaluate``."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from satasim_atsn.errors import SatasimError, TrainError
+from satasim_atsn.workload.datasets import DATASETS
+from satasim_atsn.workload.format import atomic_write_text
+
+# DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+
+def _write_json(path: str | None, payload: dict) -> None:
+    if not path:
+        return
+    try:
+        atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    except OSError as error:
+        raise SatasimError.at(path, None, f"cannot write ({error.strerror or error})",
+                              "choose another --json path") from None
+
+
+@click.command("train")
+@click.option("--model", default="vgg_small", show_default=True, help="vgg_small | vgg16 | resnet19")
+@click.option("--dataset", default="fashion-mnist", show_default=True, help=" | ".join(DATASETS))
+@click.option("--method", default="atsn", show_default=True, help="snn | dtsnn | atsn (loss, output layer, exit)")
+@click.option("--loss", default=None, help="override the method's loss: ce | dtsnn | imp (Table 5 ablation)")
+@click.option("--output", "output_mode", default=None, help="override the output layer: membrane | accumulate")
+@click.option("--timesteps", "-T", default=4, show_default=True, type=int)
+@click.option("--epochs", default=10, show_default=True, type=int)
+@click.option("--batch-size", default=64, show_default=True, type=int)
+@click.option("--lr", default=0.1, show_default=True, type=float, help="initial learning rate (cosine schedule)")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--train-subset", default=None, type=int, help="train on N images drawn with the seed")
+@click.option("--test-images", default=1000, show_default=True, type=int, help="test inputs embedded and evaluated")
+@click.option("--width", default=1.0, show_default=True, type=float, help="channel multiplier (1.0 = the paper's)")
+@click.option("--data-dir", default=None, help="dataset directory (Fashion-MNIST is found automatically)")
+@click.option("--cl-init", default=0.999, show_default=True, type=float, help="ATSN CL_init stored as default")
+@click.option("--tau-cl", default=0.999, show_default=True, type=float, help="ATSN tau_CL stored as default")
+@click.option("--theta", default=0.1, show_default=True, type=float, help="DTSNN entropy threshold stored as default")
+@click.option("--no-augment", is_flag=True, help="no random crop / flip")
+@click.option("--resume", is_flag=True, help="continue from the checkpoint")
+@click.option("--checkpoint", default=None, help="checkpoint path (default: OUTPUT.ckpt.npz)")
+@click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
+@click.option("--json", "json_path", default=None, help="also write the results as JSON")
+@click.option("-o", "--out", "out_path", required=True, help="workload .npz to write")
+def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, batch_size, lr, seed, train_subset,
+                  test_images, width, data_dir, cl_init, tau_cl, theta, no_augment, resume, checkpoint, quiet,
+                  json_path, out_path) -> None:
+    """Train an SNN with STBP (numpy) and export it as an int8 workload with its measured accuracies."""
+    from satasim_atsn.train.trainer import TrainConfig, train_model
+
+    config = TrainConfig(model=model, dataset=dataset, method=method, timesteps=timesteps, epochs=epochs,
+                         batch_size=batch_size, lr=lr, seed=seed, train_subset=train_subset, test_images=test_images,
+                         loss=loss, output=output_mode, width=width, cl_init=cl_init, tau_cl=tau_cl, theta=theta,
+                         augment=not no_augment, data_dir=data_dir)
+    if dataset not in DATASETS:
+        raise TrainError.at(None, "--dataset", f"unknown dataset {dataset!r}", f"use one of {', '.join(DATASETS)}")
+    summary = train_model(config, out_path, checkpoint=checkpoint, resume=resume, quiet=quiet)
+    _write_json(json_path, summary)
+
+
+@click.command("evaluate")
+@click.argument("workload_path", metavar="WORKLOAD")
+@click.option("--policy", default="all", show_default=True, help="all | fixed | atsn | dtsnn (what to print)")
+@click.option("--cl-init", default=0.999, show_default=True, type=float)
+@click.option("--tau-cl", default=0.999, show_default=True, type=float)
+@click.option("--theta", default=0.1, show_default=True, type=float)
+@click.option("--json", "json_path", default=None, help="also write the results as JSON")
+def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, json_path) -> None:
+    """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity."""
+    from satasim_atsn.train.evaluation import evaluate_workload, format_table
+    from satasim_atsn.workload.format import read_workload
+
+    if policy not in ("all", "fixed", "atsn", "dtsnn"):
+        raise SatasimError.at(None, "--policy", f"unknown policy {policy!r}", "use all, fixed, atsn or dtsnn")
+    workload = read_workload(workload_path)
+    if workload.is_statistical:
+        raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
+                              "evaluate a trained or imported workload")
+    table = evaluate_workload(workload, cl_init, tau_cl, theta)
+    keep = {"fixed": ("fixed",), "atsn": ("fixed", "atsn", "atsn_hw"), "dtsnn": ("fixed", "dtsnn")}.get(policy)
+    shown = table if keep is None else {k: v for k, v in table.items()
+                                        if k not in ("fixed", "atsn", "atsn_hw", "dtsnn") or k in keep}
+    click.echo(format_table(shown, f"{workload.name}: {table['images']} images, T = {workload.timesteps}"))
+    _write_json(json_path, {"workload": workload_path, **table})
+
+
+COMMANDS: list = [train_command, evaluate_command]

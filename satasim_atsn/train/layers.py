@@ -22,12 +22,13 @@ def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
-    """[N, H, W, C] -> [N*Ho*Wo, k*k*C] patches in (ki, kj, c) order."""
+def im2col(x: np.ndarray, kernel: int, stride: int, padding: int, pad_value: np.ndarray | float = 0.0) -> np.ndarray:
+    """[N, H, W, C] -> [N*Ho*Wo, k*k*C] patches in (ki, kj, c) order; borders filled with ``pad_value`` [C]."""
     n, h, w, c = x.shape
     ho, wo = conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding)
     if padding:
-        xp = np.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
+        xp = np.empty((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
+        xp[...] = pad_value
         xp[:, padding:padding + h, padding:padding + w] = x
     else:
         xp = x
@@ -51,12 +52,16 @@ def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stri
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, kernel: int, stride: int, padding: int,
-                 need_input_grad: bool = True) -> tuple[np.ndarray, tuple]:
-    """Convolution of frames ``x`` [..., H, W, C] (leading axes are frames) with ``w`` [k*k*C, Cout]."""
+                 need_input_grad: bool = True, pad_value: np.ndarray | float = 0.0) -> tuple[np.ndarray, tuple]:
+    """Convolution of frames ``x`` [..., H, W, C] (leading axes are frames) with ``w`` [k*k*C, Cout].
+
+    ``pad_value`` fills the border; the first layer pads with the normalised value of a zero pixel,
+    because the integer forward pads the raw uint8 image with zeros.
+    """
     lead = x.shape[:-3]
     frames = x.reshape((-1,) + x.shape[-3:])
     n, h, wd, _ = frames.shape
-    cols = im2col(frames, kernel, stride, padding)
+    cols = im2col(frames, kernel, stride, padding, pad_value)
     out = cols @ w
     ho, wo = conv_out_size(h, kernel, stride, padding), conv_out_size(wd, kernel, stride, padding)
     return out.reshape(lead + (ho, wo, w.shape[1])), (cols, frames.shape, lead, kernel, stride, padding,
@@ -104,15 +109,15 @@ def bn_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running: dict
     c = x.shape[-1]
     x2 = x.reshape(-1, c)
     if training:
-        mean = x2.mean(axis=0, dtype=np.float64).astype(F32)
-        var = x2.var(axis=0, dtype=np.float64).astype(F32)
+        mean = x2.mean(axis=0, dtype=np.float64).astype(x.dtype)
+        var = x2.var(axis=0, dtype=np.float64).astype(x.dtype)
         if running is not None:
             m = x2.shape[0]
             running["mean"] = (1 - momentum) * running["mean"] + momentum * mean
             running["var"] = (1 - momentum) * running["var"] + momentum * var * m / max(m - 1, 1)
     else:
-        mean, var = running["mean"].astype(F32), running["var"].astype(F32)
-    inv = (1.0 / np.sqrt(var + eps)).astype(F32)
+        mean, var = running["mean"].astype(x.dtype), running["var"].astype(x.dtype)
+    inv = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
     xhat = (x2 - mean) * inv
     out = xhat * gamma + beta
     return out.reshape(x.shape), (xhat, inv, gamma, x.shape)
@@ -126,7 +131,7 @@ def bn_backward(grad: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray,
     dbeta = g2.sum(axis=0)
     dgamma = (g2 * xhat).sum(axis=0)
     dx = (gamma * inv / m) * (m * g2 - dbeta - xhat * dgamma)
-    return dx.reshape(shape).astype(F32), dgamma, dbeta
+    return dx.reshape(shape).astype(grad.dtype, copy=False), dgamma, dbeta
 
 
 # ------------------------------------------------------------------------------------------
@@ -196,7 +201,8 @@ def maxpool_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
     np.put_along_axis(win, arg[..., None, :], grad[..., None, :], axis=-2)
     win = win.reshape(tuple(lead) + (ho, wo, kernel, kernel, c))
     dx = np.zeros(shape, dtype=grad.dtype)
-    dx[..., :ho * kernel, :wo * kernel, :] = np.moveaxis(win, -3, -4).reshape(tuple(lead) + (ho * kernel, wo * kernel, c))
+    dx[..., :ho * kernel, :wo * kernel, :] = np.moveaxis(win, -3, -4).reshape(
+        tuple(lead) + (ho * kernel, wo * kernel, c))
     return dx
 
 

@@ -45,6 +45,8 @@ class Network:
                 self.params[name] = {"w": (rng.standard_normal((fan_in, out)) * np.sqrt(1.0 / fan_in)).astype(F32),
                                      "b": np.zeros(out, F32)}
         self._caches: dict[str, tuple] = {}
+        # what a zero uint8 pixel becomes after normalisation (the first conv pads with it)
+        self.input_pad: np.ndarray | float = 0.0
 
     # --------------------------------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -60,7 +62,8 @@ class Network:
                 static = src_name == "input" and self.direct_input
                 p = self.params[name]
                 cur, conv_cache = L.conv_forward(src, p["w"], layer["kernel"], layer["stride"], layer["padding"],
-                                                 need_input_grad=src_name != "input")
+                                                 need_input_grad=src_name != "input",
+                                                 pad_value=self.input_pad if src_name == "input" else 0.0)
                 bn_cache = None
                 if "gamma" in p:
                     cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training)

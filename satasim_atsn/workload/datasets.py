@@ -188,7 +188,8 @@ def _load_cifar(name: str, split: str, data_dir: str | None) -> Dataset:
         labels = np.asarray(batch[label_key], dtype=np.int64)
         if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
             raise DatasetError.at(str(path), "data", f"{name}: expected uint8 [N, 3072] with N labels, got "
-                                  f"{data.dtype} {data.shape} and {labels.shape[0]} labels", "extract the archive again")
+                                  f"{data.dtype} {data.shape} and {labels.shape[0]} labels",
+                                  "extract the archive again")
         xs.append(data.reshape(-1, 3, 32, 32))
         ys.append(labels)
     y = np.concatenate(ys)
@@ -222,8 +223,8 @@ def _load_dvs(name: str, split: str, data_dir: str | None) -> Dataset:
 # ------------------------------------------------------------------------------------------
 # synthetic
 # ------------------------------------------------------------------------------------------
-def synthetic(split: str = "train", n: int | None = None, num_classes: int = 4, shape: tuple[int, int, int] = (1, 12, 12),
-              seed: int = 0) -> Dataset:
+def synthetic(split: str = "train", n: int | None = None, num_classes: int = 4,
+              shape: tuple[int, int, int] = (1, 12, 12), seed: int = 0) -> Dataset:
     """A small learnable dataset: each class is a fixed random template plus noise (deterministic)."""
     n = n if n is not None else (512 if split == "train" else 128)
     templates = np.random.default_rng(seed).random((num_classes,) + tuple(shape))

@@ -1,0 +1,357 @@
+"""The STBP training loop: data, augmentation, SGD with momentum and cosine LR, checkpoints, export.
+
+Determinism: the network is initialised from ``seed`` and epoch e shuffles and augments with
+a generator seeded by (seed, e), so a resumed run repeats the uninterrupted one. Checkpoints are
+written atomically after every epoch; a NaN loss stops training with the last good checkpoint kept.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from satasim_atsn import __version__
+from satasim_atsn.errors import TrainError
+from satasim_atsn.train.evaluation import evaluate_workload, float_logits, policy_table
+from satasim_atsn.train.export import export_network
+from satasim_atsn.train.losses import LOSSES, loss_and_grad
+from satasim_atsn.train.models import METHODS, MODELS, build_spec
+from satasim_atsn.train.network import Network
+from satasim_atsn.workload.datasets import Dataset, load_dataset
+from satasim_atsn.workload.format import OUTPUT_MODES, atomic_write_bytes, validate, write_workload
+
+F32 = np.float32
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (stored in checkpoints and provenance)."""
+
+    model: str = "vgg_small"
+    dataset: str = "fashion-mnist"
+    method: str = "atsn"
+    timesteps: int = 4
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    seed: int = 0
+    train_subset: int | None = None
+    test_images: int = 1000
+    loss: str | None = None
+    output: str | None = None
+    width: float = 1.0
+    cl_init: float = 0.999
+    tau_cl: float = 0.999
+    theta: float = 0.1
+    augment: bool = True
+    data_dir: str | None = field(default=None, compare=False)
+
+    def resolved(self) -> tuple[str, str]:
+        """(loss, output mode) after applying the method's defaults and the overrides."""
+        method = METHODS[self.method]
+        return self.loss or method.loss, self.output or method.output_mode
+
+    def check(self) -> None:
+        """Reject impossible settings with a TrainError naming the option."""
+        if self.model not in MODELS:
+            raise TrainError.at(None, "--model", f"unknown model {self.model!r}", f"use one of {', '.join(MODELS)}")
+        if self.method not in METHODS:
+            raise TrainError.at(None, "--method", f"unknown method {self.method!r}", f"use one of {', '.join(METHODS)}")
+        if self.loss is not None and self.loss not in LOSSES:
+            raise TrainError.at(None, "--loss", f"unknown loss {self.loss!r}", f"use one of {', '.join(LOSSES)}")
+        if self.output is not None and self.output not in OUTPUT_MODES:
+            raise TrainError.at(None, "--output", f"unknown output {self.output!r}", f"use one of {OUTPUT_MODES}")
+        for key, value, low in (("--timesteps", self.timesteps, 1), ("--epochs", self.epochs, 1),
+                                ("--batch-size", self.batch_size, 1), ("--test-images", self.test_images, 1)):
+            if value < low:
+                raise TrainError.at(None, key, f"must be at least {low}, got {value}", "fix the value")
+        if self.train_subset is not None and self.train_subset < 1:
+            raise TrainError.at(None, "--train-subset", "must be positive", "fix the value")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise TrainError.at(None, "--lr", f"must be a positive number, got {self.lr}", "try 0.1")
+        if not 0 < self.width <= 4:
+            raise TrainError.at(None, "--width", "must be in (0, 4]", "1.0 is the paper's network")
+
+    def public(self) -> dict:
+        """The config as stored in provenance (no machine-specific paths)."""
+        d = asdict(self)
+        d.pop("data_dir")
+        d["loss"], d["output"] = self.resolved()
+        return d
+
+
+def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
+    """Cosine annealing from ``base_lr`` to 0 over ``total_steps``."""
+    return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+
+
+class SGD:
+    """SGD with momentum and weight decay on conv/linear weights (not on BN or biases)."""
+
+    def __init__(self, net: Network, momentum: float, weight_decay: float) -> None:
+        self.net, self.momentum, self.weight_decay = net, momentum, weight_decay
+        self.buffers = {n: {k: np.zeros_like(v) for k, v in p.items()} for n, p in net.params.items()}
+
+    def step(self, grads: dict[str, dict[str, np.ndarray]], lr: float) -> None:
+        """One update: v = m*v + g (+ wd*w); w -= lr*v."""
+        for name, group in grads.items():
+            params, bufs = self.net.params[name], self.buffers[name]
+            for key, g in group.items():
+                if key == "w" and self.weight_decay:
+                    g = g + F32(self.weight_decay) * params[key]
+                buf = bufs[key]
+                buf *= F32(self.momentum)
+                buf += g
+                params[key] -= F32(lr) * buf
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Momentum buffers for checkpoints."""
+        return {f"m/{n}/{k}": v for n, b in self.buffers.items() for k, v in b.items()}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore momentum buffers."""
+        for n, b in self.buffers.items():
+            for k in b:
+                b[k] = arrays[f"m/{n}/{k}"].astype(F32)
+
+
+# ------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------
+def make_normaliser(mean: np.ndarray, std: np.ndarray, framed: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 [B, C, H, W] -> float32 [B, H, W, C] normalised; spike frames [B, T, C, H, W] -> [T, B, H, W, C]."""
+    m = (np.asarray(mean) * 255.0).astype(F32)
+    s = (np.asarray(std) * 255.0).astype(F32)
+
+    def normalise(x: np.ndarray) -> np.ndarray:
+        if framed:
+            return np.ascontiguousarray(np.transpose(x, (1, 0, 3, 4, 2)), dtype=F32)
+        return (np.transpose(x, (0, 2, 3, 1)).astype(F32) - m) / s
+
+    return normalise
+
+
+def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random crop (zero padding 2 for <= 28 px, 4 above) and horizontal flip of uint8 images."""
+    if x.ndim == 5:  # spike frames: flip only
+        flip = rng.random(x.shape[0]) < 0.5
+        out = x.copy()
+        out[flip] = out[flip][..., ::-1]
+        return out
+    n, c, h, w = x.shape
+    pad = 2 if h <= 28 else 4
+    padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=x.dtype)
+    padded[:, :, pad:pad + h, pad:pad + w] = x
+    dy = rng.integers(0, 2 * pad + 1, size=n)
+    dx = rng.integers(0, 2 * pad + 1, size=n)
+    flip = rng.random(n) < 0.5
+    out = np.empty_like(x)
+    for i in range(n):
+        img = padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+        out[i] = img[:, :, ::-1] if flip[i] else img
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# checkpoints
+# ------------------------------------------------------------------------------------------
+def _identity(config: TrainConfig, spec_names: list[str]) -> dict:
+    loss, output = config.resolved()
+    return {"model": config.model, "method": config.method, "loss": loss, "output": output,
+            "dataset": config.dataset, "timesteps": config.timesteps, "width": config.width, "layers": spec_names}
+
+
+def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epochs_done: int, history: list) -> None:
+    """Atomically write parameters, momentum, BN statistics and progress."""
+    state = {"identity": _identity(config, [ly["name"] for ly in net.spec]), "epochs_done": epochs_done,
+             "config": config.public(), "history": history}
+    arrays = {**net.state_arrays(), **opt.state_arrays(), "state": np.array(json.dumps(state))}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as error:
+        raise TrainError.at(str(path), None, f"cannot write checkpoint ({error.strerror or error})",
+                            "free disk space or choose another --checkpoint") from None
+
+
+def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig) -> tuple[int, list]:
+    """Restore a checkpoint written for the same model/method/dataset; returns (epochs done, history)."""
+    if not path.is_file():
+        raise TrainError.at(str(path), None, "no checkpoint to resume from", "drop --resume or pass --checkpoint")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        state = json.loads(str(arrays.pop("state")))
+    except (OSError, ValueError, KeyError, EOFError) as error:
+        raise TrainError.at(str(path), None, f"not a readable checkpoint ({type(error).__name__})",
+                            "delete it and train without --resume") from None
+    mine = _identity(config, [ly["name"] for ly in net.spec])
+    theirs = state.get("identity", {})
+    for key in ("model", "method", "loss", "output", "dataset", "timesteps", "width", "layers"):
+        if theirs.get(key) != mine[key]:
+            raise TrainError.at(str(path), key, f"checkpoint is for {key}={theirs.get(key)!r}, this run has "
+                                f"{mine[key]!r}", "resume with the same options or use another --checkpoint")
+    try:
+        net.load_state_arrays(arrays)
+        opt.load_state_arrays(arrays)
+    except (KeyError, ValueError) as error:
+        raise TrainError.at(str(path), None, f"checkpoint does not match the network ({error})",
+                            "use another --checkpoint") from None
+    return int(state["epochs_done"]), list(state.get("history", []))
+
+
+# ------------------------------------------------------------------------------------------
+# progress
+# ------------------------------------------------------------------------------------------
+class Progress:
+    """Batch-level progress on a terminal; one line per epoch otherwise; nothing when quiet."""
+
+    def __init__(self, quiet: bool, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.tty = (not quiet) and bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def batch(self, text: str) -> None:
+        """Overwrite the status line (terminal only)."""
+        if self.tty:
+            self.stream.write("\r" + text + "\033[K")
+            self.stream.flush()
+
+    def line(self, text: str) -> None:
+        """Print a permanent line (unless quiet)."""
+        if self.quiet:
+            return
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _eta(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+# ------------------------------------------------------------------------------------------
+# the run
+# ------------------------------------------------------------------------------------------
+def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
+    """Train split (subset if asked, seeded) and the first ``test_images`` of the test split."""
+    train = load_dataset(config.dataset, "train", config.data_dir)
+    test = load_dataset(config.dataset, "test", config.data_dir)
+    if config.train_subset is not None and config.train_subset < len(train):
+        idx = np.sort(np.random.default_rng([config.seed, 7]).permutation(len(train))[: config.train_subset])
+        train = Dataset(train.name, "train", train.x[idx], train.y[idx], train.num_classes, train.source)
+    n_test = min(config.test_images, len(test))
+    test = Dataset(test.name, "test", test.x[:n_test], test.y[:n_test], test.num_classes, test.source)
+    return train, test
+
+
+def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path | None = None, resume: bool = False,
+                quiet: bool = False, stream=None, data: tuple[Dataset, Dataset] | None = None) -> dict:
+    """Train, export and evaluate; writes the workload to ``output`` and returns the summary dict."""
+    config.check()
+    progress = Progress(quiet, stream)
+    train, test = data if data is not None else prepare_data(config)
+    loss_name, output_mode = config.resolved()
+    spec = build_spec(config.model, train.input_shape, train.num_classes, output_mode, config.width)
+    net = Network(spec, config.timesteps, seed=config.seed, direct_input=not train.framed)
+    opt = SGD(net, config.momentum, config.weight_decay)
+    mean, std = train.channel_stats()
+    normalise = make_normaliser(mean, std, train.framed)
+    if not train.framed:
+        net.input_pad = (-mean / std).astype(F32)
+    ckpt = Path(checkpoint) if checkpoint else Path(str(output) + ".ckpt.npz")
+    start_epoch, history = (load_checkpoint(ckpt, net, opt, config) if resume else (0, []))
+    if resume:
+        progress.line(f"resumed from {ckpt} after epoch {start_epoch}")
+    n = len(train)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    for epoch in range(start_epoch, config.epochs):
+        rng = np.random.default_rng([config.seed, 1000 + epoch])
+        order = rng.permutation(n)
+        started = time.perf_counter()
+        seen = correct = 0
+        loss_sum = 0.0
+        for b in range(steps_per_epoch):
+            idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+            xb = train.x[idx]
+            if config.augment:
+                xb = augment(xb, rng)
+            yb = train.y[idx]
+            lr = cosine_lr(config.lr, epoch * steps_per_epoch + b, total_steps)
+            f = net.forward(normalise(xb), training=True)
+            loss, grad = loss_and_grad(f, yb, loss_name, output_mode)
+            if not math.isfinite(loss):
+                where = f"{ckpt} (after epoch {start_epoch})" if ckpt.is_file() else "none written yet"
+                raise TrainError.at(None, "loss", f"became {loss} at epoch {epoch + 1}, batch {b + 1}; "
+                                    f"training stopped, last good checkpoint: {where}", "lower --lr and --resume")
+            opt.step(net.backward(grad), lr)
+            seen += len(idx)
+            correct += int((f.mean(axis=0).argmax(axis=-1) == yb).sum())
+            loss_sum += loss * len(idx)
+            elapsed = time.perf_counter() - started
+            rate = seen / max(elapsed, 1e-9)
+            progress.batch(f"epoch {epoch + 1}/{config.epochs} batch {b + 1}/{steps_per_epoch} loss "
+                           f"{loss_sum / seen:.4f} acc {100 * correct / seen:.2f}% {rate:.0f} img/s "
+                           f"ETA {_eta((n - seen) / rate)}")
+        epoch_s = time.perf_counter() - started
+        logits = float_logits(net, test.x, normalise)
+        test_acc = policy_table(logits, test.y, output_mode)["fixed_t"][str(config.timesteps)]
+        history.append({"epoch": epoch + 1, "loss": round(loss_sum / seen, 6), "train_acc": round(correct / seen, 6),
+                        "test_acc": test_acc})
+        progress.line(f"epoch {epoch + 1}/{config.epochs}: loss {loss_sum / seen:.4f} train acc "
+                      f"{100 * correct / seen:.2f}% test acc (T={config.timesteps}, {len(test)} images) "
+                      f"{100 * test_acc:.2f}% lr {lr:.4f} {epoch_s:.1f} s ({seen / epoch_s:.0f} img/s)")
+        save_checkpoint(ckpt, net, opt, config, epoch + 1, history)
+    return finish(net, config, train, test, mean, std, output, history, progress)
+
+
+def finish(net: Network, config: TrainConfig, train: Dataset, test: Dataset, mean: np.ndarray, std: np.ndarray,
+           output: str | Path, history: list, progress: Progress) -> dict:
+    """Measure float accuracy, export, measure quantised accuracy, write the workload with its provenance."""
+    loss_name, output_mode = config.resolved()
+    normalise = make_normaliser(mean, std, train.framed)
+    float_table = policy_table(float_logits(net, test.x, normalise), test.y, output_mode, config.cl_init,
+                               config.tau_cl, config.theta)
+    name = Path(output).name.removesuffix(".npz")
+    default_policy = METHODS[config.method].exit_policy
+    exit_policy = {"default": default_policy, "cl_init": config.cl_init, "tau_cl": config.tau_cl,
+                   "theta": config.theta}
+    provenance = {"tool": "satasim train", "tool_version": __version__, "config": config.public(),
+                  "seed": config.seed, "epochs": config.epochs, "dataset": config.dataset,
+                  "train_images": len(train), "test_images": len(test), "test_split": "first images of the test set",
+                  "history": history, "float": float_table}
+    workload = export_network(net, name=name, dataset=config.dataset, num_classes=train.num_classes,
+                              input_shape=train.input_shape, mean=mean, std=std, x=test.x, y=test.y,
+                              exit_policy=exit_policy, provenance=provenance)
+    validate(workload)
+    quant = evaluate_workload(workload, config.cl_init, config.tau_cl, config.theta)
+    T = str(config.timesteps)
+    provenance["quantised"] = quant
+    provenance["int8_minus_float_at_T"] = round(quant["fixed_t"][T] - float_table["fixed_t"][T], 6)
+    try:
+        write_workload(output, workload)
+    except OSError as error:
+        raise TrainError.at(str(output), None, f"cannot write the workload ({error.strerror or error})",
+                            "free disk space or choose another -o") from None
+    progress.line(f"float:     T={T} {100 * float_table['fixed_t'][T]:.2f}%  ATSN "
+                  f"{100 * float_table['atsn']['accuracy']:.2f}% @ {float_table['atsn']['avg_timestep']:.2f}  DTSNN "
+                  f"{100 * float_table['dtsnn']['accuracy']:.2f}% @ {float_table['dtsnn']['avg_timestep']:.2f}")
+    progress.line(f"quantised: T={T} {100 * quant['fixed_t'][T]:.2f}%  ATSN {100 * quant['atsn']['accuracy']:.2f}% "
+                  f"@ {quant['atsn']['avg_timestep']:.2f}  DTSNN {100 * quant['dtsnn']['accuracy']:.2f}% @ "
+                  f"{quant['dtsnn']['avg_timestep']:.2f}; wrote {output}")
+    return {"workload": str(output), "loss": loss_name, "output_mode": output_mode, "float": float_table,
+            "quantised": quant, "history": history, "config": config.public()}

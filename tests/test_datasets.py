@@ -1,0 +1,124 @@
+"""Dataset loaders on small files written in the official formats."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from satasim_atsn.errors import DatasetError
+from satasim_atsn.workload.datasets import load_dataset, read_idx, synthetic, write_idx
+
+
+def _write_mnist(directory, n=6, gz=True, name="train"):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 10, n).astype(np.uint8)
+    suffix = ".gz" if gz else ""
+    prefix = "train" if name == "train" else "t10k"
+    write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", x)
+    write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", y)
+    return x, y
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_round_trip(tmp_path, gz):
+    x, y = _write_mnist(tmp_path, gz=gz, name="test")
+    ds = load_dataset("fashion-mnist", "test", str(tmp_path))
+    assert ds.x.shape == (6, 1, 28, 28) and ds.x.dtype == np.uint8
+    assert np.array_equal(ds.x[:, 0], x) and np.array_equal(ds.y, y)
+    assert ds.num_classes == 10 and ds.input_shape == [1, 28, 28]
+
+
+def test_missing_dataset_says_where_and_how(tmp_path):
+    with pytest.raises(DatasetError) as info:
+        load_dataset("fashion-mnist", "train", str(tmp_path))
+    text = str(info.value)
+    assert str(tmp_path) in text and "apt-get install dataset-fashion-mnist" in text and "\n" not in text
+
+
+def test_corrupt_idx(tmp_path):
+    _write_mnist(tmp_path, gz=False)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 7)
+    with pytest.raises(DatasetError, match="truncated"):
+        load_dataset("mnist", "train", str(tmp_path))
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"garbage!")
+    with pytest.raises(DatasetError, match="magic"):
+        read_idx(tmp_path / "train-images-idx3-ubyte")
+    (tmp_path / "bad.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(DatasetError, match="cannot read"):
+        read_idx(tmp_path / "bad.gz")
+
+
+def test_idx_label_count_mismatch(tmp_path):
+    _write_mnist(tmp_path, n=6)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(5, np.uint8))
+    with pytest.raises(DatasetError, match="5 labels for 6 images"):
+        load_dataset("fashion-mnist", "train", str(tmp_path))
+
+
+def _write_cifar10(directory, n=4):
+    base = directory / "cifar-10-batches-py"
+    base.mkdir()
+    rng = np.random.default_rng(1)
+    for fname in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, n))}
+        with open(base / fname, "wb") as handle:
+            pickle.dump(batch, handle)
+    return base
+
+
+def test_cifar10_pickles(tmp_path):
+    base = _write_cifar10(tmp_path)
+    train = load_dataset("cifar10", "train", str(tmp_path))
+    assert train.x.shape == (20, 3, 32, 32) and len(train) == 20
+    with open(base / "test_batch", "rb") as handle:
+        raw = pickle.load(handle)
+    test = load_dataset("cifar10", "test", str(base))
+    assert np.array_equal(test.x[0].reshape(-1), raw[b"data"][0])  # channel-major rows, as documented
+
+
+def test_cifar100_and_corrupt_pickle(tmp_path):
+    base = tmp_path / "cifar-100-python"
+    base.mkdir()
+    batch = {b"data": np.zeros((3, 3072), np.uint8), b"fine_labels": [0, 99, 5], b"coarse_labels": [0, 1, 2]}
+    for fname in ("train", "test"):
+        with open(base / fname, "wb") as handle:
+            pickle.dump(batch, handle)
+    ds = load_dataset("cifar100", "test", str(tmp_path))
+    assert ds.num_classes == 100 and ds.y.tolist() == [0, 99, 5]
+    (base / "test").write_bytes(b"\x80\x04 truncated")
+    with pytest.raises(DatasetError, match="corrupt"):
+        load_dataset("cifar100", "test", str(tmp_path))
+
+
+def test_cifar_wrong_shape(tmp_path):
+    base = _write_cifar10(tmp_path)
+    with open(base / "test_batch", "wb") as handle:
+        pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, handle)
+    with pytest.raises(DatasetError, match="3072"):
+        load_dataset("cifar10", "test", str(tmp_path))
+
+
+def test_cifar_needs_a_directory():
+    with pytest.raises(DatasetError, match="--data-dir"):
+        load_dataset("cifar10", "train")
+
+
+def test_dvs_frames(tmp_path):
+    x = np.random.default_rng(2).integers(0, 3, (3, 5, 2, 8, 8)).astype(np.uint8)
+    np.savez(tmp_path / "test.npz", x=x, y=np.array([1, 2, 3]))
+    ds = load_dataset("cifar10-dvs", "test", str(tmp_path))
+    assert ds.framed and ds.x.max() == 1 and ds.input_shape == [2, 8, 8]
+    np.savez(tmp_path / "train.npz", x=np.zeros((3, 2, 8, 8), np.uint8), y=np.zeros(3))
+    with pytest.raises(DatasetError, match=r"\[N, T, 2, H, W\]"):
+        load_dataset("cifar10-dvs", "train", str(tmp_path))
+
+
+def test_unknown_dataset_and_synthetic_determinism():
+    with pytest.raises(DatasetError, match="unknown dataset"):
+        load_dataset("imagenet")
+    a, b = synthetic("train", 32), synthetic("train", 32)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
+    assert not np.array_equal(synthetic("test", 32).x, a.x)

@@ -1,0 +1,142 @@
+"""The train/evaluate commands, checkpoints, resume and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import TrainError
+from satasim_atsn.train import trainer
+from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.workload.datasets import synthetic
+from satasim_atsn.workload.format import read_workload
+
+DATA = (synthetic("train", 128), synthetic("test", 32))
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(model="vgg_small", dataset="synthetic", method="snn", epochs=2, batch_size=32, lr=0.05,
+                test_images=32, width=0.5, seed=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_cli_trains_and_evaluates(tmp_path, capsys):
+    out = tmp_path / "w.npz"
+    code, _, err = run_cli(["train", "--dataset", "synthetic", "--method", "dtsnn", "--epochs", "1", "--width", "0.5",
+                            "--test-images", "32", "--batch-size", "64", "--quiet", "-o", str(out), "--json",
+                            str(tmp_path / "r.json")], capsys)
+    assert code == 0 and err == ""
+    summary = json.loads((tmp_path / "r.json").read_text())
+    assert summary["loss"] == "dtsnn" and summary["output_mode"] == "accumulate"
+    assert read_workload(out).meta["exit_policy"]["default"] == "dtsnn"
+    code, text, _ = run_cli(["evaluate", str(out), "--json", str(tmp_path / "e.json")], capsys)
+    assert code == 0
+    assert "hardware LUT" in text and "T=1" in text and "DTSNN" in text
+    table = json.loads((tmp_path / "e.json").read_text())
+    assert table["fixed"]["complexity"] == 1.0 and set(table["fixed_t"]) == {"1", "2", "3", "4"}
+    assert 0 <= table["atsn_hw"]["exit_agrees_with_float"] <= 1
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--model", "alexnet", "-o", "x.npz"], "unknown model"),
+    (["train", "--dataset", "imagenet", "-o", "x.npz"], "unknown dataset"),
+    (["train", "--method", "fast", "-o", "x.npz"], "unknown method"),
+    (["train", "--loss", "mse", "-o", "x.npz"], "unknown loss"),
+    (["train", "--epochs", "0", "-o", "x.npz"], "--epochs"),
+    (["evaluate", "does/not/exist.npz"], "no such file"),
+    (["evaluate", "x.npz", "--policy", "magic"], "unknown policy"),
+])
+def test_cli_bad_input_exit_2(args, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_missing_dataset_dir(tmp_path, capsys):
+    code, _, err = run_cli(["train", "--data-dir", str(tmp_path), "-o", str(tmp_path / "x.npz")], capsys)
+    assert code == 2 and "dataset-fashion-mnist" in err
+
+
+def test_evaluate_rejects_non_workload(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    code, _, err = run_cli(["evaluate", str(bad)], capsys)
+    assert code == 2 and "bad.npz" in err
+
+
+def test_resume_repeats_the_uninterrupted_run(tmp_path, monkeypatch):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "r").mkdir()
+    straight = tmp_path / "s" / "w.npz"
+    train_model(_cfg(), straight, quiet=True, data=DATA)
+    real = trainer.loss_and_grad
+    calls = {"n": 0}
+
+    def interrupt(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] > 4:  # 4 batches per epoch: stop inside epoch 2
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    resumed = tmp_path / "r" / "w.npz"
+    monkeypatch.setattr(trainer, "loss_and_grad", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(_cfg(), resumed, quiet=True, data=DATA)
+    assert not resumed.exists() and (tmp_path / "r" / "w.npz.ckpt.npz").exists()
+    monkeypatch.setattr(trainer, "loss_and_grad", real)
+    train_model(_cfg(), resumed, resume=True, quiet=True, data=DATA)
+    assert resumed.read_bytes() == straight.read_bytes()
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
+    out = tmp_path / "n.npz"
+    real = trainer.loss_and_grad
+    calls = {"n": 0}
+
+    def nan_later(*args, **kw):
+        calls["n"] += 1
+        loss, grad = real(*args, **kw)
+        return (float("nan"), grad) if calls["n"] > 5 else (loss, grad)
+
+    monkeypatch.setattr(trainer, "loss_and_grad", nan_later)
+    with pytest.raises(TrainError, match="NaN|nan") as info:
+        train_model(_cfg(), out, quiet=True, data=DATA)
+    assert "checkpoint" in str(info.value) and "epoch 2" in str(info.value)
+    ckpt = tmp_path / "n.npz.ckpt.npz"
+    with np.load(ckpt) as data:
+        assert json.loads(str(data["state"]))["epochs_done"] == 1
+    assert not out.exists()
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    out = tmp_path / "c.npz"
+    train_model(_cfg(epochs=1), out, quiet=True, data=DATA)
+    with pytest.raises(TrainError, match="method"):
+        train_model(_cfg(epochs=2, method="atsn"), out, resume=True, quiet=True, data=DATA)
+    with pytest.raises(TrainError, match="width"):
+        train_model(_cfg(epochs=2, width=0.25), out, resume=True, quiet=True, data=DATA)
+    with pytest.raises(TrainError, match="no checkpoint"):
+        train_model(_cfg(), tmp_path / "other.npz", resume=True, quiet=True, data=DATA)
+    (tmp_path / "bad.ckpt").write_bytes(b"junk")
+    with pytest.raises(TrainError, match="not a readable checkpoint"):
+        train_model(_cfg(), out, checkpoint=tmp_path / "bad.ckpt", resume=True, quiet=True, data=DATA)
+
+
+def test_progress_is_quiet_when_piped(tmp_path):
+    import io
+
+    stream = io.StringIO()
+    train_model(_cfg(epochs=1), tmp_path / "p.npz", stream=stream, data=DATA)
+    text = stream.getvalue()
+    assert "\r" not in text and "epoch 1/1" in text and "quantised" in text
