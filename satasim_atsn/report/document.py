@@ -38,6 +38,7 @@ class Document:
 
     title: str
     blocks: list[tuple[str, object]] = field(default_factory=list)
+    notice: str = ""  # rendered as the very first line (e.g. "Statistical workload: ...")
 
     def heading(self, text: str, level: int = 2) -> None:
         """Add a section heading (level 2 = section, 3 = subsection)."""
@@ -66,7 +67,7 @@ class Document:
     # ------------------------------------------------------------------ rendering
     def to_markdown(self) -> str:
         """The document as GitHub-flavoured Markdown."""
-        out = [f"# {self.title}", ""]
+        out = ([f"**{self.notice}**", ""] if self.notice else []) + [f"# {self.title}", ""]
         for kind, value in self.blocks:
             if kind == "heading":
                 level, text = value
@@ -86,7 +87,8 @@ class Document:
     def to_html(self, base_dir: str | Path) -> str:
         """The document as one self-contained HTML page (figures embedded as base64 PNG)."""
         base = Path(base_dir)
-        body = [f"<h1>{_inline(self.title)}</h1>"]
+        body = [f"<p><b>{_inline(self.notice)}</b></p>"] if self.notice else []
+        body.append(f"<h1>{_inline(self.title)}</h1>")
         for kind, value in self.blocks:
             if kind == "heading":
                 level, text = value

@@ -1,3 +1,112 @@
-"""CLI commands of the study area (registered by satasim_atsn.cli)."""
+"""CLI commands of the study area (registered by satasim_atsn.cli): compare, sweep, reproduce."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+import click
+
+from satasim_atsn.errors import StudyError
+
+# DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+
+def command_line(args: list[str]) -> str:
+    """The satasim command line that regenerates an output (relative paths as given)."""
+    return "satasim " + " ".join(shlex.quote(a) for a in args)
+
+
+@click.command("sweep")
+@click.argument("study_path", metavar="STUDY.yaml")
+@click.option("-o", "--out", "out_dir", required=True, help="output directory (CSV, plots, report)")
+@click.option("--resume", is_flag=True, help="keep finished rows even if the directory holds a different study")
+@click.option("--force", is_flag=True, help="discard what the directory holds and start over")
+@click.option("--jobs", "-j", type=int, default=None, help="worker processes (default: the number of cores)")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask distributed scheduler instead")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar, no summary")
+def sweep_command(study_path, out_dir, resume, force, jobs, scheduler, quiet) -> None:
+    """Run a study: every point of the varied fields, in parallel, resumable; CSV + trade-off plots + report."""
+    from satasim_atsn.study.runner import run_study
+    from satasim_atsn.study.spec import load_study
+    from satasim_atsn.study.sweep_report import sweep_report
+
+    if jobs is not None and jobs < 1:
+        raise StudyError.at(None, "--jobs", f"must be >= 1, got {jobs}", "give a positive number of workers")
+    if resume and force:
+        raise StudyError.at(None, "--resume/--force", "are exclusive",
+                            "keep rows with --resume or discard them with --force")
+    study = load_study(study_path)
+    rows, stats = run_study(study, out_dir, jobs=jobs, resume=resume, force=force, scheduler=scheduler, quiet=quiet)
+    args = ["sweep", study_path, "-o", out_dir]
+    sweep_report(study, rows, out_dir, command_line(args), stats)
+    if not quiet:
+        click.echo(f"{study.name}: {stats['points']} points ({stats['computed']} computed, {stats['reused']} reused, "
+                   f"{stats['errors']} errors) in {stats['seconds']:.1f} s -> {out_dir}/points.csv, report.md")
+    if stats["errors"]:
+        click.echo(f"satasim: {stats['errors']} points failed; see the error column of {out_dir}/points.csv",
+                   err=True)
+
+
+@click.command("compare")
+@click.argument("paths", nargs=-1, required=True, metavar="ARCH... WORKLOAD")
+@click.option("-o", "--out", "out_dir", required=True, help="output directory for the report")
+@click.option("--baseline", default=None, help="architecture name (or index) the ratios refer to (default: the first)")
+@click.option("--images", type=int, default=None, help="images to simulate (default: 100, or all if fewer)")
+@click.option("--start", type=int, default=0, show_default=True, help="first image")
+@click.option("--set", "overrides", multiple=True, help="override a field of every architecture: path.to.field=value")
+@click.option("--jobs", "-j", type=int, default=None, help="worker processes (default: cores, at most one per arch)")
+@click.option("--json", "json_path", default=None, help="also write the comparison as JSON here")
+@click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
+def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, json_path, quiet) -> None:
+    """Run several architectures on one workload and write a side-by-side report."""
+    from satasim_atsn.study.compare import run_compare
+
+    if len(paths) < 2:
+        raise StudyError.at(None, "ARCH... WORKLOAD", "needs at least one architecture and a workload",
+                            "e.g. satasim compare archs/atsn16x16.yaml workloads/vgg16_cifar10.npz -o out")
+    args = ["compare", *paths, "-o", out_dir]
+    if baseline:
+        args += ["--baseline", baseline]
+    if images is not None:
+        args += ["--images", str(images)]
+    if start:
+        args += ["--start", str(start)]
+    for item in overrides:
+        args += ["--set", item]
+    summary = run_compare(list(paths[:-1]), paths[-1], out_dir, baseline=baseline, images=images, start=start,
+                          overrides=list(overrides), jobs=jobs, json_path=json_path, command=command_line(args),
+                          quiet=quiet)
+    if not quiet:
+        click.echo(summary)
+
+
+@click.command("reproduce")
+@click.argument("what", type=click.Choice(["table1", "table3", "table4", "table5", "figs", "claims", "all"]))
+@click.option("-o", "--out", "out_dir", required=True, help="output directory")
+@click.option("--images", type=int, default=None, help="images per simulation / evaluation (default per table)")
+@click.option("--arch", "arch_path", default=None, help="ATSN architecture for table3 (default archs/atsn16x16.yaml)")
+@click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
+@click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
+def reproduce_command(what, out_dir, images, arch_path, workload_dir, quiet) -> None:
+    """Regenerate the paper's tables and figures (ours beside the paper's) with one command each."""
+    from satasim_atsn.study.reproduce import reproduce
+
+    args = ["reproduce", what, "-o", out_dir]
+    if images is not None:
+        args += ["--images", str(images)]
+    if arch_path:
+        args += ["--arch", arch_path]
+    if workload_dir:
+        args += ["--workloads", workload_dir]
+    text = reproduce(what, out_dir, images=images, arch_path=arch_path, workload_dir=workload_dir,
+                     command=command_line(args), quiet=quiet)
+    if not quiet and text:
+        click.echo(text)
+    sys.stdout.flush()
+
+
+COMMANDS: list = [compare_command, sweep_command, reproduce_command]

@@ -1,0 +1,104 @@
+"""The report of a finished sweep: trade-off plots with Pareto fronts, heat maps, the table of points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from satasim_atsn.report import plots
+from satasim_atsn.report.document import Document, fmt
+from satasim_atsn.study.pareto import pareto_front
+from satasim_atsn.study.spec import MAXIMISE, Study
+
+
+def _label(row: dict, fields: list[str]) -> str:
+    return ", ".join(f"{f.split('.')[-1]}={row[f]}" for f in fields)
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, command: str,
+                 stats: dict | None = None) -> Document:
+    """Write report.md/report.html and the PNG plots of a sweep into out_dir."""
+    out = Path(out_dir)
+    fields = study.fields
+    ok = [r for r in rows if r["status"] == "ok"]
+    errors = [r for r in rows if r["status"] != "ok"]
+    doc = Document(f"Study {study.name}", notice=_workload_line(study))
+    if study.description:
+        doc.para(study.description)
+    doc.para("Regenerate with:")
+    doc.code(command)
+    doc.bullets([
+        f"mode: `{study.mode}`; base architecture: `{study.arch.name if study.arch else 'n/a'}`; "
+        f"workload: `{study.workload.name}`; {study.images} images per point from image {study.start}",
+        f"fixed overrides: {', '.join(f'`{s}`' for s in study.fixed) or 'none'}",
+        f"varied: {', '.join(f'`{f}`' for f in fields)}; {len(rows)} points, {len(ok)} ok, {len(errors)} errors",
+    ] + ([f"this run computed {stats['computed']} points and reused {stats['reused']}"] if stats else []))
+    # trade-off plots
+    for p_index, plot in enumerate(study.plots):
+        xm, ym = plot["x"], plot["y"]
+        xs = np.array([_as_float(r[xm]) for r in ok])
+        ys = np.array([_as_float(r[ym]) for r in ok])
+        if not len(ok):
+            continue
+        front = pareto_front(np.stack([xs, ys], axis=1), [xm in MAXIMISE, ym in MAXIMISE])
+        color = None
+        if plot.get("color"):
+            color = np.array([_as_float(r[plot["color"]]) for r in ok])
+        name = f"tradeoff_{p_index}_{xm}_vs_{ym}.png"
+        plots.pareto_scatter(out / name, xs, ys, front, xm, ym, f"{study.name}: {ym} vs {xm}",
+                             annotations=[_label(r, fields) for r in ok], color=color,
+                             color_label=plot.get("color", ""))
+        goal = lambda m: "higher" if m in MAXIMISE else "lower"  # noqa: E731
+        doc.heading(f"{ym} vs {xm}")
+        doc.figure(name, f"{ym} against {xm}; red: the Pareto front ({goal(xm)} {xm} and {goal(ym)} {ym} are better)")
+        doc.table(["point"] + fields + [xm, ym], [[r["point"]] + [r[f] for f in fields] + [fmt(_as_float(r[xm])),
+                  fmt(_as_float(r[ym]))] for r, on in zip(ok, front, strict=True) if on],
+                  caption=f"Pareto-optimal points ({int(front.sum())} of {len(ok)})")
+    # heat maps for two-axis studies
+    if len(study.axes) == 2 and all(len(a.fields) == 1 for a in study.axes) and ok:
+        fx, fy = study.axes[1].fields[0], study.axes[0].fields[0]
+        xs_v = [v[0] for v in study.axes[1].values]
+        ys_v = [v[0] for v in study.axes[0].values]
+        for metric in study.metrics:
+            grid = np.full((len(ys_v), len(xs_v)), np.nan)
+            for r in ok:
+                grid[ys_v.index(_coerce(r[fy], ys_v)), xs_v.index(_coerce(r[fx], xs_v))] = _as_float(r[metric])
+            if np.isnan(grid).all():
+                continue
+            name = f"heatmap_{metric}.png"
+            plots.heatmap(out / name, grid, xs_v, ys_v, fx, fy, f"{study.name}: {metric}", metric)
+            doc.heading(f"{metric} over {fy} x {fx}", 3)
+            doc.figure(name, f"{metric} for every ({fy}, {fx})")
+    doc.heading("All points")
+    doc.table(["point"] + fields + ["status"] + study.metrics,
+              [[r["point"]] + [r[f] for f in fields] + [r["status"]] + [fmt(_as_float(r[m])) for m in study.metrics]
+               for r in rows])
+    if errors:
+        doc.heading("Errors")
+        doc.bullets([f"point {r['point']} ({_label(r, fields)}): {r['error']}" for r in errors])
+    doc.write(out)
+    return doc
+
+
+def _coerce(value: Any, choices: list) -> Any:
+    """Match a CSV string back to the axis value it came from."""
+    for choice in choices:
+        if str(choice) == str(value) or _as_float(choice) == _as_float(value):
+            return choice
+    return value
+
+
+def _workload_line(study: Study) -> str:
+    """'Statistical workload' notice for the first line of a report (empty for trained workloads)."""
+    from satasim_atsn.study.metrics import workload_notice
+
+    return workload_notice(study.workload)

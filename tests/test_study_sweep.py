@@ -1,0 +1,199 @@
+"""Sweeps: study-file validation, journal/resume, error rows, refusal, sorting, Pareto, determinism, Dask."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from satasim_atsn.errors import StudyError
+from satasim_atsn.study import runner
+from satasim_atsn.study.pareto import pareto_front
+from satasim_atsn.study.runner import CSV_NAME, run_study
+from satasim_atsn.study.spec import load_study
+from satasim_atsn.study.sweep_report import sweep_report
+from satasim_atsn.workload.format import write_workload
+from satasim_atsn.workload.synthetic import random_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def workload_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("wl") / "w.npz"
+    write_workload(path, random_workload(3, images=30, timesteps=4, num_classes=4))
+    return path
+
+
+def _study(tmp_path: Path, workload_path: Path, body: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(f"name: t\nmode: functional\nworkload: {workload_path}\nimages: 30\n" + body)
+    return path
+
+
+BODY = (
+    "vary:\n  exit_unit.cl_init: [0.3, 0.6, 0.9]\n  exit_unit.tau_cl: [0.9, 1.0]\nmetrics: [accuracy, avg_timestep]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "pattern"),
+    [
+        ("vary: {exit_unit.cl_init: [0.5]}\nmetrics: [accuracy]\nmetircs: [x]\n", r"metircs: unknown field.*'metrics'"),
+        ("vary: {exit_unit.cl_init: {start: 0.9, stop: 0.5, step: 0.1}}\nmetrics: [accuracy]\n", r"empty range"),
+        ("vary: {exit_unit.cl_init: {start: 0.5, stop: 0.9, step: 0}}\nmetrics: [accuracy]\n", r"empty range"),
+        ("vary: {exit_unit.cl_init: []}\nmetrics: [accuracy]\n", r"empty list"),
+        ("vary: {exit_unit.cl_int: [0.5]}\nmetrics: [accuracy]\n", r"exit_unit.cl_int: no such field.*cl_init"),
+        ("vary: {exit_unit.cl_init: [0.5]}\nmetrics: [acuracy]\n", r"metrics: acuracy: unknown metric.*'accuracy'"),
+        ("vary: {zip: [{exit_unit.cl_init: [0.5, 0.6], exit_unit.tau_cl: [1.0]}]}\nmetrics: [accuracy]\n",
+         r"different lengths"),
+        ("vary: {exit_unit.cl_init: {start: 0.5, stop: 0.9, stp: 0.1}}\nmetrics: [accuracy]\n", r"stp: unknown range"),
+        ("vary: {exit_unit.cl_init: [0.5]}\nmetrics: [accuracy]\nplots: [{x: accuracy, y: fps}]\n",
+         r"plots\[0\].y: 'fps' is not a collected metric"),
+    ],
+)
+def test_validation_errors_name_the_field(tmp_path, workload_path, body, pattern):
+    with pytest.raises(StudyError, match=pattern) as info:
+        load_study(_study(tmp_path, workload_path, body))
+    assert str(tmp_path / "s.yaml") in str(info.value)
+
+
+def test_engine_field_path_not_in_arch(tmp_path, workload_path):
+    arch = ROOT / "archs" / "atsn16x16.yaml"
+    if not arch.is_file():
+        pytest.skip("archs/atsn16x16.yaml not present")
+    path = tmp_path / "e.yaml"
+    path.write_text(f"name: e\narch: {arch}\nworkload: {workload_path}\nvary:\n  pe.input_spike_bufer_bytes: [64]\n"
+                    "metrics: [fps]\n")
+    with pytest.raises(StudyError, match=r"pe.input_spike_bufer_bytes: no such architecture field.*"
+                       r"pe.input_spike_buffer_bytes"):
+        load_study(path)
+
+
+def test_ranges_zip_and_point_order(tmp_path, workload_path):
+    study = load_study(_study(tmp_path, workload_path, "vary:\n  exit_unit.cl_init: {start: 0.9950, stop: 0.9998, "
+                              "step: 0.0002}\n  zip:\n    - {exit_unit.tau_cl: [0.9, 1.0], exit_unit.theta: [0.1, 0.2]}"
+                              "\nmetrics: [accuracy]\n"))
+    cl = [v[0] for v in study.axes[0].values]
+    assert len(cl) == 25 and cl[0] == 0.995 and cl[-1] == 0.9998
+    points = study.points()
+    assert len(points) == 50
+    assert points[1] == {"exit_unit.cl_init": 0.995, "exit_unit.tau_cl": 1.0, "exit_unit.theta": 0.2}
+
+
+def test_sweep_sorted_resume_extend_and_refuse(tmp_path, workload_path):
+    out = tmp_path / "out"
+    small = load_study(_study(tmp_path, workload_path, "vary:\n  exit_unit.cl_init: [0.3, 0.9]\n  exit_unit.tau_cl: "
+                              "[0.9, 1.0]\nmetrics: [accuracy, avg_timestep]\n", "small.yaml"))
+    rows, stats = run_study(small, out, jobs=2, quiet=True)
+    assert stats["computed"] == 4 and stats["errors"] == 0
+    lines = (out / CSV_NAME).read_text().splitlines()
+    assert [int(line.split(",")[0]) for line in lines[1:]] == [0, 1, 2, 3]
+    # the same study again: nothing recomputed
+    _, stats = run_study(small, out, jobs=2, quiet=True)
+    assert stats["computed"] == 0 and stats["reused"] == 4
+    # a different (extended) study is refused ...
+    big = load_study(_study(tmp_path, workload_path, BODY, "big.yaml"))
+    with pytest.raises(StudyError, match=r"holds a different study.*--resume.*--force"):
+        run_study(big, out, jobs=2, quiet=True)
+    # ... unless --resume, which keeps the shared points (cl_init 0.3 and 0.9)
+    rows, stats = run_study(big, out, jobs=2, resume=True, quiet=True)
+    assert stats["reused"] == 4 and stats["computed"] == 2 and len(rows) == 6
+    # --force starts over
+    _, stats = run_study(big, out, jobs=1, force=True, quiet=True)
+    assert stats["computed"] == 6
+
+
+def test_interrupted_journal_resumes_without_recomputing(tmp_path, workload_path, monkeypatch):
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    out = tmp_path / "out"
+    run_study(study, out, jobs=1, quiet=True)
+    lines = (out / CSV_NAME).read_text().splitlines(keepends=True)
+    # an interruption: three rows finished, the fourth was being written
+    (out / CSV_NAME).write_text("".join(lines[:4]) + lines[4][:10])
+    calls = []
+    real = runner.run_point
+
+    def counting(task):
+        calls.append(task["params"])
+        return real(task)
+
+    monkeypatch.setattr(runner, "run_point", counting)
+    monkeypatch.setattr(runner, "run_local", lambda tasks, jobs, on_done: [
+        on_done(i, runner.run_point(t), None) for i, t in sorted(tasks.items())])
+    rows, stats = run_study(study, out, quiet=True)
+    assert stats["reused"] == 3 and stats["computed"] == 3 and len(calls) == 3
+    assert (out / CSV_NAME).read_text() == "".join(lines)
+
+
+def _crashing(task):
+    cl = float(task["params"]["exit_unit.cl_init"])
+    tau = float(task["params"]["exit_unit.tau_cl"])
+    if cl == 0.6 and tau == 1.0:
+        raise RuntimeError("boom on this point")
+    if cl == 0.9 and tau == 0.9:
+        os._exit(3)  # a worker that dies outright
+    return {"accuracy": cl, "avg_timestep": tau}
+
+
+def test_worker_errors_become_error_rows(tmp_path, workload_path, monkeypatch):
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    monkeypatch.setattr(runner, "run_point", _crashing)  # forked workers see the patched module
+    rows, stats = run_study(study, tmp_path / "out", jobs=2, quiet=True)
+    assert stats["errors"] == 2
+    by_point = {r["point"]: r for r in rows}
+    assert by_point[3]["status"] == "error" and "boom on this point" in by_point[3]["error"]
+    assert by_point[4]["status"] == "error" and "worker process died" in by_point[4]["error"]
+    assert all(by_point[i]["status"] == "ok" for i in (0, 1, 2, 5))
+    # a later run retries the error rows only
+    monkeypatch.setattr(runner, "run_point", lambda task: {"accuracy": 1.0, "avg_timestep": 1.0})
+    _, stats = run_study(study, tmp_path / "out", jobs=1, quiet=True)
+    assert stats["computed"] == 2 and stats["reused"] == 4
+
+
+def test_refuses_foreign_directory(tmp_path, workload_path):
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    out = tmp_path / "foreign"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(StudyError, match="holds no study"):
+        run_study(study, out, quiet=True)
+
+
+def test_pareto_front_hand_made():
+    pts = np.array([[1, 5], [2, 3], [3, 4], [4, 1], [2, 3], [5, 5], [np.nan, 0]], dtype=float)
+    assert pareto_front(pts).tolist() == [True, True, False, True, True, False, False]
+    # maximise the second objective: (1, 5) dominates everything with x >= 1 and y <= 5
+    assert pareto_front(pts, [False, True]).tolist() == [True, False, False, False, False, False, False]
+
+
+def test_determinism_and_self_contained_html(tmp_path, workload_path):
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    outputs = []
+    for name, jobs in (("a", 2), ("b", 1)):
+        rows, stats = run_study(study, tmp_path / name, jobs=jobs, quiet=True)
+        sweep_report(study, rows, tmp_path / name, "satasim sweep s.yaml -o out")
+        outputs.append(tmp_path / name)
+    a, b = outputs
+    assert (a / CSV_NAME).read_bytes() == (b / CSV_NAME).read_bytes()
+    assert (a / "report.md").read_bytes() == (b / "report.md").read_bytes()
+    for png in a.glob("*.png"):
+        assert png.read_bytes() == (b / png.name).read_bytes(), png.name
+    html = (a / "report.html").read_text()
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http://" not in html and "https://" not in html
+
+
+def test_sweep_on_dask_local_cluster(tmp_path, workload_path):
+    distributed = pytest.importorskip("distributed")
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    local, _ = run_study(study, tmp_path / "local", jobs=1, quiet=True)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", scheduler_port=0,
+                                  processes=True, dashboard_address=None) as cluster:
+        rows, stats = run_study(study, tmp_path / "dask", scheduler=cluster.scheduler_address, quiet=True)
+    assert stats["errors"] == 0
+    assert (tmp_path / "dask" / CSV_NAME).read_bytes() == (tmp_path / "local" / CSV_NAME).read_bytes()
