@@ -1,0 +1,483 @@
+"""Architecture YAML -> validated, frozen dataclasses (schema: docs/interfaces.md, reference: docs/architecture.md).
+
+Every field is checked for type and range; unknown keys are errors with a "did you mean"
+suggestion; ``--set a.b.c=value`` overrides (values parsed as YAML scalars, ``null`` removes a
+field) are validated the same way. Every mistake raises :class:`ArchError` as one line naming
+the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from satasim_atsn.errors import ArchError
+from satasim_atsn.hw.tech import Tech, load_tech
+
+REQUIRED = object()  # marker: the field has no default
+
+# field -> (kind, default, check); kind: 'int' | 'float' | 'str' | tuple of allowed strings
+# check: (lo, hi) inclusive bounds for numbers (None = unbounded), or None
+_POS = (1, None)
+SCHEMA: dict[str, Any] = {
+    "name": ("str", REQUIRED, None),
+    "kind": (("conventional", "dtsnn", "atsn"), REQUIRED, None),
+    "technology": ("str", REQUIRED, None),
+    "clock_hz": ("float", REQUIRED, (1.0, None)),
+    "accelerators": ("int", REQUIRED, _POS),
+    "images_per_batch": ("int", 1, _POS),
+    "spike_address_bytes": ("int", 2, _POS),
+    "dataflow": (("timestep_major",), "timestep_major", None),
+    "array": {
+        "rows": ("int", REQUIRED, _POS),
+        "cols": ("int", REQUIRED, _POS),
+        "exit_unit_tiles": ("int", 1, (1, 1)),
+    },
+    "pe": {
+        "input_spike_buffer_bytes": ("int", REQUIRED, _POS),
+        "output_spike_buffer_bytes": ("int", REQUIRED, _POS),
+        "data_memory_bytes": ("int", REQUIRED, _POS),
+        "adders": ("int", REQUIRED, _POS),
+        "decay": (("shift_add", "multiplier"), REQUIRED, None),
+        "vmem_bits": ("int", REQUIRED, (4, 64)),
+        "accumulation": (("digital", "analog"), "digital", None),
+        "adc_bits": ("int", None, (1, 16)),
+        "adc_cycles_per_conversion": ("int", None, _POS),
+    },
+    "exit_unit": {
+        "kind": (("at", "dt", "none"), REQUIRED, None),
+        "data_memory_bytes": ("int", REQUIRED, _POS),
+        "input_spike_buffer_bytes": ("int", REQUIRED, _POS),
+        "output_spike_buffer_bytes": ("int", REQUIRED, _POS),
+        "adders": ("int", REQUIRED, _POS),
+        "multipliers": ("int", 0, (0, None)),
+        "vmem_bits": ("int", REQUIRED, (4, 64)),
+        "exp_lut_entries": ("int", None, (2, None)),
+        "lut_bytes": ("int", None, _POS),
+        "divider_cycles": ("int", None, _POS),
+        "cl_init": ("float", None, (0.0, 1.0)),
+        "tau_cl": ("float", None, (0.0, 1.0)),
+        "theta": ("float", None, (0.0, 1.0)),
+    },
+    "noc": {
+        "topology": (("mesh",), "mesh", None),
+        "link_bytes_per_cycle": ("int", REQUIRED, _POS),
+        "hop_cycles": ("int", 1, (0, None)),
+    },
+    "global_buffers": {
+        name: {
+            "bytes": ("int", REQUIRED, _POS),
+            "banks": ("int", REQUIRED, _POS),
+            "bytes_per_cycle": ("int", REQUIRED, _POS),
+        }
+        for name in ("weight", "input", "output")
+    },
+    "dram": {
+        "bytes_per_cycle": ("int", REQUIRED, _POS),
+        "latency_cycles": ("int", REQUIRED, (0, None)),
+        "energy_table_entry": ("str", "dram_sata_sim", None),
+    },
+}
+
+# fields that only make sense for one setting of another field
+ADC_FIELDS = ("adc_bits", "adc_cycles_per_conversion")
+EXIT_FIELDS = {"at": ("exp_lut_entries", "cl_init", "tau_cl"), "dt": ("lut_bytes", "divider_cycles", "theta"),
+               "none": ()}
+KIND_EXIT = {"conventional": "none", "dtsnn": "dt", "atsn": "at"}
+POLICY_NAMES = {"at": "atsn", "dt": "dtsnn", "none": "fixed"}
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
+    return f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(sorted(map(str, options)))}"
+
+
+# ---------------------------------------------------------------------------------------------
+# dataclasses
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArrayCfg:
+    """PE array geometry: rows x cols tiles, the last ``exit_unit_tiles`` of them exit units."""
+
+    rows: int
+    cols: int
+    exit_unit_tiles: int
+
+
+@dataclass(frozen=True)
+class PeCfg:
+    """One processing element."""
+
+    input_spike_buffer_bytes: int
+    output_spike_buffer_bytes: int
+    data_memory_bytes: int
+    adders: int
+    decay: str
+    vmem_bits: int
+    accumulation: str
+    adc_bits: int | None
+    adc_cycles_per_conversion: int | None
+
+
+@dataclass(frozen=True)
+class ExitUnitCfg:
+    """The AT / DT unit (or, for kind none, the plain output-layer unit)."""
+
+    kind: str
+    data_memory_bytes: int
+    input_spike_buffer_bytes: int
+    output_spike_buffer_bytes: int
+    adders: int
+    multipliers: int
+    vmem_bits: int
+    exp_lut_entries: int | None
+    lut_bytes: int | None
+    divider_cycles: int | None
+    cl_init: float | None
+    tau_cl: float | None
+    theta: float | None
+
+
+@dataclass(frozen=True)
+class NocCfg:
+    """The mesh network on chip."""
+
+    topology: str
+    link_bytes_per_cycle: int
+    hop_cycles: int
+
+
+@dataclass(frozen=True)
+class BufferCfg:
+    """One global buffer: ``banks`` ping-pong banks of ``bytes`` each, ``bytes_per_cycle`` port."""
+
+    bytes: int
+    banks: int
+    bytes_per_cycle: int
+
+
+@dataclass(frozen=True)
+class GlobalBuffersCfg:
+    """The weight buffer and the two spike buffers (input/output, used ping-pong)."""
+
+    weight: BufferCfg
+    input: BufferCfg
+    output: BufferCfg
+
+
+@dataclass(frozen=True)
+class DramCfg:
+    """The DRAM channel shared by all accelerators."""
+
+    bytes_per_cycle: int
+    latency_cycles: int
+    energy_table_entry: str
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A validated accelerator description; attribute access mirrors the YAML."""
+
+    name: str
+    kind: str
+    technology: str
+    clock_hz: float
+    accelerators: int
+    images_per_batch: int
+    spike_address_bytes: int
+    dataflow: str
+    array: ArrayCfg
+    pe: PeCfg
+    exit_unit: ExitUnitCfg
+    noc: NocCfg
+    global_buffers: GlobalBuffersCfg
+    dram: DramCfg
+    path: Path | None = field(default=None, compare=False)
+    tech: Tech | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def num_pes(self) -> int:
+        """PEs per accelerator: rows*cols - exit_unit_tiles."""
+        return self.array.rows * self.array.cols - self.array.exit_unit_tiles
+
+    @property
+    def num_tiles(self) -> int:
+        """Tiles (PEs + exit units) per accelerator."""
+        return self.array.rows * self.array.cols
+
+    @property
+    def spikes_per_cycle(self) -> int:
+        """Spikes a NoC link carries per cycle: link_bytes_per_cycle // spike_address_bytes (>= 1)."""
+        return self.noc.link_bytes_per_cycle // self.spike_address_bytes
+
+    @property
+    def pe_capacity_neurons(self) -> int:
+        """Membranes one PE holds: data_memory_bytes*8 // vmem_bits."""
+        return self.pe.data_memory_bytes * 8 // self.pe.vmem_bits
+
+    @property
+    def policy_name(self) -> str:
+        """'atsn' | 'dtsnn' | 'fixed', from exit_unit.kind."""
+        return POLICY_NAMES[self.exit_unit.kind]
+
+    def exit_policy(self):
+        """The snn.exit_policies object the exit unit implements."""
+        from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
+
+        eu = self.exit_unit
+        if eu.kind == "at":
+            return AtsnPolicy(cl_init=eu.cl_init, tau_cl=eu.tau_cl, hardware=True, lut_entries=eu.exp_lut_entries)
+        if eu.kind == "dt":
+            return DtsnnPolicy(theta=eu.theta)
+        return FixedPolicy()
+
+    def to_dict(self) -> dict:
+        """The fully resolved configuration (JSON-ready, deterministic key order)."""
+        out = {}
+        for key in SCHEMA:
+            value = getattr(self, key)
+            out[key] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
+        if self.tech is not None:
+            out["technology_table"] = self.tech.describe()
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing and validation
+# ---------------------------------------------------------------------------------------------
+def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float:
+    """Check one numeric field; numeric strings like '500e6' (a YAML 1.1 quirk) are accepted."""
+    original = value
+    if isinstance(value, str):
+        try:
+            value = float(value.replace("_", ""))
+        except ValueError:
+            value = None
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ArchError.at(where, path, f"must be {'an integer' if kind == 'int' else 'a number'}, got {original!r}",
+                           "write a plain number")
+    if kind == "int":
+        if float(value) != int(value):
+            raise ArchError.at(where, path, f"must be an integer, got {original!r}", "drop the fraction")
+        value = int(value)
+    else:
+        value = float(value)
+    lo, hi = bounds if bounds else (None, None)
+    if kind == "float" and bounds and lo == 0.0 and hi == 1.0:
+        if not 0.0 < value <= 1.0:
+            raise ArchError.at(where, path, f"must be in (0, 1], got {original!r}")
+        return value
+    if lo is not None and value < lo:
+        need = "positive" if lo == 1 and kind == "int" else f">= {lo:g}"
+        raise ArchError.at(where, path, f"must be {need}, got {original!r}",
+                           "sizes, counts and rates cannot be zero or negative" if lo >= 1 else None)
+    if hi is not None and value > hi:
+        raise ArchError.at(where, path, f"must be <= {hi:g}, got {original!r}")
+    return value
+
+
+def _check_section(where: str, prefix: str, raw: Any, schema: dict) -> dict:
+    """Validate one mapping against its schema; returns the resolved dict (defaults filled)."""
+    if not isinstance(raw, dict):
+        raise ArchError.at(where, prefix or None, f"must be a mapping, got {type(raw).__name__}",
+                           f"write '{prefix}:' followed by indented 'key: value' lines" if prefix else None)
+    for key in raw:
+        if key not in schema:
+            raise ArchError.at(where, f"{prefix}{key}", "unknown key", _suggest(key, schema))
+    out: dict[str, Any] = {}
+    for key, spec in schema.items():
+        path = f"{prefix}{key}"
+        if isinstance(spec, dict):
+            if key not in raw:
+                raise ArchError.at(where, path, "missing section", f"add a '{key}:' section (see docs/architecture.md)")
+            out[key] = _check_section(where, path + ".", raw[key], spec)
+            continue
+        kind, default, bounds = spec
+        if key not in raw or raw[key] is None:
+            if default is REQUIRED:
+                raise ArchError.at(where, path, "missing", "add it (see docs/architecture.md)")
+            out[key] = default
+            continue
+        value = raw[key]
+        if kind in ("int", "float"):
+            out[key] = _number(where, path, value, kind, bounds)
+        elif kind == "str":
+            if not isinstance(value, str) or not value.strip():
+                raise ArchError.at(where, path, f"must be a non-empty text, got {value!r}")
+            out[key] = value
+        else:  # enumeration
+            if value not in kind:
+                raise ArchError.at(where, path, f"must be one of {', '.join(kind)}, got {value!r}",
+                                   _suggest(value, kind))
+            out[key] = value
+    return out
+
+
+def _cross_checks(where: str, cfg: dict) -> None:
+    """Rules that tie fields together (docs/architecture.md, 'Consistency rules')."""
+    sb = cfg["spike_address_bytes"]
+    if cfg["noc"]["link_bytes_per_cycle"] < sb:
+        raise ArchError.at(where, "noc.link_bytes_per_cycle",
+                           f"{cfg['noc']['link_bytes_per_cycle']} B is narrower than one spike address ({sb} B)",
+                           f"make it >= spike_address_bytes ({sb})")
+    for unit in ("pe", "exit_unit"):
+        for buf in ("input_spike_buffer_bytes", "output_spike_buffer_bytes"):
+            if cfg[unit][buf] < sb:
+                raise ArchError.at(where, f"{unit}.{buf}", f"{cfg[unit][buf]} B cannot hold one {sb}-byte spike",
+                                   f"make it >= spike_address_bytes ({sb})")
+    if cfg["array"]["rows"] * cfg["array"]["cols"] <= cfg["array"]["exit_unit_tiles"]:
+        raise ArchError.at(where, "array", "the array has no tile left for a PE", "use at least 2 tiles (e.g. 16x16)")
+    pe = cfg["pe"]
+    for f in ("data_memory_bytes",):
+        if pe[f] * 8 < pe["vmem_bits"]:
+            raise ArchError.at(where, f"pe.{f}", f"{pe[f]} B cannot hold one {pe['vmem_bits']}-bit membrane",
+                               "enlarge the data memory or lower pe.vmem_bits")
+    if pe["accumulation"] == "analog":
+        for f in ADC_FIELDS:
+            if pe[f] is None:
+                raise ArchError.at(where, f"pe.{f}", "analog accumulation needs an ADC description",
+                                   f"add pe.{f} (e.g. adc_bits: 8, adc_cycles_per_conversion: 1)")
+    else:
+        for f in ADC_FIELDS:
+            if pe[f] is not None:
+                raise ArchError.at(where, f"pe.{f}", "only meaningful with pe.accumulation: analog",
+                                   f"remove it (or --set pe.{f}=null), or set pe.accumulation: analog")
+    eu = cfg["exit_unit"]
+    want = KIND_EXIT[cfg["kind"]]
+    if eu["kind"] != want:
+        raise ArchError.at(where, "exit_unit.kind", f"a {cfg['kind']} accelerator has exit unit kind {want!r}, got "
+                           f"{eu['kind']!r}", f"set exit_unit.kind: {want} or change 'kind'")
+    for kind, fields in EXIT_FIELDS.items():
+        for f in fields:
+            if kind == eu["kind"] and eu[f] is None:
+                raise ArchError.at(where, f"exit_unit.{f}", f"required for exit unit kind {kind!r}",
+                                   "see docs/architecture.md for the defaults")
+            if kind != eu["kind"] and eu[f] is not None:
+                raise ArchError.at(where, f"exit_unit.{f}", f"only meaningful for exit unit kind {kind!r}, "
+                                   f"this one is {eu['kind']!r}", f"remove it (or --set exit_unit.{f}=null)")
+    if eu["kind"] in ("at", "dt") and eu["multipliers"] < 1:
+        raise ArchError.at(where, "exit_unit.multipliers", f"a {eu['kind']} unit needs at least one multiplier",
+                           "set multipliers: 1")
+    if eu["kind"] == "at" and eu["exp_lut_entries"] * 2 > eu["data_memory_bytes"]:
+        raise ArchError.at(where, "exit_unit.exp_lut_entries",
+                           f"{eu['exp_lut_entries']} 2-byte entries do not fit the "
+                           f"{eu['data_memory_bytes']} B data memory",
+                           "enlarge exit_unit.data_memory_bytes or use fewer entries")
+    if eu["kind"] == "dt" and eu["lut_bytes"] > eu["data_memory_bytes"]:
+        raise ArchError.at(where, "exit_unit.lut_bytes",
+                           f"the {eu['lut_bytes']} B table does not fit the {eu['data_memory_bytes']} B data memory",
+                           "enlarge exit_unit.data_memory_bytes")
+
+
+def _schema_at(path: list[str]) -> Any:
+    node: Any = SCHEMA
+    for i, part in enumerate(path):
+        if not isinstance(node, dict) or part not in node:
+            options = node.keys() if isinstance(node, dict) else []
+            where = ".".join(path[: i + 1])
+            raise ArchError.at("--set", where, "no such field", _suggest(part, options))
+        node = node[part]
+    return node
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'a.b.c=value' -> (['a','b','c'], value parsed as a YAML scalar); the path is checked against the schema."""
+    if "=" not in text:
+        raise ArchError.at("--set", text, "expected path.to.field=value", "e.g. --set pe.adders=2")
+    key, _, raw_value = text.partition("=")
+    path = [p for p in key.strip().split(".")]
+    if not all(path):
+        raise ArchError.at("--set", key, "empty path component", "e.g. --set global_buffers.weight.bytes=262144")
+    spec = _schema_at(path)
+    if isinstance(spec, dict):
+        raise ArchError.at("--set", key, "is a section, not a field", f"set one of its fields: {', '.join(spec)}")
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+    except yaml.YAMLError:
+        raise ArchError.at("--set", key, f"cannot parse value {raw_value!r}", "give a YAML scalar") from None
+    if isinstance(value, (dict, list)):
+        raise ArchError.at("--set", key, f"value must be a scalar, got {raw_value!r}")
+    return path, value
+
+
+def apply_overrides(raw: dict, overrides) -> dict:
+    """Apply ``--set`` overrides to a raw YAML dict (a deep copy is returned; null removes a field)."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        if value is None:
+            node.pop(path[-1], None)
+        else:
+            node[path[-1]] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    where = str(path)
+    if not path.exists():
+        raise ArchError.at(where, None, "architecture file not found", "check the path (shipped: archs/*.yaml)")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ArchError.at(where, None, f"cannot read ({error})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f"line {mark.line + 1}" if mark is not None else None
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ArchError.at(where, at, f"not valid YAML ({problem})",
+                           "fix the syntax (is the file truncated?)") from None
+    if raw is None:
+        raise ArchError.at(where, None, "the file is empty", "start from archs/atsn16x16.yaml")
+    if not isinstance(raw, dict):
+        raise ArchError.at(where, None, "must be a mapping of 'key: value' lines", "start from archs/atsn16x16.yaml")
+    return raw
+
+
+def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, path: Path | None = None) -> Arch:
+    """Validate a raw mapping (already overridden) and build the Arch, loading its technology table."""
+    cfg = _check_section(where, "", raw, SCHEMA)
+    _cross_checks(where, cfg)
+    try:
+        tech = load_tech(cfg["technology"], base_dir=base_dir)
+    except ArchError as error:
+        raise ArchError(f"{where}: technology: {error}") from None
+    entry = cfg["dram"]["energy_table_entry"]
+    if not tech.has(f"{entry}_energy_pJ_per_bit"):
+        options = [k[: -len("_energy_pJ_per_bit")] for k in tech.entries if k.endswith("_energy_pJ_per_bit")
+                   and k.startswith("dram")]
+        raise ArchError.at(where, "dram.energy_table_entry", f"{entry!r} is not a DRAM entry of {tech.path.name}",
+                           _suggest(entry, options))
+    gb = cfg["global_buffers"]
+    return Arch(
+        name=cfg["name"], kind=cfg["kind"], technology=cfg["technology"], clock_hz=cfg["clock_hz"],
+        accelerators=cfg["accelerators"], images_per_batch=cfg["images_per_batch"],
+        spike_address_bytes=cfg["spike_address_bytes"], dataflow=cfg["dataflow"],
+        array=ArrayCfg(**cfg["array"]), pe=PeCfg(**cfg["pe"]), exit_unit=ExitUnitCfg(**cfg["exit_unit"]),
+        noc=NocCfg(**cfg["noc"]),
+        global_buffers=GlobalBuffersCfg(**{k: BufferCfg(**v) for k, v in gb.items()}),
+        dram=DramCfg(**cfg["dram"]), path=path, tech=tech,
+    )
+
+
+def load_arch(path: str | Path, overrides=()) -> Arch:
+    """Load, override and validate an architecture YAML; raises ArchError (file: field: problem; fix)."""
+    path = Path(path).expanduser()
+    raw = _read_yaml(path)
+    raw = apply_overrides(raw, list(overrides))
+    return build_arch(raw, where=str(path), base_dir=path.resolve().parent, path=path)

@@ -1,0 +1,282 @@
+"""Technology tables: energy, area and leakage per action or instance, each number with its source.
+
+A table is a YAML file (``satasim_atsn/data/tech/<name>.yaml`` for the shipped ones) holding
+``entries``: every entry's key ends in its unit (``_energy_pJ``, ``_area_um2``, ``_leakage_mW``,
+``_energy_pJ_per_bit``, ...) and carries ``value``, ``source``, ``node_nm`` (where it was measured)
+and ``scaling`` (what was applied to reach this table's node). No energy constant lives in code:
+this module only looks numbers up and interpolates between table points (docs/energy.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from satasim_atsn.errors import ArchError
+
+TECH_DIR = Path(__file__).resolve().parent.parent / "data" / "tech"
+
+# unit suffixes an entry key may end with (longest first so that _energy_pJ_per_bit wins over _energy_pJ)
+UNIT_SUFFIXES = (
+    "energy_pJ_per_bit_mm",
+    "energy_pJ_per_bit",
+    "area_um2_per_bit",
+    "leakage_mW_per_bit",
+    "fom_fJ_per_step",
+    "energy_pJ",
+    "area_um2",
+    "leakage_mW",
+)
+ENTRY_FIELDS = {"value", "source", "node_nm", "scaling", "capacity_bytes", "access_bits"}
+TOP_FIELDS = {"format", "version", "name", "node_nm", "entries"}
+LOGIC_OPS = ("add", "mult", "compare", "mux", "decay_shift_add")
+
+
+def _unit_of(key: str) -> str | None:
+    for suffix in UNIT_SUFFIXES:
+        if key.endswith("_" + suffix):
+            return suffix
+    return None
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(sorted(options))}"
+
+
+@dataclass(frozen=True)
+class SramFigures:
+    """Per-access energies (for ``access_bits``), area and leakage of one SRAM bank."""
+
+    read_pJ: float
+    write_pJ: float
+    area_um2: float
+    leakage_mW: float
+    access_bits: int
+    how: str  # 'table' or 'log-log interpolation between X and Y' / 'extrapolation'
+
+
+@dataclass(frozen=True)
+class Tech:
+    """A loaded technology table (read-only lookups with helpful errors)."""
+
+    name: str
+    path: Path
+    node_nm: float
+    entries: dict[str, dict] = field(repr=False)
+
+    # -- plain lookups -------------------------------------------------------------------
+    def value(self, key: str) -> float:
+        """The value of entry ``key`` (full key including its unit suffix)."""
+        try:
+            return float(self.entries[key]["value"])
+        except KeyError:
+            raise ArchError.at(str(self.path), f"entries.{key}", "no such entry in the technology table",
+                               _suggest(key, self.entries)) from None
+
+    def has(self, key: str) -> bool:
+        """True if the table has entry ``key``."""
+        return key in self.entries
+
+    def energy_pJ(self, entry: str) -> float:
+        """Energy per action of ``entry`` (looks up ``<entry>_energy_pJ``)."""
+        return self.value(f"{entry}_energy_pJ")
+
+    def area_um2(self, entry: str) -> float:
+        """Area of one instance of ``entry`` (``<entry>_area_um2``)."""
+        return self.value(f"{entry}_area_um2")
+
+    def leakage_mW(self, entry: str) -> float:
+        """Leakage power of one instance of ``entry`` (``<entry>_leakage_mW``)."""
+        return self.value(f"{entry}_leakage_mW")
+
+    # -- width-parameterised logic ---------------------------------------------------------
+    def logic(self, op: str, bits: int, quantity: str) -> float:
+        """``quantity`` ('energy_pJ' | 'area_um2' | 'leakage_mW') of a ``bits``-wide ``op``.
+
+        Exact table widths are used as they are; other widths interpolate log-log between the
+        two nearest table widths (or extrapolate from the nearest two), which is linear in width
+        for adders and quadratic for multipliers when the table points follow those laws.
+        """
+        if op not in LOGIC_OPS:
+            raise ArchError.at(str(self.path), op, "unknown logic operation", _suggest(op, LOGIC_OPS))
+        key = f"{op}_{bits}b_{quantity}"
+        if key in self.entries:
+            return self.value(key)
+        widths = sorted(int(k[len(op) + 1:].split("b_")[0]) for k in self.entries
+                        if k.startswith(op + "_") and k.endswith("b_" + quantity)
+                        and k[len(op) + 1:].split("b_")[0].isdigit())
+        if len(widths) < 2:
+            raise ArchError.at(str(self.path), key, f"the table has fewer than two widths of {op}_*b_{quantity}",
+                               "add entries for at least two widths")
+        lo, hi = _bracket(widths, bits)
+        y0 = self.value(f"{op}_{lo}b_{quantity}")
+        y1 = self.value(f"{op}_{hi}b_{quantity}")
+        return _loglog(bits, lo, y0, hi, y1)
+
+    # -- SRAM families ---------------------------------------------------------------------
+    def sram(self, family: str, capacity_bytes: int) -> SramFigures:
+        """Figures of one ``family`` SRAM bank ('sram64' data memories, 'glb' global buffers).
+
+        An exact capacity in the table is used as is; otherwise each figure is interpolated
+        log-log in capacity between the two nearest table points (extrapolated from the two
+        nearest beyond the range). Leakage follows the same rule.
+        """
+        points: dict[int, str] = {}
+        for key, entry in self.entries.items():
+            if key.startswith(family + "_") and key.endswith("_read_energy_pJ") and "capacity_bytes" in entry:
+                points[int(entry["capacity_bytes"])] = key[: -len("_read_energy_pJ")]
+        if len(points) < 2:
+            raise ArchError.at(str(self.path), f"{family}_*", "needs at least two SRAM capacity points",
+                               "add *_read_energy_pJ entries with capacity_bytes")
+        if capacity_bytes <= 0:
+            raise ArchError.at(str(self.path), family, f"SRAM capacity must be positive, got {capacity_bytes}")
+
+        def figures(stem: str) -> tuple[float, float, float, float, int]:
+            access_bits = int(self.entries[f"{stem}_read_energy_pJ"].get("access_bits", 64))
+            return (self.value(f"{stem}_read_energy_pJ"), self.value(f"{stem}_write_energy_pJ"),
+                    self.value(f"{stem}_area_um2"), self.value(f"{stem}_leakage_mW"), access_bits)
+
+        if capacity_bytes in points:
+            r, w, a, lk, ab = figures(points[capacity_bytes])
+            return SramFigures(r, w, a, lk, ab, "table")
+        caps = sorted(points)
+        lo, hi = _bracket(caps, capacity_bytes)
+        f0, f1 = figures(points[lo]), figures(points[hi])
+        if f0[4] != f1[4]:
+            raise ArchError.at(str(self.path), family, "SRAM points of one family must share access_bits")
+        vals = [_loglog(capacity_bytes, lo, f0[i], hi, f1[i]) for i in range(4)]
+        inside = lo < capacity_bytes < hi
+        how = f"log-log {'interpolation' if inside else 'extrapolation'} from {points[lo]} and {points[hi]}"
+        return SramFigures(vals[0], vals[1], vals[2], vals[3], f0[4], how)
+
+    def adc_area_um2(self, bits: int) -> float:
+        """Area of one ADC of ``bits`` resolution (log-log in the table's per-resolution points)."""
+        widths = sorted(int(k[4:].split("b_")[0]) for k in self.entries
+                        if k.startswith("adc_") and k.endswith("b_area_um2"))
+        if f"adc_{bits}b_area_um2" in self.entries:
+            return self.value(f"adc_{bits}b_area_um2")
+        if len(widths) < 2:
+            raise ArchError.at(str(self.path), "adc_*b_area_um2", "needs at least two ADC resolutions")
+        lo, hi = _bracket(widths, bits)
+        # area grows geometrically with resolution in the regression: interpolate ln(area) linearly in bits
+        y0, y1 = self.value(f"adc_{lo}b_area_um2"), self.value(f"adc_{hi}b_area_um2")
+        return y0 * math.exp(math.log(y1 / y0) * (bits - lo) / (hi - lo))
+
+    def adc_energy_pJ(self, bits: int) -> float:
+        """Energy per conversion: Walden FoM (fJ per conversion step) x 2^bits, in pJ."""
+        return self.value("adc_fom_fJ_per_step") * 1e-3 * (2 ** bits)
+
+    def describe(self) -> dict:
+        """Name, node and path (for results JSON)."""
+        return {"name": self.name, "node_nm": self.node_nm, "path": str(self.path)}
+
+
+def _bracket(points: list[int], x: float) -> tuple[int, int]:
+    """The two neighbouring points around x (or the nearest two at either end)."""
+    if x <= points[0]:
+        return points[0], points[1]
+    if x >= points[-1]:
+        return points[-2], points[-1]
+    for a, b in zip(points, points[1:], strict=False):
+        if a <= x <= b:
+            return a, b
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _loglog(x: float, x0: float, y0: float, x1: float, y1: float) -> float:
+    """Power-law interpolation through (x0, y0), (x1, y1); zeros interpolate linearly."""
+    if y0 <= 0 or y1 <= 0:
+        return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return y0 * math.exp(math.log(y1 / y0) * math.log(x / x0) / math.log(x1 / x0))
+
+
+def available_tables() -> list[str]:
+    """Names of the technology tables shipped with the package."""
+    return sorted(p.stem for p in TECH_DIR.glob("*.yaml"))
+
+
+def resolve_tech_path(name_or_path: str | Path, base_dir: str | Path | None = None) -> Path:
+    """A bare name ('28nm') -> the packaged table; anything else -> a path (relative to base_dir)."""
+    text = str(name_or_path)
+    if "/" not in text and "\\" not in text and not text.endswith((".yaml", ".yml")):
+        path = TECH_DIR / f"{text}.yaml"
+        if not path.is_file():
+            raise ArchError.at(None, "technology", f"no shipped technology table named {text!r}",
+                               _suggest(text, available_tables()) + " (or give a path to a .yaml table)")
+        return path
+    path = Path(text).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return path
+
+
+def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> Tech:
+    """Load and validate a technology table; raises ArchError naming the file, entry and fix."""
+    path = resolve_tech_path(name_or_path, base_dir)
+    where = str(path)
+    if not path.is_file():
+        raise ArchError.at(where, None, "technology table not found",
+                           f"use a shipped name ({', '.join(available_tables())}) or a correct path")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f"line {mark.line + 1}" if mark is not None else None
+        raise ArchError.at(where, at, f"not valid YAML ({getattr(error, 'problem', None) or error})",
+                           "fix the syntax (a truncated file?)") from None
+    except OSError as error:
+        raise ArchError.at(where, None, f"cannot read ({error.strerror})") from None
+    if not isinstance(data, dict):
+        raise ArchError.at(where, None, "a technology table must be a mapping with 'entries'")
+    for key in data:
+        if key not in TOP_FIELDS:
+            raise ArchError.at(where, str(key), "unknown key", _suggest(str(key), TOP_FIELDS))
+    if data.get("format") != "satasim-tech" or data.get("version") != 1:
+        raise ArchError.at(where, "format/version", "not a satasim technology table version 1",
+                           "start the file with 'format: satasim-tech' and 'version: 1'")
+    node = data.get("node_nm")
+    if isinstance(node, bool) or not isinstance(node, (int, float)) or node <= 0:
+        raise ArchError.at(where, "node_nm", f"must be a positive number, got {node!r}")
+    entries = data.get("entries")
+    if not isinstance(entries, dict) or not entries:
+        raise ArchError.at(where, "entries", "missing or empty", "list the table's entries under 'entries:'")
+    clean: dict[str, dict] = {}
+    for key, entry in entries.items():
+        field_at = f"entries.{key}"
+        unit = _unit_of(str(key))
+        if unit is None:
+            raise ArchError.at(where, field_at, "the key must end in its unit",
+                               f"use one of the suffixes _{', _'.join(UNIT_SUFFIXES)}")
+        if not isinstance(entry, dict):
+            raise ArchError.at(where, field_at, "must be a mapping with value, source, node_nm, scaling")
+        for k in entry:
+            if k not in ENTRY_FIELDS:
+                raise ArchError.at(where, f"{field_at}.{k}", "unknown field", _suggest(str(k), ENTRY_FIELDS))
+        for k in ("value", "source", "node_nm", "scaling"):
+            if k not in entry:
+                raise ArchError.at(where, f"{field_at}.{k}", "missing",
+                                   "every entry needs value, source, node_nm, scaling")
+        value = entry["value"]
+        if isinstance(value, str):  # YAML 1.1 reads '7e-05' as text
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ArchError.at(where, f"{field_at}.value", f"must be a finite number >= 0, got {value!r}")
+        if not isinstance(entry["source"], str) or not entry["source"].strip():
+            raise ArchError.at(where, f"{field_at}.source", "must be a non-empty citation text")
+        if not isinstance(entry["scaling"], str) or not entry["scaling"].strip():
+            raise ArchError.at(where, f"{field_at}.scaling", "must say which scaling was applied ('none' if none)")
+        nn = entry["node_nm"]
+        if isinstance(nn, bool) or not isinstance(nn, (int, float)) or nn <= 0:
+            raise ArchError.at(where, f"{field_at}.node_nm", f"must be a positive number, got {nn!r}")
+        for k in ("capacity_bytes", "access_bits"):
+            if k in entry and (isinstance(entry[k], bool) or not isinstance(entry[k], int) or entry[k] <= 0):
+                raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {entry[k]!r}")
+        clean[str(key)] = dict(entry, value=value, unit=unit)
+    return Tech(name=str(data.get("name", path.stem)), path=path, node_nm=float(node), entries=clean)
