@@ -1,0 +1,455 @@
+"""Statistical workloads: paper-scale networks described by firing rates and exit-step histograms.
+
+A statistical workload (DESIGN.md section 4, ``meta.kind = "statistical"``) has no weights and no
+images. It stores ``rate/<layer>`` ([T] or per channel [T, C]) for every spiking layer,
+``exit_hist/{fixed,dtsnn,atsn}`` (probability of exiting at t = 1..T), a ``seed``, the input's
+bit-plane densities ``meta.input_bit_density`` (8 values, bit 0 = least significant) and
+``meta.num_images``. :func:`draw_trace` turns it into the same :class:`Trace` that a trained
+workload's functional forward produces, by independent Bernoulli draws.
+
+Draw order (a contract: another implementation following it reproduces every spike)
+------------------------------------------------------------------------------------
+For image i (0-based, absolute index in the workload):
+
+1. ``rng = numpy.random.Generator(numpy.random.PCG64([seed, i]))``.
+2. Exit steps: three float64 draws ``rng.random()``, one per policy in the order fixed, dtsnn,
+   atsn; each maps to ``exit_t = 1 + searchsorted(cumsum(exit_hist/<policy>), u, side="right")``
+   (clipped to T): the first t whose cumulative probability exceeds u.
+3. Input, direct encoding: 8 bit planes k = 0..7, each ``rng.random(input_shape, dtype=float32)
+   < density[k]``; pixel = sum_k plane_k << k (uint8).
+4. Timestep-major, for t = 1..exit_t of the requested policy, for every spiking layer (spiking
+   conv/linear and add) in layer order: ``rng.random(out_shape, dtype=float32) < rate[t]``, the
+   rate broadcast over each channel's positions for [T, C] rates. Spike-frame inputs draw their
+   frame first in each timestep: ``rng.random(input_shape, dtype=float32) < rate/input[t]``.
+5. Non-spiking maps are derived exactly as the forward does: max-pool = OR of its window of the
+   drawn spikes, flatten = reshape. Nothing is drawn after the exit step (those maps are zero).
+
+All float32 draws are consecutive calls on one generator; numpy's PCG64 serves float32 from a
+continuous stream of 32-bit halves, so the whole image may be drawn in one call (we do; a test
+checks it against per-layer calls). Because the exit steps are drawn first and the spikes
+timestep-major, an image's spikes are identical prefixes under every policy: a policy that exits
+earlier sees the first timesteps of the longer run. DESIGN.md section 4 says "layer order then
+timestep order"; timestep-major is the deviation that lets draws stop at the exit.
+
+Statistical workloads carry no labels and no predictions: ``Trace.labels`` is None and
+``Trace.pred``/``pred_hw`` are -1.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
+from satasim_atsn.snn.forward import run_forward, spike_maxpool
+from satasim_atsn.workload.format import POLICIES, Workload, emits_spikes, is_spiking, validate
+from satasim_atsn.workload.trace import Trace
+
+DEFAULT_NUM_IMAGES = 10000
+POLICY_ALIASES = {"atsn-hw": "atsn", "none": "fixed", "at": "atsn", "dt": "dtsnn"}
+
+
+# ------------------------------------------------------------------------------------------
+# exit-step histograms
+# ------------------------------------------------------------------------------------------
+def max_entropy_histogram(mean_t: float, timesteps: int) -> np.ndarray:
+    """The maximum-entropy distribution on t = 1..T with the given mean: p_t proportional to exp(lam * t)."""
+    T = int(timesteps)
+    if T < 1 or not math.isfinite(mean_t) or not 1.0 <= mean_t <= T:
+        raise WorkloadError.at(None, "exit mean", f"{mean_t} is not in [1, {T}]", "give a mean timestep in [1, T]")
+    t = np.arange(1, T + 1, dtype=np.float64)
+    if T == 1 or mean_t >= T - 1e-12:
+        return (t == T).astype(np.float64)
+    if mean_t <= 1 + 1e-12:
+        return (t == 1).astype(np.float64)
+
+    def probs(lam: float) -> np.ndarray:
+        z = lam * t
+        p = np.exp(z - z.max())
+        return p / p.sum()
+
+    lo, hi = -60.0, 60.0
+    for _ in range(200):  # the mean is increasing in lam; bisect to machine precision
+        mid = 0.5 * (lo + hi)
+        if float(probs(mid) @ t) < mean_t:
+            lo = mid
+        else:
+            hi = mid
+    return probs(0.5 * (lo + hi))
+
+
+def fixed_histogram(timesteps: int) -> np.ndarray:
+    """The conventional SNN's histogram: every image runs all T timesteps."""
+    return (np.arange(1, timesteps + 1) == timesteps).astype(np.float64)
+
+
+def histogram_mean(hist: np.ndarray) -> float:
+    """Mean exit timestep of a histogram over t = 1..T."""
+    return float(np.asarray(hist, dtype=np.float64) @ np.arange(1, len(hist) + 1))
+
+
+# ------------------------------------------------------------------------------------------
+# building
+# ------------------------------------------------------------------------------------------
+def spiking_layers(layers: list[dict]) -> list[dict]:
+    """The layers that need a ``rate/<name>``: spiking conv/linear and add, in order."""
+    return [layer for layer in layers if is_spiking(layer)]
+
+
+def build_statistical(
+    *,
+    name: str,
+    dataset: str,
+    num_classes: int,
+    layers: list[dict],
+    timesteps: int,
+    rates: dict[str, np.ndarray],
+    exit_hist: dict[str, np.ndarray],
+    input_bit_density: list[float] | None,
+    seed: int,
+    num_images: int = DEFAULT_NUM_IMAGES,
+    input_shape: list[int] | None = None,
+    input_encoding: str = "direct",
+    input_rate: np.ndarray | None = None,
+    neuron: dict | None = None,
+    quant: dict | None = None,
+    exit_policy: dict | None = None,
+    provenance: dict | None = None,
+    extra_meta: dict | None = None,
+) -> Workload:
+    """Assemble and validate a statistical workload from its parts (rates keyed by layer name)."""
+    if not isinstance(num_images, int) or num_images < 1:
+        raise WorkloadError.at(None, "num_images", f"{num_images!r} must be a positive integer", "fix the value")
+    meta: dict = {
+        "name": name,
+        "kind": "statistical",
+        "dataset": dataset,
+        "num_classes": int(num_classes),
+        "input_shape": list(input_shape or layers[0]["in_shape"]),
+        "input_encoding": input_encoding,
+        "timesteps": int(timesteps),
+        "num_images": int(num_images),
+        "neuron": neuron or {"tau": 0.5, "decay_shifts": [1], "v_th": 1.0},
+        "quant": quant or {"weight_bits": 8, "vmem_bits": 16, "input_shift": 0},
+        "layers": copy.deepcopy(layers),
+        "exit_policy": exit_policy or {"cl_init": 0.999, "tau_cl": 0.999, "theta": 0.1},
+        "provenance": provenance or {},
+    }
+    if input_bit_density is not None:
+        meta["input_bit_density"] = [float(d) for d in input_bit_density]
+    if input_encoding == "spike_frames":
+        meta["input_width"] = int(meta["input_shape"][-1])
+    meta.update(extra_meta or {})
+    arrays: dict[str, np.ndarray] = {"seed": np.array(int(seed), dtype=np.int64)}
+    names = {layer["name"] for layer in spiking_layers(layers)}
+    unknown = sorted(set(rates) - names)
+    if unknown:
+        raise WorkloadError.at(
+            None, "rates", f"no spiking layer named {unknown[0]!r}", f"spiking layers are {', '.join(sorted(names))}"
+        )
+    for layer_name, rate in rates.items():
+        arrays[f"rate/{layer_name}"] = np.asarray(rate, dtype=np.float64)
+    for policy, hist in exit_hist.items():
+        arrays[f"exit_hist/{policy}"] = np.asarray(hist, dtype=np.float64)
+    if input_rate is not None:
+        arrays["rate/input"] = np.asarray(input_rate, dtype=np.float64)
+    return validate(Workload(meta=meta, arrays=arrays, source=f"<statistical {name}>"))
+
+
+# ------------------------------------------------------------------------------------------
+# drawing
+# ------------------------------------------------------------------------------------------
+class _DrawPlan:
+    """Per-workload precomputation: the flat per-neuron threshold row of every timestep."""
+
+    def __init__(self, workload: Workload) -> None:
+        self.T = workload.timesteps
+        self.layers = workload.layers
+        self.direct = workload.input_encoding == "direct"
+        self.input_shape = workload.input_shape
+        self.input_size = int(np.prod(self.input_shape))
+        self.seed = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
+        self.cdf = {p: np.cumsum(np.asarray(workload.arrays[f"exit_hist/{p}"], dtype=np.float64)) for p in POLICIES}
+        segments: list[np.ndarray] = []
+        self.slots: list[tuple[str, tuple[int, ...], int, int]] = []  # name, shape, offset, size
+        offset = 0
+        if not self.direct:
+            rate = np.asarray(workload.arrays["rate/input"], dtype=np.float64)
+            segments.append(self._row(rate, self.input_shape))
+            self.frame_slot = (offset, self.input_size)
+            offset += self.input_size
+        for layer in spiking_layers(self.layers):
+            shape = tuple(int(v) for v in layer["out_shape"])
+            rate = np.asarray(workload.arrays[f"rate/{layer['name']}"], dtype=np.float64)
+            segments.append(self._row(rate, shape))
+            size = int(np.prod(shape))
+            self.slots.append((layer["name"], shape, offset, size))
+            offset += size
+        self.row = offset
+        self.threshold = np.concatenate(segments, axis=1).astype(np.float32) if segments else np.zeros((self.T, 0))
+        if self.direct:
+            density = np.asarray(workload.meta["input_bit_density"], dtype=np.float32)
+            self.plane_threshold = np.repeat(density, self.input_size).reshape(8, self.input_size)
+
+    def _row(self, rate: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """[T, prod(shape)] thresholds: a [T] rate everywhere, a [T, C] rate per channel."""
+        size = int(np.prod(shape))
+        if rate.ndim == 1:
+            return np.repeat(rate[:, None], size, axis=1)
+        return np.repeat(rate, size // shape[0], axis=1)
+
+    def exit_steps(self, u: np.ndarray) -> np.ndarray:
+        """Exit steps of the three policies for the three uniforms u (order fixed, dtsnn, atsn)."""
+        return np.array(
+            [min(int(np.searchsorted(self.cdf[p], u[k], side="right")) + 1, self.T) for k, p in enumerate(POLICIES)]
+        )
+
+
+def _policy_key(policy_name: str) -> str:
+    key = POLICY_ALIASES.get(policy_name, policy_name)
+    if key not in POLICIES:
+        raise WorkloadError.at(
+            None, "policy", f"unknown exit policy {policy_name!r}", f"use one of {', '.join(POLICIES)}"
+        )
+    return key
+
+
+def draw_exit_steps(workload: Workload, start: int = 0, count: int | None = None) -> dict[str, np.ndarray]:
+    """Exit steps of every policy for images [start, start+count), without drawing spikes."""
+    plan = _DrawPlan(workload)
+    count = workload.num_images - start if count is None else count
+    _check_range(workload, start, count)
+    steps = np.zeros((count, len(POLICIES)), dtype=np.int64)
+    for j in range(count):
+        rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
+        steps[j] = plan.exit_steps(rng.random(3))
+    return {p: steps[:, k] for k, p in enumerate(POLICIES)}
+
+
+def _check_range(workload: Workload, start: int, count: int) -> None:
+    if start < 0 or count < 0 or start + count > workload.num_images:
+        raise WorkloadError.at(
+            workload.source,
+            "images",
+            f"range [{start}, {start + count}) is outside the workload's {workload.num_images} images",
+            "ask for fewer images",
+        )
+
+
+def spike_or_pool(spikes: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+    """Spike max-pooling of bool maps [..., C, H, W]: the OR of each window (as snn.forward.spike_maxpool)."""
+    lead = spikes.shape[:-3]
+    c, h, w = spikes.shape[-3:]
+    if kernel == stride and h % kernel == 0 and w % kernel == 0:
+        out = np.zeros(lead + (c, h // kernel, w // kernel), dtype=bool)
+        for dy in range(kernel):
+            for dx in range(kernel):
+                out |= spikes[..., dy::kernel, dx::kernel]
+        return out
+    pooled = spike_maxpool(spikes.reshape((-1, c, h, w)), kernel, stride)
+    return pooled.reshape(lead + pooled.shape[1:])
+
+
+def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> Trace:
+    """Draw the spikes of images [start, start+count) of a statistical workload under one policy."""
+    if not workload.is_statistical:
+        raise WorkloadError.at(workload.source, "meta.kind", "is not statistical", "use functional_trace instead")
+    policy = _policy_key(policy_name)
+    _check_range(workload, start, count)
+    plan = _DrawPlan(workload)
+    T, row = plan.T, plan.row
+    pk = POLICIES.index(policy)
+    exit_t = np.zeros(count, dtype=np.int64)
+    drawn = {name: np.zeros((count, T, size), dtype=bool) for name, _, _, size in plan.slots}
+    targets = [(drawn[name], offset, offset + size) for name, _, offset, size in plan.slots]
+    if plan.direct:
+        head = 8 * plan.input_size
+        inputs = np.zeros((count, plan.input_size), dtype=np.uint8)
+    else:
+        head = 0
+        o, s = plan.frame_slot
+        frames = np.zeros((count, T, s), dtype=bool)
+        targets.insert(0, (frames, o, o + s))
+    for j in range(count):
+        rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
+        e = int(plan.exit_steps(rng.random(3))[pk])
+        exit_t[j] = e
+        u = rng.random(head + e * row, dtype=np.float32)
+        if plan.direct:
+            bits = u[:head].reshape(8, plan.input_size) < plan.plane_threshold
+            inputs[j] = np.packbits(bits, axis=0, bitorder="little")[0]
+        drawn_u = u[head:].reshape(e, row)
+        for target, lo, hi in targets:
+            np.less(drawn_u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[j, :e])
+    spikes: dict[str, np.ndarray] = {name: drawn[name].reshape((count, T) + shape) for name, shape, _, _ in plan.slots}
+    if plan.direct:
+        inputs = inputs.reshape((count,) + plan.input_shape)
+    else:
+        inputs = frames.reshape((count, T) + plan.input_shape).astype(np.uint8)
+    for layer in workload.layers:  # derived spike maps, exactly as the forward computes them
+        if not emits_spikes(layer) or is_spiking(layer):
+            continue
+        src = spikes.get(layer["inputs"][0])
+        if src is None:
+            continue
+        if layer["type"] == "maxpool":
+            spikes[layer["name"]] = spike_or_pool(src, int(layer["kernel"]), int(layer["stride"]))
+        elif layer["type"] == "flatten":
+            spikes[layer["name"]] = src.reshape(count, T, -1)
+    missing = -np.ones(count, dtype=np.int64)
+    return Trace(
+        start=start,
+        exit_t=exit_t,
+        pred=missing,
+        pred_hw=missing.copy(),
+        labels=None,
+        spikes=spikes,
+        inputs=inputs,
+        policy={"name": policy, "statistical": True, "seed": plan.seed},
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# fitting a statistical twin of a trained workload
+# ------------------------------------------------------------------------------------------
+def twin_policies(workload: Workload, cl_init=None, tau_cl=None, theta=None, lut_entries: int = 256) -> dict:
+    """The three policies a twin's histograms come from (defaults from ``meta.exit_policy``)."""
+    defaults = workload.meta.get("exit_policy", {}) or {}
+    cl = float(cl_init if cl_init is not None else defaults.get("cl_init", 0.999))
+    tau = float(tau_cl if tau_cl is not None else defaults.get("tau_cl", 0.999))
+    th = float(theta if theta is not None else defaults.get("theta", 0.1))
+    return {
+        "fixed": FixedPolicy(),
+        "dtsnn": DtsnnPolicy(theta=th),
+        "atsn": AtsnPolicy(cl_init=cl, tau_cl=tau, hardware=True, lut_entries=lut_entries),
+    }
+
+
+def fit_statistical_twin(
+    trained_workload: Workload,
+    images: int | None = None,
+    *,
+    per_channel: bool = False,
+    rates_policy: str = "atsn",
+    cl_init: float | None = None,
+    tau_cl: float | None = None,
+    theta: float | None = None,
+    seed: int = 0,
+    batch_size: int = 128,
+) -> Workload:
+    """Fit rates, exit histograms and input densities of a trained workload into a statistical twin.
+
+    The functional forward runs all T timesteps once (record_spikes); each policy's exit steps
+    come from its logits (early exit equals post-hoc exit). Rates at t are averaged over the
+    images still running at t under ``rates_policy`` (all images if none run at t).
+    """
+    wl = trained_workload
+    if wl.is_statistical:
+        raise WorkloadError.at(wl.source, "meta.kind", "is already statistical", "fit a trained or imported workload")
+    policy_key = _policy_key(rates_policy)
+    n_total = wl.num_images if images is None else int(images)
+    if n_total < 1 or n_total > wl.num_images:
+        raise WorkloadError.at(wl.source, "images", f"{images} is not in 1..{wl.num_images}", "ask for fewer images")
+    T = wl.timesteps
+    policies = twin_policies(wl, cl_init, tau_cl, theta)
+    spk_layers = spiking_layers(wl.layers)
+    counts = {ly["name"]: np.zeros((n_total, T, int(ly["out_shape"][0])), dtype=np.int64) for ly in spk_layers}
+    steps = {p: np.zeros(n_total, dtype=np.int64) for p in POLICIES}
+    direct = wl.input_encoding == "direct"
+    bit_counts = np.zeros(8, dtype=np.int64)
+    frame_counts = np.zeros((n_total, T, wl.input_shape[0]), dtype=np.int64)
+    for lo in range(0, n_total, batch_size):
+        hi = min(lo + batch_size, n_total)
+        x = wl.inputs(lo, hi)
+        result = run_forward(wl, x, policy=FixedPolicy(), record_spikes=True, batch_size=batch_size)
+        for ly in spk_layers:
+            s = result.spikes[ly["name"]]
+            counts[ly["name"]][lo:hi] = s.reshape(s.shape[0], T, s.shape[2], -1).sum(axis=3)
+        for p, policy in policies.items():
+            steps[p][lo:hi] = policy.exit_steps(result.logits, result.out_membrane, result.scale_per_t)
+        if direct:
+            for k in range(8):
+                bit_counts[k] += int(((x >> k) & 1).sum(dtype=np.int64))
+        else:
+            frame_counts[lo:hi] = x.reshape(x.shape[0], T, x.shape[2], -1).sum(axis=3)
+    running = steps[policy_key][:, None] >= np.arange(1, T + 1)[None, :]  # [N, T]
+    n_running = running.sum(axis=0)
+    mask = np.where(n_running[None, :] > 0, running, True).astype(np.int64)
+    denom_images = mask.sum(axis=0)  # [T]
+
+    def fit(c: np.ndarray, positions: int) -> np.ndarray:
+        per_channel_rate = np.einsum("nt,ntc->tc", mask, c) / (denom_images[:, None] * positions)
+        return per_channel_rate if per_channel else per_channel_rate.mean(axis=1)
+
+    rates = {}
+    for ly in spk_layers:
+        shape = ly["out_shape"]
+        rates[ly["name"]] = fit(counts[ly["name"]], int(np.prod(shape[1:])) if len(shape) > 1 else 1)
+    hist = {p: np.bincount(steps[p] - 1, minlength=T)[:T] / n_total for p in POLICIES}
+    input_rate = None
+    density = None
+    if direct:
+        density = (bit_counts / (n_total * int(np.prod(wl.input_shape)))).tolist()
+    else:
+        input_rate = fit(frame_counts, int(np.prod(wl.input_shape[1:])))
+    meta = wl.meta
+    provenance = {
+        "fitted_from": {
+            "file": str(wl.source),
+            "name": wl.name,
+            "kind": wl.kind,
+            "provenance": meta.get("provenance", {}),
+        },
+        "images": n_total,
+        "rates_over_images_running_under": policy_key,
+        "per_channel": bool(per_channel),
+        "exit_policies": {p: pol.describe() for p, pol in policies.items()},
+        "tool": "satasim workload stats",
+    }
+    twin = build_statistical(
+        name=f"{wl.name}-twin",
+        dataset=str(meta.get("dataset", "unknown")),
+        num_classes=wl.num_classes,
+        layers=wl.layers,
+        timesteps=T,
+        rates=rates,
+        exit_hist=hist,
+        input_bit_density=density,
+        seed=seed,
+        num_images=n_total,
+        input_shape=list(wl.input_shape),
+        input_encoding=wl.input_encoding,
+        input_rate=input_rate,
+        neuron=copy.deepcopy(meta["neuron"]),
+        quant=copy.deepcopy(meta["quant"]),
+        exit_policy={
+            "cl_init": policies["atsn"].cl_init,
+            "tau_cl": policies["atsn"].tau_cl,
+            "theta": policies["dtsnn"].theta,
+        },
+        provenance=provenance,
+    )
+    return twin
+
+
+def rates_summary(workload: Workload) -> dict[str, list[float]]:
+    """Per spiking layer, the mean firing rate at each timestep (averaged over channels)."""
+    out = {}
+    for layer in spiking_layers(workload.layers):
+        rate = np.asarray(workload.arrays[f"rate/{layer['name']}"], dtype=np.float64)
+        out[layer["name"]] = [float(v) for v in (rate.mean(axis=1) if rate.ndim == 2 else rate)]
+    return out
+
+
+def expected_spikes_per_timestep(workload: Workload) -> np.ndarray:
+    """Expected LIF spikes of one image at each t (channel rates weighted by positions), for checks."""
+    total = np.zeros(workload.timesteps)
+    for layer in spiking_layers(workload.layers):
+        rate = np.asarray(workload.arrays[f"rate/{layer['name']}"], dtype=np.float64)
+        shape = layer["out_shape"]
+        positions = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        total += rate.sum(axis=1) * positions if rate.ndim == 2 else rate * int(np.prod(shape))
+    return total
