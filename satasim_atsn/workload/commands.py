@@ -1,3 +1,205 @@
-"""CLI commands of the workload area (registered by satasim_atsn.cli)."""
+"""CLI commands of the workload area (registered by satasim_atsn.cli): ``satasim workload info|stats|build``."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+import time
+
+import click
+import numpy as np
+
+from satasim_atsn.workload.format import POLICIES, Workload, atomic_write_text, read_workload, write_workload
+from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
+from satasim_atsn.workload.statistical import (
+    build_from_spec,
+    fit_statistical_twin,
+    histogram_mean,
+    load_rate_spec,
+    rates_summary,
+)
+
+
+def _fmt_count(value: int) -> str:
+    """12345678 -> '12.35 M' (exact values go to --json)."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return str(value)
+
+
+def workload_summary(workload: Workload) -> dict:
+    """Everything ``workload info`` shows, as a deterministic JSON-able dict."""
+    meta = workload.meta
+    summary: dict = {
+        "file": workload.source,
+        "name": workload.name,
+        "kind": workload.kind,
+        "dataset": meta.get("dataset"),
+        "num_classes": workload.num_classes,
+        "input_shape": list(workload.input_shape),
+        "input_encoding": workload.input_encoding,
+        "timesteps": workload.timesteps,
+        "num_images": workload.num_images,
+        "neuron": meta.get("neuron"),
+        "quant": meta.get("quant"),
+        "exit_policy": meta.get("exit_policy", {}),
+        "layers": layer_costs(workload.layers),
+        "totals": network_totals(workload.layers),
+        "provenance": meta.get("provenance", {}),
+    }
+    if workload.is_statistical:
+        summary["rates"] = rates_summary(workload)
+        hists = {p: [float(v) for v in workload.arrays[f"exit_hist/{p}"]] for p in POLICIES}
+        summary["exit_hist"] = hists
+        summary["exit_mean_timestep"] = {p: histogram_mean(h) for p, h in hists.items()}
+        summary["seed"] = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
+        if "input_bit_density" in meta:
+            summary["input_bit_density"] = [float(d) for d in meta["input_bit_density"]]
+    return summary
+
+
+def _print_summary(s: dict) -> None:
+    echo = click.echo
+    echo(f"{s['file']}: {s['name']} ({s['kind']})")
+    if s["kind"] == "statistical":
+        echo("  STATISTICAL workload: spikes are drawn from per-layer rates; it has no accuracy")
+    echo(
+        f"  dataset {s['dataset']}, {s['num_classes']} classes, input {s['input_shape']} ({s['input_encoding']}), "
+        f"T = {s['timesteps']}, {s['num_images']} images"
+    )
+    if s["exit_policy"]:
+        echo("  exit defaults: " + ", ".join(f"{k} = {v}" for k, v in sorted(s["exit_policy"].items())))
+    echo("")
+    header = f"  {'layer':<12} {'type':<8} {'in':<14} {'out':<14} {'params':>10} {'MACs/t':>10} {'neurons':>9}"
+    rates = s.get("rates", {})
+    if rates:
+        header += "  rate per t"
+    echo(header)
+    for c in s["layers"]:
+        kind = c["type"] + ("" if c["spiking"] or c["type"] not in ("conv", "linear") else "*")
+        line = (
+            f"  {c['name']:<12} {kind:<8} {'x'.join(map(str, c['in_shape'])):<14} "
+            f"{'x'.join(map(str, c['out_shape'])):<14} {_fmt_count(c['params']):>10} "
+            f"{_fmt_count(c['macs_per_timestep']):>10} {c['neurons']:>9}"
+        )
+        if c["name"] in rates:
+            line += "  " + " ".join(f"{r:.3f}" for r in rates[c["name"]])
+        echo(line)
+    t = s["totals"]
+    echo(
+        f"  total: {t['params']} weights ({_fmt_count(t['params'])}), {t['macs_per_timestep']} MACs per timestep "
+        f"({_fmt_count(t['macs_per_timestep'])}), {t['lif_neurons']} LIF neurons"
+    )
+    echo("  (* = conv without LIF: a current feeding a residual join)")
+    if "exit_hist" in s:
+        echo("")
+        for p in POLICIES:
+            hist = " ".join(f"{v:.4f}" for v in s["exit_hist"][p])
+            echo(f"  exit histogram {p:<6} [{hist}]  mean timestep {s['exit_mean_timestep'][p]:.4f}")
+        if "input_bit_density" in s:
+            echo("  input bit-plane densities (bit 0..7): " + " ".join(f"{d:.3f}" for d in s["input_bit_density"]))
+        echo(f"  seed {s['seed']}")
+    prov = s["provenance"] or {}
+    if prov:
+        echo("")
+        echo("  provenance:")
+        for key in sorted(prov):
+            value = prov[key]
+            text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+            if len(text) > 150:
+                text = text[:147] + "..."
+            echo(f"    {key}: {text}")
+
+
+@click.group("workload")
+def workload_group() -> None:
+    """Inspect, build and fit workload .npz files."""
+
+
+@workload_group.command("info")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the summary as JSON")
+def info_command(file: str, json_path: str | None) -> None:
+    """Show a workload: layers with params, MACs/timestep and neurons, exit defaults, provenance."""
+    summary = workload_summary(read_workload(file))
+    _print_summary(summary)
+    if json_path:
+        atomic_write_text(json_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+
+
+@workload_group.command("stats")
+@click.argument("trained", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the statistical twin (.npz)")
+@click.option("--per-channel", is_flag=True, help="fit rates per channel ([T, C]) instead of per layer ([T])")
+@click.option("--images", type=click.IntRange(min=1), help="fit from the first N images only (default: all)")
+@click.option(
+    "--rates-policy",
+    type=click.Choice(POLICIES),
+    default="atsn",
+    show_default=True,
+    help="rates at t are averaged over the images still running at t under this policy",
+)
+@click.option("--cl-init", type=float, help="ATSN CL_init (default: the workload's meta.exit_policy)")
+@click.option("--tau-cl", type=float, help="ATSN tau_CL (default: the workload's meta.exit_policy)")
+@click.option("--theta", type=float, help="DTSNN entropy threshold (default: the workload's meta.exit_policy)")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="the twin's draw seed")
+def stats_command(
+    trained: str,
+    output: str,
+    per_channel: bool,
+    images: int | None,
+    rates_policy: str,
+    cl_init: float | None,
+    tau_cl: float | None,
+    theta: float | None,
+    seed: int,
+) -> None:
+    """Fit a statistical twin of a trained workload: firing rates, exit histograms, input densities."""
+    workload = read_workload(trained)
+    twin = fit_statistical_twin(
+        workload,
+        images,
+        per_channel=per_channel,
+        rates_policy=rates_policy,
+        cl_init=cl_init,
+        tau_cl=tau_cl,
+        theta=theta,
+        seed=seed,
+    )
+    write_workload(output, twin)
+    click.echo(f"fitted {twin.num_images} images of {trained} (rates over images running under {rates_policy}):")
+    for name, rates in rates_summary(twin).items():
+        click.echo(f"  {name:<12} " + " ".join(f"{r:.4f}" for r in rates))
+    for p in POLICIES:
+        hist = twin.arrays[f"exit_hist/{p}"]
+        click.echo(f"  exit {p:<6} [{' '.join(f'{v:.4f}' for v in hist)}]  mean {histogram_mean(hist):.4f}")
+    if "input_bit_density" in twin.meta:
+        click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in twin.meta["input_bit_density"]))
+    click.echo(f"wrote {output}")
+
+
+@workload_group.command("build")
+@click.option("--network", required=True, type=click.Choice(NETWORKS), help="the paper network")
+@click.option("--dataset", required=True, type=click.Choice(tuple(DATASET_CLASSES)), help="sets classes and exits")
+@click.option("--rates", "rates_path", required=True, type=click.Path(dir_okay=False), help="rate table YAML")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the workload (.npz)")
+@click.option("--num-images", type=click.IntRange(min=1), help="override the table's num_images")
+@click.option("--seed", type=click.IntRange(min=0), help="override the table's seed for this dataset")
+@click.option("--timing", is_flag=True, help="print how long the build took")
+def build_command(
+    network: str, dataset: str, rates_path: str, output: str, num_images: int | None, seed: int | None, timing: bool
+) -> None:
+    """Build a paper-scale statistical workload from a rate table (workloads/rates/*.yaml)."""
+    began = time.perf_counter()
+    workload = build_from_spec(load_rate_spec(rates_path), network, dataset, num_images=num_images, seed=seed)
+    write_workload(output, workload)
+    means = {p: histogram_mean(workload.arrays[f"exit_hist/{p}"]) for p in POLICIES}
+    click.echo(
+        f"wrote {output}: {workload.name}, {workload.num_images} images, T = {workload.timesteps}, mean exit "
+        + ", ".join(f"{p} {m:.2f}" for p, m in means.items())
+    )
+    if timing:
+        click.echo(f"took {time.perf_counter() - began:.2f} s")
+
+
+COMMANDS: list = [workload_group]

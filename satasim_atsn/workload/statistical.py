@@ -38,9 +38,12 @@ Statistical workloads carry no labels and no predictions: ``Trace.labels`` is No
 from __future__ import annotations
 
 import copy
+import difflib
 import math
+from pathlib import Path
 
 import numpy as np
+import yaml
 
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
@@ -453,3 +456,163 @@ def expected_spikes_per_timestep(workload: Workload) -> np.ndarray:
         positions = int(np.prod(shape[1:])) if len(shape) > 1 else 1
         total += rate.sum(axis=1) * positions if rate.ndim == 2 else rate * int(np.prod(shape))
     return total
+
+
+# ------------------------------------------------------------------------------------------
+# rate tables (workloads/rates/*.yaml) -> statistical workloads
+# ------------------------------------------------------------------------------------------
+SPEC_KEYS = (
+    "network",
+    "timesteps",
+    "num_images",
+    "input_bit_density",
+    "default_rate",
+    "rates",
+    "datasets",
+    "sources",
+)
+DATASET_KEYS = ("seed", "exit_mean_timesteps", "rates")
+
+
+def _unknown_key(where: str, field: str, key: str, allowed: tuple[str, ...]) -> WorkloadError:
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    fix = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+    return WorkloadError.at(where, f"{field}{key}", "unknown key", fix)
+
+
+def _rate_array(value, layer: dict, T: int, where: str, field: str) -> np.ndarray:
+    """A YAML rate (scalar, [T] list or [T][C] list) as a [T] or [T, C] float64 array."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise WorkloadError.at(where, field, "is not a number or a list of numbers", "give rates in [0, 1]") from None
+    if arr.ndim == 0:
+        arr = np.full(T, float(arr))
+    channels = int(layer["out_shape"][0])
+    if arr.shape not in ((T,), (T, channels)):
+        raise WorkloadError.at(
+            where, field, f"has shape {list(arr.shape)}", f"give a scalar, {T} values, or {T} lists of {channels}"
+        )
+    if not np.isfinite(arr).all() or (arr < 0).any() or (arr > 1).any():
+        raise WorkloadError.at(where, field, "rates must be finite and in [0, 1]", "fix the rate table")
+    return arr
+
+
+def load_rate_spec(path) -> dict:
+    """Read a rate table YAML (see workloads/rates/), checking its keys; raises WorkloadError."""
+    where = str(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            spec = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise WorkloadError.at(where, None, "no such file", "check the path (tables: workloads/rates/)") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise WorkloadError.at(where, None, f"not a readable YAML file ({type(error).__name__})", "fix it") from None
+    if not isinstance(spec, dict):
+        raise WorkloadError.at(where, None, "must be a YAML mapping", "see workloads/rates/vgg16.yaml")
+    for key in spec:
+        if key not in SPEC_KEYS:
+            raise _unknown_key(where, "", key, SPEC_KEYS)
+    for key in ("network", "timesteps", "datasets"):
+        if key not in spec:
+            raise WorkloadError.at(where, key, "missing", "see workloads/rates/vgg16.yaml")
+    if not isinstance(spec["datasets"], dict) or not spec["datasets"]:
+        raise WorkloadError.at(where, "datasets", "must map dataset names to settings", "see the shipped tables")
+    for name, entry in spec["datasets"].items():
+        if not isinstance(entry, dict):
+            raise WorkloadError.at(where, f"datasets.{name}", "must be a mapping", "give seed and exit_mean_timesteps")
+        for key in entry:
+            if key not in DATASET_KEYS:
+                raise _unknown_key(where, f"datasets.{name}.", key, DATASET_KEYS)
+    spec["_source"] = where
+    return spec
+
+
+def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | None = None, seed: int | None = None):
+    """Build the statistical workload of ``network`` on ``dataset`` from a loaded rate table."""
+    from satasim_atsn.workload.networks import DATASET_CLASSES, network_layers
+
+    where = spec.get("_source", "<rate table>")
+    if spec["network"] != network:
+        raise WorkloadError.at(
+            where, "network", f"is {spec['network']!r} but --network is {network!r}", "use the matching rate table"
+        )
+    if dataset not in DATASET_CLASSES:
+        raise WorkloadError.at(None, "dataset", f"unknown {dataset!r}", f"use one of {', '.join(DATASET_CLASSES)}")
+    if dataset not in spec["datasets"]:
+        raise WorkloadError.at(
+            where, f"datasets.{dataset}", "missing", f"the table covers {', '.join(map(str, spec['datasets']))}"
+        )
+    entry = spec["datasets"][dataset]
+    T = spec["timesteps"]
+    if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 1024:
+        raise WorkloadError.at(where, "timesteps", f"{T!r} is not an integer in 1..1024", "fix the value")
+    layers = network_layers(network, DATASET_CLASSES[dataset])
+    by_name = {layer["name"]: layer for layer in spiking_layers(layers)}
+    table = dict(spec.get("rates") or {})
+    table.update(entry.get("rates") or {})
+    rates = {}
+    for name, value in table.items():
+        if name not in by_name:
+            raise WorkloadError.at(
+                where, f"rates.{name}", "is not a spiking layer of " + network, f"use one of {', '.join(by_name)}"
+            )
+        rates[name] = _rate_array(value, by_name[name], T, where, f"rates.{name}")
+    for name, layer in by_name.items():
+        if name not in rates:
+            if "default_rate" not in spec:
+                raise WorkloadError.at(where, f"rates.{name}", "missing", "give it a rate or set default_rate")
+            rates[name] = _rate_array(spec["default_rate"], layer, T, where, "default_rate")
+    means = entry.get("exit_mean_timesteps") or {}
+    hist = {"fixed": fixed_histogram(T)}
+    for policy in ("dtsnn", "atsn"):
+        if policy not in means:
+            raise WorkloadError.at(
+                where, f"datasets.{dataset}.exit_mean_timesteps.{policy}", "missing", "give the mean exit timestep"
+            )
+        value = means[policy]
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise WorkloadError.at(
+                where, f"datasets.{dataset}.exit_mean_timesteps.{policy}", "is not a number", "give a mean in [1, T]"
+            )
+        try:
+            hist[policy] = max_entropy_histogram(float(value), T)
+        except WorkloadError:
+            raise WorkloadError.at(
+                where, f"datasets.{dataset}.exit_mean_timesteps.{policy}", f"{value} is not in [1, {T}]", "fix it"
+            ) from None
+    density = spec.get("input_bit_density", [0.5] * 8)
+    if not (
+        isinstance(density, list)
+        and len(density) == 8
+        and all(isinstance(d, (int, float)) and not isinstance(d, bool) and 0 <= d <= 1 for d in density)
+    ):
+        raise WorkloadError.at(where, "input_bit_density", "needs 8 densities in [0, 1]", "bit plane 0 first")
+    n_images = num_images if num_images is not None else spec.get("num_images", DEFAULT_NUM_IMAGES)
+    if not isinstance(n_images, int) or isinstance(n_images, bool) or n_images < 1:
+        raise WorkloadError.at(where, "num_images", f"{n_images!r} is not a positive integer", "fix the value")
+    seed_value = seed if seed is not None else entry.get("seed", 0)
+    if not isinstance(seed_value, int) or isinstance(seed_value, bool) or seed_value < 0:
+        raise WorkloadError.at(where, f"datasets.{dataset}.seed", "must be a non-negative integer", "fix the value")
+    provenance = {
+        "generator": "satasim workload build",
+        "rate_table": Path(where).name,
+        "sources": spec.get("sources", {}),
+        "exit_histograms": "maximum-entropy distribution on t = 1..T with the given mean (p_t ~ exp(lam t))",
+        "exit_mean_timesteps": {p: float(means[p]) for p in ("dtsnn", "atsn")},
+        "accuracy": None,
+        "note": "statistical workload: independent Bernoulli spikes, no weights, no labels, no accuracy",
+    }
+    return build_statistical(
+        name=f"{network}-{dataset}-statistical",
+        dataset=dataset,
+        num_classes=DATASET_CLASSES[dataset],
+        layers=layers,
+        timesteps=T,
+        rates=rates,
+        exit_hist=hist,
+        input_bit_density=[float(d) for d in density],
+        seed=seed_value,
+        num_images=n_images,
+        provenance=provenance,
+    )
