@@ -1,0 +1,323 @@
+"""Statistical workloads: network tables, exit histograms, the documented draw order, twin fitting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.snn.complexity import firing_rates
+from satasim_atsn.snn.forward import run_forward, spike_maxpool
+from satasim_atsn.workload.format import POLICIES, emits_spikes, read_workload
+from satasim_atsn.workload.networks import layer_costs, network_totals, resnet19, vgg16
+from satasim_atsn.workload.statistical import (
+    build_from_spec,
+    build_statistical,
+    draw_exit_steps,
+    draw_trace,
+    fit_statistical_twin,
+    fixed_histogram,
+    histogram_mean,
+    load_rate_spec,
+    max_entropy_histogram,
+    spike_or_pool,
+    spiking_layers,
+)
+from satasim_atsn.workload.synthetic import random_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = ROOT / "workloads"
+TABLE1 = {  # paper Table 1: (network, dataset) -> (DTSNN, ATSN) average timesteps
+    ("vgg16", "cifar10"): (2.53, 2.19),
+    ("vgg16", "cifar100"): (3.58, 2.49),
+    ("resnet19", "cifar10"): (2.52, 2.00),
+    ("resnet19", "cifar100"): (3.54, 2.53),
+}
+
+
+# ------------------------------------------------------------------------------------------
+# network tables
+# ------------------------------------------------------------------------------------------
+def test_vgg16_counts_match_design():
+    layers = vgg16(10)
+    totals = network_totals(layers)
+    assert totals["params"] == 14_715_584  # DESIGN: about 14.7 M
+    assert totals["macs_per_timestep"] == 313_201_664  # DESIGN: about 313 M
+    assert totals["lif_neurons"] == 276_480
+    convs = [ly for ly in layers if ly["type"] == "conv"]
+    assert len(convs) == 13 and all(ly["kernel"] == 3 and ly["padding"] == 1 for ly in convs)
+    pools = [i for i, ly in enumerate(layers) if ly["type"] == "maxpool"]
+    before = [layers[i - 1]["name"] for i in pools]
+    assert before == ["conv2", "conv4", "conv7", "conv10", "conv13"]
+    assert layers[-2]["out_shape"] == [512] and layers[-1]["type"] == "output"
+    assert network_totals(vgg16(100))["params"] == 14_715_584 - 5120 + 51_200
+
+
+def test_resnet19_counts_match_design():
+    layers = resnet19(10)
+    totals = network_totals(layers)
+    assert totals["params"] == 12_558_720  # DESIGN: about 12.6 M
+    assert totals["macs_per_timestep"] == 2_285_245_440  # DESIGN: about 2.3 G
+    adds = [ly for ly in layers if ly["type"] == "add"]
+    assert len(adds) == 8
+    shortcuts = [ly for ly in layers if ly["name"].endswith("_sc")]
+    assert [ly["name"] for ly in shortcuts] == ["s2b1_sc", "s3b1_sc"]
+    assert all(ly["kernel"] == 1 and ly["stride"] == 2 and not ly["spiking"] for ly in shortcuts)
+    identity = [ly for ly in adds if "shortcut_gain" in ly]
+    assert len(identity) == 6
+    assert layers[-2]["type"] == "avgpool" and layers[-2]["out_shape"] == [512]
+    costs = {c["name"]: c for c in layer_costs(layers)}
+    assert costs["conv1"]["macs_per_timestep"] == 3 * 128 * 9 * 1024
+
+
+# ------------------------------------------------------------------------------------------
+# histograms and shipped files
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mean", [1.0, 1.3, 2.0, 2.19, 2.5, 3.58, 3.99, 4.0])
+def test_max_entropy_histogram_mean(mean):
+    hist = max_entropy_histogram(mean, 4)
+    assert hist.shape == (4,) and (hist >= 0).all()
+    assert abs(hist.sum() - 1) < 1e-12
+    assert abs(histogram_mean(hist) - mean) < 1e-9
+
+
+def test_max_entropy_is_uniform_at_the_middle_and_rejects_bad_means():
+    assert np.allclose(max_entropy_histogram(2.5, 4), 0.25)
+    for bad in (0.5, 4.5, float("nan")):
+        with pytest.raises(WorkloadError):
+            max_entropy_histogram(bad, 4)
+
+
+@pytest.mark.parametrize(("network", "dataset"), sorted(TABLE1))
+def test_shipped_workloads_match_table1_and_rebuild_byte_identical(tmp_path, network, dataset):
+    path = WORKLOADS / f"{network}_{dataset}.npz"
+    wl = read_workload(path)
+    assert wl.is_statistical and wl.num_images == 10000 and wl.timesteps == 4
+    dtsnn, atsn = TABLE1[(network, dataset)]
+    assert abs(histogram_mean(wl.arrays["exit_hist/dtsnn"]) - dtsnn) < 1e-6
+    assert abs(histogram_mean(wl.arrays["exit_hist/atsn"]) - atsn) < 1e-6
+    assert histogram_mean(wl.arrays["exit_hist/fixed"]) == 4.0
+    rebuilt = build_from_spec(load_rate_spec(WORKLOADS / "rates" / f"{network}.yaml"), network, dataset)
+    from satasim_atsn.workload.format import write_workload
+
+    out = tmp_path / "rebuilt.npz"
+    write_workload(out, rebuilt)
+    assert out.read_bytes() == path.read_bytes()
+
+
+# ------------------------------------------------------------------------------------------
+# drawing
+# ------------------------------------------------------------------------------------------
+def _small_statistical(per_channel: bool = False, encoding: str = "direct", T: int = 4, seed: int = 7):
+    wl = random_workload(3, images=4, timesteps=T, residual=True, encoding=encoding)
+    rng = np.random.default_rng(seed)
+    rates = {}
+    for ly in spiking_layers(wl.layers):
+        c = ly["out_shape"][0]
+        rates[ly["name"]] = rng.uniform(0.05, 0.6, size=(T, c) if per_channel else T)
+    return build_statistical(
+        name="small",
+        dataset="synthetic",
+        num_classes=wl.num_classes,
+        layers=wl.layers,
+        timesteps=T,
+        rates=rates,
+        exit_hist={"fixed": fixed_histogram(T), "dtsnn": max_entropy_histogram(2.6, T), "atsn": [0.4, 0.3, 0.2, 0.1]},
+        input_bit_density=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] if encoding == "direct" else None,
+        input_rate=rng.uniform(0.1, 0.4, size=T) if encoding != "direct" else None,
+        input_shape=list(wl.input_shape),
+        input_encoding=encoding,
+        seed=seed,
+        num_images=500,
+    )
+
+
+def _naive_draw(wl, policy: str, i: int):
+    """The documented draw order, written out literally with one call per layer and timestep."""
+    T = wl.timesteps
+    seed = int(wl.arrays["seed"])
+    rng = np.random.Generator(np.random.PCG64([seed, i]))
+    steps = {}
+    for p in POLICIES:
+        cdf = np.cumsum(wl.arrays[f"exit_hist/{p}"])
+        steps[p] = min(int(np.searchsorted(cdf, rng.random(), side="right")) + 1, T)
+    shape = wl.input_shape
+    pixels = np.zeros(shape, dtype=np.uint8)
+    frames = np.zeros((T,) + shape, dtype=np.uint8)
+    if wl.input_encoding == "direct":
+        for k in range(8):
+            plane = rng.random(shape, dtype=np.float32) < np.float32(wl.meta["input_bit_density"][k])
+            pixels |= plane.astype(np.uint8) << k
+    spikes = {ly["name"]: np.zeros((T,) + tuple(ly["out_shape"]), dtype=bool) for ly in wl.layers if emits_spikes(ly)}
+    for t in range(1, steps[policy] + 1):
+        if wl.input_encoding != "direct":
+            frames[t - 1] = rng.random(shape, dtype=np.float32) < np.float32(wl.arrays["rate/input"][t - 1])
+        for ly in wl.layers:
+            name = ly["name"]
+            if ly["type"] in ("conv", "linear", "add") and (ly["type"] == "add" or ly.get("spiking", True)):
+                rate = wl.arrays[f"rate/{name}"][t - 1]
+                u = rng.random(tuple(ly["out_shape"]), dtype=np.float32)
+                thr = np.asarray(rate, dtype=np.float32)
+                if thr.ndim == 1:
+                    thr = thr.reshape((-1,) + (1,) * (len(ly["out_shape"]) - 1))
+                spikes[name][t - 1] = u < thr
+            elif ly["type"] == "maxpool":
+                src = spikes[ly["inputs"][0]][t - 1][None].astype(np.uint8)
+                spikes[name][t - 1] = spike_maxpool(src, ly["kernel"], ly["stride"])[0]
+            elif ly["type"] == "flatten" and ly["inputs"][0] in spikes:
+                spikes[name][t - 1] = spikes[ly["inputs"][0]][t - 1].reshape(-1)
+    return steps[policy], (pixels if wl.input_encoding == "direct" else frames), spikes
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("encoding", ["direct", "spike_frames"])
+def test_draw_trace_follows_the_documented_order(per_channel, encoding):
+    wl = _small_statistical(per_channel, encoding)
+    for policy in POLICIES:
+        trace = draw_trace(wl, policy, 5, 6)
+        assert trace.labels is None and (trace.pred == -1).all()
+        for j in range(6):
+            exit_t, inputs, spikes = _naive_draw(wl, policy, 5 + j)
+            assert trace.exit_t[j] == exit_t
+            np.testing.assert_array_equal(trace.inputs[j], inputs)
+            assert set(trace.spikes) == set(spikes)
+            for name, expected in spikes.items():
+                np.testing.assert_array_equal(trace.spikes[name][j], expected, err_msg=name)
+
+
+def test_draws_are_deterministic_and_differ_between_images():
+    wl = _small_statistical()
+    a = draw_trace(wl, "atsn", 10, 5)
+    b = draw_trace(wl, "atsn", 10, 5)
+    for name in a.spikes:
+        np.testing.assert_array_equal(a.spikes[name], b.spikes[name])
+    np.testing.assert_array_equal(a.inputs, b.inputs)
+    # image 12 drawn alone equals image 12 drawn inside a range
+    c = draw_trace(wl, "atsn", 12, 1)
+    for name in a.spikes:
+        np.testing.assert_array_equal(a.spikes[name][2], c.spikes[name][0])
+    name = spiking_layers(wl.layers)[0]["name"]
+    first = draw_trace(wl, "fixed", 0, 2).spikes[name]
+    assert not np.array_equal(first[0], first[1])
+    assert not np.array_equal(a.inputs[0], a.inputs[1])
+
+
+def test_spikes_are_prefixes_across_policies():
+    wl = _small_statistical(per_channel=True)
+    traces = {p: draw_trace(wl, p, 0, 60) for p in POLICIES}
+    assert (traces["fixed"].exit_t == 4).all()
+    assert (traces["atsn"].exit_t < 4).any()
+    for p in ("dtsnn", "atsn"):
+        tr = traces[p]
+        np.testing.assert_array_equal(tr.inputs, traces["fixed"].inputs)
+        for name, spk in tr.spikes.items():
+            full = traces["fixed"].spikes[name]
+            for j in range(60):
+                e = tr.exit_t[j]
+                np.testing.assert_array_equal(spk[j, :e], full[j, :e])
+                assert not spk[j, e:].any()
+
+
+def test_drawn_rates_and_exit_steps_converge():
+    wl = _small_statistical(per_channel=True)
+    trace = draw_trace(wl, "fixed", 0, 500)
+    for ly in spiking_layers(wl.layers):
+        rate = wl.arrays[f"rate/{ly['name']}"]
+        s = trace.spikes[ly["name"]]
+        measured = s.reshape(s.shape[0], s.shape[1], s.shape[2], -1).mean(axis=(0, 3))
+        n = s.shape[0] * int(np.prod(ly["out_shape"][1:]))
+        sigma = np.sqrt(rate * (1 - rate) / n)
+        assert (np.abs(measured - rate) < 5 * sigma + 1e-9).all(), ly["name"]
+    steps = draw_exit_steps(wl, 0, 500)
+    for p in POLICIES:
+        hist = np.bincount(steps[p] - 1, minlength=4) / 500
+        assert np.abs(hist - wl.arrays[f"exit_hist/{p}"]).max() < 0.08
+    bits = np.unpackbits(trace.inputs.reshape(-1, 1), axis=1, bitorder="little").mean(axis=0)
+    assert np.abs(bits - np.array(wl.meta["input_bit_density"])).max() < 0.05
+
+
+def test_draw_trace_rejects_bad_requests():
+    wl = _small_statistical()
+    with pytest.raises(WorkloadError, match="outside"):
+        draw_trace(wl, "atsn", 495, 10)
+    with pytest.raises(WorkloadError, match="unknown exit policy"):
+        draw_trace(wl, "greedy", 0, 1)
+    with pytest.raises(WorkloadError, match="not statistical"):
+        draw_trace(random_workload(1), "atsn", 0, 1)
+
+
+def test_or_pool_equals_forward_maxpool():
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 2, 5, 8, 6)) < 0.3
+    for kernel, stride in ((2, 2), (3, 1), (2, 1)):
+        expected = spike_maxpool(x.reshape(6, 5, 8, 6).astype(np.uint8), kernel, stride)
+        got = spike_or_pool(x, kernel, stride)
+        np.testing.assert_array_equal(got.reshape(expected.shape), expected.astype(bool))
+
+
+def test_vgg16_draw_shapes_and_rates():
+    wl = read_workload(WORKLOADS / "vgg16_cifar10.npz")
+    trace = draw_trace(wl, "atsn", 0, 8)
+    assert trace.inputs.shape == (8, 3, 32, 32) and trace.inputs.dtype == np.uint8
+    assert trace.spikes["conv1"].shape == (8, 4, 64, 32, 32)
+    assert trace.spikes["flatten"].shape == (8, 4, 512)
+    first = trace.spikes["conv1"][:, 0].mean()
+    assert abs(first - 0.10) < 0.005
+    pooled = trace.spikes["pool1"][:, 0]
+    assert abs(pooled.mean() - (1 - 0.9**4)) < 0.01
+
+
+# ------------------------------------------------------------------------------------------
+# twin fitting
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 3, 5])
+def test_twin_reproduces_the_trained_rates(seed):
+    wl = random_workload(seed, images=24, timesteps=4)
+    twin = fit_statistical_twin(wl, rates_policy="fixed")
+    assert twin.layers == wl.layers
+    assert twin.num_images == 24 and twin.kind == "statistical"
+    result = run_forward(wl)
+    expected = firing_rates(result)
+    for ly in spiking_layers(wl.layers):
+        np.testing.assert_allclose(twin.arrays[f"rate/{ly['name']}"], expected[ly["name"]], rtol=0, atol=1e-12)
+    per_channel = fit_statistical_twin(wl, per_channel=True, rates_policy="fixed")
+    for ly in spiking_layers(wl.layers):
+        rate = per_channel.arrays[f"rate/{ly['name']}"]
+        assert rate.shape == (4, ly["out_shape"][0])
+        np.testing.assert_allclose(rate.mean(axis=1), expected[ly["name"]], atol=1e-12)
+    if wl.input_encoding == "direct":
+        x = wl.inputs()
+        density = [float(((x >> k) & 1).mean()) for k in range(8)]
+        np.testing.assert_allclose(twin.meta["input_bit_density"], density)
+    assert histogram_mean(twin.arrays["exit_hist/fixed"]) == 4
+
+
+def test_twin_histograms_and_running_rates_follow_the_policies():
+    wl = random_workload(2, images=40, timesteps=4)
+    twin = fit_statistical_twin(wl, rates_policy="atsn")
+    from satasim_atsn.workload.statistical import twin_policies
+
+    policies = twin_policies(wl)
+    result = run_forward(wl)
+    for p, policy in policies.items():
+        steps = policy.exit_steps(result.logits, result.out_membrane, result.scale_per_t)
+        np.testing.assert_allclose(twin.arrays[f"exit_hist/{p}"], np.bincount(steps - 1, minlength=4) / 40)
+    atsn_steps = policies["atsn"].exit_steps(result.logits, result.out_membrane, result.scale_per_t)
+    early = run_forward(wl, policy=policies["atsn"])
+    np.testing.assert_array_equal(early.exit_t, atsn_steps)
+    rates = firing_rates(early)  # the forward's own rates over the images still running
+    for ly in spiking_layers(wl.layers):
+        got = twin.arrays[f"rate/{ly['name']}"]
+        running = np.array([(atsn_steps >= t).sum() for t in range(1, 5)])
+        for t in range(4):
+            if running[t]:
+                assert abs(got[t] - rates[ly["name"]][t]) < 1e-12
+
+
+def test_twin_rejects_statistical_and_bad_image_counts():
+    with pytest.raises(WorkloadError, match="already statistical"):
+        fit_statistical_twin(_small_statistical())
+    with pytest.raises(WorkloadError, match="not in 1"):
+        fit_statistical_twin(random_workload(0, images=3), images=5)

@@ -1,0 +1,152 @@
+"""`satasim workload info|stats|build`: outputs, JSON, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.workload.format import read_workload, write_workload
+from satasim_atsn.workload.statistical import histogram_mean
+from satasim_atsn.workload.synthetic import random_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+RATES = ROOT / "workloads" / "rates"
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(exc.value.code), out, err
+
+
+def test_info_vgg16_prints_totals_and_json(tmp_path, capsys):
+    target = tmp_path / "info.json"
+    code, out, _ = run(
+        ["workload", "info", str(ROOT / "workloads" / "vgg16_cifar10.npz"), "--json", str(target)], capsys
+    )
+    assert code == 0
+    assert "STATISTICAL" in out and "14715584 weights" in out and "313201664 MACs" in out
+    assert "mean timestep 2.1900" in out
+    data = json.loads(target.read_text())
+    assert data["totals"]["params"] == 14_715_584
+    assert abs(data["exit_mean_timestep"]["atsn"] - 2.19) < 1e-9
+    assert data["rates"]["conv1"] == [0.1, 0.1, 0.1, 0.1]
+    first = target.read_bytes()
+    run(["workload", "info", str(ROOT / "workloads" / "vgg16_cifar10.npz"), "--json", str(target)], capsys)
+    assert target.read_bytes() == first
+
+
+def test_info_resnet19_and_trained(tmp_path, capsys):
+    code, out, _ = run(["workload", "info", str(ROOT / "workloads" / "resnet19_cifar100.npz")], capsys)
+    assert code == 0 and "12604800 weights" in out and "s3b1_sc" in out
+    path = tmp_path / "trained.npz"
+    write_workload(path, random_workload(4, images=5))
+    code, out, _ = run(["workload", "info", str(path)], capsys)
+    assert code == 0 and "(trained)" in out and "provenance" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [(None, "no such file"), (b"garbage", "not a readable .npz"), (b"PK\x03\x04broken", "not a readable .npz")],
+)
+def test_info_bad_files_exit_2(tmp_path, capsys, content, needle):
+    path = tmp_path / "bad.npz"
+    if content is not None:
+        path.write_bytes(content)
+    code, out, err = run(["workload", "info", str(path)], capsys)
+    assert code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_build_reproduces_shipped_file(tmp_path, capsys):
+    out_path = tmp_path / "v.npz"
+    argv = [
+        "workload",
+        "build",
+        "--network",
+        "resnet19",
+        "--dataset",
+        "cifar10",
+        "--rates",
+        str(RATES / "resnet19.yaml"),
+    ]
+    code, out, _ = run(argv + ["-o", str(out_path)], capsys)
+    assert code == 0 and "atsn 2.00" in out
+    assert out_path.read_bytes() == (ROOT / "workloads" / "resnet19_cifar10.npz").read_bytes()
+    code, _, _ = run(argv + ["-o", str(out_path), "--num-images", "50", "--seed", "3"], capsys)
+    wl = read_workload(out_path)
+    assert code == 0 and wl.num_images == 50 and int(wl.arrays["seed"]) == 3
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rates.yaml"
+    path.write_text(text)
+    return path
+
+
+BASE = """network: vgg16
+timesteps: 4
+default_rate: 0.1
+datasets:
+  cifar10: {seed: 1, exit_mean_timesteps: {dtsnn: 2.5, atsn: 2.0}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "needle"),
+    [
+        (BASE, ["--network", "resnet19"], "use the matching rate table"),
+        (BASE, ["--dataset", "cifar100"], "datasets.cifar100: missing"),
+        (BASE + "rates: {conv99: 0.1}\n", [], "rates.conv99"),
+        (BASE + "rates: {conv1: 1.5}\n", [], "in [0, 1]"),
+        (BASE + "rates: {conv1: [0.1, 0.2]}\n", [], "has shape [2]"),
+        (BASE + "ratez: {}\n", [], "did you mean 'rates'"),
+        (BASE.replace("atsn: 2.0", "atsn: 7"), [], "7 is not in [1, 4]"),
+        (BASE.replace("atsn: 2.0", "atsn: fast"), [], "is not a number"),
+        (BASE.replace("default_rate: 0.1\n", ""), [], "set default_rate"),
+        (BASE + "input_bit_density: [0.5]\n", [], "8 densities"),
+        ("network: [\n", [], "not a readable YAML"),
+        ("- 1\n", [], "must be a YAML mapping"),
+    ],
+)
+def test_build_bad_rate_tables_exit_2(tmp_path, capsys, text, args, needle):
+    path = _write(tmp_path, text)
+    argv = ["workload", "build", "--network", "vgg16", "--dataset", "cifar10", "--rates", str(path)]
+    for i in range(0, len(args), 2):
+        flag = args[i]
+        idx = argv.index(flag)
+        argv[idx + 1] = args[i + 1]
+    code, _, err = run(argv + ["-o", str(tmp_path / "o.npz")], capsys)
+    assert code == 2, err
+    assert needle in err and "Traceback" not in err
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_build_missing_table_and_bad_choice(tmp_path, capsys):
+    argv = ["workload", "build", "--network", "vgg16", "--dataset", "cifar10", "-o", str(tmp_path / "o.npz")]
+    code, _, err = run(argv + ["--rates", str(tmp_path / "none.yaml")], capsys)
+    assert code == 2 and "no such file" in err
+    code, _, err = run(["workload", "build", "--network", "vgg19", "--dataset", "cifar10", "--rates", "x"], capsys)
+    assert code == 2
+
+
+def test_stats_fits_a_twin(tmp_path, capsys):
+    trained = tmp_path / "trained.npz"
+    wl = random_workload(3, images=12, timesteps=4, encoding="direct")
+    write_workload(trained, wl)
+    twin_path = tmp_path / "twin.npz"
+    code, out, _ = run(["workload", "stats", str(trained), "-o", str(twin_path), "--per-channel"], capsys)
+    assert code == 0 and "conv1" in out and "exit atsn" in out
+    twin = read_workload(twin_path)
+    assert twin.is_statistical and twin.num_images == 12 and twin.layers == read_workload(trained).layers
+    assert twin.arrays["rate/conv1"].ndim == 2
+    assert histogram_mean(twin.arrays["exit_hist/fixed"]) == 4
+    code, _, err = run(["workload", "stats", str(trained), "-o", str(twin_path), "--cl-init", "1.5"], capsys)
+    assert code == 2 and "cl_init" in err
+    code, _, err = run(["workload", "stats", str(twin_path), "-o", str(tmp_path / "t2.npz")], capsys)
+    assert code == 2 and "already statistical" in err
+    code, _, err = run(["workload", "stats", str(trained), "-o", str(twin_path), "--images", "99"], capsys)
+    assert code == 2 and "not in 1..12" in err
