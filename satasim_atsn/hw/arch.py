@@ -201,6 +201,11 @@ class Arch:
     tech: Tech | None = field(default=None, compare=False, repr=False)
 
     @property
+    def source(self) -> str:
+        """The file this architecture was loaded from (for error messages), or its name."""
+        return str(self.path) if self.path is not None else self.name
+
+    @property
     def num_pes(self) -> int:
         """PEs per accelerator: rows*cols - exit_unit_tiles."""
         return self.array.rows * self.array.cols - self.array.exit_unit_tiles
@@ -284,8 +289,10 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
 def _check_section(where: str, prefix: str, raw: Any, schema: dict) -> dict:
     """Validate one mapping against its schema; returns the resolved dict (defaults filled)."""
     if not isinstance(raw, dict):
-        raise ArchError.at(where, prefix or None, f"must be a mapping, got {type(raw).__name__}",
-                           f"write '{prefix}:' followed by indented 'key: value' lines" if prefix else None)
+        name = prefix.rstrip(".")
+        got = "nothing" if raw is None else type(raw).__name__
+        raise ArchError.at(where, name or None, f"must be a mapping, got {got}",
+                           f"write '{name}:' followed by indented 'key: value' lines" if name else None)
     for key in raw:
         if key not in schema:
             raise ArchError.at(where, f"{prefix}{key}", "unknown key", _suggest(key, schema))

@@ -1,0 +1,271 @@
+"""Energy and area: action counts x technology-table entries + leakage x time (docs/energy.md).
+
+``compute_energy(arch, counts, makespan_cycles)`` charges every action count of
+docs/microarchitecture.md section 9 to one component at an energy per action that depends only on
+the architecture's widths/sizes and the technology table, never on the clock. Leakage power is
+charged for every instance (every PE, every bank, every accelerator, idle or not) over the
+makespan. ``compute_area(arch)`` sums instance areas per component.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from satasim_atsn.hw.arch import Arch
+
+COMPONENTS = ("pe_compute", "pe_memory", "spike_buffers", "adc", "exit_unit", "noc", "global_buffer", "dram")
+
+# count name -> component it is charged to (docs/microarchitecture.md section 9)
+COUNT_COMPONENT = {
+    "pe_accumulations": "pe_compute",
+    "pe_fire_updates": "pe_compute",
+    "pe_spikes_out": "pe_compute",
+    "pe_input_buffer_pushes": "spike_buffers",
+    "pe_output_buffer_pushes": "spike_buffers",
+    "pe_dm_reads": "pe_memory",
+    "pe_dm_writes": "pe_memory",
+    "adc_conversions": "adc",
+    "weight_glb_read_bytes": "global_buffer",
+    "weight_glb_write_bytes": "global_buffer",
+    "spike_glb_read_bytes": "global_buffer",
+    "spike_glb_write_bytes": "global_buffer",
+    "pool_ors": "global_buffer",
+    "noc_byte_hops": "noc",
+    "dram_read_bytes": "dram",
+    "dram_write_bytes": "dram",
+    "exit_accumulations": "exit_unit",
+    "exit_updates": "exit_unit",
+    "exit_lut_reads": "exit_unit",
+    "exit_multiplies": "exit_unit",
+    "exit_compares": "exit_unit",
+    "exit_divides": "exit_unit",
+}
+COUNT_NAMES = tuple(COUNT_COMPONENT)
+LUT_WORD_BITS = 16  # the exit unit's table entries are 2 bytes (docs/microarchitecture.md section 3)
+
+
+def _sram_scaled(arch: Arch, capacity_bytes: int, bits: int) -> tuple[float, float]:
+    """(read, write) pJ for one ``bits``-wide access to a 64-bit-port SRAM of ``capacity_bytes``.
+
+    CACTI figures are per 64-bit access; a narrower access is charged proportionally (bits/64),
+    an approximation that ignores the fixed decode/wordline share of the access energy.
+    """
+    fig = arch.tech.sram("sram64", capacity_bytes)
+    scale = bits / fig.access_bits
+    return fig.read_pJ * scale, fig.write_pJ * scale
+
+
+def _glb_per_byte(arch: Arch, buffer_bytes: int) -> tuple[float, float]:
+    """(read, write) pJ per byte of a global buffer bank of ``buffer_bytes``.
+
+    The table's figures are per block of access_bits/8 bytes (32 B for SATA-Sim). A transfer of B
+    bytes is B / bytes_per_cycle block accesses of bytes_per_cycle bytes, each charged
+    proportionally to its width, which is B x (block energy / block bytes).
+    """
+    fig = arch.tech.sram("glb", buffer_bytes)
+    block_bytes = fig.access_bits / 8
+    return fig.read_pJ / block_bytes, fig.write_pJ / block_bytes
+
+
+def tile_pitch_mm(arch: Arch) -> float:
+    """Tile pitch (mm) = sqrt(area of the array without global buffers / tiles): the NoC link length per hop."""
+    area = compute_area(arch)
+    tile_area_um2 = (area["per_accelerator_total"] - area["global_buffer"]) / arch.num_tiles
+    return math.sqrt(tile_area_um2) * 1e-3
+
+
+def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
+    """Energy in pJ charged per unit of every count (independent of the clock)."""
+    t = arch.tech
+    pe, eu = arch.pe, arch.exit_unit
+    w, we = pe.vmem_bits, eu.vmem_bits
+    analog = pe.accumulation == "analog"
+    out: dict[str, float] = {}
+    # PE compute
+    out["pe_accumulations"] = t.energy_pJ("analog_accumulate") if analog else t.logic("add", w, "energy_pJ")
+    fire = t.logic("compare", w, "energy_pJ") + t.logic("mux", w, "energy_pJ")
+    if not analog:  # an analog membrane decays by leaking; its read-out is the ADC conversion
+        decay_op = "decay_shift_add" if pe.decay == "shift_add" else "mult"
+        fire += t.logic(decay_op, w, "energy_pJ")
+    out["pe_fire_updates"] = fire
+    out["pe_spikes_out"] = 0.0  # the comparator's output; its cost is the output-buffer push
+    # spike buffers: each push is later popped (one write + one read of a spike address)
+    spike_bits = arch.spike_address_bytes * 8
+    out["pe_input_buffer_pushes"] = 2 * spike_bits * t.value("regfile_energy_pJ_per_bit")
+    out["pe_output_buffer_pushes"] = out["pe_input_buffer_pushes"]
+    # PE data memory: one vmem_bits membrane per access
+    rd, wr = _sram_scaled(arch, pe.data_memory_bytes, w)
+    out["pe_dm_reads"], out["pe_dm_writes"] = rd, wr
+    out["adc_conversions"] = t.adc_energy_pJ(pe.adc_bits) if analog else 0.0
+    # global buffers
+    wr_b = _glb_per_byte(arch, arch.global_buffers.weight.bytes)
+    out["weight_glb_read_bytes"], out["weight_glb_write_bytes"] = wr_b
+    out["spike_glb_read_bytes"] = _glb_per_byte(arch, arch.global_buffers.input.bytes)[0]
+    out["spike_glb_write_bytes"] = _glb_per_byte(arch, arch.global_buffers.output.bytes)[1]
+    out["pool_ors"] = t.logic("compare", spike_bits, "energy_pJ")  # address match of the OR-ing controller
+    # NoC: router per hop + link of one tile pitch, per bit
+    per_bit = t.value("noc_router_energy_pJ_per_bit") + t.value("noc_link_energy_pJ_per_bit_mm") * tile_pitch_mm(arch)
+    out["noc_byte_hops"] = 8 * per_bit
+    # DRAM
+    dram_bit = t.value(f"{arch.dram.energy_table_entry}_energy_pJ_per_bit")
+    out["dram_read_bytes"] = out["dram_write_bytes"] = 8 * dram_bit
+    # exit unit: accumulate/update read and write one membrane of its data memory
+    erd, ewr = _sram_scaled(arch, eu.data_memory_bytes, we)
+    out["exit_accumulations"] = t.logic("add", we, "energy_pJ") + erd + ewr
+    out["exit_updates"] = t.logic("decay_shift_add", we, "energy_pJ") + erd + ewr
+    out["exit_lut_reads"] = _sram_scaled(arch, eu.data_memory_bytes, LUT_WORD_BITS)[0]
+    out["exit_multiplies"] = t.logic("mult", we, "energy_pJ")
+    out["exit_compares"] = t.logic("compare", we, "energy_pJ")
+    out["exit_divides"] = t.energy_pJ("div_32b")
+    return out
+
+
+def leakage_power_mW(arch: Arch) -> dict[str, float]:
+    """Leakage power per component in mW, over all accelerators (idle ones included)."""
+    t = arch.tech
+    pe, eu = arch.pe, arch.exit_unit
+    w, we = pe.vmem_bits, eu.vmem_bits
+    analog = pe.accumulation == "analog"
+    per_pe = t.logic("compare", w, "leakage_mW") + t.logic("mux", w, "leakage_mW")
+    if analog:
+        per_pe += t.leakage_mW("analog_accumulator")
+    else:
+        per_pe += pe.adders * t.logic("add", w, "leakage_mW")
+        per_pe += t.logic("decay_shift_add" if pe.decay == "shift_add" else "mult", w, "leakage_mW")
+    buffer_bits = 8 * (arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
+                       + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes)
+    exit_mw = (t.sram("sram64", eu.data_memory_bytes).leakage_mW + eu.adders * t.logic("add", we, "leakage_mW")
+               + eu.multipliers * t.logic("mult", we, "leakage_mW") + t.logic("compare", we, "leakage_mW"))
+    if eu.kind == "dt":
+        exit_mw += t.leakage_mW("div_32b")
+    gb = arch.global_buffers
+    one = {
+        "pe_compute": arch.num_pes * per_pe,
+        "pe_memory": arch.num_pes * t.sram("sram64", pe.data_memory_bytes).leakage_mW,
+        "spike_buffers": buffer_bits * t.value("regfile_leakage_mW_per_bit"),
+        "adc": 0.0,  # SAR-type ADCs: no static bias assumed; their energy is per conversion
+        "exit_unit": exit_mw,
+        "noc": arch.num_tiles * t.leakage_mW("noc_router"),
+        "global_buffer": sum(b.banks * t.sram("glb", b.bytes).leakage_mW for b in (gb.weight, gb.input, gb.output)),
+        "dram": 0.0,  # DRAM background/refresh power is not modelled
+    }
+    return {k: v * arch.accelerators for k, v in one.items()}
+
+
+def compute_area(arch: Arch) -> dict[str, float]:
+    """Area in um2 per component of ONE accelerator, plus 'per_accelerator_total' and 'total' (x accelerators)."""
+    t = arch.tech
+    pe, eu = arch.pe, arch.exit_unit
+    w, we = pe.vmem_bits, eu.vmem_bits
+    analog = pe.accumulation == "analog"
+    per_pe = t.logic("compare", w, "area_um2") + t.logic("mux", w, "area_um2")
+    if analog:
+        per_pe += t.area_um2("analog_accumulator")
+    else:
+        per_pe += pe.adders * t.logic("add", w, "area_um2")
+        per_pe += t.logic("decay_shift_add" if pe.decay == "shift_add" else "mult", w, "area_um2")
+    buffer_bits = 8 * (arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
+                       + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes)
+    exit_um2 = (t.sram("sram64", eu.data_memory_bytes).area_um2 + eu.adders * t.logic("add", we, "area_um2")
+                + eu.multipliers * t.logic("mult", we, "area_um2") + t.logic("compare", we, "area_um2"))
+    if eu.kind == "dt":
+        exit_um2 += t.area_um2("div_32b")
+    gb = arch.global_buffers
+    area = {
+        "pe_compute": arch.num_pes * per_pe,
+        "pe_memory": arch.num_pes * t.sram("sram64", pe.data_memory_bytes).area_um2,
+        "spike_buffers": buffer_bits * t.value("regfile_area_um2_per_bit"),
+        "adc": arch.num_pes * t.adc_area_um2(pe.adc_bits) if analog else 0.0,
+        "exit_unit": exit_um2,
+        "noc": arch.num_tiles * t.area_um2("noc_router"),
+        "global_buffer": sum(b.banks * t.sram("glb", b.bytes).area_um2 for b in (gb.weight, gb.input, gb.output)),
+        "dram": 0.0,  # off chip
+    }
+    area["per_accelerator_total"] = sum(area[c] for c in COMPONENTS)
+    area["total"] = area["per_accelerator_total"] * arch.accelerators
+    return area
+
+
+def memory_bytes(arch: Arch) -> dict[str, int]:
+    """On-chip memory per accelerator in bytes: PE data memories, exit unit, spike buffers, global buffers."""
+    pe, eu, gb = arch.pe, arch.exit_unit, arch.global_buffers
+    out = {
+        "pe_data_memory": arch.num_pes * pe.data_memory_bytes,
+        "exit_unit_memory": eu.data_memory_bytes,
+        "spike_buffers": arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
+        + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes,
+        "global_buffers": sum(b.bytes * b.banks for b in (gb.weight, gb.input, gb.output)),
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    """Energy of one run: dynamic per component and action, leakage per component, all in pJ."""
+
+    dynamic_pJ: dict[str, dict[str, float]]
+    leakage_pJ: dict[str, float]
+    per_action_pJ: dict[str, float] = field(repr=False)
+    makespan_cycles: int = 0
+    clock_hz: float = 0.0
+
+    @property
+    def dynamic_total_pJ(self) -> float:
+        """Sum of all dynamic energy."""
+        return sum(sum(a.values()) for a in self.dynamic_pJ.values())
+
+    @property
+    def leakage_total_pJ(self) -> float:
+        """Sum of all leakage energy."""
+        return sum(self.leakage_pJ.values())
+
+    @property
+    def total_pJ(self) -> float:
+        """Dynamic + leakage."""
+        return self.dynamic_total_pJ + self.leakage_total_pJ
+
+    def component_pJ(self) -> dict[str, float]:
+        """Dynamic + leakage per component."""
+        return {c: sum(self.dynamic_pJ[c].values()) + self.leakage_pJ[c] for c in COMPONENTS}
+
+    def to_dict(self) -> dict:
+        """JSON-ready, deterministic order."""
+        return {
+            "total_pJ": self.total_pJ,
+            "dynamic_total_pJ": self.dynamic_total_pJ,
+            "leakage_total_pJ": self.leakage_total_pJ,
+            "makespan_cycles": self.makespan_cycles,
+            "clock_hz": self.clock_hz,
+            "by_component_pJ": self.component_pJ(),
+            "dynamic_pJ": {c: dict(self.dynamic_pJ[c]) for c in COMPONENTS},
+            "leakage_pJ": {c: self.leakage_pJ[c] for c in COMPONENTS},
+            "per_action_pJ": {k: self.per_action_pJ[k] for k in COUNT_NAMES},
+        }
+
+
+def compute_energy(arch: Arch, counts: dict[str, int], makespan_cycles: int) -> EnergyBreakdown:
+    """Energy of a run: sum over counts of count x energy per action, plus leakage x makespan.
+
+    ``counts`` uses the names of docs/microarchitecture.md section 9 (missing names count 0);
+    unknown names or negative counts are programming errors (ValueError).
+    """
+    unknown = sorted(set(counts) - set(COUNT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown action counts {unknown}; expected names from {COUNT_NAMES}")
+    if makespan_cycles < 0:
+        raise ValueError(f"makespan_cycles must be >= 0, got {makespan_cycles}")
+    per_action = energy_per_action_pJ(arch)
+    dynamic: dict[str, dict[str, float]] = {c: {} for c in COMPONENTS}
+    for name in COUNT_NAMES:
+        n = counts.get(name, 0)
+        if n < 0:
+            raise ValueError(f"action count {name} is negative ({n})")
+        if name == "adc_conversions" and n and arch.pe.accumulation != "analog":
+            raise ValueError("adc_conversions > 0 on an architecture with digital PEs")
+        dynamic[COUNT_COMPONENT[name]][name] = float(n) * per_action[name]
+    seconds = makespan_cycles / arch.clock_hz
+    leakage = {c: p_mW * 1e-3 * seconds * 1e12 for c, p_mW in leakage_power_mW(arch).items()}
+    return EnergyBreakdown(dynamic_pJ=dynamic, leakage_pJ=leakage, per_action_pJ=per_action,
+                           makespan_cycles=int(makespan_cycles), clock_hz=arch.clock_hz)

@@ -1,0 +1,195 @@
+"""hw/arch.py: loading the shipped architectures, every kind of bad input, --set overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.errors import ArchError
+from satasim_atsn.hw.arch import load_arch, parse_override
+from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
+
+ARCHS = Path(__file__).resolve().parent.parent / "archs"
+NAMES = ("conventional16x16", "dtsnn16x16", "atsn16x16")
+
+
+def _write(tmp_path: Path, text: str, name: str = "a.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _atsn_text() -> str:
+    return (ARCHS / "atsn16x16.yaml").read_text()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_archs_load(name):
+    arch = load_arch(ARCHS / f"{name}.yaml")
+    assert arch.name == name
+    assert arch.num_pes == 255 and arch.num_tiles == 256
+    assert arch.spikes_per_cycle == 4
+    assert arch.pe_capacity_neurons == 512
+    assert arch.clock_hz == 500e6 and arch.accelerators == 4
+    assert arch.tech is not None and arch.tech.node_nm == 28
+    d = arch.to_dict()
+    assert d["pe"]["data_memory_bytes"] == 1024 and d["global_buffers"]["weight"]["bytes"] == 147456
+
+
+def test_policies_and_kinds():
+    conv, dt, at = (load_arch(ARCHS / f"{n}.yaml") for n in NAMES)
+    assert isinstance(conv.exit_policy(), FixedPolicy) and conv.policy_name == "fixed"
+    assert conv.pe.decay == "multiplier" and conv.exit_unit.kind == "none"
+    pol = dt.exit_policy()
+    assert isinstance(pol, DtsnnPolicy) and pol.theta == 0.1 and dt.policy_name == "dtsnn"
+    assert dt.pe.accumulation == "analog" and dt.pe.adc_bits == 8 and dt.exit_unit.lut_bytes == 6144
+    pol = at.exit_policy()
+    assert isinstance(pol, AtsnPolicy) and pol.hardware and pol.lut_entries == 256 and pol.cl_init == 0.999
+    assert at.pe.decay == "shift_add" and at.exit_unit.multipliers == 1
+
+
+def test_shared_fields_identical():
+    """Everything the paper leaves open is the same in the three files."""
+    dicts = [load_arch(ARCHS / f"{n}.yaml").to_dict() for n in NAMES]
+    for key in ("technology", "clock_hz", "accelerators", "images_per_batch", "spike_address_bytes", "array",
+                "noc", "global_buffers", "dram"):
+        assert dicts[0][key] == dicts[1][key] == dicts[2][key], key
+    for key in ("input_spike_buffer_bytes", "output_spike_buffer_bytes", "data_memory_bytes", "adders", "vmem_bits"):
+        assert dicts[0]["pe"][key] == dicts[1]["pe"][key] == dicts[2]["pe"][key], key
+
+
+def test_to_dict_deterministic():
+    a = load_arch(ARCHS / "atsn16x16.yaml").to_dict()
+    b = load_arch(ARCHS / "atsn16x16.yaml").to_dict()
+    assert a == b and list(a) == list(b)
+
+
+def test_unknown_key_suggests(tmp_path):
+    p = _write(tmp_path, _atsn_text().replace("  adders: 1                        # shared (not",
+                                              "  adderz: 1                        # shared (not"))
+    with pytest.raises(ArchError, match=r"a.yaml: pe.adderz: unknown key; did you mean 'adders'\?"):
+        load_arch(p)
+
+
+def test_unknown_top_key_suggests(tmp_path):
+    p = _write(tmp_path, _atsn_text() + "acelerators: 2\n")
+    with pytest.raises(ArchError, match="did you mean 'accelerators'"):
+        load_arch(p)
+
+
+@pytest.mark.parametrize("override,pattern", [
+    ("pe.adders=two", r"pe.adders: must be an integer, got 'two'"),
+    ("pe.adders=1.5", r"pe.adders: must be an integer"),
+    ("pe.decay=divide", r"pe.decay: must be one of shift_add, multiplier"),
+    ("clock_hz=fast", r"clock_hz: must be a number"),
+    ("name=[1, 2]", r"must be a scalar"),
+    ("pe.data_memory_bytes=0", r"pe.data_memory_bytes: must be positive, got 0"),
+    ("global_buffers.weight.bytes=-5", r"global_buffers.weight.bytes: must be positive"),
+    ("accelerators=0", r"accelerators: must be positive"),
+    ("noc.link_bytes_per_cycle=1", r"narrower than one spike address"),
+    ("pe.input_spike_buffer_bytes=1", r"cannot hold one 2-byte spike"),
+    ("exit_unit.kind=dt", r"exit_unit.kind: a atsn accelerator has exit unit kind 'at'"),
+    ("pe.adc_bits=8", r"pe.adc_bits: only meaningful with pe.accumulation: analog"),
+    ("pe.accumulation=analog", r"pe.adc_bits: analog accumulation needs an ADC description"),
+    ("exit_unit.theta=0.2", r"exit_unit.theta: only meaningful for exit unit kind 'dt'"),
+    ("exit_unit.cl_init=1.5", r"exit_unit.cl_init: must be in \(0, 1\]"),
+    ("exit_unit.exp_lut_entries=4096", r"do not fit the 3072 B data memory"),
+    ("exit_unit.multipliers=0", r"needs at least one multiplier"),
+    ("dram.energy_table_entry=dram_lpdr4", r"did you mean 'dram_lpddr4'"),
+    ("technology=28mn", r"technology: .*no shipped technology table named '28mn'; did you mean '28nm'"),
+])
+def test_bad_values(override, pattern):
+    with pytest.raises(ArchError, match=pattern):
+        load_arch(ARCHS / "atsn16x16.yaml", [override])
+
+
+def test_bad_value_message_names_file():
+    with pytest.raises(ArchError) as info:
+        load_arch(ARCHS / "atsn16x16.yaml", ["pe.vmem_bits=0"])
+    assert str(info.value).startswith(str(ARCHS / "atsn16x16.yaml") + ": pe.vmem_bits:")
+
+
+def test_overrides_apply():
+    arch = load_arch(ARCHS / "atsn16x16.yaml", ["pe.adders=2", "clock_hz=1e9", "global_buffers.weight.bytes=262144",
+                                                 "dram.energy_table_entry=dram_lpddr4", "technology=45nm"])
+    assert arch.pe.adders == 2 and arch.clock_hz == 1e9 and arch.global_buffers.weight.bytes == 262144
+    assert arch.dram.energy_table_entry == "dram_lpddr4" and arch.tech.node_nm == 45
+
+
+def test_override_null_removes_and_switch_to_digital():
+    arch = load_arch(ARCHS / "dtsnn16x16.yaml", ["pe.accumulation=digital", "pe.adc_bits=null",
+                                                 "pe.adc_cycles_per_conversion=null"])
+    assert arch.pe.accumulation == "digital" and arch.pe.adc_bits is None
+
+
+@pytest.mark.parametrize("text,pattern", [
+    ("pe.adderz=2", r"--set: pe.adderz: no such field; did you mean 'adders'\?"),
+    ("pee.adders=2", r"--set: pee: no such field; did you mean 'pe'\?"),
+    ("pe.adders.x=2", r"no such field"),
+    ("pe=2", r"is a section, not a field"),
+    ("pe.adders", r"expected path.to.field=value"),
+    ("pe..adders=1", r"empty path component"),
+])
+def test_bad_override_paths(text, pattern):
+    with pytest.raises(ArchError, match=pattern):
+        parse_override(text)
+
+
+def test_override_value_parsing():
+    assert parse_override("clock_hz=5e8") == (["clock_hz"], "5e8")  # YAML 1.1 text; validated as a number later
+    assert parse_override("pe.adders=3") == (["pe", "adders"], 3)
+    assert parse_override("exit_unit.theta=0.25") == (["exit_unit", "theta"], 0.25)
+    assert parse_override("pe.adc_bits=null") == (["pe", "adc_bits"], None)
+
+
+def test_truncated_yaml(tmp_path):
+    text = _atsn_text()
+    cut = text[: text.index("weight: {bytes") + 12]  # stops inside a flow mapping
+    p = _write(tmp_path, cut)
+    with pytest.raises(ArchError, match=r"a.yaml: line \d+: not valid YAML .*truncated"):
+        load_arch(p)
+
+
+def test_truncated_missing_sections(tmp_path):
+    text = _atsn_text()
+    p = _write(tmp_path, text[: text.index("noc:")])
+    with pytest.raises(ArchError, match=r"noc: missing section"):
+        load_arch(p)
+
+
+def test_section_not_mapping(tmp_path):
+    noc = "noc: {topology: mesh, link_bytes_per_cycle: 8, hop_cycles: 1}"
+    p = _write(tmp_path, _atsn_text().replace(noc, "noc: 3"))
+    with pytest.raises(ArchError, match=r"a.yaml: noc: must be a mapping, got int"):
+        load_arch(p)
+
+
+def test_missing_file_and_empty_file(tmp_path):
+    with pytest.raises(ArchError, match="architecture file not found"):
+        load_arch(tmp_path / "nope.yaml")
+    with pytest.raises(ArchError, match="the file is empty"):
+        load_arch(_write(tmp_path, ""))
+    with pytest.raises(ArchError, match="must be a mapping"):
+        load_arch(_write(tmp_path, "- 1\n- 2\n"))
+
+
+def test_missing_field(tmp_path):
+    p = _write(tmp_path, _atsn_text().replace("accelerators: 4 ", "# accelerators: 4 "))
+    with pytest.raises(ArchError, match=r"accelerators: missing"):
+        load_arch(p)
+
+
+def test_missing_tech_table_path(tmp_path):
+    p = _write(tmp_path, _atsn_text().replace("technology: 28nm", "technology: tables/7nm.yaml"))
+    with pytest.raises(ArchError, match=r"a.yaml: technology: .*tables/7nm.yaml: technology table not found"):
+        load_arch(p)
+
+
+def test_tech_path_relative_to_arch_file(tmp_path):
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    src = Path(load_arch(ARCHS / "atsn16x16.yaml").tech.path).read_text()
+    (tables / "mine.yaml").write_text(src.replace("name: 28nm", "name: mine"))
+    p = _write(tmp_path, _atsn_text().replace("technology: 28nm", "technology: tables/mine.yaml"))
+    assert load_arch(p).tech.name == "mine"

@@ -1,0 +1,171 @@
+"""hw/energy.py: counts x table exactly, leakage x time, clock independence, and the paper's hardware claims."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.hw.arch import load_arch
+from satasim_atsn.hw.energy import (
+    COMPONENTS,
+    COUNT_NAMES,
+    compute_area,
+    compute_energy,
+    energy_per_action_pJ,
+    leakage_power_mW,
+    memory_bytes,
+)
+
+ARCHS = Path(__file__).resolve().parent.parent / "archs"
+
+
+def _arch(name: str, overrides=()):
+    return load_arch(ARCHS / f"{name}.yaml", list(overrides))
+
+
+def test_count_names_match_microarchitecture_doc():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "microarchitecture.md").read_text()
+    section = doc[doc.index("## 9."):]
+    for name in COUNT_NAMES:
+        assert f"`{name}`" in section, name
+
+
+def test_counts_times_table_exact_atsn():
+    arch = _arch("atsn16x16")
+    t = arch.tech
+    counts = {"pe_accumulations": 1000, "pe_fire_updates": 300, "pe_dm_reads": 1300, "pe_dm_writes": 1300,
+              "pe_input_buffer_pushes": 200, "pe_output_buffer_pushes": 50, "weight_glb_read_bytes": 64,
+              "spike_glb_write_bytes": 96, "dram_read_bytes": 256, "exit_multiplies": 7, "exit_lut_reads": 4}
+    e = compute_energy(arch, counts, makespan_cycles=0)
+    d = e.dynamic_pJ
+    assert d["pe_compute"]["pe_accumulations"] == pytest.approx(1000 * 0.05 * 0.51)
+    fire = t.value("decay_shift_add_16b_energy_pJ") + t.value("compare_16b_energy_pJ") + t.value("mux_16b_energy_pJ")
+    assert d["pe_compute"]["pe_fire_updates"] == pytest.approx(300 * fire)
+    assert d["pe_memory"]["pe_dm_reads"] == pytest.approx(1300 * 0.65 * 16 / 64)
+    assert d["pe_memory"]["pe_dm_writes"] == pytest.approx(1300 * 1.37 * 16 / 64)
+    rf = t.value("regfile_energy_pJ_per_bit")
+    assert d["spike_buffers"]["pe_input_buffer_pushes"] == pytest.approx(200 * 2 * 16 * rf)
+    assert d["spike_buffers"]["pe_output_buffer_pushes"] == pytest.approx(50 * 2 * 16 * rf)
+    assert d["global_buffer"]["weight_glb_read_bytes"] == pytest.approx(64 / 32 * 28.63)  # two 32 B blocks
+    assert d["global_buffer"]["spike_glb_write_bytes"] == pytest.approx(96 / 32 * 12.77)
+    assert d["dram"]["dram_read_bytes"] == pytest.approx(2 * 469.0)  # two 128 B accesses
+    assert d["exit_unit"]["exit_multiplies"] == pytest.approx(7 * 3.1 * 0.51)
+    assert d["exit_unit"]["exit_lut_reads"] == pytest.approx(4 * 1.27 * 16 / 64)
+    assert d["adc"]["adc_conversions"] == 0.0
+    assert e.leakage_total_pJ == 0.0
+    assert e.total_pJ == pytest.approx(sum(sum(v.values()) for v in d.values()))
+    assert set(d) == set(COMPONENTS)
+
+
+def test_analog_pe_and_adc_exact():
+    arch = _arch("dtsnn16x16")
+    t = arch.tech
+    e = compute_energy(arch, {"pe_accumulations": 500, "adc_conversions": 40, "exit_divides": 3}, 0)
+    assert e.dynamic_pJ["pe_compute"]["pe_accumulations"] == pytest.approx(500 * t.value("analog_accumulate_energy_pJ"))
+    assert e.dynamic_pJ["adc"]["adc_conversions"] == pytest.approx(40 * t.value("adc_fom_fJ_per_step") * 1e-3 * 2**8)
+    assert e.dynamic_pJ["exit_unit"]["exit_divides"] == pytest.approx(3 * t.value("div_32b_energy_pJ"))
+    e10 = compute_energy(_arch("dtsnn16x16", ["pe.adc_bits=10"]), {"adc_conversions": 40}, 0)
+    assert e10.dynamic_pJ["adc"]["adc_conversions"] == pytest.approx(4 * e.dynamic_pJ["adc"]["adc_conversions"])
+
+
+def test_noc_energy_uses_router_and_pitch():
+    arch = _arch("atsn16x16")
+    t = arch.tech
+    e = compute_energy(arch, {"noc_byte_hops": 1000}, 0).dynamic_pJ["noc"]["noc_byte_hops"]
+    router_only = 1000 * 8 * t.value("noc_router_energy_pJ_per_bit")
+    assert router_only < e < router_only * 1.5  # a ~0.1 mm link adds a few percent
+
+
+def test_leakage_times_time():
+    arch = _arch("atsn16x16")
+    p = leakage_power_mW(arch)
+    cycles = 1_000_000
+    e = compute_energy(arch, {}, cycles)
+    seconds = cycles / 500e6
+    for c in COMPONENTS:
+        assert e.leakage_pJ[c] == pytest.approx(p[c] * 1e-3 * seconds * 1e12)
+    # every bank of every buffer of every accelerator leaks
+    assert p["global_buffer"] == pytest.approx(4 * (2 * 24.91 + 2 * 6.26 + 2 * 6.26))
+    assert e.total_pJ >= e.leakage_total_pJ > 0
+
+
+def test_energy_per_op_independent_of_clock():
+    slow, fast = _arch("atsn16x16"), _arch("atsn16x16", ["clock_hz=1e9"])
+    assert energy_per_action_pJ(slow) == energy_per_action_pJ(fast)
+    counts = {n: 10 for n in COUNT_NAMES if n != "adc_conversions"}
+    assert compute_energy(slow, counts, 0).dynamic_pJ == compute_energy(fast, counts, 0).dynamic_pJ
+    # the same cycle count at twice the clock leaks half as long
+    assert compute_energy(fast, {}, 1000).leakage_total_pJ == pytest.approx(
+        compute_energy(slow, {}, 1000).leakage_total_pJ / 2)
+
+
+def test_shift_add_decay_cheaper_than_multiplier():
+    sa, mul = _arch("atsn16x16"), _arch("atsn16x16", ["pe.decay=multiplier"])
+    assert energy_per_action_pJ(sa)["pe_fire_updates"] < energy_per_action_pJ(mul)["pe_fire_updates"] / 5
+    assert compute_area(sa)["pe_compute"] < compute_area(mul)["pe_compute"]
+    assert leakage_power_mW(sa)["pe_compute"] < leakage_power_mW(mul)["pe_compute"]
+
+
+def test_at_unit_small_vs_pe_array():
+    arch = _arch("atsn16x16")
+    area, leak = compute_area(arch), leakage_power_mW(arch)
+    pe_area = area["pe_compute"] + area["pe_memory"] + area["spike_buffers"] * 255 / 256
+    pe_leak = leak["pe_compute"] + leak["pe_memory"] + leak["spike_buffers"] * 255 / 256
+    assert area["exit_unit"] < pe_area / 50
+    assert leak["exit_unit"] < pe_leak / 50
+
+
+def test_dtsnn_memory_at_least_atsn_memory():
+    """The paper: the DT design needs twice the memory of ATSN's (its timestep module vs the AT unit)."""
+    dt, at = _arch("dtsnn16x16"), _arch("atsn16x16")
+    m_dt, m_at = memory_bytes(dt), memory_bytes(at)
+    # the DT unit's memory is its 6 KB table plus a working store: at least the table + 100 classes x 32-bit sums
+    assert m_dt["exit_unit_memory"] >= dt.exit_unit.lut_bytes + 100 * 4
+    assert m_dt["exit_unit_memory"] >= 2 * m_at["exit_unit_memory"]
+    assert m_dt["total"] >= m_at["total"]
+
+
+def test_area_components_and_totals():
+    conv, dt, at = (_arch(n) for n in ("conventional16x16", "dtsnn16x16", "atsn16x16"))
+    a_conv, a_dt, a_at = compute_area(conv), compute_area(dt), compute_area(at)
+    for a, arch in ((a_conv, conv), (a_dt, dt), (a_at, at)):
+        assert a["per_accelerator_total"] == pytest.approx(sum(a[c] for c in COMPONENTS))
+        assert a["total"] == pytest.approx(4 * a["per_accelerator_total"])
+        assert a["pe_memory"] == pytest.approx(255 * 1389.0)
+        assert a["spike_buffers"] == pytest.approx(256 * 256 * 8 * arch.tech.value("regfile_area_um2_per_bit"))
+    assert a_dt["adc"] == pytest.approx(255 * dt.tech.value("adc_8b_area_um2"))
+    assert a_conv["adc"] == a_at["adc"] == 0.0
+    assert a_dt["per_accelerator_total"] > a_conv["per_accelerator_total"] > a_at["per_accelerator_total"]
+
+
+def test_bad_counts():
+    arch = _arch("atsn16x16")
+    with pytest.raises(ValueError, match="unknown action counts"):
+        compute_energy(arch, {"pe_accumulation": 1}, 0)
+    with pytest.raises(ValueError, match="negative"):
+        compute_energy(arch, {"pe_accumulations": -1}, 0)
+    with pytest.raises(ValueError, match="digital PEs"):
+        compute_energy(arch, {"adc_conversions": 1}, 0)
+
+
+def test_to_dict_deterministic_json():
+    arch = _arch("atsn16x16")
+    counts = {n: 3 for n in COUNT_NAMES if n != "adc_conversions"}
+    a = json.dumps(compute_energy(arch, counts, 12345).to_dict())
+    b = json.dumps(compute_energy(_arch("atsn16x16"), dict(reversed(list(counts.items()))), 12345).to_dict())
+    assert a == b
+    d = json.loads(a)
+    assert math.isclose(d["total_pJ"], d["dynamic_total_pJ"] + d["leakage_total_pJ"])
+
+
+def test_dram_entry_choice_moves_energy():
+    counts = {"dram_read_bytes": 1024}
+    base = compute_energy(_arch("atsn16x16"), counts, 0).dynamic_pJ["dram"]["dram_read_bytes"]
+    lp = compute_energy(_arch("atsn16x16", ["dram.energy_table_entry=dram_lpddr4"]), counts, 0)
+    hz = compute_energy(_arch("atsn16x16", ["dram.energy_table_entry=dram_horowitz"]), counts, 0)
+    assert lp.dynamic_pJ["dram"]["dram_read_bytes"] == pytest.approx(1024 * 8 * 8.0)
+    assert hz.dynamic_pJ["dram"]["dram_read_bytes"] == pytest.approx(1024 * 8 * 30.0)
+    assert base < lp.dynamic_pJ["dram"]["dram_read_bytes"]

@@ -1,0 +1,137 @@
+"""hw/tech.py: the shipped tables are complete and sourced, scale sanely, and bad tables fail clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from satasim_atsn.errors import ArchError
+from satasim_atsn.hw.tech import TECH_DIR, available_tables, load_tech
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_tables_and_symlink():
+    assert available_tables() == ["28nm", "45nm"]
+    assert (REPO / "tech" / "28nm.yaml").resolve() == (TECH_DIR / "28nm.yaml").resolve()
+
+
+@pytest.mark.parametrize("name", ["28nm", "45nm"])
+def test_every_entry_sourced(name):
+    tech = load_tech(name)
+    assert len(tech.entries) > 80
+    for key, entry in tech.entries.items():
+        assert entry["source"].strip() and entry["scaling"].strip() and entry["node_nm"] > 0, key
+        assert key.endswith("_" + entry["unit"]), key
+        if "estimate" in entry["source"].lower() or "estimate" in entry["scaling"].lower():
+            continue
+        # a non-estimate names a publication, a tool or a composition of other entries
+        assert any(s in entry["source"] for s in ("Horowitz", "CACTI", "SATA-Sim", "Aladdin", "Murmann", "composed",
+                                                  "interpolated", "LPDDR4", "router", "link", "Stillmaker")), key
+
+
+def test_required_entries_present():
+    tech = load_tech("28nm")
+    for op in ("add", "mult", "compare", "mux", "decay_shift_add"):
+        for bits in (8, 16, 32):
+            for q in ("energy_pJ", "area_um2", "leakage_mW"):
+                assert tech.has(f"{op}_{bits}b_{q}")
+    for key in ("regfile_energy_pJ_per_bit", "regfile_area_um2_per_bit", "regfile_leakage_mW_per_bit",
+                "noc_router_energy_pJ_per_bit", "noc_link_energy_pJ_per_bit_mm", "adc_fom_fJ_per_step",
+                "dram_sata_sim_energy_pJ_per_bit", "dram_lpddr4_energy_pJ_per_bit", "dram_horowitz_energy_pJ_per_bit",
+                "analog_accumulate_energy_pJ", "div_32b_energy_pJ", "sram64_6KB_read_energy_pJ"):
+        assert tech.has(key), key
+
+
+def test_published_figures_28nm():
+    t = load_tech("28nm")
+    assert t.energy_pJ("add_16b") == pytest.approx(0.05 * 0.51)
+    assert t.energy_pJ("mult_32b") == pytest.approx(3.1 * 0.51)
+    assert t.area_um2("add_32b") == pytest.approx(137 * 0.38)
+    one = t.sram("sram64", 1024)
+    assert (one.read_pJ, one.write_pJ, one.area_um2, one.how) == (0.65, 1.37, 1389.0, "table")
+    three = t.sram("sram64", 3072)
+    assert (three.read_pJ, three.write_pJ, three.area_um2) == (1.27, 2.12, 4060.0)
+    g32, g144 = t.sram("glb", 32768), t.sram("glb", 147456)
+    assert (g32.read_pJ, g32.write_pJ, g32.leakage_mW, g32.access_bits) == (11.03, 12.77, 6.26, 256)
+    assert (g144.read_pJ, g144.write_pJ, g144.leakage_mW) == (28.63, 28.22, 24.91)
+    assert t.value("dram_sata_sim_energy_pJ_per_bit") * 1024 == pytest.approx(469.0, rel=1e-5)
+    assert t.value("dram_horowitz_energy_pJ_per_bit") == 30.0
+    assert t.adc_energy_pJ(8) == pytest.approx(t.value("adc_fom_fJ_per_step") * 256e-3)
+
+
+def test_sram_interpolation_between_points():
+    t = load_tech("28nm")
+    six = t.sram("sram64", 6144)
+    assert 1.27 < six.read_pJ < 2.58 and 2.12 < six.write_pJ < 3.08
+    seven = t.sram("sram64", 7168)
+    assert "interpolation" in seven.how and six.read_pJ < seven.read_pJ < 2.58
+    big = t.sram("glb", 262144)
+    assert "extrapolation" in big.how and big.read_pJ > 28.63 and big.leakage_mW > 24.91
+
+
+def test_logic_width_interpolation():
+    t = load_tech("28nm")
+    e8, e16, e32 = (t.logic("add", b, "energy_pJ") for b in (8, 16, 32))
+    assert e16 < t.logic("add", 24, "energy_pJ") < e32
+    assert t.logic("mult", 12, "energy_pJ") < t.logic("mult", 16, "energy_pJ")
+    assert t.logic("add", 4, "energy_pJ") < e8  # extrapolated below the table
+    with pytest.raises(ArchError, match="unknown logic operation"):
+        t.logic("divide", 16, "energy_pJ")
+
+
+def test_scaling_28_vs_45():
+    """Every shared dynamic-energy and area entry is smaller at 28 nm, by the stated factors for Horowitz."""
+    t28, t45 = load_tech("28nm"), load_tech("45nm")
+    assert set(t28.entries) == set(t45.entries)
+    for key, e in t28.entries.items():
+        v28, v45 = t28.value(key), t45.value(key)
+        if key.startswith("dram_") or e["unit"].startswith("leakage") or e["unit"] == "fom_fJ_per_step":
+            assert v28 == v45, key  # off-chip, survey-based or unscaled leakage: the same at both nodes
+        elif v45 > 0:
+            assert v28 < v45, key
+            if "Horowitz" in e["source"] and "composed" not in e["source"]:
+                ratio = 0.51 if e["unit"].startswith("energy") else 0.38
+                assert v28 / v45 == pytest.approx(ratio, rel=1e-4), key
+
+
+def test_lookup_errors_suggest():
+    t = load_tech("28nm")
+    with pytest.raises(ArchError, match=r"add_16bit_energy_pJ: no such entry .*did you mean 'add_16b_energy_pJ'"):
+        t.energy_pJ("add_16bit")
+
+
+def _table(tmp_path: Path, mutate) -> Path:
+    data = yaml.safe_load((TECH_DIR / "28nm.yaml").read_text())
+    mutate(data)
+    p = tmp_path / "t.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+@pytest.mark.parametrize("mutate,pattern", [
+    (lambda d: d["entries"]["add_8b_energy_pJ"].pop("source"), r"entries.add_8b_energy_pJ.source: missing"),
+    (lambda d: d["entries"]["add_8b_energy_pJ"].update(source=" "), r"source: must be a non-empty citation"),
+    (lambda d: d["entries"]["add_8b_energy_pJ"].update(value=-1), r"value: must be a finite number >= 0"),
+    (lambda d: d["entries"]["add_8b_energy_pJ"].update(value="cheap"), r"value: must be a finite number"),
+    (lambda d: d["entries"]["add_8b_energy_pJ"].update(sorce="x"), r"sorce: unknown field; did you mean 'source'"),
+    (lambda d: d["entries"].update(add_8b_energy={"value": 1}), r"add_8b_energy: the key must end in its unit"),
+    (lambda d: d.update(version=2), r"not a satasim technology table version 1"),
+    (lambda d: d.update(entrys={}), r"entrys: unknown key; did you mean 'entries'"),
+])
+def test_bad_tables(tmp_path, mutate, pattern):
+    with pytest.raises(ArchError, match=pattern):
+        load_tech(_table(tmp_path, mutate))
+
+
+def test_missing_and_truncated_tables(tmp_path):
+    with pytest.raises(ArchError, match="no shipped technology table named '7nm'"):
+        load_tech("7nm")
+    with pytest.raises(ArchError, match="technology table not found"):
+        load_tech("nope/7nm.yaml", base_dir=tmp_path)
+    text = (TECH_DIR / "28nm.yaml").read_text()
+    (tmp_path / "cut.yaml").write_text(text[: len(text) // 2] + '\n    source: "unterminated')
+    with pytest.raises(ArchError, match=r"cut.yaml: line \d+: not valid YAML"):
+        load_tech(tmp_path / "cut.yaml")
