@@ -1,0 +1,741 @@
+"""The fast simulator: per-batch transaction programs from numba kernels, and an exact DRAM/dispatch scheduler.
+
+How it follows docs/microarchitecture.md:
+
+* Everything inside one accelerator and one batch is timing-independent except its DRAM waits.
+  So for each batch the engine first builds a *program*: the sequence of local phases (weight
+  streams, compute phases from :mod:`hw.kernels`, max-pool and exit-unit phases), each one a coarse
+  transaction of known cycles, separated by DRAM transactions (weight fetch, membrane fill/spill,
+  spike spill and read-back). Its counters and per-PE busy/stall cycles are sums over slices.
+* What is shared and waits -- the single DRAM channel and batch dispatch -- is a discrete-event
+  scheduler (:class:`_Scheduler`, the "equivalent scheduler" of a SimPy PriorityResource with
+  priority (request cycle, accelerator)): every accelerator runs its program up to its next DRAM
+  request or batch request; the pending event with the smallest (cycle, accelerator index) is
+  served next. Since an accelerator blocked at cycle c can only issue later events at cycles >= c,
+  serving the smallest pending (cycle, index) is exactly "FIFO by request cycle, ties to the
+  lowest accelerator", and batches go to the accelerator that frees first (ties: lowest index).
+  One event per DRAM transaction or batch, never one per cycle.
+* Images are processed in chunks (a multiple of ``images_per_batch``) so that spike traces of
+  large networks stay within a memory budget.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from satasim_atsn.errors import SatasimError
+from satasim_atsn.hw import kernels
+from satasim_atsn.hw.mapping import Group, GroupInput, Mapping, build_mapping
+from satasim_atsn.report.results import ACTIONS, SimResult
+from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.trace import Trace, functional_trace
+
+A = {name: i for i, name in enumerate(ACTIONS)}
+DRAM_READ, DRAM_WRITE, MARK = 0, 1, 2
+TRACE_BUDGET_BYTES = 192 * 2**20
+
+
+# ------------------------------------------------------------------------------------------
+# static per-slice models
+# ------------------------------------------------------------------------------------------
+@dataclass
+class _InputModel:
+    """How spikes of one group input turn into per-PE deliveries/cycles/accumulations (one fold)."""
+
+    spec: GroupInput
+    matrix: np.ndarray | None = None  # conv: [HW, 2P+2] = deliver | cycles | accumulations | hop-weighted
+    dlv_vec: np.ndarray | None = None  # linear: per-PE deliveries per spike (0/1)
+    cyc_vec: np.ndarray | None = None  # linear: per-PE cycles per spike
+    acc_per_spike: int = 0
+    hops_per_spike: int = 0
+    offsets: np.ndarray | None = None  # identity: the fold's PE blocks in the source's flat index
+
+
+@dataclass
+class _FoldModel:
+    """Static data of one fold of a PE group."""
+
+    neurons: int
+    pe_neurons: np.ndarray
+    inputs: list[_InputModel]
+    weight_bytes: int
+
+
+@dataclass
+class _BatchWork:
+    """A batch's program and its timing-independent totals."""
+
+    images: np.ndarray  # absolute image indices
+    exit_t: np.ndarray
+    ops: list  # (local cycles before, kind, value, group index)
+    tail: int  # local cycles after the last op
+    counts: np.ndarray  # [len(ACTIONS)] int64
+    pe_busy: np.ndarray  # [P]
+    pe_stall_input: np.ndarray  # [P]
+    local_stall_memory: int
+    exit_busy: int
+    exit_stall_input: int
+    group_local: np.ndarray  # [G] local cycles per group
+    group_counts: np.ndarray  # [G, len(ACTIONS)]
+    group_busy: np.ndarray  # [G] PE busy cycles per group (summed over PEs)
+
+
+@dataclass
+class _Totals:
+    """Per-accelerator accumulators filled by the scheduler."""
+
+    num_pes: int
+    groups: int
+    busy: np.ndarray = field(init=False)
+    stall_input: np.ndarray = field(init=False)
+    stall_memory: int = 0
+    exit_busy: int = 0
+    exit_stall_input: int = 0
+    counts: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.busy = np.zeros(self.num_pes, dtype=np.int64)
+        self.stall_input = np.zeros(self.num_pes, dtype=np.int64)
+        self.counts = np.zeros(len(ACTIONS), dtype=np.int64)
+
+
+class _Model:
+    """Everything static the engine derives from (arch, mapping)."""
+
+    def __init__(self, arch, mapping: Mapping, workload: Workload) -> None:
+        self.arch = arch
+        self.mapping = mapping
+        self.workload = workload
+        self.P = mapping.num_pes
+        self.sb = mapping.spike_bytes
+        self.T = mapping.timesteps
+        self.classes = mapping.num_classes
+        self.adders = int(arch.pe.adders)
+        self.analog = getattr(arch.pe, "accumulation", "digital") == "analog"
+        self.fire_cycles = int(arch.pe.adc_cycles_per_conversion or 1) if self.analog else 1
+        hop = int(arch.noc.hop_cycles)
+        self.start_cycles = (mapping.pe_hops * hop).astype(np.int64)
+        self.exit_start = int(mapping.exit_hops * hop)
+        self.hops = mapping.pe_hops.astype(np.int64)
+        self.weight_bpc = int(arch.global_buffers.weight.bytes_per_cycle)
+        self.in_bpc = int(arch.global_buffers.input.bytes_per_cycle)
+        self.out_bpc = int(arch.global_buffers.output.bytes_per_cycle)
+        self.out_bytes = int(arch.global_buffers.output.bytes)
+        self.vmem_bits = int(arch.pe.vmem_bits)
+        self.mesh_hops = mapping.rows + mapping.cols - 2
+        self.exit_kind = arch.exit_unit.kind
+        self.exit_cost = -(-self.classes // int(arch.exit_unit.adders))
+        c = self.classes
+        if self.exit_kind == "at":
+            self.decide_cycles = 3 * c + 1
+            self.decide_ops = {"exit_compares": c + 1, "exit_multiplies": 2 * c + 1, "exit_lut_reads": 2 * c}
+        elif self.exit_kind == "dt":
+            self.decide_cycles = 5 * c + int(arch.exit_unit.divider_cycles) + 1
+            self.decide_ops = {
+                "exit_compares": c + 1,
+                "exit_multiplies": 4 * c,
+                "exit_lut_reads": 4 * c,
+                "exit_divides": 1,
+            }
+        else:
+            self.decide_cycles = 0
+            self.decide_ops = {}
+        self.groups = mapping.groups
+        self.producer = {g.name: g.index for g in self.groups}
+        self.folds: dict[int, list[_FoldModel]] = {}
+        for g in self.groups:
+            if g.kind == "pe":
+                self.folds[g.index] = [self._fold_model(g, f) for f in g.folds]
+        ex = mapping.exit_group
+        self.exit_weight_bytes = ex.weight_bytes
+        self.exit_input = ex.inputs[0]
+
+    def _fold_model(self, group: Group, fold) -> _FoldModel:
+        pe_neurons = fold.pe_neurons.astype(np.int64)
+        inputs = []
+        for spec in group.inputs:
+            model = _InputModel(spec)
+            if spec.coverage == "conv":
+                cov = kernels.conv_coverage(
+                    fold.pe_offsets, fold.start, group.out_shape, spec.spatial, spec.kernel, spec.stride, spec.padding
+                )
+                deliver = (cov > 0).astype(np.float64)
+                cycles = -(-cov // self.adders)
+                model.matrix = np.ascontiguousarray(
+                    np.concatenate(
+                        [deliver.T, cycles.T.astype(np.float64), cov.sum(0)[:, None], (deliver.T @ self.hops)[:, None]],
+                        axis=1,
+                    )
+                )
+            elif spec.coverage == "linear":
+                has = pe_neurons > 0
+                model.dlv_vec = has.astype(np.int64)
+                model.cyc_vec = -(-pe_neurons // self.adders)
+                model.acc_per_spike = int(pe_neurons.sum())
+                model.hops_per_spike = int(self.hops[has].sum())
+            else:  # identity
+                model.offsets = fold.pe_offsets.astype(np.int64)
+            inputs.append(model)
+        return _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes)
+
+
+# ------------------------------------------------------------------------------------------
+# per-chunk statistics
+# ------------------------------------------------------------------------------------------
+class _ChunkMaps:
+    """Flat spike maps of one trace chunk and cached per-map reductions (rows = image*T + t-1)."""
+
+    def __init__(self, model: _Model, trace: Trace) -> None:
+        self.model = model
+        self.trace = trace
+        self.n = trace.num_images
+        T = model.T
+        self.valid = (np.arange(1, T + 1)[None, :] <= trace.exit_t[:, None]).reshape(-1)
+        self._flat: dict[str, np.ndarray] = {}
+        self._pos: dict[str, np.ndarray] = {}
+        self._tot: dict[str, np.ndarray] = {}
+
+    def flat(self, source: str) -> np.ndarray:
+        """The 0/1 map of ``source`` as uint8 [n*T, size]."""
+        if source not in self._flat:
+            if source == "input":
+                arr = self.trace.inputs  # spike frames [n, T, C, H, W]
+            else:
+                arr = self.trace.spikes[source]
+            arr = np.ascontiguousarray(arr).reshape(self.n * self.model.T, -1)
+            self._flat[source] = arr.view(np.uint8) if arr.dtype == np.bool_ else arr.astype(np.uint8, copy=False)
+        return self._flat[source]
+
+    def positions(self, spec: GroupInput) -> np.ndarray:
+        """Spikes per spatial position (summed over channels) [n*T, HW]."""
+        if spec.source not in self._pos:
+            flat = self.flat(spec.source)
+            h, w = spec.spatial
+            self._pos[spec.source] = kernels.position_counts(flat, spec.size // (h * w), h * w, self.valid)
+        return self._pos[spec.source]
+
+    def totals(self, source: str) -> np.ndarray:
+        """Spikes per row [n*T]."""
+        if source not in self._tot:
+            if source in self._pos:
+                self._tot[source] = self._pos[source].sum(axis=1)
+            else:
+                flat = self.flat(source)
+                offsets = np.array([0, flat.shape[1]], dtype=np.int64)
+                self._tot[source] = kernels.block_counts(flat, offsets, self.valid)[:, 0]
+        return self._tot[source]
+
+
+def _image_rows(model: _Model, spec: GroupInput, trace: Trace) -> tuple[np.ndarray, int]:
+    """Bit-plane spikes of direct images: per position [n, HW] (or totals [n, 1]) and bytes per image."""
+    x = np.ascontiguousarray(trace.inputs).reshape(trace.num_images, -1)
+    h, w = spec.spatial
+    pos = kernels.popcount_positions(x, spec.size // (h * w), h * w)
+    if spec.coverage != "conv":
+        pos = pos.sum(axis=1, keepdims=True)
+    return pos, spec.size
+
+
+@dataclass
+class _FoldStats:
+    """Per (image, t) rows of one fold: [n*T, P] deliveries and cycles, and scalar row sums."""
+
+    dlv: np.ndarray
+    cyc: np.ndarray
+    acc: np.ndarray
+    dlv_hops: np.ndarray
+    deliveries: np.ndarray
+    s_out: np.ndarray
+    out_hops: np.ndarray
+
+
+def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list[_FoldStats], np.ndarray]:
+    """Fold statistics of a PE group over a chunk, and the glb spike bytes read per row [n*T]."""
+    n, T, P = maps.n, model.T, model.P
+    rows = n * T
+    sin_bytes = np.zeros(rows, dtype=np.int64)
+    image_cache: dict[str, tuple[np.ndarray, int]] = {}
+    for spec in group.inputs:
+        if spec.encoding == "image":
+            if spec.source not in image_cache:
+                image_cache[spec.source] = _image_rows(model, spec, maps.trace)
+            sin_bytes[0::T] += image_cache[spec.source][1]
+        else:
+            sin_bytes += maps.totals(spec.source) * model.sb
+    # output spikes per PE block (all folds at once)
+    out_flat = maps.flat(group.name)
+    offsets = np.concatenate([group.folds[0].pe_offsets[:1]] + [f.pe_offsets[1:] for f in group.folds])
+    out_blocks = kernels.block_counts(out_flat, offsets.astype(np.int64), maps.valid)
+    stats = []
+    for f, fm in enumerate(model.folds[group.index]):
+        dlv = np.zeros((rows, P), dtype=np.int64)
+        cyc = np.zeros((rows, P), dtype=np.int64)
+        acc = np.zeros(rows, dtype=np.int64)
+        hops = np.zeros(rows, dtype=np.int64)
+        for im in fm.inputs:
+            spec = im.spec
+            if spec.encoding == "image":
+                counts, _ = image_cache[spec.source]
+                sel = slice(0, rows, T)  # t = 1 rows only
+            else:
+                sel = slice(None)
+                counts = None
+            if spec.coverage == "conv":
+                if counts is None:
+                    valid = np.flatnonzero(maps.valid)
+                    counts = maps.positions(spec)[valid]
+                    target = valid
+                else:
+                    target = np.arange(0, rows, T)
+                prod = np.rint(counts.astype(np.float64) @ im.matrix).astype(np.int64)
+                dlv[target] += prod[:, :P]
+                cyc[target] += prod[:, P : 2 * P]
+                acc[target] += prod[:, 2 * P]
+                hops[target] += prod[:, 2 * P + 1]
+            elif spec.coverage == "linear":
+                tot = counts[:, 0] if counts is not None else maps.totals(spec.source)
+                dlv[sel] += tot[:, None] * im.dlv_vec[None, :]
+                cyc[sel] += tot[:, None] * im.cyc_vec[None, :]
+                acc[sel] += tot * im.acc_per_spike
+                hops[sel] += tot * im.hops_per_spike
+            else:  # identity: one accumulation on the PE holding the same index
+                blocks = kernels.block_counts(maps.flat(spec.source), im.offsets, maps.valid)
+                dlv += blocks
+                cyc += blocks
+                acc += blocks.sum(axis=1)
+                hops += blocks @ model.hops
+        blk = out_blocks[:, f * P : (f + 1) * P]
+        stats.append(
+            _FoldStats(
+                dlv=dlv,
+                cyc=cyc,
+                acc=acc,
+                dlv_hops=hops * model.sb,
+                deliveries=dlv.sum(axis=1),
+                s_out=blk.sum(axis=1),
+                out_hops=(blk @ model.hops) * model.sb,
+            )
+        )
+    return stats, sin_bytes
+
+
+# ------------------------------------------------------------------------------------------
+# batch programs
+# ------------------------------------------------------------------------------------------
+def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size: int) -> list[_BatchWork]:
+    """The programs of every batch in one trace chunk."""
+    n, T, P = trace.num_images, model.T, model.P
+    G = len(model.groups)
+    maps = _ChunkMaps(model, trace)
+    exit_t = trace.exit_t.astype(np.int64)
+    batch_starts = np.arange(0, n, batch_size, dtype=np.int64)
+    nb = batch_starts.size
+    batch_ends = np.minimum(batch_starts + batch_size, n)
+    rows_t = np.tile(np.arange(1, T + 1), n)  # t of each row
+    row_img = np.repeat(np.arange(n), T)
+    # per-group per-(batch, t) quantities
+    compute_d: dict[tuple[int, int], np.ndarray] = {}  # (group, fold) -> [nb, T]
+    spill: dict[int, np.ndarray] = {}  # group -> [nb, T] excess bytes
+    pe_busy = np.zeros((nb, P), dtype=np.int64)
+    pe_stall = np.zeros((nb, P), dtype=np.int64)
+    group_busy = np.zeros((nb, G), dtype=np.int64)
+    counts = np.zeros((nb, G, len(ACTIONS)), dtype=np.int64)
+    active_count = np.zeros((nb, T), dtype=np.int64)
+    for b in range(nb):
+        e = exit_t[batch_starts[b] : batch_ends[b]]
+        active_count[b] = (np.arange(1, T + 1)[:, None] <= e[None, :]).sum(axis=1)
+
+    def per_batch(values: np.ndarray) -> np.ndarray:
+        """Sum a per-row quantity [n*T] over each batch's images: -> [nb, T]."""
+        v = values.reshape(n, T)
+        return np.add.reduceat(v, batch_starts, axis=0)
+
+    pool_cycles: dict[int, np.ndarray] = {}
+    exit_d = np.zeros((nb, T), dtype=np.int64)
+    exit_busy = np.zeros(nb, dtype=np.int64)
+    exit_stall = np.zeros(nb, dtype=np.int64)
+    fire_per_neuron = model.fire_cycles
+    for g in model.groups:
+        gi = g.index
+        if g.kind == "pe":
+            stats, sin_bytes = _pe_group_stats(model, g, maps)
+            sin_b = per_batch(sin_bytes)
+            s_out_total = np.zeros((nb, T), dtype=np.int64)
+            for f, (fm, st) in enumerate(zip(model.folds[gi], stats, strict=True)):
+                s_out_b = per_batch(st.s_out)
+                s_out_total += s_out_b
+                d = np.zeros((nb, T), dtype=np.int64)
+                dlv = st.dlv.reshape(n, T, P)
+                cyc = st.cyc.reshape(n, T, P)
+                for b in range(nb):
+                    lo, hi = batch_starts[b], batch_ends[b]
+                    e = exit_t[lo:hi]
+                    for t in range(1, int(e.max()) + 1):
+                        act = e >= t
+                        busy_before = pe_busy[b].sum()
+                        dp = kernels.batch_slices(
+                            dlv[lo:hi, t - 1],
+                            cyc[lo:hi, t - 1],
+                            fm.pe_neurons,
+                            fire_per_neuron,
+                            model.start_cycles,
+                            act,
+                            pe_busy[b],
+                            pe_stall[b],
+                        )
+                        group_busy[b, gi] += pe_busy[b].sum() - busy_before
+                        d[b, t - 1] = max(
+                            dp,
+                            -(-int(sin_b[b, t - 1]) // model.in_bpc),
+                            -(-int(s_out_b[b, t - 1]) * model.sb // model.out_bpc),
+                        )
+                compute_d[(gi, f)] = d
+                c = counts[:, gi]
+                acc_b = per_batch(st.acc).sum(axis=1)
+                fires = active_count.sum(axis=1) * fm.neurons
+                c[:, A["pe_accumulations"]] += acc_b
+                c[:, A["pe_fire_updates"]] += fires
+                c[:, A["pe_dm_reads"]] += acc_b + fires
+                c[:, A["pe_dm_writes"]] += acc_b + fires
+                if model.analog:
+                    c[:, A["adc_conversions"]] += fires
+                c[:, A["pe_spikes_out"]] += s_out_b.sum(axis=1)
+                c[:, A["pe_output_buffer_pushes"]] += s_out_b.sum(axis=1)
+                c[:, A["pe_input_buffer_pushes"]] += per_batch(st.deliveries).sum(axis=1)
+                c[:, A["spike_glb_read_bytes"]] += sin_b.sum(axis=1)
+                c[:, A["spike_glb_write_bytes"]] += s_out_b.sum(axis=1) * model.sb
+                c[:, A["noc_byte_hops"]] += per_batch(st.dlv_hops + st.out_hops).sum(axis=1)
+            spill[gi] = np.maximum(0, s_out_total * model.sb - model.out_bytes)
+        elif g.kind == "pool":
+            spec = g.inputs[0]
+            s_in = per_batch(maps.totals(spec.source))
+            s_out = per_batch(maps.totals(g.name))
+            pool_cycles[gi] = -(-(s_in + s_out) * model.sb // model.out_bpc)
+            c = counts[:, gi]
+            c[:, A["pool_ors"]] += s_in.sum(axis=1)
+            c[:, A["spike_glb_read_bytes"]] += s_in.sum(axis=1) * model.sb
+            c[:, A["spike_glb_write_bytes"]] += s_out.sum(axis=1) * model.sb
+        else:  # the exit unit
+            spec = g.inputs[0]
+            if spec.encoding == "image":
+                raise SatasimError.at(model.workload.source, "layers", "the output layer reads the image", "add layers")
+            tot = maps.totals(spec.source).reshape(n, T)
+            classes = model.classes
+            for b in range(nb):
+                lo, hi = batch_starts[b], batch_ends[b]
+                e = exit_t[lo:hi]
+                for t in range(1, int(e.max()) + 1):
+                    act = np.flatnonzero(e >= t)
+                    spikes = tot[lo:hi, t - 1][act]
+                    busy = int(spikes.sum()) * model.exit_cost + act.size * classes
+                    nz = np.flatnonzero(spikes > 0)
+                    stall = max(0, model.exit_start + 1 - int(nz[0]) * classes) if nz.size else 0
+                    exit_d[b, t - 1] = busy + stall
+                    exit_busy[b] += busy
+                    exit_stall[b] += stall
+            s_in = per_batch(tot.reshape(-1))
+            c = counts[:, gi]
+            c[:, A["exit_accumulations"]] += s_in.sum(axis=1) * classes
+            c[:, A["exit_updates"]] += active_count.sum(axis=1) * classes
+            c[:, A["spike_glb_read_bytes"]] += s_in.sum(axis=1) * model.sb
+            c[:, A["noc_byte_hops"]] += s_in.sum(axis=1) * model.sb * model.mapping.exit_hops
+    del rows_t, row_img
+    # assemble programs
+    works = []
+    resident_w = model.mapping.weights_resident
+    resident_m = model.mapping.membranes_resident
+    for b in range(nb):
+        lo, hi = int(batch_starts[b]), int(batch_ends[b])
+        e = exit_t[lo:hi]
+        ops: list = []
+        pending = 0
+        local_mem = 0
+        group_local = np.zeros(G, dtype=np.int64)
+        exit_busy_b = int(exit_busy[b])
+        c = counts[b]
+        for t in range(1, int(e.max()) + 1):
+            b_act = int(active_count[b, t - 1])
+            spilled: set[int] = set()
+            for g in model.groups:
+                gi = g.index
+                # spike spill read-back before the group's first phase
+                seen: set[int] = set()
+                for spec in g.inputs:
+                    prod = model.producer.get(spec.source)
+                    if prod is None or prod in seen or prod not in spilled:
+                        continue
+                    seen.add(prod)
+                    nbytes = int(spill[prod][b, t - 1])
+                    ops.append((pending, DRAM_READ, nbytes, gi))
+                    c[gi, A["dram_read_bytes"]] += nbytes
+                    pending = 0
+                if g.kind == "pe":
+                    for f, fm in enumerate(model.folds[gi]):
+                        w = fm.weight_bytes
+                        if not resident_w and w > 0:
+                            ops.append((pending, DRAM_READ, w, gi))
+                            pending = 0
+                            c[gi, A["dram_read_bytes"]] += w
+                            c[gi, A["weight_glb_write_bytes"]] += w
+                        stream = -(-w // model.weight_bpc)
+                        pending += stream
+                        local_mem += stream
+                        group_local[gi] += stream
+                        c[gi, A["weight_glb_read_bytes"]] += w
+                        c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
+                        mem_bytes = -(-b_act * fm.neurons * model.vmem_bits // 8)
+                        if not resident_m and t > 1 and mem_bytes > 0:
+                            ops.append((pending, DRAM_READ, mem_bytes, gi))
+                            pending = 0
+                            c[gi, A["dram_read_bytes"]] += mem_bytes
+                        dur = int(compute_d[(gi, f)][b, t - 1])
+                        pending += dur
+                        group_local[gi] += dur
+                        if not resident_m and t < model.T and mem_bytes > 0:
+                            ops.append((pending, DRAM_WRITE, mem_bytes, gi))
+                            pending = 0
+                            c[gi, A["dram_write_bytes"]] += mem_bytes
+                    nbytes = int(spill[gi][b, t - 1])
+                    if nbytes > 0:
+                        ops.append((pending, DRAM_WRITE, nbytes, gi))
+                        pending = 0
+                        c[gi, A["dram_write_bytes"]] += nbytes
+                        spilled.add(gi)
+                elif g.kind == "pool":
+                    dur = int(pool_cycles[gi][b, t - 1])
+                    pending += dur
+                    local_mem += dur
+                    group_local[gi] += dur
+                else:
+                    w = model.exit_weight_bytes
+                    if not resident_w and w > 0:
+                        ops.append((pending, DRAM_READ, w, gi))
+                        pending = 0
+                        c[gi, A["dram_read_bytes"]] += w
+                        c[gi, A["weight_glb_write_bytes"]] += w
+                    stream = -(-w // model.weight_bpc)
+                    pending += stream
+                    local_mem += stream
+                    c[gi, A["weight_glb_read_bytes"]] += w
+                    c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
+                    dur = int(exit_d[b, t - 1])
+                    decide = 0
+                    if t < model.T:
+                        decide = b_act * model.decide_cycles
+                        for key, per in model.decide_ops.items():
+                            c[gi, A[key]] += per * b_act
+                        exit_busy_b += decide
+                    pending += dur + decide
+                    group_local[gi] += stream + dur + decide
+                    for j in np.flatnonzero(e == t):
+                        ops.append((pending, MARK, lo + int(j), gi))
+                        pending = 0
+        works.append(
+            _BatchWork(
+                images=np.arange(lo, hi, dtype=np.int64) + first_image,
+                exit_t=e.copy(),
+                ops=ops,
+                tail=pending,
+                counts=c.sum(axis=0),
+                pe_busy=pe_busy[b].copy(),
+                pe_stall_input=pe_stall[b].copy(),
+                local_stall_memory=local_mem,
+                exit_busy=exit_busy_b,
+                exit_stall_input=int(exit_stall[b]),
+                group_local=group_local,
+                group_counts=c.copy(),
+                group_busy=group_busy[b].copy(),
+            )
+        )
+    return works
+
+
+# ------------------------------------------------------------------------------------------
+# the scheduler
+# ------------------------------------------------------------------------------------------
+class _Scheduler:
+    """Accelerators sharing one DRAM channel; batches to the first free accelerator."""
+
+    def __init__(self, model: _Model, accelerators: int, num_images: int, first_image: int) -> None:
+        self.model = model
+        self.arch = model.arch
+        self.num_acc = accelerators
+        self.dram_free = 0
+        self.latency = int(self.arch.dram.latency_cycles)
+        self.dram_bpc = int(self.arch.dram.bytes_per_cycle)
+        G = len(model.groups)
+        self.totals = [_Totals(model.P, G) for _ in range(accelerators)]
+        self.finish = np.zeros(accelerators, dtype=np.int64)
+        self.first_image = first_image
+        self.start_cycle = np.zeros(num_images, dtype=np.int64)
+        self.end_cycle = np.zeros(num_images, dtype=np.int64)
+        self.accelerator = np.zeros(num_images, dtype=np.int64)
+        self.exit_t = np.zeros(num_images, dtype=np.int64)
+        self.group_cycles = np.zeros(G, dtype=np.int64)
+        self.group_counts = np.zeros((G, len(ACTIONS)), dtype=np.int64)
+        self.group_busy = np.zeros(G, dtype=np.int64)
+        self.setup_counts = np.zeros(len(ACTIONS), dtype=np.int64)
+        self.dram_busy = 0
+
+    def _dram(self, acc: int, request: int, nbytes: int) -> int:
+        start = max(request, self.dram_free)
+        end = start + self.latency + -(-nbytes // self.dram_bpc)
+        self.dram_free = end
+        self.dram_busy += end - start
+        self.totals[acc].stall_memory += end - request
+        return end
+
+    def run(self, batches, progress=None) -> None:
+        """Serve DRAM transactions and dispatch batches in (cycle, accelerator) order."""
+        heap: list[tuple[int, int, int]] = []  # (cycle, accelerator, kind) kind 0 = DRAM op, 1 = wants a batch
+        state: list[list] = [[None, 0] for _ in range(self.num_acc)]  # current work, next op index
+        if self.model.mapping.weights_resident:
+            for a in range(self.num_acc):
+                heapq.heappush(heap, (0, a, 2))
+        else:
+            for a in range(self.num_acc):
+                heapq.heappush(heap, (0, a, 1))
+        batches = iter(batches)
+        done_images = 0
+        weight_bytes = self.model.mapping.total_weight_bytes
+        while heap:
+            now, a, kind = heapq.heappop(heap)
+            if kind == 2:  # initial weight load
+                end = self._dram(a, now, weight_bytes)
+                self.setup_counts[A["dram_read_bytes"]] += weight_bytes
+                self.setup_counts[A["weight_glb_write_bytes"]] += weight_bytes
+                self.totals[a].counts[A["dram_read_bytes"]] += weight_bytes
+                self.totals[a].counts[A["weight_glb_write_bytes"]] += weight_bytes
+                self.finish[a] = end
+                heapq.heappush(heap, (end, a, 1))
+                continue
+            if kind == 1:
+                work = next(batches, None)
+                if work is None:
+                    self.finish[a] = now
+                    continue
+                idx = work.images - self.first_image
+                self.start_cycle[idx] = now
+                self.accelerator[idx] = a
+                self.exit_t[idx] = work.exit_t
+                tot = self.totals[a]
+                tot.busy += work.pe_busy
+                tot.stall_input += work.pe_stall_input
+                tot.stall_memory += work.local_stall_memory
+                tot.exit_busy += work.exit_busy
+                tot.exit_stall_input += work.exit_stall_input
+                tot.counts += work.counts
+                self.group_cycles += work.group_local
+                self.group_counts += work.group_counts
+                self.group_busy += work.group_busy
+                state[a] = [work, 0]
+                t = now
+            else:
+                work, i = state[a]
+                _, _, nbytes, gi = work.ops[i]
+                end = self._dram(a, now, nbytes)
+                self.group_cycles[gi] += end - now
+                state[a][1] = i + 1
+                t = end
+            # run the program up to the next DRAM request
+            work, i = state[a]
+            ops = work.ops
+            while i < len(ops):
+                delay, op_kind, value, gi = ops[i]
+                t += delay
+                if op_kind == MARK:
+                    self.end_cycle[value] = t
+                    i += 1
+                    done_images += 1
+                    continue
+                break
+            state[a][1] = i
+            if i < len(ops):
+                heapq.heappush(heap, (t, a, 0))
+            else:
+                t += work.tail
+                self.finish[a] = t
+                heapq.heappush(heap, (t, a, 1))
+                if progress is not None:
+                    progress.update(done_images, int(self.finish.max()))
+
+
+# ------------------------------------------------------------------------------------------
+# entry point
+# ------------------------------------------------------------------------------------------
+def _chunk_images(model: _Model, workload: Workload, batch_size: int) -> int:
+    """Images per trace chunk: a multiple of the batch size within the trace memory budget."""
+    per_image = model.T * sum(
+        int(np.prod(ly["out_shape"])) for ly in workload.layers if ly["type"] not in ("output", "avgpool")
+    )
+    if workload.input_encoding == "spike_frames":
+        per_image += model.T * int(np.prod(workload.input_shape))
+    n = max(1, min(256, TRACE_BUDGET_BYTES // max(per_image * 2, 1)))
+    return max(batch_size, (n // batch_size) * batch_size)
+
+
+def simulate(
+    arch, workload: Workload, images: int | None = None, start: int = 0, progress=None, chunk_images: int | None = None
+) -> SimResult:
+    """Simulate ``images`` images of ``workload`` from index ``start`` on ``arch``."""
+    total_available = workload.num_images
+    if start < 0 or start >= total_available:
+        raise SatasimError.at(
+            workload.source, "--start", f"{start} is outside 0..{total_available - 1}", "pick an existing image"
+        )
+    count = total_available - start if images is None else int(images)
+    if count < 1 or start + count > total_available:
+        raise SatasimError.at(
+            workload.source,
+            "--images",
+            f"{count} images from {start} exceed the {total_available} available",
+            f"use at most {total_available - start}",
+        )
+    mapping = build_mapping(arch, workload)
+    model = _Model(arch, mapping, workload)
+    batch = int(arch.images_per_batch)
+    chunk = chunk_images or _chunk_images(model, workload, batch)
+    chunk = max(batch, (chunk // batch) * batch)
+    policy = arch.exit_policy()
+    policy_name = arch.policy_name
+    labels = np.full(count, -1, dtype=np.int64)
+    pred = np.zeros(count, dtype=np.int64)
+    pred_hw = np.zeros(count, dtype=np.int64)
+    has_labels = [True]
+
+    def batches():
+        for lo in range(0, count, chunk):
+            n = min(chunk, count - lo)
+            trace = functional_trace(workload, policy, policy_name, start + lo, n)
+            pred[lo : lo + n] = trace.pred
+            pred_hw[lo : lo + n] = trace.pred_hw
+            if trace.labels is None:
+                has_labels[0] = False
+            else:
+                labels[lo : lo + n] = trace.labels
+            works = _build_chunk_work(model, trace, start + lo, batch)
+            del trace
+            yield from works
+
+    if progress is not None:
+        progress.start(count)
+    scheduler = _Scheduler(model, int(arch.accelerators), count, start)
+    scheduler.run(batches(), progress)
+    if progress is not None:
+        progress.finish()
+    return SimResult.build(
+        arch=arch,
+        workload=workload,
+        mapping=mapping,
+        start=start,
+        scheduler=scheduler,
+        pred=pred,
+        pred_hw=pred_hw,
+        labels=labels if has_labels[0] else None,
+    )
+
+
+__all__ = ["simulate"]

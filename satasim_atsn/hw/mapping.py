@@ -1,0 +1,327 @@
+"""Layer -> PE tiles (docs/microarchitecture.md sections 2-3): groups, folds, PE blocks, residency.
+
+This is static data shared by the fast engine and the literal reference model. It holds no
+timing: only which neurons live where, what each group consumes, and what fits in which memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from satasim_atsn.errors import MappingError
+from satasim_atsn.workload.format import Workload, is_spiking, weight_shape
+
+
+@dataclass(frozen=True)
+class GroupInput:
+    """One spike map a group consumes, with the geometry that decides coverage (section 4.1).
+
+    ``source``: the layer whose spike map is delivered (``"input"`` for the network input), after
+    resolving flatten/avgpool remaps; ``encoding``: ``spikes`` (a layer's spike map in the trace),
+    ``image`` (direct uint8 image: 8 bit planes at t = 1 only) or ``frames`` (spike-frame input
+    at every t); ``coverage``: ``conv`` (receptive fields of ``kernel``/``stride``/``padding``),
+    ``linear`` (every neuron) or ``identity`` (the neuron with the same flat index);
+    ``shape``: the source map's shape ([C, H, W] or [features]).
+    """
+
+    source: str
+    encoding: str
+    coverage: str
+    shape: tuple[int, ...]
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+    via: str = ""  # the conv/linear layer whose weights this input drives ("" for identity)
+
+    @property
+    def size(self) -> int:
+        """Number of positions in the source map."""
+        return int(np.prod(self.shape))
+
+    @property
+    def spatial(self) -> tuple[int, int]:
+        """(H, W) of the source map (1, 1 for flat maps)."""
+        if len(self.shape) == 3:
+            return int(self.shape[1]), int(self.shape[2])
+        return 1, 1
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Neurons [start, stop) of a group, spread over the PEs in contiguous blocks of ``q``."""
+
+    index: int
+    start: int
+    stop: int
+    q: int
+    pe_offsets: np.ndarray  # [P + 1] absolute neuron offsets: PE p holds [pe_offsets[p], pe_offsets[p+1])
+    weight_bytes: int
+    channels: int
+
+    @property
+    def n(self) -> int:
+        """Number of neurons in the fold."""
+        return self.stop - self.start
+
+    @property
+    def pe_neurons(self) -> np.ndarray:
+        """Neurons held by each PE, [P]."""
+        return np.diff(self.pe_offsets)
+
+
+@dataclass
+class Group:
+    """One compute group (section 2): a PE group (conv/linear/add), a max-pool, or the exit unit."""
+
+    index: int
+    kind: str  # 'pe' | 'pool' | 'exit'
+    name: str  # the layer whose output the group produces (its spike map in the trace)
+    layers: list[str]
+    out_shape: tuple[int, ...]
+    inputs: list[GroupInput]
+    folds: list[Fold] = field(default_factory=list)
+    weight_bytes: int = 0  # all weights of the group's layers
+    pool_kernel: int = 0
+    pool_stride: int = 0
+
+    @property
+    def neurons(self) -> int:
+        """Neurons of the group (flat (c, y, x) order of its output shape)."""
+        return int(np.prod(self.out_shape))
+
+
+@dataclass
+class Mapping:
+    """The static mapping of one workload onto one architecture."""
+
+    num_pes: int
+    rows: int
+    cols: int
+    capacity_neurons: int
+    spike_bytes: int
+    spikes_per_cycle: int
+    pe_hops: np.ndarray  # [P] h(p) = row + col
+    exit_hops: int
+    groups: list[Group]
+    membranes_resident: bool
+    weights_resident: bool
+    total_weight_bytes: int
+    num_classes: int
+    timesteps: int
+    input_encoding: str
+    exit_memory_bytes: int
+
+    @property
+    def pe_groups(self) -> list[Group]:
+        """The groups executed on the PE array."""
+        return [g for g in self.groups if g.kind == "pe"]
+
+    @property
+    def exit_group(self) -> Group:
+        """The output layer's group (always last)."""
+        return self.groups[-1]
+
+
+def _fail(arch, field_name: str, problem: str, fix: str) -> MappingError:
+    where = str(arch.path) if getattr(arch, "path", None) else getattr(arch, "name", "architecture")
+    return MappingError.at(where, field_name, problem, fix)
+
+
+def layer_weight_bytes(layer: dict) -> int:
+    """Bytes of a weighted layer's int8 weights (0 for others)."""
+    if layer["type"] in ("conv", "linear", "output"):
+        return int(np.prod(weight_shape(layer)))
+    return 0
+
+
+def _resolve_source(layers_by_name: dict[str, dict], name: str) -> str:
+    """Follow flatten/avgpool remaps back to the layer whose spike map is delivered."""
+    while name != "input" and layers_by_name[name]["type"] in ("flatten", "avgpool"):
+        name = layers_by_name[name]["inputs"][0]
+    return name
+
+
+def _input_for(layers_by_name: dict[str, dict], src: str, consumer: dict, encoding: str, input_shape) -> GroupInput:
+    """The GroupInput of spike map ``src`` consumed by conv/linear/output layer ``consumer``."""
+    source = _resolve_source(layers_by_name, src)
+    shape = tuple(int(v) for v in (input_shape if source == "input" else layers_by_name[source]["out_shape"]))
+    enc = "spikes" if source != "input" else ("image" if encoding == "direct" else "frames")
+    if consumer["type"] == "conv":
+        return GroupInput(
+            source,
+            enc,
+            "conv",
+            shape,
+            int(consumer["kernel"]),
+            int(consumer["stride"]),
+            int(consumer["padding"]),
+            consumer["name"],
+        )
+    return GroupInput(source, enc, "linear", shape, via=consumer["name"])
+
+
+def _make_folds(n_neurons: int, num_pes: int, capacity: int, per_channel: int, weights_fn) -> list[Fold]:
+    """Folds of section 3: F = ceil(N / (P*K)); PE blocks of q_f = ceil(n_f / P)."""
+    per_fold = num_pes * capacity
+    folds = []
+    for f in range(math.ceil(n_neurons / per_fold)):
+        start = f * per_fold
+        stop = min(n_neurons, (f + 1) * per_fold)
+        n = stop - start
+        q = math.ceil(n / num_pes)
+        offsets = start + np.minimum(np.arange(num_pes + 1, dtype=np.int64) * q, n)
+        channels = (stop - 1) // per_channel - start // per_channel + 1
+        folds.append(Fold(f, start, stop, q, offsets, int(weights_fn(n, channels)), int(channels)))
+    return folds
+
+
+def build_mapping(arch, workload: Workload) -> Mapping:
+    """Groups, folds, PE blocks and residency of ``workload`` on ``arch`` (raises MappingError)."""
+    rows, cols = int(arch.array.rows), int(arch.array.cols)
+    num_pes = rows * cols - int(arch.array.exit_unit_tiles)
+    if num_pes < 1:
+        raise _fail(arch, "array", f"{rows}x{cols} tiles leave no PE", "make the array larger")
+    sb = int(arch.spike_address_bytes)
+    r = int(arch.noc.link_bytes_per_cycle) // sb
+    if r < 1:
+        raise _fail(arch, "noc.link_bytes_per_cycle", "carries less than one spike address per cycle", "raise it")
+    capacity = int(arch.pe.data_memory_bytes) * 8 // int(arch.pe.vmem_bits)
+    if capacity < 1:
+        raise _fail(
+            arch,
+            "pe.data_memory_bytes",
+            f"{arch.pe.data_memory_bytes} B cannot hold one {arch.pe.vmem_bits}-bit membrane",
+            "raise pe.data_memory_bytes or lower pe.vmem_bits",
+        )
+    for unit, obj in (("pe", arch.pe), ("exit_unit", arch.exit_unit)):
+        for buf in ("input_spike_buffer_bytes", "output_spike_buffer_bytes"):
+            if int(getattr(obj, buf)) // sb < 1:
+                raise _fail(
+                    arch, f"{unit}.{buf}", f"holds no {sb}-byte spike address", f"make it at least {sb} bytes"
+                )
+    layers = workload.layers
+    by_name = {ly["name"]: ly for ly in layers}
+    encoding = workload.input_encoding
+    input_shape = workload.input_shape
+    consumed_by_add = {name for ly in layers if ly["type"] == "add" for name in ly["inputs"]}
+    groups: list[Group] = []
+    for ly in layers:
+        kind = ly["type"]
+        name = ly["name"]
+        if kind in ("flatten", "avgpool"):
+            continue
+        if kind in ("conv", "linear") and not is_spiking(ly):
+            if name not in consumed_by_add:
+                raise MappingError.at(
+                    workload.source, f"layers.{name}", "a non-spiking layer must feed an add", "fix the layer table"
+                )
+            continue  # executed inside its add group
+        out_shape = tuple(int(v) for v in ly["out_shape"])
+        index = len(groups)
+        if kind in ("conv", "linear"):
+            inp = _input_for(by_name, ly["inputs"][0], ly, encoding, input_shape)
+            fan_in = int(np.prod(weight_shape(ly)[1:]))
+            per_channel = int(np.prod(out_shape[1:])) if kind == "conv" else 1
+            group = Group(index, "pe", name, [name], out_shape, [inp], weight_bytes=layer_weight_bytes(ly))
+            group.folds = _make_folds(
+                group.neurons, num_pes, capacity, per_channel, lambda n, ch, fi=fan_in: ch * fi
+            )
+        elif kind == "add":
+            main, short = (by_name[s] for s in ly["inputs"])
+            convs = [main] + ([short] if short["type"] in ("conv", "linear") and not is_spiking(short) else [])
+            inputs = [_input_for(by_name, c["inputs"][0], c, encoding, input_shape) for c in convs]
+            if len(convs) == 1:
+                src = _resolve_source(by_name, short["name"])
+                if src == "input" and encoding == "direct":
+                    raise MappingError.at(
+                        workload.source,
+                        f"layers.{name}.inputs",
+                        "an identity shortcut from a direct-encoded image is not supported",
+                        "use a conv shortcut",
+                    )
+                inputs.append(
+                    GroupInput(src, "spikes" if src != "input" else "frames", "identity", tuple(short["out_shape"]))
+                )
+            fans = [int(np.prod(weight_shape(c)[1:])) for c in convs]
+            per_channel = int(np.prod(out_shape[1:])) if len(out_shape) == 3 else 1
+            group = Group(
+                index,
+                "pe",
+                name,
+                [c["name"] for c in convs] + [name],
+                out_shape,
+                inputs,
+                weight_bytes=sum(layer_weight_bytes(c) for c in convs),
+            )
+            group.folds = _make_folds(
+                group.neurons, num_pes, capacity, per_channel, lambda n, ch, fs=tuple(fans): ch * sum(fs)
+            )
+        elif kind == "maxpool":
+            src = _resolve_source(by_name, ly["inputs"][0])
+            enc = "spikes" if src != "input" else ("image" if encoding == "direct" else "frames")
+            if enc == "image":
+                raise MappingError.at(
+                    workload.source, f"layers.{name}", "max-pooling a direct-encoded image", "pool spikes only"
+                )
+            shape = tuple(int(v) for v in (input_shape if src == "input" else by_name[src]["out_shape"]))
+            group = Group(
+                index,
+                "pool",
+                name,
+                [name],
+                out_shape,
+                [GroupInput(src, enc, "pool", shape)],
+                pool_kernel=int(ly["kernel"]),
+                pool_stride=int(ly["stride"]),
+            )
+        elif kind == "output":
+            inp = _input_for(by_name, ly["inputs"][0], ly, encoding, input_shape)
+            group = Group(index, "exit", name, [name], out_shape, [inp], weight_bytes=layer_weight_bytes(ly))
+        else:  # pragma: no cover - validated layer types
+            raise MappingError.at(workload.source, f"layers.{name}.type", f"unsupported {kind!r}", "fix the layer")
+        groups.append(group)
+    pe_groups = [g for g in groups if g.kind == "pe"]
+    membranes_resident = sum(math.ceil(g.neurons / num_pes) for g in pe_groups) <= capacity
+    total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
+    weights_resident = total_weight_bytes <= int(arch.global_buffers.weight.bytes)
+    # the exit unit holds the output membranes and its lookup table
+    classes = workload.num_classes
+    exit_kind = arch.exit_unit.kind
+    if exit_kind == "at":
+        lut_bytes = int(arch.exit_unit.exp_lut_entries) * 2
+    elif exit_kind == "dt":
+        lut_bytes = int(arch.exit_unit.lut_bytes)
+    else:
+        lut_bytes = 0
+    need = math.ceil(classes * int(arch.exit_unit.vmem_bits) / 8) + lut_bytes
+    if need > int(arch.exit_unit.data_memory_bytes):
+        raise _fail(
+            arch,
+            "exit_unit.data_memory_bytes",
+            f"{arch.exit_unit.data_memory_bytes} B cannot hold {classes} output membranes and a {lut_bytes} B table"
+            f" ({need} B needed)",
+            f"raise it to at least {need}",
+        )
+    pe_ids = np.arange(num_pes, dtype=np.int64)
+    pe_hops = pe_ids // cols + pe_ids % cols
+    return Mapping(
+        num_pes=num_pes,
+        rows=rows,
+        cols=cols,
+        capacity_neurons=capacity,
+        spike_bytes=sb,
+        spikes_per_cycle=r,
+        pe_hops=pe_hops,
+        exit_hops=num_pes // cols + num_pes % cols,
+        groups=groups,
+        membranes_resident=membranes_resident,
+        weights_resident=weights_resident,
+        total_weight_bytes=total_weight_bytes,
+        num_classes=classes,
+        timesteps=workload.timesteps,
+        input_encoding=encoding,
+        exit_memory_bytes=need,
+    )

@@ -1,0 +1,389 @@
+"""Simulation results: the SimResult dataclass, its exact counters, summary text, JSON and CSV writers.
+
+``SimResult.counters()`` returns exactly the counters of docs/microarchitecture.md section 9, as
+plain ints and lists, in this shape (what ``hw/reference.py`` returns too)::
+
+    {
+      "total_cycles": int,
+      "images": {"start_cycle": [..], "end_cycle": [..], "exit_t": [..], "accelerator": [..]},
+      "accelerators": [                       # one entry per accelerator, in index order
+        {"pe": {"busy": [P ints], "stall_input": [..], "stall_output": [..],
+                "stall_memory": [..], "idle": [..]},
+         "exit_unit": {"busy": int, "stall_input": int, "idle": int},
+         "actions": {name: int for name in ACTIONS}},
+      ],
+    }
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from satasim_atsn.workload.format import atomic_write_text
+
+ACTIONS = (
+    "pe_accumulations",
+    "pe_fire_updates",
+    "pe_spikes_out",
+    "pe_input_buffer_pushes",
+    "pe_output_buffer_pushes",
+    "pe_dm_reads",
+    "pe_dm_writes",
+    "adc_conversions",
+    "weight_glb_read_bytes",
+    "weight_glb_write_bytes",
+    "spike_glb_read_bytes",
+    "spike_glb_write_bytes",
+    "noc_byte_hops",
+    "dram_read_bytes",
+    "dram_write_bytes",
+    "exit_accumulations",
+    "exit_updates",
+    "exit_lut_reads",
+    "exit_multiplies",
+    "exit_compares",
+    "exit_divides",
+    "pool_ors",
+)
+PE_STATES = ("busy", "stall_input", "stall_output", "stall_memory", "idle")
+STATISTICAL_NOTE = (
+    "NOTE: statistical workload: its spikes are synthesised from per-layer firing rates and exit histograms, "
+    "not computed by a trained network."
+)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars/arrays -> plain Python, recursively (JSON-ready)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+@dataclass
+class SimResult:
+    """Everything one simulation measured; ``to_dict()`` is deterministic."""
+
+    arch: dict
+    workload: dict
+    images: int
+    start: int
+    clock_hz: float
+    total_cycles: int
+    start_cycle: np.ndarray
+    end_cycle: np.ndarray
+    exit_t: np.ndarray
+    accelerator: np.ndarray
+    pred: np.ndarray
+    pred_hw: np.ndarray
+    labels: np.ndarray | None
+    per_accelerator: list[dict]
+    layers: list[dict]
+    totals: dict[str, int]
+    energy: dict
+    area_um2: dict
+    leakage_mW: dict
+    mapping: dict
+    statistical: bool = False
+    timing: dict = field(default_factory=dict)
+
+    # --- construction -------------------------------------------------------------------
+    @classmethod
+    def build(cls, arch, workload, mapping, start: int, scheduler, pred, pred_hw, labels) -> SimResult:
+        """Assemble a result from the engine's scheduler state (energy from hw.energy)."""
+        from satasim_atsn.hw.energy import compute_area, compute_energy, leakage_power_mW
+
+        total = int(max(int(scheduler.finish.max()), int(scheduler.end_cycle.max(initial=0))))
+        per_acc = []
+        for tot in scheduler.totals:
+            stall_memory = np.full(mapping.num_pes, tot.stall_memory, dtype=np.int64)
+            idle = total - tot.busy - tot.stall_input - stall_memory
+            per_acc.append(
+                {
+                    "pe": {
+                        "busy": tot.busy.copy(),
+                        "stall_input": tot.stall_input.copy(),
+                        "stall_output": np.zeros(mapping.num_pes, dtype=np.int64),
+                        "stall_memory": stall_memory,
+                        "idle": idle,
+                    },
+                    "exit_unit": {
+                        "busy": int(tot.exit_busy),
+                        "stall_input": int(tot.exit_stall_input),
+                        "idle": int(total - tot.exit_busy - tot.exit_stall_input),
+                    },
+                    "actions": {name: int(tot.counts[i]) for i, name in enumerate(ACTIONS)},
+                }
+            )
+        totals = {name: int(sum(acc["actions"][name] for acc in per_acc)) for name in ACTIONS}
+        energy = compute_energy(arch, totals, total)
+        layers = []
+        for g in mapping.groups:
+            counts = {name: int(scheduler.group_counts[g.index, i]) for i, name in enumerate(ACTIONS)}
+            dyn = compute_energy(arch, counts, 0)
+            layers.append(
+                {
+                    "group": g.index,
+                    "name": g.name,
+                    "kind": g.kind,
+                    "layers": list(g.layers),
+                    "neurons": g.neurons if g.kind != "pool" else int(np.prod(g.out_shape)),
+                    "folds": len(g.folds) if g.kind == "pe" else 1,
+                    "cycles": int(scheduler.group_cycles[g.index]),
+                    "pe_busy_cycles": int(scheduler.group_busy[g.index]),
+                    "counts": counts,
+                    "dynamic_energy_pJ": {k: float(sum(v.values())) for k, v in sorted(dyn.dynamic_pJ.items())},
+                }
+            )
+        map_info = {
+            "num_pes": mapping.num_pes,
+            "capacity_neurons": mapping.capacity_neurons,
+            "membranes_resident": mapping.membranes_resident,
+            "weights_resident": mapping.weights_resident,
+            "total_weight_bytes": mapping.total_weight_bytes,
+            "groups": [
+                {"name": g.name, "kind": g.kind, "folds": len(g.folds), "weight_bytes": g.weight_bytes}
+                for g in mapping.groups
+            ],
+        }
+        return cls(
+            arch=arch.to_dict(),
+            workload={
+                "name": workload.name,
+                "kind": workload.kind,
+                "dataset": workload.meta.get("dataset"),
+                "timesteps": workload.timesteps,
+                "num_classes": workload.num_classes,
+                "source": Path(workload.source).name,
+            },
+            images=int(scheduler.start_cycle.shape[0]),
+            start=int(start),
+            clock_hz=float(arch.clock_hz),
+            total_cycles=total,
+            start_cycle=scheduler.start_cycle,
+            end_cycle=scheduler.end_cycle,
+            exit_t=scheduler.exit_t,
+            accelerator=scheduler.accelerator,
+            pred=np.asarray(pred),
+            pred_hw=np.asarray(pred_hw),
+            labels=None if labels is None else np.asarray(labels),
+            per_accelerator=per_acc,
+            layers=layers,
+            totals=totals,
+            energy={
+                "dynamic_pJ": _plain(energy.dynamic_pJ),
+                "leakage_pJ": _plain(energy.leakage_pJ),
+                "total_pJ": float(energy.total_pJ),
+            },
+            area_um2=_plain(compute_area(arch)),
+            leakage_mW=_plain(leakage_power_mW(arch)),
+            mapping=map_info,
+            statistical=workload.is_statistical,
+        )
+
+    # --- derived metrics ------------------------------------------------------------------
+    @property
+    def seconds(self) -> float:
+        """Makespan in seconds."""
+        return self.total_cycles / self.clock_hz
+
+    def metrics(self) -> dict:
+        """Headline metrics: FPS, latency, energy per image, power, EDP, utilisation, accuracy."""
+        n = self.images
+        lat = (self.end_cycle - self.start_cycle).astype(np.float64)
+        total_pJ = self.energy["total_pJ"]
+        leak_pJ = float(sum(self.energy["leakage_pJ"].values()))
+        image_steps = int(self.exit_t.sum())
+        busy = sum(int(a["pe"]["busy"].sum()) for a in self.per_accelerator)
+        pe_cycles = len(self.per_accelerator) * len(self.per_accelerator[0]["pe"]["busy"]) * self.total_cycles
+        stalls = {
+            state: int(sum(int(a["pe"][state].sum()) for a in self.per_accelerator))
+            for state in ("stall_input", "stall_output", "stall_memory")
+        }
+        out: dict[str, Any] = {
+            "images": n,
+            "total_cycles": self.total_cycles,
+            "seconds": self.seconds,
+            "fps": n / self.seconds if self.total_cycles else 0.0,
+            "latency_cycles": {"mean": float(lat.mean()), "min": int(lat.min()), "max": int(lat.max())},
+            "latency_ms": {
+                "mean": float(lat.mean()) / self.clock_hz * 1e3,
+                "min": float(lat.min()) / self.clock_hz * 1e3,
+                "max": float(lat.max()) / self.clock_hz * 1e3,
+            },
+            "avg_timestep": float(self.exit_t.mean()),
+            "exit_histogram": np.bincount(self.exit_t, minlength=int(self.workload["timesteps"]) + 1)[1:].tolist(),
+            "energy_total_pJ": total_pJ,
+            "energy_dynamic_pJ": total_pJ - leak_pJ,
+            "energy_leakage_pJ": leak_pJ,
+            "energy_per_image_uJ": total_pJ / n * 1e-6,
+            "energy_per_image_timestep_uJ": total_pJ / max(image_steps, 1) * 1e-6,
+            "average_power_mW": total_pJ * 1e-12 / self.seconds * 1e3 if self.total_cycles else 0.0,
+            "edp_J_s": total_pJ * 1e-12 * (float(lat.mean()) / self.clock_hz),
+            "area_mm2": float(sum(self.area_um2.values())) * 1e-6,
+            "pe_utilisation": busy / pe_cycles if pe_cycles else 0.0,
+            "pe_stall_cycles": stalls,
+            "energy_by_component_pJ": {
+                comp: float(sum(self.energy["dynamic_pJ"].get(comp, {}).values()))
+                + float(self.energy["leakage_pJ"].get(comp, 0.0))
+                for comp in sorted(set(self.energy["dynamic_pJ"]) | set(self.energy["leakage_pJ"]))
+            },
+        }
+        if self.labels is not None and (self.pred >= 0).all():
+            out["accuracy"] = {
+                "software": float((self.pred == self.labels).mean()),
+                "hardware": float((self.pred_hw == self.labels).mean()),
+                "predictions_differ": int((self.pred != self.pred_hw).sum()),
+            }
+        return out
+
+    # --- exports --------------------------------------------------------------------------
+    def counters(self) -> dict:
+        """Exactly the counters of docs/microarchitecture.md section 9 (plain ints/lists)."""
+        return _plain(
+            {
+                "total_cycles": self.total_cycles,
+                "images": {
+                    "start_cycle": self.start_cycle,
+                    "end_cycle": self.end_cycle,
+                    "exit_t": self.exit_t,
+                    "accelerator": self.accelerator,
+                },
+                "accelerators": [
+                    {
+                        "pe": {state: a["pe"][state] for state in PE_STATES},
+                        "exit_unit": dict(a["exit_unit"]),
+                        "actions": dict(a["actions"]),
+                    }
+                    for a in self.per_accelerator
+                ],
+            }
+        )
+
+    def to_dict(self, timing: bool = False) -> dict:
+        """Deterministic JSON-ready dict (no dates or wall-clock timings unless ``timing``)."""
+        out = {
+            "note": STATISTICAL_NOTE if self.statistical else None,
+            "arch": self.arch,
+            "workload": self.workload,
+            "start": self.start,
+            "metrics": self.metrics(),
+            "counters": self.counters(),
+            "totals": self.totals,
+            "energy": self.energy,
+            "area_um2": self.area_um2,
+            "leakage_mW": self.leakage_mW,
+            "layers": self.layers,
+            "mapping": self.mapping,
+            "predictions": {"software": self.pred, "hardware": self.pred_hw},
+        }
+        if timing and self.timing:
+            out["timing"] = self.timing
+        return _plain(out)
+
+    def to_json(self, timing: bool = False) -> str:
+        """The JSON text: sorted keys, stable float repr."""
+        return json.dumps(self.to_dict(timing), sort_keys=True, indent=1, allow_nan=False) + "\n"
+
+    def write_json(self, path: str | Path, timing: bool = False) -> None:
+        """Write the JSON atomically."""
+        atomic_write_text(path, self.to_json(timing))
+
+    def layers_csv(self) -> str:
+        """One row per group: cycles, busy cycles, action counts and dynamic energy per component."""
+        comps = sorted({c for row in self.layers for c in row["dynamic_energy_pJ"]})
+        header = ["group", "name", "kind", "layers", "neurons", "folds", "cycles", "pe_busy_cycles"]
+        header += list(ACTIONS) + [f"energy_{c}_pJ" for c in comps]
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        for row in self.layers:
+            writer.writerow(
+                [row["group"], row["name"], row["kind"], "+".join(row["layers"]), row["neurons"], row["folds"]]
+                + [row["cycles"], row["pe_busy_cycles"]]
+                + [row["counts"][a] for a in ACTIONS]
+                + [repr(float(row["dynamic_energy_pJ"].get(c, 0.0))) for c in comps]
+            )
+        return buf.getvalue()
+
+    def images_csv(self) -> str:
+        """One row per image: index, accelerator, start/end cycle, exit step, predictions, label."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["image", "accelerator", "start_cycle", "end_cycle", "exit_t", "pred", "pred_hw", "label"])
+        for i in range(self.images):
+            label = "" if self.labels is None else int(self.labels[i])
+            writer.writerow(
+                [
+                    self.start + i,
+                    int(self.accelerator[i]),
+                    int(self.start_cycle[i]),
+                    int(self.end_cycle[i]),
+                    int(self.exit_t[i]),
+                    int(self.pred[i]),
+                    int(self.pred_hw[i]),
+                    label,
+                ]
+            )
+        return buf.getvalue()
+
+    def write_csv(self, directory: str | Path) -> list[Path]:
+        """Write layers.csv and images.csv atomically into ``directory``."""
+        directory = Path(directory)
+        paths = [directory / "layers.csv", directory / "images.csv"]
+        texts = [self.layers_csv(), self.images_csv()]
+        for path, text in zip(paths, texts, strict=True):
+            atomic_write_text(path, text)
+        return paths
+
+    def summary_text(self) -> str:
+        """A readable summary; a statistical workload's first line says its spikes are synthesised."""
+        m = self.metrics()
+        lines = []
+        if self.statistical:
+            lines.append(STATISTICAL_NOTE)
+        lines += [
+            f"{self.arch['name']} on {self.workload['name']} ({self.workload['kind']}): {self.images} images "
+            f"from #{self.start}, {len(self.per_accelerator)} accelerator(s) at {self.clock_hz / 1e6:g} MHz",
+            f"  makespan        {self.total_cycles:,} cycles = {self.seconds * 1e3:.3f} ms",
+            f"  throughput      {m['fps']:.1f} FPS",
+            f"  latency         mean {m['latency_ms']['mean']:.3f} ms (min {m['latency_ms']['min']:.3f}, "
+            f"max {m['latency_ms']['max']:.3f})",
+            f"  timesteps       mean {m['avg_timestep']:.3f}; exits per t {m['exit_histogram']}",
+            f"  energy          {m['energy_per_image_uJ']:.2f} uJ/image, "
+            f"{m['energy_per_image_timestep_uJ']:.2f} uJ/image-timestep, total {m['energy_total_pJ'] * 1e-12:.4g} J "
+            f"(leakage {m['energy_leakage_pJ'] / max(m['energy_total_pJ'], 1e-30) * 100:.1f}%)",
+            f"  power           {m['average_power_mW']:.1f} mW average; area {m['area_mm2']:.3f} mm2; "
+            f"EDP {m['edp_J_s']:.3g} J*s",
+            f"  PE utilisation  {m['pe_utilisation'] * 100:.1f}%; stalls (PE-cycles) "
+            + ", ".join(f"{k} {v:,}" for k, v in m["pe_stall_cycles"].items()),
+        ]
+        if "accuracy" in m:
+            acc = m["accuracy"]
+            lines.append(
+                f"  accuracy        software {acc['software'] * 100:.2f}%, hardware {acc['hardware'] * 100:.2f}% "
+                f"({acc['predictions_differ']} predictions differ)"
+            )
+        lines.append("  energy by component (uJ/image):")
+        for comp, value in m["energy_by_component_pJ"].items():
+            lines.append(f"    {comp:<16}{value / self.images * 1e-6:12.3f}")
+        lines.append("  per layer: cycles (all accelerators)")
+        for row in self.layers:
+            lines.append(f"    {row['name']:<16}{row['kind']:<6}{row['cycles']:>16,}")
+        return "\n".join(lines)
