@@ -198,3 +198,21 @@ def test_whole_network_gradients(model, mode):
                 assert abs(grads[name][key][i] - num) <= 1e-4 * max(1.0, abs(num)), (name, key, i)
                 checked += 1
     assert checked >= 12
+
+
+def test_numba_kernels_match_numpy_reference():
+    rng = np.random.default_rng(8)
+    for static in (False, True):
+        cur = rng.uniform(-1, 3, (3, 2, 5, 5, 4) if static else (4, 2, 5, 5, 4)).astype(np.float32)
+        cur = cur[0] if static else cur
+        s_fast, c_fast = L.lif_forward(cur, 4, static=static)
+        s_ref, c_ref = L.lif_forward(cur, 4, static=static, fast=False)
+        assert np.array_equal(s_fast, s_ref) and np.allclose(c_fast[0], c_ref[0], atol=1e-6)
+        g = rng.standard_normal(s_ref.shape).astype(np.float32)
+        assert np.allclose(L.lif_backward(g, c_fast), L.lif_backward(g, c_ref, fast=False), atol=1e-5)
+    x = (rng.random((3, 2, 6, 7, 4)) < 0.4).astype(np.float32)
+    out_fast, cache_fast = L.maxpool_forward(x, 2)
+    out_ref, cache_ref = L.maxpool_forward(x, 2, fast=False)
+    assert np.array_equal(out_fast, out_ref)
+    g = rng.standard_normal(out_ref.shape).astype(np.float32)
+    assert np.array_equal(L.maxpool_backward(g, cache_fast), L.maxpool_backward(g, cache_ref))

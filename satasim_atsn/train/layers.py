@@ -109,16 +109,18 @@ def bn_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running: dict
     c = x.shape[-1]
     x2 = x.reshape(-1, c)
     if training:
-        mean = x2.mean(axis=0, dtype=np.float64).astype(x.dtype)
-        var = x2.var(axis=0, dtype=np.float64).astype(x.dtype)
+        mean = x2.mean(axis=0)
+        xc = x2 - mean
+        var = np.einsum("ij,ij->j", xc, xc) / x2.shape[0]
         if running is not None:
             m = x2.shape[0]
             running["mean"] = (1 - momentum) * running["mean"] + momentum * mean
             running["var"] = (1 - momentum) * running["var"] + momentum * var * m / max(m - 1, 1)
     else:
         mean, var = running["mean"].astype(x.dtype), running["var"].astype(x.dtype)
+        xc = x2 - mean
     inv = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-    xhat = (x2 - mean) * inv
+    xhat = xc * inv
     out = xhat * gamma + beta
     return out.reshape(x.shape), (xhat, inv, gamma, x.shape)
 
@@ -129,7 +131,7 @@ def bn_backward(grad: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray,
     g2 = grad.reshape(-1, shape[-1])
     m = g2.shape[0]
     dbeta = g2.sum(axis=0)
-    dgamma = (g2 * xhat).sum(axis=0)
+    dgamma = np.einsum("ij,ij->j", g2, xhat)
     dx = (gamma * inv / m) * (m * g2 - dbeta - xhat * dgamma)
     return dx.reshape(shape).astype(grad.dtype, copy=False), dgamma, dbeta
 
@@ -149,9 +151,23 @@ def smooth_spike(u: np.ndarray, vth: float) -> np.ndarray:
 
 
 def lif_forward(current: np.ndarray, timesteps: int, static: bool = False, tau: float = 0.5, vth: float = 1.0,
-                smooth: bool = False) -> tuple[np.ndarray, tuple]:
-    """LIF over time: u_t = tau*u_{t-1}*(1-s_{t-1}) + I_t, s_t = u_t > vth; ``static`` current is the same each t."""
-    shape = current.shape[1:] if not static else current.shape
+                smooth: bool = False, fast: bool = True) -> tuple[np.ndarray, tuple]:
+    """LIF over time: u_t = tau*u_{t-1}*(1-s_{t-1}) + I_t, s_t = u_t > vth; ``static`` current is the same each t.
+
+    float32 inputs use the numba kernel unless ``fast`` is False; ``smooth`` (gradient checks) uses numpy.
+    """
+    shape = current.shape if static else current.shape[1:]
+    if fast and not smooth and current.dtype == F32:
+        from satasim_atsn.train.kernels import lif_forward_kernel
+
+        m = int(np.prod(shape))
+        cur2 = np.ascontiguousarray(current).reshape(1 if static else timesteps, m)
+        us = np.empty((timesteps, m), dtype=F32)
+        ss = np.empty((timesteps, m), dtype=F32)
+        lif_forward_kernel(cur2, static, us, ss, float(tau), float(vth))
+        us = us.reshape((timesteps,) + shape)
+        ss = ss.reshape((timesteps,) + shape)
+        return ss, (us, ss, tau, vth, static)
     us = np.empty((timesteps,) + shape, dtype=current.dtype)
     ss = np.empty((timesteps,) + shape, dtype=current.dtype)
     u = np.zeros(shape, dtype=current.dtype)
@@ -163,13 +179,21 @@ def lif_forward(current: np.ndarray, timesteps: int, static: bool = False, tau: 
     return ss, (us, ss, tau, vth, static)
 
 
-def lif_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
+def lif_backward(grad: np.ndarray, cache: tuple, fast: bool = True) -> np.ndarray:
     """BPTT through the LIF (reset path included); returns dL/dI with the shape of the forward current."""
     us, ss, tau, vth, static = cache
     timesteps = us.shape[0]
+    if fast and us.dtype == F32:
+        from satasim_atsn.train.kernels import lif_backward_kernel
+
+        m = us[0].size
+        gi = np.empty((1 if static else timesteps, m), dtype=F32)
+        lif_backward_kernel(np.ascontiguousarray(grad, dtype=F32).reshape(timesteps, m), us.reshape(timesteps, m),
+                            ss.reshape(timesteps, m), float(tau), float(vth), static, gi)
+        return gi.reshape(us.shape[1:] if static else us.shape)
     gi = np.empty_like(us)
     gu_next = np.zeros(us.shape[1:], dtype=us.dtype)
-    tau = F32(tau)
+    tau = F32(tau) if us.dtype == F32 else tau
     for t in range(timesteps - 1, -1, -1):
         gs = grad[t] - gu_next * tau * us[t]
         gu = gs * triangle(us[t], vth) + gu_next * tau * (1 - ss[t])
@@ -181,10 +205,18 @@ def lif_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 # pooling of spikes
 # ------------------------------------------------------------------------------------------
-def maxpool_forward(x: np.ndarray, kernel: int) -> tuple[np.ndarray, tuple]:
+def maxpool_forward(x: np.ndarray, kernel: int, fast: bool = True) -> tuple[np.ndarray, tuple]:
     """Non-overlapping spike max-pooling (an OR for 0/1 spikes) over [..., H, W, C]; odd edges dropped."""
     *lead, h, w, c = x.shape
     ho, wo = h // kernel, w // kernel
+    if fast and kernel == 2 and x.dtype == F32:
+        from satasim_atsn.train.kernels import maxpool2_forward_kernel
+
+        frames = np.ascontiguousarray(x).reshape(-1, h, w, c)
+        out = np.empty((frames.shape[0], ho, wo, c), dtype=F32)
+        arg = np.empty((frames.shape[0], ho, wo, c), dtype=np.int8)
+        maxpool2_forward_kernel(frames, out, arg)
+        return out.reshape(tuple(lead) + (ho, wo, c)), ("fast", arg, x.shape)
     xc = x[..., :ho * kernel, :wo * kernel, :].reshape(tuple(lead) + (ho, kernel, wo, kernel, c))
     win = np.moveaxis(xc, -4, -3).reshape(tuple(lead) + (ho, wo, kernel * kernel, c))
     arg = win.argmax(axis=-2)
@@ -194,6 +226,13 @@ def maxpool_forward(x: np.ndarray, kernel: int) -> tuple[np.ndarray, tuple]:
 
 def maxpool_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
     """Route each pooled gradient to the first maximal input of its window."""
+    if isinstance(cache[0], str):
+        from satasim_atsn.train.kernels import maxpool2_backward_kernel
+
+        _, arg, shape = cache
+        dx = np.zeros((arg.shape[0],) + tuple(shape[-3:]), dtype=F32)
+        maxpool2_backward_kernel(np.ascontiguousarray(grad, dtype=F32).reshape(arg.shape), arg, dx)
+        return dx.reshape(shape)
     arg, shape, kernel = cache
     *lead, h, w, c = shape
     ho, wo = h // kernel, w // kernel

@@ -1,0 +1,88 @@
+"""numba kernels for the trainer's element-wise hot spots: the LIF time loop and 2x2 spike max-pooling.
+
+They compute the same thing as the numpy reference code in ``layers.py`` (tests compare them),
+in one pass over memory instead of several temporaries per timestep.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def lif_forward_kernel(cur: np.ndarray, static: bool, us: np.ndarray, ss: np.ndarray, tau: float,
+                       vth: float) -> None:  # pragma: no cover - compiled
+    """u_t = tau*u_{t-1}*(1-s_{t-1}) + I_t; s_t = u_t > vth, over flat neurons; writes us, ss [T, M]."""
+    T, M = us.shape
+    tau32 = np.float32(tau)
+    for i in prange(M):
+        u = np.float32(0.0)
+        s = np.float32(0.0)
+        for t in range(T):
+            current = cur[0, i] if static else cur[t, i]
+            u = tau32 * u * (np.float32(1.0) - s) + current
+            s = np.float32(1.0) if u > vth else np.float32(0.0)
+            us[t, i] = u
+            ss[t, i] = s
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def lif_backward_kernel(grad: np.ndarray, us: np.ndarray, ss: np.ndarray, tau: float, vth: float,
+                        static: bool, gi: np.ndarray) -> None:  # pragma: no cover - compiled
+    """BPTT with the triangle surrogate; gi is [T, M], or [1, M] summed over time for a static current."""
+    T, M = us.shape
+    tau32 = np.float32(tau)
+    vth32 = np.float32(vth)
+    for i in prange(M):
+        gu_next = np.float32(0.0)
+        acc = np.float32(0.0)
+        for t in range(T - 1, -1, -1):
+            u = us[t, i]
+            sg = np.float32(1.0) - abs(u - vth32) / vth32
+            if sg < 0:
+                sg = np.float32(0.0)
+            gs = grad[t, i] - gu_next * tau32 * u
+            gu = gs * sg + gu_next * tau32 * (np.float32(1.0) - ss[t, i])
+            if static:
+                acc += gu
+            else:
+                gi[t, i] = gu
+            gu_next = gu
+        if static:
+            gi[0, i] = acc
+
+
+@njit(parallel=True, cache=True)
+def maxpool2_forward_kernel(x: np.ndarray, out: np.ndarray, arg: np.ndarray) -> None:  # pragma: no cover
+    """2x2 stride-2 max-pooling of x [N, H, W, C]; arg holds the first maximal window position (0..3)."""
+    N, Ho, Wo, C = out.shape
+    for n in prange(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                for c in range(C):
+                    best = x[n, 2 * i, 2 * j, c]
+                    pos = 0
+                    v = x[n, 2 * i, 2 * j + 1, c]
+                    if v > best:
+                        best, pos = v, 1
+                    v = x[n, 2 * i + 1, 2 * j, c]
+                    if v > best:
+                        best, pos = v, 2
+                    v = x[n, 2 * i + 1, 2 * j + 1, c]
+                    if v > best:
+                        best, pos = v, 3
+                    out[n, i, j, c] = best
+                    arg[n, i, j, c] = pos
+
+
+@njit(parallel=True, cache=True)
+def maxpool2_backward_kernel(grad: np.ndarray, arg: np.ndarray, dx: np.ndarray) -> None:  # pragma: no cover
+    """Route each pooled gradient to its window's first maximum (dx must be zeroed)."""
+    N, Ho, Wo, C = grad.shape
+    for n in prange(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                for c in range(C):
+                    pos = arg[n, i, j, c]
+                    dx[n, 2 * i + pos // 2, 2 * j + pos % 2, c] = grad[n, i, j, c]
