@@ -28,3 +28,97 @@ def workload_notice(path: str | Path) -> str:
     return (f"Statistical workload: {meta.get('name')} ({meta.get('dataset')}) has no trained weights; its spikes are "
             f"drawn from per-layer firing rates and exit-step histograms (DESIGN.md section 4), so accuracy is not "
             f"simulated and absolute numbers depend on those rates.{extra}")
+
+
+@lru_cache(maxsize=4)
+def _read(path: str, mtime_ns: int):
+    from satasim_atsn.workload.format import read_workload
+
+    return read_workload(path)
+
+
+def read_cached(path: str | Path):
+    """read_workload with a small per-process cache (sweeps reuse one workload for every point)."""
+    p = Path(path)
+    return _read(str(p), p.stat().st_mtime_ns)
+
+
+def summarize(result, arch_path: str = "") -> dict:
+    """Everything compare/sweep/reproduce need from one SimResult, per image where it makes sense."""
+    import numpy as np
+
+    n = int(result.images)
+    clock = float(result.clock_hz)
+    lat = (np.asarray(result.end_cycle) - np.asarray(result.start_cycle)).astype(np.float64)
+    exit_t = np.asarray(result.exit_t)
+    image_steps = max(int(exit_t.sum()), 1)
+    dyn = result.energy["dynamic_pJ"]
+    leak = result.energy["leakage_pJ"]
+    total_pJ = float(result.energy["total_pJ"])
+    leak_pJ = float(sum(leak.values()))
+    seconds = result.total_cycles / clock
+    comps = sorted(set(dyn) | set(leak))
+    totals = result.totals
+    sops = int(totals.get("pe_accumulations", 0)) + int(totals.get("exit_accumulations", 0))
+    area = result.area_um2
+    area_total_um2 = float(area["total"]) if "total" in area else float(sum(area.values()))
+    arch = result.arch
+    summary = {
+        "name": arch.get("name"),
+        "kind": arch.get("kind"),
+        "arch_path": str(arch_path),
+        "accelerators": int(arch.get("accelerators", 1)),
+        "clock_hz": clock,
+        "images": n,
+        "start": int(result.start),
+        "total_cycles": int(result.total_cycles),
+        "fps": n / seconds if seconds else 0.0,
+        "latency_us": float(lat.mean()) / clock * 1e6,
+        "cycles_per_image": int(arch.get("accelerators", 1)) * result.total_cycles / n,
+        "avg_timestep": float(exit_t.mean()),
+        "median_exit_t": float(np.median(exit_t)),
+        "exit_hist": np.bincount(exit_t, minlength=int(result.workload["timesteps"]) + 1)[1:].tolist(),
+        "energy_per_image_uJ": total_pJ / n * 1e-6,
+        "energy_per_image_timestep_uJ": total_pJ / image_steps * 1e-6,
+        "energy_10k_images_J": total_pJ / n * 1e-12 * 10000,
+        "dynamic_energy_per_image_uJ": (total_pJ - leak_pJ) / n * 1e-6,
+        "leakage_energy_per_image_uJ": leak_pJ / n * 1e-6,
+        "power_mW": total_pJ * 1e-12 / seconds * 1e3 if seconds else 0.0,
+        "area_mm2": area_total_um2 * 1e-6,
+        "edp_uJ_ms": total_pJ / n * 1e-6 * float(lat.mean()) / clock * 1e3,
+        "sops_per_image": sops / n,
+        "pJ_per_sop": total_pJ / sops if sops else None,
+        "dram_bytes_per_image": (int(totals.get("dram_read_bytes", 0)) + int(totals.get("dram_write_bytes", 0))) / n,
+        "energy_by_component_uJ": {c: (sum(dyn.get(c, {}).values()) + leak.get(c, 0.0)) / n * 1e-6 for c in comps},
+        "dynamic_by_component_uJ": {c: sum(dyn.get(c, {}).values()) / n * 1e-6 for c in comps},
+        "leakage_by_component_uJ": {c: leak.get(c, 0.0) / n * 1e-6 for c in comps},
+        "energy_by_action_uJ": {c: {k: v / n * 1e-6 for k, v in sorted(dyn.get(c, {}).items())} for c in comps},
+        "energy_by_layer_uJ": {ly["name"]: sum(ly["dynamic_energy_pJ"].values()) / n * 1e-6 for ly in result.layers},
+        "layer_cycles_per_image_timestep": {ly["name"]: ly["cycles"] / image_steps for ly in result.layers},
+        "actions_per_image": {k: v / n for k, v in sorted(totals.items())},
+        "accuracy": None,
+        "timeline": None,
+        "statistical": bool(result.statistical),
+    }
+    if result.labels is not None and (np.asarray(result.pred) >= 0).all():
+        summary["accuracy"] = float((np.asarray(result.pred) == np.asarray(result.labels)).mean())
+    for comp in comps:
+        summary[f"energy_{comp}_uJ"] = summary["energy_by_component_uJ"][comp]
+    return summary
+
+
+def run_summary(arch_path: str, overrides: list[str], workload_path: str, images: int, start: int = 0) -> dict:
+    """Load, simulate and summarise one architecture on one workload."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.engine import simulate
+
+    arch = load_arch(arch_path, list(overrides))
+    result = simulate(arch, read_cached(workload_path), images=images, start=start)
+    return summarize(result, arch_path)
+
+
+def simulate_metrics(arch_path: str, overrides: list[str], workload_path: str, images: int, start: int,
+                     metrics: list[str]) -> dict:
+    """The metrics of one engine study point."""
+    summary = run_summary(arch_path, overrides, workload_path, images, start)
+    return {m: summary.get(m) for m in metrics}

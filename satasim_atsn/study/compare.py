@@ -1,0 +1,268 @@
+"""``satasim compare``: several architectures on one workload, side by side, with the causes of the differences."""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from satasim_atsn.errors import StudyError
+from satasim_atsn.report import plots
+from satasim_atsn.report.document import Document, fmt, pct, text_table
+from satasim_atsn.study.metrics import run_summary, workload_meta, workload_notice
+from satasim_atsn.workload.format import atomic_write_text
+
+DEFAULT_IMAGES = 100
+
+
+def _run_one(args: tuple) -> dict:
+    arch_path, overrides, workload_path, images, start = args
+    return run_summary(arch_path, overrides, workload_path, images, start)
+
+
+def run_all(arch_paths: list[str], overrides: list[str], workload_path: str, images: int, start: int,
+            jobs: int | None) -> list[dict]:
+    """Simulate every architecture (in parallel processes when there are several and cores allow)."""
+    tasks = [(a, list(overrides), workload_path, images, start) for a in arch_paths]
+    workers = min(len(tasks), jobs or os.cpu_count() or 1)
+    if workers <= 1:
+        return [_run_one(t) for t in tasks]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_run_one, tasks))
+
+
+def _baseline_index(summaries: list[dict], baseline: str | None) -> int:
+    if baseline is None:
+        return 0
+    names = [s["name"] for s in summaries]
+    if baseline in names:
+        return names.index(baseline)
+    if baseline.isdigit() and int(baseline) < len(names):
+        return int(baseline)
+    for i, s in enumerate(summaries):
+        if Path(s["arch_path"]).stem == baseline or s["arch_path"] == baseline:
+            return i
+    raise StudyError.at(None, "--baseline", f"{baseline!r} is none of the architectures {names}",
+                        "give one of their names")
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or not b:
+        return "n/a"
+    return f"{a / b:.3f}x"
+
+
+def explain_difference(arch: dict, base: dict) -> list[str]:
+    """Sentences saying how energy per image and FPS differ from the baseline, and which components cause it."""
+    out = []
+    e_a, e_b = arch["energy_per_image_uJ"], base["energy_per_image_uJ"]
+    delta = e_a - e_b
+    word = "less" if delta < 0 else "more"
+    out.append(f"**{arch['name']}** spends {fmt(abs(delta))} uJ ({abs(delta) / e_b * 100:.1f}%) {word} energy per "
+               f"image than **{base['name']}** ({fmt(e_a)} vs {fmt(e_b)} uJ) and runs at "
+               f"{_ratio(arch['fps'], base['fps'])} its FPS ({fmt(arch['fps'])} vs {fmt(base['fps'])}). "
+               "Per image-timestep: "
+               f"{fmt(arch['energy_per_image_timestep_uJ'])} vs {fmt(base['energy_per_image_timestep_uJ'])} uJ.")
+    comps = sorted(set(arch["energy_by_component_uJ"]) | set(base["energy_by_component_uJ"]))
+    diffs = {c: arch["energy_by_component_uJ"].get(c, 0.0) - base["energy_by_component_uJ"].get(c, 0.0) for c in comps}
+    ranked = sorted(diffs.items(), key=lambda kv: -abs(kv[1]))
+    parts = []
+    for comp, d in ranked[:4]:
+        if abs(d) < 1e-9 * max(e_b, 1e-12):
+            continue
+        share = d / delta * 100 if delta else float("nan")
+        d_dyn = arch["dynamic_by_component_uJ"].get(comp, 0.0) - base["dynamic_by_component_uJ"].get(comp, 0.0)
+        d_leak = arch["leakage_by_component_uJ"].get(comp, 0.0) - base["leakage_by_component_uJ"].get(comp, 0.0)
+        actions_a = arch["energy_by_action_uJ"].get(comp, {})
+        actions_b = base["energy_by_action_uJ"].get(comp, {})
+        act = sorted(set(actions_a) | set(actions_b),
+                     key=lambda k: -abs(actions_a.get(k, 0.0) - actions_b.get(k, 0.0)))
+        top = ""
+        if act and abs(d_dyn) > 0:
+            k = act[0]
+            top = f"; largest action change `{k}` {actions_b.get(k, 0.0):.4g} -> {actions_a.get(k, 0.0):.4g} uJ"
+        parts.append(f"`{comp}` {d:+.4g} uJ ({share:.0f}% of the difference: dynamic {d_dyn:+.4g}, leakage "
+                     f"{d_leak:+.4g}{top})")
+    if parts:
+        out.append("By component (dynamic + leakage, per image): " + "; ".join(parts) + ".")
+    t_a, t_b = arch["avg_timestep"], base["avg_timestep"]
+    out.append(f"Average timesteps per image: {t_a:.3f} vs {t_b:.3f} ({_ratio(t_a, t_b)}); cycles per image: "
+               f"{fmt(arch['cycles_per_image'])} vs {fmt(base['cycles_per_image'])} "
+               f"({_ratio(arch['cycles_per_image'], base['cycles_per_image'])}), so the FPS change comes "
+               + ("mostly from running fewer timesteps." if t_b and abs(t_a / t_b - 1) > 0.05 else
+                  "from the per-timestep cost, not from the number of timesteps."))
+    return out
+
+
+def paper_direction(summaries: list[dict]) -> list[str]:
+    """Does ATSN spend less energy per image than the conventional design, as the paper says?"""
+    kinds = {s["kind"]: s for s in summaries}
+    if "atsn" not in kinds or "conventional" not in kinds:
+        return []
+    a, c = kinds["atsn"], kinds["conventional"]
+    saving = 1 - a["energy_per_image_uJ"] / c["energy_per_image_uJ"]
+    text = [f"Paper's direction (ATSN spends less energy per image than a conventional SNN accelerator): "
+            f"**{'matches' if saving > 0 else 'does not match'}** here — ATSN saves {saving * 100:.1f}% per image "
+            f"and changes FPS by {pct(a['fps'] / c['fps'] - 1)}."]
+    per_ts = 1 - a["energy_per_image_timestep_uJ"] / c["energy_per_image_timestep_uJ"]
+    steps = 1 - a["avg_timestep"] / c["avg_timestep"]
+    hw = []
+    for comp in ("pe_compute", "exit_unit", "adc"):
+        ea, ec = a["dynamic_by_component_uJ"].get(comp, 0.0), c["dynamic_by_component_uJ"].get(comp, 0.0)
+        ta, tc = ea / max(a["avg_timestep"], 1e-12), ec / max(c["avg_timestep"], 1e-12)
+        if ea or ec:
+            hw.append(f"`{comp}` {tc:.4g} -> {ta:.4g} uJ per image-timestep")
+    text.append(f"Of that, early exit runs {steps * 100:.1f}% fewer timesteps per image; per image-timestep ATSN "
+                f"spends {per_ts * 100:+.1f}% less (negative = more). The per-timestep hardware differences are "
+                f"the decay unit and the exit unit: {'; '.join(hw)}. Leakage scales with the makespan, so it "
+                f"follows the timesteps too.")
+    if saving <= 0:
+        text.append("Why the direction differs: the AT unit and the exit decisions cost more than the timesteps "
+                    "they save on this workload; see the component table above.")
+    return text
+
+
+def latency_timeline(summary: dict) -> tuple[list[tuple[str, float, float, str]], str]:
+    """Segments (row, start_us, duration_us, group) of one image through layers and timesteps."""
+    if summary.get("timeline"):
+        return summary["timeline"], "from the engine's per-slice timing of the image"
+    exit_t = int(round(summary["median_exit_t"]))
+    cycles = summary["layer_cycles_per_image_timestep"]  # layer -> cycles
+    clock = summary["clock_hz"]
+    segments, now = [], 0.0
+    for t in range(1, exit_t + 1):
+        for layer, cyc in cycles.items():
+            dur = cyc / clock * 1e6
+            segments.append((layer, now, dur, f"t={t}"))
+            now += dur
+    return segments, ("derived from per-layer cycles averaged over the image-timesteps run (the engine reports no "
+                      f"per-slice timing), for an image exiting at its median step t={exit_t}")
+
+
+def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, baseline: str | None = None,
+                images: int | None = None, start: int = 0, overrides: list[str] | None = None, jobs: int | None = None,
+                json_path: str | None = None, command: str = "", quiet: bool = False) -> str:
+    """Simulate, write report.md/html, results.json and plots; return the terminal summary table."""
+    if not Path(workload_path).is_file():
+        raise StudyError.at(workload_path, None, "no such workload file", "the last argument must be a workload .npz")
+    for a in arch_paths:
+        if not Path(a).is_file():
+            raise StudyError.at(a, None, "no such architecture file", "give arch .yaml files, then the workload")
+    meta = workload_meta(str(workload_path))
+    available = int(meta.get("num_images", 10000)) if meta.get("kind") == "statistical" else None
+    if images is None:
+        images = DEFAULT_IMAGES if available is None else min(DEFAULT_IMAGES, available)
+        try:
+            from satasim_atsn.workload.format import read_workload
+
+            images = min(images, read_workload(workload_path).num_images - start)
+        except Exception:  # noqa: BLE001 - the simulator reports the real problem
+            pass
+    summaries = run_all(arch_paths, overrides or [], workload_path, images, start, jobs)
+    b = _baseline_index(summaries, baseline)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [s["name"] for s in summaries]
+    doc = Document(f"Comparison on {meta.get('name')}: " + ", ".join(names),
+                   notice=workload_notice(workload_path))
+    doc.para("Regenerate with:")
+    doc.code(command)
+    doc.para(f"{images} images from image {start} of `{Path(workload_path).name}` ({meta.get('dataset')}); "
+             f"baseline for the ratios: **{names[b]}**. Energy per image = total energy (dynamic + leakage of every "
+             "accelerator over the makespan) / images; per image-timestep divides further by the timesteps the "
+             "images ran. Power = energy / makespan. EDP = energy per image x mean image latency.")
+    metric_rows = [
+        ("FPS", "fps"), ("latency per image (us)", "latency_us"), ("cycles per image", "cycles_per_image"),
+        ("avg timestep", "avg_timestep"), ("energy / image (uJ)", "energy_per_image_uJ"),
+        ("energy / image-timestep (uJ)", "energy_per_image_timestep_uJ"),
+        ("dynamic / image (uJ)", "dynamic_energy_per_image_uJ"),
+        ("leakage / image (uJ)", "leakage_energy_per_image_uJ"), ("power (mW)", "power_mW"),
+        ("area (mm2, all accelerators)", "area_mm2"), ("EDP (uJ x ms)", "edp_uJ_ms"),
+        ("pJ per synaptic op", "pJ_per_sop"), ("accuracy", "accuracy"),
+    ]
+    headers = ["metric"] + names + [f"{n} / {names[b]}" for i, n in enumerate(names) if i != b]
+    rows = []
+    for label, key in metric_rows:
+        vals = [s.get(key) for s in summaries]
+        if all(v is None for v in vals):
+            continue
+        rows.append([label] + [fmt(v) for v in vals] + [_ratio(v, vals[b]) for i, v in enumerate(vals) if i != b])
+    doc.heading("Summary")
+    doc.table(headers, rows)
+    # plots
+    plots.metric_bars(out / "metrics.png", names, [
+        ("FPS", [s["fps"] for s in summaries]),
+        ("energy per image (uJ)", [s["energy_per_image_uJ"] for s in summaries]),
+        ("area (mm2)", [s["area_mm2"] for s in summaries]),
+        ("power (mW)", [s["power_mW"] for s in summaries]),
+        ("EDP (uJ x ms)", [s["edp_uJ_ms"] for s in summaries]),
+        ("energy per image-timestep (uJ)", [s["energy_per_image_timestep_uJ"] for s in summaries]),
+    ], b)
+    doc.figure("metrics.png", f"FPS, energy, area, power and EDP; bars annotated with the ratio to {names[b]}")
+    comps = sorted({c for s in summaries for c in s["energy_by_component_uJ"]})
+    plots.stacked_bars(out / "energy_by_component.png", names,
+                       {c: [s["energy_by_component_uJ"].get(c, 0.0) for s in summaries] for c in comps},
+                       "energy per image by component (dynamic + leakage)", "uJ per image")
+    doc.heading("Where the energy goes")
+    doc.figure("energy_by_component.png", "energy per image by component")
+    comp_rows = []
+    for c in comps:
+        comp_rows.append([c] + [fmt(s["energy_by_component_uJ"].get(c, 0.0)) for s in summaries] +
+                         [fmt(s["leakage_by_component_uJ"].get(c, 0.0)) for s in summaries])
+    doc.table(["component"] + [f"{n} total uJ" for n in names] + [f"{n} leakage uJ" for n in names], comp_rows,
+              caption="energy per image by component")
+    action_rows = []
+    for c in comps:
+        acts = sorted({k for s in summaries for k in s["energy_by_action_uJ"].get(c, {})})
+        for k in acts:
+            vals = [s["energy_by_action_uJ"].get(c, {}).get(k, 0.0) for s in summaries]
+            if any(vals):
+                action_rows.append([c, k] + [fmt(v) for v in vals])
+    doc.table(["component", "action"] + names, action_rows, caption="dynamic energy per image by action (uJ)")
+    layers = list(dict.fromkeys(k for s in summaries for k in s["energy_by_layer_uJ"]))
+    if layers:
+        plots.stacked_bars(out / "energy_by_layer.png", names,
+                           {ly: [s["energy_by_layer_uJ"].get(ly, 0.0) for s in summaries] for ly in layers},
+                           "dynamic energy per image by layer", "uJ per image")
+        doc.figure("energy_by_layer.png", "dynamic energy per image by layer (group)")
+    doc.heading("Why they differ")
+    for i, s in enumerate(summaries):
+        if i != b:
+            for sentence in explain_difference(s, summaries[b]):
+                doc.para(sentence)
+    for sentence in paper_direction(summaries):
+        doc.para(sentence)
+    # latency timeline and exit histogram
+    doc.heading("Latency and exit steps")
+    for i, s in enumerate(summaries):
+        segments, how = latency_timeline(s)
+        name = f"timeline_{i}_{s['name']}.png"
+        plots.timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")
+        doc.figure(name, f"{s['name']}: latency timeline of one image, {how}")
+    T = max(len(s["exit_hist"]) for s in summaries)
+    plots.grouped_bars(out / "exit_histogram.png", [str(t) for t in range(1, T + 1)],
+                       {s["name"]: list(np.pad(np.asarray(s["exit_hist"], float), (0, T - len(s["exit_hist"]))))
+                        for s in summaries}, "exit timestep histogram", "exit timestep", "images")
+    doc.figure("exit_histogram.png", "number of images exiting at each timestep")
+    results = {"workload": Path(workload_path).name, "images": images, "start": start, "baseline": names[b],
+               "overrides": list(overrides or []), "architectures": summaries}
+    text = json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n"
+    atomic_write_text(out / "results.json", text)
+    if json_path:
+        atomic_write_text(json_path, text)
+    doc.write(out)
+    short = ["FPS", "energy / image (uJ)", "energy / image-timestep (uJ)", "avg timestep",
+             "area (mm2, all accelerators)", "power (mW)", "EDP (uJ x ms)"]
+    term_rows = [r for r in rows if r[0] in short]
+    return text_table(headers, term_rows) + f"\n-> {out}/report.md"
+
+
+def _json(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(type(value).__name__)
