@@ -1,3 +1,156 @@
-"""CLI commands of the hw area (registered by satasim_atsn.cli)."""
+"""CLI commands of the hw area (registered by satasim_atsn.cli): ``satasim run`` and ``satasim bench``."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from satasim_atsn.errors import SatasimError
+from satasim_atsn.workload.format import atomic_write_text, emits_spikes, read_workload
+
+
+def _check_output_path(path: str | None, option: str, is_dir: bool = False) -> None:
+    """Fail before simulating if an output location cannot be written."""
+    if path is None:
+        return
+    target = Path(path)
+    parent = target if is_dir else target.parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not _writable(probe) or (target.exists() and target.is_dir() != is_dir):
+        raise SatasimError.at(str(path), option, "cannot be written", "choose a writable location")
+
+
+def _writable(path: Path) -> bool:
+    import os
+
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@click.command("run")
+@click.argument("arch_path", metavar="ARCH")
+@click.argument("workload_path", metavar="WORKLOAD")
+@click.option("--images", type=int, default=None, help="Number of images (default: all from --start).")
+@click.option("--start", type=int, default=0, show_default=True, help="Index of the first image.")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override an arch field (repeatable).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the full results.")
+@click.option("--csv", "csv_dir", type=click.Path(file_okay=False), default=None, help="Write layers/images CSVs.")
+@click.option("--quiet", is_flag=True, help="No progress line and no summary.")
+@click.option("--timing", is_flag=True, help="Report wall-clock time (also in --json).")
+def run_command(arch_path, workload_path, images, start, overrides, json_path, csv_dir, quiet, timing) -> None:
+    """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.engine import simulate
+    from satasim_atsn.report.progress import Progress
+
+    arch = load_arch(arch_path, list(overrides))
+    workload = read_workload(workload_path)
+    _check_output_path(json_path, "--json")
+    _check_output_path(csv_dir, "--csv", is_dir=True)
+    t0 = time.perf_counter()
+    result = simulate(arch, workload, images=images, start=start, progress=Progress(arch.clock_hz, quiet=quiet))
+    wall = time.perf_counter() - t0
+    if timing:
+        result.timing = {"wall_seconds": wall, "peak_rss_MiB": _peak_rss_mb()}
+    try:
+        if json_path:
+            result.write_json(json_path, timing=timing)
+        if csv_dir:
+            result.write_csv(csv_dir)
+    except OSError as error:
+        raise SatasimError.at(str(error.filename or json_path or csv_dir), None, f"cannot write ({error.strerror})",
+                              "choose a writable location") from None
+    if not quiet:
+        click.echo(result.summary_text())
+    if timing:
+        click.echo(f"wall time {wall:.2f} s, peak memory {_peak_rss_mb():.0f} MiB", err=quiet)
+
+
+def _default_arch() -> Path:
+    """archs/atsn16x16.yaml in the working tree, else the copy shipped with the package."""
+    local = Path("archs/atsn16x16.yaml")
+    if local.is_file():
+        return local
+    return Path(__file__).resolve().parent.parent / "data" / "archs" / "atsn16x16.yaml"
+
+
+def functional_floor(arch, workload, start: int, count: int) -> None:
+    """The bare functional work: the forward with the arch's exit policy (or a statistical draw + counts)."""
+    if workload.is_statistical:
+        from satasim_atsn.workload.statistical import draw_trace
+
+        trace = draw_trace(workload, arch.policy_name, start, count)
+        for spikes in trace.spikes.values():
+            spikes.reshape(spikes.shape[0], spikes.shape[1], -1).sum(axis=(0, 2))
+        return
+    from satasim_atsn.snn.forward import run_forward
+
+    run_forward(workload, policy=arch.exit_policy(), start=start, count=count)
+
+
+@click.command("bench")
+@click.argument("workload_path", metavar="WORKLOAD")
+@click.option("--arch", "arch_path", default=None, help="Architecture YAML (default archs/atsn16x16.yaml).")
+@click.option("--images", type=int, default=256, show_default=True, help="Images to time.")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override an arch field (repeatable).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the numbers.")
+def bench_command(workload_path, arch_path, images, overrides, json_path) -> None:
+    """Time the simulation of WORKLOAD against its bare functional forward, in one process."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.engine import simulate
+
+    arch = load_arch(arch_path or _default_arch(), list(overrides))
+    workload = read_workload(workload_path)
+    _check_output_path(json_path, "--json")
+    count = min(int(images), workload.num_images)
+    if count < 1:
+        raise SatasimError.at(workload_path, "--images", "must be at least 1", "give a positive count")
+    # warm-up (numba compilation / caches) on one image, not timed
+    simulate(arch, workload, images=1)
+    functional_floor(arch, workload, 0, 1)
+    t0 = time.perf_counter()
+    functional_floor(arch, workload, 0, count)
+    forward_s = time.perf_counter() - t0
+    rss_forward = _peak_rss_mb()
+    t0 = time.perf_counter()
+    result = simulate(arch, workload, images=count)
+    sim_s = time.perf_counter() - t0
+    rss_sim = _peak_rss_mb()
+    numbers = {
+        "workload": workload.name,
+        "workload_kind": workload.kind,
+        "arch": arch.name,
+        "images": count,
+        "forward_seconds": forward_s,
+        "simulate_seconds": sim_s,
+        "ratio": sim_s / forward_s if forward_s > 0 else float("inf"),
+        "peak_rss_MiB_after_forward": rss_forward,
+        "peak_rss_MiB_after_simulate": rss_sim,
+        "simulated_fps": result.metrics()["fps"],
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "emitting_layers": sum(1 for ly in workload.layers if emits_spikes(ly)),
+    }
+    floor = "statistical draw + per-layer counts" if workload.is_statistical else "functional forward"
+    click.echo(f"{workload.name} on {arch.name}, {count} images")
+    click.echo(f"  {floor:<36}{forward_s:10.3f} s")
+    click.echo(f"  {'simulation (satasim run)':<36}{sim_s:10.3f} s")
+    click.echo(f"  {'ratio simulation / floor':<36}{numbers['ratio']:10.2f}")
+    click.echo(f"  {'peak memory':<36}{rss_sim:10.0f} MiB")
+    if json_path:
+        atomic_write_text(json_path, json.dumps(numbers, sort_keys=True, indent=1) + "\n")
+
+
+COMMANDS: list = [run_command, bench_command]

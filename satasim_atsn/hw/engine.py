@@ -531,7 +531,7 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                     pending += dur + decide
                     group_local[gi] += stream + dur + decide
                     for j in np.flatnonzero(e == t):
-                        ops.append((pending, MARK, lo + int(j), gi))
+                        ops.append((pending, MARK, first_image + lo + int(j), gi))
                         pending = 0
         works.append(
             _BatchWork(
@@ -647,7 +647,7 @@ class _Scheduler:
                 delay, op_kind, value, gi = ops[i]
                 t += delay
                 if op_kind == MARK:
-                    self.end_cycle[value] = t
+                    self.end_cycle[value - self.first_image] = t
                     i += 1
                     done_images += 1
                     continue
