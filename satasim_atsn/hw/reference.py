@@ -1,0 +1,638 @@
+"""The independent witness: a literal, global-cycle model of docs/microarchitecture.md, for tiny networks.
+
+Every cycle, every accelerator's controller advances its phase state machine by one cycle and the
+shared DRAM channel starts at most one transaction. Inside a compute phase every PE runs the
+per-cycle buffer model of section 4.1 (act, then link delivery, then output drain). Nothing is
+skipped and nothing is computed in closed form: the point of this file is to be obviously the
+document's text, so that ``hw/engine.py`` (SimPy + numba, fast) can be checked against it exactly.
+
+It shares with the engine only the architecture, the workload, the static mapping
+(``hw/mapping.py``) and the functional spike trace (``workload/trace.py``); it never imports
+``hw/engine.py`` or ``hw/kernels.py``. Plain Python loops over cycles: use it on tiny networks only.
+
+Readings of the document where its text leaves a choice (each also listed in the module tests):
+
+* A PE pops a spike only if it belongs to the image it is working on (the input buffer is a
+  FIFO in delivery order, so that is the head whenever the current image has unpopped spikes);
+  otherwise the image's fire pass starts once all of its spikes are popped and processed.
+* A multi-cycle fire checks the output buffer in its first cycle; once started it is busy for its
+  cycles and pushes in its last one.
+* The exit unit runs the PE state machine: per image, its spikes then an update pass of C cycles;
+  the accumulate phase ends when the unit is done (no global-buffer bandwidth term).
+* ``S_in`` counts every spike of the group's input maps over the batch (each is read once and
+  multicast), whether or not a PE of the fold needs it; for a direct image at t = 1 the term is
+  ``b * C * H * W`` bytes (1 byte per pixel per image).
+* The initial weight load belongs to an accelerator's first batch (an accelerator that never gets
+  a batch does nothing); its images' ``start_cycle`` is the dispatch cycle, before the load.
+* A spilled spike map is read back with one DRAM read by every group consuming it (PE, max-pool
+  or exit group), before that group's first phase at the same timestep.
+* Global-buffer bytes: weight writes = weight bytes read from DRAM; weight reads = streamed
+  bytes; spike reads = the compute-duration input term, max-pool inputs and exit-unit inputs;
+  spike writes = PE output spikes and pooled spikes. Spills and refills move DRAM bytes only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from satasim_atsn.errors import MappingError
+from satasim_atsn.hw.mapping import Fold, Group, GroupInput, Mapping, build_mapping
+from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.trace import Trace, functional_trace
+
+ACTIONS = (
+    "pe_accumulations",
+    "pe_fire_updates",
+    "pe_spikes_out",
+    "pe_input_buffer_pushes",
+    "pe_output_buffer_pushes",
+    "pe_dm_reads",
+    "pe_dm_writes",
+    "adc_conversions",
+    "weight_glb_read_bytes",
+    "weight_glb_write_bytes",
+    "spike_glb_read_bytes",
+    "spike_glb_write_bytes",
+    "noc_byte_hops",
+    "dram_read_bytes",
+    "dram_write_bytes",
+    "exit_accumulations",
+    "exit_updates",
+    "exit_lut_reads",
+    "exit_multiplies",
+    "exit_compares",
+    "exit_divides",
+    "pool_ors",
+)
+BUSY, STALL_INPUT, STALL_OUTPUT = 0, 1, 2
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# ---------------------------------------------------------------------------------------------
+# one unit (a PE, or the exit unit) in one compute phase: section 4.1, cycle by cycle
+# ---------------------------------------------------------------------------------------------
+class _Unit:
+    """Per-cycle state of one PE (or the exit unit) during one compute/accumulate phase."""
+
+    __slots__ = (
+        "a_cycles", "cov", "image_end", "fire_spikes", "fire_cycles", "n_images", "latency", "cap_in",
+        "cap_out", "r", "delivered", "popped", "acc_left", "in_fire", "neuron", "fire_left", "image",
+        "out_count", "done", "done_cycle", "busy", "stall_input", "stall_output", "idle", "accumulations",
+        "updates", "out_pushes", "in_pushes",
+    )
+
+    def __init__(self, a_cycles, cov, image_end, fire_spikes, fire_cycles, latency, cap_in, cap_out, r) -> None:
+        self.a_cycles = a_cycles  # per delivered spike, in delivery order
+        self.cov = cov
+        self.image_end = image_end  # image i's spikes are [image_end[i-1], image_end[i])
+        self.fire_spikes = fire_spikes  # per image: the block's functional spikes (0/1), neuron order
+        self.fire_cycles = fire_cycles
+        self.n_images = len(fire_spikes)
+        self.latency = latency
+        self.cap_in = cap_in
+        self.cap_out = cap_out
+        self.r = r
+        self.delivered = self.popped = self.acc_left = 0
+        self.in_fire = False
+        self.neuron = self.fire_left = self.image = self.out_count = 0
+        self.busy = self.stall_input = self.stall_output = self.idle = 0
+        self.accumulations = self.updates = self.out_pushes = self.in_pushes = 0
+        # a unit holding no neurons gets no spikes: its fire passes are empty, it is done before cycle 0
+        self.done = len(fire_spikes) == 0 or len(fire_spikes[0]) == 0
+        self.done_cycle = 0
+
+    def _fire(self) -> None:
+        """One cycle of the fire (update) pass."""
+        spikes = self.fire_spikes[self.image]
+        if self.fire_left == 0:
+            if spikes[self.neuron] and self.out_count >= self.cap_out:
+                self.stall_output += 1
+                return
+            self.fire_left = self.fire_cycles
+        self.busy += 1
+        self.fire_left -= 1
+        if self.fire_left == 0:
+            self.updates += 1
+            if spikes[self.neuron]:
+                self.out_count += 1
+                self.out_pushes += 1
+            self.neuron += 1
+            if self.neuron == len(spikes):
+                self.in_fire = False
+                self.neuron = 0
+                self.image += 1
+                if self.image == self.n_images:
+                    self.done = True
+
+    def step(self, k: int) -> None:
+        """Cycle k of the phase: 1. the unit acts, 2. the link delivers, 3. the output buffer drains."""
+        if self.done:
+            self.idle += 1
+        elif self.acc_left > 0:
+            self.busy += 1
+            self.acc_left -= 1
+        elif self.in_fire:
+            self._fire()
+        elif self.popped < self.image_end[self.image]:
+            if self.delivered > self.popped:
+                self.busy += 1
+                self.acc_left = self.a_cycles[self.popped] - 1
+                self.accumulations += self.cov[self.popped]
+                self.popped += 1
+            else:
+                self.stall_input += 1
+        else:
+            self.in_fire = True
+            self.neuron = 0
+            self.fire_left = 0
+            self._fire()
+        total = len(self.a_cycles)
+        if k >= self.latency and self.delivered < total:
+            n = min(self.r, self.cap_in - (self.delivered - self.popped), total - self.delivered)
+            if n > 0:
+                self.delivered += n
+                self.in_pushes += n
+        if self.out_count:
+            self.out_count -= min(self.r, self.out_count)
+        if self.done and self.out_count == 0 and self.done_cycle == 0:
+            self.done_cycle = k + 1
+
+    @property
+    def finished(self) -> bool:
+        """Done and its output buffer empty."""
+        return self.done and self.out_count == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# coverage (section 4.1): how many of a PE's neurons see each input position
+# ---------------------------------------------------------------------------------------------
+def _coverage(inp: GroupInput, out_shape: tuple[int, ...], lo: int, hi: int) -> np.ndarray:
+    """cov[pos] for every flat position of ``inp``'s source map, for the neurons [lo, hi) of a group."""
+    size = int(np.prod(inp.shape))
+    cov = np.zeros(size, dtype=np.int64)
+    if hi <= lo:
+        return cov
+    if inp.coverage == "linear":
+        cov[:] = hi - lo
+    elif inp.coverage == "identity":
+        cov[lo:hi] = 1
+    elif inp.coverage == "conv":
+        cin, h, w = (int(v) for v in inp.shape)
+        _, ho, wo = (int(v) for v in out_shape)
+        cov2d = np.zeros((h, w), dtype=np.int64)
+        k, s, pad = inp.kernel, inp.stride, inp.padding
+        for j in range(lo, hi):
+            oy, ox = (j % (ho * wo)) // wo, j % wo
+            for dy in range(k):
+                iy = oy * s - pad + dy
+                if not 0 <= iy < h:
+                    continue
+                for dx in range(k):
+                    ix = ox * s - pad + dx
+                    if 0 <= ix < w:
+                        cov2d[iy, ix] += 1
+        cov = np.broadcast_to(cov2d, (cin, h, w)).reshape(-1).copy()
+    else:  # pragma: no cover - pool inputs never reach a PE
+        raise ValueError(inp.coverage)
+    return cov
+
+
+class _Static:
+    """Per-run static data: the mapping, the trace and the coverage tables of every fold and PE."""
+
+    def __init__(self, arch, workload: Workload, mapping: Mapping, trace: Trace) -> None:
+        self.arch = arch
+        self.mapping = mapping
+        self.trace = trace
+        self.T = workload.timesteps
+        self.C = workload.num_classes
+        rows, cols = int(arch.array.rows), int(arch.array.cols)
+        self.rows, self.cols = rows, cols
+        self.P = rows * cols - int(arch.array.exit_unit_tiles)
+        self.sb = int(arch.spike_address_bytes)
+        self.r = int(arch.noc.link_bytes_per_cycle) // self.sb
+        self.hops = [p // cols + p % cols for p in range(self.P)]
+        self.exit_hops = self.P // cols + self.P % cols
+        self.hop_cycles = int(arch.noc.hop_cycles)
+        self.cap_in = int(arch.pe.input_spike_buffer_bytes) // self.sb
+        self.cap_out = int(arch.pe.output_spike_buffer_bytes) // self.sb
+        self.exit_cap_in = int(arch.exit_unit.input_spike_buffer_bytes) // self.sb
+        self.exit_cap_out = int(arch.exit_unit.output_spike_buffer_bytes) // self.sb
+        self.adders = int(arch.pe.adders)
+        self.exit_adders = int(arch.exit_unit.adders)
+        self.analog = getattr(arch.pe, "accumulation", "digital") == "analog"
+        self.fire_cycles = int(arch.pe.adc_cycles_per_conversion) if self.analog else 1
+        self.vmem_bits = int(arch.pe.vmem_bits)
+        if self.r < 1 or min(self.cap_in, self.cap_out, self.exit_cap_in) < 1:
+            raise MappingError.at(getattr(arch, "name", "arch"), "spike_address_bytes", "links or buffers hold no spike",
+                                  "widen them")
+        # coverage per group, fold, PE, input (only the positions a PE receives matter)
+        self.cov: dict[tuple[int, int], list[list[np.ndarray]]] = {}
+        for g in mapping.groups:
+            if g.kind != "pe":
+                continue
+            for f in g.folds:
+                per_pe = []
+                for p in range(self.P):
+                    lo, hi = int(f.pe_offsets[p]), int(f.pe_offsets[p + 1])
+                    per_pe.append([_coverage(inp, g.out_shape, lo, hi) for inp in g.inputs])
+                self.cov[(g.index, f.index)] = per_pe
+        self.consumers: dict[str, list[int]] = {}
+        for g in mapping.groups:
+            for inp in g.inputs:
+                self.consumers.setdefault(inp.source, [])
+                if g.index not in self.consumers[inp.source]:
+                    self.consumers[inp.source].append(g.index)
+
+    def input_events(self, inp: GroupInput, image: int, t: int) -> list[np.ndarray]:
+        """The spike 'planes' of one input for one image at t, each a flat 0/1 array in raster order."""
+        if inp.encoding == "image":
+            if t > 1:
+                return []
+            pix = self.trace.inputs[image].reshape(-1).astype(np.int64)
+            return [(pix >> bit) & 1 for bit in range(8)]
+        if inp.encoding == "frames":
+            return [self.trace.inputs[image, t - 1].reshape(-1).astype(np.int64)]
+        return [self.trace.spikes[inp.source][image, t - 1].reshape(-1).astype(np.int64)]
+
+    def input_spike_count(self, inp: GroupInput, image: int, t: int) -> int:
+        """Spikes of one input map for one image at t (pixels are not spikes)."""
+        if inp.encoding == "image":
+            return 0
+        return int(sum(int(e.sum()) for e in self.input_events(inp, image, t)))
+
+    def group_spikes(self, g: Group, image: int, t: int) -> np.ndarray:
+        """The group's functional output spikes (flat, 0/1) for one image at t."""
+        return self.trace.spikes[g.name][image, t - 1].reshape(-1).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# the shared DRAM channel
+# ---------------------------------------------------------------------------------------------
+class _Txn:
+    __slots__ = ("acc", "request", "duration", "done")
+
+    def __init__(self, acc: int, request: int, duration: int) -> None:
+        self.acc, self.request, self.duration = acc, request, duration
+        self.done: int | None = None
+
+
+class _Dram:
+    """One transaction at a time; FIFO by request cycle, ties to the lowest accelerator index."""
+
+    def __init__(self, latency_cycles: int, bytes_per_cycle: int) -> None:
+        self.latency = latency_cycles
+        self.bpc = bytes_per_cycle
+        self.queue: list[_Txn] = []
+        self.busy_until = 0
+
+    def request(self, acc: int, now: int, nbytes: int) -> _Txn:
+        txn = _Txn(acc, now, self.latency + _ceil_div(nbytes, self.bpc))
+        self.queue.append(txn)
+        return txn
+
+    def serve(self, now: int) -> None:
+        """End of cycle ``now``: if the channel is free, start the oldest request."""
+        if self.busy_until <= now and self.queue:
+            txn = min(self.queue, key=lambda x: (x.request, x.acc))
+            self.queue.remove(txn)
+            txn.done = now + txn.duration
+            self.busy_until = txn.done
+
+
+# ---------------------------------------------------------------------------------------------
+# one accelerator: a controller generator that yields once per cycle
+# ---------------------------------------------------------------------------------------------
+class _Accelerator:
+    def __init__(self, index: int, sim: _Reference) -> None:
+        self.index = index
+        self.sim = sim
+        st = sim.static
+        self.st = st
+        P = st.P
+        self.busy = [0] * P
+        self.stall_input = [0] * P
+        self.stall_output = [0] * P
+        self.idle = [0] * P
+        self.stall_memory = 0  # every PE stalls on memory together
+        self.all_idle = 0  # cycles in which every PE is idle (exit-unit phases)
+        self.exit_busy = 0
+        self.exit_stall_input = 0
+        self.actions = dict.fromkeys(ACTIONS, 0)
+        self.finish = 0
+        self.loaded_weights = False
+
+    # --- phases -------------------------------------------------------------------------------
+    def _dram(self, nbytes: int, write: bool):
+        """Request one DRAM transaction and stall (memory) until it completes."""
+        if nbytes <= 0:
+            return
+        self.actions["dram_write_bytes" if write else "dram_read_bytes"] += nbytes
+        txn = self.sim.dram.request(self.index, self.sim.now, nbytes)
+        while txn.done is None or txn.done > self.sim.now:
+            self.stall_memory += 1
+            yield
+
+    def _memory_cycles(self, cycles: int):
+        for _ in range(cycles):
+            self.stall_memory += 1
+            yield
+
+    def _weights(self, g: Group, weight_bytes: int):
+        """Weight fetch (not resident) then weight stream."""
+        st = self.st
+        if not st.mapping.weights_resident:
+            yield from self._dram(weight_bytes, write=False)
+            self.actions["weight_glb_write_bytes"] += weight_bytes
+        self.actions["weight_glb_read_bytes"] += weight_bytes
+        self.actions["noc_byte_hops"] += weight_bytes * (st.rows + st.cols - 2)
+        yield from self._memory_cycles(_ceil_div(weight_bytes, int(st.arch.global_buffers.weight.bytes_per_cycle)))
+
+    def _refill(self, g: Group, spilled: dict[str, int]):
+        """Read back every spilled input map of the group, before its first phase."""
+        seen = []
+        for inp in g.inputs:
+            if inp.source in spilled and inp.source not in seen:
+                seen.append(inp.source)
+                yield from self._dram(spilled[inp.source], write=False)
+
+    def _compute(self, g: Group, f: Fold, t: int, batch: list[int]):
+        """The compute phase of one fold (section 4.1), every PE cycle by cycle."""
+        st = self.st
+        sb = st.sb
+        units = []
+        s_in_bytes = 0
+        s_out = 0
+        for inp in g.inputs:
+            for i in batch:
+                if inp.encoding == "image":
+                    s_in_bytes += int(np.prod(inp.shape)) if t == 1 else 0
+                else:
+                    s_in_bytes += st.input_spike_count(inp, i, t) * sb
+        events = {(j, i): st.input_events(inp, i, t) for j, inp in enumerate(g.inputs) for i in batch}
+        out_spikes = {i: st.group_spikes(g, i, t) for i in batch}
+        covs = st.cov[(g.index, f.index)]
+        for p in range(st.P):
+            lo, hi = int(f.pe_offsets[p]), int(f.pe_offsets[p + 1])
+            a_cycles: list[int] = []
+            cov_list: list[int] = []
+            image_end: list[int] = []
+            fire: list[list[int]] = []
+            if hi > lo:
+                for i in batch:
+                    for j in range(len(g.inputs)):
+                        cov = covs[p][j]
+                        for plane in events[(j, i)]:
+                            for pos in np.flatnonzero((plane > 0) & (cov > 0)):
+                                c = int(cov[pos])
+                                cov_list.append(c)
+                                a_cycles.append(_ceil_div(c, st.adders))
+                    image_end.append(len(a_cycles))
+                    fire.append([int(v) for v in out_spikes[i][lo:hi]])
+            units.append(
+                _Unit(a_cycles, cov_list, image_end, fire, st.fire_cycles, st.hop_cycles * st.hops[p], st.cap_in,
+                      st.cap_out, st.r)
+            )
+        for i in batch:
+            s_out += int(out_spikes[i][f.start:f.stop].sum())
+        glb_cycles = max(
+            _ceil_div(s_in_bytes, int(st.arch.global_buffers.input.bytes_per_cycle)),
+            _ceil_div(s_out * sb, int(st.arch.global_buffers.output.bytes_per_cycle)),
+        )
+        k = 0
+        while k < glb_cycles or not all(u.finished for u in units):
+            for u in units:
+                u.step(k)
+            k += 1
+            yield
+        # account the phase
+        act = self.actions
+        for p, u in enumerate(units):
+            self.busy[p] += u.busy
+            self.stall_input[p] += u.stall_input
+            self.stall_output[p] += u.stall_output
+            self.idle[p] += u.idle
+            act["pe_accumulations"] += u.accumulations
+            act["pe_fire_updates"] += u.updates
+            act["pe_spikes_out"] += u.out_pushes
+            act["pe_output_buffer_pushes"] += u.out_pushes
+            act["pe_input_buffer_pushes"] += u.in_pushes
+            act["pe_dm_reads"] += u.accumulations + u.updates
+            act["pe_dm_writes"] += u.accumulations + u.updates
+            if st.analog:
+                act["adc_conversions"] += u.updates
+            act["noc_byte_hops"] += sb * st.hops[p] * (u.in_pushes + u.out_pushes)
+            self.sim.pe_output_spikes[g.name][t - 1] += u.out_pushes
+        act["spike_glb_read_bytes"] += s_in_bytes
+        act["spike_glb_write_bytes"] += s_out * sb
+
+    def _pe_group(self, g: Group, t: int, batch: list[int], spilled: dict[str, int]):
+        st = self.st
+        yield from self._refill(g, spilled)
+        resident = st.mapping.membranes_resident
+        b = len(batch)
+        for f in g.folds:
+            yield from self._weights(g, int(f.weight_bytes))
+            membrane_bytes = _ceil_div(b * f.n * st.vmem_bits, 8)
+            if not resident and t > 1:
+                yield from self._dram(membrane_bytes, write=False)
+            yield from self._compute(g, f, t, batch)
+            if not resident and t < st.T:
+                yield from self._dram(membrane_bytes, write=True)
+        total_out = sum(int(st.group_spikes(g, i, t).sum()) for i in batch)
+        excess = total_out * st.sb - int(st.arch.global_buffers.output.bytes)
+        if excess > 0:
+            yield from self._dram(excess, write=True)
+            spilled[g.name] = excess
+
+    def _pool_group(self, g: Group, t: int, batch: list[int], spilled: dict[str, int]):
+        st = self.st
+        yield from self._refill(g, spilled)
+        s_in = sum(st.input_spike_count(inp, i, t) for inp in g.inputs for i in batch)
+        s_out = sum(int(st.group_spikes(g, i, t).sum()) for i in batch)
+        self.actions["pool_ors"] += s_in
+        self.actions["spike_glb_read_bytes"] += s_in * st.sb
+        self.actions["spike_glb_write_bytes"] += s_out * st.sb
+        yield from self._memory_cycles(
+            _ceil_div((s_in + s_out) * st.sb, int(st.arch.global_buffers.output.bytes_per_cycle))
+        )
+
+    def _exit_group(self, g: Group, t: int, batch: list[int], spilled: dict[str, int]):
+        st = self.st
+        C = st.C
+        eu = st.arch.exit_unit
+        yield from self._refill(g, spilled)
+        yield from self._weights(g, int(g.weight_bytes))
+        # accumulate + update passes: the exit unit as a PE holding the C output neurons
+        a = _ceil_div(C, st.exit_adders)
+        a_cycles: list[int] = []
+        image_end: list[int] = []
+        s_in = 0
+        for i in batch:
+            for inp in g.inputs:
+                for plane in st.input_events(inp, i, t):
+                    n = int(plane.sum())
+                    s_in += n
+                    a_cycles.extend([a] * n)
+            image_end.append(len(a_cycles))
+        unit = _Unit(a_cycles, [C] * len(a_cycles), image_end, [[0] * C for _ in batch], 1,
+                     st.hop_cycles * st.exit_hops, st.exit_cap_in, st.exit_cap_out, st.r)
+        k = 0
+        while not unit.finished:
+            unit.step(k)
+            k += 1
+            self.all_idle += 1
+            yield
+        act = self.actions
+        self.exit_busy += unit.busy
+        self.exit_stall_input += unit.stall_input
+        act["exit_accumulations"] += unit.accumulations
+        act["exit_updates"] += unit.updates
+        act["spike_glb_read_bytes"] += s_in * st.sb
+        act["noc_byte_hops"] += st.sb * st.exit_hops * unit.in_pushes
+        # decide (skipped at t = T)
+        if t < st.T and eu.kind != "none":
+            b = len(batch)
+            if eu.kind == "at":
+                cycles = 3 * C + 1
+                act["exit_compares"] += b * (C + 1)
+                act["exit_multiplies"] += b * (2 * C + 1)
+                act["exit_lut_reads"] += b * 2 * C
+            else:
+                cycles = 5 * C + int(eu.divider_cycles) + 1
+                act["exit_compares"] += b * (C + 1)
+                act["exit_multiplies"] += b * 4 * C
+                act["exit_lut_reads"] += b * 4 * C
+                act["exit_divides"] += b
+            for _ in range(b * cycles):
+                self.exit_busy += 1
+                self.all_idle += 1
+                yield
+
+    # --- the controller -----------------------------------------------------------------------
+    def run(self):
+        """The controller: take batches while any are left; one yield per cycle."""
+        sim, st = self.sim, self.st
+        while True:
+            batch = sim.next_batch()
+            if batch is None:
+                return
+            for i in batch:
+                sim.start_cycle[i] = sim.now
+                sim.accelerator[i] = self.index
+            if st.mapping.weights_resident and not self.loaded_weights:
+                self.loaded_weights = True
+                nbytes = int(st.mapping.total_weight_bytes)
+                yield from self._dram(nbytes, write=False)
+                self.actions["weight_glb_write_bytes"] += nbytes
+            for t in range(1, st.T + 1):
+                active = [i for i in batch if int(st.trace.exit_t[i]) >= t]
+                if not active:
+                    break
+                spilled: dict[str, int] = {}
+                for g in st.mapping.groups:
+                    if g.kind == "pe":
+                        yield from self._pe_group(g, t, active, spilled)
+                    elif g.kind == "pool":
+                        yield from self._pool_group(g, t, active, spilled)
+                    else:
+                        yield from self._exit_group(g, t, active, spilled)
+                for i in active:
+                    if int(st.trace.exit_t[i]) == t:
+                        sim.end_cycle[i] = sim.now
+
+
+class _Reference:
+    """The global clock: accelerators in index order, then the DRAM channel, every cycle."""
+
+    def __init__(self, static: _Static, images: int, batch_size: int, accelerators: int) -> None:
+        self.static = static
+        self.now = 0
+        self.dram = _Dram(int(static.arch.dram.latency_cycles), int(static.arch.dram.bytes_per_cycle))
+        self.batches = [list(range(lo, min(images, lo + batch_size))) for lo in range(0, images, batch_size)]
+        self.next_index = 0
+        self.start_cycle = [0] * images
+        self.end_cycle = [0] * images
+        self.accelerator = [0] * images
+        self.pe_output_spikes = {g.name: [0] * static.T for g in static.mapping.groups if g.kind == "pe"}
+        self.accs = [_Accelerator(a, self) for a in range(accelerators)]
+
+    def next_batch(self) -> list[int] | None:
+        """The next batch in index order, or None."""
+        if self.next_index >= len(self.batches):
+            return None
+        self.next_index += 1
+        return self.batches[self.next_index - 1]
+
+    def run(self) -> int:
+        """Advance every controller one cycle at a time until all have finished; returns the makespan."""
+        gens = [acc.run() for acc in self.accs]
+        alive = [True] * len(gens)
+        while True:
+            for a, gen in enumerate(gens):
+                if alive[a]:
+                    try:
+                        next(gen)
+                    except StopIteration:
+                        alive[a] = False
+                        self.accs[a].finish = self.now
+            if not any(alive):
+                return self.now
+            self.dram.serve(self.now)
+            self.now += 1
+
+
+def simulate_reference(arch, workload: Workload, images: int | None = None, start: int = 0) -> dict:
+    """Cycle-by-cycle simulation of images [start, start+images); the counters of section 9 (plain ints)."""
+    if images is None:
+        images = workload.num_images - start
+    mapping = build_mapping(arch, workload)
+    trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, start, images)
+    static = _Static(arch, workload, mapping, trace)
+    sim = _Reference(static, images, int(arch.images_per_batch), int(arch.accelerators))
+    total = sim.run()
+    accelerators = []
+    for acc in sim.accs:
+        P = static.P
+        pe_idle = []
+        for p in range(P):
+            counted = acc.busy[p] + acc.stall_input[p] + acc.stall_output[p] + acc.idle[p]
+            counted += acc.stall_memory + acc.all_idle
+            assert counted == acc.finish, "reference: a cycle was not accounted for"
+            pe_idle.append(acc.idle[p] + acc.all_idle + (total - acc.finish))
+        accelerators.append(
+            {
+                "pe": {
+                    "busy": list(acc.busy),
+                    "stall_input": list(acc.stall_input),
+                    "stall_output": list(acc.stall_output),
+                    "stall_memory": [acc.stall_memory] * P,
+                    "idle": pe_idle,
+                },
+                "exit_unit": {
+                    "busy": acc.exit_busy,
+                    "stall_input": acc.exit_stall_input,
+                    "idle": total - acc.exit_busy - acc.exit_stall_input,
+                },
+                "actions": {name: int(acc.actions[name]) for name in ACTIONS},
+            }
+        )
+    return {
+        "total_cycles": int(total),
+        "images": {
+            "start_cycle": [int(v) for v in sim.start_cycle],
+            "end_cycle": [int(v) for v in sim.end_cycle],
+            "exit_t": [int(v) for v in trace.exit_t],
+            "accelerator": [int(v) for v in sim.accelerator],
+        },
+        "accelerators": accelerators,
+        "pe_output_spikes": {name: [int(v) for v in counts] for name, counts in sim.pe_output_spikes.items()},
+    }
+
+
+__all__ = ["simulate_reference", "ACTIONS"]
