@@ -1,0 +1,93 @@
+"""`satasim run` and `satasim bench` on small workloads; bad inputs give one line, exit 2, no partial files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.workload.format import write_workload
+from satasim_atsn.workload.synthetic import random_workload
+
+ARCH = str(Path(__file__).resolve().parent.parent / "archs" / "atsn16x16.yaml")
+SMALL = ["--set", "array.rows=2", "--set", "array.cols=3", "--set", "accelerators=2"]
+
+
+@pytest.fixture()
+def workload_file(tmp_path):
+    path = tmp_path / "wl.npz"
+    write_workload(path, random_workload(21, images=4))
+    return str(path)
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_run_writes_json_and_csv(workload_file, tmp_path, capsys):
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "csv"
+    code, out, err = run(["run", ARCH, workload_file, *SMALL, "--json", str(out_json), "--csv", str(out_csv)], capsys)
+    assert code == 0, err
+    assert "FPS" in out
+    data = json.loads(out_json.read_text())
+    assert data["counters"]["total_cycles"] > 0 and data["metrics"]["images"] == 4
+    assert "timing" not in data
+    assert (out_csv / "layers.csv").read_text().startswith("group,name,kind")
+    assert len((out_csv / "images.csv").read_text().splitlines()) == 5
+
+
+def test_run_images_start_and_timing(workload_file, tmp_path, capsys):
+    out_json = tmp_path / "r.json"
+    argv = ["run", ARCH, workload_file, *SMALL, "--images", "2", "--start", "1", "--quiet", "--timing"]
+    code, out, err = run(argv + ["--json", str(out_json)], capsys)
+    assert code == 0, err
+    data = json.loads(out_json.read_text())
+    assert data["metrics"]["images"] == 2 and data["start"] == 1
+    assert data["timing"]["wall_seconds"] > 0
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    "extra, arch_ok, wl_ok",
+    [
+        (["--set", "pe.adders=zero"], True, True),
+        (["--set", "pe.addrs=2"], True, True),
+        (["--images", "99"], True, True),
+        (["--start", "-1"], True, True),
+        (["--set", "pe.data_memory_bytes=1"], True, True),
+        ([], False, True),
+        ([], True, False),
+    ],
+)
+def test_bad_inputs_exit_2_without_partial_files(workload_file, tmp_path, capsys, extra, arch_ok, wl_ok):
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "csv"
+    arch = ARCH if arch_ok else str(tmp_path / "missing.yaml")
+    wl = workload_file if wl_ok else str(tmp_path / "missing.npz")
+    code, out, err = run(["run", arch, wl, *SMALL, *extra, "--json", str(out_json), "--csv", str(out_csv)], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("satasim: error:"), err
+    assert not out_json.exists() and not out_csv.exists()
+    assert not list(tmp_path.glob(".r.json*"))
+
+
+def test_unwritable_json_path_fails_before_simulating(workload_file, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(["run", ARCH, workload_file, *SMALL, "--json", str(blocker / "r.json")], capsys)
+    assert code == 2 and "cannot be written" in err
+
+
+def test_bench_prints_both_times_and_ratio(workload_file, tmp_path, capsys):
+    out_json = tmp_path / "b.json"
+    code, out, err = run(["bench", workload_file, "--arch", ARCH, *SMALL, "--images", "3", "--json", str(out_json)],
+                         capsys)
+    assert code == 0, err
+    data = json.loads(out_json.read_text())
+    assert data["images"] == 3 and data["forward_seconds"] > 0 and data["simulate_seconds"] > 0
+    assert "ratio" in out and "peak memory" in out

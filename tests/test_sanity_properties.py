@@ -1,0 +1,33 @@
+"""DESIGN.md section 9 physical-sanity properties, over random workloads and architectures."""
+
+from __future__ import annotations
+
+import pytest
+from test_engine import tiny_arch
+
+from satasim_atsn.hw.engine import simulate
+from satasim_atsn.workload.synthetic import random_workload
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_physical_sanity(seed):
+    wl = random_workload(300 + seed, images=int(2 + seed % 5))
+    arch = tiny_arch(seed)
+    res = simulate(arch, wl)
+    c = res.counters()
+    cycles = c["total_cycles"]
+    P = res.mapping["num_pes"]
+    # cycles >= synaptic operations / adders (each accelerator's share, all its PEs at full rate)
+    for acc in c["accelerators"]:
+        assert cycles * P * arch.pe.adders >= acc["actions"]["pe_accumulations"]
+        assert cycles * arch.exit_unit.adders >= acc["actions"]["exit_accumulations"]
+    # cycles >= DRAM bytes / DRAM bandwidth (one shared channel)
+    dram = sum(a["actions"]["dram_read_bytes"] + a["actions"]["dram_write_bytes"] for a in c["accelerators"])
+    assert cycles * arch.dram.bytes_per_cycle >= dram
+    # energy >= leakage power x time
+    leak_pJ = sum(res.leakage_mW.values()) * 1e-3 * res.seconds * 1e12
+    assert res.energy["total_pJ"] >= leak_pJ * (1 - 1e-12)
+    # FPS <= accelerators x clock / cycles of the fastest image (x images sharing a batch)
+    fastest = min(e - s for s, e in zip(c["images"]["start_cycle"], c["images"]["end_cycle"], strict=True))
+    fps = res.metrics()["fps"]
+    assert fps <= arch.accelerators * arch.images_per_batch * arch.clock_hz / fastest * (1 + 1e-12)
