@@ -84,7 +84,7 @@ def table3(out: Path, images: int | None, workload_dir: Path, command: str, arch
         row["paper_pJ_per_sop"] = (row["paper_uJ_per_image"] * 1e6 / s["sops_per_image"]
                                    if s["sops_per_image"] else None)
         results["rows"].append(row)
-        table_rows.append([net, data, fmt(gpu_fps), fmt(gpu_J), fmt(p_fps), f"{p_J:g} ({p_J / gpu_J * 100:.2f}%)",
+        table_rows.append([net, data, fmt(gpu_fps), f"{gpu_J:g}", fmt(p_fps), f"{p_J:g} ({p_J / gpu_J * 100:.2f}%)",
                            fmt(s["fps"]), f"{fmt(ours_J)} ({row['gpu_ratio'] * 100:.2f}%)",
                            f"{row['fps_dev'] * 100:+.1f}%", f"{row['energy_dev'] * 100:+.1f}%"])
     doc.table(["network", "dataset", "GPU FPS", "GPU J", "paper FPS", "paper J (% of GPU)", "our FPS",

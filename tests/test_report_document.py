@@ -1,0 +1,36 @@
+"""Report documents: Markdown and self-contained HTML rendering, number formatting."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from satasim_atsn.report import plots
+from satasim_atsn.report.document import Document, fmt, text_table
+
+
+def test_markdown_and_html(tmp_path):
+    plots.lines(tmp_path / "f.png", {"a": ([1, 2], [3, 4])}, "x", "y", "t")
+    doc = Document("Title", notice="Statistical workload: note")
+    doc.para("a **bold** `code` <tag>")
+    doc.table(["h1", "h2"], [["a|b", 1.5]])
+    doc.figure("f.png", "cap")
+    md = doc.to_markdown()
+    assert md.splitlines()[0] == "**Statistical workload: note**"
+    assert "| a\\|b | 1.5 |" in md and "![cap](f.png)" in md
+    html = doc.to_html(tmp_path)
+    assert "<b>bold</b>" in html and "<code>code</code>" in html and "&lt;tag&gt;" in html
+    assert 'src="data:image/png;base64,' in html and 'src="f.png"' not in html
+
+
+def test_png_bytes_are_deterministic(tmp_path):
+    for name in ("a.png", "b.png"):
+        plots.pareto_scatter(tmp_path / name, np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0, 2.0]),
+                             np.array([True, True, False]), "x", "y", "t", annotations=["p0", "p1", "p2"])
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_fmt_and_text_table():
+    assert fmt(None) == "n/a" and fmt(float("nan")) == "n/a" and fmt(3) == "3"
+    assert fmt(537.64) == "537.6" and fmt(123456.0) == "1.235e+05"
+    table = text_table(["a", "b"], [["x", "1"], ["yy", "22"]])
+    assert table.splitlines()[1] == "--  --"
