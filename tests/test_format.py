@@ -360,11 +360,6 @@ def test_statistical_bad_bit_density(tmp_path, statistical, density):
     _expect(tmp_path, _payload(statistical), "input_bit_density")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="format.py bug (reported to the lead): read_workload catches BadZipFile/ValueError/OSError/EOFError "
-    "but not zlib.error or NotImplementedError that zipfile raises for some corrupted members",
-)
 def test_any_single_corrupted_byte_gives_a_workload_error(tmp_path, trained):
     data = _npz_bytes(_payload(trained))
     path = tmp_path / "c.npz"

@@ -35,6 +35,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,8 +229,6 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
         raise _fail(where, "meta.layers", "missing or empty", "a workload needs at least an output layer")
     num_classes = int(meta["num_classes"])
     shapes: dict[str, list[int]] = {"input": list(meta["input_shape"])}
-    if meta.get("input_encoding", "direct") == "spike_frames":
-        shapes["input"] = list(meta["input_shape"])
     seen_spiking: dict[str, bool] = {"input": True}
     for index, layer in enumerate(layers):
         key = f"meta.layers[{index}]"
@@ -503,7 +502,7 @@ def read_workload(path: str | os.PathLike) -> Workload:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, KeyError) as error:
         raise WorkloadError.at(
             where, None, f"not a readable .npz file ({error})", "the file is truncated or not a workload; regenerate it"
         ) from None
@@ -570,6 +569,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
