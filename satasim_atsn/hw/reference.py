@@ -22,8 +22,9 @@ Readings of the document where its text leaves a choice (each also listed in the
 * ``S_in`` counts every spike of the group's input maps over the batch (each is read once and
   multicast), whether or not a PE of the fold needs it; for a direct image at t = 1 the term is
   ``b * C * H * W`` bytes (1 byte per pixel per image).
-* The initial weight load belongs to an accelerator's first batch (an accelerator that never gets
-  a batch does nothing); its images' ``start_cycle`` is the dispatch cycle, before the load.
+* "Each accelerator's first action at cycle 0 is a DRAM read of all weight bytes" is read
+  literally: every accelerator loads (even one that will get no batch), and it takes its first
+  batch when the load completes; ``start_cycle`` is the cycle a batch is taken.
 * A spilled spike map is read back with one DRAM read by every group consuming it (PE, max-pool
   or exit group), before that group's first phase at the same timestep.
 * Global-buffer bytes: weight writes = weight bytes read from DRAM; weight reads = streamed
@@ -32,8 +33,6 @@ Readings of the document where its text leaves a choice (each also listed in the
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -229,8 +228,9 @@ class _Static:
         self.fire_cycles = int(arch.pe.adc_cycles_per_conversion) if self.analog else 1
         self.vmem_bits = int(arch.pe.vmem_bits)
         if self.r < 1 or min(self.cap_in, self.cap_out, self.exit_cap_in) < 1:
-            raise MappingError.at(getattr(arch, "name", "arch"), "spike_address_bytes", "links or buffers hold no spike",
-                                  "widen them")
+            raise MappingError.at(
+                getattr(arch, "name", "arch"), "spike_address_bytes", "links or buffers hold no spike", "widen them"
+            )
         # coverage per group, fold, PE, input (only the positions a PE receives matter)
         self.cov: dict[tuple[int, int], list[list[np.ndarray]]] = {}
         for g in mapping.groups:
@@ -325,7 +325,6 @@ class _Accelerator:
         self.exit_stall_input = 0
         self.actions = dict.fromkeys(ACTIONS, 0)
         self.finish = 0
-        self.loaded_weights = False
 
     # --- phases -------------------------------------------------------------------------------
     def _dram(self, nbytes: int, write: bool):
@@ -518,6 +517,10 @@ class _Accelerator:
     def run(self):
         """The controller: take batches while any are left; one yield per cycle."""
         sim, st = self.sim, self.st
+        if st.mapping.weights_resident:
+            nbytes = int(st.mapping.total_weight_bytes)
+            yield from self._dram(nbytes, write=False)
+            self.actions["weight_glb_write_bytes"] += nbytes
         while True:
             batch = sim.next_batch()
             if batch is None:
@@ -525,11 +528,6 @@ class _Accelerator:
             for i in batch:
                 sim.start_cycle[i] = sim.now
                 sim.accelerator[i] = self.index
-            if st.mapping.weights_resident and not self.loaded_weights:
-                self.loaded_weights = True
-                nbytes = int(st.mapping.total_weight_bytes)
-                yield from self._dram(nbytes, write=False)
-                self.actions["weight_glb_write_bytes"] += nbytes
             for t in range(1, st.T + 1):
                 active = [i for i in batch if int(st.trace.exit_t[i]) >= t]
                 if not active:
