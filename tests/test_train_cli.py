@@ -140,3 +140,36 @@ def test_progress_is_quiet_when_piped(tmp_path):
     train_model(_cfg(epochs=1), tmp_path / "p.npz", stream=stream, data=DATA)
     text = stream.getvalue()
     assert "\r" not in text and "epoch 1/1" in text and "quantised" in text
+
+
+def _framed(split: str, n: int) -> trainer.Dataset:
+    base = synthetic(split, n, shape=(2, 8, 8))
+    rng = np.random.default_rng(0 if split == "train" else 1)
+    frames = (rng.random((n, 3, 2, 8, 8)) * 255 < base.x[:, None]).astype(np.uint8)
+    return trainer.Dataset("cifar10-dvs", split, frames, base.y, base.num_classes, "<test>")
+
+
+def test_spike_frame_dataset_trains_and_exports(tmp_path):
+    data = (_framed("train", 64), _framed("test", 16))
+    cfg = _cfg(dataset="cifar10-dvs", epochs=1, timesteps=3, test_images=16, method="atsn")
+    out = tmp_path / "dvs.npz"
+    summary = train_model(cfg, out, quiet=True, data=data)
+    wl = read_workload(out)
+    assert wl.input_encoding == "spike_frames" and wl.inputs().shape == (16, 3, 2, 8, 8)
+    assert np.array_equal(wl.inputs(), data[1].x)
+    assert abs(summary["float"]["fixed_t"]["3"] - summary["quantised"]["fixed_t"]["3"]) <= 0.25
+    with pytest.raises(TrainError, match="--timesteps"):
+        train_model(_cfg(dataset="cifar10-dvs", epochs=1, timesteps=4), tmp_path / "x.npz", quiet=True, data=data)
+
+
+def test_full_disk_leaves_nothing_half_written(tmp_path, monkeypatch):
+    import satasim_atsn.workload.format as fmt
+
+    def full(*args, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fmt, "atomic_write_bytes", full)
+    monkeypatch.setattr(trainer, "atomic_write_bytes", full)
+    with pytest.raises(TrainError, match="No space left"):
+        train_model(_cfg(epochs=1), tmp_path / "full.npz", quiet=True, data=DATA)
+    assert list(tmp_path.iterdir()) == []

@@ -46,6 +46,20 @@ def policy_table(logits: np.ndarray, labels: np.ndarray, output_mode: str, cl_in
     return table
 
 
+SWEEP_CL = (0.9, 0.95, 0.99, 0.995, 0.999, 0.9995)
+
+
+def atsn_sweep(logits: np.ndarray, labels: np.ndarray, output_mode: str, values: tuple = SWEEP_CL) -> list[dict]:
+    """Accuracy and avg timestep of the float ATSN rule with CL_init = tau_CL = v (the paper's Fig. 5-6 axes)."""
+    rows = []
+    for v in values:
+        steps = AtsnPolicy(v, v).exit_steps(logits)
+        pred = predictions(logits, steps, output_mode)
+        rows.append({"cl_init": v, "tau_cl": v, "accuracy": _r((pred == labels).mean()),
+                     "avg_timestep": _r(steps.mean())})
+    return rows
+
+
 def float_logits(net: Network, x: np.ndarray, normalise, batch_size: int = 256) -> np.ndarray:
     """The float network's exit logits [N, T, C] (eval mode) for raw inputs ``x``."""
     chunks = []
@@ -76,6 +90,8 @@ def evaluate_workload(workload: Workload, cl_init: float = 0.999, tau_cl: float 
         entry["hw_pred_differs"] = _r((res.pred_hw != res.pred).mean())
         table[key] = entry
     table["atsn_hw"]["exit_agrees_with_float"] = _r((runs["atsn_hw"].exit_t == runs["atsn"].exit_t).mean())
+    if labels is not None:
+        table["atsn_sweep"] = atsn_sweep(full.logits, labels, mode)
     table["sops_per_image_fixed"] = _r(base_ops)
     table["policy_params"] = {"cl_init": cl_init, "tau_cl": tau_cl, "theta": theta}
     return table
@@ -103,4 +119,8 @@ def format_table(table: dict, title: str = "") -> str:
     if "atsn_hw" in table and "exit_agrees_with_float" in table["atsn_hw"]:
         lines.append(f"hardware LUT exit == float rule on {100 * table['atsn_hw']['exit_agrees_with_float']:.2f}% "
                      "of images")
+    sweep = table.get("atsn_sweep")
+    if sweep:
+        lines.append("ATSN sweep (CL_init = tau_CL): " + "  ".join(
+            f"{row['cl_init']}: {100 * row['accuracy']:.2f}% @ {row['avg_timestep']:.2f}" for row in sweep))
     return "\n".join(lines)

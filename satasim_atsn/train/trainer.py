@@ -265,6 +265,9 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
     progress = Progress(quiet, stream)
     train, test = data if data is not None else prepare_data(config)
     loss_name, output_mode = config.resolved()
+    if train.framed and train.x.shape[1] != config.timesteps:
+        raise TrainError.at(None, "--timesteps", f"is {config.timesteps} but the {config.dataset} frames have "
+                            f"T = {train.x.shape[1]}", f"pass --timesteps {train.x.shape[1]} or re-frame the events")
     spec = build_spec(config.model, train.input_shape, train.num_classes, output_mode, config.width)
     net = Network(spec, config.timesteps, seed=config.seed, direct_input=not train.framed)
     opt = SGD(net, config.momentum, config.weight_decay)
