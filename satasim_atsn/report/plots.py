@@ -137,6 +137,10 @@ def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.nda
     return _save(fig, path)
 
 
+def _tick(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
 def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float], xlabel: str, ylabel: str,
             title: str, cbar: str) -> Path:
     """A heat map of grid[len(ys), len(xs)]."""
@@ -145,9 +149,9 @@ def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float]
     step_x = max(1, len(xs) // 8)
     step_y = max(1, len(ys) // 8)
     ax.set_xticks(range(0, len(xs), step_x))
-    ax.set_xticklabels([f"{v:g}" for v in xs[::step_x]], rotation=45, fontsize=7)
+    ax.set_xticklabels([_tick(v) for v in xs[::step_x]], rotation=45, fontsize=7)
     ax.set_yticks(range(0, len(ys), step_y))
-    ax.set_yticklabels([f"{v:g}" for v in ys[::step_y]], fontsize=7)
+    ax.set_yticklabels([_tick(v) for v in ys[::step_y]], fontsize=7)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
