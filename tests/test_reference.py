@@ -1,0 +1,428 @@
+"""Hand-checked cases that pin hw/reference.py to docs/microarchitecture.md, independently of the engine.
+
+Every expected number below is derived by hand in the comments, from the document's text only.
+The networks are built so that their functional spikes are obvious: a spike-frame (or direct)
+input of 4 positions, a flatten, a spiking linear layer ``fc`` of 2 neurons whose neuron 0 fires
+at t = 1 and neuron 1 never does, and an output layer of 2 classes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from satasim_atsn.hw.arch import build_arch
+from satasim_atsn.hw.mapping import build_mapping
+from satasim_atsn.hw.reference import ACTIONS, _Unit, simulate_reference
+from satasim_atsn.workload.format import Workload, validate
+from satasim_atsn.workload.synthetic import random_workload
+from satasim_atsn.workload.trace import functional_trace
+
+ARCH = {
+    "name": "hand",
+    "kind": "conventional",
+    "technology": "28nm",
+    "clock_hz": 500e6,
+    "accelerators": 1,
+    "images_per_batch": 1,
+    "spike_address_bytes": 2,
+    "array": {"rows": 1, "cols": 2, "exit_unit_tiles": 1},  # P = 1: PE 0 at h = 0, exit unit at tile 1, h = 1
+    "pe": {
+        "input_spike_buffer_bytes": 128,
+        "output_spike_buffer_bytes": 128,
+        "data_memory_bytes": 1024,
+        "adders": 1,
+        "decay": "multiplier",
+        "vmem_bits": 16,
+    },
+    "exit_unit": {
+        "kind": "none",
+        "data_memory_bytes": 3072,
+        "input_spike_buffer_bytes": 128,
+        "output_spike_buffer_bytes": 128,
+        "adders": 1,
+        "vmem_bits": 32,
+    },
+    "noc": {"link_bytes_per_cycle": 8, "hop_cycles": 1},  # r = 4 spikes per cycle
+    "global_buffers": {
+        "weight": {"bytes": 4096, "banks": 2, "bytes_per_cycle": 32},
+        "input": {"bytes": 32768, "banks": 2, "bytes_per_cycle": 32},
+        "output": {"bytes": 32768, "banks": 2, "bytes_per_cycle": 32},
+    },
+    "dram": {"bytes_per_cycle": 16, "latency_cycles": 10},
+}
+AT_UNIT = {"kind": "at", "exp_lut_entries": 64, "cl_init": 0.9, "tau_cl": 0.9, "multipliers": 1}
+
+
+def make_arch(**changes) -> object:
+    """The hand-check architecture with dotted-path changes, e.g. ``**{"pe.adders": 2}``."""
+    raw = copy.deepcopy(ARCH)
+    for path, value in changes.items():
+        node = raw
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return build_arch(raw, where="<hand arch>")
+
+
+def at_arch(**changes) -> object:
+    """The hand-check architecture as an ATSN accelerator (AT exit unit, shift-add PEs)."""
+    raw = copy.deepcopy(ARCH)
+    raw.update(kind="atsn")
+    raw["pe"]["decay"] = "shift_add"
+    raw["exit_unit"].update(AT_UNIT)
+    for path, value in changes.items():
+        node = raw
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return build_arch(raw, where="<hand at arch>")
+
+
+def tiny_workload(frames: np.ndarray | None = None, pixels: np.ndarray | None = None, timesteps: int = 1) -> Workload:
+    """input [1, 1, 4] -> flatten -> fc (linear 4 -> 2, spiking) -> output (2 classes).
+
+    fc neuron 0 has weights +100 and threshold 50, so it fires at t = 1 whenever any input is
+    on; neuron 1 has weights -100 and never fires. Output weights make class 0 win by far.
+    """
+    layers = [
+        {"name": "flat", "type": "flatten", "inputs": ["input"]},
+        {"name": "fc", "type": "linear", "inputs": ["flat"], "out_features": 2, "spiking": True},
+        {"name": "out", "type": "output", "inputs": ["fc"], "out_features": 2, "output_mode": "accumulate",
+         "logit_scale": 0.2},
+    ]
+    in_shape = [1, 1, 4]
+    w_fc = np.array([[100] * 4, [-100] * 4], dtype=np.int8)
+    if frames is None:  # a direct image: the first layer must be weighted; a 1x1 conv over 4 channels
+        in_shape = [4, 1, 1]
+        layers = [
+            {"name": "fc", "type": "conv", "inputs": ["input"], "kernel": 1, "stride": 1, "padding": 0,
+             "out_channels": 2, "spiking": True},
+            {"name": "flat", "type": "flatten", "inputs": ["fc"]},
+            {"name": "out", "type": "output", "inputs": ["flat"], "out_features": 2, "output_mode": "accumulate",
+             "logit_scale": 0.2},
+        ]
+        w_fc = w_fc.reshape(2, 4, 1, 1)
+    meta = {
+        "name": "tiny", "kind": "trained", "dataset": "synthetic", "num_classes": 2, "input_shape": in_shape,
+        "timesteps": timesteps, "input_encoding": "spike_frames" if frames is not None else "direct",
+        "neuron": {"tau": 0.5, "decay_shifts": [1], "v_th": 1.0},
+        "quant": {"weight_bits": 8, "vmem_bits": 16, "input_shift": 0},
+        "layers": layers,
+    }
+    arrays = {
+        "w/fc": w_fc,
+        "b/fc": np.zeros(2, dtype=np.int32),
+        "vth/fc": np.array([50, 50], dtype=np.int32),
+        "w/out": np.array([[127, 127], [-127, -127]], dtype=np.int8),
+        "b/out": np.zeros(2, dtype=np.int32),
+    }
+    if frames is not None:
+        meta["input_width"] = 4
+        arrays["x"] = np.packbits(frames.astype(np.uint8), axis=-1)
+        n = frames.shape[0]
+    else:
+        arrays["x"] = pixels.astype(np.uint8)
+        n = pixels.shape[0]
+    arrays["y"] = np.zeros(n, dtype=np.int64)
+    return validate(Workload(meta=meta, arrays=arrays, source="<tiny>"))
+
+
+def three_spikes(images: int = 1, timesteps: int = 1) -> Workload:
+    """Spike frames with inputs 0, 1 and 3 on at t = 1 and nothing later."""
+    frames = np.zeros((images, timesteps, 1, 1, 4), dtype=np.uint8)
+    frames[:, 0, 0, 0, [0, 1, 3]] = 1
+    return tiny_workload(frames=frames, timesteps=timesteps)
+
+
+def pe(counters: dict, acc: int = 0, p: int = 0) -> dict:
+    """The five states of PE p of accelerator acc."""
+    return {k: v[p] for k, v in counters["accelerators"][acc]["pe"].items()}
+
+
+def actions(counters: dict, acc: int = 0) -> dict:
+    return counters["accelerators"][acc]["actions"]
+
+
+# -------------------------------------------------------------------------------------------
+def test_single_pe_three_spikes() -> None:
+    """One PE, three input spikes, each covering its 2 neurons.
+
+    Weights are 8 (fc) + 4 (out) = 12 B <= 4096 B: resident, loaded first: DRAM 10 + ceil(12/16) = 11
+    cycles [0, 11). Membranes: ceil(2/1) = 2 <= K = 512: resident.
+    fc slice: stream ceil(8/32) = 1 cycle [11, 12). Compute, PE 0 (L = 0), a = ceil(2/1) = 2 per spike:
+      k=0 stall_input (nothing delivered yet), the link delivers all 3 (r = 4);
+      k=1,2 spike 1; k=3,4 spike 2; k=5,6 spike 3; k=7 fire neuron 0 (spikes, pushed, drained);
+      k=8 fire neuron 1 -> done, D_p = 9; GLB terms ceil(6/32) = ceil(2/32) = 1; D = 9: [12, 21).
+    Exit group: stream ceil(4/32) = 1 [21, 22). Accumulate, L = 1*h(1) = 1, a = ceil(2/1) = 2:
+      k=0 stall_input; k=1 stall_input (delivered at the end of k=1); k=2,3 the spike; k=4,5 the
+      update pass of C = 2 cycles; D = 6: [22, 28). t = T: no decision. End = total = 28.
+    PE 0: busy 8, stall_input 1, stall_memory 11 + 1 + 1 = 13, idle 6 (exit phases); 28 in all.
+    """
+    c = simulate_reference(make_arch(), three_spikes(), 1)
+    assert c["total_cycles"] == 28
+    assert c["images"] == {"start_cycle": [11], "end_cycle": [28], "exit_t": [1], "accelerator": [0]}
+    assert pe(c) == {"busy": 8, "stall_input": 1, "stall_output": 0, "stall_memory": 13, "idle": 6}
+    assert c["accelerators"][0]["exit_unit"] == {"busy": 4, "stall_input": 2, "idle": 22}
+    a = actions(c)
+    assert a["pe_accumulations"] == 6 and a["pe_fire_updates"] == 2 and a["pe_spikes_out"] == 1
+    assert a["pe_input_buffer_pushes"] == 3 and a["pe_output_buffer_pushes"] == 1
+    assert a["pe_dm_reads"] == a["pe_dm_writes"] == 8
+    assert a["weight_glb_write_bytes"] == 12 and a["weight_glb_read_bytes"] == 12 and a["dram_read_bytes"] == 12
+    assert a["spike_glb_read_bytes"] == 6 + 2 and a["spike_glb_write_bytes"] == 2
+    # weights: 12 B x (rows + cols - 2) = 12; PE 0 is at h = 0; the exit unit's one delivery: 2 B x 1 hop
+    assert a["noc_byte_hops"] == 12 + 2
+    assert a["exit_accumulations"] == 2 and a["exit_updates"] == 2 and a["dram_write_bytes"] == 0
+    assert c["pe_output_spikes"] == {"fc": [1]}
+
+
+def test_two_adders_halve_the_accumulate_cycles() -> None:
+    """With 2 adders a = ceil(2/2) = 1: k=0 stall, k=1..3 the spikes, k=4,5 fire: D = 6, so 3 cycles fewer."""
+    c = simulate_reference(make_arch(**{"pe.adders": 2}), three_spikes(), 1)
+    assert c["total_cycles"] == 25
+    assert pe(c) == {"busy": 5, "stall_input": 1, "stall_output": 0, "stall_memory": 13, "idle": 6}
+    assert actions(c)["pe_accumulations"] == 6  # accumulations do not depend on the adders
+
+
+def test_back_pressure_one_entry_buffer() -> None:
+    """A 2 B input buffer holds 1 spike: the link is throttled but the PE never waits longer.
+
+    With a = 1 (2 adders) and r = 1 (2 B links), per section 4.1's order (act, deliver, drain):
+      k=0 stall_input, deliver s1 (buffer 1/1); k=1 pop s1, deliver s2 (room made in step 1);
+      k=2 pop s2, deliver s3; k=3 pop s3; k=4,5 fire: D = 6, as with a 64-entry buffer.
+    The throttling is visible in the unit's own delivery count: after k=0 only 1 of 3 delivered.
+    """
+    big = simulate_reference(make_arch(**{"pe.adders": 2, "noc.link_bytes_per_cycle": 2}), three_spikes(), 1)
+    small = simulate_reference(
+        make_arch(**{"pe.adders": 2, "noc.link_bytes_per_cycle": 2, "pe.input_spike_buffer_bytes": 2}),
+        three_spikes(), 1,
+    )
+    assert small == big
+    unit = _Unit([1, 1, 1], [2, 2, 2], [3], [[1, 0]], 1, 0, 1, 1, 1)
+    delivered, states = [], []
+    for k in range(6):
+        before = (unit.busy, unit.stall_input)
+        unit.step(k)
+        states.append("busy" if unit.busy > before[0] else "stall_input")
+        delivered.append(unit.delivered)
+    assert delivered == [1, 2, 3, 3, 3, 3]
+    assert states == ["stall_input"] + ["busy"] * 5 and unit.finished and unit.done_cycle == 6
+
+
+def test_back_pressure_with_hops_and_slow_pe() -> None:
+    """Latency L = 2 and a 1-entry buffer with a = 3: k=0,1 stall (no delivery before k = L), k=2 stall
+    (delivered at the end of k=2), k=3..5 s1 (s2 delivered at k=3 after the pop), k=6..8 s2, k=9..11 s3,
+    k=12 fire: done_cycle 13; deliveries at k = 2, 3, 6."""
+    unit = _Unit([3, 3, 3], [3, 3, 3], [3], [[0]], 1, 2, 1, 1, 4)
+    delivered = []
+    for k in range(13):
+        unit.step(k)
+        delivered.append(unit.delivered)
+    assert delivered == [0, 0, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3]
+    assert (unit.busy, unit.stall_input, unit.done_cycle, unit.accumulations) == (10, 3, 13, 9)
+
+
+def test_multi_cycle_fire_and_full_output_buffer() -> None:
+    """An ADC fire of 3 cycles pushes in its last cycle; an output buffer that never drains past full
+    is impossible here (drain r >= 1 follows every push), so stall_output stays 0."""
+    unit = _Unit([], [], [0], [[1, 1]], 3, 0, 1, 1, 1)
+    for k in range(6):
+        unit.step(k)
+    assert (unit.busy, unit.stall_output, unit.out_pushes, unit.updates, unit.done_cycle) == (6, 0, 2, 2, 6)
+
+
+def test_fold_and_membrane_spill() -> None:
+    """K = 2 B * 8 / 16 = 1 neuron per PE, P = 1: fc's 2 neurons make F = 2 folds; membranes are not
+    resident (ceil(2/1) = 2 > 1); T = 2, nothing on the input at t = 2.
+
+    [0, 11) weight load. t = 1:
+      fold 0: stream ceil(4/32) = 1 [11, 12); no fill (t = 1); compute, cov = 1 so a = 1: k=0 stall,
+        k=1..3 the spikes, k=4 fire neuron 0: D = 5 [12, 17); spill 1*1*16/8 = 2 B: 10 + 1 = 11 [17, 28).
+      fold 1: stream [28, 29); compute (neuron 1, silent) [29, 34); spill [34, 45).
+      exit: stream [45, 46); accumulate 1 fc spike as before, 6 cycles [46, 52); no decision (none).
+    t = 2:
+      fold 0: stream [52, 53); fill 2 B, 11 cycles [53, 64); compute: no spikes, fire 1 cycle [64, 65);
+        no spill (t = T). fold 1: [65, 66) + [66, 77) + [77, 78).
+      exit: stream [78, 79); update pass only, 2 cycles [79, 81). End = 81.
+    PE 0: busy 4 + 4 + 1 + 1 = 10; stall_input 2; stall_memory 11 + 25 + 25 = 61; idle 6 + 2 = 8.
+    """
+    c = simulate_reference(make_arch(**{"pe.data_memory_bytes": 2}), three_spikes(timesteps=2), 1)
+    mapping = build_mapping(make_arch(**{"pe.data_memory_bytes": 2}), three_spikes(timesteps=2))
+    assert [len(g.folds) for g in mapping.pe_groups] == [2] and not mapping.membranes_resident
+    assert c["total_cycles"] == 81
+    assert pe(c) == {"busy": 10, "stall_input": 2, "stall_output": 0, "stall_memory": 61, "idle": 8}
+    a = actions(c)
+    assert a["dram_read_bytes"] == 12 + 2 + 2 and a["dram_write_bytes"] == 2 + 2
+    assert a["pe_fire_updates"] == 4 and a["pe_accumulations"] == 6 and a["pe_input_buffer_pushes"] == 6
+    # fc weights per fold: 1 neuron x 4 inputs = 4 B, streamed at both timesteps; the output layer's 4 B too
+    assert a["weight_glb_read_bytes"] == 2 * (4 + 4 + 4)
+    assert c["pe_output_spikes"] == {"fc": [1, 0]}
+
+
+def test_weights_streamed_when_not_resident() -> None:
+    """A 8 B weight buffer cannot hold 12 B: no initial load; every slice fetches its weights.
+
+    fc (one fold): fetch 8 B: 10 + 1 = 11 [0, 11); stream [11, 12); compute 9 [12, 21).
+    exit: fetch 4 B: 11 [21, 32); stream [32, 33); accumulate 6 [33, 39). End 39; start 0.
+    """
+    c = simulate_reference(make_arch(**{"global_buffers.weight.bytes": 8}), three_spikes(), 1)
+    assert c["total_cycles"] == 39 and c["images"]["start_cycle"] == [0]
+    assert pe(c)["stall_memory"] == 11 + 1 + 11 + 1
+    a = actions(c)
+    assert a["dram_read_bytes"] == 12 and a["weight_glb_write_bytes"] == 12 and a["weight_glb_read_bytes"] == 12
+
+
+def test_dram_conflict_between_two_accelerators() -> None:
+    """Two accelerators both load the weights at cycle 0: acc 0 wins the tie [0, 11), acc 1 waits and
+    loads [11, 22). Image 0 runs on acc 0 from 11 (ends 28, as in the single-PE case); image 1 on
+    acc 1 from 22, ends 22 + 17 = 39 = makespan. Acc 0 is idle for its last 11 cycles.
+    """
+    c = simulate_reference(make_arch(accelerators=2), three_spikes(images=2), 2)
+    assert c["total_cycles"] == 39
+    assert c["images"] == {"start_cycle": [11, 22], "end_cycle": [28, 39], "exit_t": [1, 1], "accelerator": [0, 1]}
+    assert pe(c, 0) == {"busy": 8, "stall_input": 1, "stall_output": 0, "stall_memory": 13, "idle": 6 + 11}
+    assert pe(c, 1) == {"busy": 8, "stall_input": 1, "stall_output": 0, "stall_memory": 22 + 2, "idle": 6}
+    assert actions(c, 0)["dram_read_bytes"] == actions(c, 1)["dram_read_bytes"] == 12
+
+
+def test_dram_conflict_mid_run() -> None:
+    """Weights not resident (8 B buffer), 2 accelerators, 2 images: both fetch fc's 8 B at cycle 0.
+
+    acc 0: fetch [0, 11), stream [11, 12), compute [12, 21), requests the output weights at 21.
+    acc 1: waits, fetch [11, 22), stream [22, 23), compute [23, 32), requests at 32.
+    acc 0: its request at 21 waits for acc 1's fetch to end: [22, 33), stream [33, 34), accumulate
+      [34, 40): end 40.
+    acc 1: its request at 32 waits for acc 0's: [33, 44), stream [44, 45), accumulate [45, 51): end 51.
+    """
+    c = simulate_reference(make_arch(accelerators=2, **{"global_buffers.weight.bytes": 8}), three_spikes(2), 2)
+    assert c["images"]["end_cycle"] == [40, 51] and c["total_cycles"] == 51
+    assert pe(c, 0)["stall_memory"] == 11 + 1 + 12 + 1
+    assert pe(c, 1)["stall_memory"] == 22 + 1 + 12 + 1
+
+
+def test_early_exit_at_unit() -> None:
+    """ATSN (at unit, CL = 0.9): class 0 leads by 254 x 0.2 = 50.8 in logits, so the image exits at
+    t = 1 < T = 2. Same timeline as the single-PE case to 28, then the decision 3*C + 1 = 7 cycles
+    [28, 35): end 35 = makespan; t = 2 never runs. Decision actions: C + 1 = 3 compares,
+    2C + 1 = 5 multiplies, 2C = 4 LUT reads.
+    """
+    c = simulate_reference(at_arch(), three_spikes(timesteps=2), 1)
+    assert c["images"] == {"start_cycle": [11], "end_cycle": [35], "exit_t": [1], "accelerator": [0]}
+    assert c["total_cycles"] == 35
+    assert c["accelerators"][0]["exit_unit"] == {"busy": 4 + 7, "stall_input": 2, "idle": 35 - 13}
+    assert pe(c) == {"busy": 8, "stall_input": 1, "stall_output": 0, "stall_memory": 13, "idle": 6 + 7}
+    a = actions(c)
+    assert (a["exit_compares"], a["exit_multiplies"], a["exit_lut_reads"], a["exit_divides"]) == (3, 5, 4, 0)
+    assert c["pe_output_spikes"] == {"fc": [1, 0]}
+
+
+def test_batch_with_early_exit_shares_weight_streams() -> None:
+    """images_per_batch 2 on the at unit: both images exit at t = 1.
+
+    [0, 11) load; fc stream [11, 12) once for the batch; compute: image 0's 3 spikes then its fire
+    pass, then image 1's: k=0 stall, k=1..6 image 0 spikes, k=7,8 fire, k=9..14 image 1, k=15,16
+    fire: D = 17 [12, 29) (GLB: ceil(12/32) = 1). Exit: stream [29, 30); accumulate: k=0,1 stall,
+    k=2,3 spike of image 0, k=4,5 its update, k=6,7 image 1's spike, k=8,9 update: [30, 40);
+    decide 2 x 7 = 14 [40, 54). Both images end at 54.
+    """
+    c = simulate_reference(at_arch(images_per_batch=2), three_spikes(images=2, timesteps=2), 2)
+    assert c["images"]["start_cycle"] == [11, 11] and c["images"]["end_cycle"] == [54, 54]
+    assert pe(c)["busy"] == 16 and pe(c)["stall_input"] == 1
+    assert c["accelerators"][0]["exit_unit"]["busy"] == 8 + 14
+    assert actions(c)["weight_glb_read_bytes"] == 12
+
+
+def test_direct_image_bit_planes() -> None:
+    """Direct image [4, 1, 1], pixels [3, 0, 0, 0], into a 1x1 conv of 2 channels (cov = 2 per input):
+    plane 0 and plane 1 each hold one 'spike' at channel 0.
+
+    fc: stream [11, 12); compute: a = 2 per plane spike: k=0 stall, k=1..4 the two, k=5,6 fire: D = 7,
+    GLB term C*H*W = 4 B -> 1 cycle: [12, 19). Exit: stream [19, 20), accumulate 6 [20, 26). End 26.
+    The compute phase reads 4 pixel bytes from the spike buffer.
+    """
+    c = simulate_reference(make_arch(), tiny_workload(pixels=np.array([3, 0, 0, 0]).reshape(1, 4, 1, 1)), 1)
+    assert c["total_cycles"] == 26
+    a = actions(c)
+    assert a["pe_accumulations"] == 4 and a["pe_input_buffer_pushes"] == 2
+    assert a["spike_glb_read_bytes"] == 4 + 2
+
+
+def test_spike_spill_and_refill() -> None:
+    """An output buffer of 1 B: fc's 1 spike (2 B) exceeds it by 1 B: after the fold, one DRAM write of
+    1 B (10 + 1 cycles); the exit group reads it back first (11 cycles).
+    Single-PE timeline: compute ends 21; spill [21, 32); refill [32, 43); stream [43, 44); acc [44, 50).
+    """
+    c = simulate_reference(make_arch(**{"global_buffers.output.bytes": 1}), three_spikes(), 1)
+    assert c["total_cycles"] == 50
+    a = actions(c)
+    assert a["dram_write_bytes"] == 1 and a["dram_read_bytes"] == 12 + 1
+
+
+# -------------------------------------------------------------------------------------------
+# properties of the reference on random networks (no engine involved)
+# -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(8))
+def test_reference_invariants(seed: int) -> None:
+    """States sum to the makespan; emitted spikes are the functional spikes; action identities hold."""
+    arch = make_arch(**{"array.rows": 2, "array.cols": 3, "pe.data_memory_bytes": 16, "accelerators": 2,
+                        "images_per_batch": 2})
+    workload = random_workload(seed, images=3, max_channels=4, size=4)
+    c = simulate_reference(arch, workload, 3)
+    total = c["total_cycles"]
+    for acc in c["accelerators"]:
+        states = acc["pe"]
+        for p in range(5):
+            assert sum(states[s][p] for s in ("busy", "stall_input", "stall_output", "stall_memory", "idle")) == total
+        assert sum(acc["exit_unit"].values()) == total
+        a = acc["actions"]
+        assert set(a) == set(ACTIONS)
+        assert a["pe_dm_reads"] == a["pe_accumulations"] + a["pe_fire_updates"] == a["pe_dm_writes"]
+        assert a["pe_spikes_out"] == a["pe_output_buffer_pushes"]
+    assert total == max(c["images"]["end_cycle"])
+    trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, 0, 3)
+    for name, per_t in c["pe_output_spikes"].items():
+        assert per_t == [int(trace.spikes[name][:, t].sum()) for t in range(workload.timesteps)]
+    # every neuron of every PE group is updated once per active image and timestep
+    mapping = build_mapping(arch, workload)
+    active_steps = int(trace.exit_t.sum())
+    updates = sum(acc["actions"]["pe_fire_updates"] for acc in c["accelerators"])
+    assert updates == active_steps * sum(g.neurons for g in mapping.pe_groups)
+    # deterministic
+    assert simulate_reference(arch, workload, 3) == c
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_shared_mapping_follows_section_3(seed: int) -> None:
+    """hw/mapping.py's folds, PE blocks and residency are the formulas of section 3, recomputed here."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_engine_vs_reference import random_case
+
+    arch, workload, _ = random_case(seed)
+    mapping = build_mapping(arch, workload)
+    P = arch.array.rows * arch.array.cols - arch.array.exit_unit_tiles
+    K = arch.pe.data_memory_bytes * 8 // arch.pe.vmem_bits
+    sizes = []
+    for g in mapping.pe_groups:
+        N = g.neurons
+        sizes.append(math.ceil(N / P))
+        assert len(g.folds) == math.ceil(N / (P * K))
+        for f, fold in enumerate(g.folds):
+            start, stop = f * P * K, min(N, (f + 1) * P * K)
+            n = stop - start
+            q = math.ceil(n / P)
+            assert (fold.start, fold.stop) == (start, stop)
+            for p in range(P):
+                block = (start + min(p * q, n), start + min((p + 1) * q, n))
+                assert (fold.pe_offsets[p], fold.pe_offsets[p + 1]) == block
+    assert mapping.membranes_resident == (sum(sizes) <= K)
+    weights = sum(int(v.size) for k, v in workload.arrays.items() if k.startswith("w/"))
+    assert mapping.total_weight_bytes == weights
+    assert mapping.weights_resident == (weights <= arch.global_buffers.weight.bytes)
