@@ -161,6 +161,35 @@ def check_case(seed: int) -> None:
     assert engine_spikes == {name: sum(v) for name, v in ref["pe_output_spikes"].items()}, f"seed {seed}"
 
 
+@pytest.mark.parametrize("block", range(2))
+def test_engine_matches_reference_statistical(block: int) -> None:
+    """40 statistical twins of the random networks: drawn spikes and exit steps instead of a forward."""
+    from satasim_atsn.workload.statistical import fit_statistical_twin
+
+    engine = pytest.importorskip("satasim_atsn.hw.engine", reason="hw/engine.py is not there yet")
+    for seed in range(block * 20, block * 20 + 20):
+        arch, workload, images = random_case(seed)
+        twin = fit_statistical_twin(workload, seed=seed)
+        ref = simulate_reference(arch, twin, images)
+        got = engine.simulate(arch, twin, images).counters()
+        problems = diff_counters(got, {k: v for k, v in ref.items() if k != "pe_output_spikes"})
+        assert not problems, f"statistical seed {seed}: " + "; ".join(problems[:12])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", range(4))
+def test_engine_matches_reference_larger_networks(block: int) -> None:
+    """8x8 inputs and up to 6 channels: more folds, more spikes (about 0.3 s per case in the reference)."""
+    engine = pytest.importorskip("satasim_atsn.hw.engine", reason="hw/engine.py is not there yet")
+    for seed in range(5000 + block * 50, 5000 + block * 50 + 50):
+        arch = build_arch(random_arch_dict(seed), where=f"<random arch {seed}>")
+        workload = random_workload(seed, images=3, size=8)
+        ref = simulate_reference(arch, workload, 3)
+        got = engine.simulate(arch, workload, 3).counters()
+        problems = diff_counters(got, {k: v for k, v in ref.items() if k != "pe_output_spikes"})
+        assert not problems, f"seed {seed} (8x8): " + "; ".join(problems[:12])
+
+
 def test_comparison_detects_a_one_cycle_change() -> None:
     """The comparison is not vacuous: one more cycle of DRAM latency on one side is caught."""
     engine = pytest.importorskip("satasim_atsn.hw.engine", reason="hw/engine.py is not there yet")
