@@ -27,6 +27,10 @@ Readings of the document where its text leaves a choice (each also listed in the
   batch when the load completes; ``start_cycle`` is the cycle a batch is taken.
 * A spilled spike map is read back with one DRAM read by every group consuming it (PE, max-pool
   or exit group), before that group's first phase at the same timestep.
+* Membrane fill/spill bytes are ``ceil(b * n_f * vmem_bits / 8)``.
+* Decision actions per image: ``at``: C + 1 compares, 2C + 1 multiplies, 2C LUT reads; ``dt``:
+  C + 1 compares, 4C LUT reads, 4C multiplies (the 2C exp and 2C log cycles each read the LUT and
+  multiply), 1 divide.
 * Global-buffer bytes: weight writes = weight bytes read from DRAM; weight reads = streamed
   bytes; spike reads = the compute-duration input term, max-pool inputs and exit-unit inputs;
   spike writes = PE output spikes and pooled spikes. Spills and refills move DRAM bytes only.
