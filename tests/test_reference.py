@@ -29,7 +29,8 @@ ARCH = {
     "accelerators": 1,
     "images_per_batch": 1,
     "spike_address_bytes": 2,
-    "array": {"rows": 1, "cols": 2, "exit_unit_tiles": 1},  # P = 1: PE 0 at h = 0, exit unit at tile 1, h = 1
+    # P = 1: PE 0 at h = 0, exit unit at tile 1, h = 1; the stream starts at L = 1 * (1 + 2 - 2) = 1
+    "array": {"rows": 1, "cols": 2, "exit_unit_tiles": 1},
     "pe": {
         "input_spike_buffer_bytes": 128,
         "output_spike_buffer_bytes": 128,
@@ -155,20 +156,22 @@ def test_single_pe_three_spikes() -> None:
 
     Weights are 8 (fc) + 4 (out) = 12 B <= 4096 B: resident, loaded first: DRAM 10 + ceil(12/16) = 11
     cycles [0, 11). Membranes: ceil(2/1) = 2 <= K = 512: resident.
-    fc slice: stream ceil(8/32) = 1 cycle [11, 12). Compute, PE 0 (L = 0), a = ceil(2/1) = 2 per spike:
-      k=0 stall_input (nothing delivered yet), the link delivers all 3 (r = 4);
-      k=1,2 spike 1; k=3,4 spike 2; k=5,6 spike 3; k=7 fire neuron 0 (spikes, pushed, drained);
-      k=8 fire neuron 1 -> done, D_p = 9; GLB terms ceil(6/32) = ceil(2/32) = 1; D = 9: [12, 21).
-    Exit group: stream ceil(4/32) = 1 [21, 22). Accumulate, L = 1*h(1) = 1, a = ceil(2/1) = 2:
-      k=0 stall_input; k=1 stall_input (delivered at the end of k=1); k=2,3 the spike; k=4,5 the
-      update pass of C = 2 cycles; D = 6: [22, 28). t = T: no decision. End = total = 28.
-    PE 0: busy 8, stall_input 1, stall_memory 11 + 1 + 1 = 13, idle 6 (exit phases); 28 in all.
+    fc slice: stream ceil(8/32) = 1 cycle [11, 12). Compute: the multicast stream starts at
+    L = hop_cycles * (rows + cols - 2) = 1; PE 0 is every spike's only destination; a = ceil(2/1) = 2:
+      k=0 stall_input (k < L: no delivery); k=1 stall_input, the stream delivers all 3 (r = 4, room 64);
+      k=2,3 spike 1; k=4,5 spike 2; k=6,7 spike 3; k=8 fire neuron 0 (spikes, pushed, drained);
+      k=9 fire neuron 1 -> done, D_p = 10; GLB terms ceil(6/32) = ceil(2/32) = 1; D = 10: [12, 22).
+    Exit group: stream ceil(4/32) = 1 [22, 23). Accumulate over its own link (clarification 3),
+      L = 1*h(1) = 1, a = ceil(2/1) = 2: k=0 stall_input; k=1 stall_input (delivered at the end of k=1);
+      k=2,3 the spike; k=4,5 the update pass of C = 2 cycles; D = 6: [23, 29). t = T: no decision.
+      End = total = 29.
+    PE 0: busy 8, stall_input 2, stall_memory 11 + 1 + 1 = 13, idle 6 (exit phases); 29 in all.
     """
     c = simulate_reference(make_arch(), three_spikes(), 1)
-    assert c["total_cycles"] == 28
-    assert c["images"] == {"start_cycle": [11], "end_cycle": [28], "exit_t": [1], "accelerator": [0]}
-    assert pe(c) == {"busy": 8, "stall_input": 1, "stall_output": 0, "stall_memory": 13, "idle": 6}
-    assert c["accelerators"][0]["exit_unit"] == {"busy": 4, "stall_input": 2, "idle": 22}
+    assert c["total_cycles"] == 29
+    assert c["images"] == {"start_cycle": [11], "end_cycle": [29], "exit_t": [1], "accelerator": [0]}
+    assert pe(c) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 13, "idle": 6}
+    assert c["accelerators"][0]["exit_unit"] == {"busy": 4, "stall_input": 2, "idle": 23}
     a = actions(c)
     assert a["pe_accumulations"] == 6 and a["pe_fire_updates"] == 2 and a["pe_spikes_out"] == 1
     assert a["pe_input_buffer_pushes"] == 3 and a["pe_output_buffer_pushes"] == 1
@@ -182,20 +185,22 @@ def test_single_pe_three_spikes() -> None:
 
 
 def test_two_adders_halve_the_accumulate_cycles() -> None:
-    """With 2 adders a = ceil(2/2) = 1: k=0 stall, k=1..3 the spikes, k=4,5 fire: D = 6, so 3 cycles fewer."""
+    """With 2 adders a = ceil(2/2) = 1: k=0,1 stall, k=2..4 the spikes, k=5,6 fire: D = 7, so 3 cycles fewer."""
     c = simulate_reference(make_arch(**{"pe.adders": 2}), three_spikes(), 1)
-    assert c["total_cycles"] == 25
-    assert pe(c) == {"busy": 5, "stall_input": 1, "stall_output": 0, "stall_memory": 13, "idle": 6}
+    assert c["total_cycles"] == 26
+    assert pe(c) == {"busy": 5, "stall_input": 2, "stall_output": 0, "stall_memory": 13, "idle": 6}
     assert actions(c)["pe_accumulations"] == 6  # accumulations do not depend on the adders
 
 
 def test_back_pressure_one_entry_buffer() -> None:
-    """A 2 B input buffer holds 1 spike: the link is throttled but the PE never waits longer.
+    """A 2 B input buffer holds 1 spike: with a single destination PE the stream is throttled but the
+    PE never waits longer (the coupling needs two PEs, see the head-of-line tests below).
 
-    With a = 1 (2 adders) and r = 1 (2 B links), per section 4.1's order (act, deliver, drain):
-      k=0 stall_input, deliver s1 (buffer 1/1); k=1 pop s1, deliver s2 (room made in step 1);
-      k=2 pop s2, deliver s3; k=3 pop s3; k=4,5 fire: D = 6, as with a 64-entry buffer.
-    The throttling is visible in the unit's own delivery count: after k=0 only 1 of 3 delivered.
+    With a = 1 (2 adders) and r = 1 (2 B links), per section 4.1's order (act, deliver, drain), L = 1:
+      k=0 stall_input (k < L); k=1 stall_input, deliver s1 (buffer 1/1); k=2 pop s1, deliver s2 (room
+      made in step 1); k=3 pop s2, deliver s3; k=4 pop s3; k=5,6 fire: D = 7, as with a 64-entry buffer.
+    The same rule on a unit with its own link (the exit unit, clarification 3), L = 0: the throttling is
+    visible in its delivery count: after k=0 only 1 of 3 delivered.
     """
     big = simulate_reference(make_arch(**{"pe.adders": 2, "noc.link_bytes_per_cycle": 2}), three_spikes(), 1)
     small = simulate_reference(
@@ -215,7 +220,7 @@ def test_back_pressure_one_entry_buffer() -> None:
 
 
 def test_back_pressure_with_hops_and_slow_pe() -> None:
-    """Latency L = 2 and a 1-entry buffer with a = 3: k=0,1 stall (no delivery before k = L), k=2 stall
+    """Own link (the exit unit's rule), L = 2 and a 1-entry buffer with a = 3: k=0,1 stall (no delivery before k = L), k=2 stall
     (delivered at the end of k=2), k=3..5 s1 (s2 delivered at k=3 after the pop), k=6..8 s2, k=9..11 s3,
     k=12 fire: done_cycle 13; deliveries at k = 2, 3, 6."""
     unit = _Unit([3, 3, 3], [3, 3, 3], [3], [[0]], 1, 2, 1, 1, 4)
@@ -241,21 +246,23 @@ def test_fold_and_membrane_spill() -> None:
     resident (ceil(2/1) = 2 > 1); T = 2, nothing on the input at t = 2.
 
     [0, 11) weight load. t = 1:
-      fold 0: stream ceil(4/32) = 1 [11, 12); no fill (t = 1); compute, cov = 1 so a = 1: k=0 stall,
-        k=1..3 the spikes, k=4 fire neuron 0: D = 5 [12, 17); spill 1*1*16/8 = 2 B: 10 + 1 = 11 [17, 28).
-      fold 1: stream [28, 29); compute (neuron 1, silent) [29, 34); spill [34, 45).
-      exit: stream [45, 46); accumulate 1 fc spike as before, 6 cycles [46, 52); no decision (none).
+      fold 0: stream ceil(4/32) = 1 [11, 12); no fill (t = 1); compute, cov = 1 so a = 1: k=0,1 stall
+        (L = 1), k=2..4 the spikes, k=5 fire neuron 0: D = 6 [12, 18); spill 1*1*16/8 = 2 B: 10 + 1 = 11
+        [18, 29).
+      fold 1: stream [29, 30); compute (neuron 1, silent, but a linear layer: it gets the 3 spikes too)
+        [30, 36); spill [36, 47).
+      exit: stream [47, 48); accumulate 1 fc spike as before, 6 cycles [48, 54); no decision (none).
     t = 2:
-      fold 0: stream [52, 53); fill 2 B, 11 cycles [53, 64); compute: no spikes, fire 1 cycle [64, 65);
-        no spill (t = T). fold 1: [65, 66) + [66, 77) + [77, 78).
-      exit: stream [78, 79); update pass only, 2 cycles [79, 81). End = 81.
-    PE 0: busy 4 + 4 + 1 + 1 = 10; stall_input 2; stall_memory 11 + 25 + 25 = 61; idle 6 + 2 = 8.
+      fold 0: stream [54, 55); fill 2 B, 11 cycles [55, 66); compute: no spikes, so no wait for the
+        stream: fire 1 cycle [66, 67); no spill (t = T). fold 1: [67, 68) + [68, 79) + [79, 80).
+      exit: stream [80, 81); update pass only, 2 cycles [81, 83). End = 83.
+    PE 0: busy 4 + 4 + 1 + 1 = 10; stall_input 2 + 2 = 4; stall_memory 11 + 25 + 25 = 61; idle 6 + 2 = 8.
     """
     c = simulate_reference(make_arch(**{"pe.data_memory_bytes": 2}), three_spikes(timesteps=2), 1)
     mapping = build_mapping(make_arch(**{"pe.data_memory_bytes": 2}), three_spikes(timesteps=2))
     assert [len(g.folds) for g in mapping.pe_groups] == [2] and not mapping.membranes_resident
-    assert c["total_cycles"] == 81
-    assert pe(c) == {"busy": 10, "stall_input": 2, "stall_output": 0, "stall_memory": 61, "idle": 8}
+    assert c["total_cycles"] == 83
+    assert pe(c) == {"busy": 10, "stall_input": 4, "stall_output": 0, "stall_memory": 61, "idle": 8}
     a = actions(c)
     assert a["dram_read_bytes"] == 12 + 2 + 2 and a["dram_write_bytes"] == 2 + 2
     assert a["pe_fire_updates"] == 4 and a["pe_accumulations"] == 6 and a["pe_input_buffer_pushes"] == 6
@@ -267,11 +274,11 @@ def test_fold_and_membrane_spill() -> None:
 def test_weights_streamed_when_not_resident() -> None:
     """A 8 B weight buffer cannot hold 12 B: no initial load; every slice fetches its weights.
 
-    fc (one fold): fetch 8 B: 10 + 1 = 11 [0, 11); stream [11, 12); compute 9 [12, 21).
-    exit: fetch 4 B: 11 [21, 32); stream [32, 33); accumulate 6 [33, 39). End 39; start 0.
+    fc (one fold): fetch 8 B: 10 + 1 = 11 [0, 11); stream [11, 12); compute 10 [12, 22).
+    exit: fetch 4 B: 11 [22, 33); stream [33, 34); accumulate 6 [34, 40). End 40; start 0.
     """
     c = simulate_reference(make_arch(**{"global_buffers.weight.bytes": 8}), three_spikes(), 1)
-    assert c["total_cycles"] == 39 and c["images"]["start_cycle"] == [0]
+    assert c["total_cycles"] == 40 and c["images"]["start_cycle"] == [0]
     assert pe(c)["stall_memory"] == 11 + 1 + 11 + 1
     a = actions(c)
     assert a["dram_read_bytes"] == 12 and a["weight_glb_write_bytes"] == 12 and a["weight_glb_read_bytes"] == 12
@@ -279,43 +286,44 @@ def test_weights_streamed_when_not_resident() -> None:
 
 def test_dram_conflict_between_two_accelerators() -> None:
     """Two accelerators both load the weights at cycle 0: acc 0 wins the tie [0, 11), acc 1 waits and
-    loads [11, 22). Image 0 runs on acc 0 from 11 (ends 28, as in the single-PE case); image 1 on
-    acc 1 from 22, ends 22 + 17 = 39 = makespan. Acc 0 is idle for its last 11 cycles.
+    loads [11, 22). Image 0 runs on acc 0 from 11 (ends 29, as in the single-PE case); image 1 on
+    acc 1 from 22, ends 22 + 18 = 40 = makespan. Acc 0 is idle for its last 11 cycles.
     """
     c = simulate_reference(make_arch(accelerators=2), three_spikes(images=2), 2)
-    assert c["total_cycles"] == 39
-    assert c["images"] == {"start_cycle": [11, 22], "end_cycle": [28, 39], "exit_t": [1, 1], "accelerator": [0, 1]}
-    assert pe(c, 0) == {"busy": 8, "stall_input": 1, "stall_output": 0, "stall_memory": 13, "idle": 6 + 11}
-    assert pe(c, 1) == {"busy": 8, "stall_input": 1, "stall_output": 0, "stall_memory": 22 + 2, "idle": 6}
+    assert c["total_cycles"] == 40
+    assert c["images"] == {"start_cycle": [11, 22], "end_cycle": [29, 40], "exit_t": [1, 1], "accelerator": [0, 1]}
+    assert pe(c, 0) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 13, "idle": 6 + 11}
+    assert pe(c, 1) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 22 + 2, "idle": 6}
     assert actions(c, 0)["dram_read_bytes"] == actions(c, 1)["dram_read_bytes"] == 12
 
 
 def test_dram_conflict_mid_run() -> None:
     """Weights not resident (8 B buffer), 2 accelerators, 2 images: both fetch fc's 8 B at cycle 0.
 
-    acc 0: fetch [0, 11), stream [11, 12), compute [12, 21), requests the output weights at 21.
-    acc 1: waits, fetch [11, 22), stream [22, 23), compute [23, 32), requests at 32.
-    acc 0: its request at 21 waits for acc 1's fetch to end: [22, 33), stream [33, 34), accumulate
-      [34, 40): end 40.
-    acc 1: its request at 32 waits for acc 0's: [33, 44), stream [44, 45), accumulate [45, 51): end 51.
+    acc 0: fetch [0, 11), stream [11, 12), compute [12, 22) (D = 10), requests the output weights at 22.
+    acc 1: waits, fetch [11, 22), stream [22, 23), compute [23, 33), requests at 33.
+    acc 0: its request at 22 is served as acc 1's fetch ends (the channel is free at the end of cycle
+      22): [22, 33), stream [33, 34), accumulate [34, 40): end 40.
+    acc 1: its request at 33 is served as acc 0's ends: [33, 44), stream [44, 45), accumulate [45, 51):
+      end 51. (The ends are as under the per-PE links, but neither accelerator now waits for DRAM.)
     """
     c = simulate_reference(make_arch(accelerators=2, **{"global_buffers.weight.bytes": 8}), three_spikes(2), 2)
     assert c["images"]["end_cycle"] == [40, 51] and c["total_cycles"] == 51
-    assert pe(c, 0)["stall_memory"] == 11 + 1 + 12 + 1
-    assert pe(c, 1)["stall_memory"] == 22 + 1 + 12 + 1
+    assert pe(c, 0)["stall_memory"] == 11 + 1 + 11 + 1
+    assert pe(c, 1)["stall_memory"] == 22 + 1 + 11 + 1
 
 
 def test_early_exit_at_unit() -> None:
     """ATSN (at unit, CL = 0.9): class 0 leads by 254 x 0.2 = 50.8 in logits, so the image exits at
-    t = 1 < T = 2. Same timeline as the single-PE case to 28, then the decision 3*C + 1 = 7 cycles
-    [28, 35): end 35 = makespan; t = 2 never runs. Decision actions: C + 1 = 3 compares,
+    t = 1 < T = 2. Same timeline as the single-PE case to 29, then the decision 3*C + 1 = 7 cycles
+    [29, 36): end 36 = makespan; t = 2 never runs. Decision actions: C + 1 = 3 compares,
     2C + 1 = 5 multiplies, 2C = 4 LUT reads.
     """
     c = simulate_reference(at_arch(), three_spikes(timesteps=2), 1)
-    assert c["images"] == {"start_cycle": [11], "end_cycle": [35], "exit_t": [1], "accelerator": [0]}
-    assert c["total_cycles"] == 35
-    assert c["accelerators"][0]["exit_unit"] == {"busy": 4 + 7, "stall_input": 2, "idle": 35 - 13}
-    assert pe(c) == {"busy": 8, "stall_input": 1, "stall_output": 0, "stall_memory": 13, "idle": 6 + 7}
+    assert c["images"] == {"start_cycle": [11], "end_cycle": [36], "exit_t": [1], "accelerator": [0]}
+    assert c["total_cycles"] == 36
+    assert c["accelerators"][0]["exit_unit"] == {"busy": 4 + 7, "stall_input": 2, "idle": 36 - 13}
+    assert pe(c) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 13, "idle": 6 + 7}
     a = actions(c)
     assert (a["exit_compares"], a["exit_multiplies"], a["exit_lut_reads"], a["exit_divides"]) == (3, 5, 4, 0)
     assert c["pe_output_spikes"] == {"fc": [1, 0]}
@@ -324,15 +332,16 @@ def test_early_exit_at_unit() -> None:
 def test_batch_with_early_exit_shares_weight_streams() -> None:
     """images_per_batch 2 on the at unit: both images exit at t = 1.
 
-    [0, 11) load; fc stream [11, 12) once for the batch; compute: image 0's 3 spikes then its fire
-    pass, then image 1's: k=0 stall, k=1..6 image 0 spikes, k=7,8 fire, k=9..14 image 1, k=15,16
-    fire: D = 17 [12, 29) (GLB: ceil(12/32) = 1). Exit: stream [29, 30); accumulate: k=0,1 stall,
-    k=2,3 spike of image 0, k=4,5 its update, k=6,7 image 1's spike, k=8,9 update: [30, 40);
-    decide 2 x 7 = 14 [40, 54). Both images end at 54.
+    [0, 11) load; fc stream [11, 12) once for the batch; compute: the stream holds image 0's 3 spikes
+    then image 1's (k=1 delivers 4, k=2 the last 2); the PE does image 0's spikes then its fire pass,
+    then image 1's: k=0,1 stall, k=2..7 image 0 spikes, k=8,9 fire, k=10..15 image 1, k=16,17
+    fire: D = 18 [12, 30) (GLB: ceil(12/32) = 1). Exit: stream [30, 31); accumulate: k=0,1 stall,
+    k=2,3 spike of image 0, k=4,5 its update, k=6,7 image 1's spike, k=8,9 update: [31, 41);
+    decide 2 x 7 = 14 [41, 55). Both images end at 55.
     """
     c = simulate_reference(at_arch(images_per_batch=2), three_spikes(images=2, timesteps=2), 2)
-    assert c["images"]["start_cycle"] == [11, 11] and c["images"]["end_cycle"] == [54, 54]
-    assert pe(c)["busy"] == 16 and pe(c)["stall_input"] == 1
+    assert c["images"]["start_cycle"] == [11, 11] and c["images"]["end_cycle"] == [55, 55]
+    assert pe(c)["busy"] == 16 and pe(c)["stall_input"] == 2
     assert c["accelerators"][0]["exit_unit"]["busy"] == 8 + 14
     assert actions(c)["weight_glb_read_bytes"] == 12
 
@@ -341,12 +350,13 @@ def test_direct_image_bit_planes() -> None:
     """Direct image [4, 1, 1], pixels [3, 0, 0, 0], into a 1x1 conv of 2 channels (cov = 2 per input):
     plane 0 and plane 1 each hold one 'spike' at channel 0.
 
-    fc: stream [11, 12); compute: a = 2 per plane spike: k=0 stall, k=1..4 the two, k=5,6 fire: D = 7,
-    GLB term C*H*W = 4 B -> 1 cycle: [12, 19). Exit: stream [19, 20), accumulate 6 [20, 26). End 26.
+    fc: stream [11, 12); compute: the stream holds the plane-0 spike then the plane-1 spike
+    (clarification 10); a = 2 per plane spike: k=0,1 stall (L = 1), k=2..5 the two, k=6,7 fire: D = 8,
+    GLB term C*H*W = 4 B -> 1 cycle: [12, 20). Exit: stream [20, 21), accumulate 6 [21, 27). End 27.
     The compute phase reads 4 pixel bytes from the spike buffer.
     """
     c = simulate_reference(make_arch(), tiny_workload(pixels=np.array([3, 0, 0, 0]).reshape(1, 4, 1, 1)), 1)
-    assert c["total_cycles"] == 26
+    assert c["total_cycles"] == 27
     a = actions(c)
     assert a["pe_accumulations"] == 4 and a["pe_input_buffer_pushes"] == 2
     assert a["spike_glb_read_bytes"] == 4 + 2
@@ -355,10 +365,10 @@ def test_direct_image_bit_planes() -> None:
 def test_spike_spill_and_refill() -> None:
     """An output buffer of 1 B: fc's 1 spike (2 B) exceeds it by 1 B: after the fold, one DRAM write of
     1 B (10 + 1 cycles); the exit group reads it back first (11 cycles).
-    Single-PE timeline: compute ends 21; spill [21, 32); refill [32, 43); stream [43, 44); acc [44, 50).
+    Single-PE timeline: compute ends 22; spill [22, 33); refill [33, 44); stream [44, 45); acc [45, 51).
     """
     c = simulate_reference(make_arch(**{"global_buffers.output.bytes": 1}), three_spikes(), 1)
-    assert c["total_cycles"] == 50
+    assert c["total_cycles"] == 51
     a = actions(c)
     assert a["dram_write_bytes"] == 1 and a["dram_read_bytes"] == 12 + 1
 

@@ -2,7 +2,10 @@
 
 Every cycle, every accelerator's controller advances its phase state machine by one cycle and the
 shared DRAM channel starts at most one transaction. Inside a compute phase every PE runs the
-per-cycle buffer model of section 4.1 (act, then link delivery, then output drain). Nothing is
+per-cycle buffer model of section 4.1: every PE acts, then the fold's single multicast stream
+delivers (from cycle ``L = hop_cycles * (rows + cols - 2)``, at most r spikes per cycle, a spike
+only when every destination PE has room, head-of-line blocking otherwise), then every output
+buffer drains. Nothing is
 skipped and nothing is computed in closed form: the point of this file is to be obviously the
 document's text, so that ``hw/engine.py`` (SimPy + numba, fast) can be checked against it exactly.
 
@@ -17,8 +20,13 @@ Readings of the document where its text leaves a choice (each also listed in the
   otherwise the image's fire pass starts once all of its spikes are popped and processed.
 * A multi-cycle fire checks the output buffer in its first cycle; once started it is busy for its
   cycles and pushes in its last one.
-* The exit unit runs the PE state machine: per image, its spikes then an update pass of C cycles;
+* The exit unit runs the PE state machine with a link of its own (no multicast, no head-of-line
+  coupling; latency ``hop_cycles * h(P)``): per image, its spikes then an update pass of C cycles;
   the accumulate phase ends when the unit is done (no global-buffer bandwidth term).
+* The stream's order is images, then the group's inputs, then (direct image) bit planes 0..7, then
+  raster order; a spike with no destination PE in the fold is not in the stream and costs no cycle.
+* ``pe_input_buffer_pushes`` and the ``sb * h(p)`` byte-hops of section 9 count one delivery per
+  destination PE of a multicast spike (the section 9 text, unchanged by the multicast rule).
 * ``S_in`` counts every spike of the group's input maps over the batch (each is read once and
   multicast), whether or not a PE of the fold needs it; for a direct image at t = 1 the term is
   ``b * C * H * W`` bytes (1 byte per pixel per image).
@@ -132,8 +140,18 @@ class _Unit:
                 if self.image == self.n_images:
                     self.done = True
 
-    def step(self, k: int) -> None:
-        """Cycle k of the phase: 1. the unit acts, 2. the link delivers, 3. the output buffer drains."""
+    @property
+    def room(self) -> int:
+        """Free entries of the input buffer (delivered and not yet popped spikes occupy it)."""
+        return self.cap_in - (self.delivered - self.popped)
+
+    def push(self) -> None:
+        """One spike delivered into the input buffer."""
+        self.delivered += 1
+        self.in_pushes += 1
+
+    def act(self) -> None:
+        """Step 1 of a cycle: the unit acts on the state at the start of the cycle."""
         if self.done:
             self.idle += 1
         elif self.acc_left > 0:
@@ -154,21 +172,60 @@ class _Unit:
             self.neuron = 0
             self.fire_left = 0
             self._fire()
+
+    def own_link(self, k: int) -> None:
+        """Step 2 for a unit with its own link (the exit unit, clarification 3): up to r spikes, room permitting."""
         total = len(self.a_cycles)
         if k >= self.latency and self.delivered < total:
-            n = min(self.r, self.cap_in - (self.delivered - self.popped), total - self.delivered)
-            if n > 0:
-                self.delivered += n
-                self.in_pushes += n
+            for _ in range(min(self.r, self.room, total - self.delivered)):
+                self.push()
+
+    def drain(self, k: int) -> None:
+        """Step 3: the output buffer drains up to r spikes; record the cycle the unit is finished."""
         if self.out_count:
             self.out_count -= min(self.r, self.out_count)
         if self.done and self.out_count == 0 and self.done_cycle == 0:
             self.done_cycle = k + 1
 
+    def step(self, k: int) -> None:
+        """Cycle k of a unit with its own link: 1. act, 2. the link delivers, 3. the output buffer drains."""
+        self.act()
+        self.own_link(k)
+        self.drain(k)
+
     @property
     def finished(self) -> bool:
         """Done and its output buffer empty."""
         return self.done and self.out_count == 0
+
+
+class _Stream:
+    """The fold's single multicast input stream (section 4.1): from cycle L, at most r spikes per cycle, in order;
+    a spike goes only when every destination PE has room, else it and every later spike wait (head-of-line)."""
+
+    __slots__ = ("dests", "latency", "r", "next", "blocked")
+
+    def __init__(self, dests: list[tuple[int, ...]], latency: int, r: int) -> None:
+        self.dests = dests  # per stream spike, in delivery order: the indices of its destination PEs (>= 1)
+        self.latency = latency
+        self.r = r
+        self.next = 0  # the first spike not yet delivered
+        self.blocked = 0  # cycles (k >= L, spikes left) in which the head spike found a full buffer
+
+    def deliver(self, k: int, units: list[_Unit]) -> None:
+        """Step 2 of cycle k: up to r times, push the head spike into all its destinations if all have room."""
+        if k < self.latency:
+            return
+        for _ in range(self.r):
+            if self.next >= len(self.dests):
+                return
+            dest = self.dests[self.next]
+            if any(units[p].room < 1 for p in dest):
+                self.blocked += 1
+                return
+            for p in dest:
+                units[p].push()
+            self.next += 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,44 +422,48 @@ class _Accelerator:
                 yield from self._dram(spilled[inp.source], write=False)
 
     def _compute(self, g: Group, f: Fold, t: int, batch: list[int]):
-        """The compute phase of one fold (section 4.1), every PE cycle by cycle."""
+        """The compute phase of one fold (section 4.1): every PE and the multicast stream, cycle by cycle."""
         st = self.st
         sb = st.sb
-        units = []
         s_in_bytes = 0
-        s_out = 0
         for inp in g.inputs:
             for i in batch:
                 if inp.encoding == "image":
                     s_in_bytes += int(np.prod(inp.shape)) if t == 1 else 0
                 else:
                     s_in_bytes += st.input_spike_count(inp, i, t) * sb
-        events = {(j, i): st.input_events(inp, i, t) for j, inp in enumerate(g.inputs) for i in batch}
         out_spikes = {i: st.group_spikes(g, i, t) for i in batch}
         covs = st.cov[(g.index, f.index)]
+        holders = [p for p in range(st.P) if int(f.pe_offsets[p + 1]) > int(f.pe_offsets[p])]
+        a_cycles: list[list[int]] = [[] for _ in range(st.P)]
+        cov_list: list[list[int]] = [[] for _ in range(st.P)]
+        image_end: list[list[int]] = [[] for _ in range(st.P)]
+        dests: list[tuple[int, ...]] = []
+        # the stream: images in order, then the group's inputs in order, then planes k = 0..7 (a direct
+        # image, clarification 10), then raster order (c, y, x); a spike with no destination is not in it
+        for i in batch:
+            for j, inp in enumerate(g.inputs):
+                for plane in st.input_events(inp, i, t):
+                    for pos in np.flatnonzero(plane > 0):
+                        dest = tuple(p for p in holders if covs[p][j][pos] > 0)
+                        if not dest:
+                            continue
+                        dests.append(dest)
+                        for p in dest:
+                            c = int(covs[p][j][pos])
+                            cov_list[p].append(c)
+                            a_cycles[p].append(_ceil_div(c, st.adders))
+            for p in holders:
+                image_end[p].append(len(a_cycles[p]))
+        units = []
         for p in range(st.P):
             lo, hi = int(f.pe_offsets[p]), int(f.pe_offsets[p + 1])
-            a_cycles: list[int] = []
-            cov_list: list[int] = []
-            image_end: list[int] = []
-            fire: list[list[int]] = []
-            if hi > lo:
-                for i in batch:
-                    for j in range(len(g.inputs)):
-                        cov = covs[p][j]
-                        for plane in events[(j, i)]:
-                            for pos in np.flatnonzero((plane > 0) & (cov > 0)):
-                                c = int(cov[pos])
-                                cov_list.append(c)
-                                a_cycles.append(_ceil_div(c, st.adders))
-                    image_end.append(len(a_cycles))
-                    fire.append([int(v) for v in out_spikes[i][lo:hi]])
-            units.append(
-                _Unit(a_cycles, cov_list, image_end, fire, st.fire_cycles, st.hop_cycles * st.hops[p], st.cap_in,
-                      st.cap_out, st.r)
-            )
-        for i in batch:
-            s_out += int(out_spikes[i][f.start:f.stop].sum())
+            fire = [[int(v) for v in out_spikes[i][lo:hi]] for i in batch] if hi > lo else []
+            # a PE's own link latency is unused: the stream delivers (latency -1 marks that)
+            units.append(_Unit(a_cycles[p], cov_list[p], image_end[p], fire, st.fire_cycles, -1, st.cap_in,
+                               st.cap_out, st.r))
+        stream = _Stream(dests, st.hop_cycles * (st.rows + st.cols - 2), st.r)
+        s_out = sum(int(out_spikes[i][f.start:f.stop].sum()) for i in batch)
         glb_cycles = max(
             _ceil_div(s_in_bytes, int(st.arch.global_buffers.input.bytes_per_cycle)),
             _ceil_div(s_out * sb, int(st.arch.global_buffers.output.bytes_per_cycle)),
@@ -410,9 +471,13 @@ class _Accelerator:
         k = 0
         while k < glb_cycles or not all(u.finished for u in units):
             for u in units:
-                u.step(k)
+                u.act()
+            stream.deliver(k, units)
+            for u in units:
+                u.drain(k)
             k += 1
             yield
+        assert stream.next == len(dests), "reference: a stream spike was never delivered"
         # account the phase
         act = self.actions
         for p, u in enumerate(units):
