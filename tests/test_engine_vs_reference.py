@@ -1,7 +1,8 @@
 """The fast engine and the literal reference agree exactly on every counter of docs/microarchitecture.md section 9.
 
 Each case draws a small random network and inputs (``random_workload``) and a small random
-architecture: 1-4 x 1-4 arrays, every exit-unit kind, 2-16 B spike buffers (back-pressure), PE
+architecture: 1-4 x 1-4 arrays, every exit-unit kind, PE input buffers of 1-4 spikes in most cases
+(head-of-line blocking on the multicast stream) and 2-16 B otherwise, links of 1-16 spikes, PE
 memories small enough to fold and spill membranes, weight buffers small enough to stream
 weights, tiny output buffers (spike spills), 1-3 adders, multi-cycle analog ADC fires, 1-3
 accelerators sharing DRAM, batches of 1-3, link widths, hop cycles and DRAM latencies.
@@ -74,7 +75,12 @@ def random_arch_dict(seed: int) -> dict:
     raw["accelerators"] = int(rng.integers(1, 4))
     raw["images_per_batch"] = int(rng.integers(1, 4))
     pe = raw["pe"]
-    pe["input_spike_buffer_bytes"] = int(rng.integers(max(2, sb), 17))
+    # the input buffer decides head-of-line blocking on the multicast stream (section 4.1): 1-4 spikes
+    # in most cases, so that one busy PE often holds up the others; otherwise up to 16 B
+    if rng.random() < 0.7:
+        pe["input_spike_buffer_bytes"] = sb * int(rng.integers(1, 5))
+    else:
+        pe["input_spike_buffer_bytes"] = int(rng.integers(max(2, sb), 17))
     pe["output_spike_buffer_bytes"] = int(rng.integers(max(2, sb), 17))
     pe["vmem_bits"] = int(rng.choice([8, 16, 16, 32]))
     pe["data_memory_bytes"] = int(rng.choice([4, 8, 16, 32, 64, 256, 2048]))

@@ -220,9 +220,9 @@ def test_back_pressure_one_entry_buffer() -> None:
 
 
 def test_back_pressure_with_hops_and_slow_pe() -> None:
-    """Own link (the exit unit's rule), L = 2 and a 1-entry buffer with a = 3: k=0,1 stall (no delivery before k = L), k=2 stall
-    (delivered at the end of k=2), k=3..5 s1 (s2 delivered at k=3 after the pop), k=6..8 s2, k=9..11 s3,
-    k=12 fire: done_cycle 13; deliveries at k = 2, 3, 6."""
+    """Own link (the exit unit's rule), L = 2 and a 1-entry buffer with a = 3: k=0,1 stall (no delivery
+    before k = L), k=2 stall (delivered at the end of k=2), k=3..5 s1 (s2 delivered at k=3 after the pop),
+    k=6..8 s2, k=9..11 s3, k=12 fire: done_cycle 13; deliveries at k = 2, 3, 6."""
     unit = _Unit([3, 3, 3], [3, 3, 3], [3], [[0]], 1, 2, 1, 1, 4)
     delivered = []
     for k in range(13):
@@ -374,6 +374,156 @@ def test_spike_spill_and_refill() -> None:
 
 
 # -------------------------------------------------------------------------------------------
+# the multicast stream: head-of-line coupling between PEs (section 4.1)
+# -------------------------------------------------------------------------------------------
+def two_pe_arch(**changes) -> object:
+    """The hand-check architecture on a 1 x 3 array: P = 2 (PE 0 at h = 0, PE 1 at h = 1), the exit unit at
+    tile 2 (h = 2); the stream starts at L = 1 * (1 + 3 - 2) = 2; r = 4, 1 adder per PE."""
+    return make_arch(**{"array.cols": 3, **changes})
+
+
+def frames_workload(width: int, on: list[int], layer: dict, w_fc: np.ndarray) -> Workload:
+    """Spike frames [1, 1, width] with ``on`` set at t = 1 -> ``layer`` (named fc, weights +100, threshold 50,
+    so a neuron fires iff an input in its window is on) -> flatten -> output (2 classes, class 0 wins)."""
+    n = int(np.prod(w_fc.shape[:1])) if layer["type"] == "linear" else width * int(layer["out_channels"])
+    layers = [layer, {"name": "flat", "type": "flatten", "inputs": ["fc"]},
+              {"name": "out", "type": "output", "inputs": ["flat"], "out_features": 2, "output_mode": "accumulate",
+               "logit_scale": 0.2}]
+    if layer["type"] == "linear":
+        layers = [{"name": "flat0", "type": "flatten", "inputs": ["input"]}, {**layer, "inputs": ["flat0"]},
+                  *layers[1:]]
+    frames = np.zeros((1, 1, 1, 1, width), dtype=np.uint8)
+    frames[0, 0, 0, 0, on] = 1
+    meta = {
+        "name": "two-pe", "kind": "trained", "dataset": "synthetic", "num_classes": 2, "input_shape": [1, 1, width],
+        "timesteps": 1, "input_encoding": "spike_frames", "input_width": width,
+        "neuron": {"tau": 0.5, "decay_shifts": [1], "v_th": 1.0},
+        "quant": {"weight_bits": 8, "vmem_bits": 16, "input_shift": 0},
+        "layers": layers,
+    }
+    arrays = {
+        "w/fc": w_fc.astype(np.int8),
+        "b/fc": np.zeros(w_fc.shape[0], dtype=np.int32),
+        "vth/fc": np.full(w_fc.shape[0], 50, dtype=np.int32),
+        "w/out": np.stack([np.full(n, 127), np.full(n, -127)]).astype(np.int8),
+        "b/out": np.zeros(2, dtype=np.int32),
+        "x": np.packbits(frames, axis=-1),
+        "y": np.zeros(1, dtype=np.int64),
+    }
+    return validate(Workload(meta=meta, arrays=arrays, source="<two-pe>"))
+
+
+def shared_linear() -> Workload:
+    """Inputs 0, 1, 3 on -> linear 4 -> 3 (neuron 0 fires, 1 and 2 never): PE 0 holds neurons 0, 1 (cov 2,
+    a = 2 per spike: the slow PE), PE 1 holds neuron 2 (cov 1, a = 1): every spike goes to both PEs."""
+    w = np.array([[100] * 4, [-100] * 4, [-100] * 4])
+    return frames_workload(4, [0, 1, 3], {"name": "fc", "type": "linear", "out_features": 3, "spiking": True}, w)
+
+
+def conv_row() -> Workload:
+    """Inputs 0, 1, 4, 5 of a [1, 1, 6] row on -> 3x3 conv, padding 1, 1 channel: output ox sees x in
+    {ox-1, ox, ox+1}. PE 0 holds ox 0..2, PE 1 holds ox 3..5 (q = 3); the stream (raster order) is
+    x0 -> {PE 0} cov 2, x1 -> {PE 0} cov 3, x4 -> {PE 1} cov 3, x5 -> {PE 1} cov 2 (1 adder: a = cov).
+    Every output neuron has an input on in its window: all 6 fire."""
+    w = np.full((1, 1, 3, 3), 100)
+    layer = {"name": "fc", "type": "conv", "inputs": ["input"], "kernel": 3, "stride": 1, "padding": 1,
+             "out_channels": 1, "spiking": True}
+    return frames_workload(6, [0, 1, 4, 5], layer, w)
+
+
+def test_head_of_line_blocking_starves_the_fast_pe() -> None:
+    """Two PEs share every spike; PE 0 is slow (a = 2) and both have a 1-entry buffer (2 B).
+
+    Weights 12 + 6 = 18 B resident: load 10 + ceil(18/16) = 12 [0, 12); fc stream 1 [12, 13).
+    Compute (L = 2; stream s1, s2, s3, each to {PE 0, PE 1}):
+      k=0,1 both stall_input (k < L); k=2 both stall_input, s1 to both, s2 blocked (buffers full);
+      k=3 PE 0 pops s1 (k=3,4), PE 1 pops s1 (k=3); s2 to both; s3 blocked (both full);
+      k=4 PE 0 busy, PE 1 pops s2; s3 blocked: PE 0's buffer still holds s2 (PE 1's is empty);
+      k=5 PE 0 pops s2 (k=5,6); PE 1 has room and nothing to do: stall_input (head-of-line); s3 to both;
+      k=6 PE 0 busy, PE 1 pops s3; k=7 PE 0 pops s3 (k=7,8), PE 1 fires neuron 2 -> done (D_1 = 8);
+      k=9,10 PE 0 fires neurons 0 (spikes) and 1 -> done, D_0 = 11. GLB terms 1. D = 11: [13, 24).
+    Exit: stream ceil(6/32) = 1 [24, 25); accumulate 1 spike, own link L = h(2) = 2, a = 2: k=0..2 stall,
+      k=3,4 the spike, k=5,6 update: 7 [25, 32). End 32.
+    PE 0: busy 8, stall_input 3, stall_memory 12 + 1 + 1 = 14, idle 7. PE 1: busy 4 (3 spikes + 1 fire),
+      stall_input 4, stall_memory 14, idle 3 + 7 = 10.
+    With 2-entry buffers s1, s2 go at k=2, s3 at k=3: PE 1 pops at k=3, 4, 5 and never starves
+    (stall_input 3); PE 0 is the critical path either way, so the total stays 32.
+    """
+    c = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 2}), shared_linear(), 1)
+    assert c["total_cycles"] == 32
+    assert pe(c, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 14, "idle": 7}
+    assert pe(c, p=1) == {"busy": 4, "stall_input": 4, "stall_output": 0, "stall_memory": 14, "idle": 10}
+    assert c["accelerators"][0]["exit_unit"] == {"busy": 4, "stall_input": 3, "idle": 25}
+    a = actions(c)
+    # 3 spikes x 2 destinations; accumulations 3 x (2 + 1); fire updates 3
+    assert a["pe_input_buffer_pushes"] == 6 and a["pe_accumulations"] == 9 and a["pe_fire_updates"] == 3
+    # weights 18 B x (1 + 3 - 2); deliveries 2 B x h(p): 3 x (0 + 1) x 2; output spike from PE 0 (h = 0);
+    # the exit unit's delivery 2 B x h(2) = 4
+    assert a["noc_byte_hops"] == 36 + 6 + 0 + 4
+    roomy = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 4}), shared_linear(), 1)
+    assert roomy["total_cycles"] == 32
+    assert pe(roomy, p=1) == {"busy": 4, "stall_input": 3, "stall_output": 0, "stall_memory": 14, "idle": 11}
+    assert pe(roomy, p=0) == pe(c, p=0)
+
+
+def test_larger_input_buffer_shortens_the_phase() -> None:
+    """PE 1's heavy spikes queue behind PE 0's: with 1-entry buffers the phase is one cycle longer.
+
+    Weights 9 + 12 = 21 B resident: load 10 + ceil(21/16) = 12 [0, 12); conv stream ceil(9/32) = 1 [12, 13).
+    1-entry buffers (L = 2): k=2 x0 to PE 0, x1 blocked (PE 0 full); k=3 PE 0 pops x0 (k=3,4), x1 to PE 0,
+      x4 to PE 1, x5 blocked; k=4 PE 1 pops x4 (k=4..6), x5 to PE 1; k=5 PE 0 pops x1 (k=5..7);
+      k=7 PE 1 pops x5 (k=7,8); PE 0 fires k=8..10 (D_0 = 11); PE 1 fires k=9..11 (D_1 = 12).
+      PE 1 stalls k=0..3: at k=3 its buffer is empty and has room, but x4 waits behind x1.
+      D = 12: [13, 25).
+    2-entry buffers: k=2 delivers x0, x1 (PE 0 full at 2) and x4, x5 (PE 1 full at 2): PE 1 runs x4 at
+      k=3..5, x5 at k=6,7, fires k=8..10: D_1 = 11; PE 0 unchanged (D_0 = 11). D = 11: [13, 24).
+    Exit: stream 12 B -> 1 cycle; accumulate 6 spikes (a = 2): k=0..2 stall, k=3..14 spikes, k=15,16
+      update: 17. Ends: 25 + 1 + 17 = 43 and 24 + 1 + 17 = 42.
+    PE 0: busy 2 + 3 + 3 = 8, stall_input 3 (k=0..2) in both; PE 1: busy 3 + 2 + 3 = 8, stall_input 4 or 3.
+    """
+    small = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 2}), conv_row(), 1)
+    large = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 4}), conv_row(), 1)
+    assert small["total_cycles"] == 43 and large["total_cycles"] == 42
+    # stall_memory 12 + 1 + 1 (load, conv stream, exit stream); idle: compute-phase idle + 17 exit cycles
+    assert pe(small, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 14, "idle": 1 + 17}
+    assert pe(small, p=1) == {"busy": 8, "stall_input": 4, "stall_output": 0, "stall_memory": 14, "idle": 17}
+    assert pe(large, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 14, "idle": 17}
+    assert pe(large, p=1) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 14, "idle": 17}
+    for c in (small, large):
+        a = actions(c)
+        assert a["pe_accumulations"] == 2 + 3 + 3 + 2 and a["pe_input_buffer_pushes"] == 4
+        assert a["pe_spikes_out"] == 6 and a["exit_accumulations"] == 6 * 2
+    # a buffer big enough for the whole stream changes nothing more
+    assert simulate_reference(two_pe_arch(), conv_row(), 1)["total_cycles"] == 42
+
+
+def test_stream_is_all_or_nothing_and_in_order() -> None:
+    """Unit level: a spike goes to all its destinations in the same cycle or to none, and never overtakes.
+
+    Units: A (1-entry buffer, one spike of 3 cycles), B (1-entry buffer, two spikes of 1 cycle).
+    Stream: s1 -> {A, B}, s2 -> {B}; L = 0, r = 4.
+      k=0: both stall; s1 to both; s2 blocked (B full). k=1: A pops s1 (k=1..3), B pops s1; s2 to B.
+      k=2: B pops s2; k=3: B fires (1 neuron) -> done at 4; A busy; k=4: A fires -> done at 5.
+    """
+    from satasim_atsn.hw.reference import _Stream
+
+    a = _Unit([3], [3], [1], [[0]], 1, -1, 1, 1, 4)
+    b = _Unit([1, 1], [1, 1], [2], [[0]], 1, -1, 1, 1, 4)
+    stream = _Stream([(0, 1), (1,)], 0, 4)
+    delivered = []
+    for k in range(5):
+        for u in (a, b):
+            u.act()
+        stream.deliver(k, [a, b])
+        for u in (a, b):
+            u.drain(k)
+        delivered.append((a.delivered, b.delivered))
+    assert delivered == [(1, 1), (1, 2), (1, 2), (1, 2), (1, 2)]
+    assert (a.done_cycle, b.done_cycle, stream.blocked) == (5, 4, 1)
+    assert (b.busy, b.stall_input, b.idle) == (3, 1, 1)
+
+
+# -------------------------------------------------------------------------------------------
 # properties of the reference on random networks (no engine involved)
 # -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", range(8))
@@ -404,6 +554,35 @@ def test_reference_invariants(seed: int) -> None:
     assert updates == active_steps * sum(g.neurons for g in mapping.pe_groups)
     # deterministic
     assert simulate_reference(arch, workload, 3) == c
+
+
+def test_smaller_input_buffer_never_speeds_up() -> None:
+    """Shrinking pe.input_spike_buffer_bytes never decreases total cycles, and sometimes increases them.
+
+    One accelerator: every phase then runs alone and the compute phase is a max-plus recursion that is
+    monotone in the buffer capacity. (With several accelerators a faster one could reorder DRAM requests
+    or batch dispatch, so monotonicity of the makespan is not a law there.)
+    """
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_engine_vs_reference import random_arch_dict
+
+    increased = 0
+    for seed in range(16):
+        raw = random_arch_dict(seed)
+        raw["accelerators"] = 1
+        sb = int(raw["spike_address_bytes"])
+        workload = random_workload(seed, images=2, max_channels=4, size=4)
+        totals = []
+        for spikes in (64, 2, 1):
+            raw["pe"]["input_spike_buffer_bytes"] = spikes * sb
+            arch = build_arch(copy.deepcopy(raw), where=f"<buffer {spikes} spikes, seed {seed}>")
+            totals.append(simulate_reference(arch, workload, 2)["total_cycles"])
+        assert totals == sorted(totals), f"seed {seed}: totals for 64, 2, 1 spikes {totals}"
+        increased += totals[-1] > totals[0]
+    assert increased > 0
 
 
 @pytest.mark.parametrize("seed", range(30))
