@@ -321,3 +321,51 @@ def test_twin_rejects_statistical_and_bad_image_counts():
         fit_statistical_twin(_small_statistical())
     with pytest.raises(WorkloadError, match="not in 1"):
         fit_statistical_twin(random_workload(0, images=3), images=5)
+
+
+def _pooled_random_twin(seed: int):
+    from satasim_atsn.workload.statistical import fit_statistical_twin, pooled_layers
+    from satasim_atsn.workload.synthetic import random_workload
+
+    for s in range(seed, seed + 200):
+        wl = random_workload(s, images=24, timesteps=3, size=8)
+        if pooled_layers(wl.layers):
+            return wl, fit_statistical_twin(wl, rates_policy="fixed")
+    raise AssertionError("no random workload with a pooled spiking layer")
+
+
+def test_pooled_rates_are_fitted_and_drawn_consistently():
+    """A twin carries max-pool rates; the drawn pooled map is the OR of the drawn layer, and both rates match."""
+    from satasim_atsn.snn.forward import spike_maxpool
+    from satasim_atsn.workload.statistical import draw_trace, pooled_layers
+
+    wl, twin = _pooled_random_twin(0)
+    pool = pooled_layers(wl.layers)[0]
+    src = pool["inputs"][0]
+    assert f"rate/{pool['name']}" in twin.arrays
+    twin.meta["num_images"] = 4000
+    trace = draw_trace(twin, "fixed", 0, 4000)
+    drawn_src = trace.spikes[src]
+    drawn_pool = trace.spikes[pool["name"]]
+    n, T = drawn_src.shape[:2]
+    flat = drawn_src.reshape((n * T,) + drawn_src.shape[2:]).astype(np.uint8)
+    recomputed = spike_maxpool(flat, pool["kernel"], pool["stride"]).reshape(drawn_pool.shape)
+    np.testing.assert_array_equal(recomputed.astype(bool), drawn_pool)
+    for name in (src, pool["name"]):
+        want = twin.arrays[f"rate/{name}"]
+        got = trace.spikes[name].mean(axis=tuple(i for i in range(trace.spikes[name].ndim) if i != 1))
+        np.testing.assert_allclose(got, want, atol=0.02)
+
+
+def test_independent_or_pooling_overstates_pooled_rates():
+    """Without a pooled rate the OR of independent draws overstates pooling: the reason pooled rates exist."""
+    from satasim_atsn.workload.statistical import draw_trace, pooled_layers
+
+    wl, twin = _pooled_random_twin(0)
+    pool = pooled_layers(wl.layers)[0]
+    r_in = twin.arrays[f"rate/{pool['inputs'][0]}"]
+    del twin.arrays[f"rate/{pool['name']}"]
+    twin.meta["num_images"] = 2000
+    drawn = draw_trace(twin, "fixed", 0, 2000).spikes[pool["name"]].mean(axis=(0, 2, 3, 4))
+    k2 = pool["kernel"] ** 2
+    np.testing.assert_allclose(drawn, 1 - (1 - r_in) ** k2, atol=0.02)

@@ -85,7 +85,7 @@ def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, js
 
 
 @click.command("reproduce")
-@click.argument("what", type=click.Choice(["table1", "table3", "table4", "table5", "figs", "claims", "all"]))
+@click.argument("what", type=click.Choice(["table1", "table3", "table4", "table5", "figs", "claims", "twin", "all"]))
 @click.option("-o", "--out", "out_dir", required=True, help="output directory")
 @click.option("--images", type=int, default=None, help="images per simulation / evaluation (default per table)")
 @click.option("--arch", "arch_path", default=None, help="ATSN architecture for table3 (default archs/atsn16x16.yaml)")

@@ -424,13 +424,22 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     wdir = Path(workload_dir) if workload_dir else _default_workload_dir()
     if not wdir.is_dir():
         raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
-    parts = ["table1", "table3", "table4", "table5", "figs", "claims"] if what == "all" else [what]
+    parts = ["table1", "table3", "table4", "table5", "figs", "claims", "twin"] if what == "all" else [what]
     summaries = []
     for part in parts:
         target = out / part if what == "all" else out
         sub_command = command.replace(" reproduce all ", f" reproduce {part} ").replace(f" -o {out}", f" -o {target}") \
             if what == "all" else command
-        if part in ("table3", "claims"):
+        if part == "twin":
+            from satasim_atsn.study.twin import twin_check
+
+            trained = wdir / TRAINED["ATSN"]
+            if not trained.is_file():
+                raise StudyError.at(str(trained), None, "no such trained workload",
+                                    "train it first (see workloads/README.md) or pass --workloads DIR")
+            arch = arch_path or str(Path("archs") / "atsn16x16.yaml")
+            doc, results, summary = twin_check(trained, arch, images, per_channel=False, command=sub_command)
+        elif part in ("table3", "claims"):
             from satasim_atsn.study.table3 import claims, table3
 
             func = table3 if part == "table3" else claims

@@ -25,6 +25,10 @@ output    ``out_features`` = classes; ``output_mode`` ``membrane`` (ATSN eq. 8: 
 Every spiking layer (spiking conv/linear, add) has ``b/<name>`` int32 [C] bias currents and
 ``vth/<name>`` int32 [C] thresholds (> 0); conv/linear/output have ``w/<name>``.
 The first layer consuming ``input`` computes ``(W.x + b) >> input_shift`` for uint8 images.
+
+Statistical workloads replace weights and inputs with ``rate/<layer>`` ([T] or [T, C]) for every
+spiking layer, optionally ``rate/<maxpool>`` for a max-pool with kernel == stride (the pooled map
+is then drawn at that rate, see ``workload/statistical.py``), ``exit_hist/<policy>`` and ``seed``.
 """
 
 from __future__ import annotations
@@ -381,7 +385,11 @@ def validate(workload: Workload) -> Workload:
                     f"thresholds must be in 1..{vmax} for {vmem_bits}-bit membranes",
                     "re-export with matching vmem_bits",
                 )
-        if statistical and is_spiking(layer):
+        pooled_rate = statistical and ltype == "maxpool" and f"rate/{name}" in arrays
+        if pooled_rate and layer["kernel"] != layer["stride"]:
+            raise _fail(where, f"rate/{name}", "a pooled rate needs non-overlapping windows (kernel == stride)",
+                        "drop the rate; the pooled map is then the OR of independent draws")
+        if (statistical and is_spiking(layer)) or pooled_rate:
             rate = arrays.get(f"rate/{name}")
             if rate is None:
                 raise _fail(

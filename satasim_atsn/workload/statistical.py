@@ -1,7 +1,8 @@
 """Statistical workloads: paper-scale networks described by firing rates and exit-step histograms.
 
 A statistical workload (DESIGN.md section 4, ``meta.kind = "statistical"``) has no weights and no
-images. It stores ``rate/<layer>`` ([T] or per channel [T, C]) for every spiking layer,
+images. It stores ``rate/<layer>`` ([T] or per channel [T, C]) for every spiking layer (and,
+optionally, for max-pool layers: see step 4 below),
 ``exit_hist/{fixed,dtsnn,atsn}`` (probability of exiting at t = 1..T), a ``seed``, the input's
 bit-plane densities ``meta.input_bit_density`` (8 values, bit 0 = least significant) and
 ``meta.num_images``. :func:`draw_trace` turns it into the same :class:`Trace` that a trained
@@ -21,6 +22,15 @@ For image i (0-based, absolute index in the workload):
    conv/linear and add) in layer order: ``rng.random(out_shape, dtype=float32) < rate[t]``, the
    rate broadcast over each channel's positions for [T, C] rates. Spike-frame inputs draw their
    frame first in each timestep: ``rng.random(input_shape, dtype=float32) < rate/input[t]``.
+   A spiking layer whose only consumer is a max-pool with its own ``rate/<pool>`` (kernel ==
+   stride) is drawn in three consecutive segments instead: the pooled map
+   (``u < rate/<pool>[t]``), one window-choice uniform per pooled neuron
+   (``floor(u * k*k)``: the window position that surely spikes), then the layer itself: inside
+   an active window a position spikes if it is the chosen one or ``u < q`` with
+   ``q = (k*k*r_in/r_pool - 1)/(k*k - 1)`` (clipped to [0, 1]); inside an inactive window it is
+   silent; outside every window ``u < r_in``. The OR of each window is then exactly the drawn
+   pooled map and both rates are matched in expectation, which keeps the clustering of spikes
+   that independent draws lose (OR-pooling of independent spikes roughly doubles pooled rates).
 5. Non-spiking maps are derived exactly as the forward does: max-pool = OR of its window of the
    drawn spikes, flatten = reshape. Nothing is drawn after the exit step (those maps are zero).
 
@@ -102,6 +112,23 @@ def spiking_layers(layers: list[dict]) -> list[dict]:
     return [layer for layer in layers if is_spiking(layer)]
 
 
+def pooled_layers(layers: list[dict]) -> list[dict]:
+    """Max-pool layers that may carry their own rate: non-overlapping windows over a spiking layer."""
+    spiking = {layer["name"] for layer in spiking_layers(layers)}
+    consumers: dict[str, int] = {}
+    for layer in layers:
+        for src in layer["inputs"]:
+            consumers[src] = consumers.get(src, 0) + 1
+    return [
+        layer
+        for layer in layers
+        if layer["type"] == "maxpool"
+        and layer["kernel"] == layer["stride"]
+        and layer["inputs"][0] in spiking
+        and consumers.get(layer["inputs"][0], 0) == 1
+    ]
+
+
 def build_statistical(
     *,
     name: str,
@@ -147,7 +174,7 @@ def build_statistical(
         meta["input_width"] = int(meta["input_shape"][-1])
     meta.update(extra_meta or {})
     arrays: dict[str, np.ndarray] = {"seed": np.array(int(seed), dtype=np.int64)}
-    names = {layer["name"] for layer in spiking_layers(layers)}
+    names = {layer["name"] for layer in spiking_layers(layers)} | {layer["name"] for layer in pooled_layers(layers)}
     unknown = sorted(set(rates) - names)
     if unknown:
         raise WorkloadError.at(
@@ -184,13 +211,29 @@ class _DrawPlan:
             segments.append(self._row(rate, self.input_shape))
             self.frame_slot = (offset, self.input_size)
             offset += self.input_size
+        pooled = {layer["inputs"][0]: layer for layer in pooled_layers(self.layers)
+                  if f"rate/{layer['name']}" in workload.arrays}
+        self.pooled: list[tuple] = []  # (layer name, pool name, layer shape, pool shape, k, offsets...)
         for layer in spiking_layers(self.layers):
             shape = tuple(int(v) for v in layer["out_shape"])
             rate = np.asarray(workload.arrays[f"rate/{layer['name']}"], dtype=np.float64)
-            segments.append(self._row(rate, shape))
             size = int(np.prod(shape))
-            self.slots.append((layer["name"], shape, offset, size))
-            offset += size
+            pool = pooled.get(layer["name"])
+            if pool is None:
+                segments.append(self._row(rate, shape))
+                self.slots.append((layer["name"], shape, offset, size))
+                offset += size
+                continue
+            # pooled map first, then one window-choice uniform per pooled neuron, then the layer
+            pshape = tuple(int(v) for v in pool["out_shape"])
+            psize = int(np.prod(pshape))
+            k = int(pool["kernel"])
+            prate = np.asarray(workload.arrays[f"rate/{pool['name']}"], dtype=np.float64)
+            segments.append(self._row(prate, pshape))
+            segments.append(np.zeros((self.T, psize)))
+            segments.append(self._conditional_row(rate, prate, shape, pshape, k))
+            self.pooled.append((layer["name"], shape, pshape, k, offset, offset + psize, offset + 2 * psize, size))
+            offset += 2 * psize + size
         self.row = offset
         self.threshold = np.concatenate(segments, axis=1).astype(np.float32) if segments else np.zeros((self.T, 0))
         if self.direct:
@@ -203,6 +246,27 @@ class _DrawPlan:
         if rate.ndim == 1:
             return np.repeat(rate[:, None], size, axis=1)
         return np.repeat(rate, size // shape[0], axis=1)
+
+    def _conditional_row(self, rate: np.ndarray, prate: np.ndarray, shape: tuple[int, ...],
+                         pshape: tuple[int, ...], k: int) -> np.ndarray:
+        """Thresholds of a pooled layer: inside windows the conditional rate q, outside the plain rate.
+
+        An active window holds one spike at a drawn position plus each other position with
+        probability q = (k*k*r_in/r_pool - 1) / (k*k - 1), so E[rate] = r_in while the OR of
+        each window is exactly the drawn pooled map.
+        """
+        c, h, w = shape
+        ho, wo = pshape[1], pshape[2]
+        r_in = self._row(rate, (c, 1)).reshape(self.T, c)
+        r_pool = self._row(prate, (c, 1)).reshape(self.T, c)
+        kk = k * k
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.where(r_pool > 0, (kk * r_in / r_pool - 1.0) / (kk - 1), 0.0)
+        q = np.clip(q, 0.0, 1.0)
+        inside = np.zeros((h, w), dtype=bool)
+        inside[: ho * k, : wo * k] = True
+        out = np.where(inside[None, None], q[:, :, None, None], r_in[:, :, None, None])
+        return out.reshape(self.T, -1)
 
     def exit_steps(self, u: np.ndarray) -> np.ndarray:
         """Exit steps of the three policies for the three uniforms u (order fixed, dtsnn, atsn)."""
@@ -256,6 +320,22 @@ def spike_or_pool(spikes: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     return pooled.reshape(lead + pooled.shape[1:])
 
 
+def _draw_pooled(u: np.ndarray, threshold: np.ndarray, e: int, shape, pshape, k: int, p_lo: int, c_lo: int,
+                 l_lo: int, size: int) -> np.ndarray:
+    """Spikes [e, size] of a layer whose max-pooled map has its own rate (see _conditional_row)."""
+    psize = c_lo - p_lo
+    c, h, w = shape
+    ho, wo = pshape[1], pshape[2]
+    active = (u[:, p_lo:c_lo] < threshold[:e, p_lo:c_lo]).reshape(e, c, ho, 1, wo, 1)
+    choice = np.minimum((u[:, c_lo : c_lo + psize] * (k * k)).astype(np.int64), k * k - 1).reshape(e, c, ho, 1, wo, 1)
+    spikes = (u[:, l_lo : l_lo + size] < threshold[:e, l_lo : l_lo + size]).reshape(e, c, h, w)
+    window = spikes[:, :, : ho * k, : wo * k].reshape(e, c, ho, k, wo, k)
+    index = (np.arange(k)[:, None] * k + np.arange(k)[None, :]).reshape(1, 1, 1, k, 1, k)
+    window = active & (window | (index == choice))
+    spikes[:, :, : ho * k, : wo * k] = window.reshape(e, c, ho * k, wo * k)
+    return spikes.reshape(e, size)
+
+
 def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> Trace:
     """Draw the spikes of images [start, start+count) of a statistical workload under one policy."""
     if not workload.is_statistical:
@@ -267,6 +347,8 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> 
     pk = POLICIES.index(policy)
     exit_t = np.zeros(count, dtype=np.int64)
     drawn = {name: np.zeros((count, T, size), dtype=bool) for name, _, _, size in plan.slots}
+    for name, _, _, _, _, _, _, size in plan.pooled:
+        drawn[name] = np.zeros((count, T, size), dtype=bool)
     targets = [(drawn[name], offset, offset + size) for name, _, offset, size in plan.slots]
     if plan.direct:
         head = 8 * plan.input_size
@@ -287,7 +369,11 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> 
         drawn_u = u[head:].reshape(e, row)
         for target, lo, hi in targets:
             np.less(drawn_u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[j, :e])
-    spikes: dict[str, np.ndarray] = {name: drawn[name].reshape((count, T) + shape) for name, shape, _, _ in plan.slots}
+        for name, shape, pshape, k, p_lo, c_lo, l_lo, size in plan.pooled:
+            drawn[name][j, :e] = _draw_pooled(drawn_u, plan.threshold, e, shape, pshape, k, p_lo, c_lo, l_lo, size)
+    shapes = {name: shape for name, shape, _, _ in plan.slots}
+    shapes.update({entry[0]: entry[1] for entry in plan.pooled})
+    spikes: dict[str, np.ndarray] = {name: drawn[name].reshape((count, T) + shape) for name, shape in shapes.items()}
     if plan.direct:
         inputs = inputs.reshape((count,) + plan.input_shape)
     else:
@@ -358,7 +444,7 @@ def fit_statistical_twin(
         raise WorkloadError.at(wl.source, "images", f"{images} is not in 1..{wl.num_images}", "ask for fewer images")
     T = wl.timesteps
     policies = twin_policies(wl, cl_init, tau_cl, theta)
-    spk_layers = spiking_layers(wl.layers)
+    spk_layers = spiking_layers(wl.layers) + pooled_layers(wl.layers)
     counts = {ly["name"]: np.zeros((n_total, T, int(ly["out_shape"][0])), dtype=np.int64) for ly in spk_layers}
     steps = {p: np.zeros(n_total, dtype=np.int64) for p in POLICIES}
     direct = wl.input_encoding == "direct"

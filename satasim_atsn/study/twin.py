@@ -1,0 +1,95 @@
+"""Statistical twin vs trained original: how far independent spike draws move cycles and energy.
+
+A statistical workload draws every spike independently from per-layer (or per-channel) rates,
+and every exit step independently from a histogram. A trained network's spikes are spatially
+correlated (objects, edges), correlated across timesteps, and its exit step is correlated with
+its activity. This check fits a twin to a trained workload (``workload/statistical.py``),
+simulates both on the same architecture and the same number of images, and reports the gaps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from satasim_atsn.errors import StudyError
+from satasim_atsn.report.document import Document
+from satasim_atsn.workload.format import read_workload
+
+TOLERANCE = 0.10  # the issue's target: the twin lands within 10% of the original
+
+
+def _rel(ours: float, ref: float) -> float:
+    return (ours - ref) / ref if ref else float("nan")
+
+
+def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | None, per_channel: bool,
+               command: str = "") -> tuple[Document, dict, str]:
+    """Simulate a trained workload and its fitted twin on one architecture; compare cycles and energy."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.engine import simulate
+    from satasim_atsn.workload.statistical import fit_statistical_twin
+
+    trained = read_workload(trained_path)
+    if trained.is_statistical:
+        raise StudyError.at(str(trained_path), "kind", "is already statistical",
+                            "give a trained workload (e.g. workloads/vgg_small_fmnist_atsn.npz)")
+    arch = load_arch(arch_path)
+    n = min(images or trained.num_images, trained.num_images)
+    twin = fit_statistical_twin(trained, images=n, per_channel=per_channel, rates_policy=arch.policy_name)
+    original = simulate(arch, trained, images=n).metrics()
+    synthetic = simulate(arch, twin, images=n).metrics()
+
+    rows, results = [], {"trained": str(trained_path), "arch": str(arch_path), "images": n,
+                         "per_channel": per_channel, "metrics": {}}
+    for key, label in (("total_cycles", "total cycles"), ("fps", "FPS"),
+                       ("energy_per_image_uJ", "energy per image (uJ)"),
+                       ("energy_per_image_timestep_uJ", "energy per image-timestep (uJ)"),
+                       ("avg_timestep", "average timestep"), ("pe_utilisation", "PE utilisation")):
+        a, b = float(original[key]), float(synthetic[key])
+        results["metrics"][key] = {"trained": a, "twin": b, "relative": _rel(b, a)}
+        rows.append([label, f"{a:,.4g}", f"{b:,.4g}", f"{_rel(b, a):+.1%}"])
+    stalls = {}
+    for cause in ("stall_input", "stall_memory"):
+        a, b = original["pe_stall_cycles"][cause], synthetic["pe_stall_cycles"][cause]
+        stalls[cause] = {"trained": a, "twin": b}
+        rows.append([f"PE {cause} (PE-cycles)", f"{a:,}", f"{b:,}", f"{_rel(b, a):+.1%}" if a else "n/a"])
+    results["stalls"] = stalls
+    comp_rows = []
+    for comp in sorted(original["energy_by_component_pJ"]):
+        a = original["energy_by_component_pJ"][comp] / n * 1e-6
+        b = synthetic["energy_by_component_pJ"].get(comp, 0.0) / n * 1e-6
+        comp_rows.append([comp, f"{a:.3f}", f"{b:.3f}", f"{_rel(b, a):+.1%}" if a else "n/a"])
+    cyc = results["metrics"]["total_cycles"]["relative"]
+    energy = results["metrics"]["energy_per_image_uJ"]["relative"]
+    results["within_tolerance"] = {"cycles": abs(cyc) <= TOLERANCE, "energy_per_image": abs(energy) <= TOLERANCE}
+
+    doc = Document(title="Statistical twin vs trained original",
+                   notice="The twin's spikes are synthesised from rates fitted to the trained workload.")
+    if command:
+        doc.code(command)
+    doc.para(f"Trained workload `{trained_path}` ({trained.name}), its twin fitted with "
+             f"{'per-channel' if per_channel else 'per-layer'} rates per timestep over the images still running "
+             f"under the `{arch.policy_name}` policy, both simulated on `{arch_path}` ({arch.name}) for {n} images.")
+    doc.table(["metric", "trained", "twin", "twin vs trained"], rows)
+    doc.table(["component", "trained uJ/image", "twin uJ/image", "difference"], comp_rows,
+              caption="Energy per image by component (dynamic + leakage).")
+    met = "met" if all(results["within_tolerance"].values()) else "NOT met"
+    verdict = (f"Total cycles differ by {cyc:+.1%} and energy per image by {energy:+.1%} "
+               f"(target: within {TOLERANCE:.0%}; {met}).")
+    doc.para(verdict)
+    doc.heading("What independent draws miss")
+    doc.bullets([
+        "Spatial correlation: a trained network's spikes cluster on the object, so the PEs holding those "
+        "neurons receive more work than the rest. Independent draws spread spikes evenly, which understates "
+        "load imbalance, head-of-line blocking in the multicast stream and PE stall_input.",
+        "Temporal correlation: a neuron that fires at t tends to fire at t+1 in a trained network; the twin "
+        "matches only the mean rate per timestep.",
+        "Exit/activity correlation: images that exit early are often the 'easy' ones with distinct activity; "
+        "the twin draws exit steps independently of its spikes, so the rates of late timesteps average over "
+        "a different population than the one that actually runs them.",
+        "First-layer input: the twin draws image bits with the fitted per-plane density, independently per "
+        "pixel, which changes the bit-serial first layer's work on structured images (e.g. black backgrounds).",
+    ])
+    summary = "\n".join([f"twin check on {n} images of {trained.name} ({arch.name}):",
+                         *[f"  {r[0]:<32} trained {r[1]:>14}  twin {r[2]:>14}  {r[3]}" for r in rows], verdict])
+    return doc, results, summary

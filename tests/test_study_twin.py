@@ -1,0 +1,54 @@
+"""`satasim reproduce twin`: a trained workload and its fitted statistical twin, simulated side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from satasim_atsn.cli import main
+from satasim_atsn.hw.arch import load_arch
+from satasim_atsn.hw.engine import simulate
+from satasim_atsn.workload.format import read_workload, write_workload
+from satasim_atsn.workload.statistical import fit_statistical_twin, pooled_layers
+from satasim_atsn.workload.synthetic import random_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCH = ROOT / "archs" / "atsn16x16.yaml"
+
+
+def _trained_dir(tmp_path: Path) -> Path:
+    for seed in range(100):
+        wl = random_workload(seed, images=12, timesteps=3, size=8)
+        if pooled_layers(wl.layers):
+            break
+    write_workload(tmp_path / "vgg_small_fmnist_atsn.npz", wl)
+    return tmp_path
+
+
+def test_twin_report_numbers_come_from_the_two_simulations(tmp_path):
+    wdir = _trained_dir(tmp_path)
+    out = tmp_path / "twin"
+    try:
+        main(["reproduce", "twin", "-o", str(out), "--workloads", str(wdir), "--arch", str(ARCH), "--quiet"])
+    except SystemExit as stop:
+        assert stop.code == 0
+    results = json.loads((out / "results.json").read_text())
+    trained = read_workload(wdir / "vgg_small_fmnist_atsn.npz")
+    arch = load_arch(ARCH)
+    twin = fit_statistical_twin(trained, images=12, rates_policy=arch.policy_name)
+    assert f"rate/{pooled_layers(trained.layers)[0]['name']}" in twin.arrays
+    expected_trained = simulate(arch, trained, images=12).metrics()["total_cycles"]
+    expected_twin = simulate(arch, twin, images=12).metrics()["total_cycles"]
+    assert results["metrics"]["total_cycles"]["trained"] == expected_trained
+    assert results["metrics"]["total_cycles"]["twin"] == expected_twin
+    assert set(results["within_tolerance"]) == {"cycles", "energy_per_image"}
+    assert "What independent draws miss" in (out / "report.md").read_text()
+
+
+def test_twin_of_a_missing_workload_is_a_one_line_error(tmp_path, capsys):
+    try:
+        main(["reproduce", "twin", "-o", str(tmp_path / "o"), "--workloads", str(tmp_path)])
+    except SystemExit as stop:
+        assert stop.code == 2
+    err = capsys.readouterr().err
+    assert "no such trained workload" in err and err.count("\n") == 1
