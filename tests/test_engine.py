@@ -1,5 +1,6 @@
-"""The fast engine: closed form == per-cycle kernel, brute-force slice witness, functional equality,
-chunking invariance, determinism, DRAM arbitration and per-unit cycle accounting."""
+"""The fast engine: stream recurrence == coupled per-cycle kernel, exit-unit closed form == per-cycle kernel,
+brute-force slice witness, functional equality, chunking invariance, determinism, DRAM arbitration and
+per-unit cycle accounting."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import load_arch
-from satasim_atsn.hw.kernels import closed_form_pe_phase, exact_pe_phase
+from satasim_atsn.hw.kernels import closed_form_pe_phase, exact_fold_phase, exact_pe_phase, stream_fold_phase
 from satasim_atsn.hw.mapping import build_mapping
 from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.workload.synthetic import random_workload
@@ -59,9 +60,80 @@ def tiny_arch(seed: int, kind: str | None = None, **extra):
 
 
 # ------------------------------------------------------------------------------------------
-# closed form == per-cycle kernel
+# the multicast stream: event recurrence == literal per-cycle model of the coupled fold
 # ------------------------------------------------------------------------------------------
-def test_closed_form_equals_per_cycle_kernel_on_random_cases():
+def random_stream_case(rng):
+    """A random fold: 1-6 PEs (some without neurons), 1-3 images, spikes with 1..all destinations."""
+    P = int(rng.integers(1, 7))
+    b = int(rng.integers(1, 4))
+    neurons = rng.integers(0, 5, size=P).astype(np.int64)
+    neurons[rng.random(P) < 0.2] = 0
+    fire = int(rng.integers(1, 4))
+    adders = int(rng.integers(1, 4))
+    holders = np.flatnonzero(neurons > 0)
+    images, ptr, pe, cost = [], [0], [], []
+    if holders.size:
+        for img in np.sort(rng.integers(0, b, size=int(rng.integers(0, 30)))):
+            dsts = holders[rng.random(holders.size) < rng.choice([0.3, 0.7, 1.0])]
+            if dsts.size == 0:
+                dsts = holders[:1]
+            for p in dsts:
+                pe.append(int(p))
+                cost.append(-(-int(rng.integers(1, 3 * neurons[p] + 1)) // adders))
+            ptr.append(len(pe))
+            images.append(int(img))
+    spikes = rng.random((b, P, max(1, int(neurons.max())))) < 0.5
+    arr = [np.array(v, dtype=np.int64) for v in (images, ptr, pe, cost)]
+    return (*arr, b, neurons, fire, spikes)
+
+
+def test_stream_recurrence_equals_per_cycle_fold_model_on_random_cases():
+    rng = np.random.default_rng(7)
+    blocked = stalled = 0
+    for _ in range(4000):
+        images, ptr, pe, cost, b, neurons, fire, spikes = random_stream_case(rng)
+        start = int(rng.integers(0, 7))
+        r = int(rng.integers(1, 4))
+        in_cap, out_cap = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+        exact = exact_fold_phase(images, ptr, pe, cost, b, neurons, fire, spikes, start, r, in_cap, out_cap)
+        fast = stream_fold_phase(images, ptr, pe, cost, b, neurons, fire, start, r, in_cap)
+        for got, want in zip(fast, exact, strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=str((images, ptr, pe, cost, b, neurons, fire, start)))
+        unblocked = stream_fold_phase(images, ptr, pe, cost, b, neurons, fire, start, r, 10**6)
+        blocked += not np.array_equal(unblocked[0], fast[0])  # head-of-line blocking changed some D_p
+        stalled += int(exact[2].sum() > 0)
+    assert blocked > 500 and stalled > 1000
+
+
+def test_stream_hand_case_head_of_line_blocking():
+    # PE 0 (1 neuron) gets a 5-cycle spike then a spike shared with PE 1; PE 1 (1 neuron) gets 1-cycle spikes.
+    # Buffers hold 1 spike, L = 0, r = 1. Spike 0 -> PE0 at cycle 0 (popped 1, busy 1..5); spike 1 -> PE0, PE1
+    # at cycle 1; spike 2 -> PE1 must wait until PE1 popped spike 1 (cycle 2): delivered 2, popped 3.
+    images = np.array([0, 0, 0], dtype=np.int64)
+    ptr = np.array([0, 1, 3, 4], dtype=np.int64)
+    pe = np.array([0, 0, 1, 1], dtype=np.int64)
+    cost = np.array([5, 1, 1, 1], dtype=np.int64)
+    neurons = np.array([1, 1], dtype=np.int64)
+    spikes = np.ones((1, 2, 1), dtype=bool)
+    d, busy, stall_in, stall_out = exact_fold_phase(images, ptr, pe, cost, 1, neurons, 1, spikes, 0, 1, 1, 1)
+    # PE0: stall 0, busy 1..5, pops spike 1 at 6, fires at 7 -> D = 8; PE1: stall 0..1, pops 2, pops 3, fires 4
+    assert d.tolist() == [8, 5] and busy.tolist() == [7, 3] and stall_in.tolist() == [1, 2]
+    assert stall_out.tolist() == [0, 0]
+    got = stream_fold_phase(images, ptr, pe, cost, 1, neurons, 1, 0, 1, 1)
+    assert [g.tolist() for g in got] == [[8, 5], [7, 3], [1, 2], [0, 0]]
+    # with PE 1's buffer blocked by a shared spike: swap so the shared spike waits on PE0's full buffer
+    ptr2 = np.array([0, 1, 2, 4], dtype=np.int64)
+    pe2 = np.array([0, 0, 0, 1], dtype=np.int64)
+    cost2 = np.array([5, 1, 1, 1], dtype=np.int64)
+    d2, _, st2, _ = exact_fold_phase(images, ptr2, pe2, cost2, 1, neurons, 1, spikes, 0, 1, 1, 1)
+    # spike 2 (PE0 + PE1) needs room at PE0, which pops spike 1 only at cycle 6: PE1 starves until 7
+    assert d2.tolist() == [9, 9] and st2.tolist() == [1, 7]
+
+
+# ------------------------------------------------------------------------------------------
+# the exit unit (own link): closed form == per-cycle kernel
+# ------------------------------------------------------------------------------------------
+def test_exit_unit_closed_form_equals_per_cycle_kernel_on_random_cases():
     rng = np.random.default_rng(7)
     cases = 0
     for _ in range(4000):
@@ -146,37 +218,45 @@ def _witness(arch, wl):
             for g in mapping.groups:
                 if g.kind == "pe":
                     for fold in g.folds:
-                        d_max = 0
-                        for p in range(P):
-                            lo, hi = int(fold.pe_offsets[p]), int(fold.pe_offsets[p + 1])
-                            neurons = list(range(lo, hi))
-                            seq_img, seq_cost = [], []
-                            for k, i in enumerate(act):
-                                for spec in g.inputs:
-                                    for j in _delivered(trace, spec, i, t):
-                                        cov = _coverage(spec, g, neurons, j)
+                        offs = fold.pe_offsets
+                        P_neurons = [list(range(int(offs[p]), int(offs[p + 1]))) for p in range(P)]
+                        stream_img, ptr, dst, cost = [], [0], [], []
+                        for k, i in enumerate(act):
+                            for spec in g.inputs:
+                                for j in _delivered(trace, spec, i, t):
+                                    for p in range(P):
+                                        cov = _coverage(spec, g, P_neurons[p], j)
                                         if cov:
-                                            seq_img.append(k)
-                                            seq_cost.append(math.ceil(cov / arch.pe.adders))
-                            out = np.zeros((len(act), max(hi - lo, 1)), dtype=bool)
-                            for k, i in enumerate(act):
-                                out[k, : hi - lo] = trace.spikes[g.name][i, t - 1].reshape(-1)[lo:hi]
-                            d, bz, st, so = exact_pe_phase(
-                                np.array(seq_img, dtype=np.int64),
-                                np.array(seq_cost, dtype=np.int64),
-                                len(act),
-                                hi - lo,
-                                fire,
-                                out,
-                                int(mapping.pe_hops[p]) * arch.noc.hop_cycles,
-                                r,
-                                in_cap,
-                                out_cap,
-                            )
-                            assert so == 0
-                            busy[p] += bz
-                            stall[p] += st
-                            d_max = max(d_max, d)
+                                            dst.append(p)
+                                            cost.append(math.ceil(cov / arch.pe.adders))
+                                    if len(dst) > ptr[-1]:  # spikes without a destination are not streamed
+                                        ptr.append(len(dst))
+                                        stream_img.append(k)
+                        neurons = np.diff(fold.pe_offsets).astype(np.int64)
+                        out = np.zeros((len(act), P, max(1, int(neurons.max()))), dtype=bool)
+                        for k, i in enumerate(act):
+                            flat = trace.spikes[g.name][i, t - 1].reshape(-1)
+                            for p in range(P):
+                                lo, hi = int(fold.pe_offsets[p]), int(fold.pe_offsets[p + 1])
+                                out[k, p, : hi - lo] = flat[lo:hi]
+                        d_p, bz, st, so = exact_fold_phase(
+                            np.array(stream_img, dtype=np.int64),
+                            np.array(ptr, dtype=np.int64),
+                            np.array(dst, dtype=np.int64),
+                            np.array(cost, dtype=np.int64),
+                            len(act),
+                            neurons,
+                            fire,
+                            out,
+                            (mapping.rows + mapping.cols - 2) * arch.noc.hop_cycles,
+                            r,
+                            in_cap,
+                            out_cap,
+                        )
+                        assert so.sum() == 0
+                        busy += bz
+                        stall += st
+                        d_max = int(d_p.max())
                         s_in = 0
                         for i in act:
                             for spec in g.inputs:

@@ -56,12 +56,26 @@ class _InputModel:
 
 @dataclass
 class _FoldModel:
-    """Static data of one fold of a PE group."""
+    """Static data of one fold of a PE group, including its multicast-stream routing.
+
+    Virtual positions: the group's inputs in order, each contributing ``vp_offsets[j]`` onwards (conv: one
+    per spatial position, linear: one, identity: one per flat index). ``vp_ptr``/``vp_cls``/``vp_cost``:
+    CSR of the destination PE classes of each virtual position and their accumulate cycles. PEs with equal
+    neurons and coverage behave identically, so the stream recurrence runs over classes
+    (``pe_class[p]``, ``cls_neurons``, ``cls_members``).
+    """
 
     neurons: int
     pe_neurons: np.ndarray
     inputs: list[_InputModel]
     weight_bytes: int
+    vp_offsets: list[int] = field(default_factory=list)
+    vp_ptr: np.ndarray | None = None
+    vp_cls: np.ndarray | None = None
+    vp_cost: np.ndarray | None = None
+    pe_class: np.ndarray | None = None
+    cls_neurons: np.ndarray | None = None
+    cls_members: np.ndarray | None = None
 
 
 @dataclass
@@ -117,7 +131,9 @@ class _Model:
         self.analog = getattr(arch.pe, "accumulation", "digital") == "analog"
         self.fire_cycles = int(arch.pe.adc_cycles_per_conversion or 1) if self.analog else 1
         hop = int(arch.noc.hop_cycles)
-        self.start_cycles = (mapping.pe_hops * hop).astype(np.int64)
+        self.stream_start = hop * (mapping.rows + mapping.cols - 2)  # L: depth of the multicast tree
+        self.in_capacity = int(arch.pe.input_spike_buffer_bytes) // mapping.spike_bytes
+        self.r = int(mapping.spikes_per_cycle)
         self.exit_start = int(mapping.exit_hops * hop)
         self.hops = mapping.pe_hops.astype(np.int64)
         self.weight_bpc = int(arch.global_buffers.weight.bytes_per_cycle)
@@ -179,7 +195,74 @@ class _Model:
             else:  # identity
                 model.offsets = fold.pe_offsets.astype(np.int64)
             inputs.append(model)
-        return _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes)
+        fm = _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes)
+        self._stream_routing(group, fold, fm)
+        return fm
+
+    def _stream_routing(self, group: Group, fold, fm: _FoldModel) -> None:
+        """Destination classes and costs of every virtual position of the fold (see :class:`_FoldModel`)."""
+        P = self.P
+        pe_neurons = fm.pe_neurons
+        dense = [pe_neurons[:, None]]  # per-PE coverage of every conv/linear virtual position
+        offsets = []
+        v = 0
+        has_identity = False
+        for im in fm.inputs:
+            spec = im.spec
+            offsets.append(v)
+            if spec.coverage == "conv":
+                h, w = spec.spatial
+                cov = kernels.conv_coverage(
+                    fold.pe_offsets, fold.start, group.out_shape, spec.spatial, spec.kernel, spec.stride, spec.padding
+                )
+                dense.append(cov)
+                v += h * w
+            elif spec.coverage == "linear":
+                dense.append(pe_neurons[:, None])
+                v += 1
+            else:
+                has_identity = True
+                v += spec.size
+        fm.vp_offsets = offsets
+        full = np.concatenate(dense, axis=1)
+        if has_identity:  # every PE holds different indices: one class per PE
+            pe_class = np.arange(P, dtype=np.int64)
+            reps = full
+        else:
+            reps, pe_class = np.unique(full, axis=0, return_inverse=True)
+            pe_class = pe_class.reshape(-1).astype(np.int64)
+        ncls = reps.shape[0]
+        fm.pe_class = pe_class
+        fm.cls_neurons = np.ascontiguousarray(reps[:, 0]).astype(np.int64)
+        fm.cls_members = np.bincount(pe_class, minlength=ncls).astype(np.int64)
+        counts = np.zeros(v, dtype=np.int64)
+        parts_v, parts_c, parts_cost = [], [], []
+        col = 1
+        for im, off in zip(fm.inputs, offsets, strict=True):
+            spec = im.spec
+            if spec.coverage == "identity":
+                j = np.arange(fold.start, fold.stop, dtype=np.int64)
+                j = j[j < spec.size]
+                owner = np.searchsorted(fold.pe_offsets, j, side="right") - 1
+                vv = off + j
+                cc = pe_class[owner]
+                cost = np.ones(j.size, dtype=np.int64)
+            else:
+                width = spec.spatial[0] * spec.spatial[1] if spec.coverage == "conv" else 1
+                block = reps[:, col : col + width]
+                col += width
+                vq, cc = np.nonzero(block.T)
+                vv = off + vq
+                cost = -(-block[cc, vq] // self.adders)
+            parts_v.append(vv.astype(np.int64))
+            parts_c.append(cc.astype(np.int64))
+            parts_cost.append(cost.astype(np.int64))
+        vv = np.concatenate(parts_v) if parts_v else np.zeros(0, dtype=np.int64)
+        order = np.argsort(vv, kind="stable")
+        np.add.at(counts, vv, 1)
+        fm.vp_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        fm.vp_cls = np.concatenate(parts_c)[order]
+        fm.vp_cost = np.concatenate(parts_cost)[order]
 
 
 # ------------------------------------------------------------------------------------------
@@ -322,6 +405,49 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
     return stats, sin_bytes
 
 
+def _stream_positions(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[np.ndarray, np.ndarray]:
+    """The group's input spikes of every trace row as virtual positions in delivery order: (row_ptr, pos).
+
+    Per row (image, t): the group's inputs in order, each in raster order (c, y, x); a direct image
+    delivers its 8 bit planes (k = 0..7, each in raster order) at t = 1 only. Virtual positions are those
+    of :class:`_FoldModel` (the same for every fold of the group).
+    """
+    n, T = maps.n, model.T
+    rows_all, vps = [], []
+    off = 0
+    for spec in group.inputs:
+        if spec.encoding == "image":
+            x = np.ascontiguousarray(maps.trace.inputs).reshape(n, -1)
+            planes = (x[:, None, :] >> np.arange(8, dtype=np.uint8)[None, :, None]) & 1
+            img, _, idx = np.nonzero(planes)
+            row = img.astype(np.int64) * T
+        else:
+            flat = maps.flat(spec.source)
+            row, idx = np.nonzero(flat)
+            keep = maps.valid[row]
+            row, idx = row[keep].astype(np.int64), idx[keep]
+        idx = idx.astype(np.int64)
+        if spec.coverage == "conv":
+            h, w = spec.spatial
+            vp = off + idx % (h * w)
+            off += h * w
+        elif spec.coverage == "linear":
+            vp = np.full(idx.size, off, dtype=np.int64)
+            off += 1
+        else:
+            vp = off + idx
+            off += spec.size
+        rows_all.append(row)
+        vps.append(vp)
+    row = np.concatenate(rows_all)
+    pos = np.concatenate(vps)
+    if len(rows_all) > 1:
+        order = np.argsort(row, kind="stable")
+        row, pos = row[order], pos[order]
+    row_ptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n * T))]).astype(np.int64)
+    return row_ptr, pos.astype(np.int64)
+
+
 # ------------------------------------------------------------------------------------------
 # batch programs
 # ------------------------------------------------------------------------------------------
@@ -353,6 +479,23 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
         v = values.reshape(n, T)
         return np.add.reduceat(v, batch_starts, axis=0)
 
+    # the slices (batch, t) in batch-then-t order, each listing its active images' trace rows
+    sl_b, sl_t, sl_rows, sl_len = [], [], [], []
+    for b in range(nb):
+        lo, hi = int(batch_starts[b]), int(batch_ends[b])
+        e = exit_t[lo:hi]
+        for t in range(1, int(e.max()) + 1):
+            act = np.flatnonzero(e >= t) + lo
+            sl_b.append(b)
+            sl_t.append(t)
+            sl_rows.append(act * T + (t - 1))
+            sl_len.append(act.size)
+    slice_b = np.array(sl_b, dtype=np.int64)
+    slice_t = np.array(sl_t, dtype=np.int64)
+    slice_rows = np.concatenate(sl_rows).astype(np.int64) if sl_rows else np.zeros(0, dtype=np.int64)
+    slice_ptr = np.concatenate([[0], np.cumsum(sl_len)]).astype(np.int64)
+    slice_batches, slice_first = np.unique(slice_b, return_index=True)
+
     pool_cycles: dict[int, np.ndarray] = {}
     exit_d = np.zeros((nb, T), dtype=np.int64)
     exit_busy = np.zeros(nb, dtype=np.int64)
@@ -363,35 +506,39 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
         if g.kind == "pe":
             stats, sin_bytes = _pe_group_stats(model, g, maps)
             sin_b = per_batch(sin_bytes)
+            row_ptr, pos = _stream_positions(model, g, maps)
             s_out_total = np.zeros((nb, T), dtype=np.int64)
             for f, (fm, st) in enumerate(zip(model.folds[gi], stats, strict=True)):
                 s_out_b = per_batch(st.s_out)
                 s_out_total += s_out_b
+                d_cls, busy_cls = kernels.fold_slices(
+                    slice_ptr,
+                    slice_rows,
+                    row_ptr,
+                    pos,
+                    fm.vp_ptr,
+                    fm.vp_cls,
+                    fm.vp_cost,
+                    fm.cls_neurons,
+                    fire_per_neuron,
+                    model.stream_start,
+                    model.r,
+                    model.in_capacity,
+                )
                 d = np.zeros((nb, T), dtype=np.int64)
-                dlv = st.dlv.reshape(n, T, P)
-                cyc = st.cyc.reshape(n, T, P)
-                for b in range(nb):
-                    lo, hi = batch_starts[b], batch_ends[b]
-                    e = exit_t[lo:hi]
-                    for t in range(1, int(e.max()) + 1):
-                        act = e >= t
-                        busy_before = pe_busy[b].sum()
-                        dp = kernels.batch_slices(
-                            dlv[lo:hi, t - 1],
-                            cyc[lo:hi, t - 1],
-                            fm.pe_neurons,
-                            fire_per_neuron,
-                            model.start_cycles,
-                            act,
-                            pe_busy[b],
-                            pe_stall[b],
-                        )
-                        group_busy[b, gi] += pe_busy[b].sum() - busy_before
-                        d[b, t - 1] = max(
-                            dp,
-                            -(-int(sin_b[b, t - 1]) // model.in_bpc),
-                            -(-int(s_out_b[b, t - 1]) * model.sb // model.out_bpc),
-                        )
+                if slice_b.size:
+                    d[slice_b, slice_t - 1] = np.maximum(
+                        d_cls.max(axis=1),
+                        np.maximum(
+                            -(-sin_b[slice_b, slice_t - 1] // model.in_bpc),
+                            -(-s_out_b[slice_b, slice_t - 1] * model.sb // model.out_bpc),
+                        ),
+                    )
+                    busy_b = np.add.reduceat(busy_cls, slice_first, axis=0)
+                    stall_b = np.add.reduceat(d_cls - busy_cls, slice_first, axis=0)
+                    pe_busy[slice_batches] += busy_b[:, fm.pe_class]
+                    pe_stall[slice_batches] += stall_b[:, fm.pe_class]
+                    group_busy[slice_batches, gi] += busy_b @ fm.cls_members
                 compute_d[(gi, f)] = d
                 c = counts[:, gi]
                 acc_b = per_batch(st.acc).sum(axis=1)

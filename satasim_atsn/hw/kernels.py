@@ -31,7 +31,7 @@ counts, bit-plane popcounts, and coverage matrices of receptive fields.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 # ------------------------------------------------------------------------------------------
 # the per-cycle witness
@@ -156,80 +156,290 @@ def closed_form_pe_phase(
 
 
 # ------------------------------------------------------------------------------------------
-# the engine's batched closed form
+# the coupled multicast stream of one fold: per-cycle witness
 # ------------------------------------------------------------------------------------------
 
 
 @njit(cache=True)
-def batch_slices(
-    dlv: np.ndarray,
-    cyc: np.ndarray,
+def exact_fold_phase(
+    stream_image: np.ndarray,
+    dst_ptr: np.ndarray,
+    dst_pe: np.ndarray,
+    dst_cost: np.ndarray,
+    num_images: int,
     pe_neurons: np.ndarray,
     fire_cycles: int,
-    start_cycles: np.ndarray,
-    active: np.ndarray,
-    busy_out: np.ndarray,
-    stall_out: np.ndarray,
-) -> int:
-    """Compute-phase duration max_p D_p of one slice, adding per-PE busy/stall_input into the outputs.
+    fire_spikes: np.ndarray,
+    start_cycle: int,
+    stream_spikes_per_cycle: int,
+    in_capacity: int,
+    out_capacity: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Literal per-cycle model of a fold's compute phase (section 4.1); returns (D_p, busy, stall_in, stall_out).
 
-    ``dlv[i, p]``/``cyc[i, p]``: deliveries and accumulate cycles of image i to PE p; ``active[i]``
-    marks the batch's images still running (in batch order).
+    Stream spike s (delivery order) belongs to image ``stream_image[s]`` (non-decreasing) and goes to PEs
+    ``dst_pe[dst_ptr[s]:dst_ptr[s+1]]`` costing ``dst_cost[...]`` accumulate cycles each;
+    ``fire_spikes[i, p, n]``: whether neuron n of PE p spikes for image i. One loop iteration per cycle.
     """
-    num_images, num_pes = dlv.shape
-    n_active = 0
-    for i in range(num_images):
-        if active[i]:
-            n_active += 1
-    d_max = 0
+    num_pes = pe_neurons.shape[0]
+    total = stream_image.shape[0]
+    per_image = np.zeros((num_pes, num_images + 1), dtype=np.int64)
+    received = np.zeros(num_pes, dtype=np.int64)
+    for s in range(total):
+        for e in range(dst_ptr[s], dst_ptr[s + 1]):
+            per_image[dst_pe[e], stream_image[s]] += 1
+            received[dst_pe[e]] += 1
+    # each PE's FIFO: the costs of the spikes it receives, in delivery order
+    fifo_ptr = np.zeros(num_pes + 1, dtype=np.int64)
     for p in range(num_pes):
-        fire = pe_neurons[p] * fire_cycles
-        busy = n_active * fire
-        seen = 0
-        first = -1
-        for i in range(num_images):
-            if not active[i]:
+        fifo_ptr[p + 1] = fifo_ptr[p] + received[p]
+    fifo_cost = np.zeros(fifo_ptr[num_pes], dtype=np.int64)
+    fill = fifo_ptr[:-1].copy()
+    for s in range(total):
+        for e in range(dst_ptr[s], dst_ptr[s + 1]):
+            fifo_cost[fill[dst_pe[e]]] = dst_cost[e]
+            fill[dst_pe[e]] += 1
+    in_count = np.zeros(num_pes, dtype=np.int64)
+    out_count = np.zeros(num_pes, dtype=np.int64)
+    popped = np.zeros(num_pes, dtype=np.int64)
+    popped_image = np.zeros(num_pes, dtype=np.int64)
+    image = np.zeros(num_pes, dtype=np.int64)
+    acc_left = np.zeros(num_pes, dtype=np.int64)
+    firing = np.zeros(num_pes, dtype=np.bool_)
+    neuron = np.zeros(num_pes, dtype=np.int64)
+    sub = np.zeros(num_pes, dtype=np.int64)
+    done = np.zeros(num_pes, dtype=np.bool_)
+    d_p = np.full(num_pes, -1, dtype=np.int64)
+    busy = np.zeros(num_pes, dtype=np.int64)
+    stall_in = np.zeros(num_pes, dtype=np.int64)
+    stall_out = np.zeros(num_pes, dtype=np.int64)
+    for p in range(num_pes):
+        if num_images == 0 or (pe_neurons[p] == 0 and received[p] == 0):
+            done[p] = True
+            d_p[p] = 0
+    next_spike = 0
+    k = 0
+    remaining = 0
+    for p in range(num_pes):
+        remaining += d_p[p] < 0
+    while remaining > 0:
+        # 1. every PE acts on the state at the start of the cycle
+        for p in range(num_pes):
+            if done[p]:
                 continue
-            if dlv[i, p] > 0 and first < 0:
-                first = seen
-            busy += cyc[i, p]
-            seen += 1
-        stall = 0
-        if first >= 0:
-            stall = start_cycles[p] + 1 - first * fire
-            if stall < 0:
-                stall = 0
-        d = busy + stall
-        if d > d_max:
-            d_max = d
-        busy_out[p] += busy
-        stall_out[p] += stall
-    return d_max
+            if acc_left[p] > 0:
+                busy[p] += 1
+                acc_left[p] -= 1
+                continue
+            if not firing[p]:
+                if popped_image[p] < per_image[p, image[p]]:
+                    if in_count[p] > 0:
+                        in_count[p] -= 1
+                        busy[p] += 1
+                        acc_left[p] = fifo_cost[fifo_ptr[p] + popped[p]] - 1
+                        popped[p] += 1
+                        popped_image[p] += 1
+                    else:
+                        stall_in[p] += 1
+                    continue
+                firing[p] = True
+                neuron[p] = 0
+                sub[p] = 0
+            # in a fire pass: process the next neuron
+            if sub[p] + 1 < fire_cycles:
+                busy[p] += 1
+                sub[p] += 1
+            elif fire_spikes[image[p], p, neuron[p]] and out_count[p] >= out_capacity:
+                stall_out[p] += 1
+            else:
+                busy[p] += 1
+                if fire_spikes[image[p], p, neuron[p]]:
+                    out_count[p] += 1
+                neuron[p] += 1
+                sub[p] = 0
+                if neuron[p] >= pe_neurons[p]:
+                    firing[p] = False
+                    image[p] += 1
+                    popped_image[p] = 0
+                    if image[p] >= num_images:
+                        done[p] = True
+        # 2. the stream delivers: up to r spikes, each only if every destination has room
+        if k >= start_cycle:
+            for _ in range(stream_spikes_per_cycle):
+                if next_spike >= total:
+                    break
+                room = True
+                for e in range(dst_ptr[next_spike], dst_ptr[next_spike + 1]):
+                    if in_count[dst_pe[e]] >= in_capacity:
+                        room = False
+                if not room:
+                    break
+                for e in range(dst_ptr[next_spike], dst_ptr[next_spike + 1]):
+                    in_count[dst_pe[e]] += 1
+                next_spike += 1
+        # 3. output buffers drain (including a spike pushed this cycle)
+        for p in range(num_pes):
+            out_count[p] -= min(out_count[p], stream_spikes_per_cycle)
+            if done[p] and out_count[p] == 0 and d_p[p] < 0:
+                d_p[p] = k + 1
+                remaining -= 1
+        k += 1
+    return d_p, busy, stall_in, stall_out
+
+
+# ------------------------------------------------------------------------------------------
+# the coupled multicast stream of one fold: the event recurrence used by the engine
+# ------------------------------------------------------------------------------------------
 
 
 @njit(cache=True)
-def single_image_slices(
-    dlv: np.ndarray, cyc: np.ndarray, pe_neurons: np.ndarray, fire_cycles: int, start_cycles: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Closed form for batches of one image over many (image, t) rows: (D [rows], busy [P], stall [P]).
+def _stream_slice(
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    pos: np.ndarray,
+    vp_ptr: np.ndarray,
+    vp_cls: np.ndarray,
+    vp_cost: np.ndarray,
+    cls_neurons: np.ndarray,
+    fire_cycles: int,
+    start_cycle: int,
+    r: int,
+    cap: int,
+    d_out: np.ndarray,
+    busy_out: np.ndarray,
+) -> int:
+    """One slice by the recurrence of the module docstring; writes D_p/busy per class, returns deliveries.
 
-    ``dlv``/``cyc``: [rows, P]; busy/stall are summed over rows (rows must all be active slices).
+    Image i of the slice delivers the stream spikes ``pos[row_lo[i]:row_hi[i]]`` (virtual positions whose
+    destinations are ``vp_cls[vp_ptr[v]:vp_ptr[v+1]]`` with costs ``vp_cost``).
     """
-    rows, num_pes = dlv.shape
-    d = np.zeros(rows, dtype=np.int64)
-    busy_sum = np.zeros(num_pes, dtype=np.int64)
-    stall_sum = np.zeros(num_pes, dtype=np.int64)
-    for j in range(rows):
-        d_max = 0
-        for p in range(num_pes):
-            busy = pe_neurons[p] * fire_cycles + cyc[j, p]
-            stall = start_cycles[p] + 1 if dlv[j, p] > 0 else 0
-            if busy + stall > d_max:
-                d_max = busy + stall
-            busy_sum[p] += busy
-            stall_sum[p] += stall
-        d[j] = d_max
-    return d, busy_sum, stall_sum
+    ncls = cls_neurons.shape[0]
+    ready = np.zeros(ncls, dtype=np.int64)  # earliest cycle the PE can pop its next spike
+    slot = np.zeros(ncls, dtype=np.int64)  # ring index of the PE's pop times
+    ring = np.zeros((ncls, cap), dtype=np.int64)  # pop cycles of the PE's last ``cap`` spikes (0: none yet)
+    pace = np.full(r, start_cycle - 1, dtype=np.int64)  # delivery cycles of the stream's last r spikes
+    pslot = 0
+    last = start_cycle
+    deliveries = 0
+    for c in range(ncls):
+        busy_out[c] = 0
+    nrows = row_lo.shape[0]
+    for i in range(nrows):
+        if i > 0:  # image boundary: every PE fires the previous image before popping the next one's spikes
+            for c in range(ncls):
+                ready[c] += cls_neurons[c] * fire_cycles
+        for j in range(row_lo[i], row_hi[i]):
+            v = pos[j]
+            lo = vp_ptr[v]
+            hi = vp_ptr[v + 1]
+            if lo == hi:
+                continue  # no destination in this fold: not in the stream
+            d = pace[pslot] + 1
+            if last > d:
+                d = last
+            for e in range(lo, hi):
+                c = vp_cls[e]
+                w = ring[c, slot[c]]
+                if w > d:
+                    d = w
+            for e in range(lo, hi):
+                c = vp_cls[e]
+                pop = d + 1
+                if ready[c] > pop:
+                    pop = ready[c]
+                ring[c, slot[c]] = pop
+                slot[c] += 1
+                if slot[c] == cap:
+                    slot[c] = 0
+                ready[c] = pop + vp_cost[e]
+                busy_out[c] += vp_cost[e]
+            deliveries += hi - lo
+            last = d
+            pace[pslot] = d
+            pslot += 1
+            if pslot == r:
+                pslot = 0
+    for c in range(ncls):
+        fire = cls_neurons[c] * fire_cycles
+        busy_out[c] += nrows * fire
+        if busy_out[c] == 0:
+            d_out[c] = 0
+        else:
+            d_out[c] = ready[c] + fire
+    return deliveries
+
+
+def stream_fold_phase(
+    stream_image: np.ndarray,
+    dst_ptr: np.ndarray,
+    dst_pe: np.ndarray,
+    dst_cost: np.ndarray,
+    num_images: int,
+    pe_neurons: np.ndarray,
+    fire_cycles: int,
+    start_cycle: int,
+    stream_spikes_per_cycle: int,
+    in_capacity: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The engine's recurrence on the inputs of :func:`exact_fold_phase` (one virtual position per spike)."""
+    num_pes = pe_neurons.shape[0]
+    total = stream_image.shape[0]
+    bounds = np.searchsorted(stream_image, np.arange(num_images + 1)).astype(np.int64)
+    d = np.zeros(num_pes, dtype=np.int64)
+    busy = np.zeros(num_pes, dtype=np.int64)
+    _stream_slice(
+        bounds[:-1].copy(),
+        bounds[1:].copy(),
+        np.arange(total, dtype=np.int64),
+        np.asarray(dst_ptr, dtype=np.int64),
+        np.asarray(dst_pe, dtype=np.int64),
+        np.asarray(dst_cost, dtype=np.int64),
+        np.asarray(pe_neurons, dtype=np.int64),
+        fire_cycles,
+        start_cycle,
+        stream_spikes_per_cycle,
+        in_capacity,
+        d,
+        busy,
+    )
+    return d, busy, d - busy, np.zeros(num_pes, dtype=np.int64)
+
+
+@njit(cache=True, parallel=True)
+def fold_slices(
+    slice_ptr: np.ndarray,
+    slice_rows: np.ndarray,
+    row_ptr: np.ndarray,
+    pos: np.ndarray,
+    vp_ptr: np.ndarray,
+    vp_cls: np.ndarray,
+    vp_cost: np.ndarray,
+    cls_neurons: np.ndarray,
+    fire_cycles: int,
+    start_cycle: int,
+    r: int,
+    cap: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Many slices of one fold in parallel: (D [S, classes], busy [S, classes]).
+
+    Slice s runs the images (trace rows) ``slice_rows[slice_ptr[s]:slice_ptr[s+1]]`` in batch order; row q
+    delivers ``pos[row_ptr[q]:row_ptr[q+1]]``.
+    """
+    ns = slice_ptr.shape[0] - 1
+    ncls = cls_neurons.shape[0]
+    d_all = np.zeros((ns, ncls), dtype=np.int64)
+    busy_all = np.zeros((ns, ncls), dtype=np.int64)
+    for s in prange(ns):
+        rows = slice_rows[slice_ptr[s] : slice_ptr[s + 1]]
+        lo = np.empty(rows.shape[0], dtype=np.int64)
+        hi = np.empty(rows.shape[0], dtype=np.int64)
+        for i in range(rows.shape[0]):
+            lo[i] = row_ptr[rows[i]]
+            hi[i] = row_ptr[rows[i] + 1]
+        _stream_slice(
+            lo, hi, pos, vp_ptr, vp_cls, vp_cost, cls_neurons, fire_cycles, start_cycle, r, cap, d_all[s], busy_all[s]
+        )
+    return d_all, busy_all
 
 
 # ------------------------------------------------------------------------------------------
