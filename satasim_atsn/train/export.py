@@ -5,7 +5,8 @@
 - Each spiking layer gets per-channel scales: w_int = round(w / s_c) in int8, bias b_int =
   round(b / s_c) and threshold vth_c = round(V_th / s_c), so its integer membrane is the float
   membrane divided by s_c. Scales are bounded (s_c >= max|W|/(8*127), thresholds <= ``VTH_MAX``)
-  so that 16-bit membranes keep headroom. The first layer divides by 2**input_shift as well.
+  so that 16-bit membranes keep headroom. The first layer divides by 2**input_shift as well, chosen
+  so that its thresholds are at most ``VTH_MAX_FIRST``.
 - A residual join shares one scale per channel between its main conv and its shortcut conv
   (one scalar scale when the shortcut is an identity of spikes, stored as ``shortcut_gain``).
 - The output layer has one scale, which becomes ``logit_scale``; global pooling's 1/HW is folded
@@ -21,6 +22,10 @@ from satasim_atsn.train.network import Network
 from satasim_atsn.workload.format import Workload
 
 VTH_MAX = 1024
+# The first layer's current is static (the same image every timestep), so a neuron either never
+# spikes (I <= 0) or climbs straight past its threshold: saturation cannot change its spikes, and
+# a finer threshold (more integer levels per V_th) is worth more than headroom.
+VTH_MAX_FIRST = 8192
 INT8_MAX = 127
 BN_EPS = 1e-5
 
@@ -109,7 +114,7 @@ def export_network(net: Network, *, name: str, dataset: str, num_classes: int, i
             elif index == 0 and direct:
                 scales = _channel_scales(w)
                 pre = 1.0 / scales
-                while np.rint(pre / 2**input_shift).max() > VTH_MAX:
+                while np.rint(pre / 2**input_shift).max() > VTH_MAX_FIRST:
                     input_shift += 1
                 arrays[f"w/{lname}"] = _quantise(w, scales)
                 arrays[f"b/{lname}"] = _int32(b / scales)

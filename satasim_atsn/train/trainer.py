@@ -134,6 +134,7 @@ def make_normaliser(mean: np.ndarray, std: np.ndarray, framed: bool) -> Callable
     s = (np.asarray(std) * 255.0).astype(F32)
 
     def normalise(x: np.ndarray) -> np.ndarray:
+        """Normalise one batch into the trainer's channel-last layout."""
         if framed:
             return np.ascontiguousarray(np.transpose(x, (1, 0, 3, 4, 2)), dtype=F32)
         return (np.transpose(x, (0, 2, 3, 1)).astype(F32) - m) / s

@@ -61,9 +61,11 @@ class Dataset:
 
     @property
     def input_shape(self) -> list[int]:
+        """[C, H, W] of one image or frame."""
         return [int(v) for v in self.x.shape[-3:]]
 
     def __len__(self) -> int:
+        """Number of examples."""
         return int(self.y.shape[0])
 
     def channel_stats(self) -> tuple[np.ndarray, np.ndarray]:
