@@ -216,3 +216,17 @@ def test_numba_kernels_match_numpy_reference():
     assert np.array_equal(out_fast, out_ref)
     g = rng.standard_normal(out_ref.shape).astype(np.float32)
     assert np.array_equal(L.maxpool_backward(g, cache_fast), L.maxpool_backward(g, cache_ref))
+
+
+@pytest.mark.parametrize("stride,padding,kernel", [(1, 1, 3), (2, 1, 3), (2, 0, 1)])
+def test_im2col_kernels_match_numpy(stride, padding, kernel):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 7, 6, 5))
+    pad = rng.standard_normal(5)
+    fast = L.im2col(x.astype(np.float32), kernel, stride, padding, pad.astype(np.float32))
+    assert np.allclose(fast, L.im2col(x, kernel, stride, padding, pad), atol=1e-6)
+    x32, pad32 = x.astype(np.float32), pad.astype(np.float32)
+    assert np.array_equal(fast, L.im2col(x32, kernel, stride, padding, pad32, fast=False))
+    cols = rng.standard_normal(fast.shape).astype(np.float32)
+    back = L.col2im(cols, x.shape, kernel, stride, padding)
+    assert np.array_equal(back, L.col2im(cols, x.shape, kernel, stride, padding, fast=False))  # same sums, bitwise

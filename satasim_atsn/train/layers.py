@@ -22,10 +22,18 @@ def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def im2col(x: np.ndarray, kernel: int, stride: int, padding: int, pad_value: np.ndarray | float = 0.0) -> np.ndarray:
+def im2col(x: np.ndarray, kernel: int, stride: int, padding: int, pad_value: np.ndarray | float = 0.0,
+           fast: bool = True) -> np.ndarray:
     """[N, H, W, C] -> [N*Ho*Wo, k*k*C] patches in (ki, kj, c) order; borders filled with ``pad_value`` [C]."""
     n, h, w, c = x.shape
     ho, wo = conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding)
+    if fast and x.dtype == F32:
+        from satasim_atsn.train.kernels import im2col_kernel
+
+        cols = np.empty((n * ho * wo, kernel * kernel * c), dtype=F32)
+        pad = np.broadcast_to(np.asarray(pad_value, dtype=F32), (c,)).copy()
+        im2col_kernel(np.ascontiguousarray(x), kernel, stride, padding, pad, cols)
+        return cols
     if padding:
         xp = np.empty((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
         xp[...] = pad_value
@@ -39,10 +47,17 @@ def im2col(x: np.ndarray, kernel: int, stride: int, padding: int, pad_value: np.
     return cols.reshape(n * ho * wo, kernel * kernel * c)
 
 
-def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stride: int, padding: int) -> np.ndarray:
+def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stride: int, padding: int,
+           fast: bool = True) -> np.ndarray:
     """Adjoint of :func:`im2col`: scatter-add patch gradients back to [N, H, W, C]."""
     n, h, w, c = shape
     ho, wo = conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding)
+    if fast and cols.dtype == F32:
+        from satasim_atsn.train.kernels import col2im_kernel
+
+        dx = np.zeros(shape, dtype=F32)
+        col2im_kernel(np.ascontiguousarray(cols), kernel, stride, padding, dx)
+        return dx
     cols = cols.reshape(n, ho, wo, kernel, kernel, c)
     xp = np.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=cols.dtype)
     for i in range(kernel):
