@@ -310,7 +310,7 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
             rate = seen / max(elapsed, 1e-9)
             progress.batch(f"epoch {epoch + 1}/{config.epochs} batch {b + 1}/{steps_per_epoch} loss "
                            f"{loss_sum / seen:.4f} acc {100 * correct / seen:.2f}% {rate:.0f} img/s "
-                           f"ETA {_eta((n - seen) / rate)}")
+                           f"ETA {_eta(((n - seen) + (config.epochs - epoch - 1) * n) / rate)}")
         epoch_s = time.perf_counter() - started
         logits = float_logits(net, test.x, normalise)
         test_acc = policy_table(logits, test.y, output_mode)["fixed_t"][str(config.timesteps)]
