@@ -2,9 +2,12 @@
 
     python benchmarks/bench_engine.py [--images 10000] [--arch archs/atsn16x16.yaml]
         [--workload workloads/vgg16_cifar10.npz] [--trained PATH.npz] [--trained-images 512]
+        [--buffers 2,128,1024 --buffer-images 50]
 
 Prints the wall time and peak RSS of ``simulate`` on the (statistical) workload, and, given a
 trained workload, the ratio simulation / bare functional forward as ``satasim bench`` measures it.
+``--buffers`` prints what head-of-line blocking costs: total cycles and PE input stalls of the
+workload at each PE input-buffer size (bytes).
 """
 
 from __future__ import annotations
@@ -32,9 +35,21 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--trained", default=None)
     parser.add_argument("--trained-images", type=int, default=512)
+    parser.add_argument("--buffers", default=None, help="comma-separated pe.input_spike_buffer_bytes values")
+    parser.add_argument("--buffer-images", type=int, default=50)
     args = parser.parse_args()
     arch = load_arch(args.arch)
     workload = read_workload(args.workload)
+    if args.buffers:
+        for size in (int(v) for v in args.buffers.split(",")):
+            res = simulate(load_arch(args.arch, [f"pe.input_spike_buffer_bytes={size}"]), workload,
+                           images=args.buffer_images)
+            c = res.counters()
+            stall = sum(sum(acc["pe"]["stall_input"]) for acc in c["accelerators"])
+            busy = sum(sum(acc["pe"]["busy"]) for acc in c["accelerators"])
+            print(f"input buffer {size:5d} B: total cycles {c['total_cycles']:,}, PE stall_input {stall:,}, "
+                  f"PE busy {busy:,}, FPS {res.metrics()['fps']:.1f}")
+        return
     simulate(arch, workload, images=1)  # numba caches warm
     t0 = time.perf_counter()
     result = simulate(arch, workload, images=args.images)

@@ -31,3 +31,14 @@ def test_physical_sanity(seed):
     fastest = min(e - s for s, e in zip(c["images"]["start_cycle"], c["images"]["end_cycle"], strict=True))
     fps = res.metrics()["fps"]
     assert fps <= arch.accelerators * arch.images_per_batch * arch.clock_hz / fastest * (1 + 1e-12)
+
+
+def test_area_metric_is_the_total_not_the_sum_of_all_entries():
+    wl = random_workload(7, images=2)
+    arch = tiny_arch(5, "atsn", accelerators=3)
+    res = simulate(arch, wl)
+    area = res.area_um2
+    components = sum(v for k, v in area.items() if k not in ("per_accelerator_total", "total"))
+    assert area["per_accelerator_total"] == pytest.approx(components)
+    assert area["total"] == pytest.approx(3 * components)
+    assert res.metrics()["area_mm2"] == pytest.approx(area["total"] * 1e-6)

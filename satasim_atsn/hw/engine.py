@@ -7,6 +7,14 @@ How it follows docs/microarchitecture.md:
   streams, compute phases from :mod:`hw.kernels`, max-pool and exit-unit phases), each one a coarse
   transaction of known cycles, separated by DRAM transactions (weight fetch, membrane fill/spill,
   spike spill and read-back). Its counters and per-PE busy/stall cycles are sums over slices.
+* A PE-group compute phase couples every PE of the fold through the multicast input stream
+  (section 4.1: one stream per fold, head-of-line blocking on any full destination buffer). Per
+  group and trace chunk the engine lists each (image, t)'s input spikes in delivery order as
+  *virtual positions* (:func:`_stream_positions`); per fold, a static CSR maps each virtual position to
+  its destination PE classes and accumulate cycles (:class:`_FoldModel`); the exact event recurrence
+  of :mod:`hw.kernels` then runs every slice (batch, t) of the chunk, in parallel over slices.
+  Accumulate cycles, deliveries, accumulations and NoC byte-hops are counted by small GEMMs over
+  per-position spike counts.
 * What is shared and waits -- the single DRAM channel and batch dispatch -- is a discrete-event
   scheduler (:class:`_Scheduler`, the "equivalent scheduler" of a SimPy PriorityResource with
   priority (request cycle, accelerator)): every accelerator runs its program up to its next DRAM
@@ -43,12 +51,11 @@ TRACE_BUDGET_BYTES = 192 * 2**20
 # ------------------------------------------------------------------------------------------
 @dataclass
 class _InputModel:
-    """How spikes of one group input turn into per-PE deliveries/cycles/accumulations (one fold)."""
+    """How spikes of one group input turn into deliveries/accumulations/hop-weighted deliveries (one fold)."""
 
     spec: GroupInput
-    matrix: np.ndarray | None = None  # conv: [HW, 2P+2] = deliver | cycles | accumulations | hop-weighted
-    dlv_vec: np.ndarray | None = None  # linear: per-PE deliveries per spike (0/1)
-    cyc_vec: np.ndarray | None = None  # linear: per-PE cycles per spike
+    matrix: np.ndarray | None = None  # conv: [HW, 3] = deliveries | accumulations | hop-weighted deliveries
+    dlv_per_spike: int = 0  # linear
     acc_per_spike: int = 0
     hops_per_spike: int = 0
     offsets: np.ndarray | None = None  # identity: the fold's PE blocks in the source's flat index
@@ -76,6 +83,8 @@ class _FoldModel:
     pe_class: np.ndarray | None = None
     cls_neurons: np.ndarray | None = None
     cls_members: np.ndarray | None = None
+    cls_cost: list = field(default_factory=list)  # per input: conv [HW, classes] float, linear [classes], identity None
+    shift: int = 1
 
 
 @dataclass
@@ -179,17 +188,12 @@ class _Model:
                     fold.pe_offsets, fold.start, group.out_shape, spec.spatial, spec.kernel, spec.stride, spec.padding
                 )
                 deliver = (cov > 0).astype(np.float64)
-                cycles = -(-cov // self.adders)
                 model.matrix = np.ascontiguousarray(
-                    np.concatenate(
-                        [deliver.T, cycles.T.astype(np.float64), cov.sum(0)[:, None], (deliver.T @ self.hops)[:, None]],
-                        axis=1,
-                    )
+                    np.stack([deliver.sum(0), cov.sum(0).astype(np.float64), deliver.T @ self.hops], axis=1)
                 )
             elif spec.coverage == "linear":
                 has = pe_neurons > 0
-                model.dlv_vec = has.astype(np.int64)
-                model.cyc_vec = -(-pe_neurons // self.adders)
+                model.dlv_per_spike = int(has.sum())
                 model.acc_per_spike = int(pe_neurons.sum())
                 model.hops_per_spike = int(self.hops[has].sum())
             else:  # identity
@@ -247,10 +251,16 @@ class _Model:
                 vv = off + j
                 cc = pe_class[owner]
                 cost = np.ones(j.size, dtype=np.int64)
+                fm.cls_cost.append(None)
             else:
                 width = spec.spatial[0] * spec.spatial[1] if spec.coverage == "conv" else 1
                 block = reps[:, col : col + width]
                 col += width
+                per_cls = -(-block // self.adders)
+                if spec.coverage == "conv":
+                    fm.cls_cost.append(np.ascontiguousarray(per_cls.T.astype(np.float64)))
+                else:
+                    fm.cls_cost.append(per_cls[:, 0].copy())
                 vq, cc = np.nonzero(block.T)
                 vv = off + vq
                 cost = -(-block[cc, vq] // self.adders)
@@ -261,8 +271,9 @@ class _Model:
         order = np.argsort(vv, kind="stable")
         np.add.at(counts, vv, 1)
         fm.vp_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        fm.vp_cls = np.concatenate(parts_c)[order]
-        fm.vp_cost = np.concatenate(parts_cost)[order]
+        fm.vp_cls = np.concatenate(parts_c)[order].astype(np.uint32)
+        fm.vp_cost = np.concatenate(parts_cost)[order].astype(np.int64)
+        fm.shift = kernels.ring_shift(ncls, self.in_capacity)
 
 
 # ------------------------------------------------------------------------------------------
@@ -324,11 +335,10 @@ def _image_rows(model: _Model, spec: GroupInput, trace: Trace) -> tuple[np.ndarr
 
 @dataclass
 class _FoldStats:
-    """Per (image, t) rows of one fold: [n*T, P] deliveries and cycles, and scalar row sums."""
+    """Per (image, t) rows [n*T] of one fold: deliveries, accumulations, NoC byte-hops, output spikes."""
 
-    dlv: np.ndarray
-    cyc: np.ndarray
     acc: np.ndarray
+    cyc: np.ndarray  # [n*T, classes] accumulate cycles of each PE class
     dlv_hops: np.ndarray
     deliveries: np.ndarray
     s_out: np.ndarray
@@ -354,11 +364,11 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
     out_blocks = kernels.block_counts(out_flat, offsets.astype(np.int64), maps.valid)
     stats = []
     for f, fm in enumerate(model.folds[group.index]):
-        dlv = np.zeros((rows, P), dtype=np.int64)
-        cyc = np.zeros((rows, P), dtype=np.int64)
+        dlv = np.zeros(rows, dtype=np.int64)
         acc = np.zeros(rows, dtype=np.int64)
         hops = np.zeros(rows, dtype=np.int64)
-        for im in fm.inputs:
+        cyc = np.zeros((rows, fm.cls_neurons.size), dtype=np.int64)
+        for im, cls_cost in zip(fm.inputs, fm.cls_cost, strict=True):
             spec = im.spec
             if spec.encoding == "image":
                 counts, _ = image_cache[spec.source]
@@ -373,31 +383,31 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
                     target = valid
                 else:
                     target = np.arange(0, rows, T)
-                prod = np.rint(counts.astype(np.float64) @ im.matrix).astype(np.int64)
-                dlv[target] += prod[:, :P]
-                cyc[target] += prod[:, P : 2 * P]
-                acc[target] += prod[:, 2 * P]
-                hops[target] += prod[:, 2 * P + 1]
+                cf = counts.astype(np.float64)
+                prod = np.rint(cf @ im.matrix).astype(np.int64)
+                cyc[target] += np.rint(cf @ cls_cost).astype(np.int64)
+                dlv[target] += prod[:, 0]
+                acc[target] += prod[:, 1]
+                hops[target] += prod[:, 2]
             elif spec.coverage == "linear":
                 tot = counts[:, 0] if counts is not None else maps.totals(spec.source)
-                dlv[sel] += tot[:, None] * im.dlv_vec[None, :]
-                cyc[sel] += tot[:, None] * im.cyc_vec[None, :]
+                cyc[sel] += tot[:, None] * cls_cost[None, :]
+                dlv[sel] += tot * im.dlv_per_spike
                 acc[sel] += tot * im.acc_per_spike
                 hops[sel] += tot * im.hops_per_spike
             else:  # identity: one accumulation on the PE holding the same index
                 blocks = kernels.block_counts(maps.flat(spec.source), im.offsets, maps.valid)
-                dlv += blocks
-                cyc += blocks
+                cyc += blocks  # one class per PE, one cycle per spike
+                dlv += blocks.sum(axis=1)
                 acc += blocks.sum(axis=1)
                 hops += blocks @ model.hops
         blk = out_blocks[:, f * P : (f + 1) * P]
         stats.append(
             _FoldStats(
-                dlv=dlv,
-                cyc=cyc,
                 acc=acc,
+                cyc=cyc,
                 dlv_hops=hops * model.sb,
-                deliveries=dlv.sum(axis=1),
+                deliveries=dlv,
                 s_out=blk.sum(axis=1),
                 out_hops=(blk @ model.hops) * model.sb,
             )
@@ -413,39 +423,32 @@ def _stream_positions(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[np
     of :class:`_FoldModel` (the same for every fold of the group).
     """
     n, T = maps.n, model.T
-    rows_all, vps = [], []
+    counts, parts = [], []
     off = 0
     for spec in group.inputs:
-        if spec.encoding == "image":
-            x = np.ascontiguousarray(maps.trace.inputs).reshape(n, -1)
-            planes = (x[:, None, :] >> np.arange(8, dtype=np.uint8)[None, :, None]) & 1
-            img, _, idx = np.nonzero(planes)
-            row = img.astype(np.int64) * T
-        else:
-            flat = maps.flat(spec.source)
-            row, idx = np.nonzero(flat)
-            keep = maps.valid[row]
-            row, idx = row[keep].astype(np.int64), idx[keep]
-        idx = idx.astype(np.int64)
         if spec.coverage == "conv":
             h, w = spec.spatial
-            vp = off + idx % (h * w)
-            off += h * w
+            mode, width = 0, h * w
         elif spec.coverage == "linear":
-            vp = np.full(idx.size, off, dtype=np.int64)
-            off += 1
+            mode, width = 1, 1
         else:
-            vp = off + idx
-            off += spec.size
-        rows_all.append(row)
-        vps.append(vp)
-    row = np.concatenate(rows_all)
-    pos = np.concatenate(vps)
-    if len(rows_all) > 1:
-        order = np.argsort(row, kind="stable")
-        row, pos = row[order], pos[order]
-    row_ptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n * T))]).astype(np.int64)
-    return row_ptr, pos.astype(np.int64)
+            mode, width = 2, spec.size
+        if spec.encoding == "image":
+            x = np.ascontiguousarray(maps.trace.inputs).reshape(n, -1)
+            cnt, pos = kernels.plane_positions(x, T, mode, max(width, 1), off)
+        else:
+            cnt, pos = kernels.spike_positions(maps.flat(spec.source), maps.valid, mode, max(width, 1), off)
+        off += width
+        counts.append(cnt)
+        parts.append(pos)
+    if len(parts) == 1:
+        cnt, pos = counts[0], parts[0]
+    else:
+        cnt = np.sum(counts, axis=0)
+        parts_ptr = np.concatenate([[0], np.cumsum([p.size for p in parts])]).astype(np.int64)
+        pos = kernels.merge_rows(np.stack(counts), parts_ptr, np.concatenate(parts))
+    row_ptr = np.concatenate([[0], np.cumsum(cnt)]).astype(np.int64)
+    return row_ptr, pos.astype(np.uint32)
 
 
 # ------------------------------------------------------------------------------------------
@@ -511,22 +514,33 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
             for f, (fm, st) in enumerate(zip(model.folds[gi], stats, strict=True)):
                 s_out_b = per_batch(st.s_out)
                 s_out_total += s_out_b
-                d_cls, busy_cls = kernels.fold_slices(
-                    slice_ptr,
-                    slice_rows,
-                    row_ptr,
-                    pos,
-                    fm.vp_ptr,
-                    fm.vp_cls,
-                    fm.vp_cost,
-                    fm.cls_neurons,
-                    fire_per_neuron,
-                    model.stream_start,
-                    model.r,
-                    model.in_capacity,
-                )
                 d = np.zeros((nb, T), dtype=np.int64)
                 if slice_b.size:
+                    nrows_s = np.diff(slice_ptr)
+                    busy_cls = np.add.reduceat(st.cyc[slice_rows], slice_ptr[:-1], axis=0)
+                    busy_cls += nrows_s[:, None] * (fm.cls_neurons * fire_per_neuron)[None, :]
+                    # the packed state of the kernel holds any cycle below the slice's serial bound
+                    bound = model.stream_start + 2 + (row_ptr[-1] - row_ptr[0]) + int(busy_cls.sum())
+                    if bound >= 1 << (62 - fm.shift):
+                        raise SatasimError(
+                            f"{g.name}: a compute phase may exceed {1 << (62 - fm.shift)} cycles; fix: simulate fewer"
+                            " images per batch or chunk (--set images_per_batch=...)"
+                        )
+                    d_cls = kernels.fold_slices(
+                        slice_ptr,
+                        slice_rows,
+                        row_ptr,
+                        pos,
+                        fm.vp_ptr,
+                        fm.vp_cls,
+                        fm.vp_cost,
+                        fm.cls_neurons,
+                        fire_per_neuron,
+                        model.stream_start,
+                        model.r,
+                        model.in_capacity,
+                        fm.shift,
+                    )
                     d[slice_b, slice_t - 1] = np.maximum(
                         d_cls.max(axis=1),
                         np.maximum(

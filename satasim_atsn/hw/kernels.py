@@ -1,31 +1,57 @@
-"""Numba kernels: exact per-PE compute-phase outcomes (docs/microarchitecture.md section 4.1).
+"""Numba kernels: exact compute-phase outcomes (docs/microarchitecture.md section 4.1) and counting kernels.
 
-Two witnesses of the same coupled buffer model live here:
+**PE-group folds: one multicast stream with head-of-line blocking.** Two witnesses of the same rules:
 
-* :func:`exact_pe_phase`, a per-cycle model of one PE (input buffer fed by the NoC link, the PE,
-  the output buffer draining), skipping cycles in which nothing can change;
-* the closed form used by the engine (:func:`batch_slices`), which the following argument makes
-  exact whenever ``r >= 1`` spike per cycle and both buffers hold at least one spike (both are
-  validated by ``hw/mapping.py``):
+* :func:`exact_fold_phase`, a literal per-cycle model of a fold's compute phase (every PE's step 1, the
+  stream's step 2, every output buffer's step 3, one loop iteration per cycle), for tests;
+* the event recurrence used by the engine (:func:`fold_slices` / :func:`_stream_slice`), which costs
+  O(deliveries) instead of O(cycles x PEs). Its derivation from the per-cycle rules:
 
-  1. *No output stall.* At most one spike is pushed per cycle (step 1) and the same cycle drains
-     up to ``r >= 1`` spikes (step 3), so the output buffer is empty at the end of every cycle and
-     a push never finds it full: ``stall_output = 0``, and the buffer is empty when the PE is done.
-  2. *No starvation after the first arrival.* From cycle ``L`` on, a cycle that ends with an
-     empty input buffer had room ``>= 1`` after step 1 and delivered nothing, so every spike had
-     already been delivered. Hence when the PE wants a spike at a cycle ``k > L`` it finds one.
-     Before cycle ``L + 1`` nothing can be popped. So the only input stalls are the cycles from
-     the moment the PE first wants a spike, ``s0`` = the fire-pass cycles of the leading images
-     that deliver it nothing, up to cycle ``L``: ``max(0, L + 1 - s0)`` (0 if it gets no spikes).
-  3. Every other cycle until done is busy: ``sum ceil(cov/adders)`` over delivered spikes plus
-     ``fire_cycles`` per neuron per image. So ``D_p = busy + stall_input`` and buffer capacities
-     and ``r`` do not matter beyond being >= 1.
+  Let stream spike ``s`` (delivery order, only spikes with >= 1 destination) be delivered in step 2 of
+  cycle ``d_s``, and let PE p's k-th received spike (k = 1, 2, ... in stream order) have cost ``a_k``
+  and be popped in step 1 of cycle ``pi_k``.
 
-  ``tests/test_engine.py`` checks closed form == per-cycle kernel on random cases with one- and
-  two-entry buffers, adders > 1, multi-cycle fires and several images per batch.
+  1. *Stream.* Spike s is attempted at every cycle ``c >= max(L, d_{s-1})`` until delivered (the stream
+     always tries its next spike first and stops at the first refusal). At cycle c it goes iff (i) fewer
+     than r spikes were delivered earlier in that cycle, i.e. ``d_{s-r} < c`` (the d are non-decreasing);
+     (ii) every destination p has room: p has received ``k - 1`` spikes before s (all earlier spikes were
+     delivered, in order, including those of this same step) and popped those with ``pi_j <= c`` (pops in
+     step 1 precede step 2), so room means ``k - 1 - #{j: pi_j <= c} < cap``, i.e. ``pi_{k-cap} <= c``
+     (no condition while ``k <= cap``). Both conditions are monotone in c, so
+     ``d_s = max(L, d_{s-1}, d_{s-r} + 1, max_p pi^p_{k_p(s)-cap})``.
+  2. *PE.* A spike delivered at cycle d is in the buffer at the start of cycle d + 1. PE p pops its k-th
+     spike at the first cycle where it is free and the spike is there: ``pi_k = max(d + 1, ready_k)``, with
+     ``ready_1 = i_1 * n_p * F`` and ``ready_k = pi_{k-1} + a_{k-1} + (i_k - i_{k-1}) * n_p * F`` (an image
+     i's fire pass, n_p neurons x ``fire_cycles`` F, starts in the cycle after its last accumulation;
+     clarification 1: the next image's spikes wait for it; images that send p nothing fire back to back).
+     While p waits (``d + 1 > ready``) it stalls on input: it cannot fire early because the spike belongs
+     to the image it works on (or a later one, whose earlier fire passes are already in ``ready``).
+  3. *Output.* At most one spike is pushed per cycle and the same cycle drains ``r >= 1``, so the output
+     buffer is empty at the end of every cycle: ``stall_output = 0`` (both ``r >= 1`` and capacities >= 1
+     are validated by ``hw/mapping.py``). Hence ``D_p = ready_{K+1} + n_p * F`` (the last image's fire
+     pass after p's last spike, with ``ready`` advanced by every image boundary), 0 for a PE without
+     neurons; ``busy_p = sum a + b * n_p * F`` and ``stall_input_p = D_p - busy_p``.
 
-The rest are counting kernels: per-position spike counts (summed over channels), per-PE-block
-counts, bit-plane popcounts, and coverage matrices of receptive fields.
+  Steps 1-2 form one recurrence over the stream in delivery order; each destination PE keeps ``ready``
+  and a ring of its last ``cap`` pop cycles. PEs with equal neurons and equal coverage of every input
+  position receive the same spikes at the same costs, hence have identical trajectories: the engine runs
+  the recurrence once per such class (deep VGG layers collapse from 255 PEs to 3-66 classes).
+  ``tests/test_engine.py`` checks recurrence == per-cycle model on thousands of random folds (1-3
+  images, 1-3 entry buffers, r = 1..3, adders 1..3, multi-cycle fires, PEs without neurons, spikes with
+  1..all destinations), and a brute-force witness of whole slices built from section 4.1's definitions.
+
+**The exit unit** keeps its own single link (clarification 3): :func:`exact_pe_phase` is its per-cycle
+model and :func:`closed_form_pe_phase` the closed form used by the engine, exact because
+
+  1. the output buffer never fills (as above);
+  2. *no starvation after the first arrival*: from cycle ``L`` on, a cycle that ends with an empty input
+     buffer had room after step 1 and delivered nothing, so every spike had already been delivered.
+     So the only input stalls are from the moment the unit first wants a spike, ``s0`` = the update
+     passes of leading images that send it nothing, up to cycle ``L``: ``max(0, L + 1 - s0)``;
+  3. every other cycle is busy.
+
+The rest are counting kernels: per-position spike counts (summed over channels), per-PE-block counts,
+bit-plane popcounts, coverage matrices of receptive fields, and the stream's virtual positions.
 """
 
 from __future__ import annotations
@@ -305,55 +331,50 @@ def _stream_slice(
     start_cycle: int,
     r: int,
     cap: int,
+    shift: int,
     d_out: np.ndarray,
-    busy_out: np.ndarray,
-) -> int:
-    """One slice by the recurrence of the module docstring; writes D_p/busy per class, returns deliveries.
+) -> None:
+    """One slice by the recurrence of the module docstring; writes D_p per class into ``d_out``.
 
     Image i of the slice delivers the stream spikes ``pos[row_lo[i]:row_hi[i]]`` (virtual positions whose
-    destinations are ``vp_cls[vp_ptr[v]:vp_ptr[v+1]]`` with costs ``vp_cost``).
+    destination classes are ``vp_cls[vp_ptr[v]:vp_ptr[v+1]]`` with costs ``vp_cost``). Per class the state
+    is packed in one int64, ``ready << shift | head``: ``ready`` = the earliest cycle the PE can pop its next
+    spike, ``head`` = the ring slot holding the pop cycle of its spike ``cap`` deliveries back (0: none yet).
+    Indices are unsigned so that numba emits no wrap-around checks (twice as fast).
     """
     ncls = cls_neurons.shape[0]
-    ready = np.zeros(ncls, dtype=np.int64)  # earliest cycle the PE can pop its next spike
-    slot = np.zeros(ncls, dtype=np.int64)  # ring index of the PE's pop times
-    ring = np.zeros((ncls, cap), dtype=np.int64)  # pop cycles of the PE's last ``cap`` spikes (0: none yet)
+    mask = (np.int64(1) << shift) - 1
+    state = np.arange(ncls, dtype=np.int64) * cap
+    ring = np.zeros(ncls * cap, dtype=np.int64)
     pace = np.full(r, start_cycle - 1, dtype=np.int64)  # delivery cycles of the stream's last r spikes
     pslot = 0
-    last = start_cycle
-    deliveries = 0
-    for c in range(ncls):
-        busy_out[c] = 0
+    last = np.int64(start_cycle)
     nrows = row_lo.shape[0]
     for i in range(nrows):
         if i > 0:  # image boundary: every PE fires the previous image before popping the next one's spikes
             for c in range(ncls):
-                ready[c] += cls_neurons[c] * fire_cycles
+                state[c] += (cls_neurons[c] * fire_cycles) << shift
         for j in range(row_lo[i], row_hi[i]):
             v = pos[j]
             lo = vp_ptr[v]
             hi = vp_ptr[v + 1]
             if lo == hi:
                 continue  # no destination in this fold: not in the stream
-            d = pace[pslot] + 1
-            if last > d:
-                d = last
+            # pacing (r per cycle, in order, from L) and room at every destination
+            d = max(pace[pslot] + 1, last)
+            for e in range(lo, hi):
+                d = max(d, ring[np.uint64(state[vp_cls[e]] & mask)])
+            d1 = d + 1
             for e in range(lo, hi):
                 c = vp_cls[e]
-                w = ring[c, slot[c]]
-                if w > d:
-                    d = w
-            for e in range(lo, hi):
-                c = vp_cls[e]
-                pop = d + 1
-                if ready[c] > pop:
-                    pop = ready[c]
-                ring[c, slot[c]] = pop
-                slot[c] += 1
-                if slot[c] == cap:
-                    slot[c] = 0
-                ready[c] = pop + vp_cost[e]
-                busy_out[c] += vp_cost[e]
-            deliveries += hi - lo
+                st = state[c]
+                h = st & mask
+                pop = max(st >> shift, d1)
+                ring[np.uint64(h)] = pop
+                h += 1
+                if h - np.int64(c) * cap == cap:
+                    h -= cap
+                state[c] = ((pop + vp_cost[e]) << shift) | h
             last = d
             pace[pslot] = d
             pslot += 1
@@ -361,12 +382,13 @@ def _stream_slice(
                 pslot = 0
     for c in range(ncls):
         fire = cls_neurons[c] * fire_cycles
-        busy_out[c] += nrows * fire
-        if busy_out[c] == 0:
-            d_out[c] = 0
-        else:
-            d_out[c] = ready[c] + fire
-    return deliveries
+        ready = state[c] >> shift
+        d_out[c] = ready + fire if ready + fire > 0 else 0
+
+
+def ring_shift(classes: int, cap: int) -> int:
+    """Bits of the packed state kept for the ring head (see :func:`_stream_slice`)."""
+    return max(1, int(classes * cap).bit_length())
 
 
 def stream_fold_phase(
@@ -386,22 +408,24 @@ def stream_fold_phase(
     total = stream_image.shape[0]
     bounds = np.searchsorted(stream_image, np.arange(num_images + 1)).astype(np.int64)
     d = np.zeros(num_pes, dtype=np.int64)
-    busy = np.zeros(num_pes, dtype=np.int64)
     _stream_slice(
         bounds[:-1].copy(),
         bounds[1:].copy(),
-        np.arange(total, dtype=np.int64),
+        np.arange(total, dtype=np.uint32),
         np.asarray(dst_ptr, dtype=np.int64),
-        np.asarray(dst_pe, dtype=np.int64),
+        np.asarray(dst_pe, dtype=np.uint32),
         np.asarray(dst_cost, dtype=np.int64),
         np.asarray(pe_neurons, dtype=np.int64),
         fire_cycles,
         start_cycle,
         stream_spikes_per_cycle,
         in_capacity,
+        ring_shift(num_pes, in_capacity),
         d,
-        busy,
     )
+    busy = np.bincount(np.asarray(dst_pe, dtype=np.int64), weights=dst_cost, minlength=num_pes).astype(np.int64)
+    busy += num_images * np.asarray(pe_neurons, dtype=np.int64) * fire_cycles
+    busy[d == 0] = 0
     return d, busy, d - busy, np.zeros(num_pes, dtype=np.int64)
 
 
@@ -419,8 +443,9 @@ def fold_slices(
     start_cycle: int,
     r: int,
     cap: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Many slices of one fold in parallel: (D [S, classes], busy [S, classes]).
+    shift: int,
+) -> np.ndarray:
+    """Many slices of one fold in parallel: D_p per class [S, classes].
 
     Slice s runs the images (trace rows) ``slice_rows[slice_ptr[s]:slice_ptr[s+1]]`` in batch order; row q
     delivers ``pos[row_ptr[q]:row_ptr[q+1]]``.
@@ -428,7 +453,6 @@ def fold_slices(
     ns = slice_ptr.shape[0] - 1
     ncls = cls_neurons.shape[0]
     d_all = np.zeros((ns, ncls), dtype=np.int64)
-    busy_all = np.zeros((ns, ncls), dtype=np.int64)
     for s in prange(ns):
         rows = slice_rows[slice_ptr[s] : slice_ptr[s + 1]]
         lo = np.empty(rows.shape[0], dtype=np.int64)
@@ -437,9 +461,102 @@ def fold_slices(
             lo[i] = row_ptr[rows[i]]
             hi[i] = row_ptr[rows[i] + 1]
         _stream_slice(
-            lo, hi, pos, vp_ptr, vp_cls, vp_cost, cls_neurons, fire_cycles, start_cycle, r, cap, d_all[s], busy_all[s]
+            lo, hi, pos, vp_ptr, vp_cls, vp_cost, cls_neurons, fire_cycles, start_cycle, r, cap, shift, d_all[s]
         )
-    return d_all, busy_all
+    return d_all
+
+
+# ------------------------------------------------------------------------------------------
+# building the stream
+# ------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def spike_positions(
+    spikes: np.ndarray, valid: np.ndarray, mode: int, positions: int, offset: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spikes of each row in raster order as virtual positions: (count per row [rows], positions).
+
+    ``spikes``: 0/1 [rows, size]; rows with valid=0 deliver nothing. ``mode``: 0 conv (offset + index mod
+    ``positions``), 1 linear (offset), 2 identity (offset + index).
+    """
+    rows, size = spikes.shape
+    counts = np.zeros(rows, dtype=np.int64)
+    for j in range(rows):
+        if valid[j]:
+            c = 0
+            for q in range(size):
+                c += spikes[j, q] != 0
+            counts[j] = c
+    out = np.empty(counts.sum(), dtype=np.int64)
+    k = 0
+    for j in range(rows):
+        if not valid[j]:
+            continue
+        for q in range(size):
+            if spikes[j, q]:
+                if mode == 0:
+                    out[k] = offset + q % positions
+                elif mode == 1:
+                    out[k] = offset
+                else:
+                    out[k] = offset + q
+                k += 1
+    return counts, out
+
+
+@njit(cache=True)
+def plane_positions(
+    pixels: np.ndarray, timesteps: int, mode: int, positions: int, offset: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bit-plane spikes of direct images (planes k = 0..7, each in raster order) at the rows of t = 1.
+
+    ``pixels``: uint8 [n, size]; returns (count per row [n*timesteps], virtual positions) as
+    :func:`spike_positions`.
+    """
+    n, size = pixels.shape
+    counts = np.zeros(n * timesteps, dtype=np.int64)
+    total = 0
+    for i in range(n):
+        c = 0
+        for q in range(size):
+            v = pixels[i, q]
+            while v:
+                c += v & 1
+                v >>= 1
+        counts[i * timesteps] = c
+        total += c
+    out = np.empty(total, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        for b in range(8):
+            for q in range(size):
+                if (pixels[i, q] >> b) & 1:
+                    if mode == 0:
+                        out[k] = offset + q % positions
+                    elif mode == 1:
+                        out[k] = offset
+                    else:
+                        out[k] = offset + q
+                    k += 1
+    return counts, out
+
+
+@njit(cache=True)
+def merge_rows(counts: np.ndarray, parts_ptr: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    """Interleave several inputs row by row: ``counts`` [inputs, rows], ``parts`` concatenated, ``parts_ptr``
+    [inputs + 1] their starts; returns per row input 0's positions, then input 1's, ..."""
+    ninp, rows = counts.shape
+    out = np.empty(parts.shape[0], dtype=np.int64)
+    cursor = parts_ptr[:-1].copy()
+    k = 0
+    for j in range(rows):
+        for m in range(ninp):
+            for _ in range(counts[m, j]):
+                out[k] = parts[cursor[m]]
+                cursor[m] += 1
+                k += 1
+    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -533,3 +650,4 @@ def conv_coverage(
             cov[:, ys[oky][:, None], xs[okx][None, :]] += m[:, oy[oky]][:, :, ox[okx]]
     del fold_start
     return cov.reshape(num_pes, h * w)
+
