@@ -525,9 +525,11 @@ def fit_statistical_twin(
 
 
 def rates_summary(workload: Workload) -> dict[str, list[float]]:
-    """Per spiking layer, the mean firing rate at each timestep (averaged over channels)."""
+    """Per spiking (or rate-carrying max-pool) layer, the mean firing rate at each timestep."""
     out = {}
-    for layer in spiking_layers(workload.layers):
+    for layer in workload.layers:
+        if f"rate/{layer['name']}" not in workload.arrays:
+            continue
         rate = np.asarray(workload.arrays[f"rate/{layer['name']}"], dtype=np.float64)
         out[layer["name"]] = [float(v) for v in (rate.mean(axis=1) if rate.ndim == 2 else rate)]
     return out
@@ -553,6 +555,7 @@ SPEC_KEYS = (
     "num_images",
     "input_bit_density",
     "default_rate",
+    "pool_rate_ratio",
     "rates",
     "datasets",
     "sources",
@@ -649,6 +652,15 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
             if "default_rate" not in spec:
                 raise WorkloadError.at(where, f"rates.{name}", "missing", "give it a rate or set default_rate")
             rates[name] = _rate_array(spec["default_rate"], layer, T, where, "default_rate")
+    ratio = spec.get("pool_rate_ratio")
+    if ratio is not None:
+        if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not ratio >= 1:
+            raise WorkloadError.at(where, "pool_rate_ratio", f"{ratio!r} must be a number >= 1",
+                                   "a pooled map fires at least as often as its input")
+        for pool in pooled_layers(layers):
+            r_in = rates[pool["inputs"][0]]
+            k2 = int(pool["kernel"]) ** 2
+            rates[pool["name"]] = np.clip(float(ratio) * r_in, r_in, np.minimum(1.0, k2 * r_in))
     means = entry.get("exit_mean_timesteps") or {}
     hist = {"fixed": fixed_histogram(T)}
     for policy in ("dtsnn", "atsn"):
