@@ -315,6 +315,16 @@ def test_engine_compute_phases_match_brute_force_witness(seed):
     _witness(tiny_arch(seed), wl)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_pe_classes_and_large_buffers_match_brute_force_witness(seed):
+    # 4x4 arrays: many PEs share coverage (one class); 1 KiB buffers exceed every stream (ring truncation)
+    wl = random_workload(40 + seed, images=3, max_channels=4, size=4)
+    _witness(tiny_arch(seed, **{"array.rows": 4, "array.cols": 4, "pe.input_spike_buffer_bytes": 1024}), wl)
+    mapping = build_mapping(tiny_arch(seed, **{"array.rows": 4, "array.cols": 4}), wl)
+    model = engine._Model(tiny_arch(seed, **{"array.rows": 4, "array.cols": 4}), mapping, wl)
+    assert any(fm.cls_members.max() > 1 for folds in model.folds.values() for fm in folds)
+
+
 # ------------------------------------------------------------------------------------------
 # whole-run properties
 # ------------------------------------------------------------------------------------------

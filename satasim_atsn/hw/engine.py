@@ -84,7 +84,6 @@ class _FoldModel:
     cls_neurons: np.ndarray | None = None
     cls_members: np.ndarray | None = None
     cls_cost: list = field(default_factory=list)  # per input: conv [HW, classes] float, linear [classes], identity None
-    shift: int = 1
 
 
 @dataclass
@@ -273,7 +272,6 @@ class _Model:
         fm.vp_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         fm.vp_cls = np.concatenate(parts_c)[order].astype(np.uint32)
         fm.vp_cost = np.concatenate(parts_cost)[order].astype(np.int64)
-        fm.shift = kernels.ring_shift(ncls, self.in_capacity)
 
 
 # ------------------------------------------------------------------------------------------
@@ -510,6 +508,8 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
             stats, sin_bytes = _pe_group_stats(model, g, maps)
             sin_b = per_batch(sin_bytes)
             row_ptr, pos = _stream_positions(model, g, maps)
+            row_len = np.diff(row_ptr)
+            stream_max = int(np.add.reduceat(row_len[slice_rows], slice_ptr[:-1]).max()) if slice_b.size else 0
             s_out_total = np.zeros((nb, T), dtype=np.int64)
             for f, (fm, st) in enumerate(zip(model.folds[gi], stats, strict=True)):
                 s_out_b = per_batch(st.s_out)
@@ -519,12 +519,16 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                     nrows_s = np.diff(slice_ptr)
                     busy_cls = np.add.reduceat(st.cyc[slice_rows], slice_ptr[:-1], axis=0)
                     busy_cls += nrows_s[:, None] * (fm.cls_neurons * fire_per_neuron)[None, :]
+                    # a PE receives at most the slice's stream length, so a buffer larger than that never
+                    # fills: a ring of stream length + 1 entries then gives the same (unconstrained) result
+                    cap = int(min(model.in_capacity, stream_max + 1))
+                    shift = kernels.ring_shift(fm.cls_neurons.size, cap)
                     # the packed state of the kernel holds any cycle below the slice's serial bound
                     bound = model.stream_start + 2 + (row_ptr[-1] - row_ptr[0]) + int(busy_cls.sum())
-                    if bound >= 1 << (62 - fm.shift):
+                    if bound >= 1 << (62 - shift):
                         raise SatasimError(
-                            f"{g.name}: a compute phase may exceed {1 << (62 - fm.shift)} cycles; fix: simulate fewer"
-                            " images per batch or chunk (--set images_per_batch=...)"
+                            f"{g.name}: a compute phase may exceed {1 << (62 - shift)} cycles; fix: simulate fewer"
+                            " images per batch (--set images_per_batch=...)"
                         )
                     d_cls = kernels.fold_slices(
                         slice_ptr,
@@ -538,8 +542,8 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                         fire_per_neuron,
                         model.stream_start,
                         model.r,
-                        model.in_capacity,
-                        fm.shift,
+                        cap,
+                        shift,
                     )
                     d[slice_b, slice_t - 1] = np.maximum(
                         d_cls.max(axis=1),
