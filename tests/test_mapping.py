@@ -11,6 +11,7 @@ import pytest
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.mapping import build_mapping
+from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 from satasim_atsn.workload.synthetic import random_workload
 
 ARCH = Path(__file__).resolve().parent.parent / "archs" / "atsn16x16.yaml"
@@ -93,7 +94,7 @@ def test_weight_residency_threshold():
     "sets, words",
     [
         ({"pe.data_memory_bytes": 1}, "membrane"),
-        ({"exit_unit.data_memory_bytes": 513}, "output membranes"),
+        ({"exit_unit.data_memory_bytes": 256 * LUT_WORD_BYTES + 1}, "output membranes"),
     ],
 )
 def test_mapping_errors_are_one_line(sets, words):
@@ -104,7 +105,7 @@ def test_mapping_errors_are_one_line(sets, words):
 
 def test_exit_unit_must_hold_the_classes():
     wl = random_workload(1, images=1, num_classes=5)
-    need = 5 * 32 // 8 + 256 * 2
+    need = 5 * 32 // 8 + 256 * LUT_WORD_BYTES
     build_mapping(arch_with(**{"exit_unit.data_memory_bytes": need}), wl)
     with pytest.raises(SatasimError):
         build_mapping(arch_with(**{"exit_unit.data_memory_bytes": need - 1}), wl)

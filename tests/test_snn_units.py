@@ -60,11 +60,11 @@ def test_hardware_lut_rule_agrees_with_float_rule():
 def test_lut_interpolation_accuracy():
     p = AtsnPolicy(hardware=True)
     diffs = np.arange(0, 1000)
-    approx = p.exp_fixed(diffs, 0.01) / 2**16
+    approx = p.exp_fixed(diffs, 0.01) / 2**p.frac_bits
     exact = np.exp(-diffs * 0.01)
     step = p.lut_range / p.lut_entries
     # linear interpolation of exp on (-inf, 0] errs by at most step**2 / 8, plus fixed-point rounding
-    assert np.abs(approx - exact).max() <= step**2 / 8 + 2.0 / 2**16
+    assert np.abs(approx - exact).max() <= step**2 / 8 + 2.0 / 2**p.frac_bits
 
 
 def test_dtsnn_entropy_rule():

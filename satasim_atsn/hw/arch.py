@@ -18,6 +18,7 @@ import yaml
 
 from satasim_atsn.errors import ArchError
 from satasim_atsn.hw.tech import Tech, load_tech
+from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 
 REQUIRED = object()  # marker: the field has no default
 
@@ -370,9 +371,9 @@ def _cross_checks(where: str, cfg: dict) -> None:
     if eu["kind"] in ("at", "dt") and eu["multipliers"] < 1:
         raise ArchError.at(where, "exit_unit.multipliers", f"a {eu['kind']} unit needs at least one multiplier",
                            "set multipliers: 1")
-    if eu["kind"] == "at" and eu["exp_lut_entries"] * 2 > eu["data_memory_bytes"]:
+    if eu["kind"] == "at" and eu["exp_lut_entries"] * LUT_WORD_BYTES > eu["data_memory_bytes"]:
         raise ArchError.at(where, "exit_unit.exp_lut_entries",
-                           f"{eu['exp_lut_entries']} 2-byte entries do not fit the "
+                           f"{eu['exp_lut_entries']} {LUT_WORD_BYTES}-byte entries do not fit the "
                            f"{eu['data_memory_bytes']} B data memory",
                            "enlarge exit_unit.data_memory_bytes or use fewer entries")
     if eu["kind"] == "dt" and eu["lut_bytes"] > eu["data_memory_bytes"]:

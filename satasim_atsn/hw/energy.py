@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from satasim_atsn.hw.arch import Arch
+from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 
 COMPONENTS = ("pe_compute", "pe_memory", "spike_buffers", "adc", "exit_unit", "noc", "global_buffer", "dram")
 
@@ -42,7 +43,7 @@ COUNT_COMPONENT = {
     "exit_divides": "exit_unit",
 }
 COUNT_NAMES = tuple(COUNT_COMPONENT)
-LUT_WORD_BITS = 16  # the exit unit's table entries are 2 bytes (docs/microarchitecture.md section 3)
+LUT_WORD_BITS = 8 * LUT_WORD_BYTES  # exp-table words (docs/microarchitecture.md section 3)
 
 
 def _sram_scaled(arch: Arch, capacity_bytes: int, bits: int) -> tuple[float, float]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from satasim_atsn.errors import MappingError
+from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 from satasim_atsn.workload.format import Workload, is_spiking, weight_shape
 
 
@@ -291,7 +292,7 @@ def build_mapping(arch, workload: Workload) -> Mapping:
     classes = workload.num_classes
     exit_kind = arch.exit_unit.kind
     if exit_kind == "at":
-        lut_bytes = int(arch.exit_unit.exp_lut_entries) * 2
+        lut_bytes = int(arch.exit_unit.exp_lut_entries) * LUT_WORD_BYTES
     elif exit_kind == "dt":
         lut_bytes = int(arch.exit_unit.lut_bytes)
     else:

@@ -2,9 +2,10 @@
 
 E = sum_l fr^{l-1} * T * conn^l is the number of synaptic operations: every input spike of
 layer l times the weights it reaches. We count them exactly (borders included) during the
-forward, over the timesteps each image really ran; the first layer's dense image MACs are
-counted once per image (its current is computed once), and residual identity joins count one
-accumulation per shortcut spike.
+forward, over the timesteps each image really ran; the first layer of a direct-encoded image is
+counted once per image (its current is computed once) as bit-serial accumulations, one per set
+bit of a pixel in a receptive field (as the hardware computes it), and residual identity joins
+count one accumulation per shortcut spike.
 """
 
 from __future__ import annotations

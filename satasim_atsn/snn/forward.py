@@ -20,6 +20,7 @@ from satasim_atsn.snn.neurons import decay, lif_step, output_step
 from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
 
 EXACT_FLOAT32_LIMIT = 2**24
+POPCOUNT = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
 
 
 @dataclass
@@ -159,12 +160,21 @@ class QuantisedNetwork:
         return self.vth[name].reshape((1, -1) + (1,) * (ndim - 2))
 
     def first_layer_current(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        """Current of the first layer for uint8 images: (W.x + b) >> input_shift, computed once."""
+        """Current of the first layer for uint8 images: (W.x + b) >> input_shift, computed once.
+
+        Its synaptic operations are the bit-serial accumulations the hardware performs: one per
+        set bit of each pixel in a receptive field, per output channel (docs/microarchitecture.md
+        section 5), not the pixel values.
+        """
         layer = self.layers[0]
+        bits = POPCOUNT[x]
         if layer["type"] == "conv":
-            cur, sops = conv_current(x, self.w[layer["name"]], layer["stride"], layer["padding"], max_input=255)
+            cur, _ = conv_current(x, self.w[layer["name"]], layer["stride"], layer["padding"], max_input=255)
+            cols, _, _ = im2col(bits, layer["kernel"], layer["stride"], layer["padding"])
+            sops = int(cols.sum(dtype=np.int64)) * int(layer["out_channels"])
         else:
-            cur, sops = linear_current(x, self.w[layer["name"]], max_input=255)
+            cur, _ = linear_current(x, self.w[layer["name"]], max_input=255)
+            sops = int(bits.sum(dtype=np.int64)) * int(layer["out_features"])
         cur = cur + self._bias_view(layer["name"], cur.ndim)
         return cur >> self.input_shift, sops
 
