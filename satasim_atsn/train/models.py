@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from satasim_atsn.errors import TrainError
 from satasim_atsn.workload.format import infer_out_shape
+from satasim_atsn.workload.networks import resnet19_body, vgg16_body
 
 MODELS = ("vgg_small", "vgg16", "resnet19")
 LOSSES = ("ce", "dtsnn", "imp")
@@ -46,6 +47,11 @@ def _scaled(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
+def _with_bn(layers: list[dict]) -> list[dict]:
+    """Mark every conv of a shared layer table as followed by (tdBN) batch norm."""
+    return [dict(layer, bn=True) if layer["type"] == "conv" else layer for layer in layers]
+
+
 def vgg_small(width: float = 1.0) -> list[dict]:
     """conv16 - pool - conv32 - pool - conv64 - pool - flatten - output: small enough for 2 CPU cores."""
     return [
@@ -60,44 +66,13 @@ def vgg_small(width: float = 1.0) -> list[dict]:
 
 
 def vgg16(width: float = 1.0) -> list[dict]:
-    """The CIFAR VGG16 of DESIGN section 8: 13 3x3 convs, 5 spike max-pools, output 512 -> classes."""
-    plan = [64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P", 512, 512, 512, "P"]
-    layers: list[dict] = []
-    src, conv_i, pool_i = "input", 0, 0
-    for item in plan:
-        if item == "P":
-            pool_i += 1
-            layers.append(_pool(f"pool{pool_i}", src))
-        else:
-            conv_i += 1
-            layers.append(_conv(f"conv{conv_i}", src, _scaled(int(item), width)))
-        src = layers[-1]["name"]
-    layers.append({"name": "flatten", "type": "flatten", "inputs": [src]})
-    return layers
+    """The CIFAR VGG16 of DESIGN section 8 (workload/networks.py): 13 3x3 convs, 5 spike max-pools."""
+    return _with_bn(vgg16_body(width))
 
 
 def resnet19(width: float = 1.0) -> list[dict]:
-    """The tdBN ResNet19 of DESIGN section 8: stem 128, blocks 3x128, 3x256, 2x512, global pooling."""
-    layers = [_conv("stem", "input", _scaled(128, width))]
-    src, in_ch = "stem", _scaled(128, width)
-    block = 0
-    for channels, blocks, stride in ((128, 3, 1), (256, 3, 2), (512, 2, 2)):
-        channels = _scaled(channels, width)
-        for i in range(blocks):
-            block += 1
-            s = stride if i == 0 else 1
-            p = f"b{block}"
-            layers.append(_conv(f"{p}_conv1", src, channels, stride=s))
-            layers.append(_conv(f"{p}_conv2", f"{p}_conv1", channels, spiking=False))
-            if s != 1 or in_ch != channels:
-                layers.append(_conv(f"{p}_short", src, channels, kernel=1, stride=s, spiking=False))
-                short = f"{p}_short"
-            else:
-                short = src
-            layers.append({"name": f"{p}_add", "type": "add", "inputs": [f"{p}_conv2", short]})
-            src, in_ch = f"{p}_add", channels
-    layers.append({"name": "avgpool", "type": "avgpool", "inputs": [src]})
-    return layers
+    """The tdBN ResNet19 of DESIGN section 8 (workload/networks.py): stem 128, blocks 3x128, 3x256, 2x512."""
+    return _with_bn(resnet19_body(width, identity_gain=None))
 
 
 BUILDERS = {"vgg_small": vgg_small, "vgg16": vgg16, "resnet19": resnet19}

@@ -67,8 +67,12 @@ def with_shapes(layers: list[dict], input_shape: list[int], num_classes: int) ->
     return layers
 
 
-def vgg16(num_classes: int) -> list[dict]:
-    """The CIFAR VGG16 layer table with spike max-pooling and the output layer in the exit unit."""
+def _scaled(channels: int, width: float) -> int:
+    return max(1, int(round(channels * width)))
+
+
+def vgg16_body(width: float = 1.0) -> list[dict]:
+    """VGG16's layers up to the classifier (no shapes); ``width`` scales every channel count (tests)."""
     layers: list[dict] = []
     src, conv_index, pool_index = "input", 0, 0
     for item in VGG16_CONFIG:
@@ -79,18 +83,21 @@ def vgg16(num_classes: int) -> list[dict]:
         else:
             conv_index += 1
             name = f"conv{conv_index}"
-            layers.append(_conv(name, src, int(item)))
+            layers.append(_conv(name, src, _scaled(int(item), width)))
         src = name
     layers.append({"name": "flatten", "type": "flatten", "inputs": [src]})
-    layers.append(_output("flatten", num_classes))
-    return with_shapes(layers, CIFAR_INPUT_SHAPE, num_classes)
+    return layers
 
 
-def resnet19(num_classes: int) -> list[dict]:
-    """The tdBN-style CIFAR ResNet19 layer table (current-adding residual joins, global sum-pooling)."""
-    layers: list[dict] = [_conv("conv1", "input", 128)]
-    src, cin = "conv1", 128
+def resnet19_body(width: float = 1.0, identity_gain: int | None = IDENTITY_SHORTCUT_GAIN) -> list[dict]:
+    """ResNet19's layers up to the classifier (no shapes): current-adding joins, global sum-pooling.
+
+    ``identity_gain`` is stored on identity joins (None leaves it to the trainer's exporter).
+    """
+    layers: list[dict] = [_conv("conv1", "input", _scaled(128, width))]
+    src, cin = "conv1", _scaled(128, width)
     for stage, (channels, blocks, first_stride) in enumerate(RESNET19_STAGES, start=1):
+        channels = _scaled(channels, width)
         for block in range(1, blocks + 1):
             stride = first_stride if block == 1 else 1
             prefix = f"s{stage}b{block}"
@@ -102,10 +109,24 @@ def resnet19(num_classes: int) -> list[dict]:
                 join["inputs"] = [f"{prefix}_b", f"{prefix}_sc"]
             else:
                 join["inputs"] = [f"{prefix}_b", src]
-                join["shortcut_gain"] = IDENTITY_SHORTCUT_GAIN
+                if identity_gain is not None:
+                    join["shortcut_gain"] = identity_gain
             layers.append(join)
             src, cin = f"{prefix}_add", channels
     layers.append({"name": "gap", "type": "avgpool", "inputs": [src]})
+    return layers
+
+
+def vgg16(num_classes: int) -> list[dict]:
+    """The CIFAR VGG16 layer table with spike max-pooling and the output layer in the exit unit."""
+    layers = vgg16_body()
+    layers.append(_output("flatten", num_classes))
+    return with_shapes(layers, CIFAR_INPUT_SHAPE, num_classes)
+
+
+def resnet19(num_classes: int) -> list[dict]:
+    """The tdBN-style CIFAR ResNet19 layer table (current-adding residual joins, global sum-pooling)."""
+    layers = resnet19_body()
     layers.append(_output("gap", num_classes))
     return with_shapes(layers, CIFAR_INPUT_SHAPE, num_classes)
 
