@@ -169,3 +169,9 @@ def test_dram_entry_choice_moves_energy():
     assert lp.dynamic_pJ["dram"]["dram_read_bytes"] == pytest.approx(1024 * 8 * 8.0)
     assert hz.dynamic_pJ["dram"]["dram_read_bytes"] == pytest.approx(1024 * 8 * 30.0)
     assert base < lp.dynamic_pJ["dram"]["dram_read_bytes"]
+
+
+def test_every_counter_the_models_produce_has_an_energy_entry():
+    from satasim_atsn.report.results import ACTIONS
+
+    assert set(ACTIONS) == set(COUNT_NAMES)

@@ -50,33 +50,10 @@ import numpy as np
 
 from satasim_atsn.errors import MappingError
 from satasim_atsn.hw.mapping import Fold, Group, GroupInput, Mapping, build_mapping
+from satasim_atsn.report.results import ACTIONS  # the counter names only (no timing)
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.trace import Trace, functional_trace
 
-ACTIONS = (
-    "pe_accumulations",
-    "pe_fire_updates",
-    "pe_spikes_out",
-    "pe_input_buffer_pushes",
-    "pe_output_buffer_pushes",
-    "pe_dm_reads",
-    "pe_dm_writes",
-    "adc_conversions",
-    "weight_glb_read_bytes",
-    "weight_glb_write_bytes",
-    "spike_glb_read_bytes",
-    "spike_glb_write_bytes",
-    "noc_byte_hops",
-    "dram_read_bytes",
-    "dram_write_bytes",
-    "exit_accumulations",
-    "exit_updates",
-    "exit_lut_reads",
-    "exit_multiplies",
-    "exit_compares",
-    "exit_divides",
-    "pool_ors",
-)
 BUSY, STALL_INPUT, STALL_OUTPUT = 0, 1, 2
 
 
