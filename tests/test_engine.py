@@ -89,7 +89,7 @@ def random_stream_case(rng):
 
 def test_stream_recurrence_equals_per_cycle_fold_model_on_random_cases():
     rng = np.random.default_rng(7)
-    blocked = stalled = 0
+    blocked = stalled = fast_path = 0
     for _ in range(4000):
         images, ptr, pe, cost, b, neurons, fire, spikes = random_stream_case(rng)
         start = int(rng.integers(0, 7))
@@ -102,7 +102,12 @@ def test_stream_recurrence_equals_per_cycle_fold_model_on_random_cases():
         unblocked = stream_fold_phase(images, ptr, pe, cost, b, neurons, fire, start, r, 64)  # never full
         blocked += not np.array_equal(unblocked[0], fast[0])  # head-of-line blocking changed some D_p
         stalled += int(exact[2].sum() > 0)
-    assert blocked > 500 and stalled > 1000
+        if np.bincount(pe, minlength=neurons.size).max(initial=0) <= in_cap:  # the fast path applies
+            paced = stream_fold_phase(images, ptr, pe, cost, b, neurons, fire, start, r, in_cap, paced=True)
+            for got, want in zip(paced, exact, strict=True):
+                np.testing.assert_array_equal(got, want)
+            fast_path += 1
+    assert blocked > 500 and stalled > 1000 and fast_path > 300
 
 
 def test_stream_hand_case_head_of_line_blocking():

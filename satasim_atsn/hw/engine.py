@@ -83,7 +83,8 @@ class _FoldModel:
     pe_class: np.ndarray | None = None
     cls_neurons: np.ndarray | None = None
     cls_members: np.ndarray | None = None
-    cls_cost: list = field(default_factory=list)  # per input: conv [HW, classes] float, linear [classes], identity None
+    cls_cost: list = field(default_factory=list)  # per input: [cycles | deliveries] of each class per spike:
+    # conv [HW, 2*classes] float, linear [2*classes], identity None
 
 
 @dataclass
@@ -256,10 +257,11 @@ class _Model:
                 block = reps[:, col : col + width]
                 col += width
                 per_cls = -(-block // self.adders)
+                both = np.concatenate([per_cls, (block > 0).astype(np.int64)], axis=0)
                 if spec.coverage == "conv":
-                    fm.cls_cost.append(np.ascontiguousarray(per_cls.T.astype(np.float64)))
+                    fm.cls_cost.append(np.ascontiguousarray(both.T.astype(np.float64)))
                 else:
-                    fm.cls_cost.append(per_cls[:, 0].copy())
+                    fm.cls_cost.append(both[:, 0].copy())
                 vq, cc = np.nonzero(block.T)
                 vv = off + vq
                 cost = -(-block[cc, vq] // self.adders)
@@ -337,6 +339,7 @@ class _FoldStats:
 
     acc: np.ndarray
     cyc: np.ndarray  # [n*T, classes] accumulate cycles of each PE class
+    dlv_cls: np.ndarray  # [n*T, classes] deliveries to each PE of the class
     dlv_hops: np.ndarray
     deliveries: np.ndarray
     s_out: np.ndarray
@@ -365,7 +368,9 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
         dlv = np.zeros(rows, dtype=np.int64)
         acc = np.zeros(rows, dtype=np.int64)
         hops = np.zeros(rows, dtype=np.int64)
-        cyc = np.zeros((rows, fm.cls_neurons.size), dtype=np.int64)
+        ncls = fm.cls_neurons.size
+        cyc = np.zeros((rows, ncls), dtype=np.int64)
+        dlv_cls = np.zeros((rows, ncls), dtype=np.int64)
         for im, cls_cost in zip(fm.inputs, fm.cls_cost, strict=True):
             spec = im.spec
             if spec.encoding == "image":
@@ -383,19 +388,23 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
                     target = np.arange(0, rows, T)
                 cf = counts.astype(np.float64)
                 prod = np.rint(cf @ im.matrix).astype(np.int64)
-                cyc[target] += np.rint(cf @ cls_cost).astype(np.int64)
+                both = np.rint(cf @ cls_cost).astype(np.int64)
+                cyc[target] += both[:, :ncls]
+                dlv_cls[target] += both[:, ncls:]
                 dlv[target] += prod[:, 0]
                 acc[target] += prod[:, 1]
                 hops[target] += prod[:, 2]
             elif spec.coverage == "linear":
                 tot = counts[:, 0] if counts is not None else maps.totals(spec.source)
-                cyc[sel] += tot[:, None] * cls_cost[None, :]
+                cyc[sel] += tot[:, None] * cls_cost[None, :ncls]
+                dlv_cls[sel] += tot[:, None] * cls_cost[None, ncls:]
                 dlv[sel] += tot * im.dlv_per_spike
                 acc[sel] += tot * im.acc_per_spike
                 hops[sel] += tot * im.hops_per_spike
             else:  # identity: one accumulation on the PE holding the same index
                 blocks = kernels.block_counts(maps.flat(spec.source), im.offsets, maps.valid)
                 cyc += blocks  # one class per PE, one cycle per spike
+                dlv_cls += blocks
                 dlv += blocks.sum(axis=1)
                 acc += blocks.sum(axis=1)
                 hops += blocks @ model.hops
@@ -404,6 +413,7 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
             _FoldStats(
                 acc=acc,
                 cyc=cyc,
+                dlv_cls=dlv_cls,
                 dlv_hops=hops * model.sb,
                 deliveries=dlv,
                 s_out=blk.sum(axis=1),
@@ -508,8 +518,6 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
             stats, sin_bytes = _pe_group_stats(model, g, maps)
             sin_b = per_batch(sin_bytes)
             row_ptr, pos = _stream_positions(model, g, maps)
-            row_len = np.diff(row_ptr)
-            stream_max = int(np.add.reduceat(row_len[slice_rows], slice_ptr[:-1]).max()) if slice_b.size else 0
             s_out_total = np.zeros((nb, T), dtype=np.int64)
             for f, (fm, st) in enumerate(zip(model.folds[gi], stats, strict=True)):
                 s_out_b = per_batch(st.s_out)
@@ -519,9 +527,13 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                     nrows_s = np.diff(slice_ptr)
                     busy_cls = np.add.reduceat(st.cyc[slice_rows], slice_ptr[:-1], axis=0)
                     busy_cls += nrows_s[:, None] * (fm.cls_neurons * fire_per_neuron)[None, :]
-                    # a PE receives at most the slice's stream length, so a buffer larger than that never
-                    # fills: a ring of stream length + 1 entries then gives the same (unconstrained) result
-                    cap = int(min(model.in_capacity, stream_max + 1))
+                    # fast path: a slice in which no PE receives more spikes than its buffer holds never finds a
+                    # full buffer (the k-th push sees at most k - 1 <= cap - 1 spikes), so delivery is pure
+                    # pacing and the kernel skips the room check; and a ring of (most spikes per PE + 1)
+                    # entries is never read past its start, so it gives the same result as a larger one
+                    most = np.add.reduceat(st.dlv_cls[slice_rows], slice_ptr[:-1], axis=0).max(axis=1)
+                    paced = most <= model.in_capacity
+                    cap = int(min(model.in_capacity, int(most.max()) + 1))
                     shift = kernels.ring_shift(fm.cls_neurons.size, cap)
                     # the packed state of the kernel holds any cycle below the slice's serial bound
                     bound = model.stream_start + 2 + (row_ptr[-1] - row_ptr[0]) + int(busy_cls.sum())
@@ -544,6 +556,7 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                         model.r,
                         cap,
                         shift,
+                        paced,
                     )
                     d[slice_b, slice_t - 1] = np.maximum(
                         d_cls.max(axis=1),

@@ -332,6 +332,7 @@ def _stream_slice(
     r: int,
     cap: int,
     shift: int,
+    paced: bool,
     d_out: np.ndarray,
 ) -> None:
     """One slice by the recurrence of the module docstring; writes D_p per class into ``d_out``.
@@ -340,7 +341,8 @@ def _stream_slice(
     destination classes are ``vp_cls[vp_ptr[v]:vp_ptr[v+1]]`` with costs ``vp_cost``). Per class the state
     is packed in one int64, ``ready << shift | head``: ``ready`` = the earliest cycle the PE can pop its next
     spike, ``head`` = the ring slot holding the pop cycle of its spike ``cap`` deliveries back (0: none yet).
-    Indices are unsigned so that numba emits no wrap-around checks (twice as fast).
+    Indices are unsigned so that numba emits no wrap-around checks (twice as fast). ``paced``: the caller
+    proved that no PE receives more than ``cap`` spikes, so no buffer fills and the room check is skipped.
     """
     ncls = cls_neurons.shape[0]
     mask = (np.int64(1) << shift) - 1
@@ -362,8 +364,9 @@ def _stream_slice(
                 continue  # no destination in this fold: not in the stream
             # pacing (r per cycle, in order, from L) and room at every destination
             d = max(pace[pslot] + 1, last)
-            for e in range(lo, hi):
-                d = max(d, ring[np.uint64(state[vp_cls[e]] & mask)])
+            if not paced:
+                for e in range(lo, hi):
+                    d = max(d, ring[np.uint64(state[vp_cls[e]] & mask)])
             d1 = d + 1
             for e in range(lo, hi):
                 c = vp_cls[e]
@@ -402,8 +405,12 @@ def stream_fold_phase(
     start_cycle: int,
     stream_spikes_per_cycle: int,
     in_capacity: int,
+    paced: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The engine's recurrence on the inputs of :func:`exact_fold_phase` (one virtual position per spike)."""
+    """The engine's recurrence on the inputs of :func:`exact_fold_phase` (one virtual position per spike).
+
+    ``paced=True`` runs the fast path (no room check), valid when no PE receives more than ``in_capacity``.
+    """
     num_pes = pe_neurons.shape[0]
     total = stream_image.shape[0]
     bounds = np.searchsorted(stream_image, np.arange(num_images + 1)).astype(np.int64)
@@ -421,6 +428,7 @@ def stream_fold_phase(
         stream_spikes_per_cycle,
         in_capacity,
         ring_shift(num_pes, in_capacity),
+        paced,
         d,
     )
     busy = np.bincount(np.asarray(dst_pe, dtype=np.int64), weights=dst_cost, minlength=num_pes).astype(np.int64)
@@ -444,8 +452,9 @@ def fold_slices(
     r: int,
     cap: int,
     shift: int,
+    paced: np.ndarray,
 ) -> np.ndarray:
-    """Many slices of one fold in parallel: D_p per class [S, classes].
+    """Many slices of one fold in parallel: D_p per class [S, classes] (``paced[s]``: slice s's fast path).
 
     Slice s runs the images (trace rows) ``slice_rows[slice_ptr[s]:slice_ptr[s+1]]`` in batch order; row q
     delivers ``pos[row_ptr[q]:row_ptr[q+1]]``.
@@ -461,7 +470,20 @@ def fold_slices(
             lo[i] = row_ptr[rows[i]]
             hi[i] = row_ptr[rows[i] + 1]
         _stream_slice(
-            lo, hi, pos, vp_ptr, vp_cls, vp_cost, cls_neurons, fire_cycles, start_cycle, r, cap, shift, d_all[s]
+            lo,
+            hi,
+            pos,
+            vp_ptr,
+            vp_cls,
+            vp_cost,
+            cls_neurons,
+            fire_cycles,
+            start_cycle,
+            r,
+            cap,
+            shift,
+            paced[s],
+            d_all[s],
         )
     return d_all
 
