@@ -122,7 +122,7 @@ def test_interrupted_journal_resumes_without_recomputing(tmp_path, workload_path
         return real(task)
 
     monkeypatch.setattr(runner, "run_point", counting)
-    monkeypatch.setattr(runner, "run_local", lambda tasks, jobs, on_done: [
+    monkeypatch.setattr(runner, "run_local", lambda tasks, jobs, on_done, point_function: [
         on_done(i, runner.run_point(t), None) for i, t in sorted(tasks.items())])
     rows, stats = run_study(study, out, quiet=True)
     assert stats["reused"] == 3 and stats["computed"] == 3 and len(calls) == 3
@@ -139,18 +139,20 @@ def _crashing(task):
     return {"accuracy": cl, "avg_timestep": tau}
 
 
-def test_worker_errors_become_error_rows(tmp_path, workload_path, monkeypatch):
+def _constant_point(task):
+    return {"accuracy": 1.0, "avg_timestep": 1.0}
+
+
+def test_worker_errors_become_error_rows(tmp_path, workload_path):
     study = load_study(_study(tmp_path, workload_path, BODY))
-    monkeypatch.setattr(runner, "run_point", _crashing)  # forked workers see the patched module
-    rows, stats = run_study(study, tmp_path / "out", jobs=2, quiet=True)
+    rows, stats = run_study(study, tmp_path / "out", jobs=2, quiet=True, point_function=_crashing)
     assert stats["errors"] == 2
     by_point = {r["point"]: r for r in rows}
     assert by_point[3]["status"] == "error" and "boom on this point" in by_point[3]["error"]
     assert by_point[4]["status"] == "error" and "worker process died" in by_point[4]["error"]
     assert all(by_point[i]["status"] == "ok" for i in (0, 1, 2, 5))
     # a later run retries the error rows only
-    monkeypatch.setattr(runner, "run_point", lambda task: {"accuracy": 1.0, "avg_timestep": 1.0})
-    _, stats = run_study(study, tmp_path / "out", jobs=1, quiet=True)
+    _, stats = run_study(study, tmp_path / "out", jobs=1, quiet=True, point_function=_constant_point)
     assert stats["computed"] == 2 and stats["reused"] == 4
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from satasim_atsn.errors import StudyError
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
 from satasim_atsn.study.metrics import run_summary, workload_meta, workload_notice
+from satasim_atsn.study.runner import process_pool
 from satasim_atsn.workload.format import atomic_write_text
 
 DEFAULT_IMAGES = 100
@@ -30,7 +30,7 @@ def run_all(arch_paths: list[str], overrides: list[str], workload_path: str, ima
     workers = min(len(tasks), jobs or os.cpu_count() or 1)
     if workers <= 1:
         return [_run_one(t) for t in tasks]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with process_pool(workers) as pool:
         return list(pool.map(_run_one, tasks))
 
 

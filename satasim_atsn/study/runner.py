@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -35,6 +36,12 @@ CSV_NAME = "points.csv"
 STUDY_JSON = "study.json"
 
 
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes started by ``spawn``: a forked child of a process whose numba kernels
+    already run OpenMP threads is unsafe (GNU OpenMP aborts it), so workers start fresh."""
+    return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"))
+
+
 # ------------------------------------------------------------------------------------------
 # the work of one point (runs in a worker process)
 # ------------------------------------------------------------------------------------------
@@ -51,10 +58,8 @@ def run_point(task: dict) -> dict[str, Any]:
 
 
 def _execute(task: dict) -> dict[str, Any]:
-    """Worker entry point (looks run_point up at call time, so tests may replace it)."""
-    import satasim_atsn.study.runner as module
-
-    return module.run_point(task)
+    """Worker entry point."""
+    return run_point(task)
 
 
 def make_task(study: Study, point: dict[str, Any]) -> dict:
@@ -214,13 +219,17 @@ def _error_text(error: BaseException) -> str:
     return " ".join(text.split())[:500]
 
 
-def run_local(tasks: dict[int, dict], jobs: int, on_done: Callable[[int, dict | None, str | None], None]) -> None:
-    """Run tasks in a process pool; on_done(index, metrics or None, error or None) as each finishes."""
+def run_local(tasks: dict[int, dict], jobs: int, on_done: Callable[[int, dict | None, str | None], None],
+              point_function: Callable[[dict], dict] = _execute) -> None:
+    """Run tasks in a process pool; on_done(index, metrics or None, error or None) as each finishes.
+
+    ``point_function`` must be importable by name (workers are spawned, see process_pool).
+    """
     pending = dict(tasks)
     while pending:
         broken: list[int] = []
-        with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(pending)))) as pool:
-            futures = {pool.submit(_execute, task): index for index, task in pending.items()}
+        with process_pool(min(jobs, len(pending))) as pool:
+            futures = {pool.submit(point_function, task): index for index, task in pending.items()}
             remaining = set(futures)
             while remaining:
                 finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
@@ -240,9 +249,9 @@ def run_local(tasks: dict[int, dict], jobs: int, on_done: Callable[[int, dict | 
         if broken:
             # isolate: run each point whose pool died alone; the one that kills its worker is recorded
             for index in sorted(broken):
-                with ProcessPoolExecutor(max_workers=1) as pool:
+                with process_pool(1) as pool:
                     try:
-                        metrics = pool.submit(_execute, pending[index]).result()
+                        metrics = pool.submit(point_function, pending[index]).result()
                     except BrokenProcessPool:
                         on_done(index, None, "worker process died (killed or crashed) while computing this point")
                     except Exception as error:  # noqa: BLE001
@@ -252,7 +261,8 @@ def run_local(tasks: dict[int, dict], jobs: int, on_done: Callable[[int, dict | 
                 pending.pop(index)
 
 
-def run_dask(tasks: dict[int, dict], address: str, on_done: Callable[[int, dict | None, str | None], None]) -> None:
+def run_dask(tasks: dict[int, dict], address: str, on_done: Callable[[int, dict | None, str | None], None],
+             point_function: Callable[[dict], dict] = _execute) -> None:
     """Run tasks on a Dask distributed cluster at ``address``."""
     try:
         from distributed import Client, as_completed
@@ -265,7 +275,7 @@ def run_dask(tasks: dict[int, dict], address: str, on_done: Callable[[int, dict 
         raise StudyError.at(None, "--scheduler", f"cannot connect to {address} ({error})",
                             "start a scheduler (dask scheduler) or fix the address") from None
     try:
-        futures = {client.submit(_execute, task, pure=False): index for index, task in tasks.items()}
+        futures = {client.submit(point_function, task, pure=False): index for index, task in tasks.items()}
         for future in as_completed(list(futures)):
             index = futures[future]
             try:
@@ -279,8 +289,12 @@ def run_dask(tasks: dict[int, dict], address: str, on_done: Callable[[int, dict 
 
 
 def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume: bool = False, force: bool = False,
-              scheduler: str | None = None, quiet: bool = False) -> tuple[list[dict[str, Any]], dict]:
-    """Run (or resume) a study into out_dir; returns the sorted rows and run statistics."""
+              scheduler: str | None = None, quiet: bool = False,
+              point_function: Callable[[dict], dict] = _execute) -> tuple[list[dict[str, Any]], dict]:
+    """Run (or resume) a study into out_dir; returns the sorted rows and run statistics.
+
+    ``point_function`` evaluates one task (default: simulate or evaluate it); tests pass their own.
+    """
     out = Path(out_dir)
     prepared = prepare_output(study, out, resume, force)
     csv_path = out / CSV_NAME
@@ -308,9 +322,9 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
     try:
         if tasks:
             if scheduler:
-                run_dask(tasks, scheduler, on_done)
+                run_dask(tasks, scheduler, on_done, point_function)
             else:
-                run_local(tasks, jobs or os.cpu_count() or 1, on_done)
+                run_local(tasks, jobs or os.cpu_count() or 1, on_done, point_function)
     finally:
         progress.close()
     elapsed = time.monotonic() - t0

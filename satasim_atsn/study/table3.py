@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from satasim_atsn.errors import StudyError
@@ -11,6 +10,7 @@ from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, text_table
 from satasim_atsn.study import paper
 from satasim_atsn.study.metrics import run_summary, workload_notice
+from satasim_atsn.study.runner import process_pool
 
 ROWS = [("VGG16", "CIFAR10", "vgg16_cifar10.npz"), ("VGG16", "CIFAR100", "vgg16_cifar100.npz"),
         ("ResNet19", "CIFAR10", "resnet19_cifar10.npz"), ("ResNet19", "CIFAR100", "resnet19_cifar100.npz")]
@@ -30,7 +30,7 @@ def _simulate_many(tasks: list[tuple]) -> list[dict]:
     workers = min(len(tasks), os.cpu_count() or 1)
     if workers <= 1:
         return [_run(t) for t in tasks]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with process_pool(workers) as pool:
         return list(pool.map(_run, tasks))
 
 
