@@ -33,6 +33,7 @@ import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
+import simpy
 
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw import kernels
@@ -734,14 +735,38 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
 # ------------------------------------------------------------------------------------------
 # the scheduler
 # ------------------------------------------------------------------------------------------
+_DISPATCH = 2  # SimPy priority of the dispatcher's decisions: after every NORMAL (1) / URGENT (0) event of the cycle
+_ARBITRATE = 3  # SimPy priority of the DRAM arbiter's decisions: after the dispatcher's too
+
+
+def _fire(env: simpy.Environment, event: simpy.Event, priority: int, delay: int = 0, value=None) -> None:
+    """Trigger ``event`` ``delay`` cycles from now at SimPy queue ``priority`` (what ``succeed`` does at NORMAL)."""
+    event._ok = True  # as simpy's own Timeout/Initialize do: the queue orders by (time, priority, insertion)
+    event._value = value
+    env.schedule(event, priority, delay)
+
+
+def _deferred(env: simpy.Environment, priority: int) -> simpy.Event:
+    """An event at the current cycle that runs after every event of smaller priority number at this cycle."""
+    event = env.event()
+    _fire(env, event, priority)
+    return event
+
+
 class _Scheduler:
-    """Accelerators sharing one DRAM channel; batches to the first free accelerator."""
+    """Accelerators sharing one DRAM channel and one batch queue, as a SimPy environment (integer cycles).
+
+    Processes: one per accelerator (walks its batch programs), a dispatcher (hands out batches) and a DRAM
+    arbiter (serves one transaction at a time). Both deciders decide at a cycle only once every ordinary event
+    of that cycle has run, via SimPy queue priorities (_DISPATCH, then _ARBITRATE): the dispatcher gives the
+    next batch to the lowest waiting accelerator index; the arbiter grants the pending request with the
+    smallest (request cycle, accelerator index).
+    """
 
     def __init__(self, model: _Model, accelerators: int, num_images: int, first_image: int) -> None:
         self.model = model
         self.arch = model.arch
         self.num_acc = accelerators
-        self.dram_free = 0
         self.latency = int(self.arch.dram.latency_cycles)
         self.dram_bpc = int(self.arch.dram.bytes_per_cycle)
         G = len(model.groups)
@@ -757,88 +782,134 @@ class _Scheduler:
         self.group_busy = np.zeros(G, dtype=np.int64)
         self.setup_counts = np.zeros(len(ACTIONS), dtype=np.int64)
         self.dram_busy = 0
+        self.events = 0  # SimPy events processed by the last run()
+        self.env = simpy.Environment()
+        self._dram_queue: list[tuple[int, int, int, simpy.Event]] = []  # (request cycle, acc, bytes, done)
+        self._dram_idle: simpy.Event | None = None  # the arbiter's wake-up while nothing is pending
+        self._asking: list[tuple[int, simpy.Event]] = []  # (acc, batch event) of accelerators wanting a batch
+        self._dispatch_idle: simpy.Event | None = None
+        self._batches = iter(())
+        self._progress = None
+        self._done_images = 0
 
-    def _dram(self, acc: int, request: int, nbytes: int) -> int:
-        start = max(request, self.dram_free)
-        end = start + self.latency + -(-nbytes // self.dram_bpc)
-        self.dram_free = end
-        self.dram_busy += end - start
-        self.totals[acc].stall_memory += end - request
-        return end
+    # --- requests made by the accelerator processes -----------------------------------------------
+    def _dram(self, acc: int, nbytes: int) -> simpy.Event:
+        """Ask for a DRAM transaction of ``nbytes`` now; the event fires when it completes."""
+        if nbytes <= 0:  # section 8: a 0-byte transaction does not happen (and every grant lasts >= 1 cycle)
+            raise ValueError(f"internal: accelerator {acc} asked for a {nbytes}-byte DRAM transaction")
+        done = self.env.event()
+        heapq.heappush(self._dram_queue, (int(self.env.now), acc, nbytes, done))
+        if self._dram_idle is not None:
+            wake, self._dram_idle = self._dram_idle, None
+            _fire(self.env, wake, _ARBITRATE)
+        return done
+
+    def _ask_batch(self, acc: int) -> simpy.Event:
+        """Ask for the next batch now; the event's value is its _BatchWork, or None when none are left."""
+        got = self.env.event()
+        heapq.heappush(self._asking, (acc, got))
+        if self._dispatch_idle is not None:
+            wake, self._dispatch_idle = self._dispatch_idle, None
+            _fire(self.env, wake, _DISPATCH)
+        return got
+
+    # --- the deciders ----------------------------------------------------------------------------
+    def _arbiter(self):
+        """The DRAM channel: one transaction at a time, smallest (request cycle, accelerator) first."""
+        env = self.env
+        while True:
+            if self._dram_queue:
+                yield _deferred(env, _ARBITRATE)  # let every request of this cycle arrive first
+            else:
+                self._dram_idle = env.event()
+                yield self._dram_idle  # fired at _ARBITRATE priority by the first request
+            request, acc, nbytes, done = heapq.heappop(self._dram_queue)
+            now = int(env.now)
+            cycles = self.latency + -(-nbytes // self.dram_bpc)
+            self.dram_busy += cycles
+            self.totals[acc].stall_memory += now + cycles - request
+            _fire(env, done, simpy.events.NORMAL, cycles)
+            yield done  # the requester resumes first (it was waiting on ``done`` before the grant)
+
+    def _dispatcher(self):
+        """Batch dispatch: at each cycle, the next batch to the lowest-index accelerator asking for one."""
+        env = self.env
+        while True:
+            if self._asking:
+                yield _deferred(env, _DISPATCH)  # re-decide after the last hand-out's consequences
+            else:
+                self._dispatch_idle = env.event()
+                yield self._dispatch_idle  # fired at _DISPATCH priority by the first request
+            acc, got = heapq.heappop(self._asking)
+            got.succeed(next(self._batches, None))
+
+    def _accelerator(self, acc: int):
+        """One accelerator: initial weight load (if resident), then batch programs until none are left."""
+        env = self.env
+        tot = self.totals[acc]
+        first = self.first_image
+        if self.model.mapping.weights_resident:  # section 8: every accelerator loads all weights at cycle 0
+            weight_bytes = self.model.mapping.total_weight_bytes
+            yield self._dram(acc, weight_bytes)
+            for key in ("dram_read_bytes", "weight_glb_write_bytes"):
+                self.setup_counts[A[key]] += weight_bytes
+                tot.counts[A[key]] += weight_bytes
+            self.finish[acc] = env.now
+        while True:
+            work = yield self._ask_batch(acc)
+            if work is None:
+                self.finish[acc] = env.now
+                return
+            idx = work.images - first
+            self.start_cycle[idx] = env.now
+            self.accelerator[idx] = acc
+            self.exit_t[idx] = work.exit_t
+            tot.busy += work.pe_busy
+            tot.stall_input += work.pe_stall_input
+            tot.stall_memory += work.local_stall_memory
+            tot.exit_busy += work.exit_busy
+            tot.exit_stall_input += work.exit_stall_input
+            tot.counts += work.counts
+            self.group_cycles += work.group_local
+            self.group_counts += work.group_counts
+            self.group_busy += work.group_busy
+            t = int(env.now)  # local phases run back to back: one timeout per stretch up to a DRAM request
+            for delay, kind, value, gi in work.ops:
+                t += delay
+                if kind == MARK:
+                    self.end_cycle[value - first] = t
+                    self._done_images += 1
+                    continue
+                if t > env.now:
+                    yield env.timeout(t - env.now)
+                yield self._dram(acc, value)
+                self.group_cycles[gi] += env.now - t
+                t = int(env.now)
+            t += work.tail
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            self.finish[acc] = t
+            if self._progress is not None:
+                self._progress.update(self._done_images, int(self.finish.max()))
 
     def run(self, batches, progress=None) -> None:
-        """Serve DRAM transactions and dispatch batches in (cycle, accelerator) order."""
-        heap: list[tuple[int, int, int]] = []  # (cycle, accelerator, kind) kind 0 = DRAM op, 1 = wants a batch
-        state: list[list] = [[None, 0] for _ in range(self.num_acc)]  # current work, next op index
-        if self.model.mapping.weights_resident:
-            for a in range(self.num_acc):
-                heapq.heappush(heap, (0, a, 2))
-        else:
-            for a in range(self.num_acc):
-                heapq.heappush(heap, (0, a, 1))
-        batches = iter(batches)
-        done_images = 0
-        weight_bytes = self.model.mapping.total_weight_bytes
-        while heap:
-            now, a, kind = heapq.heappop(heap)
-            if kind == 2:  # initial weight load
-                end = self._dram(a, now, weight_bytes)
-                self.setup_counts[A["dram_read_bytes"]] += weight_bytes
-                self.setup_counts[A["weight_glb_write_bytes"]] += weight_bytes
-                self.totals[a].counts[A["dram_read_bytes"]] += weight_bytes
-                self.totals[a].counts[A["weight_glb_write_bytes"]] += weight_bytes
-                self.finish[a] = end
-                heapq.heappush(heap, (end, a, 1))
-                continue
-            if kind == 1:
-                work = next(batches, None)
-                if work is None:
-                    self.finish[a] = now
-                    continue
-                idx = work.images - self.first_image
-                self.start_cycle[idx] = now
-                self.accelerator[idx] = a
-                self.exit_t[idx] = work.exit_t
-                tot = self.totals[a]
-                tot.busy += work.pe_busy
-                tot.stall_input += work.pe_stall_input
-                tot.stall_memory += work.local_stall_memory
-                tot.exit_busy += work.exit_busy
-                tot.exit_stall_input += work.exit_stall_input
-                tot.counts += work.counts
-                self.group_cycles += work.group_local
-                self.group_counts += work.group_counts
-                self.group_busy += work.group_busy
-                state[a] = [work, 0]
-                t = now
-            else:
-                work, i = state[a]
-                _, _, nbytes, gi = work.ops[i]
-                end = self._dram(a, now, nbytes)
-                self.group_cycles[gi] += end - now
-                state[a][1] = i + 1
-                t = end
-            # run the program up to the next DRAM request
-            work, i = state[a]
-            ops = work.ops
-            while i < len(ops):
-                delay, op_kind, value, gi = ops[i]
-                t += delay
-                if op_kind == MARK:
-                    self.end_cycle[value - self.first_image] = t
-                    i += 1
-                    done_images += 1
-                    continue
-                break
-            state[a][1] = i
-            if i < len(ops):
-                heapq.heappush(heap, (t, a, 0))
-            else:
-                t += work.tail
-                self.finish[a] = t
-                heapq.heappush(heap, (t, a, 1))
-                if progress is not None:
-                    progress.update(done_images, int(self.finish.max()))
+        """Simulate until every batch is done (batches in order, first free accelerator, ties lowest index)."""
+        self._batches = iter(batches)
+        self._progress = progress
+        env = self.env
+        for acc in range(self.num_acc):
+            env.process(self._accelerator(acc))
+        env.process(self._dispatcher())
+        env.process(self._arbiter())
+        step = env.step
+        events = 0
+        try:
+            while True:
+                step()
+                events += 1
+        except simpy.core.EmptySchedule:
+            pass
+        self.events = events
 
 
 # ------------------------------------------------------------------------------------------
