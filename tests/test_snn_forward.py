@@ -44,11 +44,12 @@ def naive_forward(wl, x_img):
     direct = wl.input_encoding == "direct"
     u: dict[str, np.ndarray] = {}
     spiked: dict[str, np.ndarray] = {}
-    membranes, spikes = [], []
+    membranes, spikes, ops_per_t = [], [], []
     first_cur = None
     for t in range(T):
         vals = {"input": x_img.astype(np.int64) if direct else x_img[t].astype(np.int64)}
         rec = {}
+        ops = 0
         for i, ly in enumerate(wl.layers):
             name, kind = ly["name"], ly["type"]
             src = vals[ly["inputs"][0]]
@@ -56,17 +57,22 @@ def naive_forward(wl, x_img):
                 w = wl.weights(name)
                 if i == 0 and direct:
                     if first_cur is None:
+                        popcount = np.vectorize(lambda v: bin(int(v)).count("1"))(src)
                         if kind == "conv":
+                            _, ops = _naive_conv(popcount, w, ly["stride"], ly["padding"])  # bit-serial, once
                             c, _ = _naive_conv(src, w, ly["stride"], ly["padding"])
                             c = c + wl.bias(name).astype(np.int64)[:, None, None]
                         else:
+                            ops = int(popcount.sum()) * w.shape[0]
                             c = w.astype(np.int64) @ src.reshape(-1) + wl.bias(name)
                         first_cur = c >> wl.input_shift
                     cur = first_cur
                 elif kind == "conv":
-                    cur, _ = _naive_conv(src, w, ly["stride"], ly["padding"])
+                    cur, layer_ops = _naive_conv(src, w, ly["stride"], ly["padding"])
+                    ops += layer_ops
                     cur = cur + wl.bias(name).astype(np.int64)[:, None, None]
                 else:
+                    ops += int(src.sum()) * w.shape[0]
                     cur = w.astype(np.int64) @ src.reshape(-1) + wl.bias(name).astype(np.int64)
                 if kind == "output":
                     prev = u.get(name, np.zeros_like(cur))
@@ -102,6 +108,7 @@ def naive_forward(wl, x_img):
             elif kind == "add":
                 short = vals[ly["inputs"][1]]
                 short_is_spikes = ly["inputs"][1] in rec
+                ops += int(short.sum()) if short_is_spikes else 0
                 cur = src + (short * ly["shortcut_gain"] if short_is_spikes else short)
                 if f"b/{name}" in wl.arrays:
                     cur = cur + wl.bias(name).astype(np.int64)[:, None, None]
@@ -115,7 +122,8 @@ def naive_forward(wl, x_img):
                 rec[name] = s
         membranes.append(vals[wl.layers[-1]["name"]].copy())
         spikes.append(rec)
-    return np.array(membranes), spikes
+        ops_per_t.append(ops)
+    return np.array(membranes), spikes, ops_per_t
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -124,8 +132,9 @@ def test_forward_matches_naive_witness(seed):
     res = run_forward(wl, record_spikes=True, batch_size=1 + seed % 2)
     x = wl.inputs()
     for i in range(x.shape[0]):
-        membranes, spikes = naive_forward(wl, x[i])
+        membranes, spikes, ops = naive_forward(wl, x[i])
         np.testing.assert_array_equal(res.out_membrane[i], membranes)
+        np.testing.assert_array_equal(res.sops_per_image[i], ops, err_msg="synaptic ops (eq. 19 terms)")
         for t, rec in enumerate(spikes):
             for name, s in rec.items():
                 np.testing.assert_array_equal(res.spikes[name][i, t], s, err_msg=f"{name} t={t + 1}")

@@ -28,7 +28,8 @@ class ForwardResult:
     """What the functional forward computed for N images.
 
     ``out_membrane`` and ``logits`` hold the output layer per timestep; rows after an image's
-    exit repeat its exit value. ``spikes`` (when recorded) maps each layer whose output is a
+    exit repeat its exit value. ``sops`` holds each layer's synaptic operations per timestep
+    (summed over images), ``sops_per_image`` [N, T] every image's (eq. 19's terms). ``spikes`` (when recorded) maps each layer whose output is a
     spike map to a bool array [N, T, *shape], zero after the image's exit.
     """
 
@@ -40,6 +41,7 @@ class ForwardResult:
     scale_per_t: np.ndarray
     spike_counts: dict[str, np.ndarray] = field(default_factory=dict)
     sops: dict[str, np.ndarray] = field(default_factory=dict)
+    sops_per_image: np.ndarray | None = None
     neurons: dict[str, int] = field(default_factory=dict)
     spikes: dict[str, np.ndarray] | None = None
     policy: dict = field(default_factory=dict)
@@ -77,8 +79,9 @@ def _gemm_dtype(fan_in: int, max_input: int) -> type:
     return np.float32 if fan_in * max_input * 127 < EXACT_FLOAT32_LIMIT else np.float64
 
 
-def conv_current(x: np.ndarray, w: np.ndarray, stride: int, padding: int, max_input: int = 1) -> tuple[np.ndarray, int]:
-    """Integer conv currents [n, Cout, Ho, Wo] (int64) and the synaptic-op count.
+def conv_current(x: np.ndarray, w: np.ndarray, stride: int, padding: int, max_input: int = 1
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Integer conv currents [n, Cout, Ho, Wo] (int64) and each image's synaptic-op count [n].
 
     Synaptic ops = Cout x the number of nonzero inputs inside each receptive field (counts
     weigh by their value, as a count of c spikes is c accumulations).
@@ -87,18 +90,18 @@ def conv_current(x: np.ndarray, w: np.ndarray, stride: int, padding: int, max_in
     dtype = _gemm_dtype(cin * k * k, max_input)
     cols, ho, wo = im2col(x.astype(dtype, copy=False), k, stride, padding)
     out = cols @ w.reshape(cout, -1).T.astype(dtype)
-    sops = int(cols.sum(dtype=np.float64)) * cout
     n = x.shape[0]
+    sops = cols.reshape(n, -1).sum(axis=1, dtype=np.float64).astype(np.int64) * cout
     current = np.rint(out).astype(np.int64).reshape(n, ho, wo, cout).transpose(0, 3, 1, 2)
     return current, sops
 
 
-def linear_current(x: np.ndarray, w: np.ndarray, max_input: int = 1) -> tuple[np.ndarray, int]:
-    """Integer linear currents [n, out] (int64) and the synaptic-op count."""
+def linear_current(x: np.ndarray, w: np.ndarray, max_input: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Integer linear currents [n, out] (int64) and each image's synaptic-op count [n]."""
     dtype = _gemm_dtype(w.shape[1], max_input)
     xf = x.reshape(x.shape[0], -1).astype(dtype, copy=False)
     out = xf @ w.T.astype(dtype)
-    return np.rint(out).astype(np.int64), int(xf.sum(dtype=np.float64)) * w.shape[0]
+    return np.rint(out).astype(np.int64), xf.sum(axis=1, dtype=np.float64).astype(np.int64) * w.shape[0]
 
 
 def spike_maxpool(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
@@ -159,7 +162,7 @@ class QuantisedNetwork:
     def _vth_view(self, name: str, ndim: int) -> np.ndarray:
         return self.vth[name].reshape((1, -1) + (1,) * (ndim - 2))
 
-    def first_layer_current(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+    def first_layer_current(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Current of the first layer for uint8 images: (W.x + b) >> input_shift, computed once.
 
         Its synaptic operations are the bit-serial accumulations the hardware performs: one per
@@ -171,10 +174,10 @@ class QuantisedNetwork:
         if layer["type"] == "conv":
             cur, _ = conv_current(x, self.w[layer["name"]], layer["stride"], layer["padding"], max_input=255)
             cols, _, _ = im2col(bits, layer["kernel"], layer["stride"], layer["padding"])
-            sops = int(cols.sum(dtype=np.int64)) * int(layer["out_channels"])
+            sops = cols.reshape(x.shape[0], -1).sum(axis=1, dtype=np.int64) * int(layer["out_channels"])
         else:
             cur, _ = linear_current(x, self.w[layer["name"]], max_input=255)
-            sops = int(bits.sum(dtype=np.int64)) * int(layer["out_features"])
+            sops = bits.reshape(x.shape[0], -1).sum(axis=1, dtype=np.int64) * int(layer["out_features"])
         cur = cur + self._bias_view(layer["name"], cur.ndim)
         return cur >> self.input_shift, sops
 
@@ -188,17 +191,18 @@ class QuantisedNetwork:
 
     def step(
         self, state: dict[str, np.ndarray], frame: np.ndarray, first_current: np.ndarray | None, t: int
-    ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, int]]:
-        """Run every layer once at timestep t (1-based). Returns (outputs, spike counts, sops)."""
+    ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, np.ndarray]]:
+        """Run every layer once at timestep t (1-based). Returns (outputs, spike counts, sops [n] per layer)."""
         outputs: dict[str, np.ndarray] = {"input": frame}
         counts: dict[str, int] = {}
-        sops: dict[str, int] = {}
+        sops: dict[str, np.ndarray] = {}
+        n = frame.shape[0]
         for index, ly in enumerate(self.layers):
             name, kind = ly["name"], ly["type"]
             src = outputs[ly["inputs"][0]]
             if kind in ("conv", "linear", "output"):
                 if index == 0 and self.direct:
-                    current, ops = first_current, 0  # its dense MACs are charged once, by the caller
+                    current, ops = first_current, np.zeros(n, dtype=np.int64)  # charged once, by the caller
                 elif kind == "conv":
                     current, ops = conv_current(
                         src, self.w[name], ly["stride"], ly["padding"], self.max_input[ly["inputs"][0]]
@@ -234,10 +238,10 @@ class QuantisedNetwork:
                 short = outputs[short_name]
                 if short.dtype == np.uint8:
                     short_current = short.astype(np.int64) * int(ly["shortcut_gain"])
-                    sops[name] = int(short.sum())
+                    sops[name] = short.reshape(n, -1).sum(axis=1, dtype=np.int64)
                 else:
                     short_current = short
-                    sops[name] = 0
+                    sops[name] = np.zeros(n, dtype=np.int64)
                 current = src + short_current + self._bias_view(name, src.ndim)
                 spikes, state[name] = lif_step(
                     state[name], current, self._vth_view(name, src.ndim), self.shifts, self.bits
@@ -276,6 +280,7 @@ def run_forward(
         for ly in net.layers
         if ly["type"] in ("conv", "linear", "output", "add")
     }
+    sops_image = np.zeros((n_total, T), dtype=np.int64)
     neurons = {ly["name"]: int(np.prod(ly["out_shape"])) for ly in net.layers}
     spikes_rec: dict[str, np.ndarray] | None = None
     if record_spikes:
@@ -294,14 +299,16 @@ def run_forward(
         first_current = None
         if net.direct:
             first_current, first_sops = net.first_layer_current(xb)
-            sops[first["name"]][0] += first_sops
+            sops[first["name"]][0] += int(first_sops.sum())
+            sops_image[lo:hi, 0] += first_sops
         for t in range(1, T + 1):
             frame = xb if net.direct else xb[:, t - 1]
             outputs, counts, ops = net.step(state, frame, first_current, t)
             for name, value in counts.items():
                 spike_counts[name][t - 1] += value
             for name, value in ops.items():
-                sops[name][t - 1] += value
+                sops[name][t - 1] += int(value.sum())
+                sops_image[active, t - 1] += value
             membrane = outputs[net.output["name"]]
             out_membrane[active, t - 1] = membrane
             if spikes_rec is not None:
@@ -345,6 +352,7 @@ def run_forward(
         scale_per_t=scale_t,
         spike_counts=spike_counts,
         sops=sops,
+        sops_per_image=sops_image,
         neurons=neurons,
         spikes=spikes_rec,
         policy=policy.describe(),

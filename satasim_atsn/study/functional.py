@@ -4,10 +4,10 @@ One full-T integer forward per (workload, image range) gives every image's outpu
 timestep and its synaptic operations per timestep; any exit policy is then evaluated after the
 fact (``evaluate_policies``), which is what makes 625-point CL_init x tau_CL maps cheap.
 
-Complexity (eq. 19) is counted per image: for every weighted layer, each input spike costs the
-number of weights it reaches (exact at borders); the first layer's image input counts each
-nonzero pixel as an input event at every timestep the image runs (eq. 19 with fr^0 = 1 for a
-direct-encoded image, as a GPU would compute it; our accelerator computes it once per image).
+Complexity (eq. 19) is counted per image by the integer forward (``ForwardResult.sops_per_image``,
+``snn/complexity.py``): for every weighted layer, each input spike costs the number of weights it
+reaches (exact at borders); a direct-encoded image's first layer is counted once per image as
+bit-serial accumulations (one per set pixel bit in a receptive field), as the accelerator computes it.
 """
 
 from __future__ import annotations
@@ -68,52 +68,6 @@ class FullRun:
         }
 
 
-def _coverage(layer: dict, in_shape: list[int]) -> np.ndarray:
-    """Weights reached by one input event at each input position: [C,H,W] (conv) or [n] (flat)."""
-    if layer["type"] == "conv":
-        c, h, w = in_shape
-        k, s, p = int(layer["kernel"]), int(layer["stride"]), int(layer["padding"])
-        _, ho, wo = layer["out_shape"]
-        cov = np.zeros((h + 2 * p, w + 2 * p), dtype=np.int64)
-        for dy in range(k):
-            for dx in range(k):
-                cov[dy: dy + s * (ho - 1) + 1: s, dx: dx + s * (wo - 1) + 1: s] += 1
-        cov = cov[p: p + h, p: p + w] * int(layer["out_channels"])
-        return np.broadcast_to(cov, (c, h, w))
-    return np.full(int(np.prod(in_shape)), int(layer["out_shape"][0]), dtype=np.int64)
-
-
-def per_image_sops(workload: Workload, x: np.ndarray, spikes: dict[str, np.ndarray]) -> np.ndarray:
-    """Synaptic ops [N, T] per image and timestep from recorded spikes (see the module docstring)."""
-    layers = workload.layers
-    by_name = {ly["name"]: ly for ly in layers}
-    n, T = x.shape[0], workload.timesteps
-    out = np.zeros((n, T), dtype=np.float64)
-    for ly in layers:
-        if ly["type"] not in ("conv", "linear", "output", "add"):
-            continue
-        if ly["type"] == "add":
-            short = ly["inputs"][1]
-            if short in spikes:  # identity shortcut: one accumulation per spike
-                out += spikes[short].reshape(n, T, -1).sum(axis=2)
-            continue
-        src = ly["inputs"][0]
-        while src in by_name and by_name[src]["type"] == "avgpool":  # counts: every spike reaches out_features
-            src = by_name[src]["inputs"][0]
-        if src == "input":
-            events = x if workload.input_encoding == "spike_frames" else np.repeat((x > 0)[:, None], T, axis=1)
-            in_shape = list(workload.input_shape)
-        else:
-            events = spikes[src]
-            in_shape = list(by_name[src]["out_shape"])
-        if ly["type"] == "conv":
-            cov = _coverage(ly, in_shape).reshape(-1).astype(np.float64)
-        else:
-            cov = np.full(int(np.prod(in_shape)), float(ly["out_shape"][0]))
-        out += events.reshape(n, T, -1).astype(np.float64) @ cov
-    return out
-
-
 _CACHE: dict[tuple, FullRun] = {}
 
 
@@ -137,9 +91,8 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
     for lo in range(start, start + count, chunk):
         hi = min(lo + chunk, start + count)
         x = workload.inputs(lo, hi)
-        res = run_forward(workload, x, policy=FixedPolicy(), record_spikes=True)
-        sops.append(per_image_sops(workload, x, res.spikes or {}))
-        res.spikes = None
+        res = run_forward(workload, x, policy=FixedPolicy())
+        sops.append(res.sops_per_image.astype(np.float64))
         results.append(res)
     merged = _merge(results)
     labels = workload.labels()

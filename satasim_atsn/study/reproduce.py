@@ -97,7 +97,8 @@ def table1(out: Path, images: int | None, workload_dir: Path, command: str) -> t
              "output layer). Accuracy uses the software prediction (eq. 10 for ATSN, eq. 5 otherwise) of the "
              "integer (int8) network; the ATSN row also gives the hardware AT unit's rule (eq. 17-18, LUT exp). "
              "Complexity is eq. 19 counted exactly per image (every input spike times the weights it reaches; "
-             "the image counted as dense input at every timestep), normalised to the SNN row.")
+             "the image's first layer once, as bit-serial accumulations, as the accelerator computes it), "
+             "normalised to the SNN row.")
     base = runs.get("SNN")
     base_sops = base.sops_per_image(np.full(base.result.num_images, base.T)) if base else None
     rows, table_rows = {}, []
