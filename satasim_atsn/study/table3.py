@@ -197,13 +197,17 @@ def claims(out: Path, images: int | None, workload_dir: Path, command: str, arch
     local = {k: mem[k]["total"] - mem[k]["global_buffers"] for k in mem}
     ratio_total = mem["dtsnn"]["total"] / mem["atsn"]["total"]
     ratio_local = local["dtsnn"] / local["atsn"]
-    verdict = "holds" if ratio_local >= 1.9 else "does not hold"
-    results["memory_ratio"] = {"total": ratio_total, "without_global_buffers": ratio_local, "bytes": mem,
-                               "verdict": verdict}
-    rows.append(["the DTSNN design needs twice the memory of ATSN (Sec. 2.4)",
-                 f"DTSNN/ATSN on-chip memory: {ratio_total:.3f}x in total, {ratio_local:.3f}x without the shared "
-                 f"global buffers ({local['dtsnn']} vs {local['atsn']} B); this follows from the arch files' "
-                 "memory sizes, which the paper gives only as 'a 6 KB LUT' for DTSNN", verdict])
+    ratio_unit = mem["dtsnn"]["exit_unit_memory"] / mem["atsn"]["exit_unit_memory"]
+    # the paper's sentence (Sec. 3.8) is about the timestep-selection module: DT unit vs AT unit
+    verdict = ("holds for the exit units, not for the whole chip" if ratio_unit >= 1.9 and ratio_local < 1.9
+               else "holds" if ratio_local >= 1.9 else "does not hold")
+    results["memory_ratio"] = {"total": ratio_total, "without_global_buffers": ratio_local,
+                               "exit_units": ratio_unit, "bytes": mem, "verdict": verdict}
+    rows.append(["the DTSNN design needs twice the memory of ATSN (Sec. 2.4, 3.8)",
+                 f"DT unit / AT unit memory: {ratio_unit:.2f}x ({mem['dtsnn']['exit_unit_memory']} vs "
+                 f"{mem['atsn']['exit_unit_memory']} B); whole accelerator: {ratio_total:.3f}x, {ratio_local:.3f}x "
+                 f"without the shared global buffers ({local['dtsnn']} vs {local['atsn']} B). The paper gives only "
+                 "'a 6 KB LUT' for DTSNN; the sizes come from the arch files", verdict])
     # 3. ATSN vs conventional and DTSNN energy on the same workload
     save_conv = 1 - s_at["energy_per_image_uJ"] / s_conv["energy_per_image_uJ"]
     save_dt = 1 - s_at["energy_per_image_uJ"] / s_dt["energy_per_image_uJ"]
