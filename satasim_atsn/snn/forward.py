@@ -29,7 +29,8 @@ class ForwardResult:
 
     ``out_membrane`` and ``logits`` hold the output layer per timestep; rows after an image's
     exit repeat its exit value. ``sops`` holds each layer's synaptic operations per timestep
-    (summed over images), ``sops_per_image`` [N, T] every image's (eq. 19's terms). ``spikes`` (when recorded) maps each layer whose output is a
+    (summed over images), ``sops_per_image`` [N, T] every image's (eq. 19's terms).
+    ``spikes`` (when recorded) maps each layer whose output is a
     spike map to a bool array [N, T, *shape], zero after the image's exit.
     """
 
