@@ -122,67 +122,54 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     return out
 
 
-def leakage_power_mW(arch: Arch) -> dict[str, float]:
-    """Leakage power per component in mW, over all accelerators (idle ones included)."""
+def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
+    """One accelerator's hardware instances, each priced by ``quantity`` (``leakage_mW`` or ``area_um2``).
+
+    Leakage and area enumerate the same instances; only the figure read from the table differs.
+    """
     t = arch.tech
     pe, eu = arch.pe, arch.exit_unit
     w, we = pe.vmem_bits, eu.vmem_bits
+    entry = getattr(t, quantity)  # t.leakage_mW(name) or t.area_um2(name)
     analog = pe.accumulation == "analog"
-    per_pe = t.logic("compare", w, "leakage_mW") + t.logic("mux", w, "leakage_mW")
+    per_pe = t.logic("compare", w, quantity) + t.logic("mux", w, quantity)
     if analog:
-        per_pe += t.leakage_mW("analog_accumulator")
+        per_pe += entry("analog_accumulator")
     else:
-        per_pe += pe.adders * t.logic("add", w, "leakage_mW")
-        per_pe += t.logic("decay_shift_add" if pe.decay == "shift_add" else "mult", w, "leakage_mW")
+        per_pe += pe.adders * t.logic("add", w, quantity)
+        per_pe += t.logic("decay_shift_add" if pe.decay == "shift_add" else "mult", w, quantity)
     buffer_bits = 8 * (arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
                        + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes)
-    exit_mw = (t.sram("sram64", eu.data_memory_bytes).leakage_mW + eu.adders * t.logic("add", we, "leakage_mW")
-               + eu.multipliers * t.logic("mult", we, "leakage_mW") + t.logic("compare", we, "leakage_mW"))
+    exit_unit = (getattr(t.sram("sram64", eu.data_memory_bytes), quantity) + eu.adders * t.logic("add", we, quantity)
+                 + eu.multipliers * t.logic("mult", we, quantity) + t.logic("compare", we, quantity))
     if eu.kind == "dt":
-        exit_mw += t.leakage_mW("div_32b")
+        exit_unit += entry("div_32b")
+    if quantity == "area_um2":
+        adc = arch.num_pes * t.adc_area_um2(pe.adc_bits) if analog else 0.0
+    else:
+        adc = 0.0  # SAR-type ADCs: no static bias assumed; their energy is per conversion
     gb = arch.global_buffers
-    one = {
+    return {
         "pe_compute": arch.num_pes * per_pe,
-        "pe_memory": arch.num_pes * t.sram("sram64", pe.data_memory_bytes).leakage_mW,
-        "spike_buffers": buffer_bits * t.value("regfile_leakage_mW_per_bit"),
-        "adc": 0.0,  # SAR-type ADCs: no static bias assumed; their energy is per conversion
-        "exit_unit": exit_mw,
-        "noc": arch.num_tiles * t.leakage_mW("noc_router"),
-        "global_buffer": sum(b.banks * t.sram("glb", b.bytes).leakage_mW for b in (gb.weight, gb.input, gb.output)),
-        "dram": 0.0,  # DRAM background/refresh power is not modelled
+        "pe_memory": arch.num_pes * getattr(t.sram("sram64", pe.data_memory_bytes), quantity),
+        "spike_buffers": buffer_bits * t.value(f"regfile_{quantity}_per_bit"),
+        "adc": adc,
+        "exit_unit": exit_unit,
+        "noc": arch.num_tiles * entry("noc_router"),
+        "global_buffer": sum(b.banks * getattr(t.sram("glb", b.bytes), quantity)
+                             for b in (gb.weight, gb.input, gb.output)),
+        "dram": 0.0,  # off chip; DRAM background/refresh power is not modelled
     }
-    return {k: v * arch.accelerators for k, v in one.items()}
+
+
+def leakage_power_mW(arch: Arch) -> dict[str, float]:
+    """Leakage power per component in mW, over all accelerators (idle ones included)."""
+    return {k: v * arch.accelerators for k, v in _per_component(arch, "leakage_mW").items()}
 
 
 def compute_area(arch: Arch) -> dict[str, float]:
     """Area in um2 per component of ONE accelerator, plus 'per_accelerator_total' and 'total' (x accelerators)."""
-    t = arch.tech
-    pe, eu = arch.pe, arch.exit_unit
-    w, we = pe.vmem_bits, eu.vmem_bits
-    analog = pe.accumulation == "analog"
-    per_pe = t.logic("compare", w, "area_um2") + t.logic("mux", w, "area_um2")
-    if analog:
-        per_pe += t.area_um2("analog_accumulator")
-    else:
-        per_pe += pe.adders * t.logic("add", w, "area_um2")
-        per_pe += t.logic("decay_shift_add" if pe.decay == "shift_add" else "mult", w, "area_um2")
-    buffer_bits = 8 * (arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
-                       + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes)
-    exit_um2 = (t.sram("sram64", eu.data_memory_bytes).area_um2 + eu.adders * t.logic("add", we, "area_um2")
-                + eu.multipliers * t.logic("mult", we, "area_um2") + t.logic("compare", we, "area_um2"))
-    if eu.kind == "dt":
-        exit_um2 += t.area_um2("div_32b")
-    gb = arch.global_buffers
-    area = {
-        "pe_compute": arch.num_pes * per_pe,
-        "pe_memory": arch.num_pes * t.sram("sram64", pe.data_memory_bytes).area_um2,
-        "spike_buffers": buffer_bits * t.value("regfile_area_um2_per_bit"),
-        "adc": arch.num_pes * t.adc_area_um2(pe.adc_bits) if analog else 0.0,
-        "exit_unit": exit_um2,
-        "noc": arch.num_tiles * t.area_um2("noc_router"),
-        "global_buffer": sum(b.banks * t.sram("glb", b.bytes).area_um2 for b in (gb.weight, gb.input, gb.output)),
-        "dram": 0.0,  # off chip
-    }
+    area = _per_component(arch, "area_um2")
     area["per_accelerator_total"] = sum(area[c] for c in COMPONENTS)
     area["total"] = area["per_accelerator_total"] * arch.accelerators
     return area
