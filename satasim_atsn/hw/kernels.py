@@ -493,6 +493,16 @@ def fold_slices(
 # ------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, inline="always")
+def _virtual_position(mode: int, q: int, positions: int, offset: int) -> int:
+    """Stream position of flat input index q: per spatial position (0), one shared slot (1), or per neuron (2)."""
+    if mode == 0:
+        return offset + q % positions
+    if mode == 1:
+        return offset
+    return offset + q
+
+
 @njit(cache=True)
 def spike_positions(
     spikes: np.ndarray, valid: np.ndarray, mode: int, positions: int, offset: int
@@ -517,12 +527,7 @@ def spike_positions(
             continue
         for q in range(size):
             if spikes[j, q]:
-                if mode == 0:
-                    out[k] = offset + q % positions
-                elif mode == 1:
-                    out[k] = offset
-                else:
-                    out[k] = offset + q
+                out[k] = _virtual_position(mode, q, positions, offset)
                 k += 1
     return counts, out
 
@@ -554,12 +559,7 @@ def plane_positions(
         for b in range(8):
             for q in range(size):
                 if (pixels[i, q] >> b) & 1:
-                    if mode == 0:
-                        out[k] = offset + q % positions
-                    elif mode == 1:
-                        out[k] = offset
-                    else:
-                        out[k] = offset + q
+                    out[k] = _virtual_position(mode, q, positions, offset)
                     k += 1
     return counts, out
 
