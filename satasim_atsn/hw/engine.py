@@ -634,6 +634,21 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
     works = []
     resident_w = model.mapping.weights_resident
     resident_m = model.mapping.membranes_resident
+
+    def stage_weights(w: int, gi: int) -> int:
+        """Weight fetch (section 4 phase 1, when not resident) and stream (phase 2); returns stream cycles."""
+        nonlocal pending
+        if not resident_w and w > 0:
+            ops.append((pending, DRAM_READ, w, gi))
+            pending = 0
+            c[gi, A["dram_read_bytes"]] += w
+            c[gi, A["weight_glb_write_bytes"]] += w
+        stream = -(-w // model.weight_bpc)
+        pending += stream
+        c[gi, A["weight_glb_read_bytes"]] += w
+        c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
+        return stream
+
     for b in range(nb):
         lo, hi = int(batch_starts[b]), int(batch_ends[b])
         e = exit_t[lo:hi]
@@ -661,18 +676,9 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                     pending = 0
                 if g.kind == "pe":
                     for f, fm in enumerate(model.folds[gi]):
-                        w = fm.weight_bytes
-                        if not resident_w and w > 0:
-                            ops.append((pending, DRAM_READ, w, gi))
-                            pending = 0
-                            c[gi, A["dram_read_bytes"]] += w
-                            c[gi, A["weight_glb_write_bytes"]] += w
-                        stream = -(-w // model.weight_bpc)
-                        pending += stream
+                        stream = stage_weights(fm.weight_bytes, gi)
                         local_mem += stream
                         group_local[gi] += stream
-                        c[gi, A["weight_glb_read_bytes"]] += w
-                        c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
                         mem_bytes = -(-b_act * fm.neurons * model.vmem_bits // 8)
                         if not resident_m and t > 1 and mem_bytes > 0:
                             ops.append((pending, DRAM_READ, mem_bytes, gi))
@@ -697,17 +703,8 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                     local_mem += dur
                     group_local[gi] += dur
                 else:
-                    w = model.exit_weight_bytes
-                    if not resident_w and w > 0:
-                        ops.append((pending, DRAM_READ, w, gi))
-                        pending = 0
-                        c[gi, A["dram_read_bytes"]] += w
-                        c[gi, A["weight_glb_write_bytes"]] += w
-                    stream = -(-w // model.weight_bpc)
-                    pending += stream
+                    stream = stage_weights(model.exit_weight_bytes, gi)
                     local_mem += stream
-                    c[gi, A["weight_glb_read_bytes"]] += w
-                    c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
                     dur = int(exit_d[b, t - 1])
                     decide = 0
                     if t < model.T:
