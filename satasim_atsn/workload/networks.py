@@ -31,7 +31,9 @@ RESNET19_STAGES = ((128, 3, 1), (256, 3, 2), (512, 2, 2))  # (channels, blocks, 
 IDENTITY_SHORTCUT_GAIN = 1  # statistical tables only: the gain scales currents, never spike counts
 
 
-def _conv(name: str, src: str, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1, spiking: bool = True):
+def conv_layer(name: str, src: str, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1,
+               spiking: bool = True) -> dict:
+    """A conv layer dict of the workload format (shapes filled in later by ``with_shapes``)."""
     return {
         "name": name,
         "type": "conv",
@@ -83,7 +85,7 @@ def vgg16_body(width: float = 1.0) -> list[dict]:
         else:
             conv_index += 1
             name = f"conv{conv_index}"
-            layers.append(_conv(name, src, _scaled(int(item), width)))
+            layers.append(conv_layer(name, src, _scaled(int(item), width)))
         src = name
     layers.append({"name": "flatten", "type": "flatten", "inputs": [src]})
     return layers
@@ -94,18 +96,19 @@ def resnet19_body(width: float = 1.0, identity_gain: int | None = IDENTITY_SHORT
 
     ``identity_gain`` is stored on identity joins (None leaves it to the trainer's exporter).
     """
-    layers: list[dict] = [_conv("conv1", "input", _scaled(128, width))]
+    layers: list[dict] = [conv_layer("conv1", "input", _scaled(128, width))]
     src, cin = "conv1", _scaled(128, width)
     for stage, (channels, blocks, first_stride) in enumerate(RESNET19_STAGES, start=1):
         channels = _scaled(channels, width)
         for block in range(1, blocks + 1):
             stride = first_stride if block == 1 else 1
             prefix = f"s{stage}b{block}"
-            layers.append(_conv(f"{prefix}_a", src, channels, stride=stride))
-            layers.append(_conv(f"{prefix}_b", f"{prefix}_a", channels, spiking=False))
+            layers.append(conv_layer(f"{prefix}_a", src, channels, stride=stride))
+            layers.append(conv_layer(f"{prefix}_b", f"{prefix}_a", channels, spiking=False))
             join = {"name": f"{prefix}_add", "type": "add"}
             if stride != 1 or cin != channels:
-                layers.append(_conv(f"{prefix}_sc", src, channels, kernel=1, stride=stride, padding=0, spiking=False))
+                layers.append(conv_layer(f"{prefix}_sc", src, channels, kernel=1, stride=stride, padding=0,
+                                         spiking=False))
                 join["inputs"] = [f"{prefix}_b", f"{prefix}_sc"]
             else:
                 join["inputs"] = [f"{prefix}_b", src]

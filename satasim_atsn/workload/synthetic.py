@@ -10,21 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from satasim_atsn.workload.format import Workload, infer_out_shape, validate, weight_shape
-
-
-def _conv(
-    name: str, src: str, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1, spiking: bool = True
-) -> dict:
-    return {
-        "name": name,
-        "type": "conv",
-        "inputs": [src],
-        "kernel": kernel,
-        "stride": stride,
-        "padding": padding,
-        "out_channels": cout,
-        "spiking": spiking,
-    }
+from satasim_atsn.workload.networks import conv_layer
 
 
 def random_workload(
@@ -51,11 +37,11 @@ def random_workload(
     layers: list[dict] = []
     src = "input"
     ch = int(rng.integers(2, max_channels + 1))
-    layers.append(_conv("conv1", src, ch, kernel=int(rng.choice([1, 3])), padding=1 if rng.random() < 0.8 else 0))
+    layers.append(conv_layer("conv1", src, ch, kernel=int(rng.choice([1, 3])), padding=1 if rng.random() < 0.8 else 0))
     layers[-1]["padding"] = layers[-1]["padding"] if layers[-1]["kernel"] == 3 else 0
     src = "conv1"
     if rng.random() < 0.5:
-        layers.append(_conv("conv2", src, int(rng.integers(2, max_channels + 1)), stride=int(rng.choice([1, 2]))))
+        layers.append(conv_layer("conv2", src, int(rng.integers(2, max_channels + 1)), stride=int(rng.choice([1, 2]))))
         src = "conv2"
     if residual:
         ch_in = None
@@ -66,10 +52,10 @@ def random_workload(
         down = rng.random() < 0.5 and cur[src][1] >= 4
         stride = 2 if down else 1
         cout = int(rng.integers(2, max_channels + 1)) if down else ch_in
-        layers.append(_conv("blk_a", src, cout, stride=stride))
-        layers.append(_conv("blk_b", "blk_a", cout, spiking=False))
+        layers.append(conv_layer("blk_a", src, cout, stride=stride))
+        layers.append(conv_layer("blk_b", "blk_a", cout, spiking=False))
         if down:
-            layers.append(_conv("blk_sc", src, cout, kernel=1, stride=2, padding=0, spiking=False))
+            layers.append(conv_layer("blk_sc", src, cout, kernel=1, stride=2, padding=0, spiking=False))
             layers.append({"name": "blk_add", "type": "add", "inputs": ["blk_b", "blk_sc"]})
         else:
             layers.append(
