@@ -38,7 +38,13 @@ def _write_json(path: str | None, payload: dict) -> None:
 @click.option("--lr", default=0.1, show_default=True, type=float, help="initial learning rate (cosine schedule)")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--train-subset", default=None, type=int, help="train on N images drawn with the seed")
-@click.option("--test-images", default=1000, show_default=True, type=int, help="test inputs embedded and evaluated")
+@click.option("--test-images", default=1000, show_default=True, type=int,
+              help="test inputs embedded in the workload (a seeded class-balanced sample)")
+@click.option("--eval-images", default=None, type=int,
+              help="measure accuracies on a seeded class-balanced sample of N test images (default: all)")
+@click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
+@click.option("--checkpoint-minutes", default=10.0, show_default=True, type=float,
+              help="also checkpoint inside an epoch every this many minutes")
 @click.option("--width", default=1.0, show_default=True, type=float, help="channel multiplier (1.0 = the paper's)")
 @click.option("--data-dir", default=None, help="dataset directory (Fashion-MNIST is found automatically)")
 @click.option("--cl-init", default=0.999, show_default=True, type=float, help="ATSN CL_init stored as default")
@@ -51,13 +57,15 @@ def _write_json(path: str | None, payload: dict) -> None:
 @click.option("--json", "json_path", default=None, help="also write the results as JSON")
 @click.option("-o", "--out", "out_path", required=True, help="workload .npz to write")
 def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, batch_size, lr, seed, train_subset,
-                  test_images, width, data_dir, cl_init, tau_cl, theta, no_augment, resume, checkpoint, quiet,
+                  test_images, eval_images, image_size, checkpoint_minutes, width, data_dir, cl_init, tau_cl, theta,
+                  no_augment, resume, checkpoint, quiet,
                   json_path, out_path) -> None:
     """Train an SNN with STBP (numpy) and export it as an int8 workload with its measured accuracies."""
     from satasim_atsn.train.trainer import TrainConfig, train_model
 
     config = TrainConfig(model=model, dataset=dataset, method=method, timesteps=timesteps, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, train_subset=train_subset, test_images=test_images,
+                         eval_images=eval_images, image_size=image_size, checkpoint_minutes=checkpoint_minutes,
                          loss=loss, output=output_mode, width=width, cl_init=cl_init, tau_cl=tau_cl, theta=theta,
                          augment=not no_augment, data_dir=data_dir)
     if dataset not in DATASETS:

@@ -1,8 +1,10 @@
 """The STBP training loop: data, augmentation, SGD with momentum and cosine LR, checkpoints, export.
 
 Determinism: the network is initialised from ``seed`` and epoch e shuffles and augments with
-a generator seeded by (seed, e), so a resumed run repeats the uninterrupted one. Checkpoints are
-written atomically after every epoch; a NaN loss stops training with the last good checkpoint kept.
+a generator seeded by (seed, e), so a resumed run repeats the uninterrupted one on the same machine.
+Checkpoints are written atomically after every epoch and every ``checkpoint_minutes`` inside an
+epoch (with the generator's state), so a killed run loses at most those minutes; a NaN loss stops
+training with the last good checkpoint kept.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,7 @@ from satasim_atsn.train.export import export_network
 from satasim_atsn.train.losses import LOSSES, loss_and_grad
 from satasim_atsn.train.models import METHODS, MODELS, build_spec
 from satasim_atsn.train.network import Network
-from satasim_atsn.workload.datasets import Dataset, load_dataset
+from satasim_atsn.workload.datasets import Dataset, balanced_sample, load_dataset
 from satasim_atsn.workload.format import OUTPUT_MODES, atomic_write_bytes, validate, write_workload
 
 F32 = np.float32
@@ -47,6 +48,8 @@ class TrainConfig:
     seed: int = 0
     train_subset: int | None = None
     test_images: int = 1000
+    eval_images: int | None = None
+    image_size: int | None = None
     loss: str | None = None
     output: str | None = None
     width: float = 1.0
@@ -55,6 +58,7 @@ class TrainConfig:
     theta: float = 0.1
     augment: bool = True
     data_dir: str | None = field(default=None, compare=False)
+    checkpoint_minutes: float = field(default=10.0, compare=False)
 
     def resolved(self) -> tuple[str, str]:
         """(loss, output mode) after applying the method's defaults and the overrides."""
@@ -75,8 +79,12 @@ class TrainConfig:
                                 ("--batch-size", self.batch_size, 1), ("--test-images", self.test_images, 1)):
             if value < low:
                 raise TrainError.at(None, key, f"must be at least {low}, got {value}", "fix the value")
-        if self.train_subset is not None and self.train_subset < 1:
-            raise TrainError.at(None, "--train-subset", "must be positive", "fix the value")
+        for key, value in (("--train-subset", self.train_subset), ("--eval-images", self.eval_images),
+                           ("--image-size", self.image_size)):
+            if value is not None and value < 1:
+                raise TrainError.at(None, key, f"must be positive, got {value}", "fix the value or leave it out")
+        if not (self.checkpoint_minutes > 0 and math.isfinite(self.checkpoint_minutes)):
+            raise TrainError.at(None, "--checkpoint-minutes", "must be a positive number", "try 10")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise TrainError.at(None, "--lr", f"must be a positive number, got {self.lr}", "try 0.1")
         if not 0 < self.width <= 4:
@@ -86,6 +94,7 @@ class TrainConfig:
         """The config as stored in provenance (no machine-specific paths)."""
         d = asdict(self)
         d.pop("data_dir")
+        d.pop("checkpoint_minutes")
         d["loss"], d["output"] = self.resolved()
         return d
 
@@ -172,10 +181,15 @@ def _identity(config: TrainConfig, spec_names: list[str]) -> dict:
             "dataset": config.dataset, "timesteps": config.timesteps, "width": config.width, "layers": spec_names}
 
 
-def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epochs_done: int, history: list) -> None:
-    """Atomically write parameters, momentum, BN statistics and progress."""
+def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epochs_done: int, history: list,
+                    position: dict | None = None) -> None:
+    """Atomically write parameters, momentum, BN statistics and progress.
+
+    ``position`` marks a checkpoint inside epoch ``epochs_done + 1``: batches done, the epoch
+    generator's state and the running sums, so that resuming repeats the uninterrupted run.
+    """
     state = {"identity": _identity(config, [ly["name"] for ly in net.spec]), "epochs_done": epochs_done,
-             "config": config.public(), "history": history}
+             "config": config.public(), "history": history, "position": position}
     arrays = {**net.state_arrays(), **opt.state_arrays(), "state": np.array(json.dumps(state))}
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -186,15 +200,17 @@ def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epo
                             "free disk space or choose another --checkpoint") from None
 
 
-def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig) -> tuple[int, list]:
-    """Restore a checkpoint written for the same model/method/dataset; returns (epochs done, history)."""
+def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig) -> tuple[int, list, dict | None]:
+    """Restore a checkpoint of the same model/method/dataset; returns (epochs done, history, in-epoch position)."""
     if not path.is_file():
         raise TrainError.at(str(path), None, "no checkpoint to resume from", "drop --resume or pass --checkpoint")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         state = json.loads(str(arrays.pop("state")))
-    except (OSError, ValueError, KeyError, EOFError) as error:
+        if not isinstance(state, dict):
+            raise ValueError("state is not a JSON object")
+    except (OSError, ValueError, KeyError, EOFError, zipfile_error()) as error:
         raise TrainError.at(str(path), None, f"not a readable checkpoint ({type(error).__name__})",
                             "delete it and train without --resume") from None
     mine = _identity(config, [ly["name"] for ly in net.spec])
@@ -209,62 +225,100 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig) -> 
     except (KeyError, ValueError) as error:
         raise TrainError.at(str(path), None, f"checkpoint does not match the network ({error})",
                             "use another --checkpoint") from None
-    return int(state["epochs_done"]), list(state.get("history", []))
+    try:
+        done, history, position = int(state["epochs_done"]), list(state.get("history", [])), state.get("position")
+    except (KeyError, TypeError, ValueError):
+        raise TrainError.at(str(path), "state", "checkpoint progress record is unreadable",
+                            "delete it and train without --resume") from None
+    return done, history, position
+
+
+def zipfile_error() -> type:
+    """The exception a truncated .npz raises (zipfile.BadZipFile)."""
+    import zipfile
+
+    return zipfile.BadZipFile
 
 
 # ------------------------------------------------------------------------------------------
 # progress
 # ------------------------------------------------------------------------------------------
 class Progress:
-    """Batch-level progress on a terminal; one line per epoch otherwise; nothing when quiet."""
+    """A tqdm bar per epoch on a terminal; one permanent line per epoch (also when piped); nothing when quiet."""
 
     def __init__(self, quiet: bool, stream=None) -> None:
+        import sys
+
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.tty = (not quiet) and bool(getattr(self.stream, "isatty", lambda: False)())
+        self.bar = None
 
-    def batch(self, text: str) -> None:
-        """Overwrite the status line (terminal only)."""
+    def start_epoch(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        """Open the epoch's bar (terminal only) at ``done`` of ``steps`` batches."""
         if self.tty:
-            self.stream.write("\r" + text + "\033[K")
-            self.stream.flush()
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=steps, initial=done, desc=f"epoch {epoch}/{epochs}", unit="batch",
+                            file=self.stream, leave=False, dynamic_ncols=True)
+
+    def batch(self, loss: float, acc: float, images_per_s: float) -> None:
+        """Advance the bar by one batch with the running loss and accuracy."""
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{100 * acc:.2f}%", img_s=f"{images_per_s:.0f}",
+                                 refresh=False)
+            self.bar.update(1)
 
     def line(self, text: str) -> None:
-        """Print a permanent line (unless quiet)."""
+        """Close any bar and print a permanent line (unless quiet)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
         if self.quiet:
             return
-        if self.tty:
-            self.stream.write("\r\033[K")
         self.stream.write(text + "\n")
         self.stream.flush()
-
-
-def _eta(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 # ------------------------------------------------------------------------------------------
 # the run
 # ------------------------------------------------------------------------------------------
-def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset]:
-    """Train split (subset if asked, seeded) and the first ``test_images`` of the test split."""
-    train = load_dataset(config.dataset, "train", config.data_dir)
-    test = load_dataset(config.dataset, "test", config.data_dir)
+def subset(data: Dataset, idx: np.ndarray) -> Dataset:
+    """The examples ``idx`` of a split."""
+    return Dataset(data.name, data.split, data.x[idx], data.y[idx], data.num_classes, data.source, data.class_names)
+
+
+def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
+    """(train, evaluation, embedded) splits.
+
+    train: the train split (a seeded subset if asked). evaluation: the whole test split, or a
+    seeded class-balanced sample of ``eval_images``; every accuracy is measured on it.
+    embedded: a seeded class-balanced sample of ``test_images`` test examples, stored in the
+    workload as its inputs (never simply the first N: image folders list class by class).
+    """
+    train = load_dataset(config.dataset, "train", config.data_dir, config.image_size)
+    test = load_dataset(config.dataset, "test", config.data_dir, config.image_size)
     if config.train_subset is not None and config.train_subset < len(train):
-        idx = np.sort(np.random.default_rng([config.seed, 7]).permutation(len(train))[: config.train_subset])
-        train = Dataset(train.name, "train", train.x[idx], train.y[idx], train.num_classes, train.source)
-    n_test = min(config.test_images, len(test))
-    test = Dataset(test.name, "test", test.x[:n_test], test.y[:n_test], test.num_classes, test.source)
-    return train, test
+        train = subset(train, np.sort(np.random.default_rng([config.seed, 7]).permutation(len(train))[
+            : config.train_subset]))
+    evaluation = test
+    if config.eval_images is not None and config.eval_images < len(test):
+        evaluation = subset(test, balanced_sample(test.y, config.eval_images, config.seed + 1))
+    embedded = subset(test, balanced_sample(test.y, config.test_images, config.seed))
+    return train, evaluation, embedded
 
 
 def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path | None = None, resume: bool = False,
-                quiet: bool = False, stream=None, data: tuple[Dataset, Dataset] | None = None) -> dict:
-    """Train, export and evaluate; writes the workload to ``output`` and returns the summary dict."""
+                quiet: bool = False, stream=None, data: tuple[Dataset, ...] | None = None) -> dict:
+    """Train, export and evaluate; writes the workload to ``output`` and returns the summary dict.
+
+    ``data`` is (train, evaluation, embedded) as :func:`prepare_data` returns, or (train, test)
+    with the test split both evaluated and embedded.
+    """
     config.check()
     progress = Progress(quiet, stream)
-    train, test = data if data is not None else prepare_data(config)
+    data = data if data is not None else prepare_data(config)
+    train, evaluation, embedded = data if len(data) == 3 else (data[0], data[1], data[1])
     loss_name, output_mode = config.resolved()
     if train.framed and train.x.shape[1] != config.timesteps:
         raise TrainError.at(None, "--timesteps", f"is {config.timesteps} but the {config.dataset} frames have "
@@ -277,85 +331,117 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
     if not train.framed:
         net.input_pad = (-mean / std).astype(F32)
     ckpt = Path(checkpoint) if checkpoint else Path(str(output) + ".ckpt.npz")
-    start_epoch, history = (load_checkpoint(ckpt, net, opt, config) if resume else (0, []))
+    start_epoch, history, position = (load_checkpoint(ckpt, net, opt, config) if resume else (0, [], None))
     if resume:
-        progress.line(f"resumed from {ckpt} after epoch {start_epoch}")
+        where = f", batch {position['batches_done']}" if position else ""
+        progress.line(f"resumed from {ckpt} after epoch {start_epoch}{where}")
+    for epoch in range(start_epoch, config.epochs):
+        record = _train_epoch(net, opt, config, train, normalise, epoch, position, ckpt, history, progress)
+        position = None
+        logits = float_logits(net, evaluation.x, normalise)
+        record["test_acc"] = policy_table(logits, evaluation.y, output_mode)["fixed_t"][str(config.timesteps)]
+        history.append(record)
+        save_checkpoint(ckpt, net, opt, config, epoch + 1, _stable(history))
+        progress.line(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} train acc "
+                      f"{100 * record['train_acc']:.2f}% test acc (T={config.timesteps}, {len(evaluation)} images) "
+                      f"{100 * record['test_acc']:.2f}% ({record['seconds']:.0f} s, "
+                      f"{record['images_per_s']:.0f} img/s)")
+    return finish(net, config, train, evaluation, embedded, mean, std, output, _stable(history), progress)
+
+
+def _stable(history: list) -> list:
+    """History without wall-clock fields, as stored (same seed -> same bytes)."""
+    return [{k: v for k, v in row.items() if k not in ("seconds", "images_per_s")} for row in history]
+
+
+def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, normalise, epoch: int,
+                 position: dict | None, ckpt: Path, history: list, progress: Progress) -> dict:
+    """One epoch of SGD from ``position`` (a mid-epoch checkpoint) or its start; checkpoints every few minutes."""
+    loss_name, output_mode = config.resolved()
     n = len(train)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    for epoch in range(start_epoch, config.epochs):
-        rng = np.random.default_rng([config.seed, 1000 + epoch])
-        order = rng.permutation(n)
-        started = time.perf_counter()
-        seen = correct = 0
-        loss_sum = 0.0
-        for b in range(steps_per_epoch):
-            idx = order[b * config.batch_size:(b + 1) * config.batch_size]
-            xb = train.x[idx]
-            if config.augment:
-                xb = augment(xb, rng)
-            yb = train.y[idx]
-            lr = cosine_lr(config.lr, epoch * steps_per_epoch + b, total_steps)
-            f = net.forward(normalise(xb), training=True)
-            loss, grad = loss_and_grad(f, yb, loss_name, output_mode)
-            if not math.isfinite(loss):
-                where = f"{ckpt} (after epoch {start_epoch})" if ckpt.is_file() else "none written yet"
-                raise TrainError.at(None, "loss", f"became {loss} at epoch {epoch + 1}, batch {b + 1}; "
-                                    f"training stopped, last good checkpoint: {where}", "lower --lr and --resume")
-            opt.step(net.backward(grad), lr)
-            seen += len(idx)
-            correct += int((f.mean(axis=0).argmax(axis=-1) == yb).sum())
-            loss_sum += loss * len(idx)
-            elapsed = time.perf_counter() - started
-            rate = seen / max(elapsed, 1e-9)
-            progress.batch(f"epoch {epoch + 1}/{config.epochs} batch {b + 1}/{steps_per_epoch} loss "
-                           f"{loss_sum / seen:.4f} acc {100 * correct / seen:.2f}% {rate:.0f} img/s "
-                           f"ETA {_eta(((n - seen) + (config.epochs - epoch - 1) * n) / rate)}")
-        epoch_s = time.perf_counter() - started
-        logits = float_logits(net, test.x, normalise)
-        test_acc = policy_table(logits, test.y, output_mode)["fixed_t"][str(config.timesteps)]
-        history.append({"epoch": epoch + 1, "loss": round(loss_sum / seen, 6), "train_acc": round(correct / seen, 6),
-                        "test_acc": test_acc})
-        progress.line(f"epoch {epoch + 1}/{config.epochs}: loss {loss_sum / seen:.4f} train acc "
-                      f"{100 * correct / seen:.2f}% test acc (T={config.timesteps}, {len(test)} images) "
-                      f"{100 * test_acc:.2f}% lr {lr:.4f} {epoch_s:.1f} s ({seen / epoch_s:.0f} img/s)")
-        save_checkpoint(ckpt, net, opt, config, epoch + 1, history)
-    return finish(net, config, train, test, mean, std, output, history, progress)
+    rng = np.random.default_rng([config.seed, 1000 + epoch])
+    order = rng.permutation(n)
+    first, seen, correct, loss_sum = 0, 0, 0, 0.0
+    if position:
+        rng.bit_generator.state = position["rng"]
+        first, seen, correct, loss_sum = (position["batches_done"], position["seen"], position["correct"],
+                                          position["loss_sum"])
+    progress.start_epoch(epoch + 1, config.epochs, steps_per_epoch, first)
+    started = last_save = time.perf_counter()
+    for b in range(first, steps_per_epoch):
+        idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+        xb = augment(train.x[idx], rng) if config.augment else train.x[idx]
+        yb = train.y[idx]
+        lr = cosine_lr(config.lr, epoch * steps_per_epoch + b, total_steps)
+        f = net.forward(normalise(xb), training=True)
+        loss, grad = loss_and_grad(f, yb, loss_name, output_mode)
+        if not math.isfinite(loss):
+            where = f"{ckpt} (after epoch {epoch})" if ckpt.is_file() else "none written yet"
+            raise TrainError.at(None, "loss", f"became {loss} at epoch {epoch + 1}, batch {b + 1}; "
+                                f"training stopped, last good checkpoint: {where}", "lower --lr and --resume")
+        opt.step(net.backward(grad), lr)
+        seen += len(idx)
+        correct += int((f.mean(axis=0).argmax(axis=-1) == yb).sum())
+        loss_sum += loss * len(idx)
+        now = time.perf_counter()
+        progress.batch(loss_sum / seen, correct / seen, (seen - (position or {}).get("seen", 0)) /
+                       max(now - started, 1e-9))
+        if now - last_save > 60 * config.checkpoint_minutes and b + 1 < steps_per_epoch:
+            save_checkpoint(ckpt, net, opt, config, epoch, _stable(history), {
+                "batches_done": b + 1, "rng": rng.bit_generator.state, "seen": seen, "correct": correct,
+                "loss_sum": loss_sum})
+            last_save = now
+    elapsed = time.perf_counter() - started
+    return {"epoch": epoch + 1, "loss": round(loss_sum / seen, 6), "train_acc": round(correct / seen, 6),
+            "seconds": elapsed, "images_per_s": (seen - (position or {}).get("seen", 0)) / max(elapsed, 1e-9)}
 
 
-def finish(net: Network, config: TrainConfig, train: Dataset, test: Dataset, mean: np.ndarray, std: np.ndarray,
-           output: str | Path, history: list, progress: Progress) -> dict:
-    """Measure float accuracy, export, measure quantised accuracy, write the workload with its provenance."""
+def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Dataset, embedded: Dataset,
+           mean: np.ndarray, std: np.ndarray, output: str | Path, history: list, progress: Progress) -> dict:
+    """Measure float and quantised accuracy on the evaluation split, export with the embedded inputs, write."""
     loss_name, output_mode = config.resolved()
     normalise = make_normaliser(mean, std, train.framed)
-    float_table = policy_table(float_logits(net, test.x, normalise), test.y, output_mode, config.cl_init,
+    float_table = policy_table(float_logits(net, evaluation.x, normalise), evaluation.y, output_mode, config.cl_init,
                                config.tau_cl, config.theta)
     name = Path(output).name.removesuffix(".npz")
     default_policy = METHODS[config.method].exit_policy
     exit_policy = {"default": default_policy, "cl_init": config.cl_init, "tau_cl": config.tau_cl,
                    "theta": config.theta}
+    whole = config.eval_images is None
     provenance = {"tool": "satasim train", "tool_version": __version__, "config": config.public(),
                   "seed": config.seed, "epochs": config.epochs, "dataset": config.dataset,
-                  "train_images": len(train), "test_images": len(test), "test_split": "first images of the test set",
+                  "dataset_source": train.source, "class_names": list(train.class_names),
+                  "train_images": len(train), "test_images": len(embedded),
+                  "test_split": f"seeded class-balanced sample of the test split (seed {config.seed})",
+                  "eval_images": len(evaluation),
+                  "eval_split": "the whole test split" if whole else
+                  f"seeded class-balanced sample of the test split (seed {config.seed + 1})",
                   "history": history, "float": float_table}
-    workload = export_network(net, name=name, dataset=config.dataset, num_classes=train.num_classes,
-                              input_shape=train.input_shape, mean=mean, std=std, x=test.x, y=test.y,
+
+    def export(x: np.ndarray, y: np.ndarray):
+        return export_network(net, name=name, dataset=config.dataset, num_classes=train.num_classes,
+                              input_shape=train.input_shape, mean=mean, std=std, x=x, y=y,
                               exit_policy=exit_policy, provenance=provenance)
-    validate(workload)
-    quant = evaluate_workload(workload, config.cl_init, config.tau_cl, config.theta)
+
+    quant = evaluate_workload(export(evaluation.x, evaluation.y), config.cl_init, config.tau_cl, config.theta)
     T = str(config.timesteps)
     provenance["quantised"] = quant
     provenance["int8_minus_float_at_T"] = round(quant["fixed_t"][T] - float_table["fixed_t"][T], 6)
+    workload = export(embedded.x, embedded.y)
+    validate(workload)
     try:
         write_workload(output, workload)
     except OSError as error:
         raise TrainError.at(str(output), None, f"cannot write the workload ({error.strerror or error})",
                             "free disk space or choose another -o") from None
-    progress.line(f"float:     T={T} {100 * float_table['fixed_t'][T]:.2f}%  ATSN "
+    progress.line(f"float ({len(evaluation)} test images):     T={T} {100 * float_table['fixed_t'][T]:.2f}%  ATSN "
                   f"{100 * float_table['atsn']['accuracy']:.2f}% @ {float_table['atsn']['avg_timestep']:.2f}  DTSNN "
                   f"{100 * float_table['dtsnn']['accuracy']:.2f}% @ {float_table['dtsnn']['avg_timestep']:.2f}")
-    progress.line(f"quantised: T={T} {100 * quant['fixed_t'][T]:.2f}%  ATSN {100 * quant['atsn']['accuracy']:.2f}% "
-                  f"@ {quant['atsn']['avg_timestep']:.2f}  DTSNN {100 * quant['dtsnn']['accuracy']:.2f}% @ "
-                  f"{quant['dtsnn']['avg_timestep']:.2f}; wrote {output}")
+    progress.line(f"quantised ({len(evaluation)} test images): T={T} {100 * quant['fixed_t'][T]:.2f}%  ATSN "
+                  f"{100 * quant['atsn']['accuracy']:.2f}% @ {quant['atsn']['avg_timestep']:.2f}  DTSNN "
+                  f"{100 * quant['dtsnn']['accuracy']:.2f}% @ {quant['dtsnn']['avg_timestep']:.2f}; wrote {output} "
+                  f"with {len(embedded)} embedded test inputs")
     return {"workload": str(output), "loss": loss_name, "output_mode": output_mode, "float": float_table,
             "quantised": quant, "history": history, "config": config.public()}

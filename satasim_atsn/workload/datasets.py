@@ -6,6 +6,10 @@
   ``cifar-100-python``) in a directory the user names.
 - ``cifar10-dvs``: pre-framed event data, ``train.npz`` and ``test.npz`` each holding ``x`` uint8
   [N, T, 2, H, W] (0/1 spike frames or event counts, clipped to 1) and ``y`` [N].
+- ``imagefolder``: ``train/<class>/*`` and ``test/<class>/*`` image files (torchvision's
+  ``ImageFolder`` layout) read with Pillow (the ``[images]`` extra); class names are the sorted
+  folder names. Resize rule: none by default (every image must have the first image's size and
+  mode); with ``image_size=S`` every image is resized to S x S with Pillow's bilinear filter.
 - ``synthetic``: a small deterministic dataset for tests (no files).
 
 Nothing is downloaded; a missing or corrupt file raises :class:`DatasetError` saying where the
@@ -24,7 +28,7 @@ import numpy as np
 
 from satasim_atsn.errors import DatasetError
 
-DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "cifar10-dvs", "synthetic")
+DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "cifar10-dvs", "imagefolder", "synthetic")
 DEFAULT_DIRS = {
     "fashion-mnist": ("/usr/share/datasets/fashion-mnist",),
     "mnist": ("/usr/share/datasets/mnist",),
@@ -37,6 +41,8 @@ HOW_TO_GET = {
                "www.cs.toronto.edu/~kriz/cifar.html, extracted)",
     "cifar100": "pass --data-dir with the official python version (cifar-100-python.tar.gz from "
                 "www.cs.toronto.edu/~kriz/cifar.html, extracted)",
+    "imagefolder": "pass --data-dir with train/<class>/*.png|jpg and test/<class>/... (torchvision ImageFolder "
+                   "layout) and install Pillow with `pip install satasim-atsn[images]`",
     "cifar10-dvs": "pass --data-dir with train.npz and test.npz of pre-framed events (x uint8 [N, T, 2, H, W], y [N]), "
                    "e.g. framed with SpikingJelly",
 }
@@ -53,6 +59,7 @@ class Dataset:
     y: np.ndarray
     num_classes: int
     source: str
+    class_names: tuple[str, ...] = ()
 
     @property
     def framed(self) -> bool:
@@ -223,6 +230,79 @@ def _load_dvs(name: str, split: str, data_dir: str | None) -> Dataset:
 
 
 # ------------------------------------------------------------------------------------------
+# image folders (torchvision ImageFolder layout)
+# ------------------------------------------------------------------------------------------
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _class_dirs(split_dir: Path) -> list[Path]:
+    if not split_dir.is_dir():
+        raise _fail("imagefolder", str(split_dir), "split folder not found")
+    classes = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DatasetError.at(str(split_dir), None, "imagefolder: no class folders",
+                              "put each class's images in a folder of its own (train/<class>/*.png)")
+    return classes
+
+
+def _read_image(path: Path, image_size: int | None, mode: str | None, size: tuple[int, int] | None):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if mode is not None and img.mode != mode:
+                raise DatasetError.at(str(path), None, f"imagefolder: image mode {img.mode} differs from the first "
+                                      f"image's {mode}", "convert all images to one mode (e.g. RGB)")
+            if image_size is not None:
+                img = img.resize((image_size, image_size), Image.BILINEAR)
+            elif size is not None and img.size != size:
+                raise DatasetError.at(str(path), None, f"imagefolder: image size {img.size[0]}x{img.size[1]} differs "
+                                      f"from the first image's {size[0]}x{size[1]}", "pass --image-size S to resize "
+                                      "every image to S x S")
+            return np.asarray(img), img.mode, img.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise DatasetError.at(str(path), None, f"imagefolder: not a readable image ({type(error).__name__})",
+                              "remove or replace the file") from None
+
+
+def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) -> Dataset:
+    if not data_dir:
+        raise _fail("imagefolder", "--data-dir", "needs the directory holding train/ and test/")
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise _fail("imagefolder", "--dataset", "needs Pillow, which is not installed") from None
+    base = Path(data_dir)
+    classes = _class_dirs(base / split)
+    other = "test" if split == "train" else "train"
+    if (base / other).is_dir():
+        names, theirs = [c.name for c in classes], [c.name for c in _class_dirs(base / other)]
+        if names != theirs:
+            raise DatasetError.at(str(base), None, f"imagefolder: train and test class folders differ "
+                                  f"({sorted(set(names) ^ set(theirs))})", "give both splits the same class folders")
+    images, labels = [], []
+    mode = size = None
+    for label, folder in enumerate(classes):
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise DatasetError.at(str(folder), None, "imagefolder: empty class folder",
+                                  "add images to it or remove the folder from both splits")
+        for path in files:
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise DatasetError.at(str(path), None, "imagefolder: not an image file (by its suffix)",
+                                      f"remove it; images end in {', '.join(IMAGE_SUFFIXES)}")
+            array, mode, size = _read_image(path, image_size, mode, size)
+            images.append(array)
+            labels.append(label)
+    x = np.stack(images)
+    x = x[:, None, :, :] if x.ndim == 3 else np.transpose(x, (0, 3, 1, 2))
+    names = tuple(c.name for c in classes)
+    return Dataset("imagefolder", split, np.ascontiguousarray(x, dtype=np.uint8), np.asarray(labels, dtype=np.int64),
+                   len(names), base.name, names)
+
+
+# ------------------------------------------------------------------------------------------
 # synthetic
 # ------------------------------------------------------------------------------------------
 def synthetic(split: str = "train", n: int | None = None, num_classes: int = 4,
@@ -236,7 +316,8 @@ def synthetic(split: str = "train", n: int | None = None, num_classes: int = 4,
     return Dataset("synthetic", split, (x * 255).astype(np.uint8), y.astype(np.int64), num_classes, "<synthetic>")
 
 
-def load_dataset(name: str, split: str = "train", data_dir: str | None = None) -> Dataset:
+def load_dataset(name: str, split: str = "train", data_dir: str | None = None,
+                 image_size: int | None = None) -> Dataset:
     """Load one split (``train`` or ``test``) of a named dataset; DatasetError if missing or corrupt."""
     if name not in DATASETS:
         raise DatasetError.at(None, "--dataset", f"unknown dataset {name!r}", f"use one of {', '.join(DATASETS)}")
@@ -248,4 +329,26 @@ def load_dataset(name: str, split: str = "train", data_dir: str | None = None) -
         return _load_cifar(name, split, data_dir)
     if name == "cifar10-dvs":
         return _load_dvs(name, split, data_dir)
+    if name == "imagefolder":
+        return _load_imagefolder(split, data_dir, image_size)
     return synthetic(split)
+
+
+def balanced_sample(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded, class-balanced sample of ``count`` examples (never simply the first N).
+
+    Classes take turns (in a seeded order) drawing a seeded random member, so every class gets
+    count // classes examples and the remainder goes to the first classes of that order.
+    """
+    labels = np.asarray(labels)
+    count = min(int(count), labels.shape[0])
+    rng = np.random.default_rng([seed, 11])
+    classes = np.unique(labels)
+    pools = {int(c): list(rng.permutation(np.flatnonzero(labels == c))) for c in classes}
+    order = [int(c) for c in rng.permutation(classes)]
+    chosen: list[int] = []
+    while len(chosen) < count:
+        for c in order:
+            if pools[c] and len(chosen) < count:
+                chosen.append(int(pools[c].pop()))
+    return np.sort(np.asarray(chosen, dtype=np.int64))

@@ -1,0 +1,152 @@
+"""The image-folder dataset (torchvision ImageFolder layout): reading, the class-balanced sample, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import DatasetError
+from satasim_atsn.workload.datasets import balanced_sample, load_dataset
+
+Image = pytest.importorskip("PIL.Image")
+
+CLASSES = ("cat", "airplane", "dog")
+
+
+def make_tree(root, per_class=(4, 3), size=(8, 8), mode="RGB", classes=CLASSES, seed=0):
+    """train/<class>/*.png and test/<class>/*.png of small random images; returns the pixel arrays by split."""
+    rng = np.random.default_rng(seed)
+    pixels = {}
+    for split, count in zip(("train", "test"), per_class, strict=True):
+        pixels[split] = []
+        for cls in sorted(classes):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(count):
+                shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+                array = rng.integers(0, 256, shape, dtype=np.uint8)
+                Image.fromarray(array, mode).save(folder / f"{i:04d}.png")
+                pixels[split].append(array)
+    return pixels
+
+
+def test_reads_classes_sorted_pixels_exact(tmp_path):
+    pixels = make_tree(tmp_path)
+    ds = load_dataset("imagefolder", "train", str(tmp_path))
+    assert ds.class_names == ("airplane", "cat", "dog") and ds.num_classes == 3
+    assert ds.x.shape == (12, 3, 8, 8) and ds.x.dtype == np.uint8
+    assert list(ds.y) == [0] * 4 + [1] * 4 + [2] * 4
+    assert np.array_equal(ds.x[5], np.transpose(pixels["train"][5], (2, 0, 1)))
+    assert ds.source == tmp_path.name  # no absolute path
+
+
+def test_grayscale_and_resize_rule(tmp_path):
+    make_tree(tmp_path, size=(6, 10), mode="L")
+    ds = load_dataset("imagefolder", "test", str(tmp_path))
+    assert ds.x.shape == (9, 1, 10, 6)
+    resized = load_dataset("imagefolder", "test", str(tmp_path), image_size=4)
+    assert resized.x.shape == (9, 1, 4, 4)
+
+
+def test_balanced_sample_is_seeded_and_balanced():
+    labels = np.repeat(np.arange(10), 100)  # class-sorted, as image folders list them
+    idx = balanced_sample(labels, 256, seed=3)
+    assert len(idx) == 256 and len(set(idx.tolist())) == 256 and np.all(np.diff(idx) > 0)
+    counts = np.bincount(labels[idx], minlength=10)
+    assert counts.min() == 25 and counts.max() == 26
+    assert np.array_equal(idx, balanced_sample(labels, 256, seed=3))
+    assert not np.array_equal(idx, balanced_sample(labels, 256, seed=4))
+    assert not np.array_equal(idx, np.arange(256))
+    assert len(balanced_sample(labels, 5000, seed=0)) == 1000
+
+
+def _expect(tmp_path, needle, split="train", **kw):
+    with pytest.raises(DatasetError) as info:
+        load_dataset("imagefolder", split, str(tmp_path), **kw)
+    message = str(info.value)
+    assert needle in message and "\n" not in message
+    return message
+
+
+def test_no_classes(tmp_path):
+    (tmp_path / "train").mkdir()
+    _expect(tmp_path, "no class folders")
+
+
+def test_missing_split_and_dir(tmp_path):
+    _expect(tmp_path, "split folder not found")
+    with pytest.raises(DatasetError, match="--data-dir"):
+        load_dataset("imagefolder", "train", None)
+
+
+def test_mismatched_classes(tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / "test" / "emu").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "test" / "emu" / "a.png")
+    message = _expect(tmp_path, "class folders differ")
+    assert "emu" in message
+
+
+def test_mixed_sizes_name_the_file(tmp_path):
+    make_tree(tmp_path)
+    odd = tmp_path / "train" / "dog" / "odd.png"
+    Image.fromarray(np.zeros((9, 8, 3), np.uint8)).save(odd)
+    message = _expect(tmp_path, "differs from the first image's 8x8")
+    assert str(odd) in message and "--image-size" in message
+    assert load_dataset("imagefolder", "train", str(tmp_path), image_size=8).x.shape == (13, 3, 8, 8)
+
+
+def test_mixed_modes(tmp_path):
+    make_tree(tmp_path)
+    Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(tmp_path / "train" / "dog" / "gray.png")
+    _expect(tmp_path, "mode L differs")
+
+
+def test_non_image_and_corrupt_files(tmp_path):
+    make_tree(tmp_path)
+    notes = tmp_path / "train" / "cat" / "notes.txt"
+    notes.write_text("hello")
+    assert str(notes) in _expect(tmp_path, "not an image file")
+    notes.unlink()
+    broken = tmp_path / "train" / "cat" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert str(broken) in _expect(tmp_path, "not a readable image")
+    broken.write_bytes(b"")
+    _expect(tmp_path, "not a readable image")
+
+
+def test_hidden_files_are_ignored_and_empty_class_refused(tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / "train" / "cat" / ".DS_Store").write_bytes(b"\0")
+    assert len(load_dataset("imagefolder", "train", str(tmp_path))) == 12
+    for f in (tmp_path / "train" / "cat").glob("*.png"):
+        f.unlink()
+    _expect(tmp_path, "empty class folder")
+
+
+def test_train_on_image_folder_embeds_balanced_sample(tmp_path, capsys):
+    make_tree(tmp_path / "data", per_class=(8, 6), size=(12, 12))
+    out = tmp_path / "w.npz"
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+              "--width", "0.25", "--test-images", "6", "--batch-size", "8", "--quiet", "-o", str(out)])
+    assert info.value.code == 0
+    from satasim_atsn.workload.format import read_workload
+
+    w = read_workload(out)
+    labels = w.labels()
+    assert len(labels) == 6 and np.bincount(labels, minlength=3).tolist() == [2, 2, 2]
+    prov = w.meta["provenance"]
+    assert prov["class_names"] == ["airplane", "cat", "dog"] and prov["eval_images"] == 18
+    assert "class-balanced" in prov["test_split"] and prov["dataset_source"] == "data"
+    assert str(tmp_path) not in str(w.meta)
+
+
+def test_train_cli_bad_folder_is_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path), "-o", str(tmp_path / "w.npz")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "empty class folder" in err
+    assert not (tmp_path / "w.npz").exists()
