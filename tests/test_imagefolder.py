@@ -150,3 +150,25 @@ def test_train_cli_bad_folder_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.count("\n") == 1 and "empty class folder" in err
     assert not (tmp_path / "w.npz").exists()
+
+
+def test_evaluate_on_the_whole_test_split(tmp_path, capsys):
+    import json
+
+    make_tree(tmp_path / "data", per_class=(8, 5), size=(12, 12))
+    out = tmp_path / "w.npz"
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+              "--width", "0.25", "--test-images", "3", "--batch-size", "8", "--quiet", "-o", str(out)])
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(out), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "data"),
+              "--json", str(tmp_path / "e.json")])
+    assert info.value.code == 0
+    table = json.loads((tmp_path / "e.json").read_text())
+    assert table["images"] == 15 and table["inputs"] == "imagefolder"
+    capsys.readouterr()
+    make_tree(tmp_path / "other", per_class=(2, 2), size=(10, 10))
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(out), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "other")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "expects [3, 12, 12]" in err and err.count("\n") == 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy, softmax
+from satasim_atsn.snn.kernels import gemm_rows_lif, im2col_into, window_coverage
 from satasim_atsn.snn.neurons import decay, lif_step, output_step
 from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
 
@@ -64,37 +65,34 @@ class ForwardResult:
 # ------------------------------------------------------------------------------------------
 # vectorised integer kernels
 # ------------------------------------------------------------------------------------------
-def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> tuple[np.ndarray, int, int]:
-    """Patches [n*Ho*Wo, C*k*k] of x [n, C, H, W] (a copy, in x's dtype)."""
-    n, c, h, w = x.shape
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(2, 3))
-    windows = windows[:, :, ::stride, ::stride]  # [n, C, Ho, Wo, k, k]
-    ho, wo = windows.shape[2], windows.shape[3]
-    cols = np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5)).reshape(n * ho * wo, c * kernel * kernel)
-    return cols, ho, wo
-
-
 def _gemm_dtype(fan_in: int, max_input: int) -> type:
     return np.float32 if fan_in * max_input * 127 < EXACT_FLOAT32_LIMIT else np.float64
 
 
-def conv_current(x: np.ndarray, w: np.ndarray, stride: int, padding: int, max_input: int = 1
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Integer conv currents [n, Cout, Ho, Wo] (int64) and each image's synaptic-op count [n].
+def conv_sops(x: np.ndarray, cout: int, kernel: int, stride: int, padding: int) -> np.ndarray:
+    """Each image's synaptic ops [n] of a conv on channel-last x [n, H, W, C].
 
-    Synaptic ops = Cout x the number of nonzero inputs inside each receptive field (counts
-    weigh by their value, as a count of c spikes is c accumulations).
+    Cout x the inputs inside every receptive field, counted as the sum over inputs of value x the
+    number of windows covering it (exact integers; a count of c spikes is c accumulations).
     """
-    cout, cin, k, _ = w.shape
-    dtype = _gemm_dtype(cin * k * k, max_input)
-    cols, ho, wo = im2col(x.astype(dtype, copy=False), k, stride, padding)
-    out = cols @ w.reshape(cout, -1).T.astype(dtype)
-    n = x.shape[0]
-    sops = cols.reshape(n, -1).sum(axis=1, dtype=np.float64).astype(np.int64) * cout
-    current = np.rint(out).astype(np.int64).reshape(n, ho, wo, cout).transpose(0, 3, 1, 2)
-    return current, sops
+    n, h, w, _ = x.shape
+    cover = np.outer(window_coverage(h, kernel, stride, padding), window_coverage(w, kernel, stride, padding))
+    per_position = x.sum(axis=3, dtype=np.int64).reshape(n, -1)
+    return (per_position * cover.reshape(1, -1)).sum(axis=1) * int(cout)
+
+
+def conv_gemm(x: np.ndarray, w_rows: np.ndarray, kernel: int, stride: int, padding: int
+              ) -> tuple[np.ndarray, int, int]:
+    """A conv on channel-last x [n, H, W, C] as one GEMM with weights [k*k*C, Cout] (exact-integer floats).
+
+    Returns the output rows [n*Ho*Wo, Cout] (which are the channel-last output) and (Ho, Wo).
+    """
+    n, h, width, c = x.shape
+    ho = (h + 2 * padding - kernel) // stride + 1
+    wo = (width + 2 * padding - kernel) // stride + 1
+    cols = np.empty((n * ho * wo, kernel * kernel * c), dtype=w_rows.dtype)
+    im2col_into(np.ascontiguousarray(x), kernel, stride, padding, cols)
+    return cols @ w_rows, ho, wo
 
 
 def linear_current(x: np.ndarray, w: np.ndarray, max_input: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -106,19 +104,34 @@ def linear_current(x: np.ndarray, w: np.ndarray, max_input: int = 1) -> tuple[np
 
 
 def spike_maxpool(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
-    """Spike max-pooling: the OR of each window."""
-    n, c, h, w = x.shape
+    """Spike max-pooling of x [n, C, H, W]: the OR of each window."""
+    return np.moveaxis(spike_maxpool_nhwc(np.moveaxis(x, 1, 3), kernel, stride), 3, 1)
+
+
+def spike_maxpool_nhwc(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+    """Spike max-pooling of channel-last x [n, H, W, C]."""
+    n, h, w, c = x.shape
     if kernel == stride and h % kernel == 0 and w % kernel == 0:
-        return x.reshape(n, c, h // kernel, kernel, w // kernel, kernel).max(axis=(3, 5))
-    windows = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride]
+        return x.reshape(n, h // kernel, kernel, w // kernel, kernel, c).max(axis=(2, 4))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(1, 2))[:, ::stride, ::stride]
     return windows.max(axis=(4, 5))
+
+
+def to_nchw(value: np.ndarray) -> np.ndarray:
+    """A channel-last map [n, H, W, C] as [n, C, H, W] (other ranks unchanged)."""
+    return np.moveaxis(value, 3, 1) if value.ndim == 4 else value
 
 
 # ------------------------------------------------------------------------------------------
 # the network
 # ------------------------------------------------------------------------------------------
 class QuantisedNetwork:
-    """A workload's integer network, ready to run timestep by timestep on a batch."""
+    """A workload's integer network, ready to run timestep by timestep on a batch.
+
+    Maps are kept channel-last ([n, H, W, C]) inside, so that a conv is an im2col of contiguous
+    channel vectors and one GEMM whose rows are already the next map; :func:`run_forward` hands
+    them out as [n, C, H, W], the workload's layout.
+    """
 
     def __init__(self, workload: Workload) -> None:
         if workload.is_statistical:
@@ -127,6 +140,7 @@ class QuantisedNetwork:
         self.layers = workload.layers
         self.T = workload.timesteps
         self.shifts = workload.decay_shifts
+        self.shift_array = np.asarray(self.shifts, dtype=np.int64)
         self.bits = workload.vmem_bits
         self.out_bits = int(workload.meta["quant"].get("output_vmem_bits", 32))
         self.input_shift = workload.input_shift
@@ -149,22 +163,30 @@ class QuantisedNetwork:
                 self.max_input[ly["name"]] = int(np.prod(ly["in_shape"][1:]))
             else:
                 self.max_input[ly["name"]] = 1
+        self.w_rows = {}  # conv weights as GEMM operands [k*k*Cin, Cout] in the dtype that keeps them exact
+        for ly in self.layers:
+            if ly["type"] == "conv":
+                w = self.w[ly["name"]]
+                cout, cin, k, _ = w.shape
+                dtype = _gemm_dtype(cin * k * k, self.max_input[ly["inputs"][0]])
+                self.w_rows[ly["name"]] = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(k * k * cin, cout),
+                                                               dtype=dtype)
 
     def scale_per_t(self) -> np.ndarray:
         """Factor from integer output membrane to logits at t = 1..T."""
         t = np.arange(1, self.T + 1, dtype=np.float64)
         return self.scale / t if self.mode == "accumulate" else np.full(self.T, self.scale)
 
-    def _bias_view(self, name: str, ndim: int) -> np.ndarray | int:
-        if name not in self.b:
-            return 0
-        return self.b[name].reshape((1, -1) + (1,) * (ndim - 2))
+    def _bias(self, name: str, width: int) -> np.ndarray:
+        return self.b[name] if name in self.b else np.zeros(width, dtype=np.int64)
 
-    def _vth_view(self, name: str, ndim: int) -> np.ndarray:
-        return self.vth[name].reshape((1, -1) + (1,) * (ndim - 2))
+    def _conv_current(self, ly: dict, x: np.ndarray) -> np.ndarray:
+        """Integer currents of a conv on channel-last x, channel-last [n, Ho, Wo, Cout] (bias not added)."""
+        out, ho, wo = conv_gemm(x, self.w_rows[ly["name"]], ly["kernel"], ly["stride"], ly["padding"])
+        return np.rint(out).astype(np.int64).reshape(x.shape[0], ho, wo, -1)
 
     def first_layer_current(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Current of the first layer for uint8 images: (W.x + b) >> input_shift, computed once.
+        """Current of the first layer for uint8 images [n, C, H, W]: (W.x + b) >> input_shift, computed once.
 
         Its synaptic operations are the bit-serial accumulations the hardware performs: one per
         set bit of each pixel in a receptive field, per output channel (docs/microarchitecture.md
@@ -173,82 +195,93 @@ class QuantisedNetwork:
         layer = self.layers[0]
         bits = POPCOUNT[x]
         if layer["type"] == "conv":
-            cur, _ = conv_current(x, self.w[layer["name"]], layer["stride"], layer["padding"], max_input=255)
-            cols, _, _ = im2col(bits, layer["kernel"], layer["stride"], layer["padding"])
-            sops = cols.reshape(x.shape[0], -1).sum(axis=1, dtype=np.int64) * int(layer["out_channels"])
+            cur = self._conv_current(layer, np.moveaxis(x, 1, 3))
+            sops = conv_sops(np.moveaxis(bits, 1, 3), layer["out_channels"], layer["kernel"], layer["stride"],
+                             layer["padding"])
         else:
             cur, _ = linear_current(x, self.w[layer["name"]], max_input=255)
             sops = bits.reshape(x.shape[0], -1).sum(axis=1, dtype=np.int64) * int(layer["out_features"])
-        cur = cur + self._bias_view(layer["name"], cur.ndim)
+        cur = cur + self._bias(layer["name"], cur.shape[-1])
         return cur >> self.input_shift, sops
 
     def init_state(self, n: int) -> dict[str, np.ndarray]:
-        """Zeroed membranes for n images."""
+        """Zeroed membranes for n images (channel-last for maps)."""
         state = {}
         for ly in self.layers:
             if is_spiking(ly) or ly["type"] == "output":
-                state[ly["name"]] = np.zeros((n,) + tuple(ly["out_shape"]), dtype=np.int64)
+                shape = tuple(ly["out_shape"])
+                shape = shape[1:] + shape[:1] if len(shape) == 3 else shape
+                state[ly["name"]] = np.zeros((n,) + shape, dtype=np.int64)
         return state
+
+    def _lif(self, state: dict, name: str, current: np.ndarray) -> np.ndarray:
+        spikes, state[name] = lif_step(state[name], current, self.vth[name], self.shifts, self.bits)
+        return spikes.astype(np.uint8)
 
     def step(
         self, state: dict[str, np.ndarray], frame: np.ndarray, first_current: np.ndarray | None, t: int
     ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, np.ndarray]]:
-        """Run every layer once at timestep t (1-based). Returns (outputs, spike counts, sops [n] per layer)."""
-        outputs: dict[str, np.ndarray] = {"input": frame}
+        """Run every layer once at timestep t (1-based) on a frame [n, C, H, W].
+
+        Returns (outputs, spike counts, sops [n] per layer); maps in ``outputs`` are channel-last.
+        """
+        outputs: dict[str, np.ndarray] = {"input": frame if frame.ndim != 4 else np.moveaxis(frame, 1, 3)}
         counts: dict[str, int] = {}
         sops: dict[str, np.ndarray] = {}
         n = frame.shape[0]
         for index, ly in enumerate(self.layers):
             name, kind = ly["name"], ly["type"]
             src = outputs[ly["inputs"][0]]
+            if index == 0 and self.direct:
+                current = first_current  # its synaptic ops are charged once, by the caller
+                sops[name] = np.zeros(n, dtype=np.int64)
+            elif kind == "conv" and is_spiking(ly):
+                # fused: GEMM rows -> bias + LIF, without int64 currents in between (snn/kernels.py)
+                out, ho, wo = conv_gemm(src, self.w_rows[name], ly["kernel"], ly["stride"], ly["padding"])
+                flat = state[name].reshape(-1, out.shape[1])
+                spikes, new_state = gemm_rows_lif(out, self._bias(name, out.shape[1]), flat, self.vth[name],
+                                                  self.shift_array, self.bits)
+                state[name] = new_state.reshape(state[name].shape)
+                outputs[name] = spikes.reshape(n, ho, wo, -1)
+                counts[name] = int(spikes.sum(dtype=np.int64))
+                sops[name] = conv_sops(src, ly["out_channels"], ly["kernel"], ly["stride"], ly["padding"])
+                continue
+            elif kind == "conv":
+                current = self._conv_current(ly, src) + self._bias(name, ly["out_channels"])
+                sops[name] = conv_sops(src, ly["out_channels"], ly["kernel"], ly["stride"], ly["padding"])
+            elif kind in ("linear", "output"):
+                current, sops[name] = linear_current(src, self.w[name], self.max_input[ly["inputs"][0]])
+                current = current + self._bias(name, current.shape[-1])
             if kind in ("conv", "linear", "output"):
-                if index == 0 and self.direct:
-                    current, ops = first_current, np.zeros(n, dtype=np.int64)  # charged once, by the caller
-                elif kind == "conv":
-                    current, ops = conv_current(
-                        src, self.w[name], ly["stride"], ly["padding"], self.max_input[ly["inputs"][0]]
-                    )
-                else:
-                    current, ops = linear_current(src, self.w[name], self.max_input[ly["inputs"][0]])
-                if not (index == 0 and self.direct):
-                    current = current + self._bias_view(name, current.ndim)
-                sops[name] = ops
                 if kind == "output":
                     shifts = self.shifts if self.mode == "membrane" else None
                     state[name] = output_step(state[name], current, shifts, self.out_bits)
                     outputs[name] = state[name]
                 elif is_spiking(ly):
-                    spikes, state[name] = lif_step(
-                        state[name], current, self._vth_view(name, current.ndim), self.shifts, self.bits
-                    )
-                    outputs[name] = spikes.astype(np.uint8)
-                    counts[name] = int(spikes.sum())
+                    outputs[name] = self._lif(state, name, current)
+                    counts[name] = int(outputs[name].sum(dtype=np.int64))
                 else:
                     outputs[name] = current
             elif kind == "maxpool":
-                outputs[name] = spike_maxpool(src, ly["kernel"], ly["stride"])
-                counts[name] = int(outputs[name].sum())
+                outputs[name] = spike_maxpool_nhwc(src, ly["kernel"], ly["stride"])
+                counts[name] = int(outputs[name].sum(dtype=np.int64))
             elif kind == "avgpool":
-                outputs[name] = src.reshape(src.shape[0], src.shape[1], -1).sum(axis=2, dtype=np.int64)
+                outputs[name] = src.reshape(n, -1, src.shape[-1]).sum(axis=1, dtype=np.int64)
             elif kind == "flatten":
-                outputs[name] = src.reshape(src.shape[0], -1)
+                outputs[name] = to_nchw(src).reshape(n, -1)
                 if emits_spikes(self.layers[index]):
-                    counts[name] = int(outputs[name].sum())
+                    counts[name] = int(outputs[name].sum(dtype=np.int64))
             elif kind == "add":
-                short_name = ly["inputs"][1]
-                short = outputs[short_name]
+                short = outputs[ly["inputs"][1]]
                 if short.dtype == np.uint8:
                     short_current = short.astype(np.int64) * int(ly["shortcut_gain"])
                     sops[name] = short.reshape(n, -1).sum(axis=1, dtype=np.int64)
                 else:
                     short_current = short
                     sops[name] = np.zeros(n, dtype=np.int64)
-                current = src + short_current + self._bias_view(name, src.ndim)
-                spikes, state[name] = lif_step(
-                    state[name], current, self._vth_view(name, src.ndim), self.shifts, self.bits
-                )
-                outputs[name] = spikes.astype(np.uint8)
-                counts[name] = int(spikes.sum())
+                current = src + short_current + self._bias(name, src.shape[-1])
+                outputs[name] = self._lif(state, name, current)
+                counts[name] = int(outputs[name].sum(dtype=np.int64))
         return outputs, counts, sops
 
 
@@ -314,7 +347,7 @@ def run_forward(
             out_membrane[active, t - 1] = membrane
             if spikes_rec is not None:
                 for name in spikes_rec:
-                    spikes_rec[name][active, t - 1] = outputs[name].astype(bool)
+                    spikes_rec[name][active, t - 1] = to_nchw(outputs[name]).astype(bool)
             if t == T:
                 break
             logits_t = membrane.astype(np.float64) * scale_t[t - 1]

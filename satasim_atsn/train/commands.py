@@ -80,10 +80,14 @@ def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, 
 @click.option("--cl-init", default=0.999, show_default=True, type=float)
 @click.option("--tau-cl", default=0.999, show_default=True, type=float)
 @click.option("--theta", default=0.1, show_default=True, type=float)
+@click.option("--dataset", default=None, help="evaluate on this dataset's whole test split instead of the "
+              "workload's embedded inputs: " + " | ".join(DATASETS))
+@click.option("--data-dir", default=None, help="dataset directory (with --dataset)")
+@click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
 @click.option("--json", "json_path", default=None, help="also write the results as JSON")
-def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, json_path) -> None:
+def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, dataset, data_dir, image_size, json_path) -> None:
     """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity."""
-    from satasim_atsn.train.evaluation import evaluate_workload, format_table
+    from satasim_atsn.train.evaluation import evaluate_workload, format_table, with_test_split
     from satasim_atsn.workload.format import read_workload
 
     if policy not in ("all", "fixed", "atsn", "dtsnn"):
@@ -92,12 +96,14 @@ def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, json_path) -
     if workload.is_statistical:
         raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
                               "evaluate a trained or imported workload")
+    if dataset is not None:
+        workload = with_test_split(workload, dataset, data_dir, image_size)
     table = evaluate_workload(workload, cl_init, tau_cl, theta)
     keep = {"fixed": ("fixed",), "atsn": ("fixed", "atsn", "atsn_hw"), "dtsnn": ("fixed", "dtsnn")}.get(policy)
     shown = table if keep is None else {k: v for k, v in table.items()
                                         if k not in ("fixed", "atsn", "atsn_hw", "dtsnn") or k in keep}
     click.echo(format_table(shown, f"{workload.name}: {table['images']} images, T = {workload.timesteps}"))
-    _write_json(json_path, {"workload": workload_path, **table})
+    _write_json(json_path, {"workload": os.path.basename(workload_path), "inputs": dataset or "embedded", **table})
 
 
 COMMANDS: list = [train_command, evaluate_command]
