@@ -45,10 +45,12 @@ import simpy
 
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw import kernels
+from satasim_atsn.hw.energy import ACTIONS
 from satasim_atsn.hw.mapping import Group, GroupInput, Mapping, build_mapping
-from satasim_atsn.report.results import ACTIONS, SimResult
+from satasim_atsn.hw.results import AcceleratorTotals, RunSummary, SimResult
+from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload
-from satasim_atsn.workload.trace import Trace, functional_trace
+from satasim_atsn.workload.trace import Trace
 
 A = {name: i for i, name in enumerate(ACTIONS)}
 DRAM_READ, DRAM_WRITE, MARK = 0, 1, 2
@@ -113,25 +115,6 @@ class _BatchWork:
     group_local: np.ndarray  # [G] local cycles per group
     group_counts: np.ndarray  # [G, len(ACTIONS)]
     group_busy: np.ndarray  # [G] PE busy cycles per group (summed over PEs)
-
-
-@dataclass
-class _Totals:
-    """Per-accelerator accumulators filled by the scheduler."""
-
-    num_pes: int
-    groups: int
-    busy: np.ndarray = field(init=False)
-    stall_input: np.ndarray = field(init=False)
-    stall_memory: int = 0
-    exit_busy: int = 0
-    exit_stall_input: int = 0
-    counts: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.busy = np.zeros(self.num_pes, dtype=np.int64)
-        self.stall_input = np.zeros(self.num_pes, dtype=np.int64)
-        self.counts = np.zeros(len(ACTIONS), dtype=np.int64)
 
 
 class _Model:
@@ -775,7 +758,7 @@ class _Scheduler:
         self.latency = int(self.arch.dram.latency_cycles)
         self.dram_bpc = int(self.arch.dram.bytes_per_cycle)
         G = len(model.groups)
-        self.totals = [_Totals(model.P, G) for _ in range(accelerators)]
+        self.totals = [AcceleratorTotals(model.P, G) for _ in range(accelerators)]
         self.finish = np.zeros(accelerators, dtype=np.int64)
         self.first_image = first_image
         self.start_cycle = np.zeros(num_images, dtype=np.int64)
@@ -916,6 +899,20 @@ class _Scheduler:
             pass
         self.events = events
 
+    def summary(self) -> RunSummary:
+        """The public outcome of :meth:`run`: what SimResult.build needs, nothing of the scheduler's internals."""
+        return RunSummary(
+            total_cycles=int(max(int(self.finish.max()), int(self.end_cycle.max(initial=0)))),
+            start_cycle=self.start_cycle,
+            end_cycle=self.end_cycle,
+            exit_t=self.exit_t,
+            accelerator=self.accelerator,
+            accelerators=self.totals,
+            group_cycles=self.group_cycles,
+            group_busy=self.group_busy,
+            group_counts=self.group_counts,
+        )
+
 
 # ------------------------------------------------------------------------------------------
 # entry point
@@ -985,7 +982,7 @@ def simulate(
         workload=workload,
         mapping=mapping,
         start=start,
-        scheduler=scheduler,
+        summary=scheduler.summary(),
         pred=pred,
         pred_hw=pred_hw,
         labels=labels if has_labels[0] else None,

@@ -49,10 +49,11 @@ from __future__ import annotations
 import numpy as np
 
 from satasim_atsn.errors import MappingError
+from satasim_atsn.hw.energy import ACTIONS  # the counter names only (no timing)
 from satasim_atsn.hw.mapping import Fold, Group, GroupInput, Mapping, build_mapping
-from satasim_atsn.report.results import ACTIONS  # the counter names only (no timing)
+from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload
-from satasim_atsn.workload.trace import Trace, functional_trace
+from satasim_atsn.workload.trace import Trace
 
 BUSY, STALL_INPUT, STALL_OUTPUT = 0, 1, 2
 

@@ -8,8 +8,8 @@ import os
 import click
 
 from satasim_atsn.errors import SatasimError, TrainError
+from satasim_atsn.fileio import atomic_write_text
 from satasim_atsn.workload.datasets import DATASETS
-from satasim_atsn.workload.format import atomic_write_text
 
 # DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")

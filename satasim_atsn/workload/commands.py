@@ -8,15 +8,16 @@ import time
 import click
 import numpy as np
 
-from satasim_atsn.workload.format import POLICIES, Workload, atomic_write_text, read_workload, write_workload
-from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
-from satasim_atsn.workload.statistical import (
+from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.traces.statistical import (
     build_from_spec,
     fit_statistical_twin,
     histogram_mean,
     load_rate_spec,
     rates_summary,
 )
+from satasim_atsn.workload.format import POLICIES, Workload, read_workload, write_workload
+from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
 
 
 def _fmt_count(value: int) -> str:
