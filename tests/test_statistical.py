@@ -10,6 +10,7 @@ import pytest
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.complexity import firing_rates
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
+from satasim_atsn.traces.statistical import DRAW_ORDER_FIRST as POLICIES
 from satasim_atsn.traces.statistical import (
     build_from_spec,
     build_statistical,
@@ -23,7 +24,7 @@ from satasim_atsn.traces.statistical import (
     spike_or_pool,
     spiking_layers,
 )
-from satasim_atsn.workload.format import POLICIES, emits_spikes, read_workload
+from satasim_atsn.workload.format import emits_spikes, read_workload
 from satasim_atsn.workload.networks import layer_costs, network_totals, resnet19, vgg16
 from satasim_atsn.workload.synthetic import random_workload
 

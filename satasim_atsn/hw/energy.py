@@ -143,8 +143,7 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
                        + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes)
     exit_unit = (getattr(t.sram("sram64", eu.data_memory_bytes), quantity) + eu.adders * t.logic("add", we, quantity)
                  + eu.multipliers * t.logic("mult", we, quantity) + t.logic("compare", we, quantity))
-    if eu.kind == "dt":
-        exit_unit += entry("div_32b")
+    exit_unit += eu.unit.extra_instances(t, quantity)
     if quantity == "area_um2":
         adc = arch.num_pes * t.adc_area_um2(pe.adc_bits) if analog else 0.0
     else:

@@ -143,23 +143,10 @@ class _Model:
         self.out_bytes = int(arch.global_buffers.output.bytes)
         self.vmem_bits = int(arch.pe.vmem_bits)
         self.mesh_hops = mapping.rows + mapping.cols - 2
-        self.exit_kind = arch.exit_unit.kind
         self.exit_cost = -(-self.classes // int(arch.exit_unit.adders))
-        c = self.classes
-        if self.exit_kind == "at":
-            self.decide_cycles = 3 * c + 1
-            self.decide_ops = {"exit_compares": c + 1, "exit_multiplies": 2 * c + 1, "exit_lut_reads": 2 * c}
-        elif self.exit_kind == "dt":
-            self.decide_cycles = 5 * c + int(arch.exit_unit.divider_cycles) + 1
-            self.decide_ops = {
-                "exit_compares": c + 1,
-                "exit_multiplies": 4 * c,
-                "exit_lut_reads": 4 * c,
-                "exit_divides": 1,
-            }
-        else:
-            self.decide_cycles = 0
-            self.decide_ops = {}
+        unit = arch.exit_unit.unit
+        self.decide_cycles = unit.decide_cycles(arch.exit_unit, self.classes)
+        self.decide_ops = unit.decide_actions(arch.exit_unit, self.classes)
         self.groups = mapping.groups
         self.producer = {g.name: g.index for g in self.groups}
         self.folds: dict[int, list[_FoldModel]] = {}

@@ -14,7 +14,14 @@ import numpy as np
 
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, text_table
-from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
+from satasim_atsn.snn.exit_policies import (
+    CL_INIT_DEFAULT,
+    TAU_CL_DEFAULT,
+    THETA_DEFAULT,
+    AtsnPolicy,
+    DtsnnPolicy,
+    FixedPolicy,
+)
 from satasim_atsn.study import paper
 from satasim_atsn.study.functional import FullRun, full_run
 from satasim_atsn.study.pareto import pareto_front
@@ -69,8 +76,8 @@ def _dataset_label(run: FullRun) -> str:
 
 def _policies(run: FullRun) -> tuple[AtsnPolicy, DtsnnPolicy]:
     ep = _meta_exit(run)
-    return AtsnPolicy(float(ep.get("cl_init", 0.999)), float(ep.get("tau_cl", 0.999))), DtsnnPolicy(
-        float(ep.get("theta", 0.1)))
+    return AtsnPolicy(float(ep.get("cl_init", CL_INIT_DEFAULT)), float(ep.get("tau_cl", TAU_CL_DEFAULT))), DtsnnPolicy(
+        float(ep.get("theta", THETA_DEFAULT)))
 
 
 # ------------------------------------------------------------------------------------------
@@ -156,8 +163,8 @@ def table4(out: Path, images: int | None, workload_dir: Path, command: str) -> t
     run = full_run(path, 0, images)
     doc.para(f"**Data: our trained ATSN network on {_dataset_label(run)}.**")
     rows, out_rows = {}, []
-    for label, policy in (("float rule (eq. 15-16)", AtsnPolicy(0.999, 0.999)),
-                          ("hardware rule (eq. 17-18)", AtsnPolicy(0.999, 0.999, hardware=True))):
+    for label, policy in (("float rule (eq. 15-16)", AtsnPolicy()),
+                          ("hardware rule (eq. 17-18)", AtsnPolicy(hardware=True))):
         ev = run.evaluate(policy)
         rows[label] = {"avg_timestep": ev["avg_timestep"], "accuracy": ev["accuracy"]}
         out_rows.append([label, f"{ev['avg_timestep']:.3f} ({run.T})",

@@ -9,6 +9,7 @@ import click
 
 from satasim_atsn.errors import SatasimError, TrainError
 from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.workload.datasets import DATASETS
 
 # DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
@@ -41,9 +42,11 @@ def _write_json(path: str | None, payload: dict) -> None:
 @click.option("--test-images", default=1000, show_default=True, type=int, help="test inputs embedded and evaluated")
 @click.option("--width", default=1.0, show_default=True, type=float, help="channel multiplier (1.0 = the paper's)")
 @click.option("--data-dir", default=None, help="dataset directory (Fashion-MNIST is found automatically)")
-@click.option("--cl-init", default=0.999, show_default=True, type=float, help="ATSN CL_init stored as default")
-@click.option("--tau-cl", default=0.999, show_default=True, type=float, help="ATSN tau_CL stored as default")
-@click.option("--theta", default=0.1, show_default=True, type=float, help="DTSNN entropy threshold stored as default")
+@click.option("--cl-init", default=CL_INIT_DEFAULT, show_default=True, type=float,
+              help="ATSN CL_init stored as default")
+@click.option("--tau-cl", default=TAU_CL_DEFAULT, show_default=True, type=float, help="ATSN tau_CL stored as default")
+@click.option("--theta", default=THETA_DEFAULT, show_default=True, type=float,
+              help="DTSNN entropy threshold stored as default")
 @click.option("--no-augment", is_flag=True, help="no random crop / flip")
 @click.option("--resume", is_flag=True, help="continue from the checkpoint")
 @click.option("--checkpoint", default=None, help="checkpoint path (default: OUTPUT.ckpt.npz)")
@@ -69,9 +72,9 @@ def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, 
 @click.command("evaluate")
 @click.argument("workload_path", metavar="WORKLOAD")
 @click.option("--policy", default="all", show_default=True, help="all | fixed | atsn | dtsnn (what to print)")
-@click.option("--cl-init", default=0.999, show_default=True, type=float)
-@click.option("--tau-cl", default=0.999, show_default=True, type=float)
-@click.option("--theta", default=0.1, show_default=True, type=float)
+@click.option("--cl-init", default=CL_INIT_DEFAULT, show_default=True, type=float)
+@click.option("--tau-cl", default=TAU_CL_DEFAULT, show_default=True, type=float)
+@click.option("--theta", default=THETA_DEFAULT, show_default=True, type=float)
 @click.option("--json", "json_path", default=None, help="also write the results as JSON")
 def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, json_path) -> None:
     """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity."""

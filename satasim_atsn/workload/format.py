@@ -51,7 +51,6 @@ FORMAT_NAME = "satasim-workload"
 FORMAT_VERSION = 1
 LAYER_TYPES = ("conv", "linear", "maxpool", "avgpool", "add", "flatten", "output")
 KINDS = ("trained", "imported", "statistical")
-POLICIES = ("fixed", "dtsnn", "atsn")
 OUTPUT_MODES = ("membrane", "accumulate")
 INPUT_ENCODINGS = ("direct", "spike_frames")
 WEIGHTED_TYPES = ("conv", "linear", "output")
@@ -408,10 +407,12 @@ def validate(workload: Workload) -> Workload:
             if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
                 raise _fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
     if statistical:
-        for policy in POLICIES:
-            hist = arrays.get(f"exit_hist/{policy}")
-            if hist is None:
-                raise _fail(where, f"exit_hist/{policy}", "missing", f"give exit histograms for {', '.join(POLICIES)}")
+        policies = exit_policy_names(arrays)
+        if not policies:
+            raise _fail(where, "exit_hist/<policy>", "missing",
+                        "give one exit histogram per exit policy, e.g. exit_hist/atsn")
+        for policy in policies:
+            hist = arrays[f"exit_hist/{policy}"]
             if (
                 hist.shape != (meta["timesteps"],)
                 or not np.isfinite(hist).all()
@@ -442,6 +443,11 @@ def validate(workload: Workload) -> Workload:
     else:
         _validate_inputs(workload)
     return workload
+
+
+def exit_policy_names(arrays: dict) -> tuple[str, ...]:
+    """The exit policies a statistical workload has histograms for: its ``exit_hist/<policy>`` keys, by name."""
+    return tuple(sorted(key.removeprefix("exit_hist/") for key in arrays if key.startswith("exit_hist/")))
 
 
 def _array(arrays: dict, key: str, where: str, dtype: type, shape: tuple) -> np.ndarray:
