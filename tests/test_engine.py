@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kernel_oracles import closed_form_pe_phase, exact_fold_phase, exact_pe_phase, stream_fold_phase
 
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import load_arch
-from satasim_atsn.hw.kernels import closed_form_pe_phase, exact_fold_phase, exact_pe_phase, stream_fold_phase
 from satasim_atsn.hw.mapping import build_mapping
 from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.traces.functional import functional_trace

@@ -1,48 +1,8 @@
 """Statistical workloads: paper-scale networks described by firing rates and exit-step histograms.
 
-A statistical workload (DESIGN.md section 4, ``meta.kind = "statistical"``) has no weights and no
-images. It stores ``rate/<layer>`` ([T] or per channel [T, C]) for every spiking layer (and,
-optionally, for max-pool layers: see step 4 below),
-``exit_hist/{fixed,dtsnn,atsn}`` (probability of exiting at t = 1..T), a ``seed``, the input's
-bit-plane densities ``meta.input_bit_density`` (8 values, bit 0 = least significant) and
-``meta.num_images``. :func:`draw_trace` turns it into the same :class:`Trace` that a trained
-workload's functional forward produces, by independent Bernoulli draws.
-
-Draw order (a contract: another implementation following it reproduces every spike)
-------------------------------------------------------------------------------------
-For image i (0-based, absolute index in the workload):
-
-1. ``rng = numpy.random.Generator(numpy.random.PCG64([seed, i]))``.
-2. Exit steps: three float64 draws ``rng.random()``, one per policy in the order fixed, dtsnn,
-   atsn; each maps to ``exit_t = 1 + searchsorted(cumsum(exit_hist/<policy>), u, side="right")``
-   (clipped to T): the first t whose cumulative probability exceeds u.
-3. Input, direct encoding: 8 bit planes k = 0..7, each ``rng.random(input_shape, dtype=float32)
-   < density[k]``; pixel = sum_k plane_k << k (uint8).
-4. Timestep-major, for t = 1..exit_t of the requested policy, for every spiking layer (spiking
-   conv/linear and add) in layer order: ``rng.random(out_shape, dtype=float32) < rate[t]``, the
-   rate broadcast over each channel's positions for [T, C] rates. Spike-frame inputs draw their
-   frame first in each timestep: ``rng.random(input_shape, dtype=float32) < rate/input[t]``.
-   A spiking layer whose only consumer is a max-pool with its own ``rate/<pool>`` (kernel ==
-   stride) is drawn in three consecutive segments instead: the pooled map
-   (``u < rate/<pool>[t]``), one window-choice uniform per pooled neuron
-   (``floor(u * k*k)``: the window position that surely spikes), then the layer itself: inside
-   an active window a position spikes if it is the chosen one or ``u < q`` with
-   ``q = (k*k*r_in/r_pool - 1)/(k*k - 1)`` (clipped to [0, 1]); inside an inactive window it is
-   silent; outside every window ``u < r_in``. The OR of each window is then exactly the drawn
-   pooled map and both rates are matched in expectation, which keeps the clustering of spikes
-   that independent draws lose (OR-pooling of independent spikes roughly doubles pooled rates).
-5. Non-spiking maps are derived exactly as the forward does: max-pool = OR of its window of the
-   drawn spikes, flatten = reshape. Nothing is drawn after the exit step (those maps are zero).
-
-All float32 draws are consecutive calls on one generator; numpy's PCG64 serves float32 from a
-continuous stream of 32-bit halves, so the whole image may be drawn in one call (we do; a test
-checks it against per-layer calls). Because the exit steps are drawn first and the spikes
-timestep-major, an image's spikes are identical prefixes under every policy: a policy that exits
-earlier sees the first timesteps of the longer run. DESIGN.md section 4 says "layer order then
-timestep order"; timestep-major is the deviation that lets draws stop at the exit.
-
-Statistical workloads carry no labels and no predictions: ``Trace.labels`` is None and
-``Trace.pred``/``pred_hw`` are -1.
+Builds them (from a rate table, or by fitting a twin of a trained workload) and draws their spikes
+into the same Trace a trained forward produces. The file contents and the draw order (a contract that
+reproduces every spike) are in docs/statistical.md.
 """
 
 from __future__ import annotations
