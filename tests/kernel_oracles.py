@@ -23,7 +23,7 @@ def exact_pe_phase(
     fire_spikes: np.ndarray,
     start_cycle: int,
     link_spikes_per_cycle: int,
-    in_capacity: int,
+    input_buffer_spikes: int,
     out_capacity: int,
 ) -> tuple[int, int, int, int]:
     """Per-cycle model of one PE's compute phase; returns (D_p, busy, stall_input, stall_output).
@@ -90,7 +90,7 @@ def exact_pe_phase(
                                 done = True
         # 2. the link delivers into the room left after step 1
         if k >= start_cycle and delivered < total:
-            n = min(link_spikes_per_cycle, in_capacity - in_count, total - delivered)
+            n = min(link_spikes_per_cycle, input_buffer_spikes - in_count, total - delivered)
             if n > 0:
                 delivered += n
                 in_count += n
@@ -100,7 +100,7 @@ def exact_pe_phase(
         # event skip: inside an accumulation nothing changes while the link cannot deliver
         if acc_left > 0 and out_count == 0 and not done:
             skip = 0
-            if delivered == total or in_count == in_capacity:
+            if delivered == total or in_count == input_buffer_spikes:
                 skip = acc_left
             elif k < start_cycle:
                 skip = min(acc_left, start_cycle - k)
@@ -142,7 +142,7 @@ def exact_fold_phase(
     fire_spikes: np.ndarray,
     start_cycle: int,
     stream_spikes_per_cycle: int,
-    in_capacity: int,
+    input_buffer_spikes: int,
     out_capacity: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Literal per-cycle model of a fold's compute phase (section 4.1); returns (D_p, busy, stall_in, stall_out).
@@ -240,7 +240,7 @@ def exact_fold_phase(
                     break
                 room = True
                 for e in range(dst_ptr[next_spike], dst_ptr[next_spike + 1]):
-                    if in_count[dst_pe[e]] >= in_capacity:
+                    if in_count[dst_pe[e]] >= input_buffer_spikes:
                         room = False
                 if not room:
                     break
@@ -267,12 +267,12 @@ def stream_fold_phase(
     fire_cycles: int,
     start_cycle: int,
     stream_spikes_per_cycle: int,
-    in_capacity: int,
+    input_buffer_spikes: int,
     paced: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The engine's recurrence on the inputs of :func:`exact_fold_phase` (one virtual position per spike).
 
-    ``paced=True`` runs the fast path (no room check), valid when no PE receives more than ``in_capacity``.
+    ``paced=True`` runs the fast path (no room check), valid when no PE receives more than ``input_buffer_spikes``.
     """
     num_pes = pe_neurons.shape[0]
     total = stream_image.shape[0]
@@ -289,8 +289,8 @@ def stream_fold_phase(
         fire_cycles,
         start_cycle,
         stream_spikes_per_cycle,
-        in_capacity,
-        ring_shift(num_pes, in_capacity),
+        input_buffer_spikes,
+        ring_shift(num_pes, input_buffer_spikes),
         paced,
         d,
     )

@@ -133,7 +133,7 @@ class _Model:
         self.fire_cycles = int(arch.pe.adc_cycles_per_conversion or 1) if self.analog else 1
         hop = int(arch.noc.hop_cycles)
         self.stream_start = hop * (mapping.rows + mapping.cols - 2)  # L: depth of the multicast tree
-        self.in_capacity = int(arch.pe.input_spike_buffer_bytes) // mapping.spike_bytes
+        self.input_buffer_spikes = int(arch.pe.input_spike_buffer_bytes) // mapping.spike_bytes
         self.r = int(mapping.spikes_per_cycle)
         self.exit_start = int(mapping.exit_hops * hop)
         self.hops = mapping.pe_hops.astype(np.int64)
@@ -507,13 +507,13 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                     busy_cls = np.add.reduceat(st.cyc[slice_rows], slice_ptr[:-1], axis=0)
                     busy_cls += nrows_s[:, None] * (fm.cls_neurons * fire_per_neuron)[None, :]
                     # fast path: a slice in which no PE receives more spikes than its buffer holds never finds a
-                    # full buffer (the k-th push sees at most k - 1 <= cap - 1 spikes), so delivery is pure
+                    # full buffer (the k-th push sees at most k - 1 <= ring_length - 1 spikes), so delivery is pure
                     # pacing and the kernel skips the room check; and a ring of (most spikes per PE + 1)
                     # entries is never read past its start, so it gives the same result as a larger one
                     most = np.add.reduceat(st.dlv_cls[slice_rows], slice_ptr[:-1], axis=0).max(axis=1)
-                    paced = most <= model.in_capacity
-                    cap = int(min(model.in_capacity, int(most.max()) + 1))
-                    shift = kernels.ring_shift(fm.cls_neurons.size, cap)
+                    paced = most <= model.input_buffer_spikes
+                    ring_length = int(min(model.input_buffer_spikes, int(most.max()) + 1))
+                    shift = kernels.ring_shift(fm.cls_neurons.size, ring_length)
                     # the packed state of the kernel holds any cycle below the slice's serial bound
                     bound = model.stream_start + 2 + (row_ptr[-1] - row_ptr[0]) + int(busy_cls.sum())
                     if bound >= 1 << (62 - shift):
@@ -533,7 +533,7 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                         fire_per_neuron,
                         model.stream_start,
                         model.r,
-                        cap,
+                        ring_length,
                         shift,
                         paced,
                     )

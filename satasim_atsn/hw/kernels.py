@@ -28,7 +28,7 @@ def _stream_slice(
     fire_cycles: int,
     start_cycle: int,
     r: int,
-    cap: int,
+    ring_length: int,
     shift: int,
     paced: bool,
     d_out: np.ndarray,
@@ -38,14 +38,14 @@ def _stream_slice(
     Image i of the slice delivers the stream spikes ``pos[row_lo[i]:row_hi[i]]`` (virtual positions whose
     destination classes are ``vp_cls[vp_ptr[v]:vp_ptr[v+1]]`` with costs ``vp_cost``). Per class the state
     is packed in one int64, ``ready << shift | head``: ``ready`` = the earliest cycle the PE can pop its next
-    spike, ``head`` = the ring slot holding the pop cycle of its spike ``cap`` deliveries back (0: none yet).
+    spike, ``head`` = the ring slot holding the pop cycle of its spike ``ring_length`` deliveries back (0: none yet).
     Indices are unsigned so that numba emits no wrap-around checks (twice as fast). ``paced``: the caller
-    proved that no PE receives more than ``cap`` spikes, so no buffer fills and the room check is skipped.
+    proved that no PE receives more than ``ring_length`` spikes, so no buffer fills and the room check is skipped.
     """
     ncls = cls_neurons.shape[0]
     mask = (np.int64(1) << shift) - 1
-    state = np.arange(ncls, dtype=np.int64) * cap
-    ring = np.zeros(ncls * cap, dtype=np.int64)
+    state = np.arange(ncls, dtype=np.int64) * ring_length
+    ring = np.zeros(ncls * ring_length, dtype=np.int64)
     pace = np.full(r, start_cycle - 1, dtype=np.int64)  # delivery cycles of the stream's last r spikes
     pslot = 0
     last = np.int64(start_cycle)
@@ -73,8 +73,8 @@ def _stream_slice(
                 pop = max(st >> shift, d1)
                 ring[np.uint64(h)] = pop
                 h += 1
-                if h - np.int64(c) * cap == cap:
-                    h -= cap
+                if h - np.int64(c) * ring_length == ring_length:
+                    h -= ring_length
                 state[c] = ((pop + vp_cost[e]) << shift) | h
             last = d
             pace[pslot] = d
@@ -87,9 +87,9 @@ def _stream_slice(
         d_out[c] = ready + fire if ready + fire > 0 else 0
 
 
-def ring_shift(classes: int, cap: int) -> int:
+def ring_shift(classes: int, ring_length: int) -> int:
     """Bits of the packed state kept for the ring head (see :func:`_stream_slice`)."""
-    return max(1, int(classes * cap).bit_length())
+    return max(1, int(classes * ring_length).bit_length())
 
 
 @njit(cache=True, parallel=True)
@@ -105,7 +105,7 @@ def fold_slices(
     fire_cycles: int,
     start_cycle: int,
     r: int,
-    cap: int,
+    ring_length: int,
     shift: int,
     paced: np.ndarray,
 ) -> np.ndarray:
@@ -135,7 +135,7 @@ def fold_slices(
             fire_cycles,
             start_cycle,
             r,
-            cap,
+            ring_length,
             shift,
             paced[s],
             d_all[s],
