@@ -1,7 +1,7 @@
 """The `satasim` command line: one click group; each area contributes its commands.
 
 Commands live beside the code they drive (``hw/commands.py``, ``train/commands.py``,
-``workload/commands.py``, ``study/commands.py``) so that this file stays a thin index.
+``traces/commands.py``, ``study/commands.py``) so that this file stays a thin index.
 A :class:`~satasim_atsn.errors.SatasimError` becomes one line on stderr and exit code 2.
 """
 
@@ -18,7 +18,7 @@ from satasim_atsn.errors import SatasimError
 # module path -> attribute holding a list of click commands/groups
 COMMAND_MODULES = (
     "satasim_atsn.hw.commands",
-    "satasim_atsn.workload.commands",
+    "satasim_atsn.traces.commands",
     "satasim_atsn.train.commands",
     "satasim_atsn.study.commands",
 )

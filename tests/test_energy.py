@@ -10,8 +10,8 @@ import pytest
 
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.energy import (
+    ACTIONS,
     COMPONENTS,
-    COUNT_NAMES,
     compute_area,
     compute_energy,
     energy_per_action_pJ,
@@ -29,7 +29,7 @@ def _arch(name: str, overrides=()):
 def test_count_names_match_microarchitecture_doc():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "microarchitecture.md").read_text()
     section = doc[doc.index("## 9."):]
-    for name in COUNT_NAMES:
+    for name in ACTIONS:
         assert f"`{name}`" in section, name
 
 
@@ -95,7 +95,7 @@ def test_leakage_times_time():
 def test_energy_per_op_independent_of_clock():
     slow, fast = _arch("atsn16x16"), _arch("atsn16x16", ["clock_hz=1e9"])
     assert energy_per_action_pJ(slow) == energy_per_action_pJ(fast)
-    counts = {n: 10 for n in COUNT_NAMES if n != "adc_conversions"}
+    counts = {n: 10 for n in ACTIONS if n != "adc_conversions"}
     assert compute_energy(slow, counts, 0).dynamic_pJ == compute_energy(fast, counts, 0).dynamic_pJ
     # the same cycle count at twice the clock leaks half as long
     assert compute_energy(fast, {}, 1000).leakage_total_pJ == pytest.approx(
@@ -153,7 +153,7 @@ def test_bad_counts():
 
 def test_to_dict_deterministic_json():
     arch = _arch("atsn16x16")
-    counts = {n: 3 for n in COUNT_NAMES if n != "adc_conversions"}
+    counts = {n: 3 for n in ACTIONS if n != "adc_conversions"}
     a = json.dumps(compute_energy(arch, counts, 12345).to_dict())
     b = json.dumps(compute_energy(_arch("atsn16x16"), dict(reversed(list(counts.items()))), 12345).to_dict())
     assert a == b
@@ -172,6 +172,8 @@ def test_dram_entry_choice_moves_energy():
 
 
 def test_every_counter_the_models_produce_has_an_energy_entry():
-    from satasim_atsn.report.results import ACTIONS
+    from satasim_atsn.hw import reference, results
 
-    assert set(ACTIONS) == set(COUNT_NAMES)
+    per_action = energy_per_action_pJ(_arch("atsn16x16"))
+    assert results.ACTIONS is ACTIONS and reference.ACTIONS is ACTIONS
+    assert set(per_action) == set(ACTIONS)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kernel_oracles import closed_form_pe_phase, exact_fold_phase, exact_pe_phase, stream_fold_phase
 
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import load_arch
-from satasim_atsn.hw.kernels import closed_form_pe_phase, exact_fold_phase, exact_pe_phase, stream_fold_phase
 from satasim_atsn.hw.mapping import build_mapping
 from satasim_atsn.snn.forward import run_forward
+from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.synthetic import random_workload
-from satasim_atsn.workload.trace import functional_trace
 
 ARCHS = Path(__file__).resolve().parent.parent / "archs"
 KIND_FILE = {"atsn": "atsn16x16.yaml", "dtsnn": "dtsnn16x16.yaml", "conventional": "conventional16x16.yaml"}

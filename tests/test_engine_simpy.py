@@ -17,8 +17,9 @@ import pytest
 
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import load_arch
-from satasim_atsn.hw.engine import DRAM_READ, DRAM_WRITE, MARK, A, _BatchWork, _Totals
-from satasim_atsn.report.results import ACTIONS
+from satasim_atsn.hw.energy import ACTIONS
+from satasim_atsn.hw.engine import DRAM_READ, DRAM_WRITE, MARK, A, _BatchWork
+from satasim_atsn.hw.results import AcceleratorTotals
 from satasim_atsn.workload.format import read_workload
 from satasim_atsn.workload.synthetic import random_workload
 
@@ -40,7 +41,7 @@ class HeapSchedulerOracle:
         self.latency = int(self.arch.dram.latency_cycles)
         self.dram_bpc = int(self.arch.dram.bytes_per_cycle)
         G = len(model.groups)
-        self.totals = [_Totals(model.P, G) for _ in range(accelerators)]
+        self.totals = [AcceleratorTotals(model.P, G) for _ in range(accelerators)]
         self.finish = np.zeros(accelerators, dtype=np.int64)
         self.first_image = first_image
         self.start_cycle = np.zeros(num_images, dtype=np.int64)
@@ -52,6 +53,8 @@ class HeapSchedulerOracle:
         self.group_busy = np.zeros(G, dtype=np.int64)
         self.setup_counts = np.zeros(len(ACTIONS), dtype=np.int64)
         self.dram_busy = 0
+
+    summary = engine._Scheduler.summary  # the run's public outcome, read off the same attributes
 
     def _dram(self, acc: int, request: int, nbytes: int) -> int:
         start = max(request, self.dram_free)

@@ -170,7 +170,7 @@ def check_case(seed: int) -> None:
 @pytest.mark.parametrize("block", range(2))
 def test_engine_matches_reference_statistical(block: int) -> None:
     """40 statistical twins of the random networks: drawn spikes and exit steps instead of a forward."""
-    from satasim_atsn.workload.statistical import fit_statistical_twin
+    from satasim_atsn.traces.statistical import fit_statistical_twin
 
     engine = pytest.importorskip("satasim_atsn.hw.engine", reason="hw/engine.py is not there yet")
     for seed in range(block * 20, block * 20 + 20):

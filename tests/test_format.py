@@ -345,10 +345,22 @@ def test_statistical_bad_arrays(tmp_path, statistical, key, value, needle):
     _expect(tmp_path, _payload(statistical), key, needle)
 
 
-@pytest.mark.parametrize("key", ["rate/conv5", "exit_hist/fixed", "seed"])
+@pytest.mark.parametrize("key", ["rate/conv5", "exit_hist/<policy>", "seed"])
 def test_statistical_missing_arrays(tmp_path, statistical, key):
-    del statistical.arrays[key]
+    prefix = "exit_hist/" if key.endswith("<policy>") else None
+    for name in [k for k in statistical.arrays if k == key or (prefix and k.startswith(prefix))]:
+        del statistical.arrays[name]
     _expect(tmp_path, _payload(statistical), key, "missing")
+
+
+def test_statistical_policies_are_named_by_the_file(tmp_path, statistical):
+    """A new exit policy is a new exit_hist/<name> array, not a format change; any subset is valid."""
+    from satasim_atsn.workload.format import exit_policy_names
+
+    statistical.arrays["exit_hist/newrule"] = statistical.arrays["exit_hist/atsn"].copy()
+    del statistical.arrays["exit_hist/fixed"]
+    path = _write_raw(tmp_path / "w.npz", _payload(statistical))
+    assert exit_policy_names(read_workload(path).arrays) == ("atsn", "dtsnn", "newrule")
 
 
 @pytest.mark.parametrize("density", [None, [0.5] * 7, [0.5] * 7 + [2.0]])

@@ -17,9 +17,9 @@ import pytest
 from satasim_atsn.hw.arch import build_arch
 from satasim_atsn.hw.mapping import build_mapping
 from satasim_atsn.hw.reference import ACTIONS, _Unit, simulate_reference
+from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload, validate
 from satasim_atsn.workload.synthetic import random_workload
-from satasim_atsn.workload.trace import functional_trace
 
 ARCH = {
     "name": "hand",

@@ -10,9 +10,8 @@ import pytest
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.complexity import firing_rates
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
-from satasim_atsn.workload.format import POLICIES, emits_spikes, read_workload
-from satasim_atsn.workload.networks import layer_costs, network_totals, resnet19, vgg16
-from satasim_atsn.workload.statistical import (
+from satasim_atsn.traces.statistical import DRAW_ORDER_FIRST as POLICIES
+from satasim_atsn.traces.statistical import (
     build_from_spec,
     build_statistical,
     draw_exit_steps,
@@ -25,6 +24,8 @@ from satasim_atsn.workload.statistical import (
     spike_or_pool,
     spiking_layers,
 )
+from satasim_atsn.workload.format import emits_spikes, read_workload
+from satasim_atsn.workload.networks import layer_costs, network_totals, resnet19, vgg16
 from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,7 +298,7 @@ def test_twin_reproduces_the_trained_rates(seed):
 def test_twin_histograms_and_running_rates_follow_the_policies():
     wl = random_workload(2, images=40, timesteps=4)
     twin = fit_statistical_twin(wl, rates_policy="atsn")
-    from satasim_atsn.workload.statistical import twin_policies
+    from satasim_atsn.traces.statistical import twin_policies
 
     policies = twin_policies(wl)
     result = run_forward(wl)
@@ -324,7 +325,7 @@ def test_twin_rejects_statistical_and_bad_image_counts():
 
 
 def _pooled_random_twin(seed: int):
-    from satasim_atsn.workload.statistical import fit_statistical_twin, pooled_layers
+    from satasim_atsn.traces.statistical import fit_statistical_twin, pooled_layers
     from satasim_atsn.workload.synthetic import random_workload
 
     for s in range(seed, seed + 200):
@@ -337,7 +338,7 @@ def _pooled_random_twin(seed: int):
 def test_pooled_rates_are_fitted_and_drawn_consistently():
     """A twin carries max-pool rates; the drawn pooled map is the OR of the drawn layer, and both rates match."""
     from satasim_atsn.snn.forward import spike_maxpool
-    from satasim_atsn.workload.statistical import draw_trace, pooled_layers
+    from satasim_atsn.traces.statistical import draw_trace, pooled_layers
 
     wl, twin = _pooled_random_twin(0)
     pool = pooled_layers(wl.layers)[0]
@@ -359,7 +360,7 @@ def test_pooled_rates_are_fitted_and_drawn_consistently():
 
 def test_independent_or_pooling_overstates_pooled_rates():
     """Without a pooled rate the OR of independent draws overstates pooling: the reason pooled rates exist."""
-    from satasim_atsn.workload.statistical import draw_trace, pooled_layers
+    from satasim_atsn.traces.statistical import draw_trace, pooled_layers
 
     wl, twin = _pooled_random_twin(0)
     pool = pooled_layers(wl.layers)[0]

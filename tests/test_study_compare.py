@@ -10,7 +10,7 @@ import pytest
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.study.compare import run_compare
-from satasim_atsn.study.reproduce import reproduce
+from satasim_atsn.study.driver import reproduce
 from satasim_atsn.workload.format import write_workload
 from satasim_atsn.workload.synthetic import random_workload
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from satasim_atsn.cli import main
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.engine import simulate
+from satasim_atsn.traces.statistical import fit_statistical_twin, pooled_layers
 from satasim_atsn.workload.format import read_workload, write_workload
-from satasim_atsn.workload.statistical import fit_statistical_twin, pooled_layers
 from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import ArchError
+from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech
-from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 
 REQUIRED = object()  # marker: the field has no default
 
@@ -27,7 +27,7 @@ REQUIRED = object()  # marker: the field has no default
 _POS = (1, None)
 SCHEMA: dict[str, Any] = {
     "name": ("str", REQUIRED, None),
-    "kind": (("conventional", "dtsnn", "atsn"), REQUIRED, None),
+    "kind": (tuple(ACCELERATOR_EXIT_KIND), REQUIRED, None),
     "technology": ("str", REQUIRED, None),
     "clock_hz": ("float", REQUIRED, (1.0, None)),
     "accelerators": ("int", REQUIRED, _POS),
@@ -51,19 +51,14 @@ SCHEMA: dict[str, Any] = {
         "adc_cycles_per_conversion": ("int", None, _POS),
     },
     "exit_unit": {
-        "kind": (("at", "dt", "none"), REQUIRED, None),
+        "kind": (tuple(EXIT_UNITS), REQUIRED, None),
         "data_memory_bytes": ("int", REQUIRED, _POS),
         "input_spike_buffer_bytes": ("int", REQUIRED, _POS),
         "output_spike_buffer_bytes": ("int", REQUIRED, _POS),
         "adders": ("int", REQUIRED, _POS),
         "multipliers": ("int", 0, (0, None)),
         "vmem_bits": ("int", REQUIRED, (4, 64)),
-        "exp_lut_entries": ("int", None, (2, None)),
-        "lut_bytes": ("int", None, _POS),
-        "divider_cycles": ("int", None, _POS),
-        "cl_init": ("float", None, (0.0, 1.0)),
-        "tau_cl": ("float", None, (0.0, 1.0)),
-        "theta": ("float", None, (0.0, 1.0)),
+        **kind_fields(),  # each kind's own fields (hw/exit_units.py)
     },
     "noc": {
         "topology": (("mesh",), "mesh", None),
@@ -87,10 +82,6 @@ SCHEMA: dict[str, Any] = {
 
 # fields that only make sense for one setting of another field
 ADC_FIELDS = ("adc_bits", "adc_cycles_per_conversion")
-EXIT_FIELDS = {"at": ("exp_lut_entries", "cl_init", "tau_cl"), "dt": ("lut_bytes", "divider_cycles", "theta"),
-               "none": ()}
-KIND_EXIT = {"conventional": "none", "dtsnn": "dt", "atsn": "at"}
-POLICY_NAMES = {"at": "atsn", "dt": "dtsnn", "none": "fixed"}
 
 
 def _suggest(word: str, options) -> str:
@@ -142,6 +133,11 @@ class ExitUnitCfg:
     cl_init: float | None
     tau_cl: float | None
     theta: float | None
+
+    @property
+    def unit(self) -> ExitUnit:
+        """The exit-unit kind's behaviour (hw/exit_units.py)."""
+        return EXIT_UNITS[self.kind]
 
 
 @dataclass(frozen=True)
@@ -229,18 +225,11 @@ class Arch:
     @property
     def policy_name(self) -> str:
         """'atsn' | 'dtsnn' | 'fixed', from exit_unit.kind."""
-        return POLICY_NAMES[self.exit_unit.kind]
+        return self.exit_unit.unit.policy_name
 
     def exit_policy(self):
         """The snn.exit_policies object the exit unit implements."""
-        from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
-
-        eu = self.exit_unit
-        if eu.kind == "at":
-            return AtsnPolicy(cl_init=eu.cl_init, tau_cl=eu.tau_cl, hardware=True, lut_entries=eu.exp_lut_entries)
-        if eu.kind == "dt":
-            return DtsnnPolicy(theta=eu.theta)
-        return FixedPolicy()
+        return self.exit_unit.unit.policy(self.exit_unit)
 
     def to_dict(self) -> dict:
         """The fully resolved configuration (JSON-ready, deterministic key order)."""
@@ -356,30 +345,19 @@ def _cross_checks(where: str, cfg: dict) -> None:
                 raise ArchError.at(where, f"pe.{f}", "only meaningful with pe.accumulation: analog",
                                    f"remove it (or --set pe.{f}=null), or set pe.accumulation: analog")
     eu = cfg["exit_unit"]
-    want = KIND_EXIT[cfg["kind"]]
+    want = ACCELERATOR_EXIT_KIND[cfg["kind"]]
     if eu["kind"] != want:
         raise ArchError.at(where, "exit_unit.kind", f"a {cfg['kind']} accelerator has exit unit kind {want!r}, got "
                            f"{eu['kind']!r}", f"set exit_unit.kind: {want} or change 'kind'")
-    for kind, fields in EXIT_FIELDS.items():
-        for f in fields:
+    for kind, unit in EXIT_UNITS.items():
+        for f in unit.fields:
             if kind == eu["kind"] and eu[f] is None:
                 raise ArchError.at(where, f"exit_unit.{f}", f"required for exit unit kind {kind!r}",
                                    "see docs/architecture.md for the defaults")
             if kind != eu["kind"] and eu[f] is not None:
                 raise ArchError.at(where, f"exit_unit.{f}", f"only meaningful for exit unit kind {kind!r}, "
                                    f"this one is {eu['kind']!r}", f"remove it (or --set exit_unit.{f}=null)")
-    if eu["kind"] in ("at", "dt") and eu["multipliers"] < 1:
-        raise ArchError.at(where, "exit_unit.multipliers", f"a {eu['kind']} unit needs at least one multiplier",
-                           "set multipliers: 1")
-    if eu["kind"] == "at" and eu["exp_lut_entries"] * LUT_WORD_BYTES > eu["data_memory_bytes"]:
-        raise ArchError.at(where, "exit_unit.exp_lut_entries",
-                           f"{eu['exp_lut_entries']} {LUT_WORD_BYTES}-byte entries do not fit the "
-                           f"{eu['data_memory_bytes']} B data memory",
-                           "enlarge exit_unit.data_memory_bytes or use fewer entries")
-    if eu["kind"] == "dt" and eu["lut_bytes"] > eu["data_memory_bytes"]:
-        raise ArchError.at(where, "exit_unit.lut_bytes",
-                           f"the {eu['lut_bytes']} B table does not fit the {eu['data_memory_bytes']} B data memory",
-                           "enlarge exit_unit.data_memory_bytes")
+    EXIT_UNITS[eu["kind"]].validate(where, eu)
 
 
 def _schema_at(path: list[str]) -> Any:

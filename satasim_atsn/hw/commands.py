@@ -12,7 +12,8 @@ import click
 import numpy as np
 
 from satasim_atsn.errors import SatasimError
-from satasim_atsn.workload.format import atomic_write_text, emits_spikes, read_workload
+from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.workload.format import emits_spikes, read_workload
 
 
 def _check_output_path(path: str | None, option: str, is_dir: bool = False) -> None:
@@ -89,7 +90,7 @@ def _default_arch() -> Path:
 def functional_floor(arch, workload, start: int, count: int) -> None:
     """The bare functional work: the forward with the arch's exit policy (or a statistical draw + counts)."""
     if workload.is_statistical:
-        from satasim_atsn.workload.statistical import draw_trace
+        from satasim_atsn.traces.statistical import draw_trace
 
         trace = draw_trace(workload, arch.policy_name, start, count)
         for spikes in trace.spikes.values():

@@ -17,8 +17,9 @@ from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 
 COMPONENTS = ("pe_compute", "pe_memory", "spike_buffers", "adc", "exit_unit", "noc", "global_buffer", "dram")
 
-# count name -> component it is charged to (docs/microarchitecture.md section 9)
-COUNT_COMPONENT = {
+# every action counter (docs/microarchitecture.md section 9), in counter-array order -> the component it is
+# charged to; the engine, the reference and the results all take the counter names from here
+ACTION_COMPONENT = {
     "pe_accumulations": "pe_compute",
     "pe_fire_updates": "pe_compute",
     "pe_spikes_out": "pe_compute",
@@ -31,7 +32,6 @@ COUNT_COMPONENT = {
     "weight_glb_write_bytes": "global_buffer",
     "spike_glb_read_bytes": "global_buffer",
     "spike_glb_write_bytes": "global_buffer",
-    "pool_ors": "global_buffer",
     "noc_byte_hops": "noc",
     "dram_read_bytes": "dram",
     "dram_write_bytes": "dram",
@@ -41,8 +41,9 @@ COUNT_COMPONENT = {
     "exit_multiplies": "exit_unit",
     "exit_compares": "exit_unit",
     "exit_divides": "exit_unit",
+    "pool_ors": "global_buffer",
 }
-COUNT_NAMES = tuple(COUNT_COMPONENT)
+ACTIONS = tuple(ACTION_COMPONENT)
 LUT_WORD_BITS = 8 * LUT_WORD_BYTES  # exp-table words (docs/microarchitecture.md section 3)
 
 
@@ -142,8 +143,7 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
                        + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes)
     exit_unit = (getattr(t.sram("sram64", eu.data_memory_bytes), quantity) + eu.adders * t.logic("add", we, quantity)
                  + eu.multipliers * t.logic("mult", we, quantity) + t.logic("compare", we, quantity))
-    if eu.kind == "dt":
-        exit_unit += entry("div_32b")
+    exit_unit += eu.unit.extra_instances(t, quantity)
     if quantity == "area_um2":
         adc = arch.num_pes * t.adc_area_um2(pe.adc_bits) if analog else 0.0
     else:
@@ -229,7 +229,7 @@ class EnergyBreakdown:
             "by_component_pJ": self.component_pJ(),
             "dynamic_pJ": {c: dict(self.dynamic_pJ[c]) for c in COMPONENTS},
             "leakage_pJ": {c: self.leakage_pJ[c] for c in COMPONENTS},
-            "per_action_pJ": {k: self.per_action_pJ[k] for k in COUNT_NAMES},
+            "per_action_pJ": {k: self.per_action_pJ[k] for k in ACTIONS},
         }
 
 
@@ -239,20 +239,20 @@ def compute_energy(arch: Arch, counts: dict[str, int], makespan_cycles: int) -> 
     ``counts`` uses the names of docs/microarchitecture.md section 9 (missing names count 0);
     unknown names or negative counts are programming errors (ValueError).
     """
-    unknown = sorted(set(counts) - set(COUNT_NAMES))
+    unknown = sorted(set(counts) - set(ACTIONS))
     if unknown:
-        raise ValueError(f"unknown action counts {unknown}; expected names from {COUNT_NAMES}")
+        raise ValueError(f"unknown action counts {unknown}; expected names from {ACTIONS}")
     if makespan_cycles < 0:
         raise ValueError(f"makespan_cycles must be >= 0, got {makespan_cycles}")
     per_action = energy_per_action_pJ(arch)
     dynamic: dict[str, dict[str, float]] = {c: {} for c in COMPONENTS}
-    for name in COUNT_NAMES:
+    for name in ACTIONS:
         n = counts.get(name, 0)
         if n < 0:
             raise ValueError(f"action count {name} is negative ({n})")
         if name == "adc_conversions" and n and arch.pe.accumulation != "analog":
             raise ValueError("adc_conversions > 0 on an architecture with digital PEs")
-        dynamic[COUNT_COMPONENT[name]][name] = float(n) * per_action[name]
+        dynamic[ACTION_COMPONENT[name]][name] = float(n) * per_action[name]
     seconds = makespan_cycles / arch.clock_hz
     leakage = {c: p_mW * 1e-3 * seconds * 1e12 for c, p_mW in leakage_power_mW(arch).items()}
     return EnergyBreakdown(dynamic_pJ=dynamic, leakage_pJ=leakage, per_action_pJ=per_action,

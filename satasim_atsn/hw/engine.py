@@ -45,10 +45,12 @@ import simpy
 
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw import kernels
+from satasim_atsn.hw.energy import ACTIONS
 from satasim_atsn.hw.mapping import Group, GroupInput, Mapping, build_mapping
-from satasim_atsn.report.results import ACTIONS, SimResult
+from satasim_atsn.hw.results import AcceleratorTotals, RunSummary, SimResult
+from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload
-from satasim_atsn.workload.trace import Trace, functional_trace
+from satasim_atsn.workload.trace import Trace
 
 A = {name: i for i, name in enumerate(ACTIONS)}
 DRAM_READ, DRAM_WRITE, MARK = 0, 1, 2
@@ -115,25 +117,6 @@ class _BatchWork:
     group_busy: np.ndarray  # [G] PE busy cycles per group (summed over PEs)
 
 
-@dataclass
-class _Totals:
-    """Per-accelerator accumulators filled by the scheduler."""
-
-    num_pes: int
-    groups: int
-    busy: np.ndarray = field(init=False)
-    stall_input: np.ndarray = field(init=False)
-    stall_memory: int = 0
-    exit_busy: int = 0
-    exit_stall_input: int = 0
-    counts: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.busy = np.zeros(self.num_pes, dtype=np.int64)
-        self.stall_input = np.zeros(self.num_pes, dtype=np.int64)
-        self.counts = np.zeros(len(ACTIONS), dtype=np.int64)
-
-
 class _Model:
     """Everything static the engine derives from (arch, mapping)."""
 
@@ -150,7 +133,7 @@ class _Model:
         self.fire_cycles = int(arch.pe.adc_cycles_per_conversion or 1) if self.analog else 1
         hop = int(arch.noc.hop_cycles)
         self.stream_start = hop * (mapping.rows + mapping.cols - 2)  # L: depth of the multicast tree
-        self.in_capacity = int(arch.pe.input_spike_buffer_bytes) // mapping.spike_bytes
+        self.input_buffer_spikes = int(arch.pe.input_spike_buffer_bytes) // mapping.spike_bytes
         self.r = int(mapping.spikes_per_cycle)
         self.exit_start = int(mapping.exit_hops * hop)
         self.hops = mapping.pe_hops.astype(np.int64)
@@ -160,23 +143,10 @@ class _Model:
         self.out_bytes = int(arch.global_buffers.output.bytes)
         self.vmem_bits = int(arch.pe.vmem_bits)
         self.mesh_hops = mapping.rows + mapping.cols - 2
-        self.exit_kind = arch.exit_unit.kind
         self.exit_cost = -(-self.classes // int(arch.exit_unit.adders))
-        c = self.classes
-        if self.exit_kind == "at":
-            self.decide_cycles = 3 * c + 1
-            self.decide_ops = {"exit_compares": c + 1, "exit_multiplies": 2 * c + 1, "exit_lut_reads": 2 * c}
-        elif self.exit_kind == "dt":
-            self.decide_cycles = 5 * c + int(arch.exit_unit.divider_cycles) + 1
-            self.decide_ops = {
-                "exit_compares": c + 1,
-                "exit_multiplies": 4 * c,
-                "exit_lut_reads": 4 * c,
-                "exit_divides": 1,
-            }
-        else:
-            self.decide_cycles = 0
-            self.decide_ops = {}
+        unit = arch.exit_unit.unit
+        self.decide_cycles = unit.decide_cycles(arch.exit_unit, self.classes)
+        self.decide_ops = unit.decide_actions(arch.exit_unit, self.classes)
         self.groups = mapping.groups
         self.producer = {g.name: g.index for g in self.groups}
         self.folds: dict[int, list[_FoldModel]] = {}
@@ -537,13 +507,13 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                     busy_cls = np.add.reduceat(st.cyc[slice_rows], slice_ptr[:-1], axis=0)
                     busy_cls += nrows_s[:, None] * (fm.cls_neurons * fire_per_neuron)[None, :]
                     # fast path: a slice in which no PE receives more spikes than its buffer holds never finds a
-                    # full buffer (the k-th push sees at most k - 1 <= cap - 1 spikes), so delivery is pure
+                    # full buffer (the k-th push sees at most k - 1 <= ring_length - 1 spikes), so delivery is pure
                     # pacing and the kernel skips the room check; and a ring of (most spikes per PE + 1)
                     # entries is never read past its start, so it gives the same result as a larger one
                     most = np.add.reduceat(st.dlv_cls[slice_rows], slice_ptr[:-1], axis=0).max(axis=1)
-                    paced = most <= model.in_capacity
-                    cap = int(min(model.in_capacity, int(most.max()) + 1))
-                    shift = kernels.ring_shift(fm.cls_neurons.size, cap)
+                    paced = most <= model.input_buffer_spikes
+                    ring_length = int(min(model.input_buffer_spikes, int(most.max()) + 1))
+                    shift = kernels.ring_shift(fm.cls_neurons.size, ring_length)
                     # the packed state of the kernel holds any cycle below the slice's serial bound
                     bound = model.stream_start + 2 + (row_ptr[-1] - row_ptr[0]) + int(busy_cls.sum())
                     if bound >= 1 << (62 - shift):
@@ -563,7 +533,7 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
                         fire_per_neuron,
                         model.stream_start,
                         model.r,
-                        cap,
+                        ring_length,
                         shift,
                         paced,
                     )
@@ -775,7 +745,7 @@ class _Scheduler:
         self.latency = int(self.arch.dram.latency_cycles)
         self.dram_bpc = int(self.arch.dram.bytes_per_cycle)
         G = len(model.groups)
-        self.totals = [_Totals(model.P, G) for _ in range(accelerators)]
+        self.totals = [AcceleratorTotals(model.P, G) for _ in range(accelerators)]
         self.finish = np.zeros(accelerators, dtype=np.int64)
         self.first_image = first_image
         self.start_cycle = np.zeros(num_images, dtype=np.int64)
@@ -916,6 +886,20 @@ class _Scheduler:
             pass
         self.events = events
 
+    def summary(self) -> RunSummary:
+        """The public outcome of :meth:`run`: what SimResult.build needs, nothing of the scheduler's internals."""
+        return RunSummary(
+            total_cycles=int(max(int(self.finish.max()), int(self.end_cycle.max(initial=0)))),
+            start_cycle=self.start_cycle,
+            end_cycle=self.end_cycle,
+            exit_t=self.exit_t,
+            accelerator=self.accelerator,
+            accelerators=self.totals,
+            group_cycles=self.group_cycles,
+            group_busy=self.group_busy,
+            group_counts=self.group_counts,
+        )
+
 
 # ------------------------------------------------------------------------------------------
 # entry point
@@ -985,7 +969,7 @@ def simulate(
         workload=workload,
         mapping=mapping,
         start=start,
-        scheduler=scheduler,
+        summary=scheduler.summary(),
         pred=pred,
         pred_hw=pred_hw,
         labels=labels if has_labels[0] else None,

@@ -1,317 +1,15 @@
-"""Numba kernels: exact compute-phase outcomes (docs/microarchitecture.md section 4.1) and counting kernels.
+"""Numba kernels of the engine: the multicast stream recurrence of a PE-group fold, and counting kernels.
 
-**PE-group folds: one multicast stream with head-of-line blocking.** Two witnesses of the same rules:
-
-* :func:`exact_fold_phase`, a literal per-cycle model of a fold's compute phase (every PE's step 1, the
-  stream's step 2, every output buffer's step 3, one loop iteration per cycle), for tests;
-* the event recurrence used by the engine (:func:`fold_slices` / :func:`_stream_slice`), which costs
-  O(deliveries) instead of O(cycles x PEs). Its derivation from the per-cycle rules:
-
-  Let stream spike ``s`` (delivery order, only spikes with >= 1 destination) be delivered in step 2 of
-  cycle ``d_s``, and let PE p's k-th received spike (k = 1, 2, ... in stream order) have cost ``a_k``
-  and be popped in step 1 of cycle ``pi_k``.
-
-  1. *Stream.* Spike s is attempted at every cycle ``c >= max(L, d_{s-1})`` until delivered (the stream
-     always tries its next spike first and stops at the first refusal). At cycle c it goes iff (i) fewer
-     than r spikes were delivered earlier in that cycle, i.e. ``d_{s-r} < c`` (the d are non-decreasing);
-     (ii) every destination p has room: p has received ``k - 1`` spikes before s (all earlier spikes were
-     delivered, in order, including those of this same step) and popped those with ``pi_j <= c`` (pops in
-     step 1 precede step 2), so room means ``k - 1 - #{j: pi_j <= c} < cap``, i.e. ``pi_{k-cap} <= c``
-     (no condition while ``k <= cap``). Both conditions are monotone in c, so
-     ``d_s = max(L, d_{s-1}, d_{s-r} + 1, max_p pi^p_{k_p(s)-cap})``.
-  2. *PE.* A spike delivered at cycle d is in the buffer at the start of cycle d + 1. PE p pops its k-th
-     spike at the first cycle where it is free and the spike is there: ``pi_k = max(d + 1, ready_k)``, with
-     ``ready_1 = i_1 * n_p * F`` and ``ready_k = pi_{k-1} + a_{k-1} + (i_k - i_{k-1}) * n_p * F`` (an image
-     i's fire pass, n_p neurons x ``fire_cycles`` F, starts in the cycle after its last accumulation;
-     clarification 1: the next image's spikes wait for it; images that send p nothing fire back to back).
-     While p waits (``d + 1 > ready``) it stalls on input: it cannot fire early because the spike belongs
-     to the image it works on (or a later one, whose earlier fire passes are already in ``ready``).
-  3. *Output.* At most one spike is pushed per cycle and the same cycle drains ``r >= 1``, so the output
-     buffer is empty at the end of every cycle: ``stall_output = 0`` (both ``r >= 1`` and capacities >= 1
-     are validated by ``hw/mapping.py``). Hence ``D_p = ready_{K+1} + n_p * F`` (the last image's fire
-     pass after p's last spike, with ``ready`` advanced by every image boundary), 0 for a PE without
-     neurons; ``busy_p = sum a + b * n_p * F`` and ``stall_input_p = D_p - busy_p``.
-
-  Steps 1-2 form one recurrence over the stream in delivery order; each destination PE keeps ``ready``
-  and a ring of its last ``cap`` pop cycles. PEs with equal neurons and equal coverage of every input
-  position receive the same spikes at the same costs, hence have identical trajectories: the engine runs
-  the recurrence once per such class (deep VGG layers collapse from 255 PEs to 3-66 classes).
-  ``tests/test_engine.py`` checks recurrence == per-cycle model on thousands of random folds (1-3
-  images, 1-3 entry buffers, r = 1..3, adders 1..3, multi-cycle fires, PEs without neurons, spikes with
-  1..all destinations), and a brute-force witness of whole slices built from section 4.1's definitions.
-
-**The exit unit** keeps its own single link (clarification 3): :func:`exact_pe_phase` is its per-cycle
-model and :func:`closed_form_pe_phase` the closed form used by the engine, exact because
-
-  1. the output buffer never fills (as above);
-  2. *no starvation after the first arrival*: from cycle ``L`` on, a cycle that ends with an empty input
-     buffer had room after step 1 and delivered nothing, so every spike had already been delivered.
-     So the only input stalls are from the moment the unit first wants a spike, ``s0`` = the update
-     passes of leading images that send it nothing, up to cycle ``L``: ``max(0, L + 1 - s0)``;
-  3. every other cycle is busy.
-
-The rest are counting kernels: per-position spike counts (summed over channels), per-PE-block counts,
-bit-plane popcounts, coverage matrices of receptive fields, and the stream's virtual positions.
+Counting kernels: per-position spike counts (summed over channels), per-PE-block counts, bit-plane
+popcounts, receptive-field coverage matrices and the stream's virtual positions. The derivation of the
+stream recurrence and of the exit unit's closed form, and the per-cycle witnesses the tests check them
+against (tests/kernel_oracles.py), are in docs/kernels.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-
-# ------------------------------------------------------------------------------------------
-# the per-cycle witness
-# ------------------------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def exact_pe_phase(
-    spike_image: np.ndarray,
-    spike_cost: np.ndarray,
-    num_images: int,
-    num_neurons: int,
-    fire_cycles: int,
-    fire_spikes: np.ndarray,
-    start_cycle: int,
-    link_spikes_per_cycle: int,
-    in_capacity: int,
-    out_capacity: int,
-) -> tuple[int, int, int, int]:
-    """Per-cycle model of one PE's compute phase; returns (D_p, busy, stall_input, stall_output).
-
-    ``spike_image[j]``/``spike_cost[j]``: image index (non-decreasing) and accumulate cycles of the
-    j-th delivered spike in delivery order; ``fire_spikes[i, n]``: whether neuron n of image i spikes.
-    """
-    total = spike_image.shape[0]
-    per_image = np.zeros(num_images + 1, dtype=np.int64)
-    for j in range(total):
-        per_image[spike_image[j]] += 1
-    busy = 0
-    stall_in = 0
-    stall_out = 0
-    delivered = 0
-    popped = 0
-    in_count = 0
-    out_count = 0
-    image = 0
-    popped_image = 0
-    acc_left = 0
-    firing = False
-    neuron = 0
-    sub = 0
-    done = num_images == 0 or (num_neurons == 0 and total == 0)
-    k = 0
-    while not done or out_count > 0:
-        # 1. the PE acts on the state at the start of the cycle
-        if not done:
-            if acc_left > 0:
-                busy += 1
-                acc_left -= 1
-            else:
-                if not firing and popped_image < per_image[image]:
-                    if in_count > 0:
-                        in_count -= 1
-                        popped += 1
-                        popped_image += 1
-                        busy += 1
-                        acc_left = spike_cost[popped - 1] - 1
-                    else:
-                        stall_in += 1
-                elif not firing:
-                    firing = True
-                    neuron = 0
-                    sub = 0
-                if firing:
-                    if sub + 1 < fire_cycles:
-                        busy += 1
-                        sub += 1
-                    elif fire_spikes[image, neuron] and out_count >= out_capacity:
-                        stall_out += 1
-                    else:
-                        busy += 1
-                        if fire_spikes[image, neuron]:
-                            out_count += 1
-                        neuron += 1
-                        sub = 0
-                        if neuron >= num_neurons:
-                            firing = False
-                            image += 1
-                            popped_image = 0
-                            if image >= num_images:
-                                done = True
-        # 2. the link delivers into the room left after step 1
-        if k >= start_cycle and delivered < total:
-            n = min(link_spikes_per_cycle, in_capacity - in_count, total - delivered)
-            if n > 0:
-                delivered += n
-                in_count += n
-        # 3. the output buffer drains (including a spike pushed this cycle)
-        out_count -= min(out_count, link_spikes_per_cycle)
-        k += 1
-        # event skip: inside an accumulation nothing changes while the link cannot deliver
-        if acc_left > 0 and out_count == 0 and not done:
-            skip = 0
-            if delivered == total or in_count == in_capacity:
-                skip = acc_left
-            elif k < start_cycle:
-                skip = min(acc_left, start_cycle - k)
-            busy += skip
-            acc_left -= skip
-            k += skip
-    return k, busy, stall_in, stall_out
-
-
-def closed_form_pe_phase(
-    spike_image: np.ndarray,
-    spike_cost: np.ndarray,
-    num_images: int,
-    num_neurons: int,
-    fire_cycles: int,
-    start_cycle: int,
-) -> tuple[int, int, int, int]:
-    """The closed form of the module docstring for one PE; same return as :func:`exact_pe_phase`."""
-    if num_neurons == 0 and spike_image.size == 0:
-        return 0, 0, 0, 0
-    fire = num_neurons * fire_cycles
-    busy = int(spike_cost.sum()) + num_images * fire
-    stall = 0
-    if spike_image.size:
-        s0 = int(spike_image[0]) * fire
-        stall = max(0, start_cycle + 1 - s0)
-    return busy + stall, busy, stall, 0
-
-
-# ------------------------------------------------------------------------------------------
-# the coupled multicast stream of one fold: per-cycle witness
-# ------------------------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def exact_fold_phase(
-    stream_image: np.ndarray,
-    dst_ptr: np.ndarray,
-    dst_pe: np.ndarray,
-    dst_cost: np.ndarray,
-    num_images: int,
-    pe_neurons: np.ndarray,
-    fire_cycles: int,
-    fire_spikes: np.ndarray,
-    start_cycle: int,
-    stream_spikes_per_cycle: int,
-    in_capacity: int,
-    out_capacity: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Literal per-cycle model of a fold's compute phase (section 4.1); returns (D_p, busy, stall_in, stall_out).
-
-    Stream spike s (delivery order) belongs to image ``stream_image[s]`` (non-decreasing) and goes to PEs
-    ``dst_pe[dst_ptr[s]:dst_ptr[s+1]]`` costing ``dst_cost[...]`` accumulate cycles each;
-    ``fire_spikes[i, p, n]``: whether neuron n of PE p spikes for image i. One loop iteration per cycle.
-    """
-    num_pes = pe_neurons.shape[0]
-    total = stream_image.shape[0]
-    per_image = np.zeros((num_pes, num_images + 1), dtype=np.int64)
-    received = np.zeros(num_pes, dtype=np.int64)
-    for s in range(total):
-        for e in range(dst_ptr[s], dst_ptr[s + 1]):
-            per_image[dst_pe[e], stream_image[s]] += 1
-            received[dst_pe[e]] += 1
-    # each PE's FIFO: the costs of the spikes it receives, in delivery order
-    fifo_ptr = np.zeros(num_pes + 1, dtype=np.int64)
-    for p in range(num_pes):
-        fifo_ptr[p + 1] = fifo_ptr[p] + received[p]
-    fifo_cost = np.zeros(fifo_ptr[num_pes], dtype=np.int64)
-    fill = fifo_ptr[:-1].copy()
-    for s in range(total):
-        for e in range(dst_ptr[s], dst_ptr[s + 1]):
-            fifo_cost[fill[dst_pe[e]]] = dst_cost[e]
-            fill[dst_pe[e]] += 1
-    in_count = np.zeros(num_pes, dtype=np.int64)
-    out_count = np.zeros(num_pes, dtype=np.int64)
-    popped = np.zeros(num_pes, dtype=np.int64)
-    popped_image = np.zeros(num_pes, dtype=np.int64)
-    image = np.zeros(num_pes, dtype=np.int64)
-    acc_left = np.zeros(num_pes, dtype=np.int64)
-    firing = np.zeros(num_pes, dtype=np.bool_)
-    neuron = np.zeros(num_pes, dtype=np.int64)
-    sub = np.zeros(num_pes, dtype=np.int64)
-    done = np.zeros(num_pes, dtype=np.bool_)
-    d_p = np.full(num_pes, -1, dtype=np.int64)
-    busy = np.zeros(num_pes, dtype=np.int64)
-    stall_in = np.zeros(num_pes, dtype=np.int64)
-    stall_out = np.zeros(num_pes, dtype=np.int64)
-    for p in range(num_pes):
-        if num_images == 0 or (pe_neurons[p] == 0 and received[p] == 0):
-            done[p] = True
-            d_p[p] = 0
-    next_spike = 0
-    k = 0
-    remaining = 0
-    for p in range(num_pes):
-        remaining += d_p[p] < 0
-    while remaining > 0:
-        # 1. every PE acts on the state at the start of the cycle
-        for p in range(num_pes):
-            if done[p]:
-                continue
-            if acc_left[p] > 0:
-                busy[p] += 1
-                acc_left[p] -= 1
-                continue
-            if not firing[p]:
-                if popped_image[p] < per_image[p, image[p]]:
-                    if in_count[p] > 0:
-                        in_count[p] -= 1
-                        busy[p] += 1
-                        acc_left[p] = fifo_cost[fifo_ptr[p] + popped[p]] - 1
-                        popped[p] += 1
-                        popped_image[p] += 1
-                    else:
-                        stall_in[p] += 1
-                    continue
-                firing[p] = True
-                neuron[p] = 0
-                sub[p] = 0
-            # in a fire pass: process the next neuron
-            if sub[p] + 1 < fire_cycles:
-                busy[p] += 1
-                sub[p] += 1
-            elif fire_spikes[image[p], p, neuron[p]] and out_count[p] >= out_capacity:
-                stall_out[p] += 1
-            else:
-                busy[p] += 1
-                if fire_spikes[image[p], p, neuron[p]]:
-                    out_count[p] += 1
-                neuron[p] += 1
-                sub[p] = 0
-                if neuron[p] >= pe_neurons[p]:
-                    firing[p] = False
-                    image[p] += 1
-                    popped_image[p] = 0
-                    if image[p] >= num_images:
-                        done[p] = True
-        # 2. the stream delivers: up to r spikes, each only if every destination has room
-        if k >= start_cycle:
-            for _ in range(stream_spikes_per_cycle):
-                if next_spike >= total:
-                    break
-                room = True
-                for e in range(dst_ptr[next_spike], dst_ptr[next_spike + 1]):
-                    if in_count[dst_pe[e]] >= in_capacity:
-                        room = False
-                if not room:
-                    break
-                for e in range(dst_ptr[next_spike], dst_ptr[next_spike + 1]):
-                    in_count[dst_pe[e]] += 1
-                next_spike += 1
-        # 3. output buffers drain (including a spike pushed this cycle)
-        for p in range(num_pes):
-            out_count[p] -= min(out_count[p], stream_spikes_per_cycle)
-            if done[p] and out_count[p] == 0 and d_p[p] < 0:
-                d_p[p] = k + 1
-                remaining -= 1
-        k += 1
-    return d_p, busy, stall_in, stall_out
-
 
 # ------------------------------------------------------------------------------------------
 # the coupled multicast stream of one fold: the event recurrence used by the engine
@@ -330,7 +28,7 @@ def _stream_slice(
     fire_cycles: int,
     start_cycle: int,
     r: int,
-    cap: int,
+    ring_length: int,
     shift: int,
     paced: bool,
     d_out: np.ndarray,
@@ -340,14 +38,14 @@ def _stream_slice(
     Image i of the slice delivers the stream spikes ``pos[row_lo[i]:row_hi[i]]`` (virtual positions whose
     destination classes are ``vp_cls[vp_ptr[v]:vp_ptr[v+1]]`` with costs ``vp_cost``). Per class the state
     is packed in one int64, ``ready << shift | head``: ``ready`` = the earliest cycle the PE can pop its next
-    spike, ``head`` = the ring slot holding the pop cycle of its spike ``cap`` deliveries back (0: none yet).
+    spike, ``head`` = the ring slot holding the pop cycle of its spike ``ring_length`` deliveries back (0: none yet).
     Indices are unsigned so that numba emits no wrap-around checks (twice as fast). ``paced``: the caller
-    proved that no PE receives more than ``cap`` spikes, so no buffer fills and the room check is skipped.
+    proved that no PE receives more than ``ring_length`` spikes, so no buffer fills and the room check is skipped.
     """
     ncls = cls_neurons.shape[0]
     mask = (np.int64(1) << shift) - 1
-    state = np.arange(ncls, dtype=np.int64) * cap
-    ring = np.zeros(ncls * cap, dtype=np.int64)
+    state = np.arange(ncls, dtype=np.int64) * ring_length
+    ring = np.zeros(ncls * ring_length, dtype=np.int64)
     pace = np.full(r, start_cycle - 1, dtype=np.int64)  # delivery cycles of the stream's last r spikes
     pslot = 0
     last = np.int64(start_cycle)
@@ -375,8 +73,8 @@ def _stream_slice(
                 pop = max(st >> shift, d1)
                 ring[np.uint64(h)] = pop
                 h += 1
-                if h - np.int64(c) * cap == cap:
-                    h -= cap
+                if h - np.int64(c) * ring_length == ring_length:
+                    h -= ring_length
                 state[c] = ((pop + vp_cost[e]) << shift) | h
             last = d
             pace[pslot] = d
@@ -389,52 +87,9 @@ def _stream_slice(
         d_out[c] = ready + fire if ready + fire > 0 else 0
 
 
-def ring_shift(classes: int, cap: int) -> int:
+def ring_shift(classes: int, ring_length: int) -> int:
     """Bits of the packed state kept for the ring head (see :func:`_stream_slice`)."""
-    return max(1, int(classes * cap).bit_length())
-
-
-def stream_fold_phase(
-    stream_image: np.ndarray,
-    dst_ptr: np.ndarray,
-    dst_pe: np.ndarray,
-    dst_cost: np.ndarray,
-    num_images: int,
-    pe_neurons: np.ndarray,
-    fire_cycles: int,
-    start_cycle: int,
-    stream_spikes_per_cycle: int,
-    in_capacity: int,
-    paced: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The engine's recurrence on the inputs of :func:`exact_fold_phase` (one virtual position per spike).
-
-    ``paced=True`` runs the fast path (no room check), valid when no PE receives more than ``in_capacity``.
-    """
-    num_pes = pe_neurons.shape[0]
-    total = stream_image.shape[0]
-    bounds = np.searchsorted(stream_image, np.arange(num_images + 1)).astype(np.int64)
-    d = np.zeros(num_pes, dtype=np.int64)
-    _stream_slice(
-        bounds[:-1].copy(),
-        bounds[1:].copy(),
-        np.arange(total, dtype=np.uint32),
-        np.asarray(dst_ptr, dtype=np.int64),
-        np.asarray(dst_pe, dtype=np.uint32),
-        np.asarray(dst_cost, dtype=np.int64),
-        np.asarray(pe_neurons, dtype=np.int64),
-        fire_cycles,
-        start_cycle,
-        stream_spikes_per_cycle,
-        in_capacity,
-        ring_shift(num_pes, in_capacity),
-        paced,
-        d,
-    )
-    busy = np.bincount(np.asarray(dst_pe, dtype=np.int64), weights=dst_cost, minlength=num_pes).astype(np.int64)
-    busy += num_images * np.asarray(pe_neurons, dtype=np.int64) * fire_cycles
-    busy[d == 0] = 0
-    return d, busy, d - busy, np.zeros(num_pes, dtype=np.int64)
+    return max(1, int(classes * ring_length).bit_length())
 
 
 @njit(cache=True, parallel=True)
@@ -450,7 +105,7 @@ def fold_slices(
     fire_cycles: int,
     start_cycle: int,
     r: int,
-    cap: int,
+    ring_length: int,
     shift: int,
     paced: np.ndarray,
 ) -> np.ndarray:
@@ -480,7 +135,7 @@ def fold_slices(
             fire_cycles,
             start_cycle,
             r,
-            cap,
+            ring_length,
             shift,
             paced[s],
             d_all[s],

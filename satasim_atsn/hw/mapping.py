@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from satasim_atsn.errors import MappingError
-from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 from satasim_atsn.workload.format import Workload, is_spiking, weight_shape
 
 
@@ -290,13 +289,7 @@ def build_mapping(arch, workload: Workload) -> Mapping:
     weights_resident = total_weight_bytes <= int(arch.global_buffers.weight.bytes)
     # the exit unit holds the output membranes and its lookup table
     classes = workload.num_classes
-    exit_kind = arch.exit_unit.kind
-    if exit_kind == "at":
-        lut_bytes = int(arch.exit_unit.exp_lut_entries) * LUT_WORD_BYTES
-    elif exit_kind == "dt":
-        lut_bytes = int(arch.exit_unit.lut_bytes)
-    else:
-        lut_bytes = 0
+    lut_bytes = arch.exit_unit.unit.table_bytes(arch.exit_unit)
     need = math.ceil(classes * int(arch.exit_unit.vmem_bits) / 8) + lut_bytes
     if need > int(arch.exit_unit.data_memory_bytes):
         raise _fail(

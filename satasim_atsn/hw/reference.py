@@ -49,12 +49,23 @@ from __future__ import annotations
 import numpy as np
 
 from satasim_atsn.errors import MappingError
+from satasim_atsn.hw.energy import ACTIONS  # the counter names only (no timing)
 from satasim_atsn.hw.mapping import Fold, Group, GroupInput, Mapping, build_mapping
-from satasim_atsn.report.results import ACTIONS  # the counter names only (no timing)
+from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload
-from satasim_atsn.workload.trace import Trace, functional_trace
+from satasim_atsn.workload.trace import Trace
 
 BUSY, STALL_INPUT, STALL_OUTPUT = 0, 1, 2
+
+# The exit decision per exit-unit kind, written out here from docs/microarchitecture.md section 3
+# (not taken from hw/exit_units.py: this model is the engine's witness). kind -> None (never decides)
+# or eu, classes -> (cycles per image, actions per image).
+DECIDE = {
+    "at": lambda eu, C: (3 * C + 1, {"exit_compares": C + 1, "exit_multiplies": 2 * C + 1, "exit_lut_reads": 2 * C}),
+    "dt": lambda eu, C: (5 * C + int(eu.divider_cycles) + 1, {"exit_compares": C + 1, "exit_multiplies": 4 * C,
+                                                              "exit_lut_reads": 4 * C, "exit_divides": 1}),
+    "none": None,
+}
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -541,19 +552,11 @@ class _Accelerator:
         act["spike_glb_read_bytes"] += s_in * st.sb
         act["noc_byte_hops"] += st.sb * st.exit_hops * unit.in_pushes
         # decide (skipped at t = T)
-        if t < st.T and eu.kind != "none":
+        if t < st.T and DECIDE[eu.kind] is not None:
             b = len(batch)
-            if eu.kind == "at":
-                cycles = 3 * C + 1
-                act["exit_compares"] += b * (C + 1)
-                act["exit_multiplies"] += b * (2 * C + 1)
-                act["exit_lut_reads"] += b * 2 * C
-            else:
-                cycles = 5 * C + int(eu.divider_cycles) + 1
-                act["exit_compares"] += b * (C + 1)
-                act["exit_multiplies"] += b * 4 * C
-                act["exit_lut_reads"] += b * 4 * C
-                act["exit_divides"] += b
+            cycles, per_image = DECIDE[eu.kind](eu, C)
+            for name, n in per_image.items():
+                act[name] += b * n
             for _ in range(b * cycles):
                 self.exit_busy += 1
                 self.all_idle += 1

@@ -12,7 +12,7 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from satasim_atsn.workload.format import atomic_write_text
+from satasim_atsn.fileio import atomic_write_text
 
 
 @dataclass

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from satasim_atsn.workload.format import atomic_write_bytes  # noqa: E402
+from satasim_atsn.fileio import atomic_write_bytes  # noqa: E402
 
 DPI = 100
 COLORS = plt.get_cmap("tab20").colors

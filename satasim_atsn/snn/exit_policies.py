@@ -22,6 +22,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+#: the one place of the policies' default hyper-parameters (the paper's CL_init = tau_CL = 0.999, theta = 0.1)
+CL_INIT_DEFAULT = 0.999
+TAU_CL_DEFAULT = 0.999
+THETA_DEFAULT = 0.1
+LUT_ENTRIES_DEFAULT = 256
+
 ATSN_FRAC_BITS = 20
 # exp table words hold values up to 1.0 in ATSN_FRAC_BITS fraction bits: 21 bits -> 3 bytes
 LUT_WORD_BYTES = (ATSN_FRAC_BITS + 1 + 7) // 8
@@ -78,10 +84,10 @@ class AtsnPolicy(ExitPolicy):
     ``exp(0) > CL_t * sum_j exp(d_j)`` uses one multiplication and no division.
     """
 
-    cl_init: float = 0.999
-    tau_cl: float = 0.999
+    cl_init: float = CL_INIT_DEFAULT
+    tau_cl: float = TAU_CL_DEFAULT
     hardware: bool = False
-    lut_entries: int = 256
+    lut_entries: int = LUT_ENTRIES_DEFAULT
     lut_range: float = 16.0
     frac_bits: int = ATSN_FRAC_BITS
     name: str = field(default="atsn", init=False)
@@ -155,7 +161,7 @@ class AtsnPolicy(ExitPolicy):
 class DtsnnPolicy(ExitPolicy):
     """DTSNN: stop at the first t < T whose normalised entropy of softmax is below theta (eq. 5-7)."""
 
-    theta: float = 0.1
+    theta: float = THETA_DEFAULT
     name: str = field(default="dtsnn", init=False)
 
     def __post_init__(self) -> None:
@@ -175,11 +181,11 @@ class DtsnnPolicy(ExitPolicy):
 
 def policy_from_name(
     name: str,
-    cl_init: float = 0.999,
-    tau_cl: float = 0.999,
-    theta: float = 0.1,
+    cl_init: float = CL_INIT_DEFAULT,
+    tau_cl: float = TAU_CL_DEFAULT,
+    theta: float = THETA_DEFAULT,
     hardware: bool = False,
-    lut_entries: int = 256,
+    lut_entries: int = LUT_ENTRIES_DEFAULT,
 ) -> ExitPolicy:
     """Build a policy from its name: fixed, atsn, atsn-hw, dtsnn."""
     if name == "fixed":

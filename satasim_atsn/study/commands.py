@@ -93,7 +93,7 @@ def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, js
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def reproduce_command(what, out_dir, images, arch_path, workload_dir, quiet) -> None:
     """Regenerate the paper's tables and figures (ours beside the paper's) with one command each."""
-    from satasim_atsn.study.reproduce import reproduce
+    from satasim_atsn.study.driver import reproduce
 
     args = ["reproduce", what, "-o", out_dir]
     if images is not None:

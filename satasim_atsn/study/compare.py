@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import StudyError
+from satasim_atsn.fileio import atomic_write_text
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
 from satasim_atsn.study.metrics import run_summary, workload_meta, workload_notice
 from satasim_atsn.study.runner import process_pool
-from satasim_atsn.workload.format import atomic_write_text
 
 DEFAULT_IMAGES = 100
 

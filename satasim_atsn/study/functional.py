@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, ExitPolicy, FixedPolicy
+from satasim_atsn.hw.exit_units import EXIT_UNITS
+from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy
 from satasim_atsn.snn.forward import ForwardResult, predictions_at, run_forward
 from satasim_atsn.workload.format import Workload, read_workload
 
@@ -119,15 +120,11 @@ def _merge(results: list[ForwardResult]) -> ForwardResult:
 def policies_for(params: dict) -> tuple[ExitPolicy, ExitPolicy | None]:
     """(float rule, hardware rule or None) from exit-unit fields (kind, cl_init, tau_cl, theta, exp_lut_entries)."""
     kind = params.get("exit_unit.kind", "at")
-    if kind == "at":
-        cl, tau = float(params.get("exit_unit.cl_init", 0.999)), float(params.get("exit_unit.tau_cl", 0.999))
-        lut = int(params.get("exit_unit.exp_lut_entries", 256))
-        return AtsnPolicy(cl, tau), AtsnPolicy(cl, tau, hardware=True, lut_entries=lut)
-    if kind == "dt":
-        return DtsnnPolicy(float(params.get("exit_unit.theta", 0.1))), None
-    if kind == "none":
-        return FixedPolicy(), None
-    raise StudyError.at(None, "exit_unit.kind", f"unknown kind {kind!r}", "use at, dt or none")
+    unit = EXIT_UNITS.get(kind)
+    if unit is None:
+        raise StudyError.at(None, "exit_unit.kind", f"unknown kind {kind!r}", f"use {', '.join(EXIT_UNITS)}")
+    fields = {k.removeprefix("exit_unit."): v for k, v in params.items() if k.startswith("exit_unit.")}
+    return unit.software_policy(fields), unit.hardware_policy(fields)
 
 
 def functional_metrics(workload_path: str | Path, start: int, images: int, params: dict, metrics: list[str]) -> dict:

@@ -8,19 +8,23 @@ checked on the data here.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from satasim_atsn.errors import StudyError
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, text_table
-from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
+from satasim_atsn.snn.exit_policies import (
+    CL_INIT_DEFAULT,
+    TAU_CL_DEFAULT,
+    THETA_DEFAULT,
+    AtsnPolicy,
+    DtsnnPolicy,
+    FixedPolicy,
+)
 from satasim_atsn.study import paper
 from satasim_atsn.study.functional import FullRun, full_run
 from satasim_atsn.study.pareto import pareto_front
-from satasim_atsn.workload.format import atomic_write_text
 
 TRAINED = {
     "SNN": "vgg_small_fmnist_snn.npz",
@@ -72,8 +76,8 @@ def _dataset_label(run: FullRun) -> str:
 
 def _policies(run: FullRun) -> tuple[AtsnPolicy, DtsnnPolicy]:
     ep = _meta_exit(run)
-    return AtsnPolicy(float(ep.get("cl_init", 0.999)), float(ep.get("tau_cl", 0.999))), DtsnnPolicy(
-        float(ep.get("theta", 0.1)))
+    return AtsnPolicy(float(ep.get("cl_init", CL_INIT_DEFAULT)), float(ep.get("tau_cl", TAU_CL_DEFAULT))), DtsnnPolicy(
+        float(ep.get("theta", THETA_DEFAULT)))
 
 
 # ------------------------------------------------------------------------------------------
@@ -159,8 +163,8 @@ def table4(out: Path, images: int | None, workload_dir: Path, command: str) -> t
     run = full_run(path, 0, images)
     doc.para(f"**Data: our trained ATSN network on {_dataset_label(run)}.**")
     rows, out_rows = {}, []
-    for label, policy in (("float rule (eq. 15-16)", AtsnPolicy(0.999, 0.999)),
-                          ("hardware rule (eq. 17-18)", AtsnPolicy(0.999, 0.999, hardware=True))):
+    for label, policy in (("float rule (eq. 15-16)", AtsnPolicy()),
+                          ("hardware rule (eq. 17-18)", AtsnPolicy(hardware=True))):
         ev = run.evaluate(policy)
         rows[label] = {"avg_timestep": ev["avg_timestep"], "accuracy": ev["accuracy"]}
         out_rows.append([label, f"{ev['avg_timestep']:.3f} ({run.T})",
@@ -399,56 +403,3 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str) -> tup
     results["fig5"] = {"grid": grid_vals, "accuracy": acc.round(6).tolist(), "avg_timestep": ts.round(6).tolist()}
     results["fig3"] = {k: {"avg_timestep": v[0], "accuracy": v[1]} for k, v in series.items()}
     return doc, results, "\n".join(lines_out)
-
-
-# ------------------------------------------------------------------------------------------
-# driver
-# ------------------------------------------------------------------------------------------
-def _write(out: Path, doc: Document, results: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n")
-    doc.write(out)
-
-
-def _json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(type(value).__name__)
-
-
-def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_path: str | None = None,
-              workload_dir: str | None = None, command: str = "", quiet: bool = False) -> str:
-    """Regenerate one part (or all, each into its own subdirectory); returns a terminal summary."""
-    out = Path(out_dir)
-    wdir = Path(workload_dir) if workload_dir else _default_workload_dir()
-    if not wdir.is_dir():
-        raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
-    parts = ["table1", "table3", "table4", "table5", "figs", "claims", "twin"] if what == "all" else [what]
-    summaries = []
-    for part in parts:
-        target = out / part if what == "all" else out
-        sub_command = command.replace(" reproduce all ", f" reproduce {part} ").replace(f" -o {out}", f" -o {target}") \
-            if what == "all" else command
-        if part == "twin":
-            from satasim_atsn.study.twin import twin_check
-
-            trained = wdir / TRAINED["ATSN"]
-            if not trained.is_file():
-                raise StudyError.at(str(trained), None, "no such trained workload",
-                                    "train it first (see workloads/README.md) or pass --workloads DIR")
-            arch = arch_path or str(Path("archs") / "atsn16x16.yaml")
-            doc, results, summary = twin_check(trained, arch, images, per_channel=False, command=sub_command)
-        elif part in ("table3", "claims"):
-            from satasim_atsn.study.table3 import claims, table3
-
-            func = table3 if part == "table3" else claims
-            doc, results, summary = func(target, images, wdir, sub_command, arch_path=arch_path, quiet=quiet)
-        else:
-            func = {"table1": table1, "table4": table4, "table5": table5, "figs": figs}[part]
-            target.mkdir(parents=True, exist_ok=True)
-            doc, results, summary = func(target, images, wdir, sub_command)
-        _write(target, doc, results)
-        summaries.append(f"== {part} -> {target}/report.md\n{summary}")
-    return "\n".join(summaries)

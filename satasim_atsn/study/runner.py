@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from satasim_atsn.errors import StudyError
+from satasim_atsn.fileio import atomic_write_text
 from satasim_atsn.study.spec import Study, point_overrides
-from satasim_atsn.workload.format import atomic_write_text
 
 CSV_NAME = "points.csv"
 STUDY_JSON = "study.json"

@@ -10,6 +10,7 @@ from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, text_table
 from satasim_atsn.study import paper
 from satasim_atsn.study.metrics import run_summary, workload_notice
+from satasim_atsn.study.reproduce import TRAINED, figs, table1
 from satasim_atsn.study.runner import process_pool
 
 ROWS = [("VGG16", "CIFAR10", "vgg16_cifar10.npz"), ("VGG16", "CIFAR100", "vgg16_cifar100.npz"),
@@ -160,7 +161,6 @@ def claims(out: Path, images: int | None, workload_dir: Path, command: str, arch
     """The paper's testable hardware and algorithm claims, each checked or reported as not checkable."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.energy import memory_bytes
-    from satasim_atsn.study.reproduce import TRAINED, figs, table1
 
     out.mkdir(parents=True, exist_ok=True)
     adir = _arch_dir(arch_path)

@@ -3,7 +3,7 @@
 A statistical workload draws every spike independently from per-layer (or per-channel) rates,
 and every exit step independently from a histogram. A trained network's spikes are spatially
 correlated (objects, edges), correlated across timesteps, and its exit step is correlated with
-its activity. This check fits a twin to a trained workload (``workload/statistical.py``),
+its activity. This check fits a twin to a trained workload (``traces/statistical.py``),
 simulates both on the same architecture and the same number of images, and reports the gaps.
 """
 
@@ -27,7 +27,7 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
     """Simulate a trained workload and its fitted twin on one architecture; compare cycles and energy."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import simulate
-    from satasim_atsn.workload.statistical import fit_statistical_twin
+    from satasim_atsn.traces.statistical import fit_statistical_twin
 
     trained = read_workload(trained_path)
     if trained.is_statistical:

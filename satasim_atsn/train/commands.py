@@ -8,8 +8,9 @@ import os
 import click
 
 from satasim_atsn.errors import SatasimError, TrainError
+from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.workload.datasets import DATASETS
-from satasim_atsn.workload.format import atomic_write_text
 
 # DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
@@ -47,9 +48,11 @@ def _write_json(path: str | None, payload: dict) -> None:
               help="also checkpoint inside an epoch every this many minutes")
 @click.option("--width", default=1.0, show_default=True, type=float, help="channel multiplier (1.0 = the paper's)")
 @click.option("--data-dir", default=None, help="dataset directory (Fashion-MNIST is found automatically)")
-@click.option("--cl-init", default=0.999, show_default=True, type=float, help="ATSN CL_init stored as default")
-@click.option("--tau-cl", default=0.999, show_default=True, type=float, help="ATSN tau_CL stored as default")
-@click.option("--theta", default=0.1, show_default=True, type=float, help="DTSNN entropy threshold stored as default")
+@click.option("--cl-init", default=CL_INIT_DEFAULT, show_default=True, type=float,
+              help="ATSN CL_init stored as default")
+@click.option("--tau-cl", default=TAU_CL_DEFAULT, show_default=True, type=float, help="ATSN tau_CL stored as default")
+@click.option("--theta", default=THETA_DEFAULT, show_default=True, type=float,
+              help="DTSNN entropy threshold stored as default")
 @click.option("--no-augment", is_flag=True, help="no random crop / flip")
 @click.option("--resume", is_flag=True, help="continue from the checkpoint")
 @click.option("--checkpoint", default=None, help="checkpoint path (default: OUTPUT.ckpt.npz)")
@@ -77,9 +80,9 @@ def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, 
 @click.command("evaluate")
 @click.argument("workload_path", metavar="WORKLOAD")
 @click.option("--policy", default="all", show_default=True, help="all | fixed | atsn | dtsnn (what to print)")
-@click.option("--cl-init", default=0.999, show_default=True, type=float)
-@click.option("--tau-cl", default=0.999, show_default=True, type=float)
-@click.option("--theta", default=0.1, show_default=True, type=float)
+@click.option("--cl-init", default=CL_INIT_DEFAULT, show_default=True, type=float)
+@click.option("--tau-cl", default=TAU_CL_DEFAULT, show_default=True, type=float)
+@click.option("--theta", default=THETA_DEFAULT, show_default=True, type=float)
 @click.option("--dataset", default=None, help="evaluate on this dataset's whole test split instead of the "
               "workload's embedded inputs: " + " | ".join(DATASETS))
 @click.option("--data-dir", default=None, help="dataset directory (with --dataset)")

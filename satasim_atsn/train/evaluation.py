@@ -15,7 +15,15 @@ import numpy as np
 
 from satasim_atsn.errors import DatasetError
 from satasim_atsn.snn.complexity import complexity, synaptic_ops_per_image
-from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy, softmax
+from satasim_atsn.snn.exit_policies import (
+    CL_INIT_DEFAULT,
+    TAU_CL_DEFAULT,
+    THETA_DEFAULT,
+    AtsnPolicy,
+    DtsnnPolicy,
+    FixedPolicy,
+    softmax,
+)
 from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.train.losses import exit_logits
 from satasim_atsn.train.network import Network
@@ -35,8 +43,8 @@ def _r(value: float) -> float:
     return round(float(value), 6)
 
 
-def policy_table(logits: np.ndarray, labels: np.ndarray, output_mode: str, cl_init: float = 0.999,
-                 tau_cl: float = 0.999, theta: float = 0.1) -> dict:
+def policy_table(logits: np.ndarray, labels: np.ndarray, output_mode: str, cl_init: float = CL_INIT_DEFAULT,
+                 tau_cl: float = TAU_CL_DEFAULT, theta: float = THETA_DEFAULT) -> dict:
     """Accuracy at each fixed T and with the float ATSN and DTSNN rules, from logits [N, T, C]."""
     n, T, _ = logits.shape
     table: dict = {"images": int(n), "fixed_t": {}}
@@ -89,8 +97,8 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
     return Workload(dict(workload.meta), arrays, workload.source)
 
 
-def evaluate_workload(workload: Workload, cl_init: float = 0.999, tau_cl: float = 0.999, theta: float = 0.1,
-                      batch_size: int = 256) -> dict:
+def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_cl: float = TAU_CL_DEFAULT,
+                      theta: float = THETA_DEFAULT, batch_size: int = 256) -> dict:
     """Run the integer forward under every policy; accuracies, avg timesteps, LUT agreement and complexity E."""
     labels = workload.labels()
     mode = workload.layers[-1]["output_mode"]

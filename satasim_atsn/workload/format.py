@@ -28,16 +28,14 @@ The first layer consuming ``input`` computes ``(W.x + b) >> input_shift`` for ui
 
 Statistical workloads replace weights and inputs with ``rate/<layer>`` ([T] or [T, C]) for every
 spiking layer, optionally ``rate/<maxpool>`` for a max-pool with kernel == stride (the pooled map
-is then drawn at that rate, see ``workload/statistical.py``), ``exit_hist/<policy>`` and ``seed``.
+is then drawn at that rate, see ``traces/statistical.py``), ``exit_hist/<policy>`` and ``seed``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -47,12 +45,12 @@ from typing import Any
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
+from satasim_atsn.fileio import atomic_write_bytes
 
 FORMAT_NAME = "satasim-workload"
 FORMAT_VERSION = 1
 LAYER_TYPES = ("conv", "linear", "maxpool", "avgpool", "add", "flatten", "output")
 KINDS = ("trained", "imported", "statistical")
-POLICIES = ("fixed", "dtsnn", "atsn")
 OUTPUT_MODES = ("membrane", "accumulate")
 INPUT_ENCODINGS = ("direct", "spike_frames")
 WEIGHTED_TYPES = ("conv", "linear", "output")
@@ -409,10 +407,12 @@ def validate(workload: Workload) -> Workload:
             if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
                 raise _fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
     if statistical:
-        for policy in POLICIES:
-            hist = arrays.get(f"exit_hist/{policy}")
-            if hist is None:
-                raise _fail(where, f"exit_hist/{policy}", "missing", f"give exit histograms for {', '.join(POLICIES)}")
+        policies = exit_policy_names(arrays)
+        if not policies:
+            raise _fail(where, "exit_hist/<policy>", "missing",
+                        "give one exit histogram per exit policy, e.g. exit_hist/atsn")
+        for policy in policies:
+            hist = arrays[f"exit_hist/{policy}"]
             if (
                 hist.shape != (meta["timesteps"],)
                 or not np.isfinite(hist).all()
@@ -443,6 +443,11 @@ def validate(workload: Workload) -> Workload:
     else:
         _validate_inputs(workload)
     return workload
+
+
+def exit_policy_names(arrays: dict) -> tuple[str, ...]:
+    """The exit policies a statistical workload has histograms for: its ``exit_hist/<policy>`` keys, by name."""
+    return tuple(sorted(key.removeprefix("exit_hist/") for key in arrays if key.startswith("exit_hist/")))
 
 
 def _array(arrays: dict, key: str, where: str, dtype: type, shape: tuple) -> np.ndarray:
@@ -569,28 +574,3 @@ def _npz_bytes(payload: dict[str, np.ndarray]) -> bytes:
             np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
             archive.writestr(info, member.getvalue())
     return buffer.getvalue()
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes to a temp file beside ``path`` and rename it into place (no partial files)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Atomically write UTF-8 text (results, reports, CSVs)."""
-    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,9 +1,8 @@
-"""Functional spike traces: what the simulator's timing models consume.
+"""The functional spike trace as plain data: what the simulator's timing models consume.
 
-A trace is the output of the functional model for a range of images under one exit policy:
-each image's exit step and prediction, and every spike map up to its exit. Trained workloads get
-it from the integer forward (``snn/forward.py``); statistical ones from their documented draws
-(``workload/statistical.py``). Engine and reference both read the same trace, never each other.
+A trace holds, for a range of images under one exit policy, each image's exit step and
+prediction and every spike map up to its exit. It is produced above snn/ (``traces/functional.py``)
+and read by engine and reference alike, so neither calls the other.
 """
 
 from __future__ import annotations
@@ -11,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from satasim_atsn.snn.exit_policies import ExitPolicy
-from satasim_atsn.workload.format import Workload
 
 
 @dataclass
@@ -36,26 +32,3 @@ class Trace:
     @property
     def num_images(self) -> int:
         return int(self.exit_t.shape[0])
-
-
-def functional_trace(workload: Workload, policy: ExitPolicy, policy_name: str, start: int, count: int) -> Trace:
-    """The trace of images [start, start+count) under ``policy`` (``policy_name`` picks a statistical histogram)."""
-    if workload.is_statistical:
-        from satasim_atsn.workload.statistical import draw_trace
-
-        return draw_trace(workload, policy_name, start, count)
-    from satasim_atsn.snn.forward import run_forward
-
-    x = workload.inputs(start, start + count)
-    result = run_forward(workload, x, policy=policy, record_spikes=True)
-    labels = workload.labels()
-    return Trace(
-        start=start,
-        exit_t=result.exit_t,
-        pred=result.pred,
-        pred_hw=result.pred_hw,
-        labels=None if labels is None else labels[start : start + count],
-        spikes=result.spikes or {},
-        inputs=x,
-        policy=result.policy,
-    )

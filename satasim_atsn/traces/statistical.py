@@ -1,48 +1,8 @@
 """Statistical workloads: paper-scale networks described by firing rates and exit-step histograms.
 
-A statistical workload (DESIGN.md section 4, ``meta.kind = "statistical"``) has no weights and no
-images. It stores ``rate/<layer>`` ([T] or per channel [T, C]) for every spiking layer (and,
-optionally, for max-pool layers: see step 4 below),
-``exit_hist/{fixed,dtsnn,atsn}`` (probability of exiting at t = 1..T), a ``seed``, the input's
-bit-plane densities ``meta.input_bit_density`` (8 values, bit 0 = least significant) and
-``meta.num_images``. :func:`draw_trace` turns it into the same :class:`Trace` that a trained
-workload's functional forward produces, by independent Bernoulli draws.
-
-Draw order (a contract: another implementation following it reproduces every spike)
-------------------------------------------------------------------------------------
-For image i (0-based, absolute index in the workload):
-
-1. ``rng = numpy.random.Generator(numpy.random.PCG64([seed, i]))``.
-2. Exit steps: three float64 draws ``rng.random()``, one per policy in the order fixed, dtsnn,
-   atsn; each maps to ``exit_t = 1 + searchsorted(cumsum(exit_hist/<policy>), u, side="right")``
-   (clipped to T): the first t whose cumulative probability exceeds u.
-3. Input, direct encoding: 8 bit planes k = 0..7, each ``rng.random(input_shape, dtype=float32)
-   < density[k]``; pixel = sum_k plane_k << k (uint8).
-4. Timestep-major, for t = 1..exit_t of the requested policy, for every spiking layer (spiking
-   conv/linear and add) in layer order: ``rng.random(out_shape, dtype=float32) < rate[t]``, the
-   rate broadcast over each channel's positions for [T, C] rates. Spike-frame inputs draw their
-   frame first in each timestep: ``rng.random(input_shape, dtype=float32) < rate/input[t]``.
-   A spiking layer whose only consumer is a max-pool with its own ``rate/<pool>`` (kernel ==
-   stride) is drawn in three consecutive segments instead: the pooled map
-   (``u < rate/<pool>[t]``), one window-choice uniform per pooled neuron
-   (``floor(u * k*k)``: the window position that surely spikes), then the layer itself: inside
-   an active window a position spikes if it is the chosen one or ``u < q`` with
-   ``q = (k*k*r_in/r_pool - 1)/(k*k - 1)`` (clipped to [0, 1]); inside an inactive window it is
-   silent; outside every window ``u < r_in``. The OR of each window is then exactly the drawn
-   pooled map and both rates are matched in expectation, which keeps the clustering of spikes
-   that independent draws lose (OR-pooling of independent spikes roughly doubles pooled rates).
-5. Non-spiking maps are derived exactly as the forward does: max-pool = OR of its window of the
-   drawn spikes, flatten = reshape. Nothing is drawn after the exit step (those maps are zero).
-
-All float32 draws are consecutive calls on one generator; numpy's PCG64 serves float32 from a
-continuous stream of 32-bit halves, so the whole image may be drawn in one call (we do; a test
-checks it against per-layer calls). Because the exit steps are drawn first and the spikes
-timestep-major, an image's spikes are identical prefixes under every policy: a policy that exits
-earlier sees the first timesteps of the longer run. DESIGN.md section 4 says "layer order then
-timestep order"; timestep-major is the deviation that lets draws stop at the exit.
-
-Statistical workloads carry no labels and no predictions: ``Trace.labels`` is None and
-``Trace.pred``/``pred_hw`` are -1.
+Builds them (from a rate table, or by fitting a twin of a trained workload) and draws their spikes
+into the same Trace a trained forward produces. The file contents and the draw order (a contract that
+reproduces every spike) are in docs/statistical.md.
 """
 
 from __future__ import annotations
@@ -56,13 +16,30 @@ import numpy as np
 import yaml
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
+from satasim_atsn.snn.exit_policies import (
+    CL_INIT_DEFAULT,
+    LUT_ENTRIES_DEFAULT,
+    TAU_CL_DEFAULT,
+    THETA_DEFAULT,
+    AtsnPolicy,
+    DtsnnPolicy,
+    FixedPolicy,
+)
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
-from satasim_atsn.workload.format import POLICIES, Workload, emits_spikes, is_spiking, validate
+from satasim_atsn.workload.format import Workload, emits_spikes, exit_policy_names, is_spiking, validate
 from satasim_atsn.workload.trace import Trace
 
 DEFAULT_NUM_IMAGES = 10000
 POLICY_ALIASES = {"atsn-hw": "atsn", "none": "fixed", "at": "atsn", "dt": "dtsnn"}
+# the exit uniforms of step 2 (docs/statistical.md): these policies first, in this order (the order of
+# every version-1 file); any other exit_hist/<policy> of a file draws its uniform after them, by name
+DRAW_ORDER_FIRST = ("fixed", "dtsnn", "atsn")
+
+
+def draw_order(workload: Workload) -> tuple[str, ...]:
+    """The workload's exit policies in the order their exit uniforms are drawn."""
+    names = exit_policy_names(workload.arrays)
+    return tuple(p for p in DRAW_ORDER_FIRST if p in names) + tuple(p for p in names if p not in DRAW_ORDER_FIRST)
 
 
 # ------------------------------------------------------------------------------------------
@@ -165,7 +142,7 @@ def build_statistical(
         "neuron": neuron or {"tau": 0.5, "decay_shifts": [1], "v_th": 1.0},
         "quant": quant or {"weight_bits": 8, "vmem_bits": 16, "input_shift": 0},
         "layers": copy.deepcopy(layers),
-        "exit_policy": exit_policy or {"cl_init": 0.999, "tau_cl": 0.999, "theta": 0.1},
+        "exit_policy": exit_policy or {"cl_init": CL_INIT_DEFAULT, "tau_cl": TAU_CL_DEFAULT, "theta": THETA_DEFAULT},
         "provenance": provenance or {},
     }
     if input_bit_density is not None:
@@ -202,7 +179,9 @@ class _DrawPlan:
         self.input_shape = workload.input_shape
         self.input_size = int(np.prod(self.input_shape))
         self.seed = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
-        self.cdf = {p: np.cumsum(np.asarray(workload.arrays[f"exit_hist/{p}"], dtype=np.float64)) for p in POLICIES}
+        self.policies = draw_order(workload)
+        self.cdf = {p: np.cumsum(np.asarray(workload.arrays[f"exit_hist/{p}"], dtype=np.float64))
+                    for p in self.policies}
         segments: list[np.ndarray] = []
         self.slots: list[tuple[str, tuple[int, ...], int, int]] = []  # name, shape, offset, size
         offset = 0
@@ -269,17 +248,18 @@ class _DrawPlan:
         return out.reshape(self.T, -1)
 
     def exit_steps(self, u: np.ndarray) -> np.ndarray:
-        """Exit steps of the three policies for the three uniforms u (order fixed, dtsnn, atsn)."""
+        """Exit steps of every policy for its uniform u[k] (``self.policies`` order)."""
         return np.array(
-            [min(int(np.searchsorted(self.cdf[p], u[k], side="right")) + 1, self.T) for k, p in enumerate(POLICIES)]
+            [min(int(np.searchsorted(self.cdf[p], u[k], side="right")) + 1, self.T)
+             for k, p in enumerate(self.policies)]
         )
 
 
-def _policy_key(policy_name: str) -> str:
+def _policy_key(policy_name: str, policies) -> str:
     key = POLICY_ALIASES.get(policy_name, policy_name)
-    if key not in POLICIES:
+    if key not in policies:
         raise WorkloadError.at(
-            None, "policy", f"unknown exit policy {policy_name!r}", f"use one of {', '.join(POLICIES)}"
+            None, "policy", f"unknown exit policy {policy_name!r}", f"this workload has: {', '.join(policies)}"
         )
     return key
 
@@ -289,11 +269,11 @@ def draw_exit_steps(workload: Workload, start: int = 0, count: int | None = None
     plan = _DrawPlan(workload)
     count = workload.num_images - start if count is None else count
     _check_range(workload, start, count)
-    steps = np.zeros((count, len(POLICIES)), dtype=np.int64)
+    steps = np.zeros((count, len(plan.policies)), dtype=np.int64)
     for j in range(count):
         rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
-        steps[j] = plan.exit_steps(rng.random(3))
-    return {p: steps[:, k] for k, p in enumerate(POLICIES)}
+        steps[j] = plan.exit_steps(rng.random(len(plan.policies)))
+    return {p: steps[:, k] for k, p in enumerate(plan.policies)}
 
 
 def _check_range(workload: Workload, start: int, count: int) -> None:
@@ -340,11 +320,11 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> 
     """Draw the spikes of images [start, start+count) of a statistical workload under one policy."""
     if not workload.is_statistical:
         raise WorkloadError.at(workload.source, "meta.kind", "is not statistical", "use functional_trace instead")
-    policy = _policy_key(policy_name)
+    policy = _policy_key(policy_name, exit_policy_names(workload.arrays))
     _check_range(workload, start, count)
     plan = _DrawPlan(workload)
     T, row = plan.T, plan.row
-    pk = POLICIES.index(policy)
+    pk = plan.policies.index(policy)
     exit_t = np.zeros(count, dtype=np.int64)
     drawn = {name: np.zeros((count, T, size), dtype=bool) for name, _, _, size in plan.slots}
     for name, _, _, _, _, _, _, size in plan.pooled:
@@ -360,7 +340,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> 
         targets.insert(0, (frames, o, o + s))
     for j in range(count):
         rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
-        e = int(plan.exit_steps(rng.random(3))[pk])
+        e = int(plan.exit_steps(rng.random(len(plan.policies)))[pk])
         exit_t[j] = e
         u = rng.random(head + e * row, dtype=np.float32)
         if plan.direct:
@@ -404,12 +384,13 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> 
 # ------------------------------------------------------------------------------------------
 # fitting a statistical twin of a trained workload
 # ------------------------------------------------------------------------------------------
-def twin_policies(workload: Workload, cl_init=None, tau_cl=None, theta=None, lut_entries: int = 256) -> dict:
+def twin_policies(workload: Workload, cl_init=None, tau_cl=None, theta=None,
+                  lut_entries: int = LUT_ENTRIES_DEFAULT) -> dict:
     """The three policies a twin's histograms come from (defaults from ``meta.exit_policy``)."""
     defaults = workload.meta.get("exit_policy", {}) or {}
-    cl = float(cl_init if cl_init is not None else defaults.get("cl_init", 0.999))
-    tau = float(tau_cl if tau_cl is not None else defaults.get("tau_cl", 0.999))
-    th = float(theta if theta is not None else defaults.get("theta", 0.1))
+    cl = float(cl_init if cl_init is not None else defaults.get("cl_init", CL_INIT_DEFAULT))
+    tau = float(tau_cl if tau_cl is not None else defaults.get("tau_cl", TAU_CL_DEFAULT))
+    th = float(theta if theta is not None else defaults.get("theta", THETA_DEFAULT))
     return {
         "fixed": FixedPolicy(),
         "dtsnn": DtsnnPolicy(theta=th),
@@ -438,15 +419,15 @@ def fit_statistical_twin(
     wl = trained_workload
     if wl.is_statistical:
         raise WorkloadError.at(wl.source, "meta.kind", "is already statistical", "fit a trained or imported workload")
-    policy_key = _policy_key(rates_policy)
+    policies = twin_policies(wl, cl_init, tau_cl, theta)
+    policy_key = _policy_key(rates_policy, tuple(policies))
     n_total = wl.num_images if images is None else int(images)
     if n_total < 1 or n_total > wl.num_images:
         raise WorkloadError.at(wl.source, "images", f"{images} is not in 1..{wl.num_images}", "ask for fewer images")
     T = wl.timesteps
-    policies = twin_policies(wl, cl_init, tau_cl, theta)
     spk_layers = spiking_layers(wl.layers) + pooled_layers(wl.layers)
     counts = {ly["name"]: np.zeros((n_total, T, int(ly["out_shape"][0])), dtype=np.int64) for ly in spk_layers}
-    steps = {p: np.zeros(n_total, dtype=np.int64) for p in POLICIES}
+    steps = {p: np.zeros(n_total, dtype=np.int64) for p in policies}
     direct = wl.input_encoding == "direct"
     bit_counts = np.zeros(8, dtype=np.int64)
     frame_counts = np.zeros((n_total, T, wl.input_shape[0]), dtype=np.int64)
@@ -477,7 +458,7 @@ def fit_statistical_twin(
     for ly in spk_layers:
         shape = ly["out_shape"]
         rates[ly["name"]] = fit(counts[ly["name"]], int(np.prod(shape[1:])) if len(shape) > 1 else 1)
-    hist = {p: np.bincount(steps[p] - 1, minlength=T)[:T] / n_total for p in POLICIES}
+    hist = {p: np.bincount(steps[p] - 1, minlength=T)[:T] / n_total for p in policies}
     input_rate = None
     density = None
     if direct:

@@ -26,32 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from satasim_atsn.workload.format import atomic_write_text
+from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.hw.energy import ACTIONS, compute_area, compute_energy, leakage_power_mW
 
-ACTIONS = (
-    "pe_accumulations",
-    "pe_fire_updates",
-    "pe_spikes_out",
-    "pe_input_buffer_pushes",
-    "pe_output_buffer_pushes",
-    "pe_dm_reads",
-    "pe_dm_writes",
-    "adc_conversions",
-    "weight_glb_read_bytes",
-    "weight_glb_write_bytes",
-    "spike_glb_read_bytes",
-    "spike_glb_write_bytes",
-    "noc_byte_hops",
-    "dram_read_bytes",
-    "dram_write_bytes",
-    "exit_accumulations",
-    "exit_updates",
-    "exit_lut_reads",
-    "exit_multiplies",
-    "exit_compares",
-    "exit_divides",
-    "pool_ors",
-)
 PE_STATES = ("busy", "stall_input", "stall_output", "stall_memory", "idle")
 STATISTICAL_NOTE = (
     "NOTE: statistical workload: its spikes are synthesised from per-layer firing rates and exit histograms, "
@@ -74,6 +51,40 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
+
+
+@dataclass
+class AcceleratorTotals:
+    """One accelerator's accumulated state counters and action counts (filled by the engine's scheduler)."""
+
+    num_pes: int
+    groups: int
+    busy: np.ndarray = field(init=False)
+    stall_input: np.ndarray = field(init=False)
+    stall_memory: int = 0
+    exit_busy: int = 0
+    exit_stall_input: int = 0
+    counts: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.busy = np.zeros(self.num_pes, dtype=np.int64)
+        self.stall_input = np.zeros(self.num_pes, dtype=np.int64)
+        self.counts = np.zeros(len(ACTIONS), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a timing model hands to :meth:`SimResult.build`: per-image cycles and per-accelerator/group totals."""
+
+    total_cycles: int
+    start_cycle: np.ndarray
+    end_cycle: np.ndarray
+    exit_t: np.ndarray
+    accelerator: np.ndarray
+    accelerators: list[AcceleratorTotals]
+    group_cycles: np.ndarray  # [G]
+    group_busy: np.ndarray  # [G] PE busy cycles per group
+    group_counts: np.ndarray  # [G, len(ACTIONS)]
 
 
 @dataclass
@@ -105,13 +116,11 @@ class SimResult:
 
     # --- construction -------------------------------------------------------------------
     @classmethod
-    def build(cls, arch, workload, mapping, start: int, scheduler, pred, pred_hw, labels) -> SimResult:
-        """Assemble a result from the engine's scheduler state (energy from hw.energy)."""
-        from satasim_atsn.hw.energy import compute_area, compute_energy, leakage_power_mW
-
-        total = int(max(int(scheduler.finish.max()), int(scheduler.end_cycle.max(initial=0))))
+    def build(cls, arch, workload, mapping, start: int, summary: RunSummary, pred, pred_hw, labels) -> SimResult:
+        """Assemble a result from a timing model's run summary (energy from hw.energy)."""
+        total = summary.total_cycles
         per_acc = []
-        for tot in scheduler.totals:
+        for tot in summary.accelerators:
             stall_memory = np.full(mapping.num_pes, tot.stall_memory, dtype=np.int64)
             idle = total - tot.busy - tot.stall_input - stall_memory
             per_acc.append(
@@ -135,7 +144,7 @@ class SimResult:
         energy = compute_energy(arch, totals, total)
         layers = []
         for g in mapping.groups:
-            counts = {name: int(scheduler.group_counts[g.index, i]) for i, name in enumerate(ACTIONS)}
+            counts = {name: int(summary.group_counts[g.index, i]) for i, name in enumerate(ACTIONS)}
             dyn = compute_energy(arch, counts, 0)
             layers.append(
                 {
@@ -145,8 +154,8 @@ class SimResult:
                     "layers": list(g.layers),
                     "neurons": g.neurons if g.kind != "pool" else int(np.prod(g.out_shape)),
                     "folds": len(g.folds) if g.kind == "pe" else 1,
-                    "cycles": int(scheduler.group_cycles[g.index]),
-                    "pe_busy_cycles": int(scheduler.group_busy[g.index]),
+                    "cycles": int(summary.group_cycles[g.index]),
+                    "pe_busy_cycles": int(summary.group_busy[g.index]),
                     "counts": counts,
                     "dynamic_energy_pJ": {k: float(sum(v.values())) for k, v in sorted(dyn.dynamic_pJ.items())},
                 }
@@ -172,14 +181,14 @@ class SimResult:
                 "num_classes": workload.num_classes,
                 "source": Path(workload.source).name,
             },
-            images=int(scheduler.start_cycle.shape[0]),
+            images=int(summary.start_cycle.shape[0]),
             start=int(start),
             clock_hz=float(arch.clock_hz),
             total_cycles=total,
-            start_cycle=scheduler.start_cycle,
-            end_cycle=scheduler.end_cycle,
-            exit_t=scheduler.exit_t,
-            accelerator=scheduler.accelerator,
+            start_cycle=summary.start_cycle,
+            end_cycle=summary.end_cycle,
+            exit_t=summary.exit_t,
+            accelerator=summary.accelerator,
             pred=np.asarray(pred),
             pred_hw=np.asarray(pred_hw),
             labels=None if labels is None else np.asarray(labels),

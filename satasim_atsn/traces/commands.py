@@ -8,15 +8,18 @@ import time
 import click
 import numpy as np
 
-from satasim_atsn.workload.format import POLICIES, Workload, atomic_write_text, read_workload, write_workload
-from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
-from satasim_atsn.workload.statistical import (
+from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.traces.statistical import (
+    DRAW_ORDER_FIRST,
     build_from_spec,
+    draw_order,
     fit_statistical_twin,
     histogram_mean,
     load_rate_spec,
     rates_summary,
 )
+from satasim_atsn.workload.format import Workload, read_workload, write_workload
+from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
 
 
 def _fmt_count(value: int) -> str:
@@ -49,7 +52,7 @@ def workload_summary(workload: Workload) -> dict:
     }
     if workload.is_statistical:
         summary["rates"] = rates_summary(workload)
-        hists = {p: [float(v) for v in workload.arrays[f"exit_hist/{p}"]] for p in POLICIES}
+        hists = {p: [float(v) for v in workload.arrays[f"exit_hist/{p}"]] for p in draw_order(workload)}
         summary["exit_hist"] = hists
         summary["exit_mean_timestep"] = {p: histogram_mean(h) for p, h in hists.items()}
         summary["seed"] = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
@@ -93,7 +96,7 @@ def _print_summary(s: dict) -> None:
     echo("  (* = conv without LIF: a current feeding a residual join)")
     if "exit_hist" in s:
         echo("")
-        for p in POLICIES:
+        for p in s["exit_hist"]:
             hist = " ".join(f"{v:.4f}" for v in s["exit_hist"][p])
             echo(f"  exit histogram {p:<6} [{hist}]  mean timestep {s['exit_mean_timestep'][p]:.4f}")
         if "input_bit_density" in s:
@@ -134,7 +137,7 @@ def info_command(file: str, json_path: str | None) -> None:
 @click.option("--images", type=click.IntRange(min=1), help="fit from the first N images only (default: all)")
 @click.option(
     "--rates-policy",
-    type=click.Choice(POLICIES),
+    type=click.Choice(DRAW_ORDER_FIRST),
     default="atsn",
     show_default=True,
     help="rates at t are averaged over the images still running at t under this policy",
@@ -170,7 +173,7 @@ def stats_command(
     click.echo(f"fitted {twin.num_images} images of {trained} (rates over images running under {rates_policy}):")
     for name, rates in rates_summary(twin).items():
         click.echo(f"  {name:<12} " + " ".join(f"{r:.4f}" for r in rates))
-    for p in POLICIES:
+    for p in draw_order(twin):
         hist = twin.arrays[f"exit_hist/{p}"]
         click.echo(f"  exit {p:<6} [{' '.join(f'{v:.4f}' for v in hist)}]  mean {histogram_mean(hist):.4f}")
     if "input_bit_density" in twin.meta:
@@ -193,7 +196,7 @@ def build_command(
     began = time.perf_counter()
     workload = build_from_spec(load_rate_spec(rates_path), network, dataset, num_images=num_images, seed=seed)
     write_workload(output, workload)
-    means = {p: histogram_mean(workload.arrays[f"exit_hist/{p}"]) for p in POLICIES}
+    means = {p: histogram_mean(workload.arrays[f"exit_hist/{p}"]) for p in draw_order(workload)}
     click.echo(
         f"wrote {output}: {workload.name}, {workload.num_images} images, T = {workload.timesteps}, mean exit "
         + ", ".join(f"{p} {m:.2f}" for p, m in means.items())

@@ -1,0 +1,176 @@
+"""The exit unit, one class per kind behind a registry (docs/microarchitecture.md section 3, docs/architecture.md).
+
+Each kind carries its YAML fields and their validation, its table bytes, its decision cycles and
+actions, its extra hardware instances for energy and area, and the snn policy it implements.
+arch, mapping, engine and energy ask ``EXIT_UNITS[kind]``; none of them switches on the kind.
+``hw/reference.py`` keeps its own literal copy of the decision (it is the engine's witness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from typing import Any, ClassVar
+
+from satasim_atsn.errors import ArchError
+from satasim_atsn.snn import exit_policies as ep
+
+_POS = (1, None)
+
+
+def _fields(cfg: Any) -> Mapping[str, Any]:
+    """An exit_unit config as a mapping: the validated dataclass, or a dict of (some of) its fields."""
+    return asdict(cfg) if is_dataclass(cfg) else cfg
+
+
+class ExitUnit:
+    """One kind of exit unit. Subclasses set the class attributes and override what differs."""
+
+    kind: ClassVar[str]  # exit_unit.kind in the architecture YAML
+    accelerator_kind: ClassVar[str]  # the top-level 'kind' of an accelerator with this unit
+    policy_name: ClassVar[str]  # the snn policy name (also the statistical workload's exit_hist/<name>)
+    fields: ClassVar[dict[str, tuple]] = {}  # kind-only YAML fields: name -> (type, default, bounds) as arch.SCHEMA
+    min_multipliers: ClassVar[int] = 0
+
+    def validate(self, where: str, eu: dict) -> None:
+        """Cross-field rules of a resolved exit_unit section (raises ArchError naming the field)."""
+        if eu["multipliers"] < self.min_multipliers:
+            raise ArchError.at(where, "exit_unit.multipliers", f"a {self.kind} unit needs at least one multiplier",
+                               "set multipliers: 1")
+
+    def table_bytes(self, eu) -> int:
+        """Bytes of lookup table the unit keeps in its data memory beside the output membranes."""
+        return 0
+
+    def decide_cycles(self, eu, classes: int) -> int:
+        """Cycles of one image's exit decision (not taken at t = T)."""
+        return 0
+
+    def decide_actions(self, eu, classes: int) -> dict[str, int]:
+        """Action counts of one image's exit decision (names of hw.energy.ACTIONS)."""
+        return {}
+
+    def extra_instances(self, tech, quantity: str) -> float:
+        """Leakage or area (``quantity``) of instances beyond its memory, adders, multipliers and comparator."""
+        return 0.0
+
+    def software_policy(self, cfg) -> ep.ExitPolicy:
+        """The floating-point rule this unit's decision stands for."""
+        raise NotImplementedError
+
+    def hardware_policy(self, cfg) -> ep.ExitPolicy | None:
+        """The bit-exact rule the unit computes, when it differs from the float rule (else None)."""
+        return None
+
+    def policy(self, cfg) -> ep.ExitPolicy:
+        """The functional policy the unit implements (what the traces run)."""
+        return self.hardware_policy(cfg) or self.software_policy(cfg)
+
+
+class AtUnit(ExitUnit):
+    """ATSN's AT unit: softmax confidence by exp LUT against CL_init * tau_CL**(t-1) (eq. 17-18)."""
+
+    kind = "at"
+    accelerator_kind = "atsn"
+    policy_name = "atsn"
+    fields = {
+        "exp_lut_entries": ("int", None, (2, None)),
+        "cl_init": ("float", None, (0.0, 1.0)),
+        "tau_cl": ("float", None, (0.0, 1.0)),
+    }
+    min_multipliers = 1
+
+    def validate(self, where: str, eu: dict) -> None:  # noqa: D102
+        super().validate(where, eu)
+        if eu["exp_lut_entries"] * ep.LUT_WORD_BYTES > eu["data_memory_bytes"]:
+            raise ArchError.at(where, "exit_unit.exp_lut_entries",
+                               f"{eu['exp_lut_entries']} {ep.LUT_WORD_BYTES}-byte entries do not fit the "
+                               f"{eu['data_memory_bytes']} B data memory",
+                               "enlarge exit_unit.data_memory_bytes or use fewer entries")
+
+    def table_bytes(self, eu) -> int:  # noqa: D102
+        return int(eu.exp_lut_entries) * ep.LUT_WORD_BYTES
+
+    def decide_cycles(self, eu, classes: int) -> int:  # noqa: D102
+        return 3 * classes + 1
+
+    def decide_actions(self, eu, classes: int) -> dict[str, int]:  # noqa: D102
+        c = classes
+        return {"exit_compares": c + 1, "exit_multiplies": 2 * c + 1, "exit_lut_reads": 2 * c}
+
+    def _cl(self, cfg) -> tuple[float, float]:
+        f = _fields(cfg)
+        cl, tau = f.get("cl_init"), f.get("tau_cl")
+        return (float(ep.CL_INIT_DEFAULT if cl is None else cl), float(ep.TAU_CL_DEFAULT if tau is None else tau))
+
+    def software_policy(self, cfg) -> ep.ExitPolicy:  # noqa: D102
+        return ep.AtsnPolicy(*self._cl(cfg))
+
+    def hardware_policy(self, cfg) -> ep.ExitPolicy:  # noqa: D102
+        lut = _fields(cfg).get("exp_lut_entries")
+        return ep.AtsnPolicy(*self._cl(cfg), hardware=True,
+                             lut_entries=int(ep.LUT_ENTRIES_DEFAULT if lut is None else lut))
+
+
+class DtUnit(ExitUnit):
+    """DTSNN's DT unit: normalised entropy of softmax against theta, one division per decision (eq. 5-7)."""
+
+    kind = "dt"
+    accelerator_kind = "dtsnn"
+    policy_name = "dtsnn"
+    fields = {
+        "lut_bytes": ("int", None, _POS),
+        "divider_cycles": ("int", None, _POS),
+        "theta": ("float", None, (0.0, 1.0)),
+    }
+    min_multipliers = 1
+
+    def validate(self, where: str, eu: dict) -> None:  # noqa: D102
+        super().validate(where, eu)
+        if eu["lut_bytes"] > eu["data_memory_bytes"]:
+            raise ArchError.at(where, "exit_unit.lut_bytes",
+                               f"the {eu['lut_bytes']} B table does not fit the "
+                               f"{eu['data_memory_bytes']} B data memory",
+                               "enlarge exit_unit.data_memory_bytes")
+
+    def table_bytes(self, eu) -> int:  # noqa: D102
+        return int(eu.lut_bytes)
+
+    def decide_cycles(self, eu, classes: int) -> int:  # noqa: D102
+        return 5 * classes + int(eu.divider_cycles) + 1
+
+    def decide_actions(self, eu, classes: int) -> dict[str, int]:  # noqa: D102
+        c = classes
+        return {"exit_compares": c + 1, "exit_multiplies": 4 * c, "exit_lut_reads": 4 * c, "exit_divides": 1}
+
+    def extra_instances(self, tech, quantity: str) -> float:  # noqa: D102
+        return getattr(tech, quantity)("div_32b")
+
+    def software_policy(self, cfg) -> ep.ExitPolicy:  # noqa: D102
+        theta = _fields(cfg).get("theta")
+        return ep.DtsnnPolicy(theta=float(ep.THETA_DEFAULT if theta is None else theta))
+
+
+class NoExitUnit(ExitUnit):
+    """The conventional SNN's output unit: accumulates the output layer, never decides (all T timesteps)."""
+
+    kind = "none"
+    accelerator_kind = "conventional"
+    policy_name = "fixed"
+
+    def software_policy(self, cfg) -> ep.ExitPolicy:  # noqa: D102
+        return ep.FixedPolicy()
+
+
+#: exit_unit.kind -> its unit; the order is the order of the YAML enumeration
+EXIT_UNITS: dict[str, ExitUnit] = {unit.kind: unit for unit in (AtUnit(), DtUnit(), NoExitUnit())}
+#: accelerator 'kind' -> the exit_unit.kind it carries
+ACCELERATOR_EXIT_KIND = {unit.accelerator_kind: unit.kind for unit in EXIT_UNITS.values()}
+
+
+def kind_fields() -> dict[str, tuple]:
+    """Every kind-only exit_unit field (name -> schema entry), for the architecture schema."""
+    out: dict[str, tuple] = {}
+    for unit in EXIT_UNITS.values():
+        out.update(unit.fields)
+    return out

@@ -1,0 +1,61 @@
+"""`satasim reproduce`: run each part of the paper's reproduction into its directory, with its report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from satasim_atsn.errors import StudyError
+from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.report.document import Document
+from satasim_atsn.study.reproduce import TRAINED, _default_workload_dir, figs, table1, table4, table5
+from satasim_atsn.study.table3 import claims, table3
+from satasim_atsn.study.twin import twin_check
+
+
+def _write(out: Path, doc: Document, results: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n")
+    doc.write(out)
+
+
+def _json(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(type(value).__name__)
+
+
+def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_path: str | None = None,
+              workload_dir: str | None = None, command: str = "", quiet: bool = False) -> str:
+    """Regenerate one part (or all, each into its own subdirectory); returns a terminal summary."""
+    out = Path(out_dir)
+    wdir = Path(workload_dir) if workload_dir else _default_workload_dir()
+    if not wdir.is_dir():
+        raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
+    parts = ["table1", "table3", "table4", "table5", "figs", "claims", "twin"] if what == "all" else [what]
+    summaries = []
+    for part in parts:
+        target = out / part if what == "all" else out
+        sub_command = command.replace(" reproduce all ", f" reproduce {part} ").replace(f" -o {out}", f" -o {target}") \
+            if what == "all" else command
+        if part == "twin":
+            trained = wdir / TRAINED["ATSN"]
+            if not trained.is_file():
+                raise StudyError.at(str(trained), None, "no such trained workload",
+                                    "train it first (see workloads/README.md) or pass --workloads DIR")
+            arch = arch_path or str(Path("archs") / "atsn16x16.yaml")
+            doc, results, summary = twin_check(trained, arch, images, per_channel=False, command=sub_command)
+        elif part in ("table3", "claims"):
+            func = table3 if part == "table3" else claims
+            doc, results, summary = func(target, images, wdir, sub_command, arch_path=arch_path, quiet=quiet)
+        else:
+            func = {"table1": table1, "table4": table4, "table5": table5, "figs": figs}[part]
+            target.mkdir(parents=True, exist_ok=True)
+            doc, results, summary = func(target, images, wdir, sub_command)
+        _write(target, doc, results)
+        summaries.append(f"== {part} -> {target}/report.md\n{summary}")
+    return "\n".join(summaries)

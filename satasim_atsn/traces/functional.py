@@ -1,0 +1,28 @@
+"""Functional traces: run the integer forward (trained workloads) or the documented draws (statistical ones)."""
+
+from __future__ import annotations
+
+from satasim_atsn.snn.exit_policies import ExitPolicy
+from satasim_atsn.snn.forward import run_forward
+from satasim_atsn.traces.statistical import draw_trace
+from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.trace import Trace
+
+
+def functional_trace(workload: Workload, policy: ExitPolicy, policy_name: str, start: int, count: int) -> Trace:
+    """The trace of images [start, start+count) under ``policy`` (``policy_name`` picks a statistical histogram)."""
+    if workload.is_statistical:
+        return draw_trace(workload, policy_name, start, count)
+    x = workload.inputs(start, start + count)
+    result = run_forward(workload, x, policy=policy, record_spikes=True)
+    labels = workload.labels()
+    return Trace(
+        start=start,
+        exit_t=result.exit_t,
+        pred=result.pred,
+        pred_hw=result.pred_hw,
+        labels=None if labels is None else labels[start : start + count],
+        spikes=result.spikes or {},
+        inputs=x,
+        policy=result.policy,
+    )

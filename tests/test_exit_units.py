@@ -1,0 +1,53 @@
+"""hw/exit_units.py: one class per exit-unit kind, tied to the architectures and to the reference's own copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.hw import reference
+from satasim_atsn.hw.arch import SCHEMA, load_arch
+from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS
+from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
+
+ARCHS = Path(__file__).resolve().parent.parent / "archs"
+SHIPPED = {"at": "atsn16x16.yaml", "dt": "dtsnn16x16.yaml", "none": "conventional16x16.yaml"}
+
+
+def test_the_reference_witness_knows_exactly_the_registry_kinds():
+    assert set(reference.DECIDE) == set(EXIT_UNITS) == set(SHIPPED)
+    assert SCHEMA["exit_unit"]["kind"][0] == tuple(EXIT_UNITS)
+    assert set(SCHEMA["kind"][0]) == set(ACCELERATOR_EXIT_KIND)
+
+
+@pytest.mark.parametrize("kind", sorted(SHIPPED))
+@pytest.mark.parametrize("classes", [2, 10, 100])
+def test_registry_decision_equals_the_reference_literal_copy(kind, classes):
+    arch = load_arch(ARCHS / SHIPPED[kind])
+    eu = arch.exit_unit
+    unit = EXIT_UNITS[kind]
+    assert eu.unit is unit and arch.kind == unit.accelerator_kind
+    if reference.DECIDE[kind] is None:
+        assert unit.decide_cycles(eu, classes) == 0 and unit.decide_actions(eu, classes) == {}
+    else:
+        assert reference.DECIDE[kind](eu, classes) == (unit.decide_cycles(eu, classes),
+                                                       unit.decide_actions(eu, classes))
+
+
+def test_each_unit_implements_its_policy_with_the_shared_defaults():
+    at, dt, none = (load_arch(ARCHS / SHIPPED[k]) for k in ("at", "dt", "none"))
+    assert at.exit_policy().describe() == AtsnPolicy(at.exit_unit.cl_init, at.exit_unit.tau_cl, hardware=True,
+                                                     lut_entries=at.exit_unit.exp_lut_entries).describe()
+    assert isinstance(dt.exit_policy(), DtsnnPolicy) and isinstance(none.exit_policy(), FixedPolicy)
+    # a study point without parameters gets the snn defaults
+    assert EXIT_UNITS["at"].software_policy({}).describe() == AtsnPolicy().describe()
+    assert EXIT_UNITS["dt"].software_policy({}).theta == DtsnnPolicy().theta
+    assert EXIT_UNITS["at"].hardware_policy({"cl_init": 0.9}).cl_init == 0.9
+    assert EXIT_UNITS["dt"].hardware_policy({}) is None
+
+
+def test_table_bytes_and_policy_names():
+    at = load_arch(ARCHS / SHIPPED["at"])
+    assert EXIT_UNITS["at"].table_bytes(at.exit_unit) == at.exit_unit.exp_lut_entries * 3
+    assert {k: u.policy_name for k, u in EXIT_UNITS.items()} == {"at": "atsn", "dt": "dtsnn", "none": "fixed"}
