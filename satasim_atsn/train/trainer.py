@@ -21,6 +21,7 @@ import numpy as np
 
 from satasim_atsn import __version__
 from satasim_atsn.errors import TrainError
+from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.train.evaluation import evaluate_workload, float_logits, policy_table
 from satasim_atsn.train.export import export_network
 from satasim_atsn.train.losses import LOSSES, loss_and_grad
@@ -53,9 +54,9 @@ class TrainConfig:
     loss: str | None = None
     output: str | None = None
     width: float = 1.0
-    cl_init: float = 0.999
-    tau_cl: float = 0.999
-    theta: float = 0.1
+    cl_init: float = CL_INIT_DEFAULT
+    tau_cl: float = TAU_CL_DEFAULT
+    theta: float = THETA_DEFAULT
     augment: bool = True
     data_dir: str | None = field(default=None, compare=False)
     checkpoint_minutes: float = field(default=10.0, compare=False)
