@@ -37,6 +37,36 @@ def _env() -> dict:
     return env
 
 
+def _stamp(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+def _kill_at_random_moment(proc: subprocess.Popen, ckpt: Path, rng: np.random.Generator) -> bool:
+    """SIGKILL ``proc`` after a random number (0-5) of new checkpoints plus a random delay; False if it ended first.
+
+    Counting checkpoints instead of seconds makes every kill land while the run is working, however
+    loaded the machine is; the delay puts it anywhere inside a batch, an evaluation or a write.
+    """
+    wanted, seen, stamp = int(rng.integers(0, 6)), 0, _stamp(ckpt)
+    delay = float(rng.uniform(0.0, 0.4)) + (float(rng.uniform(0.5, 2.0)) if wanted == 0 else 0.0)
+    while seen < wanted:
+        if proc.poll() is not None:
+            return False
+        now = _stamp(ckpt)
+        if now != stamp:
+            seen, stamp = seen + 1, now
+        time.sleep(0.01)
+    time.sleep(delay)
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True
+
+
 @pytest.mark.slow
 def test_sigkill_and_resume_is_byte_identical(tmp_path):
     reference = tmp_path / "ref" / "w.npz"
@@ -54,16 +84,11 @@ def test_sigkill_and_resume_is_byte_identical(tmp_path):
         with open(log, "wb") as handle:
             proc = subprocess.Popen(_command(out, ckpt.exists()), env=_env(), stdout=handle, stderr=handle,
                                     cwd=tmp_path)
-            if kills < KILLS:
-                try:
-                    proc.wait(timeout=float(rng.uniform(1.0, 3.5)))
-                except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait()
-                    kills += 1
-                    if out.exists():  # killed after its last write: the workload must be whole
-                        break
-                    continue
+            if kills < KILLS and _kill_at_random_moment(proc, ckpt, rng):
+                kills += 1
+                if out.exists():  # killed after its last write: the workload must be whole
+                    break
+                continue
             assert proc.wait(timeout=600) == 0, log.read_text()
         assert time.monotonic() - started < 900
     assert kills >= KILLS
