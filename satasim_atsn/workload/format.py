@@ -37,6 +37,7 @@ import contextlib
 import io
 import json
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -508,11 +509,16 @@ def read_workload(path: str | os.PathLike) -> Workload:
     if not Path(path).is_file():
         raise WorkloadError.at(where, None, "no such file", "check the path (shipped workloads are in workloads/)")
     try:
+        problem = zip_problem(Path(path).read_bytes())
+        if problem is not None:
+            raise zipfile.BadZipFile(problem)
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, KeyError) as error:
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, KeyError,
+            struct.error) as error:
         raise WorkloadError.at(
-            where, None, f"not a readable .npz file ({error})", "the file is truncated or not a workload; regenerate it"
+            where, None, f"not a readable .npz file ({' '.join(str(error).split())})",
+            "the file is truncated or not a workload; regenerate it",
         ) from None
     fmt = arrays.pop("format", None)
     if fmt is None or str(fmt) != FORMAT_NAME:
@@ -543,6 +549,67 @@ def read_workload(path: str | os.PathLike) -> Workload:
         if value.dtype.kind in "fc" and not np.isfinite(value).all():
             raise WorkloadError.at(where, key, "contains NaN or infinite values", "re-export the workload")
     return validate(Workload(meta=meta, arrays=arrays, source=where))
+
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+
+
+def zip_problem(data: bytes) -> str | None:
+    """Why a zip container is inconsistent, or None: catches corrupted headers that zipfile ignores.
+
+    zipfile trusts the central directory and checks only each member's CRC, so a damaged name,
+    date, flag or size field can pass unnoticed (and e.g. silently drop an array). Here every
+    local header must agree with its central-directory entry, the members must tile the file
+    up to the central directory, the end record must be plain, and the fields only the central
+    directory holds must be the same for every member (one writer wrote them all).
+    """
+    if not data.startswith(b"PK\x03\x04"):
+        return "does not start with a zip member"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        listed = archive.infolist()
+        start_dir = archive.start_dir
+    infos = sorted(listed, key=lambda i: i.header_offset)
+    eocd = len(data) - 22
+    if eocd < 0 or data[eocd:eocd + 4] != b"PK\x05\x06":
+        return "the end-of-archive record is damaged or followed by extra bytes"
+    disk, disk_dir, count_disk, count, _, _, comment = struct.unpack("<HHHHIIH", data[eocd + 4:eocd + 22])
+    if (disk, disk_dir, comment) != (0, 0, 0) or count_disk != count or count != len(infos):
+        return "the end-of-archive record is inconsistent"
+    position = 0
+    for info in infos:
+        if info.header_offset != position:
+            return f"member {info.filename!r} does not start where the previous one ends"
+        fields = _LOCAL.unpack_from(data, position)
+        sig, version, flags, method, dos_time, dos_date, crc, csize, usize, name_len, extra_len = fields
+        name = data[position + 30:position + 30 + name_len]
+        y, mo, d, h, mi, se = info.date_time
+        expected_date, expected_time = (y - 1980) << 9 | mo << 5 | d, h << 11 | mi << 5 | se // 2
+        if (sig != b"PK\x03\x04" or version != info.extract_version | info.reserved << 8 or flags != info.flag_bits
+                or method != info.compress_type or (dos_date, dos_time) != (expected_date, expected_time)
+                or name != info.orig_filename.encode("utf-8" if flags & 0x800 else "cp437")):
+            return f"the local header of member {info.filename!r} disagrees with the central directory"
+        if not flags & 0x08 and (crc != info.CRC or (csize != 0xFFFFFFFF and csize != info.compress_size)
+                                 or (usize != 0xFFFFFFFF and usize != info.file_size)):
+            return f"the local header of member {info.filename!r} disagrees with the central directory"
+        position += 30 + name_len + extra_len + info.compress_size
+        if flags & 0x08:  # a data descriptor follows the data: trust the next offset
+            position = next((i.header_offset for i in infos if i.header_offset > info.header_offset), start_dir)
+    if position != start_dir:
+        return "the last member does not end where the central directory starts"
+    for info in listed:
+        if data[position:position + 4] != b"PK\x01\x02":
+            return "the central directory is damaged"
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, position + 28)
+        encoded = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+        if (name_len, extra_len, comment_len) != (len(encoded), len(info.extra), len(info.comment)):
+            return f"the central-directory entry of member {info.filename!r} is damaged"
+        position += 46 + name_len + extra_len + comment_len
+    if position != eocd:
+        return "the central directory does not end where the end-of-archive record starts"
+    shared = {(i.create_system, i.create_version, i.internal_attr, i.external_attr, i.volume) for i in infos}
+    if len(shared) > 1:
+        return "the central-directory entries disagree with each other (a damaged entry)"
+    return None
 
 
 def write_workload(path: str | os.PathLike, workload: Workload) -> None:
