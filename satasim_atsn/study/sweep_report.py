@@ -80,7 +80,7 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
             doc.figure(name, f"{metric} for every ({fy}, {fx})")
     doc.heading("All points")
     doc.table(["point"] + fields + ["status"] + study.metrics,
-              [[r["point"]] + [r[f] for f in fields] + [r["status"]] + [fmt(_as_float(r[m])) for m in study.metrics]
+              [[r["point"]] + [r[f] for f in fields] + [r["status"]] + [fmt(_as_float(r.get(m))) for m in study.metrics]
                for r in rows])
     if errors:
         doc.heading("Errors")

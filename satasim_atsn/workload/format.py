@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from satasim_atsn.errors import WorkloadError
+from satasim_atsn.errors import SatasimError, WorkloadError
 
 FORMAT_NAME = "satasim-workload"
 FORMAT_VERSION = 1
@@ -375,7 +375,8 @@ def validate(workload: Workload) -> Workload:
         if not statistical and ltype in WEIGHTED_TYPES:
             _array(arrays, f"w/{name}", where, np.int8, weight_shape(layer))
         has_bias = ltype != "add" or f"b/{name}" in arrays
-        if not statistical and (is_spiking(layer) or ltype == "output") and has_bias:
+        needs_bias = (is_spiking(layer) or ltype == "output") and has_bias
+        if not statistical and (needs_bias or f"b/{name}" in arrays):  # optional biases are checked too
             _array(arrays, f"b/{name}", where, np.int32, (channels,))
         if not statistical and is_spiking(layer):
             vth = _array(arrays, f"vth/{name}", where, np.int32, (channels,))
@@ -396,6 +397,8 @@ def validate(workload: Workload) -> Workload:
                 raise _fail(
                     where, f"rate/{name}", "missing", "a statistical workload needs a rate for every spiking layer"
                 )
+            if rate.dtype.kind != "f":
+                raise _fail(where, f"rate/{name}", f"has dtype {rate.dtype}", "store rates as float64")
             if (
                 rate.ndim not in (1, 2)
                 or rate.shape[0] != meta["timesteps"]
@@ -415,7 +418,8 @@ def validate(workload: Workload) -> Workload:
             if hist is None:
                 raise _fail(where, f"exit_hist/{policy}", "missing", f"give exit histograms for {', '.join(POLICIES)}")
             if (
-                hist.shape != (meta["timesteps"],)
+                hist.dtype.kind != "f"
+                or hist.shape != (meta["timesteps"],)
                 or not np.isfinite(hist).all()
                 or (hist < 0).any()
                 or not np.isclose(hist.sum(), 1.0, atol=1e-6)
@@ -428,6 +432,10 @@ def validate(workload: Workload) -> Workload:
                 )
         if "seed" not in arrays:
             raise _fail(where, "seed", "missing", "statistical workloads need a seed")
+        seed = arrays["seed"]
+        if seed.dtype.kind not in "iu" or seed.size != 1 or int(seed.reshape(-1)[0]) < 0:
+            raise _fail(where, "seed", f"must be one non-negative integer, got {seed.dtype} {list(seed.shape)}",
+                        "re-export the workload")
         density = meta.get("input_bit_density")
         if meta.get("input_encoding", "direct") == "direct":
             if not (isinstance(density, list) and len(density) == 8 and all(0 <= float(d) <= 1 for d in density)):
@@ -521,7 +529,7 @@ def read_workload(path: str | os.PathLike) -> Workload:
             "the file is truncated or not a workload; regenerate it",
         ) from None
     fmt = arrays.pop("format", None)
-    if fmt is None or str(fmt) != FORMAT_NAME:
+    if fmt is None or fmt.dtype.kind != "U" or fmt.shape != () or str(fmt) != FORMAT_NAME:
         raise WorkloadError.at(
             where,
             "format",
@@ -529,16 +537,21 @@ def read_workload(path: str | os.PathLike) -> Workload:
             "this is not a satasim workload; create one with `satasim train` or `satasim workload`",
         )
     version = arrays.pop("version", None)
-    if version is None or int(version) != FORMAT_VERSION:
+    if version is None or version.dtype.kind not in "iu" or version.shape != () or int(version) != FORMAT_VERSION:
+        shown_version = None if version is None else " ".join(np.array2string(version, threshold=4).split())
         raise WorkloadError.at(
             where,
             "version",
-            f"is {None if version is None else int(version)}, this tool reads version {FORMAT_VERSION}",
+            f"is {shown_version} ({'missing' if version is None else version.dtype}), this tool reads version "
+            f"{FORMAT_VERSION} (an integer)",
             "upgrade satasim-atsn or re-export",
         )
     raw_meta = arrays.pop("meta", None)
     if raw_meta is None:
         raise WorkloadError.at(where, "meta", "missing", "re-export the workload")
+    if raw_meta.dtype.kind != "U" or raw_meta.shape != ():
+        raise WorkloadError.at(where, "meta", f"must be one JSON text, got {raw_meta.dtype} {list(raw_meta.shape)}",
+                               "re-export the workload")
     try:
         meta = json.loads(str(raw_meta))
     except json.JSONDecodeError as error:
@@ -641,8 +654,12 @@ def _npz_bytes(payload: dict[str, np.ndarray]) -> bytes:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to a temp file beside ``path`` and rename it into place (no partial files)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise SatasimError.at(str(path), None, f"cannot be written ({error.strerror or error})",
+                              "choose a writable location") from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -652,10 +669,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
+        _fsync_dir(target.parent)
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(error, OSError):
+            raise SatasimError.at(str(path), None, f"cannot be written ({error.strerror or error})",
+                                  "choose a writable location") from None
         raise
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable: fsync the directory that holds the new name (where the OS allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
