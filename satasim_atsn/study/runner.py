@@ -294,14 +294,16 @@ def run_dask(tasks: dict[int, dict], address: str, on_done: Callable[[int, dict 
                             "start a scheduler (dask scheduler) or fix the address") from None
     try:
         futures = {client.submit(point_function, task, pure=False): index for index, task in tasks.items()}
-        for future in as_completed(list(futures)):
+        # results are gathered on the client's own event loop (with_results), not by future.result()
+        # in this thread, which fails when another Client lives in the same process
+        for future, outcome in as_completed(list(futures), with_results=True, raise_errors=False):
             index = futures[future]
-            try:
-                metrics = future.result()
-            except Exception as error:  # noqa: BLE001
-                on_done(index, None, _error_text(error))
+            if future.status == "finished":
+                on_done(index, outcome, None)
             else:
-                on_done(index, metrics, None)
+                error = outcome[1] if isinstance(outcome, tuple) and len(outcome) == 3 else outcome
+                on_done(index, None, _error_text(error if isinstance(error, BaseException) else
+                                                 RuntimeError(str(error))))
     finally:
         client.close()
 
