@@ -24,7 +24,32 @@ COMMAND_MODULES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class UserError(click.ClickException):
+    """A SatasimError or a bad option, shown as one line on stderr with exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        """One line: ``satasim: error: <message>``."""
+        click.echo(f"satasim: error: {' '.join(self.format_message().split())}", err=True)
+
+
+class SatasimGroup(click.Group):
+    """The command group; a user error inside any command ends as :class:`UserError`, so that
+    ``cli.main`` in click's standalone mode (and click's CliRunner) behaves like :func:`main`."""
+
+    def invoke(self, ctx: click.Context):
+        """Run the subcommand, turning SatasimError and click usage errors into one-line errors."""
+        try:
+            return super().invoke(ctx)
+        except SatasimError as error:
+            raise UserError(str(error)) from None
+        except click.UsageError as error:
+            command = error.ctx.command_path if error.ctx is not None else "satasim"
+            raise UserError(f"{command}: {error.format_message().rstrip('.')}; see '{command} --help'") from None
+
+
+@click.group(cls=SatasimGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="satasim")
 def cli() -> None:
     """Cycle-accurate simulator of spiking-neural-network accelerators (ATSN, DTSNN, conventional)."""
@@ -50,6 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("satasim: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as error:
+        UserError(f"{error.format_message().rstrip('.')}; see 'satasim --help'").show()
+        sys.exit(2)
     except click.ClickException as error:
         error.show()
         sys.exit(2 if error.exit_code == 1 or error.exit_code == 2 else error.exit_code)

@@ -59,3 +59,14 @@ class StudyError(SatasimError):
     """A study (sweep/compare/reproduce) file or output directory is unusable."""
 
     kind = "study"
+
+
+_REPR = __import__("reprlib").Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlevel = 60, 60, 2
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+
+
+def shown(value: object) -> str:
+    """A short repr of a user's value for an error message: bounded even for deep or huge
+    (alias-bomb) structures, whose plain repr would take exponential time and memory."""
+    return _REPR.repr(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import json
@@ -372,12 +371,34 @@ def test_statistical_bad_bit_density(tmp_path, statistical, density):
     _expect(tmp_path, _payload(statistical), "input_bit_density")
 
 
+def _deflate_tail_bits(data: bytes) -> set[int]:
+    """Offsets of the last byte of each member's deflate stream: its unused padding bits may flip
+    without changing the stream (the content stays bit-identical, so nothing is corrupted)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {i.header_offset + 30 + len(i.orig_filename) + len(i.extra) + i.compress_size - 1
+                for i in archive.infolist()} | {i.header_offset + 30 + len(i.orig_filename) + len(i.extra)
+                                                + i.compress_size - 2 for i in archive.infolist()}
+
+
 def test_any_single_corrupted_byte_gives_a_workload_error(tmp_path, trained):
     data = _npz_bytes(_payload(trained))
     path = tmp_path / "c.npz"
-    for offset in range(0, len(data), 7):
+    original = read_workload(_write_raw(tmp_path / "o.npz", _payload(trained)))
+    harmless = _deflate_tail_bits(data)
+    accepted = []
+    for offset in range(len(data)):
         corrupted = bytearray(data)
         corrupted[offset] ^= 0xFF
         path.write_bytes(bytes(corrupted))
-        with contextlib.suppress(WorkloadError):
-            read_workload(path)
+        try:
+            read = read_workload(path)
+        except WorkloadError as error:
+            assert "\n" not in str(error) and str(path) in str(error)
+            continue
+        # accepted: only a flip of unused deflate padding bits, which leaves every array identical
+        assert offset in harmless, f"byte {offset} corrupted silently"
+        assert read.meta == original.meta and read.arrays.keys() == original.arrays.keys()
+        for key, value in read.arrays.items():
+            assert value.dtype == original.arrays[key].dtype and np.array_equal(value, original.arrays[key])
+        accepted.append(offset)
+    assert len(accepted) <= len(harmless) and len(accepted) < len(data) // 100

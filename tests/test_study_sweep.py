@@ -199,3 +199,31 @@ def test_sweep_on_dask_local_cluster(tmp_path, workload_path):
         rows, stats = run_study(study, tmp_path / "dask", scheduler=cluster.scheduler_address, quiet=True)
     assert stats["errors"] == 0
     assert (tmp_path / "dask" / CSV_NAME).read_bytes() == (tmp_path / "local" / CSV_NAME).read_bytes()
+
+
+def test_a_retried_point_is_journaled_once(tmp_path, workload_path, monkeypatch):
+    """A scheduler that reports a point twice (Dask re-running a lost worker's task) adds one row."""
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    out = tmp_path / "out"
+    journal_sizes = []
+
+    def twice(tasks, jobs, on_done, point_function):
+        for index in sorted(tasks):
+            on_done(index, {"accuracy": 0.5, "avg_timestep": 2.0}, None)
+            on_done(index, {"accuracy": 0.9, "avg_timestep": 9.0}, None)
+            journal_sizes.append(len((out / CSV_NAME).read_text().splitlines()) - 1)
+
+    monkeypatch.setattr(runner, "run_local", twice)
+    rows, stats = run_study(study, out, quiet=True)
+    assert journal_sizes == list(range(1, 7))
+    assert [r["accuracy"] for r in rows] == [0.5] * 6
+
+
+def test_temporaries_of_a_killed_run_are_not_a_foreign_directory(tmp_path, workload_path):
+    """A run killed while writing study.json leaves only '.study.json.*.tmp': the rerun must start."""
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".study.json.abc123.tmp").write_text("{")
+    _, stats = run_study(study, out, jobs=1, quiet=True, point_function=_constant_point)
+    assert stats["computed"] == 6 and not list(out.glob(".*.tmp"))

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from satasim_atsn.errors import ArchError
+from satasim_atsn.errors import ArchError, shown
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech
 
@@ -25,57 +25,62 @@ REQUIRED = object()  # marker: the field has no default
 # field -> (kind, default, check); kind: 'int' | 'float' | 'str' | tuple of allowed strings
 # check: (lo, hi) inclusive bounds for numbers (None = unbounded), or None
 _POS = (1, None)
+# upper bounds: far beyond any real design, low enough that counts and cycle sums stay exact in int64
+_BYTES = (1, 2**40)
+_UNITS = (1, 2**16)
+_CYCLES = (1, 10**6)
+_RATE = (1, 2**20)
 SCHEMA: dict[str, Any] = {
     "name": ("str", REQUIRED, None),
     "kind": (tuple(ACCELERATOR_EXIT_KIND), REQUIRED, None),
     "technology": ("str", REQUIRED, None),
-    "clock_hz": ("float", REQUIRED, (1.0, None)),
-    "accelerators": ("int", REQUIRED, _POS),
-    "images_per_batch": ("int", 1, _POS),
-    "spike_address_bytes": ("int", 2, _POS),
+    "clock_hz": ("float", REQUIRED, (1.0, 1e12)),
+    "accelerators": ("int", REQUIRED, (1, 1024)),
+    "images_per_batch": ("int", 1, (1, 4096)),
+    "spike_address_bytes": ("int", 2, (1, 8)),
     "dataflow": (("timestep_major",), "timestep_major", None),
     "array": {
-        "rows": ("int", REQUIRED, _POS),
-        "cols": ("int", REQUIRED, _POS),
+        "rows": ("int", REQUIRED, (1, 1024)),
+        "cols": ("int", REQUIRED, (1, 1024)),
         "exit_unit_tiles": ("int", 1, (1, 1)),
     },
     "pe": {
-        "input_spike_buffer_bytes": ("int", REQUIRED, _POS),
-        "output_spike_buffer_bytes": ("int", REQUIRED, _POS),
-        "data_memory_bytes": ("int", REQUIRED, _POS),
-        "adders": ("int", REQUIRED, _POS),
+        "input_spike_buffer_bytes": ("int", REQUIRED, _BYTES),
+        "output_spike_buffer_bytes": ("int", REQUIRED, _BYTES),
+        "data_memory_bytes": ("int", REQUIRED, _BYTES),
+        "adders": ("int", REQUIRED, _UNITS),
         "decay": (("shift_add", "multiplier"), REQUIRED, None),
         "vmem_bits": ("int", REQUIRED, (4, 64)),
         "accumulation": (("digital", "analog"), "digital", None),
         "adc_bits": ("int", None, (1, 16)),
-        "adc_cycles_per_conversion": ("int", None, _POS),
+        "adc_cycles_per_conversion": ("int", None, _CYCLES),
     },
     "exit_unit": {
         "kind": (tuple(EXIT_UNITS), REQUIRED, None),
-        "data_memory_bytes": ("int", REQUIRED, _POS),
-        "input_spike_buffer_bytes": ("int", REQUIRED, _POS),
-        "output_spike_buffer_bytes": ("int", REQUIRED, _POS),
-        "adders": ("int", REQUIRED, _POS),
-        "multipliers": ("int", 0, (0, None)),
+        "data_memory_bytes": ("int", REQUIRED, _BYTES),
+        "input_spike_buffer_bytes": ("int", REQUIRED, _BYTES),
+        "output_spike_buffer_bytes": ("int", REQUIRED, _BYTES),
+        "adders": ("int", REQUIRED, _UNITS),
+        "multipliers": ("int", 0, (0, 2**16)),
         "vmem_bits": ("int", REQUIRED, (4, 64)),
         **kind_fields(),  # each kind's own fields (hw/exit_units.py)
     },
     "noc": {
         "topology": (("mesh",), "mesh", None),
-        "link_bytes_per_cycle": ("int", REQUIRED, _POS),
-        "hop_cycles": ("int", 1, (0, None)),
+        "link_bytes_per_cycle": ("int", REQUIRED, _RATE),
+        "hop_cycles": ("int", 1, (0, 10**6)),
     },
     "global_buffers": {
         name: {
-            "bytes": ("int", REQUIRED, _POS),
-            "banks": ("int", REQUIRED, _POS),
-            "bytes_per_cycle": ("int", REQUIRED, _POS),
+            "bytes": ("int", REQUIRED, _BYTES),
+            "banks": ("int", REQUIRED, (1, 1024)),
+            "bytes_per_cycle": ("int", REQUIRED, _RATE),
         }
         for name in ("weight", "input", "output")
     },
     "dram": {
-        "bytes_per_cycle": ("int", REQUIRED, _POS),
-        "latency_cycles": ("int", REQUIRED, (0, None)),
+        "bytes_per_cycle": ("int", REQUIRED, _RATE),
+        "latency_cycles": ("int", REQUIRED, (0, 10**9)),
         "energy_table_entry": ("str", "dram_sata_sim", None),
     },
 }
@@ -86,7 +91,7 @@ ADC_FIELDS = ("adc_bits", "adc_cycles_per_conversion")
 
 def _suggest(word: str, options) -> str:
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
-    return f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(sorted(map(str, options)))}"
+    return f"did you mean {shown(close[0])}?" if close else f"valid keys: {', '.join(sorted(map(str, options)))}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,26 +258,27 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
             value = float(value.replace("_", ""))
         except ValueError:
             value = None
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ArchError.at(where, path, f"must be {'an integer' if kind == 'int' else 'a number'}, got {original!r}",
-                           "write a plain number")
+    if (value is None or isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value))):
+        raise ArchError.at(where, path, f"must be {'an integer' if kind == 'int' else 'a number'}, "
+                           f"got {shown(original)}", "write a plain number")
     if kind == "int":
-        if float(value) != int(value):
-            raise ArchError.at(where, path, f"must be an integer, got {original!r}", "drop the fraction")
+        if isinstance(value, float) and not value.is_integer():
+            raise ArchError.at(where, path, f"must be an integer, got {shown(original)}", "drop the fraction")
         value = int(value)
     else:
         value = float(value)
     lo, hi = bounds if bounds else (None, None)
     if kind == "float" and bounds and lo == 0.0 and hi == 1.0:
         if not 0.0 < value <= 1.0:
-            raise ArchError.at(where, path, f"must be in (0, 1], got {original!r}")
+            raise ArchError.at(where, path, f"must be in (0, 1], got {shown(original)}")
         return value
     if lo is not None and value < lo:
         need = "positive" if lo == 1 and kind == "int" else f">= {lo:g}"
-        raise ArchError.at(where, path, f"must be {need}, got {original!r}",
+        raise ArchError.at(where, path, f"must be {need}, got {shown(original)}",
                            "sizes, counts and rates cannot be zero or negative" if lo >= 1 else None)
     if hi is not None and value > hi:
-        raise ArchError.at(where, path, f"must be <= {hi:g}, got {original!r}")
+        raise ArchError.at(where, path, f"must be <= {hi:g}, got {shown(original)}")
     return value
 
 
@@ -300,19 +306,23 @@ def _check_section(where: str, prefix: str, raw: Any, schema: dict) -> dict:
                 raise ArchError.at(where, path, "missing", "add it (see docs/architecture.md)")
             out[key] = default
             continue
-        value = raw[key]
-        if kind in ("int", "float"):
-            out[key] = _number(where, path, value, kind, bounds)
-        elif kind == "str":
-            if not isinstance(value, str) or not value.strip():
-                raise ArchError.at(where, path, f"must be a non-empty text, got {value!r}")
-            out[key] = value
-        else:  # enumeration
-            if value not in kind:
-                raise ArchError.at(where, path, f"must be one of {', '.join(kind)}, got {value!r}",
-                                   _suggest(value, kind))
-            out[key] = value
+        out[key] = check_value(where, path, raw[key], spec)
     return out
+
+
+def check_value(where: str, path: str, value: Any, spec: tuple) -> Any:
+    """Validate one field's value against its schema entry (kind, default, bounds); returns it cleaned."""
+    kind, _, bounds = spec
+    if kind in ("int", "float"):
+        return _number(where, path, value, kind, bounds)
+    if kind == "str":
+        if not isinstance(value, str) or not value.strip():
+            raise ArchError.at(where, path, f"must be a non-empty text, got {shown(value)}")
+        return value
+    if not isinstance(value, str) or value not in kind:  # enumeration
+        raise ArchError.at(where, path, f"must be one of {', '.join(kind)}, got {shown(value)}",
+                           _suggest(value, kind))
+    return value
 
 
 def _cross_checks(where: str, cfg: dict) -> None:
@@ -347,16 +357,16 @@ def _cross_checks(where: str, cfg: dict) -> None:
     eu = cfg["exit_unit"]
     want = ACCELERATOR_EXIT_KIND[cfg["kind"]]
     if eu["kind"] != want:
-        raise ArchError.at(where, "exit_unit.kind", f"a {cfg['kind']} accelerator has exit unit kind {want!r}, got "
-                           f"{eu['kind']!r}", f"set exit_unit.kind: {want} or change 'kind'")
+        raise ArchError.at(where, "exit_unit.kind", f"a {cfg['kind']} accelerator has exit unit kind "
+                           f"{shown(want)}, got {shown(eu['kind'])}", f"set exit_unit.kind: {want} or change 'kind'")
     for kind, unit in EXIT_UNITS.items():
         for f in unit.fields:
             if kind == eu["kind"] and eu[f] is None:
-                raise ArchError.at(where, f"exit_unit.{f}", f"required for exit unit kind {kind!r}",
+                raise ArchError.at(where, f"exit_unit.{f}", f"required for exit unit kind {shown(kind)}",
                                    "see docs/architecture.md for the defaults")
             if kind != eu["kind"] and eu[f] is not None:
-                raise ArchError.at(where, f"exit_unit.{f}", f"only meaningful for exit unit kind {kind!r}, "
-                                   f"this one is {eu['kind']!r}", f"remove it (or --set exit_unit.{f}=null)")
+                raise ArchError.at(where, f"exit_unit.{f}", f"only meaningful for exit unit kind {shown(kind)}, "
+                                   f"this one is {shown(eu['kind'])}", f"remove it (or --set exit_unit.{f}=null)")
     EXIT_UNITS[eu["kind"]].validate(where, eu)
 
 
@@ -385,9 +395,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw_value) if raw_value.strip() else None
     except yaml.YAMLError:
-        raise ArchError.at("--set", key, f"cannot parse value {raw_value!r}", "give a YAML scalar") from None
+        raise ArchError.at("--set", key, f"cannot parse value {shown(raw_value)}", "give a YAML scalar") from None
     if isinstance(value, (dict, list)):
-        raise ArchError.at("--set", key, f"value must be a scalar, got {raw_value!r}")
+        raise ArchError.at("--set", key, f"value must be a scalar, got {shown(raw_value)}")
     return path, value
 
 
@@ -419,9 +429,13 @@ def _read_yaml(path: Path) -> dict:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
-        raise ArchError.at(where, None, f"cannot read ({error})") from None
+        raise ArchError.at(where, None, f"cannot read ({' '.join(str(error).split())[:200]})",
+                           "give a UTF-8 YAML file") from None
     try:
         raw = yaml.safe_load(text)
+    except RecursionError:
+        raise ArchError.at(where, None, "nested too deeply to be an architecture",
+                           "start from archs/atsn16x16.yaml") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark is not None else None
@@ -447,7 +461,7 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
     if not tech.has(f"{entry}_energy_pJ_per_bit"):
         options = [k[: -len("_energy_pJ_per_bit")] for k in tech.entries if k.endswith("_energy_pJ_per_bit")
                    and k.startswith("dram")]
-        raise ArchError.at(where, "dram.energy_table_entry", f"{entry!r} is not a DRAM entry of {tech.path.name}",
+        raise ArchError.at(where, "dram.energy_table_entry", f"{shown(entry)} is not a DRAM entry of {tech.path.name}",
                            _suggest(entry, options))
     gb = cfg["global_buffers"]
     return Arch(

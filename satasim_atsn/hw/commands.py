@@ -70,7 +70,11 @@ def run_command(arch_path, workload_path, images, start, overrides, json_path, c
             result.write_json(json_path, timing=timing)
         if csv_dir:
             result.write_csv(csv_dir)
-    except OSError as error:
+    except (OSError, SatasimError) as error:
+        if json_path:  # no partial output: the JSON goes too when the CSVs cannot be written
+            Path(json_path).unlink(missing_ok=True)
+        if isinstance(error, SatasimError):
+            raise
         raise SatasimError.at(str(error.filename or json_path or csv_dir), None, f"cannot write ({error.strerror})",
                               "choose a writable location") from None
     if not quiet:

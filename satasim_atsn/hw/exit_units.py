@@ -74,7 +74,7 @@ class AtUnit(ExitUnit):
     accelerator_kind = "atsn"
     policy_name = "atsn"
     fields = {
-        "exp_lut_entries": ("int", None, (2, None)),
+        "exp_lut_entries": ("int", None, (2, 2**20)),
         "cl_init": ("float", None, (0.0, 1.0)),
         "tau_cl": ("float", None, (0.0, 1.0)),
     }
@@ -119,8 +119,8 @@ class DtUnit(ExitUnit):
     accelerator_kind = "dtsnn"
     policy_name = "dtsnn"
     fields = {
-        "lut_bytes": ("int", None, _POS),
-        "divider_cycles": ("int", None, _POS),
+        "lut_bytes": ("int", None, (1, 2**40)),
+        "divider_cycles": ("int", None, (1, 10**6)),
         "theta": ("float", None, (0.0, 1.0)),
     }
     min_multipliers = 1

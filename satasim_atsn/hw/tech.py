@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from satasim_atsn.errors import ArchError
+from satasim_atsn.errors import ArchError, shown
 
 TECH_DIR = Path(__file__).resolve().parent.parent / "data" / "tech"
 
@@ -46,7 +46,7 @@ def _unit_of(key: str) -> str | None:
 
 def _suggest(word: str, options) -> str:
     close = difflib.get_close_matches(word, list(options), n=1)
-    return f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(sorted(options))}"
+    return f"did you mean {shown(close[0])}?" if close else f"valid: {', '.join(sorted(options))}"
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def resolve_tech_path(name_or_path: str | Path, base_dir: str | Path | None = No
     if "/" not in text and "\\" not in text and not text.endswith((".yaml", ".yml")):
         path = TECH_DIR / f"{text}.yaml"
         if not path.is_file():
-            raise ArchError.at(None, "technology", f"no shipped technology table named {text!r}",
+            raise ArchError.at(None, "technology", f"no shipped technology table named {shown(text)}",
                                _suggest(text, available_tables()) + " (or give a path to a .yaml table)")
         return path
     path = Path(text).expanduser()
@@ -216,15 +216,32 @@ def resolve_tech_path(name_or_path: str | Path, base_dir: str | Path | None = No
     return path
 
 
+_LOADED: dict[tuple, Tech] = {}
+
+
 def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> Tech:
-    """Load and validate a technology table; raises ArchError naming the file, entry and fix."""
+    """Load and validate a technology table; raises ArchError naming the file, entry and fix.
+
+    Tables are immutable once loaded, so each file version is parsed once per process (sweeps
+    and study validation load the same table for every point)."""
     path = resolve_tech_path(name_or_path, base_dir)
     where = str(path)
     if not path.is_file():
         raise ArchError.at(where, None, "technology table not found",
                            f"use a shipped name ({', '.join(available_tables())}) or a correct path")
+    stat = path.stat()
+    key = (where, str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _LOADED:
+        _LOADED[key] = _load_tech(path, where)
+    return _LOADED[key]
+
+
+def _load_tech(path: Path, where: str) -> Tech:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (UnicodeDecodeError, RecursionError) as error:
+        raise ArchError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
+                           "save it as UTF-8 YAML") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark is not None else None
@@ -241,8 +258,8 @@ def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> T
         raise ArchError.at(where, "format/version", "not a satasim technology table version 1",
                            "start the file with 'format: satasim-tech' and 'version: 1'")
     node = data.get("node_nm")
-    if isinstance(node, bool) or not isinstance(node, (int, float)) or node <= 0:
-        raise ArchError.at(where, "node_nm", f"must be a positive number, got {node!r}")
+    if isinstance(node, bool) or not isinstance(node, (int, float)) or not 0 < node < 1e6:
+        raise ArchError.at(where, "node_nm", f"must be a positive number, got {shown(node)}")
     entries = data.get("entries")
     if not isinstance(entries, dict) or not entries:
         raise ArchError.at(where, "entries", "missing or empty", "list the table's entries under 'entries:'")
@@ -267,16 +284,16 @@ def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> T
             with contextlib.suppress(ValueError):
                 value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ArchError.at(where, f"{field_at}.value", f"must be a finite number >= 0, got {value!r}")
+            raise ArchError.at(where, f"{field_at}.value", f"must be a finite number >= 0, got {shown(value)}")
         if not isinstance(entry["source"], str) or not entry["source"].strip():
             raise ArchError.at(where, f"{field_at}.source", "must be a non-empty citation text")
         if not isinstance(entry["scaling"], str) or not entry["scaling"].strip():
             raise ArchError.at(where, f"{field_at}.scaling", "must say which scaling was applied ('none' if none)")
         nn = entry["node_nm"]
-        if isinstance(nn, bool) or not isinstance(nn, (int, float)) or nn <= 0:
-            raise ArchError.at(where, f"{field_at}.node_nm", f"must be a positive number, got {nn!r}")
+        if isinstance(nn, bool) or not isinstance(nn, (int, float)) or not 0 < nn < 1e6:
+            raise ArchError.at(where, f"{field_at}.node_nm", f"must be a positive number, got {shown(nn)}")
         for k in ("capacity_bytes", "access_bits"):
             if k in entry and (isinstance(entry[k], bool) or not isinstance(entry[k], int) or entry[k] <= 0):
-                raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {entry[k]!r}")
+                raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {shown(entry[k])}")
         clean[str(key)] = dict(entry, value=value, unit=unit)
     return Tech(name=str(data.get("name", path.stem)), path=path, node_nm=float(node), entries=clean)

@@ -9,11 +9,15 @@ Output directory layout::
 
 A point that raises is recorded as an ``error`` row and the sweep continues; a worker process
 that dies takes its point with it (the point is retried alone, then recorded as an error).
-Error rows are retried on the next run; ``ok`` rows are never recomputed.
+Error rows are retried on the next run; ``ok`` rows are never recomputed. A point reported twice
+(Dask re-running the task of a lost worker) is journaled once. Every other file is written
+atomically; temp files of a killed run are removed at the next start (tests/test_sweep_crash.py
+kills sweeps with SIGKILL and checks that nothing finished is lost or recomputed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -113,7 +117,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     """Rows of a journal; a partial last line (interrupted write) is dropped."""
     if not path.is_file():
         return []
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8", errors="replace")  # a damaged row just fails to match its key
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     return list(csv.DictReader(io.StringIO(text)))
@@ -138,9 +142,23 @@ class Prepared:
     reused: int
 
 
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete temp files of atomic writes that a killed run left behind (``.<name>.<random>.tmp``)."""
+    for stale in out_dir.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
 def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Prepared:
     """Check the output directory, reuse finished rows, and start a fresh journal holding them."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StudyError.at(str(out_dir), "-o", f"cannot be created ({error.strerror or error})",
+                            "choose a writable directory") from None
+    if not out_dir.is_dir():
+        raise StudyError.at(str(out_dir), "-o", "is not a directory", "give a directory for the sweep's outputs")
+    _remove_stale_temporaries(out_dir)
     identity = study.identity()
     csv_path, json_path = out_dir / CSV_NAME, out_dir / STUDY_JSON
     previous = None
@@ -276,14 +294,16 @@ def run_dask(tasks: dict[int, dict], address: str, on_done: Callable[[int, dict 
                             "start a scheduler (dask scheduler) or fix the address") from None
     try:
         futures = {client.submit(point_function, task, pure=False): index for index, task in tasks.items()}
-        for future in as_completed(list(futures)):
+        # results are gathered on the client's own event loop (with_results), not by future.result()
+        # in this thread, which fails when another Client lives in the same process
+        for future, outcome in as_completed(list(futures), with_results=True, raise_errors=False):
             index = futures[future]
-            try:
-                metrics = future.result()
-            except Exception as error:  # noqa: BLE001
-                on_done(index, None, _error_text(error))
+            if future.status == "finished":
+                on_done(index, outcome, None)
             else:
-                on_done(index, metrics, None)
+                error = outcome[1] if isinstance(outcome, tuple) and len(outcome) == 3 else outcome
+                on_done(index, None, _error_text(error if isinstance(error, BaseException) else
+                                                 RuntimeError(str(error))))
     finally:
         client.close()
 
@@ -307,7 +327,12 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
         print(f"satasim: {prepared.reused} of {len(points)} points already done in {out}; running "
               f"{len(prepared.todo)}", file=sys.stderr)
 
+    recorded: set[int] = set()
+
     def on_done(index: int, metrics: dict | None, error: str | None) -> None:
+        if index in recorded:  # a retried task (e.g. Dask re-running a lost worker's point): keep the first
+            return
+        recorded.add(index)
         row: dict[str, Any] = {"point": index, "key": study.point_key(points[index], base), **points[index]}
         if error is None:
             row.update({m: (metrics or {}).get(m) for m in study.metrics})

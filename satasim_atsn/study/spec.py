@@ -27,13 +27,14 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from satasim_atsn.errors import SatasimError, StudyError
+from satasim_atsn.errors import SatasimError, StudyError, shown
 
 TOP_KEYS = ("name", "description", "mode", "arch", "workload", "images", "start", "set", "vary", "metrics", "plots")
 MODES = ("engine", "functional")
@@ -176,10 +177,10 @@ def suggest(name: str, choices) -> str:
     """A "did you mean" hint, or a list of the valid choices."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     if close:
-        return f"did you mean {close[0]!r}?"
-    shown = sorted(choices)
-    more = "" if len(shown) <= 12 else f" (and {len(shown) - 12} more)"
-    return f"valid: {', '.join(shown[:12])}{more}"
+        return f"did you mean {shown(close[0])}?"
+    listed = sorted(choices)
+    more = "" if len(listed) <= 12 else f" (and {len(listed) - 12} more)"
+    return f"valid: {', '.join(listed[:12])}{more}"
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -234,7 +235,10 @@ def expand_range(spec: dict, where: str, key: str) -> list:
     for name in ("start", "stop", "step", "factor"):
         value = spec.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(where, f"{key}.{name}", f"must be a number, got {value!r}", "write a number")
+            raise _fail(where, f"{key}.{name}", f"must be a number, got {shown(value)}", "write a number")
+        if not math.isfinite(value) or abs(value) > 1e15:
+            raise _fail(where, f"{key}.{name}", f"must be a finite number of sane size, got {shown(value)}",
+                        "write a number")
     is_int = all(isinstance(spec.get(n, 1), int) for n in ("start", "stop", "step"))
     values: list = []
     if "step" in spec:
@@ -243,6 +247,8 @@ def expand_range(spec: dict, where: str, key: str) -> list:
             raise _fail(where, key, f"empty range (start {start}, stop {stop}, step {step})",
                         "use start <= stop and a positive step")
         count = int((stop - start) / step + 1e-9) + 1
+        if count > 100000:
+            raise _fail(where, key, f"{count} values", "use a coarser step")
         values = [start + i * step if is_int else _clean_number(start + i * step) for i in range(count)]
     else:
         factor = spec["factor"]
@@ -265,13 +271,13 @@ def _axis_values(value: Any, where: str, key: str) -> list:
             raise _fail(where, key, "empty list of values", "give at least one value")
         for item in value:
             if not _scalar(item):
-                raise _fail(where, key, f"value {item!r} is not a scalar", "use numbers, strings or booleans")
+                raise _fail(where, key, f"value {shown(item)} is not a scalar", "use numbers, strings or booleans")
         return list(value)
     if isinstance(value, dict):
         return expand_range(value, where, key)
     if _scalar(value):
         return [value]
-    raise _fail(where, key, f"cannot vary over {value!r}", "give a list or a range {start, stop, step}")
+    raise _fail(where, key, f"cannot vary over {shown(value)}", "give a list or a range {start, stop, step}")
 
 
 def load_study(path: str | Path) -> Study:
@@ -283,6 +289,9 @@ def load_study(path: str | Path) -> Study:
     try:
         with open(path, encoding="utf-8") as handle:
             raw = yaml.safe_load(handle)
+    except (UnicodeDecodeError, RecursionError, OSError) as error:
+        raise StudyError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
+                            "save it as UTF-8 YAML (see docs/studies.md)") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else None
@@ -298,7 +307,7 @@ def load_study(path: str | Path) -> Study:
             raise _fail(where, key, "missing", "see docs/studies.md for the study format")
     mode = raw.get("mode", "engine")
     if mode not in MODES:
-        raise _fail(where, "mode", f"unknown mode {mode!r}", f"use one of {', '.join(MODES)}")
+        raise _fail(where, "mode", f"unknown mode {shown(mode)}", f"use one of {', '.join(MODES)}")
     if mode == "engine" and "arch" not in raw:
         raise _fail(where, "arch", "missing", "an engine study needs a base architecture")
     base = path.parent
@@ -309,7 +318,7 @@ def load_study(path: str | Path) -> Study:
             raise _fail(where, key, "must be a path", "give a path relative to the study file")
         target = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
         if not target.is_file():
-            raise _fail(where, key, f"{value!r} does not exist (looked at {target})", "fix the path")
+            raise _fail(where, key, f"{shown(value)} does not exist (looked at {target})", "fix the path")
         return target
 
     arch = resolve("arch") if "arch" in raw else None
@@ -318,7 +327,7 @@ def load_study(path: str | Path) -> Study:
     start = raw.get("start", 0)
     for key, value, low in (("images", images, 1), ("start", start, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise _fail(where, key, f"must be an integer >= {low}, got {value!r}", "fix the value")
+            raise _fail(where, key, f"must be an integer >= {low}, got {shown(value)}", "fix the value")
     fixed = raw.get("set", []) or []
     if not isinstance(fixed, list) or not all(isinstance(s, str) and "=" in s for s in fixed):
         raise _fail(where, "set", "must be a list of 'path.to.field=value' strings", "e.g. set: [accelerators=4]")
@@ -339,7 +348,7 @@ def load_study(path: str | Path) -> Study:
 
     def check_field(fname: str, key: str) -> None:
         if fname in seen:
-            raise _fail(where, key, f"field {fname!r} is varied twice", "vary each field once")
+            raise _fail(where, key, f"field {shown(fname)} is varied twice", "vary each field once")
         if fname not in known:
             what = "no such field for a functional study" if mode == "functional" else "no such architecture field"
             raise _fail(where, key, what, suggest(fname, known))
@@ -388,10 +397,12 @@ def load_study(path: str | Path) -> Study:
                         "e.g. {x: area_mm2, y: energy_per_image_uJ}")
         for axis_key in ("x", "y"):
             if plot[axis_key] not in metrics:
-                raise _fail(where, f"plots[{p_index}].{axis_key}", f"{plot[axis_key]!r} is not a collected metric",
+                raise _fail(where, f"plots[{p_index}].{axis_key}",
+                            f"{shown(plot[axis_key])} is not a collected metric",
                             suggest(str(plot[axis_key]), metrics))
         if "color" in plot and plot["color"] not in seen and plot["color"] not in metrics:
-            raise _fail(where, f"plots[{p_index}].color", f"{plot['color']!r} is neither a varied field nor a metric",
+            raise _fail(where, f"plots[{p_index}].color",
+                        f"{shown(plot['color'])} is neither a varied field nor a metric",
                         suggest(str(plot["color"]), list(seen) + list(metrics)))
     name = raw["name"]
     if not isinstance(name, str) or not name:
@@ -399,9 +410,54 @@ def load_study(path: str | Path) -> Study:
     study = Study(path=path.resolve(), name=name, description=str(raw.get("description", "")), mode=mode, arch=arch,
                   workload=workload, images=images, start=start, fixed=[s.strip() for s in fixed], axes=axes,
                   metrics=list(metrics), plots=plots, raw=raw)
-    if len(study.points()) > 10000:
-        raise _fail(where, "vary", f"{len(study.points())} points", "split the study; 10000 points at most")
+    count = math.prod(len(axis.values) for axis in axes)
+    if count > 10000:
+        raise _fail(where, "vary", f"{count} points", "split the study; 10000 points at most")
+    _check_workload(where, study)
+    _check_values(where, study)
     return study
+
+
+def _check_workload(where: str, study: Study) -> None:
+    """The workload must be valid and hold the images the study asks for."""
+    from satasim_atsn.workload.format import read_workload
+
+    try:
+        workload = read_workload(study.workload)
+    except SatasimError as error:
+        raise StudyError(f"{where}: workload: {error}") from None
+    if study.start + study.images > workload.num_images:
+        raise _fail(where, "images", f"start {study.start} + images {study.images} exceeds the workload's "
+                    f"{workload.num_images} images", f"use images <= {max(workload.num_images - study.start, 0)}")
+    if study.mode == "functional" and workload.is_statistical:
+        raise _fail(where, "workload", "a functional study needs a trained workload (this one is statistical)",
+                    "use mode: engine, or a trained workload")
+
+
+def _check_values(where: str, study: Study) -> None:
+    """Every varied value must be one the architecture accepts (each axis value on the base, with `set`)."""
+    from satasim_atsn.hw.arch import _read_yaml, _schema_at, apply_overrides, build_arch, check_value
+
+    base = None
+    if study.mode == "engine":
+        try:
+            base = apply_overrides(_read_yaml(study.arch), study.fixed)
+        except SatasimError as error:
+            raise StudyError(f"{where}: set: {error}") from None
+    for axis in study.axes:
+        key = "vary." + ("zip" if len(axis.fields) > 1 else axis.fields[0])
+        for values in axis.values:
+            overrides = [f"{f}={_yaml_scalar(v)}" for f, v in zip(axis.fields, values, strict=True)]
+            try:
+                if base is not None:
+                    build_arch(apply_overrides(base, overrides), where=str(study.arch),
+                               base_dir=study.arch.parent, path=study.arch)
+                else:
+                    for fname, value in zip(axis.fields, values, strict=True):
+                        check_value("--set", fname, value, _schema_at(fname.split(".")))
+            except SatasimError as error:
+                raise _fail(where, key, f"value {shown(values if len(values) > 1 else values[0])} is refused "
+                            f"({error})", "vary over values the architecture accepts") from None
 
 
 def _default_plots(mode: str, metrics: list[str]) -> list[dict]:

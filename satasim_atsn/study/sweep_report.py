@@ -26,7 +26,10 @@ def _as_float(value: Any) -> float:
 
 def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, command: str,
                  stats: dict | None = None) -> Document:
-    """Write report.md/report.html and the PNG plots of a sweep into out_dir."""
+    """Write report.md/report.html and the PNG plots of a sweep into out_dir.
+
+    ``stats`` (this run's computed/reused counts) is accepted for callers but not written: an
+    interrupted and resumed sweep must leave the same bytes as an uninterrupted one."""
     out = Path(out_dir)
     fields = study.fields
     ok = [r for r in rows if r["status"] == "ok"]
@@ -41,7 +44,7 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
         f"workload: `{study.workload.name}`; {study.images} images per point from image {study.start}",
         f"fixed overrides: {', '.join(f'`{s}`' for s in study.fixed) or 'none'}",
         f"varied: {', '.join(f'`{f}`' for f in fields)}; {len(rows)} points, {len(ok)} ok, {len(errors)} errors",
-    ] + ([f"this run computed {stats['computed']} points and reused {stats['reused']}"] if stats else []))
+    ])  # run statistics (computed/reused) go to the terminal only: the report is the same however the run went
     # trade-off plots
     for p_index, plot in enumerate(study.plots):
         xm, ym = plot["x"], plot["y"]
@@ -80,7 +83,7 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
             doc.figure(name, f"{metric} for every ({fy}, {fx})")
     doc.heading("All points")
     doc.table(["point"] + fields + ["status"] + study.metrics,
-              [[r["point"]] + [r[f] for f in fields] + [r["status"]] + [fmt(_as_float(r[m])) for m in study.metrics]
+              [[r["point"]] + [r[f] for f in fields] + [r["status"]] + [fmt(_as_float(r.get(m))) for m in study.metrics]
                for r in rows])
     if errors:
         doc.heading("Errors")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from satasim_atsn.errors import WorkloadError
+from satasim_atsn.errors import WorkloadError, shown
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
     LUT_ENTRIES_DEFAULT,
@@ -129,7 +129,7 @@ def build_statistical(
 ) -> Workload:
     """Assemble and validate a statistical workload from its parts (rates keyed by layer name)."""
     if not isinstance(num_images, int) or num_images < 1:
-        raise WorkloadError.at(None, "num_images", f"{num_images!r} must be a positive integer", "fix the value")
+        raise WorkloadError.at(None, "num_images", f"{shown(num_images)} must be a positive integer", "fix the value")
     meta: dict = {
         "name": name,
         "kind": "statistical",
@@ -155,7 +155,8 @@ def build_statistical(
     unknown = sorted(set(rates) - names)
     if unknown:
         raise WorkloadError.at(
-            None, "rates", f"no spiking layer named {unknown[0]!r}", f"spiking layers are {', '.join(sorted(names))}"
+            None, "rates", f"no spiking layer named {shown(unknown[0])}",
+            f"spiking layers are {', '.join(sorted(names))}"
         )
     for layer_name, rate in rates.items():
         arrays[f"rate/{layer_name}"] = np.asarray(rate, dtype=np.float64)
@@ -259,7 +260,7 @@ def _policy_key(policy_name: str, policies) -> str:
     key = POLICY_ALIASES.get(policy_name, policy_name)
     if key not in policies:
         raise WorkloadError.at(
-            None, "policy", f"unknown exit policy {policy_name!r}", f"this workload has: {', '.join(policies)}"
+            None, "policy", f"unknown exit policy {shown(policy_name)}", f"this workload has: {', '.join(policies)}"
         )
     return key
 
@@ -546,7 +547,7 @@ DATASET_KEYS = ("seed", "exit_mean_timesteps", "rates")
 
 def _unknown_key(where: str, field: str, key: str, allowed: tuple[str, ...]) -> WorkloadError:
     close = difflib.get_close_matches(str(key), allowed, n=1)
-    fix = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+    fix = f"did you mean {shown(close[0])}?" if close else f"allowed keys: {', '.join(allowed)}"
     return WorkloadError.at(where, f"{field}{key}", "unknown key", fix)
 
 
@@ -576,7 +577,7 @@ def load_rate_spec(path) -> dict:
             spec = yaml.safe_load(handle)
     except FileNotFoundError:
         raise WorkloadError.at(where, None, "no such file", "check the path (tables: workloads/rates/)") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as error:
         raise WorkloadError.at(where, None, f"not a readable YAML file ({type(error).__name__})", "fix it") from None
     if not isinstance(spec, dict):
         raise WorkloadError.at(where, None, "must be a YAML mapping", "see workloads/rates/vgg16.yaml")
@@ -594,6 +595,18 @@ def load_rate_spec(path) -> dict:
         for key in entry:
             if key not in DATASET_KEYS:
                 raise _unknown_key(where, f"datasets.{name}.", key, DATASET_KEYS)
+        seed = entry.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63):
+            raise WorkloadError.at(where, f"datasets.{name}.seed", f"{shown(seed)} is not an integer >= 0",
+                                   "fix the value")
+        for key, example in (("exit_mean_timesteps", "{dtsnn: 2.53, atsn: 2.19}"), ("rates", "{conv1_1: 0.1}")):
+            if entry.get(key) is not None and not isinstance(entry[key], dict):
+                raise WorkloadError.at(where, f"datasets.{name}.{key}", "must be a mapping", f"e.g. {example}")
+    if not isinstance(spec.get("rates") or {}, dict):
+        raise WorkloadError.at(where, "rates", "must map layer names to rates", "e.g. rates: {conv1_1: 0.1}")
+    num = spec.get("num_images")
+    if num is not None and (not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= 10**9):
+        raise WorkloadError.at(where, "num_images", f"{shown(num)} is not an integer in 1..10^9", "fix the value")
     spec["_source"] = where
     return spec
 
@@ -605,10 +618,11 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
     where = spec.get("_source", "<rate table>")
     if spec["network"] != network:
         raise WorkloadError.at(
-            where, "network", f"is {spec['network']!r} but --network is {network!r}", "use the matching rate table"
+            where, "network", f"is {shown(spec['network'])} but --network is {shown(network)}",
+            "use the matching rate table"
         )
     if dataset not in DATASET_CLASSES:
-        raise WorkloadError.at(None, "dataset", f"unknown {dataset!r}", f"use one of {', '.join(DATASET_CLASSES)}")
+        raise WorkloadError.at(None, "dataset", f"unknown {shown(dataset)}", f"use one of {', '.join(DATASET_CLASSES)}")
     if dataset not in spec["datasets"]:
         raise WorkloadError.at(
             where, f"datasets.{dataset}", "missing", f"the table covers {', '.join(map(str, spec['datasets']))}"
@@ -616,7 +630,7 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
     entry = spec["datasets"][dataset]
     T = spec["timesteps"]
     if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 1024:
-        raise WorkloadError.at(where, "timesteps", f"{T!r} is not an integer in 1..1024", "fix the value")
+        raise WorkloadError.at(where, "timesteps", f"{shown(T)} is not an integer in 1..1024", "fix the value")
     layers = network_layers(network, DATASET_CLASSES[dataset])
     by_name = {layer["name"]: layer for layer in spiking_layers(layers)}
     table = dict(spec.get("rates") or {})
@@ -635,9 +649,9 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
             rates[name] = _rate_array(spec["default_rate"], layer, T, where, "default_rate")
     ratio = spec.get("pool_rate_ratio")
     if ratio is not None:
-        if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not ratio >= 1:
-            raise WorkloadError.at(where, "pool_rate_ratio", f"{ratio!r} must be a number >= 1",
-                                   "a pooled map fires at least as often as its input")
+        if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 1 <= ratio <= 64:
+            raise WorkloadError.at(where, "pool_rate_ratio", f"{shown(ratio)} must be a number in [1, 64]",
+                                   "a pooled map fires at least as often as its input, and at most kernel^2 times")
         for pool in pooled_layers(layers):
             r_in = rates[pool["inputs"][0]]
             k2 = int(pool["kernel"]) ** 2
@@ -669,7 +683,7 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
         raise WorkloadError.at(where, "input_bit_density", "needs 8 densities in [0, 1]", "bit plane 0 first")
     n_images = num_images if num_images is not None else spec.get("num_images", DEFAULT_NUM_IMAGES)
     if not isinstance(n_images, int) or isinstance(n_images, bool) or n_images < 1:
-        raise WorkloadError.at(where, "num_images", f"{n_images!r} is not a positive integer", "fix the value")
+        raise WorkloadError.at(where, "num_images", f"{shown(n_images)} is not a positive integer", "fix the value")
     seed_value = seed if seed is not None else entry.get("seed", 0)
     if not isinstance(seed_value, int) or isinstance(seed_value, bool) or seed_value < 0:
         raise WorkloadError.at(where, f"datasets.{dataset}.seed", "must be a non-negative integer", "fix the value")

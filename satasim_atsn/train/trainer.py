@@ -21,6 +21,7 @@ import numpy as np
 
 from satasim_atsn import __version__
 from satasim_atsn.errors import TrainError
+from satasim_atsn.fileio import atomic_write_bytes
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.train.evaluation import evaluate_workload, float_logits, policy_table
 from satasim_atsn.train.export import export_network
@@ -28,7 +29,7 @@ from satasim_atsn.train.losses import LOSSES, loss_and_grad
 from satasim_atsn.train.models import METHODS, MODELS, build_spec
 from satasim_atsn.train.network import Network
 from satasim_atsn.workload.datasets import Dataset, balanced_sample, load_dataset
-from satasim_atsn.workload.format import OUTPUT_MODES, atomic_write_bytes, validate, write_workload
+from satasim_atsn.workload.format import OUTPUT_MODES, validate, write_workload
 
 F32 = np.float32
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -372,7 +373,8 @@ def validate(workload: Workload) -> Workload:
         if not statistical and ltype in WEIGHTED_TYPES:
             _array(arrays, f"w/{name}", where, np.int8, weight_shape(layer))
         has_bias = ltype != "add" or f"b/{name}" in arrays
-        if not statistical and (is_spiking(layer) or ltype == "output") and has_bias:
+        needs_bias = (is_spiking(layer) or ltype == "output") and has_bias
+        if not statistical and (needs_bias or f"b/{name}" in arrays):  # optional biases are checked too
             _array(arrays, f"b/{name}", where, np.int32, (channels,))
         if not statistical and is_spiking(layer):
             vth = _array(arrays, f"vth/{name}", where, np.int32, (channels,))
@@ -393,6 +395,8 @@ def validate(workload: Workload) -> Workload:
                 raise _fail(
                     where, f"rate/{name}", "missing", "a statistical workload needs a rate for every spiking layer"
                 )
+            if rate.dtype.kind != "f":
+                raise _fail(where, f"rate/{name}", f"has dtype {rate.dtype}", "store rates as float64")
             if (
                 rate.ndim not in (1, 2)
                 or rate.shape[0] != meta["timesteps"]
@@ -414,7 +418,8 @@ def validate(workload: Workload) -> Workload:
         for policy in policies:
             hist = arrays[f"exit_hist/{policy}"]
             if (
-                hist.shape != (meta["timesteps"],)
+                hist.dtype.kind != "f"
+                or hist.shape != (meta["timesteps"],)
                 or not np.isfinite(hist).all()
                 or (hist < 0).any()
                 or not np.isclose(hist.sum(), 1.0, atol=1e-6)
@@ -427,6 +432,10 @@ def validate(workload: Workload) -> Workload:
                 )
         if "seed" not in arrays:
             raise _fail(where, "seed", "missing", "statistical workloads need a seed")
+        seed = arrays["seed"]
+        if seed.dtype.kind not in "iu" or seed.size != 1 or int(seed.reshape(-1)[0]) < 0:
+            raise _fail(where, "seed", f"must be one non-negative integer, got {seed.dtype} {list(seed.shape)}",
+                        "re-export the workload")
         density = meta.get("input_bit_density")
         if meta.get("input_encoding", "direct") == "direct":
             if not (isinstance(density, list) and len(density) == 8 and all(0 <= float(d) <= 1 for d in density)):
@@ -513,14 +522,19 @@ def read_workload(path: str | os.PathLike) -> Workload:
     if not Path(path).is_file():
         raise WorkloadError.at(where, None, "no such file", "check the path (shipped workloads are in workloads/)")
     try:
+        problem = zip_problem(Path(path).read_bytes())
+        if problem is not None:
+            raise zipfile.BadZipFile(problem)
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, KeyError) as error:
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, KeyError,
+            struct.error) as error:
         raise WorkloadError.at(
-            where, None, f"not a readable .npz file ({error})", "the file is truncated or not a workload; regenerate it"
+            where, None, f"not a readable .npz file ({' '.join(str(error).split())})",
+            "the file is truncated or not a workload; regenerate it",
         ) from None
     fmt = arrays.pop("format", None)
-    if fmt is None or str(fmt) != FORMAT_NAME:
+    if fmt is None or fmt.dtype.kind != "U" or fmt.shape != () or str(fmt) != FORMAT_NAME:
         raise WorkloadError.at(
             where,
             "format",
@@ -528,16 +542,21 @@ def read_workload(path: str | os.PathLike) -> Workload:
             "this is not a satasim workload; create one with `satasim train` or `satasim workload`",
         )
     version = arrays.pop("version", None)
-    if version is None or int(version) != FORMAT_VERSION:
+    if version is None or version.dtype.kind not in "iu" or version.shape != () or int(version) != FORMAT_VERSION:
+        shown_version = None if version is None else " ".join(np.array2string(version, threshold=4).split())
         raise WorkloadError.at(
             where,
             "version",
-            f"is {None if version is None else int(version)}, this tool reads version {FORMAT_VERSION}",
+            f"is {shown_version} ({'missing' if version is None else version.dtype}), this tool reads version "
+            f"{FORMAT_VERSION} (an integer)",
             "upgrade satasim-atsn or re-export",
         )
     raw_meta = arrays.pop("meta", None)
     if raw_meta is None:
         raise WorkloadError.at(where, "meta", "missing", "re-export the workload")
+    if raw_meta.dtype.kind != "U" or raw_meta.shape != ():
+        raise WorkloadError.at(where, "meta", f"must be one JSON text, got {raw_meta.dtype} {list(raw_meta.shape)}",
+                               "re-export the workload")
     try:
         meta = json.loads(str(raw_meta))
     except json.JSONDecodeError as error:
@@ -548,6 +567,67 @@ def read_workload(path: str | os.PathLike) -> Workload:
         if value.dtype.kind in "fc" and not np.isfinite(value).all():
             raise WorkloadError.at(where, key, "contains NaN or infinite values", "re-export the workload")
     return validate(Workload(meta=meta, arrays=arrays, source=where))
+
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+
+
+def zip_problem(data: bytes) -> str | None:
+    """Why a zip container is inconsistent, or None: catches corrupted headers that zipfile ignores.
+
+    zipfile trusts the central directory and checks only each member's CRC, so a damaged name,
+    date, flag or size field can pass unnoticed (and e.g. silently drop an array). Here every
+    local header must agree with its central-directory entry, the members must tile the file
+    up to the central directory, the end record must be plain, and the fields only the central
+    directory holds must be the same for every member (one writer wrote them all).
+    """
+    if not data.startswith(b"PK\x03\x04"):
+        return "does not start with a zip member"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        listed = archive.infolist()
+        start_dir = archive.start_dir
+    infos = sorted(listed, key=lambda i: i.header_offset)
+    eocd = len(data) - 22
+    if eocd < 0 or data[eocd:eocd + 4] != b"PK\x05\x06":
+        return "the end-of-archive record is damaged or followed by extra bytes"
+    disk, disk_dir, count_disk, count, _, _, comment = struct.unpack("<HHHHIIH", data[eocd + 4:eocd + 22])
+    if (disk, disk_dir, comment) != (0, 0, 0) or count_disk != count or count != len(infos):
+        return "the end-of-archive record is inconsistent"
+    position = 0
+    for info in infos:
+        if info.header_offset != position:
+            return f"member {info.filename!r} does not start where the previous one ends"
+        fields = _LOCAL.unpack_from(data, position)
+        sig, version, flags, method, dos_time, dos_date, crc, csize, usize, name_len, extra_len = fields
+        name = data[position + 30:position + 30 + name_len]
+        y, mo, d, h, mi, se = info.date_time
+        expected_date, expected_time = (y - 1980) << 9 | mo << 5 | d, h << 11 | mi << 5 | se // 2
+        if (sig != b"PK\x03\x04" or version != info.extract_version | info.reserved << 8 or flags != info.flag_bits
+                or method != info.compress_type or (dos_date, dos_time) != (expected_date, expected_time)
+                or name != info.orig_filename.encode("utf-8" if flags & 0x800 else "cp437")):
+            return f"the local header of member {info.filename!r} disagrees with the central directory"
+        if not flags & 0x08 and (crc != info.CRC or (csize != 0xFFFFFFFF and csize != info.compress_size)
+                                 or (usize != 0xFFFFFFFF and usize != info.file_size)):
+            return f"the local header of member {info.filename!r} disagrees with the central directory"
+        position += 30 + name_len + extra_len + info.compress_size
+        if flags & 0x08:  # a data descriptor follows the data: trust the next offset
+            position = next((i.header_offset for i in infos if i.header_offset > info.header_offset), start_dir)
+    if position != start_dir:
+        return "the last member does not end where the central directory starts"
+    for info in listed:
+        if data[position:position + 4] != b"PK\x01\x02":
+            return "the central directory is damaged"
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, position + 28)
+        encoded = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+        if (name_len, extra_len, comment_len) != (len(encoded), len(info.extra), len(info.comment)):
+            return f"the central-directory entry of member {info.filename!r} is damaged"
+        position += 46 + name_len + extra_len + comment_len
+    if position != eocd:
+        return "the central directory does not end where the end-of-archive record starts"
+    shared = {(i.create_system, i.create_version, i.internal_attr, i.external_attr, i.volume) for i in infos}
+    if len(shared) > 1:
+        return "the central-directory entries disagree with each other (a damaged entry)"
+    return None
 
 
 def write_workload(path: str | os.PathLike, workload: Workload) -> None:
