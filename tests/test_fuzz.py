@@ -30,7 +30,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from satasim_atsn.cli import cli
-from satasim_atsn.hw.arch import ADC_FIELDS, EXIT_FIELDS, REQUIRED, SCHEMA
+from satasim_atsn.hw.arch import ADC_FIELDS, REQUIRED, SCHEMA
+from satasim_atsn.hw.exit_units import EXIT_UNITS
 from satasim_atsn.workload.format import _npz_bytes, write_workload
 from satasim_atsn.workload.synthetic import random_workload
 
@@ -192,7 +193,7 @@ def arch_cases(draw):
         required = [p for p, s in ARCH_FIELDS if s[1] is REQUIRED and _has(raw, p)]
         required += [(k,) for k, s in SCHEMA.items() if isinstance(s, dict)]
         kind = raw["exit_unit"]["kind"]
-        required += [("exit_unit", f) for f in EXIT_FIELDS[kind] if _has(raw, ("exit_unit", f))]
+        required += [("exit_unit", f) for f in EXIT_UNITS[kind].fields if _has(raw, ("exit_unit", f))]
         if raw["pe"].get("accumulation") == "analog":
             required += [("pe", f) for f in ADC_FIELDS]
         path = required[index % len(required)]
@@ -214,7 +215,7 @@ def arch_cases(draw):
         note = f"{section} not a mapping"
     elif op == 4:  # a field that belongs to another exit-unit kind or to analog PEs
         kind = raw["exit_unit"]["kind"]
-        other = [f for k, fs in EXIT_FIELDS.items() if k != kind for f in fs]
+        other = [f for k, unit in EXIT_UNITS.items() if k != kind for f in unit.fields]
         if raw["pe"].get("accumulation", "digital") == "digital" and index % 3 == 0:
             raw["pe"]["adc_bits"] = 8
             note = "adc_bits on digital PEs"
@@ -463,7 +464,9 @@ def npz_cases(draw, scratch: Path):
     elif op == 4:  # a missing array
         spiking = {ly["name"] for ly in meta["layers"]  # layers whose bias is required (add's is optional)
                    if (ly["type"] in ("conv", "linear") and ly.get("spiking", True)) or ly["type"] == "output"}
-        required = [k for k in payload if k.split("/")[0] in ("w", "vth", "rate", "exit_hist")
+        # exit histograms are data (a file has those of the policies it uses): only the one the
+        # ATSN architecture the fuzz runs on needs is required
+        required = [k for k in payload if k.split("/")[0] in ("w", "vth", "rate") or k == "exit_hist/atsn"
                     or (k.startswith("b/") and k[2:] in spiking) or k in ("x", "seed", "format", "version", "meta")]
         del payload[required[index % len(required)]]
     elif op == 5:  # packbits width mismatch (spike frames) / image bytes dropped
