@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.workload.format import _npz_bytes, read_workload, write_workload
+from satasim_atsn.workload.format import _npz_bytes, read_workload, validate, write_workload
 from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -345,10 +345,18 @@ def test_statistical_bad_arrays(tmp_path, statistical, key, value, needle):
     _expect(tmp_path, _payload(statistical), key, needle)
 
 
-@pytest.mark.parametrize("key", ["rate/conv5", "exit_hist/fixed", "seed"])
+@pytest.mark.parametrize("key", ["rate/conv5", "seed"])
 def test_statistical_missing_arrays(tmp_path, statistical, key):
     del statistical.arrays[key]
     _expect(tmp_path, _payload(statistical), key, "missing")
+
+
+def test_statistical_histograms_only_for_the_policies_it_is_built_for(tmp_path, statistical):
+    """A fixed-T network needs no DTSNN/ATSN histogram; a workload without any histogram is refused."""
+    del statistical.arrays["exit_hist/atsn"], statistical.arrays["exit_hist/dtsnn"]
+    validate(statistical)
+    del statistical.arrays["exit_hist/fixed"]
+    _expect(tmp_path, _payload(statistical), "exit_hist", "missing")
 
 
 @pytest.mark.parametrize("density", [None, [0.5] * 7, [0.5] * 7 + [2.0]])

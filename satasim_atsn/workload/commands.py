@@ -1,4 +1,5 @@
-"""CLI commands of the workload area (registered by satasim_atsn.cli): ``satasim workload info|stats|build``."""
+"""CLI commands of the workload area (registered by satasim_atsn.cli): ``satasim workload info|stats|build``
+(and ``import``/``export``, NIR, from workload/nir_io.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import time
 import click
 import numpy as np
 
+from satasim_atsn.errors import WorkloadError
 from satasim_atsn.workload.format import POLICIES, Workload, atomic_write_text, read_workload, write_workload
+from satasim_atsn.workload.network_file import build_with_rate, resolve_network, spiking_output_check
 from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
 from satasim_atsn.workload.statistical import (
     build_from_spec,
@@ -49,7 +52,8 @@ def workload_summary(workload: Workload) -> dict:
     }
     if workload.is_statistical:
         summary["rates"] = rates_summary(workload)
-        hists = {p: [float(v) for v in workload.arrays[f"exit_hist/{p}"]] for p in POLICIES}
+        hists = {p: [float(v) for v in workload.arrays[f"exit_hist/{p}"]] for p in POLICIES
+                 if f"exit_hist/{p}" in workload.arrays}
         summary["exit_hist"] = hists
         summary["exit_mean_timestep"] = {p: histogram_mean(h) for p, h in hists.items()}
         summary["seed"] = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
@@ -93,7 +97,7 @@ def _print_summary(s: dict) -> None:
     echo("  (* = conv without LIF: a current feeding a residual join)")
     if "exit_hist" in s:
         echo("")
-        for p in POLICIES:
+        for p in s["exit_hist"]:
             hist = " ".join(f"{v:.4f}" for v in s["exit_hist"][p])
             echo(f"  exit histogram {p:<6} [{hist}]  mean timestep {s['exit_mean_timestep'][p]:.4f}")
         if "input_bit_density" in s:
@@ -178,22 +182,65 @@ def stats_command(
     click.echo(f"wrote {output}")
 
 
+def _exit_means(values: tuple[str, ...]) -> dict[str, float]:
+    """--exit-mean POLICY=MEAN options as a dict (WorkloadError on a malformed one)."""
+    means: dict[str, float] = {}
+    for text in values:
+        policy, sep, value = text.partition("=")
+        try:
+            means[policy.strip()] = float(value) if sep else float("nan")
+        except ValueError:
+            means[policy.strip()] = float("nan")
+        if not sep or not np.isfinite(means[policy.strip()]):
+            raise WorkloadError.at(None, "--exit-mean", f"{text!r} is not POLICY=MEAN", "e.g. --exit-mean atsn=2.2")
+    return means
+
+
 @workload_group.command("build")
-@click.option("--network", required=True, type=click.Choice(NETWORKS), help="the paper network")
-@click.option("--dataset", required=True, type=click.Choice(tuple(DATASET_CLASSES)), help="sets classes and exits")
-@click.option("--rates", "rates_path", required=True, type=click.Path(dir_okay=False), help="rate table YAML")
+@click.option("--network", required=True,
+              help=f"a network YAML file (docs/networks.md) or a shipped network: {', '.join(NETWORKS)}")
+@click.option("--rates", "rates_path", type=click.Path(dir_okay=False), help="rate table YAML (workloads/rates/)")
+@click.option("--rate", type=float, help="quick start: one firing rate for every spiking layer and timestep")
+@click.option("--timesteps", type=click.IntRange(1, 1024), help="T (with --rate; a rate table sets its own)")
+@click.option("--dataset", help="the dataset: sets the classes of cifar10/cifar100 and picks the rate table's entry "
+              "(required with --rates)")
+@click.option("--exit-mean", "exit_means", multiple=True, metavar="POLICY=MEAN",
+              help="with --rate: a mean exit timestep for dtsnn or atsn (repeatable); without it only fixed T")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the workload (.npz)")
-@click.option("--num-images", type=click.IntRange(min=1), help="override the table's num_images")
-@click.option("--seed", type=click.IntRange(min=0), help="override the table's seed for this dataset")
+@click.option("--num-images", type=click.IntRange(min=1), help="override the table's num_images (--rate: 10000)")
+@click.option("--seed", type=click.IntRange(min=0), help="override the table's seed for this dataset (--rate: 0)")
 @click.option("--timing", is_flag=True, help="print how long the build took")
 def build_command(
-    network: str, dataset: str, rates_path: str, output: str, num_images: int | None, seed: int | None, timing: bool
+    network: str, rates_path: str | None, rate: float | None, timesteps: int | None, dataset: str | None,
+    exit_means: tuple[str, ...], output: str, num_images: int | None, seed: int | None, timing: bool
 ) -> None:
-    """Build a paper-scale statistical workload from a rate table (workloads/rates/*.yaml)."""
+    """Build a statistical workload of a network file from a rate table or one --rate."""
     began = time.perf_counter()
-    workload = build_from_spec(load_rate_spec(rates_path), network, dataset, num_images=num_images, seed=seed)
+    net = resolve_network(network)
+    if (rates_path is None) == (rate is None):
+        raise WorkloadError.at(None, "--rates/--rate", "give exactly one of them",
+                               "--rates TABLE.yaml --dataset NAME, or --rate 0.15 --timesteps T")
+    if rates_path is not None:
+        for flag, value in (("--timesteps", timesteps), ("--exit-mean", exit_means or None)):
+            if value is not None:
+                raise WorkloadError.at(None, flag, "goes with --rate", "the rate table sets it; edit the table")
+        if dataset is None:
+            raise WorkloadError.at(None, "--dataset", "missing", "--rates needs the dataset entry of the table")
+        spec = load_rate_spec(rates_path)
+        workload = spiking_output_check(net, lambda: build_from_spec(spec, net, dataset, num_images=num_images,
+                                                                     seed=seed))
+    else:
+        if timesteps is None:
+            raise WorkloadError.at(None, "--timesteps", "missing", "--rate needs the number of timesteps T")
+        classes = DATASET_CLASSES.get(dataset) if dataset else None
+        if dataset and classes is None and net.has_output and net.num_classes is None:
+            raise WorkloadError.at(net.source, "num_classes", "missing", "give num_classes in the network file")
+        workload = build_with_rate(net, rate=rate, timesteps=timesteps, dataset=dataset, num_classes=classes,
+                                   exit_means=_exit_means(exit_means), num_images=num_images or 10000,
+                                   seed=seed or 0)
     write_workload(output, workload)
-    means = {p: histogram_mean(workload.arrays[f"exit_hist/{p}"]) for p in POLICIES}
+    means = {p: histogram_mean(workload.arrays[f"exit_hist/{p}"]) for p in POLICIES
+             if f"exit_hist/{p}" in workload.arrays}
     click.echo(
         f"wrote {output}: {workload.name}, {workload.num_images} images, T = {workload.timesteps}, mean exit "
         + ", ".join(f"{p} {m:.2f}" for p, m in means.items())

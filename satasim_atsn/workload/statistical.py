@@ -3,7 +3,8 @@
 A statistical workload (DESIGN.md section 4, ``meta.kind = "statistical"``) has no weights and no
 images. It stores ``rate/<layer>`` ([T] or per channel [T, C]) for every spiking layer (and,
 optionally, for max-pool layers: see step 4 below),
-``exit_hist/{fixed,dtsnn,atsn}`` (probability of exiting at t = 1..T), a ``seed``, the input's
+``exit_hist/{fixed,dtsnn,atsn}`` (probability of exiting at t = 1..T; only for the policies it is
+built for, at least one), a ``seed``, the input's
 bit-plane densities ``meta.input_bit_density`` (8 values, bit 0 = least significant) and
 ``meta.num_images``. :func:`draw_trace` turns it into the same :class:`Trace` that a trained
 workload's functional forward produces, by independent Bernoulli draws.
@@ -14,7 +15,8 @@ For image i (0-based, absolute index in the workload):
 
 1. ``rng = numpy.random.Generator(numpy.random.PCG64([seed, i]))``.
 2. Exit steps: three float64 draws ``rng.random()``, one per policy in the order fixed, dtsnn,
-   atsn; each maps to ``exit_t = 1 + searchsorted(cumsum(exit_hist/<policy>), u, side="right")``
+   atsn (drawn even for a policy without a histogram, so that every file draws alike); each maps
+   to ``exit_t = 1 + searchsorted(cumsum(exit_hist/<policy>), u, side="right")``
    (clipped to T): the first t whose cumulative probability exceeds u.
 3. Input, direct encoding: 8 bit planes k = 0..7, each ``rng.random(input_shape, dtype=float32)
    < density[k]``; pixel = sum_k plane_k << k (uint8).
@@ -202,7 +204,8 @@ class _DrawPlan:
         self.input_shape = workload.input_shape
         self.input_size = int(np.prod(self.input_shape))
         self.seed = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
-        self.cdf = {p: np.cumsum(np.asarray(workload.arrays[f"exit_hist/{p}"], dtype=np.float64)) for p in POLICIES}
+        self.cdf = {p: np.cumsum(np.asarray(workload.arrays[f"exit_hist/{p}"], dtype=np.float64))
+                    for p in POLICIES if f"exit_hist/{p}" in workload.arrays}
         segments: list[np.ndarray] = []
         self.slots: list[tuple[str, tuple[int, ...], int, int]] = []  # name, shape, offset, size
         offset = 0
@@ -269,9 +272,10 @@ class _DrawPlan:
         return out.reshape(self.T, -1)
 
     def exit_steps(self, u: np.ndarray) -> np.ndarray:
-        """Exit steps of the three policies for the three uniforms u (order fixed, dtsnn, atsn)."""
+        """Exit steps of the policies for the three uniforms u (order fixed, dtsnn, atsn; 0: no histogram)."""
         return np.array(
-            [min(int(np.searchsorted(self.cdf[p], u[k], side="right")) + 1, self.T) for k, p in enumerate(POLICIES)]
+            [min(int(np.searchsorted(self.cdf[p], u[k], side="right")) + 1, self.T) if p in self.cdf else 0
+             for k, p in enumerate(POLICIES)]
         )
 
 
@@ -293,7 +297,18 @@ def draw_exit_steps(workload: Workload, start: int = 0, count: int | None = None
     for j in range(count):
         rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
         steps[j] = plan.exit_steps(rng.random(3))
-    return {p: steps[:, k] for k, p in enumerate(POLICIES)}
+    return {p: steps[:, k] for k, p in enumerate(POLICIES) if p in plan.cdf}
+
+
+def require_histogram(workload: Workload, policy: str) -> None:
+    """Fail clearly when a workload has no exit histogram for the policy an architecture's exit unit implements."""
+    if f"exit_hist/{policy}" not in workload.arrays:
+        built = ", ".join(p for p in POLICIES if f"exit_hist/{p}" in workload.arrays)
+        raise WorkloadError.at(
+            workload.source, f"exit_hist/{policy}",
+            f"missing: this statistical workload is built for {built} only",
+            f"run it on an architecture whose exit unit matches, or rebuild it with --exit-mean {policy}=MEAN",
+        )
 
 
 def _check_range(workload: Workload, start: int, count: int) -> None:
@@ -341,6 +356,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> 
     if not workload.is_statistical:
         raise WorkloadError.at(workload.source, "meta.kind", "is not statistical", "use functional_trace instead")
     policy = _policy_key(policy_name)
+    require_histogram(workload, policy)
     _check_range(workload, start, count)
     plan = _DrawPlan(workload)
     T, row = plan.T, plan.row
@@ -617,17 +633,40 @@ def load_rate_spec(path) -> dict:
     return spec
 
 
-def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | None = None, seed: int | None = None):
-    """Build the statistical workload of ``network`` on ``dataset`` from a loaded rate table."""
-    from satasim_atsn.workload.networks import DATASET_CLASSES, network_layers
+def exit_histograms(means: dict, T: int, where: str | None, field: str) -> dict[str, np.ndarray]:
+    """``fixed`` (all images at T) plus a maximum-entropy histogram for each policy given a mean exit timestep."""
+    hist = {"fixed": fixed_histogram(T)}
+    for policy, value in means.items():
+        if policy not in ("dtsnn", "atsn"):
+            raise _unknown_key(where, f"{field}.", policy, ("dtsnn", "atsn"))
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise WorkloadError.at(where, f"{field}.{policy}", "is not a number", "give a mean in [1, T]")
+        try:
+            hist[policy] = max_entropy_histogram(float(value), T)
+        except WorkloadError:
+            raise WorkloadError.at(where, f"{field}.{policy}", f"{value} is not in [1, {T}]", "fix it") from None
+    return {p: hist[p] for p in POLICIES if p in hist}
+
+
+def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = None, seed: int | None = None):
+    """Build the statistical workload of ``network`` on ``dataset`` from a loaded rate table.
+
+    ``network`` is a shipped network's name or a loaded network file (``workload/network_file.py``);
+    a dataset of unknown class count takes the network file's ``num_classes``.
+    """
+    from satasim_atsn.workload.network_file import resolve_network
+    from satasim_atsn.workload.networks import DATASET_CLASSES, IDENTITY_SHORTCUT_GAIN
 
     where = spec.get("_source", "<rate table>")
+    net = resolve_network(network) if isinstance(network, str) else network
+    network = net.name
     if spec["network"] != network:
         raise WorkloadError.at(
             where, "network", f"is {spec['network']!r} but --network is {network!r}", "use the matching rate table"
         )
-    if dataset not in DATASET_CLASSES:
+    if dataset not in DATASET_CLASSES and net.num_classes is None:
         raise WorkloadError.at(None, "dataset", f"unknown {dataset!r}", f"use one of {', '.join(DATASET_CLASSES)}")
+    num_classes = DATASET_CLASSES.get(dataset, net.num_classes)
     if dataset not in spec["datasets"]:
         raise WorkloadError.at(
             where, f"datasets.{dataset}", "missing", f"the table covers {', '.join(map(str, spec['datasets']))}"
@@ -636,7 +675,7 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
     T = spec["timesteps"]
     if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 1024:
         raise WorkloadError.at(where, "timesteps", f"{T!r} is not an integer in 1..1024", "fix the value")
-    layers = network_layers(network, DATASET_CLASSES[dataset])
+    layers = net.build(num_classes, identity_gain=IDENTITY_SHORTCUT_GAIN)
     by_name = {layer["name"]: layer for layer in spiking_layers(layers)}
     table = dict(spec.get("rates") or {})
     table.update(entry.get("rates") or {})
@@ -662,23 +701,10 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
             k2 = int(pool["kernel"]) ** 2
             rates[pool["name"]] = np.clip(float(ratio) * r_in, r_in, np.minimum(1.0, k2 * r_in))
     means = entry.get("exit_mean_timesteps") or {}
-    hist = {"fixed": fixed_histogram(T)}
-    for policy in ("dtsnn", "atsn"):
-        if policy not in means:
-            raise WorkloadError.at(
-                where, f"datasets.{dataset}.exit_mean_timesteps.{policy}", "missing", "give the mean exit timestep"
-            )
-        value = means[policy]
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise WorkloadError.at(
-                where, f"datasets.{dataset}.exit_mean_timesteps.{policy}", "is not a number", "give a mean in [1, T]"
-            )
-        try:
-            hist[policy] = max_entropy_histogram(float(value), T)
-        except WorkloadError:
-            raise WorkloadError.at(
-                where, f"datasets.{dataset}.exit_mean_timesteps.{policy}", f"{value} is not in [1, {T}]", "fix it"
-            ) from None
+    if not isinstance(means, dict):
+        raise WorkloadError.at(where, f"datasets.{dataset}.exit_mean_timesteps", "must map policies to means",
+                               "e.g. {dtsnn: 2.53, atsn: 2.19}")
+    hist = exit_histograms(means, T, where, f"datasets.{dataset}.exit_mean_timesteps")
     density = spec.get("input_bit_density", [0.5] * 8)
     if not (
         isinstance(density, list)
@@ -697,14 +723,14 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
         "rate_table": Path(where).name,
         "sources": spec.get("sources", {}),
         "exit_histograms": "maximum-entropy distribution on t = 1..T with the given mean (p_t ~ exp(lam t))",
-        "exit_mean_timesteps": {p: float(means[p]) for p in ("dtsnn", "atsn")},
+        "exit_mean_timesteps": {p: float(means[p]) for p in ("dtsnn", "atsn") if p in means},
         "accuracy": None,
         "note": "statistical workload: independent Bernoulli spikes, no weights, no labels, no accuracy",
     }
     return build_statistical(
         name=f"{network}-{dataset}-statistical",
         dataset=dataset,
-        num_classes=DATASET_CLASSES[dataset],
+        num_classes=num_classes,
         layers=layers,
         timesteps=T,
         rates=rates,
