@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import click
 import numpy as np
@@ -247,6 +248,69 @@ def build_command(
     )
     if timing:
         click.echo(f"took {time.perf_counter() - began:.2f} s")
+
+
+@workload_group.command("import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--inputs", "inputs_path", required=True, type=click.Path(dir_okay=False),
+              help=".npz with x (uint8 images or 0/1 spike frames) and optionally y, or a workload")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the workload (.npz)")
+@click.option("--timesteps", type=click.IntRange(1, 1024), help="T for image inputs (default: the graph's metadata)")
+@click.option("--input-scale", type=float, help="float input = uint8 pixel x this (default 1/255; 1 for our exports)")
+@click.option("--dt", type=float, help="Euler step of the NIR dynamics in seconds (default 1e-4, snnTorch's)")
+@click.option("--name", help="the workload's name (default: the file's stem)")
+@click.option("--dataset", default="unknown", show_default=True, help="dataset label stored in the workload")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the agreement report as JSON")
+def import_command(model: str, inputs_path: str, output: str, timesteps: int | None, input_scale: float | None,
+                   dt: float | None, name: str | None, dataset: str, json_path: str | None) -> None:
+    """Import a NIR graph as an int8 workload and report how its integer forward agrees with a float one."""
+    from satasim_atsn.workload.nir_io import agreement, import_nir, load_inputs, read_nir
+
+    for flag, value in (("--input-scale", input_scale), ("--dt", dt)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise WorkloadError.at(None, flag, f"{value} must be a positive number", "fix the value")
+    graph = read_nir(model)
+    x, y = load_inputs(inputs_path)
+    stem = name or Path(model).stem
+    try:
+        result = import_nir(graph, x, y, timesteps=timesteps, input_scale=input_scale, dt=dt, name=stem,
+                            dataset=dataset, source=model)
+    except WorkloadError as error:
+        raise WorkloadError(f"{model}: {error}") from None
+    report = agreement(result, graph)
+    write_workload(output, result.workload)
+    wl = result.workload
+    click.echo(f"imported {model}: {len(wl.layers)} layers, T = {wl.timesteps}, {wl.num_images} inputs, "
+               f"decay shifts {list(wl.decay_shifts)}, input_shift {wl.input_shift}")
+    for note in report["approximations"]:
+        click.echo(f"  approximation: {note}")
+    click.echo(f"agreement of the int8 forward with the float NIR forward on {report['images']} inputs:")
+    click.echo(f"  top-1 (argmax of the output at T)  {report['top1_agreement']:.4f}")
+    for lname, layer in report["layers"].items():
+        click.echo(f"  spikes {lname:<12} {layer['spike_agreement']:.4f}  (rate int {layer['rate_int']:.4f}, "
+                   f"float {layer['rate_float']:.4f})")
+    if "accuracy_int" in report:
+        click.echo(f"  accuracy: float {report['accuracy_float']:.4f}, int8 {report['accuracy_int']:.4f}")
+    if json_path:
+        atomic_write_text(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    click.echo(f"wrote {output}")
+
+
+@workload_group.command("export")
+@click.argument("workload_path", metavar="WORKLOAD", type=click.Path(dir_okay=False))
+@click.option("--nir", "nir_path", required=True, type=click.Path(dir_okay=False), help="the NIR graph to write")
+@click.option("--dt", type=float, default=1e-4, show_default=True, help="Euler step the NIR time constants assume")
+def export_command(workload_path: str, nir_path: str, dt: float) -> None:
+    """Write a trained or imported workload as a NIR graph (docs/networks.md: the mapping and what is lossy)."""
+    from satasim_atsn.workload.nir_io import export_nir, write_nir
+
+    if not (np.isfinite(dt) and dt > 0):
+        raise WorkloadError.at(None, "--dt", f"{dt} must be a positive number", "fix the value")
+    workload = read_workload(workload_path)
+    graph = export_nir(workload, dt=dt)
+    write_nir(nir_path, graph)
+    click.echo(f"wrote {nir_path}: {len(graph.nodes)} NIR nodes, {len(graph.edges)} edges from {workload.name} "
+               f"({len(workload.layers)} layers)")
 
 
 COMMANDS: list = [workload_group]
