@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.workload.format import _npz_bytes, read_workload, write_workload
+from satasim_atsn.workload.format import _npz_bytes, read_workload, validate, write_workload
 from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -360,6 +360,15 @@ def test_statistical_policies_are_named_by_the_file(tmp_path, statistical):
     del statistical.arrays["exit_hist/fixed"]
     path = _write_raw(tmp_path / "w.npz", _payload(statistical))
     assert exit_policy_names(read_workload(path).arrays) == ("atsn", "dtsnn", "newrule")
+
+
+def test_statistical_histograms_only_for_the_policies_it_is_built_for(tmp_path, statistical):
+    """A fixed-T network needs no DTSNN/ATSN histogram; a workload without any histogram is refused."""
+    del statistical.arrays["exit_hist/atsn"], statistical.arrays["exit_hist/dtsnn"]
+    validate(statistical)
+    del statistical.arrays["exit_hist/fixed"]
+    _expect(tmp_path, _payload(statistical), "exit_hist/<policy>", "missing")
+
 
 
 @pytest.mark.parametrize("density", [None, [0.5] * 7, [0.5] * 7 + [2.0]])

@@ -21,6 +21,7 @@ FLOORS = {
     "satasim_atsn.traces": 4,
     "satasim_atsn.workload.datasets": 4,  # DESIGN puts datasets on floor 4 (it needs only floor 1)
     "satasim_atsn.train": 4,
+    "satasim_atsn.interchange": 4,  # NIR import/export: runs the forward to check an import
     "satasim_atsn.hw": 5,
     "satasim_atsn.report": 6,
     "satasim_atsn.study": 7,

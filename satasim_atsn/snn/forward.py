@@ -135,7 +135,7 @@ class QuantisedNetwork:
 
     def __init__(self, workload: Workload) -> None:
         if workload.is_statistical:
-            raise ValueError("a statistical workload has no weights; draw its spikes with workload.statistical")
+            raise ValueError("a statistical workload has no weights; draw its spikes with traces.statistical")
         self.workload = workload
         self.layers = workload.layers
         self.T = workload.timesteps

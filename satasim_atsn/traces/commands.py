@@ -1,24 +1,30 @@
-"""CLI commands of the workload area (registered by satasim_atsn.cli): ``satasim workload info|stats|build``."""
+"""CLI commands of the workload area (registered by satasim_atsn.cli): ``satasim workload info|stats|build``
+(and ``import``/``export``, NIR, from interchange/nir_io.py)."""
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import click
 import numpy as np
 
+from satasim_atsn.errors import WorkloadError
 from satasim_atsn.fileio import atomic_write_text
 from satasim_atsn.traces.statistical import (
     DRAW_ORDER_FIRST,
     build_from_spec,
-    draw_order,
+    build_with_rate,
     fit_statistical_twin,
     histogram_mean,
+    histogram_policies,
     load_rate_spec,
     rates_summary,
+    spiking_output_check,
 )
 from satasim_atsn.workload.format import Workload, read_workload, write_workload
+from satasim_atsn.workload.network_file import resolve_network
 from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
 
 
@@ -52,7 +58,7 @@ def workload_summary(workload: Workload) -> dict:
     }
     if workload.is_statistical:
         summary["rates"] = rates_summary(workload)
-        hists = {p: [float(v) for v in workload.arrays[f"exit_hist/{p}"]] for p in draw_order(workload)}
+        hists = {p: [float(v) for v in workload.arrays[f"exit_hist/{p}"]] for p in histogram_policies(workload)}
         summary["exit_hist"] = hists
         summary["exit_mean_timestep"] = {p: histogram_mean(h) for p, h in hists.items()}
         summary["seed"] = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
@@ -173,7 +179,7 @@ def stats_command(
     click.echo(f"fitted {twin.num_images} images of {trained} (rates over images running under {rates_policy}):")
     for name, rates in rates_summary(twin).items():
         click.echo(f"  {name:<12} " + " ".join(f"{r:.4f}" for r in rates))
-    for p in draw_order(twin):
+    for p in histogram_policies(twin):
         hist = twin.arrays[f"exit_hist/{p}"]
         click.echo(f"  exit {p:<6} [{' '.join(f'{v:.4f}' for v in hist)}]  mean {histogram_mean(hist):.4f}")
     if "input_bit_density" in twin.meta:
@@ -181,28 +187,133 @@ def stats_command(
     click.echo(f"wrote {output}")
 
 
+def _exit_means(values: tuple[str, ...]) -> dict[str, float]:
+    """--exit-mean POLICY=MEAN options as a dict (WorkloadError on a malformed one)."""
+    means: dict[str, float] = {}
+    for text in values:
+        policy, sep, value = text.partition("=")
+        try:
+            means[policy.strip()] = float(value) if sep else float("nan")
+        except ValueError:
+            means[policy.strip()] = float("nan")
+        if not sep or not np.isfinite(means[policy.strip()]):
+            raise WorkloadError.at(None, "--exit-mean", f"{text!r} is not POLICY=MEAN", "e.g. --exit-mean atsn=2.2")
+    return means
+
+
 @workload_group.command("build")
-@click.option("--network", required=True, type=click.Choice(NETWORKS), help="the paper network")
-@click.option("--dataset", required=True, type=click.Choice(tuple(DATASET_CLASSES)), help="sets classes and exits")
-@click.option("--rates", "rates_path", required=True, type=click.Path(dir_okay=False), help="rate table YAML")
+@click.option("--network", required=True,
+              help=f"a network YAML file (docs/networks.md) or a shipped network: {', '.join(NETWORKS)}")
+@click.option("--rates", "rates_path", type=click.Path(dir_okay=False), help="rate table YAML (workloads/rates/)")
+@click.option("--rate", type=float, help="quick start: one firing rate for every spiking layer and timestep")
+@click.option("--timesteps", type=click.IntRange(1, 1024), help="T (with --rate; a rate table sets its own)")
+@click.option("--dataset", help="the dataset: sets the classes of cifar10/cifar100 and picks the rate table's entry "
+              "(required with --rates)")
+@click.option("--exit-mean", "exit_means", multiple=True, metavar="POLICY=MEAN",
+              help="with --rate: a mean exit timestep for dtsnn or atsn (repeatable); without it only fixed T")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the workload (.npz)")
-@click.option("--num-images", type=click.IntRange(min=1), help="override the table's num_images")
-@click.option("--seed", type=click.IntRange(min=0), help="override the table's seed for this dataset")
+@click.option("--num-images", type=click.IntRange(min=1), help="override the table's num_images (--rate: 10000)")
+@click.option("--seed", type=click.IntRange(min=0), help="override the table's seed for this dataset (--rate: 0)")
 @click.option("--timing", is_flag=True, help="print how long the build took")
 def build_command(
-    network: str, dataset: str, rates_path: str, output: str, num_images: int | None, seed: int | None, timing: bool
+    network: str, rates_path: str | None, rate: float | None, timesteps: int | None, dataset: str | None,
+    exit_means: tuple[str, ...], output: str, num_images: int | None, seed: int | None, timing: bool
 ) -> None:
-    """Build a paper-scale statistical workload from a rate table (workloads/rates/*.yaml)."""
+    """Build a statistical workload of a network file from a rate table or one --rate."""
     began = time.perf_counter()
-    workload = build_from_spec(load_rate_spec(rates_path), network, dataset, num_images=num_images, seed=seed)
+    net = resolve_network(network)
+    if (rates_path is None) == (rate is None):
+        raise WorkloadError.at(None, "--rates/--rate", "give exactly one of them",
+                               "--rates TABLE.yaml --dataset NAME, or --rate 0.15 --timesteps T")
+    if rates_path is not None:
+        for flag, value in (("--timesteps", timesteps), ("--exit-mean", exit_means or None)):
+            if value is not None:
+                raise WorkloadError.at(None, flag, "goes with --rate", "the rate table sets it; edit the table")
+        if dataset is None:
+            raise WorkloadError.at(None, "--dataset", "missing", "--rates needs the dataset entry of the table")
+        spec = load_rate_spec(rates_path)
+        workload = spiking_output_check(net, lambda: build_from_spec(spec, net, dataset, num_images=num_images,
+                                                                     seed=seed))
+    else:
+        if timesteps is None:
+            raise WorkloadError.at(None, "--timesteps", "missing", "--rate needs the number of timesteps T")
+        classes = DATASET_CLASSES.get(dataset) if dataset else None
+        if dataset and classes is None and net.has_output and net.num_classes is None:
+            raise WorkloadError.at(net.source, "num_classes", "missing", "give num_classes in the network file")
+        workload = build_with_rate(net, rate=rate, timesteps=timesteps, dataset=dataset, num_classes=classes,
+                                   exit_means=_exit_means(exit_means), num_images=num_images or 10000,
+                                   seed=seed or 0)
     write_workload(output, workload)
-    means = {p: histogram_mean(workload.arrays[f"exit_hist/{p}"]) for p in draw_order(workload)}
+    means = {p: histogram_mean(workload.arrays[f"exit_hist/{p}"]) for p in histogram_policies(workload)}
     click.echo(
         f"wrote {output}: {workload.name}, {workload.num_images} images, T = {workload.timesteps}, mean exit "
         + ", ".join(f"{p} {m:.2f}" for p, m in means.items())
     )
     if timing:
         click.echo(f"took {time.perf_counter() - began:.2f} s")
+
+
+@workload_group.command("import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--inputs", "inputs_path", required=True, type=click.Path(dir_okay=False),
+              help=".npz with x (uint8 images or 0/1 spike frames) and optionally y, or a workload")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the workload (.npz)")
+@click.option("--timesteps", type=click.IntRange(1, 1024), help="T for image inputs (default: the graph's metadata)")
+@click.option("--input-scale", type=float, help="float input = uint8 pixel x this (default 1/255; 1 for our exports)")
+@click.option("--dt", type=float, help="Euler step of the NIR dynamics in seconds (default 1e-4, snnTorch's)")
+@click.option("--name", help="the workload's name (default: the file's stem)")
+@click.option("--dataset", default="unknown", show_default=True, help="dataset label stored in the workload")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the agreement report as JSON")
+def import_command(model: str, inputs_path: str, output: str, timesteps: int | None, input_scale: float | None,
+                   dt: float | None, name: str | None, dataset: str, json_path: str | None) -> None:
+    """Import a NIR graph as an int8 workload and report how its integer forward agrees with a float one."""
+    from satasim_atsn.interchange.nir_io import agreement, import_nir, load_inputs, read_nir
+
+    for flag, value in (("--input-scale", input_scale), ("--dt", dt)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise WorkloadError.at(None, flag, f"{value} must be a positive number", "fix the value")
+    graph = read_nir(model)
+    x, y = load_inputs(inputs_path)
+    stem = name or Path(model).stem
+    try:
+        result = import_nir(graph, x, y, timesteps=timesteps, input_scale=input_scale, dt=dt, name=stem,
+                            dataset=dataset, source=model)
+    except WorkloadError as error:
+        raise WorkloadError(f"{model}: {error}") from None
+    report = agreement(result, graph)
+    write_workload(output, result.workload)
+    wl = result.workload
+    click.echo(f"imported {model}: {len(wl.layers)} layers, T = {wl.timesteps}, {wl.num_images} inputs, "
+               f"decay shifts {list(wl.decay_shifts)}, input_shift {wl.input_shift}")
+    for note in report["approximations"]:
+        click.echo(f"  approximation: {note}")
+    click.echo(f"agreement of the int8 forward with the float NIR forward on {report['images']} inputs:")
+    click.echo(f"  top-1 (argmax of the output at T)  {report['top1_agreement']:.4f}")
+    for lname, layer in report["layers"].items():
+        click.echo(f"  spikes {lname:<12} {layer['spike_agreement']:.4f}  (rate int {layer['rate_int']:.4f}, "
+                   f"float {layer['rate_float']:.4f})")
+    if "accuracy_int" in report:
+        click.echo(f"  accuracy: float {report['accuracy_float']:.4f}, int8 {report['accuracy_int']:.4f}")
+    if json_path:
+        atomic_write_text(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    click.echo(f"wrote {output}")
+
+
+@workload_group.command("export")
+@click.argument("workload_path", metavar="WORKLOAD", type=click.Path(dir_okay=False))
+@click.option("--nir", "nir_path", required=True, type=click.Path(dir_okay=False), help="the NIR graph to write")
+@click.option("--dt", type=float, default=1e-4, show_default=True, help="Euler step the NIR time constants assume")
+def export_command(workload_path: str, nir_path: str, dt: float) -> None:
+    """Write a trained or imported workload as a NIR graph (docs/networks.md: the mapping and what is lossy)."""
+    from satasim_atsn.interchange.nir_io import export_nir, write_nir
+
+    if not (np.isfinite(dt) and dt > 0):
+        raise WorkloadError.at(None, "--dt", f"{dt} must be a positive number", "fix the value")
+    workload = read_workload(workload_path)
+    graph = export_nir(workload, dt=dt)
+    write_nir(nir_path, graph)
+    click.echo(f"wrote {nir_path}: {len(graph.nodes)} NIR nodes, {len(graph.edges)} edges from {workload.name} "
+               f"({len(workload.layers)} layers)")
 
 
 COMMANDS: list = [workload_group]

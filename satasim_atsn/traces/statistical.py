@@ -27,19 +27,26 @@ from satasim_atsn.snn.exit_policies import (
 )
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
 from satasim_atsn.workload.format import Workload, emits_spikes, exit_policy_names, is_spiking, validate
+from satasim_atsn.workload.network_file import NetworkSpec
 from satasim_atsn.workload.trace import Trace
 
 DEFAULT_NUM_IMAGES = 10000
 POLICY_ALIASES = {"atsn-hw": "atsn", "none": "fixed", "at": "atsn", "dt": "dtsnn"}
-# the exit uniforms of step 2 (docs/statistical.md): these policies first, in this order (the order of
-# every version-1 file); any other exit_hist/<policy> of a file draws its uniform after them, by name
+# the exit uniforms of step 2 (docs/statistical.md): these three always, in this order, even for a
+# policy the file has no histogram for (so every file draws alike); any other exit_hist/<policy> of a
+# file draws its uniform after them, by name
 DRAW_ORDER_FIRST = ("fixed", "dtsnn", "atsn")
 
 
 def draw_order(workload: Workload) -> tuple[str, ...]:
     """The workload's exit policies in the order their exit uniforms are drawn."""
     names = exit_policy_names(workload.arrays)
-    return tuple(p for p in DRAW_ORDER_FIRST if p in names) + tuple(p for p in names if p not in DRAW_ORDER_FIRST)
+    return DRAW_ORDER_FIRST + tuple(p for p in names if p not in DRAW_ORDER_FIRST)
+
+
+def histogram_policies(workload: Workload) -> tuple[str, ...]:
+    """The policies a workload has exit histograms for, in draw order."""
+    return tuple(p for p in draw_order(workload) if f"exit_hist/{p}" in workload.arrays)
 
 
 # ------------------------------------------------------------------------------------------
@@ -182,7 +189,7 @@ class _DrawPlan:
         self.seed = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
         self.policies = draw_order(workload)
         self.cdf = {p: np.cumsum(np.asarray(workload.arrays[f"exit_hist/{p}"], dtype=np.float64))
-                    for p in self.policies}
+                    for p in self.policies if f"exit_hist/{p}" in workload.arrays}
         segments: list[np.ndarray] = []
         self.slots: list[tuple[str, tuple[int, ...], int, int]] = []  # name, shape, offset, size
         offset = 0
@@ -249,9 +256,9 @@ class _DrawPlan:
         return out.reshape(self.T, -1)
 
     def exit_steps(self, u: np.ndarray) -> np.ndarray:
-        """Exit steps of every policy for its uniform u[k] (``self.policies`` order)."""
+        """Exit steps of every policy for its uniform u[k] (``self.policies`` order; 0: no histogram)."""
         return np.array(
-            [min(int(np.searchsorted(self.cdf[p], u[k], side="right")) + 1, self.T)
+            [min(int(np.searchsorted(self.cdf[p], u[k], side="right")) + 1, self.T) if p in self.cdf else 0
              for k, p in enumerate(self.policies)]
         )
 
@@ -274,7 +281,18 @@ def draw_exit_steps(workload: Workload, start: int = 0, count: int | None = None
     for j in range(count):
         rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
         steps[j] = plan.exit_steps(rng.random(len(plan.policies)))
-    return {p: steps[:, k] for k, p in enumerate(plan.policies)}
+    return {p: steps[:, k] for k, p in enumerate(plan.policies) if p in plan.cdf}
+
+
+def require_histogram(workload: Workload, policy: str) -> None:
+    """Fail clearly when a workload has no exit histogram for the policy an architecture's exit unit implements."""
+    if f"exit_hist/{policy}" not in workload.arrays:
+        built = ", ".join(exit_policy_names(workload.arrays))
+        raise WorkloadError.at(
+            workload.source, f"exit_hist/{policy}",
+            f"missing: this statistical workload is built for {built} only",
+            f"run it on an architecture whose exit unit matches, or rebuild it with --exit-mean {policy}=MEAN",
+        )
 
 
 def _check_range(workload: Workload, start: int, count: int) -> None:
@@ -321,6 +339,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> 
     """Draw the spikes of images [start, start+count) of a statistical workload under one policy."""
     if not workload.is_statistical:
         raise WorkloadError.at(workload.source, "meta.kind", "is not statistical", "use functional_trace instead")
+    require_histogram(workload, POLICY_ALIASES.get(policy_name, policy_name))
     policy = _policy_key(policy_name, exit_policy_names(workload.arrays))
     _check_range(workload, start, count)
     plan = _DrawPlan(workload)
@@ -611,18 +630,41 @@ def load_rate_spec(path) -> dict:
     return spec
 
 
-def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | None = None, seed: int | None = None):
-    """Build the statistical workload of ``network`` on ``dataset`` from a loaded rate table."""
-    from satasim_atsn.workload.networks import DATASET_CLASSES, network_layers
+def exit_histograms(means: dict, T: int, where: str | None, field: str) -> dict[str, np.ndarray]:
+    """``fixed`` (all images at T) plus a maximum-entropy histogram for each policy given a mean exit timestep."""
+    hist = {"fixed": fixed_histogram(T)}
+    for policy, value in means.items():
+        if policy not in ("dtsnn", "atsn"):
+            raise _unknown_key(where, f"{field}.", policy, ("dtsnn", "atsn"))
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise WorkloadError.at(where, f"{field}.{policy}", "is not a number", "give a mean in [1, T]")
+        try:
+            hist[policy] = max_entropy_histogram(float(value), T)
+        except WorkloadError:
+            raise WorkloadError.at(where, f"{field}.{policy}", f"{value} is not in [1, {T}]", "fix it") from None
+    return {p: hist[p] for p in DRAW_ORDER_FIRST if p in hist}
+
+
+def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = None, seed: int | None = None):
+    """Build the statistical workload of ``network`` on ``dataset`` from a loaded rate table.
+
+    ``network`` is a shipped network's name or a loaded network file (``workload/network_file.py``);
+    a dataset of unknown class count takes the network file's ``num_classes``.
+    """
+    from satasim_atsn.workload.network_file import resolve_network
+    from satasim_atsn.workload.networks import DATASET_CLASSES, IDENTITY_SHORTCUT_GAIN
 
     where = spec.get("_source", "<rate table>")
+    net = resolve_network(network) if isinstance(network, str) else network
+    network = net.name
     if spec["network"] != network:
         raise WorkloadError.at(
             where, "network", f"is {shown(spec['network'])} but --network is {shown(network)}",
             "use the matching rate table"
         )
-    if dataset not in DATASET_CLASSES:
+    if dataset not in DATASET_CLASSES and net.num_classes is None:
         raise WorkloadError.at(None, "dataset", f"unknown {shown(dataset)}", f"use one of {', '.join(DATASET_CLASSES)}")
+    num_classes = DATASET_CLASSES.get(dataset, net.num_classes)
     if dataset not in spec["datasets"]:
         raise WorkloadError.at(
             where, f"datasets.{dataset}", "missing", f"the table covers {', '.join(map(str, spec['datasets']))}"
@@ -631,7 +673,7 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
     T = spec["timesteps"]
     if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 1024:
         raise WorkloadError.at(where, "timesteps", f"{shown(T)} is not an integer in 1..1024", "fix the value")
-    layers = network_layers(network, DATASET_CLASSES[dataset])
+    layers = net.build(num_classes, identity_gain=IDENTITY_SHORTCUT_GAIN)
     by_name = {layer["name"]: layer for layer in spiking_layers(layers)}
     table = dict(spec.get("rates") or {})
     table.update(entry.get("rates") or {})
@@ -657,23 +699,10 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
             k2 = int(pool["kernel"]) ** 2
             rates[pool["name"]] = np.clip(float(ratio) * r_in, r_in, np.minimum(1.0, k2 * r_in))
     means = entry.get("exit_mean_timesteps") or {}
-    hist = {"fixed": fixed_histogram(T)}
-    for policy in ("dtsnn", "atsn"):
-        if policy not in means:
-            raise WorkloadError.at(
-                where, f"datasets.{dataset}.exit_mean_timesteps.{policy}", "missing", "give the mean exit timestep"
-            )
-        value = means[policy]
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise WorkloadError.at(
-                where, f"datasets.{dataset}.exit_mean_timesteps.{policy}", "is not a number", "give a mean in [1, T]"
-            )
-        try:
-            hist[policy] = max_entropy_histogram(float(value), T)
-        except WorkloadError:
-            raise WorkloadError.at(
-                where, f"datasets.{dataset}.exit_mean_timesteps.{policy}", f"{value} is not in [1, {T}]", "fix it"
-            ) from None
+    if not isinstance(means, dict):
+        raise WorkloadError.at(where, f"datasets.{dataset}.exit_mean_timesteps", "must map policies to means",
+                               "e.g. {dtsnn: 2.53, atsn: 2.19}")
+    hist = exit_histograms(means, T, where, f"datasets.{dataset}.exit_mean_timesteps")
     density = spec.get("input_bit_density", [0.5] * 8)
     if not (
         isinstance(density, list)
@@ -692,14 +721,14 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
         "rate_table": Path(where).name,
         "sources": spec.get("sources", {}),
         "exit_histograms": "maximum-entropy distribution on t = 1..T with the given mean (p_t ~ exp(lam t))",
-        "exit_mean_timesteps": {p: float(means[p]) for p in ("dtsnn", "atsn")},
+        "exit_mean_timesteps": {p: float(means[p]) for p in ("dtsnn", "atsn") if p in means},
         "accuracy": None,
         "note": "statistical workload: independent Bernoulli spikes, no weights, no labels, no accuracy",
     }
     return build_statistical(
         name=f"{network}-{dataset}-statistical",
         dataset=dataset,
-        num_classes=DATASET_CLASSES[dataset],
+        num_classes=num_classes,
         layers=layers,
         timesteps=T,
         rates=rates,
@@ -709,3 +738,71 @@ def build_from_spec(spec: dict, network: str, dataset: str, num_images: int | No
         num_images=n_images,
         provenance=provenance,
     )
+
+
+# ------------------------------------------------------------------------------------------
+# a statistical workload from a network file and one firing rate (the quick start)
+# ------------------------------------------------------------------------------------------
+def spiking_output_check(net: NetworkSpec, build):
+    """Run ``build()``; if the format refuses a network without an output layer, say so in one clear line."""
+    try:
+        return build()
+    except WorkloadError as error:
+        if net.has_output or "must be of type output" not in str(error):
+            raise
+        last = net.layers[-1]["name"]
+        raise WorkloadError.at(
+            net.source, f"layers ({last})",
+            f"the network ends in the spiking layer {last!r} (no output layer): the workload format and the "
+            "simulator cannot run a spiking-output network yet",
+            f"end it with an output layer, e.g. - {{name: fc, type: output, inputs: [{last}]}}",
+        ) from None
+
+
+def build_with_rate(net: NetworkSpec, *, rate: float, timesteps: int, dataset: str | None = None,
+                    num_classes: int | None = None, exit_means: dict[str, float] | None = None,
+                    num_images: int = 10000, seed: int = 0):
+    """A statistical workload in which every spiking layer fires at ``rate`` at every timestep (an assumption).
+
+    Exit histograms: ``fixed`` always, plus a maximum-entropy one for each policy given a mean exit
+    timestep in ``exit_means`` (``dtsnn``, ``atsn``); input pixels uniform (0.5 per bit plane).
+    """
+    from satasim_atsn.workload.networks import IDENTITY_SHORTCUT_GAIN
+
+    if not (isinstance(rate, (int, float)) and 0.0 <= float(rate) <= 1.0):
+        raise WorkloadError.at(None, "--rate", f"{rate!r} is not a firing rate in [0, 1]", "e.g. --rate 0.15")
+    if not (isinstance(timesteps, int) and 1 <= timesteps <= 1024):
+        raise WorkloadError.at(None, "--timesteps", f"{timesteps!r} is not in 1..1024", "e.g. --timesteps 10")
+    means = dict(exit_means or {})
+    hist = exit_histograms(means, timesteps, None, "--exit-mean")
+
+    def build():
+        layers = net.build(num_classes, identity_gain=IDENTITY_SHORTCUT_GAIN)
+        rates = {ly["name"]: np.full(timesteps, float(rate)) for ly in spiking_layers(layers)}
+        label = dataset or "unspecified"
+        return build_statistical(
+            name=f"{net.name}-{label}-statistical" if dataset else f"{net.name}-statistical",
+            dataset=label,
+            num_classes=int(num_classes or net.num_classes or layers[-1]["out_shape"][0]),
+            layers=layers,
+            timesteps=timesteps,
+            rates=rates,
+            exit_hist=hist,
+            input_bit_density=[0.5] * 8,
+            seed=seed,
+            num_images=num_images,
+            input_shape=list(net.input_shape),
+            provenance={
+                "generator": "satasim workload build --rate",
+                "network_file": Path(net.source).name,
+                "rates": f"assumed: every spiking layer fires at {float(rate)} at every timestep (--rate)",
+                "input_bit_density": "assumed: uniform 8-bit pixels, 0.5 per bit plane",
+                "exit_histograms": "fixed: all images at T; "
+                + ("maximum-entropy distributions with the given means (assumed, --exit-mean): "
+                   + ", ".join(f"{p} {float(m)}" for p, m in sorted(means.items())) if means else "no other policy"),
+                "accuracy": None,
+                "note": "statistical workload: independent Bernoulli spikes, no weights, no labels, no accuracy",
+            },
+        )
+
+    return spiking_output_check(net, build)

@@ -28,7 +28,8 @@ The first layer consuming ``input`` computes ``(W.x + b) >> input_shift`` for ui
 
 Statistical workloads replace weights and inputs with ``rate/<layer>`` ([T] or [T, C]) for every
 spiking layer, optionally ``rate/<maxpool>`` for a max-pool with kernel == stride (the pooled map
-is then drawn at that rate, see ``traces/statistical.py``), ``exit_hist/<policy>`` and ``seed``.
+is then drawn at that rate, see ``traces/statistical.py``), ``exit_hist/<policy>`` for each exit
+policy it is built for (at least one; a fixed-T network has only ``exit_hist/fixed``) and ``seed``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Layer tables of the paper's networks (CIFAR variants, DESIGN.md section 8) and their costs.
 
-The tables are ``meta["layers"]`` lists in the format of ``workload/format.py``:
+The tables are ``meta["layers"]`` lists in the format of ``workload/format.py``, loaded from the
+network files ``satasim_atsn/data/networks/{vgg16,resnet19}.yaml`` (their one source; format in
+docs/networks.md, parser in ``workload/network_file.py``):
 
 - ``vgg16(num_classes)``: 13 convs 3x3 (stride 1, padding 1, BN folded, LIF) with spike
   max-pooling 2x2 after conv 2, 4, 7, 10 and 13 (32 -> 1), a flatten of 512 spikes, and the
@@ -22,12 +24,11 @@ import numpy as np
 
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.workload.format import infer_out_shape, is_spiking, weight_shape
+from satasim_atsn.workload.network_file import NetworkSpec, load_network, shipped_network_path, with_identity_gain
 
 CIFAR_INPUT_SHAPE = [3, 32, 32]
 NETWORKS = ("vgg16", "resnet19")
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}
-VGG16_CONFIG = (64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P", 512, 512, 512, "P")
-RESNET19_STAGES = ((128, 3, 1), (256, 3, 2), (512, 2, 2))  # (channels, blocks, stride of the first block)
 IDENTITY_SHORTCUT_GAIN = 1  # statistical tables only: the gain scales currents, never spike counts
 
 
@@ -46,17 +47,6 @@ def conv_layer(name: str, src: str, cout: int, kernel: int = 3, stride: int = 1,
     }
 
 
-def _output(src: str, num_classes: int) -> dict:
-    return {
-        "name": "fc",
-        "type": "output",
-        "inputs": [src],
-        "out_features": num_classes,
-        "output_mode": "membrane",
-        "logit_scale": 1.0,
-    }
-
-
 def with_shapes(layers: list[dict], input_shape: list[int], num_classes: int) -> list[dict]:
     """Fill ``in_shape``/``out_shape`` of every layer (a copy), as the format's validator expects."""
     layers = copy.deepcopy(layers)
@@ -69,26 +59,19 @@ def with_shapes(layers: list[dict], input_shape: list[int], num_classes: int) ->
     return layers
 
 
-def _scaled(channels: int, width: float) -> int:
-    return max(1, int(round(channels * width)))
+def _paper_network(name: str) -> NetworkSpec:
+    """The shipped network file of a paper network (satasim_atsn/data/networks/<name>.yaml), parsed once."""
+    if name not in _SPECS:
+        _SPECS[name] = load_network(shipped_network_path(name))
+    return _SPECS[name]
+
+
+_SPECS: dict[str, NetworkSpec] = {}
 
 
 def vgg16_body(width: float = 1.0) -> list[dict]:
-    """VGG16's layers up to the classifier (no shapes); ``width`` scales every channel count (tests)."""
-    layers: list[dict] = []
-    src, conv_index, pool_index = "input", 0, 0
-    for item in VGG16_CONFIG:
-        if item == "P":
-            pool_index += 1
-            name = f"pool{pool_index}"
-            layers.append({"name": name, "type": "maxpool", "inputs": [src], "kernel": 2, "stride": 2})
-        else:
-            conv_index += 1
-            name = f"conv{conv_index}"
-            layers.append(conv_layer(name, src, _scaled(int(item), width)))
-        src = name
-    layers.append({"name": "flatten", "type": "flatten", "inputs": [src]})
-    return layers
+    """VGG16's layers up to the classifier (no shapes); ``width`` scales every channel count (tests, trainer)."""
+    return _paper_network("vgg16").body(width)
 
 
 def resnet19_body(width: float = 1.0, identity_gain: int | None = IDENTITY_SHORTCUT_GAIN) -> list[dict]:
@@ -96,42 +79,17 @@ def resnet19_body(width: float = 1.0, identity_gain: int | None = IDENTITY_SHORT
 
     ``identity_gain`` is stored on identity joins (None leaves it to the trainer's exporter).
     """
-    layers: list[dict] = [conv_layer("conv1", "input", _scaled(128, width))]
-    src, cin = "conv1", _scaled(128, width)
-    for stage, (channels, blocks, first_stride) in enumerate(RESNET19_STAGES, start=1):
-        channels = _scaled(channels, width)
-        for block in range(1, blocks + 1):
-            stride = first_stride if block == 1 else 1
-            prefix = f"s{stage}b{block}"
-            layers.append(conv_layer(f"{prefix}_a", src, channels, stride=stride))
-            layers.append(conv_layer(f"{prefix}_b", f"{prefix}_a", channels, spiking=False))
-            join = {"name": f"{prefix}_add", "type": "add"}
-            if stride != 1 or cin != channels:
-                layers.append(conv_layer(f"{prefix}_sc", src, channels, kernel=1, stride=stride, padding=0,
-                                         spiking=False))
-                join["inputs"] = [f"{prefix}_b", f"{prefix}_sc"]
-            else:
-                join["inputs"] = [f"{prefix}_b", src]
-                if identity_gain is not None:
-                    join["shortcut_gain"] = identity_gain
-            layers.append(join)
-            src, cin = f"{prefix}_add", channels
-    layers.append({"name": "gap", "type": "avgpool", "inputs": [src]})
-    return layers
+    return with_identity_gain(_paper_network("resnet19").body(width), identity_gain)
 
 
 def vgg16(num_classes: int) -> list[dict]:
     """The CIFAR VGG16 layer table with spike max-pooling and the output layer in the exit unit."""
-    layers = vgg16_body()
-    layers.append(_output("flatten", num_classes))
-    return with_shapes(layers, CIFAR_INPUT_SHAPE, num_classes)
+    return _paper_network("vgg16").build(num_classes)
 
 
 def resnet19(num_classes: int) -> list[dict]:
     """The tdBN-style CIFAR ResNet19 layer table (current-adding residual joins, global sum-pooling)."""
-    layers = resnet19_body()
-    layers.append(_output("gap", num_classes))
-    return with_shapes(layers, CIFAR_INPUT_SHAPE, num_classes)
+    return _paper_network("resnet19").build(num_classes, identity_gain=IDENTITY_SHORTCUT_GAIN)
 
 
 def network_layers(network: str, num_classes: int) -> list[dict]:

@@ -1,0 +1,927 @@
+"""NIR (Neuromorphic Intermediate Representation) import and export, with the optional ``nir`` package.
+
+NIR describes a network in continuous time; this module discretises it with forward Euler at a
+step ``dt`` (default 1e-4 s, snnTorch's export convention) and maps it onto the workload format.
+docs/networks.md has the full mapping; in short, per timestep:
+
+- LIF ``tau dv/dt = (v_leak - v) + r I``: ``v <- beta v + g I + l`` with ``beta = 1 - dt/tau``,
+  ``g = dt r / tau``, ``l = dt v_leak / tau``; spike when ``v > v_threshold``, then ``v <- v_reset``
+  (0 is the only reset supported). IF: ``beta = 1``, ``g = dt r``. CubaLIF only with
+  ``tau_syn = dt`` (no synaptic memory), ``g = w_in dt r / tau_mem``. Our integer LIF is the same
+  with ``beta`` as shift-adds (one ``beta`` for the whole network) and floor rounding.
+- Conv2d/Linear/Affine before a neuron: a spiking conv/linear layer, ``g`` folded into the
+  weights; two currents (or a current and spikes, through a Scale for the gain) into one
+  neuron: a residual ``add``.
+- SumPool2d/AvgPool2d followed by an IF/LIF whose threshold lies in [0, one spike's current):
+  spike max-pooling, exactly (the neuron fires iff a window holds a spike and never keeps
+  charge). A global pool (window = map) before Flatten and Affine/Linear: ``avgpool``
+  (AvgPool2d's 1/window folded into the next weights).
+- Affine/Linear -> LI -> Output: the output layer, ``membrane`` mode (eq. 8: same decay as the
+  LIFs, no reset); -> I -> Output or straight -> Output: ``accumulate`` mode (a running sum).
+
+Export writes exactly this mapping with integer-valued parameters (weights, biases and
+thresholds in units of one membrane step), so an exported graph imports back to the same
+integers and the same spikes bit for bit. What a float NIR simulator of an exported graph
+loses: the floor of the shift-add decay and of the first layer's ``>> input_shift``, and the
+saturation of ``vmem_bits`` membranes; ``logit_scale`` lives in the graph's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
+from satasim_atsn.workload.format import Workload, emits_spikes, infer_out_shape, is_spiking, validate
+
+DEFAULT_DT = 1e-4
+INT8_MAX = 127
+VTH_MAX = 1024  # as the trainer's exporter: 16-bit membranes keep headroom
+VTH_MAX_FIRST = 8192
+META_KEY = "satasim"
+SUPPORTED = ("Input, Output, Conv2d, Linear, Affine, LIF, IF, CubaLIF (tau_syn = dt), LI/I before the Output, "
+             "SumPool2d/AvgPool2d (spike max-pool: pool -> IF; or global before Flatten -> Affine/Linear), "
+             "Flatten, Scale (a shortcut gain)")
+
+
+def require_nir():
+    """The ``nir`` module, or a one-line WorkloadError saying how to install it."""
+    try:
+        import nir
+    except ImportError:
+        raise WorkloadError.at(None, "nir", "the nir package is not installed",
+                               "pip install 'satasim-atsn[nir]' (or pip install nir)") from None
+    return nir
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    out, k = name, 1
+    while out in taken:
+        out, k = f"{name}_{k}", k + 1
+    taken.add(out)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# export: workload -> NIR graph
+# ------------------------------------------------------------------------------------------
+def export_nir(workload: Workload, dt: float = DEFAULT_DT):
+    """The workload's integer network as a NIR graph (integer-valued parameters; see the module docstring)."""
+    nir = require_nir()
+    if workload.is_statistical:
+        raise WorkloadError.at(workload.source, "meta.kind", "is statistical: it has no weights to export",
+                               "export a trained or imported workload")
+    beta = shifts_to_tau(workload.decay_shifts)
+    tau = dt / (1.0 - beta) if beta < 1 else None
+    layers = workload.layers
+    taken = {ly["name"] for ly in layers} | {"input"}
+    nodes: dict = {"input": nir.Input(input_type={"input": np.array(workload.input_shape)})}
+    edges: list[tuple[str, str]] = []
+    out_node: dict[str, str] = {"input": "input"}  # layer -> the NIR node carrying its output
+    add_bias = {ly["inputs"][0]: workload.arrays.get(f"b/{ly['name']}") for ly in layers if ly["type"] == "add"}
+    direct = workload.input_encoding == "direct"
+
+    def neuron(shape, vth, gain: float, threshold_shape=None):
+        shape = tuple(int(v) for v in shape)
+        thr = np.broadcast_to(np.asarray(vth, dtype=np.float64).reshape((-1,) + (1,) * (len(shape) - 1)), shape)
+        if tau is None:
+            return nir.IF(r=np.full(shape, gain / dt), v_threshold=thr.copy(), v_reset=np.zeros(shape))
+        return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, gain * tau / dt), v_leak=np.zeros(shape),
+                       v_threshold=thr.copy(), v_reset=np.zeros(shape))
+
+    def weighted(ly: dict, name: str):
+        w = workload.weights(ly["name"]).astype(np.float64)
+        b = workload.arrays.get(f"b/{ly['name']}")
+        b = np.zeros(w.shape[0]) if b is None else b.astype(np.float64)
+        if add_bias.get(ly["name"]) is not None:  # an add's bias joins its main current
+            b = b + add_bias[ly["name"]].astype(np.float64)
+        if ly["type"] == "conv":
+            return nir.Conv2d(input_shape=tuple(ly["in_shape"][1:]), weight=w, stride=int(ly["stride"]),
+                              padding=int(ly["padding"]), dilation=1, groups=1, bias=b)
+        return nir.Affine(weight=w, bias=b)
+
+    for index, ly in enumerate(layers):
+        name, kind = ly["name"], ly["type"]
+        src = out_node[ly["inputs"][0]]
+        if kind in ("conv", "linear"):
+            nodes[name] = weighted(ly, name)
+            edges.append((src, name))
+            out_node[name] = name
+            if is_spiking(ly):
+                gain = 2.0 ** -workload.input_shift if index == 0 and direct else 1.0
+                lif = _unique(f"{name}_lif", taken)
+                nodes[lif] = neuron(ly["out_shape"], workload.vth(name), gain)
+                edges.append((name, lif))
+                out_node[name] = lif
+        elif kind == "add":
+            nodes[name] = neuron(ly["out_shape"], workload.vth(name), 1.0)
+            edges.append((src, name))
+            short = out_node[ly["inputs"][1]]
+            if is_spiking(workload.layer(ly["inputs"][1])) or emits_spikes(workload.layer(ly["inputs"][1])):
+                gain = _unique(f"{name}_gain", taken)
+                nodes[gain] = nir.Scale(scale=np.full(tuple(ly["out_shape"]), float(ly["shortcut_gain"])))
+                edges += [(short, gain), (gain, name)]
+            else:
+                edges.append((short, name))
+            out_node[name] = name
+        elif kind == "maxpool":
+            k, s = int(ly["kernel"]), int(ly["stride"])
+            nodes[name] = nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]),
+                                        padding=np.array([0, 0]))
+            gate = _unique(f"{name}_or", taken)
+            shape = tuple(ly["out_shape"])
+            nodes[gate] = nir.IF(r=np.full(shape, 1.0 / dt), v_threshold=np.full(shape, 0.5),
+                                 v_reset=np.zeros(shape))
+            edges += [(src, name), (name, gate)]
+            out_node[name] = gate
+        elif kind == "avgpool":
+            c, h, w = ly["in_shape"]
+            nodes[name] = nir.SumPool2d(kernel_size=np.array([h, w]), stride=np.array([h, w]),
+                                        padding=np.array([0, 0]))
+            flat = _unique(f"{name}_flat", taken)
+            nodes[flat] = nir.Flatten(input_type={"input": np.array([c, 1, 1])}, start_dim=0, end_dim=-1)
+            edges += [(src, name), (name, flat)]
+            out_node[name] = flat
+        elif kind == "flatten":
+            nodes[name] = nir.Flatten(input_type={"input": np.array(ly["in_shape"])}, start_dim=0, end_dim=-1)
+            edges.append((src, name))
+            out_node[name] = name
+        elif kind == "output":
+            nodes[name] = weighted(ly, name)
+            edges.append((src, name))
+            c = int(ly["out_shape"][0])
+            if ly["output_mode"] == "membrane" and tau is not None:
+                read = _unique(f"{name}_li", taken)
+                nodes[read] = nir.LI(tau=np.full(c, tau), r=np.full(c, tau / dt), v_leak=np.zeros(c))
+            else:  # accumulate (or membrane with beta = 1, which is the same running sum)
+                read = _unique(f"{name}_int", taken)
+                nodes[read] = nir.I(r=np.full(c, 1.0 / dt))
+            output = _unique("output", taken)
+            nodes[output] = nir.Output(output_type={"output": np.array([c])})
+            edges += [(name, read), (read, output)]
+    meta = {
+        "format": "satasim-nir",
+        "version": 1,
+        "dt": dt,
+        "name": workload.name,
+        "dataset": workload.meta.get("dataset"),
+        "timesteps": workload.timesteps,
+        "input_encoding": workload.input_encoding,
+        "input_scale": 1.0,
+        "decay_shifts": list(workload.decay_shifts),
+        "vmem_bits": workload.vmem_bits,
+        "output_vmem_bits": int(workload.meta["quant"].get("output_vmem_bits", 32)),
+        "output_mode": layers[-1]["output_mode"],
+        "logit_scale": float(layers[-1]["logit_scale"]),
+        "exit_policy": workload.meta.get("exit_policy", {}),
+        "layer_order": [ly["name"] for ly in layers],
+    }
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={META_KEY: json.dumps(meta, sort_keys=True)},
+                        type_check=False)
+
+
+def write_nir(path: str | os.PathLike, graph) -> None:
+    """Write a NIR graph atomically (a temp file beside ``path``, renamed into place)."""
+    nir = require_nir()
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        nir.write(tmp, graph)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_nir(path: str | os.PathLike):
+    """Read a NIR file, refusing (one line) a missing, corrupt or other-major-version file."""
+    nir = require_nir()
+    where = str(path)
+    if not Path(path).is_file():
+        raise WorkloadError.at(where, None, "no such file", "check the path")
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            raw = handle["version"][()] if "version" in handle else None
+            has_node = "node" in handle
+    except (OSError, ValueError) as error:
+        raise WorkloadError.at(where, None, f"not a readable NIR (HDF5) file ({type(error).__name__})",
+                               "the file is corrupt or not NIR; export it again") from None
+    version = raw.decode("utf8") if isinstance(raw, bytes) else (None if raw is None else str(raw))
+    if version is None or not has_node:
+        raise WorkloadError.at(where, "version" if version is None else "node", "missing",
+                               "not a NIR file written by nir.write")
+    major = version.split(".")[0]
+    if major != str(nir.version).split(".")[0]:
+        raise WorkloadError.at(where, "version", f"is NIR {version}; this tool reads NIR {nir.version.split('.')[0]}.x",
+                               "convert it with a matching nir package")
+    try:
+        return nir.read(path, type_check=False)
+    except Exception as error:  # nir raises bare ValueError/KeyError/AssertionError on malformed content
+        raise WorkloadError.at(where, None, f"is not a valid NIR graph ({type(error).__name__}: "
+                               f"{' '.join(str(error).split())[:120]})", "export it again") from None
+
+
+# ------------------------------------------------------------------------------------------
+# import: NIR graph -> workload
+# ------------------------------------------------------------------------------------------
+@dataclass
+class ImportResult:
+    """An imported workload and what the float reference needs to compare against it."""
+
+    workload: Workload
+    spike_nodes: dict[str, str] = field(default_factory=dict)  # workload layer -> NIR node emitting its spikes
+    notes: list[str] = field(default_factory=list)  # approximations made while quantising
+    input_scale: float = 1.0
+    dt: float = DEFAULT_DT
+    decision: str = "state"  # how the float output decides: "state" (LI/I value at T) or "sum" (of outputs)
+
+
+def _fail(node: str, kind: str, problem: str) -> WorkloadError:
+    return WorkloadError(f"node {node!r} ({kind}): {problem}; supported: {SUPPORTED}")
+
+
+def _as_array(value) -> np.ndarray:
+    return np.asarray(value, dtype=np.float64)
+
+
+def _pair(value, node: str, kind: str, what: str) -> int:
+    arr = np.asarray(value).reshape(-1)
+    if arr.size == 0 or not np.all(arr == arr[0]) or float(arr[0]) != int(arr[0]):
+        raise _fail(node, kind, f"{what} {arr.tolist()} must be one integer for both axes")
+    return int(arr[0])
+
+
+def _per_channel(value, shape: tuple[int, ...], node: str, kind: str, what: str) -> np.ndarray:
+    """A neuron parameter broadcast to ``shape`` and reduced to one value per channel (must be uniform)."""
+    arr = _bc(_as_array(value), shape)
+    try:
+        full = np.broadcast_to(arr if arr.ndim <= len(shape) else arr.reshape(shape), shape)
+    except ValueError:
+        raise _fail(node, kind, f"{what} has shape {list(arr.shape)}, the layer has {list(shape)}") from None
+    flat = full.reshape(shape[0], -1)
+    if not np.allclose(flat, flat[:, :1], rtol=1e-9, atol=0):
+        raise _fail(node, kind, f"{what} differs within a channel; the workload format has one value per channel")
+    return flat[:, 0].copy()
+
+
+def _bc(arr: np.ndarray, shape: tuple) -> np.ndarray:
+    """A per-channel parameter [C] of a [C, H, W] layer as [C, 1, 1], so that it broadcasts over positions."""
+    if arr.ndim == 1 and len(shape) == 3 and arr.size == shape[0] and arr.size != shape[-1]:
+        return arr.reshape(-1, 1, 1)
+    return arr
+
+
+def _int8_exact(w: np.ndarray) -> bool:
+    return bool(np.all(w == np.rint(w)) and np.abs(w).max(initial=0) <= INT8_MAX)
+
+
+def _integral(v: np.ndarray) -> bool:
+    return bool(np.all(np.asarray(v) == np.rint(v)))
+
+
+def _channel_scales(w: np.ndarray, floor: np.ndarray | float = 0.0) -> np.ndarray:
+    """Per-output-channel scales (trainer's rule): max|w| of the channel, at least 1/8 of the layer's, floored."""
+    maxabs = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+    overall = float(maxabs.max()) if maxabs.size else 0.0
+    return np.maximum(np.maximum(maxabs, overall / 8.0), np.maximum(floor, 1e-12)) / INT8_MAX
+
+
+def _q8(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(w / scales.reshape((-1,) + (1,) * (w.ndim - 1))), -INT8_MAX, INT8_MAX).astype(np.int8)
+
+
+def _i32(v: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(v), -(2**31), 2**31 - 1).astype(np.int32)
+
+
+@dataclass
+class _Value:
+    """What a NIR node's output is in workload terms."""
+
+    kind: str  # spikes | current | pooled | counts | scaled
+    layer: str = ""  # the workload layer producing it (spikes, counts), or the weighted node (current)
+    shape: tuple = ()
+    data: dict = field(default_factory=dict)
+
+
+def _neuron_params(node, kind: str, name: str, shape: tuple, dt: float) -> dict:
+    """beta, per-channel gain g, leak current l, threshold theta of a neuron node (errors name the node)."""
+    if kind in ("LIF", "CubaLIF", "IF"):
+        reset = _per_channel(node.v_reset, shape, name, kind, "v_reset")
+        if np.any(reset != 0):
+            raise _fail(name, kind, "v_reset must be 0 (the workload's neurons reset to zero)")
+    if kind == "IF":
+        beta = np.ones(shape[0])
+        gain = dt * _per_channel(node.r, shape, name, kind, "r")
+        leak = np.zeros(shape[0])
+    elif kind in ("LIF", "LI"):
+        tau = _per_channel(node.tau, shape, name, kind, "tau")
+        beta = 1.0 - dt / tau
+        gain = dt * _per_channel(node.r, shape, name, kind, "r") / tau
+        leak = dt * _per_channel(node.v_leak, shape, name, kind, "v_leak") / tau
+    elif kind == "CubaLIF":
+        tau_syn = _per_channel(node.tau_syn, shape, name, kind, "tau_syn")
+        if not np.allclose(tau_syn, dt, rtol=1e-6):
+            raise _fail(name, kind, f"tau_syn {tau_syn[0]:g} != dt {dt:g}: the workload's neurons have no synaptic "
+                        "current state (only tau_syn = dt, a synapse without memory, maps)")
+        tau = _per_channel(node.tau_mem, shape, name, kind, "tau_mem")
+        beta = 1.0 - dt / tau
+        gain = (_per_channel(node.w_in, shape, name, kind, "w_in") * dt
+                * _per_channel(node.r, shape, name, kind, "r") / tau)
+        leak = dt * _per_channel(node.v_leak, shape, name, kind, "v_leak") / tau
+    elif kind == "I":
+        beta = np.ones(shape[0])
+        gain = dt * _per_channel(node.r, shape, name, kind, "r")
+        leak = np.zeros(shape[0])
+    else:
+        raise _fail(name, kind, "is not a neuron")
+    if np.any(beta < 0) or np.any(beta > 1) or not np.allclose(beta, beta[0], rtol=0, atol=1e-12):
+        raise _fail(name, kind, f"decay 1 - dt/tau = {beta.min():g}..{beta.max():g} must be one value in [0, 1]")
+    theta = (_per_channel(node.v_threshold, shape, name, kind, "v_threshold")
+             if kind in ("LIF", "CubaLIF", "IF") else None)
+    return {"beta": float(beta[0]), "gain": gain, "leak": leak, "theta": theta}
+
+
+def _conv_params(node, name: str) -> dict:
+    w = _as_array(node.weight)
+    if w.ndim != 4 or w.shape[2] != w.shape[3]:
+        raise _fail(name, "Conv2d", f"weight shape {list(w.shape)} must be [Cout, Cin, k, k] (square kernels)")
+    if int(np.asarray(node.groups)) != 1:
+        raise _fail(name, "Conv2d", f"groups = {node.groups} (only 1 is supported)")
+    if _pair(node.dilation, name, "Conv2d", "dilation") != 1:
+        raise _fail(name, "Conv2d", "dilation must be 1")
+    stride = _pair(node.stride, name, "Conv2d", "stride")
+    pad = node.padding
+    if isinstance(pad, (str, bytes)):
+        pad = pad.decode() if isinstance(pad, bytes) else pad
+        if pad == "valid":
+            pad = 0
+        elif pad == "same" and stride == 1 and w.shape[2] % 2 == 1:
+            pad = w.shape[2] // 2
+        else:
+            raise _fail(name, "Conv2d", f"padding {pad!r} with stride {stride} and kernel {w.shape[2]}")
+    pad = _pair(pad, name, "Conv2d", "padding")
+    bias = _as_array(node.bias).reshape(-1) if node.bias is not None else np.zeros(w.shape[0])
+    bias = np.broadcast_to(bias, (w.shape[0],)).copy()
+    return {"w": w, "b": bias, "kernel": int(w.shape[2]), "stride": stride, "padding": pad}
+
+
+def _graph_meta(graph) -> dict:
+    raw = (graph.metadata or {}).get(META_KEY) if isinstance(graph.metadata, dict) else None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf8")
+    try:
+        meta = json.loads(raw) if isinstance(raw, str) else {}
+    except json.JSONDecodeError:
+        meta = {}
+    return meta if isinstance(meta, dict) and meta.get("format") == "satasim-nir" else {}
+
+
+def import_nir(graph, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: int | None = None,
+               input_scale: float | None = None, dt: float | None = None, name: str = "imported",
+               dataset: str = "unknown", source: str = "<nir>") -> ImportResult:
+    """Map a NIR graph onto an integer workload embedding inputs ``x`` (uint8 images or 0/1 spike frames)."""
+    meta = _graph_meta(graph)
+    dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
+    input_scale = float(input_scale if input_scale is not None else meta.get("input_scale", 1.0 / 255.0))
+    x = np.asarray(x)
+    frames = x.ndim == 5
+    T = int(x.shape[1]) if frames else int(timesteps or meta.get("timesteps") or 0)
+    if T < 1:
+        raise WorkloadError.at(None, "--timesteps", "missing", "give the number of timesteps for image inputs")
+    nodes = dict(graph.nodes)
+    kinds = {n: type(node).__name__ for n, node in nodes.items()}
+    for n, k in kinds.items():
+        if k == "NIRGraph":
+            raise _fail(n, k, "nested graphs (recurrent subgraphs) are not supported")
+        if k not in ("Input", "Output", "Conv2d", "Linear", "Affine", "LIF", "IF", "CubaLIF", "LI", "I",
+                     "SumPool2d", "AvgPool2d", "Flatten", "Scale"):
+            raise _fail(n, k, "unsupported node type")
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    succs: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in graph.edges:
+        if a not in nodes or b not in nodes:
+            raise WorkloadError(f"edge ({a!r}, {b!r}) names a node that is not in the graph; the NIR file is corrupt")
+        preds[b].append(a)
+        succs[a].append(b)
+    inputs = [n for n, k in kinds.items() if k == "Input"]
+    outputs = [n for n, k in kinds.items() if k == "Output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise WorkloadError(f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes; "
+                            "the workload format needs exactly one of each")
+    in_node = inputs[0]
+    in_shape = tuple(int(v) for v in np.asarray(nodes[in_node].input_type["input"]).reshape(-1))
+    data_shape = tuple(x.shape[2:] if frames else x.shape[1:])
+    if data_shape != in_shape:
+        raise WorkloadError.at(None, "--inputs", f"x has per-image shape {list(data_shape)}, the graph's Input "
+                               f"{in_node!r} is {list(in_shape)}", "give inputs of the graph's shape")
+    order_hint = {n: i for i, n in enumerate(meta.get("layer_order", []))}
+    order = _topological(nodes, preds, order_hint)
+    values: dict[str, _Value] = {in_node: _Value("spikes", "input", in_shape)}
+    layers: list[dict] = []
+    arrays: dict[str, np.ndarray] = {}
+    spike_nodes: dict[str, str] = {}
+    notes: list[str] = []
+    betas: dict[str, float] = {}
+    consumers = {n: len(succs[n]) for n in nodes}
+    taken = {"input"}
+    state = {"first": True, "input_shift": 0, "output_mode": None, "logit_scale": 1.0, "decision": "state"}
+
+    def layer_name(node_name: str) -> str:
+        clean = node_name.replace("/", "_") or "layer"
+        return _unique("input_" if clean == "input" else clean, taken)
+
+    def need_single(n: str) -> _Value:
+        if len(preds[n]) != 1:
+            raise _fail(n, kinds[n], f"has {len(preds[n])} inputs; only neurons (residual joins) may sum two")
+        return values[preds[n][0]]
+
+    def weighted_current(n: str, src: _Value) -> _Value:
+        node, kind = nodes[n], kinds[n]
+        if src.kind not in ("spikes", "counts"):
+            raise _fail(n, kind, f"its input is a {src.kind}; weighted nodes take spikes (or pooled counts)")
+        if consumers[n] != 1:
+            raise _fail(n, kind, f"feeds {consumers[n]} nodes; a current must feed exactly one neuron or Output")
+        if kind == "Conv2d":
+            if len(src.shape) != 3 or src.kind != "spikes":
+                raise _fail(n, kind, f"needs a [C, H, W] spike map, gets {list(src.shape)}")
+            p = _conv_params(node, n)
+            if p["w"].shape[1] != src.shape[0]:
+                raise _fail(n, kind, f"weight has {p['w'].shape[1]} input channels, its input has {src.shape[0]}")
+            ly = {"type": "conv", "kernel": p["kernel"], "stride": p["stride"], "padding": p["padding"],
+                  "out_channels": int(p["w"].shape[0])}
+            out = tuple(infer_out_shape(ly, [list(src.shape)], 2))
+            if min(out[1:]) <= 0:
+                raise _fail(n, kind, f"kernel {p['kernel']} does not fit input {list(src.shape)}")
+        else:
+            w = _as_array(node.weight)
+            if w.ndim != 2:
+                raise _fail(n, kind, f"weight shape {list(w.shape)} must be [out, in]")
+            b = _as_array(node.bias).reshape(-1) if kind == "Affine" else np.zeros(w.shape[0])
+            if len(src.shape) != 1 or w.shape[1] != src.shape[0]:
+                raise _fail(n, kind, f"weight [out, in] = {list(w.shape)} does not take its input "
+                            f"{list(src.shape)}; flatten the map first")
+            p = {"w": w, "b": np.broadcast_to(b, (w.shape[0],)).copy()}
+            if src.kind == "counts" and src.data.get("average"):
+                p["w"] = p["w"] / float(src.data["average"])
+            ly = {"type": "linear", "out_features": int(w.shape[0])}
+            out = (int(w.shape[0]),)
+        return _Value("current", n, out, {"layer": ly, "src": src, **p})
+
+    for n in order:
+        kind, node = kinds[n], nodes[n]
+        if n == in_node:
+            continue
+        if kind in ("Conv2d", "Linear", "Affine"):
+            values[n] = weighted_current(n, need_single(n))
+        elif kind == "Scale":
+            src = need_single(n)
+            if src.kind != "spikes" or src.layer == "input":
+                raise _fail(n, kind, "only a gain on a spike shortcut into a residual join is supported")
+            values[n] = _Value("scaled", src.layer, src.shape,
+                               {"scale": _per_channel(node.scale, src.shape, n, kind, "scale"), "src": src})
+        elif kind in ("SumPool2d", "AvgPool2d"):
+            src = need_single(n)
+            if src.kind != "spikes" or len(src.shape) != 3 or src.layer == "input":
+                raise _fail(n, kind, "pools spikes of a [C, H, W] layer only")
+            k = _pair(node.kernel_size, n, kind, "kernel_size")
+            s = _pair(node.stride, n, kind, "stride")
+            if _pair(node.padding, n, kind, "padding") != 0:
+                raise _fail(n, kind, "padding must be 0")
+            c, h, w = src.shape
+            glob = k == h == w
+            oh = (h - k) // s + 1
+            if oh <= 0:
+                raise _fail(n, kind, f"window {k} does not fit input {list(src.shape)}")
+            values[n] = _Value("pooled", src.layer, (c, oh, (w - k) // s + 1),
+                               {"kernel": k, "stride": s, "global": bool(glob), "src": src,
+                                "average": k * k if kind == "AvgPool2d" else 1})
+        elif kind == "Flatten":
+            src = need_single(n)
+            if src.kind == "pooled" and src.data["global"]:
+                lname = layer_name(preds[n][0])
+                layers.append({"name": lname, "type": "avgpool", "inputs": [src.layer]})
+                values[n] = _Value("counts", lname, (src.shape[0],), {"average": src.data["average"]})
+            elif src.kind == "spikes" and src.layer != "input" and len(src.shape) == 3:
+                lname = layer_name(n)
+                layers.append({"name": lname, "type": "flatten", "inputs": [src.layer]})
+                values[n] = _Value("spikes", lname, (int(np.prod(src.shape)),))
+                spike_nodes[lname] = n
+            elif src.kind == "spikes" and len(src.shape) == 1:
+                values[n] = src  # already flat
+            else:
+                raise _fail(n, kind, f"flattens a {src.kind} of shape {list(src.shape)}; it must flatten a spike map "
+                            "or a global pool")
+        elif kind in ("LIF", "IF", "CubaLIF"):
+            srcs = [values[p] for p in preds[n]]
+            if len(srcs) == 1 and srcs[0].kind == "pooled":  # spike max-pool: pool -> neuron that fires iff any spike
+                pool = srcs[0]
+                par = _neuron_params(node, kind, n, pool.shape, dt)
+                one = par["gain"] / pool.data["average"]
+                if np.any(par["leak"] != 0) or np.any(par["theta"] < 0) or np.any(par["theta"] >= one):
+                    raise _fail(n, kind, "after a pool it must fire iff its window holds a spike: v_leak = 0 and "
+                                "0 <= v_threshold < the current of one spike")
+                lname = layer_name(preds[n][0])
+                layers.append({"name": lname, "type": "maxpool", "inputs": [pool.layer],
+                               "kernel": pool.data["kernel"], "stride": pool.data["stride"]})
+                values[n] = _Value("spikes", lname, pool.shape)
+                spike_nodes[lname] = n
+                continue
+            currents = [v for v in srcs if v.kind == "current"]
+            if len(srcs) == 1 and currents:
+                cur = currents[0]
+                par = _neuron_params(node, kind, n, cur.shape, dt)
+                betas[n] = par["beta"]
+                lname = layer_name(cur.layer)
+                first = cur.data["src"].layer == "input"
+                _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, state, notes)
+                values[n] = _Value("spikes", lname, cur.shape)
+                spike_nodes[lname] = n
+            elif len(srcs) == 2 and currents:
+                main = currents[0]
+                short = srcs[1] if srcs[0] is main else srcs[0]
+                if short.kind not in ("current", "scaled", "spikes") or short.shape != main.shape:
+                    raise _fail(n, kind, f"joins a {main.kind} {list(main.shape)} and a {short.kind} "
+                                f"{list(short.shape)}; a join adds two currents of one shape (or a current and spikes)")
+                if short.kind == "spikes" and short.layer == "input":
+                    raise _fail(n, kind, "a shortcut from the Input is not supported")
+                par = _neuron_params(node, kind, n, main.shape, dt)
+                betas[n] = par["beta"]
+                lname = _unique(n.replace("/", "_"), taken)
+                _emit_join(lname, main, short, par, layer_name, layers, arrays, notes)
+                values[n] = _Value("spikes", lname, main.shape)
+                spike_nodes[lname] = n
+            else:
+                raise _fail(n, kind, "a neuron takes one current (Conv2d/Linear/Affine), two for a residual join, or "
+                            "a pool (spike max-pool)")
+        elif kind in ("LI", "I"):
+            src = need_single(n)
+            if src.kind != "current" or src.data["layer"]["type"] != "linear" or [kinds[s] for s in succs[n]] != [
+                    "Output"]:
+                raise _fail(n, kind, "a leaky integrator is supported only as the readout: Affine/Linear -> LI/I -> "
+                            "Output")
+            par = _neuron_params(node, kind, n, src.shape, dt)
+            if kind == "LI":
+                betas[n] = par["beta"]
+            state["output_mode"] = "membrane" if kind == "LI" else "accumulate"
+            values[n] = _Value("readout", src.layer, src.shape, {"cur": src, "par": par})
+        elif kind == "Output":
+            src = need_single(n)
+            if src.kind == "readout":
+                cur, par = src.data["cur"], src.data["par"]
+            elif src.kind == "current" and src.data["layer"]["type"] == "linear":
+                cur, par = src, {"gain": np.ones(src.shape[0]), "leak": np.zeros(src.shape[0])}
+                state["output_mode"] = "accumulate"
+                state["decision"] = "sum"
+            elif src.kind == "spikes":
+                raise _fail(n, kind, f"reads the spikes of {src.layer!r}: a network whose last layer is spiking is not "
+                            "supported by the workload format yet; end it with Affine/Linear (-> LI or I) -> Output")
+            else:
+                raise _fail(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current")
+            _emit_output(layer_name(cur.layer), cur, par, state, layers, arrays, meta)
+        else:
+            raise _fail(n, kind, "unsupported here")
+    if state["output_mode"] is None:
+        raise WorkloadError("the graph's Output is not reached from its Input; the NIR graph is incomplete")
+    if layers[-1]["type"] != "output":
+        raise WorkloadError(f"layer {layers[-1]['name']!r} does not lead to the Output; every node of the graph must")
+    lif_betas = sorted(set(round(b, 12) for n, b in betas.items()))
+    if len(lif_betas) > 1:
+        names = ", ".join(f"{n} {b:g}" for n, b in betas.items())
+        raise WorkloadError(f"the neurons decay differently ({names}); the workload format has one membrane decay "
+                            "(1 - dt/tau) for every layer; give them one tau")
+    beta = lif_betas[0] if lif_betas else 1.0
+    shifts = meta.get("decay_shifts") if meta and abs(shifts_to_tau(meta.get("decay_shifts", [0])) - beta) < 1e-12 \
+        else (tau_to_shifts(beta) if beta > 0 else None)
+    if shifts is None:
+        raise WorkloadError(f"decay {beta:g} (tau = dt) cannot be a shift-add decay; use tau > dt")
+    if abs(shifts_to_tau(shifts) - beta) > 1e-9:
+        notes.append(f"decay {beta:.6g} approximated by shift-adds {shifts} = {shifts_to_tau(shifts):.6g}")
+    if state["output_mode"] == "membrane" and beta == 1.0:
+        state["output_mode"] = "accumulate"
+    num_classes = int(layers[-1]["out_features"])
+    workload_meta = {
+        "name": name,
+        "kind": "imported",
+        "dataset": dataset,
+        "num_classes": num_classes,
+        "input_shape": list(in_shape),
+        "timesteps": T,
+        "input_encoding": "spike_frames" if frames else "direct",
+        "neuron": {"model": "lif", "tau": shifts_to_tau(shifts), "decay_shifts": list(shifts), "reset": "zero"},
+        "quant": {"weight_bits": 8, "vmem_bits": int(meta.get("vmem_bits", 16)),
+                  "output_vmem_bits": int(meta.get("output_vmem_bits", 32)), "input_shift": state["input_shift"]},
+        "layers": layers,
+        "exit_policy": meta.get("exit_policy") or {"cl_init": 0.999, "tau_cl": 0.999, "theta": 0.1},
+        "provenance": {"imported_from": Path(source).name, "format": "NIR", "dt": dt,
+                       "input_scale": input_scale, "approximations": notes},
+    }
+    layers[-1]["output_mode"] = state["output_mode"]
+    if frames:
+        workload_meta["input_width"] = int(in_shape[-1])
+        arrays["x"] = np.packbits(np.asarray(x, dtype=np.uint8), axis=-1)
+    else:
+        if x.dtype != np.uint8:
+            raise WorkloadError.at(None, "--inputs", f"x has dtype {x.dtype}", "images must be uint8 [N, C, H, W] "
+                                   "(float = uint8 x --input-scale) or 0/1 spike frames [N, T, C, H, W]")
+        arrays["x"] = np.ascontiguousarray(x)
+    if y is not None:
+        arrays["y"] = np.asarray(y, dtype=np.int64).reshape(-1)
+    from satasim_atsn.workload.network_file import shaped_layers
+
+    shaped = shaped_layers(layers, list(in_shape), num_classes, source)
+    workload_meta["layers"] = shaped
+    wl = validate(Workload(meta=workload_meta, arrays=arrays, source=source))
+    return ImportResult(workload=wl, spike_nodes=spike_nodes, notes=notes, input_scale=input_scale, dt=dt,
+                        decision=state["decision"])
+
+
+def _topological(nodes: dict, preds: dict, hint: dict) -> list[str]:
+    """Nodes in dependency order (ties: exported layer order, then name); a cycle is an error."""
+    done: set[str] = set()
+    order: list[str] = []
+    pending = set(nodes)
+    while pending:
+        ready = [n for n in pending if all(p in done for p in preds[n])]
+        if not ready:
+            raise WorkloadError(f"the graph has a cycle through {sorted(pending)[:4]}: recurrent networks are not "
+                                "supported (the workload format is feed-forward)")
+        first = min(ready, key=lambda n: (hint.get(n, len(hint)), n))
+        order.append(first)
+        done.add(first)
+        pending.remove(first)
+    return order
+
+
+def _layer(name: str, cur: _Value, spiking: bool) -> dict:
+    """A conv/linear layer dict (format key order) for the weighted node behind a current."""
+    spec = cur.data["layer"]
+    return {"name": name, "type": spec["type"], "inputs": [cur.data["src"].layer],
+            **{k: v for k, v in spec.items() if k != "type"}, "spiking": spiking}
+
+
+def _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, state, notes) -> None:
+    """A spiking conv/linear layer from a current and its neuron's parameters, quantised."""
+    w = cur.data["w"] * par["gain"].reshape((-1,) + (1,) * (cur.data["w"].ndim - 1))
+    b = cur.data["b"] * par["gain"] + par["leak"]
+    theta = par["theta"]
+    if np.any(theta <= 0):
+        raise _fail(lname, "neuron", "v_threshold must be > 0 (the integer thresholds are positive)")
+    ly = _layer(lname, cur, spiking=True)
+    direct_first = first and not frames
+    if direct_first:
+        w = w * input_scale
+        for shift in range(0, 25):  # integer-valued already (an exported graph): keep the integers
+            if _int8_exact(w * 2**shift) and _integral(b * 2**shift) and _integral(theta) and theta.max() < 2**15:
+                wq, bq, vth = (w * 2**shift).astype(np.int8), _i32(b * 2**shift), _i32(theta)
+                break
+        else:
+            scales = _channel_scales(w)
+            shift = 0
+            while np.rint(theta / (scales * 2**shift)).max() > VTH_MAX_FIRST:
+                shift += 1
+            wq, bq = _q8(w, scales), _i32(b / scales)
+            vth = np.maximum(_i32(theta / (scales * 2**shift)), 1)
+        state["input_shift"] = shift
+    elif _int8_exact(w) and _integral(b) and _integral(theta) and theta.max() < 2**15:
+        wq, bq, vth = w.astype(np.int8), _i32(b), _i32(theta)
+    else:
+        scales = _channel_scales(w, theta * INT8_MAX / VTH_MAX)
+        wq, bq, vth = _q8(w, scales), _i32(b / scales), np.maximum(_i32(theta / scales), 1)
+    arrays[f"w/{lname}"], arrays[f"b/{lname}"], arrays[f"vth/{lname}"] = wq, bq, vth.astype(np.int32)
+    layers.append(ly)
+
+
+def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> None:
+    """A residual join: the main conv (a current), the shortcut (a current or spikes x gain) and the add's LIF."""
+    g, leak, theta = par["gain"], par["leak"], par["theta"]
+    if np.any(theta <= 0):
+        raise _fail(lname, "neuron", "v_threshold must be > 0")
+    wm = main.data["w"] * g.reshape((-1,) + (1,) * (main.data["w"].ndim - 1))
+    bias = main.data["b"] * g + leak
+    parts = [wm.reshape(wm.shape[0], -1)]
+    ws = None
+    if short.kind == "current":
+        ws = short.data["w"] * g.reshape((-1,) + (1,) * (short.data["w"].ndim - 1))
+        bias = bias + short.data["b"] * g
+        parts.append(ws.reshape(ws.shape[0], -1))
+        gain = None
+    else:
+        gains = g * (short.data["scale"] if short.kind == "scaled" else 1.0)
+        if not np.allclose(gains, gains[0], rtol=1e-9):
+            raise _fail(lname, "join", "a spike shortcut needs one gain for all channels")
+        gain = float(gains[0])
+    both = np.concatenate(parts, axis=1)
+    exact = _int8_exact(both) and _integral(bias) and _integral(theta) and (gain is None or float(gain).is_integer())
+    if exact:
+        scales = np.ones(wm.shape[0])
+    elif gain is None:
+        scales = _channel_scales(both, theta * INT8_MAX / VTH_MAX)
+    else:
+        scales = np.full(wm.shape[0], max(float(np.abs(wm).max()), float(theta.max()) * INT8_MAX / VTH_MAX,
+                                          1e-12) / INT8_MAX)
+    if main.data["src"].layer == "input" or (short.kind == "current" and short.data["src"].layer == "input"):
+        raise _fail(lname, "join", "a residual join straight from the Input is not supported")
+    main_name = layer_name(main.layer)
+    layers.append(_layer(main_name, main, spiking=False))
+    arrays[f"w/{main_name}"] = _q8(wm, scales)
+    join = {"name": lname, "type": "add"}
+    if ws is not None:
+        sc_name = layer_name(short.layer)
+        layers.append(_layer(sc_name, short, spiking=False))
+        arrays[f"w/{sc_name}"] = _q8(ws, scales)
+        join["inputs"] = [main_name, sc_name]
+    else:
+        join["inputs"] = [main_name, short.layer]
+        join["shortcut_gain"] = max(int(np.rint(gain / scales[0])), 1)
+    layers.append(join)
+    arrays[f"b/{lname}"] = _i32(bias / scales)
+    arrays[f"vth/{lname}"] = np.maximum(_i32(theta / scales), 1)
+
+
+def _emit_output(lname, cur, par, state, layers, arrays, meta) -> None:
+    """The output layer: one scale for the whole layer, which becomes ``logit_scale``."""
+    w = cur.data["w"] * par["gain"].reshape(-1, 1)
+    b = cur.data["b"] * par["gain"] + par["leak"]
+    if _int8_exact(w) and _integral(b):
+        scale = 1.0
+        logit = float(meta.get("logit_scale", 1.0))
+    else:
+        scale = max(float(np.abs(w).max()), 1e-12) / INT8_MAX
+        logit = scale
+    arrays[f"w/{lname}"] = _q8(w, np.full(w.shape[0], scale))
+    arrays[f"b/{lname}"] = _i32(b / scale)
+    layers.append({"name": lname, "type": "output", "inputs": [cur.data["src"].layer],
+                   "out_features": int(w.shape[0]), "output_mode": state["output_mode"], "logit_scale": logit})
+
+
+# ------------------------------------------------------------------------------------------
+# the float reference: the supported NIR subset, Euler-discretised at dt, in float64 numpy
+# ------------------------------------------------------------------------------------------
+def _conv2d_nchw(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    n, c, h, wd = x.shape
+    k = w.shape[2]
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    ho, wo = win.shape[2], win.shape[3]
+    cols = np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(n * ho * wo, c * k * k)
+    return (cols @ w.reshape(w.shape[0], -1).T).reshape(n, ho, wo, -1).transpose(0, 3, 1, 2)
+
+
+def _pool_nchw(x: np.ndarray, k: int, s: int) -> np.ndarray:
+    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+    return win.sum(axis=(4, 5))
+
+
+def _p(value, like: np.ndarray) -> np.ndarray:
+    """A neuron parameter shaped to broadcast against a batch of values [n, ...]."""
+    return _bc(_as_array(value), like.shape[1:])
+
+
+def float_forward(graph, x: np.ndarray, timesteps: int, dt: float, input_scale: float,
+                  batch_size: int = 64) -> dict:
+    """Run the NIR graph in float64: spikes of every spiking node [N, T, ...] and the Output [N, T, C]."""
+    nodes = dict(graph.nodes)
+    kinds = {n: type(node).__name__ for n, node in nodes.items()}
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in graph.edges:
+        preds[b].append(a)
+    order = _topological(nodes, preds, {})
+    frames = x.ndim == 5
+    spikes: dict[str, list[np.ndarray]] = {n: [] for n, k in kinds.items() if k in ("LIF", "IF", "CubaLIF")}
+    outputs: list[np.ndarray] = []
+    for lo in range(0, x.shape[0], batch_size):
+        xb = x[lo:lo + batch_size].astype(np.float64)
+        state: dict[str, np.ndarray] = {}
+        syn: dict[str, np.ndarray] = {}
+        rec = {n: [] for n in spikes}
+        out_t = []
+        for t in range(timesteps):
+            frame = xb[:, t] if frames else xb * input_scale
+            val: dict[str, np.ndarray] = {}
+            for n in order:
+                k, node = kinds[n], nodes[n]
+                if k == "Input":
+                    val[n] = frame
+                    continue
+                inp = sum(val[p] for p in preds[n])
+                if k == "Conv2d":
+                    p = _conv_params(node, n)
+                    val[n] = _conv2d_nchw(inp, p["w"], p["stride"], p["padding"]) + p["b"][None, :, None, None]
+                elif k in ("Linear", "Affine"):
+                    flat = inp.reshape(inp.shape[0], -1)
+                    val[n] = flat @ _as_array(node.weight).T + (_as_array(node.bias) if k == "Affine" else 0.0)
+                elif k == "Scale":
+                    val[n] = inp * _as_array(node.scale)
+                elif k in ("SumPool2d", "AvgPool2d"):
+                    kk, s = _pair(node.kernel_size, n, k, "kernel"), _pair(node.stride, n, k, "stride")
+                    val[n] = _pool_nchw(inp, kk, s) / (kk * kk if k == "AvgPool2d" else 1)
+                elif k == "Flatten":
+                    val[n] = inp.reshape(inp.shape[0], -1)
+                elif k in ("LIF", "IF", "CubaLIF", "LI", "I"):
+                    v = state.get(n, np.zeros_like(inp))
+                    if k == "CubaLIF":
+                        i_syn = syn.get(n, np.zeros_like(inp))
+                        i_syn = i_syn + dt / _p(node.tau_syn, inp) * (-i_syn + _p(node.w_in, inp) * inp)
+                        syn[n] = i_syn
+                        v = v + dt / _p(node.tau_mem, inp) * (_p(node.v_leak, inp) - v + _p(node.r, inp) * i_syn)
+                    elif k in ("LIF", "LI"):
+                        v = v + dt / _p(node.tau, inp) * (_p(node.v_leak, inp) - v + _p(node.r, inp) * inp)
+                    else:
+                        v = v + dt * _p(node.r, inp) * inp
+                    if k in ("LIF", "IF", "CubaLIF"):
+                        z = v > _p(node.v_threshold, inp)
+                        v = np.where(z, _p(node.v_reset, inp), v)
+                        rec[n].append(z)
+                        val[n] = z.astype(np.float64)
+                    else:
+                        val[n] = v
+                    state[n] = v
+                elif k == "Output":
+                    val[n] = inp
+                    out_t.append(inp.reshape(inp.shape[0], -1))
+        for n in spikes:
+            spikes[n].append(np.stack(rec[n], axis=1))
+        outputs.append(np.stack(out_t, axis=1))
+    return {"spikes": {n: np.concatenate(v, axis=0) for n, v in spikes.items()},
+            "output": np.concatenate(outputs, axis=0)}
+
+
+def agreement(result: ImportResult, graph) -> dict:
+    """How the quantised integer forward (snn/forward.py) agrees with the float NIR forward on the inputs."""
+    from satasim_atsn.snn.forward import run_forward
+
+    wl = result.workload
+    x = wl.inputs()
+    ref = float_forward(graph, x, wl.timesteps, result.dt, result.input_scale)
+    fwd = run_forward(wl, x, record_spikes=True)
+    layers = {}
+    for lname, node in result.spike_nodes.items():
+        if lname not in fwd.spikes or node not in ref["spikes"]:
+            continue
+        ours = fwd.spikes[lname].reshape(fwd.spikes[lname].shape[:2] + (-1,))
+        theirs = ref["spikes"][node].reshape(ours.shape)
+        layers[lname] = {"node": node, "spike_agreement": float((ours == theirs).mean()),
+                         "rate_int": float(ours.mean()), "rate_float": float(theirs.mean())}
+    out = ref["output"]
+    decision = out.sum(axis=1) if result.decision == "sum" else out[:, -1]
+    pred_float = decision.argmax(axis=1)
+    pred_int = fwd.out_membrane[:, -1].argmax(axis=1)
+    report = {
+        "images": int(x.shape[0]),
+        "timesteps": wl.timesteps,
+        "top1_agreement": float((pred_float == pred_int).mean()),
+        "spike_agreement": float(np.mean([v["spike_agreement"] for v in layers.values()])) if layers else None,
+        "layers": layers,
+        "approximations": list(result.notes),
+    }
+    labels = wl.labels()
+    if labels is not None:
+        report["accuracy_float"] = float((pred_float == labels).mean())
+        report["accuracy_int"] = float((pred_int == labels).mean())
+    return report
+
+
+def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inputs for an import: a workload .npz (its x, y) or a plain .npz with ``x`` (and optionally ``y``)."""
+    from satasim_atsn.workload.format import read_workload
+
+    where = str(path)
+    if not Path(path).is_file():
+        raise WorkloadError.at(where, None, "no such file", "give an .npz with x (and y), or a workload")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as error:
+        raise WorkloadError.at(where, None, f"not a readable .npz file ({type(error).__name__})",
+                               "regenerate it") from None
+    if "format" in arrays:
+        wl = read_workload(path)
+        return wl.inputs(), wl.labels()
+    if "x" not in arrays:
+        raise WorkloadError.at(where, "x", "missing", "store inputs as x: uint8 [N, C, H, W] or 0/1 [N, T, C, H, W]")
+    x, y = arrays["x"], arrays.get("y")
+    if x.ndim == 5:
+        if not np.isin(x, (0, 1)).all():
+            raise WorkloadError.at(where, "x", "5-D inputs must be 0/1 spike frames", "binarise the frames")
+        x = x.astype(np.uint8)
+    elif x.ndim not in (2, 4) or x.dtype != np.uint8:
+        raise WorkloadError.at(where, "x", f"has shape {list(x.shape)} and dtype {x.dtype}",
+                               "give uint8 images [N, C, H, W] (or [N, features]) or 0/1 spike frames [N, T, C, H, W]")
+    if y is not None and (y.ndim != 1 or y.shape[0] != x.shape[0] or y.dtype.kind not in "iu"):
+        raise WorkloadError.at(where, "y", f"has shape {list(y.shape)}", "give one integer label per input")
+    return x, y

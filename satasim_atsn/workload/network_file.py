@@ -1,0 +1,336 @@
+"""Network files: a network described as data (YAML), the one source of every network (DESIGN section 10).
+
+A network file holds an input shape, the number of classes and named layers of the kinds the
+workload format knows (``workload/format.py``), each naming its inputs::
+
+    name: my_net
+    input_shape: [3, 32, 32]
+    num_classes: 10
+    layers:
+      - {name: conv1, type: conv, out_channels: 16, kernel: 3, padding: 1}
+      - {name: pool1, type: maxpool, kernel: 2}
+      - {name: flat, type: flatten}
+      - {name: fc, type: output}
+
+``inputs`` defaults to the previous layer (``input`` for the first). Shapes are inferred with the
+format's own rules. Every mistake is a :class:`WorkloadError` naming the file, the layer and the
+field. docs/networks.md is the reference; ``satasim_atsn/data/networks/`` holds the paper's two.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, emits_spikes, infer_out_shape
+
+NETWORKS_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
+FILE_KEYS = ("name", "input_shape", "num_classes", "layers")
+# per layer type: its keys in the order the layer dicts carry them, and their defaults
+# (REQUIRED: no default; None: only present when given; SAME_AS_KERNEL: the layer's kernel)
+REQUIRED = object()
+SAME_AS_KERNEL = object()
+LAYER_KEYS: dict[str, dict[str, object]] = {
+    "conv": {"kernel": REQUIRED, "stride": 1, "padding": 0, "out_channels": REQUIRED, "spiking": True},
+    "linear": {"out_features": REQUIRED, "spiking": True},
+    "maxpool": {"kernel": REQUIRED, "stride": SAME_AS_KERNEL},
+    "avgpool": {},
+    "flatten": {},
+    "add": {"shortcut_gain": None},
+    "output": {"out_features": None, "output_mode": "membrane", "logit_scale": 1.0},
+}
+COMMON_KEYS = ("name", "type", "inputs")
+POSITIVE_INTS = ("kernel", "stride", "out_channels", "out_features", "shortcut_gain")
+
+
+@dataclass
+class NetworkSpec:
+    """A parsed, checked network file: layers in execution order, without shapes."""
+
+    name: str
+    source: str
+    input_shape: list[int]
+    num_classes: int | None
+    layers: list[dict]
+
+    @property
+    def has_output(self) -> bool:
+        """True when the network ends in an output layer (else its last layer is spiking)."""
+        return self.layers[-1]["type"] == "output"
+
+    def body(self, width: float = 1.0) -> list[dict]:
+        """The layers before the output layer, channels scaled by ``width`` (no shapes), for the trainer."""
+        layers = scaled_layers(self.layers, width)
+        return layers[:-1] if self.has_output else layers
+
+    def build(self, num_classes: int | None = None, width: float = 1.0,
+              identity_gain: int | None = None) -> list[dict]:
+        """The layer table of the workload format, with shapes (see :func:`shaped_layers`)."""
+        classes = self.num_classes if num_classes is None else int(num_classes)
+        layers = with_identity_gain(scaled_layers(self.layers, width), identity_gain, keep=True)
+        return shaped_layers(layers, self.input_shape, classes, self.source)
+
+
+def with_identity_gain(layers: list[dict], gain: int | None, keep: bool = False) -> list[dict]:
+    """Store ``shortcut_gain = gain`` on every add whose shortcut is spikes (``keep``: not where one is given)."""
+    if gain is not None:
+        spiking = {"input"} | {ly["name"] for ly in layers if emits_spikes(ly)}
+        for ly in layers:
+            if ly["type"] == "add" and ly["inputs"][1] in spiking and not (keep and "shortcut_gain" in ly):
+                ly["shortcut_gain"] = int(gain)
+    return layers
+
+
+def _scaled(channels: int, width: float) -> int:
+    return max(1, int(round(channels * width)))
+
+
+def scaled_layers(layers: list[dict], width: float) -> list[dict]:
+    """A copy with every conv's ``out_channels`` and linear's ``out_features`` times ``width`` (rounded, >= 1)."""
+    out = copy.deepcopy(layers)
+    if width != 1.0:
+        for ly in out:
+            if ly["type"] == "conv":
+                ly["out_channels"] = _scaled(ly["out_channels"], width)
+            elif ly["type"] == "linear":
+                ly["out_features"] = _scaled(ly["out_features"], width)
+    return out
+
+
+def _label(index: int, layer: dict) -> str:
+    name = layer.get("name") if isinstance(layer, dict) else None
+    return f"layers[{index}] ({name})" if isinstance(name, str) else f"layers[{index}]"
+
+
+def shaped_layers(layers: list[dict], input_shape: list[int], num_classes: int | None,
+                  where: str = "<network>") -> list[dict]:
+    """Fill ``in_shape``/``out_shape`` (a copy); a mismatch names the layer and the layers feeding it."""
+    layers = copy.deepcopy(layers)
+    shapes = {"input": list(input_shape)}
+    for index, ly in enumerate(layers):
+        ins = [shapes[src] for src in ly["inputs"]]
+        if ly["type"] == "output":
+            if num_classes is None:
+                raise WorkloadError.at(where, "num_classes", "missing", "an output layer needs num_classes")
+            rest = {k: v for k, v in ly.items() if k not in COMMON_KEYS + ("out_features",)}
+            head = {k: ly[k] for k in COMMON_KEYS}
+            ly.clear()
+            ly.update(head, out_features=int(num_classes), **rest)
+        try:
+            out = infer_out_shape(ly, ins, int(num_classes or 0))
+        except ValueError as error:
+            fed = ", ".join(f"{src!r} gives {shapes[src]}" for src in ly["inputs"])
+            raise WorkloadError.at(where, _label(index, ly), f"shape mismatch: {error} ({fed})",
+                                   "fix this layer or the layers feeding it") from None
+        if ly["type"] != "add" and len(out) == 3 and min(out[1:]) <= 0:
+            raise WorkloadError.at(where, _label(index, ly), f"output shape {out} is empty", "use a smaller kernel")
+        ly["in_shape"], ly["out_shape"] = list(ins[0]), out
+        shapes[ly["name"]] = out
+    return layers
+
+
+def _did_you_mean(value: str, allowed) -> str:
+    close = difflib.get_close_matches(str(value), list(allowed), n=1)
+    return f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(allowed)}"
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _parse_layer(index: int, raw, previous: str, where: str) -> dict:
+    """One layer entry -> a layer dict with the canonical keys (defaults filled in)."""
+    if not isinstance(raw, dict):
+        raise WorkloadError.at(where, f"layers[{index}]", "must be a mapping", "write {name: ..., type: ...}")
+    label = _label(index, raw)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name or "/" in name or name == "input":
+        raise WorkloadError.at(where, f"{label}.name", f"{name!r} is not a usable name",
+                               "give a non-empty string without '/' other than 'input'")
+    kind = raw.get("type")
+    if kind not in LAYER_TYPES:
+        raise WorkloadError.at(where, f"{label}.type", f"unknown layer type {kind!r}",
+                               _did_you_mean(str(kind), LAYER_TYPES))
+    allowed = COMMON_KEYS + tuple(LAYER_KEYS[kind])
+    for key in raw:
+        if key not in allowed:
+            raise WorkloadError.at(where, f"{label}.{key}", f"unknown key for a {kind} layer",
+                                   _did_you_mean(key, allowed))
+    inputs = raw.get("inputs", [previous])
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(s, str) and s for s in inputs):
+        raise WorkloadError.at(where, f"{label}.inputs", f"{inputs!r} is not a list of layer names",
+                               "write inputs: [a] (or [main, shortcut] for add)")
+    wanted = 2 if kind == "add" else 1
+    if len(inputs) != wanted:
+        raise WorkloadError.at(where, f"{label}.inputs", f"a {kind} layer takes {wanted} input(s), got {len(inputs)}",
+                               "add joins name [main current, shortcut]; every other layer names one input")
+    layer: dict = {"name": name, "type": kind, "inputs": list(inputs)}
+    for key, default in LAYER_KEYS[kind].items():
+        value = raw.get(key, default)
+        if value is REQUIRED:
+            raise WorkloadError.at(where, f"{label}.{key}", "missing", f"{kind} layers need {key}")
+        if value is SAME_AS_KERNEL:
+            value = layer["kernel"]
+        if value is None:
+            continue
+        field = f"{label}.{key}"
+        if key in POSITIVE_INTS and not _positive_int(value):
+            raise WorkloadError.at(where, field, f"must be a positive integer, got {value!r}", "fix the value")
+        if key == "padding" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            raise WorkloadError.at(where, field, f"must be a non-negative integer, got {value!r}", "fix the value")
+        if key == "spiking" and not isinstance(value, bool):
+            raise WorkloadError.at(where, field, f"must be true or false, got {value!r}", "fix the value")
+        if key == "output_mode" and value not in OUTPUT_MODES:
+            raise WorkloadError.at(where, field, f"unknown mode {value!r}", _did_you_mean(str(value), OUTPUT_MODES))
+        if key == "logit_scale" and not (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
+        ):
+            raise WorkloadError.at(where, field, f"must be a positive number, got {value!r}", "fix the value")
+        layer[key] = float(value) if key == "logit_scale" else value
+    return layer
+
+
+def _execution_order(layers: list[dict], where: str) -> list[dict]:
+    """Layers sorted so that every layer comes after its inputs (file order where free); cycles are errors."""
+    by_name = {ly["name"]: ly for ly in layers}
+    position = {ly["name"]: i for i, ly in enumerate(layers)}
+    for i, ly in enumerate(layers):
+        for src in ly["inputs"]:
+            if src != "input" and src not in by_name:
+                raise WorkloadError.at(where, f"{_label(i, ly)}.inputs", f"names no layer {src!r}",
+                                       _did_you_mean(src, ["input"] + list(by_name)))
+            if src == ly["name"]:
+                raise WorkloadError.at(where, f"{_label(i, ly)}.inputs", "a layer cannot feed itself",
+                                       "name an earlier layer")
+    done: set[str] = {"input"}
+    order: list[dict] = []
+    pending = list(layers)
+    while pending:
+        ready = [ly for ly in pending if all(src in done for src in ly["inputs"])]
+        if not ready:
+            cycle = _find_cycle(pending)
+            raise WorkloadError.at(where, "layers", "the inputs form a cycle: " + " -> ".join(cycle),
+                                   "a layer may only take inputs that do not depend on it")
+        first = min(ready, key=lambda ly: position[ly["name"]])
+        order.append(first)
+        done.add(first["name"])
+        pending.remove(first)
+    return order
+
+
+def _find_cycle(pending: list[dict]) -> list[str]:
+    """Names along one cycle among layers that can never run (each waits for another pending one)."""
+    waiting = {ly["name"]: [s for s in ly["inputs"] if s in {p["name"] for p in pending}] for ly in pending}
+    name = pending[0]["name"]
+    seen: list[str] = []
+    while name not in seen:
+        seen.append(name)
+        name = waiting[name][0]
+    return seen[seen.index(name):] + [name]
+
+
+def parse_network(data, where: str, default_name: str = "network") -> NetworkSpec:
+    """Check a loaded network document and return its spec (layers ordered, shapes checked)."""
+    if not isinstance(data, dict):
+        raise WorkloadError.at(where, None, "must be a YAML mapping", "see docs/networks.md")
+    for key in data:
+        if key not in FILE_KEYS:
+            raise WorkloadError.at(where, str(key), "unknown key", _did_you_mean(str(key), FILE_KEYS))
+    for key in ("input_shape", "layers"):
+        if key not in data:
+            raise WorkloadError.at(where, key, "missing", "see docs/networks.md")
+    shape = data["input_shape"]
+    if not (isinstance(shape, list) and len(shape) in (1, 3) and all(_positive_int(v) for v in shape)):
+        raise WorkloadError.at(where, "input_shape", f"{shape!r} is not [C, H, W] or [features] of positive integers",
+                               "e.g. input_shape: [3, 32, 32]")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise WorkloadError.at(where, "name", f"{name!r} is not a string", "fix the value")
+    classes = data.get("num_classes")
+    if classes is not None and not (_positive_int(classes) and classes >= 2):
+        raise WorkloadError.at(where, "num_classes", f"{classes!r} is not an integer >= 2", "fix the value")
+    raw_layers = data["layers"]
+    if not isinstance(raw_layers, list) or not raw_layers:
+        raise WorkloadError.at(where, "layers", "must be a non-empty list", "see docs/networks.md")
+    layers: list[dict] = []
+    seen: dict[str, int] = {}
+    previous = "input"
+    for index, raw in enumerate(raw_layers):
+        layer = _parse_layer(index, raw, previous, where)
+        if layer["name"] in seen:
+            raise WorkloadError.at(where, f"{_label(index, layer)}.name",
+                                   f"duplicate of layers[{seen[layer['name']]}]", "give every layer a unique name")
+        seen[layer["name"]] = index
+        layers.append(layer)
+        previous = layer["name"]
+    ordered = _execution_order(layers, where)
+    consumers = {src for ly in ordered for src in ly["inputs"]}
+    for ly in ordered[:-1]:
+        if ly["type"] == "output":
+            raise WorkloadError.at(where, f"{_label(seen[ly['name']], ly)}", "an output layer must be the last layer",
+                                   "nothing may consume the output layer")
+        if ly["name"] not in consumers:
+            raise WorkloadError.at(where, f"{_label(seen[ly['name']], ly)}", "is not an input of any layer",
+                                   f"every layer must lead to the last one ({ordered[-1]['name']!r})")
+    if "input" not in consumers:
+        raise WorkloadError.at(where, "layers", "no layer takes 'input'", "let the first layer read the input")
+    has_output = ordered[-1]["type"] == "output"
+    if has_output and classes is None:
+        raise WorkloadError.at(where, "num_classes", "missing", "a network with an output layer needs num_classes")
+    for ly in ordered:
+        if ly["type"] == "output" and ly.get("out_features", classes) != classes:
+            raise WorkloadError.at(where, f"{_label(seen[ly['name']], ly)}.out_features",
+                                   f"is {ly['out_features']} but num_classes is {classes}",
+                                   "drop it or make them equal")
+        if ly["type"] == "output":
+            ly.pop("out_features", None)  # num_classes (or --dataset) sets it when shapes are filled in
+    spec = NetworkSpec(name=name, source=where, input_shape=list(shape), num_classes=classes, layers=ordered)
+    shaped_layers(spec.layers, spec.input_shape, classes, where)  # shape errors now, naming the layers
+    return spec
+
+
+def load_network(path: str | Path) -> NetworkSpec:
+    """Read and check a network YAML file (raises WorkloadError naming the file, layer and field)."""
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WorkloadError.at(where, None, "no such file",
+                               f"give a network YAML file or one of {', '.join(shipped_networks())}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise WorkloadError.at(where, None, f"cannot be read ({type(error).__name__})", "check the path") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise WorkloadError.at(where, None, f"is not valid YAML{at}", "fix the syntax") from None
+    return parse_network(data, where, default_name=Path(path).stem)
+
+
+def shipped_networks() -> tuple[str, ...]:
+    """Names of the network files shipped with the package (satasim_atsn/data/networks/)."""
+    return tuple(sorted(p.stem for p in NETWORKS_DIR.glob("*.yaml")))
+
+
+def shipped_network_path(name: str) -> Path:
+    """The path of a shipped network file."""
+    return NETWORKS_DIR / f"{name}.yaml"
+
+
+def resolve_network(name_or_path: str) -> NetworkSpec:
+    """A shipped network by bare name (``vgg16``), else a network YAML file by path."""
+    if name_or_path in shipped_networks():
+        return load_network(shipped_network_path(name_or_path))
+    path = Path(name_or_path)
+    if path.suffix.lower() not in (".yaml", ".yml") and not path.exists():
+        raise WorkloadError.at(None, "--network", f"unknown network {name_or_path!r}",
+                               f"give a network YAML file or one of {', '.join(shipped_networks())}")
+    return load_network(path)

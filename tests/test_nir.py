@@ -1,0 +1,337 @@
+"""NIR import and export (interchange/nir_io.py): graphs built in code with the nir package (no torch),
+export -> import -> the same spikes bit for bit, float-forward agreement, and one-line refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+nir = pytest.importorskip("nir")
+
+from satasim_atsn.cli import main  # noqa: E402
+from satasim_atsn.errors import WorkloadError  # noqa: E402
+from satasim_atsn.interchange.nir_io import (  # noqa: E402
+    DEFAULT_DT,
+    agreement,
+    export_nir,
+    float_forward,
+    import_nir,
+    read_nir,
+    write_nir,
+)
+from satasim_atsn.snn.forward import run_forward  # noqa: E402
+from satasim_atsn.workload.format import read_workload  # noqa: E402
+from satasim_atsn.workload.synthetic import random_workload  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DT = DEFAULT_DT
+
+
+def _same_spikes(a, b) -> None:
+    fa, fb = run_forward(a, record_spikes=True), run_forward(b, record_spikes=True)
+    assert sorted(fa.spikes) == sorted(fb.spikes)
+    for name in fa.spikes:
+        assert np.array_equal(fa.spikes[name], fb.spikes[name]), name
+    assert np.array_equal(fa.out_membrane, fb.out_membrane)
+    assert np.array_equal(fa.exit_t, fb.exit_t)
+
+
+def _roundtrip(wl, path):
+    write_nir(path, export_nir(wl))
+    return import_nir(read_nir(path), wl.inputs(), wl.labels(), name=wl.name, source=str(path))
+
+
+@pytest.mark.parametrize("method", ["snn", "dtsnn", "atsn"])
+def test_shipped_vgg_small_roundtrips_bit_for_bit(tmp_path, method):
+    wl = read_workload(ROOT / "workloads" / f"vgg_small_fmnist_{method}.npz")
+    res = _roundtrip(wl, tmp_path / "v.nir")
+    new = res.workload
+    assert [ly["name"] for ly in new.layers] == [ly["name"] for ly in wl.layers]
+    assert [ly["type"] for ly in new.layers] == [ly["type"] for ly in wl.layers]
+    assert new.decay_shifts == wl.decay_shifts and new.input_shift == wl.input_shift
+    assert new.layers[-1]["logit_scale"] == wl.layers[-1]["logit_scale"]
+    assert new.layers[-1]["output_mode"] == wl.layers[-1]["output_mode"]
+    for key, value in wl.arrays.items():  # the same integers, not only the same spikes
+        assert np.array_equal(new.arrays[key], value), key
+    _same_spikes(wl, new)
+    assert res.notes == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_workloads_roundtrip_bit_for_bit(tmp_path, seed):
+    wl = random_workload(seed, images=3)
+    res = _roundtrip(wl, tmp_path / "r.nir")
+    assert [ly["name"] for ly in res.workload.layers] == [ly["name"] for ly in wl.layers]
+    _same_spikes(wl, res.workload)
+
+
+def test_exported_graph_structure_documents_the_mapping():
+    wl = random_workload(3, images=2, residual=True)
+    graph = export_nir(wl)
+    kinds = {n: type(node).__name__ for n, node in graph.nodes.items()}
+    assert kinds["input"] == "Input" and list(kinds.values()).count("Output") == 1
+    assert kinds["conv1"] == "Conv2d" and kinds["conv1_lif"] == "LIF"
+    meta = json.loads(graph.metadata["satasim"])
+    assert meta["timesteps"] == wl.timesteps and meta["decay_shifts"] == list(wl.decay_shifts)
+    beta = sum(2.0**-k for k in wl.decay_shifts)
+    assert np.allclose(graph.nodes["conv1_lif"].tau, DT / (1 - beta))
+    assert np.allclose(graph.nodes["conv1_lif"].r * DT / graph.nodes["conv1_lif"].tau, 2.0**-wl.input_shift)
+
+
+# ------------------------------------------------------------------------------------------
+# foreign graphs built in code (float parameters, snnTorch's conventions: tau = dt/(1-beta), r = tau/dt)
+# ------------------------------------------------------------------------------------------
+def _lif(shape, beta=0.5, threshold=1.0):
+    tau = DT / (1 - beta)
+    return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / DT), v_leak=np.zeros(shape),
+                   v_threshold=np.full(shape, threshold), v_reset=np.zeros(shape))
+
+
+def _float_cnn(seed=0, pool="max", readout="li"):
+    rng = np.random.default_rng(seed)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([2, 8, 8])}),
+        "conv1": nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0, 0.6, (6, 2, 3, 3)), stride=1, padding=1,
+                            dilation=1, groups=1, bias=rng.normal(0.1, 0.1, 6)),
+        "lif1": _lif((6, 8, 8)),
+        "pool1": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "gate1": nir.IF(r=np.full((6, 4, 4), 1 / DT), v_threshold=np.full((6, 4, 4), 0.5),
+                        v_reset=np.zeros((6, 4, 4))),
+        "flat": nir.Flatten(input_type={"input": np.array([6, 4, 4])}, start_dim=0, end_dim=-1),
+        "fc1": nir.Affine(weight=rng.normal(0, 0.3, (12, 96)), bias=rng.normal(0, 0.1, 12)),
+        "lif2": _lif((12,)),
+        "fc2": nir.Linear(weight=rng.normal(0, 0.5, (4, 12))),
+        "li": nir.LI(tau=np.full(4, 2 * DT), r=np.full(4, 2.0), v_leak=np.zeros(4)),
+        "output": nir.Output(output_type={"output": np.array([4])}),
+    }
+    edges = [("input", "conv1"), ("conv1", "lif1"), ("lif1", "pool1"), ("pool1", "gate1"), ("gate1", "flat"),
+             ("flat", "fc1"), ("fc1", "lif2"), ("lif2", "fc2"), ("fc2", "li"), ("li", "output")]
+    if readout == "none":
+        del nodes["li"]
+        edges = edges[:-2] + [("fc2", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def _images(n=40, seed=1):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 2, 8, 8)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("readout", ["li", "none"])
+def test_float_graph_imports_quantised_and_agrees_with_the_float_forward(tmp_path, readout):
+    graph = _float_cnn(readout=readout)
+    write_nir(tmp_path / "f.nir", graph)
+    graph = read_nir(tmp_path / "f.nir")
+    res = import_nir(graph, _images(), timesteps=4, source="f.nir")
+    wl = res.workload
+    assert [ly["type"] for ly in wl.layers] == ["conv", "maxpool", "flatten", "linear", "output"]
+    assert wl.layers[-1]["output_mode"] == ("membrane" if readout == "li" else "accumulate")
+    assert wl.decay_shifts == (1,) and wl.weights("conv1").dtype == np.int8
+    assert np.abs(wl.weights("conv1")).max() == 127  # per output channel scales use the int8 range
+    report = agreement(res, graph)
+    assert report["spike_agreement"] > 0.97, report
+    assert report["top1_agreement"] >= 0.85, report
+    assert set(report["layers"]) == {"conv1", "pool1", "fc1"}
+
+
+def test_float_reference_follows_the_euler_lif_by_hand():
+    """A 1-neuron Affine -> LIF graph: v <- beta v + (dt r / tau) I, spike when v > thr, reset to 0."""
+    tau, r, thr = 4 * DT, 8.0, 1.0  # beta = 0.75, gain = 2
+    graph = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([1])}),
+        "fc": nir.Affine(weight=np.array([[0.3]]), bias=np.array([0.0])),
+        "lif": nir.LIF(tau=np.array([tau]), r=np.array([r]), v_leak=np.array([0.0]), v_threshold=np.array([thr]),
+                       v_reset=np.array([0.0])),
+        "fc2": nir.Affine(weight=np.array([[1.0], [-1.0]]), bias=np.zeros(2)),
+        "output": nir.Output(output_type={"output": np.array([2])}),
+    }, edges=[("input", "fc"), ("fc", "lif"), ("lif", "fc2"), ("fc2", "output")], type_check=False)
+    x = np.array([[1.0]])
+    out = float_forward(graph, x, 5, DT, 1.0)
+    v, spikes = 0.0, []
+    for _ in range(5):
+        v = 0.75 * v + 2 * 0.3
+        spikes.append(v > thr)
+        v = 0.0 if v > thr else v
+    assert out["spikes"]["lif"][0, :, 0].tolist() == spikes
+    assert out["output"][0, :, 0].tolist() == [float(s) for s in spikes]
+
+
+def test_residual_graph_with_a_scaled_spike_shortcut_imports():
+    rng = np.random.default_rng(5)
+    shape = (4, 6, 6)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([1, 6, 6])}),
+        "c1": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 1, (4, 1, 3, 3)), stride=1, padding=1, dilation=1,
+                         groups=1, bias=np.zeros(4)),
+        "l1": _lif(shape),
+        "c2": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 0.4, (4, 4, 3, 3)), stride=1, padding="same",
+                         dilation=1, groups=1, bias=np.zeros(4)),
+        "gain": nir.Scale(scale=np.full(shape, 0.5)),
+        "join": _lif(shape),
+        "gap": nir.AvgPool2d(kernel_size=np.array([6, 6]), stride=np.array([6, 6]), padding=np.array([0, 0])),
+        "flat": nir.Flatten(input_type={"input": np.array([4, 1, 1])}, start_dim=0, end_dim=-1),
+        "fc": nir.Affine(weight=rng.normal(0, 1, (3, 4)), bias=np.zeros(3)),
+        "output": nir.Output(output_type={"output": np.array([3])}),
+    }
+    edges = [("input", "c1"), ("c1", "l1"), ("l1", "c2"), ("c2", "join"), ("l1", "gain"), ("gain", "join"),
+             ("join", "gap"), ("gap", "flat"), ("flat", "fc"), ("fc", "output")]
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+    x = np.random.default_rng(2).integers(0, 256, size=(30, 1, 6, 6)).astype(np.uint8)
+    res = import_nir(graph, x, timesteps=3)
+    types = {ly["name"]: ly["type"] for ly in res.workload.layers}
+    assert types == {"c1": "conv", "c2": "conv", "join": "add", "gap": "avgpool", "fc": "output"}
+    assert res.workload.layer("join")["shortcut_gain"] >= 1 and not res.workload.layer("c2")["spiking"]
+    report = agreement(res, graph)
+    assert report["spike_agreement"] > 0.95, report
+
+
+# ------------------------------------------------------------------------------------------
+# refusals: one line naming the node and what is supported
+# ------------------------------------------------------------------------------------------
+def _mutate(kind):
+    graph = _float_cnn()
+    nodes, edges = dict(graph.nodes), list(graph.edges)
+    if kind == "reset":
+        nodes["lif1"].v_reset = np.full((6, 8, 8), 0.5)
+    elif kind == "cuba":
+        s = (12,)
+        nodes["lif2"] = nir.CubaLIF(tau_syn=np.full(s, 5 * DT), tau_mem=np.full(s, 2 * DT), r=np.full(s, 2.0),
+                                    v_leak=np.zeros(s), v_threshold=np.ones(s), v_reset=np.zeros(s))
+    elif kind == "delay":
+        nodes["gate1"] = nir.Delay(delay=np.ones((6, 4, 4)))
+    elif kind == "sumpool-into-conv":
+        nodes["gate1"] = nir.Conv2d(input_shape=(4, 4), weight=np.ones((6, 6, 1, 1)), stride=1, padding=0,
+                                    dilation=1, groups=1, bias=np.zeros(6))
+    elif kind == "spiking-output":
+        nodes["li"] = _lif((4,))
+    elif kind == "groups":
+        nodes["conv1"].groups = 2
+    elif kind == "two-taus":
+        nodes["lif2"] = _lif((12,), beta=0.75)
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+@pytest.mark.parametrize(("kind", "needle"), [
+    ("reset", "node 'lif1' (LIF): v_reset must be 0"),
+    ("cuba", "node 'lif2' (CubaLIF): tau_syn 0.0005 != dt 0.0001"),
+    ("delay", "node 'gate1' (Delay): unsupported node type"),
+    ("sumpool-into-conv", "node 'gate1' (Conv2d): its input is a pooled"),
+    ("spiking-output", "node 'output' (Output): reads the spikes of 'fc2': a network whose last layer is spiking"),
+    ("groups", "node 'conv1' (Conv2d): groups = 2"),
+    ("two-taus", "the neurons decay differently"),
+])
+def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, kind, needle):
+    graph = _mutate(kind)
+    with pytest.raises(WorkloadError) as info:
+        import_nir(graph, _images(4), timesteps=2)
+    text = str(info.value)
+    assert needle in text and "\n" not in text
+    if kind != "two-taus":
+        assert "supported:" in text
+    path = tmp_path / "m.nir"
+    write_nir(path, graph)
+    np.savez(tmp_path / "x.npz", x=_images(4))
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(path), "--inputs", str(tmp_path / "x.npz"), "--timesteps", "2",
+              "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_a_spiking_output_says_so():
+    with pytest.raises(WorkloadError, match="a network whose last layer is spiking is not supported"):
+        graph = _float_cnn()
+        nodes = {k: v for k, v in graph.nodes.items() if k not in ("fc2", "li")}
+        edges = [e for e in graph.edges if e[1] not in ("fc2", "li") and e[0] not in ("fc2", "li")]
+        edges.append(("lif2", "output"))
+        import_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), _images(4), timesteps=2)
+
+
+def _set_version(path, version):
+    import h5py
+
+    with h5py.File(path, "r+") as handle:
+        del handle["version"]
+        handle.create_dataset("version", data=version, dtype=h5py.string_dtype())
+
+
+@pytest.mark.parametrize(("damage", "needle"), [
+    ("missing", "no such file"),
+    ("garbage", "not a readable NIR (HDF5) file"),
+    ("truncated", "not a readable NIR (HDF5) file"),
+    ("old", "is NIR 0.5.0; this tool reads NIR 1.x"),
+    ("future", "is NIR 2.1.0; this tool reads NIR 1.x"),
+    ("noversion", "version: missing"),
+])
+def test_corrupt_or_foreign_version_files_one_line_exit_2(tmp_path, capsys, damage, needle):
+    path = tmp_path / "m.nir"
+    if damage != "missing":
+        write_nir(path, export_nir(random_workload(2, images=2)))
+    if damage == "garbage":
+        path.write_bytes(b"not an hdf5 file at all" * 10)
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:700])
+    elif damage in ("old", "future"):
+        _set_version(path, "0.5.0" if damage == "old" else "2.1.0")
+    elif damage == "noversion":
+        import h5py
+
+        with h5py.File(path, "r+") as handle:
+            del handle["version"]
+    np.savez(tmp_path / "x.npz", x=np.zeros((2, 1, 4, 4), np.uint8))
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(path), "--inputs", str(tmp_path / "x.npz"), "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o.npz").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# the commands
+# ------------------------------------------------------------------------------------------
+def test_cli_export_then_import_reports_agreement(tmp_path, capsys):
+    wl = random_workload(11, images=6, timesteps=3)
+    from satasim_atsn.workload.format import write_workload
+
+    src = tmp_path / "w.npz"
+    write_workload(src, wl)
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "export", str(src), "--nir", str(tmp_path / "w.nir")])
+    assert exc.value.code == 0 and "NIR nodes" in capsys.readouterr().out
+    argv = ["workload", "import", str(tmp_path / "w.nir"), "--inputs", str(src), "-o", str(tmp_path / "back.npz"),
+            "--json", str(tmp_path / "a.json")]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "top-1" in out and "wrote" in out
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report["images"] == 6 and 0 <= report["top1_agreement"] <= 1
+    first = (tmp_path / "a.json").read_bytes(), (tmp_path / "back.npz").read_bytes()
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert ((tmp_path / "a.json").read_bytes(), (tmp_path / "back.npz").read_bytes()) == first
+    _same_spikes(wl, read_workload(tmp_path / "back.npz"))
+
+
+def test_cli_export_refuses_a_statistical_workload(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "export", str(ROOT / "workloads" / "vgg16_cifar10.npz"), "--nir", str(tmp_path / "o.nir")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "is statistical" in err and not (tmp_path / "o.nir").exists()
+
+
+@pytest.mark.parametrize(("x", "needle"), [
+    (np.zeros((2, 1, 4, 4), np.float32), "dtype float32"),
+    (np.full((2, 3, 1, 4, 4), 2, np.uint8), "0/1 spike frames"),
+])
+def test_cli_import_bad_inputs(tmp_path, capsys, x, needle):
+    path = tmp_path / "m.nir"
+    write_nir(path, export_nir(random_workload(2, images=2)))
+    np.savez(tmp_path / "x.npz", x=x)
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(path), "--inputs", str(tmp_path / "x.npz"), "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err
