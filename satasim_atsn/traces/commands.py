@@ -201,6 +201,45 @@ def _exit_means(values: tuple[str, ...]) -> dict[str, float]:
     return means
 
 
+@workload_group.command("rates")
+@click.argument("trained", type=click.Path(dir_okay=False))
+@click.option("--network", required=True, help=f"the target network of the same topology: {', '.join(NETWORKS)} "
+              "or a network YAML file")
+@click.option("--dataset", required=True, help="the dataset entry of the table (e.g. cifar10)")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the rate table (.yaml)")
+@click.option("--test-dataset", default=None, help="measure on this dataset's whole test split (e.g. imagefolder) "
+              "instead of the workload's embedded images")
+@click.option("--data-dir", default=None, help="dataset directory (with --test-dataset)")
+@click.option("--images", type=click.IntRange(min=1), help="measure on the first N images only")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="the built workload's seed")
+def rates_command(trained: str, network: str, dataset: str, output: str, test_dataset: str | None,
+                  data_dir: str | None, images: int | None, seed: int) -> None:
+    """Measure a trained network's rates, exit histograms and input densities into a rate table for ``build``."""
+    from satasim_atsn.traces.rate_table import check_topology, measure_rate_table, write_rate_table
+    from satasim_atsn.workload.datasets import with_test_split
+
+    workload = read_workload(trained)
+    if workload.is_statistical:
+        raise WorkloadError.at(trained, "meta.kind", "is statistical", "measure a trained or imported workload")
+    net = resolve_network(network)
+    check_topology(workload, net.build(workload.num_classes), net.name)
+    inputs = "the workload's embedded test images"
+    if test_dataset is not None:
+        workload = with_test_split(workload, test_dataset, data_dir)
+        inputs = f"the whole {test_dataset} test split"
+    table = measure_rate_table(workload, net.name, dataset, label=Path(trained).name, images=images, seed=seed,
+                               inputs=inputs)
+    command = " ".join(["satasim workload rates", Path(trained).as_posix(), "--network", network, "--dataset",
+                        dataset, "-o", Path(output).as_posix()]
+                       + (["--test-dataset", test_dataset, "--data-dir", "DIR"] if test_dataset else [])
+                       + (["--images", str(images)] if images else []) + (["--seed", str(seed)] if seed else []))
+    write_rate_table(output, table, command)
+    means = {p: sum((t + 1) * v for t, v in enumerate(h)) for p, h in
+             table["datasets"][dataset]["exit_histograms"].items()}
+    click.echo(f"wrote {output}: {len(table['rates'])} rated layers, mean exit "
+               + ", ".join(f"{p} {m:.3f}" for p, m in means.items()))
+
+
 @workload_group.command("build")
 @click.option("--network", required=True,
               help=f"a network YAML file (docs/networks.md) or a shipped network: {', '.join(NETWORKS)}")

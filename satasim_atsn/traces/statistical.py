@@ -562,7 +562,7 @@ SPEC_KEYS = (
     "datasets",
     "sources",
 )
-DATASET_KEYS = ("seed", "exit_mean_timesteps", "rates")
+DATASET_KEYS = ("seed", "exit_mean_timesteps", "exit_histograms", "rates")
 
 
 def _unknown_key(where: str, field: str, key: str, allowed: tuple[str, ...]) -> WorkloadError:
@@ -619,7 +619,8 @@ def load_rate_spec(path) -> dict:
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63):
             raise WorkloadError.at(where, f"datasets.{name}.seed", f"{shown(seed)} is not an integer >= 0",
                                    "fix the value")
-        for key, example in (("exit_mean_timesteps", "{dtsnn: 2.53, atsn: 2.19}"), ("rates", "{conv1_1: 0.1}")):
+        for key, example in (("exit_mean_timesteps", "{dtsnn: 2.53, atsn: 2.19}"), ("rates", "{conv1_1: 0.1}"),
+                             ("exit_histograms", "{atsn: [0.4, 0.3, 0.2, 0.1]}")):
             if entry.get(key) is not None and not isinstance(entry[key], dict):
                 raise WorkloadError.at(where, f"datasets.{name}.{key}", "must be a mapping", f"e.g. {example}")
     if not isinstance(spec.get("rates") or {}, dict):
@@ -644,6 +645,26 @@ def exit_histograms(means: dict, T: int, where: str | None, field: str) -> dict[
         except WorkloadError:
             raise WorkloadError.at(where, f"{field}.{policy}", f"{value} is not in [1, {T}]", "fix it") from None
     return {p: hist[p] for p in DRAW_ORDER_FIRST if p in hist}
+
+
+def given_histograms(table: dict, means: dict, T: int, where: str, field: str) -> dict[str, np.ndarray]:
+    """A rate table's explicit exit histograms (e.g. measured on a trained network), checked and normalised."""
+    out = {}
+    for policy, values in table.items():
+        if policy not in DRAW_ORDER_FIRST:
+            raise _unknown_key(where, f"{field}.", str(policy), DRAW_ORDER_FIRST)
+        if policy in means:
+            raise WorkloadError.at(where, f"{field}.{policy}", "is also given as a mean exit timestep",
+                                   "give a histogram or a mean, not both")
+        try:
+            hist = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            hist = np.full(1, np.nan)
+        if hist.shape != (T,) or not np.isfinite(hist).all() or (hist < 0).any() or abs(hist.sum() - 1) > 1e-6:
+            raise WorkloadError.at(where, f"{field}.{policy}", f"needs {T} non-negative probabilities summing to 1",
+                                   "e.g. the measured fraction of images exiting at t = 1..T")
+        out[policy] = hist / hist.sum()
+    return out
 
 
 def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = None, seed: int | None = None):
@@ -676,15 +697,17 @@ def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = 
         raise WorkloadError.at(where, "timesteps", f"{shown(T)} is not an integer in 1..1024", "fix the value")
     layers = net.build(num_classes, identity_gain=IDENTITY_SHORTCUT_GAIN)
     by_name = {layer["name"]: layer for layer in spiking_layers(layers)}
+    rated = {**by_name, **{layer["name"]: layer for layer in pooled_layers(layers)}}  # pools may carry a rate
     table = dict(spec.get("rates") or {})
     table.update(entry.get("rates") or {})
     rates = {}
     for name, value in table.items():
-        if name not in by_name:
+        if name not in rated:
             raise WorkloadError.at(
-                where, f"rates.{name}", "is not a spiking layer of " + network, f"use one of {', '.join(by_name)}"
+                where, f"rates.{name}", "is not a spiking (or rate-carrying max-pool) layer of " + network,
+                f"use one of {', '.join(rated)}"
             )
-        rates[name] = _rate_array(value, by_name[name], T, where, f"rates.{name}")
+        rates[name] = _rate_array(value, rated[name], T, where, f"rates.{name}")
     for name, layer in by_name.items():
         if name not in rates:
             if "default_rate" not in spec:
@@ -695,7 +718,7 @@ def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = 
         if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 1 <= ratio <= 64:
             raise WorkloadError.at(where, "pool_rate_ratio", f"{shown(ratio)} must be a number in [1, 64]",
                                    "a pooled map fires at least as often as its input, and at most kernel^2 times")
-        for pool in pooled_layers(layers):
+        for pool in (p for p in pooled_layers(layers) if p["name"] not in rates):  # an explicit rate wins
             r_in = rates[pool["inputs"][0]]
             k2 = int(pool["kernel"]) ** 2
             rates[pool["name"]] = np.clip(float(ratio) * r_in, r_in, np.minimum(1.0, k2 * r_in))
@@ -704,6 +727,9 @@ def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = 
         raise WorkloadError.at(where, f"datasets.{dataset}.exit_mean_timesteps", "must map policies to means",
                                "e.g. {dtsnn: 2.53, atsn: 2.19}")
     hist = exit_histograms(means, T, where, f"datasets.{dataset}.exit_mean_timesteps")
+    measured = given_histograms(entry.get("exit_histograms") or {}, means, T, where,
+                                f"datasets.{dataset}.exit_histograms")
+    hist = {p: measured.get(p, hist.get(p)) for p in DRAW_ORDER_FIRST if p in hist or p in measured}
     density = spec.get("input_bit_density", [0.5] * 8)
     if not (
         isinstance(density, list)
@@ -721,7 +747,10 @@ def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = 
         "generator": "satasim workload build",
         "rate_table": Path(where).name,
         "sources": spec.get("sources", {}),
-        "exit_histograms": "maximum-entropy distribution on t = 1..T with the given mean (p_t ~ exp(lam t))",
+        "exit_histograms": {p: "given in the rate table (measured: see its sources)" if p in measured else
+                            "all images at T" if p == "fixed" else
+                            "maximum-entropy distribution on t = 1..T with the given mean (p_t ~ exp(lam t))"
+                            for p in hist},
         "exit_mean_timesteps": {p: float(means[p]) for p in ("dtsnn", "atsn") if p in means},
         "accuracy": None,
         "note": "statistical workload: independent Bernoulli spikes, no weights, no labels, no accuracy",

@@ -90,7 +90,8 @@ def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, 
 @click.option("--json", "json_path", default=None, help="also write the results as JSON")
 def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, dataset, data_dir, image_size, json_path) -> None:
     """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity."""
-    from satasim_atsn.train.evaluation import evaluate_workload, format_table, with_test_split
+    from satasim_atsn.train.evaluation import evaluate_workload, format_table
+    from satasim_atsn.workload.datasets import with_test_split
     from satasim_atsn.workload.format import read_workload
 
     if policy not in ("all", "fixed", "atsn", "dtsnn"):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from satasim_atsn.errors import DatasetError
 from satasim_atsn.snn.complexity import complexity, synaptic_ops_per_image
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
@@ -27,7 +26,6 @@ from satasim_atsn.snn.exit_policies import (
 from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.train.losses import exit_logits
 from satasim_atsn.train.network import Network
-from satasim_atsn.workload.datasets import load_dataset
 from satasim_atsn.workload.format import Workload
 
 
@@ -79,22 +77,6 @@ def float_logits(net: Network, x: np.ndarray, normalise, batch_size: int = 256) 
         f = net.forward(normalise(x[lo:lo + batch_size]), training=False)
         chunks.append(np.transpose(exit_logits(f, net.output_mode), (1, 0, 2)))
     return np.concatenate(chunks, axis=0)
-
-
-def with_test_split(workload: Workload, dataset: str, data_dir: str | None, image_size: int | None = None
-                    ) -> Workload:
-    """The workload with a dataset's whole test split as its inputs (accuracy on the full test set)."""
-    test = load_dataset(dataset, "test", data_dir, image_size)
-    if workload.input_encoding != "direct" or test.framed:
-        raise DatasetError.at(workload.source, "--dataset", "only image (direct-encoded) workloads can take a "
-                              "dataset's images", "evaluate a spike-frame workload on its embedded inputs")
-    if list(test.input_shape) != list(workload.input_shape) or test.num_classes != workload.num_classes:
-        raise DatasetError.at(workload.source, "--dataset", f"the {dataset} test split has images "
-                              f"{test.input_shape} and {test.num_classes} classes, the workload expects "
-                              f"{list(workload.input_shape)} and {workload.num_classes}",
-                              "pick the dataset the workload was trained on (or --image-size)")
-    arrays = dict(workload.arrays, x=test.x, y=test.y)
-    return Workload(dict(workload.meta), arrays, workload.source)
 
 
 def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_cl: float = TAU_CL_DEFAULT,

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import DatasetError
+from satasim_atsn.workload.format import Workload
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "cifar10-dvs", "imagefolder", "synthetic")
 DEFAULT_DIRS = {
@@ -352,3 +353,19 @@ def balanced_sample(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
             if pools[c] and len(chosen) < count:
                 chosen.append(int(pools[c].pop()))
     return np.sort(np.asarray(chosen, dtype=np.int64))
+
+
+def with_test_split(workload: Workload, dataset: str, data_dir: str | None, image_size: int | None = None
+                    ) -> Workload:
+    """The workload with a dataset's whole test split as its inputs (accuracy on the full test set)."""
+    test = load_dataset(dataset, "test", data_dir, image_size)
+    if workload.input_encoding != "direct" or test.framed:
+        raise DatasetError.at(workload.source, "--dataset", "only image (direct-encoded) workloads can take a "
+                              "dataset's images", "evaluate a spike-frame workload on its embedded inputs")
+    if list(test.input_shape) != list(workload.input_shape) or test.num_classes != workload.num_classes:
+        raise DatasetError.at(workload.source, "--dataset", f"the {dataset} test split has images "
+                              f"{test.input_shape} and {test.num_classes} classes, the workload expects "
+                              f"{list(workload.input_shape)} and {workload.num_classes}",
+                              "pick the dataset the workload was trained on (or --image-size)")
+    arrays = dict(workload.arrays, x=test.x, y=test.y)
+    return Workload(dict(workload.meta), arrays, workload.source)

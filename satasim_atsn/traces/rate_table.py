@@ -1,0 +1,84 @@
+"""Rate tables measured on a trained network: the statistics behind a paper-scale statistical workload.
+
+``satasim workload rates TRAINED`` fits the trained network's firing rates (per layer and
+timestep, max-pools included), its exit histograms under each policy and its input bit-plane
+densities, and writes them as a rate table (workloads/rates/*.yaml) for a network of the same
+topology: layers are matched by name, i.e. by depth and position. ``workload build --rates`` then
+draws the full-width network at those statistics. Every number is a ratio of integer counts,
+rounded to a fixed decimal grid, so the table's bytes do not depend on the CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.traces.statistical import DRAW_ORDER_FIRST, fit_statistical_twin, pooled_layers, spiking_layers
+from satasim_atsn.workload.format import Workload
+
+RATE_DECIMALS = 6
+HISTOGRAM_DECIMALS = 9
+
+
+def _grid(values, decimals: int) -> list:
+    return [round(float(v), decimals) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
+
+
+def measure_rate_table(trained: Workload, network: str, dataset: str, *, label: str, images: int | None = None,
+                       rates_policy: str = "atsn", seed: int = 0, num_images: int = 10000,
+                       inputs: str = "the workload's embedded test images") -> dict:
+    """A rate table (as a dict) from a trained workload's measured statistics; ``label`` names it in the sources."""
+    twin = fit_statistical_twin(trained, images, rates_policy=rates_policy)
+    layers = trained.layers
+    rated = [ly["name"] for ly in spiking_layers(layers) + pooled_layers(layers)]
+    rates = {name: _grid(twin.arrays[f"rate/{name}"], RATE_DECIMALS) for name in rated}
+    hist = {p: _grid(twin.arrays[f"exit_hist/{p}"], HISTOGRAM_DECIMALS)
+            for p in DRAW_ORDER_FIRST if p != "fixed" and f"exit_hist/{p}" in twin.arrays}
+    policy = twin.meta["provenance"]["exit_policies"]
+    measured_on = f"{label}, {twin.num_images} images ({inputs})"
+    table = {
+        "network": network,
+        "timesteps": int(trained.timesteps),
+        "num_images": int(num_images),
+        "rates": rates,
+        "datasets": {dataset: {"seed": int(seed), "exit_histograms": hist}},
+        "sources": {
+            "rates": f"measured: firing rate of each spiking layer and max-pool at each timestep of {measured_on}, "
+                     f"over the images still running under {rates_policy}; mapped by layer name (same depth and "
+                     f"position) onto {network}",
+            "exit_histograms": f"measured: fraction of images exiting at t = 1..T of {measured_on} under "
+                               + "; ".join(f"{p} {policy[p]}" for p in hist),
+        },
+    }
+    if twin.meta.get("input_bit_density") is not None:
+        table["input_bit_density"] = _grid(twin.meta["input_bit_density"], RATE_DECIMALS)
+        table["sources"]["input_bit_density"] = f"measured: bit-plane densities of the input pixels of {measured_on}"
+    return table
+
+
+def write_rate_table(path: str | Path, table: dict, command: str) -> None:
+    """Write a rate table YAML with a header naming the command that made it."""
+    from satasim_atsn.fileio import atomic_write_text
+
+    header = (f"# Rate table measured on a trained network (satasim workload rates); regenerate with:\n"
+              f"#   {command}\n# Build the statistical workload with: satasim workload build --network "
+              f"{table['network']} --rates THIS --dataset {next(iter(table['datasets']))}\n")
+    atomic_write_text(path, header + yaml.safe_dump(table, sort_keys=False, width=120))
+
+
+def check_topology(trained: Workload, network_layers: list[dict], network: str) -> None:
+    """The trained network's rated layers (spiking and max-pool) must be the target's: same names, kinds, order."""
+    def rated(layers: list[dict]) -> list[tuple[str, str]]:
+        names = {ly["name"] for ly in spiking_layers(layers) + pooled_layers(layers)}
+        return [(ly["name"], ly["type"]) for ly in layers if ly["name"] in names]
+
+    mine, theirs = rated(trained.layers), rated(network_layers)
+    if mine != theirs:
+        pairs = zip(mine, theirs, strict=False)
+        first = next((f"{a[0]} ({a[1]}) against {b[0]} ({b[1]})" for a, b in pairs if a != b),
+                     f"{len(mine)} rated layers against {len(theirs)}")
+        raise WorkloadError.at(trained.source, "layers", f"the topology differs from {network}'s: {first}",
+                               f"measure a network trained with the {network} topology (--model {network})")

@@ -1,0 +1,104 @@
+"""Rate tables measured on a trained network (`workload rates`) and built into a paper-scale workload."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.traces.statistical import build_from_spec, load_rate_spec
+from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.workload.datasets import synthetic
+from satasim_atsn.workload.networks import network_totals
+
+
+@pytest.fixture(scope="module")
+def tiny_vgg16(tmp_path_factory):
+    """A VGG16-topology network at width 1/16 trained one epoch on 32x32 synthetic images."""
+    out = tmp_path_factory.mktemp("rates") / "vgg16_tiny.npz"
+    data = (synthetic("train", 64, num_classes=10, shape=(3, 32, 32)),
+            synthetic("test", 24, num_classes=10, shape=(3, 32, 32)))
+    cfg = TrainConfig(model="vgg16", dataset="synthetic", method="atsn", epochs=1, batch_size=32, width=1 / 16,
+                      test_images=24, seed=2, cl_init=0.9, tau_cl=0.9)
+    train_model(cfg, out, quiet=True, data=data)
+    return out
+
+
+def _cli(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    captured = capsys.readouterr()
+    return info.value.code, captured.out, captured.err
+
+
+def test_measured_table_builds_the_full_network(tiny_vgg16, tmp_path, capsys):
+    table_path = tmp_path / "t.yaml"
+    code, out, err = _cli(["workload", "rates", str(tiny_vgg16), "--network", "vgg16", "--dataset", "cifar10",
+                           "-o", str(table_path)], capsys)
+    assert code == 0, err
+    table = yaml.safe_load(table_path.read_text())
+    names = [f"conv{i}" for i in range(1, 14)] + [f"pool{i}" for i in range(1, 6)]
+    assert sorted(table["rates"]) == sorted(names)
+    for values in table["rates"].values():
+        assert len(values) == 4 and all(0.0 <= v <= 1.0 for v in values)
+    hists = table["datasets"]["cifar10"]["exit_histograms"]
+    assert set(hists) == {"dtsnn", "atsn"} and all(abs(sum(h) - 1) < 1e-8 for h in hists.values())
+    assert "measured" in table["sources"]["rates"] and len(table["input_bit_density"]) == 8
+
+    # the same command gives the same bytes
+    again = tmp_path / "again.yaml"
+    _cli(["workload", "rates", str(tiny_vgg16), "--network", "vgg16", "--dataset", "cifar10", "-o", str(again)],
+         capsys)
+    assert again.read_bytes().split(b"\n", 2)[2] == table_path.read_bytes().split(b"\n", 2)[2]
+
+    built = build_from_spec(load_rate_spec(table_path), "vgg16", "cifar10", num_images=5)
+    for name in names:
+        assert np.allclose(built.arrays[f"rate/{name}"], table["rates"][name])
+    assert np.allclose(built.arrays["exit_hist/atsn"], hists["atsn"], atol=1e-8)
+    assert np.allclose(built.meta["input_bit_density"], table["input_bit_density"])
+    assert "measured" in built.meta["provenance"]["exit_histograms"]["atsn"]
+    assert network_totals(built.layers)["params"] > 14_000_000  # the full-width network, not the tiny one
+
+
+def test_topology_mismatch_is_one_line(tmp_path, capsys):
+    code, _, err = _cli(["workload", "rates", "workloads/vgg_small_fmnist_atsn.npz", "--network", "vgg16",
+                         "--dataset", "cifar10", "-o", str(tmp_path / "t.yaml")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--model vgg16" in err
+    assert not (tmp_path / "t.yaml").exists()
+
+
+def _table(tmp_path, **dataset_entry):
+    spec = {"network": "vgg16", "timesteps": 4, "default_rate": 0.1, "pool_rate_ratio": 2.0,
+            "datasets": {"cifar10": {"seed": 1, **dataset_entry}}}
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return load_rate_spec(path)
+
+
+def test_explicit_pool_rate_wins_over_the_ratio(tmp_path):
+    spec = _table(tmp_path)
+    spec["rates"] = {"pool2": 0.33}
+    built = build_from_spec(spec, "vgg16", "cifar10", num_images=3)
+    assert np.allclose(built.arrays["rate/pool2"], 0.33)
+    assert np.allclose(built.arrays["rate/pool1"], 0.2)
+
+
+@pytest.mark.parametrize("entry,needle", [
+    ({"exit_histograms": {"atsn": [0.5, 0.5]}}, "needs 4 non-negative probabilities"),
+    ({"exit_histograms": {"atsn": [0.5, 0.6, 0.0, 0.0]}}, "summing to 1"),
+    ({"exit_histograms": {"greedy": [1, 0, 0, 0]}}, "unknown key"),
+    ({"exit_histograms": {"atsn": [1, 0, 0, 0]}, "exit_mean_timesteps": {"atsn": 2.0}}, "not both"),
+])
+def test_bad_histograms(tmp_path, entry, needle):
+    with pytest.raises(WorkloadError, match=needle):
+        build_from_spec(_table(tmp_path, **entry), "vgg16", "cifar10", num_images=3)
+
+
+def test_measured_histogram_is_used(tmp_path):
+    built = build_from_spec(_table(tmp_path, exit_histograms={"atsn": [0.25, 0.25, 0.25, 0.25]},
+                                   exit_mean_timesteps={"dtsnn": 3.0}), "vgg16", "cifar10", num_images=3)
+    assert np.allclose(built.arrays["exit_hist/atsn"], 0.25)
+    assert set(k for k in built.arrays if k.startswith("exit_hist/")) == {"exit_hist/fixed", "exit_hist/dtsnn",
+                                                                          "exit_hist/atsn"}
