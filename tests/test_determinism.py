@@ -170,3 +170,24 @@ def test_energies_and_areas_ignore_one_ulp_in_libm(name):
             mp.setattr(np, "exp", wrap(_real_np_exp))
             mp.setattr(np, "log", wrap(_real_np_log))
             assert figures() == ref
+
+
+def test_export_of_a_checkpoint_ignores_one_ulp(tmp_path):
+    """The export of a given float network (BN folding, int8 weights, thresholds) is machine independent."""
+    from test_train_export import _random_net
+
+    from satasim_atsn.train.export import export_network
+
+    def export(path):
+        net, x, mean, std, _ = _random_net("vgg_small", [1, 8, 8], "membrane", 0.5)
+        wl = export_network(net, name="t", dataset="synthetic", num_classes=3, input_shape=[1, 8, 8], mean=mean,
+                            std=std, x=x, y=np.zeros(16, np.int64))
+        write_workload(path, wl)
+        return path.read_bytes()
+
+    ref = export(tmp_path / "ref.npz")
+    for wrap in (_ulp_up, _ulp_down):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(np, "exp", wrap(_real_np_exp))
+            mp.setattr(np, "log", wrap(_real_np_log))
+            assert export(tmp_path / "again.npz") == ref

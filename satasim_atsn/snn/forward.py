@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy, softmax
+from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy, mean_softmax_argmax
 from satasim_atsn.snn.neurons import decay, lif_step, output_step
 from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
 
@@ -338,9 +338,7 @@ def run_forward(
     rows = np.arange(n_total)
     at_exit = logits[rows, exit_t - 1]
     if net.mode == "membrane":
-        probs = softmax(logits)
-        csum = np.cumsum(probs, axis=1)
-        pred = csum[rows, exit_t - 1].argmax(axis=-1)  # eq. 10: argmax of the running mean
+        pred = mean_softmax_argmax(logits, exit_t)  # eq. 10: argmax of the running mean
     else:
         pred = at_exit.argmax(axis=-1)  # eq. 5: argmax of the mean output
     pred_hw = out_membrane[rows, exit_t - 1].argmax(axis=-1)
@@ -374,7 +372,7 @@ def predictions_at(result: ForwardResult, exit_t: np.ndarray, mode: str) -> np.n
     """Software predictions (eq. 10 or eq. 5) if images stopped at ``exit_t`` (from a full-T run)."""
     rows = np.arange(result.num_images)
     if mode == "membrane":
-        return np.cumsum(softmax(result.logits), axis=1)[rows, exit_t - 1].argmax(axis=-1)
+        return mean_softmax_argmax(result.logits, exit_t)
     return result.logits[rows, exit_t - 1].argmax(axis=-1)
 
 
