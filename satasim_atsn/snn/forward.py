@@ -11,6 +11,8 @@ otherwise). The first layer's current of a static image is computed once per ima
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +22,17 @@ from satasim_atsn.snn.neurons import decay, lif_step, output_step
 from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
 
 EXACT_FLOAT32_LIMIT = 2**24
+_OBSERVERS: list[Callable[[int], object]] = []  # called with the images of each finished batch
+
+
+@contextmanager
+def forward_progress(callback: Callable[[int], object]) -> Iterator[None]:
+    """Within the block, every run_forward calls ``callback(n)`` after each batch of n images (progress bars)."""
+    _OBSERVERS.append(callback)
+    try:
+        yield
+    finally:
+        _OBSERVERS.remove(callback)
 POPCOUNT = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
 
 
@@ -329,6 +342,8 @@ def run_forward(
                     first_current = first_current[keep]
                 if active.size == 0:
                     break
+        for observer in _OBSERVERS:
+            observer(hi - lo)
     # rows after the exit repeat the exit value, so [:, t] is "the output as known at t"
     steps = np.arange(1, T + 1)[None, :]
     after = steps > exit_t[:, None]

@@ -73,7 +73,8 @@ def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, 
 @click.option("--tau-cl", default=0.999, show_default=True, type=float)
 @click.option("--theta", default=0.1, show_default=True, type=float)
 @click.option("--json", "json_path", default=None, help="also write the results as JSON")
-def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, json_path) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar (the table is still printed)")
+def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, json_path, quiet) -> None:
     """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity."""
     from satasim_atsn.train.evaluation import evaluate_workload, format_table
     from satasim_atsn.workload.format import read_workload
@@ -84,7 +85,13 @@ def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, json_path) -
     if workload.is_statistical:
         raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
                               "evaluate a trained or imported workload")
-    table = evaluate_workload(workload, cl_init, tau_cl, theta)
+    from satasim_atsn.report.progress import progress_bar
+    from satasim_atsn.snn.forward import forward_progress
+
+    passes = 4  # evaluate_workload runs the integer forward once per policy: fixed, atsn, atsn_hw, dtsnn
+    with progress_bar(passes * workload.num_images, desc="evaluate", unit="img", quiet=quiet) as bar, \
+            forward_progress(bar.update):
+        table = evaluate_workload(workload, cl_init, tau_cl, theta)
     keep = {"fixed": ("fixed",), "atsn": ("fixed", "atsn", "atsn_hw"), "dtsnn": ("fixed", "dtsnn")}.get(policy)
     shown = table if keep is None else {k: v for k, v in table.items()
                                         if k not in ("fixed", "atsn", "atsn_hw", "dtsnn") or k in keep}
