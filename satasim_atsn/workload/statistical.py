@@ -14,8 +14,9 @@ For image i (0-based, absolute index in the workload):
 
 1. ``rng = numpy.random.Generator(numpy.random.PCG64([seed, i]))``.
 2. Exit steps: three float64 draws ``rng.random()``, one per policy in the order fixed, dtsnn,
-   atsn; each maps to ``exit_t = 1 + searchsorted(cumsum(exit_hist/<policy>), u, side="right")``
-   (clipped to T): the first t whose cumulative probability exceeds u.
+   atsn; each maps to ``exit_t = 1 + searchsorted(cumsum(counts), floor(u * 2^32), side="right")``
+   (clipped to T) with ``counts = round(exit_hist/<policy> * 2^32)``: the first t whose cumulative
+   probability exceeds u, decided in exact integers (histograms built here lie on that grid).
 3. Input, direct encoding: 8 bit planes k = 0..7, each ``rng.random(input_shape, dtype=float32)
    < density[k]``; pixel = sum_k plane_k << k (uint8).
 4. Timestep-major, for t = 1..exit_t of the requested policy, for every spiking layer (spiking
