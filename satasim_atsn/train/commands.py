@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import click
 
@@ -96,7 +97,7 @@ def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, json_path, q
     shown = table if keep is None else {k: v for k, v in table.items()
                                         if k not in ("fixed", "atsn", "atsn_hw", "dtsnn") or k in keep}
     click.echo(format_table(shown, f"{workload.name}: {table['images']} images, T = {workload.timesteps}"))
-    _write_json(json_path, {"workload": workload_path, **table})
+    _write_json(json_path, {"workload": Path(workload_path).name, **table})  # no directory: same bytes anywhere
 
 
 COMMANDS: list = [train_command, evaluate_command]

@@ -544,7 +544,7 @@ def fit_statistical_twin(
     meta = wl.meta
     provenance = {
         "fitted_from": {
-            "file": str(wl.source),
+            "file": Path(str(wl.source)).name,  # the name only: the twin's bytes do not depend on the directory
             "name": wl.name,
             "kind": wl.kind,
             "provenance": meta.get("provenance", {}),
