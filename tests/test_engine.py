@@ -15,7 +15,6 @@ from kernel_oracles import closed_form_pe_phase, exact_fold_phase, exact_pe_phas
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.mapping import build_mapping
-from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.synthetic import random_workload
 
@@ -334,15 +333,45 @@ def test_pe_classes_and_large_buffers_match_brute_force_witness(seed):
 # whole-run properties
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", range(6))
-def test_functional_results_equal_run_forward(seed):
+def test_functional_results_equal_the_naive_witness(seed):
+    """Exit steps and both predictions of a run, recomputed from the naive per-neuron witness's membranes.
+
+    The engine takes its functional results from snn/forward.py's trace; here they are rebuilt from
+    test_snn_forward.naive_forward (written from the format's docstring) with the exit rule, eq. 10
+    and argmax(membrane) applied by hand, so a wrong copy, a wrong image order or a wrong exit
+    would fail.
+    """
+    from test_snn_forward import naive_forward
+
+    from satasim_atsn.snn.forward import QuantisedNetwork
+
     wl = random_workload(50 + seed, images=5)
     arch = tiny_arch(seed)
     result = engine.simulate(arch, wl)
-    ref = run_forward(wl, policy=arch.exit_policy())
-    np.testing.assert_array_equal(result.exit_t, ref.exit_t)
-    np.testing.assert_array_equal(result.pred, ref.pred)
-    np.testing.assert_array_equal(result.pred_hw, ref.pred_hw)
-    assert result.metrics()["accuracy"]["software"] == pytest.approx(float((ref.pred == wl.labels()).mean()))
+    policy = arch.exit_policy()
+    scale = QuantisedNetwork(wl).scale_per_t()
+    mode = wl.layers[-1]["output_mode"]
+    x = wl.inputs()
+    T = wl.timesteps
+    for i in range(wl.num_images):
+        membranes = naive_forward(wl, x[i])[0]  # [T, C] integer output membranes
+        exit_t = T
+        for t in range(1, T):
+            m = membranes[t - 1][None, :]
+            if policy.decide(t, T, m.astype(np.float64) * scale[t - 1], m, float(scale[t - 1]))[0]:
+                exit_t = t
+                break
+        logits = membranes[:exit_t].astype(np.float64) * scale[:exit_t, None]
+        if mode == "membrane":  # eq. 10: argmax of the running mean of the softmax
+            z = np.exp(logits - logits.max(axis=1, keepdims=True))
+            pred = int((z / z.sum(axis=1, keepdims=True)).sum(axis=0).argmax())
+        else:  # eq. 5: argmax of the mean output
+            pred = int(logits[-1].argmax())
+        assert result.exit_t[i] == exit_t, f"image {i}"
+        assert result.pred[i] == pred, f"image {i}"
+        assert result.pred_hw[i] == int(membranes[exit_t - 1].argmax()), f"image {i}"
+    labels = wl.labels()
+    assert result.metrics()["accuracy"]["software"] == pytest.approx(float((result.pred == labels).mean()))
 
 
 @pytest.mark.parametrize("seed", range(5))

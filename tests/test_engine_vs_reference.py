@@ -6,7 +6,10 @@ architecture: 1-4 x 1-4 arrays, every exit-unit kind, PE input buffers of 1-4 sp
 memories small enough to fold and spill membranes, weight buffers small enough to stream
 weights, tiny output buffers (spike spills), 1-3 adders, multi-cycle analog ADC fires, 1-3
 accelerators sharing DRAM, batches of 1-3, link widths, hop cycles and DRAM latencies.
-The default run checks 200 cases; ``-m slow`` adds a larger sweep.
+The default cases are drawn by hypothesis (derandomized, no example database: the same cases in
+every run, and a failure shrinks to a small architecture); the statistical twins and the slow
+sweep use numpy seeds through the same generator (``arch_from_picks``). The counts are the
+constants below; README quotes them and tests/conftest.py prints how many cases a session ran.
 """
 
 from __future__ import annotations
@@ -15,10 +18,22 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hst
 
+from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import build_arch
 from satasim_atsn.hw.reference import simulate_reference
 from satasim_atsn.workload.synthetic import random_workload
+
+# Case counts (README quotes them; tests/conftest.py prints the counts actually run at the end of a session)
+HYPOTHESIS_CASES = 200  # default run: hypothesis-drawn architectures and networks
+STATISTICAL_CASES = 40  # default run: statistical twins of seeded random cases
+LARGER_CASES = 200  # slow: 8x8 inputs, up to 6 channels
+SWEEP_CASES = 2000  # slow: seeded random cases
+DEFAULT_CASES = HYPOTHESIS_CASES + STATISTICAL_CASES
+SLOW_CASES = LARGER_CASES + SWEEP_CASES
+RUN = {"default": 0, "slow": 0}  # cases compared in this session
 
 BASE = {
     "name": "random-small",
@@ -60,65 +75,102 @@ BASE = {
 }
 
 
-def random_arch_dict(seed: int) -> dict:
-    """A small random architecture (a raw YAML mapping), every field drawn from ``seed``."""
-    rng = np.random.default_rng(10_000 + seed)
+class _NumpyPicks:
+    """Choices drawn from a numpy generator (the seeded cases)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def integer(self, lo: int, hi: int) -> int:  # lo <= value < hi
+        return int(self.rng.integers(lo, hi))
+
+    def choice(self, options: list):
+        return options[int(self.rng.integers(len(options)))] if isinstance(options[0], str) else \
+            type(options[0])(self.rng.choice(options))
+
+    def uniform(self) -> float:
+        return float(self.rng.random())
+
+
+class _HypothesisPicks:
+    """The same choices drawn by hypothesis (the default cases: failures shrink to a minimal architecture)."""
+
+    def __init__(self, draw) -> None:
+        self.draw = draw
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.draw(hst.integers(lo, hi - 1))
+
+    def choice(self, options: list):
+        return self.draw(hst.sampled_from(options))
+
+    def uniform(self) -> float:
+        return self.draw(hst.floats(0.0, 1.0, exclude_max=True))
+
+
+def arch_from_picks(pick) -> dict:
+    """A small random architecture (a raw YAML mapping); every field comes from ``pick``."""
     raw = copy.deepcopy(BASE)
-    kind = ["conventional", "dtsnn", "atsn"][int(rng.integers(3))]
+    kind = pick.choice(["conventional", "dtsnn", "atsn"])
     raw["kind"] = kind
-    sb = int(rng.choice([1, 2, 2, 2]))
+    sb = pick.choice([1, 2, 2, 2])
     raw["spike_address_bytes"] = sb
-    rows, cols = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    rows, cols = pick.integer(1, 5), pick.integer(1, 5)
     if rows * cols < 2:
         cols = 2
     raw["array"] = {"rows": rows, "cols": cols, "exit_unit_tiles": 1}
-    raw["accelerators"] = int(rng.integers(1, 4))
-    raw["images_per_batch"] = int(rng.integers(1, 4))
+    raw["accelerators"] = pick.integer(1, 4)
+    raw["images_per_batch"] = pick.integer(1, 4)
     pe = raw["pe"]
     # the input buffer decides head-of-line blocking on the multicast stream (section 4.1): 1-4 spikes
     # in most cases, so that one busy PE often holds up the others; otherwise up to 16 B
-    if rng.random() < 0.7:
-        pe["input_spike_buffer_bytes"] = sb * int(rng.integers(1, 5))
+    if pick.uniform() < 0.7:
+        pe["input_spike_buffer_bytes"] = sb * pick.integer(1, 5)
     else:
-        pe["input_spike_buffer_bytes"] = int(rng.integers(max(2, sb), 17))
-    pe["output_spike_buffer_bytes"] = int(rng.integers(max(2, sb), 17))
-    pe["vmem_bits"] = int(rng.choice([8, 16, 16, 32]))
-    pe["data_memory_bytes"] = int(rng.choice([4, 8, 16, 32, 64, 256, 2048]))
+        pe["input_spike_buffer_bytes"] = pick.integer(max(2, sb), 17)
+    pe["output_spike_buffer_bytes"] = pick.integer(max(2, sb), 17)
+    pe["vmem_bits"] = pick.choice([8, 16, 16, 32])
+    pe["data_memory_bytes"] = pick.choice([4, 8, 16, 32, 64, 256, 2048])
     pe["data_memory_bytes"] = max(pe["data_memory_bytes"], pe["vmem_bits"] // 8)
-    pe["adders"] = int(rng.integers(1, 4))
+    pe["adders"] = pick.integer(1, 4)
     pe["decay"] = "multiplier" if kind == "conventional" else "shift_add"
     eu = {
         "data_memory_bytes": 3072,
-        "input_spike_buffer_bytes": int(rng.integers(max(2, sb), 17)),
-        "output_spike_buffer_bytes": int(rng.integers(max(2, sb), 17)),
-        "adders": int(rng.integers(1, 4)),
+        "input_spike_buffer_bytes": pick.integer(max(2, sb), 17),
+        "output_spike_buffer_bytes": pick.integer(max(2, sb), 17),
+        "adders": pick.integer(1, 4),
         "multipliers": 1,
-        "vmem_bits": int(rng.choice([16, 32])),
+        "vmem_bits": pick.choice([16, 32]),
     }
     if kind == "dtsnn":
         pe["accumulation"] = "analog"
         pe["adc_bits"] = 8
-        pe["adc_cycles_per_conversion"] = int(rng.integers(1, 4))
-        eu.update(kind="dt", lut_bytes=int(rng.choice([256, 2048])), divider_cycles=int(rng.integers(1, 20)),
-                  theta=float(rng.choice([0.3, 0.5, 0.8])))
+        pe["adc_cycles_per_conversion"] = pick.integer(1, 4)
+        eu.update(kind="dt", lut_bytes=pick.choice([256, 2048]), divider_cycles=pick.integer(1, 20),
+                  theta=pick.choice([0.3, 0.5, 0.8]))
     elif kind == "atsn":
-        eu.update(kind="at", exp_lut_entries=int(rng.choice([16, 64, 256])),
-                  cl_init=float(rng.choice([0.5, 0.8, 0.95])), tau_cl=float(rng.choice([0.8, 0.95, 1.0])))
+        eu.update(kind="at", exp_lut_entries=pick.choice([16, 64, 256]),
+                  cl_init=pick.choice([0.5, 0.8, 0.95]), tau_cl=pick.choice([0.8, 0.95, 1.0]))
     else:
         eu.update(kind="none", multipliers=0)
     raw["exit_unit"] = eu
-    raw["noc"] = {"topology": "mesh", "link_bytes_per_cycle": int(rng.choice([sb, 2, 4, 8, 16])),
-                  "hop_cycles": int(rng.integers(0, 4))}
+    raw["noc"] = {"topology": "mesh", "link_bytes_per_cycle": pick.choice([sb, 2, 4, 8, 16]),
+                  "hop_cycles": pick.integer(0, 4)}
     raw["noc"]["link_bytes_per_cycle"] = max(raw["noc"]["link_bytes_per_cycle"], sb)
     gb = raw["global_buffers"]
-    gb["weight"]["bytes"] = int(rng.choice([64, 512, 4096, 147456]))
-    gb["weight"]["bytes_per_cycle"] = int(rng.choice([1, 4, 32]))
-    gb["input"]["bytes_per_cycle"] = int(rng.choice([1, 2, 32]))
-    gb["output"]["bytes"] = int(rng.choice([8, 32, 256, 32768]))
-    gb["output"]["bytes_per_cycle"] = int(rng.choice([1, 2, 32]))
-    raw["dram"]["bytes_per_cycle"] = int(rng.choice([1, 8, 16]))
-    raw["dram"]["latency_cycles"] = int(rng.choice([0, 1, 7, 40]))
+    gb["weight"]["bytes"] = pick.choice([64, 512, 4096, 147456])
+    gb["weight"]["bytes_per_cycle"] = pick.choice([1, 4, 32])
+    gb["input"]["bytes_per_cycle"] = pick.choice([1, 2, 32])
+    gb["output"]["bytes"] = pick.choice([8, 32, 256, 32768])
+    gb["output"]["bytes_per_cycle"] = pick.choice([1, 2, 32])
+    raw["dram"]["bytes_per_cycle"] = pick.choice([1, 8, 16])
+    raw["dram"]["latency_cycles"] = pick.choice([0, 1, 7, 40])
     return raw
+
+
+def random_arch_dict(seed: int) -> dict:
+    """A small random architecture (a raw YAML mapping), every field drawn from ``seed``."""
+    return arch_from_picks(_NumpyPicks(10_000 + seed))
 
 
 def random_case(seed: int):
@@ -152,53 +204,68 @@ def diff_counters(a, b, path: str = "") -> list[str]:
     return out
 
 
-def check_case(seed: int) -> None:
-    """Assert that engine and reference agree exactly on case ``seed``."""
-    engine = pytest.importorskip("satasim_atsn.hw.engine", reason="hw/engine.py is not there yet")
-    arch, workload, images = random_case(seed)
+def compare(arch, workload, images: int, label: str, slow: bool = False) -> None:
+    """Assert that engine and reference agree exactly on every counter and on the emitted spikes."""
     ref = simulate_reference(arch, workload, images)
     result = engine.simulate(arch, workload, images)
-    got = result.counters()
-    ref_core = {k: v for k, v in ref.items() if k != "pe_output_spikes"}
-    problems = diff_counters(got, ref_core)
-    assert not problems, f"seed {seed} ({arch.kind}): " + "; ".join(problems[:12])
+    problems = diff_counters(result.counters(), {k: v for k, v in ref.items() if k != "pe_output_spikes"})
+    assert not problems, f"{label} ({arch.kind}): " + "; ".join(problems[:12])
     # the spikes the PEs emitted, group by group, are the same in both
     engine_spikes = {g["name"]: g["counts"]["pe_spikes_out"] for g in result.layers if g["kind"] == "pe"}
-    assert engine_spikes == {name: sum(v) for name, v in ref["pe_output_spikes"].items()}, f"seed {seed}"
+    assert engine_spikes == {name: sum(v) for name, v in ref["pe_output_spikes"].items()}, label
+    RUN["slow" if slow else "default"] += 1
+
+
+def check_case(seed: int, slow: bool = False) -> None:
+    """Assert that engine and reference agree exactly on seeded case ``seed``."""
+    arch, workload, images = random_case(seed)
+    compare(arch, workload, images, f"seed {seed}", slow)
+
+
+@hst.composite
+def hypothesis_cases(draw):
+    """(arch, workload, images, label): an architecture from arch_from_picks and a random network, both drawn."""
+    raw = arch_from_picks(_HypothesisPicks(draw))
+    seed = draw(hst.integers(0, 2**31 - 1))
+    images = draw(hst.integers(1, 4))
+    size = draw(hst.sampled_from([4, 6]))
+    arch = build_arch(raw, where="<hypothesis arch>")
+    workload = random_workload(seed, images=images, max_channels=4, size=size)
+    return arch, workload, images, f"network seed {seed}, {images} images, size {size}, arch {raw}"
+
+
+@settings(max_examples=HYPOTHESIS_CASES, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(case=hypothesis_cases())
+def test_engine_matches_reference(case) -> None:
+    """Hypothesis-drawn architectures and networks (derandomized: the same cases in every run and on CI)."""
+    arch, workload, images, label = case
+    compare(arch, workload, images, label)
 
 
 @pytest.mark.parametrize("block", range(2))
 def test_engine_matches_reference_statistical(block: int) -> None:
-    """40 statistical twins of the random networks: drawn spikes and exit steps instead of a forward."""
+    """Statistical twins of the seeded random networks: drawn spikes and exit steps instead of a forward."""
     from satasim_atsn.traces.statistical import fit_statistical_twin
 
-    engine = pytest.importorskip("satasim_atsn.hw.engine", reason="hw/engine.py is not there yet")
-    for seed in range(block * 20, block * 20 + 20):
+    per_block = STATISTICAL_CASES // 2
+    for seed in range(block * per_block, (block + 1) * per_block):
         arch, workload, images = random_case(seed)
-        twin = fit_statistical_twin(workload, seed=seed)
-        ref = simulate_reference(arch, twin, images)
-        got = engine.simulate(arch, twin, images).counters()
-        problems = diff_counters(got, {k: v for k, v in ref.items() if k != "pe_output_spikes"})
-        assert not problems, f"statistical seed {seed}: " + "; ".join(problems[:12])
+        compare(arch, fit_statistical_twin(workload, seed=seed), images, f"statistical seed {seed}")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("block", range(4))
 def test_engine_matches_reference_larger_networks(block: int) -> None:
     """8x8 inputs and up to 6 channels: more folds, more spikes (about 0.3 s per case in the reference)."""
-    engine = pytest.importorskip("satasim_atsn.hw.engine", reason="hw/engine.py is not there yet")
-    for seed in range(5000 + block * 50, 5000 + block * 50 + 50):
+    per_block = LARGER_CASES // 4
+    for seed in range(5000 + block * per_block, 5000 + (block + 1) * per_block):
         arch = build_arch(random_arch_dict(seed), where=f"<random arch {seed}>")
-        workload = random_workload(seed, images=3, size=8)
-        ref = simulate_reference(arch, workload, 3)
-        got = engine.simulate(arch, workload, 3).counters()
-        problems = diff_counters(got, {k: v for k, v in ref.items() if k != "pe_output_spikes"})
-        assert not problems, f"seed {seed} (8x8): " + "; ".join(problems[:12])
+        compare(arch, random_workload(seed, images=3, size=8), 3, f"seed {seed} (8x8)", slow=True)
 
 
 def test_comparison_detects_a_one_cycle_change() -> None:
     """The comparison is not vacuous: one more cycle of DRAM latency on one side is caught."""
-    engine = pytest.importorskip("satasim_atsn.hw.engine", reason="hw/engine.py is not there yet")
     arch, workload, images = random_case(3)
     raw = random_arch_dict(3)
     raw["dram"]["latency_cycles"] += 1
@@ -209,16 +276,21 @@ def test_comparison_detects_a_one_cycle_change() -> None:
     assert any(p.startswith(".total_cycles") for p in problems)
 
 
-@pytest.mark.parametrize("block", range(10))
-def test_engine_matches_reference(block: int) -> None:
-    """200 random cases, in 10 blocks of 20."""
-    for seed in range(block * 20, block * 20 + 20):
-        check_case(seed)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("block", range(20))
 def test_engine_matches_reference_sweep(block: int) -> None:
-    """A larger sweep: 2000 more cases."""
-    for seed in range(1000 + block * 100, 1000 + block * 100 + 100):
-        check_case(seed)
+    """A larger sweep of seeded cases."""
+    per_block = SWEEP_CASES // 20
+    for seed in range(1000 + block * per_block, 1000 + (block + 1) * per_block):
+        check_case(seed, slow=True)
+
+
+def test_readme_quotes_the_case_counts() -> None:
+    """README's numbers of engine-versus-reference cases are the constants this module runs."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = " ".join(readme.split())  # line breaks are not meaningful
+    for phrase in (f"{DEFAULT_CASES:,} random small networks", f"{HYPOTHESIS_CASES:,} of them drawn by hypothesis",
+                   f"{SLOW_CASES:,} more in the slow part", f"{DEFAULT_CASES + SLOW_CASES:,} random networks"):
+        assert phrase in readme, phrase

@@ -475,9 +475,31 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
     )
 
 
+ARCH_DIR = Path(__file__).resolve().parent.parent / "data" / "archs"
+
+
+def available_archs() -> list[str]:
+    """Names of the architectures shipped with the package (satasim_atsn/data/archs/*.yaml)."""
+    return sorted(p.stem for p in ARCH_DIR.glob("*.yaml"))
+
+
+def resolve_arch_path(name_or_path: str | Path) -> Path:
+    """An existing file, or a bare name ('atsn16x16') -> the architecture shipped with the package."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.exists() or "/" in text or "\\" in text or text.endswith((".yaml", ".yml")):
+        return path
+    shipped = ARCH_DIR / f"{text}.yaml"
+    if shipped.is_file():
+        return shipped
+    close = difflib.get_close_matches(text, available_archs(), n=1)
+    fix = f"did you mean {close[0]!r}?" if close else f"shipped: {', '.join(available_archs())}"
+    raise ArchError.at(text, None, "no such architecture file or shipped architecture name", fix)
+
+
 def load_arch(path: str | Path, overrides=()) -> Arch:
-    """Load, override and validate an architecture YAML; raises ArchError (file: field: problem; fix)."""
-    path = Path(path).expanduser()
+    """Load, override and validate an architecture YAML (a path or a shipped name); raises ArchError."""
+    path = resolve_arch_path(path)
     raw = _read_yaml(path)
     raw = apply_overrides(raw, list(overrides))
     return build_arch(raw, where=str(path), base_dir=path.resolve().parent, path=path)

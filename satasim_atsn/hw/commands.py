@@ -83,12 +83,9 @@ def run_command(arch_path, workload_path, images, start, overrides, json_path, c
         click.echo(f"wall time {wall:.2f} s, peak memory {_peak_rss_mb():.0f} MiB", err=quiet)
 
 
-def _default_arch() -> Path:
-    """archs/atsn16x16.yaml in the working tree, else the copy shipped with the package."""
-    local = Path("archs/atsn16x16.yaml")
-    if local.is_file():
-        return local
-    return Path(__file__).resolve().parent.parent / "data" / "archs" / "atsn16x16.yaml"
+def _default_arch() -> str:
+    """The shipped ATSN design, by name (resolved to the package's data/archs/atsn16x16.yaml)."""
+    return "atsn16x16"
 
 
 def functional_floor(arch, workload, start: int, count: int) -> None:
@@ -107,7 +104,7 @@ def functional_floor(arch, workload, start: int, count: int) -> None:
 
 @click.command("bench")
 @click.argument("workload_path", metavar="WORKLOAD")
-@click.option("--arch", "arch_path", default=None, help="Architecture YAML (default archs/atsn16x16.yaml).")
+@click.option("--arch", "arch_path", default=None, help="Architecture YAML or shipped name (default atsn16x16).")
 @click.option("--images", type=int, default=256, show_default=True, help="Images to time.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override an arch field (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the numbers.")

@@ -10,6 +10,7 @@ this module only looks numbers up and interpolates between table points (docs/en
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import math
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from satasim_atsn import exactmath
 from satasim_atsn.errors import ArchError, shown
 
 TECH_DIR = Path(__file__).resolve().parent.parent / "data" / "tech"
@@ -69,6 +71,7 @@ class Tech:
     path: Path
     node_nm: float
     entries: dict[str, dict] = field(repr=False)
+    ref: str = ""  # how the architecture named it: a shipped name or a path relative to the arch file
 
     # -- plain lookups -------------------------------------------------------------------
     def value(self, key: str) -> float:
@@ -166,15 +169,18 @@ class Tech:
         lo, hi = _bracket(widths, bits)
         # area grows geometrically with resolution in the regression: interpolate ln(area) linearly in bits
         y0, y1 = self.value(f"adc_{lo}b_area_um2"), self.value(f"adc_{hi}b_area_um2")
-        return y0 * math.exp(math.log(y1 / y0) * (bits - lo) / (hi - lo))
+        ctx = exactmath.ctx()
+        ratio = ctx.divide(exactmath.dec(y1), exactmath.dec(y0))
+        frac = ctx.divide(exactmath.dec(bits - lo), exactmath.dec(hi - lo))
+        return float(ctx.multiply(exactmath.dec(y0), exactmath.dexp(ctx.multiply(exactmath.dln(ratio), frac))))
 
     def adc_energy_pJ(self, bits: int) -> float:
         """Energy per conversion: Walden FoM (fJ per conversion step) x 2^bits, in pJ."""
         return self.value("adc_fom_fJ_per_step") * 1e-3 * (2 ** bits)
 
     def describe(self) -> dict:
-        """Name, node and path (for results JSON)."""
-        return {"name": self.name, "node_nm": self.node_nm, "path": str(self.path)}
+        """Name, node and how the table was named (for results JSON: never an absolute path, DESIGN section 10)."""
+        return {"name": self.name, "node_nm": self.node_nm, "table": self.ref or self.path.name}
 
 
 def _bracket(points: list[int], x: float) -> tuple[int, int]:
@@ -193,7 +199,11 @@ def _loglog(x: float, x0: float, y0: float, x1: float, y1: float) -> float:
     """Power-law interpolation through (x0, y0), (x1, y1); zeros interpolate linearly."""
     if y0 <= 0 or y1 <= 0:
         return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return y0 * math.exp(math.log(y1 / y0) * math.log(x / x0) / math.log(x1 / x0))
+    # y0 * (y1/y0)^(ln(x/x0)/ln(x1/x0)) in 40-digit decimal, rounded once: libm's exp/log (FMA or not)
+    # may differ in the last bit between machines, and these energies go into byte-compared results
+    ctx, d = exactmath.ctx(), exactmath.dec
+    share = ctx.divide(exactmath.dln(ctx.divide(d(x), d(x0))), exactmath.dln(ctx.divide(d(x1), d(x0))))
+    return float(ctx.multiply(d(y0), exactmath.dexp(ctx.multiply(exactmath.dln(ctx.divide(d(y1), d(y0))), share))))
 
 
 def available_tables() -> list[str]:
@@ -233,7 +243,7 @@ def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> T
     key = (where, str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     if key not in _LOADED:
         _LOADED[key] = _load_tech(path, where)
-    return _LOADED[key]
+    return dataclasses.replace(_LOADED[key], ref=str(name_or_path))
 
 
 def _load_tech(path: Path, where: str) -> Tech:

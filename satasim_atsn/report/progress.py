@@ -1,56 +1,81 @@
-"""A small progress reporter for long simulations: images done, simulated FPS so far, ETA.
+"""Progress bars (tqdm) for long commands: images done, simulated FPS so far, ETA.
 
-It writes one updating line to stderr only when stderr is a terminal and ``quiet`` is off, so
-piped runs and ``--quiet`` stay silent. Updates are throttled to a few per second.
+A bar is drawn on stderr only when stderr is a terminal and ``--quiet`` is off, so piped runs,
+CI logs and ``--quiet`` stay silent and stdout carries nothing but results.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import sys
-import time
 from typing import TextIO
+
+from tqdm import tqdm
+
+
+def on_terminal(stream: TextIO | None = None) -> bool:
+    """True if ``stream`` (default stderr) is an interactive terminal."""
+    stream = stream if stream is not None else sys.stderr
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def progress_bar(total: int | None, *, desc: str, unit: str, quiet: bool = False,
+                 stream: TextIO | None = None, interval_s: float = 0.5) -> tqdm:
+    """A tqdm bar on ``stream`` (default stderr), disabled when quiet or not on a terminal."""
+    stream = stream if stream is not None else sys.stderr
+    disable = quiet or not on_terminal(stream)
+    width = None if disable else _width(stream)
+    return tqdm(total=total, desc=desc, unit=unit, file=stream, disable=disable, mininterval=interval_s, miniters=1,
+                dynamic_ncols=width is None, ncols=width, leave=False)
+
+
+def _width(stream: TextIO) -> int | None:
+    """None if the terminal reports its width (tqdm follows it), else a fixed 100 columns (an unsized pty)."""
+    try:
+        return None if os.get_terminal_size(stream.fileno()).columns > 0 else 100
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return 100
 
 
 class Progress:
-    """Reports simulation progress on a terminal; silent otherwise."""
+    """The engine's progress hook: ``start(total)``, ``update(done, cycles)``, ``finish()``.
 
-    def __init__(self, clock_hz: float, quiet: bool = False, stream: TextIO | None = None, interval_s: float = 0.5):
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = not quiet and bool(getattr(self.stream, "isatty", lambda: False)())
+    Shows images done, the simulated FPS so far (images / simulated seconds of the makespan so far)
+    and tqdm's ETA from wall time.
+    """
+
+    def __init__(self, clock_hz: float, quiet: bool = False, stream: TextIO | None = None,
+                 desc: str = "simulating", interval_s: float = 0.5) -> None:
         self.clock_hz = float(clock_hz)
         self.interval_s = interval_s
-        self.total = 0
-        self._t0 = 0.0
-        self._last = 0.0
-        self._shown = False
+        self.quiet = quiet
+        self.stream = stream
+        self.desc = desc
+        self.enabled = not quiet and on_terminal(stream)
+        self.bar: tqdm | None = None
 
     def start(self, total_images: int) -> None:
         """Begin a run of ``total_images`` images."""
-        self.total = int(total_images)
-        self._t0 = self._last = time.monotonic()
-
-    def line(self, done: int, cycles: int, now: float) -> str:
-        """The progress line for ``done`` images finished by simulated cycle ``cycles``."""
-        fps = done / (cycles / self.clock_hz) if cycles > 0 else 0.0
-        elapsed = now - self._t0
-        eta = elapsed / done * (self.total - done) if done else float("nan")
-        eta_text = f"{eta:6.0f} s" if done else "     ? s"
-        return f"simulated {done}/{self.total} images | {fps:10.1f} FPS so far | ETA {eta_text}"
+        self.bar = progress_bar(int(total_images), desc=self.desc, unit="img", quiet=self.quiet, stream=self.stream,
+                                interval_s=self.interval_s)
 
     def update(self, done: int, cycles: int) -> None:
-        """Report ``done`` images finished by simulated cycle ``cycles`` (throttled)."""
-        if not self.enabled:
+        """``done`` images finished by simulated cycle ``cycles``."""
+        if self.bar is None or self.bar.disable:
             return
-        now = time.monotonic()
-        if now - self._last < self.interval_s and done < self.total:
-            return
-        self._last = now
-        self.stream.write("\r" + self.line(done, cycles, now))
-        self.stream.flush()
-        self._shown = True
+        fps = done / (cycles / self.clock_hz) if cycles > 0 else 0.0
+        self.bar.set_postfix_str(f"{fps:.1f} simulated FPS", refresh=False)
+        self.bar.update(done - self.bar.n)
 
     def finish(self) -> None:
-        """End the line (if anything was shown)."""
-        if self.enabled and self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
+        """Close the bar (it leaves no line behind)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+__all__ = ["Progress", "progress_bar", "on_terminal"]

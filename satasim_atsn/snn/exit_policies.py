@@ -9,14 +9,21 @@ The hardware ATSN rule sees only integer membranes and a per-timestep fixed-poin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 
+from satasim_atsn import exactmath
 from satasim_atsn.errors import SatasimError
+
+# Decisions and predictions are taken in float64 (fast) and retaken exactly (40-digit decimal,
+# correctly rounded exp/ln) for the rows whose float margin is below this: numpy's exp may differ
+# by a few ulps between CPUs, far below 1e-9, so every decision is the exact one on every machine.
+EXACT_MARGIN = 1e-9
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable softmax over the last axis (float64)."""
+    """Numerically stable softmax over the last axis (float64; last bits may depend on the CPU)."""
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
@@ -27,6 +34,70 @@ CL_INIT_DEFAULT = 0.999
 TAU_CL_DEFAULT = 0.999
 THETA_DEFAULT = 0.1
 LUT_ENTRIES_DEFAULT = 256
+
+
+def _exact_exps(row: np.ndarray) -> tuple[list[Decimal], list[Decimal]]:
+    """exp(z_j - max z) of one logit row in decimal, with the differences d_j = z_j - max z."""
+    ctx = exactmath.ctx()
+    top = exactmath.dec(max(float(v) for v in row))
+    diffs = [ctx.subtract(exactmath.dec(float(v)), top) for v in row]
+    return [exactmath.dexp(d) for d in diffs], diffs
+
+
+def exact_softmax(row: np.ndarray) -> list[Decimal]:
+    """Softmax of one logit row in 40-digit decimal arithmetic (machine independent)."""
+    ctx = exactmath.ctx()
+    exps, _ = _exact_exps(row)
+    total = sum(exps, Decimal(0))
+    return [ctx.divide(e, total) for e in exps]
+
+
+def max_softmax_above(logits: np.ndarray, level: float) -> np.ndarray:
+    """max softmax(logits) > level for each row [n, C], decided exactly (float filter + decimal fallback)."""
+    p = softmax(logits).max(axis=-1)
+    out = p > level
+    for i in np.flatnonzero(np.abs(p - level) <= EXACT_MARGIN):
+        out[i] = max(exact_softmax(logits[i])) > exactmath.dec(level)
+    return out
+
+
+def normalised_entropy_below(logits: np.ndarray, theta: float) -> np.ndarray:
+    """H(softmax(logits)) / ln C < theta for each row [n, C] (eq. 6-7), decided exactly."""
+    p = softmax(logits)
+    num_classes = logits.shape[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=-1) / np.log(num_classes)
+    out = h < theta
+    ctx = exactmath.ctx()
+    for i in np.flatnonzero(np.abs(h - theta) <= EXACT_MARGIN):
+        exps, diffs = _exact_exps(logits[i])
+        total = sum(exps, Decimal(0))
+        # H = ln S - sum_j p_j d_j with p_j = e_j / S and d_j = z_j - max z
+        mean_d = ctx.divide(sum((ctx.multiply(e, d) for e, d in zip(exps, diffs, strict=True)), Decimal(0)), total)
+        entropy = ctx.divide(ctx.subtract(exactmath.dln(total), mean_d), exactmath.dln(Decimal(num_classes)))
+        out[i] = entropy < exactmath.dec(theta)
+    return out
+
+
+def mean_softmax_argmax(logits: np.ndarray, exit_t: np.ndarray) -> np.ndarray:
+    """argmax_c sum_{t <= exit_t} softmax(logits[:, t])_c for logits [N, T, C] (eq. 10), decided exactly.
+
+    Near-ties (float gap below EXACT_MARGIN, e.g. identical logits) are resolved in decimal
+    arithmetic; exact ties go to the lowest class index, as numpy's argmax does.
+    """
+    rows = np.arange(logits.shape[0])
+    csum = np.cumsum(softmax(logits), axis=1)[rows, exit_t - 1]
+    pred = csum.argmax(axis=-1)
+    if csum.shape[-1] < 2:
+        return pred
+    top2 = np.sort(csum, axis=-1)[:, -2:]
+    for i in np.flatnonzero(top2[:, 1] - top2[:, 0] <= EXACT_MARGIN * logits.shape[1]):
+        sums = [Decimal(0)] * logits.shape[-1]
+        for t in range(int(exit_t[i])):
+            sums = [a + b for a, b in zip(sums, exact_softmax(logits[i, t]), strict=True)]
+        pred[i] = max(range(len(sums)), key=lambda c: (sums[c], -c))
+    return pred
+
 
 ATSN_FRAC_BITS = 20
 # exp table words hold values up to 1.0 in ATSN_FRAC_BITS fraction bits: 21 bits -> 3 bytes
@@ -103,14 +174,20 @@ class AtsnPolicy(ExitPolicy):
                 "use the defaults: 256 entries over 16.0 with 20 fraction bits",
             )
         one = 1 << self.frac_bits
-        step = self.lut_range / self.lut_entries
-        grid = -np.arange(self.lut_entries + 1, dtype=np.float64) * step
-        self.lut = np.round(np.exp(grid) * one).astype(np.int64)
+        # exp(-k * step) * 2^frac_bits rounded half-even from correctly rounded decimal exp: the
+        # table's bits are the same on every machine (np.exp's last bit is not)
+        ctx = exactmath.ctx()
+        dstep = ctx.divide(exactmath.dec(self.lut_range), self.lut_entries)
+        values = [exactmath.dexp(ctx.multiply(-k, dstep)) for k in range(self.lut_entries + 1)]
+        self.lut = np.array([exactmath.round_to_int(ctx.multiply(v, one)) for v in values], dtype=np.int64)
         self.lut[-1] = 0  # beyond the range exp counts as zero
 
     def confidence(self, t: int) -> float:
         """CL_t of eq. 15 (t is 1-based)."""
-        return self.cl_init * self.tau_cl ** (t - 1)
+        c = self.cl_init
+        for _ in range(t - 1):  # repeated IEEE multiplication: pow() from libm may differ in the last bit
+            c *= self.tau_cl
+        return c
 
     def cl_fixed(self, t: int) -> int:
         """CL_t in fixed point, as stored in the AT unit's data memory."""
@@ -136,7 +213,7 @@ class AtsnPolicy(ExitPolicy):
 
     def decide(self, t, T, logits, membranes=None, scale=None):  # noqa: D102
         if not self.hardware:
-            return softmax(logits).max(axis=-1) > self.confidence(t)
+            return max_softmax_above(logits, self.confidence(t))
         if membranes is None or scale is None:
             raise ValueError("the hardware ATSN rule needs integer membranes and their scale")
         m = membranes.astype(np.int64)
@@ -169,11 +246,7 @@ class DtsnnPolicy(ExitPolicy):
             raise SatasimError.at(None, "theta", "must be in (0, 1]", "the default is 0.1")
 
     def decide(self, t, T, logits, membranes=None, scale=None):  # noqa: D102
-        p = softmax(logits)
-        num_classes = logits.shape[-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=-1) / np.log(num_classes)
-        return h < self.theta
+        return normalised_entropy_below(logits, self.theta)
 
     def describe(self) -> dict:
         return {"name": self.name, "theta": self.theta}

@@ -11,16 +11,29 @@ otherwise). The first layer's current of a static image is computed once per ima
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy, softmax
+from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy, mean_softmax_argmax
 from satasim_atsn.snn.kernels import gemm_rows_lif, im2col_into, window_coverage
 from satasim_atsn.snn.neurons import decay, lif_step, output_step
 from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
 
 EXACT_FLOAT32_LIMIT = 2**24
+_OBSERVERS: list[Callable[[int], object]] = []  # called with the images of each finished batch
+
+
+@contextmanager
+def forward_progress(callback: Callable[[int], object]) -> Iterator[None]:
+    """Within the block, every run_forward calls ``callback(n)`` after each batch of n images (progress bars)."""
+    _OBSERVERS.append(callback)
+    try:
+        yield
+    finally:
+        _OBSERVERS.remove(callback)
 POPCOUNT = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
 
 
@@ -362,6 +375,8 @@ def run_forward(
                     first_current = first_current[keep]
                 if active.size == 0:
                     break
+        for observer in _OBSERVERS:
+            observer(hi - lo)
     # rows after the exit repeat the exit value, so [:, t] is "the output as known at t"
     steps = np.arange(1, T + 1)[None, :]
     after = steps > exit_t[:, None]
@@ -371,9 +386,7 @@ def run_forward(
     rows = np.arange(n_total)
     at_exit = logits[rows, exit_t - 1]
     if net.mode == "membrane":
-        probs = softmax(logits)
-        csum = np.cumsum(probs, axis=1)
-        pred = csum[rows, exit_t - 1].argmax(axis=-1)  # eq. 10: argmax of the running mean
+        pred = mean_softmax_argmax(logits, exit_t)  # eq. 10: argmax of the running mean
     else:
         pred = at_exit.argmax(axis=-1)  # eq. 5: argmax of the mean output
     pred_hw = out_membrane[rows, exit_t - 1].argmax(axis=-1)
@@ -407,7 +420,7 @@ def predictions_at(result: ForwardResult, exit_t: np.ndarray, mode: str) -> np.n
     """Software predictions (eq. 10 or eq. 5) if images stopped at ``exit_t`` (from a full-T run)."""
     rows = np.arange(result.num_images)
     if mode == "membrane":
-        return np.cumsum(softmax(result.logits), axis=1)[rows, exit_t - 1].argmax(axis=-1)
+        return mean_softmax_argmax(result.logits, exit_t)
     return result.logits[rows, exit_t - 1].argmax(axis=-1)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import as_completed
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +19,61 @@ from satasim_atsn.study.runner import process_pool
 DEFAULT_IMAGES = 100
 
 
-def _run_one(args: tuple) -> dict:
+def _run_one(args: tuple, progress=None) -> dict:
     arch_path, overrides, workload_path, images, start = args
-    return run_summary(arch_path, overrides, workload_path, images, start)
+    return run_summary(arch_path, overrides, workload_path, images, start, progress=progress)
+
+
+class _SharedBar:
+    """The engine's progress hook for one architecture of a sequential compare, drawing on one shared bar."""
+
+    def __init__(self, bar, offset: int, name: str, clock_hz: float) -> None:
+        self.bar, self.offset, self.name, self.clock_hz = bar, offset, name, clock_hz
+
+    def start(self, total_images: int) -> None:  # noqa: D102 - the engine's hook
+        pass
+
+    def update(self, done: int, cycles: int) -> None:  # noqa: D102
+        fps = done / (cycles / self.clock_hz) if cycles > 0 else 0.0
+        self.bar.set_postfix_str(f"{self.name}: {fps:.1f} simulated FPS", refresh=False)
+        self.bar.update(self.offset + done - self.bar.n)
+
+    def finish(self) -> None:  # noqa: D102
+        pass
 
 
 def run_all(arch_paths: list[str], overrides: list[str], workload_path: str, images: int, start: int,
-            jobs: int | None) -> list[dict]:
-    """Simulate every architecture (in parallel processes when there are several and cores allow)."""
+            jobs: int | None, quiet: bool = True) -> list[dict]:
+    """Simulate every architecture (in parallel processes when there are several and cores allow).
+
+    A progress bar (images done over all architectures, simulated FPS, ETA) is shown on a terminal
+    unless ``quiet``: image by image when sequential, architecture by architecture when parallel.
+    """
+    from satasim_atsn.report.progress import progress_bar
+
     tasks = [(a, list(overrides), workload_path, images, start) for a in arch_paths]
     workers = min(len(tasks), jobs or os.cpu_count() or 1)
-    if workers <= 1:
-        return [_run_one(t) for t in tasks]
-    with process_pool(workers) as pool:
-        return list(pool.map(_run_one, tasks))
+    with progress_bar(len(tasks) * images, desc="compare", unit="img", quiet=quiet) as bar:
+        if workers <= 1:
+            out = []
+            for k, task in enumerate(tasks):
+                hook = None
+                if not bar.disable:
+                    from satasim_atsn.hw.arch import load_arch
+
+                    arch = load_arch(task[0], task[1])
+                    hook = _SharedBar(bar, k * images, arch.name, arch.clock_hz)
+                out.append(_run_one(task, hook))
+            return out
+        with process_pool(workers) as pool:
+            futures = {pool.submit(_run_one, t): i for i, t in enumerate(tasks)}
+            results: list[dict | None] = [None] * len(tasks)
+            for future in as_completed(futures):
+                summary = future.result()
+                results[futures[future]] = summary
+                bar.set_postfix_str(f"{summary['name']}: {summary['fps']:.1f} simulated FPS", refresh=False)
+                bar.update(images)
+            return [r for r in results if r is not None]
 
 
 def _baseline_index(summaries: list[dict], baseline: str | None) -> int:
@@ -161,7 +203,7 @@ def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, 
             images = min(images, read_workload(workload_path).num_images - start)
         except Exception:  # noqa: BLE001 - the simulator reports the real problem
             pass
-    summaries = run_all(arch_paths, overrides or [], workload_path, images, start, jobs)
+    summaries = run_all(arch_paths, overrides or [], workload_path, images, start, jobs, quiet=quiet)
     b = _baseline_index(summaries, baseline)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

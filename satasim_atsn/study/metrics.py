@@ -107,13 +107,14 @@ def summarize(result, arch_path: str = "") -> dict:
     return summary
 
 
-def run_summary(arch_path: str, overrides: list[str], workload_path: str, images: int, start: int = 0) -> dict:
-    """Load, simulate and summarise one architecture on one workload."""
+def run_summary(arch_path: str, overrides: list[str], workload_path: str, images: int, start: int = 0,
+                progress=None) -> dict:
+    """Load, simulate and summarise one architecture on one workload (``progress``: the engine's hook)."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import simulate
 
     arch = load_arch(arch_path, list(overrides))
-    result = simulate(arch, read_cached(workload_path), images=images, start=start)
+    result = simulate(arch, read_cached(workload_path), images=images, start=start, progress=progress)
     return summarize(result, arch_path)
 
 

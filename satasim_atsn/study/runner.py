@@ -200,33 +200,25 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
 # progress
 # ------------------------------------------------------------------------------------------
 class Progress:
-    """A one-line progress bar on a terminal (points done, errors, ETA); silent when piped or quiet."""
+    """A tqdm bar on a terminal (points done, errors, ETA); silent when piped or quiet."""
 
     def __init__(self, total: int, quiet: bool = False, stream=None) -> None:
+        from satasim_atsn.report.progress import progress_bar
+
         self.total, self.done, self.errors = total, 0, 0
-        self.stream = stream or sys.stderr
-        self.enabled = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.t0 = time.monotonic()
+        self.bar = progress_bar(total, desc="sweep", unit="point", quiet=quiet, stream=stream)
 
     def update(self, ok: bool) -> None:
         """Count one finished point and redraw."""
         self.done += 1
         self.errors += 0 if ok else 1
-        if not self.enabled:
-            return
-        elapsed = time.monotonic() - self.t0
-        eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
-        width = 30
-        filled = int(width * self.done / max(self.total, 1))
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} points, "
-                          f"{self.errors} errors, {elapsed:.0f} s, ETA {eta:.0f} s ")
-        self.stream.flush()
+        if self.errors:
+            self.bar.set_postfix_str(f"{self.errors} errors", refresh=False)
+        self.bar.update(1)
 
     def close(self) -> None:
-        """End the bar's line."""
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        """Close the bar (it leaves no line behind)."""
+        self.bar.close()
 
 
 # ------------------------------------------------------------------------------------------

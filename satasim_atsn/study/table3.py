@@ -36,7 +36,11 @@ def _simulate_many(tasks: list[tuple]) -> list[dict]:
 
 
 def _paths(workload_dir: Path, arch_path: str | None) -> tuple[Path, list[tuple[str, str, Path]]]:
+    from satasim_atsn.hw.arch import ARCH_DIR
+
     arch = Path(arch_path) if arch_path else Path("archs") / ARCHS["atsn"]
+    if arch_path and not arch.exists() and (ARCH_DIR / f"{arch_path}.yaml").is_file():
+        arch = ARCH_DIR / f"{arch_path}.yaml"  # a shipped architecture given by name
     if not arch.is_file():
         raise StudyError.at(str(arch), None, "no such architecture file", "pass --arch archs/atsn16x16.yaml")
     rows = []

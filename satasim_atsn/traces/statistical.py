@@ -10,11 +10,13 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from satasim_atsn import exactmath
 from satasim_atsn.errors import WorkloadError, shown
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
@@ -52,30 +54,79 @@ def histogram_policies(workload: Workload) -> tuple[str, ...]:
 # ------------------------------------------------------------------------------------------
 # exit-step histograms
 # ------------------------------------------------------------------------------------------
+HIST_BITS = 32
+HIST_SCALE = 1 << HIST_BITS  # exit histograms are stored as integers out of 2^32 (exact in float64)
+
+
 def max_entropy_histogram(mean_t: float, timesteps: int) -> np.ndarray:
-    """The maximum-entropy distribution on t = 1..T with the given mean: p_t proportional to exp(lam * t)."""
+    """The maximum-entropy distribution on t = 1..T with the given mean (p_t ~ exp(lam t)), on the 2^-32 grid.
+
+    lam is found by bisection in 40-digit decimal arithmetic (correctly rounded exp), the shape is
+    rounded to integers out of 2^32 that sum exactly to 2^32 with the mean as close to ``mean_t``
+    as the grid allows (within 2^-33), so the stored bytes are the same on every machine.
+    """
     T = int(timesteps)
     if T < 1 or not math.isfinite(mean_t) or not 1.0 <= mean_t <= T:
         raise WorkloadError.at(None, "exit mean", f"{mean_t} is not in [1, {T}]", "give a mean timestep in [1, T]")
-    t = np.arange(1, T + 1, dtype=np.float64)
-    if T == 1 or mean_t >= T - 1e-12:
-        return (t == T).astype(np.float64)
-    if mean_t <= 1 + 1e-12:
-        return (t == 1).astype(np.float64)
+    counts = _max_entropy_counts(float(mean_t), T)
+    return np.asarray(counts, dtype=np.float64) / HIST_SCALE
 
-    def probs(lam: float) -> np.ndarray:
-        z = lam * t
-        p = np.exp(z - z.max())
-        return p / p.sum()
 
-    lo, hi = -60.0, 60.0
-    for _ in range(200):  # the mean is increasing in lam; bisect to machine precision
-        mid = 0.5 * (lo + hi)
-        if float(probs(mid) @ t) < mean_t:
+def _max_entropy_counts(mean_t: float, T: int) -> list[int]:
+    """Integer counts out of HIST_SCALE of the maximum-entropy histogram (see max_entropy_histogram)."""
+    target = exactmath.round_to_int(exactmath.dec(mean_t) * HIST_SCALE)  # sum t * n_t wanted, exactly
+    if target >= T * HIST_SCALE:
+        return [0] * (T - 1) + [HIST_SCALE]
+    if target <= HIST_SCALE:
+        return [HIST_SCALE] + [0] * (T - 1)
+    ctx = exactmath.ctx()
+    mean = exactmath.dec(mean_t)
+
+    def weights(lam: Decimal) -> list[Decimal]:
+        r = exactmath.dexp(lam)
+        w, out = Decimal(1), []
+        for _ in range(T):  # r^(t-1): the common factor r cancels
+            out.append(w)
+            w = ctx.multiply(w, r)
+        return out
+
+    def mean_of(w: list[Decimal]) -> Decimal:
+        num = sum((ctx.multiply(Decimal(t + 1), v) for t, v in enumerate(w)), Decimal(0))
+        return ctx.divide(num, sum(w, Decimal(0)))
+
+    lo, hi = Decimal(-60), Decimal(60)
+    for _ in range(160):  # the mean is increasing in lam; 160 halvings of 120 reach 1e-46
+        mid = ctx.divide(lo + hi, 2)
+        if mean_of(weights(mid)) < mean:
             lo = mid
         else:
             hi = mid
-    return probs(0.5 * (lo + hi))
+    counts = exactmath.largest_remainder(weights(ctx.divide(lo + hi, 2)), HIST_SCALE)
+    # move single units between neighbouring steps until sum t * n_t hits the target exactly
+    delta = target - sum((t + 1) * n for t, n in enumerate(counts))
+    if delta > 0:
+        src = max(range(T - 1), key=lambda i: (counts[i], -i))
+        counts[src] -= delta
+        counts[src + 1] += delta
+    elif delta < 0:
+        src = max(range(1, T), key=lambda i: (counts[i], -i))
+        counts[src] += delta
+        counts[src - 1] -= delta
+    return counts
+
+
+def histogram_counts(hist: np.ndarray) -> np.ndarray:
+    """A stored histogram as integers out of 2^32 (exact for histograms built here; robust to one-ulp noise)."""
+    return np.rint(np.asarray(hist, dtype=np.float64) * HIST_SCALE).astype(np.int64)
+
+
+def grid_histogram(counts: np.ndarray) -> np.ndarray:
+    """Exit counts (images per step) as a histogram on the 2^-32 grid, summing exactly to 1 (integer arithmetic)."""
+    counts = [int(c) for c in np.asarray(counts).reshape(-1)]
+    total = sum(counts)
+    if total <= 0:
+        raise WorkloadError.at(None, "exit histogram", "has no images", "fit from at least one image")
+    return np.asarray(exactmath.largest_remainder(counts, HIST_SCALE, total), dtype=np.float64) / HIST_SCALE
 
 
 def fixed_histogram(timesteps: int) -> np.ndarray:
@@ -84,8 +135,8 @@ def fixed_histogram(timesteps: int) -> np.ndarray:
 
 
 def histogram_mean(hist: np.ndarray) -> float:
-    """Mean exit timestep of a histogram over t = 1..T."""
-    return float(np.asarray(hist, dtype=np.float64) @ np.arange(1, len(hist) + 1))
+    """Mean exit timestep of a histogram over t = 1..T (exactly rounded sum, no BLAS)."""
+    return math.fsum(float(h) * (t + 1) for t, h in enumerate(np.asarray(hist, dtype=np.float64)))
 
 
 # ------------------------------------------------------------------------------------------
@@ -188,7 +239,8 @@ class _DrawPlan:
         self.input_size = int(np.prod(self.input_shape))
         self.seed = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
         self.policies = draw_order(workload)
-        self.cdf = {p: np.cumsum(np.asarray(workload.arrays[f"exit_hist/{p}"], dtype=np.float64))
+        # cumulative exit counts out of 2^32: u < cdf  <=>  floor(u * 2^32) < counts, all exact integers
+        self.cdf = {p: np.cumsum(histogram_counts(workload.arrays[f"exit_hist/{p}"]))
                     for p in self.policies if f"exit_hist/{p}" in workload.arrays}
         segments: list[np.ndarray] = []
         self.slots: list[tuple[str, tuple[int, ...], int, int]] = []  # name, shape, offset, size
@@ -258,8 +310,8 @@ class _DrawPlan:
     def exit_steps(self, u: np.ndarray) -> np.ndarray:
         """Exit steps of every policy for its uniform u[k] (``self.policies`` order; 0: no histogram)."""
         return np.array(
-            [min(int(np.searchsorted(self.cdf[p], u[k], side="right")) + 1, self.T) if p in self.cdf else 0
-             for k, p in enumerate(self.policies)]
+            [min(int(np.searchsorted(self.cdf[p], math.floor(float(u[k]) * HIST_SCALE), side="right")) + 1, self.T)
+             if p in self.cdf else 0 for k, p in enumerate(self.policies)]
         )
 
 
@@ -472,14 +524,17 @@ def fit_statistical_twin(
     denom_images = mask.sum(axis=0)  # [T]
 
     def fit(c: np.ndarray, positions: int) -> np.ndarray:
-        per_channel_rate = np.einsum("nt,ntc->tc", mask, c) / (denom_images[:, None] * positions)
-        return per_channel_rate if per_channel else per_channel_rate.mean(axis=1)
+        # integer spike counts over one integer denominator: a single correctly rounded division
+        spikes = np.einsum("nt,ntc->tc", mask, c)  # int64, exact
+        if per_channel:
+            return spikes / (denom_images[:, None] * positions)
+        return spikes.sum(axis=1) / (denom_images * positions * c.shape[2])
 
     rates = {}
     for ly in spk_layers:
         shape = ly["out_shape"]
         rates[ly["name"]] = fit(counts[ly["name"]], int(np.prod(shape[1:])) if len(shape) > 1 else 1)
-    hist = {p: np.bincount(steps[p] - 1, minlength=T)[:T] / n_total for p in policies}
+    hist = {p: grid_histogram(np.bincount(steps[p] - 1, minlength=T)[:T]) for p in policies}
     input_rate = None
     density = None
     if direct:
@@ -489,7 +544,7 @@ def fit_statistical_twin(
     meta = wl.meta
     provenance = {
         "fitted_from": {
-            "file": str(wl.source),
+            "file": Path(str(wl.source)).name,  # the name only: the twin's bytes do not depend on the directory
             "name": wl.name,
             "kind": wl.kind,
             "provenance": meta.get("provenance", {}),

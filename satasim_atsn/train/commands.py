@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import click
 
@@ -88,7 +89,9 @@ def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, 
 @click.option("--data-dir", default=None, help="dataset directory (with --dataset)")
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
 @click.option("--json", "json_path", default=None, help="also write the results as JSON")
-def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, dataset, data_dir, image_size, json_path) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar (the table is still printed)")
+def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, dataset, data_dir, image_size, json_path,
+                     quiet) -> None:
     """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity."""
     from satasim_atsn.train.evaluation import evaluate_workload, format_table
     from satasim_atsn.workload.datasets import with_test_split
@@ -102,12 +105,19 @@ def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, dataset, dat
                               "evaluate a trained or imported workload")
     if dataset is not None:
         workload = with_test_split(workload, dataset, data_dir, image_size)
-    table = evaluate_workload(workload, cl_init, tau_cl, theta)
+    from satasim_atsn.report.progress import progress_bar
+    from satasim_atsn.snn.forward import forward_progress
+
+    passes = 4  # evaluate_workload runs the integer forward once per policy: fixed, atsn, atsn_hw, dtsnn
+    with progress_bar(passes * workload.num_images, desc="evaluate", unit="img", quiet=quiet) as bar, \
+            forward_progress(bar.update):
+        table = evaluate_workload(workload, cl_init, tau_cl, theta)
     keep = {"fixed": ("fixed",), "atsn": ("fixed", "atsn", "atsn_hw"), "dtsnn": ("fixed", "dtsnn")}.get(policy)
     shown = table if keep is None else {k: v for k, v in table.items()
                                         if k not in ("fixed", "atsn", "atsn_hw", "dtsnn") or k in keep}
     click.echo(format_table(shown, f"{workload.name}: {table['images']} images, T = {workload.timesteps}"))
-    _write_json(json_path, {"workload": os.path.basename(workload_path), "inputs": dataset or "embedded", **table})
+    _write_json(json_path, {"workload": Path(workload_path).name, "inputs": dataset or "embedded",
+                            **table})  # no directory: same bytes anywhere
 
 
 COMMANDS: list = [train_command, evaluate_command]

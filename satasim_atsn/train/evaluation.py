@@ -21,7 +21,7 @@ from satasim_atsn.snn.exit_policies import (
     AtsnPolicy,
     DtsnnPolicy,
     FixedPolicy,
-    softmax,
+    mean_softmax_argmax,
 )
 from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.train.losses import exit_logits
@@ -31,10 +31,9 @@ from satasim_atsn.workload.format import Workload
 
 def predictions(logits: np.ndarray, exit_t: np.ndarray, output_mode: str) -> np.ndarray:
     """Software predictions at each image's exit step: eq. 10 (membrane) or eq. 5 (accumulate)."""
-    rows = np.arange(logits.shape[0])
     if output_mode == "membrane":
-        return np.cumsum(softmax(logits), axis=1)[rows, exit_t - 1].argmax(axis=-1)
-    return logits[rows, exit_t - 1].argmax(axis=-1)
+        return mean_softmax_argmax(logits, np.asarray(exit_t))  # near-ties decided exactly: same on any CPU
+    return logits[np.arange(logits.shape[0]), exit_t - 1].argmax(axis=-1)
 
 
 def _r(value: float) -> float:

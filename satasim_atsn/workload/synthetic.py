@@ -7,10 +7,18 @@ so that layers fire at moderate rates, and a few uint8 images (or spike frames).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from satasim_atsn.workload.format import Workload, infer_out_shape, validate, weight_shape
 from satasim_atsn.workload.networks import conv_layer
+
+
+def _ceil_log2(value: float) -> int:
+    """max(0, ceil(log2(value))) exactly (frexp, no libm log2 whose last bit may vary by machine)."""
+    mantissa, exponent = math.frexp(value)  # value = mantissa * 2^exponent, 0.5 <= mantissa < 1
+    return max(0, exponent - 1 if mantissa == 0.5 else exponent)
 
 
 def random_workload(
@@ -130,7 +138,7 @@ def random_workload(
             fan_in = int(np.prod(w.shape[1:]))
             typical = 70.0 * np.sqrt(max(fan_in * density.get(src_name, 0.3), 1.0)) * max(in_scale.get(src_name, 1), 1)
             if index == 0 and enc == "direct":
-                shift = max(0, int(np.ceil(np.log2(max(typical * 3, 1) / 4000.0))))
+                shift = _ceil_log2(max(typical * 3, 1) / 4000.0)
                 meta["quant"]["input_shift"] = shift
                 typical /= 2**shift
             cout = w.shape[0]

@@ -1,0 +1,145 @@
+"""Progress bars (tqdm): drawn on a terminal, absent when piped, absent with --quiet."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.report.progress import Progress
+from satasim_atsn.workload.format import write_workload
+from satasim_atsn.workload.synthetic import random_workload
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ["--set", "array.rows=2", "--set", "array.cols=3", "--set", "accelerators=2"]
+BAR_MARKS = ("simulated FPS", "img/s", "it/s", "\r", "%|")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def workload_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("progress") / "wl.npz"
+    write_workload(path, random_workload(21, images=6))
+    return str(path)
+
+
+def cli(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_progress_draws_on_a_terminal_only():
+    term = _Terminal()
+    bar = Progress(500e6, stream=term, interval_s=0)
+    bar.start(10)
+    for done in range(1, 11):
+        bar.update(done, done * 1_000_000)
+    bar.finish()
+    text = term.getvalue()
+    assert "simulated FPS" in text and "500.0" in text and "10/10" in text
+    piped = io.StringIO()
+    quiet_term = _Terminal()
+    for stream, quiet in ((piped, False), (quiet_term, True)):
+        bar = Progress(500e6, quiet=quiet, stream=stream)
+        bar.start(10)
+        bar.update(5, 1000)
+        bar.finish()
+        assert stream.getvalue() == ""
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_run_piped_shows_no_bar_and_quiet_prints_nothing(workload_file, tmp_path, capsys, quiet):
+    out_json = tmp_path / "r.json"
+    argv = ["run", "atsn16x16", workload_file, *SMALL, "--json", str(out_json)] + (["--quiet"] if quiet else [])
+    code, out, err = cli(argv, capsys)
+    assert code == 0, err
+    assert err == ""
+    assert not any(mark in out for mark in BAR_MARKS[:3])
+    assert (out == "") if quiet else ("FPS" in out)
+    assert json.loads(out_json.read_text())["metrics"]["images"] == 6
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_compare_piped_and_quiet(workload_file, tmp_path, capsys, quiet, monkeypatch):
+    argv = ["compare", "archs/atsn16x16.yaml", "archs/conventional16x16.yaml", workload_file, "-o",
+            str(tmp_path / "cmp"), *SMALL, "--jobs", "1"] + (["--quiet"] if quiet else [])
+    monkeypatch.chdir(ROOT)
+    code, out, err = cli(argv, capsys)
+    assert code == 0, err
+    assert err == "" and not any(mark in out for mark in BAR_MARKS[:3])
+    assert (out == "") if quiet else ("atsn16x16" in out)
+    assert (tmp_path / "cmp" / "report.md").is_file()
+
+
+def test_sweep_piped_and_quiet(tmp_path, capsys, workload_file):
+    study = tmp_path / "s.yaml"
+    study.write_text(f"name: tiny\narch: {ROOT / 'archs/atsn16x16.yaml'}\nworkload: {workload_file}\nimages: 2\n"
+                     "set: [array.rows=2, array.cols=3]\nvary:\n  accelerators: [1, 2]\nmetrics: [fps]\n")
+    for quiet in (False, True):
+        out_dir = tmp_path / f"out{quiet}"
+        code, out, err = cli(["sweep", str(study), "-o", str(out_dir), "--jobs", "1"]
+                             + (["--quiet"] if quiet else []), capsys)
+        assert code == 0, err
+        assert err == "" and not any(mark in out for mark in BAR_MARKS[:3])
+        assert (out == "") if quiet else ("2 points" in out)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_evaluate_piped_and_quiet(workload_file, capsys, quiet):
+    code, out, err = cli(["evaluate", workload_file] + (["--quiet"] if quiet else []), capsys)
+    assert code == 0, err
+    assert err == "" and not any(mark in out for mark in BAR_MARKS[:3])
+    assert "images, T =" in out  # --quiet drops the bar, not the result
+
+
+def _on_a_pty(argv: list[str]) -> tuple[int, str, str]:
+    """Run satasim with stderr on a pseudo-terminal (stdout piped); return code, stdout, terminal text."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a 120x24 terminal
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "satasim_atsn", *argv], stdout=subprocess.PIPE, stderr=slave,
+                            cwd=ROOT, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    out = proc.stdout.read().decode()
+    code = proc.wait()
+    os.close(master)
+    return code, out, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_run_and_evaluate_draw_a_bar_on_a_real_terminal(tmp_path, workload_file):
+    code, out, term = _on_a_pty(["run", "atsn16x16", "workloads/vgg16_cifar10.npz", "--images", "2"])
+    assert code == 0, term
+    assert "simulated FPS" in term and "img" in term and "FPS" in out
+    assert "simulated FPS" not in out  # results on stdout, the bar on the terminal only
+    code, out, term = _on_a_pty(["run", "atsn16x16", "workloads/vgg16_cifar10.npz", "--images", "2", "--quiet",
+                                 "--json", str(tmp_path / "r.json")])
+    assert code == 0 and out == "" and term == ""
+    code, out, term = _on_a_pty(["evaluate", workload_file])
+    assert code == 0, term
+    assert "evaluate" in term and "img" in term and "images, T =" in out
