@@ -702,6 +702,9 @@ def exit_histograms(means: dict, T: int, where: str | None, field: str) -> dict[
     return {p: hist[p] for p in DRAW_ORDER_FIRST if p in hist}
 
 
+MAX_ENTROPY_NOTE = "maximum-entropy distribution on t = 1..T with the given mean (p_t ~ exp(lam t))"
+
+
 def given_histograms(table: dict, means: dict, T: int, where: str, field: str) -> dict[str, np.ndarray]:
     """A rate table's explicit exit histograms (e.g. measured on a trained network), checked and normalised."""
     out = {}
@@ -802,10 +805,9 @@ def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = 
         "generator": "satasim workload build",
         "rate_table": Path(where).name,
         "sources": spec.get("sources", {}),
-        "exit_histograms": {p: "given in the rate table (measured: see its sources)" if p in measured else
-                            "all images at T" if p == "fixed" else
-                            "maximum-entropy distribution on t = 1..T with the given mean (p_t ~ exp(lam t))"
-                            for p in hist},
+        "exit_histograms": MAX_ENTROPY_NOTE if not measured else {
+            p: "given in the rate table (measured: see its sources)" if p in measured else
+            "all images at T" if p == "fixed" else MAX_ENTROPY_NOTE for p in hist},
         "exit_mean_timesteps": {p: float(means[p]) for p in ("dtsnn", "atsn") if p in means},
         "accuracy": None,
         "note": "statistical workload: independent Bernoulli spikes, no weights, no labels, no accuracy",
