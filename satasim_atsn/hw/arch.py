@@ -2,8 +2,9 @@
 
 Every field is checked for type and range; unknown keys are errors with a "did you mean"
 suggestion; ``--set a.b.c=value`` overrides (values parsed as YAML scalars, ``null`` removes a
-field) are validated the same way. Every mistake raises :class:`ArchError` as one line naming
-the file, the field and the fix.
+field) are validated the same way. The optional ``tech:`` section (``--set tech.<entry>=value``)
+replaces the value of technology-table entries. Every mistake raises :class:`ArchError` as one
+line naming the file, the field and the fix.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ SCHEMA: dict[str, Any] = {
         "energy_table_entry": ("str", "dram_sata_sim", None),
     },
 }
+
+# the optional section whose keys are technology-table entries (``tech.<entry>: value`` replaces that
+# entry's value; validated against the loaded table, so it is not part of SCHEMA)
+TECH_SECTION = "tech"
 
 # fields that only make sense for one setting of another field
 ADC_FIELDS = ("adc_bits", "adc_cycles_per_conversion")
@@ -291,7 +296,8 @@ def _check_section(where: str, prefix: str, raw: Any, schema: dict) -> dict:
                            f"write '{name}:' followed by indented 'key: value' lines" if name else None)
     for key in raw:
         if key not in schema:
-            raise ArchError.at(where, f"{prefix}{key}", "unknown key", _suggest(key, schema))
+            options = list(schema) + ([TECH_SECTION] if schema is SCHEMA else [])
+            raise ArchError.at(where, f"{prefix}{key}", "unknown key", _suggest(key, options))
     out: dict[str, Any] = {}
     for key, spec in schema.items():
         path = f"{prefix}{key}"
@@ -374,7 +380,7 @@ def _schema_at(path: list[str]) -> Any:
     node: Any = SCHEMA
     for i, part in enumerate(path):
         if not isinstance(node, dict) or part not in node:
-            options = node.keys() if isinstance(node, dict) else []
+            options = list(node) + ([TECH_SECTION] if i == 0 else []) if isinstance(node, dict) else []
             where = ".".join(path[: i + 1])
             raise ArchError.at("--set", where, "no such field", _suggest(part, options))
         node = node[part]
@@ -389,9 +395,14 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     path = [p for p in key.strip().split(".")]
     if not all(path):
         raise ArchError.at("--set", key, "empty path component", "e.g. --set global_buffers.weight.bytes=262144")
-    spec = _schema_at(path)
-    if isinstance(spec, dict):
-        raise ArchError.at("--set", key, "is a section, not a field", f"set one of its fields: {', '.join(spec)}")
+    if path[0] == TECH_SECTION:  # the entry itself is checked against the table when the arch is built
+        if len(path) != 2:
+            raise ArchError.at("--set", key, "a technology override names one table entry",
+                               "e.g. --set tech.sram64_1KB_read_energy_pJ=0.9")
+    else:
+        spec = _schema_at(path)
+        if isinstance(spec, dict):
+            raise ArchError.at("--set", key, "is a section, not a field", f"set one of its fields: {', '.join(spec)}")
     try:
         value = yaml.safe_load(raw_value) if raw_value.strip() else None
     except yaml.YAMLError:
@@ -451,12 +462,19 @@ def _read_yaml(path: Path) -> dict:
 
 def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, path: Path | None = None) -> Arch:
     """Validate a raw mapping (already overridden) and build the Arch, loading its technology table."""
-    cfg = _check_section(where, "", raw, SCHEMA)
+    tech_values = raw.get(TECH_SECTION)
+    if tech_values is None:
+        tech_values = {}
+    if not isinstance(tech_values, dict):
+        raise ArchError.at(where, TECH_SECTION, f"must be a mapping of table entries, got {shown(tech_values)}",
+                           "write 'tech:' followed by indented 'entry_name: value' lines")
+    cfg = _check_section(where, "", {k: v for k, v in raw.items() if k != TECH_SECTION}, SCHEMA)
     _cross_checks(where, cfg)
     try:
         tech = load_tech(cfg["technology"], base_dir=base_dir)
     except ArchError as error:
         raise ArchError(f"{where}: technology: {error}") from None
+    tech = tech.with_overrides({str(k): v for k, v in tech_values.items()}, where)
     entry = cfg["dram"]["energy_table_entry"]
     if not tech.has(f"{entry}_energy_pJ_per_bit"):
         options = [k[: -len("_energy_pJ_per_bit")] for k in tech.entries if k.endswith("_energy_pJ_per_bit")

@@ -72,6 +72,7 @@ class Tech:
     node_nm: float
     entries: dict[str, dict] = field(repr=False)
     ref: str = ""  # how the architecture named it: a shipped name or a path relative to the arch file
+    overrides: dict[str, float] = field(default_factory=dict)  # entry -> value set by the arch's ``tech:`` / --set
 
     # -- plain lookups -------------------------------------------------------------------
     def value(self, key: str) -> float:
@@ -179,8 +180,40 @@ class Tech:
         return self.value("adc_fom_fJ_per_step") * 1e-3 * (2 ** bits)
 
     def describe(self) -> dict:
-        """Name, node and how the table was named (for results JSON: never an absolute path, DESIGN section 10)."""
-        return {"name": self.name, "node_nm": self.node_nm, "table": self.ref or self.path.name}
+        """Name, node, how the table was named and any overridden entries (for results JSON: never an
+        absolute path, DESIGN section 10; the overrides make a run reproducible from its JSON)."""
+        out = {"name": self.name, "node_nm": self.node_nm, "table": self.ref or self.path.name}
+        if self.overrides:
+            out["overrides"] = dict(sorted(self.overrides.items()))
+        return out
+
+    def with_overrides(self, values: dict, where: str) -> Tech:
+        """A copy whose entries ``values`` (entry -> number) replace the table's; raises ArchError
+        (naming ``where``, ``tech.<entry>`` and the fix) for an unknown entry or a bad number."""
+        if not values:
+            return self
+        entries = dict(self.entries)
+        clean: dict[str, float] = {}
+        for key, raw in values.items():
+            field_at = f"tech.{key}"
+            if key not in entries:
+                close = difflib.get_close_matches(str(key), list(entries), n=1)
+                fix = (f"did you mean {shown(close[0])}?" if close else
+                       f"use one of the keys under 'entries:' of the table {shown(self.ref or self.path.name)}")
+                raise ArchError.at(where, field_at, f"no such entry in the technology table {shown(self.name)}", fix)
+            value = raw
+            if isinstance(value, str):  # YAML 1.1 reads '7e-05' as text
+                with contextlib.suppress(ValueError):
+                    value = float(value.replace("_", ""))
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ArchError.at(where, field_at, f"must be a number, got {shown(raw)}",
+                                   f"write a plain number in the entry's unit ({entries[key]['unit']})")
+            if value < 0:
+                raise ArchError.at(where, field_at, f"must be >= 0, got {shown(raw)}",
+                                   "energies, areas and leakage powers cannot be negative")
+            clean[key] = float(value)
+            entries[key] = dict(entries[key], value=float(value))
+        return dataclasses.replace(self, entries=entries, overrides={**self.overrides, **clean})
 
 
 def _bracket(points: list[int], x: float) -> tuple[int, int]:

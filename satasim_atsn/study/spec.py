@@ -203,9 +203,13 @@ def arch_field_paths(arch_path: Path) -> dict[str, Any]:
         with open(arch_path, encoding="utf-8") as handle:
             return flatten(yaml.safe_load(handle) or {})
     try:
-        return flatten(load_arch(arch_path).to_dict())
+        arch = load_arch(arch_path)
     except SatasimError as error:
         raise StudyError(f"{arch_path}: the study's base architecture is invalid: {error}") from None
+    fields = flatten(arch.to_dict())
+    if arch.tech is not None:  # every technology-table entry can be set or varied as tech.<entry>
+        fields.update({f"tech.{key}": arch.tech.value(key) for key in arch.tech.entries})
+    return fields
 
 
 def _fail(where: str, key: str, problem: str, fix: str) -> StudyError:
