@@ -28,6 +28,7 @@ import numpy as np
 
 from satasim_atsn.fileio import atomic_write_text
 from satasim_atsn.hw.energy import ACTIONS, compute_area, compute_energy, leakage_power_mW
+from satasim_atsn.hw.per_image import model_statics, neurobench, neurobench_csv, per_image
 
 PE_STATES = ("busy", "stall_input", "stall_output", "stall_memory", "idle")
 STATISTICAL_NOTE = (
@@ -113,6 +114,7 @@ class SimResult:
     mapping: dict
     statistical: bool = False
     timing: dict = field(default_factory=dict)
+    model: list = field(default_factory=list)  # per group: dense connections and parameter bytes (hw/per_image.py)
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -204,6 +206,7 @@ class SimResult:
             leakage_mW=_plain(leakage_power_mW(arch)),
             mapping=map_info,
             statistical=workload.is_statistical,
+            model=model_statics(mapping, workload),
         )
 
     # --- derived metrics ------------------------------------------------------------------
@@ -293,6 +296,8 @@ class SimResult:
             "workload": self.workload,
             "start": self.start,
             "metrics": self.metrics(),
+            "per_image": per_image(self),
+            "neurobench": neurobench(self),
             "counters": self.counters(),
             "totals": self.totals,
             "energy": self.energy,
@@ -353,10 +358,10 @@ class SimResult:
         return buf.getvalue()
 
     def write_csv(self, directory: str | Path) -> list[Path]:
-        """Write layers.csv and images.csv atomically into ``directory``."""
+        """Write layers.csv, images.csv and neurobench.csv (per-layer NeuroBench metrics) atomically."""
         directory = Path(directory)
-        paths = [directory / "layers.csv", directory / "images.csv"]
-        texts = [self.layers_csv(), self.images_csv()]
+        paths = [directory / "layers.csv", directory / "images.csv", directory / "neurobench.csv"]
+        texts = [self.layers_csv(), self.images_csv(), neurobench_csv(self)]
         for path, text in zip(paths, texts, strict=True):
             atomic_write_text(path, text)
         return paths
@@ -389,6 +394,12 @@ class SimResult:
                 f"  accuracy        software {acc['software'] * 100:.2f}%, hardware {acc['hardware'] * 100:.2f}% "
                 f"({acc['predictions_differ']} predictions differ)"
             )
+        nb = neurobench(self)
+        syn = nb["SynapticOperations"]
+        sparsity = "n/a" if nb["ActivationSparsity"] is None else f"{nb['ActivationSparsity']:.4f}"
+        lines.append(f"  NeuroBench      per sample: Effective_ACs {syn['Effective_ACs']:,.0f}, "
+                     f"Dense {syn['Dense']:,.0f}, MembraneUpdates {nb['MembraneUpdates']:,.0f}; "
+                     f"ActivationSparsity {sparsity}; Footprint {nb['Footprint']:,} B")
         lines.append("  energy by component (uJ/image):")
         for comp, value in m["energy_by_component_pJ"].items():
             lines.append(f"    {comp:<16}{value / self.images * 1e-6:12.3f}")

@@ -47,6 +47,8 @@ def summarize(result, arch_path: str = "") -> dict:
     """Everything compare/sweep/reproduce need from one SimResult, per image where it makes sense."""
     import numpy as np
 
+    from satasim_atsn.hw.per_image import neurobench
+
     n = int(result.images)
     clock = float(result.clock_hz)
     lat = (np.asarray(result.end_cycle) - np.asarray(result.start_cycle)).astype(np.float64)
@@ -97,6 +99,7 @@ def summarize(result, arch_path: str = "") -> dict:
         "layer_cycles_per_image_timestep": {ly["name"]: ly["cycles"] / image_steps for ly in result.layers},
         "actions_per_image": {k: v / n for k, v in sorted(totals.items())},
         "accuracy": None,
+        "neurobench": {k: v for k, v in neurobench(result).items() if k != "layers"},  # docs/results.md
         "timeline": None,
         "statistical": bool(result.statistical),
     }

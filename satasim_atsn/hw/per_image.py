@@ -1,0 +1,229 @@
+"""Values a user can compare: per-image figures and NeuroBench's metrics, from a run's own counters.
+
+``model_statics(mapping, workload)`` fixes, once per run, what the counters cannot tell: each
+group's dense synaptic connections and its parameter bytes. ``per_image(result)`` and
+``neurobench(result)`` then divide the run's counters by the number of images (NeuroBench's
+per-sample normalisation). How each NeuroBench metric maps onto the counters, and where this
+hardware's counting differs from a NeuroBench harness, is docs/results.md. Every float derived
+from a float sum is rounded to a fixed decimal grid, so the JSON bytes cannot move with summation
+order; counts divided by the number of images are exact quotients of integers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from satasim_atsn.workload.format import WEIGHTED_TYPES, is_spiking
+
+#: bit planes of a direct-encoded uint8 image: the first layer runs them as 8 binary spike planes
+IMAGE_BITS = 8
+#: how the energy components group (the issue's "memory versus compute")
+COMPONENT_KIND = {
+    "pe_compute": "compute",
+    "adc": "compute",
+    "exit_unit": "compute",
+    "pe_memory": "memory",
+    "spike_buffers": "memory",
+    "global_buffer": "memory",
+    "dram": "memory",
+    "noc": "communication",
+}
+#: the per-layer columns (NeuroBench's names), in CSV order
+LAYER_METRICS = ("Effective_MACs", "Effective_ACs", "Dense", "ActivationSparsity", "MembraneUpdates", "Footprint")
+UJ_PLACES = 9  # energies in uJ on a 1e-9 uJ (1 fJ) grid
+RATIO_PLACES = 12
+
+
+def _grid(value: float, places: int) -> float:
+    """``value`` rounded to ``places`` decimals (correctly rounded: the same bytes on any machine)."""
+    return float(round(float(value), places)) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _axis_coverage(size_in: int, size_out: int, kernel: int, stride: int, padding: int) -> int:
+    """Sum over input positions of the output positions whose window holds them (one axis, borders exact)."""
+    out = np.arange(size_out)[:, None] * stride - padding + np.arange(kernel)[None, :]
+    return int(((out >= 0) & (out < size_in)).sum())
+
+
+def _connections(inp, out_shape: tuple[int, ...]) -> int:
+    """Synapses from every position of one group input to the group's neurons (zero weights included)."""
+    neurons = int(np.prod(out_shape))
+    if inp.coverage == "identity":
+        return neurons
+    if inp.coverage == "conv":
+        (h_in, w_in), cout = inp.spatial, int(out_shape[0])
+        h_out, w_out = (int(out_shape[1]), int(out_shape[2])) if len(out_shape) == 3 else (1, 1)
+        return (int(inp.shape[0]) * cout * _axis_coverage(h_in, h_out, inp.kernel, inp.stride, inp.padding)
+                * _axis_coverage(w_in, w_out, inp.kernel, inp.stride, inp.padding))
+    return inp.size * neurons  # linear / output: every input reaches every neuron
+
+
+def _parameter_bytes(layer: dict, workload) -> int:
+    """Bytes of a layer's parameters as the workload format stores them (int8 weights, int32 biases and
+    thresholds); a statistical workload counts what a trained one of its topology stores."""
+    name, channels = layer["name"], int(layer["out_shape"][0])
+    if not workload.is_statistical:
+        return sum(int(workload.arrays[key].nbytes) for key in (f"w/{name}", f"b/{name}", f"vth/{name}")
+                   if key in workload.arrays)
+    total = 0
+    if layer["type"] in WEIGHTED_TYPES:
+        from satasim_atsn.workload.format import weight_shape
+
+        total += int(np.prod(weight_shape(layer)))
+    if is_spiking(layer) or layer["type"] == "output":
+        total += 4 * channels  # bias currents
+    if is_spiking(layer):
+        total += 4 * channels  # thresholds
+    return total
+
+
+def model_statics(mapping, workload) -> list[dict]:
+    """Per group (mapping order): dense connections per timestep, per image (bit-serial image inputs), bytes."""
+    by_name = {ly["name"]: ly for ly in workload.layers}
+    out = []
+    for group in mapping.groups:
+        per_step = per_image = 0
+        if group.kind != "pool":  # NeuroBench counts no pooling operations
+            for inp in group.inputs:
+                conn = _connections(inp, tuple(group.out_shape))
+                if inp.encoding == "image":  # computed once per image, as 8 binary bit planes
+                    per_image += IMAGE_BITS * conn
+                else:
+                    per_step += conn
+        out.append({
+            "group": group.index,
+            "dense_per_timestep": int(per_step),
+            "dense_per_image": int(per_image),
+            "parameter_bytes": int(sum(_parameter_bytes(by_name[n], workload) for n in group.layers)),
+        })
+    return out
+
+
+def _component_pJ(result) -> dict[str, float]:
+    dyn, leak = result.energy["dynamic_pJ"], result.energy["leakage_pJ"]
+    return {c: float(sum(dyn.get(c, {}).values())) + float(leak.get(c, 0.0)) for c in sorted(set(dyn) | set(leak))}
+
+
+def per_image(result) -> dict[str, Any]:
+    """Per-image values beside the run's totals: energy (total, dynamic, leakage, per component and per
+    kind), latency, accelerator-cycles, timesteps, synaptic operations, DRAM bytes and every action count."""
+    n = int(result.images)
+    total_pJ = float(result.energy["total_pJ"])
+    leak_pJ = float(sum(result.energy["leakage_pJ"].values()))
+    comps = _component_pJ(result)
+    kinds: dict[str, float] = {}
+    for comp, value in comps.items():
+        kind = COMPONENT_KIND.get(comp, "other")
+        kinds[kind] = kinds.get(kind, 0.0) + value
+    lat = np.asarray(result.end_cycle, dtype=np.int64) - np.asarray(result.start_cycle, dtype=np.int64)
+    totals = result.totals
+    accelerators = len(result.per_accelerator)
+
+    def uj(pJ: float) -> float:
+        return _grid(pJ / n * 1e-6, UJ_PLACES)
+
+    return {
+        "images": n,
+        "energy_uJ": uj(total_pJ),
+        "dynamic_energy_uJ": uj(total_pJ - leak_pJ),
+        "leakage_energy_uJ": uj(leak_pJ),
+        "energy_by_component_uJ": {c: uj(v) for c, v in comps.items()},
+        "energy_by_kind_uJ": {k: uj(v) for k, v in sorted(kinds.items())},
+        "latency_cycles": int(lat.sum()) / n,
+        "latency_us": _grid(int(lat.sum()) / n / result.clock_hz * 1e6, 9),
+        "accelerator_cycles": accelerators * int(result.total_cycles) / n,
+        "timesteps": int(np.asarray(result.exit_t).sum()) / n,
+        "sops": (int(totals.get("pe_accumulations", 0)) + int(totals.get("exit_accumulations", 0))) / n,
+        "dram_bytes": (int(totals.get("dram_read_bytes", 0)) + int(totals.get("dram_write_bytes", 0))) / n,
+        "actions": {k: int(v) / n for k, v in sorted(totals.items())},
+    }
+
+
+def _group_counts(result) -> list[dict[str, int]]:
+    """Integer totals per group over the run: ACs, dense operations, membrane updates, neuron-steps, spikes."""
+    n = int(result.images)
+    steps = int(np.asarray(result.exit_t).sum())
+    out = []
+    for row, static in zip(result.layers, result.model, strict=True):
+        counts = row["counts"]
+        out.append({
+            "acs": int(counts["pe_accumulations"]) + int(counts["exit_accumulations"]),
+            "image_acs": int(counts["pe_accumulations"]) if static["dense_per_image"] else 0,
+            "dense": static["dense_per_timestep"] * steps + static["dense_per_image"] * n,
+            "updates": int(counts["pe_fire_updates"]) + int(counts["exit_updates"]),
+            "neuron_steps": int(counts["pe_fire_updates"]),  # spiking neurons x timesteps they ran
+            "spikes": int(counts["pe_spikes_out"]),
+            "bytes": int(static["parameter_bytes"]),
+        })
+    return out
+
+
+def _sparsity(spikes: int, neuron_steps: int) -> float | None:
+    return _grid(1.0 - spikes / neuron_steps, RATIO_PLACES) if neuron_steps else None
+
+
+def neurobench_layers(result) -> list[dict[str, Any]]:
+    """One row per group with NeuroBench's metric names, per sample (sparsity is a ratio, Footprint bytes)."""
+    n = int(result.images)
+    return [
+        {
+            "group": row["group"],
+            "name": row["name"],
+            "kind": row["kind"],
+            "Effective_MACs": 0.0,
+            "Effective_ACs": c["acs"] / n,
+            "Dense": c["dense"] / n,
+            "ActivationSparsity": _sparsity(c["spikes"], c["neuron_steps"]),
+            "MembraneUpdates": c["updates"] / n,
+            "Footprint": c["bytes"],
+        }
+        for row, c in zip(result.layers, _group_counts(result), strict=True)
+    ]
+
+
+def neurobench(result) -> dict[str, Any]:
+    """NeuroBench's workload and static metrics of the run, per sample (docs/results.md says how each is counted)."""
+    n = int(result.images)
+    groups = _group_counts(result)
+
+    def total(key: str) -> int:
+        return sum(c[key] for c in groups)
+
+    out: dict[str, Any] = {
+        "samples": n,
+        "SynapticOperations": {"Effective_MACs": 0.0, "Effective_ACs": total("acs") / n, "Dense": total("dense") / n},
+        "ActivationSparsity": _sparsity(total("spikes"), total("neuron_steps")),
+        "MembraneUpdates": total("updates") / n,
+        "Footprint": total("bytes"),
+        "ClassificationAccuracy": None,
+        "bit_serial_input_ACs": total("image_acs") / n,
+        "layers": neurobench_layers(result),
+    }
+    labels = result.labels
+    if labels is not None and (np.asarray(result.pred_hw) >= 0).all():
+        correct = int((np.asarray(result.pred_hw) == np.asarray(labels)).sum())
+        out["ClassificationAccuracy"] = correct / n
+    return out
+
+
+def neurobench_csv(result) -> str:
+    """The per-layer NeuroBench rows as CSV (one row per group, then a ``total`` row)."""
+    import csv
+    import io
+
+    block = neurobench(result)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["group", "name", "kind", *LAYER_METRICS])
+
+    def cell(value) -> str:
+        return "" if value is None else repr(value) if isinstance(value, float) else str(value)
+
+    for row in block["layers"]:
+        writer.writerow([row["group"], row["name"], row["kind"], *(cell(row[m]) for m in LAYER_METRICS)])
+    syn = block["SynapticOperations"]
+    writer.writerow(["total", "", "", cell(syn["Effective_MACs"]), cell(syn["Effective_ACs"]), cell(syn["Dense"]),
+                     cell(block["ActivationSparsity"]), cell(block["MembraneUpdates"]), cell(block["Footprint"])])
+    return buf.getvalue()
