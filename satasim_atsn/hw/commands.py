@@ -45,7 +45,8 @@ def _peak_rss_mb() -> float:
 @click.argument("workload_path", metavar="WORKLOAD")
 @click.option("--images", type=int, default=None, help="Number of images (default: all from --start).")
 @click.option("--start", type=int, default=0, show_default=True, help="Index of the first image.")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override an arch field (repeatable).")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+              help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the full results.")
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False), default=None, help="Write layers/images CSVs.")
 @click.option("--quiet", is_flag=True, help="No progress line and no summary.")
@@ -106,7 +107,8 @@ def functional_floor(arch, workload, start: int, count: int) -> None:
 @click.argument("workload_path", metavar="WORKLOAD")
 @click.option("--arch", "arch_path", default=None, help="Architecture YAML or shipped name (default atsn16x16).")
 @click.option("--images", type=int, default=256, show_default=True, help="Images to time.")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override an arch field (repeatable).")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+              help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the numbers.")
 def bench_command(workload_path, arch_path, images, overrides, json_path) -> None:
     """Time the simulation of WORKLOAD against its bare functional forward, in one process."""

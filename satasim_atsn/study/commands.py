@@ -57,7 +57,8 @@ def sweep_command(study_path, out_dir, resume, force, jobs, scheduler, quiet) ->
 @click.option("--baseline", default=None, help="architecture name (or index) the ratios refer to (default: the first)")
 @click.option("--images", type=int, default=None, help="images to simulate (default: 100, or all if fewer)")
 @click.option("--start", type=int, default=0, show_default=True, help="first image")
-@click.option("--set", "overrides", multiple=True, help="override a field of every architecture: path.to.field=value")
+@click.option("--set", "overrides", multiple=True,
+              help="override a field of every architecture: path.to.field=value, or tech.<entry>=value")
 @click.option("--jobs", "-j", type=int, default=None, help="worker processes (default: cores, at most one per arch)")
 @click.option("--json", "json_path", default=None, help="also write the comparison as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")

@@ -11,6 +11,7 @@ import numpy as np
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.hw.arch import resolve_arch_path
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
 from satasim_atsn.study.metrics import run_summary, workload_meta, workload_notice
@@ -190,8 +191,8 @@ def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, 
     """Simulate, write report.md/html, results.json and plots; return the terminal summary table."""
     if not Path(workload_path).is_file():
         raise StudyError.at(workload_path, None, "no such workload file", "the last argument must be a workload .npz")
-    for a in arch_paths:
-        if not Path(a).is_file():
+    for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
+        if not resolve_arch_path(a).is_file():
             raise StudyError.at(a, None, "no such architecture file", "give arch .yaml files, then the workload")
     meta = workload_meta(str(workload_path))
     available = int(meta.get("num_images", 10000)) if meta.get("kind") == "statistical" else None
