@@ -441,35 +441,47 @@ def _stream_positions(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[np
 # ------------------------------------------------------------------------------------------
 # batch programs
 # ------------------------------------------------------------------------------------------
-def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size: int) -> list[_BatchWork]:
-    """The programs of every batch in one trace chunk."""
-    n, T, P = trace.num_images, model.T, model.P
-    G = len(model.groups)
-    maps = _ChunkMaps(model, trace)
+@dataclass
+class _ChunkBatches:
+    """The batches of one trace chunk and their slices (batch, t), in batch-then-t order.
+
+    Each slice lists the trace rows (image*T + t-1) of the batch's images still running at t.
+    """
+
+    n: int
+    T: int
+    starts: np.ndarray  # [nb] first image of each batch, chunk-relative
+    ends: np.ndarray  # [nb]
+    exit_t: np.ndarray  # [n] int64
+    active_count: np.ndarray  # [nb, T] images of the batch still running at t
+    slice_b: np.ndarray
+    slice_t: np.ndarray
+    slice_rows: np.ndarray
+    slice_ptr: np.ndarray
+    slice_batches: np.ndarray  # the batches that have slices, and the index of each one's first slice
+    slice_first: np.ndarray
+
+    @property
+    def nb(self) -> int:
+        return self.starts.size
+
+    def per_batch(self, values: np.ndarray) -> np.ndarray:
+        """Sum a per-row quantity [n*T] over each batch's images: -> [nb, T]."""
+        v = values.reshape(self.n, self.T)
+        return np.add.reduceat(v, self.starts, axis=0)
+
+
+def _chunk_batches(trace: Trace, T: int, batch_size: int) -> _ChunkBatches:
+    """Cut a trace chunk into batches of ``batch_size`` images and list their (batch, t) slices."""
+    n = trace.num_images
     exit_t = trace.exit_t.astype(np.int64)
     batch_starts = np.arange(0, n, batch_size, dtype=np.int64)
     nb = batch_starts.size
     batch_ends = np.minimum(batch_starts + batch_size, n)
-    rows_t = np.tile(np.arange(1, T + 1), n)  # t of each row
-    row_img = np.repeat(np.arange(n), T)
-    # per-group per-(batch, t) quantities
-    compute_d: dict[tuple[int, int], np.ndarray] = {}  # (group, fold) -> [nb, T]
-    spill: dict[int, np.ndarray] = {}  # group -> [nb, T] excess bytes
-    pe_busy = np.zeros((nb, P), dtype=np.int64)
-    pe_stall = np.zeros((nb, P), dtype=np.int64)
-    group_busy = np.zeros((nb, G), dtype=np.int64)
-    counts = np.zeros((nb, G, len(ACTIONS)), dtype=np.int64)
     active_count = np.zeros((nb, T), dtype=np.int64)
     for b in range(nb):
         e = exit_t[batch_starts[b] : batch_ends[b]]
         active_count[b] = (np.arange(1, T + 1)[:, None] <= e[None, :]).sum(axis=1)
-
-    def per_batch(values: np.ndarray) -> np.ndarray:
-        """Sum a per-row quantity [n*T] over each batch's images: -> [nb, T]."""
-        v = values.reshape(n, T)
-        return np.add.reduceat(v, batch_starts, axis=0)
-
-    # the slices (batch, t) in batch-then-t order, each listing its active images' trace rows
     sl_b, sl_t, sl_rows, sl_len = [], [], [], []
     for b in range(nb):
         lo, hi = int(batch_starts[b]), int(batch_ends[b])
@@ -481,230 +493,344 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
             sl_rows.append(act * T + (t - 1))
             sl_len.append(act.size)
     slice_b = np.array(sl_b, dtype=np.int64)
-    slice_t = np.array(sl_t, dtype=np.int64)
-    slice_rows = np.concatenate(sl_rows).astype(np.int64) if sl_rows else np.zeros(0, dtype=np.int64)
-    slice_ptr = np.concatenate([[0], np.cumsum(sl_len)]).astype(np.int64)
     slice_batches, slice_first = np.unique(slice_b, return_index=True)
+    return _ChunkBatches(
+        n=n,
+        T=T,
+        starts=batch_starts,
+        ends=batch_ends,
+        exit_t=exit_t,
+        active_count=active_count,
+        slice_b=slice_b,
+        slice_t=np.array(sl_t, dtype=np.int64),
+        slice_rows=np.concatenate(sl_rows).astype(np.int64) if sl_rows else np.zeros(0, dtype=np.int64),
+        slice_ptr=np.concatenate([[0], np.cumsum(sl_len)]).astype(np.int64),
+        slice_batches=slice_batches,
+        slice_first=slice_first,
+    )
 
-    pool_cycles: dict[int, np.ndarray] = {}
-    exit_d = np.zeros((nb, T), dtype=np.int64)
-    exit_busy = np.zeros(nb, dtype=np.int64)
-    exit_stall = np.zeros(nb, dtype=np.int64)
+
+@dataclass
+class _ChunkPhases:
+    """Every group's local phase cycles per (batch, t) [nb, T] and its per-batch counters, before assembly."""
+
+    compute_d: dict[tuple[int, int], np.ndarray]  # (PE group, fold) -> compute phase cycles
+    spill: dict[int, np.ndarray]  # PE group -> output spike bytes beyond the output buffer
+    pool_cycles: dict[int, np.ndarray]  # pool group -> its phase cycles
+    exit_d: np.ndarray  # the exit unit's phase cycles
+    exit_busy: np.ndarray  # [nb]
+    exit_stall: np.ndarray  # [nb]
+    pe_busy: np.ndarray  # [nb, P]
+    pe_stall: np.ndarray  # [nb, P]
+    group_busy: np.ndarray  # [nb, G]
+    counts: np.ndarray  # [nb, G, len(ACTIONS)]
+
+    @classmethod
+    def zeros(cls, nb: int, T: int, P: int, G: int) -> _ChunkPhases:
+        return cls(
+            compute_d={},
+            spill={},
+            pool_cycles={},
+            exit_d=np.zeros((nb, T), dtype=np.int64),
+            exit_busy=np.zeros(nb, dtype=np.int64),
+            exit_stall=np.zeros(nb, dtype=np.int64),
+            pe_busy=np.zeros((nb, P), dtype=np.int64),
+            pe_stall=np.zeros((nb, P), dtype=np.int64),
+            group_busy=np.zeros((nb, G), dtype=np.int64),
+            counts=np.zeros((nb, G, len(ACTIONS)), dtype=np.int64),
+        )
+
+
+def _pe_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatches, ph: _ChunkPhases) -> None:
+    """A PE group's compute phases, PE busy/stall cycles, counters and output spill over the chunk."""
+    gi = g.index
+    stats, sin_bytes = _pe_group_stats(model, g, maps)
+    sin_b = bt.per_batch(sin_bytes)
+    stream = _stream_positions(model, g, maps)
+    s_out_total = np.zeros((bt.nb, model.T), dtype=np.int64)
+    for f, (fm, st) in enumerate(zip(model.folds[gi], stats, strict=True)):
+        s_out_b = bt.per_batch(st.s_out)
+        s_out_total += s_out_b
+        d = np.zeros((bt.nb, model.T), dtype=np.int64)
+        if bt.slice_b.size:
+            _fold_compute_phases(model, g, fm, st, stream, sin_b, s_out_b, bt, ph, d)
+        ph.compute_d[(gi, f)] = d
+        _count_pe_fold(model, fm, st, sin_b, s_out_b, bt, ph.counts[:, gi])
+    ph.spill[gi] = np.maximum(0, s_out_total * model.sb - model.out_bytes)
+
+
+def _fold_compute_phases(
+    model: _Model,
+    g: Group,
+    fm: _FoldModel,
+    st: _FoldStats,
+    stream: tuple[np.ndarray, np.ndarray],
+    sin_b: np.ndarray,
+    s_out_b: np.ndarray,
+    bt: _ChunkBatches,
+    ph: _ChunkPhases,
+    d: np.ndarray,
+) -> None:
+    """One fold's compute phase of every slice into ``d`` [nb, T], and its PE busy/stall cycles into ``ph``."""
+    row_ptr, pos = stream
+    slice_b, slice_t, slice_rows, slice_ptr = bt.slice_b, bt.slice_t, bt.slice_rows, bt.slice_ptr
     fire_per_neuron = model.fire_cycles
-    for g in model.groups:
-        gi = g.index
-        if g.kind == "pe":
-            stats, sin_bytes = _pe_group_stats(model, g, maps)
-            sin_b = per_batch(sin_bytes)
-            row_ptr, pos = _stream_positions(model, g, maps)
-            s_out_total = np.zeros((nb, T), dtype=np.int64)
-            for f, (fm, st) in enumerate(zip(model.folds[gi], stats, strict=True)):
-                s_out_b = per_batch(st.s_out)
-                s_out_total += s_out_b
-                d = np.zeros((nb, T), dtype=np.int64)
-                if slice_b.size:
-                    nrows_s = np.diff(slice_ptr)
-                    busy_cls = np.add.reduceat(st.cyc[slice_rows], slice_ptr[:-1], axis=0)
-                    busy_cls += nrows_s[:, None] * (fm.cls_neurons * fire_per_neuron)[None, :]
-                    # fast path: a slice in which no PE receives more spikes than its buffer holds never finds a
-                    # full buffer (the k-th push sees at most k - 1 <= ring_length - 1 spikes), so delivery is pure
-                    # pacing and the kernel skips the room check; and a ring of (most spikes per PE + 1)
-                    # entries is never read past its start, so it gives the same result as a larger one
-                    most = np.add.reduceat(st.dlv_cls[slice_rows], slice_ptr[:-1], axis=0).max(axis=1)
-                    paced = most <= model.input_buffer_spikes
-                    ring_length = int(min(model.input_buffer_spikes, int(most.max()) + 1))
-                    shift = kernels.ring_shift(fm.cls_neurons.size, ring_length)
-                    # the packed state of the kernel holds any cycle below the slice's serial bound
-                    bound = model.stream_start + 2 + (row_ptr[-1] - row_ptr[0]) + int(busy_cls.sum())
-                    if bound >= 1 << (62 - shift):
-                        raise SatasimError(
-                            f"{g.name}: a compute phase may exceed {1 << (62 - shift)} cycles; fix: simulate fewer"
-                            " images per batch (--set images_per_batch=...)"
-                        )
-                    d_cls = kernels.fold_slices(
-                        slice_ptr,
-                        slice_rows,
-                        row_ptr,
-                        pos,
-                        fm.vp_ptr,
-                        fm.vp_cls,
-                        fm.vp_cost,
-                        fm.cls_neurons,
-                        fire_per_neuron,
-                        model.stream_start,
-                        model.r,
-                        ring_length,
-                        shift,
-                        paced,
-                    )
-                    d[slice_b, slice_t - 1] = np.maximum(
-                        d_cls.max(axis=1),
-                        np.maximum(
-                            -(-sin_b[slice_b, slice_t - 1] // model.in_bpc),
-                            -(-s_out_b[slice_b, slice_t - 1] * model.sb // model.out_bpc),
-                        ),
-                    )
-                    busy_b = np.add.reduceat(busy_cls, slice_first, axis=0)
-                    stall_b = np.add.reduceat(d_cls - busy_cls, slice_first, axis=0)
-                    pe_busy[slice_batches] += busy_b[:, fm.pe_class]
-                    pe_stall[slice_batches] += stall_b[:, fm.pe_class]
-                    group_busy[slice_batches, gi] += busy_b @ fm.cls_members
-                compute_d[(gi, f)] = d
-                c = counts[:, gi]
-                acc_b = per_batch(st.acc).sum(axis=1)
-                fires = active_count.sum(axis=1) * fm.neurons
-                c[:, A["pe_accumulations"]] += acc_b
-                c[:, A["pe_fire_updates"]] += fires
-                c[:, A["pe_dm_reads"]] += acc_b + fires
-                c[:, A["pe_dm_writes"]] += acc_b + fires
-                if model.analog:
-                    c[:, A["adc_conversions"]] += fires
-                c[:, A["pe_spikes_out"]] += s_out_b.sum(axis=1)
-                c[:, A["pe_output_buffer_pushes"]] += s_out_b.sum(axis=1)
-                c[:, A["pe_input_buffer_pushes"]] += per_batch(st.deliveries).sum(axis=1)
-                c[:, A["spike_glb_read_bytes"]] += sin_b.sum(axis=1)
-                c[:, A["spike_glb_write_bytes"]] += s_out_b.sum(axis=1) * model.sb
-                c[:, A["noc_byte_hops"]] += per_batch(st.dlv_hops + st.out_hops).sum(axis=1)
-            spill[gi] = np.maximum(0, s_out_total * model.sb - model.out_bytes)
-        elif g.kind == "pool":
-            spec = g.inputs[0]
-            s_in = per_batch(maps.totals(spec.source))
-            s_out = per_batch(maps.totals(g.name))
-            pool_cycles[gi] = -(-(s_in + s_out) * model.sb // model.out_bpc)
-            c = counts[:, gi]
-            c[:, A["pool_ors"]] += s_in.sum(axis=1)
-            c[:, A["spike_glb_read_bytes"]] += s_in.sum(axis=1) * model.sb
-            c[:, A["spike_glb_write_bytes"]] += s_out.sum(axis=1) * model.sb
-        else:  # the exit unit
-            spec = g.inputs[0]
-            if spec.encoding == "image":
-                raise SatasimError.at(model.workload.source, "layers", "the output layer reads the image", "add layers")
-            tot = maps.totals(spec.source).reshape(n, T)
-            classes = model.classes
-            for b in range(nb):
-                lo, hi = batch_starts[b], batch_ends[b]
-                e = exit_t[lo:hi]
-                for t in range(1, int(e.max()) + 1):
-                    act = np.flatnonzero(e >= t)
-                    spikes = tot[lo:hi, t - 1][act]
-                    busy = int(spikes.sum()) * model.exit_cost + act.size * classes
-                    nz = np.flatnonzero(spikes > 0)
-                    stall = max(0, model.exit_start + 1 - int(nz[0]) * classes) if nz.size else 0
-                    exit_d[b, t - 1] = busy + stall
-                    exit_busy[b] += busy
-                    exit_stall[b] += stall
-            s_in = per_batch(tot.reshape(-1))
-            c = counts[:, gi]
-            c[:, A["exit_accumulations"]] += s_in.sum(axis=1) * classes
-            c[:, A["exit_updates"]] += active_count.sum(axis=1) * classes
-            c[:, A["spike_glb_read_bytes"]] += s_in.sum(axis=1) * model.sb
-            c[:, A["noc_byte_hops"]] += s_in.sum(axis=1) * model.sb * model.mapping.exit_hops
-    del rows_t, row_img
-    # assemble programs
-    works = []
-    resident_w = model.mapping.weights_resident
-    resident_m = model.mapping.membranes_resident
+    nrows_s = np.diff(slice_ptr)
+    busy_cls = np.add.reduceat(st.cyc[slice_rows], slice_ptr[:-1], axis=0)
+    busy_cls += nrows_s[:, None] * (fm.cls_neurons * fire_per_neuron)[None, :]
+    # fast path: a slice in which no PE receives more spikes than its buffer holds never finds a
+    # full buffer (the k-th push sees at most k - 1 <= ring_length - 1 spikes), so delivery is pure
+    # pacing and the kernel skips the room check; and a ring of (most spikes per PE + 1)
+    # entries is never read past its start, so it gives the same result as a larger one
+    most = np.add.reduceat(st.dlv_cls[slice_rows], slice_ptr[:-1], axis=0).max(axis=1)
+    paced = most <= model.input_buffer_spikes
+    ring_length = int(min(model.input_buffer_spikes, int(most.max()) + 1))
+    shift = kernels.ring_shift(fm.cls_neurons.size, ring_length)
+    # the packed state of the kernel holds any cycle below the slice's serial bound
+    bound = model.stream_start + 2 + (row_ptr[-1] - row_ptr[0]) + int(busy_cls.sum())
+    if bound >= 1 << (62 - shift):
+        raise SatasimError(
+            f"{g.name}: a compute phase may exceed {1 << (62 - shift)} cycles; fix: simulate fewer"
+            " images per batch (--set images_per_batch=...)"
+        )
+    d_cls = kernels.fold_slices(
+        slice_ptr,
+        slice_rows,
+        row_ptr,
+        pos,
+        fm.vp_ptr,
+        fm.vp_cls,
+        fm.vp_cost,
+        fm.cls_neurons,
+        fire_per_neuron,
+        model.stream_start,
+        model.r,
+        ring_length,
+        shift,
+        paced,
+    )
+    d[slice_b, slice_t - 1] = np.maximum(
+        d_cls.max(axis=1),
+        np.maximum(
+            -(-sin_b[slice_b, slice_t - 1] // model.in_bpc),
+            -(-s_out_b[slice_b, slice_t - 1] * model.sb // model.out_bpc),
+        ),
+    )
+    busy_b = np.add.reduceat(busy_cls, bt.slice_first, axis=0)
+    stall_b = np.add.reduceat(d_cls - busy_cls, bt.slice_first, axis=0)
+    ph.pe_busy[bt.slice_batches] += busy_b[:, fm.pe_class]
+    ph.pe_stall[bt.slice_batches] += stall_b[:, fm.pe_class]
+    ph.group_busy[bt.slice_batches, g.index] += busy_b @ fm.cls_members
 
-    def stage_weights(w: int, gi: int) -> int:
+
+def _count_pe_fold(
+    model: _Model,
+    fm: _FoldModel,
+    st: _FoldStats,
+    sin_b: np.ndarray,
+    s_out_b: np.ndarray,
+    bt: _ChunkBatches,
+    c: np.ndarray,
+) -> None:
+    """Add one fold's action counts per batch to ``c`` [nb, len(ACTIONS)] (its group's counters)."""
+    acc_b = bt.per_batch(st.acc).sum(axis=1)
+    fires = bt.active_count.sum(axis=1) * fm.neurons
+    c[:, A["pe_accumulations"]] += acc_b
+    c[:, A["pe_fire_updates"]] += fires
+    c[:, A["pe_dm_reads"]] += acc_b + fires
+    c[:, A["pe_dm_writes"]] += acc_b + fires
+    if model.analog:
+        c[:, A["adc_conversions"]] += fires
+    c[:, A["pe_spikes_out"]] += s_out_b.sum(axis=1)
+    c[:, A["pe_output_buffer_pushes"]] += s_out_b.sum(axis=1)
+    c[:, A["pe_input_buffer_pushes"]] += bt.per_batch(st.deliveries).sum(axis=1)
+    c[:, A["spike_glb_read_bytes"]] += sin_b.sum(axis=1)
+    c[:, A["spike_glb_write_bytes"]] += s_out_b.sum(axis=1) * model.sb
+    c[:, A["noc_byte_hops"]] += bt.per_batch(st.dlv_hops + st.out_hops).sum(axis=1)
+
+
+def _pool_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatches, ph: _ChunkPhases) -> None:
+    """A max-pool group's phase cycles and counters over the chunk."""
+    gi = g.index
+    spec = g.inputs[0]
+    s_in = bt.per_batch(maps.totals(spec.source))
+    s_out = bt.per_batch(maps.totals(g.name))
+    ph.pool_cycles[gi] = -(-(s_in + s_out) * model.sb // model.out_bpc)
+    c = ph.counts[:, gi]
+    c[:, A["pool_ors"]] += s_in.sum(axis=1)
+    c[:, A["spike_glb_read_bytes"]] += s_in.sum(axis=1) * model.sb
+    c[:, A["spike_glb_write_bytes"]] += s_out.sum(axis=1) * model.sb
+
+
+def _exit_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatches, ph: _ChunkPhases) -> None:
+    """The exit unit's accumulate phases, busy/stall cycles and counters over the chunk."""
+    gi = g.index
+    spec = g.inputs[0]
+    if spec.encoding == "image":
+        raise SatasimError.at(model.workload.source, "layers", "the output layer reads the image", "add layers")
+    tot = maps.totals(spec.source).reshape(bt.n, model.T)
+    classes = model.classes
+    for b in range(bt.nb):
+        lo, hi = bt.starts[b], bt.ends[b]
+        e = bt.exit_t[lo:hi]
+        for t in range(1, int(e.max()) + 1):
+            act = np.flatnonzero(e >= t)
+            spikes = tot[lo:hi, t - 1][act]
+            busy = int(spikes.sum()) * model.exit_cost + act.size * classes
+            nz = np.flatnonzero(spikes > 0)
+            stall = max(0, model.exit_start + 1 - int(nz[0]) * classes) if nz.size else 0
+            ph.exit_d[b, t - 1] = busy + stall
+            ph.exit_busy[b] += busy
+            ph.exit_stall[b] += stall
+    s_in = bt.per_batch(tot.reshape(-1))
+    c = ph.counts[:, gi]
+    c[:, A["exit_accumulations"]] += s_in.sum(axis=1) * classes
+    c[:, A["exit_updates"]] += bt.active_count.sum(axis=1) * classes
+    c[:, A["spike_glb_read_bytes"]] += s_in.sum(axis=1) * model.sb
+    c[:, A["noc_byte_hops"]] += s_in.sum(axis=1) * model.sb * model.mapping.exit_hops
+
+
+class _ProgramWriter:
+    """One batch's program under construction: its ops, the local cycles pending before the next op, its totals."""
+
+    def __init__(self, model: _Model, ph: _ChunkPhases, b: int, exit_t: np.ndarray, first_image: int) -> None:
+        self.model = model
+        self.ph = ph
+        self.b = b
+        self.exit_t = exit_t  # of the batch's images
+        self.first_image = first_image  # absolute index of the batch's first image
+        self.c = ph.counts[b]  # [G, len(ACTIONS)], a view: the chunk's counters
+        self.ops: list = []
+        self.pending = 0
+        self.local_mem = 0
+        self.group_local = np.zeros(len(model.groups), dtype=np.int64)
+        self.exit_busy = int(ph.exit_busy[b])
+
+    def op(self, kind: int, value: int, gi: int) -> None:
+        """End the pending local stretch with one op (a DRAM transaction or an image's exit mark)."""
+        self.ops.append((self.pending, kind, value, gi))
+        self.pending = 0
+
+    def dram_read(self, nbytes: int, gi: int) -> None:
+        self.op(DRAM_READ, nbytes, gi)
+        self.c[gi, A["dram_read_bytes"]] += nbytes
+
+    def dram_write(self, nbytes: int, gi: int) -> None:
+        self.op(DRAM_WRITE, nbytes, gi)
+        self.c[gi, A["dram_write_bytes"]] += nbytes
+
+    def stage_weights(self, w: int, gi: int) -> int:
         """Weight fetch (section 4 phase 1, when not resident) and stream (phase 2); returns stream cycles."""
-        nonlocal pending
-        if not resident_w and w > 0:
-            ops.append((pending, DRAM_READ, w, gi))
-            pending = 0
-            c[gi, A["dram_read_bytes"]] += w
-            c[gi, A["weight_glb_write_bytes"]] += w
+        model = self.model
+        if not model.mapping.weights_resident and w > 0:
+            self.dram_read(w, gi)
+            self.c[gi, A["weight_glb_write_bytes"]] += w
         stream = -(-w // model.weight_bpc)
-        pending += stream
-        c[gi, A["weight_glb_read_bytes"]] += w
-        c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
+        self.pending += stream
+        self.c[gi, A["weight_glb_read_bytes"]] += w
+        self.c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
         return stream
 
-    for b in range(nb):
-        lo, hi = int(batch_starts[b]), int(batch_ends[b])
-        e = exit_t[lo:hi]
-        ops: list = []
-        pending = 0
-        local_mem = 0
-        group_local = np.zeros(G, dtype=np.int64)
-        exit_busy_b = int(exit_busy[b])
-        c = counts[b]
-        for t in range(1, int(e.max()) + 1):
-            b_act = int(active_count[b, t - 1])
-            spilled: set[int] = set()
-            for g in model.groups:
-                gi = g.index
-                # spike spill read-back before the group's first phase
-                seen: set[int] = set()
-                for spec in g.inputs:
-                    prod = model.producer.get(spec.source)
-                    if prod is None or prod in seen or prod not in spilled:
-                        continue
-                    seen.add(prod)
-                    nbytes = int(spill[prod][b, t - 1])
-                    ops.append((pending, DRAM_READ, nbytes, gi))
-                    c[gi, A["dram_read_bytes"]] += nbytes
-                    pending = 0
-                if g.kind == "pe":
-                    for f, fm in enumerate(model.folds[gi]):
-                        stream = stage_weights(fm.weight_bytes, gi)
-                        local_mem += stream
-                        group_local[gi] += stream
-                        mem_bytes = -(-b_act * fm.neurons * model.vmem_bits // 8)
-                        if not resident_m and t > 1 and mem_bytes > 0:
-                            ops.append((pending, DRAM_READ, mem_bytes, gi))
-                            pending = 0
-                            c[gi, A["dram_read_bytes"]] += mem_bytes
-                        dur = int(compute_d[(gi, f)][b, t - 1])
-                        pending += dur
-                        group_local[gi] += dur
-                        if not resident_m and t < model.T and mem_bytes > 0:
-                            ops.append((pending, DRAM_WRITE, mem_bytes, gi))
-                            pending = 0
-                            c[gi, A["dram_write_bytes"]] += mem_bytes
-                    nbytes = int(spill[gi][b, t - 1])
-                    if nbytes > 0:
-                        ops.append((pending, DRAM_WRITE, nbytes, gi))
-                        pending = 0
-                        c[gi, A["dram_write_bytes"]] += nbytes
-                        spilled.add(gi)
-                elif g.kind == "pool":
-                    dur = int(pool_cycles[gi][b, t - 1])
-                    pending += dur
-                    local_mem += dur
-                    group_local[gi] += dur
-                else:
-                    stream = stage_weights(model.exit_weight_bytes, gi)
-                    local_mem += stream
-                    dur = int(exit_d[b, t - 1])
-                    decide = 0
-                    if t < model.T:
-                        decide = b_act * model.decide_cycles
-                        for key, per in model.decide_ops.items():
-                            c[gi, A[key]] += per * b_act
-                        exit_busy_b += decide
-                    pending += dur + decide
-                    group_local[gi] += stream + dur + decide
-                    for j in np.flatnonzero(e == t):
-                        ops.append((pending, MARK, first_image + lo + int(j), gi))
-                        pending = 0
-        works.append(
-            _BatchWork(
-                images=np.arange(lo, hi, dtype=np.int64) + first_image,
-                exit_t=e.copy(),
-                ops=ops,
-                tail=pending,
-                counts=c.sum(axis=0),
-                pe_busy=pe_busy[b].copy(),
-                pe_stall_input=pe_stall[b].copy(),
-                local_stall_memory=local_mem,
-                exit_busy=exit_busy_b,
-                exit_stall_input=int(exit_stall[b]),
-                group_local=group_local,
-                group_counts=c.copy(),
-                group_busy=group_busy[b].copy(),
-            )
-        )
-    return works
+    def read_back_spills(self, g: Group, t: int, spilled: set[int]) -> None:
+        """Read back, before the group's first phase, the spikes its producers spilled to DRAM at t."""
+        seen: set[int] = set()
+        for spec in g.inputs:
+            prod = self.model.producer.get(spec.source)
+            if prod is None or prod in seen or prod not in spilled:
+                continue
+            seen.add(prod)
+            self.dram_read(int(self.ph.spill[prod][self.b, t - 1]), g.index)
+
+
+def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: set[int]) -> None:
+    """A PE group's step t: per fold weights, membrane fill, compute, membrane spill; then its spike spill."""
+    model, gi = w.model, g.index
+    resident_m = model.mapping.membranes_resident
+    for f, fm in enumerate(model.folds[gi]):
+        stream = w.stage_weights(fm.weight_bytes, gi)
+        w.local_mem += stream
+        w.group_local[gi] += stream
+        mem_bytes = -(-b_act * fm.neurons * model.vmem_bits // 8)
+        if not resident_m and t > 1 and mem_bytes > 0:
+            w.dram_read(mem_bytes, gi)
+        dur = int(w.ph.compute_d[(gi, f)][w.b, t - 1])
+        w.pending += dur
+        w.group_local[gi] += dur
+        if not resident_m and t < model.T and mem_bytes > 0:
+            w.dram_write(mem_bytes, gi)
+    nbytes = int(w.ph.spill[gi][w.b, t - 1])
+    if nbytes > 0:
+        w.dram_write(nbytes, gi)
+        spilled.add(gi)
+
+
+def _pool_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: set[int]) -> None:
+    """A max-pool group's step t: one local phase."""
+    dur = int(w.ph.pool_cycles[g.index][w.b, t - 1])
+    w.pending += dur
+    w.local_mem += dur
+    w.group_local[g.index] += dur
+
+
+def _exit_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: set[int]) -> None:
+    """The exit unit's step t: weights, accumulate, decide (before the last step), and the exiting images' marks."""
+    model, gi = w.model, g.index
+    stream = w.stage_weights(model.exit_weight_bytes, gi)
+    w.local_mem += stream
+    dur = int(w.ph.exit_d[w.b, t - 1])
+    decide = 0
+    if t < model.T:
+        decide = b_act * model.decide_cycles
+        for key, per in model.decide_ops.items():
+            w.c[gi, A[key]] += per * b_act
+        w.exit_busy += decide
+    w.pending += dur + decide
+    w.group_local[gi] += stream + dur + decide
+    for j in np.flatnonzero(w.exit_t == t):
+        w.op(MARK, w.first_image + int(j), gi)
+
+
+# one builder per group kind: its phases over a chunk, and its step of a batch program
+_GROUP_PHASES = {"pe": _pe_group_phases, "pool": _pool_group_phases, "exit": _exit_group_phases}
+_GROUP_PROGRAMS = {"pe": _pe_program, "pool": _pool_program, "exit": _exit_program}
+
+
+def _batch_work(model: _Model, bt: _ChunkBatches, ph: _ChunkPhases, b: int, first_image: int) -> _BatchWork:
+    """Assemble batch ``b``'s program: every group's step, t by t, in group order."""
+    lo, hi = int(bt.starts[b]), int(bt.ends[b])
+    e = bt.exit_t[lo:hi]
+    w = _ProgramWriter(model, ph, b, e, first_image + lo)
+    for t in range(1, int(e.max()) + 1):
+        b_act = int(bt.active_count[b, t - 1])
+        spilled: set[int] = set()
+        for g in model.groups:
+            w.read_back_spills(g, t, spilled)
+            _GROUP_PROGRAMS[g.kind](w, g, t, b_act, spilled)
+    return _BatchWork(
+        images=np.arange(lo, hi, dtype=np.int64) + first_image,
+        exit_t=e.copy(),
+        ops=w.ops,
+        tail=w.pending,
+        counts=w.c.sum(axis=0),
+        pe_busy=ph.pe_busy[b].copy(),
+        pe_stall_input=ph.pe_stall[b].copy(),
+        local_stall_memory=w.local_mem,
+        exit_busy=w.exit_busy,
+        exit_stall_input=int(ph.exit_stall[b]),
+        group_local=w.group_local,
+        group_counts=w.c.copy(),
+        group_busy=ph.group_busy[b].copy(),
+    )
+
+
+def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size: int) -> list[_BatchWork]:
+    """The programs of every batch in one trace chunk."""
+    maps = _ChunkMaps(model, trace)
+    bt = _chunk_batches(trace, model.T, batch_size)
+    ph = _ChunkPhases.zeros(bt.nb, model.T, model.P, len(model.groups))
+    for g in model.groups:
+        _GROUP_PHASES[g.kind](model, g, maps, bt, ph)
+    return [_batch_work(model, bt, ph, b, first_image) for b in range(bt.nb)]
 
 
 # ------------------------------------------------------------------------------------------

@@ -203,102 +203,13 @@ def build_mapping(arch, workload: Workload) -> Mapping:
                     arch, f"{unit}.{buf}", f"holds no {sb}-byte spike address", f"make it at least {sb} bytes"
                 )
     layers = workload.layers
-    by_name = {ly["name"]: ly for ly in layers}
-    encoding = workload.input_encoding
-    input_shape = workload.input_shape
-    consumed_by_add = {name for ly in layers if ly["type"] == "add" for name in ly["inputs"]}
-    groups: list[Group] = []
-    for ly in layers:
-        kind = ly["type"]
-        name = ly["name"]
-        if kind in ("flatten", "avgpool"):
-            continue
-        if kind in ("conv", "linear") and not is_spiking(ly):
-            if name not in consumed_by_add:
-                raise MappingError.at(
-                    workload.source, f"layers.{name}", "a non-spiking layer must feed an add", "fix the layer table"
-                )
-            continue  # executed inside its add group
-        out_shape = tuple(int(v) for v in ly["out_shape"])
-        index = len(groups)
-        if kind in ("conv", "linear"):
-            inp = _input_for(by_name, ly["inputs"][0], ly, encoding, input_shape)
-            fan_in = int(np.prod(weight_shape(ly)[1:]))
-            per_channel = int(np.prod(out_shape[1:])) if kind == "conv" else 1
-            group = Group(index, "pe", name, [name], out_shape, [inp], weight_bytes=layer_weight_bytes(ly))
-            group.folds = _make_folds(
-                group.neurons, num_pes, capacity, per_channel, lambda n, ch, fi=fan_in: ch * fi
-            )
-        elif kind == "add":
-            main, short = (by_name[s] for s in ly["inputs"])
-            convs = [main] + ([short] if short["type"] in ("conv", "linear") and not is_spiking(short) else [])
-            inputs = [_input_for(by_name, c["inputs"][0], c, encoding, input_shape) for c in convs]
-            if len(convs) == 1:
-                src = _resolve_source(by_name, short["name"])
-                if src == "input" and encoding == "direct":
-                    raise MappingError.at(
-                        workload.source,
-                        f"layers.{name}.inputs",
-                        "an identity shortcut from a direct-encoded image is not supported",
-                        "use a conv shortcut",
-                    )
-                inputs.append(
-                    GroupInput(src, "spikes" if src != "input" else "frames", "identity", tuple(short["out_shape"]))
-                )
-            fans = [int(np.prod(weight_shape(c)[1:])) for c in convs]
-            per_channel = int(np.prod(out_shape[1:])) if len(out_shape) == 3 else 1
-            group = Group(
-                index,
-                "pe",
-                name,
-                [c["name"] for c in convs] + [name],
-                out_shape,
-                inputs,
-                weight_bytes=sum(layer_weight_bytes(c) for c in convs),
-            )
-            group.folds = _make_folds(
-                group.neurons, num_pes, capacity, per_channel, lambda n, ch, fs=tuple(fans): ch * sum(fs)
-            )
-        elif kind == "maxpool":
-            src = _resolve_source(by_name, ly["inputs"][0])
-            enc = "spikes" if src != "input" else ("image" if encoding == "direct" else "frames")
-            if enc == "image":
-                raise MappingError.at(
-                    workload.source, f"layers.{name}", "max-pooling a direct-encoded image", "pool spikes only"
-                )
-            shape = tuple(int(v) for v in (input_shape if src == "input" else by_name[src]["out_shape"]))
-            group = Group(
-                index,
-                "pool",
-                name,
-                [name],
-                out_shape,
-                [GroupInput(src, enc, "pool", shape)],
-                pool_kernel=int(ly["kernel"]),
-                pool_stride=int(ly["stride"]),
-            )
-        elif kind == "output":
-            inp = _input_for(by_name, ly["inputs"][0], ly, encoding, input_shape)
-            group = Group(index, "exit", name, [name], out_shape, [inp], weight_bytes=layer_weight_bytes(ly))
-        else:  # pragma: no cover - validated layer types
-            raise MappingError.at(workload.source, f"layers.{name}.type", f"unsupported {kind!r}", "fix the layer")
-        groups.append(group)
+    groups = _layer_groups(workload, num_pes, capacity)
     pe_groups = [g for g in groups if g.kind == "pe"]
     membranes_resident = sum(math.ceil(g.neurons / num_pes) for g in pe_groups) <= capacity
     total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
     weights_resident = total_weight_bytes <= int(arch.global_buffers.weight.bytes)
-    # the exit unit holds the output membranes and its lookup table
     classes = workload.num_classes
-    lut_bytes = arch.exit_unit.unit.table_bytes(arch.exit_unit)
-    need = math.ceil(classes * int(arch.exit_unit.vmem_bits) / 8) + lut_bytes
-    if need > int(arch.exit_unit.data_memory_bytes):
-        raise _fail(
-            arch,
-            "exit_unit.data_memory_bytes",
-            f"{arch.exit_unit.data_memory_bytes} B cannot hold {classes} output membranes and a {lut_bytes} B table"
-            f" ({need} B needed)",
-            f"raise it to at least {need}",
-        )
+    need = _exit_memory_bytes(arch, classes)
     pe_ids = np.arange(num_pes, dtype=np.int64)
     pe_hops = pe_ids // cols + pe_ids % cols
     return Mapping(
@@ -316,6 +227,145 @@ def build_mapping(arch, workload: Workload) -> Mapping:
         total_weight_bytes=total_weight_bytes,
         num_classes=classes,
         timesteps=workload.timesteps,
-        input_encoding=encoding,
+        input_encoding=workload.input_encoding,
         exit_memory_bytes=need,
     )
+
+
+def _exit_memory_bytes(arch, classes: int) -> int:
+    """Bytes the exit unit holds: the output membranes and its lookup table (raises if they do not fit)."""
+    lut_bytes = arch.exit_unit.unit.table_bytes(arch.exit_unit)
+    need = math.ceil(classes * int(arch.exit_unit.vmem_bits) / 8) + lut_bytes
+    if need > int(arch.exit_unit.data_memory_bytes):
+        raise _fail(
+            arch,
+            "exit_unit.data_memory_bytes",
+            f"{arch.exit_unit.data_memory_bytes} B cannot hold {classes} output membranes and a {lut_bytes} B table"
+            f" ({need} B needed)",
+            f"raise it to at least {need}",
+        )
+    return need
+
+
+@dataclass
+class _LayerContext:
+    """What every layer's group builder needs: the workload, its layers by name, and the PE array's size."""
+
+    workload: Workload
+    by_name: dict[str, dict]
+    num_pes: int
+    capacity: int
+
+    def input_for(self, src: str, consumer: dict) -> GroupInput:
+        return _input_for(self.by_name, src, consumer, self.workload.input_encoding, self.workload.input_shape)
+
+
+def _layer_groups(workload: Workload, num_pes: int, capacity: int) -> list[Group]:
+    """One group per spiking conv/linear layer, add, max-pool and the output layer, in layer order."""
+    layers = workload.layers
+    ctx = _LayerContext(workload, {ly["name"]: ly for ly in layers}, num_pes, capacity)
+    consumed_by_add = {name for ly in layers if ly["type"] == "add" for name in ly["inputs"]}
+    groups: list[Group] = []
+    for ly in layers:
+        kind = ly["type"]
+        name = ly["name"]
+        if kind in ("flatten", "avgpool"):
+            continue
+        if kind in ("conv", "linear") and not is_spiking(ly):
+            if name not in consumed_by_add:
+                raise MappingError.at(
+                    workload.source, f"layers.{name}", "a non-spiking layer must feed an add", "fix the layer table"
+                )
+            continue  # executed inside its add group
+        out_shape = tuple(int(v) for v in ly["out_shape"])
+        builder = _GROUP_BUILDERS.get(kind)
+        if builder is None:  # pragma: no cover - validated layer types
+            raise MappingError.at(workload.source, f"layers.{name}.type", f"unsupported {kind!r}", "fix the layer")
+        groups.append(builder(ctx, ly, len(groups), out_shape))
+    return groups
+
+
+def _weighted_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, ...]) -> Group:
+    """A spiking conv/linear layer: a PE group."""
+    name = ly["name"]
+    inp = ctx.input_for(ly["inputs"][0], ly)
+    fan_in = int(np.prod(weight_shape(ly)[1:]))
+    per_channel = int(np.prod(out_shape[1:])) if ly["type"] == "conv" else 1
+    group = Group(index, "pe", name, [name], out_shape, [inp], weight_bytes=layer_weight_bytes(ly))
+    group.folds = _make_folds(
+        group.neurons, ctx.num_pes, ctx.capacity, per_channel, lambda n, ch, fi=fan_in: ch * fi
+    )
+    return group
+
+
+def _add_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, ...]) -> Group:
+    """A residual add: one PE group with its main conv and its shortcut (a conv, or identity spikes)."""
+    name, by_name, encoding = ly["name"], ctx.by_name, ctx.workload.input_encoding
+    main, short = (by_name[s] for s in ly["inputs"])
+    convs = [main] + ([short] if short["type"] in ("conv", "linear") and not is_spiking(short) else [])
+    inputs = [ctx.input_for(c["inputs"][0], c) for c in convs]
+    if len(convs) == 1:
+        src = _resolve_source(by_name, short["name"])
+        if src == "input" and encoding == "direct":
+            raise MappingError.at(
+                ctx.workload.source,
+                f"layers.{name}.inputs",
+                "an identity shortcut from a direct-encoded image is not supported",
+                "use a conv shortcut",
+            )
+        inputs.append(
+            GroupInput(src, "spikes" if src != "input" else "frames", "identity", tuple(short["out_shape"]))
+        )
+    fans = [int(np.prod(weight_shape(c)[1:])) for c in convs]
+    per_channel = int(np.prod(out_shape[1:])) if len(out_shape) == 3 else 1
+    group = Group(
+        index,
+        "pe",
+        name,
+        [c["name"] for c in convs] + [name],
+        out_shape,
+        inputs,
+        weight_bytes=sum(layer_weight_bytes(c) for c in convs),
+    )
+    group.folds = _make_folds(
+        group.neurons, ctx.num_pes, ctx.capacity, per_channel, lambda n, ch, fs=tuple(fans): ch * sum(fs)
+    )
+    return group
+
+
+def _pool_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, ...]) -> Group:
+    """A max-pool of spikes: a pool group."""
+    name, encoding = ly["name"], ctx.workload.input_encoding
+    src = _resolve_source(ctx.by_name, ly["inputs"][0])
+    enc = "spikes" if src != "input" else ("image" if encoding == "direct" else "frames")
+    if enc == "image":
+        raise MappingError.at(
+            ctx.workload.source, f"layers.{name}", "max-pooling a direct-encoded image", "pool spikes only"
+        )
+    shape = tuple(int(v) for v in (ctx.workload.input_shape if src == "input" else ctx.by_name[src]["out_shape"]))
+    return Group(
+        index,
+        "pool",
+        name,
+        [name],
+        out_shape,
+        [GroupInput(src, enc, "pool", shape)],
+        pool_kernel=int(ly["kernel"]),
+        pool_stride=int(ly["stride"]),
+    )
+
+
+def _exit_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, ...]) -> Group:
+    """The output layer: the exit unit's group."""
+    inp = ctx.input_for(ly["inputs"][0], ly)
+    return Group(index, "exit", ly["name"], [ly["name"]], out_shape, [inp], weight_bytes=layer_weight_bytes(ly))
+
+
+# one group builder per layer type that makes a group
+_GROUP_BUILDERS = {
+    "conv": _weighted_group,
+    "linear": _weighted_group,
+    "add": _add_group,
+    "maxpool": _pool_group,
+    "output": _exit_group,
+}

@@ -121,47 +121,10 @@ class SimResult:
     def build(cls, arch, workload, mapping, start: int, summary: RunSummary, pred, pred_hw, labels) -> SimResult:
         """Assemble a result from a timing model's run summary (energy from hw.energy)."""
         total = summary.total_cycles
-        per_acc = []
-        for tot in summary.accelerators:
-            stall_memory = np.full(mapping.num_pes, tot.stall_memory, dtype=np.int64)
-            idle = total - tot.busy - tot.stall_input - stall_memory
-            per_acc.append(
-                {
-                    "pe": {
-                        "busy": tot.busy.copy(),
-                        "stall_input": tot.stall_input.copy(),
-                        "stall_output": np.zeros(mapping.num_pes, dtype=np.int64),
-                        "stall_memory": stall_memory,
-                        "idle": idle,
-                    },
-                    "exit_unit": {
-                        "busy": int(tot.exit_busy),
-                        "stall_input": int(tot.exit_stall_input),
-                        "idle": int(total - tot.exit_busy - tot.exit_stall_input),
-                    },
-                    "actions": {name: int(tot.counts[i]) for i, name in enumerate(ACTIONS)},
-                }
-            )
+        per_acc = [_accelerator_record(tot, mapping.num_pes, total) for tot in summary.accelerators]
         totals = {name: int(sum(acc["actions"][name] for acc in per_acc)) for name in ACTIONS}
         energy = compute_energy(arch, totals, total)
-        layers = []
-        for g in mapping.groups:
-            counts = {name: int(summary.group_counts[g.index, i]) for i, name in enumerate(ACTIONS)}
-            dyn = compute_energy(arch, counts, 0)
-            layers.append(
-                {
-                    "group": g.index,
-                    "name": g.name,
-                    "kind": g.kind,
-                    "layers": list(g.layers),
-                    "neurons": g.neurons if g.kind != "pool" else int(np.prod(g.out_shape)),
-                    "folds": len(g.folds) if g.kind == "pe" else 1,
-                    "cycles": int(summary.group_cycles[g.index]),
-                    "pe_busy_cycles": int(summary.group_busy[g.index]),
-                    "counts": counts,
-                    "dynamic_energy_pJ": {k: float(sum(v.values())) for k, v in sorted(dyn.dynamic_pJ.items())},
-                }
-            )
+        layers = [_group_record(arch, g, summary) for g in mapping.groups]
         map_info = {
             "num_pes": mapping.num_pes,
             "capacity_neurons": mapping.capacity_neurons,
@@ -407,3 +370,42 @@ class SimResult:
         for row in self.layers:
             lines.append(f"    {row['name']:<16}{row['kind']:<6}{row['cycles']:>16,}")
         return "\n".join(lines)
+
+
+def _accelerator_record(tot: AcceleratorTotals, num_pes: int, total: int) -> dict:
+    """One accelerator's PE and exit-unit state cycles and action counts, as SimResult.per_accelerator holds them."""
+    stall_memory = np.full(num_pes, tot.stall_memory, dtype=np.int64)
+    idle = total - tot.busy - tot.stall_input - stall_memory
+    return {
+        "pe": {
+            "busy": tot.busy.copy(),
+            "stall_input": tot.stall_input.copy(),
+            "stall_output": np.zeros(num_pes, dtype=np.int64),
+            "stall_memory": stall_memory,
+            "idle": idle,
+        },
+        "exit_unit": {
+            "busy": int(tot.exit_busy),
+            "stall_input": int(tot.exit_stall_input),
+            "idle": int(total - tot.exit_busy - tot.exit_stall_input),
+        },
+        "actions": {name: int(tot.counts[i]) for i, name in enumerate(ACTIONS)},
+    }
+
+
+def _group_record(arch, g, summary: RunSummary) -> dict:
+    """One group's (layer's) cycles, counts and dynamic energy, as SimResult.layers holds them."""
+    counts = {name: int(summary.group_counts[g.index, i]) for i, name in enumerate(ACTIONS)}
+    dyn = compute_energy(arch, counts, 0)
+    return {
+        "group": g.index,
+        "name": g.name,
+        "kind": g.kind,
+        "layers": list(g.layers),
+        "neurons": g.neurons if g.kind != "pool" else int(np.prod(g.out_shape)),
+        "folds": len(g.folds) if g.kind == "pe" else 1,
+        "cycles": int(summary.group_cycles[g.index]),
+        "pe_busy_cycles": int(summary.group_busy[g.index]),
+        "counts": counts,
+        "dynamic_energy_pJ": {k: float(sum(v.values())) for k, v in sorted(dyn.dynamic_pJ.items())},
+    }

@@ -77,95 +77,20 @@ def export_nir(workload: Workload, dt: float = DEFAULT_DT):
     if workload.is_statistical:
         raise WorkloadError.at(workload.source, "meta.kind", "is statistical: it has no weights to export",
                                "export a trained or imported workload")
-    beta = shifts_to_tau(workload.decay_shifts)
-    tau = dt / (1.0 - beta) if beta < 1 else None
+    exp = _GraphExport(nir, workload, dt)
+    for index, ly in enumerate(workload.layers):
+        src = exp.out_node[ly["inputs"][0]]
+        handler = exp.HANDLERS.get(ly["type"])
+        if handler is not None:
+            handler(exp, index, ly, src)
+    return nir.NIRGraph(nodes=exp.nodes, edges=exp.edges,
+                        metadata={META_KEY: json.dumps(_export_meta(workload, dt), sort_keys=True)}, type_check=False)
+
+
+def _export_meta(workload: Workload, dt: float) -> dict:
+    """What an import needs beyond the graph to give back the same integers (the graph's ``satasim`` metadata)."""
     layers = workload.layers
-    taken = {ly["name"] for ly in layers} | {"input"}
-    nodes: dict = {"input": nir.Input(input_type={"input": np.array(workload.input_shape)})}
-    edges: list[tuple[str, str]] = []
-    out_node: dict[str, str] = {"input": "input"}  # layer -> the NIR node carrying its output
-    add_bias = {ly["inputs"][0]: workload.arrays.get(f"b/{ly['name']}") for ly in layers if ly["type"] == "add"}
-    direct = workload.input_encoding == "direct"
-
-    def neuron(shape, vth, gain: float, threshold_shape=None):
-        shape = tuple(int(v) for v in shape)
-        thr = np.broadcast_to(np.asarray(vth, dtype=np.float64).reshape((-1,) + (1,) * (len(shape) - 1)), shape)
-        if tau is None:
-            return nir.IF(r=np.full(shape, gain / dt), v_threshold=thr.copy(), v_reset=np.zeros(shape))
-        return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, gain * tau / dt), v_leak=np.zeros(shape),
-                       v_threshold=thr.copy(), v_reset=np.zeros(shape))
-
-    def weighted(ly: dict, name: str):
-        w = workload.weights(ly["name"]).astype(np.float64)
-        b = workload.arrays.get(f"b/{ly['name']}")
-        b = np.zeros(w.shape[0]) if b is None else b.astype(np.float64)
-        if add_bias.get(ly["name"]) is not None:  # an add's bias joins its main current
-            b = b + add_bias[ly["name"]].astype(np.float64)
-        if ly["type"] == "conv":
-            return nir.Conv2d(input_shape=tuple(ly["in_shape"][1:]), weight=w, stride=int(ly["stride"]),
-                              padding=int(ly["padding"]), dilation=1, groups=1, bias=b)
-        return nir.Affine(weight=w, bias=b)
-
-    for index, ly in enumerate(layers):
-        name, kind = ly["name"], ly["type"]
-        src = out_node[ly["inputs"][0]]
-        if kind in ("conv", "linear"):
-            nodes[name] = weighted(ly, name)
-            edges.append((src, name))
-            out_node[name] = name
-            if is_spiking(ly):
-                gain = 2.0 ** -workload.input_shift if index == 0 and direct else 1.0
-                lif = _unique(f"{name}_lif", taken)
-                nodes[lif] = neuron(ly["out_shape"], workload.vth(name), gain)
-                edges.append((name, lif))
-                out_node[name] = lif
-        elif kind == "add":
-            nodes[name] = neuron(ly["out_shape"], workload.vth(name), 1.0)
-            edges.append((src, name))
-            short = out_node[ly["inputs"][1]]
-            if is_spiking(workload.layer(ly["inputs"][1])) or emits_spikes(workload.layer(ly["inputs"][1])):
-                gain = _unique(f"{name}_gain", taken)
-                nodes[gain] = nir.Scale(scale=np.full(tuple(ly["out_shape"]), float(ly["shortcut_gain"])))
-                edges += [(short, gain), (gain, name)]
-            else:
-                edges.append((short, name))
-            out_node[name] = name
-        elif kind == "maxpool":
-            k, s = int(ly["kernel"]), int(ly["stride"])
-            nodes[name] = nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]),
-                                        padding=np.array([0, 0]))
-            gate = _unique(f"{name}_or", taken)
-            shape = tuple(ly["out_shape"])
-            nodes[gate] = nir.IF(r=np.full(shape, 1.0 / dt), v_threshold=np.full(shape, 0.5),
-                                 v_reset=np.zeros(shape))
-            edges += [(src, name), (name, gate)]
-            out_node[name] = gate
-        elif kind == "avgpool":
-            c, h, w = ly["in_shape"]
-            nodes[name] = nir.SumPool2d(kernel_size=np.array([h, w]), stride=np.array([h, w]),
-                                        padding=np.array([0, 0]))
-            flat = _unique(f"{name}_flat", taken)
-            nodes[flat] = nir.Flatten(input_type={"input": np.array([c, 1, 1])}, start_dim=0, end_dim=-1)
-            edges += [(src, name), (name, flat)]
-            out_node[name] = flat
-        elif kind == "flatten":
-            nodes[name] = nir.Flatten(input_type={"input": np.array(ly["in_shape"])}, start_dim=0, end_dim=-1)
-            edges.append((src, name))
-            out_node[name] = name
-        elif kind == "output":
-            nodes[name] = weighted(ly, name)
-            edges.append((src, name))
-            c = int(ly["out_shape"][0])
-            if ly["output_mode"] == "membrane" and tau is not None:
-                read = _unique(f"{name}_li", taken)
-                nodes[read] = nir.LI(tau=np.full(c, tau), r=np.full(c, tau / dt), v_leak=np.zeros(c))
-            else:  # accumulate (or membrane with beta = 1, which is the same running sum)
-                read = _unique(f"{name}_int", taken)
-                nodes[read] = nir.I(r=np.full(c, 1.0 / dt))
-            output = _unique("output", taken)
-            nodes[output] = nir.Output(output_type={"output": np.array([c])})
-            edges += [(name, read), (read, output)]
-    meta = {
+    return {
         "format": "satasim-nir",
         "version": 1,
         "dt": dt,
@@ -182,8 +107,116 @@ def export_nir(workload: Workload, dt: float = DEFAULT_DT):
         "exit_policy": workload.meta.get("exit_policy", {}),
         "layer_order": [ly["name"] for ly in layers],
     }
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={META_KEY: json.dumps(meta, sort_keys=True)},
-                        type_check=False)
+
+
+class _GraphExport:
+    """One NIR export under way: the nodes and edges so far, and the node carrying each layer's output."""
+
+    def __init__(self, nir, workload: Workload, dt: float) -> None:
+        self.nir, self.workload, self.dt = nir, workload, dt
+        beta = shifts_to_tau(workload.decay_shifts)
+        self.tau = dt / (1.0 - beta) if beta < 1 else None
+        layers = workload.layers
+        self.taken = {ly["name"] for ly in layers} | {"input"}
+        self.nodes: dict = {"input": nir.Input(input_type={"input": np.array(workload.input_shape)})}
+        self.edges: list[tuple[str, str]] = []
+        self.out_node: dict[str, str] = {"input": "input"}  # layer -> the NIR node carrying its output
+        self.add_bias = {ly["inputs"][0]: workload.arrays.get(f"b/{ly['name']}") for ly in layers
+                         if ly["type"] == "add"}
+        self.direct = workload.input_encoding == "direct"
+
+    def neuron(self, shape, vth, gain: float):
+        """An IF (no decay) or LIF node with the integer thresholds ``vth`` per channel and input gain ``gain``."""
+        nir, dt, tau = self.nir, self.dt, self.tau
+        shape = tuple(int(v) for v in shape)
+        thr = np.broadcast_to(np.asarray(vth, dtype=np.float64).reshape((-1,) + (1,) * (len(shape) - 1)), shape)
+        if tau is None:
+            return nir.IF(r=np.full(shape, gain / dt), v_threshold=thr.copy(), v_reset=np.zeros(shape))
+        return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, gain * tau / dt), v_leak=np.zeros(shape),
+                       v_threshold=thr.copy(), v_reset=np.zeros(shape))
+
+    def weighted(self, ly: dict):
+        """The Conv2d or Affine node of a conv/linear/output layer (an add's bias joins its main current)."""
+        w = self.workload.weights(ly["name"]).astype(np.float64)
+        b = self.workload.arrays.get(f"b/{ly['name']}")
+        b = np.zeros(w.shape[0]) if b is None else b.astype(np.float64)
+        if self.add_bias.get(ly["name"]) is not None:
+            b = b + self.add_bias[ly["name"]].astype(np.float64)
+        if ly["type"] == "conv":
+            return self.nir.Conv2d(input_shape=tuple(ly["in_shape"][1:]), weight=w, stride=int(ly["stride"]),
+                                   padding=int(ly["padding"]), dilation=1, groups=1, bias=b)
+        return self.nir.Affine(weight=w, bias=b)
+
+    def _conv_linear(self, index: int, ly: dict, src: str) -> None:
+        name, workload = ly["name"], self.workload
+        self.nodes[name] = self.weighted(ly)
+        self.edges.append((src, name))
+        self.out_node[name] = name
+        if is_spiking(ly):
+            gain = 2.0 ** -workload.input_shift if index == 0 and self.direct else 1.0
+            lif = _unique(f"{name}_lif", self.taken)
+            self.nodes[lif] = self.neuron(ly["out_shape"], workload.vth(name), gain)
+            self.edges.append((name, lif))
+            self.out_node[name] = lif
+
+    def _add(self, index: int, ly: dict, src: str) -> None:
+        name, workload = ly["name"], self.workload
+        self.nodes[name] = self.neuron(ly["out_shape"], workload.vth(name), 1.0)
+        self.edges.append((src, name))
+        short = self.out_node[ly["inputs"][1]]
+        if is_spiking(workload.layer(ly["inputs"][1])) or emits_spikes(workload.layer(ly["inputs"][1])):
+            gain = _unique(f"{name}_gain", self.taken)
+            self.nodes[gain] = self.nir.Scale(scale=np.full(tuple(ly["out_shape"]), float(ly["shortcut_gain"])))
+            self.edges += [(short, gain), (gain, name)]
+        else:
+            self.edges.append((short, name))
+        self.out_node[name] = name
+
+    def _maxpool(self, index: int, ly: dict, src: str) -> None:
+        nir, name = self.nir, ly["name"]
+        k, s = int(ly["kernel"]), int(ly["stride"])
+        self.nodes[name] = nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]),
+                                         padding=np.array([0, 0]))
+        gate = _unique(f"{name}_or", self.taken)
+        shape = tuple(ly["out_shape"])
+        self.nodes[gate] = nir.IF(r=np.full(shape, 1.0 / self.dt), v_threshold=np.full(shape, 0.5),
+                                  v_reset=np.zeros(shape))
+        self.edges += [(src, name), (name, gate)]
+        self.out_node[name] = gate
+
+    def _avgpool(self, index: int, ly: dict, src: str) -> None:
+        nir, name = self.nir, ly["name"]
+        c, h, w = ly["in_shape"]
+        self.nodes[name] = nir.SumPool2d(kernel_size=np.array([h, w]), stride=np.array([h, w]),
+                                         padding=np.array([0, 0]))
+        flat = _unique(f"{name}_flat", self.taken)
+        self.nodes[flat] = nir.Flatten(input_type={"input": np.array([c, 1, 1])}, start_dim=0, end_dim=-1)
+        self.edges += [(src, name), (name, flat)]
+        self.out_node[name] = flat
+
+    def _flatten(self, index: int, ly: dict, src: str) -> None:
+        name = ly["name"]
+        self.nodes[name] = self.nir.Flatten(input_type={"input": np.array(ly["in_shape"])}, start_dim=0, end_dim=-1)
+        self.edges.append((src, name))
+        self.out_node[name] = name
+
+    def _output(self, index: int, ly: dict, src: str) -> None:
+        nir, name, dt, tau = self.nir, ly["name"], self.dt, self.tau
+        self.nodes[name] = self.weighted(ly)
+        self.edges.append((src, name))
+        c = int(ly["out_shape"][0])
+        if ly["output_mode"] == "membrane" and tau is not None:
+            read = _unique(f"{name}_li", self.taken)
+            self.nodes[read] = nir.LI(tau=np.full(c, tau), r=np.full(c, tau / dt), v_leak=np.zeros(c))
+        else:  # accumulate (or membrane with beta = 1, which is the same running sum)
+            read = _unique(f"{name}_int", self.taken)
+            self.nodes[read] = nir.I(r=np.full(c, 1.0 / dt))
+        output = _unique("output", self.taken)
+        self.nodes[output] = nir.Output(output_type={"output": np.array([c])})
+        self.edges += [(name, read), (read, output)]
+
+    HANDLERS = {"conv": _conv_linear, "linear": _conv_linear, "add": _add, "maxpool": _maxpool,
+                "avgpool": _avgpool, "flatten": _flatten, "output": _output}
 
 
 def write_nir(path: str | os.PathLike, graph) -> None:
@@ -403,59 +436,151 @@ def import_nir(graph, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: 
     T = int(x.shape[1]) if frames else int(timesteps or meta.get("timesteps") or 0)
     if T < 1:
         raise WorkloadError.at(None, "--timesteps", "missing", "give the number of timesteps for image inputs")
-    nodes = dict(graph.nodes)
-    kinds = {n: type(node).__name__ for n, node in nodes.items()}
-    for n, k in kinds.items():
-        if k == "NIRGraph":
-            raise _fail(n, k, "nested graphs (recurrent subgraphs) are not supported")
-        if k not in ("Input", "Output", "Conv2d", "Linear", "Affine", "LIF", "IF", "CubaLIF", "LI", "I",
-                     "SumPool2d", "AvgPool2d", "Flatten", "Scale"):
-            raise _fail(n, k, "unsupported node type")
-    preds: dict[str, list[str]] = {n: [] for n in nodes}
-    succs: dict[str, list[str]] = {n: [] for n in nodes}
-    for a, b in graph.edges:
-        if a not in nodes or b not in nodes:
-            raise WorkloadError(f"edge ({a!r}, {b!r}) names a node that is not in the graph; the NIR file is corrupt")
-        preds[b].append(a)
-        succs[a].append(b)
-    inputs = [n for n, k in kinds.items() if k == "Input"]
-    outputs = [n for n, k in kinds.items() if k == "Output"]
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise WorkloadError(f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes; "
-                            "the workload format needs exactly one of each")
-    in_node = inputs[0]
-    in_shape = tuple(int(v) for v in np.asarray(nodes[in_node].input_type["input"]).reshape(-1))
-    data_shape = tuple(x.shape[2:] if frames else x.shape[1:])
-    if data_shape != in_shape:
-        raise WorkloadError.at(None, "--inputs", f"x has per-image shape {list(data_shape)}, the graph's Input "
-                               f"{in_node!r} is {list(in_shape)}", "give inputs of the graph's shape")
-    order_hint = {n: i for i, n in enumerate(meta.get("layer_order", []))}
-    order = _topological(nodes, preds, order_hint)
-    values: dict[str, _Value] = {in_node: _Value("spikes", "input", in_shape)}
-    layers: list[dict] = []
-    arrays: dict[str, np.ndarray] = {}
-    spike_nodes: dict[str, str] = {}
-    notes: list[str] = []
-    betas: dict[str, float] = {}
-    consumers = {n: len(succs[n]) for n in nodes}
-    taken = {"input"}
-    state = {"first": True, "input_shift": 0, "output_mode": None, "logit_scale": 1.0, "decision": "state"}
+    imp = _GraphImport(graph, meta, dt, input_scale, frames)
+    in_shape = imp.map_nodes(x)
+    shifts = imp.decay_shifts()
+    num_classes = int(imp.layers[-1]["out_features"])
+    workload_meta = {
+        "name": name,
+        "kind": "imported",
+        "dataset": dataset,
+        "num_classes": num_classes,
+        "input_shape": list(in_shape),
+        "timesteps": T,
+        "input_encoding": "spike_frames" if frames else "direct",
+        "neuron": {"model": "lif", "tau": shifts_to_tau(shifts), "decay_shifts": list(shifts), "reset": "zero"},
+        "quant": {"weight_bits": 8, "vmem_bits": int(meta.get("vmem_bits", 16)),
+                  "output_vmem_bits": int(meta.get("output_vmem_bits", 32)), "input_shift": imp.state["input_shift"]},
+        "layers": imp.layers,
+        "exit_policy": meta.get("exit_policy") or {"cl_init": 0.999, "tau_cl": 0.999, "theta": 0.1},
+        "provenance": {"imported_from": Path(source).name, "format": "NIR", "dt": dt,
+                       "input_scale": input_scale, "approximations": imp.notes},
+    }
+    imp.layers[-1]["output_mode"] = imp.state["output_mode"]
+    _embed_inputs(imp.arrays, workload_meta, x, y, frames, in_shape)
+    from satasim_atsn.workload.network_file import shaped_layers
 
-    def layer_name(node_name: str) -> str:
+    workload_meta["layers"] = shaped_layers(imp.layers, list(in_shape), num_classes, source)
+    wl = validate(Workload(meta=workload_meta, arrays=imp.arrays, source=source))
+    return ImportResult(workload=wl, spike_nodes=imp.spike_nodes, notes=imp.notes, input_scale=input_scale, dt=dt,
+                        decision=imp.state["decision"])
+
+
+def _embed_inputs(arrays: dict, workload_meta: dict, x: np.ndarray, y: np.ndarray | None, frames: bool,
+                  in_shape: tuple) -> None:
+    """The inputs (packed spike frames, or uint8 images) and labels as the workload's ``x``/``y`` arrays."""
+    if frames:
+        workload_meta["input_width"] = int(in_shape[-1])
+        arrays["x"] = np.packbits(np.asarray(x, dtype=np.uint8), axis=-1)
+    else:
+        if x.dtype != np.uint8:
+            raise WorkloadError.at(None, "--inputs", f"x has dtype {x.dtype}", "images must be uint8 [N, C, H, W] "
+                                   "(float = uint8 x --input-scale) or 0/1 spike frames [N, T, C, H, W]")
+        arrays["x"] = np.ascontiguousarray(x)
+    if y is not None:
+        arrays["y"] = np.asarray(y, dtype=np.int64).reshape(-1)
+
+
+_NODE_KINDS = ("Input", "Output", "Conv2d", "Linear", "Affine", "LIF", "IF", "CubaLIF", "LI", "I",
+               "SumPool2d", "AvgPool2d", "Flatten", "Scale")
+
+
+class _GraphImport:
+    """One NIR import under way: the graph's nodes and edges, what each node's output is, the layers made so far."""
+
+    def __init__(self, graph, meta: dict, dt: float, input_scale: float, frames: bool) -> None:
+        self.meta, self.dt, self.input_scale, self.frames = meta, dt, input_scale, frames
+        self.nodes = dict(graph.nodes)
+        self.kinds = {n: type(node).__name__ for n, node in self.nodes.items()}
+        for n, k in self.kinds.items():
+            if k == "NIRGraph":
+                raise _fail(n, k, "nested graphs (recurrent subgraphs) are not supported")
+            if k not in _NODE_KINDS:
+                raise _fail(n, k, "unsupported node type")
+        self.preds: dict[str, list[str]] = {n: [] for n in self.nodes}
+        self.succs: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for a, b in graph.edges:
+            if a not in self.nodes or b not in self.nodes:
+                raise WorkloadError(f"edge ({a!r}, {b!r}) names a node that is not in the graph; the NIR file is "
+                                    "corrupt")
+            self.preds[b].append(a)
+            self.succs[a].append(b)
+        self.values: dict[str, _Value] = {}
+        self.layers: list[dict] = []
+        self.arrays: dict[str, np.ndarray] = {}
+        self.spike_nodes: dict[str, str] = {}
+        self.notes: list[str] = []
+        self.betas: dict[str, float] = {}
+        self.consumers = {n: len(self.succs[n]) for n in self.nodes}
+        self.taken = {"input"}
+        self.state = {"first": True, "input_shift": 0, "output_mode": None, "logit_scale": 1.0, "decision": "state"}
+
+    def map_nodes(self, x: np.ndarray) -> tuple[int, ...]:
+        """Map every node in dependency order onto layers and arrays; returns the Input's shape."""
+        inputs = [n for n, k in self.kinds.items() if k == "Input"]
+        outputs = [n for n, k in self.kinds.items() if k == "Output"]
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise WorkloadError(f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes; "
+                                "the workload format needs exactly one of each")
+        in_node = inputs[0]
+        in_shape = tuple(int(v) for v in np.asarray(self.nodes[in_node].input_type["input"]).reshape(-1))
+        data_shape = tuple(x.shape[2:] if self.frames else x.shape[1:])
+        if data_shape != in_shape:
+            raise WorkloadError.at(None, "--inputs", f"x has per-image shape {list(data_shape)}, the graph's Input "
+                                   f"{in_node!r} is {list(in_shape)}", "give inputs of the graph's shape")
+        order_hint = {n: i for i, n in enumerate(self.meta.get("layer_order", []))}
+        order = _topological(self.nodes, self.preds, order_hint)
+        self.values[in_node] = _Value("spikes", "input", in_shape)
+        for n in order:
+            if n == in_node:
+                continue
+            handler = self._HANDLERS.get(self.kinds[n])
+            if handler is None:
+                raise _fail(n, self.kinds[n], "unsupported here")
+            handler(self, n)
+        if self.state["output_mode"] is None:
+            raise WorkloadError("the graph's Output is not reached from its Input; the NIR graph is incomplete")
+        if self.layers[-1]["type"] != "output":
+            raise WorkloadError(f"layer {self.layers[-1]['name']!r} does not lead to the Output; every node of the "
+                                "graph must")
+        return in_shape
+
+    def decay_shifts(self) -> list[int] | tuple[int, ...]:
+        """The one shift-add decay of every neuron (an approximation is noted); accumulate if it does not decay."""
+        betas, meta = self.betas, self.meta
+        lif_betas = sorted(set(round(b, 12) for n, b in betas.items()))
+        if len(lif_betas) > 1:
+            names = ", ".join(f"{n} {b:g}" for n, b in betas.items())
+            raise WorkloadError(f"the neurons decay differently ({names}); the workload format has one membrane "
+                                "decay (1 - dt/tau) for every layer; give them one tau")
+        beta = lif_betas[0] if lif_betas else 1.0
+        shifts = meta.get("decay_shifts") if meta and abs(shifts_to_tau(meta.get("decay_shifts", [0])) - beta) < 1e-12 \
+            else (tau_to_shifts(beta) if beta > 0 else None)
+        if shifts is None:
+            raise WorkloadError(f"decay {beta:g} (tau = dt) cannot be a shift-add decay; use tau > dt")
+        if abs(shifts_to_tau(shifts) - beta) > 1e-9:
+            self.notes.append(f"decay {beta:.6g} approximated by shift-adds {shifts} = {shifts_to_tau(shifts):.6g}")
+        if self.state["output_mode"] == "membrane" and beta == 1.0:
+            self.state["output_mode"] = "accumulate"
+        return shifts
+
+    def layer_name(self, node_name: str) -> str:
         clean = node_name.replace("/", "_") or "layer"
-        return _unique("input_" if clean == "input" else clean, taken)
+        return _unique("input_" if clean == "input" else clean, self.taken)
 
-    def need_single(n: str) -> _Value:
-        if len(preds[n]) != 1:
-            raise _fail(n, kinds[n], f"has {len(preds[n])} inputs; only neurons (residual joins) may sum two")
-        return values[preds[n][0]]
+    def need_single(self, n: str) -> _Value:
+        if len(self.preds[n]) != 1:
+            raise _fail(n, self.kinds[n], f"has {len(self.preds[n])} inputs; only neurons (residual joins) may sum two")
+        return self.values[self.preds[n][0]]
 
-    def weighted_current(n: str, src: _Value) -> _Value:
-        node, kind = nodes[n], kinds[n]
+    def _weighted(self, n: str) -> None:
+        """Conv2d/Linear/Affine: a current, made a layer by the neuron (or Output) it feeds."""
+        src = self.need_single(n)
+        node, kind = self.nodes[n], self.kinds[n]
         if src.kind not in ("spikes", "counts"):
             raise _fail(n, kind, f"its input is a {src.kind}; weighted nodes take spikes (or pooled counts)")
-        if consumers[n] != 1:
-            raise _fail(n, kind, f"feeds {consumers[n]} nodes; a current must feed exactly one neuron or Output")
+        if self.consumers[n] != 1:
+            raise _fail(n, kind, f"feeds {self.consumers[n]} nodes; a current must feed exactly one neuron or Output")
         if kind == "Conv2d":
             if len(src.shape) != 3 or src.kind != "spikes":
                 raise _fail(n, kind, f"needs a [C, H, W] spike map, gets {list(src.shape)}")
@@ -480,174 +605,136 @@ def import_nir(graph, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: 
                 p["w"] = p["w"] / float(src.data["average"])
             ly = {"type": "linear", "out_features": int(w.shape[0])}
             out = (int(w.shape[0]),)
-        return _Value("current", n, out, {"layer": ly, "src": src, **p})
+        self.values[n] = _Value("current", n, out, {"layer": ly, "src": src, **p})
 
-    for n in order:
-        kind, node = kinds[n], nodes[n]
-        if n == in_node:
-            continue
-        if kind in ("Conv2d", "Linear", "Affine"):
-            values[n] = weighted_current(n, need_single(n))
-        elif kind == "Scale":
-            src = need_single(n)
-            if src.kind != "spikes" or src.layer == "input":
-                raise _fail(n, kind, "only a gain on a spike shortcut into a residual join is supported")
-            values[n] = _Value("scaled", src.layer, src.shape,
-                               {"scale": _per_channel(node.scale, src.shape, n, kind, "scale"), "src": src})
-        elif kind in ("SumPool2d", "AvgPool2d"):
-            src = need_single(n)
-            if src.kind != "spikes" or len(src.shape) != 3 or src.layer == "input":
-                raise _fail(n, kind, "pools spikes of a [C, H, W] layer only")
-            k = _pair(node.kernel_size, n, kind, "kernel_size")
-            s = _pair(node.stride, n, kind, "stride")
-            if _pair(node.padding, n, kind, "padding") != 0:
-                raise _fail(n, kind, "padding must be 0")
-            c, h, w = src.shape
-            glob = k == h == w
-            oh = (h - k) // s + 1
-            if oh <= 0:
-                raise _fail(n, kind, f"window {k} does not fit input {list(src.shape)}")
-            values[n] = _Value("pooled", src.layer, (c, oh, (w - k) // s + 1),
-                               {"kernel": k, "stride": s, "global": bool(glob), "src": src,
-                                "average": k * k if kind == "AvgPool2d" else 1})
-        elif kind == "Flatten":
-            src = need_single(n)
-            if src.kind == "pooled" and src.data["global"]:
-                lname = layer_name(preds[n][0])
-                layers.append({"name": lname, "type": "avgpool", "inputs": [src.layer]})
-                values[n] = _Value("counts", lname, (src.shape[0],), {"average": src.data["average"]})
-            elif src.kind == "spikes" and src.layer != "input" and len(src.shape) == 3:
-                lname = layer_name(n)
-                layers.append({"name": lname, "type": "flatten", "inputs": [src.layer]})
-                values[n] = _Value("spikes", lname, (int(np.prod(src.shape)),))
-                spike_nodes[lname] = n
-            elif src.kind == "spikes" and len(src.shape) == 1:
-                values[n] = src  # already flat
-            else:
-                raise _fail(n, kind, f"flattens a {src.kind} of shape {list(src.shape)}; it must flatten a spike map "
-                            "or a global pool")
-        elif kind in ("LIF", "IF", "CubaLIF"):
-            srcs = [values[p] for p in preds[n]]
-            if len(srcs) == 1 and srcs[0].kind == "pooled":  # spike max-pool: pool -> neuron that fires iff any spike
-                pool = srcs[0]
-                par = _neuron_params(node, kind, n, pool.shape, dt)
-                one = par["gain"] / pool.data["average"]
-                if np.any(par["leak"] != 0) or np.any(par["theta"] < 0) or np.any(par["theta"] >= one):
-                    raise _fail(n, kind, "after a pool it must fire iff its window holds a spike: v_leak = 0 and "
-                                "0 <= v_threshold < the current of one spike")
-                lname = layer_name(preds[n][0])
-                layers.append({"name": lname, "type": "maxpool", "inputs": [pool.layer],
-                               "kernel": pool.data["kernel"], "stride": pool.data["stride"]})
-                values[n] = _Value("spikes", lname, pool.shape)
-                spike_nodes[lname] = n
-                continue
-            currents = [v for v in srcs if v.kind == "current"]
-            if len(srcs) == 1 and currents:
-                cur = currents[0]
-                par = _neuron_params(node, kind, n, cur.shape, dt)
-                betas[n] = par["beta"]
-                lname = layer_name(cur.layer)
-                first = cur.data["src"].layer == "input"
-                _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, state, notes)
-                values[n] = _Value("spikes", lname, cur.shape)
-                spike_nodes[lname] = n
-            elif len(srcs) == 2 and currents:
-                main = currents[0]
-                short = srcs[1] if srcs[0] is main else srcs[0]
-                if short.kind not in ("current", "scaled", "spikes") or short.shape != main.shape:
-                    raise _fail(n, kind, f"joins a {main.kind} {list(main.shape)} and a {short.kind} "
-                                f"{list(short.shape)}; a join adds two currents of one shape (or a current and spikes)")
-                if short.kind == "spikes" and short.layer == "input":
-                    raise _fail(n, kind, "a shortcut from the Input is not supported")
-                par = _neuron_params(node, kind, n, main.shape, dt)
-                betas[n] = par["beta"]
-                lname = _unique(n.replace("/", "_"), taken)
-                _emit_join(lname, main, short, par, layer_name, layers, arrays, notes)
-                values[n] = _Value("spikes", lname, main.shape)
-                spike_nodes[lname] = n
-            else:
-                raise _fail(n, kind, "a neuron takes one current (Conv2d/Linear/Affine), two for a residual join, or "
-                            "a pool (spike max-pool)")
-        elif kind in ("LI", "I"):
-            src = need_single(n)
-            if src.kind != "current" or src.data["layer"]["type"] != "linear" or [kinds[s] for s in succs[n]] != [
-                    "Output"]:
-                raise _fail(n, kind, "a leaky integrator is supported only as the readout: Affine/Linear -> LI/I -> "
-                            "Output")
-            par = _neuron_params(node, kind, n, src.shape, dt)
-            if kind == "LI":
-                betas[n] = par["beta"]
-            state["output_mode"] = "membrane" if kind == "LI" else "accumulate"
-            values[n] = _Value("readout", src.layer, src.shape, {"cur": src, "par": par})
-        elif kind == "Output":
-            src = need_single(n)
-            if src.kind == "readout":
-                cur, par = src.data["cur"], src.data["par"]
-            elif src.kind == "current" and src.data["layer"]["type"] == "linear":
-                cur, par = src, {"gain": np.ones(src.shape[0]), "leak": np.zeros(src.shape[0])}
-                state["output_mode"] = "accumulate"
-                state["decision"] = "sum"
-            elif src.kind == "spikes":
-                raise _fail(n, kind, f"reads the spikes of {src.layer!r}: a network whose last layer is spiking is not "
-                            "supported by the workload format yet; end it with Affine/Linear (-> LI or I) -> Output")
-            else:
-                raise _fail(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current")
-            _emit_output(layer_name(cur.layer), cur, par, state, layers, arrays, meta)
+    def _scale(self, n: str) -> None:
+        """Scale: the gain of a spike shortcut into a residual join."""
+        src, kind = self.need_single(n), self.kinds[n]
+        if src.kind != "spikes" or src.layer == "input":
+            raise _fail(n, kind, "only a gain on a spike shortcut into a residual join is supported")
+        self.values[n] = _Value("scaled", src.layer, src.shape,
+                                {"scale": _per_channel(self.nodes[n].scale, src.shape, n, kind, "scale"), "src": src})
+
+    def _pool(self, n: str) -> None:
+        """SumPool2d/AvgPool2d: pooled spikes, for a max-pool neuron or a global pool before Flatten."""
+        src, node, kind = self.need_single(n), self.nodes[n], self.kinds[n]
+        if src.kind != "spikes" or len(src.shape) != 3 or src.layer == "input":
+            raise _fail(n, kind, "pools spikes of a [C, H, W] layer only")
+        k = _pair(node.kernel_size, n, kind, "kernel_size")
+        s = _pair(node.stride, n, kind, "stride")
+        if _pair(node.padding, n, kind, "padding") != 0:
+            raise _fail(n, kind, "padding must be 0")
+        c, h, w = src.shape
+        glob = k == h == w
+        oh = (h - k) // s + 1
+        if oh <= 0:
+            raise _fail(n, kind, f"window {k} does not fit input {list(src.shape)}")
+        self.values[n] = _Value("pooled", src.layer, (c, oh, (w - k) // s + 1),
+                                {"kernel": k, "stride": s, "global": bool(glob), "src": src,
+                                 "average": k * k if kind == "AvgPool2d" else 1})
+
+    def _flatten(self, n: str) -> None:
+        """Flatten: of a global pool (an avgpool layer), of a spike map (a flatten layer), or of flat spikes."""
+        src = self.need_single(n)
+        if src.kind == "pooled" and src.data["global"]:
+            lname = self.layer_name(self.preds[n][0])
+            self.layers.append({"name": lname, "type": "avgpool", "inputs": [src.layer]})
+            self.values[n] = _Value("counts", lname, (src.shape[0],), {"average": src.data["average"]})
+        elif src.kind == "spikes" and src.layer != "input" and len(src.shape) == 3:
+            lname = self.layer_name(n)
+            self.layers.append({"name": lname, "type": "flatten", "inputs": [src.layer]})
+            self.values[n] = _Value("spikes", lname, (int(np.prod(src.shape)),))
+            self.spike_nodes[lname] = n
+        elif src.kind == "spikes" and len(src.shape) == 1:
+            self.values[n] = src  # already flat
         else:
-            raise _fail(n, kind, "unsupported here")
-    if state["output_mode"] is None:
-        raise WorkloadError("the graph's Output is not reached from its Input; the NIR graph is incomplete")
-    if layers[-1]["type"] != "output":
-        raise WorkloadError(f"layer {layers[-1]['name']!r} does not lead to the Output; every node of the graph must")
-    lif_betas = sorted(set(round(b, 12) for n, b in betas.items()))
-    if len(lif_betas) > 1:
-        names = ", ".join(f"{n} {b:g}" for n, b in betas.items())
-        raise WorkloadError(f"the neurons decay differently ({names}); the workload format has one membrane decay "
-                            "(1 - dt/tau) for every layer; give them one tau")
-    beta = lif_betas[0] if lif_betas else 1.0
-    shifts = meta.get("decay_shifts") if meta and abs(shifts_to_tau(meta.get("decay_shifts", [0])) - beta) < 1e-12 \
-        else (tau_to_shifts(beta) if beta > 0 else None)
-    if shifts is None:
-        raise WorkloadError(f"decay {beta:g} (tau = dt) cannot be a shift-add decay; use tau > dt")
-    if abs(shifts_to_tau(shifts) - beta) > 1e-9:
-        notes.append(f"decay {beta:.6g} approximated by shift-adds {shifts} = {shifts_to_tau(shifts):.6g}")
-    if state["output_mode"] == "membrane" and beta == 1.0:
-        state["output_mode"] = "accumulate"
-    num_classes = int(layers[-1]["out_features"])
-    workload_meta = {
-        "name": name,
-        "kind": "imported",
-        "dataset": dataset,
-        "num_classes": num_classes,
-        "input_shape": list(in_shape),
-        "timesteps": T,
-        "input_encoding": "spike_frames" if frames else "direct",
-        "neuron": {"model": "lif", "tau": shifts_to_tau(shifts), "decay_shifts": list(shifts), "reset": "zero"},
-        "quant": {"weight_bits": 8, "vmem_bits": int(meta.get("vmem_bits", 16)),
-                  "output_vmem_bits": int(meta.get("output_vmem_bits", 32)), "input_shift": state["input_shift"]},
-        "layers": layers,
-        "exit_policy": meta.get("exit_policy") or {"cl_init": 0.999, "tau_cl": 0.999, "theta": 0.1},
-        "provenance": {"imported_from": Path(source).name, "format": "NIR", "dt": dt,
-                       "input_scale": input_scale, "approximations": notes},
-    }
-    layers[-1]["output_mode"] = state["output_mode"]
-    if frames:
-        workload_meta["input_width"] = int(in_shape[-1])
-        arrays["x"] = np.packbits(np.asarray(x, dtype=np.uint8), axis=-1)
-    else:
-        if x.dtype != np.uint8:
-            raise WorkloadError.at(None, "--inputs", f"x has dtype {x.dtype}", "images must be uint8 [N, C, H, W] "
-                                   "(float = uint8 x --input-scale) or 0/1 spike frames [N, T, C, H, W]")
-        arrays["x"] = np.ascontiguousarray(x)
-    if y is not None:
-        arrays["y"] = np.asarray(y, dtype=np.int64).reshape(-1)
-    from satasim_atsn.workload.network_file import shaped_layers
+            raise _fail(n, self.kinds[n], f"flattens a {src.kind} of shape {list(src.shape)}; it must flatten a "
+                        "spike map or a global pool")
 
-    shaped = shaped_layers(layers, list(in_shape), num_classes, source)
-    workload_meta["layers"] = shaped
-    wl = validate(Workload(meta=workload_meta, arrays=arrays, source=source))
-    return ImportResult(workload=wl, spike_nodes=spike_nodes, notes=notes, input_scale=input_scale, dt=dt,
-                        decision=state["decision"])
+    def _neuron(self, n: str) -> None:
+        """LIF/IF/CubaLIF: a spike max-pool after a pool, a spiking layer after one current, or a residual join."""
+        node, kind, dt = self.nodes[n], self.kinds[n], self.dt
+        srcs = [self.values[p] for p in self.preds[n]]
+        if len(srcs) == 1 and srcs[0].kind == "pooled":  # spike max-pool: pool -> neuron that fires iff any spike
+            self._max_pool(n, srcs[0])
+            return
+        currents = [v for v in srcs if v.kind == "current"]
+        if len(srcs) == 1 and currents:
+            cur = currents[0]
+            par = _neuron_params(node, kind, n, cur.shape, dt)
+            self.betas[n] = par["beta"]
+            lname = self.layer_name(cur.layer)
+            first = cur.data["src"].layer == "input"
+            _emit_spiking(lname, cur, par, first, self.frames, self.input_scale, self.layers, self.arrays,
+                          self.state, self.notes)
+            self.values[n] = _Value("spikes", lname, cur.shape)
+            self.spike_nodes[lname] = n
+        elif len(srcs) == 2 and currents:
+            main = currents[0]
+            short = srcs[1] if srcs[0] is main else srcs[0]
+            if short.kind not in ("current", "scaled", "spikes") or short.shape != main.shape:
+                raise _fail(n, kind, f"joins a {main.kind} {list(main.shape)} and a {short.kind} "
+                            f"{list(short.shape)}; a join adds two currents of one shape (or a current and spikes)")
+            if short.kind == "spikes" and short.layer == "input":
+                raise _fail(n, kind, "a shortcut from the Input is not supported")
+            par = _neuron_params(node, kind, n, main.shape, dt)
+            self.betas[n] = par["beta"]
+            lname = _unique(n.replace("/", "_"), self.taken)
+            _emit_join(lname, main, short, par, self.layer_name, self.layers, self.arrays, self.notes)
+            self.values[n] = _Value("spikes", lname, main.shape)
+            self.spike_nodes[lname] = n
+        else:
+            raise _fail(n, kind, "a neuron takes one current (Conv2d/Linear/Affine), two for a residual join, or "
+                        "a pool (spike max-pool)")
+
+    def _max_pool(self, n: str, pool: _Value) -> None:
+        """A pool followed by a neuron that fires iff its window holds a spike: a maxpool layer, exactly."""
+        kind = self.kinds[n]
+        par = _neuron_params(self.nodes[n], kind, n, pool.shape, self.dt)
+        one = par["gain"] / pool.data["average"]
+        if np.any(par["leak"] != 0) or np.any(par["theta"] < 0) or np.any(par["theta"] >= one):
+            raise _fail(n, kind, "after a pool it must fire iff its window holds a spike: v_leak = 0 and "
+                        "0 <= v_threshold < the current of one spike")
+        lname = self.layer_name(self.preds[n][0])
+        self.layers.append({"name": lname, "type": "maxpool", "inputs": [pool.layer],
+                            "kernel": pool.data["kernel"], "stride": pool.data["stride"]})
+        self.values[n] = _Value("spikes", lname, pool.shape)
+        self.spike_nodes[lname] = n
+
+    def _readout(self, n: str) -> None:
+        """LI/I: the leaky integrator of the readout (Affine/Linear -> LI/I -> Output)."""
+        src, kind = self.need_single(n), self.kinds[n]
+        if src.kind != "current" or src.data["layer"]["type"] != "linear" or [
+                self.kinds[s] for s in self.succs[n]] != ["Output"]:
+            raise _fail(n, kind, "a leaky integrator is supported only as the readout: Affine/Linear -> LI/I -> "
+                        "Output")
+        par = _neuron_params(self.nodes[n], kind, n, src.shape, self.dt)
+        if kind == "LI":
+            self.betas[n] = par["beta"]
+        self.state["output_mode"] = "membrane" if kind == "LI" else "accumulate"
+        self.values[n] = _Value("readout", src.layer, src.shape, {"cur": src, "par": par})
+
+    def _output(self, n: str) -> None:
+        """Output: the output layer, from a readout or straight from an Affine/Linear current (a running sum)."""
+        src, kind = self.need_single(n), self.kinds[n]
+        if src.kind == "readout":
+            cur, par = src.data["cur"], src.data["par"]
+        elif src.kind == "current" and src.data["layer"]["type"] == "linear":
+            cur, par = src, {"gain": np.ones(src.shape[0]), "leak": np.zeros(src.shape[0])}
+            self.state["output_mode"] = "accumulate"
+            self.state["decision"] = "sum"
+        elif src.kind == "spikes":
+            raise _fail(n, kind, f"reads the spikes of {src.layer!r}: a network whose last layer is spiking is not "
+                        "supported by the workload format yet; end it with Affine/Linear (-> LI or I) -> Output")
+        else:
+            raise _fail(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current")
+        _emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta)
+
+    _HANDLERS = {
+        "Conv2d": _weighted, "Linear": _weighted, "Affine": _weighted, "Scale": _scale,
+        "SumPool2d": _pool, "AvgPool2d": _pool, "Flatten": _flatten,
+        "LIF": _neuron, "IF": _neuron, "CubaLIF": _neuron, "LI": _readout, "I": _readout, "Output": _output,
+    }
 
 
 def _topological(nodes: dict, preds: dict, hint: dict) -> list[str]:

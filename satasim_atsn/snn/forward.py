@@ -317,66 +317,114 @@ def run_forward(
         stop = None if count is None else start + count
         x = workload.inputs(start, stop)
     policy = policy or FixedPolicy()
-    n_total, T = x.shape[0], net.T
-    C = workload.num_classes
-    out_membrane = np.zeros((n_total, T, C), dtype=np.int64)
-    exit_t = np.full(n_total, T, dtype=np.int64)
-    spike_counts = {ly["name"]: np.zeros(T, dtype=np.int64) for ly in net.layers if emits_spikes(ly)}
-    sops = {
-        ly["name"]: np.zeros(T, dtype=np.int64)
-        for ly in net.layers
-        if ly["type"] in ("conv", "linear", "output", "add")
-    }
-    sops_image = np.zeros((n_total, T), dtype=np.int64)
-    neurons = {ly["name"]: int(np.prod(ly["out_shape"])) for ly in net.layers}
-    spikes_rec: dict[str, np.ndarray] | None = None
-    if record_spikes:
-        spikes_rec = {
-            ly["name"]: np.zeros((n_total, T) + tuple(ly["out_shape"]), dtype=bool)
-            for ly in net.layers
-            if emits_spikes(ly)
-        }
+    n_total = x.shape[0]
+    tally = _ForwardTally.zeros(net, n_total, workload.num_classes, record_spikes)
     scale_t = net.scale_per_t()
-    first = net.layers[0]
     for lo in range(0, n_total, batch_size):
         hi = min(lo + batch_size, n_total)
-        xb = x[lo:hi]
-        active = np.arange(lo, hi)
-        state = net.init_state(hi - lo)
-        first_current = None
-        if net.direct:
-            first_current, first_sops = net.first_layer_current(xb)
-            sops[first["name"]][0] += int(first_sops.sum())
-            sops_image[lo:hi, 0] += first_sops
-        for t in range(1, T + 1):
-            frame = xb if net.direct else xb[:, t - 1]
-            outputs, counts, ops = net.step(state, frame, first_current, t)
-            for name, value in counts.items():
-                spike_counts[name][t - 1] += value
-            for name, value in ops.items():
-                sops[name][t - 1] += int(value.sum())
-                sops_image[active, t - 1] += value
-            membrane = outputs[net.output["name"]]
-            out_membrane[active, t - 1] = membrane
-            if spikes_rec is not None:
-                for name in spikes_rec:
-                    spikes_rec[name][active, t - 1] = to_nchw(outputs[name]).astype(bool)
-            if t == T:
-                break
-            logits_t = membrane.astype(np.float64) * scale_t[t - 1]
-            stop = policy.decide(t, T, logits_t, membrane, float(scale_t[t - 1]))
-            if stop.any():
-                exit_t[active[stop]] = t
-                keep = ~stop
-                active = active[keep]
-                xb = xb[keep]
-                state = {k: v[keep] for k, v in state.items()}
-                if first_current is not None:
-                    first_current = first_current[keep]
-                if active.size == 0:
-                    break
+        _forward_batch(net, policy, x, lo, hi, scale_t, tally)
         for observer in _OBSERVERS:
             observer(hi - lo)
+    exit_t = tally.exit_t
+    out_membrane, logits, pred, pred_hw = _exit_outputs(net, tally.out_membrane, exit_t, scale_t)
+    return ForwardResult(
+        out_membrane=out_membrane,
+        logits=logits,
+        exit_t=exit_t,
+        pred=pred.astype(np.int64),
+        pred_hw=pred_hw.astype(np.int64),
+        scale_per_t=scale_t,
+        spike_counts=tally.spike_counts,
+        sops=tally.sops,
+        sops_per_image=tally.sops_image,
+        neurons={ly["name"]: int(np.prod(ly["out_shape"])) for ly in net.layers},
+        spikes=tally.spikes_rec,
+        policy=policy.describe(),
+    )
+
+
+@dataclass
+class _ForwardTally:
+    """What the forward records over all images: output membranes, exit steps, spike and SOP counts, spikes."""
+
+    out_membrane: np.ndarray  # [N, T, C]
+    exit_t: np.ndarray  # [N]
+    spike_counts: dict[str, np.ndarray]  # layer -> [T]
+    sops: dict[str, np.ndarray]  # layer -> [T]
+    sops_image: np.ndarray  # [N, T]
+    spikes_rec: dict[str, np.ndarray] | None  # layer -> [N, T, *shape] bool, when recorded
+
+    @classmethod
+    def zeros(cls, net: QuantisedNetwork, n_total: int, C: int, record_spikes: bool) -> _ForwardTally:
+        T = net.T
+        spikes_rec: dict[str, np.ndarray] | None = None
+        if record_spikes:
+            spikes_rec = {
+                ly["name"]: np.zeros((n_total, T) + tuple(ly["out_shape"]), dtype=bool)
+                for ly in net.layers
+                if emits_spikes(ly)
+            }
+        return cls(
+            out_membrane=np.zeros((n_total, T, C), dtype=np.int64),
+            exit_t=np.full(n_total, T, dtype=np.int64),
+            spike_counts={ly["name"]: np.zeros(T, dtype=np.int64) for ly in net.layers if emits_spikes(ly)},
+            sops={
+                ly["name"]: np.zeros(T, dtype=np.int64)
+                for ly in net.layers
+                if ly["type"] in ("conv", "linear", "output", "add")
+            },
+            sops_image=np.zeros((n_total, T), dtype=np.int64),
+            spikes_rec=spikes_rec,
+        )
+
+
+def _forward_batch(net: QuantisedNetwork, policy: ExitPolicy, x: np.ndarray, lo: int, hi: int,
+                   scale_t: np.ndarray, tally: _ForwardTally) -> None:
+    """Images lo..hi-1 through the timesteps, each leaving the batch at the step its policy exits."""
+    T = net.T
+    sops, sops_image = tally.sops, tally.sops_image
+    xb = x[lo:hi]
+    active = np.arange(lo, hi)
+    state = net.init_state(hi - lo)
+    first_current = None
+    if net.direct:
+        first_current, first_sops = net.first_layer_current(xb)
+        sops[net.layers[0]["name"]][0] += int(first_sops.sum())
+        sops_image[lo:hi, 0] += first_sops
+    for t in range(1, T + 1):
+        frame = xb if net.direct else xb[:, t - 1]
+        outputs, counts, ops = net.step(state, frame, first_current, t)
+        for name, value in counts.items():
+            tally.spike_counts[name][t - 1] += value
+        for name, value in ops.items():
+            sops[name][t - 1] += int(value.sum())
+            sops_image[active, t - 1] += value
+        membrane = outputs[net.output["name"]]
+        tally.out_membrane[active, t - 1] = membrane
+        if tally.spikes_rec is not None:
+            for name in tally.spikes_rec:
+                tally.spikes_rec[name][active, t - 1] = to_nchw(outputs[name]).astype(bool)
+        if t == T:
+            break
+        logits_t = membrane.astype(np.float64) * scale_t[t - 1]
+        stop = policy.decide(t, T, logits_t, membrane, float(scale_t[t - 1]))
+        if stop.any():
+            tally.exit_t[active[stop]] = t
+            keep = ~stop
+            active = active[keep]
+            xb = xb[keep]
+            state = {k: v[keep] for k, v in state.items()}
+            if first_current is not None:
+                first_current = first_current[keep]
+            if active.size == 0:
+                break
+
+
+def _exit_outputs(net: QuantisedNetwork, out_membrane: np.ndarray, exit_t: np.ndarray,
+                  scale_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Output membranes and logits held after each exit, and the predictions (float rule, hardware rule)."""
+    T = net.T
+    n_total = out_membrane.shape[0]
     # rows after the exit repeat the exit value, so [:, t] is "the output as known at t"
     steps = np.arange(1, T + 1)[None, :]
     after = steps > exit_t[:, None]
@@ -390,20 +438,7 @@ def run_forward(
     else:
         pred = at_exit.argmax(axis=-1)  # eq. 5: argmax of the mean output
     pred_hw = out_membrane[rows, exit_t - 1].argmax(axis=-1)
-    return ForwardResult(
-        out_membrane=out_membrane,
-        logits=logits,
-        exit_t=exit_t,
-        pred=pred.astype(np.int64),
-        pred_hw=pred_hw.astype(np.int64),
-        scale_per_t=scale_t,
-        spike_counts=spike_counts,
-        sops=sops,
-        sops_per_image=sops_image,
-        neurons=neurons,
-        spikes=spikes_rec,
-        policy=policy.describe(),
-    )
+    return out_membrane, logits, pred, pred_hw
 
 
 def evaluate_policies(result: ForwardResult, policies: list[ExitPolicy]) -> dict[str, np.ndarray]:

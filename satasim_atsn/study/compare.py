@@ -236,6 +236,32 @@ def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, 
     doc.heading("Summary")
     doc.table(headers, rows)
     # plots
+    _metrics_figure(doc, out, names, summaries, b)
+    _energy_sections(doc, out, names, summaries)
+    doc.heading("Why they differ")
+    for i, s in enumerate(summaries):
+        if i != b:
+            for sentence in explain_difference(s, summaries[b]):
+                doc.para(sentence)
+    for sentence in paper_direction(summaries):
+        doc.para(sentence)
+    # latency timeline and exit histogram
+    _latency_sections(doc, out, summaries)
+    results = {"workload": Path(workload_path).name, "images": images, "start": start, "baseline": names[b],
+               "overrides": list(overrides or []), "architectures": summaries}
+    text = json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n"
+    atomic_write_text(out / "results.json", text)
+    if json_path:
+        atomic_write_text(json_path, text)
+    doc.write(out)
+    short = ["FPS", "energy / image (uJ)", "energy / image-timestep (uJ)", "avg timestep",
+             "area (mm2, all accelerators)", "power (mW)", "EDP (uJ x ms)"]
+    term_rows = [r for r in rows if r[0] in short]
+    return text_table(headers, term_rows) + f"\n-> {out}/report.md"
+
+
+def _metrics_figure(doc: Document, out: Path, names: list[str], summaries: list[dict], b: int) -> None:
+    """FPS, energy, area, power and EDP side by side, annotated with the ratio to the baseline ``b``."""
     plots.metric_bars(out / "metrics.png", names, [
         ("FPS", [s["fps"] for s in summaries]),
         ("energy per image (uJ)", [s["energy_per_image_uJ"] for s in summaries]),
@@ -245,6 +271,10 @@ def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, 
         ("energy per image-timestep (uJ)", [s["energy_per_image_timestep_uJ"] for s in summaries]),
     ], b)
     doc.figure("metrics.png", f"FPS, energy, area, power and EDP; bars annotated with the ratio to {names[b]}")
+
+
+def _energy_sections(doc: Document, out: Path, names: list[str], summaries: list[dict]) -> None:
+    """Where the energy goes: per component (plot and table), per action, per layer."""
     comps = sorted({c for s in summaries for c in s["energy_by_component_uJ"]})
     plots.stacked_bars(out / "energy_by_component.png", names,
                        {c: [s["energy_by_component_uJ"].get(c, 0.0) for s in summaries] for c in comps},
@@ -271,14 +301,10 @@ def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, 
                            {ly: [s["energy_by_layer_uJ"].get(ly, 0.0) for s in summaries] for ly in layers},
                            "dynamic energy per image by layer", "uJ per image")
         doc.figure("energy_by_layer.png", "dynamic energy per image by layer (group)")
-    doc.heading("Why they differ")
-    for i, s in enumerate(summaries):
-        if i != b:
-            for sentence in explain_difference(s, summaries[b]):
-                doc.para(sentence)
-    for sentence in paper_direction(summaries):
-        doc.para(sentence)
-    # latency timeline and exit histogram
+
+
+def _latency_sections(doc: Document, out: Path, summaries: list[dict]) -> None:
+    """Latency and exit steps: each design's timeline of one image, and the exit-step histograms."""
     doc.heading("Latency and exit steps")
     for i, s in enumerate(summaries):
         segments, how = latency_timeline(s)
@@ -290,17 +316,6 @@ def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, 
                        {s["name"]: list(np.pad(np.asarray(s["exit_hist"], float), (0, T - len(s["exit_hist"]))))
                         for s in summaries}, "exit timestep histogram", "exit timestep", "images")
     doc.figure("exit_histogram.png", "number of images exiting at each timestep")
-    results = {"workload": Path(workload_path).name, "images": images, "start": start, "baseline": names[b],
-               "overrides": list(overrides or []), "architectures": summaries}
-    text = json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n"
-    atomic_write_text(out / "results.json", text)
-    if json_path:
-        atomic_write_text(json_path, text)
-    doc.write(out)
-    short = ["FPS", "energy / image (uJ)", "energy / image-timestep (uJ)", "avg timestep",
-             "area (mm2, all accelerators)", "power (mW)", "EDP (uJ x ms)"]
-    term_rows = [r for r in rows if r[0] in short]
-    return text_table(headers, term_rows) + f"\n-> {out}/report.md"
 
 
 def _json(value):

@@ -296,7 +296,6 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str) -> tup
     doc.code(command)
     runs, missing = _load_trained(workload_dir, images)
     results: dict = {"missing": missing, "claims": {}}
-    lines_out = []
     if "ATSN" not in runs:
         doc.para(f"**Cannot reproduce:** the ATSN workload `{workload_dir / TRAINED['ATSN']}` is missing. Train it "
                  "with:")
@@ -305,7 +304,18 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str) -> tup
     atsn_run = runs["ATSN"]
     doc.para(f"**Data: our trained networks on {_dataset_label(atsn_run)}.** The paper publishes only captions, so "
              "each figure is checked against the claim its text makes.")
-    # Fig. 3
+    series, lines_out = _fig3(doc, out, runs, results)
+    grid_vals, acc, ts, lines = _figs5_6(doc, out, atsn_run, results)
+    lines_out += lines
+    lines_out += _fig7(doc, out, atsn_run, grid_vals, acc, ts, results)
+    results["fig5"] = {"grid": grid_vals, "accuracy": acc.round(6).tolist(), "avg_timestep": ts.round(6).tolist()}
+    results["fig3"] = {k: {"avg_timestep": v[0], "accuracy": v[1]} for k, v in series.items()}
+    return doc, results, "\n".join(lines_out)
+
+
+def _fig3(doc: Document, out: Path, runs: dict, results: dict) -> tuple[dict, list[str]]:
+    """Fig. 3 (accuracy against average timestep of each policy's threshold sweep) and its claim at 2.4 timesteps."""
+    atsn_run = runs["ATSN"]
     at_pol = [AtsnPolicy(cl, 0.999) for cl in ATSN_CL_SWEEP]
     dt_pol = [DtsnnPolicy(th) for th in DTSNN_THETA_SWEEP]
     series = {"ATSN (CL_init sweep, tau_CL 0.999) on the ATSN network": _curve(atsn_run, at_pol),
@@ -337,8 +347,11 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str) -> tup
         results["claims"][f"fig3: {label}"] = verdict
         checks.append([label, fmt(a), fmt(d), verdict])
     doc.table(["comparison at 2.4 avg timesteps", "ATSN acc %", "DTSNN acc %", "claim: ATSN more accurate"], checks)
-    lines_out += [f"Fig. 3 at 2.4 timesteps: {c[0]}: {c[3]}" for c in checks]
-    # Figs. 5 and 6
+    return series, [f"Fig. 3 at 2.4 timesteps: {c[0]}: {c[3]}" for c in checks]
+
+
+def _figs5_6(doc: Document, out: Path, atsn_run, results: dict) -> tuple[list, np.ndarray, np.ndarray, list[str]]:
+    """Figs. 5 and 6 (accuracy and average timestep over a CL_init x tau_CL grid) and their claim."""
     lo, hi, step = paper.CLAIM_FIG5_GRID
     grid_vals = [round(lo + i * step, 4) for i in range(int(round((hi - lo) / step)) + 1)]
     acc = np.zeros((len(grid_vals), len(grid_vals)))
@@ -355,24 +368,29 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str) -> tup
     doc.heading("Figs. 5 and 6: CL_init and tau_CL")
     doc.figure("fig5_accuracy_heatmap.png", f"accuracy for CL_init, tau_CL in {lo}..{hi} step {step}")
     doc.figure("fig6_timestep_heatmap.png", "average timestep over the same grid")
-
-    def trend(grid: np.ndarray) -> tuple[float, float, float]:
-        d_cl = np.diff(grid, axis=1).ravel()
-        d_tau = np.diff(grid, axis=0).ravel()
-        corner = grid[-1, -1] - grid[0, 0]
-        return float((d_cl >= 0).mean()), float((d_tau >= 0).mean()), float(corner)
-
     rows = []
     for name, grid in (("accuracy %", acc), ("avg timestep", ts)):
-        up_cl, up_tau, corner = trend(grid)
+        up_cl, up_tau, corner = _grid_trend(grid)
         verdict = "holds" if corner > 0 and min(up_cl, up_tau) >= 0.5 else (
             "flat on this grid" if corner == 0 else "does not hold")
         results["claims"][f"fig5/6: raising CL_init and tau_CL raises {name}"] = verdict
         rows.append([name, f"{100 * up_cl:.0f}%", f"{100 * up_tau:.0f}%", f"{corner:+.3f}", verdict])
     doc.table(["metric", "steps up in CL_init that do not lower it", "steps up in tau_CL that do not lower it",
                "change from (0.995, 0.995) to (0.9998, 0.9998)", "claim: rises with both"], rows)
-    lines_out += [f"Figs. 5-6: {r[0]} rises with CL_init and tau_CL: {r[4]}" for r in rows]
-    # Fig. 7
+    return grid_vals, acc, ts, [f"Figs. 5-6: {r[0]} rises with CL_init and tau_CL: {r[4]}" for r in rows]
+
+
+def _grid_trend(grid: np.ndarray) -> tuple[float, float, float]:
+    """Shares of steps up in CL_init (columns) and tau_CL (rows) that do not lower the grid; corner-to-corner change."""
+    d_cl = np.diff(grid, axis=1).ravel()
+    d_tau = np.diff(grid, axis=0).ravel()
+    corner = grid[-1, -1] - grid[0, 0]
+    return float((d_cl >= 0).mean()), float((d_tau >= 0).mean()), float(corner)
+
+
+def _fig7(doc: Document, out: Path, atsn_run, grid_vals: list, acc: np.ndarray, ts: np.ndarray,
+          results: dict) -> list[str]:
+    """Fig. 7 (tau_CL != 1 against tau_CL = 1) and its claim at equal average timestep."""
     tau1 = _curve(atsn_run, [AtsnPolicy(cl, 1.0) for cl in ATSN_CL_SWEEP + grid_vals])
     pts = np.stack([ts.ravel(), acc.ravel()], axis=1)
     front = pareto_front(pts, [False, True])
@@ -399,7 +417,4 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str) -> tup
         verdict = "cannot check: the two curves do not overlap in average timestep"
         doc.para(f"Claim (Fig. 7): {verdict}.")
     results["claims"]["fig7: tau_CL != 1 beats tau_CL = 1"] = verdict
-    lines_out.append(f"Fig. 7: tau_CL != 1 beats tau_CL = 1: {verdict}")
-    results["fig5"] = {"grid": grid_vals, "accuracy": acc.round(6).tolist(), "avg_timestep": ts.round(6).tolist()}
-    results["fig3"] = {k: {"avg_timestep": v[0], "accuracy": v[1]} for k, v in series.items()}
-    return doc, results, "\n".join(lines_out)
+    return [f"Fig. 7: tau_CL != 1 beats tau_CL = 1: {verdict}"]

@@ -288,21 +288,7 @@ def load_study(path: str | Path) -> Study:
     """Read and validate a study file; raise StudyError naming the field and the fix."""
     path = Path(path)
     where = str(path)
-    if not path.is_file():
-        raise StudyError.at(where, None, "no such file", "check the path (shipped studies are in studies/)")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
-    except (UnicodeDecodeError, RecursionError, OSError) as error:
-        raise StudyError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
-                            "save it as UTF-8 YAML (see docs/studies.md)") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f"line {mark.line + 1}" if mark else None
-        raise StudyError.at(where, line, f"not valid YAML ({getattr(error, 'problem', error)})",
-                            "fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise StudyError.at(where, None, "must be a mapping of fields", "see docs/studies.md")
+    raw = _read_study_yaml(path, where)
     for key in raw:
         if key not in TOP_KEYS:
             raise _fail(where, str(key), "unknown field", suggest(str(key), TOP_KEYS))
@@ -314,19 +300,8 @@ def load_study(path: str | Path) -> Study:
         raise _fail(where, "mode", f"unknown mode {shown(mode)}", f"use one of {', '.join(MODES)}")
     if mode == "engine" and "arch" not in raw:
         raise _fail(where, "arch", "missing", "an engine study needs a base architecture")
-    base = path.parent
-
-    def resolve(key: str) -> Path:
-        value = raw[key]
-        if not isinstance(value, str) or not value:
-            raise _fail(where, key, "must be a path", "give a path relative to the study file")
-        target = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
-        if not target.is_file():
-            raise _fail(where, key, f"{shown(value)} does not exist (looked at {target})", "fix the path")
-        return target
-
-    arch = resolve("arch") if "arch" in raw else None
-    workload = resolve("workload")
+    arch = _resolve_file(where, path.parent, raw, "arch") if "arch" in raw else None
+    workload = _resolve_file(where, path.parent, raw, "workload")
     images = raw.get("images", 100)
     start = raw.get("start", 0)
     for key, value, low in (("images", images, 1), ("start", start, 0)):
@@ -344,7 +319,56 @@ def load_study(path: str | Path) -> Study:
         fname = item.split("=", 1)[0].strip()
         if fname not in known:
             raise _fail(where, f"set: {fname}", "no such architecture field", suggest(fname, known))
-    vary = raw["vary"]
+    axes, seen = _study_axes(where, raw["vary"], known, mode)
+    metrics = _study_metrics(where, raw["metrics"], mode)
+    plots = _study_plots(where, raw.get("plots"), mode, metrics, seen)
+    name = raw["name"]
+    if not isinstance(name, str) or not name:
+        raise _fail(where, "name", "must be a non-empty string", "name the study")
+    study = Study(path=path.resolve(), name=name, description=str(raw.get("description", "")), mode=mode, arch=arch,
+                  workload=workload, images=images, start=start, fixed=[s.strip() for s in fixed], axes=axes,
+                  metrics=list(metrics), plots=plots, raw=raw)
+    count = math.prod(len(axis.values) for axis in axes)
+    if count > 10000:
+        raise _fail(where, "vary", f"{count} points", "split the study; 10000 points at most")
+    _check_workload(where, study)
+    _check_values(where, study)
+    return study
+
+
+def _read_study_yaml(path: Path, where: str) -> dict:
+    """The study file's YAML mapping (one-line errors for a missing, unreadable or non-mapping file)."""
+    if not path.is_file():
+        raise StudyError.at(where, None, "no such file", "check the path (shipped studies are in studies/)")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except (UnicodeDecodeError, RecursionError, OSError) as error:
+        raise StudyError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
+                            "save it as UTF-8 YAML (see docs/studies.md)") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f"line {mark.line + 1}" if mark else None
+        raise StudyError.at(where, line, f"not valid YAML ({getattr(error, 'problem', error)})",
+                            "fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise StudyError.at(where, None, "must be a mapping of fields", "see docs/studies.md")
+    return raw
+
+
+def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
+    """The existing file named by field ``key``, relative to the study file's folder ``base``."""
+    value = raw[key]
+    if not isinstance(value, str) or not value:
+        raise _fail(where, key, "must be a path", "give a path relative to the study file")
+    target = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
+    if not target.is_file():
+        raise _fail(where, key, f"{shown(value)} does not exist (looked at {target})", "fix the path")
+    return target
+
+
+def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tuple[list[Axis], set[str]]:
+    """The ``vary`` section as axes (a zipped group is one axis), and the set of varied fields."""
     if not isinstance(vary, dict) or not vary:
         raise _fail(where, "vary", "must be a non-empty mapping of field -> values", "see docs/studies.md")
     axes: list[Axis] = []
@@ -379,9 +403,12 @@ def load_study(path: str | Path) -> Study:
             continue
         check_field(fname, f"vary.{fname}")
         axes.append(Axis((fname,), [(v,) for v in _axis_values(value, where, f"vary.{fname}")]))
-    # metrics
+    return axes, seen
+
+
+def _study_metrics(where: str, metrics: Any, mode: str) -> list:
+    """The ``metrics`` list: known for the mode, each once."""
     allowed = FUNCTIONAL_METRICS if mode == "functional" else ENGINE_METRICS_ALL
-    metrics = raw["metrics"]
     if not isinstance(metrics, list) or not metrics:
         raise _fail(where, "metrics", "must be a non-empty list", f"e.g. [{', '.join(allowed[:3])}]")
     for metric in metrics:
@@ -390,7 +417,11 @@ def load_study(path: str | Path) -> Study:
                         suggest(str(metric), allowed))
     if len(set(metrics)) != len(metrics):
         raise _fail(where, "metrics", "lists a metric twice", "list each metric once")
-    plots = raw.get("plots")
+    return metrics
+
+
+def _study_plots(where: str, plots: Any, mode: str, metrics: list, seen: set[str]) -> list:
+    """The ``plots`` list (default: the mode's), each {x, y[, color]} of collected metrics or varied fields."""
     if plots is None:
         plots = _default_plots(mode, metrics)
     if not isinstance(plots, list):
@@ -408,18 +439,7 @@ def load_study(path: str | Path) -> Study:
             raise _fail(where, f"plots[{p_index}].color",
                         f"{shown(plot['color'])} is neither a varied field nor a metric",
                         suggest(str(plot["color"]), list(seen) + list(metrics)))
-    name = raw["name"]
-    if not isinstance(name, str) or not name:
-        raise _fail(where, "name", "must be a non-empty string", "name the study")
-    study = Study(path=path.resolve(), name=name, description=str(raw.get("description", "")), mode=mode, arch=arch,
-                  workload=workload, images=images, start=start, fixed=[s.strip() for s in fixed], axes=axes,
-                  metrics=list(metrics), plots=plots, raw=raw)
-    count = math.prod(len(axis.values) for axis in axes)
-    if count > 10000:
-        raise _fail(where, "vary", f"{count} points", "split the study; 10000 points at most")
-    _check_workload(where, study)
-    _check_values(where, study)
-    return study
+    return plots
 
 
 def _check_workload(where: str, study: Study) -> None:

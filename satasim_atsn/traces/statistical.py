@@ -499,37 +499,9 @@ def fit_statistical_twin(
         raise WorkloadError.at(wl.source, "images", f"{images} is not in 1..{wl.num_images}", "ask for fewer images")
     T = wl.timesteps
     spk_layers = spiking_layers(wl.layers) + pooled_layers(wl.layers)
-    counts = {ly["name"]: np.zeros((n_total, T, int(ly["out_shape"][0])), dtype=np.int64) for ly in spk_layers}
-    steps = {p: np.zeros(n_total, dtype=np.int64) for p in policies}
     direct = wl.input_encoding == "direct"
-    bit_counts = np.zeros(8, dtype=np.int64)
-    frame_counts = np.zeros((n_total, T, wl.input_shape[0]), dtype=np.int64)
-    for lo in range(0, n_total, batch_size):
-        hi = min(lo + batch_size, n_total)
-        x = wl.inputs(lo, hi)
-        result = run_forward(wl, x, policy=FixedPolicy(), record_spikes=True, batch_size=batch_size)
-        for ly in spk_layers:
-            s = result.spikes[ly["name"]]
-            counts[ly["name"]][lo:hi] = s.reshape(s.shape[0], T, s.shape[2], -1).sum(axis=3)
-        for p, policy in policies.items():
-            steps[p][lo:hi] = policy.exit_steps(result.logits, result.out_membrane, result.scale_per_t)
-        if direct:
-            for k in range(8):
-                bit_counts[k] += int(((x >> k) & 1).sum(dtype=np.int64))
-        else:
-            frame_counts[lo:hi] = x.reshape(x.shape[0], T, x.shape[2], -1).sum(axis=3)
-    running = steps[policy_key][:, None] >= np.arange(1, T + 1)[None, :]  # [N, T]
-    n_running = running.sum(axis=0)
-    mask = np.where(n_running[None, :] > 0, running, True).astype(np.int64)
-    denom_images = mask.sum(axis=0)  # [T]
-
-    def fit(c: np.ndarray, positions: int) -> np.ndarray:
-        # integer spike counts over one integer denominator: a single correctly rounded division
-        spikes = np.einsum("nt,ntc->tc", mask, c)  # int64, exact
-        if per_channel:
-            return spikes / (denom_images[:, None] * positions)
-        return spikes.sum(axis=1) / (denom_images * positions * c.shape[2])
-
+    counts, steps, bit_counts, frame_counts = _twin_counts(wl, policies, n_total, spk_layers, batch_size)
+    fit = _running_rate_fit(steps[policy_key], T, per_channel)
     rates = {}
     for ly in spk_layers:
         shape = ly["out_shape"]
@@ -579,6 +551,50 @@ def fit_statistical_twin(
         provenance=provenance,
     )
     return twin
+
+
+def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[dict], batch_size: int):
+    """One full-T forward of the first ``n_total`` images: spikes per (image, t, channel) of every spiking layer,
+    each policy's exit steps, and the input's bit-plane (images) or per-channel (frames) spike counts."""
+    T = wl.timesteps
+    counts = {ly["name"]: np.zeros((n_total, T, int(ly["out_shape"][0])), dtype=np.int64) for ly in spk_layers}
+    steps = {p: np.zeros(n_total, dtype=np.int64) for p in policies}
+    direct = wl.input_encoding == "direct"
+    bit_counts = np.zeros(8, dtype=np.int64)
+    frame_counts = np.zeros((n_total, T, wl.input_shape[0]), dtype=np.int64)
+    for lo in range(0, n_total, batch_size):
+        hi = min(lo + batch_size, n_total)
+        x = wl.inputs(lo, hi)
+        result = run_forward(wl, x, policy=FixedPolicy(), record_spikes=True, batch_size=batch_size)
+        for ly in spk_layers:
+            s = result.spikes[ly["name"]]
+            counts[ly["name"]][lo:hi] = s.reshape(s.shape[0], T, s.shape[2], -1).sum(axis=3)
+        for p, policy in policies.items():
+            steps[p][lo:hi] = policy.exit_steps(result.logits, result.out_membrane, result.scale_per_t)
+        if direct:
+            for k in range(8):
+                bit_counts[k] += int(((x >> k) & 1).sum(dtype=np.int64))
+        else:
+            frame_counts[lo:hi] = x.reshape(x.shape[0], T, x.shape[2], -1).sum(axis=3)
+    return counts, steps, bit_counts, frame_counts
+
+
+def _running_rate_fit(exit_steps: np.ndarray, T: int, per_channel: bool):
+    """The rate fit of a twin: spike counts [N, T, C] over ``positions`` per channel -> rates [T] (or [T, C]),
+    averaged at t over the images still running at t (all images if none is)."""
+    running = exit_steps[:, None] >= np.arange(1, T + 1)[None, :]  # [N, T]
+    n_running = running.sum(axis=0)
+    mask = np.where(n_running[None, :] > 0, running, True).astype(np.int64)
+    denom_images = mask.sum(axis=0)  # [T]
+
+    def fit(c: np.ndarray, positions: int) -> np.ndarray:
+        # integer spike counts over one integer denominator: a single correctly rounded division
+        spikes = np.einsum("nt,ntc->tc", mask, c)  # int64, exact
+        if per_channel:
+            return spikes / (denom_images[:, None] * positions)
+        return spikes.sum(axis=1) / (denom_images * positions * c.shape[2])
+
+    return fit
 
 
 def rates_summary(workload: Workload) -> dict[str, list[float]]:
@@ -754,32 +770,7 @@ def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = 
     if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 1024:
         raise WorkloadError.at(where, "timesteps", f"{shown(T)} is not an integer in 1..1024", "fix the value")
     layers = net.build(num_classes, identity_gain=IDENTITY_SHORTCUT_GAIN)
-    by_name = {layer["name"]: layer for layer in spiking_layers(layers)}
-    rated = {**by_name, **{layer["name"]: layer for layer in pooled_layers(layers)}}  # pools may carry a rate
-    table = dict(spec.get("rates") or {})
-    table.update(entry.get("rates") or {})
-    rates = {}
-    for name, value in table.items():
-        if name not in rated:
-            raise WorkloadError.at(
-                where, f"rates.{name}", "is not a spiking (or rate-carrying max-pool) layer of " + network,
-                f"use one of {', '.join(rated)}"
-            )
-        rates[name] = _rate_array(value, rated[name], T, where, f"rates.{name}")
-    for name, layer in by_name.items():
-        if name not in rates:
-            if "default_rate" not in spec:
-                raise WorkloadError.at(where, f"rates.{name}", "missing", "give it a rate or set default_rate")
-            rates[name] = _rate_array(spec["default_rate"], layer, T, where, "default_rate")
-    ratio = spec.get("pool_rate_ratio")
-    if ratio is not None:
-        if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 1 <= ratio <= 64:
-            raise WorkloadError.at(where, "pool_rate_ratio", f"{shown(ratio)} must be a number in [1, 64]",
-                                   "a pooled map fires at least as often as its input, and at most kernel^2 times")
-        for pool in (p for p in pooled_layers(layers) if p["name"] not in rates):  # an explicit rate wins
-            r_in = rates[pool["inputs"][0]]
-            k2 = int(pool["kernel"]) ** 2
-            rates[pool["name"]] = np.clip(float(ratio) * r_in, r_in, np.minimum(1.0, k2 * r_in))
+    rates = _table_rates(spec, entry, layers, network, T, where)
     means = entry.get("exit_mean_timesteps") or {}
     if not isinstance(means, dict):
         raise WorkloadError.at(where, f"datasets.{dataset}.exit_mean_timesteps", "must map policies to means",
@@ -825,6 +816,38 @@ def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = 
         num_images=n_images,
         provenance=provenance,
     )
+
+
+def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: int, where: str) -> dict:
+    """Every spiking layer's rate from the table (the dataset's entry over the table's, else ``default_rate``),
+    and the max-pool layers' given explicitly or from ``pool_rate_ratio``."""
+    by_name = {layer["name"]: layer for layer in spiking_layers(layers)}
+    rated = {**by_name, **{layer["name"]: layer for layer in pooled_layers(layers)}}  # pools may carry a rate
+    table = dict(spec.get("rates") or {})
+    table.update(entry.get("rates") or {})
+    rates = {}
+    for name, value in table.items():
+        if name not in rated:
+            raise WorkloadError.at(
+                where, f"rates.{name}", "is not a spiking (or rate-carrying max-pool) layer of " + network,
+                f"use one of {', '.join(rated)}"
+            )
+        rates[name] = _rate_array(value, rated[name], T, where, f"rates.{name}")
+    for name, layer in by_name.items():
+        if name not in rates:
+            if "default_rate" not in spec:
+                raise WorkloadError.at(where, f"rates.{name}", "missing", "give it a rate or set default_rate")
+            rates[name] = _rate_array(spec["default_rate"], layer, T, where, "default_rate")
+    ratio = spec.get("pool_rate_ratio")
+    if ratio is not None:
+        if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 1 <= ratio <= 64:
+            raise WorkloadError.at(where, "pool_rate_ratio", f"{shown(ratio)} must be a number in [1, 64]",
+                                   "a pooled map fires at least as often as its input, and at most kernel^2 times")
+        for pool in (p for p in pooled_layers(layers) if p["name"] not in rates):  # an explicit rate wins
+            r_in = rates[pool["inputs"][0]]
+            k2 = int(pool["kernel"]) ** 2
+            rates[pool["name"]] = np.clip(float(ratio) * r_in, r_in, np.minimum(1.0, k2 * r_in))
+    return rates
 
 
 # ------------------------------------------------------------------------------------------

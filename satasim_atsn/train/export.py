@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from satasim_atsn.snn.neurons import tau_to_shifts
@@ -67,93 +69,26 @@ def export_network(net: Network, *, name: str, dataset: str, num_classes: int, i
                    mean: np.ndarray, std: np.ndarray, x: np.ndarray, y: np.ndarray, vmem_bits: int = 16,
                    exit_policy: dict | None = None, provenance: dict | None = None) -> Workload:
     """Quantise ``net`` into a Workload embedding test inputs ``x`` (uint8) and labels ``y``."""
-    spec = net.spec
     direct = net.direct_input
+    plan = _export_plan(net, mean, std)
     arrays: dict[str, np.ndarray] = {}
     layers_out: list[dict] = []
-    by_name = {layer["name"]: layer for layer in spec}
-    shortcut_of: dict[str, dict] = {}  # conv name -> its add layer
-    for layer in spec:
-        if layer["type"] == "add":
-            for src in layer["inputs"]:
-                if by_name.get(src, {}).get("type") == "conv" and not by_name[src].get("spiking", True):
-                    shortcut_of[src] = layer
-    vth_floor = INT8_MAX / VTH_MAX  # max|W| floor so that vth = V_th / scale <= VTH_MAX
     input_shift = 0
-    folded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for layer in spec:
-        if layer["type"] == "conv":
-            w, b = fold_bn(net, layer["name"])
-            if layer["inputs"][0] == "input" and direct:
-                rows_c = np.tile(np.arange(layer["in_shape"][0]), layer["kernel"] ** 2)
-                b = b - (w * (mean[rows_c] / std[rows_c])[:, None]).sum(axis=0)
-                w = w / (255.0 * std[rows_c])[:, None]
-            folded[layer["name"]] = (_conv_layout(w, layer), b)
-    # scales of the residual joins (shared by both branches)
-    join_scale: dict[str, np.ndarray] = {}
-    for layer in spec:
-        if layer["type"] != "add":
-            continue
-        main, short = layer["inputs"]
-        wm = folded[main][0]
-        if short in folded and short in shortcut_of:
-            ws = folded[short][0]
-            both = np.concatenate([wm.reshape(wm.shape[0], -1), ws.reshape(ws.shape[0], -1)], axis=1)
-            join_scale[layer["name"]] = _channel_scales(both, vth_floor)
-        else:
-            scalar = max(float(np.abs(wm).max()), vth_floor) / INT8_MAX
-            join_scale[layer["name"]] = np.full(wm.shape[0], scalar)
-    for index, layer in enumerate(spec):
+    for index, layer in enumerate(net.spec):
         lname, kind = layer["name"], layer["type"]
         out = {k: v for k, v in layer.items() if k != "bn"}
         if kind == "conv":
-            w, b = folded[lname]
-            if lname in shortcut_of:
-                scales = join_scale[shortcut_of[lname]["name"]]
-                arrays[f"w/{lname}"] = _quantise(w, scales)
-            elif index == 0 and direct:
-                scales = _channel_scales(w)
-                pre = 1.0 / scales
-                while np.rint(pre / 2**input_shift).max() > VTH_MAX_FIRST:
-                    input_shift += 1
-                arrays[f"w/{lname}"] = _quantise(w, scales)
-                arrays[f"b/{lname}"] = _int32(b / scales)
-                arrays[f"vth/{lname}"] = np.maximum(_int32(pre / 2**input_shift * net.vth), 1)
-            else:
-                scales = _channel_scales(w, vth_floor)
-                arrays[f"w/{lname}"] = _quantise(w, scales)
-                arrays[f"b/{lname}"] = _int32(b / scales)
-                arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
-            out["spiking"] = bool(layer.get("spiking", True))
+            input_shift = _export_conv(net, plan, index, layer, out, arrays, input_shift)
         elif kind == "add":
-            scales = join_scale[lname]
+            scales = plan.join_scale[lname]
             main, short = layer["inputs"]
-            bias = folded[main][1] + (folded[short][1] if short in shortcut_of else 0.0)
+            bias = plan.folded[main][1] + (plan.folded[short][1] if short in plan.shortcut_of else 0.0)
             arrays[f"b/{lname}"] = _int32(bias / scales)
             arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
-            if short not in shortcut_of:
+            if short not in plan.shortcut_of:
                 out["shortcut_gain"] = max(int(np.rint(1.0 / scales[0])), 1)
         elif kind in ("output", "linear"):
-            p = net.params[lname]
-            w = p["w"].astype(np.float64).T  # [out, in]
-            src = by_name.get(layer["inputs"][0], {})
-            if src.get("type") == "flatten":
-                c, h, wd = src["in_shape"]
-                w = w.reshape(-1, h, wd, c).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
-            elif src.get("type") == "avgpool":
-                w = w / float(np.prod(src["in_shape"][1:]))
-            if kind == "output":
-                scale = max(float(np.abs(w).max()), 1e-12) / INT8_MAX
-                arrays[f"w/{lname}"] = _quantise(w, np.full(w.shape[0], scale))
-                arrays[f"b/{lname}"] = _int32(p["b"].astype(np.float64) / scale)
-                out["logit_scale"] = scale
-                out["out_features"] = num_classes
-            else:
-                scales = _channel_scales(w, vth_floor)
-                arrays[f"w/{lname}"] = _quantise(w, scales)
-                arrays[f"b/{lname}"] = _int32(p["b"].astype(np.float64) / scales)
-                arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
-                out["spiking"] = bool(layer.get("spiking", True))
+            _export_dense(net, plan, layer, out, arrays, num_classes)
         layers_out.append(out)
     meta = {
         "name": name,
@@ -178,3 +113,101 @@ def export_network(net: Network, *, name: str, dataset: str, num_classes: int, i
         arrays["x"] = np.packbits(np.ascontiguousarray(x, dtype=np.uint8), axis=-1)
     arrays["y"] = np.asarray(y, dtype=np.int64)
     return Workload(meta=meta, arrays=arrays)
+
+
+@dataclass
+class _ExportPlan:
+    """What quantising the layers needs: BN-folded convs, shortcut convs and the joins' shared scales."""
+
+    by_name: dict[str, dict]
+    shortcut_of: dict[str, dict]  # shortcut conv name -> its add layer
+    folded: dict[str, tuple[np.ndarray, np.ndarray]]  # conv name -> weights [Cout, Cin, k, k], bias [Cout]
+    join_scale: dict[str, np.ndarray]  # add name -> per-channel scales shared by both branches
+    vth_floor: float  # max|W| floor so that vth = V_th / scale <= VTH_MAX
+
+
+def _export_plan(net: Network, mean: np.ndarray, std: np.ndarray) -> _ExportPlan:
+    """Fold BN (and, for direct input, the input normalisation) into the convs; scale the residual joins."""
+    spec = net.spec
+    direct = net.direct_input
+    by_name = {layer["name"]: layer for layer in spec}
+    shortcut_of: dict[str, dict] = {}
+    for layer in spec:
+        if layer["type"] == "add":
+            for src in layer["inputs"]:
+                if by_name.get(src, {}).get("type") == "conv" and not by_name[src].get("spiking", True):
+                    shortcut_of[src] = layer
+    vth_floor = INT8_MAX / VTH_MAX
+    folded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for layer in spec:
+        if layer["type"] == "conv":
+            w, b = fold_bn(net, layer["name"])
+            if layer["inputs"][0] == "input" and direct:
+                rows_c = np.tile(np.arange(layer["in_shape"][0]), layer["kernel"] ** 2)
+                b = b - (w * (mean[rows_c] / std[rows_c])[:, None]).sum(axis=0)
+                w = w / (255.0 * std[rows_c])[:, None]
+            folded[layer["name"]] = (_conv_layout(w, layer), b)
+    join_scale: dict[str, np.ndarray] = {}
+    for layer in spec:
+        if layer["type"] != "add":
+            continue
+        main, short = layer["inputs"]
+        wm = folded[main][0]
+        if short in folded and short in shortcut_of:
+            ws = folded[short][0]
+            both = np.concatenate([wm.reshape(wm.shape[0], -1), ws.reshape(ws.shape[0], -1)], axis=1)
+            join_scale[layer["name"]] = _channel_scales(both, vth_floor)
+        else:
+            scalar = max(float(np.abs(wm).max()), vth_floor) / INT8_MAX
+            join_scale[layer["name"]] = np.full(wm.shape[0], scalar)
+    return _ExportPlan(by_name, shortcut_of, folded, join_scale, vth_floor)
+
+
+def _export_conv(net: Network, plan: _ExportPlan, index: int, layer: dict, out: dict, arrays: dict,
+                 input_shift: int) -> int:
+    """A conv's int8 weights (a join's shared scales; the first direct layer's input shift); returns the shift."""
+    lname = layer["name"]
+    w, b = plan.folded[lname]
+    if lname in plan.shortcut_of:
+        scales = plan.join_scale[plan.shortcut_of[lname]["name"]]
+        arrays[f"w/{lname}"] = _quantise(w, scales)
+    elif index == 0 and net.direct_input:
+        scales = _channel_scales(w)
+        pre = 1.0 / scales
+        while np.rint(pre / 2**input_shift).max() > VTH_MAX_FIRST:
+            input_shift += 1
+        arrays[f"w/{lname}"] = _quantise(w, scales)
+        arrays[f"b/{lname}"] = _int32(b / scales)
+        arrays[f"vth/{lname}"] = np.maximum(_int32(pre / 2**input_shift * net.vth), 1)
+    else:
+        scales = _channel_scales(w, plan.vth_floor)
+        arrays[f"w/{lname}"] = _quantise(w, scales)
+        arrays[f"b/{lname}"] = _int32(b / scales)
+        arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
+    out["spiking"] = bool(layer.get("spiking", True))
+    return input_shift
+
+
+def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, arrays: dict, num_classes: int) -> None:
+    """A linear or output layer (weights reordered after a flatten, 1/HW folded in after global pooling)."""
+    lname, kind = layer["name"], layer["type"]
+    p = net.params[lname]
+    w = p["w"].astype(np.float64).T  # [out, in]
+    src = plan.by_name.get(layer["inputs"][0], {})
+    if src.get("type") == "flatten":
+        c, h, wd = src["in_shape"]
+        w = w.reshape(-1, h, wd, c).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
+    elif src.get("type") == "avgpool":
+        w = w / float(np.prod(src["in_shape"][1:]))
+    if kind == "output":
+        scale = max(float(np.abs(w).max()), 1e-12) / INT8_MAX
+        arrays[f"w/{lname}"] = _quantise(w, np.full(w.shape[0], scale))
+        arrays[f"b/{lname}"] = _int32(p["b"].astype(np.float64) / scale)
+        out["logit_scale"] = scale
+        out["out_features"] = num_classes
+    else:
+        scales = _channel_scales(w, plan.vth_floor)
+        arrays[f"w/{lname}"] = _quantise(w, scales)
+        arrays[f"b/{lname}"] = _int32(p["b"].astype(np.float64) / scales)
+        arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
+        out["spiking"] = bool(layer.get("spiking", True))

@@ -235,42 +235,8 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
     shapes: dict[str, list[int]] = {"input": list(meta["input_shape"])}
     seen_spiking: dict[str, bool] = {"input": True}
     for index, layer in enumerate(layers):
-        key = f"meta.layers[{index}]"
-        if not isinstance(layer, dict) or "name" not in layer or "type" not in layer:
-            raise _fail(where, key, "needs 'name' and 'type'", "see satasim_atsn/workload/format.py")
+        key, inputs = _check_layer_fields(where, index, layer, shapes)
         name = layer["name"]
-        key = f"meta.layers[{index}] ({name})"
-        if not isinstance(name, str) or not name or "/" in name or name == "input":
-            raise _fail(where, key, "bad layer name", "use a non-empty name without '/' other than 'input'")
-        if name in shapes:
-            raise _fail(where, key, "duplicate layer name", "give every layer a unique name")
-        if layer["type"] not in LAYER_TYPES:
-            raise _fail(where, key + ".type", f"unknown type {layer['type']!r}", f"use one of {', '.join(LAYER_TYPES)}")
-        inputs = layer.get("inputs")
-        if not isinstance(inputs, list) or not inputs:
-            raise _fail(where, key + ".inputs", "missing", "list the names of the layers feeding this one")
-        for src in inputs:
-            if src not in shapes:
-                raise _fail(
-                    where, key + ".inputs", f"unknown or later layer {src!r}", "inputs must name earlier layers"
-                )
-        if layer["type"] != "add" and len(inputs) != 1:
-            raise _fail(where, key + ".inputs", "only add layers take two inputs", "give one input")
-        for ikey in ("kernel", "stride", "out_channels", "out_features"):
-            if ikey in layer and (
-                not isinstance(layer[ikey], int) or isinstance(layer[ikey], bool) or layer[ikey] <= 0
-            ):
-                raise _fail(where, f"{key}.{ikey}", f"must be a positive integer, got {layer[ikey]!r}", "fix the value")
-        if "padding" in layer and (not isinstance(layer["padding"], int) or layer["padding"] < 0):
-            raise _fail(where, f"{key}.padding", "must be a non-negative integer", "fix the value")
-        for needed in {
-            "conv": ("kernel", "stride", "padding", "out_channels"),
-            "maxpool": ("kernel", "stride"),
-            "linear": ("out_features",),
-            "output": ("output_mode", "logit_scale"),
-        }.get(layer["type"], ()):
-            if needed not in layer:
-                raise _fail(where, f"{key}.{needed}", "missing", f"{layer['type']} layers need {needed}")
         in_shapes = [shapes[src] for src in inputs]
         if list(layer.get("in_shape", in_shapes[0])) != list(in_shapes[0]):
             raise _fail(
@@ -289,45 +255,91 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
             )
         layer.setdefault("in_shape", list(in_shapes[0]))
         layer.setdefault("out_shape", out_shape)
-        if layer["type"] == "output":
-            if layer["output_mode"] not in OUTPUT_MODES:
-                raise _fail(where, f"{key}.output_mode", f"unknown {layer['output_mode']!r}", f"use {OUTPUT_MODES}")
-            if not (
-                isinstance(layer["logit_scale"], (int, float))
-                and np.isfinite(layer["logit_scale"])
-                and layer["logit_scale"] > 0
-            ):
-                raise _fail(where, f"{key}.logit_scale", "must be a positive finite number", "fix the value")
-            if index != len(layers) - 1:
-                raise _fail(where, key, "the output layer must be last", "move it to the end")
-        if layer["type"] == "add":
-            main_src, short_src = inputs
-            if seen_spiking.get(main_src, True):
-                raise _fail(
-                    where,
-                    f"{key}.inputs",
-                    f"the first input {main_src!r} must be a current (non-spiking conv)",
-                    "set spiking: false on the conv feeding the join",
-                )
-            if seen_spiking.get(short_src, True) and int(layer.get("shortcut_gain", 0)) <= 0:
-                raise _fail(
-                    where,
-                    f"{key}.shortcut_gain",
-                    "a spike shortcut needs a positive integer gain",
-                    "store the quantised identity gain",
-                )
-        if layer["type"] in ("maxpool", "avgpool", "flatten", "linear", "conv", "output"):
-            src = inputs[0]
-            if not seen_spiking.get(src, True):
-                raise _fail(
-                    where, f"{key}.inputs", f"{src!r} emits a current, not spikes", "only add layers take currents"
-                )
+        _check_layer_role(where, key, index == len(layers) - 1, layer, inputs, seen_spiking)
         shapes[name] = out_shape
         seen_spiking[name] = layer["type"] != "conv" and layer["type"] != "linear" or is_spiking(layer)
     if layers[-1]["type"] != "output":
         raise _fail(
             where, "meta.layers", "the last layer must be of type output", "end the network with its classifier"
         )
+
+
+def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, list[int]]) -> tuple[str, list]:
+    """One layer entry's name, type, inputs (earlier layers) and integer fields; returns its key and inputs."""
+    key = f"meta.layers[{index}]"
+    if not isinstance(layer, dict) or "name" not in layer or "type" not in layer:
+        raise _fail(where, key, "needs 'name' and 'type'", "see satasim_atsn/workload/format.py")
+    name = layer["name"]
+    key = f"meta.layers[{index}] ({name})"
+    if not isinstance(name, str) or not name or "/" in name or name == "input":
+        raise _fail(where, key, "bad layer name", "use a non-empty name without '/' other than 'input'")
+    if name in shapes:
+        raise _fail(where, key, "duplicate layer name", "give every layer a unique name")
+    if layer["type"] not in LAYER_TYPES:
+        raise _fail(where, key + ".type", f"unknown type {layer['type']!r}", f"use one of {', '.join(LAYER_TYPES)}")
+    inputs = layer.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise _fail(where, key + ".inputs", "missing", "list the names of the layers feeding this one")
+    for src in inputs:
+        if src not in shapes:
+            raise _fail(
+                where, key + ".inputs", f"unknown or later layer {src!r}", "inputs must name earlier layers"
+            )
+    if layer["type"] != "add" and len(inputs) != 1:
+        raise _fail(where, key + ".inputs", "only add layers take two inputs", "give one input")
+    for ikey in ("kernel", "stride", "out_channels", "out_features"):
+        if ikey in layer and (
+            not isinstance(layer[ikey], int) or isinstance(layer[ikey], bool) or layer[ikey] <= 0
+        ):
+            raise _fail(where, f"{key}.{ikey}", f"must be a positive integer, got {layer[ikey]!r}", "fix the value")
+    if "padding" in layer and (not isinstance(layer["padding"], int) or layer["padding"] < 0):
+        raise _fail(where, f"{key}.padding", "must be a non-negative integer", "fix the value")
+    for needed in {
+        "conv": ("kernel", "stride", "padding", "out_channels"),
+        "maxpool": ("kernel", "stride"),
+        "linear": ("out_features",),
+        "output": ("output_mode", "logit_scale"),
+    }.get(layer["type"], ()):
+        if needed not in layer:
+            raise _fail(where, f"{key}.{needed}", "missing", f"{layer['type']} layers need {needed}")
+    return key, inputs
+
+
+def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: list, seen_spiking: dict) -> None:
+    """The output layer's fields and place; an add joins a current and a shortcut; currents feed only adds."""
+    if layer["type"] == "output":
+        if layer["output_mode"] not in OUTPUT_MODES:
+            raise _fail(where, f"{key}.output_mode", f"unknown {layer['output_mode']!r}", f"use {OUTPUT_MODES}")
+        if not (
+            isinstance(layer["logit_scale"], (int, float))
+            and np.isfinite(layer["logit_scale"])
+            and layer["logit_scale"] > 0
+        ):
+            raise _fail(where, f"{key}.logit_scale", "must be a positive finite number", "fix the value")
+        if not last:
+            raise _fail(where, key, "the output layer must be last", "move it to the end")
+    if layer["type"] == "add":
+        main_src, short_src = inputs
+        if seen_spiking.get(main_src, True):
+            raise _fail(
+                where,
+                f"{key}.inputs",
+                f"the first input {main_src!r} must be a current (non-spiking conv)",
+                "set spiking: false on the conv feeding the join",
+            )
+        if seen_spiking.get(short_src, True) and int(layer.get("shortcut_gain", 0)) <= 0:
+            raise _fail(
+                where,
+                f"{key}.shortcut_gain",
+                "a spike shortcut needs a positive integer gain",
+                "store the quantised identity gain",
+            )
+    if layer["type"] in ("maxpool", "avgpool", "flatten", "linear", "conv", "output"):
+        src = inputs[0]
+        if not seen_spiking.get(src, True):
+            raise _fail(
+                where, f"{key}.inputs", f"{src!r} emits a current, not spikes", "only add layers take currents"
+            )
 
 
 def validate(workload: Workload) -> Workload:
@@ -366,93 +378,104 @@ def validate(workload: Workload) -> Workload:
     if weight_bits != 8:
         raise _fail(where, "meta.quant.weight_bits", "only 8-bit weights are supported", "quantise to int8")
     validate_layers(meta, where)
-    vmax = 2 ** (vmem_bits - 1) - 1
     statistical = meta["kind"] == "statistical"
     for layer in meta["layers"]:
-        name, ltype = layer["name"], layer["type"]
-        channels = int(layer["out_shape"][0])
-        if not statistical and ltype in WEIGHTED_TYPES:
-            _array(arrays, f"w/{name}", where, np.int8, weight_shape(layer))
-        has_bias = ltype != "add" or f"b/{name}" in arrays
-        needs_bias = (is_spiking(layer) or ltype == "output") and has_bias
-        if not statistical and (needs_bias or f"b/{name}" in arrays):  # optional biases are checked too
-            _array(arrays, f"b/{name}", where, np.int32, (channels,))
-        if not statistical and is_spiking(layer):
-            vth = _array(arrays, f"vth/{name}", where, np.int32, (channels,))
-            if (vth <= 0).any() or (vth > vmax).any():
-                raise _fail(
-                    where,
-                    f"vth/{name}",
-                    f"thresholds must be in 1..{vmax} for {vmem_bits}-bit membranes",
-                    "re-export with matching vmem_bits",
-                )
-        pooled_rate = statistical and ltype == "maxpool" and f"rate/{name}" in arrays
-        if pooled_rate and layer["kernel"] != layer["stride"]:
-            raise _fail(where, f"rate/{name}", "a pooled rate needs non-overlapping windows (kernel == stride)",
-                        "drop the rate; the pooled map is then the OR of independent draws")
-        if (statistical and is_spiking(layer)) or pooled_rate:
-            rate = arrays.get(f"rate/{name}")
-            if rate is None:
-                raise _fail(
-                    where, f"rate/{name}", "missing", "a statistical workload needs a rate for every spiking layer"
-                )
-            if rate.dtype.kind != "f":
-                raise _fail(where, f"rate/{name}", f"has dtype {rate.dtype}", "store rates as float64")
-            if (
-                rate.ndim not in (1, 2)
-                or rate.shape[0] != meta["timesteps"]
-                or (rate.ndim == 2 and rate.shape[1] != channels)
-            ):
-                raise _fail(
-                    where,
-                    f"rate/{name}",
-                    f"has shape {rate.shape}",
-                    f"use [T] or [T, C] = [{meta['timesteps']}, {channels}]",
-                )
-            if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
-                raise _fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
+        _validate_layer_arrays(where, meta, arrays, layer, statistical, vmem_bits)
     if statistical:
-        policies = exit_policy_names(arrays)
-        if not policies:
-            raise _fail(where, "exit_hist/<policy>", "missing",
-                        "give one exit histogram per exit policy, e.g. exit_hist/atsn")
-        for policy in policies:
-            hist = arrays[f"exit_hist/{policy}"]
-            if (
-                hist.dtype.kind != "f"
-                or hist.shape != (meta["timesteps"],)
-                or not np.isfinite(hist).all()
-                or (hist < 0).any()
-                or not np.isclose(hist.sum(), 1.0, atol=1e-6)
-            ):
-                raise _fail(
-                    where,
-                    f"exit_hist/{policy}",
-                    "must be T non-negative probabilities summing to 1",
-                    "normalise the histogram",
-                )
-        if "seed" not in arrays:
-            raise _fail(where, "seed", "missing", "statistical workloads need a seed")
-        seed = arrays["seed"]
-        if seed.dtype.kind not in "iu" or seed.size != 1 or int(seed.reshape(-1)[0]) < 0:
-            raise _fail(where, "seed", f"must be one non-negative integer, got {seed.dtype} {list(seed.shape)}",
-                        "re-export the workload")
-        density = meta.get("input_bit_density")
-        if meta.get("input_encoding", "direct") == "direct":
-            if not (isinstance(density, list) and len(density) == 8 and all(0 <= float(d) <= 1 for d in density)):
-                raise _fail(
-                    where,
-                    "meta.input_bit_density",
-                    "needs 8 densities in [0, 1] (bit planes 0..7)",
-                    "fit it from real images",
-                )
-        else:
-            rate = arrays.get("rate/input")
-            if rate is None or rate.shape[0] != meta["timesteps"]:
-                raise _fail(where, "rate/input", "spike-frame inputs need an input rate [T]", "add rate/input")
+        _validate_statistical(where, meta, arrays)
     else:
         _validate_inputs(workload)
     return workload
+
+
+def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, statistical: bool,
+                           vmem_bits: int) -> None:
+    """One layer's arrays: weights, biases and thresholds (trained), or its rates (statistical)."""
+    vmax = 2 ** (vmem_bits - 1) - 1
+    name, ltype = layer["name"], layer["type"]
+    channels = int(layer["out_shape"][0])
+    if not statistical and ltype in WEIGHTED_TYPES:
+        _array(arrays, f"w/{name}", where, np.int8, weight_shape(layer))
+    has_bias = ltype != "add" or f"b/{name}" in arrays
+    needs_bias = (is_spiking(layer) or ltype == "output") and has_bias
+    if not statistical and (needs_bias or f"b/{name}" in arrays):  # optional biases are checked too
+        _array(arrays, f"b/{name}", where, np.int32, (channels,))
+    if not statistical and is_spiking(layer):
+        vth = _array(arrays, f"vth/{name}", where, np.int32, (channels,))
+        if (vth <= 0).any() or (vth > vmax).any():
+            raise _fail(
+                where,
+                f"vth/{name}",
+                f"thresholds must be in 1..{vmax} for {vmem_bits}-bit membranes",
+                "re-export with matching vmem_bits",
+            )
+    pooled_rate = statistical and ltype == "maxpool" and f"rate/{name}" in arrays
+    if pooled_rate and layer["kernel"] != layer["stride"]:
+        raise _fail(where, f"rate/{name}", "a pooled rate needs non-overlapping windows (kernel == stride)",
+                    "drop the rate; the pooled map is then the OR of independent draws")
+    if (statistical and is_spiking(layer)) or pooled_rate:
+        rate = arrays.get(f"rate/{name}")
+        if rate is None:
+            raise _fail(
+                where, f"rate/{name}", "missing", "a statistical workload needs a rate for every spiking layer"
+            )
+        if rate.dtype.kind != "f":
+            raise _fail(where, f"rate/{name}", f"has dtype {rate.dtype}", "store rates as float64")
+        if (
+            rate.ndim not in (1, 2)
+            or rate.shape[0] != meta["timesteps"]
+            or (rate.ndim == 2 and rate.shape[1] != channels)
+        ):
+            raise _fail(
+                where,
+                f"rate/{name}",
+                f"has shape {rate.shape}",
+                f"use [T] or [T, C] = [{meta['timesteps']}, {channels}]",
+            )
+        if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
+            raise _fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
+
+
+def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
+    """A statistical workload's exit histograms, seed, and input densities (images) or input rate (frames)."""
+    policies = exit_policy_names(arrays)
+    if not policies:
+        raise _fail(where, "exit_hist/<policy>", "missing",
+                    "give one exit histogram per exit policy, e.g. exit_hist/atsn")
+    for policy in policies:
+        hist = arrays[f"exit_hist/{policy}"]
+        if (
+            hist.dtype.kind != "f"
+            or hist.shape != (meta["timesteps"],)
+            or not np.isfinite(hist).all()
+            or (hist < 0).any()
+            or not np.isclose(hist.sum(), 1.0, atol=1e-6)
+        ):
+            raise _fail(
+                where,
+                f"exit_hist/{policy}",
+                "must be T non-negative probabilities summing to 1",
+                "normalise the histogram",
+            )
+    if "seed" not in arrays:
+        raise _fail(where, "seed", "missing", "statistical workloads need a seed")
+    seed = arrays["seed"]
+    if seed.dtype.kind not in "iu" or seed.size != 1 or int(seed.reshape(-1)[0]) < 0:
+        raise _fail(where, "seed", f"must be one non-negative integer, got {seed.dtype} {list(seed.shape)}",
+                    "re-export the workload")
+    density = meta.get("input_bit_density")
+    if meta.get("input_encoding", "direct") == "direct":
+        if not (isinstance(density, list) and len(density) == 8 and all(0 <= float(d) <= 1 for d in density)):
+            raise _fail(
+                where,
+                "meta.input_bit_density",
+                "needs 8 densities in [0, 1] (bit planes 0..7)",
+                "fit it from real images",
+            )
+    else:
+        rate = arrays.get("rate/input")
+        if rate is None or rate.shape[0] != meta["timesteps"]:
+            raise _fail(where, "rate/input", "spike-frame inputs need an input rate [T]", "add rate/input")
 
 
 def exit_policy_names(arrays: dict) -> tuple[str, ...]:

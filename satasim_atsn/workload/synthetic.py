@@ -42,6 +42,37 @@ def random_workload(
     cin = int(rng.integers(1, 4))
     hw = int(size or rng.choice([4, 6, 8]))
     residual = bool(rng.random() < 0.4) if residual is None else residual
+    layers = _random_layers(rng, cin, hw, C, mode, residual, max_channels)
+    meta = {
+        "name": f"random-{seed}",
+        "kind": "trained",
+        "dataset": "synthetic",
+        "num_classes": C,
+        "input_shape": [cin, hw, hw],
+        "timesteps": T,
+        "input_encoding": enc,
+        "neuron": {"tau": 0.5, "decay_shifts": [1] if rng.random() < 0.7 else [1, 2], "v_th": 1.0},
+        "quant": {"weight_bits": 8, "vmem_bits": 16, "input_shift": 0},
+        "layers": layers,
+        "exit_policy": {"cl_init": 0.9, "tau_cl": 0.95, "theta": 0.3},
+        "provenance": {"generator": "satasim_atsn.workload.synthetic", "seed": seed},
+    }
+    if enc == "spike_frames":
+        meta["input_width"] = hw
+    arrays = _random_parameters(rng, meta)
+    if enc == "direct":
+        arrays["x"] = rng.integers(0, 256, size=(images, cin, hw, hw)).astype(np.uint8)
+    else:
+        frames = (rng.random((images, T, cin, hw, hw)) < 0.3).astype(np.uint8)
+        arrays["x"] = np.packbits(frames, axis=-1)
+    arrays["y"] = rng.integers(0, C, size=images).astype(np.int64)
+    return validate(Workload(meta=meta, arrays=arrays, source=f"<random workload {seed}>"))
+
+
+def _random_layers(
+    rng: np.random.Generator, cin: int, hw: int, C: int, mode: str, residual: bool, max_channels: int
+) -> list[dict]:
+    """conv1, maybe conv2, maybe a residual block, maybe a max-pool, then the head (see :func:`_random_head`)."""
     layers: list[dict] = []
     src = "input"
     ch = int(rng.integers(2, max_channels + 1))
@@ -52,33 +83,43 @@ def random_workload(
         layers.append(conv_layer("conv2", src, int(rng.integers(2, max_channels + 1)), stride=int(rng.choice([1, 2]))))
         src = "conv2"
     if residual:
-        ch_in = None
-        cur = {"input": [cin, hw, hw]}
-        for ly in layers:
-            cur[ly["name"]] = infer_out_shape(ly, [cur[ly["inputs"][0]]], C)
-        ch_in = cur[src][0]
-        down = rng.random() < 0.5 and cur[src][1] >= 4
-        stride = 2 if down else 1
-        cout = int(rng.integers(2, max_channels + 1)) if down else ch_in
-        layers.append(conv_layer("blk_a", src, cout, stride=stride))
-        layers.append(conv_layer("blk_b", "blk_a", cout, spiking=False))
-        if down:
-            layers.append(conv_layer("blk_sc", src, cout, kernel=1, stride=2, padding=0, spiking=False))
-            layers.append({"name": "blk_add", "type": "add", "inputs": ["blk_b", "blk_sc"]})
-        else:
-            layers.append(
-                {"name": "blk_add", "type": "add", "inputs": ["blk_b", src], "shortcut_gain": int(rng.integers(8, 64))}
-            )
-        src = "blk_add"
+        src = _random_residual_block(rng, layers, src, cin, hw, C, max_channels)
     cur = {"input": [cin, hw, hw]}
     for ly in layers:
         cur[ly["name"]] = infer_out_shape(ly, [cur[i] for i in ly["inputs"]], C)
     if cur[src][1] >= 2 and cur[src][1] % 2 == 0 and rng.random() < 0.6:
         layers.append({"name": "pool", "type": "maxpool", "inputs": [src], "kernel": 2, "stride": 2})
         src = "pool"
-        cur["pool"] = infer_out_shape(
-            layers[-1], [cur[layers[-2]["name"]] if False else cur[layers[-1]["inputs"][0]]], C
+    _random_head(rng, layers, src, C, mode)
+    return layers
+
+
+def _random_residual_block(
+    rng: np.random.Generator, layers: list[dict], src: str, cin: int, hw: int, C: int, max_channels: int
+) -> str:
+    """Append a residual block on ``src`` (two convs and an add; downsampling through a 1x1 shortcut
+    conv, or an identity shortcut with a gain); returns the add's name."""
+    cur = {"input": [cin, hw, hw]}
+    for ly in layers:
+        cur[ly["name"]] = infer_out_shape(ly, [cur[ly["inputs"][0]]], C)
+    ch_in = cur[src][0]
+    down = rng.random() < 0.5 and cur[src][1] >= 4
+    stride = 2 if down else 1
+    cout = int(rng.integers(2, max_channels + 1)) if down else ch_in
+    layers.append(conv_layer("blk_a", src, cout, stride=stride))
+    layers.append(conv_layer("blk_b", "blk_a", cout, spiking=False))
+    if down:
+        layers.append(conv_layer("blk_sc", src, cout, kernel=1, stride=2, padding=0, spiking=False))
+        layers.append({"name": "blk_add", "type": "add", "inputs": ["blk_b", "blk_sc"]})
+    else:
+        layers.append(
+            {"name": "blk_add", "type": "add", "inputs": ["blk_b", src], "shortcut_gain": int(rng.integers(8, 64))}
         )
+    return "blk_add"
+
+
+def _random_head(rng: np.random.Generator, layers: list[dict], src: str, C: int, mode: str) -> None:
+    """Append global pooling, or flatten and maybe a spiking linear layer; then the output layer."""
     if rng.random() < 0.35:
         layers.append({"name": "gap", "type": "avgpool", "inputs": [src]})
         src = "gap"
@@ -106,23 +147,13 @@ def random_workload(
             "logit_scale": float(rng.choice([0.01, 0.05, 0.2])),
         }
     )
-    meta = {
-        "name": f"random-{seed}",
-        "kind": "trained",
-        "dataset": "synthetic",
-        "num_classes": C,
-        "input_shape": [cin, hw, hw],
-        "timesteps": T,
-        "input_encoding": enc,
-        "neuron": {"tau": 0.5, "decay_shifts": [1] if rng.random() < 0.7 else [1, 2], "v_th": 1.0},
-        "quant": {"weight_bits": 8, "vmem_bits": 16, "input_shift": 0},
-        "layers": layers,
-        "exit_policy": {"cl_init": 0.9, "tau_cl": 0.95, "theta": 0.3},
-        "provenance": {"generator": "satasim_atsn.workload.synthetic", "seed": seed},
-    }
-    if enc == "spike_frames":
-        meta["input_width"] = hw
-    shapes = {"input": [cin, hw, hw]}
+
+
+def _random_parameters(rng: np.random.Generator, meta: dict) -> dict[str, np.ndarray]:
+    """Fill in the layers' shapes; int8 weights, biases and thresholds scaled to each layer's typical input
+    current so that layers fire at moderate rates (and the first layer's ``input_shift`` into ``meta``)."""
+    layers, C, enc = meta["layers"], meta["num_classes"], meta["input_encoding"]
+    shapes = {"input": list(meta["input_shape"])}
     arrays: dict[str, np.ndarray] = {}
     in_scale = {"input": 255.0 if enc == "direct" else 1.0}
     density = {"input": 0.5}
@@ -166,10 +197,4 @@ def random_workload(
         else:
             density[name] = density.get(src_name, 0.25)
             in_scale[name] = in_scale.get(src_name, 1.0)
-    if enc == "direct":
-        arrays["x"] = rng.integers(0, 256, size=(images, cin, hw, hw)).astype(np.uint8)
-    else:
-        frames = (rng.random((images, T, cin, hw, hw)) < 0.3).astype(np.uint8)
-        arrays["x"] = np.packbits(frames, axis=-1)
-    arrays["y"] = rng.integers(0, C, size=images).astype(np.int64)
-    return validate(Workload(meta=meta, arrays=arrays, source=f"<random workload {seed}>"))
+    return arrays
