@@ -68,3 +68,12 @@ def test_bad_input_one_line(argv, pattern, tmp_path, capsys):
     code, _, err = run([*argv, "-o", str(tmp_path / "out")], capsys)
     assert code == 2 and pattern in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_bad_outputs_fail_before_simulating(tmp_path, capsys):
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x")
+    code, _, err = run(["validate", "-o", str(a_file / "sub")], capsys)
+    assert code == 2 and "cannot create the output directory" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(["validate", "-o", str(tmp_path / "o"), "--json", str(tmp_path / "no" / "v.json")], capsys)
+    assert code == 2 and "--json" in err and len(err.strip().splitlines()) == 1

@@ -232,9 +232,15 @@ def validate(out_dir: str | Path = "docs", images: int | None = None, workload_d
     wdir = Path(workload_dir) if workload_dir else Path("workloads")
     if not wdir.is_dir():
         raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
-    data = build(wdir, n)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:  # fail before minutes of simulation, not after
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StudyError.at(str(out), None, f"cannot create the output directory ({error.strerror or error})",
+                            "pass -o DIR, a writable directory") from None
+    if json_path and not Path(json_path).resolve().parent.is_dir():
+        raise StudyError.at(str(json_path), None, "its directory does not exist", "create it or pass another --json")
+    data = build(wdir, n)
     path = out / "validation.md"
     atomic_write_text(path, _document(data, command).to_markdown())
     if json_path:
