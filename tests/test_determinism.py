@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from satasim_atsn.snn import exit_policies as ep
-from satasim_atsn.workload import statistical as st
+from satasim_atsn.traces import statistical as st
 from satasim_atsn.workload.format import read_workload, write_workload
 
 ROOT = Path(__file__).resolve().parent.parent
