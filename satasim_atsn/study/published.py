@@ -29,8 +29,8 @@ SNN_CHIPS: list[dict] = [
         "verified": "no: the paper was found (title, authors) but not the 1.54 pJ/SOP figure or the node in the text "
                     "we could read; both are the issue's figures",
         "closest": "small",
-        "why": "156 cores with local weight memory and no DRAM in the figure; a hybrid ANN/SNN core whose SOP is "
-               "an 8-bit accumulate plus its local SRAM read",
+        "why": "a many-core hybrid ANN/SNN chip with weights in each core's local memory and no DRAM in the "
+               "figure; its SOP includes that local memory read",
     },
     {
         "chip": "ReckOn", "node": "28 nm FDSOI", "pJ_per_sop": 5.3,
@@ -62,8 +62,8 @@ SNN_CHIPS: list[dict] = [
         "verified": "partly: 28 nm (Samsung), 4096 cores, 1M neurons, 256M synapses and 63 mW at 400x240 30 fps "
                     "checked; the 26 pJ per synaptic event figure was not found in the text we could read",
         "closest": "small",
-        "why": "asynchronous crossbar cores at 0.775 V with the synapse SRAM read in every event and a mesh "
-               "router per core; no DRAM",
+        "why": "4096 asynchronous crossbar cores, the synapse SRAM read in every event and a mesh router per "
+               "core; active power only, no DRAM",
     },
 ]
 
