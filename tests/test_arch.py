@@ -96,7 +96,10 @@ def test_unknown_top_key_suggests(tmp_path):
     ("exit_unit.cl_init=1.5", r"exit_unit.cl_init: must be in \(0, 1\]"),
     ("exit_unit.exp_lut_entries=4096", r"do not fit the 3072 B data memory"),
     ("exit_unit.multipliers=0", r"needs at least one multiplier"),
-    ("dram.energy_table_entry=dram_lpdr4", r"did you mean 'dram_lpddr4'"),
+    ("dram.energy_table_entry=dram_lpdr4", r"dram.energy_table_entry: 'dram_lpdr4' is not a DRAM part of 28nm.yaml; "
+                                           r"did you mean 'dram_lpddr4'"),
+    ("dram.energy_table_entry=dram_sata_sim", r"dram.energy_table_entry: .*renamed.*; use dram_array_only_cacti"),
+    ("dram.energy_table_entry=regfile", r"not a DRAM part .*valid: dram_array_only_cacti, dram_ddr4, dram_hbm2"),
     ("technology=28mn", r"technology: .*no shipped technology table named '28mn'; did you mean '28nm'"),
 ])
 def test_bad_values(override, pattern):

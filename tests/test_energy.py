@@ -51,7 +51,7 @@ def test_counts_times_table_exact_atsn():
     assert d["spike_buffers"]["pe_output_buffer_pushes"] == pytest.approx(50 * 2 * 16 * rf)
     assert d["global_buffer"]["weight_glb_read_bytes"] == pytest.approx(64 / 32 * 28.63)  # two 32 B blocks
     assert d["global_buffer"]["spike_glb_write_bytes"] == pytest.approx(96 / 32 * 12.77)
-    assert d["dram"]["dram_read_bytes"] == pytest.approx(2 * 469.0)  # two 128 B accesses
+    assert d["dram"]["dram_read_bytes"] == pytest.approx(256 * 8 * 8.0)  # LPDDR4: 8 pJ per bit at the pins
     assert d["exit_unit"]["exit_multiplies"] == pytest.approx(7 * 3.1 * 0.51)
     assert d["exit_unit"]["exit_lut_reads"] == pytest.approx(4 * 1.27 * 24 / 64)  # 3-byte table words
     assert d["adc"]["adc_conversions"] == 0.0
@@ -97,9 +97,12 @@ def test_energy_per_op_independent_of_clock():
     assert energy_per_action_pJ(slow) == energy_per_action_pJ(fast)
     counts = {n: 10 for n in ACTIONS if n != "adc_conversions"}
     assert compute_energy(slow, counts, 0).dynamic_pJ == compute_energy(fast, counts, 0).dynamic_pJ
-    # the same cycle count at twice the clock leaks half as long
-    assert compute_energy(fast, {}, 1000).leakage_total_pJ == pytest.approx(
-        compute_energy(slow, {}, 1000).leakage_total_pJ / 2)
+    # the same cycle count at twice the clock leaks half as long; the DRAM's 16 B per cycle now need
+    # 16 GB/s: three LPDDR4 channels instead of two
+    on_chip = [c for c in COMPONENTS if c != "dram"]
+    leak_fast, leak_slow = compute_energy(fast, {}, 1000).leakage_pJ, compute_energy(slow, {}, 1000).leakage_pJ
+    assert sum(leak_fast[c] for c in on_chip) == pytest.approx(sum(leak_slow[c] for c in on_chip) / 2)
+    assert leak_fast["dram"] == pytest.approx(leak_slow["dram"] / 2 * 3 / 2)
 
 
 def test_shift_add_decay_cheaper_than_multiplier():
@@ -163,12 +166,37 @@ def test_to_dict_deterministic_json():
 
 def test_dram_entry_choice_moves_energy():
     counts = {"dram_read_bytes": 1024}
-    base = compute_energy(_arch("atsn16x16"), counts, 0).dynamic_pJ["dram"]["dram_read_bytes"]
+    arr = compute_energy(_arch("atsn16x16", ["dram.energy_table_entry=dram_array_only_cacti"]), counts, 0)
     lp = compute_energy(_arch("atsn16x16", ["dram.energy_table_entry=dram_lpddr4"]), counts, 0)
     hz = compute_energy(_arch("atsn16x16", ["dram.energy_table_entry=dram_horowitz"]), counts, 0)
     assert lp.dynamic_pJ["dram"]["dram_read_bytes"] == pytest.approx(1024 * 8 * 8.0)
     assert hz.dynamic_pJ["dram"]["dram_read_bytes"] == pytest.approx(1024 * 8 * 30.0)
-    assert base < lp.dynamic_pJ["dram"]["dram_read_bytes"]
+    assert arr.dynamic_pJ["dram"]["dram_read_bytes"] < lp.dynamic_pJ["dram"]["dram_read_bytes"]
+    assert _arch("atsn16x16").dram.energy_table_entry == "dram_lpddr4"  # the shipped default
+
+
+def test_dram_background_power_over_the_makespan():
+    """Background power: channels needed for the DRAM bandwidth x the part's power, once for the shared DRAM."""
+    from satasim_atsn.hw.energy import dram_background_mW, dram_channels
+
+    lp = _arch("atsn16x16")  # 16 B/cycle at 500 MHz = 8 GB/s: two 6.4 GB/s LPDDR4 channels
+    assert dram_channels(lp) == 2
+    assert dram_background_mW(lp) == pytest.approx(2 * lp.tech.value("dram_lpddr4_background_power_mW"))
+    # exactly 12.8 GB/s is still two channels (decimal, not float, division)
+    assert dram_channels(_arch("atsn16x16", ["dram.bytes_per_cycle=32", "clock_hz=400e6"])) == 2
+    assert dram_channels(_arch("atsn16x16", ["dram.bytes_per_cycle=64"])) == 5
+    # the DRAM is shared: its background power does not grow with the accelerators
+    one = _arch("atsn16x16", ["accelerators=1"])
+    assert leakage_power_mW(one)["dram"] == leakage_power_mW(lp)["dram"]
+    assert leakage_power_mW(one)["pe_memory"] * 4 == pytest.approx(leakage_power_mW(lp)["pe_memory"])
+    cycles = 5_000_000  # 10 ms at 500 MHz
+    e = compute_energy(lp, {}, cycles)
+    assert e.leakage_pJ["dram"] == pytest.approx(dram_background_mW(lp) * 1e-3 * 0.01 * 1e12)
+    ddr4 = _arch("atsn16x16", ["dram.energy_table_entry=dram_ddr4"])  # one 25.6 GB/s channel
+    assert dram_channels(ddr4) == 1 and dram_background_mW(ddr4) > dram_background_mW(lp)
+    for part in ("dram_array_only_cacti", "dram_horowitz"):  # access-only figures: no background charged
+        arch = _arch("atsn16x16", [f"dram.energy_table_entry={part}"])
+        assert dram_channels(arch) == 0 and compute_energy(arch, {}, cycles).leakage_pJ["dram"] == 0.0
 
 
 def test_every_counter_the_models_produce_has_an_energy_entry():

@@ -71,7 +71,7 @@ BASE = {
         "input": {"bytes": 32768, "banks": 2, "bytes_per_cycle": 32},
         "output": {"bytes": 32768, "banks": 2, "bytes_per_cycle": 32},
     },
-    "dram": {"bytes_per_cycle": 16, "latency_cycles": 100, "energy_table_entry": "dram_sata_sim"},
+    "dram": {"bytes_per_cycle": 16, "latency_cycles": 100, "energy_table_entry": "dram_lpddr4"},
 }
 
 

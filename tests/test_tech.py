@@ -29,7 +29,8 @@ def test_every_entry_sourced(name):
             continue
         # a non-estimate names a publication, a tool or a composition of other entries
         assert any(s in entry["source"] for s in ("Horowitz", "CACTI", "SATA-Sim", "Aladdin", "Murmann", "composed",
-                                                  "interpolated", "LPDDR4", "router", "link", "Stillmaker")), key
+                                                  "interpolated", "LPDDR4", "router", "link", "Stillmaker",
+                                                  "Micron", "JESD", "O'Connor")), key
 
 
 def test_required_entries_present():
@@ -40,7 +41,12 @@ def test_required_entries_present():
                 assert tech.has(f"{op}_{bits}b_{q}")
     for key in ("regfile_energy_pJ_per_bit", "regfile_area_um2_per_bit", "regfile_leakage_mW_per_bit",
                 "noc_router_energy_pJ_per_bit", "noc_link_energy_pJ_per_bit_mm", "adc_fom_fJ_per_step",
-                "dram_sata_sim_energy_pJ_per_bit", "dram_lpddr4_energy_pJ_per_bit", "dram_horowitz_energy_pJ_per_bit",
+                "dram_array_only_cacti_energy_pJ_per_bit", "dram_lpddr4_energy_pJ_per_bit",
+                "dram_ddr4_energy_pJ_per_bit",
+                "dram_hbm2_energy_pJ_per_bit", "dram_horowitz_energy_pJ_per_bit",
+                "dram_lpddr4_background_power_mW", "dram_ddr4_background_power_mW", "dram_hbm2_background_power_mW",
+                "dram_lpddr4_channel_bandwidth_GB_per_s", "dram_ddr4_channel_bandwidth_GB_per_s",
+                "dram_hbm2_channel_bandwidth_GB_per_s",
                 "analog_accumulate_energy_pJ", "div_32b_energy_pJ", "sram64_6KB_read_energy_pJ"):
         assert tech.has(key), key
 
@@ -57,7 +63,12 @@ def test_published_figures_28nm():
     g32, g144 = t.sram("glb", 32768), t.sram("glb", 147456)
     assert (g32.read_pJ, g32.write_pJ, g32.leakage_mW, g32.access_bits) == (11.03, 12.77, 6.26, 256)
     assert (g144.read_pJ, g144.write_pJ, g144.leakage_mW) == (28.63, 28.22, 24.91)
-    assert t.value("dram_sata_sim_energy_pJ_per_bit") * 1024 == pytest.approx(469.0, rel=1e-5)
+    assert t.value("dram_array_only_cacti_energy_pJ_per_bit") * 1024 == pytest.approx(469.0, rel=1e-5)
+    # LPDDR4 background from the Micron IDD values: IDD3N on VDD1/VDD2/VDDQ + refresh above idle standby
+    assert t.value("dram_lpddr4_background_power_mW") == pytest.approx(1.8 * 2.25 + 1.1 * 30 + 1.1 * 0.75
+                                                                      + 1.8 * 0.5 + 1.1 * 3.0)
+    assert t.value("dram_ddr4_background_power_mW") == pytest.approx(
+        4 * (1.2 * 61 + 2.5 * 3 + (1.2 * (72 - 61) + 2.5 * (5 - 3)) * 560 / 12480), rel=1e-4)
     assert t.value("dram_horowitz_energy_pJ_per_bit") == 30.0
     assert t.adc_energy_pJ(8) == pytest.approx(t.value("adc_fom_fJ_per_step") * 256e-3)
 

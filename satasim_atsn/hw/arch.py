@@ -82,7 +82,7 @@ SCHEMA: dict[str, Any] = {
     "dram": {
         "bytes_per_cycle": ("int", REQUIRED, _RATE),
         "latency_cycles": ("int", REQUIRED, (0, 10**9)),
-        "energy_table_entry": ("str", "dram_sata_sim", None),
+        "energy_table_entry": ("str", "dram_lpddr4", None),
     },
 }
 
@@ -460,6 +460,34 @@ def _read_yaml(path: Path) -> dict:
     return raw
 
 
+# DRAM entries that were renamed, with the name that replaced them
+RENAMED_DRAM_PARTS = {"dram_sata_sim": "dram_array_only_cacti"}
+
+
+def dram_parts(tech: Tech) -> list[str]:
+    """The DRAM parts a technology table offers: the stems of its dram_<part>_energy_pJ_per_bit entries."""
+    return sorted(k[: -len("_energy_pJ_per_bit")] for k in tech.entries
+                  if k.startswith("dram_") and k.endswith("_energy_pJ_per_bit"))
+
+
+def _check_dram_part(where: str, part: str, tech: Tech) -> None:
+    """dram.energy_table_entry must name a DRAM part of the table (one line with the fix otherwise);
+    a part with background power needs its channel bandwidth."""
+    field_at = "dram.energy_table_entry"
+    if part in RENAMED_DRAM_PARTS and not tech.has(f"{part}_energy_pJ_per_bit"):
+        raise ArchError.at(where, field_at, f"{shown(part)} was renamed: it is CACTI's array-only figure "
+                           "(SATA-Sim's default), not a DRAM part", f"use {RENAMED_DRAM_PARTS[part]}")
+    parts = dram_parts(tech)
+    if part not in parts:
+        close = difflib.get_close_matches(part, parts, n=1)
+        hint = f"did you mean {shown(close[0])}?" if close else f"valid: {', '.join(parts)}"
+        raise ArchError.at(where, field_at, f"{shown(part)} is not a DRAM part of {tech.path.name}", hint)
+    if tech.has(f"{part}_background_power_mW") and not tech.has(f"{part}_channel_bandwidth_GB_per_s"):
+        raise ArchError.at(str(tech.path), f"entries.{part}_channel_bandwidth_GB_per_s",
+                           "a DRAM part with background power needs its channel bandwidth",
+                           "add the entry (the channels needed are the DRAM bandwidth / this)")
+
+
 def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, path: Path | None = None) -> Arch:
     """Validate a raw mapping (already overridden) and build the Arch, loading its technology table."""
     tech_values = raw.get(TECH_SECTION)
@@ -475,12 +503,7 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
     except ArchError as error:
         raise ArchError(f"{where}: technology: {error}") from None
     tech = tech.with_overrides({str(k): v for k, v in tech_values.items()}, where)
-    entry = cfg["dram"]["energy_table_entry"]
-    if not tech.has(f"{entry}_energy_pJ_per_bit"):
-        options = [k[: -len("_energy_pJ_per_bit")] for k in tech.entries if k.endswith("_energy_pJ_per_bit")
-                   and k.startswith("dram")]
-        raise ArchError.at(where, "dram.energy_table_entry", f"{shown(entry)} is not a DRAM entry of {tech.path.name}",
-                           _suggest(entry, options))
+    _check_dram_part(where, cfg["dram"]["energy_table_entry"], tech)
     gb = cfg["global_buffers"]
     return Arch(
         name=cfg["name"], kind=cfg["kind"], technology=cfg["technology"], clock_hz=cfg["clock_hz"],

@@ -4,13 +4,16 @@
 docs/microarchitecture.md section 9 to one component at an energy per action that depends only on
 the architecture's widths/sizes and the technology table, never on the clock. Leakage power is
 charged for every instance (every PE, every bank, every accelerator, idle or not) over the
-makespan. ``compute_area(arch)`` sums instance areas per component.
+makespan. DRAM background power (active standby + refresh of every channel the DRAM bandwidth
+needs) is the DRAM's static power, charged once for the shared DRAM over the makespan, beside the
+leakage. ``compute_area(arch)`` sums instance areas per component.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
 
 from satasim_atsn.hw.arch import Arch
 from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
@@ -158,13 +161,36 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
         "noc": arch.num_tiles * entry("noc_router"),
         "global_buffer": sum(b.banks * getattr(t.sram("glb", b.bytes), quantity)
                              for b in (gb.weight, gb.input, gb.output)),
-        "dram": 0.0,  # off chip; DRAM background/refresh power is not modelled
+        "dram": 0.0,  # off chip: no area; its background power is the shared DRAM's (dram_background)
     }
 
 
+def dram_channels(arch: Arch) -> int:
+    """DRAM channels of the part needed to supply ``dram.bytes_per_cycle`` at ``clock_hz`` (0: no background data).
+
+    Computed in decimal from the shortest repr of each number, so that a bandwidth that is an exact
+    multiple of the channel's (12.8 GB/s of 6.4 GB/s channels) gives that multiple on every machine.
+    """
+    t, part = arch.tech, arch.dram.energy_table_entry
+    if not t.has(f"{part}_background_power_mW"):
+        return 0
+    need = Decimal(arch.dram.bytes_per_cycle) * Decimal(repr(float(arch.clock_hz)))
+    per_channel = Decimal(repr(t.value(f"{part}_channel_bandwidth_GB_per_s"))) * Decimal(10) ** 9
+    return max(1, int((need / per_channel).to_integral_value(rounding=ROUND_CEILING)))
+
+
+def dram_background_mW(arch: Arch) -> float:
+    """Background power of the shared DRAM in mW: channels x the part's per-channel standby + refresh power."""
+    channels = dram_channels(arch)
+    return channels * arch.tech.value(f"{arch.dram.energy_table_entry}_background_power_mW") if channels else 0.0
+
+
 def leakage_power_mW(arch: Arch) -> dict[str, float]:
-    """Leakage power per component in mW, over all accelerators (idle ones included)."""
-    return {k: v * arch.accelerators for k, v in _per_component(arch, "leakage_mW").items()}
+    """Static power per component in mW: leakage of all accelerators (idle ones included); for 'dram', the
+    shared DRAM's background power (not multiplied by the accelerators, which share one DRAM)."""
+    out = {k: v * arch.accelerators for k, v in _per_component(arch, "leakage_mW").items()}
+    out["dram"] = dram_background_mW(arch)
+    return out
 
 
 def compute_area(arch: Arch) -> dict[str, float]:

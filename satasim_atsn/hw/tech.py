@@ -2,9 +2,10 @@
 
 A table is a YAML file (``satasim_atsn/data/tech/<name>.yaml`` for the shipped ones) holding
 ``entries``: every entry's key ends in its unit (``_energy_pJ``, ``_area_um2``, ``_leakage_mW``,
-``_energy_pJ_per_bit``, ...) and carries ``value``, ``source``, ``node_nm`` (where it was measured)
-and ``scaling`` (what was applied to reach this table's node). No energy constant lives in code:
-this module only looks numbers up and interpolates between table points (docs/energy.md).
+``_energy_pJ_per_bit``, ``_power_mW``, ``_bandwidth_GB_per_s``, ...) and carries ``value``, ``source``,
+``node_nm`` (where it was measured) and ``scaling`` (what was applied to reach this table's node). No
+energy constant lives in code: this module only looks numbers up and interpolates between table points
+(docs/energy.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ TECH_DIR = Path(__file__).resolve().parent.parent / "data" / "tech"
 
 # unit suffixes an entry key may end with (longest first so that _energy_pJ_per_bit wins over _energy_pJ)
 UNIT_SUFFIXES = (
+    "bandwidth_GB_per_s",
     "energy_pJ_per_bit_mm",
     "energy_pJ_per_bit",
     "area_um2_per_bit",
@@ -33,6 +35,7 @@ UNIT_SUFFIXES = (
     "energy_pJ",
     "area_um2",
     "leakage_mW",
+    "power_mW",
 )
 ENTRY_FIELDS = {"value", "source", "node_nm", "scaling", "capacity_bytes", "access_bits"}
 TOP_FIELDS = {"format", "version", "name", "node_nm", "entries"}

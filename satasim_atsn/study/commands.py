@@ -1,4 +1,4 @@
-"""CLI commands of the study area (registered by satasim_atsn.cli): compare, sweep, reproduce."""
+"""CLI commands of the study area (registered by satasim_atsn.cli): compare, sweep, reproduce, validate."""
 
 from __future__ import annotations
 
@@ -110,4 +110,25 @@ def reproduce_command(what, out_dir, images, arch_path, workload_dir, quiet) -> 
     sys.stdout.flush()
 
 
-COMMANDS: list = [compare_command, sweep_command, reproduce_command]
+@click.command("validate")
+@click.option("-o", "--out", "out_dir", default="docs", show_default=True, help="directory of validation.md")
+@click.option("--images", type=int, default=None, help="images per simulated configuration (default 16)")
+@click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
+@click.option("--json", "json_path", default=None, help="also write every table's numbers as JSON here")
+@click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
+def validate_command(out_dir, images, workload_dir, json_path, quiet) -> None:
+    """Published chips, accelerators, Horowitz and the paper's Table 3 beside our models: docs/validation.md."""
+    from satasim_atsn.study.validate import validate
+
+    args = ["validate", "-o", out_dir]
+    if images is not None:
+        args += ["--images", str(images)]
+    if workload_dir:
+        args += ["--workloads", workload_dir]
+    path, _ = validate(out_dir, images=images, workload_dir=workload_dir, json_path=json_path,
+                       command=command_line(args))
+    if not quiet:
+        click.echo(f"wrote {path}")
+
+
+COMMANDS: list = [compare_command, sweep_command, reproduce_command, validate_command]

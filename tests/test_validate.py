@@ -1,0 +1,79 @@
+"""`satasim validate`: docs/validation.md is exactly what the command writes; its published figures are sourced."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.study import published
+from satasim_atsn.study.commands import command_line
+from satasim_atsn.study.validate import DEFAULT_IMAGES, validate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+@pytest.mark.slow
+def test_validation_doc_is_what_the_command_writes(tmp_path):
+    """The shipped document is regenerated with the default image count and must match byte for byte."""
+    path, data = validate(tmp_path, images=DEFAULT_IMAGES, workload_dir=REPO / "workloads",
+                          json_path=tmp_path / "v.json", command=command_line(["validate", "-o", "docs"]))
+    shipped = (REPO / "docs" / "validation.md").read_text()
+    assert path.read_text() == shipped, "docs/validation.md is stale: rerun `satasim validate -o docs`"
+    # the JSON carries the same numbers the tables show, with the simulated configurations
+    saved = json.loads((tmp_path / "v.json").read_text())
+    assert saved["images"] == DEFAULT_IMAGES and len(saved["table3"]) == 4
+    assert set(saved["configurations"]) >= {"small", "vgg16/atsn16x16", "vgg16/conventional16x16"}
+    for chip in saved["chips"]:  # every chip row is compared with the simulator's computed figure
+        assert chip["ours_small"]["on_chip"] > chip["ours_small"]["on_chip_dynamic"] > 0
+    # pJ/SOP = total energy / synaptic operations, with the scopes ordered system >= on chip >= dynamic
+    sop = data["configurations"]["vgg16/atsn16x16"]["pJ_per_sop"]
+    assert sop["system"] > sop["on_chip"] > sop["on_chip_dynamic"] > 0
+
+
+def test_published_figures_carry_sources():
+    names = [c["chip"] for c in published.SNN_CHIPS]
+    assert names == ["ANP-I", "Tianjic", "ReckOn", "ODIN", "TrueNorth"]
+    for chip in published.SNN_CHIPS:
+        assert chip["pJ_per_sop"] > 0 and chip["source"] and chip["verified"] and chip["why"], chip["chip"]
+        assert chip["verified"].split(":")[0] in ("yes", "no", "partly"), chip["chip"]
+    assert set(published.PROSPERITY_POWER_MW) == {"Eyeriss", "PTB", "SATO", "MINT", "Stellar", "Prosperity"}
+    for row in published.DRAM_PUBLISHED:
+        assert row["part"].startswith("dram_") and row["source"], row
+
+
+def test_horowitz_rows_match_the_technology_table():
+    """Adders and multipliers are Horowitz x 0.51 by construction; the rows must say so exactly."""
+    from satasim_atsn.study.validate import _horowitz_rows
+
+    for row in _horowitz_rows():
+        if row["op"].endswith(("add", "multiply")):
+            assert row["ours"] == pytest.approx(row["scaled_28nm"]), row["op"]
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["validate", "--images", "0"], "--images: must be >= 1"),
+    (["validate", "--workloads", "no/such/dir"], "no such workload directory"),
+])
+def test_bad_input_one_line(argv, pattern, tmp_path, capsys):
+    code, _, err = run([*argv, "-o", str(tmp_path / "out")], capsys)
+    assert code == 2 and pattern in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_outputs_fail_before_simulating(tmp_path, capsys):
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x")
+    code, _, err = run(["validate", "-o", str(a_file / "sub")], capsys)
+    assert code == 2 and "cannot create the output directory" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(["validate", "-o", str(tmp_path / "o"), "--json", str(tmp_path / "no" / "v.json")], capsys)
+    assert code == 2 and "--json" in err and len(err.strip().splitlines()) == 1
