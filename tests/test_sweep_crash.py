@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,15 +95,9 @@ def test_sweep_survives_sigkill_and_resumes_without_loss_or_recomputation(tmp_pa
     kills, mid_sweep, finished_at = 0, 0, []  # finished_at: (rows finished at a kill, log length then)
     while kills < KILLS:
         proc = _start(run, log)
-        delay = rng.uniform(0.2, 4.0)
-        try:
-            code = proc.wait(timeout=delay)
-            assert code == 0, proc.stderr.read().decode()
+        if not _kill_after_progress(proc, log, rng):
+            assert proc.returncode == 0, proc.stderr.read().decode()
             continue  # finished before its kill: the next run is started and killed again
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=60)
-            proc.stderr.close()
         kills += 1
         done = _ok_rows(run)
         mid_sweep += len(done) < POINTS
@@ -124,6 +119,24 @@ def test_sweep_survives_sigkill_and_resumes_without_loss_or_recomputation(tmp_pa
     print(f"\nsweep kills: {KILLS} ({mid_sweep} mid-sweep), points computed {len(lines)} for {POINTS} points, "
           f"0 lost, 0 finished points recomputed")
     shutil.rmtree(run)
+
+
+def _kill_after_progress(proc: subprocess.Popen, log: Path, rng: random.Random) -> bool:
+    """SIGKILL the sweep's process group after a random number (0-2) of newly computed points plus a random
+    delay; False if it ended first. Counting points instead of seconds keeps the kills inside the sweep on a
+    fast machine as on a loaded one."""
+    wanted, base = rng.randint(0, 2), len(_log_lines(log))
+    while len(_log_lines(log)) < base + wanted:
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0.0, 0.3) + (rng.uniform(0.3, 1.5) if wanted == 0 else 0.0))
+    if proc.poll() is not None:
+        return False
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    return True
 
 
 def _point_of(line: str) -> int:

@@ -104,14 +104,14 @@ def test_cli_bad_override_one_line_exit_2_nothing_written(workload_path, tmp_pat
 def test_cli_run_records_overrides_without_paths(workload_path, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     jsons = []
-    for extra in ([], ["--set", "tech.dram_sata_sim_energy_pJ_per_bit=2.0"]):
+    for extra in ([], ["--set", "tech.dram_lpddr4_energy_pJ_per_bit=50.0"]):
         out = tmp_path / f"r{len(jsons)}.json"
         code, _, err = run(["run", ARCH, str(workload_path), *SMALL, *extra, "--quiet", "--json", str(out)], capsys)
         assert code == 0, err
         jsons.append(out.read_text())
     plain, over = (json.loads(t) for t in jsons)
     table = over["arch"]["technology_table"]
-    assert table["overrides"] == {"dram_sata_sim_energy_pJ_per_bit": 2.0} and table["table"] == "28nm"
+    assert table["overrides"] == {"dram_lpddr4_energy_pJ_per_bit": 50.0} and table["table"] == "28nm"
     assert over["energy"]["dynamic_pJ"]["dram"]["dram_read_bytes"] > plain["energy"]["dynamic_pJ"]["dram"][
         "dram_read_bytes"]
     assert over["counters"] == plain["counters"]  # energy only: the timing does not see the table

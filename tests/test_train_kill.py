@@ -20,7 +20,7 @@ import pytest
 from satasim_atsn.workload.format import read_workload
 
 KILLS = 8
-EPOCHS = 6
+EPOCHS = 30  # long enough that eight kills, each after at most five batches, land before the end
 ARGS = ["train", "--dataset", "synthetic", "--epochs", str(EPOCHS), "--width", "0.5", "--test-images", "32",
         "--batch-size", "32", "--checkpoint-minutes", "0.00001"]
 
@@ -37,11 +37,13 @@ def _env() -> dict:
     return env
 
 
-def _stamp(path: Path) -> int:
+def _stamp(path: Path) -> tuple[int, int]:
+    """Identity of the checkpoint file: each atomic write renames a new inode into place."""
     try:
-        return path.stat().st_mtime_ns
+        st = path.stat()
+        return st.st_ino, st.st_mtime_ns
     except FileNotFoundError:
-        return 0
+        return 0, 0
 
 
 def _kill_at_random_moment(proc: subprocess.Popen, ckpt: Path, rng: np.random.Generator) -> bool:
@@ -51,14 +53,14 @@ def _kill_at_random_moment(proc: subprocess.Popen, ckpt: Path, rng: np.random.Ge
     loaded the machine is; the delay puts it anywhere inside a batch, an evaluation or a write.
     """
     wanted, seen, stamp = int(rng.integers(0, 6)), 0, _stamp(ckpt)
-    delay = float(rng.uniform(0.0, 0.4)) + (float(rng.uniform(0.5, 2.0)) if wanted == 0 else 0.0)
+    delay = float(rng.uniform(0.0, 0.05)) + (float(rng.uniform(0.2, 1.5)) if wanted == 0 else 0.0)
     while seen < wanted:
         if proc.poll() is not None:
             return False
         now = _stamp(ckpt)
         if now != stamp:
             seen, stamp = seen + 1, now
-        time.sleep(0.01)
+        time.sleep(0.001)
     time.sleep(delay)
     if proc.poll() is not None:
         return False

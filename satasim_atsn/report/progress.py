@@ -72,8 +72,11 @@ class Progress:
         self.bar.update(done - self.bar.n)
 
     def finish(self) -> None:
-        """Close the bar (it leaves no line behind)."""
+        """Draw the final state once (a run shorter than the refresh interval shows it too), then close the bar
+        (it leaves no line behind)."""
         if self.bar is not None:
+            if not self.bar.disable:
+                self.bar.refresh()
             self.bar.close()
             self.bar = None
 

@@ -122,8 +122,8 @@ def build(workload_dir: Path, images: int) -> dict:
 
 
 def _document(data: dict, command: str) -> Document:
+    """The validation document: how to regenerate it, then one section per comparison."""
     n = data["images"]
-    cfg = data["configurations"]
     doc = Document("Validation: published figures beside the simulator's")
     doc.para("Regenerate with (the tables below are written by this command; `tests/test_validate.py` reruns it and "
              "fails if this file differs):")
@@ -136,6 +136,17 @@ def _document(data: dict, command: str) -> Document:
              f"The model charges no weight read per synaptic operation yet (issue 10, point 1): every simulated "
              f"per-SOP figure below is low by that read, which the chips' figures include.")
 
+    _chips_section(doc, data)
+    _prosperity_section(doc, data)
+    _horowitz_section(doc, data)
+    _dram_section(doc, data)
+    _table3_section(doc, data)
+    return doc
+
+
+def _chips_section(doc: Document, data: dict) -> None:
+    """Section 1: published SNN chips' pJ per synaptic operation beside ours."""
+    cfg = data["configurations"]
     doc.heading("1. Energy per synaptic operation: published SNN chips")
     small, big = cfg["small"], cfg["vgg16/atsn16x16"]
     doc.para(f"Closest configuration for every chip: the trained `{SMALL}` network on `atsn16x16` (its weights "
@@ -156,6 +167,10 @@ def _document(data: dict, command: str) -> Document:
     doc.para("Why each differs:")
     doc.bullets([f"**{c['chip']}** ({c['counts']}): {c['why']}. Source: {c['source']}." for c in data["chips"]])
 
+
+def _prosperity_section(doc: Document, data: dict) -> None:
+    """Section 2: the Prosperity paper's on-chip powers beside ours."""
+    cfg = data["configurations"]
     doc.heading("2. On-chip power of 28 nm, 500 MHz SNN accelerators (Prosperity, HPCA 2025)")
     doc.para(f"Source: {published.PROSPERITY_SOURCE}. Checked: {published.PROSPERITY_VERIFIED}.")
     rows = [[name, fmt(mw, 4), "published"] for name, mw in data["prosperity_mW"].items()]
@@ -171,6 +186,9 @@ def _document(data: dict, command: str) -> Document:
              f"{fmt(min(data['ours_mW'].values()) / max(pub), 2)}-{fmt(max(data['ours_mW'].values()) / min(pub), 2)}x "
              f"the published range: the same order of magnitude is what this comparison can check.")
 
+
+def _horowitz_section(doc: Document, data: dict) -> None:
+    """Section 3: Horowitz's energies scaled to 28 nm beside the technology table."""
     doc.heading("3. Horowitz's per-operation energies scaled to 28 nm, against the technology table")
     doc.para(f"Source: {published.HOROWITZ_SOURCE}; scaled by x{published.SCALE_45_TO_28} (Stillmaker & Baas, "
              f"45 -> 28 nm). DRAM is off chip and not scaled.")
@@ -193,6 +211,9 @@ def _document(data: dict, command: str) -> Document:
              f"beyond the table's largest (128 KB) point. The DRAM parts are LPDDR4, DDR4 and HBM2 with their I/O: "
              f"{fmt(min(dram), 2)}-{fmt(max(dram), 2)}x the midpoint of Horowitz's DDR3-era 20-40 pJ/bit.")
 
+
+def _dram_section(doc: Document, data: dict) -> None:
+    """Section 4: DRAM energy per bit, published and ours."""
     doc.heading("4. DRAM energy per bit")
     rows = [[r["label"], fmt(r["pJ_per_bit"], 3), fmt(r["ours_access"], 3), fmt(r["ours_background_mW"], 4),
              fmt(r["ours_effective"], 3), r["source"]] for r in data["dram"]]
@@ -203,6 +224,10 @@ def _document(data: dict, command: str) -> Document:
              "the background of a 64-bit rank of 4 chips, which at this traffic adds several pJ/bit, bringing it "
              "near DRAMsim3's figure as used by Prosperity. HBM2's background is an estimate (docs/energy.md).")
 
+
+def _table3_section(doc: Document, data: dict) -> None:
+    """Section 5: the paper's Table 3 beside ours."""
+    n = data["images"]
     doc.heading("5. The paper's Table 3")
     rows = []
     for r in data["table3"]:
@@ -220,7 +245,6 @@ def _document(data: dict, command: str) -> Document:
              f"the paper does not publish (its DRAM, its SRAM figures, what it counts), and ResNet19 does about 6x "
              f"VGG16's synaptic operations while the paper reports only 1.13x its energy, which no single physical "
              f"model reproduces (`reports/table3/report.md` analyses this).")
-    return doc
 
 
 def validate(out_dir: str | Path = "docs", images: int | None = None, workload_dir: str | Path | None = None,
