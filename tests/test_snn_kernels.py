@@ -29,7 +29,7 @@ def test_im2col_and_sops_match_numpy(n, h, w, c, k, stride, pad):
     x = (rng.random((n, h, w, c)) < 0.4).astype(np.uint8) * rng.integers(1, 4, (n, h, w, c)).astype(np.uint8)
     ref = numpy_im2col(x, k, stride, pad)
     cols = np.full(ref.shape, -7.0, dtype=np.float32)
-    im2col_into(x, k, stride, pad, cols)
+    im2col_into(x, k, stride, pad, np.zeros(c, dtype=np.float32), cols)
     assert np.array_equal(cols, ref.astype(np.float32))
     assert np.array_equal(conv_sops(x, 5, k, stride, pad), ref.reshape(n, -1).sum(axis=1).astype(np.int64) * 5)
     w_rows = rng.integers(-127, 128, (k * k * c, 6)).astype(np.float32)

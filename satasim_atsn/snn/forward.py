@@ -104,7 +104,7 @@ def conv_gemm(x: np.ndarray, w_rows: np.ndarray, kernel: int, stride: int, paddi
     ho = (h + 2 * padding - kernel) // stride + 1
     wo = (width + 2 * padding - kernel) // stride + 1
     cols = np.empty((n * ho * wo, kernel * kernel * c), dtype=w_rows.dtype)
-    im2col_into(np.ascontiguousarray(x), kernel, stride, padding, cols)
+    im2col_into(np.ascontiguousarray(x), kernel, stride, padding, np.zeros(c, dtype=cols.dtype), cols)
     return cols @ w_rows, ho, wo
 
 

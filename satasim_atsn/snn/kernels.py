@@ -1,4 +1,5 @@
-"""Numba kernels of the integer forward: im2col straight into the GEMM's dtype, and conv output -> LIF fused.
+"""Numba kernels of the integer forward (the trainer shares the im2col): im2col straight into the GEMM's dtype,
+and conv output -> LIF fused.
 
 They compute exactly what the numpy formulation in ``forward.py`` computes (tests compare them);
 they exist because the numpy version spent most of its time in copies, casts and transposes
@@ -12,8 +13,10 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def im2col_into(x: np.ndarray, kernel: int, stride: int, padding: int, cols: np.ndarray) -> None:
-    """Fill ``cols`` [n*Ho*Wo, k*k*C] from channel-last x [n, H, W, C]: rows (image, y, x), columns (ky, kx, c)."""
+def im2col_into(x: np.ndarray, kernel: int, stride: int, padding: int, pad_value: np.ndarray,
+                cols: np.ndarray) -> None:
+    """Fill ``cols`` [n*Ho*Wo, k*k*C] from channel-last x [n, H, W, C]: rows (image, y, x), columns (ky, kx, c);
+    borders get ``pad_value`` [C] (zeros for spikes; the trainer pads with the normalised black pixel)."""
     n, h, w, c = x.shape
     ho = (h + 2 * padding - kernel) // stride + 1
     wo = (w + 2 * padding - kernel) // stride + 1
@@ -31,7 +34,7 @@ def im2col_into(x: np.ndarray, kernel: int, stride: int, padding: int, cols: np.
                                 cols[row, base + ch] = x[i, iy, ix, ch]
                         else:
                             for ch in range(c):
-                                cols[row, base + ch] = 0
+                                cols[row, base + ch] = pad_value[ch]
 
 
 @njit(cache=True, parallel=True)

@@ -89,33 +89,9 @@ def maxpool2_backward_kernel(grad: np.ndarray, arg: np.ndarray, dx: np.ndarray) 
 
 
 @njit(parallel=True, cache=True)
-def im2col_kernel(x: np.ndarray, kernel: int, stride: int, padding: int, pad_value: np.ndarray,
-                  cols: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Patches of x [N, H, W, C] into cols [N*Ho*Wo, k*k*C] in (ki, kj, c) order; borders get pad_value [C]."""
-    N, H, W, C = x.shape
-    Ho = (H + 2 * padding - kernel) // stride + 1
-    Wo = (W + 2 * padding - kernel) // stride + 1
-    for n in prange(N):
-        for i in range(Ho):
-            for j in range(Wo):
-                row = (n * Ho + i) * Wo + j
-                for ki in range(kernel):
-                    y = i * stride + ki - padding
-                    for kj in range(kernel):
-                        xx = j * stride + kj - padding
-                        base = (ki * kernel + kj) * C
-                        if 0 <= y < H and 0 <= xx < W:
-                            for c in range(C):
-                                cols[row, base + c] = x[n, y, xx, c]
-                        else:
-                            for c in range(C):
-                                cols[row, base + c] = pad_value[c]
-
-
-@njit(parallel=True, cache=True)
 def col2im_kernel(cols: np.ndarray, kernel: int, stride: int, padding: int,
                   dx: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Adjoint of im2col_kernel: scatter-add cols into dx [N, H, W, C] (dx must be zeroed).
+    """Adjoint of ``snn.kernels.im2col_into``: scatter-add cols into dx [N, H, W, C] (dx must be zeroed).
 
     Each dx element receives its terms in (ki, kj) order, as the numpy version adds them, so the
     float32 sums are bitwise equal.

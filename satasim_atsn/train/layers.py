@@ -28,11 +28,11 @@ def im2col(x: np.ndarray, kernel: int, stride: int, padding: int, pad_value: np.
     n, h, w, c = x.shape
     ho, wo = conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding)
     if fast and x.dtype == F32:
-        from satasim_atsn.train.kernels import im2col_kernel
+        from satasim_atsn.snn.kernels import im2col_into
 
         cols = np.empty((n * ho * wo, kernel * kernel * c), dtype=F32)
         pad = np.broadcast_to(np.asarray(pad_value, dtype=F32), (c,)).copy()
-        im2col_kernel(np.ascontiguousarray(x), kernel, stride, padding, pad, cols)
+        im2col_into(np.ascontiguousarray(x), kernel, stride, padding, pad, cols)
         return cols
     if padding:
         xp = np.empty((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
