@@ -20,6 +20,7 @@ import yaml
 from satasim_atsn.errors import ArchError, shown
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech
+from satasim_atsn.snn.exit_policies import PREDICTION_RULES
 
 REQUIRED = object()  # marker: the field has no default
 
@@ -64,6 +65,7 @@ SCHEMA: dict[str, Any] = {
         "adders": ("int", REQUIRED, _UNITS),
         "multipliers": ("int", 0, (0, 2**16)),
         "vmem_bits": ("int", REQUIRED, (4, 64)),
+        "prediction": (PREDICTION_RULES, "membrane_sum", None),
         **kind_fields(),  # each kind's own fields (hw/exit_units.py)
     },
     "noc": {
@@ -137,6 +139,7 @@ class ExitUnitCfg:
     adders: int
     multipliers: int
     vmem_bits: int
+    prediction: str
     exp_lut_entries: int | None
     lut_bytes: int | None
     divider_cycles: int | None
