@@ -50,7 +50,7 @@ SCHEMA: dict[str, Any] = {
         "output_spike_buffer_bytes": ("int", REQUIRED, _BYTES),
         "data_memory_bytes": ("int", REQUIRED, _BYTES),
         # int8 weight store of each PE (docs/microarchitecture.md section 3); not in the paper, see archs/*.yaml
-        "weight_memory_bytes": ("int", 9216, _BYTES),
+        "weight_memory_bytes": ("int", 6144, _BYTES),
         "adders": ("int", REQUIRED, _UNITS),
         "decay": (("shift_add", "multiplier"), REQUIRED, None),
         "vmem_bits": ("int", REQUIRED, (4, 64)),
