@@ -37,6 +37,7 @@ def test_counts_times_table_exact_atsn():
     arch = _arch("atsn16x16")
     t = arch.tech
     counts = {"pe_accumulations": 1000, "pe_fire_updates": 300, "pe_dm_reads": 1300, "pe_dm_writes": 1300,
+              "pe_weight_reads": 900, "pe_weight_write_bytes": 4608,
               "pe_input_buffer_pushes": 200, "pe_output_buffer_pushes": 50, "weight_glb_read_bytes": 64,
               "spike_glb_write_bytes": 96, "dram_read_bytes": 256, "exit_multiplies": 7, "exit_lut_reads": 4}
     e = compute_energy(arch, counts, makespan_cycles=0)
@@ -46,6 +47,10 @@ def test_counts_times_table_exact_atsn():
     assert d["pe_compute"]["pe_fire_updates"] == pytest.approx(300 * fire)
     assert d["pe_memory"]["pe_dm_reads"] == pytest.approx(1300 * 0.65 * 16 / 64)
     assert d["pe_memory"]["pe_dm_writes"] == pytest.approx(1300 * 1.37 * 16 / 64)
+    wm = t.sram("sram64", arch.pe.weight_memory_bytes)  # one int8 weight per access, 8/64 of a 64-bit access
+    assert d["pe_memory"]["pe_weight_reads"] == pytest.approx(900 * wm.read_pJ / 8)
+    assert d["pe_memory"]["pe_weight_write_bytes"] == pytest.approx(4608 * wm.write_pJ / 8)
+    assert wm.read_pJ > t.sram("sram64", arch.pe.data_memory_bytes).read_pJ  # capacity-dependent
     rf = t.value("regfile_energy_pJ_per_bit")
     assert d["spike_buffers"]["pe_input_buffer_pushes"] == pytest.approx(200 * 2 * 16 * rf)
     assert d["spike_buffers"]["pe_output_buffer_pushes"] == pytest.approx(50 * 2 * 16 * rf)
@@ -137,7 +142,7 @@ def test_area_components_and_totals():
     for a, arch in ((a_conv, conv), (a_dt, dt), (a_at, at)):
         assert a["per_accelerator_total"] == pytest.approx(sum(a[c] for c in COMPONENTS))
         assert a["total"] == pytest.approx(4 * a["per_accelerator_total"])
-        assert a["pe_memory"] == pytest.approx(255 * 1389.0)
+        assert a["pe_memory"] == pytest.approx(255 * (1389.0 + arch.tech.sram("sram64", 6144).area_um2))
         assert a["spike_buffers"] == pytest.approx(256 * 256 * 8 * arch.tech.value("regfile_area_um2_per_bit"))
     assert a_dt["adc"] == pytest.approx(255 * dt.tech.value("adc_8b_area_um2"))
     assert a_conv["adc"] == a_at["adc"] == 0.0

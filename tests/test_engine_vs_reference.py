@@ -5,7 +5,9 @@ architecture: 1-4 x 1-4 arrays, every exit-unit kind, PE input buffers of 1-4 sp
 (head-of-line blocking on the multicast stream) and 2-16 B otherwise, links of 1-16 spikes, PE
 memories small enough to fold and spill membranes, weight buffers small enough to stream
 weights, tiny output buffers (spike spills), 1-3 adders, multi-cycle analog ADC fires, 1-3
-accelerators sharing DRAM, batches of 1-3, link widths, hop cycles and DRAM latencies.
+accelerators sharing DRAM, batches of 1-3, link widths, hop cycles and DRAM latencies, and PE weight
+memories of 1-3 times the network's largest per-neuron fan-in in most cases (weight shares then split
+folds, docs/microarchitecture.md section 3).
 The default cases are drawn by hypothesis (derandomized, no example database: the same cases in
 every run, and a failure shrinks to a small architecture); the statistical twins and the slow
 sweep use numpy seeds through the same generator (``arch_from_picks``). The counts are the
@@ -108,8 +110,26 @@ class _HypothesisPicks:
         return self.draw(hst.floats(0.0, 1.0, exclude_max=True))
 
 
-def arch_from_picks(pick) -> dict:
-    """A small random architecture (a raw YAML mapping); every field comes from ``pick``."""
+def neuron_weight_bytes(workload) -> int:
+    """The most int8 weight bytes one neuron of a PE group needs (conv: C_in*k*k; add: summed over its convs)."""
+    by_name = {ly["name"]: ly for ly in workload.layers}
+
+    def fan(ly: dict) -> int:
+        return int(np.prod(ly["in_shape"][:1])) * int(ly.get("kernel", 1)) ** 2 if ly["type"] == "conv" \
+            else int(np.prod(ly["in_shape"]))
+
+    most = 1
+    for ly in workload.layers:
+        if ly["type"] in ("conv", "linear") and ly.get("spiking", True):
+            most = max(most, fan(ly))
+        elif ly["type"] == "add":
+            most = max(most, sum(fan(by_name[s]) for s in ly["inputs"]
+                                 if by_name[s]["type"] in ("conv", "linear") and not by_name[s].get("spiking", True)))
+    return most
+
+
+def arch_from_picks(pick, workload) -> dict:
+    """A small random architecture (a raw YAML mapping) for ``workload``; every field comes from ``pick``."""
     raw = copy.deepcopy(BASE)
     kind = pick.choice(["conventional", "dtsnn", "atsn"])
     raw["kind"] = kind
@@ -165,21 +185,25 @@ def arch_from_picks(pick) -> dict:
     gb["output"]["bytes_per_cycle"] = pick.choice([1, 2, 32])
     raw["dram"]["bytes_per_cycle"] = pick.choice([1, 8, 16])
     raw["dram"]["latency_cycles"] = pick.choice([0, 1, 7, 40])
+    # a PE weight memory of 1-3 neurons' fan-in (every PE block must fit its share: folds split), or the default
+    times = pick.choice([0, 1, 1, 2, 3])
+    if times:
+        pe["weight_memory_bytes"] = times * neuron_weight_bytes(workload)
     eu["prediction"] = pick.choice(["membrane_sum", "membrane"])
     return raw
 
 
-def random_arch_dict(seed: int) -> dict:
-    """A small random architecture (a raw YAML mapping), every field drawn from ``seed``."""
-    return arch_from_picks(_NumpyPicks(10_000 + seed))
+def random_arch_dict(seed: int, workload) -> dict:
+    """A small random architecture (a raw YAML mapping) for ``workload``, every field drawn from ``seed``."""
+    return arch_from_picks(_NumpyPicks(10_000 + seed), workload)
 
 
 def random_case(seed: int):
     """(arch, workload, images) of one random case."""
     rng = np.random.default_rng(20_000 + seed)
-    arch = build_arch(random_arch_dict(seed), where=f"<random arch {seed}>")
     images = int(rng.integers(1, 5))
     workload = random_workload(seed, images=images, max_channels=4, size=int(rng.choice([4, 6])))
+    arch = build_arch(random_arch_dict(seed, workload), where=f"<random arch {seed}>")
     return arch, workload, images
 
 
@@ -226,12 +250,12 @@ def check_case(seed: int, slow: bool = False) -> None:
 @hst.composite
 def hypothesis_cases(draw):
     """(arch, workload, images, label): an architecture from arch_from_picks and a random network, both drawn."""
-    raw = arch_from_picks(_HypothesisPicks(draw))
     seed = draw(hst.integers(0, 2**31 - 1))
     images = draw(hst.integers(1, 4))
     size = draw(hst.sampled_from([4, 6]))
-    arch = build_arch(raw, where="<hypothesis arch>")
     workload = random_workload(seed, images=images, max_channels=4, size=size)
+    raw = arch_from_picks(_HypothesisPicks(draw), workload)
+    arch = build_arch(raw, where="<hypothesis arch>")
     return arch, workload, images, f"network seed {seed}, {images} images, size {size}, arch {raw}"
 
 
@@ -261,14 +285,15 @@ def test_engine_matches_reference_larger_networks(block: int) -> None:
     """8x8 inputs and up to 6 channels: more folds, more spikes (about 0.3 s per case in the reference)."""
     per_block = LARGER_CASES // 4
     for seed in range(5000 + block * per_block, 5000 + (block + 1) * per_block):
-        arch = build_arch(random_arch_dict(seed), where=f"<random arch {seed}>")
-        compare(arch, random_workload(seed, images=3, size=8), 3, f"seed {seed} (8x8)", slow=True)
+        workload = random_workload(seed, images=3, size=8)
+        arch = build_arch(random_arch_dict(seed, workload), where=f"<random arch {seed}>")
+        compare(arch, workload, 3, f"seed {seed} (8x8)", slow=True)
 
 
 def test_comparison_detects_a_one_cycle_change() -> None:
     """The comparison is not vacuous: one more cycle of DRAM latency on one side is caught."""
     arch, workload, images = random_case(3)
-    raw = random_arch_dict(3)
+    raw = random_arch_dict(3, workload)
     raw["dram"]["latency_cycles"] += 1
     slower = build_arch(raw, where="<slower>")
     problems = diff_counters(engine.simulate(arch, workload, images).counters(),

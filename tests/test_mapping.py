@@ -112,3 +112,59 @@ def test_exit_unit_must_hold_the_classes(prediction):
     build_mapping(arch_with(**fields, **{"exit_unit.data_memory_bytes": need}), wl)
     with pytest.raises(SatasimError):
         build_mapping(arch_with(**fields, **{"exit_unit.data_memory_bytes": need - 1}), wl)
+
+
+def _fan_in(layer: dict) -> int:
+    return layer["in_shape"][0] * layer["kernel"] ** 2 if layer["type"] == "conv" else layer["in_shape"][0]
+
+
+def test_weight_memory_splits_folds_so_every_share_fits():
+    """Section 3: each PE's weight share (its channels' kernels) fits pe.weight_memory_bytes; Q is the largest such."""
+    wl = random_workload(4, images=1, residual=False, size=8)
+    conv_layer = wl.layer(wl.layers[0]["name"])
+    fan_in = _fan_in(conv_layer)
+    roomy = build_mapping(arch_with(**{"array.rows": 2, "array.cols": 2, "pe.data_memory_bytes": 2048}), wl)
+    tight = build_mapping(arch_with(**{"array.rows": 2, "array.cols": 2, "pe.data_memory_bytes": 2048,
+                                       "pe.weight_memory_bytes": fan_in}), wl)
+    g_roomy, g_tight = roomy.groups[0], tight.groups[0]
+    _, ho, wo = g_tight.out_shape
+    assert len(g_roomy.folds) == 1 and len(g_tight.folds) > 1
+    for fold in g_tight.folds:
+        for p in range(3):
+            lo, hi = int(fold.pe_offsets[p]), int(fold.pe_offsets[p + 1])
+            channels = len({n // (ho * wo) for n in range(lo, hi)})
+            assert fold.pe_weight_bytes[p] == channels * fan_in <= fan_in
+    # Q is the largest: with Q + 1 neurons per PE some block of some fold spans two channels
+    Q, N = g_tight.folds[0].n // 3, g_tight.neurons
+    spans = []
+    for start in range(0, N, 3 * (Q + 1)):
+        n = min(N, start + 3 * (Q + 1)) - start
+        q = math.ceil(n / 3)
+        spans += [len({j // (ho * wo) for j in range(start + min(p * q, n), start + min((p + 1) * q, n))})
+                  for p in range(3)]
+    assert max(spans) > 1
+    # the roomy mapping writes a channel shared by two PEs into both memories
+    f = g_roomy.folds[0]
+    assert int(f.pe_weight_bytes.sum()) >= f.weight_bytes
+
+
+def test_a_neuron_whose_weights_do_not_fit_is_a_one_line_error():
+    wl = random_workload(4, images=1, residual=False, size=8)
+    fan_in = _fan_in(wl.layers[0])
+    with pytest.raises(SatasimError) as info:
+        build_mapping(arch_with(**{"pe.weight_memory_bytes": fan_in - 1}), wl)
+    msg = str(info.value)
+    assert "pe.weight_memory_bytes" in msg and wl.layers[0]["name"] in msg and f"at least {fan_in}" in msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize("workload", ["vgg16_cifar10", "resnet19_cifar10", "vgg16_cifar100", "resnet19_cifar100"])
+def test_shipped_archs_map_the_paper_networks(workload):
+    """The shipped weight memory holds one neuron's weights of every layer of the paper's networks."""
+    from satasim_atsn.workload.format import read_workload
+
+    wl = read_workload(Path(__file__).resolve().parent.parent / "workloads" / f"{workload}.npz")
+    for name in ("atsn16x16", "dtsnn16x16", "conventional16x16"):
+        m = build_mapping(load_arch(ARCH.parent / f"{name}.yaml"), wl)
+        memory = load_arch(ARCH.parent / f"{name}.yaml").pe.weight_memory_bytes
+        assert all(int(f.pe_weight_bytes.max()) <= memory for g in m.pe_groups for f in g.folds)

@@ -16,7 +16,7 @@ import pytest
 
 from satasim_atsn.hw.arch import build_arch
 from satasim_atsn.hw.mapping import build_mapping
-from satasim_atsn.hw.reference import ACTIONS, _Unit, simulate_reference
+from satasim_atsn.hw.reference import ACTIONS, _Unit, derive_mapping, simulate_reference
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload, validate
 from satasim_atsn.workload.synthetic import random_workload
@@ -571,10 +571,10 @@ def test_smaller_input_buffer_never_speeds_up() -> None:
 
     increased = 0
     for seed in range(16):
-        raw = random_arch_dict(seed)
+        workload = random_workload(seed, images=2, max_channels=4, size=4)
+        raw = random_arch_dict(seed, workload)
         raw["accelerators"] = 1
         sb = int(raw["spike_address_bytes"])
-        workload = random_workload(seed, images=2, max_channels=4, size=4)
         totals = []
         for spikes in (64, 2, 1):
             raw["pe"]["input_spike_buffer_bytes"] = spikes * sb
@@ -586,8 +586,9 @@ def test_smaller_input_buffer_never_speeds_up() -> None:
 
 
 @pytest.mark.parametrize("seed", range(30))
-def test_shared_mapping_follows_section_3(seed: int) -> None:
-    """hw/mapping.py's folds, PE blocks and residency are the formulas of section 3, recomputed here."""
+def test_mapping_follows_section_3(seed: int) -> None:
+    """hw/mapping.py's folds, PE blocks, weight shares and residency are section 3's rule, recomputed here
+    (Q: the largest per-PE neuron count <= K whose weight shares fit), and equal the reference's own derivation."""
     import sys
     from pathlib import Path
 
@@ -596,22 +597,29 @@ def test_shared_mapping_follows_section_3(seed: int) -> None:
 
     arch, workload, _ = random_case(seed)
     mapping = build_mapping(arch, workload)
+    witness = derive_mapping(arch, workload)
     P = arch.array.rows * arch.array.cols - arch.array.exit_unit_tiles
     K = arch.pe.data_memory_bytes * 8 // arch.pe.vmem_bits
     sizes = []
-    for g in mapping.pe_groups:
+    for g, w in zip(mapping.pe_groups, [g for g in witness.groups if g.kind == "pe"], strict=True):
         N = g.neurons
         sizes.append(math.ceil(N / P))
-        assert len(g.folds) == math.ceil(N / (P * K))
+        Q = max(1, min(K, math.ceil(N / P)) if len(g.folds) == 1 else g.folds[0].n // P)
+        assert Q <= K
+        assert len(g.folds) == math.ceil(N / (P * Q))
+        assert all(int(v) <= arch.pe.weight_memory_bytes for f in g.folds for v in f.pe_weight_bytes)
         for f, fold in enumerate(g.folds):
-            start, stop = f * P * K, min(N, (f + 1) * P * K)
+            start, stop = f * P * Q, min(N, (f + 1) * P * Q)
             n = stop - start
             q = math.ceil(n / P)
             assert (fold.start, fold.stop) == (start, stop)
             for p in range(P):
                 block = (start + min(p * q, n), start + min((p + 1) * q, n))
                 assert (fold.pe_offsets[p], fold.pe_offsets[p + 1]) == block
-    assert mapping.membranes_resident == (sum(sizes) <= K)
+        assert [(f.start, f.stop, list(map(int, f.pe_offsets)), f.weight_bytes, list(map(int, f.pe_weight_bytes)))
+                for f in g.folds] == [(f.start, f.stop, f.pe_offsets, f.weight_bytes, f.pe_weight_bytes)
+                                      for f in w.folds], g.name
+    assert mapping.membranes_resident == (sum(sizes) <= K) == witness.membranes_resident
     weights = sum(int(v.size) for k, v in workload.arrays.items() if k.startswith("w/"))
-    assert mapping.total_weight_bytes == weights
-    assert mapping.weights_resident == (weights <= arch.global_buffers.weight.bytes)
+    assert mapping.total_weight_bytes == weights == witness.total_weight_bytes
+    assert mapping.weights_resident == (weights <= arch.global_buffers.weight.bytes) == witness.weights_resident

@@ -50,6 +50,8 @@ SCHEMA: dict[str, Any] = {
         "input_spike_buffer_bytes": ("int", REQUIRED, _BYTES),
         "output_spike_buffer_bytes": ("int", REQUIRED, _BYTES),
         "data_memory_bytes": ("int", REQUIRED, _BYTES),
+        # int8 weight store of each PE (docs/microarchitecture.md section 3); not in the paper, see archs/*.yaml
+        "weight_memory_bytes": ("int", 6144, _BYTES),
         "adders": ("int", REQUIRED, _UNITS),
         "decay": (("shift_add", "multiplier"), REQUIRED, None),
         "vmem_bits": ("int", REQUIRED, (4, 64)),
@@ -120,6 +122,7 @@ class PeCfg:
     input_spike_buffer_bytes: int
     output_spike_buffer_bytes: int
     data_memory_bytes: int
+    weight_memory_bytes: int
     adders: int
     decay: str
     vmem_bits: int

@@ -30,6 +30,8 @@ ACTION_COMPONENT = {
     "pe_output_buffer_pushes": "spike_buffers",
     "pe_dm_reads": "pe_memory",
     "pe_dm_writes": "pe_memory",
+    "pe_weight_reads": "pe_memory",
+    "pe_weight_write_bytes": "pe_memory",
     "adc_conversions": "adc",
     "weight_glb_read_bytes": "global_buffer",
     "weight_glb_write_bytes": "global_buffer",
@@ -103,6 +105,8 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     # PE data memory: one vmem_bits membrane per access
     rd, wr = _sram_scaled(arch, pe.data_memory_bytes, w)
     out["pe_dm_reads"], out["pe_dm_writes"] = rd, wr
+    # PE weight memory: one int8 weight read per accumulation; the fold's weight stream writes each PE's share
+    out["pe_weight_reads"], out["pe_weight_write_bytes"] = _sram_scaled(arch, pe.weight_memory_bytes, 8)
     out["adc_conversions"] = t.adc_energy_pJ(pe.adc_bits) if analog else 0.0
     # global buffers
     wr_b = _glb_per_byte(arch, arch.global_buffers.weight.bytes)
@@ -116,9 +120,11 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     # DRAM
     dram_bit = t.value(f"{arch.dram.energy_table_entry}_energy_pJ_per_bit")
     out["dram_read_bytes"] = out["dram_write_bytes"] = 8 * dram_bit
-    # exit unit: accumulate/update read and write one membrane of its data memory
+    # exit unit: accumulate/update read and write one membrane of its data memory; an accumulation also
+    # reads its int8 weight from that memory (docs/microarchitecture.md section 7)
     erd, ewr = _sram_scaled(arch, eu.data_memory_bytes, we)
-    out["exit_accumulations"] = t.logic("add", we, "energy_pJ") + erd + ewr
+    weight_read = _sram_scaled(arch, eu.data_memory_bytes, 8)[0]
+    out["exit_accumulations"] = t.logic("add", we, "energy_pJ") + erd + ewr + weight_read
     out["exit_updates"] = t.logic("decay_shift_add", we, "energy_pJ") + erd + ewr
     out["exit_prediction_adds"] = out["exit_accumulations"]  # running sum += membrane: add + read + write
     out["exit_lut_reads"] = _sram_scaled(arch, eu.data_memory_bytes, LUT_WORD_BITS)[0]
@@ -156,7 +162,8 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
     gb = arch.global_buffers
     return {
         "pe_compute": arch.num_pes * per_pe,
-        "pe_memory": arch.num_pes * getattr(t.sram("sram64", pe.data_memory_bytes), quantity),
+        "pe_memory": arch.num_pes * (getattr(t.sram("sram64", pe.data_memory_bytes), quantity)
+                                     + getattr(t.sram("sram64", pe.weight_memory_bytes), quantity)),
         "spike_buffers": buffer_bits * t.value(f"regfile_{quantity}_per_bit"),
         "adc": adc,
         "exit_unit": exit_unit,
@@ -204,10 +211,11 @@ def compute_area(arch: Arch) -> dict[str, float]:
 
 
 def memory_bytes(arch: Arch) -> dict[str, int]:
-    """On-chip memory per accelerator in bytes: PE data memories, exit unit, spike buffers, global buffers."""
+    """On-chip memory per accelerator in bytes: PE data and weight memories, exit unit, spike and global buffers."""
     pe, eu, gb = arch.pe, arch.exit_unit, arch.global_buffers
     out = {
         "pe_data_memory": arch.num_pes * pe.data_memory_bytes,
+        "pe_weight_memory": arch.num_pes * pe.weight_memory_bytes,
         "exit_unit_memory": eu.data_memory_bytes,
         "spike_buffers": arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
         + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes,

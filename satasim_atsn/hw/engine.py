@@ -88,6 +88,7 @@ class _FoldModel:
     pe_neurons: np.ndarray
     inputs: list[_InputModel]
     weight_bytes: int
+    weight_write_bytes: int  # bytes the fold's weight stream writes into the PEs' weight memories
     vp_offsets: list[int] = field(default_factory=list)
     vp_ptr: np.ndarray | None = None
     vp_cls: np.ndarray | None = None
@@ -182,7 +183,7 @@ class _Model:
             else:  # identity
                 model.offsets = fold.pe_offsets.astype(np.int64)
             inputs.append(model)
-        fm = _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes)
+        fm = _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes, int(fold.pe_weight_bytes.sum()))
         self._stream_routing(group, fold, fm)
         return fm
 
@@ -321,6 +322,7 @@ class _FoldStats:
     """Per (image, t) rows [n*T] of one fold: deliveries, accumulations, NoC byte-hops, output spikes."""
 
     acc: np.ndarray
+    weighted: np.ndarray  # accumulations that read a weight (all but identity-shortcut ones)
     cyc: np.ndarray  # [n*T, classes] accumulate cycles of each PE class
     dlv_cls: np.ndarray  # [n*T, classes] deliveries to each PE of the class
     dlv_hops: np.ndarray
@@ -350,6 +352,7 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
     for f, fm in enumerate(model.folds[group.index]):
         dlv = np.zeros(rows, dtype=np.int64)
         acc = np.zeros(rows, dtype=np.int64)
+        unweighted = np.zeros(rows, dtype=np.int64)
         hops = np.zeros(rows, dtype=np.int64)
         ncls = fm.cls_neurons.size
         cyc = np.zeros((rows, ncls), dtype=np.int64)
@@ -384,17 +387,19 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
                 dlv[sel] += tot * im.dlv_per_spike
                 acc[sel] += tot * im.acc_per_spike
                 hops[sel] += tot * im.hops_per_spike
-            else:  # identity: one accumulation on the PE holding the same index
+            else:  # identity: one accumulation on the PE holding the same index (no weight: the shortcut gain)
                 blocks = kernels.block_counts(maps.flat(spec.source), im.offsets, maps.valid)
                 cyc += blocks  # one class per PE, one cycle per spike
                 dlv_cls += blocks
                 dlv += blocks.sum(axis=1)
                 acc += blocks.sum(axis=1)
+                unweighted += blocks.sum(axis=1)
                 hops += blocks @ model.hops
         blk = out_blocks[:, f * P : (f + 1) * P]
         stats.append(
             _FoldStats(
                 acc=acc,
+                weighted=acc - unweighted,
                 cyc=cyc,
                 dlv_cls=dlv_cls,
                 dlv_hops=hops * model.sb,
@@ -643,6 +648,7 @@ def _count_pe_fold(
     c[:, A["pe_fire_updates"]] += fires
     c[:, A["pe_dm_reads"]] += acc_b + fires
     c[:, A["pe_dm_writes"]] += acc_b + fires
+    c[:, A["pe_weight_reads"]] += bt.per_batch(st.weighted).sum(axis=1)
     if model.analog:
         c[:, A["adc_conversions"]] += fires
     c[:, A["pe_spikes_out"]] += s_out_b.sum(axis=1)
@@ -753,6 +759,7 @@ def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: set[in
     resident_m = model.mapping.membranes_resident
     for f, fm in enumerate(model.folds[gi]):
         stream = w.stage_weights(fm.weight_bytes, gi)
+        w.c[gi, A["pe_weight_write_bytes"]] += fm.weight_write_bytes  # the multicast fills the PE weight memories
         w.local_mem += stream
         w.group_local[gi] += stream
         mem_bytes = -(-b_act * fm.neurons * model.vmem_bits // 8)

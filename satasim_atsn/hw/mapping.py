@@ -1,7 +1,8 @@
 """Layer -> PE tiles (docs/microarchitecture.md sections 2-3): groups, folds, PE blocks, residency.
 
-This is static data shared by the fast engine and the literal reference model. It holds no
-timing: only which neurons live where, what each group consumes, and what fits in which memory.
+This is the fast engine's static data (the literal reference derives its own from the same rules, so
+that a mapping bug shows up as a disagreement). It holds no timing: only which neurons live where,
+what each group consumes, and what fits in which memory.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Fold:
     pe_offsets: np.ndarray  # [P + 1] absolute neuron offsets: PE p holds [pe_offsets[p], pe_offsets[p+1])
     weight_bytes: int
     channels: int
+    pe_weight_bytes: np.ndarray  # [P] bytes each PE writes into its weight memory (its channels' weights)
 
     @property
     def n(self) -> int:
@@ -164,19 +166,63 @@ def _input_for(layers_by_name: dict[str, dict], src: str, consumer: dict, encodi
     return GroupInput(source, enc, "linear", shape, via=consumer["name"])
 
 
-def _make_folds(n_neurons: int, num_pes: int, capacity: int, per_channel: int, weights_fn) -> list[Fold]:
-    """Folds of section 3: F = ceil(N / (P*K)); PE blocks of q_f = ceil(n_f / P)."""
-    per_fold = num_pes * capacity
-    folds = []
+def _block_channels(offsets: np.ndarray, per_channel: int) -> np.ndarray:
+    """Output channels spanned by each PE block [offsets[p], offsets[p+1]) (0 for an empty block)."""
+    lo, hi = offsets[:-1], offsets[1:]
+    return np.where(hi > lo, (hi - 1) // per_channel - lo // per_channel + 1, 0)
+
+
+def _fold_layout(n_neurons: int, num_pes: int, cap: int) -> list[tuple[int, int, int, np.ndarray]]:
+    """(start, stop, q_f, PE offsets) of every fold when each fold holds P*cap neurons (section 3)."""
+    per_fold = num_pes * cap
+    out = []
     for f in range(math.ceil(n_neurons / per_fold)):
         start = f * per_fold
         stop = min(n_neurons, (f + 1) * per_fold)
-        n = stop - start
-        q = math.ceil(n / num_pes)
-        offsets = start + np.minimum(np.arange(num_pes + 1, dtype=np.int64) * q, n)
+        q = math.ceil((stop - start) / num_pes)
+        out.append((start, stop, q, start + np.minimum(np.arange(num_pes + 1, dtype=np.int64) * q, stop - start)))
+    return out
+
+
+def _weight_cap(n_neurons: int, num_pes: int, capacity: int, per_channel: int, fan_in: int, memory: int) -> int:
+    """The largest Q <= K such that, with folds of P*Q neurons, every PE's weight share fits ``memory`` bytes."""
+    # a block of Q neurons spans at least ceil(Q / per_channel) channels: start below that bound
+    cap = max(1, min(capacity, per_channel * (memory // fan_in))) if fan_in else capacity
+    while cap > 1:
+        if all(int(_block_channels(offsets, per_channel).max()) * fan_in <= memory
+               for _, _, _, offsets in _fold_layout(n_neurons, num_pes, cap)):
+            return cap
+        cap -= 1
+    return cap
+
+
+def _make_folds(
+    n_neurons: int, num_pes: int, capacity: int, per_channel: int, fan_in: int, memory: int
+) -> list[Fold]:
+    """Folds of section 3: P*Q neurons each (Q: membrane capacity and weight memory), PE blocks of ceil(n_f/P).
+
+    ``fan_in``: int8 weight bytes of one output channel (conv) or neuron (linear), summed over an add
+    group's convs; ``memory``: pe.weight_memory_bytes.
+    """
+    cap = _weight_cap(n_neurons, num_pes, capacity, per_channel, fan_in, memory)
+    folds = []
+    for f, (start, stop, q, offsets) in enumerate(_fold_layout(n_neurons, num_pes, cap)):
         channels = (stop - 1) // per_channel - start // per_channel + 1
-        folds.append(Fold(f, start, stop, q, offsets, int(weights_fn(n, channels)), int(channels)))
+        shares = _block_channels(offsets, per_channel) * fan_in
+        folds.append(Fold(f, start, stop, q, offsets, int(channels * fan_in), int(channels), shares.astype(np.int64)))
     return folds
+
+
+def _check_fan_in(arch, layer: str, fan_in: int) -> None:
+    """One neuron's weights must fit one PE's weight memory (a mapping error otherwise)."""
+    memory = int(arch.pe.weight_memory_bytes)
+    if fan_in > memory:
+        raise _fail(
+            arch,
+            "pe.weight_memory_bytes",
+            f"{memory} B cannot hold the {fan_in} B of weights of one neuron of layer {layer!r}",
+            f"raise it to at least {fan_in}",
+        )
 
 
 def build_mapping(arch, workload: Workload) -> Mapping:
@@ -204,7 +250,7 @@ def build_mapping(arch, workload: Workload) -> Mapping:
                     arch, f"{unit}.{buf}", f"holds no {sb}-byte spike address", f"make it at least {sb} bytes"
                 )
     layers = workload.layers
-    groups = _layer_groups(workload, num_pes, capacity)
+    groups = _layer_groups(arch, workload, num_pes, capacity)
     pe_groups = [g for g in groups if g.kind == "pe"]
     membranes_resident = sum(math.ceil(g.neurons / num_pes) for g in pe_groups) <= capacity
     total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
@@ -258,15 +304,22 @@ class _LayerContext:
     by_name: dict[str, dict]
     num_pes: int
     capacity: int
+    arch: object  # for pe.weight_memory_bytes and its error messages
 
     def input_for(self, src: str, consumer: dict) -> GroupInput:
         return _input_for(self.by_name, src, consumer, self.workload.input_encoding, self.workload.input_shape)
 
+    def folds(self, group: Group, per_channel: int, fan_in: int) -> list[Fold]:
+        """The group's folds (section 3), after checking that one neuron's weights fit a PE's weight memory."""
+        _check_fan_in(self.arch, group.name, fan_in)
+        memory = int(self.arch.pe.weight_memory_bytes)
+        return _make_folds(group.neurons, self.num_pes, self.capacity, per_channel, fan_in, memory)
 
-def _layer_groups(workload: Workload, num_pes: int, capacity: int) -> list[Group]:
+
+def _layer_groups(arch, workload: Workload, num_pes: int, capacity: int) -> list[Group]:
     """One group per spiking conv/linear layer, add, max-pool and the output layer, in layer order."""
     layers = workload.layers
-    ctx = _LayerContext(workload, {ly["name"]: ly for ly in layers}, num_pes, capacity)
+    ctx = _LayerContext(workload, {ly["name"]: ly for ly in layers}, num_pes, capacity, arch)
     consumed_by_add = {name for ly in layers if ly["type"] == "add" for name in ly["inputs"]}
     groups: list[Group] = []
     for ly in layers:
@@ -295,9 +348,7 @@ def _weighted_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[i
     fan_in = int(np.prod(weight_shape(ly)[1:]))
     per_channel = int(np.prod(out_shape[1:])) if ly["type"] == "conv" else 1
     group = Group(index, "pe", name, [name], out_shape, [inp], weight_bytes=layer_weight_bytes(ly))
-    group.folds = _make_folds(
-        group.neurons, ctx.num_pes, ctx.capacity, per_channel, lambda n, ch, fi=fan_in: ch * fi
-    )
+    group.folds = ctx.folds(group, per_channel, fan_in)
     return group
 
 
@@ -330,9 +381,7 @@ def _add_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, .
         inputs,
         weight_bytes=sum(layer_weight_bytes(c) for c in convs),
     )
-    group.folds = _make_folds(
-        group.neurons, ctx.num_pes, ctx.capacity, per_channel, lambda n, ch, fs=tuple(fans): ch * sum(fs)
-    )
+    group.folds = ctx.folds(group, per_channel, sum(fans))
     return group
 
 

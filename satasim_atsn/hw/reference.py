@@ -9,9 +9,11 @@ buffer drains. Nothing is
 skipped and nothing is computed in closed form: the point of this file is to be obviously the
 document's text, so that ``hw/engine.py`` (SimPy + numba, fast) can be checked against it exactly.
 
-It shares with the engine only the architecture, the workload, the static mapping
-(``hw/mapping.py``) and the functional spike trace (``workload/trace.py``); it never imports
-``hw/engine.py`` or ``hw/kernels.py``. Plain Python loops over cycles: use it on tiny networks only.
+It shares with the engine only the architecture, the workload and the functional spike trace
+(``workload/trace.py``); it never imports ``hw/engine.py``, ``hw/kernels.py`` or ``hw/mapping.py``:
+groups, folds, PE blocks, weight shares and residency are derived below from section 3's text, so a
+mapping bug on either side shows up as a disagreement. Plain Python loops over cycles: use it on tiny
+networks only.
 
 Readings of the document where its text leaves a choice (each also listed in the module tests):
 
@@ -46,11 +48,12 @@ Readings of the document where its text leaves a choice (each also listed in the
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from satasim_atsn.errors import MappingError
 from satasim_atsn.hw.energy import ACTIONS  # the counter names only (no timing)
-from satasim_atsn.hw.mapping import Fold, Group, GroupInput, Mapping, build_mapping
 from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload
@@ -83,12 +86,15 @@ class _Unit:
         "a_cycles", "cov", "image_end", "fire_spikes", "fire_cycles", "n_images", "latency", "cap_in",
         "cap_out", "r", "delivered", "popped", "acc_left", "in_fire", "neuron", "fire_left", "image",
         "out_count", "done", "done_cycle", "busy", "stall_input", "stall_output", "idle", "accumulations",
-        "updates", "out_pushes", "in_pushes",
+        "updates", "out_pushes", "in_pushes", "weighted", "weight_reads",
     )
 
-    def __init__(self, a_cycles, cov, image_end, fire_spikes, fire_cycles, latency, cap_in, cap_out, r) -> None:
+    def __init__(self, a_cycles, cov, image_end, fire_spikes, fire_cycles, latency, cap_in, cap_out, r,
+                 weighted=None) -> None:
         self.a_cycles = a_cycles  # per delivered spike, in delivery order
         self.cov = cov
+        self.weighted = weighted  # per delivered spike: does each of its accumulations read a weight (PEs only)
+        self.weight_reads = 0
         self.image_end = image_end  # image i's spikes are [image_end[i-1], image_end[i])
         self.fire_spikes = fire_spikes  # per image: the block's functional spikes (0/1), neuron order
         self.fire_cycles = fire_cycles
@@ -153,6 +159,8 @@ class _Unit:
                 self.busy += 1
                 self.acc_left = self.a_cycles[self.popped] - 1
                 self.accumulations += self.cov[self.popped]
+                if self.weighted is not None and self.weighted[self.popped]:
+                    self.weight_reads += self.cov[self.popped]  # section 3: one weight byte per accumulation
                 self.popped += 1
             else:
                 self.stall_input += 1
@@ -218,9 +226,171 @@ class _Stream:
 
 
 # ---------------------------------------------------------------------------------------------
+# the mapping (sections 2-3), derived here from the document's text: groups, folds, PE blocks,
+# weight bytes and shares, residency. Plain loops over neurons; nothing is shared with hw/mapping.py.
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Input:
+    """One spike map a group consumes (section 2) and how it reaches the group's neurons (section 4.1)."""
+
+    source: str  # the layer whose spike map is delivered, through flatten/avgpool remaps ("input": the image)
+    encoding: str  # spikes | image (direct uint8 image) | frames (spike-frame input)
+    coverage: str  # conv | linear | identity | pool
+    shape: tuple[int, ...]
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+
+
+@dataclass
+class _Fold:
+    """Neurons [start, stop) of a group; PE p holds [pe_offsets[p], pe_offsets[p+1])."""
+
+    index: int
+    start: int
+    stop: int
+    pe_offsets: list[int]
+    weight_bytes: int  # W_f: the weights of the output channels (neurons) with a neuron in the fold
+    pe_weight_bytes: list[int]  # what each PE writes into its weight memory
+
+    @property
+    def n(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass
+class _Group:
+    index: int
+    kind: str  # pe | pool | exit
+    name: str
+    out_shape: tuple[int, ...]
+    inputs: list[_Input]
+    folds: list[_Fold] = field(default_factory=list)
+    weight_bytes: int = 0
+
+
+@dataclass
+class _Mapping:
+    groups: list[_Group]
+    membranes_resident: bool
+    weights_resident: bool
+    total_weight_bytes: int
+
+
+def _prod(values) -> int:
+    out = 1
+    for v in values:
+        out *= int(v)
+    return out
+
+
+def _fan_in(layer: dict) -> int:
+    """int8 weight bytes of one output channel (conv: C_in*k*k) or one neuron (linear/output: in features)."""
+    if layer["type"] == "conv":
+        return int(layer["in_shape"][0]) * int(layer["kernel"]) ** 2
+    return _prod(layer["in_shape"])
+
+
+def _fold_layout(N: int, P: int, Q: int) -> list[tuple[int, int, list[int]]]:
+    """Folds of P*Q neurons; in each, PE p holds the contiguous block of q_f = ceil(n_f / P) neurons."""
+    out = []
+    start = 0
+    while start < N:
+        stop = min(N, start + P * Q)
+        n = stop - start
+        q = _ceil_div(n, P)
+        out.append((start, stop, [start + min(p * q, n) for p in range(P + 1)]))
+        start = stop
+    return out
+
+
+def _channels(lo: int, hi: int, per_channel: int) -> int:
+    """Distinct output channels among neurons [lo, hi) (flat (c, y, x) order)."""
+    return len({j // per_channel for j in range(lo, hi)})
+
+
+def _derive_folds(arch, name: str, N: int, K: int, per_channel: int, fan_in: int) -> list[_Fold]:
+    """Section 3: the largest Q <= K for which every PE's weight share fits pe.weight_memory_bytes."""
+    P = _num_pes(arch)
+    memory = int(arch.pe.weight_memory_bytes)
+    if fan_in > memory:
+        raise MappingError.at(getattr(arch, "name", "arch"), "pe.weight_memory_bytes",
+                              f"layer {name!r} needs {fan_in} B for one neuron", f"raise it to at least {fan_in}")
+    # every Q >= ceil(N / P) gives the same single fold, so the search starts at the smaller of K and that
+    Q = min(K, _ceil_div(N, P))
+    while True:
+        layout = _fold_layout(N, P, Q)
+        shares = [[_channels(offs[p], offs[p + 1], per_channel) * fan_in for p in range(P)] for _, _, offs in layout]
+        if Q == 1 or all(v <= memory for row in shares for v in row):
+            break
+        Q -= 1
+    return [_Fold(f, lo, hi, offs, _channels(lo, hi, per_channel) * fan_in, shares[f])
+            for f, (lo, hi, offs) in enumerate(layout)]
+
+
+def _num_pes(arch) -> int:
+    return int(arch.array.rows) * int(arch.array.cols) - int(arch.array.exit_unit_tiles)
+
+
+def derive_mapping(arch, workload: Workload) -> _Mapping:
+    """Groups (section 2), folds and PE blocks, weight bytes and residency (section 3) of ``workload`` on ``arch``."""
+    layers = workload.layers
+    by_name = {ly["name"]: ly for ly in layers}
+
+    def resolve(name: str) -> str:
+        while name != "input" and by_name[name]["type"] in ("flatten", "avgpool"):
+            name = by_name[name]["inputs"][0]
+        return name
+
+    def spike_map(src: str, coverage: str, consumer: dict | None = None) -> _Input:
+        source = resolve(src)
+        shape = tuple(int(v) for v in (workload.input_shape if source == "input" else by_name[source]["out_shape"]))
+        encoding = "spikes" if source != "input" else (
+            "image" if workload.input_encoding == "direct" and coverage != "identity" else "frames")
+        if coverage == "conv":
+            return _Input(source, encoding, coverage, shape, int(consumer["kernel"]), int(consumer["stride"]),
+                          int(consumer["padding"]))
+        return _Input(source, encoding, coverage, shape)
+
+    def consumed(layer: dict) -> _Input:  # the input of a conv/linear/output layer
+        return spike_map(layer["inputs"][0], "conv" if layer["type"] == "conv" else "linear", layer)
+
+    K = int(arch.pe.data_memory_bytes) * 8 // int(arch.pe.vmem_bits)
+    groups: list[_Group] = []
+    for ly in layers:
+        kind, name, out_shape = ly["type"], ly["name"], tuple(int(v) for v in ly["out_shape"])
+        per_channel = _prod(out_shape[1:])  # neurons per output channel (1 for a flat map)
+        if kind in ("conv", "linear") and ly.get("spiking", True):
+            g = _Group(len(groups), "pe", name, out_shape, [consumed(ly)])
+            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, _fan_in(ly))
+        elif kind == "add":
+            main, short = (by_name[v] for v in ly["inputs"])
+            convs = [main]
+            if short["type"] in ("conv", "linear") and not short.get("spiking", True):
+                convs.append(short)
+            inputs = [consumed(c) for c in convs]
+            if len(convs) == 1:  # identity shortcut: the shortcut's spikes, no weights
+                inputs.append(spike_map(short["name"], "identity"))
+            g = _Group(len(groups), "pe", name, out_shape, inputs)
+            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, sum(_fan_in(c) for c in convs))
+        elif kind == "maxpool":
+            g = _Group(len(groups), "pool", name, out_shape, [spike_map(ly["inputs"][0], "pool")])
+        elif kind == "output":
+            g = _Group(len(groups), "exit", name, out_shape, [consumed(ly)],
+                       weight_bytes=_prod(out_shape) * _fan_in(ly))
+        else:  # flatten, avgpool: address remaps; a non-spiking conv runs inside its add group
+            continue
+        groups.append(g)
+    total = sum(_prod(ly["out_shape"][:1]) * _fan_in(ly) for ly in layers if ly["type"] in ("conv", "linear", "output"))
+    P = _num_pes(arch)
+    membranes = sum(_ceil_div(_prod(g.out_shape), P) for g in groups if g.kind == "pe") <= K
+    return _Mapping(groups, membranes, total <= int(arch.global_buffers.weight.bytes), total)
+
+
+# ---------------------------------------------------------------------------------------------
 # coverage (section 4.1): how many of a PE's neurons see each input position
 # ---------------------------------------------------------------------------------------------
-def _coverage(inp: GroupInput, out_shape: tuple[int, ...], lo: int, hi: int) -> np.ndarray:
+def _coverage(inp: _Input, out_shape: tuple[int, ...], lo: int, hi: int) -> np.ndarray:
     """cov[pos] for every flat position of ``inp``'s source map, for the neurons [lo, hi) of a group."""
     size = int(np.prod(inp.shape))
     cov = np.zeros(size, dtype=np.int64)
@@ -254,7 +424,7 @@ def _coverage(inp: GroupInput, out_shape: tuple[int, ...], lo: int, hi: int) -> 
 class _Static:
     """Per-run static data: the mapping, the trace and the coverage tables of every fold and PE."""
 
-    def __init__(self, arch, workload: Workload, mapping: Mapping, trace: Trace) -> None:
+    def __init__(self, arch, workload: Workload, mapping: _Mapping, trace: Trace) -> None:
         self.arch = arch
         self.mapping = mapping
         self.trace = trace
@@ -300,7 +470,7 @@ class _Static:
                 if g.index not in self.consumers[inp.source]:
                     self.consumers[inp.source].append(g.index)
 
-    def input_events(self, inp: GroupInput, image: int, t: int) -> list[np.ndarray]:
+    def input_events(self, inp: _Input, image: int, t: int) -> list[np.ndarray]:
         """The spike 'planes' of one input for one image at t, each a flat 0/1 array in raster order."""
         if inp.encoding == "image":
             if t > 1:
@@ -311,13 +481,13 @@ class _Static:
             return [self.trace.inputs[image, t - 1].reshape(-1).astype(np.int64)]
         return [self.trace.spikes[inp.source][image, t - 1].reshape(-1).astype(np.int64)]
 
-    def input_spike_count(self, inp: GroupInput, image: int, t: int) -> int:
+    def input_spike_count(self, inp: _Input, image: int, t: int) -> int:
         """Spikes of one input map for one image at t (pixels are not spikes)."""
         if inp.encoding == "image":
             return 0
         return int(sum(int(e.sum()) for e in self.input_events(inp, image, t)))
 
-    def group_spikes(self, g: Group, image: int, t: int) -> np.ndarray:
+    def group_spikes(self, g: _Group, image: int, t: int) -> np.ndarray:
         """The group's functional output spikes (flat, 0/1) for one image at t."""
         return self.trace.spikes[g.name][image, t - 1].reshape(-1).astype(np.int64)
 
@@ -393,7 +563,7 @@ class _Accelerator:
             self.stall_memory += 1
             yield
 
-    def _weights(self, g: Group, weight_bytes: int):
+    def _weights(self, g: _Group, weight_bytes: int):
         """Weight fetch (not resident) then weight stream."""
         st = self.st
         if not st.mapping.weights_resident:
@@ -403,7 +573,7 @@ class _Accelerator:
         self.actions["noc_byte_hops"] += weight_bytes * (st.rows + st.cols - 2)
         yield from self._memory_cycles(_ceil_div(weight_bytes, int(st.arch.global_buffers.weight.bytes_per_cycle)))
 
-    def _refill(self, g: Group, spilled: dict[str, int]):
+    def _refill(self, g: _Group, spilled: dict[str, int]):
         """Read back every spilled input map of the group, before its first phase."""
         seen = []
         for inp in g.inputs:
@@ -411,7 +581,7 @@ class _Accelerator:
                 seen.append(inp.source)
                 yield from self._dram(spilled[inp.source], write=False)
 
-    def _compute(self, g: Group, f: Fold, t: int, batch: list[int]):
+    def _compute(self, g: _Group, f: _Fold, t: int, batch: list[int]):
         """The compute phase of one fold (section 4.1): every PE and the multicast stream, cycle by cycle."""
         st = self.st
         sb = st.sb
@@ -427,6 +597,7 @@ class _Accelerator:
         holders = [p for p in range(st.P) if int(f.pe_offsets[p + 1]) > int(f.pe_offsets[p])]
         a_cycles: list[list[int]] = [[] for _ in range(st.P)]
         cov_list: list[list[int]] = [[] for _ in range(st.P)]
+        weighted: list[list[bool]] = [[] for _ in range(st.P)]
         image_end: list[list[int]] = [[] for _ in range(st.P)]
         dests: list[tuple[int, ...]] = []
         # the stream: images in order, then the group's inputs in order, then planes k = 0..7 (a direct
@@ -442,6 +613,7 @@ class _Accelerator:
                         for p in dest:
                             c = int(covs[p][j][pos])
                             cov_list[p].append(c)
+                            weighted[p].append(inp.coverage != "identity")  # the shortcut gain is no weight
                             a_cycles[p].append(_ceil_div(c, st.adders))
             for p in holders:
                 image_end[p].append(len(a_cycles[p]))
@@ -451,7 +623,7 @@ class _Accelerator:
             fire = [[int(v) for v in out_spikes[i][lo:hi]] for i in batch] if hi > lo else []
             # a PE's own link latency is unused: the stream delivers (latency -1 marks that)
             units.append(_Unit(a_cycles[p], cov_list[p], image_end[p], fire, st.fire_cycles, -1, st.cap_in,
-                               st.cap_out, st.r))
+                               st.cap_out, st.r, weighted[p]))
         stream = _Stream(dests, st.hop_cycles * (st.rows + st.cols - 2), st.r)
         s_out = sum(int(out_spikes[i][f.start:f.stop].sum()) for i in batch)
         glb_cycles = max(
@@ -482,6 +654,7 @@ class _Accelerator:
             act["pe_input_buffer_pushes"] += u.in_pushes
             act["pe_dm_reads"] += u.accumulations + u.updates
             act["pe_dm_writes"] += u.accumulations + u.updates
+            act["pe_weight_reads"] += u.weight_reads
             if st.analog:
                 act["adc_conversions"] += u.updates
             act["noc_byte_hops"] += sb * st.hops[p] * (u.in_pushes + u.out_pushes)
@@ -489,13 +662,14 @@ class _Accelerator:
         act["spike_glb_read_bytes"] += s_in_bytes
         act["spike_glb_write_bytes"] += s_out * sb
 
-    def _pe_group(self, g: Group, t: int, batch: list[int], spilled: dict[str, int]):
+    def _pe_group(self, g: _Group, t: int, batch: list[int], spilled: dict[str, int]):
         st = self.st
         yield from self._refill(g, spilled)
         resident = st.mapping.membranes_resident
         b = len(batch)
         for f in g.folds:
             yield from self._weights(g, int(f.weight_bytes))
+            self.actions["pe_weight_write_bytes"] += sum(f.pe_weight_bytes)  # each PE stores its share
             membrane_bytes = _ceil_div(b * f.n * st.vmem_bits, 8)
             if not resident and t > 1:
                 yield from self._dram(membrane_bytes, write=False)
@@ -508,7 +682,7 @@ class _Accelerator:
             yield from self._dram(excess, write=True)
             spilled[g.name] = excess
 
-    def _pool_group(self, g: Group, t: int, batch: list[int], spilled: dict[str, int]):
+    def _pool_group(self, g: _Group, t: int, batch: list[int], spilled: dict[str, int]):
         st = self.st
         yield from self._refill(g, spilled)
         s_in = sum(st.input_spike_count(inp, i, t) for inp in g.inputs for i in batch)
@@ -520,7 +694,7 @@ class _Accelerator:
             _ceil_div((s_in + s_out) * st.sb, int(st.arch.global_buffers.output.bytes_per_cycle))
         )
 
-    def _exit_group(self, g: Group, t: int, batch: list[int], spilled: dict[str, int]):
+    def _exit_group(self, g: _Group, t: int, batch: list[int], spilled: dict[str, int]):
         st = self.st
         C = st.C
         eu = st.arch.exit_unit
@@ -642,7 +816,7 @@ def simulate_reference(arch, workload: Workload, images: int | None = None, star
     """Cycle-by-cycle simulation of images [start, start+images); the counters of section 9 (plain ints)."""
     if images is None:
         images = workload.num_images - start
-    mapping = build_mapping(arch, workload)
+    mapping = derive_mapping(arch, workload)
     trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, start, images,
                              arch.exit_unit.prediction)
     static = _Static(arch, workload, mapping, trace)

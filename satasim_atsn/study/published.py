@@ -52,7 +52,7 @@ SNN_CHIPS: list[dict] = [
         "closest": "small",
         "why": "one 256-neuron core, 4-bit synapses in a 64k-synapse SRAM, time-multiplexed neuron updates, "
                "learning logic on; its SOP includes the neuron state read-modify-write that our model charges "
-               "separately (pe_dm_reads/writes) and the synapse read our model does not charge yet",
+               "separately (pe_dm_reads/writes) and the synapse read, which our model charges as pe_weight_reads",
     },
     {
         "chip": "TrueNorth", "node": "28 nm", "pJ_per_sop": 26.0,

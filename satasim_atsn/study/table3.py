@@ -228,8 +228,8 @@ def _claim_at_power(s_at: dict, n: int, results: dict) -> list[str]:
         "holds for dynamic power only" if r_dyn < paper.CLAIM_AT_POWER_FRACTION else "does not hold")
     results["at_power_fraction"] = {"dynamic": r_dyn, "total": r_tot, "verdict": verdict}
     return ["AT unit power < 1/1000 of the PEs' (Sec. 3.4)",
-            f"AT/PE power: dynamic {r_dyn:.2e}, with leakage {r_tot:.2e} (PE = compute + data memory + spike "
-            f"buffers; VGG16 CIFAR10, {n} images)", verdict]
+            f"AT/PE power: dynamic {r_dyn:.2e}, with leakage {r_tot:.2e} (PE = compute + data and weight memories "
+            f"+ spike buffers; VGG16 CIFAR10, {n} images)", verdict]
 
 
 def _claim_memory(paths: dict[str, Path], results: dict) -> list[str]:
