@@ -5,6 +5,7 @@ plain ints and lists, in this shape (what ``hw/reference.py`` returns too)::
 
     {
       "total_cycles": int,
+      "dram_busy_cycles": int,                # cycles the shared DRAM channel is occupied
       "images": {"start_cycle": [..], "end_cycle": [..], "exit_t": [..], "accelerator": [..]},
       "accelerators": [                       # one entry per accelerator, in index order
         {"pe": {"busy": [P ints], "stall_input": [..], "stall_output": [..],
@@ -86,6 +87,7 @@ class RunSummary:
     group_cycles: np.ndarray  # [G]
     group_busy: np.ndarray  # [G] PE busy cycles per group
     group_counts: np.ndarray  # [G, len(ACTIONS)]
+    dram_busy_cycles: int  # cycles the shared DRAM channel is occupied (latency + transfer of every transaction)
 
 
 @dataclass
@@ -115,6 +117,7 @@ class SimResult:
     statistical: bool = False
     timing: dict = field(default_factory=dict)
     model: list = field(default_factory=list)  # per group: dense connections and parameter bytes (hw/per_image.py)
+    dram_busy_cycles: int = 0  # cycles the shared DRAM channel is occupied (docs/microarchitecture.md section 9)
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -170,6 +173,7 @@ class SimResult:
             mapping=map_info,
             statistical=workload.is_statistical,
             model=model_statics(mapping, workload),
+            dram_busy_cycles=int(summary.dram_busy_cycles),
         )
 
     # --- derived metrics ------------------------------------------------------------------
@@ -234,6 +238,7 @@ class SimResult:
         return _plain(
             {
                 "total_cycles": self.total_cycles,
+                "dram_busy_cycles": self.dram_busy_cycles,
                 "images": {
                     "start_cycle": self.start_cycle,
                     "end_cycle": self.end_cycle,
