@@ -300,6 +300,7 @@ def test_comparison_detects_a_one_cycle_change() -> None:
                              {k: v for k, v in simulate_reference(slower, workload, images).items()
                               if k != "pe_output_spikes"})
     assert any(p.startswith(".total_cycles") for p in problems)
+    assert any(p.startswith(".dram_busy_cycles") for p in problems)  # the channel's occupancy is compared too
 
 
 @pytest.mark.slow

@@ -121,8 +121,8 @@ def test_per_image_values_next_to_totals():
     assert per["energy_uJ"] == pytest.approx(metrics["energy_per_image_uJ"], abs=1e-9)
     assert per["dynamic_energy_uJ"] + per["leakage_energy_uJ"] == pytest.approx(per["energy_uJ"], abs=3e-9)
     assert sum(per["energy_by_component_uJ"].values()) == pytest.approx(per["energy_uJ"], abs=1e-8)
-    assert sum(per["energy_by_kind_uJ"].values()) == pytest.approx(per["energy_uJ"], abs=1e-8)
-    assert set(per["energy_by_kind_uJ"]) == {"compute", "memory", "communication"}
+    assert sum(per["energy_by_group_uJ"].values()) == pytest.approx(per["energy_uJ"], abs=1e-8)
+    assert set(per["energy_by_group_uJ"]) == {"compute", "on_chip_memory", "noc", "dram"}
     for comp, value in metrics["energy_by_component_pJ"].items():
         assert per["energy_by_component_uJ"][comp] == pytest.approx(value / n * 1e-6, abs=1e-9)
     assert per["latency_cycles"] == pytest.approx(metrics["latency_cycles"]["mean"])

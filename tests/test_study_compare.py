@@ -41,8 +41,12 @@ def test_compare_trained_workload_deterministic(tmp_path):
     assert (a / "report.md").read_bytes() == (b / "report.md").read_bytes()
     md = (a / "report.md").read_text()
     assert md.startswith("# Comparison") and "Statistical" not in md.splitlines()[0]
-    for png in ("metrics.png", "energy_by_component.png", "energy_by_layer.png", "exit_histogram.png"):
+    for png in ("metrics.png", "energy_by_group.png", "energy_by_component.png", "energy_by_layer.png",
+                "exit_histogram.png"):
         assert (a / png).is_file()
+    assert (a / "energy_by_group.png").read_bytes() == (b / "energy_by_group.png").read_bytes()
+    assert "## Energy at a glance" in md and "| DRAM channel busy |" in md and "| compute dynamic |" in md
+    assert "pJ per synaptic op" in summary and "PE busy (fraction)" in summary
     assert _self_contained((a / "report.html").read_text())
     data = json.loads((a / "results.json").read_text())
     assert [s["kind"] for s in data["architectures"]] == ["conventional", "atsn"]

@@ -19,6 +19,20 @@ from satasim_atsn.hw.arch import Arch
 from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 
 COMPONENTS = ("pe_compute", "pe_memory", "spike_buffers", "adc", "exit_unit", "noc", "global_buffer", "dram")
+# the four groups energy is reported in (docs/energy.md, "Groups"): every component belongs to one, so a
+# counter charged to any component (ACTION_COMPONENT below) lands in that component's group with no more code
+ENERGY_GROUPS = ("compute", "on_chip_memory", "noc", "dram")
+COMPONENT_GROUP = {
+    "pe_compute": "compute",
+    "adc": "compute",
+    "exit_unit": "compute",
+    "pe_memory": "on_chip_memory",
+    "spike_buffers": "on_chip_memory",
+    "global_buffer": "on_chip_memory",
+    "noc": "noc",
+    "dram": "dram",
+}
+GROUP_COMPONENTS = {g: tuple(c for c in COMPONENTS if COMPONENT_GROUP[c] == g) for g in ENERGY_GROUPS}
 
 # every action counter (docs/microarchitecture.md section 9), in counter-array order -> the component it is
 # charged to; the engine, the reference and the results all take the counter names from here

@@ -1036,6 +1036,7 @@ class _Scheduler:
             group_cycles=self.group_cycles,
             group_busy=self.group_busy,
             group_counts=self.group_counts,
+            dram_busy_cycles=int(self.dram_busy),
         )
 
 

@@ -15,21 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from satasim_atsn.hw.energy import COMPONENT_GROUP, ENERGY_GROUPS
 from satasim_atsn.workload.format import WEIGHTED_TYPES, is_spiking
 
 #: bit planes of a direct-encoded uint8 image: the first layer runs them as 8 binary spike planes
 IMAGE_BITS = 8
-#: how the energy components group (the issue's "memory versus compute")
-COMPONENT_KIND = {
-    "pe_compute": "compute",
-    "adc": "compute",
-    "exit_unit": "compute",
-    "pe_memory": "memory",
-    "spike_buffers": "memory",
-    "global_buffer": "memory",
-    "dram": "memory",
-    "noc": "communication",
-}
 #: the per-layer columns (NeuroBench's names), in CSV order
 LAYER_METRICS = ("Effective_MACs", "Effective_ACs", "Dense", "ActivationSparsity", "MembraneUpdates", "Footprint")
 UJ_PLACES = 9  # energies in uJ on a 1e-9 uJ (1 fJ) grid
@@ -101,6 +91,15 @@ def model_statics(mapping, workload) -> list[dict]:
     return out
 
 
+#: the counters whose sum is the synaptic operations (NeuroBench's Effective_ACs, docs/results.md)
+SOP_ACTIONS = ("pe_accumulations", "exit_accumulations")
+
+
+def synaptic_operations(totals: dict[str, int]) -> int:
+    """Synaptic operations of a run: every accumulation of a weight into a membrane (NeuroBench's Effective_ACs)."""
+    return sum(int(totals.get(name, 0)) for name in SOP_ACTIONS)
+
+
 def _component_pJ(result) -> dict[str, float]:
     dyn, leak = result.energy["dynamic_pJ"], result.energy["leakage_pJ"]
     return {c: float(sum(dyn.get(c, {}).values())) + float(leak.get(c, 0.0)) for c in sorted(set(dyn) | set(leak))}
@@ -108,15 +107,14 @@ def _component_pJ(result) -> dict[str, float]:
 
 def per_image(result) -> dict[str, Any]:
     """Per-image values beside the run's totals: energy (total, dynamic, leakage, per component and per
-    kind), latency, accelerator-cycles, timesteps, synaptic operations, DRAM bytes and every action count."""
+    group), latency, accelerator-cycles, timesteps, synaptic operations, DRAM bytes and every action count."""
     n = int(result.images)
     total_pJ = float(result.energy["total_pJ"])
     leak_pJ = float(sum(result.energy["leakage_pJ"].values()))
     comps = _component_pJ(result)
-    kinds: dict[str, float] = {}
+    groups = dict.fromkeys(ENERGY_GROUPS, 0.0)
     for comp, value in comps.items():
-        kind = COMPONENT_KIND.get(comp, "other")
-        kinds[kind] = kinds.get(kind, 0.0) + value
+        groups[COMPONENT_GROUP[comp]] += value
     lat = np.asarray(result.end_cycle, dtype=np.int64) - np.asarray(result.start_cycle, dtype=np.int64)
     totals = result.totals
     accelerators = len(result.per_accelerator)
@@ -130,12 +128,12 @@ def per_image(result) -> dict[str, Any]:
         "dynamic_energy_uJ": uj(total_pJ - leak_pJ),
         "leakage_energy_uJ": uj(leak_pJ),
         "energy_by_component_uJ": {c: uj(v) for c, v in comps.items()},
-        "energy_by_kind_uJ": {k: uj(v) for k, v in sorted(kinds.items())},
+        "energy_by_group_uJ": {g: uj(v) for g, v in groups.items()},
         "latency_cycles": int(lat.sum()) / n,
         "latency_us": _grid(int(lat.sum()) / n / result.clock_hz * 1e6, 9),
         "accelerator_cycles": accelerators * int(result.total_cycles) / n,
         "timesteps": int(np.asarray(result.exit_t).sum()) / n,
-        "sops": (int(totals.get("pe_accumulations", 0)) + int(totals.get("exit_accumulations", 0))) / n,
+        "sops": synaptic_operations(totals) / n,
         "dram_bytes": (int(totals.get("dram_read_bytes", 0)) + int(totals.get("dram_write_bytes", 0))) / n,
         "actions": {k: int(v) / n for k, v in sorted(totals.items())},
     }

@@ -511,6 +511,7 @@ class _Dram:
         self.bpc = bytes_per_cycle
         self.queue: list[_Txn] = []
         self.busy_until = 0
+        self.busy_cycles = 0  # cycles a transaction occupies the channel (section 9's dram_busy_cycles)
 
     def request(self, acc: int, now: int, nbytes: int) -> _Txn:
         txn = _Txn(acc, now, self.latency + _ceil_div(nbytes, self.bpc))
@@ -524,6 +525,8 @@ class _Dram:
             self.queue.remove(txn)
             txn.done = now + txn.duration
             self.busy_until = txn.done
+        if self.busy_until > now:  # the next cycle, now + 1, is one of the running transaction's
+            self.busy_cycles += 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -856,6 +859,7 @@ def simulate_reference(arch, workload: Workload, images: int | None = None, star
             "exit_t": [int(v) for v in trace.exit_t],
             "accelerator": [int(v) for v in sim.accelerator],
         },
+        "dram_busy_cycles": int(sim.dram.busy_cycles),
         "accelerators": accelerators,
         "pe_output_spikes": {name: [int(v) for v in counts] for name, counts in sim.pe_output_spikes.items()},
     }

@@ -5,6 +5,7 @@ plain ints and lists, in this shape (what ``hw/reference.py`` returns too)::
 
     {
       "total_cycles": int,
+      "dram_busy_cycles": int,                # cycles the shared DRAM channel is occupied
       "images": {"start_cycle": [..], "end_cycle": [..], "exit_t": [..], "accelerator": [..]},
       "accelerators": [                       # one entry per accelerator, in index order
         {"pe": {"busy": [P ints], "stall_input": [..], "stall_output": [..],
@@ -27,7 +28,15 @@ from typing import Any
 import numpy as np
 
 from satasim_atsn.fileio import atomic_write_text
-from satasim_atsn.hw.energy import ACTIONS, compute_area, compute_energy, leakage_power_mW
+from satasim_atsn.hw.breakdown import component_fJ, energy_breakdown, utilisation
+from satasim_atsn.hw.energy import (
+    ACTIONS,
+    ENERGY_GROUPS,
+    GROUP_COMPONENTS,
+    compute_area,
+    compute_energy,
+    leakage_power_mW,
+)
 from satasim_atsn.hw.per_image import model_statics, neurobench, neurobench_csv, per_image
 
 PE_STATES = ("busy", "stall_input", "stall_output", "stall_memory", "idle")
@@ -86,6 +95,7 @@ class RunSummary:
     group_cycles: np.ndarray  # [G]
     group_busy: np.ndarray  # [G] PE busy cycles per group
     group_counts: np.ndarray  # [G, len(ACTIONS)]
+    dram_busy_cycles: int  # cycles the shared DRAM channel is occupied (latency + transfer of every transaction)
 
 
 @dataclass
@@ -115,6 +125,7 @@ class SimResult:
     statistical: bool = False
     timing: dict = field(default_factory=dict)
     model: list = field(default_factory=list)  # per group: dense connections and parameter bytes (hw/per_image.py)
+    dram_busy_cycles: int = 0  # cycles the shared DRAM channel is occupied (docs/microarchitecture.md section 9)
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -170,6 +181,7 @@ class SimResult:
             mapping=map_info,
             statistical=workload.is_statistical,
             model=model_statics(mapping, workload),
+            dram_busy_cycles=int(summary.dram_busy_cycles),
         )
 
     # --- derived metrics ------------------------------------------------------------------
@@ -234,6 +246,7 @@ class SimResult:
         return _plain(
             {
                 "total_cycles": self.total_cycles,
+                "dram_busy_cycles": self.dram_busy_cycles,
                 "images": {
                     "start_cycle": self.start_cycle,
                     "end_cycle": self.end_cycle,
@@ -261,6 +274,8 @@ class SimResult:
             "metrics": self.metrics(),
             "per_image": per_image(self),
             "neurobench": neurobench(self),
+            "energy_breakdown": energy_breakdown(self),
+            "utilisation": utilisation(self),
             "counters": self.counters(),
             "totals": self.totals,
             "energy": self.energy,
@@ -348,9 +363,8 @@ class SimResult:
             f"(leakage {m['energy_leakage_pJ'] / max(m['energy_total_pJ'], 1e-30) * 100:.1f}%)",
             f"  power           {m['average_power_mW']:.1f} mW average; area {m['area_mm2']:.3f} mm2; "
             f"EDP {m['edp_J_s']:.3g} J*s",
-            f"  PE utilisation  {m['pe_utilisation'] * 100:.1f}%; stalls (PE-cycles) "
-            + ", ".join(f"{k} {v:,}" for k, v in m["pe_stall_cycles"].items()),
         ]
+        lines += self._utilisation_lines()
         if "accuracy" in m:
             acc = m["accuracy"]
             lines.append(
@@ -363,13 +377,54 @@ class SimResult:
         lines.append(f"  NeuroBench      per sample: Effective_ACs {syn['Effective_ACs']:,.0f}, "
                      f"Dense {syn['Dense']:,.0f}, MembraneUpdates {nb['MembraneUpdates']:,.0f}; "
                      f"ActivationSparsity {sparsity}; Footprint {nb['Footprint']:,} B")
-        lines.append("  energy by component (uJ/image):")
-        for comp, value in m["energy_by_component_pJ"].items():
-            lines.append(f"    {comp:<16}{value / self.images * 1e-6:12.3f}")
+        lines += self._energy_table()
         lines.append("  per layer: cycles (all accelerators)")
         for row in self.layers:
             lines.append(f"    {row['name']:<16}{row['kind']:<6}{row['cycles']:>16,}")
         return "\n".join(lines)
+
+
+    def _utilisation_lines(self) -> list[str]:
+        """PE-array states, exit unit, DRAM channel, global-buffer ports and NoC links (docs/results.md)."""
+        u = utilisation(self)
+        pe, eu = u["pe_array"], u["exit_unit"]
+        return [
+            f"  PE utilisation  busy {pe['busy']:.1%}, stall_input {pe['stall_input']:.1%}, stall_output "
+            f"{pe['stall_output']:.1%}, stall_memory {pe['stall_memory']:.1%}, idle {pe['idle']:.1%} of PE-cycles",
+            f"  unit busy       exit unit {eu['busy']:.1%}; DRAM channel {u['dram_channel_busy']:.1%} "
+            f"(bandwidth {u['dram_bandwidth']:.1%}); buffer ports: weight read {u['weight_buffer_read_port']:.1%}, "
+            f"spike read {u['input_buffer_read_port']:.1%}, spike write {u['output_buffer_write_port']:.1%}; "
+            f"NoC links {u['noc_link_load']:.2%}",
+        ]
+
+    def _energy_table(self) -> list[str]:
+        """Energy per image by group (components beneath), dynamic / leakage / total / share, and pJ per SOP."""
+        eb, n, comps = energy_breakdown(self), self.images, component_fJ(self)
+        labels = {"compute": "compute", "on_chip_memory": "on-chip memory", "noc": "NoC",
+                  "dram": "DRAM (access, background)"}
+        # the largest unit in which an image's energy is at least 1 (uJ for the paper's networks)
+        unit, scale = next(((u, f) for u, f in (("uJ", 1e-6), ("nJ", 1e-3)) if eb["per_image"]["total_pJ"] * f >= 1),
+                           ("pJ", 1.0))
+        out = [f"  energy per image ({unit})        {'dynamic':>10} {'leakage':>10} {'total':>10} {'share':>7}"]
+
+        def row(label: str, dyn_pJ: float, leak_pJ: float, share: float | None) -> str:
+            cells = f"{dyn_pJ * scale:10.3f} {leak_pJ * scale:10.3f} {(dyn_pJ + leak_pJ) * scale:10.3f}"
+            return f"    {label:<26}{cells}" + (f" {share:7.1%}" if share is not None else "")
+
+        for g in ENERGY_GROUPS:
+            per = eb["groups"][g]["per_image"]
+            out.append(row(labels[g], per["dynamic_pJ"], per["leakage_pJ"], eb["groups"][g]["share"]))
+            if len(GROUP_COMPONENTS[g]) > 1:
+                for c in GROUP_COMPONENTS[g]:
+                    out.append(row(f"  {c}", comps[c]["dynamic"] / n * 1e-3, comps[c]["leakage"] / n * 1e-3, None))
+        out.append(row("total", eb["per_image"]["dynamic_pJ"], eb["per_image"]["leakage_pJ"], 1.0))
+        if eb["pJ_per_sop"] is None:
+            out.append("  pJ per SOP      n/a (no synaptic operations)")
+        else:
+            out.append(f"  pJ per SOP      {eb['pJ_per_sop']:.3f} (dynamic {eb['dynamic_pJ_per_sop']:.3f}; on chip "
+                       f"{eb['on_chip_pJ_per_sop']:.3f}, on-chip dynamic {eb['on_chip_dynamic_pJ_per_sop']:.3f}); "
+                       f"SOP = Effective_ACs, {eb['synaptic_operations_per_image']:,.0f} per image")
+        return out
 
 
 def _accelerator_record(tot: AcceleratorTotals, num_pes: int, total: int) -> dict:

@@ -73,6 +73,45 @@ def stacked_bars(
     return _save(fig, path)
 
 
+def energy_groups(path: str | Path, labels: list[str], groups: dict[str, tuple[list[float], list[float]]],
+                  title: str, ylabel: str) -> Path:
+    """One stacked bar per label: each group in its colour, its leakage solid with its dynamic part hatched above.
+
+    ``groups`` maps a group name to (dynamic values, leakage values), one value per label. Each bar is
+    annotated with its total and its leakage share.
+    """
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(labels) + 3.5), 4.4))
+    x = np.arange(len(labels))
+    bottom = np.zeros(len(labels))
+    leak_total = np.zeros(len(labels))
+    handles = []
+    for index, (name, (dynamic, leakage)) in enumerate(groups.items()):
+        color = COLORS[(2 * index) % len(COLORS)]
+        leak, dyn = np.asarray(leakage, dtype=float), np.asarray(dynamic, dtype=float)
+        ax.bar(x, leak, bottom=bottom, color=color, edgecolor="black", linewidth=0.3)
+        bottom += leak
+        ax.bar(x, dyn, bottom=bottom, color=color, edgecolor="white", hatch="///", linewidth=0.3)
+        bottom += dyn
+        leak_total += leak
+        handles.append(Patch(facecolor=color, label=name))
+    handles += [Patch(facecolor="0.75", edgecolor="black", linewidth=0.3, label="leakage (DRAM: background), solid"),
+                Patch(facecolor="0.75", edgecolor="white", hatch="///", label="dynamic (DRAM: access), hatched")]
+    for i, total in enumerate(bottom):
+        share = leak_total[i] / total if total else 0.0
+        ax.annotate(f"{total:.4g}\nleakage {share:.0%}", (i, total), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center",
+                       fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.margins(y=0.15)
+    ax.legend(handles=handles, fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def timeline(path: str | Path, segments: list[tuple[str, float, float, str]], title: str, xlabel: str) -> Path:
     """A Gantt-style timeline: segments (row label, start, duration, colour group)."""
     rows = list(dict.fromkeys(s[0] for s in segments))

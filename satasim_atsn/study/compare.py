@@ -224,7 +224,10 @@ def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, 
         ("dynamic / image (uJ)", "dynamic_energy_per_image_uJ"),
         ("leakage / image (uJ)", "leakage_energy_per_image_uJ"), ("power (mW)", "power_mW"),
         ("area (mm2, all accelerators)", "area_mm2"), ("EDP (uJ x ms)", "edp_uJ_ms"),
-        ("pJ per synaptic op", "pJ_per_sop"), ("accuracy", "accuracy"),
+        ("pJ per synaptic op", "pJ_per_sop"), ("dynamic pJ per synaptic op", "dynamic_pJ_per_sop"),
+        ("leakage share (fraction)", "leakage_share"), ("PE busy (fraction)", "pe_utilisation"),
+        ("DRAM channel busy (fraction)", "dram_channel_busy"),
+        ("accuracy", "accuracy"),
     ]
     headers = ["metric"] + names + [f"{n} / {names[b]}" for i, n in enumerate(names) if i != b]
     rows = []
@@ -255,7 +258,9 @@ def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, 
         atomic_write_text(json_path, text)
     doc.write(out)
     short = ["FPS", "energy / image (uJ)", "energy / image-timestep (uJ)", "avg timestep",
-             "area (mm2, all accelerators)", "power (mW)", "EDP (uJ x ms)"]
+             "area (mm2, all accelerators)", "power (mW)", "EDP (uJ x ms)", "pJ per synaptic op",
+             "dynamic pJ per synaptic op", "leakage share (fraction)", "PE busy (fraction)",
+             "DRAM channel busy (fraction)"]
     term_rows = [r for r in rows if r[0] in short]
     return text_table(headers, term_rows) + f"\n-> {out}/report.md"
 
@@ -274,7 +279,8 @@ def _metrics_figure(doc: Document, out: Path, names: list[str], summaries: list[
 
 
 def _energy_sections(doc: Document, out: Path, names: list[str], summaries: list[dict]) -> None:
-    """Where the energy goes: per component (plot and table), per action, per layer."""
+    """Where the energy goes: per group (plot and table), per component, per action, per layer; unit utilisation."""
+    _group_section(doc, out, names, summaries)
     comps = sorted({c for s in summaries for c in s["energy_by_component_uJ"]})
     plots.stacked_bars(out / "energy_by_component.png", names,
                        {c: [s["energy_by_component_uJ"].get(c, 0.0) for s in summaries] for c in comps},
@@ -301,6 +307,62 @@ def _energy_sections(doc: Document, out: Path, names: list[str], summaries: list
                            {ly: [s["energy_by_layer_uJ"].get(ly, 0.0) for s in summaries] for ly in layers},
                            "dynamic energy per image by layer", "uJ per image")
         doc.figure("energy_by_layer.png", "dynamic energy per image by layer (group)")
+
+
+GROUP_LABELS = {"compute": "compute", "on_chip_memory": "on-chip memory", "noc": "NoC", "dram": "DRAM"}
+UNIT_ROWS = (  # (label, key path in the summary's "utilisation") -- definitions: docs/results.md
+    ("PE array busy", ("pe_array", "busy")), ("PE array stall_input", ("pe_array", "stall_input")),
+    ("PE array stall_memory", ("pe_array", "stall_memory")), ("PE array idle", ("pe_array", "idle")),
+    ("exit unit busy", ("exit_unit", "busy")), ("DRAM channel busy", ("dram_channel_busy",)),
+    ("DRAM bandwidth", ("dram_bandwidth",)), ("weight buffer read port", ("weight_buffer_read_port",)),
+    ("spike (input) buffer read port", ("input_buffer_read_port",)),
+    ("spike (output) buffer write port", ("output_buffer_write_port",)), ("NoC link load", ("noc_link_load",)),
+)
+
+
+def _percent(value: float) -> str:
+    """A fraction as an unsigned percentage with 3 significant digits."""
+    return f"{value * 100:.3g}%"
+
+
+def _group_section(doc: Document, out: Path, names: list[str], summaries: list[dict]) -> None:
+    """Energy per image in four groups (dynamic hatched, leakage solid), pJ per SOP, and each unit's utilisation."""
+    groups = list(summaries[0]["energy_by_group_uJ"])
+    plots.energy_groups(out / "energy_by_group.png", names,
+                        {GROUP_LABELS.get(g, g): ([s["energy_by_group_uJ"][g]["dynamic"] for s in summaries],
+                                                  [s["energy_by_group_uJ"][g]["leakage"] for s in summaries])
+                         for g in groups},
+                        "energy per image by group", "uJ per image")
+    doc.heading("Energy at a glance")
+    doc.para("Energy per image in four groups (docs/energy.md, \"Groups\"): compute (PE arithmetic, ADCs, the exit "
+             "unit), on-chip memory (PE data memories, spike buffers, global buffers), NoC, and DRAM. Each is split "
+             "into dynamic energy and leakage; for DRAM, into access energy and background power (standby and "
+             "refresh over the makespan), its static part. pJ per synaptic operation = energy / NeuroBench's "
+             "Effective_ACs (pe_accumulations + exit_accumulations).")
+    doc.figure("energy_by_group.png", "energy per image by group: leakage solid, dynamic hatched")
+    rows = []
+    for g in groups:
+        for part in ("dynamic", "leakage"):
+            shown = {"dynamic": "access", "leakage": "background"}[part] if g == "dram" else part
+            rows.append([f"{GROUP_LABELS.get(g, g)} {shown}"]
+                        + [fmt(s["energy_by_group_uJ"][g][part]) for s in summaries]
+                        + [_percent(s["energy_by_group_uJ"][g][part] / s["energy_per_image_uJ"]) for s in summaries])
+    rows.append(["total"] + [fmt(s["energy_per_image_uJ"]) for s in summaries] + ["100%"] * len(names))
+    rows.append(["pJ per synaptic op (dynamic only)"]
+                + [f"{fmt(s['pJ_per_sop'])} ({fmt(s['dynamic_pJ_per_sop'])})" for s in summaries] + [""] * len(names))
+    doc.table(["group"] + [f"{n} uJ" for n in names] + [f"{n} share" for n in names], rows,
+              caption="energy per image by group, dynamic and leakage, with each part's share of the total")
+    unit_rows = []
+    for label, path in UNIT_ROWS:
+        values = []
+        for s in summaries:
+            value = s["utilisation"]
+            for key in path:
+                value = value[key]
+            values.append(_percent(value))
+        unit_rows.append([label] + values)
+    doc.table(["unit"] + names, unit_rows,
+              caption="utilisation of each unit over the makespan (definitions: docs/results.md, \"utilisation\")")
 
 
 def _latency_sections(doc: Document, out: Path, summaries: list[dict]) -> None:

@@ -47,6 +47,7 @@ def summarize(result, arch_path: str = "") -> dict:
     """Everything compare/sweep/reproduce need from one SimResult, per image where it makes sense."""
     import numpy as np
 
+    from satasim_atsn.hw.breakdown import energy_breakdown, utilisation
     from satasim_atsn.hw.per_image import neurobench
 
     n = int(result.images)
@@ -65,6 +66,7 @@ def summarize(result, arch_path: str = "") -> dict:
     area = result.area_um2
     area_total_um2 = float(area["total"]) if "total" in area else float(sum(area.values()))
     arch = result.arch
+    breakdown, busy = energy_breakdown(result), utilisation(result)
     summary = {
         "name": arch.get("name"),
         "kind": arch.get("kind"),
@@ -90,6 +92,14 @@ def summarize(result, arch_path: str = "") -> dict:
         "edp_uJ_ms": total_pJ / n * 1e-6 * float(lat.mean()) / clock * 1e3,
         "sops_per_image": sops / n,
         "pJ_per_sop": total_pJ / sops if sops else None,
+        "dynamic_pJ_per_sop": breakdown["dynamic_pJ_per_sop"],
+        "leakage_share": breakdown["leakage_share"],
+        "energy_by_group_uJ": {g: {part: v["per_image"][f"{part}_pJ"] * 1e-6
+                                   for part in ("dynamic", "leakage", "total")}
+                               for g, v in breakdown["groups"].items()},
+        "utilisation": busy,
+        "pe_utilisation": busy["pe_array"]["busy"],
+        "dram_channel_busy": busy["dram_channel_busy"],
         "dram_bytes_per_image": (int(totals.get("dram_read_bytes", 0)) + int(totals.get("dram_write_bytes", 0))) / n,
         "energy_by_component_uJ": {c: (sum(dyn.get(c, {}).values()) + leak.get(c, 0.0)) / n * 1e-6 for c in comps},
         "dynamic_by_component_uJ": {c: sum(dyn.get(c, {}).values()) / n * 1e-6 for c in comps},
@@ -107,6 +117,8 @@ def summarize(result, arch_path: str = "") -> dict:
         summary["accuracy"] = float((np.asarray(result.pred) == np.asarray(result.labels)).mean())
     for comp in comps:
         summary[f"energy_{comp}_uJ"] = summary["energy_by_component_uJ"][comp]
+    for group, parts in summary["energy_by_group_uJ"].items():
+        summary[f"energy_group_{group}_uJ"] = parts["total"]
     return summary
 
 

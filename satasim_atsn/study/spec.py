@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import SatasimError, StudyError, shown
+from satasim_atsn.hw.energy import ENERGY_GROUPS
 
 TOP_KEYS = ("name", "description", "mode", "arch", "workload", "images", "start", "set", "vary", "metrics", "plots")
 MODES = ("engine", "functional")
@@ -56,10 +57,15 @@ ENGINE_METRICS = (
     "accuracy",
     "sops_per_image",
     "pJ_per_sop",
+    "dynamic_pJ_per_sop",
+    "leakage_share",
+    "pe_utilisation",
+    "dram_channel_busy",
     "dram_bytes_per_image",
 )
 COMPONENTS = ("pe_compute", "pe_memory", "spike_buffers", "exit_unit", "noc", "global_buffer", "dram", "adc")
-ENGINE_METRICS_ALL = ENGINE_METRICS + tuple(f"energy_{c}_uJ" for c in COMPONENTS)
+ENGINE_METRICS_ALL = (ENGINE_METRICS + tuple(f"energy_{c}_uJ" for c in COMPONENTS)
+                      + tuple(f"energy_group_{g}_uJ" for g in ENERGY_GROUPS))
 FUNCTIONAL_METRICS = (
     "accuracy",
     "avg_timestep",
@@ -78,7 +84,7 @@ FUNCTIONAL_FIELDS = (
     "exit_unit.exp_lut_entries",
 )
 #: metrics for which higher is better (Pareto fronts maximise them)
-MAXIMISE = ("fps", "accuracy", "accuracy_hw_rule")
+MAXIMISE = ("fps", "accuracy", "accuracy_hw_rule", "pe_utilisation")
 
 
 @dataclass
