@@ -115,6 +115,9 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     # DRAM
     dram_bit = t.value(f"{arch.dram.energy_table_entry}_energy_pJ_per_bit")
     out["dram_read_bytes"] = out["dram_write_bytes"] = 8 * dram_bit
+    if not arch.has_exit_unit:  # no exit tile: no exit-unit action ever happens (the output layer is on the PEs)
+        out.update(dict.fromkeys((a for a in ACTIONS if ACTION_COMPONENT[a] == "exit_unit"), 0.0))
+        return out
     # exit unit: accumulate/update read and write one membrane of its data memory
     erd, ewr = _sram_scaled(arch, eu.data_memory_bytes, we)
     out["exit_accumulations"] = t.logic("add", we, "energy_pJ") + erd + ewr
@@ -143,10 +146,13 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
         per_pe += pe.adders * t.logic("add", w, quantity)
         per_pe += t.logic("decay_shift_add" if pe.decay == "shift_add" else "mult", w, quantity)
     buffer_bits = 8 * (arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
-                       + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes)
-    exit_unit = (getattr(t.sram("sram64", eu.data_memory_bytes), quantity) + eu.adders * t.logic("add", we, quantity)
-                 + eu.multipliers * t.logic("mult", we, quantity) + t.logic("compare", we, quantity))
-    exit_unit += eu.unit.extra_instances(t, quantity)
+                       + _exit_buffer_bytes(arch))
+    exit_unit = 0.0  # no exit tile: no exit unit (an exit_unit section, if given, describes no hardware)
+    if arch.has_exit_unit:
+        exit_unit = (getattr(t.sram("sram64", eu.data_memory_bytes), quantity)
+                     + eu.adders * t.logic("add", we, quantity)
+                     + eu.multipliers * t.logic("mult", we, quantity) + t.logic("compare", we, quantity))
+        exit_unit += eu.unit.extra_instances(t, quantity)
     if quantity == "area_um2":
         adc = arch.num_pes * t.adc_area_um2(pe.adc_bits) if analog else 0.0
     else:
@@ -163,6 +169,12 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
                              for b in (gb.weight, gb.input, gb.output)),
         "dram": 0.0,  # off chip: no area; its background power is the shared DRAM's (dram_background)
     }
+
+
+def _exit_buffer_bytes(arch: Arch) -> int:
+    """Spike-buffer bytes of the exit unit (0 without an exit tile)."""
+    eu = arch.exit_unit
+    return eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes if arch.has_exit_unit else 0
 
 
 def dram_channels(arch: Arch) -> int:
@@ -206,9 +218,9 @@ def memory_bytes(arch: Arch) -> dict[str, int]:
     pe, eu, gb = arch.pe, arch.exit_unit, arch.global_buffers
     out = {
         "pe_data_memory": arch.num_pes * pe.data_memory_bytes,
-        "exit_unit_memory": eu.data_memory_bytes,
+        "exit_unit_memory": eu.data_memory_bytes if arch.has_exit_unit else 0,
         "spike_buffers": arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
-        + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes,
+        + _exit_buffer_bytes(arch),
         "global_buffers": sum(b.bytes * b.banks for b in (gb.weight, gb.input, gb.output)),
     }
     out["total"] = sum(out.values())
