@@ -21,7 +21,6 @@ from satasim_atsn.traces.statistical import (
     histogram_policies,
     load_rate_spec,
     rates_summary,
-    spiking_output_check,
 )
 from satasim_atsn.workload.format import Workload, read_workload, write_workload
 from satasim_atsn.workload.network_file import resolve_network
@@ -271,8 +270,7 @@ def build_command(
         if dataset is None:
             raise WorkloadError.at(None, "--dataset", "missing", "--rates needs the dataset entry of the table")
         spec = load_rate_spec(rates_path)
-        workload = spiking_output_check(net, lambda: build_from_spec(spec, net, dataset, num_images=num_images,
-                                                                     seed=seed))
+        workload = build_from_spec(spec, net, dataset, num_images=num_images, seed=seed)
     else:
         if timesteps is None:
             raise WorkloadError.at(None, "--timesteps", "missing", "--rate needs the number of timesteps T")

@@ -470,6 +470,11 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
     if not policies:
         raise _fail(where, "exit_hist/<policy>", "missing",
                     "give one exit histogram per exit policy, e.g. exit_hist/atsn")
+    if not has_output_layer(meta["layers"]) and tuple(policies) != ("fixed",):
+        other = next(p for p in policies if p != "fixed")
+        raise _fail(where, f"exit_hist/{other}", "a network without an output layer runs all T timesteps (its last "
+                    "layer's spike counts are the output): only exit_hist/fixed applies",
+                    "drop the other exit histograms (or end the network with an output layer)")
     for policy in policies:
         hist = arrays[f"exit_hist/{policy}"]
         if (
