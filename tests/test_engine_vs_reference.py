@@ -1,7 +1,9 @@
 """The fast engine and the literal reference agree exactly on every counter of docs/microarchitecture.md section 9.
 
 Each case draws a small random network and inputs (``random_workload``) and a small random
-architecture: 1-4 x 1-4 arrays, every exit-unit kind, PE input buffers of 1-4 spikes in most cases
+architecture: 1-4 x 1-4 arrays, every exit-unit kind, fixed-T arrays without an exit tile (the
+output layer on the PEs; the exit_unit section sometimes omitted) and, on fixed-T arrays,
+networks without an output layer (a spiking last layer), PE input buffers of 1-4 spikes in most cases
 (head-of-line blocking on the multicast stream) and 2-16 B otherwise, links of 1-16 spikes, PE
 memories small enough to fold and spill membranes, weight buffers small enough to stream
 weights, tiny output buffers (spike spills), 1-3 adders, multi-cycle analog ADC fires, 1-3
@@ -33,7 +35,7 @@ LARGER_CASES = 200  # slow: 8x8 inputs, up to 6 channels
 SWEEP_CASES = 2000  # slow: seeded random cases
 DEFAULT_CASES = HYPOTHESIS_CASES + STATISTICAL_CASES
 SLOW_CASES = LARGER_CASES + SWEEP_CASES
-RUN = {"default": 0, "slow": 0}  # cases compared in this session
+RUN = {"default": 0, "slow": 0, "no_exit_tile": 0, "no_output_layer": 0}  # cases compared in this session
 
 BASE = {
     "name": "random-small",
@@ -113,12 +115,14 @@ def arch_from_picks(pick) -> dict:
     raw = copy.deepcopy(BASE)
     kind = pick.choice(["conventional", "dtsnn", "atsn"])
     raw["kind"] = kind
+    # a fixed-T array may have no exit tile (the output layer runs on the PEs): half of them
+    tiles = pick.choice([1, 0]) if kind == "conventional" else 1
     sb = pick.choice([1, 2, 2, 2])
     raw["spike_address_bytes"] = sb
     rows, cols = pick.integer(1, 5), pick.integer(1, 5)
-    if rows * cols < 2:
+    if rows * cols < 1 + tiles:
         cols = 2
-    raw["array"] = {"rows": rows, "cols": cols, "exit_unit_tiles": 1}
+    raw["array"] = {"rows": rows, "cols": cols, "exit_unit_tiles": tiles}
     raw["accelerators"] = pick.integer(1, 4)
     raw["images_per_batch"] = pick.integer(1, 4)
     pe = raw["pe"]
@@ -154,6 +158,8 @@ def arch_from_picks(pick) -> dict:
     else:
         eu.update(kind="none", multipliers=0)
     raw["exit_unit"] = eu
+    if tiles == 0 and pick.uniform() < 0.5:  # without an exit tile the exit_unit section may be left out
+        del raw["exit_unit"]
     raw["noc"] = {"topology": "mesh", "link_bytes_per_cycle": pick.choice([sb, 2, 4, 8, 16]),
                   "hop_cycles": pick.integer(0, 4)}
     raw["noc"]["link_bytes_per_cycle"] = max(raw["noc"]["link_bytes_per_cycle"], sb)
@@ -178,7 +184,10 @@ def random_case(seed: int):
     rng = np.random.default_rng(20_000 + seed)
     arch = build_arch(random_arch_dict(seed), where=f"<random arch {seed}>")
     images = int(rng.integers(1, 5))
-    workload = random_workload(seed, images=images, max_channels=4, size=int(rng.choice([4, 6])))
+    size = int(rng.choice([4, 6]))
+    # a fixed-T architecture may run a network that ends in a spiking layer (no output layer): half of them
+    output_layer = arch.kind != "conventional" or bool(rng.random() < 0.5)
+    workload = random_workload(seed, images=images, max_channels=4, size=size, output_layer=output_layer)
     return arch, workload, images
 
 
@@ -214,6 +223,9 @@ def compare(arch, workload, images: int, label: str, slow: bool = False) -> None
     engine_spikes = {g["name"]: g["counts"]["pe_spikes_out"] for g in result.layers if g["kind"] == "pe"}
     assert engine_spikes == {name: sum(v) for name, v in ref["pe_output_spikes"].items()}, label
     RUN["slow" if slow else "default"] += 1
+    if not slow:
+        RUN["no_exit_tile"] += int(arch.array.exit_unit_tiles == 0)
+        RUN["no_output_layer"] += int(not workload.has_output)
 
 
 def check_case(seed: int, slow: bool = False) -> None:
@@ -229,9 +241,12 @@ def hypothesis_cases(draw):
     seed = draw(hst.integers(0, 2**31 - 1))
     images = draw(hst.integers(1, 4))
     size = draw(hst.sampled_from([4, 6]))
+    # a fixed-T architecture may run a network that ends in a spiking layer (no output layer)
+    output_layer = raw["kind"] != "conventional" or draw(hst.booleans())
     arch = build_arch(raw, where="<hypothesis arch>")
-    workload = random_workload(seed, images=images, max_channels=4, size=size)
-    return arch, workload, images, f"network seed {seed}, {images} images, size {size}, arch {raw}"
+    workload = random_workload(seed, images=images, max_channels=4, size=size, output_layer=output_layer)
+    return (arch, workload, images,
+            f"network seed {seed}, {images} images, size {size}, output layer {output_layer}, arch {raw}")
 
 
 @settings(max_examples=HYPOTHESIS_CASES, derandomize=True, database=None, deadline=None,
@@ -261,7 +276,9 @@ def test_engine_matches_reference_larger_networks(block: int) -> None:
     per_block = LARGER_CASES // 4
     for seed in range(5000 + block * per_block, 5000 + (block + 1) * per_block):
         arch = build_arch(random_arch_dict(seed), where=f"<random arch {seed}>")
-        compare(arch, random_workload(seed, images=3, size=8), 3, f"seed {seed} (8x8)", slow=True)
+        output_layer = arch.kind != "conventional" or seed % 2 == 0
+        compare(arch, random_workload(seed, images=3, size=8, output_layer=output_layer), 3,
+                f"seed {seed} (8x8, output layer {output_layer})", slow=True)
 
 
 def test_comparison_detects_a_one_cycle_change() -> None:
