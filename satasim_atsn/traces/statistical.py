@@ -501,10 +501,10 @@ def fit_statistical_twin(
     if wl.is_statistical:
         raise WorkloadError.at(wl.source, "meta.kind", "is already statistical", "fit a trained or imported workload")
     policies = twin_policies(wl, cl_init, tau_cl, theta)
-    exit_rules = {"atsn": policies["atsn"].describe(), "dtsnn": policies["dtsnn"].describe()}
+    exit_rules = {"cl_init": policies["atsn"].cl_init, "tau_cl": policies["atsn"].tau_cl,
+                  "theta": policies["dtsnn"].theta}
     if not wl.has_output:  # a spiking-output network runs fixed-T: only the fixed histogram exists
-        policies = {"fixed": policies["fixed"]}
-        rates_policy = "fixed"
+        policies, rates_policy = {"fixed": policies["fixed"]}, "fixed"
     policy_key = _policy_key(rates_policy, tuple(policies))
     n_total = wl.num_images if images is None else int(images)
     if n_total < 1 or n_total > wl.num_images:
@@ -555,11 +555,7 @@ def fit_statistical_twin(
         input_rate=input_rate,
         neuron=copy.deepcopy(meta["neuron"]),
         quant=copy.deepcopy(meta["quant"]),
-        exit_policy={
-            "cl_init": exit_rules["atsn"]["cl_init"],
-            "tau_cl": exit_rules["atsn"]["tau_cl"],
-            "theta": exit_rules["dtsnn"]["theta"],
-        },
+        exit_policy=exit_rules,
         provenance=provenance,
     )
     return twin
