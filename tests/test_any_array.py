@@ -130,8 +130,13 @@ def test_a_spiking_output_network_on_a_deciding_exit_unit_is_one_line():
 @pytest.mark.parametrize("seed", [1, 4, 9])
 def test_pe_counters_take_over_the_exit_units(seed):
     workload = random_workload(seed, images=3, size=6)
-    a = _counters(_arch(2, 3, 1), workload, 3).totals
-    b = _counters(_arch(2, 3, 0), workload, 3).totals
+    ra, rb = _counters(_arch(2, 3, 1), workload, 3), _counters(_arch(2, 3, 0), workload, 3)
+    a, b = ra.totals, rb.totals
+    from satasim_atsn.hw.per_image import neurobench
+
+    na, nb = neurobench(ra), neurobench(rb)  # the same network: the same NeuroBench workload metrics
+    for key in ("SynapticOperations", "ActivationSparsity", "MembraneUpdates", "Footprint"):
+        assert na[key] == nb[key], key
     assert a["exit_accumulations"] > 0 and all(b[k] == 0 for k in EXIT_EVENTS)
     assert b["pe_accumulations"] == a["pe_accumulations"] + a["exit_accumulations"]
     assert b["pe_fire_updates"] == a["pe_fire_updates"] + a["exit_updates"]
