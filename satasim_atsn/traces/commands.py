@@ -175,7 +175,8 @@ def stats_command(
         seed=seed,
     )
     write_workload(output, twin)
-    click.echo(f"fitted {twin.num_images} images of {trained} (rates over images running under {rates_policy}):")
+    click.echo(f"fitted {twin.num_images} images of {trained} (rates over images running under "
+               f"{twin.meta['provenance']['rates_over_images_running_under']}):")
     for name, rates in rates_summary(twin).items():
         click.echo(f"  {name:<12} " + " ".join(f"{r:.4f}" for r in rates))
     for p in histogram_policies(twin):
