@@ -396,8 +396,8 @@ def _check_exit_tiles(where: str, tiles: int, kind: str, want: str) -> None:
     if tiles > MAX_EXIT_UNIT_TILES:
         raise ArchError.at(where, "array.exit_unit_tiles", f"{tiles} exit units per accelerator are not modelled",
                            "use 1 (an exit unit) or 0 (the output layer runs on the PEs)")
-    needed = kind if kind != "none" else want
-    if tiles == 0 and needed != "none":
+    needed = kind if EXIT_UNITS[kind].decides else want
+    if tiles == 0 and EXIT_UNITS[needed].decides:
         raise ArchError.at(where, "array.exit_unit_tiles",
                            f"0 leaves no tile for the {needed} unit (exit_unit.kind: {needed})",
                            "set array.exit_unit_tiles: 1, or kind: conventional with exit_unit.kind: none")

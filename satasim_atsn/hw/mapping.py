@@ -240,7 +240,7 @@ def build_mapping(arch, workload: Workload) -> Mapping:
 def _check_exit_rule(arch, workload: Workload) -> None:
     """An exit rule that decides (at, dt) reads the output layer: a spiking-output network runs fixed-T."""
     kind = arch.exit_unit.kind
-    if not workload.has_output and arch.exit_unit.unit.decide_cycles(arch.exit_unit, workload.num_classes) > 0:
+    if not workload.has_output and arch.exit_unit.unit.decides:
         last = workload.layers[-1]["name"]
         raise _fail(arch, "exit_unit.kind", f"the {kind} exit rule needs an output layer, but {workload.source} "
                     f"ends in the spiking layer {last!r} (its spike counts are the output, fixed T)",
