@@ -47,6 +47,7 @@ def tiny_arch(seed: int, kind: str | None = None, **extra):
         "dram.bytes_per_cycle": int(rng.choice([4, 16])),
         "dram.latency_cycles": int(rng.choice([0, 7, 100])),
     }
+    sets["exit_unit.prediction"] = str(rng.choice(["membrane_sum", "membrane"]))
     if kind == "dtsnn":
         sets["pe.adc_cycles_per_conversion"] = int(rng.integers(1, 4))
     if kind == "atsn":
@@ -338,7 +339,8 @@ def test_functional_results_equal_the_naive_witness(seed):
 
     The engine takes its functional results from snn/forward.py's trace; here they are rebuilt from
     test_snn_forward.naive_forward (written from the format's docstring) with the exit rule, eq. 10
-    and argmax(membrane) applied by hand, so a wrong copy, a wrong image order or a wrong exit
+    and the hardware prediction (argmax of the running membrane sum, or of the membrane alone) applied by hand,
+    so a wrong copy, a wrong image order or a wrong exit
     would fail.
     """
     from test_snn_forward import naive_forward
@@ -369,7 +371,9 @@ def test_functional_results_equal_the_naive_witness(seed):
             pred = int(logits[-1].argmax())
         assert result.exit_t[i] == exit_t, f"image {i}"
         assert result.pred[i] == pred, f"image {i}"
-        assert result.pred_hw[i] == int(membranes[exit_t - 1].argmax()), f"image {i}"
+        running = np.asarray(membranes[:exit_t], dtype=np.int64).sum(axis=0)  # exit_unit.prediction: membrane_sum
+        hw = running if (arch.exit_unit.prediction == "membrane_sum" and mode == "membrane") else membranes[exit_t - 1]
+        assert result.pred_hw[i] == int(np.asarray(hw).argmax()), f"image {i}"
     labels = wl.labels()
     assert result.metrics()["accuracy"]["software"] == pytest.approx(float((result.pred == labels).mean()))
 

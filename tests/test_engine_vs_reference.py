@@ -171,6 +171,7 @@ def arch_from_picks(pick) -> dict:
     gb["output"]["bytes_per_cycle"] = pick.choice([1, 2, 32])
     raw["dram"]["bytes_per_cycle"] = pick.choice([1, 8, 16])
     raw["dram"]["latency_cycles"] = pick.choice([0, 1, 7, 40])
+    eu["prediction"] = pick.choice(["membrane_sum", "membrane"])
     return raw
 
 

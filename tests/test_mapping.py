@@ -103,9 +103,12 @@ def test_mapping_errors_are_one_line(sets, words):
     assert words in str(info.value) and "\n" not in str(info.value)
 
 
-def test_exit_unit_must_hold_the_classes():
+@pytest.mark.parametrize("prediction", ["membrane_sum", "membrane"])
+def test_exit_unit_must_hold_the_classes(prediction):
     wl = random_workload(1, images=1, num_classes=5)
-    need = 5 * 32 // 8 + 256 * LUT_WORD_BYTES
-    build_mapping(arch_with(**{"exit_unit.data_memory_bytes": need}), wl)
+    sums = prediction == "membrane_sum" and wl.layers[-1]["output_mode"] == "membrane"
+    need = (2 if sums else 1) * 5 * 32 // 8 + 256 * LUT_WORD_BYTES
+    fields = {"exit_unit.prediction": prediction}
+    build_mapping(arch_with(**fields, **{"exit_unit.data_memory_bytes": need}), wl)
     with pytest.raises(SatasimError):
-        build_mapping(arch_with(**{"exit_unit.data_memory_bytes": need - 1}), wl)
+        build_mapping(arch_with(**fields, **{"exit_unit.data_memory_bytes": need - 1}), wl)

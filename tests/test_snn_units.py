@@ -83,3 +83,26 @@ def test_policy_errors_are_user_errors():
         AtsnPolicy(cl_init=1.5)
     with pytest.raises(SatasimError):
         DtsnnPolicy(theta=0)
+
+
+def test_running_sum_prediction_is_argmax_of_geometric_mean_softmax():
+    """exit_unit.prediction: membrane_sum = argmax of prod_t softmax(s*u_t) (log Z_t is class-independent)."""
+    from satasim_atsn.snn.exit_policies import hardware_predictions
+
+    rng = np.random.default_rng(3)
+    u = rng.integers(-200, 200, size=(500, 4, 10))
+    exit_t = rng.integers(1, 5, size=500)
+    scale = 0.037
+    got = hardware_predictions(u, exit_t, "membrane", "membrane_sum")
+    logits = u * scale
+    logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(
+        -1, keepdims=True)
+    geo = np.array([logp[i, : exit_t[i]].sum(0) for i in range(500)])
+    clear = np.sort(geo, -1)[:, -1] - np.sort(geo, -1)[:, -2] > 1e-9
+    assert clear.mean() > 0.9
+    assert (got[clear] == geo[clear].argmax(-1)).all()
+    alone = hardware_predictions(u, exit_t, "membrane", "membrane")
+    assert (alone == u[np.arange(500), exit_t - 1].argmax(-1)).all()
+    assert (alone != got).any()  # the two rules differ on some images
+    # an accumulate output layer's membrane already is the running sum: both rules agree
+    assert (hardware_predictions(u, exit_t, "accumulate", "membrane_sum") == alone).all()

@@ -20,6 +20,7 @@ import yaml
 from satasim_atsn.errors import ArchError, shown
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech
+from satasim_atsn.snn.exit_policies import PREDICTION_RULES
 
 REQUIRED = object()  # marker: the field has no default
 
@@ -64,6 +65,7 @@ SCHEMA: dict[str, Any] = {
         "adders": ("int", REQUIRED, _UNITS),
         "multipliers": ("int", 0, (0, 2**16)),
         "vmem_bits": ("int", REQUIRED, (4, 64)),
+        "prediction": (PREDICTION_RULES, "membrane_sum", None),
         **kind_fields(),  # each kind's own fields (hw/exit_units.py)
     },
     "noc": {
@@ -94,7 +96,7 @@ TECH_SECTION = "tech"
 # kind none, and no hardware (no memory, buffers, adders or multipliers)
 ABSENT_EXIT_UNIT: dict[str, Any] = {
     "kind": "none", "data_memory_bytes": 0, "input_spike_buffer_bytes": 0, "output_spike_buffer_bytes": 0,
-    "adders": 0, "multipliers": 0, "vmem_bits": 0, **dict.fromkeys(kind_fields()),
+    "adders": 0, "multipliers": 0, "vmem_bits": 0, "prediction": "membrane", **dict.fromkeys(kind_fields()),
 }
 MAX_EXIT_UNIT_TILES = 1  # one exit unit per accelerator is modelled
 
@@ -145,6 +147,7 @@ class ExitUnitCfg:
     adders: int
     multipliers: int
     vmem_bits: int
+    prediction: str
     exp_lut_entries: int | None
     lut_bytes: int | None
     divider_cycles: int | None
@@ -229,6 +232,12 @@ class Arch:
     def has_exit_unit(self) -> bool:
         """False when array.exit_unit_tiles is 0: no exit unit, the output layer (if any) runs on the PEs."""
         return self.array.exit_unit_tiles > 0
+
+    @property
+    def prediction_rule(self) -> str:
+        """The rule behind the hardware prediction: exit_unit.prediction; without an exit tile the output
+        membranes at T as the PEs hold them ('membrane': nobody keeps a running sum)."""
+        return self.exit_unit.prediction if self.has_exit_unit else "membrane"
 
     @property
     def num_tiles(self) -> int:

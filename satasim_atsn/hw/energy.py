@@ -40,6 +40,7 @@ ACTION_COMPONENT = {
     "dram_write_bytes": "dram",
     "exit_accumulations": "exit_unit",
     "exit_updates": "exit_unit",
+    "exit_prediction_adds": "exit_unit",
     "exit_lut_reads": "exit_unit",
     "exit_multiplies": "exit_unit",
     "exit_compares": "exit_unit",
@@ -122,6 +123,7 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     erd, ewr = _sram_scaled(arch, eu.data_memory_bytes, we)
     out["exit_accumulations"] = t.logic("add", we, "energy_pJ") + erd + ewr
     out["exit_updates"] = t.logic("decay_shift_add", we, "energy_pJ") + erd + ewr
+    out["exit_prediction_adds"] = out["exit_accumulations"]  # running sum += membrane: add + read + write
     out["exit_lut_reads"] = _sram_scaled(arch, eu.data_memory_bytes, LUT_WORD_BITS)[0]
     out["exit_multiplies"] = t.logic("mult", we, "energy_pJ")
     out["exit_compares"] = t.logic("compare", we, "energy_pJ")

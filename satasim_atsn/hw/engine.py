@@ -48,6 +48,7 @@ from satasim_atsn.hw import kernels
 from satasim_atsn.hw.energy import ACTIONS
 from satasim_atsn.hw.mapping import Group, GroupInput, Mapping, build_mapping
 from satasim_atsn.hw.results import AcceleratorTotals, RunSummary, SimResult
+from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.trace import Trace
@@ -147,6 +148,9 @@ class _Model:
         unit = arch.exit_unit.unit
         self.decide_cycles = unit.decide_cycles(arch.exit_unit, self.classes)
         self.decide_ops = unit.decide_actions(arch.exit_unit, self.classes)
+        # the running sum of the output membranes behind the prediction (section 7): one add per class and update
+        sums = keeps_running_sum(arch.exit_unit.prediction, workload.layers[-1].get("output_mode", ""))
+        self.sum_adds = self.classes if sums else 0
         self.groups = mapping.groups
         self.producer = {g.name: g.index for g in self.groups}
         self.folds: dict[int, list[_FoldModel]] = {}
@@ -687,6 +691,7 @@ def _exit_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatc
     c = ph.counts[:, gi]
     c[:, A["exit_accumulations"]] += s_in.sum(axis=1) * classes
     c[:, A["exit_updates"]] += bt.active_count.sum(axis=1) * classes
+    c[:, A["exit_prediction_adds"]] += bt.active_count.sum(axis=1) * model.sum_adds
     c[:, A["spike_glb_read_bytes"]] += s_in.sum(axis=1) * model.sb
     c[:, A["noc_byte_hops"]] += s_in.sum(axis=1) * model.sb * model.mapping.exit_hops
 
@@ -1077,7 +1082,7 @@ def simulate(
     def batches():
         for lo in range(0, count, chunk):
             n = min(chunk, count - lo)
-            trace = functional_trace(workload, policy, policy_name, start + lo, n)
+            trace = functional_trace(workload, policy, policy_name, start + lo, n, arch.prediction_rule)
             pred[lo : lo + n] = trace.pred
             pred_hw[lo : lo + n] = trace.pred_hw
             if trace.labels is None:

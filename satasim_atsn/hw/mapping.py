@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from satasim_atsn.errors import MappingError
+from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.workload.format import Workload, is_spiking, weight_shape
 
 
@@ -213,7 +214,8 @@ def build_mapping(arch, workload: Workload) -> Mapping:
     total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
     weights_resident = total_weight_bytes <= int(arch.global_buffers.weight.bytes)
     classes = workload.num_classes
-    need = _exit_memory_bytes(arch, classes) if groups[-1].kind == "exit" else 0
+    need = _exit_memory_bytes(arch, classes, workload.layers[-1].get("output_mode", "")) \
+        if groups[-1].kind == "exit" else 0
     pe_ids = np.arange(num_pes, dtype=np.int64)
     pe_hops = pe_ids // cols + pe_ids % cols
     return Mapping(
@@ -247,15 +249,17 @@ def _check_exit_rule(arch, workload: Workload) -> None:
                     "use a fixed-T architecture (kind: conventional, exit_unit.kind: none) or add an output layer")
 
 
-def _exit_memory_bytes(arch, classes: int) -> int:
-    """Bytes the exit unit holds: the output membranes and its lookup table (raises if they do not fit)."""
+def _exit_memory_bytes(arch, classes: int, output_mode: str) -> int:
+    """Bytes the exit unit holds: the output membranes, their running sums and its table (raises if they do not fit)."""
     lut_bytes = arch.exit_unit.unit.table_bytes(arch.exit_unit)
-    need = math.ceil(classes * int(arch.exit_unit.vmem_bits) / 8) + lut_bytes
+    words = 2 * classes if keeps_running_sum(arch.exit_unit.prediction, output_mode) else classes
+    need = math.ceil(words * int(arch.exit_unit.vmem_bits) / 8) + lut_bytes
     if need > int(arch.exit_unit.data_memory_bytes):
         raise _fail(
             arch,
             "exit_unit.data_memory_bytes",
-            f"{arch.exit_unit.data_memory_bytes} B cannot hold {classes} output membranes and a {lut_bytes} B table"
+            f"{arch.exit_unit.data_memory_bytes} B cannot hold {classes} output membranes"
+            f"{' and their running sums' if words > classes else ''} and a {lut_bytes} B table"
             f" ({need} B needed)",
             f"raise it to at least {need}",
         )

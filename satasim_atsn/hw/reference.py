@@ -54,6 +54,7 @@ import numpy as np
 from satasim_atsn.errors import MappingError
 from satasim_atsn.hw.energy import ACTIONS  # the counter names only (no timing)
 from satasim_atsn.hw.mapping import Fold, Group, GroupInput, Mapping, build_mapping
+from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.trace import Trace
@@ -261,6 +262,7 @@ class _Static:
         self.mapping = mapping
         self.trace = trace
         self.T = workload.timesteps
+        self.output_mode = workload.layers[-1].get("output_mode", "")
         self.C = workload.num_classes
         rows, cols = int(arch.array.rows), int(arch.array.cols)
         self.rows, self.cols = rows, cols
@@ -555,6 +557,8 @@ class _Accelerator:
         self.exit_stall_input += unit.stall_input
         act["exit_accumulations"] += unit.accumulations
         act["exit_updates"] += unit.updates
+        if keeps_running_sum(eu.prediction, st.output_mode):  # the prediction's running sum: one add per update
+            act["exit_prediction_adds"] += unit.updates
         act["spike_glb_read_bytes"] += s_in * st.sb
         act["noc_byte_hops"] += st.sb * st.exit_hops * unit.in_pushes
         # decide (skipped at t = T)
@@ -645,7 +649,8 @@ def simulate_reference(arch, workload: Workload, images: int | None = None, star
     if images is None:
         images = workload.num_images - start
     mapping = build_mapping(arch, workload)
-    trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, start, images)
+    trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, start, images,
+                             arch.prediction_rule)
     static = _Static(arch, workload, mapping, trace)
     sim = _Reference(static, images, int(arch.images_per_batch), int(arch.accelerators))
     total = sim.run()

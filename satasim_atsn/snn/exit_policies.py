@@ -99,6 +99,27 @@ def mean_softmax_argmax(logits: np.ndarray, exit_t: np.ndarray) -> np.ndarray:
     return pred
 
 
+#: how an exit unit turns its integer output membranes into a prediction (docs/microarchitecture.md section 7):
+#: ``membrane_sum`` = argmax of the running sum of the output membranes over t <= exit (for a non-reset
+#: ``membrane`` output layer: argmax of the geometric mean of the softmaxes, the closest integer rule to eq. 10;
+#: for an ``accumulate`` output layer the membrane already is the running sum, eq. 5); ``membrane`` = argmax
+#: of the output membrane at the exit step alone.
+PREDICTION_RULES = ("membrane_sum", "membrane")
+
+
+def keeps_running_sum(rule: str, output_mode: str) -> bool:
+    """True when the unit must keep a running sum of the output membranes (C extra words and adds)."""
+    return rule == "membrane_sum" and output_mode == "membrane"
+
+
+def hardware_predictions(out_membrane: np.ndarray, exit_t: np.ndarray, output_mode: str, rule: str) -> np.ndarray:
+    """The exit unit's integer prediction at each image's exit step from output membranes [N, T, C]."""
+    rows = np.arange(out_membrane.shape[0])
+    if keeps_running_sum(rule, output_mode):
+        return np.cumsum(out_membrane.astype(np.int64), axis=1)[rows, exit_t - 1].argmax(axis=-1)
+    return out_membrane[rows, exit_t - 1].argmax(axis=-1)
+
+
 ATSN_FRAC_BITS = 20
 # exp table words hold values up to 1.0 in ATSN_FRAC_BITS fraction bits: 21 bits -> 3 bytes
 LUT_WORD_BYTES = (ATSN_FRAC_BITS + 1 + 7) // 8

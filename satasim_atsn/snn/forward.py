@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy, mean_softmax_argmax
+from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy, hardware_predictions, mean_softmax_argmax
 from satasim_atsn.snn.kernels import gemm_rows_lif, im2col_into, window_coverage
 from satasim_atsn.snn.neurons import decay, lif_step, output_step
 from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
@@ -324,11 +324,13 @@ def run_forward(
     batch_size: int = 256,
     start: int = 0,
     count: int | None = None,
+    prediction: str = "membrane_sum",
 ) -> ForwardResult:
     """Run the integer network on inputs ``x`` (default: the workload's own, from ``start``).
 
     With a policy, images leave the batch at their exit step (the policy sees logits, and the
-    hardware ATSN rule sees integer membranes). Without one, all T timesteps run.
+    hardware ATSN rule sees integer membranes). Without one, all T timesteps run. ``prediction``
+    is the exit unit's rule for ``pred_hw`` (exit_policies.PREDICTION_RULES).
     """
     net = QuantisedNetwork(workload)
     if not net.has_output and policy is not None and not isinstance(policy, FixedPolicy):
@@ -349,7 +351,7 @@ def run_forward(
         for observer in _OBSERVERS:
             observer(hi - lo)
     exit_t = tally.exit_t
-    out_membrane, logits, pred, pred_hw = _exit_outputs(net, tally.out_membrane, exit_t, scale_t)
+    out_membrane, logits, pred, pred_hw = _exit_outputs(net, tally.out_membrane, exit_t, scale_t, prediction)
     return ForwardResult(
         out_membrane=out_membrane,
         logits=logits,
@@ -444,7 +446,7 @@ def _forward_batch(net: QuantisedNetwork, policy: ExitPolicy, x: np.ndarray, lo:
 
 
 def _exit_outputs(net: QuantisedNetwork, out_membrane: np.ndarray, exit_t: np.ndarray,
-                  scale_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  scale_t: np.ndarray, prediction: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Output membranes and logits held after each exit, and the predictions (float rule, hardware rule)."""
     T = net.T
     n_total = out_membrane.shape[0]
@@ -460,7 +462,7 @@ def _exit_outputs(net: QuantisedNetwork, out_membrane: np.ndarray, exit_t: np.nd
         pred = mean_softmax_argmax(logits, exit_t)  # eq. 10: argmax of the running mean
     else:
         pred = at_exit.argmax(axis=-1)  # eq. 5: argmax of the mean output; spike counts: the most spikes
-    pred_hw = out_membrane[rows, exit_t - 1].argmax(axis=-1)
+    pred_hw = hardware_predictions(out_membrane, exit_t, net.mode, prediction)
     return out_membrane, logits, pred, pred_hw
 
 

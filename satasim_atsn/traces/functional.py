@@ -9,12 +9,16 @@ from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.trace import Trace
 
 
-def functional_trace(workload: Workload, policy: ExitPolicy, policy_name: str, start: int, count: int) -> Trace:
-    """The trace of images [start, start+count) under ``policy`` (``policy_name`` picks a statistical histogram)."""
+def functional_trace(workload: Workload, policy: ExitPolicy, policy_name: str, start: int, count: int,
+                     prediction: str = "membrane_sum") -> Trace:
+    """The trace of images [start, start+count) under ``policy`` (``policy_name`` picks a statistical histogram).
+
+    ``prediction`` is the exit unit's prediction rule (exit_policies.PREDICTION_RULES).
+    """
     if workload.is_statistical:
         return draw_trace(workload, policy_name, start, count)
     x = workload.inputs(start, start + count)
-    result = run_forward(workload, x, policy=policy, record_spikes=True)
+    result = run_forward(workload, x, policy=policy, record_spikes=True, prediction=prediction)
     labels = workload.labels()
     return Trace(
         start=start,
