@@ -275,3 +275,13 @@ def test_commands_that_need_an_output_layer_say_so(tmp_path):
         full_run(tmp_path / "w.npz")
     with pytest.raises(WorkloadError, match=r"no output layer"):
         evaluate_workload(random_workload(7, images=2, output_layer=False))
+
+
+def test_without_an_exit_tile_the_prediction_is_the_membranes_at_t():
+    """Nobody keeps a running sum of the output membranes on the PEs: pred_hw is the argmax at T."""
+    workload = random_workload(4, images=4, size=4, output_mode="membrane")
+    arch = _arch(2, 2, 0)
+    assert arch.prediction_rule == "membrane" and _arch(2, 2, 1).prediction_rule == arch.exit_unit.prediction
+    result = _counters(arch, workload, 4)
+    assert (result.pred_hw == run_forward(workload).out_membrane[:, -1].argmax(axis=1)).all()
+    assert result.totals["exit_prediction_adds"] == 0
