@@ -12,5 +12,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if run and (run["default"] or run["slow"]):
         terminalreporter.write_line(
             f"engine-vs-reference cases compared: {run['default']} default + {run['slow']} slow "
-            f"= {run['default'] + run['slow']} (README: {module.DEFAULT_CASES} + {module.SLOW_CASES})"
+            f"= {run['default'] + run['slow']} (README: {module.DEFAULT_CASES} + {module.SLOW_CASES}); default cases "
+            f"without an exit tile {run.get('no_exit_tile', 0)}, "
+            f"without an output layer {run.get('no_output_layer', 0)}"
         )

@@ -101,6 +101,10 @@ def test_unknown_top_key_suggests(tmp_path):
     ("dram.energy_table_entry=dram_sata_sim", r"dram.energy_table_entry: .*renamed.*; use dram_array_only_cacti"),
     ("dram.energy_table_entry=regfile", r"not a DRAM part .*valid: dram_array_only_cacti, dram_ddr4, dram_hbm2"),
     ("technology=28mn", r"technology: .*no shipped technology table named '28mn'; did you mean '28nm'"),
+    ("array.exit_unit_tiles=0", r"array.exit_unit_tiles: 0 leaves no tile for the at unit \(exit_unit.kind: at\); "
+                                r"set array.exit_unit_tiles: 1, or kind: conventional with exit_unit.kind: none"),
+    ("array.exit_unit_tiles=3", r"array.exit_unit_tiles: 3 exit units per accelerator are not modelled"),
+    ("array.exit_unit_tiles=-1", r"array.exit_unit_tiles: must be >= 0, got -1"),
 ])
 def test_bad_values(override, pattern):
     with pytest.raises(ArchError, match=pattern):

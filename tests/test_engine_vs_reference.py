@@ -1,7 +1,9 @@
 """The fast engine and the literal reference agree exactly on every counter of docs/microarchitecture.md section 9.
 
 Each case draws a small random network and inputs (``random_workload``) and a small random
-architecture: 1-4 x 1-4 arrays, every exit-unit kind, PE input buffers of 1-4 spikes in most cases
+architecture: 1-4 x 1-4 arrays, every exit-unit kind, fixed-T arrays without an exit tile (the
+output layer on the PEs; the exit_unit section sometimes omitted) and, on fixed-T arrays,
+networks without an output layer (a spiking last layer), PE input buffers of 1-4 spikes in most cases
 (head-of-line blocking on the multicast stream) and 2-16 B otherwise, links of 1-16 spikes, PE
 memories small enough to fold and spill membranes, weight buffers small enough to stream
 weights, tiny output buffers (spike spills), 1-3 adders, multi-cycle analog ADC fires, 1-3
@@ -35,7 +37,7 @@ LARGER_CASES = 200  # slow: 8x8 inputs, up to 6 channels
 SWEEP_CASES = 2000  # slow: seeded random cases
 DEFAULT_CASES = HYPOTHESIS_CASES + STATISTICAL_CASES
 SLOW_CASES = LARGER_CASES + SWEEP_CASES
-RUN = {"default": 0, "slow": 0}  # cases compared in this session
+RUN = {"default": 0, "slow": 0, "no_exit_tile": 0, "no_output_layer": 0}  # cases compared in this session
 
 BASE = {
     "name": "random-small",
@@ -120,7 +122,7 @@ def neuron_weight_bytes(workload) -> int:
 
     most = 1
     for ly in workload.layers:
-        if ly["type"] in ("conv", "linear") and ly.get("spiking", True):
+        if ly["type"] in ("conv", "linear", "output") and ly.get("spiking", True):  # output: on the PEs without a tile
             most = max(most, fan(ly))
         elif ly["type"] == "add":
             most = max(most, sum(fan(by_name[s]) for s in ly["inputs"]
@@ -132,13 +134,17 @@ def arch_from_picks(pick, workload) -> dict:
     """A small random architecture (a raw YAML mapping) for ``workload``; every field comes from ``pick``."""
     raw = copy.deepcopy(BASE)
     kind = pick.choice(["conventional", "dtsnn", "atsn"])
+    if not workload.has_output:  # a spiking last layer: its spike counts are the output, fixed T (section 11)
+        kind = "conventional"
     raw["kind"] = kind
+    # a fixed-T array may have no exit tile (the output layer runs on the PEs): half of them
+    tiles = pick.choice([1, 0]) if kind == "conventional" else 1
     sb = pick.choice([1, 2, 2, 2])
     raw["spike_address_bytes"] = sb
     rows, cols = pick.integer(1, 5), pick.integer(1, 5)
-    if rows * cols < 2:
+    if rows * cols < 1 + tiles:
         cols = 2
-    raw["array"] = {"rows": rows, "cols": cols, "exit_unit_tiles": 1}
+    raw["array"] = {"rows": rows, "cols": cols, "exit_unit_tiles": tiles}
     raw["accelerators"] = pick.integer(1, 4)
     raw["images_per_batch"] = pick.integer(1, 4)
     pe = raw["pe"]
@@ -174,6 +180,8 @@ def arch_from_picks(pick, workload) -> dict:
     else:
         eu.update(kind="none", multipliers=0)
     raw["exit_unit"] = eu
+    if tiles == 0 and pick.uniform() < 0.5:  # without an exit tile the exit_unit section may be left out
+        del raw["exit_unit"]
     raw["noc"] = {"topology": "mesh", "link_bytes_per_cycle": pick.choice([sb, 2, 4, 8, 16]),
                   "hop_cycles": pick.integer(0, 4)}
     raw["noc"]["link_bytes_per_cycle"] = max(raw["noc"]["link_bytes_per_cycle"], sb)
@@ -202,7 +210,10 @@ def random_case(seed: int):
     """(arch, workload, images) of one random case."""
     rng = np.random.default_rng(20_000 + seed)
     images = int(rng.integers(1, 5))
-    workload = random_workload(seed, images=images, max_channels=4, size=int(rng.choice([4, 6])))
+    size = int(rng.choice([4, 6]))
+    # a network that ends in a spiking layer (no output layer) runs on a fixed-T architecture: 1 case in 6
+    output_layer = bool(rng.random() >= 1 / 6)
+    workload = random_workload(seed, images=images, max_channels=4, size=size, output_layer=output_layer)
     arch = build_arch(random_arch_dict(seed, workload), where=f"<random arch {seed}>")
     return arch, workload, images
 
@@ -239,6 +250,9 @@ def compare(arch, workload, images: int, label: str, slow: bool = False) -> None
     engine_spikes = {g["name"]: g["counts"]["pe_spikes_out"] for g in result.layers if g["kind"] == "pe"}
     assert engine_spikes == {name: sum(v) for name, v in ref["pe_output_spikes"].items()}, label
     RUN["slow" if slow else "default"] += 1
+    if not slow:
+        RUN["no_exit_tile"] += int(arch.array.exit_unit_tiles == 0)
+        RUN["no_output_layer"] += int(not workload.has_output)
 
 
 def check_case(seed: int, slow: bool = False) -> None:
@@ -253,10 +267,13 @@ def hypothesis_cases(draw):
     seed = draw(hst.integers(0, 2**31 - 1))
     images = draw(hst.integers(1, 4))
     size = draw(hst.sampled_from([4, 6]))
-    workload = random_workload(seed, images=images, max_channels=4, size=size)
+    # a network that ends in a spiking layer (no output layer) runs on a fixed-T architecture: 1 case in 6
+    output_layer = draw(hst.sampled_from([True, True, True, True, True, False]))
+    workload = random_workload(seed, images=images, max_channels=4, size=size, output_layer=output_layer)
     raw = arch_from_picks(_HypothesisPicks(draw), workload)
     arch = build_arch(raw, where="<hypothesis arch>")
-    return arch, workload, images, f"network seed {seed}, {images} images, size {size}, arch {raw}"
+    return (arch, workload, images,
+            f"network seed {seed}, {images} images, size {size}, output layer {output_layer}, arch {raw}")
 
 
 @settings(max_examples=HYPOTHESIS_CASES, derandomize=True, database=None, deadline=None,
@@ -285,9 +302,10 @@ def test_engine_matches_reference_larger_networks(block: int) -> None:
     """8x8 inputs and up to 6 channels: more folds, more spikes (about 0.3 s per case in the reference)."""
     per_block = LARGER_CASES // 4
     for seed in range(5000 + block * per_block, 5000 + (block + 1) * per_block):
-        workload = random_workload(seed, images=3, size=8)
+        output_layer = seed % 6 != 0
+        workload = random_workload(seed, images=3, size=8, output_layer=output_layer)
         arch = build_arch(random_arch_dict(seed, workload), where=f"<random arch {seed}>")
-        compare(arch, workload, 3, f"seed {seed} (8x8)", slow=True)
+        compare(arch, workload, 3, f"seed {seed} (8x8, output layer {output_layer})", slow=True)
 
 
 def test_comparison_detects_a_one_cycle_change() -> None:

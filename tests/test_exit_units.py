@@ -51,3 +51,13 @@ def test_table_bytes_and_policy_names():
     at = load_arch(ARCHS / SHIPPED["at"])
     assert EXIT_UNITS["at"].table_bytes(at.exit_unit) == at.exit_unit.exp_lut_entries * 3
     assert {k: u.policy_name for k, u in EXIT_UNITS.items()} == {"at": "atsn", "dt": "dtsnn", "none": "fixed"}
+
+
+@pytest.mark.parametrize("kind", sorted(SHIPPED))
+def test_a_unit_decides_exactly_when_the_reference_has_a_decision(kind):
+    """``decides`` (needs its own tile and an output layer, docs/microarchitecture.md section 11) follows the
+    decision the reference writes out, and only a unit that never decides runs without an exit tile."""
+    unit = EXIT_UNITS[kind]
+    assert unit.decides == (reference.DECIDE[kind] is not None)
+    arch = load_arch(ARCHS / SHIPPED[kind], [] if unit.decides else ["array.exit_unit_tiles=0"])
+    assert arch.has_exit_unit == unit.decides

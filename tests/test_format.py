@@ -281,8 +281,8 @@ def test_layer_graph_errors(tmp_path):
     _layers(w)[0]["out_shape"] = [99, 1, 1]
     cases.append((w, "out_shape"))
     w = copy.deepcopy(wl)
-    w.meta["layers"] = _layers(w)[:-1]
-    cases.append((w, "last layer must be of type output"))
+    w.meta["layers"] = _layers(w)[:-1]  # ends in a spiking map: its neurons must be the classes
+    cases.append((w, "but the network ends in the spiking layer"))
     w = copy.deepcopy(wl)
     w.meta["layers"] = []
     cases.append((w, "missing or empty"))

@@ -723,6 +723,42 @@ def test_regressions_found_by_fuzzing(scratch, name):
         expect_user_error("regression", args, [out, base / "out"])
 
 
+def _arch_named(name: str, **changes) -> str:
+    raw = yaml.safe_load((ROOT / "archs" / f"{name}.yaml").read_text())
+    raw["technology"] = str(TECH)
+    for path, value in changes.items():
+        _set(raw, tuple(path.split("__")), value)
+    return yaml.safe_dump(raw)
+
+
+# arrays without an exit tile and networks without an output layer (docs/microarchitecture.md section 11)
+ANY_ARRAY = {
+    "no-exit-tile-with-at-unit": ("atsn16x16", {"array__exit_unit_tiles": 0}, "tiny.npz",
+                                  "array.exit_unit_tiles: 0 leaves no tile for the at unit"),
+    "no-exit-tile-with-dt-unit": ("dtsnn16x16", {"array__exit_unit_tiles": 0}, "tiny.npz",
+                                  "array.exit_unit_tiles: 0 leaves no tile for the dt unit"),
+    "two-exit-tiles": ("conventional16x16", {"array__exit_unit_tiles": 2}, "tiny.npz",
+                       "array.exit_unit_tiles: 2 exit units per accelerator are not modelled"),
+    "spiking-output-on-at-unit": ("atsn16x16", {}, "spiking_out.npz", "exit_unit.kind: the at exit rule needs an "
+                                  "output layer"),
+    "spiking-output-on-dt-unit": ("dtsnn16x16", {"array__exit_unit_tiles": 1}, "spiking_out.npz",
+                                  "exit_unit.kind: the dt exit rule needs an output layer"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ANY_ARRAY))
+def test_any_array_bad_inputs(scratch, tmp_path, name):
+    arch, changes, workload, needle = ANY_ARRAY[name]
+    if not (scratch / "spiking_out.npz").exists():
+        write_workload(scratch / "spiking_out.npz", random_workload(3, images=2, timesteps=2, output_layer=False))
+    target = tmp_path / "a.yaml"
+    target.write_text(_arch_named(arch, **changes))
+    out = tmp_path / "out.json"
+    err = expect_user_error("regression", ["run", str(target), str(scratch / workload), "--images", "1", "--json",
+                                           str(out)], [out])
+    assert needle in err, err
+
+
 def test_regression_csv_failure_leaves_no_json(scratch, tmp_path):
     """--csv into a file path failed after --json had been written, leaving a partial output."""
     blocker = tmp_path / "file"

@@ -169,19 +169,33 @@ def test_layers_listed_out_of_order_run_in_dependency_order(tmp_path):
     assert [ly["name"] for ly in net.layers] == ["conv1", "pool1", "blk_b", "join", "flat", "fc1", "fc"]
 
 
-def test_a_network_ending_in_a_spiking_layer_is_described_and_refused_clearly(tmp_path, capsys):
+def test_a_network_ending_in_a_spiking_layer_builds_with_its_neurons_as_classes(tmp_path, capsys):
     from satasim_atsn.cli import main
+    from satasim_atsn.workload.format import read_workload
 
-    path = _write(tmp_path, MY_NET.replace("  - {name: fc, type: output}\n", ""))
+    text = MY_NET.replace("  - {name: fc, type: output}\n", "")
+    path = _write(tmp_path, text)
+    with pytest.raises(WorkloadError, match=r"num_classes: is 10 but the network ends in the spiking layer 'fc1' "
+                                            r"of 32 neurons"):
+        load_network(path)
+    path = _write(tmp_path, "\n".join(line for line in text.splitlines() if not line.startswith("num_classes")))
     net = load_network(path)
     assert not net.has_output and net.build()[-1]["out_shape"] == [32]
     with pytest.raises(SystemExit) as exc:
-        main(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "4",
+        main(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "4", "--num-images", "3",
               "-o", str(tmp_path / "o.npz")])
+    assert exc.value.code == 0
+    built = read_workload(tmp_path / "o.npz")
+    assert built.num_classes == 32 and not built.has_output and "exit_hist/fixed" in built.arrays
+    assert [k for k in built.arrays if k.startswith("exit_hist/")] == ["exit_hist/fixed"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:  # an exit rule needs an output layer
+        main(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "4",
+              "--exit-mean", "atsn=2", "-o", str(tmp_path / "p.npz")])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and len(err.strip().splitlines()) == 1
-    assert "ends in the spiking layer 'fc1'" in err and "cannot run a spiking-output network yet" in err
-    assert not (tmp_path / "o.npz").exists()
+    assert "ends in the spiking layer 'fc1'" in err and "the atsn exit rule needs an output layer" in err
+    assert not (tmp_path / "p.npz").exists()
 
 
 def _sub(old: str, new: str, count: int = -1) -> str:

@@ -44,7 +44,7 @@ SCHEMA: dict[str, Any] = {
     "array": {
         "rows": ("int", REQUIRED, (1, 1024)),
         "cols": ("int", REQUIRED, (1, 1024)),
-        "exit_unit_tiles": ("int", 1, (1, 1)),
+        "exit_unit_tiles": ("int", 1, (0, None)),  # 0: no exit unit, the output layer runs on the PEs
     },
     "pe": {
         "input_spike_buffer_bytes": ("int", REQUIRED, _BYTES),
@@ -93,6 +93,14 @@ SCHEMA: dict[str, Any] = {
 # the optional section whose keys are technology-table entries (``tech.<entry>: value`` replaces that
 # entry's value; validated against the loaded table, so it is not part of SCHEMA)
 TECH_SECTION = "tech"
+
+# the exit unit of an array without an exit tile (array.exit_unit_tiles: 0, exit_unit section omitted):
+# kind none, and no hardware (no memory, buffers, adders or multipliers)
+ABSENT_EXIT_UNIT: dict[str, Any] = {
+    "kind": "none", "data_memory_bytes": 0, "input_spike_buffer_bytes": 0, "output_spike_buffer_bytes": 0,
+    "adders": 0, "multipliers": 0, "vmem_bits": 0, "prediction": "membrane", **dict.fromkeys(kind_fields()),
+}
+MAX_EXIT_UNIT_TILES = 1  # one exit unit per accelerator is modelled
 
 # fields that only make sense for one setting of another field
 ADC_FIELDS = ("adc_bits", "adc_cycles_per_conversion")
@@ -224,6 +232,17 @@ class Arch:
         return self.array.rows * self.array.cols - self.array.exit_unit_tiles
 
     @property
+    def has_exit_unit(self) -> bool:
+        """False when array.exit_unit_tiles is 0: no exit unit, the output layer (if any) runs on the PEs."""
+        return self.array.exit_unit_tiles > 0
+
+    @property
+    def prediction_rule(self) -> str:
+        """The rule behind the hardware prediction: exit_unit.prediction; without an exit tile the output
+        membranes at T as the PEs hold them ('membrane': nobody keeps a running sum)."""
+        return self.exit_unit.prediction if self.has_exit_unit else "membrane"
+
+    @property
     def num_tiles(self) -> int:
         """Tiles (PEs + exit units) per accelerator."""
         return self.array.rows * self.array.cols
@@ -302,7 +321,7 @@ def _check_section(where: str, prefix: str, raw: Any, schema: dict) -> dict:
                            f"write '{name}:' followed by indented 'key: value' lines" if name else None)
     for key in raw:
         if key not in schema:
-            options = list(schema) + ([TECH_SECTION] if schema is SCHEMA else [])
+            options = list(schema) + ([TECH_SECTION] if prefix == "" else [])
             raise ArchError.at(where, f"{prefix}{key}", "unknown key", _suggest(key, options))
     out: dict[str, Any] = {}
     for key, spec in schema.items():
@@ -344,7 +363,8 @@ def _cross_checks(where: str, cfg: dict) -> None:
         raise ArchError.at(where, "noc.link_bytes_per_cycle",
                            f"{cfg['noc']['link_bytes_per_cycle']} B is narrower than one spike address ({sb} B)",
                            f"make it >= spike_address_bytes ({sb})")
-    for unit in ("pe", "exit_unit"):
+    tiles = cfg["array"]["exit_unit_tiles"]
+    for unit in ("pe", "exit_unit") if tiles else ("pe",):  # with 0 tiles the exit unit is no hardware
         for buf in ("input_spike_buffer_bytes", "output_spike_buffer_bytes"):
             if cfg[unit][buf] < sb:
                 raise ArchError.at(where, f"{unit}.{buf}", f"{cfg[unit][buf]} B cannot hold one {sb}-byte spike",
@@ -368,6 +388,7 @@ def _cross_checks(where: str, cfg: dict) -> None:
                                    f"remove it (or --set pe.{f}=null), or set pe.accumulation: analog")
     eu = cfg["exit_unit"]
     want = ACCELERATOR_EXIT_KIND[cfg["kind"]]
+    _check_exit_tiles(where, tiles, eu["kind"], want)
     if eu["kind"] != want:
         raise ArchError.at(where, "exit_unit.kind", f"a {cfg['kind']} accelerator has exit unit kind "
                            f"{shown(want)}, got {shown(eu['kind'])}", f"set exit_unit.kind: {want} or change 'kind'")
@@ -380,6 +401,25 @@ def _cross_checks(where: str, cfg: dict) -> None:
                 raise ArchError.at(where, f"exit_unit.{f}", f"only meaningful for exit unit kind {shown(kind)}, "
                                    f"this one is {shown(eu['kind'])}", f"remove it (or --set exit_unit.{f}=null)")
     EXIT_UNITS[eu["kind"]].validate(where, eu)
+
+
+def _check_exit_tiles(where: str, tiles: int, kind: str, want: str) -> None:
+    """At most one exit tile; with none, no exit unit kind that decides (the run is fixed-T)."""
+    if tiles > MAX_EXIT_UNIT_TILES:
+        raise ArchError.at(where, "array.exit_unit_tiles", f"{tiles} exit units per accelerator are not modelled",
+                           "use 1 (an exit unit) or 0 (the output layer runs on the PEs)")
+    needed = kind if EXIT_UNITS[kind].decides else want
+    if tiles == 0 and EXIT_UNITS[needed].decides:
+        raise ArchError.at(where, "array.exit_unit_tiles",
+                           f"0 leaves no tile for the {needed} unit (exit_unit.kind: {needed})",
+                           "set array.exit_unit_tiles: 1, or kind: conventional with exit_unit.kind: none")
+
+
+def _exit_unit_omitted(raw: dict) -> bool:
+    """True when the exit_unit section may be left out: it is, and array.exit_unit_tiles is 0."""
+    array = raw.get("array")
+    tiles = array.get("exit_unit_tiles") if isinstance(array, dict) else None
+    return "exit_unit" not in raw and not isinstance(tiles, bool) and isinstance(tiles, (int, float)) and tiles == 0
 
 
 def _schema_at(path: list[str]) -> Any:
@@ -502,7 +542,12 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
     if not isinstance(tech_values, dict):
         raise ArchError.at(where, TECH_SECTION, f"must be a mapping of table entries, got {shown(tech_values)}",
                            "write 'tech:' followed by indented 'entry_name: value' lines")
-    cfg = _check_section(where, "", {k: v for k, v in raw.items() if k != TECH_SECTION}, SCHEMA)
+    body = {k: v for k, v in raw.items() if k != TECH_SECTION}
+    if _exit_unit_omitted(body):  # no exit tile and no exit_unit section: an exit unit of kind none, no hardware
+        cfg = _check_section(where, "", body, {k: v for k, v in SCHEMA.items() if k != "exit_unit"})
+        cfg["exit_unit"] = dict(ABSENT_EXIT_UNIT)
+    else:
+        cfg = _check_section(where, "", body, SCHEMA)
     _cross_checks(where, cfg)
     try:
         tech = load_tech(cfg["technology"], base_dir=base_dir)

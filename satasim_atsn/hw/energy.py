@@ -134,13 +134,16 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     # DRAM
     dram_bit = t.value(f"{arch.dram.energy_table_entry}_energy_pJ_per_bit")
     out["dram_read_bytes"] = out["dram_write_bytes"] = 8 * dram_bit
+    if not arch.has_exit_unit:  # no exit tile: no exit-unit action ever happens (the output layer is on the PEs)
+        out.update(dict.fromkeys((a for a in ACTIONS if ACTION_COMPONENT[a] == "exit_unit"), 0.0))
+        return out
     # exit unit: accumulate/update read and write one membrane of its data memory; an accumulation also
     # reads its int8 weight from that memory (docs/microarchitecture.md section 7)
     erd, ewr = _sram_scaled(arch, eu.data_memory_bytes, we)
     weight_read = _sram_scaled(arch, eu.data_memory_bytes, 8)[0]
     out["exit_accumulations"] = t.logic("add", we, "energy_pJ") + erd + ewr + weight_read
     out["exit_updates"] = t.logic("decay_shift_add", we, "energy_pJ") + erd + ewr
-    out["exit_prediction_adds"] = out["exit_accumulations"]  # running sum += membrane: add + read + write
+    out["exit_prediction_adds"] = t.logic("add", we, "energy_pJ") + erd + ewr  # running sum += membrane (no weight)
     out["exit_lut_reads"] = _sram_scaled(arch, eu.data_memory_bytes, LUT_WORD_BITS)[0]
     out["exit_multiplies"] = t.logic("mult", we, "energy_pJ")
     out["exit_compares"] = t.logic("compare", we, "energy_pJ")
@@ -165,10 +168,13 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
         per_pe += pe.adders * t.logic("add", w, quantity)
         per_pe += t.logic("decay_shift_add" if pe.decay == "shift_add" else "mult", w, quantity)
     buffer_bits = 8 * (arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
-                       + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes)
-    exit_unit = (getattr(t.sram("sram64", eu.data_memory_bytes), quantity) + eu.adders * t.logic("add", we, quantity)
-                 + eu.multipliers * t.logic("mult", we, quantity) + t.logic("compare", we, quantity))
-    exit_unit += eu.unit.extra_instances(t, quantity)
+                       + _exit_buffer_bytes(arch))
+    exit_unit = 0.0  # no exit tile: no exit unit (an exit_unit section, if given, describes no hardware)
+    if arch.has_exit_unit:
+        exit_unit = (getattr(t.sram("sram64", eu.data_memory_bytes), quantity)
+                     + eu.adders * t.logic("add", we, quantity)
+                     + eu.multipliers * t.logic("mult", we, quantity) + t.logic("compare", we, quantity))
+        exit_unit += eu.unit.extra_instances(t, quantity)
     if quantity == "area_um2":
         adc = arch.num_pes * t.adc_area_um2(pe.adc_bits) if analog else 0.0
     else:
@@ -186,6 +192,12 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
                              for b in (gb.weight, gb.input, gb.output)),
         "dram": 0.0,  # off chip: no area; its background power is the shared DRAM's (dram_background)
     }
+
+
+def _exit_buffer_bytes(arch: Arch) -> int:
+    """Spike-buffer bytes of the exit unit (0 without an exit tile)."""
+    eu = arch.exit_unit
+    return eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes if arch.has_exit_unit else 0
 
 
 def dram_channels(arch: Arch) -> int:
@@ -230,9 +242,9 @@ def memory_bytes(arch: Arch) -> dict[str, int]:
     out = {
         "pe_data_memory": arch.num_pes * pe.data_memory_bytes,
         "pe_weight_memory": arch.num_pes * pe.weight_memory_bytes,
-        "exit_unit_memory": eu.data_memory_bytes,
+        "exit_unit_memory": eu.data_memory_bytes if arch.has_exit_unit else 0,
         "spike_buffers": arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
-        + eu.input_spike_buffer_bytes + eu.output_spike_buffer_bytes,
+        + _exit_buffer_bytes(arch),
         "global_buffers": sum(b.bytes * b.banks for b in (gb.weight, gb.input, gb.output)),
     }
     out["total"] = sum(out.values())

@@ -145,7 +145,7 @@ class _Model:
         self.out_bytes = int(arch.global_buffers.output.bytes)
         self.vmem_bits = int(arch.pe.vmem_bits)
         self.mesh_hops = mapping.rows + mapping.cols - 2
-        self.exit_cost = -(-self.classes // int(arch.exit_unit.adders))
+        self.exit_cost = -(-self.classes // max(1, int(arch.exit_unit.adders)))  # 0 adders: no exit unit
         unit = arch.exit_unit.unit
         self.decide_cycles = unit.decide_cycles(arch.exit_unit, self.classes)
         self.decide_ops = unit.decide_actions(arch.exit_unit, self.classes)
@@ -158,9 +158,8 @@ class _Model:
         for g in self.groups:
             if g.kind == "pe":
                 self.folds[g.index] = [self._fold_model(g, f) for f in g.folds]
-        ex = mapping.exit_group
-        self.exit_weight_bytes = ex.weight_bytes
-        self.exit_input = ex.inputs[0]
+        ex = mapping.exit_group  # None: no exit tile or no output layer (images finish after the last group)
+        self.exit_weight_bytes = ex.weight_bytes if ex is not None else 0
 
     def _fold_model(self, group: Group, fold) -> _FoldModel:
         pe_neurons = fold.pe_neurons.astype(np.int64)
@@ -344,10 +343,12 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
             sin_bytes[0::T] += image_cache[spec.source][1]
         else:
             sin_bytes += maps.totals(spec.source) * model.sb
-    # output spikes per PE block (all folds at once)
-    out_flat = maps.flat(group.name)
+    # output spikes per PE block (all folds at once); the output layer on the PEs emits none
     offsets = np.concatenate([group.folds[0].pe_offsets[:1]] + [f.pe_offsets[1:] for f in group.folds])
-    out_blocks = kernels.block_counts(out_flat, offsets.astype(np.int64), maps.valid)
+    if group.spiking:
+        out_blocks = kernels.block_counts(maps.flat(group.name), offsets.astype(np.int64), maps.valid)
+    else:
+        out_blocks = np.zeros((rows, offsets.size - 1), dtype=np.int64)
     stats = []
     for f, fm in enumerate(model.folds[group.index]):
         dlv = np.zeros(rows, dtype=np.int64)
@@ -818,6 +819,9 @@ def _batch_work(model: _Model, bt: _ChunkBatches, ph: _ChunkPhases, b: int, firs
         for g in model.groups:
             w.read_back_spills(g, t, spilled)
             _GROUP_PROGRAMS[g.kind](w, g, t, b_act, spilled)
+        if model.mapping.exit_group is None:  # no exit unit phase: images finish with the last group of their t
+            for j in np.flatnonzero(e == t):
+                w.op(MARK, w.first_image + int(j), len(model.groups) - 1)
     return _BatchWork(
         images=np.arange(lo, hi, dtype=np.int64) + first_image,
         exit_t=e.copy(),
@@ -1086,7 +1090,7 @@ def simulate(
     def batches():
         for lo in range(0, count, chunk):
             n = min(chunk, count - lo)
-            trace = functional_trace(workload, policy, policy_name, start + lo, n, arch.exit_unit.prediction)
+            trace = functional_trace(workload, policy, policy_name, start + lo, n, arch.prediction_rule)
             pred[lo : lo + n] = trace.pred
             pred_hw[lo : lo + n] = trace.pred_hw
             if trace.labels is None:

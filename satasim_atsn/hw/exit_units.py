@@ -31,6 +31,9 @@ class ExitUnit:
     policy_name: ClassVar[str]  # the snn policy name (also the statistical workload's exit_hist/<name>)
     fields: ClassVar[dict[str, tuple]] = {}  # kind-only YAML fields: name -> (type, default, bounds) as arch.SCHEMA
     min_multipliers: ClassVar[int] = 0
+    # True: the unit decides when an image exits, so it needs its own tile (array.exit_unit_tiles: 1) and an
+    # output layer to read; False: fixed T, and the output layer may run on the PEs (docs/microarchitecture.md 11)
+    decides: ClassVar[bool] = True
 
     def validate(self, where: str, eu: dict) -> None:
         """Cross-field rules of a resolved exit_unit section (raises ArchError naming the field)."""
@@ -157,6 +160,7 @@ class NoExitUnit(ExitUnit):
     kind = "none"
     accelerator_kind = "conventional"
     policy_name = "fixed"
+    decides = False
 
     def software_policy(self, cfg) -> ep.ExitPolicy:  # noqa: D102
         return ep.FixedPolicy()

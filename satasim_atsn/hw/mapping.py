@@ -89,6 +89,7 @@ class Group:
     weight_bytes: int = 0  # all weights of the group's layers
     pool_kernel: int = 0
     pool_stride: int = 0
+    spiking: bool = True  # False: the output layer on the PEs (an update pass per neuron, no spikes out)
 
     @property
     def neurons(self) -> int:
@@ -116,6 +117,7 @@ class Mapping:
     timesteps: int
     input_encoding: str
     exit_memory_bytes: int
+    has_exit_unit: bool = True  # False: array.exit_unit_tiles = 0
 
     @property
     def pe_groups(self) -> list[Group]:
@@ -123,9 +125,9 @@ class Mapping:
         return [g for g in self.groups if g.kind == "pe"]
 
     @property
-    def exit_group(self) -> Group:
-        """The output layer's group (always last)."""
-        return self.groups[-1]
+    def exit_group(self) -> Group | None:
+        """The exit unit's group (the output layer, always last), or None: no exit unit, or no output layer."""
+        return self.groups[-1] if self.groups and self.groups[-1].kind == "exit" else None
 
 
 def _fail(arch, field_name: str, problem: str, fix: str) -> MappingError:
@@ -228,7 +230,8 @@ def _check_fan_in(arch, layer: str, fan_in: int) -> None:
 def build_mapping(arch, workload: Workload) -> Mapping:
     """Groups, folds, PE blocks and residency of ``workload`` on ``arch`` (raises MappingError)."""
     rows, cols = int(arch.array.rows), int(arch.array.cols)
-    num_pes = rows * cols - int(arch.array.exit_unit_tiles)
+    exit_tiles = int(arch.array.exit_unit_tiles)
+    num_pes = rows * cols - exit_tiles
     if num_pes < 1:
         raise _fail(arch, "array", f"{rows}x{cols} tiles leave no PE", "make the array larger")
     sb = int(arch.spike_address_bytes)
@@ -243,20 +246,22 @@ def build_mapping(arch, workload: Workload) -> Mapping:
             f"{arch.pe.data_memory_bytes} B cannot hold one {arch.pe.vmem_bits}-bit membrane",
             "raise pe.data_memory_bytes or lower pe.vmem_bits",
         )
-    for unit, obj in (("pe", arch.pe), ("exit_unit", arch.exit_unit)):
+    for unit, obj in (("pe", arch.pe), ("exit_unit", arch.exit_unit))[: 2 if exit_tiles else 1]:
         for buf in ("input_spike_buffer_bytes", "output_spike_buffer_bytes"):
             if int(getattr(obj, buf)) // sb < 1:
                 raise _fail(
                     arch, f"{unit}.{buf}", f"holds no {sb}-byte spike address", f"make it at least {sb} bytes"
                 )
     layers = workload.layers
-    groups = _layer_groups(arch, workload, num_pes, capacity)
+    _check_exit_rule(arch, workload)
+    groups = _layer_groups(arch, workload, num_pes, capacity, exit_unit=exit_tiles > 0)
     pe_groups = [g for g in groups if g.kind == "pe"]
     membranes_resident = sum(math.ceil(g.neurons / num_pes) for g in pe_groups) <= capacity
     total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
     weights_resident = total_weight_bytes <= int(arch.global_buffers.weight.bytes)
     classes = workload.num_classes
-    need = _exit_memory_bytes(arch, classes, workload.layers[-1].get("output_mode", ""))
+    need = _exit_memory_bytes(arch, classes, workload.layers[-1].get("output_mode", "")) \
+        if groups[-1].kind == "exit" else 0
     pe_ids = np.arange(num_pes, dtype=np.int64)
     pe_hops = pe_ids // cols + pe_ids % cols
     return Mapping(
@@ -276,7 +281,18 @@ def build_mapping(arch, workload: Workload) -> Mapping:
         timesteps=workload.timesteps,
         input_encoding=workload.input_encoding,
         exit_memory_bytes=need,
+        has_exit_unit=exit_tiles > 0,
     )
+
+
+def _check_exit_rule(arch, workload: Workload) -> None:
+    """An exit rule that decides (at, dt) reads the output layer: a spiking-output network runs fixed-T."""
+    kind = arch.exit_unit.kind
+    if not workload.has_output and arch.exit_unit.unit.decides:
+        last = workload.layers[-1]["name"]
+        raise _fail(arch, "exit_unit.kind", f"the {kind} exit rule needs an output layer, but {workload.source} "
+                    f"ends in the spiking layer {last!r} (its spike counts are the output, fixed T)",
+                    "use a fixed-T architecture (kind: conventional, exit_unit.kind: none) or add an output layer")
 
 
 def _exit_memory_bytes(arch, classes: int, output_mode: str) -> int:
@@ -305,6 +321,7 @@ class _LayerContext:
     num_pes: int
     capacity: int
     arch: object  # for pe.weight_memory_bytes and its error messages
+    exit_unit: bool = True  # False: the output layer is a PE group
 
     def input_for(self, src: str, consumer: dict) -> GroupInput:
         return _input_for(self.by_name, src, consumer, self.workload.input_encoding, self.workload.input_shape)
@@ -316,10 +333,10 @@ class _LayerContext:
         return _make_folds(group.neurons, self.num_pes, self.capacity, per_channel, fan_in, memory)
 
 
-def _layer_groups(arch, workload: Workload, num_pes: int, capacity: int) -> list[Group]:
+def _layer_groups(arch, workload: Workload, num_pes: int, capacity: int, exit_unit: bool = True) -> list[Group]:
     """One group per spiking conv/linear layer, add, max-pool and the output layer, in layer order."""
     layers = workload.layers
-    ctx = _LayerContext(workload, {ly["name"]: ly for ly in layers}, num_pes, capacity, arch)
+    ctx = _LayerContext(workload, {ly["name"]: ly for ly in layers}, num_pes, capacity, arch, exit_unit)
     consumed_by_add = {name for ly in layers if ly["type"] == "add" for name in ly["inputs"]}
     groups: list[Group] = []
     for ly in layers:
@@ -408,7 +425,11 @@ def _pool_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, 
 
 
 def _exit_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, ...]) -> Group:
-    """The output layer: the exit unit's group."""
+    """The output layer: the exit unit's group, or without an exit unit a PE group that never spikes."""
+    if not ctx.exit_unit:  # docs/microarchitecture.md section 11: folds, blocks and coverage as a linear layer
+        group = _weighted_group(ctx, ly, index, out_shape)
+        group.spiking = False
+        return group
     inp = ctx.input_for(ly["inputs"][0], ly)
     return Group(index, "exit", ly["name"], [ly["name"]], out_shape, [inp], weight_bytes=layer_weight_bytes(ly))
 

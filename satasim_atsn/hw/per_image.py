@@ -87,6 +87,7 @@ def model_statics(mapping, workload) -> list[dict]:
             "dense_per_timestep": int(per_step),
             "dense_per_image": int(per_image),
             "parameter_bytes": int(sum(_parameter_bytes(by_name[n], workload) for n in group.layers)),
+            "spiking": bool(group.spiking),  # False: the output layer on the PEs (updates, never spikes)
         })
     return out
 
@@ -151,7 +152,8 @@ def _group_counts(result) -> list[dict[str, int]]:
             "image_acs": int(counts["pe_accumulations"]) if static["dense_per_image"] else 0,
             "dense": static["dense_per_timestep"] * steps + static["dense_per_image"] * n,
             "updates": int(counts["pe_fire_updates"]) + int(counts["exit_updates"]),
-            "neuron_steps": int(counts["pe_fire_updates"]),  # spiking neurons x timesteps they ran
+            # spiking neurons x timesteps they ran (not the output layer's updates on the PEs)
+            "neuron_steps": int(counts["pe_fire_updates"]) if static["spiking"] else 0,
             "spikes": int(counts["pe_spikes_out"]),
             "bytes": int(static["parameter_bytes"]),
         })

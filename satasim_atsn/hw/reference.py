@@ -44,6 +44,9 @@ Readings of the document where its text leaves a choice (each also listed in the
 * Global-buffer bytes: weight writes = weight bytes read from DRAM; weight reads = streamed
   bytes; spike reads = the compute-duration input term, max-pool inputs and exit-unit inputs;
   spike writes = PE output spikes and pooled spikes. Spills and refills move DRAM bytes only.
+* Without an exit tile (``array.exit_unit_tiles: 0``) the output layer is a PE group like any
+  other whose fire pass is an update pass that never spikes; with no exit unit phase, an image
+  finishes when the last group of its last timestep ends (section 11).
 """
 
 from __future__ import annotations
@@ -267,6 +270,7 @@ class _Group:
     inputs: list[_Input]
     folds: list[_Fold] = field(default_factory=list)
     weight_bytes: int = 0
+    spiking: bool = True  # False: the output layer on the PEs (no exit tile, section 11): updates, never fires
 
 
 @dataclass
@@ -375,6 +379,9 @@ def derive_mapping(arch, workload: Workload) -> _Mapping:
             g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, sum(_fan_in(c) for c in convs))
         elif kind == "maxpool":
             g = _Group(len(groups), "pool", name, out_shape, [spike_map(ly["inputs"][0], "pool")])
+        elif kind == "output" and int(arch.array.exit_unit_tiles) == 0:  # section 11: a PE group like a linear layer
+            g = _Group(len(groups), "pe", name, out_shape, [consumed(ly)], spiking=False)
+            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, _fan_in(ly))
         elif kind == "output":
             g = _Group(len(groups), "exit", name, out_shape, [consumed(ly)],
                        weight_bytes=_prod(out_shape) * _fan_in(ly))
@@ -445,10 +452,11 @@ class _Static:
         self.exit_cap_out = int(arch.exit_unit.output_spike_buffer_bytes) // self.sb
         self.adders = int(arch.pe.adders)
         self.exit_adders = int(arch.exit_unit.adders)
+        self.exit_tiles = int(arch.array.exit_unit_tiles)  # 0: no exit unit; the output layer is a PE group
         self.analog = getattr(arch.pe, "accumulation", "digital") == "analog"
         self.fire_cycles = int(arch.pe.adc_cycles_per_conversion) if self.analog else 1
         self.vmem_bits = int(arch.pe.vmem_bits)
-        if self.r < 1 or min(self.cap_in, self.cap_out, self.exit_cap_in) < 1:
+        if self.r < 1 or min(self.cap_in, self.cap_out, self.exit_cap_in if self.exit_tiles else 1) < 1:
             raise MappingError.at(
                 getattr(arch, "name", "arch"), "spike_address_bytes", "links or buffers hold no spike", "widen them"
             )
@@ -488,7 +496,9 @@ class _Static:
         return int(sum(int(e.sum()) for e in self.input_events(inp, image, t)))
 
     def group_spikes(self, g: _Group, image: int, t: int) -> np.ndarray:
-        """The group's functional output spikes (flat, 0/1) for one image at t."""
+        """The group's functional output spikes (flat, 0/1) for one image at t (none for the output layer)."""
+        if not g.spiking:  # the output layer on the PEs: an update pass that never fires
+            return np.zeros(_prod(g.out_shape), dtype=np.int64)
         return self.trace.spikes[g.name][image, t - 1].reshape(-1).astype(np.int64)
 
 
@@ -821,7 +831,7 @@ def simulate_reference(arch, workload: Workload, images: int | None = None, star
         images = workload.num_images - start
     mapping = derive_mapping(arch, workload)
     trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, start, images,
-                             arch.exit_unit.prediction)
+                             arch.prediction_rule)
     static = _Static(arch, workload, mapping, trace)
     sim = _Reference(static, images, int(arch.images_per_batch), int(arch.accelerators))
     total = sim.run()

@@ -77,6 +77,11 @@ def export_nir(workload: Workload, dt: float = DEFAULT_DT):
     if workload.is_statistical:
         raise WorkloadError.at(workload.source, "meta.kind", "is statistical: it has no weights to export",
                                "export a trained or imported workload")
+    if not workload.has_output:  # the importer reads an output layer back; a spiking end has none
+        last = workload.layers[-1]["name"]
+        raise WorkloadError.at(workload.source, f"layers ({last})", "ends in a spiking layer (no output layer): NIR "
+                               "export supports networks that end in an output layer",
+                               "export a workload whose network ends in an output layer")
     exp = _GraphExport(nir, workload, dt)
     for index, ly in enumerate(workload.layers):
         src = exp.out_node[ly["inputs"][0]]

@@ -7,6 +7,10 @@ Timestep-major: at each t every layer runs on every image still in the batch; th
 policy decides; images that exit leave the batch. Convolutions are float32 GEMMs on 0/1 spikes
 and int8 weights, which are exact while fan_in * max_input * 127 < 2**24 (checked; float64
 otherwise). The first layer's current of a static image is computed once per image.
+
+A network without an output layer ends in a spiking layer: its output "membranes" are that layer's
+spike counts summed over t = 1..T (flat neuron order), its logits the counts themselves, and it runs
+all T timesteps (an exit policy needs an output layer).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy, hardware_predictions, mean_softmax_argmax
 from satasim_atsn.snn.kernels import gemm_rows_lif, im2col_into, window_coverage
 from satasim_atsn.snn.neurons import decay, lif_step, output_step
@@ -34,6 +39,7 @@ def forward_progress(callback: Callable[[int], object]) -> Iterator[None]:
         yield
     finally:
         _OBSERVERS.remove(callback)
+SPIKE_COUNTS = "/spike_counts"  # state key of a spiking-output network's running counts (no layer name has '/')
 POPCOUNT = np.array([bin(v).count("1") for v in range(256)], dtype=np.uint8)
 
 
@@ -168,8 +174,10 @@ class QuantisedNetwork:
         }
         self.vth = {ly["name"]: workload.vth(ly["name"]).astype(np.int64) for ly in self.layers if is_spiking(ly)}
         self.output = self.layers[-1]
-        self.mode = self.output["output_mode"]
-        self.scale = float(self.output["logit_scale"])
+        self.has_output = self.output["type"] == "output"
+        # without an output layer the last layer's spike counts are the output: summed over t, scale 1
+        self.mode = self.output["output_mode"] if self.has_output else "spike_count"
+        self.scale = float(self.output["logit_scale"]) if self.has_output else 1.0
         self.max_input = {"input": 255 if self.direct else 1}
         for ly in self.layers:
             if ly["type"] == "avgpool":
@@ -189,6 +197,14 @@ class QuantisedNetwork:
         """Factor from integer output membrane to logits at t = 1..T."""
         t = np.arange(1, self.T + 1, dtype=np.float64)
         return self.scale / t if self.mode == "accumulate" else np.full(self.T, self.scale)
+
+    def output_values(self, state: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The output at this timestep [n, C]: the output layer's membranes, or the running spike counts."""
+        if self.has_output:
+            return outputs[self.output["name"]]
+        counts = state[SPIKE_COUNTS] + to_nchw(outputs[self.output["name"]]).reshape(state[SPIKE_COUNTS].shape)
+        state[SPIKE_COUNTS] = counts
+        return counts
 
     def _bias(self, name: str, width: int) -> np.ndarray:
         return self.b[name] if name in self.b else np.zeros(width, dtype=np.int64)
@@ -225,6 +241,8 @@ class QuantisedNetwork:
                 shape = tuple(ly["out_shape"])
                 shape = shape[1:] + shape[:1] if len(shape) == 3 else shape
                 state[ly["name"]] = np.zeros((n,) + shape, dtype=np.int64)
+        if not self.has_output:
+            state[SPIKE_COUNTS] = np.zeros((n, int(np.prod(self.output["out_shape"]))), dtype=np.int64)
         return state
 
     def _lif(self, state: dict, name: str, current: np.ndarray) -> np.ndarray:
@@ -315,6 +333,11 @@ def run_forward(
     is the exit unit's rule for ``pred_hw`` (exit_policies.PREDICTION_RULES).
     """
     net = QuantisedNetwork(workload)
+    if not net.has_output and policy is not None and not isinstance(policy, FixedPolicy):
+        raise WorkloadError.at(workload.source, f"layers ({net.output['name']})",
+                               f"the network ends in a spiking layer (no output layer), so it runs all T timesteps; "
+                               f"the {policy.describe()['name']} exit rule needs an output layer",
+                               "use the fixed-T policy (exit_unit.kind: none) or end the network with an output layer")
     if x is None:
         stop = None if count is None else start + count
         x = workload.inputs(start, stop)
@@ -401,7 +424,7 @@ def _forward_batch(net: QuantisedNetwork, policy: ExitPolicy, x: np.ndarray, lo:
         for name, value in ops.items():
             sops[name][t - 1] += int(value.sum())
             sops_image[active, t - 1] += value
-        membrane = outputs[net.output["name"]]
+        membrane = net.output_values(state, outputs)
         tally.out_membrane[active, t - 1] = membrane
         if tally.spikes_rec is not None:
             for name in tally.spikes_rec:
@@ -438,7 +461,7 @@ def _exit_outputs(net: QuantisedNetwork, out_membrane: np.ndarray, exit_t: np.nd
     if net.mode == "membrane":
         pred = mean_softmax_argmax(logits, exit_t)  # eq. 10: argmax of the running mean
     else:
-        pred = at_exit.argmax(axis=-1)  # eq. 5: argmax of the mean output
+        pred = at_exit.argmax(axis=-1)  # eq. 5: argmax of the mean output; spike counts: the most spikes
     pred_hw = hardware_predictions(out_membrane, exit_t, net.mode, prediction)
     return out_membrane, logits, pred, pred_hw
 

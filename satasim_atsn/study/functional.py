@@ -83,6 +83,10 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
     if workload.is_statistical:
         raise StudyError.at(str(path), "meta.kind", "is statistical: it has no outputs to evaluate exit policies on",
                             "use a trained workload (e.g. workloads/vgg_small_fmnist_atsn.npz)")
+    if not workload.has_output:
+        raise StudyError.at(str(path), f"layers ({workload.layers[-1]['name']})", "ends in a spiking layer (no "
+                            "output layer): exit policies have no output to evaluate", "use a workload whose "
+                            "network ends in an output layer")
     total = workload.num_images
     count = total - start if images is None else min(images, total - start)
     if count <= 0:

@@ -21,7 +21,6 @@ from satasim_atsn.traces.statistical import (
     histogram_policies,
     load_rate_spec,
     rates_summary,
-    spiking_output_check,
 )
 from satasim_atsn.workload.format import Workload, read_workload, write_workload
 from satasim_atsn.workload.network_file import resolve_network
@@ -176,7 +175,8 @@ def stats_command(
         seed=seed,
     )
     write_workload(output, twin)
-    click.echo(f"fitted {twin.num_images} images of {trained} (rates over images running under {rates_policy}):")
+    click.echo(f"fitted {twin.num_images} images of {trained} (rates over images running under "
+               f"{twin.meta['provenance']['rates_over_images_running_under']}):")
     for name, rates in rates_summary(twin).items():
         click.echo(f"  {name:<12} " + " ".join(f"{r:.4f}" for r in rates))
     for p in histogram_policies(twin):
@@ -271,8 +271,7 @@ def build_command(
         if dataset is None:
             raise WorkloadError.at(None, "--dataset", "missing", "--rates needs the dataset entry of the table")
         spec = load_rate_spec(rates_path)
-        workload = spiking_output_check(net, lambda: build_from_spec(spec, net, dataset, num_images=num_images,
-                                                                     seed=seed))
+        workload = build_from_spec(spec, net, dataset, num_images=num_images, seed=seed)
     else:
         if timesteps is None:
             raise WorkloadError.at(None, "--timesteps", "missing", "--rate needs the number of timesteps T")

@@ -28,7 +28,15 @@ from satasim_atsn.snn.exit_policies import (
     FixedPolicy,
 )
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
-from satasim_atsn.workload.format import Workload, emits_spikes, exit_policy_names, is_spiking, validate
+from satasim_atsn.workload.format import (
+    Workload,
+    emits_spikes,
+    exit_policy_names,
+    has_output_layer,
+    is_spiking,
+    output_neurons,
+    validate,
+)
 from satasim_atsn.workload.network_file import NetworkSpec
 from satasim_atsn.workload.trace import Trace
 
@@ -493,6 +501,10 @@ def fit_statistical_twin(
     if wl.is_statistical:
         raise WorkloadError.at(wl.source, "meta.kind", "is already statistical", "fit a trained or imported workload")
     policies = twin_policies(wl, cl_init, tau_cl, theta)
+    exit_rules = {"cl_init": policies["atsn"].cl_init, "tau_cl": policies["atsn"].tau_cl,
+                  "theta": policies["dtsnn"].theta}
+    if not wl.has_output:  # a spiking-output network runs fixed-T: only the fixed histogram exists
+        policies, rates_policy = {"fixed": policies["fixed"]}, "fixed"
     policy_key = _policy_key(rates_policy, tuple(policies))
     n_total = wl.num_images if images is None else int(images)
     if n_total < 1 or n_total > wl.num_images:
@@ -543,11 +555,7 @@ def fit_statistical_twin(
         input_rate=input_rate,
         neuron=copy.deepcopy(meta["neuron"]),
         quant=copy.deepcopy(meta["quant"]),
-        exit_policy={
-            "cl_init": policies["atsn"].cl_init,
-            "tau_cl": policies["atsn"].tau_cl,
-            "theta": policies["dtsnn"].theta,
-        },
+        exit_policy=exit_rules,
         provenance=provenance,
     )
     return twin
@@ -779,6 +787,8 @@ def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = 
     measured = given_histograms(entry.get("exit_histograms") or {}, means, T, where,
                                 f"datasets.{dataset}.exit_histograms")
     hist = {p: measured.get(p, hist.get(p)) for p in DRAW_ORDER_FIRST if p in hist or p in measured}
+    fixed_only(net, hist, f"datasets.{dataset}", where)
+    num_classes = output_classes(net, layers, num_classes, "--dataset")
     density = spec.get("input_bit_density", [0.5] * 8)
     if not (
         isinstance(density, list)
@@ -853,20 +863,30 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
 # ------------------------------------------------------------------------------------------
 # a statistical workload from a network file and one firing rate (the quick start)
 # ------------------------------------------------------------------------------------------
-def spiking_output_check(net: NetworkSpec, build):
-    """Run ``build()``; if the format refuses a network without an output layer, say so in one clear line."""
-    try:
-        return build()
-    except WorkloadError as error:
-        if net.has_output or "must be of type output" not in str(error):
-            raise
+def output_classes(net: NetworkSpec, layers: list[dict], num_classes: int | None, flag: str) -> int:
+    """The classes of a built network: ``num_classes`` for an output layer; for a network ending in a spiking layer,
+    that layer's neurons (its spike counts are the output), which a given ``num_classes`` (``flag``) must equal."""
+    if has_output_layer(layers):
+        return int(num_classes if num_classes is not None else layers[-1]["out_shape"][0])
+    neurons = output_neurons(layers)
+    if num_classes is not None and int(num_classes) != neurons:
+        last = layers[-1]["name"]
+        raise WorkloadError.at(net.source, flag, f"gives {num_classes} classes but the network ends in the spiking "
+                               f"layer {last!r} of {neurons} neurons, whose spike counts are the output",
+                               f"give the last layer {num_classes} neurons, or end the network with an output layer")
+    return neurons
+
+
+def fixed_only(net: NetworkSpec, policies, flag: str, where: str | None = None) -> None:
+    """A network without an output layer runs all T timesteps: no exit histogram but ``fixed`` (one line naming
+    ``flag`` otherwise)."""
+    other = sorted(p for p in policies if p != "fixed")
+    if not net.has_output and other:
         last = net.layers[-1]["name"]
-        raise WorkloadError.at(
-            net.source, f"layers ({last})",
-            f"the network ends in the spiking layer {last!r} (no output layer): the workload format and the "
-            "simulator cannot run a spiking-output network yet",
-            f"end it with an output layer, e.g. - {{name: fc, type: output, inputs: [{last}]}}",
-        ) from None
+        raise WorkloadError.at(where, flag,
+                               f"the network ends in the spiking layer {last!r} (no output layer), so it runs all "
+                               f"T timesteps; the {other[0]} exit rule needs an output layer",
+                               "drop it, or end the network with an output layer")
 
 
 def build_with_rate(net: NetworkSpec, *, rate: float, timesteps: int, dataset: str | None = None,
@@ -884,6 +904,7 @@ def build_with_rate(net: NetworkSpec, *, rate: float, timesteps: int, dataset: s
     if not (isinstance(timesteps, int) and 1 <= timesteps <= 1024):
         raise WorkloadError.at(None, "--timesteps", f"{timesteps!r} is not in 1..1024", "e.g. --timesteps 10")
     means = dict(exit_means or {})
+    fixed_only(net, means, "--exit-mean")
     hist = exit_histograms(means, timesteps, None, "--exit-mean")
 
     def build():
@@ -893,7 +914,8 @@ def build_with_rate(net: NetworkSpec, *, rate: float, timesteps: int, dataset: s
         return build_statistical(
             name=f"{net.name}-{label}-statistical" if dataset else f"{net.name}-statistical",
             dataset=label,
-            num_classes=int(num_classes or net.num_classes or layers[-1]["out_shape"][0]),
+            num_classes=output_classes(net, layers, num_classes or net.num_classes,
+                                       "--dataset" if num_classes else "num_classes"),
             layers=layers,
             timesteps=timesteps,
             rates=rates,
@@ -915,4 +937,4 @@ def build_with_rate(net: NetworkSpec, *, rate: float, timesteps: int, dataset: s
             },
         )
 
-    return spiking_output_check(net, build)
+    return build()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.complexity import complexity, synaptic_ops_per_image
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
@@ -83,6 +84,10 @@ def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_
                       theta: float = THETA_DEFAULT, batch_size: int = 256) -> dict:
     """Run the integer forward under every policy; accuracies, avg timesteps, LUT agreement and complexity E."""
     labels = workload.labels()
+    if not workload.has_output:
+        raise WorkloadError.at(workload.source, f"layers ({workload.layers[-1]['name']})", "ends in a spiking layer "
+                               "(no output layer): exit policies have no output to evaluate",
+                               "evaluate a workload whose network ends in an output layer")
     mode = workload.layers[-1]["output_mode"]
     policies = {"fixed": FixedPolicy(), "atsn": AtsnPolicy(cl_init, tau_cl), "atsn_hw": AtsnPolicy(
         cl_init, tau_cl, hardware=True), "dtsnn": DtsnnPolicy(theta)}

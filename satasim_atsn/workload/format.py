@@ -103,6 +103,11 @@ class Workload:
         return int(self.meta["num_classes"])
 
     @property
+    def has_output(self) -> bool:
+        """True when the network ends in an output layer (else the last layer's spike counts are the output)."""
+        return has_output_layer(self.layers)
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(v) for v in self.meta["input_shape"])
 
@@ -230,7 +235,7 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
     """Check the layer graph: names, types, inputs, shapes. Raises WorkloadError."""
     layers = meta.get("layers")
     if not isinstance(layers, list) or not layers:
-        raise _fail(where, "meta.layers", "missing or empty", "a workload needs at least an output layer")
+        raise _fail(where, "meta.layers", "missing or empty", "a workload needs at least one layer")
     num_classes = int(meta["num_classes"])
     shapes: dict[str, list[int]] = {"input": list(meta["input_shape"])}
     seen_spiking: dict[str, bool] = {"input": True}
@@ -258,10 +263,33 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
         _check_layer_role(where, key, index == len(layers) - 1, layer, inputs, seen_spiking)
         shapes[name] = out_shape
         seen_spiking[name] = layer["type"] != "conv" and layer["type"] != "linear" or is_spiking(layer)
-    if layers[-1]["type"] != "output":
-        raise _fail(
-            where, "meta.layers", "the last layer must be of type output", "end the network with its classifier"
-        )
+    _check_last_layer(where, layers, num_classes)
+
+
+def has_output_layer(layers: list[dict]) -> bool:
+    """True when the network ends in an output layer; else its last layer's spike counts are the output."""
+    return layers[-1]["type"] == "output"
+
+
+def output_neurons(layers: list[dict]) -> int:
+    """Neurons whose values are the network's output: the classes of the output layer, or the last layer's spikes."""
+    return int(np.prod(layers[-1]["out_shape"]))
+
+
+def _check_last_layer(where: str, layers: list[dict], num_classes: int) -> None:
+    """The last layer is the output layer, or a layer that emits spikes with exactly num_classes neurons."""
+    last = layers[-1]
+    if last["type"] == "output":
+        return
+    key = f"meta.layers[{len(layers) - 1}] ({last['name']})"
+    if not emits_spikes(last):
+        raise _fail(where, key, f"a network must end in an output layer or a spiking layer, not a "
+                    f"{'non-spiking ' if last['type'] in ('conv', 'linear') else ''}{last['type']}",
+                    "end the network with its classifier (type output) or a spiking layer")
+    if output_neurons(layers) != num_classes:
+        raise _fail(where, "meta.num_classes", f"is {num_classes} but the network ends in the spiking layer "
+                    f"{last['name']!r} of {output_neurons(layers)} neurons (its spike counts are the output)",
+                    f"set num_classes to {output_neurons(layers)} or end the network with an output layer")
 
 
 def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, list[int]]) -> tuple[str, list]:
@@ -442,6 +470,11 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
     if not policies:
         raise _fail(where, "exit_hist/<policy>", "missing",
                     "give one exit histogram per exit policy, e.g. exit_hist/atsn")
+    if not has_output_layer(meta["layers"]) and tuple(policies) != ("fixed",):
+        other = next(p for p in policies if p != "fixed")
+        raise _fail(where, f"exit_hist/{other}", "a network without an output layer runs all T timesteps (its last "
+                    "layer's spike counts are the output): only exit_hist/fixed applies",
+                    "drop the other exit histograms (or end the network with an output layer)")
     for policy in policies:
         hist = arrays[f"exit_hist/{policy}"]
         if (

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,7 +293,18 @@ def parse_network(data, where: str, default_name: str = "network") -> NetworkSpe
         if ly["type"] == "output":
             ly.pop("out_features", None)  # num_classes (or --dataset) sets it when shapes are filled in
     spec = NetworkSpec(name=name, source=where, input_shape=list(shape), num_classes=classes, layers=ordered)
-    shaped_layers(spec.layers, spec.input_shape, classes, where)  # shape errors now, naming the layers
+    shaped = shaped_layers(spec.layers, spec.input_shape, classes, where)  # shape errors now, naming the layers
+    last = shaped[-1]
+    if not has_output:  # its spike counts are the output: one class per neuron of the last layer
+        if not emits_spikes(last):
+            raise WorkloadError.at(where, _label(seen[last["name"]], last), f"a {last['type']} layer "
+                                   f"{'without spikes ' if last['type'] in ('conv', 'linear') else ''}cannot end "
+                                   "a network", "end it with an output layer or a spiking layer")
+        neurons = int(math.prod(last["out_shape"]))
+        if classes is not None and classes != neurons:
+            raise WorkloadError.at(where, "num_classes", f"is {classes} but the network ends in the spiking layer "
+                                   f"{last['name']!r} of {neurons} neurons, whose spike counts are the output",
+                                   f"drop num_classes or make it {neurons}")
     return spec
 
 

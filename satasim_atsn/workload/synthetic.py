@@ -2,7 +2,9 @@
 
 ``random_workload(seed)`` draws a small valid network (convs, max-pooling, an optional residual
 block, flatten or global pooling, an output layer), int8 weights, biases and thresholds tuned
-so that layers fire at moderate rates, and a few uint8 images (or spike frames).
+so that layers fire at moderate rates, and a few uint8 images (or spike frames). With
+``output_layer=False`` the network ends in a spiking layer instead (a spiking linear layer of
+``num_classes`` neurons, or the flattened spike map itself), whose spike counts are the output.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def random_workload(
     max_channels: int = 6,
     size: int | None = None,
     num_classes: int | None = None,
+    output_layer: bool = True,
 ) -> Workload:
     """A small random network and inputs; every choice is drawn from ``seed`` unless given."""
     rng = np.random.default_rng(seed)
@@ -42,7 +45,10 @@ def random_workload(
     cin = int(rng.integers(1, 4))
     hw = int(size or rng.choice([4, 6, 8]))
     residual = bool(rng.random() < 0.4) if residual is None else residual
-    layers = _random_layers(rng, cin, hw, C, mode, residual, max_channels)
+    layers = _random_layers(rng, cin, hw, C, mode, residual, max_channels, output_layer)
+    if not output_layer:  # the last layer's spike counts are the output: one class per neuron
+        _fill_shapes(layers, [cin, hw, hw], C)
+        C = int(np.prod(layers[-1]["out_shape"]))
     meta = {
         "name": f"random-{seed}",
         "kind": "trained",
@@ -70,7 +76,8 @@ def random_workload(
 
 
 def _random_layers(
-    rng: np.random.Generator, cin: int, hw: int, C: int, mode: str, residual: bool, max_channels: int
+    rng: np.random.Generator, cin: int, hw: int, C: int, mode: str, residual: bool, max_channels: int,
+    output_layer: bool = True,
 ) -> list[dict]:
     """conv1, maybe conv2, maybe a residual block, maybe a max-pool, then the head (see :func:`_random_head`)."""
     layers: list[dict] = []
@@ -90,8 +97,33 @@ def _random_layers(
     if cur[src][1] >= 2 and cur[src][1] % 2 == 0 and rng.random() < 0.6:
         layers.append({"name": "pool", "type": "maxpool", "inputs": [src], "kernel": 2, "stride": 2})
         src = "pool"
-    _random_head(rng, layers, src, C, mode)
+    if output_layer:
+        _random_head(rng, layers, src, C, mode)
+    else:
+        _random_spiking_head(rng, layers, src, C)
     return layers
+
+
+def _fill_shapes(layers: list[dict], input_shape: list[int], C: int) -> None:
+    """Set every layer's in_shape and out_shape (the format's rules)."""
+    shapes = {"input": list(input_shape)}
+    for ly in layers:
+        ly["in_shape"] = shapes[ly["inputs"][0]]
+        ly["out_shape"] = shapes[ly["name"]] = infer_out_shape(ly, [shapes[i] for i in ly["inputs"]], C)
+
+
+def _random_spiking_head(rng: np.random.Generator, layers: list[dict], src: str, C: int) -> None:
+    """End in a spiking layer (no output layer): global pooling or flatten, then a spiking linear layer of C
+    neurons; or, drawn 1 in 4, the flattened spike map itself."""
+    if rng.random() < 0.25:
+        layers.append({"name": "flat", "type": "flatten", "inputs": [src]})
+        return
+    if rng.random() < 0.35:
+        layers.append({"name": "gap", "type": "avgpool", "inputs": [src]})
+    else:
+        layers.append({"name": "flat", "type": "flatten", "inputs": [src]})
+    layers.append({"name": "out", "type": "linear", "inputs": [layers[-1]["name"]], "out_features": C,
+                   "spiking": True})
 
 
 def _random_residual_block(
