@@ -101,6 +101,10 @@ def test_unknown_top_key_suggests(tmp_path):
     ("dram.energy_table_entry=dram_sata_sim", r"dram.energy_table_entry: .*renamed.*; use dram_array_only_cacti"),
     ("dram.energy_table_entry=regfile", r"not a DRAM part .*valid: dram_array_only_cacti, dram_ddr4, dram_hbm2"),
     ("technology=28mn", r"technology: .*no shipped technology table named '28mn'; did you mean '28nm'"),
+    ("dataflow=weight_stationary", r"dataflow: must be one of timestep_major, layer_major"),
+    ("dataflow=layer_major", r"dataflow: layer_major .* exit unit kind 'at' decides after every timestep; use "
+                             r"dataflow: timestep_major \(or exit_unit.kind: none"),
+    ("batch_refill=2", r"batch_refill: must be true or false, got 2"),
 ])
 def test_bad_values(override, pattern):
     with pytest.raises(ArchError, match=pattern):
@@ -196,3 +200,24 @@ def test_tech_path_relative_to_arch_file(tmp_path):
     (tables / "mine.yaml").write_text(src.replace("name: 28nm", "name: mine"))
     p = _write(tmp_path, _atsn_text().replace("technology: 28nm", "technology: tables/mine.yaml"))
     assert load_arch(p).tech.name == "mine"
+
+
+@pytest.mark.parametrize("simulate", ["engine", "reference"])
+def test_batch_and_dataflow_capacity_errors(simulate):
+    """docs/microarchitecture.md 11.4: one line naming the field and the fix, from the engine and the reference."""
+    from satasim_atsn.errors import MappingError
+    from satasim_atsn.hw.engine import simulate as engine_simulate
+    from satasim_atsn.hw.reference import simulate_reference
+    from satasim_atsn.workload.synthetic import random_workload
+
+    run = engine_simulate if simulate == "engine" else simulate_reference
+    workload = random_workload(1, images=2, max_channels=4, size=4)
+    too_many = load_arch(ARCHS / "atsn16x16.yaml", ["images_per_batch=1000", "batch_refill=true"])
+    with pytest.raises(MappingError, match=r"images_per_batch: 1000 images need .* B of output membranes in the "
+                                           r"exit unit, its 3072 B hold those of \d+; use images_per_batch <= \d+"):
+        run(too_many, workload, 2)
+    small = load_arch(ARCHS / "conventional16x16.yaml", ["dataflow=layer_major", "global_buffers.weight.bytes=16"])
+    with pytest.raises(MappingError, match=r"global_buffers.weight.bytes: layer_major keeps a fold's weights for all "
+                                           r"T timesteps, but a fold of .* has \d+ B and the buffer holds 16 B; "
+                                           r"raise it to \d+ or use dataflow: timestep_major"):
+        run(small, workload, 2)

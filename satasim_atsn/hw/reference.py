@@ -39,6 +39,9 @@ Readings of the document where its text leaves a choice (each also listed in the
 * Decision actions per image: ``at``: C + 1 compares, 2C + 1 multiplies, 2C LUT reads; ``dt``:
   C + 1 compares, 4C LUT reads, 4C multiplies (the 2C exp and 2C log cycles each read the LUT and
   multiply), 1 divide.
+* Section 11: batch refill keeps b slots of (image, t) and refills free ones, lowest slot first, at the
+  step's end (``_run_refill``); layer_major runs group by group, per fold all T timesteps (``_layer_major``);
+  the batch-capacity rules are written out in ``_check_batch``.
 * Global-buffer bytes: weight writes = weight bytes read from DRAM; weight reads = streamed
   bytes; spike reads = the compute-duration input term, max-pool inputs and exit-unit inputs;
   spike writes = PE output spikes and pooled spikes. Spills and refills move DRAM bytes only.
