@@ -214,7 +214,8 @@ def test_batch_and_dataflow_capacity_errors(simulate):
     workload = random_workload(1, images=2, max_channels=4, size=4)
     too_many = load_arch(ARCHS / "atsn16x16.yaml", ["images_per_batch=1000", "batch_refill=true"])
     with pytest.raises(MappingError, match=r"images_per_batch: 1000 images need .* B of output membranes in the "
-                                           r"exit unit, its 3072 B hold those of \d+; use images_per_batch <= \d+"):
+                                           r"exit unit, its 3072 B hold a 768 B table and those of \d+; "
+                                           r"use images_per_batch <= \d+"):
         run(too_many, workload, 2)
     small = load_arch(ARCHS / "conventional16x16.yaml", ["dataflow=layer_major", "global_buffers.weight.bytes=16"])
     with pytest.raises(MappingError, match=r"global_buffers.weight.bytes: layer_major keeps a fold's weights for all "

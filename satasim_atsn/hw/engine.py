@@ -1345,7 +1345,7 @@ def check_batch(arch, mapping: Mapping, workload: Workload) -> None:
     if need + table > int(eu.data_memory_bytes):
         most = (int(eu.data_memory_bytes) - table) * 8 // per_image
         raise MappingError.at(where, "images_per_batch", f"{b} images need {need} B of output membranes in the exit"
-                              f" unit, its {eu.data_memory_bytes} B hold those of {most}",
+                              f" unit, its {eu.data_memory_bytes} B hold a {table} B table and those of {most}",
                               f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to {need + table}")
     if arch.dataflow == "layer_major" and not mapping.weights_resident:
         folds = [(int(f.weight_bytes), g.name) for g in mapping.groups if g.kind == "pe" for f in g.folds]
@@ -1411,7 +1411,10 @@ def simulate(
     if progress is not None:
         progress.start(count)
     scheduler = _Scheduler(model, int(arch.accelerators), count, start)
-    scheduler.run(batches(), progress, refill_slots=batch if refill else 0)
+    if refill:
+        scheduler.run(batches(), progress, refill_slots=batch)
+    else:  # (the plain call: tests/test_engine_simpy.py swaps in a heap scheduler with this signature)
+        scheduler.run(batches(), progress)
     if progress is not None:
         progress.finish()
     return SimResult.build(

@@ -748,7 +748,8 @@ def _check_batch(arch, mapping: Mapping, workload: Workload) -> None:
     if _ceil_div(b * per_image, 8) + table > int(eu.data_memory_bytes):
         most = (int(eu.data_memory_bytes) - table) * 8 // per_image
         raise MappingError.at(where, "images_per_batch", f"{b} images need {_ceil_div(b * per_image, 8)} B of output"
-                              f" membranes in the exit unit, its {eu.data_memory_bytes} B hold those of {most}",
+                              f" membranes in the exit unit, its {eu.data_memory_bytes} B hold a {table} B table"
+                              f" and those of {most}",
                               f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to"
                               f" {_ceil_div(b * per_image, 8) + table}")
     if arch.dataflow == "layer_major" and not mapping.weights_resident:
