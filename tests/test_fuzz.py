@@ -300,6 +300,8 @@ def _study_seed(path: Path, scratch: Path) -> dict:
     raw = yaml.safe_load(path.read_text())
     if raw.get("arch"):
         raw["arch"] = str((path.parent / raw["arch"]).resolve())
+    if isinstance(raw.get("vary"), dict) and "arch" in raw["vary"]:  # several architectures (vary.arch)
+        raw["vary"]["arch"] = [str((path.parent / a).resolve()) for a in raw["vary"]["arch"]]
     raw["workload"] = str(scratch / "tiny.npz")
     raw["images"] = 2
     raw.pop("set", None)
@@ -323,7 +325,7 @@ def study_cases(draw, scratch: Path):
         if functional and field.endswith("kind"):
             raw["vary"][field] = ["magic"]
     elif op == 1:  # a missing required key
-        raw.pop(draw(st.sampled_from(["name", "workload", "vary", "metrics"] + ([] if functional else ["arch"]))))
+        raw.pop(draw(st.sampled_from(["name", "workload", "vary", "metrics"] + (["arch"] if "arch" in raw else []))))
     elif op == 2:  # an unknown key, at the top or as a varied field
         if index % 2:
             raw[draw(st.sampled_from(["varry", "metric", "image", "output"]))] = 1
