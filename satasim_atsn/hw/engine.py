@@ -33,6 +33,12 @@ How it follows docs/microarchitecture.md:
   batch (VGG16 on atsn16x16: ~190 per image), never one per cycle.
 * Images are processed in chunks (a multiple of ``images_per_batch``) so that spike traces of
   large networks stay within a memory budget.
+* Section 11: ``layer_major`` reorders the same per-(batch, t) phases into one program per batch
+  (:func:`_layer_major_program`). Batch refill cannot build programs ahead, since which images join a
+  slot depends on the other accelerators' timing: each accelerator process asks the dispatcher for
+  images whenever slots are free and builds one step's program at a time (:func:`_refill_step`, one
+  kernel slice per fold over the slots' trace rows, in slot order, from per-chunk row data
+  :class:`_RowChunk`).
 """
 
 from __future__ import annotations
