@@ -105,6 +105,10 @@ def test_unknown_top_key_suggests(tmp_path):
                                 r"set array.exit_unit_tiles: 1, or kind: conventional with exit_unit.kind: none"),
     ("array.exit_unit_tiles=3", r"array.exit_unit_tiles: 3 exit units per accelerator are not modelled"),
     ("array.exit_unit_tiles=-1", r"array.exit_unit_tiles: must be >= 0, got -1"),
+    ("dataflow=weight_stationary", r"dataflow: must be one of timestep_major, layer_major"),
+    ("dataflow=layer_major", r"dataflow: layer_major .* exit unit kind 'at' decides after every timestep; use "
+                             r"dataflow: timestep_major \(or exit_unit.kind: none"),
+    ("batch_refill=2", r"batch_refill: must be true or false, got 2"),
 ])
 def test_bad_values(override, pattern):
     with pytest.raises(ArchError, match=pattern):
@@ -200,3 +204,24 @@ def test_tech_path_relative_to_arch_file(tmp_path):
     (tables / "mine.yaml").write_text(src.replace("name: 28nm", "name: mine"))
     p = _write(tmp_path, _atsn_text().replace("technology: 28nm", "technology: tables/mine.yaml"))
     assert load_arch(p).tech.name == "mine"
+
+
+@pytest.mark.parametrize("simulate", ["engine", "reference"])
+def test_batch_and_dataflow_capacity_errors(simulate):
+    """docs/microarchitecture.md 12.4: one line naming the field and the fix, from the engine and the reference."""
+    from satasim_atsn.errors import MappingError
+    from satasim_atsn.hw.engine import simulate as engine_simulate
+    from satasim_atsn.hw.reference import simulate_reference
+    from satasim_atsn.workload.synthetic import random_workload
+
+    run = engine_simulate if simulate == "engine" else simulate_reference
+    workload = random_workload(1, images=2, max_channels=4, size=4)
+    too_many = load_arch(ARCHS / "atsn16x16.yaml", ["images_per_batch=1000", "batch_refill=true"])
+    with pytest.raises(MappingError, match=r"images_per_batch: 1000 images need .* B of output membranes in the "
+                                           r"exit unit, its 3072 B hold a 768 B table and those of \d+; "
+                                           r"use images_per_batch <= \d+"):
+        run(too_many, workload, 2)
+    # layer_major asks no more of the weight buffer than timestep_major: each fold's weights stay in the PE weight
+    # memories for all T (section 12.4), so a 16 B staging buffer is slow but valid
+    small = load_arch(ARCHS / "conventional16x16.yaml", ["dataflow=layer_major", "global_buffers.weight.bytes=16"])
+    run(small, workload, 2)

@@ -7,9 +7,10 @@ networks without an output layer (a spiking last layer), PE input buffers of 1-4
 (head-of-line blocking on the multicast stream) and 2-16 B otherwise, links of 1-16 spikes, PE
 memories small enough to fold and spill membranes, weight buffers small enough to stream
 weights, tiny output buffers (spike spills), 1-3 adders, multi-cycle analog ADC fires, 1-3
-accelerators sharing DRAM, batches of 1-3, link widths, hop cycles and DRAM latencies, and PE weight
+accelerators sharing DRAM, batches of 1-3, link widths, hop cycles and DRAM latencies, PE weight
 memories of 1-3 times the network's largest per-neuron fan-in in most cases (weight shares then split
-folds, docs/microarchitecture.md section 3).
+folds, docs/microarchitecture.md section 3), both dataflows (``layer_major`` for the fixed-T design)
+and batch refill with early exit (section 12).
 The default cases are drawn by hypothesis (derandomized, no example database: the same cases in
 every run, and a failure shrinks to a small architecture); the statistical twins and the slow
 sweep use numpy seeds through the same generator (``arch_from_picks``). The counts are the
@@ -25,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
+from satasim_atsn.errors import MappingError
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import build_arch
 from satasim_atsn.hw.reference import simulate_reference
@@ -33,10 +35,12 @@ from satasim_atsn.workload.synthetic import random_workload
 # Case counts (README quotes them; tests/conftest.py prints the counts actually run at the end of a session)
 HYPOTHESIS_CASES = 200  # default run: hypothesis-drawn architectures and networks
 STATISTICAL_CASES = 40  # default run: statistical twins of seeded random cases
+REFILL_CASES = 24  # default run: more images than slots, batch refill with early exit or layer_major (section 12)
 LARGER_CASES = 200  # slow: 8x8 inputs, up to 6 channels
 SWEEP_CASES = 2000  # slow: seeded random cases
-DEFAULT_CASES = HYPOTHESIS_CASES + STATISTICAL_CASES
-SLOW_CASES = LARGER_CASES + SWEEP_CASES
+SLOW_REFILL_CASES = 200  # slow: the same, seeded further
+DEFAULT_CASES = HYPOTHESIS_CASES + STATISTICAL_CASES + REFILL_CASES
+SLOW_CASES = LARGER_CASES + SWEEP_CASES + SLOW_REFILL_CASES
 RUN = {"default": 0, "slow": 0, "no_exit_tile": 0, "no_output_layer": 0}  # cases compared in this session
 
 BASE = {
@@ -198,7 +202,17 @@ def arch_from_picks(pick, workload) -> dict:
     if times:
         pe["weight_memory_bytes"] = times * neuron_weight_bytes(workload)
     eu["prediction"] = pick.choice(["membrane_sum", "membrane"])
+    _pick_dataflow(pick, raw)
     return raw
+
+
+def _pick_dataflow(pick, raw: dict) -> None:
+    """Section 12: layer_major for the fixed-T design (any weight buffer: the PE weight memories hold a fold), refill
+    otherwise."""
+    if raw["kind"] == "conventional":
+        raw["dataflow"] = pick.choice(["timestep_major", "layer_major", "layer_major"])
+    else:
+        raw["batch_refill"] = pick.choice([False, True, True])
 
 
 def random_arch_dict(seed: int, workload) -> dict:
@@ -241,8 +255,16 @@ def diff_counters(a, b, path: str = "") -> list[str]:
 
 
 def compare(arch, workload, images: int, label: str, slow: bool = False) -> None:
-    """Assert that engine and reference agree exactly on every counter and on the emitted spikes."""
-    ref = simulate_reference(arch, workload, images)
+    """Assert that engine and reference agree exactly on every counter and on the emitted spikes
+    (or refuse the case with the same one-line error, section 12.4)."""
+    try:
+        ref = simulate_reference(arch, workload, images)
+    except MappingError as error:
+        with pytest.raises(MappingError) as raised:
+            engine.simulate(arch, workload, images)
+        assert str(raised.value) == str(error), label
+        RUN["slow" if slow else "default"] += 1
+        return
     result = engine.simulate(arch, workload, images)
     problems = diff_counters(result.counters(), {k: v for k, v in ref.items() if k != "pe_output_spikes"})
     assert not problems, f"{label} ({arch.kind}): " + "; ".join(problems[:12])
@@ -319,6 +341,81 @@ def test_comparison_detects_a_one_cycle_change() -> None:
                               if k != "pe_output_spikes"})
     assert any(p.startswith(".total_cycles") for p in problems)
     assert any(p.startswith(".dram_busy_cycles") for p in problems)  # the channel's occupancy is compared too
+
+
+def refill_case(seed: int):
+    """(arch, workload, images) with more images than slots: batch refill (early exit) or layer_major (fixed T)."""
+    rng = np.random.default_rng(30_000 + seed)
+    slots = int(rng.integers(2, 5))
+    images = int(rng.integers(slots + 1, 9))
+    workload = random_workload(seed, images=images, max_channels=4, size=int(rng.choice([4, 6])))
+    raw = random_arch_dict(seed, workload)
+    raw["images_per_batch"] = slots
+    if raw["kind"] != "conventional":
+        raw["batch_refill"] = True
+    arch = build_arch(raw, where=f"<refill arch {seed}>")
+    return arch, workload, images
+
+
+@pytest.mark.parametrize("block", range(2))
+def test_engine_matches_reference_refill(block: int) -> None:
+    """Batch refill with early exit (statistical twins: varied exit steps) and layer_major, more images than slots."""
+    from satasim_atsn.traces.statistical import fit_statistical_twin
+
+    per_block = REFILL_CASES // 2
+    for seed in range(7000 + block * per_block, 7000 + (block + 1) * per_block):
+        arch, workload, images = refill_case(seed)
+        if seed % 2:
+            workload = fit_statistical_twin(workload, seed=seed)
+        compare(arch, workload, images, f"refill seed {seed}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", range(4))
+def test_engine_matches_reference_refill_sweep(block: int) -> None:
+    """More batch-refill and layer_major cases (seeded)."""
+    from satasim_atsn.traces.statistical import fit_statistical_twin
+
+    per_block = SLOW_REFILL_CASES // 4
+    for seed in range(8000 + block * per_block, 8000 + (block + 1) * per_block):
+        arch, workload, images = refill_case(seed)
+        if seed % 2:
+            workload = fit_statistical_twin(workload, seed=seed)
+        compare(arch, workload, images, f"refill seed {seed}", slow=True)
+
+
+def _mutated_engine_detected(monkeypatch, name: str, wrap, pick) -> None:
+    """Replace engine.<name> by ``wrap(original)`` and assert that some case of ``pick`` then disagrees."""
+    cases = [c for c in (refill_case(seed) for seed in range(7000, 7040)) if pick(c[0])][:6]
+    assert cases, "no case exercises the path"
+    refs = [simulate_reference(a, w, n) for a, w, n in cases]
+    monkeypatch.setattr(engine, name, wrap(getattr(engine, name)))
+    problems = []
+    for (arch, workload, images), ref in zip(cases, refs, strict=True):
+        problems += diff_counters(engine.simulate(arch, workload, images).counters(),
+                                  {k: v for k, v in ref.items() if k != "pe_output_spikes"})
+    assert any(p.startswith(".total_cycles") for p in problems)
+
+
+def test_comparison_detects_a_one_cycle_change_in_refill(monkeypatch) -> None:
+    """One more cycle in a refill step's program (engine side only) is caught."""
+    def wrap(original):
+        def step(model, items):
+            work = original(model, items)
+            work.tail += 1
+            return work
+        return step
+    _mutated_engine_detected(monkeypatch, "_refill_step", wrap, lambda a: a.batch_refill)
+
+
+def test_comparison_detects_a_one_cycle_change_in_layer_major(monkeypatch) -> None:
+    """One more cycle in a layer_major batch program (engine side only) is caught."""
+    def wrap(original):
+        def program(w, n):
+            original(w, n)
+            w.pending += 1
+        return program
+    _mutated_engine_detected(monkeypatch, "_layer_major_program", wrap, lambda a: a.dataflow == "layer_major")
 
 
 @pytest.mark.slow

@@ -300,6 +300,8 @@ def _study_seed(path: Path, scratch: Path) -> dict:
     raw = yaml.safe_load(path.read_text())
     if raw.get("arch"):
         raw["arch"] = str((path.parent / raw["arch"]).resolve())
+    if isinstance(raw.get("vary"), dict) and "arch" in raw["vary"]:  # several architectures (vary.arch)
+        raw["vary"]["arch"] = [str((path.parent / a).resolve()) for a in raw["vary"]["arch"]]
     raw["workload"] = str(scratch / "tiny.npz")
     raw["images"] = 2
     raw.pop("set", None)
@@ -323,7 +325,7 @@ def study_cases(draw, scratch: Path):
         if functional and field.endswith("kind"):
             raw["vary"][field] = ["magic"]
     elif op == 1:  # a missing required key
-        raw.pop(draw(st.sampled_from(["name", "workload", "vary", "metrics"] + ([] if functional else ["arch"]))))
+        raw.pop(draw(st.sampled_from(["name", "workload", "vary", "metrics"] + (["arch"] if "arch" in raw else []))))
     elif op == 2:  # an unknown key, at the top or as a varied field
         if index % 2:
             raw[draw(st.sampled_from(["varry", "metric", "image", "output"]))] = 1
@@ -633,6 +635,14 @@ def _arch_text(**changes) -> str:
     return yaml.safe_dump(raw)
 
 
+def _fixed_t_arch_text(**changes) -> str:
+    raw = yaml.safe_load((ROOT / "archs" / "conventional16x16.yaml").read_text())
+    raw["technology"] = str(TECH)
+    for path, value in changes.items():
+        _set(raw, tuple(path.split("__")), value)
+    return yaml.safe_dump(raw)
+
+
 def _study_text(scratch: Path, **changes) -> str:
     raw = {"name": "r", "mode": "functional", "workload": str(scratch / "tiny.npz"), "images": 2,
            "vary": {"exit_unit.cl_init": [0.5]}, "metrics": ["accuracy"]}
@@ -679,6 +689,13 @@ REGRESSIONS = {
         s, mode="engine", arch=str(ARCHS[0]), vary={"pe.input_spike_buffer_bytes": [128, -64]},
         metrics=["fps"]).encode()),
     "study-too-many-images": ("study", lambda s: _study_text(s, images=4).encode()),
+    # section 12 of docs/microarchitecture.md: an unknown dataflow, layer_major with a deciding exit unit, a batch
+    # whose output membranes the exit unit cannot hold, layer_major with a weight buffer smaller than a fold
+    "arch-unknown-dataflow": ("arch", lambda s: _arch_text(dataflow="weight_stationary").encode()),
+    "arch-layer-major-deciding-exit": ("arch", lambda s: _arch_text(dataflow="layer_major").encode()),
+    "arch-batch-beyond-exit-memory": ("arch", lambda s: _arch_text(images_per_batch=4096, batch_refill=True).encode()),
+    "arch-layer-major-weight-buffer": ("arch", lambda s: _fixed_t_arch_text(
+        dataflow="layer_major", global_buffers__weight__bytes=16).encode()),
     # ranges with NaN/inf raised ValueError/OverflowError
     "study-range-nan": ("study", lambda s: _study_text(
         s, vary={"exit_unit.cl_init": {"start": 0.1, "stop": 0.5, "step": math.nan}}).encode()),

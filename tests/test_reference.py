@@ -623,3 +623,49 @@ def test_mapping_follows_section_3(seed: int) -> None:
     weights = sum(int(v.size) for k, v in workload.arrays.items() if k.startswith("w/"))
     assert mapping.total_weight_bytes == weights == witness.total_weight_bytes
     assert mapping.weights_resident == (weights <= arch.global_buffers.weight.bytes) == witness.weights_resident
+
+
+def _section12_case(seed: int, **changes):
+    """A random fixed-T (conventional) case with the given top-level fields changed."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_engine_vs_reference import random_arch_dict
+
+    def workload_of(s: int):
+        return random_workload(s, images=5, max_channels=4, size=4)
+
+    seed = next(s for s in range(seed, seed + 200) if random_arch_dict(s, workload_of(s))["kind"] == "conventional")
+    workload = workload_of(seed)
+    raw = random_arch_dict(seed, workload)
+    raw.update({"dataflow": "timestep_major", "images_per_batch": 3, **changes})
+    raw["global_buffers"]["weight"]["bytes"] = 147456
+    return build_arch(raw, where="<section 12>"), workload
+
+
+@pytest.mark.parametrize("seed", [0, 40])
+def test_refill_without_early_exit_is_plain_batches(seed):
+    """Section 12.2: when every image runs T, refill gives exactly the numbers of plain batches (both models)."""
+    from satasim_atsn.hw.engine import simulate
+
+    plain, workload = _section12_case(seed, batch_refill=False)
+    refill, _ = _section12_case(seed, batch_refill=True)
+    assert simulate_reference(plain, workload, 5) == simulate_reference(refill, workload, 5)
+    assert simulate(plain, workload, 5).counters() == simulate(refill, workload, 5).counters()
+
+
+@pytest.mark.parametrize("seed", [0, 40])
+def test_layer_major_streams_each_fold_once_per_batch(seed):
+    """Section 12.3: layer_major streams every fold's weights (and the output layer's) once per batch, where
+    timestep_major streams them at every timestep: T times the weight-buffer reads for the same batches."""
+    tm, workload = _section12_case(seed)
+    lm, _ = _section12_case(seed, dataflow="layer_major")
+    mapping = build_mapping(lm, workload)
+    per_batch = sum(f.weight_bytes for g in mapping.groups if g.kind == "pe" for f in g.folds)
+    per_batch += mapping.exit_group.weight_bytes if mapping.exit_group is not None else 0  # none: output on the PEs
+    batches = math.ceil(5 / 3)
+    reads = {name: sum(a["actions"]["weight_glb_read_bytes"] for a in simulate_reference(arch, workload, 5)
+                       ["accelerators"]) for name, arch in (("tm", tm), ("lm", lm))}
+    assert reads["lm"] == batches * per_batch
+    assert reads["tm"] == workload.timesteps * batches * per_batch

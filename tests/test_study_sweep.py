@@ -12,7 +12,7 @@ import pytest
 from satasim_atsn.errors import StudyError
 from satasim_atsn.study import runner
 from satasim_atsn.study.pareto import pareto_front
-from satasim_atsn.study.runner import CSV_NAME, run_study
+from satasim_atsn.study.runner import CSV_NAME, load_rows, run_study
 from satasim_atsn.study.spec import load_study
 from satasim_atsn.study.sweep_report import sweep_report
 from satasim_atsn.workload.format import write_workload
@@ -227,3 +227,32 @@ def test_temporaries_of_a_killed_run_are_not_a_foreign_directory(tmp_path, workl
     (out / ".study.json.abc123.tmp").write_text("{")
     _, stats = run_study(study, out, jobs=1, quiet=True, point_function=_constant_point)
     assert stats["computed"] == 6 and not list(out.glob(".*.tmp"))
+
+
+def _arch_point(task):
+    """A stand-in point: which architecture file and overrides the task carries."""
+    return {"fps": float(len(task["arch"])), "avg_timestep": float(len(task["overrides"]))}
+
+
+def test_varied_architectures_and_skipped_combinations(tmp_path, workload_path):
+    """vary.arch runs each architecture file; combinations an architecture refuses become skipped rows with the
+    reason (layer_major with a deciding exit unit), reported once per reason and never run."""
+    archs = [str(ROOT / "archs" / f"{n}16x16.yaml") for n in ("conventional", "atsn")]
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nmode: engine\nworkload: {workload_path}\nimages: 2\nvary:\n"
+                    f"  arch: [{', '.join(archs)}]\n"
+                    "  dataflow: [timestep_major, layer_major]\nmetrics: [fps, avg_timestep]\n")
+    study = load_study(path)
+    assert study.arch_files and [p["arch"] for p in study.points()] == [archs[0], archs[0], archs[1], archs[1]]
+    rows, stats = run_study(study, tmp_path / "out", jobs=1, quiet=True, point_function=_arch_point)
+    status = [r["status"] for r in rows]
+    assert status == ["ok", "ok", "ok", "skipped"] and stats["skipped"] == 1 and stats["errors"] == 0
+    assert "dataflow: layer_major" in rows[3]["error"] and "use dataflow: timestep_major" in rows[3]["error"]
+    assert rows[0]["fps"] != rows[2]["fps"]  # each point ran its own architecture file
+    sweep_report(study, load_rows(study, tmp_path / "out"), tmp_path / "out", "satasim sweep s.yaml")
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "1 skipped" in report and "## Skipped points" in report
+    # a value no architecture accepts is still refused before anything runs
+    path.write_text(path.read_text().replace("layer_major", "weight_stationary"))
+    with pytest.raises(StudyError, match=r"vary.dataflow: value 'weight_stationary' is refused"):
+        load_study(path)

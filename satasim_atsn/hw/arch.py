@@ -40,7 +40,8 @@ SCHEMA: dict[str, Any] = {
     "accelerators": ("int", REQUIRED, (1, 1024)),
     "images_per_batch": ("int", 1, (1, 4096)),
     "spike_address_bytes": ("int", 2, (1, 8)),
-    "dataflow": (("timestep_major",), "timestep_major", None),
+    "dataflow": (("timestep_major", "layer_major"), "timestep_major", None),
+    "batch_refill": ("bool", False, None),
     "array": {
         "rows": ("int", REQUIRED, (1, 1024)),
         "cols": ("int", REQUIRED, (1, 1024)),
@@ -212,6 +213,7 @@ class Arch:
     images_per_batch: int
     spike_address_bytes: int
     dataflow: str
+    batch_refill: bool
     array: ArrayCfg
     pe: PeCfg
     exit_unit: ExitUnitCfg
@@ -346,6 +348,10 @@ def check_value(where: str, path: str, value: Any, spec: tuple) -> Any:
     kind, _, bounds = spec
     if kind in ("int", "float"):
         return _number(where, path, value, kind, bounds)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ArchError.at(where, path, f"must be true or false, got {shown(value)}")
+        return value
     if kind == "str":
         if not isinstance(value, str) or not value.strip():
             raise ArchError.at(where, path, f"must be a non-empty text, got {shown(value)}")
@@ -401,6 +407,10 @@ def _cross_checks(where: str, cfg: dict) -> None:
                 raise ArchError.at(where, f"exit_unit.{f}", f"only meaningful for exit unit kind {shown(kind)}, "
                                    f"this one is {shown(eu['kind'])}", f"remove it (or --set exit_unit.{f}=null)")
     EXIT_UNITS[eu["kind"]].validate(where, eu)
+    if cfg["dataflow"] == "layer_major" and eu["kind"] != "none":
+        raise ArchError.at(where, "dataflow", f"layer_major runs all T timesteps of a layer before the next layer, "
+                           f"but exit unit kind {shown(eu['kind'])} decides after every timestep",
+                           "use dataflow: timestep_major (or exit_unit.kind: none for a fixed-T design)")
 
 
 def _check_exit_tiles(where: str, tiles: int, kind: str, want: str) -> None:
@@ -559,7 +569,7 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
     return Arch(
         name=cfg["name"], kind=cfg["kind"], technology=cfg["technology"], clock_hz=cfg["clock_hz"],
         accelerators=cfg["accelerators"], images_per_batch=cfg["images_per_batch"],
-        spike_address_bytes=cfg["spike_address_bytes"], dataflow=cfg["dataflow"],
+        spike_address_bytes=cfg["spike_address_bytes"], dataflow=cfg["dataflow"], batch_refill=cfg["batch_refill"],
         array=ArrayCfg(**cfg["array"]), pe=PeCfg(**cfg["pe"]), exit_unit=ExitUnitCfg(**cfg["exit_unit"]),
         noc=NocCfg(**cfg["noc"]),
         global_buffers=GlobalBuffersCfg(**{k: BufferCfg(**v) for k, v in gb.items()}),

@@ -33,6 +33,12 @@ How it follows docs/microarchitecture.md:
   batch (VGG16 on atsn16x16: ~190 per image), never one per cycle.
 * Images are processed in chunks (a multiple of ``images_per_batch``) so that spike traces of
   large networks stay within a memory budget.
+* Section 11: ``layer_major`` reorders the same per-(batch, t) phases into one program per batch
+  (:func:`_layer_major_program`). Batch refill cannot build programs ahead, since which images join a
+  slot depends on the other accelerators' timing: each accelerator process asks the dispatcher for
+  images whenever slots are free and builds one step's program at a time (:func:`_refill_step`, one
+  kernel slice per fold over the slots' trace rows, in slot order, from per-chunk row data
+  :class:`_RowChunk`).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from satasim_atsn.errors import SatasimError
+from satasim_atsn.errors import MappingError, SatasimError
 from satasim_atsn.hw import kernels
 from satasim_atsn.hw.energy import ACTIONS
 from satasim_atsn.hw.mapping import Group, GroupInput, Mapping, build_mapping
@@ -144,13 +150,14 @@ class _Model:
         self.out_bpc = int(arch.global_buffers.output.bytes_per_cycle)
         self.out_bytes = int(arch.global_buffers.output.bytes)
         self.vmem_bits = int(arch.pe.vmem_bits)
+        self.capacity = int(arch.pe.data_memory_bytes) * 8 // self.vmem_bits  # K: membranes a PE holds
         self.mesh_hops = mapping.rows + mapping.cols - 2
         self.exit_cost = -(-self.classes // max(1, int(arch.exit_unit.adders)))  # 0 adders: no exit unit
         unit = arch.exit_unit.unit
         self.decide_cycles = unit.decide_cycles(arch.exit_unit, self.classes)
         self.decide_ops = unit.decide_actions(arch.exit_unit, self.classes)
         # the running sum of the output membranes behind the prediction (section 7): one add per class and update
-        sums = keeps_running_sum(arch.exit_unit.prediction, workload.layers[-1].get("output_mode", ""))
+        sums = keeps_running_sum(arch.prediction_rule, workload.layers[-1].get("output_mode", ""))
         self.sum_adds = self.classes if sums else 0
         self.groups = mapping.groups
         self.producer = {g.name: g.index for g in self.groups}
@@ -159,7 +166,9 @@ class _Model:
             if g.kind == "pe":
                 self.folds[g.index] = [self._fold_model(g, f) for f in g.folds]
         ex = mapping.exit_group  # None: no exit tile or no output layer (images finish after the last group)
+        self.exit_group_index = ex.index if ex is not None else len(self.groups) - 1
         self.exit_weight_bytes = ex.weight_bytes if ex is not None else 0
+        self.exit_input = ex.inputs[0] if ex is not None else None
 
     def _fold_model(self, group: Group, fold) -> _FoldModel:
         pe_neurons = fold.pe_neurons.astype(np.int64)
@@ -526,6 +535,7 @@ class _ChunkPhases:
 
     compute_d: dict[tuple[int, int], np.ndarray]  # (PE group, fold) -> compute phase cycles
     spill: dict[int, np.ndarray]  # PE group -> output spike bytes beyond the output buffer
+    out_bytes: dict[int, np.ndarray]  # PE group -> its output spike bytes
     pool_cycles: dict[int, np.ndarray]  # pool group -> its phase cycles
     exit_d: np.ndarray  # the exit unit's phase cycles
     exit_busy: np.ndarray  # [nb]
@@ -540,6 +550,7 @@ class _ChunkPhases:
         return cls(
             compute_d={},
             spill={},
+            out_bytes={},
             pool_cycles={},
             exit_d=np.zeros((nb, T), dtype=np.int64),
             exit_busy=np.zeros(nb, dtype=np.int64),
@@ -567,6 +578,7 @@ def _pe_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatche
         ph.compute_d[(gi, f)] = d
         _count_pe_fold(model, fm, st, sin_b, s_out_b, bt, ph.counts[:, gi])
     ph.spill[gi] = np.maximum(0, s_out_total * model.sb - model.out_bytes)
+    ph.out_bytes[gi] = s_out_total * model.sb
 
 
 def _fold_compute_phases(
@@ -743,18 +755,18 @@ class _ProgramWriter:
         self.c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
         return stream
 
-    def read_back_spills(self, g: Group, t: int, spilled: set[int]) -> None:
-        """Read back, before the group's first phase, the spikes its producers spilled to DRAM at t."""
+    def read_back_spills(self, g: Group, spilled: dict[int, int]) -> None:
+        """Read back, before the group's first phase, the spikes its producers spilled to DRAM (producer -> bytes)."""
         seen: set[int] = set()
         for spec in g.inputs:
             prod = self.model.producer.get(spec.source)
             if prod is None or prod in seen or prod not in spilled:
                 continue
             seen.add(prod)
-            self.dram_read(int(self.ph.spill[prod][self.b, t - 1]), g.index)
+            self.dram_read(spilled[prod], g.index)
 
 
-def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: set[int]) -> None:
+def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[int, int]) -> None:
     """A PE group's step t: per fold weights, membrane fill, compute, membrane spill; then its spike spill."""
     model, gi = w.model, g.index
     resident_m = model.mapping.membranes_resident
@@ -774,10 +786,10 @@ def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: set[in
     nbytes = int(w.ph.spill[gi][w.b, t - 1])
     if nbytes > 0:
         w.dram_write(nbytes, gi)
-        spilled.add(gi)
+        spilled[gi] = nbytes
 
 
-def _pool_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: set[int]) -> None:
+def _pool_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[int, int]) -> None:
     """A max-pool group's step t: one local phase."""
     dur = int(w.ph.pool_cycles[g.index][w.b, t - 1])
     w.pending += dur
@@ -785,7 +797,7 @@ def _pool_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: set[
     w.group_local[g.index] += dur
 
 
-def _exit_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: set[int]) -> None:
+def _exit_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[int, int]) -> None:
     """The exit unit's step t: weights, accumulate, decide (before the last step), and the exiting images' marks."""
     model, gi = w.model, g.index
     stream = w.stage_weights(model.exit_weight_bytes, gi)
@@ -803,6 +815,49 @@ def _exit_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: set[
         w.op(MARK, w.first_image + int(j), gi)
 
 
+def _layer_major_program(w: _ProgramWriter, n: int) -> None:
+    """layer_major (section 12.3): group by group; per fold, weights once, then its slices at t = 1..T."""
+    model = w.model
+    T = model.T
+    spilled: dict[int, int] = {}
+    for g in model.groups:
+        gi = g.index
+        w.read_back_spills(g, spilled)
+        if g.kind == "pe":
+            for f, fm in enumerate(model.folds[gi]):
+                stream = w.stage_weights(fm.weight_bytes, gi)
+                w.c[gi, A["pe_weight_write_bytes"]] += fm.weight_write_bytes  # once for all T timesteps
+                w.local_mem += stream
+                w.group_local[gi] += stream
+                move = not model.mapping.membranes_resident and n * int(fm.pe_neurons.max()) > model.capacity
+                mem_bytes = -(-n * fm.neurons * model.vmem_bits // 8)
+                for t in range(1, T + 1):
+                    if move and t > 1:
+                        w.dram_read(mem_bytes, gi)
+                    dur = int(w.ph.compute_d[(gi, f)][w.b, t - 1])
+                    w.pending += dur
+                    w.group_local[gi] += dur
+                    if move and t < T:
+                        w.dram_write(mem_bytes, gi)
+            nbytes = int(w.ph.out_bytes[gi][w.b].sum()) - model.out_bytes
+            if nbytes > 0:
+                w.dram_write(nbytes, gi)
+                spilled[gi] = nbytes
+        elif g.kind == "pool":
+            for t in range(1, T + 1):
+                _pool_program(w, g, t, n, spilled)
+        else:
+            stream = w.stage_weights(model.exit_weight_bytes, gi)
+            w.local_mem += stream
+            w.group_local[gi] += stream
+            for t in range(1, T + 1):  # fixed T: no decisions (a deciding exit unit is refused, section 12.3)
+                dur = int(w.ph.exit_d[w.b, t - 1])
+                w.pending += dur
+                w.group_local[gi] += dur
+    for j in range(n):
+        w.op(MARK, w.first_image + j, model.exit_group_index)
+
+
 # one builder per group kind: its phases over a chunk, and its step of a batch program
 _GROUP_PHASES = {"pe": _pe_group_phases, "pool": _pool_group_phases, "exit": _exit_group_phases}
 _GROUP_PROGRAMS = {"pe": _pe_program, "pool": _pool_program, "exit": _exit_program}
@@ -813,15 +868,18 @@ def _batch_work(model: _Model, bt: _ChunkBatches, ph: _ChunkPhases, b: int, firs
     lo, hi = int(bt.starts[b]), int(bt.ends[b])
     e = bt.exit_t[lo:hi]
     w = _ProgramWriter(model, ph, b, e, first_image + lo)
-    for t in range(1, int(e.max()) + 1):
-        b_act = int(bt.active_count[b, t - 1])
-        spilled: set[int] = set()
-        for g in model.groups:
-            w.read_back_spills(g, t, spilled)
-            _GROUP_PROGRAMS[g.kind](w, g, t, b_act, spilled)
-        if model.mapping.exit_group is None:  # no exit unit phase: images finish with the last group of their t
-            for j in np.flatnonzero(e == t):
-                w.op(MARK, w.first_image + int(j), len(model.groups) - 1)
+    if model.arch.dataflow == "layer_major":
+        _layer_major_program(w, hi - lo)
+    else:
+        for t in range(1, int(e.max()) + 1):
+            b_act = int(bt.active_count[b, t - 1])
+            spilled: dict[int, int] = {}
+            for g in model.groups:
+                w.read_back_spills(g, spilled)
+                _GROUP_PROGRAMS[g.kind](w, g, t, b_act, spilled)
+            if model.mapping.exit_group is None:  # no exit unit phase: images finish with the last group of their t
+                for j in np.flatnonzero(e == t):
+                    w.op(MARK, w.first_image + int(j), len(model.groups) - 1)
     return _BatchWork(
         images=np.arange(lo, hi, dtype=np.int64) + first_image,
         exit_t=e.copy(),
@@ -847,6 +905,212 @@ def _build_chunk_work(model: _Model, trace: Trace, first_image: int, batch_size:
     for g in model.groups:
         _GROUP_PHASES[g.kind](model, g, maps, bt, ph)
     return [_batch_work(model, bt, ph, b, first_image) for b in range(bt.nb)]
+
+
+# ------------------------------------------------------------------------------------------
+# batch refill: one step of the slots at a time (section 12.2)
+# ------------------------------------------------------------------------------------------
+@dataclass
+class _RowChunk:
+    """Per trace row (chunk image * T + t - 1) data of one chunk, for batch refill's steps."""
+
+    first: int  # absolute index of the chunk's first image
+    T: int
+    exit_t: np.ndarray
+    pe: dict  # PE group -> (fold stats, spike-buffer bytes read per row, stream (row_ptr, pos))
+    pool: dict  # pool group -> (input spikes per row, output spikes per row)
+    exit_spikes: np.ndarray  # the exit unit's input spikes per row
+
+    @classmethod
+    def build(cls, model: _Model, trace: Trace, first: int) -> _RowChunk:
+        maps = _ChunkMaps(model, trace)
+        pe, pool = {}, {}
+        exit_spikes = np.zeros(0, dtype=np.int64)
+        for g in model.groups:
+            if g.kind == "pe":
+                stats, sin_bytes = _pe_group_stats(model, g, maps)
+                pe[g.index] = (stats, sin_bytes, _stream_positions(model, g, maps))
+            elif g.kind == "pool":
+                pool[g.index] = (maps.totals(g.inputs[0].source), maps.totals(g.name))
+            else:
+                if g.inputs[0].encoding == "image":
+                    raise SatasimError.at(model.workload.source, "layers", "the output layer reads the image",
+                                          "add layers")
+                exit_spikes = maps.totals(g.inputs[0].source)
+        return cls(first, model.T, trace.exit_t.astype(np.int64), pe, pool, exit_spikes)
+
+
+@dataclass
+class _Slot:
+    """One image in a refill slot: its chunk, index in the chunk and current timestep."""
+
+    chunk: _RowChunk
+    j: int
+    t: int = 1
+
+    @property
+    def row(self) -> int:
+        return self.j * self.chunk.T + self.t - 1
+
+    @property
+    def image(self) -> int:
+        return self.chunk.first + self.j
+
+    @property
+    def exit_t(self) -> int:
+        return int(self.chunk.exit_t[self.j])
+
+
+def _step_fold(model: _Model, g: Group, f: int, items: list[_Slot], stream, step: _ChunkPhases) -> tuple[int, int]:
+    """One fold's compute phase over the items (one slice, items in slot order); (cycles, output spikes)."""
+    fm = model.folds[g.index][f]
+    sts = [it.chunk.pe[g.index][0][f] for it in items]
+    rows = [it.row for it in items]
+    n = len(items)
+    busy_cls = sum(st.cyc[r] for st, r in zip(sts, rows, strict=True)) + n * fm.cls_neurons * model.fire_cycles
+    most = int(sum(st.dlv_cls[r] for st, r in zip(sts, rows, strict=True)).max())
+    row_ptr, pos = stream
+    ring_length = int(min(model.input_buffer_spikes, most + 1))
+    shift = kernels.ring_shift(fm.cls_neurons.size, ring_length)
+    if model.stream_start + 2 + pos.size + int(busy_cls.sum()) >= 1 << (62 - shift):
+        raise SatasimError(f"{g.name}: a compute phase may exceed {1 << (62 - shift)} cycles; fix: simulate fewer"
+                           " images per batch (--set images_per_batch=...)")
+    d_cls = kernels.fold_slices(
+        np.array([0, n], dtype=np.int64), np.arange(n, dtype=np.int64), row_ptr, pos, fm.vp_ptr, fm.vp_cls,
+        fm.vp_cost, fm.cls_neurons, model.fire_cycles, model.stream_start, model.r, ring_length, shift,
+        np.array([most <= model.input_buffer_spikes]),
+    )[0]
+    sin = sum(int(it.chunk.pe[g.index][1][r]) for it, r in zip(items, rows, strict=True))
+    s_out = sum(int(st.s_out[r]) for st, r in zip(sts, rows, strict=True))
+    step.pe_busy[0] += busy_cls[fm.pe_class]
+    step.pe_stall[0] += (d_cls - busy_cls)[fm.pe_class]
+    step.group_busy[0, g.index] += int(busy_cls @ fm.cls_members)
+    c = step.counts[0, g.index]
+    acc = sum(int(st.acc[r]) for st, r in zip(sts, rows, strict=True))
+    fires = n * fm.neurons
+    c[A["pe_accumulations"]] += acc
+    c[A["pe_fire_updates"]] += fires
+    c[A["pe_dm_reads"]] += acc + fires
+    c[A["pe_dm_writes"]] += acc + fires
+    c[A["pe_weight_reads"]] += sum(int(st.weighted[r]) for st, r in zip(sts, rows, strict=True))
+    if model.analog:
+        c[A["adc_conversions"]] += fires
+    c[A["pe_spikes_out"]] += s_out
+    c[A["pe_output_buffer_pushes"]] += s_out
+    c[A["pe_input_buffer_pushes"]] += sum(int(st.deliveries[r]) for st, r in zip(sts, rows, strict=True))
+    c[A["spike_glb_read_bytes"]] += sin
+    c[A["spike_glb_write_bytes"]] += s_out * model.sb
+    c[A["noc_byte_hops"]] += sum(int(st.dlv_hops[r] + st.out_hops[r]) for st, r in zip(sts, rows, strict=True))
+    dur = max(int(d_cls.max()), -(-sin // model.in_bpc), -(-s_out * model.sb // model.out_bpc))
+    return dur, s_out
+
+
+def _step_stream(g: Group, items: list[_Slot]) -> tuple[np.ndarray, np.ndarray]:
+    """The group's stream of the step: the items' rows of their chunks' streams, concatenated in slot order."""
+    segs = []
+    for it in items:
+        row_ptr, pos = it.chunk.pe[g.index][2]
+        segs.append(pos[row_ptr[it.row] : row_ptr[it.row + 1]])
+    lens = np.array([seg.size for seg in segs], dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(lens)]).astype(np.int64), np.concatenate(segs).astype(np.uint32)
+
+
+def _step_pe(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int, int]) -> None:
+    """A PE group in a refill step: per fold weights, fill (images at t > 1), compute, spill (t < T); spike spill."""
+    model, gi = w.model, g.index
+    stream = _step_stream(g, items)
+    move = not model.mapping.membranes_resident
+    n_fill = sum(1 for it in items if it.t > 1)
+    n_spill = sum(1 for it in items if it.t < model.T)
+    s_out_total = 0
+    for f, fm in enumerate(model.folds[gi]):
+        cycles = w.stage_weights(fm.weight_bytes, gi)
+        w.c[gi, A["pe_weight_write_bytes"]] += fm.weight_write_bytes  # the multicast fills the PE weight memories
+        w.local_mem += cycles
+        w.group_local[gi] += cycles
+        if move and n_fill:
+            w.dram_read(-(-n_fill * fm.neurons * model.vmem_bits // 8), gi)
+        dur, s_out = _step_fold(model, g, f, items, stream, w.ph)
+        s_out_total += s_out
+        w.pending += dur
+        w.group_local[gi] += dur
+        if move and n_spill:
+            w.dram_write(-(-n_spill * fm.neurons * model.vmem_bits // 8), gi)
+    nbytes = s_out_total * model.sb - model.out_bytes
+    if nbytes > 0:
+        w.dram_write(nbytes, gi)
+        spilled[gi] = nbytes
+
+
+def _step_pool(w: _ProgramWriter, g: Group, items: list[_Slot]) -> None:
+    """A max-pool group in a refill step: one local phase."""
+    model, gi = w.model, g.index
+    s_in = sum(int(it.chunk.pool[gi][0][it.row]) for it in items)
+    s_out = sum(int(it.chunk.pool[gi][1][it.row]) for it in items)
+    c = w.c[gi]
+    c[A["pool_ors"]] += s_in
+    c[A["spike_glb_read_bytes"]] += s_in * model.sb
+    c[A["spike_glb_write_bytes"]] += s_out * model.sb
+    dur = -(-(s_in + s_out) * model.sb // model.out_bpc)
+    w.pending += dur
+    w.local_mem += dur
+    w.group_local[gi] += dur
+
+
+def _step_exit(w: _ProgramWriter, g: Group, items: list[_Slot]) -> int:
+    """The exit unit in a refill step: weights, accumulate, decide (images before T), exit marks; its stall cycles."""
+    model, gi = w.model, g.index
+    stream = w.stage_weights(model.exit_weight_bytes, gi)
+    w.local_mem += stream
+    spikes = np.array([int(it.chunk.exit_spikes[it.row]) for it in items], dtype=np.int64)
+    classes = model.classes
+    busy = int(spikes.sum()) * model.exit_cost + len(items) * classes
+    nz = np.flatnonzero(spikes > 0)
+    stall = max(0, model.exit_start + 1 - int(nz[0]) * classes) if nz.size else 0
+    deciding = sum(1 for it in items if it.t < model.T)
+    decide = deciding * model.decide_cycles
+    c = w.c[gi]
+    c[A["exit_accumulations"]] += int(spikes.sum()) * classes
+    c[A["exit_updates"]] += len(items) * classes
+    c[A["exit_prediction_adds"]] += len(items) * model.sum_adds
+    c[A["spike_glb_read_bytes"]] += int(spikes.sum()) * model.sb
+    c[A["noc_byte_hops"]] += int(spikes.sum()) * model.sb * model.mapping.exit_hops
+    for key, per in model.decide_ops.items():
+        c[A[key]] += per * deciding
+    w.exit_busy += busy + decide
+    w.pending += busy + stall + decide
+    w.group_local[gi] += stream + busy + stall + decide
+    for it in items:
+        if it.exit_t == it.t:
+            w.op(MARK, it.image, gi)
+    return stall
+
+
+def _refill_step(model: _Model, items: list[_Slot]) -> _BatchWork:
+    """The program of one refill step: every group once for the items (each image at its own t), in group order."""
+    step = _ChunkPhases.zeros(1, 1, model.P, len(model.groups))
+    w = _ProgramWriter(model, step, 0, np.zeros(0, dtype=np.int64), 0)
+    spilled: dict[int, int] = {}
+    stall = 0
+    for g in model.groups:
+        w.read_back_spills(g, spilled)
+        if g.kind == "pe":
+            _step_pe(w, g, items, spilled)
+        elif g.kind == "pool":
+            _step_pool(w, g, items)
+        else:
+            stall += _step_exit(w, g, items)
+    if model.mapping.exit_group is None:  # no exit unit phase: images finish with the last group of their t
+        for it in items:
+            if it.exit_t == it.t:
+                w.op(MARK, it.image, len(model.groups) - 1)
+    none = np.zeros(0, dtype=np.int64)
+    return _BatchWork(
+        images=none, exit_t=none, ops=w.ops, tail=w.pending, counts=w.c.sum(axis=0), pe_busy=step.pe_busy[0].copy(),
+        pe_stall_input=step.pe_stall[0].copy(), local_stall_memory=w.local_mem, exit_busy=w.exit_busy,
+        exit_stall_input=stall, group_local=w.group_local, group_counts=w.c.copy(),
+        group_busy=step.group_busy[0].copy(),
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -903,7 +1167,7 @@ class _Scheduler:
         self.env = simpy.Environment()
         self._dram_queue: list[tuple[int, int, int, simpy.Event]] = []  # (request cycle, acc, bytes, done)
         self._dram_idle: simpy.Event | None = None  # the arbiter's wake-up while nothing is pending
-        self._asking: list[tuple[int, simpy.Event]] = []  # (acc, batch event) of accelerators wanting a batch
+        self._asking: list[tuple[int, int, simpy.Event]] = []  # (acc, images, event) of accelerators asking
         self._dispatch_idle: simpy.Event | None = None
         self._batches = iter(())
         self._progress = None
@@ -921,10 +1185,12 @@ class _Scheduler:
             _fire(self.env, wake, _ARBITRATE)
         return done
 
-    def _ask_batch(self, acc: int) -> simpy.Event:
-        """Ask for the next batch now; the event's value is its _BatchWork, or None when none are left."""
+    def _ask_batch(self, acc: int, images: int = 0) -> simpy.Event:
+        """Ask for the next batch now; the event's value is its _BatchWork, or None when none are left.
+
+        With ``images`` > 0 (batch refill) ask instead for up to that many next images: a list of _Slot."""
         got = self.env.event()
-        heapq.heappush(self._asking, (acc, got))
+        heapq.heappush(self._asking, (acc, images, got))
         if self._dispatch_idle is not None:
             wake, self._dispatch_idle = self._dispatch_idle, None
             _fire(self.env, wake, _DISPATCH)
@@ -957,21 +1223,27 @@ class _Scheduler:
             else:
                 self._dispatch_idle = env.event()
                 yield self._dispatch_idle  # fired at _DISPATCH priority by the first request
-            acc, got = heapq.heappop(self._asking)
-            got.succeed(next(self._batches, None))
+            acc, images, got = heapq.heappop(self._asking)
+            if images:
+                got.succeed([slot for _, slot in zip(range(images), self._batches, strict=False)])
+            else:
+                got.succeed(next(self._batches, None))
 
-    def _accelerator(self, acc: int):
-        """One accelerator: initial weight load (if resident), then batch programs until none are left."""
-        env = self.env
-        tot = self.totals[acc]
-        first = self.first_image
-        if self.model.mapping.weights_resident:  # section 8: every accelerator loads all weights at cycle 0
+    def _initial_load(self, acc: int):
+        """Section 8: every accelerator loads all weights at cycle 0 when they are resident."""
+        if self.model.mapping.weights_resident:
             weight_bytes = self.model.mapping.total_weight_bytes
             yield self._dram(acc, weight_bytes)
             for key in ("dram_read_bytes", "weight_glb_write_bytes"):
                 self.setup_counts[A[key]] += weight_bytes
-                tot.counts[A[key]] += weight_bytes
-            self.finish[acc] = env.now
+                self.totals[acc].counts[A[key]] += weight_bytes
+            self.finish[acc] = self.env.now
+
+    def _accelerator(self, acc: int):
+        """One accelerator: initial weight load (if resident), then batch programs until none are left."""
+        env = self.env
+        first = self.first_image
+        yield from self._initial_load(acc)
         while True:
             work = yield self._ask_batch(acc)
             if work is None:
@@ -981,41 +1253,77 @@ class _Scheduler:
             self.start_cycle[idx] = env.now
             self.accelerator[idx] = acc
             self.exit_t[idx] = work.exit_t
-            tot.busy += work.pe_busy
-            tot.stall_input += work.pe_stall_input
-            tot.stall_memory += work.local_stall_memory
-            tot.exit_busy += work.exit_busy
-            tot.exit_stall_input += work.exit_stall_input
-            tot.counts += work.counts
-            self.group_cycles += work.group_local
-            self.group_counts += work.group_counts
-            self.group_busy += work.group_busy
-            t = int(env.now)  # local phases run back to back: one timeout per stretch up to a DRAM request
-            for delay, kind, value, gi in work.ops:
-                t += delay
-                if kind == MARK:
-                    self.end_cycle[value - first] = t
-                    self._done_images += 1
-                    continue
-                if t > env.now:
-                    yield env.timeout(t - env.now)
-                yield self._dram(acc, value)
-                self.group_cycles[gi] += env.now - t
-                t = int(env.now)
-            t += work.tail
+            yield from self._run_work(acc, work)
+
+    def _refill_accelerator(self, acc: int, slots: int):
+        """One accelerator with batch refill (section 12.2): ``slots`` images, each at its own timestep."""
+        env = self.env
+        first = self.first_image
+        yield from self._initial_load(acc)
+        held: list[_Slot | None] = [None] * slots
+        while True:
+            free = [s for s, slot in enumerate(held) if slot is None]
+            if free:
+                got = yield self._ask_batch(acc, len(free))
+                for s, slot in zip(free, got, strict=False):  # lowest free slot first
+                    held[s] = slot
+                    self.start_cycle[slot.image - first] = env.now
+                    self.accelerator[slot.image - first] = acc
+                    self.exit_t[slot.image - first] = slot.exit_t
+            items = [slot for slot in held if slot is not None]
+            if not items:
+                self.finish[acc] = env.now
+                return
+            yield from self._run_work(acc, _refill_step(self.model, items))
+            for s, slot in enumerate(held):
+                if slot is not None:
+                    if slot.exit_t == slot.t:
+                        held[s] = None
+                    else:
+                        slot.t += 1
+
+    def _run_work(self, acc: int, work: _BatchWork):
+        """Walk one program: its local stretches as timeouts, each DRAM transaction as a request."""
+        env = self.env
+        tot = self.totals[acc]
+        first = self.first_image
+        tot.busy += work.pe_busy
+        tot.stall_input += work.pe_stall_input
+        tot.stall_memory += work.local_stall_memory
+        tot.exit_busy += work.exit_busy
+        tot.exit_stall_input += work.exit_stall_input
+        tot.counts += work.counts
+        self.group_cycles += work.group_local
+        self.group_counts += work.group_counts
+        self.group_busy += work.group_busy
+        t = int(env.now)  # local phases run back to back: one timeout per stretch up to a DRAM request
+        for delay, kind, value, gi in work.ops:
+            t += delay
+            if kind == MARK:
+                self.end_cycle[value - first] = t
+                self._done_images += 1
+                continue
             if t > env.now:
                 yield env.timeout(t - env.now)
-            self.finish[acc] = t
-            if self._progress is not None:
-                self._progress.update(self._done_images, int(self.finish.max()))
+            yield self._dram(acc, value)
+            self.group_cycles[gi] += env.now - t
+            t = int(env.now)
+        t += work.tail
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        self.finish[acc] = t
+        if self._progress is not None:
+            self._progress.update(self._done_images, int(self.finish.max()))
 
-    def run(self, batches, progress=None) -> None:
-        """Simulate until every batch is done (batches in order, first free accelerator, ties lowest index)."""
+    def run(self, batches, progress=None, refill_slots: int = 0) -> None:
+        """Simulate until every batch is done (batches in order, first free accelerator, ties lowest index).
+
+        With ``refill_slots`` > 0, ``batches`` yields single images (_Slot) for accelerators with that many slots."""
         self._batches = iter(batches)
         self._progress = progress
         env = self.env
         for acc in range(self.num_acc):
-            env.process(self._accelerator(acc))
+            env.process(self._refill_accelerator(acc, refill_slots) if refill_slots else self._accelerator(acc))
         env.process(self._dispatcher())
         env.process(self._arbiter())
         step = env.step
@@ -1058,6 +1366,28 @@ def _chunk_images(model: _Model, workload: Workload, batch_size: int) -> int:
     return max(batch_size, (n // batch_size) * batch_size)
 
 
+def check_batch(arch, mapping: Mapping, workload: Workload) -> None:
+    """Section 12.4: the exit unit holds a whole batch's output membranes (and their running sums, section 7).
+
+    layer_major needs no more weight room than timestep_major: a fold's weights stay in the PE weight
+    memories (section 3 sizes the folds so that every PE's share fits) for all T timesteps.
+    """
+    if mapping.exit_group is None:  # no exit unit: the output membranes live in the PEs (section 3 capacity)
+        return
+    where = str(arch.path) if getattr(arch, "path", None) else arch.name
+    b = int(arch.images_per_batch)
+    eu = arch.exit_unit
+    table = int(eu.unit.table_bytes(eu))
+    words = 2 if keeps_running_sum(arch.prediction_rule, workload.layers[-1].get("output_mode", "")) else 1
+    per_image = words * workload.num_classes * int(eu.vmem_bits)  # bits
+    need = -(-b * per_image // 8)
+    if need + table > int(eu.data_memory_bytes):
+        most = (int(eu.data_memory_bytes) - table) * 8 // per_image
+        raise MappingError.at(where, "images_per_batch", f"{b} images need {need} B of output membranes in the exit"
+                              f" unit, its {eu.data_memory_bytes} B hold a {table} B table and those of {most}",
+                              f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to {need + table}")
+
+
 def simulate(
     arch, workload: Workload, images: int | None = None, start: int = 0, progress=None, chunk_images: int | None = None
 ) -> SimResult:
@@ -1076,6 +1406,7 @@ def simulate(
             f"use at most {total_available - start}",
         )
     mapping = build_mapping(arch, workload)
+    check_batch(arch, mapping, workload)
     model = _Model(arch, mapping, workload)
     batch = int(arch.images_per_batch)
     chunk = chunk_images or _chunk_images(model, workload, batch)
@@ -1097,14 +1428,24 @@ def simulate(
                 has_labels[0] = False
             else:
                 labels[lo : lo + n] = trace.labels
+            if refill:  # single images; a chunk's row data lives while a slot holds one of its images
+                rows = _RowChunk.build(model, trace, start + lo)
+                del trace
+                yield from (_Slot(rows, j) for j in range(n))
+                continue
             works = _build_chunk_work(model, trace, start + lo, batch)
             del trace
             yield from works
 
+    # batch refill (section 12.2); with one slot it is the ordinary batch of one image
+    refill = bool(arch.batch_refill) and arch.dataflow == "timestep_major" and batch > 1
     if progress is not None:
         progress.start(count)
     scheduler = _Scheduler(model, int(arch.accelerators), count, start)
-    scheduler.run(batches(), progress)
+    if refill:
+        scheduler.run(batches(), progress, refill_slots=batch)
+    else:  # (the plain call: tests/test_engine_simpy.py swaps in a heap scheduler with this signature)
+        scheduler.run(batches(), progress)
     if progress is not None:
         progress.finish()
     return SimResult.build(

@@ -41,6 +41,9 @@ Readings of the document where its text leaves a choice (each also listed in the
 * Decision actions per image: ``at``: C + 1 compares, 2C + 1 multiplies, 2C LUT reads; ``dt``:
   C + 1 compares, 4C LUT reads, 4C multiplies (the 2C exp and 2C log cycles each read the LUT and
   multiply), 1 divide.
+* Section 11: batch refill keeps b slots of (image, t) and refills free ones, lowest slot first, at the
+  step's end (``_run_refill``); layer_major runs group by group, per fold all T timesteps (``_layer_major``);
+  the batch-capacity rules are written out in ``_check_batch``.
 * Global-buffer bytes: weight writes = weight bytes read from DRAM; weight reads = streamed
   bytes; spike reads = the compute-duration input term, max-pool inputs and exit-unit inputs;
   spike writes = PE output spikes and pooled spikes. Spills and refills move DRAM bytes only.
@@ -456,6 +459,7 @@ class _Static:
         self.analog = getattr(arch.pe, "accumulation", "digital") == "analog"
         self.fire_cycles = int(arch.pe.adc_cycles_per_conversion) if self.analog else 1
         self.vmem_bits = int(arch.pe.vmem_bits)
+        self.capacity = int(arch.pe.data_memory_bytes) * 8 // self.vmem_bits  # K: membranes a PE holds
         if self.r < 1 or min(self.cap_in, self.cap_out, self.exit_cap_in if self.exit_tiles else 1) < 1:
             raise MappingError.at(
                 getattr(arch, "name", "arch"), "spike_address_bytes", "links or buffers hold no spike", "widen them"
@@ -594,18 +598,20 @@ class _Accelerator:
                 seen.append(inp.source)
                 yield from self._dram(spilled[inp.source], write=False)
 
-    def _compute(self, g: _Group, f: _Fold, t: int, batch: list[int]):
-        """The compute phase of one fold (section 4.1): every PE and the multicast stream, cycle by cycle."""
+    def _compute(self, g: _Group, f: _Fold, items: list[tuple[int, int]]):
+        """The compute phase of one fold (section 4.1): every PE and the multicast stream, cycle by cycle.
+
+        ``items``: the (image, t) pairs of the phase in stream order (each image at its own timestep, section 12)."""
         st = self.st
         sb = st.sb
         s_in_bytes = 0
         for inp in g.inputs:
-            for i in batch:
+            for i, t in items:
                 if inp.encoding == "image":
                     s_in_bytes += int(np.prod(inp.shape)) if t == 1 else 0
                 else:
                     s_in_bytes += st.input_spike_count(inp, i, t) * sb
-        out_spikes = {i: st.group_spikes(g, i, t) for i in batch}
+        out_spikes = [st.group_spikes(g, i, t) for i, t in items]
         covs = st.cov[(g.index, f.index)]
         holders = [p for p in range(st.P) if int(f.pe_offsets[p + 1]) > int(f.pe_offsets[p])]
         a_cycles: list[list[int]] = [[] for _ in range(st.P)]
@@ -615,7 +621,7 @@ class _Accelerator:
         dests: list[tuple[int, ...]] = []
         # the stream: images in order, then the group's inputs in order, then planes k = 0..7 (a direct
         # image, clarification 10), then raster order (c, y, x); a spike with no destination is not in it
-        for i in batch:
+        for i, t in items:
             for j, inp in enumerate(g.inputs):
                 for plane in st.input_events(inp, i, t):
                     for pos in np.flatnonzero(plane > 0):
@@ -633,12 +639,12 @@ class _Accelerator:
         units = []
         for p in range(st.P):
             lo, hi = int(f.pe_offsets[p]), int(f.pe_offsets[p + 1])
-            fire = [[int(v) for v in out_spikes[i][lo:hi]] for i in batch] if hi > lo else []
+            fire = [[int(v) for v in spikes[lo:hi]] for spikes in out_spikes] if hi > lo else []
             # a PE's own link latency is unused: the stream delivers (latency -1 marks that)
             units.append(_Unit(a_cycles[p], cov_list[p], image_end[p], fire, st.fire_cycles, -1, st.cap_in,
                                st.cap_out, st.r, weighted[p]))
         stream = _Stream(dests, st.hop_cycles * (st.rows + st.cols - 2), st.r)
-        s_out = sum(int(out_spikes[i][f.start:f.stop].sum()) for i in batch)
+        s_out = sum(int(spikes[f.start:f.stop].sum()) for spikes in out_spikes)
         glb_cycles = max(
             _ceil_div(s_in_bytes, int(st.arch.global_buffers.input.bytes_per_cycle)),
             _ceil_div(s_out * sb, int(st.arch.global_buffers.output.bytes_per_cycle)),
@@ -653,7 +659,14 @@ class _Accelerator:
             k += 1
             yield
         assert stream.next == len(dests), "reference: a stream spike was never delivered"
-        # account the phase
+        self._account_compute(g, f, items, units, out_spikes)
+        self.actions["spike_glb_read_bytes"] += s_in_bytes
+        self.actions["spike_glb_write_bytes"] += s_out * sb
+
+    def _account_compute(self, g: _Group, f: _Fold, items: list[tuple[int, int]], units: list[_Unit],
+                         out_spikes: list[np.ndarray]) -> None:
+        """Add a finished compute phase's PE cycles and actions (section 9) and its emitted spikes."""
+        st, sb = self.st, self.st.sb
         act = self.actions
         for p, u in enumerate(units):
             self.busy[p] += u.busy
@@ -671,35 +684,67 @@ class _Accelerator:
             if st.analog:
                 act["adc_conversions"] += u.updates
             act["noc_byte_hops"] += sb * st.hops[p] * (u.in_pushes + u.out_pushes)
-            self.sim.pe_output_spikes[g.name][t - 1] += u.out_pushes
-        act["spike_glb_read_bytes"] += s_in_bytes
-        act["spike_glb_write_bytes"] += s_out * sb
+        for (_, t), spikes in zip(items, out_spikes, strict=True):
+            self.sim.pe_output_spikes[g.name][t - 1] += int(spikes[f.start:f.stop].sum())
 
-    def _pe_group(self, g: _Group, t: int, batch: list[int], spilled: dict[str, int]):
+    def _membranes_move(self, f: _Fold, b: int) -> bool:
+        """Whether the fold's membranes go to DRAM between timesteps (sections 3 and 12.3)."""
         st = self.st
-        yield from self._refill(g, spilled)
-        resident = st.mapping.membranes_resident
-        b = len(batch)
-        for f in g.folds:
-            yield from self._weights(g, int(f.weight_bytes))
-            self.actions["pe_weight_write_bytes"] += sum(f.pe_weight_bytes)  # each PE stores its share
-            membrane_bytes = _ceil_div(b * f.n * st.vmem_bits, 8)
-            if not resident and t > 1:
-                yield from self._dram(membrane_bytes, write=False)
-            yield from self._compute(g, f, t, batch)
-            if not resident and t < st.T:
-                yield from self._dram(membrane_bytes, write=True)
-        total_out = sum(int(st.group_spikes(g, i, t).sum()) for i in batch)
+        if st.mapping.membranes_resident:
+            return False
+        if st.arch.dataflow == "layer_major":  # they stay if b images' blocks fit every PE's data memory
+            block = max(int(f.pe_offsets[p + 1]) - int(f.pe_offsets[p]) for p in range(st.P))
+            return b * block > st.capacity
+        return True
+
+    def _pe_fold(self, g: _Group, f: _Fold, items: list[tuple[int, int]], move: bool):
+        """Membrane fill (images with t > 1), compute, membrane spill (images with t < T) of one fold."""
+        st = self.st
+        if move:
+            n_fill = sum(1 for _, t in items if t > 1)
+            yield from self._dram(_ceil_div(n_fill * f.n * st.vmem_bits, 8), write=False)
+        yield from self._compute(g, f, items)
+        if move:
+            n_spill = sum(1 for _, t in items if t < st.T)
+            yield from self._dram(_ceil_div(n_spill * f.n * st.vmem_bits, 8), write=True)
+
+    def _spike_spill(self, g: _Group, items: list[tuple[int, int]], spilled: dict[str, int]):
+        """The group's output spikes over ``items`` beyond the output buffer go to DRAM (one write)."""
+        st = self.st
+        total_out = sum(int(st.group_spikes(g, i, t).sum()) for i, t in items)
         excess = total_out * st.sb - int(st.arch.global_buffers.output.bytes)
         if excess > 0:
             yield from self._dram(excess, write=True)
             spilled[g.name] = excess
 
-    def _pool_group(self, g: _Group, t: int, batch: list[int], spilled: dict[str, int]):
+    def _pe_group(self, g: _Group, items: list[tuple[int, int]], spilled: dict[str, int]):
+        """timestep_major: per fold, weights then the fold's slice of every item."""
+        yield from self._refill(g, spilled)
+        move = not self.st.mapping.membranes_resident
+        for f in g.folds:
+            yield from self._weights(g, int(f.weight_bytes))
+            self.actions["pe_weight_write_bytes"] += sum(f.pe_weight_bytes)  # each PE stores its share
+            yield from self._pe_fold(g, f, items, move)
+        yield from self._spike_spill(g, items, spilled)
+
+    def _pe_group_layer_major(self, g: _Group, batch: list[int], spilled: dict[str, int]):
+        """layer_major (section 12.3): per fold, weights once, then its slices at t = 1..T."""
         st = self.st
         yield from self._refill(g, spilled)
-        s_in = sum(st.input_spike_count(inp, i, t) for inp in g.inputs for i in batch)
-        s_out = sum(int(st.group_spikes(g, i, t).sum()) for i in batch)
+        for f in g.folds:
+            yield from self._weights(g, int(f.weight_bytes))
+            self.actions["pe_weight_write_bytes"] += sum(f.pe_weight_bytes)  # each PE stores its share, once for all T
+            move = self._membranes_move(f, len(batch))
+            for t in range(1, st.T + 1):
+                yield from self._pe_fold(g, f, [(i, t) for i in batch], move)
+        yield from self._spike_spill(g, [(i, t) for t in range(1, st.T + 1) for i in batch], spilled)
+
+    def _pool_group(self, g: _Group, items: list[tuple[int, int]], spilled: dict[str, int], refill: bool = True):
+        st = self.st
+        if refill:
+            yield from self._refill(g, spilled)
+        s_in = sum(st.input_spike_count(inp, i, t) for inp in g.inputs for i, t in items)
+        s_out = sum(int(st.group_spikes(g, i, t).sum()) for i, t in items)
         self.actions["pool_ors"] += s_in
         self.actions["spike_glb_read_bytes"] += s_in * st.sb
         self.actions["spike_glb_write_bytes"] += s_out * st.sb
@@ -707,25 +752,26 @@ class _Accelerator:
             _ceil_div((s_in + s_out) * st.sb, int(st.arch.global_buffers.output.bytes_per_cycle))
         )
 
-    def _exit_group(self, g: _Group, t: int, batch: list[int], spilled: dict[str, int]):
+    def _exit_group(self, g: _Group, items: list[tuple[int, int]], spilled: dict[str, int], weights: bool = True):
         st = self.st
         C = st.C
         eu = st.arch.exit_unit
-        yield from self._refill(g, spilled)
-        yield from self._weights(g, int(g.weight_bytes))
+        if weights:
+            yield from self._refill(g, spilled)
+            yield from self._weights(g, int(g.weight_bytes))
         # accumulate + update passes: the exit unit as a PE holding the C output neurons
         a = _ceil_div(C, st.exit_adders)
         a_cycles: list[int] = []
         image_end: list[int] = []
         s_in = 0
-        for i in batch:
+        for i, t in items:
             for inp in g.inputs:
                 for plane in st.input_events(inp, i, t):
                     n = int(plane.sum())
                     s_in += n
                     a_cycles.extend([a] * n)
             image_end.append(len(a_cycles))
-        unit = _Unit(a_cycles, [C] * len(a_cycles), image_end, [[0] * C for _ in batch], 1,
+        unit = _Unit(a_cycles, [C] * len(a_cycles), image_end, [[0] * C for _ in items], 1,
                      st.hop_cycles * st.exit_hops, st.exit_cap_in, st.exit_cap_out, st.r)
         k = 0
         while not unit.finished:
@@ -742,16 +788,46 @@ class _Accelerator:
             act["exit_prediction_adds"] += unit.updates
         act["spike_glb_read_bytes"] += s_in * st.sb
         act["noc_byte_hops"] += st.sb * st.exit_hops * unit.in_pushes
-        # decide (skipped at t = T)
-        if t < st.T and DECIDE[eu.kind] is not None:
-            b = len(batch)
+        # decide: every image before its last timestep T (at T every image stops)
+        deciding = sum(1 for _, t in items if t < st.T)
+        if deciding and DECIDE[eu.kind] is not None:
             cycles, per_image = DECIDE[eu.kind](eu, C)
             for name, n in per_image.items():
-                act[name] += b * n
-            for _ in range(b * cycles):
+                act[name] += deciding * n
+            for _ in range(deciding * cycles):
                 self.exit_busy += 1
                 self.all_idle += 1
                 yield
+
+    def _step(self, items: list[tuple[int, int]]):
+        """timestep_major: every group once for the items (image, t), in group order (sections 2 and 12.2)."""
+        spilled: dict[str, int] = {}
+        for g in self.st.mapping.groups:
+            if g.kind == "pe":
+                yield from self._pe_group(g, items, spilled)
+            elif g.kind == "pool":
+                yield from self._pool_group(g, items, spilled)
+            else:
+                yield from self._exit_group(g, items, spilled)
+
+    def _layer_major(self, batch: list[int]):
+        """layer_major (section 12.3): group by group, all T timesteps of the batch while a fold's weights stay."""
+        st = self.st
+        spilled: dict[str, int] = {}
+        for g in st.mapping.groups:
+            if g.kind == "pe":
+                yield from self._pe_group_layer_major(g, batch, spilled)
+            elif g.kind == "pool":
+                yield from self._refill(g, spilled)
+                for t in range(1, st.T + 1):
+                    yield from self._pool_group(g, [(i, t) for i in batch], spilled, refill=False)
+            else:
+                yield from self._refill(g, spilled)
+                yield from self._weights(g, int(g.weight_bytes))
+                for t in range(1, st.T + 1):
+                    yield from self._exit_group(g, [(i, t) for i in batch], spilled, weights=False)
+        for i in batch:
+            self.sim.end_cycle[i] = self.sim.now
 
     # --- the controller -----------------------------------------------------------------------
     def run(self):
@@ -761,6 +837,9 @@ class _Accelerator:
             nbytes = int(st.mapping.total_weight_bytes)
             yield from self._dram(nbytes, write=False)
             self.actions["weight_glb_write_bytes"] += nbytes
+        if st.arch.batch_refill and st.arch.dataflow == "timestep_major":
+            yield from self._run_refill()
+            return
         while True:
             batch = sim.next_batch()
             if batch is None:
@@ -768,21 +847,43 @@ class _Accelerator:
             for i in batch:
                 sim.start_cycle[i] = sim.now
                 sim.accelerator[i] = self.index
+            if st.arch.dataflow == "layer_major":
+                yield from self._layer_major(batch)
+                continue
             for t in range(1, st.T + 1):
                 active = [i for i in batch if int(st.trace.exit_t[i]) >= t]
                 if not active:
                     break
-                spilled: dict[str, int] = {}
-                for g in st.mapping.groups:
-                    if g.kind == "pe":
-                        yield from self._pe_group(g, t, active, spilled)
-                    elif g.kind == "pool":
-                        yield from self._pool_group(g, t, active, spilled)
-                    else:
-                        yield from self._exit_group(g, t, active, spilled)
+                yield from self._step([(i, t) for i in active])
                 for i in active:
                     if int(st.trace.exit_t[i]) == t:
                         sim.end_cycle[i] = sim.now
+
+    def _run_refill(self):
+        """Batch refill (section 12.2): b slots, each image at its own timestep; free slots take the next images."""
+        sim, st = self.sim, self.st
+        slots: list[list[int] | None] = [None] * int(st.arch.images_per_batch)  # [image, t] or None
+        while True:
+            for s, slot in enumerate(slots):  # fill free slots, lowest first, from the shared queue
+                if slot is None:
+                    i = sim.next_image()
+                    if i is None:
+                        break
+                    slots[s] = [i, 1]
+                    sim.start_cycle[i] = sim.now
+                    sim.accelerator[i] = self.index
+            items = [(slot[0], slot[1]) for slot in slots if slot is not None]
+            if not items:
+                return
+            yield from self._step(items)
+            for s, slot in enumerate(slots):
+                if slot is None:
+                    continue
+                if int(st.trace.exit_t[slot[0]]) == slot[1]:
+                    sim.end_cycle[slot[0]] = sim.now
+                    slots[s] = None
+                else:
+                    slot[1] += 1
 
 
 class _Reference:
@@ -794,11 +895,20 @@ class _Reference:
         self.dram = _Dram(int(static.arch.dram.latency_cycles), int(static.arch.dram.bytes_per_cycle))
         self.batches = [list(range(lo, min(images, lo + batch_size))) for lo in range(0, images, batch_size)]
         self.next_index = 0
+        self.images = images
+        self.next_single = 0
         self.start_cycle = [0] * images
         self.end_cycle = [0] * images
         self.accelerator = [0] * images
         self.pe_output_spikes = {g.name: [0] * static.T for g in static.mapping.groups if g.kind == "pe"}
         self.accs = [_Accelerator(a, self) for a in range(accelerators)]
+
+    def next_image(self) -> int | None:
+        """The next image of the shared queue (batch refill), or None."""
+        if self.next_single >= self.images:
+            return None
+        self.next_single += 1
+        return self.next_single - 1
 
     def next_batch(self) -> list[int] | None:
         """The next batch in index order, or None."""
@@ -825,6 +935,30 @@ class _Reference:
             self.now += 1
 
 
+def _check_batch(arch, mapping: _Mapping, workload: Workload) -> None:
+    """Section 12.4, written out here: the exit unit holds a batch's output membranes (MappingError otherwise).
+
+    The output membranes take one word per class and image, two with the prediction's running sum
+    (section 7); without an exit unit there is nothing to check. A layer_major fold's weights stay in the
+    PE weight memories, which section 3 already sized.
+    """
+    if not any(g.kind == "exit" for g in mapping.groups):
+        return
+    where = str(arch.path) if getattr(arch, "path", None) else arch.name
+    b = int(arch.images_per_batch)
+    eu = arch.exit_unit
+    table = {"at": int(eu.exp_lut_entries or 0) * 3, "dt": int(eu.lut_bytes or 0)}.get(eu.kind, 0)
+    words = 2 if (eu.prediction == "membrane_sum" and workload.layers[-1].get("output_mode") == "membrane") else 1
+    per_image = words * workload.num_classes * int(eu.vmem_bits)
+    if _ceil_div(b * per_image, 8) + table > int(eu.data_memory_bytes):
+        most = (int(eu.data_memory_bytes) - table) * 8 // per_image
+        raise MappingError.at(where, "images_per_batch", f"{b} images need {_ceil_div(b * per_image, 8)} B of output"
+                              f" membranes in the exit unit, its {eu.data_memory_bytes} B hold a {table} B table"
+                              f" and those of {most}",
+                              f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to"
+                              f" {_ceil_div(b * per_image, 8) + table}")
+
+
 def simulate_reference(arch, workload: Workload, images: int | None = None, start: int = 0) -> dict:
     """Cycle-by-cycle simulation of images [start, start+images); the counters of section 9 (plain ints)."""
     if images is None:
@@ -832,6 +966,7 @@ def simulate_reference(arch, workload: Workload, images: int | None = None, star
     mapping = derive_mapping(arch, workload)
     trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, start, images,
                              arch.prediction_rule)
+    _check_batch(arch, mapping, workload)
     static = _Static(arch, workload, mapping, trace)
     sim = _Reference(static, images, int(arch.images_per_batch), int(arch.accelerators))
     total = sim.run()

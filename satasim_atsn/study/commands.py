@@ -45,7 +45,8 @@ def sweep_command(study_path, out_dir, resume, force, jobs, scheduler, quiet) ->
     sweep_report(study, rows, out_dir, command_line(args), stats)
     if not quiet:
         click.echo(f"{study.name}: {stats['points']} points ({stats['computed']} computed, {stats['reused']} reused, "
-                   f"{stats['errors']} errors) in {stats['seconds']:.1f} s -> {out_dir}/points.csv, report.md")
+                   f"{stats['errors']} errors, {stats.get('skipped', 0)} skipped) in {stats['seconds']:.1f} s -> "
+                   f"{out_dir}/points.csv, report.md")
     if stats["errors"]:
         click.echo(f"satasim: {stats['errors']} points failed; see the error column of {out_dir}/points.csv",
                    err=True)

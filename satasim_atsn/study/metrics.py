@@ -101,6 +101,7 @@ def summarize(result, arch_path: str = "") -> dict:
         "pe_utilisation": busy["pe_array"]["busy"],
         "dram_channel_busy": busy["dram_channel_busy"],
         "dram_bytes_per_image": (int(totals.get("dram_read_bytes", 0)) + int(totals.get("dram_write_bytes", 0))) / n,
+        **_pe_shares(result),
         "energy_by_component_uJ": {c: (sum(dyn.get(c, {}).values()) + leak.get(c, 0.0)) / n * 1e-6 for c in comps},
         "dynamic_by_component_uJ": {c: sum(dyn.get(c, {}).values()) / n * 1e-6 for c in comps},
         "leakage_by_component_uJ": {c: leak.get(c, 0.0) / n * 1e-6 for c in comps},
@@ -138,3 +139,13 @@ def simulate_metrics(arch_path: str, overrides: list[str], workload_path: str, i
     """The metrics of one engine study point."""
     summary = run_summary(arch_path, overrides, workload_path, images, start)
     return {m: summary.get(m) for m in metrics}
+
+
+def _pe_shares(result) -> dict:
+    """Shares of all PE cycles (every PE of every accelerator over the makespan) that are busy and memory stalls."""
+    per = result.per_accelerator
+    cycles = sum(int(a["pe"]["busy"].size) for a in per) * int(result.total_cycles)
+    if not cycles:
+        return {"pe_busy_share": 0.0, "memory_stall_share": 0.0}
+    return {"pe_busy_share": sum(int(a["pe"]["busy"].sum()) for a in per) / cycles,
+            "memory_stall_share": sum(int(a["pe"]["stall_memory"].sum()) for a in per) / cycles}

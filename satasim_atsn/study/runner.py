@@ -70,7 +70,7 @@ def make_task(study: Study, point: dict[str, Any]) -> dict:
     """The picklable task of one point."""
     return {
         "mode": study.mode,
-        "arch": None if study.arch is None else str(study.arch),
+        "arch": None if study.arch is None else str(study.point_arch(point)),
         "workload": str(study.workload),
         "images": study.images,
         "start": study.start,
@@ -312,8 +312,13 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
     csv_path = out / CSV_NAME
     points = study.points()
     base = study.base_identity()
-    tasks = {i: make_task(study, points[i]) for i in prepared.todo}
     rows: dict[int, dict[str, Any]] = dict(prepared.done)
+    skipped = {i: study.refusal(points[i]) for i in prepared.todo} if study.mode == "engine" else {}
+    for i, reason in skipped.items():  # combinations the architecture refuses (vary.arch): not run, reason kept
+        if reason is not None:
+            rows[i] = {"point": i, "key": study.point_key(points[i], base), **points[i], "status": "skipped",
+                       "error": reason}
+    tasks = {i: make_task(study, points[i]) for i in prepared.todo if skipped.get(i) is None}
     progress = Progress(len(prepared.todo), quiet=quiet)
     if not quiet and prepared.reused:
         print(f"satasim: {prepared.reused} of {len(points)} points already done in {out}; running "
@@ -348,7 +353,8 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
     ordered = [rows[i] for i in sorted(rows)]
     write_sorted(csv_path, prepared.columns, ordered)
     stats = {"points": len(points), "computed": len(tasks), "reused": prepared.reused,
-             "errors": sum(1 for r in ordered if r["status"] != "ok"), "seconds": elapsed}
+             "errors": sum(1 for r in ordered if r["status"] == "error"),
+             "skipped": sum(1 for r in ordered if r["status"] == "skipped"), "seconds": elapsed}
     return ordered, stats
 
 

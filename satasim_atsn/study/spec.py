@@ -62,6 +62,8 @@ ENGINE_METRICS = (
     "pe_utilisation",
     "dram_channel_busy",
     "dram_bytes_per_image",
+    "pe_busy_share",
+    "memory_stall_share",
 )
 COMPONENTS = ("pe_compute", "pe_memory", "spike_buffers", "exit_unit", "noc", "global_buffer", "dram", "adc")
 ENGINE_METRICS_ALL = (ENGINE_METRICS + tuple(f"energy_{c}_uJ" for c in COMPONENTS)
@@ -112,6 +114,27 @@ class Study:
     metrics: list[str]
     plots: list[dict]
     raw: dict = field(default_factory=dict)
+    arch_files: dict[str, Path] = field(default_factory=dict)  # vary.arch: value as written -> resolved file
+
+    def point_arch(self, point: dict[str, Any]) -> Path | None:
+        """The architecture file of a point: its ``arch`` value when the study varies it, else the base."""
+        return self.arch_files[str(point["arch"])] if "arch" in point else self.arch
+
+    def refusal(self, point: dict[str, Any]) -> str | None:
+        """Why the architecture refuses this point's combination of values (None: it accepts it)."""
+        from satasim_atsn.hw.arch import load_arch
+        from satasim_atsn.hw.engine import check_batch
+        from satasim_atsn.hw.mapping import build_mapping
+        from satasim_atsn.study.metrics import read_cached
+
+        arch_path = self.point_arch(point)
+        try:
+            arch = load_arch(arch_path, point_overrides(self, point))
+            workload = read_cached(self.workload)
+            check_batch(arch, build_mapping(arch, workload), workload)
+        except SatasimError as error:  # named as the study names it, so the report is the same from any directory
+            return str(error).replace(str(arch_path), str(point.get("arch", arch_path.name)))
+        return None
 
     @property
     def fields(self) -> list[str]:
@@ -143,6 +166,8 @@ class Study:
     def point_key(self, point: dict[str, Any], base: dict | None = None) -> str:
         """A content key for a point: equal keys mean equal results, so rows can be reused."""
         base = base if base is not None else self.base_identity()
+        if "arch" in point:  # a varied architecture: its file's contents, not its path
+            base = {**base, "arch": _file_digest(self.arch_files[str(point["arch"])])}
         payload = json.dumps({"base": base, "point": sorted(point.items())}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -304,9 +329,11 @@ def load_study(path: str | Path) -> Study:
     mode = raw.get("mode", "engine")
     if mode not in MODES:
         raise _fail(where, "mode", f"unknown mode {shown(mode)}", f"use one of {', '.join(MODES)}")
-    if mode == "engine" and "arch" not in raw:
-        raise _fail(where, "arch", "missing", "an engine study needs a base architecture")
+    arch_files = _varied_archs(where, path.parent, raw, mode)
+    if mode == "engine" and "arch" not in raw and not arch_files:
+        raise _fail(where, "arch", "missing", "an engine study needs a base architecture (or vary.arch)")
     arch = _resolve_file(where, path.parent, raw, "arch") if "arch" in raw else None
+    arch = arch if arch is not None or not arch_files else next(iter(arch_files.values()))
     workload = _resolve_file(where, path.parent, raw, "workload")
     images = raw.get("images", 100)
     start = raw.get("start", 0)
@@ -320,7 +347,11 @@ def load_study(path: str | Path) -> Study:
     if mode == "functional":
         known: dict[str, Any] = {f: None for f in FUNCTIONAL_FIELDS}
     else:
-        known = arch_field_paths(arch)
+        known = {}
+        for arch_path in (list(arch_files.values()) or [arch]):
+            known.update(arch_field_paths(arch_path))
+        if arch_files:
+            known["arch"] = None
     for item in fixed:
         fname = item.split("=", 1)[0].strip()
         if fname not in known:
@@ -333,7 +364,7 @@ def load_study(path: str | Path) -> Study:
         raise _fail(where, "name", "must be a non-empty string", "name the study")
     study = Study(path=path.resolve(), name=name, description=str(raw.get("description", "")), mode=mode, arch=arch,
                   workload=workload, images=images, start=start, fixed=[s.strip() for s in fixed], axes=axes,
-                  metrics=list(metrics), plots=plots, raw=raw)
+                  metrics=list(metrics), plots=plots, raw=raw, arch_files=arch_files)
     count = math.prod(len(axis.values) for axis in axes)
     if count > 10000:
         raise _fail(where, "vary", f"{count} points", "split the study; 10000 points at most")
@@ -360,6 +391,19 @@ def _read_study_yaml(path: Path, where: str) -> dict:
     if not isinstance(raw, dict):
         raise StudyError.at(where, None, "must be a mapping of fields", "see docs/studies.md")
     return raw
+
+
+def _varied_archs(where: str, base: Path, raw: dict, mode: str) -> dict[str, Path]:
+    """``vary.arch``: architecture files (relative to the study file) as one axis; value as written -> file."""
+    vary = raw.get("vary")
+    if not isinstance(vary, dict) or "arch" not in vary:
+        return {}
+    if mode != "engine":
+        raise _fail(where, "vary.arch", "only an engine study varies the architecture", "use mode: engine")
+    values = vary["arch"]
+    if not isinstance(values, list) or not values:
+        raise _fail(where, "vary.arch", "must be a list of architecture files", "e.g. [../archs/atsn16x16.yaml]")
+    return {str(v): _resolve_file(where, base, {"vary.arch": v}, "vary.arch") for v in values}
 
 
 def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
@@ -465,29 +509,47 @@ def _check_workload(where: str, study: Study) -> None:
 
 
 def _check_values(where: str, study: Study) -> None:
-    """Every varied value must be one the architecture accepts (each axis value on the base, with `set`)."""
+    """Every varied value must be one the architecture accepts (each axis value on the base, with `set`).
+
+    With ``vary.arch`` every architecture must accept the fixed overrides, and each other value must be
+    accepted by at least one of them (combinations an architecture refuses become skipped points)."""
     from satasim_atsn.hw.arch import _read_yaml, _schema_at, apply_overrides, build_arch, check_value
 
-    base = None
+    bases: list[tuple[Path, dict]] = []
     if study.mode == "engine":
-        try:
-            base = apply_overrides(_read_yaml(study.arch), study.fixed)
-        except SatasimError as error:
-            raise StudyError(f"{where}: set: {error}") from None
+        for arch_path in (list(study.arch_files.values()) or [study.arch]):
+            try:
+                base = apply_overrides(_read_yaml(arch_path), study.fixed)
+                if study.arch_files:
+                    build_arch(base, where=str(arch_path), base_dir=arch_path.parent, path=arch_path)
+            except SatasimError as error:
+                key = "vary.arch" if study.arch_files and "set:" not in str(error) else "set"
+                raise StudyError(f"{where}: {key}: {error}") from None
+            bases.append((arch_path, base))
     for axis in study.axes:
+        if axis.fields == ("arch",):
+            continue
         key = "vary." + ("zip" if len(axis.fields) > 1 else axis.fields[0])
         for values in axis.values:
             overrides = [f"{f}={_yaml_scalar(v)}" for f, v in zip(axis.fields, values, strict=True)]
+            refused = None
             try:
-                if base is not None:
-                    build_arch(apply_overrides(base, overrides), where=str(study.arch),
-                               base_dir=study.arch.parent, path=study.arch)
-                else:
+                if not bases:
                     for fname, value in zip(axis.fields, values, strict=True):
                         check_value("--set", fname, value, _schema_at(fname.split(".")))
             except SatasimError as error:
+                refused = error
+            for arch_path, base in bases:
+                try:
+                    build_arch(apply_overrides(base, overrides), where=str(arch_path), base_dir=arch_path.parent,
+                               path=arch_path)
+                    refused = None
+                    break
+                except SatasimError as error:
+                    refused = error
+            if refused is not None:
                 raise _fail(where, key, f"value {shown(values if len(values) > 1 else values[0])} is refused "
-                            f"({error})", "vary over values the architecture accepts") from None
+                            f"({refused})", "vary over values the architecture accepts") from None
 
 
 def _default_plots(mode: str, metrics: list[str]) -> list[dict]:
@@ -502,6 +564,8 @@ def point_overrides(study: Study, point: dict[str, Any]) -> list[str]:
     """The --set overrides of a point: the study's fixed ones, then the point's values."""
     out = list(study.fixed)
     for fname, value in point.items():
+        if fname == "arch" and study.arch_files:
+            continue
         out.append(f"{fname}={_yaml_scalar(value)}")
     return out
 

@@ -33,7 +33,8 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
     out = Path(out_dir)
     fields = study.fields
     ok = [r for r in rows if r["status"] == "ok"]
-    errors = [r for r in rows if r["status"] != "ok"]
+    errors = [r for r in rows if r["status"] == "error"]
+    skipped = [r for r in rows if r["status"] == "skipped"]
     doc = Document(f"Study {study.name}", notice=_workload_line(study))
     if study.description:
         doc.para(study.description)
@@ -43,7 +44,8 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
         f"mode: `{study.mode}`; base architecture: `{study.arch.name if study.arch else 'n/a'}`; "
         f"workload: `{study.workload.name}`; {study.images} images per point from image {study.start}",
         f"fixed overrides: {', '.join(f'`{s}`' for s in study.fixed) or 'none'}",
-        f"varied: {', '.join(f'`{f}`' for f in fields)}; {len(rows)} points, {len(ok)} ok, {len(errors)} errors",
+        f"varied: {', '.join(f'`{f}`' for f in fields)}; {len(rows)} points, {len(ok)} ok, {len(errors)} errors"
+        + (f", {len(skipped)} skipped (combinations the architecture refuses)" if skipped else ""),
     ])  # run statistics (computed/reused) go to the terminal only: the report is the same however the run went
     # trade-off plots
     for p_index, plot in enumerate(study.plots):
@@ -88,6 +90,12 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
     if errors:
         doc.heading("Errors")
         doc.bullets([f"point {r['point']} ({_label(r, fields)}): {r['error']}" for r in errors])
+    if skipped:
+        doc.heading("Skipped points")
+        reasons: dict[str, list[str]] = {}
+        for r in skipped:  # one line per distinct reason, with the points it covers
+            reasons.setdefault(str(r["error"]), []).append(str(r["point"]))
+        doc.bullets([f"points {', '.join(pts)}: {reason}" for reason, pts in reasons.items()])
     doc.write(out)
     return doc
 
