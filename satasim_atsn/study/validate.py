@@ -133,8 +133,10 @@ def _document(data: dict, command: str) -> Document:
              f"architectures (28 nm, 500 MHz, 4 accelerators, LPDDR4 DRAM) on {n} images of each workload. "
              f"pJ per synaptic operation = energy / (pe_accumulations + exit_accumulations), with three scopes: "
              f"*system* (everything, DRAM included), *on chip* (no DRAM), *on-chip dynamic* (no DRAM, no leakage). "
-             f"The model charges no weight read per synaptic operation yet (issue 10, point 1): every simulated "
-             f"per-SOP figure below is low by that read, which the chips' figures include.")
+             f"Every synaptic operation includes its int8 weight read from the PE's weight memory "
+             f"(`pe_weight_reads`, docs/microarchitecture.md section 3), as the chips' figures include the synapse "
+             f"read; the shipped designs run one image per batch, timestep-major (studies/dataflow_batch.yaml "
+             f"shows batching and weight-stationary dataflows).")
 
     _chips_section(doc, data)
     _prosperity_section(doc, data)
@@ -181,8 +183,9 @@ def _prosperity_section(doc: Document, data: dict) -> None:
     pub = list(data["prosperity_mW"].values())
     doc.para(f"Why they differ: the published designs are dense or product-sparse engines sized for transformer and "
              f"CNN SNNs, and their power is a synthesis figure at full activity; ours is the average over a "
-             f"DRAM-bound run of 255 adder-only PEs in which leakage (global buffers, spike register files and "
-             f"routers, docs/energy.md) is {atsn['leakage_share'] * 100:.0f}% of the ATSN design's energy. Ours is "
+             f"DRAM-bound run of 255 adder-only PEs in which leakage (PE weight memories, global buffers, spike "
+             f"register files and routers, docs/energy.md) is {atsn['leakage_share'] * 100:.0f}% of the ATSN design's "
+             f"energy. Ours is "
              f"{fmt(min(data['ours_mW'].values()) / max(pub), 2)}-{fmt(max(data['ours_mW'].values()) / min(pub), 2)}x "
              f"the published range: the same order of magnitude is what this comparison can check.")
 
