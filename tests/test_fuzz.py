@@ -694,8 +694,9 @@ REGRESSIONS = {
     "arch-unknown-dataflow": ("arch", lambda s: _arch_text(dataflow="weight_stationary").encode()),
     "arch-layer-major-deciding-exit": ("arch", lambda s: _arch_text(dataflow="layer_major").encode()),
     "arch-batch-beyond-exit-memory": ("arch", lambda s: _arch_text(images_per_batch=4096, batch_refill=True).encode()),
-    "arch-layer-major-weight-buffer": ("arch", lambda s: _fixed_t_arch_text(
-        dataflow="layer_major", global_buffers__weight__bytes=16).encode()),
+    # layer_major keeps each fold's weights in the PE weight memories: one that cannot hold a neuron's fan-in
+    "arch-layer-major-weight-memory": ("arch", lambda s: _fixed_t_arch_text(
+        dataflow="layer_major", pe__weight_memory_bytes=1).encode()),
     # ranges with NaN/inf raised ValueError/OverflowError
     "study-range-nan": ("study", lambda s: _study_text(
         s, vary={"exit_unit.cl_init": {"start": 0.1, "stop": 0.5, "step": math.nan}}).encode()),
