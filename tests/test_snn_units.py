@@ -106,3 +106,21 @@ def test_running_sum_prediction_is_argmax_of_geometric_mean_softmax():
     assert (alone != got).any()  # the two rules differ on some images
     # an accumulate output layer's membrane already is the running sum: both rules agree
     assert (hardware_predictions(u, exit_t, "accumulate", "membrane_sum") == alone).all()
+
+
+def test_evaluation_reports_both_prediction_rules():
+    """evaluate: the default running-sum prediction and the membrane-alone one, each against eq. 10."""
+    from satasim_atsn.snn.exit_policies import hardware_predictions
+    from satasim_atsn.snn.forward import run_forward
+    from satasim_atsn.train.evaluation import evaluate_workload
+    from satasim_atsn.workload.synthetic import random_workload
+
+    candidates = (random_workload(s, images=40) for s in range(10))
+    wl = next(w for w in candidates if w.layers[-1]["output_mode"] == "membrane")
+    table = evaluate_workload(wl)
+    res = run_forward(wl)
+    alone = hardware_predictions(res.out_membrane, res.exit_t, "membrane", "membrane")
+    running = hardware_predictions(res.out_membrane, res.exit_t, "membrane", "membrane_sum")
+    assert (res.pred_hw == running).all()
+    assert table["fixed"]["hw_pred_differs"] == round(float((running != res.pred).mean()), 6)
+    assert table["fixed"]["hw_pred_membrane_differs"] == round(float((alone != res.pred).mean()), 6)
