@@ -357,31 +357,30 @@ def refill_case(seed: int):
     return arch, workload, images
 
 
-@pytest.mark.parametrize("block", range(2))
-def test_engine_matches_reference_refill(block: int) -> None:
-    """Batch refill with early exit (statistical twins: varied exit steps) and layer_major, more images than slots."""
+def _compare_refill_cases(seeds: range, slow: bool) -> None:
+    """Compare the refill cases of ``seeds``; odd seeds as statistical twins (varied exit steps)."""
     from satasim_atsn.traces.statistical import fit_statistical_twin
 
-    per_block = REFILL_CASES // 2
-    for seed in range(7000 + block * per_block, 7000 + (block + 1) * per_block):
+    for seed in seeds:
         arch, workload, images = refill_case(seed)
         if seed % 2:
             workload = fit_statistical_twin(workload, seed=seed)
-        compare(arch, workload, images, f"refill seed {seed}")
+        compare(arch, workload, images, f"refill seed {seed}", slow=slow)
+
+
+@pytest.mark.parametrize("block", range(2))
+def test_engine_matches_reference_refill(block: int) -> None:
+    """Batch refill with early exit (statistical twins: varied exit steps) and layer_major, more images than slots."""
+    per_block = REFILL_CASES // 2
+    _compare_refill_cases(range(7000 + block * per_block, 7000 + (block + 1) * per_block), slow=False)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("block", range(4))
 def test_engine_matches_reference_refill_sweep(block: int) -> None:
     """More batch-refill and layer_major cases (seeded)."""
-    from satasim_atsn.traces.statistical import fit_statistical_twin
-
     per_block = SLOW_REFILL_CASES // 4
-    for seed in range(8000 + block * per_block, 8000 + (block + 1) * per_block):
-        arch, workload, images = refill_case(seed)
-        if seed % 2:
-            workload = fit_statistical_twin(workload, seed=seed)
-        compare(arch, workload, images, f"refill seed {seed}", slow=True)
+    _compare_refill_cases(range(8000 + block * per_block, 8000 + (block + 1) * per_block), slow=True)
 
 
 def _mutated_engine_detected(monkeypatch, name: str, wrap, pick) -> None:
