@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -102,3 +104,39 @@ def test_measured_histogram_is_used(tmp_path):
     assert np.allclose(built.arrays["exit_hist/atsn"], 0.25)
     assert set(k for k in built.arrays if k.startswith("exit_hist/")) == {"exit_hist/fixed", "exit_hist/dtsnn",
                                                                           "exit_hist/atsn"}
+
+
+def test_borrowed_dataset_keeps_measured_rates_and_names_its_source(tiny_vgg16, tmp_path, capsys):
+    table_path = tmp_path / "t.yaml"
+    code, _, err = _cli(["workload", "rates", str(tiny_vgg16), "--network", "vgg16", "--dataset", "cifar10",
+                         "--borrow-dataset", "cifar100=workloads/rates/vgg16.yaml", "-o", str(table_path)], capsys)
+    assert code == 0, err
+    table = yaml.safe_load(table_path.read_text())
+    assumed = yaml.safe_load(Path("workloads/rates/vgg16.yaml").read_text(encoding="utf-8"))
+    assert table["datasets"]["cifar100"] == assumed["datasets"]["cifar100"]
+    assert "borrowed from workloads/rates/vgg16.yaml" in table["sources"]["datasets.cifar100"]
+    assert "--borrow-dataset cifar100=workloads/rates/vgg16.yaml" in table_path.read_text().split("\n")[1]
+
+    c100 = build_from_spec(load_rate_spec(table_path), "vgg16", "cifar100", num_images=5)
+    c10 = build_from_spec(load_rate_spec(table_path), "vgg16", "cifar10", num_images=5)
+    for name in table["rates"]:  # the measured rates serve both datasets
+        assert np.array_equal(c100.arrays[f"rate/{name}"], c10.arrays[f"rate/{name}"])
+    assert c100.num_classes == 100 and c100.meta["provenance"]["exit_mean_timesteps"] == {"dtsnn": 3.58, "atsn": 2.49}
+    sources = c100.meta["provenance"]["sources"]
+    assert "datasets.cifar100" in sources and "exit_histograms" not in sources  # cifar10's histograms not claimed
+    assert "datasets.cifar100" not in c10.meta["provenance"]["sources"]
+
+
+@pytest.mark.parametrize("borrow, needle", [
+    ("cifar100", "is not NAME=TABLE"),
+    ("cifar10=workloads/rates/vgg16.yaml", "is the measured dataset"),
+    ("cifar100=workloads/rates/resnet19.yaml", "network"),
+    ("imagenet=workloads/rates/vgg16.yaml", "datasets.imagenet"),
+    ("cifar100=no/such.yaml", "no such file"),
+])
+def test_bad_borrow_is_one_line(tiny_vgg16, tmp_path, capsys, borrow, needle):
+    out = tmp_path / "t.yaml"
+    code, _, err = _cli(["workload", "rates", str(tiny_vgg16), "--network", "vgg16", "--dataset", "cifar10",
+                         "--borrow-dataset", borrow, "-o", str(out)], capsys)
+    assert code == 2 and err.count("\n") == 1 and needle in err, err
+    assert not out.exists()

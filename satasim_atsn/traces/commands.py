@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -164,16 +166,17 @@ def stats_command(
 ) -> None:
     """Fit a statistical twin of a trained workload: firing rates, exit histograms, input densities."""
     workload = read_workload(trained)
-    twin = fit_statistical_twin(
-        workload,
-        images,
-        per_channel=per_channel,
-        rates_policy=rates_policy,
-        cl_init=cl_init,
-        tau_cl=tau_cl,
-        theta=theta,
-        seed=seed,
-    )
+    with _forward_bar(workload, images, "stats"):
+        twin = fit_statistical_twin(
+            workload,
+            images,
+            per_channel=per_channel,
+            rates_policy=rates_policy,
+            cl_init=cl_init,
+            tau_cl=tau_cl,
+            theta=theta,
+            seed=seed,
+        )
     write_workload(output, twin)
     click.echo(f"fitted {twin.num_images} images of {trained} (rates over images running under "
                f"{twin.meta['provenance']['rates_over_images_running_under']}):")
@@ -185,6 +188,17 @@ def stats_command(
     if "input_bit_density" in twin.meta:
         click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in twin.meta["input_bit_density"]))
     click.echo(f"wrote {output}")
+
+
+@contextlib.contextmanager
+def _forward_bar(workload, images: int | None, desc: str) -> Iterator[None]:
+    """A progress bar over the images of the one full-T forward a fit runs (stderr, terminals only)."""
+    from satasim_atsn.report.progress import progress_bar
+    from satasim_atsn.snn.forward import forward_progress
+
+    total = min(images, workload.num_images) if images else workload.num_images
+    with progress_bar(total, desc=desc, unit="img") as bar, forward_progress(bar.update):
+        yield
 
 
 def _exit_means(values: tuple[str, ...]) -> dict[str, float]:
@@ -212,10 +226,18 @@ def _exit_means(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--data-dir", default=None, help="dataset directory (with --test-dataset)")
 @click.option("--images", type=click.IntRange(min=1), help="measure on the first N images only")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="the built workload's seed")
+@click.option("--borrow-dataset", "borrowed", multiple=True, metavar="NAME=TABLE",
+              help="also give dataset NAME, with its exit statistics and seed copied from another rate table "
+                   "(e.g. cifar100=workloads/rates/vgg16.yaml, for a dataset not on this machine); repeatable")
 def rates_command(trained: str, network: str, dataset: str, output: str, test_dataset: str | None,
-                  data_dir: str | None, images: int | None, seed: int) -> None:
+                  data_dir: str | None, images: int | None, seed: int, borrowed: tuple[str, ...]) -> None:
     """Measure a trained network's rates, exit histograms and input densities into a rate table for ``build``."""
-    from satasim_atsn.traces.rate_table import check_topology, measure_rate_table, write_rate_table
+    from satasim_atsn.traces.rate_table import (
+        borrow_dataset,
+        check_topology,
+        measure_rate_table,
+        write_rate_table,
+    )
     from satasim_atsn.workload.datasets import with_test_split
 
     workload = read_workload(trained)
@@ -227,12 +249,20 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
     if test_dataset is not None:
         workload = with_test_split(workload, test_dataset, data_dir)
         inputs = f"the whole {test_dataset} test split"
-    table = measure_rate_table(workload, net.name, dataset, label=Path(trained).name, images=images, seed=seed,
-                               inputs=inputs)
+    with _forward_bar(workload, images, "rates"):
+        table = measure_rate_table(workload, net.name, dataset, label=Path(trained).name, images=images, seed=seed,
+                                   inputs=inputs)
+    for text in borrowed:
+        name, sep, source = text.partition("=")
+        if not sep or not name.strip() or not source.strip():
+            raise WorkloadError.at(None, "--borrow-dataset", f"{text!r} is not NAME=TABLE",
+                                   "e.g. --borrow-dataset cifar100=workloads/rates/vgg16.yaml")
+        borrow_dataset(table, name.strip(), source.strip())
     command = " ".join(["satasim workload rates", Path(trained).as_posix(), "--network", network, "--dataset",
                         dataset, "-o", Path(output).as_posix()]
                        + (["--test-dataset", test_dataset, "--data-dir", "DIR"] if test_dataset else [])
-                       + (["--images", str(images)] if images else []) + (["--seed", str(seed)] if seed else []))
+                       + (["--images", str(images)] if images else []) + (["--seed", str(seed)] if seed else [])
+                       + [f"--borrow-dataset {Path(b).as_posix()}" for b in borrowed])
     write_rate_table(output, table, command)
     means = {p: sum((t + 1) * v for t, v in enumerate(h)) for p, h in
              table["datasets"][dataset]["exit_histograms"].items()}

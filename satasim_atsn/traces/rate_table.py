@@ -59,6 +59,39 @@ def measure_rate_table(trained: Workload, network: str, dataset: str, *, label: 
     return table
 
 
+def borrow_dataset(table: dict, name: str, source: str | Path) -> None:
+    """Add dataset ``name`` to a measured table with the exit statistics and seed of another rate table's entry.
+
+    For a dataset that is not on this machine (CIFAR-100): the firing rates and input densities stay the
+    measured ones, and the table's sources say which numbers are borrowed and from where.
+    """
+    from satasim_atsn.traces.statistical import load_rate_spec
+
+    if name in table["datasets"]:
+        raise WorkloadError.at(None, "--borrow-dataset", f"{name!r} is the measured dataset",
+                               "borrow only datasets that were not measured")
+    other = load_rate_spec(source)
+    where = str(source)
+    if other["network"] != table["network"]:
+        raise WorkloadError.at(where, "network", f"is {other['network']!r}, not {table['network']!r}",
+                               "borrow from the same network's table")
+    if other["timesteps"] != table["timesteps"]:
+        raise WorkloadError.at(where, "timesteps", f"is {other['timesteps']}, not {table['timesteps']}",
+                               "borrow from a table with the same T")
+    if name not in other["datasets"]:
+        raise WorkloadError.at(where, f"datasets.{name}", "missing",
+                               f"the table covers {', '.join(map(str, other['datasets']))}")
+    entry = {k: v for k, v in other["datasets"][name].items() if k != "rates"}
+    table["datasets"][name] = entry
+    their = other.get("sources") or {}
+    what = ", ".join(k for k in ("exit_mean_timesteps", "exit_histograms") if k in entry) or "the seed"
+    table["sources"][f"datasets.{name}"] = (
+        f"borrowed from {Path(source).as_posix()}: {what} and seed"
+        + (f" ({their['exit_mean_timesteps']})" if "exit_mean_timesteps" in entry and "exit_mean_timesteps" in their
+           else "")
+        + f"; the firing rates and input bit densities are the ones measured on {next(iter(table['datasets']))}")
+
+
 def write_rate_table(path: str | Path, table: dict, command: str) -> None:
     """Write a rate table YAML with a header naming the command that made it."""
     from satasim_atsn.fileio import atomic_write_text

@@ -711,6 +711,14 @@ def load_rate_spec(path) -> dict:
     return spec
 
 
+def _dataset_sources(sources: dict, dataset: str, measured_histograms: bool) -> dict:
+    """The sources of a table that concern one dataset's build: other datasets' entries and, when this
+    dataset's exit histograms are not given in the table, the measured histograms' source are left out."""
+    return {k: v for k, v in sources.items()
+            if (not str(k).startswith("datasets.") or k == f"datasets.{dataset}")
+            and (measured_histograms or k != "exit_histograms" or not str(v).startswith("measured"))}
+
+
 def exit_histograms(means: dict, T: int, where: str | None, field: str) -> dict[str, np.ndarray]:
     """``fixed`` (all images at T) plus a maximum-entropy histogram for each policy given a mean exit timestep."""
     hist = {"fixed": fixed_histogram(T)}
@@ -805,7 +813,7 @@ def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = 
     provenance = {
         "generator": "satasim workload build",
         "rate_table": Path(where).name,
-        "sources": spec.get("sources", {}),
+        "sources": _dataset_sources(spec.get("sources") or {}, dataset, bool(measured)),
         "exit_histograms": MAX_ENTROPY_NOTE if not measured else {
             p: "given in the rate table (measured: see its sources)" if p in measured else
             "all images at T" if p == "fixed" else MAX_ENTROPY_NOTE for p in hist},
