@@ -93,7 +93,7 @@ def test_max_entropy_is_uniform_at_the_middle_and_rejects_bad_means():
 
 @pytest.mark.parametrize(("network", "dataset"), sorted(TABLE1))
 def test_shipped_workloads_match_table1_and_rebuild_byte_identical(tmp_path, network, dataset):
-    path = WORKLOADS / f"{network}_{dataset}.npz"
+    path = WORKLOADS / "assumed" / f"{network}_{dataset}.npz"
     wl = read_workload(path)
     assert wl.is_statistical and wl.num_images == 10000 and wl.timesteps == 4
     dtsnn, atsn = TABLE1[(network, dataset)]

@@ -75,7 +75,7 @@ def test_build_reproduces_shipped_file(tmp_path, capsys):
     ]
     code, out, _ = run(argv + ["-o", str(out_path)], capsys)
     assert code == 0 and "atsn 2.00" in out
-    assert out_path.read_bytes() == (ROOT / "workloads" / "resnet19_cifar10.npz").read_bytes()
+    assert out_path.read_bytes() == (ROOT / "workloads" / "assumed" / "resnet19_cifar10.npz").read_bytes()
     code, _, _ = run(argv + ["-o", str(out_path), "--num-images", "50", "--seed", "3"], capsys)
     wl = read_workload(out_path)
     assert code == 0 and wl.num_images == 50 and int(wl.arrays["seed"]) == 3

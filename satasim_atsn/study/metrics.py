@@ -24,10 +24,23 @@ def workload_notice(path: str | Path) -> str:
     if meta.get("kind") != "statistical":
         return ""
     source = meta.get("provenance", {}).get("rates_source") or meta.get("provenance", {}).get("source") or ""
-    extra = f" Rates: {source}." if source else ""
+    extra = f" Rates: {source}." if source else f" Its statistics are {statistics_origin(meta)}."
     return (f"Statistical workload: {meta.get('name')} ({meta.get('dataset')}) has no trained weights; its spikes are "
             f"drawn from per-layer firing rates and exit-step histograms (DESIGN.md section 4), so accuracy is not "
             f"simulated and absolute numbers depend on those rates.{extra}")
+
+
+def statistics_origin(meta: dict) -> str:
+    """Where a statistical workload's rates and exit histograms come from, in a few words: "measured" (from a
+    trained network, `workload rates`), "assumed" (a table of borrowed or assumed numbers), or a mix."""
+    prov = meta.get("provenance") or {}
+    sources = prov.get("sources") or {}
+    rates = "measured" if str(sources.get("rates", "")).startswith("measured") else "assumed"
+    hist = prov.get("exit_histograms")
+    measured_exits = isinstance(hist, dict) and any(str(v).startswith("given") for v in hist.values())
+    borrowed = any(str(k).startswith("datasets.") for k in sources)
+    exits = "measured" if measured_exits else "borrowed" if borrowed else "assumed"
+    return rates if rates == exits else f"{rates} rates, {exits} exit histograms"
 
 
 @lru_cache(maxsize=4)

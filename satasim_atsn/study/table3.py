@@ -9,7 +9,7 @@ from satasim_atsn.errors import StudyError
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, text_table
 from satasim_atsn.study import paper
-from satasim_atsn.study.metrics import run_summary, workload_notice
+from satasim_atsn.study.metrics import run_summary, statistics_origin, workload_meta, workload_notice
 from satasim_atsn.study.reproduce import TRAINED, figs, table1
 from satasim_atsn.study.runner import process_pool
 
@@ -35,6 +35,15 @@ def _simulate_many(tasks: list[tuple]) -> list[dict]:
         return list(pool.map(_run, tasks))
 
 
+ASSUMED_DIR = "assumed"  # beside the measured workloads: the same networks built from assumed statistics
+
+
+def assumed_rows(workload_dir: Path) -> list[tuple[str, str, Path]]:
+    """The rows of ROWS whose assumed-statistics workload (workloads/assumed/) exists, to show beside the measured."""
+    return [(net, data, workload_dir / ASSUMED_DIR / name) for net, data, name in ROWS
+            if (workload_dir / ASSUMED_DIR / name).is_file()]
+
+
 def _paths(workload_dir: Path, arch_path: str | None) -> tuple[Path, list[tuple[str, str, Path]]]:
     from satasim_atsn.hw.arch import ARCH_DIR
 
@@ -58,7 +67,9 @@ def table3(out: Path, images: int | None, workload_dir: Path, command: str, arch
     """Table 3: our FPS and energy for the four statistical workloads beside the paper's and the GPU's."""
     arch, rows = _paths(workload_dir, arch_path)
     n = images or DEFAULT_IMAGES
-    summaries = _simulate_many([(str(arch), [], str(p), n, 0) for _, _, p in rows])
+    assumed = assumed_rows(workload_dir)
+    everything = _simulate_many([(str(arch), [], str(p), n, 0) for _, _, p in rows + assumed])
+    summaries, assumed_summaries = everything[:len(rows)], everything[len(rows):]
     out.mkdir(parents=True, exist_ok=True)
     notice = workload_notice(rows[0][2])
     doc = Document("Table 3: FPS and energy of the ATSN accelerator, ours beside the paper's",
@@ -70,20 +81,28 @@ def table3(out: Path, images: int | None, workload_dir: Path, command: str, arch
              f"**{n} images simulated per row** (images 0..{n - 1} of each statistical workload); energy totals are "
              f"extrapolated to the {paper.TEST_IMAGES} CIFAR test images. **Assumption:** the paper's joules are "
              f"totals over the {paper.TEST_IMAGES} test images (the paper does not say; DESIGN.md section 5). The "
-             "firing rates and exit-step histograms of the workloads come from our own trained networks and "
-             "literature (workloads/README.md), never from fitting Table 3.")
-    table_rows, results = [], {"images": n, "arch": arch.name, "rows": []}
-    for (net, data, path), s in zip(rows, summaries, strict=True):
-        row = _table3_row(net, data, path, s)
-        gpu_J, p_J, ours_J = row["gpu_energy_J"], row["paper_energy_J"], row["energy_J"]
-        results["rows"].append(row)
-        table_rows.append([net, data, fmt(row["gpu_fps"]), f"{gpu_J:g}", fmt(row["paper_fps"]),
-                           f"{p_J:g} ({p_J / gpu_J * 100:.2f}%)",
-                           fmt(s["fps"]), f"{fmt(ours_J)} ({row['gpu_ratio'] * 100:.2f}%)",
-                           f"{row['fps_dev'] * 100:+.1f}%", f"{row['energy_dev'] * 100:+.1f}%"])
-    doc.table(["network", "dataset", "GPU FPS", "GPU J", "paper FPS", "paper J (% of GPU)", "our FPS",
+             "firing rates and exit-step histograms of each workload are either measured on a network this tool "
+             "trained on CIFAR-10 (`satasim workload rates`) or assumed (one literature rate, the paper's mean "
+             "timesteps): the 'statistics' column says which, and workloads/README.md gives every number's "
+             "source. None is fitted to Table 3.")
+    results = {"images": n, "arch": arch.name,
+               "rows": [_table3_row(net, data, path, s) for (net, data, path), s in zip(rows, summaries, strict=True)],
+               "assumed_rows": [_table3_row(net, data, path, s)
+                                for (net, data, path), s in zip(assumed, assumed_summaries, strict=True)]}
+    table_rows = []
+    for row in results["rows"]:
+        table_rows.append(_table3_cells(row))
+        table_rows += [_table3_cells(a) for a in results["assumed_rows"]
+                       if (a["network"], a["dataset"]) == (row["network"], row["dataset"])]
+    doc.table(["network", "dataset", "statistics", "GPU FPS", "GPU J", "paper FPS", "paper J (% of GPU)", "our FPS",
                "our J (% of GPU)", "FPS dev", "energy dev"], table_rows,
-              caption="Table 3: ours beside the paper's (J over 10,000 images)")
+              caption="Table 3: ours beside the paper's (J over 10,000 images); 'statistics' says whether the "
+                      "workload's firing rates and exit histograms were measured on a network this tool trained "
+                      "or assumed (workloads/assumed/, the inputs before the trained networks existed)")
+    if results["assumed_rows"]:
+        doc.heading("Measured against assumed statistics")
+        for sentence in _measured_vs_assumed(results["rows"], results["assumed_rows"]):
+            doc.para(sentence)
     doc.heading("What each row implies")
     doc.table(["row", "avg timestep", "synaptic ops / image", "paper cycles / image", "our cycles / image",
                "paper uJ / image", "our uJ / image", "paper pJ / SOP", "our pJ / SOP"],
@@ -100,12 +119,43 @@ def table3(out: Path, images: int | None, workload_dir: Path, command: str, arch
     doc.para(f"Claim: ATSN uses 4.43-7.88% of the GPU's energy. Ours: {lo * 100:.2f}-{hi * 100:.2f}% of the same GPU "
              f"figures — **{'within' if lo * 100 >= 4.43 - 1e-9 and hi * 100 <= 7.88 + 1e-9 else 'outside'}** the "
              "paper's range (the GPU joules are the paper's; we cannot measure the RTX 3090Ti).")
-    _table3_plots(out, doc, results["rows"])
-    summary = text_table(["row", "paper FPS", "our FPS", "paper J", "our J", "% of GPU"],
-                         [[f"{r['network']} {r['dataset']}", fmt(r["paper_fps"]), fmt(r["fps"]),
+    _table3_plots(out, doc, results["rows"], results["assumed_rows"])
+    summary = text_table(["row", "statistics", "paper FPS", "our FPS", "paper J", "our J", "% of GPU"],
+                         [[f"{r['network']} {r['dataset']}", r["statistics"], fmt(r["paper_fps"]), fmt(r["fps"]),
                            fmt(r["paper_energy_J"]), fmt(r["energy_J"]), f"{r['gpu_ratio'] * 100:.2f}%"]
-                          for r in results["rows"]])
+                          for r in results["rows"] + results["assumed_rows"]])
     return doc, results, summary
+
+
+def _table3_cells(row: dict) -> list[str]:
+    """One line of the Table 3 comparison."""
+    gpu_J, p_J, ours_J = row["gpu_energy_J"], row["paper_energy_J"], row["energy_J"]
+    return [row["network"], row["dataset"], row["statistics"], fmt(row["gpu_fps"]), f"{gpu_J:g}",
+            fmt(row["paper_fps"]), f"{p_J:g} ({p_J / gpu_J * 100:.2f}%)", fmt(row["fps"]),
+            f"{fmt(ours_J)} ({row['gpu_ratio'] * 100:.2f}%)", f"{row['fps_dev'] * 100:+.1f}%",
+            f"{row['energy_dev'] * 100:+.1f}%"]
+
+
+def _measured_vs_assumed(rows: list[dict], assumed: list[dict]) -> list[str]:
+    """What changed per row when measured statistics replaced the assumed ones, and why."""
+    out = []
+    for a in assumed:
+        m = next((r for r in rows if (r["network"], r["dataset"]) == (a["network"], a["dataset"])), None)
+        if m is None or m["statistics"] == a["statistics"]:
+            continue
+        out.append(
+            f"{m['network']} {m['dataset']} ({m['statistics']} vs {a['statistics']}): FPS {fmt(a['fps'])} -> "
+            f"{fmt(m['fps'])} ({m['fps'] / a['fps'] - 1:+.1%}), energy per image {fmt(a['energy_per_image_uJ'])} -> "
+            f"{fmt(m['energy_per_image_uJ'])} uJ ({m['energy_per_image_uJ'] / a['energy_per_image_uJ'] - 1:+.1%}); "
+            f"average timestep {fmt(a['avg_timestep'])} -> {fmt(m['avg_timestep'])}, synaptic operations per image "
+            f"{fmt(a['sops_per_image'])} -> {fmt(m['sops_per_image'])} "
+            f"({m['sops_per_image'] / a['sops_per_image'] - 1:+.1%}) with the same architecture and images.")
+    if out:
+        out.append("The run is memory-bound (the weights of every layer are streamed from DRAM once per image and "
+                   "timestep), so FPS follows the average timestep almost one for one and moves little with the "
+                   "firing rates; energy follows the makespan (leakage) and, through the synaptic operations, the "
+                   "firing rates.")
+    return out
 
 
 def _table3_row(net: str, data: str, path: Path, s: dict) -> dict:
@@ -113,7 +163,9 @@ def _table3_row(net: str, data: str, path: Path, s: dict) -> dict:
     the paper's numbers imply with our work counts."""
     gpu_fps, gpu_J, p_fps, p_J = paper.TABLE3[(net, data)]
     ours_J = s["energy_per_image_uJ"] * 1e-6 * paper.TEST_IMAGES
-    row = {"network": net, "dataset": data, "workload": path.name, "fps": s["fps"], "energy_J": ours_J,
+    row = {"network": net, "dataset": data,
+           "workload": f"{ASSUMED_DIR}/{path.name}" if path.parent.name == ASSUMED_DIR else path.name,
+           "statistics": statistics_origin(workload_meta(str(path))), "fps": s["fps"], "energy_J": ours_J,
            "paper_fps": p_fps, "paper_energy_J": p_J, "gpu_fps": gpu_fps, "gpu_energy_J": gpu_J,
            "fps_dev": s["fps"] / p_fps - 1, "energy_dev": ours_J / p_J - 1, "gpu_ratio": ours_J / gpu_J,
            "paper_gpu_ratio": p_J / gpu_J, "avg_timestep": s["avg_timestep"],
@@ -161,16 +213,25 @@ def _table3_analysis(rows: list[dict]) -> list[str]:
     return analysis
 
 
-def _table3_plots(out: Path, doc: Document, rows: list[dict]) -> None:
+def _assumed_series(rows: list[dict], assumed: list[dict], key: str) -> dict[str, list[float]]:
+    """A plot series of the assumed-statistics rows, aligned with ``rows`` (0 where a row has none)."""
+    if not assumed or all(r["statistics"] == "assumed" for r in rows):
+        return {}
+    by_row = {(a["network"], a["dataset"]): a[key] for a in assumed}
+    return {"ours, assumed statistics": [by_row.get((r["network"], r["dataset"]), 0.0) for r in rows]}
+
+
+def _table3_plots(out: Path, doc: Document, rows: list[dict], assumed: list[dict]) -> None:
     """Energy and FPS beside the paper's (and the GPU's), and our energy per image by component."""
     names = [f"{r['network']}\n{r['dataset']}" for r in rows]
     plots.grouped_bars(out / "table3_energy.png", [n.replace("\n", " ") for n in names],
                        {"paper": [r["paper_energy_J"] for r in rows],
-                        "ours": [r["energy_J"] for r in rows]},
+                        "ours": [r["energy_J"] for r in rows], **_assumed_series(rows, assumed, "energy_J")},
                        "energy over 10,000 images (J)", "workload", "J")
     plots.grouped_bars(out / "table3_fps.png", [n.replace("\n", " ") for n in names],
                        {"paper": [r["paper_fps"] for r in rows], "ours": [r["fps"] for r in rows],
-                        "GPU": [r["gpu_fps"] for r in rows]}, "frames per second", "workload", "FPS")
+                        **_assumed_series(rows, assumed, "fps"), "GPU": [r["gpu_fps"] for r in rows]},
+                       "frames per second", "workload", "FPS")
     doc.figure("table3_energy.png", "energy over 10,000 images: paper vs ours")
     doc.figure("table3_fps.png", "FPS: paper, ours and the GPU")
     comps = sorted({c for r in rows for c in r["energy_by_component_uJ"]})
