@@ -52,3 +52,24 @@ def test_twin_of_a_missing_workload_is_a_one_line_error(tmp_path, capsys):
         assert stop.code == 2
     err = capsys.readouterr().err
     assert "no such trained workload" in err and err.count("\n") == 1
+
+
+def test_twin_of_another_trained_workload(tmp_path, capsys):
+    wdir = _trained_dir(tmp_path)
+    other = tmp_path / "my_cifar_net.npz"
+    (wdir / "vgg_small_fmnist_atsn.npz").rename(other)
+    out = tmp_path / "twin"
+    try:
+        main(["reproduce", "twin", "-o", str(out), "--trained", str(other), "--arch", str(ARCH), "--images", "6",
+              "--quiet"])
+    except SystemExit as stop:
+        assert stop.code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["trained"] == str(other) and results["images"] == 6
+    assert "--trained" in (out / "report.md").read_text()
+    try:
+        main(["reproduce", "table3", "-o", str(tmp_path / "t3"), "--trained", str(other)])
+    except SystemExit as stop:
+        assert stop.code == 2
+    err = capsys.readouterr().err
+    assert "--trained" in err and err.count("\n") == 1

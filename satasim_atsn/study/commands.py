@@ -92,8 +92,10 @@ def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, js
 @click.option("--images", type=int, default=None, help="images per simulation / evaluation (default per table)")
 @click.option("--arch", "arch_path", default=None, help="ATSN architecture for table3 (default archs/atsn16x16.yaml)")
 @click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
+@click.option("--trained", "trained_path", default=None,
+              help="the trained workload of `twin` (default: the workloads directory's vgg_small_fmnist_atsn.npz)")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
-def reproduce_command(what, out_dir, images, arch_path, workload_dir, quiet) -> None:
+def reproduce_command(what, out_dir, images, arch_path, workload_dir, trained_path, quiet) -> None:
     """Regenerate the paper's tables and figures (ours beside the paper's) with one command each."""
     from satasim_atsn.study.driver import reproduce
 
@@ -104,8 +106,12 @@ def reproduce_command(what, out_dir, images, arch_path, workload_dir, quiet) -> 
         args += ["--arch", arch_path]
     if workload_dir:
         args += ["--workloads", workload_dir]
+    if trained_path:
+        if what != "twin":
+            raise StudyError.at(None, "--trained", f"is for `reproduce twin`, not {what}", "drop --trained")
+        args += ["--trained", trained_path]
     text = reproduce(what, out_dir, images=images, arch_path=arch_path, workload_dir=workload_dir,
-                     command=command_line(args), quiet=quiet)
+                     command=command_line(args), quiet=quiet, trained_path=trained_path)
     if not quiet and text:
         click.echo(text)
     sys.stdout.flush()

@@ -30,7 +30,8 @@ def _json(value):
 
 
 def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_path: str | None = None,
-              workload_dir: str | None = None, command: str = "", quiet: bool = False) -> str:
+              workload_dir: str | None = None, command: str = "", quiet: bool = False,
+              trained_path: str | None = None) -> str:
     """Regenerate one part (or all, each into its own subdirectory); returns a terminal summary."""
     out = Path(out_dir)
     wdir = Path(workload_dir) if workload_dir else _default_workload_dir()
@@ -43,7 +44,7 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
         sub_command = command.replace(" reproduce all ", f" reproduce {part} ").replace(f" -o {out}", f" -o {target}") \
             if what == "all" else command
         if part == "twin":
-            trained = wdir / TRAINED["ATSN"]
+            trained = Path(trained_path) if trained_path else wdir / TRAINED["ATSN"]
             if not trained.is_file():
                 raise StudyError.at(str(trained), None, "no such trained workload",
                                     "train it first (see workloads/README.md) or pass --workloads DIR")
