@@ -370,3 +370,21 @@ def test_independent_or_pooling_overstates_pooled_rates():
     drawn = draw_trace(twin, "fixed", 0, 2000).spikes[pool["name"]].mean(axis=(0, 2, 3, 4))
     k2 = pool["kernel"] ** 2
     np.testing.assert_allclose(drawn, 1 - (1 - r_in) ** k2, atol=0.02)
+
+
+@pytest.mark.parametrize("path", sorted(p.relative_to(WORKLOADS).as_posix()
+                                        for p in [*WORKLOADS.glob("*.npz"), *WORKLOADS.glob("assumed/*.npz")]
+                                        if not p.name.endswith(".ckpt.npz")))  # resumable trainings
+def test_every_shipped_statistical_workload_rebuilds_from_its_rate_table(tmp_path, path):
+    """A statistical workload names its rate table; `workload build` with it gives the same bytes."""
+    from satasim_atsn.workload.format import write_workload
+
+    wl = read_workload(WORKLOADS / path)
+    if not wl.is_statistical:
+        pytest.skip("a trained workload")
+    table = WORKLOADS / "rates" / wl.meta["provenance"]["rate_table"]
+    network = wl.name.split("-")[0]
+    rebuilt = build_from_spec(load_rate_spec(table), network, wl.meta["dataset"])
+    out = tmp_path / "rebuilt.npz"
+    write_workload(out, rebuilt)
+    assert out.read_bytes() == (WORKLOADS / path).read_bytes()
