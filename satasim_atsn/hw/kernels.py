@@ -37,59 +37,61 @@ def _stream_slice(
 
     Image i of the slice delivers the stream spikes ``pos[row_lo[i]:row_hi[i]]`` (virtual positions whose
     destination classes are ``vp_cls[vp_ptr[v]:vp_ptr[v+1]]`` with costs ``vp_cost``). Per class the state
-    is packed in one int64, ``ready << shift | head``: ``ready`` = the earliest cycle the PE can pop its next
-    spike, ``head`` = the ring slot holding the pop cycle of its spike ``ring_length`` deliveries back (0: none yet).
+    is packed in one int64, ``ready << shift | k``: ``ready`` = the earliest cycle the PE can pop its next
+    spike, ``k`` = its spikes so far modulo ``2**shift >= ring_length``; its ring of ``2**shift`` slots holds
+    the pop cycle of spike k at slot k, so slot ``k - ring_length`` is the one a room check needs (0: none
+    yet). The first pass over a spike's destinations keeps their classes and states for the second.
     Indices are unsigned so that numba emits no wrap-around checks (twice as fast). ``paced``: the caller
     proved that no PE receives more than ``ring_length`` spikes, so no buffer fills and the room check is skipped.
     """
     ncls = cls_neurons.shape[0]
     mask = (np.int64(1) << shift) - 1
-    state = np.arange(ncls, dtype=np.int64) * ring_length
-    ring = np.zeros(ncls * ring_length, dtype=np.int64)
+    state = np.zeros(ncls, dtype=np.int64)
+    ring = np.zeros(ncls << shift, dtype=np.int64)
+    dst_cls = np.empty(ncls, dtype=np.int64)  # the current spike's destinations and their states
+    dst_state = np.empty(ncls, dtype=np.int64)
     pace = np.full(r, start_cycle - 1, dtype=np.int64)  # delivery cycles of the stream's last r spikes
     pslot = 0
     last = np.int64(start_cycle)
-    nrows = row_lo.shape[0]
-    for i in range(nrows):
+    for i in range(row_lo.shape[0]):
         if i > 0:  # image boundary: every PE fires the previous image before popping the next one's spikes
             for c in range(ncls):
                 state[c] += (cls_neurons[c] * fire_cycles) << shift
         for j in range(row_lo[i], row_hi[i]):
             v = pos[j]
             lo = vp_ptr[v]
-            hi = vp_ptr[v + 1]
-            if lo == hi:
+            n = vp_ptr[v + 1] - lo
+            if n == 0:
                 continue  # no destination in this fold: not in the stream
             # pacing (r per cycle, in order, from L) and room at every destination
             d = max(pace[pslot] + 1, last)
-            if not paced:
-                for e in range(lo, hi):
-                    d = max(d, ring[np.uint64(state[vp_cls[e]] & mask)])
-            d1 = d + 1
-            for e in range(lo, hi):
-                c = vp_cls[e]
+            for e in range(n):
+                c = np.int64(vp_cls[lo + e])
                 st = state[c]
-                h = st & mask
+                dst_cls[e] = c
+                dst_state[e] = st
+                if not paced:
+                    d = max(d, ring[np.uint64((c << shift) | ((st - ring_length) & mask))])
+            d1 = d + 1
+            for e in range(n):
+                c = dst_cls[e]
+                st = dst_state[e]
                 pop = max(st >> shift, d1)
-                ring[np.uint64(h)] = pop
-                h += 1
-                if h - np.int64(c) * ring_length == ring_length:
-                    h -= ring_length
-                state[c] = ((pop + vp_cost[e]) << shift) | h
+                ring[np.uint64((c << shift) | (st & mask))] = pop
+                state[c] = ((pop + vp_cost[lo + e]) << shift) | ((st + 1) & mask)
             last = d
             pace[pslot] = d
             pslot += 1
             if pslot == r:
                 pslot = 0
     for c in range(ncls):
-        fire = cls_neurons[c] * fire_cycles
-        ready = state[c] >> shift
-        d_out[c] = ready + fire if ready + fire > 0 else 0
+        ready = (state[c] >> shift) + cls_neurons[c] * fire_cycles
+        d_out[c] = ready if ready > 0 else 0
 
 
-def ring_shift(classes: int, ring_length: int) -> int:
-    """Bits of the packed state kept for the ring head (see :func:`_stream_slice`)."""
-    return max(1, int(classes * ring_length).bit_length())
+def ring_shift(ring_length: int) -> int:
+    """Bits of the packed state kept for a PE's spike count modulo its ring (see :func:`_stream_slice`)."""
+    return max(1, (int(ring_length) - 1).bit_length())
 
 
 @njit(cache=True, parallel=True)
@@ -276,6 +278,35 @@ def block_counts(spikes: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> 
 
 
 @njit(cache=True)
+def class_loads(
+    counts: np.ndarray,
+    target: np.ndarray,
+    offset: int,
+    vp_ptr: np.ndarray,
+    vp_cls: np.ndarray,
+    vp_cost: np.ndarray,
+    cyc: np.ndarray,
+    dlv: np.ndarray,
+) -> None:
+    """Add each row's accumulate cycles and deliveries per PE class from its spikes per position.
+
+    ``counts`` [rows, HW] (spikes of a conv input per position) land in rows ``target`` of ``cyc`` and ``dlv``
+    [*, classes]; position q is virtual position ``offset + q`` of the fold's CSR (``vp_ptr``, ``vp_cls``,
+    ``vp_cost``). Equal to counts @ (costs | coverage) of every class, at the cost of the nonzero entries only.
+    """
+    for i in range(counts.shape[0]):
+        row = target[i]
+        for q in range(counts.shape[1]):
+            k = counts[i, q]
+            if k == 0:
+                continue
+            for e in range(vp_ptr[offset + q], vp_ptr[offset + q + 1]):
+                c = vp_cls[e]
+                cyc[row, c] += k * vp_cost[e]
+                dlv[row, c] += k
+
+
+@njit(cache=True)
 def popcount_positions(pixels: np.ndarray, channels: int, positions: int) -> np.ndarray:
     """Set bits (bit-plane spikes) per position summed over channels: uint8 [n, C*HW] -> [n, HW]."""
     n = pixels.shape[0]
@@ -293,9 +324,32 @@ def popcount_positions(pixels: np.ndarray, channels: int, positions: int) -> np.
     return out
 
 
+@njit(cache=True)
+def _conv_coverage(
+    pe_offsets: np.ndarray, ho: int, wo: int, h: int, w: int, kernel: int, stride: int, padding: int
+) -> np.ndarray:
+    """cov [PEs, h*w]: one pass over the fold's neurons, each adding its receptive field to its PE's row."""
+    num_pes = pe_offsets.shape[0] - 1
+    cov = np.zeros((num_pes, h * w), dtype=np.int64)
+    per_map = ho * wo
+    for p in range(num_pes):
+        for neuron in range(pe_offsets[p], pe_offsets[p + 1]):
+            q = neuron % per_map
+            y0 = (q // wo) * stride - padding
+            x0 = (q % wo) * stride - padding
+            for dy in range(kernel):
+                y = y0 + dy
+                if y < 0 or y >= h:
+                    continue
+                for dx in range(kernel):
+                    x = x0 + dx
+                    if 0 <= x < w:
+                        cov[p, y * w + x] += 1
+    return cov
+
+
 def conv_coverage(
     pe_offsets: np.ndarray,
-    fold_start: int,
     out_shape: tuple[int, ...],
     in_hw: tuple[int, int],
     kernel: int,
@@ -303,28 +357,8 @@ def conv_coverage(
     padding: int,
 ) -> np.ndarray:
     """cov[p, y*W + x]: neurons of PE p (in one fold) whose receptive field holds input position (y, x)."""
-    num_pes = pe_offsets.shape[0] - 1
     _, ho, wo = (int(v) for v in out_shape)
-    h, w = in_hw
-    lo, hi = int(pe_offsets[0]), int(pe_offsets[-1])
-    neurons = np.arange(lo, hi, dtype=np.int64)
-    owner = np.searchsorted(pe_offsets, neurons, side="right") - 1
-    pos = neurons % (ho * wo)
-    m = np.bincount(owner * (ho * wo) + pos, minlength=num_pes * ho * wo).reshape(num_pes, ho, wo)
-    cov = np.zeros((num_pes, h, w), dtype=np.int64)
-    for dy in range(kernel):
-        oy = np.arange(ho)
-        ys = oy * stride - padding + dy
-        oky = (ys >= 0) & (ys < h)
-        if not oky.any():
-            continue
-        for dx in range(kernel):
-            ox = np.arange(wo)
-            xs = ox * stride - padding + dx
-            okx = (xs >= 0) & (xs < w)
-            if not okx.any():
-                continue
-            cov[:, ys[oky][:, None], xs[okx][None, :]] += m[:, oy[oky]][:, :, ox[okx]]
-    del fold_start
-    return cov.reshape(num_pes, h * w)
-
+    h, w = (int(v) for v in in_hw)
+    return _conv_coverage(
+        np.ascontiguousarray(pe_offsets, dtype=np.int64), ho, wo, h, w, int(kernel), int(stride), int(padding)
+    )
