@@ -72,7 +72,7 @@ class _InputModel:
     """How spikes of one group input turn into deliveries/accumulations/hop-weighted deliveries (one fold)."""
 
     spec: GroupInput
-    matrix: np.ndarray | None = None  # conv: [HW, 3] = deliveries | accumulations | hop-weighted deliveries
+    matrix: np.ndarray | None = None  # conv: int64 [HW, 3] = deliveries | accumulations | hop-weighted deliveries
     dlv_per_spike: int = 0  # linear
     acc_per_spike: int = 0
     hops_per_spike: int = 0
@@ -181,9 +181,9 @@ class _Model:
                     fold.pe_offsets, group.out_shape, spec.spatial, spec.kernel, spec.stride, spec.padding
                 )
                 covs.append(cov)
-                deliver = (cov > 0).astype(np.float64)
+                deliver = (cov > 0).astype(np.int64)
                 model.matrix = np.ascontiguousarray(
-                    np.stack([deliver.sum(0), cov.sum(0).astype(np.float64), deliver.T @ self.hops], axis=1)
+                    np.stack([deliver.sum(0), cov.sum(0), deliver.T @ self.hops], axis=1), dtype=np.int64
                 )
             elif spec.coverage == "linear":
                 has = pe_neurons > 0
@@ -394,16 +394,12 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
                 counts = None
             if spec.coverage == "conv":
                 if counts is None:
-                    valid = np.flatnonzero(maps.valid)
-                    counts = maps.positions(spec)[valid]
-                    target = valid
+                    counts = maps.positions(spec)
+                    src = target = np.flatnonzero(maps.valid)
                 else:
-                    target = np.arange(0, rows, T)
-                prod = np.rint(counts.astype(np.float64) @ im.matrix).astype(np.int64)
-                kernels.class_loads(counts, target, vp_off, fm.vp_ptr, fm.vp_cls, fm.vp_cost, cyc, dlv_cls)
-                dlv[target] += prod[:, 0]
-                acc[target] += prod[:, 1]
-                hops[target] += prod[:, 2]
+                    src, target = np.arange(counts.shape[0]), np.arange(0, rows, T)
+                kernels.class_loads(counts, src, target, vp_off, fm.vp_ptr, fm.vp_cls, fm.vp_cost, im.matrix,
+                                    cyc, dlv_cls, dlv, acc, hops)
             elif spec.coverage == "linear":
                 tot = counts[:, 0] if counts is not None else maps.totals(spec.source)
                 cyc[sel] += tot[:, None] * cls_cost[None, :ncls]
@@ -468,7 +464,7 @@ def _stream_positions(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[np
         parts_ptr = np.concatenate([[0], np.cumsum([p.size for p in parts])]).astype(np.int64)
         pos = kernels.merge_rows(np.stack(counts), parts_ptr, np.concatenate(parts))
     row_ptr = np.concatenate([[0], np.cumsum(cnt)]).astype(np.int64)
-    return row_ptr, pos.astype(np.uint32)
+    return row_ptr, pos  # uint32 from the kernels
 
 
 # ------------------------------------------------------------------------------------------

@@ -151,20 +151,41 @@ def fold_slices(
 
 
 @njit(cache=True, inline="always")
-def _virtual_position(mode: int, q: int, positions: int, offset: int) -> int:
-    """Stream position of flat input index q: per spatial position (0), one shared slot (1), or per neuron (2)."""
+def _is_set(v, shift: int) -> int:
+    """Bit ``shift`` of v (0 or 1); shift 8: whether v is nonzero."""
+    return (v >> shift) & 1 if shift < 8 else v != 0
+
+
+@njit(cache=True, inline="always")
+def _compact_row(bits: np.ndarray, shift: int, mode: int, positions: int, offset: int, out: np.ndarray, k: int) -> int:
+    """Append the virtual positions of the set bits ``(bits[q] >> shift) & 1`` of one row to ``out`` from k on
+    (``shift`` = 8: of the nonzero entries).
+
+    Branch-free: every index writes its position and advances k only when set, so ``out`` needs one slot of
+    slack. Virtual positions per flat index q: conv (mode 0) ``offset + q mod positions``, linear (1)
+    ``offset``, identity (2) ``offset + q``."""
+    size = bits.shape[0]
     if mode == 0:
-        return offset + q % positions
-    if mode == 1:
-        return offset
-    return offset + q
+        for base in range(0, size, positions):
+            for p in range(min(positions, size - base)):
+                out[k] = offset + p
+                k += _is_set(bits[base + p], shift)
+    elif mode == 1:
+        for q in range(size):
+            out[k] = offset
+            k += _is_set(bits[q], shift)
+    else:
+        for q in range(size):
+            out[k] = offset + q
+            k += _is_set(bits[q], shift)
+    return k
 
 
 @njit(cache=True)
 def spike_positions(
     spikes: np.ndarray, valid: np.ndarray, mode: int, positions: int, offset: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Spikes of each row in raster order as virtual positions: (count per row [rows], positions).
+    """Spikes of each row in raster order as virtual positions: (count per row [rows], positions uint32).
 
     ``spikes``: 0/1 [rows, size]; rows with valid=0 deliver nothing. ``mode``: 0 conv (offset + index mod
     ``positions``), 1 linear (offset), 2 identity (offset + index).
@@ -177,16 +198,13 @@ def spike_positions(
             for q in range(size):
                 c += spikes[j, q] != 0
             counts[j] = c
-    out = np.empty(counts.sum(), dtype=np.int64)
+    total = counts.sum()
+    out = np.empty(total + 1, dtype=np.uint32)
     k = 0
     for j in range(rows):
-        if not valid[j]:
-            continue
-        for q in range(size):
-            if spikes[j, q]:
-                out[k] = _virtual_position(mode, q, positions, offset)
-                k += 1
-    return counts, out
+        if valid[j]:
+            k = _compact_row(spikes[j], 8, mode, positions, offset, out, k)
+    return counts, out[:total]
 
 
 @njit(cache=True)
@@ -210,15 +228,12 @@ def plane_positions(
                 v >>= 1
         counts[i * timesteps] = c
         total += c
-    out = np.empty(total, dtype=np.int64)
+    out = np.empty(total + 1, dtype=np.uint32)
     k = 0
     for i in range(n):
         for b in range(8):
-            for q in range(size):
-                if (pixels[i, q] >> b) & 1:
-                    out[k] = _virtual_position(mode, q, positions, offset)
-                    k += 1
-    return counts, out
+            k = _compact_row(pixels[i], b, mode, positions, offset, out, k)
+    return counts, out[:total]
 
 
 @njit(cache=True)
@@ -226,7 +241,7 @@ def merge_rows(counts: np.ndarray, parts_ptr: np.ndarray, parts: np.ndarray) -> 
     """Interleave several inputs row by row: ``counts`` [inputs, rows], ``parts`` concatenated, ``parts_ptr``
     [inputs + 1] their starts; returns per row input 0's positions, then input 1's, ..."""
     ninp, rows = counts.shape
-    out = np.empty(parts.shape[0], dtype=np.int64)
+    out = np.empty(parts.shape[0], dtype=parts.dtype)
     cursor = parts_ptr[:-1].copy()
     k = 0
     for j in range(rows):
@@ -254,8 +269,7 @@ def position_counts(spikes: np.ndarray, channels: int, positions: int, valid: np
         for c in range(channels):
             base = c * positions
             for q in range(positions):
-                if spikes[j, base + q]:
-                    out[j, q] += 1
+                out[j, q] += spikes[j, base + q] != 0
     return out
 
 
@@ -271,8 +285,7 @@ def block_counts(spikes: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> 
         for b in range(blocks):
             s = 0
             for q in range(offsets[b], offsets[b + 1]):
-                if spikes[j, q]:
-                    s += 1
+                s += spikes[j, q] != 0
             out[j, b] = s
     return out
 
@@ -280,30 +293,40 @@ def block_counts(spikes: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> 
 @njit(cache=True)
 def class_loads(
     counts: np.ndarray,
+    src: np.ndarray,
     target: np.ndarray,
     offset: int,
     vp_ptr: np.ndarray,
     vp_cls: np.ndarray,
     vp_cost: np.ndarray,
+    matrix: np.ndarray,
     cyc: np.ndarray,
+    dlv_cls: np.ndarray,
     dlv: np.ndarray,
+    acc: np.ndarray,
+    hops: np.ndarray,
 ) -> None:
-    """Add each row's accumulate cycles and deliveries per PE class from its spikes per position.
+    """Add the fold's loads of one conv input's spikes, row ``src[i]`` of ``counts`` into row ``target[i]``.
 
-    ``counts`` [rows, HW] (spikes of a conv input per position) land in rows ``target`` of ``cyc`` and ``dlv``
-    [*, classes]; position q is virtual position ``offset + q`` of the fold's CSR (``vp_ptr``, ``vp_cls``,
-    ``vp_cost``). Equal to counts @ (costs | coverage) of every class, at the cost of the nonzero entries only.
+    ``counts`` [*, HW]: spikes per position; position q is virtual position ``offset + q`` of the fold's CSR
+    (``vp_ptr``, ``vp_cls``, ``vp_cost``), and ``matrix`` [HW, 3] its deliveries, accumulations and
+    hop-weighted deliveries per spike. Adds accumulate cycles and deliveries per PE class into ``cyc`` and
+    ``dlv_cls`` [*, classes], and the three totals into ``dlv``, ``acc``, ``hops``: the products
+    counts @ (costs | coverage | matrix), at the cost of the nonzero entries only.
     """
-    for i in range(counts.shape[0]):
+    for i in range(src.shape[0]):
         row = target[i]
         for q in range(counts.shape[1]):
-            k = counts[i, q]
+            k = counts[src[i], q]
             if k == 0:
                 continue
+            dlv[row] += k * matrix[q, 0]
+            acc[row] += k * matrix[q, 1]
+            hops[row] += k * matrix[q, 2]
             for e in range(vp_ptr[offset + q], vp_ptr[offset + q + 1]):
                 c = vp_cls[e]
                 cyc[row, c] += k * vp_cost[e]
-                dlv[row, c] += k
+                dlv_cls[row, c] += k
 
 
 @njit(cache=True)
