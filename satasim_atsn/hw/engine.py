@@ -331,6 +331,11 @@ class _ChunkMaps:
                 self._tot[source] = kernels.block_counts(flat, offsets, self.valid)[:, 0]
         return self._tot[source]
 
+    def note_totals(self, source: str, blocks: np.ndarray, offsets: np.ndarray) -> None:
+        """Keep the totals of ``source`` from its per-block counts when the blocks cover the whole map."""
+        if source not in self._tot and offsets[0] == 0 and offsets[-1] == self.flat(source).shape[1]:
+            self._tot[source] = blocks.sum(axis=1)
+
 
 def _image_rows(model: _Model, spec: GroupInput, trace: Trace) -> tuple[np.ndarray, int]:
     """Bit-plane spikes of direct images: per position [n, HW] (or totals [n, 1]) and bytes per image."""
@@ -368,11 +373,15 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
                 image_cache[spec.source] = _image_rows(model, spec, maps.trace)
             sin_bytes[0::T] += image_cache[spec.source][1]
         else:
+            if spec.coverage == "conv":
+                maps.positions(spec)  # needed below; the totals then come from it without another pass
             sin_bytes += maps.totals(spec.source) * model.sb
     # output spikes per PE block (all folds at once); the output layer on the PEs emits none
     offsets = np.concatenate([group.folds[0].pe_offsets[:1]] + [f.pe_offsets[1:] for f in group.folds])
     if group.spiking:
-        out_blocks = kernels.block_counts(maps.flat(group.name), offsets.astype(np.int64), maps.valid)
+        offsets = offsets.astype(np.int64)
+        out_blocks = kernels.block_counts(maps.flat(group.name), offsets, maps.valid)
+        maps.note_totals(group.name, out_blocks, offsets)  # the next group's input totals, for free
     else:
         out_blocks = np.zeros((rows, offsets.size - 1), dtype=np.int64)
     stats = []
@@ -453,7 +462,8 @@ def _stream_positions(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[np
             x = np.ascontiguousarray(maps.trace.inputs).reshape(n, -1)
             cnt, pos = kernels.plane_positions(x, T, mode, max(width, 1), off)
         else:
-            cnt, pos = kernels.spike_positions(maps.flat(spec.source), maps.valid, mode, max(width, 1), off)
+            cnt = maps.totals(spec.source)
+            pos = kernels.spike_positions(maps.flat(spec.source), maps.valid, cnt, mode, max(width, 1), off)
         off += width
         counts.append(cnt)
         parts.append(pos)

@@ -183,28 +183,23 @@ def _compact_row(bits: np.ndarray, shift: int, mode: int, positions: int, offset
 
 @njit(cache=True)
 def spike_positions(
-    spikes: np.ndarray, valid: np.ndarray, mode: int, positions: int, offset: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Spikes of each row in raster order as virtual positions: (count per row [rows], positions uint32).
+    spikes: np.ndarray, valid: np.ndarray, counts: np.ndarray, mode: int, positions: int, offset: int
+) -> np.ndarray:
+    """Spikes of each row in raster order as virtual positions (uint32), rows one after the other.
 
-    ``spikes``: 0/1 [rows, size]; rows with valid=0 deliver nothing. ``mode``: 0 conv (offset + index mod
+    ``spikes``: 0/1 [rows, size]; rows with valid=0 deliver nothing; ``counts`` [rows]: the nonzero entries of
+    each valid row (0 for the others), which size the output. ``mode``: 0 conv (offset + index mod
     ``positions``), 1 linear (offset), 2 identity (offset + index).
     """
-    rows, size = spikes.shape
-    counts = np.zeros(rows, dtype=np.int64)
-    for j in range(rows):
-        if valid[j]:
-            c = 0
-            for q in range(size):
-                c += spikes[j, q] != 0
-            counts[j] = c
     total = counts.sum()
     out = np.empty(total + 1, dtype=np.uint32)
     k = 0
-    for j in range(rows):
+    for j in range(spikes.shape[0]):
         if valid[j]:
             k = _compact_row(spikes[j], 8, mode, positions, offset, out, k)
-    return counts, out[:total]
+    if k != total:
+        raise ValueError("spike_positions: counts do not match the spikes")
+    return out[:total]
 
 
 @njit(cache=True)
@@ -213,8 +208,7 @@ def plane_positions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bit-plane spikes of direct images (planes k = 0..7, each in raster order) at the rows of t = 1.
 
-    ``pixels``: uint8 [n, size]; returns (count per row [n*timesteps], virtual positions) as
-    :func:`spike_positions`.
+    ``pixels``: uint8 [n, size]; returns (count per row [n*timesteps], virtual positions uint32).
     """
     n, size = pixels.shape
     counts = np.zeros(n * timesteps, dtype=np.int64)
