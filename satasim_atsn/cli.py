@@ -8,12 +8,19 @@ A :class:`~satasim_atsn.errors.SatasimError` becomes one line on stderr and exit
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
 from satasim_atsn import __version__
 from satasim_atsn.errors import SatasimError
+
+# DESIGN section 9: numba's OpenMP and OpenBLAS worker threads must not busy-wait against each other (on
+# 2 cores a spinning thread takes the core the other library needs). Set before any command module
+# imports numpy, so that OpenBLAS and OpenMP read them when they start; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 # module path -> attribute holding a list of click commands/groups
 COMMAND_MODULES = (

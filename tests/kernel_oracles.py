@@ -290,7 +290,7 @@ def stream_fold_phase(
         start_cycle,
         stream_spikes_per_cycle,
         input_buffer_spikes,
-        ring_shift(num_pes, input_buffer_spikes),
+        ring_shift(input_buffer_spikes),
         paced,
         d,
     )

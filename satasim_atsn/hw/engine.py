@@ -72,7 +72,7 @@ class _InputModel:
     """How spikes of one group input turn into deliveries/accumulations/hop-weighted deliveries (one fold)."""
 
     spec: GroupInput
-    matrix: np.ndarray | None = None  # conv: [HW, 3] = deliveries | accumulations | hop-weighted deliveries
+    matrix: np.ndarray | None = None  # conv: int64 [HW, 3] = deliveries | accumulations | hop-weighted deliveries
     dlv_per_spike: int = 0  # linear
     acc_per_spike: int = 0
     hops_per_spike: int = 0
@@ -103,7 +103,7 @@ class _FoldModel:
     cls_neurons: np.ndarray | None = None
     cls_members: np.ndarray | None = None
     cls_cost: list = field(default_factory=list)  # per input: [cycles | deliveries] of each class per spike:
-    # conv [HW, 2*classes] float, linear [2*classes], identity None
+    # linear [2*classes]; conv and identity None (their counts come from the CSR, kernels.class_loads)
 
 
 @dataclass
@@ -173,15 +173,17 @@ class _Model:
     def _fold_model(self, group: Group, fold) -> _FoldModel:
         pe_neurons = fold.pe_neurons.astype(np.int64)
         inputs = []
+        covs = []  # per conv input: the PEs' coverage of its positions [P, HW]
         for spec in group.inputs:
             model = _InputModel(spec)
             if spec.coverage == "conv":
                 cov = kernels.conv_coverage(
-                    fold.pe_offsets, fold.start, group.out_shape, spec.spatial, spec.kernel, spec.stride, spec.padding
+                    fold.pe_offsets, group.out_shape, spec.spatial, spec.kernel, spec.stride, spec.padding
                 )
-                deliver = (cov > 0).astype(np.float64)
+                covs.append(cov)
+                deliver = (cov > 0).astype(np.int64)
                 model.matrix = np.ascontiguousarray(
-                    np.stack([deliver.sum(0), cov.sum(0).astype(np.float64), deliver.T @ self.hops], axis=1)
+                    np.stack([deliver.sum(0), cov.sum(0), deliver.T @ self.hops], axis=1), dtype=np.int64
                 )
             elif spec.coverage == "linear":
                 has = pe_neurons > 0
@@ -192,26 +194,26 @@ class _Model:
                 model.offsets = fold.pe_offsets.astype(np.int64)
             inputs.append(model)
         fm = _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes, int(fold.pe_weight_bytes.sum()))
-        self._stream_routing(group, fold, fm)
+        self._stream_routing(fold, fm, covs)
         return fm
 
-    def _stream_routing(self, group: Group, fold, fm: _FoldModel) -> None:
-        """Destination classes and costs of every virtual position of the fold (see :class:`_FoldModel`)."""
+    def _stream_routing(self, fold, fm: _FoldModel, covs: list[np.ndarray]) -> None:
+        """Destination classes and costs of every virtual position of the fold (see :class:`_FoldModel`).
+
+        ``covs``: the coverage matrix of each conv input, in input order."""
         P = self.P
         pe_neurons = fm.pe_neurons
         dense = [pe_neurons[:, None]]  # per-PE coverage of every conv/linear virtual position
         offsets = []
         v = 0
         has_identity = False
+        conv_covs = iter(covs)
         for im in fm.inputs:
             spec = im.spec
             offsets.append(v)
             if spec.coverage == "conv":
                 h, w = spec.spatial
-                cov = kernels.conv_coverage(
-                    fold.pe_offsets, fold.start, group.out_shape, spec.spatial, spec.kernel, spec.stride, spec.padding
-                )
-                dense.append(cov)
+                dense.append(next(conv_covs))
                 v += h * w
             elif spec.coverage == "linear":
                 dense.append(pe_neurons[:, None])
@@ -225,8 +227,7 @@ class _Model:
             pe_class = np.arange(P, dtype=np.int64)
             reps = full
         else:
-            reps, pe_class = np.unique(full, axis=0, return_inverse=True)
-            pe_class = pe_class.reshape(-1).astype(np.int64)
+            reps, pe_class = _equal_rows(full)
         ncls = reps.shape[0]
         fm.pe_class = pe_class
         fm.cls_neurons = np.ascontiguousarray(reps[:, 0]).astype(np.int64)
@@ -248,12 +249,11 @@ class _Model:
                 width = spec.spatial[0] * spec.spatial[1] if spec.coverage == "conv" else 1
                 block = reps[:, col : col + width]
                 col += width
-                per_cls = -(-block // self.adders)
-                both = np.concatenate([per_cls, (block > 0).astype(np.int64)], axis=0)
                 if spec.coverage == "conv":
-                    fm.cls_cost.append(np.ascontiguousarray(both.T.astype(np.float64)))
+                    fm.cls_cost.append(None)
                 else:
-                    fm.cls_cost.append(both[:, 0].copy())
+                    per_cls = -(-block // self.adders)
+                    fm.cls_cost.append(np.concatenate([per_cls, (block > 0).astype(np.int64)], axis=0)[:, 0].copy())
                 vq, cc = np.nonzero(block.T)
                 vv = off + vq
                 cost = -(-block[cc, vq] // self.adders)
@@ -261,11 +261,28 @@ class _Model:
             parts_c.append(cc.astype(np.int64))
             parts_cost.append(cost.astype(np.int64))
         vv = np.concatenate(parts_v) if parts_v else np.zeros(0, dtype=np.int64)
-        order = np.argsort(vv, kind="stable")
-        np.add.at(counts, vv, 1)
+        # each part lists its positions in ascending order and the parts follow each other's offsets,
+        # so vv is usually sorted already (the stable sort is then the identity)
+        order = slice(None) if np.all(vv[1:] >= vv[:-1]) else np.argsort(vv, kind="stable")
+        counts += np.bincount(vv, minlength=v)
         fm.vp_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         fm.vp_cls = np.concatenate(parts_c)[order].astype(np.uint32)
         fm.vp_cost = np.concatenate(parts_cost)[order].astype(np.int64)
+
+
+def _equal_rows(full: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``full`` in order of first appearance, and each row's index among them.
+
+    Exact (rows compared by their bytes) and linear in the matrix size, unlike ``np.unique(axis=0)``'s sort;
+    the order of the classes changes no result (every use of a class is per class or a max/sum over them).
+    """
+    rows = np.ascontiguousarray(full)
+    first: dict[bytes, int] = {}
+    index = np.empty(rows.shape[0], dtype=np.int64)
+    for p in range(rows.shape[0]):
+        index[p] = first.setdefault(rows[p].tobytes(), len(first))
+    reps = rows[np.unique(index, return_index=True)[1]]
+    return reps, index
 
 
 # ------------------------------------------------------------------------------------------
@@ -314,6 +331,11 @@ class _ChunkMaps:
                 self._tot[source] = kernels.block_counts(flat, offsets, self.valid)[:, 0]
         return self._tot[source]
 
+    def note_totals(self, source: str, blocks: np.ndarray, offsets: np.ndarray) -> None:
+        """Keep the totals of ``source`` from its per-block counts when the blocks cover the whole map."""
+        if source not in self._tot and offsets[0] == 0 and offsets[-1] == self.flat(source).shape[1]:
+            self._tot[source] = blocks.sum(axis=1)
+
 
 def _image_rows(model: _Model, spec: GroupInput, trace: Trace) -> tuple[np.ndarray, int]:
     """Bit-plane spikes of direct images: per position [n, HW] (or totals [n, 1]) and bytes per image."""
@@ -351,11 +373,15 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
                 image_cache[spec.source] = _image_rows(model, spec, maps.trace)
             sin_bytes[0::T] += image_cache[spec.source][1]
         else:
+            if spec.coverage == "conv":
+                maps.positions(spec)  # needed below; the totals then come from it without another pass
             sin_bytes += maps.totals(spec.source) * model.sb
     # output spikes per PE block (all folds at once); the output layer on the PEs emits none
     offsets = np.concatenate([group.folds[0].pe_offsets[:1]] + [f.pe_offsets[1:] for f in group.folds])
     if group.spiking:
-        out_blocks = kernels.block_counts(maps.flat(group.name), offsets.astype(np.int64), maps.valid)
+        offsets = offsets.astype(np.int64)
+        out_blocks = kernels.block_counts(maps.flat(group.name), offsets, maps.valid)
+        maps.note_totals(group.name, out_blocks, offsets)  # the next group's input totals, for free
     else:
         out_blocks = np.zeros((rows, offsets.size - 1), dtype=np.int64)
     stats = []
@@ -367,7 +393,7 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
         ncls = fm.cls_neurons.size
         cyc = np.zeros((rows, ncls), dtype=np.int64)
         dlv_cls = np.zeros((rows, ncls), dtype=np.int64)
-        for im, cls_cost in zip(fm.inputs, fm.cls_cost, strict=True):
+        for im, cls_cost, vp_off in zip(fm.inputs, fm.cls_cost, fm.vp_offsets, strict=True):
             spec = im.spec
             if spec.encoding == "image":
                 counts, _ = image_cache[spec.source]
@@ -377,19 +403,12 @@ def _pe_group_stats(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[list
                 counts = None
             if spec.coverage == "conv":
                 if counts is None:
-                    valid = np.flatnonzero(maps.valid)
-                    counts = maps.positions(spec)[valid]
-                    target = valid
+                    counts = maps.positions(spec)
+                    src = target = np.flatnonzero(maps.valid)
                 else:
-                    target = np.arange(0, rows, T)
-                cf = counts.astype(np.float64)
-                prod = np.rint(cf @ im.matrix).astype(np.int64)
-                both = np.rint(cf @ cls_cost).astype(np.int64)
-                cyc[target] += both[:, :ncls]
-                dlv_cls[target] += both[:, ncls:]
-                dlv[target] += prod[:, 0]
-                acc[target] += prod[:, 1]
-                hops[target] += prod[:, 2]
+                    src, target = np.arange(counts.shape[0]), np.arange(0, rows, T)
+                kernels.class_loads(counts, src, target, vp_off, fm.vp_ptr, fm.vp_cls, fm.vp_cost, im.matrix,
+                                    cyc, dlv_cls, dlv, acc, hops)
             elif spec.coverage == "linear":
                 tot = counts[:, 0] if counts is not None else maps.totals(spec.source)
                 cyc[sel] += tot[:, None] * cls_cost[None, :ncls]
@@ -443,7 +462,8 @@ def _stream_positions(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[np
             x = np.ascontiguousarray(maps.trace.inputs).reshape(n, -1)
             cnt, pos = kernels.plane_positions(x, T, mode, max(width, 1), off)
         else:
-            cnt, pos = kernels.spike_positions(maps.flat(spec.source), maps.valid, mode, max(width, 1), off)
+            cnt = maps.totals(spec.source)
+            pos = kernels.spike_positions(maps.flat(spec.source), maps.valid, cnt, mode, max(width, 1), off)
         off += width
         counts.append(cnt)
         parts.append(pos)
@@ -454,7 +474,7 @@ def _stream_positions(model: _Model, group: Group, maps: _ChunkMaps) -> tuple[np
         parts_ptr = np.concatenate([[0], np.cumsum([p.size for p in parts])]).astype(np.int64)
         pos = kernels.merge_rows(np.stack(counts), parts_ptr, np.concatenate(parts))
     row_ptr = np.concatenate([[0], np.cumsum(cnt)]).astype(np.int64)
-    return row_ptr, pos.astype(np.uint32)
+    return row_ptr, pos  # uint32 from the kernels
 
 
 # ------------------------------------------------------------------------------------------
@@ -607,7 +627,7 @@ def _fold_compute_phases(
     most = np.add.reduceat(st.dlv_cls[slice_rows], slice_ptr[:-1], axis=0).max(axis=1)
     paced = most <= model.input_buffer_spikes
     ring_length = int(min(model.input_buffer_spikes, int(most.max()) + 1))
-    shift = kernels.ring_shift(fm.cls_neurons.size, ring_length)
+    shift = kernels.ring_shift(ring_length)
     # the packed state of the kernel holds any cycle below the slice's serial bound
     bound = model.stream_start + 2 + (row_ptr[-1] - row_ptr[0]) + int(busy_cls.sum())
     if bound >= 1 << (62 - shift):
@@ -971,7 +991,7 @@ def _step_fold(model: _Model, g: Group, f: int, items: list[_Slot], stream, step
     most = int(sum(st.dlv_cls[r] for st, r in zip(sts, rows, strict=True)).max())
     row_ptr, pos = stream
     ring_length = int(min(model.input_buffer_spikes, most + 1))
-    shift = kernels.ring_shift(fm.cls_neurons.size, ring_length)
+    shift = kernels.ring_shift(ring_length)
     if model.stream_start + 2 + pos.size + int(busy_cls.sum()) >= 1 << (62 - shift):
         raise SatasimError(f"{g.name}: a compute phase may exceed {1 << (62 - shift)} cycles; fix: simulate fewer"
                            " images per batch (--set images_per_batch=...)")

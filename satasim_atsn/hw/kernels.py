@@ -37,59 +37,61 @@ def _stream_slice(
 
     Image i of the slice delivers the stream spikes ``pos[row_lo[i]:row_hi[i]]`` (virtual positions whose
     destination classes are ``vp_cls[vp_ptr[v]:vp_ptr[v+1]]`` with costs ``vp_cost``). Per class the state
-    is packed in one int64, ``ready << shift | head``: ``ready`` = the earliest cycle the PE can pop its next
-    spike, ``head`` = the ring slot holding the pop cycle of its spike ``ring_length`` deliveries back (0: none yet).
+    is packed in one int64, ``ready << shift | k``: ``ready`` = the earliest cycle the PE can pop its next
+    spike, ``k`` = its spikes so far modulo ``2**shift >= ring_length``; its ring of ``2**shift`` slots holds
+    the pop cycle of spike k at slot k, so slot ``k - ring_length`` is the one a room check needs (0: none
+    yet). The first pass over a spike's destinations keeps their states for the second.
     Indices are unsigned so that numba emits no wrap-around checks (twice as fast). ``paced``: the caller
     proved that no PE receives more than ``ring_length`` spikes, so no buffer fills and the room check is skipped.
     """
     ncls = cls_neurons.shape[0]
     mask = (np.int64(1) << shift) - 1
-    state = np.arange(ncls, dtype=np.int64) * ring_length
-    ring = np.zeros(ncls * ring_length, dtype=np.int64)
+    state = np.zeros(ncls, dtype=np.int64)
+    ring = np.zeros(ncls << shift, dtype=np.int64)
+    dst_state = np.empty(ncls, dtype=np.int64)  # the states of the current spike's destinations
     pace = np.full(r, start_cycle - 1, dtype=np.int64)  # delivery cycles of the stream's last r spikes
     pslot = 0
     last = np.int64(start_cycle)
-    nrows = row_lo.shape[0]
-    for i in range(nrows):
+    for i in range(row_lo.shape[0]):
         if i > 0:  # image boundary: every PE fires the previous image before popping the next one's spikes
             for c in range(ncls):
                 state[c] += (cls_neurons[c] * fire_cycles) << shift
         for j in range(row_lo[i], row_hi[i]):
             v = pos[j]
             lo = vp_ptr[v]
-            hi = vp_ptr[v + 1]
-            if lo == hi:
+            n = vp_ptr[v + 1] - lo
+            if n == 0:
                 continue  # no destination in this fold: not in the stream
-            # pacing (r per cycle, in order, from L) and room at every destination
+            cls = vp_cls[lo : lo + n]
+            cost = vp_cost[lo : lo + n]
+            # pacing (r per cycle, in order, from L) and room at every destination; simple loops over
+            # the destinations so that LLVM turns the loads of states and ring slots into vector gathers
             d = max(pace[pslot] + 1, last)
+            for e in range(n):
+                dst_state[e] = state[cls[e]]
             if not paced:
-                for e in range(lo, hi):
-                    d = max(d, ring[np.uint64(state[vp_cls[e]] & mask)])
+                for e in range(n):
+                    d = max(d, ring[np.uint64((np.uint64(cls[e]) << shift) | ((dst_state[e] - ring_length) & mask))])
             d1 = d + 1
-            for e in range(lo, hi):
-                c = vp_cls[e]
-                st = state[c]
-                h = st & mask
+            for e in range(n):
+                c = np.uint64(cls[e])
+                st = dst_state[e]
                 pop = max(st >> shift, d1)
-                ring[np.uint64(h)] = pop
-                h += 1
-                if h - np.int64(c) * ring_length == ring_length:
-                    h -= ring_length
-                state[c] = ((pop + vp_cost[e]) << shift) | h
+                ring[(c << shift) | np.uint64(st & mask)] = pop  # unread when paced; a branch costs more
+                state[c] = ((pop + cost[e]) << shift) | ((st + 1) & mask)
             last = d
             pace[pslot] = d
             pslot += 1
             if pslot == r:
                 pslot = 0
     for c in range(ncls):
-        fire = cls_neurons[c] * fire_cycles
-        ready = state[c] >> shift
-        d_out[c] = ready + fire if ready + fire > 0 else 0
+        ready = (state[c] >> shift) + cls_neurons[c] * fire_cycles
+        d_out[c] = ready if ready > 0 else 0
 
 
-def ring_shift(classes: int, ring_length: int) -> int:
-    """Bits of the packed state kept for the ring head (see :func:`_stream_slice`)."""
-    return max(1, int(classes * ring_length).bit_length())
+def ring_shift(ring_length: int) -> int:
+    """Bits of the packed state kept for a PE's spike count modulo its ring (see :func:`_stream_slice`)."""
+    return max(1, (int(ring_length) - 1).bit_length())
 
 
 @njit(cache=True, parallel=True)
@@ -149,42 +151,55 @@ def fold_slices(
 
 
 @njit(cache=True, inline="always")
-def _virtual_position(mode: int, q: int, positions: int, offset: int) -> int:
-    """Stream position of flat input index q: per spatial position (0), one shared slot (1), or per neuron (2)."""
+def _is_set(v, shift: int) -> int:
+    """Bit ``shift`` of v (0 or 1); shift 8: whether v is nonzero."""
+    return (v >> shift) & 1 if shift < 8 else v != 0
+
+
+@njit(cache=True, inline="always")
+def _compact_row(bits: np.ndarray, shift: int, mode: int, positions: int, offset: int, out: np.ndarray, k: int) -> int:
+    """Append the virtual positions of the set bits ``(bits[q] >> shift) & 1`` of one row to ``out`` from k on
+    (``shift`` = 8: of the nonzero entries).
+
+    Branch-free: every index writes its position and advances k only when set, so ``out`` needs one slot of
+    slack. Virtual positions per flat index q: conv (mode 0) ``offset + q mod positions``, linear (1)
+    ``offset``, identity (2) ``offset + q``."""
+    size = bits.shape[0]
     if mode == 0:
-        return offset + q % positions
-    if mode == 1:
-        return offset
-    return offset + q
+        for base in range(0, size, positions):
+            for p in range(min(positions, size - base)):
+                out[k] = offset + p
+                k += _is_set(bits[base + p], shift)
+    elif mode == 1:
+        for q in range(size):
+            out[k] = offset
+            k += _is_set(bits[q], shift)
+    else:
+        for q in range(size):
+            out[k] = offset + q
+            k += _is_set(bits[q], shift)
+    return k
 
 
 @njit(cache=True)
 def spike_positions(
-    spikes: np.ndarray, valid: np.ndarray, mode: int, positions: int, offset: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Spikes of each row in raster order as virtual positions: (count per row [rows], positions).
+    spikes: np.ndarray, valid: np.ndarray, counts: np.ndarray, mode: int, positions: int, offset: int
+) -> np.ndarray:
+    """Spikes of each row in raster order as virtual positions (uint32), rows one after the other.
 
-    ``spikes``: 0/1 [rows, size]; rows with valid=0 deliver nothing. ``mode``: 0 conv (offset + index mod
+    ``spikes``: 0/1 [rows, size]; rows with valid=0 deliver nothing; ``counts`` [rows]: the nonzero entries of
+    each valid row (0 for the others), which size the output. ``mode``: 0 conv (offset + index mod
     ``positions``), 1 linear (offset), 2 identity (offset + index).
     """
-    rows, size = spikes.shape
-    counts = np.zeros(rows, dtype=np.int64)
-    for j in range(rows):
-        if valid[j]:
-            c = 0
-            for q in range(size):
-                c += spikes[j, q] != 0
-            counts[j] = c
-    out = np.empty(counts.sum(), dtype=np.int64)
+    total = counts.sum()
+    out = np.empty(total + 1, dtype=np.uint32)
     k = 0
-    for j in range(rows):
-        if not valid[j]:
-            continue
-        for q in range(size):
-            if spikes[j, q]:
-                out[k] = _virtual_position(mode, q, positions, offset)
-                k += 1
-    return counts, out
+    for j in range(spikes.shape[0]):
+        if valid[j]:
+            k = _compact_row(spikes[j], 8, mode, positions, offset, out, k)
+    if k != total:
+        raise ValueError("spike_positions: counts do not match the spikes")
+    return out[:total]
 
 
 @njit(cache=True)
@@ -193,8 +208,7 @@ def plane_positions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bit-plane spikes of direct images (planes k = 0..7, each in raster order) at the rows of t = 1.
 
-    ``pixels``: uint8 [n, size]; returns (count per row [n*timesteps], virtual positions) as
-    :func:`spike_positions`.
+    ``pixels``: uint8 [n, size]; returns (count per row [n*timesteps], virtual positions uint32).
     """
     n, size = pixels.shape
     counts = np.zeros(n * timesteps, dtype=np.int64)
@@ -208,15 +222,12 @@ def plane_positions(
                 v >>= 1
         counts[i * timesteps] = c
         total += c
-    out = np.empty(total, dtype=np.int64)
+    out = np.empty(total + 1, dtype=np.uint32)
     k = 0
     for i in range(n):
         for b in range(8):
-            for q in range(size):
-                if (pixels[i, q] >> b) & 1:
-                    out[k] = _virtual_position(mode, q, positions, offset)
-                    k += 1
-    return counts, out
+            k = _compact_row(pixels[i], b, mode, positions, offset, out, k)
+    return counts, out[:total]
 
 
 @njit(cache=True)
@@ -224,7 +235,7 @@ def merge_rows(counts: np.ndarray, parts_ptr: np.ndarray, parts: np.ndarray) -> 
     """Interleave several inputs row by row: ``counts`` [inputs, rows], ``parts`` concatenated, ``parts_ptr``
     [inputs + 1] their starts; returns per row input 0's positions, then input 1's, ..."""
     ninp, rows = counts.shape
-    out = np.empty(parts.shape[0], dtype=np.int64)
+    out = np.empty(parts.shape[0], dtype=parts.dtype)
     cursor = parts_ptr[:-1].copy()
     k = 0
     for j in range(rows):
@@ -252,8 +263,7 @@ def position_counts(spikes: np.ndarray, channels: int, positions: int, valid: np
         for c in range(channels):
             base = c * positions
             for q in range(positions):
-                if spikes[j, base + q]:
-                    out[j, q] += 1
+                out[j, q] += spikes[j, base + q] != 0
     return out
 
 
@@ -269,10 +279,48 @@ def block_counts(spikes: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> 
         for b in range(blocks):
             s = 0
             for q in range(offsets[b], offsets[b + 1]):
-                if spikes[j, q]:
-                    s += 1
+                s += spikes[j, q] != 0
             out[j, b] = s
     return out
+
+
+@njit(cache=True)
+def class_loads(
+    counts: np.ndarray,
+    src: np.ndarray,
+    target: np.ndarray,
+    offset: int,
+    vp_ptr: np.ndarray,
+    vp_cls: np.ndarray,
+    vp_cost: np.ndarray,
+    matrix: np.ndarray,
+    cyc: np.ndarray,
+    dlv_cls: np.ndarray,
+    dlv: np.ndarray,
+    acc: np.ndarray,
+    hops: np.ndarray,
+) -> None:
+    """Add the fold's loads of one conv input's spikes, row ``src[i]`` of ``counts`` into row ``target[i]``.
+
+    ``counts`` [*, HW]: spikes per position; position q is virtual position ``offset + q`` of the fold's CSR
+    (``vp_ptr``, ``vp_cls``, ``vp_cost``), and ``matrix`` [HW, 3] its deliveries, accumulations and
+    hop-weighted deliveries per spike. Adds accumulate cycles and deliveries per PE class into ``cyc`` and
+    ``dlv_cls`` [*, classes], and the three totals into ``dlv``, ``acc``, ``hops``: the products
+    counts @ (costs | coverage | matrix), at the cost of the nonzero entries only.
+    """
+    for i in range(src.shape[0]):
+        row = target[i]
+        for q in range(counts.shape[1]):
+            k = counts[src[i], q]
+            if k == 0:
+                continue
+            dlv[row] += k * matrix[q, 0]
+            acc[row] += k * matrix[q, 1]
+            hops[row] += k * matrix[q, 2]
+            for e in range(vp_ptr[offset + q], vp_ptr[offset + q + 1]):
+                c = vp_cls[e]
+                cyc[row, c] += k * vp_cost[e]
+                dlv_cls[row, c] += k
 
 
 @njit(cache=True)
@@ -293,9 +341,32 @@ def popcount_positions(pixels: np.ndarray, channels: int, positions: int) -> np.
     return out
 
 
+@njit(cache=True)
+def _conv_coverage(
+    pe_offsets: np.ndarray, ho: int, wo: int, h: int, w: int, kernel: int, stride: int, padding: int
+) -> np.ndarray:
+    """cov [PEs, h*w]: one pass over the fold's neurons, each adding its receptive field to its PE's row."""
+    num_pes = pe_offsets.shape[0] - 1
+    cov = np.zeros((num_pes, h * w), dtype=np.int64)
+    per_map = ho * wo
+    for p in range(num_pes):
+        for neuron in range(pe_offsets[p], pe_offsets[p + 1]):
+            q = neuron % per_map
+            y0 = (q // wo) * stride - padding
+            x0 = (q % wo) * stride - padding
+            for dy in range(kernel):
+                y = y0 + dy
+                if y < 0 or y >= h:
+                    continue
+                for dx in range(kernel):
+                    x = x0 + dx
+                    if 0 <= x < w:
+                        cov[p, y * w + x] += 1
+    return cov
+
+
 def conv_coverage(
     pe_offsets: np.ndarray,
-    fold_start: int,
     out_shape: tuple[int, ...],
     in_hw: tuple[int, int],
     kernel: int,
@@ -303,28 +374,8 @@ def conv_coverage(
     padding: int,
 ) -> np.ndarray:
     """cov[p, y*W + x]: neurons of PE p (in one fold) whose receptive field holds input position (y, x)."""
-    num_pes = pe_offsets.shape[0] - 1
     _, ho, wo = (int(v) for v in out_shape)
-    h, w = in_hw
-    lo, hi = int(pe_offsets[0]), int(pe_offsets[-1])
-    neurons = np.arange(lo, hi, dtype=np.int64)
-    owner = np.searchsorted(pe_offsets, neurons, side="right") - 1
-    pos = neurons % (ho * wo)
-    m = np.bincount(owner * (ho * wo) + pos, minlength=num_pes * ho * wo).reshape(num_pes, ho, wo)
-    cov = np.zeros((num_pes, h, w), dtype=np.int64)
-    for dy in range(kernel):
-        oy = np.arange(ho)
-        ys = oy * stride - padding + dy
-        oky = (ys >= 0) & (ys < h)
-        if not oky.any():
-            continue
-        for dx in range(kernel):
-            ox = np.arange(wo)
-            xs = ox * stride - padding + dx
-            okx = (xs >= 0) & (xs < w)
-            if not okx.any():
-                continue
-            cov[:, ys[oky][:, None], xs[okx][None, :]] += m[:, oy[oky]][:, :, ox[okx]]
-    del fold_start
-    return cov.reshape(num_pes, h * w)
-
+    h, w = (int(v) for v in in_hw)
+    return _conv_coverage(
+        np.ascontiguousarray(pe_offsets, dtype=np.int64), ho, wo, h, w, int(kernel), int(stride), int(padding)
+    )
