@@ -583,7 +583,8 @@ def cli_cases(draw, scratch: Path):
     if op == 7:
         return ["workload", "build", "--network", draw(st.sampled_from(["vgg16", "vgg17"])), "--dataset",
                 draw(st.sampled_from(["cifar10", "imagenet"])), "--rates", str(RATES[-1]), "-o", out,
-                draw(st.sampled_from(["--num-images", "--seed"])), draw(st.sampled_from(["0", "-1", "x", "1.5"]))]
+                *draw(st.sampled_from([("--num-images", "0"), ("--num-images", "1.5"), ("--seed", "-1"),
+                                       ("--seed", "x"), ("--seed", "1.5")]))]  # "--seed 0" is valid
     if op == 8:
         return ["sweep", str(STUDIES[index % len(STUDIES)]), "-o", str(tmp / "out"),
                 draw(st.sampled_from(["--jobs", "-j"])), draw(st.sampled_from(["0", "-2", "x"]))]
