@@ -23,11 +23,21 @@ import numpy as np
 
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy, hardware_predictions, mean_softmax_argmax
-from satasim_atsn.snn.kernels import gemm_rows_lif, im2col_into, window_coverage
+from satasim_atsn.snn.kernels import (
+    current_lif,
+    gemm_rows_lif,
+    im2col_into,
+    pixel_conv,
+    spike_conv_lif,
+    spike_conv_s1_lif,
+    spike_maxpool_counted,
+    window_coverage,
+)
 from satasim_atsn.snn.neurons import decay, lif_step, output_step
 from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
 
 EXACT_FLOAT32_LIMIT = 2**24
+EXACT_INT32_LIMIT = 2**31
 _OBSERVERS: list[Callable[[int], object]] = []  # called with the images of each finished batch
 
 
@@ -184,6 +194,8 @@ class QuantisedNetwork:
                 self.max_input[ly["name"]] = int(np.prod(ly["in_shape"][1:]))
             else:
                 self.max_input[ly["name"]] = 1
+        self.w_spike: dict[str, np.ndarray] = {}
+        self.w_pixel: np.ndarray | None = None  # the direct-input conv's weights [k, k, C, Cout] for pixel_conv
         self.w_rows = {}  # conv weights as GEMM operands [k*k*Cin, Cout] in the dtype that keeps them exact
         for ly in self.layers:
             if ly["type"] == "conv":
@@ -192,6 +204,16 @@ class QuantisedNetwork:
                 dtype = _gemm_dtype(cin * k * k, self.max_input[ly["inputs"][0]])
                 self.w_rows[ly["name"]] = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(k * k * cin, cout),
                                                                dtype=dtype)
+                # event-driven operand [k, k, Cin, Cout] for 0/1 spike inputs, when int32 sums stay exact
+                wmax = int(np.abs(w.astype(np.int64)).max(initial=0))
+                if ly is self.layers[0] and self.direct and k * k * cin * 255 * wmax < EXACT_INT32_LIMIT:
+                    self.w_pixel = np.ascontiguousarray(w.transpose(2, 3, 1, 0), dtype=np.int32)
+                if k * k * cin * wmax < EXACT_INT32_LIMIT and wmax < 2**15:
+                    if ly["stride"] == 1 and ly["padding"] < k:  # scatter form: [Cin, ky, kx reversed * Cout]
+                        self.w_spike[ly["name"]] = np.ascontiguousarray(
+                            w[:, :, :, ::-1].transpose(1, 2, 3, 0).reshape(cin, k, k * cout), dtype=np.int16)
+                    else:
+                        self.w_spike[ly["name"]] = np.ascontiguousarray(w.transpose(2, 3, 1, 0), dtype=np.int16)
 
     def scale_per_t(self) -> np.ndarray:
         """Factor from integer output membrane to logits at t = 1..T."""
@@ -223,7 +245,12 @@ class QuantisedNetwork:
         """
         layer = self.layers[0]
         bits = POPCOUNT[x]
-        if layer["type"] == "conv":
+        if layer["type"] == "conv" and self.w_pixel is not None and x.dtype == np.uint8:
+            cur = pixel_conv(np.ascontiguousarray(np.moveaxis(x, 1, 3)), self.w_pixel, layer["kernel"],
+                             layer["stride"], layer["padding"])
+            sops = conv_sops(np.moveaxis(bits, 1, 3), layer["out_channels"], layer["kernel"], layer["stride"],
+                             layer["padding"])
+        elif layer["type"] == "conv":
             cur = self._conv_current(layer, np.moveaxis(x, 1, 3))
             sops = conv_sops(np.moveaxis(bits, 1, 3), layer["out_channels"], layer["kernel"], layer["stride"],
                              layer["padding"])
@@ -263,9 +290,35 @@ class QuantisedNetwork:
         for index, ly in enumerate(self.layers):
             name, kind = ly["name"], ly["type"]
             src = outputs[ly["inputs"][0]]
+            if index == 0 and self.direct and kind == "conv" and is_spiking(ly):
+                # its current is computed once and its synaptic ops charged once, by the caller
+                assert first_current is not None
+                shape = first_current.shape
+                spikes, new_state, fired = current_lif(first_current.reshape(n, -1, shape[-1]),
+                                                       state[name].reshape(n, -1, shape[-1]), self.vth[name],
+                                                       self.shift_array, self.bits)
+                state[name] = new_state.reshape(shape)
+                outputs[name] = spikes.reshape(shape)
+                counts[name] = int(fired.sum())
+                sops[name] = np.zeros(n, dtype=np.int64)
+                continue
             if index == 0 and self.direct:
                 current = first_current  # its synaptic ops are charged once, by the caller
                 sops[name] = np.zeros(n, dtype=np.int64)
+            elif kind == "conv" and is_spiking(ly) and name in self.w_spike and _binary(src, ly["inputs"][0]):
+                # event-driven: only the spikes' weight rows are summed, LIF fused (snn/kernels.py)
+                w_spike, bias = self.w_spike[name], self._bias(name, ly["out_channels"])
+                if w_spike.ndim == 3:
+                    spikes, state[name], ops, fired = spike_conv_s1_lif(
+                        src, w_spike, bias, state[name], self.vth[name], self.shift_array, self.bits, ly["padding"])
+                else:
+                    spikes, state[name], ops, fired = spike_conv_lif(
+                        src, w_spike, bias, state[name], self.vth[name], self.shift_array, self.bits, ly["kernel"],
+                        ly["stride"], ly["padding"])
+                outputs[name] = spikes
+                counts[name] = int(fired.sum())
+                sops[name] = ops
+                continue
             elif kind == "conv" and is_spiking(ly):
                 # fused: GEMM rows -> bias + LIF, without int64 currents in between (snn/kernels.py)
                 out, ho, wo = conv_gemm(src, self.w_rows[name], ly["kernel"], ly["stride"], ly["padding"])
@@ -293,6 +346,9 @@ class QuantisedNetwork:
                     counts[name] = int(outputs[name].sum(dtype=np.int64))
                 else:
                     outputs[name] = current
+            elif kind == "maxpool" and src.dtype == np.uint8:
+                outputs[name], fired = spike_maxpool_counted(src, ly["kernel"], ly["stride"])
+                counts[name] = int(fired.sum())
             elif kind == "maxpool":
                 outputs[name] = spike_maxpool_nhwc(src, ly["kernel"], ly["stride"])
                 counts[name] = int(outputs[name].sum(dtype=np.int64))
@@ -314,6 +370,13 @@ class QuantisedNetwork:
                 outputs[name] = self._lif(state, name, current)
                 counts[name] = int(outputs[name].sum(dtype=np.int64))
         return outputs, counts, sops
+
+
+def _binary(src: np.ndarray, producer: str) -> bool:
+    """True when a layer input is a 0/1 spike map: any layer's uint8 output is, input frames are when checked."""
+    if src.dtype != np.uint8:
+        return False
+    return producer != "input" or int(src.max(initial=0)) <= 1
 
 
 def run_forward(
