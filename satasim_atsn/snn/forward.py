@@ -4,9 +4,11 @@ This is the functional model. The trainer measures its quantised accuracy with i
 simulator must reproduce its spikes, exit timesteps and predictions bit for bit.
 
 Timestep-major: at each t every layer runs on every image still in the batch; then the exit
-policy decides; images that exit leave the batch. Convolutions are float32 GEMMs on 0/1 spikes
-and int8 weights, which are exact while fan_in * max_input * 127 < 2**24 (checked; float64
-otherwise). The first layer's current of a static image is computed once per image.
+policy decides; images that exit leave the batch. A spiking conv on 0/1 spikes is event-driven
+(snn/kernels.py): each spike adds its int8 weight rows into int32 sums, exact while
+fan_in * max|w| < 2**31, with the LIF fused. Other convolutions are float32 GEMMs, exact while
+fan_in * max_input * 127 < 2**24 (checked; float64 otherwise). The first layer's current of a
+static image is computed once per image (an integer conv of the pixels).
 
 A network without an output layer ends in a spiking layer: its output "membranes" are that layer's
 spike counts summed over t = 1..T (flat neuron order), its logits the counts themselves, and it runs
@@ -308,6 +310,7 @@ class QuantisedNetwork:
             elif kind == "conv" and is_spiking(ly) and name in self.w_spike and _binary(src, ly["inputs"][0]):
                 # event-driven: only the spikes' weight rows are summed, LIF fused (snn/kernels.py)
                 w_spike, bias = self.w_spike[name], self._bias(name, ly["out_channels"])
+                src = np.ascontiguousarray(src)  # input frames arrive as a channel-last view
                 if w_spike.ndim == 3:
                     spikes, state[name], ops, fired = spike_conv_s1_lif(
                         src, w_spike, bias, state[name], self.vth[name], self.shift_array, self.bits, ly["padding"])

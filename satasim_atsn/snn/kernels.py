@@ -1,9 +1,10 @@
-"""Numba kernels of the integer forward (the trainer shares the im2col): im2col straight into the GEMM's dtype,
-and conv output -> LIF fused.
+"""Numba kernels of the integer forward (the trainer shares the im2col): event-driven spike convs with the
+LIF fused, the direct-input layer's integer conv and LIF, a counted max-pool, and the GEMM path's im2col
+straight into the GEMM's dtype with conv output -> LIF fused.
 
-They compute exactly what the numpy formulation in ``forward.py`` computes (tests compare them);
-they exist because the numpy version spent most of its time in copies, casts and transposes
-around the GEMM rather than in the GEMM.
+They compute exactly what the numpy formulation in ``forward.py`` / ``neurons.py`` computes (tests
+compare them). A spike conv sums only the weight rows of the spikes (int32, exact), so its work
+follows the spike count; docs/kernels.md has the measurements.
 """
 
 from __future__ import annotations
