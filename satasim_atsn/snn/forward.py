@@ -278,6 +278,29 @@ class QuantisedNetwork:
         spikes, state[name] = lif_step(state[name], current, self.vth[name], self.shifts, self.bits)
         return spikes.astype(np.uint8)
 
+    def _first_lif(self, state: dict, name: str, current: np.ndarray) -> tuple[np.ndarray, int]:
+        """The direct-input conv's LIF step on its once-computed current [n, Ho, Wo, C]: (spikes, count)."""
+        n, shape = current.shape[0], current.shape
+        spikes, new_state, fired = current_lif(current.reshape(n, -1, shape[-1]),
+                                               state[name].reshape(n, -1, shape[-1]), self.vth[name],
+                                               self.shift_array, self.bits)
+        state[name] = new_state.reshape(shape)
+        return spikes.reshape(shape), int(fired.sum())
+
+    def _spike_conv(self, state: dict, ly: dict, src: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+        """A spiking conv on a 0/1 spike map, event-driven with the LIF fused: (spikes, count, sops [n])."""
+        name = ly["name"]
+        w_spike, bias = self.w_spike[name], self._bias(name, ly["out_channels"])
+        src = np.ascontiguousarray(src)  # input frames arrive as a channel-last view
+        if w_spike.ndim == 3:  # the scatter form (stride 1, padding < k)
+            spikes, state[name], ops, fired = spike_conv_s1_lif(
+                src, w_spike, bias, state[name], self.vth[name], self.shift_array, self.bits, ly["padding"])
+        else:
+            spikes, state[name], ops, fired = spike_conv_lif(
+                src, w_spike, bias, state[name], self.vth[name], self.shift_array, self.bits, ly["kernel"],
+                ly["stride"], ly["padding"])
+        return spikes, int(fired.sum()), ops
+
     def step(
         self, state: dict[str, np.ndarray], frame: np.ndarray, first_current: np.ndarray | None, t: int
     ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, np.ndarray]]:
@@ -292,35 +315,16 @@ class QuantisedNetwork:
         for index, ly in enumerate(self.layers):
             name, kind = ly["name"], ly["type"]
             src = outputs[ly["inputs"][0]]
-            if index == 0 and self.direct and kind == "conv" and is_spiking(ly):
+            if index == 0 and self.direct and kind == "conv" and is_spiking(ly) and first_current is not None:
                 # its current is computed once and its synaptic ops charged once, by the caller
-                assert first_current is not None
-                shape = first_current.shape
-                spikes, new_state, fired = current_lif(first_current.reshape(n, -1, shape[-1]),
-                                                       state[name].reshape(n, -1, shape[-1]), self.vth[name],
-                                                       self.shift_array, self.bits)
-                state[name] = new_state.reshape(shape)
-                outputs[name] = spikes.reshape(shape)
-                counts[name] = int(fired.sum())
+                outputs[name], counts[name] = self._first_lif(state, name, first_current)
                 sops[name] = np.zeros(n, dtype=np.int64)
                 continue
             if index == 0 and self.direct:
                 current = first_current  # its synaptic ops are charged once, by the caller
                 sops[name] = np.zeros(n, dtype=np.int64)
             elif kind == "conv" and is_spiking(ly) and name in self.w_spike and _binary(src, ly["inputs"][0]):
-                # event-driven: only the spikes' weight rows are summed, LIF fused (snn/kernels.py)
-                w_spike, bias = self.w_spike[name], self._bias(name, ly["out_channels"])
-                src = np.ascontiguousarray(src)  # input frames arrive as a channel-last view
-                if w_spike.ndim == 3:
-                    spikes, state[name], ops, fired = spike_conv_s1_lif(
-                        src, w_spike, bias, state[name], self.vth[name], self.shift_array, self.bits, ly["padding"])
-                else:
-                    spikes, state[name], ops, fired = spike_conv_lif(
-                        src, w_spike, bias, state[name], self.vth[name], self.shift_array, self.bits, ly["kernel"],
-                        ly["stride"], ly["padding"])
-                outputs[name] = spikes
-                counts[name] = int(fired.sum())
-                sops[name] = ops
+                outputs[name], counts[name], sops[name] = self._spike_conv(state, ly, src)
                 continue
             elif kind == "conv" and is_spiking(ly):
                 # fused: GEMM rows -> bias + LIF, without int64 currents in between (snn/kernels.py)
