@@ -126,12 +126,13 @@ def test_current_lif_equals_lif_step(shifts, bits):
 
 
 @pytest.mark.parametrize("n,h,w,c,k,stride,pad", CASES)
-def test_pixel_conv_equals_exact_gemm(n, h, w, c, k, stride, pad):
+def test_pixel_conv_equals_exact_gemm_plus_bias_shifted(n, h, w, c, k, stride, pad):
     rng = np.random.default_rng(k * 100 + h)
     x = rng.integers(0, 256, (n, h, w, c)).astype(np.uint8)
     weights = rng.integers(-128, 128, (k, k, c, 7)).astype(np.int32)
-    out = pixel_conv(x, weights, k, stride, pad)
-    ref = numpy_im2col(x, k, stride, pad).astype(np.int64) @ weights.reshape(-1, 7).astype(np.int64)
+    bias = rng.integers(-3000, 3000, 7).astype(np.int64)
+    out = pixel_conv(x, weights, bias, 3, k, stride, pad)
+    ref = (numpy_im2col(x, k, stride, pad).astype(np.int64) @ weights.reshape(-1, 7).astype(np.int64) + bias) >> 3
     assert out.dtype == np.int64 and np.array_equal(out.reshape(-1, 7), ref)
 
 

@@ -248,11 +248,12 @@ class QuantisedNetwork:
         layer = self.layers[0]
         bits = POPCOUNT[x]
         if layer["type"] == "conv" and self.w_pixel is not None and x.dtype == np.uint8:
-            cur = pixel_conv(np.ascontiguousarray(np.moveaxis(x, 1, 3)), self.w_pixel, layer["kernel"],
-                             layer["stride"], layer["padding"])
             sops = conv_sops(np.moveaxis(bits, 1, 3), layer["out_channels"], layer["kernel"], layer["stride"],
                              layer["padding"])
-        elif layer["type"] == "conv":
+            return pixel_conv(np.ascontiguousarray(np.moveaxis(x, 1, 3)), self.w_pixel,
+                              self._bias(layer["name"], layer["out_channels"]), self.input_shift, layer["kernel"],
+                              layer["stride"], layer["padding"]), sops
+        if layer["type"] == "conv":
             cur = self._conv_current(layer, np.moveaxis(x, 1, 3))
             sops = conv_sops(np.moveaxis(bits, 1, 3), layer["out_channels"], layer["kernel"], layer["stride"],
                              layer["padding"])

@@ -250,8 +250,9 @@ def current_lif(current: np.ndarray, u_base: np.ndarray, vth: np.ndarray, shifts
 
 
 @njit(cache=True, parallel=True)
-def pixel_conv(x: np.ndarray, w: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
-    """Integer conv of pixels x [n, H, W, C] (uint8) with weights w [k, k, C, Cout] -> int64 [n, Ho, Wo, Cout].
+def pixel_conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray, shift: int, kernel: int, stride: int,
+               padding: int) -> np.ndarray:
+    """(conv of pixels x [n, H, W, C] (uint8) with weights w [k, k, C, Cout] + bias) >> shift, int64 [n, Ho, Wo, Cout].
 
     Sums in int32, exact while k*k*C*255*max|w| < 2**31 (the caller checks); the direct-input layer.
     """
@@ -278,7 +279,7 @@ def pixel_conv(x: np.ndarray, w: np.ndarray, kernel: int, stride: int, padding: 
                             for co in range(cout):
                                 acc[co] += v * w[ky, kx, ch, co]
                 for co in range(cout):
-                    out[i, oy, ox, co] = acc[co]
+                    out[i, oy, ox, co] = (np.int64(acc[co]) + bias[co]) >> shift
     return out
 
 
