@@ -5,8 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from satasim_atsn.snn.forward import conv_gemm, conv_sops
-from satasim_atsn.snn.kernels import gemm_rows_lif, im2col_into, window_coverage
+from satasim_atsn.snn.forward import conv_gemm, conv_sops, spike_maxpool_nhwc
+from satasim_atsn.snn.kernels import (
+    current_lif,
+    gemm_rows_lif,
+    im2col_into,
+    pixel_conv,
+    spike_conv_lif,
+    spike_conv_s1_lif,
+    spike_maxpool_counted,
+    window_coverage,
+)
 from satasim_atsn.snn.neurons import lif_step
 
 
@@ -61,3 +70,75 @@ def test_fused_lif_equals_lif_step(shifts, bits):
     spikes, nxt = gemm_rows_lif(out, bias, u, vth, np.asarray(shifts, dtype=np.int64), bits)
     ref_spikes, ref_next = lif_step(u, out.astype(np.int64) + bias, vth, shifts, bits)
     assert np.array_equal(spikes.astype(bool), ref_spikes) and np.array_equal(nxt, ref_next)
+
+
+SPIKE_CASES = [(2, 6, 5, 3, 4, 3, 1, 1), (3, 8, 8, 16, 16, 3, 1, 1), (2, 7, 6, 3, 5, 3, 2, 1), (2, 5, 5, 4, 3, 1, 1, 0),
+               (1, 9, 7, 2, 3, 5, 1, 2), (2, 4, 4, 5, 2, 1, 1, 1), (2, 6, 6, 3, 3, 3, 1, 0), (1, 3, 3, 2, 33, 3, 1, 2)]
+
+
+def _spike_conv_reference(x, w, bias, u, vth, shifts, bits, stride, pad):
+    """im2col + float64 GEMM + lif_step: what the GEMM path of the forward computes."""
+    cout, cin, k, _ = w.shape
+    cols = numpy_im2col(x, k, stride, pad).astype(np.float64)
+    out = cols @ w.transpose(2, 3, 1, 0).reshape(k * k * cin, cout).astype(np.float64)
+    cur = out.astype(np.int64).reshape(u.shape) + bias
+    spikes, nxt = lif_step(u, cur, vth, shifts, bits)
+    return spikes, nxt, cols.reshape(x.shape[0], -1).sum(axis=1).astype(np.int64) * cout
+
+
+@pytest.mark.parametrize("n,h,w,c,cout,k,stride,pad", SPIKE_CASES)
+@pytest.mark.parametrize("shifts", [(1,), (1, 3)])
+def test_event_driven_spike_convs_equal_gemm_and_lif_step(n, h, w, c, cout, k, stride, pad, shifts):
+    rng = np.random.default_rng(n * 1000 + h * 31 + cout * 7 + k)
+    x = (rng.random((n, h, w, c)) < 0.35).astype(np.uint8)
+    weights = rng.integers(-128, 128, (cout, c, k, k)).astype(np.int8)
+    ho, wo = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    bias = rng.integers(-200, 200, cout).astype(np.int64)
+    bits = 12
+    u = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (n, ho, wo, cout)).astype(np.int64)
+    vth = rng.integers(1, 400, cout).astype(np.int64)
+    sh = np.asarray(shifts, dtype=np.int64)
+    ref_spikes, ref_next, ref_sops = _spike_conv_reference(x, weights, bias, u, vth, shifts, bits, stride, pad)
+    assert ref_spikes.any() and not ref_spikes.all()
+    gather = spike_conv_lif(x, np.ascontiguousarray(weights.transpose(2, 3, 1, 0), dtype=np.int16), bias, u, vth,
+                            sh, bits, k, stride, pad)
+    results = [gather]
+    if stride == 1 and pad < k:
+        w_rev = np.ascontiguousarray(weights[:, :, :, ::-1].transpose(1, 2, 3, 0).reshape(c, k, k * cout),
+                                     dtype=np.int16)
+        results.append(spike_conv_s1_lif(x, w_rev, bias, u, vth, sh, bits, pad))
+    for spikes, nxt, sops, fired in results:
+        assert np.array_equal(spikes.astype(bool), ref_spikes) and np.array_equal(nxt, ref_next)
+        assert np.array_equal(sops, ref_sops) and np.array_equal(sops, conv_sops(x, cout, k, stride, pad))
+        assert np.array_equal(fired, ref_spikes.reshape(n, -1).sum(axis=1))
+
+
+@pytest.mark.parametrize("shifts,bits", [((1,), 16), ((1, 2), 12), ((0,), 8)])
+def test_current_lif_equals_lif_step(shifts, bits):
+    rng = np.random.default_rng(bits)
+    cur = rng.integers(-5000, 5000, (3, 41, 9)).astype(np.int64)
+    u = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), cur.shape).astype(np.int64)
+    vth = rng.integers(1, 300, 9).astype(np.int64)
+    spikes, nxt, fired = current_lif(cur, u, vth, np.asarray(shifts, dtype=np.int64), bits)
+    ref_spikes, ref_next = lif_step(u, cur, vth, shifts, bits)
+    assert np.array_equal(spikes.astype(bool), ref_spikes) and np.array_equal(nxt, ref_next)
+    assert np.array_equal(fired, ref_spikes.reshape(3, -1).sum(axis=1))
+
+
+@pytest.mark.parametrize("n,h,w,c,k,stride,pad", CASES)
+def test_pixel_conv_equals_exact_gemm_plus_bias_shifted(n, h, w, c, k, stride, pad):
+    rng = np.random.default_rng(k * 100 + h)
+    x = rng.integers(0, 256, (n, h, w, c)).astype(np.uint8)
+    weights = rng.integers(-128, 128, (k, k, c, 7)).astype(np.int32)
+    bias = rng.integers(-3000, 3000, 7).astype(np.int64)
+    out = pixel_conv(x, weights, bias, 3, k, stride, pad)
+    ref = (numpy_im2col(x, k, stride, pad).astype(np.int64) @ weights.reshape(-1, 7).astype(np.int64) + bias) >> 3
+    assert out.dtype == np.int64 and np.array_equal(out.reshape(-1, 7), ref)
+
+
+@pytest.mark.parametrize("h,w,k,stride", [(8, 8, 2, 2), (7, 9, 2, 2), (9, 7, 3, 2), (6, 6, 3, 3), (5, 5, 2, 1)])
+def test_counted_maxpool_equals_numpy(h, w, k, stride):
+    x = (np.random.default_rng(h * w).random((3, h, w, 4)) < 0.3).astype(np.uint8)
+    out, total = spike_maxpool_counted(x, k, stride)
+    ref = spike_maxpool_nhwc(x, k, stride)
+    assert np.array_equal(out, ref) and np.array_equal(total, ref.reshape(3, -1).sum(axis=1))

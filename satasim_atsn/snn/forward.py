@@ -4,9 +4,11 @@ This is the functional model. The trainer measures its quantised accuracy with i
 simulator must reproduce its spikes, exit timesteps and predictions bit for bit.
 
 Timestep-major: at each t every layer runs on every image still in the batch; then the exit
-policy decides; images that exit leave the batch. Convolutions are float32 GEMMs on 0/1 spikes
-and int8 weights, which are exact while fan_in * max_input * 127 < 2**24 (checked; float64
-otherwise). The first layer's current of a static image is computed once per image.
+policy decides; images that exit leave the batch. A spiking conv on 0/1 spikes is event-driven
+(snn/kernels.py): each spike adds its int8 weight rows into int32 sums, exact while
+fan_in * max|w| < 2**31, with the LIF fused. Other convolutions are float32 GEMMs, exact while
+fan_in * max_input * 127 < 2**24 (checked; float64 otherwise). The first layer's current of a
+static image is computed once per image (an integer conv of the pixels).
 
 A network without an output layer ends in a spiking layer: its output "membranes" are that layer's
 spike counts summed over t = 1..T (flat neuron order), its logits the counts themselves, and it runs
@@ -23,11 +25,21 @@ import numpy as np
 
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy, hardware_predictions, mean_softmax_argmax
-from satasim_atsn.snn.kernels import gemm_rows_lif, im2col_into, window_coverage
+from satasim_atsn.snn.kernels import (
+    current_lif,
+    gemm_rows_lif,
+    im2col_into,
+    pixel_conv,
+    spike_conv_lif,
+    spike_conv_s1_lif,
+    spike_maxpool_counted,
+    window_coverage,
+)
 from satasim_atsn.snn.neurons import decay, lif_step, output_step
 from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
 
 EXACT_FLOAT32_LIMIT = 2**24
+EXACT_INT32_LIMIT = 2**31
 _OBSERVERS: list[Callable[[int], object]] = []  # called with the images of each finished batch
 
 
@@ -184,6 +196,8 @@ class QuantisedNetwork:
                 self.max_input[ly["name"]] = int(np.prod(ly["in_shape"][1:]))
             else:
                 self.max_input[ly["name"]] = 1
+        self.w_spike: dict[str, np.ndarray] = {}
+        self.w_pixel: np.ndarray | None = None  # the direct-input conv's weights [k, k, C, Cout] for pixel_conv
         self.w_rows = {}  # conv weights as GEMM operands [k*k*Cin, Cout] in the dtype that keeps them exact
         for ly in self.layers:
             if ly["type"] == "conv":
@@ -192,6 +206,16 @@ class QuantisedNetwork:
                 dtype = _gemm_dtype(cin * k * k, self.max_input[ly["inputs"][0]])
                 self.w_rows[ly["name"]] = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(k * k * cin, cout),
                                                                dtype=dtype)
+                # event-driven operand [k, k, Cin, Cout] for 0/1 spike inputs, when int32 sums stay exact
+                wmax = int(np.abs(w.astype(np.int64)).max(initial=0))
+                if ly is self.layers[0] and self.direct and k * k * cin * 255 * wmax < EXACT_INT32_LIMIT:
+                    self.w_pixel = np.ascontiguousarray(w.transpose(2, 3, 1, 0), dtype=np.int32)
+                if k * k * cin * wmax < EXACT_INT32_LIMIT and wmax < 2**15:
+                    if ly["stride"] == 1 and ly["padding"] < k:  # scatter form: [Cin, ky, kx reversed * Cout]
+                        self.w_spike[ly["name"]] = np.ascontiguousarray(
+                            w[:, :, :, ::-1].transpose(1, 2, 3, 0).reshape(cin, k, k * cout), dtype=np.int16)
+                    else:
+                        self.w_spike[ly["name"]] = np.ascontiguousarray(w.transpose(2, 3, 1, 0), dtype=np.int16)
 
     def scale_per_t(self) -> np.ndarray:
         """Factor from integer output membrane to logits at t = 1..T."""
@@ -223,6 +247,12 @@ class QuantisedNetwork:
         """
         layer = self.layers[0]
         bits = POPCOUNT[x]
+        if layer["type"] == "conv" and self.w_pixel is not None and x.dtype == np.uint8:
+            sops = conv_sops(np.moveaxis(bits, 1, 3), layer["out_channels"], layer["kernel"], layer["stride"],
+                             layer["padding"])
+            return pixel_conv(np.ascontiguousarray(np.moveaxis(x, 1, 3)), self.w_pixel,
+                              self._bias(layer["name"], layer["out_channels"]), self.input_shift, layer["kernel"],
+                              layer["stride"], layer["padding"]), sops
         if layer["type"] == "conv":
             cur = self._conv_current(layer, np.moveaxis(x, 1, 3))
             sops = conv_sops(np.moveaxis(bits, 1, 3), layer["out_channels"], layer["kernel"], layer["stride"],
@@ -249,6 +279,29 @@ class QuantisedNetwork:
         spikes, state[name] = lif_step(state[name], current, self.vth[name], self.shifts, self.bits)
         return spikes.astype(np.uint8)
 
+    def _first_lif(self, state: dict, name: str, current: np.ndarray) -> tuple[np.ndarray, int]:
+        """The direct-input conv's LIF step on its once-computed current [n, Ho, Wo, C]: (spikes, count)."""
+        n, shape = current.shape[0], current.shape
+        spikes, new_state, fired = current_lif(current.reshape(n, -1, shape[-1]),
+                                               state[name].reshape(n, -1, shape[-1]), self.vth[name],
+                                               self.shift_array, self.bits)
+        state[name] = new_state.reshape(shape)
+        return spikes.reshape(shape), int(fired.sum())
+
+    def _spike_conv(self, state: dict, ly: dict, src: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+        """A spiking conv on a 0/1 spike map, event-driven with the LIF fused: (spikes, count, sops [n])."""
+        name = ly["name"]
+        w_spike, bias = self.w_spike[name], self._bias(name, ly["out_channels"])
+        src = np.ascontiguousarray(src)  # input frames arrive as a channel-last view
+        if w_spike.ndim == 3:  # the scatter form (stride 1, padding < k)
+            spikes, state[name], ops, fired = spike_conv_s1_lif(
+                src, w_spike, bias, state[name], self.vth[name], self.shift_array, self.bits, ly["padding"])
+        else:
+            spikes, state[name], ops, fired = spike_conv_lif(
+                src, w_spike, bias, state[name], self.vth[name], self.shift_array, self.bits, ly["kernel"],
+                ly["stride"], ly["padding"])
+        return spikes, int(fired.sum()), ops
+
     def step(
         self, state: dict[str, np.ndarray], frame: np.ndarray, first_current: np.ndarray | None, t: int
     ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, np.ndarray]]:
@@ -263,9 +316,17 @@ class QuantisedNetwork:
         for index, ly in enumerate(self.layers):
             name, kind = ly["name"], ly["type"]
             src = outputs[ly["inputs"][0]]
+            if index == 0 and self.direct and kind == "conv" and is_spiking(ly) and first_current is not None:
+                # its current is computed once and its synaptic ops charged once, by the caller
+                outputs[name], counts[name] = self._first_lif(state, name, first_current)
+                sops[name] = np.zeros(n, dtype=np.int64)
+                continue
             if index == 0 and self.direct:
                 current = first_current  # its synaptic ops are charged once, by the caller
                 sops[name] = np.zeros(n, dtype=np.int64)
+            elif kind == "conv" and is_spiking(ly) and name in self.w_spike and _binary(src, ly["inputs"][0]):
+                outputs[name], counts[name], sops[name] = self._spike_conv(state, ly, src)
+                continue
             elif kind == "conv" and is_spiking(ly):
                 # fused: GEMM rows -> bias + LIF, without int64 currents in between (snn/kernels.py)
                 out, ho, wo = conv_gemm(src, self.w_rows[name], ly["kernel"], ly["stride"], ly["padding"])
@@ -293,6 +354,9 @@ class QuantisedNetwork:
                     counts[name] = int(outputs[name].sum(dtype=np.int64))
                 else:
                     outputs[name] = current
+            elif kind == "maxpool" and src.dtype == np.uint8:
+                outputs[name], fired = spike_maxpool_counted(src, ly["kernel"], ly["stride"])
+                counts[name] = int(fired.sum())
             elif kind == "maxpool":
                 outputs[name] = spike_maxpool_nhwc(src, ly["kernel"], ly["stride"])
                 counts[name] = int(outputs[name].sum(dtype=np.int64))
@@ -314,6 +378,13 @@ class QuantisedNetwork:
                 outputs[name] = self._lif(state, name, current)
                 counts[name] = int(outputs[name].sum(dtype=np.int64))
         return outputs, counts, sops
+
+
+def _binary(src: np.ndarray, producer: str) -> bool:
+    """True when a layer input is a 0/1 spike map: any layer's uint8 output is, input frames are when checked."""
+    if src.dtype != np.uint8:
+        return False
+    return producer != "input" or int(src.max(initial=0)) <= 1
 
 
 def run_forward(
