@@ -106,6 +106,18 @@ def test_measured_histogram_is_used(tmp_path):
                                                                           "exit_hist/atsn"}
 
 
+def test_given_histograms_land_on_the_2_32_grid(tmp_path):
+    """Measured decimals become integer counts out of 2^32 that sum exactly to 2^32 (no float division)."""
+    built = build_from_spec(_table(tmp_path, exit_histograms={"atsn": [0.0, 0.1, 0.0273, 0.8727],
+                                                              "dtsnn": [1 / 3, 1 / 3, 1 / 3, 0.0]}),
+                            "vgg16", "cifar10", num_images=3)
+    for policy in ("atsn", "dtsnn"):
+        counts = built.arrays[f"exit_hist/{policy}"] * 2**32
+        assert np.array_equal(counts, np.rint(counts)) and int(counts.sum()) == 2**32
+    assert built.arrays["exit_hist/atsn"][0] == 0.0 and built.arrays["exit_hist/dtsnn"][3] == 0.0
+    assert abs(built.arrays["exit_hist/atsn"][2] - 0.0273) < 2**-32
+
+
 def test_borrowed_dataset_keeps_measured_rates_and_names_its_source(tiny_vgg16, tmp_path, capsys):
     table_path = tmp_path / "t.yaml"
     code, _, err = _cli(["workload", "rates", str(tiny_vgg16), "--network", "vgg16", "--dataset", "cifar10",

@@ -259,7 +259,7 @@ def test_or_pool_equals_forward_maxpool():
 
 
 def test_vgg16_draw_shapes_and_rates():
-    wl = read_workload(WORKLOADS / "vgg16_cifar10.npz")
+    wl = read_workload(WORKLOADS / "assumed" / "vgg16_cifar10.npz")
     trace = draw_trace(wl, "atsn", 0, 8)
     assert trace.inputs.shape == (8, 3, 32, 32) and trace.inputs.dtype == np.uint8
     assert trace.spikes["conv1"].shape == (8, 4, 64, 32, 32)

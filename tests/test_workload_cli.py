@@ -26,7 +26,7 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
 def test_info_vgg16_prints_totals_and_json(tmp_path, capsys):
     target = tmp_path / "info.json"
     code, out, _ = run(
-        ["workload", "info", str(ROOT / "workloads" / "vgg16_cifar10.npz"), "--json", str(target)], capsys
+        ["workload", "info", str(ROOT / "workloads" / "assumed" / "vgg16_cifar10.npz"), "--json", str(target)], capsys
     )
     assert code == 0
     assert "STATISTICAL" in out and "14715584 weights" in out and "313201664 MACs" in out
@@ -36,7 +36,7 @@ def test_info_vgg16_prints_totals_and_json(tmp_path, capsys):
     assert abs(data["exit_mean_timestep"]["atsn"] - 2.19) < 1e-9
     assert data["rates"]["conv1"] == [0.1, 0.1, 0.1, 0.1]
     first = target.read_bytes()
-    run(["workload", "info", str(ROOT / "workloads" / "vgg16_cifar10.npz"), "--json", str(target)], capsys)
+    run(["workload", "info", str(ROOT / "workloads" / "assumed" / "vgg16_cifar10.npz"), "--json", str(target)], capsys)
     assert target.read_bytes() == first
 
 

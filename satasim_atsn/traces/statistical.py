@@ -738,7 +738,8 @@ MAX_ENTROPY_NOTE = "maximum-entropy distribution on t = 1..T with the given mean
 
 
 def given_histograms(table: dict, means: dict, T: int, where: str, field: str) -> dict[str, np.ndarray]:
-    """A rate table's explicit exit histograms (e.g. measured on a trained network), checked and normalised."""
+    """A rate table's explicit exit histograms (e.g. measured on a trained network), checked and put on the
+    2^-32 grid (integer counts out of 2^32, computed in decimal: the same bytes on every CPU)."""
     out = {}
     for policy, values in table.items():
         if policy not in DRAW_ORDER_FIRST:
@@ -753,7 +754,9 @@ def given_histograms(table: dict, means: dict, T: int, where: str, field: str) -
         if hist.shape != (T,) or not np.isfinite(hist).all() or (hist < 0).any() or abs(hist.sum() - 1) > 1e-6:
             raise WorkloadError.at(where, f"{field}.{policy}", f"needs {T} non-negative probabilities summing to 1",
                                    "e.g. the measured fraction of images exiting at t = 1..T")
-        out[policy] = hist / hist.sum()
+        # on the 2^-32 grid, as the max-entropy shapes: integer counts summing exactly to 2^32, in decimal
+        counts = exactmath.largest_remainder([exactmath.dec(v) for v in hist], HIST_SCALE)
+        out[policy] = np.asarray(counts, dtype=np.float64) / HIST_SCALE
     return out
 
 
