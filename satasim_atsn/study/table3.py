@@ -39,9 +39,14 @@ ASSUMED_DIR = "assumed"  # beside the measured workloads: the same networks buil
 
 
 def assumed_rows(workload_dir: Path) -> list[tuple[str, str, Path]]:
-    """The rows of ROWS whose assumed-statistics workload (workloads/assumed/) exists, to show beside the measured."""
-    return [(net, data, workload_dir / ASSUMED_DIR / name) for net, data, name in ROWS
-            if (workload_dir / ASSUMED_DIR / name).is_file()]
+    """The rows of ROWS whose assumed-statistics workload (workloads/assumed/) exists and differs from the
+    shipped one, to show beside it (a row still built from the assumed statistics is not shown twice)."""
+    rows = []
+    for net, data, name in ROWS:
+        assumed, shipped = workload_dir / ASSUMED_DIR / name, workload_dir / name
+        if assumed.is_file() and not (shipped.is_file() and shipped.read_bytes() == assumed.read_bytes()):
+            rows.append((net, data, assumed))
+    return rows
 
 
 def _paths(workload_dir: Path, arch_path: str | None) -> tuple[Path, list[tuple[str, str, Path]]]:
