@@ -114,3 +114,72 @@ def col2im_kernel(cols: np.ndarray, kernel: int, stride: int, padding: int,
                         row = (n * Ho + i) * Wo + j
                         for c in range(C):
                             dx[n, y, xx, c] += cols[row, base + c]
+
+
+@njit(parallel=True, cache=True)
+def col2im_gather_kernel(cols: np.ndarray, kernel: int, stride: int, padding: int,
+                         dx: np.ndarray) -> None:  # pragma: no cover - compiled
+    """:func:`col2im_kernel` as a gather: each dx [N, H, W, C] element sums its patch terms from 0.0.
+
+    The terms arrive in the same (ki, kj) order as the scatter adds them, so the float32 sums are
+    bitwise equal; dx is written once, so it need not be zeroed (any buffer will do).
+    """
+    N, H, W, C = dx.shape
+    Ho = (H + 2 * padding - kernel) // stride + 1
+    Wo = (W + 2 * padding - kernel) // stride + 1
+    for n in prange(N):
+        for y in range(H):
+            for xx in range(W):
+                for c in range(C):
+                    dx[n, y, xx, c] = np.float32(0.0)
+                for ki in range(kernel):
+                    ti = y + padding - ki
+                    if ti < 0 or ti % stride != 0 or ti // stride >= Ho:
+                        continue
+                    i = ti // stride
+                    for kj in range(kernel):
+                        tj = xx + padding - kj
+                        if tj < 0 or tj % stride != 0 or tj // stride >= Wo:
+                            continue
+                        row = (n * Ho + i) * Wo + tj // stride
+                        base = (ki * kernel + kj) * C
+                        for c in range(C):
+                            dx[n, y, xx, c] += cols[row, base + c]
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def bn_center_kernel(x: np.ndarray, mean: np.ndarray, xc: np.ndarray) -> None:  # pragma: no cover - compiled
+    """xc = x - mean over rows of [M, C] (numpy's float32 subtraction, element by element)."""
+    M, C = x.shape
+    for i in prange(M):
+        for j in range(C):
+            xc[i, j] = x[i, j] - mean[j]
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def bn_scale_shift_kernel(xc: np.ndarray, inv: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                          xhat: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """xhat = xc * inv; out = xhat * gamma + beta, each product and sum rounded to float32 as numpy does.
+
+    ``xhat`` may be ``xc`` itself (each element is read before it is written).
+    """
+    M, C = xc.shape
+    for i in prange(M):
+        for j in range(C):
+            h = xc[i, j] * inv[j]
+            xhat[i, j] = h
+            p = h * gamma[j]
+            out[i, j] = p + beta[j]
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def bn_backward_kernel(g: np.ndarray, xhat: np.ndarray, coef: np.ndarray, m32: np.float32, dbeta: np.ndarray,
+                       dgamma: np.ndarray, dx: np.ndarray) -> None:  # pragma: no cover - compiled
+    """dx = coef * ((m*g - dbeta) - xhat*dgamma), numpy's order and float32 rounding; ``dx`` may be ``g``."""
+    M, C = g.shape
+    for i in prange(M):
+        for j in range(C):
+            a = m32 * g[i, j]
+            a = a - dbeta[j]
+            b = xhat[i, j] * dgamma[j]
+            dx[i, j] = coef[j] * (a - b)

@@ -45,6 +45,8 @@ class Network:
                 self.params[name] = {"w": (rng.standard_normal((fan_in, out)) * np.sqrt(1.0 / fan_in)).astype(F32),
                                      "b": np.zeros(out, F32)}
         self._caches: dict[str, tuple] = {}
+        # buffers reused by training steps (the caches of a step point into them until the next forward)
+        self._ws = L.Workspace()
         # what a zero uint8 pixel becomes after normalisation (the first conv pads with it)
         self.input_pad: np.ndarray | float = 0.0
 
@@ -54,6 +56,7 @@ class Network:
         T = self.timesteps
         outs: dict[str, np.ndarray] = {"input": x.astype(F32, copy=False)}
         caches: dict[str, tuple] = {}
+        ws = self._ws if training else None
         for layer in self.spec:
             name, kind = layer["name"], layer["type"]
             src_name = layer["inputs"][0]
@@ -61,16 +64,21 @@ class Network:
             if kind == "conv":
                 static = src_name == "input" and self.direct_input
                 p = self.params[name]
+                spiking = layer.get("spiking", True)
+                # a spiking layer's current dies in its LIF, so all such layers share one buffer
                 cur, conv_cache = L.conv_forward(src, p["w"], layer["kernel"], layer["stride"], layer["padding"],
                                                  need_input_grad=src_name != "input",
-                                                 pad_value=self.input_pad if src_name == "input" else 0.0)
+                                                 pad_value=self.input_pad if src_name == "input" else 0.0,
+                                                 ws=ws, cols_key=(name, "cols"),
+                                                 out_key="current" if spiking else (name, "current"))
                 bn_cache = None
                 if "gamma" in p:
-                    cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training)
+                    cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training,
+                                                 ws=ws, xhat_key=(name, "xhat"), overwrite_input=True)
                 lif_cache = None
-                if layer.get("spiking", True):
+                if spiking:
                     out, lif_cache = L.lif_forward(cur, T, static=static, tau=self.tau, vth=self.vth,
-                                                   smooth=self.smooth_spikes)
+                                                   smooth=self.smooth_spikes, ws=ws, keys=((name, "u"), (name, "s")))
                 else:
                     out = np.broadcast_to(cur, (T,) + cur.shape) if static else cur
                 caches[name] = (conv_cache, bn_cache, lif_cache, static)
@@ -141,14 +149,15 @@ class Network:
                 conv_cache, bn_cache, lif_cache, static = caches[name]
                 p = self.params[name]
                 if lif_cache is not None:
-                    g = L.lif_backward(g, lif_cache)
+                    # dies in this layer's BN and GEMMs, so all conv layers share the buffer
+                    g = L.lif_backward(g, lif_cache, ws=self._ws, key="grad_current")
                 elif static:
                     g = g.sum(axis=0)
                 grads[name] = {}
                 if bn_cache is not None:
-                    g, dgamma, dbeta = L.bn_backward(g, bn_cache)
+                    g, dgamma, dbeta = L.bn_backward(g, bn_cache, overwrite_grad=lif_cache is not None)
                     grads[name]["gamma"], grads[name]["beta"] = dgamma, dbeta
-                dx, dw = L.conv_backward(g, p["w"], conv_cache)
+                dx, dw = L.conv_backward(g, p["w"], conv_cache, ws=self._ws, dcols_key="dcols", dx_key=(name, "dx"))
                 grads[name]["w"] = dw
                 push(src, dx)
             elif kind == "linear":
