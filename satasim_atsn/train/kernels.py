@@ -116,37 +116,6 @@ def col2im_kernel(cols: np.ndarray, kernel: int, stride: int, padding: int,
                             dx[n, y, xx, c] += cols[row, base + c]
 
 
-@njit(parallel=True, cache=True)
-def col2im_gather_kernel(cols: np.ndarray, kernel: int, stride: int, padding: int,
-                         dx: np.ndarray) -> None:  # pragma: no cover - compiled
-    """:func:`col2im_kernel` as a gather: each dx [N, H, W, C] element sums its patch terms from 0.0.
-
-    The terms arrive in the same (ki, kj) order as the scatter adds them, so the float32 sums are
-    bitwise equal; dx is written once, so it need not be zeroed (any buffer will do).
-    """
-    N, H, W, C = dx.shape
-    Ho = (H + 2 * padding - kernel) // stride + 1
-    Wo = (W + 2 * padding - kernel) // stride + 1
-    for n in prange(N):
-        for y in range(H):
-            for xx in range(W):
-                for c in range(C):
-                    dx[n, y, xx, c] = np.float32(0.0)
-                for ki in range(kernel):
-                    ti = y + padding - ki
-                    if ti < 0 or ti % stride != 0 or ti // stride >= Ho:
-                        continue
-                    i = ti // stride
-                    for kj in range(kernel):
-                        tj = xx + padding - kj
-                        if tj < 0 or tj % stride != 0 or tj // stride >= Wo:
-                            continue
-                        row = (n * Ho + i) * Wo + tj // stride
-                        base = (ki * kernel + kj) * C
-                        for c in range(C):
-                            dx[n, y, xx, c] += cols[row, base + c]
-
-
 @njit(parallel=True, cache=True, fastmath=False)
 def bn_center_kernel(x: np.ndarray, mean: np.ndarray, xc: np.ndarray) -> None:  # pragma: no cover - compiled
     """xc = x - mean over rows of [M, C] (numpy's float32 subtraction, element by element)."""
@@ -183,3 +152,40 @@ def bn_backward_kernel(g: np.ndarray, xhat: np.ndarray, coef: np.ndarray, m32: n
             a = a - dbeta[j]
             b = xhat[i, j] * dgamma[j]
             dx[i, j] = coef[j] * (a - b)
+
+
+LIF_BLOCK = 4096  # neurons per block of bn_lif_forward_kernel: u and s of a block stay in cache across t
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def bn_lif_forward_kernel(xc: np.ndarray, inv: np.ndarray, gamma: np.ndarray, beta: np.ndarray, us: np.ndarray,
+                          ss: np.ndarray, tau: float, vth: float) -> None:  # pragma: no cover - compiled
+    """tdBN's last step fused into :func:`lif_forward_kernel` (time-varying current only).
+
+    xc [T, P, C] (x - mean) becomes xhat = xc * inv in place; the current xhat * gamma + beta feeds
+    u_t = tau*u_{t-1}*(1-s_{t-1}) + I_t, s_t = u_t > vth into us, ss [T, P, C]. Every value is
+    computed by the same float32 operations, in the same order, as the unfused kernels; the loop
+    runs t inside blocks of neurons so that the inner loop over channels vectorises.
+    """
+    T, P, C = xc.shape
+    tau32 = np.float32(tau)
+    pblock = max(1, LIF_BLOCK // C)
+    for b in prange((P + pblock - 1) // pblock):
+        lo = b * pblock
+        hi = min(lo + pblock, P)
+        for t in range(T):
+            for p in range(lo, hi):
+                for c in range(C):
+                    h = xc[t, p, c] * inv[c]
+                    xc[t, p, c] = h
+                    current = h * gamma[c] + beta[c]
+                    if t == 0:
+                        u = np.float32(0.0)
+                        s = np.float32(0.0)
+                    else:
+                        u = us[t - 1, p, c]
+                        s = ss[t - 1, p, c]
+                    u = tau32 * u * (np.float32(1.0) - s) + current
+                    us[t, p, c] = u
+                    ss[t, p, c] = np.float32(1.0) if u > vth else np.float32(0.0)
+

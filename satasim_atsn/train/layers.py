@@ -77,10 +77,14 @@ def col2im(cols: np.ndarray, shape: tuple[int, int, int, int], kernel: int, stri
     n, h, w, c = shape
     ho, wo = conv_out_size(h, kernel, stride, padding), conv_out_size(w, kernel, stride, padding)
     if fast and cols.dtype == F32:
-        from satasim_atsn.train.kernels import col2im_gather_kernel
+        from satasim_atsn.train.kernels import col2im_kernel
 
-        dx = np.empty(shape, dtype=F32) if ws is None else ws.get(key, tuple(shape))
-        col2im_gather_kernel(np.ascontiguousarray(cols), kernel, stride, padding, dx)
+        if ws is None:
+            dx = np.zeros(shape, dtype=F32)
+        else:
+            dx = ws.get(key, tuple(shape))
+            dx.fill(0.0)
+        col2im_kernel(np.ascontiguousarray(cols), kernel, stride, padding, dx)
         return dx
     cols = cols.reshape(n, ho, wo, kernel, kernel, c)
     xp = np.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=cols.dtype)
@@ -147,6 +151,33 @@ def linear_backward(grad: np.ndarray, w: np.ndarray, cache: tuple) -> tuple[np.n
 # ------------------------------------------------------------------------------------------
 # tdBN: batch norm over time, batch and space, per channel (channel-last)
 # ------------------------------------------------------------------------------------------
+def _bn_center(x2: np.ndarray, running: dict | None, training: bool, momentum: float, eps: float,
+               xc: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x2 - mean, 1/sqrt(var + eps), mean) of tdBN over the rows of x2 [M, C]; updates ``running`` when training.
+
+    With ``xc`` (a float32 buffer of x2's shape) the subtraction runs in numba into it, element by element.
+    """
+    if training:
+        mean = x2.mean(axis=0)
+    else:
+        mean = running["mean"].astype(x2.dtype)
+    if xc is not None and mean.dtype == F32:
+        from satasim_atsn.train.kernels import bn_center_kernel
+
+        bn_center_kernel(x2, mean, xc)
+    else:
+        xc = x2 - mean
+    if training:
+        var = np.einsum("ij,ij->j", xc, xc) / x2.shape[0]
+        if running is not None:
+            m = x2.shape[0]
+            running["mean"] = (1 - momentum) * running["mean"] + momentum * mean
+            running["var"] = (1 - momentum) * running["var"] + momentum * var * m / max(m - 1, 1)
+    else:
+        var = running["var"].astype(x2.dtype)
+    return xc, (1.0 / np.sqrt(var + eps)).astype(x2.dtype), mean
+
+
 def bn_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running: dict | None, training: bool,
                momentum: float = 0.1, eps: float = 1e-5, ws: Workspace | None = None, xhat_key: object = None,
                overwrite_input: bool = False) -> tuple[np.ndarray, tuple]:
@@ -158,28 +189,7 @@ def bn_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running: dict
     c = x.shape[-1]
     x2 = x.reshape(-1, c)
     fast = ws is not None and x.dtype == gamma.dtype == beta.dtype == F32 and x2.flags.c_contiguous
-    if fast:
-        from satasim_atsn.train.kernels import bn_center_kernel
-    if training:
-        mean = x2.mean(axis=0)
-        if fast:
-            xc = ws.get(xhat_key, x2.shape)
-            bn_center_kernel(x2, mean, xc)
-        else:
-            xc = x2 - mean
-        var = np.einsum("ij,ij->j", xc, xc) / x2.shape[0]
-        if running is not None:
-            m = x2.shape[0]
-            running["mean"] = (1 - momentum) * running["mean"] + momentum * mean
-            running["var"] = (1 - momentum) * running["var"] + momentum * var * m / max(m - 1, 1)
-    else:
-        mean, var = running["mean"].astype(x.dtype), running["var"].astype(x.dtype)
-        if fast:
-            xc = ws.get(xhat_key, x2.shape)
-            bn_center_kernel(x2, mean, xc)
-        else:
-            xc = x2 - mean
-    inv = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    xc, inv, mean = _bn_center(x2, running, training, momentum, eps, ws.get(xhat_key, x2.shape) if fast else None)
     if fast and inv.dtype == mean.dtype == F32:
         from satasim_atsn.train.kernels import bn_scale_shift_kernel
 
@@ -189,6 +199,26 @@ def bn_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running: dict
     xhat = xc * inv
     out = xhat * gamma + beta
     return out.reshape(x.shape), (xhat, inv, gamma, x.shape)
+
+
+def bn_lif_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running: dict | None, training: bool,
+                   timesteps: int, tau: float, vth: float, ws: Workspace, keys: tuple, momentum: float = 0.1,
+                   eps: float = 1e-5) -> tuple[np.ndarray, tuple, tuple]:
+    """:func:`bn_forward` then :func:`lif_forward` of a float32 current x [T, ..., C], fused in one numba pass.
+
+    Returns (spikes, bn cache, lif cache) equal bit for bit to the unfused pair; ``keys`` name the
+    workspace buffers of xhat, u and s.
+    """
+    c = x.shape[-1]
+    x2 = x.reshape(-1, c)
+    xc, inv, _ = _bn_center(x2, running, training, momentum, eps, ws.get(keys[0], x2.shape))
+    from satasim_atsn.train.kernels import bn_lif_forward_kernel
+
+    frame = (timesteps, x2.shape[0] // timesteps, c)
+    us, ss = ws.get(keys[1], frame), ws.get(keys[2], frame)
+    bn_lif_forward_kernel(xc.reshape(frame), inv, gamma, beta, us, ss, float(tau), float(vth))
+    return (ss.reshape(x.shape), (xc, inv, gamma, x.shape),
+            (us.reshape(x.shape), ss.reshape(x.shape), tau, vth, False))
 
 
 def bn_backward(grad: np.ndarray, cache: tuple, overwrite_grad: bool = False) -> tuple[np.ndarray, np.ndarray,

@@ -71,16 +71,23 @@ class Network:
                                                  pad_value=self.input_pad if src_name == "input" else 0.0,
                                                  ws=ws, cols_key=(name, "cols"),
                                                  out_key="current" if spiking else (name, "current"))
-                bn_cache = None
-                if "gamma" in p:
-                    cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training,
-                                                 ws=ws, xhat_key=(name, "xhat"), overwrite_input=True)
-                lif_cache = None
-                if spiking:
-                    out, lif_cache = L.lif_forward(cur, T, static=static, tau=self.tau, vth=self.vth,
-                                                   smooth=self.smooth_spikes, ws=ws, keys=((name, "u"), (name, "s")))
+                bn_cache = lif_cache = None
+                if (ws is not None and "gamma" in p and spiking and not static and not self.smooth_spikes
+                        and cur.shape[0] == T and cur.dtype == p["gamma"].dtype == p["beta"].dtype == F32):
+                    # training step: tdBN's last element-wise step and the LIF in one pass (same values)
+                    out, bn_cache, lif_cache = L.bn_lif_forward(cur, p["gamma"], p["beta"], self.running[name],
+                                                                training, T, self.tau, self.vth, ws,
+                                                                ((name, "xhat"), (name, "u"), (name, "s")))
                 else:
-                    out = np.broadcast_to(cur, (T,) + cur.shape) if static else cur
+                    if "gamma" in p:
+                        cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training,
+                                                     ws=ws, xhat_key=(name, "xhat"), overwrite_input=True)
+                    if spiking:
+                        out, lif_cache = L.lif_forward(cur, T, static=static, tau=self.tau, vth=self.vth,
+                                                       smooth=self.smooth_spikes, ws=ws,
+                                                       keys=((name, "u"), (name, "s")))
+                    else:
+                        out = np.broadcast_to(cur, (T,) + cur.shape) if static else cur
                 caches[name] = (conv_cache, bn_cache, lif_cache, static)
             elif kind == "linear":
                 p = self.params[name]
