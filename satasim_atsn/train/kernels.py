@@ -189,3 +189,18 @@ def bn_lif_forward_kernel(xc: np.ndarray, inv: np.ndarray, gamma: np.ndarray, be
                     us[t, p, c] = u
                     ss[t, p, c] = np.float32(1.0) if u > vth else np.float32(0.0)
 
+
+
+@njit(cache=True, fastmath=False)
+def column_sums_kernel(x: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """numpy's float32 ``x.sum(axis=0)`` of a C-contiguous x [M, C] with C >= 2: each column from 0.0, rows in order.
+
+    (numpy reduces the outer axis of such an array by adding whole rows element-wise; a single
+    column, C = 1, is summed pairwise instead, so callers keep numpy for it.)
+    """
+    M, C = x.shape
+    for j in range(C):
+        out[j] = np.float32(0.0)
+    for i in range(M):
+        for j in range(C):
+            out[j] += x[i, j]

@@ -25,12 +25,12 @@ class Workspace:
     def __init__(self) -> None:
         self._flat: dict[object, np.ndarray] = {}
 
-    def get(self, key: object, shape: tuple[int, ...]) -> np.ndarray:
-        """A C-contiguous float32 array of ``shape`` (contents undefined), reusing the buffer under ``key``."""
+    def get(self, key: object, shape: tuple[int, ...], dtype: type = F32) -> np.ndarray:
+        """A C-contiguous array of ``shape`` (contents undefined), reusing the buffer under ``key``."""
         size = int(np.prod(shape))
         flat = self._flat.get(key)
-        if flat is None or flat.size < size:
-            flat = np.empty(size, dtype=F32)
+        if flat is None or flat.size < size or flat.dtype != dtype:
+            flat = np.empty(size, dtype=dtype)
             self._flat[key] = flat
         return flat[:size].reshape(shape)
 
@@ -148,6 +148,24 @@ def linear_backward(grad: np.ndarray, w: np.ndarray, cache: tuple) -> tuple[np.n
     return (g2 @ w.T).reshape(lead + (w.shape[0],)), x2.T @ g2, g2.sum(axis=0)
 
 
+def column_sum(x2: np.ndarray) -> np.ndarray:
+    """``x2.sum(axis=0)`` of [M, C], bit for bit; float32 C-contiguous with C >= 2 runs numpy's order in numba."""
+    if x2.dtype == F32 and x2.ndim == 2 and x2.shape[1] >= 2 and x2.flags.c_contiguous:
+        from satasim_atsn.train.kernels import column_sums_kernel
+
+        out = np.empty(x2.shape[1], dtype=F32)
+        column_sums_kernel(x2, out)
+        return out
+    return x2.sum(axis=0)
+
+
+def column_mean(x2: np.ndarray) -> np.ndarray:
+    """``x2.mean(axis=0)`` of [M, C], bit for bit: numpy divides the float32 sum by an intp count in float64."""
+    if x2.dtype == F32 and x2.ndim == 2 and x2.shape[1] >= 2 and x2.flags.c_contiguous:
+        return (column_sum(x2).astype(np.float64) / np.float64(x2.shape[0])).astype(F32)
+    return x2.mean(axis=0)
+
+
 # ------------------------------------------------------------------------------------------
 # tdBN: batch norm over time, batch and space, per channel (channel-last)
 # ------------------------------------------------------------------------------------------
@@ -158,7 +176,7 @@ def _bn_center(x2: np.ndarray, running: dict | None, training: bool, momentum: f
     With ``xc`` (a float32 buffer of x2's shape) the subtraction runs in numba into it, element by element.
     """
     if training:
-        mean = x2.mean(axis=0)
+        mean = column_mean(x2) if xc is not None else x2.mean(axis=0)
     else:
         mean = running["mean"].astype(x2.dtype)
     if xc is not None and mean.dtype == F32:
@@ -230,7 +248,7 @@ def bn_backward(grad: np.ndarray, cache: tuple, overwrite_grad: bool = False) ->
     xhat, inv, gamma, shape = cache
     g2 = grad.reshape(-1, shape[-1])
     m = g2.shape[0]
-    dbeta = g2.sum(axis=0)
+    dbeta = column_sum(g2)
     dgamma = np.einsum("ij,ij->j", g2, xhat)
     coef = gamma * inv / m
     if (g2.dtype == xhat.dtype == coef.dtype == dbeta.dtype == dgamma.dtype == F32 and g2.flags.c_contiguous
@@ -317,16 +335,20 @@ def lif_backward(grad: np.ndarray, cache: tuple, fast: bool = True, ws: Workspac
 # ------------------------------------------------------------------------------------------
 # pooling of spikes
 # ------------------------------------------------------------------------------------------
-def maxpool_forward(x: np.ndarray, kernel: int, fast: bool = True) -> tuple[np.ndarray, tuple]:
-    """Non-overlapping spike max-pooling (an OR for 0/1 spikes) over [..., H, W, C]; odd edges dropped."""
+def maxpool_forward(x: np.ndarray, kernel: int, fast: bool = True, ws: Workspace | None = None,
+                    keys: tuple = (None, None)) -> tuple[np.ndarray, tuple]:
+    """Non-overlapping spike max-pooling (an OR for 0/1 spikes) over [..., H, W, C]; odd edges dropped.
+
+    With a workspace, the output and the window positions go to its buffers ``keys``."""
     *lead, h, w, c = x.shape
     ho, wo = h // kernel, w // kernel
     if fast and kernel == 2 and x.dtype == F32:
         from satasim_atsn.train.kernels import maxpool2_forward_kernel
 
         frames = np.ascontiguousarray(x).reshape(-1, h, w, c)
-        out = np.empty((frames.shape[0], ho, wo, c), dtype=F32)
-        arg = np.empty((frames.shape[0], ho, wo, c), dtype=np.int8)
+        shape = (frames.shape[0], ho, wo, c)
+        out = np.empty(shape, dtype=F32) if ws is None else ws.get(keys[0], shape)
+        arg = np.empty(shape, dtype=np.int8) if ws is None else ws.get(keys[1], shape, np.int8)
         maxpool2_forward_kernel(frames, out, arg)
         return out.reshape(tuple(lead) + (ho, wo, c)), ("fast", arg, x.shape)
     xc = x[..., :ho * kernel, :wo * kernel, :].reshape(tuple(lead) + (ho, kernel, wo, kernel, c))
@@ -336,13 +358,17 @@ def maxpool_forward(x: np.ndarray, kernel: int, fast: bool = True) -> tuple[np.n
     return out, (arg, x.shape, kernel)
 
 
-def maxpool_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
-    """Route each pooled gradient to the first maximal input of its window."""
+def maxpool_backward(grad: np.ndarray, cache: tuple, ws: Workspace | None = None, key: object = None) -> np.ndarray:
+    """Route each pooled gradient to the first maximal input of its window (into ``ws[key]`` if given)."""
     if isinstance(cache[0], str):
         from satasim_atsn.train.kernels import maxpool2_backward_kernel
 
         _, arg, shape = cache
-        dx = np.zeros((arg.shape[0],) + tuple(shape[-3:]), dtype=F32)
+        if ws is None:
+            dx = np.zeros((arg.shape[0],) + tuple(shape[-3:]), dtype=F32)
+        else:
+            dx = ws.get(key, (arg.shape[0],) + tuple(shape[-3:]))
+            dx.fill(0.0)
         maxpool2_backward_kernel(np.ascontiguousarray(grad, dtype=F32).reshape(arg.shape), arg, dx)
         return dx.reshape(shape)
     arg, shape, kernel = cache

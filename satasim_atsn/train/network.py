@@ -96,7 +96,7 @@ class Network:
                                   if layer.get("spiking", True) else (cur, None))
                 caches[name] = (lin_cache, lif_cache)
             elif kind == "maxpool":
-                out, caches[name] = L.maxpool_forward(src, layer["kernel"])
+                out, caches[name] = L.maxpool_forward(src, layer["kernel"], ws=ws, keys=((name, "out"), (name, "arg")))
             elif kind == "avgpool":
                 out, caches[name] = L.avgpool_forward(src)
             elif kind == "flatten":
@@ -175,7 +175,7 @@ class Network:
                 grads[name] = {"w": dw, "b": db}
                 push(src, dx)
             elif kind == "maxpool":
-                push(src, L.maxpool_backward(g, caches[name]))
+                push(src, L.maxpool_backward(g, caches[name], ws=self._ws, key=(name, "dx")))
             elif kind == "avgpool":
                 push(src, L.avgpool_backward(g, caches[name]))
             elif kind == "flatten":
