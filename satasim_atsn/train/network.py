@@ -19,7 +19,7 @@ class Network:
     """Parameters, BN running statistics and the forward/backward of one layer table."""
 
     def __init__(self, spec: list[dict], timesteps: int, seed: int = 0, tau: float = 0.5, vth: float = 1.0,
-                 direct_input: bool = True, smooth_spikes: bool = False) -> None:
+                 direct_input: bool = True, smooth_spikes: bool = False, reuse_buffers: bool = True) -> None:
         self.spec = spec
         self.timesteps = int(timesteps)
         self.tau, self.vth = float(tau), float(vth)
@@ -45,8 +45,9 @@ class Network:
                 self.params[name] = {"w": (rng.standard_normal((fan_in, out)) * np.sqrt(1.0 / fan_in)).astype(F32),
                                      "b": np.zeros(out, F32)}
         self._caches: dict[str, tuple] = {}
-        # buffers reused by training steps (the caches of a step point into them until the next forward)
-        self._ws = L.Workspace()
+        # buffers reused by training steps (the caches of a step point into them until the next forward);
+        # reuse_buffers=False allocates afresh as before (tests compare the two, bit for bit)
+        self._ws = L.Workspace() if reuse_buffers else None
         # what a zero uint8 pixel becomes after normalisation (the first conv pads with it)
         self.input_pad: np.ndarray | float = 0.0
 
