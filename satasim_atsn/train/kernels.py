@@ -1,7 +1,8 @@
-"""numba kernels for the trainer's element-wise hot spots: the LIF time loop and 2x2 spike max-pooling.
+"""numba kernels for the trainer's element-wise hot spots: the LIF time loop, 2x2 spike max-pooling, col2im, tdBN.
 
 They compute the same thing as the numpy reference code in ``layers.py`` (tests compare them),
-in one pass over memory instead of several temporaries per timestep.
+in one pass over memory instead of several temporaries per timestep; the tdBN ones do numpy's
+float32 operations in numpy's order, so that training stays bit-identical.
 """
 
 from __future__ import annotations
