@@ -1,7 +1,8 @@
-"""numba kernels for the trainer's element-wise hot spots: the LIF time loop and 2x2 spike max-pooling.
+"""numba kernels for the trainer's element-wise hot spots: the LIF time loop, 2x2 spike max-pooling, col2im, tdBN.
 
 They compute the same thing as the numpy reference code in ``layers.py`` (tests compare them),
-in one pass over memory instead of several temporaries per timestep.
+in one pass over memory instead of several temporaries per timestep; the tdBN ones do numpy's
+float32 operations in numpy's order, so that training stays bit-identical.
 """
 
 from __future__ import annotations
@@ -114,3 +115,93 @@ def col2im_kernel(cols: np.ndarray, kernel: int, stride: int, padding: int,
                         row = (n * Ho + i) * Wo + j
                         for c in range(C):
                             dx[n, y, xx, c] += cols[row, base + c]
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def bn_center_kernel(x: np.ndarray, mean: np.ndarray, xc: np.ndarray) -> None:  # pragma: no cover - compiled
+    """xc = x - mean over rows of [M, C] (numpy's float32 subtraction, element by element)."""
+    M, C = x.shape
+    for i in prange(M):
+        for j in range(C):
+            xc[i, j] = x[i, j] - mean[j]
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def bn_scale_shift_kernel(xc: np.ndarray, inv: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                          xhat: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """xhat = xc * inv; out = xhat * gamma + beta, each product and sum rounded to float32 as numpy does.
+
+    ``xhat`` may be ``xc`` itself (each element is read before it is written).
+    """
+    M, C = xc.shape
+    for i in prange(M):
+        for j in range(C):
+            h = xc[i, j] * inv[j]
+            xhat[i, j] = h
+            p = h * gamma[j]
+            out[i, j] = p + beta[j]
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def bn_backward_kernel(g: np.ndarray, xhat: np.ndarray, coef: np.ndarray, m32: np.float32, dbeta: np.ndarray,
+                       dgamma: np.ndarray, dx: np.ndarray) -> None:  # pragma: no cover - compiled
+    """dx = coef * ((m*g - dbeta) - xhat*dgamma), numpy's order and float32 rounding; ``dx`` may be ``g``."""
+    M, C = g.shape
+    for i in prange(M):
+        for j in range(C):
+            a = m32 * g[i, j]
+            a = a - dbeta[j]
+            b = xhat[i, j] * dgamma[j]
+            dx[i, j] = coef[j] * (a - b)
+
+
+LIF_BLOCK = 4096  # neurons per block of bn_lif_forward_kernel: u and s of a block stay in cache across t
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def bn_lif_forward_kernel(xc: np.ndarray, inv: np.ndarray, gamma: np.ndarray, beta: np.ndarray, us: np.ndarray,
+                          ss: np.ndarray, tau: float, vth: float) -> None:  # pragma: no cover - compiled
+    """tdBN's last step fused into :func:`lif_forward_kernel` (time-varying current only).
+
+    xc [T, P, C] (x - mean) becomes xhat = xc * inv in place; the current xhat * gamma + beta feeds
+    u_t = tau*u_{t-1}*(1-s_{t-1}) + I_t, s_t = u_t > vth into us, ss [T, P, C]. Every value is
+    computed by the same float32 operations, in the same order, as the unfused kernels; the loop
+    runs t inside blocks of neurons so that the inner loop over channels vectorises.
+    """
+    T, P, C = xc.shape
+    tau32 = np.float32(tau)
+    pblock = max(1, LIF_BLOCK // C)
+    for b in prange((P + pblock - 1) // pblock):
+        lo = b * pblock
+        hi = min(lo + pblock, P)
+        for t in range(T):
+            for p in range(lo, hi):
+                for c in range(C):
+                    h = xc[t, p, c] * inv[c]
+                    xc[t, p, c] = h
+                    current = h * gamma[c] + beta[c]
+                    if t == 0:
+                        u = np.float32(0.0)
+                        s = np.float32(0.0)
+                    else:
+                        u = us[t - 1, p, c]
+                        s = ss[t - 1, p, c]
+                    u = tau32 * u * (np.float32(1.0) - s) + current
+                    us[t, p, c] = u
+                    ss[t, p, c] = np.float32(1.0) if u > vth else np.float32(0.0)
+
+
+
+@njit(cache=True, fastmath=False)
+def column_sums_kernel(x: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """numpy's float32 ``x.sum(axis=0)`` of a C-contiguous x [M, C] with C >= 2: each column from 0.0, rows in order.
+
+    (numpy reduces the outer axis of such an array by adding whole rows element-wise; a single
+    column, C = 1, is summed pairwise instead, so callers keep numpy for it.)
+    """
+    M, C = x.shape
+    for j in range(C):
+        out[j] = np.float32(0.0)
+    for i in range(M):
+        for j in range(C):
+            out[j] += x[i, j]

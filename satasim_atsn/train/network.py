@@ -19,7 +19,7 @@ class Network:
     """Parameters, BN running statistics and the forward/backward of one layer table."""
 
     def __init__(self, spec: list[dict], timesteps: int, seed: int = 0, tau: float = 0.5, vth: float = 1.0,
-                 direct_input: bool = True, smooth_spikes: bool = False) -> None:
+                 direct_input: bool = True, smooth_spikes: bool = False, reuse_buffers: bool = True) -> None:
         self.spec = spec
         self.timesteps = int(timesteps)
         self.tau, self.vth = float(tau), float(vth)
@@ -45,6 +45,9 @@ class Network:
                 self.params[name] = {"w": (rng.standard_normal((fan_in, out)) * np.sqrt(1.0 / fan_in)).astype(F32),
                                      "b": np.zeros(out, F32)}
         self._caches: dict[str, tuple] = {}
+        # buffers reused by training steps (the caches of a step point into them until the next forward);
+        # reuse_buffers=False allocates afresh as before (tests compare the two, bit for bit)
+        self._ws = L.Workspace() if reuse_buffers else None
         # what a zero uint8 pixel becomes after normalisation (the first conv pads with it)
         self.input_pad: np.ndarray | float = 0.0
 
@@ -54,6 +57,7 @@ class Network:
         T = self.timesteps
         outs: dict[str, np.ndarray] = {"input": x.astype(F32, copy=False)}
         caches: dict[str, tuple] = {}
+        ws = self._ws if training else None
         for layer in self.spec:
             name, kind = layer["name"], layer["type"]
             src_name = layer["inputs"][0]
@@ -61,18 +65,30 @@ class Network:
             if kind == "conv":
                 static = src_name == "input" and self.direct_input
                 p = self.params[name]
+                spiking = layer.get("spiking", True)
+                # a spiking layer's current dies in its LIF, so all such layers share one buffer
                 cur, conv_cache = L.conv_forward(src, p["w"], layer["kernel"], layer["stride"], layer["padding"],
                                                  need_input_grad=src_name != "input",
-                                                 pad_value=self.input_pad if src_name == "input" else 0.0)
-                bn_cache = None
-                if "gamma" in p:
-                    cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training)
-                lif_cache = None
-                if layer.get("spiking", True):
-                    out, lif_cache = L.lif_forward(cur, T, static=static, tau=self.tau, vth=self.vth,
-                                                   smooth=self.smooth_spikes)
+                                                 pad_value=self.input_pad if src_name == "input" else 0.0,
+                                                 ws=ws, cols_key=(name, "cols"),
+                                                 out_key="current" if spiking else (name, "current"))
+                bn_cache = lif_cache = None
+                if (ws is not None and "gamma" in p and spiking and not static and not self.smooth_spikes
+                        and cur.shape[0] == T and cur.dtype == p["gamma"].dtype == p["beta"].dtype == F32):
+                    # training step: tdBN's last element-wise step and the LIF in one pass (same values)
+                    out, bn_cache, lif_cache = L.bn_lif_forward(cur, p["gamma"], p["beta"], self.running[name],
+                                                                training, T, self.tau, self.vth, ws,
+                                                                ((name, "xhat"), (name, "u"), (name, "s")))
                 else:
-                    out = np.broadcast_to(cur, (T,) + cur.shape) if static else cur
+                    if "gamma" in p:
+                        cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training,
+                                                     ws=ws, xhat_key=(name, "xhat"), overwrite_input=True)
+                    if spiking:
+                        out, lif_cache = L.lif_forward(cur, T, static=static, tau=self.tau, vth=self.vth,
+                                                       smooth=self.smooth_spikes, ws=ws,
+                                                       keys=((name, "u"), (name, "s")))
+                    else:
+                        out = np.broadcast_to(cur, (T,) + cur.shape) if static else cur
                 caches[name] = (conv_cache, bn_cache, lif_cache, static)
             elif kind == "linear":
                 p = self.params[name]
@@ -81,7 +97,7 @@ class Network:
                                   if layer.get("spiking", True) else (cur, None))
                 caches[name] = (lin_cache, lif_cache)
             elif kind == "maxpool":
-                out, caches[name] = L.maxpool_forward(src, layer["kernel"])
+                out, caches[name] = L.maxpool_forward(src, layer["kernel"], ws=ws, keys=((name, "out"), (name, "arg")))
             elif kind == "avgpool":
                 out, caches[name] = L.avgpool_forward(src)
             elif kind == "flatten":
@@ -141,14 +157,15 @@ class Network:
                 conv_cache, bn_cache, lif_cache, static = caches[name]
                 p = self.params[name]
                 if lif_cache is not None:
-                    g = L.lif_backward(g, lif_cache)
+                    # dies in this layer's BN and GEMMs, so all conv layers share the buffer
+                    g = L.lif_backward(g, lif_cache, ws=self._ws, key="grad_current")
                 elif static:
                     g = g.sum(axis=0)
                 grads[name] = {}
                 if bn_cache is not None:
-                    g, dgamma, dbeta = L.bn_backward(g, bn_cache)
+                    g, dgamma, dbeta = L.bn_backward(g, bn_cache, overwrite_grad=lif_cache is not None)
                     grads[name]["gamma"], grads[name]["beta"] = dgamma, dbeta
-                dx, dw = L.conv_backward(g, p["w"], conv_cache)
+                dx, dw = L.conv_backward(g, p["w"], conv_cache, ws=self._ws, dcols_key="dcols", dx_key=(name, "dx"))
                 grads[name]["w"] = dw
                 push(src, dx)
             elif kind == "linear":
@@ -159,7 +176,7 @@ class Network:
                 grads[name] = {"w": dw, "b": db}
                 push(src, dx)
             elif kind == "maxpool":
-                push(src, L.maxpool_backward(g, caches[name]))
+                push(src, L.maxpool_backward(g, caches[name], ws=self._ws, key=(name, "dx")))
             elif kind == "avgpool":
                 push(src, L.avgpool_backward(g, caches[name]))
             elif kind == "flatten":
