@@ -15,6 +15,7 @@ import click
 
 from satasim_atsn import __version__
 from satasim_atsn.errors import SatasimError
+from satasim_atsn.runtime import keep_freed_memory
 
 # DESIGN section 9: numba's OpenMP and OpenBLAS worker threads must not busy-wait against each other (on
 # 2 cores a spinning thread takes the core the other library needs). Set before any command module
@@ -73,7 +74,11 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning user errors into one line and exit code 2."""
+    """Entry point: run the CLI, turning user errors into one line and exit code 2.
+
+    It first lets the allocator keep freed memory (satasim_atsn.runtime): the forward, the engine and
+    the trainer then reuse their pages step after step instead of faulting them in again."""
+    keep_freed_memory()
     try:
         cli.main(args=argv, prog_name="satasim", standalone_mode=False)
     except SatasimError as error:
