@@ -91,3 +91,17 @@ def test_bench_prints_both_times_and_ratio(workload_file, tmp_path, capsys):
     data = json.loads(out_json.read_text())
     assert data["images"] == 3 and data["forward_seconds"] > 0 and data["simulate_seconds"] > 0
     assert "ratio" in out and "peak memory" in out
+    assert data["repeat"] == 3 and len(data["forward_seconds_all"]) == len(data["simulate_seconds_all"]) == 3
+    assert data["forward_seconds"] == sorted(data["forward_seconds_all"])[1]  # the median of 3 rounds
+    assert data["ratio"] == data["simulate_seconds"] / data["forward_seconds"]
+
+
+def test_bench_single_round_and_bad_repeat(workload_file, tmp_path, capsys):
+    out_json = tmp_path / "b.json"
+    code, out, err = run(["bench", workload_file, "--arch", ARCH, *SMALL, "--images", "2", "--repeat", "1",
+                          "--json", str(out_json)], capsys)
+    assert code == 0, err
+    data = json.loads(out_json.read_text())
+    assert data["forward_seconds_all"] == [data["forward_seconds"]]
+    code, _, err = run(["bench", workload_file, "--arch", ARCH, *SMALL, "--repeat", "0"], capsys)
+    assert code == 2 and "--repeat" in err and len(err.strip().splitlines()) == 1

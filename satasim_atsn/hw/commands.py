@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -107,11 +108,17 @@ def functional_floor(arch, workload, start: int, count: int) -> None:
 @click.argument("workload_path", metavar="WORKLOAD")
 @click.option("--arch", "arch_path", default=None, help="Architecture YAML or shipped name (default atsn16x16).")
 @click.option("--images", type=int, default=256, show_default=True, help="Images to time.")
+@click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Timed rounds (forward, then simulation, each round); the medians are reported.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the numbers.")
-def bench_command(workload_path, arch_path, images, overrides, json_path) -> None:
-    """Time the simulation of WORKLOAD against its bare functional forward, in one process."""
+def bench_command(workload_path, arch_path, images, repeat, overrides, json_path) -> None:
+    """Time the simulation of WORKLOAD against its bare functional forward, in one process.
+
+    The two are timed in alternation, ``--repeat`` rounds, so that a busy machine slows both alike; the
+    ratio is the median simulation time over the median forward time.
+    """
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import simulate
 
@@ -124,37 +131,48 @@ def bench_command(workload_path, arch_path, images, overrides, json_path) -> Non
     # warm-up (numba compilation / caches) on one image, not timed
     simulate(arch, workload, images=1)
     functional_floor(arch, workload, 0, 1)
-    t0 = time.perf_counter()
-    functional_floor(arch, workload, 0, count)
-    forward_s = time.perf_counter() - t0
-    rss_forward = _peak_rss_mb()
-    t0 = time.perf_counter()
-    result = simulate(arch, workload, images=count)
-    sim_s = time.perf_counter() - t0
+    forward_times, sim_times = [], []
+    result = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        functional_floor(arch, workload, 0, count)
+        forward_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        result = simulate(arch, workload, images=count)
+        sim_times.append(time.perf_counter() - t0)
+    forward_s, sim_s = statistics.median(forward_times), statistics.median(sim_times)
     rss_sim = _peak_rss_mb()
     numbers = {
         "workload": workload.name,
         "workload_kind": workload.kind,
         "arch": arch.name,
         "images": count,
+        "repeat": repeat,
         "forward_seconds": forward_s,
         "simulate_seconds": sim_s,
+        "forward_seconds_all": forward_times,
+        "simulate_seconds_all": sim_times,
         "ratio": sim_s / forward_s if forward_s > 0 else float("inf"),
-        "peak_rss_MiB_after_forward": rss_forward,
-        "peak_rss_MiB_after_simulate": rss_sim,
+        "peak_rss_MiB": rss_sim,
         "simulated_fps": result.metrics()["fps"],
         "numpy": np.__version__,
         "python": sys.version.split()[0],
         "emitting_layers": sum(1 for ly in workload.layers if emits_spikes(ly)),
     }
     floor = "statistical draw + per-layer counts" if workload.is_statistical else "functional forward"
-    click.echo(f"{workload.name} on {arch.name}, {count} images")
-    click.echo(f"  {floor:<36}{forward_s:10.3f} s")
-    click.echo(f"  {'simulation (satasim run)':<36}{sim_s:10.3f} s")
+    spread = f"  ({repeat} rounds, median)" if repeat > 1 else ""
+    click.echo(f"{workload.name} on {arch.name}, {count} images{spread}")
+    click.echo(f"  {floor:<36}{forward_s:10.3f} s{_range_text(forward_times)}")
+    click.echo(f"  {'simulation (satasim run)':<36}{sim_s:10.3f} s{_range_text(sim_times)}")
     click.echo(f"  {'ratio simulation / floor':<36}{numbers['ratio']:10.2f}")
     click.echo(f"  {'peak memory':<36}{rss_sim:10.0f} MiB")
     if json_path:
         atomic_write_text(json_path, json.dumps(numbers, sort_keys=True, indent=1) + "\n")
+
+
+def _range_text(times: list[float]) -> str:
+    """'  (min-max)' of several timings, nothing for one."""
+    return f"  ({min(times):.3f}-{max(times):.3f})" if len(times) > 1 else ""
 
 
 COMMANDS: list = [run_command, bench_command]
