@@ -94,3 +94,26 @@ def test_buffered_training_steps_equal_allocating_ones(model, image):
     assert all(np.array_equal(bits(a[k]), bits(b[k])) for k in a)
     ev = [n.forward(batches[0], training=False) for n in nets]
     assert np.array_equal(bits(ev[0]), bits(ev[1]))
+
+
+@pytest.mark.parametrize("model,width", [("vgg_small", 1.0), ("resnet19", 0.0625)])
+def test_evaluation_forward_keeps_nothing_and_drops_outputs_without_changing_bits(model, width, monkeypatch):
+    """An evaluation forward frees each output after its last reader (the add layers read two) and keeps no
+    backward caches; with every output kept to the end it gives the same bits."""
+    image = (1, 28, 28) if model == "vgg_small" else (3, 32, 32)
+    spec = build_spec(model, list(image), 10, "membrane", width)
+    net = Network(spec, 4, seed=3)
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((6,) + image[1:] + image[:1]) * 3).astype(np.float32)
+    net.forward(x, training=True)  # running statistics away from their initial values
+    assert net._caches
+    dropping = net.forward(x, training=False)
+    assert net._caches == {}
+    assert np.abs(dropping).sum() > 0  # spikes reach the output, so the comparison means something
+    monkeypatch.setattr(Network, "_last_use", lambda self: {})  # nothing is dropped... and everything
+    with pytest.raises(KeyError):  # ...is dropped before use: the lookup table is what keeps outputs alive
+        net.forward(x, training=False)
+    everything = {layer["name"]: len(spec) for layer in spec} | {"input": len(spec)}
+    monkeypatch.setattr(Network, "_last_use", lambda self: everything)
+    keeping = net.forward(x, training=False)
+    assert np.array_equal(bits(dropping), bits(keeping))

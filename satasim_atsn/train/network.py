@@ -58,7 +58,14 @@ class Network:
         outs: dict[str, np.ndarray] = {"input": x.astype(F32, copy=False)}
         caches: dict[str, tuple] = {}
         ws = self._ws if training else None
-        for layer in self.spec:
+        last_use = self._last_use()
+        for index, layer in enumerate(self.spec):
+            if not training:
+                # an evaluation keeps no backward caches (the im2col patches of every layer: 16 GB for
+                # ResNet19 w0.125 at batch 256) and drops each output once its last reader has run
+                caches.clear()
+                for dead in [k for k in outs if last_use.get(k, -1) < index]:
+                    del outs[dead]
             name, kind = layer["name"], layer["type"]
             src_name = layer["inputs"][0]
             src = outs[src_name]
@@ -120,8 +127,17 @@ class Network:
             else:  # pragma: no cover - build_spec only emits the types above
                 raise ValueError(kind)
             outs[name] = out
-        self._caches = caches
+        self._caches = caches if training else {}
         return outs[self.spec[-1]["name"]]
+
+    def _last_use(self) -> dict[str, int]:
+        """Index of the last layer reading each output (the final layer's own output: never dropped)."""
+        last: dict[str, int] = {}
+        for index, layer in enumerate(self.spec):
+            for src in layer["inputs"]:
+                last[src] = index
+        last[self.spec[-1]["name"]] = len(self.spec)
+        return last
 
     # --------------------------------------------------------------------------------------
     def backward(self, grad_f: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
