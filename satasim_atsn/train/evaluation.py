@@ -23,6 +23,7 @@ from satasim_atsn.snn.exit_policies import (
     DtsnnPolicy,
     FixedPolicy,
     hardware_predictions,
+    max_softmax_above,
     mean_softmax_argmax,
 )
 from satasim_atsn.snn.forward import run_forward
@@ -71,6 +72,35 @@ def atsn_sweep(logits: np.ndarray, labels: np.ndarray, output_mode: str, values:
     return rows
 
 
+PROFILE_LEVELS = (0.9, 0.99, 0.999)
+
+
+def confidence_profile(logits: np.ndarray, labels: np.ndarray | None, output_mode: str,
+                       cl_init: float = CL_INIT_DEFAULT, tau_cl: float = TAU_CL_DEFAULT,
+                       levels: tuple = PROFILE_LEVELS) -> list[dict]:
+    """Per timestep t: the share of images whose max o^t clears CL_t (the exit test of eq. 16) and fixed levels.
+
+    This is why an exit fires early or not: the ATSN rule stops an image at the first t < T whose
+    max softmax of the output is above CL_t. Each decision is taken exactly (``max_softmax_above``),
+    so the shares are the same on every CPU. ``accuracy_above_cl_t`` is the eq. 10 accuracy at t of
+    the images that clear CL_t (None when none does); t = T is listed although the rule never tests it.
+    """
+    n, T, _ = logits.shape
+    policy = AtsnPolicy(cl_init, tau_cl)
+    rows = []
+    for t in range(1, T + 1):
+        z = logits[:, t - 1]
+        level = policy.confidence(t)
+        above = max_softmax_above(z, level)
+        row: dict = {"t": t, "cl_t": round(level, 9), "share_above_cl_t": _r(above.mean()),
+                     "share_above": {str(v): _r(max_softmax_above(z, v).mean()) for v in levels}}
+        if labels is not None:
+            pred = predictions(logits, np.full(n, t), output_mode)
+            row["accuracy_above_cl_t"] = _r((pred[above] == labels[above]).mean()) if above.any() else None
+        rows.append(row)
+    return rows
+
+
 def float_logits(net: Network, x: np.ndarray, normalise, batch_size: int = 256) -> np.ndarray:
     """The float network's exit logits [N, T, C] (eval mode) for raw inputs ``x``."""
     chunks = []
@@ -113,6 +143,7 @@ def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_
     table["atsn_hw"]["exit_agrees_with_float"] = _r((runs["atsn_hw"].exit_t == runs["atsn"].exit_t).mean())
     if labels is not None:
         table["atsn_sweep"] = atsn_sweep(full.logits, labels, mode)
+    table["confidence_profile"] = confidence_profile(full.logits, labels, mode, cl_init, tau_cl)
     table["sops_per_image_fixed"] = _r(base_ops)
     table["policy_params"] = {"cl_init": cl_init, "tau_cl": tau_cl, "theta": theta}
     return table
@@ -145,4 +176,20 @@ def format_table(table: dict, title: str = "") -> str:
     if sweep:
         lines.append("ATSN sweep (CL_init = tau_CL): " + "  ".join(
             f"{row['cl_init']}: {100 * row['accuracy']:.2f}% @ {row['avg_timestep']:.2f}" for row in sweep))
+    profile = table.get("confidence_profile")
+    if profile:
+        lines.append(_profile_line(profile))
     return "\n".join(lines)
+
+
+def _profile_line(profile: list[dict]) -> str:
+    """One line: per t, the share of images whose max o^t clears CL_t (and their accuracy), then fixed levels."""
+    parts = []
+    for row in profile:
+        text = f"t={row['t']} {100 * row['share_above_cl_t']:.2f}%"
+        if row.get("accuracy_above_cl_t") is not None:
+            text += f" (acc {100 * row['accuracy_above_cl_t']:.2f}%)"
+        parts.append(text)
+    levels = profile[0]["share_above"].keys()
+    fixed = "  ".join(f"> {v}: " + " ".join(f"{100 * row['share_above'][v]:.1f}%" for row in profile) for v in levels)
+    return "max o^t > CL_t (the exit test): " + "  ".join(parts) + "  |  per t " + fixed
