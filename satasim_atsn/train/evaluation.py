@@ -15,6 +15,7 @@ import numpy as np
 
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.complexity import complexity, synaptic_ops_per_image
+from satasim_atsn.snn.confidence_bound import can_clear, confidence_ceiling
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
     TAU_CL_DEFAULT,
@@ -101,6 +102,17 @@ def confidence_profile(logits: np.ndarray, labels: np.ndarray | None, output_mod
     return rows
 
 
+def ceiling_table(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_cl: float = TAU_CL_DEFAULT) -> list[dict]:
+    """Per t: the bound on max o^t over every input (snn/confidence_bound.py) and whether it can clear CL_t."""
+    policy = AtsnPolicy(cl_init, tau_cl)
+    levels = [policy.confidence(t) for t in range(1, workload.timesteps + 1)]
+    rows = confidence_ceiling(workload)
+    for row, level, clears in zip(rows, levels, can_clear(workload, levels), strict=True):
+        row["cl_t"] = round(level, 9)
+        row["can_clear_cl_t"] = clears
+    return rows
+
+
 def float_logits(net: Network, x: np.ndarray, normalise, batch_size: int = 256) -> np.ndarray:
     """The float network's exit logits [N, T, C] (eval mode) for raw inputs ``x``."""
     chunks = []
@@ -144,6 +156,7 @@ def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_
     if labels is not None:
         table["atsn_sweep"] = atsn_sweep(full.logits, labels, mode)
     table["confidence_profile"] = confidence_profile(full.logits, labels, mode, cl_init, tau_cl)
+    table["confidence_ceiling"] = ceiling_table(workload, cl_init, tau_cl)
     table["sops_per_image_fixed"] = _r(base_ops)
     table["policy_params"] = {"cl_init": cl_init, "tau_cl": tau_cl, "theta": theta}
     return table
@@ -179,6 +192,11 @@ def format_table(table: dict, title: str = "") -> str:
     profile = table.get("confidence_profile")
     if profile:
         lines.append(_profile_line(profile))
+    ceiling = table.get("confidence_ceiling")
+    if ceiling:
+        lines.append("max o^t any input can reach (bound from the output weights, eq. 8): " + "  ".join(
+            f"t={row['t']} {row['bound']:.6f}"
+            + ("" if row["can_clear_cl_t"] else f" (cannot clear CL_t = {row['cl_t']})") for row in ceiling))
     return "\n".join(lines)
 
 

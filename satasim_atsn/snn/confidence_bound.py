@@ -1,0 +1,120 @@
+"""The highest confidence max o^t that an output layer can reach at each timestep, bounded from its weights.
+
+The ATSN exit (eq. 16) stops an image at the first t < T whose max softmax of the output clears
+CL_t. Whether any input at all can clear it follows from the output layer alone. With inputs
+x_k in [0, X] (spikes: X = 1; a global average pool's spike sums: X = its window), the current
+difference between classes i and j in one timestep is at most
+
+    M_ij = X * sum_k max(0, W_ik - W_jk) + b_i - b_j          (integer units)
+
+and the non-reset output membrane of eq. 8, u_t = decay(u_{t-1}) + W x_t + b with the PE's
+floored shift-add decay (factor tau = sum 2^-s over the shifts), keeps every margin below
+
+    m_ij(1) = M_ij,   m_ij(t) = tau * m_ij(t-1) + len(shifts) + M_ij
+
+(each floored shift loses less than one unit; saturation only shrinks margins). An accumulate
+output (eq. 5) averages its running sum, so its logit margins stay below M_ij at every t. Then
+
+    max o_i^t <= 1 / (1 + sum_{j != i} exp(-scale * m_ij(t))),
+
+the softmax of the row (0 at i, -scale * m_ij elsewhere). The bound is exact arithmetic on the
+integer weights; the decision bound > CL_t reuses the exit rules' exact comparison, and the value
+kept is computed in decimal, so both are the same on every CPU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from satasim_atsn import exactmath
+from satasim_atsn.snn.exit_policies import EXACT_MARGIN, exact_softmax, max_softmax_above, softmax
+from satasim_atsn.workload.format import Workload
+
+
+def output_input_ceiling(workload: Workload) -> int:
+    """The largest value one input of the output layer can take: 1 for spikes, the window of an average pool."""
+    out = workload.layers[-1]
+    src_name = out["inputs"][0]
+    if src_name == "input":
+        return 255 if workload.input_encoding == "direct" else 1
+    src = workload.layer(src_name)
+    return int(np.prod(src["in_shape"][1:])) if src["type"] == "avgpool" else 1
+
+
+def single_step_margins(workload: Workload) -> np.ndarray:
+    """M [C, C]: the most the output current of class i can exceed class j's in one timestep (integer units)."""
+    out = workload.layers[-1]
+    w = workload.weights(out["name"]).astype(np.int64)
+    bias = workload.bias(out["name"]) if f"b/{out['name']}" in workload.arrays else None
+    b = np.zeros(w.shape[0], dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+    ceiling = output_input_ceiling(workload)
+    # sum_k max(0, W_ik - W_jk), one class i at a time (C x C x K would not fit for wide layers)
+    margins = np.empty((w.shape[0], w.shape[0]), dtype=np.int64)
+    for i in range(w.shape[0]):
+        margins[i] = np.clip(w[i] - w, 0, None).sum(axis=1) * ceiling + b[i] - b
+    return margins
+
+
+def margin_bounds(workload: Workload) -> np.ndarray:
+    """m [T, C, C]: upper bounds of the logit margins u_i - u_j at t = 1..T, in integer units (float64)."""
+    out = workload.layers[-1]
+    single = single_step_margins(workload).astype(np.float64)
+    T = workload.timesteps
+    bounds = np.empty((T, *single.shape))
+    if out["output_mode"] == "accumulate":
+        bounds[:] = single  # (1/t) * running sum: the average of t single-step margins
+        return bounds
+    shifts = workload.decay_shifts
+    tau = sum(2.0 ** -s for s in shifts)  # exact: a sum of a few powers of two
+    bounds[0] = single
+    for t in range(1, T):
+        bounds[t] = tau * bounds[t - 1] + len(shifts) + single
+    return bounds
+
+
+def confidence_ceiling(workload: Workload) -> list[dict]:
+    """Per t = 1..T: the bound on max o^t over every possible input, and the class that could reach it.
+
+    Returns rows ``{"t", "bound", "best_class"}`` with ``bound`` rounded to 9 decimals from a decimal
+    softmax (machine independent). Raises ValueError for a network without an output layer.
+    """
+    out = workload.layers[-1]
+    if out["type"] != "output":
+        raise ValueError("a network without an output layer has no softmax output to bound")
+    scale = float(out["logit_scale"])
+    rows = []
+    for t, m in enumerate(margin_bounds(workload), start=1):
+        logit_rows = -scale * m  # row i: class i at 0 (diagonal), the others at -scale * m_ij
+        np.fill_diagonal(logit_rows, 0.0)
+        p = softmax(logit_rows)[np.arange(m.shape[0]), np.arange(m.shape[0])]
+        candidates = np.flatnonzero(p >= p.max() - EXACT_MARGIN)
+        exact = {int(i): exact_softmax(logit_rows[i])[int(i)] for i in candidates}
+        best = max(exact, key=lambda i: (exact[i], -i))
+        rows.append({"t": t, "bound": float(round(exact[best], 9)), "best_class": best})
+    return rows
+
+
+def can_clear(workload: Workload, level_per_t: list[float]) -> list[bool]:
+    """For each t, whether some class's bound on max o^t is above ``level_per_t[t-1]`` (decided exactly)."""
+    scale = float(workload.layers[-1]["logit_scale"])
+    verdicts = []
+    for m, level in zip(margin_bounds(workload), level_per_t, strict=True):
+        logit_rows = -scale * m
+        np.fill_diagonal(logit_rows, 0.0)
+        verdicts.append(bool(_own_share_above(logit_rows, level).any()))
+    return verdicts
+
+
+def _own_share_above(logit_rows: np.ndarray, level: float) -> np.ndarray:
+    """softmax(row i)_i > level for each row i, decided exactly.
+
+    Where class i's own 0 is its row's largest logit this is the exit rules' max-softmax test (float
+    filter, decimal fallback); elsewhere some class always beats i, and its share is taken in decimal.
+    """
+    own_is_top = logit_rows.max(axis=1) <= 0.0
+    out = np.zeros(logit_rows.shape[0], dtype=bool)
+    if own_is_top.any():
+        out[own_is_top] = max_softmax_above(logit_rows[own_is_top], level)
+    for i in np.flatnonzero(~own_is_top):
+        out[i] = exact_softmax(logit_rows[i])[i] > exactmath.dec(level)
+    return out

@@ -1,0 +1,116 @@
+"""The bound on max o^t from the output layer's weights: attained at t = 1, never exceeded by the forward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from satasim_atsn.snn.confidence_bound import (
+    can_clear,
+    confidence_ceiling,
+    margin_bounds,
+    output_input_ceiling,
+    single_step_margins,
+)
+from satasim_atsn.snn.exit_policies import softmax
+from satasim_atsn.snn.forward import run_forward
+from satasim_atsn.snn.neurons import output_step
+from satasim_atsn.workload.synthetic import random_workload
+
+
+def _with_output(workload, w: np.ndarray, b: np.ndarray):
+    """The workload with its output layer's weights and bias replaced (same shapes)."""
+    name = workload.layers[-1]["name"]
+    workload.arrays[f"w/{name}"] = w.astype(workload.weights(name).dtype)
+    workload.arrays[f"b/{name}"] = b.astype(np.int32)
+    return workload
+
+
+def _membranes(workload, x_seq: list[np.ndarray]) -> list[np.ndarray]:
+    """Integer output membranes at t = 1..len(x_seq) for a sequence of output-layer inputs (the forward's step)."""
+    out = workload.layers[-1]
+    w = workload.weights(out["name"]).astype(np.int64)
+    b = np.asarray(workload.bias(out["name"]), dtype=np.int64)
+    shifts = workload.decay_shifts if out["output_mode"] == "membrane" else None
+    u = np.zeros(w.shape[0], dtype=np.int64)
+    seq = []
+    for x in x_seq:
+        u = output_step(u, w @ x + b, shifts, 32)
+        seq.append(u.copy())
+    return seq
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_single_step_margin_is_attained_and_two_step_bound_holds(seed):
+    wl = random_workload(seed, images=1, timesteps=2, output_mode="membrane")
+    rng = np.random.default_rng(seed)
+    classes, k = wl.weights(wl.layers[-1]["name"]).shape
+    wl = _with_output(wl, rng.integers(-127, 128, size=(classes, k)), rng.integers(-500, 500, size=classes))
+    assert output_input_ceiling(wl) == 1
+    margins = single_step_margins(wl)
+    bounds = margin_bounds(wl)
+    w = wl.weights(wl.layers[-1]["name"]).astype(np.int64)
+    for i in range(classes):
+        for j in range(classes):
+            best = (w[i] > w[j]).astype(np.int64)  # the spike pattern that maximises u_i - u_j in one step
+            u1, u2 = _membranes(wl, [best, best])
+            assert u1[i] - u1[j] == margins[i, j] == bounds[0, i, j]
+            assert u2[i] - u2[j] <= bounds[1, i, j] <= u2[i] - u2[j] + 2 * len(wl.decay_shifts)
+            for _ in range(20):  # no other input sequence gets past the bound
+                seq = [rng.integers(0, 2, size=k) for _ in range(2)]
+                v1, v2 = _membranes(wl, seq)
+                assert v1[i] - v1[j] <= bounds[0, i, j] and v2[i] - v2[j] <= bounds[1, i, j]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_forward_never_exceeds_the_ceiling(seed):
+    wl = random_workload(seed, images=6, timesteps=3)
+    result = run_forward(wl)
+    top = softmax(result.logits).max(axis=-1)  # [images, T]
+    ceiling = np.array([row["bound"] for row in confidence_ceiling(wl)])
+    assert (top <= ceiling + 1e-9).all()
+
+
+def test_accumulate_ceiling_is_flat_and_membrane_ceiling_grows():
+    acc = random_workload(2, images=1, timesteps=4, output_mode="accumulate")
+    mem = random_workload(2, images=1, timesteps=4, output_mode="membrane")
+    a = [row["bound"] for row in confidence_ceiling(acc)]
+    m = [row["bound"] for row in confidence_ceiling(mem)]
+    assert a == [a[0]] * 4
+    assert m == sorted(m) and m[-1] > m[0]
+
+
+def test_avgpool_input_scales_the_margin_by_its_window():
+    wl = random_workload(1, images=1)  # ends in a global sum-pool feeding the output
+    src = wl.layer(wl.layers[-1]["inputs"][0])
+    assert src["type"] == "avgpool"
+    window = int(np.prod(src["in_shape"][1:]))
+    assert output_input_ceiling(wl) == window
+    w = wl.weights(wl.layers[-1]["name"]).astype(np.int64)
+    b = np.asarray(wl.bias(wl.layers[-1]["name"]), dtype=np.int64)
+    expected = np.clip(w[0] - w[1], 0, None).sum() * window + b[0] - b[1]
+    assert single_step_margins(wl)[0, 1] == expected
+
+
+def test_a_small_classifier_cannot_clear_a_high_threshold_at_t1():
+    # two classes, one input, weights +1/-1 and logit scale 1: one step gives margin 2, p <= 1/(1+e^-2) = 0.8808
+    wl = random_workload(0, images=1, timesteps=2, output_mode="membrane", num_classes=2)
+    k = wl.weights(wl.layers[-1]["name"]).shape[1]
+    w = np.zeros((2, k), dtype=np.int64)
+    w[0, 0], w[1, 0] = 1, -1
+    wl = _with_output(wl, w, np.zeros(2))
+    wl.layers[-1]["logit_scale"] = 1.0
+    rows = confidence_ceiling(wl)
+    assert rows[0]["bound"] == round(1 / (1 + np.exp(-2.0)), 9)
+    shifts = wl.decay_shifts
+    two_step = 2.0 + sum(2.0 ** -s for s in shifts) * 2.0 + len(shifts)  # tau * m(1) + floor slack + M
+    assert rows[1]["bound"] == round(1 / (1 + np.exp(-two_step)), 9)
+    p1, p2 = rows[0]["bound"], rows[1]["bound"]
+    assert can_clear(wl, [p1 - 1e-6, p2 - 1e-6]) == [True, True]
+    assert can_clear(wl, [p1 + 1e-6, p2 + 1e-6]) == [False, False]
+    assert can_clear(wl, [0.5, 1 / (1 + np.exp(-2.0))]) == [True, True]  # t = 2 clears t = 1's own bound
+
+
+def test_network_without_output_layer_has_no_ceiling():
+    with pytest.raises(ValueError, match="without an output layer"):
+        confidence_ceiling(random_workload(3, images=1, output_layer=False))
