@@ -150,3 +150,16 @@ def test_stats_fits_a_twin(tmp_path, capsys):
     assert code == 2 and "already statistical" in err
     code, _, err = run(["workload", "stats", str(trained), "-o", str(twin_path), "--images", "99"], capsys)
     assert code == 2 and "not in 1..12" in err
+
+
+def test_info_shows_the_confidence_ceiling_of_a_trained_workload(tmp_path, capsys):
+    target = tmp_path / "info.json"
+    code, out, _ = run(["workload", "info", str(ROOT / "workloads" / "vgg16w025_cifar10_atsn.npz"),
+                        "--json", str(target)], capsys)
+    assert code == 0
+    assert "t=1 0.984456 < CL_t 0.999: no exit  t=2 0.999178" in out
+    rows = json.loads(target.read_text())["confidence_ceiling"]
+    assert [r["can_clear_cl_t"] for r in rows] == [False, True, True, True]
+    statistical = tmp_path / "stat.json"
+    run(["workload", "info", str(ROOT / "workloads" / "vgg16_cifar10.npz"), "--json", str(statistical)], capsys)
+    assert "confidence_ceiling" not in json.loads(statistical.read_text())

@@ -27,7 +27,14 @@ from __future__ import annotations
 import numpy as np
 
 from satasim_atsn import exactmath
-from satasim_atsn.snn.exit_policies import EXACT_MARGIN, exact_softmax, max_softmax_above, softmax
+from satasim_atsn.snn.exit_policies import (
+    CL_INIT_DEFAULT,
+    EXACT_MARGIN,
+    TAU_CL_DEFAULT,
+    AtsnPolicy,
+    exact_softmax,
+    softmax,
+)
 from satasim_atsn.workload.format import Workload
 
 
@@ -72,11 +79,15 @@ def margin_bounds(workload: Workload) -> np.ndarray:
     return bounds
 
 
-def confidence_ceiling(workload: Workload) -> list[dict]:
-    """Per t = 1..T: the bound on max o^t over every possible input, and the class that could reach it.
+BOUND_DECIMALS = 6
 
-    Returns rows ``{"t", "bound", "best_class"}`` with ``bound`` rounded to 9 decimals from a decimal
-    softmax (machine independent). Raises ValueError for a network without an output layer.
+
+def confidence_ceiling(workload: Workload) -> list[dict]:
+    """Per t = 1..T: ``{"t", "bound"}``, the bound on max o^t over every possible input.
+
+    ``bound`` is rounded to BOUND_DECIMALS; where the float value lies within a hair of a rounding
+    boundary, the rows that could hold the maximum are redone in decimal, so the stored digits are the
+    same on every CPU. Raises ValueError for a network without an output layer.
     """
     out = workload.layers[-1]
     if out["type"] != "output":
@@ -86,11 +97,16 @@ def confidence_ceiling(workload: Workload) -> list[dict]:
     for t, m in enumerate(margin_bounds(workload), start=1):
         logit_rows = -scale * m  # row i: class i at 0 (diagonal), the others at -scale * m_ij
         np.fill_diagonal(logit_rows, 0.0)
-        p = softmax(logit_rows)[np.arange(m.shape[0]), np.arange(m.shape[0])]
-        candidates = np.flatnonzero(p >= p.max() - EXACT_MARGIN)
-        exact = {int(i): exact_softmax(logit_rows[i])[int(i)] for i in candidates}
-        best = max(exact, key=lambda i: (exact[i], -i))
-        rows.append({"t": t, "bound": float(round(exact[best], 9)), "best_class": best})
+        own = softmax(logit_rows)[np.arange(m.shape[0]), np.arange(m.shape[0])]
+        best = float(own.max())
+        digits = best * 10**BOUND_DECIMALS
+        if abs(digits - np.floor(digits) - 0.5) > 1e-6:  # float error is ~1e-10 here: the rounding is safe
+            bound = round(best, BOUND_DECIMALS)
+        else:
+            candidates = np.flatnonzero(own >= best - EXACT_MARGIN)
+            top = max(exact_softmax(logit_rows[i])[i] for i in candidates)
+            bound = float(round(top, BOUND_DECIMALS))
+        rows.append({"t": t, "bound": bound})
     return rows
 
 
@@ -105,16 +121,21 @@ def can_clear(workload: Workload, level_per_t: list[float]) -> list[bool]:
     return verdicts
 
 
-def _own_share_above(logit_rows: np.ndarray, level: float) -> np.ndarray:
-    """softmax(row i)_i > level for each row i, decided exactly.
+def ceiling_table(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_cl: float = TAU_CL_DEFAULT) -> list[dict]:
+    """Per t: ``{"t", "bound", "cl_t", "can_clear_cl_t"}``, the ceiling against the ATSN rule's CL_t (eq. 15)."""
+    policy = AtsnPolicy(cl_init, tau_cl)
+    levels = [policy.confidence(t) for t in range(1, workload.timesteps + 1)]
+    rows = confidence_ceiling(workload)
+    for row, level, clears in zip(rows, levels, can_clear(workload, levels), strict=True):
+        row.update(cl_t=round(level, 9), can_clear_cl_t=clears)
+    return rows
 
-    Where class i's own 0 is its row's largest logit this is the exit rules' max-softmax test (float
-    filter, decimal fallback); elsewhere some class always beats i, and its share is taken in decimal.
-    """
-    own_is_top = logit_rows.max(axis=1) <= 0.0
-    out = np.zeros(logit_rows.shape[0], dtype=bool)
-    if own_is_top.any():
-        out[own_is_top] = max_softmax_above(logit_rows[own_is_top], level)
-    for i in np.flatnonzero(~own_is_top):
+
+def _own_share_above(logit_rows: np.ndarray, level: float) -> np.ndarray:
+    """softmax(row i)_i > level for each row i, decided exactly (float filter, decimal fallback near the level)."""
+    n = logit_rows.shape[0]
+    own = softmax(logit_rows)[np.arange(n), np.arange(n)]
+    out = own > level
+    for i in np.flatnonzero(np.abs(own - level) <= EXACT_MARGIN):
         out[i] = exact_softmax(logit_rows[i])[i] > exactmath.dec(level)
     return out

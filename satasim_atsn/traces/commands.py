@@ -14,6 +14,8 @@ import numpy as np
 
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.snn.confidence_bound import ceiling_table
+from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT
 from satasim_atsn.traces.statistical import (
     DRAW_ORDER_FIRST,
     build_from_spec,
@@ -65,7 +67,23 @@ def workload_summary(workload: Workload) -> dict:
         summary["seed"] = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
         if "input_bit_density" in meta:
             summary["input_bit_density"] = [float(d) for d in meta["input_bit_density"]]
+    elif workload.has_output:
+        summary["confidence_ceiling"] = _ceiling_rows(workload)
     return summary
+
+
+# info computes the ceiling only while C * C * K stays small (seconds); `satasim evaluate` always does
+CEILING_INFO_LIMIT = 500_000_000
+
+
+def _ceiling_rows(workload: Workload) -> list[dict] | None:
+    """The output layer's confidence ceiling per t against the workload's default CL_t (None if too big)."""
+    classes, inputs = workload.weights(workload.layers[-1]["name"]).shape
+    if classes * classes * inputs > CEILING_INFO_LIMIT:
+        return None
+    defaults = workload.meta.get("exit_policy", {})
+    return ceiling_table(workload, float(defaults.get("cl_init", CL_INIT_DEFAULT)),
+                         float(defaults.get("tau_cl", TAU_CL_DEFAULT)))
 
 
 def _print_summary(s: dict) -> None:
@@ -109,6 +127,17 @@ def _print_summary(s: dict) -> None:
         if "input_bit_density" in s:
             echo("  input bit-plane densities (bit 0..7): " + " ".join(f"{d:.3f}" for d in s["input_bit_density"]))
         echo(f"  seed {s['seed']}")
+    if "confidence_ceiling" in s:
+        echo("")
+        rows = s["confidence_ceiling"]
+        if rows is None:
+            echo("  confidence ceiling: not computed here (a large output layer); satasim evaluate computes it")
+        else:
+            def shown(r: dict) -> str:  # t = T always stops: only earlier steps can be out of reach
+                blocked = not r["can_clear_cl_t"] and r["t"] < len(rows)
+                return f"t={r['t']} {r['bound']:.6f}" + (f" < CL_t {r['cl_t']}: no exit" if blocked else "")
+
+            echo("  highest max o^t any input can reach (output weights, eq. 8): " + "  ".join(map(shown, rows)))
     prov = s["provenance"] or {}
     if prov:
         echo("")

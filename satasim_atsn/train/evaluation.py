@@ -15,7 +15,7 @@ import numpy as np
 
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.complexity import complexity, synaptic_ops_per_image
-from satasim_atsn.snn.confidence_bound import can_clear, confidence_ceiling
+from satasim_atsn.snn.confidence_bound import ceiling_table
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
     TAU_CL_DEFAULT,
@@ -102,17 +102,6 @@ def confidence_profile(logits: np.ndarray, labels: np.ndarray | None, output_mod
     return rows
 
 
-def ceiling_table(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_cl: float = TAU_CL_DEFAULT) -> list[dict]:
-    """Per t: the bound on max o^t over every input (snn/confidence_bound.py) and whether it can clear CL_t."""
-    policy = AtsnPolicy(cl_init, tau_cl)
-    levels = [policy.confidence(t) for t in range(1, workload.timesteps + 1)]
-    rows = confidence_ceiling(workload)
-    for row, level, clears in zip(rows, levels, can_clear(workload, levels), strict=True):
-        row["cl_t"] = round(level, 9)
-        row["can_clear_cl_t"] = clears
-    return rows
-
-
 def float_logits(net: Network, x: np.ndarray, normalise, batch_size: int = 256) -> np.ndarray:
     """The float network's exit logits [N, T, C] (eval mode) for raw inputs ``x``."""
     chunks = []
@@ -194,9 +183,12 @@ def format_table(table: dict, title: str = "") -> str:
         lines.append(_profile_line(profile))
     ceiling = table.get("confidence_ceiling")
     if ceiling:
-        lines.append("max o^t any input can reach (bound from the output weights, eq. 8): " + "  ".join(
-            f"t={row['t']} {row['bound']:.6f}"
-            + ("" if row["can_clear_cl_t"] else f" (cannot clear CL_t = {row['cl_t']})") for row in ceiling))
+        def shown(row: dict) -> str:  # t = T always stops: only earlier steps can be out of reach
+            blocked = not row["can_clear_cl_t"] and row["t"] < len(ceiling)
+            return f"t={row['t']} {row['bound']:.6f}" + (f" (cannot clear CL_t = {row['cl_t']})" if blocked else "")
+
+        lines.append("max o^t any input can reach (bound from the output weights, eq. 8): "
+                     + "  ".join(map(shown, ceiling)))
     return "\n".join(lines)
 
 
