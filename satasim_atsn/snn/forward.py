@@ -61,7 +61,8 @@ class ForwardResult:
 
     ``out_membrane`` and ``logits`` hold the output layer per timestep; rows after an image's
     exit repeat its exit value. ``sops`` holds each layer's synaptic operations per timestep
-    (summed over images), ``sops_per_image`` [N, T] every image's (eq. 19's terms).
+    (summed over images), ``sops_per_image`` [N, T] every image's (eq. 19's terms) and
+    ``first_layer_sops_per_image`` [N, T] the first weighted layer's share of them.
     ``spikes`` (when recorded) maps each layer whose output is a
     spike map to a bool array [N, T, *shape], zero after the image's exit.
     """
@@ -75,6 +76,7 @@ class ForwardResult:
     spike_counts: dict[str, np.ndarray] = field(default_factory=dict)
     sops: dict[str, np.ndarray] = field(default_factory=dict)
     sops_per_image: np.ndarray | None = None
+    first_layer_sops_per_image: np.ndarray | None = None
     neurons: dict[str, int] = field(default_factory=dict)
     spikes: dict[str, np.ndarray] | None = None
     policy: dict = field(default_factory=dict)
@@ -433,6 +435,7 @@ def run_forward(
         spike_counts=tally.spike_counts,
         sops=tally.sops,
         sops_per_image=tally.sops_image,
+        first_layer_sops_per_image=tally.first_sops_image,
         neurons={ly["name"]: int(np.prod(ly["out_shape"])) for ly in net.layers},
         spikes=tally.spikes_rec,
         policy=policy.describe(),
@@ -448,6 +451,7 @@ class _ForwardTally:
     spike_counts: dict[str, np.ndarray]  # layer -> [T]
     sops: dict[str, np.ndarray]  # layer -> [T]
     sops_image: np.ndarray  # [N, T]
+    first_sops_image: np.ndarray  # [N, T], the first weighted layer's part of sops_image
     spikes_rec: dict[str, np.ndarray] | None  # layer -> [N, T, *shape] bool, when recorded
 
     @classmethod
@@ -470,6 +474,7 @@ class _ForwardTally:
                 if ly["type"] in ("conv", "linear", "output", "add")
             },
             sops_image=np.zeros((n_total, T), dtype=np.int64),
+            first_sops_image=np.zeros((n_total, T), dtype=np.int64),
             spikes_rec=spikes_rec,
         )
 
@@ -479,6 +484,7 @@ def _forward_batch(net: QuantisedNetwork, policy: ExitPolicy, x: np.ndarray, lo:
     """Images lo..hi-1 through the timesteps, each leaving the batch at the step its policy exits."""
     T = net.T
     sops, sops_image = tally.sops, tally.sops_image
+    first_weighted = next(iter(sops), None)  # complexity.py's "first layer": the first key of ``sops``
     xb = x[lo:hi]
     active = np.arange(lo, hi)
     state = net.init_state(hi - lo)
@@ -487,6 +493,7 @@ def _forward_batch(net: QuantisedNetwork, policy: ExitPolicy, x: np.ndarray, lo:
         first_current, first_sops = net.first_layer_current(xb)
         sops[net.layers[0]["name"]][0] += int(first_sops.sum())
         sops_image[lo:hi, 0] += first_sops
+        tally.first_sops_image[lo:hi, 0] += first_sops
     for t in range(1, T + 1):
         frame = xb if net.direct else xb[:, t - 1]
         outputs, counts, ops = net.step(state, frame, first_current, t)
@@ -495,6 +502,8 @@ def _forward_batch(net: QuantisedNetwork, policy: ExitPolicy, x: np.ndarray, lo:
         for name, value in ops.items():
             sops[name][t - 1] += int(value.sum())
             sops_image[active, t - 1] += value
+            if name == first_weighted:
+                tally.first_sops_image[active, t - 1] += value
         membrane = net.output_values(state, outputs)
         tally.out_membrane[active, t - 1] = membrane
         if tally.spikes_rec is not None:

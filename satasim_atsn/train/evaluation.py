@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.snn.complexity import complexity, synaptic_ops_per_image
 from satasim_atsn.snn.confidence_bound import ceiling_table
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
@@ -111,9 +110,52 @@ def float_logits(net: Network, x: np.ndarray, normalise, batch_size: int = 256) 
     return np.concatenate(chunks, axis=0)
 
 
+def _ops_until_exit(per_image: np.ndarray, exit_t: np.ndarray) -> int:
+    """Sum of per-image, per-timestep counts [N, T] over the timesteps each image ran (t <= exit_t)."""
+    steps = np.arange(1, per_image.shape[1] + 1)[None, :]
+    return int(per_image[steps <= exit_t[:, None]].sum())
+
+
+def _policy_entry(full, exit_t: np.ndarray, labels: np.ndarray | None, mode: str) -> dict:
+    """What a run stopping each image at ``exit_t`` gives, taken from the full-T run ``full``.
+
+    Images do not interact, so an image's outputs and synaptic operations up to its exit are those
+    of the full run; predictions read only t <= exit. The ratios are formed as ``snn/complexity.py``
+    forms them (per image, then divided), so the numbers are those of a separate early-exit forward.
+    """
+    n = max(full.num_images, 1)
+    total_full = int(full.sops_per_image.sum())
+    first_full = int(full.first_layer_sops_per_image.sum())
+    total = _ops_until_exit(full.sops_per_image, exit_t)
+    first = _ops_until_exit(full.first_layer_sops_per_image, exit_t)
+
+    def ratio(ops: int, base_ops: int) -> float:
+        return (ops / n) / (base_ops / n) if base_ops else float("nan")
+
+    pred = predictions(full.logits, exit_t, mode)
+    pred_hw = hardware_predictions(full.out_membrane, exit_t, mode, "membrane_sum")
+    entry = {"avg_timestep": _r(exit_t.mean()), "complexity": _r(ratio(total, total_full)),
+             "complexity_spiking_layers": _r(ratio(total - first, total_full - first_full)),
+             "sops_per_image": _r(total / n)}
+    if labels is not None:
+        entry["accuracy"] = _r((pred == labels).mean())
+        entry["accuracy_hw_pred"] = _r((pred_hw == labels).mean())
+    entry["hw_pred_differs"] = _r((pred_hw != pred).mean())
+    # the alternative rule, argmax of the membrane at the exit step alone (exit_unit.prediction: membrane)
+    alone = hardware_predictions(full.out_membrane, exit_t, mode, "membrane")
+    entry["hw_pred_membrane_differs"] = _r((alone != pred).mean())
+    if labels is not None:
+        entry["accuracy_hw_pred_membrane"] = _r((alone == labels).mean())
+    return entry
+
+
 def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_cl: float = TAU_CL_DEFAULT,
                       theta: float = THETA_DEFAULT, batch_size: int = 256) -> dict:
-    """Run the integer forward under every policy; accuracies, avg timesteps, LUT agreement and complexity E."""
+    """One full-T integer forward, then every policy after the fact: accuracies, avg timesteps, LUT agreement, E.
+
+    Each policy's exits are decided on the full run's outputs (``ExitPolicy.exit_steps``), which are
+    the outputs an early-exit forward sees (tests/test_evaluation.py checks this against one).
+    """
     labels = workload.labels()
     if not workload.has_output:
         raise WorkloadError.at(workload.source, f"layers ({workload.layers[-1]['name']})", "ends in a spiking layer "
@@ -122,31 +164,21 @@ def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_
     mode = workload.layers[-1]["output_mode"]
     policies = {"fixed": FixedPolicy(), "atsn": AtsnPolicy(cl_init, tau_cl), "atsn_hw": AtsnPolicy(
         cl_init, tau_cl, hardware=True), "dtsnn": DtsnnPolicy(theta)}
-    runs = {key: run_forward(workload, policy=policy, batch_size=batch_size) for key, policy in policies.items()}
-    full = runs["fixed"]
+    full = run_forward(workload, batch_size=batch_size)
+    if labels is not None:
+        labels = labels[: full.num_images]
+    exits = {key: policy.exit_steps(full.logits, full.out_membrane, full.scale_per_t)
+             for key, policy in policies.items()}
     table = policy_table(full.logits, labels, mode, cl_init, tau_cl, theta) if labels is not None else {"fixed_t": {}}
     table["images"] = int(full.num_images)
-    base_ops = synaptic_ops_per_image(full)
-    for key, res in runs.items():
-        entry = {"avg_timestep": _r(res.avg_timestep()), "complexity": _r(complexity(res, full)),
-                 "complexity_spiking_layers": _r(complexity(res, full, include_first_layer=False)),
-                 "sops_per_image": _r(synaptic_ops_per_image(res))}
-        if labels is not None:
-            entry["accuracy"] = _r(res.accuracy(labels))
-            entry["accuracy_hw_pred"] = _r((res.pred_hw == labels).mean())
-        entry["hw_pred_differs"] = _r((res.pred_hw != res.pred).mean())
-        # the alternative rule, argmax of the membrane at the exit step alone (exit_unit.prediction: membrane)
-        alone = hardware_predictions(res.out_membrane, res.exit_t, mode, "membrane")
-        entry["hw_pred_membrane_differs"] = _r((alone != res.pred).mean())
-        if labels is not None:
-            entry["accuracy_hw_pred_membrane"] = _r((alone == labels).mean())
-        table[key] = entry
-    table["atsn_hw"]["exit_agrees_with_float"] = _r((runs["atsn_hw"].exit_t == runs["atsn"].exit_t).mean())
+    for key in policies:
+        table[key] = _policy_entry(full, exits[key], labels, mode)
+    table["atsn_hw"]["exit_agrees_with_float"] = _r((exits["atsn_hw"] == exits["atsn"]).mean())
     if labels is not None:
         table["atsn_sweep"] = atsn_sweep(full.logits, labels, mode)
     table["confidence_profile"] = confidence_profile(full.logits, labels, mode, cl_init, tau_cl)
     table["confidence_ceiling"] = ceiling_table(workload, cl_init, tau_cl)
-    table["sops_per_image_fixed"] = _r(base_ops)
+    table["sops_per_image_fixed"] = _r(int(full.sops_per_image.sum()) / max(full.num_images, 1))
     table["policy_params"] = {"cl_init": cl_init, "tau_cl": tau_cl, "theta": theta}
     return table
 

@@ -1,0 +1,69 @@
+"""`evaluate_workload` takes every policy from one full-T forward: the same numbers as separate early-exit forwards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from satasim_atsn.snn.complexity import complexity, synaptic_ops_per_image
+from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy, hardware_predictions
+from satasim_atsn.snn.forward import run_forward
+from satasim_atsn.train.evaluation import evaluate_workload
+from satasim_atsn.workload.synthetic import random_workload
+
+
+def _separate_run_entry(workload, policy, full, labels) -> dict:
+    """The entry as the earlier evaluate computed it: an early-exit forward of its own per policy."""
+    res = run_forward(workload, policy=policy)
+    mode = workload.layers[-1]["output_mode"]
+    alone = hardware_predictions(res.out_membrane, res.exit_t, mode, "membrane")
+    return {
+        "exit_t": res.exit_t,
+        "avg_timestep": round(res.avg_timestep(), 6),
+        "complexity": round(complexity(res, full), 6),
+        "complexity_spiking_layers": round(complexity(res, full, include_first_layer=False), 6),
+        "sops_per_image": round(synaptic_ops_per_image(res), 6),
+        "accuracy": round(res.accuracy(labels), 6),
+        "accuracy_hw_pred": round(float((res.pred_hw == labels).mean()), 6),
+        "hw_pred_differs": round(float((res.pred_hw != res.pred).mean()), 6),
+        "hw_pred_membrane_differs": round(float((alone != res.pred).mean()), 6),
+        "accuracy_hw_pred_membrane": round(float((alone == labels).mean()), 6),
+    }
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_after_the_fact_policies_equal_separate_early_exit_forwards(seed):
+    # low thresholds so that images really leave early and the per-image bookkeeping matters
+    wl = random_workload(seed, images=12, timesteps=4)
+    cl, tau, theta = 0.6, 0.9, 0.5
+    table = evaluate_workload(wl, cl_init=cl, tau_cl=tau, theta=theta, batch_size=5)
+    labels = wl.labels()
+    full = run_forward(wl)
+    policies = {"fixed": FixedPolicy(), "atsn": AtsnPolicy(cl, tau), "atsn_hw": AtsnPolicy(cl, tau, hardware=True),
+                "dtsnn": DtsnnPolicy(theta)}
+    exits = {}
+    for key, policy in policies.items():
+        expected = _separate_run_entry(wl, policy, full, labels)
+        exits[key] = expected.pop("exit_t")
+        got = {k: v for k, v in table[key].items() if k != "exit_agrees_with_float"}
+        assert got == expected, key
+    assert table["atsn_hw"]["exit_agrees_with_float"] == round(float((exits["atsn_hw"] == exits["atsn"]).mean()), 6)
+    assert table["sops_per_image_fixed"] == round(synaptic_ops_per_image(full), 6)
+
+
+def test_some_random_workloads_exit_early_so_the_comparison_is_not_vacuous():
+    early = 0
+    for seed in range(10):
+        wl = random_workload(seed, images=12, timesteps=4)
+        early += int((run_forward(wl, policy=AtsnPolicy(0.6, 0.9)).exit_t < 4).sum())
+    assert early > 20
+
+
+def test_first_layer_share_of_the_operations_is_recorded():
+    for seed in range(6):
+        wl = random_workload(seed, images=4)
+        res = run_forward(wl)
+        first = next(iter(res.sops))
+        assert res.first_layer_sops_per_image.sum() == res.sops[first].sum()
+        assert (res.first_layer_sops_per_image <= res.sops_per_image).all()
+        assert np.array_equal(res.sops_per_image.sum(axis=0), sum(res.sops.values()))
