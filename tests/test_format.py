@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.workload.format import _npz_bytes, read_workload, validate, write_workload
+from satasim_atsn.snn.forward import run_forward
+from satasim_atsn.workload.format import Workload, _npz_bytes, read_workload, validate, write_workload
 from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -411,3 +412,33 @@ def test_any_single_corrupted_byte_gives_a_workload_error(tmp_path, trained):
             assert value.dtype == original.arrays[key].dtype and np.array_equal(value, original.arrays[key])
         accepted.append(offset)
     assert len(accepted) <= len(harmless) and len(accepted) < len(data) // 100
+
+
+def _direct_reader_workload(first: dict, encoding: str):
+    """A flatten -> spiking linear -> output network whose first layer is ``first`` (reading the input)."""
+    base = random_workload(0, images=2, timesteps=2, encoding=encoding, output_mode="membrane")
+    meta = copy.deepcopy(base.meta)
+    rng = np.random.default_rng(0)
+    classes, k = base.num_classes, int(np.prod(base.input_shape))
+    arrays = {key: v for key, v in base.arrays.items() if not key.startswith(("w/", "b/", "vth/"))}
+    meta["layers"] = [first, {"name": "fc", "type": "linear", "inputs": [first["name"]], "out_features": 8,
+                              "spiking": True},
+                      {"name": "out", "type": "output", "inputs": ["fc"], "out_features": classes,
+                       "output_mode": "membrane", "logit_scale": 0.01}]
+    arrays["w/fc"] = rng.integers(-50, 50, (8, k)).astype(np.int8)
+    arrays["b/fc"] = np.zeros(8, np.int32)
+    arrays["vth/fc"] = np.full(8, 3, np.int32)
+    arrays["w/out"] = rng.integers(-50, 50, (classes, 8)).astype(np.int8)
+    arrays["b/out"] = np.zeros(classes, np.int32)
+    return Workload(meta=meta, arrays=arrays, source="w.npz")
+
+
+def test_direct_images_are_read_only_by_a_weighted_first_layer(tmp_path):
+    # a flatten on the pixels once crashed the forward with KeyError; now a one-line error names the layer
+    bad = _direct_reader_workload({"name": "flat", "type": "flatten", "inputs": ["input"]}, "direct")
+    with pytest.raises(WorkloadError, match=r"meta.layers\[0\].inputs: flatten layer 'flat' reads the direct"):
+        validate(bad)
+    # the same network on spike frames is fine: the frames are spikes
+    frames = _direct_reader_workload({"name": "flat", "type": "flatten", "inputs": ["input"]}, "spike_frames")
+    validate(frames)
+    assert run_forward(frames).logits.shape[:2] == (2, 2)

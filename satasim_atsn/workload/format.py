@@ -264,6 +264,27 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
         shapes[name] = out_shape
         seen_spiking[name] = layer["type"] != "conv" and layer["type"] != "linear" or is_spiking(layer)
     _check_last_layer(where, layers, num_classes)
+    _check_direct_input(where, meta, layers)
+
+
+DIRECT_READERS = ("conv", "linear", "output")
+
+
+def _check_direct_input(where: str, meta: dict, layers: list[dict]) -> None:
+    """Direct-encoded images (uint8 pixels) are read once, bit-serially, by the first layer, a weighted one."""
+    if meta.get("input_encoding") != "direct":
+        return
+    readers = [i for i, layer in enumerate(layers) if "input" in layer["inputs"]]
+    for i in readers:
+        layer = layers[i]
+        if i != 0 or layer["type"] not in DIRECT_READERS:
+            raise _fail(
+                where,
+                f"meta.layers[{i}].inputs",
+                f"{layer['type']} layer {layer['name']!r} reads the direct-encoded image; with input_encoding "
+                "'direct' only the first layer, a weighted one, reads the pixels (once, bit-serially)",
+                "put a conv layer first (direct images are [C, H, W]), or encode the inputs as spike frames",
+            )
 
 
 def has_output_layer(layers: list[dict]) -> bool:
