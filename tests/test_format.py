@@ -414,15 +414,15 @@ def test_any_single_corrupted_byte_gives_a_workload_error(tmp_path, trained):
     assert len(accepted) <= len(harmless) and len(accepted) < len(data) // 100
 
 
-def _direct_reader_workload(first: dict, encoding: str):
-    """A flatten -> spiking linear -> output network whose first layer is ``first`` (reading the input)."""
+def _direct_reader_workload(leading: list[dict], encoding: str, fan_in: int | None = None):
+    """``leading`` layers (the first reads the input), then a spiking linear of 8 and an output layer."""
     base = random_workload(0, images=2, timesteps=2, encoding=encoding, output_mode="membrane")
     meta = copy.deepcopy(base.meta)
     rng = np.random.default_rng(0)
-    classes, k = base.num_classes, int(np.prod(base.input_shape))
+    classes, k = base.num_classes, fan_in or int(np.prod(base.input_shape))
     arrays = {key: v for key, v in base.arrays.items() if not key.startswith(("w/", "b/", "vth/"))}
-    meta["layers"] = [first, {"name": "fc", "type": "linear", "inputs": [first["name"]], "out_features": 8,
-                              "spiking": True},
+    meta["layers"] = [*leading, {"name": "fc", "type": "linear", "inputs": [leading[-1]["name"]], "out_features": 8,
+                                 "spiking": True},
                       {"name": "out", "type": "output", "inputs": ["fc"], "out_features": classes,
                        "output_mode": "membrane", "logit_scale": 0.01}]
     arrays["w/fc"] = rng.integers(-50, 50, (8, k)).astype(np.int8)
@@ -433,12 +433,42 @@ def _direct_reader_workload(first: dict, encoding: str):
     return Workload(meta=meta, arrays=arrays, source="w.npz")
 
 
-def test_direct_images_are_read_only_by_a_weighted_first_layer(tmp_path):
-    # a flatten on the pixels once crashed the forward with KeyError; now a one-line error names the layer
-    bad = _direct_reader_workload({"name": "flat", "type": "flatten", "inputs": ["input"]}, "direct")
-    with pytest.raises(WorkloadError, match=r"meta.layers\[0\].inputs: flatten layer 'flat' reads the direct"):
+FLAT = {"name": "flat", "type": "flatten", "inputs": ["input"]}
+POOL_FLAT = [{"name": "pool", "type": "maxpool", "kernel": 2, "stride": 2, "inputs": ["input"]},
+             {"name": "flat", "type": "flatten", "inputs": ["pool"]}]
+
+
+def test_direct_images_are_read_only_by_a_weighted_first_layer():
+    # a pool on the pixels passed the check and then crashed the forward; now a one-line error names it
+    bad = _direct_reader_workload(POOL_FLAT, "direct", fan_in=2 * 3 * 3)
+    with pytest.raises(WorkloadError, match=r"meta.layers\[0\].inputs: maxpool layer 'pool' reads the direct"):
         validate(bad)
     # the same network on spike frames is fine: the frames are spikes
-    frames = _direct_reader_workload({"name": "flat", "type": "flatten", "inputs": ["input"]}, "spike_frames")
+    frames = _direct_reader_workload(POOL_FLAT, "spike_frames", fan_in=2 * 3 * 3)
     validate(frames)
     assert run_forward(frames).logits.shape[:2] == (2, 2)
+
+
+def test_a_flatten_of_direct_pixels_feeds_the_first_linear_once():
+    # an MLP on [C, H, W] images: the linear behind the flatten reads the pixels, (W.x + b) >> input_shift,
+    # once per image; the forward, the exact synaptic-op count and a simulation all accept it
+    from satasim_atsn.hw import engine
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.snn.neurons import lif_step, output_step
+
+    wl = _direct_reader_workload([FLAT], "direct")
+    validate(wl)
+    res = run_forward(wl)
+    x = wl.inputs(0, None).reshape(2, -1).astype(np.int64)
+    current = (x @ wl.weights("fc").astype(np.int64).T + wl.bias("fc").astype(np.int64)) >> wl.input_shift
+    u, out = np.zeros_like(current), np.zeros((2, wl.num_classes), dtype=np.int64)
+    for t in range(wl.timesteps):
+        spikes, u = lif_step(u, current, wl.vth("fc").astype(np.int64), wl.decay_shifts, wl.vmem_bits)
+        cur_out = spikes.astype(np.int64) @ wl.weights("out").astype(np.int64).T + wl.bias("out")
+        out = output_step(out, cur_out, wl.decay_shifts, 32)
+        assert np.array_equal(res.out_membrane[:, t], out)
+    bits = np.array([[bin(int(v)).count("1") for v in row] for row in x])
+    assert np.array_equal(res.first_layer_sops_per_image[:, 0], bits.sum(axis=1) * 8)
+    assert (res.first_layer_sops_per_image[:, 1:] == 0).all()
+    result = engine.simulate(load_arch(ROOT / "archs" / "conventional16x16.yaml"), wl, 2)
+    assert result.counters()["total_cycles"] > 0

@@ -12,7 +12,8 @@ floored shift-add decay (factor tau = sum 2^-s over the shifts), keeps every mar
 
     m_ij(1) = M_ij,   m_ij(t) = tau * m_ij(t-1) + len(shifts) + M_ij
 
-(each floored shift loses less than one unit; saturation only shrinks margins). An accumulate
+(each floored shift loses less than one unit; saturation only shrinks margins). An output layer
+reading a direct-encoded image takes (W.x + b) >> input_shift, so its M_ij becomes M_ij / 2^shift + 1. An accumulate
 output (eq. 5) averages its running sum, so its logit margins stay below M_ij at every t. Then
 
     max o_i^t <= 1 / (1 + sum_{j != i} exp(-scale * m_ij(t))),
@@ -66,6 +67,9 @@ def margin_bounds(workload: Workload) -> np.ndarray:
     """m [T, C, C]: upper bounds of the logit margins u_i - u_j at t = 1..T, in integer units (float64)."""
     out = workload.layers[-1]
     single = single_step_margins(workload).astype(np.float64)
+    if out["inputs"][0] == "input" and workload.input_encoding == "direct":
+        # an output layer on the image itself gets (W.x + b) >> input_shift, floored: at most one unit more
+        single = single / 2.0 ** workload.input_shift + 1.0
     T = workload.timesteps
     bounds = np.empty((T, *single.shape))
     if out["output_mode"] == "accumulate":

@@ -178,6 +178,10 @@ class QuantisedNetwork:
         self.out_bits = int(workload.meta["quant"].get("output_vmem_bits", 32))
         self.input_shift = workload.input_shift
         self.direct = workload.input_encoding == "direct"
+        # the layer that reads a direct image's pixels (bit-serially, once): the first weighted layer,
+        # at index 0 or behind a flatten of the image (workload/format.py checks that nothing else does)
+        self.first_weighted = next(i for i, ly in enumerate(workload.layers)
+                                   if ly["type"] in ("conv", "linear", "output"))
         self.w = {
             ly["name"]: workload.weights(ly["name"]) for ly in self.layers if ly["type"] in ("conv", "linear", "output")
         }
@@ -210,7 +214,8 @@ class QuantisedNetwork:
                                                                dtype=dtype)
                 # event-driven operand [k, k, Cin, Cout] for 0/1 spike inputs, when int32 sums stay exact
                 wmax = int(np.abs(w.astype(np.int64)).max(initial=0))
-                if ly is self.layers[0] and self.direct and k * k * cin * 255 * wmax < EXACT_INT32_LIMIT:
+                first = ly is self.layers[self.first_weighted]
+                if first and self.direct and k * k * cin * 255 * wmax < EXACT_INT32_LIMIT:
                     self.w_pixel = np.ascontiguousarray(w.transpose(2, 3, 1, 0), dtype=np.int32)
                 if k * k * cin * wmax < EXACT_INT32_LIMIT and wmax < 2**15:
                     if ly["stride"] == 1 and ly["padding"] < k:  # scatter form: [Cin, ky, kx reversed * Cout]
@@ -247,7 +252,7 @@ class QuantisedNetwork:
         set bit of each pixel in a receptive field, per output channel (docs/microarchitecture.md
         section 5), not the pixel values.
         """
-        layer = self.layers[0]
+        layer = self.layers[self.first_weighted]
         bits = POPCOUNT[x]
         if layer["type"] == "conv" and self.w_pixel is not None and x.dtype == np.uint8:
             sops = conv_sops(np.moveaxis(bits, 1, 3), layer["out_channels"], layer["kernel"], layer["stride"],
@@ -318,12 +323,13 @@ class QuantisedNetwork:
         for index, ly in enumerate(self.layers):
             name, kind = ly["name"], ly["type"]
             src = outputs[ly["inputs"][0]]
-            if index == 0 and self.direct and kind == "conv" and is_spiking(ly) and first_current is not None:
+            reads_pixels = self.direct and index == self.first_weighted
+            if reads_pixels and kind == "conv" and is_spiking(ly) and first_current is not None:
                 # its current is computed once and its synaptic ops charged once, by the caller
                 outputs[name], counts[name] = self._first_lif(state, name, first_current)
                 sops[name] = np.zeros(n, dtype=np.int64)
                 continue
-            if index == 0 and self.direct:
+            if reads_pixels:
                 current = first_current  # its synaptic ops are charged once, by the caller
                 sops[name] = np.zeros(n, dtype=np.int64)
             elif kind == "conv" and is_spiking(ly) and name in self.w_spike and _binary(src, ly["inputs"][0]):
@@ -491,7 +497,7 @@ def _forward_batch(net: QuantisedNetwork, policy: ExitPolicy, x: np.ndarray, lo:
     first_current = None
     if net.direct:
         first_current, first_sops = net.first_layer_current(xb)
-        sops[net.layers[0]["name"]][0] += int(first_sops.sum())
+        sops[net.layers[net.first_weighted]["name"]][0] += int(first_sops.sum())
         sops_image[lo:hi, 0] += first_sops
         tally.first_sops_image[lo:hi, 0] += first_sops
     for t in range(1, T + 1):

@@ -271,20 +271,32 @@ DIRECT_READERS = ("conv", "linear", "output")
 
 
 def _check_direct_input(where: str, meta: dict, layers: list[dict]) -> None:
-    """Direct-encoded images (uint8 pixels) are read once, bit-serially, by the first layer, a weighted one."""
+    """Direct-encoded images (uint8 pixels) are read once, bit-serially, by the first weighted layer.
+
+    It is the first layer, or comes right after a flatten of the image (an MLP on [C, H, W] images);
+    no other layer may read the pixels (the forward and hw/mapping.py model exactly these two cases).
+    """
     if meta.get("input_encoding") != "direct":
         return
     readers = [i for i, layer in enumerate(layers) if "input" in layer["inputs"]]
-    for i in readers:
-        layer = layers[i]
-        if i != 0 or layer["type"] not in DIRECT_READERS:
-            raise _fail(
-                where,
-                f"meta.layers[{i}].inputs",
-                f"{layer['type']} layer {layer['name']!r} reads the direct-encoded image; with input_encoding "
-                "'direct' only the first layer, a weighted one, reads the pixels (once, bit-serially)",
-                "put a conv layer first (direct images are [C, H, W]), or encode the inputs as spike frames",
-            )
+    through_flatten = layers[0]["type"] == "flatten" and readers == [0]
+    if through_flatten:  # who reads the flattened image
+        readers += [i for i, layer in enumerate(layers) if layers[0]["name"] in layer["inputs"]]
+    allowed = [0, 1] if through_flatten else [0]
+    bad = [i for i in readers if not ((i == allowed[-1] and layers[i]["type"] in DIRECT_READERS)
+                                      or (through_flatten and i == 0))]
+    if not bad and readers != allowed:
+        bad = readers[-1:]  # a flatten of the image that no weighted layer reads
+    if bad:
+        layer = layers[bad[0]]
+        raise _fail(
+            where,
+            f"meta.layers[{bad[0]}].inputs",
+            f"{layer['type']} layer {layer['name']!r} reads the direct-encoded image; with input_encoding "
+            "'direct' the pixels go (once, bit-serially) to the first weighted layer only, first in the "
+            "list or right after one flatten of the image",
+            "put a conv first (or a flatten then a linear), or encode the inputs as spike frames",
+        )
 
 
 def has_output_layer(layers: list[dict]) -> bool:
