@@ -130,3 +130,34 @@ def test_a_bound_on_a_rounding_boundary_is_rounded_in_decimal(monkeypatch):
     assert cb.confidence_ceiling(wl)[0]["bound"] == 0.5
     monkeypatch.setattr(cb, "BOUND_DECIMALS", 0)
     assert cb.confidence_ceiling(wl)[0]["bound"] == 0.0
+
+
+def test_an_output_layer_on_direct_pixels_is_bounded_with_the_input_shift():
+    # logistic regression on [C, H, W] images: flatten -> output; current (W.x + b) >> input_shift, once
+    import copy
+
+    from satasim_atsn.workload.format import Workload, validate
+
+    base = random_workload(0, images=6, timesteps=2, encoding="direct", output_mode="membrane", num_classes=3)
+    meta = copy.deepcopy(base.meta)
+    k = int(np.prod(base.input_shape))
+    meta["layers"] = [{"name": "flat", "type": "flatten", "inputs": ["input"]},
+                      {"name": "out", "type": "output", "inputs": ["flat"], "out_features": 3,
+                       "output_mode": "membrane", "logit_scale": 0.05}]
+    arrays = {key: v for key, v in base.arrays.items() if not key.startswith(("w/", "b/", "vth/"))}
+    rng = np.random.default_rng(1)
+    arrays["w/out"] = rng.integers(-20, 20, (3, k)).astype(np.int8)
+    arrays["b/out"] = rng.integers(-100, 100, 3).astype(np.int32)
+    wl = Workload(meta=meta, arrays=arrays, source="lr.npz")
+    validate(wl)
+    assert output_input_ceiling(wl) == 255
+    margins = single_step_margins(wl)
+    bounds = margin_bounds(wl)
+    assert np.allclose(bounds[0], margins / 2.0 ** wl.input_shift + 1.0)
+    res = run_forward(wl)
+    u = res.out_membrane.astype(np.int64)
+    for t in range(2):
+        diff = u[:, t, :, None] - u[:, t, None, :]  # [n, i, j]
+        assert (diff <= bounds[t][None]).all()
+    top = softmax(res.logits).max(axis=-1)
+    assert (top <= np.array([row["bound"] for row in confidence_ceiling(wl)]) + 5e-7).all()

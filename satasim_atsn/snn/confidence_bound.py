@@ -39,12 +39,21 @@ from satasim_atsn.snn.exit_policies import (
 from satasim_atsn.workload.format import Workload
 
 
+def reads_pixels(workload: Workload) -> bool:
+    """True when the output layer itself reads a direct-encoded image (directly or through a flatten)."""
+    name = workload.layers[-1]["inputs"][0]
+    while name != "input" and workload.layer(name)["type"] == "flatten":
+        name = workload.layer(name)["inputs"][0]
+    return name == "input" and workload.input_encoding == "direct"
+
+
 def output_input_ceiling(workload: Workload) -> int:
-    """The largest value one input of the output layer can take: 1 for spikes, the window of an average pool."""
-    out = workload.layers[-1]
-    src_name = out["inputs"][0]
+    """The largest value one input of the output layer can take: 1 for spikes, 255 for pixels, a sum-pool's window."""
+    if reads_pixels(workload):
+        return 255
+    src_name = workload.layers[-1]["inputs"][0]
     if src_name == "input":
-        return 255 if workload.input_encoding == "direct" else 1
+        return 1  # spike frames
     src = workload.layer(src_name)
     return int(np.prod(src["in_shape"][1:])) if src["type"] == "avgpool" else 1
 
@@ -67,7 +76,7 @@ def margin_bounds(workload: Workload) -> np.ndarray:
     """m [T, C, C]: upper bounds of the logit margins u_i - u_j at t = 1..T, in integer units (float64)."""
     out = workload.layers[-1]
     single = single_step_margins(workload).astype(np.float64)
-    if out["inputs"][0] == "input" and workload.input_encoding == "direct":
+    if reads_pixels(workload):
         # an output layer on the image itself gets (W.x + b) >> input_shift, floored: at most one unit more
         single = single / 2.0 ** workload.input_shift + 1.0
     T = workload.timesteps
