@@ -13,14 +13,16 @@ floored shift-add decay (factor tau = sum 2^-s over the shifts), keeps every mar
     m_ij(1) = M_ij,   m_ij(t) = tau * m_ij(t-1) + len(shifts) + M_ij
 
 (each floored shift loses less than one unit; saturation only shrinks margins). An output layer
-reading a direct-encoded image takes (W.x + b) >> input_shift, so its M_ij becomes M_ij / 2^shift + 1. An accumulate
-output (eq. 5) averages its running sum, so its logit margins stay below M_ij at every t. Then
+reading a direct-encoded image (X = 255) takes (W.x + b) >> input_shift, so its M_ij becomes
+M_ij / 2^shift + 1. An accumulate output (eq. 5) averages its running sum, so its logit margins stay
+below M_ij at every t. Then
 
     max o_i^t <= 1 / (1 + sum_{j != i} exp(-scale * m_ij(t))),
 
-the softmax of the row (0 at i, -scale * m_ij elsewhere). The bound is exact arithmetic on the
-integer weights; the decision bound > CL_t reuses the exit rules' exact comparison, and the value
-kept is computed in decimal, so both are the same on every CPU.
+the softmax of the row (0 at i, -scale * m_ij elsewhere). The margins are exact arithmetic on the
+integer weights; the decision bound > CL_t is taken like the exit rules' (float filter, decimal
+fallback near the level), and the value kept is rounded to 6 decimals, redone in decimal on a
+rounding boundary, so both are the same on every CPU.
 """
 
 from __future__ import annotations
