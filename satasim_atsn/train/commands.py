@@ -92,7 +92,8 @@ def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, 
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar (the table is still printed)")
 def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, dataset, data_dir, image_size, json_path,
                      quiet) -> None:
-    """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity."""
+    """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity,
+    and why exits fire or not (per-t confidence profile, and the ceiling the output weights allow)."""
     from satasim_atsn.train.evaluation import evaluate_workload, format_table
     from satasim_atsn.workload.datasets import with_test_split
     from satasim_atsn.workload.format import read_workload
