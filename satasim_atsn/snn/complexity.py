@@ -24,6 +24,16 @@ def synaptic_ops_per_image(result: ForwardResult, include_first_layer: bool = Tr
     return total / max(result.num_images, 1)
 
 
+def ops_until_exit(per_image: np.ndarray, exit_t: np.ndarray) -> int:
+    """Exact sum of per-image, per-timestep operation counts [N, T] over the steps each image ran (t <= exit_t).
+
+    A run that stops image n at ``exit_t[n]`` did, for that image, what the full-T run did up to then
+    (images do not interact), so early-exit complexities are read off one full-T forward.
+    """
+    steps = np.arange(1, per_image.shape[1] + 1)[None, :]
+    return int(per_image[steps <= np.asarray(exit_t)[:, None]].sum())
+
+
 def complexity(result: ForwardResult, baseline: ForwardResult | None = None, include_first_layer: bool = True) -> float:
     """E per image, or E normalised to a baseline run (the fixed-T SNN, as in Table 1)."""
     value = synaptic_ops_per_image(result, include_first_layer)

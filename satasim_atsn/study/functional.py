@@ -19,6 +19,7 @@ import numpy as np
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.hw.exit_units import EXIT_UNITS
+from satasim_atsn.snn.complexity import ops_until_exit
 from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy
 from satasim_atsn.snn.forward import ForwardResult, predictions_at, run_forward
 from satasim_atsn.workload.format import Workload, read_workload
@@ -31,7 +32,7 @@ class FullRun:
     workload: Workload
     result: ForwardResult
     labels: np.ndarray | None
-    sops: np.ndarray  # [N, T] float64, synaptic ops of image n at timestep t (eq. 19 terms)
+    sops: np.ndarray  # [N, T] int64, synaptic ops of image n at timestep t (eq. 19 terms)
 
     @property
     def T(self) -> int:
@@ -52,8 +53,7 @@ class FullRun:
 
     def sops_per_image(self, exit_t: np.ndarray) -> float:
         """Mean synaptic ops per image when image n stops at exit_t[n]."""
-        steps = np.arange(1, self.T + 1)[None, :]
-        return float((self.sops * (steps <= exit_t[:, None])).sum() / max(len(exit_t), 1))
+        return ops_until_exit(self.sops, exit_t) / max(len(exit_t), 1)
 
     def evaluate(self, policy: ExitPolicy) -> dict:
         """Accuracy, average timestep and complexity (relative to fixed T) under ``policy``."""
@@ -97,7 +97,7 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
         hi = min(lo + chunk, start + count)
         x = workload.inputs(lo, hi)
         res = run_forward(workload, x, policy=FixedPolicy())
-        sops.append(res.sops_per_image.astype(np.float64))
+        sops.append(res.sops_per_image.astype(np.int64))
         results.append(res)
     merged = _merge(results)
     labels = workload.labels()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
+from satasim_atsn.snn.complexity import ops_until_exit
 from satasim_atsn.snn.confidence_bound import ceiling_table
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
@@ -110,12 +111,6 @@ def float_logits(net: Network, x: np.ndarray, normalise, batch_size: int = 256) 
     return np.concatenate(chunks, axis=0)
 
 
-def _ops_until_exit(per_image: np.ndarray, exit_t: np.ndarray) -> int:
-    """Sum of per-image, per-timestep counts [N, T] over the timesteps each image ran (t <= exit_t)."""
-    steps = np.arange(1, per_image.shape[1] + 1)[None, :]
-    return int(per_image[steps <= exit_t[:, None]].sum())
-
-
 def _policy_entry(full, exit_t: np.ndarray, labels: np.ndarray | None, mode: str) -> dict:
     """What a run stopping each image at ``exit_t`` gives, taken from the full-T run ``full``.
 
@@ -126,8 +121,8 @@ def _policy_entry(full, exit_t: np.ndarray, labels: np.ndarray | None, mode: str
     n = max(full.num_images, 1)
     total_full = int(full.sops_per_image.sum())
     first_full = int(full.first_layer_sops_per_image.sum())
-    total = _ops_until_exit(full.sops_per_image, exit_t)
-    first = _ops_until_exit(full.first_layer_sops_per_image, exit_t)
+    total = ops_until_exit(full.sops_per_image, exit_t)
+    first = ops_until_exit(full.first_layer_sops_per_image, exit_t)
 
     def ratio(ops: int, base_ops: int) -> float:
         return (ops / n) / (base_ops / n) if base_ops else float("nan")
