@@ -68,11 +68,13 @@ class HeapSchedulerOracle:
         """Serve DRAM transactions and dispatch batches in (cycle, accelerator) order."""
         heap: list[tuple[int, int, int]] = []  # (cycle, accelerator, kind) kind 0 = DRAM op, 1 = wants a batch
         state: list[list] = [[None, 0] for _ in range(self.num_acc)]  # current work, next op index
+        # (since 2026-12: the accelerators beyond the first ceil(images / b) stay off: no load, no batch)
+        working = min(self.num_acc, -(-len(self.start_cycle) // int(self.arch.images_per_batch)))
         if self.model.mapping.weights_resident:
-            for a in range(self.num_acc):
+            for a in range(working):
                 heapq.heappush(heap, (0, a, 2))
         else:
-            for a in range(self.num_acc):
+            for a in range(working):
                 heapq.heappush(heap, (0, a, 1))
         batches = iter(batches)
         done_images = 0
@@ -285,11 +287,13 @@ def test_simpy_scheduler_equals_heap_oracle_on_shipped_workloads(name):
 # ------------------------------------------------------------------------------------------
 # the scheduler alone, on synthetic programs with tiny delays: same-cycle ties everywhere
 # ------------------------------------------------------------------------------------------
-def fake_model(latency: int, bpc: int, resident: bool, weight_bytes: int, groups: int = 3, pes: int = 2):
+def fake_model(latency: int, bpc: int, resident: bool, weight_bytes: int, groups: int = 3, pes: int = 2,
+               images_per_batch: int = 1):
     """The few fields of engine._Model that the schedulers read."""
     dram = SimpleNamespace(latency_cycles=latency, bytes_per_cycle=bpc)
     mapping = SimpleNamespace(weights_resident=resident, total_weight_bytes=weight_bytes)
-    return SimpleNamespace(arch=SimpleNamespace(dram=dram), groups=[None] * groups, P=pes, mapping=mapping)
+    arch = SimpleNamespace(dram=dram, images_per_batch=images_per_batch)
+    return SimpleNamespace(arch=arch, groups=[None] * groups, P=pes, mapping=mapping)
 
 
 def fake_work(rng, images, ops, tail: int, groups: int = 3, pes: int = 2) -> _BatchWork:
@@ -315,10 +319,10 @@ def fake_work(rng, images, ops, tail: int, groups: int = 3, pes: int = 2) -> _Ba
 def synthetic_case(seed: int):
     """(model, accelerators, images, batches): 2-4 accelerators, 0-3 cycle phases, 1-8 B transactions."""
     rng = np.random.default_rng(seed)
-    model = fake_model(
-        int(rng.choice([0, 1, 2, 5])), int(rng.choice([1, 2, 8])), bool(rng.integers(2)), int(rng.integers(1, 6))
-    )
+    latency, bpc = int(rng.choice([0, 1, 2, 5])), int(rng.choice([1, 2, 8]))
+    resident, weight_bytes = bool(rng.integers(2)), int(rng.integers(1, 6))
     images, per = int(rng.integers(3, 15)), int(rng.integers(1, 4))
+    model = fake_model(latency, bpc, resident, weight_bytes, images_per_batch=per)
     works = []
     for lo in range(0, images, per):
         batch = list(range(lo, min(images, lo + per)))

@@ -297,6 +297,19 @@ def test_dram_conflict_between_two_accelerators() -> None:
     assert actions(c, 0)["dram_read_bytes"] == actions(c, 1)["dram_read_bytes"] == 12
 
 
+def test_an_accelerator_without_work_loads_no_weights() -> None:
+    """Three accelerators, two images: acc 2 would get no batch, so it loads nothing (section 8), and the
+    timeline is exactly the two-accelerator one above. Under the former rule its 12 B load was queued at
+    cycle 0 and held the channel [22, 33); adding an accelerator then cost DRAM bytes and never helped."""
+    two = simulate_reference(make_arch(accelerators=2), three_spikes(images=2), 2)
+    three = simulate_reference(make_arch(accelerators=3), three_spikes(images=2), 2)
+    assert three["total_cycles"] == two["total_cycles"] == 40
+    assert three["images"] == two["images"]
+    assert actions(three, 2)["dram_read_bytes"] == 0 and actions(three, 2)["weight_glb_write_bytes"] == 0
+    assert pe(three, 2) == {"busy": 0, "stall_input": 0, "stall_output": 0, "stall_memory": 0, "idle": 40}
+    assert actions(three, 0)["dram_read_bytes"] == actions(three, 1)["dram_read_bytes"] == 12
+
+
 def test_dram_conflict_mid_run() -> None:
     """Weights not resident (8 B buffer), 2 accelerators, 2 images: both fetch fc's 8 B at cycle 0.
 

@@ -1174,6 +1174,8 @@ class _Scheduler:
         self.totals = [AcceleratorTotals(model.P, G) for _ in range(accelerators)]
         self.finish = np.zeros(accelerators, dtype=np.int64)
         self.first_image = first_image
+        # section 8: only the first ceil(images / b) accelerators get work; the others stay off (no load, no batch)
+        self.loading = min(accelerators, -(-num_images // int(self.arch.images_per_batch)))
         self.start_cycle = np.zeros(num_images, dtype=np.int64)
         self.end_cycle = np.zeros(num_images, dtype=np.int64)
         self.accelerator = np.zeros(num_images, dtype=np.int64)
@@ -1250,7 +1252,7 @@ class _Scheduler:
                 got.succeed(next(self._batches, None))
 
     def _initial_load(self, acc: int):
-        """Section 8: every accelerator loads all weights at cycle 0 when they are resident."""
+        """Section 8: at cycle 0, an accelerator loads all weights when they are resident."""
         if self.model.mapping.weights_resident:
             weight_bytes = self.model.mapping.total_weight_bytes
             yield self._dram(acc, weight_bytes)
@@ -1263,6 +1265,8 @@ class _Scheduler:
         """One accelerator: initial weight load (if resident), then batch programs until none are left."""
         env = self.env
         first = self.first_image
+        if acc >= self.loading:  # it would get no batch: it stays off (finish 0)
+            return
         yield from self._initial_load(acc)
         while True:
             work = yield self._ask_batch(acc)
@@ -1279,6 +1283,8 @@ class _Scheduler:
         """One accelerator with batch refill (section 12.2): ``slots`` images, each at its own timestep."""
         env = self.env
         first = self.first_image
+        if acc >= self.loading:
+            return
         yield from self._initial_load(acc)
         held: list[_Slot | None] = [None] * slots
         while True:
@@ -1408,23 +1414,27 @@ def check_batch(arch, mapping: Mapping, workload: Workload) -> None:
                               f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to {need + table}")
 
 
+def image_count(workload: Workload, images: int | None, start: int = 0) -> int:
+    """The number of images a run of ``images`` from ``start`` simulates (all the rest when None); a count below 1
+    or past the workload's end is a one-line SatasimError naming --images or --start and the fix."""
+    available = workload.num_images
+    if images is not None and int(images) < 1:
+        raise SatasimError.at(workload.source, "--images", f"must be >= 1, got {images}", "give a positive count")
+    if not 0 <= start < available:
+        raise SatasimError.at(workload.source, "--start", f"{start} is outside 0..{available - 1}",
+                              "pick an existing image")
+    count = available - start if images is None else int(images)
+    if start + count > available:
+        raise SatasimError.at(workload.source, "--images", f"{count} images from {start} exceed the {available}"
+                              " available", f"use at most {available - start}")
+    return count
+
+
 def simulate(
     arch, workload: Workload, images: int | None = None, start: int = 0, progress=None, chunk_images: int | None = None
 ) -> SimResult:
     """Simulate ``images`` images of ``workload`` from index ``start`` on ``arch``."""
-    total_available = workload.num_images
-    if start < 0 or start >= total_available:
-        raise SatasimError.at(
-            workload.source, "--start", f"{start} is outside 0..{total_available - 1}", "pick an existing image"
-        )
-    count = total_available - start if images is None else int(images)
-    if count < 1 or start + count > total_available:
-        raise SatasimError.at(
-            workload.source,
-            "--images",
-            f"{count} images from {start} exceed the {total_available} available",
-            f"use at most {total_available - start}",
-        )
+    count = image_count(workload, images, start)
     mapping = build_mapping(arch, workload)
     check_batch(arch, mapping, workload)
     model = _Model(arch, mapping, workload)

@@ -32,9 +32,9 @@ Readings of the document where its text leaves a choice (each also listed in the
 * ``S_in`` counts every spike of the group's input maps over the batch (each is read once and
   multicast), whether or not a PE of the fold needs it; for a direct image at t = 1 the term is
   ``b * C * H * W`` bytes (1 byte per pixel per image).
-* "Each accelerator's first action at cycle 0 is a DRAM read of all weight bytes" is read
-  literally: every accelerator loads (even one that will get no batch), and it takes its first
-  batch when the load completes; ``start_cycle`` is the cycle a batch is taken.
+* The initial weight load (section 8): at cycle 0 each accelerator that will get work (index <
+  ceil(images / images_per_batch)) reads all weight bytes, and takes its first batch when the load
+  completes; the others stay off (no load, no batch); ``start_cycle`` is the cycle a batch is taken.
 * A spilled spike map is read back with one DRAM read by every group consuming it (PE, max-pool
   or exit group), before that group's first phase at the same timestep.
 * Membrane fill/spill bytes are ``ceil(b * n_f * vmem_bits / 8)``.
@@ -833,6 +833,8 @@ class _Accelerator:
     def run(self):
         """The controller: take batches while any are left; one yield per cycle."""
         sim, st = self.sim, self.st
+        if self.index >= len(sim.batches):  # it would get no batch: it stays off (no load, no batch)
+            return
         if st.mapping.weights_resident:
             nbytes = int(st.mapping.total_weight_bytes)
             yield from self._dram(nbytes, write=False)
