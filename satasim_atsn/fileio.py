@@ -1,4 +1,5 @@
-"""General file helpers any floor may import: atomic writes (no partial files on disk-full or kill)."""
+"""General file helpers any floor may import: atomic writes (no partial files on disk-full or kill) and the
+one YAML reader of the package (:func:`load_yaml`: safe, and a duplicate key is an error, not last-wins)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import IO, Any
 
-from satasim_atsn.errors import SatasimError
+import yaml
+
+from satasim_atsn.errors import SatasimError, shown
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -54,3 +58,47 @@ def _fsync_dir(directory: Path) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Atomically write UTF-8 text (results, reports, CSVs)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping of a YAML document names one key twice (raised inside the loader, turned into the
+    caller's SatasimError by :func:`load_yaml`)."""
+
+    def __init__(self, key: object, line: int, first_line: int) -> None:
+        super().__init__(f"duplicate key {key!r} at line {line}")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """yaml's safe loader (the C one where available) that refuses a key given twice in one mapping.
+
+    Each mapping node is checked once, before ``flatten_mapping`` inlines its ``<<`` merges, so a key
+    that overrides a merged one is not a duplicate."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """Check ``node``'s own keys for duplicates, then inline its merges as yaml does."""
+        if not getattr(node, "unique_keys_checked", False):
+            node.unique_keys_checked = True
+            first: dict[object, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                try:
+                    if key in first:
+                        raise DuplicateKeyError(key, line, first[key])
+                    first[key] = line
+                except TypeError:  # an unhashable key: yaml's own check reports it
+                    continue
+        super().flatten_mapping(node)
+
+
+def load_yaml(source: str | bytes | IO, where: str, error: type[SatasimError] = SatasimError) -> Any:
+    """Parse one YAML document safely; a key given twice in a mapping raises ``error`` (one line naming
+    ``where``, the key and both lines). Syntax errors stay ``yaml.YAMLError`` for the caller to word."""
+    try:
+        return yaml.load(source, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as dup:
+        raise error.at(where, f"line {dup.line}", f"key {shown(dup.key)} is given twice (first at line "
+                       f"{dup.first_line}); YAML would silently keep the last one",
+                       "delete or rename one of them") from None

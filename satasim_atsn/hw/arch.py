@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import ArchError, shown
+from satasim_atsn.fileio import load_yaml
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech
 from satasim_atsn.snn.exit_policies import PREDICTION_RULES
@@ -460,7 +461,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         if isinstance(spec, dict):
             raise ArchError.at("--set", key, "is a section, not a field", f"set one of its fields: {', '.join(spec)}")
     try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+        value = load_yaml(raw_value, "--set", ArchError) if raw_value.strip() else None
     except yaml.YAMLError:
         raise ArchError.at("--set", key, f"cannot parse value {shown(raw_value)}", "give a YAML scalar") from None
     if isinstance(value, (dict, list)):
@@ -499,7 +500,7 @@ def _read_yaml(path: Path) -> dict:
         raise ArchError.at(where, None, f"cannot read ({' '.join(str(error).split())[:200]})",
                            "give a UTF-8 YAML file") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text, where, ArchError)
     except RecursionError:
         raise ArchError.at(where, None, "nested too deeply to be an architecture",
                            "start from archs/atsn16x16.yaml") from None

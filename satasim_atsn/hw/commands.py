@@ -16,6 +16,8 @@ from satasim_atsn.errors import SatasimError
 from satasim_atsn.fileio import atomic_write_text
 from satasim_atsn.workload.format import emits_spikes, read_workload
 
+BENCH_IMAGES = 256  # satasim bench's default image count
+
 
 def _check_output_path(path: str | None, option: str, is_dir: bool = False) -> None:
     """Fail before simulating if an output location cannot be written."""
@@ -55,34 +57,52 @@ def _peak_rss_mb() -> float:
 def run_command(arch_path, workload_path, images, start, overrides, json_path, csv_dir, quiet, timing) -> None:
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
     from satasim_atsn.hw.arch import load_arch
-    from satasim_atsn.hw.engine import simulate
+    from satasim_atsn.hw.engine import image_count, simulate
+    from satasim_atsn.hw.mapping import check_membrane_widths
     from satasim_atsn.report.progress import Progress
 
     arch = load_arch(arch_path, list(overrides))
     workload = read_workload(workload_path)
     _check_output_path(json_path, "--json")
     _check_output_path(csv_dir, "--csv", is_dir=True)
+    image_count(workload, images, start)
+    check_membrane_widths(arch, workload)
     t0 = time.perf_counter()
     result = simulate(arch, workload, images=images, start=start, progress=Progress(arch.clock_hz, quiet=quiet))
     wall = time.perf_counter() - t0
     if timing:
         result.timing = {"wall_seconds": wall, "peak_rss_MiB": _peak_rss_mb()}
-    try:
-        if json_path:
-            result.write_json(json_path, timing=timing)
-        if csv_dir:
-            result.write_csv(csv_dir)
-    except (OSError, SatasimError) as error:
-        if json_path:  # no partial output: the JSON goes too when the CSVs cannot be written
-            Path(json_path).unlink(missing_ok=True)
-        if isinstance(error, SatasimError):
-            raise
-        raise SatasimError.at(str(error.filename or json_path or csv_dir), None, f"cannot write ({error.strerror})",
-                              "choose a writable location") from None
+    _write_outputs(result, json_path, csv_dir, timing)
     if not quiet:
         click.echo(result.summary_text())
     if timing:
         click.echo(f"wall time {wall:.2f} s, peak memory {_peak_rss_mb():.0f} MiB", err=quiet)
+
+
+def _write_outputs(result, json_path: str | None, csv_dir: str | None, timing: bool) -> None:
+    """Write the --json file, then the --csv files; a failure is one SatasimError naming the path.
+
+    No partial output: when the CSVs cannot be written, the JSON this run has just written is removed
+    again. A JSON write that fails leaves nothing behind (it is atomic), so a file the user already had at
+    that path is never deleted, and a failed clean-up only adds to the message."""
+    json_written = False
+    try:
+        if json_path:
+            result.write_json(json_path, timing=timing)
+            json_written = True
+        if csv_dir:
+            result.write_csv(csv_dir)
+    except (OSError, SatasimError) as error:
+        failure = error if isinstance(error, SatasimError) else SatasimError.at(
+            str(error.filename or csv_dir or json_path), None, f"cannot write ({error.strerror or error})",
+            "choose a writable location")
+        if json_written:
+            try:
+                Path(json_path).unlink(missing_ok=True)
+            except OSError as cleanup:
+                failure = SatasimError(f"{failure} (and {json_path}, written before, could not be removed: "
+                                       f"{cleanup.strerror or cleanup})")
+        raise failure from None
 
 
 def _default_arch() -> str:
@@ -107,7 +127,8 @@ def functional_floor(arch, workload, start: int, count: int) -> None:
 @click.command("bench")
 @click.argument("workload_path", metavar="WORKLOAD")
 @click.option("--arch", "arch_path", default=None, help="Architecture YAML or shipped name (default atsn16x16).")
-@click.option("--images", type=int, default=256, show_default=True, help="Images to time.")
+@click.option("--images", type=int, default=None,
+              help=f"Images to time (default {BENCH_IMAGES}, or all if the workload has fewer).")
 @click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Timed rounds (forward, then simulation, each round); the medians are reported.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
@@ -120,14 +141,14 @@ def bench_command(workload_path, arch_path, images, repeat, overrides, json_path
     ratio is the median simulation time over the median forward time.
     """
     from satasim_atsn.hw.arch import load_arch
-    from satasim_atsn.hw.engine import simulate
+    from satasim_atsn.hw.engine import image_count, simulate
+    from satasim_atsn.hw.mapping import check_membrane_widths
 
     arch = load_arch(arch_path or _default_arch(), list(overrides))
     workload = read_workload(workload_path)
     _check_output_path(json_path, "--json")
-    count = min(int(images), workload.num_images)
-    if count < 1:
-        raise SatasimError.at(workload_path, "--images", "must be at least 1", "give a positive count")
+    count = image_count(workload, min(BENCH_IMAGES, workload.num_images) if images is None else images)
+    check_membrane_widths(arch, workload)
     # warm-up (numba compilation / caches) on one image, not timed
     simulate(arch, workload, images=1)
     functional_floor(arch, workload, 0, 1)

@@ -285,6 +285,24 @@ def build_mapping(arch, workload: Workload) -> Mapping:
     )
 
 
+def check_membrane_widths(arch, workload: Workload) -> None:
+    """The arch's membranes must be as wide as the workload's: the functional result always uses the workload's
+    widths (``quant.vmem_bits``, ``quant.output_vmem_bits``), so narrower hardware would be timed and charged for
+    registers that cannot hold them. The output width is checked only when the exit unit holds the output layer;
+    without an exit tile the output layer's membranes sit in PE memory at ``pe.vmem_bits`` (the stated
+    simplification of docs/microarchitecture.md section 11.3). Raises MappingError naming the field and the fix."""
+    need = workload.vmem_bits
+    if int(arch.pe.vmem_bits) < need:
+        raise _fail(arch, "pe.vmem_bits", f"{arch.pe.vmem_bits}-bit membranes cannot hold the {need}-bit membranes of "
+                    f"{workload.source} (its quant.vmem_bits)", f"use pe.vmem_bits >= {need}")
+    if int(arch.array.exit_unit_tiles) > 0 and workload.has_output:
+        need = int(workload.meta["quant"].get("output_vmem_bits", 32))
+        if int(arch.exit_unit.vmem_bits) < need:
+            raise _fail(arch, "exit_unit.vmem_bits", f"{arch.exit_unit.vmem_bits}-bit output membranes cannot hold "
+                        f"the {need}-bit output membranes of {workload.source} (its quant.output_vmem_bits)",
+                        f"use exit_unit.vmem_bits >= {need}")
+
+
 def _check_exit_rule(arch, workload: Workload) -> None:
     """An exit rule that decides (at, dt) reads the output layer: a spiking-output network runs fixed-T."""
     kind = arch.exit_unit.kind

@@ -21,6 +21,7 @@ import yaml
 
 from satasim_atsn import exactmath
 from satasim_atsn.errors import ArchError, shown
+from satasim_atsn.fileio import load_yaml
 
 TECH_DIR = Path(__file__).resolve().parent.parent / "data" / "tech"
 
@@ -37,6 +38,22 @@ UNIT_SUFFIXES = (
     "leakage_mW",
     "power_mW",
 )
+# largest believable value per unit: no technology reaches these (1 mJ per action, 1 MW, 1 m2, 1e9 GB/s), so a
+# value above is a typo (1e300 would overflow the energy sums to infinity); a bandwidth must also be at least
+# 1e-6 GB/s (1 kB/s), since the DRAM channel count divides by it
+UNIT_MAXIMA = {
+    "bandwidth_GB_per_s": 1e9,
+    "energy_pJ_per_bit_mm": 1e9,
+    "energy_pJ_per_bit": 1e9,
+    "area_um2_per_bit": 1e12,
+    "leakage_mW_per_bit": 1e9,
+    "fom_fJ_per_step": 1e9,
+    "energy_pJ": 1e9,
+    "area_um2": 1e12,
+    "leakage_mW": 1e9,
+    "power_mW": 1e9,
+}
+UNIT_MINIMA = {"bandwidth_GB_per_s": 1e-6}
 ENTRY_FIELDS = {"value", "source", "node_nm", "scaling", "capacity_bytes", "access_bits"}
 TOP_FIELDS = {"format", "version", "name", "node_nm", "entries"}
 LOGIC_OPS = ("add", "mult", "compare", "mux", "decay_shift_add")
@@ -47,6 +64,15 @@ def _unit_of(key: str) -> str | None:
         if key.endswith("_" + suffix):
             return suffix
     return None
+
+
+def check_entry_range(where: str, field_at: str, unit: str, value: float) -> None:
+    """Refuse a finite, non-negative entry value outside its unit's believable range (:data:`UNIT_MAXIMA`,
+    :data:`UNIT_MINIMA`) with a one-line ArchError naming ``field_at``, the range and the fix."""
+    low, high = UNIT_MINIMA.get(unit, 0.0), UNIT_MAXIMA[unit]
+    if not low <= value <= high:
+        raise ArchError.at(where, field_at, f"{value:g} {unit} is outside {low:g}..{high:g}, beyond any real"
+                           " technology", f"check the exponent (a typo?) and give a value in {unit} in that range")
 
 
 def _suggest(word: str, options) -> str:
@@ -214,6 +240,7 @@ class Tech:
             if value < 0:
                 raise ArchError.at(where, field_at, f"must be >= 0, got {shown(raw)}",
                                    "energies, areas and leakage powers cannot be negative")
+            check_entry_range(where, field_at, entries[key]["unit"], float(value))
             clean[key] = float(value)
             entries[key] = dict(entries[key], value=float(value))
         return dataclasses.replace(self, entries=entries, overrides={**self.overrides, **clean})
@@ -284,7 +311,7 @@ def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> T
 
 def _load_tech(path: Path, where: str) -> Tech:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = load_yaml(path.read_text(encoding="utf-8"), where, ArchError)
     except (UnicodeDecodeError, RecursionError) as error:
         raise ArchError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
                            "save it as UTF-8 YAML") from None
@@ -331,6 +358,7 @@ def _load_tech(path: Path, where: str) -> Tech:
                 value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ArchError.at(where, f"{field_at}.value", f"must be a finite number >= 0, got {shown(value)}")
+        check_entry_range(where, f"{field_at}.value", unit, float(value))
         if not isinstance(entry["source"], str) or not entry["source"].strip():
             raise ArchError.at(where, f"{field_at}.source", "must be a non-empty citation text")
         if not isinstance(entry["scaling"], str) or not entry["scaling"].strip():

@@ -443,6 +443,8 @@ def import_nir(graph, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: 
         raise WorkloadError.at(None, "--timesteps", "missing", "give the number of timesteps for image inputs")
     imp = _GraphImport(graph, meta, dt, input_scale, frames)
     in_shape = imp.map_nodes(x)
+    if not frames and len(in_shape) == 1:
+        in_shape, x = _flat_images(imp, x, in_shape)
     shifts = imp.decay_shifts()
     num_classes = int(imp.layers[-1]["out_features"])
     workload_meta = {
@@ -471,6 +473,20 @@ def import_nir(graph, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: 
                         decision=imp.state["decision"])
 
 
+def _flat_images(imp: _GraphImport, x: np.ndarray, in_shape: tuple) -> tuple[tuple[int, ...], np.ndarray]:
+    """Flat uint8 inputs [N, features] as the format's images [N, features, 1, 1], read through a flatten (the
+    format's MLP on images: a flatten of the image, then the weighted layer that reads the pixels)."""
+    name = "input_flatten"
+    while name in imp.taken:
+        name += "_"
+    imp.taken.add(name)
+    for ly in imp.layers:
+        ly["inputs"] = [name if src == "input" else src for src in ly["inputs"]]
+    imp.layers.insert(0, {"name": name, "type": "flatten", "inputs": ["input"]})
+    shape = (int(in_shape[0]), 1, 1)
+    return shape, x.reshape(x.shape[0], *shape)
+
+
 def _embed_inputs(arrays: dict, workload_meta: dict, x: np.ndarray, y: np.ndarray | None, frames: bool,
                   in_shape: tuple) -> None:
     """The inputs (packed spike frames, or uint8 images) and labels as the workload's ``x``/``y`` arrays."""
@@ -483,7 +499,12 @@ def _embed_inputs(arrays: dict, workload_meta: dict, x: np.ndarray, y: np.ndarra
                                    "(float = uint8 x --input-scale) or 0/1 spike frames [N, T, C, H, W]")
         arrays["x"] = np.ascontiguousarray(x)
     if y is not None:
-        arrays["y"] = np.asarray(y, dtype=np.int64).reshape(-1)
+        labels = np.asarray(y, dtype=np.int64).reshape(-1)
+        classes = int(workload_meta["num_classes"])
+        if labels.size and (labels.min() < 0 or labels.max() >= classes):
+            raise WorkloadError.at(None, "--inputs", f"y holds labels {labels.min()}..{labels.max()}, the graph's "
+                                   f"Output has {classes} classes", f"give labels in 0..{classes - 1}")
+        arrays["y"] = labels
 
 
 _NODE_KINDS = ("Input", "Output", "Conv2d", "Linear", "Affine", "LIF", "IF", "CubaLIF", "LI", "I",
@@ -645,7 +666,7 @@ class _GraphImport:
             lname = self.layer_name(self.preds[n][0])
             self.layers.append({"name": lname, "type": "avgpool", "inputs": [src.layer]})
             self.values[n] = _Value("counts", lname, (src.shape[0],), {"average": src.data["average"]})
-        elif src.kind == "spikes" and src.layer != "input" and len(src.shape) == 3:
+        elif src.kind == "spikes" and len(src.shape) == 3:  # of the image too: the format's MLP on images
             lname = self.layer_name(n)
             self.layers.append({"name": lname, "type": "flatten", "inputs": [src.layer]})
             self.values[n] = _Value("spikes", lname, (int(np.prod(src.shape)),))
@@ -1014,6 +1035,8 @@ def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]
     elif x.ndim not in (2, 4) or x.dtype != np.uint8:
         raise WorkloadError.at(where, "x", f"has shape {list(x.shape)} and dtype {x.dtype}",
                                "give uint8 images [N, C, H, W] (or [N, features]) or 0/1 spike frames [N, T, C, H, W]")
+    if x.shape[0] == 0:
+        raise WorkloadError.at(where, "x", "holds no inputs", "give at least one input")
     if y is not None and (y.ndim != 1 or y.shape[0] != x.shape[0] or y.dtype.kind not in "iu"):
         raise WorkloadError.at(where, "y", f"has shape {list(y.shape)}", "give one integer label per input")
     return x, y

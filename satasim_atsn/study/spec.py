@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import SatasimError, StudyError, shown
+from satasim_atsn.fileio import load_yaml
 from satasim_atsn.hw.energy import ENERGY_GROUPS
 
 TOP_KEYS = ("name", "description", "mode", "arch", "workload", "images", "start", "set", "vary", "metrics", "plots")
@@ -227,12 +228,9 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def arch_field_paths(arch_path: Path) -> dict[str, Any]:
-    """The arch's field paths and resolved values (load_arch().to_dict(); raw YAML if unavailable)."""
-    try:
-        from satasim_atsn.hw.arch import load_arch
-    except ImportError:  # the arch loader has not landed: fall back on the file's own keys
-        with open(arch_path, encoding="utf-8") as handle:
-            return flatten(yaml.safe_load(handle) or {})
+    """The arch's field paths and resolved values (load_arch().to_dict())."""
+    from satasim_atsn.hw.arch import load_arch
+
     try:
         arch = load_arch(arch_path)
     except SatasimError as error:
@@ -379,7 +377,7 @@ def _read_study_yaml(path: Path, where: str) -> dict:
         raise StudyError.at(where, None, "no such file", "check the path (shipped studies are in studies/)")
     try:
         with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
+            raw = load_yaml(handle, where, StudyError)
     except (UnicodeDecodeError, RecursionError, OSError) as error:
         raise StudyError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
                             "save it as UTF-8 YAML (see docs/studies.md)") from None

@@ -18,6 +18,7 @@ import yaml
 
 from satasim_atsn import exactmath
 from satasim_atsn.errors import WorkloadError, shown
+from satasim_atsn.fileio import load_yaml
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
     LUT_ENTRIES_DEFAULT,
@@ -673,7 +674,7 @@ def load_rate_spec(path) -> dict:
     where = str(path)
     try:
         with open(path, encoding="utf-8") as handle:
-            spec = yaml.safe_load(handle)
+            spec = load_yaml(handle, where, WorkloadError)
     except FileNotFoundError:
         raise WorkloadError.at(where, None, "no such file", "check the path (tables: workloads/rates/)") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as error:

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from satasim_atsn.errors import WorkloadError
+from satasim_atsn.errors import WorkloadError, shown
 from satasim_atsn.fileio import atomic_write_bytes
 
 FORMAT_NAME = "satasim-workload"
@@ -56,6 +56,8 @@ KINDS = ("trained", "imported", "statistical")
 OUTPUT_MODES = ("membrane", "accumulate")
 INPUT_ENCODINGS = ("direct", "spike_frames")
 WEIGHTED_TYPES = ("conv", "linear", "output")
+INPUT_SHIFT_MAX = 63  # the first layer's current is int64: a right shift of 64 or more is undefined
+EXIT_PARAMETERS = ("cl_init", "tau_cl", "theta")  # meta.exit_policy entries, each in (0, 1]
 
 
 def is_spiking(layer: dict) -> bool:
@@ -432,12 +434,8 @@ def validate(workload: Workload) -> Workload:
             "must be a non-empty list of shifts in 0..31",
             "tau = 0.5 is [1]; tau = 0.75 is [1, 2]",
         )
-    vmem_bits = meta["quant"].get("vmem_bits")
-    if not isinstance(vmem_bits, int) or not 8 <= vmem_bits <= 32:
-        raise _fail(where, "meta.quant.vmem_bits", "must be an integer in 8..32", "16 is the default")
-    weight_bits = meta["quant"].get("weight_bits", 8)
-    if weight_bits != 8:
-        raise _fail(where, "meta.quant.weight_bits", "only 8-bit weights are supported", "quantise to int8")
+    vmem_bits = _validate_quant(where, meta["quant"])
+    _validate_exit_defaults(where, meta)
     validate_layers(meta, where)
     statistical = meta["kind"] == "statistical"
     for layer in meta["layers"]:
@@ -447,6 +445,52 @@ def validate(workload: Workload) -> Workload:
     else:
         _validate_inputs(workload)
     return workload
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate_quant(where: str, quant: dict) -> int:
+    """``meta.quant``: membrane widths, weight width and the first layer's input shift; returns vmem_bits."""
+    vmem_bits = quant.get("vmem_bits")
+    if not _is_int(vmem_bits) or not 8 <= vmem_bits <= 32:
+        raise _fail(where, "meta.quant.vmem_bits", "must be an integer in 8..32", "16 is the default")
+    out_bits = quant.get("output_vmem_bits", 32)
+    if not _is_int(out_bits) or not 8 <= out_bits <= 64:  # the forward saturates int64 output membranes
+        raise _fail(where, "meta.quant.output_vmem_bits", f"must be an integer in 8..64, got {shown(out_bits)}",
+                    "32 is the default")
+    weight_bits = quant.get("weight_bits", 8)
+    if weight_bits != 8:
+        raise _fail(where, "meta.quant.weight_bits", "only 8-bit weights are supported", "quantise to int8")
+    shift = quant.get("input_shift", 0)
+    if not _is_int(shift) or not 0 <= shift <= INPUT_SHIFT_MAX:
+        raise _fail(where, "meta.quant.input_shift", f"must be an integer in 0..{INPUT_SHIFT_MAX} (a right shift of "
+                    f"the first layer's int64 current), got {shown(shift)}", "re-export the workload")
+    return vmem_bits
+
+
+def _validate_exit_defaults(where: str, meta: dict) -> None:
+    """``meta.exit_policy`` (the exit rules' defaults) and a statistical workload's ``meta.num_images``."""
+    defaults = meta.get("exit_policy", {})
+    if defaults is None:
+        defaults = {}
+    if not isinstance(defaults, dict):
+        raise _fail(where, "meta.exit_policy", f"must be a mapping, got {shown(defaults)}",
+                    "e.g. {cl_init: 0.999, tau_cl: 0.999, theta: 0.1}")
+    for key in EXIT_PARAMETERS:  # the ranges AtsnPolicy and DtsnnPolicy accept (snn/exit_policies.py)
+        value = defaults.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not 0 < value <= 1:
+            raise _fail(where, f"meta.exit_policy.{key}", f"must be a number in (0, 1], got {shown(value)}",
+                        "the defaults are cl_init = tau_cl = 0.999, theta = 0.1")
+    if meta["kind"] == "statistical":
+        num = meta.get("num_images", 10000)
+        if not _is_int(num) or not 1 <= num <= 10**9:
+            raise _fail(where, "meta.num_images", f"must be an integer in 1..10^9, got {shown(num)}",
+                        "a statistical workload draws at least one image (10000 is the default)")
 
 
 def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, statistical: bool,

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from satasim_atsn.errors import WorkloadError
+from satasim_atsn.fileio import load_yaml
 from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, emits_spikes, infer_out_shape
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
@@ -319,7 +320,7 @@ def load_network(path: str | Path) -> NetworkSpec:
     except (OSError, UnicodeDecodeError) as error:
         raise WorkloadError.at(where, None, f"cannot be read ({type(error).__name__})", "check the path") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text, where, WorkloadError)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""

@@ -1,0 +1,346 @@
+"""User mistakes around `satasim run` / `bench`, the YAML files, workload fields and NIR inputs: each one is
+one line on stderr and exit code 2 (a SatasimError), never a traceback, and no number printed is nan/inf."""
+
+from __future__ import annotations
+
+import copy
+import glob
+import json
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+import yaml
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import ArchError, MappingError, SatasimError, WorkloadError
+from satasim_atsn.fileio import load_yaml
+from satasim_atsn.hw.arch import load_arch
+from satasim_atsn.hw.mapping import check_membrane_widths
+from satasim_atsn.hw.tech import TECH_DIR, load_tech
+from satasim_atsn.interchange.nir_io import write_nir
+from satasim_atsn.traces.statistical import load_rate_spec
+from satasim_atsn.workload.format import Workload, read_workload, validate
+from satasim_atsn.workload.network_file import load_network
+
+ROOT = Path(__file__).resolve().parent.parent
+ARCH = str(ROOT / "archs" / "atsn16x16.yaml")
+WL = str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+STATISTICAL = ROOT / "workloads" / "vgg16_cifar10.npz"
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of one CLI call."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def one_line_error(code: int, err: str) -> str:
+    """The single error line of a refused command (asserting exit 2, one line, no traceback)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("satasim: error:"), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------------------
+# 1. technology-table values beyond any real technology
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("override", "needle"), [
+    ("tech.add_16b_energy_pJ=1e300", "0..1e+09"),
+    ("tech.add_16b_energy_pJ=1e200", "0..1e+09"),
+    ("tech.glb_144KB_leakage_mW=1e306", "0..1e+09"),
+    ("tech.mult_16b_area_um2=1e13", "0..1e+12"),
+    ("tech.dram_lpddr4_channel_bandwidth_GB_per_s=0", "1e-06..1e+09"),
+])
+def test_absurd_tech_override_is_one_line(tmp_path, capsys, override, needle):
+    out_json = tmp_path / "r.json"
+    code, out, err = run(["run", ARCH, WL, "--images", "8", "--set", override, "--json", str(out_json)], capsys)
+    line = one_line_error(code, err)
+    entry = override.split("=")[0]
+    assert ARCH in line and f"{entry}:" in line and needle in line and "typo" in line, line
+    assert not out_json.exists() and "inf" not in out
+
+
+def test_largest_believable_override_runs_with_finite_numbers(tmp_path, capsys):
+    out_json = tmp_path / "r.json"
+    code, out, err = run(["run", ARCH, WL, "--images", "4", "--set", "tech.add_16b_energy_pJ=1e9", "--json",
+                          str(out_json)], capsys)
+    assert code == 0, err
+    assert "inf" not in out.lower() and "nan" not in out.lower()
+    assert json.loads(out_json.read_text())["metrics"]["energy_total_pJ"] > 1e9
+
+
+def test_absurd_table_value_is_refused_at_load(tmp_path):
+    data = yaml.safe_load((TECH_DIR / "28nm.yaml").read_text())
+    data["entries"]["add_16b_energy_pJ"]["value"] = 1e300
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ArchError, match=r"entries.add_16b_energy_pJ.value: 1e\+300 energy_pJ is outside 0..1e\+09"):
+        load_tech(path)
+
+
+def test_shipped_tables_are_within_the_bounds():
+    for name in ("28nm", "45nm"):
+        assert load_tech(name).entries
+
+
+# ------------------------------------------------------------------------------------------
+# 2. --json that cannot be written: nothing of the user's is deleted
+# ------------------------------------------------------------------------------------------
+def test_json_at_an_unwritable_place_is_one_line(capsys):
+    code, _, err = run(["run", ARCH, WL, "--images", "4", "--json", "/proc/version"], capsys)
+    one_line_error(code, err)
+    assert Path("/proc/version").read_text()
+
+
+def test_failed_json_write_keeps_the_users_file(tmp_path, capsys, monkeypatch):
+    from satasim_atsn.hw.results import SimResult
+
+    out_json = tmp_path / "r.json"
+    out_json.write_text("precious")
+
+    def fail(self, path, timing=False):
+        raise SatasimError.at(str(path), None, "cannot be written (disk full)", "choose a writable location")
+
+    monkeypatch.setattr(SimResult, "write_json", fail)
+    code, _, err = run(["run", ARCH, WL, "--images", "4", "--json", str(out_json)], capsys)
+    assert "disk full" in one_line_error(code, err)
+    assert out_json.read_text() == "precious"
+
+
+def test_failed_csv_write_removes_only_the_json_of_this_run(tmp_path, capsys, monkeypatch):
+    from satasim_atsn.hw.results import SimResult
+
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "csv"
+
+    def fail(self, directory):
+        raise OSError(28, "No space left on device", str(Path(directory) / "layers.csv"))
+
+    monkeypatch.setattr(SimResult, "write_csv", fail)
+    code, _, err = run(["run", ARCH, WL, "--images", "4", "--json", str(out_json), "--csv", str(out_csv)], capsys)
+    assert "No space left" in one_line_error(code, err)
+    assert not out_json.exists()
+
+    def no_unlink(self, missing_ok=False):
+        raise PermissionError(1, "Operation not permitted", str(self))
+
+    monkeypatch.setattr(Path, "unlink", no_unlink)
+    code, _, err = run(["run", ARCH, WL, "--images", "4", "--json", str(out_json), "--csv", str(out_csv)], capsys)
+    assert "could not be removed" in one_line_error(code, err)
+
+
+# ------------------------------------------------------------------------------------------
+# 3. --images below 1 or past the end, the same in run and bench
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["run", "bench"])
+@pytest.mark.parametrize(("images", "needle"), [
+    ("0", "--images: must be >= 1, got 0"),
+    ("-3", "--images: must be >= 1, got -3"),
+    ("100000", "--images: 100000 images from 0 exceed the 1000 available; use at most 1000"),
+])
+def test_bad_image_counts(tmp_path, capsys, command, images, needle):
+    out_json = tmp_path / "r.json"
+    argv = (["run", ARCH, WL] if command == "run" else ["bench", WL, "--arch", ARCH]) + [
+        "--images", images, "--json", str(out_json)]
+    code, _, err = run(argv, capsys)
+    assert needle in one_line_error(code, err)
+    assert not out_json.exists()
+
+
+def test_bench_default_takes_all_images_of_a_small_workload(tmp_path, capsys):
+    from satasim_atsn.workload.format import write_workload
+    from satasim_atsn.workload.synthetic import random_workload
+
+    path, out_json = tmp_path / "wl.npz", tmp_path / "b.json"
+    write_workload(path, random_workload(21, images=3))
+    code, _, err = run(["bench", str(path), "--arch", ARCH, "--repeat", "1", "--json", str(out_json)], capsys)
+    assert code == 0, err
+    assert json.loads(out_json.read_text())["images"] == 3
+
+
+# ------------------------------------------------------------------------------------------
+# 4. duplicate keys in any YAML file
+# ------------------------------------------------------------------------------------------
+def test_duplicate_key_in_an_arch_file(tmp_path, capsys):
+    text = Path(ARCH).read_text()
+    assert "clock_hz:" in text
+    path = tmp_path / "dup.yaml"
+    path.write_text(text.replace("clock_hz:", "clock_hz: 400e6\nclock_hz:", 1).replace(
+        "technology: 28nm", f"technology: {TECH_DIR / '28nm.yaml'}"))
+    first = path.read_text().splitlines().index("clock_hz: 400e6") + 1
+    with pytest.raises(ArchError, match=rf"dup.yaml: line {first + 1}: key 'clock_hz' is given twice \(first at "
+                                        rf"line {first}\)"):
+        load_arch(path)
+    code, _, err = run(["run", str(path), WL, "--images", "4"], capsys)
+    assert "clock_hz" in one_line_error(code, err)
+
+
+def test_duplicate_nested_key_and_merge_keys():
+    with pytest.raises(SatasimError, match=r"f.yaml: line 3: key 'adders' is given twice \(first at line 2\)"):
+        load_yaml("pe:\n  adders: 1\n  adders: 2\n", "f.yaml")
+    with pytest.raises(SatasimError, match="key 'a' is given twice"):
+        load_yaml("x: {a: 1, a: 2}\n", "f.yaml")
+    # a key overriding a merged one (<<) is not a duplicate
+    assert load_yaml("b: &b {x: 1, y: 2}\nd:\n  <<: *b\n  x: 3\n", "f.yaml")["d"] == {"x": 3, "y": 2}
+
+
+def test_duplicate_key_in_a_tech_table(tmp_path):
+    text = (TECH_DIR / "28nm.yaml").read_text()
+    path = tmp_path / "t.yaml"
+    path.write_text(text.replace("node_nm:", "node_nm: 45\nnode_nm:", 1))
+    with pytest.raises(ArchError, match=r"t.yaml: line \d+: key 'node_nm' is given twice"):
+        load_tech(path)
+
+
+def test_duplicate_key_in_a_network_file_and_a_rate_table(tmp_path):
+    net = tmp_path / "net.yaml"
+    net.write_text((ROOT / "satasim_atsn" / "data" / "networks" / "vgg16.yaml").read_text().replace(
+        "num_classes:", "num_classes: 100\nnum_classes:", 1))
+    with pytest.raises(WorkloadError, match=r"net.yaml: line \d+: key 'num_classes' is given twice"):
+        load_network(net)
+    rates = tmp_path / "rates.yaml"
+    rates.write_text((ROOT / "workloads" / "rates" / "vgg16.yaml").read_text().replace(
+        "timesteps:", "timesteps: 8\ntimesteps:", 1))
+    with pytest.raises(WorkloadError, match=r"rates.yaml: line \d+: key 'timesteps' is given twice"):
+        load_rate_spec(rates)
+
+
+# ------------------------------------------------------------------------------------------
+# 5. membranes narrower than the workload's
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("override", "needle"), [
+    ("pe.vmem_bits=4", "pe.vmem_bits: 4-bit membranes cannot hold the 16-bit membranes"),
+    ("pe.vmem_bits=8", "use pe.vmem_bits >= 16"),
+    ("exit_unit.vmem_bits=16", "exit_unit.vmem_bits: 16-bit output membranes cannot hold the 32-bit output"),
+])
+def test_narrow_membranes_are_refused(capsys, override, needle):
+    code, _, err = run(["run", ARCH, WL, "--images", "4", "--set", override], capsys)
+    line = one_line_error(code, err)
+    assert ARCH in line and needle in line and WL in line, line
+
+
+def test_output_layer_on_the_pes_keeps_running():
+    """Without an exit tile the output layer's membranes are charged at pe.vmem_bits (documented)."""
+    arch = load_arch(ROOT / "archs" / "conventional16x16.yaml", ["array.exit_unit_tiles=0"])
+    check_membrane_widths(arch, read_workload(ROOT / "workloads" / "vgg_small_fmnist_snn.npz"))
+    assert arch.pe.vmem_bits < 32
+
+
+def test_shipped_archs_and_workloads_are_never_refused():
+    archs = sorted(glob.glob(str(ROOT / "archs" / "*.yaml")) + glob.glob(str(ROOT / "satasim_atsn" / "data" /
+                                                                                "archs" / "*.yaml")))
+    workloads = [p for p in sorted(glob.glob(str(ROOT / "workloads" / "**" / "*.npz"), recursive=True))
+                 if not p.endswith(".ckpt.npz")]
+    assert archs and workloads
+    loaded = [read_workload(p) for p in workloads]
+    for path in archs:
+        arch = load_arch(path)
+        for wl in loaded:
+            check_membrane_widths(arch, wl)
+
+
+def test_narrow_membranes_raise_mapping_error():
+    with pytest.raises(MappingError, match="pe.vmem_bits"):
+        check_membrane_widths(load_arch(ARCH, ["pe.vmem_bits=12"]), read_workload(WL))
+
+
+# ------------------------------------------------------------------------------------------
+# 6. corrupt workload fields
+# ------------------------------------------------------------------------------------------
+def _with_meta(path: Path | str, change) -> Workload:
+    wl = read_workload(path)
+    meta = copy.deepcopy(wl.meta)
+    change(meta)
+    return Workload(meta=meta, arrays=dict(wl.arrays), source="w.npz")
+
+
+@pytest.mark.parametrize(("change", "pattern"), [
+    (lambda m: m["quant"].update(input_shift=-3), r"meta.quant.input_shift: must be an integer in 0..63"),
+    (lambda m: m["quant"].update(input_shift=100), r"meta.quant.input_shift: .*got 100"),
+    (lambda m: m["quant"].update(input_shift=2.5), r"meta.quant.input_shift"),
+    (lambda m: m["quant"].update(output_vmem_bits=0), r"meta.quant.output_vmem_bits: must be an integer in 8..64"),
+    (lambda m: m["exit_policy"].update(cl_init=5), r"meta.exit_policy.cl_init: must be a number in \(0, 1\], got 5"),
+    (lambda m: m["exit_policy"].update(tau_cl=0), r"meta.exit_policy.tau_cl: must be a number in \(0, 1\]"),
+    (lambda m: m["exit_policy"].update(theta=float("nan")), r"meta.exit_policy.theta"),
+    (lambda m: m["exit_policy"].update(theta="low"), r"meta.exit_policy.theta"),
+    (lambda m: m.update(exit_policy=[0.5]), r"meta.exit_policy: must be a mapping"),
+])
+def test_corrupt_trained_fields(change, pattern):
+    with pytest.raises(WorkloadError, match=pattern):
+        validate(_with_meta(WL, change))
+
+
+@pytest.mark.parametrize("num", [0, -1, True, 1.5])
+def test_statistical_workload_without_images(num):
+    with pytest.raises(WorkloadError, match=r"w.npz: meta.num_images: must be an integer in 1..10\^9"):
+        validate(_with_meta(STATISTICAL, lambda m: m.update(num_images=num)))
+
+
+def test_shipped_workloads_stay_valid():
+    assert validate(_with_meta(WL, lambda m: None)).input_shift == read_workload(WL).input_shift
+    assert validate(_with_meta(STATISTICAL, lambda m: None)).num_images == read_workload(STATISTICAL).num_images
+
+
+# ------------------------------------------------------------------------------------------
+# 7. NIR import of flat [N, features] inputs
+# ------------------------------------------------------------------------------------------
+DT = 1e-4
+
+
+def _mlp_graph(features: int = 20, hidden: int = 12, classes: int = 4):
+    rng = np.random.default_rng(0)
+    tau = DT / 0.5
+    shape = (hidden,)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([features])}),
+        "fc1": nir.Affine(weight=rng.normal(0, 0.3, (hidden, features)), bias=rng.normal(0, 0.1, hidden)),
+        "lif1": nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / DT), v_leak=np.zeros(shape),
+                        v_threshold=np.ones(shape), v_reset=np.zeros(shape)),
+        "fc2": nir.Linear(weight=rng.normal(0, 0.5, (classes, hidden))),
+        "output": nir.Output(output_type={"output": np.array([classes])}),
+    }
+    edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def test_flat_inputs_import_and_simulate(tmp_path, capsys):
+    model, inputs, out = tmp_path / "mlp.nir", tmp_path / "x.npz", tmp_path / "mlp.npz"
+    write_nir(model, _mlp_graph())
+    rng = np.random.default_rng(1)
+    np.savez(inputs, x=rng.integers(0, 256, (8, 20)).astype(np.uint8), y=rng.integers(0, 4, 8))
+    code, stdout, err = run(["workload", "import", str(model), "--inputs", str(inputs), "-o", str(out),
+                             "--timesteps", "4"], capsys)
+    assert code == 0, err
+    assert "top-1" in stdout
+    wl = read_workload(out)
+    assert wl.input_shape == (20, 1, 1) and wl.layers[0]["type"] == "flatten"
+    assert wl.layers[1]["inputs"] == [wl.layers[0]["name"]]
+    code, stdout, err = run(["run", ARCH, str(out), "--images", "4"], capsys)
+    assert code == 0, err
+    assert "4 images" in stdout and "nan" not in stdout.lower() and "inf" not in stdout.lower()
+    # and its export imports back (a Flatten of the image Input)
+    back = tmp_path / "back.nir"
+    code, _, err = run(["workload", "export", str(out), "--nir", str(back)], capsys)
+    assert code == 0, err
+    code, _, err = run(["workload", "import", str(back), "--inputs", str(out), "-o", str(tmp_path / "b.npz")], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(("x", "y", "needle"), [
+    (np.zeros((4, 2, 8, 8), np.uint8), None, "--inputs: x has per-image shape [2, 8, 8], the graph's Input"),
+    (np.zeros((4, 20), np.uint8), np.array([0, 1, 2, 9]), "--inputs: y holds labels 0..9"),
+    (np.zeros((0, 20), np.uint8), None, "x: holds no inputs"),
+])
+def test_bad_flat_inputs_are_one_line(tmp_path, capsys, x, y, needle):
+    model, inputs = tmp_path / "mlp.nir", tmp_path / "x.npz"
+    write_nir(model, _mlp_graph())
+    np.savez(inputs, **({"x": x} if y is None else {"x": x, "y": y}))
+    code, _, err = run(["workload", "import", str(model), "--inputs", str(inputs), "-o", str(tmp_path / "o.npz"),
+                        "--timesteps", "4"], capsys)
+    line = one_line_error(code, err)
+    assert needle in line, line
+    assert not (tmp_path / "o.npz").exists()
