@@ -20,6 +20,12 @@ def command_line(args: list[str]) -> str:
     return "satasim " + " ".join(shlex.quote(a) for a in args)
 
 
+def _check_jobs(jobs: int | None) -> None:
+    """Refuse a non-positive --jobs (None: the default, the number of cores)."""
+    if jobs is not None and jobs < 1:
+        raise StudyError.at(None, "--jobs", f"must be >= 1, got {jobs}", "give a positive number of workers")
+
+
 @click.command("sweep")
 @click.argument("study_path", metavar="STUDY.yaml")
 @click.option("-o", "--out", "out_dir", required=True, help="output directory (CSV, plots, report)")
@@ -34,8 +40,7 @@ def sweep_command(study_path, out_dir, resume, force, jobs, scheduler, quiet) ->
     from satasim_atsn.study.spec import load_study
     from satasim_atsn.study.sweep_report import sweep_report
 
-    if jobs is not None and jobs < 1:
-        raise StudyError.at(None, "--jobs", f"must be >= 1, got {jobs}", "give a positive number of workers")
+    _check_jobs(jobs)
     if resume and force:
         raise StudyError.at(None, "--resume/--force", "are exclusive",
                             "keep rows with --resume or discard them with --force")
@@ -70,6 +75,7 @@ def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, js
     if len(paths) < 2:
         raise StudyError.at(None, "ARCH... WORKLOAD", "needs at least one architecture and a workload",
                             "e.g. satasim compare archs/atsn16x16.yaml workloads/vgg16_cifar10.npz -o out")
+    _check_jobs(jobs)
     args = ["compare", *paths, "-o", out_dir]
     if baseline:
         args += ["--baseline", baseline]

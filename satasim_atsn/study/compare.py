@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from concurrent.futures import as_completed
@@ -11,10 +12,10 @@ import numpy as np
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.fileio import atomic_write_text
-from satasim_atsn.hw.arch import resolve_arch_path
+from satasim_atsn.hw.arch import load_arch, resolve_arch_path
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
-from satasim_atsn.study.metrics import run_summary, workload_meta, workload_notice
+from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
 from satasim_atsn.study.runner import process_pool
 
 DEFAULT_IMAGES = 100
@@ -60,8 +61,6 @@ def run_all(arch_paths: list[str], overrides: list[str], workload_path: str, ima
             for k, task in enumerate(tasks):
                 hook = None
                 if not bar.disable:
-                    from satasim_atsn.hw.arch import load_arch
-
                     arch = load_arch(task[0], task[1])
                     hook = _SharedBar(bar, k * images, arch.name, arch.clock_hz)
                 out.append(_run_one(task, hook))
@@ -77,19 +76,57 @@ def run_all(arch_paths: list[str], overrides: list[str], workload_path: str, ima
             return [r for r in results if r is not None]
 
 
-def _baseline_index(summaries: list[dict], baseline: str | None) -> int:
+def _check_names(arch_paths: list[str], names: list[str]) -> None:
+    """Refuse two architectures of the same name: the report, the plots and --baseline tell them apart by name."""
+    first: dict[str, str] = {}
+    for path, name in zip(arch_paths, names, strict=True):
+        if name in first:
+            raise StudyError.at(f"{first[name]} and {path}", "name", f"both are {name!r}",
+                                "give one of them another `name:` in its YAML (compare's --set applies to every "
+                                "architecture)")
+        first[name] = path
+
+
+def _baseline_index(names: list[str], arch_paths: list[str], baseline: str | None) -> int:
+    """The architecture --baseline names: by its (unique) name, its index, or its file (path or stem)."""
     if baseline is None:
         return 0
-    names = [s["name"] for s in summaries]
     if baseline in names:
         return names.index(baseline)
     if baseline.isdigit() and int(baseline) < len(names):
         return int(baseline)
-    for i, s in enumerate(summaries):
-        if Path(s["arch_path"]).stem == baseline or s["arch_path"] == baseline:
-            return i
-    raise StudyError.at(None, "--baseline", f"{baseline!r} is none of the architectures {names}",
-                        "give one of their names")
+    found = [i for i, a in enumerate(arch_paths) if Path(a).stem == baseline or a == baseline]
+    if len(found) > 1:
+        raise StudyError.at(None, "--baseline", f"{baseline!r} is ambiguous: it names the files of "
+                            f"{[names[i] for i in found]}", "give the architecture's name")
+    if not found:
+        raise StudyError.at(None, "--baseline", f"{baseline!r} is none of the architectures {names}",
+                            "give one of their names")
+    return found[0]
+
+
+def _output_dir_error(out: Path, error: OSError) -> StudyError:
+    """The one-line error `satasim sweep` gives for an -o that cannot be made a directory."""
+    return StudyError.at(str(out), "-o", f"cannot be created ({error.strerror or error})",
+                         "choose a writable directory")
+
+
+def _check_output_dir(out: Path) -> None:
+    """Fail before simulating if -o is, or lies under, an existing non-directory (creates nothing)."""
+    probe = out
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        code = errno.EEXIST if probe == out else errno.ENOTDIR
+        raise _output_dir_error(out, OSError(code, os.strerror(code)))
+
+
+def _make_output_dir(out: Path) -> None:
+    """Create -o (and its parents), or raise the one-line error sweep gives."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _output_dir_error(out, error) from None
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -185,30 +222,33 @@ def latency_timeline(summary: dict) -> tuple[list[tuple[str, float, float, str]]
                       f"per-slice timing), for an image exiting at its median step t={exit_t}")
 
 
+def _prepare(arch_paths: list[str], workload_path: str, out: Path, baseline: str | None, images: int | None,
+             start: int, overrides: list[str]) -> tuple[dict, list[str], int, int]:
+    """Check every input before simulating, with the one-line errors `satasim run` gives for the same files.
+
+    Returns the workload's meta, the architectures' names, the baseline's index and the image count.
+    """
+    for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
+        if not resolve_arch_path(a).is_file():
+            raise StudyError.at(a, None, "no such architecture file", "give arch .yaml files, then the workload")
+    names = [load_arch(a, overrides).name for a in arch_paths]
+    workload = read_cached(workload_path)  # the validation `satasim run` does (WorkloadError)
+    _check_names(arch_paths, names)
+    b = _baseline_index(names, arch_paths, baseline)
+    _check_output_dir(out)
+    if images is None:
+        images = min(DEFAULT_IMAGES, workload.num_images - start)
+    return workload.meta, names, b, images
+
+
 def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, baseline: str | None = None,
                 images: int | None = None, start: int = 0, overrides: list[str] | None = None, jobs: int | None = None,
                 json_path: str | None = None, command: str = "", quiet: bool = False) -> str:
     """Simulate, write report.md/html, results.json and plots; return the terminal summary table."""
-    if not Path(workload_path).is_file():
-        raise StudyError.at(workload_path, None, "no such workload file", "the last argument must be a workload .npz")
-    for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
-        if not resolve_arch_path(a).is_file():
-            raise StudyError.at(a, None, "no such architecture file", "give arch .yaml files, then the workload")
-    meta = workload_meta(str(workload_path))
-    available = int(meta.get("num_images", 10000)) if meta.get("kind") == "statistical" else None
-    if images is None:
-        images = DEFAULT_IMAGES if available is None else min(DEFAULT_IMAGES, available)
-        try:
-            from satasim_atsn.workload.format import read_workload
-
-            images = min(images, read_workload(workload_path).num_images - start)
-        except Exception:  # noqa: BLE001 - the simulator reports the real problem
-            pass
-    summaries = run_all(arch_paths, overrides or [], workload_path, images, start, jobs, quiet=quiet)
-    b = _baseline_index(summaries, baseline)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    names = [s["name"] for s in summaries]
+    meta, names, b, images = _prepare(arch_paths, workload_path, out, baseline, images, start, list(overrides or []))
+    summaries = run_all(arch_paths, overrides or [], workload_path, images, start, jobs, quiet=quiet)
+    _make_output_dir(out)
     doc = Document(f"Comparison on {meta.get('name')}: " + ", ".join(names),
                    notice=workload_notice(workload_path))
     doc.para("Regenerate with:")

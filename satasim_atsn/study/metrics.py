@@ -10,7 +10,11 @@ from pathlib import Path
 
 @lru_cache(maxsize=64)
 def workload_meta(path: str) -> dict:
-    """The meta of a workload file, read without loading its arrays."""
+    """The meta of a workload file, read without loading its arrays or checking the file.
+
+    For a file already read with :func:`read_cached` (or ``read_workload``): on any other file it raises
+    zipfile/JSON errors, not the one-line WorkloadError, so commands validate the workload first.
+    """
     with zipfile.ZipFile(path) as archive:
         import numpy as np
 
@@ -53,11 +57,16 @@ def _read(path: str, mtime_ns: int):
 def read_cached(path: str | Path):
     """read_workload with a small per-process cache (sweeps reuse one workload for every point)."""
     p = Path(path)
-    return _read(str(p), p.stat().st_mtime_ns)
+    try:
+        mtime = p.stat().st_mtime_ns
+    except OSError:  # missing or unreadable: read_workload raises its one-line WorkloadError
+        mtime = -1
+    return _read(str(p), mtime)
 
 
-def summarize(result, arch_path: str = "") -> dict:
-    """Everything compare/sweep/reproduce need from one SimResult, per image where it makes sense."""
+def summarize(result, arch_path: str | Path = "") -> dict:
+    """Everything compare/sweep/reproduce need from one SimResult, per image where it makes sense; the arch
+    by its file name only, so JSON does not depend on the working directory (as `satasim run --json`)."""
     import numpy as np
 
     from satasim_atsn.hw.breakdown import energy_breakdown, utilisation
@@ -83,7 +92,7 @@ def summarize(result, arch_path: str = "") -> dict:
     summary = {
         "name": arch.get("name"),
         "kind": arch.get("kind"),
-        "arch_path": str(arch_path),
+        "arch_path": Path(arch_path).name,
         "accelerators": int(arch.get("accelerators", 1)),
         "clock_hz": clock,
         "images": n,
@@ -141,10 +150,13 @@ def run_summary(arch_path: str, overrides: list[str], workload_path: str, images
     """Load, simulate and summarise one architecture on one workload (``progress``: the engine's hook)."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import simulate
+    from satasim_atsn.hw.mapping import check_membrane_widths
 
     arch = load_arch(arch_path, list(overrides))
-    result = simulate(arch, read_cached(workload_path), images=images, start=start, progress=progress)
-    return summarize(result, arch_path)
+    workload = read_cached(workload_path)
+    check_membrane_widths(arch, workload)  # as satasim run: no point with narrower membranes than the workload's
+    result = simulate(arch, workload, images=images, start=start, progress=progress)
+    return summarize(result, arch.source)
 
 
 def simulate_metrics(arch_path: str, overrides: list[str], workload_path: str, images: int, start: int,

@@ -39,11 +39,16 @@ def _fmt_count(value: int) -> str:
     return str(value)
 
 
+def _write_json(path: str, data: dict) -> None:
+    """Write a command's numbers as deterministic JSON (sorted keys, no paths as typed, no timings)."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
 def workload_summary(workload: Workload) -> dict:
-    """Everything ``workload info`` shows, as a deterministic JSON-able dict."""
+    """Everything ``workload info`` shows, as a deterministic JSON-able dict (the file by its name only)."""
     meta = workload.meta
     summary: dict = {
-        "file": workload.source,
+        "file": Path(workload.source).name,
         "name": workload.name,
         "kind": workload.kind,
         "dataset": meta.get("dataset"),
@@ -61,9 +66,7 @@ def workload_summary(workload: Workload) -> dict:
     }
     if workload.is_statistical:
         summary["rates"] = rates_summary(workload)
-        hists = {p: [float(v) for v in workload.arrays[f"exit_hist/{p}"]] for p in histogram_policies(workload)}
-        summary["exit_hist"] = hists
-        summary["exit_mean_timestep"] = {p: histogram_mean(h) for p, h in hists.items()}
+        summary.update(_exit_numbers(workload))
         summary["seed"] = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
         if "input_bit_density" in meta:
             summary["input_bit_density"] = [float(d) for d in meta["input_bit_density"]]
@@ -86,9 +89,10 @@ def _ceiling_rows(workload: Workload) -> list[dict] | None:
                          float(defaults.get("tau_cl", TAU_CL_DEFAULT)))
 
 
-def _print_summary(s: dict) -> None:
+def _print_summary(s: dict, path: str) -> None:
+    """The terminal view of :func:`workload_summary` of the workload at ``path`` (as typed)."""
     echo = click.echo
-    echo(f"{s['file']}: {s['name']} ({s['kind']})")
+    echo(f"{path}: {s['name']} ({s['kind']})")
     if s["kind"] == "statistical":
         echo("  STATISTICAL workload: spikes are drawn from per-layer rates; it has no accuracy")
     echo(
@@ -161,9 +165,9 @@ def workload_group() -> None:
 def info_command(file: str, json_path: str | None) -> None:
     """Show a workload: layers with params, MACs/timestep and neurons, exit defaults, provenance."""
     summary = workload_summary(read_workload(file))
-    _print_summary(summary)
+    _print_summary(summary, file)
     if json_path:
-        atomic_write_text(json_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        _write_json(json_path, summary)
 
 
 @workload_group.command("stats")
@@ -182,6 +186,8 @@ def info_command(file: str, json_path: str | None) -> None:
 @click.option("--tau-cl", type=float, help="ATSN tau_CL (default: the workload's meta.exit_policy)")
 @click.option("--theta", type=float, help="DTSNN entropy threshold (default: the workload's meta.exit_policy)")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="the twin's draw seed")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="also write the numbers printed (rates, exit histograms and means, input densities) as JSON")
 def stats_command(
     trained: str,
     output: str,
@@ -192,8 +198,12 @@ def stats_command(
     tau_cl: float | None,
     theta: float | None,
     seed: int,
+    json_path: str | None,
 ) -> None:
-    """Fit a statistical twin of a trained workload: firing rates, exit histograms, input densities."""
+    """Fit a statistical twin of a trained workload: firing rates, exit histograms, input densities.
+
+    ``--json FILE`` writes the printed numbers (files by name only, keys sorted) as JSON.
+    """
     workload = read_workload(trained)
     with _forward_bar(workload, images, "stats"):
         twin = fit_statistical_twin(
@@ -207,16 +217,40 @@ def stats_command(
             seed=seed,
         )
     write_workload(output, twin)
-    click.echo(f"fitted {twin.num_images} images of {trained} (rates over images running under "
-               f"{twin.meta['provenance']['rates_over_images_running_under']}):")
-    for name, rates in rates_summary(twin).items():
+    numbers = _stats_numbers(trained, output, twin)
+    click.echo(f"fitted {numbers['num_images']} images of {trained} (rates over images running under "
+               f"{numbers['rates_over_images_running_under']}):")
+    for name, rates in numbers["rates"].items():
         click.echo(f"  {name:<12} " + " ".join(f"{r:.4f}" for r in rates))
-    for p in histogram_policies(twin):
-        hist = twin.arrays[f"exit_hist/{p}"]
-        click.echo(f"  exit {p:<6} [{' '.join(f'{v:.4f}' for v in hist)}]  mean {histogram_mean(hist):.4f}")
-    if "input_bit_density" in twin.meta:
-        click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in twin.meta["input_bit_density"]))
+    for p, hist in numbers["exit_hist"].items():
+        click.echo(f"  exit {p:<6} [{' '.join(f'{v:.4f}' for v in hist)}]  "
+                   f"mean {numbers['exit_mean_timestep'][p]:.4f}")
+    if "input_bit_density" in numbers:
+        click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]))
+    if json_path:
+        _write_json(json_path, numbers)
     click.echo(f"wrote {output}")
+
+
+def _exit_numbers(workload: Workload) -> dict:
+    """The exit histogram of each policy a statistical workload holds, and its mean exit timestep."""
+    hists = {p: [float(v) for v in workload.arrays[f"exit_hist/{p}"]] for p in histogram_policies(workload)}
+    return {"exit_hist": hists, "exit_mean_timestep": {p: histogram_mean(h) for p, h in hists.items()}}
+
+
+def _stats_numbers(trained: str, output: str, twin: Workload) -> dict:
+    """What ``workload stats`` prints about a fitted twin, JSON-ready (the files by name only)."""
+    numbers = {
+        "source": Path(trained).name,
+        "file": Path(output).name,
+        "num_images": twin.num_images,
+        "rates_over_images_running_under": twin.meta["provenance"]["rates_over_images_running_under"],
+        "rates": rates_summary(twin),
+        **_exit_numbers(twin),
+    }
+    if "input_bit_density" in twin.meta:
+        numbers["input_bit_density"] = [float(d) for d in twin.meta["input_bit_density"]]
+    return numbers
 
 
 @contextlib.contextmanager
@@ -313,11 +347,17 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
 @click.option("--num-images", type=click.IntRange(min=1), help="override the table's num_images (--rate: 10000)")
 @click.option("--seed", type=click.IntRange(min=0), help="override the table's seed for this dataset (--rate: 0)")
 @click.option("--timing", is_flag=True, help="print how long the build took")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="also write the numbers printed (images, T, exit histograms and means; no timing) as JSON")
 def build_command(
     network: str, rates_path: str | None, rate: float | None, timesteps: int | None, dataset: str | None,
-    exit_means: tuple[str, ...], output: str, num_images: int | None, seed: int | None, timing: bool
+    exit_means: tuple[str, ...], output: str, num_images: int | None, seed: int | None, timing: bool,
+    json_path: str | None,
 ) -> None:
-    """Build a statistical workload of a network file from a rate table or one --rate."""
+    """Build a statistical workload of a network file from a rate table or one --rate.
+
+    ``--json FILE`` writes the printed numbers (the file by name only, keys sorted, no timing) as JSON.
+    """
     began = time.perf_counter()
     net = resolve_network(network)
     if (rates_path is None) == (rate is None):
@@ -341,11 +381,14 @@ def build_command(
                                    exit_means=_exit_means(exit_means), num_images=num_images or 10000,
                                    seed=seed or 0)
     write_workload(output, workload)
-    means = {p: histogram_mean(workload.arrays[f"exit_hist/{p}"]) for p in histogram_policies(workload)}
+    numbers = {"file": Path(output).name, "name": workload.name, "num_images": workload.num_images,
+               "timesteps": workload.timesteps, **_exit_numbers(workload)}
     click.echo(
         f"wrote {output}: {workload.name}, {workload.num_images} images, T = {workload.timesteps}, mean exit "
-        + ", ".join(f"{p} {m:.2f}" for p, m in means.items())
+        + ", ".join(f"{p} {m:.2f}" for p, m in numbers["exit_mean_timestep"].items())
     )
+    if json_path:
+        _write_json(json_path, numbers)
     if timing:
         click.echo(f"took {time.perf_counter() - began:.2f} s")
 
@@ -392,7 +435,7 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
     if "accuracy_int" in report:
         click.echo(f"  accuracy: float {report['accuracy_float']:.4f}, int8 {report['accuracy_int']:.4f}")
     if json_path:
-        atomic_write_text(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
+        _write_json(json_path, report)
     click.echo(f"wrote {output}")
 
 

@@ -1,0 +1,177 @@
+"""`satasim compare` and `satasim workload` robustness: one-line errors (exit 2) for user mistakes, and JSON
+outputs that are the same bytes whatever the working directory and however the paths were typed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.workload.format import FORMAT_NAME, FORMAT_VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOAD = ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"
+ARCHS = [ROOT / "archs" / "conventional16x16.yaml", ROOT / "archs" / "atsn16x16.yaml"]
+TINY = ["--images", "4", "--jobs", "1", "--quiet"]
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``satasim ARGV`` in-process: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return int(exc.value.code), out, err
+
+
+def user_error(argv: list[str], capsys) -> str:
+    """Run a command that must fail with the one-line user error; return that line."""
+    code, _, err = run(argv, capsys)
+    assert code == 2, err
+    assert err.startswith("satasim: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def _npz(path: Path, **arrays: np.ndarray) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def _garbage(path: Path) -> Path:
+    path.write_bytes(b"garbage")
+    return path
+
+
+BAD_WORKLOADS = {
+    "missing": lambda d: d / "missing.npz",
+    "not a zip": lambda d: _garbage(d / "garbage.npz"),
+    "npz without format or meta": lambda d: _npz(d / "plain.npz", x=np.zeros(3)),
+    "npz without meta": lambda d: _npz(d / "nometa.npz", format=np.array(FORMAT_NAME),
+                                       version=np.array(FORMAT_VERSION, dtype=np.int64)),
+    "npz with bad meta JSON": lambda d: _npz(d / "badmeta.npz", format=np.array(FORMAT_NAME),
+                                             version=np.array(FORMAT_VERSION, dtype=np.int64),
+                                             meta=np.array("{not json")),
+    "an arch YAML (workload forgotten)": lambda d: ARCHS[1],
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WORKLOADS))
+def test_compare_bad_workload_gives_the_error_run_gives(tmp_path, capsys, case):
+    workload = BAD_WORKLOADS[case](tmp_path)
+    out = tmp_path / "out"
+    err = user_error(["compare", *ARCHS, workload, "-o", out, *TINY], capsys)
+    assert err == user_error(["run", ARCHS[1], workload, "--images", "4", "--quiet"], capsys)
+    assert not out.exists()
+
+
+def test_compare_out_is_an_existing_file(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    err = user_error(["compare", *ARCHS, WORKLOAD, "-o", target, *TINY], capsys)
+    assert str(target) in err and "-o" in err and "File exists" in err
+    study = tmp_path / "s.yaml"
+    study.write_text(f"name: tiny\narch: {ARCHS[1]}\nworkload: {WORKLOAD}\nimages: 2\nvary:\n  accelerators: [1]\n"
+                     "metrics: [fps]\n")
+    assert err == user_error(["sweep", study, "-o", target, "--jobs", "1", "--quiet"], capsys)
+    err = user_error(["compare", *ARCHS, WORKLOAD, "-o", target / "sub", *TINY], capsys)
+    assert "Not a directory" in err
+    assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2"])
+def test_compare_refuses_non_positive_jobs_like_sweep(tmp_path, capsys, jobs):
+    err = user_error(["compare", *ARCHS, WORKLOAD, "-o", tmp_path / "out", "--images", "4", "-j", jobs], capsys)
+    assert "--jobs" in err and err == user_error(["sweep", "any.yaml", "-o", tmp_path / "s", "-j", jobs], capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_refuses_two_architectures_of_one_name(tmp_path, capsys):
+    err = user_error(["compare", "atsn16x16", ARCHS[1], WORKLOAD, "-o", tmp_path / "out", *TINY], capsys)
+    assert f"atsn16x16 and {ARCHS[1]}" in err and "'atsn16x16'" in err and "name:" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_refuses_an_ambiguous_baseline(tmp_path, capsys):
+    text = ARCHS[1].read_text()
+    paths = []
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        paths.append(tmp_path / sub / "design.yaml")
+        paths[-1].write_text(text.replace("name: atsn16x16", f"name: design_{sub}"))
+    err = user_error(["compare", *paths, WORKLOAD, "-o", tmp_path / "out", "--baseline", "design", *TINY], capsys)
+    assert "--baseline" in err and "ambiguous" in err and "design_a" in err and "design_b" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_json_does_not_depend_on_cwd_or_path_spelling(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    relative = ["archs/conventional16x16.yaml", "archs/atsn16x16.yaml", "workloads/vgg_small_fmnist_atsn.npz"]
+    code, _, err = run(["compare", *relative, "-o", tmp_path / "a", "--json", tmp_path / "a.json", *TINY], capsys)
+    assert code == 0, err
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    absolute = [ARCHS[0], "atsn16x16", WORKLOAD]  # a shipped name is the same architecture file
+    code, _, err = run(["compare", *absolute, "-o", "../b", "--json", "../b.json", *TINY], capsys)
+    assert code == 0, err
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    assert (tmp_path / "a" / "results.json").read_bytes() == (tmp_path / "b" / "results.json").read_bytes()
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert [s["arch_path"] for s in data["architectures"]] == ["conventional16x16.yaml", "atsn16x16.yaml"]
+    assert data["workload"] == WORKLOAD.name
+    code, _, err = run(["compare", *ARCHS, WORKLOAD, "-o", tmp_path / "c", "--baseline", ARCHS[1], *TINY], capsys)
+    assert code == 0, err  # --baseline still takes an architecture's file as typed
+    assert json.loads((tmp_path / "c" / "results.json").read_text())["baseline"] == "atsn16x16"
+
+
+def _twice(tmp_path: Path, capsys, monkeypatch, argv) -> tuple[bytes, str]:
+    """Run ``argv(root_or_abs, out_dir)`` from the repository with relative paths and from elsewhere with
+    absolute ones; assert both JSON files are the same bytes; return them and the first stdout."""
+    outputs, first = [], ""
+    for k, (cwd, base) in enumerate([(ROOT, Path(".")), (tmp_path, ROOT)]):
+        monkeypatch.chdir(cwd)
+        target = tmp_path / f"run{k}"
+        target.mkdir()
+        code, out, err = run(argv(base, target), capsys)
+        assert code == 0, err
+        first = first or out
+        outputs.append((target / "numbers.json").read_bytes())
+    assert outputs[0] == outputs[1]
+    return outputs[0], first
+
+
+def test_workload_info_json_records_the_file_name(tmp_path, capsys, monkeypatch):
+    data, out = _twice(tmp_path, capsys, monkeypatch, lambda base, target: [
+        "workload", "info", base / "workloads" / WORKLOAD.name, "--json", target / "numbers.json"])
+    assert json.loads(data)["file"] == WORKLOAD.name
+    assert out.startswith(f"{Path('workloads') / WORKLOAD.name}: ")  # the terminal shows the path as typed
+
+
+def test_workload_stats_json(tmp_path, capsys, monkeypatch):
+    data, out = _twice(tmp_path, capsys, monkeypatch, lambda base, target: [
+        "workload", "stats", base / "workloads" / WORKLOAD.name, "-o", target / "twin.npz", "--images", "4",
+        "--json", target / "numbers.json"])
+    numbers = json.loads(data)
+    assert data.decode() == json.dumps(numbers, indent=2, sort_keys=True) + "\n"
+    assert numbers["source"] == WORKLOAD.name and numbers["file"] == "twin.npz" and numbers["num_images"] == 4
+    assert set(numbers["exit_hist"]) == {"fixed", "dtsnn", "atsn"} and numbers["exit_mean_timestep"]["fixed"] == 4
+    for name, rates in numbers["rates"].items():
+        assert f"  {name:<12} " + " ".join(f"{r:.4f}" for r in rates) in out
+    for policy, mean in numbers["exit_mean_timestep"].items():
+        assert f"exit {policy:<6} [" in out and f"mean {mean:.4f}" in out
+    assert "input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]) in out
+
+
+def test_workload_build_json(tmp_path, capsys, monkeypatch):
+    data, out = _twice(tmp_path, capsys, monkeypatch, lambda base, target: [
+        "workload", "build", "--network", base / "examples" / "my_net.yaml", "--rate", "0.15", "--timesteps", "4",
+        "--exit-mean", "atsn=2.5", "--num-images", "8", "-o", target / "w.npz", "--json", target / "numbers.json",
+        "--timing"])
+    numbers = json.loads(data)
+    assert data.decode() == json.dumps(numbers, indent=2, sort_keys=True) + "\n"
+    assert numbers == {"file": "w.npz", "name": "my_vgg-statistical", "num_images": 8, "timesteps": 4,
+                       "exit_hist": {"fixed": [0.0, 0.0, 0.0, 1.0], "atsn": [0.25, 0.25, 0.25, 0.25]},
+                       "exit_mean_timestep": {"fixed": 4.0, "atsn": 2.5}}
+    assert "8 images, T = 4, mean exit fixed 4.00, atsn 2.50" in out and "took " in out
