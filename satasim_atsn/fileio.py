@@ -102,3 +102,14 @@ def load_yaml(source: str | bytes | IO, where: str, error: type[SatasimError] = 
         raise error.at(where, f"line {dup.line}", f"key {shown(dup.key)} is given twice (first at line "
                        f"{dup.first_line}); YAML would silently keep the last one",
                        "delete or rename one of them") from None
+
+
+def refuse_overwriting_inputs(outputs: dict[str, str | os.PathLike | None],
+                              inputs: list[str | os.PathLike | None]) -> None:
+    """Fail before any work when an output option names one of the command's input files (``--json W.npz``
+    would silently destroy the workload it reads); paths are compared after resolving links and ``..``."""
+    given = {Path(p).resolve(): str(p) for p in inputs if p}
+    for option, out in outputs.items():
+        if out and Path(out).resolve() in given:
+            raise SatasimError.at(str(out), option, f"is also the input {given[Path(out).resolve()]}; writing it "
+                                  "would destroy that input", "choose another output path")

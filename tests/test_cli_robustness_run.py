@@ -8,7 +8,6 @@ import glob
 import json
 from pathlib import Path
 
-import nir
 import numpy as np
 import pytest
 import yaml
@@ -292,6 +291,8 @@ DT = 1e-4
 
 
 def _mlp_graph(features: int = 20, hidden: int = 12, classes: int = 4):
+    """A NIR MLP on flat inputs (skips the test where the optional nir extra is not installed)."""
+    nir = pytest.importorskip("nir")
     rng = np.random.default_rng(0)
     tau = DT / 0.5
     shape = (hidden,)
@@ -344,3 +345,25 @@ def test_bad_flat_inputs_are_one_line(tmp_path, capsys, x, y, needle):
     line = one_line_error(code, err)
     assert needle in line, line
     assert not (tmp_path / "o.npz").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# an output path that is one of the command's inputs is refused before any work
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args", [
+    ["run", "{arch}", "{wl}", "--images", "1", "--json", "{wl}"],
+    ["run", "{arch}", "{wl}", "--images", "1", "--json", "{arch}"],
+    ["bench", "{wl}", "--images", "1", "--json", "{tmp}/./w.npz"],
+    ["workload", "info", "{wl}", "--json", "{wl}"],
+    ["workload", "stats", "{wl}", "-o", "{wl}", "--images", "1"],
+    ["evaluate", "{wl}", "--json", "{wl}"],
+    ["compare", "{arch}", "atsn16x16", "{wl}", "-o", "{tmp}/out", "--json", "{wl}"],
+])
+def test_an_output_that_is_an_input_is_refused(tmp_path, capsys, args):
+    wl, arch = tmp_path / "w.npz", tmp_path / "a.yaml"
+    wl.write_bytes(Path(WL).read_bytes())
+    arch.write_text(Path(ARCH).read_text())
+    before = wl.read_bytes(), arch.read_text()
+    code, _, err = run([a.format(wl=wl, arch=arch, tmp=tmp_path) for a in args], capsys)
+    assert "writing it would destroy that input" in one_line_error(code, err)
+    assert (wl.read_bytes(), arch.read_text()) == before

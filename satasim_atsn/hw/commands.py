@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from satasim_atsn.errors import SatasimError
-from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.fileio import atomic_write_text, refuse_overwriting_inputs
 from satasim_atsn.workload.format import emits_spikes, read_workload
 
 BENCH_IMAGES = 256  # satasim bench's default image count
@@ -63,6 +63,7 @@ def run_command(arch_path, workload_path, images, start, overrides, json_path, c
 
     arch = load_arch(arch_path, list(overrides))
     workload = read_workload(workload_path)
+    refuse_overwriting_inputs({"--json": json_path, "--csv": csv_dir}, [arch.source, workload_path])
     _check_output_path(json_path, "--json")
     _check_output_path(csv_dir, "--csv", is_dir=True)
     image_count(workload, images, start)
@@ -146,6 +147,7 @@ def bench_command(workload_path, arch_path, images, repeat, overrides, json_path
 
     arch = load_arch(arch_path or _default_arch(), list(overrides))
     workload = read_workload(workload_path)
+    refuse_overwriting_inputs({"--json": json_path}, [arch.source, workload_path])
     _check_output_path(json_path, "--json")
     count = image_count(workload, min(BENCH_IMAGES, workload.num_images) if images is None else images)
     check_membrane_widths(arch, workload)

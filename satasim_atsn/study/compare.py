@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.fileio import atomic_write_text, refuse_overwriting_inputs
 from satasim_atsn.hw.arch import load_arch, resolve_arch_path
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
@@ -246,6 +246,8 @@ def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, 
                 json_path: str | None = None, command: str = "", quiet: bool = False) -> str:
     """Simulate, write report.md/html, results.json and plots; return the terminal summary table."""
     out = Path(out_dir)
+    refuse_overwriting_inputs({"-o": out, "--json": json_path},
+                              [resolve_arch_path(a) for a in arch_paths] + [workload_path])
     meta, names, b, images = _prepare(arch_paths, workload_path, out, baseline, images, start, list(overrides or []))
     summaries = run_all(arch_paths, overrides or [], workload_path, images, start, jobs, quiet=quiet)
     _make_output_dir(out)

@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.fileio import atomic_write_text, refuse_overwriting_inputs
 from satasim_atsn.snn.confidence_bound import ceiling_table
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT
 from satasim_atsn.traces.statistical import (
@@ -164,6 +164,7 @@ def workload_group() -> None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the summary as JSON")
 def info_command(file: str, json_path: str | None) -> None:
     """Show a workload: layers with params, MACs/timestep and neurons, exit defaults, provenance."""
+    refuse_overwriting_inputs({"--json": json_path}, [file])
     summary = workload_summary(read_workload(file))
     _print_summary(summary, file)
     if json_path:
@@ -204,6 +205,7 @@ def stats_command(
 
     ``--json FILE`` writes the printed numbers (files by name only, keys sorted) as JSON.
     """
+    refuse_overwriting_inputs({"-o": output, "--json": json_path}, [trained])
     workload = read_workload(trained)
     with _forward_bar(workload, images, "stats"):
         twin = fit_statistical_twin(
@@ -295,6 +297,7 @@ def _exit_means(values: tuple[str, ...]) -> dict[str, float]:
 def rates_command(trained: str, network: str, dataset: str, output: str, test_dataset: str | None,
                   data_dir: str | None, images: int | None, seed: int, borrowed: tuple[str, ...]) -> None:
     """Measure a trained network's rates, exit histograms and input densities into a rate table for ``build``."""
+    refuse_overwriting_inputs({"-o": output}, [trained, network] + [b.partition("=")[2] for b in borrowed])
     from satasim_atsn.traces.rate_table import (
         borrow_dataset,
         check_topology,
@@ -360,6 +363,7 @@ def build_command(
     """
     began = time.perf_counter()
     net = resolve_network(network)
+    refuse_overwriting_inputs({"-o": output, "--json": json_path}, [net.source, rates_path])
     if (rates_path is None) == (rate is None):
         raise WorkloadError.at(None, "--rates/--rate", "give exactly one of them",
                                "--rates TABLE.yaml --dataset NAME, or --rate 0.15 --timesteps T")
@@ -412,6 +416,7 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
     for flag, value in (("--input-scale", input_scale), ("--dt", dt)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise WorkloadError.at(None, flag, f"{value} must be a positive number", "fix the value")
+    refuse_overwriting_inputs({"-o": output, "--json": json_path}, [model, inputs_path])
     graph = read_nir(model)
     x, y = load_inputs(inputs_path)
     stem = name or Path(model).stem

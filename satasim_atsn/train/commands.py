@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from satasim_atsn.errors import SatasimError, TrainError
-from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.fileio import atomic_write_text, refuse_overwriting_inputs
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.workload.datasets import DATASETS
 
@@ -100,6 +100,7 @@ def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, dataset, dat
 
     if policy not in ("all", "fixed", "atsn", "dtsnn"):
         raise SatasimError.at(None, "--policy", f"unknown policy {policy!r}", "use all, fixed, atsn or dtsnn")
+    refuse_overwriting_inputs({"--json": json_path}, [workload_path])
     workload = read_workload(workload_path)
     if workload.is_statistical:
         raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
@@ -109,8 +110,8 @@ def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, dataset, dat
     from satasim_atsn.report.progress import progress_bar
     from satasim_atsn.snn.forward import forward_progress
 
-    passes = 4  # evaluate_workload runs the integer forward once per policy: fixed, atsn, atsn_hw, dtsnn
-    with progress_bar(passes * workload.num_images, desc="evaluate", unit="img", quiet=quiet) as bar, \
+    # evaluate_workload runs the integer forward once (full T); every policy is read off its outputs
+    with progress_bar(workload.num_images, desc="evaluate", unit="img", quiet=quiet) as bar, \
             forward_progress(bar.update):
         table = evaluate_workload(workload, cl_init, tau_cl, theta)
     keep = {"fixed": ("fixed",), "atsn": ("fixed", "atsn", "atsn_hw"), "dtsnn": ("fixed", "dtsnn")}.get(policy)
