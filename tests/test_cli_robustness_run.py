@@ -367,3 +367,21 @@ def test_an_output_that_is_an_input_is_refused(tmp_path, capsys, args):
     code, _, err = run([a.format(wl=wl, arch=arch, tmp=tmp_path) for a in args], capsys)
     assert "writing it would destroy that input" in one_line_error(code, err)
     assert (wl.read_bytes(), arch.read_text()) == before
+
+
+def test_evaluate_refuses_dataset_options_without_a_dataset(capsys):
+    code, _, err = run(["evaluate", WL, "--data-dir", "/tmp"], capsys)
+    assert "--data-dir/--image-size: apply only to a --dataset" in one_line_error(code, err)
+
+
+def test_a_network_file_mistake_names_the_network_file(tmp_path, capsys):
+    """The direct-input rule is checked on the built workload; the error names the YAML it came from."""
+    net = tmp_path / "poolpx.yaml"
+    net.write_text("name: poolpx\ninput_shape: [1, 8, 8]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: pool1, type: maxpool, kernel: 2}\n  - {name: fc, type: flatten}\n"
+                   "  - {name: out, type: output}\n")
+    code, _, err = run(["workload", "build", "--network", str(net), "--rate", "0.1", "--timesteps", "2",
+                        "-o", str(tmp_path / "w.npz")], capsys)
+    line = one_line_error(code, err)
+    assert line.startswith(f"satasim: error: {net}: meta.layers[0].inputs: maxpool layer 'pool1'")
+    assert not (tmp_path / "w.npz").exists()

@@ -193,8 +193,10 @@ def build_statistical(
     exit_policy: dict | None = None,
     provenance: dict | None = None,
     extra_meta: dict | None = None,
+    source: str | None = None,
 ) -> Workload:
-    """Assemble and validate a statistical workload from its parts (rates keyed by layer name)."""
+    """Assemble and validate a statistical workload from its parts (rates keyed by layer name); ``source``
+    (the network file it comes from) is what a validation error names."""
     if not isinstance(num_images, int) or num_images < 1:
         raise WorkloadError.at(None, "num_images", f"{shown(num_images)} must be a positive integer", "fix the value")
     meta: dict = {
@@ -231,7 +233,7 @@ def build_statistical(
         arrays[f"exit_hist/{policy}"] = np.asarray(hist, dtype=np.float64)
     if input_rate is not None:
         arrays["rate/input"] = np.asarray(input_rate, dtype=np.float64)
-    return validate(Workload(meta=meta, arrays=arrays, source=f"<statistical {name}>"))
+    return validate(Workload(meta=meta, arrays=arrays, source=source or f"<statistical {name}>"))
 
 
 # ------------------------------------------------------------------------------------------
@@ -837,6 +839,7 @@ def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = 
         seed=seed_value,
         num_images=n_images,
         provenance=provenance,
+        source=net.source,
     )
 
 
@@ -936,6 +939,7 @@ def build_with_rate(net: NetworkSpec, *, rate: float, timesteps: int, dataset: s
             seed=seed,
             num_images=num_images,
             input_shape=list(net.input_shape),
+            source=net.source,
             provenance={
                 "generator": "satasim workload build --rate",
                 "network_file": Path(net.source).name,

@@ -101,6 +101,9 @@ def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, dataset, dat
     if policy not in ("all", "fixed", "atsn", "dtsnn"):
         raise SatasimError.at(None, "--policy", f"unknown policy {policy!r}", "use all, fixed, atsn or dtsnn")
     refuse_overwriting_inputs({"--json": json_path}, [workload_path])
+    if dataset is None and (data_dir is not None or image_size is not None):
+        raise SatasimError.at(None, "--data-dir/--image-size", "apply only to a --dataset",
+                              "add --dataset (e.g. imagefolder), or drop them to use the embedded test images")
     workload = read_workload(workload_path)
     if workload.is_statistical:
         raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
