@@ -4,6 +4,7 @@ one YAML reader of the package (:func:`load_yaml`: safe, and a duplicate key is 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -58,6 +59,11 @@ def _fsync_dir(directory: Path) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Atomically write UTF-8 text (results, reports, CSVs)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, data: object) -> None:
+    """A command's numbers as deterministic JSON (indent 2, sorted keys, a final newline), written atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 class DuplicateKeyError(yaml.YAMLError):

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.fileio import atomic_write_text, write_json
 from satasim_atsn.study.spec import Study, point_overrides
 
 CSV_NAME = "points.csv"
@@ -190,7 +190,7 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
         if row is not None:
             done[index] = {**{m: row.get(m, "") for m in study.metrics}, **point, "point": index, "key": key,
                            "status": "ok", "error": ""}
-    atomic_write_text(json_path, json.dumps(identity, indent=2, sort_keys=True) + "\n")
+    write_json(json_path, identity)
     write_sorted(csv_path, columns, list(done.values()))
     todo = [i for i in range(len(points)) if i not in done]
     return Prepared(columns=columns, done=done, todo=todo, reused=len(done))

@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.fileio import atomic_write_text, refuse_overwriting_inputs
+from satasim_atsn.fileio import refuse_overwriting_inputs, write_json
 from satasim_atsn.snn.confidence_bound import ceiling_table
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT
 from satasim_atsn.traces.statistical import (
@@ -37,11 +37,6 @@ def _fmt_count(value: int) -> str:
         if value >= scale:
             return f"{value / scale:.2f} {unit}"
     return str(value)
-
-
-def _write_json(path: str, data: dict) -> None:
-    """Write a command's numbers as deterministic JSON (sorted keys, no paths as typed, no timings)."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def workload_summary(workload: Workload) -> dict:
@@ -168,7 +163,7 @@ def info_command(file: str, json_path: str | None) -> None:
     summary = workload_summary(read_workload(file))
     _print_summary(summary, file)
     if json_path:
-        _write_json(json_path, summary)
+        write_json(json_path, summary)
 
 
 @workload_group.command("stats")
@@ -230,7 +225,7 @@ def stats_command(
     if "input_bit_density" in numbers:
         click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]))
     if json_path:
-        _write_json(json_path, numbers)
+        write_json(json_path, numbers)
     click.echo(f"wrote {output}")
 
 
@@ -392,7 +387,7 @@ def build_command(
         + ", ".join(f"{p} {m:.2f}" for p, m in numbers["exit_mean_timestep"].items())
     )
     if json_path:
-        _write_json(json_path, numbers)
+        write_json(json_path, numbers)
     if timing:
         click.echo(f"took {time.perf_counter() - began:.2f} s")
 
@@ -440,7 +435,7 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
     if "accuracy_int" in report:
         click.echo(f"  accuracy: float {report['accuracy_float']:.4f}, int8 {report['accuracy_int']:.4f}")
     if json_path:
-        _write_json(json_path, report)
+        write_json(json_path, report)
     click.echo(f"wrote {output}")
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import click
 
 from satasim_atsn.errors import SatasimError, TrainError
-from satasim_atsn.fileio import atomic_write_text, refuse_overwriting_inputs
+from satasim_atsn.fileio import refuse_overwriting_inputs, write_json
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.workload.datasets import DATASETS
 
@@ -19,13 +18,9 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 
 def _write_json(path: str | None, payload: dict) -> None:
-    if not path:
-        return
-    try:
-        atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    except OSError as error:
-        raise SatasimError.at(path, None, f"cannot write ({error.strerror or error})",
-                              "choose another --json path") from None
+    """Write ``payload`` to --json ``path`` when one was given."""
+    if path:
+        write_json(path, payload)
 
 
 @click.command("train")

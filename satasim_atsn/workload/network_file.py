@@ -254,7 +254,8 @@ def parse_network(data, where: str, default_name: str = "network") -> NetworkSpe
                                "e.g. input_shape: [3, 32, 32]")
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name:
-        raise WorkloadError.at(where, "name", f"{name!r} is not a string", "fix the value")
+        raise WorkloadError.at(where, "name", f"{name!r} is not a non-empty string",
+                               f"name the network, or drop the key to use {default_name!r}")
     classes = data.get("num_classes")
     if classes is not None and not (_positive_int(classes) and classes >= 2):
         raise WorkloadError.at(where, "num_classes", f"{classes!r} is not an integer >= 2", "fix the value")
