@@ -247,6 +247,23 @@ def test_narrow_membranes_raise_mapping_error():
         check_membrane_widths(load_arch(ARCH, ["pe.vmem_bits=12"]), read_workload(WL))
 
 
+@pytest.mark.parametrize(("override", "field"), [("pe.vmem_bits=12", "pe.vmem_bits"),
+                                                 ("exit_unit.vmem_bits=24", "exit_unit.vmem_bits")])
+def test_simulate_itself_refuses_narrow_membranes(override, field):
+    """The check lives in ``simulate``, so a program calling the API (and every command) gets it."""
+    from satasim_atsn.hw.engine import simulate
+
+    with pytest.raises(MappingError, match=field):
+        simulate(load_arch(ARCH, [override]), read_workload(WL), images=1)
+
+
+def test_sweep_summary_refuses_narrow_membranes():
+    from satasim_atsn.study.metrics import run_summary
+
+    with pytest.raises(MappingError, match="use pe.vmem_bits >= 16"):
+        run_summary(ARCH, ["pe.vmem_bits=8"], WL, images=1)
+
+
 # ------------------------------------------------------------------------------------------
 # 6. corrupt workload fields
 # ------------------------------------------------------------------------------------------

@@ -159,7 +159,8 @@ def arch_from_picks(pick, workload) -> dict:
     else:
         pe["input_spike_buffer_bytes"] = pick.integer(max(2, sb), 17)
     pe["output_spike_buffer_bytes"] = pick.integer(max(2, sb), 17)
-    pe["vmem_bits"] = pick.choice([8, 16, 16, 32])
+    # never narrower than the workload's membranes (simulate refuses that); residency is varied by the memory size
+    pe["vmem_bits"] = max(pick.choice([8, 16, 16, 32]), workload.vmem_bits)
     pe["data_memory_bytes"] = pick.choice([4, 8, 16, 32, 64, 256, 2048])
     pe["data_memory_bytes"] = max(pe["data_memory_bytes"], pe["vmem_bits"] // 8)
     pe["adders"] = pick.integer(1, 4)
@@ -170,7 +171,7 @@ def arch_from_picks(pick, workload) -> dict:
         "output_spike_buffer_bytes": pick.integer(max(2, sb), 17),
         "adders": pick.integer(1, 4),
         "multipliers": 1,
-        "vmem_bits": pick.choice([16, 32]),
+        "vmem_bits": max(pick.choice([16, 32]), int(workload.meta["quant"].get("output_vmem_bits", 32))),
     }
     if kind == "dtsnn":
         pe["accumulation"] = "analog"

@@ -157,7 +157,7 @@ def test_info_shows_the_confidence_ceiling_of_a_trained_workload(tmp_path, capsy
     code, out, _ = run(["workload", "info", str(ROOT / "workloads" / "vgg16w025_cifar10_atsn.npz"),
                         "--json", str(target)], capsys)
     assert code == 0
-    assert "t=1 0.984456 < CL_t 0.999: no exit  t=2 0.999178" in out
+    assert "t=1 0.984456 (cannot clear CL_t = 0.999)  t=2 0.999178" in out
     rows = json.loads(target.read_text())["confidence_ceiling"]
     assert [r["can_clear_cl_t"] for r in rows] == [False, True, True, True]
     statistical = tmp_path / "stat.json"

@@ -58,7 +58,6 @@ def run_command(arch_path, workload_path, images, start, overrides, json_path, c
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import image_count, simulate
-    from satasim_atsn.hw.mapping import check_membrane_widths
     from satasim_atsn.report.progress import Progress
 
     arch = load_arch(arch_path, list(overrides))
@@ -67,7 +66,6 @@ def run_command(arch_path, workload_path, images, start, overrides, json_path, c
     _check_output_path(json_path, "--json")
     _check_output_path(csv_dir, "--csv", is_dir=True)
     image_count(workload, images, start)
-    check_membrane_widths(arch, workload)
     t0 = time.perf_counter()
     result = simulate(arch, workload, images=images, start=start, progress=Progress(arch.clock_hz, quiet=quiet))
     wall = time.perf_counter() - t0
@@ -143,14 +141,12 @@ def bench_command(workload_path, arch_path, images, repeat, overrides, json_path
     """
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import image_count, simulate
-    from satasim_atsn.hw.mapping import check_membrane_widths
 
     arch = load_arch(arch_path or _default_arch(), list(overrides))
     workload = read_workload(workload_path)
     refuse_overwriting_inputs({"--json": json_path}, [arch.source, workload_path])
     _check_output_path(json_path, "--json")
     count = image_count(workload, min(BENCH_IMAGES, workload.num_images) if images is None else images)
-    check_membrane_widths(arch, workload)
     # warm-up (numba compilation / caches) on one image, not timed
     simulate(arch, workload, images=1)
     functional_floor(arch, workload, 0, 1)

@@ -52,7 +52,7 @@ import simpy
 from satasim_atsn.errors import MappingError, SatasimError
 from satasim_atsn.hw import kernels
 from satasim_atsn.hw.energy import ACTIONS
-from satasim_atsn.hw.mapping import Group, GroupInput, Mapping, build_mapping
+from satasim_atsn.hw.mapping import Group, GroupInput, Mapping, build_mapping, check_membrane_widths
 from satasim_atsn.hw.results import AcceleratorTotals, RunSummary, SimResult
 from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.traces.functional import functional_trace
@@ -1433,9 +1433,13 @@ def image_count(workload: Workload, images: int | None, start: int = 0) -> int:
 def simulate(
     arch, workload: Workload, images: int | None = None, start: int = 0, progress=None, chunk_images: int | None = None
 ) -> SimResult:
-    """Simulate ``images`` images of ``workload`` from index ``start`` on ``arch``."""
+    """Simulate ``images`` images of ``workload`` from index ``start`` on ``arch``.
+
+    Refuses (MappingError) membranes narrower than the workload's: the functional result keeps the workload's
+    widths, so narrower registers would be timed and charged for values they cannot hold."""
     count = image_count(workload, images, start)
     mapping = build_mapping(arch, workload)
+    check_membrane_widths(arch, workload)
     check_batch(arch, mapping, workload)
     model = _Model(arch, mapping, workload)
     batch = int(arch.images_per_batch)

@@ -150,11 +150,9 @@ def run_summary(arch_path: str, overrides: list[str], workload_path: str, images
     """Load, simulate and summarise one architecture on one workload (``progress``: the engine's hook)."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import simulate
-    from satasim_atsn.hw.mapping import check_membrane_widths
 
     arch = load_arch(arch_path, list(overrides))
     workload = read_cached(workload_path)
-    check_membrane_widths(arch, workload)  # as satasim run: no point with narrower membranes than the workload's
     result = simulate(arch, workload, images=images, start=start, progress=progress)
     return summarize(result, arch.source)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.fileio import refuse_overwriting_inputs, write_json
-from satasim_atsn.snn.confidence_bound import ceiling_table
+from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT
 from satasim_atsn.traces.statistical import (
     DRAW_ORDER_FIRST,
@@ -132,11 +132,7 @@ def _print_summary(s: dict, path: str) -> None:
         if rows is None:
             echo("  confidence ceiling: not computed here (a large output layer); satasim evaluate computes it")
         else:
-            def shown(r: dict) -> str:  # t = T always stops: only earlier steps can be out of reach
-                blocked = not r["can_clear_cl_t"] and r["t"] < len(rows)
-                return f"t={r['t']} {r['bound']:.6f}" + (f" < CL_t {r['cl_t']}: no exit" if blocked else "")
-
-            echo("  highest max o^t any input can reach (output weights, eq. 8): " + "  ".join(map(shown, rows)))
+            echo("  " + ceiling_line(rows))
     prov = s["provenance"] or {}
     if prov:
         echo("")

@@ -15,7 +15,7 @@ import numpy as np
 
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.complexity import ops_until_exit
-from satasim_atsn.snn.confidence_bound import ceiling_table
+from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
     TAU_CL_DEFAULT,
@@ -210,12 +210,7 @@ def format_table(table: dict, title: str = "") -> str:
         lines.append(_profile_line(profile))
     ceiling = table.get("confidence_ceiling")
     if ceiling:
-        def shown(row: dict) -> str:  # t = T always stops: only earlier steps can be out of reach
-            blocked = not row["can_clear_cl_t"] and row["t"] < len(ceiling)
-            return f"t={row['t']} {row['bound']:.6f}" + (f" (cannot clear CL_t = {row['cl_t']})" if blocked else "")
-
-        lines.append("max o^t any input can reach (bound from the output weights, eq. 8): "
-                     + "  ".join(map(shown, ceiling)))
+        lines.append(ceiling_line(ceiling))
     return "\n".join(lines)
 
 
