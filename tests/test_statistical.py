@@ -392,3 +392,43 @@ def test_every_shipped_statistical_workload_rebuilds_from_its_rate_table(tmp_pat
     out = tmp_path / "rebuilt.npz"
     write_workload(out, rebuilt)
     assert out.read_bytes() == (WORKLOADS / path).read_bytes()
+
+
+def _pooled_draw_by_numpy(u, threshold, shape, pshape, k, p_lo, c_lo, l_lo):
+    """The conditional pooled draw written with numpy broadcasting: the witness of the numba kernel."""
+    e = u.shape[0]
+    c, h, w = shape
+    ho, wo = pshape[1], pshape[2]
+    psize = c * ho * wo
+    size = c * h * w
+    active = (u[:, p_lo : p_lo + psize] < threshold[:e, p_lo : p_lo + psize]).reshape(e, c, ho, 1, wo, 1)
+    choice = np.minimum((u[:, c_lo : c_lo + psize] * (k * k)).astype(np.int64), k * k - 1).reshape(e, c, ho, 1, wo, 1)
+    spikes = (u[:, l_lo : l_lo + size] < threshold[:e, l_lo : l_lo + size]).reshape(e, c, h, w)
+    window = spikes[:, :, : ho * k, : wo * k].reshape(e, c, ho, k, wo, k)
+    index = (np.arange(k)[:, None] * k + np.arange(k)[None, :]).reshape(1, 1, 1, k, 1, k)
+    spikes[:, :, : ho * k, : wo * k] = (active & (window | (index == choice))).reshape(e, c, ho * k, wo * k)
+    return spikes.reshape(e, size)
+
+
+@pytest.mark.parametrize("shape,k,seed", [((3, 8, 8), 2, 0), ((2, 7, 9), 2, 1), ((4, 9, 10), 3, 2), ((1, 5, 5), 3, 3)])
+def test_pooled_draw_kernel_equals_numpy_formula(shape, k, seed):
+    """The numba window pass gives the broadcast formula's spikes bit for bit, also for k = 3 (float32
+    products that round) and maps that windows do not tile."""
+    from satasim_atsn.traces.draw_kernels import apply_pooled_windows
+
+    rng = np.random.default_rng(seed)
+    c, h, w = shape
+    pshape = (c, h // k, w // k)
+    psize, size = c * pshape[1] * pshape[2], c * h * w
+    lead = 5  # other layers' uniforms before this one
+    row = lead + 2 * psize + size
+    e, T = 3, 4
+    u = rng.random((e, row), dtype=np.float32)
+    u[0, lead + psize : lead + 2 * psize] = np.float32(1.0) - np.float32(2.0**-24)  # the last choice bucket
+    threshold = rng.random((T, row)).astype(np.float32)
+    p_lo, c_lo, l_lo = lead, lead + psize, lead + 2 * psize
+    want = _pooled_draw_by_numpy(u, threshold, shape, pshape, k, p_lo, c_lo, l_lo)
+    got = u[:, l_lo : l_lo + size] < threshold[:e, l_lo : l_lo + size]
+    apply_pooled_windows(u, threshold, c, h, w, pshape[1], pshape[2], k, p_lo, c_lo, got)
+    np.testing.assert_array_equal(got, want)
+    assert 0 < got.sum() < got.size

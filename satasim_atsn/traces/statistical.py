@@ -29,6 +29,7 @@ from satasim_atsn.snn.exit_policies import (
     FixedPolicy,
 )
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
+from satasim_atsn.traces.draw_kernels import apply_pooled_windows
 from satasim_atsn.workload.format import (
     Workload,
     emits_spikes,
@@ -382,22 +383,6 @@ def spike_or_pool(spikes: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     return pooled.reshape(lead + pooled.shape[1:])
 
 
-def _draw_pooled(u: np.ndarray, threshold: np.ndarray, e: int, shape, pshape, k: int, p_lo: int, c_lo: int,
-                 l_lo: int, size: int) -> np.ndarray:
-    """Spikes [e, size] of a layer whose max-pooled map has its own rate (see _conditional_row)."""
-    psize = c_lo - p_lo
-    c, h, w = shape
-    ho, wo = pshape[1], pshape[2]
-    active = (u[:, p_lo:c_lo] < threshold[:e, p_lo:c_lo]).reshape(e, c, ho, 1, wo, 1)
-    choice = np.minimum((u[:, c_lo : c_lo + psize] * (k * k)).astype(np.int64), k * k - 1).reshape(e, c, ho, 1, wo, 1)
-    spikes = (u[:, l_lo : l_lo + size] < threshold[:e, l_lo : l_lo + size]).reshape(e, c, h, w)
-    window = spikes[:, :, : ho * k, : wo * k].reshape(e, c, ho, k, wo, k)
-    index = (np.arange(k)[:, None] * k + np.arange(k)[None, :]).reshape(1, 1, 1, k, 1, k)
-    window = active & (window | (index == choice))
-    spikes[:, :, : ho * k, : wo * k] = window.reshape(e, c, ho * k, wo * k)
-    return spikes.reshape(e, size)
-
-
 def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> Trace:
     """Draw the spikes of images [start, start+count) of a statistical workload under one policy."""
     if not workload.is_statistical:
@@ -434,7 +419,10 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> 
         for target, lo, hi in targets:
             np.less(drawn_u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[j, :e])
         for name, shape, pshape, k, p_lo, c_lo, l_lo, size in plan.pooled:
-            drawn[name][j, :e] = _draw_pooled(drawn_u, plan.threshold, e, shape, pshape, k, p_lo, c_lo, l_lo, size)
+            own = drawn[name][j, :e]
+            np.less(drawn_u[:, l_lo : l_lo + size], plan.threshold[:e, l_lo : l_lo + size], out=own)
+            apply_pooled_windows(drawn_u, plan.threshold, shape[0], shape[1], shape[2], pshape[1], pshape[2], k,
+                                 p_lo, c_lo, own)
     shapes = {name: shape for name, shape, _, _ in plan.slots}
     shapes.update({entry[0]: entry[1] for entry in plan.pooled})
     spikes: dict[str, np.ndarray] = {name: drawn[name].reshape((count, T) + shape) for name, shape in shapes.items()}
