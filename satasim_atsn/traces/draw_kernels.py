@@ -43,11 +43,9 @@ def apply_pooled_windows(
                 for jx in range(pooled_width):
                     m = (c * pooled_height + i) * pooled_width + jx
                     corner = (c * height + i * kernel) * width + jx * kernel
-                    if ut[pool_lo + m] < th[pool_lo + m]:
-                        forced = min(np.int64(ut[choice_lo + m] * kkf), kk - 1)
-                        fy = forced // kernel
-                        row[corner + fy * width + forced - fy * kernel] = True
-                    else:
-                        for dy in range(kernel):
-                            for dx in range(kernel):
-                                row[corner + dy * width + dx] = False
+                    active = ut[pool_lo + m] < th[pool_lo + m]
+                    forced = min(np.int64(ut[choice_lo + m] * kkf), kk - 1)
+                    for dy in range(kernel):  # branch-free: whether a window is active is a coin flip
+                        at = corner + dy * width
+                        for dx in range(kernel):
+                            row[at + dx] = active & (row[at + dx] | (dy * kernel + dx == forced))
