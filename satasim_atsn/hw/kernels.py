@@ -66,7 +66,7 @@ def _stream_slice(
             cost = vp_cost[lo : lo + n]
             # pacing (r per cycle, in order, from L) and room at every destination; a plain loop, which
             # LLVM turns into gathers where the target's cost model favours them (AVX-512), scalar loads
-            # elsewhere: staging the states in a buffer for the second pass cost 15-20% on AVX2 (Zen 3)
+            # elsewhere: staging the states in a buffer for the second pass cost 6-15% on AVX2 (Zen 3)
             d = max(pace[pslot] + 1, last)
             if not paced:
                 for e in range(n):
