@@ -109,3 +109,61 @@ def test_reproduce_says_when_workloads_are_missing(tmp_path):
     (tmp_path / "empty").mkdir()
     reproduce("table1", tmp_path / "t1", workload_dir=str(tmp_path / "empty"), command="c", quiet=True)
     assert "Cannot reproduce" in (tmp_path / "t1" / "report.md").read_text()
+
+
+def _grey_12x12_workload(start: int, output_mode: str, images: int = 6):
+    """The first random workload from seed ``start`` on that reads 1 x 12 x 12 images into 4 classes (synthetic's)."""
+    for seed in range(start, start + 200):
+        w = random_workload(seed, images=images, timesteps=4, num_classes=4, output_mode=output_mode,
+                            encoding="direct", size=12)
+        if tuple(w.input_shape) == (1, 12, 12):
+            return w
+    raise AssertionError("no 1 x 12 x 12 random workload")
+
+
+def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
+    from satasim_atsn.cli import main
+    from satasim_atsn.study.functional import TestSplit, TrainedSet
+    from satasim_atsn.train.evaluation import evaluate_workload
+    from satasim_atsn.workload.datasets import with_test_split
+
+    wdir = tmp_path / "workloads"
+    wdir.mkdir()
+    nets = {}
+    for i, (algo, loss, out) in enumerate([("snn", "ce", "accumulate"), ("dtsnn", "dtsnn", "accumulate"),
+                                           ("atsn", "imp", "membrane")]):
+        w = _grey_12x12_workload(100 * i, out)
+        w.meta["provenance"]["config"] = {"loss": loss, "output": out, "model": "tiny", "width": 0.5, "epochs": 3}
+        write_workload(wdir / f"tiny_{algo}.npz", w)
+        nets[algo] = w
+    # another set's network in the same directory stays out of this set's tables
+    other = _grey_12x12_workload(700, "membrane")
+    other.meta["provenance"]["config"] = {"loss": "imp", "output": "membrane"}
+    write_workload(wdir / "vgg_small_fmnist_atsn.npz", other)
+    trained = TrainedSet("tiny", TestSplit("synthetic"))
+    for part in ("table1", "table5", "figs"):
+        reproduce(part, tmp_path / part, workload_dir=str(wdir), command=f"satasim reproduce {part}", quiet=True,
+                  trained_set=trained)
+    md = (tmp_path / "table1" / "report.md").read_text()
+    assert "128 test images: the whole test split" in md and "tiny, width 0.5, 3 epochs" in md
+    t5 = json.loads((tmp_path / "table5" / "results.json").read_text())
+    assert sorted(r["workload"] for r in t5["rows"]) == sorted(w.name for w in nets.values())
+    # the fixed-T accuracies are those `satasim evaluate --dataset synthetic` measures on the 128 test images
+    for row in t5["rows"]:
+        algo = next(a for a, w in nets.items() if w.name == row["workload"])
+        table = evaluate_workload(with_test_split(nets[algo], "synthetic", None))
+        assert table["images"] == 128
+        assert row["fixed_t"] == pytest.approx([table["fixed_t"][str(t)] for t in range(1, 5)], abs=1e-6)
+    # the CLI: the same set by name; dataset options that do not apply are one-line errors (exit 2)
+    with pytest.raises(SystemExit) as info:
+        main(["reproduce", "table1", "-o", str(tmp_path / "cli"), "--workloads", str(wdir), "--trained-set", "tiny",
+              "--dataset", "synthetic", "-q"])
+    assert info.value.code == 0
+    assert "--trained-set tiny --dataset synthetic" in (tmp_path / "cli" / "report.md").read_text()
+    for args, needle in ((["table1", "--data-dir", "x"], "apply only to a --dataset"),
+                         (["table3", "--dataset", "synthetic"], "measures no accuracy")):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            main(["reproduce", *args, "-o", str(tmp_path / "bad")])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and needle in err and err.count("\n") == 1

@@ -9,6 +9,8 @@ import sys
 import click
 
 from satasim_atsn.errors import StudyError
+from satasim_atsn.study.functional import DEFAULT_TRAINED_SET
+from satasim_atsn.workload.datasets import DATASETS
 
 # DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
@@ -99,11 +101,20 @@ def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, js
 @click.option("--arch", "arch_path", default=None, help="ATSN architecture for table3 (default archs/atsn16x16.yaml)")
 @click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
 @click.option("--trained", "trained_path", default=None,
-              help="the trained workload of `twin` (default: the workloads directory's vgg_small_fmnist_atsn.npz)")
+              help="the trained workload of `twin` (default: the trained set's ATSN network)")
+@click.option("--trained-set", "prefix", default=DEFAULT_TRAINED_SET, show_default=True,
+              help="the trained networks of Tables 1, 4, 5 and the figures: PREFIX_snn/_dtsnn/_atsn.npz (Table 5: "
+                   "every PREFIX_*.npz), e.g. vgg16w025_cifar10")
+@click.option("--dataset", default=None, help="measure accuracies on this dataset's whole test split instead of the "
+              "images embedded in the workloads: " + " | ".join(DATASETS))
+@click.option("--data-dir", default=None, help="dataset directory (with --dataset)")
+@click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
-def reproduce_command(what, out_dir, images, arch_path, workload_dir, trained_path, quiet) -> None:
+def reproduce_command(what, out_dir, images, arch_path, workload_dir, trained_path, prefix, dataset, data_dir,
+                      image_size, quiet) -> None:
     """Regenerate the paper's tables and figures (ours beside the paper's) with one command each."""
     from satasim_atsn.study.driver import reproduce
+    from satasim_atsn.study.functional import TestSplit, TrainedSet
 
     args = ["reproduce", what, "-o", out_dir]
     if images is not None:
@@ -116,8 +127,21 @@ def reproduce_command(what, out_dir, images, arch_path, workload_dir, trained_pa
         if what != "twin":
             raise StudyError.at(None, "--trained", f"is for `reproduce twin`, not {what}", "drop --trained")
         args += ["--trained", trained_path]
+    if dataset is None and (data_dir is not None or image_size is not None):
+        raise StudyError.at(None, "--data-dir/--image-size", "apply only to a --dataset",
+                            "add --dataset (e.g. imagefolder), or drop them to use the embedded test images")
+    if dataset is not None and what in ("table3", "claims", "twin"):
+        raise StudyError.at(None, "--dataset", f"`reproduce {what}` simulates workloads and measures no accuracy",
+                            "drop --dataset (it is for table1, table4, table5, figs and all)")
+    if prefix != DEFAULT_TRAINED_SET:
+        args += ["--trained-set", prefix]
+    if dataset is not None:
+        args += ["--dataset", dataset] + (["--data-dir", data_dir] if data_dir else []) + \
+            (["--image-size", str(image_size)] if image_size else [])
+    split = None if dataset is None else TestSplit(dataset, data_dir, image_size)
     text = reproduce(what, out_dir, images=images, arch_path=arch_path, workload_dir=workload_dir,
-                     command=command_line(args), quiet=quiet, trained_path=trained_path)
+                     command=command_line(args), quiet=quiet, trained_path=trained_path,
+                     trained_set=TrainedSet(prefix, split, quiet))
     if not quiet and text:
         click.echo(text)
     sys.stdout.flush()

@@ -10,7 +10,8 @@ import numpy as np
 from satasim_atsn.errors import StudyError
 from satasim_atsn.fileio import atomic_write_text
 from satasim_atsn.report.document import Document
-from satasim_atsn.study.reproduce import TRAINED, _default_workload_dir, figs, table1, table4, table5
+from satasim_atsn.study.functional import TrainedSet
+from satasim_atsn.study.reproduce import _default_workload_dir, figs, table1, table4, table5
 from satasim_atsn.study.table3 import claims, table3
 from satasim_atsn.study.twin import twin_check
 
@@ -31,8 +32,13 @@ def _json(value):
 
 def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_path: str | None = None,
               workload_dir: str | None = None, command: str = "", quiet: bool = False,
-              trained_path: str | None = None) -> str:
-    """Regenerate one part (or all, each into its own subdirectory); returns a terminal summary."""
+              trained_path: str | None = None, trained_set: TrainedSet | None = None) -> str:
+    """Regenerate one part (or all, each into its own subdirectory); returns a terminal summary.
+
+    ``trained_set`` names the trained networks of the accuracy parts (Tables 1, 4, 5, figures, and the
+    twin's default) and their test images; the default is the shipped Fashion-MNIST set.
+    """
+    trained_set = trained_set or TrainedSet(quiet=quiet)
     out = Path(out_dir)
     wdir = Path(workload_dir) if workload_dir else _default_workload_dir()
     if not wdir.is_dir():
@@ -44,7 +50,7 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
         sub_command = command.replace(" reproduce all ", f" reproduce {part} ").replace(f" -o {out}", f" -o {target}") \
             if what == "all" else command
         if part == "twin":
-            trained = Path(trained_path) if trained_path else wdir / TRAINED["ATSN"]
+            trained = Path(trained_path) if trained_path else wdir / trained_set.file("ATSN")
             if not trained.is_file():
                 raise StudyError.at(str(trained), None, "no such trained workload",
                                     "train it first (see workloads/README.md) or pass --workloads DIR")
@@ -56,7 +62,7 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
         else:
             func = {"table1": table1, "table4": table4, "table5": table5, "figs": figs}[part]
             target.mkdir(parents=True, exist_ok=True)
-            doc, results, summary = func(target, images, wdir, sub_command)
+            doc, results, summary = func(target, images, wdir, sub_command, trained_set)
         _write(target, doc, results)
         summaries.append(f"== {part} -> {target}/report.md\n{summary}")
     return "\n".join(summaries)

@@ -19,9 +19,11 @@ import numpy as np
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.hw.exit_units import EXIT_UNITS
+from satasim_atsn.report.progress import progress_bar
 from satasim_atsn.snn.complexity import ops_until_exit
 from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy
 from satasim_atsn.snn.forward import ForwardResult, predictions_at, run_forward
+from satasim_atsn.workload.datasets import with_test_split
 from satasim_atsn.workload.format import Workload, read_workload
 
 
@@ -33,6 +35,7 @@ class FullRun:
     result: ForwardResult
     labels: np.ndarray | None
     sops: np.ndarray  # [N, T] int64, synaptic ops of image n at timestep t (eq. 19 terms)
+    inputs: str = "embedded"  # which test images: the workload's embedded ones or a dataset's whole test split
 
     @property
     def T(self) -> int:
@@ -69,17 +72,36 @@ class FullRun:
         }
 
 
+@dataclass(frozen=True)
+class TestSplit:
+    """A dataset's whole test split, evaluated in place of a workload's embedded test images."""
+
+    dataset: str
+    data_dir: str | None = None
+    image_size: int | None = None
+
+
+# A reproduce run reads the same three networks in several parts (Table 1, 4, 5, figures); a forward
+# keeps only outputs and per-image counts (about 1 MB per 10,000 images), so a few stay cached.
+_CACHE_ENTRIES = 4
 _CACHE: dict[tuple, FullRun] = {}
 
 
-def full_run(workload_path: str | Path, start: int = 0, images: int | None = None, chunk: int = 200) -> FullRun:
-    """The full-T forward of images [start, start+images) of a trained workload (cached per process)."""
+def full_run(workload_path: str | Path, start: int = 0, images: int | None = None, chunk: int = 200,
+             test_split: TestSplit | None = None, quiet: bool = True) -> FullRun:
+    """The full-T forward of images [start, start+images) of a trained workload (cached per process).
+
+    With ``test_split`` the images are that dataset's whole test split (``with_test_split``), not the
+    inputs embedded in the workload; a progress bar shows on a terminal unless ``quiet``.
+    """
     path = Path(workload_path)
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, start, images)
+    key = (str(path.resolve()), stat.st_mtime_ns, start, images, test_split)
     if key in _CACHE:
         return _CACHE[key]
     workload = read_workload(path)
+    if test_split is not None and not workload.is_statistical:
+        workload = with_test_split(workload, test_split.dataset, test_split.data_dir, test_split.image_size)
     if workload.is_statistical:
         raise StudyError.at(str(path), "meta.kind", "is statistical: it has no outputs to evaluate exit policies on",
                             "use a trained workload (e.g. workloads/vgg_small_fmnist_atsn.npz)")
@@ -93,17 +115,21 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
         raise StudyError.at(str(path), "images", f"start {start} is past the {total} images of the workload",
                             "lower start")
     results, sops = [], []
-    for lo in range(start, start + count, chunk):
-        hi = min(lo + chunk, start + count)
-        x = workload.inputs(lo, hi)
-        res = run_forward(workload, x, policy=FixedPolicy())
-        sops.append(res.sops_per_image.astype(np.int64))
-        results.append(res)
+    with progress_bar(count, desc=f"forward {path.name}", unit="img", quiet=quiet) as bar:
+        for lo in range(start, start + count, chunk):
+            hi = min(lo + chunk, start + count)
+            x = workload.inputs(lo, hi)
+            res = run_forward(workload, x, policy=FixedPolicy())
+            sops.append(res.sops_per_image.astype(np.int64))
+            results.append(res)
+            bar.update(hi - lo)
     merged = _merge(results)
     labels = workload.labels()
     run = FullRun(workload=workload, result=merged, labels=None if labels is None else labels[start: start + count],
-                  sops=np.concatenate(sops, axis=0))
-    _CACHE.clear()
+                  sops=np.concatenate(sops, axis=0),
+                  inputs="embedded" if test_split is None else "the whole test split")
+    while len(_CACHE) >= _CACHE_ENTRIES:  # the oldest forward goes first
+        _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = run
     return run
 
@@ -149,3 +175,43 @@ def functional_metrics(workload_path: str | Path, start: int, images: int, param
         for name in ("accuracy_hw_rule", "avg_timestep_hw_rule", "hw_float_disagreement", "pred_hw_differs"):
             values[name] = None
     return {m: values[m] for m in metrics}
+
+
+ALGORITHMS = ("SNN", "DTSNN", "ATSN")
+DEFAULT_TRAINED_SET = "vgg_small_fmnist"
+# How the shipped Fashion-MNIST set was trained; another set's hint names its files (workloads/README.md).
+_FMNIST_HINT = {
+    "SNN": "satasim train --model vgg_small --dataset fashion-mnist --method snn -o workloads/vgg_small_fmnist_snn.npz",
+    "DTSNN": "satasim train --model vgg_small --dataset fashion-mnist --method dtsnn "
+             "-o workloads/vgg_small_fmnist_dtsnn.npz",
+    "ATSN": "satasim train --model vgg_small --dataset fashion-mnist --method atsn "
+            "-o workloads/vgg_small_fmnist_atsn.npz",
+}
+
+
+@dataclass(frozen=True)
+class TrainedSet:
+    """The trained networks the accuracy parts read (``PREFIX_{snn,dtsnn,atsn}.npz``) and their test images.
+
+    ``test_split`` evaluates on a dataset's whole test split instead of the images embedded in each
+    workload (a CIFAR-10 workload embeds at most 256).
+    """
+
+    prefix: str = DEFAULT_TRAINED_SET
+    test_split: TestSplit | None = None
+    quiet: bool = True
+
+    def file(self, algo: str) -> str:
+        """The workload file name of one algorithm's network."""
+        return f"{self.prefix}_{algo.lower()}.npz"
+
+    def hint(self, algo: str, workload_dir: Path) -> str:
+        """The command that trains the missing network of ``algo``."""
+        if self.prefix == DEFAULT_TRAINED_SET:
+            return _FMNIST_HINT[algo]
+        return (f"satasim train --method {algo.lower()} [the --model, --width, --dataset and --epochs of the other "
+                f"networks of this set] -o {workload_dir / self.file(algo)}")
+
+    def run(self, path: Path, images: int | None) -> FullRun:
+        """The full-T forward of one workload of the set on its test images."""
+        return full_run(path, 0, images, test_split=self.test_split, quiet=self.quiet)

@@ -1,7 +1,8 @@
 """``satasim reproduce``: the paper's Tables 1, 3, 4, 5, our versions of Figs. 3-7, and its testable claims.
 
-Accuracy tables use the trained Fashion-MNIST workloads (``vgg_small_fmnist_{snn,dtsnn,atsn}.npz``);
-hardware tables use the statistical paper-scale workloads. Every table labels its data, puts the
+Accuracy tables use a trained set (``TrainedSet``: ``PREFIX_{snn,dtsnn,atsn}.npz``, by default the
+Fashion-MNIST ``vgg_small_fmnist``; optionally on a dataset's whole test split); hardware tables use
+the statistical paper-scale workloads. Every table labels its data, puts the
 paper's numbers beside ours with the difference in percent, and says so when a result cannot be
 checked on the data here.
 """
@@ -23,21 +24,13 @@ from satasim_atsn.snn.exit_policies import (
     FixedPolicy,
 )
 from satasim_atsn.study import paper
-from satasim_atsn.study.functional import FullRun, full_run
+from satasim_atsn.study.functional import ALGORITHMS, FullRun, TrainedSet
 from satasim_atsn.study.pareto import pareto_front
 
-TRAINED = {
-    "SNN": "vgg_small_fmnist_snn.npz",
-    "DTSNN": "vgg_small_fmnist_dtsnn.npz",
-    "ATSN": "vgg_small_fmnist_atsn.npz",
-}
-TRAIN_HINT = {
-    "SNN": "satasim train --model vgg_small --dataset fashion-mnist --method snn -o workloads/vgg_small_fmnist_snn.npz",
-    "DTSNN": "satasim train --model vgg_small --dataset fashion-mnist --method dtsnn "
-             "-o workloads/vgg_small_fmnist_dtsnn.npz",
-    "ATSN": "satasim train --model vgg_small --dataset fashion-mnist --method atsn "
-            "-o workloads/vgg_small_fmnist_atsn.npz",
-}
+DEFAULT_SET = TrainedSet()  # the shipped Fashion-MNIST networks on their embedded test images
+TRAINED = {algo: DEFAULT_SET.file(algo) for algo in ALGORITHMS}
+
+
 ATSN_CL_SWEEP = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9998, 0.9999, 0.99999,
                  0.999999]
 DTSNN_THETA_SWEEP = [0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01, 0.005, 0.002, 0.001,
@@ -58,20 +51,33 @@ def _default_workload_dir() -> Path:
     return Path("workloads")
 
 
-def _load_trained(workload_dir: Path, images: int | None) -> tuple[dict[str, FullRun], list[str]]:
+def _load_trained(workload_dir: Path, images: int | None, trained: TrainedSet) -> tuple[dict[str, FullRun], list[str]]:
     runs, missing = {}, []
-    for algo, name in TRAINED.items():
-        path = workload_dir / name
+    for algo in ALGORITHMS:
+        path = workload_dir / trained.file(algo)
         if path.is_file():
-            runs[algo] = full_run(path, 0, images)
+            runs[algo] = trained.run(path, images)
         else:
             missing.append(algo)
     return runs, missing
 
 
 def _dataset_label(run: FullRun) -> str:
+    """'cifar10 (10000 test images: the whole test split; vgg16w025_cifar10_atsn)': what an accuracy was measured on."""
     meta = run.workload.meta
-    return f"{meta.get('dataset', '?')} ({run.result.num_images} test images, {meta.get('name')})"
+    dataset = (meta.get("provenance", {}) or {}).get("dataset_source") or meta.get("dataset", "?")
+    return f"{dataset} ({run.result.num_images} test images: {run.inputs}; {meta.get('name')})"
+
+
+def _network_label(run: FullRun) -> str:
+    """'vgg16, width 0.25, 17 epochs': the trained network as its provenance records it."""
+    config = (run.workload.meta.get("provenance", {}) or {}).get("config", {}) or {}
+    parts = [str(config.get("model", run.workload.meta.get("name", "?")))]
+    if config.get("width") not in (None, 1.0):
+        parts.append(f"width {config['width']}")
+    if config.get("epochs"):
+        parts.append(f"{config['epochs']} epochs")
+    return ", ".join(parts)
 
 
 def _policies(run: FullRun) -> tuple[AtsnPolicy, DtsnnPolicy]:
@@ -83,20 +89,22 @@ def _policies(run: FullRun) -> tuple[AtsnPolicy, DtsnnPolicy]:
 # ------------------------------------------------------------------------------------------
 # Table 1
 # ------------------------------------------------------------------------------------------
-def table1(out: Path, images: int | None, workload_dir: Path, command: str) -> tuple[Document, dict, str]:
+def table1(out: Path, images: int | None, workload_dir: Path, command: str,
+           trained: TrainedSet = DEFAULT_SET) -> tuple[Document, dict, str]:
     """Table 1: avg timestep, accuracy and complexity of SNN / DTSNN / ATSN on the trained workloads."""
-    runs, missing = _load_trained(workload_dir, images)
+    runs, missing = _load_trained(workload_dir, images, trained)
     doc = Document("Table 1: SNN vs DTSNN vs ATSN (timestep, accuracy, complexity)")
     doc.para("Regenerate with:")
     doc.code(command)
     results: dict = {"missing": missing, "rows": {}}
     if not runs:
-        doc.para("**Cannot reproduce:** none of the trained workloads exists (" + ", ".join(TRAINED.values()) +
-                 f" in `{workload_dir}`). Train them with:")
-        doc.code("\n".join(TRAIN_HINT.values()))
+        doc.para("**Cannot reproduce:** none of the trained workloads exists (" +
+                 ", ".join(trained.file(a) for a in ALGORITHMS) + f" in `{workload_dir}`). Train them with:")
+        doc.code("\n".join(trained.hint(a, workload_dir) for a in ALGORITHMS))
         return doc, results, "table1: no trained workloads"
     any_run = next(iter(runs.values()))
-    doc.para(f"**Data: our trained networks on {_dataset_label(any_run)}, not the paper's CIFAR VGG16/ResNet19.** "
+    doc.para(f"**Data: our trained networks ({_network_label(any_run)}) on {_dataset_label(any_run)}, not the "
+             "paper's full-width VGG16 trained for 300 epochs.** "
              "Each algorithm is its own trained network (as in the paper: same hyper-parameters, different loss and "
              "output layer). Accuracy uses the software prediction (eq. 10 for ATSN, eq. 5 otherwise) of the "
              "integer (int8) network; the ATSN row also gives the hardware AT unit's rule (eq. 17-18, LUT exp). "
@@ -130,18 +138,19 @@ def table1(out: Path, images: int | None, workload_dir: Path, command: str) -> t
     results["rows"] = rows
     doc.table(["algorithm", "avg timestep (T)", "accuracy %", "complexity", "paper timestep", "paper acc %",
                "paper complexity", "timestep diff", "complexity diff"], table_rows,
-              caption="Ours (Fashion-MNIST, vgg_small) beside the paper's VGG16 / CIFAR10 column")
+              caption=f"Ours ({_network_label(any_run)}, {_dataset_label(any_run)}) beside the paper's VGG16 / "
+              "CIFAR10 column")
     if "ATSN" in rows and "hw_rule" in rows["ATSN"]:
         hw = rows["ATSN"]["hw_rule"]
         doc.para(f"ATSN with the hardware AT rule (LUT exp, no division): avg timestep {hw['avg_timestep']:.3f}, "
                  f"accuracy {fmt(None if hw['accuracy'] is None else 100 * hw['accuracy'])}%; its exit step differs "
                  f"from the float rule on {100 * hw['exit_differs']:.2f}% of the images (target <= 0.1%).")
-    doc.para("Accuracy differences to the paper are not meaningful (another dataset and a smaller network); the "
-             "relative quantities (timestep and complexity saved by DTSNN/ATSN against the fixed-T SNN) are the "
-             "comparable ones.")
+    doc.para("Accuracy differences to the paper are not meaningful (a smaller network, a shorter training, or "
+             "another dataset); the relative quantities (timestep and complexity saved by DTSNN/ATSN against the "
+             "fixed-T SNN) are the comparable ones.")
     if missing:
         doc.para("Missing workloads (rows left out): " + ", ".join(missing) + ". Train them with:")
-        doc.code("\n".join(TRAIN_HINT[m] for m in missing))
+        doc.code("\n".join(trained.hint(m, workload_dir) for m in missing))
     summary = text_table(["algorithm", "avg T", "acc %", "complexity"],
                          [[r[0], r[1], r[2], r[3]] for r in table_rows])
     return doc, results, summary
@@ -150,18 +159,19 @@ def table1(out: Path, images: int | None, workload_dir: Path, command: str) -> t
 # ------------------------------------------------------------------------------------------
 # Table 4
 # ------------------------------------------------------------------------------------------
-def table4(out: Path, images: int | None, workload_dir: Path, command: str) -> tuple[Document, dict, str]:
+def table4(out: Path, images: int | None, workload_dir: Path, command: str,
+           trained: TrainedSet = DEFAULT_SET) -> tuple[Document, dict, str]:
     """Table 4: ATSN with the default hyper-parameters CL_init = tau_CL = 0.999."""
     doc = Document("Table 4: ATSN with default hyper-parameters (CL_init = tau_CL = 0.999)")
     doc.para("Regenerate with:")
     doc.code(command)
-    path = workload_dir / TRAINED["ATSN"]
+    path = workload_dir / trained.file("ATSN")
     if not path.is_file():
         doc.para(f"**Cannot reproduce:** `{path}` does not exist. Train it with:")
-        doc.code(TRAIN_HINT["ATSN"])
+        doc.code(trained.hint("ATSN", workload_dir))
         return doc, {"missing": ["ATSN"]}, "table4: no ATSN workload"
-    run = full_run(path, 0, images)
-    doc.para(f"**Data: our trained ATSN network on {_dataset_label(run)}.**")
+    run = trained.run(path, images)
+    doc.para(f"**Data: our trained ATSN network ({_network_label(run)}) on {_dataset_label(run)}.**")
     rows, out_rows = {}, []
     for label, policy in (("float rule (eq. 15-16)", AtsnPolicy()),
                           ("hardware rule (eq. 17-18)", AtsnPolicy(hardware=True))):
@@ -183,9 +193,10 @@ def table4(out: Path, images: int | None, workload_dir: Path, command: str) -> t
 # ------------------------------------------------------------------------------------------
 # Table 5 and Fig. 4 (ablation)
 # ------------------------------------------------------------------------------------------
-def _ablation_runs(workload_dir: Path, images: int | None) -> list[tuple[str, str, FullRun]]:
+def _ablation_runs(workload_dir: Path, images: int | None, trained: TrainedSet) -> list[tuple[str, str, FullRun]]:
+    """Every trained workload of the set (``PREFIX_*.npz``) whose provenance names its loss: one ablation row each."""
     found = []
-    for path in sorted(workload_dir.glob("vgg_small_fmnist*.npz")):
+    for path in sorted(workload_dir.glob(f"{trained.prefix}_*.npz")):
         from satasim_atsn.study.metrics import workload_meta
 
         try:
@@ -199,16 +210,17 @@ def _ablation_runs(workload_dir: Path, images: int | None) -> list[tuple[str, st
         output = config.get("output") or meta["layers"][-1].get("output_mode")
         if loss is None:
             continue
-        found.append((str(loss), str(output), full_run(path, 0, images)))
+        found.append((str(loss), str(output), trained.run(path, images)))
     return found
 
 
-def table5(out: Path, images: int | None, workload_dir: Path, command: str) -> tuple[Document, dict, str]:
+def table5(out: Path, images: int | None, workload_dir: Path, command: str,
+           trained: TrainedSet = DEFAULT_SET) -> tuple[Document, dict, str]:
     """Table 5 (ablation) and Fig. 4 (fixed-T accuracy per loss) on the trained workloads available."""
     doc = Document("Table 5 and Fig. 4: ablation (output layer, loss) at fixed timesteps")
     doc.para("Regenerate with:")
     doc.code(command)
-    runs = _ablation_runs(workload_dir, images)
+    runs = _ablation_runs(workload_dir, images, trained)
     results: dict = {"rows": []}
     doc.para("The paper replaces three modules of a baseline SNN one by one: the output neuron (a LIF that never "
              "resets, eq. 8), the loss (L_imp, eq. 11-13) and the output representation (the time-averaged softmax, "
@@ -216,10 +228,10 @@ def table5(out: Path, images: int | None, workload_dir: Path, command: str) -> t
              "`output: membrane` (versus `accumulate`, a plain layer summed over time, eq. 5), so only the output x "
              "loss combinations can be separated; every trained workload found is one row.")
     if not runs:
-        doc.para(f"**Cannot reproduce:** no trained `vgg_small_fmnist*.npz` workload in `{workload_dir}`. Train the "
-                 "ablation with, e.g.:")
-        doc.code("satasim train --method snn --loss imp -o workloads/vgg_small_fmnist_snn_imp.npz\n"
-                 "satasim train --method snn --output membrane -o workloads/vgg_small_fmnist_snn_membrane.npz")
+        doc.para(f"**Cannot reproduce:** no trained `{trained.prefix}_*.npz` workload in `{workload_dir}`. Train "
+                 "the ablation with, e.g.:")
+        doc.code(f"satasim train --method snn --loss imp -o {workload_dir / trained.prefix}_snn_imp.npz\n"
+                 f"satasim train --method snn --output membrane -o {workload_dir / trained.prefix}_snn_membrane.npz")
         return doc, results, "table5: no trained workloads"
     T = max(r.T for _, _, r in runs)
     rows = []
@@ -229,7 +241,8 @@ def table5(out: Path, images: int | None, workload_dir: Path, command: str) -> t
         rows.append([run.workload.name, output, loss] + [fmt(None if a is None else 100 * a) for a in acc] +
                     [""] * (T - len(acc)))
     doc.table(["workload", "output", "loss"] + [f"T{t}" for t in range(1, T + 1)], rows,
-              caption=f"Ours: accuracy (%) at fixed timesteps, {_dataset_label(runs[0][2])}")
+              caption=f"Ours: accuracy (%) at fixed timesteps, {_network_label(runs[0][2])}, "
+                      f"{_dataset_label(runs[0][2])}")
     doc.table(["dataset", "output neuron", "loss", "representation", "T1", "T2", "T3", "T4"],
               [[d, "x" if a else "", "x" if b else "", "x" if c else ""] + [f"{v:.2f}" for v in accs]
                for d, entries in paper.TABLE5.items() for a, b, c, accs in entries],
@@ -289,20 +302,22 @@ def _accuracy_at(xs: list[float], ys: list[float], x0: float) -> float | None:
     return float(np.interp(x0, fx, fy))
 
 
-def figs(out: Path, images: int | None, workload_dir: Path, command: str) -> tuple[Document, dict, str]:
+def figs(out: Path, images: int | None, workload_dir: Path, command: str,
+         trained: TrainedSet = DEFAULT_SET) -> tuple[Document, dict, str]:
     """Figs. 3, 5, 6, 7 (ours) and the checks of the claims the paper's text makes about them."""
     doc = Document("Figs. 3, 5, 6 and 7 (ours): exit thresholds, hyper-parameters and their claims")
     doc.para("Regenerate with:")
     doc.code(command)
-    runs, missing = _load_trained(workload_dir, images)
+    runs, missing = _load_trained(workload_dir, images, trained)
     results: dict = {"missing": missing, "claims": {}}
     if "ATSN" not in runs:
-        doc.para(f"**Cannot reproduce:** the ATSN workload `{workload_dir / TRAINED['ATSN']}` is missing. Train it "
-                 "with:")
-        doc.code(TRAIN_HINT["ATSN"])
+        doc.para(f"**Cannot reproduce:** the ATSN workload `{workload_dir / trained.file('ATSN')}` is missing. Train "
+                 "it with:")
+        doc.code(trained.hint("ATSN", workload_dir))
         return doc, results, "figs: no ATSN workload"
     atsn_run = runs["ATSN"]
-    doc.para(f"**Data: our trained networks on {_dataset_label(atsn_run)}.** The paper publishes only captions, so "
+    doc.para(f"**Data: our trained networks ({_network_label(atsn_run)}) on {_dataset_label(atsn_run)}.** The "
+             "paper publishes only captions, so "
              "each figure is checked against the claim its text makes.")
     series, lines_out = _fig3(doc, out, runs, results)
     grid_vals, acc, ts, lines = _figs5_6(doc, out, atsn_run, results)
