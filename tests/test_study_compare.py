@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from satasim_atsn.errors import StudyError
@@ -123,7 +124,7 @@ def _grey_12x12_workload(start: int, output_mode: str, images: int = 6):
 
 def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
     from satasim_atsn.cli import main
-    from satasim_atsn.study.functional import TestSplit, TrainedSet
+    from satasim_atsn.study.functional import TestSplit, TrainedSet, full_run
     from satasim_atsn.train.evaluation import evaluate_workload
     from satasim_atsn.workload.datasets import with_test_split
 
@@ -154,6 +155,10 @@ def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
         table = evaluate_workload(with_test_split(nets[algo], "synthetic", None))
         assert table["images"] == 128
         assert row["fixed_t"] == pytest.approx([table["fixed_t"][str(t)] for t in range(1, 5)], abs=1e-6)
+    # fewer images than the split holds: a seeded class-balanced sample, never the split's first N
+    sample = full_run(wdir / "tiny_atsn.npz", 0, 40, test_split=TestSplit("synthetic"))
+    assert np.bincount(sample.labels).tolist() == [10, 10, 10, 10]
+    assert sample.inputs == "a seeded class-balanced sample of the 128-image test split"
     # the CLI: the same set by name; dataset options that do not apply are one-line errors (exit 2)
     with pytest.raises(SystemExit) as info:
         main(["reproduce", "table1", "-o", str(tmp_path / "cli"), "--workloads", str(wdir), "--trained-set", "tiny",
@@ -161,7 +166,8 @@ def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
     assert info.value.code == 0
     assert "--trained-set tiny --dataset synthetic" in (tmp_path / "cli" / "report.md").read_text()
     for args, needle in ((["table1", "--data-dir", "x"], "apply only to a --dataset"),
-                         (["table3", "--dataset", "synthetic"], "measures no accuracy")):
+                         (["table3", "--dataset", "synthetic"], "measures no accuracy"),
+                         (["table3", "--trained-set", "tiny"], "reads no trained network")):
         capsys.readouterr()
         with pytest.raises(SystemExit) as info:
             main(["reproduce", *args, "-o", str(tmp_path / "bad")])

@@ -130,9 +130,12 @@ def reproduce_command(what, out_dir, images, arch_path, workload_dir, trained_pa
     if dataset is None and (data_dir is not None or image_size is not None):
         raise StudyError.at(None, "--data-dir/--image-size", "apply only to a --dataset",
                             "add --dataset (e.g. imagefolder), or drop them to use the embedded test images")
-    if dataset is not None and what in ("table3", "claims", "twin"):
+    if dataset is not None and what in ("table3", "twin"):
         raise StudyError.at(None, "--dataset", f"`reproduce {what}` simulates workloads and measures no accuracy",
-                            "drop --dataset (it is for table1, table4, table5, figs and all)")
+                            "drop --dataset (it is for table1, table4, table5, figs, claims and all)")
+    if prefix != DEFAULT_TRAINED_SET and what == "table3":
+        raise StudyError.at(None, "--trained-set", "`reproduce table3` reads no trained network",
+                            "drop --trained-set (it is for table1, table4, table5, figs, claims, twin and all)")
     if prefix != DEFAULT_TRAINED_SET:
         args += ["--trained-set", prefix]
     if dataset is not None:

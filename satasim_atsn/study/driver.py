@@ -58,7 +58,9 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
             doc, results, summary = twin_check(trained, arch, images, per_channel=False, command=sub_command)
         elif part in ("table3", "claims"):
             func = table3 if part == "table3" else claims
-            doc, results, summary = func(target, images, wdir, sub_command, arch_path=arch_path, quiet=quiet)
+            extra = {"trained": trained_set} if part == "claims" else {}
+            doc, results, summary = func(target, images, wdir, sub_command, arch_path=arch_path, quiet=quiet,
+                                         **extra)
         else:
             func = {"table1": table1, "table4": table4, "table5": table5, "figs": figs}[part]
             target.mkdir(parents=True, exist_ok=True)

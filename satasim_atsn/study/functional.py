@@ -23,7 +23,7 @@ from satasim_atsn.report.progress import progress_bar
 from satasim_atsn.snn.complexity import ops_until_exit
 from satasim_atsn.snn.exit_policies import ExitPolicy, FixedPolicy
 from satasim_atsn.snn.forward import ForwardResult, predictions_at, run_forward
-from satasim_atsn.workload.datasets import with_test_split
+from satasim_atsn.workload.datasets import balanced_sample, with_test_split
 from satasim_atsn.workload.format import Workload, read_workload
 
 
@@ -91,8 +91,9 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
              test_split: TestSplit | None = None, quiet: bool = True) -> FullRun:
     """The full-T forward of images [start, start+images) of a trained workload (cached per process).
 
-    With ``test_split`` the images are that dataset's whole test split (``with_test_split``), not the
-    inputs embedded in the workload; a progress bar shows on a terminal unless ``quiet``.
+    With ``test_split`` the images are that dataset's test split (``with_test_split``), not the inputs
+    embedded in the workload: all of it, or with ``images`` a seeded class-balanced sample of that many
+    (a dataset's test split may be sorted by class). A progress bar shows on a terminal unless ``quiet``.
     """
     path = Path(workload_path)
     stat = path.stat()
@@ -100,8 +101,9 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
     if key in _CACHE:
         return _CACHE[key]
     workload = read_workload(path)
+    inputs = "embedded"
     if test_split is not None and not workload.is_statistical:
-        workload = with_test_split(workload, test_split.dataset, test_split.data_dir, test_split.image_size)
+        workload, inputs = _on_test_split(workload, test_split, images)
     if workload.is_statistical:
         raise StudyError.at(str(path), "meta.kind", "is statistical: it has no outputs to evaluate exit policies on",
                             "use a trained workload (e.g. workloads/vgg_small_fmnist_atsn.npz)")
@@ -127,11 +129,23 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
     labels = workload.labels()
     run = FullRun(workload=workload, result=merged, labels=None if labels is None else labels[start: start + count],
                   sops=np.concatenate(sops, axis=0),
-                  inputs="embedded" if test_split is None else "the whole test split")
+                  inputs=inputs)
     while len(_CACHE) >= _CACHE_ENTRIES:  # the oldest forward goes first
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = run
     return run
+
+
+def _on_test_split(workload: Workload, split: TestSplit, images: int | None) -> tuple[Workload, str]:
+    """The workload on a dataset's test split (a seeded class-balanced sample of ``images``), and its label."""
+    workload = with_test_split(workload, split.dataset, split.data_dir, split.image_size)
+    total = workload.num_images
+    if images is None or images >= total:
+        return workload, "the whole test split"
+    idx = balanced_sample(workload.arrays["y"], images, seed=0)
+    arrays = dict(workload.arrays, x=workload.arrays["x"][idx], y=workload.arrays["y"][idx])
+    return (Workload(dict(workload.meta), arrays, workload.source),
+            f"a seeded class-balanced sample of the {total}-image test split")
 
 
 def _merge(results: list[ForwardResult]) -> ForwardResult:

@@ -9,8 +9,9 @@ from satasim_atsn.errors import StudyError
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, text_table
 from satasim_atsn.study import paper
+from satasim_atsn.study.functional import ALGORITHMS, TrainedSet
 from satasim_atsn.study.metrics import run_summary, statistics_origin, workload_meta, workload_notice
-from satasim_atsn.study.reproduce import TRAINED, figs, table1
+from satasim_atsn.study.reproduce import DEFAULT_SET, figs, table1
 from satasim_atsn.study.runner import process_pool
 
 ROWS = [("VGG16", "CIFAR10", "vgg16_cifar10.npz"), ("VGG16", "CIFAR100", "vgg16_cifar100.npz"),
@@ -249,8 +250,11 @@ def _table3_plots(out: Path, doc: Document, rows: list[dict], assumed: list[dict
 
 
 def claims(out: Path, images: int | None, workload_dir: Path, command: str, arch_path: str | None = None,
-           quiet: bool = False) -> tuple[Document, dict, str]:
-    """The paper's testable hardware and algorithm claims, each checked or reported as not checkable."""
+           quiet: bool = False, trained: TrainedSet = DEFAULT_SET) -> tuple[Document, dict, str]:
+    """The paper's testable hardware and algorithm claims, each checked or reported as not checkable.
+
+    The algorithm claims run on ``trained`` (its networks and test images; Fashion-MNIST by default).
+    """
     out.mkdir(parents=True, exist_ok=True)
     adir = _arch_dir(arch_path)
     paths = {k: adir / v for k, v in ARCHS.items()}
@@ -289,7 +293,7 @@ def claims(out: Path, images: int | None, workload_dir: Path, command: str, arch
     rows.append(["ATSN spends less energy per image than the conventional and DTSNN designs", measured,
                  "holds" if save_conv > 0 and save_dt > 0 else "does not hold"])
     rows.append(_claim_gpu_ratio(out, images, workload_dir, command, arch_path, quiet, results))
-    rows += _algorithm_claims(out, workload_dir, command)
+    rows += _algorithm_claims(out, workload_dir, command, trained)
     doc.table(["claim", "measured", "verdict"], rows)
     results["claims"] = [{"claim": r[0], "measured": r[1], "verdict": r[2]} for r in rows]
     return doc, results, text_table(["claim", "verdict"], [[r[0][:70], r[2]] for r in rows])
@@ -353,24 +357,26 @@ def _claim_gpu_ratio(out: Path, images: int | None, workload_dir: Path, command:
             f"ours {lo:.2f}-{hi:.2f}% of the paper's GPU joules (Table 3 rows, see table3/)", verdict]
 
 
-def _algorithm_claims(out: Path, workload_dir: Path, command: str) -> list[list[str]]:
+def _algorithm_claims(out: Path, workload_dir: Path, command: str, trained: TrainedSet) -> list[list[str]]:
     """Claims 5: the algorithm's, on the trained workloads (runs and writes figs/), or why they cannot be checked."""
     rows = []
-    if (workload_dir / TRAINED["ATSN"]).is_file():
-        f_doc, f_res, _ = figs(out / "figs", None, workload_dir, command.replace("claims", "figs"))
+    if (workload_dir / trained.file("ATSN")).is_file():
+        f_doc, f_res, _ = figs(out / "figs", None, workload_dir, command.replace("claims", "figs"), trained)
         f_doc.write(out / "figs")
+        data = f"trained {trained.prefix} workloads"
         for claim, verdict in f_res["claims"].items():
-            rows.append([claim, "trained Fashion-MNIST workloads (see figs/)", verdict])
-        t1_doc, t1, _ = table1(out / "table1", None, workload_dir, command.replace("claims", "table1"))
+            rows.append([claim, f"{data} (see figs/)", verdict])
+        t1_doc, t1, _ = table1(out / "table1", None, workload_dir, command.replace("claims", "table1"), trained)
         if {"SNN", "ATSN"} <= set(t1["rows"]):
             snn, at = t1["rows"]["SNN"], t1["rows"]["ATSN"]
             lat = 1 - at["avg_timestep"] / snn["avg_timestep"]
             cx = 1 - (at["complexity"] or 0)
             rows.append(["ATSN cuts latency 36.7-58.7% and complexity 33.0-57.0% vs the fixed-T SNN (abstract)",
-                         f"ours: timesteps -{lat * 100:.1f}%, complexity -{cx * 100:.1f}% (Fashion-MNIST)",
+                         f"ours: timesteps -{lat * 100:.1f}%, complexity -{cx * 100:.1f}% ({data})",
                          "holds" if 0.367 <= lat <= 0.587 and 0.33 <= cx <= 0.57 else "outside the range"])
     else:
         rows.append(["algorithm claims (Figs. 3, 5-7; latency and complexity cuts)",
-                     f"the trained workloads ({', '.join(TRAINED.values())}) are missing", "cannot check"])
+                     f"the trained workloads ({', '.join(trained.file(a) for a in ALGORITHMS)}) are missing",
+                     "cannot check"])
     return rows
 
