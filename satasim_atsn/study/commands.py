@@ -95,7 +95,8 @@ def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, js
 
 
 @click.command("reproduce")
-@click.argument("what", type=click.Choice(["table1", "table3", "table4", "table5", "figs", "claims", "twin", "all"]))
+@click.argument("what", type=click.Choice(["table1", "table3", "table4", "table5", "figs", "claims", "twin", "all",
+                                          "algorithm"]))
 @click.option("-o", "--out", "out_dir", required=True, help="output directory")
 @click.option("--images", type=int, default=None, help="images per simulation / evaluation (default per table)")
 @click.option("--arch", "arch_path", default=None, help="ATSN architecture for table3 (default archs/atsn16x16.yaml)")
@@ -112,7 +113,11 @@ def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, js
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def reproduce_command(what, out_dir, images, arch_path, workload_dir, trained_path, prefix, dataset, data_dir,
                       image_size, quiet) -> None:
-    """Regenerate the paper's tables and figures (ours beside the paper's) with one command each."""
+    """Regenerate the paper's tables and figures (ours beside the paper's) with one command each.
+
+    `all` runs every part and `algorithm` the accuracy parts (table1, table4, table5, figs), each into
+    its own subdirectory of --out.
+    """
     from satasim_atsn.study.driver import reproduce
     from satasim_atsn.study.functional import TestSplit, TrainedSet
 

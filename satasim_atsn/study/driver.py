@@ -30,10 +30,16 @@ def _json(value):
     raise TypeError(type(value).__name__)
 
 
+# Parts that run together, each into its own subdirectory; "algorithm" is the accuracy parts alone, which
+# share their networks' forwards (one per network, cached) and run no simulation.
+GROUPS = {"all": ["table1", "table3", "table4", "table5", "figs", "claims", "twin"],
+          "algorithm": ["table1", "table4", "table5", "figs"]}
+
+
 def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_path: str | None = None,
               workload_dir: str | None = None, command: str = "", quiet: bool = False,
               trained_path: str | None = None, trained_set: TrainedSet | None = None) -> str:
-    """Regenerate one part (or all, each into its own subdirectory); returns a terminal summary.
+    """Regenerate one part (or a group of GROUPS, each part into its own subdirectory); returns a terminal summary.
 
     ``trained_set`` names the trained networks of the accuracy parts (Tables 1, 4, 5, figures, and the
     twin's default) and their test images; the default is the shipped Fashion-MNIST set.
@@ -43,12 +49,12 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     wdir = Path(workload_dir) if workload_dir else _default_workload_dir()
     if not wdir.is_dir():
         raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
-    parts = ["table1", "table3", "table4", "table5", "figs", "claims", "twin"] if what == "all" else [what]
+    parts = GROUPS.get(what, [what])
     summaries = []
     for part in parts:
-        target = out / part if what == "all" else out
-        sub_command = command.replace(" reproduce all ", f" reproduce {part} ").replace(f" -o {out}", f" -o {target}") \
-            if what == "all" else command
+        target = out / part if what in GROUPS else out
+        sub_command = command.replace(f" reproduce {what} ", f" reproduce {part} ").replace(
+            f" -o {out}", f" -o {target}") if what in GROUPS else command
         if part == "twin":
             trained = Path(trained_path) if trained_path else wdir / trained_set.file("ATSN")
             if not trained.is_file():
