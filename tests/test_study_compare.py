@@ -149,7 +149,7 @@ def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
         "figs", "table1", "table4", "table5"]
     assert f"satasim reproduce table4 -o {tmp_path / 'table4'} -q" in (tmp_path / "table4" / "report.md").read_text()
     md = (tmp_path / "table1" / "report.md").read_text()
-    assert "128 test images: the whole test split" in md and "tiny, width 0.5, 3 epochs" in md
+    assert "128 test images (the whole test split)" in md and "tiny, width 0.5, 3 epochs" in md
     t5 = json.loads((tmp_path / "table5" / "results.json").read_text())
     assert sorted(r["workload"] for r in t5["rows"]) == sorted(w.name for w in nets.values())
     # the fixed-T accuracies are those `satasim evaluate --dataset synthetic` measures on the 128 test images

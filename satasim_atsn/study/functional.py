@@ -35,7 +35,7 @@ class FullRun:
     result: ForwardResult
     labels: np.ndarray | None
     sops: np.ndarray  # [N, T] int64, synaptic ops of image n at timestep t (eq. 19 terms)
-    inputs: str = "embedded"  # which test images: the workload's embedded ones or a dataset's whole test split
+    inputs: str = "embedded in the workload"  # or "the whole test split" of a dataset, or a sample of it
 
     @property
     def T(self) -> int:
@@ -101,7 +101,7 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
     if key in _CACHE:
         return _CACHE[key]
     workload = read_workload(path)
-    inputs = "embedded"
+    inputs = "embedded in the workload"
     if test_split is not None and not workload.is_statistical:
         workload, inputs = _on_test_split(workload, test_split, images)
     if workload.is_statistical:
