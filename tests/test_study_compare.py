@@ -176,3 +176,41 @@ def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
             main(["reproduce", *args, "-o", str(tmp_path / "bad")])
         err = capsys.readouterr().err
         assert info.value.code == 2 and needle in err and err.count("\n") == 1
+
+
+@needs_engine
+def test_compare_each_architecture_on_its_own_workload(tmp_path, capsys):
+    from satasim_atsn.cli import main
+
+    w_conv, w_atsn = tmp_path / "conv_net.npz", tmp_path / "atsn_net.npz"
+    write_workload(w_conv, random_workload(5, images=3, timesteps=3, num_classes=4, encoding="direct",
+                                           output_mode="accumulate"))
+    write_workload(w_atsn, random_workload(8, images=3, timesteps=3, num_classes=4, encoding="direct",
+                                           output_mode="membrane"))
+    run_compare(ARCHS, [str(w_conv), str(w_atsn)], tmp_path / "pair", images=3, jobs=1, quiet=True)
+    data = json.loads((tmp_path / "pair" / "results.json").read_text())
+    assert data["workload"] is None
+    assert data["workloads"] == {"conventional16x16": "conv_net.npz", "atsn16x16": "atsn_net.npz"}
+    # each architecture's numbers are those it gives alone on its own workload (the pairing is kept)
+    for arch, wl, summary in zip(ARCHS, (w_conv, w_atsn), data["architectures"], strict=True):
+        run_compare([arch], str(wl), tmp_path / Path(arch).stem, images=3, jobs=1, quiet=True)
+        alone = json.loads((tmp_path / Path(arch).stem / "results.json").read_text())
+        assert alone["workload"] == wl.name and "workloads" not in alone
+        assert alone["architectures"][0] == summary
+    md = (tmp_path / "pair" / "report.md").read_text()
+    assert "each architecture's own workload" in md and "`atsn_net.npz`" in md
+    # the CLI: ARCH=WORKLOAD pairs, a shared workload last for the others, and one-line errors (exit 2)
+    with pytest.raises(SystemExit) as info:
+        main(["compare", f"{ARCHS[0]}={w_conv}", ARCHS[1], str(w_atsn), "-o", str(tmp_path / "cli"), "--images", "3",
+              "-j", "1", "-q"])
+    assert info.value.code == 0
+    cli = json.loads((tmp_path / "cli" / "results.json").read_text())
+    assert cli["workloads"] == data["workloads"] and cli["architectures"] == data["architectures"]
+    for args, needle in (([f"{ARCHS[0]}={w_conv}", ARCHS[1] + "="], "is not ARCH or ARCH=WORKLOAD"),
+                         ([f"{ARCHS[0]}={w_conv}", ARCHS[1], f"{ARCHS[0]}={w_atsn}"], "has no workload"),
+                         ([f"{ARCHS[0]}={w_conv}", f"{ARCHS[1]}={w_atsn}", ARCHS[0]], "every architecture names")):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            main(["compare", *args, "-o", str(tmp_path / "bad")])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and needle in err and err.count("\n") == 1

@@ -59,8 +59,34 @@ def sweep_command(study_path, out_dir, resume, force, jobs, scheduler, quiet) ->
                    err=True)
 
 
+def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[str]]:
+    """The architectures and their workloads from compare's arguments: one shared workload, or one each."""
+    shared = None if "=" in paths[-1] else paths[-1]
+    items = list(paths[:-1] if shared is not None else paths)
+    if not items:
+        raise StudyError.at(None, "ARCH... WORKLOAD", "needs at least one architecture and a workload",
+                            "e.g. satasim compare archs/atsn16x16.yaml workloads/vgg16_cifar10.npz -o out")
+    archs, own = [], []
+    for item in items:
+        arch, _, workload = item.partition("=")
+        if not arch or ("=" in item and not workload):
+            raise StudyError.at(None, item, "is not ARCH or ARCH=WORKLOAD", "e.g. archs/atsn16x16.yaml="
+                                "workloads/vgg16w025_cifar10_atsn.npz")
+        archs.append(arch)
+        own.append(workload or shared)
+    missing = [a for a, w in zip(archs, own, strict=True) if w is None]
+    if missing:
+        raise StudyError.at(None, missing[0], "has no workload", "give it one (ARCH=WORKLOAD) or end the "
+                            "arguments with a workload for the architectures that name none")
+    if shared is not None and shared not in own:
+        raise StudyError.at(None, shared, "is read as the workload of the architectures that name none, but every "
+                            "architecture names its own", "drop it, or give it a workload if it is an architecture "
+                            "(ARCH=WORKLOAD)")
+    return archs, (shared if all(w == shared for w in own) else own)
+
+
 @click.command("compare")
-@click.argument("paths", nargs=-1, required=True, metavar="ARCH... WORKLOAD")
+@click.argument("paths", nargs=-1, required=True, metavar="ARCH[=WORKLOAD]... [WORKLOAD]")
 @click.option("-o", "--out", "out_dir", required=True, help="output directory for the report")
 @click.option("--baseline", default=None, help="architecture name (or index) the ratios refer to (default: the first)")
 @click.option("--images", type=int, default=None, help="images to simulate (default: 100, or all if fewer)")
@@ -71,12 +97,14 @@ def sweep_command(study_path, out_dir, resume, force, jobs, scheduler, quiet) ->
 @click.option("--json", "json_path", default=None, help="also write the comparison as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, json_path, quiet) -> None:
-    """Run several architectures on one workload and write a side-by-side report."""
+    """Run several architectures on one workload (or each on its own: ARCH=WORKLOAD) and write a side-by-side report.
+
+    The last argument is the workload of every architecture that names none; ARCH=WORKLOAD gives one
+    architecture its own (e.g. each accelerator on the network trained for it).
+    """
     from satasim_atsn.study.compare import run_compare
 
-    if len(paths) < 2:
-        raise StudyError.at(None, "ARCH... WORKLOAD", "needs at least one architecture and a workload",
-                            "e.g. satasim compare archs/atsn16x16.yaml workloads/vgg16_cifar10.npz -o out")
+    arch_paths, workloads = _arch_workload_pairs(paths)
     _check_jobs(jobs)
     args = ["compare", *paths, "-o", out_dir]
     if baseline:
@@ -87,7 +115,7 @@ def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, js
         args += ["--start", str(start)]
     for item in overrides:
         args += ["--set", item]
-    summary = run_compare(list(paths[:-1]), paths[-1], out_dir, baseline=baseline, images=images, start=start,
+    summary = run_compare(arch_paths, workloads, out_dir, baseline=baseline, images=images, start=start,
                           overrides=list(overrides), jobs=jobs, json_path=json_path, command=command_line(args),
                           quiet=quiet)
     if not quiet:

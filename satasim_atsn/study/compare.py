@@ -1,4 +1,8 @@
-"""``satasim compare``: several architectures on one workload, side by side, with the causes of the differences."""
+"""``satasim compare``: several architectures side by side, with the causes of the differences.
+
+All run one workload, or each its own (``ARCH=WORKLOAD``: e.g. every accelerator on the network trained
+for it, the paper's setting), with the same images.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ class _SharedBar:
         pass
 
 
-def run_all(arch_paths: list[str], overrides: list[str], workload_path: str, images: int, start: int,
+def run_all(arch_paths: list[str], overrides: list[str], workload_path: str | list[str], images: int, start: int,
             jobs: int | None, quiet: bool = True) -> list[dict]:
     """Simulate every architecture (in parallel processes when there are several and cores allow).
 
@@ -53,7 +57,8 @@ def run_all(arch_paths: list[str], overrides: list[str], workload_path: str, ima
     """
     from satasim_atsn.report.progress import progress_bar
 
-    tasks = [(a, list(overrides), workload_path, images, start) for a in arch_paths]
+    workloads = per_arch_workloads(arch_paths, workload_path)
+    tasks = [(a, list(overrides), w, images, start) for a, w in zip(arch_paths, workloads, strict=True)]
     workers = min(len(tasks), jobs or os.cpu_count() or 1)
     with progress_bar(len(tasks) * images, desc="compare", unit="img", quiet=quiet) as bar:
         if workers <= 1:
@@ -74,6 +79,16 @@ def run_all(arch_paths: list[str], overrides: list[str], workload_path: str, ima
                 bar.set_postfix_str(f"{summary['name']}: {summary['fps']:.1f} simulated FPS", refresh=False)
                 bar.update(images)
             return [r for r in results if r is not None]
+
+
+def per_arch_workloads(arch_paths: list[str], workload_path: str | list[str]) -> list[str]:
+    """One workload per architecture: the shared one repeated, or the list given (one for each)."""
+    if isinstance(workload_path, str):
+        return [workload_path] * len(arch_paths)
+    if len(workload_path) != len(arch_paths):
+        raise StudyError.at(None, "ARCH=WORKLOAD", f"{len(workload_path)} workloads for {len(arch_paths)} "
+                            "architectures", "give every architecture a workload, or one shared workload last")
+    return list(workload_path)
 
 
 def _check_names(arch_paths: list[str], names: list[str]) -> None:
@@ -222,40 +237,53 @@ def latency_timeline(summary: dict) -> tuple[list[tuple[str, float, float, str]]
                       f"per-slice timing), for an image exiting at its median step t={exit_t}")
 
 
-def _prepare(arch_paths: list[str], workload_path: str, out: Path, baseline: str | None, images: int | None,
-             start: int, overrides: list[str]) -> tuple[dict, list[str], int, int]:
+def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: str | None, images: int | None,
+             start: int, overrides: list[str]) -> tuple[list[dict], list[str], int, int]:
     """Check every input before simulating, with the one-line errors `satasim run` gives for the same files.
 
-    Returns the workload's meta, the architectures' names, the baseline's index and the image count.
+    Returns each architecture's workload meta, the architectures' names, the baseline's index and the
+    image count (by default 100, or all the smallest workload holds from ``start``).
     """
     for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
         if not resolve_arch_path(a).is_file():
             raise StudyError.at(a, None, "no such architecture file", "give arch .yaml files, then the workload")
     names = [load_arch(a, overrides).name for a in arch_paths]
-    workload = read_cached(workload_path)  # the validation `satasim run` does (WorkloadError)
+    loaded = {w: read_cached(w) for w in dict.fromkeys(workloads)}  # the validation `satasim run` does
     _check_names(arch_paths, names)
     b = _baseline_index(names, arch_paths, baseline)
     _check_output_dir(out)
     if images is None:
-        images = min(DEFAULT_IMAGES, workload.num_images - start)
-    return workload.meta, names, b, images
+        images = min(DEFAULT_IMAGES, min(w.num_images for w in loaded.values()) - start)
+    return [loaded[w].meta for w in workloads], names, b, images
 
 
-def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, baseline: str | None = None,
+def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: str | Path, baseline: str | None = None,
                 images: int | None = None, start: int = 0, overrides: list[str] | None = None, jobs: int | None = None,
                 json_path: str | None = None, command: str = "", quiet: bool = False) -> str:
-    """Simulate, write report.md/html, results.json and plots; return the terminal summary table."""
+    """Simulate, write report.md/html, results.json and plots; return the terminal summary table.
+
+    ``workload_path`` is one workload for all, or a list with one per architecture.
+    """
     out = Path(out_dir)
-    refuse_overwriting_inputs({"-o": out, "--json": json_path},
-                              [resolve_arch_path(a) for a in arch_paths] + [workload_path])
-    meta, names, b, images = _prepare(arch_paths, workload_path, out, baseline, images, start, list(overrides or []))
-    summaries = run_all(arch_paths, overrides or [], workload_path, images, start, jobs, quiet=quiet)
+    workloads = per_arch_workloads(arch_paths, workload_path)
+    refuse_overwriting_inputs({"-o": out, "--json": json_path}, [resolve_arch_path(a) for a in arch_paths] + workloads)
+    metas, names, b, images = _prepare(arch_paths, workloads, out, baseline, images, start, list(overrides or []))
+    summaries = run_all(arch_paths, overrides or [], workloads, images, start, jobs, quiet=quiet)
     _make_output_dir(out)
-    doc = Document(f"Comparison on {meta.get('name')}: " + ", ".join(names),
-                   notice=workload_notice(workload_path))
+    shared = len(set(workloads)) == 1
+    title = f"on {metas[0].get('name')}" if shared else "of " + ", ".join(
+        f"{n} on {m.get('name')}" for n, m in zip(names, metas, strict=True))
+    doc = Document(f"Comparison {title}: " + ", ".join(names),
+                   notice=" ".join(dict.fromkeys(n for n in map(workload_notice, workloads) if n)))
     doc.para("Regenerate with:")
     doc.code(command)
-    doc.para(f"{images} images from image {start} of `{Path(workload_path).name}` ({meta.get('dataset')}); "
+    if shared:
+        source = f"of `{Path(workloads[0]).name}` ({metas[0].get('dataset')})"
+    else:
+        source = "of each architecture's own workload (" + "; ".join(
+            f"**{n}**: `{Path(w).name}` ({m.get('dataset')})" for n, w, m in zip(names, workloads, metas, strict=True)
+        ) + "). The differences therefore include the networks' spikes and exit steps, not only the hardware"
+    doc.para(f"{images} images from image {start} {source}; "
              f"baseline for the ratios: **{names[b]}**. Energy per image = total energy (dynamic + leakage of every "
              "accelerator over the makespan) / images; per image-timestep divides further by the timesteps the "
              "images ran. Power = energy / makespan. EDP = energy per image x mean image latency.")
@@ -292,8 +320,10 @@ def run_compare(arch_paths: list[str], workload_path: str, out_dir: str | Path, 
         doc.para(sentence)
     # latency timeline and exit histogram
     _latency_sections(doc, out, summaries)
-    results = {"workload": Path(workload_path).name, "images": images, "start": start, "baseline": names[b],
-               "overrides": list(overrides or []), "architectures": summaries}
+    results = {"workload": Path(workloads[0]).name if shared else None, "images": images, "start": start,
+               "baseline": names[b], "overrides": list(overrides or []), "architectures": summaries}
+    if not shared:  # by file name only, as "workload": the bytes do not depend on the directory
+        results["workloads"] = {n: Path(w).name for n, w in zip(names, workloads, strict=True)}
     text = json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n"
     atomic_write_text(out / "results.json", text)
     if json_path:
