@@ -62,11 +62,11 @@ def _load_trained(workload_dir: Path, images: int | None, trained: TrainedSet) -
     return runs, missing
 
 
-def _dataset_label(run: FullRun) -> str:
+def _dataset_label(run: FullRun, name: str | None = None) -> str:
     """'cifar10, 10000 test images (the whole test split), vgg16w025_cifar10_atsn': what an accuracy was measured on."""
     meta = run.workload.meta
     dataset = (meta.get("provenance", {}) or {}).get("dataset_source") or meta.get("dataset", "?")
-    return f"{dataset}, {run.result.num_images} test images ({run.inputs}), {meta.get('name')}"
+    return f"{dataset}, {run.result.num_images} test images ({run.inputs}), {name or meta.get('name')}"
 
 
 def _network_label(run: FullRun) -> str:
@@ -103,7 +103,8 @@ def table1(out: Path, images: int | None, workload_dir: Path, command: str,
         doc.code("\n".join(trained.hint(a, workload_dir) for a in ALGORITHMS))
         return doc, results, "table1: no trained workloads"
     any_run = next(iter(runs.values()))
-    doc.para(f"**Data: our trained networks ({_network_label(any_run)}; {_dataset_label(any_run)}), not the "
+    label = f"{_network_label(any_run)}; {_dataset_label(any_run, trained.file('*'))}"
+    doc.para(f"**Data: our trained networks ({label}), not the "
              "paper's full-width VGG16 trained for 300 epochs.** "
              "Each algorithm is its own trained network (as in the paper: same hyper-parameters, different loss and "
              "output layer). Accuracy uses the software prediction (eq. 10 for ATSN, eq. 5 otherwise) of the "
@@ -138,7 +139,7 @@ def table1(out: Path, images: int | None, workload_dir: Path, command: str,
     results["rows"] = rows
     doc.table(["algorithm", "avg timestep (T)", "accuracy %", "complexity", "paper timestep", "paper acc %",
                "paper complexity", "timestep diff", "complexity diff"], table_rows,
-              caption=f"Ours ({_network_label(any_run)}; {_dataset_label(any_run)}) beside the paper's VGG16 / "
+              caption=f"Ours ({label}) beside the paper's VGG16 / "
               "CIFAR10 column")
     if "ATSN" in rows and "hw_rule" in rows["ATSN"]:
         hw = rows["ATSN"]["hw_rule"]
@@ -197,6 +198,8 @@ def _ablation_runs(workload_dir: Path, images: int | None, trained: TrainedSet) 
     """Every trained workload of the set (``PREFIX_*.npz``) whose provenance names its loss: one ablation row each."""
     found = []
     for path in sorted(workload_dir.glob(f"{trained.prefix}_*.npz")):
+        if path.name.endswith(".ckpt.npz"):  # a training's checkpoint beside its unfinished workload
+            continue
         from satasim_atsn.study.metrics import workload_meta
 
         try:
@@ -242,7 +245,7 @@ def table5(out: Path, images: int | None, workload_dir: Path, command: str,
                     [""] * (T - len(acc)))
     doc.table(["workload", "output", "loss"] + [f"T{t}" for t in range(1, T + 1)], rows,
               caption=f"Ours: accuracy (%) at fixed timesteps ({_network_label(runs[0][2])}; "
-                      f"{_dataset_label(runs[0][2])})")
+                      f"{_dataset_label(runs[0][2], trained.prefix + '_*.npz')})")
     doc.table(["dataset", "output neuron", "loss", "representation", "T1", "T2", "T3", "T4"],
               [[d, "x" if a else "", "x" if b else "", "x" if c else ""] + [f"{v:.2f}" for v in accs]
                for d, entries in paper.TABLE5.items() for a, b, c, accs in entries],
@@ -316,7 +319,8 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str,
         doc.code(trained.hint("ATSN", workload_dir))
         return doc, results, "figs: no ATSN workload"
     atsn_run = runs["ATSN"]
-    doc.para(f"**Data: our trained networks ({_network_label(atsn_run)}; {_dataset_label(atsn_run)}).** The "
+    doc.para(f"**Data: our trained networks ({_network_label(atsn_run)}; {_dataset_label(atsn_run, trained.file('*'))})"
+             ".** The "
              "paper publishes only captions, so "
              "each figure is checked against the claim its text makes.")
     series, lines_out = _fig3(doc, out, runs, results)
