@@ -81,8 +81,9 @@ class TestSplit:
     image_size: int | None = None
 
 
-# A reproduce run reads the same three networks in several parts (Table 1, 4, 5, figures); a forward
-# keeps only outputs and per-image counts (about 1 MB per 10,000 images), so a few stay cached.
+# A reproduce run reads the same three networks in several parts (Table 1, 4, 5, figures). A cached
+# forward holds its outputs and per-image counts (a few MB per 10,000 images) and its workload, with
+# the test split's pixels when it runs on one (31 MB for CIFAR-10's), so a few stay cached.
 _CACHE_ENTRIES = 4
 _CACHE: dict[tuple, FullRun] = {}
 
