@@ -271,9 +271,9 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     summaries = run_all(arch_paths, overrides or [], workloads, images, start, jobs, quiet=quiet)
     _make_output_dir(out)
     shared = len(set(workloads)) == 1
-    title = f"on {metas[0].get('name')}" if shared else "of " + ", ".join(
+    title = f"Comparison on {metas[0].get('name')}: " + ", ".join(names) if shared else "Comparison of " + ", ".join(
         f"{n} on {m.get('name')}" for n, m in zip(names, metas, strict=True))
-    doc = Document(f"Comparison {title}: " + ", ".join(names),
+    doc = Document(title,
                    notice=" ".join(dict.fromkeys(n for n in map(workload_notice, workloads) if n)))
     doc.para("Regenerate with:")
     doc.code(command)
