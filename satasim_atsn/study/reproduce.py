@@ -245,7 +245,7 @@ def table5(out: Path, images: int | None, workload_dir: Path, command: str,
                     [""] * (T - len(acc)))
     doc.table(["workload", "output", "loss"] + [f"T{t}" for t in range(1, T + 1)], rows,
               caption=f"Ours: accuracy (%) at fixed timesteps ({_network_label(runs[0][2])}; "
-                      f"{_dataset_label(runs[0][2], trained.prefix + '_*.npz')})")
+                      f"{_dataset_label(runs[0][2], trained.file('*'))})")
     doc.table(["dataset", "output neuron", "loss", "representation", "T1", "T2", "T3", "T4"],
               [[d, "x" if a else "", "x" if b else "", "x" if c else ""] + [f"{v:.2f}" for v in accs]
                for d, entries in paper.TABLE5.items() for a, b, c, accs in entries],

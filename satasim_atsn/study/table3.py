@@ -11,7 +11,7 @@ from satasim_atsn.report.document import Document, fmt, text_table
 from satasim_atsn.study import paper
 from satasim_atsn.study.functional import ALGORITHMS, TrainedSet
 from satasim_atsn.study.metrics import run_summary, statistics_origin, workload_meta, workload_notice
-from satasim_atsn.study.reproduce import DEFAULT_SET, TRAINED, figs, table1
+from satasim_atsn.study.reproduce import DEFAULT_SET, figs, table1
 from satasim_atsn.study.runner import process_pool
 
 ROWS = [("VGG16", "CIFAR10", "vgg16_cifar10.npz"), ("VGG16", "CIFAR100", "vgg16_cifar100.npz"),
@@ -363,7 +363,7 @@ def _algorithm_claims(out: Path, workload_dir: Path, command: str, trained: Trai
     if (workload_dir / trained.file("ATSN")).is_file():
         f_doc, f_res, _ = figs(out / "figs", None, workload_dir, command.replace("claims", "figs"), trained)
         f_doc.write(out / "figs")
-        data = "trained Fashion-MNIST workloads" if trained.file("ATSN") == TRAINED["ATSN"] else \
+        data = "trained Fashion-MNIST workloads" if trained.prefix == DEFAULT_SET.prefix else \
             f"trained {trained.prefix} workloads"
         for claim, verdict in f_res["claims"].items():
             rows.append([claim, f"{data} (see figs/)", verdict])
