@@ -2,7 +2,7 @@
 
 ``exact_pe_phase`` / ``exact_fold_phase`` step the rules of docs/microarchitecture.md section 4.1 one cycle at
 a time; ``closed_form_pe_phase`` is the exit unit's closed form that hw/engine.py computes inline, batch by
-batch; ``stream_fold_phase`` runs the engine's recurrence (kernels._stream_slice) on the witness's inputs.
+batch; ``stream_fold_phase`` runs the engine's recurrence (kernels.fold_slices, one slice) on the witness's inputs.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from satasim_atsn.hw.kernels import _stream_slice, ring_shift
+from satasim_atsn.hw.kernels import fold_slices, ring_shift
 
 
 @njit(cache=True)
@@ -277,10 +277,10 @@ def stream_fold_phase(
     num_pes = pe_neurons.shape[0]
     total = stream_image.shape[0]
     bounds = np.searchsorted(stream_image, np.arange(num_images + 1)).astype(np.int64)
-    d = np.zeros(num_pes, dtype=np.int64)
-    _stream_slice(
-        bounds[:-1].copy(),
-        bounds[1:].copy(),
+    d = fold_slices(
+        np.array([0, num_images], dtype=np.int64),
+        np.arange(num_images, dtype=np.int64),
+        bounds,
         np.arange(total, dtype=np.uint32),
         np.asarray(dst_ptr, dtype=np.int64),
         np.asarray(dst_pe, dtype=np.uint32),
@@ -291,9 +291,8 @@ def stream_fold_phase(
         stream_spikes_per_cycle,
         input_buffer_spikes,
         ring_shift(input_buffer_spikes),
-        paced,
-        d,
-    )
+        np.array([paced]),
+    )[0]
     busy = np.bincount(np.asarray(dst_pe, dtype=np.int64), weights=dst_cost, minlength=num_pes).astype(np.int64)
     busy += num_images * np.asarray(pe_neurons, dtype=np.int64) * fire_cycles
     busy[d == 0] = 0

@@ -16,14 +16,14 @@ from numba import njit, prange
 # ------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _stream_slice(
     row_lo: np.ndarray,
     row_hi: np.ndarray,
     pos: np.ndarray,
     vp_ptr: np.ndarray,
-    vp_cls: np.ndarray,
-    vp_cost: np.ndarray,
+    vp_block: np.ndarray,
+    vp_cost_shifted: np.ndarray,
     cls_neurons: np.ndarray,
     fire_cycles: int,
     start_cycle: int,
@@ -36,55 +36,60 @@ def _stream_slice(
     """One slice by the recurrence of the module docstring; writes D_p per class into ``d_out``.
 
     Image i of the slice delivers the stream spikes ``pos[row_lo[i]:row_hi[i]]`` (virtual positions whose
-    destination classes are ``vp_cls[vp_ptr[v]:vp_ptr[v+1]]`` with costs ``vp_cost``). Per class the state
-    is packed in one int64, ``ready << shift | k``: ``ready`` = the earliest cycle the PE can pop its next
-    spike, ``k`` = its spikes so far modulo ``2**shift >= ring_length``; its ring of ``2**shift`` slots holds
-    the pop cycle of spike k at slot k, so slot ``k - ring_length`` is the one a room check needs (0: none
-    yet). The first pass over a spike's destinations reads their states and room slots, the second
-    updates them (a destination appears once per spike, so the second pass reads what the first did).
-    Indices are unsigned so that numba emits no wrap-around checks (twice as fast). ``paced``: the caller
-    proved that no PE receives more than ``ring_length`` spikes, so no buffer fills and the room check is skipped.
+    destinations are ``vp_block[vp_ptr[v]:vp_ptr[v+1]]`` with costs ``vp_cost_shifted``; both made by
+    :func:`fold_slices`). Every cycle is kept shifted, ``cycle << shift``, so that a class's packed state
+    ``ready << shift | k`` compares and adds with no shift: ``ready`` = the earliest cycle the PE can pop
+    its next spike, ``k`` = its spikes so far modulo ``2**shift >= ring_length``. Each class has one block
+    of ``2**shift + 1`` words, starting at ``vp_block`` (= class x block size): its state, then its ring,
+    which holds the (shifted) pop cycle of spike k at slot k, so slot ``k - ring_length`` is the one a
+    room check needs (0: none yet). The first pass over a spike's destinations reads their states and
+    room slots, the second updates them (a destination appears once per spike, so the second pass reads
+    what the first did). Indices are unsigned so that numba emits no wrap-around checks (twice as fast).
+    ``paced``: the caller proved that no PE receives more than ``ring_length`` spikes, so no buffer fills
+    and the room check is skipped.
     """
     ncls = cls_neurons.shape[0]
     mask = (np.int64(1) << shift) - 1
-    state = np.zeros(ncls, dtype=np.int64)
-    ring = np.zeros(ncls << shift, dtype=np.int64)
-    pace = np.full(r, start_cycle - 1, dtype=np.int64)  # delivery cycles of the stream's last r spikes
+    high = ~mask
+    one = np.int64(1) << shift  # one cycle
+    width = (1 << shift) + 1  # words per class: its state, then its ring
+    block = np.zeros(ncls * width, dtype=np.int64)
+    pace = np.full(r, (start_cycle - 1) << shift, dtype=np.int64)  # delivery cycles of the stream's last r spikes
     pslot = 0
-    last = np.int64(start_cycle)
+    last = np.int64(start_cycle) << shift
     for i in range(row_lo.shape[0]):
         if i > 0:  # image boundary: every PE fires the previous image before popping the next one's spikes
             for c in range(ncls):
-                state[c] += (cls_neurons[c] * fire_cycles) << shift
+                block[c * width] += (cls_neurons[c] * fire_cycles) << shift
         for j in range(row_lo[i], row_hi[i]):
             v = pos[j]
             lo = vp_ptr[v]
             n = vp_ptr[v + 1] - lo
             if n == 0:
                 continue  # no destination in this fold: not in the stream
-            cls = vp_cls[lo : lo + n]
-            cost = vp_cost[lo : lo + n]
-            # pacing (r per cycle, in order, from L) and room at every destination; a plain loop, which
-            # LLVM turns into gathers where the target's cost model favours them (AVX-512), scalar loads
-            # elsewhere: staging the states in a buffer for the second pass cost 6-15% on AVX2 (Zen 3)
-            d = max(pace[pslot] + 1, last)
+            dst = vp_block[lo : lo + n]
+            cost = vp_cost_shifted[lo : lo + n]
+            # pacing (r per cycle, in order, from L) and room at every destination; plain loops reading
+            # each state where it is: staging the states in a buffer for the second pass cost 6-15% on AVX2
+            d = max(pace[pslot] + one, last)
             if not paced:
                 for e in range(n):
-                    d = max(d, ring[np.uint64((np.uint64(cls[e]) << shift) | ((state[cls[e]] - ring_length) & mask))])
-            d1 = d + 1
+                    b = dst[e]
+                    d = max(d, block[b + np.uint64(1) + np.uint64((block[b] - ring_length) & mask)])
+            d1 = d + one
             for e in range(n):
-                c = np.uint64(cls[e])
-                st = state[c]
-                pop = max(st >> shift, d1)
-                ring[(c << shift) | np.uint64(st & mask)] = pop  # unread when paced; a branch costs more
-                state[c] = ((pop + cost[e]) << shift) | ((st + 1) & mask)
+                b = dst[e]
+                st = block[b]
+                pop = max(st & high, d1)
+                block[b + np.uint64(1) + np.uint64(st & mask)] = pop  # unread when paced; a branch costs more
+                block[b] = pop + cost[e] + ((st + 1) & mask)
             last = d
             pace[pslot] = d
             pslot += 1
             if pslot == r:
                 pslot = 0
     for c in range(ncls):
-        ready = (state[c] >> shift) + cls_neurons[c] * fire_cycles
+        ready = (block[c * width] >> shift) + cls_neurons[c] * fire_cycles
         d_out[c] = ready if ready > 0 else 0
 
 
@@ -93,7 +98,7 @@ def ring_shift(ring_length: int) -> int:
     return max(1, (int(ring_length) - 1).bit_length())
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def fold_slices(
     slice_ptr: np.ndarray,
     slice_rows: np.ndarray,
@@ -118,6 +123,9 @@ def fold_slices(
     ns = slice_ptr.shape[0] - 1
     ncls = cls_neurons.shape[0]
     d_all = np.zeros((ns, ncls), dtype=np.int64)
+    # the layout of _stream_slice: each destination as the start of its class's block, costs shifted
+    vp_block = vp_cls.astype(np.uint64) * np.uint64((1 << shift) + 1)
+    vp_cost_shifted = vp_cost << shift
     for s in prange(ns):
         rows = slice_rows[slice_ptr[s] : slice_ptr[s + 1]]
         lo = np.empty(rows.shape[0], dtype=np.int64)
@@ -130,8 +138,8 @@ def fold_slices(
             hi,
             pos,
             vp_ptr,
-            vp_cls,
-            vp_cost,
+            vp_block,
+            vp_cost_shifted,
             cls_neurons,
             fire_cycles,
             start_cycle,
@@ -180,7 +188,7 @@ def _compact_row(bits: np.ndarray, shift: int, mode: int, positions: int, offset
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, parallel=True)
 def spike_positions(
     spikes: np.ndarray, valid: np.ndarray, counts: np.ndarray, mode: int, positions: int, offset: int
 ) -> np.ndarray:
@@ -188,20 +196,35 @@ def spike_positions(
 
     ``spikes``: 0/1 [rows, size]; rows with valid=0 deliver nothing; ``counts`` [rows]: the nonzero entries of
     each valid row (0 for the others), which size the output. ``mode``: 0 conv (offset + index mod
-    ``positions``), 1 linear (offset), 2 identity (offset + index).
+    ``positions``), 1 linear (offset), 2 identity (offset + index). Rows are compacted in parallel, each
+    into its own stretch with its own slot of slack (the branch-free compaction writes one past its end),
+    then copied together.
     """
-    total = counts.sum()
-    out = np.empty(total + 1, dtype=np.uint32)
-    k = 0
-    for j in range(spikes.shape[0]):
-        if valid[j]:
-            k = _compact_row(spikes[j], 8, mode, positions, offset, out, k)
-    if k != total:
+    rows = spikes.shape[0]
+    start = np.zeros(rows + 1, dtype=np.int64)
+    for j in range(rows):
+        start[j + 1] = start[j] + (counts[j] if valid[j] else 0)
+    total = start[rows]
+    if total != counts.sum():
         raise ValueError("spike_positions: counts do not match the spikes")
-    return out[:total]
+    padded = np.empty(total + rows, dtype=np.uint32)
+    found = np.zeros(rows, dtype=np.int64)
+    for j in prange(rows):
+        if valid[j]:
+            found[j] = _compact_row(spikes[j], 8, mode, positions, offset, padded, start[j] + j) - start[j] - j
+    out = np.empty(total, dtype=np.uint32)
+    bad = 0
+    for j in prange(rows):
+        if found[j] != start[j + 1] - start[j]:
+            bad += 1
+        else:
+            out[start[j] : start[j + 1]] = padded[start[j] + j : start[j + 1] + j]
+    if bad:
+        raise ValueError("spike_positions: counts do not match the spikes")
+    return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def plane_positions(
     pixels: np.ndarray, timesteps: int, mode: int, positions: int, offset: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +252,7 @@ def plane_positions(
     return counts, out[:total]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def merge_rows(counts: np.ndarray, parts_ptr: np.ndarray, parts: np.ndarray) -> np.ndarray:
     """Interleave several inputs row by row: ``counts`` [inputs, rows], ``parts`` concatenated, ``parts_ptr``
     [inputs + 1] their starts; returns per row input 0's positions, then input 1's, ..."""
@@ -251,12 +274,12 @@ def merge_rows(counts: np.ndarray, parts_ptr: np.ndarray, parts: np.ndarray) -> 
 # ------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, parallel=True)
 def position_counts(spikes: np.ndarray, channels: int, positions: int, valid: np.ndarray) -> np.ndarray:
     """Spikes per position summed over channels: [rows, C*HW] 0/1 -> [rows, HW] (rows with valid=0 stay 0)."""
     rows = spikes.shape[0]
     out = np.zeros((rows, positions), dtype=np.int64)
-    for j in range(rows):
+    for j in prange(rows):
         if not valid[j]:
             continue
         for c in range(channels):
@@ -266,13 +289,13 @@ def position_counts(spikes: np.ndarray, channels: int, positions: int, valid: np
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, parallel=True)
 def block_counts(spikes: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Spikes inside each block [offsets[b], offsets[b+1]) of the flat map: [rows, N] -> [rows, blocks]."""
     rows = spikes.shape[0]
     blocks = offsets.shape[0] - 1
     out = np.zeros((rows, blocks), dtype=np.int64)
-    for j in range(rows):
+    for j in prange(rows):
         if not valid[j]:
             continue
         for b in range(blocks):
@@ -283,7 +306,7 @@ def block_counts(spikes: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> 
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, parallel=True)
 def class_loads(
     counts: np.ndarray,
     src: np.ndarray,
@@ -305,9 +328,10 @@ def class_loads(
     (``vp_ptr``, ``vp_cls``, ``vp_cost``), and ``matrix`` [HW, 3] its deliveries, accumulations and
     hop-weighted deliveries per spike. Adds accumulate cycles and deliveries per PE class into ``cyc`` and
     ``dlv_cls`` [*, classes], and the three totals into ``dlv``, ``acc``, ``hops``: the products
-    counts @ (costs | coverage | matrix), at the cost of the nonzero entries only.
+    counts @ (costs | coverage | matrix), at the cost of the nonzero entries only. The ``target`` rows are
+    distinct (the callers pass one per image and timestep), so the rows are done in parallel.
     """
-    for i in range(src.shape[0]):
+    for i in prange(src.shape[0]):
         row = target[i]
         for q in range(counts.shape[1]):
             k = counts[src[i], q]
@@ -322,7 +346,7 @@ def class_loads(
                 dlv_cls[row, c] += k
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def popcount_positions(pixels: np.ndarray, channels: int, positions: int) -> np.ndarray:
     """Set bits (bit-plane spikes) per position summed over channels: uint8 [n, C*HW] -> [n, HW]."""
     n = pixels.shape[0]
@@ -340,7 +364,7 @@ def popcount_positions(pixels: np.ndarray, channels: int, positions: int) -> np.
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _conv_coverage(
     pe_offsets: np.ndarray, ho: int, wo: int, h: int, w: int, kernel: int, stride: int, padding: int
 ) -> np.ndarray:

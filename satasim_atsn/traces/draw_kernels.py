@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def apply_pooled_windows(
     u: np.ndarray,
     threshold: np.ndarray,

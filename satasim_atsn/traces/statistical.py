@@ -29,6 +29,7 @@ from satasim_atsn.snn.exit_policies import (
     FixedPolicy,
 )
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
+from satasim_atsn.threads import in_threads
 from satasim_atsn.traces.draw_kernels import apply_pooled_windows
 from satasim_atsn.workload.format import (
     Workload,
@@ -383,8 +384,11 @@ def spike_or_pool(spikes: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     return pooled.reshape(lead + pooled.shape[1:])
 
 
-def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> Trace:
-    """Draw the spikes of images [start, start+count) of a statistical workload under one policy."""
+def draw_trace(workload: Workload, policy_name: str, start: int, count: int, threads: int | None = None) -> Trace:
+    """Draw the spikes of images [start, start+count) of a statistical workload under one policy.
+
+    Every image has its own random stream and its own rows of the output, so ``threads`` (default: numba's
+    thread count) draw disjoint ranges of images at once and the spikes are the same for any count."""
     if not workload.is_statistical:
         raise WorkloadError.at(workload.source, "meta.kind", "is not statistical", "use functional_trace instead")
     if POLICY_ALIASES.get(policy_name, policy_name) in DRAW_ORDER_FIRST:  # a known policy the file was not built for
@@ -407,22 +411,27 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int) -> 
         o, s = plan.frame_slot
         frames = np.zeros((count, T, s), dtype=bool)
         targets.insert(0, (frames, o, o + s))
-    for j in range(count):
-        rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
-        e = int(plan.exit_steps(rng.random(len(plan.policies)))[pk])
-        exit_t[j] = e
-        u = rng.random(head + e * row, dtype=np.float32)
-        if plan.direct:
-            bits = u[:head].reshape(8, plan.input_size) < plan.plane_threshold
-            inputs[j] = np.packbits(bits, axis=0, bitorder="little")[0]
-        drawn_u = u[head:].reshape(e, row)
-        for target, lo, hi in targets:
-            np.less(drawn_u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[j, :e])
-        for name, shape, pshape, k, p_lo, c_lo, l_lo, size in plan.pooled:
-            own = drawn[name][j, :e]
-            np.less(drawn_u[:, l_lo : l_lo + size], plan.threshold[:e, l_lo : l_lo + size], out=own)
-            apply_pooled_windows(drawn_u, plan.threshold, shape[0], shape[1], shape[2], pshape[1], pshape[2], k,
-                                 p_lo, c_lo, own)
+
+    def draw_images(first: int, stop: int) -> None:
+        """Images [first, stop) of the chunk: each from its own stream, into its own rows of the arrays."""
+        for j in range(first, stop):
+            rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
+            e = int(plan.exit_steps(rng.random(len(plan.policies)))[pk])
+            exit_t[j] = e
+            u = rng.random(head + e * row, dtype=np.float32)
+            if plan.direct:
+                bits = u[:head].reshape(8, plan.input_size) < plan.plane_threshold
+                inputs[j] = np.packbits(bits, axis=0, bitorder="little")[0]
+            drawn_u = u[head:].reshape(e, row)
+            for target, lo, hi in targets:
+                np.less(drawn_u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[j, :e])
+            for name, shape, pshape, k, p_lo, c_lo, l_lo, size in plan.pooled:
+                own = drawn[name][j, :e]
+                np.less(drawn_u[:, l_lo : l_lo + size], plan.threshold[:e, l_lo : l_lo + size], out=own)
+                apply_pooled_windows(drawn_u, plan.threshold, shape[0], shape[1], shape[2], pshape[1], pshape[2],
+                                     k, p_lo, c_lo, own)
+
+    in_threads(draw_images, count, threads)
     shapes = {name: shape for name, shape, _, _ in plan.slots}
     shapes.update({entry[0]: entry[1] for entry in plan.pooled})
     spikes: dict[str, np.ndarray] = {name: drawn[name].reshape((count, T) + shape) for name, shape in shapes.items()}

@@ -1,0 +1,41 @@
+"""Split independent per-item work (images of a draw) into contiguous ranges run by a few threads.
+
+Why: the statistical draw spends its time in numpy's random fills and comparisons and in a numba kernel,
+all of which release the GIL, but one image after another on one core; the fold recurrence after it
+already uses every core. Each range writes only its own items' rows, so the result does not depend on
+the number of threads or on their timing (docs/kernels.md, "Session 11").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+MIN_ITEMS_PER_THREAD = 4  # below this a thread costs more than it saves
+
+
+def thread_budget() -> int:
+    """The threads a command may use: numba's count (``NUMBA_NUM_THREADS``, or ``numba.set_num_threads``)."""
+    import numba
+
+    return max(1, int(numba.get_num_threads()))
+
+
+def in_threads(work: Callable[[int, int], None], count: int, threads: int | None = None) -> None:
+    """Call ``work(first, stop)`` on contiguous ranges covering [0, count), one range per thread.
+
+    ``threads`` defaults to :func:`thread_budget`; with one thread (or few items) it is one plain call in
+    the caller's thread. An exception in any range is raised here after every range has ended.
+    """
+    n = min(threads or thread_budget(), count // MIN_ITEMS_PER_THREAD)
+    if n <= 1:
+        work(0, count)
+        return
+    bounds = [count * i // n for i in range(n + 1)]
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="satasim") as pool:
+        futures = [pool.submit(work, bounds[i], bounds[i + 1]) for i in range(n)]
+    for future in futures:
+        future.result()
+
+
+__all__ = ["in_threads", "thread_budget", "MIN_ITEMS_PER_THREAD"]
