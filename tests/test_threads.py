@@ -7,7 +7,11 @@ exactly, for any thread count, including rows that deliver nothing.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,3 +140,19 @@ def test_counting_kernels_equal_numpy(seed):
     np.testing.assert_array_equal(np.stack([dlv, acc, hops], axis=1)[target], per_position[src] @ matrix)
     untouched = np.setdiff1d(np.arange(rows), target)
     assert not cyc[untouched].any() and not dlv[untouched].any()
+
+
+def test_run_json_is_the_same_bytes_for_any_thread_count(tmp_path):
+    """A whole `satasim run` of a statistical workload (threaded draw, parallel kernels) with 1 and 3 threads."""
+    root = Path(__file__).resolve().parents[1]
+    outputs = []
+    for threads in (1, 3):
+        out = tmp_path / f"run{threads}.json"
+        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+        subprocess.run(
+            [sys.executable, "-m", "satasim_atsn", "run", str(root / "archs/atsn16x16.yaml"),
+             str(root / "workloads/vgg16_cifar10.npz"), "--images", "16", "--quiet", "--json", str(out)],
+            check=True, env=env, cwd=tmp_path, capture_output=True,
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
