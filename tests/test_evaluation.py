@@ -67,3 +67,17 @@ def test_first_layer_share_of_the_operations_is_recorded():
         assert res.first_layer_sops_per_image.sum() == res.sops[first].sum()
         assert (res.first_layer_sops_per_image <= res.sops_per_image).all()
         assert np.array_equal(res.sops_per_image.sum(axis=0), sum(res.sops.values()))
+
+
+def test_calibration_rows_come_from_the_full_run_logits():
+    from satasim_atsn.snn.calibration import calibration
+
+    wl = random_workload(3, images=12, timesteps=4)
+    table = evaluate_workload(wl)
+    full = run_forward(wl)
+    assert table["calibration"] == calibration(full.logits, wl.labels())
+    assert [row["t"] for row in table["calibration"]] == [1, 2, 3, 4]
+    for row in table["calibration"]:
+        argmax = full.logits[:, row["t"] - 1].argmax(axis=-1)
+        assert row["accuracy_argmax"] == round(float((argmax == wl.labels()).mean()), 6)
+        assert 0.0 < row["mean_confidence"] <= 1.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
+from satasim_atsn.snn.calibration import calibration, calibration_line
 from satasim_atsn.snn.complexity import ops_until_exit
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import (
@@ -172,6 +173,8 @@ def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_
     if labels is not None:
         table["atsn_sweep"] = atsn_sweep(full.logits, labels, mode)
     table["confidence_profile"] = confidence_profile(full.logits, labels, mode, cl_init, tau_cl)
+    if labels is not None:
+        table["calibration"] = calibration(full.logits, labels)
     table["confidence_ceiling"] = ceiling_table(workload, cl_init, tau_cl)
     table["sops_per_image_fixed"] = _r(int(full.sops_per_image.sum()) / max(full.num_images, 1))
     table["policy_params"] = {"cl_init": cl_init, "tau_cl": tau_cl, "theta": theta}
@@ -208,6 +211,9 @@ def format_table(table: dict, title: str = "") -> str:
     profile = table.get("confidence_profile")
     if profile:
         lines.append(_profile_line(profile))
+    calibrated = table.get("calibration")
+    if calibrated:
+        lines.append(calibration_line(calibrated))
     ceiling = table.get("confidence_ceiling")
     if ceiling:
         lines.append(ceiling_line(ceiling))

@@ -1,0 +1,85 @@
+"""The calibration rows of `satasim evaluate`: accuracy vs mean confidence, and the NLL-optimal temperature."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from satasim_atsn.snn import calibration as cal
+from satasim_atsn.snn.exit_policies import exact_softmax, softmax
+from satasim_atsn.train.evaluation import format_table
+
+
+def _labelled_by_temperature(temperature: float, rows: int = 20000, classes: int = 10, seed: int = 0):
+    """Logits and labels drawn from softmax(z / temperature): that temperature is the calibrated one."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 3.0, size=(rows, classes))
+    p = softmax(z / temperature)
+    labels = (p.cumsum(axis=-1) < rng.random((rows, 1))).sum(axis=-1)
+    return z, np.minimum(labels, classes - 1)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_nll_temperature_recovers_the_temperature_labels_were_drawn_with(temperature):
+    z, labels = _labelled_by_temperature(temperature)
+    found = cal.nll_temperature(z, labels)
+    assert found == pytest.approx(temperature, rel=0.06)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_coarse_then_fine_search_equals_the_whole_grid(seed):
+    rng = np.random.default_rng(seed)
+    temperature = float(rng.uniform(0.3, 3.0))
+    z, labels = _labelled_by_temperature(temperature, rows=3000, seed=seed)
+    grid = cal.temperature_grid()
+    assert grid[0] == 0.1 and grid[-1] == 5.0 and len(grid) == 491
+    whole = float(grid[int(np.argmin(cal.mean_nll(z, labels, grid)))])
+    assert cal.nll_temperature(z, labels) == whole
+
+
+def test_search_stops_at_the_grid_ends():
+    z, labels = _labelled_by_temperature(1.0, rows=2000)
+    always_wrong = (z.argmax(axis=-1) + 1) % z.shape[1]  # flatter is always better: the largest temperature
+    assert cal.nll_temperature(z, always_wrong) == 5.0
+    one_hot = np.eye(10)[np.arange(200) % 10]  # always right: the sharpest temperature
+    assert cal.nll_temperature(one_hot, np.arange(200) % 10) == 0.1
+
+
+def test_exact_loss_agrees_with_the_float_loss():
+    z, labels = _labelled_by_temperature(1.5, rows=50)
+    for temperature in (0.37, 1.0, 2.21):
+        exact = float(cal.exact_mean_nll(z, labels, temperature))
+        assert exact == pytest.approx(float(cal.mean_nll(z, labels, np.array([temperature]))[0]), rel=1e-12)
+
+
+def test_flat_loss_has_no_temperature():
+    z = np.zeros((100, 10))
+    assert cal.nll_temperature(z, np.arange(100) % 10) is None
+    rows = cal.calibration(z[:, None, :], np.arange(100) % 10)
+    assert rows == [{"t": 1, "accuracy_argmax": 0.1, "mean_confidence": 0.1, "nll_temperature": None}]
+    assert "T* n/a" in cal.calibration_line(rows)
+
+
+def test_mean_confidence_on_a_rounding_boundary_is_the_decimal_one():
+    # one row whose max softmax is 0.56785 up to the float rounding of its logit: 4-decimal boundary
+    p = 0.56785
+    row = np.array([[np.log(p / (1 - p)), 0.0]])
+    exact = max(exact_softmax(row[0]))
+    assert cal.mean_confidence(row) == float(round(exact, 4))
+
+
+def test_rows_per_timestep_and_the_printed_line():
+    z1, labels = _labelled_by_temperature(1.0, rows=4000, seed=1)
+    z2 = 3.0 * z1  # the same ranking, three times sharper: over-confident, T* about 3
+    rows = cal.calibration(np.stack([z1, z2], axis=1), labels)
+    assert [r["t"] for r in rows] == [1, 2]
+    assert rows[0]["accuracy_argmax"] == rows[1]["accuracy_argmax"] == round(float((z1.argmax(-1) == labels).mean()), 6)
+    assert rows[1]["mean_confidence"] > rows[0]["mean_confidence"] > rows[0]["accuracy_argmax"] - 0.05
+    assert rows[0]["nll_temperature"] == pytest.approx(1.0, abs=0.1)
+    assert rows[1]["nll_temperature"] == pytest.approx(3.0, rel=0.1)
+    line = format_table({"calibration": rows})
+    assert line.startswith("calibration of max o^t") and "t=2 acc" in line and "T* " in line
+
+
+def test_no_images_no_rows():
+    assert cal.calibration(np.zeros((0, 4, 10)), np.zeros(0, dtype=np.int64)) == []
