@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Any
@@ -15,12 +16,39 @@ import yaml
 from satasim_atsn.errors import SatasimError, shown
 
 
+def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
+    """Where a write to ``path`` really goes, and whether it can be atomic (temp file + rename).
+
+    A symbolic link is followed, so the link stays and the file it names is replaced (renaming onto
+    the link would turn it into a regular file). A FIFO, a character device or a socket that exists
+    (``/dev/stdout``, ``/dev/null``, a named pipe) is written in place: renaming onto it would replace
+    the special file itself. A directory is refused.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return target, True  # nothing there yet (or a dangling link: write where it points)
+    if stat.S_ISDIR(mode):
+        raise SatasimError.at(str(path), None, "is a directory", "give a file name")
+    return target, stat.S_ISREG(mode)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to a temp file beside ``path``, fsync, and rename it into place (no partial files).
 
-    An OS error (unwritable place, full disk) becomes a one-line SatasimError naming the path.
+    Links are followed and special files written in place (:func:`write_target`). An OS error
+    (unwritable place, full disk) becomes a one-line SatasimError naming the path.
     """
-    target = Path(path)
+    target, atomic = write_target(path)
+    if not atomic:
+        try:
+            with open(target, "wb") as handle:
+                handle.write(data)
+        except OSError as error:
+            raise SatasimError.at(str(path), None, f"cannot be written ({error.strerror or error})",
+                                  "choose a writable location") from None
+        return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -375,11 +375,14 @@ def test_bad_flat_inputs_are_one_line(tmp_path, capsys, x, y, needle):
     ["workload", "stats", "{wl}", "-o", "{wl}", "--images", "1"],
     ["evaluate", "{wl}", "--json", "{wl}"],
     ["compare", "{arch}", "atsn16x16", "{wl}", "-o", "{tmp}/out", "--json", "{wl}"],
+    ["workload", "export", "{wl}", "--nir", "{wl}"],
+    ["workload", "export", "{wl}", "--nir", "{tmp}/link.nir"],  # a link to the input
 ])
 def test_an_output_that_is_an_input_is_refused(tmp_path, capsys, args):
     wl, arch = tmp_path / "w.npz", tmp_path / "a.yaml"
     wl.write_bytes(Path(WL).read_bytes())
     arch.write_text(Path(ARCH).read_text())
+    (tmp_path / "link.nir").symlink_to(wl)
     before = wl.read_bytes(), arch.read_text()
     code, _, err = run([a.format(wl=wl, arch=arch, tmp=tmp_path) for a in args], capsys)
     assert "writing it would destroy that input" in one_line_error(code, err)

@@ -445,6 +445,7 @@ def export_command(workload_path: str, nir_path: str, dt: float) -> None:
 
     if not (np.isfinite(dt) and dt > 0):
         raise WorkloadError.at(None, "--dt", f"{dt} must be a positive number", "fix the value")
+    refuse_overwriting_inputs({"--nir": nir_path}, [workload_path])
     workload = read_workload(workload_path)
     graph = export_nir(workload, dt=dt)
     write_nir(nir_path, graph)

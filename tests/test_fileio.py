@@ -1,0 +1,54 @@
+"""Where `--json` / `-o` writes land: links are followed, special files written in place, nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+
+import pytest
+
+from satasim_atsn.errors import SatasimError
+from satasim_atsn.fileio import atomic_write_text, write_target
+
+
+def test_a_plain_path_is_written_atomically(tmp_path):
+    out = tmp_path / "sub" / "r.json"
+    atomic_write_text(out, "{}\n")
+    assert out.read_text() == "{}\n"
+    assert [p.name for p in out.parent.iterdir()] == ["r.json"]  # no temp file left
+
+
+def test_a_symlink_stays_a_link_and_its_target_is_replaced(tmp_path):
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real.name)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and os.readlink(link) == "real.json"
+    assert real.read_text() == "new"
+
+
+def test_a_dangling_symlink_creates_the_file_it_names(tmp_path):
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "later.json")
+    atomic_write_text(link, "x")
+    assert link.is_symlink() and (tmp_path / "later.json").read_text() == "x"
+
+
+def test_a_named_pipe_is_written_in_place_not_replaced(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    atomic_write_text(fifo, "through the pipe")
+    reader.join(timeout=10)
+    assert received == ["through the pipe"]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert write_target(fifo) == (fifo.resolve(), False)
+
+
+def test_a_directory_is_refused_in_one_line(tmp_path):
+    with pytest.raises(SatasimError, match="is a directory"):
+        atomic_write_text(tmp_path, "x")
