@@ -54,6 +54,20 @@ def test_override_changes_the_charged_energy_and_is_recorded():
     assert load_arch(ARCH, [f"tech.{ENTRY}=5", f"tech.{ENTRY}=null"]).tech.value(ENTRY) == table
 
 
+def test_a_zero_entry_never_extrapolates_below_zero():
+    # sram64 capacity points are 1, 4, 16, ... KB: 1 MB extrapolates from the two largest; zeroing the largest
+    # one's leakage makes the straight line through (cap, 0) fall below zero beyond it
+    caps = sorted(int(e["capacity_bytes"]) for k, e in load_arch(ARCH).tech.entries.items()
+                  if k.startswith("sram64_") and k.endswith("_read_energy_pJ"))
+    stem = next(k[: -len("_read_energy_pJ")] for k, e in load_arch(ARCH).tech.entries.items()
+                if k.startswith("sram64_") and k.endswith("_read_energy_pJ") and int(e["capacity_bytes"]) == caps[-1])
+    arch = load_arch(ARCH, [f"tech.{stem}_leakage_mW=0", f"tech.{stem}_read_energy_pJ=0"])
+    far = arch.tech.sram("sram64", caps[-1] * 64)
+    assert far.leakage_mW == 0.0 and far.read_pJ == 0.0
+    assert arch.tech.sram("sram64", caps[-1] // 2).read_pJ > 0.0  # between the points: on the line, positive
+    assert min(energy_per_action_pJ(arch).values()) >= 0.0
+
+
 def test_tech_section_in_an_arch_file(tmp_path):
     text = Path(ARCH).read_text()
     path = tmp_path / "mine.yaml"

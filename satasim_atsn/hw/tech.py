@@ -259,9 +259,13 @@ def _bracket(points: list[int], x: float) -> tuple[int, int]:
 
 
 def _loglog(x: float, x0: float, y0: float, x1: float, y1: float) -> float:
-    """Power-law interpolation through (x0, y0), (x1, y1); zeros interpolate linearly."""
+    """Power-law interpolation through (x0, y0), (x1, y1); zeros interpolate linearly, floored at 0.
+
+    A zero point (an entry a user sets to 0 to leave a cost out) has no logarithm; the straight line
+    through it would extrapolate below zero on its far side, and no energy, area or leakage is negative.
+    """
     if y0 <= 0 or y1 <= 0:
-        return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        return max(0.0, y0 + (y1 - y0) * (x - x0) / (x1 - x0))
     # y0 * (y1/y0)^(ln(x/x0)/ln(x1/x0)) in 40-digit decimal, rounded once: libm's exp/log (FMA or not)
     # may differ in the last bit between machines, and these energies go into byte-compared results
     ctx, d = exactmath.ctx(), exactmath.dec
