@@ -41,6 +41,41 @@ def test_run_writes_json_and_csv(workload_file, tmp_path, capsys):
     assert len((out_csv / "images.csv").read_text().splitlines()) == 5
 
 
+def test_edp_is_per_image_and_agrees_with_compare(workload_file, tmp_path, capsys):
+    metrics = []
+    for images in ("2", "4"):
+        out_json = tmp_path / f"r{images}.json"
+        code, _, err = run(["run", ARCH, workload_file, *SMALL, "--images", images, "--quiet", "--json", str(out_json)],
+                           capsys)
+        assert code == 0, err
+        m = json.loads(out_json.read_text())["metrics"]
+        # energy per image (uJ) x mean latency (ms) = 1e-9 J*s
+        assert m["edp_J_s"] == pytest.approx(m["energy_per_image_uJ"] * m["latency_ms"]["mean"] * 1e-9, rel=1e-12)
+        metrics.append(m)
+    # twice the images, not twice the EDP: the random images differ a little, never by 2x
+    assert 0.5 < metrics[1]["edp_J_s"] / metrics[0]["edp_J_s"] < 1.5
+    out = tmp_path / "cmp"
+    code, _, err = run(["compare", ARCH, "conventional16x16", workload_file, *SMALL, "--images", "4", "--quiet",
+                        "-o", str(out), "--json", str(tmp_path / "c.json")], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "c.json").read_text())
+    text = json.dumps(summary)
+    assert "edp_uJ_ms" in text
+    rows = [row for row in _find_dicts(summary) if "edp_uJ_ms" in row]
+    assert any(row["edp_uJ_ms"] == pytest.approx(metrics[1]["edp_J_s"] * 1e9, rel=1e-9) for row in rows)
+
+
+def _find_dicts(node):
+    """Every dict nested in a JSON value."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _find_dicts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _find_dicts(value)
+
+
 def test_run_images_start_and_timing(workload_file, tmp_path, capsys):
     out_json = tmp_path / "r.json"
     argv = ["run", ARCH, workload_file, *SMALL, "--images", "2", "--start", "1", "--quiet", "--timing"]
@@ -105,3 +140,17 @@ def test_bench_single_round_and_bad_repeat(workload_file, tmp_path, capsys):
     assert data["forward_seconds_all"] == [data["forward_seconds"]]
     code, _, err = run(["bench", workload_file, "--arch", ARCH, *SMALL, "--repeat", "0"], capsys)
     assert code == 2 and "--repeat" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_small_input_spike_buffer_spills_like_a_small_output_buffer(workload_file, tmp_path, capsys):
+    counters = {}
+    for label, sets in (("big", []), ("small_in", ["--set", "global_buffers.input.bytes=2"]),
+                        ("small_out", ["--set", "global_buffers.output.bytes=2"])):
+        out_json = tmp_path / f"{label}.json"
+        code, _, err = run(["run", ARCH, workload_file, *SMALL, *sets, "--quiet", "--json", str(out_json)], capsys)
+        assert code == 0, err
+        data = json.loads(out_json.read_text())
+        counters[label] = (data["counters"]["total_cycles"], data["totals"]["dram_write_bytes"])
+    # the spike buffers are a ping-pong pair: a map must fit the smaller one, whichever it is
+    assert counters["small_in"] == counters["small_out"]
+    assert counters["small_in"][0] > counters["big"][0] and counters["small_in"][1] > counters["big"][1]

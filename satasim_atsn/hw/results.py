@@ -222,7 +222,9 @@ class SimResult:
             "energy_per_image_uJ": total_pJ / n * 1e-6,
             "energy_per_image_timestep_uJ": total_pJ / max(image_steps, 1) * 1e-6,
             "average_power_mW": total_pJ * 1e-12 / self.seconds * 1e3 if self.total_cycles else 0.0,
-            "edp_J_s": total_pJ * 1e-12 * (float(lat.mean()) / self.clock_hz),
+            # energy-delay product of one image (energy per image x mean image latency, as `compare` and
+            # docs/studies.md define it), so it does not grow with the number of images run
+            "edp_J_s": total_pJ / n * 1e-12 * (float(lat.mean()) / self.clock_hz),
             "area_mm2": float(self.area_um2["total"]) * 1e-6,
             "pe_utilisation": busy / pe_cycles if pe_cycles else 0.0,
             "pe_stall_cycles": stalls,
