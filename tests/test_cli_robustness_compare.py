@@ -175,3 +175,16 @@ def test_workload_build_json(tmp_path, capsys, monkeypatch):
                        "exit_hist": {"fixed": [0.0, 0.0, 0.0, 1.0], "atsn": [0.25, 0.25, 0.25, 0.25]},
                        "exit_mean_timestep": {"fixed": 4.0, "atsn": 2.5}}
     assert "8 images, T = 4, mean exit fixed 4.00, atsn 2.50" in out and "took " in out
+
+
+@pytest.mark.parametrize("name", ["a/b", "../../../escaped", "..", "x y:z"])
+def test_an_architecture_name_never_becomes_a_path(tmp_path, capsys, name):
+    arch = tmp_path / "named.yaml"
+    arch.write_text(ARCHS[1].read_text().replace("name: atsn16x16", f"name: {json.dumps(name)}"))
+    out = tmp_path / "deep" / "report"
+    code, _, err = run(["compare", arch, ARCHS[0], WORKLOAD, *TINY, "-o", out], capsys)
+    assert code == 0, err
+    inside = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
+    assert all(str(p).startswith("deep/report/") or p.name == "named.yaml" for p in inside), inside
+    assert not [p for p in out.iterdir() if p.is_dir()]  # no subdirectory made from the name
+    assert any(p.name.startswith("timeline_0_") and p.suffix == ".png" for p in out.iterdir())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from concurrent.futures import as_completed
 from pathlib import Path
 
@@ -89,6 +90,13 @@ def per_arch_workloads(arch_paths: list[str], workload_path: str | list[str]) ->
         raise StudyError.at(None, "ARCH=WORKLOAD", f"{len(workload_path)} workloads for {len(arch_paths)} "
                             "architectures", "give every architecture a workload, or one shared workload last")
     return list(workload_path)
+
+
+def file_safe(name: str) -> str:
+    """An architecture's ``name:`` as one file-name component: path separators, ``..`` and other characters
+    outside [A-Za-z0-9._-] become ``_``, so a plot can never land outside the report's directory."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")
+    return safe or "_"
 
 
 def _check_names(arch_paths: list[str], names: list[str]) -> None:
@@ -442,7 +450,7 @@ def _latency_sections(doc: Document, out: Path, summaries: list[dict]) -> None:
     doc.heading("Latency and exit steps")
     for i, s in enumerate(summaries):
         segments, how = latency_timeline(s)
-        name = f"timeline_{i}_{s['name']}.png"
+        name = f"timeline_{i}_{file_safe(s['name'])}.png"
         plots.timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")
         doc.figure(name, f"{s['name']}: latency timeline of one image, {how}")
     T = max(len(s["exit_hist"]) for s in summaries)
