@@ -43,6 +43,7 @@ def tiny_arch(seed: int, kind: str | None = None, **extra):
         "global_buffers.weight.bytes_per_cycle": int(rng.choice([4, 32])),
         "global_buffers.input.bytes_per_cycle": int(rng.choice([2, 32])),
         "global_buffers.output.bytes": int(rng.choice([16, 32768])),
+        "global_buffers.input.bytes": int(rng.choice([16, 32768, 32768])),
         "global_buffers.output.bytes_per_cycle": int(rng.choice([2, 32])),
         "dram.bytes_per_cycle": int(rng.choice([4, 16])),
         "dram.latency_cycles": int(rng.choice([0, 7, 100])),

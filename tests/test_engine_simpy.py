@@ -202,6 +202,7 @@ def contention_arch(seed: int):
         "global_buffers.weight.bytes": 10**6 if resident else int(rng.choice([16, 64])),
         "global_buffers.weight.bytes_per_cycle": int(rng.choice([4, 32])),
         "global_buffers.output.bytes": int(rng.choice([16, 32768])),
+        "global_buffers.input.bytes": int(rng.choice([16, 32768, 32768])),
         "dram.bytes_per_cycle": int(rng.choice([1, 2, 4])),
         "dram.latency_cycles": int(rng.choice([0, 1, 40, 300])),
     }

@@ -6,7 +6,7 @@ output layer on the PEs; the exit_unit section sometimes omitted) and, on fixed-
 networks without an output layer (a spiking last layer), PE input buffers of 1-4 spikes in most cases
 (head-of-line blocking on the multicast stream) and 2-16 B otherwise, links of 1-16 spikes, PE
 memories small enough to fold and spill membranes, weight buffers small enough to stream
-weights, tiny output buffers (spike spills), 1-3 adders, multi-cycle analog ADC fires, 1-3
+weights, tiny input or output spike buffers (spike spills), 1-3 adders, multi-cycle analog ADC fires, 1-3
 accelerators sharing DRAM, batches of 1-3, link widths, hop cycles and DRAM latencies, PE weight
 memories of 1-3 times the network's largest per-neuron fan-in in most cases (weight shares then split
 folds, docs/microarchitecture.md section 3), both dataflows (``layer_major`` for the fixed-T design)
@@ -196,6 +196,7 @@ def arch_from_picks(pick, workload) -> dict:
     gb["input"]["bytes_per_cycle"] = pick.choice([1, 2, 32])
     gb["output"]["bytes"] = pick.choice([8, 32, 256, 32768])
     gb["output"]["bytes_per_cycle"] = pick.choice([1, 2, 32])
+    gb["input"]["bytes"] = pick.choice([8, 256, 32768, 32768])  # spills follow the smaller spike buffer
     raw["dram"]["bytes_per_cycle"] = pick.choice([1, 8, 16])
     raw["dram"]["latency_cycles"] = pick.choice([0, 1, 7, 40])
     # a PE weight memory of 1-3 neurons' fan-in (every PE block must fit its share: folds split), or the default

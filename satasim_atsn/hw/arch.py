@@ -192,6 +192,12 @@ class GlobalBuffersCfg:
     input: BufferCfg
     output: BufferCfg
 
+    @property
+    def spike_map_bytes(self) -> int:
+        """The most bytes of one group's output spikes that stay on chip (docs/microarchitecture.md section 4,
+        phase 6): the two spike buffers trade roles ping-pong, so a map must fit the smaller one."""
+        return min(int(self.input.bytes), int(self.output.bytes))
+
 
 @dataclass(frozen=True)
 class DramCfg:

@@ -148,7 +148,9 @@ class _Model:
         self.weight_bpc = int(arch.global_buffers.weight.bytes_per_cycle)
         self.in_bpc = int(arch.global_buffers.input.bytes_per_cycle)
         self.out_bpc = int(arch.global_buffers.output.bytes_per_cycle)
-        self.out_bytes = int(arch.global_buffers.output.bytes)
+        # a spike map stays on chip only if it fits the spike buffer pair used ping-pong: the smaller of the two
+        # (docs/microarchitecture.md section 4, phase 6)
+        self.out_bytes = arch.global_buffers.spike_map_bytes
         self.vmem_bits = int(arch.pe.vmem_bits)
         self.capacity = int(arch.pe.data_memory_bytes) * 8 // self.vmem_bits  # K: membranes a PE holds
         self.mesh_hops = mapping.rows + mapping.cols - 2

@@ -709,10 +709,11 @@ class _Accelerator:
             yield from self._dram(_ceil_div(n_spill * f.n * st.vmem_bits, 8), write=True)
 
     def _spike_spill(self, g: _Group, items: list[tuple[int, int]], spilled: dict[str, int]):
-        """The group's output spikes over ``items`` beyond the output buffer go to DRAM (one write)."""
+        """The group's output spikes over ``items`` beyond the smaller spike buffer (a ping-pong pair) go to DRAM."""
         st = self.st
         total_out = sum(int(st.group_spikes(g, i, t).sum()) for i, t in items)
-        excess = total_out * st.sb - int(st.arch.global_buffers.output.bytes)
+        buffers = st.arch.global_buffers
+        excess = total_out * st.sb - min(int(buffers.input.bytes), int(buffers.output.bytes))
         if excess > 0:
             yield from self._dram(excess, write=True)
             spilled[g.name] = excess
