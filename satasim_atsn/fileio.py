@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -103,6 +104,24 @@ class DuplicateKeyError(yaml.YAMLError):
         self.key, self.line, self.first_line = key, line, first_line
 
 
+class AmbiguousIntegerError(yaml.YAMLError):
+    """An integer written with a leading zero (``010``): YAML 1.1 reads it as octal (8), which nobody means in
+    a hardware description; raised inside the loader, worded by :func:`load_yaml`."""
+
+    def __init__(self, text: str, line: int) -> None:
+        super().__init__(f"integer {text!r} at line {line} has a leading zero")
+        self.text, self.line = text, line
+
+
+_LEADING_ZERO_OCTAL = re.compile(r"[-+]?0[0-7_]+")
+
+
+def _decimal_spelling(text: str) -> str:
+    """'-007' -> '-7', '010' -> '10': the number the writer most likely meant."""
+    sign = "-" if text.startswith("-") else ""
+    return sign + (text.lstrip("+-").replace("_", "").lstrip("0") or "0")
+
+
 class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """yaml's safe loader (the C one where available) that refuses a key given twice in one mapping.
 
@@ -126,12 +145,26 @@ class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
                     continue
         super().flatten_mapping(node)
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """yaml's int, except that a leading-zero integer (YAML 1.1 octal) is an error, not a silent 8 for 010."""
+        if _LEADING_ZERO_OCTAL.fullmatch(str(node.value)):
+            raise AmbiguousIntegerError(str(node.value), node.start_mark.line + 1)
+        return super().construct_yaml_int(node)
+
+
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", UniqueKeyLoader.construct_yaml_int)
+
 
 def load_yaml(source: str | bytes | IO, where: str, error: type[SatasimError] = SatasimError) -> Any:
     """Parse one YAML document safely; a key given twice in a mapping raises ``error`` (one line naming
     ``where``, the key and both lines). Syntax errors stay ``yaml.YAMLError`` for the caller to word."""
     try:
         return yaml.load(source, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except AmbiguousIntegerError as octal:
+        raise error.at(where, f"line {octal.line}", f"{octal.text} has a leading zero, which YAML reads as an octal "
+                       f"number ({int(octal.text.replace('_', ''), 8)})",
+                       f"write {_decimal_spelling(octal.text)} for decimal, "
+                       "or quote it") from None
     except DuplicateKeyError as dup:
         raise error.at(where, f"line {dup.line}", f"key {shown(dup.key)} is given twice (first at line "
                        f"{dup.first_line}); YAML would silently keep the last one",

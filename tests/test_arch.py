@@ -137,7 +137,8 @@ def test_override_null_removes_and_switch_to_digital():
 @pytest.mark.parametrize("text,pattern", [
     ("pe.adderz=2", r"--set: pe.adderz: no such field; did you mean 'adders'\?"),
     ("pee.adders=2", r"--set: pee: no such field; did you mean 'pe'\?"),
-    ("pe.adders.x=2", r"no such field"),
+    ("pe.adders.x=2", r"--set: pe.adders.x: pe.adders is a value, not a section; set it directly, e.g. "
+                      r"--set pe.adders=VALUE"),
     ("pe=2", r"is a section, not a field"),
     ("pe.adders", r"expected path.to.field=value"),
     ("pe..adders=1", r"empty path component"),

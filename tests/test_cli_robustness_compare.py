@@ -54,6 +54,7 @@ BAD_WORKLOADS = {
                                              version=np.array(FORMAT_VERSION, dtype=np.int64),
                                              meta=np.array("{not json")),
     "an arch YAML (workload forgotten)": lambda d: ARCHS[1],
+    "a directory": lambda d: (d / "dir.npz").mkdir() or d / "dir.npz",
 }
 
 
@@ -64,6 +65,8 @@ def test_compare_bad_workload_gives_the_error_run_gives(tmp_path, capsys, case):
     err = user_error(["compare", *ARCHS, workload, "-o", out, *TINY], capsys)
     assert err == user_error(["run", ARCHS[1], workload, "--images", "4", "--quiet"], capsys)
     assert not out.exists()
+    if case == "a directory":
+        assert "is a directory" in err
 
 
 def test_compare_out_is_an_existing_file(tmp_path, capsys):

@@ -187,6 +187,20 @@ def test_duplicate_nested_key_and_merge_keys():
     assert load_yaml("b: &b {x: 1, y: 2}\nd:\n  <<: *b\n  x: 3\n", "f.yaml")["d"] == {"x": 3, "y": 2}
 
 
+def test_a_leading_zero_integer_is_refused_not_read_as_octal(tmp_path, capsys):
+    with pytest.raises(SatasimError, match=r"f.yaml: line 2: 010 has a leading zero, which YAML reads as an octal "
+                                           r"number \(8\); write 10 for decimal, or quote it"):
+        load_yaml("a: 1\naccelerators: 010\n", "f.yaml")
+    assert load_yaml("a: 0\nb: 10\nc: '010'\nd: 0x10\ne: 1_000\n", "f.yaml") == \
+        {"a": 0, "b": 10, "c": "010", "d": 16, "e": 1000}
+    code, _, err = run(["run", ARCH, WL, "--images", "1", "--set", "accelerators=010"], capsys)
+    assert "write 10 for decimal" in one_line_error(code, err)
+    arch = tmp_path / "a.yaml"
+    arch.write_text(Path(ARCH).read_text().replace("accelerators: 4", "accelerators: 04"))
+    code, _, err = run(["run", str(arch), WL, "--images", "1"], capsys)
+    assert "04 has a leading zero" in one_line_error(code, err)
+
+
 def test_duplicate_key_in_a_tech_table(tmp_path):
     text = (TECH_DIR / "28nm.yaml").read_text()
     path = tmp_path / "t.yaml"
@@ -351,6 +365,7 @@ def test_flat_inputs_import_and_simulate(tmp_path, capsys):
 @pytest.mark.parametrize(("x", "y", "needle"), [
     (np.zeros((4, 2, 8, 8), np.uint8), None, "--inputs: x has per-image shape [2, 8, 8], the graph's Input"),
     (np.zeros((4, 20), np.uint8), np.array([0, 1, 2, 9]), "--inputs: y holds labels 0..9"),
+    (np.zeros((4, 20), np.uint8), np.array([0.0, 1.5, 2.0, 1.0]), "y: has shape [4] and dtype float64 for 4 inputs"),
     (np.zeros((0, 20), np.uint8), None, "x: holds no inputs"),
 ])
 def test_bad_flat_inputs_are_one_line(tmp_path, capsys, x, y, needle):

@@ -230,6 +230,8 @@ def test_labels_checked(tmp_path, trained):
     _expect(tmp_path, _payload(trained), "y", "labels must be in")
     trained.arrays["y"] = np.zeros(3, dtype=np.int64)
     _expect(tmp_path, _payload(trained), "y", "one label per input")
+    trained.arrays["y"] = np.array([0.0, 1.7, 2.0, 0.0])  # was truncated to 1 without a word
+    _expect(tmp_path, _payload(trained), "y", "labels must be integers, got dtype float64")
 
 
 def test_input_shape_must_match_the_first_layer(tmp_path, trained):

@@ -442,8 +442,12 @@ def _exit_unit_omitted(raw: dict) -> bool:
 def _schema_at(path: list[str]) -> Any:
     node: Any = SCHEMA
     for i, part in enumerate(path):
-        if not isinstance(node, dict) or part not in node:
-            options = list(node) + ([TECH_SECTION] if i == 0 else []) if isinstance(node, dict) else []
+        if not isinstance(node, dict):  # the path goes on below a value
+            parent = ".".join(path[:i])
+            raise ArchError.at("--set", ".".join(path), f"{parent} is a value, not a section",
+                               f"set it directly, e.g. --set {parent}=VALUE")
+        if part not in node:
+            options = list(node) + ([TECH_SECTION] if i == 0 else [])
             where = ".".join(path[: i + 1])
             raise ArchError.at("--set", where, "no such field", _suggest(part, options))
         node = node[part]

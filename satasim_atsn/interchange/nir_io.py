@@ -1055,5 +1055,6 @@ def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]
     if x.shape[0] == 0:
         raise WorkloadError.at(where, "x", "holds no inputs", "give at least one input")
     if y is not None and (y.ndim != 1 or y.shape[0] != x.shape[0] or y.dtype.kind not in "iu"):
-        raise WorkloadError.at(where, "y", f"has shape {list(y.shape)}", "give one integer label per input")
+        raise WorkloadError.at(where, "y", f"has shape {list(y.shape)} and dtype {y.dtype} for {x.shape[0]} inputs",
+                               "give one integer label per input")
     return x, y

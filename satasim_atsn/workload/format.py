@@ -641,6 +641,9 @@ def _validate_inputs(workload: Workload) -> None:
         y = arrays["y"]
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
             raise _fail(where, "y", f"has shape {y.shape} for {x.shape[0]} inputs", "give one label per input")
+        if y.dtype.kind not in "iu":
+            raise _fail(where, "y", f"labels must be integers, got dtype {y.dtype}",
+                        "store class indices, e.g. y.astype(np.int64) after checking they are whole numbers")
         if y.size and (y.min() < 0 or y.max() >= meta["num_classes"]):
             raise _fail(where, "y", f"labels must be in 0..{meta['num_classes'] - 1}", "fix the labels")
     if x.shape[0] == 0:
@@ -653,6 +656,8 @@ def _validate_inputs(workload: Workload) -> None:
 def read_workload(path: str | os.PathLike) -> Workload:
     """Read and validate a workload file, raising WorkloadError with the key and the fix."""
     where = str(path)
+    if Path(path).is_dir():
+        raise WorkloadError.at(where, None, "is a directory", "give a workload .npz file (shipped: workloads/)")
     if not Path(path).is_file():
         raise WorkloadError.at(where, None, "no such file", "check the path (shipped workloads are in workloads/)")
     try:
