@@ -24,6 +24,7 @@ the field and the fix (with a "did you mean" suggestion for misspelt names).
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import itertools
 import json
@@ -169,7 +170,8 @@ class Study:
         base = base if base is not None else self.base_identity()
         if "arch" in point:  # a varied architecture: its file's contents, not its path
             base = {**base, "arch": _file_digest(self.arch_files[str(point["arch"])])}
-        payload = json.dumps({"base": base, "point": sorted(point.items())}, sort_keys=True, default=str)
+        items = sorted((fname, key_value(fname, value)) for fname, value in point.items())
+        payload = json.dumps({"base": base, "point": items}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def identity(self) -> dict:
@@ -249,6 +251,52 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, (int, float, str, bool)) and value is not None
 
 
+def as_number(value: Any) -> int | float | None:
+    """``value`` as a number, or None: ints and floats as they are, numeric text as a float.
+
+    PyYAML (YAML 1.1) reads an exponent without a dot, ``1e8``, as the text '1e8'; the architecture's fields
+    and technology entries accept such text (``float(text.replace("_", ""))``, see hw.arch._number), so list
+    values, ``--set`` and arch files take ``1e8``; range bounds and point keys read it by the same rule.
+    Booleans are not numbers."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value.replace("_", ""))
+        except ValueError:
+            return None
+    return None
+
+
+@functools.cache
+def _field_kind(fname: str) -> str | None:
+    """'int' or 'float' for a numeric architecture field (every tech.<entry> is a float), else None."""
+    from satasim_atsn.hw.arch import _schema_at
+
+    if fname.startswith("tech."):
+        return "float"
+    try:
+        spec = _schema_at(fname.split("."))
+    except SatasimError:
+        return None
+    return spec[0] if isinstance(spec, tuple) and spec[0] in ("int", "float") else None
+
+
+def key_value(fname: str, value: Any) -> Any:
+    """A point's value as its key sees it: numeric text of a numeric field as the number it spells.
+
+    So ``1e8`` (text to YAML) and ``1.0e+8`` (a float) of a float field, or ``1e3`` and ``1000`` of an
+    integer field, give one key. Values that are not text are kept as they are, so the keys of studies
+    without numeric text are unchanged."""
+    kind = _field_kind(fname) if isinstance(value, str) else None
+    number = as_number(value) if kind else None
+    if number is None or not math.isfinite(number):
+        return value
+    return int(number) if kind == "int" and float(number).is_integer() else float(number)
+
+
 def _clean_number(value: float) -> float | int:
     rounded = float(f"{value:.12g}")
     return int(rounded) if rounded.is_integer() and isinstance(value, int) else rounded
@@ -264,14 +312,18 @@ def expand_range(spec: dict, where: str, key: str) -> list:
         raise _fail(where, key, "a range needs start and stop", "write {start: A, stop: B, step: S}")
     if ("step" in spec) == ("factor" in spec):
         raise _fail(where, key, "a range needs exactly one of step or factor", "e.g. step: 64 or factor: 2")
-    start, stop = spec["start"], spec["stop"]
+    spec = dict(spec)
     for name in ("start", "stop", "step", "factor"):
         value = spec.get(name, 1)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        number = as_number(value)  # 1e8 is text to YAML; lists and --set accept it, so ranges do too
+        if number is None:
             raise _fail(where, f"{key}.{name}", f"must be a number, got {shown(value)}", "write a number")
-        if not math.isfinite(value) or abs(value) > 1e15:
+        if not math.isfinite(number) or abs(number) > 1e15:
             raise _fail(where, f"{key}.{name}", f"must be a finite number of sane size, got {shown(value)}",
                         "write a number")
+        if name in spec:
+            spec[name] = number
+    start, stop = spec["start"], spec["stop"]
     is_int = all(isinstance(spec.get(n, 1), int) for n in ("start", "stop", "step"))
     values: list = []
     if "step" in spec:
@@ -401,7 +453,16 @@ def _varied_archs(where: str, base: Path, raw: dict, mode: str) -> dict[str, Pat
     values = vary["arch"]
     if not isinstance(values, list) or not values:
         raise _fail(where, "vary.arch", "must be a list of architecture files", "e.g. [../archs/atsn16x16.yaml]")
-    return {str(v): _resolve_file(where, base, {"vary.arch": v}, "vary.arch") for v in values}
+    files: dict[str, Path] = {}
+    for value in values:
+        target = _resolve_file(where, base, {"vary.arch": value}, "vary.arch")
+        same = next((written for written, other in files.items() if other.resolve() == target.resolve()), None)
+        if same is not None:
+            problem = (f"value {shown(value)} is given twice" if same == str(value)
+                       else f"{shown(value)} and {shown(same)} name the same file")
+            raise _fail(where, "vary.arch", problem, "list each architecture once")
+        files[str(value)] = target
+    return files
 
 
 def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
@@ -448,10 +509,36 @@ def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tupl
                     raise _fail(where, gkey, f"zipped fields have different lengths {sorted(lengths)}",
                                 "give every zipped field the same number of values")
                 axes.append(Axis(tuple(str(g) for g in group), [tuple(v) for v in zip(*columns, strict=False)]))
+                _refuse_duplicates(where, gkey, axes[-1], any(isinstance(v, dict) for v in group.values()))
             continue
         check_field(fname, f"vary.{fname}")
         axes.append(Axis((fname,), [(v,) for v in _axis_values(value, where, f"vary.{fname}")]))
+        _refuse_duplicates(where, f"vary.{fname}", axes[-1], isinstance(value, dict))
     return axes, seen
+
+
+def _value_identity(fname: str, value: Any) -> tuple[str, Any]:
+    """What makes two values of field ``fname`` the same point: equal numbers (1e8 and 1.0e+8, 1 and 1.0)
+    are one value, text is compared as written, booleans are not numbers."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    value = key_value(fname, value)
+    return ("number", value) if isinstance(value, (int, float)) else ("text", value)
+
+
+def _refuse_duplicates(where: str, key: str, axis: Axis, ranged: bool) -> None:
+    """Each value of an axis once (a zipped group: each combination once): a repeated value would be the
+    same point twice, under one key."""
+    first: dict[tuple, tuple] = {}
+    for values in axis.values:
+        identity = tuple(_value_identity(f, v) for f, v in zip(axis.fields, values, strict=True))
+        if identity not in first:
+            first[identity] = values
+            continue
+        one, other = (shown(v if len(v) > 1 else v[0]) for v in (first[identity], values))
+        problem = f"value {other} is given twice" if one == other else f"values {one} and {other} are the same"
+        fix = "use a coarser step (range values keep 12 significant digits)" if ranged else "list each value once"
+        raise _fail(where, key, problem, fix)
 
 
 def _study_metrics(where: str, metrics: Any, mode: str) -> list:
@@ -511,19 +598,9 @@ def _check_values(where: str, study: Study) -> None:
 
     With ``vary.arch`` every architecture must accept the fixed overrides, and each other value must be
     accepted by at least one of them (combinations an architecture refuses become skipped points)."""
-    from satasim_atsn.hw.arch import _read_yaml, _schema_at, apply_overrides, build_arch, check_value
+    from satasim_atsn.hw.arch import _schema_at, apply_overrides, build_arch, check_value
 
-    bases: list[tuple[Path, dict]] = []
-    if study.mode == "engine":
-        for arch_path in (list(study.arch_files.values()) or [study.arch]):
-            try:
-                base = apply_overrides(_read_yaml(arch_path), study.fixed)
-                if study.arch_files:
-                    build_arch(base, where=str(arch_path), base_dir=arch_path.parent, path=arch_path)
-            except SatasimError as error:
-                key = "vary.arch" if study.arch_files and "set:" not in str(error) else "set"
-                raise StudyError(f"{where}: {key}: {error}") from None
-            bases.append((arch_path, base))
+    bases, set_refusal = _set_bases(where, study) if study.mode == "engine" else ([], None)
     for axis in study.axes:
         if axis.fields == ("arch",):
             continue
@@ -545,9 +622,65 @@ def _check_values(where: str, study: Study) -> None:
                     break
                 except SatasimError as error:
                     refused = error
+            if refused is not None and set_refusal is not None and str(refused) == set_refusal[0]:
+                raise set_refusal[1]  # refused whatever this value is: the `set` entry is what is wrong
             if refused is not None:
                 raise _fail(where, key, f"value {shown(values if len(values) > 1 else values[0])} is refused "
                             f"({refused})", "vary over values the architecture accepts") from None
+
+
+def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple[str, StudyError] | None]:
+    """The raw architecture(s) with the study's ``set`` entries applied, and why one base refuses them.
+
+    With ``vary.arch`` every architecture must accept the entries: a refusal raises, naming the entry.
+    With one base architecture the refusal (its text, and the error naming the entry) is returned, not
+    raised: a varied value may repair it, and a point refused for that very reason is blamed on ``set``."""
+    from satasim_atsn.hw.arch import _read_yaml, apply_overrides, build_arch
+
+    bases: list[tuple[Path, dict]] = []
+    refusal = None
+    for arch_path in (list(study.arch_files.values()) or [study.arch]):
+        try:
+            raw = _read_yaml(arch_path)
+            base = apply_overrides(raw, study.fixed)
+        except SatasimError as error:
+            raise StudyError(f"{where}: set: {error}") from None
+        try:
+            build_arch(base, where=str(arch_path), base_dir=arch_path.parent, path=arch_path)
+        except SatasimError as error:
+            if not study.fixed and study.arch_files:
+                raise StudyError(f"{where}: vary.arch: {error}") from None
+            if study.fixed:
+                refusal = (str(error), _set_refused(where, study.fixed, arch_path, raw, error))
+                if study.arch_files:
+                    raise refusal[1] from None
+        bases.append((arch_path, base))
+    return bases, refusal
+
+
+def _set_refused(where: str, fixed: list[str], arch_path: Path, raw: dict, error: SatasimError) -> StudyError:
+    """The error for ``set`` entries the architecture at ``arch_path`` refuses, naming ``set.<field>``.
+
+    The entry is the one whose field the refusal names, else the first whose addition makes the
+    architecture invalid (a rule between fields)."""
+    from satasim_atsn.hw.arch import apply_overrides, build_arch
+
+    text = str(error)
+    named = [entry for entry in fixed if f": {entry.partition('=')[0].strip()}:" in text]
+    culprit = named[-1] if named else None  # the last one wins, as in apply_overrides
+    if culprit is None:
+        for count in range(1, len(fixed) + 1):
+            try:
+                build_arch(apply_overrides(raw, fixed[:count]), where=str(arch_path), base_dir=arch_path.parent,
+                           path=arch_path)
+            except SatasimError:
+                culprit = fixed[count - 1]
+                break
+    if culprit is None:
+        return StudyError.at(where, "set", f"refused ({text})", "fix or remove the set entries")
+    fname, _, value = culprit.partition("=")
+    return StudyError.at(where, f"set.{fname.strip()}", f"value {shown(value.strip())} is refused ({text})",
+                         "fix or remove this set entry")
 
 
 def _default_plots(mode: str, metrics: list[str]) -> list[dict]:

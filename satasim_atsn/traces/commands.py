@@ -258,10 +258,16 @@ def _forward_bar(workload, images: int | None, desc: str) -> Iterator[None]:
 
 
 def _exit_means(values: tuple[str, ...]) -> dict[str, float]:
-    """--exit-mean POLICY=MEAN options as a dict (WorkloadError on a malformed one)."""
+    """--exit-mean POLICY=MEAN options as a dict (WorkloadError on a malformed one, or on a policy given
+    twice: which of the two means was meant cannot be known, so neither silently wins)."""
     means: dict[str, float] = {}
+    given: dict[str, str] = {}
     for text in values:
         policy, sep, value = text.partition("=")
+        if sep and policy.strip() in given:
+            raise WorkloadError.at(None, "--exit-mean", f"gives {policy.strip()!r} twice ({given[policy.strip()]!r} "
+                                   f"and {text!r})", f"give one --exit-mean {policy.strip()}=MEAN")
+        given[policy.strip()] = text
         try:
             means[policy.strip()] = float(value) if sep else float("nan")
         except ValueError:

@@ -1,0 +1,169 @@
+"""Study files (study/spec.py): numeric text in range bounds and point keys, repeated sweep
+values, and a bad ``set`` entry named as such (one line, exit code 2, never a traceback)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import StudyError
+from satasim_atsn.study.spec import load_study
+from satasim_atsn.workload.format import write_workload
+from satasim_atsn.workload.synthetic import random_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCH = ROOT / "archs" / "atsn16x16.yaml"
+CONVENTIONAL = ROOT / "archs" / "conventional16x16.yaml"
+
+
+@pytest.fixture(scope="module")
+def workload_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("wl") / "w.npz"
+    write_workload(path, random_workload(3, images=4, timesteps=4, num_classes=4))
+    return path
+
+
+def _engine(tmp_path: Path, workload_path: Path, body: str, name: str = "s.yaml") -> Path:
+    """An engine study on archs/atsn16x16.yaml (unless ``body`` varies arch) with ``body`` appended."""
+    path = tmp_path / name
+    arch = "" if "arch:" in body else f"arch: {ARCH}\n"
+    path.write_text(f"name: t\nmode: engine\n{arch}workload: {workload_path}\nimages: 2\n{body}metrics: [fps]\n")
+    return path
+
+
+def _keys(path: Path) -> list[str]:
+    study = load_study(path)
+    base = study.base_identity()
+    return [study.point_key(p, base) for p in study.points()]
+
+
+# ------------------------------------------------------------------------------------------
+# 1. numeric text (1e8: PyYAML reads an exponent without a dot as text) in ranges and keys
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("spelling", ["{start: 1e8, stop: 3e8, step: 1e8}", "{start: 1e8, stop: 4e8, factor: 2}",
+                                      "{start: 1e8, stop: 3.0e+8, step: 1.0e+8}"])
+def test_range_bounds_accept_exponent_text(tmp_path, workload_path, spelling):
+    study = load_study(_engine(tmp_path, workload_path, f"vary:\n  clock_hz: {spelling}\n"))
+    values = [v[0] for v in study.axes[0].values]
+    assert values[:3] == ([1e8, 2e8, 3e8] if "step" in spelling else [1e8, 2e8, 4e8])
+    dotted = spelling.replace("1e8", "1.0e+8").replace("3e8", "3.0e+8").replace("4e8", "4.0e+8")
+    assert _keys(tmp_path / "s.yaml") == _keys(_engine(tmp_path, workload_path, f"vary:\n  clock_hz: {dotted}\n",
+                                                       "dotted.yaml"))
+
+
+@pytest.mark.parametrize("bound", ["abc", "'1e8 Hz'", ".nan", "'inf'", "true"])
+def test_range_bounds_still_refuse_what_is_not_a_number(tmp_path, workload_path, bound):
+    path = _engine(tmp_path, workload_path, f"vary:\n  clock_hz: {{start: {bound}, stop: 3e8, step: 1e8}}\n")
+    with pytest.raises(StudyError, match=r"s\.yaml: vary\.clock_hz\.start: must be a (finite )?number"):
+        load_study(path)
+
+
+@pytest.mark.parametrize(("text", "number"), [("clock_hz: [1e8, 2e8]", "clock_hz: [1.0e+8, 2.0e+8]"),
+                                              ("pe.data_memory_bytes: [1e3]", "pe.data_memory_bytes: [1000]"),
+                                              ("tech.add_16b_energy_pJ: [1e-2]",
+                                               "tech.add_16b_energy_pJ: [0.01]")])
+def test_equal_numbers_give_equal_keys(tmp_path, workload_path, text, number):
+    written = _keys(_engine(tmp_path, workload_path, f"vary:\n  {text}\n", "text.yaml"))
+    assert written == _keys(_engine(tmp_path, workload_path, f"vary:\n  {number}\n", "number.yaml"))
+    assert load_study(tmp_path / "text.yaml").identity()["digest"] == \
+        load_study(tmp_path / "number.yaml").identity()["digest"]
+
+
+def test_text_of_a_text_field_keeps_its_key(tmp_path, workload_path):
+    """Only numeric fields read numeric text as a number: a text value keeps its own key."""
+    from satasim_atsn.study.spec import key_value
+
+    assert key_value("dram.energy_table_entry", "1e3") == "1e3"
+    assert key_value("arch", "1e3") == "1e3"
+    assert key_value("clock_hz", "1e8") == 1e8 and isinstance(key_value("pe.adders", "2e0"), int)
+
+
+def test_shipped_studies_keep_their_keys():
+    """The normalisation changes no key of a shipped study: each digest equals the one its report stored."""
+    for report in sorted((ROOT / "reports").glob("*/study.json")):
+        stored = json.loads(report.read_text())
+        study_file = ROOT / "studies" / stored["study_file"]
+        if not study_file.is_file():
+            continue
+        assert load_study(study_file).identity()["digest"] == stored["digest"], report
+
+
+# ------------------------------------------------------------------------------------------
+# 2. a value given twice is the same point twice, under one key: refused
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("vary", "pattern"),
+    [
+        ("clock_hz: [1e8, 1e8]", r"vary\.clock_hz: value '1e8' is given twice; list each value once"),
+        ("pe.adders: [1, 2, 1]", r"vary\.pe\.adders: value 1 is given twice"),
+        ("clock_hz: [1e8, 1.0e+8]", r"vary\.clock_hz: values '1e8' and 100000000\.0 are the same"),
+        ("pe.adders: [2, 2.0]", r"vary\.pe\.adders: values 2 and 2\.0 are the same"),
+        ("dataflow: [timestep_major, timestep_major]", r"vary\.dataflow: value 'timestep_major' is given twice"),
+        ("zip:\n    - {array.rows: [8, 16, 8], array.cols: [8, 16, 8]}", r"vary\.zip\[0\]: value \(8, 8\) is given"),
+        ("clock_hz: {start: 1, stop: 1.000000000001, step: 1.0e-13}", r"vary\.clock_hz: value 1\.0 is given twice; "
+         r"use a coarser step"),
+        (f"arch: [{ARCH}, {ARCH.parent}/../archs/atsn16x16.yaml]", r"vary\.arch: .* name the same file"),
+        (f"arch: [{ARCH}, {ARCH}]", r"vary\.arch: value '.*atsn16x16\.yaml' is given twice"),
+    ],
+)
+def test_repeated_sweep_values_are_refused(tmp_path, workload_path, vary, pattern):
+    path = _engine(tmp_path, workload_path, f"vary:\n  {vary}\n")
+    with pytest.raises(StudyError, match=pattern) as info:
+        load_study(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_zip_columns_may_repeat_when_the_combinations_differ(tmp_path, workload_path):
+    study = load_study(_engine(tmp_path, workload_path, "vary:\n  zip:\n    - {array.rows: [8, 16], "
+                                                        "array.cols: [16, 16]}\n"))
+    assert len(study.points()) == 2 and len(set(_keys(tmp_path / "s.yaml"))) == 2
+
+
+def test_sweep_cli_refuses_a_repeated_value_in_one_line(tmp_path, workload_path, capsys):
+    path = _engine(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 1e8]\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "-q"])
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "vary.clock_hz" in lines[0] and "'1e8'" in lines[0]
+
+
+# ------------------------------------------------------------------------------------------
+# 3. a `set` entry the architecture refuses is named as set.<field>, not as a varied value
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "pattern"),
+    [
+        ("set: [pe.adders=0]\nvary: {clock_hz: [1e8]}\n", r"set\.pe\.adders: value '0' is refused \(.*pe\.adders: "
+         r"must be positive.*fix or remove this set entry"),
+        ("set: [accelerators=1, tech.add_16b_energy_pJ=-1]\nvary: {pe.adders: [1, 2]}\n",
+         r"set\.tech\.add_16b_energy_pJ: value '-1' is refused"),
+        ("set: [array.rows=1, array.cols=1]\nvary: {clock_hz: [1e8]}\n", r"set\.array\.cols: value '1' is refused "
+         r"\(.*no tile left"),
+        (f"set: [pe.adders=0]\nvary: {{arch: [{ARCH}, {CONVENTIONAL}]}}\n", r"set\.pe\.adders: value '0' is refused"),
+    ],
+)
+def test_a_bad_set_entry_is_named(tmp_path, workload_path, body, pattern):
+    path = _engine(tmp_path, workload_path, body)
+    with pytest.raises(StudyError, match=pattern) as info:
+        load_study(path)
+    assert str(info.value).startswith(f"{path}: set.") and "vary." not in str(info.value)
+
+
+def test_a_bad_varied_value_is_still_named_as_vary(tmp_path, workload_path):
+    path = _engine(tmp_path, workload_path, "set: [pe.adders=2]\nvary: {pe.vmem_bits: [16, 0]}\n")
+    with pytest.raises(StudyError, match=r"vary\.pe\.vmem_bits: value 0 is refused"):
+        load_study(path)
+
+
+def test_sweep_cli_names_the_set_entry_in_one_line(tmp_path, workload_path, capsys):
+    path = _engine(tmp_path, workload_path, "set: [pe.adders=0]\nvary: {clock_hz: [1e8]}\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "-q"])
+    _, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert exc.value.code == 2 and len(lines) == 1 and f"{path}: set.pe.adders" in lines[0]

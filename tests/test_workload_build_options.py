@@ -1,0 +1,45 @@
+"""`satasim workload build --rate` (traces/commands.py): a policy given twice with --exit-mean is
+refused in one line (exit code 2) instead of the last mean silently winning; --dataset stays a label."""
+
+from __future__ import annotations
+
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.workload.format import read_workload
+
+BUILD = ["workload", "build", "--network", "vgg16", "--rate", "0.1", "--timesteps", "4", "--num-images", "8"]
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(exc.value.code or 0), out, err
+
+
+@pytest.mark.parametrize("means", [["atsn=2.5", "atsn=3"], ["atsn=2.5", "dtsnn=3", " atsn =2.5"]])
+def test_exit_mean_given_twice_is_refused(tmp_path, capsys, means):
+    target = tmp_path / "w.npz"
+    argv = BUILD + [a for m in means for a in ("--exit-mean", m)] + ["-o", str(target)]
+    code, out, err = run(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err
+    assert "--exit-mean: gives 'atsn' twice" in lines[0] and repr(means[-1]) in lines[0]
+    assert not target.exists()
+
+
+def test_one_mean_per_policy_still_builds(tmp_path, capsys):
+    target = tmp_path / "w.npz"
+    code, out, _ = run(BUILD + ["--exit-mean", "atsn=2.5", "--exit-mean", "dtsnn=3", "-o", str(target)], capsys)
+    assert code == 0 and "dtsnn 3.00, atsn 2.50" in out and target.is_file()
+
+
+def test_dataset_with_rate_is_a_label(tmp_path, capsys):
+    """With --rate no dataset is read: --dataset names the workload and its meta.dataset (a network file of one's
+    own may be trained on any dataset), and only cifar10/cifar100 also set the classes. So it is not refused."""
+    target = tmp_path / "w.npz"
+    code, out, _ = run(BUILD + ["--dataset", "fashion-mnist", "-o", str(target)], capsys)
+    workload = read_workload(target)
+    assert code == 0 and workload.meta["dataset"] == "fashion-mnist"
+    assert workload.name == "vgg16-fashion-mnist-statistical"
