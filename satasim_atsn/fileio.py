@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,34 +36,38 @@ def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
     return target, stat.S_ISREG(mode)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes to a temp file beside ``path``, fsync, and rename it into place (no partial files).
+def _unwritable(path: str | os.PathLike, error: OSError) -> SatasimError:
+    return SatasimError.at(str(path), None, f"cannot be written ({error.strerror or error})",
+                           "choose a writable location")
 
-    Links are followed and special files written in place (:func:`write_target`). An OS error
-    (unwritable place, full disk) becomes a one-line SatasimError naming the path.
+
+def atomic_write_with(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Let ``write(temp_path)`` fill a temp file beside ``path``, fsync it, and rename it into place.
+
+    For writers that want a file name (h5py for NIR) as much as for bytes. Links are followed; a special
+    file (``/dev/stdout``, a FIFO) gets the finished temp file's bytes in place (:func:`write_target`).
+    An OS error (unwritable place, full disk) becomes a one-line SatasimError naming the path, and no
+    partial file is left.
     """
     target, atomic = write_target(path)
-    if not atomic:
-        try:
-            with open(target, "wb") as handle:
-                handle.write(data)
-        except OSError as error:
-            raise SatasimError.at(str(path), None, f"cannot be written ({error.strerror or error})",
-                                  "choose a writable location") from None
-        return
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        if atomic:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent if atomic else None)
+        os.close(fd)
     except OSError as error:
-        raise SatasimError.at(str(path), None, f"cannot be written ({error.strerror or error})",
-                              "choose a writable location") from None
+        raise _unwritable(path, error) from None
     try:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        write(tmp)
+        if not atomic:
+            with open(target, "wb") as handle:
+                handle.write(Path(tmp).read_bytes())
+            os.unlink(tmp)
+            return
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
@@ -70,9 +75,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if isinstance(error, OSError):
-            raise SatasimError.at(str(path), None, f"cannot be written ({error.strerror or error})",
-                                  "choose a writable location") from None
+            raise _unwritable(path, error) from None
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes atomically to ``path`` (:func:`atomic_write_with`: no partial files, links followed)."""
+    atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _fsync_dir(directory: Path) -> None:

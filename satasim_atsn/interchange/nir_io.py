@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from satasim_atsn.errors import SatasimError, WorkloadError
-from satasim_atsn.fileio import atomic_write_bytes, write_target
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.fileio import atomic_write_with
 from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
 from satasim_atsn.workload.format import Workload, emits_spikes, infer_out_shape, is_spiking, validate
 
@@ -228,36 +227,7 @@ class _GraphExport:
 def write_nir(path: str | os.PathLike, graph) -> None:
     """Write a NIR graph atomically (a temp file renamed into place; links followed, special files in place)."""
     nir = require_nir()
-    target, atomic = write_target(path)
-    if not atomic:  # /dev/stdout, a named pipe: NIR's writer (h5py) needs a seekable file, so stage it
-        fd, tmp = tempfile.mkstemp(suffix=".nir")
-        os.close(fd)
-        try:
-            nir.write(tmp, graph)
-            atomic_write_bytes(target, Path(tmp).read_bytes())
-        finally:
-            os.unlink(tmp)
-        return
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as error:
-        raise SatasimError.at(str(path), None, f"cannot be written ({error.strerror or error})",
-                              "choose a writable location") from None
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        nir.write(tmp, graph)
-        os.replace(tmp, target)
-    except BaseException as error:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(error, OSError):
-            raise SatasimError.at(str(path), None, f"cannot be written ({error.strerror or error})",
-                                  "choose a writable location") from None
-        raise
+    atomic_write_with(path, lambda tmp: nir.write(tmp, graph))
 
 
 def read_nir(path: str | os.PathLike):
