@@ -150,7 +150,7 @@ class _Model:
         self.out_bpc = int(arch.global_buffers.output.bytes_per_cycle)
         # a spike map stays on chip only if it fits the spike buffer pair used ping-pong: the smaller of the two
         # (docs/microarchitecture.md section 4, phase 6)
-        self.out_bytes = arch.global_buffers.spike_map_bytes
+        self.spike_map_bytes = arch.global_buffers.spike_map_bytes
         self.vmem_bits = int(arch.pe.vmem_bits)
         self.capacity = int(arch.pe.data_memory_bytes) * 8 // self.vmem_bits  # K: membranes a PE holds
         self.mesh_hops = mapping.rows + mapping.cols - 2
@@ -599,7 +599,7 @@ def _pe_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatche
             _fold_compute_phases(model, g, fm, st, stream, sin_b, s_out_b, bt, ph, d)
         ph.compute_d[(gi, f)] = d
         _count_pe_fold(model, fm, st, sin_b, s_out_b, bt, ph.counts[:, gi])
-    ph.spill[gi] = np.maximum(0, s_out_total * model.sb - model.out_bytes)
+    ph.spill[gi] = np.maximum(0, s_out_total * model.sb - model.spike_map_bytes)
     ph.out_bytes[gi] = s_out_total * model.sb
 
 
@@ -861,7 +861,7 @@ def _layer_major_program(w: _ProgramWriter, n: int) -> None:
                     w.group_local[gi] += dur
                     if move and t < T:
                         w.dram_write(mem_bytes, gi)
-            nbytes = int(w.ph.out_bytes[gi][w.b].sum()) - model.out_bytes
+            nbytes = int(w.ph.out_bytes[gi][w.b].sum()) - model.spike_map_bytes
             if nbytes > 0:
                 w.dram_write(nbytes, gi)
                 spilled[gi] = nbytes
@@ -1058,7 +1058,7 @@ def _step_pe(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int,
         w.group_local[gi] += dur
         if move and n_spill:
             w.dram_write(-(-n_spill * fm.neurons * model.vmem_bits // 8), gi)
-    nbytes = s_out_total * model.sb - model.out_bytes
+    nbytes = s_out_total * model.sb - model.spike_map_bytes
     if nbytes > 0:
         w.dram_write(nbytes, gi)
         spilled[gi] = nbytes
