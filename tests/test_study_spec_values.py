@@ -167,3 +167,56 @@ def test_sweep_cli_names_the_set_entry_in_one_line(tmp_path, workload_path, caps
     _, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert exc.value.code == 2 and len(lines) == 1 and f"{path}: set.pe.adders" in lines[0]
+
+
+# ------------------------------------------------------------------------------------------
+# 4. a functional study's `set` entries are parsed and checked like its varied values
+# ------------------------------------------------------------------------------------------
+def _functional(tmp_path: Path, workload_path: Path, body: str, name: str = "f.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(f"name: f\nmode: functional\nworkload: {workload_path}\nimages: 4\n{body}"
+                    "metrics: [accuracy, avg_timestep]\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("entry", "pattern"),
+    [
+        ("exit_unit.cl_init=1.5", r"set\.exit_unit\.cl_init: value '1\.5' is refused \(.*must be in \(0, 1\]"),
+        ("exit_unit.kind=foo", r"set\.exit_unit\.kind: value 'foo' is refused \(.*one of at, dt, none"),
+        ("exit_unit.exp_lut_entries=abc", r"set\.exit_unit\.exp_lut_entries: value 'abc' is refused \(.*integer"),
+        ("exit_unit.theta=-0.5", r"set\.exit_unit\.theta: value '-0\.5' is refused"),
+        ("exit_unit.clinit=0.9", r"set: exit_unit\.clinit: no such field for a functional study; did you mean "
+         r"'exit_unit\.cl_init'"),
+    ],
+)
+def test_a_bad_functional_set_entry_is_refused_before_any_point_runs(tmp_path, workload_path, entry, pattern):
+    path = _functional(tmp_path, workload_path, f"set: ['{entry}']\nvary: {{exit_unit.tau_cl: [0.99, 0.999]}}\n")
+    with pytest.raises(StudyError, match=pattern):
+        load_study(path)
+
+
+@pytest.mark.parametrize("maker", [_engine, _functional])
+def test_a_field_both_set_and_varied_is_refused(tmp_path, workload_path, maker):
+    field, values = ("clock_hz", "[1e8, 2e8]") if maker is _engine else ("exit_unit.tau_cl", "[0.99, 0.999]")
+    path = maker(tmp_path, workload_path, f"set: ['{field}=3e8']\nvary: {{{field}: {values}}}\n")
+    with pytest.raises(StudyError, match=rf"set\.{field}: is also varied, and the varied values would win"):
+        load_study(path)
+
+
+def test_functional_set_values_reach_the_exit_rule_parsed(tmp_path, workload_path):
+    from satasim_atsn.study.runner import make_task, run_point
+
+    spaced = load_study(_functional(tmp_path, workload_path, "set: ['exit_unit.cl_init = 1']\n"
+                                    "vary: {exit_unit.tau_cl: [1.0]}\n", "spaced.yaml"))
+    varied = load_study(_functional(tmp_path, workload_path, "vary: {exit_unit.cl_init: [1], "
+                                    "exit_unit.tau_cl: [1.0]}\n", "varied.yaml"))
+    plain = load_study(_functional(tmp_path, workload_path, "vary: {exit_unit.tau_cl: [1.0]}\n", "plain.yaml"))
+    task = make_task(spaced, spaced.points()[0])
+    assert task["params"] == {"exit_unit.cl_init": 1, "exit_unit.tau_cl": 1.0}
+    assert spaced.fixed == ["exit_unit.cl_init=1"]
+    got = run_point(task)
+    assert got == run_point(make_task(varied, varied.points()[0]))
+    # the entry changes the rule: CL = 1 is never reached, so every image runs all T = 4 timesteps, where the
+    # default CL_init = 0.999 lets this random network's images leave at t = 1
+    assert got["avg_timestep"] == 4.0 > run_point(make_task(plain, plain.points()[0]))["avg_timestep"]

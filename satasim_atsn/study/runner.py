@@ -34,7 +34,7 @@ from typing import Any
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.fileio import atomic_write_text, write_json
-from satasim_atsn.study.spec import Study, point_overrides
+from satasim_atsn.study.spec import Study, point_overrides, point_params
 
 CSV_NAME = "points.csv"
 STUDY_JSON = "study.json"
@@ -75,7 +75,7 @@ def make_task(study: Study, point: dict[str, Any]) -> dict:
         "images": study.images,
         "start": study.start,
         "overrides": point_overrides(study, point),
-        "params": {**dict(s.split("=", 1) for s in study.fixed), **point},
+        "params": point_params(study, point) if study.mode == "functional" else dict(point),
         "metrics": list(study.metrics),
     }
 

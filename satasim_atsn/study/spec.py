@@ -405,15 +405,24 @@ def load_study(path: str | Path) -> Study:
     for item in fixed:
         fname = item.split("=", 1)[0].strip()
         if fname not in known:
-            raise _fail(where, f"set: {fname}", "no such architecture field", suggest(fname, known))
+            what = "no such field for a functional study" if mode == "functional" else "no such architecture field"
+            raise _fail(where, f"set: {fname}", what, suggest(fname, known))
     axes, seen = _study_axes(where, raw["vary"], known, mode)
+    for item in fixed:
+        fname = item.split("=", 1)[0].strip()
+        if fname in seen:
+            raise _fail(where, f"set.{fname}", "is also varied, and the varied values would win",
+                        "drop it from set, or from vary")
+    if mode == "functional":
+        functional_set_params(where, fixed)
     metrics = _study_metrics(where, raw["metrics"], mode)
     plots = _study_plots(where, raw.get("plots"), mode, metrics, seen)
     name = raw["name"]
     if not isinstance(name, str) or not name:
         raise _fail(where, "name", "must be a non-empty string", "name the study")
+    fixed_entries = [f"{k.strip()}={v.strip()}" for k, _, v in (entry.partition("=") for entry in fixed)]
     study = Study(path=path.resolve(), name=name, description=str(raw.get("description", "")), mode=mode, arch=arch,
-                  workload=workload, images=images, start=start, fixed=[s.strip() for s in fixed], axes=axes,
+                  workload=workload, images=images, start=start, fixed=fixed_entries, axes=axes,
                   metrics=list(metrics), plots=plots, raw=raw, arch_files=arch_files)
     count = math.prod(len(axis.values) for axis in axes)
     if count > 10000:
@@ -689,6 +698,28 @@ def _default_plots(mode: str, metrics: list[str]) -> list[dict]:
         return [{"x": "avg_timestep", "y": "accuracy"}] if {"avg_timestep", "accuracy"} <= set(metrics) else []
     pairs = [("area_mm2", "energy_per_image_uJ"), ("energy_per_image_uJ", "fps"), ("area_mm2", "fps")]
     return [{"x": x, "y": y} for x, y in pairs if x in metrics and y in metrics]
+
+
+def functional_set_params(where: str, fixed: list[str]) -> dict[str, Any]:
+    """A functional study's ``set`` entries as exit-unit parameters: each value parsed as YAML and checked against
+    the architecture schema (the functional rules read no architecture file, so nothing else would check them)."""
+    from satasim_atsn.hw.arch import _schema_at, check_value, parse_override
+
+    params: dict[str, Any] = {}
+    for item in fixed:
+        fname = item.split("=", 1)[0].strip()
+        try:
+            path, value = parse_override(item)
+            params[".".join(path)] = check_value("--set", fname, value, _schema_at(path))
+        except SatasimError as error:
+            raise _fail(where, f"set.{fname}", f"value {shown(item.split('=', 1)[1].strip())} is refused ({error})",
+                        "fix or remove this set entry") from None
+    return params
+
+
+def point_params(study: Study, point: dict[str, Any]) -> dict[str, Any]:
+    """The exit-unit parameters of a functional study's point: the study's ``set`` entries, then the point's values."""
+    return {**functional_set_params(str(study.path), study.fixed), **point}
 
 
 def point_overrides(study: Study, point: dict[str, Any]) -> list[str]:
