@@ -1,5 +1,6 @@
 """`satasim workload build --rate` (traces/commands.py): a policy given twice with --exit-mean is
-refused in one line (exit code 2) instead of the last mean silently winning; --dataset stays a label."""
+refused in one line (exit code 2) instead of the last mean silently winning; --dataset stays a label,
+but a near miss of a dataset that sets the classes (cifar-100) is refused."""
 
 from __future__ import annotations
 
@@ -43,3 +44,22 @@ def test_dataset_with_rate_is_a_label(tmp_path, capsys):
     workload = read_workload(target)
     assert code == 0 and workload.meta["dataset"] == "fashion-mnist"
     assert workload.name == "vgg16-fashion-mnist-statistical"
+
+
+@pytest.mark.parametrize(("label", "meant"), [("cifar-100", "cifar100"), ("CIFAR100", "cifar100"),
+                                               ("Cifar_10", "cifar10"), ("cifar1000", "cifar100")])
+def test_a_near_miss_of_a_dataset_that_sets_classes_is_refused(tmp_path, capsys, label, meant):
+    """``cifar-100`` as a label would keep the network file's 10 classes without a word; it is refused, naming
+    the dataset it is close to and the classes that one sets."""
+    target = tmp_path / "w.npz"
+    code, _, err = run(BUILD + ["--dataset", label, "-o", str(target)], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and not target.exists()
+    assert f"--dataset: {label!r} is not a dataset name but is close to {meant!r}" in lines[0]
+    assert f"write --dataset {meant}" in lines[0]
+
+
+def test_the_named_dataset_sets_its_classes(tmp_path, capsys):
+    target = tmp_path / "w.npz"
+    code, _, _ = run(BUILD + ["--dataset", "cifar100", "-o", str(target)], capsys)
+    assert code == 0 and read_workload(target).num_classes == 100

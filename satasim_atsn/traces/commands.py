@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import time
 from collections.abc import Iterator
@@ -375,6 +376,7 @@ def build_command(
     else:
         if timesteps is None:
             raise WorkloadError.at(None, "--timesteps", "missing", "--rate needs the number of timesteps T")
+        _refuse_near_known_dataset(dataset)
         classes = DATASET_CLASSES.get(dataset) if dataset else None
         if dataset and classes is None and net.has_output and net.num_classes is None:
             raise WorkloadError.at(net.source, "num_classes", "missing", "give num_classes in the network file")
@@ -392,6 +394,20 @@ def build_command(
         write_json(json_path, numbers)
     if timing:
         click.echo(f"took {time.perf_counter() - began:.2f} s")
+
+
+def _refuse_near_known_dataset(dataset: str | None) -> None:
+    """With ``--rate``, ``--dataset`` is a free label unless it names a dataset whose classes it sets; a label that
+    is a near miss of one (``cifar-100``, ``CIFAR100``) would quietly keep the network file's classes, so refuse it."""
+    if not dataset or dataset in DATASET_CLASSES:
+        return
+    folded = "".join(ch for ch in dataset.lower() if ch.isalnum())
+    near = [name for name in DATASET_CLASSES if name == folded]
+    near = near or difflib.get_close_matches(folded, list(DATASET_CLASSES), n=1, cutoff=0.8)
+    if near:
+        raise WorkloadError.at(None, "--dataset", f"{dataset!r} is not a dataset name but is close to "
+                               f"{near[0]!r}, which sets {DATASET_CLASSES[near[0]]} classes",
+                               f"write --dataset {near[0]}, or a label that is not a near miss")
 
 
 @workload_group.command("import")
