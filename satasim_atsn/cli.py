@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import IO, Any
 
 import click
 
@@ -37,7 +38,7 @@ class UserError(click.ClickException):
 
     exit_code = 2
 
-    def show(self, file=None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         """One line: ``satasim: error: <message>``."""
         click.echo(f"satasim: error: {' '.join(self.format_message().split())}", err=True)
 
@@ -46,7 +47,7 @@ class SatasimGroup(click.Group):
     """The command group; a user error inside any command ends as :class:`UserError`, so that
     ``cli.main`` in click's standalone mode (and click's CliRunner) behaves like :func:`main`."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand, turning SatasimError and click usage errors into one-line errors."""
         try:
             return super().invoke(ctx)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -22,6 +23,9 @@ from satasim_atsn.fileio import load_yaml
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech
 from satasim_atsn.snn.exit_policies import PREDICTION_RULES
+
+if TYPE_CHECKING:
+    from satasim_atsn.snn.exit_policies import ExitPolicy
 
 REQUIRED = object()  # marker: the field has no default
 
@@ -271,7 +275,7 @@ class Arch:
         """'atsn' | 'dtsnn' | 'fixed', from exit_unit.kind."""
         return self.exit_unit.unit.policy_name
 
-    def exit_policy(self):
+    def exit_policy(self) -> ExitPolicy:
         """The snn.exit_policies object the exit unit implements."""
         return self.exit_unit.unit.policy(self.exit_unit)
 
@@ -479,7 +483,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
-def apply_overrides(raw: dict, overrides) -> dict:
+def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
     """Apply ``--set`` overrides to a raw YAML dict (a deep copy is returned; null removes a field)."""
     import copy
 
@@ -610,7 +614,7 @@ def resolve_arch_path(name_or_path: str | Path) -> Path:
     raise ArchError.at(text, None, "no such architecture file or shipped architecture name", fix)
 
 
-def load_arch(path: str | Path, overrides=()) -> Arch:
+def load_arch(path: str | Path, overrides: Iterable[str] = ()) -> Arch:
     """Load, override and validate an architecture YAML (a path or a shipped name); raises ArchError."""
     path = resolve_arch_path(path)
     raw = _read_yaml(path)

@@ -8,6 +8,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
@@ -15,6 +16,10 @@ import numpy as np
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.fileio import atomic_write_text, refuse_overwriting_inputs
 from satasim_atsn.workload.format import emits_spikes, read_workload
+
+if TYPE_CHECKING:
+    from satasim_atsn.hw.arch import Arch
+    from satasim_atsn.workload.format import Workload
 
 BENCH_IMAGES = 256  # satasim bench's default image count
 
@@ -54,7 +59,8 @@ def _peak_rss_mb() -> float:
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False), default=None, help="Write layers/images CSVs.")
 @click.option("--quiet", is_flag=True, help="No progress line and no summary.")
 @click.option("--timing", is_flag=True, help="Report wall-clock time (also in --json).")
-def run_command(arch_path, workload_path, images, start, overrides, json_path, csv_dir, quiet, timing) -> None:
+def run_command(arch_path: str, workload_path: str, images: int | None, start: int, overrides: tuple[str, ...],
+                json_path: str | None, csv_dir: str | None, quiet: bool, timing: bool) -> None:
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import image_count, simulate
@@ -109,7 +115,7 @@ def _default_arch() -> str:
     return "atsn16x16"
 
 
-def functional_floor(arch, workload, start: int, count: int) -> None:
+def functional_floor(arch: Arch, workload: Workload, start: int, count: int) -> None:
     """The bare functional work: the forward with the arch's exit policy (or a statistical draw + counts)."""
     if workload.is_statistical:
         from satasim_atsn.traces.statistical import draw_trace
@@ -133,7 +139,8 @@ def functional_floor(arch, workload, start: int, count: int) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the numbers.")
-def bench_command(workload_path, arch_path, images, repeat, overrides, json_path) -> None:
+def bench_command(workload_path: str, arch_path: str | None, images: int | None, repeat: int,
+                  overrides: tuple[str, ...], json_path: str | None) -> None:
     """Time the simulation of WORKLOAD against its bare functional forward, in one process.
 
     The two are timed in alternation, ``--repeat`` rounds, so that a busy machine slows both alike; the

@@ -44,7 +44,9 @@ How it follows docs/microarchitecture.md:
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -58,6 +60,10 @@ from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.trace import Trace
+
+if TYPE_CHECKING:
+    from satasim_atsn.hw.arch import Arch
+    from satasim_atsn.report.progress import Progress
 
 A = {name: i for i, name in enumerate(ACTIONS)}
 DRAM_READ, DRAM_WRITE, MARK = 0, 1, 2
@@ -1343,7 +1349,7 @@ class _Scheduler:
         if self._progress is not None:
             self._progress.update(self._done_images, int(self.finish.max()))
 
-    def run(self, batches, progress=None, refill_slots: int = 0) -> None:
+    def run(self, batches: Iterable[Any], progress: Progress | None = None, refill_slots: int = 0) -> None:
         """Simulate until every batch is done (batches in order, first free accelerator, ties lowest index).
 
         With ``refill_slots`` > 0, ``batches`` yields single images (_Slot) for accelerators with that many slots."""
@@ -1394,7 +1400,7 @@ def _chunk_images(model: _Model, workload: Workload, batch_size: int) -> int:
     return max(batch_size, (n // batch_size) * batch_size)
 
 
-def check_batch(arch, mapping: Mapping, workload: Workload) -> None:
+def check_batch(arch: Arch, mapping: Mapping, workload: Workload) -> None:
     """Section 12.4: the exit unit holds a whole batch's output membranes (and their running sums, section 7).
 
     layer_major needs no more weight room than timestep_major: a fold's weights stay in the PE weight
@@ -1433,7 +1439,8 @@ def image_count(workload: Workload, images: int | None, start: int = 0) -> int:
 
 
 def simulate(
-    arch, workload: Workload, images: int | None = None, start: int = 0, progress=None, chunk_images: int | None = None
+    arch: Arch, workload: Workload, images: int | None = None, start: int = 0, progress: Progress | None = None,
+    chunk_images: int | None = None,
 ) -> SimResult:
     """Simulate ``images`` images of ``workload`` from index ``start`` on ``arch``.
 

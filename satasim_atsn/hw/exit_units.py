@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from satasim_atsn.errors import ArchError
 from satasim_atsn.snn import exit_policies as ep
+
+if TYPE_CHECKING:
+    from satasim_atsn.hw.tech import Tech
 
 _POS = (1, None)
 
@@ -41,31 +44,31 @@ class ExitUnit:
             raise ArchError.at(where, "exit_unit.multipliers", f"a {self.kind} unit needs at least one multiplier",
                                "set multipliers: 1")
 
-    def table_bytes(self, eu) -> int:
+    def table_bytes(self, eu: Any) -> int:
         """Bytes of lookup table the unit keeps in its data memory beside the output membranes."""
         return 0
 
-    def decide_cycles(self, eu, classes: int) -> int:
+    def decide_cycles(self, eu: Any, classes: int) -> int:
         """Cycles of one image's exit decision (not taken at t = T)."""
         return 0
 
-    def decide_actions(self, eu, classes: int) -> dict[str, int]:
+    def decide_actions(self, eu: Any, classes: int) -> dict[str, int]:
         """Action counts of one image's exit decision (names of hw.energy.ACTIONS)."""
         return {}
 
-    def extra_instances(self, tech, quantity: str) -> float:
+    def extra_instances(self, tech: Tech, quantity: str) -> float:
         """Leakage or area (``quantity``) of instances beyond its memory, adders, multipliers and comparator."""
         return 0.0
 
-    def software_policy(self, cfg) -> ep.ExitPolicy:
+    def software_policy(self, cfg: Any) -> ep.ExitPolicy:
         """The floating-point rule this unit's decision stands for."""
         raise NotImplementedError
 
-    def hardware_policy(self, cfg) -> ep.ExitPolicy | None:
+    def hardware_policy(self, cfg: Any) -> ep.ExitPolicy | None:
         """The bit-exact rule the unit computes, when it differs from the float rule (else None)."""
         return None
 
-    def policy(self, cfg) -> ep.ExitPolicy:
+    def policy(self, cfg: Any) -> ep.ExitPolicy:
         """The functional policy the unit implements (what the traces run)."""
         return self.hardware_policy(cfg) or self.software_policy(cfg)
 
@@ -91,25 +94,25 @@ class AtUnit(ExitUnit):
                                f"{eu['data_memory_bytes']} B data memory",
                                "enlarge exit_unit.data_memory_bytes or use fewer entries")
 
-    def table_bytes(self, eu) -> int:  # noqa: D102
+    def table_bytes(self, eu: Any) -> int:  # noqa: D102
         return int(eu.exp_lut_entries) * ep.LUT_WORD_BYTES
 
-    def decide_cycles(self, eu, classes: int) -> int:  # noqa: D102
+    def decide_cycles(self, eu: Any, classes: int) -> int:  # noqa: D102
         return 3 * classes + 1
 
-    def decide_actions(self, eu, classes: int) -> dict[str, int]:  # noqa: D102
+    def decide_actions(self, eu: Any, classes: int) -> dict[str, int]:  # noqa: D102
         c = classes
         return {"exit_compares": c + 1, "exit_multiplies": 2 * c + 1, "exit_lut_reads": 2 * c}
 
-    def _cl(self, cfg) -> tuple[float, float]:
+    def _cl(self, cfg: Any) -> tuple[float, float]:
         f = _fields(cfg)
         cl, tau = f.get("cl_init"), f.get("tau_cl")
         return (float(ep.CL_INIT_DEFAULT if cl is None else cl), float(ep.TAU_CL_DEFAULT if tau is None else tau))
 
-    def software_policy(self, cfg) -> ep.ExitPolicy:  # noqa: D102
+    def software_policy(self, cfg: Any) -> ep.ExitPolicy:  # noqa: D102
         return ep.AtsnPolicy(*self._cl(cfg))
 
-    def hardware_policy(self, cfg) -> ep.ExitPolicy:  # noqa: D102
+    def hardware_policy(self, cfg: Any) -> ep.ExitPolicy:  # noqa: D102
         lut = _fields(cfg).get("exp_lut_entries")
         return ep.AtsnPolicy(*self._cl(cfg), hardware=True,
                              lut_entries=int(ep.LUT_ENTRIES_DEFAULT if lut is None else lut))
@@ -136,20 +139,20 @@ class DtUnit(ExitUnit):
                                f"{eu['data_memory_bytes']} B data memory",
                                "enlarge exit_unit.data_memory_bytes")
 
-    def table_bytes(self, eu) -> int:  # noqa: D102
+    def table_bytes(self, eu: Any) -> int:  # noqa: D102
         return int(eu.lut_bytes)
 
-    def decide_cycles(self, eu, classes: int) -> int:  # noqa: D102
+    def decide_cycles(self, eu: Any, classes: int) -> int:  # noqa: D102
         return 5 * classes + int(eu.divider_cycles) + 1
 
-    def decide_actions(self, eu, classes: int) -> dict[str, int]:  # noqa: D102
+    def decide_actions(self, eu: Any, classes: int) -> dict[str, int]:  # noqa: D102
         c = classes
         return {"exit_compares": c + 1, "exit_multiplies": 4 * c, "exit_lut_reads": 4 * c, "exit_divides": 1}
 
-    def extra_instances(self, tech, quantity: str) -> float:  # noqa: D102
+    def extra_instances(self, tech: Tech, quantity: str) -> float:  # noqa: D102
         return getattr(tech, quantity)("div_32b")
 
-    def software_policy(self, cfg) -> ep.ExitPolicy:  # noqa: D102
+    def software_policy(self, cfg: Any) -> ep.ExitPolicy:  # noqa: D102
         theta = _fields(cfg).get("theta")
         return ep.DtsnnPolicy(theta=float(ep.THETA_DEFAULT if theta is None else theta))
 
@@ -162,7 +165,7 @@ class NoExitUnit(ExitUnit):
     policy_name = "fixed"
     decides = False
 
-    def software_policy(self, cfg) -> ep.ExitPolicy:  # noqa: D102
+    def software_policy(self, cfg: Any) -> ep.ExitPolicy:  # noqa: D102
         return ep.FixedPolicy()
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from satasim_atsn.errors import MappingError
 from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.workload.format import Workload, is_spiking, weight_shape
+
+if TYPE_CHECKING:
+    from satasim_atsn.hw.arch import Arch
 
 
 @dataclass(frozen=True)
@@ -227,7 +231,7 @@ def _check_fan_in(arch, layer: str, fan_in: int) -> None:
         )
 
 
-def build_mapping(arch, workload: Workload) -> Mapping:
+def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     """Groups, folds, PE blocks and residency of ``workload`` on ``arch`` (raises MappingError)."""
     rows, cols = int(arch.array.rows), int(arch.array.cols)
     exit_tiles = int(arch.array.exit_unit_tiles)
@@ -285,7 +289,7 @@ def build_mapping(arch, workload: Workload) -> Mapping:
     )
 
 
-def check_membrane_widths(arch, workload: Workload) -> None:
+def check_membrane_widths(arch: Arch, workload: Workload) -> None:
     """The arch's membranes must be as wide as the workload's: the functional result always uses the workload's
     widths (``quant.vmem_bits``, ``quant.output_vmem_bits``), so narrower hardware would be timed and charged for
     registers that cannot hold them. The output width is checked only when the exit unit holds the output layer;

@@ -11,12 +11,16 @@ order; counts divided by the number of images are exact quotients of integers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from satasim_atsn.hw.energy import COMPONENT_GROUP, ENERGY_GROUPS
 from satasim_atsn.workload.format import WEIGHTED_TYPES, is_spiking
+
+if TYPE_CHECKING:
+    from satasim_atsn.hw.mapping import Mapping
+    from satasim_atsn.workload.format import Workload
 
 #: bit planes of a direct-encoded uint8 image: the first layer runs them as 8 binary spike planes
 IMAGE_BITS = 8
@@ -69,7 +73,7 @@ def _parameter_bytes(layer: dict, workload) -> int:
     return total
 
 
-def model_statics(mapping, workload) -> list[dict]:
+def model_statics(mapping: Mapping, workload: Workload) -> list[dict]:
     """Per group (mapping order): dense connections per timestep, per image (bit-serial image inputs), bytes."""
     by_name = {ly["name"]: ly for ly in workload.layers}
     out = []

@@ -54,7 +54,9 @@ Readings of the document where its text leaves a choice (each also listed in the
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -64,6 +66,9 @@ from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.trace import Trace
+
+if TYPE_CHECKING:
+    from satasim_atsn.hw.arch import Arch
 
 BUSY, STALL_INPUT, STALL_OUTPUT = 0, 1, 2
 
@@ -339,7 +344,7 @@ def _num_pes(arch) -> int:
     return int(arch.array.rows) * int(arch.array.cols) - int(arch.array.exit_unit_tiles)
 
 
-def derive_mapping(arch, workload: Workload) -> _Mapping:
+def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
     """Groups (section 2), folds and PE blocks, weight bytes and residency (section 3) of ``workload`` on ``arch``."""
     layers = workload.layers
     by_name = {ly["name"]: ly for ly in layers}
@@ -831,7 +836,7 @@ class _Accelerator:
             self.sim.end_cycle[i] = self.sim.now
 
     # --- the controller -----------------------------------------------------------------------
-    def run(self):
+    def run(self) -> Generator[Any, Any, None]:
         """The controller: take batches while any are left; one yield per cycle."""
         sim, st = self.sim, self.st
         if self.index >= len(sim.batches):  # it would get no batch: it stays off (no load, no batch)
@@ -962,7 +967,7 @@ def _check_batch(arch, mapping: _Mapping, workload: Workload) -> None:
                               f" {_ceil_div(b * per_image, 8) + table}")
 
 
-def simulate_reference(arch, workload: Workload, images: int | None = None, start: int = 0) -> dict:
+def simulate_reference(arch: Arch, workload: Workload, images: int | None = None, start: int = 0) -> dict:
     """Cycle-by-cycle simulation of images [start, start+images); the counters of section 9 (plain ints)."""
     if images is None:
         images = workload.num_images - start

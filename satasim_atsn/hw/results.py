@@ -23,7 +23,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,11 @@ STATISTICAL_NOTE = (
     "NOTE: statistical workload: its spikes are synthesised from per-layer firing rates and exit histograms, "
     "not computed by a trained network."
 )
+
+if TYPE_CHECKING:
+    from satasim_atsn.hw.arch import Arch
+    from satasim_atsn.hw.mapping import Mapping
+    from satasim_atsn.workload.format import Workload
 
 
 def _plain(value: Any) -> Any:
@@ -129,7 +134,8 @@ class SimResult:
 
     # --- construction -------------------------------------------------------------------
     @classmethod
-    def build(cls, arch, workload, mapping, start: int, summary: RunSummary, pred, pred_hw, labels) -> SimResult:
+    def build(cls, arch: Arch, workload: Workload, mapping: Mapping, start: int, summary: RunSummary,
+              pred: np.ndarray, pred_hw: np.ndarray, labels: np.ndarray | None) -> SimResult:
         """Assemble a result from a timing model's run summary (energy from hw.energy)."""
         total = summary.total_cycles
         per_acc = [_accelerator_record(tot, mapping.num_pes, total) for tot in summary.accelerators]

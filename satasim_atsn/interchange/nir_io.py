@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +53,7 @@ SUPPORTED = ("Input, Output, Conv2d, Linear, Affine, LIF, IF, CubaLIF (tau_syn =
              "Flatten, Scale (a shortcut gain)")
 
 
-def require_nir():
+def require_nir() -> ModuleType:
     """The ``nir`` module, or a one-line WorkloadError saying how to install it."""
     try:
         import nir
@@ -71,7 +74,7 @@ def _unique(name: str, taken: set[str]) -> str:
 # ------------------------------------------------------------------------------------------
 # export: workload -> NIR graph
 # ------------------------------------------------------------------------------------------
-def export_nir(workload: Workload, dt: float = DEFAULT_DT):
+def export_nir(workload: Workload, dt: float = DEFAULT_DT) -> Any:
     """The workload's integer network as a NIR graph (integer-valued parameters; see the module docstring)."""
     nir = require_nir()
     if workload.is_statistical:
@@ -130,7 +133,7 @@ class _GraphExport:
                          if ly["type"] == "add"}
         self.direct = workload.input_encoding == "direct"
 
-    def neuron(self, shape, vth, gain: float):
+    def neuron(self, shape: Sequence[int], vth: np.ndarray | float, gain: float) -> Any:
         """An IF (no decay) or LIF node with the integer thresholds ``vth`` per channel and input gain ``gain``."""
         nir, dt, tau = self.nir, self.dt, self.tau
         shape = tuple(int(v) for v in shape)
@@ -140,7 +143,7 @@ class _GraphExport:
         return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, gain * tau / dt), v_leak=np.zeros(shape),
                        v_threshold=thr.copy(), v_reset=np.zeros(shape))
 
-    def weighted(self, ly: dict):
+    def weighted(self, ly: dict) -> Any:
         """The Conv2d or Affine node of a conv/linear/output layer (an add's bias joins its main current)."""
         w = self.workload.weights(ly["name"]).astype(np.float64)
         b = self.workload.arrays.get(f"b/{ly['name']}")
@@ -224,13 +227,13 @@ class _GraphExport:
                 "avgpool": _avgpool, "flatten": _flatten, "output": _output}
 
 
-def write_nir(path: str | os.PathLike, graph) -> None:
+def write_nir(path: str | os.PathLike, graph: Any) -> None:
     """Write a NIR graph atomically (a temp file renamed into place; links followed, special files in place)."""
     nir = require_nir()
     atomic_write_with(path, lambda tmp: nir.write(tmp, graph))
 
 
-def read_nir(path: str | os.PathLike):
+def read_nir(path: str | os.PathLike) -> Any:
     """Read a NIR file, refusing (one line) a missing, corrupt or other-major-version file."""
     nir = require_nir()
     where = str(path)
@@ -416,7 +419,7 @@ def _graph_meta(graph) -> dict:
     return meta if isinstance(meta, dict) and meta.get("format") == "satasim-nir" else {}
 
 
-def import_nir(graph, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: int | None = None,
+def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: int | None = None,
                input_scale: float | None = None, dt: float | None = None, name: str = "imported",
                dataset: str = "unknown", source: str = "<nir>") -> ImportResult:
     """Map a NIR graph onto an integer workload embedding inputs ``x`` (uint8 images or 0/1 spike frames)."""
@@ -892,7 +895,7 @@ def _p(value, like: np.ndarray) -> np.ndarray:
     return _bc(_as_array(value), like.shape[1:])
 
 
-def float_forward(graph, x: np.ndarray, timesteps: int, dt: float, input_scale: float,
+def float_forward(graph: Any, x: np.ndarray, timesteps: int, dt: float, input_scale: float,
                   batch_size: int = 64) -> dict:
     """Run the NIR graph in float64: spikes of every spiking node [N, T, ...] and the Output [N, T, C]."""
     nodes = dict(graph.nodes)
@@ -961,7 +964,7 @@ def float_forward(graph, x: np.ndarray, timesteps: int, dt: float, input_scale: 
             "output": np.concatenate(outputs, axis=0)}
 
 
-def agreement(result: ImportResult, graph) -> dict:
+def agreement(result: ImportResult, graph: Any) -> dict:
     """How the quantised integer forward (snn/forward.py) agrees with the float NIR forward on the inputs."""
     from satasim_atsn.snn.forward import run_forward
 

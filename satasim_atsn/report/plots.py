@@ -53,7 +53,8 @@ def metric_bars(path: str | Path, labels: list[str], metrics: list[tuple[str, li
 
 
 def stacked_bars(
-    path: str | Path, labels: list[str], stacks: dict[str, list[float]], title: str, ylabel: str, horizontal=False
+    path: str | Path, labels: list[str], stacks: dict[str, list[float]], title: str, ylabel: str,
+    horizontal: bool = False,
 ) -> Path:
     """Stacked bars: one bar per label, one colour per stack key."""
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(labels) + 3), 4.2))

@@ -160,7 +160,8 @@ class FixedPolicy(ExitPolicy):
 
     name: str = field(default="fixed", init=False)
 
-    def decide(self, t, T, logits, membranes=None, scale=None):  # noqa: D102
+    def decide(self, t: int, T: int, logits: np.ndarray, membranes: np.ndarray | None = None,
+               scale: float | None = None) -> np.ndarray:  # noqa: D102
         return np.zeros(logits.shape[0], dtype=bool)
 
 
@@ -232,7 +233,8 @@ class AtsnPolicy(ExitPolicy):
         value = lo - (((lo - hi) * frac) >> frac_bits)
         return np.where(inside, value, 0)
 
-    def decide(self, t, T, logits, membranes=None, scale=None):  # noqa: D102
+    def decide(self, t: int, T: int, logits: np.ndarray, membranes: np.ndarray | None = None,
+               scale: float | None = None) -> np.ndarray:  # noqa: D102
         if not self.hardware:
             return max_softmax_above(logits, self.confidence(t))
         if membranes is None or scale is None:
@@ -266,7 +268,8 @@ class DtsnnPolicy(ExitPolicy):
         if not 0 < self.theta <= 1:
             raise SatasimError.at(None, "theta", "must be in (0, 1]", "the default is 0.1")
 
-    def decide(self, t, T, logits, membranes=None, scale=None):  # noqa: D102
+    def decide(self, t: int, T: int, logits: np.ndarray, membranes: np.ndarray | None = None,
+               scale: float | None = None) -> np.ndarray:  # noqa: D102
         return normalised_entropy_below(logits, self.theta)
 
     def describe(self) -> dict:

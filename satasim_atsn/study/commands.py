@@ -36,7 +36,8 @@ def _check_jobs(jobs: int | None) -> None:
 @click.option("--jobs", "-j", type=int, default=None, help="worker processes (default: the number of cores)")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask distributed scheduler instead")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar, no summary")
-def sweep_command(study_path, out_dir, resume, force, jobs, scheduler, quiet) -> None:
+def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs: int | None, scheduler: str | None,
+                  quiet: bool) -> None:
     """Run a study: every point of the varied fields, in parallel, resumable; CSV + trade-off plots + report."""
     from satasim_atsn.study.runner import run_study
     from satasim_atsn.study.spec import load_study
@@ -96,7 +97,8 @@ def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[
 @click.option("--jobs", "-j", type=int, default=None, help="worker processes (default: cores, at most one per arch)")
 @click.option("--json", "json_path", default=None, help="also write the comparison as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
-def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, json_path, quiet) -> None:
+def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, images: int | None, start: int,
+                    overrides: tuple[str, ...], jobs: int | None, json_path: str | None, quiet: bool) -> None:
     """Run several architectures on one workload (or each on its own: ARCH=WORKLOAD) and write a side-by-side report.
 
     The last argument is the workload of every architecture that names none; ARCH=WORKLOAD gives one
@@ -139,8 +141,9 @@ def compare_command(paths, out_dir, baseline, images, start, overrides, jobs, js
 @click.option("--data-dir", default=None, help="dataset directory (with --dataset)")
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
-def reproduce_command(what, out_dir, images, arch_path, workload_dir, trained_path, prefix, dataset, data_dir,
-                      image_size, quiet) -> None:
+def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: str | None, workload_dir: str | None,
+                      trained_path: str | None, prefix: str, dataset: str | None, data_dir: str | None,
+                      image_size: int | None, quiet: bool) -> None:
     """Regenerate the paper's tables and figures (ours beside the paper's) with one command each.
 
     `all` runs every part and `algorithm` the accuracy parts (table1, table4, table5, figs), each into
@@ -189,7 +192,8 @@ def reproduce_command(what, out_dir, images, arch_path, workload_dir, trained_pa
 @click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
 @click.option("--json", "json_path", default=None, help="also write every table's numbers as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
-def validate_command(out_dir, images, workload_dir, json_path, quiet) -> None:
+def validate_command(out_dir: str, images: int | None, workload_dir: str | None, json_path: str | None,
+                     quiet: bool) -> None:
     """Published chips, accelerators, Horowitz and the paper's Table 3 beside our models: docs/validation.md."""
     from satasim_atsn.study.validate import validate
 

@@ -6,6 +6,11 @@ import json
 import zipfile
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from satasim_atsn.hw.results import SimResult
+    from satasim_atsn.report.progress import Progress
 
 
 @lru_cache(maxsize=64)
@@ -54,7 +59,7 @@ def _read(path: str, mtime_ns: int):
     return read_workload(path)
 
 
-def read_cached(path: str | Path):
+def read_cached(path: str | Path) -> Any:
     """read_workload with a small per-process cache (sweeps reuse one workload for every point)."""
     p = Path(path)
     try:
@@ -64,7 +69,7 @@ def read_cached(path: str | Path):
     return _read(str(p), mtime)
 
 
-def summarize(result, arch_path: str | Path = "") -> dict:
+def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
     """Everything compare/sweep/reproduce need from one SimResult, per image where it makes sense; the arch
     by its file name only, so JSON does not depend on the working directory (as `satasim run --json`)."""
     import numpy as np
@@ -146,7 +151,7 @@ def summarize(result, arch_path: str | Path = "") -> dict:
 
 
 def run_summary(arch_path: str, overrides: list[str], workload_path: str, images: int, start: int = 0,
-                progress=None) -> dict:
+                progress: Progress | None = None) -> dict:
     """Load, simulate and summarise one architecture on one workload (``progress``: the engine's hook)."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import simulate

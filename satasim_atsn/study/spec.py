@@ -29,6 +29,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,7 @@ def _file_digest(path: Path) -> str:
     return _DIGESTS[key]
 
 
-def suggest(name: str, choices) -> str:
+def suggest(name: str, choices: Iterable[str]) -> str:
     """A "did you mean" hint, or a list of the valid choices."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     if close:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -465,7 +466,8 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
 # ------------------------------------------------------------------------------------------
 # fitting a statistical twin of a trained workload
 # ------------------------------------------------------------------------------------------
-def twin_policies(workload: Workload, cl_init=None, tau_cl=None, theta=None,
+def twin_policies(workload: Workload, cl_init: float | None = None, tau_cl: float | None = None,
+                  theta: float | None = None,
                   lut_entries: int = LUT_ENTRIES_DEFAULT) -> dict:
     """The three policies a twin's histograms come from (defaults from ``meta.exit_policy``)."""
     defaults = workload.meta.get("exit_policy", {}) or {}
@@ -668,7 +670,7 @@ def _rate_array(value, layer: dict, T: int, where: str, field: str) -> np.ndarra
     return arr
 
 
-def load_rate_spec(path) -> dict:
+def load_rate_spec(path: str | Path) -> dict:
     """Read a rate table YAML (see workloads/rates/), checking its keys; raises WorkloadError."""
     where = str(path)
     try:
@@ -760,7 +762,8 @@ def given_histograms(table: dict, means: dict, T: int, where: str, field: str) -
     return out
 
 
-def build_from_spec(spec: dict, network, dataset: str, num_images: int | None = None, seed: int | None = None):
+def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_images: int | None = None,
+                    seed: int | None = None) -> Workload:
     """Build the statistical workload of ``network`` on ``dataset`` from a loaded rate table.
 
     ``network`` is a shipped network's name or a loaded network file (``workload/network_file.py``);
@@ -889,7 +892,7 @@ def output_classes(net: NetworkSpec, layers: list[dict], num_classes: int | None
     return neurons
 
 
-def fixed_only(net: NetworkSpec, policies, flag: str, where: str | None = None) -> None:
+def fixed_only(net: NetworkSpec, policies: Iterable[str], flag: str, where: str | None = None) -> None:
     """A network without an output layer runs all T timesteps: no exit histogram but ``fixed`` (one line naming
     ``flag`` otherwise)."""
     other = sorted(p for p in policies if p != "fixed")
@@ -903,7 +906,7 @@ def fixed_only(net: NetworkSpec, policies, flag: str, where: str | None = None) 
 
 def build_with_rate(net: NetworkSpec, *, rate: float, timesteps: int, dataset: str | None = None,
                     num_classes: int | None = None, exit_means: dict[str, float] | None = None,
-                    num_images: int = 10000, seed: int = 0):
+                    num_images: int = 10000, seed: int = 0) -> Workload:
     """A statistical workload in which every spiking layer fires at ``rate`` at every timestep (an assumption).
 
     Exit histograms: ``fixed`` always, plus a maximum-entropy one for each policy given a mean exit

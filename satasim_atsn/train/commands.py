@@ -55,10 +55,11 @@ def _write_json(path: str | None, payload: dict) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 @click.option("--json", "json_path", default=None, help="also write the results as JSON")
 @click.option("-o", "--out", "out_path", required=True, help="workload .npz to write")
-def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, batch_size, lr, seed, train_subset,
-                  test_images, eval_images, image_size, checkpoint_minutes, width, data_dir, cl_init, tau_cl, theta,
-                  no_augment, resume, checkpoint, quiet,
-                  json_path, out_path) -> None:
+def train_command(model: str, dataset: str, method: str, loss: str | None, output_mode: str | None, timesteps: int,
+                  epochs: int, batch_size: int, lr: float, seed: int, train_subset: int | None, test_images: int,
+                  eval_images: int | None, image_size: int | None, checkpoint_minutes: float, width: float,
+                  data_dir: str | None, cl_init: float, tau_cl: float, theta: float, no_augment: bool, resume: bool,
+                  checkpoint: str | None, quiet: bool, json_path: str | None, out_path: str) -> None:
     """Train an SNN with STBP (numpy) and export it as an int8 workload with its measured accuracies."""
     from satasim_atsn.train.trainer import TrainConfig, train_model
 
@@ -85,8 +86,8 @@ def train_command(model, dataset, method, loss, output_mode, timesteps, epochs, 
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
 @click.option("--json", "json_path", default=None, help="also write the results as JSON")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar (the table is still printed)")
-def evaluate_command(workload_path, policy, cl_init, tau_cl, theta, dataset, data_dir, image_size, json_path,
-                     quiet) -> None:
+def evaluate_command(workload_path: str, policy: str, cl_init: float, tau_cl: float, theta: float, dataset: str | None,
+                     data_dir: str | None, image_size: int | None, json_path: str | None, quiet: bool) -> None:
     """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity,
     and why exits fire or not (per-t confidence profile, and the ceiling the output weights allow)."""
     from satasim_atsn.train.evaluation import evaluate_workload, format_table

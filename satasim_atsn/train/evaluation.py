@@ -11,6 +11,8 @@ image MACs, counted once per image as ``snn/complexity.py`` does) and over the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
@@ -103,7 +105,8 @@ def confidence_profile(logits: np.ndarray, labels: np.ndarray | None, output_mod
     return rows
 
 
-def float_logits(net: Network, x: np.ndarray, normalise, batch_size: int = 256) -> np.ndarray:
+def float_logits(net: Network, x: np.ndarray, normalise: Callable[[np.ndarray], np.ndarray],
+                 batch_size: int = 256) -> np.ndarray:
     """The float network's exit logits [N, T, C] (eval mode) for raw inputs ``x``."""
     chunks = []
     for lo in range(0, x.shape[0], batch_size):

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -311,7 +312,7 @@ def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
 
 
 def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path | None = None, resume: bool = False,
-                quiet: bool = False, stream=None, data: tuple[Dataset, ...] | None = None) -> dict:
+                quiet: bool = False, stream: IO[str] | None = None, data: tuple[Dataset, ...] | None = None) -> dict:
     """Train, export and evaluate; writes the workload to ``output`` and returns the summary dict.
 
     ``data`` is (train, evaluation, embedded) as :func:`prepare_data` returns, or (train, test)

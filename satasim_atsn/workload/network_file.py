@@ -24,6 +24,7 @@ import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -238,7 +239,7 @@ def _find_cycle(pending: list[dict]) -> list[str]:
     return seen[seen.index(name):] + [name]
 
 
-def parse_network(data, where: str, default_name: str = "network") -> NetworkSpec:
+def parse_network(data: Any, where: str, default_name: str = "network") -> NetworkSpec:
     """Check a loaded network document and return its spec (layers ordered, shapes checked)."""
     if not isinstance(data, dict):
         raise WorkloadError.at(where, None, "must be a YAML mapping", "see docs/networks.md")
