@@ -133,6 +133,8 @@ class ExitPolicy:
     def decide(
         self, t: int, T: int, logits: np.ndarray, membranes: np.ndarray | None = None, scale: float | None = None
     ) -> np.ndarray:
+        """Which images stop at timestep ``t`` of ``T``: bool [n] from their logits z_t [n, C] (and, for a
+        hardware rule, the integer membranes and their scale)."""
         raise NotImplementedError
 
     def exit_steps(
@@ -151,6 +153,7 @@ class ExitPolicy:
         return steps
 
     def describe(self) -> dict:
+        """The policy's name and parameters, as stored in results."""
         return {"name": self.name}
 
 

@@ -119,23 +119,28 @@ class Workload:
 
     @property
     def num_images(self) -> int:
+        """Images the workload holds: its inputs, or a statistical workload's ``meta.num_images``."""
         if self.is_statistical:
             return int(self.meta.get("num_images", 10000))
         return int(self.arrays["y"].shape[0]) if "y" in self.arrays else int(self.arrays["x"].shape[0])
 
     def layer(self, name: str) -> dict:
+        """The layer record called ``name`` (KeyError if the network has none)."""
         for layer in self.layers:
             if layer["name"] == name:
                 return layer
         raise KeyError(name)
 
     def weights(self, name: str) -> np.ndarray:
+        """Layer ``name``'s int8 weights (``w/<name>``)."""
         return self.arrays[f"w/{name}"]
 
     def bias(self, name: str) -> np.ndarray:
+        """Layer ``name``'s integer bias (``b/<name>``)."""
         return self.arrays[f"b/{name}"]
 
     def vth(self, name: str) -> np.ndarray:
+        """Layer ``name``'s integer firing thresholds (``vth/<name>``)."""
         return self.arrays[f"vth/{name}"]
 
     def inputs(self, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -147,6 +152,7 @@ class Workload:
         return x
 
     def labels(self) -> np.ndarray | None:
+        """The embedded inputs' labels ``y``, or None for a workload without them."""
         return self.arrays.get("y")
 
     @property
