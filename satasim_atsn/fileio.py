@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import stat
@@ -100,8 +101,21 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, data: object) -> None:
-    """A command's numbers as deterministic JSON (indent 2, sorted keys, a final newline), written atomically."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """A command's numbers as deterministic JSON (indent 2, sorted keys, a final newline), written atomically.
+
+    A NaN or infinite float becomes ``null``: Python would write ``NaN``, which is not JSON."""
+    atomic_write_text(path, json.dumps(_finite_or_null(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def _finite_or_null(value: object) -> object:
+    """``value`` with every non-finite float (at any depth of dicts, lists and tuples) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    return value
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -189,3 +203,30 @@ def refuse_overwriting_inputs(outputs: dict[str, str | os.PathLike | None],
         if out and Path(out).resolve() in given:
             raise SatasimError.at(str(out), option, f"is also the input {given[Path(out).resolve()]}; writing it "
                                   "would destroy that input", "choose another output path")
+
+
+def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool = False) -> None:
+    """Fail before any work if an output location cannot be written (a directory where a file is meant, or the
+    reverse, or a folder without write permission), so that a long run never ends in a lost result."""
+    if path is None:
+        return
+    target = Path(path)
+    parent = target if is_dir else target.parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK) or (target.exists() and target.is_dir() != is_dir):
+        raise SatasimError.at(str(path), option, "cannot be written", "choose a writable location")
+
+
+def refuse_shared_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
+    """Fail before any work when two output options name one file (the later write would replace the earlier)."""
+    seen: dict[Path, str] = {}
+    for option, out in outputs.items():
+        if not out:
+            continue
+        key = Path(out).resolve()
+        if key in seen:
+            raise SatasimError.at(str(out), option, f"is also {seen[key]}; one would replace the other",
+                                  "give each output its own path")
+        seen[key] = option

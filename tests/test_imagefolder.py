@@ -100,7 +100,7 @@ def test_mixed_sizes_name_the_file(tmp_path):
 def test_mixed_modes(tmp_path):
     make_tree(tmp_path)
     Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(tmp_path / "train" / "dog" / "gray.png")
-    _expect(tmp_path, "mode L differs")
+    _expect(tmp_path, "image is grey (L), the first image colour (RGB)")
 
 
 def test_non_image_and_corrupt_files(tmp_path):

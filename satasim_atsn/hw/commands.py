@@ -14,7 +14,7 @@ import click
 import numpy as np
 
 from satasim_atsn.errors import SatasimError
-from satasim_atsn.fileio import atomic_write_text, refuse_overwriting_inputs
+from satasim_atsn.fileio import atomic_write_text, check_output_path, refuse_overwriting_inputs
 from satasim_atsn.workload.format import emits_spikes, read_workload
 
 if TYPE_CHECKING:
@@ -22,25 +22,6 @@ if TYPE_CHECKING:
     from satasim_atsn.workload.format import Workload
 
 BENCH_IMAGES = 256  # satasim bench's default image count
-
-
-def _check_output_path(path: str | None, option: str, is_dir: bool = False) -> None:
-    """Fail before simulating if an output location cannot be written."""
-    if path is None:
-        return
-    target = Path(path)
-    parent = target if is_dir else target.parent
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not _writable(probe) or (target.exists() and target.is_dir() != is_dir):
-        raise SatasimError.at(str(path), option, "cannot be written", "choose a writable location")
-
-
-def _writable(path: Path) -> bool:
-    import os
-
-    return os.access(path, os.W_OK | os.X_OK)
 
 
 def _peak_rss_mb() -> float:
@@ -69,8 +50,8 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
     arch = load_arch(arch_path, list(overrides))
     workload = read_workload(workload_path)
     refuse_overwriting_inputs({"--json": json_path, "--csv": csv_dir}, [arch.source, workload_path])
-    _check_output_path(json_path, "--json")
-    _check_output_path(csv_dir, "--csv", is_dir=True)
+    check_output_path(json_path, "--json")
+    check_output_path(csv_dir, "--csv", is_dir=True)
     image_count(workload, images, start)
     t0 = time.perf_counter()
     result = simulate(arch, workload, images=images, start=start, progress=Progress(arch.clock_hz, quiet=quiet))
@@ -152,7 +133,7 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     arch = load_arch(arch_path or _default_arch(), list(overrides))
     workload = read_workload(workload_path)
     refuse_overwriting_inputs({"--json": json_path}, [arch.source, workload_path])
-    _check_output_path(json_path, "--json")
+    check_output_path(json_path, "--json")
     count = image_count(workload, min(BENCH_IMAGES, workload.num_images) if images is None else images)
     # warm-up (numba compilation / caches) on one image, not timed
     simulate(arch, workload, images=1)

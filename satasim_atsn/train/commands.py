@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from satasim_atsn.errors import SatasimError, TrainError
-from satasim_atsn.fileio import refuse_overwriting_inputs, write_json
+from satasim_atsn.fileio import check_output_path, refuse_overwriting_inputs, refuse_shared_outputs, write_json
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.workload.datasets import DATASETS
 
@@ -21,6 +21,23 @@ def _write_json(path: str | None, payload: dict) -> None:
     """Write ``payload`` to --json ``path`` when one was given."""
     if path:
         write_json(path, payload)
+
+
+def _check_outputs(out_path: str, json_path: str | None, checkpoint: str | None, dataset: str,
+                   data_dir: str | None) -> None:
+    """Before hours of training: every output can be written, no two are one file, and none lands among an image
+    folder's images (where the next training would read it as one)."""
+    ckpt = checkpoint or str(out_path) + ".ckpt.npz"
+    outputs = {"-o": out_path, "--json": json_path, "--checkpoint": ckpt}
+    for option, path in outputs.items():
+        check_output_path(path, option)
+    refuse_shared_outputs(outputs)
+    if dataset == "imagefolder" and data_dir:
+        splits = [(Path(data_dir) / split).resolve() for split in ("train", "test")]
+        for option, path in outputs.items():
+            if path and any(split in Path(path).resolve().parents for split in splits):
+                raise SatasimError.at(str(path), option, f"is inside the image folder {data_dir}'s train/ or test/",
+                                      "write the outputs somewhere else")
 
 
 @click.command("train")
@@ -70,6 +87,7 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
                          augment=not no_augment, data_dir=data_dir)
     if dataset not in DATASETS:
         raise TrainError.at(None, "--dataset", f"unknown dataset {dataset!r}", f"use one of {', '.join(DATASETS)}")
+    _check_outputs(out_path, json_path, checkpoint, dataset, data_dir)
     summary = train_model(config, out_path, checkpoint=checkpoint, resume=resume, quiet=quiet)
     _write_json(json_path, summary)
 

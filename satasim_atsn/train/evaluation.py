@@ -128,13 +128,13 @@ def _policy_entry(full, exit_t: np.ndarray, labels: np.ndarray | None, mode: str
     total = ops_until_exit(full.sops_per_image, exit_t)
     first = ops_until_exit(full.first_layer_sops_per_image, exit_t)
 
-    def ratio(ops: int, base_ops: int) -> float:
-        return (ops / n) / (base_ops / n) if base_ops else float("nan")
+    def ratio(ops: int, base_ops: int) -> float | None:
+        return _r((ops / n) / (base_ops / n)) if base_ops else None  # no operations at all: no ratio
 
     pred = predictions(full.logits, exit_t, mode)
     pred_hw = hardware_predictions(full.out_membrane, exit_t, mode, "membrane_sum")
-    entry = {"avg_timestep": _r(exit_t.mean()), "complexity": _r(ratio(total, total_full)),
-             "complexity_spiking_layers": _r(ratio(total - first, total_full - first_full)),
+    entry = {"avg_timestep": _r(exit_t.mean()), "complexity": ratio(total, total_full),
+             "complexity_spiking_layers": ratio(total - first, total_full - first_full),
              "sops_per_image": _r(total / n)}
     if labels is not None:
         entry["accuracy"] = _r((pred == labels).mean())
@@ -198,8 +198,10 @@ def format_table(table: dict, title: str = "") -> str:
         acc = entry.get("accuracy")
         text = f"{label:22s} acc {100 * acc:6.2f}%" if acc is not None else f"{label:22s} acc   n/a "
         text += f"  avg timestep {entry['avg_timestep']:.3f}"
-        if "complexity" in entry:
-            text += f"  E/E_snn {entry['complexity']:.3f} (spiking layers {entry['complexity_spiking_layers']:.3f})"
+        if entry.get("complexity") is not None:
+            spiking = entry["complexity_spiking_layers"]
+            text += f"  E/E_snn {entry['complexity']:.3f} (spiking layers " + (
+                "no operations" if spiking is None else f"{spiking:.3f}") + ")"
         if "hw_pred_differs" in entry:
             text += (f"  hw prediction != eq. 10: {100 * entry['hw_pred_differs']:.2f}% (running sum), "
                      f"{100 * entry.get('hw_pred_membrane_differs', 0.0):.2f}% (membrane alone)")

@@ -21,7 +21,7 @@ from typing import IO
 import numpy as np
 
 from satasim_atsn import __version__
-from satasim_atsn.errors import TrainError
+from satasim_atsn.errors import DatasetError, TrainError
 from satasim_atsn.fileio import atomic_write_bytes
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.train.evaluation import evaluate_workload, float_logits, policy_table
@@ -92,6 +92,15 @@ class TrainConfig:
             raise TrainError.at(None, "--lr", f"must be a positive number, got {self.lr}", "try 0.1")
         if not 0 < self.width <= 4:
             raise TrainError.at(None, "--width", "must be in (0, 4]", "1.0 is the paper's network")
+        if self.seed < 0:
+            raise TrainError.at(None, "--seed", f"must be a non-negative integer, got {self.seed}", "e.g. --seed 0")
+        if self.image_size is not None and self.dataset != "imagefolder":
+            raise TrainError.at(None, "--image-size", f"resizes image folders only; {self.dataset} images keep "
+                                "their size", "drop --image-size")
+        for key, value in (("--cl-init", self.cl_init), ("--tau-cl", self.tau_cl), ("--theta", self.theta)):
+            if not (isinstance(value, (int, float)) and 0 < value <= 1):
+                raise TrainError.at(None, key, f"must be in (0, 1], got {value}",
+                                    "the paper's defaults: --cl-init 0.999 --tau-cl 0.999 --theta 0.1")
 
     def public(self) -> dict:
         """The config as stored in provenance (no machine-specific paths)."""
@@ -178,22 +187,37 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 # checkpoints
 # ------------------------------------------------------------------------------------------
-def _identity(config: TrainConfig, spec_names: list[str]) -> dict:
+def _identity(config: TrainConfig, spec_names: list[str], class_names: list[str] | None = None) -> dict:
     loss, output = config.resolved()
-    return {"model": config.model, "method": config.method, "loss": loss, "output": output,
-            "dataset": config.dataset, "timesteps": config.timesteps, "width": config.width, "layers": spec_names}
+    identity = {"model": config.model, "method": config.method, "loss": loss, "output": output,
+                "dataset": config.dataset, "timesteps": config.timesteps, "width": config.width, "layers": spec_names}
+    if class_names is not None:
+        identity["class_names"] = list(class_names)
+    return identity
+
+
+#: config fields that fix the sequence of updates: a resumed run must keep them (``epochs`` may change on
+#: purpose, which re-plans the cosine schedule; test, evaluation and exit settings only affect the export)
+TRAJECTORY_FIELDS = ("seed", "batch_size", "lr", "momentum", "weight_decay", "train_subset", "augment", "image_size")
+_OPTION = {"batch_size": "--batch-size", "train_subset": "--train-subset", "image_size": "--image-size",
+           "augment": "--no-augment", "lr": "--lr", "seed": "--seed"}
 
 
 def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epochs_done: int, history: list,
-                    position: dict | None = None) -> None:
+                    position: dict | None = None, class_names: list[str] | None = None) -> None:
     """Atomically write parameters, momentum, BN statistics and progress.
 
     ``position`` marks a checkpoint inside epoch ``epochs_done + 1``: batches done, the epoch
     generator's state and the running sums, so that resuming repeats the uninterrupted run.
     """
-    state = {"identity": _identity(config, [ly["name"] for ly in net.spec]), "epochs_done": epochs_done,
+    arrays = {**net.state_arrays(), **opt.state_arrays()}
+    bad = [name for name, v in arrays.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+    if bad:  # never store a network that cannot be resumed from (the loss check comes before the update)
+        raise TrainError.at(None, "loss", f"the network's state became non-finite ({bad[0]}, epoch "
+                            f"{epochs_done + 1}); training stopped, {_last_good(path)}", _diverged_fix(path))
+    state = {"identity": _identity(config, [ly["name"] for ly in net.spec], class_names), "epochs_done": epochs_done,
              "config": config.public(), "history": history, "position": position}
-    arrays = {**net.state_arrays(), **opt.state_arrays(), "state": np.array(json.dumps(state))}
+    arrays["state"] = np.array(json.dumps(state))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     try:
@@ -203,8 +227,21 @@ def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epo
                             "free disk space or choose another --checkpoint") from None
 
 
-def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig) -> tuple[int, list, dict | None]:
+def _diverged_fix(path: Path) -> str:
+    """The way out of a diverged run: a resumed run keeps its --lr (and would diverge the same way), so start over."""
+    return (f"delete {path} and train again with a lower --lr" if path.is_file() else "train again with a lower --lr")
+
+
+def _last_good(path: Path) -> str:
+    """Where the last good checkpoint is, for an error that stops a training."""
+    return f"the last good checkpoint is {path}" if path.is_file() else "no checkpoint was written yet"
+
+
+def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
+                    class_names: list[str] | None = None) -> tuple[int, list, dict | None]:
     """Restore a checkpoint of the same model/method/dataset; returns (epochs done, history, in-epoch position)."""
+    if path.is_dir():
+        raise TrainError.at(str(path), "--checkpoint", "is a directory", "name the checkpoint file (OUTPUT.ckpt.npz)")
     if not path.is_file():
         raise TrainError.at(str(path), None, "no checkpoint to resume from", "drop --resume or pass --checkpoint")
     try:
@@ -214,14 +251,25 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig) -> 
         if not isinstance(state, dict):
             raise ValueError("state is not a JSON object")
     except (OSError, ValueError, KeyError, EOFError, zipfile_error()) as error:
-        raise TrainError.at(str(path), None, f"not a readable checkpoint ({type(error).__name__})",
-                            "delete it and train without --resume") from None
-    mine = _identity(config, [ly["name"] for ly in net.spec])
+        what = ("a workload, not a checkpoint" if _is_workload(path) else
+                f"not a readable checkpoint ({type(error).__name__})")
+        raise TrainError.at(str(path), None, what, "pass the OUTPUT.ckpt.npz a training wrote, or train without "
+                            "--resume") from None
+    mine = _identity(config, [ly["name"] for ly in net.spec], class_names)
     theirs = state.get("identity", {})
-    for key in ("model", "method", "loss", "output", "dataset", "timesteps", "width", "layers"):
+    keys = ["model", "method", "loss", "output", "dataset", "timesteps", "width", "layers"]
+    keys += ["class_names"] if "class_names" in theirs and "class_names" in mine else []
+    for key in keys:
         if theirs.get(key) != mine[key]:
             raise TrainError.at(str(path), key, f"checkpoint is for {key}={theirs.get(key)!r}, this run has "
                                 f"{mine[key]!r}", "resume with the same options or use another --checkpoint")
+    stored, current = state.get("config", {}) or {}, config.public()
+    for key in TRAJECTORY_FIELDS:
+        if key in stored and stored[key] != current[key]:
+            raise TrainError.at(str(path), _OPTION.get(key, key), f"the checkpoint was trained with {key}="
+                                f"{stored[key]!r}, this run has {current[key]!r}; the resumed run would not be the "
+                                "one its provenance records", "resume with the same options (only --epochs and the "
+                                "test, evaluation and exit options may change)")
     try:
         net.load_state_arrays(arrays)
         opt.load_state_arrays(arrays)
@@ -234,6 +282,15 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig) -> 
         raise TrainError.at(str(path), "state", "checkpoint progress record is unreadable",
                             "delete it and train without --resume") from None
     return done, history, position
+
+
+def _is_workload(path: Path) -> bool:
+    """True when ``path`` is a readable workload (.npz with ``meta``), e.g. -o passed as --checkpoint."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return "meta" in data.files and "state" not in data.files
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not a workload
+        return False
 
 
 def zipfile_error() -> type:
@@ -301,6 +358,11 @@ def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
     """
     train = load_dataset(config.dataset, "train", config.data_dir, config.image_size)
     test = load_dataset(config.dataset, "test", config.data_dir, config.image_size)
+    if list(test.x.shape[1:]) != list(train.x.shape[1:]):
+        fix = ("pass --image-size S to resize both splits, and give them one colour mode"
+               if config.dataset == "imagefolder" else "use the two splits of one dataset")
+        raise DatasetError.at(test.source, None, f"{config.dataset}: the test split's examples have shape "
+                              f"{list(test.x.shape[1:])}, the train split's {list(train.x.shape[1:])}", fix)
     if config.train_subset is not None and config.train_subset < len(train):
         train = subset(train, np.sort(np.random.default_rng([config.seed, 7]).permutation(len(train))[
             : config.train_subset]))
@@ -334,17 +396,22 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
     if not train.framed:
         net.input_pad = (-mean / std).astype(F32)
     ckpt = Path(checkpoint) if checkpoint else Path(str(output) + ".ckpt.npz")
-    start_epoch, history, position = (load_checkpoint(ckpt, net, opt, config) if resume else (0, [], None))
+    names = list(train.class_names) or None
+    if not resume and ckpt.exists():
+        raise TrainError.at(str(ckpt), "--resume", "a checkpoint of an earlier training is there, and this one would "
+                            "replace it", "pass --resume to continue it, or delete it (or pass another --checkpoint) "
+                            "to start over")
+    start_epoch, history, position = (load_checkpoint(ckpt, net, opt, config, names) if resume else (0, [], None))
     if resume:
         where = f", batch {position['batches_done']}" if position else ""
         progress.line(f"resumed from {ckpt} after epoch {start_epoch}{where}")
     for epoch in range(start_epoch, config.epochs):
-        record = _train_epoch(net, opt, config, train, normalise, epoch, position, ckpt, history, progress)
+        record = _train_epoch(net, opt, config, train, normalise, epoch, position, ckpt, history, progress, names)
         position = None
         logits = float_logits(net, evaluation.x, normalise)
         record["test_acc"] = policy_table(logits, evaluation.y, output_mode)["fixed_t"][str(config.timesteps)]
         history.append(record)
-        save_checkpoint(ckpt, net, opt, config, epoch + 1, _stable(history))
+        save_checkpoint(ckpt, net, opt, config, epoch + 1, _stable(history), class_names=names)
         progress.line(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} train acc "
                       f"{100 * record['train_acc']:.2f}% test acc (T={config.timesteps}, {len(evaluation)} images) "
                       f"{100 * record['test_acc']:.2f}% ({record['seconds']:.0f} s, "
@@ -358,7 +425,8 @@ def _stable(history: list) -> list:
 
 
 def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, normalise, epoch: int,
-                 position: dict | None, ckpt: Path, history: list, progress: Progress) -> dict:
+                 position: dict | None, ckpt: Path, history: list, progress: Progress,
+                 class_names: list[str] | None = None) -> dict:
     """One epoch of SGD from ``position`` (a mid-epoch checkpoint) or its start; checkpoints every few minutes."""
     loss_name, output_mode = config.resolved()
     n = len(train)
@@ -378,13 +446,13 @@ def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, no
         xb = augment(train.x[idx], rng) if config.augment else train.x[idx]
         yb = train.y[idx]
         lr = cosine_lr(config.lr, epoch * steps_per_epoch + b, total_steps)
-        f = net.forward(normalise(xb), training=True)
-        loss, grad = loss_and_grad(f, yb, loss_name, output_mode)
-        if not math.isfinite(loss):
-            where = f"{ckpt} (after epoch {epoch})" if ckpt.is_file() else "none written yet"
-            raise TrainError.at(None, "loss", f"became {loss} at epoch {epoch + 1}, batch {b + 1}; "
-                                f"training stopped, last good checkpoint: {where}", "lower --lr and --resume")
-        opt.step(net.backward(grad), lr)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverging run: the check below
+            f = net.forward(normalise(xb), training=True)
+            loss, grad = loss_and_grad(f, yb, loss_name, output_mode)
+            if not math.isfinite(loss):
+                raise TrainError.at(None, "loss", f"became {loss} at epoch {epoch + 1}, batch {b + 1}; training "
+                                    f"stopped, {_last_good(ckpt)}", _diverged_fix(ckpt))
+            opt.step(net.backward(grad), lr)
         seen += len(idx)
         correct += int((f.mean(axis=0).argmax(axis=-1) == yb).sum())
         loss_sum += loss * len(idx)
@@ -394,7 +462,7 @@ def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, no
         if now - last_save > 60 * config.checkpoint_minutes and b + 1 < steps_per_epoch:
             save_checkpoint(ckpt, net, opt, config, epoch, _stable(history), {
                 "batches_done": b + 1, "rng": rng.bit_generator.state, "seen": seen, "correct": correct,
-                "loss_sum": loss_sum})
+                "loss_sum": loss_sum}, class_names)
             last_save = now
     elapsed = time.perf_counter() - started
     return {"epoch": epoch + 1, "loss": round(loss_sum / seen, 6), "train_acc": round(correct / seen, 6),
@@ -415,7 +483,7 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
     whole = config.eval_images is None
     provenance = {"tool": "satasim train", "tool_version": __version__, "config": config.public(),
                   "seed": config.seed, "epochs": config.epochs, "dataset": config.dataset,
-                  "dataset_source": train.source, "class_names": list(train.class_names),
+                  "dataset_source": Path(train.source).name, "class_names": list(train.class_names),
                   "train_images": len(train), "test_images": len(embedded),
                   "test_split": f"seeded class-balanced sample of the test split (seed {config.seed})",
                   "eval_images": len(evaluation),
@@ -446,5 +514,5 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
                   f"{100 * quant['atsn']['accuracy']:.2f}% @ {quant['atsn']['avg_timestep']:.2f}  DTSNN "
                   f"{100 * quant['dtsnn']['accuracy']:.2f}% @ {quant['dtsnn']['avg_timestep']:.2f}; wrote {output} "
                   f"with {len(embedded)} embedded test inputs")
-    return {"workload": str(output), "loss": loss_name, "output_mode": output_mode, "float": float_table,
+    return {"workload": Path(output).name, "loss": loss_name, "output_mode": output_mode, "float": float_table,
             "quantised": quant, "history": history, "config": config.public()}

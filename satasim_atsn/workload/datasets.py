@@ -8,8 +8,13 @@
   [N, T, 2, H, W] (0/1 spike frames or event counts, clipped to 1) and ``y`` [N].
 - ``imagefolder``: ``train/<class>/*`` and ``test/<class>/*`` image files (torchvision's
   ``ImageFolder`` layout) read with Pillow (the ``[images]`` extra); class names are the sorted
-  folder names. Resize rule: none by default (every image must have the first image's size and
-  mode); with ``image_size=S`` every image is resized to S x S with Pillow's bilinear filter.
+  folder names, and a class folder's images may sit in subfolders (read in sorted path order, as
+  torchvision does). Colour rule: 8-bit grey (``L``) and ``RGB`` are read as they are; a bilevel
+  image (``1``) becomes grey, grey with alpha (``LA``) grey, and every other colour mode (palette,
+  ``RGBA``, ``CMYK``, ...) RGB, alpha dropped, as torchvision's loader does; 16-bit grey keeps its high
+  byte; float images are refused. Resize rule: none by default (every image must have the first
+  image's size and channels, and the test split the train split's); with ``image_size=S`` every
+  image is resized to S x S with Pillow's bilinear filter.
 - ``synthetic``: a small deterministic dataset for tests (no files).
 
 Nothing is downloaded; a missing or corrupt file raises :class:`DatasetError` saying where the
@@ -83,8 +88,10 @@ class Dataset:
             return np.zeros(c), np.ones(c)
         sample = self.x[: min(len(self), 10000)].astype(np.float64) / 255.0
         mean = sample.mean(axis=(0, 2, 3))
-        std = np.maximum(sample.std(axis=(0, 2, 3)), 1e-3)
-        return mean, std
+        std = sample.std(axis=(0, 2, 3))
+        # a channel that varies by less than one grey level carries no information: dividing by its tiny std
+        # would make the padding value (-mean / std) huge and swamp the other channels, so it is left unscaled
+        return mean, np.where(std < 1.0 / 255.0, 1.0, std)
 
 
 def _fail(name: str, where: str, problem: str) -> DatasetError:
@@ -226,8 +233,12 @@ def _load_dvs(name: str, split: str, data_dir: str | None) -> Dataset:
     if x.ndim != 5 or x.shape[2] != 2 or y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise DatasetError.at(str(path), "x", f"{name}: expected x [N, T, 2, H, W] and y [N], got {x.shape} and "
                               f"{y.shape}", "re-frame the events")
+    if y.size and (y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= CLASS_COUNTS[name]):
+        bad = y.dtype if y.dtype.kind not in "iu" else (int(y.min()) if y.min() < 0 else int(y.max()))
+        raise DatasetError.at(str(path), "y", f"{name}: labels must be integers in 0..{CLASS_COUNTS[name] - 1}, got "
+                              f"{bad}", "store the class index of each example")
     frames = (x > 0).astype(np.uint8)
-    return Dataset(name, split, frames, y.astype(np.int64), CLASS_COUNTS[name], str(path))
+    return Dataset(name, split, frames, y.astype(np.int64), CLASS_COUNTS[name], str(Path(data_dir)))
 
 
 # ------------------------------------------------------------------------------------------
@@ -246,25 +257,79 @@ def _class_dirs(split_dir: Path) -> list[Path]:
     return classes
 
 
+#: Pillow modes read as they are; the others are converted by :func:`_eight_bit`
+PLAIN_MODES = ("L", "RGB")
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def _eight_bit(img, path: Path):
+    """The image as 8-bit grey (``L``) or ``RGB`` by the colour rule of the module docstring."""
+    from PIL import Image
+
+    if img.mode in PLAIN_MODES:
+        return img
+    if img.mode in ("1", "LA", "La"):
+        return img.convert("L")
+    if img.mode in _SIXTEEN_BIT or img.mode == "I":
+        values = np.asarray(img).astype(np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise DatasetError.at(str(path), None, f"imagefolder: {img.mode} image with values outside 0..65535",
+                                  "save it as an 8-bit grey or RGB image")
+        return Image.fromarray((values >> 8).astype(np.uint8), mode="L")
+    if img.mode == "F":
+        raise DatasetError.at(str(path), None, "imagefolder: floating-point image (mode F)",
+                              "save it as an 8-bit grey or RGB image")
+    try:
+        return img.convert("RGB")
+    except ValueError as error:
+        raise DatasetError.at(str(path), None, f"imagefolder: cannot read image mode {img.mode} as RGB ({error})",
+                              "save it as an 8-bit grey or RGB image") from None
+
+
 def _read_image(path: Path, image_size: int | None, mode: str | None, size: tuple[int, int] | None):
+    """One image as uint8 [H, W] or [H, W, 3], with its (converted) mode and size; one-line errors otherwise."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             img.load()
+            img = _eight_bit(img, path)
             if mode is not None and img.mode != mode:
-                raise DatasetError.at(str(path), None, f"imagefolder: image mode {img.mode} differs from the first "
-                                      f"image's {mode}", "convert all images to one mode (e.g. RGB)")
+                raise DatasetError.at(str(path), None, f"imagefolder: image is {_mode_words(img.mode)}, the first "
+                                      f"image {_mode_words(mode)}", "convert all images to one mode (e.g. RGB)")
             if image_size is not None:
                 img = img.resize((image_size, image_size), Image.BILINEAR)
             elif size is not None and img.size != size:
                 raise DatasetError.at(str(path), None, f"imagefolder: image size {img.size[0]}x{img.size[1]} differs "
                                       f"from the first image's {size[0]}x{size[1]}", "pass --image-size S to resize "
                                       "every image to S x S")
-            return np.asarray(img), img.mode, img.size
+            return np.asarray(img, dtype=np.uint8), img.mode, img.size
+    except Image.DecompressionBombError as error:
+        raise DatasetError.at(str(path), None, f"imagefolder: image too large to read safely ({error})",
+                              "shrink the image, or pass --image-size after resizing it offline") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise DatasetError.at(str(path), None, f"imagefolder: not a readable image ({type(error).__name__})",
                               "remove or replace the file") from None
+
+
+def _mode_words(mode: str) -> str:
+    return {"L": "grey (L)", "RGB": "colour (RGB)"}.get(mode, mode)
+
+
+def _class_files(folder: Path) -> list[Path]:
+    """A class folder's files, its subfolders' too, in sorted path order; hidden files and folders skipped,
+    a broken link refused."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            if not path.exists():
+                raise DatasetError.at(str(path), None, "imagefolder: broken link", "remove it or fix its target")
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(folder).parts)
 
 
 def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) -> Dataset:
@@ -285,7 +350,7 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) 
     images, labels = [], []
     mode = size = None
     for label, folder in enumerate(classes):
-        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = _class_files(folder)
         if not files:
             raise DatasetError.at(str(folder), None, "imagefolder: empty class folder",
                                   "add images to it or remove the folder from both splits")
@@ -296,6 +361,9 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) 
             array, mode, size = _read_image(path, image_size, mode, size)
             images.append(array)
             labels.append(label)
+    if len(classes) < 2:
+        raise DatasetError.at(str(base / split), None, f"imagefolder: one class folder ({classes[0].name!r}); a "
+                              "classifier needs at least two", "add a folder for each other class")
     x = np.stack(images)
     x = x[:, None, :, :] if x.ndim == 3 else np.transpose(x, (0, 3, 1, 2))
     names = tuple(c.name for c in classes)
@@ -358,6 +426,11 @@ def balanced_sample(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
 def with_test_split(workload: Workload, dataset: str, data_dir: str | None, image_size: int | None = None
                     ) -> Workload:
     """The workload with a dataset's whole test split as its inputs (accuracy on the full test set)."""
+    trained_on = workload.meta.get("dataset")
+    if trained_on in DATASETS and trained_on != dataset and "imagefolder" not in (trained_on, dataset):
+        raise DatasetError.at(workload.source, "--dataset", f"the workload was trained on {trained_on}, not "
+                              f"{dataset}: its outputs would be scored against another dataset's labels",
+                              f"pass --dataset {trained_on}")
     test = load_dataset(dataset, "test", data_dir, image_size)
     if workload.input_encoding != "direct" or test.framed:
         raise DatasetError.at(workload.source, "--dataset", "only image (direct-encoded) workloads can take a "
@@ -367,5 +440,12 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
                               f"{test.input_shape} and {test.num_classes} classes, the workload expects "
                               f"{list(workload.input_shape)} and {workload.num_classes}",
                               "pick the dataset the workload was trained on (or --image-size)")
+    trained_names = list((workload.meta.get("provenance") or {}).get("class_names") or [])
+    if trained_names and test.class_names and list(test.class_names) != trained_names:
+        differ = next(i for i, (a, b) in enumerate(zip(trained_names, test.class_names, strict=True)) if a != b)
+        raise DatasetError.at(workload.source, "--data-dir", f"the test split's class {differ} is "
+                              f"{test.class_names[differ]!r}, the workload's is {trained_names[differ]!r} (class "
+                              "names are sorted folder names): the labels would not mean what the network learnt",
+                              "point --data-dir at a dataset with the class folders the workload was trained on")
     arrays = dict(workload.arrays, x=test.x, y=test.y)
     return Workload(dict(workload.meta), arrays, workload.source)

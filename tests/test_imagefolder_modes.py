@@ -1,0 +1,186 @@
+"""Image folders of colour modes other than L and RGB, subfolders, links, huge images, near-constant channels
+and splits that disagree: read by the documented rules, or refused in one line before any training."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from satasim_atsn.errors import DatasetError
+from satasim_atsn.train.trainer import TrainConfig, prepare_data
+from satasim_atsn.workload.datasets import Dataset, load_dataset
+
+Image = pytest.importorskip("PIL.Image")
+
+
+def _tree(root, save, classes=("a", "b"), per_class=(3, 2), seed=0):
+    """train/<class>/*.png and test/<class>/*.png; ``save(rng, path)`` writes one image and returns what the
+    loader must read from it ([H, W] or [H, W, 3] uint8)."""
+    rng = np.random.default_rng(seed)
+    expected = {}
+    for split, count in zip(("train", "test"), per_class, strict=True):
+        expected[split] = []
+        for cls in classes:
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(count):
+                expected[split].append(save(rng, folder / f"{i:03d}.png"))
+    return expected
+
+
+def _as_read(ds: Dataset, expected: list[np.ndarray]) -> None:
+    want = np.stack(expected)
+    want = want[:, None] if want.ndim == 3 else np.transpose(want, (0, 3, 1, 2))
+    assert ds.x.dtype == np.uint8 and np.array_equal(ds.x, want)
+
+
+def _rgb(rng):
+    return rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "CMYK", "P"])
+def test_colour_modes_are_read_as_rgb(tmp_path, mode):
+    def save(rng, path):
+        img = Image.fromarray(_rgb(rng), "RGB").convert(mode)
+        img.save(path.with_suffix(".tif") if mode == "CMYK" else path)
+        return np.asarray(img.convert("RGB"))  # what torchvision's loader gives too
+
+    expected = _tree(tmp_path, save)
+    ds = load_dataset("imagefolder", "train", str(tmp_path))
+    assert ds.input_shape == [3, 6, 5]
+    _as_read(ds, expected["train"])
+
+
+def test_opaque_rgba_reads_the_same_pixels_as_rgb(tmp_path):
+    """An opaque alpha channel carried no information; it used to become a 4th channel of constant 255."""
+    def save(rng, path):
+        array = _rgb(rng)
+        Image.fromarray(np.dstack([array, np.full(array.shape[:2], 255, np.uint8)]), "RGBA").save(path)
+        return array
+
+    expected = _tree(tmp_path, save)
+    _as_read(load_dataset("imagefolder", "train", str(tmp_path)), expected["train"])
+
+
+@pytest.mark.parametrize("mode", ["1", "LA"])
+def test_bilevel_and_grey_alpha_are_read_as_grey(tmp_path, mode):
+    def save(rng, path):
+        grey = rng.integers(0, 256, (6, 5), dtype=np.uint8)
+        img = Image.fromarray(grey, "L").convert(mode)
+        img.save(path)
+        return np.asarray(img.convert("L"))
+
+    expected = _tree(tmp_path, save)
+    ds = load_dataset("imagefolder", "train", str(tmp_path))
+    assert ds.input_shape == [1, 6, 5]
+    _as_read(ds, expected["train"])
+
+
+def test_sixteen_bit_grey_keeps_its_high_byte(tmp_path):
+    """A 16-bit PNG used to be cast to uint8, keeping the low byte: 8-bit values x 256 all read as 0."""
+    def save(rng, path):
+        values = rng.integers(0, 65536, (6, 5), dtype=np.uint16)
+        Image.fromarray(values).save(path)  # a 16-bit grey PNG (mode I;16 or I, by Pillow version)
+        return (values >> 8).astype(np.uint8)
+
+    expected = _tree(tmp_path, save)
+    assert Image.open(tmp_path / "train" / "a" / "000.png").mode in ("I;16", "I")
+    _as_read(load_dataset("imagefolder", "train", str(tmp_path)), expected["train"])
+
+
+def test_float_images_are_refused_in_one_line(tmp_path):
+    def save(rng, path):
+        Image.fromarray(rng.random((6, 5)).astype(np.float32), "F").save(path.with_suffix(".tif"))
+        return None
+
+    _tree(tmp_path, save)
+    with pytest.raises(DatasetError, match=r"000\.tif: imagefolder: floating-point image \(mode F\); save it as an "
+                                           r"8-bit grey or RGB image$"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+
+
+def test_grey_and_colour_still_may_not_mix(tmp_path):
+    def save(rng, path):
+        array = _rgb(rng)
+        Image.fromarray(array, "RGB").save(path)
+        return array
+
+    _tree(tmp_path, save)
+    Image.fromarray(np.zeros((6, 5), np.uint8), "L").save(tmp_path / "train" / "b" / "zz.png")
+    with pytest.raises(DatasetError, match=r"zz\.png: imagefolder: image is grey \(L\), the first image colour "
+                                           r"\(RGB\)"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+
+
+def test_a_near_constant_channel_is_left_unscaled():
+    """std 1e-3 made the padding value -mean/std about -800 and training collapsed to chance."""
+    x = np.random.default_rng(0).integers(0, 256, (20, 3, 4, 4), dtype=np.uint8)
+    x[:, 2] = 200
+    mean, std = Dataset("imagefolder", "train", x, np.zeros(20, np.int64), 2, "d").channel_stats()
+    assert std[2] == 1.0 and 0.1 < std[0] < 0.5 and abs(-mean[2] / std[2]) < 1
+
+
+def test_subfolders_are_read_in_sorted_path_order(tmp_path):
+    def save(rng, path):
+        array = _rgb(rng)
+        Image.fromarray(array, "RGB").save(path)
+        return array
+
+    _tree(tmp_path, save)
+    nested = tmp_path / "train" / "a" / "more"
+    nested.mkdir()
+    extra = np.full((6, 5, 3), 7, np.uint8)
+    Image.fromarray(extra, "RGB").save(nested / "000.png")
+    (tmp_path / "train" / "a" / ".cache").mkdir()
+    Image.fromarray(extra, "RGB").save(tmp_path / "train" / "a" / ".cache" / "x.png")  # hidden: skipped
+    ds = load_dataset("imagefolder", "train", str(tmp_path))
+    assert len(ds) == 7 and list(ds.y) == [0] * 4 + [1] * 3
+    assert np.array_equal(ds.x[3], np.transpose(extra, (2, 0, 1)))  # after a/000..002.png, before b/
+
+
+def test_a_broken_link_is_refused_by_name(tmp_path):
+    def save(rng, path):
+        Image.fromarray(_rgb(rng), "RGB").save(path)
+
+    _tree(tmp_path, save)
+    os.symlink(tmp_path / "nowhere.png", tmp_path / "train" / "b" / "gone.png")
+    with pytest.raises(DatasetError, match=r"gone\.png: imagefolder: broken link; remove it or fix its target$"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+
+
+def test_a_huge_image_is_one_line(tmp_path, monkeypatch):
+    def save(rng, path):
+        Image.fromarray(_rgb(rng), "RGB").save(path)
+
+    _tree(tmp_path, save)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4)  # 30 pixels is then more than twice the limit
+    with pytest.raises(DatasetError, match=r"000\.png: imagefolder: image too large to read safely"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+
+
+def test_one_class_is_refused(tmp_path):
+    def save(rng, path):
+        Image.fromarray(_rgb(rng), "RGB").save(path)
+
+    _tree(tmp_path, save, classes=("only",))
+    with pytest.raises(DatasetError, match=r"imagefolder: one class folder \('only'\); a classifier needs at least "
+                                           r"two"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+
+
+@pytest.mark.parametrize("test_size", [(8, 8), (6, 6)])
+def test_a_test_split_of_another_size_is_refused_before_training(tmp_path, test_size):
+    """It crashed with a reshape or matmul traceback after the first epoch (or at export)."""
+    for split, size in (("train", (6, 6)), ("test", test_size)):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            Image.fromarray(np.zeros(size, np.uint8), "L").save(tmp_path / split / cls / "0.png")
+    if test_size == (6, 6):  # same size, other channels
+        for cls in ("a", "b"):
+            Image.fromarray(np.zeros((6, 6, 3), np.uint8), "RGB").save(tmp_path / "test" / cls / "0.png")
+    config = TrainConfig(dataset="imagefolder", data_dir=str(tmp_path))
+    with pytest.raises(DatasetError, match=r"imagefolder: the test split's examples have shape \[\d, \d, \d\], the "
+                                           r"train split's \[1, 6, 6\]; pass --image-size S"):
+        prepare_data(config)

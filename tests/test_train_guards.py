@@ -1,0 +1,198 @@
+"""What `satasim train` and `satasim evaluate` refuse before any work, so that hours of training never end in a
+lost, clobbered or mislabelled result: outputs, resumed settings, existing checkpoints, diverging runs, and a
+test set whose labels mean something else."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import TrainError
+from satasim_atsn.fileio import write_json
+from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.workload.datasets import synthetic, write_idx
+from satasim_atsn.workload.format import read_workload
+
+DATA = (synthetic("train", 96), synthetic("test", 32))
+TRAIN = ["train", "--dataset", "synthetic", "--method", "snn", "--epochs", "1", "--width", "0.5", "--batch-size", "32",
+         "--test-images", "16", "--quiet"]
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def _one_line(code: int, err: str) -> str:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(model="vgg_small", dataset="synthetic", method="snn", epochs=2, batch_size=32, lr=0.05,
+                test_images=16, width=0.5, seed=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# ------------------------------------------------------------------------------------------
+# outputs, checked before the first batch
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("extra", [
+    lambda d: ["-o", str(d / "w.npz"), "--json", str(d / "w.npz")],
+    lambda d: ["-o", str(d / "w.npz"), "--checkpoint", str(d / "w.npz")],
+    lambda d: ["-o", str(d), "--json", str(d / "r.json")],
+    lambda d: ["-o", str(d / "w.npz"), "--json", str(d)],
+])
+def test_outputs_that_cannot_all_be_written_are_refused_before_training(tmp_path, capsys, extra):
+    code, _, err = run_cli(TRAIN + extra(tmp_path), capsys)
+    line = _one_line(code, err)
+    assert "one would replace the other" in line or "cannot be written" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing trained, nothing written
+
+
+def test_an_output_among_the_images_is_refused(tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(tmp_path / split / cls / "0.png")
+    code, _, err = run_cli(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path), "-o",
+                            str(tmp_path / "train" / "a" / "w.npz")], capsys)
+    assert "-o: is inside the image folder" in _one_line(code, err)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--seed", "-1"], "--seed: must be a non-negative integer, got -1"),
+    (["--cl-init", "1.5"], "--cl-init: must be in (0, 1], got 1.5"),
+    (["--theta", "0"], "--theta: must be in (0, 1], got 0.0"),
+    (["--image-size", "8"], "--image-size: resizes image folders only"),
+])
+def test_bad_settings_are_refused_before_training(tmp_path, capsys, args, needle):
+    code, _, err = run_cli(TRAIN + args + ["-o", str(tmp_path / "w.npz")], capsys)
+    assert needle in _one_line(code, err) and not (tmp_path / "w.npz.ckpt.npz").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# checkpoints: never replaced without --resume, resumed only with the settings that made them
+# ------------------------------------------------------------------------------------------
+def test_an_existing_checkpoint_is_not_replaced_without_resume(tmp_path):
+    out = tmp_path / "w.npz"
+    train_model(_cfg(epochs=1), out, quiet=True, data=DATA)
+    ckpt = tmp_path / "w.npz.ckpt.npz"
+    before = ckpt.read_bytes()
+    with pytest.raises(TrainError, match=r"w\.npz\.ckpt\.npz: --resume: a checkpoint of an earlier training is "
+                                         r"there.*pass --resume to continue it"):
+        train_model(_cfg(epochs=2), out, quiet=True, data=DATA)
+    assert ckpt.read_bytes() == before
+    train_model(_cfg(epochs=2), out, resume=True, quiet=True, data=DATA)  # --epochs may change on resume
+
+
+@pytest.mark.parametrize(("change", "option"), [({"batch_size": 16}, "--batch-size"), ({"seed": 7}, "--seed"),
+                                                ({"lr": 0.5}, "--lr"), ({"augment": False}, "--no-augment")])
+def test_resuming_with_other_trajectory_settings_is_refused(tmp_path, change, option):
+    out = tmp_path / "w.npz"
+    train_model(_cfg(epochs=1), out, quiet=True, data=DATA)
+    with pytest.raises(TrainError, match=rf"{option}: the checkpoint was trained with .*resume with the same "
+                                         r"options"):
+        train_model(_cfg(epochs=2, **change), out, resume=True, quiet=True, data=DATA)
+
+
+def test_resuming_on_folders_of_other_class_names_is_refused(tmp_path):
+    from satasim_atsn.workload.datasets import Dataset
+
+    def named(data, names):
+        return Dataset("imagefolder", data.split, data.x, data.y, data.num_classes, "d", names)
+
+    first = tuple(f"c{i}" for i in range(4))
+    other = ("c0", "c1", "c3", "c2")
+    out = tmp_path / "w.npz"
+    train_model(_cfg(epochs=1, dataset="imagefolder"), out, quiet=True, data=tuple(named(d, first) for d in DATA))
+    with pytest.raises(TrainError, match=r"class_names: checkpoint is for class_names=\['c0', 'c1', 'c2', 'c3'\]"):
+        train_model(_cfg(epochs=2, dataset="imagefolder"), out, resume=True, quiet=True,
+                    data=tuple(named(d, other) for d in DATA))
+
+
+def test_a_workload_given_as_the_checkpoint_is_named_as_such(tmp_path, capsys):
+    out = tmp_path / "w.npz"
+    train_model(_cfg(epochs=1), out, quiet=True, data=DATA)
+    code, _, err = run_cli(TRAIN + ["-o", str(tmp_path / "x.npz"), "--checkpoint", str(out), "--resume"], capsys)
+    line = _one_line(code, err)
+    assert "a workload, not a checkpoint" in line and "delete" not in line
+
+
+def test_a_diverging_run_keeps_a_finite_checkpoint_and_one_line(tmp_path, capsys):
+    """The loss was checked before the update and the checkpoint saved after it, so the 'last good
+    checkpoint' could hold inf weights; numpy's overflow warnings also preceded the error line."""
+    out = tmp_path / "w.npz"
+    code, _, err = run_cli(["train", "--dataset", "synthetic", "--epochs", "2", "--width", "0.25", "--batch-size",
+                            "16", "--lr", "1e6", "--checkpoint-minutes", "0.000001", "--quiet", "-o", str(out)], capsys)
+    line = _one_line(code, err)
+    assert "training stopped" in line and "train again with a lower --lr" in line
+    ckpt = tmp_path / "w.npz.ckpt.npz"
+    if ckpt.exists():
+        with np.load(ckpt) as data:
+            assert all(np.isfinite(data[k]).all() for k in data.files if data[k].dtype.kind == "f")
+        assert "the last good checkpoint is" in line
+    else:
+        assert "no checkpoint was written yet" in line and "--resume" not in line
+
+
+def test_provenance_names_the_dataset_folder_not_the_path_typed(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "deep" / "mn"
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 64), ("t10k", 16)):
+        write_idx(data / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 12, 12), dtype=np.uint8))
+        write_idx(data / f"{prefix}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--dataset", "mnist", "--method", "snn", "--epochs", "1", "--width", "0.25", "--batch-size", "32",
+            "--test-images", "10", "--quiet", "--no-augment"]
+    run_cli(args + ["--data-dir", "deep/mn", "-o", "a.npz", "--json", "a.json"], capsys)
+    run_cli(args + ["--data-dir", str(data), "-o", str(tmp_path / "b.npz"), "--json", "b.json"], capsys)
+    metas = [read_workload(tmp_path / f"{n}.npz").meta for n in "ab"]
+    assert metas[0]["provenance"]["dataset_source"] == metas[1]["provenance"]["dataset_source"] == "mn"
+    assert json.loads((tmp_path / "b.json").read_text())["workload"] == "b.npz"
+
+
+# ------------------------------------------------------------------------------------------
+# evaluate: a test set whose labels mean something else
+# ------------------------------------------------------------------------------------------
+def test_evaluate_refuses_another_datasets_test_split(tmp_path, capsys):
+    out = tmp_path / "w.npz"
+    train_model(_cfg(epochs=1), out, quiet=True, data=DATA)  # meta.dataset: synthetic
+    code, _, err = run_cli(["evaluate", str(out), "--dataset", "mnist", "--data-dir", str(tmp_path)], capsys)
+    assert "the workload was trained on synthetic, not mnist" in _one_line(code, err)
+
+
+def test_evaluate_refuses_folders_whose_class_names_differ(tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    for root, names in ((tmp_path / "orig", ("ant", "bee")), (tmp_path / "renamed", ("bee", "cow"))):
+        for split in ("train", "test"):
+            for cls in names:
+                (root / split / cls).mkdir(parents=True)
+                for i in range(8):
+                    Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8), "L").save(
+                        root / split / cls / f"{i}.png")
+    out = tmp_path / "w.npz"
+    run_cli(TRAIN[:2] + ["imagefolder", "--data-dir", str(tmp_path / "orig")] + TRAIN[3:] + ["-o", str(out)], capsys)
+    assert out.is_file()
+    code, _, err = run_cli(["evaluate", str(out), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "renamed"),
+                            "-q"], capsys)
+    assert "the test split's class 0 is 'bee', the workload's is 'ant'" in _one_line(code, err)
+    code, _, err = run_cli(["evaluate", str(out), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "orig"),
+                            "-q"], capsys)
+    assert code == 0
+
+
+def test_json_has_no_nan(tmp_path):
+    """Python writes NaN, which no JSON reader accepts; a number that does not exist is null."""
+    write_json(tmp_path / "x.json", {"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf")}})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": None, "b": [1.5, None], "c": {"d": None}}
