@@ -132,6 +132,12 @@ class _GraphExport:
         self.add_bias = {ly["inputs"][0]: workload.arrays.get(f"b/{ly['name']}") for ly in layers
                          if ly["type"] == "add"}
         self.direct = workload.input_encoding == "direct"
+        # the layer that reads the image's pixels, at index 0 or behind a flatten (as snn/forward.py has it)
+        self.first_weighted = next(ly["name"] for ly in layers if ly["type"] in ("conv", "linear", "output"))
+
+    def image_gain(self, ly: dict) -> float:
+        """2**-input_shift for the layer that reads a direct image, 1 for every other."""
+        return 2.0 ** -self.workload.input_shift if ly["name"] == self.first_weighted and self.direct else 1.0
 
     def neuron(self, shape: Sequence[int], vth: np.ndarray | float, gain: float) -> Any:
         """An IF (no decay) or LIF node with the integer thresholds ``vth`` per channel and input gain ``gain``."""
@@ -161,7 +167,7 @@ class _GraphExport:
         self.edges.append((src, name))
         self.out_node[name] = name
         if is_spiking(ly):
-            gain = 2.0 ** -workload.input_shift if index == 0 and self.direct else 1.0
+            gain = self.image_gain(ly)
             lif = _unique(f"{name}_lif", self.taken)
             self.nodes[lif] = self.neuron(ly["out_shape"], workload.vth(name), gain)
             self.edges.append((name, lif))
@@ -213,12 +219,13 @@ class _GraphExport:
         self.nodes[name] = self.weighted(ly)
         self.edges.append((src, name))
         c = int(ly["out_shape"][0])
+        gain = self.image_gain(ly)  # an output layer reading the image itself
         if ly["output_mode"] == "membrane" and tau is not None:
             read = _unique(f"{name}_li", self.taken)
-            self.nodes[read] = nir.LI(tau=np.full(c, tau), r=np.full(c, tau / dt), v_leak=np.zeros(c))
+            self.nodes[read] = nir.LI(tau=np.full(c, tau), r=np.full(c, gain * tau / dt), v_leak=np.zeros(c))
         else:  # accumulate (or membrane with beta = 1, which is the same running sum)
             read = _unique(f"{name}_int", self.taken)
-            self.nodes[read] = nir.I(r=np.full(c, 1.0 / dt))
+            self.nodes[read] = nir.I(r=np.full(c, gain / dt))
         output = _unique("output", self.taken)
         self.nodes[output] = nir.Output(output_type={"output": np.array([c])})
         self.edges += [(name, read), (read, output)]
@@ -424,10 +431,14 @@ def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timest
                dataset: str = "unknown", source: str = "<nir>") -> ImportResult:
     """Map a NIR graph onto an integer workload embedding inputs ``x`` (uint8 images or 0/1 spike frames)."""
     meta = _graph_meta(graph)
+    _check_nodes(graph)
     dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
     input_scale = float(input_scale if input_scale is not None else meta.get("input_scale", 1.0 / 255.0))
     x = np.asarray(x)
     frames = x.ndim == 5
+    if frames and timesteps is not None and int(timesteps) != int(x.shape[1]):
+        raise WorkloadError.at(None, "--timesteps", f"is {timesteps} but the spike-frame inputs have T = "
+                               f"{x.shape[1]} frames", "drop --timesteps (frames set T)")
     T = int(x.shape[1]) if frames else int(timesteps or meta.get("timesteps") or 0)
     if T < 1:
         raise WorkloadError.at(None, "--timesteps", "missing", "give the number of timesteps for image inputs")
@@ -507,12 +518,7 @@ class _GraphImport:
     def __init__(self, graph, meta: dict, dt: float, input_scale: float, frames: bool) -> None:
         self.meta, self.dt, self.input_scale, self.frames = meta, dt, input_scale, frames
         self.nodes = dict(graph.nodes)
-        self.kinds = {n: type(node).__name__ for n, node in self.nodes.items()}
-        for n, k in self.kinds.items():
-            if k == "NIRGraph":
-                raise _fail(n, k, "nested graphs (recurrent subgraphs) are not supported")
-            if k not in _NODE_KINDS:
-                raise _fail(n, k, "unsupported node type")
+        self.kinds = {n: type(node).__name__ for n, node in self.nodes.items()}  # supported: _check_nodes
         self.preds: dict[str, list[str]] = {n: [] for n in self.nodes}
         self.succs: dict[str, list[str]] = {n: [] for n in self.nodes}
         for a, b in graph.edges:
@@ -583,6 +589,14 @@ class _GraphImport:
     def layer_name(self, node_name: str) -> str:
         clean = node_name.replace("/", "_") or "layer"
         return _unique("input_" if clean == "input" else clean, self.taken)
+
+    def reads_image(self, value: _Value) -> bool:
+        """True when ``value`` is the Input's data, directly or through a Flatten: the layer reading it is the one
+        that scales pixels (``input_scale``) and shifts (``input_shift``), as snn/forward.py computes it."""
+        if value.layer == "input":
+            return True
+        layer = next((ly for ly in self.layers if ly["name"] == value.layer), None)
+        return layer is not None and layer["type"] == "flatten" and layer["inputs"] == ["input"]
 
     def need_single(self, n: str) -> _Value:
         if len(self.preds[n]) != 1:
@@ -680,7 +694,7 @@ class _GraphImport:
             par = _neuron_params(node, kind, n, cur.shape, dt)
             self.betas[n] = par["beta"]
             lname = self.layer_name(cur.layer)
-            first = cur.data["src"].layer == "input"
+            first = self.reads_image(cur.data["src"])
             _emit_spiking(lname, cur, par, first, self.frames, self.input_scale, self.layers, self.arrays,
                           self.state, self.notes)
             self.values[n] = _Value("spikes", lname, cur.shape)
@@ -744,6 +758,8 @@ class _GraphImport:
                         "supported by the workload format yet; end it with Affine/Linear (-> LI or I) -> Output")
         else:
             raise _fail(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current")
+        if self.reads_image(cur.data["src"]) and not self.frames:  # a network of one layer: pixels scaled here
+            par = dict(par, gain=par["gain"] * self.input_scale)
         _emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta)
 
     _HANDLERS = {
@@ -751,6 +767,31 @@ class _GraphImport:
         "SumPool2d": _pool, "AvgPool2d": _pool, "Flatten": _flatten,
         "LIF": _neuron, "IF": _neuron, "CubaLIF": _neuron, "LI": _readout, "I": _readout, "Output": _output,
     }
+
+
+def _check_nodes(graph: Any) -> None:
+    """Before anything else: every node is of a supported kind, and every parameter is finite (a NaN weight
+    would become a platform-dependent integer)."""
+    for n, node in graph.nodes.items():
+        kind = type(node).__name__
+        if kind == "NIRGraph":
+            raise _fail(n, kind, "nested graphs (recurrent subgraphs) are not supported")
+        if kind not in _NODE_KINDS:
+            raise _fail(n, kind, "unsupported node type")
+        for attr, value in sorted(vars(node).items()):
+            if isinstance(value, np.ndarray) and value.dtype.kind in "fc" and not np.isfinite(value).all():
+                raise WorkloadError.at(None, f"node {n!r} ({kind})", f"its {attr} holds NaN or infinite values",
+                                       "export the graph from a network with finite parameters")
+
+
+def _cycle(pending: set[str], preds: dict) -> list[str]:
+    """One cycle among the nodes ``pending`` (each of which has a predecessor in it), in edge order."""
+    node, seen = min(pending), []
+    while node not in seen:
+        seen.append(node)
+        node = min(p for p in preds[node] if p in pending)
+    loop = seen[seen.index(node):][::-1]
+    return loop + [loop[0]]
 
 
 def _topological(nodes: dict, preds: dict, hint: dict) -> list[str]:
@@ -761,8 +802,8 @@ def _topological(nodes: dict, preds: dict, hint: dict) -> list[str]:
     while pending:
         ready = [n for n in pending if all(p in done for p in preds[n])]
         if not ready:
-            raise WorkloadError(f"the graph has a cycle through {sorted(pending)[:4]}: recurrent networks are not "
-                                "supported (the workload format is feed-forward)")
+            raise WorkloadError(f"the graph has a cycle {' -> '.join(_cycle(pending, preds))}: recurrent networks "
+                                "are not supported (the workload format is feed-forward)")
         first = min(ready, key=lambda n: (hint.get(n, len(hint)), n))
         order.append(first)
         done.add(first)
