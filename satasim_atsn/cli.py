@@ -88,6 +88,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("satasim: interrupted", err=True)
         sys.exit(130)
+    except MemoryError:  # a network or image count beyond this machine's memory: the user's to shrink
+        click.echo("satasim: error: out of memory: the network, the images or the batch do not fit in this machine's "
+                   "memory; use fewer images (--images), a smaller batch (--set images_per_batch=...) or a smaller "
+                   "network", err=True)
+        sys.exit(2)
     except click.UsageError as error:
         UserError(f"{error.format_message().rstrip('.')}; see 'satasim --help'").show()
         sys.exit(2)

@@ -152,9 +152,11 @@ def _parse_layer(index: int, raw, previous: str, where: str) -> dict:
         raise WorkloadError.at(where, f"layers[{index}]", "must be a mapping", "write {name: ..., type: ...}")
     label = _label(index, raw)
     name = raw.get("name")
-    if not isinstance(name, str) or not name or "/" in name or name == "input":
+    if (not isinstance(name, str) or not name or "/" in name or name == "input"
+            or any(not ch.isprintable() or ch.isspace() for ch in name)):
         raise WorkloadError.at(where, f"{label}.name", f"{name!r} is not a usable name",
-                               "give a non-empty string without '/' other than 'input'")
+                               "give a non-empty string without '/', spaces or control characters, other than "
+                               "'input'")
     kind = raw.get("type")
     if kind not in LAYER_TYPES:
         raise WorkloadError.at(where, f"{label}.type", f"unknown layer type {kind!r}",
@@ -274,6 +276,10 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
         seen[layer["name"]] = index
         layers.append(layer)
         previous = layer["name"]
+    outputs = [ly["name"] for ly in layers if ly["type"] == "output"]
+    if len(outputs) > 1:
+        raise WorkloadError.at(where, "layers", f"{len(outputs)} output layers ({', '.join(outputs)})",
+                               "give the network one output layer, the last")
     ordered = _execution_order(layers, where)
     consumers = {src for ly in ordered for src in ly["inputs"]}
     for ly in ordered[:-1]:
