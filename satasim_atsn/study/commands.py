@@ -188,7 +188,7 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
 
 @click.command("validate")
 @click.option("-o", "--out", "out_dir", default="docs", show_default=True, help="directory of validation.md")
-@click.option("--images", type=int, default=None, help="images per simulated configuration (default 16)")
+@click.option("--images", type=int, default=None, help="images per simulated configuration (default 8)")
 @click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
 @click.option("--json", "json_path", default=None, help="also write every table's numbers as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
