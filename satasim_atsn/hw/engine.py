@@ -46,7 +46,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import simpy
@@ -63,7 +63,6 @@ from satasim_atsn.workload.trace import Trace
 
 if TYPE_CHECKING:
     from satasim_atsn.hw.arch import Arch
-    from satasim_atsn.report.progress import Progress
 
 A = {name: i for i, name in enumerate(ACTIONS)}
 DRAM_READ, DRAM_WRITE, MARK = 0, 1, 2
@@ -83,6 +82,17 @@ class _InputModel:
     acc_per_spike: int = 0
     hops_per_spike: int = 0
     offsets: np.ndarray | None = None  # identity: the fold's PE blocks in the source's flat index
+
+
+class ProgressSink(Protocol):
+    """What the engine calls on a progress display (report/progress.py's Progress is one; report/ sits above
+    hw/, so the engine names only these three methods)."""
+
+    def start(self, total_images: int) -> None: ...  # noqa: D102
+
+    def update(self, done: int, cycles: int) -> None: ...  # noqa: D102
+
+    def finish(self) -> None: ...  # noqa: D102
 
 
 @dataclass
@@ -1349,7 +1359,7 @@ class _Scheduler:
         if self._progress is not None:
             self._progress.update(self._done_images, int(self.finish.max()))
 
-    def run(self, batches: Iterable[Any], progress: Progress | None = None, refill_slots: int = 0) -> None:
+    def run(self, batches: Iterable[Any], progress: ProgressSink | None = None, refill_slots: int = 0) -> None:
         """Simulate until every batch is done (batches in order, first free accelerator, ties lowest index).
 
         With ``refill_slots`` > 0, ``batches`` yields single images (_Slot) for accelerators with that many slots."""
@@ -1439,7 +1449,7 @@ def image_count(workload: Workload, images: int | None, start: int = 0) -> int:
 
 
 def simulate(
-    arch: Arch, workload: Workload, images: int | None = None, start: int = 0, progress: Progress | None = None,
+    arch: Arch, workload: Workload, images: int | None = None, start: int = 0, progress: ProgressSink | None = None,
     chunk_images: int | None = None,
 ) -> SimResult:
     """Simulate ``images`` images of ``workload`` from index ``start`` on ``arch``.
