@@ -40,16 +40,27 @@ def _rgb(rng):
     return rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("mode", ["RGBA", "CMYK", "P"])
-def test_colour_modes_are_read_as_rgb(tmp_path, mode):
+def _save_rgb(rng, path):
+    """A random RGB image, read back as it is."""
+    array = _rgb(rng)
+    Image.fromarray(array, "RGB").save(path)
+    return array
+
+
+@pytest.mark.parametrize(("mode", "read_as", "channels"), [("RGBA", "RGB", 3), ("CMYK", "RGB", 3), ("P", "RGB", 3),
+                                                       ("1", "L", 1), ("LA", "L", 1)])
+def test_other_modes_are_read_as_rgb_or_grey(tmp_path, mode, read_as, channels):
+    """Colour modes become RGB and grey ones L, as torchvision's loader converts them (palette indices, a 4th
+    channel and CMYK inks used to be read as they are stored)."""
     def save(rng, path):
-        img = Image.fromarray(_rgb(rng), "RGB").convert(mode)
+        source = _rgb(rng) if read_as == "RGB" else rng.integers(0, 256, (6, 5), dtype=np.uint8)
+        img = Image.fromarray(source, read_as).convert(mode)
         img.save(path.with_suffix(".tif") if mode == "CMYK" else path)
-        return np.asarray(img.convert("RGB"))  # what torchvision's loader gives too
+        return np.asarray(img.convert(read_as))
 
     expected = _tree(tmp_path, save)
     ds = load_dataset("imagefolder", "train", str(tmp_path))
-    assert ds.input_shape == [3, 6, 5]
+    assert ds.input_shape == [channels, 6, 5]
     _as_read(ds, expected["train"])
 
 
@@ -62,20 +73,6 @@ def test_opaque_rgba_reads_the_same_pixels_as_rgb(tmp_path):
 
     expected = _tree(tmp_path, save)
     _as_read(load_dataset("imagefolder", "train", str(tmp_path)), expected["train"])
-
-
-@pytest.mark.parametrize("mode", ["1", "LA"])
-def test_bilevel_and_grey_alpha_are_read_as_grey(tmp_path, mode):
-    def save(rng, path):
-        grey = rng.integers(0, 256, (6, 5), dtype=np.uint8)
-        img = Image.fromarray(grey, "L").convert(mode)
-        img.save(path)
-        return np.asarray(img.convert("L"))
-
-    expected = _tree(tmp_path, save)
-    ds = load_dataset("imagefolder", "train", str(tmp_path))
-    assert ds.input_shape == [1, 6, 5]
-    _as_read(ds, expected["train"])
 
 
 def test_sixteen_bit_grey_keeps_its_high_byte(tmp_path):
@@ -102,12 +99,7 @@ def test_float_images_are_refused_in_one_line(tmp_path):
 
 
 def test_grey_and_colour_still_may_not_mix(tmp_path):
-    def save(rng, path):
-        array = _rgb(rng)
-        Image.fromarray(array, "RGB").save(path)
-        return array
-
-    _tree(tmp_path, save)
+    _tree(tmp_path, _save_rgb)
     Image.fromarray(np.zeros((6, 5), np.uint8), "L").save(tmp_path / "train" / "b" / "zz.png")
     with pytest.raises(DatasetError, match=r"zz\.png: imagefolder: image is grey \(L\), the first image colour "
                                            r"\(RGB\)"):
@@ -123,12 +115,7 @@ def test_a_near_constant_channel_is_left_unscaled():
 
 
 def test_subfolders_are_read_in_sorted_path_order(tmp_path):
-    def save(rng, path):
-        array = _rgb(rng)
-        Image.fromarray(array, "RGB").save(path)
-        return array
-
-    _tree(tmp_path, save)
+    _tree(tmp_path, _save_rgb)
     nested = tmp_path / "train" / "a" / "more"
     nested.mkdir()
     extra = np.full((6, 5, 3), 7, np.uint8)
@@ -141,30 +128,21 @@ def test_subfolders_are_read_in_sorted_path_order(tmp_path):
 
 
 def test_a_broken_link_is_refused_by_name(tmp_path):
-    def save(rng, path):
-        Image.fromarray(_rgb(rng), "RGB").save(path)
-
-    _tree(tmp_path, save)
+    _tree(tmp_path, _save_rgb)
     os.symlink(tmp_path / "nowhere.png", tmp_path / "train" / "b" / "gone.png")
     with pytest.raises(DatasetError, match=r"gone\.png: imagefolder: broken link; remove it or fix its target$"):
         load_dataset("imagefolder", "train", str(tmp_path))
 
 
 def test_a_huge_image_is_one_line(tmp_path, monkeypatch):
-    def save(rng, path):
-        Image.fromarray(_rgb(rng), "RGB").save(path)
-
-    _tree(tmp_path, save)
+    _tree(tmp_path, _save_rgb)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4)  # 30 pixels is then more than twice the limit
     with pytest.raises(DatasetError, match=r"000\.png: imagefolder: image too large to read safely"):
         load_dataset("imagefolder", "train", str(tmp_path))
 
 
 def test_one_class_is_refused(tmp_path):
-    def save(rng, path):
-        Image.fromarray(_rgb(rng), "RGB").save(path)
-
-    _tree(tmp_path, save, classes=("only",))
+    _tree(tmp_path, _save_rgb, classes=("only",))
     with pytest.raises(DatasetError, match=r"imagefolder: one class folder \('only'\); a classifier needs at least "
                                            r"two"):
         load_dataset("imagefolder", "train", str(tmp_path))
