@@ -58,3 +58,19 @@ def test_network_file_mistakes_are_named(tmp_path, capsys, layers, needle):
     line = _run(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "2", "-o",
                  str(tmp_path / "w.npz")], capsys)
     assert needle in line and not (tmp_path / "w.npz").exists()
+
+
+def test_a_layer_is_named_by_its_index_in_the_file(tmp_path, capsys):
+    """The validator numbers layers in execution order (meta.layers[i]); a file listing them in another order
+    must be told about its own lines: here the join is the file's first entry, third in execution order."""
+    path = tmp_path / "net.yaml"
+    path.write_text("input_shape: [3, 8, 8]\nnum_classes: 10\nlayers:\n"
+                    "  - {name: add, type: add, inputs: [b, c1]}\n"
+                    "  - {name: fc, type: output, inputs: [f]}\n"
+                    "  - {name: f, type: flatten, inputs: [add]}\n"
+                    "  - {name: c1, type: conv, out_channels: 4, kernel: 3, padding: 1, inputs: [input]}\n"
+                    "  - {name: b, type: conv, out_channels: 4, kernel: 3, padding: 1, inputs: [c1]}\n")
+    line = _run(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "2", "-o",
+                 str(tmp_path / "w.npz")], capsys)
+    assert "net.yaml: layers[0] (add).inputs: the first input 'b' must be a current" in line
+    assert "meta.layers" not in line

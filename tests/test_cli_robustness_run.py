@@ -418,5 +418,5 @@ def test_a_network_file_mistake_names_the_network_file(tmp_path, capsys):
     code, _, err = run(["workload", "build", "--network", str(net), "--rate", "0.1", "--timesteps", "2",
                         "-o", str(tmp_path / "w.npz")], capsys)
     line = one_line_error(code, err)
-    assert line.startswith(f"satasim: error: {net}: meta.layers[0].inputs: maxpool layer 'pool1'")
+    assert line.startswith(f"satasim: error: {net}: layers[0] (pool1).inputs: maxpool layer 'pool1'")
     assert not (tmp_path / "w.npz").exists()

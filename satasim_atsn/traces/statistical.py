@@ -827,20 +827,24 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
         "accuracy": None,
         "note": "statistical workload: independent Bernoulli spikes, no weights, no labels, no accuracy",
     }
-    return build_statistical(
-        name=f"{network}-{dataset}-statistical",
-        dataset=dataset,
-        num_classes=num_classes,
-        layers=layers,
-        timesteps=T,
-        rates=rates,
-        exit_hist=hist,
-        input_bit_density=[float(d) for d in density],
-        seed=seed_value,
-        num_images=n_images,
-        provenance=provenance,
-        source=net.source,
-    )
+    try:
+        workload = build_statistical(
+            name=f"{network}-{dataset}-statistical",
+            dataset=dataset,
+            num_classes=num_classes,
+            layers=layers,
+            timesteps=T,
+            rates=rates,
+            exit_hist=hist,
+            input_bit_density=[float(d) for d in density],
+            seed=seed_value,
+            num_images=n_images,
+            provenance=provenance,
+            source=net.source,
+        )
+    except WorkloadError as error:  # name layers as the network file does
+        raise net.relabel(error) from None
+    return workload
 
 
 def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: int, where: str) -> dict:
@@ -953,4 +957,7 @@ def build_with_rate(net: NetworkSpec, *, rate: float, timesteps: int, dataset: s
             },
         )
 
-    return build()
+    try:
+        return build()
+    except WorkloadError as error:  # name layers as the network file does
+        raise net.relabel(error) from None

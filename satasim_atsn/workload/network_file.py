@@ -22,7 +22,8 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,20 @@ class NetworkSpec:
     input_shape: list[int]
     num_classes: int | None
     layers: list[dict]
+    file_index: dict[str, int] = field(default_factory=dict)  # layer name -> its index in the file's list
+
+    def relabel(self, error: WorkloadError) -> WorkloadError:
+        """``error`` with every layer label (``meta.layers[i] (name)``, the workload table's index in execution
+        order) written as the file's own ``layers[k] (name)``, so that it points at the line the user wrote."""
+        def file_label(match: re.Match) -> str:
+            i = int(match.group(1))
+            if i >= len(self.layers):
+                return match.group(0)
+            name = self.layers[i]["name"]
+            return f"layers[{self.file_index.get(name, i)}] ({name})"
+
+        text = re.sub(r"(?:meta\.)?layers\[(\d+)\](?: \([^)]*\))?", file_label, str(error))
+        return error if text == str(error) else WorkloadError(text)
 
     @property
     def has_output(self) -> bool:
@@ -76,7 +91,10 @@ class NetworkSpec:
         """The layer table of the workload format, with shapes (see :func:`shaped_layers`)."""
         classes = self.num_classes if num_classes is None else int(num_classes)
         layers = with_identity_gain(scaled_layers(self.layers, width), identity_gain, keep=True)
-        return shaped_layers(layers, self.input_shape, classes, self.source)
+        try:
+            return shaped_layers(layers, self.input_shape, classes, self.source)
+        except WorkloadError as error:
+            raise self.relabel(error) from None
 
 
 def with_identity_gain(layers: list[dict], gain: int | None, keep: bool = False) -> list[dict]:
@@ -301,8 +319,12 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
                                    "drop it or make them equal")
         if ly["type"] == "output":
             ly.pop("out_features", None)  # num_classes (or --dataset) sets it when shapes are filled in
-    spec = NetworkSpec(name=name, source=where, input_shape=list(shape), num_classes=classes, layers=ordered)
-    shaped = shaped_layers(spec.layers, spec.input_shape, classes, where)  # shape errors now, naming the layers
+    spec = NetworkSpec(name=name, source=where, input_shape=list(shape), num_classes=classes, layers=ordered,
+                       file_index=dict(seen))
+    try:
+        shaped = shaped_layers(spec.layers, spec.input_shape, classes, where)  # shape errors now, naming the layers
+    except WorkloadError as error:
+        raise spec.relabel(error) from None
     last = shaped[-1]
     if not has_output:  # its spike counts are the output: one class per neuron of the last layer
         if not emits_spikes(last):
