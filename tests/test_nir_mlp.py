@@ -99,3 +99,16 @@ def test_timesteps_against_spike_frames_is_refused():
     frames = (np.random.default_rng(0).random((4, 3, 1, 8, 8)) < 0.2).astype(np.uint8)  # [N, T, C, H, W]
     with pytest.raises(WorkloadError, match=r"--timesteps: is 5 but the spike-frame inputs have T = 3 frames"):
         import_nir(_mlp([1, 8, 8]), frames, timesteps=5)
+
+
+def test_an_output_of_one_class_or_of_another_size_is_refused():
+    one = _mlp([64])
+    one.nodes["fc2"] = nir.Affine(weight=np.ones((1, 12)), bias=np.zeros(1))
+    one.nodes["li"] = nir.LI(tau=np.full(1, 10 * DT), r=np.full(1, 10.0), v_leak=np.zeros(1))
+    one.nodes["output"] = nir.Output(output_type={"output": np.array([1])})
+    with pytest.raises(WorkloadError, match=r"^node 'output' \(Output\): gives 1 class; a classifier's output needs"):
+        import_nir(one, _images().reshape(32, 64), timesteps=4)
+    seven = _mlp([64])
+    seven.nodes["output"] = nir.Output(output_type={"output": np.array([7])})
+    with pytest.raises(WorkloadError, match=r"^node 'output' \(Output\): declares 7 outputs but its input gives 3"):
+        import_nir(seven, _images().reshape(32, 64), timesteps=4)

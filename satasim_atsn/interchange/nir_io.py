@@ -758,6 +758,14 @@ class _GraphImport:
                         "supported by the workload format yet; end it with Affine/Linear (-> LI or I) -> Output")
         else:
             raise _fail(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current")
+        classes = int(cur.shape[0])
+        declared = np.asarray((getattr(self.nodes[n], "output_type", None) or {}).get("output", [classes])).reshape(-1)
+        if declared.size and int(np.prod(declared)) != classes:
+            raise WorkloadError.at(None, f"node {n!r} ({kind})", f"declares {int(np.prod(declared))} outputs but its "
+                                   f"input gives {classes}", "fix the Output's output_type (or export the graph again)")
+        if classes < 2:
+            raise WorkloadError.at(None, f"node {n!r} ({kind})", f"gives {classes} class",
+                                   "a classifier's output needs at least two classes")
         if self.reads_image(cur.data["src"]) and not self.frames:  # a network of one layer: pixels scaled here
             par = dict(par, gain=par["gain"] * self.input_scale)
         _emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta)

@@ -440,8 +440,9 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
     try:
         result = import_nir(graph, x, y, timesteps=timesteps, input_scale=input_scale, dt=dt, name=stem,
                             dataset=dataset, source=model)
-    except WorkloadError as error:
-        raise WorkloadError(f"{model}: {error}") from None
+    except WorkloadError as error:  # name the graph file once (the validator may have named it already)
+        text = str(error)
+        raise WorkloadError(text if text.startswith(f"{model}: ") else f"{model}: {text}") from None
     report = agreement(result, graph)
     write_workload(output, result.workload)
     wl = result.workload

@@ -113,5 +113,9 @@ def check_topology(trained: Workload, network_layers: list[dict], network: str) 
         pairs = zip(mine, theirs, strict=False)
         first = next((f"{a[0]} ({a[1]}) against {b[0]} ({b[1]})" for a, b in pairs if a != b),
                      f"{len(mine)} rated layers against {len(theirs)}")
+        from satasim_atsn.train.models import MODELS
+
+        how = f" (satasim train --model {network})" if network in MODELS else ""
         raise WorkloadError.at(trained.source, "layers", f"the topology differs from {network}'s: {first}",
-                               f"measure a network trained with the {network} topology (--model {network})")
+                               f"measure a network trained with the {network} topology{how}, or pass the "
+                               "network file the trained network has as --network")
