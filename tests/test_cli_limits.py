@@ -74,3 +74,20 @@ def test_a_layer_is_named_by_its_index_in_the_file(tmp_path, capsys):
                  str(tmp_path / "w.npz")], capsys)
     assert "net.yaml: layers[0] (add).inputs: the first input 'b' must be a current" in line
     assert "meta.layers" not in line
+
+
+def test_a_network_of_only_an_output_layer_names_the_design_that_runs_it(tmp_path, capsys):
+    net = tmp_path / "only.yaml"
+    net.write_text("input_shape: [16]\nnum_classes: 3\nlayers:\n  - {name: fc, type: output}\n")
+    wl = tmp_path / "only.npz"
+    main_args = ["workload", "build", "--network", str(net), "--rate", "0.1", "--timesteps", "2", "--num-images", "4",
+                 "-o", str(wl)]
+    with pytest.raises(SystemExit):
+        main(main_args)
+    capsys.readouterr()
+    arch = str(ROOT / "archs" / "conventional16x16.yaml")
+    line = _run(["run", arch, str(wl), "--images", "2"], capsys)
+    assert "the exit unit cannot read pixels" in line and "--set array.exit_unit_tiles=0" in line
+    with pytest.raises(SystemExit) as exc:  # the design the message names runs it
+        main(["run", arch, str(wl), "--images", "2", "--quiet", "--set", "array.exit_unit_tiles=0"])
+    assert exc.value.code in (0, None)
