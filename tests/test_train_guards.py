@@ -196,3 +196,12 @@ def test_json_has_no_nan(tmp_path):
     """Python writes NaN, which no JSON reader accepts; a number that does not exist is null."""
     write_json(tmp_path / "x.json", {"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf")}})
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": None, "b": [1.5, None], "c": {"d": None}}
+
+
+@pytest.mark.parametrize("command", [["evaluate", "W"], ["reproduce", "table1", "-o", "OUT"]])
+def test_image_size_with_a_dataset_of_fixed_size_is_refused(tmp_path, capsys, command):
+    out = tmp_path / "w.npz"
+    train_model(_cfg(epochs=1), out, quiet=True, data=DATA)
+    args = [str(out) if a == "W" else str(tmp_path / "o") if a == "OUT" else a for a in command]
+    code, _, err = run_cli(args + ["--dataset", "mnist", "--data-dir", str(tmp_path), "--image-size", "8"], capsys)
+    assert "--image-size: resizes image folders only; mnist images keep their size" in _one_line(code, err)

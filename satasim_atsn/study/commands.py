@@ -166,6 +166,9 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
     if dataset is None and (data_dir is not None or image_size is not None):
         raise StudyError.at(None, "--data-dir/--image-size", "apply only to a --dataset",
                             "add --dataset (e.g. imagefolder), or drop them to use the embedded test images")
+    if image_size is not None and dataset not in (None, "imagefolder"):
+        raise StudyError.at(None, "--image-size", f"resizes image folders only; {dataset} images keep their size",
+                            "drop --image-size")
     if dataset is not None and what in ("table3", "twin"):
         raise StudyError.at(None, "--dataset", f"`reproduce {what}` simulates workloads and measures no accuracy",
                             "drop --dataset (it is for table1, table4, table5, figs, claims and all)")

@@ -118,6 +118,9 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float, tau_cl: fl
     if dataset is None and (data_dir is not None or image_size is not None):
         raise SatasimError.at(None, "--data-dir/--image-size", "apply only to a --dataset",
                               "add --dataset (e.g. imagefolder), or drop them to use the embedded test images")
+    if image_size is not None and dataset != "imagefolder":
+        raise SatasimError.at(None, "--image-size", f"resizes image folders only; {dataset} images keep their size",
+                              "drop --image-size")
     workload = read_workload(workload_path)
     if workload.is_statistical:
         raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
