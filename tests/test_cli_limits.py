@@ -1,15 +1,15 @@
-"""Inputs beyond what a command models or what the machine holds end in one line and exit code 2: a spike-frame
-workload given to `workload rates` (a rate table describes pixels), and running out of memory."""
+"""Inputs at the edge of what a command models: a spike-frame workload measured into a rate table, running out
+of memory, network files whose mistakes must be named by the user's own lines, a network of one output layer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from satasim_atsn.cli import main
 from satasim_atsn.workload.format import write_workload
-from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,14 +23,48 @@ def _run(argv, capsys) -> str:
     return lines[0]
 
 
-def test_rates_refuses_a_spike_frame_workload(tmp_path, capsys):
-    """It wrote a table without the encoding, and `build` made a workload reading pixels at assumed densities."""
-    path = tmp_path / "frames.npz"
-    write_workload(path, random_workload(2, images=3, timesteps=3, encoding="spike_frames"))
-    line = _run(["workload", "rates", str(path), "--network", "vgg16", "--dataset", "d", "-o",
-                 str(tmp_path / "r.yaml")], capsys)
-    assert "meta.input_encoding: is spike_frames: a rate table describes image inputs" in line
-    assert "satasim workload stats" in line and not (tmp_path / "r.yaml").exists()
+def test_rates_of_a_spike_frame_workload_build_a_spike_frame_workload(tmp_path, capsys):
+    """A rate table used to describe pixels only: `build` made a DVS-style network read pixels at assumed
+    densities (2.4x the synaptic operations). It now carries the measured input frame rate per timestep."""
+    nir = pytest.importorskip("nir")
+    from satasim_atsn.interchange.nir_io import import_nir
+    from satasim_atsn.workload.format import read_workload
+
+    rng = np.random.default_rng(0)
+    s = (4, 8, 8)
+    graph = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([1, 8, 8])}),
+        "conv": nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0, 1.0, (4, 1, 3, 3)), stride=1, padding=1,
+                           dilation=1, groups=1, bias=np.zeros(4)),
+        "lif": nir.LIF(tau=np.full(s, 1e-3), r=np.full(s, 1.0), v_leak=np.zeros(s), v_threshold=np.ones(s),
+                       v_reset=np.zeros(s)),
+        "flat": nir.Flatten(input_type={"input": np.array(s)}, start_dim=0, end_dim=-1),
+        "fc": nir.Affine(weight=rng.normal(0, 0.5, (3, 256)), bias=np.zeros(3)),
+        "li": nir.LI(tau=np.full(3, 1e-3), r=np.full(3, 1.0), v_leak=np.zeros(3)),
+        "output": nir.Output(output_type={"output": np.array([3])})},
+        edges=[("input", "conv"), ("conv", "lif"), ("lif", "flat"), ("flat", "fc"), ("fc", "li"), ("li", "output")],
+        type_check=False)
+    frames = (rng.random((8, 5, 1, 8, 8)) < 0.3).astype(np.uint8)
+    trained = tmp_path / "frames.npz"
+    write_workload(trained, import_nir(graph, frames).workload)
+    net = tmp_path / "net.yaml"
+    net.write_text("name: fr\ninput_shape: [1, 8, 8]\nnum_classes: 3\nlayers:\n"
+                   "  - {name: conv, type: conv, out_channels: 4, kernel: 3, padding: 1}\n"
+                   "  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n")
+    table, built = tmp_path / "r.yaml", tmp_path / "b.npz"
+    for argv in (["workload", "rates", str(trained), "--network", str(net), "--dataset", "d", "-o", str(table)],
+                 ["workload", "build", "--network", str(net), "--rates", str(table), "--dataset", "d", "-o",
+                  str(built), "--num-images", "8"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code in (0, None)
+    capsys.readouterr()
+    text = table.read_text()
+    assert "input_frame_rate:" in text and "input_bit_density" not in text
+    wl = read_workload(built)
+    assert wl.input_encoding == "spike_frames" and "input_bit_density" not in wl.meta
+    rate = wl.arrays["rate/input"]
+    assert rate.shape == (5,) and abs(float(rate.mean()) - float(frames.mean())) < 0.01
 
 
 def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):

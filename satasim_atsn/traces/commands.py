@@ -307,10 +307,6 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
     workload = read_workload(trained)
     if workload.is_statistical:
         raise WorkloadError.at(trained, "meta.kind", "is statistical", "measure a trained or imported workload")
-    if workload.input_encoding != "direct":
-        raise WorkloadError.at(trained, "meta.input_encoding", f"is {workload.input_encoding}: a rate table describes "
-                               "image inputs (bit-plane densities), so the built workload would read pixels this "
-                               "network never sees", "fit its statistical twin with `satasim workload stats` instead")
     net = resolve_network(network)
     check_topology(workload, net.build(workload.num_classes), net.name)
     inputs = "the workload's embedded test images"

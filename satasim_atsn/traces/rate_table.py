@@ -56,6 +56,10 @@ def measure_rate_table(trained: Workload, network: str, dataset: str, *, label: 
     if twin.meta.get("input_bit_density") is not None:
         table["input_bit_density"] = _grid(twin.meta["input_bit_density"], RATE_DECIMALS)
         table["sources"]["input_bit_density"] = f"measured: bit-plane densities of the input pixels of {measured_on}"
+    if twin.input_encoding == "spike_frames":
+        table["input_frame_rate"] = _grid(twin.arrays["rate/input"], RATE_DECIMALS)
+        table["sources"]["input_frame_rate"] = (f"measured: fraction of the input spike-frame bits set at each "
+                                                f"timestep of {measured_on}")
     return table
 
 

@@ -637,6 +637,7 @@ SPEC_KEYS = (
     "timesteps",
     "num_images",
     "input_bit_density",
+    "input_frame_rate",
     "default_rate",
     "pool_rate_ratio",
     "rates",
@@ -706,6 +707,15 @@ def load_rate_spec(path: str | Path) -> dict:
                 raise WorkloadError.at(where, f"datasets.{name}.{key}", "must be a mapping", f"e.g. {example}")
     if not isinstance(spec.get("rates") or {}, dict):
         raise WorkloadError.at(where, "rates", "must map layer names to rates", "e.g. rates: {conv1_1: 0.1}")
+    if "input_frame_rate" in spec:
+        frames, T = spec["input_frame_rate"], spec["timesteps"]
+        if "input_bit_density" in spec:
+            raise WorkloadError.at(where, "input_frame_rate", "and input_bit_density both given: the inputs are "
+                                   "spike frames or pixels, not both", "keep the one the trained network reads")
+        if not (isinstance(frames, list) and isinstance(T, int) and len(frames) == T and all(
+                isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r <= 1 for r in frames)):
+            raise WorkloadError.at(where, "input_frame_rate", f"needs {shown(T)} rates in [0, 1], one per timestep",
+                                   "the fraction of input frame bits set at t = 1..T")
     num = spec.get("num_images")
     if num is not None and (not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= 10**9):
         raise WorkloadError.at(where, "num_images", f"{shown(num)} is not an integer in 1..10^9", "fix the value")
@@ -803,8 +813,9 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
     hist = {p: measured.get(p, hist.get(p)) for p in DRAW_ORDER_FIRST if p in hist or p in measured}
     fixed_only(net, hist, f"datasets.{dataset}", where)
     num_classes = output_classes(net, layers, num_classes, "--dataset")
-    density = spec.get("input_bit_density", [0.5] * 8)
-    if not (
+    frames = spec.get("input_frame_rate")  # spike-frame inputs (e.g. DVS events) instead of pixels
+    density = None if frames is not None else spec.get("input_bit_density", [0.5] * 8)
+    if density is not None and not (
         isinstance(density, list)
         and len(density) == 8
         and all(isinstance(d, (int, float)) and not isinstance(d, bool) and 0 <= d <= 1 for d in density)
@@ -836,7 +847,10 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
             timesteps=T,
             rates=rates,
             exit_hist=hist,
-            input_bit_density=[float(d) for d in density],
+            input_bit_density=None if density is None else [float(d) for d in density],
+            input_encoding="direct" if frames is None else "spike_frames",
+            input_rate=None if frames is None else np.asarray(frames, dtype=np.float64),
+            input_shape=list(net.input_shape),
             seed=seed_value,
             num_images=n_images,
             provenance=provenance,
