@@ -220,3 +220,31 @@ def test_functional_set_values_reach_the_exit_rule_parsed(tmp_path, workload_pat
     # the entry changes the rule: CL = 1 is never reached, so every image runs all T = 4 timesteps, where the
     # default CL_init = 0.999 lets this random network's images leave at t = 1
     assert got["avg_timestep"] == 4.0 > run_point(make_task(plain, plain.points()[0]))["avg_timestep"]
+
+
+# ------------------------------------------------------------------------------------------
+# 5. what a point's key covers, and ranges that would never end
+# ------------------------------------------------------------------------------------------
+def test_editing_a_users_technology_table_changes_the_keys(tmp_path, workload_path):
+    """The key hashed the architecture file but not the table it names: an edited table reused stale rows."""
+    table = tmp_path / "mytech.yaml"
+    table.write_text((ROOT / "satasim_atsn" / "data" / "tech" / "28nm.yaml").read_text())
+    arch = tmp_path / "a.yaml"
+    arch.write_text(ARCH.read_text().replace("technology: 28nm", "technology: mytech.yaml"))
+    assert "technology: mytech.yaml" in arch.read_text()
+    study = tmp_path / "s.yaml"
+    study.write_text(f"name: t\nmode: engine\narch: {arch}\nworkload: {workload_path}\nimages: 2\n"
+                     "vary: {clock_hz: [1e8, 2e8]}\nmetrics: [fps]\n")
+    before = _keys(study)
+    text = table.read_text()
+    table.write_text(text.replace("entries:", "entries:  # edited", 1) if "entries:" in text else text + "\n# edited\n")
+    assert _keys(study) != before
+    shipped = _engine(tmp_path, workload_path, "vary: {clock_hz: [1e8, 2e8]}\n", "shipped.yaml")
+    assert _keys(shipped) == _keys(shipped)  # a shipped table adds nothing to the key (it is part of the tool)
+
+
+def test_a_factor_range_of_too_many_values_is_refused_at_once(tmp_path, workload_path):
+    path = _engine(tmp_path, workload_path,
+                   "vary:\n  clock_hz: {start: 1.0e+8, stop: 1.0e+9, factor: 1.000000000000001}\n")
+    with pytest.raises(StudyError, match=r"vary\.clock_hz: \d+ values; use a larger factor"):
+        load_study(path)

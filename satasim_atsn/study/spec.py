@@ -171,6 +171,9 @@ class Study:
         base = base if base is not None else self.base_identity()
         if "arch" in point:  # a varied architecture: its file's contents, not its path
             base = {**base, "arch": _file_digest(self.arch_files[str(point["arch"])])}
+        table = _user_table_digest(self.point_arch(point), self.fixed, point) if self.mode == "engine" else None
+        if table is not None:  # a technology table of the user's: its contents too (a shipped one is the tool's)
+            base = {**base, "technology_table": table}
         items = sorted((fname, key_value(fname, value)) for fname, value in point.items())
         payload = json.dumps({"base": base, "point": items}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -193,6 +196,46 @@ class Study:
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _user_table_digest(arch_path: Path | None, fixed: list[str], point: dict[str, Any]) -> str | None:
+    """sha256 of the technology table a point runs with when it is the user's file (None for a table shipped
+    with the package, which is part of the tool like the engine, or when the name cannot be resolved: the
+    architecture check reports that)."""
+    from satasim_atsn.hw.tech import TECH_DIR, resolve_tech_path
+
+    if arch_path is None:
+        return None
+    name = _arch_technology(arch_path)
+    for entry in fixed:
+        field_name, _, value = entry.partition("=")
+        if field_name.strip() == "technology":
+            name = value.strip()
+    name = point.get("technology", name)
+    try:
+        path = resolve_tech_path(str(name), arch_path.parent)
+        if path.resolve().parent == TECH_DIR.resolve() or not path.is_file():
+            return None
+        return _file_digest(path)
+    except (SatasimError, OSError):
+        return None
+
+
+def _arch_technology(arch_path: Path) -> str | None:
+    """The ``technology`` an architecture file names (None if it cannot be read: its check says why)."""
+    try:
+        return _technology_named(str(arch_path), arch_path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _technology_named(path: str, mtime_ns: int) -> str | None:  # noqa: ARG001 - the mtime keys the cache
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return raw.get("technology") if isinstance(raw, dict) else None
 
 
 def _file_digest(path: Path) -> str:
@@ -341,6 +384,9 @@ def expand_range(spec: dict, where: str, key: str) -> list:
         if factor <= 1 or start <= 0 or start > stop:
             raise _fail(where, key, f"empty range (start {start}, stop {stop}, factor {factor})",
                         "use 0 < start <= stop and factor > 1")
+        count = int(math.floor(math.log(stop * (1 + 1e-12) / start) / math.log(factor))) + 1
+        if count > 100000:
+            raise _fail(where, key, f"{count} values", "use a larger factor")
         value = start
         while value <= stop * (1 + 1e-12):
             values.append(int(round(value)) if isinstance(start, int) and isinstance(factor, int) else
