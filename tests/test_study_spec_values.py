@@ -248,3 +248,23 @@ def test_a_factor_range_of_too_many_values_is_refused_at_once(tmp_path, workload
                    "vary:\n  clock_hz: {start: 1.0e+8, stop: 1.0e+9, factor: 1.000000000000001}\n")
     with pytest.raises(StudyError, match=r"vary\.clock_hz: \d+ values; use a larger factor"):
         load_study(path)
+
+
+def test_a_workload_without_the_architectures_exit_histogram_is_refused_up_front(tmp_path, capsys):
+    """Every point became an error row (exit code 0) when the workload was built for fixed T only."""
+    fixed = tmp_path / "fixed.npz"
+    with pytest.raises(SystemExit):
+        main(["workload", "build", "--network", "vgg16", "--rate", "0.1", "--timesteps", "2", "--num-images", "4",
+              "-o", str(fixed)])
+    capsys.readouterr()
+    path = _engine(tmp_path, fixed, "vary: {clock_hz: [1e8]}\n")
+    with pytest.raises(StudyError, match=r"s\.yaml: workload: fixed\.npz cannot run on atsn16x16\.yaml: missing: this "
+                                         r"statistical workload is built for fixed only; rebuild it with --exit-mean"):
+        load_study(path)
+
+
+@pytest.mark.parametrize("color", ["[a]", "{b: 1}", "3"])
+def test_a_plot_axis_that_is_not_a_name_is_refused(tmp_path, workload_path, color):
+    path = _engine(tmp_path, workload_path, f"vary: {{clock_hz: [1e8]}}\nplots: [{{x: fps, y: fps, color: {color}}}]\n")
+    with pytest.raises(StudyError, match=r"plots\[0\]\.color: .* is not a name"):
+        load_study(path)

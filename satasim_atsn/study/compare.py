@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import atomic_write_text, refuse_overwriting_inputs
+from satasim_atsn.fileio import atomic_write_text, check_output_path, refuse_overwriting_inputs
 from satasim_atsn.hw.arch import load_arch, resolve_arch_path
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
@@ -195,13 +195,14 @@ def explain_difference(arch: dict, base: dict) -> list[str]:
     out.append(f"Average timesteps per image: {t_a:.3f} vs {t_b:.3f} ({_ratio(t_a, t_b)}); cycles per image: "
                f"{fmt(arch['cycles_per_image'])} vs {fmt(base['cycles_per_image'])} "
                f"({_ratio(arch['cycles_per_image'], base['cycles_per_image'])}), so the FPS change comes "
-               + ("mostly from running fewer timesteps." if t_b and abs(t_a / t_b - 1) > 0.05 else
-                  "from the per-timestep cost, not from the number of timesteps."))
+               + (f"mostly from running {'fewer' if t_a < t_b else 'more'} timesteps." if t_b and abs(t_a / t_b - 1)
+                  > 0.05 else "from the per-timestep cost, not from the number of timesteps."))
     return out
 
 
-def paper_direction(summaries: list[dict]) -> list[str]:
-    """Does ATSN spend less energy per image than the conventional design, as the paper says?"""
+def paper_direction(summaries: list[dict], same_input: bool = True) -> list[str]:
+    """Does ATSN spend less energy per image than the conventional design, as the paper says? ``same_input``: both
+    ran one workload on one technology table, so a difference comes from the designs alone."""
     kinds = {s["kind"]: s for s in summaries}
     if "atsn" not in kinds or "conventional" not in kinds:
         return []
@@ -219,12 +220,15 @@ def paper_direction(summaries: list[dict]) -> list[str]:
         if ea or ec:
             hw.append(f"`{comp}` {tc:.4g} -> {ta:.4g} uJ per image-timestep")
     text.append(f"Of that, early exit runs {steps * 100:.1f}% fewer timesteps per image; per image-timestep ATSN "
-                f"spends {per_ts * 100:+.1f}% less (negative = more). The per-timestep hardware differences are "
-                f"the decay unit and the exit unit: {'; '.join(hw)}. Leakage scales with the makespan, so it "
-                f"follows the timesteps too.")
-    if saving <= 0:
-        text.append("Why the direction differs: the AT unit and the exit decisions cost more than the timesteps "
-                    "they save on this workload; see the component table above.")
+                f"spends {per_ts * 100:+.1f}% less (negative = more). Per image-timestep, the compute units spend: "
+                f"{'; '.join(hw)}. Leakage scales with the makespan, so it follows the timesteps too.")
+    if saving <= 0 and not same_input:
+        text.append("Why the direction differs cannot be read from this comparison: the two designs ran different "
+                    "workloads or technology tables; see the component table above.")
+    elif saving <= 0:
+        cause = ("the timesteps it saves do not pay for what it spends per timestep" if steps > 0 else
+                 "it saves no timesteps on this workload, so its exit unit and decisions only add")
+        text.append(f"Why the direction differs: {cause}; see the component table above.")
     return text
 
 
@@ -275,6 +279,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     out = Path(out_dir)
     workloads = per_arch_workloads(arch_paths, workload_path)
     refuse_overwriting_inputs({"-o": out, "--json": json_path}, [resolve_arch_path(a) for a in arch_paths] + workloads)
+    check_output_path(json_path, "--json")  # before simulating: a late failure would leave -o half-written
     metas, names, b, images = _prepare(arch_paths, workloads, out, baseline, images, start, list(overrides or []))
     summaries = run_all(arch_paths, overrides or [], workloads, images, start, jobs, quiet=quiet)
     _make_output_dir(out)
@@ -324,7 +329,8 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         if i != b:
             for sentence in explain_difference(s, summaries[b]):
                 doc.para(sentence)
-    for sentence in paper_direction(summaries):
+    tables = {(load_arch(a, list(overrides or [])).technology) for a in arch_paths}
+    for sentence in paper_direction(summaries, same_input=shared and len(tables) == 1):
         doc.para(sentence)
     # latency timeline and exit histogram
     _latency_sections(doc, out, summaries)
@@ -334,9 +340,9 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         results["workloads"] = {n: Path(w).name for n, w in zip(names, workloads, strict=True)}
     text = json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n"
     atomic_write_text(out / "results.json", text)
+    doc.write(out)
     if json_path:
         atomic_write_text(json_path, text)
-    doc.write(out)
     short = ["FPS", "energy / image (uJ)", "energy / image-timestep (uJ)", "avg timestep",
              "area (mm2, all accelerators)", "power (mW)", "EDP (uJ x ms)", "pJ per synaptic op",
              "dynamic pJ per synaptic op", "leakage share (fraction)", "PE busy (fraction)",

@@ -271,6 +271,22 @@ def run_local(tasks: dict[int, dict], jobs: int, on_done: Callable[[int, dict | 
                 pending.pop(index)
 
 
+def check_scheduler_address(address: str) -> None:
+    """A --scheduler address Dask can parse (protocol://host:port), refused in one line otherwise."""
+    try:
+        from distributed.comm import parse_address, parse_host_port
+    except ImportError:
+        raise StudyError.at(None, "--scheduler", "needs Dask distributed, which is not installed",
+                            'pip install "satasim-atsn[dask]"') from None
+    try:
+        protocol, location = parse_address(address)
+        if protocol != "inproc":  # in-process clusters have no port
+            parse_host_port(location)
+    except (ValueError, TypeError) as error:
+        raise StudyError.at(None, "--scheduler", f"{address!r} is not a scheduler address ({error})",
+                            "e.g. --scheduler tcp://127.0.0.1:8786") from None
+
+
 def run_dask(tasks: dict[int, dict], address: str, on_done: Callable[[int, dict | None, str | None], None],
              point_function: Callable[[dict], dict] = _execute) -> None:
     """Run tasks on a Dask distributed cluster at ``address``."""
@@ -281,7 +297,7 @@ def run_dask(tasks: dict[int, dict], address: str, on_done: Callable[[int, dict 
                             'pip install "satasim-atsn[dask]"') from None
     try:
         client = Client(address, timeout="20s")
-    except (OSError, TimeoutError) as error:
+    except (OSError, TimeoutError, ValueError) as error:
         raise StudyError.at(None, "--scheduler", f"cannot connect to {address} ({error})",
                             "start a scheduler (dask scheduler) or fix the address") from None
     try:
@@ -308,6 +324,8 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
     ``point_function`` evaluates one task (default: simulate or evaluate it); tests pass their own.
     """
     out = Path(out_dir)
+    if scheduler is not None:
+        check_scheduler_address(scheduler)  # before prepare_output, which --force lets empty the directory
     prepared = prepare_output(study, out, resume, force)
     csv_path = out / CSV_NAME
     points = study.points()

@@ -621,6 +621,10 @@ def _study_plots(where: str, plots: Any, mode: str, metrics: list, seen: set[str
         if not isinstance(plot, dict) or set(plot) - {"x", "y", "color"} or not {"x", "y"} <= set(plot):
             raise _fail(where, f"plots[{p_index}]", "must be {x: metric, y: metric[, color: field]}",
                         "e.g. {x: area_mm2, y: energy_per_image_uJ}")
+        for axis_key in ("x", "y", "color"):
+            if axis_key in plot and not isinstance(plot[axis_key], str):
+                raise _fail(where, f"plots[{p_index}].{axis_key}", f"{shown(plot[axis_key])} is not a name",
+                            "give a metric (or, for color, a varied field) by name")
         for axis_key in ("x", "y"):
             if plot[axis_key] not in metrics:
                 raise _fail(where, f"plots[{p_index}].{axis_key}",
@@ -647,6 +651,21 @@ def _check_workload(where: str, study: Study) -> None:
     if study.mode == "functional" and workload.is_statistical:
         raise _fail(where, "workload", "a functional study needs a trained workload (this one is statistical)",
                     "use mode: engine, or a trained workload")
+    if study.mode == "engine" and workload.is_statistical:  # each architecture's exit rule needs its histogram
+        from satasim_atsn.hw.arch import load_arch
+        from satasim_atsn.traces.statistical import require_histogram
+
+        for arch_path in (list(study.arch_files.values()) or [study.arch]):
+            try:
+                policy = load_arch(arch_path, study.fixed).policy_name
+            except SatasimError:
+                continue  # _check_values names what is wrong with the architecture
+            try:
+                require_histogram(workload, policy)
+            except SatasimError as error:
+                raise _fail(where, "workload", f"{Path(study.raw['workload']).name} cannot run on "
+                            f"{arch_path.name}: {str(error).split(': ', 2)[-1].split('; ')[0]}",
+                            f"rebuild it with --exit-mean {policy}=MEAN, or study another architecture") from None
 
 
 def _check_values(where: str, study: Study) -> None:
