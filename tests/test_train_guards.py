@@ -205,3 +205,21 @@ def test_image_size_with_a_dataset_of_fixed_size_is_refused(tmp_path, capsys, co
     args = [str(out) if a == "W" else str(tmp_path / "o") if a == "OUT" else a for a in command]
     code, _, err = run_cli(args + ["--dataset", "mnist", "--data-dir", str(tmp_path), "--image-size", "8"], capsys)
     assert "--image-size: resizes image folders only; mnist images keep their size" in _one_line(code, err)
+
+
+def test_reproduce_refuses_zero_images(tmp_path, capsys):
+    """`reproduce twin --images 0` ran all 1,000 images; table1 blamed --start."""
+    for part in ("twin", "table1"):
+        code, _, err = run_cli(["reproduce", part, "-o", str(tmp_path / part), "--images", "0"], capsys)
+        assert "--images: must be at least 1, got 0" in _one_line(code, err) and not (tmp_path / part).exists()
+
+
+def test_a_group_writes_each_parts_own_regenerate_command():
+    from pathlib import Path
+
+    from satasim_atsn.study.driver import _part_command
+
+    assert _part_command("satasim reproduce algorithm -o ./algx --images 2", "table1", Path("algx") / "table1") \
+        == "satasim reproduce table1 -o algx/table1 --images 2"
+    assert _part_command("satasim reproduce all -o '../a b' --images 2", "twin", Path("../a b") / "twin") \
+        == "satasim reproduce twin -o '../a b/twin' --images 2"

@@ -152,6 +152,9 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
     from satasim_atsn.study.driver import reproduce
     from satasim_atsn.study.functional import TestSplit, TrainedSet
 
+    if images is not None and images < 1:
+        raise StudyError.at(None, "--images", f"must be at least 1, got {images}",
+                            "leave it out for each part's default")
     args = ["reproduce", what, "-o", out_dir]
     if images is not None:
         args += ["--images", str(images)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +54,7 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     summaries = []
     for part in parts:
         target = out / part if what in GROUPS else out
-        sub_command = command.replace(f" reproduce {what} ", f" reproduce {part} ").replace(
-            f" -o {out}", f" -o {target}") if what in GROUPS else command
+        sub_command = _part_command(command, part, target) if what in GROUPS else command
         if part == "twin":
             trained = Path(trained_path) if trained_path else wdir / trained_set.file("ATSN")
             if not trained.is_file():
@@ -74,3 +74,17 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
         _write(target, doc, results)
         summaries.append(f"== {part} -> {target}/report.md\n{summary}")
     return "\n".join(summaries)
+
+
+def _part_command(command: str, part: str, target: Path) -> str:
+    """The command that regenerates one part of a group: ``reproduce PART -o TARGET`` with the group's other
+    arguments (taken apart and quoted again, so an -o spelt ``./x`` or holding a space is rewritten too)."""
+    if not command:
+        return command
+    words = shlex.split(command)
+    if "reproduce" in words:
+        words[words.index("reproduce") + 1] = part
+    for flag in ("-o", "--out"):
+        if flag in words:
+            words[words.index(flag) + 1] = str(target)
+    return " ".join(shlex.quote(w) for w in words)
