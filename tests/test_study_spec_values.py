@@ -268,3 +268,12 @@ def test_a_plot_axis_that_is_not_a_name_is_refused(tmp_path, workload_path, colo
     path = _engine(tmp_path, workload_path, f"vary: {{clock_hz: [1e8]}}\nplots: [{{x: fps, y: fps, color: {color}}}]\n")
     with pytest.raises(StudyError, match=r"plots\[0\]\.color: .* is not a name"):
         load_study(path)
+
+
+@pytest.mark.parametrize(("field", "a", "b"), [("pe.adders", "[2]", "[2.0]"), ("clock_hz", "[500000000]", "[5.0e+8]"),
+                                               ("clock_hz", "[5e8]", "[500000000]")])
+def test_an_integer_and_a_float_of_one_value_share_a_key(tmp_path, workload_path, field, a, b):
+    """48 and 48.0 (or 5e8 and 500000000) are one point: --resume recomputed it."""
+    first = _engine(tmp_path, workload_path, f"vary: {{{field}: {a}}}\n", "a.yaml")
+    second = _engine(tmp_path, workload_path, f"vary: {{{field}: {b}}}\n", "b.yaml")
+    assert _keys(first) == _keys(second)

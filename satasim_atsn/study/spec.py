@@ -334,11 +334,14 @@ def key_value(fname: str, value: Any) -> Any:
     So ``1e8`` (text to YAML) and ``1.0e+8`` (a float) of a float field, or ``1e3`` and ``1000`` of an
     integer field, give one key. Values that are not text are kept as they are, so the keys of studies
     without numeric text are unchanged."""
-    kind = _field_kind(fname) if isinstance(value, str) else None
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    kind = _field_kind(fname) if isinstance(value, str) or numeric else None
     number = as_number(value) if kind else None
     if number is None or not math.isfinite(number):
         return value
-    return int(number) if kind == "int" and float(number).is_integer() else float(number)
+    if kind == "int" and float(number).is_integer():
+        return int(number)
+    return float(number) if kind == "float" or isinstance(value, str) else value
 
 
 def _clean_number(value: float) -> float | int:
