@@ -154,13 +154,16 @@ def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list
 def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.ndarray, xlabel: str, ylabel: str,
                    title: str, annotations: list[str] | None = None, color: np.ndarray | None = None,
                    color_label: str = "") -> Path:
-    """Scatter of points with the Pareto front (both axes minimised) marked and joined."""
+    """Scatter of points with the Pareto front (both axes minimised) marked and joined; points whose ``color``
+    is NaN are drawn grey."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    if color is not None:
-        sc = ax.scatter(x, y, c=color, cmap="viridis", s=28, zorder=2)
+    coloured = np.isfinite(color) if color is not None else np.zeros(len(x), dtype=bool)
+    if coloured.any():
+        sc = ax.scatter(x[coloured], y[coloured], c=color[coloured], cmap="viridis", s=28, zorder=2)
         fig.colorbar(sc, ax=ax, label=color_label)
-    else:
-        ax.scatter(x, y, color="0.55", s=22, zorder=2, label="points")
+    if (~coloured).any():  # points without a colour value are still drawn, in grey
+        ax.scatter(x[~coloured], y[~coloured], color="0.55", s=22, zorder=2,
+                   label="points" if color is None else f"no {color_label.split(' (')[0]}")
     idx = np.flatnonzero(front)
     if idx.size:
         order = idx[np.argsort(x[idx], kind="stable")]

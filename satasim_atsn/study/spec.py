@@ -471,7 +471,7 @@ def load_study(path: str | Path) -> Study:
     if not isinstance(name, str) or not name:
         raise _fail(where, "name", "must be a non-empty string", "name the study")
     fixed_entries = [f"{k.strip()}={v.strip()}" for k, _, v in (entry.partition("=") for entry in fixed)]
-    study = Study(path=path.resolve(), name=name, description=str(raw.get("description", "")), mode=mode, arch=arch,
+    study = Study(path=path.resolve(), name=name, description=str(raw.get("description") or ""), mode=mode, arch=arch,
                   workload=workload, images=images, start=start, fixed=fixed_entries, axes=axes,
                   metrics=list(metrics), plots=plots, raw=raw, arch_files=arch_files)
     count = math.prod(len(axis.values) for axis in axes)

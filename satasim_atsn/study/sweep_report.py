@@ -50,24 +50,30 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
     # trade-off plots
     for p_index, plot in enumerate(study.plots):
         xm, ym = plot["x"], plot["y"]
-        xs = np.array([_as_float(r[xm]) for r in ok])
-        ys = np.array([_as_float(r[ym]) for r in ok])
-        if not len(ok):
+        drawn = [r for r in ok if np.isfinite(_as_float(r[xm])) and np.isfinite(_as_float(r[ym]))]
+        doc_heading = f"{ym} vs {xm}"
+        if not drawn:
+            if ok:
+                doc.heading(doc_heading)
+                doc.para(f"No point has a value of both {xm} and {ym}, so there is nothing to plot.")
             continue
+        xs = np.array([_as_float(r[xm]) for r in drawn])
+        ys = np.array([_as_float(r[ym]) for r in drawn])
         front = pareto_front(np.stack([xs, ys], axis=1), [xm in MAXIMISE, ym in MAXIMISE])
-        color = None
-        if plot.get("color"):
-            color = np.array([_as_float(r[plot["color"]]) for r in ok])
+        color, color_label = _colours([r.get(plot["color"]) for r in drawn], plot["color"]) if plot.get("color") \
+            else (None, "")
         name = f"tradeoff_{p_index}_{xm}_vs_{ym}.png"
         plots.pareto_scatter(out / name, xs, ys, front, xm, ym, f"{study.name}: {ym} vs {xm}",
-                             annotations=[_label(r, fields) for r in ok], color=color,
-                             color_label=plot.get("color", ""))
+                             annotations=[_label(r, fields) for r in drawn], color=color, color_label=color_label)
         goal = lambda m: "higher" if m in MAXIMISE else "lower"  # noqa: E731
-        doc.heading(f"{ym} vs {xm}")
-        doc.figure(name, f"{ym} against {xm}; red: the Pareto front ({goal(xm)} {xm} and {goal(ym)} {ym} are better)")
+        doc.heading(doc_heading)
+        missing = len(ok) - len(drawn)
+        doc.figure(name, f"{ym} against {xm}; red: the Pareto front ({goal(xm)} {xm} and {goal(ym)} {ym} are better)"
+                   + (f"; {missing} point{'s' if missing > 1 else ''} without a value of {xm} or {ym} not drawn"
+                      if missing else ""))
         doc.table(["point"] + fields + [xm, ym], [[r["point"]] + [r[f] for f in fields] + [fmt(_as_float(r[xm])),
-                  fmt(_as_float(r[ym]))] for r, on in zip(ok, front, strict=True) if on],
-                  caption=f"Pareto-optimal points ({int(front.sum())} of {len(ok)})")
+                  fmt(_as_float(r[ym]))] for r, on in zip(drawn, front, strict=True) if on],
+                  caption=f"Pareto-optimal points ({int(front.sum())} of {len(drawn)})")
     # heat maps for two-axis studies
     if len(study.axes) == 2 and all(len(a.fields) == 1 for a in study.axes) and ok:
         fx, fy = study.axes[1].fields[0], study.axes[0].fields[0]
@@ -98,6 +104,21 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
         doc.bullets([f"points {', '.join(pts)}: {reason}" for reason, pts in reasons.items()])
     doc.write(out)
     return doc
+
+
+def _colours(values: list, field: str) -> tuple[np.ndarray | None, str]:
+    """Colour values and the colour bar's label: numbers as they are; text (a dataflow, an architecture) or
+    booleans as category numbers named in the label; None when no point has a value."""
+    present = [v for v in values if v not in (None, "")]
+    if not present:
+        return None, ""
+    numbers = [_as_float(v) for v in values]
+    if all(np.isfinite(_as_float(v)) for v in present) and not any(isinstance(v, bool) for v in present):
+        return np.array(numbers), field  # a missing value is NaN: drawn grey
+    categories = sorted({str(v) for v in present})
+    index = {c: i for i, c in enumerate(categories)}
+    codes = np.array([index.get(str(v), np.nan) if v not in (None, "") else np.nan for v in values], dtype=float)
+    return codes, f"{field} ({', '.join(f'{i} = {c}' for c, i in index.items())})"
 
 
 def _coerce(value: Any, choices: list) -> Any:
