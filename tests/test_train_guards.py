@@ -223,3 +223,19 @@ def test_a_group_writes_each_parts_own_regenerate_command():
         == "satasim reproduce table1 -o algx/table1 --images 2"
     assert _part_command("satasim reproduce all -o '../a b' --images 2", "twin", Path("../a b") / "twin") \
         == "satasim reproduce twin -o '../a b/twin' --images 2"
+
+
+def test_reproduce_checks_the_statistical_workloads_before_any_part_runs(tmp_path, capsys):
+    """`claims` left an empty directory after simulating, and `all` wrote table1 before failing at table3."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "workloads"
+    partial = tmp_path / "w"
+    partial.mkdir()
+    for name in ("vgg16_cifar10.npz", "vgg_small_fmnist_atsn.npz"):
+        shutil.copy(root / name, partial / name)
+    for part in ("claims", "all"):
+        code, _, err = run_cli(["reproduce", part, "-o", str(tmp_path / part), "--images", "2", "--workloads",
+                                str(partial)], capsys)
+        assert "missing statistical workload" in _one_line(code, err) and not (tmp_path / part).exists()

@@ -13,6 +13,7 @@ from satasim_atsn.fileio import atomic_write_text
 from satasim_atsn.report.document import Document
 from satasim_atsn.study.functional import TrainedSet
 from satasim_atsn.study.reproduce import _default_workload_dir, figs, table1, table4, table5
+from satasim_atsn.study.table3 import _paths as table3_inputs
 from satasim_atsn.study.table3 import claims, table3
 from satasim_atsn.study.twin import twin_check
 
@@ -51,6 +52,8 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     if not wdir.is_dir():
         raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
     parts = GROUPS.get(what, [what])
+    if {"table3", "claims"} & set(parts):  # their statistical workloads, before any part runs or writes
+        table3_inputs(wdir, arch_path)
     summaries = []
     for part in parts:
         target = out / part if what in GROUPS else out
