@@ -296,3 +296,15 @@ def test_colour_by_text_or_with_missing_values_keeps_every_point(tmp_path):
     path = pareto_scatter(tmp_path / "p.png", np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]),
                           np.array([True, True, True]), "a", "b", "t", color=codes, color_label=label)
     assert path.is_file()
+
+
+def test_a_damaged_journal_is_one_line_and_a_cut_row_is_run_again(tmp_path):
+    from satasim_atsn.study.runner import read_rows
+
+    journal = tmp_path / "points.csv"
+    journal.write_text("point,key,clock_hz,status,fps,error\n0,k0,1e8,ok,12.5,\n1,k1,2e8,ok\n")
+    rows = read_rows(journal)
+    assert [r["point"] for r in rows] == ["0"]  # the row cut after 'ok' had no metrics: not reused
+    journal.write_text("point,key,clock_hz,status,fps,error\n0,k0,1e8,ok,12.5," + "x" * 200000 + "\n")
+    with pytest.raises(StudyError, match=r"points\.csv: is not a readable journal .*run with --force"):
+        read_rows(journal)

@@ -120,7 +120,13 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     text = path.read_text(encoding="utf-8", errors="replace")  # a damaged row just fails to match its key
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
-    return list(csv.DictReader(io.StringIO(text)))
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as error:  # edited by hand or corrupted beyond a partial last line
+        raise StudyError.at(str(path), None, f"is not a readable journal ({error})",
+                            "fix or delete it, or run with --force to start over") from None
+    # a row cut short (fewer fields than the header) is not a finished point: it is run again
+    return [r for r in rows if None not in r.values() and None not in r]
 
 
 def write_sorted(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
