@@ -54,7 +54,15 @@ import simpy
 from satasim_atsn.errors import MappingError, SatasimError
 from satasim_atsn.hw import kernels
 from satasim_atsn.hw.energy import ACTIONS
-from satasim_atsn.hw.mapping import Group, GroupInput, Mapping, build_mapping, check_membrane_widths
+from satasim_atsn.hw.mapping import (
+    EXIT_UNIT_READS_IMAGE,
+    EXIT_UNIT_READS_IMAGE_FIX,
+    Group,
+    GroupInput,
+    Mapping,
+    build_mapping,
+    check_membrane_widths,
+)
 from satasim_atsn.hw.results import AcceleratorTotals, RunSummary, SimResult
 from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.traces.functional import functional_trace
@@ -83,11 +91,6 @@ class _InputModel:
     hops_per_spike: int = 0
     offsets: np.ndarray | None = None  # identity: the fold's PE blocks in the source's flat index
 
-
-#: the exit unit has no bit-serial pixel datapath (docs/microarchitecture.md section 11)
-_IMAGE_TO_EXIT_UNIT = "the output layer reads the image, and the exit unit cannot read pixels"
-_IMAGE_TO_EXIT_UNIT_FIX = ("add a layer before it, or run it on a fixed-T design without an exit tile "
-                           "(--set array.exit_unit_tiles=0), where the PEs compute it")
 
 class ProgressSink(Protocol):
     """What the engine calls on a progress display (report/progress.py's Progress is one; report/ sits above
@@ -733,7 +736,7 @@ def _exit_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatc
     gi = g.index
     spec = g.inputs[0]
     if spec.encoding == "image":
-        raise SatasimError.at(model.workload.source, "layers", _IMAGE_TO_EXIT_UNIT, _IMAGE_TO_EXIT_UNIT_FIX)
+        raise SatasimError.at(model.workload.source, "layers", EXIT_UNIT_READS_IMAGE, EXIT_UNIT_READS_IMAGE_FIX)
     tot = maps.totals(spec.source).reshape(bt.n, model.T)
     classes = model.classes
     for b in range(bt.nb):
@@ -977,7 +980,8 @@ class _RowChunk:
                 pool[g.index] = (maps.totals(g.inputs[0].source), maps.totals(g.name))
             else:
                 if g.inputs[0].encoding == "image":
-                    raise SatasimError.at(model.workload.source, "layers", _IMAGE_TO_EXIT_UNIT, _IMAGE_TO_EXIT_UNIT_FIX)
+                    raise SatasimError.at(model.workload.source, "layers", EXIT_UNIT_READS_IMAGE,
+                                          EXIT_UNIT_READS_IMAGE_FIX)
                 exit_spikes = maps.totals(g.inputs[0].source)
         return cls(first, model.T, trace.exit_t.astype(np.int64), pe, pool, exit_spikes)
 

@@ -259,6 +259,8 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     layers = workload.layers
     _check_exit_rule(arch, workload)
     groups = _layer_groups(arch, workload, num_pes, capacity, exit_unit=exit_tiles > 0)
+    if groups[-1].kind == "exit" and groups[-1].inputs[0].encoding == "image":
+        raise MappingError.at(workload.source, "layers", EXIT_UNIT_READS_IMAGE, EXIT_UNIT_READS_IMAGE_FIX)
     pe_groups = [g for g in groups if g.kind == "pe"]
     membranes_resident = sum(math.ceil(g.neurons / num_pes) for g in pe_groups) <= capacity
     total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
@@ -287,6 +289,12 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
         exit_memory_bytes=need,
         has_exit_unit=exit_tiles > 0,
     )
+
+
+#: the exit unit has no bit-serial pixel datapath (docs/microarchitecture.md section 11)
+EXIT_UNIT_READS_IMAGE = "the output layer reads the image, and the exit unit cannot read pixels"
+EXIT_UNIT_READS_IMAGE_FIX = ("add a layer before it, or run it on a fixed-T design without an exit tile "
+                             "(--set array.exit_unit_tiles=0), where the PEs compute it")
 
 
 def check_membrane_widths(arch: Arch, workload: Workload) -> None:

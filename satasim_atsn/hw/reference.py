@@ -393,6 +393,9 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
         elif kind == "output":
             g = _Group(len(groups), "exit", name, out_shape, [consumed(ly)],
                        weight_bytes=_prod(out_shape) * _fan_in(ly))
+            if g.inputs[0].encoding == "image":  # section 11: the exit unit has no pixel datapath
+                raise MappingError(f"{workload.source}: layers: the output layer reads the image, and the exit unit "
+                                   "cannot read pixels")
         else:  # flatten, avgpool: address remaps; a non-spiking conv runs inside its add group
             continue
         groups.append(g)

@@ -272,6 +272,9 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
         shapes[name] = out_shape
         seen_spiking[name] = layer["type"] != "conv" and layer["type"] != "linear" or is_spiking(layer)
     _check_last_layer(where, layers, num_classes)
+    if not any(ly["type"] in WEIGHTED_TYPES for ly in layers):
+        raise _fail(where, "meta.layers", "no conv, linear or output layer: the network computes nothing",
+                    "give it at least one weighted layer")
     _check_direct_input(where, meta, layers)
 
 
@@ -396,6 +399,10 @@ def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: lis
                 f"the first input {main_src!r} must be a current (non-spiking conv)",
                 "set spiking: false on the conv feeding the join",
             )
+        if short_src == "input":
+            raise _fail(where, f"{key}.inputs", "the shortcut is the network's input: the hardware routes a "
+                        "shortcut from a layer's output spikes, and the input has no layer",
+                        "let a layer (e.g. a 1x1 conv) read the input and take the shortcut from it")
         if seen_spiking.get(short_src, True) and int(layer.get("shortcut_gain", 0)) <= 0:
             raise _fail(
                 where,
