@@ -308,3 +308,16 @@ def test_a_damaged_journal_is_one_line_and_a_cut_row_is_run_again(tmp_path):
     journal.write_text("point,key,clock_hz,status,fps,error\n0,k0,1e8,ok,12.5," + "x" * 200000 + "\n")
     with pytest.raises(StudyError, match=r"points\.csv: is not a readable journal .*run with --force"):
         read_rows(journal)
+
+
+def test_an_empty_zip_is_refused(tmp_path, workload_path):
+    path = _engine(tmp_path, workload_path, "vary: {clock_hz: [1e8], zip: []}\n")
+    with pytest.raises(StudyError, match=r"vary\.zip: is empty: it varies nothing"):
+        load_study(path)
+
+
+def test_compare_start_past_the_last_image_is_named(tmp_path, workload_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", str(ARCH), str(workload_path), "-o", str(tmp_path / "c"), "--start", "9"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--start: 9 is past the last image (the workload holds 4)" in err

@@ -264,8 +264,12 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     _check_names(arch_paths, names)
     b = _baseline_index(names, arch_paths, baseline)
     _check_output_dir(out)
+    fewest = min(w.num_images for w in loaded.values())
+    if start >= fewest:
+        raise StudyError.at(None, "--start", f"{start} is past the last image (the workload holds {fewest})",
+                            f"use --start below {fewest}")
     if images is None:
-        images = min(DEFAULT_IMAGES, min(w.num_images for w in loaded.values()) - start)
+        images = min(DEFAULT_IMAGES, fewest - start)
     return [loaded[w].meta for w in workloads], names, b, images
 
 

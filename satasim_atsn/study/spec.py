@@ -554,6 +554,9 @@ def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tupl
         fname = str(fname)
         if fname == "zip":
             groups = value if isinstance(value, list) else [value]
+            if not groups:
+                raise _fail(where, "vary.zip", "is empty: it varies nothing", "give it fields to vary together, or "
+                            "remove it")
             for g_index, group in enumerate(groups):
                 gkey = f"vary.zip[{g_index}]"
                 if not isinstance(group, dict) or len(group) < 1:
