@@ -813,14 +813,7 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
     hist = {p: measured.get(p, hist.get(p)) for p in DRAW_ORDER_FIRST if p in hist or p in measured}
     fixed_only(net, hist, f"datasets.{dataset}", where)
     num_classes = output_classes(net, layers, num_classes, "--dataset")
-    frames = spec.get("input_frame_rate")  # spike-frame inputs (e.g. DVS events) instead of pixels
-    density = None if frames is not None else spec.get("input_bit_density", [0.5] * 8)
-    if density is not None and not (
-        isinstance(density, list)
-        and len(density) == 8
-        and all(isinstance(d, (int, float)) and not isinstance(d, bool) and 0 <= d <= 1 for d in density)
-    ):
-        raise WorkloadError.at(where, "input_bit_density", "needs 8 densities in [0, 1]", "bit plane 0 first")
+    frames, density = _table_inputs(spec, where)
     n_images = num_images if num_images is not None else spec.get("num_images", DEFAULT_NUM_IMAGES)
     if not isinstance(n_images, int) or isinstance(n_images, bool) or n_images < 1:
         raise WorkloadError.at(where, "num_images", f"{shown(n_images)} is not a positive integer", "fix the value")
@@ -859,6 +852,22 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
     except WorkloadError as error:  # name layers as the network file does
         raise net.relabel(error) from None
     return workload
+
+
+def _table_inputs(spec: dict, where: str) -> tuple[list | None, list | None]:
+    """(input frame rates, None) for a table of spike-frame inputs (e.g. DVS events), else (None, the 8 bit-plane
+    densities of the pixels, 0.5 each unless given)."""
+    frames = spec.get("input_frame_rate")
+    if frames is not None:
+        return frames, None
+    density = spec.get("input_bit_density", [0.5] * 8)
+    if not (
+        isinstance(density, list)
+        and len(density) == 8
+        and all(isinstance(d, (int, float)) and not isinstance(d, bool) and 0 <= d <= 1 for d in density)
+    ):
+        raise WorkloadError.at(where, "input_bit_density", "needs 8 densities in [0, 1]", "bit plane 0 first")
+    return None, density
 
 
 def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: int, where: str) -> dict:
