@@ -331,9 +331,10 @@ def _field_kind(fname: str) -> str | None:
 def key_value(fname: str, value: Any) -> Any:
     """A point's value as its key sees it: numeric text of a numeric field as the number it spells.
 
-    So ``1e8`` (text to YAML) and ``1.0e+8`` (a float) of a float field, or ``1e3`` and ``1000`` of an
-    integer field, give one key. Values that are not text are kept as they are, so the keys of studies
-    without numeric text are unchanged."""
+    So ``1e8`` (text to YAML) and ``1.0e+8`` (a float) of a float field, ``1e3`` and ``1000`` of an integer
+    field, and ``48`` and ``48.0`` of either, give one key. A number is written as its field's kind (an
+    integral float of an int field as an int, an int of a float field as a float); that is how the
+    shipped studies already wrote them, so their keys are unchanged (tests/test_study_spec_values.py)."""
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     kind = _field_kind(fname) if isinstance(value, str) or numeric else None
     number = as_number(value) if kind else None

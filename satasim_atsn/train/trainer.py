@@ -381,6 +381,11 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
     with the test split both evaluated and embedded.
     """
     config.check()
+    ckpt = Path(checkpoint) if checkpoint else Path(str(output) + ".ckpt.npz")
+    if not resume and ckpt.exists():  # before the data load, which takes a minute on CIFAR-10
+        raise TrainError.at(str(ckpt), "--resume", "a checkpoint of an earlier training is there, and this one would "
+                            "replace it", "pass --resume to continue it, or delete it (or pass another --checkpoint) "
+                            "to start over")
     progress = Progress(quiet, stream)
     data = data if data is not None else prepare_data(config)
     train, evaluation, embedded = data if len(data) == 3 else (data[0], data[1], data[1])
@@ -395,12 +400,7 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
     normalise = make_normaliser(mean, std, train.framed)
     if not train.framed:
         net.input_pad = (-mean / std).astype(F32)
-    ckpt = Path(checkpoint) if checkpoint else Path(str(output) + ".ckpt.npz")
     names = list(train.class_names) or None
-    if not resume and ckpt.exists():
-        raise TrainError.at(str(ckpt), "--resume", "a checkpoint of an earlier training is there, and this one would "
-                            "replace it", "pass --resume to continue it, or delete it (or pass another --checkpoint) "
-                            "to start over")
     start_epoch, history, position = (load_checkpoint(ckpt, net, opt, config, names) if resume else (0, [], None))
     if resume:
         where = f", batch {position['batches_done']}" if position else ""
