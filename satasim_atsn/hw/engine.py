@@ -55,8 +55,6 @@ from satasim_atsn.errors import MappingError, SatasimError
 from satasim_atsn.hw import kernels
 from satasim_atsn.hw.energy import ACTIONS
 from satasim_atsn.hw.mapping import (
-    EXIT_UNIT_READS_IMAGE,
-    EXIT_UNIT_READS_IMAGE_FIX,
     Group,
     GroupInput,
     Mapping,
@@ -734,9 +732,7 @@ def _pool_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatc
 def _exit_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatches, ph: _ChunkPhases) -> None:
     """The exit unit's accumulate phases, busy/stall cycles and counters over the chunk."""
     gi = g.index
-    spec = g.inputs[0]
-    if spec.encoding == "image":
-        raise SatasimError.at(model.workload.source, "layers", EXIT_UNIT_READS_IMAGE, EXIT_UNIT_READS_IMAGE_FIX)
+    spec = g.inputs[0]  # spikes or frames: build_mapping refuses an exit unit reading the image
     tot = maps.totals(spec.source).reshape(bt.n, model.T)
     classes = model.classes
     for b in range(bt.nb):
@@ -979,9 +975,6 @@ class _RowChunk:
             elif g.kind == "pool":
                 pool[g.index] = (maps.totals(g.inputs[0].source), maps.totals(g.name))
             else:
-                if g.inputs[0].encoding == "image":
-                    raise SatasimError.at(model.workload.source, "layers", EXIT_UNIT_READS_IMAGE,
-                                          EXIT_UNIT_READS_IMAGE_FIX)
                 exit_spikes = maps.totals(g.inputs[0].source)
         return cls(first, model.T, trace.exit_t.astype(np.int64), pe, pool, exit_spikes)
 
