@@ -112,12 +112,11 @@ def _colours(values: list, field: str) -> tuple[np.ndarray | None, str]:
     present = [v for v in values if v not in (None, "")]
     if not present:
         return None, ""
-    numbers = [_as_float(v) for v in values]
-    if all(np.isfinite(_as_float(v)) for v in present) and not any(isinstance(v, bool) for v in present):
-        return np.array(numbers), field  # a missing value is NaN: drawn grey
-    categories = sorted({str(v) for v in present})
-    index = {c: i for i, c in enumerate(categories)}
-    codes = np.array([index.get(str(v), np.nan) if v not in (None, "") else np.nan for v in values], dtype=float)
+    numbers = np.array([_as_float(v) for v in values])  # a missing value is NaN: drawn grey
+    if all(np.isfinite(_as_float(v)) and not isinstance(v, bool) for v in present):
+        return numbers, field
+    index = {c: i for i, c in enumerate(sorted({str(v) for v in present}))}
+    codes = np.array([np.nan if v in (None, "") else index[str(v)] for v in values], dtype=float)
     return codes, f"{field} ({', '.join(f'{i} = {c}' for c, i in index.items())})"
 
 
