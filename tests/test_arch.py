@@ -217,11 +217,18 @@ def test_batch_and_dataflow_capacity_errors(simulate):
 
     run = engine_simulate if simulate == "engine" else simulate_reference
     workload = random_workload(1, images=2, max_channels=4, size=4)
-    too_many = load_arch(ARCHS / "atsn16x16.yaml", ["images_per_batch=1000", "batch_refill=true"])
-    with pytest.raises(MappingError, match=r"images_per_batch: 1000 images need .* B of output membranes in the "
+    too_many = load_arch(ARCHS / "atsn16x16.yaml", ["images_per_batch=100", "batch_refill=true"])
+    with pytest.raises(MappingError, match=r"images_per_batch: 100 images need .* B of output membranes in the "
                                            r"exit unit, its 3072 B hold a 768 B table and those of \d+; "
                                            r"use images_per_batch <= \d+"):
         run(too_many, workload, 2)
+    # section 3: a PE keeps one membrane per image of a batch for each of its neurons (512 in 1 KB of 16-bit words)
+    no_room = load_arch(ARCHS / "conventional16x16.yaml", ["images_per_batch=513", "dataflow=layer_major"])
+    with pytest.raises(MappingError, match=r"atsn16x16.yaml|conventional16x16.yaml: images_per_batch: 513 images "
+                                           r"need 513 membranes per PE, and 1024 B of PE data memory hold 512 16-bit "
+                                           r"membranes; use images_per_batch <= 512 or raise pe.data_memory_bytes "
+                                           r"to 1026"):
+        run(no_room, workload, 2)
     # layer_major asks no more of the weight buffer than timestep_major: each fold's weights stay in the PE weight
     # memories for all T (section 12.4), so a 16 B staging buffer is slow but valid
     small = load_arch(ARCHS / "conventional16x16.yaml", ["dataflow=layer_major", "global_buffers.weight.bytes=16"])

@@ -26,11 +26,12 @@ def test_folds_and_pe_blocks_follow_section_3(seed):
     rng = np.random.default_rng(seed)
     rows, cols = int(rng.integers(2, 4)), int(rng.integers(2, 5))
     dm = int(rng.choice([4, 8, 16, 64]))
-    arch = arch_with(**{"array.rows": rows, "array.cols": cols, "pe.data_memory_bytes": dm})
+    b = int(rng.integers(1, min(3, dm * 8 // 16) + 1))  # images per batch: each keeps its own membranes
+    arch = arch_with(**{"array.rows": rows, "array.cols": cols, "pe.data_memory_bytes": dm, "images_per_batch": b})
     wl = random_workload(seed, images=1)
     m = build_mapping(arch, wl)
-    P, K = rows * cols - 1, dm * 8 // 16
-    assert (m.num_pes, m.capacity_neurons) == (P, K)
+    P, K = rows * cols - 1, dm * 8 // 16 // b
+    assert (m.num_pes, m.capacity_neurons, m.fold_capacity_neurons) == (P, dm * 8 // 16, K)
     assert list(m.pe_hops) == [p // cols + p % cols for p in range(P)]
     assert m.exit_hops == P // cols + P % cols
     for g in m.pe_groups:
@@ -49,8 +50,27 @@ def test_folds_and_pe_blocks_follow_section_3(seed):
             covered += list(range(fold.start, fold.stop))
         assert covered == list(range(N))
     # membrane residency rule
-    expect = sum(math.ceil(g.neurons / P) for g in m.pe_groups) <= K
+    expect = b * sum(math.ceil(g.neurons / P) for g in m.pe_groups) <= m.capacity_neurons
     assert m.membranes_resident == expect
+
+
+def test_a_batch_divides_the_pe_data_memory():
+    """Section 3: b images keep b membranes per neuron, so folds shrink and residency needs b times the room."""
+    wl = random_workload(3, images=1, residual=False, size=8)
+    for b in (1, 2, 4):
+        m = build_mapping(arch_with(**{"array.rows": 2, "array.cols": 2, "pe.data_memory_bytes": 600,
+                                       "images_per_batch": b}), wl)
+        assert m.fold_capacity_neurons == 300 // b
+        assert max(int(np.diff(f.pe_offsets).max()) for g in m.pe_groups for f in g.folds) <= 300 // b
+        per_image = sum(math.ceil(g.neurons / m.num_pes) for g in m.pe_groups)
+        assert m.membranes_resident == (b * per_image <= 300)
+    assert per_image * 2 <= 300 < per_image * 4, "the case must be resident at b = 2 and not at b = 4"
+    # the shipped VGG16 on the shipped design: conv1's 65,536 neurons fit one fold of 255 x 512 for one image,
+    # and need ceil(65536 / (255 x 64)) = 5 folds for a batch of 8
+    from satasim_atsn.workload.format import read_workload
+
+    vgg = read_workload(Path(__file__).resolve().parent.parent / "workloads" / "vgg16_cifar10.npz")
+    assert [len(build_mapping(arch_with(images_per_batch=b), vgg).groups[0].folds) for b in (1, 8)] == [1, 5]
 
 
 def test_fold_weight_bytes_count_channels_with_a_neuron_in_the_fold():

@@ -174,7 +174,6 @@ class _Model:
         # (docs/microarchitecture.md section 4, phase 6)
         self.spike_map_bytes = arch.global_buffers.spike_map_bytes
         self.vmem_bits = int(arch.pe.vmem_bits)
-        self.capacity = int(arch.pe.data_memory_bytes) * 8 // self.vmem_bits  # K: membranes a PE holds
         self.mesh_hops = mapping.rows + mapping.cols - 2
         self.exit_cost = -(-self.classes // max(1, int(arch.exit_unit.adders)))  # 0 adders: no exit unit
         unit = arch.exit_unit.unit
@@ -871,16 +870,11 @@ def _layer_major_program(w: _ProgramWriter, n: int) -> None:
                 w.c[gi, A["pe_weight_write_bytes"]] += fm.weight_write_bytes  # once for all T timesteps
                 w.local_mem += stream
                 w.group_local[gi] += stream
-                move = not model.mapping.membranes_resident and n * int(fm.pe_neurons.max()) > model.capacity
-                mem_bytes = -(-n * fm.neurons * model.vmem_bits // 8)
+                # the fold's membranes stay in the PEs for all T: section 3 sized its blocks for a whole batch
                 for t in range(1, T + 1):
-                    if move and t > 1:
-                        w.dram_read(mem_bytes, gi)
                     dur = int(w.ph.compute_d[(gi, f)][w.b, t - 1])
                     w.pending += dur
                     w.group_local[gi] += dur
-                    if move and t < T:
-                        w.dram_write(mem_bytes, gi)
             nbytes = int(w.ph.out_bytes[gi][w.b].sum()) - model.spike_map_bytes
             if nbytes > 0:
                 w.dram_write(nbytes, gi)

@@ -108,7 +108,8 @@ class Mapping:
     num_pes: int
     rows: int
     cols: int
-    capacity_neurons: int
+    capacity_neurons: int  # K: membranes one PE's data memory holds
+    fold_capacity_neurons: int  # K // images_per_batch: one image's membranes per PE and fold (section 3)
     spike_bytes: int
     spikes_per_cycle: int
     pe_hops: np.ndarray  # [P] h(p) = row + col
@@ -250,6 +251,17 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
             f"{arch.pe.data_memory_bytes} B cannot hold one {arch.pe.vmem_bits}-bit membrane",
             "raise pe.data_memory_bytes or lower pe.vmem_bits",
         )
+    batch = int(arch.images_per_batch)
+    fold_capacity = capacity // batch  # a fold's PE keeps the membranes of every image of a batch
+    if fold_capacity < 1:
+        raise _fail(
+            arch,
+            "images_per_batch",
+            f"{batch} images need {batch} membranes per PE, and {arch.pe.data_memory_bytes} B of PE data memory"
+            f" hold {capacity} {arch.pe.vmem_bits}-bit membranes",
+            f"use images_per_batch <= {capacity} or raise pe.data_memory_bytes to"
+            f" {-(-batch * int(arch.pe.vmem_bits) // 8)}",
+        )
     for unit, obj in (("pe", arch.pe), ("exit_unit", arch.exit_unit))[: 2 if exit_tiles else 1]:
         for buf in ("input_spike_buffer_bytes", "output_spike_buffer_bytes"):
             if int(getattr(obj, buf)) // sb < 1:
@@ -258,11 +270,11 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
                 )
     layers = workload.layers
     _check_exit_rule(arch, workload)
-    groups = _layer_groups(arch, workload, num_pes, capacity, exit_unit=exit_tiles > 0)
+    groups = _layer_groups(arch, workload, num_pes, fold_capacity, exit_unit=exit_tiles > 0)
     if groups[-1].kind == "exit" and groups[-1].inputs[0].encoding == "image":
         raise MappingError.at(workload.source, "layers", EXIT_UNIT_READS_IMAGE, EXIT_UNIT_READS_IMAGE_FIX)
     pe_groups = [g for g in groups if g.kind == "pe"]
-    membranes_resident = sum(math.ceil(g.neurons / num_pes) for g in pe_groups) <= capacity
+    membranes_resident = batch * sum(math.ceil(g.neurons / num_pes) for g in pe_groups) <= capacity
     total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
     weights_resident = total_weight_bytes <= int(arch.global_buffers.weight.bytes)
     classes = workload.num_classes
@@ -275,6 +287,7 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
         rows=rows,
         cols=cols,
         capacity_neurons=capacity,
+        fold_capacity_neurons=fold_capacity,
         spike_bytes=sb,
         spikes_per_cycle=r,
         pe_hops=pe_hops,

@@ -367,7 +367,16 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
     def consumed(layer: dict) -> _Input:  # the input of a conv/linear/output layer
         return spike_map(layer["inputs"][0], "conv" if layer["type"] == "conv" else "linear", layer)
 
-    K = int(arch.pe.data_memory_bytes) * 8 // int(arch.pe.vmem_bits)
+    # section 3: a fold's PE holds the membranes of every image of a batch, so one image gets K // b of them
+    b = int(arch.images_per_batch)
+    held = int(arch.pe.data_memory_bytes) * 8 // int(arch.pe.vmem_bits)  # membranes one PE holds
+    K = held // b
+    if K < 1:
+        where = str(arch.path) if getattr(arch, "path", None) else arch.name
+        raise MappingError.at(where, "images_per_batch", f"{b} images need {b} membranes per PE, and"
+                              f" {arch.pe.data_memory_bytes} B of PE data memory hold {held} {arch.pe.vmem_bits}-bit"
+                              f" membranes", f"use images_per_batch <= {held} or raise pe.data_memory_bytes to"
+                              f" {_ceil_div(b * int(arch.pe.vmem_bits), 8)}")
     groups: list[_Group] = []
     for ly in layers:
         kind, name, out_shape = ly["type"], ly["name"], tuple(int(v) for v in ly["out_shape"])
@@ -401,7 +410,7 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
         groups.append(g)
     total = sum(_prod(ly["out_shape"][:1]) * _fan_in(ly) for ly in layers if ly["type"] in ("conv", "linear", "output"))
     P = _num_pes(arch)
-    membranes = sum(_ceil_div(_prod(g.out_shape), P) for g in groups if g.kind == "pe") <= K
+    membranes = b * sum(_ceil_div(_prod(g.out_shape), P) for g in groups if g.kind == "pe") <= held
     return _Mapping(groups, membranes, total <= int(arch.global_buffers.weight.bytes), total)
 
 
