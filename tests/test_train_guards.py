@@ -92,6 +92,13 @@ def test_an_existing_checkpoint_is_not_replaced_without_resume(tmp_path):
         train_model(_cfg(epochs=2), out, quiet=True, data=DATA)
     assert ckpt.read_bytes() == before
     train_model(_cfg(epochs=2), out, resume=True, quiet=True, data=DATA)  # --epochs may change on resume
+    workload, ckpt_bytes = out.read_bytes(), ckpt.read_bytes()
+    # ... but not below what the checkpoint holds: the export would name 1 epoch of a 2-epoch network
+    with pytest.raises(TrainError, match=r"w\.npz\.ckpt\.npz: --epochs: is 1, but the checkpoint holds 2 epochs; "
+                                         r"the workload would record fewer epochs than trained it; pass --epochs 2"):
+        train_model(_cfg(epochs=1), out, resume=True, quiet=True, data=None)  # refused before any data load
+    assert (out.read_bytes(), ckpt.read_bytes()) == (workload, ckpt_bytes)
+    train_model(_cfg(epochs=2), out, resume=True, quiet=True, data=DATA)  # the same count re-exports
 
 
 @pytest.mark.parametrize(("change", "option"), [({"batch_size": 16}, "--batch-size"), ({"seed": 7}, "--seed"),

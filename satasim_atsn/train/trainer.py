@@ -284,6 +284,23 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
     return done, history, position
 
 
+def _check_epochs_left(path: Path, epochs: int) -> None:
+    """Refuse --epochs below what the checkpoint holds, before the data load: the export would name fewer epochs
+    than trained its network. An unreadable checkpoint is left to :func:`load_checkpoint`'s own message."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            state = json.loads(str(data["state"]))
+        done, position = int(state["epochs_done"]), state.get("position")
+    except Exception:  # noqa: BLE001 - load_checkpoint names what is wrong with it
+        return
+    least = done + 1 if position else done
+    if epochs < least:
+        held = f"{done} epochs" + (f" and {position.get('batches_done', 'some')} batches of epoch {done + 1}"
+                                   if position else "")
+        raise TrainError.at(str(path), "--epochs", f"is {epochs}, but the checkpoint holds {held}; the workload "
+                            "would record fewer epochs than trained it", f"pass --epochs {least} or more")
+
+
 def _is_workload(path: Path) -> bool:
     """True when ``path`` is a readable workload (.npz with ``meta``), e.g. -o passed as --checkpoint."""
     try:
@@ -386,6 +403,8 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
         raise TrainError.at(str(ckpt), "--resume", "a checkpoint of an earlier training is there, and this one would "
                             "replace it", "pass --resume to continue it, or delete it (or pass another --checkpoint) "
                             "to start over")
+    if resume:
+        _check_epochs_left(ckpt, config.epochs)
     progress = Progress(quiet, stream)
     data = data if data is not None else prepare_data(config)
     train, evaluation, embedded = data if len(data) == 3 else (data[0], data[1], data[1])
