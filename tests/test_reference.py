@@ -612,7 +612,9 @@ def test_mapping_follows_section_3(seed: int) -> None:
     mapping = build_mapping(arch, workload)
     witness = derive_mapping(arch, workload)
     P = arch.array.rows * arch.array.cols - arch.array.exit_unit_tiles
-    K = arch.pe.data_memory_bytes * 8 // arch.pe.vmem_bits
+    held = arch.pe.data_memory_bytes * 8 // arch.pe.vmem_bits  # membranes a PE holds
+    K = held // arch.images_per_batch  # one image's share: every image of a batch keeps its own
+    assert (mapping.capacity_neurons, mapping.fold_capacity_neurons) == (held, K)
     sizes = []
     for g, w in zip(mapping.pe_groups, [g for g in witness.groups if g.kind == "pe"], strict=True):
         N = g.neurons
@@ -632,7 +634,7 @@ def test_mapping_follows_section_3(seed: int) -> None:
         assert [(f.start, f.stop, list(map(int, f.pe_offsets)), f.weight_bytes, list(map(int, f.pe_weight_bytes)))
                 for f in g.folds] == [(f.start, f.stop, f.pe_offsets, f.weight_bytes, f.pe_weight_bytes)
                                       for f in w.folds], g.name
-    assert mapping.membranes_resident == (sum(sizes) <= K) == witness.membranes_resident
+    assert mapping.membranes_resident == (arch.images_per_batch * sum(sizes) <= held) == witness.membranes_resident
     weights = sum(int(v.size) for k, v in workload.arrays.items() if k.startswith("w/"))
     assert mapping.total_weight_bytes == weights == witness.total_weight_bytes
     assert mapping.weights_resident == (weights <= arch.global_buffers.weight.bytes) == witness.weights_resident
@@ -654,6 +656,8 @@ def _section12_case(seed: int, **changes):
     raw = random_arch_dict(seed, workload)
     raw.update({"dataflow": "timestep_major", "images_per_batch": 3, **changes})
     raw["global_buffers"]["weight"]["bytes"] = 147456
+    pe = raw["pe"]  # one membrane per image of the batch at least (section 3)
+    pe["data_memory_bytes"] = max(pe["data_memory_bytes"], raw["images_per_batch"] * pe["vmem_bits"] // 8)
     return build_arch(raw, where="<section 12>"), workload
 
 
