@@ -39,7 +39,9 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
     original = simulate(arch, trained, images=n).metrics()
     synthetic = simulate(arch, twin, images=n).metrics()
 
-    rows, results = [], {"trained": str(trained_path), "arch": str(arch_path), "images": n,
+    # file names, not paths as typed: the same inputs give the same bytes from any directory
+    trained_name, arch_name = Path(trained_path).name, Path(arch_path).name
+    rows, results = [], {"trained": trained_name, "arch": arch_name, "images": n,
                          "per_channel": per_channel, "metrics": {}}
     for key, label in (("total_cycles", "total cycles"), ("fps", "FPS"),
                        ("energy_per_image_uJ", "energy per image (uJ)"),
@@ -67,9 +69,9 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
                    notice="The twin's spikes are synthesised from rates fitted to the trained workload.")
     if command:
         doc.code(command)
-    doc.para(f"Trained workload `{trained_path}` ({trained.name}), its twin fitted with "
+    doc.para(f"Trained workload `{trained_name}` ({trained.name}), its twin fitted with "
              f"{'per-channel' if per_channel else 'per-layer'} rates per timestep over the images still running "
-             f"under the `{arch.policy_name}` policy, both simulated on `{arch_path}` ({arch.name}) for {n} images.")
+             f"under the `{arch.policy_name}` policy, both simulated on `{arch_name}` ({arch.name}) for {n} images.")
     doc.table(["metric", "trained", "twin", "twin vs trained"], rows)
     doc.table(["component", "trained uJ/image", "twin uJ/image", "difference"], comp_rows,
               caption="Energy per image by component (dynamic + leakage).")
