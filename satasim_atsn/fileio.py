@@ -4,6 +4,8 @@ one YAML reader of the package (:func:`load_yaml`: safe, and a duplicate key is 
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import json
 import math
 import os
@@ -192,6 +194,20 @@ def load_yaml(source: str | bytes | IO, where: str, error: type[SatasimError] = 
         raise error.at(where, f"line {dup.line}", f"key {shown(dup.key)} is given twice (first at line "
                        f"{dup.first_line}); YAML would silently keep the last one",
                        "delete or rename one of them") from None
+
+
+def load_yaml_text(text: str, where: str, error: type[SatasimError] = SatasimError) -> Any:
+    """:func:`load_yaml` of a text, parsed once per process and handed out as a fresh copy.
+
+    A study checks and simulates thousands of points of one architecture file and one technology table;
+    parsing them again for each point took about 1 ms each. Keyed by the text itself, so an edited file
+    is parsed again."""
+    return copy.deepcopy(_parsed(text, where, error))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str, where: str, error: type[SatasimError]) -> Any:
+    return load_yaml(text, where, error)
 
 
 def refuse_overwriting_inputs(outputs: dict[str, str | os.PathLike | None],

@@ -52,3 +52,19 @@ def test_a_named_pipe_is_written_in_place_not_replaced(tmp_path):
 def test_a_directory_is_refused_in_one_line(tmp_path):
     with pytest.raises(SatasimError, match="is a directory"):
         atomic_write_text(tmp_path, "x")
+
+
+def test_parsed_yaml_texts_are_shared_but_every_caller_gets_its_own_copy():
+    """load_yaml_text parses a text once per process (a study loads one architecture per point), hands out
+    copies (a caller that edits its dict changes no one else's), parses an edited text again and keeps
+    the duplicate-key refusal."""
+    from satasim_atsn.errors import ArchError
+    from satasim_atsn.fileio import load_yaml_text
+
+    first = load_yaml_text("pe: {adders: 1}\n", "a.yaml", ArchError)
+    first["pe"]["adders"] = 99
+    assert load_yaml_text("pe: {adders: 1}\n", "a.yaml", ArchError) == {"pe": {"adders": 1}}
+    assert load_yaml_text("pe: {adders: 2}\n", "a.yaml", ArchError) == {"pe": {"adders": 2}}
+    for _ in range(2):  # an error is raised every time, never remembered as a result
+        with pytest.raises(ArchError, match=r"a\.yaml: line 2: key 'x' is given twice"):
+            load_yaml_text("x: 1\nx: 2\n", "a.yaml", ArchError)

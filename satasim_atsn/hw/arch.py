@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from satasim_atsn.errors import ArchError, shown
-from satasim_atsn.fileio import load_yaml
+from satasim_atsn.fileio import load_yaml, load_yaml_text
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech
 from satasim_atsn.snn.exit_policies import PREDICTION_RULES
@@ -514,7 +514,7 @@ def _read_yaml(path: Path) -> dict:
         raise ArchError.at(where, None, f"cannot read ({' '.join(str(error).split())[:200]})",
                            "give a UTF-8 YAML file") from None
     try:
-        raw = load_yaml(text, where, ArchError)
+        raw = load_yaml_text(text, where, ArchError)
     except RecursionError:
         raise ArchError.at(where, None, "nested too deeply to be an architecture",
                            "start from archs/atsn16x16.yaml") from None

@@ -21,7 +21,7 @@ import yaml
 
 from satasim_atsn import exactmath
 from satasim_atsn.errors import ArchError, shown
-from satasim_atsn.fileio import load_yaml
+from satasim_atsn.fileio import load_yaml_text
 
 TECH_DIR = Path(__file__).resolve().parent.parent / "data" / "tech"
 
@@ -315,7 +315,7 @@ def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> T
 
 def _load_tech(path: Path, where: str) -> Tech:
     try:
-        data = load_yaml(path.read_text(encoding="utf-8"), where, ArchError)
+        data = load_yaml_text(path.read_text(encoding="utf-8"), where, ArchError)
     except (UnicodeDecodeError, RecursionError) as error:
         raise ArchError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
                            "save it as UTF-8 YAML") from None

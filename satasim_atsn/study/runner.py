@@ -9,7 +9,9 @@ Output directory layout::
 
 A point that raises is recorded as an ``error`` row and the sweep continues; a worker process
 that dies takes its point with it (the point is retried alone, then recorded as an error).
-Error rows are retried on the next run; ``ok`` rows are never recomputed. A point reported twice
+A point whose combination of values the architecture refuses (checked in the worker, before it would
+simulate) is a ``skipped`` row with the reason. Error and skipped rows are checked again on the next run;
+``ok`` rows are never recomputed. A point reported twice
 (Dask re-running the task of a lost worker) is journaled once. Every other file is written
 atomically; temp files of a killed run are removed at the next start (tests/test_sweep_crash.py
 kills sweeps with SIGKILL and checks that nothing finished is lost or recomputed).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import multiprocessing
@@ -34,7 +37,7 @@ from typing import Any
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.fileio import atomic_write_text, write_json
-from satasim_atsn.study.spec import Study, point_overrides, point_params
+from satasim_atsn.study.spec import Study, point_overrides, point_params, point_refusal
 
 CSV_NAME = "points.csv"
 STUDY_JSON = "study.json"
@@ -66,11 +69,25 @@ def _execute(task: dict) -> dict[str, Any]:
     return run_point(task)
 
 
+#: the key of a worker's answer for a point its architecture refuses (a skipped row, not an error)
+REFUSED = "__refused__"
+
+
+def checked_point(point_function: Callable[[dict], dict], task: dict) -> dict[str, Any]:
+    """In the worker: {REFUSED: reason} for a combination the architecture refuses, else ``point_function(task)``."""
+    if task["mode"] == "engine":
+        reason = point_refusal(task["arch"], task["overrides"], task["workload"], task["shown_arch"])
+        if reason is not None:
+            return {REFUSED: reason}
+    return point_function(task)
+
+
 def make_task(study: Study, point: dict[str, Any]) -> dict:
     """The picklable task of one point."""
     return {
         "mode": study.mode,
         "arch": None if study.arch is None else str(study.point_arch(point)),
+        "shown_arch": None if study.arch is None else str(point.get("arch", study.point_arch(point).name)),
         "workload": str(study.workload),
         "images": study.images,
         "start": study.start,
@@ -337,13 +354,8 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
     points = study.points()
     base = study.base_identity()
     rows: dict[int, dict[str, Any]] = dict(prepared.done)
-    skipped = {i: study.refusal(points[i]) for i in prepared.todo} if study.mode == "engine" else {}
-    for i, reason in skipped.items():  # combinations the architecture refuses (vary.arch): not run, reason kept
-        if reason is not None:
-            rows[i] = {"point": i, "key": study.point_key(points[i], base), **points[i], "status": "skipped",
-                       "error": reason}
-    tasks = {i: make_task(study, points[i]) for i in prepared.todo if skipped.get(i) is None}
-    progress = Progress(len(prepared.todo), quiet=quiet)
+    tasks = {i: make_task(study, points[i]) for i in prepared.todo}
+    progress = Progress(len(tasks), quiet=quiet)
     if not quiet and prepared.reused:
         print(f"satasim: {prepared.reused} of {len(points)} points already done in {out}; running "
               f"{len(prepared.todo)}", file=sys.stderr)
@@ -355,7 +367,9 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
             return
         recorded.add(index)
         row: dict[str, Any] = {"point": index, "key": study.point_key(points[index], base), **points[index]}
-        if error is None:
+        if error is None and REFUSED in (metrics or {}):  # a combination the architecture refuses: not run
+            row["status"], row["error"] = "skipped", str((metrics or {})[REFUSED])
+        elif error is None:
             row.update({m: (metrics or {}).get(m) for m in study.metrics})
             row["status"], row["error"] = "ok", ""
         else:
@@ -365,18 +379,20 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
         progress.update(error is None)
 
     t0 = time.monotonic()
+    checked = functools.partial(checked_point, point_function)  # picklable: both are module-level functions
     try:
         if tasks:
             if scheduler:
-                run_dask(tasks, scheduler, on_done, point_function)
+                run_dask(tasks, scheduler, on_done, checked)
             else:
-                run_local(tasks, jobs or os.cpu_count() or 1, on_done, point_function)
+                run_local(tasks, jobs or os.cpu_count() or 1, on_done, checked)
     finally:
         progress.close()
     elapsed = time.monotonic() - t0
     ordered = [rows[i] for i in sorted(rows)]
     write_sorted(csv_path, prepared.columns, ordered)
-    stats = {"points": len(points), "computed": len(tasks), "reused": prepared.reused,
+    skipped = sum(1 for i in tasks if rows.get(i, {}).get("status") == "skipped")
+    stats = {"points": len(points), "computed": len(tasks) - skipped, "reused": prepared.reused,
              "errors": sum(1 for r in ordered if r["status"] == "error"),
              "skipped": sum(1 for r in ordered if r["status"] == "skipped"), "seconds": elapsed}
     return ordered, stats
