@@ -123,12 +123,6 @@ class Study:
         """The architecture file of a point: its ``arch`` value when the study varies it, else the base."""
         return self.arch_files[str(point["arch"])] if "arch" in point else self.arch
 
-    def refusal(self, point: dict[str, Any]) -> str | None:
-        """Why the architecture refuses this point's combination of values (None: it accepts it)."""
-        arch_path = self.point_arch(point)
-        return point_refusal(str(arch_path), point_overrides(self, point), str(self.workload),
-                             str(point.get("arch", arch_path.name)))
-
     @property
     def fields(self) -> list[str]:
         """Varied field paths in axis order."""
