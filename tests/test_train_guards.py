@@ -163,8 +163,10 @@ def test_provenance_names_the_dataset_folder_not_the_path_typed(tmp_path, capsys
             "--test-images", "10", "--quiet", "--no-augment"]
     run_cli(args + ["--data-dir", "deep/mn", "-o", "a.npz", "--json", "a.json"], capsys)
     run_cli(args + ["--data-dir", str(data), "-o", str(tmp_path / "b.npz"), "--json", "b.json"], capsys)
-    metas = [read_workload(tmp_path / f"{n}.npz").meta for n in "ab"]
-    assert metas[0]["provenance"]["dataset_source"] == metas[1]["provenance"]["dataset_source"] == "mn"
+    monkeypatch.chdir(data)  # "." names the folder too (its name was "")
+    run_cli(args + ["--data-dir", ".", "-o", str(tmp_path / "c.npz")], capsys)
+    metas = [read_workload(tmp_path / f"{n}.npz").meta for n in "abc"]
+    assert [m["provenance"]["dataset_source"] for m in metas] == ["mn"] * 3
     assert json.loads((tmp_path / "b.json").read_text())["workload"] == "b.npz"
 
 
@@ -224,12 +226,17 @@ def test_reproduce_refuses_zero_images(tmp_path, capsys):
 def test_a_group_writes_each_parts_own_regenerate_command():
     from pathlib import Path
 
-    from satasim_atsn.study.driver import _part_command
+    from satasim_atsn.study.reproduce import part_command
 
-    assert _part_command("satasim reproduce algorithm -o ./algx --images 2", "table1", Path("algx") / "table1") \
+    assert part_command("satasim reproduce algorithm -o ./algx --images 2", "table1", Path("algx") / "table1") \
         == "satasim reproduce table1 -o algx/table1 --images 2"
-    assert _part_command("satasim reproduce all -o '../a b' --images 2", "twin", Path("../a b") / "twin") \
+    assert part_command("satasim reproduce all -o '../a b' --images 2", "twin", Path("../a b") / "twin") \
         == "satasim reproduce twin -o '../a b/twin' --images 2"
+    # claims runs its figs on every test image: their command drops --images (and --arch, which they ignore);
+    # an -o holding the word "claims" keeps it (a text replace had turned it into "figs")
+    assert part_command("satasim reproduce claims -o claims_out --images 4 --arch=x.yaml", "figs",
+                        Path("claims_out") / "figs", drop=("--images", "--arch")) \
+        == "satasim reproduce figs -o claims_out/figs"
 
 
 def test_reproduce_checks_the_statistical_workloads_before_any_part_runs(tmp_path, capsys):

@@ -21,7 +21,7 @@ import yaml
 from satasim_atsn.errors import ArchError, shown
 from satasim_atsn.fileio import load_yaml, load_yaml_text
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
-from satasim_atsn.hw.tech import Tech, load_tech
+from satasim_atsn.hw.tech import Tech, load_tech, table_label
 from satasim_atsn.snn.exit_policies import PREDICTION_RULES
 
 if TYPE_CHECKING:
@@ -285,6 +285,7 @@ class Arch:
         for key in SCHEMA:
             value = getattr(self, key)
             out[key] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
+        out["technology"] = table_label(self.technology)  # a user's table by file name: no path as typed
         if self.tech is not None:
             out["technology_table"] = self.tech.describe()
         return out
@@ -481,6 +482,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if isinstance(value, (dict, list)):
         raise ArchError.at("--set", key, f"value must be a scalar, got {shown(raw_value)}")
     return path, value
+
+
+def override_label(text: str) -> str:
+    """An override as results record it: a technology table by :func:`~satasim_atsn.hw.tech.table_label`
+    (its file name), every other override as given."""
+    key, sep, value = text.partition("=")
+    return f"{key}={table_label(value.strip())}" if sep and key.strip() == "technology" else text
 
 
 def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:

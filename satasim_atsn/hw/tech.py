@@ -211,7 +211,7 @@ class Tech:
     def describe(self) -> dict:
         """Name, node, how the table was named and any overridden entries (for results JSON: never an
         absolute path, DESIGN section 10; the overrides make a run reproducible from its JSON)."""
-        out = {"name": self.name, "node_nm": self.node_nm, "table": self.ref or self.path.name}
+        out = {"name": self.name, "node_nm": self.node_nm, "table": table_label(self.ref or self.path.name)}
         if self.overrides:
             out["overrides"] = dict(sorted(self.overrides.items()))
         return out
@@ -276,6 +276,15 @@ def _loglog(x: float, x0: float, y0: float, x1: float, y1: float) -> float:
 def available_tables() -> list[str]:
     """Names of the technology tables shipped with the package."""
     return sorted(p.stem for p in TECH_DIR.glob("*.yaml"))
+
+
+def table_label(name_or_path: str | Path) -> str:
+    """How results name a table: a shipped name as given ('28nm'), a user's file by its file name alone, so
+    the same table gives the same bytes however its path was typed (DESIGN section 10)."""
+    text = str(name_or_path)
+    if "/" not in text and "\\" not in text and not text.endswith((".yaml", ".yml")):
+        return text
+    return Path(text).name
 
 
 def resolve_tech_path(name_or_path: str | Path, base_dir: str | Path | None = None) -> Path:

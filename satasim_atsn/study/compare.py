@@ -17,7 +17,7 @@ import numpy as np
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.fileio import atomic_write_text, check_output_path, refuse_overwriting_inputs
-from satasim_atsn.hw.arch import load_arch, resolve_arch_path
+from satasim_atsn.hw.arch import load_arch, override_label, resolve_arch_path
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
@@ -339,7 +339,8 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     # latency timeline and exit histogram
     _latency_sections(doc, out, summaries)
     results = {"workload": Path(workloads[0]).name if shared else None, "images": images, "start": start,
-               "baseline": names[b], "overrides": list(overrides or []), "architectures": summaries}
+               "baseline": names[b], "overrides": [override_label(o) for o in overrides or []],
+               "architectures": summaries}
     if not shared:  # by file name only, as "workload": the bytes do not depend on the directory
         results["workloads"] = {n: Path(w).name for n, w in zip(names, workloads, strict=True)}
     text = json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n"

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import numpy as np
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.hw.arch import ARCH_DIR
 from satasim_atsn.report.document import Document
 from satasim_atsn.study.functional import TrainedSet
-from satasim_atsn.study.reproduce import _default_workload_dir, figs, table1, table4, table5
+from satasim_atsn.study.reproduce import _default_workload_dir, figs, part_command, table1, table4, table5
 from satasim_atsn.study.table3 import _paths as table3_inputs
 from satasim_atsn.study.table3 import claims, table3
 from satasim_atsn.study.twin import twin_check
@@ -49,7 +49,7 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     trained_set = trained_set or TrainedSet(quiet=quiet)
     out = Path(out_dir)
     wdir = Path(workload_dir) if workload_dir else _default_workload_dir()
-    if not wdir.is_dir():
+    if not wdir.is_dir() and not (what == "twin" and trained_path):  # the twin of --trained reads no other
         raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
     parts = GROUPS.get(what, [what])
     if {"table3", "claims"} & set(parts):  # their statistical workloads, before any part runs or writes
@@ -57,13 +57,13 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     summaries = []
     for part in parts:
         target = out / part if what in GROUPS else out
-        sub_command = _part_command(command, part, target) if what in GROUPS else command
+        sub_command = part_command(command, part, target) if what in GROUPS else command
         if part == "twin":
             trained = Path(trained_path) if trained_path else wdir / trained_set.file("ATSN")
             if not trained.is_file():
                 raise StudyError.at(str(trained), None, "no such trained workload",
                                     "train it first (see workloads/README.md) or pass --workloads DIR")
-            arch = arch_path or str(Path("archs") / "atsn16x16.yaml")
+            arch = arch_path or str(ARCH_DIR / "atsn16x16.yaml")  # the shipped design, from any directory
             doc, results, summary = twin_check(trained, arch, images, per_channel=False, command=sub_command)
         elif part in ("table3", "claims"):
             func = table3 if part == "table3" else claims
@@ -77,17 +77,3 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
         _write(target, doc, results)
         summaries.append(f"== {part} -> {target}/report.md\n{summary}")
     return "\n".join(summaries)
-
-
-def _part_command(command: str, part: str, target: Path) -> str:
-    """The command that regenerates one part of a group: ``reproduce PART -o TARGET`` with the group's other
-    arguments (taken apart and quoted again, so an -o spelt ``./x`` or holding a space is rewritten too)."""
-    if not command:
-        return command
-    words = shlex.split(command)
-    if "reproduce" in words:
-        words[words.index("reproduce") + 1] = part
-    for flag in ("-o", "--out"):
-        if flag in words:
-            words[words.index(flag) + 1] = str(target)
-    return " ".join(shlex.quote(w) for w in words)

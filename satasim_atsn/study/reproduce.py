@@ -9,6 +9,7 @@ checked on the data here.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,26 @@ def _policies(run: FullRun) -> tuple[AtsnPolicy, DtsnnPolicy]:
 # ------------------------------------------------------------------------------------------
 # Table 1
 # ------------------------------------------------------------------------------------------
+def part_command(command: str, part: str, target: Path, drop: tuple[str, ...] = ()) -> str:
+    """The command that regenerates one part of a group: ``reproduce PART -o TARGET`` with the group's other
+    arguments (taken apart and quoted again, so an -o spelt ``./x`` or holding a space is rewritten too);
+    the options in ``drop`` (with their values) are left out, for a part the group runs without them."""
+    if not command:
+        return command
+    words = shlex.split(command)
+    if "reproduce" in words:
+        words[words.index("reproduce") + 1] = part
+    for flag in ("-o", "--out"):
+        if flag in words:
+            words[words.index(flag) + 1] = str(target)
+    for flag in drop:
+        while flag in words:
+            at = words.index(flag)
+            del words[at:at + 2]
+        words = [w for w in words if not w.startswith(flag + "=")]
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def table1(out: Path, images: int | None, workload_dir: Path, command: str,
            trained: TrainedSet = DEFAULT_SET) -> tuple[Document, dict, str]:
     """Table 1: avg timestep, accuracy and complexity of SNN / DTSNN / ATSN on the trained workloads."""

@@ -11,7 +11,7 @@ from satasim_atsn.report.document import Document, fmt, text_table
 from satasim_atsn.study import paper
 from satasim_atsn.study.functional import ALGORITHMS, TrainedSet
 from satasim_atsn.study.metrics import run_summary, statistics_origin, workload_meta, workload_notice
-from satasim_atsn.study.reproduce import DEFAULT_SET, figs, table1
+from satasim_atsn.study.reproduce import DEFAULT_SET, figs, part_command, table1
 from satasim_atsn.study.runner import process_pool
 
 ROWS = [("VGG16", "CIFAR10", "vgg16_cifar10.npz"), ("VGG16", "CIFAR100", "vgg16_cifar100.npz"),
@@ -20,8 +20,15 @@ DEFAULT_IMAGES = 100
 ARCHS = {"atsn": "atsn16x16.yaml", "dtsnn": "dtsnn16x16.yaml", "conventional": "conventional16x16.yaml"}
 
 
-def _arch_dir(arch_path: str | None) -> Path:
-    return Path(arch_path).parent if arch_path else Path("archs")
+def _atsn_arch(arch_path: str | None) -> Path:
+    """The ATSN design: ``--arch`` (a file or a shipped name) or the shipped one, from any directory."""
+    from satasim_atsn.hw.arch import ARCH_DIR, resolve_arch_path
+
+    arch = resolve_arch_path(arch_path) if arch_path else ARCH_DIR / ARCHS["atsn"]
+    if not arch.is_file():
+        raise StudyError.at(str(arch), None, "no such architecture file",
+                            "pass --arch FILE or a shipped name (atsn16x16)")
+    return arch
 
 
 def _run(args: tuple) -> dict:
@@ -51,13 +58,7 @@ def assumed_rows(workload_dir: Path) -> list[tuple[str, str, Path]]:
 
 
 def _paths(workload_dir: Path, arch_path: str | None) -> tuple[Path, list[tuple[str, str, Path]]]:
-    from satasim_atsn.hw.arch import ARCH_DIR
-
-    arch = Path(arch_path) if arch_path else Path("archs") / ARCHS["atsn"]
-    if arch_path and not arch.exists() and (ARCH_DIR / f"{arch_path}.yaml").is_file():
-        arch = ARCH_DIR / f"{arch_path}.yaml"  # a shipped architecture given by name
-    if not arch.is_file():
-        raise StudyError.at(str(arch), None, "no such architecture file", "pass --arch archs/atsn16x16.yaml")
+    arch = _atsn_arch(arch_path)
     rows = []
     for net, data, name in ROWS:
         path = workload_dir / name
@@ -82,7 +83,7 @@ def table3(out: Path, images: int | None, workload_dir: Path, command: str, arch
                    notice=notice or "Workloads: see workloads/README.md")
     doc.para("Regenerate with:")
     doc.code(command)
-    doc.para(f"Architecture `{arch}` for every row (one shared parameter set, nothing tuned per row: "
+    doc.para(f"Architecture `{arch.name}` for every row (one shared parameter set, nothing tuned per row: "
              f"{summaries[0]['accelerators']} accelerators at {summaries[0]['clock_hz'] / 1e6:g} MHz, 28 nm). "
              f"**{n} images simulated per row** (images 0..{n - 1} of each statistical workload); energy totals are "
              f"extrapolated to the {paper.TEST_IMAGES} CIFAR test images. **Assumption:** the paper's joules are "
@@ -256,13 +257,12 @@ def claims(out: Path, images: int | None, workload_dir: Path, command: str, arch
     The algorithm claims run on ``trained`` (its networks and test images; Fashion-MNIST by default).
     """
     out.mkdir(parents=True, exist_ok=True)
-    adir = _arch_dir(arch_path)
-    paths = {k: adir / v for k, v in ARCHS.items()}
-    if arch_path:
-        paths["atsn"] = Path(arch_path)
+    atsn = _atsn_arch(arch_path)  # the other two designs come from its folder
+    paths = {k: atsn.parent / v for k, v in ARCHS.items()} | {"atsn": atsn}
     for p in paths.values():
         if not p.is_file():
-            raise StudyError.at(str(p), None, "no such architecture file", "run from the repository root")
+            raise StudyError.at(str(p), None, "no such architecture file",
+                                f"put the {p.stem} design beside {atsn.name}, or leave out --arch")
     vgg = workload_dir / "vgg16_cifar10.npz"
     assumed = workload_dir / ASSUMED_DIR / "vgg16_cifar10.npz"
     n = images or DEFAULT_IMAGES
@@ -341,7 +341,7 @@ def _claim_memory(paths: dict[str, Path], results: dict) -> list[str]:
 def _claim_gpu_ratio(out: Path, images: int | None, workload_dir: Path, command: str, arch_path: str | None,
                      quiet: bool, results: dict) -> list[str]:
     """Claim 4: ATSN uses 4.43-7.88% of the GPU's energy (runs and writes table3/)."""
-    t3_doc, t3, _ = table3(out / "table3", images, workload_dir, command.replace("claims", "table3"),
+    t3_doc, t3, _ = table3(out / "table3", images, workload_dir, part_command(command, "table3", out / "table3"),
                            arch_path=arch_path, quiet=quiet)
     t3_doc.write(out / "table3")
     lo, hi = t3["gpu_ratio_range_pct"]
@@ -361,13 +361,15 @@ def _algorithm_claims(out: Path, workload_dir: Path, command: str, trained: Trai
     """Claims 5: the algorithm's, on the trained workloads (runs and writes figs/), or why they cannot be checked."""
     rows = []
     if (workload_dir / trained.file("ATSN")).is_file():
-        f_doc, f_res, _ = figs(out / "figs", None, workload_dir, command.replace("claims", "figs"), trained)
+        f_doc, f_res, _ = figs(out / "figs", None, workload_dir,  # every test image: no --images
+                               part_command(command, "figs", out / "figs", drop=("--images", "--arch")), trained)
         f_doc.write(out / "figs")
         data = "trained Fashion-MNIST workloads" if trained.prefix == DEFAULT_SET.prefix else \
             f"trained {trained.prefix} workloads"
         for claim, verdict in f_res["claims"].items():
             rows.append([claim, f"{data} (see figs/)", verdict])
-        t1_doc, t1, _ = table1(out / "table1", None, workload_dir, command.replace("claims", "table1"), trained)
+        t1_doc, t1, _ = table1(out / "table1", None, workload_dir,
+                               part_command(command, "table1", out / "table1", drop=("--images", "--arch")), trained)
         if {"SNN", "ATSN"} <= set(t1["rows"]):
             snn, at = t1["rows"]["SNN"], t1["rows"]["ATSN"]
             lat = 1 - at["avg_timestep"] / snn["avg_timestep"]

@@ -40,7 +40,8 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
     synthetic = simulate(arch, twin, images=n).metrics()
 
     # file names, not paths as typed: the same inputs give the same bytes from any directory
-    trained_name, arch_name = Path(trained_path).name, Path(arch_path).name
+    trained_name = Path(trained_path).name
+    arch_name = Path(arch.path).name if arch.path else Path(arch_path).name  # a shipped name -> its file
     rows, results = [], {"trained": trained_name, "arch": arch_name, "images": n,
                          "per_channel": per_channel, "metrics": {}}
     for key, label in (("total_cycles", "total cycles"), ("fps", "FPS"),

@@ -502,7 +502,7 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
     whole = config.eval_images is None
     provenance = {"tool": "satasim train", "tool_version": __version__, "config": config.public(),
                   "seed": config.seed, "epochs": config.epochs, "dataset": config.dataset,
-                  "dataset_source": Path(train.source).name, "class_names": list(train.class_names),
+                  "dataset_source": Path(train.source).resolve().name, "class_names": list(train.class_names),
                   "train_images": len(train), "test_images": len(embedded),
                   "test_split": f"seeded class-balanced sample of the test split (seed {config.seed})",
                   "eval_images": len(evaluation),
