@@ -273,6 +273,26 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     return [loaded[w].meta for w in workloads], names, b, images
 
 
+#: the summary table of a comparison: (label, summary key), in order
+_METRIC_ROWS = [
+    ("FPS", "fps"), ("latency per image (us)", "latency_us"), ("cycles per image", "cycles_per_image"),
+    ("avg timestep", "avg_timestep"), ("energy / image (uJ)", "energy_per_image_uJ"),
+    ("energy / image-timestep (uJ)", "energy_per_image_timestep_uJ"),
+    ("dynamic / image (uJ)", "dynamic_energy_per_image_uJ"),
+    ("leakage / image (uJ)", "leakage_energy_per_image_uJ"), ("power (mW)", "power_mW"),
+    ("area (mm2, all accelerators)", "area_mm2"), ("EDP (uJ x ms)", "edp_uJ_ms"),
+    ("pJ per synaptic op", "pJ_per_sop"), ("dynamic pJ per synaptic op", "dynamic_pJ_per_sop"),
+    ("leakage share (fraction)", "leakage_share"), ("PE busy (fraction)", "pe_utilisation"),
+    ("DRAM channel busy (fraction)", "dram_channel_busy"),
+    ("accuracy", "accuracy"),
+]
+#: the rows of it the terminal shows
+_TERMINAL_ROWS = ("FPS", "energy / image (uJ)", "energy / image-timestep (uJ)", "avg timestep",
+                  "area (mm2, all accelerators)", "power (mW)", "EDP (uJ x ms)", "pJ per synaptic op",
+                  "dynamic pJ per synaptic op", "leakage share (fraction)", "PE busy (fraction)",
+                  "DRAM channel busy (fraction)")
+
+
 def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: str | Path, baseline: str | None = None,
                 images: int | None = None, start: int = 0, overrides: list[str] | None = None, jobs: int | None = None,
                 json_path: str | None = None, command: str = "", quiet: bool = False) -> str:
@@ -304,21 +324,9 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
              f"baseline for the ratios: **{names[b]}**. Energy per image = total energy (dynamic + leakage of every "
              "accelerator over the makespan) / images; per image-timestep divides further by the timesteps the "
              "images ran. Power = energy / makespan. EDP = energy per image x mean image latency.")
-    metric_rows = [
-        ("FPS", "fps"), ("latency per image (us)", "latency_us"), ("cycles per image", "cycles_per_image"),
-        ("avg timestep", "avg_timestep"), ("energy / image (uJ)", "energy_per_image_uJ"),
-        ("energy / image-timestep (uJ)", "energy_per_image_timestep_uJ"),
-        ("dynamic / image (uJ)", "dynamic_energy_per_image_uJ"),
-        ("leakage / image (uJ)", "leakage_energy_per_image_uJ"), ("power (mW)", "power_mW"),
-        ("area (mm2, all accelerators)", "area_mm2"), ("EDP (uJ x ms)", "edp_uJ_ms"),
-        ("pJ per synaptic op", "pJ_per_sop"), ("dynamic pJ per synaptic op", "dynamic_pJ_per_sop"),
-        ("leakage share (fraction)", "leakage_share"), ("PE busy (fraction)", "pe_utilisation"),
-        ("DRAM channel busy (fraction)", "dram_channel_busy"),
-        ("accuracy", "accuracy"),
-    ]
     headers = ["metric"] + names + [f"{n} / {names[b]}" for i, n in enumerate(names) if i != b]
     rows = []
-    for label, key in metric_rows:
+    for label, key in _METRIC_ROWS:
         vals = [s.get(key) for s in summaries]
         if all(v is None for v in vals):
             continue
@@ -338,9 +346,9 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         doc.para(sentence)
     # latency timeline and exit histogram
     _latency_sections(doc, out, summaries)
+    labels = [override_label(o) for o in overrides or []]  # a technology table by file name
     results = {"workload": Path(workloads[0]).name if shared else None, "images": images, "start": start,
-               "baseline": names[b], "overrides": [override_label(o) for o in overrides or []],
-               "architectures": summaries}
+               "baseline": names[b], "overrides": labels, "architectures": summaries}
     if not shared:  # by file name only, as "workload": the bytes do not depend on the directory
         results["workloads"] = {n: Path(w).name for n, w in zip(names, workloads, strict=True)}
     text = json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n"
@@ -348,11 +356,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     doc.write(out)
     if json_path:
         atomic_write_text(json_path, text)
-    short = ["FPS", "energy / image (uJ)", "energy / image-timestep (uJ)", "avg timestep",
-             "area (mm2, all accelerators)", "power (mW)", "EDP (uJ x ms)", "pJ per synaptic op",
-             "dynamic pJ per synaptic op", "leakage share (fraction)", "PE busy (fraction)",
-             "DRAM channel busy (fraction)"]
-    term_rows = [r for r in rows if r[0] in short]
+    term_rows = [r for r in rows if r[0] in _TERMINAL_ROWS]
     return text_table(headers, term_rows) + f"\n-> {out}/report.md"
 
 
