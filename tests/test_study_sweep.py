@@ -256,3 +256,27 @@ def test_varied_architectures_and_skipped_combinations(tmp_path, workload_path):
     path.write_text(path.read_text().replace("layer_major", "weight_stationary"))
     with pytest.raises(StudyError, match=r"vary.dataflow: value 'weight_stationary' is refused"):
         load_study(path)
+
+
+def test_rows_of_an_older_hardware_model_are_computed_again(tmp_path, workload_path, monkeypatch):
+    """An engine study's point keys name satasim_atsn.hw.MODEL_VERSION: after a model change the same study in
+    the same directory is refused with the reason, --resume reuses nothing, and a functional study (no hardware
+    model) keeps its rows."""
+    import satasim_atsn.study.spec as spec
+
+    path = tmp_path / "e.yaml"
+    path.write_text(f"name: e\nmode: engine\narch: {ROOT / 'archs' / 'atsn16x16.yaml'}\nworkload: {workload_path}\n"
+                    "images: 2\nvary: {clock_hz: [250e6, 500e6]}\nmetrics: [fps]\n")
+    out = tmp_path / "out"
+    _, stats = run_study(load_study(path), out, jobs=1, quiet=True, point_function=_constant_point)
+    assert stats["computed"] == 2
+    monkeypatch.setattr(spec, "MODEL_VERSION", spec.MODEL_VERSION + 1)
+    newer = load_study(path)
+    with pytest.raises(StudyError, match=rf"holds 'e' computed by hardware model {spec.MODEL_VERSION - 1}, and this "
+                                         rf"satasim is model {spec.MODEL_VERSION} .*pass --force"):
+        run_study(newer, out, jobs=1, quiet=True, point_function=_constant_point)
+    _, stats = run_study(newer, out, jobs=1, resume=True, quiet=True, point_function=_constant_point)
+    assert (stats["reused"], stats["computed"]) == (0, 2)
+    functional = load_study(_study(tmp_path, workload_path, BODY, "f.yaml"))
+    monkeypatch.setattr(spec, "MODEL_VERSION", spec.MODEL_VERSION + 1)
+    assert load_study(_study(tmp_path, workload_path, BODY, "f.yaml")).identity() == functional.identity()

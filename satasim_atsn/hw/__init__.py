@@ -1,1 +1,7 @@
-"""hw package."""
+"""hw package: the accelerator model (architecture, mapping, engine, per-cycle reference, energy)."""
+
+#: Version of the hardware model's results. Bump it with any change that changes what a simulation of the
+#: same inputs reports (the rules of docs/microarchitecture.md, or a shipped technology table): study
+#: points are keyed by it, so rows computed by an older model are computed again instead of reused.
+#: 1: sessions 1-13. 2: session 14, a batch of b images keeps b membranes per neuron in the PE data memory.
+MODEL_VERSION = 2

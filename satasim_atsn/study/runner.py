@@ -2,7 +2,8 @@
 
 Output directory layout::
 
-    study.json    the study's identity (name, fields, metrics, points, digest) -- refuses a different study
+    study.json    the study's identity (name, fields, metrics, points, digest; an engine study's hardware
+                  model version) -- refuses a different study, or one computed by another model
     points.csv    one row per finished point; appended (one write + fsync per row) as points finish,
                   rewritten sorted by point when the sweep ends; rows are reused on resume by their key
     report.md / report.html / *.png   written by study.sweep_report
@@ -194,6 +195,14 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
         raise StudyError.at(str(out_dir), None, "is not empty and holds no study",
                             "choose an empty directory or pass --force to write into it")
     same = previous is not None and previous.get("digest") == identity["digest"]
+    older = identity.get("model_version")
+    if (previous is not None and not same and not (resume or force) and older is not None
+            and previous.get("name") == identity["name"] and previous.get("model_version") != older):
+        raise StudyError.at(
+            str(out_dir), STUDY_JSON, f"holds {identity['name']!r} computed by hardware model "
+            f"{previous.get('model_version', 1)}, and this satasim is model {older} (satasim_atsn.hw.MODEL_VERSION), "
+            "whose results differ", "pass --force to compute it again (every point's key names its model, so "
+            "--resume would reuse nothing), or use another -o")
     if previous is not None and not same and not (resume or force):
         raise StudyError.at(
             str(out_dir), STUDY_JSON,

@@ -38,6 +38,7 @@ import yaml
 
 from satasim_atsn.errors import SatasimError, StudyError, shown
 from satasim_atsn.fileio import load_yaml
+from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
 
 TOP_KEYS = ("name", "description", "mode", "arch", "workload", "images", "start", "set", "vary", "metrics", "plots")
@@ -139,8 +140,11 @@ class Study:
         return out
 
     def base_identity(self) -> dict:
-        """What every point's result depends on besides its own values (file contents, not paths)."""
+        """What every point's result depends on besides its own values (file contents, not paths, and for an
+        engine study the hardware model's version)."""
+        model = {"model_version": MODEL_VERSION} if self.mode == "engine" else {}
         return {
+            **model,
             "mode": self.mode,
             "arch": None if self.arch is None else _file_digest(self.arch),
             "workload": _file_digest(self.workload),
@@ -173,6 +177,7 @@ class Study:
             "fields": self.fields,
             "metrics": self.metrics,
             "points": len(points),
+            **({"model_version": MODEL_VERSION} if self.mode == "engine" else {}),
             "digest": hashlib.sha256(
                 json.dumps([self.point_key(p, base) for p in points]).encode()
             ).hexdigest()[:16],
