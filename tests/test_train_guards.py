@@ -101,6 +101,20 @@ def test_an_existing_checkpoint_is_not_replaced_without_resume(tmp_path):
     train_model(_cfg(epochs=2), out, resume=True, quiet=True, data=DATA)  # the same count re-exports
 
 
+def test_a_checkpoint_taken_mid_epoch_needs_that_epoch(tmp_path):
+    """A checkpoint inside epoch 2 (1 epoch and some batches done) continues only with --epochs 2 or more."""
+    from satasim_atsn.train.trainer import _check_epochs_left
+
+    ckpt = tmp_path / "w.npz.ckpt.npz"
+    np.savez(ckpt, state=json.dumps({"epochs_done": 1, "position": {"batches_done": 5}}))
+    with pytest.raises(TrainError, match=r"--epochs: is 1, but the checkpoint holds 1 epoch and 5 batches of epoch 2; "
+                                         r".*pass --epochs 2 or more"):
+        _check_epochs_left(ckpt, 1)
+    _check_epochs_left(ckpt, 2)  # continues epoch 2
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    _check_epochs_left(tmp_path / "bad.npz", 1)  # unreadable: left to load_checkpoint's own message
+
+
 @pytest.mark.parametrize(("change", "option"), [({"batch_size": 16}, "--batch-size"), ({"seed": 7}, "--seed"),
                                                 ({"lr": 0.5}, "--lr"), ({"augment": False}, "--no-augment")])
 def test_resuming_with_other_trajectory_settings_is_refused(tmp_path, change, option):

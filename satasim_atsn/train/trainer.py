@@ -295,8 +295,8 @@ def _check_epochs_left(path: Path, epochs: int) -> None:
         return
     least = done + 1 if position else done
     if epochs < least:
-        held = f"{done} epochs" + (f" and {position.get('batches_done', 'some')} batches of epoch {done + 1}"
-                                   if position else "")
+        held = f"{done} epoch{'s' if done != 1 else ''}" + (
+            f" and {position.get('batches_done', 'some')} batches of epoch {done + 1}" if position else "")
         raise TrainError.at(str(path), "--epochs", f"is {epochs}, but the checkpoint holds {held}; the workload "
                             "would record fewer epochs than trained it", f"pass --epochs {least} or more")
 
