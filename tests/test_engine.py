@@ -442,3 +442,24 @@ def test_streamed_weights_and_spilled_membranes_reach_dram():
     assert totals["dram_write_bytes"] >= images * (T - 1) * membranes
     batches = -(-images // arch.images_per_batch)
     assert totals["dram_read_bytes"] >= batches * T * weights_per_t + images * (T - 1) * membranes
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_a_fold_bigger_than_the_weight_buffer_is_fetched_one_buffer_full_at_a_time(seed):
+    """Section 4 phases 1-2: ceil(W_f / B) DRAM reads per fetch, so each extra one costs one DRAM latency."""
+    wl = random_workload(seed, images=2, timesteps=2, max_channels=8)
+    common = {"accelerators": 1, "images_per_batch": 1, "dram.latency_cycles": 100, "dram.bytes_per_cycle": 16,
+              "global_buffers.weight.bytes_per_cycle": 32}
+    small = tiny_arch(seed, "conventional", **common, **{"global_buffers.weight.bytes": 32})
+    mapping = build_mapping(small, wl)
+    fetches = [f.weight_bytes for g in mapping.pe_groups for f in g.folds] + [mapping.exit_group.weight_bytes]
+    largest = max(fetches)
+    assert largest > 32 and mapping.total_weight_bytes > largest, "the case must split some fetch"
+    big = tiny_arch(seed, "conventional", **common, **{"global_buffers.weight.bytes": largest})
+    res_small, res_big = engine.simulate(small, wl), engine.simulate(big, wl)
+    assert not res_small.mapping["weights_resident"] and not res_big.mapping["weights_resident"]
+    extra_reads = sum(-(-w // 32) - 1 for w in fetches if w > 0) * wl.num_images * wl.timesteps
+    # 32 B is a whole number of DRAM and stream beats, so only the latency of the extra reads is added
+    assert res_small.total_cycles - res_big.total_cycles == 100 * extra_reads
+    assert res_small.totals["dram_read_bytes"] == res_big.totals["dram_read_bytes"]
+    assert res_small.totals["weight_glb_write_bytes"] == res_big.totals["weight_glb_write_bytes"]

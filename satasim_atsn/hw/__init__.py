@@ -4,4 +4,5 @@
 #: same inputs reports (the rules of docs/microarchitecture.md, or a shipped technology table): study
 #: points are keyed by it, so rows computed by an older model are computed again instead of reused.
 #: 1: sessions 1-13. 2: session 14, a batch of b images keeps b membranes per neuron in the PE data memory.
-MODEL_VERSION = 2
+#: 3: session 15, a fold's weight fetch is split into one DRAM read and stream per weight-buffer-full.
+MODEL_VERSION = 3

@@ -168,6 +168,7 @@ class _Model:
         self.exit_start = int(mapping.exit_hops * hop)
         self.hops = mapping.pe_hops.astype(np.int64)
         self.weight_bpc = int(arch.global_buffers.weight.bytes_per_cycle)
+        self.weight_chunk_bytes = int(arch.global_buffers.weight.bytes)  # one fetch fills at most one bank
         self.in_bpc = int(arch.global_buffers.input.bytes_per_cycle)
         self.out_bpc = int(arch.global_buffers.output.bytes_per_cycle)
         # a spike map stays on chip only if it fits the spike buffer pair used ping-pong: the smaller of the two
@@ -785,13 +786,27 @@ class _ProgramWriter:
         self.c[gi, A["dram_write_bytes"]] += nbytes
 
     def stage_weights(self, w: int, gi: int) -> int:
-        """Weight fetch (section 4 phase 1, when not resident) and stream (phase 2); returns stream cycles."""
+        """Weight fetch and stream (section 4 phases 1-2); returns stream cycles.
+
+        Not resident: one DRAM read and its stream per weight-buffer-full (``global_buffers.weight.bytes``), in turn."""
         model = self.model
-        if not model.mapping.weights_resident and w > 0:
-            self.dram_read(w, gi)
+        bpc = model.weight_bpc
+        if model.mapping.weights_resident or w <= 0:
+            stream = -(-w // bpc)
+            self.pending += stream
+        else:
+            chunk = model.weight_chunk_bytes
+            full, last = divmod(w, chunk)
+            per_full = -(-chunk // bpc)
+            for _ in range(full):
+                self.dram_read(chunk, gi)
+                self.pending += per_full
+            stream = full * per_full
+            if last:
+                self.dram_read(last, gi)
+                self.pending += -(-last // bpc)
+                stream += -(-last // bpc)
             self.c[gi, A["weight_glb_write_bytes"]] += w
-        stream = -(-w // model.weight_bpc)
-        self.pending += stream
         self.c[gi, A["weight_glb_read_bytes"]] += w
         self.c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
         return stream

@@ -35,6 +35,8 @@ Readings of the document where its text leaves a choice (each also listed in the
 * The initial weight load (section 8): at cycle 0 each accelerator that will get work (index <
   ceil(images / images_per_batch)) reads all weight bytes, and takes its first batch when the load
   completes; the others stay off (no load, no batch); ``start_cycle`` is the cycle a batch is taken.
+* A fold's weight fetch (not resident) is one DRAM read per ``global_buffers.weight.bytes`` (the last
+  of the rest), each followed by the stream of those bytes before the next read is asked for.
 * A spilled spike map is read back with one DRAM read by every group consuming it (PE, max-pool
   or exit group), before that group's first phase at the same timestep.
 * Membrane fill/spill bytes are ``ceil(b * n_f * vmem_bits / 8)``.
@@ -598,14 +600,22 @@ class _Accelerator:
             yield
 
     def _weights(self, g: _Group, weight_bytes: int):
-        """Weight fetch (not resident) then weight stream."""
+        """Weight fetch (not resident) then weight stream, one weight-buffer-full at a time."""
         st = self.st
-        if not st.mapping.weights_resident:
-            yield from self._dram(weight_bytes, write=False)
-            self.actions["weight_glb_write_bytes"] += weight_bytes
+        per_cycle = int(st.arch.global_buffers.weight.bytes_per_cycle)
         self.actions["weight_glb_read_bytes"] += weight_bytes
         self.actions["noc_byte_hops"] += weight_bytes * (st.rows + st.cols - 2)
-        yield from self._memory_cycles(_ceil_div(weight_bytes, int(st.arch.global_buffers.weight.bytes_per_cycle)))
+        if st.mapping.weights_resident:
+            yield from self._memory_cycles(_ceil_div(weight_bytes, per_cycle))
+            return
+        capacity = int(st.arch.global_buffers.weight.bytes)
+        left = weight_bytes
+        while left > 0:
+            part = min(left, capacity)
+            yield from self._dram(part, write=False)
+            self.actions["weight_glb_write_bytes"] += part
+            yield from self._memory_cycles(_ceil_div(part, per_cycle))
+            left -= part
 
     def _refill(self, g: _Group, spilled: dict[str, int]):
         """Read back every spilled input map of the group, before its first phase."""
