@@ -42,3 +42,21 @@ def test_area_metric_is_the_total_not_the_sum_of_all_entries():
     assert area["per_accelerator_total"] == pytest.approx(components)
     assert area["total"] == pytest.approx(3 * components)
     assert res.metrics()["area_mm2"] == pytest.approx(area["total"] * 1e-6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_doubling_the_weight_buffer_never_costs_cycles_on_one_accelerator(seed):
+    """Section 4 phases 1-2: a buffer twice as big fetches each fold in half as many reads (or keeps all weights)."""
+    wl = random_workload(400 + seed, images=2, max_channels=16)
+    cycles, dram_reads, resident = [], [], []
+    size = 16
+    while not resident or not resident[-1]:
+        res = simulate(tiny_arch(seed, accelerators=1, **{"global_buffers.weight.bytes": size}), wl)
+        cycles.append(res.total_cycles)
+        dram_reads.append(res.totals["dram_read_bytes"])
+        resident.append(res.mapping["weights_resident"])
+        size *= 2
+    assert len(cycles) >= 3, "the case must cover split, whole and resident fetches"
+    assert all(b <= a for a, b in zip(cycles, cycles[1:])), cycles
+    assert cycles[0] > cycles[-2], "16 B buffer-fulls must cost DRAM latency"
+    assert dram_reads[-1] <= dram_reads[-2]
