@@ -55,6 +55,7 @@ def test_doubling_the_weight_buffer_never_costs_cycles_on_one_accelerator(seed):
         cycles.append(res.total_cycles)
         dram_reads.append(res.totals["dram_read_bytes"])
         resident.append(res.mapping["weights_resident"])
+        assert (res.mapping["weight_fetch_reads"] == 0) == resident[-1]
         size *= 2
     assert len(cycles) >= 3, "the case must cover split, whole and resident fetches"
     assert all(b <= a for a, b in zip(cycles[:-1], cycles[1:], strict=True)), cycles

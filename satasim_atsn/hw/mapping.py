@@ -123,6 +123,10 @@ class Mapping:
     input_encoding: str
     exit_memory_bytes: int
     has_exit_unit: bool = True  # False: array.exit_unit_tiles = 0
+    # DRAM reads of one pass over the weights (each fold's, then the exit unit's), one per weight-buffer-full
+    # (section 4, phases 1-2); 0 when the weights are resident. A pass is per batch-timestep (timestep_major)
+    # or per batch (layer_major).
+    weight_fetch_reads: int = 0
 
     @property
     def pe_groups(self) -> list[Group]:
@@ -276,7 +280,11 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     pe_groups = [g for g in groups if g.kind == "pe"]
     membranes_resident = batch * sum(math.ceil(g.neurons / num_pes) for g in pe_groups) <= capacity
     total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
-    weights_resident = total_weight_bytes <= int(arch.global_buffers.weight.bytes)
+    weight_buffer_bytes = int(arch.global_buffers.weight.bytes)
+    weights_resident = total_weight_bytes <= weight_buffer_bytes
+    fetches = [f.weight_bytes for g in pe_groups for f in g.folds]
+    fetches += [g.weight_bytes for g in groups if g.kind == "exit"]
+    weight_fetch_reads = 0 if weights_resident else sum(-(-int(w) // weight_buffer_bytes) for w in fetches)
     classes = workload.num_classes
     need = _exit_memory_bytes(arch, classes, workload.layers[-1].get("output_mode", "")) \
         if groups[-1].kind == "exit" else 0
@@ -301,6 +309,7 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
         input_encoding=workload.input_encoding,
         exit_memory_bytes=need,
         has_exit_unit=exit_tiles > 0,
+        weight_fetch_reads=weight_fetch_reads,
     )
 
 

@@ -148,6 +148,7 @@ class SimResult:
             "membranes_resident": mapping.membranes_resident,
             "weights_resident": mapping.weights_resident,
             "total_weight_bytes": mapping.total_weight_bytes,
+            "weight_fetch_reads": mapping.weight_fetch_reads,
             "groups": [
                 {"name": g.name, "kind": g.kind, "folds": len(g.folds), "weight_bytes": g.weight_bytes}
                 for g in mapping.groups
@@ -372,6 +373,7 @@ class SimResult:
             f"  power           {m['average_power_mW']:.1f} mW average; area {m['area_mm2']:.3f} mm2; "
             f"EDP {m['edp_J_s']:.3g} J*s",
         ]
+        lines.append(self._mapping_line())
         lines += self._utilisation_lines()
         if "accuracy" in m:
             acc = m["accuracy"]
@@ -391,6 +393,19 @@ class SimResult:
             lines.append(f"    {row['name']:<16}{row['kind']:<6}{row['cycles']:>16,}")
         return "\n".join(lines)
 
+
+    def _mapping_line(self) -> str:
+        """Where weights and membranes live, and how many DRAM reads one pass over the weights takes."""
+        mp = self.mapping
+        buffer_bytes = int(self.arch["global_buffers"]["weight"]["bytes"])
+        if mp["weights_resident"]:
+            weights = f"resident in the {buffer_bytes:,} B weight buffer (loaded once per accelerator)"
+        else:
+            per = "batch" if self.arch.get("dataflow") == "layer_major" else "batch-timestep"
+            weights = (f"not resident: {mp['weight_fetch_reads']:,} DRAM reads of up to {buffer_bytes:,} B "
+                       f"per {per}")
+        membranes = "resident" if mp["membranes_resident"] else "filled and spilled"
+        return f"  mapping         weights {mp['total_weight_bytes']:,} B, {weights}; membranes {membranes}"
 
     def _utilisation_lines(self) -> list[str]:
         """PE-array states, exit unit, DRAM channel, global-buffer ports and NoC links (docs/results.md)."""
