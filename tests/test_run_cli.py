@@ -154,3 +154,20 @@ def test_a_small_input_spike_buffer_spills_like_a_small_output_buffer(workload_f
     # the spike buffers are a ping-pong pair: a map must fit the smaller one, whichever it is
     assert counters["small_in"] == counters["small_out"]
     assert counters["small_in"][0] > counters["big"][0] and counters["small_in"][1] > counters["big"][1]
+
+
+@pytest.mark.parametrize(("buffer_bytes", "expect"), [(16, "not resident: {reads:,} DRAM reads of up to 16 B per "
+                                                            "batch-timestep"),
+                                                      (10**7, "resident in the 10,000,000 B weight buffer")])
+def test_summary_says_where_weights_live_and_how_many_reads_fetch_them(workload_file, tmp_path, capsys,
+                                                                      buffer_bytes, expect):
+    out_json = tmp_path / "r.json"
+    code, out, err = run(["run", ARCH, workload_file, *SMALL, "--set", f"global_buffers.weight.bytes={buffer_bytes}",
+                          "--json", str(out_json)], capsys)
+    assert code == 0, err
+    mapping = json.loads(out_json.read_text())["mapping"]
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("mapping"))
+    assert f"weights {mapping['total_weight_bytes']:,} B" in line
+    assert expect.format(reads=mapping["weight_fetch_reads"]) in line
+    assert (mapping["weight_fetch_reads"] == 0) == (buffer_bytes == 10**7)
+    assert mapping["weight_fetch_reads"] == 0 or mapping["weight_fetch_reads"] > len(mapping["groups"])

@@ -393,7 +393,6 @@ class SimResult:
             lines.append(f"    {row['name']:<16}{row['kind']:<6}{row['cycles']:>16,}")
         return "\n".join(lines)
 
-
     def _mapping_line(self) -> str:
         """Where weights and membranes live, and how many DRAM reads one pass over the weights takes."""
         mp = self.mapping
@@ -404,7 +403,12 @@ class SimResult:
             per = "batch" if self.arch.get("dataflow") == "layer_major" else "batch-timestep"
             weights = (f"not resident: {mp['weight_fetch_reads']:,} DRAM reads of up to {buffer_bytes:,} B "
                        f"per {per}")
-        membranes = "resident" if mp["membranes_resident"] else "filled and spilled"
+        if mp["membranes_resident"]:
+            membranes = "resident"
+        elif self.arch.get("dataflow") == "layer_major":
+            membranes = "kept in the PEs for all timesteps of each fold (layer_major)"
+        else:
+            membranes = "filled from and spilled to DRAM around each fold"
         return f"  mapping         weights {mp['total_weight_bytes']:,} B, {weights}; membranes {membranes}"
 
     def _utilisation_lines(self) -> list[str]:
