@@ -226,4 +226,5 @@ def test_sweep_metrics_carry_the_groups():
         assert parts["dynamic"] + parts["leakage"] == pytest.approx(parts["total"], abs=1e-12)
     assert sum(s[f"energy_group_{g}_uJ"] for g in ENERGY_GROUPS) == pytest.approx(s["energy_per_image_uJ"], abs=1e-8)
     assert s["pe_utilisation"] == utilisation(result)["pe_array"]["busy"]
+    assert s["weight_fetch_reads"] == result.mapping["weight_fetch_reads"]
     assert np.isclose(s["leakage_share"], s["leakage_energy_per_image_uJ"] / s["energy_per_image_uJ"], atol=1e-9)

@@ -128,6 +128,7 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
         "pe_utilisation": busy["pe_array"]["busy"],
         "dram_channel_busy": busy["dram_channel_busy"],
         "dram_bytes_per_image": (int(totals.get("dram_read_bytes", 0)) + int(totals.get("dram_write_bytes", 0))) / n,
+        "weight_fetch_reads": int(result.mapping["weight_fetch_reads"]),  # per pass over the weights; 0: resident
         **_pe_shares(result),
         "energy_by_component_uJ": {c: (sum(dyn.get(c, {}).values()) + leak.get(c, 0.0)) / n * 1e-6 for c in comps},
         "dynamic_by_component_uJ": {c: sum(dyn.get(c, {}).values()) / n * 1e-6 for c in comps},

@@ -66,6 +66,7 @@ ENGINE_METRICS = (
     "pe_utilisation",
     "dram_channel_busy",
     "dram_bytes_per_image",
+    "weight_fetch_reads",
     "pe_busy_share",
     "memory_stall_share",
 )
