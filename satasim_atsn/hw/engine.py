@@ -795,17 +795,12 @@ class _ProgramWriter:
             stream = -(-w // bpc)
             self.pending += stream
         else:
-            chunk = model.weight_chunk_bytes
-            full, last = divmod(w, chunk)
-            per_full = -(-chunk // bpc)
-            for _ in range(full):
-                self.dram_read(chunk, gi)
-                self.pending += per_full
-            stream = full * per_full
-            if last:
-                self.dram_read(last, gi)
-                self.pending += -(-last // bpc)
-                stream += -(-last // bpc)
+            stream = 0
+            for first in range(0, w, model.weight_chunk_bytes):
+                part = min(model.weight_chunk_bytes, w - first)
+                self.dram_read(part, gi)
+                self.pending += -(-part // bpc)
+                stream += -(-part // bpc)
             self.c[gi, A["weight_glb_write_bytes"]] += w
         self.c[gi, A["weight_glb_read_bytes"]] += w
         self.c[gi, A["noc_byte_hops"]] += w * model.mesh_hops

@@ -397,15 +397,16 @@ class SimResult:
         """Where weights and membranes live, and how many DRAM reads one pass over the weights takes."""
         mp = self.mapping
         buffer_bytes = int(self.arch["global_buffers"]["weight"]["bytes"])
+        layer_major = self.arch.get("dataflow") == "layer_major"
         if mp["weights_resident"]:
             weights = f"resident in the {buffer_bytes:,} B weight buffer (loaded once per accelerator)"
         else:
-            per = "batch" if self.arch.get("dataflow") == "layer_major" else "batch-timestep"
+            per = "batch" if layer_major else "batch-timestep"
             weights = (f"not resident: {mp['weight_fetch_reads']:,} DRAM reads of up to {buffer_bytes:,} B "
                        f"per {per}")
         if mp["membranes_resident"]:
             membranes = "resident"
-        elif self.arch.get("dataflow") == "layer_major":
+        elif layer_major:
             membranes = "kept in the PEs for all timesteps of each fold (layer_major)"
         else:
             membranes = "filled from and spilled to DRAM around each fold"
