@@ -446,10 +446,11 @@ def test_streamed_weights_and_spilled_membranes_reach_dram():
 
 @pytest.mark.parametrize("seed", [3, 8])
 def test_a_fold_bigger_than_the_weight_buffer_is_fetched_one_buffer_full_at_a_time(seed):
-    """Section 4 phases 1-2: ceil(W_f / B) DRAM reads per fetch, so each extra one costs one DRAM latency."""
+    """Section 4 phases 1-2: ceil(W_f / B) DRAM reads per fetch, each holding the channel for one DRAM latency
+    more; with one bank a read waits for the previous buffer-full's stream, so a smaller buffer costs cycles."""
     wl = random_workload(seed, images=2, timesteps=2, max_channels=8)
     common = {"accelerators": 1, "images_per_batch": 1, "dram.latency_cycles": 100, "dram.bytes_per_cycle": 16,
-              "global_buffers.weight.bytes_per_cycle": 32}
+              "global_buffers.weight.bytes_per_cycle": 32, "global_buffers.weight.banks": 1}
     small = tiny_arch(seed, "conventional", **common, **{"global_buffers.weight.bytes": 32})
     mapping = build_mapping(small, wl)
     fetches = [f.weight_bytes for g in mapping.pe_groups for f in g.folds] + [mapping.exit_group.weight_bytes]
@@ -463,7 +464,11 @@ def test_a_fold_bigger_than_the_weight_buffer_is_fetched_one_buffer_full_at_a_ti
     assert res_big.mapping["weight_fetch_reads"] == sum(1 for w in fetches if w > 0)
     passes = wl.num_images * wl.timesteps
     extra_reads = (res_small.mapping["weight_fetch_reads"] - res_big.mapping["weight_fetch_reads"]) * passes
-    # 32 B is a whole number of DRAM and stream beats, so only the latency of the extra reads is added
-    assert res_small.total_cycles - res_big.total_cycles == 100 * extra_reads
+    # 32 B is a whole number of DRAM beats, so the channel is busy for exactly the extra reads' latency more
+    assert res_small.dram_busy_cycles - res_big.dram_busy_cycles == 100 * extra_reads
+    # one bank: a fold's buffer-fulls are read and streamed in turn, and only its first read can overlap the
+    # previous fold's compute (which hides at most as much of the single read of the big buffer), so every
+    # extra read's latency shows in the run's cycles
+    assert res_small.total_cycles - res_big.total_cycles >= 100 * extra_reads
     assert res_small.totals["dram_read_bytes"] == res_big.totals["dram_read_bytes"]
     assert res_small.totals["weight_glb_write_bytes"] == res_big.totals["weight_glb_write_bytes"]

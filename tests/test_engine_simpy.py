@@ -1,7 +1,9 @@
 """The SimPy scheduler of hw/engine.py against its predecessor, a hand-written event heap (the oracle).
 
-The heap scheduler below is a verbatim copy of ``engine._Scheduler`` as of commit fe4921c (before the
-SimPy rewrite), kept here ONLY as a test witness: production code has one scheduler. Every comparison runs
+The heap scheduler below is a copy of ``engine._Scheduler`` as of commit fe4921c (before the SimPy rewrite),
+kept here ONLY as a test witness: production code has one scheduler. Its one change since: session 16's
+weight prefetches (a PREFETCH op requests a DRAM read the program does not wait for; an AWAIT op waits for
+it), marked "since session 16" below. Every comparison runs
 ``engine.simulate`` twice, once with the SimPy scheduler and once with the oracle patched in, and demands
 byte-identical ``SimResult.to_json()`` and equal ``counters()``.
 """
@@ -18,7 +20,7 @@ import pytest
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.energy import ACTIONS
-from satasim_atsn.hw.engine import DRAM_READ, DRAM_WRITE, MARK, A, _BatchWork
+from satasim_atsn.hw.engine import AWAIT, DRAM_READ, DRAM_WRITE, MARK, PREFETCH, A, _BatchWork
 from satasim_atsn.hw.results import AcceleratorTotals
 from satasim_atsn.workload.format import read_workload
 from satasim_atsn.workload.synthetic import random_workload
@@ -28,7 +30,7 @@ KIND_FILE = {"atsn": "atsn16x16.yaml", "dtsnn": "dtsnn16x16.yaml", "conventional
 
 
 # ------------------------------------------------------------------------------------------
-# ORACLE: the former heap scheduler (copied from hw/engine.py at fe4921c; do not "fix" it)
+# ORACLE: the former heap scheduler (copied from hw/engine.py at fe4921c; do not "fix" it; prefetches added)
 # ------------------------------------------------------------------------------------------
 class HeapSchedulerOracle:
     """ORACLE (test witness only): the pre-SimPy hand-written event heap of hw/engine.py, copied verbatim."""
@@ -67,7 +69,7 @@ class HeapSchedulerOracle:
     def run(self, batches, progress=None) -> None:
         """Serve DRAM transactions and dispatch batches in (cycle, accelerator) order."""
         heap: list[tuple[int, int, int]] = []  # (cycle, accelerator, kind) kind 0 = DRAM op, 1 = wants a batch
-        state: list[list] = [[None, 0] for _ in range(self.num_acc)]  # current work, next op index
+        state: list[list] = [[None, 0, []] for _ in range(self.num_acc)]  # current work, next op index, prefetch ends
         # (since 2026-12: the accelerators beyond the first ceil(images / b) stay off: no load, no batch)
         working = min(self.num_acc, -(-len(self.start_cycle) // int(self.arch.images_per_batch)))
         if self.model.mapping.weights_resident:
@@ -109,17 +111,24 @@ class HeapSchedulerOracle:
                 self.group_cycles += work.group_local
                 self.group_counts += work.group_counts
                 self.group_busy += work.group_busy
-                state[a] = [work, 0]
+                state[a] = [work, 0, []]
                 t = now
             else:
-                work, i = state[a]
-                _, _, nbytes, gi = work.ops[i]
-                end = self._dram(a, now, nbytes)
-                self.group_cycles[gi] += end - now
+                work, i, ends = state[a]
+                _, op_kind, nbytes, gi = work.ops[i]
+                if op_kind == PREFETCH:  # since session 16: served like any request, but nobody stalls for it
+                    start = max(now, self.dram_free)
+                    self.dram_free = start + self.latency + -(-nbytes // self.dram_bpc)
+                    self.dram_busy += self.dram_free - start
+                    ends.append(self.dram_free)
+                    end = now
+                else:
+                    end = self._dram(a, now, nbytes)
+                    self.group_cycles[gi] += end - now
                 state[a][1] = i + 1
                 t = end
             # run the program up to the next DRAM request
-            work, i = state[a]
+            work, i, ends = state[a]
             ops = work.ops
             while i < len(ops):
                 delay, op_kind, value, gi = ops[i]
@@ -128,6 +137,13 @@ class HeapSchedulerOracle:
                     self.end_cycle[value - self.first_image] = t
                     i += 1
                     done_images += 1
+                    continue
+                if op_kind == AWAIT:  # since session 16: its prefetch was served when requested
+                    wait = max(0, ends[value] - t)
+                    self.totals[a].stall_memory += wait
+                    self.group_cycles[gi] += wait
+                    t += wait
+                    i += 1
                     continue
                 break
             state[a][1] = i
@@ -233,9 +249,9 @@ def test_simpy_scheduler_equals_heap_oracle_on_random_contended_cases():
         ties += sched.ties
         resident += bool(new.mapping["weights_resident"])
         streamed += not new.mapping["weights_resident"]
-        # O(DRAM transactions + batches) SimPy events, never per cycle
+        # O(DRAM transactions + batches) SimPy events, never per cycle (a prefetch adds its AWAIT's timeout)
         batches = -(-wl.num_images // arch.images_per_batch)
-        bound = 3 * sched.transactions + 3 * (batches + arch.accelerators) + arch.accelerators + 2
+        bound = 4 * sched.transactions + 3 * (batches + arch.accelerators) + arch.accelerators + 2
         assert sched.events <= bound, f"seed {seed}: {sched.events} events > {bound}"
     assert resident >= 20 and streamed >= 20
     assert queued >= 200 and ties >= 50, (queued, ties)
@@ -328,11 +344,18 @@ def synthetic_case(seed: int):
     for lo in range(0, images, per):
         batch = list(range(lo, min(images, lo + per)))
         ops = []
+        prefetches = awaited = 0
         for img in rng.permutation(batch):
-            for _ in range(int(rng.integers(0, 4))):
-                kind = int(rng.choice([DRAM_READ, DRAM_WRITE]))
-                ops.append((int(rng.choice([0, 0, 1, 2, 3])), kind, int(rng.integers(1, 9)), int(rng.integers(3))))
+            for _ in range(int(rng.integers(0, 5))):
+                kind = int(rng.choice([DRAM_READ, DRAM_WRITE, PREFETCH, AWAIT]))
+                if kind == AWAIT and awaited == prefetches:
+                    kind = PREFETCH
+                value = awaited if kind == AWAIT else int(rng.integers(1, 9))
+                awaited += kind == AWAIT
+                prefetches += kind == PREFETCH
+                ops.append((int(rng.choice([0, 0, 1, 2, 3])), kind, value, int(rng.integers(3))))
             ops.append((int(rng.choice([0, 1, 2])), MARK, int(img), 2))
+        ops += [(int(rng.choice([0, 1])), AWAIT, h, 0) for h in range(awaited, prefetches)]
         works.append(fake_work(rng, batch, ops, int(rng.choice([0, 0, 1, 3]))))
     return model, int(rng.integers(2, 5)), images, works
 

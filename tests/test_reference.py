@@ -274,14 +274,28 @@ def test_fold_and_membrane_spill() -> None:
 def test_weights_streamed_when_not_resident() -> None:
     """A 8 B weight buffer cannot hold 12 B: no initial load; every slice fetches its weights.
 
+    Two banks: both buffer-fulls of the step are requested at cycle 0 and served in turn.
     fc (one fold): fetch 8 B: 10 + 1 = 11 [0, 11); stream [11, 12); compute 10 [12, 22).
-    exit: fetch 4 B: 11 [22, 33); stream [33, 34); accumulate 6 [34, 40). End 40; start 0.
+    exit: its 4 B were read [11, 22) during fc's compute; stream [22, 23); accumulate 6 [23, 29). End 29.
     """
     c = simulate_reference(make_arch(**{"global_buffers.weight.bytes": 8}), three_spikes(), 1)
-    assert c["total_cycles"] == 40 and c["images"]["start_cycle"] == [0]
-    assert pe(c)["stall_memory"] == 11 + 1 + 11 + 1
+    assert c["total_cycles"] == 29 and c["images"]["start_cycle"] == [0]
+    assert pe(c)["stall_memory"] == 11 + 1 + 0 + 1
     a = actions(c)
     assert a["dram_read_bytes"] == 12 and a["weight_glb_write_bytes"] == 12 and a["weight_glb_read_bytes"] == 12
+
+
+def test_one_weight_bank_reads_the_next_fold_while_the_pes_compute() -> None:
+    """One bank: the exit unit's 4 B are requested once fc's 8 B have been streamed, at cycle 12.
+
+    fc: fetch [0, 11); stream [11, 12); compute [12, 22). exit: read [12, 23), so the controller waits from
+    22 to 23; stream [23, 24); accumulate [24, 30). End 30: one cycle more than two banks, 10 fewer than
+    staging each fold's weights only when its slice starts (hardware model 3: 40).
+    """
+    arch = make_arch(**{"global_buffers.weight.bytes": 8, "global_buffers.weight.banks": 1})
+    c = simulate_reference(arch, three_spikes(), 1)
+    assert c["total_cycles"] == 30
+    assert pe(c)["stall_memory"] == 11 + 1 + 1 + 1
 
 
 def test_dram_conflict_between_two_accelerators() -> None:
@@ -311,19 +325,32 @@ def test_an_accelerator_without_work_loads_no_weights() -> None:
 
 
 def test_dram_conflict_mid_run() -> None:
-    """Weights not resident (8 B buffer), 2 accelerators, 2 images: both fetch fc's 8 B at cycle 0.
+    """Weights not resident (8 B buffer of one bank), 2 accelerators, 2 images: both fetch fc's 8 B at cycle 0.
 
-    acc 0: fetch [0, 11), stream [11, 12), compute [12, 22) (D = 10), requests the output weights at 22.
-    acc 1: waits, fetch [11, 22), stream [22, 23), compute [23, 33), requests at 33.
-    acc 0: its request at 22 is served as acc 1's fetch ends (the channel is free at the end of cycle
-      22): [22, 33), stream [33, 34), accumulate [34, 40): end 40.
-    acc 1: its request at 33 is served as acc 0's ends: [33, 44), stream [44, 45), accumulate [45, 51):
-      end 51. (The ends are as under the per-PE links, but neither accelerator now waits for DRAM.)
+    acc 0: fetch [0, 11), stream [11, 12), requests the output weights at 12 (its bank is free), compute
+      [12, 22) (D = 10).
+    acc 1: waits, fetch [11, 22), stream [22, 23), requests at 23, compute [23, 33).
+    acc 0: its request at 12 is served as acc 1's fetch ends (the channel is free at the end of cycle
+      22): [22, 33); it waits from 22, stream [33, 34), accumulate [34, 40): end 40.
+    acc 1: its request at 23 is served as acc 0's ends: [33, 44), stream [44, 45), accumulate [45, 51):
+      end 51.
     """
-    c = simulate_reference(make_arch(accelerators=2, **{"global_buffers.weight.bytes": 8}), three_spikes(2), 2)
+    arch = make_arch(accelerators=2, **{"global_buffers.weight.bytes": 8, "global_buffers.weight.banks": 1})
+    c = simulate_reference(arch, three_spikes(2), 2)
     assert c["images"]["end_cycle"] == [40, 51] and c["total_cycles"] == 51
     assert pe(c, 0)["stall_memory"] == 11 + 1 + 11 + 1
     assert pe(c, 1)["stall_memory"] == 22 + 1 + 11 + 1
+
+
+def test_two_banks_queue_an_accelerators_reads_before_a_later_request() -> None:
+    """As above with two banks: at cycle 0 each accelerator asks for both of its buffer-fulls, and the channel
+    serves (request cycle, accelerator, order asked): acc 0's fc [0, 11) and output weights [11, 22), then
+    acc 1's [22, 33) and [33, 44). acc 0: stream [11, 12), compute [12, 22), stream [22, 23), accumulate
+    [23, 29). acc 1: stream [33, 34), compute [34, 44), stream [44, 45), accumulate [45, 51)."""
+    c = simulate_reference(make_arch(accelerators=2, **{"global_buffers.weight.bytes": 8}), three_spikes(2), 2)
+    assert c["images"]["end_cycle"] == [29, 51] and c["total_cycles"] == 51
+    assert pe(c, 0)["stall_memory"] == 11 + 1 + 0 + 1
+    assert pe(c, 1)["stall_memory"] == 33 + 1 + 0 + 1
 
 
 def test_early_exit_at_unit() -> None:

@@ -5,4 +5,5 @@
 #: points are keyed by it, so rows computed by an older model are computed again instead of reused.
 #: 1: sessions 1-13. 2: session 14, a batch of b images keeps b membranes per neuron in the PE data memory.
 #: 3: session 15, a fold's weight fetch is split into one DRAM read and stream per weight-buffer-full.
-MODEL_VERSION = 3
+#: 4: session 16, a weight bank is refilled from DRAM as soon as it has been streamed (weight prefetch).
+MODEL_VERSION = 4

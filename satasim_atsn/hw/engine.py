@@ -71,7 +71,9 @@ if TYPE_CHECKING:
     from satasim_atsn.hw.arch import Arch
 
 A = {name: i for i, name in enumerate(ACTIONS)}
-DRAM_READ, DRAM_WRITE, MARK = 0, 1, 2
+# program ops: a blocking DRAM read / write, an image's exit mark, a weight prefetch (a DRAM read that does not
+# block; its value is the bytes) and the wait for one (its value is the prefetch's number in the program)
+DRAM_READ, DRAM_WRITE, MARK, PREFETCH, AWAIT = 0, 1, 2, 3, 4
 TRACE_BUDGET_BYTES = 192 * 2**20
 
 
@@ -169,6 +171,7 @@ class _Model:
         self.hops = mapping.pe_hops.astype(np.int64)
         self.weight_bpc = int(arch.global_buffers.weight.bytes_per_cycle)
         self.weight_chunk_bytes = int(arch.global_buffers.weight.bytes)  # one fetch fills at most one bank
+        self.weight_banks = int(arch.global_buffers.weight.banks)  # buffer-fulls read ahead (section 4, phase 1)
         self.in_bpc = int(arch.global_buffers.input.bytes_per_cycle)
         self.out_bpc = int(arch.global_buffers.output.bytes_per_cycle)
         # a spike map stays on chip only if it fits the spike buffer pair used ping-pong: the smaller of the two
@@ -193,6 +196,22 @@ class _Model:
         self.exit_group_index = ex.index if ex is not None else len(self.groups) - 1
         self.exit_weight_bytes = ex.weight_bytes if ex is not None else 0
         self.exit_input = ex.inputs[0] if ex is not None else None
+        self.pass_chunks = self._pass_chunks()
+
+    def _pass_chunks(self) -> list[tuple[int, int]]:
+        """(bytes, group) of every weight-buffer-full one pass over the groups reads from DRAM, in order (none when
+        the weights are resident): every fold of every PE group, then the exit unit's weights."""
+        if self.mapping.weights_resident:
+            return []
+        chunks = []
+        B = self.weight_chunk_bytes
+        for g in self.groups:
+            sizes = [fm.weight_bytes for fm in self.folds[g.index]] if g.kind == "pe" else []
+            if g.kind == "exit":
+                sizes = [self.exit_weight_bytes]
+            for w in sizes:
+                chunks += [(min(B, w - first), g.index) for first in range(0, w, B)]
+        return chunks
 
     def _fold_model(self, group: Group, fold) -> _FoldModel:
         pe_neurons = fold.pe_neurons.astype(np.int64)
@@ -771,6 +790,9 @@ class _ProgramWriter:
         self.local_mem = 0
         self.group_local = np.zeros(len(model.groups), dtype=np.int64)
         self.exit_busy = int(ph.exit_busy[b])
+        self.prefetches = 0  # weight prefetches in the program so far (an AWAIT names one by its number)
+        self.chunks: list[tuple[int, int]] = []
+        self.issued = self.used = self.prefetch_base = 0
 
     def op(self, kind: int, value: int, gi: int) -> None:
         """End the pending local stretch with one op (a DRAM transaction or an image's exit mark)."""
@@ -785,10 +807,34 @@ class _ProgramWriter:
         self.op(DRAM_WRITE, nbytes, gi)
         self.c[gi, A["dram_write_bytes"]] += nbytes
 
+    def begin_pass(self) -> None:
+        """A pass over the groups starts (a step, or a layer_major batch): every weight bank is free, so the first
+        ``banks`` buffer-fulls of the pass are requested now (section 4, phase 1)."""
+        self.chunks = self.model.pass_chunks
+        self.issued = 0  # buffer-fulls of the pass requested so far
+        self.used = 0  # ... and streamed
+        self.prefetch_base = self.prefetches
+        for _ in range(self.model.weight_banks):
+            self._prefetch_next()
+
+    def end_pass(self) -> None:
+        if self.used != len(self.chunks):
+            raise AssertionError(f"internal: a pass streamed {self.used} of its {len(self.chunks)} weight buffer-fulls")
+
+    def _prefetch_next(self) -> None:
+        """A bank is free: request the pass's next buffer-full into it (a DRAM read the program does not wait for)."""
+        if self.issued < len(self.chunks):
+            part, gi = self.chunks[self.issued]
+            self.op(PREFETCH, part, gi)
+            self.c[gi, A["dram_read_bytes"]] += part
+            self.issued += 1
+            self.prefetches += 1
+
     def stage_weights(self, w: int, gi: int) -> int:
         """Weight fetch and stream (section 4 phases 1-2); returns stream cycles.
 
-        Not resident: one DRAM read and its stream per weight-buffer-full (``global_buffers.weight.bytes``), in turn."""
+        Not resident: per weight-buffer-full (``global_buffers.weight.bytes``), wait for its DRAM read (requested
+        when a bank became free), stream it, and request the pass's next buffer-full into the freed bank."""
         model = self.model
         bpc = model.weight_bpc
         if model.mapping.weights_resident or w <= 0:
@@ -798,9 +844,14 @@ class _ProgramWriter:
             stream = 0
             for first in range(0, w, model.weight_chunk_bytes):
                 part = min(model.weight_chunk_bytes, w - first)
-                self.dram_read(part, gi)
+                expected = self.chunks[self.used]
+                if expected != (part, gi):
+                    raise AssertionError(f"internal: group {gi} streams {part} B, the pass read {expected}")
+                self.op(AWAIT, self.prefetch_base + self.used, gi)
+                self.used += 1
                 self.pending += -(-part // bpc)
                 stream += -(-part // bpc)
+                self._prefetch_next()
             self.c[gi, A["weight_glb_write_bytes"]] += w
         self.c[gi, A["weight_glb_read_bytes"]] += w
         self.c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
@@ -871,6 +922,7 @@ def _layer_major_program(w: _ProgramWriter, n: int) -> None:
     model = w.model
     T = model.T
     spilled: dict[int, int] = {}
+    w.begin_pass()
     for g in model.groups:
         gi = g.index
         w.read_back_spills(g, spilled)
@@ -900,6 +952,7 @@ def _layer_major_program(w: _ProgramWriter, n: int) -> None:
                 dur = int(w.ph.exit_d[w.b, t - 1])
                 w.pending += dur
                 w.group_local[gi] += dur
+    w.end_pass()
     for j in range(n):
         w.op(MARK, w.first_image + j, model.exit_group_index)
 
@@ -920,9 +973,11 @@ def _batch_work(model: _Model, bt: _ChunkBatches, ph: _ChunkPhases, b: int, firs
         for t in range(1, int(e.max()) + 1):
             b_act = int(bt.active_count[b, t - 1])
             spilled: dict[int, int] = {}
+            w.begin_pass()  # no weight is read ahead across a step: the exit decision ends it
             for g in model.groups:
                 w.read_back_spills(g, spilled)
                 _GROUP_PROGRAMS[g.kind](w, g, t, b_act, spilled)
+            w.end_pass()
             if model.mapping.exit_group is None:  # no exit unit phase: images finish with the last group of their t
                 for j in np.flatnonzero(e == t):
                     w.op(MARK, w.first_image + int(j), len(model.groups) - 1)
@@ -1135,6 +1190,7 @@ def _refill_step(model: _Model, items: list[_Slot]) -> _BatchWork:
     w = _ProgramWriter(model, step, 0, np.zeros(0, dtype=np.int64), 0)
     spilled: dict[int, int] = {}
     stall = 0
+    w.begin_pass()
     for g in model.groups:
         w.read_back_spills(g, spilled)
         if g.kind == "pe":
@@ -1143,6 +1199,7 @@ def _refill_step(model: _Model, items: list[_Slot]) -> _BatchWork:
             _step_pool(w, g, items)
         else:
             stall += _step_exit(w, g, items)
+    w.end_pass()
     if model.mapping.exit_group is None:  # no exit unit phase: images finish with the last group of their t
         for it in items:
             if it.exit_t == it.t:
@@ -1210,7 +1267,8 @@ class _Scheduler:
         self.dram_busy = 0
         self.events = 0  # SimPy events processed by the last run()
         self.env = simpy.Environment()
-        self._dram_queue: list[tuple[int, int, int, simpy.Event]] = []  # (request cycle, acc, bytes, done)
+        self._dram_queue: list[tuple[int, int, int, int, simpy.Event]] = []  # (request cycle, acc, seq, bytes, done)
+        self._dram_requests = 0  # seq: one accelerator's requests of one cycle are served in the order made
         self._dram_idle: simpy.Event | None = None  # the arbiter's wake-up while nothing is pending
         self._asking: list[tuple[int, int, simpy.Event]] = []  # (acc, images, event) of accelerators asking
         self._dispatch_idle: simpy.Event | None = None
@@ -1224,7 +1282,8 @@ class _Scheduler:
         if nbytes <= 0:  # section 8: a 0-byte transaction does not happen (and every grant lasts >= 1 cycle)
             raise ValueError(f"internal: accelerator {acc} asked for a {nbytes}-byte DRAM transaction")
         done = self.env.event()
-        heapq.heappush(self._dram_queue, (int(self.env.now), acc, nbytes, done))
+        heapq.heappush(self._dram_queue, (int(self.env.now), acc, self._dram_requests, nbytes, done))
+        self._dram_requests += 1
         if self._dram_idle is not None:
             wake, self._dram_idle = self._dram_idle, None
             _fire(self.env, wake, _ARBITRATE)
@@ -1251,11 +1310,9 @@ class _Scheduler:
             else:
                 self._dram_idle = env.event()
                 yield self._dram_idle  # fired at _ARBITRATE priority by the first request
-            request, acc, nbytes, done = heapq.heappop(self._dram_queue)
-            now = int(env.now)
+            _, acc, _, nbytes, done = heapq.heappop(self._dram_queue)
             cycles = self.latency + -(-nbytes // self.dram_bpc)
-            self.dram_busy += cycles
-            self.totals[acc].stall_memory += now + cycles - request
+            self.dram_busy += cycles  # the requester counts its own stall: from when it waits, not when it asked
             _fire(env, done, simpy.events.NORMAL, cycles)
             yield done  # the requester resumes first (it was waiting on ``done`` before the grant)
 
@@ -1279,6 +1336,7 @@ class _Scheduler:
         if self.model.mapping.weights_resident:
             weight_bytes = self.model.mapping.total_weight_bytes
             yield self._dram(acc, weight_bytes)
+            self.totals[acc].stall_memory += int(self.env.now)
             for key in ("dram_read_bytes", "weight_glb_write_bytes"):
                 self.setup_counts[A[key]] += weight_bytes
                 self.totals[acc].counts[A[key]] += weight_bytes
@@ -1346,6 +1404,7 @@ class _Scheduler:
         self.group_counts += work.group_counts
         self.group_busy += work.group_busy
         t = int(env.now)  # local phases run back to back: one timeout per stretch up to a DRAM request
+        prefetched: list[simpy.Event] = []  # the program's weight prefetches, in the order requested
         for delay, kind, value, gi in work.ops:
             t += delay
             if kind == MARK:
@@ -1354,7 +1413,11 @@ class _Scheduler:
                 continue
             if t > env.now:
                 yield env.timeout(t - env.now)
-            yield self._dram(acc, value)
+            if kind == PREFETCH:  # requested now; the program goes on and waits for it at its AWAIT
+                prefetched.append(self._dram(acc, value))
+                continue
+            yield prefetched[value] if kind == AWAIT else self._dram(acc, value)
+            tot.stall_memory += env.now - t
             self.group_cycles[gi] += env.now - t
             t = int(env.now)
         t += work.tail

@@ -599,8 +599,37 @@ class _Accelerator:
             self.stall_memory += 1
             yield
 
+    def _pass_chunks(self) -> list[int]:
+        """The weight-buffer-fulls one pass over the groups reads from DRAM, in order (section 4, phase 1)."""
+        st = self.st
+        if st.mapping.weights_resident:
+            return []
+        capacity = int(st.arch.global_buffers.weight.bytes)
+        sizes = []
+        for g in st.mapping.groups:
+            if g.kind == "pe":
+                sizes += [int(f.weight_bytes) for f in g.folds]
+            elif g.kind == "exit":
+                sizes.append(int(g.weight_bytes))
+        return [min(capacity, w - first) for w in sizes for first in range(0, w, capacity)]
+
+    def _begin_pass(self) -> None:
+        """Every weight bank is free at a pass's start: request the first ``banks`` buffer-fulls now."""
+        self.chunks = self._pass_chunks()
+        self.inflight: list[tuple[int, _Txn]] = []
+        for _ in range(int(self.st.arch.global_buffers.weight.banks)):
+            self._prefetch()
+
+    def _prefetch(self) -> None:
+        """A bank is free: request the pass's next buffer-full into it, without waiting."""
+        if self.chunks:
+            part = self.chunks.pop(0)
+            self.actions["dram_read_bytes"] += part
+            self.inflight.append((part, self.sim.dram.request(self.index, self.sim.now, part)))
+
     def _weights(self, g: _Group, weight_bytes: int):
-        """Weight fetch (not resident) then weight stream, one weight-buffer-full at a time."""
+        """Weight fetch (not resident) then weight stream, one weight-buffer-full at a time: wait for the
+        buffer-full's read, stream it, and request the pass's next one into the freed bank."""
         st = self.st
         per_cycle = int(st.arch.global_buffers.weight.bytes_per_cycle)
         self.actions["weight_glb_read_bytes"] += weight_bytes
@@ -608,13 +637,16 @@ class _Accelerator:
         if st.mapping.weights_resident:
             yield from self._memory_cycles(_ceil_div(weight_bytes, per_cycle))
             return
-        capacity = int(st.arch.global_buffers.weight.bytes)
         left = weight_bytes
         while left > 0:
-            part = min(left, capacity)
-            yield from self._dram(part, write=False)
+            part, txn = self.inflight.pop(0)
+            assert part == min(left, int(st.arch.global_buffers.weight.bytes)), "reference: weight reads out of order"
+            while txn.done is None or txn.done > self.sim.now:
+                self.stall_memory += 1
+                yield
             self.actions["weight_glb_write_bytes"] += part
             yield from self._memory_cycles(_ceil_div(part, per_cycle))
+            self._prefetch()
             left -= part
 
     def _refill(self, g: _Group, spilled: dict[str, int]):
@@ -830,6 +862,7 @@ class _Accelerator:
     def _step(self, items: list[tuple[int, int]]):
         """timestep_major: every group once for the items (image, t), in group order (sections 2 and 12.2)."""
         spilled: dict[str, int] = {}
+        self._begin_pass()  # no weight is read ahead across a step: the exit decision ends it
         for g in self.st.mapping.groups:
             if g.kind == "pe":
                 yield from self._pe_group(g, items, spilled)
@@ -842,6 +875,7 @@ class _Accelerator:
         """layer_major (section 12.3): group by group, all T timesteps of the batch while a fold's weights stay."""
         st = self.st
         spilled: dict[str, int] = {}
+        self._begin_pass()
         for g in st.mapping.groups:
             if g.kind == "pe":
                 yield from self._pe_group_layer_major(g, batch, spilled)
