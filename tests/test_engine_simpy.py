@@ -3,7 +3,8 @@
 The heap scheduler below is a copy of ``engine._Scheduler`` as of commit fe4921c (before the SimPy rewrite),
 kept here ONLY as a test witness: production code has one scheduler. Its one change since: session 16's
 weight prefetches (a PREFETCH op requests a DRAM read the program does not wait for; an AWAIT op waits for
-it), marked "since session 16" below. Every comparison runs
+it), marked "since session 16" below. The oracle serves the channel in request order, so the comparisons
+run with ``dram.arbitration: fifo``; weights_last is checked against hw/reference.py. Every comparison runs
 ``engine.simulate`` twice, once with the SimPy scheduler and once with the oracle patched in, and demands
 byte-identical ``SimResult.to_json()`` and equal ``counters()``.
 """
@@ -169,12 +170,12 @@ class CountingScheduler(engine._Scheduler):
         self.queued = 0  # requests made while another one was already waiting for the channel
         self.ties = 0  # requests made while another one with the same request cycle was waiting
 
-    def _dram(self, acc: int, nbytes: int):
+    def _dram(self, acc: int, nbytes: int, weights: bool = False):
         self.transactions += 1
-        waiting = [r for r, *_ in self._dram_queue]
+        waiting = [r for _, r, *_ in self._dram_queue]
         self.queued += bool(waiting)
         self.ties += int(self.env.now) in waiting
-        return super()._dram(acc, nbytes)
+        return super()._dram(acc, nbytes, weights)
 
 
 def run_both(arch, wl, images=None, **kwargs):
@@ -221,6 +222,7 @@ def contention_arch(seed: int):
         "global_buffers.input.bytes": int(rng.choice([16, 32768, 32768])),
         "dram.bytes_per_cycle": int(rng.choice([1, 2, 4])),
         "dram.latency_cycles": int(rng.choice([0, 1, 40, 300])),
+        "dram.arbitration": "fifo",  # the oracle's rule: weights_last is checked against hw/reference.py
     }
     if kind == "dtsnn":
         sets["pe.adc_cycles_per_conversion"] = int(rng.integers(1, 4))
@@ -275,6 +277,7 @@ def test_tie_rule_same_cycle_requests_go_to_lowest_index():
         "global_buffers.weight.bytes=1000000",
         "dram.latency_cycles=50",
         "dram.bytes_per_cycle=1",
+        "dram.arbitration=fifo",
     ]
     arch = load_arch(ROOT / "archs" / "atsn16x16.yaml", arch_sets + ["array.rows=2", "array.cols=3"])
     wl = random_workload(7, images=6, max_channels=3, size=4)
@@ -293,8 +296,8 @@ STATISTICAL = ["vgg16_cifar10.npz", "vgg16_cifar100.npz", "resnet19_cifar10.npz"
 @pytest.mark.slow
 @pytest.mark.parametrize("name", STATISTICAL)
 def test_simpy_scheduler_equals_heap_oracle_on_shipped_workloads(name):
-    """The 4 shipped statistical workloads, 40 images on archs/atsn16x16.yaml: byte-identical JSON."""
-    arch = load_arch(ROOT / "archs" / "atsn16x16.yaml")
+    """The 4 shipped statistical workloads, 40 images on archs/atsn16x16.yaml (fifo): byte-identical JSON."""
+    arch = load_arch(ROOT / "archs" / "atsn16x16.yaml", ["dram.arbitration=fifo"])
     wl = read_workload(ROOT / "workloads" / name)
     new, old, sched = run_both(arch, wl, 40)
     assert_identical(new, old, name)
@@ -307,7 +310,7 @@ def test_simpy_scheduler_equals_heap_oracle_on_shipped_workloads(name):
 def fake_model(latency: int, bpc: int, resident: bool, weight_bytes: int, groups: int = 3, pes: int = 2,
                images_per_batch: int = 1):
     """The few fields of engine._Model that the schedulers read."""
-    dram = SimpleNamespace(latency_cycles=latency, bytes_per_cycle=bpc)
+    dram = SimpleNamespace(latency_cycles=latency, bytes_per_cycle=bpc, arbitration="fifo")
     mapping = SimpleNamespace(weights_resident=resident, total_weight_bytes=weight_bytes)
     arch = SimpleNamespace(dram=dram, images_per_batch=images_per_batch)
     return SimpleNamespace(arch=arch, groups=[None] * groups, P=pes, mapping=mapping)

@@ -7,10 +7,10 @@ networks without an output layer (a spiking last layer), PE input buffers of 1-4
 (head-of-line blocking on the multicast stream) and 2-16 B otherwise, links of 1-16 spikes, PE
 memories small enough to fold and spill membranes, weight buffers small enough to stream
 weights (1-3 banks read ahead), tiny input or output spike buffers (spike spills), 1-3 adders,
-multi-cycle analog ADC fires, 1-3 accelerators sharing DRAM, batches of 1-3, link widths, hop cycles
-and DRAM latencies, PE weight memories of 1-3 times the network's largest per-neuron fan-in in most
-cases (weight shares then split folds, docs/microarchitecture.md section 3), both dataflows
-(``layer_major`` for the fixed-T design) and batch refill with early exit (section 12).
+multi-cycle analog ADC fires, 1-3 accelerators sharing DRAM (either arbitration), batches of 1-3,
+link widths, hop cycles and DRAM latencies, PE weight memories of 1-3 times the network's largest
+per-neuron fan-in in most cases (weight shares then split folds, docs/microarchitecture.md section 3),
+both dataflows (``layer_major`` for the fixed-T design) and batch refill with early exit (section 12).
 The default cases are drawn by hypothesis (derandomized, no example database: the same cases in
 every run, and a failure shrinks to a small architecture); the statistical twins and the slow
 sweep use numpy seeds through the same generator (``arch_from_picks``). The counts are the
@@ -207,6 +207,7 @@ def arch_from_picks(pick, workload) -> dict:
     eu["prediction"] = pick.choice(["membrane_sum", "membrane"])
     _pick_dataflow(pick, raw)
     gb["weight"]["banks"] = pick.choice([1, 2, 2, 3])  # buffer-fulls read ahead (section 4, phase 1)
+    raw["dram"]["arbitration"] = pick.choice(["weights_last", "fifo"])  # weights after activations, or request order
     return raw
 
 

@@ -298,6 +298,32 @@ def test_one_weight_bank_reads_the_next_fold_while_the_pes_compute() -> None:
     assert pe(c)["stall_memory"] == 11 + 1 + 1 + 1
 
 
+def test_weights_last_serves_a_membrane_fill_before_a_weight_read_ahead() -> None:
+    """The fold-and-spill case of above with its weights fetched (4 B buffer, one bank: fold 0, fold 1 and
+    the exit unit's 4 B each are one read of 10 + 1 = 11 cycles) and T = 2.
+
+    t = 1 (both rules): read fold 0 [0, 11); stream [11, 12), then fold 1's read is asked for and runs
+      [12, 23); compute [12, 18); the spill waits for it, [23, 34); fold 1: stream [34, 35), the exit's read
+      [35, 46); compute [35, 41); spill [46, 57); exit: stream [57, 58); accumulate [58, 64).
+    t = 2: read fold 0 [64, 75); stream [75, 76); at 76 fold 1's read ahead and fold 0's membrane fill are
+      asked for in the same cycle.
+      fifo serves them as asked: read [76, 87), fill [87, 98); compute [98, 99); fold 1: stream [99, 100),
+        the exit's read [100, 111) before the fill [111, 122); compute [122, 123); exit: stream [123, 124),
+        update [124, 126). End 126.
+      weights_last serves the fill first: [76, 87), read [87, 98); compute [87, 88); fold 1 waits for its
+        read to 98: stream [98, 99); fill [99, 110), the exit's read [110, 121); compute [110, 111); exit:
+        waits to 121, stream [121, 122), update [122, 124). End 124.
+    """
+    changes = {"pe.data_memory_bytes": 2, "global_buffers.weight.bytes": 4, "global_buffers.weight.banks": 1}
+    fifo = simulate_reference(make_arch(**changes, **{"dram.arbitration": "fifo"}), three_spikes(timesteps=2), 1)
+    first = simulate_reference(make_arch(**changes), three_spikes(timesteps=2), 1)  # weights_last: the default
+    assert fifo["total_cycles"] == 126 and first["total_cycles"] == 124
+    t1 = 11 + 1 + 16 + 1 + 16 + 1
+    assert pe(fifo)["stall_memory"] == t1 + 11 + 1 + 22 + 1 + 22 + 1
+    assert pe(first)["stall_memory"] == t1 + 11 + 1 + 11 + 10 + 1 + 11 + 10 + 1
+    assert actions(fifo) == actions(first)
+
+
 def test_dram_conflict_between_two_accelerators() -> None:
     """Two accelerators both load the weights at cycle 0: acc 0 wins the tie [0, 11), acc 1 waits and
     loads [11, 22). Image 0 runs on acc 0 from 11 (ends 29, as in the single-PE case); image 1 on

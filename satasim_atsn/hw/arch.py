@@ -93,6 +93,9 @@ SCHEMA: dict[str, Any] = {
         "bytes_per_cycle": ("int", REQUIRED, _RATE),
         "latency_cycles": ("int", REQUIRED, (0, 10**9)),
         "energy_table_entry": ("str", "dram_lpddr4", None),
+        # which waiting transaction the channel serves next (docs/microarchitecture.md section 8): membrane and
+        # spike transfers before weight reads, or all in request order
+        "arbitration": (("weights_last", "fifo"), "weights_last", None),
     },
 }
 
@@ -210,6 +213,7 @@ class DramCfg:
     bytes_per_cycle: int
     latency_cycles: int
     energy_table_entry: str
+    arbitration: str = "weights_last"
 
 
 @dataclass(frozen=True)

@@ -1250,6 +1250,7 @@ class _Scheduler:
         self.num_acc = accelerators
         self.latency = int(self.arch.dram.latency_cycles)
         self.dram_bpc = int(self.arch.dram.bytes_per_cycle)
+        self.weights_last = self.arch.dram.arbitration == "weights_last"
         G = len(model.groups)
         self.totals = [AcceleratorTotals(model.P, G) for _ in range(accelerators)]
         self.finish = np.zeros(accelerators, dtype=np.int64)
@@ -1267,7 +1268,8 @@ class _Scheduler:
         self.dram_busy = 0
         self.events = 0  # SimPy events processed by the last run()
         self.env = simpy.Environment()
-        self._dram_queue: list[tuple[int, int, int, int, simpy.Event]] = []  # (request cycle, acc, seq, bytes, done)
+        # (weights later, request cycle, acc, seq, bytes, done); ``weights later`` is 0 for every request under fifo
+        self._dram_queue: list[tuple[int, int, int, int, int, simpy.Event]] = []
         self._dram_requests = 0  # seq: one accelerator's requests of one cycle are served in the order made
         self._dram_idle: simpy.Event | None = None  # the arbiter's wake-up while nothing is pending
         self._asking: list[tuple[int, int, simpy.Event]] = []  # (acc, images, event) of accelerators asking
@@ -1277,12 +1279,16 @@ class _Scheduler:
         self._done_images = 0
 
     # --- requests made by the accelerator processes -----------------------------------------------
-    def _dram(self, acc: int, nbytes: int) -> simpy.Event:
-        """Ask for a DRAM transaction of ``nbytes`` now; the event fires when it completes."""
+    def _dram(self, acc: int, nbytes: int, weights: bool = False) -> simpy.Event:
+        """Ask for a DRAM transaction of ``nbytes`` now; the event fires when it completes.
+
+        ``weights``: a weight read (a read ahead into a weight bank, or the initial load), which weights_last
+        arbitration serves only when no membrane or spike transfer waits (section 8)."""
         if nbytes <= 0:  # section 8: a 0-byte transaction does not happen (and every grant lasts >= 1 cycle)
             raise ValueError(f"internal: accelerator {acc} asked for a {nbytes}-byte DRAM transaction")
         done = self.env.event()
-        heapq.heappush(self._dram_queue, (int(self.env.now), acc, self._dram_requests, nbytes, done))
+        later = int(weights and self.weights_last)
+        heapq.heappush(self._dram_queue, (later, int(self.env.now), acc, self._dram_requests, nbytes, done))
         self._dram_requests += 1
         if self._dram_idle is not None:
             wake, self._dram_idle = self._dram_idle, None
@@ -1302,7 +1308,8 @@ class _Scheduler:
 
     # --- the deciders ----------------------------------------------------------------------------
     def _arbiter(self):
-        """The DRAM channel: one transaction at a time, smallest (request cycle, accelerator) first."""
+        """The DRAM channel: one transaction at a time, smallest (request cycle, accelerator, order asked) first;
+        with weights_last, a weight read only when no membrane or spike transfer waits."""
         env = self.env
         while True:
             if self._dram_queue:
@@ -1310,7 +1317,7 @@ class _Scheduler:
             else:
                 self._dram_idle = env.event()
                 yield self._dram_idle  # fired at _ARBITRATE priority by the first request
-            _, acc, _, nbytes, done = heapq.heappop(self._dram_queue)
+            _, _, acc, _, nbytes, done = heapq.heappop(self._dram_queue)
             cycles = self.latency + -(-nbytes // self.dram_bpc)
             self.dram_busy += cycles  # the requester counts its own stall: from when it waits, not when it asked
             _fire(env, done, simpy.events.NORMAL, cycles)
@@ -1335,7 +1342,7 @@ class _Scheduler:
         """Section 8: at cycle 0, an accelerator loads all weights when they are resident."""
         if self.model.mapping.weights_resident:
             weight_bytes = self.model.mapping.total_weight_bytes
-            yield self._dram(acc, weight_bytes)
+            yield self._dram(acc, weight_bytes, weights=True)
             self.totals[acc].stall_memory += int(self.env.now)
             for key in ("dram_read_bytes", "weight_glb_write_bytes"):
                 self.setup_counts[A[key]] += weight_bytes
@@ -1414,7 +1421,7 @@ class _Scheduler:
             if t > env.now:
                 yield env.timeout(t - env.now)
             if kind == PREFETCH:  # requested now; the program goes on and waits for it at its AWAIT
-                prefetched.append(self._dram(acc, value))
+                prefetched.append(self._dram(acc, value, weights=True))
                 continue
             yield prefetched[value] if kind == AWAIT else self._dram(acc, value)
             tot.stall_memory += env.now - t

@@ -529,32 +529,34 @@ class _Static:
 # the shared DRAM channel
 # ---------------------------------------------------------------------------------------------
 class _Txn:
-    __slots__ = ("acc", "request", "duration", "done")
+    __slots__ = ("acc", "request", "duration", "done", "later")
 
-    def __init__(self, acc: int, request: int, duration: int) -> None:
-        self.acc, self.request, self.duration = acc, request, duration
+    def __init__(self, acc: int, request: int, duration: int, later: bool) -> None:
+        self.acc, self.request, self.duration, self.later = acc, request, duration, later
         self.done: int | None = None
 
 
 class _Dram:
-    """One transaction at a time; FIFO by request cycle, ties to the lowest accelerator index."""
+    """One transaction at a time; FIFO by request cycle, ties to the lowest accelerator index, then the order
+    asked. weights_last: a weight read waits while any membrane or spike transfer waits."""
 
-    def __init__(self, latency_cycles: int, bytes_per_cycle: int) -> None:
+    def __init__(self, latency_cycles: int, bytes_per_cycle: int, weights_last: bool) -> None:
         self.latency = latency_cycles
         self.bpc = bytes_per_cycle
+        self.weights_last = weights_last
         self.queue: list[_Txn] = []
         self.busy_until = 0
         self.busy_cycles = 0  # cycles a transaction occupies the channel (section 9's dram_busy_cycles)
 
-    def request(self, acc: int, now: int, nbytes: int) -> _Txn:
-        txn = _Txn(acc, now, self.latency + _ceil_div(nbytes, self.bpc))
+    def request(self, acc: int, now: int, nbytes: int, weights: bool = False) -> _Txn:
+        txn = _Txn(acc, now, self.latency + _ceil_div(nbytes, self.bpc), weights and self.weights_last)
         self.queue.append(txn)
         return txn
 
     def serve(self, now: int) -> None:
         """End of cycle ``now``: if the channel is free, start the oldest request."""
         if self.busy_until <= now and self.queue:
-            txn = min(self.queue, key=lambda x: (x.request, x.acc))
+            txn = min(self.queue, key=lambda x: (x.later, x.request, x.acc))
             self.queue.remove(txn)
             txn.done = now + txn.duration
             self.busy_until = txn.done
@@ -584,12 +586,12 @@ class _Accelerator:
         self.finish = 0
 
     # --- phases -------------------------------------------------------------------------------
-    def _dram(self, nbytes: int, write: bool):
-        """Request one DRAM transaction and stall (memory) until it completes."""
+    def _dram(self, nbytes: int, write: bool, weights: bool = False):
+        """Request one DRAM transaction and stall (memory) until it completes (``weights``: a weight read)."""
         if nbytes <= 0:
             return
         self.actions["dram_write_bytes" if write else "dram_read_bytes"] += nbytes
-        txn = self.sim.dram.request(self.index, self.sim.now, nbytes)
+        txn = self.sim.dram.request(self.index, self.sim.now, nbytes, weights)
         while txn.done is None or txn.done > self.sim.now:
             self.stall_memory += 1
             yield
@@ -625,7 +627,7 @@ class _Accelerator:
         if self.chunks:
             part = self.chunks.pop(0)
             self.actions["dram_read_bytes"] += part
-            self.inflight.append((part, self.sim.dram.request(self.index, self.sim.now, part)))
+            self.inflight.append((part, self.sim.dram.request(self.index, self.sim.now, part, weights=True)))
 
     def _weights(self, g: _Group, weight_bytes: int):
         """Weight fetch (not resident) then weight stream, one weight-buffer-full at a time: wait for the
@@ -899,7 +901,7 @@ class _Accelerator:
             return
         if st.mapping.weights_resident:
             nbytes = int(st.mapping.total_weight_bytes)
-            yield from self._dram(nbytes, write=False)
+            yield from self._dram(nbytes, write=False, weights=True)
             self.actions["weight_glb_write_bytes"] += nbytes
         if st.arch.batch_refill and st.arch.dataflow == "timestep_major":
             yield from self._run_refill()
@@ -956,7 +958,8 @@ class _Reference:
     def __init__(self, static: _Static, images: int, batch_size: int, accelerators: int) -> None:
         self.static = static
         self.now = 0
-        self.dram = _Dram(int(static.arch.dram.latency_cycles), int(static.arch.dram.bytes_per_cycle))
+        dram = static.arch.dram
+        self.dram = _Dram(int(dram.latency_cycles), int(dram.bytes_per_cycle), dram.arbitration == "weights_last")
         self.batches = [list(range(lo, min(images, lo + batch_size))) for lo in range(0, images, batch_size)]
         self.next_index = 0
         self.images = images
