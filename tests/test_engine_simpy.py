@@ -4,7 +4,7 @@ The heap scheduler below is a copy of ``engine._Scheduler`` as of commit fe4921c
 kept here ONLY as a test witness: production code has one scheduler. Its one change since: session 16's
 weight prefetches (a PREFETCH op requests a DRAM read the program does not wait for; an AWAIT op waits for
 it), marked "since session 16" below. The oracle serves the channel in request order, so the comparisons
-run with ``dram.arbitration: fifo``; weights_last is checked against hw/reference.py. Every comparison runs
+run with ``dram.arbitration: fifo``; demand_first is checked against hw/reference.py. Every comparison runs
 ``engine.simulate`` twice, once with the SimPy scheduler and once with the oracle patched in, and demands
 byte-identical ``SimResult.to_json()`` and equal ``counters()``.
 """
@@ -170,12 +170,12 @@ class CountingScheduler(engine._Scheduler):
         self.queued = 0  # requests made while another one was already waiting for the channel
         self.ties = 0  # requests made while another one with the same request cycle was waiting
 
-    def _dram(self, acc: int, nbytes: int, weights: bool = False):
+    def _dram(self, acc: int, nbytes: int, ahead: bool = False):
         self.transactions += 1
         waiting = [r for _, r, *_ in self._dram_queue]
         self.queued += bool(waiting)
         self.ties += int(self.env.now) in waiting
-        return super()._dram(acc, nbytes, weights)
+        return super()._dram(acc, nbytes, ahead)
 
 
 def run_both(arch, wl, images=None, **kwargs):
@@ -222,7 +222,7 @@ def contention_arch(seed: int):
         "global_buffers.input.bytes": int(rng.choice([16, 32768, 32768])),
         "dram.bytes_per_cycle": int(rng.choice([1, 2, 4])),
         "dram.latency_cycles": int(rng.choice([0, 1, 40, 300])),
-        "dram.arbitration": "fifo",  # the oracle's rule: weights_last is checked against hw/reference.py
+        "dram.arbitration": "fifo",  # the oracle's rule: demand_first is checked against hw/reference.py
     }
     if kind == "dtsnn":
         sets["pe.adc_cycles_per_conversion"] = int(rng.integers(1, 4))

@@ -207,7 +207,7 @@ def arch_from_picks(pick, workload) -> dict:
     eu["prediction"] = pick.choice(["membrane_sum", "membrane"])
     _pick_dataflow(pick, raw)
     gb["weight"]["banks"] = pick.choice([1, 2, 2, 3])  # buffer-fulls read ahead (section 4, phase 1)
-    raw["dram"]["arbitration"] = pick.choice(["weights_last", "fifo"])  # weights after activations, or request order
+    raw["dram"]["arbitration"] = pick.choice(["demand_first", "fifo"])  # waited-for first, or request order
     return raw
 
 

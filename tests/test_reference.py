@@ -298,7 +298,7 @@ def test_one_weight_bank_reads_the_next_fold_while_the_pes_compute() -> None:
     assert pe(c)["stall_memory"] == 11 + 1 + 1 + 1
 
 
-def test_weights_last_serves_a_membrane_fill_before_a_weight_read_ahead() -> None:
+def test_demand_first_serves_a_membrane_fill_before_a_weight_read_ahead() -> None:
     """The fold-and-spill case of above with its weights fetched (4 B buffer, one bank: fold 0, fold 1 and
     the exit unit's 4 B each are one read of 10 + 1 = 11 cycles) and T = 2.
 
@@ -310,13 +310,13 @@ def test_weights_last_serves_a_membrane_fill_before_a_weight_read_ahead() -> Non
       fifo serves them as asked: read [76, 87), fill [87, 98); compute [98, 99); fold 1: stream [99, 100),
         the exit's read [100, 111) before the fill [111, 122); compute [122, 123); exit: stream [123, 124),
         update [124, 126). End 126.
-      weights_last serves the fill first: [76, 87), read [87, 98); compute [87, 88); fold 1 waits for its
+      demand_first serves the fill first: [76, 87), read [87, 98); compute [87, 88); fold 1 waits for its
         read to 98: stream [98, 99); fill [99, 110), the exit's read [110, 121); compute [110, 111); exit:
         waits to 121, stream [121, 122), update [122, 124). End 124.
     """
     changes = {"pe.data_memory_bytes": 2, "global_buffers.weight.bytes": 4, "global_buffers.weight.banks": 1}
     fifo = simulate_reference(make_arch(**changes, **{"dram.arbitration": "fifo"}), three_spikes(timesteps=2), 1)
-    first = simulate_reference(make_arch(**changes), three_spikes(timesteps=2), 1)  # weights_last: the default
+    first = simulate_reference(make_arch(**changes), three_spikes(timesteps=2), 1)  # demand_first: the default
     assert fifo["total_cycles"] == 126 and first["total_cycles"] == 124
     t1 = 11 + 1 + 16 + 1 + 16 + 1
     assert pe(fifo)["stall_memory"] == t1 + 11 + 1 + 22 + 1 + 22 + 1
@@ -368,15 +368,23 @@ def test_dram_conflict_mid_run() -> None:
     assert pe(c, 1)["stall_memory"] == 22 + 1 + 11 + 1
 
 
-def test_two_banks_queue_an_accelerators_reads_before_a_later_request() -> None:
-    """As above with two banks: at cycle 0 each accelerator asks for both of its buffer-fulls, and the channel
-    serves (request cycle, accelerator, order asked): acc 0's fc [0, 11) and output weights [11, 22), then
-    acc 1's [22, 33) and [33, 44). acc 0: stream [11, 12), compute [12, 22), stream [22, 23), accumulate
-    [23, 29). acc 1: stream [33, 34), compute [34, 44), stream [44, 45), accumulate [45, 51)."""
-    c = simulate_reference(make_arch(accelerators=2, **{"global_buffers.weight.bytes": 8}), three_spikes(2), 2)
-    assert c["images"]["end_cycle"] == [29, 51] and c["total_cycles"] == 51
-    assert pe(c, 0)["stall_memory"] == 11 + 1 + 0 + 1
-    assert pe(c, 1)["stall_memory"] == 33 + 1 + 0 + 1
+def test_two_banks_and_two_accelerators_under_each_arbitration() -> None:
+    """As above with two banks: at cycle 0 each accelerator asks for both of its buffer-fulls, and waits for
+    its first at once.
+
+    fifo serves (request cycle, accelerator, order asked): acc 0's fc [0, 11) and output weights [11, 22),
+    then acc 1's [22, 33) and [33, 44). acc 0: stream [11, 12), compute [12, 22), stream [22, 23),
+    accumulate [23, 29). acc 1: stream [33, 34), compute [34, 44), stream [44, 45), accumulate [45, 51).
+    demand_first serves the reads waited for first: acc 0's fc [0, 11), acc 1's fc [11, 22); at 22 acc 0
+    waits for its output weights, which go before acc 1's read ahead: [22, 33), acc 1's [33, 44). The ends
+    are those of one bank (above): acc 0 accumulates [34, 40), acc 1 [45, 51).
+    """
+    for rule, ends, stalls in (("fifo", [29, 51], (11 + 1 + 0 + 1, 33 + 1 + 0 + 1)),
+                               ("demand_first", [40, 51], (11 + 1 + 11 + 1, 22 + 1 + 11 + 1))):
+        arch = make_arch(accelerators=2, **{"global_buffers.weight.bytes": 8, "dram.arbitration": rule})
+        c = simulate_reference(arch, three_spikes(2), 2)
+        assert c["images"]["end_cycle"] == ends and c["total_cycles"] == 51, rule
+        assert (pe(c, 0)["stall_memory"], pe(c, 1)["stall_memory"]) == stalls, rule
 
 
 def test_early_exit_at_unit() -> None:

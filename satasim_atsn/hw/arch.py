@@ -93,9 +93,9 @@ SCHEMA: dict[str, Any] = {
         "bytes_per_cycle": ("int", REQUIRED, _RATE),
         "latency_cycles": ("int", REQUIRED, (0, 10**9)),
         "energy_table_entry": ("str", "dram_lpddr4", None),
-        # which waiting transaction the channel serves next (docs/microarchitecture.md section 8): membrane and
-        # spike transfers before weight reads, or all in request order
-        "arbitration": (("weights_last", "fifo"), "weights_last", None),
+        # which waiting transaction the channel serves next (docs/microarchitecture.md section 8): the ones an
+        # accelerator waits for before weight reads ahead that nobody waits for yet, or all in request order
+        "arbitration": (("demand_first", "fifo"), "demand_first", None),
     },
 }
 
@@ -213,7 +213,7 @@ class DramCfg:
     bytes_per_cycle: int
     latency_cycles: int
     energy_table_entry: str
-    arbitration: str = "weights_last"
+    arbitration: str = "demand_first"
 
 
 @dataclass(frozen=True)

@@ -1250,7 +1250,7 @@ class _Scheduler:
         self.num_acc = accelerators
         self.latency = int(self.arch.dram.latency_cycles)
         self.dram_bpc = int(self.arch.dram.bytes_per_cycle)
-        self.weights_last = self.arch.dram.arbitration == "weights_last"
+        self.demand_first = self.arch.dram.arbitration == "demand_first"
         G = len(model.groups)
         self.totals = [AcceleratorTotals(model.P, G) for _ in range(accelerators)]
         self.finish = np.zeros(accelerators, dtype=np.int64)
@@ -1268,8 +1268,11 @@ class _Scheduler:
         self.dram_busy = 0
         self.events = 0  # SimPy events processed by the last run()
         self.env = simpy.Environment()
-        # (weights later, request cycle, acc, seq, bytes, done); ``weights later`` is 0 for every request under fifo
+        # (later, request cycle, acc, seq, bytes, done); ``later`` is 1 for a weight read ahead that nobody waits
+        # for yet under demand_first, else 0. Waiting for it pushes a copy with 0 and supersedes this one.
         self._dram_queue: list[tuple[int, int, int, int, int, simpy.Event]] = []
+        self._superseded: set[int] = set()  # seqs of read-ahead entries whose copy with later = 0 was pushed
+        self._entries: dict[simpy.Event, tuple] = {}  # the queued entry of each transaction not yet served
         self._dram_requests = 0  # seq: one accelerator's requests of one cycle are served in the order made
         self._dram_idle: simpy.Event | None = None  # the arbiter's wake-up while nothing is pending
         self._asking: list[tuple[int, int, simpy.Event]] = []  # (acc, images, event) of accelerators asking
@@ -1279,20 +1282,33 @@ class _Scheduler:
         self._done_images = 0
 
     # --- requests made by the accelerator processes -----------------------------------------------
-    def _dram(self, acc: int, nbytes: int, weights: bool = False) -> simpy.Event:
+    def _dram(self, acc: int, nbytes: int, ahead: bool = False) -> simpy.Event:
         """Ask for a DRAM transaction of ``nbytes`` now; the event fires when it completes.
 
-        ``weights``: a weight read (a read ahead into a weight bank, or the initial load), which weights_last
-        arbitration serves only when no membrane or spike transfer waits (section 8)."""
+        ``ahead``: a weight read ahead, which demand_first arbitration serves after every transaction that an
+        accelerator waits for, until its own accelerator waits for it (:meth:`_waiting_for`; section 8)."""
         if nbytes <= 0:  # section 8: a 0-byte transaction does not happen (and every grant lasts >= 1 cycle)
             raise ValueError(f"internal: accelerator {acc} asked for a {nbytes}-byte DRAM transaction")
         done = self.env.event()
-        later = int(weights and self.weights_last)
-        heapq.heappush(self._dram_queue, (later, int(self.env.now), acc, self._dram_requests, nbytes, done))
+        later = int(ahead and self.demand_first)
+        entry = (later, int(self.env.now), acc, self._dram_requests, nbytes, done)
+        heapq.heappush(self._dram_queue, entry)
         self._dram_requests += 1
+        self._entries[done] = entry
         if self._dram_idle is not None:
             wake, self._dram_idle = self._dram_idle, None
             _fire(self.env, wake, _ARBITRATE)
+        return done
+
+    def _waiting_for(self, done: simpy.Event) -> simpy.Event:
+        """An accelerator now waits for its read ahead ``done``: if it is still queued, it joins the transactions
+        that accelerators wait for (demand_first), ranked by its request cycle as before."""
+        entry = self._entries.get(done)
+        if entry is not None and entry[0] == 1:
+            self._superseded.add(entry[3])
+            promoted = (0, *entry[1:])
+            self._entries[done] = promoted
+            heapq.heappush(self._dram_queue, promoted)
         return done
 
     def _ask_batch(self, acc: int, images: int = 0) -> simpy.Event:
@@ -1309,7 +1325,7 @@ class _Scheduler:
     # --- the deciders ----------------------------------------------------------------------------
     def _arbiter(self):
         """The DRAM channel: one transaction at a time, smallest (request cycle, accelerator, order asked) first;
-        with weights_last, a weight read only when no membrane or spike transfer waits."""
+        with demand_first, a weight read ahead only when no transaction that an accelerator waits for is waiting."""
         env = self.env
         while True:
             if self._dram_queue:
@@ -1317,7 +1333,11 @@ class _Scheduler:
             else:
                 self._dram_idle = env.event()
                 yield self._dram_idle  # fired at _ARBITRATE priority by the first request
-            _, _, acc, _, nbytes, done = heapq.heappop(self._dram_queue)
+            later, _, acc, seq, nbytes, done = heapq.heappop(self._dram_queue)
+            if later and seq in self._superseded:  # its copy with later = 0 was served first
+                self._superseded.discard(seq)
+                continue
+            self._entries.pop(done, None)
             cycles = self.latency + -(-nbytes // self.dram_bpc)
             self.dram_busy += cycles  # the requester counts its own stall: from when it waits, not when it asked
             _fire(env, done, simpy.events.NORMAL, cycles)
@@ -1342,7 +1362,7 @@ class _Scheduler:
         """Section 8: at cycle 0, an accelerator loads all weights when they are resident."""
         if self.model.mapping.weights_resident:
             weight_bytes = self.model.mapping.total_weight_bytes
-            yield self._dram(acc, weight_bytes, weights=True)
+            yield self._dram(acc, weight_bytes)
             self.totals[acc].stall_memory += int(self.env.now)
             for key in ("dram_read_bytes", "weight_glb_write_bytes"):
                 self.setup_counts[A[key]] += weight_bytes
@@ -1421,9 +1441,9 @@ class _Scheduler:
             if t > env.now:
                 yield env.timeout(t - env.now)
             if kind == PREFETCH:  # requested now; the program goes on and waits for it at its AWAIT
-                prefetched.append(self._dram(acc, value, weights=True))
+                prefetched.append(self._dram(acc, value, ahead=True))
                 continue
-            yield prefetched[value] if kind == AWAIT else self._dram(acc, value)
+            yield self._waiting_for(prefetched[value]) if kind == AWAIT else self._dram(acc, value)
             tot.stall_memory += env.now - t
             self.group_cycles[gi] += env.now - t
             t = int(env.now)

@@ -538,18 +538,19 @@ class _Txn:
 
 class _Dram:
     """One transaction at a time; FIFO by request cycle, ties to the lowest accelerator index, then the order
-    asked. weights_last: a weight read waits while any membrane or spike transfer waits."""
+    asked. demand_first: a weight read ahead waits while any transaction that an accelerator waits for waits,
+    until its own accelerator waits for it."""
 
-    def __init__(self, latency_cycles: int, bytes_per_cycle: int, weights_last: bool) -> None:
+    def __init__(self, latency_cycles: int, bytes_per_cycle: int, demand_first: bool) -> None:
         self.latency = latency_cycles
         self.bpc = bytes_per_cycle
-        self.weights_last = weights_last
+        self.demand_first = demand_first
         self.queue: list[_Txn] = []
         self.busy_until = 0
         self.busy_cycles = 0  # cycles a transaction occupies the channel (section 9's dram_busy_cycles)
 
-    def request(self, acc: int, now: int, nbytes: int, weights: bool = False) -> _Txn:
-        txn = _Txn(acc, now, self.latency + _ceil_div(nbytes, self.bpc), weights and self.weights_last)
+    def request(self, acc: int, now: int, nbytes: int, ahead: bool = False) -> _Txn:
+        txn = _Txn(acc, now, self.latency + _ceil_div(nbytes, self.bpc), ahead and self.demand_first)
         self.queue.append(txn)
         return txn
 
@@ -586,12 +587,12 @@ class _Accelerator:
         self.finish = 0
 
     # --- phases -------------------------------------------------------------------------------
-    def _dram(self, nbytes: int, write: bool, weights: bool = False):
-        """Request one DRAM transaction and stall (memory) until it completes (``weights``: a weight read)."""
+    def _dram(self, nbytes: int, write: bool):
+        """Request one DRAM transaction and stall (memory) until it completes."""
         if nbytes <= 0:
             return
         self.actions["dram_write_bytes" if write else "dram_read_bytes"] += nbytes
-        txn = self.sim.dram.request(self.index, self.sim.now, nbytes, weights)
+        txn = self.sim.dram.request(self.index, self.sim.now, nbytes)
         while txn.done is None or txn.done > self.sim.now:
             self.stall_memory += 1
             yield
@@ -627,7 +628,7 @@ class _Accelerator:
         if self.chunks:
             part = self.chunks.pop(0)
             self.actions["dram_read_bytes"] += part
-            self.inflight.append((part, self.sim.dram.request(self.index, self.sim.now, part, weights=True)))
+            self.inflight.append((part, self.sim.dram.request(self.index, self.sim.now, part, ahead=True)))
 
     def _weights(self, g: _Group, weight_bytes: int):
         """Weight fetch (not resident) then weight stream, one weight-buffer-full at a time: wait for the
@@ -643,6 +644,7 @@ class _Accelerator:
         while left > 0:
             part, txn = self.inflight.pop(0)
             assert part == min(left, int(st.arch.global_buffers.weight.bytes)), "reference: weight reads out of order"
+            txn.later = False  # the controller now waits for it: no longer behind the others (demand_first)
             while txn.done is None or txn.done > self.sim.now:
                 self.stall_memory += 1
                 yield
@@ -901,7 +903,7 @@ class _Accelerator:
             return
         if st.mapping.weights_resident:
             nbytes = int(st.mapping.total_weight_bytes)
-            yield from self._dram(nbytes, write=False, weights=True)
+            yield from self._dram(nbytes, write=False)
             self.actions["weight_glb_write_bytes"] += nbytes
         if st.arch.batch_refill and st.arch.dataflow == "timestep_major":
             yield from self._run_refill()
@@ -959,7 +961,7 @@ class _Reference:
         self.static = static
         self.now = 0
         dram = static.arch.dram
-        self.dram = _Dram(int(dram.latency_cycles), int(dram.bytes_per_cycle), dram.arbitration == "weights_last")
+        self.dram = _Dram(int(dram.latency_cycles), int(dram.bytes_per_cycle), dram.arbitration == "demand_first")
         self.batches = [list(range(lo, min(images, lo + batch_size))) for lo in range(0, images, batch_size)]
         self.next_index = 0
         self.images = images
