@@ -157,7 +157,7 @@ def test_a_small_input_spike_buffer_spills_like_a_small_output_buffer(workload_f
 
 
 @pytest.mark.parametrize(("buffer_bytes", "expect"), [(16, "not resident: {reads:,} DRAM reads of up to 16 B per "
-                                                            "batch-timestep"),
+                                                            "batch-timestep, read ahead into 2 banks"),
                                                       (10**7, "resident in the 10,000,000 B weight buffer")])
 def test_summary_says_where_weights_live_and_how_many_reads_fetch_them(workload_file, tmp_path, capsys,
                                                                       buffer_bytes, expect):

@@ -402,8 +402,9 @@ class SimResult:
             weights = f"resident in the {buffer_bytes:,} B weight buffer (loaded once per accelerator)"
         else:
             per = "batch" if layer_major else "batch-timestep"
+            banks = int(self.arch["global_buffers"]["weight"]["banks"])
             weights = (f"not resident: {mp['weight_fetch_reads']:,} DRAM reads of up to {buffer_bytes:,} B "
-                       f"per {per}")
+                       f"per {per}, read ahead into {banks} bank{'s' if banks > 1 else ''}")
         if mp["membranes_resident"]:
             membranes = "resident"
         elif layer_major:
