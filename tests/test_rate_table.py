@@ -126,8 +126,15 @@ def test_borrowed_dataset_keeps_measured_rates_and_names_its_source(tiny_vgg16, 
     table = yaml.safe_load(table_path.read_text())
     assumed = yaml.safe_load(Path("workloads/rates/vgg16.yaml").read_text(encoding="utf-8"))
     assert table["datasets"]["cifar100"] == assumed["datasets"]["cifar100"]
-    assert "borrowed from workloads/rates/vgg16.yaml" in table["sources"]["datasets.cifar100"]
+    assert "borrowed from vgg16.yaml" in table["sources"]["datasets.cifar100"]
     assert "--borrow-dataset cifar100=workloads/rates/vgg16.yaml" in table_path.read_text().split("\n")[1]
+    # the table names the borrowed file by name, so typing its path another way changes only the command line
+    again = tmp_path / "t2.yaml"
+    code, _, err = _cli(["workload", "rates", str(tiny_vgg16), "--network", "vgg16", "--dataset", "cifar10",
+                         "--borrow-dataset", f"cifar100={Path('workloads/rates/vgg16.yaml').resolve()}",
+                         "-o", str(again)], capsys)
+    assert code == 0, err
+    assert yaml.safe_load(again.read_text()) == table
 
     c100 = build_from_spec(load_rate_spec(table_path), "vgg16", "cifar100", num_images=5)
     c10 = build_from_spec(load_rate_spec(table_path), "vgg16", "cifar10", num_images=5)

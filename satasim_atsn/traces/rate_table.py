@@ -90,7 +90,7 @@ def borrow_dataset(table: dict, name: str, source: str | Path) -> None:
     their = other.get("sources") or {}
     what = ", ".join(k for k in ("exit_mean_timesteps", "exit_histograms") if k in entry) or "the seed"
     table["sources"][f"datasets.{name}"] = (
-        f"borrowed from {Path(source).as_posix()}: {what} and seed"
+        f"borrowed from {Path(source).name}: {what} and seed"  # by name: the same bytes from any directory
         + (f" ({their['exit_mean_timesteps']})" if "exit_mean_timesteps" in entry and "exit_mean_timesteps" in their
            else "")
         + f"; the firing rates and input bit densities are the ones measured on {next(iter(table['datasets']))}")
