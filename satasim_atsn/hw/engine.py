@@ -206,9 +206,12 @@ class _Model:
         chunks = []
         B = self.weight_chunk_bytes
         for g in self.groups:
-            sizes = [fm.weight_bytes for fm in self.folds[g.index]] if g.kind == "pe" else []
-            if g.kind == "exit":
+            if g.kind == "pe":
+                sizes = [fm.weight_bytes for fm in self.folds[g.index]]
+            elif g.kind == "exit":
                 sizes = [self.exit_weight_bytes]
+            else:  # a max-pool group has no weights
+                continue
             for w in sizes:
                 chunks += [(min(B, w - first), g.index) for first in range(0, w, B)]
         return chunks
@@ -818,6 +821,7 @@ class _ProgramWriter:
             self._prefetch_next()
 
     def end_pass(self) -> None:
+        """Check that the pass streamed every buffer-full it read ahead (the two walks over the groups agree)."""
         if self.used != len(self.chunks):
             raise AssertionError(f"internal: a pass streamed {self.used} of its {len(self.chunks)} weight buffer-fulls")
 
