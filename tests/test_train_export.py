@@ -119,7 +119,12 @@ def test_vgg16_tiny_forward_backward():
 
 
 def test_model_rejects_small_inputs_and_unknown_names():
-    with pytest.raises(TrainError, match="cannot take"):
+    with pytest.raises(TrainError, match="cannot take") as refused:
         build_spec("vgg16", [1, 28, 28], 10, "membrane")
+    # the fix names the smallest square input that fits (5 max-pools of 2: 32 x 32), and it does fit
+    assert "at least 32 x 32" in str(refused.value) and "--image-size 32" in str(refused.value)
+    build_spec("vgg16", [1, 32, 32], 10, "membrane")
+    with pytest.raises(TrainError, match="at least 32 x 32"):
+        build_spec("vgg16", [3, 31, 31], 10, "membrane")
     with pytest.raises(TrainError, match="unknown model"):
         build_spec("alexnet", [1, 28, 28], 10, "membrane")

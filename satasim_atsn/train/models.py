@@ -83,6 +83,19 @@ def build_spec(model: str, input_shape: list[int], num_classes: int, output_mode
     """The model's full layer table with shapes, ending in its output layer; TrainError if it cannot fit."""
     if model not in BUILDERS:
         raise TrainError.at(None, "--model", f"unknown model {model!r}", f"use one of {', '.join(MODELS)}")
+    try:
+        return _shaped_layers(model, input_shape, num_classes, output_mode, width)
+    except ValueError as error:
+        side = _smallest_square_side(model, input_shape[0], num_classes, output_mode, width)
+        fix = (f"use images of at least {side} x {side} (an image folder is resized with --image-size {side})"
+               if side else "use larger images")
+        raise TrainError.at(None, "--model", f"{model} cannot take {list(input_shape)} inputs at {error}",
+                            fix) from None
+
+
+def _shaped_layers(model: str, input_shape: list[int], num_classes: int, output_mode: str,
+                   width: float) -> list[dict]:
+    """The layer table with in/out shapes; ValueError naming the first layer the input does not fit."""
     layers = BUILDERS[model](width)
     last = layers[-1]["name"]
     layers.append({"name": "output", "type": "output", "inputs": [last], "output_mode": output_mode})
@@ -92,13 +105,24 @@ def build_spec(model: str, input_shape: list[int], num_classes: int, output_mode
         try:
             out = infer_out_shape(layer, ins, num_classes)
         except ValueError as error:
-            raise TrainError.at(None, "--model", f"{model} cannot take {list(input_shape)} inputs at layer "
-                                f"{layer['name']} ({error})", "use a dataset with larger images") from None
+            raise ValueError(f"layer {layer['name']} ({error})") from None
         if layer["type"] == "output":
             layer["out_features"] = num_classes
         layer["in_shape"], layer["out_shape"] = ins[0], out
         shapes[layer["name"]] = out
     return layers
+
+
+def _smallest_square_side(model: str, channels: int, num_classes: int, output_mode: str, width: float,
+                          largest: int = 512) -> int | None:
+    """The smallest S for which the model takes [channels, S, S] inputs (None up to `largest`), for the error's fix."""
+    for side in range(1, largest + 1):
+        try:
+            _shaped_layers(model, [channels, side, side], num_classes, output_mode, width)
+        except ValueError:
+            continue
+        return side
+    return None
 
 
 def parameter_count(spec: list[dict]) -> int:
