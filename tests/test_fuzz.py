@@ -664,6 +664,13 @@ def _npz_with(scratch: Path, name: str, change) -> bytes:
     return _npz_bytes(payload)
 
 
+def _set_layer_field(payload: dict, field: str, value) -> None:
+    """Set meta.layers[0][field] in a workload payload (a stored layer shape of the wrong type)."""
+    meta = json.loads(str(payload["meta"]))
+    meta["layers"][0][field] = value
+    payload["meta"] = np.array(json.dumps(meta))
+
+
 REGRESSIONS = {
     # YAML nested thousands deep: PyYAML's recursive composer raised RecursionError (arch, study, rates, tech)
     "deep-arch": ("arch", lambda s: b"[" * 3000 + b"]" * 3000),
@@ -719,6 +726,15 @@ REGRESSIONS = {
         {"version": np.array([1, 1])}))),
     "npz-meta-bytes": ("npz", lambda s: _npz_with(s, "tiny.npz", lambda p: p.update(
         {"meta": np.array(b"{}", dtype="S2")}))),
+    # a layer's stored shape that is not a list (null, a number, a boolean) crashed list() in validate_layers
+    "npz-in-shape-null": ("npz", lambda s: _npz_with(s, "tiny.npz", lambda p: _set_layer_field(p, "in_shape", None))),
+    "npz-in-shape-int": ("npz", lambda s: _npz_with(s, "tiny.npz", lambda p: _set_layer_field(p, "in_shape", 3))),
+    "npz-out-shape-float": ("npz", lambda s: _npz_with(s, "tiny.npz", lambda p: _set_layer_field(
+        p, "out_shape", 2.5))),
+    "npz-out-shape-bool": ("npz", lambda s: _npz_with(s, "tiny.npz", lambda p: _set_layer_field(
+        p, "out_shape", True))),
+    "npz-in-shape-bools": ("npz", lambda s: _npz_with(s, "tiny.npz", lambda p: _set_layer_field(
+        p, "in_shape", [True, True, True]))),
 }
 
 

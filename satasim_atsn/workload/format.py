@@ -251,6 +251,9 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
         key, inputs = _check_layer_fields(where, index, layer, shapes)
         name = layer["name"]
         in_shapes = [shapes[src] for src in inputs]
+        for shape_key in ("in_shape", "out_shape"):
+            if shape_key in layer:
+                _check_shape_field(where, f"{key}.{shape_key}", layer[shape_key])
         if list(layer.get("in_shape", in_shapes[0])) != list(in_shapes[0]):
             raise _fail(
                 where,
@@ -276,6 +279,15 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
         raise _fail(where, "meta.layers", "no conv, linear or output layer: the network computes nothing",
                     "give it at least one weighted layer")
     _check_direct_input(where, meta, layers)
+
+
+def _check_shape_field(where: str, key: str, value: Any) -> None:
+    """A stored layer shape is a list of positive integers (a number, null or text is refused)."""
+    if not isinstance(value, list) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in value
+    ):
+        raise _fail(where, key, f"is {value!r}, not a list of positive integers",
+                    "write the shape as a list such as [64, 32, 32], or drop the field to infer it")
 
 
 DIRECT_READERS = ("conv", "linear", "output")
