@@ -63,3 +63,16 @@ def test_the_named_dataset_sets_its_classes(tmp_path, capsys):
     target = tmp_path / "w.npz"
     code, _, _ = run(BUILD + ["--dataset", "cifar100", "-o", str(target)], capsys)
     assert code == 0 and read_workload(target).num_classes == 100
+
+
+def test_a_seed_beyond_int64_is_refused_and_the_largest_builds(tmp_path, capsys):
+    """The draw seed is stored as int64: 2^63 was an OverflowError traceback; now click's range names it."""
+    target = tmp_path / "w.npz"
+    code, _, err = run(BUILD + ["--seed", str(2**63), "-o", str(target)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "--seed" in err and "0<=x<=9223372036854775807" in err and not target.exists()
+    code, _, _ = run(BUILD + ["--seed", str(2**63 - 1), "-o", str(target)], capsys)
+    assert code == 0 and int(read_workload(target).arrays["seed"]) == 2**63 - 1
+    stats_target = tmp_path / "twin.npz"
+    code, _, err = run(["workload", "stats", str(target), "--seed", str(2**64), "-o", str(stats_target)], capsys)
+    assert code == 2 and "--seed" in err and not stats_target.exists()

@@ -19,6 +19,7 @@ from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT
 from satasim_atsn.traces.statistical import (
     DRAW_ORDER_FIRST,
+    SEED_MAX,
     build_from_spec,
     build_with_rate,
     fit_statistical_twin,
@@ -30,6 +31,8 @@ from satasim_atsn.traces.statistical import (
 from satasim_atsn.workload.format import Workload, read_workload, write_workload
 from satasim_atsn.workload.network_file import resolve_network
 from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
+
+SEED = click.IntRange(min=0, max=SEED_MAX)  # a draw seed, stored as int64 in the workload
 
 
 def _fmt_count(value: int) -> str:
@@ -178,7 +181,7 @@ def info_command(file: str, json_path: str | None) -> None:
 @click.option("--cl-init", type=float, help="ATSN CL_init (default: the workload's meta.exit_policy)")
 @click.option("--tau-cl", type=float, help="ATSN tau_CL (default: the workload's meta.exit_policy)")
 @click.option("--theta", type=float, help="DTSNN entropy threshold (default: the workload's meta.exit_policy)")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="the twin's draw seed")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="the twin's draw seed")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="also write the numbers printed (rates, exit histograms and means, input densities) as JSON")
 def stats_command(
@@ -288,7 +291,7 @@ def _exit_means(values: tuple[str, ...]) -> dict[str, float]:
               "instead of the workload's embedded images")
 @click.option("--data-dir", default=None, help="dataset directory (with --test-dataset)")
 @click.option("--images", type=click.IntRange(min=1), help="measure on the first N images only")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="the built workload's seed")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="the built workload's seed")
 @click.option("--borrow-dataset", "borrowed", multiple=True, metavar="NAME=TABLE",
               help="also give dataset NAME, with its exit statistics and seed copied from another rate table "
                    "(e.g. cifar100=workloads/rates/vgg16.yaml, for a dataset not on this machine); repeatable")
@@ -346,7 +349,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
               help="with --rate: a mean exit timestep for dtsnn or atsn (repeatable); without it only fixed T")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the workload (.npz)")
 @click.option("--num-images", type=click.IntRange(min=1), help="override the table's num_images (--rate: 10000)")
-@click.option("--seed", type=click.IntRange(min=0), help="override the table's seed for this dataset (--rate: 0)")
+@click.option("--seed", type=SEED, help="override the table's seed for this dataset (--rate: 0)")
 @click.option("--timing", is_flag=True, help="print how long the build took")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="also write the numbers printed (images, T, exit histograms and means; no timing) as JSON")

@@ -45,6 +45,7 @@ from satasim_atsn.workload.network_file import NetworkSpec
 from satasim_atsn.workload.trace import Trace
 
 DEFAULT_NUM_IMAGES = 10000
+SEED_MAX = 2**63 - 1  # a workload stores its draw seed as int64
 POLICY_ALIASES = {"atsn-hw": "atsn", "none": "fixed", "at": "atsn", "dt": "dtsnn"}
 # the exit uniforms of step 2 (docs/statistical.md): these three always, in this order, even for a
 # policy the file has no histogram for (so every file draws alike); any other exit_hist/<policy> of a
@@ -698,8 +699,8 @@ def load_rate_spec(path: str | Path) -> dict:
             if key not in DATASET_KEYS:
                 raise _unknown_key(where, f"datasets.{name}.", key, DATASET_KEYS)
         seed = entry.get("seed")
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63):
-            raise WorkloadError.at(where, f"datasets.{name}.seed", f"{shown(seed)} is not an integer >= 0",
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX):
+            raise WorkloadError.at(where, f"datasets.{name}.seed", f"{shown(seed)} is not an integer in [0, 2^63 - 1]",
                                    "fix the value")
         for key, example in (("exit_mean_timesteps", "{dtsnn: 2.53, atsn: 2.19}"), ("rates", "{conv1_1: 0.1}"),
                              ("exit_histograms", "{atsn: [0.4, 0.3, 0.2, 0.1]}")):
