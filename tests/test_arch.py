@@ -104,6 +104,8 @@ def test_unknown_top_key_suggests(tmp_path):
     ("array.exit_unit_tiles=0", r"array.exit_unit_tiles: 0 leaves no tile for the at unit \(exit_unit.kind: at\); "
                                 r"set array.exit_unit_tiles: 1, or kind: conventional with exit_unit.kind: none"),
     ("array.exit_unit_tiles=3", r"array.exit_unit_tiles: 3 exit units per accelerator are not modelled"),
+    # more exit tiles than the array has: the field is named, not "the array has no tile left"
+    ("array.exit_unit_tiles=300", r"array.exit_unit_tiles: 300 exit units per accelerator are not modelled"),
     ("array.exit_unit_tiles=-1", r"array.exit_unit_tiles: must be >= 0, got -1"),
     ("dataflow=weight_stationary", r"dataflow: must be one of timestep_major, layer_major"),
     ("dataflow=layer_major", r"dataflow: layer_major .* exit unit kind 'at' decides after every timestep; use "

@@ -143,7 +143,7 @@ def test_sweep_cli_refuses_a_repeated_value_in_one_line(tmp_path, workload_path,
         ("set: [accelerators=1, tech.add_16b_energy_pJ=-1]\nvary: {pe.adders: [1, 2]}\n",
          r"set\.tech\.add_16b_energy_pJ: value '-1' is refused"),
         ("set: [array.rows=1, array.cols=1]\nvary: {clock_hz: [1e8]}\n", r"set\.array\.cols: value '1' is refused "
-         r"\(.*no tile left"),
+         r"\(.*rows x cols = 1 x 1 leaves no tile for a PE"),
         (f"set: [pe.adders=0]\nvary: {{arch: [{ARCH}, {CONVENTIONAL}]}}\n", r"set\.pe\.adders: value '0' is refused"),
     ],
 )

@@ -391,8 +391,12 @@ def _cross_checks(where: str, cfg: dict) -> None:
             if cfg[unit][buf] < sb:
                 raise ArchError.at(where, f"{unit}.{buf}", f"{cfg[unit][buf]} B cannot hold one {sb}-byte spike",
                                    f"make it >= spike_address_bytes ({sb})")
-    if cfg["array"]["rows"] * cfg["array"]["cols"] <= cfg["array"]["exit_unit_tiles"]:
-        raise ArchError.at(where, "array", "the array has no tile left for a PE", "use at least 2 tiles (e.g. 16x16)")
+    eu = cfg["exit_unit"]
+    _check_exit_tiles(where, tiles, eu["kind"], ACCELERATOR_EXIT_KIND[cfg["kind"]])
+    rows, cols = cfg["array"]["rows"], cfg["array"]["cols"]
+    if rows * cols <= tiles:
+        raise ArchError.at(where, "array", f"rows x cols = {rows} x {cols} leaves no tile for a PE beside "
+                           f"{tiles} exit-unit tile", f"use at least {tiles + 1} tiles (e.g. 16x16)")
     pe = cfg["pe"]
     for f in ("data_memory_bytes",):
         if pe[f] * 8 < pe["vmem_bits"]:
@@ -408,9 +412,7 @@ def _cross_checks(where: str, cfg: dict) -> None:
             if pe[f] is not None:
                 raise ArchError.at(where, f"pe.{f}", "only meaningful with pe.accumulation: analog",
                                    f"remove it (or --set pe.{f}=null), or set pe.accumulation: analog")
-    eu = cfg["exit_unit"]
     want = ACCELERATOR_EXIT_KIND[cfg["kind"]]
-    _check_exit_tiles(where, tiles, eu["kind"], want)
     if eu["kind"] != want:
         raise ArchError.at(where, "exit_unit.kind", f"a {cfg['kind']} accelerator has exit unit kind "
                            f"{shown(want)}, got {shown(eu['kind'])}", f"set exit_unit.kind: {want} or change 'kind'")
