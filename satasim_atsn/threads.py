@@ -8,6 +8,7 @@ the number of threads or on their timing (docs/kernels.md, "Session 11").
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +20,33 @@ def thread_budget() -> int:
     import numba
 
     return max(1, int(numba.get_num_threads()))
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (a container's cpuset), as numba counts them.
+
+    ``os.cpu_count()`` is the host's count, which on a large shared machine would start dozens of
+    worker processes on the two CPUs a job was given.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity masks (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
+
+
+def share_threads_with(workers: int) -> int:
+    """numba threads for each of ``workers`` processes running at once: this process's budget split evenly.
+
+    Workers that each kept the whole budget would run workers x budget threads on budget CPUs.
+    """
+    return max(1, thread_budget() // max(1, workers))
+
+
+def set_worker_threads(threads: int) -> None:
+    """Initialiser of a worker process: use ``threads`` numba threads (at most the process's maximum)."""
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
 def in_threads(work: Callable[[int, int], None], count: int, threads: int | None = None) -> None:
@@ -38,4 +66,5 @@ def in_threads(work: Callable[[int, int], None], count: int, threads: int | None
         future.result()
 
 
-__all__ = ["in_threads", "thread_budget", "MIN_ITEMS_PER_THREAD"]
+__all__ = ["in_threads", "thread_budget", "usable_cpus", "share_threads_with", "set_worker_threads",
+           "MIN_ITEMS_PER_THREAD"]

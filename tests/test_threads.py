@@ -18,7 +18,8 @@ import pytest
 from test_statistical import _naive_draw, _small_statistical
 
 from satasim_atsn.hw import kernels
-from satasim_atsn.threads import MIN_ITEMS_PER_THREAD, in_threads
+from satasim_atsn.study.runner import process_pool
+from satasim_atsn.threads import MIN_ITEMS_PER_THREAD, in_threads, share_threads_with, thread_budget, usable_cpus
 from satasim_atsn.traces.statistical import draw_trace
 
 
@@ -156,3 +157,23 @@ def test_run_json_is_the_same_bytes_for_any_thread_count(tmp_path):
         )
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def _worker_threads(_: int) -> int:
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+def test_default_workers_follow_the_affinity_mask_not_the_host():
+    """Sweeps and compares start one worker per CPU this process may use (a container's cpuset), not per
+    host CPU (os.cpu_count()), and the workers split this process's numba threads between them."""
+    if hasattr(os, "sched_getaffinity"):
+        assert usable_cpus() == len(os.sched_getaffinity(0))
+    assert 1 <= usable_cpus() <= (os.cpu_count() or 1)
+    budget = thread_budget()
+    assert share_threads_with(1) == budget and share_threads_with(budget + 5) == 1
+    assert share_threads_with(2) == max(1, budget // 2)
+    with process_pool(2) as pool:
+        seen = set(pool.map(_worker_threads, range(4)))
+    assert seen == {share_threads_with(2)}

@@ -22,6 +22,7 @@ from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
 from satasim_atsn.study.runner import process_pool
+from satasim_atsn.threads import usable_cpus
 
 DEFAULT_IMAGES = 100
 
@@ -60,7 +61,7 @@ def run_all(arch_paths: list[str], overrides: list[str], workload_path: str | li
 
     workloads = per_arch_workloads(arch_paths, workload_path)
     tasks = [(a, list(overrides), w, images, start) for a, w in zip(arch_paths, workloads, strict=True)]
-    workers = min(len(tasks), jobs or os.cpu_count() or 1)
+    workers = min(len(tasks), jobs or usable_cpus())
     with progress_bar(len(tasks) * images, desc="compare", unit="img", quiet=quiet) as bar:
         if workers <= 1:
             out = []

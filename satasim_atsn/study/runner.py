@@ -39,6 +39,7 @@ from typing import Any
 from satasim_atsn.errors import StudyError
 from satasim_atsn.fileio import atomic_write_text, write_json
 from satasim_atsn.study.spec import Study, point_overrides, point_params, point_refusal
+from satasim_atsn.threads import set_worker_threads, share_threads_with, usable_cpus
 
 CSV_NAME = "points.csv"
 STUDY_JSON = "study.json"
@@ -46,8 +47,11 @@ STUDY_JSON = "study.json"
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes started by ``spawn``: a forked child of a process whose numba kernels
-    already run OpenMP threads is unsafe (GNU OpenMP aborts it), so workers start fresh."""
-    return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"))
+    already run OpenMP threads is unsafe (GNU OpenMP aborts it), so workers start fresh. The
+    workers share this process's numba threads (no result depends on how many each has)."""
+    workers = max(1, workers)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=set_worker_threads, initargs=(share_threads_with(workers),))
 
 
 # ------------------------------------------------------------------------------------------
@@ -394,7 +398,7 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
             if scheduler:
                 run_dask(tasks, scheduler, on_done, checked)
             else:
-                run_local(tasks, jobs or os.cpu_count() or 1, on_done, checked)
+                run_local(tasks, jobs or usable_cpus(), on_done, checked)
     finally:
         progress.close()
     elapsed = time.monotonic() - t0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from satasim_atsn.errors import StudyError
@@ -13,6 +12,7 @@ from satasim_atsn.study.functional import ALGORITHMS, TrainedSet
 from satasim_atsn.study.metrics import run_summary, statistics_origin, workload_meta, workload_notice
 from satasim_atsn.study.reproduce import DEFAULT_SET, figs, part_command, table1
 from satasim_atsn.study.runner import process_pool
+from satasim_atsn.threads import usable_cpus
 
 ROWS = [("VGG16", "CIFAR10", "vgg16_cifar10.npz"), ("VGG16", "CIFAR100", "vgg16_cifar100.npz"),
         ("ResNet19", "CIFAR10", "resnet19_cifar10.npz"), ("ResNet19", "CIFAR100", "resnet19_cifar100.npz")]
@@ -36,7 +36,7 @@ def _run(args: tuple) -> dict:
 
 
 def _simulate_many(tasks: list[tuple]) -> list[dict]:
-    workers = min(len(tasks), os.cpu_count() or 1)
+    workers = min(len(tasks), usable_cpus())
     if workers <= 1:
         return [_run(t) for t in tasks]
     with process_pool(workers) as pool:
