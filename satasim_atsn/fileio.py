@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fnmatch
 import functools
 import json
 import math
@@ -222,17 +223,61 @@ def refuse_overwriting_inputs(outputs: dict[str, str | os.PathLike | None],
 
 
 def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool = False) -> None:
-    """Fail before any work if an output location cannot be written (a directory where a file is meant, or the
-    reverse, or a folder without write permission), so that a long run never ends in a lost result."""
+    """Fail before any work if an output location cannot be written (an empty path, a directory where a file is
+    meant, or the reverse, or a folder where no file can be made), so that a long run never ends in a lost result."""
     if path is None:
         return
+    if not str(path).strip():
+        raise SatasimError.at(None, option, "is an empty path", "give a " + ("directory" if is_dir else "file")
+                              + " name, or leave the option out")
     target = Path(path)
     parent = target if is_dir else target.parent
     probe = parent
-    while not probe.exists():
+    while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK) or (target.exists() and target.is_dir() != is_dir):
+    if target.exists() and target.is_dir() != is_dir:
+        raise SatasimError.at(str(path), option, "is a directory" if target.is_dir() else "is a file, not a directory",
+                              "give a file name" if not is_dir else "give a new or existing directory")
+    if not probe.is_dir():
+        raise SatasimError.at(str(path), option, f"cannot be written ({probe} is a file)", "choose another location")
+    if not os.access(probe, os.W_OK | os.X_OK):
         raise SatasimError.at(str(path), option, "cannot be written", "choose a writable location")
+    try:  # the permission bits say yes for root everywhere, even in /proc: make (and remove) a file to be sure
+        handle, name = tempfile.mkstemp(dir=probe, prefix=".satasim-probe-")
+    except OSError:
+        raise SatasimError.at(str(path), option, f"cannot be written (no file can be made in {probe})",
+                              "choose a writable location") from None
+    os.close(handle)
+    os.unlink(name)
+
+
+def check_outputs(files: dict[str, str | os.PathLike | None],
+                  dirs: dict[str, tuple[str | os.PathLike | None, tuple[str, ...]]] | None = None) -> None:
+    """Check a command's outputs before any work: each writable and not empty, no two options naming one file,
+    and no file option naming a directory output or a file written into it (``dirs`` maps an option to its
+    directory and the names, glob patterns, the command writes there): the later write would replace the other.
+    """
+    dirs = dirs or {}
+    for option, path in files.items():
+        check_output_path(path, option)
+    for option, (path, _) in dirs.items():
+        check_output_path(path, option, is_dir=True)
+    refuse_shared_outputs(files)
+    for dir_option, (directory, names) in dirs.items():
+        if directory is None:
+            continue
+        folder = Path(directory).resolve()
+        for option, path in files.items():
+            if path is None:
+                continue
+            target = Path(path).resolve()
+            if target == folder:
+                raise SatasimError.at(str(path), option, f"is the {dir_option} directory",
+                                      "give a file name outside it or inside it")
+            if target.parent == folder and any(fnmatch.fnmatchcase(target.name, pattern) for pattern in names):
+                raise SatasimError.at(str(path), option, f"is a file that {dir_option} writes into "
+                                      f"{directory} ({', '.join(names)}); one would replace the other",
+                                      "give another file name")
 
 
 def refuse_shared_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:

@@ -73,13 +73,13 @@ def test_compare_out_is_an_existing_file(tmp_path, capsys):
     target = tmp_path / "taken"
     target.write_text("keep me")
     err = user_error(["compare", *ARCHS, WORKLOAD, "-o", target, *TINY], capsys)
-    assert str(target) in err and "-o" in err and "File exists" in err
+    assert str(target) in err and "-o: is a file, not a directory" in err and target.read_text() == "keep me"
     study = tmp_path / "s.yaml"
     study.write_text(f"name: tiny\narch: {ARCHS[1]}\nworkload: {WORKLOAD}\nimages: 2\nvary:\n  accelerators: [1]\n"
                      "metrics: [fps]\n")
     assert err == user_error(["sweep", study, "-o", target, "--jobs", "1", "--quiet"], capsys)
     err = user_error(["compare", *ARCHS, WORKLOAD, "-o", target / "sub", *TINY], capsys)
-    assert "Not a directory" in err
+    assert f"cannot be written ({target} is a file)" in err
     assert target.read_text() == "keep me"
 
 

@@ -74,6 +74,12 @@ def test_bad_outputs_fail_before_simulating(tmp_path, capsys):
     a_file = tmp_path / "f.txt"
     a_file.write_text("x")
     code, _, err = run(["validate", "-o", str(a_file / "sub")], capsys)
-    assert code == 2 and "cannot create the output directory" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and f"-o: cannot be written ({a_file} is a file)" in err and len(err.strip().splitlines()) == 1
     code, _, err = run(["validate", "-o", str(tmp_path / "o"), "--json", str(tmp_path / "no" / "v.json")], capsys)
     assert code == 2 and "--json" in err and len(err.strip().splitlines()) == 1
+    # --json naming -o itself or the validation.md it writes; an empty path: refused before anything is made
+    for json_path, needle in ((tmp_path / "o", "is the -o directory"), (tmp_path / "o" / "validation.md",
+                                                                   "is a file that -o writes"), ("", "empty path")):
+        code, _, err = run(["validate", "-o", str(tmp_path / "o"), "--json", str(json_path)], capsys)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "o").exists()

@@ -76,3 +76,16 @@ def test_a_seed_beyond_int64_is_refused_and_the_largest_builds(tmp_path, capsys)
     stats_target = tmp_path / "twin.npz"
     code, _, err = run(["workload", "stats", str(target), "--seed", str(2**64), "-o", str(stats_target)], capsys)
     assert code == 2 and "--seed" in err and not stats_target.exists()
+
+
+def test_the_same_file_for_output_and_json_is_refused(tmp_path, capsys):
+    """`-o X --json X` wrote the workload, then replaced it with the JSON (exit 0); `workload stats` too."""
+    target = tmp_path / "w.npz"
+    code, _, err = run(BUILD + ["-o", str(target), "--json", str(target)], capsys)
+    assert code == 2 and "one would replace the other" in err and not target.exists()
+    code, _, err = run(BUILD + ["-o", str(target), "--json", ""], capsys)
+    assert code == 2 and "--json: is an empty path" in err and not target.exists()
+    assert run(BUILD + ["-o", str(target)], capsys)[0] == 0
+    twin = tmp_path / "twin.npz"
+    code, _, err = run(["workload", "stats", str(target), "-o", str(twin), "--json", str(twin)], capsys)
+    assert code == 2 and "one would replace the other" in err and not twin.exists()

@@ -14,7 +14,7 @@ import click
 import numpy as np
 
 from satasim_atsn.errors import SatasimError
-from satasim_atsn.fileio import atomic_write_text, check_output_path, refuse_overwriting_inputs
+from satasim_atsn.fileio import atomic_write_text, check_output_path, check_outputs, refuse_overwriting_inputs
 from satasim_atsn.workload.format import emits_spikes, read_workload
 
 if TYPE_CHECKING:
@@ -45,13 +45,13 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import image_count, simulate
+    from satasim_atsn.hw.results import CSV_FILES
     from satasim_atsn.report.progress import Progress
 
     arch = load_arch(arch_path, list(overrides))
     workload = read_workload(workload_path)
     refuse_overwriting_inputs({"--json": json_path, "--csv": csv_dir}, [arch.source, workload_path])
-    check_output_path(json_path, "--json")
-    check_output_path(csv_dir, "--csv", is_dir=True)
+    check_outputs({"--json": json_path}, {"--csv": (csv_dir, CSV_FILES)})
     image_count(workload, images, start)
     t0 = time.perf_counter()
     result = simulate(arch, workload, images=images, start=start, progress=Progress(arch.clock_hz, quiet=quiet))

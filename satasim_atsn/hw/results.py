@@ -39,6 +39,7 @@ from satasim_atsn.hw.energy import (
 )
 from satasim_atsn.hw.per_image import model_statics, neurobench, neurobench_csv, per_image
 
+CSV_FILES = ("layers.csv", "images.csv", "neurobench.csv")  # what `run --csv DIR` writes
 PE_STATES = ("busy", "stall_input", "stall_output", "stall_memory", "idle")
 STATISTICAL_NOTE = (
     "NOTE: statistical workload: its spikes are synthesised from per-layer firing rates and exit histograms, "
@@ -347,7 +348,7 @@ class SimResult:
     def write_csv(self, directory: str | Path) -> list[Path]:
         """Write layers.csv, images.csv and neurobench.csv (per-layer NeuroBench metrics) atomically."""
         directory = Path(directory)
-        paths = [directory / "layers.csv", directory / "images.csv", directory / "neurobench.csv"]
+        paths = [directory / name for name in CSV_FILES]
         texts = [self.layers_csv(), self.images_csv(), neurobench_csv(self)]
         for path, text in zip(paths, texts, strict=True):
             atomic_write_text(path, text)

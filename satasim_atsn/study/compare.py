@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import atomic_write_text, check_output_path, refuse_overwriting_inputs
+from satasim_atsn.fileio import atomic_write_text, check_outputs, refuse_overwriting_inputs
 from satasim_atsn.hw.arch import load_arch, override_label, resolve_arch_path
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
@@ -294,6 +294,9 @@ _TERMINAL_ROWS = ("FPS", "energy / image (uJ)", "energy / image-timestep (uJ)", 
                   "DRAM channel busy (fraction)")
 
 
+COMPARE_FILES = ("report.md", "report.html", "results.json", "*.png")  # what `compare -o DIR` writes
+
+
 def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: str | Path, baseline: str | None = None,
                 images: int | None = None, start: int = 0, overrides: list[str] | None = None, jobs: int | None = None,
                 json_path: str | None = None, command: str = "", quiet: bool = False) -> str:
@@ -304,7 +307,8 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     out = Path(out_dir)
     workloads = per_arch_workloads(arch_paths, workload_path)
     refuse_overwriting_inputs({"-o": out, "--json": json_path}, [resolve_arch_path(a) for a in arch_paths] + workloads)
-    check_output_path(json_path, "--json")  # before simulating: a late failure would leave -o half-written
+    # before simulating: a late failure would leave -o half-written, and --json must not replace a report file
+    check_outputs({"--json": json_path}, {"-o": (out_dir, COMPARE_FILES)})
     metas, names, b, images = _prepare(arch_paths, workloads, out, baseline, images, start, list(overrides or []))
     summaries = run_all(arch_paths, overrides or [], workloads, images, start, jobs, quiet=quiet)
     _make_output_dir(out)

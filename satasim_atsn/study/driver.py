@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.fileio import atomic_write_text, check_output_path
 from satasim_atsn.hw.arch import ARCH_DIR
 from satasim_atsn.report.document import Document
 from satasim_atsn.study.functional import TrainedSet
@@ -52,6 +52,9 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     if not wdir.is_dir() and not (what == "twin" and trained_path):  # the twin of --trained reads no other
         raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
     parts = GROUPS.get(what, [what])
+    check_output_path(out_dir, "-o", is_dir=True)  # before any part runs: a part's minutes must not end in a traceback
+    for part in parts if what in GROUPS else []:
+        check_output_path(out / part, "-o", is_dir=True)
     if {"table3", "claims"} & set(parts):  # their statistical workloads, before any part runs or writes
         table3_inputs(wdir, arch_path)
     summaries = []

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import atomic_write_text, write_json
+from satasim_atsn.fileio import atomic_write_text, check_output_path, write_json
 from satasim_atsn.study.spec import Study, point_overrides, point_params, point_refusal
 from satasim_atsn.threads import set_worker_threads, share_threads_with, usable_cpus
 
@@ -179,6 +179,7 @@ def _remove_stale_temporaries(out_dir: Path) -> None:
 
 def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Prepared:
     """Check the output directory, reuse finished rows, and start a fresh journal holding them."""
+    check_output_path(out_dir, "-o", is_dir=True)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

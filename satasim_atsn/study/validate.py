@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.fileio import atomic_write_text, check_outputs
 from satasim_atsn.report.document import Document, fmt
 from satasim_atsn.study import paper, published
 from satasim_atsn.study.table3 import ROWS, _simulate_many
@@ -250,6 +250,9 @@ def _table3_section(doc: Document, data: dict) -> None:
              f"model reproduces (`reports/table3/report.md` analyses this).")
 
 
+VALIDATION_FILES = ("validation.md",)  # what `validate -o DIR` writes
+
+
 def validate(out_dir: str | Path = "docs", images: int | None = None, workload_dir: str | Path | None = None,
              json_path: str | Path | None = None, command: str = "satasim validate") -> tuple[Path, dict]:
     """Simulate, write ``<out_dir>/validation.md`` (and the data as JSON if asked); returns (path, data)."""
@@ -260,16 +263,19 @@ def validate(out_dir: str | Path = "docs", images: int | None = None, workload_d
     if not wdir.is_dir():
         raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
     out = Path(out_dir)
-    try:  # fail before minutes of simulation, not after
+    # fail before minutes of simulation, not after, and never let --json replace validation.md
+    check_outputs({"--json": json_path}, {"-o": (out, VALIDATION_FILES)})
+    if json_path is not None and not Path(json_path).resolve().parent.is_dir():
+        raise StudyError.at(str(json_path), "--json", "its directory does not exist",
+                            "create it or pass another --json")
+    data = build(wdir, n)
+    try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise StudyError.at(str(out), None, f"cannot create the output directory ({error.strerror or error})",
+        raise StudyError.at(str(out), "-o", f"cannot create the output directory ({error.strerror or error})",
                             "pass -o DIR, a writable directory") from None
-    if json_path and not Path(json_path).resolve().parent.is_dir():
-        raise StudyError.at(str(json_path), None, "its directory does not exist", "create it or pass another --json")
-    data = build(wdir, n)
-    path = out / "validation.md"
+    path = out / VALIDATION_FILES[0]
     atomic_write_text(path, _document(data, command).to_markdown())
-    if json_path:
+    if json_path is not None:
         atomic_write_text(json_path, json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
     return path, data

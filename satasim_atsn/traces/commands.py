@@ -14,7 +14,7 @@ import click
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.fileio import refuse_overwriting_inputs, write_json
+from satasim_atsn.fileio import check_outputs, refuse_overwriting_inputs, write_json
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT
 from satasim_atsn.traces.statistical import (
@@ -160,6 +160,7 @@ def workload_group() -> None:
 def info_command(file: str, json_path: str | None) -> None:
     """Show a workload: layers with params, MACs/timestep and neurons, exit defaults, provenance."""
     refuse_overwriting_inputs({"--json": json_path}, [file])
+    check_outputs({"--json": json_path})
     summary = workload_summary(read_workload(file))
     _print_summary(summary, file)
     if json_path:
@@ -201,6 +202,7 @@ def stats_command(
     ``--json FILE`` writes the printed numbers (files by name only, keys sorted) as JSON.
     """
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [trained])
+    check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
     workload = read_workload(trained)
     with _forward_bar(workload, images, "stats"):
         twin = fit_statistical_twin(
@@ -299,6 +301,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
                   data_dir: str | None, images: int | None, seed: int, borrowed: tuple[str, ...]) -> None:
     """Measure a trained network's rates, exit histograms and input densities into a rate table for ``build``."""
     refuse_overwriting_inputs({"-o": output}, [trained, network] + [b.partition("=")[2] for b in borrowed])
+    check_outputs({"-o": output})
     from satasim_atsn.traces.rate_table import (
         borrow_dataset,
         check_topology,
@@ -365,6 +368,7 @@ def build_command(
     began = time.perf_counter()
     net = resolve_network(network)
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [net.source, rates_path])
+    check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
     if (rates_path is None) == (rate is None):
         raise WorkloadError.at(None, "--rates/--rate", "give exactly one of them",
                                "--rates TABLE.yaml --dataset NAME, or --rate 0.15 --timesteps T")
@@ -433,6 +437,7 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
         if value is not None and not (np.isfinite(value) and value > 0):
             raise WorkloadError.at(None, flag, f"{value} must be a positive number", "fix the value")
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [model, inputs_path])
+    check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
     graph = read_nir(model)
     x, y = load_inputs(inputs_path)
     stem = name or Path(model).stem
@@ -472,6 +477,7 @@ def export_command(workload_path: str, nir_path: str, dt: float) -> None:
     if not (np.isfinite(dt) and dt > 0):
         raise WorkloadError.at(None, "--dt", f"{dt} must be a positive number", "fix the value")
     refuse_overwriting_inputs({"--nir": nir_path}, [workload_path])
+    check_outputs({"--nir": nir_path})
     workload = read_workload(workload_path)
     graph = export_nir(workload, dt=dt)
     write_nir(nir_path, graph)

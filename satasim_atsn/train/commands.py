@@ -19,7 +19,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 def _write_json(path: str | None, payload: dict) -> None:
     """Write ``payload`` to --json ``path`` when one was given."""
-    if path:
+    if path is not None:
         write_json(path, payload)
 
 
@@ -115,6 +115,7 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float, tau_cl: fl
     if policy not in ("all", "fixed", "atsn", "dtsnn"):
         raise SatasimError.at(None, "--policy", f"unknown policy {policy!r}", "use all, fixed, atsn or dtsnn")
     refuse_overwriting_inputs({"--json": json_path}, [workload_path])
+    check_output_path(json_path, "--json")  # before the forward, not after it
     if dataset is None and (data_dir is not None or image_size is not None):
         raise SatasimError.at(None, "--data-dir/--image-size", "apply only to a --dataset",
                               "add --dataset (e.g. imagefolder), or drop them to use the embedded test images")

@@ -1,0 +1,90 @@
+"""Output options checked before any work (satasim_atsn/fileio.py `check_outputs`): an empty path, a place where no
+file can be made, and a --json that names a directory output or a file the command writes into it are one-line
+errors (exit 2) with nothing written. Found by fuzzing the CLI: each of these wrote a whole report and then
+failed, replaced a report file with the JSON, or ended minutes of work in a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOAD = ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"
+ARCHS = [ROOT / "archs" / "conventional16x16.yaml", ROOT / "archs" / "atsn16x16.yaml"]
+COMPARE = ["compare", *ARCHS, WORKLOAD, "--images", "2", "--jobs", "1", "--quiet"]
+RUN = ["run", ARCHS[1], WORKLOAD, "--images", "2", "--quiet"]
+
+
+def user_error(argv: list, capsys) -> str:
+    """Run a command that must fail with the one-line user error; return that line."""
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    _, err = capsys.readouterr()
+    assert exc.value.code == 2, err
+    assert err.startswith("satasim: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def _listing(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    (lambda d: ["-o", d / "cmp", "--json", d / "cmp" / "report.md"], "--json: is a file that -o writes"),
+    (lambda d: ["-o", d / "cmp", "--json", d / "cmp" / "metrics.png"], "--json: is a file that -o writes"),
+    (lambda d: ["-o", d / "cmp", "--json", d / "cmp"], "--json: is the -o directory"),
+    (lambda d: ["-o", "", "--json", d / "r.json"], "-o: is an empty path"),
+    (lambda d: ["-o", d / "cmp", "--json", ""], "--json: is an empty path"),
+])
+def test_compare_outputs_are_checked_before_simulating(tmp_path, capsys, extra, needle):
+    err = user_error(COMPARE + extra(tmp_path), capsys)
+    assert needle in err
+    assert _listing(tmp_path) == []  # no report was written and then refused
+
+
+def test_compare_json_beside_its_report_is_fine(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in COMPARE + ["-o", tmp_path / "cmp", "--json", tmp_path / "cmp" / "summary.json"]])
+    assert exc.value.code == 0, capsys.readouterr().err
+    assert (tmp_path / "cmp" / "summary.json").is_file() and (tmp_path / "cmp" / "report.md").is_file()
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    (lambda d: ["--csv", d / "csv", "--json", d / "csv" / "layers.csv"], "--json: is a file that --csv writes"),
+    (lambda d: ["--csv", ""], "--csv: is an empty path"),
+    (lambda d: ["--json", ""], "--json: is an empty path"),
+])
+def test_run_outputs_are_checked_before_simulating(tmp_path, capsys, extra, needle):
+    assert needle in user_error(RUN + extra(tmp_path), capsys)
+    assert _listing(tmp_path) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_place_where_no_file_can_be_made_is_refused_even_for_root(capsys):
+    """os.access says /proc is writable for root; a probe file says it is not."""
+    assert "no file can be made in /proc" in user_error(RUN + ["--json", "/proc/satasim.json"], capsys)
+    err = user_error(["evaluate", WORKLOAD, "--json", "/proc/satasim.json"], capsys)
+    assert "--json: cannot be written" in err
+
+
+def test_evaluate_json_checked_before_the_forward(tmp_path, capsys):
+    assert "--json: is a directory" in user_error(["evaluate", WORKLOAD, "--json", tmp_path], capsys)
+    assert "--json: is an empty path" in user_error(["evaluate", WORKLOAD, "--json", ""], capsys)
+
+
+@pytest.mark.parametrize("layout", ["a file", "a file inside", "a part that is a file"])
+def test_reproduce_output_that_cannot_be_a_directory(tmp_path, capsys, layout):
+    """`reproduce -o` was only created after the part's work: a file there ended it in a traceback (exit 1)."""
+    (tmp_path / "afile").write_text("keep")
+    (tmp_path / "all").mkdir()
+    (tmp_path / "all" / "table1").write_text("keep")
+    part, out = {"a file": ("table3", "afile"), "a file inside": ("table1", "afile/sub"),
+                 "a part that is a file": ("all", "all")}[layout]
+    err = user_error(["reproduce", part, "-o", tmp_path / out, "--images", "2", "-q",
+                      "--workloads", ROOT / "workloads"], capsys)
+    assert "-o: " in err
+    assert (tmp_path / "afile").read_text() == "keep" and (tmp_path / "all" / "table1").read_text() == "keep"
+    assert _listing(tmp_path) == ["afile", "all", "all/table1"]
