@@ -302,6 +302,10 @@ def test_layer_graph_errors(tmp_path):
     w = copy.deepcopy(wl)
     _layers(w)[0]["inputs"] = ["input", "input"]
     cases.append((w, "only add layers take two inputs"))
+    w = copy.deepcopy(wl)  # a layer beyond what one process maps: refused before any array of it is made
+    first = _layers(w)[0]
+    first["out_channels"], first["out_shape"] = 10**9, [10**9] + list(first["out_shape"][1:])
+    cases.append((w, "more than the 268,435,456 this simulator maps per layer"))
     for index, (workload, needle) in enumerate(cases):
         _expect(tmp_path, _payload(workload), needle)
         assert index >= 0

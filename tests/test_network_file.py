@@ -235,6 +235,31 @@ BAD = [
      "layers[6] (fc).output_mode: unknown mode 'membran'; did you mean 'membrane'?"),
     (_sub(OUT, "- {name: dead, type: flatten, inputs: [conv1]}\n  - {name: fc, type: output, inputs: [fc1]}"),
      "layers[6] (dead): is not an input of any layer"),
+    # an explicit null is not "left out" (it crashed shape inference with a KeyError, or read as the default)
+    (_sub(CONV1, "out_channels: 8, kernel: 3, padding: null}", 1),
+     "layers[0] (conv1).padding: is null; give a value, or leave padding out (default: 0)"),
+    (_sub(CONV1, "out_channels: null, kernel: 3, padding: 1}", 1),
+     "layers[0] (conv1).out_channels: is null; conv layers need out_channels"),
+    (_sub("spiking: false", "spiking: null"), "layers[2] (blk_b).spiking: is null; give a value, or leave spiking out "
+     "(default: true)"),
+    (_sub("kernel: 2}", "kernel: 2, stride: null}"), "layers[1] (pool1).stride: is null; give a value, or leave "
+     "stride out (default: the kernel)"),
+    # sizes one process cannot map: the run spun for hours, and np.prod wrapped around int64 on bigger ones
+    (_sub(CONV1, "out_channels: 8, kernel: 3, padding: 100000}", 1),
+     "layers[0] (conv1): has 320,044,801,568 outputs [8, 200014, 200014], more than the 268,435,456 this simulator "
+     "maps per layer; check its out_channels, kernel, stride and padding"),
+    (_sub(CONV1, "out_channels: 1000000000, kernel: 3, padding: 1}", 1), "layers[0] (conv1): has 256,000,000,000 "
+     "outputs"),
+    (_sub("out_features: 32", "out_features: 10000000000000000000000"), "layers[5] (fc1): has "
+     "10,000,000,000,000,000,000,000 outputs"),
+    (_sub("out_features: 32", "out_features: 100000000"), "layers[5] (fc1): has 51,200,000,000 weights, more than "
+     "the 2,147,483,648 this simulator holds per layer"),
+    (_sub("num_classes: 10", "num_classes: 99999999999999999999999999"), "layers[6] (fc): has "
+     "99,999,999,999,999,999,999,999,999 outputs [99999999999999999999999999], more than the 268,435,456 this "
+     "simulator maps per layer; check num_classes"),
+    # a name holding ')' is shown whole in the file's own label
+    (_sub("name: conv1", "name: 'c)1'").replace("kernel: 3, padding: 1}", "kernel: 30}", 1),
+     "layers[0] (c)1): shape mismatch: kernel 30 does not fit"),
     ("name: [\n", "is not valid YAML at line"),
     ("- 1\n", "must be a YAML mapping"),
 ]

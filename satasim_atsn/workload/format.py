@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import struct
 import zipfile
@@ -199,7 +200,7 @@ def infer_out_shape(layer: dict, in_shapes: list[list[int]], num_classes: int) -
             raise ValueError(f"avgpool needs a [C, H, W] input, got {shape}")
         return [shape[0]]
     if t == "flatten":
-        return [int(np.prod(shape))]
+        return [math.prod(int(n) for n in shape)]  # Python ints: no int64 wrap on absurd shapes
     if t == "linear":
         if len(shape) != 1:
             raise ValueError(f"linear needs a flat input, got {shape}; add a flatten or avgpool layer")
@@ -265,6 +266,7 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
             out_shape = infer_out_shape(layer, in_shapes, num_classes)
         except ValueError as error:
             raise _fail(where, key, str(error), "fix the layer table") from None
+        check_layer_size(where, key, layer, in_shapes[0], out_shape)
         if "out_shape" in layer and list(layer["out_shape"]) != out_shape:
             raise _fail(
                 where, f"{key}.out_shape", f"is {layer['out_shape']} but should be {out_shape}", "fix the layer table"
@@ -279,6 +281,29 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
         raise _fail(where, "meta.layers", "no conv, linear or output layer: the network computes nothing",
                     "give it at least one weighted layer")
     _check_direct_input(where, meta, layers)
+
+
+MAX_LAYER_NEURONS = 2**28  # 268 M outputs per layer (an ImageNet VGG16 layer has 3.2 M per image)
+MAX_LAYER_WEIGHTS = 2**31  # 2 GiB of int8 weights per layer (VGG16's largest, fc6, has 103 M)
+
+
+SIZE_FIXES = {"conv": "check its out_channels, kernel, stride and padding", "linear": "check its out_features",
+             "output": "check num_classes", "maxpool": "check its kernel and stride"}
+
+
+def check_layer_size(where: str, key: str, layer: dict, in_shape: list[int], out_shape: list[int]) -> None:
+    """Refuse a layer beyond what one process can map and simulate, before any array of it is made (a 1e9-channel
+    or 100,000-padding layer made the mapping run for hours, and np.prod of its shape wrapped around int64)."""
+    neurons = math.prod(int(n) for n in out_shape)
+    if neurons > MAX_LAYER_NEURONS:
+        raise _fail(where, key, f"has {neurons:,} outputs {out_shape}, more than the {MAX_LAYER_NEURONS:,} this "
+                    "simulator maps per layer", SIZE_FIXES.get(layer["type"], "make its input smaller"))
+    if layer["type"] in ("conv", "linear", "output"):
+        fan_in = int(in_shape[0]) * (int(layer["kernel"]) ** 2 if layer["type"] == "conv" else 1)
+        weights = fan_in * int(out_shape[0])
+        if weights > MAX_LAYER_WEIGHTS:
+            raise _fail(where, key, f"has {weights:,} weights, more than the {MAX_LAYER_WEIGHTS:,} this simulator "
+                        "holds per layer", "use fewer channels or features")
 
 
 def _check_shape_field(where: str, key: str, value: Any) -> None:

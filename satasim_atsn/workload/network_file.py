@@ -31,7 +31,7 @@ import yaml
 
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.fileio import load_yaml
-from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, emits_spikes, infer_out_shape
+from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, check_layer_size, emits_spikes, infer_out_shape
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
 FILE_KEYS = ("name", "input_shape", "num_classes", "layers")
@@ -73,7 +73,9 @@ class NetworkSpec:
             name = self.layers[i]["name"]
             return f"layers[{self.file_index.get(name, i)}] ({name})"
 
-        text = re.sub(r"(?:meta\.)?layers\[(\d+)\](?: \([^)]*\))?", file_label, str(error))
+        names = "|".join(sorted((re.escape(ly["name"]) for ly in self.layers), key=len, reverse=True))
+        # the label's name is matched exactly: a name may hold ')' (it is any printable text without '/')
+        text = re.sub(rf"(?:meta\.)?layers\[(\d+)\](?: \((?:{names})\))?", file_label, str(error))
         return error if text == str(error) else WorkloadError(text)
 
     @property
@@ -150,6 +152,7 @@ def shaped_layers(layers: list[dict], input_shape: list[int], num_classes: int |
                                    "fix this layer or the layers feeding it") from None
         if ly["type"] != "add" and len(out) == 3 and min(out[1:]) <= 0:
             raise WorkloadError.at(where, _label(index, ly), f"output shape {out} is empty", "use a smaller kernel")
+        check_layer_size(where, _label(index, ly), ly, ins[0], out)
         ly["in_shape"], ly["out_shape"] = list(ins[0]), out
         shapes[ly["name"]] = out
     return layers
@@ -162,6 +165,15 @@ def _did_you_mean(value: str, allowed) -> str:
 
 def _positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _null_fix(kind: str, key: str, default: object) -> str:
+    """The fix for ``key: null``: a required key needs a value; another takes its default when left out."""
+    if default is REQUIRED:
+        return f"{kind} layers need {key}"
+    shown_default = "the kernel" if default is SAME_AS_KERNEL else (
+        str(default).lower() if isinstance(default, bool) else str(default))
+    return f"give a value, or leave {key} out (default: {shown_default})"
 
 
 def _parse_layer(index: int, raw, previous: str, where: str) -> dict:
@@ -196,6 +208,8 @@ def _parse_layer(index: int, raw, previous: str, where: str) -> dict:
                                "add joins name [main current, shortcut]; every other layer names one input")
     layer: dict = {"name": name, "type": kind, "inputs": list(inputs)}
     for key, default in LAYER_KEYS[kind].items():
+        if key in raw and raw[key] is None and default is not None:  # an explicit null is not "left out"
+            raise WorkloadError.at(where, f"{label}.{key}", "is null", _null_fix(kind, key, default))
         value = raw.get(key, default)
         if value is REQUIRED:
             raise WorkloadError.at(where, f"{label}.{key}", "missing", f"{kind} layers need {key}")
