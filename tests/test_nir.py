@@ -210,6 +210,15 @@ def _mutate(kind):
         nodes["conv1"].groups = 2
     elif kind == "two-taus":
         nodes["lif2"] = _lif((12,), beta=0.75)
+    elif kind == "affine-bias-length":
+        nodes["fc1"] = nir.Affine(weight=np.ones((12, 96)), bias=np.zeros(7))
+    elif kind == "conv-bias-length":
+        nodes["conv1"].bias = np.zeros(9)
+    elif kind == "tau-zero":
+        nodes["lif2"] = nir.LIF(tau=np.zeros(12), r=np.ones(12), v_leak=np.zeros(12), v_threshold=np.ones(12),
+                                v_reset=np.zeros(12))
+    elif kind == "no-input-edge":
+        edges.remove(("flat", "fc1"))
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
 
 
@@ -217,10 +226,15 @@ def _mutate(kind):
     ("reset", "node 'lif1' (LIF): v_reset must be 0"),
     ("cuba", "node 'lif2' (CubaLIF): tau_syn 0.0005 != dt 0.0001"),
     ("delay", "node 'gate1' (Delay): unsupported node type"),
-    ("sumpool-into-conv", "node 'gate1' (Conv2d): its input is a pooled"),
+    ("sumpool-into-conv", "node 'gate1' (Conv2d): its input is a spike max-pool without its IF gate (pool -> IF)"),
     ("spiking-output", "node 'output' (Output): reads the spikes of 'fc2': a network whose last layer is spiking"),
     ("groups", "node 'conv1' (Conv2d): groups = 2"),
     ("two-taus", "the neurons decay differently"),
+    # a bad value of a supported node: named without the list of supported nodes (they were tracebacks)
+    ("affine-bias-length", "node 'fc1' (Affine): bias has 7 values for 12 outputs"),
+    ("conv-bias-length", "node 'conv1' (Conv2d): bias has 9 values for 6 outputs"),
+    ("tau-zero", "node 'lif2' (LIF): tau must be positive and finite, got 0..0"),
+    ("no-input-edge", "node 'fc1' (Affine): has no input edge; add an edge into it or remove the node"),
 ])
 def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, kind, needle):
     graph = _mutate(kind)
@@ -228,8 +242,8 @@ def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, kind, need
         import_nir(graph, _images(4), timesteps=2)
     text = str(info.value)
     assert needle in text and "\n" not in text
-    if kind != "two-taus":
-        assert "supported:" in text
+    assert ("supported:" in text) == (kind not in ("two-taus", "affine-bias-length", "conv-bias-length", "tau-zero",
+                                                             "no-input-edge"))
     path = tmp_path / "m.nir"
     write_nir(path, graph)
     np.savez(tmp_path / "x.npz", x=_images(4))
@@ -237,8 +251,45 @@ def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, kind, need
         main(["workload", "import", str(path), "--inputs", str(tmp_path / "x.npz"), "--timesteps", "2",
               "-o", str(tmp_path / "o.npz")])
     err = capsys.readouterr().err
-    assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1  # no numpy warnings either
     assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize(("key", "value", "needle"), [
+    ("layer_order", 5, 'metadata["satasim"].layer_order: must be a list of node names, got 5'),
+    ("decay_shifts", "x", 'metadata["satasim"].decay_shifts: must be a list of shifts in 0..31'),
+    ("dt", 0, 'metadata["satasim"].dt: must be a positive number, got 0'),
+    ("input_scale", -1.0, 'metadata["satasim"].input_scale: must be a positive number'),
+    ("timesteps", 2.5, 'metadata["satasim"].timesteps: must be an integer in 1..1024'),
+    ("vmem_bits", 99, 'metadata["satasim"].vmem_bits: must be an integer in 8..32'),
+    ("exit_policy", {"cl_init": "high"}, 'metadata["satasim"].exit_policy: must map cl_init, tau_cl, theta'),
+    ("exit_policy", {"default": 3}, 'metadata["satasim"].exit_policy.default: must be a policy name'),
+])
+def test_edited_satasim_metadata_is_refused_naming_the_field(tmp_path, capsys, key, value, needle):
+    """An exported graph's metadata read back after an edit: TypeError tracebacks before (issue 9's fuzzing)."""
+    wl = read_workload(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+    graph = export_nir(wl)
+    meta = json.loads(graph.metadata["satasim"])
+    meta[key] = value
+    graph.metadata["satasim"] = json.dumps(meta)
+    path = tmp_path / "v.nir"
+    write_nir(path, graph)
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(path), "--inputs", str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"),
+              "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert str(path) in err and not (tmp_path / "o.npz").exists()
+
+
+def test_a_statistical_workload_gives_no_inputs_to_import(tmp_path, capsys):
+    path = tmp_path / "m.nir"
+    write_nir(path, export_nir(random_workload(2, images=2)))
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(path), "--inputs", str(ROOT / "workloads" / "vgg16_cifar10.npz"),
+              "--timesteps", "2", "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "a statistical workload embeds no inputs" in err, err
 
 
 def test_a_spiking_output_says_so():

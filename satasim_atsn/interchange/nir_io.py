@@ -29,6 +29,7 @@ saturation of ``vmem_bits`` membranes; ``logit_scale`` lives in the graph's meta
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,10 +39,17 @@ from typing import Any
 
 import numpy as np
 
-from satasim_atsn.errors import WorkloadError
+from satasim_atsn.errors import WorkloadError, shown
 from satasim_atsn.fileio import atomic_write_with
 from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
-from satasim_atsn.workload.format import Workload, emits_spikes, infer_out_shape, is_spiking, validate
+from satasim_atsn.workload.format import (
+    EXIT_PARAMETERS,
+    Workload,
+    emits_spikes,
+    infer_out_shape,
+    is_spiking,
+    validate,
+)
 
 DEFAULT_DT = 1e-4
 INT8_MAX = 127
@@ -285,8 +293,9 @@ class ImportResult:
     decision: str = "state"  # how the float output decides: "state" (LI/I value at T) or "sum" (of outputs)
 
 
-def _fail(node: str, kind: str, problem: str) -> WorkloadError:
-    return WorkloadError(f"node {node!r} ({kind}): {problem}; supported: {SUPPORTED}")
+def _fail(node: str, kind: str, problem: str, listed: bool = True) -> WorkloadError:
+    """An error naming the node; ``listed`` adds what the importer supports (not for a bad value of a known node)."""
+    return WorkloadError(f"node {node!r} ({kind}): {problem}" + (f"; supported: {SUPPORTED}" if listed else ""))
 
 
 def _as_array(value) -> np.ndarray:
@@ -353,6 +362,14 @@ class _Value:
     data: dict = field(default_factory=dict)
 
 
+def _positive(values: np.ndarray, node: str, kind: str, what: str) -> np.ndarray:
+    """Time constants: positive and finite (tau = 0 divided by zero and printed numpy warnings)."""
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise _fail(node, kind, f"{what} must be positive and finite, got {values.min():g}..{values.max():g}",
+                    listed=False)
+    return values
+
+
 def _neuron_params(node, kind: str, name: str, shape: tuple, dt: float) -> dict:
     """beta, per-channel gain g, leak current l, threshold theta of a neuron node (errors name the node)."""
     if kind in ("LIF", "CubaLIF", "IF"):
@@ -364,16 +381,16 @@ def _neuron_params(node, kind: str, name: str, shape: tuple, dt: float) -> dict:
         gain = dt * _per_channel(node.r, shape, name, kind, "r")
         leak = np.zeros(shape[0])
     elif kind in ("LIF", "LI"):
-        tau = _per_channel(node.tau, shape, name, kind, "tau")
+        tau = _positive(_per_channel(node.tau, shape, name, kind, "tau"), name, kind, "tau")
         beta = 1.0 - dt / tau
         gain = dt * _per_channel(node.r, shape, name, kind, "r") / tau
         leak = dt * _per_channel(node.v_leak, shape, name, kind, "v_leak") / tau
     elif kind == "CubaLIF":
-        tau_syn = _per_channel(node.tau_syn, shape, name, kind, "tau_syn")
+        tau_syn = _positive(_per_channel(node.tau_syn, shape, name, kind, "tau_syn"), name, kind, "tau_syn")
         if not np.allclose(tau_syn, dt, rtol=1e-6):
             raise _fail(name, kind, f"tau_syn {tau_syn[0]:g} != dt {dt:g}: the workload's neurons have no synaptic "
                         "current state (only tau_syn = dt, a synapse without memory, maps)")
-        tau = _per_channel(node.tau_mem, shape, name, kind, "tau_mem")
+        tau = _positive(_per_channel(node.tau_mem, shape, name, kind, "tau_mem"), name, kind, "tau_mem")
         beta = 1.0 - dt / tau
         gain = (_per_channel(node.w_in, shape, name, kind, "w_in") * dt
                 * _per_channel(node.r, shape, name, kind, "r") / tau)
@@ -389,6 +406,16 @@ def _neuron_params(node, kind: str, name: str, shape: tuple, dt: float) -> dict:
     theta = (_per_channel(node.v_threshold, shape, name, kind, "v_threshold")
              if kind in ("LIF", "CubaLIF", "IF") else None)
     return {"beta": float(beta[0]), "gain": gain, "leak": leak, "theta": theta}
+
+
+def _bias(bias, count: int, node: str, kind: str) -> np.ndarray:
+    """A weighted node's bias as ``count`` values: none, one shared value, or one per output."""
+    if bias is None:
+        return np.zeros(count)
+    values = _as_array(bias).reshape(-1)
+    if values.size not in (1, count):
+        raise _fail(node, kind, f"bias has {values.size} values for {count} outputs", listed=False)
+    return np.broadcast_to(values, (count,)).copy()
 
 
 def _conv_params(node, name: str) -> dict:
@@ -410,8 +437,7 @@ def _conv_params(node, name: str) -> dict:
         else:
             raise _fail(name, "Conv2d", f"padding {pad!r} with stride {stride} and kernel {w.shape[2]}")
     pad = _pair(pad, name, "Conv2d", "padding")
-    bias = _as_array(node.bias).reshape(-1) if node.bias is not None else np.zeros(w.shape[0])
-    bias = np.broadcast_to(bias, (w.shape[0],)).copy()
+    bias = _bias(node.bias, int(w.shape[0]), name, "Conv2d")
     return {"w": w, "b": bias, "kernel": int(w.shape[2]), "stride": stride, "padding": pad}
 
 
@@ -426,11 +452,47 @@ def _graph_meta(graph) -> dict:
     return meta if isinstance(meta, dict) and meta.get("format") == "satasim-nir" else {}
 
 
+META_NUMBERS = ("dt", "input_scale", "logit_scale")  # positive, finite
+META_INTS = {"timesteps": (1, 1024), "vmem_bits": (8, 32), "output_vmem_bits": (8, 64)}  # the workload format's
+MAX_DECAY_SHIFT = 31
+
+
+def _checked_meta(meta: dict, where: str) -> dict:
+    """The graph's ``satasim`` metadata with every field an import reads checked (a file may have been edited)."""
+    def bad(key: str, problem: str) -> WorkloadError:
+        return WorkloadError.at(where, f'metadata["{META_KEY}"].{key}', problem,
+                                "re-export the graph with `satasim workload export`, or remove the field")
+    for key in META_NUMBERS:
+        value = meta.get(key)
+        if key in meta and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                and math.isfinite(value) and value > 0):
+            raise bad(key, f"must be a positive number, got {shown(value)}")
+    for key, (low, high) in META_INTS.items():
+        value = meta.get(key)
+        if key in meta and not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+            raise bad(key, f"must be an integer in {low}..{high}, got {shown(value)}")
+    order = meta.get("layer_order", [])
+    if not (isinstance(order, list) and all(isinstance(n, str) for n in order)):
+        raise bad("layer_order", f"must be a list of node names, got {shown(order)}")
+    shifts = meta.get("decay_shifts", [0])
+    if not (isinstance(shifts, list) and shifts and all(isinstance(k, int) and not isinstance(k, bool)
+                                                        and 0 <= k <= MAX_DECAY_SHIFT for k in shifts)):
+        raise bad("decay_shifts", f"must be a list of shifts in 0..{MAX_DECAY_SHIFT}, got {shown(shifts)}")
+    policy = meta.get("exit_policy", {})
+    if not isinstance(policy, dict) or any(k not in EXIT_PARAMETERS + ("default",) for k in policy) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in policy.items() if k != "default"):
+        raise bad("exit_policy", f"must map {', '.join(EXIT_PARAMETERS)} to numbers (and default to the training's "
+                  f"policy name), got {shown(policy)}")
+    if not isinstance(policy.get("default", ""), str):
+        raise bad("exit_policy.default", f"must be a policy name, got {shown(policy['default'])}")
+    return meta
+
+
 def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: int | None = None,
                input_scale: float | None = None, dt: float | None = None, name: str = "imported",
                dataset: str = "unknown", source: str = "<nir>") -> ImportResult:
     """Map a NIR graph onto an integer workload embedding inputs ``x`` (uint8 images or 0/1 spike frames)."""
-    meta = _graph_meta(graph)
+    meta = _checked_meta(_graph_meta(graph), source)
     _check_nodes(graph)
     dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
     input_scale = float(input_scale if input_scale is not None else meta.get("input_scale", 1.0 / 255.0))
@@ -599,6 +661,8 @@ class _GraphImport:
         return layer is not None and layer["type"] == "flatten" and layer["inputs"] == ["input"]
 
     def need_single(self, n: str) -> _Value:
+        if not self.preds[n]:
+            raise _fail(n, self.kinds[n], "has no input edge; add an edge into it or remove the node", listed=False)
         if len(self.preds[n]) != 1:
             raise _fail(n, self.kinds[n], f"has {len(self.preds[n])} inputs; only neurons (residual joins) may sum two")
         return self.values[self.preds[n][0]]
@@ -608,7 +672,10 @@ class _GraphImport:
         src = self.need_single(n)
         node, kind = self.nodes[n], self.kinds[n]
         if src.kind not in ("spikes", "counts"):
-            raise _fail(n, kind, f"its input is a {src.kind}; weighted nodes take spikes (or pooled counts)")
+            what = {"pooled": "a spike max-pool without its IF gate (pool -> IF)", "current": "a current (a weighted "
+                    "node's output, not yet through a neuron)"}.get(src.kind, f"a {src.kind} value")
+            raise _fail(n, kind, f"its input is {what}; weighted nodes take spikes, or the counts of a global pool "
+                        "before Flatten")
         if self.consumers[n] != 1:
             raise _fail(n, kind, f"feeds {self.consumers[n]} nodes; a current must feed exactly one neuron or Output")
         if kind == "Conv2d":
@@ -626,11 +693,11 @@ class _GraphImport:
             w = _as_array(node.weight)
             if w.ndim != 2:
                 raise _fail(n, kind, f"weight shape {list(w.shape)} must be [out, in]")
-            b = _as_array(node.bias).reshape(-1) if kind == "Affine" else np.zeros(w.shape[0])
+            b = _bias(node.bias if kind == "Affine" else None, int(w.shape[0]), n, kind)
             if len(src.shape) != 1 or w.shape[1] != src.shape[0]:
                 raise _fail(n, kind, f"weight [out, in] = {list(w.shape)} does not take its input "
                             f"{list(src.shape)}; flatten the map first")
-            p = {"w": w, "b": np.broadcast_to(b, (w.shape[0],)).copy()}
+            p = {"w": w, "b": b}
             if src.kind == "counts" and src.data.get("average"):
                 p["w"] = p["w"] / float(src.data["average"])
             ly = {"type": "linear", "out_features": int(w.shape[0])}
@@ -1063,6 +1130,9 @@ def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]
                                "regenerate it") from None
     if "format" in arrays:
         wl = read_workload(path)
+        if wl.is_statistical:
+            raise WorkloadError.at(where, None, "a statistical workload embeds no inputs",
+                                   "give a trained or imported workload, or an .npz with x (and y)")
         return wl.inputs(), wl.labels()
     if "x" not in arrays:
         raise WorkloadError.at(where, "x", "missing", "store inputs as x: uint8 [N, C, H, W] or 0/1 [N, T, C, H, W]")
