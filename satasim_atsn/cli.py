@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 from typing import IO, Any
 
 import click
@@ -80,12 +82,16 @@ def main(argv: list[str] | None = None) -> None:
     It first lets the allocator keep freed memory (satasim_atsn.runtime): the forward, the engine and
     the trainer then reuse their pages step after step instead of faulting them in again."""
     keep_freed_memory()
+    previous = _terminate_as_interrupt()
     try:
         cli.main(args=argv, prog_name="satasim", standalone_mode=False)
     except SatasimError as error:
         click.echo(f"satasim: error: {error}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as error:  # click turns KeyboardInterrupt (and so Terminated) into Abort
+        if isinstance(error.__cause__, Terminated):
+            click.echo("satasim: terminated", err=True)
+            sys.exit(128 + signal.SIGTERM)
         click.echo("satasim: interrupted", err=True)
         sys.exit(130)
     except MemoryError:  # a network or image count beyond this machine's memory: the user's to shrink
@@ -99,7 +105,33 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(2 if error.exit_code == 1 or error.exit_code == 2 else error.exit_code)
+    except Terminated:
+        click.echo("satasim: terminated", err=True)
+        sys.exit(128 + signal.SIGTERM)
     except KeyboardInterrupt:
         click.echo("satasim: interrupted", err=True)
         sys.exit(130)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(0)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C: worker pools are stopped and no file is left half-written."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _terminate_as_interrupt() -> Any:
+    """Turn SIGTERM into :class:`Terminated` while the command runs; returns the previous handler (None if not set).
+
+    By default SIGTERM ends the process at once, and the sweep's or compare's worker processes, which wait
+    for work from it, then run forever; as an exception it unwinds like Ctrl-C.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    return signal.SIG_DFL if previous is None else previous  # None: a handler not set from Python

@@ -194,3 +194,38 @@ def test_dask_sweep_survives_a_killed_worker(tmp_path, monkeypatch):
     assert (tmp_path / "dask" / CSV_NAME).read_bytes() == (tmp_path / "local" / CSV_NAME).read_bytes()
     print(f"\ndask: worker {killed[0]} killed after 3 points; {len(_log_lines(log))} executions for "
           f"{POINTS} points, every point once in points.csv")
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_sigterm_to_the_sweep_alone_stops_its_workers(tmp_path):
+    """SIGTERM sent to the sweep's own process (not its group) used to end it at once and leave the spawned
+    workers waiting for work forever; now it unwinds like Ctrl-C: workers terminated, one line, exit 143."""
+    workload = tmp_path / "w.npz"
+    write_workload(workload, random_workload(4, images=4, timesteps=3, encoding="direct"))
+    run = tmp_path / "run"
+    _setup(run, workload.read_bytes())
+    log = tmp_path / "run.log"
+    proc = _start(run, log)
+    deadline = time.monotonic() + 120
+    while not _log_lines(log) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # the workers are up and computing
+    assert proc.poll() is None, "the sweep ended before it could be signalled"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert proc.stderr.read().decode().strip().splitlines()[-1] == "satasim: terminated"
+    proc.stderr.close()
+    deadline = time.monotonic() + 30
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = _group_alive(proc.pid)
+    if alive:
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert not alive, "worker processes outlived the terminated sweep"
+    assert set(_ok_rows(run)) <= set(range(POINTS))  # the journal holds whole rows only

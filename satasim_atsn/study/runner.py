@@ -29,7 +29,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -45,13 +45,27 @@ CSV_NAME = "points.csv"
 STUDY_JSON = "study.json"
 
 
-def process_pool(workers: int) -> ProcessPoolExecutor:
+@contextlib.contextmanager
+def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """Worker processes started by ``spawn``: a forked child of a process whose numba kernels
     already run OpenMP threads is unsafe (GNU OpenMP aborts it), so workers start fresh. The
-    workers share this process's numba threads (no result depends on how many each has)."""
+    workers share this process's numba threads (no result depends on how many each has).
+
+    When the caller stops with an exception (Ctrl-C, or SIGTERM, which the CLI turns into one) the
+    workers are terminated at once instead of finishing their points: a worker left running when its
+    parent is gone never exits.
+    """
     workers = max(1, workers)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=set_worker_threads, initargs=(share_threads_with(workers),))
+    try:
+        yield pool
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 # ------------------------------------------------------------------------------------------
