@@ -280,3 +280,23 @@ def test_rows_of_an_older_hardware_model_are_computed_again(tmp_path, workload_p
     functional = load_study(_study(tmp_path, workload_path, BODY, "f.yaml"))
     monkeypatch.setattr(spec, "MODEL_VERSION", spec.MODEL_VERSION + 1)
     assert load_study(_study(tmp_path, workload_path, BODY, "f.yaml")).identity() == functional.identity()
+
+
+def test_force_into_another_study_leaves_only_its_plots(tmp_path, workload_path):
+    """--force over a two-axis study kept its heat maps and plots beside the new ones (CLI fuzzing); a user's own
+    PNG in the directory stays."""
+    out = tmp_path / "out"
+    two_axis = load_study(_study(tmp_path, workload_path, BODY + "plots: [{x: avg_timestep, y: accuracy}]\n", "a.yaml"))
+    rows, _ = run_study(two_axis, out, jobs=1, quiet=True)
+    sweep_report(two_axis, rows, out, "satasim sweep a.yaml")
+    before = {p.name for p in out.glob("*.png")}
+    assert {"heatmap_accuracy.png", "heatmap_avg_timestep.png"} <= before
+    (out / "heatmap_mine.txt").write_text("not a plot")
+    (out / "photo.png").write_bytes(b"a user's file")
+    one_axis = load_study(_study(tmp_path, workload_path, "vary:\n  exit_unit.cl_init: [0.3, 0.9]\n"
+                                 "metrics: [accuracy]\nplots: [{x: accuracy, y: accuracy}]\n", "b.yaml"))
+    rows, _ = run_study(one_axis, out, jobs=1, force=True, quiet=True)
+    sweep_report(one_axis, rows, out, "satasim sweep b.yaml --force")
+    shown = set(re.findall(r"\]\(([^)]+\.png)\)", (out / "report.md").read_text()))
+    assert shown and {p.name for p in out.glob("*.png")} == shown | {"photo.png"}
+    assert (out / "heatmap_mine.txt").is_file()

@@ -103,7 +103,20 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
             reasons.setdefault(str(r["error"]), []).append(str(r["point"]))
         doc.bullets([f"points {', '.join(pts)}: {reason}" for reason, pts in reasons.items()])
     doc.write(out)
+    _remove_stale_plots(out, {value.path for kind, value in doc.blocks if kind == "figure"})
     return doc
+
+
+SWEEP_PLOTS = ("tradeoff_*_vs_*.png", "heatmap_*.png")  # the plot names a sweep report writes
+
+
+def _remove_stale_plots(out: Path, current: set[str]) -> None:
+    """Delete the sweep plots a previous study left in ``out`` (``--force``, or other metrics on ``--resume``):
+    the directory then holds what its report.md shows, and nothing a user put there is touched."""
+    for pattern in SWEEP_PLOTS:
+        for path in out.glob(pattern):
+            if path.name not in current and path.is_file():
+                path.unlink()
 
 
 def _colours(values: list, field: str) -> tuple[np.ndarray | None, str]:
