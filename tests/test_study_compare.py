@@ -214,3 +214,22 @@ def test_compare_each_architecture_on_its_own_workload(tmp_path, capsys):
             main(["compare", *args, "-o", str(tmp_path / "bad")])
         err = capsys.readouterr().err
         assert info.value.code == 2 and needle in err and err.count("\n") == 1
+
+
+@needs_engine
+def test_every_architecture_naming_one_workload_is_a_shared_workload(tmp_path):
+    """`compare A=w.npz B=./w.npz` is `compare A B w.npz` (same JSON bytes): it was reported as each architecture on
+    its own workload, with a note that the differences include the networks' spikes."""
+    from satasim_atsn.cli import main
+
+    wl = tmp_path / "w.npz"
+    write_workload(wl, random_workload(5, images=3, timesteps=3, num_classes=4, encoding="direct"))
+    outputs = {}
+    for label, args in (("shared", [*ARCHS, str(wl)]),
+                        ("pairs", [f"{ARCHS[0]}={wl}", f"{ARCHS[1]}={tmp_path}/./w.npz"])):
+        with pytest.raises(SystemExit) as info:
+            main(["compare", *args, "-o", str(tmp_path / label), "--images", "3", "-j", "1", "-q"])
+        assert info.value.code == 0
+        outputs[label] = (tmp_path / label / "results.json").read_bytes()
+    assert outputs["pairs"] == outputs["shared"]
+    assert json.loads(outputs["pairs"])["workload"] == "w.npz"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from pathlib import Path
 
 import click
 
@@ -83,7 +84,9 @@ def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[
         raise StudyError.at(None, shared, "is read as the workload of the architectures that name none, but every "
                             "architecture names its own", "drop it, or give it a workload if it is an architecture "
                             "(ARCH=WORKLOAD)")
-    return archs, (shared if all(w == shared for w in own) else own)
+    if len({Path(w).resolve() for w in own}) == 1:  # every ARCH=WORKLOAD names one file: a shared workload
+        return archs, shared if shared is not None else own[0]
+    return archs, own
 
 
 @click.command("compare")
