@@ -204,6 +204,33 @@ def test_a_field_both_set_and_varied_is_refused(tmp_path, workload_path, maker):
         load_study(path)
 
 
+@pytest.mark.parametrize(("body", "pattern"), [
+    ("set: ['exit_unit.kind=dt']\nvary: {exit_unit.cl_init: [0.5, 0.9]}\n",
+     r"vary\.exit_unit\.cl_init: only meaningful for exit unit kind 'at', not 'dt'"),
+    ("set: ['exit_unit.theta=0.2']\nvary: {exit_unit.cl_init: [0.5, 0.9]}\n",
+     r"set\.exit_unit\.theta: only meaningful for exit unit kind 'dt', not 'at'"),
+])
+def test_a_field_of_another_exit_unit_kind_is_refused(tmp_path, workload_path, body, pattern):
+    """Its points would all repeat one another (the rule ignores the field); an engine study refuses it too."""
+    with pytest.raises(StudyError, match=pattern):
+        load_study(_functional(tmp_path, workload_path, body))
+
+
+def test_points_whose_kind_ignores_a_varied_field_are_skipped(tmp_path, workload_path):
+    from satasim_atsn.study.runner import run_study
+
+    study = load_study(_functional(tmp_path, workload_path, "vary: {exit_unit.kind: [at, dt], "
+                                   "exit_unit.cl_init: [0.5, 0.9]}\n"))
+    rows, _ = run_study(study, tmp_path / "out", jobs=1, quiet=True)
+    assert [r["status"] for r in rows] == ["ok", "ok", "skipped", "skipped"]
+    assert rows[2]["error"] == "exit_unit.cl_init: only meaningful for exit unit kind 'at', not 'dt'"
+    # a set field of one kind, the kind varied: each kind's point runs once (the at point ignores theta)
+    study = load_study(_functional(tmp_path, workload_path, "set: ['exit_unit.theta=0.2']\n"
+                                   "vary: {exit_unit.kind: [at, dt]}\n", "g.yaml"))
+    rows, _ = run_study(study, tmp_path / "out2", jobs=1, quiet=True)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+
+
 def test_functional_set_values_reach_the_exit_rule_parsed(tmp_path, workload_path):
     from satasim_atsn.study.runner import make_task, run_point
 

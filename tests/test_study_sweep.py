@@ -75,13 +75,14 @@ def test_engine_field_path_not_in_arch(tmp_path, workload_path):
 
 def test_ranges_zip_and_point_order(tmp_path, workload_path):
     study = load_study(_study(tmp_path, workload_path, "vary:\n  exit_unit.cl_init: {start: 0.9950, stop: 0.9998, "
-                              "step: 0.0002}\n  zip:\n    - {exit_unit.tau_cl: [0.9, 1.0], exit_unit.theta: [0.1, 0.2]}"
+                              "step: 0.0002}\n  zip:\n    - {exit_unit.tau_cl: [0.9, 1.0], "
+                              "exit_unit.exp_lut_entries: [64, 128]}"
                               "\nmetrics: [accuracy]\n"))
     cl = [v[0] for v in study.axes[0].values]
     assert len(cl) == 25 and cl[0] == 0.995 and cl[-1] == 0.9998
     points = study.points()
     assert len(points) == 50
-    assert points[1] == {"exit_unit.cl_init": 0.995, "exit_unit.tau_cl": 1.0, "exit_unit.theta": 0.2}
+    assert points[1] == {"exit_unit.cl_init": 0.995, "exit_unit.tau_cl": 1.0, "exit_unit.exp_lut_entries": 128}
 
 
 def test_sweep_sorted_resume_extend_and_refuse(tmp_path, workload_path):

@@ -38,7 +38,7 @@ from typing import Any
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.fileio import atomic_write_text, check_output_path, write_json
-from satasim_atsn.study.spec import Study, point_overrides, point_params, point_refusal
+from satasim_atsn.study.spec import Study, functional_refusal, point_overrides, point_params, point_refusal
 from satasim_atsn.threads import set_worker_threads, share_threads_with, usable_cpus
 
 CSV_NAME = "points.csv"
@@ -96,8 +96,10 @@ def checked_point(point_function: Callable[[dict], dict], task: dict) -> dict[st
     """In the worker: {REFUSED: reason} for a combination the architecture refuses, else ``point_function(task)``."""
     if task["mode"] == "engine":
         reason = point_refusal(task["arch"], task["overrides"], task["workload"], task["shown_arch"])
-        if reason is not None:
-            return {REFUSED: reason}
+    else:
+        reason = functional_refusal(task["params"], task["varied"])
+    if reason is not None:
+        return {REFUSED: reason}
     return point_function(task)
 
 
@@ -112,6 +114,7 @@ def make_task(study: Study, point: dict[str, Any]) -> dict:
         "start": study.start,
         "overrides": point_overrides(study, point),
         "params": point_params(study, point) if study.mode == "functional" else dict(point),
+        "varied": sorted(point),
         "metrics": list(study.metrics),
     }
 

@@ -475,7 +475,13 @@ def load_study(path: str | Path) -> Study:
             raise _fail(where, f"set.{fname}", "is also varied, and the varied values would win",
                         "drop it from set, or from vary")
     if mode == "functional":
-        functional_set_params(where, fixed)
+        params = functional_set_params(where, fixed)
+        if "exit_unit.kind" not in seen:  # one kind for the whole study: a field of another kind is a mistake
+            reason = functional_refusal({**params, **{f: None for f in seen}})
+            if reason is not None:
+                field_name = reason.split(":", 1)[0]
+                raise _fail(where, ("vary." if field_name in seen else "set.") + field_name, reason.split(": ", 1)[1],
+                            "drop it, or set (or vary) exit_unit.kind to the kind it belongs to")
     metrics = _study_metrics(where, raw["metrics"], mode)
     plots = _study_plots(where, raw.get("plots"), mode, metrics, seen)
     name = raw["name"]
@@ -798,6 +804,24 @@ def functional_set_params(where: str, fixed: list[str]) -> dict[str, Any]:
             raise _fail(where, f"set.{fname}", f"value {shown(item.split('=', 1)[1].strip())} is refused ({error})",
                         "fix or remove this set entry") from None
     return params
+
+
+def functional_refusal(params: dict[str, Any], varied: Iterable[str] | None = None) -> str | None:
+    """Why a functional point's exit-unit fields (the ``varied`` ones; default all) do not fit its kind (None: they
+    do), as an engine study's architecture check says it: a field of another kind changes nothing, so the points
+    that vary it would repeat one another."""
+    from satasim_atsn.hw.exit_units import EXIT_UNITS
+
+    kind = params.get("exit_unit.kind", "at")
+    if kind not in EXIT_UNITS:
+        return None  # policies_for names the unknown kind
+    for key in params if varied is None else varied:
+        name = key.removeprefix("exit_unit.")
+        if key.startswith("exit_unit.") and name != "kind" and name not in EXIT_UNITS[kind].fields:
+            owner = next((k for k, unit in EXIT_UNITS.items() if name in unit.fields), None)
+            return (f"{key}: only meaningful for exit unit kind {shown(owner)}, not {shown(kind)}" if owner
+                    else f"{key}: not a field of exit unit kind {shown(kind)}")
+    return None
 
 
 def point_params(study: Study, point: dict[str, Any]) -> dict[str, Any]:
