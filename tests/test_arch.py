@@ -106,6 +106,7 @@ def test_unknown_top_key_suggests(tmp_path):
     ("array.exit_unit_tiles=3", r"array.exit_unit_tiles: 3 exit units per accelerator are not modelled"),
     # more exit tiles than the array has: the field is named, not "the array has no tile left"
     ("array.exit_unit_tiles=300", r"array.exit_unit_tiles: 300 exit units per accelerator are not modelled"),
+    ("exit_unit.exp_lut_entries=100000000", r"exit_unit.exp_lut_entries: must be <= 1048576, got 100000000"),
     ("array.exit_unit_tiles=-1", r"array.exit_unit_tiles: must be >= 0, got -1"),
     ("dataflow=weight_stationary", r"dataflow: must be one of timestep_major, layer_major"),
     ("dataflow=layer_major", r"dataflow: layer_major .* exit unit kind 'at' decides after every timestep; use "

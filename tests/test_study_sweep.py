@@ -301,3 +301,21 @@ def test_force_into_another_study_leaves_only_its_plots(tmp_path, workload_path)
     shown = set(re.findall(r"\]\(([^)]+\.png)\)", (out / "report.md").read_text()))
     assert shown and {p.name for p in out.glob("*.png")} == shown | {"photo.png"}
     assert (out / "heatmap_mine.txt").is_file()
+
+
+@pytest.mark.parametrize("damage", ['{"a": 1', "[1]"])
+def test_a_damaged_study_record_says_so(tmp_path, workload_path, damage):
+    """An unreadable study.json was reported as 'a different study (None points, fields None)'."""
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    out = tmp_path / "out"
+    run_study(study, out, jobs=1, quiet=True)
+    (out / "study.json").write_text(damage)
+    with pytest.raises(StudyError, match=r"study\.json: is not a readable study record .*--force"):
+        run_study(study, out, jobs=1, quiet=True)
+    _, stats = run_study(study, out, jobs=1, quiet=True, force=True)
+    assert stats["computed"] == 6
+
+
+def test_a_directory_is_not_a_study_file(tmp_path):
+    with pytest.raises(StudyError, match="is a directory, not a study file"):
+        load_study(tmp_path)

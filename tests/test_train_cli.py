@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,6 +74,18 @@ def test_evaluate_rejects_non_workload(tmp_path, capsys):
     bad.write_bytes(b"not a zip")
     code, _, err = run_cli(["evaluate", str(bad)], capsys)
     assert code == 2 and "bad.npz" in err
+
+
+@pytest.mark.parametrize(("option", "value", "needle"), [
+    ("--tau-cl", "2", "--tau-cl: must be in (0, 1], got 2"),
+    ("--cl-init", "0", "--cl-init: must be in (0, 1], got 0"),
+    ("--theta", "1.5", "--theta: must be in (0, 1], got 1.5"),
+])
+def test_evaluate_names_the_exit_option_out_of_range(capsys, option, value, needle):
+    """It said 'cl_init/tau_cl: must be in (0, 1]' without the option or the value."""
+    workload = str(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    code, _, err = run_cli(["evaluate", workload, option, value], capsys)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
 
 
 def test_resume_repeats_the_uninterrupted_run(tmp_path, monkeypatch):

@@ -322,12 +322,17 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
             raise ArchError.at(where, path, f"must be in (0, 1], got {shown(original)}")
         return value
     if lo is not None and value < lo:
-        need = "positive" if lo == 1 and kind == "int" else f">= {lo:g}"
+        need = "positive" if lo == 1 and kind == "int" else f">= {_bound(lo, kind)}"
         raise ArchError.at(where, path, f"must be {need}, got {shown(original)}",
                            "sizes, counts and rates cannot be zero or negative" if lo >= 1 else None)
     if hi is not None and value > hi:
-        raise ArchError.at(where, path, f"must be <= {hi:g}, got {shown(original)}")
+        raise ArchError.at(where, path, f"must be <= {_bound(hi, kind)}, got {shown(original)}")
     return value
+
+
+def _bound(value: float, kind: str) -> str:
+    """A schema bound as the user would write it: an integer field's in full (1048576, not 1.04858e+06)."""
+    return str(int(value)) if kind == "int" else f"{value:g}"
 
 
 def _check_section(where: str, prefix: str, raw: Any, schema: dict) -> dict:

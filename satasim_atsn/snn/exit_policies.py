@@ -189,8 +189,9 @@ class AtsnPolicy(ExitPolicy):
     name: str = field(default="atsn", init=False)
 
     def __post_init__(self) -> None:
-        if not 0 < self.cl_init <= 1 or not 0 < self.tau_cl <= 1:
-            raise SatasimError.at(None, "cl_init/tau_cl", "must be in (0, 1]", "the paper's default is 0.999")
+        for option, value in (("--cl-init", self.cl_init), ("--tau-cl", self.tau_cl)):
+            if not 0 < value <= 1:
+                raise SatasimError.at(None, option, f"must be in (0, 1], got {value:g}", "the paper's default is 0.999")
         if self.lut_entries < 2 or self.lut_range <= 0 or not 4 <= self.frac_bits <= 30:
             raise SatasimError.at(
                 None,
@@ -269,7 +270,7 @@ class DtsnnPolicy(ExitPolicy):
 
     def __post_init__(self) -> None:
         if not 0 < self.theta <= 1:
-            raise SatasimError.at(None, "theta", "must be in (0, 1]", "the default is 0.1")
+            raise SatasimError.at(None, "--theta", f"must be in (0, 1], got {self.theta:g}", "the default is 0.1")
 
     def decide(self, t: int, T: int, logits: np.ndarray, membranes: np.ndarray | None = None,
                scale: float | None = None) -> np.ndarray:  # noqa: D102

@@ -501,6 +501,8 @@ def load_study(path: str | Path) -> Study:
 
 def _read_study_yaml(path: Path, where: str) -> dict:
     """The study file's YAML mapping (one-line errors for a missing, unreadable or non-mapping file)."""
+    if path.is_dir():
+        raise StudyError.at(where, None, "is a directory, not a study file", "give the study's .yaml file")
     if not path.is_file():
         raise StudyError.at(where, None, "no such file", "check the path (shipped studies are in studies/)")
     try:
