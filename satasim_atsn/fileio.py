@@ -139,6 +139,15 @@ class AmbiguousIntegerError(yaml.YAMLError):
         self.text, self.line = text, line
 
 
+class SexagesimalNumberError(yaml.YAMLError):
+    """A number written with colons (``1:30``): YAML 1.1 reads it in base 60 (90), which nobody means in a
+    hardware or network description; raised inside the loader, worded by :func:`load_yaml`."""
+
+    def __init__(self, text: str, line: int, value: float) -> None:
+        super().__init__(f"number {text!r} at line {line} is base 60")
+        self.text, self.line, self.value = text, line, value
+
+
 _LEADING_ZERO_OCTAL = re.compile(r"[-+]?0[0-7_]+")
 
 
@@ -175,10 +184,21 @@ class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
         """yaml's int, except that a leading-zero integer (YAML 1.1 octal) is an error, not a silent 8 for 010."""
         if _LEADING_ZERO_OCTAL.fullmatch(str(node.value)):
             raise AmbiguousIntegerError(str(node.value), node.start_mark.line + 1)
-        return super().construct_yaml_int(node)
+        value = super().construct_yaml_int(node)
+        if ":" in str(node.value):
+            raise SexagesimalNumberError(str(node.value), node.start_mark.line + 1, value)
+        return value
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        """yaml's float, except that a base-60 one (``1:30.5``) is an error, not a silent 90.5."""
+        value = super().construct_yaml_float(node)
+        if ":" in str(node.value):
+            raise SexagesimalNumberError(str(node.value), node.start_mark.line + 1, value)
+        return value
 
 
 UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", UniqueKeyLoader.construct_yaml_int)
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", UniqueKeyLoader.construct_yaml_float)
 
 
 def load_yaml(source: str | bytes | IO, where: str, error: type[SatasimError] = SatasimError) -> Any:
@@ -191,6 +211,10 @@ def load_yaml(source: str | bytes | IO, where: str, error: type[SatasimError] = 
                        f"number ({int(octal.text.replace('_', ''), 8)})",
                        f"write {_decimal_spelling(octal.text)} for decimal, "
                        "or quote it") from None
+    except SexagesimalNumberError as base60:
+        raise error.at(where, f"line {base60.line}", f"{base60.text} is a base-60 number in YAML 1.1 "
+                       f"({base60.value:g})", f"write {base60.value:g} if that is meant, or quote it if it is "
+                       "text") from None
     except DuplicateKeyError as dup:
         raise error.at(where, f"line {dup.line}", f"key {shown(dup.key)} is given twice (first at line "
                        f"{dup.first_line}); YAML would silently keep the last one",

@@ -201,6 +201,18 @@ def test_a_leading_zero_integer_is_refused_not_read_as_octal(tmp_path, capsys):
     assert "04 has a leading zero" in one_line_error(code, err)
 
 
+def test_a_base_60_number_is_refused_not_read_as_minutes(capsys):
+    """YAML 1.1 reads 1:30 as 90 and 1:30.5 as 90.5; text with a colon and a quoted value stay text."""
+    with pytest.raises(SatasimError, match=r"f.yaml: line 2: 1:30 is a base-60 number in YAML 1.1 \(90\); write 90 "
+                                           r"if that is meant, or quote it if it is text"):
+        load_yaml("a: 1\nadders: 1:30\n", "f.yaml")
+    with pytest.raises(SatasimError, match=r"1:30.5 is a base-60 number in YAML 1.1 \(90.5\)"):
+        load_yaml("clock_hz: 1:30.5\n", "f.yaml")
+    assert load_yaml("a: '1:30'\nb: 10:30am\nc: 1.5e+3\n", "f.yaml") == {"a": "1:30", "b": "10:30am", "c": 1500.0}
+    code, _, err = run(["run", ARCH, WL, "--images", "1", "--set", "accelerators=1:0"], capsys)
+    assert "1:0 is a base-60 number" in one_line_error(code, err)
+
+
 def test_duplicate_key_in_a_tech_table(tmp_path):
     text = (TECH_DIR / "28nm.yaml").read_text()
     path = tmp_path / "t.yaml"

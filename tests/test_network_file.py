@@ -260,6 +260,12 @@ BAD = [
     # a name holding ')' is shown whole in the file's own label
     (_sub("name: conv1", "name: 'c)1'").replace("kernel: 3, padding: 1}", "kernel: 30}", 1),
      "layers[0] (c)1): shape mismatch: kernel 30 does not fit"),
+    # YAML 1.1 reads 1:0 as 60 (base 60): refused with the number it would be
+    (_sub(CONV1, "out_channels: 1:0, kernel: 3, padding: 1}", 1),
+     "line 5: 1:0 is a base-60 number in YAML 1.1 (60); write 60 if that is meant, or quote it if it is text"),
+    # a spiking end of one neuron: was 'meta.num_classes: must be at least 2', a field the file does not have
+    ("input_shape: [1, 1, 1]\nlayers:\n  - {name: c, type: conv, out_channels: 1, kernel: 1}\n",
+     "layers[0] (c): ends the network with 1 spiking neuron"),
     ("name: [\n", "is not valid YAML at line"),
     ("- 1\n", "must be a YAML mapping"),
 ]
@@ -361,3 +367,9 @@ def test_build_bad_options_exit_2(tmp_path, capsys, args, needle):
     err = capsys.readouterr().err
     assert exc.value.code == 2 and needle in err, err
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_logit_scale_written_as_yaml_1_1_text_is_a_number(tmp_path):
+    """YAML 1.1 reads 1e-3 (no dot) as text; the network file takes it as the number it spells."""
+    path = _write(tmp_path, _sub(OUT, "- {name: fc, type: output, logit_scale: 1e-3}"))
+    assert load_network(path).layers[-1]["logit_scale"] == 0.001

@@ -19,6 +19,7 @@ field. docs/networks.md is the reference; ``satasim_atsn/data/networks/`` holds 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import math
@@ -226,6 +227,9 @@ def _parse_layer(index: int, raw, previous: str, where: str) -> dict:
             raise WorkloadError.at(where, field, f"must be true or false, got {value!r}", "fix the value")
         if key == "output_mode" and value not in OUTPUT_MODES:
             raise WorkloadError.at(where, field, f"unknown mode {value!r}", _did_you_mean(str(value), OUTPUT_MODES))
+        if key == "logit_scale" and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as text
+            with contextlib.suppress(ValueError):
+                value = float(value.replace("_", ""))
         if key == "logit_scale" and not (
             isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
         ):
@@ -346,6 +350,11 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
                                    f"{'without spikes ' if last['type'] in ('conv', 'linear') else ''}cannot end "
                                    "a network", "end it with an output layer or a spiking layer")
         neurons = int(math.prod(last["out_shape"]))
+        if neurons < 2:
+            raise WorkloadError.at(where, _label(seen[last["name"]], last), f"ends the network with {neurons} "
+                                   "spiking neuron, whose spike count would be the only class",
+                                   "give the last layer at least 2 neurons (one per class), or end with an output "
+                                   "layer")
         if classes is not None and classes != neurons:
             raise WorkloadError.at(where, "num_classes", f"is {classes} but the network ends in the spiking layer "
                                    f"{last['name']!r} of {neurons} neurons, whose spike counts are the output",
