@@ -71,6 +71,25 @@ def test_topology_mismatch_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "t.yaml").exists()
 
 
+def test_a_network_file_with_other_windows_is_another_topology(tmp_path, capsys):
+    """Rates are mapped layer by layer onto the target: a kernel of 5 against the trained 3 was accepted."""
+    from satasim_atsn.workload.network_file import NETWORKS_DIR
+
+    text = (NETWORKS_DIR / "vgg16.yaml").read_text()
+    assert "kernel: 3, stride: 1, padding: 1" in text
+    other = tmp_path / "vgg16k5.yaml"
+    other.write_text(text.replace("kernel: 3, stride: 1, padding: 1", "kernel: 5, stride: 1, padding: 2", 1))
+    trained = "workloads/vgg16w03125e40_cifar10_atsn.npz"
+    code, _, err = _cli(["workload", "rates", trained, "--network", str(other), "--dataset", "cifar10",
+                         "-o", str(tmp_path / "t.yaml"), "--images", "2"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "kernel 3" in err and "kernel 5" in err, err
+    assert not (tmp_path / "t.yaml").exists()
+    other.write_text(text)  # the same file under another name: accepted
+    code, _, err = _cli(["workload", "rates", trained, "--network", str(other), "--dataset", "cifar10",
+                         "-o", str(tmp_path / "t.yaml"), "--images", "2"], capsys)
+    assert code == 0, err
+
+
 def _table(tmp_path, **dataset_entry):
     spec = {"network": "vgg16", "timesteps": 4, "default_rate": 0.1, "pool_rate_ratio": 2.0,
             "datasets": {"cifar10": {"seed": 1, **dataset_entry}}}

@@ -107,10 +107,13 @@ def write_rate_table(path: str | Path, table: dict, command: str) -> None:
 
 
 def check_topology(trained: Workload, network_layers: list[dict], network: str) -> None:
-    """The trained network's rated layers (spiking and max-pool) must be the target's: same names, kinds, order."""
+    """The trained network's rated layers (spiking and max-pool) must be the target's: same names, kinds, order and
+    windows (kernel, stride, padding: they set where spikes land); only the channel widths may differ."""
     def rated(layers: list[dict]) -> list[tuple[str, str]]:
         names = {ly["name"] for ly in spiking_layers(layers) + pooled_layers(layers)}
-        return [(ly["name"], ly["type"]) for ly in layers if ly["name"] in names]
+        return [(ly["name"], ly["type"] + "".join(f", {key} {ly[key]}" for key in ("kernel", "stride", "padding")
+                                                   if ly.get(key) is not None))
+                for ly in layers if ly["name"] in names]
 
     mine, theirs = rated(trained.layers), rated(network_layers)
     if mine != theirs:
