@@ -217,6 +217,8 @@ def _mutate(kind):
     elif kind == "tau-zero":
         nodes["lif2"] = nir.LIF(tau=np.zeros(12), r=np.ones(12), v_leak=np.zeros(12), v_threshold=np.ones(12),
                                 v_reset=np.zeros(12))
+    elif kind == "complex-weight":
+        nodes["fc2"] = nir.Linear(weight=np.ones((4, 12)) * (1 + 1j))
     elif kind == "no-input-edge":
         edges.remove(("flat", "fc1"))
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
@@ -235,6 +237,7 @@ def _mutate(kind):
     ("conv-bias-length", "node 'conv1' (Conv2d): bias has 9 values for 6 outputs"),
     ("tau-zero", "node 'lif2' (LIF): tau must be positive and finite, got 0..0"),
     ("no-input-edge", "node 'fc1' (Affine): has no input edge; add an edge into it or remove the node"),
+    ("complex-weight", "node 'fc2' (Linear): its weight holds complex values"),
 ])
 def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, kind, needle):
     graph = _mutate(kind)
@@ -243,7 +246,7 @@ def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, kind, need
     text = str(info.value)
     assert needle in text and "\n" not in text
     assert ("supported:" in text) == (kind not in ("two-taus", "affine-bias-length", "conv-bias-length", "tau-zero",
-                                                             "no-input-edge"))
+                                                             "no-input-edge", "complex-weight"))
     path = tmp_path / "m.nir"
     write_nir(path, graph)
     np.savez(tmp_path / "x.npz", x=_images(4))

@@ -854,6 +854,9 @@ def _check_nodes(graph: Any) -> None:
         if kind not in _NODE_KINDS:
             raise _fail(n, kind, "unsupported node type")
         for attr, value in sorted(vars(node).items()):
+            if isinstance(value, np.ndarray) and value.dtype.kind == "c":  # float() would drop the imaginary part
+                raise WorkloadError.at(None, f"node {n!r} ({kind})", f"its {attr} holds complex values",
+                                       "export real parameters")
             if isinstance(value, np.ndarray) and value.dtype.kind in "fc" and not np.isfinite(value).all():
                 raise WorkloadError.at(None, f"node {n!r} ({kind})", f"its {attr} holds NaN or infinite values",
                                        "export the graph from a network with finite parameters")
