@@ -145,7 +145,7 @@ def test_stats_fits_a_twin(tmp_path, capsys):
     assert twin.arrays["rate/conv1"].ndim == 2
     assert histogram_mean(twin.arrays["exit_hist/fixed"]) == 4
     code, _, err = run(["workload", "stats", str(trained), "-o", str(twin_path), "--cl-init", "1.5"], capsys)
-    assert code == 2 and "cl_init" in err
+    assert code == 2 and "--cl-init: must be in (0, 1], got 1.5" in err
     code, _, err = run(["workload", "stats", str(twin_path), "-o", str(tmp_path / "t2.npz")], capsys)
     assert code == 2 and "already statistical" in err
     code, _, err = run(["workload", "stats", str(trained), "-o", str(twin_path), "--images", "99"], capsys)

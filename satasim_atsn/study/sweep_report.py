@@ -93,6 +93,14 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
     doc.table(["point"] + fields + ["status"] + study.metrics,
               [[r["point"]] + [r[f] for f in fields] + [r["status"]] + [fmt(_as_float(r.get(m))) for m in study.metrics]
                for r in rows])
+    _problem_sections(doc, fields, errors, skipped)
+    doc.write(out)
+    _remove_stale_plots(out, {value.path for kind, value in doc.blocks if kind == "figure"})
+    return doc
+
+
+def _problem_sections(doc: Document, fields: list[str], errors: list[dict], skipped: list[dict]) -> None:
+    """The points that failed, one line each, and the skipped ones, one line per distinct reason."""
     if errors:
         doc.heading("Errors")
         doc.bullets([f"point {r['point']} ({_label(r, fields)}): {r['error']}" for r in errors])
@@ -102,9 +110,6 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
         for r in skipped:  # one line per distinct reason, with the points it covers
             reasons.setdefault(str(r["error"]), []).append(str(r["point"]))
         doc.bullets([f"points {', '.join(pts)}: {reason}" for reason, pts in reasons.items()])
-    doc.write(out)
-    _remove_stale_plots(out, {value.path for kind, value in doc.blocks if kind == "figure"})
-    return doc
 
 
 SWEEP_PLOTS = ("tradeoff_*_vs_*.png", "heatmap_*.png")  # the plot names a sweep report writes

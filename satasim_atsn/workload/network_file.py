@@ -343,23 +343,26 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
         shaped = shaped_layers(spec.layers, spec.input_shape, classes, where)  # shape errors now, naming the layers
     except WorkloadError as error:
         raise spec.relabel(error) from None
-    last = shaped[-1]
     if not has_output:  # its spike counts are the output: one class per neuron of the last layer
-        if not emits_spikes(last):
-            raise WorkloadError.at(where, _label(seen[last["name"]], last), f"a {last['type']} layer "
-                                   f"{'without spikes ' if last['type'] in ('conv', 'linear') else ''}cannot end "
-                                   "a network", "end it with an output layer or a spiking layer")
-        neurons = int(math.prod(last["out_shape"]))
-        if neurons < 2:
-            raise WorkloadError.at(where, _label(seen[last["name"]], last), f"ends the network with {neurons} "
-                                   "spiking neuron, whose spike count would be the only class",
-                                   "give the last layer at least 2 neurons (one per class), or end with an output "
-                                   "layer")
-        if classes is not None and classes != neurons:
-            raise WorkloadError.at(where, "num_classes", f"is {classes} but the network ends in the spiking layer "
-                                   f"{last['name']!r} of {neurons} neurons, whose spike counts are the output",
-                                   f"drop num_classes or make it {neurons}")
+        _check_spiking_end(where, _label(seen[shaped[-1]["name"]], shaped[-1]), shaped[-1], classes)
     return spec
+
+
+def _check_spiking_end(where: str, label: str, last: dict, classes: int | None) -> None:
+    """A network without an output layer ends in a spiking layer of at least 2 neurons, one per class."""
+    if not emits_spikes(last):
+        raise WorkloadError.at(where, label, f"a {last['type']} layer "
+                               f"{'without spikes ' if last['type'] in ('conv', 'linear') else ''}cannot end "
+                               "a network", "end it with an output layer or a spiking layer")
+    neurons = int(math.prod(last["out_shape"]))
+    if neurons < 2:
+        raise WorkloadError.at(where, label, f"ends the network with {neurons} spiking neuron, whose spike count "
+                               "would be the only class", "give the last layer at least 2 neurons (one per class), "
+                               "or end with an output layer")
+    if classes is not None and classes != neurons:
+        raise WorkloadError.at(where, "num_classes", f"is {classes} but the network ends in the spiking layer "
+                               f"{last['name']!r} of {neurons} neurons, whose spike counts are the output",
+                               f"drop num_classes or make it {neurons}")
 
 
 def load_network(path: str | Path) -> NetworkSpec:
