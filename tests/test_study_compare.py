@@ -170,7 +170,8 @@ def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
     assert "--trained-set tiny --dataset synthetic" in (tmp_path / "cli" / "report.md").read_text()
     for args, needle in ((["table1", "--data-dir", "x"], "apply only to a --dataset"),
                          (["table3", "--dataset", "synthetic"], "measures no accuracy"),
-                         (["table3", "--trained-set", "tiny"], "reads no trained network")):
+                         (["table3", "--trained-set", "tiny"], "reads no trained network"),
+                         (["table1", "--arch", "atsn16x16"], "simulates no architecture")):
         capsys.readouterr()
         with pytest.raises(SystemExit) as info:
             main(["reproduce", *args, "-o", str(tmp_path / "bad")])

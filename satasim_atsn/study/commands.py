@@ -178,6 +178,9 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
     if dataset is not None and what in ("table3", "twin"):
         raise StudyError.at(None, "--dataset", f"`reproduce {what}` simulates workloads and measures no accuracy",
                             "drop --dataset (it is for table1, table4, table5, figs, claims and all)")
+    if arch_path is not None and what in ("table1", "table4", "table5", "figs", "algorithm"):
+        raise StudyError.at(None, "--arch", f"`reproduce {what}` simulates no architecture (it measures accuracy)",
+                            "drop --arch (it is for table3, claims, twin and all)")
     if prefix != DEFAULT_TRAINED_SET and what == "table3":
         raise StudyError.at(None, "--trained-set", "`reproduce table3` reads no trained network",
                             "drop --trained-set (it is for table1, table4, table5, figs, claims, twin and all)")
