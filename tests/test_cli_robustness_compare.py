@@ -191,3 +191,12 @@ def test_an_architecture_name_never_becomes_a_path(tmp_path, capsys, name):
     assert all(str(p).startswith("deep/report/") or p.name == "named.yaml" for p in inside), inside
     assert not [p for p in out.iterdir() if p.is_dir()]  # no subdirectory made from the name
     assert any(p.name.startswith("timeline_0_") and p.suffix == ".png" for p in out.iterdir())
+
+
+def test_a_set_of_one_exit_unit_kind_says_it_reaches_every_architecture(tmp_path, capsys):
+    """The conventional design's own fix, '--set exit_unit.cl_init=null', would break the ATSN one."""
+    err = user_error(["compare", *ARCHS, WORKLOAD, "-o", tmp_path / "out", "--set", "exit_unit.cl_init=0.5", *TINY],
+                     capsys)
+    assert "--set exit_unit.cl_init: only meaningful for exit unit kind 'at'" in err
+    assert "a --set reaches every architecture of a compare" in err and "=null" not in err
+    assert not (tmp_path / "out").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from satasim_atsn.errors import StudyError
+from satasim_atsn.errors import ArchError, StudyError
 from satasim_atsn.fileio import atomic_write_text, check_outputs, refuse_overwriting_inputs
 from satasim_atsn.hw.arch import load_arch, override_label, resolve_arch_path
 from satasim_atsn.report import plots
@@ -250,6 +250,23 @@ def latency_timeline(summary: dict) -> tuple[list[tuple[str, float, float, str]]
                       f"per-slice timing), for an image exiting at its median step t={exit_t}")
 
 
+def _load_for_compare(arch_path: str, overrides: list[str]):
+    """load_arch, except that an exit-unit field given by --set that this architecture's kind does not have says
+    that --set reaches every architecture: its own fix ("or --set exit_unit.cl_init=null") would break the others."""
+    try:
+        return load_arch(arch_path, overrides)
+    except ArchError as error:
+        text = str(error)
+        given = [o.split("=", 1)[0].strip() for o in overrides]
+        field = next((f for f in given if f": {f}: " in text or text.startswith(f"{f}: ")), None)
+        problem = text.split(f"{field}: ", 1)[1].split("; ", 1)[0] if field else ""
+        if "exit unit kind" not in problem:  # a value no architecture takes: its own fix is right
+            raise
+        raise StudyError.at(str(resolve_arch_path(arch_path)), f"--set {field}", problem, "a --set reaches every "
+                            "architecture of a compare: put the field in the YAML of the architectures it fits, "
+                            "or compare them separately") from None
+
+
 def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: str | None, images: int | None,
              start: int, overrides: list[str]) -> tuple[list[dict], list[str], int, int]:
     """Check every input before simulating, with the one-line errors `satasim run` gives for the same files.
@@ -260,7 +277,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
         if not resolve_arch_path(a).is_file():
             raise StudyError.at(a, None, "no such architecture file", "give arch .yaml files, then the workload")
-    names = [load_arch(a, overrides).name for a in arch_paths]
+    names = [_load_for_compare(a, overrides).name for a in arch_paths]
     loaded = {w: read_cached(w) for w in dict.fromkeys(workloads)}  # the validation `satasim run` does
     _check_names(arch_paths, names)
     b = _baseline_index(names, arch_paths, baseline)
