@@ -319,3 +319,23 @@ def test_a_damaged_study_record_says_so(tmp_path, workload_path, damage):
 def test_a_directory_is_not_a_study_file(tmp_path):
     with pytest.raises(StudyError, match="is a directory, not a study file"):
         load_study(tmp_path)
+
+
+def test_a_journal_row_edited_to_nan_is_computed_again(tmp_path, workload_path):
+    """An 'ok' row holding nan (or text) in a metric was reused as it stood; now its point runs again."""
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    out = tmp_path / "out"
+    run_study(study, out, jobs=1, quiet=True)
+    good = (out / CSV_NAME).read_text()
+    lines = good.splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    row = lines[2].rstrip("\n").split(",")
+    row[header.index("accuracy")] = "nan"
+    lines[2] = ",".join(row) + "\n"
+    row = lines[3].rstrip("\n").split(",")
+    row[header.index("avg_timestep")] = "fast"
+    lines[3] = ",".join(row) + "\n"
+    (out / CSV_NAME).write_text("".join(lines))
+    _, stats = run_study(study, out, jobs=1, quiet=True)
+    assert stats["reused"] == 4 and stats["computed"] == 2
+    assert (out / CSV_NAME).read_text() == good

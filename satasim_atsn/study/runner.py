@@ -25,6 +25,7 @@ import csv
 import functools
 import io
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -194,6 +195,22 @@ def _remove_stale_temporaries(out_dir: Path) -> None:
             stale.unlink()
 
 
+def _plausible(row: dict[str, Any], metrics: list[str]) -> bool:
+    """A journal row's metrics are what a point writes: a finite number, or empty for a metric that does not apply.
+
+    A row edited by hand (or damaged) to hold 'nan' or text is computed again rather than reported."""
+    for metric in metrics:
+        value = row.get(metric)
+        if value in ("", None):
+            continue
+        try:
+            if not math.isfinite(float(value)):
+                return False
+        except (TypeError, ValueError):
+            return False
+    return True
+
+
 def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Prepared:
     """Check the output directory, reuse finished rows, and start a fresh journal holding them."""
     check_output_path(out_dir, "-o", is_dir=True)
@@ -242,7 +259,7 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
     base = study.base_identity()
     keys = [study.point_key(p, base) for p in points]
     old = [] if force else read_rows(csv_path)
-    by_key = {r.get("key"): r for r in old if r.get("status") == "ok"}
+    by_key = {r.get("key"): r for r in old if r.get("status") == "ok" and _plausible(r, study.metrics)}
     done: dict[int, dict[str, Any]] = {}
     for index, (point, key) in enumerate(zip(points, keys, strict=False)):
         row = by_key.get(key)
