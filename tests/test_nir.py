@@ -389,3 +389,15 @@ def test_cli_import_bad_inputs(tmp_path, capsys, x, needle):
         main(["workload", "import", str(path), "--inputs", str(tmp_path / "x.npz"), "-o", str(tmp_path / "o.npz")])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and needle in err
+
+
+def test_a_channel_quantised_to_zero_is_noted():
+    """A row far weaker than the layer's strongest loses every int8 weight; the import says so (it listed no
+    approximation while spike agreement fell)."""
+    graph = _float_cnn()
+    weight = np.array(graph.nodes["fc1"].weight, dtype=float)
+    weight[3] *= 1e-6
+    graph.nodes["fc1"].weight = weight
+    res = import_nir(graph, _images(4), timesteps=2)
+    assert any("1 of 12 output channels have all-zero int8 weights" in note for note in res.notes), res.notes
+    assert not any("output channels" in note for note in import_nir(_float_cnn(), _images(4), timesteps=2).notes)

@@ -348,6 +348,16 @@ def _q8(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(w / scales.reshape((-1,) + (1,) * (w.ndim - 1))), -INT8_MAX, INT8_MAX).astype(np.int8)
 
 
+def _note_zeroed_rows(name: str, w: np.ndarray, wq: np.ndarray, notes: list[str]) -> None:
+    """Note the output channels whose float weights were not all zero but whose int8 weights are: a channel's scale
+    is at least 1/8 of the layer's largest, so a channel far weaker than the rest loses every weight."""
+    had = np.abs(w.reshape(w.shape[0], -1)).max(axis=1) > 0
+    lost = int(np.count_nonzero(had & ~wq.reshape(wq.shape[0], -1).any(axis=1)))
+    if lost:
+        notes.append(f"{name}: {lost} of {w.shape[0]} output channels have all-zero int8 weights (their float "
+                     "weights are below half a step of the layer's int8 grid)")
+
+
 def _i32(v: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(v), -(2**31), 2**31 - 1).astype(np.int32)
 
@@ -835,7 +845,8 @@ class _GraphImport:
                                    "a classifier's output needs at least two classes")
         if self.reads_image(cur.data["src"]) and not self.frames:  # a network of one layer: pixels scaled here
             par = dict(par, gain=par["gain"] * self.input_scale)
-        _emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta)
+        _emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta,
+                     self.notes)
 
     _HANDLERS = {
         "Conv2d": _weighted, "Linear": _weighted, "Affine": _weighted, "Scale": _scale,
@@ -924,6 +935,7 @@ def _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, s
     else:
         scales = _channel_scales(w, theta * INT8_MAX / VTH_MAX)
         wq, bq, vth = _q8(w, scales), _i32(b / scales), np.maximum(_i32(theta / scales), 1)
+    _note_zeroed_rows(lname, w, wq, notes)
     arrays[f"w/{lname}"], arrays[f"b/{lname}"], arrays[f"vth/{lname}"] = wq, bq, vth.astype(np.int32)
     layers.append(ly)
 
@@ -961,11 +973,13 @@ def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> No
     main_name = layer_name(main.layer)
     layers.append(_layer(main_name, main, spiking=False))
     arrays[f"w/{main_name}"] = _q8(wm, scales)
+    _note_zeroed_rows(main_name, wm, arrays[f"w/{main_name}"], notes)
     join = {"name": lname, "type": "add"}
     if ws is not None:
         sc_name = layer_name(short.layer)
         layers.append(_layer(sc_name, short, spiking=False))
         arrays[f"w/{sc_name}"] = _q8(ws, scales)
+        _note_zeroed_rows(sc_name, ws, arrays[f"w/{sc_name}"], notes)
         join["inputs"] = [main_name, sc_name]
     else:
         join["inputs"] = [main_name, short.layer]
@@ -975,7 +989,7 @@ def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> No
     arrays[f"vth/{lname}"] = np.maximum(_i32(theta / scales), 1)
 
 
-def _emit_output(lname, cur, par, state, layers, arrays, meta) -> None:
+def _emit_output(lname, cur, par, state, layers, arrays, meta, notes) -> None:
     """The output layer: one scale for the whole layer, which becomes ``logit_scale``."""
     w = cur.data["w"] * par["gain"].reshape(-1, 1)
     b = cur.data["b"] * par["gain"] + par["leak"]
@@ -986,6 +1000,7 @@ def _emit_output(lname, cur, par, state, layers, arrays, meta) -> None:
         scale = max(float(np.abs(w).max()), 1e-12) / INT8_MAX
         logit = scale
     arrays[f"w/{lname}"] = _q8(w, np.full(w.shape[0], scale))
+    _note_zeroed_rows(lname, w, arrays[f"w/{lname}"], notes)
     arrays[f"b/{lname}"] = _i32(b / scale)
     layers.append({"name": lname, "type": "output", "inputs": [cur.data["src"].layer],
                    "out_features": int(w.shape[0]), "output_mode": state["output_mode"], "logit_scale": logit})
