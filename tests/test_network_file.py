@@ -373,3 +373,32 @@ def test_logit_scale_written_as_yaml_1_1_text_is_a_number(tmp_path):
     """YAML 1.1 reads 1e-3 (no dot) as text; the network file takes it as the number it spells."""
     path = _write(tmp_path, _sub(OUT, "- {name: fc, type: output, logit_scale: 1e-3}"))
     assert load_network(path).layers[-1]["logit_scale"] == 0.001
+
+
+CURRENT_CASES = [
+    # a current shortcut takes no gain (its weights carry the scale); a current read by two adds
+    (_sub("  - {name: join, type: add, inputs: [blk_b, pool1]}",
+          "  - {name: sc, type: conv, out_channels: 8, kernel: 1, spiking: false, inputs: [pool1]}\n"
+          "  - {name: join, type: add, inputs: [blk_b, sc], shortcut_gain: 2}"),
+     "layers[4] (join).shortcut_gain: scales a spike shortcut, but 'sc' is a current"),
+    (_sub("  - {name: join, type: add, inputs: [blk_b, pool1]}",
+          "  - {name: join, type: add, inputs: [blk_b, pool1]}\n"
+          "  - {name: join2, type: add, inputs: [blk_b, join]}").replace(
+              "{name: flat, type: flatten}", "{name: flat, type: flatten, inputs: [join2]}"),
+     "(blk_b): is a current read by 2 layers (join, join2); give each add its own non-spiking conv"),
+]
+
+
+@pytest.mark.parametrize(("text", "needle"), CURRENT_CASES)
+def test_currents_are_checked_when_the_workload_is_built(tmp_path, capsys, text, needle):
+    """A current shortcut takes no gain (its weights carry the scale); a current read by two adds is two currents
+    of one computation, which neither the forward nor the mapping models. Both were accepted."""
+    from satasim_atsn.cli import main
+
+    path = _write(tmp_path, text)
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "4",
+              "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o.npz").exists()

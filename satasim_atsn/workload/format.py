@@ -277,6 +277,7 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
         shapes[name] = out_shape
         seen_spiking[name] = layer["type"] != "conv" and layer["type"] != "linear" or is_spiking(layer)
     _check_last_layer(where, layers, num_classes)
+    _check_current_fanout(where, layers, seen_spiking)
     if not any(ly["type"] in WEIGHTED_TYPES for ly in layers):
         raise _fail(where, "meta.layers", "no conv, linear or output layer: the network computes nothing",
                     "give it at least one weighted layer")
@@ -313,6 +314,20 @@ def _check_shape_field(where: str, key: str, value: Any) -> None:
     ):
         raise _fail(where, key, f"is {value!r}, not a list of positive integers",
                     "write the shape as a list such as [64, 32, 32], or drop the field to infer it")
+
+
+def _check_current_fanout(where: str, layers: list[dict], seen_spiking: dict[str, bool]) -> None:
+    """A current (a non-spiking conv or linear) flows into exactly one add, whose neurons it charges; read by two
+    it would be two currents of one computation, which neither the forward nor the mapping models."""
+    readers: dict[str, list[int]] = {}
+    for index, layer in enumerate(layers):
+        for src in layer["inputs"]:
+            readers.setdefault(src, []).append(index)
+    for index, layer in enumerate(layers):
+        used = readers.get(layer["name"], [])
+        if not seen_spiking.get(layer["name"], True) and len(used) > 1:
+            raise _fail(where, f"meta.layers[{index}] ({layer['name']})", f"is a current read by {len(used)} layers "
+                        f"({', '.join(layers[i]['name'] for i in used)})", "give each add its own non-spiking conv")
 
 
 DIRECT_READERS = ("conv", "linear", "output")
@@ -447,6 +462,9 @@ def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: lis
                 "a spike shortcut needs a positive integer gain",
                 "store the quantised identity gain",
             )
+        if not seen_spiking.get(short_src, True) and layer.get("shortcut_gain") is not None:
+            raise _fail(where, f"{key}.shortcut_gain", f"scales a spike shortcut, but {short_src!r} is a current "
+                        "(a non-spiking conv, whose weights carry its scale)", "drop shortcut_gain")
     if layer["type"] in ("maxpool", "avgpool", "flatten", "linear", "conv", "output"):
         src = inputs[0]
         if not seen_spiking.get(src, True):
