@@ -24,7 +24,7 @@ def command_line(args: list[str]) -> str:
 
 
 def _check_jobs(jobs: int | None) -> None:
-    """Refuse a non-positive --jobs (None: the default, the number of cores)."""
+    """Refuse a non-positive --jobs (None: the default, the CPUs this process may use)."""
     if jobs is not None and jobs < 1:
         raise StudyError.at(None, "--jobs", f"must be >= 1, got {jobs}", "give a positive number of workers")
 
@@ -34,7 +34,7 @@ def _check_jobs(jobs: int | None) -> None:
 @click.option("-o", "--out", "out_dir", required=True, help="output directory (CSV, plots, report)")
 @click.option("--resume", is_flag=True, help="keep finished rows even if the directory holds a different study")
 @click.option("--force", is_flag=True, help="discard what the directory holds and start over")
-@click.option("--jobs", "-j", type=int, default=None, help="worker processes (default: the number of cores)")
+@click.option("--jobs", "-j", type=int, default=None, help="worker processes (default: the CPUs this process may use)")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask distributed scheduler instead")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar, no summary")
 def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs: int | None, scheduler: str | None,
@@ -97,7 +97,8 @@ def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[
 @click.option("--start", type=int, default=0, show_default=True, help="first image")
 @click.option("--set", "overrides", multiple=True,
               help="override a field of every architecture: path.to.field=value, or tech.<entry>=value")
-@click.option("--jobs", "-j", type=int, default=None, help="worker processes (default: cores, at most one per arch)")
+@click.option("--jobs", "-j", type=int, default=None,
+              help="worker processes (default: one per usable CPU, at most one per arch)")
 @click.option("--json", "json_path", default=None, help="also write the comparison as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, images: int | None, start: int,
