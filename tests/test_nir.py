@@ -401,3 +401,16 @@ def test_a_channel_quantised_to_zero_is_noted():
     res = import_nir(graph, _images(4), timesteps=2)
     assert any("1 of 12 output channels have all-zero int8 weights" in note for note in res.notes), res.notes
     assert not any("output channels" in note for note in import_nir(_float_cnn(), _images(4), timesteps=2).notes)
+
+
+def test_a_float32_tau_keeps_its_exact_shift_decay():
+    """snnTorch-style graphs store tau as float32: beta = 1 - dt/tau is 0.49999998737 for 0.5, which the greedy
+    floor made [2, 3, 4, 5] = 0.46875 with an approximation note; the nearest sum is [1], within float32 rounding."""
+    graph = _float_cnn()
+    for name in ("lif1", "lif2"):
+        node = graph.nodes[name]
+        node.tau = np.asarray(node.tau, dtype=np.float32)
+        node.r = np.asarray(node.r, dtype=np.float32)
+    res = import_nir(graph, _images(4), timesteps=2)
+    assert res.workload.decay_shifts == (1,)
+    assert not any("decay" in note for note in res.notes), res.notes

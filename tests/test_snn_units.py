@@ -15,6 +15,11 @@ def test_shift_add_decay_is_floor_of_tau_times_u():
     np.testing.assert_array_equal(decay(u, [1]), np.floor(u / 2).astype(np.int64))
     assert shifts_to_tau(tau_to_shifts(0.75)) == 0.75
     assert tau_to_shifts(0.5) == [1]
+    # the nearest sum, not a greedy floor: a float32 tau of 0.5 stayed far from [1] (issue 9's fuzzing)
+    beta = 1 - 1e-4 / float(np.float32(2e-4))  # 0.49999998737...
+    assert beta != 0.5 and tau_to_shifts(beta) == [1]
+    assert tau_to_shifts(0.9) == [1, 2, 3, 5] and shifts_to_tau([1, 2, 3, 5]) == 0.90625  # greedy: 0.890625
+    assert tau_to_shifts(1 - 1e-9) == [0]
     with pytest.raises(ValueError):
         tau_to_shifts(1.5)
 

@@ -8,22 +8,27 @@ is ``u = sat(u_base + I); s = u > vth``. This equals u_t = tau*u_{t-1}*(1-s_{t-1
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
 def tau_to_shifts(tau: float, max_terms: int = 4, max_shift: int = 16) -> list[int]:
-    """Greedy shift-add form of a decay factor in (0, 1]: tau ~= sum(2**-k)."""
+    """The shift-add form of a decay factor in (0, 1] nearest to it: tau ~= sum(2**-k), at most ``max_terms``
+    distinct shifts in 0..max_shift; ties go to fewer terms, then to the smaller shifts.
+
+    A greedy floor turned a float32 tau of 0.49999998737 into [2, 3, 4, 5] = 0.46875 instead of [1] = 0.5.
+    """
     if not 0 < tau <= 1:
         raise ValueError(f"tau must be in (0, 1], got {tau}")
-    shifts: list[int] = []
-    rest = float(tau)
-    for k in range(0, max_shift + 1):
-        if len(shifts) == max_terms:
-            break
-        if rest >= 2.0**-k - 1e-12:
-            shifts.append(k)
-            rest -= 2.0**-k
-    return shifts
+    best: tuple[float, int, tuple[int, ...]] | None = None
+    for terms in range(1, max_terms + 1):
+        for shifts in itertools.combinations(range(max_shift + 1), terms):
+            candidate = (abs(sum(2.0**-k for k in shifts) - float(tau)), terms, shifts)
+            if best is None or candidate < best:
+                best = candidate
+    assert best is not None
+    return list(best[2])
 
 
 def shifts_to_tau(shifts: tuple[int, ...] | list[int]) -> float:
