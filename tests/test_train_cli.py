@@ -186,3 +186,21 @@ def test_full_disk_leaves_nothing_half_written(tmp_path, monkeypatch):
     with pytest.raises(TrainError, match="No space left"):
         train_model(_cfg(epochs=1), tmp_path / "full.npz", quiet=True, data=DATA)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_uses_the_exit_settings_the_workload_stores(tmp_path, capsys):
+    """A network trained with --cl-init 0.3 was evaluated at the paper's 0.999 (workload stats used 0.3)."""
+    from satasim_atsn.workload.format import write_workload
+
+    workload = read_workload(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    workload.meta["exit_policy"] = {"cl_init": 0.3, "tau_cl": 0.9, "theta": 0.5}
+    path = tmp_path / "w.npz"
+    write_workload(path, workload)
+    code, _, err = run_cli(["evaluate", str(path), "-q", "--json", str(tmp_path / "e.json")], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "e.json").read_text())["policy_params"] == {"cl_init": 0.3, "tau_cl": 0.9,
+                                                                              "theta": 0.5}
+    code, _, err = run_cli(["evaluate", str(path), "-q", "--cl-init", "0.8", "--json", str(tmp_path / "f.json")],
+                           capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "f.json").read_text())["policy_params"]["cl_init"] == 0.8

@@ -95,16 +95,20 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
 @click.command("evaluate")
 @click.argument("workload_path", metavar="WORKLOAD")
 @click.option("--policy", default="all", show_default=True, help="all | fixed | atsn | dtsnn (what to print)")
-@click.option("--cl-init", default=CL_INIT_DEFAULT, show_default=True, type=float)
-@click.option("--tau-cl", default=TAU_CL_DEFAULT, show_default=True, type=float)
-@click.option("--theta", default=THETA_DEFAULT, show_default=True, type=float)
+@click.option("--cl-init", default=None, type=float,
+              help=f"ATSN CL_init (default: the workload's meta.exit_policy, else {CL_INIT_DEFAULT})")
+@click.option("--tau-cl", default=None, type=float,
+              help=f"ATSN tau_CL (default: the workload's meta.exit_policy, else {TAU_CL_DEFAULT})")
+@click.option("--theta", default=None, type=float,
+              help=f"DTSNN entropy threshold (default: the workload's meta.exit_policy, else {THETA_DEFAULT})")
 @click.option("--dataset", default=None, help="evaluate on this dataset's whole test split instead of the "
               "workload's embedded inputs: " + " | ".join(DATASETS))
 @click.option("--data-dir", default=None, help="dataset directory (with --dataset)")
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
 @click.option("--json", "json_path", default=None, help="also write the results as JSON")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar (the table is still printed)")
-def evaluate_command(workload_path: str, policy: str, cl_init: float, tau_cl: float, theta: float, dataset: str | None,
+def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau_cl: float | None,
+                     theta: float | None, dataset: str | None,
                      data_dir: str | None, image_size: int | None, json_path: str | None, quiet: bool) -> None:
     """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity,
     and why exits fire or not (per-t confidence profile, and the ceiling the output weights allow)."""
@@ -126,6 +130,10 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float, tau_cl: fl
     if workload.is_statistical:
         raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
                               "evaluate a trained or imported workload")
+    stored = workload.meta.get("exit_policy") or {}  # what the training (or the file) set, as `workload stats` uses
+    cl_init = float(stored.get("cl_init", CL_INIT_DEFAULT)) if cl_init is None else cl_init
+    tau_cl = float(stored.get("tau_cl", TAU_CL_DEFAULT)) if tau_cl is None else tau_cl
+    theta = float(stored.get("theta", THETA_DEFAULT)) if theta is None else theta
     if dataset is not None:
         workload = with_test_split(workload, dataset, data_dir, image_size)
     from satasim_atsn.report.progress import progress_bar
