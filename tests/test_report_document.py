@@ -34,3 +34,16 @@ def test_fmt_and_text_table():
     assert fmt(537.64) == "537.6" and fmt(123456.0) == "1.235e+05"
     table = text_table(["a", "b"], [["x", "1"], ["yy", "22"]])
     assert table.splitlines()[1] == "--  --"
+
+
+def test_a_timeline_of_many_timesteps_draws_without_warnings(tmp_path):
+    """A T = 40 network's timeline put 40 legend rows inside the axes, and matplotlib printed 'Tight layout not
+    applied' on the terminal of every compare (even with -q); the legend now goes beside the axes."""
+    import warnings
+
+
+    segments = [(f"layer{k}", t * 1.0 + k * 0.1, 0.05, f"t={t + 1}") for t in range(40) for k in range(7)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = plots.timeline(tmp_path / "t.png", segments, "one image through layers and timesteps", "time (us)")
+    assert path.is_file() and path.stat().st_size > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -48,7 +49,7 @@ def metric_bars(path: str | Path, labels: list[str], metrics: list[tuple[str, li
     for index in range(n, rows * cols):
         axes[index // cols][index % cols].axis("off")
     fig.suptitle(f"ratios to {labels[baseline]}", fontsize=10)
-    fig.tight_layout()
+    _tight(fig)
     return _save(fig, path)
 
 
@@ -70,7 +71,7 @@ def stacked_bars(
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    fig.tight_layout()
+    _tight(fig)
     return _save(fig, path)
 
 
@@ -109,8 +110,16 @@ def energy_groups(path: str | Path, labels: list[str], groups: dict[str, tuple[l
     ax.set_title(title, fontsize=10)
     ax.margins(y=0.15)
     ax.legend(handles=handles, fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    fig.tight_layout()
+    _tight(fig)
     return _save(fig, path)
+
+
+def _tight(fig) -> None:
+    """tight_layout, silently kept as is when the decorations cannot fit (matplotlib would warn on the terminal
+    of every command that draws, e.g. a compare of a T = 40 network; the plot is still written)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
 
 
 def timeline(path: str | Path, segments: list[tuple[str, float, float, str]], title: str, xlabel: str) -> Path:
@@ -122,13 +131,17 @@ def timeline(path: str | Path, segments: list[tuple[str, float, float, str]], ti
         y = rows.index(label)
         ax.barh(y, duration, left=start, color=COLORS[(2 * groups.index(group)) % len(COLORS)], height=0.8)
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[(2 * i) % len(COLORS)]) for i in range(len(groups))]
-    ax.legend(handles, groups, fontsize=7, loc="lower right")
+    if len(groups) <= 8:
+        ax.legend(handles, groups, fontsize=7, loc="lower right")
+    else:  # many timesteps: beside the axes, 10 rows per column, so that it hides no bar
+        ax.legend(handles, groups, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1),
+                  ncol=-(-len(groups) // 10))
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(rows, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+    _tight(fig)
     return _save(fig, path)
 
 
@@ -147,7 +160,7 @@ def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    _tight(fig)
     return _save(fig, path)
 
 
@@ -176,7 +189,7 @@ def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.nda
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    _tight(fig)
     return _save(fig, path)
 
 
@@ -199,7 +212,7 @@ def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float]
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, label=cbar)
-    fig.tight_layout()
+    _tight(fig)
     return _save(fig, path)
 
 
@@ -216,5 +229,5 @@ def lines(path: str | Path, series: dict[str, tuple[list[float], list[float]]], 
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    _tight(fig)
     return _save(fig, path)
