@@ -172,3 +172,22 @@ def test_evaluate_on_the_whole_test_split(tmp_path, capsys):
         main(["evaluate", str(out), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "other")])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "expects [3, 12, 12]" in err and err.count("\n") == 1
+
+
+def test_an_image_size_beyond_reason_is_refused_before_any_resize(tmp_path, capsys, monkeypatch):
+    """--image-size 100000 resized the first image to 30 GB and the kernel killed the process (exit 137)."""
+    make_tree(tmp_path)
+    with pytest.raises(DatasetError, match=r"--image-size: 100000 is more than 4096 pixels a side"):
+        load_dataset("imagefolder", "train", str(tmp_path), image_size=100000)
+    import satasim_atsn.workload.datasets as datasets
+
+    monkeypatch.setattr(datasets.os, "sysconf", lambda name: 1024 if name == "SC_PAGE_SIZE" else 1024)  # 1 MiB
+    with pytest.raises(DatasetError, match=r"--image-size: 12 images of 256 x 256 need about 11 MiB, more than "
+                                           r"this machine's 1 MiB"):
+        load_dataset("imagefolder", "train", str(tmp_path), image_size=256)
+    monkeypatch.undo()
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path), "--image-size", "100000",
+              "-o", str(tmp_path / "w.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--image-size" in err and len(err.strip().splitlines()) == 1

@@ -332,6 +332,32 @@ def _class_files(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(folder).parts)
 
 
+MAX_IMAGE_SIZE = 4096  # pixels per side; a resize beyond it is a typo (100000 x 100000 is 30 GB per RGB image)
+
+
+def _check_image_size(image_size: int | None, files: int) -> None:
+    """Refuse an --image-size beyond MAX_IMAGE_SIZE, or whose RGB images (uint8, and the float32 copy the trainer
+    normalises) would not fit in this machine's memory, before the first image is resized."""
+    if image_size is None:
+        return
+    if image_size > MAX_IMAGE_SIZE:
+        raise DatasetError.at(None, "--image-size", f"{image_size} is more than {MAX_IMAGE_SIZE} pixels a side",
+                              "use a smaller size (CIFAR-10's images are 32)")
+    need_bytes = files * 3 * image_size * image_size * (1 + 4)
+    try:
+        have_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): only the side is bounded
+        return
+    if need_bytes > have_bytes:
+        raise DatasetError.at(None, "--image-size", f"{files} images of {image_size} x {image_size} need about "
+                              f"{_bytes_text(need_bytes)}, more than this machine's {_bytes_text(have_bytes)}",
+                              "use a smaller size, or fewer images")
+
+
+def _bytes_text(count_bytes: int) -> str:
+    return f"{count_bytes / 2**30:.1f} GiB" if count_bytes >= 2**30 else f"{count_bytes / 2**20:.0f} MiB"
+
+
 def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) -> Dataset:
     if not data_dir:
         raise _fail("imagefolder", "--data-dir", "needs the directory holding train/ and test/")
@@ -347,6 +373,7 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) 
         if names != theirs:
             raise DatasetError.at(str(base), None, f"imagefolder: train and test class folders differ "
                                   f"({sorted(set(names) ^ set(theirs))})", "give both splits the same class folders")
+    _check_image_size(image_size, sum(len(_class_files(folder)) for folder in classes))
     images, labels = [], []
     mode = size = None
     for label, folder in enumerate(classes):
