@@ -402,3 +402,14 @@ def test_currents_are_checked_when_the_workload_is_built(tmp_path, capsys, text,
     err = capsys.readouterr().err
     assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_integral_floats_are_integers(tmp_path):
+    """`shortcut_gain: 1.0` or `kernel: 3.0` (YAML floats) are the integers they spell, as in architecture files;
+    2.5 stays refused."""
+    path = _write(tmp_path, _sub(CONV1, "out_channels: 8.0, kernel: 3.0, padding: 1.0}", 1))
+    first = load_network(path).layers[0]
+    assert (first["out_channels"], first["kernel"], first["padding"]) == (8, 3, 1)
+    assert all(type(first[k]) is int for k in ("out_channels", "kernel", "padding"))
+    with pytest.raises(WorkloadError, match=r"layers\[0\] \(conv1\).kernel: must be a positive integer, got 2.5"):
+        load_network(_write(tmp_path, _sub(CONV1, "out_channels: 8, kernel: 2.5, padding: 1}", 1), "b.yaml"))

@@ -267,3 +267,11 @@ def test_reproduce_checks_the_statistical_workloads_before_any_part_runs(tmp_pat
         code, _, err = run_cli(["reproduce", part, "-o", str(tmp_path / part), "--images", "2", "--workloads",
                                 str(partial)], capsys)
         assert "missing statistical workload" in _one_line(code, err) and not (tmp_path / part).exists()
+
+
+def test_a_data_dir_for_the_generated_dataset_is_refused(tmp_path, capsys):
+    """`--dataset synthetic --data-dir /nonexist` was accepted silently (evaluate refuses a stray --data-dir)."""
+    code, _, err = run_cli(["train", "--dataset", "synthetic", "--data-dir", str(tmp_path / "none"),
+                            "-o", str(tmp_path / "w.npz")], capsys)
+    assert "--data-dir: the synthetic dataset is generated" in _one_line(code, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -94,6 +94,9 @@ class TrainConfig:
             raise TrainError.at(None, "--width", "must be in (0, 4]", "1.0 is the paper's network")
         if self.seed < 0:
             raise TrainError.at(None, "--seed", f"must be a non-negative integer, got {self.seed}", "e.g. --seed 0")
+        if self.data_dir is not None and self.dataset == "synthetic":
+            raise TrainError.at(None, "--data-dir", "the synthetic dataset is generated, not read from a directory",
+                                "drop --data-dir")
         if self.image_size is not None and self.dataset != "imagefolder":
             raise TrainError.at(None, "--image-size", f"resizes image folders only; {self.dataset} images keep "
                                 "their size", "drop --image-size")

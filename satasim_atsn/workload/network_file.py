@@ -219,6 +219,8 @@ def _parse_layer(index: int, raw, previous: str, where: str) -> dict:
         if value is None:
             continue
         field = f"{label}.{key}"
+        if key in POSITIVE_INTS + ("padding",) and isinstance(value, float) and value.is_integer():
+            value = int(value)  # 2.0 is the integer 2 (as architecture files take it)
         if key in POSITIVE_INTS and not _positive_int(value):
             raise WorkloadError.at(where, field, f"must be a positive integer, got {value!r}", "fix the value")
         if key == "padding" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
