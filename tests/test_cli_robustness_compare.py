@@ -200,3 +200,27 @@ def test_a_set_of_one_exit_unit_kind_says_it_reaches_every_architecture(tmp_path
     assert "--set exit_unit.cl_init: only meaningful for exit unit kind 'at'" in err
     assert "a --set reaches every architecture of a compare" in err and "=null" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupted_compare_leaves_its_output_directory_as_it_was(tmp_path, capsys, monkeypatch):
+    """Ctrl-C while plotting left a few PNGs and no report.md or results.json in -o; the report is now staged in a
+    hidden directory inside -o and moved in only once every file is written."""
+    from satasim_atsn.report import plots
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "timeline", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in ["compare", *ARCHS, WORKLOAD, "-o", out, *TINY]])
+    assert exc.value.code == 130 and "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    monkeypatch.undo()
+    code, _, err = run(["compare", *ARCHS, WORKLOAD, "-o", out, *TINY], capsys)
+    assert code == 0, err
+    assert {"report.md", "report.html", "results.json", "keep.txt"} <= {p.name for p in out.iterdir()}
+    assert not [p for p in out.iterdir() if p.name.startswith(".compare-")]

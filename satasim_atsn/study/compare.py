@@ -6,10 +6,14 @@ for it, the paper's setting), with the same images.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
 from concurrent.futures import as_completed
 from pathlib import Path
 
@@ -133,6 +137,19 @@ def _output_dir_error(out: Path, error: OSError) -> StudyError:
     """The one-line error `satasim sweep` gives for an -o that cannot be made a directory."""
     return StudyError.at(str(out), "-o", f"cannot be created ({error.strerror or error})",
                          "choose a writable directory")
+
+
+@contextlib.contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """A hidden directory inside ``out`` to write a report into; its files replace ``out``'s only when every one is
+    written, so Ctrl-C or an error while plotting leaves ``out`` as it was (it left a few plots and no report)."""
+    staging = Path(tempfile.mkdtemp(prefix=".compare-", dir=out))
+    try:
+        yield staging
+        for path in sorted(staging.iterdir()):
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _check_output_dir(out: Path) -> None:
@@ -355,27 +372,28 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         rows.append([label] + [fmt(v) for v in vals] + [_ratio(v, vals[b]) for i, v in enumerate(vals) if i != b])
     doc.heading("Summary")
     doc.table(headers, rows)
-    # plots
-    _metrics_figure(doc, out, names, summaries, b)
-    _energy_sections(doc, out, names, summaries)
-    doc.heading("Why they differ")
-    for i, s in enumerate(summaries):
-        if i != b:
-            for sentence in explain_difference(s, summaries[b]):
-                doc.para(sentence)
-    tables = {(load_arch(a, list(overrides or [])).technology) for a in arch_paths}
-    for sentence in paper_direction(summaries, same_input=shared and len(tables) == 1):
-        doc.para(sentence)
-    # latency timeline and exit histogram
-    _latency_sections(doc, out, summaries)
-    labels = [override_label(o) for o in overrides or []]  # a technology table by file name
-    results = {"workload": Path(workloads[0]).name if shared else None, "images": images, "start": start,
-               "baseline": names[b], "overrides": labels, "architectures": summaries}
-    if not shared:  # by file name only, as "workload": the bytes do not depend on the directory
-        results["workloads"] = {n: Path(w).name for n, w in zip(names, workloads, strict=True)}
-    text = json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n"
-    atomic_write_text(out / "results.json", text)
-    doc.write(out)
+    with _staged(out) as stage:  # out gets the report only once all of it is written
+        # plots
+        _metrics_figure(doc, stage, names, summaries, b)
+        _energy_sections(doc, stage, names, summaries)
+        doc.heading("Why they differ")
+        for i, s in enumerate(summaries):
+            if i != b:
+                for sentence in explain_difference(s, summaries[b]):
+                    doc.para(sentence)
+        tables = {(load_arch(a, list(overrides or [])).technology) for a in arch_paths}
+        for sentence in paper_direction(summaries, same_input=shared and len(tables) == 1):
+            doc.para(sentence)
+        # latency timeline and exit histogram
+        _latency_sections(doc, stage, summaries)
+        labels = [override_label(o) for o in overrides or []]  # a technology table by file name
+        results = {"workload": Path(workloads[0]).name if shared else None, "images": images, "start": start,
+                   "baseline": names[b], "overrides": labels, "architectures": summaries}
+        if not shared:  # by file name only, as "workload": the bytes do not depend on the directory
+            results["workloads"] = {n: Path(w).name for n, w in zip(names, workloads, strict=True)}
+        text = json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n"
+        atomic_write_text(stage / "results.json", text)
+        doc.write(stage)
     if json_path:
         atomic_write_text(json_path, text)
     term_rows = [r for r in rows if r[0] in _TERMINAL_ROWS]
