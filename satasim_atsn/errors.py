@@ -11,6 +11,8 @@ class SatasimError(Exception):
     """A user-caused error: bad file, bad field, impossible request. Never a bug."""
 
     kind = "error"
+    field: str | None = None  # the parts of a message built by :meth:`at`, for a caller that rewords it
+    problem: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
@@ -22,7 +24,9 @@ class SatasimError(Exception):
         text = ": ".join(parts + [problem]) if parts else problem
         if fix:
             text += f"; {fix}"
-        return cls(text)
+        error = cls(text)
+        error.field, error.problem = field, problem
+        return error
 
 
 class WorkloadError(SatasimError):

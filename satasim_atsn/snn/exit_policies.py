@@ -33,6 +33,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 CL_INIT_DEFAULT = 0.999
 TAU_CL_DEFAULT = 0.999
 THETA_DEFAULT = 0.1
+
+
+def exit_settings(meta: dict, cl_init: float | None = None, tau_cl: float | None = None,
+                  theta: float | None = None) -> tuple[float, float, float]:
+    """(CL_init, tau_CL, theta): each given value, else the workload's ``meta.exit_policy`` (what training was
+    given), else the paper's default; every command that evaluates exits resolves them alike."""
+    stored = meta.get("exit_policy") or {}
+    return (float(stored.get("cl_init", CL_INIT_DEFAULT)) if cl_init is None else float(cl_init),
+            float(stored.get("tau_cl", TAU_CL_DEFAULT)) if tau_cl is None else float(tau_cl),
+            float(stored.get("theta", THETA_DEFAULT)) if theta is None else float(theta))
 LUT_ENTRIES_DEFAULT = 256
 
 

@@ -273,15 +273,12 @@ def _load_for_compare(arch_path: str, overrides: list[str]):
     try:
         return load_arch(arch_path, overrides)
     except ArchError as error:
-        text = str(error)
-        given = [o.split("=", 1)[0].strip() for o in overrides]
-        field = next((f for f in given if f": {f}: " in text or text.startswith(f"{f}: ")), None)
-        problem = text.split(f"{field}: ", 1)[1].split("; ", 1)[0] if field else ""
-        if "exit unit kind" not in problem:  # a value no architecture takes: its own fix is right
-            raise
-        raise StudyError.at(str(resolve_arch_path(arch_path)), f"--set {field}", problem, "a --set reaches every "
-                            "architecture of a compare: put the field in the YAML of the architectures it fits, "
-                            "or compare them separately") from None
+        given = {o.split("=", 1)[0].strip() for o in overrides}
+        if error.field not in given or "exit unit kind" not in (error.problem or ""):
+            raise  # not a --set, or a value no architecture takes: its own fix is right
+        raise StudyError.at(str(resolve_arch_path(arch_path)), f"--set {error.field}", error.problem,
+                            "a --set reaches every architecture of a compare: put the field in the YAML of the "
+                            "architectures it fits, or compare them separately") from None
 
 
 def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: str | None, images: int | None,

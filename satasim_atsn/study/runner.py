@@ -229,12 +229,12 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
         try:
             previous = json.loads(json_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, OSError):
-            previous = {"name": "<unreadable study.json>", "digest": None}
+            previous = None
         if not isinstance(previous, dict):
+            if not (resume or force):
+                raise StudyError.at(str(json_path), None, "is not a readable study record (damaged or edited)",
+                                    "pass --force to start over, or use another -o")
             previous = {"name": "<unreadable study.json>", "digest": None}
-        if previous.get("name") == "<unreadable study.json>" and not (resume or force):
-            raise StudyError.at(str(json_path), None, "is not a readable study record (damaged or edited)",
-                                "pass --force to start over, or use another -o")
     elif any(p.name != ".gitkeep" for p in out_dir.iterdir()) and not force:
         raise StudyError.at(str(out_dir), None, "is not empty and holds no study",
                             "choose an empty directory or pass --force to write into it")

@@ -477,10 +477,9 @@ def load_study(path: str | Path) -> Study:
     if mode == "functional":
         params = functional_set_params(where, fixed)
         if "exit_unit.kind" not in seen:  # one kind for the whole study: a field of another kind is a mistake
-            reason = functional_refusal({**params, **{f: None for f in seen}})
-            if reason is not None:
-                field_name = reason.split(":", 1)[0]
-                raise _fail(where, ("vary." if field_name in seen else "set.") + field_name, reason.split(": ", 1)[1],
+            foreign = _foreign_exit_field({**params, **{f: None for f in seen}}, None)
+            if foreign is not None:
+                raise _fail(where, ("vary." if foreign[0] in seen else "set.") + foreign[0], foreign[1],
                             "drop it, or set (or vary) exit_unit.kind to the kind it belongs to")
     metrics = _study_metrics(where, raw["metrics"], mode)
     plots = _study_plots(where, raw.get("plots"), mode, metrics, seen)
@@ -808,10 +807,9 @@ def functional_set_params(where: str, fixed: list[str]) -> dict[str, Any]:
     return params
 
 
-def functional_refusal(params: dict[str, Any], varied: Iterable[str] | None = None) -> str | None:
-    """Why a functional point's exit-unit fields (the ``varied`` ones; default all) do not fit its kind (None: they
-    do), as an engine study's architecture check says it: a field of another kind changes nothing, so the points
-    that vary it would repeat one another."""
+def _foreign_exit_field(params: dict[str, Any], varied: Iterable[str] | None) -> tuple[str, str] | None:
+    """(field, why) for the first exit-unit field among ``varied`` (default: all of ``params``) that the kind in
+    ``params`` does not have; None when they all fit."""
     from satasim_atsn.hw.exit_units import EXIT_UNITS
 
     kind = params.get("exit_unit.kind", "at")
@@ -821,9 +819,17 @@ def functional_refusal(params: dict[str, Any], varied: Iterable[str] | None = No
         name = key.removeprefix("exit_unit.")
         if key.startswith("exit_unit.") and name != "kind" and name not in EXIT_UNITS[kind].fields:
             owner = next((k for k, unit in EXIT_UNITS.items() if name in unit.fields), None)
-            return (f"{key}: only meaningful for exit unit kind {shown(owner)}, not {shown(kind)}" if owner
-                    else f"{key}: not a field of exit unit kind {shown(kind)}")
+            return key, (f"only meaningful for exit unit kind {shown(owner)}, not {shown(kind)}" if owner
+                         else f"not a field of exit unit kind {shown(kind)}")
     return None
+
+
+def functional_refusal(params: dict[str, Any], varied: Iterable[str] | None = None) -> str | None:
+    """Why a functional point's exit-unit fields (the ``varied`` ones; default all) do not fit its kind (None: they
+    do), as an engine study's architecture check says it: a field of another kind changes nothing, so the points
+    that vary it would repeat one another."""
+    foreign = _foreign_exit_field(params, varied)
+    return None if foreign is None else f"{foreign[0]}: {foreign[1]}"
 
 
 def point_params(study: Study, point: dict[str, Any]) -> dict[str, Any]:

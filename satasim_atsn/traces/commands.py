@@ -16,7 +16,7 @@ import numpy as np
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.fileio import check_outputs, refuse_overwriting_inputs, write_json
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
-from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT
+from satasim_atsn.snn.exit_policies import exit_settings
 from satasim_atsn.traces.statistical import (
     DRAW_ORDER_FIRST,
     SEED_MAX,
@@ -83,9 +83,8 @@ def _ceiling_rows(workload: Workload) -> list[dict] | None:
     classes, inputs = workload.weights(workload.layers[-1]["name"]).shape
     if classes * classes * inputs > CEILING_INFO_LIMIT:
         return None
-    defaults = workload.meta.get("exit_policy", {})
-    return ceiling_table(workload, float(defaults.get("cl_init", CL_INIT_DEFAULT)),
-                         float(defaults.get("tau_cl", TAU_CL_DEFAULT)))
+    cl_init, tau_cl, _ = exit_settings(workload.meta)
+    return ceiling_table(workload, cl_init, tau_cl)
 
 
 def _print_summary(s: dict, path: str) -> None:

@@ -28,6 +28,7 @@ from satasim_atsn.snn.exit_policies import (
     AtsnPolicy,
     DtsnnPolicy,
     FixedPolicy,
+    exit_settings,
 )
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
 from satasim_atsn.threads import in_threads
@@ -471,10 +472,7 @@ def twin_policies(workload: Workload, cl_init: float | None = None, tau_cl: floa
                   theta: float | None = None,
                   lut_entries: int = LUT_ENTRIES_DEFAULT) -> dict:
     """The three policies a twin's histograms come from (defaults from ``meta.exit_policy``)."""
-    defaults = workload.meta.get("exit_policy", {}) or {}
-    cl = float(cl_init if cl_init is not None else defaults.get("cl_init", CL_INIT_DEFAULT))
-    tau = float(tau_cl if tau_cl is not None else defaults.get("tau_cl", TAU_CL_DEFAULT))
-    th = float(theta if theta is not None else defaults.get("theta", THETA_DEFAULT))
+    cl, tau, th = exit_settings(workload.meta, cl_init, tau_cl, theta)
     return {
         "fixed": FixedPolicy(),
         "dtsnn": DtsnnPolicy(theta=th),

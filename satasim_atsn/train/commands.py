@@ -9,7 +9,7 @@ import click
 
 from satasim_atsn.errors import SatasimError, TrainError
 from satasim_atsn.fileio import check_output_path, refuse_overwriting_inputs, refuse_shared_outputs, write_json
-from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
+from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT, exit_settings
 from satasim_atsn.workload.datasets import DATASETS
 
 # DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
@@ -130,10 +130,7 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     if workload.is_statistical:
         raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
                               "evaluate a trained or imported workload")
-    stored = workload.meta.get("exit_policy") or {}  # what the training (or the file) set, as `workload stats` uses
-    cl_init = float(stored.get("cl_init", CL_INIT_DEFAULT)) if cl_init is None else cl_init
-    tau_cl = float(stored.get("tau_cl", TAU_CL_DEFAULT)) if tau_cl is None else tau_cl
-    theta = float(stored.get("theta", THETA_DEFAULT)) if theta is None else theta
+    cl_init, tau_cl, theta = exit_settings(workload.meta, cl_init, tau_cl, theta)  # as `workload stats` does
     if dataset is not None:
         workload = with_test_split(workload, dataset, data_dir, image_size)
     from satasim_atsn.report.progress import progress_bar
