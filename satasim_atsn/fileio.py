@@ -31,13 +31,15 @@ def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
     the special file itself. A directory is refused.
     """
     target = Path(os.path.realpath(path))
-    try:
-        mode = target.stat().st_mode
+    try:  # stat the name as given: /dev/stdout -> /proc/self/fd/1 -> a pipe has no real path to resolve to
+        mode = os.stat(path).st_mode
     except OSError:
         return target, True  # nothing there yet (or a dangling link: write where it points)
     if stat.S_ISDIR(mode):
         raise SatasimError.at(str(path), None, "is a directory", "give a file name")
-    return target, stat.S_ISREG(mode)
+    if not stat.S_ISREG(mode):
+        return Path(path), False  # a special file, written in place through the name given
+    return target, True
 
 
 def _unwritable(path: str | os.PathLike, error: OSError) -> SatasimError:
@@ -255,6 +257,8 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
         raise SatasimError.at(None, option, "is an empty path", "give a " + ("directory" if is_dir else "file")
                               + " name, or leave the option out")
     target = Path(path)
+    if not is_dir and target.exists() and not target.is_dir() and not target.is_file():
+        return  # a special file (/dev/stdout, /dev/null, a FIFO): written in place, nothing to probe
     parent = target if is_dir else target.parent
     probe = parent
     while not probe.exists() and probe != probe.parent:

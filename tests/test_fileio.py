@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -68,3 +69,25 @@ def test_parsed_yaml_texts_are_shared_but_every_caller_gets_its_own_copy():
     for _ in range(2):  # an error is raised every time, never remembered as a result
         with pytest.raises(ArchError, match=r"a\.yaml: line 2: key 'x' is given twice"):
             load_yaml_text("x: 1\nx: 2\n", "a.yaml", ArchError)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc/self/fd")
+def test_dev_stdout_on_a_pipe_is_written_in_place(tmp_path):
+    """`--json /dev/stdout | tool`: /dev/stdout -> /proc/self/fd/1 -> 'pipe:[N]', a path that does not exist,
+    so the write went to a temp file beside it and failed; the name as given is now written in place."""
+    from satasim_atsn.fileio import check_output_path
+
+    read_end, write_end = os.pipe()
+    link = tmp_path / "stdout"
+    link.symlink_to(f"/proc/self/fd/{write_end}")
+    try:
+        check_output_path(link, "--json")
+        assert write_target(link) == (link, False)
+        atomic_write_text(link, "through the pipe")
+        os.close(write_end)
+        with os.fdopen(read_end) as handle:
+            assert handle.read() == "through the pipe"
+    finally:
+        for fd in (read_end, write_end):
+            with contextlib.suppress(OSError):
+                os.close(fd)
