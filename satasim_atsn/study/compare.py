@@ -7,7 +7,6 @@ for it, the paper's setting), with the same images.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
@@ -152,16 +151,6 @@ def _staged(out: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _check_output_dir(out: Path) -> None:
-    """Fail before simulating if -o is, or lies under, an existing non-directory (creates nothing)."""
-    probe = out
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if not probe.is_dir():
-        code = errno.EEXIST if probe == out else errno.ENOTDIR
-        raise _output_dir_error(out, OSError(code, os.strerror(code)))
-
-
 def _make_output_dir(out: Path) -> None:
     """Create -o (and its parents), or raise the one-line error sweep gives."""
     try:
@@ -295,7 +284,6 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     loaded = {w: read_cached(w) for w in dict.fromkeys(workloads)}  # the validation `satasim run` does
     _check_names(arch_paths, names)
     b = _baseline_index(names, arch_paths, baseline)
-    _check_output_dir(out)
     fewest = min(w.num_images for w in loaded.values())
     if start >= fewest:
         raise StudyError.at(None, "--start", f"{start} is past the last image (the workload holds {fewest})",
