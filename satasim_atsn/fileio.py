@@ -11,9 +11,10 @@ import json
 import math
 import os
 import re
+import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -83,6 +84,26 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[str], None]) -> 
         if isinstance(error, OSError):
             raise _unwritable(path, error) from None
         raise
+
+
+@contextlib.contextmanager
+def staged_directory(out: Path) -> Iterator[Path]:
+    """A hidden directory inside ``out`` to write a report into. Its files replace ``out``'s only once the block
+    ends without error, so Ctrl-C or an error while plotting leaves ``out`` as it was (before, a few new plots
+    beside the old report). A staging directory that a killed run left behind is removed by the next one."""
+    for stale in out.glob(".report-*.staging"):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".report-", suffix=".staging", dir=out))
+    except OSError as error:
+        raise _unwritable(out, error) from None
+    try:
+        yield staging
+        for path in sorted(staging.iterdir()):
+            os.replace(path, out / path.name)
+        _fsync_dir(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

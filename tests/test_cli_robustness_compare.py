@@ -223,4 +223,4 @@ def test_an_interrupted_compare_leaves_its_output_directory_as_it_was(tmp_path, 
     code, _, err = run(["compare", *ARCHS, WORKLOAD, "-o", out, *TINY], capsys)
     assert code == 0, err
     assert {"report.md", "report.html", "results.json", "keep.txt"} <= {p.name for p in out.iterdir()}
-    assert not [p for p in out.iterdir() if p.name.startswith(".compare-")]
+    assert not [p for p in out.iterdir() if p.name.startswith(".report-")]

@@ -6,20 +6,15 @@ for it, the paper's setting), with the same images.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator
 from concurrent.futures import as_completed
 from pathlib import Path
 
 import numpy as np
 
 from satasim_atsn.errors import ArchError, StudyError
-from satasim_atsn.fileio import atomic_write_text, check_outputs, refuse_overwriting_inputs
+from satasim_atsn.fileio import atomic_write_text, check_outputs, refuse_overwriting_inputs, staged_directory
 from satasim_atsn.hw.arch import load_arch, override_label, resolve_arch_path
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
@@ -136,19 +131,6 @@ def _output_dir_error(out: Path, error: OSError) -> StudyError:
     """The one-line error `satasim sweep` gives for an -o that cannot be made a directory."""
     return StudyError.at(str(out), "-o", f"cannot be created ({error.strerror or error})",
                          "choose a writable directory")
-
-
-@contextlib.contextmanager
-def _staged(out: Path) -> Iterator[Path]:
-    """A hidden directory inside ``out`` to write a report into; its files replace ``out``'s only when every one is
-    written, so Ctrl-C or an error while plotting leaves ``out`` as it was (it left a few plots and no report)."""
-    staging = Path(tempfile.mkdtemp(prefix=".compare-", dir=out))
-    try:
-        yield staging
-        for path in sorted(staging.iterdir()):
-            os.replace(path, out / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _make_output_dir(out: Path) -> None:
@@ -357,7 +339,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         rows.append([label] + [fmt(v) for v in vals] + [_ratio(v, vals[b]) for i, v in enumerate(vals) if i != b])
     doc.heading("Summary")
     doc.table(headers, rows)
-    with _staged(out) as stage:  # out gets the report only once all of it is written
+    with staged_directory(out) as stage:  # out gets the report only once all of it is written
         # plots
         _metrics_figure(doc, stage, names, summaries, b)
         _energy_sections(doc, stage, names, summaries)

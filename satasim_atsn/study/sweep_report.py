@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from satasim_atsn.fileio import staged_directory
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt
 from satasim_atsn.study.pareto import pareto_front
@@ -31,6 +32,15 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
     ``stats`` (this run's computed/reused counts) is accepted for callers but not written: an
     interrupted and resumed sweep must leave the same bytes as an uninterrupted one."""
     out = Path(out_dir)
+    with staged_directory(out) as stage:  # out gets the report only once all of it is written
+        doc = _sweep_document(study, rows, stage, command)
+        doc.write(stage)
+    _remove_stale_plots(out, {value.path for kind, value in doc.blocks if kind == "figure"})
+    return doc
+
+
+def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command: str) -> Document:
+    """The sweep's report, with its plots written into ``out``."""
     fields = study.fields
     ok = [r for r in rows if r["status"] == "ok"]
     errors = [r for r in rows if r["status"] == "error"]
@@ -94,8 +104,6 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
               [[r["point"]] + [r[f] for f in fields] + [r["status"]] + [fmt(_as_float(r.get(m))) for m in study.metrics]
                for r in rows])
     _problem_sections(doc, fields, errors, skipped)
-    doc.write(out)
-    _remove_stale_plots(out, {value.path for kind, value in doc.blocks if kind == "figure"})
     return doc
 
 
