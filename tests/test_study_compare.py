@@ -106,6 +106,36 @@ def test_reproduce_functional_tables_on_small_trained_workloads(tmp_path):
     assert any("fig7" in k for k in figs["claims"])
 
 
+def test_an_interrupted_reproduce_part_leaves_its_directory_as_it_was(tmp_path, monkeypatch):
+    """Ctrl-C while a part plotted left its new figures beside the old report.md; a part is now staged in a hidden
+    directory inside -o and moved in only once every file is written."""
+    from satasim_atsn.report import plots
+
+    wdir = tmp_path / "workloads"
+    wdir.mkdir()
+    for i, (algo, loss, out) in enumerate([("snn", "ce", "accumulate"), ("dtsnn", "dtsnn", "accumulate"),
+                                           ("atsn", "imp", "membrane")]):
+        w = random_workload(10 + i, images=30, timesteps=4, num_classes=4, output_mode=out, encoding="direct")
+        w.meta["provenance"]["config"] = {"loss": loss, "output": out}
+        write_workload(wdir / f"vgg_small_fmnist_{algo}.npz", w)
+    out = tmp_path / "figs"
+    reproduce("figs", out, workload_dir=str(wdir), command="satasim reproduce figs", quiet=True)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert "report.md" in before and any(name.endswith(".png") for name in before)
+    drawn = []
+
+    def interrupted(path, *args, **kwargs):
+        if drawn:
+            raise KeyboardInterrupt
+        drawn.append(path)
+        Path(path).write_bytes(b"a new plot")
+
+    monkeypatch.setattr(plots, "heatmap", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce("figs", out, workload_dir=str(wdir), command="satasim reproduce figs --again", quiet=True)
+    assert drawn and {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_reproduce_says_when_workloads_are_missing(tmp_path):
     (tmp_path / "empty").mkdir()
     reproduce("table1", tmp_path / "t1", workload_dir=str(tmp_path / "empty"), command="c", quiet=True)

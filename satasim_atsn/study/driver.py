@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import atomic_write_text, check_output_path
+from satasim_atsn.fileio import atomic_write_text, check_output_path, staged_directory
 from satasim_atsn.hw.arch import ARCH_DIR
 from satasim_atsn.report.document import Document
 from satasim_atsn.study.functional import TrainedSet
@@ -38,6 +38,28 @@ GROUPS = {"all": ["table1", "table3", "table4", "table5", "figs", "claims", "twi
           "algorithm": ["table1", "table4", "table5", "figs"]}
 
 
+def _twin_workload(wdir: Path, trained_path: str | None, trained_set: TrainedSet) -> Path:
+    """The trained workload the twin part fits, or the one-line error if it is missing."""
+    trained = Path(trained_path) if trained_path else wdir / trained_set.file("ATSN")
+    if not trained.is_file():
+        raise StudyError.at(str(trained), None, "no such trained workload",
+                            "train it first (see workloads/README.md) or pass --workloads DIR")
+    return trained
+
+
+def _run_part(part: str, out: Path, images: int | None, wdir: Path, command: str, arch_path: str | None,
+              quiet: bool, trained_path: str | None, trained_set: TrainedSet) -> tuple[Document, dict, str]:
+    """One part other than claims, with its plots written into ``out``: (report, results, terminal summary)."""
+    if part == "twin":
+        arch = arch_path or str(ARCH_DIR / "atsn16x16.yaml")  # the shipped design, from any directory
+        return twin_check(_twin_workload(wdir, trained_path, trained_set), arch, images, per_channel=False,
+                          command=command)
+    if part == "table3":
+        return table3(out, images, wdir, command, arch_path=arch_path, quiet=quiet)
+    func = {"table1": table1, "table4": table4, "table5": table5, "figs": figs}[part]
+    return func(out, images, wdir, command, trained_set)
+
+
 def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_path: str | None = None,
               workload_dir: str | None = None, command: str = "", quiet: bool = False,
               trained_path: str | None = None, trained_set: TrainedSet | None = None) -> str:
@@ -57,26 +79,21 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
         check_output_path(out / part, "-o", is_dir=True)
     if {"table3", "claims"} & set(parts):  # their statistical workloads, before any part runs or writes
         table3_inputs(wdir, arch_path)
+    if "twin" in parts:
+        _twin_workload(wdir, trained_path, trained_set)
     summaries = []
     for part in parts:
         target = out / part if what in GROUPS else out
         sub_command = part_command(command, part, target) if what in GROUPS else command
-        if part == "twin":
-            trained = Path(trained_path) if trained_path else wdir / trained_set.file("ATSN")
-            if not trained.is_file():
-                raise StudyError.at(str(trained), None, "no such trained workload",
-                                    "train it first (see workloads/README.md) or pass --workloads DIR")
-            arch = arch_path or str(ARCH_DIR / "atsn16x16.yaml")  # the shipped design, from any directory
-            doc, results, summary = twin_check(trained, arch, images, per_channel=False, command=sub_command)
-        elif part in ("table3", "claims"):
-            func = table3 if part == "table3" else claims
-            extra = {"trained": trained_set} if part == "claims" else {}
-            doc, results, summary = func(target, images, wdir, sub_command, arch_path=arch_path, quiet=quiet,
-                                         **extra)
+        if part == "claims":  # its sub-reports (table3/, figs/, table1/) name their own directories
+            doc, results, summary = claims(target, images, wdir, sub_command, arch_path=arch_path, quiet=quiet,
+                                           trained=trained_set)
+            _write(target, doc, results)
         else:
-            func = {"table1": table1, "table4": table4, "table5": table5, "figs": figs}[part]
             target.mkdir(parents=True, exist_ok=True)
-            doc, results, summary = func(target, images, wdir, sub_command, trained_set)
-        _write(target, doc, results)
+            with staged_directory(target) as stage:  # target gets the part only once all of it is written
+                doc, results, summary = _run_part(part, stage, images, wdir, sub_command, arch_path, quiet,
+                                                  trained_path, trained_set)
+                _write(stage, doc, results)
         summaries.append(f"== {part} -> {target}/report.md\n{summary}")
     return "\n".join(summaries)
