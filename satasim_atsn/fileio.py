@@ -289,13 +289,14 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
                               "give a file name" if not is_dir else "give a new or existing directory")
     if not probe.is_dir():
         raise SatasimError.at(str(path), option, f"cannot be written ({probe} is a file)", "choose another location")
+    unwritable = SatasimError.at(str(path), option, f"cannot be written (no file can be made in {probe})",
+                                 "choose a writable location")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise SatasimError.at(str(path), option, "cannot be written", "choose a writable location")
+        raise unwritable
     try:  # the permission bits say yes for root everywhere, even in /proc: make (and remove) a file to be sure
         handle, name = tempfile.mkstemp(dir=probe, prefix=".satasim-probe-")
     except OSError:
-        raise SatasimError.at(str(path), option, f"cannot be written (no file can be made in {probe})",
-                              "choose a writable location") from None
+        raise unwritable from None
     os.close(handle)
     os.unlink(name)
 

@@ -1,4 +1,5 @@
-"""Process-wide settings of the ``satasim`` command: the C allocator keeps freed memory for reuse.
+"""Process-wide settings: where numba caches the kernels' machine code, and (for the ``satasim`` command) a C
+allocator that keeps freed memory for reuse.
 
 Why: the forward, the engine and the trainer allocate and free arrays of tens of MB per layer and
 timestep (a VGG16-topology batch of 256 images holds 142 MB of int64 membranes). glibc serves every
@@ -15,8 +16,12 @@ Only the CLI entry point calls :func:`keep_freed_memory`; a library user's proce
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
+import stat
 import sys
+import tempfile
+from pathlib import Path
 
 OPT_OUT_VARIABLE = "SATASIM_SYSTEM_MALLOC"
 M_TRIM_THRESHOLD = -1  # glibc malloc.h
@@ -45,4 +50,63 @@ def keep_freed_memory() -> bool:
     return mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_bytes) == 1
 
 
-__all__ = ["keep_freed_memory", "OPT_OUT_VARIABLE"]
+KERNEL_PACKAGES = ("hw", "snn", "traces", "train")  # the subpackages whose kernels.py files numba caches
+
+
+def _can_write(directory: str | os.PathLike) -> bool:
+    """Whether a file can be made in ``directory`` (created if missing): numba's own test of a cache location."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+def _private_directory(directory: Path) -> bool:
+    """Make ``directory`` (0700) or accept it if this user owns it and nobody else may write it: a cache that
+    another user could fill would run their code."""
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        info = directory.lstat()
+    except OSError:
+        return False
+    getuid = getattr(os, "getuid", None)
+    owned = getuid is None or info.st_uid == getuid()
+    return stat.S_ISDIR(info.st_mode) and owned and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) \
+        and _can_write(directory)
+
+
+@functools.cache
+def kernel_cache() -> bool:
+    """Whether the ``@njit`` kernels may cache their machine code on disk (``cache=`` of every decorator).
+
+    numba caches next to the source (``__pycache__``), else under ``NUMBA_CACHE_DIR``, else in the user's cache
+    directory, and raises at import when none is writable: a read-only install run with a read-only HOME could
+    not start. Then a private directory in the temp directory is used (and put in ``NUMBA_CACHE_DIR`` for worker
+    processes); when not even that exists, the kernels are compiled in every process instead (slower start, same
+    results).
+    """
+    from numba.core import config
+    from numba.misc.appdirs import user_cache_dir
+
+    if config.CACHE_DIR and _can_write(config.CACHE_DIR):
+        return True
+    package = Path(__file__).resolve().parent
+    if all(_can_write(package / name / "__pycache__") for name in KERNEL_PACKAGES):
+        return True
+    if _can_write(user_cache_dir(appname="numba", appauthor=False)):
+        return True
+    try:
+        getuid = getattr(os, "getuid", None)
+        fallback = Path(tempfile.gettempdir()) / f"satasim-numba-cache-{getuid() if getuid else 'user'}"
+    except OSError:  # no usable temporary directory
+        return False
+    if not _private_directory(fallback):
+        return False
+    config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"] = str(fallback)
+    return True
+
+
+__all__ = ["keep_freed_memory", "kernel_cache", "OPT_OUT_VARIABLE"]

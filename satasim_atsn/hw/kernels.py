@@ -11,12 +11,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from satasim_atsn.runtime import kernel_cache
+
+CACHE = kernel_cache()  # cache the machine code on disk where a writable place exists (runtime.kernel_cache)
+
 # ------------------------------------------------------------------------------------------
 # the coupled multicast stream of one fold: the event recurrence used by the engine
 # ------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _stream_slice(
     row_lo: np.ndarray,
     row_hi: np.ndarray,
@@ -98,7 +102,7 @@ def ring_shift(ring_length: int) -> int:
     return max(1, (int(ring_length) - 1).bit_length())
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def fold_slices(
     slice_ptr: np.ndarray,
     slice_rows: np.ndarray,
@@ -157,13 +161,13 @@ def fold_slices(
 # ------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _is_set(v, shift: int) -> int:
     """Bit ``shift`` of v (0 or 1); shift 8: whether v is nonzero."""
     return (v >> shift) & 1 if shift < 8 else v != 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _compact_row(bits: np.ndarray, shift: int, mode: int, positions: int, offset: int, out: np.ndarray, k: int) -> int:
     """Append the virtual positions of the set bits ``(bits[q] >> shift) & 1`` of one row to ``out`` from k on
     (``shift`` = 8: of the nonzero entries).
@@ -188,7 +192,7 @@ def _compact_row(bits: np.ndarray, shift: int, mode: int, positions: int, offset
     return k
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def spike_positions(
     spikes: np.ndarray, valid: np.ndarray, counts: np.ndarray, mode: int, positions: int, offset: int
 ) -> np.ndarray:
@@ -224,7 +228,7 @@ def spike_positions(
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def plane_positions(
     pixels: np.ndarray, timesteps: int, mode: int, positions: int, offset: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -252,7 +256,7 @@ def plane_positions(
     return counts, out[:total]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def merge_rows(counts: np.ndarray, parts_ptr: np.ndarray, parts: np.ndarray) -> np.ndarray:
     """Interleave several inputs row by row: ``counts`` [inputs, rows], ``parts`` concatenated, ``parts_ptr``
     [inputs + 1] their starts; returns per row input 0's positions, then input 1's, ..."""
@@ -274,7 +278,7 @@ def merge_rows(counts: np.ndarray, parts_ptr: np.ndarray, parts: np.ndarray) -> 
 # ------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def position_counts(spikes: np.ndarray, channels: int, positions: int, valid: np.ndarray) -> np.ndarray:
     """Spikes per position summed over channels: [rows, C*HW] 0/1 -> [rows, HW] (rows with valid=0 stay 0)."""
     rows = spikes.shape[0]
@@ -289,7 +293,7 @@ def position_counts(spikes: np.ndarray, channels: int, positions: int, valid: np
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def block_counts(spikes: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Spikes inside each block [offsets[b], offsets[b+1]) of the flat map: [rows, N] -> [rows, blocks]."""
     rows = spikes.shape[0]
@@ -306,7 +310,7 @@ def block_counts(spikes: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> 
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def class_loads(
     counts: np.ndarray,
     src: np.ndarray,
@@ -346,7 +350,7 @@ def class_loads(
                 dlv_cls[row, c] += k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def popcount_positions(pixels: np.ndarray, channels: int, positions: int) -> np.ndarray:
     """Set bits (bit-plane spikes) per position summed over channels: uint8 [n, C*HW] -> [n, HW]."""
     n = pixels.shape[0]
@@ -364,7 +368,7 @@ def popcount_positions(pixels: np.ndarray, channels: int, positions: int) -> np.
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _conv_coverage(
     pe_offsets: np.ndarray, ho: int, wo: int, h: int, w: int, kernel: int, stride: int, padding: int
 ) -> np.ndarray:

@@ -12,8 +12,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from satasim_atsn.runtime import kernel_cache
 
-@njit(cache=True, nogil=True, parallel=True)
+CACHE = kernel_cache()  # cache the machine code on disk where a writable place exists (runtime.kernel_cache)
+
+
+@njit(cache=CACHE, nogil=True, parallel=True)
 def im2col_into(x: np.ndarray, kernel: int, stride: int, padding: int, pad_value: np.ndarray,
                 cols: np.ndarray) -> None:
     """Fill ``cols`` [n*Ho*Wo, k*k*C] from channel-last x [n, H, W, C]: rows (image, y, x), columns (ky, kx, c);
@@ -38,7 +42,7 @@ def im2col_into(x: np.ndarray, kernel: int, stride: int, padding: int, pad_value
                                 cols[row, base + ch] = pad_value[ch]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def gemm_rows_lif(out: np.ndarray, bias: np.ndarray, u_base: np.ndarray, vth: np.ndarray, shifts: np.ndarray,
                   bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Conv GEMM rows [m, Cout] + bias -> one LIF step (``neurons.lif_step``) on u_base [m, Cout].
@@ -67,7 +71,7 @@ def gemm_rows_lif(out: np.ndarray, bias: np.ndarray, u_base: np.ndarray, vth: np
     return spikes, next_base
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def spike_conv_lif(x: np.ndarray, w: np.ndarray, bias: np.ndarray, u_base: np.ndarray, vth: np.ndarray,
                    shifts: np.ndarray, bits: int, kernel: int, stride: int, padding: int
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -138,7 +142,7 @@ def spike_conv_lif(x: np.ndarray, w: np.ndarray, bias: np.ndarray, u_base: np.nd
     return spikes, next_base, sops, fired
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def spike_conv_s1_lif(x: np.ndarray, w_rev: np.ndarray, bias: np.ndarray, u_base: np.ndarray, vth: np.ndarray,
                       shifts: np.ndarray, bits: int, padding: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -203,7 +207,7 @@ def spike_conv_s1_lif(x: np.ndarray, w_rev: np.ndarray, bias: np.ndarray, u_base
     return spikes, next_base, sops, fired
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _lif_finish(u: np.ndarray, d: np.ndarray, vth: np.ndarray, shifts: np.ndarray, spikes: np.ndarray,
                 next_base: np.ndarray) -> int:
     """Spike where u > vth (reset to 0), else the shift-add decay of u; returns the spikes fired."""
@@ -224,7 +228,7 @@ def _lif_finish(u: np.ndarray, d: np.ndarray, vth: np.ndarray, shifts: np.ndarra
     return fired
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def current_lif(current: np.ndarray, u_base: np.ndarray, vth: np.ndarray, shifts: np.ndarray, bits: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One LIF step (``neurons.lif_step``) of integer currents [n, m, C] on u_base [n, m, C].
@@ -249,7 +253,7 @@ def current_lif(current: np.ndarray, u_base: np.ndarray, vth: np.ndarray, shifts
     return spikes, next_base, fired
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def pixel_conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray, shift: int, kernel: int, stride: int,
                padding: int) -> np.ndarray:
     """(conv of pixels x [n, H, W, C] (uint8) with weights w [k, k, C, Cout] + bias) >> shift, int64 [n, Ho, Wo, Cout].
@@ -283,7 +287,7 @@ def pixel_conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray, shift: int, kerne
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=CACHE, nogil=True, parallel=True)
 def spike_maxpool_counted(x: np.ndarray, kernel: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Max-pooling of channel-last uint8 maps x [n, H, W, C] (no padding), and each image's sum of the result."""
     n, h, width, c = x.shape

@@ -10,8 +10,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from satasim_atsn.runtime import kernel_cache
 
-@njit(cache=True, nogil=True)
+CACHE = kernel_cache()  # cache the machine code on disk where a writable place exists (runtime.kernel_cache)
+
+
+@njit(cache=CACHE, nogil=True)
 def apply_pooled_windows(
     u: np.ndarray,
     threshold: np.ndarray,

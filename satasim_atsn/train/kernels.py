@@ -10,8 +10,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from satasim_atsn.runtime import kernel_cache
 
-@njit(parallel=True, cache=True, fastmath=False)
+CACHE = kernel_cache()  # cache the machine code on disk where a writable place exists (runtime.kernel_cache)
+
+
+@njit(parallel=True, cache=CACHE, fastmath=False)
 def lif_forward_kernel(cur: np.ndarray, static: bool, us: np.ndarray, ss: np.ndarray, tau: float,
                        vth: float) -> None:  # pragma: no cover - compiled
     """u_t = tau*u_{t-1}*(1-s_{t-1}) + I_t; s_t = u_t > vth, over flat neurons; writes us, ss [T, M]."""
@@ -28,7 +32,7 @@ def lif_forward_kernel(cur: np.ndarray, static: bool, us: np.ndarray, ss: np.nda
             ss[t, i] = s
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=CACHE, fastmath=False)
 def lif_backward_kernel(grad: np.ndarray, us: np.ndarray, ss: np.ndarray, tau: float, vth: float,
                         static: bool, gi: np.ndarray) -> None:  # pragma: no cover - compiled
     """BPTT with the triangle surrogate; gi is [T, M], or [1, M] summed over time for a static current."""
@@ -54,7 +58,7 @@ def lif_backward_kernel(grad: np.ndarray, us: np.ndarray, ss: np.ndarray, tau: f
             gi[0, i] = acc
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def maxpool2_forward_kernel(x: np.ndarray, out: np.ndarray, arg: np.ndarray) -> None:  # pragma: no cover
     """2x2 stride-2 max-pooling of x [N, H, W, C]; arg holds the first maximal window position (0..3)."""
     N, Ho, Wo, C = out.shape
@@ -77,7 +81,7 @@ def maxpool2_forward_kernel(x: np.ndarray, out: np.ndarray, arg: np.ndarray) -> 
                     arg[n, i, j, c] = pos
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def maxpool2_backward_kernel(grad: np.ndarray, arg: np.ndarray, dx: np.ndarray) -> None:  # pragma: no cover
     """Route each pooled gradient to its window's first maximum (dx must be zeroed)."""
     N, Ho, Wo, C = grad.shape
@@ -89,7 +93,7 @@ def maxpool2_backward_kernel(grad: np.ndarray, arg: np.ndarray, dx: np.ndarray) 
                     dx[n, 2 * i + pos // 2, 2 * j + pos % 2, c] = grad[n, i, j, c]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=CACHE)
 def col2im_kernel(cols: np.ndarray, kernel: int, stride: int, padding: int,
                   dx: np.ndarray) -> None:  # pragma: no cover - compiled
     """Adjoint of ``snn.kernels.im2col_into``: scatter-add cols into dx [N, H, W, C] (dx must be zeroed).
@@ -117,7 +121,7 @@ def col2im_kernel(cols: np.ndarray, kernel: int, stride: int, padding: int,
                             dx[n, y, xx, c] += cols[row, base + c]
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=CACHE, fastmath=False)
 def bn_center_kernel(x: np.ndarray, mean: np.ndarray, xc: np.ndarray) -> None:  # pragma: no cover - compiled
     """xc = x - mean over rows of [M, C] (numpy's float32 subtraction, element by element)."""
     M, C = x.shape
@@ -126,7 +130,7 @@ def bn_center_kernel(x: np.ndarray, mean: np.ndarray, xc: np.ndarray) -> None:  
             xc[i, j] = x[i, j] - mean[j]
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=CACHE, fastmath=False)
 def bn_scale_shift_kernel(xc: np.ndarray, inv: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
                           xhat: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """xhat = xc * inv; out = xhat * gamma + beta, each product and sum rounded to float32 as numpy does.
@@ -142,7 +146,7 @@ def bn_scale_shift_kernel(xc: np.ndarray, inv: np.ndarray, gamma: np.ndarray, be
             out[i, j] = p + beta[j]
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=CACHE, fastmath=False)
 def bn_backward_kernel(g: np.ndarray, xhat: np.ndarray, coef: np.ndarray, m32: np.float32, dbeta: np.ndarray,
                        dgamma: np.ndarray, dx: np.ndarray) -> None:  # pragma: no cover - compiled
     """dx = coef * ((m*g - dbeta) - xhat*dgamma), numpy's order and float32 rounding; ``dx`` may be ``g``."""
@@ -158,7 +162,7 @@ def bn_backward_kernel(g: np.ndarray, xhat: np.ndarray, coef: np.ndarray, m32: n
 LIF_BLOCK = 4096  # neurons per block of bn_lif_forward_kernel: u and s of a block stay in cache across t
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=CACHE, fastmath=False)
 def bn_lif_forward_kernel(xc: np.ndarray, inv: np.ndarray, gamma: np.ndarray, beta: np.ndarray, us: np.ndarray,
                           ss: np.ndarray, tau: float, vth: float) -> None:  # pragma: no cover - compiled
     """tdBN's last step fused into :func:`lif_forward_kernel` (time-varying current only).
@@ -192,7 +196,7 @@ def bn_lif_forward_kernel(xc: np.ndarray, inv: np.ndarray, gamma: np.ndarray, be
 
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=CACHE, fastmath=False)
 def column_sums_kernel(x: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """numpy's float32 ``x.sum(axis=0)`` of a C-contiguous x [M, C] with C >= 2: each column from 0.0, rows in order.
 

@@ -1,0 +1,62 @@
+"""runtime.kernel_cache: the kernels start even where numba has no writable cache location (read-only install,
+read-only HOME), by caching in a private temp directory or, failing that, not caching at all."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from numba.core import config
+
+from satasim_atsn import runtime
+
+
+@pytest.fixture
+def clean_cache_setting(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "CACHE_DIR", "")
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(runtime.tempfile, "gettempdir", lambda: str(tmp_path))
+    return tmp_path
+
+
+def _writable_only(monkeypatch, allowed: Path) -> None:
+    """Every directory but those under ``allowed`` refuses new files, as a read-only install and HOME do."""
+    real = runtime._can_write
+    monkeypatch.setattr(runtime, "_can_write", lambda d: Path(d).is_relative_to(allowed) and real(d))
+
+
+def test_a_writable_source_tree_is_used_as_numba_would(clean_cache_setting):
+    assert runtime.kernel_cache.__wrapped__() is True
+    assert config.CACHE_DIR == "" and "NUMBA_CACHE_DIR" not in os.environ
+
+
+def test_read_only_install_and_home_cache_in_a_private_temp_directory(clean_cache_setting, monkeypatch):
+    tmp = clean_cache_setting
+    _writable_only(monkeypatch, tmp)
+    monkeypatch.setattr(config, "CACHE_DIR", "/proc/not-a-cache")  # a NUMBA_CACHE_DIR that cannot be written
+    assert runtime.kernel_cache.__wrapped__() is True
+    chosen = Path(config.CACHE_DIR)
+    assert chosen.parent == tmp and os.environ["NUMBA_CACHE_DIR"] == str(chosen)  # worker processes inherit it
+    assert chosen.stat().st_mode & 0o077 == 0
+
+
+def test_a_temp_directory_another_user_could_fill_is_not_used(clean_cache_setting, monkeypatch):
+    tmp = clean_cache_setting
+    _writable_only(monkeypatch, tmp)
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    shared = tmp / f"satasim-numba-cache-{uid}"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert runtime.kernel_cache.__wrapped__() is False  # compile in the process rather than load foreign code
+    assert config.CACHE_DIR == ""
+
+
+def test_nowhere_to_write_compiles_without_a_cache(clean_cache_setting, monkeypatch):
+    monkeypatch.setattr(runtime, "_can_write", lambda d: False)
+
+    def no_temp():
+        raise FileNotFoundError("No usable temporary directory")
+
+    monkeypatch.setattr(runtime.tempfile, "gettempdir", no_temp)
+    assert runtime.kernel_cache.__wrapped__() is False
