@@ -122,8 +122,12 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Atomically write UTF-8 text (results, reports, CSVs)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Atomically write UTF-8 text (results, reports, CSVs).
+
+    A path that is not valid UTF-8 (a byte like 0xff, or any non-ASCII name under ``LC_ALL=C``) reaches Python
+    as lone surrogates; they are written back as the bytes they stand for, so a report's "Regenerate with"
+    command names the same file instead of failing after the work (UnicodeEncodeError)."""
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def write_json(path: str | os.PathLike, data: object) -> None:

@@ -5,6 +5,8 @@ failed, replaced a report file with the JSON, or ended minutes of work in a trac
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,17 @@ def test_reproduce_output_that_cannot_be_a_directory(tmp_path, capsys, layout):
     assert "-o: " in err
     assert (tmp_path / "afile").read_text() == "keep" and (tmp_path / "all" / "table1").read_text() == "keep"
     assert _listing(tmp_path) == ["afile", "all", "all/table1"]
+
+
+@pytest.mark.skipif(os.name != "posix" or sys.getfilesystemencoding() != "utf-8", reason="raw bytes in file names")
+def test_a_path_that_is_not_utf8_is_written_back_as_its_bytes(tmp_path, capsys):
+    """A directory named with a 0xff byte reaches Python as a lone surrogate; writing the report's "Regenerate with"
+    command raised UnicodeEncodeError after every simulation (exit 1, an empty -o)."""
+    odd = Path(os.fsdecode(os.fsencode(str(tmp_path)) + b"/bad\xffname"))
+    odd.mkdir()
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in [*COMPARE, "-o", odd / "cmp", "--json", odd / "r.json"]])
+    assert exc.value.code == 0, capsys.readouterr().err
+    report = (odd / "cmp" / "report.md").read_bytes()
+    assert b"/bad\xffname/cmp" in report  # the command names the same directory, byte for byte
+    assert (odd / "r.json").read_bytes() == (odd / "cmp" / "results.json").read_bytes()
