@@ -107,8 +107,19 @@ def staged_directory(out: Path) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes atomically to ``path`` (:func:`atomic_write_with`: no partial files, links followed)."""
-    atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(data))
+    """Write bytes atomically to ``path`` (:func:`atomic_write_with`: no partial files, links followed).
+
+    A special file (``/dev/stdout``, a FIFO) takes the bytes directly: no temp file is needed, so the result is
+    not lost where no temporary directory is writable (a read-only container)."""
+    target, atomic = write_target(path)
+    if atomic:
+        atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(data))
+        return
+    try:
+        with open(target, "wb") as handle:
+            handle.write(data)
+    except OSError as error:
+        raise _unwritable(path, error) from None
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -91,3 +91,27 @@ def test_dev_stdout_on_a_pipe_is_written_in_place(tmp_path):
         for fd in (read_end, write_end):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc/self/fd")
+def test_a_special_file_needs_no_temporary_directory(tmp_path, monkeypatch):
+    """In a read-only container (no writable /tmp, a read-only checkout) `--json /dev/stdout` failed after the whole
+    run: the bytes went through a temp file first. A special file now takes them directly."""
+    import tempfile
+
+    def no_temp(*args, **kwargs):
+        raise FileNotFoundError("No usable temporary directory found")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_temp)
+    read_end, write_end = os.pipe()
+    link = tmp_path / "stdout"
+    link.symlink_to(f"/proc/self/fd/{write_end}")
+    try:
+        atomic_write_text(link, '{"fps": 1}\n')
+        os.close(write_end)
+        with os.fdopen(read_end) as handle:
+            assert handle.read() == '{"fps": 1}\n'
+    finally:
+        for fd in (read_end, write_end):
+            with contextlib.suppress(OSError):
+                os.close(fd)
