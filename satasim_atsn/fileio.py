@@ -86,15 +86,30 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[str], None]) -> 
         raise
 
 
+def _process_alive(pid_text: str) -> bool:
+    """Whether the process of this id runs (a name without a number counts as a dead run's)."""
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or a platform without signals: leave it
+    return True
+
+
 @contextlib.contextmanager
 def staged_directory(out: Path) -> Iterator[Path]:
     """A hidden directory inside ``out`` to write a report into. Its files replace ``out``'s only once the block
     ends without error, so Ctrl-C or an error while plotting leaves ``out`` as it was (before, a few new plots
-    beside the old report). A staging directory that a killed run left behind is removed by the next one."""
+    beside the old report). A staging directory that a killed run left behind is removed by the next one; one
+    whose process still runs (a concurrent run into the same ``out``) is left alone."""
     for stale in out.glob(".report-*.staging"):
-        shutil.rmtree(stale, ignore_errors=True)
+        if not _process_alive(stale.name.split("-")[1]):
+            shutil.rmtree(stale, ignore_errors=True)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".report-", suffix=".staging", dir=out))
+        staging = Path(tempfile.mkdtemp(prefix=f".report-{os.getpid()}-", suffix=".staging", dir=out))
     except OSError as error:
         raise _unwritable(out, error) from None
     try:

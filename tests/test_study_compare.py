@@ -174,11 +174,12 @@ def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
     write_workload(wdir / "vgg_small_fmnist_atsn.npz", other)
     trained = TrainedSet("tiny", TestSplit("synthetic"))
     # the algorithm group: table1, table4, table5 and figs, each into its own subdirectory
-    reproduce("algorithm", tmp_path, workload_dir=str(wdir), command=f"satasim reproduce algorithm -o {shlex.quote(str(tmp_path))} -q",
+    quoted = shlex.quote(str(tmp_path))  # TMPDIR may hold a space
+    reproduce("algorithm", tmp_path, workload_dir=str(wdir), command=f"satasim reproduce algorithm -o {quoted} -q",
               quiet=True, trained_set=trained)
     assert sorted(p.name for p in tmp_path.iterdir() if (p / "report.md").is_file()) == [
         "figs", "table1", "table4", "table5"]
-    table4_command = f"satasim reproduce table4 -o {shlex.quote(str(tmp_path / 'table4'))} -q"  # TMPDIR may hold a space
+    table4_command = f"satasim reproduce table4 -o {shlex.quote(str(tmp_path / 'table4'))} -q"
     assert table4_command in (tmp_path / "table4" / "report.md").read_text()
     md = (tmp_path / "table1" / "report.md").read_text()
     assert "128 test images (the whole test split)" in md and "tiny, width 0.5, 3 epochs" in md

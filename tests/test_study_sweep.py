@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -366,7 +368,10 @@ def test_an_interrupted_sweep_report_leaves_the_last_report_whole(tmp_path, work
         sweep_report(study, rows, out, "satasim sweep s.yaml -o out --resume")
     assert drawn and {p.name: p.read_bytes() for p in out.iterdir()} == before
     monkeypatch.undo()
-    (out / ".report-left.staging").mkdir()  # as a SIGKILL would leave it
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / f".report-{int(dead.stdout)}-abc.staging").mkdir()  # as a SIGKILL would leave it
+    live = out / f".report-{os.getppid()}-def.staging"  # a concurrent run's, still being written
+    live.mkdir()
     sweep_report(study, rows, out, "satasim sweep s.yaml -o out --resume")
-    assert not [p for p in out.iterdir() if p.name.startswith(".report-")]
+    assert [p for p in out.iterdir() if p.name.startswith(".report-")] == [live]
     assert "--resume" in (out / "report.md").read_text()
