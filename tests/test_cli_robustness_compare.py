@@ -4,6 +4,7 @@ outputs that are the same bytes whatever the working directory and however the p
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +225,20 @@ def test_an_interrupted_compare_leaves_its_output_directory_as_it_was(tmp_path, 
     assert code == 0, err
     assert {"report.md", "report.html", "results.json", "keep.txt"} <= {p.name for p in out.iterdir()}
     assert not [p for p in out.iterdir() if p.name.startswith(".report-")]
+
+
+def test_long_and_odd_architecture_names_make_plots_without_a_word(tmp_path, capsys, recwarn):
+    """A 300-character name made a plot file name the file system refused, after the simulations; a tab or a CJK
+    name printed matplotlib's 'Glyph missing from font' warnings even with --quiet."""
+    text = ARCHS[1].read_text()
+    names = {"long.yaml": "x" * 300, "tab.yaml": "a\\tb", "cjk.yaml": "自适应时间步"}
+    paths = []
+    for file, name in names.items():
+        path = tmp_path / file
+        path.write_text(re.sub(r"(?m)^name:.*$", f'name: "{name}"', text, count=1))
+        paths.append(path)
+    code, _, err = run(["compare", *paths, WORKLOAD, "-o", tmp_path / "out", *TINY], capsys)
+    assert code == 0 and err == "", err
+    assert not [str(w.message) for w in recwarn if "Glyph" in str(w.message)]
+    plots = sorted(p.name for p in (tmp_path / "out").glob("timeline_*.png"))
+    assert plots == ["timeline_0_" + "x" * 64 + ".png", "timeline_1_a_b.png", "timeline_2__.png"]

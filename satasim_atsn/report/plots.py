@@ -21,7 +21,9 @@ COLORS = plt.get_cmap("tab20").colors
 def _save(fig, path: str | Path) -> Path:
     """Save a figure as PNG without dates/software metadata, atomically; close it."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight")
+    with warnings.catch_warnings():  # a name in a script the font lacks (CJK, a tab) is drawn as a box, silently
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight")
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)

@@ -91,10 +91,15 @@ def per_arch_workloads(arch_paths: list[str], workload_path: str | list[str]) ->
     return list(workload_path)
 
 
+FILE_NAME_CHARS = 64  # of an architecture's name in a plot's file name
+
+
 def file_safe(name: str) -> str:
     """An architecture's ``name:`` as one file-name component: path separators, ``..`` and other characters
-    outside [A-Za-z0-9._-] become ``_``, so a plot can never land outside the report's directory."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")
+    outside [A-Za-z0-9._-] become ``_``, so a plot can never land outside the report's directory; at most
+    FILE_NAME_CHARS characters (a 300-character name made a file name the file system refused, after the
+    simulations). Callers keep names apart by an index."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")[:FILE_NAME_CHARS]
     return safe or "_"
 
 
