@@ -171,3 +171,25 @@ def test_summary_says_where_weights_live_and_how_many_reads_fetch_them(workload_
     assert expect.format(reads=mapping["weight_fetch_reads"]) in line
     assert (mapping["weight_fetch_reads"] == 0) == (buffer_bytes == 10**7)
     assert mapping["weight_fetch_reads"] == 0 or mapping["weight_fetch_reads"] > len(mapping["groups"])
+
+
+def test_every_quiet_option_is_also_minus_q():
+    """`satasim run ... -q` was 'No such option'; every other command took -q for --quiet."""
+    import click
+
+    from satasim_atsn.cli import _register_commands, cli
+
+    _register_commands()
+    missing, seen = [], []
+
+    def walk(command: click.Command, name: str) -> None:
+        for param in command.params:
+            if param.name == "quiet":
+                seen.append(name)
+                if "-q" not in param.opts:
+                    missing.append(name)
+        for sub_name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{name} {sub_name}")
+
+    walk(cli, "satasim")
+    assert "satasim run" in seen and len(seen) >= 6 and not missing

@@ -38,7 +38,7 @@ def _peak_rss_mb() -> float:
               help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the full results.")
 @click.option("--csv", "csv_dir", type=click.Path(file_okay=False), default=None, help="Write layers/images CSVs.")
-@click.option("--quiet", is_flag=True, help="No progress line and no summary.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line and no summary.")
 @click.option("--timing", is_flag=True, help="Report wall-clock time (also in --json).")
 def run_command(arch_path: str, workload_path: str, images: int | None, start: int, overrides: tuple[str, ...],
                 json_path: str | None, csv_dir: str | None, quiet: bool, timing: bool) -> None:
