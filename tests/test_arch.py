@@ -236,3 +236,13 @@ def test_batch_and_dataflow_capacity_errors(simulate):
     # memories for all T (section 12.4), so a 16 B staging buffer is slow but valid
     small = load_arch(ARCHS / "conventional16x16.yaml", ["dataflow=layer_major", "global_buffers.weight.bytes=16"])
     run(small, workload, 2)
+
+
+def test_an_exit_unit_field_set_on_a_design_without_an_exit_unit_says_so():
+    """It said 'exit_unit.kind: missing', a field the user never touched (fuzzing of own designs)."""
+    design = ARCHS.parent / "examples" / "my_array12x12.yaml"
+    with pytest.raises(ArchError, match=r"--set: exit_unit.theta: this design has no exit unit \(array."
+                                        r"exit_unit_tiles: 0 and no exit_unit section\), so the field acts on nothing"):
+        load_arch(design, ["exit_unit.theta=0.2"])
+    with pytest.raises(ArchError, match=r"exit_unit.kind: missing"):  # given a tile, the section needs its kind
+        load_arch(design, ["exit_unit.theta=0.2", "array.exit_unit_tiles=1"])

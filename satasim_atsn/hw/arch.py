@@ -637,5 +637,20 @@ def load_arch(path: str | Path, overrides: Iterable[str] = ()) -> Arch:
     """Load, override and validate an architecture YAML (a path or a shipped name); raises ArchError."""
     path = resolve_arch_path(path)
     raw = _read_yaml(path)
-    raw = apply_overrides(raw, list(overrides))
-    return build_arch(raw, where=str(path), base_dir=path.resolve().parent, path=path)
+    overridden = apply_overrides(raw, list(overrides))
+    _refuse_fields_of_an_absent_exit_unit(raw, overridden, list(overrides))
+    return build_arch(overridden, where=str(path), base_dir=path.resolve().parent, path=path)
+
+
+def _refuse_fields_of_an_absent_exit_unit(raw: dict, overridden: dict, overrides: list[str]) -> None:
+    """A --set of an exit-unit field on a design without an exit unit (no exit tile, no exit_unit section) has
+    nothing to act on; say so, instead of the 'exit_unit.kind: missing' that the half-made section would give."""
+    section, array = overridden.get("exit_unit"), overridden.get("array")
+    still_none = isinstance(array, dict) and array.get("exit_unit_tiles") == 0  # not given one by --set either
+    if not _exit_unit_omitted(raw) or not still_none or not isinstance(section, dict) or "kind" in section:
+        return
+    fields = [text.split("=", 1)[0].strip() for text in overrides if text.strip().startswith("exit_unit.")]
+    raise ArchError.at("--set", fields[0] if fields else "exit_unit",
+                       "this design has no exit unit (array.exit_unit_tiles: 0 and no exit_unit section), so the "
+                       "field acts on nothing", "drop the --set, or give the design an exit unit with "
+                       "--set array.exit_unit_tiles=1 --set exit_unit.kind=at (or dt; and the section's other fields)")
