@@ -472,3 +472,15 @@ def test_a_fold_bigger_than_the_weight_buffer_is_fetched_one_buffer_full_at_a_ti
     assert res_small.total_cycles - res_big.total_cycles >= 100 * extra_reads
     assert res_small.totals["dram_read_bytes"] == res_big.totals["dram_read_bytes"]
     assert res_small.totals["weight_glb_write_bytes"] == res_big.totals["weight_glb_write_bytes"]
+
+
+def test_bit_plane_counts_do_not_wrap_without_the_jit():
+    """Under NUMBA_DISABLE_JIT (a debugging session) a uint8 pixel made the running bit count uint8 (NumPy 2
+    promotion), which wrapped past 255 and ended in an IndexError; the JIT and the Python versions agree now."""
+    from satasim_atsn.hw import kernels
+
+    pixels = np.full((2, 40), 0xFF, dtype=np.uint8)
+    jit_counts, jit_positions = kernels.plane_positions(pixels, 2, 2, 40, 0)
+    py_counts, py_positions = kernels.plane_positions.py_func(pixels, 2, 2, 40, 0)
+    assert jit_counts.tolist() == py_counts.tolist() == [320, 0, 320, 0]
+    assert np.array_equal(jit_positions, py_positions)

@@ -163,8 +163,9 @@ def fold_slices(
 
 @njit(cache=CACHE, inline="always")
 def _is_set(v, shift: int) -> int:
-    """Bit ``shift`` of v (0 or 1); shift 8: whether v is nonzero."""
-    return (v >> shift) & 1 if shift < 8 else v != 0
+    """Bit ``shift`` of v (0 or 1); shift 8: whether v is nonzero. As int64: under NUMBA_DISABLE_JIT a uint8
+    result would make the caller's running index uint8 too (NumPy 2 promotion) and wrap at 256."""
+    return np.int64((v >> shift) & 1) if shift < 8 else np.int64(v != 0)
 
 
 @njit(cache=CACHE, inline="always")
@@ -242,7 +243,7 @@ def plane_positions(
     for i in range(n):
         c = 0
         for q in range(size):
-            v = pixels[i, q]
+            v = np.int64(pixels[i, q])  # not uint8: the count would wrap at 256 without the JIT (NumPy 2 promotion)
             while v:
                 c += v & 1
                 v >>= 1
