@@ -75,3 +75,28 @@ def test_walkthrough_runs_end_to_end(tmp_path):
     assert all("SynapticOperations" in a["neurobench"] for a in compared["architectures"])
     assert (tmp_path / "cmp" / "report.md").read_text().count("my_array12x12") > 2
     assert any("Effective_ACs" in out for out in outputs)
+
+
+def test_the_numbers_the_walkthrough_shows_are_what_the_tool_prints(tmp_path):
+    """The walkthrough's 200-image numbers went stale when the hardware model changed (they were model 3's), and
+    its end-to-end test runs 6 images, so nothing noticed: they are now computed and compared here."""
+    from satasim_atsn.cli import main
+
+    text = DOC.read_text()
+    net, arch = ROOT / "examples" / "my_net.yaml", ROOT / "examples" / "my_array12x12.yaml"
+    workload = tmp_path / "my_net.npz"
+    runs = {"run.json": [], "run_lowleak.json": ["--set", "tech.glb_144KB_leakage_mW=12.455"]}
+    for argv in (["workload", "build", "--network", net, "--rate", "0.15", "--timesteps", "4", "--exit-mean",
+                  "atsn=2.5", "-o", workload],
+                 *(["run", arch, workload, "--images", "200", "--quiet", "--json", tmp_path / name, *extra]
+                   for name, extra in runs.items())):
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in argv])
+        assert exc.value.code == 0
+    results = {name: json.loads((tmp_path / name).read_text())["per_image"] for name in runs}
+    p = results["run.json"]
+    assert f"energy per image (uJ): {p['energy_uJ']} {p['energy_by_group_uJ']}" in text
+    assert f"latency per image (us): {p['latency_us']}   synaptic operations per image: {p['sops']}" in text
+    for name, q in results.items():
+        assert (f"{name} energy per image (uJ): {q['energy_uJ']}  global buffer: "
+                f"{q['energy_by_component_uJ']['global_buffer']}") in text
