@@ -7,6 +7,7 @@ A :class:`~satasim_atsn.errors.SatasimError` becomes one line on stderr and exit
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
@@ -95,9 +96,16 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("satasim: interrupted", err=True)
         sys.exit(130)
     except MemoryError:  # a network or image count beyond this machine's memory: the user's to shrink
-        click.echo("satasim: error: out of memory: the network, the images or the batch do not fit in this machine's "
-                   "memory; use fewer images (--images), a smaller batch (--set images_per_batch=...) or a smaller "
-                   "network", err=True)
+        click.echo("satasim: error: out of memory: the network, the images, the batch or the array do not fit in this "
+                   "machine's memory; use fewer images (--images), a smaller batch (--set images_per_batch=...), a "
+                   "smaller network or a smaller array", err=True)
+        sys.exit(2)
+    except OSError as error:
+        if error.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        _silence_stdout()
+        where = f" ({error.filename})" if error.filename else ""
+        click.echo(f"satasim: error: {error.strerror}{where}; {ENVIRONMENT_ERRNOS[error.errno]}", err=True)
         sys.exit(2)
     except click.UsageError as error:
         UserError(f"{error.format_message().rstrip('.')}; see 'satasim --help'").show()
@@ -115,6 +123,23 @@ def main(argv: list[str] | None = None) -> None:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     sys.exit(0)
+
+
+# what the machine refused, with what the user can do about it (a traceback said it less clearly)
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "free some space or write elsewhere (standard output too: is it a full disk or /dev/full?)",
+    errno.EMFILE: "raise the limit of open files (ulimit -n) or use fewer worker processes (--jobs)",
+    errno.ENFILE: "the system has too many open files; close some programs or use fewer --jobs",
+}
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's flush at exit cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 class Terminated(KeyboardInterrupt):

@@ -22,6 +22,14 @@ import yaml
 
 from satasim_atsn.errors import SatasimError, shown
 
+STDOUT_PATH = "/dev/stdout"
+
+
+def standard_output_alias(path: str | os.PathLike) -> str | os.PathLike:
+    """``-`` (the usual name for standard output) as ``/dev/stdout`` where that exists; any other path as is.
+    Before, ``--json -`` silently wrote a file named ``-`` in the current directory."""
+    return STDOUT_PATH if str(path) == "-" and os.path.exists(STDOUT_PATH) else path
+
 
 def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
     """Where a write to ``path`` really goes, and whether it can be atomic (temp file + rename).
@@ -31,6 +39,7 @@ def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
     (``/dev/stdout``, ``/dev/null``, a named pipe) is written in place: renaming onto it would replace
     the special file itself. A directory is refused.
     """
+    path = standard_output_alias(path)
     target = Path(os.path.realpath(path))
     try:  # stat the name as given: /dev/stdout -> /proc/self/fd/1 -> a pipe has no real path to resolve to
         mode = os.stat(path).st_mode
@@ -133,6 +142,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with open(target, "wb") as handle:
             handle.write(data)
+    except BrokenPipeError:
+        raise  # the reader went away (`--json - | head`): click ends quietly (exit 1), as for any output
     except OSError as error:
         raise _unwritable(path, error) from None
 
@@ -307,7 +318,7 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
     if not str(path).strip():
         raise SatasimError.at(None, option, "is an empty path", "give a " + ("directory" if is_dir else "file")
                               + " name, or leave the option out")
-    target = Path(path)
+    target = Path(path if is_dir else standard_output_alias(path))
     if not is_dir and target.exists() and not target.is_dir() and not target.is_file():
         return  # a special file (/dev/stdout, /dev/null, a FIFO): written in place, nothing to probe
     parent = target if is_dir else target.parent
@@ -366,7 +377,7 @@ def refuse_shared_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
     for option, out in outputs.items():
         if not out:
             continue
-        key = Path(out).resolve()
+        key = Path(standard_output_alias(out)).resolve()
         if key in seen:
             raise SatasimError.at(str(out), option, f"is also {seen[key]}; one would replace the other",
                                   "give each output its own path")

@@ -5,7 +5,9 @@ failed, replaced a report file with the JSON, or ended minutes of work in a trac
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -106,3 +108,42 @@ def test_a_path_that_is_not_utf8_is_written_back_as_its_bytes(tmp_path, capsys):
     report = (odd / "cmp" / "report.md").read_bytes()
     assert b"/bad\xffname/cmp" in report  # the command names the same directory, byte for byte
     assert (odd / "r.json").read_bytes() == (odd / "cmp" / "results.json").read_bytes()
+
+
+def _satasim(argv: list, cwd: Path, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "satasim_atsn", *map(str, argv)], cwd=cwd, stdout=stdout,
+                          stderr=subprocess.PIPE, text=True, timeout=300)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdout"), reason="needs /dev/stdout")
+def test_json_dash_is_standard_output(tmp_path):
+    """`--json -` silently wrote a file named '-' in the current directory and printed nothing."""
+    done = _satasim(RUN + ["--json", "-"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["per_image"]["images"] == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_standard_output_is_one_line(tmp_path):
+    """The summary to a full device (`> /dev/full`) ended in an OSError traceback."""
+    with open("/dev/full", "w") as full:
+        done = _satasim(RUN[:-1], tmp_path, stdout=full)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("satasim: error: No space left on device; free some space")
+    assert done.stderr.count("\n") == 1
+
+
+def test_too_few_open_files_is_one_line_that_says_what_to_change(tmp_path, capsys, monkeypatch):
+    """`ulimit -n 20` with `compare --jobs 3` ended in 'OSError: [Errno 24] Too many open files' (a traceback);
+    whether a given limit fails depends on how the interpreter was started, so the error is raised here."""
+    import errno
+
+    from satasim_atsn.study import compare
+
+    def too_many(*args, **kwargs):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(compare, "run_compare", too_many)
+    err = user_error([*COMPARE, "-o", tmp_path / "cmp"], capsys)
+    assert "satasim: error: Too many open files; raise the limit of open files (ulimit -n)" in err

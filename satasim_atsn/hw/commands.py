@@ -78,6 +78,8 @@ def _write_outputs(result, json_path: str | None, csv_dir: str | None, timing: b
             json_written = True
         if csv_dir:
             result.write_csv(csv_dir)
+    except BrokenPipeError:
+        raise  # `--json - | head`: the reader went away; click ends quietly (exit 1)
     except (OSError, SatasimError) as error:
         failure = error if isinstance(error, SatasimError) else SatasimError.at(
             str(error.filename or csv_dir or json_path), None, f"cannot write ({error.strerror or error})",
