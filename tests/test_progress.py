@@ -108,10 +108,10 @@ def test_evaluate_piped_and_quiet(workload_file, capsys, quiet):
     assert "images, T =" in out  # --quiet drops the bar, not the result
 
 
-def _on_a_pty(argv: list[str]) -> tuple[int, str, str]:
+def _on_a_pty(argv: list[str], rows: int = 24, cols: int = 120) -> tuple[int, str, str]:
     """Run satasim with stderr on a pseudo-terminal (stdout piped); return code, stdout, terminal text."""
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a 120x24 terminal
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))  # a cols x rows terminal
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "satasim_atsn", *argv], stdout=subprocess.PIPE, stderr=slave,
                             cwd=ROOT, env=env)
@@ -143,3 +143,12 @@ def test_run_and_evaluate_draw_a_bar_on_a_real_terminal(tmp_path, workload_file)
     code, out, term = _on_a_pty(["evaluate", workload_file])
     assert code == 0, term
     assert "evaluate" in term and "img" in term and "images, T =" in out
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(0, 0), (0, 80)])
+def test_an_unsized_terminal_still_shows_the_bar(rows, cols):
+    """A pty that reports 0 rows (`script`, some CI runners) showed no bar: tqdm followed the 0 rows and hid it."""
+    argv = ["run", "atsn16x16", "workloads/vgg_small_fmnist_atsn.npz", "--images", "4"]
+    code, out, term = _on_a_pty(argv, rows, cols)
+    assert code == 0, term
+    assert "simulated FPS" in term and "FPS" in out

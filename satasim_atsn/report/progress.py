@@ -28,17 +28,24 @@ def progress_bar(total: int | None, *, desc: str, unit: str, quiet: bool = False
     """A tqdm bar on ``stream`` (default stderr), disabled when quiet or not on a terminal."""
     stream = stream if stream is not None else sys.stderr
     disable = quiet or not on_terminal(stream)
-    width = None if disable else _width(stream)
+    width, height = (None, None) if disable else _size(stream)
     return tqdm(total=total, desc=desc, unit=unit, file=stream, disable=disable, mininterval=interval_s, miniters=1,
-                dynamic_ncols=width is None, ncols=width, leave=False)
+                dynamic_ncols=width is None, ncols=width, nrows=height, leave=False)
 
 
-def _width(stream: TextIO) -> int | None:
-    """None if the terminal reports its width (tqdm follows it), else a fixed 100 columns (an unsized pty)."""
+def _size(stream: TextIO) -> tuple[int | None, int | None]:
+    """(None, None) when the terminal reports its size (tqdm follows it as it changes), else a fixed size: the
+    columns it reports or 100, the rows or 24.
+
+    An unsized pty (``script``, some CI runners) reports 0 rows; tqdm, following it, hid the bar as if it were
+    below the last of 0 rows."""
     try:
-        return None if os.get_terminal_size(stream.fileno()).columns > 0 else 100
+        size = os.get_terminal_size(stream.fileno())
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return 100
+        return 100, 24
+    if size.columns > 0 and size.lines > 0:
+        return None, None
+    return size.columns or 100, size.lines or 24
 
 
 class Progress:
