@@ -98,15 +98,48 @@ def kernel_cache() -> bool:
         return True
     if _can_write(user_cache_dir(appname="numba", appauthor=False)):
         return True
-    try:
-        getuid = getattr(os, "getuid", None)
-        fallback = Path(tempfile.gettempdir()) / f"satasim-numba-cache-{getuid() if getuid else 'user'}"
-    except OSError:  # no usable temporary directory
-        return False
-    if not _private_directory(fallback):
+    fallback = _private_temp_directory("numba-cache")
+    if fallback is None:
         return False
     config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"] = str(fallback)
     return True
 
 
-__all__ = ["keep_freed_memory", "kernel_cache", "OPT_OUT_VARIABLE"]
+def _private_temp_directory(purpose: str) -> Path | None:
+    """``<temp>/satasim-<purpose>-<uid>``, made private (:func:`_private_directory`), or None if impossible."""
+    try:
+        getuid = getattr(os, "getuid", None)
+        directory = Path(tempfile.gettempdir()) / f"satasim-{purpose}-{getuid() if getuid else 'user'}"
+    except OSError:  # no usable temporary directory
+        return None
+    return directory if _private_directory(directory) else None
+
+
+def matplotlib_config() -> None:
+    """Give matplotlib a writable configuration directory before it is imported, where its own is not.
+
+    With a read-only HOME (or XDG directories), matplotlib makes a new temporary directory in every process and
+    logs two warning lines, even under ``--quiet``; it then rebuilds its font cache each time. A private temp
+    directory (``MPLCONFIGDIR``, passed to worker processes) keeps the cache and the terminal quiet. Only on
+    Linux and BSD, whose XDG rule is followed here; elsewhere matplotlib is left to itself."""
+    given = os.environ.get("MPLCONFIGDIR")
+    if given:
+        if _can_write(given):
+            return
+    elif sys.platform.startswith(("linux", "freebsd")):
+        try:
+            home = Path.home()
+        except RuntimeError:  # no home directory
+            home = None
+        bases = [os.environ.get("XDG_CONFIG_HOME") or (home and home / ".config"),
+                 os.environ.get("XDG_CACHE_HOME") or (home and home / ".cache")]
+        if all(base and _can_write(Path(base) / "matplotlib") for base in bases):
+            return
+    else:
+        return
+    fallback = _private_temp_directory("matplotlib")
+    if fallback is not None:
+        os.environ["MPLCONFIGDIR"] = str(fallback)
+
+
+__all__ = ["keep_freed_memory", "kernel_cache", "matplotlib_config", "OPT_OUT_VARIABLE"]

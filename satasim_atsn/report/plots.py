@@ -6,7 +6,10 @@ import io
 import warnings
 from pathlib import Path
 
-import matplotlib
+from satasim_atsn.runtime import matplotlib_config
+
+matplotlib_config()  # before matplotlib is imported: a writable config directory even with a read-only HOME
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

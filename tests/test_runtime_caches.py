@@ -1,9 +1,11 @@
-"""runtime.kernel_cache: the kernels start even where numba has no writable cache location (read-only install,
-read-only HOME), by caching in a private temp directory or, failing that, not caching at all."""
+"""runtime.kernel_cache and matplotlib_config: the kernels and the plots start, quietly, even where numba and
+matplotlib have no writable cache location (a read-only install, a read-only HOME): a private temp directory is used
+or, failing that, the kernels compile without a cache."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,21 @@ def test_nowhere_to_write_compiles_without_a_cache(clean_cache_setting, monkeypa
 
     monkeypatch.setattr(runtime.tempfile, "gettempdir", no_temp)
     assert runtime.kernel_cache.__wrapped__() is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG rule is Linux's")
+def test_matplotlib_gets_a_private_config_directory_when_home_is_read_only(clean_cache_setting, monkeypatch):
+    """With a read-only HOME matplotlib made a new temp directory in every process and logged two warning lines,
+    even under --quiet."""
+    tmp = clean_cache_setting
+    monkeypatch.delenv("MPLCONFIGDIR", raising=False)
+    _writable_only(monkeypatch, tmp)
+    runtime.matplotlib_config()
+    chosen = Path(os.environ["MPLCONFIGDIR"])
+    assert chosen.parent == tmp and chosen.stat().st_mode & 0o077 == 0
+
+
+def test_a_writable_matplotlib_directory_is_left_alone(clean_cache_setting, monkeypatch):
+    monkeypatch.setenv("MPLCONFIGDIR", str(clean_cache_setting / "mine"))
+    runtime.matplotlib_config()
+    assert os.environ["MPLCONFIGDIR"] == str(clean_cache_setting / "mine")
