@@ -83,6 +83,11 @@ def main(argv: list[str] | None = None) -> None:
     It first lets the allocator keep freed memory (satasim_atsn.runtime): the forward, the engine and
     the trainer then reuse their pages step after step instead of faulting them in again."""
     keep_freed_memory()
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # every relative path would fail later, in a traceback
+        click.echo("satasim: error: the current directory no longer exists; cd into an existing one", err=True)
+        sys.exit(2)
     previous = _terminate_as_interrupt()
     try:
         cli.main(args=argv, prog_name="satasim", standalone_mode=False)

@@ -76,7 +76,11 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[str], None]) -> 
     try:
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        try:  # a file replaced keeps its permissions (a 0444 result came back as 0644)
+            mode = stat.S_IMODE(os.stat(target).st_mode) if atomic else 0o666 & ~umask
+        except OSError:
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         write(tmp)
         if not atomic:
             with open(target, "wb") as handle:

@@ -115,3 +115,13 @@ def test_a_special_file_needs_no_temporary_directory(tmp_path, monkeypatch):
         for fd in (read_end, write_end):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    """The atomic rename put a new 0644 file where a 0444 (or 0600) result had been."""
+    for mode in (0o444, 0o600):
+        out = tmp_path / f"r{mode:o}.json"
+        out.write_text("old")
+        out.chmod(mode)
+        atomic_write_text(out, "new")
+        assert out.read_text() == "new" and stat.S_IMODE(out.stat().st_mode) == mode

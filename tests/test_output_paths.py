@@ -147,3 +147,23 @@ def test_too_few_open_files_is_one_line_that_says_what_to_change(tmp_path, capsy
     monkeypatch.setattr(compare, "run_compare", too_many)
     err = user_error([*COMPARE, "-o", tmp_path / "cmp"], capsys)
     assert "satasim: error: Too many open files; raise the limit of open files (ulimit -n)" in err
+
+
+def test_a_deleted_working_directory_is_one_line(tmp_path):
+    """Run from a directory that was deleted, a relative --json ended in a FileNotFoundError traceback."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    done = subprocess.run([sys.executable, "-c", "import os, sys; os.chdir(sys.argv[1]); os.rmdir(sys.argv[1]); "
+                           "from satasim_atsn.cli import main; main(sys.argv[2:])", str(gone),
+                           *map(str, RUN), "--json", "r.json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "satasim: error: the current directory no longer exists; cd into an existing one\n"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs os.mkfifo")
+def test_a_workload_through_a_pipe_says_so(tmp_path, capsys):
+    """`satasim run ARCH <(cat w.npz)` said 'no such file' about a path that exists."""
+    fifo = tmp_path / "w.npz"
+    os.mkfifo(fifo)
+    err = user_error(["run", ARCHS[1], fifo, "--images", "2", "--quiet"], capsys)
+    assert "is a pipe or a device, not a file" in err and "save it to a file first" in err

@@ -726,6 +726,9 @@ def read_workload(path: str | os.PathLike) -> Workload:
     where = str(path)
     if Path(path).is_dir():
         raise WorkloadError.at(where, None, "is a directory", "give a workload .npz file (shipped: workloads/)")
+    if Path(path).exists() and not Path(path).is_file():  # `<(cat w.npz)`: it was called "no such file"
+        raise WorkloadError.at(where, None, "is a pipe or a device, not a file (a workload is read more than once)",
+                               "save it to a file first and give that file")
     if not Path(path).is_file():
         raise WorkloadError.at(where, None, "no such file", "check the path (shipped workloads are in workloads/)")
     try:
