@@ -210,3 +210,15 @@ def test_every_counter_the_models_produce_has_an_energy_entry():
     per_action = energy_per_action_pJ(_arch("atsn16x16"))
     assert results.ACTIONS is ACTIONS and reference.ACTIONS is ACTIONS
     assert set(per_action) == set(ACTIONS)
+
+
+def test_the_exit_unit_has_area_and_leakage_for_the_decay_its_updates_are_charged():
+    """Every exit_updates action is charged a shift-add decay, but the unit's area and leakage had no decay unit
+    (fuzzing of own designs: tripling the decay's energy moved the energy, not the area). The paper's AT unit is a
+    PE without the reset mux and with a multiplier, so it keeps the PE's decay unit."""
+    arch = load_arch(ARCHS / "atsn16x16.yaml")
+    t, we = arch.tech, arch.exit_unit.vmem_bits
+    scaled = load_arch(ARCHS / "atsn16x16.yaml", [f"tech.decay_shift_add_{we}b_area_um2="
+                                                  f"{3 * t.value(f'decay_shift_add_{we}b_area_um2')}"])
+    grown = compute_area(scaled)["exit_unit"] - compute_area(arch)["exit_unit"]
+    assert grown == pytest.approx(2 * t.value(f"decay_shift_add_{we}b_area_um2"))

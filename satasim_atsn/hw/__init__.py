@@ -6,4 +6,5 @@
 #: 1: sessions 1-13. 2: session 14, a batch of b images keeps b membranes per neuron in the PE data memory.
 #: 3: session 15, a fold's weight fetch is split into one DRAM read and stream per weight-buffer-full.
 #: 4: session 16, a weight bank is refilled from DRAM as soon as it has been streamed (weight prefetch).
-MODEL_VERSION = 4
+#: 5: session 20, the exit unit's shift-add decay unit counts in its area and leakage (its energy already did).
+MODEL_VERSION = 5
