@@ -71,26 +71,38 @@ def test_parsed_yaml_texts_are_shared_but_every_caller_gets_its_own_copy():
             load_yaml_text("x: 1\nx: 2\n", "a.yaml", ArchError)
 
 
+@contextlib.contextmanager
+def _pipe_behind_a_link(tmp_path):
+    """A link to a pipe's write end, as /dev/stdout is when stdout is a pipe; yields (link, read_back): read_back
+    closes the write end and returns what the pipe holds."""
+    read_end, write_end = os.pipe()
+    link = tmp_path / "stdout"
+    link.symlink_to(f"/proc/self/fd/{write_end}")
+
+    def read_back() -> str:
+        os.close(write_end)
+        with os.fdopen(read_end, closefd=False) as handle:
+            return handle.read()
+
+    try:
+        yield link, read_back
+    finally:
+        for fd in (read_end, write_end):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc/self/fd")
 def test_dev_stdout_on_a_pipe_is_written_in_place(tmp_path):
     """`--json /dev/stdout | tool`: /dev/stdout -> /proc/self/fd/1 -> 'pipe:[N]', a path that does not exist,
     so the write went to a temp file beside it and failed; the name as given is now written in place."""
     from satasim_atsn.fileio import check_output_path
 
-    read_end, write_end = os.pipe()
-    link = tmp_path / "stdout"
-    link.symlink_to(f"/proc/self/fd/{write_end}")
-    try:
+    with _pipe_behind_a_link(tmp_path) as (link, read_back):
         check_output_path(link, "--json")
         assert write_target(link) == (link, False)
         atomic_write_text(link, "through the pipe")
-        os.close(write_end)
-        with os.fdopen(read_end) as handle:
-            assert handle.read() == "through the pipe"
-    finally:
-        for fd in (read_end, write_end):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        assert read_back() == "through the pipe"
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc/self/fd")
@@ -103,18 +115,9 @@ def test_a_special_file_needs_no_temporary_directory(tmp_path, monkeypatch):
         raise FileNotFoundError("No usable temporary directory found")
 
     monkeypatch.setattr(tempfile, "mkstemp", no_temp)
-    read_end, write_end = os.pipe()
-    link = tmp_path / "stdout"
-    link.symlink_to(f"/proc/self/fd/{write_end}")
-    try:
+    with _pipe_behind_a_link(tmp_path) as (link, read_back):
         atomic_write_text(link, '{"fps": 1}\n')
-        os.close(write_end)
-        with os.fdopen(read_end) as handle:
-            assert handle.read() == '{"fps": 1}\n'
-    finally:
-        for fd in (read_end, write_end):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        assert read_back() == '{"fps": 1}\n'
 
 
 def test_a_replaced_file_keeps_its_permissions(tmp_path):

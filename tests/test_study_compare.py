@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from interrupted_plots import interrupt_second_plot
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.report.document import fmt
@@ -89,7 +90,9 @@ def test_reproduce_table3_tiny(tmp_path, monkeypatch):
     assert _self_contained((tmp_path / "report.html").read_text())
 
 
-def test_reproduce_functional_tables_on_small_trained_workloads(tmp_path):
+def _small_trained_set(tmp_path: Path) -> Path:
+    """A workload directory holding random stand-ins for the three trained Fashion-MNIST networks (SNN, DTSNN,
+    ATSN), with the losses and output layers their provenance names."""
     wdir = tmp_path / "workloads"
     wdir.mkdir()
     for i, (algo, loss, out) in enumerate([("snn", "ce", "accumulate"), ("dtsnn", "dtsnn", "accumulate"),
@@ -97,6 +100,11 @@ def test_reproduce_functional_tables_on_small_trained_workloads(tmp_path):
         w = random_workload(10 + i, images=30, timesteps=4, num_classes=4, output_mode=out, encoding="direct")
         w.meta["provenance"]["config"] = {"loss": loss, "output": out}
         write_workload(wdir / f"vgg_small_fmnist_{algo}.npz", w)
+    return wdir
+
+
+def test_reproduce_functional_tables_on_small_trained_workloads(tmp_path):
+    wdir = _small_trained_set(tmp_path)
     for part in ("table1", "table4", "table5", "figs"):
         reproduce(part, tmp_path / part, workload_dir=str(wdir), command=f"satasim reproduce {part}", quiet=True)
         md = (tmp_path / part / "report.md").read_text()
@@ -110,28 +118,12 @@ def test_reproduce_functional_tables_on_small_trained_workloads(tmp_path):
 def test_an_interrupted_reproduce_part_leaves_its_directory_as_it_was(tmp_path, monkeypatch):
     """Ctrl-C while a part plotted left its new figures beside the old report.md; a part is now staged in a hidden
     directory inside -o and moved in only once every file is written."""
-    from satasim_atsn.report import plots
-
-    wdir = tmp_path / "workloads"
-    wdir.mkdir()
-    for i, (algo, loss, out) in enumerate([("snn", "ce", "accumulate"), ("dtsnn", "dtsnn", "accumulate"),
-                                           ("atsn", "imp", "membrane")]):
-        w = random_workload(10 + i, images=30, timesteps=4, num_classes=4, output_mode=out, encoding="direct")
-        w.meta["provenance"]["config"] = {"loss": loss, "output": out}
-        write_workload(wdir / f"vgg_small_fmnist_{algo}.npz", w)
+    wdir = _small_trained_set(tmp_path)
     out = tmp_path / "figs"
     reproduce("figs", out, workload_dir=str(wdir), command="satasim reproduce figs", quiet=True)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert "report.md" in before and any(name.endswith(".png") for name in before)
-    drawn = []
-
-    def interrupted(path, *args, **kwargs):
-        if drawn:
-            raise KeyboardInterrupt
-        drawn.append(path)
-        Path(path).write_bytes(b"a new plot")
-
-    monkeypatch.setattr(plots, "heatmap", interrupted)
+    drawn = interrupt_second_plot(monkeypatch, "heatmap")
     with pytest.raises(KeyboardInterrupt):
         reproduce("figs", out, workload_dir=str(wdir), command="satasim reproduce figs --again", quiet=True)
     assert drawn and {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from interrupted_plots import interrupt_second_plot
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.study import runner
@@ -347,23 +348,13 @@ def test_an_interrupted_sweep_report_leaves_the_last_report_whole(tmp_path, work
     """Ctrl-C while plotting left the new heat maps beside the old report.md; the report is now staged in a hidden
     directory inside -o and moved in only once every file is written, and a staging directory a killed run left
     behind is removed by the next report."""
-    from satasim_atsn.report import plots
-
     study = load_study(_study(tmp_path, workload_path, BODY))
     out = tmp_path / "out"
     rows, _ = run_study(study, out, jobs=1, quiet=True, point_function=_constant_point)
     sweep_report(study, rows, out, "satasim sweep s.yaml -o out")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert "heatmap_accuracy.png" in before and "heatmap_avg_timestep.png" in before
-    drawn = []
-
-    def interrupted(path, *args, **kwargs):
-        if drawn:
-            raise KeyboardInterrupt
-        drawn.append(path)
-        Path(path).write_bytes(b"a new plot")
-
-    monkeypatch.setattr(plots, "heatmap", interrupted)
+    drawn = interrupt_second_plot(monkeypatch, "heatmap")
     with pytest.raises(KeyboardInterrupt):
         sweep_report(study, rows, out, "satasim sweep s.yaml -o out --resume")
     assert drawn and {p.name: p.read_bytes() for p in out.iterdir()} == before
