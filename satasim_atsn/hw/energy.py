@@ -171,7 +171,7 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
                        + _exit_buffer_bytes(arch))
     exit_unit = 0.0  # no exit tile: no exit unit (an exit_unit section, if given, describes no hardware)
     if arch.has_exit_unit:
-        # the paper's AT unit is a PE without the reset mux and with a multiplier (section 3.2): so it keeps the
+        # the paper's AT unit is a PE without the reset mux and with a multiplier (its section 2.4): so it keeps the
         # PE's shift-add decay unit, whose energy every exit_updates action is charged
         exit_unit = (getattr(t.sram("sram64", eu.data_memory_bytes), quantity)
                      + eu.adders * t.logic("add", we, quantity) + t.logic("decay_shift_add", we, quantity)
