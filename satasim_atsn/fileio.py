@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,13 +23,38 @@ import yaml
 
 from satasim_atsn.errors import SatasimError, shown
 
-STDOUT_PATH = "/dev/stdout"
+STREAM_NAMES = {"-": 1, "/dev/stdout": 1, "/dev/stderr": 2}  # and /dev/fd/N, /proc/self/fd/N
 
 
-def standard_output_alias(path: str | os.PathLike) -> str | os.PathLike:
-    """``-`` (the usual name for standard output) as ``/dev/stdout`` where that exists; any other path as is.
-    Before, ``--json -`` silently wrote a file named ``-`` in the current directory."""
-    return STDOUT_PATH if str(path) == "-" and os.path.exists(STDOUT_PATH) else path
+def standard_stream(path: str | os.PathLike) -> int | None:
+    """The open file descriptor an output name stands for, else None: ``-`` (the usual name for standard output)
+    and ``/dev/stdout`` 1, ``/dev/stderr`` 2, ``/dev/fd/N`` and ``/proc/self/fd/N`` N.
+
+    Such an output is written through the descriptor itself, at its offset: resolving the name instead replaced
+    the file a shell had redirected standard output to (``--json - >> log`` lost the log), and ``--json -`` wrote
+    a file named ``-``."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        return None
+    if text in STREAM_NAMES:
+        return STREAM_NAMES[text]
+    match = re.fullmatch(r"/(?:dev/fd|proc/self/fd)/(\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+def _write_to_stream(fd: int, data: bytes, path: str | os.PathLike) -> None:
+    """Write all of ``data`` to descriptor ``fd``, after what Python has buffered for stdout and stderr."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.flush()
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except BrokenPipeError:
+        raise  # the reader went away (`--json - | head`): click ends quietly (exit 1), as for any output
+    except OSError as error:
+        raise _unwritable(path, error) from None
 
 
 def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
@@ -39,7 +65,6 @@ def write_target(path: str | os.PathLike) -> tuple[Path, bool]:
     (``/dev/stdout``, ``/dev/null``, a named pipe) is written in place: renaming onto it would replace
     the special file itself. A directory is refused.
     """
-    path = standard_output_alias(path)
     target = Path(os.path.realpath(path))
     try:  # stat the name as given: /dev/stdout -> /proc/self/fd/1 -> a pipe has no real path to resolve to
         mode = os.stat(path).st_mode
@@ -65,6 +90,20 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[str], None]) -> 
     An OS error (unwritable place, full disk) becomes a one-line SatasimError naming the path, and no
     partial file is left.
     """
+    fd = standard_stream(path)
+    if fd is not None:  # made in the temp directory, then written through the descriptor
+        try:
+            handle, tmp = tempfile.mkstemp(prefix=".satasim-", suffix=".tmp")
+            os.close(handle)
+        except OSError as error:
+            raise _unwritable(path, error) from None
+        try:
+            write(tmp)
+            _write_to_stream(fd, Path(tmp).read_bytes(), path)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        return
     target, atomic = write_target(path)
     try:
         if atomic:
@@ -137,8 +176,13 @@ def staged_directory(out: Path) -> Iterator[Path]:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes atomically to ``path`` (:func:`atomic_write_with`: no partial files, links followed).
 
-    A special file (``/dev/stdout``, a FIFO) takes the bytes directly: no temp file is needed, so the result is
-    not lost where no temporary directory is writable (a read-only container)."""
+    A special file (a FIFO, ``/dev/null``) takes the bytes directly: no temp file is needed, so the result is
+    not lost where no temporary directory is writable (a read-only container); standard output (``-``,
+    ``/dev/stdout``) is written through its descriptor (:func:`standard_stream`)."""
+    fd = standard_stream(path)
+    if fd is not None:
+        _write_to_stream(fd, data, path)
+        return
     target, atomic = write_target(path)
     if atomic:
         atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(data))
@@ -322,7 +366,15 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
     if not str(path).strip():
         raise SatasimError.at(None, option, "is an empty path", "give a " + ("directory" if is_dir else "file")
                               + " name, or leave the option out")
-    target = Path(path if is_dir else standard_output_alias(path))
+    fd = None if is_dir else standard_stream(path)
+    if fd is not None:
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise SatasimError.at(str(path), option, f"names descriptor {fd}, which is not open",
+                                  "redirect it, or give a file name") from None
+        return  # written through the descriptor, at its offset
+    target = Path(path)
     if not is_dir and target.exists() and not target.is_dir() and not target.is_file():
         return  # a special file (/dev/stdout, /dev/null, a FIFO): written in place, nothing to probe
     parent = target if is_dir else target.parent
@@ -377,11 +429,12 @@ def check_outputs(files: dict[str, str | os.PathLike | None],
 
 def refuse_shared_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
     """Fail before any work when two output options name one file (the later write would replace the earlier)."""
-    seen: dict[Path, str] = {}
+    seen: dict[Path | str, str] = {}
     for option, out in outputs.items():
         if not out:
             continue
-        key = Path(standard_output_alias(out)).resolve()
+        fd = standard_stream(out)
+        key = f"descriptor {fd}" if fd is not None else Path(out).resolve()
         if key in seen:
             raise SatasimError.at(str(out), option, f"is also {seen[key]}; one would replace the other",
                                   "give each output its own path")

@@ -120,8 +120,9 @@ def matplotlib_config() -> None:
 
     With a read-only HOME (or XDG directories), matplotlib makes a new temporary directory in every process and
     logs two warning lines, even under ``--quiet``; it then rebuilds its font cache each time. A private temp
-    directory (``MPLCONFIGDIR``, passed to worker processes) keeps the cache and the terminal quiet. Only on
-    Linux and BSD, whose XDG rule is followed here; elsewhere matplotlib is left to itself."""
+    directory (``MPLCONFIGDIR``, passed to worker processes) keeps the cache and the terminal quiet; where not
+    even that can be made, a one-line SatasimError says what to set. Only on Linux and BSD, whose XDG rule is
+    followed here; elsewhere matplotlib is left to itself."""
     given = os.environ.get("MPLCONFIGDIR")
     if given:
         if _can_write(given):
@@ -138,8 +139,13 @@ def matplotlib_config() -> None:
     else:
         return
     fallback = _private_temp_directory("matplotlib")
-    if fallback is not None:
-        os.environ["MPLCONFIGDIR"] = str(fallback)
+    if fallback is None:  # matplotlib's own fallback, a temp directory, would end in an OSError traceback
+        from satasim_atsn.errors import SatasimError
+
+        raise SatasimError.at(None, "MPLCONFIGDIR", "matplotlib needs a writable directory for its settings and "
+                              "font cache, and neither HOME, the XDG directories nor the temp directory is writable",
+                              "set MPLCONFIGDIR (or TMPDIR) to a writable directory")
+    os.environ["MPLCONFIGDIR"] = str(fallback)
 
 
 __all__ = ["keep_freed_memory", "kernel_cache", "matplotlib_config", "OPT_OUT_VARIABLE"]

@@ -115,13 +115,27 @@ def _satasim(argv: list, cwd: Path, stdout=subprocess.PIPE) -> subprocess.Comple
                           stderr=subprocess.PIPE, text=True, timeout=300)
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/stdout"), reason="needs /dev/stdout")
+@pytest.mark.skipif(os.name != "posix", reason="needs file descriptors as names")
 def test_json_dash_is_standard_output(tmp_path):
     """`--json -` silently wrote a file named '-' in the current directory and printed nothing."""
     done = _satasim(RUN + ["--json", "-"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["per_image"]["images"] == 2
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdout"), reason="needs /dev/stdout")
+@pytest.mark.parametrize("name", ["-", "/dev/stdout"])
+def test_standard_output_redirected_to_a_file_is_appended_to(tmp_path, name):
+    """`--json /dev/stdout >> log` resolved /dev/stdout to the log file and replaced it, header and all; the JSON now
+    goes through the descriptor, after what is already there."""
+    log = tmp_path / "log"
+    log.write_text("HEADER\n")
+    with open(log, "a") as append:
+        done = _satasim(RUN + ["--json", name], tmp_path / "..", stdout=append)
+    assert done.returncode == 0, done.stderr
+    head, _, body = log.read_text().partition("\n")
+    assert head == "HEADER" and json.loads(body)["per_image"]["images"] == 2
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")

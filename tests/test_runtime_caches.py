@@ -80,3 +80,15 @@ def test_a_writable_matplotlib_directory_is_left_alone(clean_cache_setting, monk
     monkeypatch.setenv("MPLCONFIGDIR", str(clean_cache_setting / "mine"))
     runtime.matplotlib_config()
     assert os.environ["MPLCONFIGDIR"] == str(clean_cache_setting / "mine")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG rule is Linux's")
+def test_nowhere_for_matplotlib_to_write_is_one_line(clean_cache_setting, monkeypatch):
+    """With no writable temp directory either, matplotlib's own fallback ended the import in a 60-line OSError."""
+    from satasim_atsn.errors import SatasimError
+
+    monkeypatch.delenv("MPLCONFIGDIR", raising=False)
+    monkeypatch.setattr(runtime, "_can_write", lambda d: False)
+    with pytest.raises(SatasimError, match=r"MPLCONFIGDIR: matplotlib needs a writable directory.*set MPLCONFIGDIR"):
+        runtime.matplotlib_config()
+    assert "MPLCONFIGDIR" not in os.environ
