@@ -64,6 +64,12 @@ def _can_write(directory: str | os.PathLike) -> bool:
     return True
 
 
+def _user_id() -> int | None:
+    """This process's user id (None where the platform has none)."""
+    getuid = getattr(os, "getuid", None)
+    return getuid() if getuid else None
+
+
 def _private_directory(directory: Path) -> bool:
     """Make ``directory`` (0700) or accept it if this user owns it and nobody else may write it: a cache that
     another user could fill would run their code."""
@@ -72,8 +78,7 @@ def _private_directory(directory: Path) -> bool:
         info = directory.lstat()
     except OSError:
         return False
-    getuid = getattr(os, "getuid", None)
-    owned = getuid is None or info.st_uid == getuid()
+    owned = _user_id() is None or info.st_uid == _user_id()
     return stat.S_ISDIR(info.st_mode) and owned and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) \
         and _can_write(directory)
 
@@ -82,9 +87,9 @@ def _private_directory(directory: Path) -> bool:
 def kernel_cache() -> bool:
     """Whether the ``@njit`` kernels may cache their machine code on disk (``cache=`` of every decorator).
 
-    numba caches next to the source (``__pycache__``), else under ``NUMBA_CACHE_DIR``, else in the user's cache
-    directory, and raises at import when none is writable: a read-only install run with a read-only HOME could
-    not start. Then a private directory in the temp directory is used (and put in ``NUMBA_CACHE_DIR`` for worker
+    numba caches under ``NUMBA_CACHE_DIR`` if set, else next to the source (``__pycache__``), else in the user's
+    cache directory, and raises at import when none is writable: a read-only install run with a read-only HOME
+    could not start. Then a private directory in the temp directory is used (and put in ``NUMBA_CACHE_DIR`` for worker
     processes); when not even that exists, the kernels are compiled in every process instead (slower start, same
     results).
     """
@@ -107,9 +112,9 @@ def kernel_cache() -> bool:
 
 def _private_temp_directory(purpose: str) -> Path | None:
     """``<temp>/satasim-<purpose>-<uid>``, made private (:func:`_private_directory`), or None if impossible."""
+    user = _user_id()
     try:
-        getuid = getattr(os, "getuid", None)
-        directory = Path(tempfile.gettempdir()) / f"satasim-{purpose}-{getuid() if getuid else 'user'}"
+        directory = Path(tempfile.gettempdir()) / f"satasim-{purpose}-{'user' if user is None else user}"
     except OSError:  # no usable temporary directory
         return None
     return directory if _private_directory(directory) else None
