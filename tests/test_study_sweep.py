@@ -205,6 +205,25 @@ def test_sweep_on_dask_local_cluster(tmp_path, workload_path):
     assert (tmp_path / "dask" / CSV_NAME).read_bytes() == (tmp_path / "local" / CSV_NAME).read_bytes()
 
 
+def test_an_unreachable_scheduler_leaves_the_output_untouched(tmp_path, workload_path, monkeypatch):
+    """--scheduler is connected before --force empties the directory: a refused connection changes nothing."""
+    distributed = pytest.importorskip("distributed")
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    out = tmp_path / "out"
+    run_study(study, out, jobs=1, quiet=True)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def refuse(address, **kwargs):
+        raise OSError(f"Timed out trying to connect to {address}")
+
+    monkeypatch.setattr(distributed, "Client", refuse)
+    for target, force in ((out, True), (tmp_path / "new", False)):
+        with pytest.raises(StudyError, match="--scheduler: cannot connect to tcp://127.0.0.1:9"):
+            run_study(study, target, force=force, scheduler="tcp://127.0.0.1:9", quiet=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not (tmp_path / "new").exists()
+
+
 def test_a_retried_point_is_journaled_once(tmp_path, workload_path, monkeypatch):
     """A scheduler that reports a point twice (Dask re-running a lost worker's task) adds one row."""
     study = load_study(_study(tmp_path, workload_path, BODY))

@@ -363,33 +363,36 @@ def check_scheduler_address(address: str) -> None:
                             "e.g. --scheduler tcp://127.0.0.1:8786") from None
 
 
-def run_dask(tasks: dict[int, dict], address: str, on_done: Callable[[int, dict | None, str | None], None],
-             point_function: Callable[[dict], dict] = _execute) -> None:
-    """Run tasks on a Dask distributed cluster at ``address``."""
+def connect_scheduler(address: str) -> Any:
+    """A Dask ``Client`` connected to ``address``, or a one-line StudyError naming --scheduler.
+
+    Called before the output directory is touched, so an unreachable cluster leaves an old study
+    (even under --force) and a new directory exactly as they were.
+    """
+    check_scheduler_address(address)
+    from distributed import Client
     try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise StudyError.at(None, "--scheduler", "needs Dask distributed, which is not installed",
-                            'pip install "satasim-atsn[dask]"') from None
-    try:
-        client = Client(address, timeout="20s")
+        return Client(address, timeout="20s")
     except (OSError, TimeoutError, ValueError) as error:
         raise StudyError.at(None, "--scheduler", f"cannot connect to {address} ({error})",
                             "start a scheduler (dask scheduler) or fix the address") from None
-    try:
-        futures = {client.submit(point_function, task, pure=False): index for index, task in tasks.items()}
-        # results are gathered on the client's own event loop (with_results), not by future.result()
-        # in this thread, which fails when another Client lives in the same process
-        for future, outcome in as_completed(list(futures), with_results=True, raise_errors=False):
-            index = futures[future]
-            if future.status == "finished":
-                on_done(index, outcome, None)
-            else:
-                error = outcome[1] if isinstance(outcome, tuple) and len(outcome) == 3 else outcome
-                on_done(index, None, _error_text(error if isinstance(error, BaseException) else
-                                                 RuntimeError(str(error))))
-    finally:
-        client.close()
+
+
+def run_dask(tasks: dict[int, dict], client: Any, on_done: Callable[[int, dict | None, str | None], None],
+             point_function: Callable[[dict], dict] = _execute) -> None:
+    """Run tasks on the Dask cluster of ``client`` (from connect_scheduler; the caller closes it)."""
+    from distributed import as_completed
+    futures = {client.submit(point_function, task, pure=False): index for index, task in tasks.items()}
+    # results are gathered on the client's own event loop (with_results), not by future.result()
+    # in this thread, which fails when another Client lives in the same process
+    for future, outcome in as_completed(list(futures), with_results=True, raise_errors=False):
+        index = futures[future]
+        if future.status == "finished":
+            on_done(index, outcome, None)
+        else:
+            error = outcome[1] if isinstance(outcome, tuple) and len(outcome) == 3 else outcome
+            on_done(index, None, _error_text(error if isinstance(error, BaseException) else
+                                             RuntimeError(str(error))))
 
 
 def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume: bool = False, force: bool = False,
@@ -400,47 +403,47 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
     ``point_function`` evaluates one task (default: simulate or evaluate it); tests pass their own.
     """
     out = Path(out_dir)
-    if scheduler is not None:
-        check_scheduler_address(scheduler)  # before prepare_output, which --force lets empty the directory
-    prepared = prepare_output(study, out, resume, force)
-    csv_path = out / CSV_NAME
-    points = study.points()
-    base = study.base_identity()
-    rows: dict[int, dict[str, Any]] = dict(prepared.done)
-    tasks = {i: make_task(study, points[i]) for i in prepared.todo}
-    progress = Progress(len(tasks), quiet=quiet)
-    if not quiet and prepared.reused:
-        print(f"satasim: {prepared.reused} of {len(points)} points already done in {out}; running "
-              f"{len(prepared.todo)}", file=sys.stderr)
+    # connected before prepare_output, which --force lets empty the directory
+    client = connect_scheduler(scheduler) if scheduler is not None else None
+    with contextlib.closing(client) if client is not None else contextlib.nullcontext():
+        prepared = prepare_output(study, out, resume, force)
+        csv_path = out / CSV_NAME
+        points = study.points()
+        base = study.base_identity()
+        rows: dict[int, dict[str, Any]] = dict(prepared.done)
+        tasks = {i: make_task(study, points[i]) for i in prepared.todo}
+        progress = Progress(len(tasks), quiet=quiet)
+        if not quiet and prepared.reused:
+            print(f"satasim: {prepared.reused} of {len(points)} points already done in {out}; running "
+                  f"{len(prepared.todo)}", file=sys.stderr)
 
-    recorded: set[int] = set()
+        recorded: set[int] = set()
 
-    def on_done(index: int, metrics: dict | None, error: str | None) -> None:
-        if index in recorded:  # a retried task (e.g. Dask re-running a lost worker's point): keep the first
-            return
-        recorded.add(index)
-        row: dict[str, Any] = {"point": index, "key": study.point_key(points[index], base), **points[index]}
-        if error is None and REFUSED in (metrics or {}):  # a combination the architecture refuses: not run
-            row["status"], row["error"] = "skipped", str((metrics or {})[REFUSED])
-        elif error is None:
-            row.update({m: (metrics or {}).get(m) for m in study.metrics})
-            row["status"], row["error"] = "ok", ""
-        else:
-            row["status"], row["error"] = "error", error
-        append_row(csv_path, prepared.columns, row)
-        rows[index] = row
-        progress.update(error is None)
-
-    t0 = time.monotonic()
-    checked = functools.partial(checked_point, point_function)  # picklable: both are module-level functions
-    try:
-        if tasks:
-            if scheduler:
-                run_dask(tasks, scheduler, on_done, checked)
+        def on_done(index: int, metrics: dict | None, error: str | None) -> None:
+            if index in recorded:  # a retried task (e.g. Dask re-running a lost worker's point): keep the first
+                return
+            recorded.add(index)
+            row: dict[str, Any] = {"point": index, "key": study.point_key(points[index], base), **points[index]}
+            if error is None and REFUSED in (metrics or {}):  # a combination the architecture refuses: not run
+                row["status"], row["error"] = "skipped", str((metrics or {})[REFUSED])
+            elif error is None:
+                row.update({m: (metrics or {}).get(m) for m in study.metrics})
+                row["status"], row["error"] = "ok", ""
             else:
+                row["status"], row["error"] = "error", error
+            append_row(csv_path, prepared.columns, row)
+            rows[index] = row
+            progress.update(error is None)
+
+        t0 = time.monotonic()
+        checked = functools.partial(checked_point, point_function)  # picklable: both are module-level functions
+        try:
+            if tasks and client is not None:
+                run_dask(tasks, client, on_done, checked)
+            elif tasks:
                 run_local(tasks, jobs or usable_cpus(), on_done, checked)
-    finally:
-        progress.close()
+        finally:
+            progress.close()
     elapsed = time.monotonic() - t0
     ordered = [rows[i] for i in sorted(rows)]
     write_sorted(csv_path, prepared.columns, ordered)
