@@ -432,3 +432,29 @@ def test_pooled_draw_kernel_equals_numpy_formula(shape, k, seed):
     apply_pooled_windows(u, threshold, c, h, w, pshape[1], pshape[2], k, p_lo, c_lo, got)
     np.testing.assert_array_equal(got, want)
     assert 0 < got.sum() < got.size
+
+
+def test_a_pool_of_spike_frames_is_derived_and_simulated(tmp_path):
+    """A max-pool reading the input's spike frames is a derived map like any other: the draw records it (the OR
+    of the frames' windows), so the engine finds it (it raised KeyError)."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.engine import simulate
+
+    net = tmp_path / "net.yaml"
+    net.write_text("name: framepool\ninput_shape: [2, 6, 6]\nnum_classes: 3\nlayers:\n"
+                   "  - {name: pool0, type: maxpool, kernel: 2}\n"
+                   "  - {name: conv1, type: conv, out_channels: 3, kernel: 3, padding: 1}\n"
+                   "  - {name: flat, type: flatten}\n"
+                   "  - {name: fc, type: output}\n")
+    rates = tmp_path / "rates.yaml"
+    rates.write_text("network: framepool\ntimesteps: 3\nnum_images: 20\nrates: {conv1: 0.3}\n"
+                     "input_frame_rate: [0.05, 0.6, 0.33]\n"
+                     "datasets: {d: {seed: 5, exit_mean_timesteps: {atsn: 1.7, dtsnn: 2.2}}}\n")
+    wl = build_from_spec(load_rate_spec(rates), str(net), "d")
+    trace = draw_trace(wl, "fixed", 0, 6)
+    frames = trace.inputs.astype(bool)  # [N, T, 2, 6, 6]
+    expected = frames.reshape(6, 3, 2, 3, 2, 3, 2).any(axis=(4, 6))
+    np.testing.assert_array_equal(trace.spikes["pool0"], expected)
+    assert trace.spikes["pool0"].any()
+    result = simulate(load_arch(ROOT / "archs" / "atsn16x16.yaml"), wl, images=4)
+    assert result.counters()

@@ -442,10 +442,12 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
         inputs = inputs.reshape((count,) + plan.input_shape)
     else:
         inputs = frames.reshape((count, T) + plan.input_shape).astype(np.uint8)
+    # spike frames are a spike map too: a max-pool or flatten may read them (the image may not: the reader refuses)
+    frame_map = None if plan.direct else frames.reshape((count, T) + plan.input_shape)
     for layer in workload.layers:  # derived spike maps, exactly as the forward computes them
         if not emits_spikes(layer) or is_spiking(layer):
             continue
-        src = spikes.get(layer["inputs"][0])
+        src = frame_map if layer["inputs"][0] == "input" else spikes.get(layer["inputs"][0])
         if src is None:
             continue
         if layer["type"] == "maxpool":
