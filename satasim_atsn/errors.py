@@ -74,3 +74,12 @@ def shown(value: object) -> str:
     """A short repr of a user's value for an error message: bounded even for deep or huge
     (alias-bomb) structures, whose plain repr would take exponential time and memory."""
     return _REPR.repr(value)
+
+
+def did_you_mean(value: object, allowed) -> str:
+    """A fix for an unknown name: the closest allowed one, or the list of them."""
+    import difflib
+
+    options = [str(a) for a in allowed]
+    close = difflib.get_close_matches(str(value), options, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(options)}"

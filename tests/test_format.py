@@ -478,3 +478,77 @@ def test_a_flatten_of_direct_pixels_feeds_the_first_linear_once():
     assert (res.first_layer_sops_per_image[:, 1:] == 0).all()
     result = engine.simulate(load_arch(ROOT / "archs" / "conventional16x16.yaml"), wl, 2)
     assert result.counters()["total_cycles"] > 0
+
+
+# ------------------------------------------------------------------------------------------
+# what a hand-written file may get wrong without a wrong number following (docs/workload-format.md)
+# ------------------------------------------------------------------------------------------
+def _with_identity_shortcut():
+    for seed in range(40):
+        wl = random_workload(seed, images=2, residual=True)
+        add = next(ly for ly in _layers(wl) if ly["type"] == "add")
+        if "shortcut_gain" in add:
+            return wl, add
+    pytest.fail("no identity shortcut among 40 random workloads")
+
+
+@pytest.mark.parametrize("gain", [1.5, 1.9, 2.0, True, "2"])
+def test_a_shortcut_gain_must_be_an_integer(tmp_path, gain):
+    """int() used to cut 1.9 to 1: the run then simulated a gain the file does not hold."""
+    wl, add = _with_identity_shortcut()
+    add["shortcut_gain"] = gain
+    _expect(tmp_path, _payload(wl), f"({add['name']}).shortcut_gain", "positive integer gain, got")
+
+
+@pytest.mark.parametrize(("where", "key", "needle"), [
+    ("layer", "out_featres", "({name}).out_featres: unknown key for output layers; did you mean 'out_features'?"),
+    ("layer", "dilation", "({name}).dilation: unknown key for output layers"),
+    ("meta", "exit_polcy", "meta.exit_polcy: unknown key; did you mean 'exit_policy'?"),
+    ("neuron", "decay_shift", "meta.neuron.decay_shift: unknown key; did you mean 'decay_shifts'?"),
+    ("quant", "output_vmem_bit", "did you mean 'output_vmem_bits'"),
+])
+def test_unknown_keys_are_refused_by_name(tmp_path, where, key, needle):
+    """An unsupported option or a typo must not be ignored (the network YAML refused them; the .npz did not)."""
+    wl = random_workload(2, images=2, timesteps=2, encoding="direct")
+    output = _layers(wl)[-1]
+    target = {"meta": wl.meta, "neuron": wl.meta["neuron"], "quant": wl.meta["quant"], "layer": output}[where]
+    target[key] = 2
+    _expect(tmp_path, _payload(wl), needle.format(name=output["name"]))
+
+
+def test_tau_must_be_the_decay_of_the_shifts(tmp_path):
+    wl = random_workload(2, images=2, timesteps=2)
+    wl.meta["neuron"].update(tau=0.5, decay_shifts=[2])
+    _expect(tmp_path, _payload(wl), "meta.neuron.tau: 0.5 is not the decay of decay_shifts [2] (0.25",
+            "set tau to 0.25")
+    wl.meta["neuron"].update(tau=0.75, decay_shifts=[2, 1])  # 2^-2 + 2^-1: accepted
+    validate(wl)
+    del wl.meta["neuron"]["tau"]  # optional: the shifts decide
+    validate(wl)
+    wl.meta["neuron"]["reset"] = "subtract"
+    _expect(tmp_path, _payload(wl), "meta.neuron.reset", "'zero' only")
+
+
+@pytest.mark.parametrize(("key", "statistical_file"), [("w/fc9", False), ("vth/output", False), ("rate/conv1", False),
+                                                       ("b/pool1", True), ("rate/flatten", True), ("rate/input", True)])
+def test_stray_arrays_are_refused(tmp_path, key, statistical_file):
+    """A misnamed array (w/fc9 for w/fc1) used to be ignored: the file then ran without what it meant to say."""
+    if statistical_file:
+        wl = read_workload(ROOT / "workloads" / "vgg16_cifar10.npz")  # direct images: no rate/input
+        key = {"b/pool1": "b/pool1", "rate/flatten": f"rate/{_first_of(wl, 'flatten')}",
+               "rate/input": "rate/input"}[key]
+    else:
+        wl = random_workload(2, images=2, timesteps=2, encoding="direct")
+        key = key.replace("output", _first_of(wl, "output")).replace("conv1", _first_of(wl, "conv"))
+    wl.arrays[key] = np.zeros(3, dtype=np.float64 if statistical_file else np.int32)
+    _expect(tmp_path, _payload(wl), f": {key}: is not an array of this")
+
+
+def _first_of(wl, kind: str) -> str:
+    return next(ly["name"] for ly in _layers(wl) if ly["type"] == kind)
+
+
+def test_a_missing_frame_width_says_what_to_store(tmp_path):
+    wl = random_workload(1, images=3, encoding="spike_frames", timesteps=3)
+    del wl.meta["input_width"]
+    _expect(tmp_path, _payload(wl), "meta.input_width: missing", f"store the unpacked width, {wl.input_shape[-1]}")

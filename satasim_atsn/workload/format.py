@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from satasim_atsn.errors import WorkloadError, shown
+from satasim_atsn.errors import WorkloadError, did_you_mean, shown
 from satasim_atsn.fileio import atomic_write_bytes
 
 FORMAT_NAME = "satasim-workload"
@@ -59,6 +59,22 @@ INPUT_ENCODINGS = ("direct", "spike_frames")
 WEIGHTED_TYPES = ("conv", "linear", "output")
 INPUT_SHIFT_MAX = 63  # the first layer's current is int64: a right shift of 64 or more is undefined
 EXIT_PARAMETERS = ("cl_init", "tau_cl", "theta")  # meta.exit_policy entries, each in (0, 1]
+# every key a workload's meta may hold (docs/workload-format.md); free-form information goes in meta.provenance
+META_KEYS = ("name", "kind", "dataset", "num_classes", "input_shape", "input_encoding", "input_width", "timesteps",
+             "num_images", "input_bit_density", "neuron", "quant", "layers", "exit_policy", "provenance")
+NEURON_KEYS = ("model", "tau", "decay_shifts", "v_th", "reset")
+QUANT_KEYS = ("weight_bits", "vmem_bits", "output_vmem_bits", "input_shift", "input_mean", "input_std")
+LAYER_COMMON_KEYS = ("name", "type", "inputs", "in_shape", "out_shape")
+LAYER_FIELDS: dict[str, tuple[str, ...]] = {  # a layer's own keys, by type
+    "conv": ("kernel", "stride", "padding", "out_channels", "spiking"),
+    "linear": ("out_features", "spiking"),
+    "maxpool": ("kernel", "stride"),
+    "avgpool": (),
+    "flatten": (),
+    "add": ("shortcut_gain",),
+    "output": ("out_features", "output_mode", "logit_scale"),
+}
+MISSING_FIX = "add it (docs/workload-format.md lists every key), or write the workload with this tool's writer"
 
 
 def is_spiking(layer: dict) -> bool:
@@ -233,7 +249,7 @@ def _fail(where: str, key: str, problem: str, fix: str) -> WorkloadError:
 
 def _require(meta: dict, key: str, types: type | tuple, where: str) -> Any:
     if key not in meta:
-        raise _fail(where, f"meta.{key}", "missing", "re-export the workload with this tool's writer")
+        raise _fail(where, f"meta.{key}", "missing", MISSING_FIX)
     value = meta[key]
     if not isinstance(value, types) or (isinstance(value, bool) and types is int):
         raise _fail(where, f"meta.{key}", f"has type {type(value).__name__}", "fix the value's type")
@@ -401,6 +417,11 @@ def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, li
         raise _fail(where, key, "duplicate layer name", "give every layer a unique name")
     if layer["type"] not in LAYER_TYPES:
         raise _fail(where, key + ".type", f"unknown type {layer['type']!r}", f"use one of {', '.join(LAYER_TYPES)}")
+    allowed = LAYER_COMMON_KEYS + LAYER_FIELDS[layer["type"]]
+    for field_name in layer:
+        if field_name not in allowed:  # an unsupported feature (dilation, groups, ...) must not be ignored
+            raise _fail(where, f"{key}.{_key_text(field_name)}", f"unknown key for {layer['type']} layers",
+                        did_you_mean(field_name, allowed))
     inputs = layer.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise _fail(where, key + ".inputs", "missing", "list the names of the layers feeding this one")
@@ -455,12 +476,13 @@ def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: lis
             raise _fail(where, f"{key}.inputs", "the shortcut is the network's input: the hardware routes a "
                         "shortcut from a layer's output spikes, and the input has no layer",
                         "let a layer (e.g. a 1x1 conv) read the input and take the shortcut from it")
-        if seen_spiking.get(short_src, True) and int(layer.get("shortcut_gain", 0)) <= 0:
+        gain = layer.get("shortcut_gain")
+        if seen_spiking.get(short_src, True) and not (_is_int(gain) and gain > 0):
             raise _fail(
                 where,
                 f"{key}.shortcut_gain",
-                "a spike shortcut needs a positive integer gain",
-                "store the quantised identity gain",
+                f"a spike shortcut needs a positive integer gain, got {shown(gain)}",
+                "store the quantised identity gain (an integer: a fraction would be cut)",
             )
         if not seen_spiking.get(short_src, True) and layer.get("shortcut_gain") is not None:
             raise _fail(where, f"{key}.shortcut_gain", f"scales a spike shortcut, but {short_src!r} is a current "
@@ -486,6 +508,9 @@ def validate(workload: Workload) -> Workload:
         ("quant", dict),
     ):
         _require(meta, key, types, where)
+    _check_known_keys(where, "meta", meta, META_KEYS, "; free-form information goes in meta.provenance")
+    _check_known_keys(where, "meta.neuron", meta["neuron"], NEURON_KEYS)
+    _check_known_keys(where, "meta.quant", meta["quant"], QUANT_KEYS)
     if meta["kind"] not in KINDS:
         raise _fail(where, "meta.kind", f"unknown kind {meta['kind']!r}", f"use one of {', '.join(KINDS)}")
     if meta["num_classes"] < 2:
@@ -502,12 +527,14 @@ def validate(workload: Workload) -> Workload:
             "must be a non-empty list of shifts in 0..31",
             "tau = 0.5 is [1]; tau = 0.75 is [1, 2]",
         )
+    _validate_neuron(where, meta["neuron"], shifts)
     vmem_bits = _validate_quant(where, meta["quant"])
     _validate_exit_defaults(where, meta)
     validate_layers(meta, where)
     statistical = meta["kind"] == "statistical"
     for layer in meta["layers"]:
         _validate_layer_arrays(where, meta, arrays, layer, statistical, vmem_bits)
+    _check_no_stray_arrays(where, meta, arrays, statistical)
     if statistical:
         _validate_statistical(where, meta, arrays)
     else:
@@ -517,6 +544,56 @@ def validate(workload: Workload) -> Workload:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _key_text(name: object) -> str:
+    """A key as the error names it: plain when it is a printable string, else its bounded repr."""
+    return name if isinstance(name, str) and name.isprintable() and len(name) <= 60 else shown(name)
+
+
+def _check_known_keys(where: str, key: str, mapping: dict, allowed: tuple[str, ...], more: str = "") -> None:
+    """Refuse a key the format does not define: a typo or an unsupported option must not be ignored."""
+    for name in mapping:
+        if name not in allowed:
+            raise _fail(where, f"{key}.{_key_text(name)}", "unknown key", did_you_mean(name, allowed) + more)
+
+
+def _validate_neuron(where: str, neuron: dict, shifts: list[int]) -> None:
+    """``meta.neuron``: the LIF model with reset to zero; ``tau``, when given, must be the shifts' decay."""
+    for key, only in (("model", "lif"), ("reset", "zero")):
+        if key in neuron and neuron[key] != only:
+            raise _fail(where, f"meta.neuron.{key}", f"{shown(neuron[key])} is not supported",
+                        f"the simulator models {key} {only!r} only")
+    decay = sum(2.0 ** -s for s in shifts)  # exact: a sum of a few powers of two
+    tau = neuron.get("tau")
+    if tau is None:
+        return
+    if not isinstance(tau, (int, float)) or isinstance(tau, bool) or tau != decay:
+        raise _fail(where, "meta.neuron.tau", f"{shown(tau)} is not the decay of decay_shifts {shifts} "
+                    f"({decay:g}; the shifts decide it)", f"set tau to {decay:g} (or leave it out), or fix the shifts")
+
+
+def _check_no_stray_arrays(where: str, meta: dict, arrays: dict, statistical: bool) -> None:
+    """Every array belongs to a layer of the table (or to the inputs): a misnamed one must not be ignored."""
+    layers = {layer["name"]: layer for layer in meta["layers"]}
+    for key in arrays:
+        prefix, _, name = key.partition("/")
+        layer = layers.get(name)
+        if statistical:
+            frames = meta.get("input_encoding", "direct") == "spike_frames"
+            known = (key == "seed" or prefix == "exit_hist" and name
+                     or prefix == "rate" and (name == "input" and frames or layer is not None and (
+                         is_spiking(layer) or layer["type"] == "maxpool")))
+        else:
+            known = (key in ("x", "y") or layer is not None and (
+                prefix == "w" and layer["type"] in WEIGHTED_TYPES
+                or prefix == "b" and layer["type"] in WEIGHTED_TYPES + ("add",)
+                or prefix == "vth" and is_spiking(layer)))
+        if not known:
+            what = "statistical" if statistical else meta["kind"]
+            raise _fail(where, key, f"is not an array of this {what} workload's layer table",
+                        "rename it after its layer (w/, b/, vth/ of a weighted or spiking layer; rate/, exit_hist/, "
+                        "seed for statistical workloads), or remove it")
 
 
 def _validate_quant(where: str, quant: dict) -> int:
@@ -663,7 +740,7 @@ def exit_policy_names(arrays: dict) -> tuple[str, ...]:
 
 def _array(arrays: dict, key: str, where: str, dtype: type, shape: tuple) -> np.ndarray:
     if key not in arrays:
-        raise _fail(where, key, "missing", "re-export the workload with this tool's writer")
+        raise _fail(where, key, "missing", MISSING_FIX)
     value = arrays[key]
     if value.dtype != dtype:
         raise _fail(where, key, f"has dtype {value.dtype}", f"store it as {np.dtype(dtype).name}")
@@ -695,8 +772,12 @@ def _validate_inputs(workload: Workload) -> None:
             )
     else:
         width = meta.get("input_width")
+        if width is None:
+            raise _fail(where, "meta.input_width", "missing: spike frames are packed along their last axis",
+                        f"store the unpacked width, {shape[-1]}")
         if width != shape[-1]:
-            raise _fail(where, "meta.input_width", "must equal the last input dimension", "fix the value")
+            raise _fail(where, "meta.input_width", f"{shown(width)} must equal the last input dimension, {shape[-1]}",
+                        "fix the value")
         packed = shape[:-1] + [(width + 7) // 8]
         if x.ndim != 5 or x.shape[1] != meta["timesteps"] or list(x.shape[2:]) != packed:
             raise _fail(

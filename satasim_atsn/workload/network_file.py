@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from satasim_atsn.errors import WorkloadError
+from satasim_atsn.errors import WorkloadError, did_you_mean
 from satasim_atsn.fileio import load_yaml
 from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, check_layer_size, emits_spikes, infer_out_shape
 
@@ -160,8 +159,7 @@ def shaped_layers(layers: list[dict], input_shape: list[int], num_classes: int |
 
 
 def _did_you_mean(value: str, allowed) -> str:
-    close = difflib.get_close_matches(str(value), list(allowed), n=1)
-    return f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(allowed)}"
+    return did_you_mean(value, allowed)
 
 
 def _positive_int(value) -> bool:

@@ -57,7 +57,8 @@ def random_workload(
         "input_shape": [cin, hw, hw],
         "timesteps": T,
         "input_encoding": enc,
-        "neuron": {"tau": 0.5, "decay_shifts": [1] if rng.random() < 0.7 else [1, 2], "v_th": 1.0},
+        "neuron": {"tau": 0.5, "decay_shifts": [1], "v_th": 1.0} if rng.random() < 0.7 else
+                  {"tau": 0.75, "decay_shifts": [1, 2], "v_th": 1.0},
         "quant": {"weight_bits": 8, "vmem_bits": 16, "input_shift": 0},
         "layers": layers,
         "exit_policy": {"cl_init": 0.9, "tau_cl": 0.95, "theta": 0.3},
