@@ -506,12 +506,14 @@ def test_a_shortcut_gain_must_be_an_integer(tmp_path, gain):
     ("meta", "exit_polcy", "meta.exit_polcy: unknown key; did you mean 'exit_policy'?"),
     ("neuron", "decay_shift", "meta.neuron.decay_shift: unknown key; did you mean 'decay_shifts'?"),
     ("quant", "output_vmem_bit", "did you mean 'output_vmem_bits'"),
+    ("exit_policy", "cl_inti", "meta.exit_policy.cl_inti: unknown key; did you mean 'cl_init'?"),
 ])
 def test_unknown_keys_are_refused_by_name(tmp_path, where, key, needle):
     """An unsupported option or a typo must not be ignored (the network YAML refused them; the .npz did not)."""
     wl = random_workload(2, images=2, timesteps=2, encoding="direct")
     output = _layers(wl)[-1]
-    target = {"meta": wl.meta, "neuron": wl.meta["neuron"], "quant": wl.meta["quant"], "layer": output}[where]
+    target = {"meta": wl.meta, "neuron": wl.meta["neuron"], "quant": wl.meta["quant"], "layer": output,
+              "exit_policy": wl.meta["exit_policy"]}[where]
     target[key] = 2
     _expect(tmp_path, _payload(wl), needle.format(name=output["name"]))
 

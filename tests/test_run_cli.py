@@ -193,3 +193,18 @@ def test_every_quiet_option_is_also_minus_q():
 
     walk(cli, "satasim")
     assert "satasim run" in seen and len(seen) >= 6 and not missing
+
+
+def test_run_says_when_the_exit_unit_ignores_the_workloads_own_thresholds(workload_file, capsys):
+    """The exit unit's thresholds are the architecture's; a workload whose own defaults (used by evaluate)
+    differ is told so, with the --set that applies them; -q keeps the note quiet too."""
+    code, out, err = run(["run", ARCH, workload_file, *SMALL], capsys)  # random workloads: 0.9 / 0.95
+    assert code == 0, err
+    assert ("note: the exit unit decides with the architecture's cl_init 0.999, tau_cl 0.999; the workload's own "
+            "cl_init 0.9, tau_cl 0.95 (satasim evaluate's defaults) apply with --set exit_unit.cl_init=0.9 "
+            "--set exit_unit.tau_cl=0.95") in err
+    code, out, err = run(["run", ARCH, workload_file, *SMALL, "--set", "exit_unit.cl_init=0.9",
+                          "--set", "exit_unit.tau_cl=0.95"], capsys)
+    assert code == 0 and "note:" not in err
+    code, out, err = run(["run", ARCH, workload_file, *SMALL, "-q"], capsys)
+    assert code == 0 and err == "" and out == ""

@@ -15,7 +15,7 @@ import numpy as np
 
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.fileio import atomic_write_text, check_output_path, check_outputs, refuse_overwriting_inputs
-from satasim_atsn.workload.format import emits_spikes, read_workload
+from satasim_atsn.workload.format import EXIT_PARAMETERS, emits_spikes, read_workload
 
 if TYPE_CHECKING:
     from satasim_atsn.hw.arch import Arch
@@ -60,9 +60,28 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
         result.timing = {"wall_seconds": wall, "peak_rss_MiB": _peak_rss_mb()}
     _write_outputs(result, json_path, csv_dir, timing)
     if not quiet:
+        note = exit_parameters_note(arch, workload)
+        if note:
+            click.echo(note, err=True)
         click.echo(result.summary_text())
     if timing:
         click.echo(f"wall time {wall:.2f} s, peak memory {_peak_rss_mb():.0f} MiB", err=quiet)
+
+
+def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
+    """A note when the exit unit's thresholds (the architecture's) differ from the workload's own defaults
+    (meta.exit_policy, which satasim evaluate uses), with the --set that runs the workload's; None if they agree.
+    A statistical workload's exits come from its histograms, so no threshold applies to it."""
+    if workload.is_statistical or not arch.has_exit_unit:
+        return None
+    own = workload.meta.get("exit_policy") or {}
+    used = arch.exit_policy().describe()
+    differ = [k for k in EXIT_PARAMETERS if k in used and own.get(k) is not None and float(own[k]) != float(used[k])]
+    if not differ:
+        return None
+    return (f"note: the exit unit decides with the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)}; "
+            f"the workload's own {', '.join(f'{k} {own[k]:g}' for k in differ)} (satasim evaluate's defaults) "
+            f"apply with {' '.join(f'--set exit_unit.{k}={own[k]:g}' for k in differ)}")
 
 
 def _write_outputs(result, json_path: str | None, csv_dir: str | None, timing: bool) -> None:

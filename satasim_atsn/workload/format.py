@@ -623,6 +623,10 @@ def _validate_exit_defaults(where: str, meta: dict) -> None:
     if not isinstance(defaults, dict):
         raise _fail(where, "meta.exit_policy", f"must be a mapping, got {shown(defaults)}",
                     "e.g. {cl_init: 0.999, tau_cl: 0.999, theta: 0.1}")
+    _check_known_keys(where, "meta.exit_policy", defaults, EXIT_PARAMETERS + ("default",))
+    if not isinstance(defaults.get("default", ""), str):
+        raise _fail(where, "meta.exit_policy.default", f"must be a policy name, got {shown(defaults['default'])}",
+                    "e.g. atsn, dtsnn or fixed")
     for key in EXIT_PARAMETERS:  # the ranges AtsnPolicy and DtsnnPolicy accept (snn/exit_policies.py)
         value = defaults.get(key)
         if value is None:
