@@ -8,7 +8,7 @@ import pytest
 from satasim_atsn.snn.complexity import complexity, synaptic_ops_per_image
 from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy, hardware_predictions
 from satasim_atsn.snn.forward import run_forward
-from satasim_atsn.train.evaluation import evaluate_workload
+from satasim_atsn.train.evaluation import evaluate_workload, format_table
 from satasim_atsn.workload.synthetic import random_workload
 
 
@@ -81,3 +81,11 @@ def test_calibration_rows_come_from_the_full_run_logits():
         argmax = full.logits[:, row["t"] - 1].argmax(axis=-1)
         assert row["accuracy_argmax"] == round(float((argmax == wl.labels()).mean()), 6)
         assert 0.0 < row["mean_confidence"] <= 1.0
+
+
+@pytest.mark.parametrize(("mode", "equation"), [("membrane", "eq. 10"), ("accumulate", "eq. 5")])
+def test_the_hardware_prediction_is_compared_with_the_modes_own_software_prediction(mode, equation):
+    """An accumulating output predicts by eq. 5 (its mean output), a membrane output by eq. 10: the line names it."""
+    entry = {"accuracy": 0.5, "avg_timestep": 2.0, "hw_pred_differs": 0.01, "hw_pred_membrane_differs": 0.02}
+    text = format_table({"output_mode": mode, "atsn": entry})
+    assert f"hw prediction != {equation}: 1.00% (running sum), 2.00% (membrane alone)" in text

@@ -181,6 +181,7 @@ def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_
     table["confidence_ceiling"] = ceiling_table(workload, cl_init, tau_cl)
     table["sops_per_image_fixed"] = _r(int(full.sops_per_image.sum()) / max(full.num_images, 1))
     table["policy_params"] = {"cl_init": cl_init, "tau_cl": tau_cl, "theta": theta}
+    table["output_mode"] = mode  # which software prediction the hardware one is compared with: eq. 10 or eq. 5
     return table
 
 
@@ -188,6 +189,8 @@ def format_table(table: dict, title: str = "") -> str:
     """Human-readable lines of an evaluation table."""
     lines = [title] if title else []
     fixed = table.get("fixed_t", {})
+    # the software prediction: eq. 10's mean softmax for a membrane output, eq. 5's mean output for an accumulating one
+    software = "eq. 5" if table.get("output_mode") == "accumulate" else "eq. 10"
     if fixed:
         lines.append("fixed T: " + "  ".join(f"T={t} {100 * a:.2f}%" for t, a in fixed.items()))
     for key, label in (("fixed", "SNN fixed T"), ("atsn", "ATSN (float rule)"), ("atsn_hw", "ATSN (hardware LUT)"),
@@ -203,7 +206,7 @@ def format_table(table: dict, title: str = "") -> str:
             text += f"  E/E_snn {entry['complexity']:.3f} (spiking layers " + (
                 "no operations" if spiking is None else f"{spiking:.3f}") + ")"
         if "hw_pred_differs" in entry:
-            text += (f"  hw prediction != eq. 10: {100 * entry['hw_pred_differs']:.2f}% (running sum), "
+            text += (f"  hw prediction != {software}: {100 * entry['hw_pred_differs']:.2f}% (running sum), "
                      f"{100 * entry.get('hw_pred_membrane_differs', 0.0):.2f}% (membrane alone)")
         lines.append(text)
     if "atsn_hw" in table and "exit_agrees_with_float" in table["atsn_hw"]:
