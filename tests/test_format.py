@@ -554,3 +554,11 @@ def test_a_missing_frame_width_says_what_to_store(tmp_path):
     wl = random_workload(1, images=3, encoding="spike_frames", timesteps=3)
     del wl.meta["input_width"]
     _expect(tmp_path, _payload(wl), "meta.input_width: missing", f"store the unpacked width, {wl.input_shape[-1]}")
+
+
+def test_the_output_layers_width_is_the_class_count(tmp_path):
+    """out_features on the output layer was ignored when it disagreed with num_classes."""
+    wl = random_workload(2, images=2, timesteps=2)
+    output = _layers(wl)[-1]
+    output["out_features"] = wl.num_classes + 2
+    _expect(tmp_path, _payload(wl), f"({output['name']}): out_features {wl.num_classes + 2} is not meta.num_classes")

@@ -69,7 +69,8 @@ def test_run_piped_shows_no_bar_and_quiet_prints_nothing(workload_file, tmp_path
     argv = ["run", "atsn16x16", workload_file, *SMALL, "--json", str(out_json)] + (["--quiet"] if quiet else [])
     code, out, err = cli(argv, capsys)
     assert code == 0, err
-    assert err == ""
+    # no bar; only the one-line note that the random workload's own exit thresholds are not the design's
+    assert [line for line in err.splitlines() if not line.startswith("note: the exit unit decides")] == []
     assert not any(mark in out for mark in BAR_MARKS[:3])
     assert (out == "") if quiet else ("FPS" in out)
     assert json.loads(out_json.read_text())["metrics"]["images"] == 6

@@ -224,6 +224,9 @@ def infer_out_shape(layer: dict, in_shapes: list[list[int]], num_classes: int) -
     if t == "output":
         if len(shape) != 1:
             raise ValueError(f"output needs a flat input, got {shape}; add a flatten or avgpool layer")
+        if "out_features" in layer and layer["out_features"] != num_classes:
+            raise ValueError(f"out_features {layer['out_features']!r} is not meta.num_classes {num_classes}: the "
+                             "output layer's neurons are the classes")
         return [num_classes]
     if t == "add":
         if len(in_shapes) != 2 or list(in_shapes[0]) != list(in_shapes[1]):
