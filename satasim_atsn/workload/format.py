@@ -670,6 +670,8 @@ def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, st
     if pooled_rate and layer["kernel"] != layer["stride"]:
         raise _fail(where, f"rate/{name}", "a pooled rate needs non-overlapping windows (kernel == stride)",
                     "drop the rate; the pooled map is then the OR of independent draws")
+    if pooled_rate:
+        _check_pooled_source(where, meta["layers"], layer)
     if (statistical and is_spiking(layer)) or pooled_rate:
         rate = arrays.get(f"rate/{name}")
         if rate is None:
@@ -691,6 +693,21 @@ def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, st
             )
         if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
             raise _fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
+
+
+def _check_pooled_source(where: str, layers: list[dict], pool: dict) -> None:
+    """A pooled rate is drawn together with the pool's input layer (docs/statistical.md, step 4): that input must be
+    a spiking layer the pool alone reads, or the rate could not be kept and would be ignored."""
+    src = pool["inputs"][0]
+    source = next((layer for layer in layers if layer["name"] == src), None)
+    readers = [layer["name"] for layer in layers if src in layer["inputs"] and layer is not pool]
+    fix = "drop the rate; the pooled map is then the OR of its input"
+    if source is None or not is_spiking(source):
+        raise _fail(where, f"rate/{pool['name']}", f"the pool reads {src!r}, not a spiking layer: a pooled rate is "
+                    "drawn with the spiking layer it pools", fix)
+    if readers:
+        raise _fail(where, f"rate/{pool['name']}", f"{src!r} also feeds {', '.join(readers)}: a pooled rate needs the "
+                    "pool to be its input's only reader", fix)
 
 
 def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
