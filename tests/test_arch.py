@@ -246,3 +246,53 @@ def test_an_exit_unit_field_set_on_a_design_without_an_exit_unit_says_so():
         load_arch(design, ["exit_unit.theta=0.2"])
     with pytest.raises(ArchError, match=r"exit_unit.kind: missing"):  # given a tile, the section needs its kind
         load_arch(design, ["exit_unit.theta=0.2", "array.exit_unit_tiles=1"])
+
+
+# DESIGN.md section 5's sketch, verbatim: a design written from it must run
+DESIGN_SKETCH = """\
+name: atsn16x16
+kind: atsn                 # conventional | dtsnn | atsn
+technology: 28nm          # a bare name: the table shipped with the package; or a path relative to this file
+clock_hz: 500e6
+accelerators: 4            # independent instances; images are spread over them
+array: {rows: 16, cols: 16, exit_unit_tiles: 1}      # 255 PEs + 1 AT unit
+pe:
+  input_spike_buffer_bytes: 128
+  output_spike_buffer_bytes: 128
+  data_memory_bytes: 1024
+  adders: 1                # synaptic accumulations per cycle
+  decay: shift_add         # shift_add | multiplier
+  vmem_bits: 16
+exit_unit:
+  kind: at                 # at | dt | none
+  data_memory_bytes: 3072
+  exp_lut_entries: 256
+  multipliers: 1
+noc: {topology: mesh, link_bytes_per_cycle: 8, hop_cycles: 1}
+global_buffers:            # SATA-Sim's defaults where the paper is silent
+  weight: {bytes: 147456, banks: 2, bytes_per_cycle: 32}
+  input:  {bytes: 32768, banks: 2, bytes_per_cycle: 32}
+  output: {bytes: 32768, banks: 2, bytes_per_cycle: 32}
+dram: {bytes_per_cycle: 16, latency_cycles: 100, energy_table_entry: dram_commodity}
+dataflow: timestep_major   # needed for early exit: all layers at t, then decide, then t+1
+"""
+
+
+def test_the_design_sketch_loads_with_documented_defaults(tmp_path):
+    """Exit-unit fields left out take the PE's (buffers, adders), 32-bit membranes and the kind's defaults
+    (Table 4's CL_init = tau_CL = 0.999); dram_commodity is commodity DDR4. They used to be refused as missing."""
+    arch = load_arch(_write(tmp_path, DESIGN_SKETCH))
+    eu = arch.exit_unit
+    assert (eu.input_spike_buffer_bytes, eu.output_spike_buffer_bytes, eu.adders, eu.vmem_bits) == (128, 128, 1, 32)
+    assert (eu.exp_lut_entries, eu.cl_init, eu.tau_cl) == (256, 0.999, 0.999)
+    assert arch.dram.energy_table_entry == "dram_ddr4"
+    pe_wide = DESIGN_SKETCH.replace("  adders: 1                # synaptic", "  adders: 4                # synaptic")
+    assert load_arch(_write(tmp_path, pe_wide, "b.yaml")).exit_unit.adders == 4
+    dt = (DESIGN_SKETCH.replace("kind: atsn ", "kind: dtsnn ").replace("kind: at ", "kind: dt ")
+          .replace("  exp_lut_entries: 256\n", "  data_memory_bytes: 7168\n", 1)
+          .replace("  data_memory_bytes: 3072\n", ""))
+    eu = load_arch(_write(tmp_path, dt, "c.yaml")).exit_unit
+    assert (eu.lut_bytes, eu.divider_cycles, eu.theta) == (6144, 16, 0.1)
+    given = DESIGN_SKETCH.replace("  multipliers: 1\n", "  multipliers: 1\n  adders: 2\n  cl_init: 0.9\n")
+    eu = load_arch(_write(tmp_path, given, "d.yaml")).exit_unit
+    assert (eu.adders, eu.cl_init) == (2, 0.9)

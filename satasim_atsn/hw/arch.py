@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from satasim_atsn.snn.exit_policies import ExitPolicy
 
 REQUIRED = object()  # marker: the field has no default
+SAME_AS_PE = object()  # marker: an exit_unit field left out takes the PE's value (the unit is a PE, paper 2.4)
 
 # field -> (kind, default, check); kind: 'int' | 'float' | 'str' | tuple of allowed strings
 # check: (lo, hi) inclusive bounds for numbers (None = unbounded), or None
@@ -68,11 +69,11 @@ SCHEMA: dict[str, Any] = {
     "exit_unit": {
         "kind": (tuple(EXIT_UNITS), REQUIRED, None),
         "data_memory_bytes": ("int", REQUIRED, _BYTES),
-        "input_spike_buffer_bytes": ("int", REQUIRED, _BYTES),
-        "output_spike_buffer_bytes": ("int", REQUIRED, _BYTES),
-        "adders": ("int", REQUIRED, _UNITS),
+        "input_spike_buffer_bytes": ("int", SAME_AS_PE, _BYTES),
+        "output_spike_buffer_bytes": ("int", SAME_AS_PE, _BYTES),
+        "adders": ("int", SAME_AS_PE, _UNITS),
         "multipliers": ("int", 0, (0, 2**16)),
-        "vmem_bits": ("int", REQUIRED, (4, 64)),
+        "vmem_bits": ("int", 32, (4, 64)),  # the output membranes' width a workload has without quant.output_vmem_bits
         "prediction": (PREDICTION_RULES, "membrane_sum", None),
         **kind_fields(),  # each kind's own fields (hw/exit_units.py)
     },
@@ -424,8 +425,7 @@ def _cross_checks(where: str, cfg: dict) -> None:
     for kind, unit in EXIT_UNITS.items():
         for f in unit.fields:
             if kind == eu["kind"] and eu[f] is None:
-                raise ArchError.at(where, f"exit_unit.{f}", f"required for exit unit kind {shown(kind)}",
-                                   "see docs/architecture.md for the defaults")
+                eu[f] = unit.defaults[f]
             if kind != eu["kind"] and eu[f] is not None:
                 raise ArchError.at(where, f"exit_unit.{f}", f"only meaningful for exit unit kind {shown(kind)}, "
                                    f"this one is {shown(eu['kind'])}", f"remove it (or --set exit_unit.{f}=null)")
@@ -552,6 +552,9 @@ def _read_yaml(path: Path) -> dict:
 
 # DRAM entries that were renamed, with the name that replaced them
 RENAMED_DRAM_PARTS = {"dram_sata_sim": "dram_array_only_cacti"}
+# other names of a part: DESIGN.md's sketch writes dram_commodity, i.e. commodity DDR4 (the resolved design, and so
+# every result, names the part itself)
+DRAM_PART_ALIASES = {"dram_commodity": "dram_ddr4"}
 
 
 def dram_parts(tech: Tech) -> list[str]:
@@ -592,12 +595,18 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
         cfg["exit_unit"] = dict(ABSENT_EXIT_UNIT)
     else:
         cfg = _check_section(where, "", body, SCHEMA)
+        for key, value in cfg["exit_unit"].items():
+            if value is SAME_AS_PE:
+                cfg["exit_unit"][key] = cfg["pe"][key]
     _cross_checks(where, cfg)
     try:
         tech = load_tech(cfg["technology"], base_dir=base_dir)
     except ArchError as error:
         raise ArchError(f"{where}: technology: {error}") from None
     tech = tech.with_overrides({str(k): v for k, v in tech_values.items()}, where)
+    part = cfg["dram"]["energy_table_entry"]
+    if part in DRAM_PART_ALIASES and not tech.has(f"{part}_energy_pJ_per_bit"):
+        cfg["dram"]["energy_table_entry"] = DRAM_PART_ALIASES[part]
     _check_dram_part(where, cfg["dram"]["energy_table_entry"], tech)
     gb = cfg["global_buffers"]
     return Arch(

@@ -33,6 +33,7 @@ class ExitUnit:
     accelerator_kind: ClassVar[str]  # the top-level 'kind' of an accelerator with this unit
     policy_name: ClassVar[str]  # the snn policy name (also the statistical workload's exit_hist/<name>)
     fields: ClassVar[dict[str, tuple]] = {}  # kind-only YAML fields: name -> (type, default, bounds) as arch.SCHEMA
+    defaults: ClassVar[dict[str, Any]] = {}  # the value of each kind-only field a design leaves out
     min_multipliers: ClassVar[int] = 0
     # True: the unit decides when an image exits, so it needs its own tile (array.exit_unit_tiles: 1) and an
     # output layer to read; False: fixed T, and the output layer may run on the PEs (docs/microarchitecture.md 11)
@@ -84,6 +85,8 @@ class AtUnit(ExitUnit):
         "cl_init": ("float", None, (0.0, 1.0)),
         "tau_cl": ("float", None, (0.0, 1.0)),
     }
+    defaults = {"exp_lut_entries": ep.LUT_ENTRIES_DEFAULT,  # 256 words over (-16, 0]
+                "cl_init": ep.CL_INIT_DEFAULT, "tau_cl": ep.TAU_CL_DEFAULT}  # Table 4: 0.999, 0.999
     min_multipliers = 1
 
     def validate(self, where: str, eu: dict) -> None:  # noqa: D102
@@ -129,6 +132,9 @@ class DtUnit(ExitUnit):
         "divider_cycles": ("int", None, (1, 10**6)),
         "theta": ("float", None, (0.0, 1.0)),
     }
+    defaults = {"lut_bytes": 6144,  # the paper's 6 KB lookup table
+                "divider_cycles": 16,  # one 32-bit division, radix 4
+                "theta": ep.THETA_DEFAULT}  # 0.1 (DESIGN.md)
     min_multipliers = 1
 
     def validate(self, where: str, eu: dict) -> None:  # noqa: D102
