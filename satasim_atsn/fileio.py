@@ -167,10 +167,28 @@ def staged_directory(out: Path) -> Iterator[Path]:
     try:
         yield staging
         for path in sorted(staging.iterdir()):
-            os.replace(path, out / path.name)
+            _move_in(path, out / path.name)
         _fsync_dir(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_in(path: Path, target: Path) -> None:
+    """Put a staged file or directory at ``target``. A directory on either side cannot be replaced by a rename,
+    so the old one is first renamed aside (a hidden staging name the next run removes if this one is killed)."""
+    if not (path.is_dir() or target.is_dir()):
+        os.replace(path, target)
+        return
+    aside = None
+    if target.exists() or target.is_symlink():
+        aside = target.with_name(f".report-{os.getpid()}-replaced-{target.name}.staging")
+        os.replace(target, aside)
+    os.replace(path, target)
+    if aside is not None:
+        if aside.is_dir() and not aside.is_symlink():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            aside.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

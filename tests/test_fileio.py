@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from satasim_atsn.errors import SatasimError
-from satasim_atsn.fileio import atomic_write_text, write_target
+from satasim_atsn.fileio import atomic_write_text, staged_directory, write_target
 
 
 def test_a_plain_path_is_written_atomically(tmp_path):
@@ -128,3 +128,30 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path):
         out.chmod(mode)
         atomic_write_text(out, "new")
         assert out.read_text() == "new" and stat.S_IMODE(out.stat().st_mode) == mode
+
+
+def test_a_staged_report_replaces_whole_subdirectories_only_when_complete(tmp_path):
+    """reproduce claims writes sub-reports (table3/, figs/): staged, an old subdirectory is replaced whole (no stale
+    plot stays beside the new ones) and an interrupted run leaves the old report untouched."""
+    out = tmp_path / "claims"
+    (out / "table3").mkdir(parents=True)
+    (out / "table3" / "old_plot.png").write_text("old")
+    (out / "report.md").write_text("old report")
+    (out / "figs").write_text("a file where a directory comes")
+
+    with pytest.raises(KeyboardInterrupt), staged_directory(out) as stage:
+        (stage / "table3").mkdir()
+        (stage / "table3" / "report.md").write_text("new")
+        raise KeyboardInterrupt
+    assert (out / "table3" / "old_plot.png").read_text() == "old" and not (out / "table3" / "report.md").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["figs", "report.md", "table3"]
+
+    with staged_directory(out) as stage:
+        for sub in ("table3", "figs"):
+            (stage / sub).mkdir()
+            (stage / sub / "report.md").write_text(f"new {sub}")
+        (stage / "report.md").write_text("new report")
+    assert sorted(p.name for p in out.iterdir()) == ["figs", "report.md", "table3"]  # no staging names left
+    assert [p.name for p in (out / "table3").iterdir()] == ["report.md"]
+    assert (out / "figs" / "report.md").read_text() == "new figs"
+    assert (out / "report.md").read_text() == "new report"

@@ -85,15 +85,14 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     for part in parts:
         target = out / part if what in GROUPS else out
         sub_command = part_command(command, part, target) if what in GROUPS else command
-        if part == "claims":  # its sub-reports (table3/, figs/, table1/) name their own directories
-            doc, results, summary = claims(target, images, wdir, sub_command, arch_path=arch_path, quiet=quiet,
-                                           trained=trained_set)
-            _write(target, doc, results)
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-            with staged_directory(target) as stage:  # target gets the part only once all of it is written
+        target.mkdir(parents=True, exist_ok=True)
+        with staged_directory(target) as stage:  # target gets the part only once all of it is written
+            if part == "claims":  # its sub-reports (table3/, figs/) are written in the stage, named as in target
+                doc, results, summary = claims(stage, images, wdir, sub_command, arch_path=arch_path, quiet=quiet,
+                                               trained=trained_set, named=target)
+            else:
                 doc, results, summary = _run_part(part, stage, images, wdir, sub_command, arch_path, quiet,
                                                   trained_path, trained_set)
-                _write(stage, doc, results)
+            _write(stage, doc, results)
         summaries.append(f"== {part} -> {target}/report.md\n{summary}")
     return "\n".join(summaries)

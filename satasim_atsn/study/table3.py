@@ -251,11 +251,15 @@ def _table3_plots(out: Path, doc: Document, rows: list[dict], assumed: list[dict
 
 
 def claims(out: Path, images: int | None, workload_dir: Path, command: str, arch_path: str | None = None,
-           quiet: bool = False, trained: TrainedSet = DEFAULT_SET) -> tuple[Document, dict, str]:
+           quiet: bool = False, trained: TrainedSet = DEFAULT_SET, named: Path | None = None,
+           ) -> tuple[Document, dict, str]:
     """The paper's testable hardware and algorithm claims, each checked or reported as not checkable.
 
-    The algorithm claims run on ``trained`` (its networks and test images; Fashion-MNIST by default).
+    The algorithm claims run on ``trained`` (its networks and test images; Fashion-MNIST by default). The
+    sub-reports are written into ``out``; their commands name ``named`` (default ``out``), where a staged
+    run's files end up.
     """
+    named = named or out
     out.mkdir(parents=True, exist_ok=True)
     atsn = _atsn_arch(arch_path)  # the other two designs come from its folder
     paths = {k: atsn.parent / v for k, v in ARCHS.items()} | {"atsn": atsn}
@@ -292,8 +296,8 @@ def claims(out: Path, images: int | None, workload_dir: Path, command: str, arch
                      f"{a_dt_save * 100:.1f}%")
     rows.append(["ATSN spends less energy per image than the conventional and DTSNN designs", measured,
                  "holds" if save_conv > 0 and save_dt > 0 else "does not hold"])
-    rows.append(_claim_gpu_ratio(out, images, workload_dir, command, arch_path, quiet, results))
-    rows += _algorithm_claims(out, workload_dir, command, trained)
+    rows.append(_claim_gpu_ratio(out, named, images, workload_dir, command, arch_path, quiet, results))
+    rows += _algorithm_claims(out, named, workload_dir, command, trained)
     doc.table(["claim", "measured", "verdict"], rows)
     results["claims"] = [{"claim": r[0], "measured": r[1], "verdict": r[2]} for r in rows]
     return doc, results, text_table(["claim", "verdict"], [[r[0][:70], r[2]] for r in rows])
@@ -338,10 +342,10 @@ def _claim_memory(paths: dict[str, Path], results: dict) -> list[str]:
             "'a 6 KB LUT' for DTSNN; the sizes come from the arch files", verdict]
 
 
-def _claim_gpu_ratio(out: Path, images: int | None, workload_dir: Path, command: str, arch_path: str | None,
-                     quiet: bool, results: dict) -> list[str]:
+def _claim_gpu_ratio(out: Path, named: Path, images: int | None, workload_dir: Path, command: str,
+                     arch_path: str | None, quiet: bool, results: dict) -> list[str]:
     """Claim 4: ATSN uses 4.43-7.88% of the GPU's energy (runs and writes table3/)."""
-    t3_doc, t3, _ = table3(out / "table3", images, workload_dir, part_command(command, "table3", out / "table3"),
+    t3_doc, t3, _ = table3(out / "table3", images, workload_dir, part_command(command, "table3", named / "table3"),
                            arch_path=arch_path, quiet=quiet)
     t3_doc.write(out / "table3")
     lo, hi = t3["gpu_ratio_range_pct"]
@@ -357,19 +361,20 @@ def _claim_gpu_ratio(out: Path, images: int | None, workload_dir: Path, command:
             f"ours {lo:.2f}-{hi:.2f}% of the paper's GPU joules (Table 3 rows, see table3/)", verdict]
 
 
-def _algorithm_claims(out: Path, workload_dir: Path, command: str, trained: TrainedSet) -> list[list[str]]:
+def _algorithm_claims(out: Path, named: Path, workload_dir: Path, command: str,
+                      trained: TrainedSet) -> list[list[str]]:
     """Claims 5: the algorithm's, on the trained workloads (runs and writes figs/), or why they cannot be checked."""
     rows = []
     if (workload_dir / trained.file("ATSN")).is_file():
         f_doc, f_res, _ = figs(out / "figs", None, workload_dir,  # every test image: no --images
-                               part_command(command, "figs", out / "figs", drop=("--images", "--arch")), trained)
+                               part_command(command, "figs", named / "figs", drop=("--images", "--arch")), trained)
         f_doc.write(out / "figs")
         data = "trained Fashion-MNIST workloads" if trained.prefix == DEFAULT_SET.prefix else \
             f"trained {trained.prefix} workloads"
         for claim, verdict in f_res["claims"].items():
             rows.append([claim, f"{data} (see figs/)", verdict])
         t1_doc, t1, _ = table1(out / "table1", None, workload_dir,
-                               part_command(command, "table1", out / "table1", drop=("--images", "--arch")), trained)
+                               part_command(command, "table1", named / "table1", drop=("--images", "--arch")), trained)
         if {"SNN", "ATSN"} <= set(t1["rows"]):
             snn, at = t1["rows"]["SNN"], t1["rows"]["ATSN"]
             lat = 1 - at["avg_timestep"] / snn["avg_timestep"]
