@@ -36,7 +36,8 @@ Readings of the document where its text leaves a choice (each also listed in the
   ceil(images / images_per_batch)) reads all weight bytes, and takes its first batch when the load
   completes; the others stay off (no load, no batch); ``start_cycle`` is the cycle a batch is taken.
 * A fold's weight fetch (not resident) is one DRAM read per ``global_buffers.weight.bytes`` (the last
-  of the rest), each followed by the stream of those bytes before the next read is asked for.
+  of the rest), read ahead into the weight buffer's banks while earlier buffer-fulls stream (section 4,
+  phase 1): a bank is asked for again when its stream ends.
 * A spilled spike map is read back with one DRAM read by every group consuming it (PE, max-pool
   or exit group), before that group's first phase at the same timestep.
 * Membrane fill/spill bytes are ``ceil(b * n_f * vmem_bits / 8)``.
