@@ -131,6 +131,10 @@ def _table(tmp_path: Path, mutate) -> Path:
     (lambda d: d["entries"].update(add_8b_energy={"value": 1}), r"add_8b_energy: the key must end in its unit"),
     (lambda d: d.update(version=2), r"not a satasim technology table version 1"),
     (lambda d: d.update(entrys={}), r"entrys: unknown key; did you mean 'entries'"),
+    (lambda d: d["entries"]["sram64_8KB_area_um2"].update(value=1000.0),  # a typo: one digit short
+     r"entries.sram64_8KB_area_um2: 1000 um2 for 8,192 B is less than sram64_6KB_area_um2's 8259.78 um2 for 6,144 B"),
+    (lambda d: d["entries"]["glb_32KB_leakage_mW"].update(value=100.0),
+     r"entries.glb_144KB_leakage_mW: 24.91 mW for 147,456 B is less than glb_32KB_leakage_mW's 100 mW"),
 ])
 def test_bad_tables(tmp_path, mutate, pattern):
     with pytest.raises(ArchError, match=pattern):

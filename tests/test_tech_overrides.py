@@ -162,3 +162,11 @@ def test_study_varies_a_tech_entry(tmp_path, workload_path):
 def test_study_bad_tech_values(tmp_path, workload_path, vary, pattern):
     with pytest.raises(StudyError, match=pattern):
         load_study(_engine_study(tmp_path, workload_path, vary))
+
+
+def test_an_override_that_makes_a_larger_sram_smaller_is_refused_by_its_name(tmp_path):
+    """Setting the 6 KB area above the 8 KB one made a bigger weight memory shrink the chip (38.0 -> 34.8 mm2)."""
+    with pytest.raises(ArchError, match=r"tech.sram64_6KB_area_um2: 20000 um2 for 6,144 B is more than "
+                                        r"sram64_8KB_area_um2's 11091.3 um2 for 8,192 B"):
+        load_arch("atsn16x16", ["tech.sram64_6KB_area_um2=20000"])
+    load_arch("atsn16x16", ["tech.sram64_6KB_area_um2=9000"])  # still between its neighbours: accepted

@@ -243,7 +243,33 @@ class Tech:
             check_entry_range(where, field_at, entries[key]["unit"], float(value))
             clean[key] = float(value)
             entries[key] = dict(entries[key], value=float(value))
+        check_sram_growth(entries, where, prefix="tech.", changed=frozenset(clean))
         return dataclasses.replace(self, entries=entries, overrides={**self.overrides, **clean})
+
+
+def check_sram_growth(entries: dict[str, dict], where: str, prefix: str = "entries.",
+                      changed: frozenset[str] = frozenset()) -> None:
+    """Within each SRAM family, area and leakage must not fall as the capacity grows (0, not charged, excepted): a
+    larger SRAM that is smaller is a typo (off by a power of ten), and it would let a design gain from growing."""
+    families: dict[str, dict[int, str]] = {}
+    for key, entry in entries.items():
+        if key.endswith("_read_energy_pJ") and "capacity_bytes" in entry and "_" in key:
+            families.setdefault(key.split("_", 1)[0], {})[int(entry["capacity_bytes"])] = key[: -len("_read_energy_pJ")]
+    for points in families.values():
+        caps = sorted(points)
+        for quantity, unit in (("area_um2", "um2"), ("leakage_mW", "mW")):
+            for lo, hi in zip(caps, caps[1:], strict=False):
+                small, large = f"{points[lo]}_{quantity}", f"{points[hi]}_{quantity}"
+                if small not in entries or large not in entries or entries[large]["value"] >= entries[small]["value"]:
+                    continue
+                if entries[large]["value"] == 0:  # 0: not charged, a what-if switch (docs/energy.md)
+                    continue
+                fix = "a larger SRAM cannot be smaller or leak less: check both values"
+                if small in changed and large not in changed:  # name the value the user set
+                    raise ArchError.at(where, f"{prefix}{small}", f"{entries[small]['value']:g} {unit} for {lo:,} B "
+                                       f"is more than {large}'s {entries[large]['value']:g} {unit} for {hi:,} B", fix)
+                raise ArchError.at(where, f"{prefix}{large}", f"{entries[large]['value']:g} {unit} for {hi:,} B is "
+                                   f"less than {small}'s {entries[small]['value']:g} {unit} for {lo:,} B", fix)
 
 
 def _bracket(points: list[int], x: float) -> tuple[int, int]:
@@ -383,4 +409,5 @@ def _load_tech(path: Path, where: str) -> Tech:
             if k in entry and (isinstance(entry[k], bool) or not isinstance(entry[k], int) or entry[k] <= 0):
                 raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {shown(entry[k])}")
         clean[str(key)] = dict(entry, value=value, unit=unit)
+    check_sram_growth(clean, where)
     return Tech(name=str(data.get("name", path.stem)), path=path, node_nm=float(node), entries=clean)
