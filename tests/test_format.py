@@ -562,3 +562,14 @@ def test_the_output_layers_width_is_the_class_count(tmp_path):
     output = _layers(wl)[-1]
     output["out_features"] = wl.num_classes + 2
     _expect(tmp_path, _payload(wl), f"({output['name']}): out_features {wl.num_classes + 2} is not meta.num_classes")
+
+
+@pytest.mark.parametrize(("section", "key"), [("meta", "description"), ("meta", "input_scale"),
+                                              ("quant", "weight_scale"), ("quant", "input_scale")])
+def test_other_tools_extra_information_is_kept_where_it_changes_nothing(tmp_path, section, key):
+    """Top-level and quant keys far from any defined one (an exporter's own scales or notes) are kept unread;
+    near-misses of defined keys are refused (test_unknown_keys_are_refused_by_name)."""
+    wl = random_workload(2, images=2, timesteps=2)
+    (wl.meta if section == "meta" else wl.meta["quant"])[key] = 0.5
+    path = _write_raw(tmp_path / "w.npz", _payload(wl))
+    assert read_workload(path).meta == wl.meta

@@ -34,6 +34,7 @@ policy it is built for (at least one; a fixed-T network has only ``exit_hist/fix
 
 from __future__ import annotations
 
+import difflib
 import io
 import json
 import math
@@ -511,9 +512,10 @@ def validate(workload: Workload) -> Workload:
         ("quant", dict),
     ):
         _require(meta, key, types, where)
-    _check_known_keys(where, "meta", meta, META_KEYS, "; free-form information goes in meta.provenance")
+    _check_known_keys(where, "meta", meta, META_KEYS, "; free-form information goes in meta.provenance",
+                      typos_only=True)
     _check_known_keys(where, "meta.neuron", meta["neuron"], NEURON_KEYS)
-    _check_known_keys(where, "meta.quant", meta["quant"], QUANT_KEYS)
+    _check_known_keys(where, "meta.quant", meta["quant"], QUANT_KEYS, typos_only=True)
     if meta["kind"] not in KINDS:
         raise _fail(where, "meta.kind", f"unknown kind {meta['kind']!r}", f"use one of {', '.join(KINDS)}")
     if meta["num_classes"] < 2:
@@ -554,11 +556,17 @@ def _key_text(name: object) -> str:
     return name if isinstance(name, str) and name.isprintable() and len(name) <= 60 else shown(name)
 
 
-def _check_known_keys(where: str, key: str, mapping: dict, allowed: tuple[str, ...], more: str = "") -> None:
-    """Refuse a key the format does not define: a typo or an unsupported option must not be ignored."""
+def _check_known_keys(where: str, key: str, mapping: dict, allowed: tuple[str, ...], more: str = "",
+                      typos_only: bool = False) -> None:
+    """Refuse a key the format does not define: a typo or an unsupported option must not be ignored. With
+    ``typos_only`` (sections where other tools keep extra information, e.g. their quantisation scales) only a key
+    close to a defined one is refused; the others are kept, unread."""
     for name in mapping:
-        if name not in allowed:
-            raise _fail(where, f"{key}.{_key_text(name)}", "unknown key", did_you_mean(name, allowed) + more)
+        if name in allowed:
+            continue
+        if typos_only and not difflib.get_close_matches(str(name), list(allowed), n=1, cutoff=0.88):
+            continue
+        raise _fail(where, f"{key}.{_key_text(name)}", "unknown key", did_you_mean(name, allowed) + more)
 
 
 def _validate_neuron(where: str, neuron: dict, shifts: list[int]) -> None:
