@@ -13,8 +13,12 @@ import os
 import re
 import shutil
 import stat
+import struct
 import sys
 import tempfile
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -136,6 +140,14 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[str], None]) -> 
         if isinstance(error, OSError):
             raise _unwritable(path, error) from None
         raise
+
+
+# what numpy's .npz reader raises on a damaged or foreign file: the zip layer, a corrupt member, and a corrupt
+# .npy header, which numpy parses with Python's tokenizer (Python 3.12 raises tokenize.TokenError there, 3.11 a
+# SyntaxError or ValueError). Every caller turns these into one line naming the file.
+NPZ_READ_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, KeyError, struct.error,
+    tokenize.TokenError, SyntaxError)
 
 
 def _process_alive(pid_text: str) -> bool:

@@ -573,3 +573,31 @@ def test_other_tools_extra_information_is_kept_where_it_changes_nothing(tmp_path
     (wl.meta if section == "meta" else wl.meta["quant"])[key] = 0.5
     path = _write_raw(tmp_path / "w.npz", _payload(wl))
     assert read_workload(path).meta == wl.meta
+
+
+def _npz_with_a_broken_header(path: Path, names: tuple[str, ...]) -> Path:
+    """An .npz whose members' .npy headers hold an unterminated string: numpy parses them with Python's tokenizer,
+    which raises ValueError on Python 3.11 and tokenize.TokenError on 3.12 (a traceback there until session 21)."""
+    buf = io.BytesIO()
+    np.save(buf, np.arange(3))
+    bad = buf.getvalue().replace(b"{'descr': '<i8'", b"{'descr': '<i8 ")
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in names:
+            archive.writestr(f"{name}.npy", bad)
+    return path
+
+
+def test_a_broken_npy_header_is_one_line_on_every_python(tmp_path):
+    from satasim_atsn.errors import DatasetError, TrainError
+    from satasim_atsn.train.trainer import load_checkpoint
+    from satasim_atsn.workload.datasets import load_dataset
+
+    with pytest.raises(WorkloadError, match="not a readable .npz file"):
+        read_workload(_npz_with_a_broken_header(tmp_path / "w.npz", ("format", "version", "meta")))
+    with pytest.raises(TrainError, match="not a readable checkpoint"):
+        load_checkpoint(_npz_with_a_broken_header(tmp_path / "c.npz", ("state",)), None, None, None)
+    dvs = tmp_path / "dvs"
+    dvs.mkdir()
+    _npz_with_a_broken_header(dvs / "test.npz", ("x", "y"))
+    with pytest.raises(DatasetError, match="cannot read x and y"):
+        load_dataset("cifar10-dvs", "test", str(dvs))

@@ -22,7 +22,7 @@ import numpy as np
 
 from satasim_atsn import __version__
 from satasim_atsn.errors import DatasetError, TrainError
-from satasim_atsn.fileio import atomic_write_bytes
+from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.train.evaluation import evaluate_workload, float_logits, policy_table
 from satasim_atsn.train.export import export_network
@@ -253,7 +253,7 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
         state = json.loads(str(arrays.pop("state")))
         if not isinstance(state, dict):
             raise ValueError("state is not a JSON object")
-    except (OSError, ValueError, KeyError, EOFError, zipfile_error()) as error:
+    except NPZ_READ_ERRORS as error:
         what = ("a workload, not a checkpoint" if _is_workload(path) else
                 f"not a readable checkpoint ({type(error).__name__})")
         raise TrainError.at(str(path), None, what, "pass the OUTPUT.ckpt.npz a training wrote, or train without "
@@ -311,13 +311,6 @@ def _is_workload(path: Path) -> bool:
             return "meta" in data.files and "state" not in data.files
     except Exception:  # noqa: BLE001 - any unreadable file is simply not a workload
         return False
-
-
-def zipfile_error() -> type:
-    """The exception a truncated .npz raises (zipfile.BadZipFile)."""
-    import zipfile
-
-    return zipfile.BadZipFile
 
 
 # ------------------------------------------------------------------------------------------

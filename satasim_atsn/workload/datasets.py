@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import DatasetError
+from satasim_atsn.fileio import NPZ_READ_ERRORS
 from satasim_atsn.workload.format import Workload
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "cifar10-dvs", "imagefolder", "synthetic")
@@ -227,7 +228,7 @@ def _load_dvs(name: str, split: str, data_dir: str | None) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as data:
             x, y = data["x"], data["y"]
-    except (OSError, ValueError, KeyError, EOFError) as error:
+    except NPZ_READ_ERRORS as error:
         raise DatasetError.at(str(path), None, f"{name}: cannot read x and y ({type(error).__name__}: {error})",
                               "re-frame the events") from None
     if x.ndim != 5 or x.shape[2] != 2 or y.ndim != 1 or y.shape[0] != x.shape[0]:

@@ -41,7 +41,6 @@ import math
 import os
 import struct
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError, did_you_mean, shown
-from satasim_atsn.fileio import atomic_write_bytes
+from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes
 
 FORMAT_NAME = "satasim-workload"
 FORMAT_VERSION = 1
@@ -850,8 +849,7 @@ def read_workload(path: str | os.PathLike) -> Workload:
             raise zipfile.BadZipFile(problem)
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, zlib.error, NotImplementedError, ValueError, OSError, EOFError, KeyError,
-            struct.error) as error:
+    except NPZ_READ_ERRORS as error:
         raise WorkloadError.at(
             where, None, f"not a readable .npz file ({' '.join(str(error).split())})",
             "the file is truncated or not a workload; regenerate it",
