@@ -259,3 +259,41 @@ def test_every_architecture_naming_one_workload_is_a_shared_workload(tmp_path):
         outputs[label] = (tmp_path / label / "results.json").read_bytes()
     assert outputs["pairs"] == outputs["shared"]
     assert json.loads(outputs["pairs"])["workload"] == "w.npz"
+
+
+def _summary(name: str, kind: str, accelerators: int, clock_hz: float, timesteps: float, cycles_per_image: float,
+             energy_uJ: float = 10.0) -> dict:
+    return {"name": name, "kind": kind, "accelerators": accelerators, "clock_hz": clock_hz,
+            "avg_timestep": timesteps, "cycles_per_image": cycles_per_image,
+            "fps": accelerators * clock_hz / cycles_per_image, "energy_per_image_uJ": energy_uJ,
+            "energy_per_image_timestep_uJ": energy_uJ / timesteps,
+            "dynamic_by_component_uJ": {"pe_compute": 1.0}, "energy_by_component_uJ": {"pe_compute": 2.0}}
+
+
+def test_the_fps_change_is_put_down_to_the_factor_that_makes_it():
+    """The walkthrough's 12x12 design has 2 accelerators at 400 MHz against 4 at 500: its FPS change was said to come
+    'mostly from running fewer timesteps' because they differed by 5%."""
+    from satasim_atsn.study.compare import fps_factors
+
+    mine = _summary("mine", "atsn", 2, 400e6, 3.6, 5.220e5)
+    shipped = _summary("shipped", "atsn", 4, 500e6, 3.9, 5.087e5)
+    text = fps_factors(shipped, mine)
+    assert "FPS 2.565x = accelerators 4 vs 2 x clock 500 vs 400 MHz" in text
+    assert text.endswith("So the FPS change comes mostly from the number of accelerators (2.000x of FPS).")
+    fewer = fps_factors(_summary("a", "atsn", 4, 500e6, 2.0, 2.5e5), _summary("b", "atsn", 4, 500e6, 4.0, 5.0e5))
+    assert fewer.endswith("comes mostly from running fewer timesteps (2.000x of FPS).")
+    same = fps_factors(shipped, shipped)
+    assert "comes mostly" not in same
+
+
+def test_the_papers_direction_names_the_designs_it_compares():
+    from satasim_atsn.study.compare import paper_direction
+
+    slow = _summary("atsn_slow", "atsn", 4, 500e6, 3.0, 5e5, energy_uJ=12.0)
+    fast = _summary("atsn_fast", "atsn", 4, 800e6, 3.0, 5e5, energy_uJ=9.0)
+    conv = _summary("conv", "conventional", 4, 500e6, 4.0, 6e5, energy_uJ=10.0)
+    first = paper_direction([slow, fast, conv])[0]
+    assert "**atsn_slow** against **conv** (the first ATSN and conventional designs given)" in first
+    assert "does not match" in first and "ATSN spends 20.0% more per image" in first
+    assert "**atsn_fast** against **conv**:" in paper_direction([fast, conv])[0]
+    assert "dynamic energy per image-timestep" in paper_direction([fast, conv])[1]

@@ -133,7 +133,9 @@ def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, 
                                           "algorithm"]))
 @click.option("-o", "--out", "out_dir", required=True, help="output directory")
 @click.option("--images", type=int, default=None, help="images per simulation / evaluation (default per table)")
-@click.option("--arch", "arch_path", default=None, help="ATSN architecture for table3 (default archs/atsn16x16.yaml)")
+@click.option("--arch", "arch_path", default=None,
+              help="the ATSN architecture of table3, claims and twin (claims takes the DTSNN and conventional "
+                   "designs from its folder); default: the shipped atsn16x16")
 @click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
 @click.option("--trained", "trained_path", default=None,
               help="the trained workload of `twin` (default: the trained set's ATSN network)")
