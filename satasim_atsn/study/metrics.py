@@ -35,7 +35,7 @@ def workload_notice(path: str | Path) -> str:
     source = meta.get("provenance", {}).get("rates_source") or meta.get("provenance", {}).get("source") or ""
     extra = f" Rates: {source}." if source else f" Its statistics are {statistics_origin(meta)}."
     return (f"Statistical workload: {meta.get('name')} ({meta.get('dataset')}) has no trained weights; its spikes are "
-            f"drawn from per-layer firing rates and exit-step histograms (DESIGN.md section 4), so accuracy is not "
+            f"drawn from per-layer firing rates and exit-step histograms (docs/statistical.md), so accuracy is not "
             f"simulated and absolute numbers depend on those rates.{extra}")
 
 
