@@ -68,13 +68,27 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
+    """Add every area's commands to the group (once)."""
+    if cli.commands:
+        return
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(module_name)
         for command in module.COMMANDS:
             cli.add_command(command)
 
 
-_register_commands()
+def _working_directory_exists() -> bool:
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+# The command modules import numpy, which on Python 3.13 fails inside its own import (SystemError) when the
+# working directory was deleted; main() then says so in one line and registers nothing.
+if _working_directory_exists():
+    _register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,11 +97,10 @@ def main(argv: list[str] | None = None) -> None:
     It first lets the allocator keep freed memory (satasim_atsn.runtime): the forward, the engine and
     the trainer then reuse their pages step after step instead of faulting them in again."""
     keep_freed_memory()
-    try:
-        os.getcwd()
-    except FileNotFoundError:  # every relative path would fail later, in a traceback
+    if not _working_directory_exists():  # every relative path would fail later, in a traceback
         click.echo("satasim: error: the current directory no longer exists; cd into an existing one", err=True)
         sys.exit(2)
+    _register_commands()
     previous = _terminate_as_interrupt()
     try:
         cli.main(args=argv, prog_name="satasim", standalone_mode=False)
