@@ -434,12 +434,8 @@ def test_pooled_draw_kernel_equals_numpy_formula(shape, k, seed):
     assert 0 < got.sum() < got.size
 
 
-def test_a_pool_of_spike_frames_is_derived_and_simulated(tmp_path):
-    """A max-pool reading the input's spike frames is a derived map like any other: the draw records it (the OR
-    of the frames' windows), so the engine finds it (it raised KeyError)."""
-    from satasim_atsn.hw.arch import load_arch
-    from satasim_atsn.hw.engine import simulate
-
+def _frame_pool_workload(tmp_path: Path):
+    """A statistical workload on spike frames whose first layer max-pools the frames (T = 3, 2x6x6 input)."""
     net = tmp_path / "net.yaml"
     net.write_text("name: framepool\ninput_shape: [2, 6, 6]\nnum_classes: 3\nlayers:\n"
                    "  - {name: pool0, type: maxpool, kernel: 2}\n"
@@ -451,6 +447,16 @@ def test_a_pool_of_spike_frames_is_derived_and_simulated(tmp_path):
                      "input_frame_rate: [0.05, 0.6, 0.33]\n"
                      "datasets: {d: {seed: 5, exit_mean_timesteps: {atsn: 1.7, dtsnn: 2.2}}}\n")
     wl = build_from_spec(load_rate_spec(rates), str(net), "d")
+    return wl
+
+
+def test_a_pool_of_spike_frames_is_derived_and_simulated(tmp_path):
+    """A max-pool reading the input's spike frames is a derived map like any other: the draw records it (the OR
+    of the frames' windows), so the engine finds it (it raised KeyError)."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.engine import simulate
+
+    wl = _frame_pool_workload(tmp_path)
     trace = draw_trace(wl, "fixed", 0, 6)
     frames = trace.inputs.astype(bool)  # [N, T, 2, 6, 6]
     expected = frames.reshape(6, 3, 2, 3, 2, 3, 2).any(axis=(4, 6))
@@ -464,17 +470,7 @@ def test_a_pooled_rate_the_draw_cannot_keep_is_refused(tmp_path):
     """rate/<pool> is drawn with the spiking layer it pools; on a pool of the input frames it was silently ignored."""
     from satasim_atsn.workload.format import validate
 
-    net = tmp_path / "net.yaml"
-    net.write_text("name: framepool\ninput_shape: [2, 6, 6]\nnum_classes: 3\nlayers:\n"
-                   "  - {name: pool0, type: maxpool, kernel: 2}\n"
-                   "  - {name: conv1, type: conv, out_channels: 3, kernel: 3, padding: 1}\n"
-                   "  - {name: flat, type: flatten}\n"
-                   "  - {name: fc, type: output}\n")
-    rates = tmp_path / "rates.yaml"
-    rates.write_text("network: framepool\ntimesteps: 3\nnum_images: 20\nrates: {conv1: 0.3}\n"
-                     "input_frame_rate: [0.05, 0.6, 0.33]\n"
-                     "datasets: {d: {seed: 5, exit_mean_timesteps: {atsn: 1.7, dtsnn: 2.2}}}\n")
-    wl = build_from_spec(load_rate_spec(rates), str(net), "d")
+    wl = _frame_pool_workload(tmp_path)
     wl.arrays["rate/pool0"] = np.full(3, 0.5)
     with pytest.raises(WorkloadError, match="rate/pool0: the pool reads 'input', not a spiking layer"):
         validate(wl)
