@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -474,3 +475,24 @@ def test_a_pooled_rate_the_draw_cannot_keep_is_refused(tmp_path):
     wl.arrays["rate/pool0"] = np.full(3, 0.5)
     with pytest.raises(WorkloadError, match="rate/pool0: the pool reads 'input', not a spiking layer"):
         validate(wl)
+
+
+@pytest.mark.parametrize(("extra", "pools", "needle"), [
+    ("pool_rate_ratio: 20\n", "kernel: 2", "pool_rate_ratio: 20 is more than kernel^2 = 4 of pool1"),
+    ("default_rate: 1.5\n", "kernel: 2", "default_rate: rates must be finite and in [0, 1]"),
+    ("rates: {conv1: 0.2, pool1: 0.4}\n", "kernel: 3, stride: 2", "rates.pool1: a pooled rate needs a pool of its "
+     "own spiking layer with non-overlapping windows; pool1 is not one: its windows overlap (kernel != stride)"),
+])
+def test_rate_table_values_the_draw_would_bend_are_refused(tmp_path, extra, pools, needle):
+    """A pool ratio above kernel^2 was capped without a word, an unused default_rate of 1.5 passed, and a pooled
+    rate on overlapping windows was called 'not a spiking layer'."""
+    net = tmp_path / "net.yaml"
+    net.write_text("name: pooled\ninput_shape: [1, 6, 6]\nnum_classes: 3\nlayers:\n"
+                   "  - {name: conv1, type: conv, out_channels: 2, kernel: 3, padding: 1}\n"
+                   f"  - {{name: pool1, type: maxpool, {pools}}}\n"
+                   "  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n")
+    rates = tmp_path / "rates.yaml"
+    body = extra if extra.startswith("rates:") else "rates: {conv1: 0.2}\n" + extra
+    rates.write_text("network: pooled\ntimesteps: 2\nnum_images: 4\n" + body + "datasets: {d: {seed: 1}}\n")
+    with pytest.raises(WorkloadError, match=re.escape(needle)):
+        build_from_spec(load_rate_spec(rates), str(net), "d")

@@ -879,13 +879,22 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
     table = dict(spec.get("rates") or {})
     table.update(entry.get("rates") or {})
     rates = {}
+    pools = {layer["name"]: layer for layer in layers if layer["type"] == "maxpool"}
     for name, value in table.items():
+        if name in pools and name not in rated:
+            why = ("its windows overlap (kernel != stride)" if pools[name]["kernel"] != pools[name]["stride"] else
+                   "its input is not a spiking layer that it alone reads")
+            raise WorkloadError.at(where, f"rates.{name}", f"a pooled rate needs a pool of its own spiking layer with "
+                                   f"non-overlapping windows; {name} is not one: {why}",
+                                   "drop the rate: the pooled map is then the OR of its input")
         if name not in rated:
             raise WorkloadError.at(
                 where, f"rates.{name}", "is not a spiking (or rate-carrying max-pool) layer of " + network,
                 f"use one of {', '.join(rated)}"
             )
         rates[name] = _rate_array(value, rated[name], T, where, f"rates.{name}")
+    if "default_rate" in spec and by_name:  # checked even where every layer has its own rate
+        _rate_array(spec["default_rate"], next(iter(by_name.values())), T, where, "default_rate")
     for name, layer in by_name.items():
         if name not in rates:
             if "default_rate" not in spec:
@@ -896,6 +905,11 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
         if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 1 <= ratio <= 64:
             raise WorkloadError.at(where, "pool_rate_ratio", f"{shown(ratio)} must be a number in [1, 64]",
                                    "a pooled map fires at least as often as its input, and at most kernel^2 times")
+        for pool in pooled_layers(layers):
+            if pool["name"] not in rates and ratio > int(pool["kernel"]) ** 2:
+                raise WorkloadError.at(where, "pool_rate_ratio", f"{shown(ratio)} is more than kernel^2 = "
+                                       f"{int(pool['kernel']) ** 2} of {pool['name']}: a pooled map fires at most "
+                                       "kernel^2 times as often as its input", "lower it, or give that pool its rate")
         for pool in (p for p in pooled_layers(layers) if p["name"] not in rates):  # an explicit rate wins
             r_in = rates[pool["inputs"][0]]
             k2 = int(pool["kernel"]) ** 2
