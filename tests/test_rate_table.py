@@ -62,6 +62,22 @@ def test_measured_table_builds_the_full_network(tiny_vgg16, tmp_path, capsys):
     assert np.allclose(built.meta["input_bit_density"], table["input_bit_density"])
     assert "measured" in built.meta["provenance"]["exit_histograms"]["atsn"]
     assert network_totals(built.layers)["params"] > 14_000_000  # the full-width network, not the tiny one
+    assert "satasim workload build --network vgg16 --rates THIS --dataset cifar10" in table_path.read_text()
+
+
+def test_the_build_hint_names_a_network_file_as_given(tiny_vgg16, tmp_path, capsys):
+    """For a network file the header said '--network <its name>', which build refuses ('unknown network')."""
+    from satasim_atsn.workload.network_file import NETWORKS_DIR
+
+    net = tmp_path / "my vgg.yaml"
+    net.write_text((NETWORKS_DIR / "vgg16.yaml").read_text())
+    table_path = tmp_path / "t.yaml"
+    code, out, err = _cli(["workload", "rates", str(tiny_vgg16), "--network", str(net), "--dataset", "cifar10",
+                           "-o", str(table_path)], capsys)
+    assert code == 0, err
+    hint = table_path.read_text().splitlines()[2]
+    assert hint == f"# Build the statistical workload with: satasim workload build --network '{net}' --rates THIS " \
+                   "--dataset cifar10"
 
 
 def test_topology_mismatch_is_one_line(tmp_path, capsys):

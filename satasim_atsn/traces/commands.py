@@ -332,7 +332,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
                        + (["--test-dataset", test_dataset, "--data-dir", "DIR"] if test_dataset else [])
                        + (["--images", str(images)] if images else []) + (["--seed", str(seed)] if seed else [])
                        + [f"--borrow-dataset {Path(b).as_posix()}" for b in borrowed])
-    write_rate_table(output, table, command)
+    write_rate_table(output, table, command, network)
     means = {p: sum((t + 1) * v for t, v in enumerate(h)) for p, h in
              table["datasets"][dataset]["exit_histograms"].items()}
     click.echo(f"wrote {output}: {len(table['rates'])} rated layers, mean exit "

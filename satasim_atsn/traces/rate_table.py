@@ -10,6 +10,7 @@ rounded to a fixed decimal grid, so the table's bytes do not depend on the CPU.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -96,13 +97,15 @@ def borrow_dataset(table: dict, name: str, source: str | Path) -> None:
         + f"; the firing rates and input bit densities are the ones measured on {next(iter(table['datasets']))}")
 
 
-def write_rate_table(path: str | Path, table: dict, command: str) -> None:
-    """Write a rate table YAML with a header naming the command that made it."""
+def write_rate_table(path: str | Path, table: dict, command: str, network_arg: str | None = None) -> None:
+    """Write a rate table YAML with a header naming the command that made it and the build that uses it
+    (``--network`` as the user gave it: a network file's path, or a shipped network's name)."""
     from satasim_atsn.fileio import atomic_write_text
 
     header = (f"# Rate table measured on a trained network (satasim workload rates); regenerate with:\n"
               f"#   {command}\n# Build the statistical workload with: satasim workload build --network "
-              f"{table['network']} --rates THIS --dataset {next(iter(table['datasets']))}\n")
+              f"{shlex.quote(network_arg or table['network'])} --rates THIS --dataset "
+              f"{next(iter(table['datasets']))}\n")
     atomic_write_text(path, header + yaml.safe_dump(table, sort_keys=False, width=120))
 
 
