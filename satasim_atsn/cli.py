@@ -19,6 +19,7 @@ import click
 
 from satasim_atsn import __version__
 from satasim_atsn.errors import SatasimError
+from satasim_atsn.fileio import standard_stream
 from satasim_atsn.runtime import keep_freed_memory
 
 # DESIGN section 9: numba's OpenMP and OpenBLAS worker threads must not busy-wait against each other (on
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     _register_commands()
     previous = _terminate_as_interrupt()
+    stdout = sys.stdout
+    if _json_on_stdout(sys.argv[1:] if argv is None else argv):
+        sys.stdout = sys.stderr  # the summary goes to stderr, so standard output holds the JSON alone (for jq)
     try:
         cli.main(args=argv, prog_name="satasim", standalone_mode=False)
     except SatasimError as error:
@@ -138,9 +142,21 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("satasim: interrupted", err=True)
         sys.exit(130)
     finally:
+        sys.stdout = stdout
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     sys.exit(0)
+
+
+def _json_on_stdout(argv: list[str]) -> bool:
+    """True when ``--json`` names standard output (``-``, ``/dev/stdout``, ``/dev/fd/1``): its JSON is written
+    through descriptor 1, and the readable summary must not be mixed into it."""
+    for i, word in enumerate(argv):
+        value = argv[i + 1] if word == "--json" and i + 1 < len(argv) else (
+            word.removeprefix("--json=") if word.startswith("--json=") else None)
+        if value is not None and standard_stream(value) == 1:
+            return True
+    return False
 
 
 # what the machine refused, with what the user can do about it (a traceback said it less clearly)

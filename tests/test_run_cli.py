@@ -208,3 +208,17 @@ def test_run_says_when_the_exit_unit_ignores_the_workloads_own_thresholds(worklo
     assert code == 0 and "note:" not in err
     code, out, err = run(["run", ARCH, workload_file, *SMALL, "-q"], capsys)
     assert code == 0 and err == "" and out == ""
+
+
+def test_json_on_standard_output_is_json_alone(workload_file):
+    """--json - is for a pipe into jq: the readable summary goes to stderr instead of being mixed into it (the
+    README used to ask for --quiet)."""
+    import subprocess
+    import sys
+
+    for argv in (["run", ARCH, workload_file, *SMALL, "--json", "-"], ["workload", "info", workload_file, "--json=-"]):
+        done = subprocess.run([sys.executable, "-m", "satasim_atsn", *argv], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert isinstance(json.loads(done.stdout), dict)
+        assert ("makespan" if argv[0] == "run" else "layer") in done.stderr

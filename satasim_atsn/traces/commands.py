@@ -69,6 +69,9 @@ def workload_summary(workload: Workload) -> dict:
         summary["seed"] = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
         if "input_bit_density" in meta:
             summary["input_bit_density"] = [float(d) for d in meta["input_bit_density"]]
+        if "rate/input" in workload.arrays:  # spike frames: the share of frame bits set at each t
+            frame = np.asarray(workload.arrays["rate/input"], dtype=np.float64)
+            summary["input_frame_rate"] = [float(v) for v in (frame.mean(axis=1) if frame.ndim == 2 else frame)]
     elif workload.has_output:
         summary["confidence_ceiling"] = _ceiling_rows(workload)
     return summary
@@ -128,6 +131,8 @@ def _print_summary(s: dict, path: str) -> None:
             echo(f"  exit histogram {p:<6} [{hist}]  mean timestep {s['exit_mean_timestep'][p]:.4f}")
         if "input_bit_density" in s:
             echo("  input bit-plane densities (bit 0..7): " + " ".join(f"{d:.3f}" for d in s["input_bit_density"]))
+        if "input_frame_rate" in s:
+            echo("  input frame rate per t: " + " ".join(f"{d:.3f}" for d in s["input_frame_rate"]))
         echo(f"  seed {s['seed']}")
     if "confidence_ceiling" in s:
         echo("")
