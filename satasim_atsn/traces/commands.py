@@ -26,6 +26,7 @@ from satasim_atsn.traces.statistical import (
     histogram_mean,
     histogram_policies,
     load_rate_spec,
+    mean_rate_per_t,
     rates_summary,
 )
 from satasim_atsn.workload.format import Workload, read_workload, write_workload
@@ -70,8 +71,7 @@ def workload_summary(workload: Workload) -> dict:
         if "input_bit_density" in meta:
             summary["input_bit_density"] = [float(d) for d in meta["input_bit_density"]]
         if "rate/input" in workload.arrays:  # spike frames: the share of frame bits set at each t
-            frame = np.asarray(workload.arrays["rate/input"], dtype=np.float64)
-            summary["input_frame_rate"] = [float(v) for v in (frame.mean(axis=1) if frame.ndim == 2 else frame)]
+            summary["input_frame_rate"] = mean_rate_per_t(workload.arrays["rate/input"])
     elif workload.has_output:
         summary["confidence_ceiling"] = _ceiling_rows(workload)
     return summary

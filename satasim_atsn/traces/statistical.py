@@ -608,15 +608,16 @@ def _running_rate_fit(exit_steps: np.ndarray, T: int, per_channel: bool):
     return fit
 
 
+def mean_rate_per_t(rate: np.ndarray) -> list[float]:
+    """A stored rate ([T], or [T, C] per channel) as its mean at each timestep."""
+    rate = np.asarray(rate, dtype=np.float64)
+    return [float(v) for v in (rate.mean(axis=1) if rate.ndim == 2 else rate)]
+
+
 def rates_summary(workload: Workload) -> dict[str, list[float]]:
     """Per spiking (or rate-carrying max-pool) layer, the mean firing rate at each timestep."""
-    out = {}
-    for layer in workload.layers:
-        if f"rate/{layer['name']}" not in workload.arrays:
-            continue
-        rate = np.asarray(workload.arrays[f"rate/{layer['name']}"], dtype=np.float64)
-        out[layer["name"]] = [float(v) for v in (rate.mean(axis=1) if rate.ndim == 2 else rate)]
-    return out
+    return {layer["name"]: mean_rate_per_t(workload.arrays[f"rate/{layer['name']}"])
+            for layer in workload.layers if f"rate/{layer['name']}" in workload.arrays}
 
 
 def expected_spikes_per_timestep(workload: Workload) -> np.ndarray:
