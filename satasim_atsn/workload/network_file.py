@@ -158,10 +158,6 @@ def shaped_layers(layers: list[dict], input_shape: list[int], num_classes: int |
     return layers
 
 
-def _did_you_mean(value: str, allowed) -> str:
-    return did_you_mean(value, allowed)
-
-
 def _positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
@@ -189,12 +185,12 @@ def _parse_layer(index: int, raw, previous: str, where: str) -> dict:
     kind = raw.get("type")
     if kind not in LAYER_TYPES:
         raise WorkloadError.at(where, f"{label}.type", f"unknown layer type {kind!r}",
-                               _did_you_mean(str(kind), LAYER_TYPES))
+                               did_you_mean(str(kind), LAYER_TYPES))
     allowed = COMMON_KEYS + tuple(LAYER_KEYS[kind])
     for key in raw:
         if key not in allowed:
             raise WorkloadError.at(where, f"{label}.{key}", f"unknown key for a {kind} layer",
-                                   _did_you_mean(key, allowed))
+                                   did_you_mean(key, allowed))
     inputs = raw.get("inputs", [previous])
     if isinstance(inputs, str):
         inputs = [inputs]
@@ -226,7 +222,7 @@ def _parse_layer(index: int, raw, previous: str, where: str) -> dict:
         if key == "spiking" and not isinstance(value, bool):
             raise WorkloadError.at(where, field, f"must be true or false, got {value!r}", "fix the value")
         if key == "output_mode" and value not in OUTPUT_MODES:
-            raise WorkloadError.at(where, field, f"unknown mode {value!r}", _did_you_mean(str(value), OUTPUT_MODES))
+            raise WorkloadError.at(where, field, f"unknown mode {value!r}", did_you_mean(str(value), OUTPUT_MODES))
         if key == "logit_scale" and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as text
             with contextlib.suppress(ValueError):
                 value = float(value.replace("_", ""))
@@ -246,7 +242,7 @@ def _execution_order(layers: list[dict], where: str) -> list[dict]:
         for src in ly["inputs"]:
             if src != "input" and src not in by_name:
                 raise WorkloadError.at(where, f"{_label(i, ly)}.inputs", f"names no layer {src!r}",
-                                       _did_you_mean(src, ["input"] + list(by_name)))
+                                       did_you_mean(src, ["input"] + list(by_name)))
             if src == ly["name"]:
                 raise WorkloadError.at(where, f"{_label(i, ly)}.inputs", "a layer cannot feed itself",
                                        "name an earlier layer")
@@ -283,7 +279,7 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
         raise WorkloadError.at(where, None, "must be a YAML mapping", "see docs/networks.md")
     for key in data:
         if key not in FILE_KEYS:
-            raise WorkloadError.at(where, str(key), "unknown key", _did_you_mean(str(key), FILE_KEYS))
+            raise WorkloadError.at(where, str(key), "unknown key", did_you_mean(str(key), FILE_KEYS))
     for key in ("input_shape", "layers"):
         if key not in data:
             raise WorkloadError.at(where, key, "missing", "see docs/networks.md")
