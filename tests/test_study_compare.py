@@ -187,6 +187,14 @@ def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
     sample = full_run(wdir / "tiny_atsn.npz", 0, 40, test_split=TestSplit("synthetic"))
     assert np.bincount(sample.labels).tolist() == [10, 10, 10, 10]
     assert sample.inputs == "a seeded class-balanced sample of the 128-image test split"
+    # more images than there are: all of them, and the label says so (a report must not hide it)
+    more = full_run(wdir / "tiny_atsn.npz", 0, 500, test_split=TestSplit("synthetic"))
+    assert more.result.num_images == 128
+    assert more.inputs == "the whole test split; --images 500 asked for more: all 128 used"
+    embedded = full_run(wdir / "tiny_atsn.npz", 0, 10**6)
+    assert embedded.inputs == (f"embedded in the workload; --images {10**6} asked for more: "
+                               f"all {embedded.result.num_images} used")
+    assert full_run(wdir / "tiny_atsn.npz", 0, 2).inputs == "embedded in the workload"
     # the CLI: the same set by name; dataset options that do not apply are one-line errors (exit 2)
     with pytest.raises(SystemExit) as info:
         main(["reproduce", "table1", "-o", str(tmp_path / "cli"), "--workloads", str(wdir), "--trained-set", "tiny",

@@ -117,6 +117,8 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
     if count <= 0:
         raise StudyError.at(str(path), "images", f"start {start} is past the {total} images of the workload",
                             "lower start")
+    if test_split is None or workload.is_statistical:
+        inputs += _fewer_than_asked(images, total - start)
     results, sops = [], []
     with progress_bar(count, desc=f"forward {path.name}", unit="img", quiet=quiet) as bar:
         for lo in range(start, start + count, chunk):
@@ -137,12 +139,19 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
     return run
 
 
+def _fewer_than_asked(images: int | None, available: int) -> str:
+    """'; --images 5000 asked for more: all 1000 used' when a report would otherwise show fewer without a word."""
+    if images is None or images <= available:
+        return ""
+    return f"; --images {images} asked for more: all {available} used"
+
+
 def _on_test_split(workload: Workload, split: TestSplit, images: int | None) -> tuple[Workload, str]:
     """The workload on a dataset's test split (a seeded class-balanced sample of ``images``), and its label."""
     workload = with_test_split(workload, split.dataset, split.data_dir, split.image_size)
     total = workload.num_images
     if images is None or images >= total:
-        return workload, "the whole test split"
+        return workload, "the whole test split" + _fewer_than_asked(images, total)
     idx = balanced_sample(workload.arrays["y"], images, seed=0)
     arrays = dict(workload.arrays, x=workload.arrays["x"][idx], y=workload.arrays["y"][idx])
     return (Workload(dict(workload.meta), arrays, workload.source),
