@@ -76,10 +76,22 @@ def shown(value: object) -> str:
     return _REPR.repr(value)
 
 
-def did_you_mean(value: object, allowed) -> str:
-    """A fix for an unknown name: the closest allowed one, or the list of them."""
+def closest(value: object, allowed, cutoff: float = 0.6) -> str | None:
+    """The allowed name closest to a mistyped one (difflib's ratio >= ``cutoff``), or None."""
     import difflib
 
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(value: object, allowed, listing: str = "use one of", *, sort: bool = False,
+                 limit: int | None = None, cutoff: float = 0.6) -> str:
+    """A fix for an unknown name: the closest allowed one, or ``listing`` followed by the allowed names
+    (sorted if asked; the first ``limit`` of them and a count of the rest)."""
     options = [str(a) for a in allowed]
-    close = difflib.get_close_matches(str(value), options, n=1)
-    return f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(options)}"
+    close = closest(value, options, cutoff)
+    if close is not None:
+        return f"did you mean {shown(close)}?"
+    listed = sorted(options) if sort else options
+    more = "" if limit is None or len(listed) <= limit else f" (and {len(listed) - limit} more)"
+    return f"{listing} {', '.join(listed[:limit])}{more}"

@@ -9,7 +9,6 @@ line naming the file, the field and the fix.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from satasim_atsn.errors import ArchError, shown
+from satasim_atsn.errors import ArchError, did_you_mean, shown
 from satasim_atsn.fileio import load_yaml, load_yaml_text
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech, table_label
@@ -117,8 +116,7 @@ ADC_FIELDS = ("adc_bits", "adc_cycles_per_conversion")
 
 
 def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
-    return f"did you mean {shown(close[0])}?" if close else f"valid keys: {', '.join(sorted(map(str, options)))}"
+    return did_you_mean(word, options, "valid keys:", sort=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -572,9 +570,8 @@ def _check_dram_part(where: str, part: str, tech: Tech) -> None:
                            "(SATA-Sim's default), not a DRAM part", f"use {RENAMED_DRAM_PARTS[part]}")
     parts = dram_parts(tech)
     if part not in parts:
-        close = difflib.get_close_matches(part, parts, n=1)
-        hint = f"did you mean {shown(close[0])}?" if close else f"valid: {', '.join(parts)}"
-        raise ArchError.at(where, field_at, f"{shown(part)} is not a DRAM part of {tech.path.name}", hint)
+        raise ArchError.at(where, field_at, f"{shown(part)} is not a DRAM part of {tech.path.name}",
+                           did_you_mean(part, parts, "valid:"))
     if tech.has(f"{part}_background_power_mW") and not tech.has(f"{part}_channel_bandwidth_GB_per_s"):
         raise ArchError.at(str(tech.path), f"entries.{part}_channel_bandwidth_GB_per_s",
                            "a DRAM part with background power needs its channel bandwidth",
@@ -637,9 +634,8 @@ def resolve_arch_path(name_or_path: str | Path) -> Path:
     shipped = ARCH_DIR / f"{text}.yaml"
     if shipped.is_file():
         return shipped
-    close = difflib.get_close_matches(text, available_archs(), n=1)
-    fix = f"did you mean {close[0]!r}?" if close else f"shipped: {', '.join(available_archs())}"
-    raise ArchError.at(text, None, "no such architecture file or shipped architecture name", fix)
+    raise ArchError.at(text, None, "no such architecture file or shipped architecture name",
+                       did_you_mean(text, available_archs(), "shipped:"))
 
 
 def load_arch(path: str | Path, overrides: Iterable[str] = ()) -> Arch:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from satasim_atsn import exactmath
-from satasim_atsn.errors import ArchError, shown
+from satasim_atsn.errors import ArchError, closest, did_you_mean, shown
 from satasim_atsn.fileio import load_yaml_text
 
 TECH_DIR = Path(__file__).resolve().parent.parent / "data" / "tech"
@@ -76,8 +75,7 @@ def check_entry_range(where: str, field_at: str, unit: str, value: float) -> Non
 
 
 def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f"did you mean {shown(close[0])}?" if close else f"valid: {', '.join(sorted(options))}"
+    return did_you_mean(word, options, "valid:", sort=True)
 
 
 @dataclass(frozen=True)
@@ -226,8 +224,8 @@ class Tech:
         for key, raw in values.items():
             field_at = f"tech.{key}"
             if key not in entries:
-                close = difflib.get_close_matches(str(key), list(entries), n=1)
-                fix = (f"did you mean {shown(close[0])}?" if close else
+                close = closest(key, entries)
+                fix = (f"did you mean {shown(close)}?" if close is not None else
                        f"use one of the keys under 'entries:' of the table {shown(self.ref or self.path.name)}")
                 raise ArchError.at(where, field_at, f"no such entry in the technology table {shown(self.name)}", fix)
             value = raw

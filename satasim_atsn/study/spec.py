@@ -23,7 +23,6 @@ the field and the fix (with a "did you mean" suggestion for misspelt names).
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import itertools
@@ -36,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from satasim_atsn.errors import SatasimError, StudyError, shown
+from satasim_atsn.errors import SatasimError, StudyError, did_you_mean, shown
 from satasim_atsn.fileio import load_yaml
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
@@ -262,13 +261,8 @@ def _file_digest(path: Path) -> str:
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
-    """A "did you mean" hint, or a list of the valid choices."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {shown(close[0])}?"
-    listed = sorted(choices)
-    more = "" if len(listed) <= 12 else f" (and {len(listed) - 12} more)"
-    return f"valid: {', '.join(listed[:12])}{more}"
+    """A "did you mean" hint, or a list of the valid choices (the first 12, sorted)."""
+    return did_you_mean(name, list(choices), "valid:", sort=True, limit=12)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from satasim_atsn.errors import WorkloadError
+from satasim_atsn.errors import WorkloadError, closest
 from satasim_atsn.fileio import check_outputs, refuse_overwriting_inputs, write_json
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import exit_settings
@@ -413,12 +412,11 @@ def _refuse_near_known_dataset(dataset: str | None) -> None:
     if not dataset or dataset in DATASET_CLASSES:
         return
     folded = "".join(ch for ch in dataset.lower() if ch.isalnum())
-    near = [name for name in DATASET_CLASSES if name == folded]
-    near = near or difflib.get_close_matches(folded, list(DATASET_CLASSES), n=1, cutoff=0.8)
-    if near:
+    near = folded if folded in DATASET_CLASSES else closest(folded, DATASET_CLASSES, cutoff=0.8)
+    if near is not None:
         raise WorkloadError.at(None, "--dataset", f"{dataset!r} is not a dataset name but is close to "
-                               f"{near[0]!r}, which sets {DATASET_CLASSES[near[0]]} classes",
-                               f"write --dataset {near[0]}, or a label that is not a near miss")
+                               f"{near!r}, which sets {DATASET_CLASSES[near]} classes",
+                               f"write --dataset {near}, or a label that is not a near miss")
 
 
 @workload_group.command("import")

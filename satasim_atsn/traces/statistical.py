@@ -8,7 +8,6 @@ reproduces every spike) are in docs/statistical.md.
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 from collections.abc import Iterable
 from decimal import Decimal
@@ -18,7 +17,7 @@ import numpy as np
 import yaml
 
 from satasim_atsn import exactmath
-from satasim_atsn.errors import WorkloadError, shown
+from satasim_atsn.errors import WorkloadError, did_you_mean, shown
 from satasim_atsn.fileio import load_yaml
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
@@ -650,9 +649,7 @@ DATASET_KEYS = ("seed", "exit_mean_timesteps", "exit_histograms", "rates")
 
 
 def _unknown_key(where: str, field: str, key: str, allowed: tuple[str, ...]) -> WorkloadError:
-    close = difflib.get_close_matches(str(key), allowed, n=1)
-    fix = f"did you mean {shown(close[0])}?" if close else f"allowed keys: {', '.join(allowed)}"
-    return WorkloadError.at(where, f"{field}{key}", "unknown key", fix)
+    return WorkloadError.at(where, f"{field}{key}", "unknown key", did_you_mean(key, allowed, "allowed keys:"))
 
 
 def _rate_array(value, layer: dict, T: int, where: str, field: str) -> np.ndarray:

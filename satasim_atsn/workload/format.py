@@ -34,7 +34,6 @@ policy it is built for (at least one; a fixed-T network has only ``exit_hist/fix
 
 from __future__ import annotations
 
-import difflib
 import io
 import json
 import math
@@ -47,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from satasim_atsn.errors import WorkloadError, did_you_mean, shown
+from satasim_atsn.errors import WorkloadError, closest, did_you_mean, shown
 from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes
 
 FORMAT_NAME = "satasim-workload"
@@ -563,7 +562,7 @@ def _check_known_keys(where: str, key: str, mapping: dict, allowed: tuple[str, .
     for name in mapping:
         if name in allowed:
             continue
-        if typos_only and not difflib.get_close_matches(str(name), list(allowed), n=1, cutoff=0.88):
+        if typos_only and closest(name, allowed, cutoff=0.88) is None:
             continue
         raise _fail(where, f"{key}.{_key_text(name)}", "unknown key", did_you_mean(name, allowed) + more)
 
