@@ -74,9 +74,12 @@ def witness(workload, trace) -> dict:
     neuron_steps = sum(float(np.prod(ly["out_shape"])) for ly in spiking) * float(run.sum())
     spikes = sum(float(trace.spikes[ly["name"]].sum()) for ly in spiking)
     updates = neuron_steps + workload.num_classes * float(run.sum())
-    footprint = sum(int(a.nbytes) for k, a in workload.arrays.items() if k.split("/")[0] in ("w", "b", "vth"))
+    stored = [a for k, a in workload.arrays.items() if k.split("/")[0] in ("w", "b", "vth")]
+    weights = [a for k, a in workload.arrays.items() if k.startswith("w/")]
     return {"Effective_ACs": acs / n, "Dense": dense / n, "ActivationSparsity": 1 - spikes / neuron_steps,
-            "MembraneUpdates": updates / n, "Footprint": footprint}
+            "MembraneUpdates": updates / n, "Footprint": sum(int(a.nbytes) for a in stored),
+            "ParameterCount": sum(int(a.size) for a in stored),
+            "ConnectionSparsity": sum(int((a == 0).sum()) for a in weights) / sum(int(a.size) for a in weights)}
 
 
 CASES = [dict(seed=s) for s in (1, 2, 5, 8, 13)] + [
@@ -89,6 +92,9 @@ CASES = [dict(seed=s) for s in (1, 2, 5, 8, 13)] + [
 def test_neurobench_block_matches_neurobench_recipe(case):
     seed = case.pop("seed")
     workload = random_workload(seed, images=5, **case)
+    for key in [k for k in workload.arrays if k.startswith("w/")]:  # about a third of every layer pruned
+        w = workload.arrays[key]
+        workload.arrays[key] = np.where(np.arange(w.size).reshape(w.shape) % 3, w, 0).astype(np.int8)
     arch = load_arch("atsn16x16", SMALL)
     result = simulate(arch, workload)
     block = result.to_dict()["neurobench"]
@@ -101,6 +107,9 @@ def test_neurobench_block_matches_neurobench_recipe(case):
     assert block["ActivationSparsity"] == pytest.approx(want["ActivationSparsity"], abs=1e-11)
     assert block["MembraneUpdates"] == pytest.approx(want["MembraneUpdates"], rel=1e-12)
     assert block["Footprint"] == want["Footprint"]
+    assert block["ParameterCount"] == want["ParameterCount"]
+    assert block["ConnectionSparsity"] == pytest.approx(want["ConnectionSparsity"], abs=1e-12)
+    assert block["ConnectionSparsity"] > 0.3
     assert block["ClassificationAccuracy"] == pytest.approx(float((trace.pred_hw == trace.labels).mean()))
     # the per-layer rows add up to the totals, and every layer does at most its dense operations
     for metric in ("Effective_ACs", "Dense", "MembraneUpdates", "Footprint"):
@@ -159,6 +168,8 @@ def test_statistical_footprint_counts_the_topology():
     want = simulate(arch, trained).to_dict()["neurobench"]["Footprint"]
     got = simulate(arch, twin).to_dict()["neurobench"]
     assert got["Footprint"] == want
+    assert got["ParameterCount"] == simulate(arch, trained).to_dict()["neurobench"]["ParameterCount"]
+    assert got["ConnectionSparsity"] is None  # no weight values to count zeros in
     assert got["ClassificationAccuracy"] is None
 
 

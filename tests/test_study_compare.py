@@ -12,10 +12,12 @@ import pytest
 from interrupted_plots import interrupt_second_plot
 
 from satasim_atsn.errors import StudyError
+from satasim_atsn.hw.arch import load_arch
+from satasim_atsn.hw.engine import simulate
 from satasim_atsn.report.document import fmt
 from satasim_atsn.study.compare import run_compare
 from satasim_atsn.study.driver import reproduce
-from satasim_atsn.workload.format import write_workload
+from satasim_atsn.workload.format import read_workload, write_workload
 from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +56,16 @@ def test_compare_trained_workload_deterministic(tmp_path):
     assert _self_contained((a / "report.html").read_text())
     data = json.loads((a / "results.json").read_text())
     assert [s["kind"] for s in data["architectures"]] == ["conventional", "atsn"]
+    # each record says which prediction its accuracy is, on the run JSON's grid (same numbers, same bytes)
+    for record, arch in zip(data["architectures"], ARCHS, strict=True):
+        run = simulate(load_arch(arch), read_workload(wl), images=4).to_dict()
+        assert record["accuracy"] == run["metrics"]["accuracy"]["software"]
+        assert record["accuracy_hardware"] == run["metrics"]["accuracy"]["hardware"]
+        assert record["accuracy_hardware"] == record["neurobench"]["ClassificationAccuracy"]
+        assert record["latency_us"] == run["per_image"]["latency_us"]
+        assert record["pJ_per_sop"] == run["energy_breakdown"]["pJ_per_sop"]
+        assert record["pe_utilisation"] == record["pe_busy_share"] == run["utilisation"]["pe_array"]["busy"]
+    assert "| accuracy (software prediction) |" in md and "| accuracy (exit unit's prediction) |" in md
     with pytest.raises(StudyError, match="--baseline"):
         run_compare(ARCHS, str(wl), tmp_path / "c", baseline="nope", images=2, jobs=1, quiet=True)
 

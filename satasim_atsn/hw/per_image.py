@@ -54,23 +54,27 @@ def _connections(inp, out_shape: tuple[int, ...]) -> int:
     return inp.size * neurons  # linear / output: every input reaches every neuron
 
 
-def _parameter_bytes(layer: dict, workload) -> int:
-    """Bytes of a layer's parameters as the workload format stores them (int8 weights, int32 biases and
-    thresholds); a statistical workload counts what a trained one of its topology stores."""
+def _parameters(layer: dict, workload) -> dict[str, int | None]:
+    """A layer's parameters as the workload format stores them (int8 weights, int32 biases and thresholds):
+    their count, bytes, weights and zero weights. A statistical workload counts what a trained one of its
+    topology stores, and has no weight values (``zero_weights`` None)."""
     name, channels = layer["name"], int(layer["out_shape"][0])
     if not workload.is_statistical:
-        return sum(int(workload.arrays[key].nbytes) for key in (f"w/{name}", f"b/{name}", f"vth/{name}")
-                   if key in workload.arrays)
-    total = 0
+        arrays = [workload.arrays[key] for key in (f"w/{name}", f"b/{name}", f"vth/{name}") if key in workload.arrays]
+        weights = workload.arrays.get(f"w/{name}")
+        return {"count": sum(int(a.size) for a in arrays), "bytes": sum(int(a.nbytes) for a in arrays),
+                "weights": 0 if weights is None else int(weights.size),
+                "zero_weights": 0 if weights is None else int(np.count_nonzero(weights == 0))}
+    weights = stored = 0
     if layer["type"] in WEIGHTED_TYPES:
         from satasim_atsn.workload.format import weight_shape
 
-        total += int(np.prod(weight_shape(layer)))
+        weights = int(np.prod(weight_shape(layer)))
     if is_spiking(layer) or layer["type"] == "output":
-        total += 4 * channels  # bias currents
+        stored += channels  # bias currents
     if is_spiking(layer):
-        total += 4 * channels  # thresholds
-    return total
+        stored += channels  # thresholds
+    return {"count": weights + stored, "bytes": weights + 4 * stored, "weights": weights, "zero_weights": None}
 
 
 def model_statics(mapping: Mapping, workload: Workload) -> list[dict]:
@@ -86,11 +90,16 @@ def model_statics(mapping: Mapping, workload: Workload) -> list[dict]:
                     per_image += IMAGE_BITS * conn
                 else:
                     per_step += conn
+        params = [_parameters(by_name[n], workload) for n in group.layers]
         out.append({
             "group": group.index,
             "dense_per_timestep": int(per_step),
             "dense_per_image": int(per_image),
-            "parameter_bytes": int(sum(_parameter_bytes(by_name[n], workload) for n in group.layers)),
+            "parameter_bytes": sum(p["bytes"] for p in params),
+            "parameters": sum(p["count"] for p in params),
+            "weights": sum(p["weights"] for p in params),
+            "zero_weights": None if any(p["zero_weights"] is None for p in params) else
+            sum(p["zero_weights"] for p in params),
             "spiking": bool(group.spiking),  # False: the output layer on the PEs (updates, never spikes)
         })
     return out
@@ -164,6 +173,15 @@ def _group_counts(result) -> list[dict[str, int]]:
     return out
 
 
+def _connection_sparsity(statics: list[dict]) -> float | None:
+    """NeuroBench's ConnectionSparsity: the share of zero weights over every weighted layer (None without
+    weight values: a statistical workload)."""
+    weights = sum(int(s["weights"]) for s in statics)
+    if not weights or any(s["zero_weights"] is None for s in statics):
+        return None
+    return _grid(sum(int(s["zero_weights"]) for s in statics) / weights, RATIO_PLACES)
+
+
 def _sparsity(spikes: int, neuron_steps: int) -> float | None:
     return _grid(1.0 - spikes / neuron_steps, RATIO_PLACES) if neuron_steps else None
 
@@ -201,6 +219,8 @@ def neurobench(result) -> dict[str, Any]:
         "ActivationSparsity": _sparsity(total("spikes"), total("neuron_steps")),
         "MembraneUpdates": total("updates") / n,
         "Footprint": total("bytes"),
+        "ParameterCount": sum(int(s["parameters"]) for s in result.model),
+        "ConnectionSparsity": _connection_sparsity(result.model),
         "ClassificationAccuracy": None,
         "bit_serial_input_ACs": total("image_acs") / n,
         "layers": neurobench_layers(result),

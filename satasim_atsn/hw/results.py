@@ -372,7 +372,7 @@ class SimResult:
             f"{m['energy_per_image_timestep_uJ']:.2f} uJ/image-timestep, total {m['energy_total_pJ'] * 1e-12:.4g} J "
             f"(leakage {m['energy_leakage_pJ'] / max(m['energy_total_pJ'], 1e-30) * 100:.1f}%)",
             f"  power           {m['average_power_mW']:.1f} mW average; area {m['area_mm2']:.3f} mm2; "
-            f"EDP {m['edp_J_s']:.3g} J*s",
+            f"EDP {m['edp_J_s']:.3e} J*s",
         ]
         lines.append(self._mapping_line())
         lines += self._utilisation_lines()
@@ -385,9 +385,11 @@ class SimResult:
         nb = neurobench(self)
         syn = nb["SynapticOperations"]
         sparsity = "n/a" if nb["ActivationSparsity"] is None else f"{nb['ActivationSparsity']:.4f}"
-        lines.append(f"  NeuroBench      per sample: Effective_ACs {syn['Effective_ACs']:,.0f}, "
-                     f"Dense {syn['Dense']:,.0f}, MembraneUpdates {nb['MembraneUpdates']:,.0f}; "
-                     f"ActivationSparsity {sparsity}; Footprint {nb['Footprint']:,} B")
+        connections = "n/a" if nb["ConnectionSparsity"] is None else f"{nb['ConnectionSparsity']:.4f}"
+        lines.append(f"  NeuroBench      per sample: Effective_ACs {syn['Effective_ACs']:,.1f}, "
+                     f"Dense {syn['Dense']:,.1f}, MembraneUpdates {nb['MembraneUpdates']:,.1f}; "
+                     f"ActivationSparsity {sparsity}; static: Footprint {nb['Footprint']:,} B, "
+                     f"ParameterCount {nb['ParameterCount']:,}, ConnectionSparsity {connections}")
         lines += self._energy_table()
         lines.append("  per layer: cycles (all accelerators)")
         for row in self.layers:

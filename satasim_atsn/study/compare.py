@@ -322,7 +322,7 @@ _METRIC_ROWS = [
     ("pJ per synaptic op", "pJ_per_sop"), ("dynamic pJ per synaptic op", "dynamic_pJ_per_sop"),
     ("leakage share (fraction)", "leakage_share"), ("PE busy (fraction)", "pe_utilisation"),
     ("DRAM channel busy (fraction)", "dram_channel_busy"),
-    ("accuracy", "accuracy"),
+    ("accuracy (software prediction)", "accuracy"), ("accuracy (exit unit's prediction)", "accuracy_hardware"),
 ]
 #: the rows of it the terminal shows
 _TERMINAL_ROWS = ("FPS", "energy / image (uJ)", "energy / image-timestep (uJ)", "avg timestep",

@@ -75,7 +75,7 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
     import numpy as np
 
     from satasim_atsn.hw.breakdown import energy_breakdown, utilisation
-    from satasim_atsn.hw.per_image import neurobench
+    from satasim_atsn.hw.per_image import UJ_PLACES, _grid, neurobench, per_image
 
     n = int(result.images)
     clock = float(result.clock_hz)
@@ -104,7 +104,7 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
         "start": int(result.start),
         "total_cycles": int(result.total_cycles),
         "fps": n / seconds if seconds else 0.0,
-        "latency_us": float(lat.mean()) / clock * 1e6,
+        "latency_us": per_image(result)["latency_us"],  # the run JSON's per_image.latency_us
         "cycles_per_image": int(arch.get("accelerators", 1)) * result.total_cycles / n,
         "avg_timestep": float(exit_t.mean()),
         "median_exit_t": float(np.median(exit_t)),
@@ -118,10 +118,10 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
         "area_mm2": area_total_um2 * 1e-6,
         "edp_uJ_ms": total_pJ / n * 1e-6 * float(lat.mean()) / clock * 1e3,
         "sops_per_image": sops / n,
-        "pJ_per_sop": total_pJ / sops if sops else None,
+        "pJ_per_sop": breakdown["pJ_per_sop"],
         "dynamic_pJ_per_sop": breakdown["dynamic_pJ_per_sop"],
         "leakage_share": breakdown["leakage_share"],
-        "energy_by_group_uJ": {g: {part: v["per_image"][f"{part}_pJ"] * 1e-6
+        "energy_by_group_uJ": {g: {part: _grid(v["per_image"][f"{part}_pJ"] * 1e-6, UJ_PLACES)
                                    for part in ("dynamic", "leakage", "total")}
                                for g, v in breakdown["groups"].items()},
         "utilisation": busy,
@@ -129,7 +129,8 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
         "dram_channel_busy": busy["dram_channel_busy"],
         "dram_bytes_per_image": (int(totals.get("dram_read_bytes", 0)) + int(totals.get("dram_write_bytes", 0))) / n,
         "weight_fetch_reads": int(result.mapping["weight_fetch_reads"]),  # per pass over the weights; 0: resident
-        **_pe_shares(result),
+        "pe_busy_share": busy["pe_array"]["busy"],  # the same share as pe_utilisation (older study files name it)
+        "memory_stall_share": busy["pe_array"]["stall_memory"],
         "energy_by_component_uJ": {c: (sum(dyn.get(c, {}).values()) + leak.get(c, 0.0)) / n * 1e-6 for c in comps},
         "dynamic_by_component_uJ": {c: sum(dyn.get(c, {}).values()) / n * 1e-6 for c in comps},
         "leakage_by_component_uJ": {c: leak.get(c, 0.0) / n * 1e-6 for c in comps},
@@ -138,12 +139,15 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
         "layer_cycles_per_image_timestep": {ly["name"]: ly["cycles"] / image_steps for ly in result.layers},
         "actions_per_image": {k: v / n for k, v in sorted(totals.items())},
         "accuracy": None,
+        "accuracy_hardware": None,
         "neurobench": {k: v for k, v in neurobench(result).items() if k != "layers"},  # docs/results.md
         "timeline": None,
         "statistical": bool(result.statistical),
     }
     if result.labels is not None and (np.asarray(result.pred) >= 0).all():
+        # the software prediction (eq. 10 or eq. 5), and the exit unit's own (the run JSON's metrics.accuracy)
         summary["accuracy"] = float((np.asarray(result.pred) == np.asarray(result.labels)).mean())
+        summary["accuracy_hardware"] = float((np.asarray(result.pred_hw) == np.asarray(result.labels)).mean())
     for comp in comps:
         summary[f"energy_{comp}_uJ"] = summary["energy_by_component_uJ"][comp]
     for group, parts in summary["energy_by_group_uJ"].items():
@@ -168,13 +172,3 @@ def simulate_metrics(arch_path: str, overrides: list[str], workload_path: str, i
     """The metrics of one engine study point."""
     summary = run_summary(arch_path, overrides, workload_path, images, start)
     return {m: summary.get(m) for m in metrics}
-
-
-def _pe_shares(result) -> dict:
-    """Shares of all PE cycles (every PE of every accelerator over the makespan) that are busy and memory stalls."""
-    per = result.per_accelerator
-    cycles = sum(int(a["pe"]["busy"].size) for a in per) * int(result.total_cycles)
-    if not cycles:
-        return {"pe_busy_share": 0.0, "memory_stall_share": 0.0}
-    return {"pe_busy_share": sum(int(a["pe"]["busy"].sum()) for a in per) / cycles,
-            "memory_stall_share": sum(int(a["pe"]["stall_memory"].sum()) for a in per) / cycles}

@@ -58,6 +58,7 @@ ENGINE_METRICS = (
     "edp_uJ_ms",
     "avg_timestep",
     "accuracy",
+    "accuracy_hardware",
     "sops_per_image",
     "pJ_per_sop",
     "dynamic_pJ_per_sop",
@@ -90,7 +91,7 @@ FUNCTIONAL_FIELDS = (
     "exit_unit.exp_lut_entries",
 )
 #: metrics for which higher is better (Pareto fronts maximise them)
-MAXIMISE = ("fps", "accuracy", "accuracy_hw_rule", "pe_utilisation")
+MAXIMISE = ("fps", "accuracy", "accuracy_hardware", "accuracy_hw_rule", "pe_utilisation", "pe_busy_share")
 
 
 @dataclass
