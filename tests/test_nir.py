@@ -414,3 +414,62 @@ def test_a_float32_tau_keeps_its_exact_shift_decay():
     res = import_nir(graph, _images(4), timesteps=2)
     assert res.workload.decay_shifts == (1,)
     assert not any("decay" in note for note in res.notes), res.notes
+
+
+@pytest.mark.parametrize("shifts", [[0], [1, 1]])
+@pytest.mark.parametrize("seed", [3, 11])
+def test_a_membrane_output_that_does_not_decay_keeps_its_mode(tmp_path, seed, shifts):
+    """With a decay of 1 the exported readout is an I node, which a foreign graph means as a running sum
+    (accumulate); this tool's own export says it is a membrane output, whose logits are not divided by t."""
+    from satasim_atsn.snn.neurons import shifts_to_tau
+    from satasim_atsn.workload.format import Workload, validate
+
+    wl = random_workload(seed, images=6, output_mode="membrane", residual=False)  # a join moves its bias
+    meta = json.loads(json.dumps(wl.meta))
+    meta["neuron"].update(decay_shifts=shifts, tau=shifts_to_tau(shifts))
+    wl = validate(Workload(meta=meta, arrays=dict(wl.arrays), source="<test>"))
+    new = _roundtrip(wl, tmp_path / "m.nir").workload
+    assert new.layers[-1]["output_mode"] == "membrane" and new.decay_shifts == wl.decay_shifts
+    for key, value in wl.arrays.items():
+        assert np.array_equal(new.arrays[key], value), key
+    _same_spikes(wl, new)
+    a, b = run_forward(wl), run_forward(new)
+    assert np.array_equal(a.logits, b.logits) and np.array_equal(a.pred, b.pred)
+
+
+def _scaled_shortcut_graph(scale: float):
+    rng = np.random.default_rng(5)
+    shape = (4, 6, 6)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([1, 6, 6])}),
+        "c1": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 1, (4, 1, 3, 3)), stride=1, padding=1, dilation=1,
+                         groups=1, bias=np.zeros(4)),
+        "l1": _lif(shape),
+        "c2": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 0.4, (4, 4, 3, 3)), stride=1, padding=1,
+                         dilation=1, groups=1, bias=np.zeros(4)),
+        "gain": nir.Scale(scale=np.full(shape, scale)),
+        "join": _lif(shape),
+        "gap": nir.AvgPool2d(kernel_size=np.array([6, 6]), stride=np.array([6, 6]), padding=np.array([0, 0])),
+        "flat": nir.Flatten(input_type={"input": np.array([4, 1, 1])}, start_dim=0, end_dim=-1),
+        "fc": nir.Affine(weight=rng.normal(0, 1, (3, 4)), bias=np.zeros(3)),
+        "output": nir.Output(output_type={"output": np.array([3])}),
+    }
+    edges = [("input", "c1"), ("c1", "l1"), ("l1", "c2"), ("c2", "join"), ("l1", "gain"), ("gain", "join"),
+             ("join", "gap"), ("gap", "flat"), ("flat", "fc"), ("fc", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+@pytest.mark.parametrize("scale", [-0.5, 0.0])
+def test_a_shortcut_that_inhibits_or_is_absent_is_refused(scale):
+    """shortcut_gain is a positive integer: a negative or zero Scale used to become a gain of 1 without a word."""
+    x = np.random.default_rng(2).integers(0, 256, size=(4, 1, 6, 6)).astype(np.uint8)
+    with pytest.raises(WorkloadError, match=r"node 'join' \(join\): the spike shortcut's gain is -?0?\.?5?"):
+        import_nir(_scaled_shortcut_graph(scale), x, timesteps=3)
+
+
+def test_a_shortcut_gain_below_one_step_is_noted():
+    x = np.random.default_rng(2).integers(0, 256, size=(4, 1, 6, 6)).astype(np.uint8)
+    weak = import_nir(_scaled_shortcut_graph(1e-4), x, timesteps=3)
+    assert weak.workload.layer("join")["shortcut_gain"] == 1
+    assert any(note.startswith("join: shortcut gain 0.0001") for note in weak.notes), weak.notes
+    assert not import_nir(_scaled_shortcut_graph(0.5), x, timesteps=3).notes  # 0.5 is many steps: exact enough

@@ -171,3 +171,25 @@ def test_evaluate_policies_names():
     out = evaluate_policies(full, [FixedPolicy(), AtsnPolicy(hardware=True), DtsnnPolicy()])
     assert set(out) == {"fixed", "atsn-hw", "dtsnn"}
     assert (out["fixed"] == 3).all()
+
+
+def test_an_output_layer_reading_the_image_needs_no_out_features():
+    """out_features is optional on the output layer (it is num_classes); a network whose output reads the
+    image itself counted its first-layer operations from that key and stopped with a KeyError."""
+    import json
+
+    from satasim_atsn.workload.format import Workload, validate
+
+    rng = np.random.default_rng(3)
+    meta = {"name": "one_layer", "kind": "trained", "num_classes": 3, "timesteps": 2, "input_shape": [1, 4, 4],
+            "neuron": {"decay_shifts": [1]}, "quant": {"vmem_bits": 16, "input_shift": 4},
+            "layers": [{"name": "flat", "type": "flatten", "inputs": ["input"]},
+                       {"name": "fc", "type": "output", "inputs": ["flat"], "output_mode": "membrane",
+                        "logit_scale": 0.01}]}
+    arrays = {"w/fc": rng.integers(-60, 61, (3, 16)).astype(np.int8), "b/fc": np.zeros(3, np.int32),
+              "x": rng.integers(0, 256, (5, 1, 4, 4)).astype(np.uint8), "y": rng.integers(0, 3, 5)}
+    wl = validate(Workload(meta=json.loads(json.dumps(meta)), arrays=arrays, source="<test>"))
+    res = run_forward(wl)
+    bits = np.unpackbits(arrays["x"].reshape(5, -1, 1), axis=-1).reshape(5, -1).sum(axis=1)
+    # every set bit of the image x 3 classes, once per image (the current is the same at every timestep)
+    assert res.sops_per_image[:, 0].tolist() == (bits * 3).tolist() and not res.sops_per_image[:, 1:].any()

@@ -655,8 +655,10 @@ class _GraphImport:
             raise WorkloadError(f"decay {beta:g} (tau = dt) cannot be a shift-add decay; use tau > dt")
         if abs(shifts_to_tau(shifts) - beta) > 1e-6:  # beyond float32 rounding of tau (exporters store float32)
             self.notes.append(f"decay {beta:.6g} approximated by shift-adds {shifts} = {shifts_to_tau(shifts):.6g}")
-        if self.state["output_mode"] == "membrane" and beta == 1.0:
-            self.state["output_mode"] = "accumulate"
+        if beta == 1.0 and self.state["output_mode"] in ("membrane", "accumulate"):
+            # a readout that does not decay (I, or LI with beta = 1) holds the running sum of both modes, which
+            # differ only in how the logits read it (eq. 10 or eq. 5's mean); this tool's own export says which
+            self.state["output_mode"] = "membrane" if (meta or {}).get("output_mode") == "membrane" else "accumulate"
         return shifts
 
     def layer_name(self, node_name: str) -> str:
@@ -960,6 +962,10 @@ def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> No
         if not np.allclose(gains, gains[0], rtol=1e-9):
             raise _fail(lname, "join", "a spike shortcut needs one gain for all channels")
         gain = float(gains[0])
+        if not gain > 0:
+            raise _fail(lname, "join", f"the spike shortcut's gain is {gain:g} (Scale times the neuron's input "
+                        "gain): a join adds a positive integer multiple of each shortcut spike (shortcut_gain)",
+                        listed=False)
     both = np.concatenate(parts, axis=1)
     exact = _int8_exact(both) and _integral(bias) and _integral(theta) and (gain is None or float(gain).is_integer())
     if exact:
@@ -984,10 +990,21 @@ def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> No
         join["inputs"] = [main_name, sc_name]
     else:
         join["inputs"] = [main_name, short.layer]
-        join["shortcut_gain"] = max(int(np.rint(gain / scales[0])), 1)
+        join["shortcut_gain"] = _shortcut_gain(lname, gain, float(scales[0]), notes)
     layers.append(join)
     arrays[f"b/{lname}"] = _i32(bias / scales)
     arrays[f"vth/{lname}"] = np.maximum(_i32(theta / scales), 1)
+
+
+def _shortcut_gain(lname: str, gain: float, scale: float, notes: list[str]) -> int:
+    """The join's integer shortcut gain: ``gain`` in units of the layer's scale, rounded (at least 1); an
+    approximation of more than 1% is noted, since the spikes then add a different current than the graph's."""
+    exact = gain / scale
+    quantised = max(int(np.rint(exact)), 1)
+    if abs(quantised - exact) > 0.01 * exact:
+        notes.append(f"{lname}: shortcut gain {gain:.6g} is {exact:.4g} steps of the layer's int8 scale, stored as "
+                     f"{quantised} (x{quantised / exact:.3g}): the shortcut is weak against the join's weights")
+    return quantised
 
 
 def _emit_output(lname, cur, par, state, layers, arrays, meta, notes) -> None:

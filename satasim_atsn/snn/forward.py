@@ -266,7 +266,7 @@ class QuantisedNetwork:
                              layer["padding"])
         else:
             cur, _ = linear_current(x, self.w[layer["name"]], max_input=255)
-            sops = bits.reshape(x.shape[0], -1).sum(axis=1, dtype=np.int64) * int(layer["out_features"])
+            sops = bits.reshape(x.shape[0], -1).sum(axis=1, dtype=np.int64) * int(cur.shape[-1])  # x outputs
         cur = cur + self._bias(layer["name"], cur.shape[-1])
         return cur >> self.input_shift, sops
 
