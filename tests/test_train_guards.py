@@ -140,6 +140,23 @@ def test_resuming_on_folders_of_other_class_names_is_refused(tmp_path):
                     data=tuple(named(d, other) for d in DATA))
 
 
+def test_resuming_on_other_images_is_refused(tmp_path):
+    """Same classes, shapes and options, other pixels (another --data-dir, an edited or re-extracted folder): the
+    resumed run would continue on, and export with the input statistics of, data it was not trained on."""
+    from satasim_atsn.workload.datasets import Dataset
+
+    def darker(data):
+        return Dataset(data.name, data.split, data.x // 2, data.y, data.num_classes, data.source, data.class_names)
+
+    out = tmp_path / "w.npz"
+    train_model(_cfg(epochs=1), out, quiet=True, data=DATA)
+    with pytest.raises(TrainError, match=r"--data-dir: the checkpoint was trained on other images \(\d+ images, "
+                                         r"sha256 [0-9a-f]{16}; this run's training split: .*resume with the data"):
+        train_model(_cfg(epochs=2), out, resume=True, quiet=True, data=(darker(DATA[0]), *DATA[1:]))
+    # the test split may change (it only moves the export's evaluation), and the same images resume
+    train_model(_cfg(epochs=2), out, resume=True, quiet=True, data=(DATA[0], darker(DATA[1]), *DATA[2:]))
+
+
 def test_a_workload_given_as_the_checkpoint_is_named_as_such(tmp_path, capsys):
     out = tmp_path / "w.npz"
     train_model(_cfg(epochs=1), out, quiet=True, data=DATA)

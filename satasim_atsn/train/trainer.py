@@ -9,6 +9,7 @@ training with the last good checkpoint kept.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -190,13 +191,24 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # ------------------------------------------------------------------------------------------
 # checkpoints
 # ------------------------------------------------------------------------------------------
-def _identity(config: TrainConfig, spec_names: list[str], class_names: list[str] | None = None) -> dict:
+def data_identity(train: Dataset) -> dict:
+    """What a checkpoint records of the training images: the class names (image folders) and a fingerprint of
+    the training split's pixels and labels, so a resume on other images (another --data-dir, a re-extracted or
+    edited folder) is refused instead of continuing, and exporting with, another dataset's input statistics."""
+    digest = hashlib.sha256(repr((train.x.shape, str(train.x.dtype), train.y.shape, str(train.y.dtype))).encode())
+    digest.update(np.ascontiguousarray(train.x).data)
+    digest.update(np.ascontiguousarray(train.y).data)
+    out: dict = {"train_data": f"{len(train)} images, sha256 {digest.hexdigest()[:16]}"}
+    if list(train.class_names):
+        out["class_names"] = list(train.class_names)
+    return out
+
+
+def _identity(config: TrainConfig, spec_names: list[str], data: dict | None = None) -> dict:
     loss, output = config.resolved()
     identity = {"model": config.model, "method": config.method, "loss": loss, "output": output,
                 "dataset": config.dataset, "timesteps": config.timesteps, "width": config.width, "layers": spec_names}
-    if class_names is not None:
-        identity["class_names"] = list(class_names)
-    return identity
+    return {**identity, **(data or {})}
 
 
 #: config fields that fix the sequence of updates: a resumed run must keep them (``epochs`` may change on
@@ -207,7 +219,7 @@ _OPTION = {"batch_size": "--batch-size", "train_subset": "--train-subset", "imag
 
 
 def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epochs_done: int, history: list,
-                    position: dict | None = None, class_names: list[str] | None = None) -> None:
+                    position: dict | None = None, data_id: dict | None = None) -> None:
     """Atomically write parameters, momentum, BN statistics and progress.
 
     ``position`` marks a checkpoint inside epoch ``epochs_done + 1``: batches done, the epoch
@@ -218,7 +230,7 @@ def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epo
     if bad:  # never store a network that cannot be resumed from (the loss check comes before the update)
         raise TrainError.at(None, "loss", f"the network's state became non-finite ({bad[0]}, epoch "
                             f"{epochs_done + 1}); training stopped, {_last_good(path)}", _diverged_fix(path))
-    state = {"identity": _identity(config, [ly["name"] for ly in net.spec], class_names), "epochs_done": epochs_done,
+    state = {"identity": _identity(config, [ly["name"] for ly in net.spec], data_id), "epochs_done": epochs_done,
              "config": config.public(), "history": history, "position": position}
     arrays["state"] = np.array(json.dumps(state))
     buffer = io.BytesIO()
@@ -241,7 +253,7 @@ def _last_good(path: Path) -> str:
 
 
 def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
-                    class_names: list[str] | None = None) -> tuple[int, list, dict | None]:
+                    data_id: dict | None = None) -> tuple[int, list, dict | None]:
     """Restore a checkpoint of the same model/method/dataset; returns (epochs done, history, in-epoch position)."""
     if path.is_dir():
         raise TrainError.at(str(path), "--checkpoint", "is a directory", "name the checkpoint file (OUTPUT.ckpt.npz)")
@@ -258,7 +270,7 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
                 f"not a readable checkpoint ({type(error).__name__})")
         raise TrainError.at(str(path), None, what, "pass the OUTPUT.ckpt.npz a training wrote, or train without "
                             "--resume") from None
-    mine = _identity(config, [ly["name"] for ly in net.spec], class_names)
+    mine = _identity(config, [ly["name"] for ly in net.spec], data_id)
     theirs = state.get("identity", {})
     keys = ["model", "method", "loss", "output", "dataset", "timesteps", "width", "layers"]
     keys += ["class_names"] if "class_names" in theirs and "class_names" in mine else []
@@ -266,6 +278,11 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
         if theirs.get(key) != mine[key]:
             raise TrainError.at(str(path), key, f"checkpoint is for {key}={theirs.get(key)!r}, this run has "
                                 f"{mine[key]!r}", "resume with the same options or use another --checkpoint")
+    if "train_data" in theirs and "train_data" in mine and theirs["train_data"] != mine["train_data"]:
+        raise TrainError.at(str(path), "--data-dir", f"the checkpoint was trained on other images "
+                            f"({theirs['train_data']}; this run's training split: {mine['train_data']}): resuming "
+                            "would continue it, and export it with the input statistics of, data it was not trained on",
+                            "resume with the data the training started with, or train anew")
     stored, current = state.get("config", {}) or {}, config.public()
     for key in TRAJECTORY_FIELDS:
         if key in stored and stored[key] != current[key]:
@@ -415,18 +432,18 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
     normalise = make_normaliser(mean, std, train.framed)
     if not train.framed:
         net.input_pad = (-mean / std).astype(F32)
-    names = list(train.class_names) or None
-    start_epoch, history, position = (load_checkpoint(ckpt, net, opt, config, names) if resume else (0, [], None))
+    data_id = data_identity(train)
+    start_epoch, history, position = (load_checkpoint(ckpt, net, opt, config, data_id) if resume else (0, [], None))
     if resume:
         where = f", batch {position['batches_done']}" if position else ""
         progress.line(f"resumed from {ckpt} after epoch {start_epoch}{where}")
     for epoch in range(start_epoch, config.epochs):
-        record = _train_epoch(net, opt, config, train, normalise, epoch, position, ckpt, history, progress, names)
+        record = _train_epoch(net, opt, config, train, normalise, epoch, position, ckpt, history, progress, data_id)
         position = None
         logits = float_logits(net, evaluation.x, normalise)
         record["test_acc"] = policy_table(logits, evaluation.y, output_mode)["fixed_t"][str(config.timesteps)]
         history.append(record)
-        save_checkpoint(ckpt, net, opt, config, epoch + 1, _stable(history), class_names=names)
+        save_checkpoint(ckpt, net, opt, config, epoch + 1, _stable(history), data_id=data_id)
         progress.line(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} train acc "
                       f"{100 * record['train_acc']:.2f}% test acc (T={config.timesteps}, {len(evaluation)} images) "
                       f"{100 * record['test_acc']:.2f}% ({record['seconds']:.0f} s, "
@@ -441,7 +458,7 @@ def _stable(history: list) -> list:
 
 def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, normalise, epoch: int,
                  position: dict | None, ckpt: Path, history: list, progress: Progress,
-                 class_names: list[str] | None = None) -> dict:
+                 data_id: dict | None = None) -> dict:
     """One epoch of SGD from ``position`` (a mid-epoch checkpoint) or its start; checkpoints every few minutes."""
     loss_name, output_mode = config.resolved()
     n = len(train)
@@ -477,7 +494,7 @@ def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, no
         if now - last_save > 60 * config.checkpoint_minutes and b + 1 < steps_per_epoch:
             save_checkpoint(ckpt, net, opt, config, epoch, _stable(history), {
                 "batches_done": b + 1, "rng": rng.bit_generator.state, "seen": seen, "correct": correct,
-                "loss_sum": loss_sum}, class_names)
+                "loss_sum": loss_sum}, data_id)
             last_save = now
     elapsed = time.perf_counter() - started
     return {"epoch": epoch + 1, "loss": round(loss_sum / seen, 6), "train_acc": round(correct / seen, 6),
