@@ -292,3 +292,25 @@ def test_a_data_dir_for_the_generated_dataset_is_refused(tmp_path, capsys):
                             "-o", str(tmp_path / "w.npz")], capsys)
     assert "--data-dir: the synthetic dataset is generated" in _one_line(code, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_network_that_learned_little_is_warned_about():
+    from satasim_atsn.train.trainer import training_warnings
+
+    healthy = [{"loss": 1.2}, {"loss": 0.6}]
+    assert training_warnings(healthy, 0.9, 10, 100) == []
+    exploded = training_warnings([{"loss": 1.4}, {"loss": 24527.9}], 0.59, 3, 45)
+    assert len(exploded) == 1 and "above twice a uniform guess's ln 3 = 1.099" in exploded[0]
+    rising = training_warnings([{"loss": 1.0}, {"loss": 1.8}], 0.8, 10, 100)  # below 2 ln 10, but rose
+    assert len(rising) == 1 and "rose from 1 (epoch 1) to 1.8" in rising[0]
+    chance = training_warnings([{"loss": 1.53}, {"loss": 1.55}], 0.3567, 3, 30)
+    assert len(chance) == 1 and "35.67% on 30 test images" in chance[0] and "33.33% of a guess" in chance[0]
+
+
+def test_warnings_reach_the_summary_and_the_workload(tmp_path):
+    out = tmp_path / "w.npz"
+    summary = train_model(_cfg(epochs=1, lr=1e-7), out, quiet=True, data=DATA)  # learns nothing in one epoch
+    from satasim_atsn.workload.format import read_workload
+
+    assert summary["warnings"] and "near the 25.00% of a guess among 4 classes" in summary["warnings"][-1]
+    assert read_workload(out).meta["provenance"]["warnings"] == summary["warnings"]

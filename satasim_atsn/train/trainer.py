@@ -501,6 +501,27 @@ def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, no
             "seconds": elapsed, "images_per_s": (seen - (position or {}).get("seen", 0)) / max(elapsed, 1e-9)}
 
 
+def training_warnings(history: list, accuracy: float, num_classes: int, images: int) -> list[str]:
+    """What says the trained network learned little: a loss above a uniform guess's ln C (every loss here is
+    a mean of cross-entropies), a loss that rose over the run, or an accuracy near chance (1/C). A diverging
+    run that stays finite (too high an --lr) or one that cannot learn (too low, too narrow) finishes otherwise
+    without a word."""
+    warnings = []
+    guess = math.log(num_classes)
+    first, last = (float(history[0]["loss"]), float(history[-1]["loss"])) if history else (0.0, 0.0)
+    if last > 2 * guess:
+        warnings.append(f"the final epoch's loss {last:.4g} is above twice a uniform guess's ln {num_classes} = "
+                        f"{guess:.3f}: the training diverged or collapsed (try a lower --lr)")
+    elif len(history) > 1 and last > 1.5 * first:
+        warnings.append(f"the loss rose from {first:.4g} (epoch 1) to {last:.4g}: the training diverged "
+                        "(try a lower --lr)")
+    if accuracy < 1.5 / num_classes:
+        warnings.append(f"the exported network scores {100 * accuracy:.2f}% on {images} test images at fixed T, "
+                        f"near the {100 / num_classes:.2f}% of a guess among {num_classes} classes: it learned "
+                        "little (check the data and --lr, --epochs, --width)")
+    return warnings
+
+
 def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Dataset, embedded: Dataset,
            mean: np.ndarray, std: np.ndarray, output: str | Path, history: list, progress: Progress) -> dict:
     """Measure float and quantised accuracy on the evaluation split, export with the embedded inputs, write."""
@@ -532,6 +553,9 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
     T = str(config.timesteps)
     provenance["quantised"] = quant
     provenance["int8_minus_float_at_T"] = round(quant["fixed_t"][T] - float_table["fixed_t"][T], 6)
+    warnings = training_warnings(history, quant["fixed_t"][T], train.num_classes, len(evaluation))
+    if warnings:  # kept with the network, so that a user of the file sees them too (workload info, evaluate)
+        provenance["warnings"] = warnings
     workload = export(embedded.x, embedded.y)
     validate(workload)
     try:
@@ -546,5 +570,7 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
                   f"{100 * quant['atsn']['accuracy']:.2f}% @ {quant['atsn']['avg_timestep']:.2f}  DTSNN "
                   f"{100 * quant['dtsnn']['accuracy']:.2f}% @ {quant['dtsnn']['avg_timestep']:.2f}; wrote {output} "
                   f"with {len(embedded)} embedded test inputs")
+    for warning in warnings:
+        progress.line(f"warning: {warning}")
     return {"workload": Path(output).name, "loss": loss_name, "output_mode": output_mode, "float": float_table,
-            "quantised": quant, "history": history, "config": config.public()}
+            "quantised": quant, "history": history, "config": config.public(), "warnings": warnings}
