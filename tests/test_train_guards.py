@@ -314,3 +314,17 @@ def test_warnings_reach_the_summary_and_the_workload(tmp_path):
 
     assert summary["warnings"] and "near the 25.00% of a guess among 4 classes" in summary["warnings"][-1]
     assert read_workload(out).meta["provenance"]["warnings"] == summary["warnings"]
+
+
+@pytest.mark.parametrize("position, epoch", [(None, 2), ({"batches_done": 3}, 3)])
+def test_a_non_finite_state_names_the_epoch_it_happened_in(tmp_path, position, epoch):
+    """An end-of-epoch save has that epoch done (epochs_done = 2 after epoch 2); a mid-epoch one is inside
+    epochs_done + 1. The message said 'epoch 3' of a 2-epoch run."""
+    from types import SimpleNamespace
+
+    from satasim_atsn.train.trainer import save_checkpoint
+
+    net = SimpleNamespace(state_arrays=lambda: {"p/w": np.array([np.inf], np.float32)}, spec=[])
+    opt = SimpleNamespace(state_arrays=lambda: {})
+    with pytest.raises(TrainError, match=rf"non-finite \(p/w, epoch {epoch}\)"):
+        save_checkpoint(tmp_path / "c.npz", net, opt, _cfg(epochs=2), 2, [], position=position)

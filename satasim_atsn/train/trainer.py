@@ -228,8 +228,9 @@ def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epo
     arrays = {**net.state_arrays(), **opt.state_arrays()}
     bad = [name for name, v in arrays.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
     if bad:  # never store a network that cannot be resumed from (the loss check comes before the update)
+        epoch = epochs_done + 1 if position else epochs_done  # an end-of-epoch save counts its epoch as done
         raise TrainError.at(None, "loss", f"the network's state became non-finite ({bad[0]}, epoch "
-                            f"{epochs_done + 1}); training stopped, {_last_good(path)}", _diverged_fix(path))
+                            f"{epoch}); training stopped, {_last_good(path)}", _diverged_fix(path))
     state = {"identity": _identity(config, [ly["name"] for ly in net.spec], data_id), "epochs_done": epochs_done,
              "config": config.public(), "history": history, "position": position}
     arrays["state"] = np.array(json.dumps(state))
