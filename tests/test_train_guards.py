@@ -328,3 +328,22 @@ def test_a_non_finite_state_names_the_epoch_it_happened_in(tmp_path, position, e
     opt = SimpleNamespace(state_arrays=lambda: {})
     with pytest.raises(TrainError, match=rf"non-finite \(p/w, epoch {epoch}\)"):
         save_checkpoint(tmp_path / "c.npz", net, opt, _cfg(epochs=2), 2, [], position=position)
+
+
+def test_a_json_that_cannot_be_written_after_training_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    """The workload is written first; a full disk then refused the JSON, and rerunning was refused for the
+    checkpoint it found. The message now gives the way that works: --resume with another --json."""
+    import satasim_atsn.train.commands as commands
+    from satasim_atsn.errors import SatasimError
+
+    def full_disk(path, payload):
+        raise SatasimError(f"{path}: cannot be written (No space left on device); choose a writable location")
+
+    monkeypatch.setattr(commands, "write_json", full_disk)
+    out, report = tmp_path / "w.npz", tmp_path / "w.json"
+    code, _, err = run_cli(TRAIN + ["-o", str(out), "--json", str(report)], capsys)
+    line = _one_line(code, err)
+    assert "No space left on device" in line and f"the workload {out} is written" in line and "--resume" in line
+    monkeypatch.undo()
+    code, _, err = run_cli(TRAIN + ["-o", str(out), "--json", str(report), "--resume"], capsys)
+    assert code == 0 and json.loads(report.read_text())["workload"] == "w.npz"

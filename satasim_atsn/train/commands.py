@@ -89,7 +89,11 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
         raise TrainError.at(None, "--dataset", f"unknown dataset {dataset!r}", f"use one of {', '.join(DATASETS)}")
     _check_outputs(out_path, json_path, checkpoint, dataset, data_dir)
     summary = train_model(config, out_path, checkpoint=checkpoint, resume=resume, quiet=quiet)
-    _write_json(json_path, summary)
+    try:
+        _write_json(json_path, summary)
+    except SatasimError as error:  # the workload is written: say how to get its JSON without training again
+        raise TrainError(f"{error}; the workload {out_path} is written, and the same command with --resume and "
+                         "another --json writes the JSON again from the checkpoint without retraining") from None
 
 
 @click.command("evaluate")
