@@ -347,3 +347,15 @@ def test_a_json_that_cannot_be_written_after_training_says_how_to_get_it(tmp_pat
     monkeypatch.undo()
     code, _, err = run_cli(TRAIN + ["-o", str(out), "--json", str(report), "--resume"], capsys)
     assert code == 0 and json.loads(report.read_text())["workload"] == "w.npz"
+
+
+def test_asking_for_more_images_than_a_split_has_is_said(tmp_path):
+    import io
+
+    stream = io.StringIO()
+    out = tmp_path / "w.npz"
+    train_model(_cfg(epochs=1, train_subset=1000, eval_images=500, test_images=400), out, stream=stream, data=DATA)
+    text = stream.getvalue()
+    assert "note: --train-subset 1000: the training split has 96 images; all of them are used" in text
+    assert "note: --eval-images 500: the test split has 32 images" in text and "--test-images 400" in text
+    assert read_workload(out).meta["provenance"]["eval_split"] == "the whole test split"

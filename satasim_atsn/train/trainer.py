@@ -392,7 +392,9 @@ def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
     if list(test.x.shape[1:]) != list(train.x.shape[1:]):
         fix = ("pass --image-size S to resize both splits, and give them one colour mode"
                if config.dataset == "imagefolder" else "use the two splits of one dataset")
-        raise DatasetError.at(test.source, None, f"{config.dataset}: the test split's examples have shape "
+        folder = config.dataset == "imagefolder" and config.data_dir
+        where = str(Path(config.data_dir) / "test") if folder else test.source
+        raise DatasetError.at(where, None, f"{config.dataset}: the test split's examples have shape "
                               f"{list(test.x.shape[1:])}, the train split's {list(train.x.shape[1:])}", fix)
     if config.train_subset is not None and config.train_subset < len(train):
         train = subset(train, np.sort(np.random.default_rng([config.seed, 7]).permutation(len(train))[
@@ -422,6 +424,11 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
     progress = Progress(quiet, stream)
     data = data if data is not None else prepare_data(config)
     train, evaluation, embedded = data if len(data) == 3 else (data[0], data[1], data[1])
+    for option, asked, got, what in (("--train-subset", config.train_subset, len(train), "training"),
+                                      ("--eval-images", config.eval_images, len(evaluation), "test"),
+                                      ("--test-images", config.test_images, len(embedded), "test")):
+        if asked is not None and got < asked:
+            progress.line(f"note: {option} {asked}: the {what} split has {got} images; all of them are used")
     loss_name, output_mode = config.resolved()
     if train.framed and train.x.shape[1] != config.timesteps:
         raise TrainError.at(None, "--timesteps", f"is {config.timesteps} but the {config.dataset} frames have "
@@ -534,7 +541,7 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
     default_policy = METHODS[config.method].exit_policy
     exit_policy = {"default": default_policy, "cl_init": config.cl_init, "tau_cl": config.tau_cl,
                    "theta": config.theta}
-    whole = config.eval_images is None
+    whole = config.eval_images is None or len(evaluation) < config.eval_images  # asked for more than there are
     provenance = {"tool": "satasim train", "tool_version": __version__, "config": config.public(),
                   "seed": config.seed, "epochs": config.epochs, "dataset": config.dataset,
                   "dataset_source": Path(train.source).resolve().name, "class_names": list(train.class_names),
