@@ -165,13 +165,19 @@ def test_evaluate_on_the_whole_test_split(tmp_path, capsys):
               "--json", str(tmp_path / "e.json")])
     assert info.value.code == 0
     table = json.loads((tmp_path / "e.json").read_text())
-    assert table["images"] == 15 and table["inputs"] == "imagefolder"
+    assert table["images"] == 15 and table["inputs"] == "imagefolder" and table["data_source"] == "data"
     capsys.readouterr()
     make_tree(tmp_path / "other", per_class=(2, 2), size=(10, 10))
     with pytest.raises(SystemExit) as info:
         main(["evaluate", str(out), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "other")])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "expects [3, 12, 12]" in err and err.count("\n") == 1
+    assert "resize them with --image-size 12" in err  # the size it was trained at, the one fix that works
+    make_tree(tmp_path / "grey", per_class=(2, 2), size=(12, 12), mode="L")
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(out), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "grey")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "its colour mode: 3 channels" in err and "--image-size" not in err
 
 
 def test_an_image_size_beyond_reason_is_refused_before_any_resize(tmp_path, capsys, monkeypatch):

@@ -148,8 +148,9 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     shown = table if keep is None else {k: v for k, v in table.items()
                                         if k not in ("fixed", "atsn", "atsn_hw", "dtsnn") or k in keep}
     click.echo(format_table(shown, f"{workload.name}: {table['images']} images, T = {workload.timesteps}"))
+    source = Path(data_dir).resolve().name if dataset is not None and data_dir is not None else None
     _write_json(json_path, {"workload": Path(workload_path).name, "inputs": dataset or "embedded",
-                            **table})  # no directory: same bytes anywhere
+                            "data_source": source, **table})  # the folder's name only: same bytes anywhere
 
 
 COMMANDS: list = [train_command, evaluate_command]

@@ -193,6 +193,10 @@ def format_table(table: dict, title: str = "") -> str:
     software = "eq. 5" if table.get("output_mode") == "accumulate" else "eq. 10"
     if fixed:
         lines.append("fixed T: " + "  ".join(f"T={t} {100 * a:.2f}%" for t, a in fixed.items()))
+    params = table.get("policy_params")
+    if params:
+        lines.append(f"exit settings: ATSN CL_init {params['cl_init']:g}, tau_CL {params['tau_cl']:g}; "
+                     f"DTSNN theta {params['theta']:g}")
     for key, label in (("fixed", "SNN fixed T"), ("atsn", "ATSN (float rule)"), ("atsn_hw", "ATSN (hardware LUT)"),
                        ("dtsnn", "DTSNN")):
         entry = table.get(key)

@@ -78,7 +78,8 @@ class TrainConfig:
         if self.loss is not None and self.loss not in LOSSES:
             raise TrainError.at(None, "--loss", f"unknown loss {self.loss!r}", f"use one of {', '.join(LOSSES)}")
         if self.output is not None and self.output not in OUTPUT_MODES:
-            raise TrainError.at(None, "--output", f"unknown output {self.output!r}", f"use one of {OUTPUT_MODES}")
+            raise TrainError.at(None, "--output", f"unknown output {self.output!r}",
+                                f"use one of {', '.join(OUTPUT_MODES)}")
         for key, value, low in (("--timesteps", self.timesteps, 1), ("--epochs", self.epochs, 1),
                                 ("--batch-size", self.batch_size, 1), ("--test-images", self.test_images, 1)):
             if value < low:

@@ -464,10 +464,17 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
         raise DatasetError.at(workload.source, "--dataset", "only image (direct-encoded) workloads can take a "
                               "dataset's images", "evaluate a spike-frame workload on its embedded inputs")
     if list(test.input_shape) != list(workload.input_shape) or test.num_classes != workload.num_classes:
+        want = list(workload.input_shape)
+        resize = (dataset == "imagefolder" and test.num_classes == workload.num_classes and len(want) == 3
+                  and list(test.input_shape)[0] == want[0] and want[1] == want[2])
+        trained_size = ((workload.meta.get("provenance") or {}).get("config") or {}).get("image_size")
         raise DatasetError.at(workload.source, "--dataset", f"the {dataset} test split has images "
                               f"{test.input_shape} and {test.num_classes} classes, the workload expects "
-                              f"{list(workload.input_shape)} and {workload.num_classes}",
-                              "pick the dataset the workload was trained on (or --image-size)")
+                              f"{want} and {workload.num_classes}",
+                              f"resize them with --image-size {trained_size or want[1]}" if resize else
+                              "pick the dataset the workload was trained on (its classes, and its colour mode: "
+                              f"{want[0]} channel{'s' if want[0] != 1 else ''})" if len(want) == 3 else
+                              "pick the dataset the workload was trained on")
     trained_names = list((workload.meta.get("provenance") or {}).get("class_names") or [])
     if trained_names and test.class_names and list(test.class_names) != trained_names:
         differ = next(i for i, (a, b) in enumerate(zip(trained_names, test.class_names, strict=True)) if a != b)
