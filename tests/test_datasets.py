@@ -122,3 +122,29 @@ def test_unknown_dataset_and_synthetic_determinism():
     a, b = synthetic("train", 32), synthetic("train", 32)
     assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
     assert not np.array_equal(synthetic("test", 32).x, a.x)
+
+
+def test_a_spike_frame_workload_is_evaluated_on_a_dvs_test_split(tmp_path):
+    """evaluate --dataset cifar10-dvs was advertised and refused: a spike-frame workload now takes the
+    split's frames (packed as the format stores them), and a direct workload is told why it cannot."""
+    from satasim_atsn.train.evaluation import evaluate_workload
+    from satasim_atsn.workload.datasets import with_test_split
+    from satasim_atsn.workload.synthetic import random_workload
+
+    wl = next(w for w in (random_workload(s, images=2, encoding="spike_frames") for s in range(50))
+              if w.input_shape[0] == 2)  # the DVS reader gives 2 polarity channels
+    wl.meta["dataset"] = "cifar10-dvs"
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 2, (12, wl.timesteps, *wl.input_shape)).astype(np.uint8)
+    labels = rng.integers(0, wl.num_classes, 12)
+    np.savez(tmp_path / "test.npz", x=frames, y=labels)
+    on_split = with_test_split(wl, "cifar10-dvs", str(tmp_path))
+    assert np.array_equal(on_split.inputs(), frames) and on_split.labels().tolist() == labels.tolist()
+    assert evaluate_workload(on_split)["images"] == 12
+    np.savez(tmp_path / "test.npz", x=frames[:, :1], y=labels)  # one frame per image: another T
+    with pytest.raises(DatasetError, match=r"has frames \[T=1, .*frame the events as the workload was trained"):
+        with_test_split(wl, "cifar10-dvs", str(tmp_path))
+    with pytest.raises(DatasetError, match="cifar10-dvs gives spike frames, and the workload reads images"):
+        direct = random_workload(1, images=2, encoding="direct")
+        direct.meta["dataset"] = "cifar10-dvs"
+        with_test_split(direct, "cifar10-dvs", str(tmp_path))

@@ -460,9 +460,19 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
                               f"{dataset}: its outputs would be scored against another dataset's labels",
                               f"pass --dataset {trained_on}")
     test = load_dataset(dataset, "test", data_dir, image_size)
-    if workload.input_encoding != "direct" or test.framed:
-        raise DatasetError.at(workload.source, "--dataset", "only image (direct-encoded) workloads can take a "
-                              "dataset's images", "evaluate a spike-frame workload on its embedded inputs")
+    if (workload.input_encoding != "direct") != bool(test.framed):
+        kind = "spike frames" if test.framed else "images"
+        raise DatasetError.at(workload.source, "--dataset", f"{dataset} gives {kind}, and the workload reads "
+                              f"{'images' if workload.input_encoding == 'direct' else 'spike frames'}",
+                              "pick the dataset the workload was trained on")
+    if test.framed:
+        if test.x.shape[1] != workload.timesteps or list(test.x.shape[2:]) != list(workload.input_shape):
+            raise DatasetError.at(workload.source, "--dataset", f"the {dataset} test split has frames "
+                                  f"[T={test.x.shape[1]}, {', '.join(map(str, test.x.shape[2:]))}], the workload "
+                                  f"reads [T={workload.timesteps}, {', '.join(map(str, workload.input_shape))}]",
+                                  "frame the events as the workload was trained (its T and size)")
+        packed = np.packbits(np.ascontiguousarray(test.x, dtype=np.uint8), axis=-1)  # as the format stores frames
+        return Workload(dict(workload.meta), dict(workload.arrays, x=packed, y=test.y), workload.source)
     if list(test.input_shape) != list(workload.input_shape) or test.num_classes != workload.num_classes:
         want = list(workload.input_shape)
         resize = (dataset == "imagefolder" and test.num_classes == workload.num_classes and len(want) == 3
