@@ -473,3 +473,65 @@ def test_a_shortcut_gain_below_one_step_is_noted():
     assert weak.workload.layer("join")["shortcut_gain"] == 1
     assert any(note.startswith("join: shortcut gain 0.0001") for note in weak.notes), weak.notes
     assert not import_nir(_scaled_shortcut_graph(0.5), x, timesteps=3).notes  # 0.5 is many steps: exact enough
+
+
+def _handmade(layers, shape, classes, arrays, frames=False):
+    """A small workload written by hand (docs/workload-format.md), with 8 inputs."""
+    from satasim_atsn.workload.format import Workload, validate
+
+    rng = np.random.default_rng(1)
+    meta = {"name": "hand", "kind": "trained", "num_classes": classes, "timesteps": 4, "input_shape": shape,
+            "neuron": {"decay_shifts": [1]}, "quant": {"vmem_bits": 16, "input_shift": 0 if frames else 4},
+            "layers": layers, "exit_policy": {"cl_init": 0.9, "tau_cl": 0.95, "theta": 0.2}}
+    if frames:
+        meta.update(input_encoding="spike_frames", input_width=shape[-1])
+        x = np.packbits((rng.random((8, 4, *shape)) < 0.3).astype(np.uint8), axis=-1)
+    else:
+        x = rng.integers(0, 256, (8, *shape)).astype(np.uint8)
+    arrays = dict(arrays, x=x, y=rng.integers(0, classes, 8))
+    return validate(Workload(meta=json.loads(json.dumps(meta)), arrays=arrays, source="<hand>"))
+
+
+_RNG = np.random.default_rng(7)
+
+
+def _ints(*shape):
+    return _RNG.integers(-60, 61, shape).astype(np.int8)
+
+
+_CONV = {"name": "conv1", "type": "conv", "inputs": ["input"], "out_channels": 4, "kernel": 3, "stride": 1,
+         "padding": 1}
+_OUT = {"name": "fc", "type": "output", "output_mode": "membrane", "logit_scale": 0.01}
+HANDMADE = {
+    # a max-pool straight of the spike frames (the format allows it; import refused the pool of the Input)
+    "pool_of_frames": dict(layers=[{"name": "pool0", "type": "maxpool", "inputs": ["input"], "kernel": 2, "stride": 2},
+                                   dict(_CONV, inputs=["pool0"]), {"name": "flat", "type": "flatten",
+                                                                   "inputs": ["conv1"]}, dict(_OUT, inputs=["flat"])],
+                           shape=[2, 8, 8], frames=True,
+                           arrays={"w/conv1": _ints(4, 2, 3, 3), "b/conv1": np.arange(4, dtype=np.int32),
+                                   "vth/conv1": np.full(4, 20, np.int32), "w/fc": _ints(3, 64),
+                                   "b/fc": np.arange(3, dtype=np.int32)}),
+    # a global average pool of a map that is not square (exported as one [4, 8] window)
+    "global_pool_4x8": dict(layers=[_CONV, {"name": "gap", "type": "avgpool", "inputs": ["conv1"]},
+                                    dict(_OUT, inputs=["gap"])], shape=[1, 4, 8],
+                            arrays={"w/conv1": _ints(4, 1, 3, 3), "b/conv1": np.arange(4, dtype=np.int32),
+                                    "vth/conv1": np.full(4, 3000, np.int32), "w/fc": _ints(3, 4),
+                                    "b/fc": np.arange(3, dtype=np.int32)}),
+    # an output layer reading the image itself (its pixels' input shift was re-quantised away)
+    "output_of_the_image": dict(layers=[{"name": "flat", "type": "flatten", "inputs": ["input"]},
+                                        dict(_OUT, inputs=["flat"])], shape=[1, 4, 4],
+                                arrays={"w/fc": _ints(3, 16), "b/fc": np.array([2, -14, 11], np.int32)}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HANDMADE))
+def test_handmade_networks_the_format_allows_roundtrip(tmp_path, case):
+    spec = HANDMADE[case]
+    wl = _handmade(spec["layers"], spec["shape"], 3, spec["arrays"], spec.get("frames", False))
+    res = _roundtrip(wl, tmp_path / "h.nir")
+    new = res.workload
+    assert new.input_shift == wl.input_shift and new.layers[-1]["logit_scale"] == wl.layers[-1]["logit_scale"]
+    for key, value in wl.arrays.items():
+        assert np.array_equal(new.arrays[key], value), key
+    _same_spikes(wl, new)
+    assert res.notes == []

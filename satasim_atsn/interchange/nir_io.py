@@ -728,13 +728,19 @@ class _GraphImport:
     def _pool(self, n: str) -> None:
         """SumPool2d/AvgPool2d: pooled spikes, for a max-pool neuron or a global pool before Flatten."""
         src, node, kind = self.need_single(n), self.nodes[n], self.kinds[n]
-        if src.kind != "spikes" or len(src.shape) != 3 or src.layer == "input":
-            raise _fail(n, kind, "pools spikes of a [C, H, W] layer only")
-        k = _pair(node.kernel_size, n, kind, "kernel_size")
-        s = _pair(node.stride, n, kind, "stride")
+        if src.kind != "spikes" or len(src.shape) != 3 or (src.layer == "input" and not self.frames):
+            raise _fail(n, kind, "pools spikes of a [C, H, W] layer (or spike-frame inputs) only")
+        c, h, w = src.shape
         if _pair(node.padding, n, kind, "padding") != 0:
             raise _fail(n, kind, "padding must be 0")
-        c, h, w = src.shape
+        window = np.asarray(node.kernel_size).reshape(-1).tolist()
+        if window in ([h, w], [[h, w]]) and h != w:  # a global pool of a map that is not square: one window
+            self.values[n] = _Value("pooled", src.layer, (c, 1, 1), {"kernel": h, "stride": h, "global": True,
+                                                                      "src": src,
+                                                                      "average": h * w if kind == "AvgPool2d" else 1})
+            return
+        k = _pair(node.kernel_size, n, kind, "kernel_size")
+        s = _pair(node.stride, n, kind, "stride")
         glob = k == h == w
         oh = (h - k) // s + 1
         if oh <= 0:
@@ -846,10 +852,11 @@ class _GraphImport:
         if classes < 2:
             raise WorkloadError.at(None, f"node {n!r} ({kind})", f"gives {classes} class",
                                    "a classifier's output needs at least two classes")
-        if self.reads_image(cur.data["src"]) and not self.frames:  # a network of one layer: pixels scaled here
+        first = self.reads_image(cur.data["src"]) and not self.frames
+        if first:  # a network of one layer: pixels scaled here
             par = dict(par, gain=par["gain"] * self.input_scale)
         _emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta,
-                     self.notes)
+                     self.notes, first)
 
     _HANDLERS = {
         "Conv2d": _weighted, "Linear": _weighted, "Affine": _weighted, "Scale": _scale,
@@ -1007,10 +1014,16 @@ def _shortcut_gain(lname: str, gain: float, scale: float, notes: list[str]) -> i
     return quantised
 
 
-def _emit_output(lname, cur, par, state, layers, arrays, meta, notes) -> None:
-    """The output layer: one scale for the whole layer, which becomes ``logit_scale``."""
+def _emit_output(lname, cur, par, state, layers, arrays, meta, notes, first: bool = False) -> None:
+    """The output layer: one scale for the whole layer, which becomes ``logit_scale``. One that reads the
+    image (``first``) keeps integer weights scaled by 2**-shift as the image's input shift, as a first spiking
+    layer does, so an exported graph imports back to the same integers."""
     w = cur.data["w"] * par["gain"].reshape(-1, 1)
     b = cur.data["b"] * par["gain"] + par["leak"]
+    shift = next((k for k in range(25) if _int8_exact(w * 2**k) and _integral(b * 2**k)), None) if first else None
+    if shift is not None:
+        w, b = w * 2**shift, b * 2**shift
+        state["input_shift"] = shift
     if _int8_exact(w) and _integral(b):
         scale = 1.0
         logit = float(meta.get("logit_scale", 1.0))
@@ -1083,8 +1096,13 @@ def float_forward(graph: Any, x: np.ndarray, timesteps: int, dt: float, input_sc
                 elif k == "Scale":
                     val[n] = inp * _as_array(node.scale)
                 elif k in ("SumPool2d", "AvgPool2d"):
-                    kk, s = _pair(node.kernel_size, n, k, "kernel"), _pair(node.stride, n, k, "stride")
-                    val[n] = _pool_nchw(inp, kk, s) / (kk * kk if k == "AvgPool2d" else 1)
+                    window = np.asarray(node.kernel_size).reshape(-1).tolist()
+                    if window == list(inp.shape[2:]):  # a global pool (of any map shape, as the importer takes it)
+                        val[n] = inp.sum(axis=(2, 3), keepdims=True) / (inp.shape[2] * inp.shape[3]
+                                                                         if k == "AvgPool2d" else 1)
+                    else:
+                        kk, s = _pair(node.kernel_size, n, k, "kernel"), _pair(node.stride, n, k, "stride")
+                        val[n] = _pool_nchw(inp, kk, s) / (kk * kk if k == "AvgPool2d" else 1)
                 elif k == "Flatten":
                     val[n] = inp.reshape(inp.shape[0], -1)
                 elif k in ("LIF", "IF", "CubaLIF", "LI", "I"):
