@@ -535,3 +535,32 @@ def test_handmade_networks_the_format_allows_roundtrip(tmp_path, case):
         assert np.array_equal(new.arrays[key], value), key
     _same_spikes(wl, new)
     assert res.notes == []
+
+
+def test_a_branch_that_leads_to_no_output_is_refused():
+    """A conv -> LIF hanging off a layer and read by nothing was imported and then simulated and charged."""
+    graph = _scaled_shortcut_graph(0.5)
+    rng = np.random.default_rng(3)
+    graph.nodes["dead"] = nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 1, (4, 4, 3, 3)), stride=1, padding=1,
+                                     dilation=1, groups=1, bias=np.zeros(4))
+    graph.nodes["dead_lif"] = _lif((4, 6, 6))
+    graph.edges += [("l1", "dead"), ("dead", "dead_lif")]
+    x = np.random.default_rng(2).integers(0, 256, size=(4, 1, 6, 6)).astype(np.uint8)
+    with pytest.raises(WorkloadError, match=r"node 'dead' \(Conv2d\): leads to no Output.*remove it from the graph$"):
+        import_nir(graph, x, timesteps=3)
+
+
+@pytest.mark.parametrize("change, needle", [
+    (lambda g: setattr(g.nodes["c1"], "input_shape", np.array([5, 5])),
+     r"node 'c1' \(Conv2d\): input_shape \[5, 5\] is not its input map's \[6, 6\]"),
+    (lambda g: setattr(g.nodes["flat"], "input_type", {"input": np.array([9, 9, 9])}),
+     r"node 'flat' \(Flatten\): input_type \[9, 9, 9\] is not the shape it gets, \[4, 1, 1\]"),
+    (lambda g: setattr(g.nodes["flat"], "end_dim", 1),
+     r"node 'flat' \(Flatten\): start_dim 0, end_dim 1 flattens part of a \[4, 1, 1\] map"),
+])
+def test_shapes_the_graph_declares_are_checked_not_ignored(change, needle):
+    graph = _scaled_shortcut_graph(0.5)
+    change(graph)
+    x = np.random.default_rng(2).integers(0, 256, size=(4, 1, 6, 6)).astype(np.uint8)
+    with pytest.raises(WorkloadError, match=needle):
+        import_nir(graph, x, timesteps=3)

@@ -617,6 +617,7 @@ class _GraphImport:
             raise WorkloadError(f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes; "
                                 "the workload format needs exactly one of each")
         in_node = inputs[0]
+        self._check_every_node_is_on_a_path(in_node, outputs[0])
         in_shape = tuple(int(v) for v in np.asarray(self.nodes[in_node].input_type["input"]).reshape(-1))
         data_shape = tuple(x.shape[2:] if self.frames else x.shape[1:])
         if data_shape != in_shape:
@@ -638,6 +639,29 @@ class _GraphImport:
             raise WorkloadError(f"layer {self.layers[-1]['name']!r} does not lead to the Output; every node of the "
                                 "graph must")
         return in_shape
+
+    def _check_every_node_is_on_a_path(self, in_node: str, out_node: str) -> None:
+        """Refuse a node the Input does not reach, or one that reaches no Output: a dead-end branch would be
+        simulated and charged cycles and energy for spikes no layer reads, and a loose node means nothing."""
+        def reached(start: str, step: dict) -> set[str]:
+            seen, todo = {start}, [start]
+            while todo:
+                for nxt in step[todo.pop()]:
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            return seen
+
+        from_input, to_output = reached(in_node, self.succs), reached(out_node, self.preds)
+        for n in self.nodes:
+            if n not in from_input:
+                why = "has no input edge" if not self.preds[n] else "is not reached from the Input"
+                raise _fail(n, self.kinds[n], f"{why}; add an edge into it or remove the node (every node must lie on "
+                            "a path from the Input to the Output)", listed=False)
+        for n in self.nodes:
+            if n not in to_output:
+                raise _fail(n, self.kinds[n], "leads to no Output: a branch whose result no layer reads would be "
+                            "simulated and charged for nothing; remove it from the graph", listed=False)
 
     def decay_shifts(self) -> list[int] | tuple[int, ...]:
         """The one shift-add decay of every neuron (an approximation is noted); accumulate if it does not decay."""
@@ -697,6 +721,10 @@ class _GraphImport:
             p = _conv_params(node, n)
             if p["w"].shape[1] != src.shape[0]:
                 raise _fail(n, kind, f"weight has {p['w'].shape[1]} input channels, its input has {src.shape[0]}")
+            declared = getattr(node, "input_shape", None)
+            if declared is not None and np.asarray(declared).reshape(-1).tolist() != list(src.shape[1:]):
+                raise _fail(n, kind, f"input_shape {np.asarray(declared).reshape(-1).tolist()} is not its input map's "
+                            f"{list(src.shape[1:])}; fix the graph's shapes", listed=False)
             ly = {"type": "conv", "kernel": p["kernel"], "stride": p["stride"], "padding": p["padding"],
                   "out_channels": int(p["w"].shape[0])}
             out = tuple(infer_out_shape(ly, [list(src.shape)], 2))
@@ -752,6 +780,16 @@ class _GraphImport:
     def _flatten(self, n: str) -> None:
         """Flatten: of a global pool (an avgpool layer), of a spike map (a flatten layer), or of flat spikes."""
         src = self.need_single(n)
+        node, kind = self.nodes[n], self.kinds[n]
+        declared = (getattr(node, "input_type", None) or {}).get("input")
+        if declared is not None and np.asarray(declared).size and \
+                np.asarray(declared).reshape(-1).tolist() != list(src.shape):
+            raise _fail(n, kind, f"input_type {np.asarray(declared).reshape(-1).tolist()} is not the shape it gets, "
+                        f"{list(src.shape)}; fix the graph's shapes", listed=False)
+        start, end = int(getattr(node, "start_dim", 0)), int(getattr(node, "end_dim", -1))
+        if start not in (0, 1) or end not in (-1, len(src.shape) - 1, len(src.shape)):
+            raise _fail(n, kind, f"start_dim {start}, end_dim {end} flattens part of a {list(src.shape)} map; the "
+                        "format flattens whole maps (start_dim 0 or 1, end_dim -1)", listed=False)
         if src.kind == "pooled" and src.data["global"]:
             lname = self.layer_name(self.preds[n][0])
             self.layers.append({"name": lname, "type": "avgpool", "inputs": [src.layer]})
