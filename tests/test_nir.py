@@ -246,7 +246,7 @@ def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, kind, need
     text = str(info.value)
     assert needle in text and "\n" not in text
     assert ("supported:" in text) == (kind not in ("two-taus", "affine-bias-length", "conv-bias-length", "tau-zero",
-                                                             "no-input-edge", "complex-weight"))
+                                                             "no-input-edge", "complex-weight", "reset", "groups"))
     path = tmp_path / "m.nir"
     write_nir(path, graph)
     np.savez(tmp_path / "x.npz", x=_images(4))
@@ -564,3 +564,10 @@ def test_shapes_the_graph_declares_are_checked_not_ignored(change, needle):
     x = np.random.default_rng(2).integers(0, 256, size=(4, 1, 6, 6)).astype(np.uint8)
     with pytest.raises(WorkloadError, match=needle):
         import_nir(graph, x, timesteps=3)
+
+
+def test_a_dt_that_makes_tau_equal_dt_names_the_option(tmp_path):
+    wl = read_workload(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+    write_nir(tmp_path / "v.nir", export_nir(wl))  # tau = 2 dt for decay 0.5 at the default dt 1e-4
+    with pytest.raises(WorkloadError, match=r"^--dt: is 0.0002, so the neurons' decay 1 - dt/tau is 0 .*drop --dt\)$"):
+        import_nir(read_nir(tmp_path / "v.nir"), wl.inputs(0, 2), dt=2e-4)

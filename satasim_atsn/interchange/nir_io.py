@@ -293,8 +293,9 @@ class ImportResult:
     decision: str = "state"  # how the float output decides: "state" (LI/I value at T) or "sum" (of outputs)
 
 
-def _fail(node: str, kind: str, problem: str, listed: bool = True) -> WorkloadError:
-    """An error naming the node; ``listed`` adds what the importer supports (not for a bad value of a known node)."""
+def _fail(node: str, kind: str, problem: str, listed: bool = False) -> WorkloadError:
+    """An error naming the node; ``listed`` adds what the importer supports (for a node or structure it does not
+    take; a bad value of a known node gets no list, which would not help)."""
     return WorkloadError(f"node {node!r} ({kind}): {problem}" + (f"; supported: {SUPPORTED}" if listed else ""))
 
 
@@ -399,7 +400,7 @@ def _neuron_params(node, kind: str, name: str, shape: tuple, dt: float) -> dict:
         tau_syn = _positive(_per_channel(node.tau_syn, shape, name, kind, "tau_syn"), name, kind, "tau_syn")
         if not np.allclose(tau_syn, dt, rtol=1e-6):
             raise _fail(name, kind, f"tau_syn {tau_syn[0]:g} != dt {dt:g}: the workload's neurons have no synaptic "
-                        "current state (only tau_syn = dt, a synapse without memory, maps)")
+                        "current state (only tau_syn = dt, a synapse without memory, maps)", listed=True)
         tau = _positive(_per_channel(node.tau_mem, shape, name, kind, "tau_mem"), name, kind, "tau_mem")
         beta = 1.0 - dt / tau
         gain = (_per_channel(node.w_in, shape, name, kind, "w_in") * dt
@@ -631,7 +632,7 @@ class _GraphImport:
                 continue
             handler = self._HANDLERS.get(self.kinds[n])
             if handler is None:
-                raise _fail(n, self.kinds[n], "unsupported here")
+                raise _fail(n, self.kinds[n], "unsupported here", listed=True)
             handler(self, n)
         if self.state["output_mode"] is None:
             raise WorkloadError("the graph's Output is not reached from its Input; the NIR graph is incomplete")
@@ -676,7 +677,9 @@ class _GraphImport:
         shifts = meta.get("decay_shifts") if meta and abs(shifts_to_tau(meta.get("decay_shifts", [0])) - beta) < 1e-12 \
             else (tau_to_shifts(beta) if beta > 0 else None)
         if shifts is None:
-            raise WorkloadError(f"decay {beta:g} (tau = dt) cannot be a shift-add decay; use tau > dt")
+            raise WorkloadError.at(None, "--dt", f"is {self.dt:g}, so the neurons' decay 1 - dt/tau is {beta:g} "
+                                   "(tau = dt), which no shift-add decay gives", "give a --dt below the neurons' tau "
+                                   "(a graph this tool exported stores its dt: drop --dt)")
         if abs(shifts_to_tau(shifts) - beta) > 1e-6:  # beyond float32 rounding of tau (exporters store float32)
             self.notes.append(f"decay {beta:.6g} approximated by shift-adds {shifts} = {shifts_to_tau(shifts):.6g}")
         if beta == 1.0 and self.state["output_mode"] in ("membrane", "accumulate"):
@@ -701,7 +704,8 @@ class _GraphImport:
         if not self.preds[n]:
             raise _fail(n, self.kinds[n], "has no input edge; add an edge into it or remove the node", listed=False)
         if len(self.preds[n]) != 1:
-            raise _fail(n, self.kinds[n], f"has {len(self.preds[n])} inputs; only neurons (residual joins) may sum two")
+            raise _fail(n, self.kinds[n], f"has {len(self.preds[n])} inputs; only neurons (residual joins) may sum two",
+                        listed=True)
         return self.values[self.preds[n][0]]
 
     def _weighted(self, n: str) -> None:
@@ -712,12 +716,12 @@ class _GraphImport:
             what = {"pooled": "a spike max-pool without its IF gate (pool -> IF)", "current": "a current (a weighted "
                     "node's output, not yet through a neuron)"}.get(src.kind, f"a {src.kind} value")
             raise _fail(n, kind, f"its input is {what}; weighted nodes take spikes, or the counts of a global pool "
-                        "before Flatten")
+                        "before Flatten", listed=True)
         if self.consumers[n] != 1:
             raise _fail(n, kind, f"feeds {self.consumers[n]} nodes; a current must feed exactly one neuron or Output")
         if kind == "Conv2d":
             if len(src.shape) != 3 or src.kind != "spikes":
-                raise _fail(n, kind, f"needs a [C, H, W] spike map, gets {list(src.shape)}")
+                raise _fail(n, kind, f"needs a [C, H, W] spike map, gets {list(src.shape)}", listed=True)
             p = _conv_params(node, n)
             if p["w"].shape[1] != src.shape[0]:
                 raise _fail(n, kind, f"weight has {p['w'].shape[1]} input channels, its input has {src.shape[0]}")
@@ -749,7 +753,7 @@ class _GraphImport:
         """Scale: the gain of a spike shortcut into a residual join."""
         src, kind = self.need_single(n), self.kinds[n]
         if src.kind != "spikes" or src.layer == "input":
-            raise _fail(n, kind, "only a gain on a spike shortcut into a residual join is supported")
+            raise _fail(n, kind, "only a gain on a spike shortcut into a residual join is supported", listed=True)
         self.values[n] = _Value("scaled", src.layer, src.shape,
                                 {"scale": _per_channel(self.nodes[n].scale, src.shape, n, kind, "scale"), "src": src})
 
@@ -757,7 +761,7 @@ class _GraphImport:
         """SumPool2d/AvgPool2d: pooled spikes, for a max-pool neuron or a global pool before Flatten."""
         src, node, kind = self.need_single(n), self.nodes[n], self.kinds[n]
         if src.kind != "spikes" or len(src.shape) != 3 or (src.layer == "input" and not self.frames):
-            raise _fail(n, kind, "pools spikes of a [C, H, W] layer (or spike-frame inputs) only")
+            raise _fail(n, kind, "pools spikes of a [C, H, W] layer (or spike-frame inputs) only", listed=True)
         c, h, w = src.shape
         if _pair(node.padding, n, kind, "padding") != 0:
             raise _fail(n, kind, "padding must be 0")
@@ -803,7 +807,7 @@ class _GraphImport:
             self.values[n] = src  # already flat
         else:
             raise _fail(n, self.kinds[n], f"flattens a {src.kind} of shape {list(src.shape)}; it must flatten a "
-                        "spike map or a global pool")
+                        "spike map or a global pool", listed=True)
 
     def _neuron(self, n: str) -> None:
         """LIF/IF/CubaLIF: a spike max-pool after a pool, a spiking layer after one current, or a residual join."""
@@ -828,9 +832,10 @@ class _GraphImport:
             short = srcs[1] if srcs[0] is main else srcs[0]
             if short.kind not in ("current", "scaled", "spikes") or short.shape != main.shape:
                 raise _fail(n, kind, f"joins a {main.kind} {list(main.shape)} and a {short.kind} "
-                            f"{list(short.shape)}; a join adds two currents of one shape (or a current and spikes)")
+                            f"{list(short.shape)}; a join adds two currents of one shape (or a current and spikes)",
+                            listed=True)
             if short.kind == "spikes" and short.layer == "input":
-                raise _fail(n, kind, "a shortcut from the Input is not supported")
+                raise _fail(n, kind, "a shortcut from the Input is not supported", listed=True)
             par = _neuron_params(node, kind, n, main.shape, dt)
             self.betas[n] = par["beta"]
             lname = _unique(n.replace("/", "_"), self.taken)
@@ -839,7 +844,7 @@ class _GraphImport:
             self.spike_nodes[lname] = n
         else:
             raise _fail(n, kind, "a neuron takes one current (Conv2d/Linear/Affine), two for a residual join, or "
-                        "a pool (spike max-pool)")
+                        "a pool (spike max-pool)", listed=True)
 
     def _max_pool(self, n: str, pool: _Value) -> None:
         """A pool followed by a neuron that fires iff its window holds a spike: a maxpool layer, exactly."""
@@ -861,7 +866,7 @@ class _GraphImport:
         if src.kind != "current" or src.data["layer"]["type"] != "linear" or [
                 self.kinds[s] for s in self.succs[n]] != ["Output"]:
             raise _fail(n, kind, "a leaky integrator is supported only as the readout: Affine/Linear -> LI/I -> "
-                        "Output")
+                        "Output", listed=True)
         par = _neuron_params(self.nodes[n], kind, n, src.shape, self.dt)
         if kind == "LI":
             self.betas[n] = par["beta"]
@@ -879,9 +884,10 @@ class _GraphImport:
             self.state["decision"] = "sum"
         elif src.kind == "spikes":
             raise _fail(n, kind, f"reads the spikes of {src.layer!r}: a network whose last layer is spiking is not "
-                        "supported by the workload format yet; end it with Affine/Linear (-> LI or I) -> Output")
+                        "supported by the workload format yet; end it with Affine/Linear (-> LI or I) -> Output",
+                        listed=True)
         else:
-            raise _fail(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current")
+            raise _fail(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current", listed=True)
         classes = int(cur.shape[0])
         declared = np.asarray((getattr(self.nodes[n], "output_type", None) or {}).get("output", [classes])).reshape(-1)
         if declared.size and int(np.prod(declared)) != classes:
@@ -909,9 +915,9 @@ def _check_nodes(graph: Any) -> None:
     for n, node in graph.nodes.items():
         kind = type(node).__name__
         if kind == "NIRGraph":
-            raise _fail(n, kind, "nested graphs (recurrent subgraphs) are not supported")
+            raise _fail(n, kind, "nested graphs (recurrent subgraphs) are not supported", listed=True)
         if kind not in _NODE_KINDS:
-            raise _fail(n, kind, "unsupported node type")
+            raise _fail(n, kind, "unsupported node type", listed=True)
         for attr, value in sorted(vars(node).items()):
             if isinstance(value, np.ndarray) and value.dtype.kind == "c":  # float() would drop the imaginary part
                 raise WorkloadError.at(None, f"node {n!r} ({kind})", f"its {attr} holds complex values",
@@ -1021,7 +1027,7 @@ def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> No
         scales = np.full(wm.shape[0], max(float(np.abs(wm).max()), float(theta.max()) * INT8_MAX / VTH_MAX,
                                           1e-12) / INT8_MAX)
     if main.data["src"].layer == "input" or (short.kind == "current" and short.data["src"].layer == "input"):
-        raise _fail(lname, "join", "a residual join straight from the Input is not supported")
+        raise _fail(lname, "join", "a residual join straight from the Input is not supported", listed=True)
     main_name = layer_name(main.layer)
     layers.append(_layer(main_name, main, spiking=False))
     arrays[f"w/{main_name}"] = _q8(wm, scales)
