@@ -571,3 +571,10 @@ def test_a_dt_that_makes_tau_equal_dt_names_the_option(tmp_path):
     write_nir(tmp_path / "v.nir", export_nir(wl))  # tau = 2 dt for decay 0.5 at the default dt 1e-4
     with pytest.raises(WorkloadError, match=r"^--dt: is 0.0002, so the neurons' decay 1 - dt/tau is 0 .*drop --dt\)$"):
         import_nir(read_nir(tmp_path / "v.nir"), wl.inputs(0, 2), dt=2e-4)
+
+
+def test_too_many_timesteps_are_named_by_what_set_them(tmp_path):
+    wl = read_workload(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+    graph = export_nir(wl)
+    with pytest.raises(WorkloadError, match=r"^--timesteps: gives T = 2000 timesteps; a workload holds 1..1024"):
+        import_nir(graph, wl.inputs(0, 1), timesteps=2000)

@@ -515,6 +515,9 @@ def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timest
     T = int(x.shape[1]) if frames else int(timesteps or meta.get("timesteps") or 0)
     if T < 1:
         raise WorkloadError.at(None, "--timesteps", "missing", "give the number of timesteps for image inputs")
+    if T > 1024:  # the workload format's limit (meta.timesteps), named by what set it
+        raise WorkloadError.at(None, "--inputs" if frames else "--timesteps", f"gives T = {T} timesteps; a "
+                               "workload holds 1..1024", "use fewer frames per image" if frames else "lower it")
     imp = _GraphImport(graph, meta, dt, input_scale, frames)
     in_shape = imp.map_nodes(x)
     if not frames and len(in_shape) == 1:
