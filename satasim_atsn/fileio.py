@@ -388,6 +388,10 @@ def refuse_overwriting_inputs(outputs: dict[str, str | os.PathLike | None],
                                   "would destroy that input", "choose another output path")
 
 
+#: output options every command that has them requires (an empty one cannot be "left out")
+REQUIRED_OUTPUTS = ("-o", "--out", "--output")
+
+
 def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool = False) -> None:
     """Fail before any work if an output location cannot be written (an empty path, a directory where a file is
     meant, or the reverse, or a folder where no file can be made), so that a long run never ends in a lost result."""
@@ -395,7 +399,7 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
         return
     if not str(path).strip():
         raise SatasimError.at(None, option, "is an empty path", "give a " + ("directory" if is_dir else "file")
-                              + " name, or leave the option out")
+                              + " name" + ("" if option in REQUIRED_OUTPUTS else ", or leave the option out"))
     fd = None if is_dir else standard_stream(path)
     if fd is not None:
         try:

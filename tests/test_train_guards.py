@@ -359,3 +359,24 @@ def test_asking_for_more_images_than_a_split_has_is_said(tmp_path):
     assert "note: --train-subset 1000: the training split has 96 images; all of them are used" in text
     assert "note: --eval-images 500: the test split has 32 images" in text and "--test-images 400" in text
     assert read_workload(out).meta["provenance"]["eval_split"] == "the whole test split"
+
+
+def test_small_mistakes_get_the_message_that_helps(tmp_path, capsys):
+    # --resume without a checkpoint: said before the (here impossible) data load, not after it
+    code, _, err = run_cli(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "nowhere"), "--resume",
+                            "-o", str(tmp_path / "w.npz")], capsys)
+    assert "no checkpoint to resume from" in _one_line(code, err)
+    # a checkpoint given where a workload is expected
+    train_model(_cfg(epochs=1), tmp_path / "w.npz", quiet=True, data=DATA)
+    code, _, err = run_cli(["evaluate", str(tmp_path / "w.npz.ckpt.npz")], capsys)
+    assert "is a training checkpoint" in _one_line(code, err) and "its -o file" in err
+    # the official CIFAR-10 reader pointed at an image folder
+    (tmp_path / "folder" / "train").mkdir(parents=True)
+    (tmp_path / "folder" / "test").mkdir()
+    code, _, err = run_cli(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "folder"),
+                            "-o", str(tmp_path / "c.npz")], capsys)
+    assert "use --dataset imagefolder" in _one_line(code, err)
+    # an empty -o cannot be "left out": it is required
+    code, _, err = run_cli(["train", "-o", ""], capsys)
+    line = _one_line(code, err)
+    assert "-o: is an empty path; give a file name" in line and "leave the option out" not in line

@@ -421,6 +421,8 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
                             "replace it", "pass --resume to continue it, or delete it (or pass another --checkpoint) "
                             "to start over")
     if resume:
+        if not ckpt.exists():  # before the data load (load_checkpoint names a directory or an unreadable file)
+            raise TrainError.at(str(ckpt), None, "no checkpoint to resume from", "drop --resume or pass --checkpoint")
         _check_epochs_left(ckpt, config.epochs)
     progress = Progress(quiet, stream)
     data = data if data is not None else prepare_data(config)

@@ -49,7 +49,8 @@ HOW_TO_GET = {
     "cifar100": "pass --data-dir with the official python version (cifar-100-python.tar.gz from "
                 "www.cs.toronto.edu/~kriz/cifar.html, extracted)",
     "imagefolder": "pass --data-dir with train/<class>/*.png|jpg and test/<class>/... (torchvision ImageFolder "
-                   "layout) and install Pillow with `pip install satasim-atsn[images]`",
+                   "layout) and install Pillow: `pip install 'satasim-atsn[images]'` (in a clone: "
+                   "`pip install -e '.[images]'`)",
     "cifar10-dvs": "pass --data-dir with train.npz and test.npz of pre-framed events (x uint8 [N, T, 2, H, W], y [N]), "
                    "e.g. framed with SpikingJelly",
 }
@@ -197,6 +198,9 @@ def _load_cifar(name: str, split: str, data_dir: str | None) -> Dataset:
     for fname in files:
         path = directory / fname
         if not path.is_file():
+            if (directory / "train").is_dir() and (directory / "test").is_dir():  # an image folder (ImageFolder layout)
+                raise DatasetError.at(str(path), None, f"{name}: batch file not found; {directory} holds train/ "
+                                      "and test/ folders", "for class folders of images, use --dataset imagefolder")
             raise _fail(name, str(path), "batch file not found")
         batch = _unpickle(path, name)
         if "data" not in batch or label_key not in batch:

@@ -854,6 +854,9 @@ def read_workload(path: str | os.PathLike) -> Workload:
             "the file is truncated or not a workload; regenerate it",
         ) from None
     fmt = arrays.pop("format", None)
+    if fmt is None and "state" in arrays and any(key.startswith("p/") for key in arrays):
+        raise WorkloadError.at(where, None, "is a training checkpoint (satasim train's OUTPUT.ckpt.npz), not a "
+                               "workload", "use the workload the training wrote (its -o file)")
     if fmt is None or fmt.dtype.kind != "U" or fmt.shape != () or str(fmt) != FORMAT_NAME:
         raise WorkloadError.at(
             where,
