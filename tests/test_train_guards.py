@@ -135,7 +135,8 @@ def test_resuming_on_folders_of_other_class_names_is_refused(tmp_path):
     other = ("c0", "c1", "c3", "c2")
     out = tmp_path / "w.npz"
     train_model(_cfg(epochs=1, dataset="imagefolder"), out, quiet=True, data=tuple(named(d, first) for d in DATA))
-    with pytest.raises(TrainError, match=r"class_names: checkpoint is for class_names=\['c0', 'c1', 'c2', 'c3'\]"):
+    with pytest.raises(TrainError, match=r"--data-dir \(class folders\): checkpoint is for "
+                                         r"class_names=\['c0', 'c1', 'c2', 'c3'\]"):
         train_model(_cfg(epochs=2, dataset="imagefolder"), out, resume=True, quiet=True,
                     data=tuple(named(d, other) for d in DATA))
 

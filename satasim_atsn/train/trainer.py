@@ -276,9 +276,12 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
     theirs = state.get("identity", {})
     keys = ["model", "method", "loss", "output", "dataset", "timesteps", "width", "layers"]
     keys += ["class_names"] if "class_names" in theirs and "class_names" in mine else []
+    options = {"model": "--model", "method": "--method", "loss": "--loss", "output": "--output",
+               "dataset": "--dataset", "timesteps": "--timesteps", "width": "--width", "layers": "--model/--width",
+               "class_names": "--data-dir (class folders)"}
     for key in keys:
         if theirs.get(key) != mine[key]:
-            raise TrainError.at(str(path), key, f"checkpoint is for {key}={theirs.get(key)!r}, this run has "
+            raise TrainError.at(str(path), options[key], f"checkpoint is for {key}={theirs.get(key)!r}, this run has "
                                 f"{mine[key]!r}", "resume with the same options or use another --checkpoint")
     if "train_data" in theirs and "train_data" in mine and theirs["train_data"] != mine["train_data"]:
         raise TrainError.at(str(path), "--data-dir", f"the checkpoint was trained on other images "
