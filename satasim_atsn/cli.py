@@ -86,9 +86,19 @@ def _working_directory_exists() -> bool:
     return True
 
 
-# The command modules import numpy, which on Python 3.13 fails inside its own import (SystemError) when the
-# working directory was deleted; main() then says so in one line and registers nothing.
-if _working_directory_exists():
+def _environment_problem() -> str | None:
+    """What in the process's environment would make the command modules' imports fail in a traceback: a deleted
+    working directory (numpy's import fails on Python 3.13) or a NUMBA_NUM_THREADS numba refuses (0) or warns
+    about (text). main() says it in one line; the module then registers nothing."""
+    if not _working_directory_exists():
+        return "the current directory no longer exists; cd into an existing one"
+    threads = os.environ.get("NUMBA_NUM_THREADS")
+    if threads is not None and not (threads.strip().isdigit() and int(threads) >= 1):
+        return f"NUMBA_NUM_THREADS: is {threads!r}, not a positive number of threads; unset it or give one (e.g. 2)"
+    return None
+
+
+if _environment_problem() is None:
     _register_commands()
 
 
@@ -98,8 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     It first lets the allocator keep freed memory (satasim_atsn.runtime): the forward, the engine and
     the trainer then reuse their pages step after step instead of faulting them in again."""
     keep_freed_memory()
-    if not _working_directory_exists():  # every relative path would fail later, in a traceback
-        click.echo("satasim: error: the current directory no longer exists; cd into an existing one", err=True)
+    problem = _environment_problem()
+    if problem is not None:  # every relative path, or the first numba import, would fail later in a traceback
+        click.echo(f"satasim: error: {problem}", err=True)
         sys.exit(2)
     _register_commands()
     previous = _terminate_as_interrupt()

@@ -181,3 +181,14 @@ def test_a_workload_through_a_pipe_says_so(tmp_path, capsys):
     os.mkfifo(fifo)
     err = user_error(["run", ARCHS[1], fifo, "--images", "2", "--quiet"], capsys)
     assert "is a pipe or a device, not a file" in err and "save it to a file first" in err
+
+
+@pytest.mark.parametrize("threads", ["0", "-1", "two"])
+def test_a_thread_count_numba_refuses_is_one_line(threads):
+    """NUMBA_NUM_THREADS=0 stopped the first numba import in a ValueError traceback; text gave numba's warning."""
+    env = dict(os.environ, NUMBA_NUM_THREADS=threads)
+    done = subprocess.run([sys.executable, "-c", "from satasim_atsn.cli import main; main(['--version'])"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (f"satasim: error: NUMBA_NUM_THREADS: is {threads!r}, not a positive number of threads; "
+                           "unset it or give one (e.g. 2)\n")
