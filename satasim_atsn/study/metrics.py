@@ -131,13 +131,7 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
         "weight_fetch_reads": int(result.mapping["weight_fetch_reads"]),  # per pass over the weights; 0: resident
         "pe_busy_share": busy["pe_array"]["busy"],  # the same share as pe_utilisation (older study files name it)
         "memory_stall_share": busy["pe_array"]["stall_memory"],
-        "energy_by_component_uJ": {c: (sum(dyn.get(c, {}).values()) + leak.get(c, 0.0)) / n * 1e-6 for c in comps},
-        "dynamic_by_component_uJ": {c: sum(dyn.get(c, {}).values()) / n * 1e-6 for c in comps},
-        "leakage_by_component_uJ": {c: leak.get(c, 0.0) / n * 1e-6 for c in comps},
-        "energy_by_action_uJ": {c: {k: v / n * 1e-6 for k, v in sorted(dyn.get(c, {}).items())} for c in comps},
-        "energy_by_layer_uJ": {ly["name"]: sum(ly["dynamic_energy_pJ"].values()) / n * 1e-6 for ly in result.layers},
-        "layer_cycles_per_image_timestep": {ly["name"]: ly["cycles"] / image_steps for ly in result.layers},
-        "actions_per_image": {k: v / n for k, v in sorted(totals.items())},
+        **_per_image_views(result),
         "accuracy": None,
         "accuracy_hardware": None,
         "neurobench": {k: v for k, v in neurobench(result).items() if k != "layers"},  # docs/results.md
@@ -153,6 +147,26 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
     for group, parts in summary["energy_by_group_uJ"].items():
         summary[f"energy_group_{group}_uJ"] = parts["total"]
     return summary
+
+
+def _per_image_views(result: SimResult) -> dict:
+    """Per image: energy by component (total, dynamic, leakage), by component and action, dynamic energy by
+    layer; cycles per layer per image-timestep; every action count."""
+    import numpy as np
+
+    n = int(result.images)
+    image_steps = max(int(np.asarray(result.exit_t).sum()), 1)
+    dyn, leak = result.energy["dynamic_pJ"], result.energy["leakage_pJ"]
+    comps = sorted(set(dyn) | set(leak))
+    return {
+        "energy_by_component_uJ": {c: (sum(dyn.get(c, {}).values()) + leak.get(c, 0.0)) / n * 1e-6 for c in comps},
+        "dynamic_by_component_uJ": {c: sum(dyn.get(c, {}).values()) / n * 1e-6 for c in comps},
+        "leakage_by_component_uJ": {c: leak.get(c, 0.0) / n * 1e-6 for c in comps},
+        "energy_by_action_uJ": {c: {k: v / n * 1e-6 for k, v in sorted(dyn.get(c, {}).items())} for c in comps},
+        "energy_by_layer_uJ": {ly["name"]: sum(ly["dynamic_energy_pJ"].values()) / n * 1e-6 for ly in result.layers},
+        "layer_cycles_per_image_timestep": {ly["name"]: ly["cycles"] / image_steps for ly in result.layers},
+        "actions_per_image": {k: v / n for k, v in sorted(result.totals.items())},
+    }
 
 
 def run_summary(arch_path: str, overrides: list[str], workload_path: str, images: int, start: int = 0,
