@@ -769,7 +769,7 @@ class _GraphImport:
         if _pair(node.padding, n, kind, "padding") != 0:
             raise _fail(n, kind, "padding must be 0")
         window = np.asarray(node.kernel_size).reshape(-1).tolist()
-        if window in ([h, w], [[h, w]]) and h != w:  # a global pool of a map that is not square: one window
+        if window == [h, w] and h != w:  # a global pool of a map that is not square: one window
             self.values[n] = _Value("pooled", src.layer, (c, 1, 1), {"kernel": h, "stride": h, "global": True,
                                                                       "src": src,
                                                                       "average": h * w if kind == "AvgPool2d" else 1})
