@@ -47,6 +47,11 @@ class UserError(click.ClickException):
         click.echo(f"satasim: error: {' '.join(self.format_message().split())}", err=True)
 
 
+class Stopped(Exception):  # noqa: N818 - a stop, not an error
+    """Ctrl-C or SIGTERM inside a command, carried past click (which would print an empty line before its
+    Abort); :func:`main` prints one line for it."""
+
+
 class SatasimGroup(click.Group):
     """The command group; a user error inside any command ends as :class:`UserError`, so that
     ``cli.main`` in click's standalone mode (and click's CliRunner) behaves like :func:`main`."""
@@ -55,6 +60,8 @@ class SatasimGroup(click.Group):
         """Run the subcommand, turning SatasimError and click usage errors into one-line errors."""
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
+            raise Stopped() from stop
         except SatasimError as error:
             raise UserError(str(error)) from None
         except click.UsageError as error:
@@ -122,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     except SatasimError as error:
         click.echo(f"satasim: error: {error}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort as error:  # click turns KeyboardInterrupt (and so Terminated) into Abort
+    except (Stopped, click.exceptions.Abort) as error:  # a stop in a command, or one click turned into Abort
         if isinstance(error.__cause__, Terminated):
             click.echo("satasim: terminated", err=True)
             sys.exit(128 + signal.SIGTERM)

@@ -164,6 +164,24 @@ def _process_alive(pid_text: str) -> bool:
 
 
 @contextlib.contextmanager
+def new_output_directory(path: str | os.PathLike) -> Iterator[None]:
+    """Let a command create ``path`` (and its missing parents) for its outputs: if it fails or is interrupted
+    before any file is in them, the directories it created are removed, so a run that wrote nothing leaves
+    nothing behind (an error found after ``-o`` was made left an empty directory)."""
+    created, probe = [], Path(path)
+    while not probe.exists() and probe != probe.parent:
+        created.append(probe)
+        probe = probe.parent
+    try:
+        yield
+    except BaseException:
+        for folder in created:  # deepest first
+            if folder.is_dir() and not any(f.is_file() or f.is_symlink() for f in folder.rglob("*")):
+                shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
 def staged_directory(out: Path) -> Iterator[Path]:
     """A hidden directory inside ``out`` to write a report into. Its files replace ``out``'s only once the block
     ends without error, so Ctrl-C or an error while plotting leaves ``out`` as it was (before, a few new plots
@@ -178,6 +196,7 @@ def staged_directory(out: Path) -> Iterator[Path]:
         raise _unwritable(out, error) from None
     try:
         yield staging
+        _refuse_kind_changes(staging, out)  # before anything moves: out stays as it was
         for path in sorted(staging.iterdir()):
             _move_in(path, out / path.name)
         _fsync_dir(out)
@@ -185,22 +204,31 @@ def staged_directory(out: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _refuse_kind_changes(staged: Path, target: Path) -> None:
+    """A staged file where ``target`` has a directory (or the reverse) would replace the user's directory or
+    file of that name: refuse, naming it (the report stays unwritten, ``target`` as it was)."""
+    for path in sorted(staged.iterdir()):
+        there = target / path.name
+        if not there.exists():
+            continue
+        if path.is_dir() != there.is_dir():
+            what = "a directory" if there.is_dir() else "a file"
+            raise SatasimError.at(str(there), None, f"is {what} where the report writes "
+                                  f"{'a directory' if path.is_dir() else 'a file'} of that name",
+                                  "move it away, or give another -o")
+        if path.is_dir():
+            _refuse_kind_changes(path, there)
+
+
 def _move_in(path: Path, target: Path) -> None:
-    """Put a staged file or directory at ``target``. A directory on either side cannot be replaced by a rename,
-    so the old one is first renamed aside (a hidden staging name the next run removes if this one is killed)."""
-    if not (path.is_dir() or target.is_dir()):
-        os.replace(path, target)
+    """Put a staged file or directory at ``target``: a file replaces the file of that name; a directory is
+    merged into the one there, file by file, so files a user keeps beside a report's own, at any depth, stay
+    (a report's files replace their old versions, as at the top level)."""
+    if path.is_dir() and target.is_dir() and not target.is_symlink():
+        for child in sorted(path.iterdir()):
+            _move_in(child, target / child.name)
         return
-    aside = None
-    if target.exists() or target.is_symlink():
-        aside = target.with_name(f".report-{os.getpid()}-replaced-{target.name}.staging")
-        os.replace(target, aside)
     os.replace(path, target)
-    if aside is not None:
-        if aside.is_dir() and not aside.is_symlink():
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            aside.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

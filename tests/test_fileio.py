@@ -130,21 +130,22 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path):
         assert out.read_text() == "new" and stat.S_IMODE(out.stat().st_mode) == mode
 
 
-def test_a_staged_report_replaces_whole_subdirectories_only_when_complete(tmp_path):
-    """reproduce claims writes sub-reports (table3/, figs/): staged, an old subdirectory is replaced whole (no stale
-    plot stays beside the new ones) and an interrupted run leaves the old report untouched."""
+def test_a_staged_report_merges_subdirectories_only_when_complete(tmp_path):
+    """reproduce claims writes sub-reports (table3/, figs/): staged, its files replace their old versions at any
+    depth and a user's files beside them stay (a rerun deleted notes kept in table3/); an interrupted run leaves
+    the old report untouched; a file where the report writes a directory is refused, not deleted."""
     out = tmp_path / "claims"
     (out / "table3").mkdir(parents=True)
-    (out / "table3" / "old_plot.png").write_text("old")
+    (out / "table3" / "report.md").write_text("old")
+    (out / "table3" / "notes.md").write_text("mine")
     (out / "report.md").write_text("old report")
-    (out / "figs").write_text("a file where a directory comes")
 
     with pytest.raises(KeyboardInterrupt), staged_directory(out) as stage:
         (stage / "table3").mkdir()
         (stage / "table3" / "report.md").write_text("new")
         raise KeyboardInterrupt
-    assert (out / "table3" / "old_plot.png").read_text() == "old" and not (out / "table3" / "report.md").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["figs", "report.md", "table3"]
+    assert (out / "table3" / "report.md").read_text() == "old"
+    assert sorted(p.name for p in out.iterdir()) == ["report.md", "table3"]
 
     with staged_directory(out) as stage:
         for sub in ("table3", "figs"):
@@ -152,6 +153,16 @@ def test_a_staged_report_replaces_whole_subdirectories_only_when_complete(tmp_pa
             (stage / sub / "report.md").write_text(f"new {sub}")
         (stage / "report.md").write_text("new report")
     assert sorted(p.name for p in out.iterdir()) == ["figs", "report.md", "table3"]  # no staging names left
-    assert [p.name for p in (out / "table3").iterdir()] == ["report.md"]
-    assert (out / "figs" / "report.md").read_text() == "new figs"
-    assert (out / "report.md").read_text() == "new report"
+    assert sorted(p.name for p in (out / "table3").iterdir()) == ["notes.md", "report.md"]
+    assert (out / "table3" / "report.md").read_text() == "new table3"
+    assert (out / "table3" / "notes.md").read_text() == "mine"
+    assert (out / "figs" / "report.md").read_text() == "new figs" and (out / "report.md").read_text() == "new report"
+
+    (out / "results.json").mkdir()  # a user's directory where the report writes a file
+    (out / "results.json" / "keep").write_text("x")
+    with pytest.raises(SatasimError, match=r"results.json: is a directory where the report writes a file"), \
+            staged_directory(out) as stage:
+        (stage / "results.json").write_text("{}")
+        (stage / "report.md").write_text("newer report")
+    assert (out / "results.json" / "keep").read_text() == "x" and (out / "report.md").read_text() == "new report"
+    assert not list(out.glob(".report-*"))

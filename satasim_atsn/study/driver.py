@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import glob
 import json
 from pathlib import Path
 
 import numpy as np
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import atomic_write_text, check_output_path, staged_directory
+from satasim_atsn.fileio import atomic_write_text, check_output_path, new_output_directory, staged_directory
 from satasim_atsn.hw.arch import ARCH_DIR
 from satasim_atsn.report.document import Document
-from satasim_atsn.study.functional import TrainedSet
+from satasim_atsn.study.functional import DEFAULT_TRAINED_SET, TrainedSet
 from satasim_atsn.study.reproduce import _default_workload_dir, figs, part_command, table1, table4, table5
 from satasim_atsn.study.table3 import _paths as table3_inputs
 from satasim_atsn.study.table3 import claims, table3
@@ -79,20 +80,26 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
         check_output_path(out / part, "-o", is_dir=True)
     if {"table3", "claims"} & set(parts):  # their statistical workloads, before any part runs or writes
         table3_inputs(wdir, arch_path)
+    reads_set = {"table1", "table4", "table5", "figs", "claims"} & set(parts)
+    named_set = trained_set.prefix != DEFAULT_TRAINED_SET and reads_set
+    if named_set and not any(wdir.glob(f"{glob.escape(trained_set.prefix)}_*.npz")):  # a typo, not missing data
+        raise StudyError.at(str(wdir), "--trained-set", f"no workload is named {trained_set.prefix}_*.npz",
+                            "check the prefix (the networks PREFIX_snn/_dtsnn/_atsn.npz), or --workloads")
     if "twin" in parts:
         _twin_workload(wdir, trained_path, trained_set)
     summaries = []
-    for part in parts:
-        target = out / part if what in GROUPS else out
-        sub_command = part_command(command, part, target) if what in GROUPS else command
-        target.mkdir(parents=True, exist_ok=True)
-        with staged_directory(target) as stage:  # target gets the part only once all of it is written
-            if part == "claims":  # its sub-reports (table3/, figs/) are written in the stage, named as in target
-                doc, results, summary = claims(stage, images, wdir, sub_command, arch_path=arch_path, quiet=quiet,
-                                               trained=trained_set, named=target)
-            else:
-                doc, results, summary = _run_part(part, stage, images, wdir, sub_command, arch_path, quiet,
-                                                  trained_path, trained_set)
-            _write(stage, doc, results)
-        summaries.append(f"== {part} -> {target}/report.md\n{summary}")
+    with new_output_directory(out):  # an error or Ctrl-C before any report is written leaves no empty -o behind
+        for part in parts:
+            target = out / part if what in GROUPS else out
+            sub_command = part_command(command, part, target) if what in GROUPS else command
+            target.mkdir(parents=True, exist_ok=True)
+            with staged_directory(target) as stage:  # target gets the part only once all of it is written
+                if part == "claims":  # its sub-reports (table3/, figs/) are written in the stage, named as in target
+                    doc, results, summary = claims(stage, images, wdir, sub_command, arch_path=arch_path,
+                                                   quiet=quiet, trained=trained_set, named=target)
+                else:
+                    doc, results, summary = _run_part(part, stage, images, wdir, sub_command, arch_path, quiet,
+                                                      trained_path, trained_set)
+                _write(stage, doc, results)
+            summaries.append(f"== {part} -> {target}/report.md\n{summary}")
     return "\n".join(summaries)

@@ -204,13 +204,7 @@ def functional_metrics(workload_path: str | Path, start: int, images: int, param
 ALGORITHMS = ("SNN", "DTSNN", "ATSN")
 DEFAULT_TRAINED_SET = "vgg_small_fmnist"
 # How the shipped Fashion-MNIST set was trained; another set's hint names its files (workloads/README.md).
-_FMNIST_HINT = {
-    "SNN": "satasim train --model vgg_small --dataset fashion-mnist --method snn -o workloads/vgg_small_fmnist_snn.npz",
-    "DTSNN": "satasim train --model vgg_small --dataset fashion-mnist --method dtsnn "
-             "-o workloads/vgg_small_fmnist_dtsnn.npz",
-    "ATSN": "satasim train --model vgg_small --dataset fashion-mnist --method atsn "
-            "-o workloads/vgg_small_fmnist_atsn.npz",
-}
+_FMNIST_HINT = "satasim train --model vgg_small --dataset fashion-mnist --method {method} -o {out}"
 
 
 @dataclass(frozen=True)
@@ -232,7 +226,7 @@ class TrainedSet:
     def hint(self, algo: str, workload_dir: Path) -> str:
         """The command that trains the missing network of ``algo``."""
         if self.prefix == DEFAULT_TRAINED_SET:
-            return _FMNIST_HINT[algo]
+            return _FMNIST_HINT.format(method=algo.lower(), out=(workload_dir / self.file(algo)).as_posix())
         return (f"satasim train --method {algo.lower()} [the --model, --width, --dataset and --epochs of the other "
                 f"networks of this set] -o {workload_dir / self.file(algo)}")
 

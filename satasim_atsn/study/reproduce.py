@@ -48,6 +48,12 @@ def _meta_exit(run: FullRun) -> dict:
     return run.workload.meta.get("exit_policy", {}) or {}
 
 
+def _named(workload_dir: Path) -> Path:
+    """The workloads directory as a report names it: by its own name, never its path (reports are the same
+    bytes from any directory), so ``workloads`` for the default."""
+    return Path(workload_dir.resolve().name or ".")
+
+
 def _default_workload_dir() -> Path:
     return Path("workloads")
 
@@ -120,8 +126,8 @@ def table1(out: Path, images: int | None, workload_dir: Path, command: str,
     results: dict = {"missing": missing, "rows": {}}
     if not runs:
         doc.para("**Cannot reproduce:** none of the trained workloads exists (" +
-                 ", ".join(trained.file(a) for a in ALGORITHMS) + f" in `{workload_dir}`). Train them with:")
-        doc.code("\n".join(trained.hint(a, workload_dir) for a in ALGORITHMS))
+                 ", ".join(trained.file(a) for a in ALGORITHMS) + f" in `{_named(workload_dir)}`). Train them with:")
+        doc.code("\n".join(trained.hint(a, _named(workload_dir)) for a in ALGORITHMS))
         return doc, results, "table1: no trained workloads"
     any_run = next(iter(runs.values()))
     label = f"{_network_label(any_run)}; {_dataset_label(any_run, trained.file('*'))}"
@@ -172,7 +178,7 @@ def table1(out: Path, images: int | None, workload_dir: Path, command: str,
              "fixed-T SNN) are the comparable ones.")
     if missing:
         doc.para("Missing workloads (rows left out): " + ", ".join(missing) + ". Train them with:")
-        doc.code("\n".join(trained.hint(m, workload_dir) for m in missing))
+        doc.code("\n".join(trained.hint(m, _named(workload_dir)) for m in missing))
     summary = text_table(["algorithm", "avg T", "acc %", "complexity"],
                          [[r[0], r[1], r[2], r[3]] for r in table_rows])
     return doc, results, summary
@@ -189,8 +195,8 @@ def table4(out: Path, images: int | None, workload_dir: Path, command: str,
     doc.code(command)
     path = workload_dir / trained.file("ATSN")
     if not path.is_file():
-        doc.para(f"**Cannot reproduce:** `{path}` does not exist. Train it with:")
-        doc.code(trained.hint("ATSN", workload_dir))
+        doc.para(f"**Cannot reproduce:** `{_named(workload_dir) / path.name}` does not exist. Train it with:")
+        doc.code(trained.hint("ATSN", _named(workload_dir)))
         return doc, {"missing": ["ATSN"]}, "table4: no ATSN workload"
     run = trained.run(path, images)
     doc.para(f"**Data: our trained ATSN network ({_network_label(run)}; {_dataset_label(run)}).**")
@@ -252,10 +258,11 @@ def table5(out: Path, images: int | None, workload_dir: Path, command: str,
              "`output: membrane` (versus `accumulate`, a plain layer summed over time, eq. 5), so only the output x "
              "loss combinations can be separated; every trained workload found is one row.")
     if not runs:
-        doc.para(f"**Cannot reproduce:** no trained `{trained.prefix}_*.npz` workload in `{workload_dir}`. Train "
+        named = _named(workload_dir)
+        doc.para(f"**Cannot reproduce:** no trained `{trained.prefix}_*.npz` workload in `{named}`. Train "
                  "the ablation with, e.g.:")
-        doc.code(f"satasim train --method snn --loss imp -o {workload_dir / trained.prefix}_snn_imp.npz\n"
-                 f"satasim train --method snn --output membrane -o {workload_dir / trained.prefix}_snn_membrane.npz")
+        doc.code(f"satasim train --method snn --loss imp -o {named / trained.prefix}_snn_imp.npz\n"
+                 f"satasim train --method snn --output membrane -o {named / trained.prefix}_snn_membrane.npz")
         return doc, results, "table5: no trained workloads"
     T = max(r.T for _, _, r in runs)
     rows = []
@@ -335,9 +342,9 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str,
     runs, missing = _load_trained(workload_dir, images, trained)
     results: dict = {"missing": missing, "claims": {}}
     if "ATSN" not in runs:
-        doc.para(f"**Cannot reproduce:** the ATSN workload `{workload_dir / trained.file('ATSN')}` is missing. Train "
-                 "it with:")
-        doc.code(trained.hint("ATSN", workload_dir))
+        doc.para(f"**Cannot reproduce:** the ATSN workload `{_named(workload_dir) / trained.file('ATSN')}` is "
+                 "missing. Train it with:")
+        doc.code(trained.hint("ATSN", _named(workload_dir)))
         return doc, results, "figs: no ATSN workload"
     atsn_run = runs["ATSN"]
     doc.para(f"**Data: our trained networks ({_network_label(atsn_run)}; {_dataset_label(atsn_run, trained.file('*'))})"

@@ -62,11 +62,28 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     try:
         yield pool
     except BaseException:
+        _quiet_broken_pool_thread()
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _quiet_broken_pool_thread() -> None:
+    """The executor's manager thread, finding its terminated workers, sets an exception on futures this process
+    already cancelled and dies printing a traceback (InvalidStateError) after the user's one-line error: drop
+    that one exception of that thread; any other keeps Python's report."""
+    import concurrent.futures
+    import threading
+
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not issubclass(args.exc_type, concurrent.futures.InvalidStateError):
+            previous(args)
+
+    threading.excepthook = hook
 
 
 # ------------------------------------------------------------------------------------------

@@ -28,6 +28,14 @@ def _atsn_arch(arch_path: str | None) -> Path:
     if not arch.is_file():
         raise StudyError.at(str(arch), None, "no such architecture file",
                             "pass --arch FILE or a shipped name (atsn16x16)")
+    if arch_path:  # Table 3 and the claims are about the ATSN design: its AT unit, its energy beside the others
+        from satasim_atsn.hw.arch import load_arch
+
+        kind = load_arch(arch).exit_unit.kind
+        if kind != "at":
+            raise StudyError.at(str(arch_path), "exit_unit.kind", f"is {kind!r}: --arch names the ATSN design "
+                                "(an AT exit unit) that Table 3 and the claims are about",
+                                "pass an ATSN design (e.g. atsn16x16), or use `satasim compare` for others")
     return arch
 
 
