@@ -41,7 +41,7 @@ SCHEMA: dict[str, Any] = {
     "name": ("str", REQUIRED, None),
     "kind": (tuple(ACCELERATOR_EXIT_KIND), REQUIRED, None),
     "technology": ("str", REQUIRED, None),
-    "clock_hz": ("float", REQUIRED, (1.0, 1e12)),
+    "clock_hz": ("float", REQUIRED, (1e3, 1e10)),  # 1 kHz .. 10 GHz: beyond, an exponent typo
     "accelerators": ("int", REQUIRED, (1, 1024)),
     "images_per_batch": ("int", 1, (1, 4096)),
     "spike_address_bytes": ("int", 2, (1, 8)),
@@ -320,12 +320,13 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
         if not 0.0 < value <= 1.0:
             raise ArchError.at(where, path, f"must be in (0, 1], got {shown(original)}")
         return value
+    exponent = "check the exponent (a typo?)" if path.endswith("_hz") else None
     if lo is not None and value < lo:
         need = "positive" if lo == 1 and kind == "int" else f">= {_bound(lo, kind)}"
         raise ArchError.at(where, path, f"must be {need}, got {shown(original)}",
-                           "sizes, counts and rates cannot be zero or negative" if lo >= 1 else None)
+                           exponent or ("sizes, counts and rates cannot be zero or negative" if lo >= 1 else None))
     if hi is not None and value > hi:
-        raise ArchError.at(where, path, f"must be <= {_bound(hi, kind)}, got {shown(original)}")
+        raise ArchError.at(where, path, f"must be <= {_bound(hi, kind)}, got {shown(original)}", exponent)
     return value
 
 
@@ -598,8 +599,10 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
     _cross_checks(where, cfg)
     try:
         tech = load_tech(cfg["technology"], base_dir=base_dir)
-    except ArchError as error:
-        raise ArchError(f"{where}: technology: {error}") from None
+    except ArchError as error:  # the table's own errors name their file; a missing name is this file's field
+        text = str(error)
+        raise ArchError(f"{where}: {text}" if text.startswith("technology:") else f"{where}: technology: {text}") \
+            from None
     tech = tech.with_overrides({str(k): v for k, v in tech_values.items()}, where)
     part = cfg["dram"]["energy_table_entry"]
     if part in DRAM_PART_ALIASES and not tech.has(f"{part}_energy_pJ_per_bit"):
