@@ -192,7 +192,8 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     click.echo(f"{workload.name} on {arch.name}, {count} images{spread}")
     click.echo(f"  {floor:<36}{forward_s:10.3f} s{_range_text(forward_times)}")
     click.echo(f"  {'simulation (satasim run)':<36}{sim_s:10.3f} s{_range_text(sim_times)}")
-    click.echo(f"  {'ratio simulation / floor':<36}{numbers['ratio']:10.2f}")
+    ratio = "ratio simulation / draw" if workload.is_statistical else "ratio simulation / forward"
+    click.echo(f"  {ratio:<36}{numbers['ratio']:10.2f}")
     click.echo(f"  {'peak memory':<36}{rss_sim:10.0f} MiB")
     if json_path:
         atomic_write_text(json_path, json.dumps(numbers, sort_keys=True, indent=1) + "\n")

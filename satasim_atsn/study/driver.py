@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import glob
-import json
 from pathlib import Path
 
-import numpy as np
-
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import atomic_write_text, check_output_path, new_output_directory, staged_directory
+from satasim_atsn.fileio import check_output_path, new_output_directory, staged_directory
 from satasim_atsn.hw.arch import ARCH_DIR
 from satasim_atsn.report.document import Document
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET, TrainedSet
-from satasim_atsn.study.reproduce import _default_workload_dir, figs, part_command, table1, table4, table5
+from satasim_atsn.study.reproduce import (
+    _default_workload_dir,
+    figs,
+    part_command,
+    table1,
+    table4,
+    table5,
+    write_part,
+)
 from satasim_atsn.study.table3 import _paths as table3_inputs
 from satasim_atsn.study.table3 import claims, table3
 from satasim_atsn.study.twin import twin_check
-
-
-def _write(out: Path, doc: Document, results: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n")
-    doc.write(out)
-
-
-def _json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(type(value).__name__)
-
 
 # Parts that run together, each into its own subdirectory; "algorithm" is the accuracy parts alone, which
 # share their networks' forwards (one per network, cached) and run no simulation.
@@ -100,6 +90,6 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
                 else:
                     doc, results, summary = _run_part(part, stage, images, wdir, sub_command, arch_path, quiet,
                                                       trained_path, trained_set)
-                _write(stage, doc, results)
+                write_part(stage, doc, results)
             summaries.append(f"== {part} -> {target}/report.md\n{summary}")
     return "\n".join(summaries)

@@ -9,11 +9,13 @@ checked on the data here.
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
 import numpy as np
 
+from satasim_atsn.fileio import atomic_write_text
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, text_table
 from satasim_atsn.snn.exit_policies import (
@@ -46,6 +48,21 @@ def _pct_dev(ours: float | None, theirs: float | None) -> str:
 
 def _meta_exit(run: FullRun) -> dict:
     return run.workload.meta.get("exit_policy", {}) or {}
+
+
+def write_part(out: Path, doc: Document, results: dict) -> None:
+    """A reproduced part: its results.json (every number of the report) and its report (Markdown, HTML, PNGs)."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n")
+    doc.write(out)
+
+
+def _json(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(type(value).__name__)
 
 
 def _named(workload_dir: Path) -> Path:

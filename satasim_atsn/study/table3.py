@@ -10,7 +10,7 @@ from satasim_atsn.report.document import Document, fmt, text_table
 from satasim_atsn.study import paper
 from satasim_atsn.study.functional import ALGORITHMS, TrainedSet
 from satasim_atsn.study.metrics import run_summary, statistics_origin, workload_meta, workload_notice
-from satasim_atsn.study.reproduce import DEFAULT_SET, figs, part_command, table1
+from satasim_atsn.study.reproduce import DEFAULT_SET, figs, part_command, table1, write_part
 from satasim_atsn.study.runner import process_pool
 from satasim_atsn.threads import usable_cpus
 
@@ -355,7 +355,7 @@ def _claim_gpu_ratio(out: Path, named: Path, images: int | None, workload_dir: P
     """Claim 4: ATSN uses 4.43-7.88% of the GPU's energy (runs and writes table3/)."""
     t3_doc, t3, _ = table3(out / "table3", images, workload_dir, part_command(command, "table3", named / "table3"),
                            arch_path=arch_path, quiet=quiet)
-    t3_doc.write(out / "table3")
+    write_part(out / "table3", t3_doc, t3)
     lo, hi = t3["gpu_ratio_range_pct"]
     p_lo, p_hi = paper.CLAIM_GPU_PCT
     if lo >= p_lo - 1e-9 and hi <= p_hi + 1e-9:
@@ -376,7 +376,7 @@ def _algorithm_claims(out: Path, named: Path, workload_dir: Path, command: str,
     if (workload_dir / trained.file("ATSN")).is_file():
         f_doc, f_res, _ = figs(out / "figs", None, workload_dir,  # every test image: no --images
                                part_command(command, "figs", named / "figs", drop=("--images", "--arch")), trained)
-        f_doc.write(out / "figs")
+        write_part(out / "figs", f_doc, f_res)
         data = "trained Fashion-MNIST workloads" if trained.prefix == DEFAULT_SET.prefix else \
             f"trained {trained.prefix} workloads"
         for claim, verdict in f_res["claims"].items():
@@ -388,7 +388,7 @@ def _algorithm_claims(out: Path, named: Path, workload_dir: Path, command: str,
             lat = 1 - at["avg_timestep"] / snn["avg_timestep"]
             cx = 1 - (at["complexity"] or 0)
             rows.append(["ATSN cuts latency 36.7-58.7% and complexity 33.0-57.0% vs the fixed-T SNN (abstract)",
-                         f"ours: timesteps -{lat * 100:.1f}%, complexity -{cx * 100:.1f}% "
+                         f"ours: timesteps {-lat * 100:+.1f}%, complexity {-cx * 100:+.1f}% "
                          f"({data.removeprefix('trained ').removesuffix(' workloads')})",
                          "holds" if 0.367 <= lat <= 0.587 and 0.33 <= cx <= 0.57 else "outside the range"])
     else:

@@ -72,7 +72,8 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
         doc.code(command)
     doc.para(f"Trained workload `{trained_name}` ({trained.name}), its twin fitted with "
              f"{'per-channel' if per_channel else 'per-layer'} rates per timestep over the images still running "
-             f"under the `{arch.policy_name}` policy, both simulated on `{arch_name}` ({arch.name}) for {n} images.")
+             f"under the `{arch.policy_name}` policy, both simulated on `{arch_name}` ({arch.name}) for {n} images"
+             + (f" (--images {images} asked for more: all {n} the workload holds)." if images and images > n else "."))
     doc.table(["metric", "trained", "twin", "twin vs trained"], rows)
     doc.table(["component", "trained uJ/image", "twin uJ/image", "difference"], comp_rows,
               caption="Energy per image by component (dynamic + leakage).")
