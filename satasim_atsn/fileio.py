@@ -273,6 +273,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
+def json_default(value: object) -> object:
+    """``json.dumps``'s ``default`` for numpy values: a numpy scalar as its Python number, an array as lists."""
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(type(value).__name__)
+
+
 def write_json(path: str | os.PathLike, data: object) -> None:
     """A command's numbers as deterministic JSON (indent 2, sorted keys, a final newline), written atomically.
 

@@ -159,25 +159,7 @@ def test_float_reference_follows_the_euler_lif_by_hand():
 
 
 def test_residual_graph_with_a_scaled_spike_shortcut_imports():
-    rng = np.random.default_rng(5)
-    shape = (4, 6, 6)
-    nodes = {
-        "input": nir.Input(input_type={"input": np.array([1, 6, 6])}),
-        "c1": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 1, (4, 1, 3, 3)), stride=1, padding=1, dilation=1,
-                         groups=1, bias=np.zeros(4)),
-        "l1": _lif(shape),
-        "c2": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 0.4, (4, 4, 3, 3)), stride=1, padding="same",
-                         dilation=1, groups=1, bias=np.zeros(4)),
-        "gain": nir.Scale(scale=np.full(shape, 0.5)),
-        "join": _lif(shape),
-        "gap": nir.AvgPool2d(kernel_size=np.array([6, 6]), stride=np.array([6, 6]), padding=np.array([0, 0])),
-        "flat": nir.Flatten(input_type={"input": np.array([4, 1, 1])}, start_dim=0, end_dim=-1),
-        "fc": nir.Affine(weight=rng.normal(0, 1, (3, 4)), bias=np.zeros(3)),
-        "output": nir.Output(output_type={"output": np.array([3])}),
-    }
-    edges = [("input", "c1"), ("c1", "l1"), ("l1", "c2"), ("c2", "join"), ("l1", "gain"), ("gain", "join"),
-             ("join", "gap"), ("gap", "flat"), ("flat", "fc"), ("fc", "output")]
-    graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+    graph = _scaled_shortcut_graph(0.5)
     x = np.random.default_rng(2).integers(0, 256, size=(30, 1, 6, 6)).astype(np.uint8)
     res = import_nir(graph, x, timesteps=3)
     types = {ly["name"]: ly["type"] for ly in res.workload.layers}
@@ -445,7 +427,7 @@ def _scaled_shortcut_graph(scale: float):
         "c1": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 1, (4, 1, 3, 3)), stride=1, padding=1, dilation=1,
                          groups=1, bias=np.zeros(4)),
         "l1": _lif(shape),
-        "c2": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 0.4, (4, 4, 3, 3)), stride=1, padding=1,
+        "c2": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 0.4, (4, 4, 3, 3)), stride=1, padding="same",
                          dilation=1, groups=1, bias=np.zeros(4)),
         "gain": nir.Scale(scale=np.full(shape, scale)),
         "join": _lif(shape),

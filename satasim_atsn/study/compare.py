@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import ArchError, StudyError
-from satasim_atsn.fileio import atomic_write_text, check_outputs, refuse_overwriting_inputs, staged_directory
+from satasim_atsn.fileio import (
+    atomic_write_text,
+    check_outputs,
+    json_default,
+    refuse_overwriting_inputs,
+    staged_directory,
+)
 from satasim_atsn.hw.arch import load_arch, override_label, resolve_arch_path
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
@@ -394,7 +400,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
                    "baseline": names[b], "overrides": labels, "architectures": summaries}
         if not shared:  # by file name only, as "workload": the bytes do not depend on the directory
             results["workloads"] = {n: Path(w).name for n, w in zip(names, workloads, strict=True)}
-        text = json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n"
+        text = json.dumps(results, indent=2, sort_keys=True, default=json_default) + "\n"
         atomic_write_text(stage / "results.json", text)
         doc.write(stage)
     if json_path:
@@ -518,9 +524,3 @@ def _latency_sections(doc: Document, out: Path, summaries: list[dict]) -> None:
     doc.figure("exit_histogram.png", "number of images exiting at each timestep")
 
 
-def _json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(type(value).__name__)

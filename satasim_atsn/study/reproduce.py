@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.fileio import atomic_write_text, json_default
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, text_table
 from satasim_atsn.snn.exit_policies import (
@@ -53,16 +53,10 @@ def _meta_exit(run: FullRun) -> dict:
 def write_part(out: Path, doc: Document, results: dict) -> None:
     """A reproduced part: its results.json (every number of the report) and its report (Markdown, HTML, PNGs)."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True, default=_json) + "\n")
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True, default=json_default) + "\n")
     doc.write(out)
 
 
-def _json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(type(value).__name__)
 
 
 def _named(workload_dir: Path) -> Path:
