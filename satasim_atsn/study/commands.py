@@ -134,8 +134,8 @@ def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, 
 @click.option("-o", "--out", "out_dir", required=True, help="output directory")
 @click.option("--images", type=int, default=None, help="images per simulation / evaluation (default per table)")
 @click.option("--arch", "arch_path", default=None,
-              help="the ATSN architecture of table3, claims and twin (claims takes the DTSNN and conventional "
-                   "designs from its folder); default: the shipped atsn16x16")
+              help="the ATSN design of table3 and claims (claims takes the DTSNN and conventional designs from "
+                   "its folder), or the design of twin (any kind); default: the shipped atsn16x16")
 @click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
 @click.option("--trained", "trained_path", default=None,
               help="the trained workload of `twin` (default: the trained set's ATSN network)")

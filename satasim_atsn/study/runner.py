@@ -78,11 +78,14 @@ def _quiet_broken_pool_thread() -> None:
     import threading
 
     previous = threading.excepthook
+    if getattr(previous, "drops_invalid_state", False):  # installed by an earlier pool already
+        return
 
     def hook(args: threading.ExceptHookArgs) -> None:
         if not issubclass(args.exc_type, concurrent.futures.InvalidStateError):
             previous(args)
 
+    hook.drops_invalid_state = True  # type: ignore[attr-defined]
     threading.excepthook = hook
 
 
