@@ -100,6 +100,12 @@ def test_a_network_file_with_other_windows_is_another_topology(tmp_path, capsys)
                          "-o", str(tmp_path / "t.yaml"), "--images", "2"], capsys)
     assert code == 2 and err.count("\n") == 1 and "kernel 3" in err and "kernel 5" in err, err
     assert not (tmp_path / "t.yaml").exists()
+    # a pool of another stride is named too (it is not rated, and the message only counted "2 against 1")
+    other.write_text(text.replace("{name: pool1, type: maxpool, kernel: 2, stride: 2}",
+                                  "{name: pool1, type: maxpool, kernel: 2, stride: 1}", 1))
+    code, _, err = _cli(["workload", "rates", trained, "--network", str(other), "--dataset", "cifar10",
+                         "-o", str(tmp_path / "t.yaml"), "--images", "2"], capsys)
+    assert code == 2 and "pool1 (maxpool, kernel 2, stride 2) against pool1 (maxpool, kernel 2, stride 1)" in err, err
     other.write_text(text)  # the same file under another name: accepted
     code, _, err = _cli(["workload", "rates", trained, "--network", str(other), "--dataset", "cifar10",
                          "-o", str(tmp_path / "t.yaml"), "--images", "2"], capsys)

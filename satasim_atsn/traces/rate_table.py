@@ -113,7 +113,8 @@ def check_topology(trained: Workload, network_layers: list[dict], network: str) 
     """The trained network's rated layers (spiking and max-pool) must be the target's: same names, kinds, order and
     windows (kernel, stride, padding: they set where spikes land); only the channel widths may differ."""
     def rated(layers: list[dict]) -> list[tuple[str, str]]:
-        names = {ly["name"] for ly in spiking_layers(layers) + pooled_layers(layers)}
+        # every max-pool, rated or not: a pool whose window differs (stride 1 for 2) is named as such, not counted
+        names = {ly["name"] for ly in spiking_layers(layers)} | {ly["name"] for ly in layers if ly["type"] == "maxpool"}
         return [(ly["name"], ly["type"] + "".join(f", {key} {ly[key]}" for key in ("kernel", "stride", "padding")
                                                    if ly.get(key) is not None))
                 for ly in layers if ly["name"] in names]
