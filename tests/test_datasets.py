@@ -131,7 +131,7 @@ def test_a_spike_frame_workload_is_evaluated_on_a_dvs_test_split(tmp_path):
     from satasim_atsn.workload.datasets import with_test_split
     from satasim_atsn.workload.synthetic import random_workload
 
-    wl = next(w for w in (random_workload(s, images=2, encoding="spike_frames") for s in range(50))
+    wl = next(w for w in (random_workload(s, images=2, encoding="spike_frames", num_classes=10) for s in range(50))
               if w.input_shape[0] == 2)  # the DVS reader gives 2 polarity channels
     wl.meta["dataset"] = "cifar10-dvs"
     rng = np.random.default_rng(4)
@@ -141,6 +141,11 @@ def test_a_spike_frame_workload_is_evaluated_on_a_dvs_test_split(tmp_path):
     on_split = with_test_split(wl, "cifar10-dvs", str(tmp_path))
     assert np.array_equal(on_split.inputs(), frames) and on_split.labels().tolist() == labels.tolist()
     assert evaluate_workload(on_split)["images"] == 12
+    few = next(w for w in (random_workload(s, images=2, encoding="spike_frames", num_classes=3) for s in range(200))
+               if w.input_shape == wl.input_shape and w.timesteps == wl.timesteps)  # only the classes differ
+    few.meta["dataset"] = "cifar10-dvs"
+    with pytest.raises(DatasetError, match="has 10 classes, the workload 3"):  # DVS labels 0..9 on 3 outputs
+        with_test_split(few, "cifar10-dvs", str(tmp_path))
     np.savez(tmp_path / "test.npz", x=frames[:, :1], y=labels)  # one frame per image: another T
     with pytest.raises(DatasetError, match=r"has frames \[T=1, .*frame the events as the workload was trained"):
         with_test_split(wl, "cifar10-dvs", str(tmp_path))

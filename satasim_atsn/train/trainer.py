@@ -254,13 +254,18 @@ def _last_good(path: Path) -> str:
     return f"the last good checkpoint is {path}" if path.is_file() else "no checkpoint was written yet"
 
 
-def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
-                    data_id: dict | None = None) -> tuple[int, list, dict | None]:
-    """Restore a checkpoint of the same model/method/dataset; returns (epochs done, history, in-epoch position)."""
+def _require_checkpoint(path: Path) -> None:
+    """A checkpoint file to resume from is there (checked before the data load, and again when read)."""
     if path.is_dir():
         raise TrainError.at(str(path), "--checkpoint", "is a directory", "name the checkpoint file (OUTPUT.ckpt.npz)")
     if not path.is_file():
         raise TrainError.at(str(path), None, "no checkpoint to resume from", "drop --resume or pass --checkpoint")
+
+
+def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
+                    data_id: dict | None = None) -> tuple[int, list, dict | None]:
+    """Restore a checkpoint of the same model/method/dataset; returns (epochs done, history, in-epoch position)."""
+    _require_checkpoint(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -424,8 +429,7 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
                             "replace it", "pass --resume to continue it, or delete it (or pass another --checkpoint) "
                             "to start over")
     if resume:
-        if not ckpt.exists():  # before the data load (load_checkpoint names a directory or an unreadable file)
-            raise TrainError.at(str(ckpt), None, "no checkpoint to resume from", "drop --resume or pass --checkpoint")
+        _require_checkpoint(ckpt)  # before the data load, which takes a minute on CIFAR-10
         _check_epochs_left(ckpt, config.epochs)
     progress = Progress(quiet, stream)
     data = data if data is not None else prepare_data(config)

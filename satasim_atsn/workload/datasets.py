@@ -475,9 +475,11 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
                                   f"[T={test.x.shape[1]}, {', '.join(map(str, test.x.shape[2:]))}], the workload "
                                   f"reads [T={workload.timesteps}, {', '.join(map(str, workload.input_shape))}]",
                                   "frame the events as the workload was trained (its T and size)")
-        packed = np.packbits(np.ascontiguousarray(test.x, dtype=np.uint8), axis=-1)  # as the format stores frames
-        return Workload(dict(workload.meta), dict(workload.arrays, x=packed, y=test.y), workload.source)
-    if list(test.input_shape) != list(workload.input_shape) or test.num_classes != workload.num_classes:
+        if test.num_classes != workload.num_classes:
+            raise DatasetError.at(workload.source, "--dataset", f"the {dataset} test split has {test.num_classes} "
+                                  f"classes, the workload {workload.num_classes}",
+                                  "pick the dataset the workload was trained on")
+    elif list(test.input_shape) != list(workload.input_shape) or test.num_classes != workload.num_classes:
         want = list(workload.input_shape)
         resize = (dataset == "imagefolder" and test.num_classes == workload.num_classes and len(want) == 3
                   and list(test.input_shape)[0] == want[0] and want[1] == want[2])
@@ -496,5 +498,5 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
                               f"{test.class_names[differ]!r}, the workload's is {trained_names[differ]!r} (class "
                               "names are sorted folder names): the labels would not mean what the network learnt",
                               "point --data-dir at a dataset with the class folders the workload was trained on")
-    arrays = dict(workload.arrays, x=test.x, y=test.y)
-    return Workload(dict(workload.meta), arrays, workload.source)
+    x = np.packbits(np.ascontiguousarray(test.x, dtype=np.uint8), axis=-1) if test.framed else test.x  # as stored
+    return Workload(dict(workload.meta), dict(workload.arrays, x=x, y=test.y), workload.source)
