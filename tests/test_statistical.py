@@ -482,6 +482,12 @@ def test_a_pooled_rate_the_draw_cannot_keep_is_refused(tmp_path):
     ("default_rate: 1.5\n", "kernel: 2", "default_rate: rates must be finite and in [0, 1]"),
     ("rates: {conv1: 0.2, pool1: 0.4}\n", "kernel: 3, stride: 2", "rates.pool1: a pooled rate needs a pool of its "
      "own spiking layer with non-overlapping windows; pool1 is not one: its windows overlap (kernel != stride)"),
+    ("rates: {conv1: 0.2, pool1: 0.9}\n", "kernel: 2", "rates.pool1: at t = 1 the pooled rate 0.9 is outside "
+     "[0.2, 0.8], the range its input's rate 0.2 allows with 2x2 windows"),
+    ("rates: {conv1: [0.2, 0.3], pool1: [0.25, 0.1]}\n", "kernel: 2", "rates.pool1: at t = 2 the pooled rate 0.1 "
+     "is outside [0.3, 1]"),
+    ("rates: {conv1: 0.0, pool1: 0.01}\n", "kernel: 2", "rates.pool1: at t = 1 the pooled rate 0.01 is outside "
+     "[0, 0]"),
 ])
 def test_rate_table_values_the_draw_would_bend_are_refused(tmp_path, extra, pools, needle):
     """A pool ratio above kernel^2 was capped without a word, an unused default_rate of 1.5 passed, and a pooled
@@ -496,3 +502,47 @@ def test_rate_table_values_the_draw_would_bend_are_refused(tmp_path, extra, pool
     rates.write_text("network: pooled\ntimesteps: 2\nnum_images: 4\n" + body + "datasets: {d: {seed: 1}}\n")
     with pytest.raises(WorkloadError, match=re.escape(needle)):
         build_from_spec(load_rate_spec(rates), str(net), "d")
+
+
+def test_a_twin_with_an_infeasible_pooled_rate_is_refused_on_load():
+    """A pooled rate outside [r, min(1, k^2 r)] of its input was drawn with clipped window rates, so the trace
+    fired at other rates than the file's, without a word."""
+    from satasim_atsn.traces.statistical import pooled_layers
+    from satasim_atsn.workload.format import validate
+
+    wl, twin = _pooled_random_twin(0)
+    pool = pooled_layers(wl.layers)[0]
+    r_in = np.asarray(twin.arrays[f"rate/{pool['inputs'][0]}"], dtype=np.float64)
+    validate(twin)  # the fitted one is feasible
+    twin.arrays[f"rate/{pool['name']}"] = r_in * 0.5  # below its input's rate
+    if np.all(r_in == 0):
+        pytest.skip("the random workload's pooled layer never fires")
+    with pytest.raises(WorkloadError, match=re.escape(f"rate/{pool['name']}: at t = ")):
+        validate(twin)
+
+
+def test_a_twin_keeps_no_pooled_rate_its_draw_cannot_keep(monkeypatch):
+    """On a map the windows do not tile, the neurons outside them can make the measured pooled rate lower than
+    the input's: the twin then draws that pool as the OR of its input and says so in its provenance."""
+    from satasim_atsn.traces import statistical
+    from satasim_atsn.workload.format import pooled_rate_problem
+
+    wl, twin = _pooled_random_twin(0)
+    assert "pooled_rates_not_kept" not in twin.meta["provenance"]
+    pool = statistical.pooled_layers(wl.layers)[0]
+    src = np.asarray(twin.arrays[f"rate/{pool['inputs'][0]}"])
+    if not src.any():
+        pytest.skip("the random workload's pooled layer never fires")
+    real = statistical._twin_counts
+
+    def pool_measured_silent(*args, **kwargs):  # as if every spike of the input fell outside the windows
+        counts, steps, bits, frames = real(*args, **kwargs)
+        counts[pool["name"]] = counts[pool["name"]] * 0
+        return counts, steps, bits, frames
+
+    monkeypatch.setattr(statistical, "_twin_counts", pool_measured_silent)
+    kept = statistical.fit_statistical_twin(wl, rates_policy="fixed")
+    assert pooled_rate_problem(src, np.zeros_like(src), int(pool["kernel"]))
+    assert f"rate/{pool['name']}" not in kept.arrays
+    assert kept.meta["provenance"]["pooled_rates_not_kept"] == [pool["name"]]
+    np.testing.assert_array_equal(kept.arrays[f"rate/{pool['inputs'][0]}"], src)

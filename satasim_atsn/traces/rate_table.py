@@ -35,7 +35,8 @@ def measure_rate_table(trained: Workload, network: str, dataset: str, *, label: 
     twin = fit_statistical_twin(trained, images, rates_policy=rates_policy)
     layers = trained.layers
     rated = [ly["name"] for ly in spiking_layers(layers) + pooled_layers(layers)]
-    rates = {name: _grid(twin.arrays[f"rate/{name}"], RATE_DECIMALS) for name in rated}
+    rates = {name: _grid(twin.arrays[f"rate/{name}"], RATE_DECIMALS) for name in rated
+             if f"rate/{name}" in twin.arrays}  # a pool the draw could not keep is left to be the OR of its input
     hist = {p: _grid(twin.arrays[f"exit_hist/{p}"], HISTOGRAM_DECIMALS)
             for p in DRAW_ORDER_FIRST if p != "fixed" and f"exit_hist/{p}" in twin.arrays}
     policy = twin.meta["provenance"]["exit_policies"]

@@ -39,6 +39,7 @@ from satasim_atsn.workload.format import (
     has_output_layer,
     is_spiking,
     output_neurons,
+    pooled_rate_problem,
     validate,
 )
 from satasim_atsn.workload.network_file import NetworkSpec
@@ -520,6 +521,12 @@ def fit_statistical_twin(
     for ly in spk_layers:
         shape = ly["out_shape"]
         rates[ly["name"]] = fit(counts[ly["name"]], int(np.prod(shape[1:])) if len(shape) > 1 else 1)
+    # a pool whose map has neurons outside its windows (H or W not a multiple of the kernel) can measure a rate the
+    # draw cannot keep (its input fires mostly outside the windows): that pool is drawn as the OR of its input
+    dropped = [ly["name"] for ly in pooled_layers(wl.layers)
+               if pooled_rate_problem(rates[ly["inputs"][0]], rates[ly["name"]], int(ly["kernel"]))]
+    for name in dropped:
+        del rates[name]
     hist = {p: grid_histogram(np.bincount(steps[p] - 1, minlength=T)[:T]) for p in policies}
     input_rate = None
     density = None
@@ -541,6 +548,8 @@ def fit_statistical_twin(
         "exit_policies": {p: pol.describe() for p, pol in policies.items()},
         "tool": "satasim workload stats",
     }
+    if dropped:
+        provenance["pooled_rates_not_kept"] = dropped
     twin = build_statistical(
         name=f"{wl.name}-twin",
         dataset=str(meta.get("dataset", "unknown")),
@@ -912,6 +921,12 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
             r_in = rates[pool["inputs"][0]]
             k2 = int(pool["kernel"]) ** 2
             rates[pool["name"]] = np.clip(float(ratio) * r_in, r_in, np.minimum(1.0, k2 * r_in))
+    for pool in (p for p in pooled_layers(layers) if p["name"] in table):
+        problem = pooled_rate_problem(rates[pool["inputs"][0]], rates[pool["name"]], int(pool["kernel"]))
+        if problem:
+            raise WorkloadError.at(where, f"rates.{pool['name']}", problem,
+                                   f"give {pool['name']} a rate in that range (or change {pool['inputs'][0]}'s), "
+                                   "or drop it: the pooled map is then the OR of its input")
     return rates
 
 

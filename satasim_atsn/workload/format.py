@@ -699,6 +699,36 @@ def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, st
             )
         if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
             raise _fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
+        if pooled_rate:
+            problem = pooled_rate_problem(arrays[f"rate/{layer['inputs'][0]}"], rate, int(layer["kernel"]))
+            if problem:
+                raise _fail(where, f"rate/{name}", problem,
+                            "give a pooled rate in that range, or drop it: the pooled map is then the OR of its input")
+
+
+POOLED_RATE_TOLERANCE = 1e-6  # a rate table's grid (6 decimals): rounding may cross a bound by this much
+
+
+def pooled_rate_problem(input_rate: np.ndarray, pooled_rate: np.ndarray, kernel: int) -> str | None:
+    """Why a max-pool's own rate cannot be drawn with its input's (None if it can).
+
+    Each pooled neuron is the OR of a kernel x kernel window, so at every timestep (and channel) its rate lies
+    between its input's rate r and min(1, kernel^2 r): the draw (docs/statistical.md, step 4) keeps both rates
+    only inside that range, and would otherwise draw other rates than the ones given. [T] and [T, C] mix freely.
+    """
+    r_in, r_pool = (np.asarray(r, dtype=np.float64) for r in (input_rate, pooled_rate))
+    r_in, r_pool = np.broadcast_arrays(r_in if r_in.ndim == 2 else r_in[:, None],
+                                       r_pool if r_pool.ndim == 2 else r_pool[:, None])
+    low, high = r_in, np.minimum(1.0, kernel * kernel * r_in)
+    slack = POOLED_RATE_TOLERANCE  # each rate rounded by up to half of it; the upper bound scales r by kernel^2
+    bad = (r_pool < low - 2 * slack) | (r_pool > high + (kernel * kernel + 1) * slack)
+    if not bad.any():
+        return None
+    t, c = (int(v) for v in np.argwhere(bad)[0])
+    channel = f", channel {c}" if bad.shape[1] > 1 else ""
+    return (f"at t = {t + 1}{channel} the pooled rate {r_pool[t, c]:.6g} is outside [{low[t, c]:.6g}, "
+            f"{high[t, c]:.6g}], the range its input's rate {r_in[t, c]:.6g} allows with {kernel}x{kernel} windows "
+            "(a window fires when any of its neurons does: at least as often as one neuron, at most kernel^2 times)")
 
 
 def _check_pooled_source(where: str, layers: list[dict], pool: dict) -> None:
