@@ -200,3 +200,34 @@ def test_bad_borrow_is_one_line(tiny_vgg16, tmp_path, capsys, borrow, needle):
                          "--borrow-dataset", borrow, "-o", str(out)], capsys)
     assert code == 2 and err.count("\n") == 1 and needle in err, err
     assert not out.exists()
+
+
+def test_a_target_of_another_input_size_or_readout_is_noted(tmp_path, capsys):
+    """Rates mapped onto a 64x64 network, or exit histograms under another readout, were written without a word:
+    now the table's sources and stderr say what the numbers were not measured with (and the build still works)."""
+    from satasim_atsn.workload.network_file import NETWORKS_DIR
+
+    text = (NETWORKS_DIR / "vgg16.yaml").read_text()
+    trained = "workloads/vgg16w03125e40_cifar10_atsn.npz"
+    same = tmp_path / "same.yaml"
+    same.write_text(text)
+    code, _, err = _cli(["workload", "rates", trained, "--network", str(same), "--dataset", "cifar10",
+                         "-o", str(tmp_path / "same_t.yaml"), "--images", "2"], capsys)
+    assert code == 0 and "note:" not in err, err
+    assert "differences" not in yaml.safe_load((tmp_path / "same_t.yaml").read_text())["sources"]
+    assert "input_shape: [3, 32, 32]" in text
+    other = tmp_path / "vgg16_64px_accumulate.yaml"
+    assert "output_mode: membrane" in text
+    other.write_text(text.replace("input_shape: [3, 32, 32]", "input_shape: [3, 64, 64]", 1)
+                     .replace("output_mode: membrane", "output_mode: accumulate", 1))
+    table_path = tmp_path / "t.yaml"
+    code, _, err = _cli(["workload", "rates", trained, "--network", str(other), "--dataset", "cifar10",
+                         "-o", str(table_path), "--images", "2"], capsys)
+    assert code == 0, err
+    differences = yaml.safe_load(table_path.read_text())["sources"]["differences"]
+    assert "the input is [3, 64, 64] in vgg16 but [3, 32, 32] in the trained network" in differences
+    assert "the output layer reads its membranes as 'accumulate' in vgg16 but 'membrane'" \
+        in differences
+    assert "note: the input is [3, 64, 64]" in err and err.count("note:") == 2
+    built = build_from_spec(load_rate_spec(table_path), str(other), "cifar10", num_images=3)
+    assert list(built.input_shape) == [3, 64, 64]

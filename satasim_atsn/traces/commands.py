@@ -309,6 +309,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
         borrow_dataset,
         check_topology,
         measure_rate_table,
+        topology_differences,
         write_rate_table,
     )
     from satasim_atsn.workload.datasets import with_test_split
@@ -317,7 +318,9 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
     if workload.is_statistical:
         raise WorkloadError.at(trained, "meta.kind", "is statistical", "measure a trained or imported workload")
     net = resolve_network(network)
-    check_topology(workload, net.build(workload.num_classes), net.name)
+    target_layers = net.build(workload.num_classes)
+    check_topology(workload, target_layers, net.name)
+    differences = topology_differences(workload, target_layers, net.input_shape, net.name)
     inputs = "the workload's embedded test images"
     if test_dataset is not None:
         workload = with_test_split(workload, test_dataset, data_dir)
@@ -331,6 +334,8 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
             raise WorkloadError.at(None, "--borrow-dataset", f"{text!r} is not NAME=TABLE",
                                    "e.g. --borrow-dataset cifar100=workloads/rates/vgg16.yaml")
         borrow_dataset(table, name.strip(), source.strip())
+    if differences:
+        table["sources"]["differences"] = "; ".join(differences)
     command = " ".join(["satasim workload rates", Path(trained).as_posix(), "--network", network, "--dataset",
                         dataset, "-o", Path(output).as_posix()]
                        + (["--test-dataset", test_dataset, "--data-dir", "DIR"] if test_dataset else [])
@@ -341,6 +346,8 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
              table["datasets"][dataset]["exit_histograms"].items()}
     click.echo(f"wrote {output}: {len(table['rates'])} rated layers, mean exit "
                + ", ".join(f"{p} {m:.3f}" for p, m in means.items()))
+    for note in differences:
+        click.echo(f"note: {note} (kept in the table's sources.differences)", err=True)
 
 
 @workload_group.command("build")

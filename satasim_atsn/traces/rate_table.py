@@ -131,3 +131,20 @@ def check_topology(trained: Workload, network_layers: list[dict], network: str) 
         raise WorkloadError.at(trained.source, "layers", f"the topology differs from {network}'s: {first}",
                                f"measure a network trained with the {network} topology{how}, or pass the "
                                "network file the trained network has as --network")
+
+
+def topology_differences(trained: Workload, network_layers: list[dict], network_input_shape: list[int],
+                         network: str) -> list[str]:
+    """What the target network has that the trained one was not measured with, beyond its channel widths: another
+    input size (the maps the rates are mapped onto have other sizes) or another output mode (the exit histograms
+    were decided on the trained network's readout). Not refused: the table is then a stated extrapolation."""
+    notes = []
+    if list(trained.input_shape) != list(network_input_shape):
+        notes.append(f"the input is {list(network_input_shape)} in {network} but {list(trained.input_shape)} in the "
+                     "trained network: each layer's rates are mapped onto maps of other sizes")
+    mine = [ly.get("output_mode") for ly in trained.layers if ly["type"] == "output"]
+    theirs = [ly.get("output_mode") for ly in network_layers if ly["type"] == "output"]
+    if mine and theirs and mine != theirs:
+        notes.append(f"the output layer reads its membranes as {theirs[0]!r} in {network} but {mine[0]!r} in the "
+                     "trained network: the exit histograms were measured with the trained network's readout")
+    return notes
