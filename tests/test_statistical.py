@@ -546,3 +546,22 @@ def test_a_twin_keeps_no_pooled_rate_its_draw_cannot_keep(monkeypatch):
     assert f"rate/{pool['name']}" not in kept.arrays
     assert kept.meta["provenance"]["pooled_rates_not_kept"] == [pool["name"]]
     np.testing.assert_array_equal(kept.arrays[f"rate/{pool['inputs'][0]}"], src)
+
+
+@pytest.mark.parametrize(("value", "ok"), [("0.2", True), ("[0.2, 0.2, 0.2]", True), ("[0.2, 0.2]", False),
+                                           ("1.5", False), ("true", False)])
+def test_input_frame_rate_takes_one_rate_or_one_per_timestep(tmp_path, value, ok):
+    """A layer's rate may be one number for every timestep; the input's frame rate had to be a list of T."""
+    net = tmp_path / "mlp.yaml"
+    net.write_text("name: mlp\ninput_shape: [70]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: fc1, type: linear, out_features: 16}\n  - {name: out, type: output}\n")
+    rates = tmp_path / "rates.yaml"
+    rates.write_text(f"network: mlp\ntimesteps: 3\nnum_images: 8\ndefault_rate: 0.1\ninput_frame_rate: {value}\n"
+                     "datasets: {d: {seed: 1}}\n")
+    if not ok:
+        with pytest.raises(WorkloadError, match=re.escape("input_frame_rate: needs one rate in [0, 1], or 3 of them")):
+            load_rate_spec(rates)
+        return
+    wl = build_from_spec(load_rate_spec(rates), str(net), "d")
+    assert wl.input_encoding == "spike_frames"
+    np.testing.assert_array_equal(wl.arrays["rate/input"], [0.2, 0.2, 0.2])

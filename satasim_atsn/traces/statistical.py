@@ -717,13 +717,15 @@ def load_rate_spec(path: str | Path) -> dict:
         raise WorkloadError.at(where, "rates", "must map layer names to rates", "e.g. rates: {conv1_1: 0.1}")
     if "input_frame_rate" in spec:
         frames, T = spec["input_frame_rate"], spec["timesteps"]
+        if isinstance(frames, (int, float)) and not isinstance(frames, bool) and isinstance(T, int) and T >= 1:
+            frames = spec["input_frame_rate"] = [frames] * T  # one rate for every timestep, as layer rates allow
         if "input_bit_density" in spec:
             raise WorkloadError.at(where, "input_frame_rate", "and input_bit_density both given: the inputs are "
                                    "spike frames or pixels, not both", "keep the one the trained network reads")
         if not (isinstance(frames, list) and isinstance(T, int) and len(frames) == T and all(
                 isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r <= 1 for r in frames)):
-            raise WorkloadError.at(where, "input_frame_rate", f"needs {shown(T)} rates in [0, 1], one per timestep",
-                                   "the fraction of input frame bits set at t = 1..T")
+            raise WorkloadError.at(where, "input_frame_rate", f"needs one rate in [0, 1], or {shown(T)} of them, "
+                                   "one per timestep", "the fraction of input frame bits set at t = 1..T")
     num = spec.get("num_images")
     if num is not None and (not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= 10**9):
         raise WorkloadError.at(where, "num_images", f"{shown(num)} is not an integer in 1..10^9", "fix the value")
