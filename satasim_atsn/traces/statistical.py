@@ -521,12 +521,7 @@ def fit_statistical_twin(
     for ly in spk_layers:
         shape = ly["out_shape"]
         rates[ly["name"]] = fit(counts[ly["name"]], int(np.prod(shape[1:])) if len(shape) > 1 else 1)
-    # a pool whose map has neurons outside its windows (H or W not a multiple of the kernel) can measure a rate the
-    # draw cannot keep (its input fires mostly outside the windows): that pool is drawn as the OR of its input
-    dropped = [ly["name"] for ly in pooled_layers(wl.layers)
-               if pooled_rate_problem(rates[ly["inputs"][0]], rates[ly["name"]], int(ly["kernel"]))]
-    for name in dropped:
-        del rates[name]
+    dropped = _drop_unkeepable_pool_rates(rates, wl.layers)
     hist = {p: grid_histogram(np.bincount(steps[p] - 1, minlength=T)[:T]) for p in policies}
     input_rate = None
     density = None
@@ -535,21 +530,7 @@ def fit_statistical_twin(
     else:
         input_rate = fit(frame_counts, int(np.prod(wl.input_shape[1:])))
     meta = wl.meta
-    provenance = {
-        "fitted_from": {
-            "file": Path(str(wl.source)).name,  # the name only: the twin's bytes do not depend on the directory
-            "name": wl.name,
-            "kind": wl.kind,
-            "provenance": meta.get("provenance", {}),
-        },
-        "images": n_total,
-        "rates_over_images_running_under": policy_key,
-        "per_channel": bool(per_channel),
-        "exit_policies": {p: pol.describe() for p, pol in policies.items()},
-        "tool": "satasim workload stats",
-    }
-    if dropped:
-        provenance["pooled_rates_not_kept"] = dropped
+    provenance = _twin_provenance(wl, n_total, policy_key, per_channel, policies, dropped)
     twin = build_statistical(
         name=f"{wl.name}-twin",
         dataset=str(meta.get("dataset", "unknown")),
@@ -570,6 +551,35 @@ def fit_statistical_twin(
         provenance=provenance,
     )
     return twin
+
+
+def _twin_provenance(wl: Workload, n_total: int, policy_key: str, per_channel: bool, policies: dict,
+                     dropped: list[str]) -> dict:
+    """Where a twin's numbers come from: the fitted file (by name only, so the twin's bytes do not depend on the
+    directory), the images, the policies, and the pool rates not kept."""
+    provenance = {
+        "fitted_from": {"file": Path(str(wl.source)).name, "name": wl.name, "kind": wl.kind,
+                        "provenance": wl.meta.get("provenance", {})},
+        "images": n_total,
+        "rates_over_images_running_under": policy_key,
+        "per_channel": bool(per_channel),
+        "exit_policies": {p: pol.describe() for p, pol in policies.items()},
+        "tool": "satasim workload stats",
+    }
+    if dropped:
+        provenance["pooled_rates_not_kept"] = dropped
+    return provenance
+
+
+def _drop_unkeepable_pool_rates(rates: dict, layers: list[dict]) -> list[str]:
+    """Drop (and name) the measured pool rates the draw cannot keep: a map its windows do not tile (H or W not a
+    multiple of the kernel) can fire mostly outside them, below the pool's rate; such a pool is drawn as the OR
+    of its input."""
+    dropped = [ly["name"] for ly in pooled_layers(layers)
+               if pooled_rate_problem(rates[ly["inputs"][0]], rates[ly["name"]], int(ly["kernel"]))]
+    for name in dropped:
+        del rates[name]
+    return dropped
 
 
 def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[dict], batch_size: int):
