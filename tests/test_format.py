@@ -601,3 +601,22 @@ def test_a_broken_npy_header_is_one_line_on_every_python(tmp_path):
     _npz_with_a_broken_header(dvs / "test.npz", ("x", "y"))
     with pytest.raises(DatasetError, match="cannot read x and y"):
         load_dataset("cifar10-dvs", "test", str(dvs))
+
+
+def test_a_misspelt_default_exit_policy_is_refused():
+    """meta.exit_policy.default 'atsm' passed; the policy names are fixed, dtsnn and atsn."""
+    import re
+
+    import pytest
+
+    from satasim_atsn.errors import WorkloadError
+    from satasim_atsn.workload.format import validate
+    from satasim_atsn.workload.synthetic import random_workload
+
+    wl = random_workload(0, images=2, timesteps=2, size=8)
+    wl.meta.setdefault("exit_policy", {})["default"] = "atsn"
+    validate(wl)
+    wl.meta["exit_policy"]["default"] = "atsm"
+    with pytest.raises(WorkloadError, match=re.escape("meta.exit_policy.default: must be a policy name, got 'atsm'; "
+                                                      "did you mean 'atsn'?")):
+        validate(wl)

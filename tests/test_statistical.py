@@ -482,6 +482,8 @@ def test_a_pooled_rate_the_draw_cannot_keep_is_refused(tmp_path):
     ("default_rate: 1.5\n", "kernel: 2", "default_rate: rates must be finite and in [0, 1]"),
     ("rates: {conv1: 0.2, pool1: 0.4}\n", "kernel: 3, stride: 2", "rates.pool1: a pooled rate needs a pool of its "
      "own spiking layer with non-overlapping windows; pool1 is not one: its windows overlap (kernel != stride)"),
+    ("pool_rate_ratio: 2\n", "kernel: 3, stride: 2", "pool_rate_ratio: applies to no max-pool of pooled: none of "
+     "pool1 has non-overlapping windows over a spiking layer it alone reads"),
     ("rates: {conv1: 0.2, pool1: 0.9}\n", "kernel: 2", "rates.pool1: at t = 1 the pooled rate 0.9 is outside "
      "[0.2, 0.8], the range its input's rate 0.2 allows with 2x2 windows"),
     ("rates: {conv1: [0.2, 0.3], pool1: [0.25, 0.1]}\n", "kernel: 2", "rates.pool1: at t = 2 the pooled rate 0.1 "
@@ -565,3 +567,90 @@ def test_input_frame_rate_takes_one_rate_or_one_per_timestep(tmp_path, value, ok
     wl = build_from_spec(load_rate_spec(rates), str(net), "d")
     assert wl.input_encoding == "spike_frames"
     np.testing.assert_array_equal(wl.arrays["rate/input"], [0.2, 0.2, 0.2])
+
+
+def _fixed_hist_workload(tmp_path: Path, hist: list[float]):
+    from satasim_atsn.workload.format import validate
+
+    wl = _frame_pool_workload(tmp_path)
+    wl.arrays["exit_hist/fixed"] = np.asarray(hist, dtype=np.float64)
+    return validate, wl
+
+
+def test_a_fixed_histogram_that_stops_early_is_refused(tmp_path):
+    """exit_hist/fixed = [.5, 0, .5] made the conventional design stop half the images at t = 1 (mean T 2.0)."""
+    validate, wl = _fixed_hist_workload(tmp_path, [0.0, 0.0, 1.0])
+    validate(wl)
+    validate, wl = _fixed_hist_workload(tmp_path, [0.5, 0.0, 0.5])
+    with pytest.raises(WorkloadError, match=re.escape("exit_hist/fixed: sends 0.5 of the images out before t = 3, "
+                                                      "but a fixed-T design runs every image all T timesteps")):
+        validate(wl)
+
+
+def test_a_rate_table_may_not_give_the_fixed_histogram(tmp_path):
+    net = tmp_path / "mlp.yaml"
+    net.write_text("name: mlp\ninput_shape: [70]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: fc1, type: linear, out_features: 16}\n  - {name: out, type: output}\n")
+    rates = tmp_path / "rates.yaml"
+    rates.write_text("network: mlp\ntimesteps: 3\nnum_images: 8\ndefault_rate: 0.1\n"
+                     "datasets: {d: {seed: 1, exit_histograms: {fixed: [1, 0, 0]}}}\n")
+    with pytest.raises(WorkloadError, match=re.escape("datasets.d.exit_histograms.fixed: a fixed-T design runs every "
+                                                      "image all T timesteps")):
+        build_from_spec(load_rate_spec(rates), str(net), "d")
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    (np.full(3, 1.5), "rate/input: rates must be finite and in [0, 1]"),
+    (np.full(3, -0.5), "rate/input: rates must be finite and in [0, 1]"),
+    (np.full(3, 1, dtype=np.int64), "rate/input: has dtype int64"),
+    (np.full((3, 3), 0.1), "rate/input: has shape [3, 3]; use [T] or [T, C] = [3, 2]"),
+    (np.full((3, 2, 1), 0.1), "rate/input: has shape [3, 2, 1]"),
+    (np.full(2, 0.1), "rate/input: has shape [2]"),
+    (np.asarray(0.1), "rate/input: has shape []"),
+])
+def test_a_bad_input_frame_rate_is_refused(tmp_path, value, needle):
+    """rate/input of 1.5, -0.5, ints or [T, 3] for 2 channels ran (the last shifted every later layer's
+    thresholds); other shapes ended in a numpy traceback."""
+    from satasim_atsn.workload.format import validate
+
+    wl = _frame_pool_workload(tmp_path)
+    validate(wl)
+    wl.arrays["rate/input"] = value
+    with pytest.raises(WorkloadError, match=re.escape(needle)):
+        validate(wl)
+
+
+def test_a_spike_frame_workload_with_pixel_densities_is_refused(tmp_path):
+    from satasim_atsn.workload.format import validate
+
+    wl = _frame_pool_workload(tmp_path)
+    wl.meta["input_bit_density"] = [0.5] * 8
+    with pytest.raises(WorkloadError, match=re.escape("meta.input_bit_density: is given, but the inputs are spike "
+                                                      "frames")):
+        validate(wl)
+
+
+def test_a_spiking_output_network_without_num_classes_builds_from_a_table(tmp_path):
+    """Its classes are its last layer's neurons (as --rate has it); the table route asked for a known dataset."""
+    net = tmp_path / "spk.yaml"
+    net.write_text("name: spk\ninput_shape: [1, 8, 8]\nlayers:\n"
+                   "  - {name: c1, type: conv, out_channels: 4, kernel: 3, padding: 1}\n"
+                   "  - {name: f, type: flatten}\n  - {name: fc, type: linear, out_features: 3}\n")
+    rates = tmp_path / "rates.yaml"
+    rates.write_text("network: spk\ntimesteps: 3\nnum_images: 8\ndefault_rate: 0.1\ndatasets: {mine: {seed: 1}}\n")
+    wl = build_from_spec(load_rate_spec(rates), str(net), "mine")
+    assert wl.num_classes == 3
+
+
+def test_the_missing_histogram_hint_is_a_command_that_works(tmp_path):
+    from satasim_atsn.traces.statistical import require_histogram
+
+    wl = _frame_pool_workload(tmp_path)
+    del wl.arrays["exit_hist/fixed"]
+    with pytest.raises(WorkloadError) as info:
+        require_histogram(wl, "fixed")
+    assert "--exit-mean fixed" not in str(info.value) and "every build writes exit_hist/fixed" in str(info.value)
+    with pytest.raises(WorkloadError, match=re.escape("--exit-mean atsn=MEAN")):
+        wl2 = _frame_pool_workload(tmp_path)
+        del wl2.arrays["exit_hist/atsn"]
+        require_histogram(wl2, "atsn")

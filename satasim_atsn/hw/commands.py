@@ -71,14 +71,21 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
 def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
     """A note when the exit unit's thresholds (the architecture's) differ from the workload's own defaults
     (meta.exit_policy, which satasim evaluate uses), with the --set that runs the workload's; None if they agree.
-    A statistical workload's exits come from its histograms, so no threshold applies to it."""
-    if workload.is_statistical or not arch.has_exit_unit:
+    A statistical workload's exits are drawn from its histograms, which no threshold changes: the note then says so
+    and how to fit histograms at the architecture's thresholds."""
+    if not arch.has_exit_unit:
         return None
     own = workload.meta.get("exit_policy") or {}
     used = arch.exit_policy().describe()
     differ = [k for k in EXIT_PARAMETERS if k in used and own.get(k) is not None and float(own[k]) != float(used[k])]
     if not differ:
         return None
+    if workload.is_statistical:
+        options = " ".join(f"--{k.replace('_', '-')} {used[k]:g}" for k in differ)
+        return (f"note: the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)} do not change this "
+                f"statistical workload's exits: they are drawn from its exit histogram, made for "
+                f"{', '.join(f'{k} {own[k]:g}' for k in differ)}; a twin fitted at the architecture's thresholds: "
+                f"satasim workload stats TRAINED {options}")
     return (f"note: the exit unit decides with the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)}; "
             f"the workload's own {', '.join(f'{k} {own[k]:g}' for k in differ)} (satasim evaluate's defaults) "
             f"apply with {' '.join(f'--set exit_unit.{k}={own[k]:g}' for k in differ)}")

@@ -359,7 +359,9 @@ def require_histogram(workload: Workload, policy: str) -> None:
         raise WorkloadError.at(
             workload.source, f"exit_hist/{policy}",
             f"missing: this statistical workload is built for {built} only",
-            f"run it on an architecture whose exit unit matches, or rebuild it with --exit-mean {policy}=MEAN",
+            "run it on an architecture whose exit unit matches, or rebuild it with satasim workload build"
+            + ("" if policy == "fixed" else f" --exit-mean {policy}=MEAN (or a rate table's measured histogram)")
+            + (" (every build writes exit_hist/fixed)" if policy == "fixed" else ""),
         )
 
 
@@ -774,6 +776,9 @@ def given_histograms(table: dict, means: dict, T: int, where: str, field: str) -
     2^-32 grid (integer counts out of 2^32, computed in decimal: the same bytes on every CPU)."""
     out = {}
     for policy, values in table.items():
+        if policy == "fixed":
+            raise WorkloadError.at(where, f"{field}.fixed", "a fixed-T design runs every image all T timesteps: its "
+                                   "histogram is not a choice", "drop it (every build writes [0, ..., 0, 1])")
         if policy not in DRAW_ORDER_FIRST:
             raise _unknown_key(where, f"{field}.", str(policy), DRAW_ORDER_FIRST)
         if policy in means:
@@ -810,9 +815,7 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
             where, "network", f"is {shown(spec['network'])} but --network is {shown(network)}",
             "use the matching rate table"
         )
-    if dataset not in DATASET_CLASSES and net.num_classes is None:
-        raise WorkloadError.at(None, "dataset", f"unknown {shown(dataset)}", f"use one of {', '.join(DATASET_CLASSES)}")
-    num_classes = DATASET_CLASSES.get(dataset, net.num_classes)
+    num_classes = DATASET_CLASSES.get(dataset, net.num_classes)  # None: the network's own (out_features, spikes)
     if dataset not in spec["datasets"]:
         raise WorkloadError.at(
             where, f"datasets.{dataset}", "missing", f"the table covers {', '.join(map(str, spec['datasets']))}"
@@ -924,6 +927,12 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
         if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 1 <= ratio <= 64:
             raise WorkloadError.at(where, "pool_rate_ratio", f"{shown(ratio)} must be a number in [1, 64]",
                                    "a pooled map fires at least as often as its input, and at most kernel^2 times")
+        if not pooled_layers(layers):
+            pools_here = [layer["name"] for layer in layers if layer["type"] == "maxpool"]
+            raise WorkloadError.at(where, "pool_rate_ratio", f"applies to no max-pool of {network}: "
+                                   + (f"none of {', '.join(pools_here)} has non-overlapping windows over a spiking "
+                                      "layer it alone reads" if pools_here else "it has none"),
+                                   "drop it: such a pool's map is the OR of its input")
         for pool in pooled_layers(layers):
             if pool["name"] not in rates and ratio > int(pool["kernel"]) ** 2:
                 raise WorkloadError.at(where, "pool_rate_ratio", f"{shown(ratio)} is more than kernel^2 = "

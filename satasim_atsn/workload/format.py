@@ -633,9 +633,10 @@ def _validate_exit_defaults(where: str, meta: dict) -> None:
         raise _fail(where, "meta.exit_policy", f"must be a mapping, got {shown(defaults)}",
                     "e.g. {cl_init: 0.999, tau_cl: 0.999, theta: 0.1}")
     _check_known_keys(where, "meta.exit_policy", defaults, EXIT_PARAMETERS + ("default",))
-    if not isinstance(defaults.get("default", ""), str):
+    policy_names = ("fixed", "dtsnn", "atsn")
+    if not isinstance(defaults.get("default", "atsn"), str) or defaults.get("default", "atsn") not in policy_names:
         raise _fail(where, "meta.exit_policy.default", f"must be a policy name, got {shown(defaults['default'])}",
-                    "e.g. atsn, dtsnn or fixed")
+                    did_you_mean(str(defaults["default"]), policy_names))
     for key in EXIT_PARAMETERS:  # the ranges AtsnPolicy and DtsnnPolicy accept (snn/exit_policies.py)
         value = defaults.get(key)
         if value is None:
@@ -772,6 +773,10 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
                 "must be T non-negative probabilities summing to 1",
                 "normalise the histogram",
             )
+        if policy == "fixed" and ((hist[:-1] != 0).any() or hist[-1] != 1.0):
+            raise _fail(where, "exit_hist/fixed", f"sends {float(hist[:-1].sum()):.6g} of the images out before "
+                        f"t = {meta['timesteps']}, but a fixed-T design runs every image all T timesteps",
+                        "store [0, ..., 0, 1] (every build writes it so)")
     if "seed" not in arrays:
         raise _fail(where, "seed", "missing", "statistical workloads need a seed")
     seed = arrays["seed"]
@@ -788,9 +793,25 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
                 "fit it from real images",
             )
     else:
-        rate = arrays.get("rate/input")
-        if rate is None or rate.shape[0] != meta["timesteps"]:
-            raise _fail(where, "rate/input", "spike-frame inputs need an input rate [T]", "add rate/input")
+        if density is not None:
+            raise _fail(where, "meta.input_bit_density", "is given, but the inputs are spike frames, drawn from "
+                        "rate/input (bit-plane densities are for pixels)", "drop meta.input_bit_density")
+        _check_input_rate(where, meta, arrays.get("rate/input"))
+
+
+def _check_input_rate(where: str, meta: dict, rate: np.ndarray | None) -> None:
+    """A spike-frame workload's ``rate/input``: [T] or [T, C] (C = the input's channels, or features for a flat
+    input) float rates in [0, 1], the checks ``rate/<layer>`` gets."""
+    T, channels = meta["timesteps"], int(meta["input_shape"][0])
+    shape = f"[T] or [T, C] = [{T}, {channels}]"
+    if rate is None:
+        raise _fail(where, "rate/input", f"missing: spike-frame inputs need an input rate {shape}", "add rate/input")
+    if rate.dtype.kind != "f":
+        raise _fail(where, "rate/input", f"has dtype {rate.dtype}", "store rates as float64")
+    if rate.ndim not in (1, 2) or rate.shape[0] != T or (rate.ndim == 2 and rate.shape[1] != channels):
+        raise _fail(where, "rate/input", f"has shape {list(rate.shape)}", f"use {shape}")
+    if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
+        raise _fail(where, "rate/input", "rates must be finite and in [0, 1]", "fix the rates")
 
 
 def exit_policy_names(arrays: dict) -> tuple[str, ...]:
