@@ -231,3 +231,16 @@ def test_a_target_of_another_input_size_or_readout_is_noted(tmp_path, capsys):
     assert "note: the input is [3, 64, 64]" in err and err.count("note:") == 2
     built = build_from_spec(load_rate_spec(table_path), str(other), "cifar10", num_images=3)
     assert list(built.input_shape) == [3, 64, 64]
+
+
+def test_a_text_rate_is_refused(tmp_path):
+    """numpy reads the YAML string '0.1' as a number; a rate table's rate must be one."""
+    net = tmp_path / "mlp.yaml"
+    net.write_text("name: mlp\ninput_shape: [70]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: fc1, type: linear, out_features: 16}\n  - {name: out, type: output}\n")
+    for value in ("'0.1'", "true", "['0.1', 0.2]"):
+        rates = tmp_path / "rates.yaml"
+        rates.write_text(f"network: mlp\ntimesteps: 2\nnum_images: 8\nrates: {{fc1: {value}}}\n"
+                         "datasets: {d: {seed: 1}}\n")
+        with pytest.raises(WorkloadError, match="rates.fc1: is not a number or a list of numbers"):
+            build_from_spec(load_rate_spec(rates), str(net), "d")

@@ -122,7 +122,8 @@ def _print_summary(s: dict, path: str) -> None:
         f"  total: {t['params']} weights ({_fmt_count(t['params'])}), {t['macs_per_timestep']} MACs per timestep "
         f"({_fmt_count(t['macs_per_timestep'])}), {t['lif_neurons']} LIF neurons"
     )
-    echo("  (* = conv without LIF: a current feeding a residual join)")
+    if any(not c["spiking"] and c["type"] in ("conv", "linear") for c in s["layers"]):
+        echo("  (* = conv without LIF: a current feeding a residual join)")
     if "exit_hist" in s:
         echo("")
         for p in s["exit_hist"]:

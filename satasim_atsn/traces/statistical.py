@@ -676,7 +676,10 @@ def _unknown_key(where: str, field: str, key: str, allowed: tuple[str, ...]) -> 
 def _rate_array(value, layer: dict, T: int, where: str, field: str) -> np.ndarray:
     """A YAML rate (scalar, [T] list or [T][C] list) as a [T] or [T, C] float64 array."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "iuf":  # numpy would read the text '0.1' (or True) as a number
+            raise TypeError
+        arr = raw.astype(np.float64)
     except (TypeError, ValueError):
         raise WorkloadError.at(where, field, "is not a number or a list of numbers", "give rates in [0, 1]") from None
     if arr.ndim == 0:
