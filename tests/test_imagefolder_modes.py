@@ -4,6 +4,7 @@ and splits that disagree: read by the documented rules, or refused in one line b
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -87,6 +88,20 @@ def test_sixteen_bit_grey_keeps_its_high_byte(tmp_path):
     _as_read(load_dataset("imagefolder", "train", str(tmp_path)), expected["train"])
 
 
+def test_a_32_bit_image_of_8_bit_values_is_refused(tmp_path):
+    """Mode I holding 0..255 (Image.convert('I') of an 8-bit image) read as 16-bit: every image was black."""
+    def save(rng, path):
+        values = rng.integers(0, 250, (6, 5), dtype=np.int32)
+        Image.fromarray(values.astype(np.uint8), "L").convert("I").save(path.with_suffix(".tif"))
+        return None
+
+    _tree(tmp_path, save)
+    assert Image.open(tmp_path / "train" / "a" / "000.tif").mode == "I"
+    with pytest.raises(DatasetError, match=r"000\.tif: imagefolder: 32-bit integer image \(mode I\) whose values all "
+                                           r"lie in 0\.\.255: .* it would be black; save it as an 8-bit grey image"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+
+
 def test_float_images_are_refused_in_one_line(tmp_path):
     def save(rng, path):
         Image.fromarray(rng.random((6, 5)).astype(np.float32), "F").save(path.with_suffix(".tif"))
@@ -159,6 +174,39 @@ def test_a_test_split_of_another_size_is_refused_before_training(tmp_path, test_
         for cls in ("a", "b"):
             Image.fromarray(np.zeros((6, 6, 3), np.uint8), "RGB").save(tmp_path / "test" / cls / "0.png")
     config = TrainConfig(dataset="imagefolder", data_dir=str(tmp_path))
+    fix = ("give both splits one colour mode (the train split's images have 1 channel)" if test_size == (6, 6)
+           else "pass --image-size S")  # only another size is resized away
     with pytest.raises(DatasetError, match=r"imagefolder: the test split's examples have shape \[\d, \d, \d\], the "
-                                           r"train split's \[1, 6, 6\]; pass --image-size S"):
+                                           r"train split's \[1, 6, 6\]; " + re.escape(fix)):
         prepare_data(config)
+
+
+def test_a_link_loop_in_a_class_is_named_as_one(tmp_path):
+    """A link to '..' inside a class walked the other classes' images under the wrong label, 40 levels deep, and
+    was then called a broken link."""
+    def save(rng, path):
+        Image.fromarray(rng.integers(0, 256, (6, 5), dtype=np.uint8), "L").save(path)
+        return None
+
+    _tree(tmp_path, save)
+    os.symlink("..", tmp_path / "train" / "a" / "loop")
+    with pytest.raises(DatasetError, match=r"train/a/loop: imagefolder: a link loop"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+    (tmp_path / "train" / "a" / "loop").unlink()
+    os.symlink(".", tmp_path / "train" / "a" / "self")
+    with pytest.raises(DatasetError, match=r"train/a/self: imagefolder: a link loop"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+
+
+def test_class_names_of_other_unicode_forms_are_told_apart(tmp_path):
+    import unicodedata
+
+    def save(rng, path):
+        Image.fromarray(rng.integers(0, 256, (6, 5), dtype=np.uint8), "L").save(path)
+        return None
+
+    _tree(tmp_path, save, classes=(unicodedata.normalize("NFC", "grün"), "b"))
+    (tmp_path / "test" / "grün").rename(tmp_path / "test" / unicodedata.normalize("NFD", "grün"))
+    with pytest.raises(DatasetError) as info:
+        load_dataset("imagefolder", "train", str(tmp_path))
+    assert r"class folders differ (['gru\u0308n', 'gr\xfcn'])" in str(info.value)

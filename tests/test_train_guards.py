@@ -233,6 +233,33 @@ def test_evaluate_refuses_folders_whose_class_names_differ(tmp_path, capsys):
     assert code == 0
 
 
+def test_evaluate_pairs_image_folders_with_named_datasets_only(tmp_path, capsys):
+    """The image-folder exemption let a synthetic-trained network be scored on any folder (and the reverse); a
+    folder against a named dataset is allowed (CIFAR-10's JPEGs against its reader) with a note."""
+    Image = pytest.importorskip("PIL.Image")
+    from satasim_atsn.workload.datasets import cross_dataset_note
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("ant", "bee"):
+            (tmp_path / "f" / split / cls).mkdir(parents=True)
+            for i in range(6):
+                Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8), "L").save(
+                    tmp_path / "f" / split / cls / f"{i}.png")
+    out = tmp_path / "w.npz"
+    run_cli(TRAIN[:2] + ["imagefolder", "--data-dir", str(tmp_path / "f")] + TRAIN[3:] + ["-o", str(out)], capsys)
+    code, _, err = run_cli(["evaluate", str(out), "--dataset", "synthetic"], capsys)
+    assert "the workload was trained on imagefolder, not synthetic" in _one_line(code, err)
+    wl = read_workload(out)
+    assert cross_dataset_note(wl, "imagefolder") is None
+    assert "class i of one is taken to be class i of the other" in cross_dataset_note(wl, "cifar10")
+    syn = tmp_path / "s.npz"
+    train_model(_cfg(epochs=1), syn, quiet=True, data=DATA)
+    code, _, err = run_cli(["evaluate", str(syn), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "f")],
+                           capsys)
+    assert "the workload was trained on synthetic, not imagefolder" in _one_line(code, err)
+
+
 def test_json_has_no_nan(tmp_path):
     """Python writes NaN, which no JSON reader accepts; a number that does not exist is null."""
     write_json(tmp_path / "x.json", {"a": float("nan"), "b": [1.5, float("inf")], "c": {"d": -float("inf")}})
@@ -308,6 +335,23 @@ def test_a_network_that_learned_little_is_warned_about():
     assert len(chance) == 1 and "35.67% on 30 test images" in chance[0] and "33.33% of a guess" in chance[0]
 
 
+def test_an_augmentation_that_hides_the_classes_is_named():
+    """Classes told apart by left and right: the flip made training accuracy 46% beside a test accuracy of 84%,
+    and the only hint was 'try a lower --lr'."""
+    from satasim_atsn.train.trainer import training_warnings
+
+    history = [{"loss": 1.45, "train_acc": 0.5, "test_acc": 0.6}, {"loss": 1.5, "train_acc": 0.46, "test_acc": 0.8375}]
+    flipped = training_warnings(history, 0.8375, 2, 80, augment=True)
+    assert len(flipped) == 2
+    assert "(try a lower --lr, or --no-augment (below))" in flipped[0]
+    assert "46.00% on the augmented training images but 83.75% on the test images" in flipped[1]
+    assert "try --no-augment" in flipped[1]
+    plain = training_warnings(history, 0.8375, 2, 80, augment=False)
+    assert len(plain) == 1 and "--no-augment" not in plain[0]
+    close = [{"loss": 0.3, "train_acc": 0.9, "test_acc": 0.95}]
+    assert training_warnings(close, 0.95, 2, 80, augment=True) == []
+
+
 def test_warnings_reach_the_summary_and_the_workload(tmp_path):
     out = tmp_path / "w.npz"
     summary = train_model(_cfg(epochs=1, lr=1e-7), out, quiet=True, data=DATA)  # learns nothing in one epoch
@@ -381,3 +425,24 @@ def test_small_mistakes_get_the_message_that_helps(tmp_path, capsys):
     code, _, err = run_cli(["train", "-o", ""], capsys)
     line = _one_line(code, err)
     assert "-o: is an empty path; give a file name" in line and "leave the option out" not in line
+
+
+def test_more_than_1024_timesteps_is_refused_before_the_training(tmp_path):
+    """-T 1025 trained a whole epoch, then failed at export on meta.timesteps and left a checkpoint behind."""
+    with pytest.raises(TrainError, match=r"--timesteps: must be at most 1024, got 1025"):
+        train_model(_cfg(timesteps=1025), tmp_path / "w.npz", quiet=True, data=DATA)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_evaluation_sample_of_the_embedded_count_is_the_embedded_images():
+    """--eval-images N with --test-images N measured another sample than the one embedded (seed + 1), so
+    satasim evaluate could never reproduce the trainer's numbers; a larger one now starts with it."""
+    from satasim_atsn.train.trainer import prepare_data
+    from satasim_atsn.workload.datasets import balanced_sample
+
+    cfg = _cfg(dataset="synthetic", eval_images=16, test_images=16)
+    train, evaluation, embedded = prepare_data(cfg)
+    np.testing.assert_array_equal(evaluation.x, embedded.x)
+    labels = np.repeat(np.arange(10), 30)
+    small, large = balanced_sample(labels, 16, 3), balanced_sample(labels, 40, 3)
+    assert set(small) <= set(large)

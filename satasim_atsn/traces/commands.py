@@ -147,7 +147,8 @@ def _print_summary(s: dict, path: str) -> None:
         echo("  provenance:")
         for key in sorted(prov):
             value = prov[key]
-            text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+            text = json.dumps(value, sort_keys=True, ensure_ascii=False) if isinstance(value, (dict, list)) \
+                else str(value)
             if len(text) > 150:
                 text = text[:147] + "..."
             echo(f"    {key}: {text}")

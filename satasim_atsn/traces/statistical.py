@@ -513,7 +513,8 @@ def fit_statistical_twin(
     policy_key = _policy_key(rates_policy, tuple(policies))
     n_total = wl.num_images if images is None else int(images)
     if n_total < 1 or n_total > wl.num_images:
-        raise WorkloadError.at(wl.source, "images", f"{images} is not in 1..{wl.num_images}", "ask for fewer images")
+        raise WorkloadError.at(wl.source, "--images", f"{images} is not in 1..{wl.num_images} (the images the "
+                               "workload holds)", "ask for fewer images")
     T = wl.timesteps
     spk_layers = spiking_layers(wl.layers) + pooled_layers(wl.layers)
     direct = wl.input_encoding == "direct"

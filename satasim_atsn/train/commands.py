@@ -117,7 +117,7 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity,
     and why exits fire or not (per-t confidence profile, and the ceiling the output weights allow)."""
     from satasim_atsn.train.evaluation import evaluate_workload, format_table
-    from satasim_atsn.workload.datasets import with_test_split
+    from satasim_atsn.workload.datasets import cross_dataset_note, with_test_split
     from satasim_atsn.workload.format import read_workload
 
     if policy not in ("all", "fixed", "atsn", "dtsnn"):
@@ -137,6 +137,9 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     cl_init, tau_cl, theta = exit_settings(workload.meta, cl_init, tau_cl, theta)  # as `workload stats` does
     if dataset is not None:
         workload = with_test_split(workload, dataset, data_dir, image_size)
+        note = cross_dataset_note(workload, dataset)
+        if note and not quiet:
+            click.echo(note, err=True)
     from satasim_atsn.report.progress import progress_bar
     from satasim_atsn.snn.forward import forward_progress
 

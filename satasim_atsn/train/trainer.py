@@ -84,6 +84,8 @@ class TrainConfig:
                                 ("--batch-size", self.batch_size, 1), ("--test-images", self.test_images, 1)):
             if value < low:
                 raise TrainError.at(None, key, f"must be at least {low}, got {value}", "fix the value")
+        if self.timesteps > 1024:  # the workload format's limit, checked before the training rather than at export
+            raise TrainError.at(None, "--timesteps", f"must be at most 1024, got {self.timesteps}", "fix the value")
         for key, value in (("--train-subset", self.train_subset), ("--eval-images", self.eval_images),
                            ("--image-size", self.image_size)):
             if value is not None and value < 1:
@@ -399,8 +401,11 @@ def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
     train = load_dataset(config.dataset, "train", config.data_dir, config.image_size)
     test = load_dataset(config.dataset, "test", config.data_dir, config.image_size)
     if list(test.x.shape[1:]) != list(train.x.shape[1:]):
-        fix = ("pass --image-size S to resize both splits, and give them one colour mode"
-               if config.dataset == "imagefolder" else "use the two splits of one dataset")
+        same_size = list(test.x.shape[2:]) == list(train.x.shape[2:])
+        fix = ("use the two splits of one dataset" if config.dataset != "imagefolder" else
+               f"give both splits one colour mode (the train split's images have {train.x.shape[1]} channel"
+               f"{'s' if train.x.shape[1] != 1 else ''})" if same_size else
+               "pass --image-size S to resize both splits, and give them one colour mode")
         folder = config.dataset == "imagefolder" and config.data_dir
         where = str(Path(config.data_dir) / "test") if folder else test.source
         raise DatasetError.at(where, None, f"{config.dataset}: the test split's examples have shape "
@@ -410,7 +415,9 @@ def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
             : config.train_subset]))
     evaluation = test
     if config.eval_images is not None and config.eval_images < len(test):
-        evaluation = subset(test, balanced_sample(test.y, config.eval_images, config.seed + 1))
+        # the embedded sample's seed: one draw order, so the smaller sample is the larger's start (the embedded
+        # images are among the evaluated ones, and equal counts are the same images, which evaluate reproduces)
+        evaluation = subset(test, balanced_sample(test.y, config.eval_images, config.seed))
     embedded = subset(test, balanced_sample(test.y, config.test_images, config.seed))
     return train, evaluation, embedded
 
@@ -519,20 +526,28 @@ def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, no
             "seconds": elapsed, "images_per_s": (seen - (position or {}).get("seen", 0)) / max(elapsed, 1e-9)}
 
 
-def training_warnings(history: list, accuracy: float, num_classes: int, images: int) -> list[str]:
+def training_warnings(history: list, accuracy: float, num_classes: int, images: int,
+                      augment: bool = False) -> list[str]:
     """What says the trained network learned little: a loss above a uniform guess's ln C (every loss here is
     a mean of cross-entropies), a loss that rose over the run, or an accuracy near chance (1/C). A diverging
     run that stays finite (too high an --lr) or one that cannot learn (too low, too narrow) finishes otherwise
-    without a word."""
+    without a word. With augmentation on, a last epoch far better on the test images than on the (augmented)
+    training images says the flip or crop removes what tells the classes apart."""
     warnings = []
     guess = math.log(num_classes)
     first, last = (float(history[0]["loss"]), float(history[-1]["loss"])) if history else (0.0, 0.0)
+    final = history[-1] if history else {}
+    hidden = augment and "test_acc" in final and float(final["train_acc"]) + 0.25 < float(final["test_acc"])
+    lower = "try a lower --lr" + (", or --no-augment (below)" if hidden else "")
     if last > 2 * guess:
         warnings.append(f"the final epoch's loss {last:.4g} is above twice a uniform guess's ln {num_classes} = "
-                        f"{guess:.3f}: the training diverged or collapsed (try a lower --lr)")
+                        f"{guess:.3f}: the training diverged or collapsed ({lower})")
     elif len(history) > 1 and last > 1.5 * first:
-        warnings.append(f"the loss rose from {first:.4g} (epoch 1) to {last:.4g}: the training diverged "
-                        "(try a lower --lr)")
+        warnings.append(f"the loss rose from {first:.4g} (epoch 1) to {last:.4g}: the training diverged ({lower})")
+    if hidden:
+        warnings.append(f"the last epoch scored {100 * float(final['train_acc']):.2f}% on the augmented training "
+                        f"images but {100 * float(final['test_acc']):.2f}% on the test images: the augmentation "
+                        "(random crop, left-right flip) may remove what tells the classes apart; try --no-augment")
     if accuracy < 1.5 / num_classes:
         warnings.append(f"the exported network scores {100 * accuracy:.2f}% on {images} test images at fixed T, "
                         f"near the {100 / num_classes:.2f}% of a guess among {num_classes} classes: it learned "
@@ -559,7 +574,7 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
                   "test_split": f"seeded class-balanced sample of the test split (seed {config.seed})",
                   "eval_images": len(evaluation),
                   "eval_split": "the whole test split" if whole else
-                  f"seeded class-balanced sample of the test split (seed {config.seed + 1})",
+                  f"seeded class-balanced sample of the test split (seed {config.seed}, the embedded sample's draw)",
                   "history": history, "float": float_table}
 
     def export(x: np.ndarray, y: np.ndarray):
@@ -571,7 +586,7 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
     T = str(config.timesteps)
     provenance["quantised"] = quant
     provenance["int8_minus_float_at_T"] = round(quant["fixed_t"][T] - float_table["fixed_t"][T], 6)
-    warnings = training_warnings(history, quant["fixed_t"][T], train.num_classes, len(evaluation))
+    warnings = training_warnings(history, quant["fixed_t"][T], train.num_classes, len(evaluation), config.augment)
     if warnings:  # kept with the network, so that a user of the file sees them too (workload info, evaluate)
         provenance["warnings"] = warnings
     workload = export(embedded.x, embedded.y)

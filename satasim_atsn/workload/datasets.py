@@ -11,8 +11,9 @@
   folder names, and a class folder's images may sit in subfolders (read in sorted path order, as
   torchvision does). Colour rule: 8-bit grey (``L``) and ``RGB`` are read as they are; a bilevel
   image (``1``) becomes grey, grey with alpha (``LA``) grey, and every other colour mode (palette,
-  ``RGBA``, ``CMYK``, ...) RGB, alpha dropped, as torchvision's loader does; 16-bit grey keeps its high
-  byte; float images are refused. Resize rule: none by default (every image must have the first
+  ``RGBA``, ``CMYK``, ...) RGB, alpha dropped, as torchvision's loader does; 16-bit grey (and ``I``) keeps
+  its high byte (an ``I`` image of values in 0..255 is refused: it would be black); float images are refused.
+  Resize rule: none by default (every image must have the first
   image's size and channels, and the test split the train split's); with ``image_size=S`` every
   image is resized to S x S with Pillow's bilinear filter.
 - ``synthetic``: a small deterministic dataset for tests (no files).
@@ -254,7 +255,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 def _class_dirs(split_dir: Path) -> list[Path]:
     if not split_dir.is_dir():
-        raise _fail("imagefolder", str(split_dir), "split folder not found")
+        raise DatasetError.at(str(split_dir), None, "imagefolder: split folder not found",
+                              "pass --data-dir with train/<class>/*.png|jpg and test/<class>/... (torchvision "
+                              "ImageFolder layout)")  # Pillow is there: the folder is read after its import
     classes = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DatasetError.at(str(split_dir), None, "imagefolder: no class folders",
@@ -280,6 +283,10 @@ def _eight_bit(img, path: Path):
         if values.size and (values.min() < 0 or values.max() > 65535):
             raise DatasetError.at(str(path), None, f"imagefolder: {img.mode} image with values outside 0..65535",
                                   "save it as an 8-bit grey or RGB image")
+        if img.mode == "I" and values.size and values.max() <= 255:
+            raise DatasetError.at(str(path), None, "imagefolder: 32-bit integer image (mode I) whose values all lie in "
+                                  "0..255: read as 16-bit, as the rule for mode I has it, it would be black",
+                                  "save it as an 8-bit grey image (mode L), or with its 16-bit values")
         return Image.fromarray((values >> 8).astype(np.uint8), mode="L")
     if img.mode == "F":
         raise DatasetError.at(str(path), None, "imagefolder: floating-point image (mode F)",
@@ -325,7 +332,15 @@ def _class_files(folder: Path) -> list[Path]:
     """A class folder's files, its subfolders' too, in sorted path order; hidden files and folders skipped,
     a broken link refused."""
     found: list[Path] = []
+    above: dict[str, str] = {}  # real path of each folder walked -> the path it was reached by
     for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        parent = os.path.realpath(os.path.dirname(root))
+        if real in above or (real != os.path.realpath(folder) and parent.startswith(real + os.sep)):
+            raise DatasetError.at(root, None, f"imagefolder: a link loop (this folder is "
+                                  f"{above.get(real) or real}, which contains it)",
+                                  "remove the link, or point it outside the class folder")
+        above[real] = root
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             if name.startswith("."):
@@ -376,8 +391,9 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) 
     if (base / other).is_dir():
         names, theirs = [c.name for c in classes], [c.name for c in _class_dirs(base / other)]
         if names != theirs:
+            odd = sorted(set(names) ^ set(theirs))  # ascii(): names that differ in Unicode normalisation only
             raise DatasetError.at(str(base), None, f"imagefolder: train and test class folders differ "
-                                  f"({sorted(set(names) ^ set(theirs))})", "give both splits the same class folders")
+                                  f"({ascii(odd)})", "give both splits the same class folders")
     _check_image_size(image_size, sum(len(_class_files(folder)) for folder in classes))
     images, labels = [], []
     mode = size = None
@@ -455,11 +471,23 @@ def balanced_sample(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
+def cross_dataset_note(workload: Workload, dataset: str) -> str | None:
+    """A note when a workload trained on an image folder is scored on a named dataset, or the reverse: only image
+    folders have class names, so class i of one is taken to be class i of the other, unchecked."""
+    trained_on = workload.meta.get("dataset")
+    if trained_on not in DATASETS or trained_on == dataset or "imagefolder" not in (trained_on, dataset):
+        return None
+    return (f"note: the workload was trained on {trained_on} and is scored on {dataset}: class i of one is taken to "
+            "be class i of the other (only image folders have class names, so this is not checked)")
+
+
 def with_test_split(workload: Workload, dataset: str, data_dir: str | None, image_size: int | None = None
                     ) -> Workload:
     """The workload with a dataset's whole test split as its inputs (accuracy on the full test set)."""
     trained_on = workload.meta.get("dataset")
-    if trained_on in DATASETS and trained_on != dataset and "imagefolder" not in (trained_on, dataset):
+    crossing = trained_on in DATASETS and trained_on != dataset
+    # an image folder may hold a named dataset (CIFAR-10's JPEGs), but the synthetic one is no other dataset
+    if crossing and ("imagefolder" not in (trained_on, dataset) or "synthetic" in (trained_on, dataset)):
         raise DatasetError.at(workload.source, "--dataset", f"the workload was trained on {trained_on}, not "
                               f"{dataset}: its outputs would be scored against another dataset's labels",
                               f"pass --dataset {trained_on}")
