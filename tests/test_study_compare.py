@@ -71,6 +71,23 @@ def test_compare_trained_workload_deterministic(tmp_path):
 
 
 @needs_engine
+def test_a_second_compare_into_one_directory_leaves_no_plot_of_the_first(tmp_path):
+    """The timelines of architectures compared before stayed beside the new report (sweep removed its own)."""
+    wl = tmp_path / "w.npz"
+    write_workload(wl, random_workload(5, images=3, timesteps=3, num_classes=4, encoding="direct"))
+    out = tmp_path / "out"
+    three = ARCHS + [str(ROOT / "archs" / "dtsnn16x16.yaml")]
+    run_compare(three, str(wl), out, images=3, jobs=1, command="satasim compare ...", quiet=True)
+    (out / "mine.png").write_bytes(b"a user's file")
+    assert len(list(out.glob("timeline_*.png"))) == 3
+    run_compare(ARCHS[::-1], str(wl), out, images=3, jobs=1, command="satasim compare ...", quiet=True)
+    report = (out / "report.md").read_text()
+    timelines = sorted(p.name for p in out.glob("timeline_*.png"))
+    assert len(timelines) == 2 and all(f"({name})" in report for name in timelines)
+    assert (out / "mine.png").read_bytes() == b"a user's file"
+
+
+@needs_engine
 def test_compare_statistical_first_line(tmp_path):
     run_compare(ARCHS, str(VGG), tmp_path, images=2, jobs=2, quiet=True)
     first = (tmp_path / "report.md").read_text().splitlines()[0]

@@ -348,3 +348,67 @@ def test_compare_start_past_the_last_image_is_named(tmp_path, workload_path, cap
         main(["compare", str(ARCH), str(workload_path), "-o", str(tmp_path / "c"), "--start", "9"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--start: 9 is past the last image (the workload holds 4)" in err
+
+
+def test_a_functional_study_refuses_an_architecture_file(tmp_path, workload_path):
+    """Its arch: was ignored (the AT unit's defaults ran) while the report named it as the base architecture."""
+    path = _functional(tmp_path, workload_path, "arch: ../archs/atsn16x16.yaml\nvary: {exit_unit.tau_cl: [0.99]}\n")
+    with pytest.raises(StudyError, match=r"arch: a functional study reads no architecture file"):
+        load_study(path)
+
+
+@pytest.mark.parametrize("maker", [_engine, _functional])
+def test_a_field_set_twice_is_refused(tmp_path, workload_path, maker):
+    field, a, b = ("accelerators", 2, 3) if maker is _engine else ("exit_unit.cl_init", 0.9, 0.99)
+    other = "clock_hz: [1e8, 2e8]" if maker is _engine else "exit_unit.tau_cl: [0.99, 0.999]"
+    path = maker(tmp_path, workload_path, f"set: ['{field}={a}', '{field}={b}']\nvary: {{{other}}}\n")
+    with pytest.raises(StudyError, match=rf"set\.{field}: is given twice, and the last value would win"):
+        load_study(path)
+
+
+def test_a_field_given_twice_with_set_on_the_command_line_is_refused():
+    from satasim_atsn.errors import ArchError
+    from satasim_atsn.hw.arch import load_arch
+
+    with pytest.raises(ArchError, match=r"--set: accelerators: given twice"):
+        load_arch("atsn16x16", ["accelerators=2", "accelerators=3"])
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "accuracy_hardware"])
+def test_an_accuracy_of_a_statistical_workload_is_refused_before_any_point(tmp_path, metric):
+    """Its column stayed empty and the plots said 'nothing to plot', with exit 0."""
+    shipped = Path(ARCH).parents[1] / "workloads" / "vgg16_cifar10.npz"
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\narch: {ARCH}\nworkload: {shipped}\nimages: 2\nvary: {{accelerators: [1, 2]}}\n"
+                    f"metrics: [fps, {metric}]\n")
+    with pytest.raises(StudyError, match=rf"metrics: {metric}: a statistical workload has no labels"):
+        load_study(path)
+
+
+def test_a_nested_section_under_vary_says_to_write_dotted_keys(tmp_path, workload_path):
+    path = _engine(tmp_path, workload_path, "vary: {pe: {input_spike_buffer_bytes: [64, 128]}}\n")
+    with pytest.raises(StudyError, match=r"vary\.pe: is a section, and vary takes one field per key, dotted; write "
+                                         r"vary: \{pe\.input_spike_buffer_bytes: \[\.\.\.\]\}"):
+        load_study(path)
+
+
+def test_a_baseline_index_out_of_range_is_named_so():
+    from satasim_atsn.study.compare import _baseline_index
+
+    assert _baseline_index(["a", "b"], ["a.yaml", "b.yaml"], "1") == 1
+    with pytest.raises(StudyError, match=r"--baseline: index 5 is out of range: there are 2 architectures, 0\.\.1"):
+        _baseline_index(["a", "b"], ["a.yaml", "b.yaml"], "5")
+
+
+def test_a_study_takes_a_shipped_architectures_name(tmp_path, workload_path):
+    """run and compare take 'atsn16x16'; a study's arch: and vary.arch said it did not exist."""
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\narch: atsn16x16\nworkload: {workload_path}\nimages: 2\n"
+                    "vary: {arch: [conventional16x16, atsn16x16]}\nmetrics: [fps]\n")
+    study = load_study(path)
+    assert study.arch.name == "atsn16x16.yaml" and [p.name for p in study.arch_files.values()] == [
+        "conventional16x16.yaml", "atsn16x16.yaml"]
+    path.write_text(f"name: t\narch: atsn16x61\nworkload: {workload_path}\nimages: 2\nvary: {{accelerators: [1, 2]}}\n"
+                    "metrics: [fps]\n")
+    with pytest.raises(StudyError, match=r"arch: 'atsn16x61' does not exist .*shipped architecture's name"):
+        load_study(path)

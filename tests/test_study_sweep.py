@@ -363,6 +363,20 @@ def test_a_journal_row_edited_to_nan_is_computed_again(tmp_path, workload_path):
     assert (out / CSV_NAME).read_text() == good
 
 
+def test_a_journal_whose_header_lost_a_metric_is_computed_again(tmp_path, workload_path):
+    """A header edited from 'accuracy' to 'acuracy' made every 'ok' row reused with that metric blanked."""
+    study = load_study(_study(tmp_path, workload_path, BODY))
+    out = tmp_path / "out"
+    run_study(study, out, jobs=1, quiet=True)
+    good = (out / CSV_NAME).read_text()
+    header, rest = good.split("\n", 1)
+    assert ",accuracy," in f",{header},"
+    (out / CSV_NAME).write_text(f",{header},".replace(",accuracy,", ",acuracy,")[1:-1] + "\n" + rest)
+    _, stats = run_study(study, out, jobs=1, quiet=True)
+    assert stats["reused"] == 0
+    assert (out / CSV_NAME).read_text() == good
+
+
 def test_an_interrupted_sweep_report_leaves_the_last_report_whole(tmp_path, workload_path, monkeypatch):
     """Ctrl-C while plotting left the new heat maps beside the old report.md; the report is now staged in a hidden
     directory inside -o and moved in only once every file is written, and a staging directory a killed run left

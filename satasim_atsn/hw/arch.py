@@ -506,8 +506,13 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
     import copy
 
     out = copy.deepcopy(raw)
+    given: set[tuple[str, ...]] = set()
     for text in overrides:
         path, value = parse_override(text)
+        if tuple(path) in given:
+            raise ArchError.at("--set", ".".join(path), "given twice (the last value would win, silently)",
+                               "give each field once")
+        given.add(tuple(path))
         node = out
         for part in path[:-1]:
             child = node.get(part)

@@ -40,6 +40,15 @@ class Document:
     blocks: list[tuple[str, object]] = field(default_factory=list)
     notice: str = ""  # rendered as the very first line (e.g. "Statistical workload: ...")
 
+    def remove_stale_figures(self, out: Path, patterns: tuple[str, ...]) -> None:
+        """Delete the plots matching ``patterns`` in ``out`` that this report does not show (a previous report's:
+        other metrics, other architectures), so the directory holds what report.md shows; other files stay."""
+        current = {value.path for kind, value in self.blocks if kind == "figure"}
+        for pattern in patterns:
+            for path in Path(out).glob(pattern):
+                if path.name not in current and path.is_file():
+                    path.unlink()
+
     def heading(self, text: str, level: int = 2) -> None:
         """Add a section heading (level 2 = section, 3 = subsection)."""
         self.blocks.append(("heading", (level, text)))

@@ -99,7 +99,7 @@ class ForwardResult:
 # vectorised integer kernels
 # ------------------------------------------------------------------------------------------
 def _gemm_dtype(fan_in: int, max_input: int) -> type:
-    return np.float32 if fan_in * max_input * 127 < EXACT_FLOAT32_LIMIT else np.float64
+    return np.float32 if fan_in * max_input * 128 < EXACT_FLOAT32_LIMIT else np.float64  # |w| <= 128 (int8)
 
 
 def conv_sops(x: np.ndarray, cout: int, kernel: int, stride: int, padding: int) -> np.ndarray:

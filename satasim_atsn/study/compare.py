@@ -132,6 +132,10 @@ def _baseline_index(names: list[str], arch_paths: list[str], baseline: str | Non
     if len(found) > 1:
         raise StudyError.at(None, "--baseline", f"{baseline!r} is ambiguous: it names the files of "
                             f"{[names[i] for i in found]}", "give the architecture's name")
+    if not found and baseline.isdigit():
+        raise StudyError.at(None, "--baseline", f"index {baseline} is out of range: there are {len(names)} "
+                            f"architectures, 0..{len(names) - 1} (0-based, in the order given)",
+                            "give an index in that range, or a name")
     if not found:
         raise StudyError.at(None, "--baseline", f"{baseline!r} is none of the architectures {names}",
                             "give one of their names")
@@ -403,10 +407,16 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         text = json.dumps(results, indent=2, sort_keys=True, default=json_default) + "\n"
         atomic_write_text(stage / "results.json", text)
         doc.write(stage)
+    doc.remove_stale_figures(out, COMPARE_PLOTS)  # e.g. the timelines of architectures compared before
     if json_path:
         atomic_write_text(json_path, text)
     term_rows = [r for r in rows if r[0] in _TERMINAL_ROWS]
     return text_table(headers, term_rows) + f"\n-> {out}/report.md"
+
+
+#: the plot names a compare report writes (per-architecture timelines, and plots not every comparison has)
+COMPARE_PLOTS = ("metrics.png", "energy_by_component.png", "energy_by_layer.png", "energy_by_group.png",
+                 "exit_histogram.png", "timeline_*_*.png")
 
 
 def _metrics_figure(doc: Document, out: Path, names: list[str], summaries: list[dict], b: int) -> None:

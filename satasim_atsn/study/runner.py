@@ -218,8 +218,11 @@ def _remove_stale_temporaries(out_dir: Path) -> None:
 def _plausible(row: dict[str, Any], metrics: list[str]) -> bool:
     """A journal row's metrics are what a point writes: a finite number, or empty for a metric that does not apply.
 
-    A row edited by hand (or damaged) to hold 'nan' or text is computed again rather than reported."""
+    A row edited by hand (or damaged) to hold 'nan' or text, or of a journal whose header lacks a metric's column,
+    is computed again rather than reported."""
     for metric in metrics:
+        if metric not in row:
+            return False
         value = row.get(metric)
         if value in ("", None):
             continue

@@ -435,6 +435,10 @@ def load_study(path: str | Path) -> Study:
     mode = raw.get("mode", "engine")
     if mode not in MODES:
         raise _fail(where, "mode", f"unknown mode {shown(mode)}", f"use one of {', '.join(MODES)}")
+    if mode == "functional" and "arch" in raw:  # its fields would be silently ignored, yet named in the report
+        raise _fail(where, "arch", "a functional study reads no architecture file: the exit rules take their fields "
+                    "from set: and vary: (defaults: the AT unit's)",
+                    "drop arch, and give the exit unit's fields in set:, e.g. set: [exit_unit.cl_init=0.99]")
     arch_files = _varied_archs(where, path.parent, raw, mode)
     if mode == "engine" and "arch" not in raw and not arch_files:
         raise _fail(where, "arch", "missing", "an engine study needs a base architecture (or vary.arch)")
@@ -458,6 +462,10 @@ def load_study(path: str | Path) -> Study:
             known.update(arch_field_paths(arch_path))
         if arch_files:
             known["arch"] = None
+    names = [item.split("=", 1)[0].strip() for item in fixed]
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise _fail(where, f"set.{twice}", "is given twice, and the last value would win", "give each field once")
     for item in fixed:
         fname = item.split("=", 1)[0].strip()
         if fname not in known:
@@ -543,8 +551,17 @@ def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
     if not isinstance(value, str) or not value:
         raise _fail(where, key, "must be a path", "give a path relative to the study file")
     target = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
+    if not target.is_file() and key in ("arch", "vary.arch") and not any(c in value for c in "/\\") \
+            and not value.endswith((".yaml", ".yml")):
+        from satasim_atsn.hw.arch import ARCH_DIR
+
+        shipped = ARCH_DIR / f"{value}.yaml"  # a shipped architecture's name, as run and compare take it
+        if shipped.is_file():
+            return shipped
     if not target.is_file():
-        raise _fail(where, key, f"{shown(value)} does not exist (looked at {target})", "fix the path")
+        raise _fail(where, key, f"{shown(value)} does not exist (looked at {target})",
+                    "fix the path" + (" (or give a shipped architecture's name, e.g. atsn16x16)"
+                                      if key in ("arch", "vary.arch") else ""))
     return target
 
 
@@ -586,6 +603,10 @@ def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tupl
                 axes.append(Axis(tuple(str(g) for g in group), [tuple(v) for v in zip(*columns, strict=False)]))
                 _refuse_duplicates(where, gkey, axes[-1], any(isinstance(v, dict) for v in group.values()))
             continue
+        if fname not in known and isinstance(value, dict) and any(f"{fname}.{k}" in known for k in value):
+            inner = next(str(k) for k in value if f"{fname}.{k}" in known)
+            raise _fail(where, f"vary.{fname}", "is a section, and vary takes one field per key, dotted",
+                        f"write vary: {{{fname}.{inner}: [...]}}")
         check_field(fname, f"vary.{fname}")
         axes.append(Axis((fname,), [(v,) for v in _axis_values(value, where, f"vary.{fname}")]))
         _refuse_duplicates(where, f"vary.{fname}", axes[-1], isinstance(value, dict))
@@ -670,6 +691,10 @@ def _check_workload(where: str, study: Study) -> None:
     if study.mode == "functional" and workload.is_statistical:
         raise _fail(where, "workload", "a functional study needs a trained workload (this one is statistical)",
                     "use mode: engine, or a trained workload")
+    labelled = [m for m in study.metrics if m in ("accuracy", "accuracy_hardware")]
+    if labelled and workload.is_statistical:
+        raise _fail(where, f"metrics: {labelled[0]}", "a statistical workload has no labels, so no accuracy (the "
+                    "column would stay empty)", "drop it, or sweep a trained workload")
     if study.mode == "engine" and workload.is_statistical:  # each architecture's exit rule needs its histogram
         from satasim_atsn.hw.arch import load_arch
         from satasim_atsn.traces.statistical import require_histogram

@@ -35,7 +35,7 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
     with staged_directory(out) as stage:  # out gets the report only once all of it is written
         doc = _sweep_document(study, rows, stage, command)
         doc.write(stage)
-    _remove_stale_plots(out, {value.path for kind, value in doc.blocks if kind == "figure"})
+    doc.remove_stale_figures(out, SWEEP_PLOTS)  # --force, or other metrics on --resume
     return doc
 
 
@@ -121,15 +121,6 @@ def _problem_sections(doc: Document, fields: list[str], errors: list[dict], skip
 
 
 SWEEP_PLOTS = ("tradeoff_*_vs_*.png", "heatmap_*.png")  # the plot names a sweep report writes
-
-
-def _remove_stale_plots(out: Path, current: set[str]) -> None:
-    """Delete the sweep plots a previous study left in ``out`` (``--force``, or other metrics on ``--resume``):
-    the directory then holds what its report.md shows, and nothing a user put there is touched."""
-    for pattern in SWEEP_PLOTS:
-        for path in out.glob(pattern):
-            if path.name not in current and path.is_file():
-                path.unlink()
 
 
 def _colours(values: list, field: str) -> tuple[np.ndarray | None, str]:
