@@ -146,6 +146,29 @@ def test_per_image_values_next_to_totals():
         assert round(value, 9) == value
 
 
+def test_one_per_image_energy_per_group_in_the_run_json_and_in_studies():
+    """per_image.energy_by_group_uJ (the sum of a group's energy, rounded) and energy_breakdown's per-image group
+    total (its parts rounded, then summed) differed by 1 fJ; sweep and compare gave energies per component off the
+    run JSON's grid. Now every one of them is the run JSON's per_image value."""
+    from satasim_atsn.study.metrics import summarize
+
+    for seed in range(4):
+        workload = random_workload(seed, images=7, timesteps=3)
+        result = simulate(load_arch("atsn16x16", SMALL), workload)
+        data = result.to_dict()
+        per, groups = data["per_image"], data["energy_breakdown"]["groups"]
+        for g, value in per["energy_by_group_uJ"].items():
+            assert value == round(groups[g]["per_image"]["total_pJ"] * 1e-6, 9)
+        summary = summarize(result, "atsn16x16.yaml")
+        for comp, value in per["energy_by_component_uJ"].items():
+            assert summary[f"energy_{comp}_uJ"] == value
+        for g, value in per["energy_by_group_uJ"].items():
+            assert summary[f"energy_group_{g}_uJ"] == value
+        assert summary["dynamic_energy_per_image_uJ"] == per["dynamic_energy_uJ"]
+        assert summary["leakage_energy_per_image_uJ"] == per["leakage_energy_uJ"]
+        assert summary["energy_per_image_uJ"] == data["metrics"]["energy_per_image_uJ"]
+
+
 def test_neurobench_csv_has_the_same_names_and_a_total_row():
     result = simulate(load_arch("atsn16x16", SMALL), random_workload(4, images=3))
     lines = neurobench_csv(result).splitlines()

@@ -16,19 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from satasim_atsn.hw.energy import COMPONENTS, ENERGY_GROUPS, GROUP_COMPONENTS
-from satasim_atsn.hw.per_image import RATIO_PLACES, _grid, synaptic_operations
+from satasim_atsn.hw.energy import ENERGY_GROUPS, GROUP_COMPONENTS
+from satasim_atsn.hw.per_image import (
+    FJ_PER_PJ,
+    PARTS,
+    RATIO_PLACES,
+    _grid,
+    group_fJ,
+    synaptic_operations,
+)
 
-FJ_PER_PJ = 1000
 PJ_PER_SOP_PLACES = 9  # pJ per synaptic operation on a 1e-9 pJ grid
-PARTS = ("dynamic", "leakage")
 #: the groups that are on the chip (the scope of published chips' pJ per synaptic operation)
 ON_CHIP_GROUPS = tuple(g for g in ENERGY_GROUPS if g != "dram")
-
-
-def _fJ(pJ: float) -> int:
-    """An energy in pJ as whole femtojoules (correctly rounded, ties to even)."""
-    return int(round(float(pJ) * FJ_PER_PJ))
 
 
 def _pJ(fJ: int) -> float:
@@ -41,12 +41,6 @@ def _ratio(num: int | float, den: int | float) -> float:
     return _grid(Fraction(num) / Fraction(den), RATIO_PLACES) if den else 0.0
 
 
-def component_fJ(result) -> dict[str, dict[str, int]]:
-    """Dynamic and leakage energy of every component in whole fJ (missing components count 0)."""
-    dyn, leak = result.energy["dynamic_pJ"], result.energy["leakage_pJ"]
-    return {c: {"dynamic": _fJ(sum(dyn.get(c, {}).values())), "leakage": _fJ(leak.get(c, 0.0))} for c in COMPONENTS}
-
-
 def _pJ_per_sop(fJ: int, sops: int) -> float | None:
     return _grid(Fraction(fJ, FJ_PER_PJ * sops), PJ_PER_SOP_PLACES) if sops else None
 
@@ -54,10 +48,8 @@ def _pJ_per_sop(fJ: int, sops: int) -> float | None:
 def energy_breakdown(result) -> dict[str, Any]:
     """The run's energy by group (dynamic, leakage, total; run totals, per image, shares) and pJ per SOP."""
     n = int(result.images)
-    comps = component_fJ(result)
-    run = {g: {part: sum(comps[c][part] for c in GROUP_COMPONENTS[g]) for part in PARTS} for g in ENERGY_GROUPS}
     # per image: each part rounded to the fJ grid, group and grand totals summed from the rounded parts
-    per = {g: {part: round(Fraction(v, n)) for part, v in parts.items()} for g, parts in run.items()}
+    run, per = group_fJ(result)
     total = {part: sum(run[g][part] for g in ENERGY_GROUPS) for part in PARTS}
     grand = total["dynamic"] + total["leakage"]
     groups = {}

@@ -11,11 +11,12 @@ order; counts divided by the number of images are exact quotients of integers.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from satasim_atsn.hw.energy import COMPONENT_GROUP, ENERGY_GROUPS
+from satasim_atsn.hw.energy import COMPONENTS, ENERGY_GROUPS, GROUP_COMPONENTS
 from satasim_atsn.workload.format import WEIGHTED_TYPES, is_spiking
 
 if TYPE_CHECKING:
@@ -114,6 +115,28 @@ def synaptic_operations(totals: dict[str, int]) -> int:
     return sum(int(totals.get(name, 0)) for name in SOP_ACTIONS)
 
 
+FJ_PER_PJ = 1000
+PARTS = ("dynamic", "leakage")
+
+
+def component_fJ(result) -> dict[str, dict[str, int]]:
+    """Dynamic and leakage energy of every component in whole fJ (missing components count 0)."""
+    dyn, leak = result.energy["dynamic_pJ"], result.energy["leakage_pJ"]
+    return {c: {"dynamic": round(float(sum(dyn.get(c, {}).values())) * FJ_PER_PJ),
+                "leakage": round(float(leak.get(c, 0.0)) * FJ_PER_PJ)} for c in COMPONENTS}
+
+
+def group_fJ(result) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """Per energy group, its dynamic and leakage energy in whole fJ over the run, and per image (each part divided
+    by the images and rounded, ties to even): the one rounding that ``per_image`` and ``energy_breakdown`` share,
+    so their per-image group energies are the same numbers."""
+    n = int(result.images)
+    comps = component_fJ(result)
+    run = {g: {part: sum(comps[c][part] for c in GROUP_COMPONENTS[g]) for part in PARTS} for g in ENERGY_GROUPS}
+    per = {g: {part: round(Fraction(v, n)) for part, v in parts.items()} for g, parts in run.items()}
+    return run, per
+
+
 def _component_pJ(result) -> dict[str, float]:
     dyn, leak = result.energy["dynamic_pJ"], result.energy["leakage_pJ"]
     return {c: float(sum(dyn.get(c, {}).values())) + float(leak.get(c, 0.0)) for c in sorted(set(dyn) | set(leak))}
@@ -126,9 +149,7 @@ def per_image(result) -> dict[str, Any]:
     total_pJ = float(result.energy["total_pJ"])
     leak_pJ = float(sum(result.energy["leakage_pJ"].values()))
     comps = _component_pJ(result)
-    groups = dict.fromkeys(ENERGY_GROUPS, 0.0)
-    for comp, value in comps.items():
-        groups[COMPONENT_GROUP[comp]] += value
+    _, groups_fJ = group_fJ(result)
     lat = np.asarray(result.end_cycle, dtype=np.int64) - np.asarray(result.start_cycle, dtype=np.int64)
     totals = result.totals
     accelerators = len(result.per_accelerator)
@@ -142,7 +163,8 @@ def per_image(result) -> dict[str, Any]:
         "dynamic_energy_uJ": uj(total_pJ - leak_pJ),
         "leakage_energy_uJ": uj(leak_pJ),
         "energy_by_component_uJ": {c: uj(v) for c, v in comps.items()},
-        "energy_by_group_uJ": {g: uj(v) for g, v in groups.items()},
+        "energy_by_group_uJ": {g: _grid(Fraction(parts["dynamic"] + parts["leakage"], 10**9), UJ_PLACES)
+                               for g, parts in groups_fJ.items()},  # = energy_breakdown's per-image group totals
         "latency_cycles": int(lat.sum()) / n,
         "latency_us": _grid(int(lat.sum()) / n / result.clock_hz * 1e6, 9),
         "accelerator_cycles": accelerators * int(result.total_cycles) / n,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from satasim_atsn.fileio import atomic_write_text
-from satasim_atsn.hw.breakdown import component_fJ, energy_breakdown, utilisation
+from satasim_atsn.hw.breakdown import energy_breakdown, utilisation
 from satasim_atsn.hw.energy import (
     ACTIONS,
     ENERGY_GROUPS,
@@ -37,7 +37,7 @@ from satasim_atsn.hw.energy import (
     compute_energy,
     leakage_power_mW,
 )
-from satasim_atsn.hw.per_image import model_statics, neurobench, neurobench_csv, per_image
+from satasim_atsn.hw.per_image import component_fJ, model_statics, neurobench, neurobench_csv, per_image
 
 CSV_FILES = ("layers.csv", "images.csv", "neurobench.csv")  # what `run --csv DIR` writes
 PE_STATES = ("busy", "stall_input", "stall_output", "stall_memory", "idle")

@@ -85,7 +85,6 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
     dyn = result.energy["dynamic_pJ"]
     leak = result.energy["leakage_pJ"]
     total_pJ = float(result.energy["total_pJ"])
-    leak_pJ = float(sum(leak.values()))
     seconds = result.total_cycles / clock
     comps = sorted(set(dyn) | set(leak))
     totals = result.totals
@@ -93,7 +92,7 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
     area = result.area_um2
     area_total_um2 = float(area["total"]) if "total" in area else float(sum(area.values()))
     arch = result.arch
-    breakdown, busy = energy_breakdown(result), utilisation(result)
+    breakdown, busy, per = energy_breakdown(result), utilisation(result), per_image(result)
     summary = {
         "name": arch.get("name"),
         "kind": arch.get("kind"),
@@ -104,7 +103,7 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
         "start": int(result.start),
         "total_cycles": int(result.total_cycles),
         "fps": n / seconds if seconds else 0.0,
-        "latency_us": per_image(result)["latency_us"],  # the run JSON's per_image.latency_us
+        "latency_us": per["latency_us"],  # the run JSON's per_image.latency_us
         "cycles_per_image": int(arch.get("accelerators", 1)) * result.total_cycles / n,
         "avg_timestep": float(exit_t.mean()),
         "median_exit_t": float(np.median(exit_t)),
@@ -112,8 +111,8 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
         "energy_per_image_uJ": total_pJ / n * 1e-6,
         "energy_per_image_timestep_uJ": total_pJ / image_steps * 1e-6,
         "energy_10k_images_J": total_pJ / n * 1e-12 * 10000,
-        "dynamic_energy_per_image_uJ": (total_pJ - leak_pJ) / n * 1e-6,
-        "leakage_energy_per_image_uJ": leak_pJ / n * 1e-6,
+        "dynamic_energy_per_image_uJ": per["dynamic_energy_uJ"],  # the run JSON's per_image values (1 fJ grid)
+        "leakage_energy_per_image_uJ": per["leakage_energy_uJ"],
         "power_mW": total_pJ * 1e-12 / seconds * 1e3 if seconds else 0.0,
         "area_mm2": area_total_um2 * 1e-6,
         "edp_uJ_ms": total_pJ / n * 1e-6 * float(lat.mean()) / clock * 1e3,
@@ -132,6 +131,7 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
         "pe_busy_share": busy["pe_array"]["busy"],  # the same share as pe_utilisation (older study files name it)
         "memory_stall_share": busy["pe_array"]["stall_memory"],
         **_per_image_views(result),
+        "energy_by_component_uJ": per["energy_by_component_uJ"],  # the run JSON's per_image (1 fJ grid)
         "accuracy": None,
         "accuracy_hardware": None,
         "neurobench": {k: v for k, v in neurobench(result).items() if k != "layers"},  # docs/results.md
@@ -144,26 +144,31 @@ def summarize(result: SimResult, arch_path: str | Path = "") -> dict:
         summary["accuracy_hardware"] = float((np.asarray(result.pred_hw) == np.asarray(result.labels)).mean())
     for comp in comps:
         summary[f"energy_{comp}_uJ"] = summary["energy_by_component_uJ"][comp]
-    for group, parts in summary["energy_by_group_uJ"].items():
-        summary[f"energy_group_{group}_uJ"] = parts["total"]
+    for group, value in per["energy_by_group_uJ"].items():  # = the breakdown's per-image group totals
+        summary[f"energy_group_{group}_uJ"] = value
     return summary
 
 
 def _per_image_views(result: SimResult) -> dict:
     """Per image: energy by component (total, dynamic, leakage), by component and action, dynamic energy by
-    layer; cycles per layer per image-timestep; every action count."""
+    layer (each on the run JSON's 1 fJ grid); cycles per layer per image-timestep; every action count."""
     import numpy as np
+
+    from satasim_atsn.hw.per_image import UJ_PLACES, _grid
 
     n = int(result.images)
     image_steps = max(int(np.asarray(result.exit_t).sum()), 1)
     dyn, leak = result.energy["dynamic_pJ"], result.energy["leakage_pJ"]
     comps = sorted(set(dyn) | set(leak))
+
+    def uj(pJ: float) -> float:  # per image on the run JSON's 1 fJ grid
+        return _grid(pJ / n * 1e-6, UJ_PLACES)
+
     return {
-        "energy_by_component_uJ": {c: (sum(dyn.get(c, {}).values()) + leak.get(c, 0.0)) / n * 1e-6 for c in comps},
-        "dynamic_by_component_uJ": {c: sum(dyn.get(c, {}).values()) / n * 1e-6 for c in comps},
-        "leakage_by_component_uJ": {c: leak.get(c, 0.0) / n * 1e-6 for c in comps},
-        "energy_by_action_uJ": {c: {k: v / n * 1e-6 for k, v in sorted(dyn.get(c, {}).items())} for c in comps},
-        "energy_by_layer_uJ": {ly["name"]: sum(ly["dynamic_energy_pJ"].values()) / n * 1e-6 for ly in result.layers},
+        "dynamic_by_component_uJ": {c: uj(sum(dyn.get(c, {}).values())) for c in comps},
+        "leakage_by_component_uJ": {c: uj(leak.get(c, 0.0)) for c in comps},
+        "energy_by_action_uJ": {c: {k: uj(v) for k, v in sorted(dyn.get(c, {}).items())} for c in comps},
+        "energy_by_layer_uJ": {ly["name"]: uj(sum(ly["dynamic_energy_pJ"].values())) for ly in result.layers},
         "layer_cycles_per_image_timestep": {ly["name"]: ly["cycles"] / image_steps for ly in result.layers},
         "actions_per_image": {k: v / n for k, v in sorted(result.totals.items())},
     }
