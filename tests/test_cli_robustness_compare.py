@@ -242,3 +242,17 @@ def test_long_and_odd_architecture_names_make_plots_without_a_word(tmp_path, cap
     assert not [str(w.message) for w in recwarn if "Glyph" in str(w.message)]
     plots = sorted(p.name for p in (tmp_path / "out").glob("timeline_*.png"))
     assert plots == ["timeline_0_" + "x" * 64 + ".png", "timeline_1_a_b.png", "timeline_2__.png"]
+
+
+def test_a_forgotten_workload_is_named_as_one(tmp_path, capsys):
+    """`compare atsn16x16 dtsnn16x16` read the last architecture as a missing workload ('no such file')."""
+    err = user_error(["compare", "conventional16x16", "dtsnn16x16", "-o", tmp_path / "o", *TINY], capsys)
+    assert "dtsnn16x16: no such file: it names a shipped architecture, and a workload (.npz) is needed here" in err
+    err = user_error(["compare", *ARCHS, "-o", tmp_path / "o", *TINY], capsys)
+    assert "is a YAML file (an architecture, a network or a study), not a workload (.npz)" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_bad_set_value_names_the_set(capsys):
+    err = user_error(["run", ARCHS[1], WORKLOAD, "--images", "2", "--set", "accelerators=0", "--quiet"], capsys)
+    assert "accelerators: must be positive, got 0" in err and "(the value comes from --set accelerators=0)" in err

@@ -50,8 +50,10 @@ def test_override_changes_the_charged_energy_and_is_recorded():
     assert described["overrides"] == {"glb_32KB_leakage_mW": 0.0, ENTRY: table * 2}
     assert "overrides" not in base.to_dict()["technology_table"]  # no overrides: the bytes of old results stay
     assert base.tech.value(ENTRY) == table  # the cached table itself is never modified
-    # null removes an override again
-    assert load_arch(ARCH, [f"tech.{ENTRY}=5", f"tech.{ENTRY}=null"]).tech.value(ENTRY) == table
+    # null leaves the table's value; one field given twice is refused (the last value used to win, silently)
+    assert load_arch(ARCH, [f"tech.{ENTRY}=null"]).tech.value(ENTRY) == table
+    with pytest.raises(ArchError, match=rf"--set: tech\.{ENTRY}: given twice"):
+        load_arch(ARCH, [f"tech.{ENTRY}=5", f"tech.{ENTRY}=null"])
 
 
 def test_a_zero_entry_never_extrapolates_below_zero():

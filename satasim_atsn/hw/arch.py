@@ -652,7 +652,16 @@ def load_arch(path: str | Path, overrides: Iterable[str] = ()) -> Arch:
     raw = _read_yaml(path)
     overridden = apply_overrides(raw, list(overrides))
     _refuse_fields_of_an_absent_exit_unit(raw, overridden, list(overrides))
-    return build_arch(overridden, where=str(path), base_dir=path.resolve().parent, path=path)
+    try:
+        return build_arch(overridden, where=str(path), base_dir=path.resolve().parent, path=path)
+    except ArchError as error:  # a value a --set gave: say so (the message names the file, where it is not)
+        given = {text.partition("=")[0].strip(): text for text in overrides}
+        culprit = given.get(error.field or "")
+        if culprit is None:
+            raise
+        relabelled = ArchError(f"{error} (the value comes from --set {culprit})")
+        relabelled.field, relabelled.problem = error.field, error.problem
+        raise relabelled from None
 
 
 def _refuse_fields_of_an_absent_exit_unit(raw: dict, overridden: dict, overrides: list[str]) -> None:

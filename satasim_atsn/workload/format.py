@@ -892,7 +892,16 @@ def read_workload(path: str | os.PathLike) -> Workload:
         raise WorkloadError.at(where, None, "is a pipe or a device, not a file (a workload is read more than once)",
                                "save it to a file first and give that file")
     if not Path(path).is_file():
+        shipped_arch = Path(__file__).resolve().parents[1] / "data" / "archs" / f"{where}.yaml"
+        if shipped_arch.is_file():  # `compare atsn16x16 dtsnn16x16`: the workload was forgotten
+            raise WorkloadError.at(where, None, "no such file: it names a shipped architecture, and a workload "
+                                   "(.npz) is needed here", "give a workload, e.g. workloads/vgg16_cifar10.npz "
+                                   "(compare: the last argument)")
         raise WorkloadError.at(where, None, "no such file", "check the path (shipped workloads are in workloads/)")
+    if where.endswith((".yaml", ".yml")):
+        raise WorkloadError.at(where, None, "is a YAML file (an architecture, a network or a study), not a workload "
+                               "(.npz)", "give a workload, e.g. workloads/vgg16_cifar10.npz (compare: the last "
+                               "argument)")
     try:
         problem = zip_problem(Path(path).read_bytes())
         if problem is not None:
