@@ -412,3 +412,22 @@ def test_a_study_takes_a_shipped_architectures_name(tmp_path, workload_path):
                     "metrics: [fps]\n")
     with pytest.raises(StudyError, match=r"arch: 'atsn16x61' does not exist .*shipped architecture's name"):
         load_study(path)
+
+
+def test_a_technology_entry_the_design_does_not_read_is_refused(tmp_path, workload_path):
+    """DDR4 figures varied on an LPDDR4 design gave identical points with exit 0."""
+    path = _engine(tmp_path, workload_path, "vary: {tech.dram_ddr4_energy_pJ_per_bit: [1, 100]}\n")
+    with pytest.raises(StudyError, match=r"vary\.tech\.dram_ddr4_energy_pJ_per_bit: changes nothing in "
+                                         r"atsn16x16\.yaml: the design does not use this technology entry"):
+        load_study(path)
+    used = _engine(tmp_path, workload_path, "vary: {tech.dram_lpddr4_energy_pJ_per_bit: [1, 100]}\n", "u.yaml")
+    load_study(used)
+
+
+def test_an_integer_range_with_a_float_step_gives_integers():
+    """{start: 64, stop: 256, step: 64.0} wrote 64.0, 128.0 ... in the CSV and the heat-map labels."""
+    from satasim_atsn.study.spec import expand_range
+
+    assert expand_range({"start": 64, "stop": 256, "step": 64.0}, "s.yaml", "vary.x") == [64, 128, 192, 256]
+    assert all(isinstance(v, int) for v in expand_range({"start": 64, "stop": 256, "factor": 2.0}, "s", "k"))
+    assert expand_range({"start": 0.5, "stop": 1, "step": 0.25}, "s.yaml", "vary.x") == [0.5, 0.75, 1.0]

@@ -403,6 +403,8 @@ def expand_range(spec: dict, where: str, key: str) -> list:
             value *= factor
     if len(values) > 100000:
         raise _fail(where, key, f"{len(values)} values", "use a coarser step")
+    if isinstance(start, int) and isinstance(stop, int) and all(float(v).is_integer() for v in values):
+        values = [int(v) for v in values]  # {start: 64, stop: 256, step: 64.0}: 64, not 64.0, in the CSV
     return values
 
 
@@ -746,6 +748,47 @@ def _check_values(where: str, study: Study) -> None:
             if refused is not None:
                 raise _fail(where, key, f"value {shown(values if len(values) > 1 else values[0])} is refused "
                             f"({refused})", "vary over values the architecture accepts") from None
+    _refuse_unused_tech_entries(where, study, bases)
+
+
+def _tech_fingerprint(arch) -> str:
+    """Everything a technology entry can change in a design: its energies per action, leakage, areas and DRAM."""
+    from satasim_atsn.hw.energy import (
+        compute_area,
+        dram_background_mW,
+        dram_channels,
+        energy_per_action_pJ,
+        leakage_power_mW,
+    )
+
+    return repr((energy_per_action_pJ(arch), leakage_power_mW(arch), compute_area(arch), dram_background_mW(arch),
+                 dram_channels(arch)))
+
+
+def _refuse_unused_tech_entries(where: str, study: Study, bases: list[tuple[Path, dict]]) -> None:
+    """A varied tech.<entry> that changes nothing in any base design (DDR4 figures of an LPDDR4 design, the ADC of
+    a digital one) would make every point repeat the same numbers: refused, as a foreign exit-unit field is."""
+    from satasim_atsn.hw.arch import apply_overrides, build_arch
+
+    for axis in study.axes:
+        if len(axis.fields) != 1 or not axis.fields[0].startswith("tech.") or len(axis.values) < 2 or not bases:
+            continue
+        fname = axis.fields[0]
+        first, last = axis.values[0][0], axis.values[-1][0]
+        try:
+            moved = any(
+                _tech_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(first)}"]),
+                                             where=str(path), base_dir=path.parent, path=path))
+                != _tech_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(last)}"]),
+                                                where=str(path), base_dir=path.parent, path=path))
+                for path, base in bases)
+        except SatasimError:
+            continue  # the value checks above name what is wrong
+        if not moved:
+            names = ", ".join(path.name for path, _ in bases)
+            raise _fail(where, f"vary.{fname}", f"changes nothing in {names}: the design does not use this "
+                        "technology entry, so every point would repeat the same numbers",
+                        "vary an entry the design reads (docs/energy.md: which component reads which entry)")
 
 
 def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple[str, StudyError] | None]:
