@@ -109,6 +109,13 @@ def test_sweep_sorted_resume_extend_and_refuse(tmp_path, workload_path):
     # --force starts over
     _, stats = run_study(big, out, jobs=1, force=True, quiet=True)
     assert stats["computed"] == 6
+    # the same study over another workload file: said to be the same study from other inputs
+    other = tmp_path / "other.npz"
+    write_workload(other, random_workload(99, images=40, timesteps=4, num_classes=4))
+    moved = load_study(_study(tmp_path, other, BODY, "big.yaml"))
+    with pytest.raises(StudyError, match=r"holds 't' \(6 points\) computed from other inputs: the contents of its "
+                                         r"architecture, technology or workload file"):
+        run_study(moved, out, jobs=1, quiet=True)
 
 
 def test_interrupted_journal_resumes_without_recomputing(tmp_path, workload_path, monkeypatch):
