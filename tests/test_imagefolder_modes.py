@@ -97,9 +97,24 @@ def test_a_32_bit_image_of_8_bit_values_is_refused(tmp_path):
 
     _tree(tmp_path, save)
     assert Image.open(tmp_path / "train" / "a" / "000.tif").mode == "I"
-    with pytest.raises(DatasetError, match=r"000\.tif: imagefolder: 32-bit integer image \(mode I\) whose values all "
-                                           r"lie in 0\.\.255: .* it would be black; save it as an 8-bit grey image"):
+    with pytest.raises(DatasetError, match=r"000\.tif: imagefolder: 32-bit integer images \(mode I\) whose values all "
+                                           r"lie in 0\.\.255 .* they would be black; save them as 8-bit grey images"):
         load_dataset("imagefolder", "train", str(tmp_path))
+
+
+def test_one_black_image_among_16_bit_mode_i_images_is_read(tmp_path):
+    """The refusal is of a split of 8-bit values saved as mode I, not of one dark frame among 16-bit ones."""
+    def save(rng, path):
+        values = rng.integers(0, 65536, (6, 5)).astype(np.int32)
+        if path.name == "000.png" and path.parent.name == "a":
+            values[:] = 0  # a black frame
+        Image.fromarray(values, "I").save(path.with_suffix(".tif"))
+        return None
+
+    _tree(tmp_path, save)
+    assert Image.open(tmp_path / "train" / "a" / "000.tif").mode == "I"
+    data = load_dataset("imagefolder", "train", str(tmp_path))
+    assert data.x[0].max() == 0 and data.x.max() > 0
 
 
 def test_float_images_are_refused_in_one_line(tmp_path):
@@ -196,6 +211,19 @@ def test_a_link_loop_in_a_class_is_named_as_one(tmp_path):
     os.symlink(".", tmp_path / "train" / "a" / "self")
     with pytest.raises(DatasetError, match=r"train/a/self: imagefolder: a link loop"):
         load_dataset("imagefolder", "train", str(tmp_path))
+
+
+def test_two_links_to_one_folder_are_no_loop(tmp_path):
+    def save(rng, path):
+        Image.fromarray(rng.integers(0, 256, (6, 5), dtype=np.uint8), "L").save(path)
+        return None
+
+    _tree(tmp_path, save)
+    sub = tmp_path / "train" / "a" / "x"
+    sub.mkdir()
+    Image.fromarray(np.zeros((6, 5), np.uint8), "L").save(sub / "9.png")
+    os.symlink("x", tmp_path / "train" / "a" / "y")
+    assert len(load_dataset("imagefolder", "train", str(tmp_path))) == 3 + 2 + 3  # x/9.png read twice, as torchvision
 
 
 def test_class_names_of_other_unicode_forms_are_told_apart(tmp_path):

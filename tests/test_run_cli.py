@@ -230,7 +230,7 @@ def test_run_says_a_statistical_workloads_exits_ignore_the_thresholds(capsys):
     code, out, err = run(["run", ARCH, shipped, "--images", "2", "--set", "exit_unit.cl_init=0.5"], capsys)
     assert code == 0, err
     assert ("note: the architecture's cl_init 0.5 do not change this statistical workload's exits: they are drawn "
-            "from its exit histogram, made for cl_init 0.999; a twin fitted at the architecture's thresholds: "
-            "satasim workload stats TRAINED --cl-init 0.5") in err
+            "from its exit histogram (the file's meta.exit_policy says cl_init 0.999); a twin fitted at the "
+            "architecture's thresholds: satasim workload stats TRAINED --cl-init 0.5") in err
     code, out, err = run(["run", ARCH, shipped, "--images", "2"], capsys)
     assert code == 0 and "note:" not in err

@@ -654,3 +654,18 @@ def test_the_missing_histogram_hint_is_a_command_that_works(tmp_path):
         wl2 = _frame_pool_workload(tmp_path)
         del wl2.arrays["exit_hist/atsn"]
         require_histogram(wl2, "atsn")
+
+
+def test_a_boolean_inside_a_rate_list_is_refused(tmp_path):
+    """numpy turns [0.1, True] into [0.1, 1.0]: a rate of 1 nobody wrote."""
+    net = tmp_path / "mlp.yaml"
+    net.write_text("name: mlp\ninput_shape: [70]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: fc1, type: linear, out_features: 16}\n  - {name: out, type: output}\n")
+    rates = tmp_path / "rates.yaml"
+    rates.write_text("network: mlp\ntimesteps: 2\nnum_images: 8\nrates: {fc1: [0.1, true]}\ndatasets: {d: {seed: 1}}\n")
+    with pytest.raises(WorkloadError, match="rates.fc1: is not a number or a list of numbers"):
+        build_from_spec(load_rate_spec(rates), str(net), "d")
+    rates.write_text("network: mlp\ntimesteps: 2\nnum_images: 8\nrates: {fc1: [0.1, 1]}\n"
+                     "datasets: {d: {seed: 1, exit_histograms: {fixed: [0, 1]}}}\n")  # the build's own: accepted
+    wl = build_from_spec(load_rate_spec(rates), str(net), "d")
+    np.testing.assert_array_equal(wl.arrays["rate/fc1"], [0.1, 1.0])

@@ -422,12 +422,19 @@ def test_a_technology_entry_the_design_does_not_read_is_refused(tmp_path, worklo
         load_study(path)
     used = _engine(tmp_path, workload_path, "vary: {tech.dram_lpddr4_energy_pJ_per_bit: [1, 100]}\n", "u.yaml")
     load_study(used)
+    # another axis may make it matter: DDR4 figures beside a DRAM type axis are studied on the DDR4 points
+    crossed = _engine(tmp_path, workload_path, "vary: {dram.energy_table_entry: [dram_lpddr4, dram_ddr4], "
+                      "tech.dram_ddr4_energy_pJ_per_bit: [8.2, 12]}\n", "c.yaml")
+    load_study(crossed)
 
 
 def test_an_integer_range_with_a_float_step_gives_integers():
     """{start: 64, stop: 256, step: 64.0} wrote 64.0, 128.0 ... in the CSV and the heat-map labels."""
-    from satasim_atsn.study.spec import expand_range
+    from satasim_atsn.study.spec import _axis_values
 
-    assert expand_range({"start": 64, "stop": 256, "step": 64.0}, "s.yaml", "vary.x") == [64, 128, 192, 256]
-    assert all(isinstance(v, int) for v in expand_range({"start": 64, "stop": 256, "factor": 2.0}, "s", "k"))
-    assert expand_range({"start": 0.5, "stop": 1, "step": 0.25}, "s.yaml", "vary.x") == [0.5, 0.75, 1.0]
+    ints = _axis_values({"start": 64, "stop": 256, "step": 64.0}, "s.yaml", "vary.pe.input_spike_buffer_bytes")
+    assert ints == [64, 128, 192, 256] and all(isinstance(v, int) for v in ints)
+    zipped = _axis_values({"start": 8, "stop": 32, "factor": 2.0}, "s.yaml", "vary.zip[0].array.rows")
+    assert all(isinstance(v, int) for v in zipped)
+    floats = _axis_values({"start": 4, "stop": 8, "step": 2.0}, "s.yaml", "vary.tech.sram64_1KB_read_energy_pJ")
+    assert floats == [4.0, 6.0, 8.0] and all(isinstance(v, float) for v in floats)  # a float field stays float

@@ -113,8 +113,9 @@ def test_sweep_sorted_resume_extend_and_refuse(tmp_path, workload_path):
     other = tmp_path / "other.npz"
     write_workload(other, random_workload(99, images=40, timesteps=4, num_classes=4))
     moved = load_study(_study(tmp_path, other, BODY, "big.yaml"))
-    with pytest.raises(StudyError, match=r"holds 't' \(6 points\) computed from other inputs: the contents of its "
-                                         r"architecture, technology or workload file"):
+    with pytest.raises(StudyError, match=r"holds 't' \(6 points, the same fields and metrics\) with other points: "
+                                         r"its varied values, or the contents of its architecture, technology or "
+                                         r"workload file"):
         run_study(moved, out, jobs=1, quiet=True)
 
 

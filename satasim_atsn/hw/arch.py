@@ -652,9 +652,16 @@ def load_arch(path: str | Path, overrides: Iterable[str] = ()) -> Arch:
     raw = _read_yaml(path)
     overridden = apply_overrides(raw, list(overrides))
     _refuse_fields_of_an_absent_exit_unit(raw, overridden, list(overrides))
+    return build_arch(overridden, where=str(path), base_dir=path.resolve().parent, path=path)
+
+
+def load_arch_with_set(path: str | Path, overrides: Iterable[str] = ()) -> Arch:
+    """load_arch for a command's --set options: a refused value that a --set gave says so (the message names the
+    architecture file, where it is not). Studies call load_arch: their values come from set: and vary:."""
+    overrides = list(overrides)
     try:
-        return build_arch(overridden, where=str(path), base_dir=path.resolve().parent, path=path)
-    except ArchError as error:  # a value a --set gave: say so (the message names the file, where it is not)
+        return load_arch(path, overrides)
+    except ArchError as error:
         given = {text.partition("=")[0].strip(): text for text in overrides}
         culprit = given.get(error.field or "")
         if culprit is None:

@@ -43,12 +43,12 @@ def _peak_rss_mb() -> float:
 def run_command(arch_path: str, workload_path: str, images: int | None, start: int, overrides: tuple[str, ...],
                 json_path: str | None, csv_dir: str | None, quiet: bool, timing: bool) -> None:
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
-    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.arch import load_arch_with_set
     from satasim_atsn.hw.engine import image_count, simulate
     from satasim_atsn.hw.results import CSV_FILES
     from satasim_atsn.report.progress import Progress
 
-    arch = load_arch(arch_path, list(overrides))
+    arch = load_arch_with_set(arch_path, list(overrides))
     workload = read_workload(workload_path)
     refuse_overwriting_inputs({"--json": json_path, "--csv": csv_dir}, [arch.source, workload_path])
     check_outputs({"--json": json_path}, {"--csv": (csv_dir, CSV_FILES)})
@@ -83,9 +83,9 @@ def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
     if workload.is_statistical:
         options = " ".join(f"--{k.replace('_', '-')} {used[k]:g}" for k in differ)
         return (f"note: the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)} do not change this "
-                f"statistical workload's exits: they are drawn from its exit histogram, made for "
-                f"{', '.join(f'{k} {own[k]:g}' for k in differ)}; a twin fitted at the architecture's thresholds: "
-                f"satasim workload stats TRAINED {options}")
+                f"statistical workload's exits: they are drawn from its exit histogram (the file's meta.exit_policy "
+                f"says {', '.join(f'{k} {own[k]:g}' for k in differ)}); a twin fitted at the architecture's "
+                f"thresholds: satasim workload stats TRAINED {options}")
     return (f"note: the exit unit decides with the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)}; "
             f"the workload's own {', '.join(f'{k} {own[k]:g}' for k in differ)} (satasim evaluate's defaults) "
             f"apply with {' '.join(f'--set exit_unit.{k}={own[k]:g}' for k in differ)}")
@@ -155,10 +155,10 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     The two are timed in alternation, ``--repeat`` rounds, so that a busy machine slows both alike; the
     ratio is the median simulation time over the median forward time.
     """
-    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.arch import load_arch_with_set
     from satasim_atsn.hw.engine import image_count, simulate
 
-    arch = load_arch(arch_path or _default_arch(), list(overrides))
+    arch = load_arch_with_set(arch_path or _default_arch(), list(overrides))
     workload = read_workload(workload_path)
     refuse_overwriting_inputs({"--json": json_path}, [arch.source, workload_path])
     check_output_path(json_path, "--json")

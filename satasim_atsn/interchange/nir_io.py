@@ -44,6 +44,7 @@ from satasim_atsn.fileio import atomic_write_with
 from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
 from satasim_atsn.workload.format import (
     EXIT_PARAMETERS,
+    POLICY_NAMES,
     Workload,
     emits_spikes,
     infer_out_shape,
@@ -494,8 +495,9 @@ def _checked_meta(meta: dict, where: str) -> dict:
             isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in policy.items() if k != "default"):
         raise bad("exit_policy", f"must map {', '.join(EXIT_PARAMETERS)} to numbers (and default to the training's "
                   f"policy name), got {shown(policy)}")
-    if not isinstance(policy.get("default", ""), str):
-        raise bad("exit_policy.default", f"must be a policy name, got {shown(policy['default'])}")
+    if not isinstance(policy.get("default", "atsn"), str) or policy.get("default", "atsn") not in POLICY_NAMES:
+        raise bad("exit_policy.default", f"must be a policy name ({', '.join(POLICY_NAMES)}), got "
+                  f"{shown(policy['default'])}")
     return meta
 
 

@@ -21,7 +21,7 @@ from satasim_atsn.fileio import (
     refuse_overwriting_inputs,
     staged_directory,
 )
-from satasim_atsn.hw.arch import load_arch, override_label, resolve_arch_path
+from satasim_atsn.hw.arch import load_arch, load_arch_with_set, override_label, resolve_arch_path
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
@@ -288,7 +288,7 @@ def _load_for_compare(arch_path: str, overrides: list[str]):
     """load_arch, except that an exit-unit field given by --set that this architecture's kind does not have says
     that --set reaches every architecture: its own fix ("or --set exit_unit.cl_init=null") would break the others."""
     try:
-        return load_arch(arch_path, overrides)
+        return load_arch_with_set(arch_path, overrides)
     except ArchError as error:
         given = {o.split("=", 1)[0].strip() for o in overrides}
         if error.field not in given or "exit unit kind" not in (error.problem or ""):

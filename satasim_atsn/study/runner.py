@@ -271,14 +271,14 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
             "whose results differ", "pass --force to compute it again (every point's key names its model, so "
             "--resume would reuse nothing), or use another -o")
     looks_alike = previous is not None and all(previous.get(k) == identity.get(k) for k in
-                                               ("name", "mode", "fields", "points"))
+                                               ("name", "mode", "fields", "metrics", "points"))
     if looks_alike and not same and not (resume or force):
         raise StudyError.at(
             str(out_dir), STUDY_JSON,
-            f"holds {identity['name']!r} ({identity['points']} points) computed from other inputs: the contents of "
-            "its architecture, technology or workload file, its set: entries, images or start changed since",
-            "use another -o, --resume to keep the rows of points whose inputs did not change, or --force to start "
-            "over",
+            f"holds {identity['name']!r} ({identity['points']} points, the same fields and metrics) with other "
+            "points: its varied values, or the contents of its architecture, technology or workload file, its set: "
+            "entries, images or start changed since",
+            "use another -o, --resume to keep the rows of the points that did not change, or --force to start over",
         )
     if previous is not None and not same and not (resume or force):
         raise StudyError.at(

@@ -403,8 +403,6 @@ def expand_range(spec: dict, where: str, key: str) -> list:
             value *= factor
     if len(values) > 100000:
         raise _fail(where, key, f"{len(values)} values", "use a coarser step")
-    if isinstance(start, int) and isinstance(stop, int) and all(float(v).is_integer() for v in values):
-        values = [int(v) for v in values]  # {start: 64, stop: 256, step: 64.0}: 64, not 64.0, in the CSV
     return values
 
 
@@ -417,7 +415,11 @@ def _axis_values(value: Any, where: str, key: str) -> list:
                 raise _fail(where, key, f"value {shown(item)} is not a scalar", "use numbers, strings or booleans")
         return list(value)
     if isinstance(value, dict):
-        return expand_range(value, where, key)
+        values = expand_range(value, where, key)
+        field_name = key.split("].", 1)[1] if key.startswith("vary.zip[") else key.removeprefix("vary.")
+        if _field_kind(field_name) == "int" and all(float(v).is_integer() for v in values):
+            values = [int(v) for v in values]  # {start: 64, stop: 256, step: 64.0} of an integer field: 64, not 64.0
+        return values
     if _scalar(value):
         return [value]
     raise _fail(where, key, f"cannot vary over {shown(value)}", "give a list or a range {start, stop, step}")
@@ -773,6 +775,8 @@ def _refuse_unused_tech_entries(where: str, study: Study, bases: list[tuple[Path
     for axis in study.axes:
         if len(axis.fields) != 1 or not axis.fields[0].startswith("tech.") or len(axis.values) < 2 or not bases:
             continue
+        if any(other is not axis and other.fields != ("arch",) for other in study.axes):
+            continue  # another axis may make the entry matter (a DRAM type, an analog PE, a buffer size)
         fname = axis.fields[0]
         first, last = axis.values[0][0], axis.values[-1][0]
         try:

@@ -55,6 +55,11 @@ def measure_rate_table(trained: Workload, network: str, dataset: str, *, label: 
                                + "; ".join(f"{p} {policy[p]}" for p in hist),
         },
     }
+    dropped = twin.meta["provenance"].get("pooled_rates_not_kept")
+    if dropped:
+        table["sources"]["pooled_rates_not_kept"] = (
+            f"{', '.join(dropped)}: the measured pooled rate is outside what its input's rate allows (a map its "
+            "windows do not tile), so the pool is drawn as the OR of its input")
     if twin.meta.get("input_bit_density") is not None:
         table["input_bit_density"] = _grid(twin.meta["input_bit_density"], RATE_DECIMALS)
         table["sources"]["input_bit_density"] = f"measured: bit-plane densities of the input pixels of {measured_on}"

@@ -676,11 +676,15 @@ def _unknown_key(where: str, field: str, key: str, allowed: tuple[str, ...]) -> 
 
 def _rate_array(value, layer: dict, T: int, where: str, field: str) -> np.ndarray:
     """A YAML rate (scalar, [T] list or [T][C] list) as a [T] or [T, C] float64 array."""
+    def numbers_only(item) -> bool:  # numpy would read the text '0.1', or True inside a list, as a number
+        if isinstance(item, list):
+            return all(numbers_only(v) for v in item)
+        return isinstance(item, (int, float)) and not isinstance(item, bool)
+
     try:
-        raw = np.asarray(value)
-        if raw.dtype.kind not in "iuf":  # numpy would read the text '0.1' (or True) as a number
+        if not numbers_only(value):
             raise TypeError
-        arr = raw.astype(np.float64)
+        arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise WorkloadError.at(where, field, "is not a number or a list of numbers", "give rates in [0, 1]") from None
     if arr.ndim == 0:
@@ -781,6 +785,9 @@ def given_histograms(table: dict, means: dict, T: int, where: str, field: str) -
     out = {}
     for policy, values in table.items():
         if policy == "fixed":
+            if isinstance(values, list) and len(values) == T and all(
+                    type(v) in (int, float) and v == (1 if i == T - 1 else 0) for i, v in enumerate(values)):
+                continue  # the histogram every build writes: harmless
             raise WorkloadError.at(where, f"{field}.fixed", "a fixed-T design runs every image all T timesteps: its "
                                    "histogram is not a choice", "drop it (every build writes [0, ..., 0, 1])")
         if policy not in DRAW_ORDER_FIRST:

@@ -12,7 +12,8 @@
   torchvision does). Colour rule: 8-bit grey (``L``) and ``RGB`` are read as they are; a bilevel
   image (``1``) becomes grey, grey with alpha (``LA``) grey, and every other colour mode (palette,
   ``RGBA``, ``CMYK``, ...) RGB, alpha dropped, as torchvision's loader does; 16-bit grey (and ``I``) keeps
-  its high byte (an ``I`` image of values in 0..255 is refused: it would be black); float images are refused.
+  its high byte (a split whose ``I`` images all hold 0..255 is refused: they would be black); float images are
+  refused.
   Resize rule: none by default (every image must have the first
   image's size and channels, and the test split the train split's); with ``image_size=S`` every
   image is resized to S x S with Pillow's bilinear filter.
@@ -270,8 +271,9 @@ PLAIN_MODES = ("L", "RGB")
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
-def _eight_bit(img, path: Path):
-    """The image as 8-bit grey (``L``) or ``RGB`` by the colour rule of the module docstring."""
+def _eight_bit(img, path: Path, mode_i: dict | None = None):
+    """The image as 8-bit grey (``L``) or ``RGB`` by the colour rule of the module docstring; ``mode_i`` keeps the
+    first mode-I image's path and the largest value of all of them (see :func:`_check_mode_i`)."""
     from PIL import Image
 
     if img.mode in PLAIN_MODES:
@@ -283,10 +285,9 @@ def _eight_bit(img, path: Path):
         if values.size and (values.min() < 0 or values.max() > 65535):
             raise DatasetError.at(str(path), None, f"imagefolder: {img.mode} image with values outside 0..65535",
                                   "save it as an 8-bit grey or RGB image")
-        if img.mode == "I" and values.size and values.max() <= 255:
-            raise DatasetError.at(str(path), None, "imagefolder: 32-bit integer image (mode I) whose values all lie in "
-                                  "0..255: read as 16-bit, as the rule for mode I has it, it would be black",
-                                  "save it as an 8-bit grey image (mode L), or with its 16-bit values")
+        if img.mode == "I" and mode_i is not None and values.size:
+            mode_i.setdefault("first", str(path))
+            mode_i["max"] = max(mode_i.get("max", 0), int(values.max()))
         return Image.fromarray((values >> 8).astype(np.uint8), mode="L")
     if img.mode == "F":
         raise DatasetError.at(str(path), None, "imagefolder: floating-point image (mode F)",
@@ -298,14 +299,26 @@ def _eight_bit(img, path: Path):
                               "save it as an 8-bit grey or RGB image") from None
 
 
-def _read_image(path: Path, image_size: int | None, mode: str | None, size: tuple[int, int] | None):
+def _check_mode_i(mode_i: dict) -> None:
+    """Mode-I images (32-bit integers, as Pillow opens some 16-bit PNGs) are read as 16-bit; when every one of a
+    split holds values in 0..255 they are 8-bit images saved so, and would all read black: refused. One dark or
+    black image among 16-bit ones is read as it is."""
+    if mode_i.get("first") is not None and mode_i["max"] <= 255:
+        raise DatasetError.at(mode_i["first"], None, "imagefolder: 32-bit integer images (mode I) whose values all "
+                              "lie in 0..255 (this one and every other mode-I image of the split): read as 16-bit, as "
+                              "the rule for mode I has it, they would be black",
+                              "save them as 8-bit grey images (mode L), or with their 16-bit values")
+
+
+def _read_image(path: Path, image_size: int | None, mode: str | None, size: tuple[int, int] | None,
+                mode_i: dict | None = None):
     """One image as uint8 [H, W] or [H, W, 3], with its (converted) mode and size; one-line errors otherwise."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             img.load()
-            img = _eight_bit(img, path)
+            img = _eight_bit(img, path, mode_i)
             if mode is not None and img.mode != mode:
                 raise DatasetError.at(str(path), None, f"imagefolder: image is {_mode_words(img.mode)}, the first "
                                       f"image {_mode_words(mode)}", "convert all images to one mode (e.g. RGB)")
@@ -336,9 +349,10 @@ def _class_files(folder: Path) -> list[Path]:
     for root, dirs, files in os.walk(folder, followlinks=True):
         real = os.path.realpath(root)
         parent = os.path.realpath(os.path.dirname(root))
-        if real in above or (real != os.path.realpath(folder) and parent.startswith(real + os.sep)):
+        # a loop: a link back to this folder or to one above it (two links to one folder are no loop: read twice)
+        if root != str(folder) and (parent == real or parent.startswith(real + os.sep)):
             raise DatasetError.at(root, None, f"imagefolder: a link loop (this folder is "
-                                  f"{above.get(real) or real}, which contains it)",
+                                  f"{above.get(real) or real}, which holds it)",
                                   "remove the link, or point it outside the class folder")
         above[real] = root
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -397,6 +411,7 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) 
     _check_image_size(image_size, sum(len(_class_files(folder)) for folder in classes))
     images, labels = [], []
     mode = size = None
+    mode_i: dict = {}
     for label, folder in enumerate(classes):
         files = _class_files(folder)
         if not files:
@@ -406,9 +421,10 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) 
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise DatasetError.at(str(path), None, "imagefolder: not an image file (by its suffix)",
                                       f"remove it; images end in {', '.join(IMAGE_SUFFIXES)}")
-            array, mode, size = _read_image(path, image_size, mode, size)
+            array, mode, size = _read_image(path, image_size, mode, size, mode_i)
             images.append(array)
             labels.append(label)
+    _check_mode_i(mode_i)
     if len(classes) < 2:
         raise DatasetError.at(str(base / split), None, f"imagefolder: one class folder ({classes[0].name!r}); a "
                               "classifier needs at least two", "add a folder for each other class")

@@ -624,6 +624,10 @@ def _validate_quant(where: str, quant: dict) -> int:
     return vmem_bits
 
 
+#: the exit policies a workload's ``meta.exit_policy.default`` may name (the methods' policies, train/models.py)
+POLICY_NAMES = ("fixed", "dtsnn", "atsn")
+
+
 def _validate_exit_defaults(where: str, meta: dict) -> None:
     """``meta.exit_policy`` (the exit rules' defaults) and a statistical workload's ``meta.num_images``."""
     defaults = meta.get("exit_policy", {})
@@ -633,10 +637,9 @@ def _validate_exit_defaults(where: str, meta: dict) -> None:
         raise _fail(where, "meta.exit_policy", f"must be a mapping, got {shown(defaults)}",
                     "e.g. {cl_init: 0.999, tau_cl: 0.999, theta: 0.1}")
     _check_known_keys(where, "meta.exit_policy", defaults, EXIT_PARAMETERS + ("default",))
-    policy_names = ("fixed", "dtsnn", "atsn")
-    if not isinstance(defaults.get("default", "atsn"), str) or defaults.get("default", "atsn") not in policy_names:
+    if not isinstance(defaults.get("default", "atsn"), str) or defaults.get("default", "atsn") not in POLICY_NAMES:
         raise _fail(where, "meta.exit_policy.default", f"must be a policy name, got {shown(defaults['default'])}",
-                    did_you_mean(str(defaults["default"]), policy_names))
+                    did_you_mean(str(defaults["default"]), POLICY_NAMES))
     for key in EXIT_PARAMETERS:  # the ranges AtsnPolicy and DtsnnPolicy accept (snn/exit_policies.py)
         value = defaults.get(key)
         if value is None:
@@ -893,12 +896,13 @@ def read_workload(path: str | os.PathLike) -> Workload:
                                "save it to a file first and give that file")
     if not Path(path).is_file():
         shipped_arch = Path(__file__).resolve().parents[1] / "data" / "archs" / f"{where}.yaml"
-        if shipped_arch.is_file():  # `compare atsn16x16 dtsnn16x16`: the workload was forgotten
+        bare = not any(sep in where for sep in "/\\")
+        if bare and shipped_arch.is_file():  # `compare atsn16x16 dtsnn16x16`: the workload was forgotten
             raise WorkloadError.at(where, None, "no such file: it names a shipped architecture, and a workload "
                                    "(.npz) is needed here", "give a workload, e.g. workloads/vgg16_cifar10.npz "
                                    "(compare: the last argument)")
         raise WorkloadError.at(where, None, "no such file", "check the path (shipped workloads are in workloads/)")
-    if where.endswith((".yaml", ".yml")):
+    if where.lower().endswith((".yaml", ".yml")):
         raise WorkloadError.at(where, None, "is a YAML file (an architecture, a network or a study), not a workload "
                                "(.npz)", "give a workload, e.g. workloads/vgg16_cifar10.npz (compare: the last "
                                "argument)")
