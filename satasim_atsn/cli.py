@@ -52,6 +52,12 @@ class Stopped(Exception):  # noqa: N818 - a stop, not an error
     Abort); :func:`main` prints one line for it."""
 
 
+def _asks_for_help(error: click.UsageError) -> bool:
+    """A group called without a command (click's NoArgsIsHelpError, click >= 8.2): its help is the answer."""
+    kind = getattr(click.exceptions, "NoArgsIsHelpError", None)
+    return kind is not None and isinstance(error, kind) and error.ctx is not None
+
+
 class SatasimGroup(click.Group):
     """The command group; a user error inside any command ends as :class:`UserError`, so that
     ``cli.main`` in click's standalone mode (and click's CliRunner) behaves like :func:`main`."""
@@ -65,6 +71,8 @@ class SatasimGroup(click.Group):
         except SatasimError as error:
             raise UserError(str(error)) from None
         except click.UsageError as error:
+            if _asks_for_help(error):
+                raise
             command = error.ctx.command_path if error.ctx is not None else "satasim"
             raise UserError(f"{command}: {error.format_message().rstrip('.')}; see '{command} --help'") from None
 
@@ -102,7 +110,20 @@ def _environment_problem() -> str | None:
     threads = os.environ.get("NUMBA_NUM_THREADS")
     if threads is not None and not (threads.strip().isdigit() and int(threads) >= 1):
         return f"NUMBA_NUM_THREADS: is {threads!r}, not a positive number of threads; unset it or give one (e.g. 2)"
+    layer = os.environ.get("NUMBA_THREADING_LAYER")
+    if layer is not None and layer.strip().lower() not in THREADING_LAYERS:
+        return (f"NUMBA_THREADING_LAYER: is {layer!r}, not one of numba's threading layers "
+                f"({', '.join(THREADING_LAYERS)}); unset it")
+    if layer is not None and layer.strip().lower() in ("tbb", "omp"):
+        import importlib.util
+
+        if layer.strip().lower() == "tbb" and importlib.util.find_spec("tbb") is None:
+            return "NUMBA_THREADING_LAYER: is 'tbb', which is not installed; unset it, or pip install tbb"
     return None
+
+
+#: numba's NUMBA_THREADING_LAYER values (its docs: "the threading layers")
+THREADING_LAYERS = ("default", "safe", "forksafe", "threadsafe", "tbb", "omp", "workqueue")
 
 
 if _environment_problem() is None:
@@ -148,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"satasim: error: {error.strerror}{where}; {ENVIRONMENT_ERRNOS[error.errno]}", err=True)
         sys.exit(2)
     except click.UsageError as error:
+        if _asks_for_help(error):  # `satasim` or `satasim workload` alone: the help, as it reads, not in one line
+            click.echo(error.ctx.get_help(), err=True)
+            sys.exit(2)
         UserError(f"{error.format_message().rstrip('.')}; see 'satasim --help'").show()
         sys.exit(2)
     except click.ClickException as error:
@@ -166,12 +190,21 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
+#: the options whose file a command may write to standard output (its readable text then goes to stderr)
+FILE_OPTIONS = ("--json", "-o", "--output", "--nir")
+
+
 def _json_on_stdout(argv: list[str]) -> bool:
-    """True when ``--json`` names standard output (``-``, ``/dev/stdout``, ``/dev/fd/1``): its JSON is written
-    through descriptor 1, and the readable summary must not be mixed into it."""
+    """True when ``--json`` (or a file output: ``-o`` of the workload commands, ``--nir``) names standard output
+    (``-``, ``/dev/stdout``, ``/dev/fd/1``): the file is written through descriptor 1, and the readable summary
+    must not be mixed into it (a rate table written with ``-o -`` ended in 'wrote -: ...')."""
     for i, word in enumerate(argv):
-        value = argv[i + 1] if word == "--json" and i + 1 < len(argv) else (
-            word.removeprefix("--json=") if word.startswith("--json=") else None)
+        value = None
+        for option in FILE_OPTIONS:
+            if word == option and i + 1 < len(argv):
+                value = argv[i + 1]
+            elif word.startswith(option + "=") and option.startswith("--"):
+                value = word.removeprefix(option + "=")
         if value is not None and standard_stream(value) == 1:
             return True
     return False
@@ -212,3 +245,7 @@ def _terminate_as_interrupt() -> Any:
         return None
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     return signal.SIG_DFL if previous is None else previous  # None: a handler not set from Python
+
+
+if __name__ == "__main__":  # python -m satasim_atsn.cli, as python -m satasim_atsn
+    main()

@@ -112,7 +112,9 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[str], None]) -> 
     try:
         if atomic:
             target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent if atomic else None)
+        # the name shortened: a legal 250-character name plus the temp's affixes would pass NAME_MAX (255)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=".tmp",
+                                   dir=target.parent if atomic else None)
         os.close(fd)
     except OSError as error:
         raise _unwritable(path, error) from None
@@ -435,6 +437,9 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
     if not str(path).strip():
         raise SatasimError.at(None, option, "is an empty path", "give a " + ("directory" if is_dir else "file")
                               + " name" + ("" if option in REQUIRED_OUTPUTS else ", or leave the option out"))
+    if is_dir and standard_stream(path) is not None:  # `--csv -` made a directory named '-'
+        raise SatasimError.at(str(path), option, "names standard output (or a descriptor), which cannot hold a "
+                              "directory of files", "give a directory")
     fd = None if is_dir else standard_stream(path)
     if fd is not None:
         try:
@@ -483,6 +488,10 @@ def check_outputs(files: dict[str, str | os.PathLike | None],
         if directory is None:
             continue
         folder = Path(directory).resolve()
+        for name in names:  # a directory where the command writes a file: refused now, not after the work
+            if not any(ch in name for ch in "*?[") and (folder / name).is_dir():
+                raise SatasimError.at(str(Path(directory) / name), dir_option, f"is a directory, where {dir_option} "
+                                      f"writes the file {name}", "move it away, or give another directory")
         for option, path in files.items():
             if path is None:
                 continue

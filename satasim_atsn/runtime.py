@@ -127,7 +127,11 @@ def matplotlib_config() -> None:
     logs two warning lines, even under ``--quiet``; it then rebuilds its font cache each time. A private temp
     directory (``MPLCONFIGDIR``, passed to worker processes) keeps the cache and the terminal quiet; where not
     even that can be made, a one-line SatasimError says what to set. Only on Linux and BSD, whose XDG rule is
-    followed here; elsewhere matplotlib is left to itself."""
+    followed here; elsewhere matplotlib is left to itself.
+
+    The backend is Agg whatever ``MPLBACKEND`` says: satasim only writes image files, and a backend name
+    matplotlib does not know (``MPLBACKEND=nonsense``) failed its import in a traceback."""
+    os.environ["MPLBACKEND"] = "Agg"
     given = os.environ.get("MPLCONFIGDIR")
     if given:
         if _can_write(given):

@@ -111,25 +111,43 @@ def test_failed_json_write_keeps_the_users_file(tmp_path, capsys, monkeypatch):
     assert out_json.read_text() == "precious"
 
 
-def test_failed_csv_write_removes_only_the_json_of_this_run(tmp_path, capsys, monkeypatch):
-    from satasim_atsn.hw.results import SimResult
+def test_a_failed_csv_write_leaves_the_json_the_user_had(tmp_path, capsys, monkeypatch):
+    """A CSV failure used to delete the --json target after writing it: a result the user already had, a symlink,
+    or a device node. The CSVs now come first, and a failure touches nothing already there."""
+    from satasim_atsn.hw import commands
 
     out_json, out_csv = tmp_path / "r.json", tmp_path / "csv"
+    out_json.write_text('{"old": 1}')
+    real = commands.atomic_write_text
 
-    def fail(self, directory):
-        raise OSError(28, "No space left on device", str(Path(directory) / "layers.csv"))
+    def fail_on_images(path, text):
+        if Path(path).name == "images.csv":
+            raise OSError(28, "No space left on device", str(path))
+        real(path, text)
 
-    monkeypatch.setattr(SimResult, "write_csv", fail)
+    monkeypatch.setattr(commands, "atomic_write_text", fail_on_images)
     code, _, err = run(["run", ARCH, WL, "--images", "4", "--json", str(out_json), "--csv", str(out_csv)], capsys)
-    assert "No space left" in one_line_error(code, err)
-    assert not out_json.exists()
+    line = one_line_error(code, err)
+    assert "No space left" in line and f"(written before it: {out_csv / 'layers.csv'})" in line
+    assert out_json.read_text() == '{"old": 1}'
 
-    def no_unlink(self, missing_ok=False):
-        raise PermissionError(1, "Operation not permitted", str(self))
 
-    monkeypatch.setattr(Path, "unlink", no_unlink)
+def test_a_directory_named_as_a_csv_is_refused_before_the_run(tmp_path, capsys):
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "csv"
+    (out_csv / "neurobench.csv").mkdir(parents=True)
+    out_json.write_text('{"old": 1}')
     code, _, err = run(["run", ARCH, WL, "--images", "4", "--json", str(out_json), "--csv", str(out_csv)], capsys)
-    assert "could not be removed" in one_line_error(code, err)
+    assert "neurobench.csv: --csv: is a directory, where --csv writes the file neurobench.csv" in \
+        one_line_error(code, err)
+    assert out_json.read_text() == '{"old": 1}' and sorted(p.name for p in out_csv.iterdir()) == ["neurobench.csv"]
+
+
+def test_a_long_legal_output_name_is_written(tmp_path, capsys):
+    """A 250-character name is legal, but the temp file's affixes made it pass NAME_MAX after the simulation."""
+    name = tmp_path / ("a" * 245 + ".json")
+    code, _, err = run(["run", ARCH, WL, "--images", "2", "--json", str(name), "-q"], capsys)
+    assert code == 0, err
+    assert name.is_file()
 
 
 # ------------------------------------------------------------------------------------------
@@ -432,3 +450,60 @@ def test_a_network_file_mistake_names_the_network_file(tmp_path, capsys):
     line = one_line_error(code, err)
     assert line.startswith(f"satasim: error: {net}: layers[0] (pool1).inputs: maxpool layer 'pool1'")
     assert not (tmp_path / "w.npz").exists()
+
+
+def test_a_file_output_on_standard_output_keeps_the_text_off_it(tmp_path):
+    """`workload rates ... -o - > table.yaml` ended the table with 'wrote -: ...', which build then refused."""
+    import subprocess
+    import sys
+
+    table = tmp_path / "t.yaml"
+    with open(table, "wb") as handle:
+        done = subprocess.run([sys.executable, "-m", "satasim_atsn", "workload", "rates",
+                               str(ROOT / "workloads" / "vgg16w025_cifar10_atsn.npz"), "--network", "vgg16",
+                               "--dataset", "cifar10", "--images", "2", "-o", "-"], stdout=handle,
+                              stderr=subprocess.PIPE, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "wrote -:" in done.stderr and "wrote" not in table.read_text()
+    assert load_rate_spec(table)["network"] == "vgg16"
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["train", "--dataset", "synthetic", "--epochs", "1", "-o", "-"], "-: -o: names standard output"),
+    (["run", ARCH, WL, "--images", "2", "--csv", "-"], "-: --csv: names standard output (or a descriptor), which "
+     "cannot hold a directory"),
+])
+def test_standard_output_where_files_or_a_directory_go_is_refused(tmp_path, capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(argv, capsys)
+    assert needle in one_line_error(code, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("variable", "value", "needle"), [
+    ("NUMBA_THREADING_LAYER", "bogus", "NUMBA_THREADING_LAYER: is 'bogus', not one of numba's threading layers"),
+])
+def test_an_environment_numba_refuses_is_one_line(capsys, monkeypatch, variable, value, needle):
+    monkeypatch.setenv(variable, value)
+    code, _, err = run(["run", ARCH, WL, "--images", "2", "-q"], capsys)
+    assert needle in one_line_error(code, err)
+
+
+def test_a_bad_matplotlib_backend_in_the_environment_is_no_traceback(tmp_path):
+    """MPLBACKEND=nonsense failed matplotlib's import in a ValueError traceback: satasim only writes files (Agg)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MPLBACKEND="nonsense")
+    done = subprocess.run([sys.executable, "-m", "satasim_atsn", "compare", ARCH, WL, "--images", "2", "-o",
+                           str(tmp_path / "o"), "-q"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "o" / "metrics.png").is_file()
+
+
+def test_a_group_without_a_command_prints_its_help(capsys):
+    code, out, err = run([], capsys)
+    assert code == 2 and err.startswith("Usage: satasim [OPTIONS] COMMAND") and "\n  run " in err
+    code, out, err = run(["workload"], capsys)
+    assert code == 2 and err.startswith("Usage: satasim workload [OPTIONS] COMMAND")

@@ -7,7 +7,6 @@ import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -92,30 +91,27 @@ def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
 
 
 def _write_outputs(result, json_path: str | None, csv_dir: str | None, timing: bool) -> None:
-    """Write the --json file, then the --csv files; a failure is one SatasimError naming the path.
+    """Write the --csv files, then the --json file; a failure is one SatasimError naming the path.
 
-    No partial output: when the CSVs cannot be written, the JSON this run has just written is removed
-    again. A JSON write that fails leaves nothing behind (it is atomic), so a file the user already had at
-    that path is never deleted, and a failed clean-up only adds to the message."""
-    json_written = False
+    Nothing the user had is ever deleted: each file is written atomically (a failed write leaves the file that was
+    there), the CSVs come first so that a CSV failure leaves the JSON as it was, and the message says which of
+    this run's files were written before the failure."""
+    written: list[str] = []
     try:
+        if csv_dir:
+            for path, text in result.csv_files(csv_dir):
+                atomic_write_text(path, text)
+                written.append(str(path))
         if json_path:
             result.write_json(json_path, timing=timing)
-            json_written = True
-        if csv_dir:
-            result.write_csv(csv_dir)
     except BrokenPipeError:
         raise  # `--json - | head`: the reader went away; click ends quietly (exit 1)
     except (OSError, SatasimError) as error:
         failure = error if isinstance(error, SatasimError) else SatasimError.at(
             str(error.filename or csv_dir or json_path), None, f"cannot write ({error.strerror or error})",
             "choose a writable location")
-        if json_written:
-            try:
-                Path(json_path).unlink(missing_ok=True)
-            except OSError as cleanup:
-                failure = SatasimError(f"{failure} (and {json_path}, written before, could not be removed: "
-                                       f"{cleanup.strerror or cleanup})")
+        if written:
+            failure = SatasimError(f"{failure} (written before it: {', '.join(written)})")
         raise failure from None
 
 

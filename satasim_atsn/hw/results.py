@@ -345,14 +345,18 @@ class SimResult:
             )
         return buf.getvalue()
 
-    def write_csv(self, directory: str | Path) -> list[Path]:
-        """Write layers.csv, images.csv and neurobench.csv (per-layer NeuroBench metrics) atomically."""
+    def csv_files(self, directory: str | Path) -> list[tuple[Path, str]]:
+        """(path, text) of layers.csv, images.csv and neurobench.csv (per-layer NeuroBench metrics) in ``directory``."""
         directory = Path(directory)
-        paths = [directory / name for name in CSV_FILES]
         texts = [self.layers_csv(), self.images_csv(), neurobench_csv(self)]
-        for path, text in zip(paths, texts, strict=True):
+        return [(directory / name, text) for name, text in zip(CSV_FILES, texts, strict=True)]
+
+    def write_csv(self, directory: str | Path) -> list[Path]:
+        """Write layers.csv, images.csv and neurobench.csv atomically."""
+        files = self.csv_files(directory)
+        for path, text in files:
             atomic_write_text(path, text)
-        return paths
+        return [path for path, _ in files]
 
     def summary_text(self) -> str:
         """A readable summary; a statistical workload's first line says its spikes are synthesised."""

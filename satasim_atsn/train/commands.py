@@ -8,7 +8,13 @@ from pathlib import Path
 import click
 
 from satasim_atsn.errors import SatasimError, TrainError
-from satasim_atsn.fileio import check_output_path, refuse_overwriting_inputs, refuse_shared_outputs, write_json
+from satasim_atsn.fileio import (
+    check_output_path,
+    refuse_overwriting_inputs,
+    refuse_shared_outputs,
+    standard_stream,
+    write_json,
+)
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT, exit_settings
 from satasim_atsn.workload.datasets import DATASETS
 
@@ -27,6 +33,11 @@ def _check_outputs(out_path: str, json_path: str | None, checkpoint: str | None,
                    data_dir: str | None) -> None:
     """Before hours of training: every output can be written, no two are one file, and none lands among an image
     folder's images (where the next training would read it as one)."""
+    if standard_stream(out_path) is not None or (checkpoint is not None and standard_stream(checkpoint) is not None):
+        option, value = ("-o", out_path) if standard_stream(out_path) is not None else ("--checkpoint", checkpoint)
+        raise SatasimError.at(str(value), option, "names standard output (or a descriptor): a training writes its "
+                              "workload, and its checkpoint beside it, as files that --resume reads again",
+                              "give a file path")
     ckpt = checkpoint or str(out_path) + ".ckpt.npz"
     outputs = {"-o": out_path, "--json": json_path, "--checkpoint": ckpt}
     for option, path in outputs.items():
