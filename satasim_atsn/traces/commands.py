@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from satasim_atsn.errors import WorkloadError, closest
+from satasim_atsn.errors import SatasimError, WorkloadError, closest
 from satasim_atsn.fileio import check_outputs, refuse_overwriting_inputs, write_json
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import exit_settings
@@ -232,8 +232,16 @@ def stats_command(
     if "input_bit_density" in numbers:
         click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]))
     if json_path:
-        write_json(json_path, numbers)
+        _write_json_after(json_path, numbers, output)
     click.echo(f"wrote {output}")
+
+
+def _write_json_after(json_path: str, numbers: dict, written: str) -> None:
+    """Write --json after the command's main file; a failure says that file was written (it was not said)."""
+    try:
+        write_json(json_path, numbers)
+    except SatasimError as error:
+        raise SatasimError(f"{error} ({written} was written before it)") from None
 
 
 def _exit_numbers(workload: Workload) -> dict:
@@ -410,7 +418,7 @@ def build_command(
         + ", ".join(f"{p} {m:.2f}" for p, m in numbers["exit_mean_timestep"].items())
     )
     if json_path:
-        write_json(json_path, numbers)
+        _write_json_after(json_path, numbers, output)
     if timing:
         click.echo(f"took {time.perf_counter() - began:.2f} s")
 
@@ -473,7 +481,7 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
     if "accuracy_int" in report:
         click.echo(f"  accuracy: float {report['accuracy_float']:.4f}, int8 {report['accuracy_int']:.4f}")
     if json_path:
-        write_json(json_path, report)
+        _write_json_after(json_path, report, output)
     click.echo(f"wrote {output}")
 
 
