@@ -550,13 +550,19 @@ def test_a_twin_keeps_no_pooled_rate_its_draw_cannot_keep(monkeypatch):
     np.testing.assert_array_equal(kept.arrays[f"rate/{pool['inputs'][0]}"], src)
 
 
+def _mlp_network(tmp_path: Path) -> Path:
+    """A two-layer network file on a flat input of 70 features (4 classes)."""
+    net = tmp_path / "mlp.yaml"
+    net.write_text("name: mlp\ninput_shape: [70]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: fc1, type: linear, out_features: 16}\n  - {name: out, type: output}\n")
+    return net
+
+
 @pytest.mark.parametrize(("value", "ok"), [("0.2", True), ("[0.2, 0.2, 0.2]", True), ("[0.2, 0.2]", False),
                                            ("1.5", False), ("true", False)])
 def test_input_frame_rate_takes_one_rate_or_one_per_timestep(tmp_path, value, ok):
     """A layer's rate may be one number for every timestep; the input's frame rate had to be a list of T."""
-    net = tmp_path / "mlp.yaml"
-    net.write_text("name: mlp\ninput_shape: [70]\nnum_classes: 4\nlayers:\n"
-                   "  - {name: fc1, type: linear, out_features: 16}\n  - {name: out, type: output}\n")
+    net = _mlp_network(tmp_path)
     rates = tmp_path / "rates.yaml"
     rates.write_text(f"network: mlp\ntimesteps: 3\nnum_images: 8\ndefault_rate: 0.1\ninput_frame_rate: {value}\n"
                      "datasets: {d: {seed: 1}}\n")
@@ -588,9 +594,7 @@ def test_a_fixed_histogram_that_stops_early_is_refused(tmp_path):
 
 
 def test_a_rate_table_may_not_give_the_fixed_histogram(tmp_path):
-    net = tmp_path / "mlp.yaml"
-    net.write_text("name: mlp\ninput_shape: [70]\nnum_classes: 4\nlayers:\n"
-                   "  - {name: fc1, type: linear, out_features: 16}\n  - {name: out, type: output}\n")
+    net = _mlp_network(tmp_path)
     rates = tmp_path / "rates.yaml"
     rates.write_text("network: mlp\ntimesteps: 3\nnum_images: 8\ndefault_rate: 0.1\n"
                      "datasets: {d: {seed: 1, exit_histograms: {fixed: [1, 0, 0]}}}\n")
@@ -658,9 +662,7 @@ def test_the_missing_histogram_hint_is_a_command_that_works(tmp_path):
 
 def test_a_boolean_inside_a_rate_list_is_refused(tmp_path):
     """numpy turns [0.1, True] into [0.1, 1.0]: a rate of 1 nobody wrote."""
-    net = tmp_path / "mlp.yaml"
-    net.write_text("name: mlp\ninput_shape: [70]\nnum_classes: 4\nlayers:\n"
-                   "  - {name: fc1, type: linear, out_features: 16}\n  - {name: out, type: output}\n")
+    net = _mlp_network(tmp_path)
     rates = tmp_path / "rates.yaml"
     rates.write_text("network: mlp\ntimesteps: 2\nnum_images: 8\nrates: {fc1: [0.1, true]}\ndatasets: {d: {seed: 1}}\n")
     with pytest.raises(WorkloadError, match="rates.fc1: is not a number or a list of numbers"):
