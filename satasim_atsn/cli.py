@@ -114,10 +114,10 @@ def _environment_problem() -> str | None:
     if layer is not None and layer.strip().lower() not in THREADING_LAYERS:
         return (f"NUMBA_THREADING_LAYER: is {layer!r}, not one of numba's threading layers "
                 f"({', '.join(THREADING_LAYERS)}); unset it")
-    if layer is not None and layer.strip().lower() in ("tbb", "omp"):
+    if layer is not None and layer.strip().lower() == "tbb":
         import importlib.util
 
-        if layer.strip().lower() == "tbb" and importlib.util.find_spec("tbb") is None:
+        if importlib.util.find_spec("tbb") is None:
             return "NUMBA_THREADING_LAYER: is 'tbb', which is not installed; unset it, or pip install tbb"
     return None
 
