@@ -633,14 +633,22 @@ def available_archs() -> list[str]:
     return sorted(p.stem for p in ARCH_DIR.glob("*.yaml"))
 
 
+def shipped_arch(name: str) -> Path | None:
+    """The architecture shipped under a bare name ('atsn16x16'), else None (a path, a .yaml name, no such one)."""
+    if "/" in name or "\\" in name or name.lower().endswith((".yaml", ".yml")):
+        return None
+    shipped = ARCH_DIR / f"{name}.yaml"
+    return shipped if shipped.is_file() else None
+
+
 def resolve_arch_path(name_or_path: str | Path) -> Path:
     """An existing file, or a bare name ('atsn16x16') -> the architecture shipped with the package."""
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.exists() or "/" in text or "\\" in text or text.endswith((".yaml", ".yml")):
         return path
-    shipped = ARCH_DIR / f"{text}.yaml"
-    if shipped.is_file():
+    shipped = shipped_arch(text)
+    if shipped is not None:
         return shipped
     raise ArchError.at(text, None, "no such architecture file or shipped architecture name",
                        did_you_mean(text, available_archs(), "shipped:"))

@@ -555,12 +555,11 @@ def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
     if not isinstance(value, str) or not value:
         raise _fail(where, key, "must be a path", "give a path relative to the study file")
     target = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
-    if not target.is_file() and key in ("arch", "vary.arch") and not any(c in value for c in "/\\") \
-            and not value.endswith((".yaml", ".yml")):
-        from satasim_atsn.hw.arch import ARCH_DIR
+    if not target.is_file() and key in ("arch", "vary.arch"):
+        from satasim_atsn.hw.arch import shipped_arch
 
-        shipped = ARCH_DIR / f"{value}.yaml"  # a shipped architecture's name, as run and compare take it
-        if shipped.is_file():
+        shipped = shipped_arch(value)  # a shipped architecture's name, as run and compare take it
+        if shipped is not None:
             return shipped
     if not target.is_file():
         raise _fail(where, key, f"{shown(value)} does not exist (looked at {target})",
