@@ -158,6 +158,9 @@ def test_info_shows_the_confidence_ceiling_of_a_trained_workload(tmp_path, capsy
                         "--json", str(target)], capsys)
     assert code == 0
     assert "t=1 0.984456 (cannot clear CL_t = 0.999)  t=2 0.999178" in out
+    assert "from the output weights, eq. 8)" in out  # a non-reset membrane output
+    code, out, _ = run(["workload", "info", str(ROOT / "workloads" / "vgg16w025_cifar10_snn.npz")], capsys)
+    assert code == 0 and "from the output weights, eq. 5)" in out  # the CE baseline's accumulate output
     rows = json.loads(target.read_text())["confidence_ceiling"]
     assert [r["can_clear_cl_t"] for r in rows] == [False, True, True, True]
     statistical = tmp_path / "stat.json"

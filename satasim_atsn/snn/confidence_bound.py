@@ -146,14 +146,16 @@ def ceiling_table(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_cl: 
     return rows
 
 
-def ceiling_line(rows: list[dict]) -> str:
+def ceiling_line(rows: list[dict], output_mode: str) -> str:
     """The ceiling table as one line of text, as ``satasim evaluate`` and ``satasim workload info`` print it; only a
-    t < T can be out of reach (t = T always stops)."""
+    t < T can be out of reach (t = T always stops). The equation named is the output layer's: eq. 8 for the
+    non-reset membrane, eq. 5 for an accumulate output's mean."""
     def shown(row: dict) -> str:
         blocked = not row["can_clear_cl_t"] and row["t"] < len(rows)
         return f"t={row['t']} {row['bound']:.6f}" + (f" (cannot clear CL_t = {row['cl_t']})" if blocked else "")
 
-    return "max o^t any input can reach (bound from the output weights, eq. 8): " + "  ".join(map(shown, rows))
+    equation = "eq. 5" if output_mode == "accumulate" else "eq. 8"
+    return f"max o^t any input can reach (bound from the output weights, {equation}): " + "  ".join(map(shown, rows))
 
 
 def _own_share_above(logit_rows: np.ndarray, level: float) -> np.ndarray:

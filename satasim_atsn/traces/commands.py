@@ -72,6 +72,7 @@ def workload_summary(workload: Workload) -> dict:
         if "rate/input" in workload.arrays:  # spike frames: the share of frame bits set at each t
             summary["input_frame_rate"] = mean_rate_per_t(workload.arrays["rate/input"])
     elif workload.has_output:
+        summary["output_mode"] = workload.layers[-1]["output_mode"]  # which equation the ceiling bounds
         summary["confidence_ceiling"] = _ceiling_rows(workload)
     return summary
 
@@ -140,7 +141,7 @@ def _print_summary(s: dict, path: str) -> None:
         if rows is None:
             echo("  confidence ceiling: not computed here (a large output layer); satasim evaluate computes it")
         else:
-            echo("  " + ceiling_line(rows))
+            echo("  " + ceiling_line(rows, s["output_mode"]))
     prov = s["provenance"] or {}
     if prov:
         echo("")

@@ -228,7 +228,7 @@ def format_table(table: dict, title: str = "") -> str:
         lines.append(calibration_line(calibrated))
     ceiling = table.get("confidence_ceiling")
     if ceiling:
-        lines.append(ceiling_line(ceiling))
+        lines.append(ceiling_line(ceiling, table.get("output_mode", "membrane")))
     return "\n".join(lines)
 
 
