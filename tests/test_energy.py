@@ -222,3 +222,16 @@ def test_the_exit_unit_has_area_and_leakage_for_the_decay_its_updates_are_charge
                                                   f"{3 * t.value(f'decay_shift_add_{we}b_area_um2')}"])
     grown = compute_area(scaled)["exit_unit"] - compute_area(arch)["exit_unit"]
     assert grown == pytest.approx(2 * t.value(f"decay_shift_add_{we}b_area_um2"))
+
+
+def test_the_exit_unit_decays_with_the_pes_kind_of_decay_unit():
+    """A PE array with multiplier decay and an exit unit: the exit unit (a PE without the reset mux) decays with a
+    multiplier too, in the energy of every exit_updates action and in its area (it was always a shift-add)."""
+    shift = _arch("atsn16x16")
+    mult = _arch("atsn16x16", ["pe.decay=multiplier"])
+    t, we = shift.tech, shift.exit_unit.vmem_bits
+    gained = energy_per_action_pJ(mult)["exit_updates"] - energy_per_action_pJ(shift)["exit_updates"]
+    assert gained == pytest.approx(t.value(f"mult_{we}b_energy_pJ") - t.value(f"decay_shift_add_{we}b_energy_pJ"))
+    assert gained > 0
+    grown = compute_area(mult)["exit_unit"] - compute_area(shift)["exit_unit"]
+    assert grown == pytest.approx(t.value(f"mult_{we}b_area_um2") - t.value(f"decay_shift_add_{we}b_area_um2"))

@@ -7,4 +7,5 @@
 #: 3: session 15, a fold's weight fetch is split into one DRAM read and stream per weight-buffer-full.
 #: 4: session 16, a weight bank is refilled from DRAM as soon as it has been streamed (weight prefetch).
 #: 5: session 20, the exit unit's shift-add decay unit counts in its area and leakage (its energy already did).
-MODEL_VERSION = 5
+#: 6: session 24, the exit unit's decay unit is the PEs' kind (pe.decay: shift-add or multiplier), not always shift-add.
+MODEL_VERSION = 6

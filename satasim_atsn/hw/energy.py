@@ -97,6 +97,12 @@ def tile_pitch_mm(arch: Arch) -> float:
     return math.sqrt(tile_area_um2) * 1e-3
 
 
+def decay_op(arch: Arch) -> str:
+    """The logic entry of the decay unit: ``decay_shift_add`` or ``mult`` per ``pe.decay``; the exit unit, a PE
+    without the reset mux (the paper's section 2.4), has the same kind of decay unit as the PEs."""
+    return "decay_shift_add" if arch.pe.decay == "shift_add" else "mult"
+
+
 def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     """Energy in pJ charged per unit of every count (independent of the clock)."""
     t = arch.tech
@@ -108,8 +114,7 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     out["pe_accumulations"] = t.energy_pJ("analog_accumulate") if analog else t.logic("add", w, "energy_pJ")
     fire = t.logic("compare", w, "energy_pJ") + t.logic("mux", w, "energy_pJ")
     if not analog:  # an analog membrane decays by leaking; its read-out is the ADC conversion
-        decay_op = "decay_shift_add" if pe.decay == "shift_add" else "mult"
-        fire += t.logic(decay_op, w, "energy_pJ")
+        fire += t.logic(decay_op(arch), w, "energy_pJ")
     out["pe_fire_updates"] = fire
     out["pe_spikes_out"] = 0.0  # the comparator's output; its cost is the output-buffer push
     # spike buffers: each push is later popped (one write + one read of a spike address)
@@ -142,7 +147,7 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     erd, ewr = _sram_scaled(arch, eu.data_memory_bytes, we)
     weight_read = _sram_scaled(arch, eu.data_memory_bytes, 8)[0]
     out["exit_accumulations"] = t.logic("add", we, "energy_pJ") + erd + ewr + weight_read
-    out["exit_updates"] = t.logic("decay_shift_add", we, "energy_pJ") + erd + ewr
+    out["exit_updates"] = t.logic(decay_op(arch), we, "energy_pJ") + erd + ewr  # the PE's kind of decay unit
     out["exit_prediction_adds"] = t.logic("add", we, "energy_pJ") + erd + ewr  # running sum += membrane (no weight)
     out["exit_lut_reads"] = _sram_scaled(arch, eu.data_memory_bytes, LUT_WORD_BITS)[0]
     out["exit_multiplies"] = t.logic("mult", we, "energy_pJ")
@@ -166,15 +171,15 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
         per_pe += entry("analog_accumulator")
     else:
         per_pe += pe.adders * t.logic("add", w, quantity)
-        per_pe += t.logic("decay_shift_add" if pe.decay == "shift_add" else "mult", w, quantity)
+        per_pe += t.logic(decay_op(arch), w, quantity)
     buffer_bits = 8 * (arch.num_pes * (pe.input_spike_buffer_bytes + pe.output_spike_buffer_bytes)
                        + _exit_buffer_bytes(arch))
     exit_unit = 0.0  # no exit tile: no exit unit (an exit_unit section, if given, describes no hardware)
     if arch.has_exit_unit:
         # the paper's AT unit is a PE without the reset mux and with a multiplier (its section 2.4): so it keeps the
-        # PE's shift-add decay unit, whose energy every exit_updates action is charged
+        # PE's decay unit (shift-add or multiplier, per pe.decay), whose energy every exit_updates action is charged
         exit_unit = (getattr(t.sram("sram64", eu.data_memory_bytes), quantity)
-                     + eu.adders * t.logic("add", we, quantity) + t.logic("decay_shift_add", we, quantity)
+                     + eu.adders * t.logic("add", we, quantity) + t.logic(decay_op(arch), we, quantity)
                      + eu.multipliers * t.logic("mult", we, quantity) + t.logic("compare", we, quantity))
         exit_unit += eu.unit.extra_instances(t, quantity)
     if quantity == "area_um2":
