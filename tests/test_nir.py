@@ -211,7 +211,8 @@ def _mutate(kind):
     ("cuba", "node 'lif2' (CubaLIF): tau_syn 0.0005 != dt 0.0001"),
     ("delay", "node 'gate1' (Delay): unsupported node type"),
     ("sumpool-into-conv", "node 'gate1' (Conv2d): its input is a spike max-pool without its IF gate (pool -> IF)"),
-    ("spiking-output", "node 'output' (Output): reads the spikes of 'fc2': a network whose last layer is spiking"),
+    ("spiking-output", "node 'output' (Output): reads the spikes of 'fc2': NIR import does not read a network "
+                       "whose last layer is spiking"),
     ("groups", "node 'conv1' (Conv2d): groups = 2"),
     ("two-taus", "the neurons decay differently"),
     # a bad value of a supported node: named without the list of supported nodes (they were tracebacks)
@@ -278,7 +279,7 @@ def test_a_statistical_workload_gives_no_inputs_to_import(tmp_path, capsys):
 
 
 def test_a_spiking_output_says_so():
-    with pytest.raises(WorkloadError, match="a network whose last layer is spiking is not supported"):
+    with pytest.raises(WorkloadError, match="NIR import does not read a network whose last layer is spiking"):
         graph = _float_cnn()
         nodes = {k: v for k, v in graph.nodes.items() if k not in ("fc2", "li")}
         edges = [e for e in graph.edges if e[1] not in ("fc2", "li") and e[0] not in ("fc2", "li")]
@@ -560,3 +561,102 @@ def test_too_many_timesteps_are_named_by_what_set_them(tmp_path):
     graph = export_nir(wl)
     with pytest.raises(WorkloadError, match=r"^--timesteps: gives T = 2000 timesteps; a workload holds 1..1024"):
         import_nir(graph, wl.inputs(0, 1), timesteps=2000)
+
+
+# ------------------------------------------------------------------------------------------
+# session 24's audit of foreign graphs: flatten dims, non-square pools, small units, per-channel parameters
+# ------------------------------------------------------------------------------------------
+def _with(graph, **nodes):
+    """The graph with some nodes replaced (same edges)."""
+    return nir.NIRGraph(nodes={**graph.nodes, **nodes}, edges=list(graph.edges), type_check=False)
+
+
+def test_a_flatten_that_keeps_the_channel_axis_is_refused():
+    """NIR counts dims without the batch: start_dim 1 on a [6, 4, 4] map is a [6, 16] tensor, not a full flatten
+    (it was read as one, and the float reference shared the reading, so the agreement could not show it)."""
+    graph = _with(_float_cnn(), flat=nir.Flatten(input_type={"input": np.array([6, 4, 4])}, start_dim=1, end_dim=-1))
+    with pytest.raises(WorkloadError, match=r"start_dim 1, end_dim -1 flattens part of a \[6, 4, 4\] map"):
+        import_nir(graph, _images(4), timesteps=2)
+
+
+def test_a_batch_first_flatten_is_read_shifted_by_one():
+    """Sinabs keeps torch's batch dim: input_type [0, 0, 0, 0] and start_dim 1 are a full flatten."""
+    plain = import_nir(_float_cnn(), _images(8), timesteps=2).workload
+    graph = _with(_float_cnn(), flat=nir.Flatten(input_type={"input": np.array([0, 0, 0, 0])}, start_dim=1,
+                                                 end_dim=-1))
+    shifted = import_nir(graph, _images(8), timesteps=2).workload
+    for key, value in plain.arrays.items():
+        assert np.array_equal(shifted.arrays[key], value), key
+
+
+def test_a_global_pool_of_a_non_square_map_before_a_neuron_is_refused():
+    """Kernel [8, 4] on an 8x4 map feeding an IF became a max-pool of kernel 8 that never read... a square
+    window (columns skipped, no error); a max-pool window is square in the format."""
+    rng = np.random.default_rng(0)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([2, 8, 4])}),
+        "conv1": nir.Conv2d(input_shape=(8, 4), weight=rng.normal(0, 0.6, (6, 2, 3, 3)), stride=1, padding=1,
+                            dilation=1, groups=1, bias=np.zeros(6)),
+        "lif1": _lif((6, 8, 4)),
+        "pool1": nir.SumPool2d(kernel_size=np.array([8, 4]), stride=np.array([8, 4]), padding=np.array([0, 0])),
+        "gate1": nir.IF(r=np.full((6, 1, 1), 1 / DT), v_threshold=np.full((6, 1, 1), 0.5),
+                        v_reset=np.zeros((6, 1, 1))),
+        "flat": nir.Flatten(input_type={"input": np.array([6, 1, 1])}, start_dim=0, end_dim=-1),
+        "fc2": nir.Linear(weight=rng.normal(0, 0.5, (4, 6))),
+        "output": nir.Output(output_type={"output": np.array([4])}),
+    }
+    edges = [("input", "conv1"), ("conv1", "lif1"), ("lif1", "pool1"), ("pool1", "gate1"), ("gate1", "flat"),
+             ("flat", "fc2"), ("fc2", "output")]
+    x = np.random.default_rng(1).integers(0, 256, size=(4, 2, 8, 4)).astype(np.uint8)
+    with pytest.raises(WorkloadError, match=r"window 8x4 is not square"):
+        import_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), x, timesteps=2)
+
+
+@pytest.mark.parametrize("factor", [1e-4, 1e-10, 1e-30])
+def test_a_network_written_in_small_units_imports_the_same_integers(factor):
+    """Scaling the first layer's weights, bias and threshold together changes nothing a LIF computes; an absolute
+    1e-12 floor on the scales zeroed every weight below it (top-1 agreement 0.11 at 1e-10)."""
+    graph = _float_cnn()
+    conv = graph.nodes["conv1"]
+    lif = graph.nodes["lif1"]
+    small = _with(graph, conv1=nir.Conv2d(input_shape=(8, 8), weight=conv.weight * factor, stride=1, padding=1,
+                                          dilation=1, groups=1, bias=conv.bias * factor),
+                  lif1=nir.LIF(tau=lif.tau, r=lif.r, v_leak=lif.v_leak, v_threshold=lif.v_threshold * factor,
+                               v_reset=lif.v_reset))
+    plain = import_nir(graph, _images(8), timesteps=2).workload
+    scaled = import_nir(small, _images(8), timesteps=2).workload
+    for name in ("w/conv1", "b/conv1", "vth/conv1"):
+        assert np.array_equal(scaled.arrays[name], plain.arrays[name]), name
+
+
+@pytest.mark.parametrize("channels", [6, 8])
+def test_a_per_channel_parameter_is_per_channel_also_when_channels_equal_the_width(channels):
+    """A [C] threshold on a [C, 8, 8] layer: C = 6 imported, C = 8 was read along W and refused."""
+    rng = np.random.default_rng(0)
+    graph = _float_cnn()
+    thresholds = np.linspace(0.5, 1.5, channels)
+    lif = _lif((channels,))  # every parameter [C]: nir wants one shape for all of them
+    fc1 = graph.nodes["fc1"]
+    changed = _with(
+        graph,
+        conv1=nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0, 0.6, (channels, 2, 3, 3)), stride=1, padding=1,
+                         dilation=1, groups=1, bias=np.zeros(channels)),
+        lif1=nir.LIF(tau=lif.tau, r=lif.r, v_leak=lif.v_leak, v_threshold=thresholds, v_reset=lif.v_reset),
+        gate1=nir.IF(r=np.full((channels, 4, 4), 1 / DT), v_threshold=np.full((channels, 4, 4), 0.5),
+                     v_reset=np.zeros((channels, 4, 4))),
+        flat=nir.Flatten(input_type={"input": np.array([channels, 4, 4])}, start_dim=0, end_dim=-1),
+        fc1=nir.Affine(weight=rng.normal(0, 0.3, (12, channels * 16)), bias=fc1.bias),
+    )
+    wl = import_nir(changed, _images(8), timesteps=2).workload
+    vth = wl.arrays["vth/conv1"]
+    assert vth.shape == (channels,) and len(set(vth.tolist())) == channels  # one threshold per channel
+
+
+def test_agreement_notes_integer_ties():
+    """An output layer of zeros: every integer decision is a tie (argmax takes class 0), said beside the top-1."""
+    graph = _float_cnn(readout="none")
+    fc2 = graph.nodes["fc2"]
+    dead = _with(graph, fc2=nir.Linear(weight=np.zeros_like(fc2.weight)))
+    result = import_nir(dead, _images(8), timesteps=2)
+    report = agreement(result, dead)
+    assert any("ties for the top class on 8 of 8 inputs" in note for note in report["approximations"])

@@ -325,8 +325,11 @@ def _per_channel(value, shape: tuple[int, ...], node: str, kind: str, what: str)
 
 
 def _bc(arr: np.ndarray, shape: tuple) -> np.ndarray:
-    """A per-channel parameter [C] of a [C, H, W] layer as [C, 1, 1], so that it broadcasts over positions."""
-    if arr.ndim == 1 and len(shape) == 3 and arr.size == shape[0] and arr.size != shape[-1]:
+    """A per-channel parameter [C] of a [C, H, W] layer as [C, 1, 1], so that it broadcasts over positions.
+
+    Always per channel, also when C equals W (numpy would broadcast it along W: a per-column parameter, which no
+    exporter means, and which made the same graph import or be refused depending on the map's width)."""
+    if arr.ndim == 1 and len(shape) == 3 and arr.size == shape[0]:
         return arr.reshape(-1, 1, 1)
     return arr
 
@@ -343,7 +346,9 @@ def _channel_scales(w: np.ndarray, floor: np.ndarray | float = 0.0) -> np.ndarra
     """Per-output-channel scales (trainer's rule): max|w| of the channel, at least 1/8 of the layer's, floored."""
     maxabs = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
     overall = float(maxabs.max()) if maxabs.size else 0.0
-    return np.maximum(np.maximum(maxabs, overall / 8.0), np.maximum(floor, 1e-12)) / INT8_MAX
+    # floored only against an all-zero layer (a division by zero): an absolute 1e-12 floor zeroed every weight of a
+    # network written in small units (weights x input_scale below ~1e-12)
+    return np.maximum(np.maximum(maxabs, overall / 8.0), np.maximum(floor, np.finfo(np.float64).tiny)) / INT8_MAX
 
 
 def _q8(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
@@ -515,6 +520,9 @@ def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timest
         raise WorkloadError.at(None, "--timesteps", f"is {timesteps} but the spike-frame inputs have T = "
                                f"{x.shape[1]} frames", "drop --timesteps (frames set T)")
     T = int(x.shape[1]) if frames else int(timesteps or meta.get("timesteps") or 0)
+    if T < 1 and frames:
+        raise WorkloadError.at(None, "--inputs", "the spike frames have T = 0 timesteps",
+                               "give [N, T, C, H, W], T >= 1")
     if T < 1:
         raise WorkloadError.at(None, "--timesteps", "missing", "give the number of timesteps for image inputs")
     if T > 1024:  # the workload format's limit (meta.timesteps), named by what set it
@@ -773,7 +781,7 @@ class _GraphImport:
         window = np.asarray(node.kernel_size).reshape(-1).tolist()
         if window == [h, w] and h != w:  # a global pool of a map that is not square: one window
             self.values[n] = _Value("pooled", src.layer, (c, 1, 1), {"kernel": h, "stride": h, "global": True,
-                                                                      "src": src,
+                                                                      "src": src, "window": (h, w),
                                                                       "average": h * w if kind == "AvgPool2d" else 1})
             return
         k = _pair(node.kernel_size, n, kind, "kernel_size")
@@ -791,14 +799,23 @@ class _GraphImport:
         src = self.need_single(n)
         node, kind = self.nodes[n], self.kinds[n]
         declared = (getattr(node, "input_type", None) or {}).get("input")
-        if declared is not None and np.asarray(declared).size and \
-                np.asarray(declared).reshape(-1).tolist() != list(src.shape):
-            raise _fail(n, kind, f"input_type {np.asarray(declared).reshape(-1).tolist()} is not the shape it gets, "
-                        f"{list(src.shape)}; fix the graph's shapes", listed=False)
+        dims = None if declared is None else np.asarray(declared).reshape(-1)
+        rank = len(src.shape)
         start, end = int(getattr(node, "start_dim", 0)), int(getattr(node, "end_dim", -1))
-        if start not in (0, 1) or end not in (-1, len(src.shape) - 1, len(src.shape)):
-            raise _fail(n, kind, f"start_dim {start}, end_dim {end} flattens part of a {list(src.shape)} map; the "
-                        "format flattens whole maps (start_dim 0 or 1, end_dim -1)", listed=False)
+        # NIR counts dims without the batch; an exporter that kept torch's batch-first dims (Sinabs: input_type
+        # [0, 0, 0, 0], start_dim 1) says so by an input_type one longer than the map: shift its dims by one
+        batch_first = dims is not None and dims.size == rank + 1 and (not dims.any() or dims[1:].tolist() ==
+                                                                       list(src.shape))
+        if dims is not None and dims.size and not batch_first and dims.tolist() != list(src.shape):
+            raise _fail(n, kind, f"input_type {dims.tolist()} is not the shape it gets, "
+                        f"{list(src.shape)}; fix the graph's shapes", listed=False)
+        if batch_first:
+            start, end = start - 1, (end - 1 if end >= 0 else end)
+        last = end + rank if end < 0 else end
+        if start != 0 or last != rank - 1:
+            raise _fail(n, kind, f"start_dim {start}, end_dim {end} flattens part of a {list(src.shape)} map (NIR "
+                        "counts dims without the batch: start_dim 1 keeps the channel axis); the format flattens "
+                        "whole maps: start_dim 0, end_dim -1", listed=False)
         if src.kind == "pooled" and src.data["global"]:
             lname = self.layer_name(self.preds[n][0])
             self.layers.append({"name": lname, "type": "avgpool", "inputs": [src.layer]})
@@ -854,6 +871,11 @@ class _GraphImport:
     def _max_pool(self, n: str, pool: _Value) -> None:
         """A pool followed by a neuron that fires iff its window holds a spike: a maxpool layer, exactly."""
         kind = self.kinds[n]
+        if "window" in pool.data:  # a maxpool layer has a square window: kernel h on an h x w map would skip columns
+            h, w = pool.data["window"]
+            raise _fail(n, kind, f"follows a pool whose window {h}x{w} is not square; the workload's max-pool windows "
+                        "are square (a global pool of a non-square map is supported only before Flatten -> "
+                        "Affine/Linear)", listed=True)
         par = _neuron_params(self.nodes[n], kind, n, pool.shape, self.dt)
         one = par["gain"] / pool.data["average"]
         if np.any(par["leak"] != 0) or np.any(par["theta"] < 0) or np.any(par["theta"] >= one):
@@ -888,8 +910,9 @@ class _GraphImport:
             self.state["output_mode"] = "accumulate"
             self.state["decision"] = "sum"
         elif src.kind == "spikes":
-            raise _fail(n, kind, f"reads the spikes of {src.layer!r}: a network whose last layer is spiking is not "
-                        "supported by the workload format yet; end it with Affine/Linear (-> LI or I) -> Output",
+            raise _fail(n, kind, f"reads the spikes of {src.layer!r}: NIR import does not read a network whose last "
+                        "layer is spiking (spike-count outputs) yet, although the workload format has them; end the "
+                        "graph with Affine/Linear (-> LI or I) -> Output, or write the .npz (docs/workload-format.md)",
                         listed=True)
         else:
             raise _fail(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current", listed=True)
@@ -984,10 +1007,14 @@ def _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, s
         else:
             scales = _channel_scales(w)
             shift = 0
-            while np.rint(theta / (scales * 2**shift)).max() > VTH_MAX_FIRST:
+            while np.rint(theta / (scales * 2**shift)).max() > VTH_MAX_FIRST and shift < 63:  # the format's limit
                 shift += 1
             wq, bq = _q8(w, scales), _i32(b / scales)
             vth = np.maximum(_i32(theta / (scales * 2**shift)), 1)
+            if vth.max() > VTH_MAX_FIRST:  # even >> 63 leaves the threshold out of reach: the layer never fires
+                notes.append(f"{lname}: threshold out of reach of its input current (>> 63 leaves it above "
+                             f"{VTH_MAX_FIRST} steps): stored as {VTH_MAX_FIRST}, the layer stays silent")
+                vth = np.minimum(vth, VTH_MAX_FIRST)
         state["input_shift"] = shift
     elif _int8_exact(w) and _integral(b) and _integral(theta) and theta.max() < 2**15:
         wq, bq, vth = w.astype(np.int8), _i32(b), _i32(theta)
@@ -1030,7 +1057,7 @@ def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> No
         scales = _channel_scales(both, theta * INT8_MAX / VTH_MAX)
     else:
         scales = np.full(wm.shape[0], max(float(np.abs(wm).max()), float(theta.max()) * INT8_MAX / VTH_MAX,
-                                          1e-12) / INT8_MAX)
+                                          np.finfo(np.float64).tiny) / INT8_MAX)
     if main.data["src"].layer == "input" or (short.kind == "current" and short.data["src"].layer == "input"):
         raise _fail(lname, "join", "a residual join straight from the Input is not supported", listed=True)
     main_name = layer_name(main.layer)
@@ -1077,7 +1104,7 @@ def _emit_output(lname, cur, par, state, layers, arrays, meta, notes, first: boo
         scale = 1.0
         logit = float(meta.get("logit_scale", 1.0))
     else:
-        scale = max(float(np.abs(w).max()), 1e-12) / INT8_MAX
+        scale = max(float(np.abs(w).max()), np.finfo(np.float64).tiny) / INT8_MAX
         logit = scale
     arrays[f"w/{lname}"] = _q8(w, np.full(w.shape[0], scale))
     _note_zeroed_rows(lname, w, arrays[f"w/{lname}"], notes)
@@ -1189,7 +1216,8 @@ def agreement(result: ImportResult, graph: Any) -> dict:
 
     wl = result.workload
     x = wl.inputs()
-    ref = float_forward(graph, x, wl.timesteps, result.dt, result.input_scale)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, not as numpy warnings
+        ref = float_forward(graph, x, wl.timesteps, result.dt, result.input_scale)
     fwd = run_forward(wl, x, record_spikes=True)
     layers = {}
     for lname, node in result.spike_nodes.items():
@@ -1201,15 +1229,25 @@ def agreement(result: ImportResult, graph: Any) -> dict:
                          "rate_int": float(ours.mean()), "rate_float": float(theirs.mean())}
     out = ref["output"]
     decision = out.sum(axis=1) if result.decision == "sum" else out[:, -1]
+    notes = list(result.notes)
+    finite = np.isfinite(decision).all(axis=1)
+    if not finite.all():  # overflow in float64: its argmax is the first NaN, not a decision
+        notes.append(f"the float forward overflowed (non-finite outputs) on {int((~finite).sum())} of "
+                     f"{finite.size} inputs: its top-1 there is meaningless")
     pred_float = decision.argmax(axis=1)
-    pred_int = fwd.out_membrane[:, -1].argmax(axis=1)
+    final = fwd.out_membrane[:, -1]
+    pred_int = final.argmax(axis=1)
+    tied = (final == final.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    if tied.any():  # argmax breaks a tie to the lowest class: say how often the integer decision is a tie
+        notes.append(f"the integer output ties for the top class on {int(tied.sum())} of {tied.size} inputs "
+                     "(argmax takes the lowest class)")
     report = {
         "images": int(x.shape[0]),
         "timesteps": wl.timesteps,
         "top1_agreement": float((pred_float == pred_int).mean()),
         "spike_agreement": float(np.mean([v["spike_agreement"] for v in layers.values()])) if layers else None,
         "layers": layers,
-        "approximations": list(result.notes),
+        "approximations": notes,
     }
     labels = wl.labels()
     if labels is not None:
