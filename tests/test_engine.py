@@ -278,7 +278,7 @@ def _witness(arch, wl):
                             math.ceil(s_in / arch.global_buffers.input.bytes_per_cycle),
                             math.ceil(s_out * sb / arch.global_buffers.output.bytes_per_cycle),
                         )
-                        stream = math.ceil(fold.weight_bytes / arch.global_buffers.weight.bytes_per_cycle)
+                        stream = _stream_cycles(arch, mapping, fold.weight_bytes)
                         local[g.index] += d_slice + stream
                 elif g.kind == "pool":
                     s_in = sum(int(trace.spikes[g.inputs[0].source][i, t - 1].sum()) for i in act)
@@ -307,12 +307,20 @@ def _witness(arch, wl):
                     exit_busy += bz + decide
                     exit_stall += st
                     local[g.index] += (
-                        d + decide + math.ceil(g.weight_bytes / arch.global_buffers.weight.bytes_per_cycle)
+                        d + decide + _stream_cycles(arch, mapping, g.weight_bytes)
                     )
         np.testing.assert_array_equal(work.pe_busy, busy)
         np.testing.assert_array_equal(work.pe_stall_input, stall)
         np.testing.assert_array_equal(work.group_local, local)
         assert (work.exit_busy, work.exit_stall_input) == (exit_busy, exit_stall)
+
+
+def _stream_cycles(arch, mapping, nbytes: int) -> int:
+    """Weight-stream cycles of ``nbytes`` (section 4, phase 2): the multicast enters the mesh over one link, and a
+    fetched fold streams one weight-buffer-full at a time, each rounded up to whole cycles."""
+    rate = min(arch.global_buffers.weight.bytes_per_cycle, arch.noc.link_bytes_per_cycle)
+    chunk = max(nbytes, 1) if mapping.weights_resident else arch.global_buffers.weight.bytes
+    return sum(math.ceil(min(chunk, nbytes - k) / rate) for k in range(0, nbytes, chunk))
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -484,3 +492,39 @@ def test_bit_plane_counts_do_not_wrap_without_the_jit():
     py_counts, py_positions = kernels.plane_positions.py_func(pixels, 2, 2, 40, 0)
     assert jit_counts.tolist() == py_counts.tolist() == [320, 0, 320, 0]
     assert np.array_equal(jit_positions, py_positions)
+
+
+@pytest.mark.parametrize("dataflow", ["timestep_major", "layer_major"])
+def test_a_pooled_map_beyond_the_spike_buffers_is_spilled_like_any_map(dataflow):
+    """Section 4 phase 6 and 12.3: every group's output map beyond the smaller spike buffer goes to DRAM; the
+    max-pool groups' maps never did (session 24's audit: 76 B written where 96 B spilled). With resident
+    membranes and weights, the DRAM writes are exactly the spilled spike bytes, counted here from the forward."""
+    from satasim_atsn.snn.forward import run_forward
+
+    for seed in range(40):
+        wl = random_workload(seed, images=2, timesteps=3, residual=False)
+        if any(layer["type"] == "maxpool" for layer in wl.layers):
+            break
+    buffer = 4
+    arch = tiny_arch(seed, "conventional", **{
+        "accelerators": 1, "images_per_batch": 1, "dataflow": dataflow, "pe.data_memory_bytes": 4096,
+        "global_buffers.weight.bytes": 100000, "global_buffers.input.bytes": buffer,
+        "global_buffers.output.bytes": buffer})
+    res = engine.simulate(arch, wl)
+    assert res.mapping["weights_resident"] and res.mapping["membranes_resident"]
+    spikes = run_forward(wl, record_spikes=True).spikes
+    sb = arch.spike_address_bytes
+    expected = pooled = 0
+    for name, s in spikes.items():
+        if name == "input" or wl.layer(name)["type"] in ("flatten", "avgpool"):  # views of a map, no group's own
+            continue
+        per_step = s.reshape(s.shape[0], s.shape[1], -1).sum(axis=2).astype(np.int64) * sb  # [N, T] bytes
+        if dataflow == "timestep_major":
+            spill = np.maximum(0, per_step - buffer).sum()
+        else:  # a group's whole map over T is written before the next group starts
+            spill = np.maximum(0, per_step.sum(axis=1) - buffer).sum()
+        expected += int(spill)
+        if wl.layer(name)["type"] == "maxpool":
+            pooled += int(spill)
+    assert pooled > 0, "the case must spill a pooled map"
+    assert res.totals["dram_write_bytes"] == expected

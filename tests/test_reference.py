@@ -508,26 +508,27 @@ def conv_row() -> Workload:
 def test_head_of_line_blocking_starves_the_fast_pe() -> None:
     """Two PEs share every spike; PE 0 is slow (a = 2) and both have a 1-entry buffer (2 B).
 
-    Weights 12 + 6 = 18 B resident: load 10 + ceil(18/16) = 12 [0, 12); fc stream 1 [12, 13).
+    Weights 12 + 6 = 18 B resident: load 10 + ceil(18/16) = 12 [0, 12); fc stream ceil(12/8) = 2 [12, 14) (the
+    stream runs at min(weight port 32, link 8) B per cycle).
     Compute (L = 2; stream s1, s2, s3, each to {PE 0, PE 1}):
       k=0,1 both stall_input (k < L); k=2 both stall_input, s1 to both, s2 blocked (buffers full);
       k=3 PE 0 pops s1 (k=3,4), PE 1 pops s1 (k=3); s2 to both; s3 blocked (both full);
       k=4 PE 0 busy, PE 1 pops s2; s3 blocked: PE 0's buffer still holds s2 (PE 1's is empty);
       k=5 PE 0 pops s2 (k=5,6); PE 1 has room and nothing to do: stall_input (head-of-line); s3 to both;
       k=6 PE 0 busy, PE 1 pops s3; k=7 PE 0 pops s3 (k=7,8), PE 1 fires neuron 2 -> done (D_1 = 8);
-      k=9,10 PE 0 fires neurons 0 (spikes) and 1 -> done, D_0 = 11. GLB terms 1. D = 11: [13, 24).
-    Exit: stream ceil(6/32) = 1 [24, 25); accumulate 1 spike, own link L = h(2) = 2, a = 2: k=0..2 stall,
-      k=3,4 the spike, k=5,6 update: 7 [25, 32). End 32.
-    PE 0: busy 8, stall_input 3, stall_memory 12 + 1 + 1 = 14, idle 7. PE 1: busy 4 (3 spikes + 1 fire),
-      stall_input 4, stall_memory 14, idle 3 + 7 = 10.
+      k=9,10 PE 0 fires neurons 0 (spikes) and 1 -> done, D_0 = 11. GLB terms 1. D = 11: [14, 25).
+    Exit: stream ceil(6/8) = 1 [25, 26); accumulate 1 spike, own link L = h(2) = 2, a = 2: k=0..2 stall,
+      k=3,4 the spike, k=5,6 update: 7 [26, 33). End 33.
+    PE 0: busy 8, stall_input 3, stall_memory 12 + 2 + 1 = 15, idle 7. PE 1: busy 4 (3 spikes + 1 fire),
+      stall_input 4, stall_memory 15, idle 3 + 7 = 10.
     With 2-entry buffers s1, s2 go at k=2, s3 at k=3: PE 1 pops at k=3, 4, 5 and never starves
-    (stall_input 3); PE 0 is the critical path either way, so the total stays 32.
+    (stall_input 3); PE 0 is the critical path either way, so the total stays 33.
     """
     c = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 2}), shared_linear(), 1)
-    assert c["total_cycles"] == 32
-    assert pe(c, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 14, "idle": 7}
-    assert pe(c, p=1) == {"busy": 4, "stall_input": 4, "stall_output": 0, "stall_memory": 14, "idle": 10}
-    assert c["accelerators"][0]["exit_unit"] == {"busy": 4, "stall_input": 3, "idle": 25}
+    assert c["total_cycles"] == 33
+    assert pe(c, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 15, "idle": 7}
+    assert pe(c, p=1) == {"busy": 4, "stall_input": 4, "stall_output": 0, "stall_memory": 15, "idle": 10}
+    assert c["accelerators"][0]["exit_unit"] == {"busy": 4, "stall_input": 3, "idle": 26}
     a = actions(c)
     # 3 spikes x 2 destinations; accumulations 3 x (2 + 1); fire updates 3
     assert a["pe_input_buffer_pushes"] == 6 and a["pe_accumulations"] == 9 and a["pe_fire_updates"] == 3
@@ -535,40 +536,41 @@ def test_head_of_line_blocking_starves_the_fast_pe() -> None:
     # the exit unit's delivery 2 B x h(2) = 4
     assert a["noc_byte_hops"] == 36 + 6 + 0 + 4
     roomy = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 4}), shared_linear(), 1)
-    assert roomy["total_cycles"] == 32
-    assert pe(roomy, p=1) == {"busy": 4, "stall_input": 3, "stall_output": 0, "stall_memory": 14, "idle": 11}
+    assert roomy["total_cycles"] == 33
+    assert pe(roomy, p=1) == {"busy": 4, "stall_input": 3, "stall_output": 0, "stall_memory": 15, "idle": 11}
     assert pe(roomy, p=0) == pe(c, p=0)
 
 
 def test_larger_input_buffer_shortens_the_phase() -> None:
     """PE 1's heavy spikes queue behind PE 0's: with 1-entry buffers the phase is one cycle longer.
 
-    Weights 9 + 12 = 21 B resident: load 10 + ceil(21/16) = 12 [0, 12); conv stream ceil(9/32) = 1 [12, 13).
+    Weights 9 + 12 = 21 B resident: load 10 + ceil(21/16) = 12 [0, 12); conv stream ceil(9/8) = 2 [12, 14)
+    (min(weight port 32, link 8) B per cycle).
     1-entry buffers (L = 2): k=2 x0 to PE 0, x1 blocked (PE 0 full); k=3 PE 0 pops x0 (k=3,4), x1 to PE 0,
       x4 to PE 1, x5 blocked; k=4 PE 1 pops x4 (k=4..6), x5 to PE 1; k=5 PE 0 pops x1 (k=5..7);
       k=7 PE 1 pops x5 (k=7,8); PE 0 fires k=8..10 (D_0 = 11); PE 1 fires k=9..11 (D_1 = 12).
       PE 1 stalls k=0..3: at k=3 its buffer is empty and has room, but x4 waits behind x1.
-      D = 12: [13, 25).
+      D = 12: [14, 26).
     2-entry buffers: k=2 delivers x0, x1 (PE 0 full at 2) and x4, x5 (PE 1 full at 2): PE 1 runs x4 at
-      k=3..5, x5 at k=6,7, fires k=8..10: D_1 = 11; PE 0 unchanged (D_0 = 11). D = 11: [13, 24).
-    Exit: stream 12 B -> 1 cycle; accumulate 6 spikes (a = 2): k=0..2 stall, k=3..14 spikes, k=15,16
-      update: 17. Ends: 25 + 1 + 17 = 43 and 24 + 1 + 17 = 42.
+      k=3..5, x5 at k=6,7, fires k=8..10: D_1 = 11; PE 0 unchanged (D_0 = 11). D = 11: [14, 25).
+    Exit: stream 12 B -> 2 cycles; accumulate 6 spikes (a = 2): k=0..2 stall, k=3..14 spikes, k=15,16
+      update: 17. Ends: 26 + 2 + 17 = 45 and 25 + 2 + 17 = 44.
     PE 0: busy 2 + 3 + 3 = 8, stall_input 3 (k=0..2) in both; PE 1: busy 3 + 2 + 3 = 8, stall_input 4 or 3.
     """
     small = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 2}), conv_row(), 1)
     large = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 4}), conv_row(), 1)
-    assert small["total_cycles"] == 43 and large["total_cycles"] == 42
-    # stall_memory 12 + 1 + 1 (load, conv stream, exit stream); idle: compute-phase idle + 17 exit cycles
-    assert pe(small, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 14, "idle": 1 + 17}
-    assert pe(small, p=1) == {"busy": 8, "stall_input": 4, "stall_output": 0, "stall_memory": 14, "idle": 17}
-    assert pe(large, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 14, "idle": 17}
-    assert pe(large, p=1) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 14, "idle": 17}
+    assert small["total_cycles"] == 45 and large["total_cycles"] == 44
+    # stall_memory 12 + 2 + 2 (load, conv stream, exit stream); idle: compute-phase idle + 17 exit cycles
+    assert pe(small, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 16, "idle": 1 + 17}
+    assert pe(small, p=1) == {"busy": 8, "stall_input": 4, "stall_output": 0, "stall_memory": 16, "idle": 17}
+    assert pe(large, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 16, "idle": 17}
+    assert pe(large, p=1) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 16, "idle": 17}
     for c in (small, large):
         a = actions(c)
         assert a["pe_accumulations"] == 2 + 3 + 3 + 2 and a["pe_input_buffer_pushes"] == 4
         assert a["pe_spikes_out"] == 6 and a["exit_accumulations"] == 6 * 2
     # a buffer big enough for the whole stream changes nothing more
-    assert simulate_reference(two_pe_arch(), conv_row(), 1)["total_cycles"] == 42
+    assert simulate_reference(two_pe_arch(), conv_row(), 1)["total_cycles"] == 44
 
 
 def test_stream_is_all_or_nothing_and_in_order() -> None:

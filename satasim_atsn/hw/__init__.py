@@ -7,5 +7,6 @@
 #: 3: session 15, a fold's weight fetch is split into one DRAM read and stream per weight-buffer-full.
 #: 4: session 16, a weight bank is refilled from DRAM as soon as it has been streamed (weight prefetch).
 #: 5: session 20, the exit unit's shift-add decay unit counts in its area and leakage (its energy already did).
-#: 6: session 24, the exit unit's decay unit is the PEs' kind (pe.decay: shift-add or multiplier), not always shift-add.
+#: 6: session 24, the exit unit's decay unit is the PEs' kind (pe.decay), not always shift-add; the weight stream runs
+#:    at min(weight port, NoC link) bytes per cycle; pooled maps beyond the spike buffer are spilled like any map.
 MODEL_VERSION = 6

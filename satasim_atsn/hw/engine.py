@@ -169,7 +169,8 @@ class _Model:
         self.r = int(mapping.spikes_per_cycle)
         self.exit_start = int(mapping.exit_hops * hop)
         self.hops = mapping.pe_hops.astype(np.int64)
-        self.weight_bpc = int(arch.global_buffers.weight.bytes_per_cycle)
+        # the weight stream is a multicast over the mesh: it cannot leave tile (0, 0) faster than one NoC link carries
+        self.weight_bpc = min(int(arch.global_buffers.weight.bytes_per_cycle), int(arch.noc.link_bytes_per_cycle))
         self.weight_chunk_bytes = int(arch.global_buffers.weight.bytes)  # one fetch fills at most one bank
         self.weight_banks = int(arch.global_buffers.weight.banks)  # buffer-fulls read ahead (section 4, phase 1)
         self.in_bpc = int(arch.global_buffers.input.bytes_per_cycle)
@@ -745,6 +746,9 @@ def _pool_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatc
     s_in = bt.per_batch(maps.totals(spec.source))
     s_out = bt.per_batch(maps.totals(g.name))
     ph.pool_cycles[gi] = -(-(s_in + s_out) * model.sb // model.out_bpc)
+    # the pooled map is a group's output like any other: beyond the spike buffer it is spilled (section 4, phase 6)
+    ph.spill[gi] = np.maximum(0, s_out * model.sb - model.spike_map_bytes)
+    ph.out_bytes[gi] = s_out * model.sb
     c = ph.counts[:, gi]
     c[:, A["pool_ors"]] += s_in.sum(axis=1)
     c[:, A["spike_glb_read_bytes"]] += s_in.sum(axis=1) * model.sb
@@ -901,6 +905,11 @@ def _pool_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict
     w.pending += dur
     w.local_mem += dur
     w.group_local[g.index] += dur
+    if spilled is not None:
+        nbytes = int(w.ph.spill[g.index][w.b, t - 1])
+        if nbytes > 0:
+            w.dram_write(nbytes, g.index)
+            spilled[g.index] = nbytes
 
 
 def _exit_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[int, int]) -> None:
@@ -947,7 +956,11 @@ def _layer_major_program(w: _ProgramWriter, n: int) -> None:
                 spilled[gi] = nbytes
         elif g.kind == "pool":
             for t in range(1, T + 1):
-                _pool_program(w, g, t, n, spilled)
+                _pool_program(w, g, t, n, None)
+            nbytes = int(w.ph.out_bytes[gi][w.b].sum()) - model.spike_map_bytes
+            if nbytes > 0:
+                w.dram_write(nbytes, gi)
+                spilled[gi] = nbytes
         else:
             stream = w.stage_weights(model.exit_weight_bytes, gi)
             w.local_mem += stream
@@ -1144,7 +1157,7 @@ def _step_pe(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int,
         spilled[gi] = nbytes
 
 
-def _step_pool(w: _ProgramWriter, g: Group, items: list[_Slot]) -> None:
+def _step_pool(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int, int]) -> None:
     """A max-pool group in a refill step: one local phase."""
     model, gi = w.model, g.index
     s_in = sum(int(it.chunk.pool[gi][0][it.row]) for it in items)
@@ -1157,6 +1170,10 @@ def _step_pool(w: _ProgramWriter, g: Group, items: list[_Slot]) -> None:
     w.pending += dur
     w.local_mem += dur
     w.group_local[gi] += dur
+    nbytes = s_out * model.sb - model.spike_map_bytes
+    if nbytes > 0:
+        w.dram_write(nbytes, gi)
+        spilled[gi] = nbytes
 
 
 def _step_exit(w: _ProgramWriter, g: Group, items: list[_Slot]) -> int:
@@ -1200,7 +1217,7 @@ def _refill_step(model: _Model, items: list[_Slot]) -> _BatchWork:
         if g.kind == "pe":
             _step_pe(w, g, items, spilled)
         elif g.kind == "pool":
-            _step_pool(w, g, items)
+            _step_pool(w, g, items, spilled)
         else:
             stall += _step_exit(w, g, items)
     w.end_pass()

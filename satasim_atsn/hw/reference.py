@@ -635,7 +635,8 @@ class _Accelerator:
         """Weight fetch (not resident) then weight stream, one weight-buffer-full at a time: wait for the
         buffer-full's read, stream it, and request the pass's next one into the freed bank."""
         st = self.st
-        per_cycle = int(st.arch.global_buffers.weight.bytes_per_cycle)
+        # the multicast enters the mesh over one link (docs/microarchitecture.md section 4, phase 2)
+        per_cycle = min(int(st.arch.global_buffers.weight.bytes_per_cycle), int(st.arch.noc.link_bytes_per_cycle))
         self.actions["weight_glb_read_bytes"] += weight_bytes
         self.actions["noc_byte_hops"] += weight_bytes * (st.rows + st.cols - 2)
         if st.mapping.weights_resident:
@@ -816,6 +817,8 @@ class _Accelerator:
         yield from self._memory_cycles(
             _ceil_div((s_in + s_out) * st.sb, int(st.arch.global_buffers.output.bytes_per_cycle))
         )
+        if refill:  # timestep_major / refill step: the pooled map of this step beyond the spike buffer is spilled
+            yield from self._spike_spill(g, items, spilled)
 
     def _exit_group(self, g: _Group, items: list[tuple[int, int]], spilled: dict[str, int], weights: bool = True):
         st = self.st
@@ -888,6 +891,7 @@ class _Accelerator:
                 yield from self._refill(g, spilled)
                 for t in range(1, st.T + 1):
                     yield from self._pool_group(g, [(i, t) for i in batch], spilled, refill=False)
+                yield from self._spike_spill(g, [(i, t) for t in range(1, st.T + 1) for i in batch], spilled)
             else:
                 yield from self._refill(g, spilled)
                 yield from self._weights(g, int(g.weight_bytes))
