@@ -438,3 +438,14 @@ def test_an_integer_range_with_a_float_step_gives_integers():
     assert all(isinstance(v, int) for v in zipped)
     floats = _axis_values({"start": 4, "stop": 8, "step": 2.0}, "s.yaml", "vary.tech.sram64_1KB_read_energy_pJ")
     assert floats == [4.0, 6.0, 8.0] and all(isinstance(v, float) for v in floats)  # a float field stays float
+
+
+def test_a_baseline_may_be_given_by_its_file_name():
+    """`--baseline conventional16x16.yaml` (the file name, with its extension) was refused as none of the
+    architectures; the path as typed and the stem were accepted."""
+    from satasim_atsn.study.compare import _baseline_index
+
+    paths = ["archs/atsn16x16.yaml", "archs/conventional16x16.yaml"]
+    names = ["atsn16x16", "conv"]
+    for given in ("archs/conventional16x16.yaml", "conventional16x16.yaml", "conventional16x16", "conv", "1"):
+        assert _baseline_index(names, paths, given) == 1, given

@@ -446,3 +446,23 @@ def test_an_evaluation_sample_of_the_embedded_count_is_the_embedded_images():
     labels = np.repeat(np.arange(10), 30)
     small, large = balanced_sample(labels, 16, 3), balanced_sample(labels, 40, 3)
     assert set(small) <= set(large)
+
+
+@pytest.mark.parametrize(("change", "option"), [(["--seed", "3"], "--seed"), (["--train-subset", "48"],
+                                                                               "--train-subset")])
+def test_a_changed_option_that_draws_the_subset_is_named_on_resume(tmp_path, capsys, change, option):
+    """--train-subset draws its images with --seed: another seed also changes the training data, and the refusal
+    named --data-dir (the data check ran before the options'); it names the option the user changed."""
+    from satasim_atsn.cli import main
+
+    def train(epochs: str, options: list[str]) -> int:
+        with pytest.raises(SystemExit) as done:
+            main(["train", "--dataset", "synthetic", "--epochs", epochs, "--test-images", "8", "-q",
+                  "-o", str(tmp_path / "s.npz"), *options])
+        return done.value.code
+
+    assert train("1", ["--train-subset", "64"]) == 0
+    options = {"--seed": "0", "--train-subset": "64", change[0]: change[1]}
+    assert train("2", [*(x for item in options.items() for x in item), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"{option}: the checkpoint was trained with" in err and "--data-dir" not in err

@@ -121,14 +121,15 @@ def _check_names(arch_paths: list[str], names: list[str]) -> None:
 
 
 def _baseline_index(names: list[str], arch_paths: list[str], baseline: str | None) -> int:
-    """The architecture --baseline names: by its (unique) name, its index, or its file (path or stem)."""
+    """The architecture --baseline names: by its (unique) name, its index, or its file (path as given, file name
+    or stem)."""
     if baseline is None:
         return 0
     if baseline in names:
         return names.index(baseline)
     if baseline.isdigit() and int(baseline) < len(names):
         return int(baseline)
-    found = [i for i, a in enumerate(arch_paths) if Path(a).stem == baseline or a == baseline]
+    found = [i for i, a in enumerate(arch_paths) if baseline in (a, Path(a).name, Path(a).stem)]
     if len(found) > 1:
         raise StudyError.at(None, "--baseline", f"{baseline!r} is ambiguous: it names the files of "
                             f"{[names[i] for i in found]}", "give the architecture's name")
@@ -138,7 +139,7 @@ def _baseline_index(names: list[str], arch_paths: list[str], baseline: str | Non
                             "give an index in that range, or a name")
     if not found:
         raise StudyError.at(None, "--baseline", f"{baseline!r} is none of the architectures {names}",
-                            "give one of their names")
+                            "give one of their names, files or 0-based indices")
     return found[0]
 
 

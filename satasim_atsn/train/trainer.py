@@ -290,11 +290,8 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
         if theirs.get(key) != mine[key]:
             raise TrainError.at(str(path), options[key], f"checkpoint is for {key}={theirs.get(key)!r}, this run has "
                                 f"{mine[key]!r}", "resume with the same options or use another --checkpoint")
-    if "train_data" in theirs and "train_data" in mine and theirs["train_data"] != mine["train_data"]:
-        raise TrainError.at(str(path), "--data-dir", f"the checkpoint was trained on other images "
-                            f"({theirs['train_data']}; this run's training split: {mine['train_data']}): resuming "
-                            "would continue it, and export it with the input statistics of, data it was not trained on",
-                            "resume with the data the training started with, or train anew")
+    # the options first: --train-subset draws its images with --seed, so another seed or subset also changes the
+    # training data's fingerprint, and the message must name the option, not --data-dir
     stored, current = state.get("config", {}) or {}, config.public()
     for key in TRAJECTORY_FIELDS:
         if key in stored and stored[key] != current[key]:
@@ -302,6 +299,11 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
                                 f"{stored[key]!r}, this run has {current[key]!r}; the resumed run would not be the "
                                 "one its provenance records", "resume with the same options (only --epochs and the "
                                 "test, evaluation and exit options may change)")
+    if "train_data" in theirs and "train_data" in mine and theirs["train_data"] != mine["train_data"]:
+        raise TrainError.at(str(path), "--data-dir", f"the checkpoint was trained on other images "
+                            f"({theirs['train_data']}; this run's training split: {mine['train_data']}): resuming "
+                            "would continue it, and export it with the input statistics of, data it was not trained on",
+                            "resume with the data the training started with, or train anew")
     try:
         net.load_state_arrays(arrays)
         opt.load_state_arrays(arrays)
