@@ -660,3 +660,27 @@ def test_agreement_notes_integer_ties():
     result = import_nir(dead, _images(8), timesteps=2)
     report = agreement(result, dead)
     assert any("ties for the top class on 8 of 8 inputs" in note for note in report["approximations"])
+
+
+def test_a_threshold_below_one_step_and_a_bias_beyond_int32_are_noted():
+    """Both were changed silently: the threshold raised to 1 step, the bias clipped to int32."""
+    graph = _float_cnn()
+    fc1 = graph.nodes["fc1"]
+    bias = fc1.bias.copy()
+    bias[0] = 1e12
+    changed = _with(graph, lif2=_lif((12,), threshold=1e-9), fc1=nir.Affine(weight=fc1.weight, bias=bias))
+    notes = import_nir(changed, _images(4), timesteps=2).notes
+    assert any("fc1: 12 threshold(s) below half an integer step" in note for note in notes), notes
+    assert any("fc1: 1 bias(es) beyond the int32 range" in note for note in notes), notes
+
+
+def test_a_node_name_with_a_slash_is_named_as_the_cause(tmp_path):
+    """nir.write stores 'blk/fc1' as nested HDF5 groups, and reading it failed with "KeyError: 'type'"."""
+    graph = _float_cnn()
+    nodes = dict(graph.nodes)
+    nodes["blk/fc1"] = nodes.pop("fc1")
+    edges = [tuple("blk/fc1" if end == "fc1" else end for end in edge) for edge in graph.edges]
+    path = tmp_path / "slash.nir"
+    nir.write(path, nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
+    with pytest.raises(WorkloadError, match=r"node names: \['blk/fc1'\] contain '/'.*rename the nodes"):
+        read_nir(path)

@@ -275,8 +275,31 @@ def read_nir(path: str | os.PathLike) -> Any:
     try:
         return nir.read(path, type_check=False)
     except Exception as error:  # nir raises bare ValueError/KeyError/AssertionError on malformed content
+        nested = _nested_node_names(path)
+        if nested:  # nir.write stores a node named 'a/b' as group a holding b: the file cannot be read back
+            raise WorkloadError.at(where, "node names", f"{nested} contain '/', which NIR's HDF5 files store as "
+                                   "nested groups (the node cannot be read back)",
+                                   "rename the nodes without '/' (e.g. '.' or '_') and export again") from None
         raise WorkloadError.at(where, None, f"is not a valid NIR graph ({type(error).__name__}: "
                                f"{' '.join(str(error).split())[:120]})", "export it again") from None
+
+
+def _nested_node_names(path: str | os.PathLike) -> list[str]:
+    """Node names that nir.write split at '/' into nested HDF5 groups (a group without a ``type``)."""
+    import h5py
+
+    found: list[str] = []
+    try:
+        with h5py.File(path, "r") as handle:
+            nodes = handle["node"].get("nodes")
+            if nodes is None:
+                return []
+            for name, group in nodes.items():
+                if isinstance(group, h5py.Group) and "type" not in group:
+                    found += [f"{name}/{child}" for child in group]
+    except (OSError, KeyError, ValueError):
+        return []
+    return sorted(found)[:5]
 
 
 # ------------------------------------------------------------------------------------------
@@ -367,6 +390,18 @@ def _note_zeroed_rows(name: str, w: np.ndarray, wq: np.ndarray, notes: list[str]
 
 def _i32(v: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(v), -(2**31), 2**31 - 1).astype(np.int32)
+
+
+def _note_grid_limits(lname: str, bias_steps: np.ndarray, theta_steps: np.ndarray, notes: list[str]) -> None:
+    """Say where the integer grid changed a value beyond rounding: a threshold below half a step (raised to 1, so
+    the neuron fires more readily than the graph's) or a bias beyond int32 (clipped)."""
+    raised = int((np.rint(theta_steps) < 1).sum())
+    if raised:
+        notes.append(f"{lname}: {raised} threshold(s) below half an integer step of the layer's scale, stored as 1 "
+                     "step (the neurons fire more readily than the graph's)")
+    clipped = int((np.abs(np.rint(bias_steps)) > 2**31 - 1).sum())
+    if clipped:
+        notes.append(f"{lname}: {clipped} bias(es) beyond the int32 range of the layer's scale, clipped")
 
 
 @dataclass
@@ -1011,6 +1046,7 @@ def _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, s
                 shift += 1
             wq, bq = _q8(w, scales), _i32(b / scales)
             vth = np.maximum(_i32(theta / (scales * 2**shift)), 1)
+            _note_grid_limits(lname, b / scales, theta / (scales * 2**shift), notes)
             if vth.max() > VTH_MAX_FIRST:  # even >> 63 leaves the threshold out of reach: the layer never fires
                 notes.append(f"{lname}: threshold out of reach of its input current (>> 63 leaves it above "
                              f"{VTH_MAX_FIRST} steps): stored as {VTH_MAX_FIRST}, the layer stays silent")
@@ -1021,6 +1057,7 @@ def _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, s
     else:
         scales = _channel_scales(w, theta * INT8_MAX / VTH_MAX)
         wq, bq, vth = _q8(w, scales), _i32(b / scales), np.maximum(_i32(theta / scales), 1)
+        _note_grid_limits(lname, b / scales, theta / scales, notes)
     _note_zeroed_rows(lname, w, wq, notes)
     arrays[f"w/{lname}"], arrays[f"b/{lname}"], arrays[f"vth/{lname}"] = wq, bq, vth.astype(np.int32)
     layers.append(ly)
@@ -1077,6 +1114,7 @@ def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> No
     layers.append(join)
     arrays[f"b/{lname}"] = _i32(bias / scales)
     arrays[f"vth/{lname}"] = np.maximum(_i32(theta / scales), 1)
+    _note_grid_limits(lname, bias / scales, theta / scales, notes)
 
 
 def _shortcut_gain(lname: str, gain: float, scale: float, notes: list[str]) -> int:
@@ -1087,6 +1125,9 @@ def _shortcut_gain(lname: str, gain: float, scale: float, notes: list[str]) -> i
     if abs(quantised - exact) > 0.01 * exact:
         notes.append(f"{lname}: shortcut gain {gain:.6g} is {exact:.4g} steps of the layer's int8 scale, stored as "
                      f"{quantised} (x{quantised / exact:.3g}): the shortcut is weak against the join's weights")
+    if quantised > 2**15 - 1:
+        notes.append(f"{lname}: shortcut gain stored as {quantised} steps: one shortcut spike alone passes a 16-bit "
+                     "membrane's range (the import's vmem_bits), which saturates")
     return quantised
 
 
