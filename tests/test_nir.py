@@ -684,3 +684,37 @@ def test_a_node_name_with_a_slash_is_named_as_the_cause(tmp_path):
     nir.write(path, nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
     with pytest.raises(WorkloadError, match=r"node names: \['blk/fc1'\] contain '/'.*rename the nodes"):
         read_nir(path)
+
+
+def _frames_mlp(features: int = 20):
+    rng = np.random.default_rng(0)
+    nodes = {"input": nir.Input(input_type={"input": np.array([features])}),
+             "fc1": nir.Affine(weight=rng.normal(0, 0.5, (12, features)), bias=rng.normal(0, 0.1, 12)),
+             "lif1": _lif((12,)),
+             "fc2": nir.Linear(weight=rng.normal(0, 0.5, (4, 12))),
+             "output": nir.Output(output_type={"output": np.array([4])})}
+    edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def test_an_mlp_on_flat_spike_frames_imports():
+    """An Input [F] fed spike frames [N, T, F, 1, 1] (an SHD-style MLP): refused as [F, 1, 1] against [F], while
+    [N, T, F] was refused as not 5-D; it is read through a flatten, as flat images are."""
+    graph = _frames_mlp()
+    x = (np.random.default_rng(1).random((16, 5, 20, 1, 1)) < 0.3).astype(np.uint8)
+    result = import_nir(graph, x)
+    assert [ly["type"] for ly in result.workload.layers] == ["flatten", "linear", "output"]
+    assert result.workload.timesteps == 5
+    report = agreement(result, graph)
+    assert report["top1_agreement"] >= 0.9 and report["spike_agreement"] >= 0.99
+
+
+def test_an_input_of_rank_two_names_the_shapes_the_format_holds():
+    """Input [28, 28]: [N, 28, 28] was refused as not [N, C, H, W] and [N, 1, 28, 28] as not [28, 28]."""
+    graph = _frames_mlp()
+    nodes = dict(graph.nodes)
+    nodes["input"] = nir.Input(input_type={"input": np.array([4, 5])})
+    x = np.zeros((2, 1, 4, 5), dtype=np.uint8)
+    with pytest.raises(WorkloadError, match=r"input_type is \[4, 5\]: the workload format holds inputs as "
+                                            r"\[C, H, W\] maps or flat \[features\]"):
+        import_nir(nir.NIRGraph(nodes=nodes, edges=list(graph.edges), type_check=False), x, timesteps=2)

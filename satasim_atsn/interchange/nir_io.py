@@ -565,8 +565,8 @@ def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timest
                                "workload holds 1..1024", "use fewer frames per image" if frames else "lower it")
     imp = _GraphImport(graph, meta, dt, input_scale, frames)
     in_shape = imp.map_nodes(x)
-    if not frames and len(in_shape) == 1:
-        in_shape, x = _flat_images(imp, x, in_shape)
+    if len(in_shape) == 1:
+        in_shape, x = _flat_images(imp, x, in_shape, frames)
     shifts = imp.decay_shifts()
     num_classes = int(imp.layers[-1]["out_features"])
     workload_meta = {
@@ -595,9 +595,10 @@ def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timest
                         decision=imp.state["decision"])
 
 
-def _flat_images(imp: _GraphImport, x: np.ndarray, in_shape: tuple) -> tuple[tuple[int, ...], np.ndarray]:
-    """Flat uint8 inputs [N, features] as the format's images [N, features, 1, 1], read through a flatten (the
-    format's MLP on images: a flatten of the image, then the weighted layer that reads the pixels)."""
+def _flat_images(imp: _GraphImport, x: np.ndarray, in_shape: tuple,
+                 frames: bool = False) -> tuple[tuple[int, ...], np.ndarray]:
+    """Flat inputs (uint8 [N, features] or frames [N, T, features, 1, 1]) as the format's maps [features, 1, 1],
+    read through a flatten (the format's MLP: a flatten of the input, then the weighted layer that reads it)."""
     name = "input_flatten"
     while name in imp.taken:
         name += "_"
@@ -606,7 +607,7 @@ def _flat_images(imp: _GraphImport, x: np.ndarray, in_shape: tuple) -> tuple[tup
         ly["inputs"] = [name if src == "input" else src for src in ly["inputs"]]
     imp.layers.insert(0, {"name": name, "type": "flatten", "inputs": ["input"]})
     shape = (int(in_shape[0]), 1, 1)
-    return shape, x.reshape(x.shape[0], *shape)
+    return shape, x.reshape(*x.shape[: 2 if frames else 1], *shape)
 
 
 def _embed_inputs(arrays: dict, workload_meta: dict, x: np.ndarray, y: np.ndarray | None, frames: bool,
@@ -669,9 +670,16 @@ class _GraphImport:
         self._check_every_node_is_on_a_path(in_node, outputs[0])
         in_shape = tuple(int(v) for v in np.asarray(self.nodes[in_node].input_type["input"]).reshape(-1))
         data_shape = tuple(x.shape[2:] if self.frames else x.shape[1:])
+        if self.frames and len(in_shape) == 1 and data_shape == (in_shape[0], 1, 1):
+            data_shape = in_shape  # flat frames [N, T, F, 1, 1] for an Input [F]: read through a flatten
+        if len(in_shape) not in (1, 3):
+            raise WorkloadError.at(None, f"node {in_node!r} (Input)", f"input_type is {list(in_shape)}: the workload "
+                                   "format holds inputs as [C, H, W] maps or flat [features]",
+                                   "declare the Input as [C, H, W] (e.g. [1, H, W]) or flatten it to [features]")
         if data_shape != in_shape:
+            frames_hint = " (flat spike frames: [N, T, F, 1, 1])" if self.frames and len(in_shape) == 1 else ""
             raise WorkloadError.at(None, "--inputs", f"x has per-image shape {list(data_shape)}, the graph's Input "
-                                   f"{in_node!r} is {list(in_shape)}", "give inputs of the graph's shape")
+                                   f"{in_node!r} is {list(in_shape)}", f"give inputs of the graph's shape{frames_hint}")
         order_hint = {n: i for i, n in enumerate(self.meta.get("layer_order", []))}
         order = _topological(self.nodes, self.preds, order_hint)
         self.values[in_node] = _Value("spikes", "input", in_shape)
