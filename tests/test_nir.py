@@ -718,3 +718,10 @@ def test_an_input_of_rank_two_names_the_shapes_the_format_holds():
     with pytest.raises(WorkloadError, match=r"input_type is \[4, 5\]: the workload format holds inputs as "
                                             r"\[C, H, W\] maps or flat \[features\]"):
         import_nir(nir.NIRGraph(nodes=nodes, edges=list(graph.edges), type_check=False), x, timesteps=2)
+
+
+def test_an_input_scale_for_spike_frames_is_refused():
+    """--input-scale scales pixels; with 0/1 frames it was accepted and ignored."""
+    x = (np.random.default_rng(1).random((4, 3, 20, 1, 1)) < 0.3).astype(np.uint8)
+    with pytest.raises(WorkloadError, match=r"--input-scale: applies to image inputs.*drop --input-scale"):
+        import_nir(_frames_mlp(), x, input_scale=0.5)

@@ -548,9 +548,12 @@ def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timest
     meta = _checked_meta(_graph_meta(graph), source)
     _check_nodes(graph)
     dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
-    input_scale = float(input_scale if input_scale is not None else meta.get("input_scale", 1.0 / 255.0))
     x = np.asarray(x)
     frames = x.ndim == 5
+    if frames and input_scale is not None:  # it scales pixels; frames are 0/1 spikes fed as they are
+        raise WorkloadError.at(None, "--input-scale", "applies to image inputs, and these are 0/1 spike frames "
+                               "(fed to the first layer as spikes)", "drop --input-scale")
+    input_scale = float(input_scale if input_scale is not None else meta.get("input_scale", 1.0 / 255.0))
     if frames and timesteps is not None and int(timesteps) != int(x.shape[1]):
         raise WorkloadError.at(None, "--timesteps", f"is {timesteps} but the spike-frame inputs have T = "
                                f"{x.shape[1]} frames", "drop --timesteps (frames set T)")
