@@ -725,3 +725,10 @@ def test_an_input_scale_for_spike_frames_is_refused():
     x = (np.random.default_rng(1).random((4, 3, 20, 1, 1)) < 0.3).astype(np.uint8)
     with pytest.raises(WorkloadError, match=r"--input-scale: applies to image inputs.*drop --input-scale"):
         import_nir(_frames_mlp(), x, input_scale=0.5)
+
+
+def test_a_non_positive_threshold_is_named_by_its_neuron_node():
+    """It named the layer ('fc1' (neuron)), not the LIF node that holds the value."""
+    graph = _with(_float_cnn(), lif2=_lif((12,), threshold=0.0))
+    with pytest.raises(WorkloadError, match=r"node 'lif2' \(LIF\): v_threshold must be > 0"):
+        import_nir(graph, _images(4), timesteps=2)

@@ -888,6 +888,7 @@ class _GraphImport:
         if len(srcs) == 1 and currents:
             cur = currents[0]
             par = _neuron_params(node, kind, n, cur.shape, dt)
+            _check_threshold(n, kind, par)
             self.betas[n] = par["beta"]
             lname = self.layer_name(cur.layer)
             first = self.reads_image(cur.data["src"])
@@ -905,6 +906,7 @@ class _GraphImport:
             if short.kind == "spikes" and short.layer == "input":
                 raise _fail(n, kind, "a shortcut from the Input is not supported", listed=True)
             par = _neuron_params(node, kind, n, main.shape, dt)
+            _check_threshold(n, kind, par)
             self.betas[n] = par["beta"]
             lname = _unique(n.replace("/", "_"), self.taken)
             _emit_join(lname, main, short, par, self.layer_name, self.layers, self.arrays, self.notes)
@@ -1033,6 +1035,12 @@ def _layer(name: str, cur: _Value, spiking: bool) -> dict:
     spec = cur.data["layer"]
     return {"name": name, "type": spec["type"], "inputs": [cur.data["src"].layer],
             **{k: v for k, v in spec.items() if k != "type"}, "spiking": spiking}
+
+
+def _check_threshold(n: str, kind: str, par: dict) -> None:
+    """A spiking neuron's threshold must be positive (the integer thresholds are): named by its own node."""
+    if np.any(par["theta"] <= 0):
+        raise _fail(n, kind, "v_threshold must be > 0 (the integer thresholds are positive)")
 
 
 def _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, state, notes) -> None:
