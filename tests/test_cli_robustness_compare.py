@@ -256,3 +256,19 @@ def test_a_forgotten_workload_is_named_as_one(tmp_path, capsys):
 def test_a_bad_set_value_names_the_set(capsys):
     err = user_error(["run", ARCHS[1], WORKLOAD, "--images", "2", "--set", "accelerators=0", "--quiet"], capsys)
     assert "accelerators: must be positive, got 0" in err and "(the value comes from --set accelerators=0)" in err
+
+
+@pytest.mark.parametrize("command", ["run", "bench"])
+def test_a_set_value_refused_at_mapping_time_names_the_set(capsys, command):
+    """images_per_batch is checked against the PE memories when the network is mapped, after the architecture
+    loaded: the refusal named the architecture file only, which does not hold the value."""
+    where = [ARCHS[1], WORKLOAD, "--quiet"] if command == "run" else [WORKLOAD, "--arch", ARCHS[1], "--repeat", "1"]
+    err = user_error([command, *where, "--images", "2", "--set", "images_per_batch=600"], capsys)
+    assert "images_per_batch: 600 images need 600 membranes per PE" in err
+    assert "(the value comes from --set images_per_batch=600)" in err
+
+
+def test_compare_names_the_set_of_a_value_refused_at_mapping_time(tmp_path, capsys):
+    err = user_error(["compare", *ARCHS, WORKLOAD, "-o", tmp_path / "o", "--set", "images_per_batch=600", *TINY],
+                     capsys)
+    assert "images_per_batch: 600 images need" in err and "(the value comes from --set images_per_batch=600)" in err

@@ -10,14 +10,15 @@ line naming the file, the field and the fix.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from satasim_atsn.errors import ArchError, did_you_mean, shown
+from satasim_atsn.errors import ArchError, SatasimError, did_you_mean, shown
 from satasim_atsn.fileio import load_yaml, load_yaml_text
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech, table_label
@@ -667,14 +668,22 @@ def load_arch_with_set(path: str | Path, overrides: Iterable[str] = ()) -> Arch:
     """load_arch for a command's --set options: a refused value that a --set gave says so (the message names the
     architecture file, where it is not). Studies call load_arch: their values come from set: and vary:."""
     overrides = list(overrides)
-    try:
+    with naming_set_values(overrides):
         return load_arch(path, overrides)
-    except ArchError as error:
-        given = {text.partition("=")[0].strip(): text for text in overrides}
+
+
+@contextmanager
+def naming_set_values(overrides: Iterable[str]) -> Iterator[None]:
+    """Inside, a user error whose field one of the command's ``--set`` values gave says so: the message names the
+    architecture file, which does not hold the value (also for refusals at mapping time, e.g. images_per_batch)."""
+    given = {text.partition("=")[0].strip(): text for text in overrides}
+    try:
+        yield
+    except SatasimError as error:
         culprit = given.get(error.field or "")
-        if culprit is None:
+        if culprit is None or "(the value comes from --set" in str(error):
             raise
-        relabelled = ArchError(f"{error} (the value comes from --set {culprit})")
+        relabelled = type(error)(f"{error} (the value comes from --set {culprit})")
         relabelled.field, relabelled.problem = error.field, error.problem
         raise relabelled from None
 

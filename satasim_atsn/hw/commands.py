@@ -42,7 +42,7 @@ def _peak_rss_mb() -> float:
 def run_command(arch_path: str, workload_path: str, images: int | None, start: int, overrides: tuple[str, ...],
                 json_path: str | None, csv_dir: str | None, quiet: bool, timing: bool) -> None:
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
-    from satasim_atsn.hw.arch import load_arch_with_set
+    from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
     from satasim_atsn.hw.engine import image_count, simulate
     from satasim_atsn.hw.results import CSV_FILES
     from satasim_atsn.report.progress import Progress
@@ -53,7 +53,8 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
     check_outputs({"--json": json_path}, {"--csv": (csv_dir, CSV_FILES)})
     image_count(workload, images, start)
     t0 = time.perf_counter()
-    result = simulate(arch, workload, images=images, start=start, progress=Progress(arch.clock_hz, quiet=quiet))
+    with naming_set_values(overrides):  # a refusal at mapping time of a value a --set gave says so
+        result = simulate(arch, workload, images=images, start=start, progress=Progress(arch.clock_hz, quiet=quiet))
     wall = time.perf_counter() - t0
     if timing:
         result.timing = {"wall_seconds": wall, "peak_rss_MiB": _peak_rss_mb()}
@@ -151,7 +152,7 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     The two are timed in alternation, ``--repeat`` rounds, so that a busy machine slows both alike; the
     ratio is the median simulation time over the median forward time.
     """
-    from satasim_atsn.hw.arch import load_arch_with_set
+    from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
     from satasim_atsn.hw.engine import image_count, simulate
 
     arch = load_arch_with_set(arch_path or _default_arch(), list(overrides))
@@ -159,8 +160,9 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     refuse_overwriting_inputs({"--json": json_path}, [arch.source, workload_path])
     check_output_path(json_path, "--json")
     count = image_count(workload, min(BENCH_IMAGES, workload.num_images) if images is None else images)
-    # warm-up (numba compilation / caches) on one image, not timed
-    simulate(arch, workload, images=1)
+    # warm-up (numba compilation / caches) on one image, not timed; a mapping-time refusal of a --set value says so
+    with naming_set_values(overrides):
+        simulate(arch, workload, images=1)
     functional_floor(arch, workload, 0, 1)
     forward_times, sim_times = [], []
     result = None

@@ -21,7 +21,13 @@ from satasim_atsn.fileio import (
     refuse_overwriting_inputs,
     staged_directory,
 )
-from satasim_atsn.hw.arch import load_arch, load_arch_with_set, override_label, resolve_arch_path
+from satasim_atsn.hw.arch import (
+    load_arch,
+    load_arch_with_set,
+    naming_set_values,
+    override_label,
+    resolve_arch_path,
+)
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
@@ -66,7 +72,9 @@ def run_all(arch_paths: list[str], overrides: list[str], workload_path: str | li
     workloads = per_arch_workloads(arch_paths, workload_path)
     tasks = [(a, list(overrides), w, images, start) for a, w in zip(arch_paths, workloads, strict=True)]
     workers = min(len(tasks), jobs or usable_cpus())
-    with progress_bar(len(tasks) * images, desc="compare", unit="img", quiet=quiet) as bar:
+    # a refusal at mapping time (in a worker) of a value a --set gave says so
+    with naming_set_values(overrides), progress_bar(len(tasks) * images, desc="compare", unit="img",
+                                                    quiet=quiet) as bar:
         if workers <= 1:
             out = []
             for k, task in enumerate(tasks):
