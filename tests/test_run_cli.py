@@ -170,6 +170,7 @@ def test_summary_says_where_weights_live_and_how_many_reads_fetch_them(workload_
     assert f"weights {mapping['total_weight_bytes']:,} B" in line
     assert expect.format(reads=mapping["weight_fetch_reads"]) in line
     assert (mapping["weight_fetch_reads"] == 0) == (buffer_bytes == 10**7)
+    assert "streamed at 8 B/cycle (the NoC link's width; the weight port gives 32)" in line  # section 4 phase 2
     assert mapping["weight_fetch_reads"] == 0 or mapping["weight_fetch_reads"] > len(mapping["groups"])
 
 

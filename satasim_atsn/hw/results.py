@@ -412,6 +412,11 @@ class SimResult:
             banks = int(self.arch["global_buffers"]["weight"]["banks"])
             weights = (f"not resident: {mp['weight_fetch_reads']:,} DRAM reads of up to {buffer_bytes:,} B "
                        f"per {per}, read ahead into {banks} bank{'s' if banks > 1 else ''}")
+        port = int(self.arch["global_buffers"]["weight"]["bytes_per_cycle"])
+        link = int(self.arch["noc"]["link_bytes_per_cycle"])
+        weights += f", streamed at {min(port, link)} B/cycle"
+        if link < port:  # section 4 phase 2: the multicast enters the mesh over one link
+            weights += f" (the NoC link's width; the weight port gives {port})"
         if mp["membranes_resident"]:
             membranes = "resident"
         elif layer_major:
