@@ -345,3 +345,22 @@ def test_an_accuracy_difference_under_three_images_is_not_a_verdict():
     assert not _resolved(0.0, 1000) and not _resolved(0.2, 1000) and not _resolved(-0.2, 1000)
     assert _resolved(0.3, 1000) and _resolved(-0.3, 1000)
     assert not _resolved(5.0, 50) and _resolved(6.0, 50)  # 3 of 50 images are 6 points
+
+
+def test_claims_name_their_designs_and_warn_when_they_differ_where_the_paper_shares(tmp_path):
+    """`reproduce claims --arch` on a 250 MHz design beside the shipped 500 MHz others mixed the two silently."""
+    import shutil
+
+    from satasim_atsn.study.table3 import _designs_note
+
+    for name in ("atsn16x16", "dtsnn16x16", "conventional16x16"):
+        shutil.copy(ROOT / "archs" / f"{name}.yaml", tmp_path / f"{name}.yaml")
+    paths = {"atsn": tmp_path / "atsn16x16.yaml", "dtsnn": tmp_path / "dtsnn16x16.yaml",
+             "conventional": tmp_path / "conventional16x16.yaml"}
+    note = _designs_note(paths)
+    assert "ATSN `atsn16x16.yaml`, DTSNN-style `dtsnn16x16.yaml`, conventional `conventional16x16.yaml`" in note
+    assert "differ" not in note
+    text = paths["atsn"].read_text().replace("clock_hz: 500e6", "clock_hz: 250e6")
+    assert text != paths["atsn"].read_text()
+    paths["atsn"].write_text(text)
+    assert "They differ in `clock_hz`, which the paper's three designs share" in _designs_note(paths)

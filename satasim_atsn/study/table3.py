@@ -296,6 +296,7 @@ def claims(out: Path, images: int | None, workload_dir: Path, command: str, arch
     doc = Document("The paper's testable claims, checked", notice=workload_notice(vgg))
     doc.para("Regenerate with:")
     doc.code(command)
+    doc.para(_designs_note(paths))
     rows, results = [], {}
     rows.append(_claim_at_power(s_at, n, results))
     rows.append(_claim_memory(paths, results))
@@ -337,6 +338,29 @@ def _claim_at_power(s_at: dict, n: int, results: dict) -> list[str]:
     return ["AT unit power < 1/1000 of the PEs' (Sec. 3.4)",
             f"AT/PE power: dynamic {r_dyn:.2e}, with leakage {r_tot:.2e} (PE = compute + data and weight memories "
             f"+ spike buffers; VGG16 CIFAR10, {n} images)", verdict]
+
+
+#: What the paper keeps equal between its three designs (section 2.4): a difference here is not the designs'.
+SHARED_FIELDS = ("technology", "clock_hz", "accelerators", "images_per_batch", "dataflow", "global_buffers", "noc",
+                 "dram", "spike_address_bytes")
+
+
+def _designs_note(paths: dict[str, Path]) -> str:
+    """Which three architecture files the claims compare, and a warning when they differ where the paper's designs
+    do not (a design given with --arch beside the shipped others at another node or clock mixed the two)."""
+    from satasim_atsn.hw.arch import load_arch
+
+    def shared(arch) -> dict:
+        return {"technology": arch.tech.name, **{f: repr(getattr(arch, f)) for f in SHARED_FIELDS[1:]}}
+
+    values = [shared(load_arch(paths[k])) for k in ("atsn", "dtsnn", "conventional")]
+    text = ("Designs compared: ATSN `" + paths["atsn"].name + "`, DTSNN-style `" + paths["dtsnn"].name
+            + "`, conventional `" + paths["conventional"].name + "` (files side by side).")
+    differ = [f for f in SHARED_FIELDS if len({v[f] for v in values}) > 1]
+    if differ:
+        text += (" **They differ in " + ", ".join(f"`{f}`" for f in differ) + ", which the paper's three designs "
+                 "share: the comparisons below mix those differences with the designs'.**")
+    return text
 
 
 def _claim_memory(paths: dict[str, Path], results: dict) -> list[str]:
