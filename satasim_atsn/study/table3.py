@@ -374,15 +374,19 @@ def _claim_memory(paths: dict[str, Path], results: dict) -> list[str]:
     ratio_local = local["dtsnn"] / local["atsn"]
     ratio_unit = mem["dtsnn"]["exit_unit_memory"] / mem["atsn"]["exit_unit_memory"]
     # the paper's sentence (Sec. 3.8) is about the timestep-selection module: DT unit vs AT unit
-    verdict = ("holds for the exit units, not for the whole chip" if ratio_unit >= 1.9 and ratio_local < 1.9
-               else "holds" if ratio_local >= 1.9 else "does not hold")
+    def twice(ratio: float) -> bool:  # "about twice", both ways (the paper's 6 KB LUT against the 3 KB AT memory)
+        return 1.75 <= ratio <= 2.5
+
+    verdict = ("holds for the exit units, not for the whole chip" if twice(ratio_unit) and not twice(ratio_local)
+               else "holds" if twice(ratio_local) else "does not hold")
     results["memory_ratio"] = {"total": ratio_total, "without_global_buffers": ratio_local,
                                "exit_units": ratio_unit, "bytes": mem, "verdict": verdict}
     return ["the DTSNN design needs twice the memory of ATSN (Sec. 2.4, 3.8)",
             f"DT unit / AT unit memory: {ratio_unit:.2f}x ({mem['dtsnn']['exit_unit_memory']} vs "
             f"{mem['atsn']['exit_unit_memory']} B); whole accelerator: {ratio_total:.3f}x, {ratio_local:.3f}x "
             f"without the shared global buffers ({local['dtsnn']} vs {local['atsn']} B). The paper gives only "
-            "'a 6 KB LUT' for DTSNN; the sizes come from the arch files", verdict]
+            "'a 6 KB LUT' for DTSNN; the sizes come from the arch files, so this checks their inputs, not a "
+            "simulated result ('twice' read as 1.75-2.5x)", verdict]
 
 
 def _claim_gpu_ratio(out: Path, named: Path, images: int | None, workload_dir: Path, command: str,
@@ -398,7 +402,8 @@ def _claim_gpu_ratio(out: Path, named: Path, images: int | None, workload_dir: P
     elif lo >= p_lo / 3 and hi <= 3 * p_hi:
         verdict = "same order, outside the range"
     else:
-        verdict = f"does not hold (ours {'lower' if hi < p_lo else 'higher'}: see table3/ for why)"
+        side = "lower" if hi < p_lo else ("higher" if lo > p_hi else "wider")
+        verdict = f"does not hold (ours {side}: see table3/ for why)"
     results["gpu_ratio_pct"] = {"range": [lo, hi], "verdict": verdict}
     return ["ATSN uses 4.43-7.88% of the GPU's energy (abstract)",
             f"ours {lo:.2f}-{hi:.2f}% of the paper's GPU joules (Table 3 rows, see table3/)", verdict]
