@@ -373,3 +373,18 @@ def test_claims_name_their_designs_and_warn_when_they_differ_where_the_paper_sha
     assert text != paths["atsn"].read_text()
     paths["atsn"].write_text(text)
     assert "They differ in `clock_hz`, which the paper's three designs share" in _designs_note(paths)
+
+
+def test_the_latency_claim_is_judged_at_the_accuracy_matched_point():
+    """The paper tuned its ATSN rows to the other models' accuracy; the claim judged the default 0.999 point."""
+    from satasim_atsn.study.table3 import _latency_claim
+
+    t1 = {"rows": {"SNN": {"avg_timestep": 4.0, "accuracy": 0.9, "complexity": 1.0},
+                   "ATSN": {"avg_timestep": 3.6, "accuracy": 0.9, "complexity": 0.95}},
+          "accuracy_matched": {"ATSN": {"policy": {"cl_init": 0.8}, "avg_timestep": 2.0, "accuracy": 0.9,
+                                        "complexity": 0.55}}}
+    claim, text, verdict = _latency_claim(t1, "trained Fashion-MNIST workloads")
+    assert verdict == "holds" and "CL_init = 0.8" in text and "timesteps -50.0%" in text
+    assert "at the default thresholds: timesteps -10.0%" in text
+    t1["accuracy_matched"]["ATSN"] = None  # no threshold keeps the SNN's accuracy: the default point is judged
+    assert _latency_claim(t1, "x")[2] == "outside the range"

@@ -409,6 +409,36 @@ def _claim_gpu_ratio(out: Path, named: Path, images: int | None, workload_dir: P
             f"ours {lo:.2f}-{hi:.2f}% of the paper's GPU joules (Table 3 rows, see table3/)", verdict]
 
 
+def _latency_claim(t1: dict, data: str) -> list[str]:
+    """The abstract's latency and complexity cuts, judged at table1's accuracy-matched point (the paper tuned its
+    ATSN rows to the other models' accuracy), with the default thresholds' cuts beside."""
+    snn, default = t1["rows"]["SNN"], t1["rows"]["ATSN"]
+    matched = (t1.get("accuracy_matched") or {}).get("ATSN")
+
+    def cuts(point: dict) -> tuple[float, float]:
+        return 1 - point["avg_timestep"] / snn["avg_timestep"], 1 - (point["complexity"] or 0)
+
+    where = data.removeprefix("trained ").removesuffix(" workloads")
+    d_lat, d_cx = cuts(default)
+    text = f"at the default thresholds: timesteps {-d_lat * 100:+.1f}%, complexity {-d_cx * 100:+.1f}%"
+    if matched is None:
+        judged = (d_lat, d_cx)
+        text = f"ours {text} (no threshold of the sweep keeps the SNN's accuracy; {where}, see table1/)"
+    else:
+        judged = cuts(matched)
+        text = (f"ours at the accuracy-matched point (CL_init = {matched['policy']['cl_init']:g}, "
+                f"{100 * matched['accuracy']:.1f}% against the SNN's {100 * snn['accuracy']:.1f}%): timesteps "
+                f"{-judged[0] * 100:+.1f}%, complexity {-judged[1] * 100:+.1f}%; {text} ({where}, see table1/)")
+    lat, cx = judged
+    if 0.367 <= lat <= 0.587 and 0.33 <= cx <= 0.57:
+        verdict = "holds"
+    elif lat > 0.587 and cx > 0.57:
+        verdict = "exceeds the range (larger cuts)"
+    else:
+        verdict = "outside the range"
+    return ["ATSN cuts latency 36.7-58.7% and complexity 33.0-57.0% vs the fixed-T SNN (abstract)", text, verdict]
+
+
 def _algorithm_claims(out: Path, named: Path, workload_dir: Path, command: str,
                       trained: TrainedSet) -> list[list[str]]:
     """Claims 5: the algorithm's, on the trained workloads (runs and writes figs/), or why they cannot be checked."""
@@ -423,14 +453,9 @@ def _algorithm_claims(out: Path, named: Path, workload_dir: Path, command: str,
             rows.append([claim, f"{data} (see figs/)", verdict])
         t1_doc, t1, _ = table1(out / "table1", None, workload_dir,
                                part_command(command, "table1", named / "table1", drop=("--images", "--arch")), trained)
+        write_part(out / "table1", t1_doc, t1)
         if {"SNN", "ATSN"} <= set(t1["rows"]):
-            snn, at = t1["rows"]["SNN"], t1["rows"]["ATSN"]
-            lat = 1 - at["avg_timestep"] / snn["avg_timestep"]
-            cx = 1 - (at["complexity"] or 0)
-            rows.append(["ATSN cuts latency 36.7-58.7% and complexity 33.0-57.0% vs the fixed-T SNN (abstract)",
-                         f"ours: timesteps {-lat * 100:+.1f}%, complexity {-cx * 100:+.1f}% "
-                         f"({data.removeprefix('trained ').removesuffix(' workloads')})",
-                         "holds" if 0.367 <= lat <= 0.587 and 0.33 <= cx <= 0.57 else "outside the range"])
+            rows.append(_latency_claim(t1, data))
     else:
         rows.append(["algorithm claims (Figs. 3, 5-7; latency and complexity cuts)",
                      f"the trained workloads ({', '.join(trained.file(a) for a in ALGORITHMS)}) are missing",
