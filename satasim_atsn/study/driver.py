@@ -84,7 +84,7 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
             sub_command = part_command(command, part, target) if what in GROUPS else command
             target.mkdir(parents=True, exist_ok=True)
             with staged_directory(target) as stage:  # target gets the part only once all of it is written
-                if part == "claims":  # its sub-reports (table3/, figs/) are written in the stage, named as in target
+                if part == "claims":  # its sub-reports (table3/, figs/, table1/): in the stage, named as in target
                     doc, results, summary = claims(stage, images, wdir, sub_command, arch_path=arch_path,
                                                    quiet=quiet, trained=trained_set, named=target)
                 else:
