@@ -681,10 +681,10 @@ def naming_set_values(overrides: Iterable[str]) -> Iterator[None]:
         yield
     except SatasimError as error:
         culprit = given.get(error.field or "")
-        if culprit is None or "(the value comes from --set" in str(error):
+        if culprit is None or getattr(error, "from_set", False):  # not a --set's value, or already said so
             raise
         relabelled = type(error)(f"{error} (the value comes from --set {culprit})")
-        relabelled.field, relabelled.problem = error.field, error.problem
+        relabelled.field, relabelled.problem, relabelled.from_set = error.field, error.problem, True
         raise relabelled from None
 
 

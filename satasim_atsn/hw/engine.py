@@ -814,6 +814,13 @@ class _ProgramWriter:
         self.op(DRAM_WRITE, nbytes, gi)
         self.c[gi, A["dram_write_bytes"]] += nbytes
 
+    def spill_map(self, nbytes: int, gi: int, spilled: dict[int, int]) -> None:
+        """Section 4 phase 6: the bytes of group ``gi``'s map beyond the spike buffer (``nbytes``, none if <= 0) go
+        to DRAM, and its consumers read them back (``spilled``)."""
+        if nbytes > 0:
+            self.dram_write(nbytes, gi)
+            spilled[gi] = nbytes
+
     def begin_pass(self) -> None:
         """A pass over the groups starts (a step, or a layer_major batch): every weight bank is free, so the first
         ``banks`` buffer-fulls of the pass are requested now (section 4, phase 1)."""
@@ -893,10 +900,7 @@ def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[i
         w.group_local[gi] += dur
         if not resident_m and t < model.T and mem_bytes > 0:
             w.dram_write(mem_bytes, gi)
-    nbytes = int(w.ph.spill[gi][w.b, t - 1])
-    if nbytes > 0:
-        w.dram_write(nbytes, gi)
-        spilled[gi] = nbytes
+    w.spill_map(int(w.ph.spill[gi][w.b, t - 1]), gi, spilled)
 
 
 def _pool_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[int, int]) -> None:
@@ -905,11 +909,8 @@ def _pool_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict
     w.pending += dur
     w.local_mem += dur
     w.group_local[g.index] += dur
-    if spilled is not None:
-        nbytes = int(w.ph.spill[g.index][w.b, t - 1])
-        if nbytes > 0:
-            w.dram_write(nbytes, g.index)
-            spilled[g.index] = nbytes
+    if spilled is not None:  # timestep_major: this step's pooled map (layer_major spills all T at once)
+        w.spill_map(int(w.ph.spill[g.index][w.b, t - 1]), g.index, spilled)
 
 
 def _exit_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[int, int]) -> None:
@@ -950,17 +951,11 @@ def _layer_major_program(w: _ProgramWriter, n: int) -> None:
                     dur = int(w.ph.compute_d[(gi, f)][w.b, t - 1])
                     w.pending += dur
                     w.group_local[gi] += dur
-            nbytes = int(w.ph.out_bytes[gi][w.b].sum()) - model.spike_map_bytes
-            if nbytes > 0:
-                w.dram_write(nbytes, gi)
-                spilled[gi] = nbytes
+            w.spill_map(int(w.ph.out_bytes[gi][w.b].sum()) - model.spike_map_bytes, gi, spilled)
         elif g.kind == "pool":
             for t in range(1, T + 1):
                 _pool_program(w, g, t, n, None)
-            nbytes = int(w.ph.out_bytes[gi][w.b].sum()) - model.spike_map_bytes
-            if nbytes > 0:
-                w.dram_write(nbytes, gi)
-                spilled[gi] = nbytes
+            w.spill_map(int(w.ph.out_bytes[gi][w.b].sum()) - model.spike_map_bytes, gi, spilled)
         else:
             stream = w.stage_weights(model.exit_weight_bytes, gi)
             w.local_mem += stream
@@ -1151,10 +1146,7 @@ def _step_pe(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int,
         w.group_local[gi] += dur
         if move and n_spill:
             w.dram_write(-(-n_spill * fm.neurons * model.vmem_bits // 8), gi)
-    nbytes = s_out_total * model.sb - model.spike_map_bytes
-    if nbytes > 0:
-        w.dram_write(nbytes, gi)
-        spilled[gi] = nbytes
+    w.spill_map(s_out_total * model.sb - model.spike_map_bytes, gi, spilled)
 
 
 def _step_pool(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int, int]) -> None:
@@ -1170,10 +1162,7 @@ def _step_pool(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[in
     w.pending += dur
     w.local_mem += dur
     w.group_local[gi] += dur
-    nbytes = s_out * model.sb - model.spike_map_bytes
-    if nbytes > 0:
-        w.dram_write(nbytes, gi)
-        spilled[gi] = nbytes
+    w.spill_map(s_out * model.sb - model.spike_map_bytes, gi, spilled)
 
 
 def _step_exit(w: _ProgramWriter, g: Group, items: list[_Slot]) -> int:
