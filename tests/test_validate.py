@@ -46,6 +46,9 @@ def test_published_figures_carry_sources():
     for chip in published.SNN_CHIPS:
         assert chip["pJ_per_sop"] > 0 and chip["source"] and chip["verified"] and chip["why"], chip["chip"]
         assert chip["verified"].split(":")[0] in ("yes", "no", "partly"), chip["chip"]
+        # a ratio is printed only for a figure found in its source, in the scope the figure counts
+        assert chip["figure_checked"] == chip["verified"].startswith("yes"), chip["chip"]
+        assert chip["scope"] == ("on_chip_dynamic" if "active power only" in chip["counts"] else "on_chip")
     assert set(published.PROSPERITY_POWER_MW) == {"Eyeriss", "PTB", "SATO", "MINT", "Stellar", "Prosperity"}
     for row in published.DRAM_PUBLISHED:
         assert row["part"].startswith("dram_") and row["source"], row

@@ -11,7 +11,7 @@ from __future__ import annotations
 #: configuration of study/validate.py that is nearest to the chip; ``why`` gives the reasons the two differ.
 SNN_CHIPS: list[dict] = [
     {
-        "chip": "ANP-I", "node": "28 nm", "pJ_per_sop": 1.5,
+        "chip": "ANP-I", "node": "28 nm", "pJ_per_sop": 1.5, "figure_checked": True, "scope": "on_chip",
         "counts": "inference energy per synaptic operation, asynchronous core at 0.56 V, 40 MHz",
         "source": "J. Zhang et al., 'ANP-I: A 28-nm 1.5-pJ/SOP Asynchronous Spiking Neural Network Processor "
                   "Enabling Sub-0.1-uJ/Sample On-Chip Learning for Edge-AI Applications', IEEE JSSC 59(8), "
@@ -22,7 +22,7 @@ SNN_CHIPS: list[dict] = [
                "no clock or leakage over a stalled makespan, weights in on-chip SRAM next to the neurons, no DRAM",
     },
     {
-        "chip": "Tianjic", "node": "28 nm", "pJ_per_sop": 1.54,
+        "chip": "Tianjic", "node": "28 nm", "pJ_per_sop": 1.54, "figure_checked": False, "scope": "on_chip",
         "counts": "energy per synaptic operation of the SNN mode",
         "source": "J. Pei et al., 'Towards artificial general intelligence with hybrid Tianjic chip architecture', "
                   "Nature 572, 106-111, 2019",
@@ -33,7 +33,7 @@ SNN_CHIPS: list[dict] = [
                "figure; its SOP includes that local memory read",
     },
     {
-        "chip": "ReckOn", "node": "28 nm FDSOI", "pJ_per_sop": 5.3,
+        "chip": "ReckOn", "node": "28 nm FDSOI", "pJ_per_sop": 5.3, "figure_checked": False, "scope": "on_chip",
         "counts": "energy per synaptic operation (inference), 0.5 V",
         "source": "C. Frenkel and G. Indiveri, 'ReckOn: A 28nm Sub-mm2 Task-Agnostic Spiking Recurrent Neural "
                   "Network Processor Enabling On-Chip Learning over Second-Long Timescales', ISSCC 2022",
@@ -44,7 +44,7 @@ SNN_CHIPS: list[dict] = [
                "states; no external memory, no 4-accelerator leakage",
     },
     {
-        "chip": "ODIN", "node": "28 nm FDSOI", "pJ_per_sop": 12.7,
+        "chip": "ODIN", "node": "28 nm FDSOI", "pJ_per_sop": 12.7, "figure_checked": True, "scope": "on_chip",
         "counts": "minimum energy per synaptic operation at 0.55 V (incl. the synapse SRAM read and neuron update)",
         "source": "C. Frenkel, M. Lefebvre, J.-D. Legat, D. Bol, 'A 0.086-mm2 12.7-pJ/SOP 64k-Synapse 256-Neuron "
                   "Online-Learning Digital Spiking Neuromorphic Processor in 28nm CMOS', IEEE TBioCAS 13(1), 2019",
@@ -55,7 +55,8 @@ SNN_CHIPS: list[dict] = [
                "separately (pe_dm_reads/writes) and the synapse read, which our model charges as pe_weight_reads",
     },
     {
-        "chip": "TrueNorth", "node": "28 nm", "pJ_per_sop": 26.0,
+        "chip": "TrueNorth", "node": "28 nm", "pJ_per_sop": 26.0, "figure_checked": False,
+        "scope": "on_chip_dynamic",  # "active power only": no leakage
         "counts": "energy per synaptic event (active power only)",
         "source": "P. A. Merolla et al., 'A million spiking-neuron integrated circuit with a scalable communication "
                   "network and interface', Science 345(6197), 668-673, 2014",
