@@ -80,6 +80,8 @@ def _paths(workload_dir: Path, arch_path: str | None) -> tuple[Path, list[tuple[
 def table3(out: Path, images: int | None, workload_dir: Path, command: str, arch_path: str | None = None,
            quiet: bool = False) -> tuple[Document, dict, str]:
     """Table 3: our FPS and energy for the four statistical workloads beside the paper's and the GPU's."""
+    from satasim_atsn.hw.arch import load_arch
+
     arch, rows = _paths(workload_dir, arch_path)
     n = images or DEFAULT_IMAGES
     assumed = assumed_rows(workload_dir)
@@ -87,8 +89,6 @@ def table3(out: Path, images: int | None, workload_dir: Path, command: str, arch
     summaries, assumed_summaries = everything[:len(rows)], everything[len(rows):]
     out.mkdir(parents=True, exist_ok=True)
     notice = workload_notice(rows[0][2])
-    from satasim_atsn.hw.arch import load_arch
-
     loaded = load_arch(arch)  # its node, weight buffer and dataflow, as the prose names them
     doc = Document("Table 3: FPS and energy of the ATSN accelerator, ours beside the paper's",
                    notice=notice or "Workloads: see workloads/README.md")
