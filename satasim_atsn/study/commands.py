@@ -129,8 +129,8 @@ def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, 
 
 
 @click.command("reproduce")
-@click.argument("what", type=click.Choice(["table1", "table3", "table4", "table5", "figs", "claims", "twin", "all",
-                                          "algorithm"]))
+@click.argument("what", type=click.Choice(["table1", "table2", "table3", "table4", "table5", "figs", "claims", "twin",
+                                          "all", "algorithm"]))
 @click.option("-o", "--out", "out_dir", required=True, help="output directory")
 @click.option("--images", type=int, default=None, help="images per simulation / evaluation (default per table)")
 @click.option("--arch", "arch_path", default=None,
@@ -140,7 +140,7 @@ def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, 
 @click.option("--trained", "trained_path", default=None,
               help="the trained workload of `twin` (default: the trained set's ATSN network)")
 @click.option("--trained-set", "prefix", default=DEFAULT_TRAINED_SET, show_default=True,
-              help="the trained networks of Tables 1, 4, 5 and the figures: PREFIX_snn/_dtsnn/_atsn.npz (Table 5: "
+              help="the trained networks of Tables 1, 2, 4, 5 and the figures: PREFIX_snn/_dtsnn/_atsn.npz (Table 5: "
                    "every PREFIX_*.npz), e.g. vgg16w025_cifar10")
 @click.option("--dataset", default=None, help="measure accuracies on this dataset's whole test split instead of the "
               "images embedded in the workloads: " + " | ".join(DATASETS))
@@ -152,7 +152,7 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
                       image_size: int | None, quiet: bool) -> None:
     """Regenerate the paper's tables and figures (ours beside the paper's) with one command each.
 
-    `all` runs every part and `algorithm` the accuracy parts (table1, table4, table5, figs), each into
+    `all` runs every part and `algorithm` the accuracy parts (table1, table2, table4, table5, figs), each into
     its own subdirectory of --out.
     """
     from satasim_atsn.study.driver import reproduce
@@ -180,13 +180,13 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
                             "drop --image-size")
     if dataset is not None and what in ("table3", "twin"):
         raise StudyError.at(None, "--dataset", f"`reproduce {what}` simulates workloads and measures no accuracy",
-                            "drop --dataset (it is for table1, table4, table5, figs, claims and all)")
-    if arch_path is not None and what in ("table1", "table4", "table5", "figs", "algorithm"):
+                            "drop --dataset (it is for table1, table2, table4, table5, figs, claims and all)")
+    if arch_path is not None and what in ("table1", "table2", "table4", "table5", "figs", "algorithm"):
         raise StudyError.at(None, "--arch", f"`reproduce {what}` simulates no architecture (it measures accuracy)",
                             "drop --arch (it is for table3, claims, twin and all)")
     if prefix != DEFAULT_TRAINED_SET and what == "table3":
         raise StudyError.at(None, "--trained-set", "`reproduce table3` reads no trained network",
-                            "drop --trained-set (it is for table1, table4, table5, figs, claims, twin and all)")
+                            "drop --trained-set (it is for table1, table2, table4, table5, figs, claims, twin and all)")
     if prefix != DEFAULT_TRAINED_SET:
         args += ["--trained-set", prefix]
     if dataset is not None:

@@ -15,6 +15,7 @@ from satasim_atsn.study.reproduce import (
     figs,
     part_command,
     table1,
+    table2,
     table4,
     table5,
     write_part,
@@ -25,8 +26,8 @@ from satasim_atsn.study.twin import twin_check
 
 # Parts that run together, each into its own subdirectory; "algorithm" is the accuracy parts alone, which
 # share their networks' forwards (one per network, cached) and run no simulation.
-GROUPS = {"all": ["table1", "table3", "table4", "table5", "figs", "claims", "twin"],
-          "algorithm": ["table1", "table4", "table5", "figs"]}
+GROUPS = {"all": ["table1", "table2", "table3", "table4", "table5", "figs", "claims", "twin"],
+          "algorithm": ["table1", "table2", "table4", "table5", "figs"]}
 
 
 def _twin_workload(wdir: Path, trained_path: str | None, trained_set: TrainedSet) -> Path:
@@ -47,7 +48,7 @@ def _run_part(part: str, out: Path, images: int | None, wdir: Path, command: str
                           command=command)
     if part == "table3":
         return table3(out, images, wdir, command, arch_path=arch_path, quiet=quiet)
-    func = {"table1": table1, "table4": table4, "table5": table5, "figs": figs}[part]
+    func = {"table1": table1, "table2": table2, "table4": table4, "table5": table5, "figs": figs}[part]
     return func(out, images, wdir, command, trained_set)
 
 
@@ -70,7 +71,7 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
         check_output_path(out / part, "-o", is_dir=True)
     if {"table3", "claims"} & set(parts):  # their statistical workloads, before any part runs or writes
         table3_inputs(wdir, arch_path)
-    reads_set = {"table1", "table4", "table5", "figs", "claims"} & set(parts)
+    reads_set = {"table1", "table2", "table4", "table5", "figs", "claims"} & set(parts)
     named_set = trained_set.prefix != DEFAULT_TRAINED_SET and reads_set
     if named_set and not any(wdir.glob(f"{glob.escape(trained_set.prefix)}_*.npz")):  # a typo, not missing data
         raise StudyError.at(str(wdir), "--trained-set", f"no workload is named {trained_set.prefix}_*.npz",
@@ -84,7 +85,7 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
             sub_command = part_command(command, part, target) if what in GROUPS else command
             target.mkdir(parents=True, exist_ok=True)
             with staged_directory(target) as stage:  # target gets the part only once all of it is written
-                if part == "claims":  # its sub-reports (table3/, figs/, table1/): in the stage, named as in target
+                if part == "claims":  # its sub-reports (table3/, figs/, table1/, ...): in the stage, named as in target
                     doc, results, summary = claims(stage, images, wdir, sub_command, arch_path=arch_path,
                                                    quiet=quiet, trained=trained_set, named=target)
                 else:
