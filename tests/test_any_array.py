@@ -259,22 +259,14 @@ def test_a_trained_spiking_output_workload_round_trips(tmp_path):
 
 
 def test_commands_that_need_an_output_layer_say_so(tmp_path):
-    """NIR export, policy evaluation and functional studies read an output layer: one line each, exit 2."""
-    write_workload(tmp_path / "w.npz", random_workload(7, images=2, output_layer=False))
-    runner = CliRunner()
-    for args in (["workload", "export", str(tmp_path / "w.npz"), "--nir", str(tmp_path / "w.nir")],):
-        pytest.importorskip("nir")
-        done = runner.invoke(cli, args)
-        assert done.exit_code == 2 and done.stderr.count("\n") == 1 and "no output layer" in done.stderr
-        assert not (tmp_path / "w.nir").exists()
+    """Functional studies (exit-policy sweeps) read an output layer: one error naming it. NIR export and
+    `satasim evaluate` take a spiking end (tests/test_nir.py, tests/test_evaluation.py)."""
     from satasim_atsn.errors import StudyError
     from satasim_atsn.study.functional import full_run
-    from satasim_atsn.train.evaluation import evaluate_workload
 
+    write_workload(tmp_path / "w.npz", random_workload(7, images=2, output_layer=False))
     with pytest.raises(StudyError, match=r"no output layer"):
         full_run(tmp_path / "w.npz")
-    with pytest.raises(WorkloadError, match=r"no output layer"):
-        evaluate_workload(random_workload(7, images=2, output_layer=False))
 
 
 def test_without_an_exit_tile_the_prediction_is_the_membranes_at_t():

@@ -89,3 +89,24 @@ def test_the_hardware_prediction_is_compared_with_the_modes_own_software_predict
     entry = {"accuracy": 0.5, "avg_timestep": 2.0, "hw_pred_differs": 0.01, "hw_pred_membrane_differs": 0.02}
     text = format_table({"output_mode": mode, "atsn": entry})
     assert f"hw prediction != {equation}: 1.00% (running sum), 2.00% (membrane alone)" in text
+
+
+@pytest.mark.parametrize("seed", [1, 4, 9])
+def test_a_network_without_an_output_layer_is_evaluated_by_its_spike_counts(seed):
+    """`satasim evaluate` refused a network that ends in a spiking layer; it runs fixed T, and the class with the
+    most spikes so far (ties to the lowest) is the prediction at each t."""
+    wl = random_workload(seed, images=12, timesteps=3, output_layer=False)
+    assert not wl.has_output
+    table = evaluate_workload(wl)
+    fwd = run_forward(wl, record_spikes=True)
+    last = wl.layers[-1]["name"]
+    per_t = fwd.spikes[last].reshape(12, 3, -1).cumsum(axis=1)  # running counts of every class neuron
+    labels = wl.labels()
+    for t in range(1, 4):
+        assert table["fixed_t"][str(t)] == pytest.approx((per_t[:, t - 1].argmax(axis=1) == labels).mean(), abs=1e-6)
+    final = per_t[:, -1]
+    ties = ((final == final.max(axis=1, keepdims=True)).sum(axis=1) > 1).mean()
+    assert table["fixed"]["top_class_ties"] == pytest.approx(ties, abs=1e-6)
+    assert table["output_mode"] == "spike_count" and "atsn" not in table and "dtsnn" not in table
+    text = format_table(table)
+    assert f"ends in the spiking layer '{last}'" in text and "exit rules need an output layer" in text

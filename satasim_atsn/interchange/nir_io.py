@@ -89,17 +89,17 @@ def export_nir(workload: Workload, dt: float = DEFAULT_DT) -> Any:
     if workload.is_statistical:
         raise WorkloadError.at(workload.source, "meta.kind", "is statistical: it has no weights to export",
                                "export a trained or imported workload")
-    if not workload.has_output:  # the importer reads an output layer back; a spiking end has none
-        last = workload.layers[-1]["name"]
-        raise WorkloadError.at(workload.source, f"layers ({last})", "ends in a spiking layer (no output layer): NIR "
-                               "export supports networks that end in an output layer",
-                               "export a workload whose network ends in an output layer")
     exp = _GraphExport(nir, workload, dt)
     for index, ly in enumerate(workload.layers):
         src = exp.out_node[ly["inputs"][0]]
         handler = exp.HANDLERS.get(ly["type"])
         if handler is not None:
             handler(exp, index, ly, src)
+    if not workload.has_output:  # a spiking end: the Output reads its spikes, whose counts over T are the classes
+        last = workload.layers[-1]
+        output = _unique("output", exp.taken)
+        exp.nodes[output] = nir.Output(output_type={"output": np.array(last["out_shape"])})
+        exp.edges.append((exp.out_node[last["name"]], output))
     return nir.NIRGraph(nodes=exp.nodes, edges=exp.edges,
                         metadata={META_KEY: json.dumps(_export_meta(workload, dt), sort_keys=True)}, type_check=False)
 
@@ -119,8 +119,8 @@ def _export_meta(workload: Workload, dt: float) -> dict:
         "decay_shifts": list(workload.decay_shifts),
         "vmem_bits": workload.vmem_bits,
         "output_vmem_bits": int(workload.meta["quant"].get("output_vmem_bits", 32)),
-        "output_mode": layers[-1]["output_mode"],
-        "logit_scale": float(layers[-1]["logit_scale"]),
+        "output_mode": layers[-1].get("output_mode", "spike_count"),
+        "logit_scale": float(layers[-1].get("logit_scale", 1.0)),
         "exit_policy": workload.meta.get("exit_policy", {}),
         "layer_order": [ly["name"] for ly in layers],
     }
@@ -571,7 +571,8 @@ def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timest
     if len(in_shape) == 1:
         in_shape, x = _flat_images(imp, x, in_shape, frames)
     shifts = imp.decay_shifts()
-    num_classes = int(imp.layers[-1]["out_features"])
+    spike_counts = imp.state["output_mode"] == "spike_count"  # no output layer: the last layer's counts
+    num_classes = int(imp.state["classes"]) if spike_counts else int(imp.layers[-1]["out_features"])
     workload_meta = {
         "name": name,
         "kind": "imported",
@@ -588,7 +589,8 @@ def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timest
         "provenance": {"imported_from": Path(source).name, "format": "NIR", "dt": dt,
                        "input_scale": input_scale, "approximations": imp.notes},
     }
-    imp.layers[-1]["output_mode"] = imp.state["output_mode"]
+    if not spike_counts:
+        imp.layers[-1]["output_mode"] = imp.state["output_mode"]
     _embed_inputs(imp.arrays, workload_meta, x, y, frames, in_shape)
     from satasim_atsn.workload.network_file import shaped_layers
 
@@ -695,7 +697,7 @@ class _GraphImport:
             handler(self, n)
         if self.state["output_mode"] is None:
             raise WorkloadError("the graph's Output is not reached from its Input; the NIR graph is incomplete")
-        if self.layers[-1]["type"] != "output":
+        if self.layers[-1]["type"] != "output" and self.state["output_mode"] != "spike_count":
             raise WorkloadError(f"layer {self.layers[-1]['name']!r} does not lead to the Output; every node of the "
                                 "graph must")
         return in_shape
@@ -949,8 +951,12 @@ class _GraphImport:
         self.values[n] = _Value("readout", src.layer, src.shape, {"cur": src, "par": par})
 
     def _output(self, n: str) -> None:
-        """Output: the output layer, from a readout or straight from an Affine/Linear current (a running sum)."""
+        """Output: the output layer, from a readout or straight from an Affine/Linear current (a running sum); or,
+        reading a spiking layer, no output layer: that layer's spike counts over T are the output (fixed T)."""
         src, kind = self.need_single(n), self.kinds[n]
+        if src.kind == "spikes" and src.layer != "input":
+            self._spike_count_end(n, src)
+            return
         if src.kind == "readout":
             cur, par = src.data["cur"], src.data["par"]
         elif src.kind == "current" and src.data["layer"]["type"] == "linear":
@@ -958,13 +964,30 @@ class _GraphImport:
             self.state["output_mode"] = "accumulate"
             self.state["decision"] = "sum"
         elif src.kind == "spikes":
-            raise _fail(n, kind, f"reads the spikes of {src.layer!r}: NIR import does not read a network whose last "
-                        "layer is spiking (spike-count outputs) yet, although the workload format has them; end the "
-                        "graph with Affine/Linear (-> LI or I) -> Output, or write the .npz (docs/workload-format.md)",
+            raise _fail(n, kind, "reads the Input itself; a network needs at least one layer between them",
                         listed=True)
         else:
-            raise _fail(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current", listed=True)
+            raise _fail(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current or a spiking "
+                        "layer's spikes", listed=True)
         classes = int(cur.shape[0])
+        self._check_classes(n, classes)
+        first = self.reads_image(cur.data["src"]) and not self.frames
+        if first:  # a network of one layer: pixels scaled here
+            par = dict(par, gain=par["gain"] * self.input_scale)
+        _emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta,
+                     self.notes, first)
+
+    def _spike_count_end(self, n: str, src: _Value) -> None:
+        """Output reading a spiking layer (snnTorch-style rate-coded classifiers): the workload ends in that layer,
+        one class per neuron, predicted by the most spikes over all T timesteps (docs/workload-format.md)."""
+        self._check_classes(n, int(np.prod(src.shape)))
+        self.state["output_mode"] = "spike_count"
+        self.state["decision"] = "sum"
+        self.state["classes"] = int(np.prod(src.shape))
+
+    def _check_classes(self, n: str, classes: int) -> None:
+        """The Output's declared size against what reaches it, and at least two classes."""
+        kind = self.kinds[n]
         declared = np.asarray((getattr(self.nodes[n], "output_type", None) or {}).get("output", [classes])).reshape(-1)
         if declared.size and int(np.prod(declared)) != classes:
             raise WorkloadError.at(None, f"node {n!r} ({kind})", f"declares {int(np.prod(declared))} outputs but its "
@@ -972,11 +995,6 @@ class _GraphImport:
         if classes < 2:
             raise WorkloadError.at(None, f"node {n!r} ({kind})", f"gives {classes} class",
                                    "a classifier's output needs at least two classes")
-        first = self.reads_image(cur.data["src"]) and not self.frames
-        if first:  # a network of one layer: pixels scaled here
-            par = dict(par, gain=par["gain"] * self.input_scale)
-        _emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta,
-                     self.notes, first)
 
     _HANDLERS = {
         "Conv2d": _weighted, "Linear": _weighted, "Affine": _weighted, "Scale": _scale,

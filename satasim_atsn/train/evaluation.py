@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.calibration import calibration, calibration_line
 from satasim_atsn.snn.complexity import ops_until_exit
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
@@ -157,9 +156,7 @@ def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_
     """
     labels = workload.labels()
     if not workload.has_output:
-        raise WorkloadError.at(workload.source, f"layers ({workload.layers[-1]['name']})", "ends in a spiking layer "
-                               "(no output layer): exit policies have no output to evaluate",
-                               "evaluate a workload whose network ends in an output layer")
+        return _spike_count_table(workload, labels, batch_size)
     mode = workload.layers[-1]["output_mode"]
     policies = {"fixed": FixedPolicy(), "atsn": AtsnPolicy(cl_init, tau_cl), "atsn_hw": AtsnPolicy(
         cl_init, tau_cl, hardware=True), "dtsnn": DtsnnPolicy(theta)}
@@ -182,6 +179,28 @@ def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_
     table["sops_per_image_fixed"] = _r(int(full.sops_per_image.sum()) / max(full.num_images, 1))
     table["policy_params"] = {"cl_init": cl_init, "tau_cl": tau_cl, "theta": theta}
     table["output_mode"] = mode  # which software prediction the hardware one is compared with: eq. 10 or eq. 5
+    return table
+
+
+def _spike_count_table(workload: Workload, labels: np.ndarray | None, batch_size: int) -> dict:
+    """A network that ends in a spiking layer (no output layer) runs fixed T and predicts the class with the most
+    spikes so far: its accuracy at each T; no exit rule has an output to read (docs/workload-format.md)."""
+    full = run_forward(workload, batch_size=batch_size)
+    n, T = full.num_images, workload.timesteps
+    table: dict = {"images": int(n), "fixed_t": {}, "output_mode": "spike_count"}
+    if labels is not None:
+        labels = labels[:n]
+        for t in range(1, T + 1):
+            pred = predictions(full.logits, np.full(n, t), "spike_count")
+            table["fixed_t"][str(t)] = _r((pred == labels).mean())
+    counts = full.logits[:, -1]
+    table["fixed"] = {"avg_timestep": _r(float(T)),
+                      "accuracy": None if labels is None else table["fixed_t"][str(T)],
+                      "top_class_ties": _r(((counts == counts.max(axis=1, keepdims=True)).sum(axis=1) > 1).mean())}
+    table["sops_per_image_fixed"] = _r(int(full.sops_per_image.sum()) / max(n, 1))
+    table["note"] = (f"the network ends in the spiking layer {workload.layers[-1]['name']!r}: its spike counts over "
+                     "T are the output (fixed T, the most spikes wins, ties to the lowest class); exit rules need an "
+                     "output layer")
     return table
 
 
@@ -229,6 +248,10 @@ def format_table(table: dict, title: str = "") -> str:
     ceiling = table.get("confidence_ceiling")
     if ceiling:
         lines.append(ceiling_line(ceiling, table.get("output_mode", "membrane")))
+    if table.get("output_mode") == "spike_count":
+        ties = (table.get("fixed") or {}).get("top_class_ties")
+        lines.append(table["note"] + ("" if ties is None else f"; at T the top spike count is a tie on "
+                                                               f"{100 * ties:.2f}% of images"))
     return "\n".join(lines)
 
 
