@@ -35,7 +35,9 @@ def test_twin_report_numbers_come_from_the_two_simulations(tmp_path):
     results = json.loads((out / "results.json").read_text())
     trained = read_workload(wdir / "vgg_small_fmnist_atsn.npz")
     arch = load_arch(ARCH)
-    twin = fit_statistical_twin(trained, images=12, rates_policy=arch.policy_name)
+    rules = arch.exit_policy().describe()
+    twin = fit_statistical_twin(trained, images=12, rates_policy=arch.policy_name, cl_init=rules["cl_init"],
+                                tau_cl=rules["tau_cl"])
     assert f"rate/{pooled_layers(trained.layers)[0]['name']}" in twin.arrays
     expected_trained = simulate(arch, trained, images=12).metrics()["total_cycles"]
     expected_twin = simulate(arch, twin, images=12).metrics()["total_cycles"]
@@ -43,6 +45,28 @@ def test_twin_report_numbers_come_from_the_two_simulations(tmp_path):
     assert results["metrics"]["total_cycles"]["twin"] == expected_twin
     assert set(results["within_tolerance"]) == {"cycles", "energy_per_image"}
     assert "What independent draws miss" in (out / "report.md").read_text()
+
+
+def test_the_twin_is_fitted_at_the_designs_exit_thresholds(tmp_path):
+    """`reproduce twin --arch` simulated the original at the design's CL_init and drew the twin's exits from a
+    histogram at the workload's own: on a design at 0.9 the "twin error" was the gap between two exit rules
+    (+196% in cycles on a helper's network)."""
+    from satasim_atsn.study.twin import twin_check
+
+    wl = random_workload(3, images=24, timesteps=6, size=8, output_mode="membrane")
+    wl.meta["exit_policy"] = {"cl_init": 0.999, "tau_cl": 0.999, "theta": 0.1}
+    write_workload(tmp_path / "w.npz", wl)
+    design = tmp_path / "atsn_cl09.yaml"
+    design.write_text(ARCH.read_text().replace("cl_init: 0.999", "cl_init: 0.3").replace("tau_cl: 0.999",
+                                                                                          "tau_cl: 0.3"))
+    arch = load_arch(design)
+    assert arch.exit_policy().describe()["cl_init"] == 0.3
+    _, results, _ = twin_check(tmp_path / "w.npz", design, 24, per_channel=False)
+    at_design = fit_statistical_twin(wl, images=24, rates_policy="atsn", cl_init=0.3, tau_cl=0.3)
+    at_workload = fit_statistical_twin(wl, images=24, rates_policy="atsn")
+    assert not (at_design.arrays["exit_hist/atsn"] == at_workload.arrays["exit_hist/atsn"]).all()
+    assert results["metrics"]["total_cycles"]["twin"] == simulate(arch, at_design, images=24).metrics()["total_cycles"]
+    assert results["exit_thresholds"] == {"cl_init": 0.3, "tau_cl": 0.3}
 
 
 def test_twin_of_a_missing_workload_is_a_one_line_error(tmp_path, capsys):

@@ -22,6 +22,13 @@ def _rel(ours: float, ref: float) -> float:
     return (ours - ref) / ref if ref else float("nan")
 
 
+def _exit_thresholds(arch) -> dict[str, float]:
+    """The thresholds the design's exit unit decides with: the twin's exit histograms are drawn at them (the original
+    is simulated at them), not at the workload's own defaults, or the check would compare two exit rules."""
+    rules = arch.exit_policy().describe() if arch.has_exit_unit else {}
+    return {k: v for k, v in rules.items() if k in ("cl_init", "tau_cl", "theta")}
+
+
 def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | None, per_channel: bool,
                command: str = "") -> tuple[Document, dict, str]:
     """Simulate a trained workload and its fitted twin on one architecture; compare cycles and energy."""
@@ -35,7 +42,9 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
                             "give a trained workload (e.g. workloads/vgg_small_fmnist_atsn.npz)")
     arch = load_arch(arch_path)
     n = min(images or trained.num_images, trained.num_images)
-    twin = fit_statistical_twin(trained, images=n, per_channel=per_channel, rates_policy=arch.policy_name)
+    thresholds = _exit_thresholds(arch)
+    twin = fit_statistical_twin(trained, images=n, per_channel=per_channel, rates_policy=arch.policy_name,
+                                **thresholds)
     original = simulate(arch, trained, images=n).metrics()
     synthetic = simulate(arch, twin, images=n).metrics()
 
@@ -43,7 +52,7 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
     trained_name = Path(trained_path).name
     arch_name = Path(arch.path).name if arch.path else Path(arch_path).name  # a shipped name -> its file
     rows, results = [], {"trained": trained_name, "arch": arch_name, "images": n,
-                         "per_channel": per_channel, "metrics": {}}
+                         "per_channel": per_channel, "exit_thresholds": thresholds, "metrics": {}}
     for key, label in (("total_cycles", "total cycles"), ("fps", "FPS"),
                        ("energy_per_image_uJ", "energy per image (uJ)"),
                        ("energy_per_image_timestep_uJ", "energy per image-timestep (uJ)"),
@@ -72,7 +81,10 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
         doc.code(command)
     doc.para(f"Trained workload `{trained_name}` ({trained.name}), its twin fitted with "
              f"{'per-channel' if per_channel else 'per-layer'} rates per timestep over the images still running "
-             f"under the `{arch.policy_name}` policy, both simulated on `{arch_name}` ({arch.name}) for {n} images"
+             f"under the `{arch.policy_name}` policy"
+             + (" at the design's exit thresholds (" + ", ".join(f"{k} = {v:g}" for k, v in thresholds.items())
+                + ", as the original runs)" if thresholds else "")
+             + f", both simulated on `{arch_name}` ({arch.name}) for {n} images"
              + (f" (--images {images} asked for more: all {n} the workload holds)." if images and images > n else "."))
     doc.table(["metric", "trained", "twin", "twin vs trained"], rows)
     doc.table(["component", "trained uJ/image", "twin uJ/image", "difference"], comp_rows,
