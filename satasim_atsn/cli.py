@@ -157,9 +157,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("satasim: interrupted", err=True)
         sys.exit(130)
     except MemoryError:  # a network or image count beyond this machine's memory: the user's to shrink
-        click.echo("satasim: error: out of memory: the network, the images, the batch or the array do not fit in this "
-                   "machine's memory; use fewer images (--images), a smaller batch (--set images_per_batch=...), a "
-                   "smaller network or a smaller array", err=True)
+        click.echo("satasim: error: out of memory: the network, the images, the batch or the mapping do not fit in "
+                   "this machine's memory; use fewer images (--images), a smaller batch (--set images_per_batch=...) "
+                   "or a smaller network, or larger PE memories (pe.data_memory_bytes: fewer folds to route)",
+                   err=True)
         sys.exit(2)
     except OSError as error:
         if error.errno not in ENVIRONMENT_ERRNOS:

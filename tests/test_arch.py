@@ -296,3 +296,58 @@ def test_the_design_sketch_loads_with_documented_defaults(tmp_path):
     given = DESIGN_SKETCH.replace("  multipliers: 1\n", "  multipliers: 1\n  adders: 2\n  cl_init: 0.9\n")
     eu = load_arch(_write(tmp_path, given, "d.yaml")).exit_unit
     assert (eu.adders, eu.cl_init) == (2, 0.9)
+
+
+@pytest.mark.parametrize(("override", "pattern"), [
+    ("pe.vmem_bits=3", r"pe.vmem_bits: must be >= 4, got 3; use a value of at least 4$"),
+    ("array.rows=2000", r"array.rows: must be <= 1024, got 2000; use a value of at most 1024"),
+    ("exit_unit.cl_init=0", r"exit_unit.cl_init: must be in \(0, 1\], got 0; give a value above 0 and at most 1"),
+    ("dram.latency_cycles=-1", r"dram.latency_cycles: must be >= 0, got -1; use a value of at least 0"),
+    ("pe.adders=0", r"pe.adders: must be positive, got 0; sizes, counts and rates cannot be zero or negative"),
+    ("name=123", r'name: must be a non-empty text, got 123; write it in quotes, e.g. name: "my design"'),
+    ("batch_refill=2", r"batch_refill: must be true or false, got 2; write true or false"),
+])
+def test_a_bound_or_type_error_says_how_to_fix_it(override, pattern):
+    """A fuzzing helper found bound errors without a fix, and pe.vmem_bits=3 told to avoid zero or negatives."""
+    with pytest.raises(ArchError, match=pattern):
+        load_arch(ARCHS / "atsn16x16.yaml", [override])
+
+
+def test_a_name_with_a_line_break_is_refused(tmp_path):
+    """It split the compare report's heading; a tab stays allowed (its plots are named without it)."""
+    path = _write(tmp_path, _atsn_text().replace("name: atsn16x16", 'name: "x\\ny"', 1))
+    with pytest.raises(ArchError, match=r"name: must be one line of text, got 'x\\ny'; remove the line breaks"):
+        load_arch(path)
+    assert load_arch(_write(tmp_path, _atsn_text().replace("name: atsn16x16", 'name: "a\\tb"', 1), "t.yaml")).name
+
+
+@pytest.mark.parametrize(("given", "needle"), [
+    ("workload", "is a workload (.npz), not an architecture YAML; give the architecture first, then the workload"),
+    ("tech", "is a technology table (an architecture names it with technology: FILE), not an architecture"),
+    ("network", "is a network file (satasim workload build --network FILE makes a workload of it)"),
+    ("study", "is a study (satasim sweep runs it), not an architecture"),
+])
+def test_another_of_the_tools_files_given_as_an_architecture_is_named(given, needle):
+    """`satasim run WORKLOAD ARCH` (swapped) said "cannot read ('utf-8' codec ...)"; a technology table or a network
+    file said "format: unknown key"."""
+    root = ARCHS.parent
+    path = {"workload": root / "workloads" / "vgg_small_fmnist_atsn.npz",
+            "tech": root / "satasim_atsn" / "data" / "tech" / "28nm.yaml",
+            "network": root / "examples" / "my_net.yaml", "study": root / "studies" / "atsn_buffers.yaml"}[given]
+    with pytest.raises(ArchError) as info:
+        load_arch(path)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_dram_part_with_a_bandwidth_but_no_background_power_is_refused(tmp_path):
+    """A custom table that lost dram_lpddr4_background_power_mW ran with the DRAM's standby power at 0."""
+    import yaml
+
+    table = yaml.safe_load((ARCHS.parent / "satasim_atsn" / "data" / "tech" / "28nm.yaml").read_text())
+    del table["entries"]["dram_lpddr4_background_power_mW"]
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(table))
+    arch = _write(tmp_path, _atsn_text().replace("technology: 28nm", "technology: t.yaml", 1))
+    assert "technology: t.yaml" in arch.read_text()
+    with pytest.raises(ArchError, match=r"entries.dram_lpddr4_background_power_mW: a DRAM part with a channel "
+                                        r"bandwidth needs its background power"):
+        load_arch(arch)

@@ -188,3 +188,34 @@ def test_shipped_archs_map_the_paper_networks(workload):
         m = build_mapping(load_arch(ARCH.parent / f"{name}.yaml"), wl)
         memory = load_arch(ARCH.parent / f"{name}.yaml").pe.weight_memory_bytes
         assert all(int(f.pe_weight_bytes.max()) <= memory for g in m.pe_groups for f in g.folds)
+
+
+def test_a_mapping_whose_stream_routing_would_not_fit_in_memory_is_refused(monkeypatch, capsys):
+    """A 4x4 array with one 16-bit membrane per PE split ResNet19 into 96,133 folds; building their routing took
+    24 GB and the kernel killed the run without a word. It is refused at mapping time, naming the PE memory."""
+    from satasim_atsn.cli import main
+    from satasim_atsn.hw import mapping as mapping_module
+
+    root = Path(__file__).resolve().parents[1]
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(root / "archs" / "atsn16x16.yaml"), str(root / "workloads" / "resnet19_cifar10.npz"),
+              "--set", "array.rows=4", "--set", "array.cols=4", "--set", "pe.data_memory_bytes=2", "-q"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert "pe.data_memory_bytes: 2 B holds 1 membrane(s) per PE and fold" in err and "96,133 folds" in err
+    assert "raise pe.data_memory_bytes" in err
+    # the limit is on the estimate: sum over folds of their inputs' stream positions x 32 B
+    workload = random_workload(5, images=2, size=8)
+    arch = arch_with(**{"pe.data_memory_bytes": 8})
+    groups = [g for g in build_mapping(arch, workload).groups if g.kind == "pe"]
+    positions = 0
+    for g in groups:
+        per_fold = sum(s.spatial[0] * s.spatial[1] if s.coverage == "conv" else 1 if s.coverage == "linear"
+                       else s.size for s in g.inputs)
+        positions += len(g.folds) * per_fold
+    need = positions * mapping_module.ROUTING_BYTES_PER_POSITION
+    monkeypatch.setattr(mapping_module, "ROUTING_LIMIT_BYTES", need)
+    build_mapping(arch, workload)  # at the limit: mapped
+    monkeypatch.setattr(mapping_module, "ROUTING_LIMIT_BYTES", need - 1)
+    with pytest.raises(SatasimError, match="whose stream routing would take"):
+        build_mapping(arch, workload)

@@ -319,15 +319,19 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
     lo, hi = bounds if bounds else (None, None)
     if kind == "float" and bounds and lo == 0.0 and hi == 1.0:
         if not 0.0 < value <= 1.0:
-            raise ArchError.at(where, path, f"must be in (0, 1], got {shown(original)}")
+            raise ArchError.at(where, path, f"must be in (0, 1], got {shown(original)}",
+                               "give a value above 0 and at most 1")
         return value
     exponent = "check the exponent (a typo?)" if path.endswith("_hz") else None
     if lo is not None and value < lo:
         need = "positive" if lo == 1 and kind == "int" else f">= {_bound(lo, kind)}"
-        raise ArchError.at(where, path, f"must be {need}, got {shown(original)}",
-                           exponent or ("sizes, counts and rates cannot be zero or negative" if lo >= 1 else None))
+        fix = ("sizes, counts and rates cannot be zero or negative" if lo == 1 and kind == "int"
+               else f"use a value of at least {_bound(lo, kind)}")
+        raise ArchError.at(where, path, f"must be {need}, got {shown(original)}", exponent or fix)
     if hi is not None and value > hi:
-        raise ArchError.at(where, path, f"must be <= {_bound(hi, kind)}, got {shown(original)}", exponent)
+        raise ArchError.at(where, path, f"must be <= {_bound(hi, kind)}, got {shown(original)}",
+                           exponent or f"use a value of at most {_bound(hi, kind)} (docs/architecture.md lists every "
+                           "field's bounds)")
     return value
 
 
@@ -372,11 +376,15 @@ def check_value(where: str, path: str, value: Any, spec: tuple) -> Any:
         return _number(where, path, value, kind, bounds)
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ArchError.at(where, path, f"must be true or false, got {shown(value)}")
+            raise ArchError.at(where, path, f"must be true or false, got {shown(value)}", "write true or false")
         return value
     if kind == "str":
         if not isinstance(value, str) or not value.strip():
-            raise ArchError.at(where, path, f"must be a non-empty text, got {shown(value)}")
+            raise ArchError.at(where, path, f"must be a non-empty text, got {shown(value)}",
+                               f'write it in quotes, e.g. {path}: "my design"')
+        if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in value):  # it heads reports: one line
+            raise ArchError.at(where, path, f"must be one line of text, got {shown(value)}",
+                               "remove the line breaks and control characters")
         return value
     if not isinstance(value, str) or value not in kind:  # enumeration
         raise ArchError.at(where, path, f"must be one of {', '.join(kind)}, got {shown(value)}",
@@ -532,11 +540,17 @@ def _read_yaml(path: Path) -> dict:
     where = str(path)
     if not path.exists():
         raise ArchError.at(where, None, "architecture file not found", "check the path (shipped: archs/*.yaml)")
+    head = b""
     try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
-        raise ArchError.at(where, None, f"cannot read ({' '.join(str(error).split())[:200]})",
-                           "give a UTF-8 YAML file") from None
+        problem = f"cannot read ({' '.join(str(error).split())[:200]})"
+        if head == b"PK\x03\x04":  # a zip: a workload .npz given where the architecture goes
+            raise ArchError.at(where, None, "is a workload (.npz), not an architecture YAML",
+                               "give the architecture first, then the workload: satasim run ARCH WORKLOAD") from None
+        raise ArchError.at(where, None, problem, "give a UTF-8 YAML file") from None
     try:
         raw = load_yaml_text(text, where, ArchError)
     except RecursionError:
@@ -552,7 +566,22 @@ def _read_yaml(path: Path) -> dict:
         raise ArchError.at(where, None, "the file is empty", "start from archs/atsn16x16.yaml")
     if not isinstance(raw, dict):
         raise ArchError.at(where, None, "must be a mapping of 'key: value' lines", "start from archs/atsn16x16.yaml")
+    other = _other_kind_of_file(raw)
+    if other:
+        raise ArchError.at(where, None, f"is {other}, not an architecture",
+                           "give an architecture file (archs/*.yaml, docs/architecture.md)")
     return raw
+
+
+def _other_kind_of_file(raw: dict) -> str | None:
+    """What a YAML file given as an architecture is, when its keys say it is another of the tool's files."""
+    if raw.get("format") == "satasim-tech":
+        return "a technology table (an architecture names it with technology: FILE)"
+    if "layers" in raw and "input_shape" in raw:
+        return "a network file (satasim workload build --network FILE makes a workload of it)"
+    if "vary" in raw and "arch" in raw:
+        return "a study (satasim sweep runs it)"
+    return None
 
 
 # DRAM entries that were renamed, with the name that replaced them
@@ -583,6 +612,12 @@ def _check_dram_part(where: str, part: str, tech: Tech) -> None:
         raise ArchError.at(str(tech.path), f"entries.{part}_channel_bandwidth_GB_per_s",
                            "a DRAM part with background power needs its channel bandwidth",
                            "add the entry (the channels needed are the DRAM bandwidth / this)")
+    if tech.has(f"{part}_channel_bandwidth_GB_per_s") and not tech.has(f"{part}_background_power_mW"):
+        # an access-only part has neither; a bandwidth alone is a table that lost its standby power
+        raise ArchError.at(str(tech.path), f"entries.{part}_background_power_mW",
+                           "a DRAM part with a channel bandwidth needs its background power (else the DRAM's "
+                           "standby power is silently 0)", "add the entry, or drop the bandwidth for an "
+                           "access-only part (docs/energy.md)")
 
 
 def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, path: Path | None = None) -> Arch:

@@ -278,6 +278,7 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     if groups[-1].kind == "exit" and groups[-1].inputs[0].encoding == "image":
         raise MappingError.at(workload.source, "layers", EXIT_UNIT_READS_IMAGE, EXIT_UNIT_READS_IMAGE_FIX)
     pe_groups = [g for g in groups if g.kind == "pe"]
+    _check_routing_size(arch, pe_groups, fold_capacity)
     membranes_resident = batch * sum(math.ceil(g.neurons / num_pes) for g in pe_groups) <= capacity
     total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
     weight_buffer_bytes = int(arch.global_buffers.weight.bytes)
@@ -311,6 +312,38 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
         has_exit_unit=exit_tiles > 0,
         weight_fetch_reads=weight_fetch_reads,
     )
+
+
+#: The engine keeps every fold's multicast-stream routing for the whole run (hw/engine.py ``_FoldModel``): per input
+#: position of the fold's inputs a delivery row, a pointer and its destination classes, about this many bytes. A
+#: mapping whose routing would exceed the limit is refused before anything is built (a PE memory of one membrane
+#: split a ResNet19 into 96,133 folds and needed about 124 GiB).
+ROUTING_BYTES_PER_POSITION = 32
+ROUTING_LIMIT_BYTES = 4 * 2**30
+
+
+def _input_positions(spec) -> int:
+    """Virtual stream positions of one group input in a fold: a conv map's H x W, a linear input's 1, an identity
+    shortcut's neurons."""
+    if spec.coverage == "conv":
+        return int(spec.spatial[0]) * int(spec.spatial[1])
+    return 1 if spec.coverage == "linear" else int(spec.size)
+
+
+def _check_routing_size(arch: Arch, pe_groups: list, fold_capacity: int) -> None:
+    """Refuse a mapping whose per-fold stream routing would not fit in memory, naming the PE memory that sets the
+    number of folds (more PEs help less: the folds' inputs stay as large)."""
+    positions = sum(len(g.folds) * sum(_input_positions(s) for s in g.inputs) for g in pe_groups)
+    need = positions * ROUTING_BYTES_PER_POSITION
+    if need <= ROUTING_LIMIT_BYTES:
+        return
+    folds = sum(len(g.folds) for g in pe_groups)
+    worst = max(pe_groups, key=lambda g: len(g.folds))
+    raise _fail(arch, "pe.data_memory_bytes",
+                f"{arch.pe.data_memory_bytes} B holds {fold_capacity} membrane(s) per PE and fold, so the network "
+                f"maps to {folds:,} folds ({len(worst.folds):,} in {worst.name!r}), whose stream routing would take "
+                f"about {need / 2**30:,.0f} GiB of memory (the simulator's limit: {ROUTING_LIMIT_BYTES // 2**30} GiB)",
+                "raise pe.data_memory_bytes (or lower images_per_batch) so that each fold holds more neurons")
 
 
 #: the exit unit has no bit-serial pixel datapath (docs/microarchitecture.md section 11)
