@@ -480,10 +480,14 @@ def test_a_pooled_rate_the_draw_cannot_keep_is_refused(tmp_path):
 @pytest.mark.parametrize(("extra", "pools", "needle"), [
     ("pool_rate_ratio: 20\n", "kernel: 2", "pool_rate_ratio: 20 is more than kernel^2 = 4 of pool1"),
     ("default_rate: 1.5\n", "kernel: 2", "default_rate: rates must be finite and in [0, 1]"),
-    ("rates: {conv1: 0.2, pool1: 0.4}\n", "kernel: 3, stride: 2", "rates.pool1: a pooled rate needs a pool of its "
-     "own spiking layer with non-overlapping windows; pool1 is not one: its windows overlap (kernel != stride)"),
-    ("pool_rate_ratio: 2\n", "kernel: 3, stride: 2", "pool_rate_ratio: applies to no max-pool of pooled: none of "
-     "pool1 has non-overlapping windows over a spiking layer it alone reads"),
+    ("rates: {conv1: 0.2, pool1: 0.4}\n", "kernel: 3, stride: 1", "rates.pool1: a pooled rate needs a pool of its "
+     "own spiking layer whose windows have neurons of their own; pool1 is not one: its windows have no neurons of "
+     "their own (kernel >= 2 x stride)"),
+    ("pool_rate_ratio: 2\n", "kernel: 3, stride: 1", "pool_rate_ratio: applies to no max-pool of pooled: none of "
+     "pool1 has windows with neurons of their own over a spiking layer it alone reads"),
+    # overlapping windows (3x3 at stride 2 on 6x6: 4 windows over 32 neurons, the middle row and column shared)
+    ("rates: {conv1: 0.2, pool1: 0.25}\n", "kernel: 3, stride: 2", "rates.pool1: at t = 1 the pooled rate 0.25 is "
+     "outside [0.274477, 1], the range its input's rate 0.2 allows with 3x3 windows at stride 2 on a 6x6 map"),
     ("rates: {conv1: 0.2, pool1: 0.9}\n", "kernel: 2", "rates.pool1: at t = 1 the pooled rate 0.9 is outside "
      "[0.2, 0.8], the range its input's rate 0.2 allows with 2x2 windows"),
     ("rates: {conv1: [0.2, 0.3], pool1: [0.25, 0.1]}\n", "kernel: 2", "rates.pool1: at t = 2 the pooled rate 0.1 "
@@ -523,14 +527,15 @@ def test_a_twin_with_an_infeasible_pooled_rate_is_refused_on_load():
         validate(twin)
 
 
-def test_a_twin_keeps_no_pooled_rate_its_draw_cannot_keep(monkeypatch):
-    """On a map the windows do not tile, the neurons outside them can make the measured pooled rate lower than
-    the input's: the twin then draws that pool as the OR of its input and says so in its provenance."""
+def test_a_twin_moves_a_pooled_rate_its_draw_cannot_keep_into_range(monkeypatch):
+    """On a map the windows do not tile, or with clustered spikes under overlapping windows, the measured pooled
+    rate can lie outside what its input's rate allows. The twin dropped the rate (the pool was then the OR of
+    independent draws, about twice as often); it now draws the nearest rate it can keep and says so."""
     from satasim_atsn.traces import statistical
     from satasim_atsn.workload.format import pooled_rate_problem
 
     wl, twin = _pooled_random_twin(0)
-    assert "pooled_rates_not_kept" not in twin.meta["provenance"]
+    assert "pooled_rates_clamped" not in twin.meta["provenance"]
     pool = statistical.pooled_layers(wl.layers)[0]
     src = np.asarray(twin.arrays[f"rate/{pool['inputs'][0]}"])
     if not src.any():
@@ -545,9 +550,88 @@ def test_a_twin_keeps_no_pooled_rate_its_draw_cannot_keep(monkeypatch):
     monkeypatch.setattr(statistical, "_twin_counts", pool_measured_silent)
     kept = statistical.fit_statistical_twin(wl, rates_policy="fixed")
     assert pooled_rate_problem(src, np.zeros_like(src), int(pool["kernel"]))
-    assert f"rate/{pool['name']}" not in kept.arrays
-    assert kept.meta["provenance"]["pooled_rates_not_kept"] == [pool["name"]]
+    np.testing.assert_array_equal(kept.arrays[f"rate/{pool['name']}"], src)  # the lowest it can keep: its input's
+    assert kept.meta["provenance"]["pooled_rates_clamped"] == {
+        pool["name"]: {"measured_mean": 0.0, "drawn_mean": round(float(src.mean()), 6)}}
+    assert statistical.pool_notes(kept.meta["provenance"])[0].startswith(f"  note: {pool['name']}'s measured rate 0 ")
     np.testing.assert_array_equal(kept.arrays[f"rate/{pool['inputs'][0]}"], src)
+
+
+def _strided_draw_by_python(u, threshold, shape, pshape, k, s, p_lo, c_lo, l_lo):
+    """docs/statistical.md's draw for windows at a stride s != k, written out with loops: the kernel's witness."""
+    e = u.shape[0]
+    c, h, w = shape
+    ho, wo = pshape[1], pshape[2]
+    size = c * h * w
+    spikes = (u[:, l_lo : l_lo + size] < threshold[:e, l_lo : l_lo + size]).reshape(e, c, h, w).copy()
+    rows = [[i for i in range(ho) if i * s <= y < i * s + k] for y in range(h)]
+    cols = [[j for j in range(wo) if j * s <= x < j * s + k] for x in range(w)]
+    for t in range(e):
+        active = (u[t, p_lo : p_lo + c * ho * wo] < threshold[t, p_lo : p_lo + c * ho * wo]).reshape(c, ho, wo)
+        for ch in range(c):
+            for y in range(h):
+                for x in range(w):
+                    if any(not active[ch, i, j] for i in rows[y] for j in cols[x]):
+                        spikes[t, ch, y, x] = False
+            for i in range(ho):
+                for j in range(wo):
+                    if not active[ch, i, j]:
+                        continue
+                    core = [(y, x) for y in range(i * s, i * s + k) for x in range(j * s, j * s + k)
+                            if rows[y] == [i] and cols[x] == [j]]
+                    m = (ch * ho + i) * wo + j
+                    pick = min(int(np.float32(u[t, c_lo + m]) * np.float32(len(core))), len(core) - 1)
+                    spikes[t, ch][core[pick]] = True
+    return spikes.reshape(e, size)
+
+
+@pytest.mark.parametrize("shape,k,s,seed", [((2, 9, 9), 3, 2, 0), ((1, 10, 7), 3, 2, 1), ((2, 8, 8), 2, 3, 2),
+                                            ((1, 11, 11), 5, 3, 3)])
+def test_strided_pooled_draw_kernel_equals_the_documented_draw(shape, k, s, seed):
+    """Overlapping windows (3x3 at stride 2, 5x5 at 3) and windows with gaps (2x2 at 3): inactive windows clear all
+    their neurons, shared ones too, and an active window spikes at a drawn neuron of its own."""
+    from satasim_atsn.traces.draw_kernels import apply_strided_windows
+
+    rng = np.random.default_rng(seed)
+    c, h, w = shape
+    pshape = (c, (h - k) // s + 1, (w - k) // s + 1)
+    psize, size = c * pshape[1] * pshape[2], c * h * w
+    lead = 3
+    row = lead + 2 * psize + size
+    e, T = 3, 4
+    u = rng.random((e, row), dtype=np.float32)
+    threshold = rng.random((T, row)).astype(np.float32)
+    p_lo, c_lo, l_lo = lead, lead + psize, lead + 2 * psize
+    want = _strided_draw_by_python(u, threshold, shape, pshape, k, s, p_lo, c_lo, l_lo)
+    got = u[:, l_lo : l_lo + size] < threshold[:e, l_lo : l_lo + size]
+    apply_strided_windows(u, threshold, c, h, w, pshape[1], pshape[2], k, s, p_lo, c_lo, got)
+    np.testing.assert_array_equal(got, want)
+    assert 0 < got.sum() < got.size
+
+
+@pytest.mark.parametrize("k,s,hw", [(3, 2, (16, 15)), (2, 3, (14, 14))])
+def test_strided_pools_are_drawn_at_both_rates(k, s, hw):
+    """A ResNet stem's 3x3 stride-2 max-pool (overlapping) and a pool with gaps carry their rate: the drawn layer
+    fires at its rate and its OR-pool at the pool's, where independent draws fired the pool about twice as often."""
+    from satasim_atsn.traces.statistical import build_statistical, draw_trace, spike_or_pool
+    from satasim_atsn.workload.network_file import shaped_layers
+
+    layers = shaped_layers([
+        {"name": "c1", "type": "conv", "inputs": ["input"], "out_channels": 3, "kernel": 3, "stride": 1,
+         "padding": 1, "spiking": True},
+        {"name": "p1", "type": "maxpool", "inputs": ["c1"], "kernel": k, "stride": s},
+        {"name": "f", "type": "flatten", "inputs": ["p1"]},
+        {"name": "o", "type": "output", "inputs": ["f"], "output_mode": "membrane", "logit_scale": 1.0},
+    ], [1, *hw], 10, "test")
+    r_in = np.array([0.05, 0.2, 0.4])
+    r_pool = np.array([0.12, 0.45, 0.8]) if s < k else np.array([0.15, 0.5, 0.8])
+    wl = build_statistical(name="strided", dataset="x", num_classes=10, layers=layers, timesteps=3,
+                           rates={"c1": r_in, "p1": r_pool}, exit_hist={"fixed": np.array([0.0, 0.0, 1.0])},
+                           input_bit_density=[0.5] * 8, seed=3, num_images=1500, input_shape=[1, *hw])
+    trace = draw_trace(wl, "fixed", 0, 1500)
+    np.testing.assert_array_equal(spike_or_pool(trace.spikes["c1"], k, s), trace.spikes["p1"])
+    np.testing.assert_allclose(trace.spikes["c1"].mean(axis=(0, 2, 3, 4)), r_in, atol=0.01)
+    np.testing.assert_allclose(trace.spikes["p1"].mean(axis=(0, 2, 3, 4)), r_pool, atol=0.01)
 
 
 def _mlp_network(tmp_path: Path) -> Path:

@@ -26,6 +26,7 @@ from satasim_atsn.traces.statistical import (
     histogram_policies,
     load_rate_spec,
     mean_rate_per_t,
+    pool_notes,
     rates_summary,
 )
 from satasim_atsn.workload.format import Workload, read_workload, write_workload
@@ -234,6 +235,8 @@ def stats_command(
         click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]))
     if json_path:
         _write_json_after(json_path, numbers, output)
+    for line in pool_notes(twin.meta["provenance"]):
+        click.echo(line)
     click.echo(f"wrote {output}")
 
 

@@ -53,3 +53,63 @@ def apply_pooled_windows(
                         at = corner + dy * width
                         for dx in range(kernel):
                             row[at + dx] = active & (row[at + dx] | (dy * kernel + dx == forced))
+
+
+@njit(cache=CACHE, nogil=True)
+def apply_strided_windows(
+    u: np.ndarray,
+    threshold: np.ndarray,
+    channels: int,
+    height: int,
+    width: int,
+    pooled_height: int,
+    pooled_width: int,
+    kernel: int,
+    stride: int,
+    pool_lo: int,
+    choice_lo: int,
+    spikes: np.ndarray,
+) -> None:
+    """``apply_pooled_windows`` for windows at a stride other than the kernel (overlapping, or with gaps between).
+
+    Every neuron of an inactive window is cleared (a neuron that several windows share fires only if all of them
+    are active); then each active window spikes at its forced position, drawn like the tiling kernel's among its
+    core, the neurons no other window covers (kernel < 2 x stride keeps the core non-empty), so no other window
+    clears it. The OR of every window is then exactly the pooled map; neurons outside the windows keep their draw.
+    """
+    for t in range(spikes.shape[0]):
+        ut = u[t]
+        th = threshold[t]
+        row = spikes[t]
+        for c in range(channels):
+            for i in range(pooled_height):
+                for jx in range(pooled_width):
+                    m = (c * pooled_height + i) * pooled_width + jx
+                    if ut[pool_lo + m] < th[pool_lo + m]:
+                        continue
+                    corner = (c * height + i * stride) * width + jx * stride
+                    for dy in range(kernel):
+                        at = corner + dy * width
+                        for dx in range(kernel):
+                            row[at + dx] = False
+            for i in range(pooled_height):
+                r0 = i * stride
+                r1 = r0 + kernel
+                if i > 0:
+                    r0 = max(r0, (i - 1) * stride + kernel)
+                if i < pooled_height - 1:
+                    r1 = min(r1, (i + 1) * stride)
+                for jx in range(pooled_width):
+                    m = (c * pooled_height + i) * pooled_width + jx
+                    if not ut[pool_lo + m] < th[pool_lo + m]:
+                        continue
+                    c0 = jx * stride
+                    c1 = c0 + kernel
+                    if jx > 0:
+                        c0 = max(c0, (jx - 1) * stride + kernel)
+                    if jx < pooled_width - 1:
+                        c1 = min(c1, (jx + 1) * stride)
+                    nc = c1 - c0
+                    core = (r1 - r0) * nc
+                    forced = min(np.int64(ut[choice_lo + m] * np.float32(core)), core - 1)
+                    row[(c * height + r0 + forced // nc) * width + c0 + forced % nc] = True

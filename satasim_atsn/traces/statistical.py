@@ -31,16 +31,21 @@ from satasim_atsn.snn.exit_policies import (
 )
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
 from satasim_atsn.threads import in_threads
-from satasim_atsn.traces.draw_kernels import apply_pooled_windows
+from satasim_atsn.traces.draw_kernels import apply_pooled_windows, apply_strided_windows
 from satasim_atsn.workload.format import (
     Workload,
     emits_spikes,
     exit_policy_names,
+    free_fraction,
     has_output_layer,
+    has_window_cores,
     is_spiking,
     output_neurons,
-    pooled_rate_problem,
+    pool_rate_problem_of,
+    pooled_rate_range,
     validate,
+    window_cover_counts,
+    window_coverage,
 )
 from satasim_atsn.workload.network_file import NetworkSpec
 from satasim_atsn.workload.trace import Trace
@@ -162,7 +167,8 @@ def spiking_layers(layers: list[dict]) -> list[dict]:
 
 
 def pooled_layers(layers: list[dict]) -> list[dict]:
-    """Max-pool layers that may carry their own rate: non-overlapping windows over a spiking layer."""
+    """Max-pool layers that may carry their own rate: windows with neurons of their own (kernel < 2 x stride) over a
+    spiking layer that the pool alone reads."""
     spiking = {layer["name"] for layer in spiking_layers(layers)}
     consumers: dict[str, int] = {}
     for layer in layers:
@@ -172,7 +178,7 @@ def pooled_layers(layers: list[dict]) -> list[dict]:
         layer
         for layer in layers
         if layer["type"] == "maxpool"
-        and layer["kernel"] == layer["stride"]
+        and has_window_cores(layer["kernel"], layer["stride"])
         and layer["inputs"][0] in spiking
         and consumers.get(layer["inputs"][0], 0) == 1
     ]
@@ -282,12 +288,13 @@ class _DrawPlan:
             # pooled map first, then one window-choice uniform per pooled neuron, then the layer
             pshape = tuple(int(v) for v in pool["out_shape"])
             psize = int(np.prod(pshape))
-            k = int(pool["kernel"])
+            k, stride = int(pool["kernel"]), int(pool["stride"])
             prate = np.asarray(workload.arrays[f"rate/{pool['name']}"], dtype=np.float64)
             segments.append(self._row(prate, pshape))
             segments.append(np.zeros((self.T, psize)))
-            segments.append(self._conditional_row(rate, prate, shape, pshape, k))
-            self.pooled.append((layer["name"], shape, pshape, k, offset, offset + psize, offset + 2 * psize, size))
+            segments.append(self._conditional_row(rate, prate, shape, pshape, k, stride))
+            self.pooled.append((layer["name"], shape, pshape, k, stride, offset, offset + psize, offset + 2 * psize,
+                                size))
             offset += 2 * psize + size
         self.row = offset
         self.threshold = np.concatenate(segments, axis=1).astype(np.float32) if segments else np.zeros((self.T, 0))
@@ -303,23 +310,32 @@ class _DrawPlan:
         return np.repeat(rate, size // shape[0], axis=1)
 
     def _conditional_row(self, rate: np.ndarray, prate: np.ndarray, shape: tuple[int, ...],
-                         pshape: tuple[int, ...], k: int) -> np.ndarray:
+                         pshape: tuple[int, ...], k: int, stride: int) -> np.ndarray:
         """Thresholds of a pooled layer: inside windows the conditional rate q, outside the plain rate.
 
         An active window holds one spike at a drawn position plus each other position with
         probability q = (k*k*r_in/r_pool - 1) / (k*k - 1), so E[rate] = r_in while the OR of
-        each window is exactly the drawn pooled map.
+        each window is exactly the drawn pooled map. Windows at another stride than k: a neuron is free
+        only if every window covering it is active, and q = (r_in n_cov - N r_pool) / (sum_e n_e r_pool^e -
+        N r_pool) over the n_cov covered neurons, the N windows and the n_e neurons covered by e windows.
         """
         c, h, w = shape
         ho, wo = pshape[1], pshape[2]
         r_in = self._row(rate, (c, 1)).reshape(self.T, c)
         r_pool = self._row(prate, (c, 1)).reshape(self.T, c)
         kk = k * k
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q = np.where(r_pool > 0, (kk * r_in / r_pool - 1.0) / (kk - 1), 0.0)
-        q = np.clip(q, 0.0, 1.0)
         inside = np.zeros((h, w), dtype=bool)
-        inside[: ho * k, : wo * k] = True
+        if stride == k:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = np.where(r_pool > 0, (kk * r_in / r_pool - 1.0) / (kk - 1), 0.0)
+            inside[: ho * k, : wo * k] = True
+        else:
+            e, n, windows = window_cover_counts(h, w, k, stride)
+            spare = free_fraction(r_pool, e, n) - windows * r_pool  # free neurons beyond the sure spikes
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = np.where(spare > 0, (r_in * n.sum() - windows * r_pool) / spare, 0.0)
+            inside[:] = np.outer(window_coverage(h, k, stride), window_coverage(w, k, stride)) > 0
+        q = np.clip(q, 0.0, 1.0)
         out = np.where(inside[None, None], q[:, :, None, None], r_in[:, :, None, None])
         return out.reshape(self.T, -1)
 
@@ -405,7 +421,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
     pk = plan.policies.index(policy)
     exit_t = np.zeros(count, dtype=np.int64)
     drawn = {name: np.zeros((count, T, size), dtype=bool) for name, _, _, size in plan.slots}
-    for name, _, _, _, _, _, _, size in plan.pooled:
+    for name, *_, size in plan.pooled:
         drawn[name] = np.zeros((count, T, size), dtype=bool)
     targets = [(drawn[name], offset, offset + size) for name, _, offset, size in plan.slots]
     if plan.direct:
@@ -430,11 +446,8 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
             drawn_u = u[head:].reshape(e, row)
             for target, lo, hi in targets:
                 np.less(drawn_u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[j, :e])
-            for name, shape, pshape, k, p_lo, c_lo, l_lo, size in plan.pooled:
-                own = drawn[name][j, :e]
-                np.less(drawn_u[:, l_lo : l_lo + size], plan.threshold[:e, l_lo : l_lo + size], out=own)
-                apply_pooled_windows(drawn_u, plan.threshold, shape[0], shape[1], shape[2], pshape[1], pshape[2],
-                                     k, p_lo, c_lo, own)
+            for entry in plan.pooled:
+                _draw_pooled_layer(drawn_u, plan.threshold, entry, drawn[entry[0]][j, :e])
 
     in_threads(draw_images, count, threads)
     shapes = {name: shape for name, shape, _, _ in plan.slots}
@@ -467,6 +480,19 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
         inputs=inputs,
         policy={"name": policy, "statistical": True, "seed": plan.seed},
     )
+
+
+def _draw_pooled_layer(u: np.ndarray, threshold: np.ndarray, entry: tuple, own: np.ndarray) -> None:
+    """One image's spikes [e, size] of a layer drawn with its max-pool (``_DrawPlan.pooled`` entry): each neuron's
+    own draw, then the windows made to agree with the drawn pooled map (docs/statistical.md, step 4)."""
+    _, shape, pshape, k, stride, p_lo, c_lo, l_lo, size = entry
+    e = own.shape[0]
+    np.less(u[:, l_lo : l_lo + size], threshold[:e, l_lo : l_lo + size], out=own)
+    if stride == k:
+        apply_pooled_windows(u, threshold, shape[0], shape[1], shape[2], pshape[1], pshape[2], k, p_lo, c_lo, own)
+    else:
+        apply_strided_windows(u, threshold, shape[0], shape[1], shape[2], pshape[1], pshape[2], k, stride, p_lo,
+                              c_lo, own)
 
 
 # ------------------------------------------------------------------------------------------
@@ -524,7 +550,7 @@ def fit_statistical_twin(
     for ly in spk_layers:
         shape = ly["out_shape"]
         rates[ly["name"]] = fit(counts[ly["name"]], int(np.prod(shape[1:])) if len(shape) > 1 else 1)
-    dropped = _drop_unkeepable_pool_rates(rates, wl.layers)
+    dropped, clamped = _fit_pool_rates(rates, wl.layers)
     hist = {p: grid_histogram(np.bincount(steps[p] - 1, minlength=T)[:T]) for p in policies}
     input_rate = None
     density = None
@@ -533,7 +559,7 @@ def fit_statistical_twin(
     else:
         input_rate = fit(frame_counts, int(np.prod(wl.input_shape[1:])))
     meta = wl.meta
-    provenance = _twin_provenance(wl, n_total, policy_key, per_channel, policies, dropped)
+    provenance = _twin_provenance(wl, n_total, policy_key, per_channel, policies, dropped, clamped)
     twin = build_statistical(
         name=f"{wl.name}-twin",
         dataset=str(meta.get("dataset", "unknown")),
@@ -557,7 +583,7 @@ def fit_statistical_twin(
 
 
 def _twin_provenance(wl: Workload, n_total: int, policy_key: str, per_channel: bool, policies: dict,
-                     dropped: list[str]) -> dict:
+                     dropped: list[str], clamped: dict | None = None) -> dict:
     """Where a twin's numbers come from: the fitted file (by name only, so the twin's bytes do not depend on the
     directory), the images, the policies, and the pool rates not kept."""
     provenance = {
@@ -571,18 +597,51 @@ def _twin_provenance(wl: Workload, n_total: int, policy_key: str, per_channel: b
     }
     if dropped:
         provenance["pooled_rates_not_kept"] = dropped
+    if clamped:
+        provenance["pooled_rates_clamped"] = clamped
     return provenance
 
 
-def _drop_unkeepable_pool_rates(rates: dict, layers: list[dict]) -> list[str]:
-    """Drop (and name) the measured pool rates the draw cannot keep: a map its windows do not tile (H or W not a
-    multiple of the kernel) can fire mostly outside them, below the pool's rate; such a pool is drawn as the OR
-    of its input."""
-    dropped = [ly["name"] for ly in pooled_layers(layers)
-               if pooled_rate_problem(rates[ly["inputs"][0]], rates[ly["name"]], int(ly["kernel"]))]
-    for name in dropped:
-        del rates[name]
-    return dropped
+def pool_notes(provenance: dict) -> list[str]:
+    """One line per max-pool whose measured rate a twin could not keep as measured (from its provenance)."""
+    lines = [f"  note: {name} has no rate of its own (its windows share every neuron: kernel >= 2 x stride): it is "
+             "drawn as the OR of independent spikes, which fires it about twice as often as clustered spikes do"
+             for name in provenance.get("pooled_rates_not_kept", [])]
+    lines += [f"  note: {name}'s measured rate {v['measured_mean']:g} is below what independently drawn windows "
+              f"allow with its input's rate; drawn at {v['drawn_mean']:g} (docs/statistical.md, step 4)"
+              if v["drawn_mean"] > v["measured_mean"] else
+              f"  note: {name}'s measured rate {v['measured_mean']:g} is outside what its input's rate allows; "
+              f"drawn at {v['drawn_mean']:g} (docs/statistical.md, step 4)"
+              for name, v in provenance.get("pooled_rates_clamped", {}).items()]
+    return lines
+
+
+def _fit_pool_rates(rates: dict, layers: list[dict]) -> tuple[list[str], dict]:
+    """Fit the measured pool rates to what the draw can keep; returns (the pools drawn as the OR of their input, the
+    pools whose rate was clamped with their measured and drawn means).
+
+    A pool whose windows have no neurons of their own (kernel >= 2 x stride) carries no rate. A measured rate
+    outside the range its input's rate allows (docs/statistical.md, step 4) is moved to the nearest rate inside:
+    spikes clustered in space can fire a pool of overlapping windows nearly as seldom as its input, which
+    independently drawn windows cannot, and a map its windows do not tile can fire mostly outside them. The
+    nearest rate misses the measured one by far less than the OR of independent draws (about twice the rate)."""
+    spiking = {ly["name"] for ly in spiking_layers(layers)}
+    not_kept = [ly["name"] for ly in layers if ly["type"] == "maxpool" and ly["inputs"][0] in spiking
+                and not has_window_cores(ly["kernel"], ly["stride"])]
+    clamped = {}
+    for ly in pooled_layers(layers):
+        r_in, r_pool = rates[ly["inputs"][0]], rates[ly["name"]]  # one fit: both [T] or both [T, C]
+        if not pool_rate_problem_of(ly, r_in, r_pool):
+            continue
+        k, stride, (_, h, w) = int(ly["kernel"]), int(ly["stride"]), ly["in_shape"]
+        if stride == k:
+            low, high = r_in, np.minimum(1.0, k * k * r_in)
+        else:
+            low, high = pooled_rate_range(r_in, k, stride, int(h), int(w))
+        rates[ly["name"]] = np.clip(r_pool, low, high)
+        clamped[ly["name"]] = {"measured_mean": round(float(np.mean(r_pool)), 6),
+                               "drawn_mean": round(float(np.mean(rates[ly["name"]])), 6)}
+    return not_kept, clamped
 
 
 def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[dict], batch_size: int):
@@ -915,10 +974,11 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
     pools = {layer["name"]: layer for layer in layers if layer["type"] == "maxpool"}
     for name, value in table.items():
         if name in pools and name not in rated:
-            why = ("its windows overlap (kernel != stride)" if pools[name]["kernel"] != pools[name]["stride"] else
+            why = ("its windows have no neurons of their own (kernel >= 2 x stride)"
+                   if not has_window_cores(pools[name]["kernel"], pools[name]["stride"]) else
                    "its input is not a spiking layer that it alone reads")
-            raise WorkloadError.at(where, f"rates.{name}", f"a pooled rate needs a pool of its own spiking layer with "
-                                   f"non-overlapping windows; {name} is not one: {why}",
+            raise WorkloadError.at(where, f"rates.{name}", f"a pooled rate needs a pool of its own spiking layer whose "
+                                   f"windows have neurons of their own; {name} is not one: {why}",
                                    "drop the rate: the pooled map is then the OR of its input")
         if name not in rated:
             raise WorkloadError.at(
@@ -941,8 +1001,8 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
         if not pooled_layers(layers):
             pools_here = [layer["name"] for layer in layers if layer["type"] == "maxpool"]
             raise WorkloadError.at(where, "pool_rate_ratio", f"applies to no max-pool of {network}: "
-                                   + (f"none of {', '.join(pools_here)} has non-overlapping windows over a spiking "
-                                      "layer it alone reads" if pools_here else "it has none"),
+                                   + (f"none of {', '.join(pools_here)} has windows with neurons of their own over a "
+                                      "spiking layer it alone reads" if pools_here else "it has none"),
                                    "drop it: such a pool's map is the OR of its input")
         for pool in pooled_layers(layers):
             if pool["name"] not in rates and ratio > int(pool["kernel"]) ** 2:
@@ -951,10 +1011,14 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
                                        "kernel^2 times as often as its input", "lower it, or give that pool its rate")
         for pool in (p for p in pooled_layers(layers) if p["name"] not in rates):  # an explicit rate wins
             r_in = rates[pool["inputs"][0]]
-            k2 = int(pool["kernel"]) ** 2
-            rates[pool["name"]] = np.clip(float(ratio) * r_in, r_in, np.minimum(1.0, k2 * r_in))
+            k, stride = int(pool["kernel"]), int(pool["stride"])
+            if stride == k:
+                rates[pool["name"]] = np.clip(float(ratio) * r_in, r_in, np.minimum(1.0, k * k * r_in))
+            else:  # the range neighbouring windows that share neurons allow (docs/statistical.md, step 4)
+                low, high = pooled_rate_range(r_in, k, stride, int(pool["in_shape"][1]), int(pool["in_shape"][2]))
+                rates[pool["name"]] = np.clip(float(ratio) * r_in, low, high)
     for pool in (p for p in pooled_layers(layers) if p["name"] in table):
-        problem = pooled_rate_problem(rates[pool["inputs"][0]], rates[pool["name"]], int(pool["kernel"]))
+        problem = pool_rate_problem_of(pool, rates[pool["inputs"][0]], rates[pool["name"]])
         if problem:
             raise WorkloadError.at(where, f"rates.{pool['name']}", problem,
                                    f"give {pool['name']} a rate in that range (or change {pool['inputs'][0]}'s), "

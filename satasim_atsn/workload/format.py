@@ -27,7 +27,7 @@ Every spiking layer (spiking conv/linear, add) has ``b/<name>`` int32 [C] bias c
 The first layer consuming ``input`` computes ``(W.x + b) >> input_shift`` for uint8 images.
 
 Statistical workloads replace weights and inputs with ``rate/<layer>`` ([T] or [T, C]) for every
-spiking layer, optionally ``rate/<maxpool>`` for a max-pool with kernel == stride (the pooled map
+spiking layer, optionally ``rate/<maxpool>`` for a max-pool with kernel < 2 x stride (the pooled map
 is then drawn at that rate, see ``traces/statistical.py``), ``exit_hist/<policy>`` for each exit
 policy it is built for (at least one; a fixed-T network has only ``exit_hist/fixed``) and ``seed``.
 """
@@ -609,11 +609,12 @@ def _validate_quant(where: str, quant: dict) -> int:
     """``meta.quant``: membrane widths, weight width and the first layer's input shift; returns vmem_bits."""
     vmem_bits = quant.get("vmem_bits")
     if not _is_int(vmem_bits) or not 8 <= vmem_bits <= 32:
-        raise _fail(where, "meta.quant.vmem_bits", "must be an integer in 8..32", "16 is the default")
+        raise _fail(where, "meta.quant.vmem_bits", f"must be an integer in 8..32, got {shown(vmem_bits)}",
+                    "give the membranes' width in bits (the trainer writes 16)")
     out_bits = quant.get("output_vmem_bits", 32)
     if not _is_int(out_bits) or not 8 <= out_bits <= 64:  # the forward saturates int64 output membranes
         raise _fail(where, "meta.quant.output_vmem_bits", f"must be an integer in 8..64, got {shown(out_bits)}",
-                    "32 is the default")
+                    "give the output membranes' width in bits, or leave it out for 32")
     weight_bits = quant.get("weight_bits", 8)
     if weight_bits != 8:
         raise _fail(where, "meta.quant.weight_bits", "only 8-bit weights are supported", "quantise to int8")
@@ -677,8 +678,9 @@ def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, st
                 "re-export with matching vmem_bits",
             )
     pooled_rate = statistical and ltype == "maxpool" and f"rate/{name}" in arrays
-    if pooled_rate and layer["kernel"] != layer["stride"]:
-        raise _fail(where, f"rate/{name}", "a pooled rate needs non-overlapping windows (kernel == stride)",
+    if pooled_rate and not has_window_cores(layer["kernel"], layer["stride"]):
+        raise _fail(where, f"rate/{name}", f"a pooled rate needs windows with neurons of their own (kernel < 2 x "
+                    f"stride), and {layer['kernel']}x{layer['kernel']} windows at stride {layer['stride']} have none",
                     "drop the rate; the pooled map is then the OR of independent draws")
     if pooled_rate:
         _check_pooled_source(where, meta["layers"], layer)
@@ -704,7 +706,7 @@ def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, st
         if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
             raise _fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
         if pooled_rate:
-            problem = pooled_rate_problem(arrays[f"rate/{layer['inputs'][0]}"], rate, int(layer["kernel"]))
+            problem = pool_rate_problem_of(layer, arrays[f"rate/{layer['inputs'][0]}"], rate)
             if problem:
                 raise _fail(where, f"rate/{name}", problem,
                             "give a pooled rate in that range, or drop it: the pooled map is then the OR of its input")
@@ -713,7 +715,61 @@ def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, st
 POOLED_RATE_TOLERANCE = 1e-6  # a rate table's grid (6 decimals): rounding may cross a bound by this much
 
 
-def pooled_rate_problem(input_rate: np.ndarray, pooled_rate: np.ndarray, kernel: int) -> str | None:
+def has_window_cores(kernel: int, stride: int) -> bool:
+    """Whether every window of a max-pool holds a neuron no other window covers (kernel < 2 x stride): the statistical
+    draw puts an active window's sure spike there, so a pooled rate can be kept (docs/statistical.md, step 4)."""
+    return int(kernel) < 2 * int(stride)
+
+
+def window_coverage(size: int, kernel: int, stride: int) -> np.ndarray:
+    """How many windows cover each row (or column) of a map of ``size`` under a kernel/stride max-pool."""
+    cover = np.zeros(int(size), dtype=np.int64)
+    for i in range((int(size) - int(kernel)) // int(stride) + 1):
+        cover[i * int(stride): i * int(stride) + int(kernel)] += 1
+    return cover
+
+
+def window_cover_counts(height: int, width: int, kernel: int, stride: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The covered neurons of an H x W map grouped by how many windows cover them: (coverings e, neurons with e,
+    number of windows). A neuron covered by e windows is free to fire in the draw iff all e are active."""
+    rows, cols = window_coverage(height, kernel, stride), window_coverage(width, kernel, stride)
+    cover = np.outer(rows, cols)
+    e, n = np.unique(cover[cover > 0], return_counts=True)
+    windows = ((int(height) - int(kernel)) // int(stride) + 1) * ((int(width) - int(kernel)) // int(stride) + 1)
+    return e.astype(np.int64), n.astype(np.int64), int(windows)
+
+
+def free_fraction(pooled_rate: np.ndarray, exponents: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Expected covered neurons whose windows are all active, sum_e n_e r^e, for independent windows at rate r."""
+    r = np.asarray(pooled_rate, dtype=np.float64)
+    total = np.zeros_like(r)
+    for e, n in zip(exponents.tolist(), counts.tolist(), strict=True):  # products and sums in a fixed order:
+        power = np.ones_like(r)  # the same bits on every CPU (no pow, no BLAS), since draws compare against them
+        for _ in range(int(e)):
+            power = power * r
+        total = total + float(n) * power
+    return total
+
+
+def pooled_rate_range(input_rate: np.ndarray, kernel: int, stride: int, height: int,
+                      width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pooled rates the draw can keep with an input rate r (docs/statistical.md, step 4): covered neurons must fire
+    at r on average, N r_pool of them surely (one per active window) and the rest only where all their windows are
+    active, so N r_pool <= r n_cov <= sum_e n_e r_pool^e. Windows that tile give [r, min(1, k^2 r)]."""
+    r_in = np.asarray(input_rate, dtype=np.float64)
+    e, n, windows = window_cover_counts(height, width, kernel, stride)
+    covered = float(n.sum())
+    high = np.minimum(1.0, r_in * covered / windows)
+    lo, hi = np.zeros_like(r_in), np.ones_like(r_in)
+    for _ in range(60):  # sum_e n_e x^e rises with x from 0 to n_cov: bisect for r_in n_cov
+        mid = (lo + hi) / 2
+        below = free_fraction(mid, e, n) < r_in * covered
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return hi, high
+
+
+def pooled_rate_problem(input_rate: np.ndarray, pooled_rate: np.ndarray, kernel: int, stride: int | None = None,
+                        height: int | None = None, width: int | None = None) -> str | None:
     """Why a max-pool's own rate cannot be drawn with its input's (None if it can).
 
     Each pooled neuron is the OR of a kernel x kernel window, so at every timestep (and channel) its rate lies
@@ -723,16 +779,29 @@ def pooled_rate_problem(input_rate: np.ndarray, pooled_rate: np.ndarray, kernel:
     r_in, r_pool = (np.asarray(r, dtype=np.float64) for r in (input_rate, pooled_rate))
     r_in, r_pool = np.broadcast_arrays(r_in if r_in.ndim == 2 else r_in[:, None],
                                        r_pool if r_pool.ndim == 2 else r_pool[:, None])
-    low, high = r_in, np.minimum(1.0, kernel * kernel * r_in)
     slack = POOLED_RATE_TOLERANCE  # each rate rounded by up to half of it; the upper bound scales r by kernel^2
-    bad = (r_pool < low - 2 * slack) | (r_pool > high + (kernel * kernel + 1) * slack)
+    if stride is None or int(stride) == int(kernel):
+        low, high = r_in, np.minimum(1.0, kernel * kernel * r_in)
+        bad = (r_pool < low - 2 * slack) | (r_pool > high + (kernel * kernel + 1) * slack)
+        how = (f"with {kernel}x{kernel} windows (a window fires when any of its neurons does: at least as often as "
+               "one neuron, at most kernel^2 times)")
+    else:
+        low, high = pooled_rate_range(r_in, kernel, stride, int(height), int(width))
+        bad = (r_pool < low - (kernel * kernel + 1) * slack) | (r_pool > high + (kernel * kernel + 1) * slack)
+        how = (f"with {kernel}x{kernel} windows at stride {stride} on a {height}x{width} map (a window fires when "
+               "any of its neurons does, and neighbouring windows share neurons)")
     if not bad.any():
         return None
     t, c = (int(v) for v in np.argwhere(bad)[0])
     channel = f", channel {c}" if bad.shape[1] > 1 else ""
     return (f"at t = {t + 1}{channel} the pooled rate {r_pool[t, c]:.6g} is outside [{low[t, c]:.6g}, "
-            f"{high[t, c]:.6g}], the range its input's rate {r_in[t, c]:.6g} allows with {kernel}x{kernel} windows "
-            "(a window fires when any of its neurons does: at least as often as one neuron, at most kernel^2 times)")
+            f"{high[t, c]:.6g}], the range its input's rate {r_in[t, c]:.6g} allows {how}")
+
+
+def pool_rate_problem_of(layer: dict, input_rate: np.ndarray, pooled_rate: np.ndarray) -> str | None:
+    """``pooled_rate_problem`` for a max-pool layer of a shaped network (its kernel, stride and input map)."""
+    _, h, w = (int(v) for v in layer["in_shape"])
+    return pooled_rate_problem(input_rate, pooled_rate, int(layer["kernel"]), int(layer["stride"]), h, w)
 
 
 def _check_pooled_source(where: str, layers: list[dict], pool: dict) -> None:
