@@ -430,7 +430,7 @@ def test_pooled_draw_kernel_equals_numpy_formula(shape, k, seed):
     p_lo, c_lo, l_lo = lead, lead + psize, lead + 2 * psize
     want = _pooled_draw_by_numpy(u, threshold, shape, pshape, k, p_lo, c_lo, l_lo)
     got = u[:, l_lo : l_lo + size] < threshold[:e, l_lo : l_lo + size]
-    apply_pooled_windows(u, threshold, c, h, w, pshape[1], pshape[2], k, p_lo, c_lo, got)
+    apply_pooled_windows(u, threshold, c, h, w, pshape[1], pshape[2], k, k, p_lo, c_lo, got)
     np.testing.assert_array_equal(got, want)
     assert 0 < got.sum() < got.size
 
@@ -590,7 +590,7 @@ def _strided_draw_by_python(u, threshold, shape, pshape, k, s, p_lo, c_lo, l_lo)
 def test_strided_pooled_draw_kernel_equals_the_documented_draw(shape, k, s, seed):
     """Overlapping windows (3x3 at stride 2, 5x5 at 3) and windows with gaps (2x2 at 3): inactive windows clear all
     their neurons, shared ones too, and an active window spikes at a drawn neuron of its own."""
-    from satasim_atsn.traces.draw_kernels import apply_strided_windows
+    from satasim_atsn.traces.draw_kernels import apply_pooled_windows
 
     rng = np.random.default_rng(seed)
     c, h, w = shape
@@ -604,7 +604,7 @@ def test_strided_pooled_draw_kernel_equals_the_documented_draw(shape, k, s, seed
     p_lo, c_lo, l_lo = lead, lead + psize, lead + 2 * psize
     want = _strided_draw_by_python(u, threshold, shape, pshape, k, s, p_lo, c_lo, l_lo)
     got = u[:, l_lo : l_lo + size] < threshold[:e, l_lo : l_lo + size]
-    apply_strided_windows(u, threshold, c, h, w, pshape[1], pshape[2], k, s, p_lo, c_lo, got)
+    apply_pooled_windows(u, threshold, c, h, w, pshape[1], pshape[2], k, s, p_lo, c_lo, got)
     np.testing.assert_array_equal(got, want)
     assert 0 < got.sum() < got.size
 

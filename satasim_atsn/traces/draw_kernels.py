@@ -25,6 +25,7 @@ def apply_pooled_windows(
     pooled_height: int,
     pooled_width: int,
     kernel: int,
+    stride: int,
     pool_lo: int,
     choice_lo: int,
     spikes: np.ndarray,
@@ -32,49 +33,10 @@ def apply_pooled_windows(
     """Make the windows of ``spikes`` [e, C*H*W] (each neuron's own draw) agree with the drawn pooled map.
 
     Per timestep t < e, pooled neuron m is active iff ``u[t, pool_lo + m] < threshold[t, pool_lo + m]``.
-    An inactive window is cleared; an active one keeps its draws and also spikes at its forced position
-    ``min(int(u[t, choice_lo + m] * k*k), k*k - 1)`` (the float32 product, as numpy computes it), so
-    the OR of every window is exactly the pooled map. Neurons outside the windows keep their draw.
-    """
-    kk = kernel * kernel
-    kkf = np.float32(kk)
-    for t in range(spikes.shape[0]):
-        ut = u[t]
-        th = threshold[t]
-        row = spikes[t]
-        for c in range(channels):
-            for i in range(pooled_height):
-                for jx in range(pooled_width):
-                    m = (c * pooled_height + i) * pooled_width + jx
-                    corner = (c * height + i * kernel) * width + jx * kernel
-                    active = ut[pool_lo + m] < th[pool_lo + m]
-                    forced = min(np.int64(ut[choice_lo + m] * kkf), kk - 1)
-                    for dy in range(kernel):  # branch-free: whether a window is active is a coin flip
-                        at = corner + dy * width
-                        for dx in range(kernel):
-                            row[at + dx] = active & (row[at + dx] | (dy * kernel + dx == forced))
-
-
-@njit(cache=CACHE, nogil=True)
-def apply_strided_windows(
-    u: np.ndarray,
-    threshold: np.ndarray,
-    channels: int,
-    height: int,
-    width: int,
-    pooled_height: int,
-    pooled_width: int,
-    kernel: int,
-    stride: int,
-    pool_lo: int,
-    choice_lo: int,
-    spikes: np.ndarray,
-) -> None:
-    """``apply_pooled_windows`` for windows at a stride other than the kernel (overlapping, or with gaps between).
-
     Every neuron of an inactive window is cleared (a neuron that several windows share fires only if all of them
-    are active); then each active window spikes at its forced position, drawn like the tiling kernel's among its
-    core, the neurons no other window covers (kernel < 2 x stride keeps the core non-empty), so no other window
+    are active); then each active window spikes at its forced position ``min(int(u[t, choice_lo + m] * n), n - 1)``
+    (the float32 product, as numpy computes it), row-major among its core: the n neurons no other window covers
+    (its whole window when windows tile or leave gaps; kernel < 2 x stride keeps it non-empty), so no other window
     clears it. The OR of every window is then exactly the pooled map; neurons outside the windows keep their draw.
     """
     for t in range(spikes.shape[0]):

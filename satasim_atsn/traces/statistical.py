@@ -31,7 +31,7 @@ from satasim_atsn.snn.exit_policies import (
 )
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
 from satasim_atsn.threads import in_threads
-from satasim_atsn.traces.draw_kernels import apply_pooled_windows, apply_strided_windows
+from satasim_atsn.traces.draw_kernels import apply_pooled_windows
 from satasim_atsn.workload.format import (
     Workload,
     emits_spikes,
@@ -488,11 +488,7 @@ def _draw_pooled_layer(u: np.ndarray, threshold: np.ndarray, entry: tuple, own: 
     _, shape, pshape, k, stride, p_lo, c_lo, l_lo, size = entry
     e = own.shape[0]
     np.less(u[:, l_lo : l_lo + size], threshold[:e, l_lo : l_lo + size], out=own)
-    if stride == k:
-        apply_pooled_windows(u, threshold, shape[0], shape[1], shape[2], pshape[1], pshape[2], k, p_lo, c_lo, own)
-    else:
-        apply_strided_windows(u, threshold, shape[0], shape[1], shape[2], pshape[1], pshape[2], k, stride, p_lo,
-                              c_lo, own)
+    apply_pooled_windows(u, threshold, shape[0], shape[1], shape[2], pshape[1], pshape[2], k, stride, p_lo, c_lo, own)
 
 
 # ------------------------------------------------------------------------------------------
