@@ -157,10 +157,12 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("satasim: interrupted", err=True)
         sys.exit(130)
     except MemoryError:  # a network or image count beyond this machine's memory: the user's to shrink
-        click.echo("satasim: error: out of memory: the network, the images, the batch or the mapping do not fit in "
-                   "this machine's memory; use fewer images (--images), a smaller batch (--set images_per_batch=...) "
-                   "or a smaller network, or larger PE memories (pe.data_memory_bytes: fewer folds to route)",
-                   err=True)
+        args = sys.argv[1:] if argv is None else argv
+        simulates = bool(args) and args[0] in ("run", "compare", "sweep", "bench", "reproduce", "validate")
+        click.echo("satasim: error: out of memory: the network, the images or the batch do not fit in this machine's "
+                   "memory; use fewer images (--images), a smaller batch or a smaller network"
+                   + ("; a simulation also needs larger PE memories when the mapping has many folds "
+                      "(pe.data_memory_bytes)" if simulates else ""), err=True)
         sys.exit(2)
     except OSError as error:
         if error.errno not in ENVIRONMENT_ERRNOS:

@@ -326,6 +326,8 @@ def test_a_name_with_a_line_break_is_refused(tmp_path):
     ("tech", "is a technology table (an architecture names it with technology: FILE), not an architecture"),
     ("network", "is a network file (satasim workload build --network FILE makes a workload of it)"),
     ("study", "is a study (satasim sweep runs it), not an architecture"),
+    ("functional study", "is a study (satasim sweep runs it), not an architecture"),
+    ("rate table", "is a rate table (satasim workload build --rates FILE uses it), not an architecture"),
 ])
 def test_another_of_the_tools_files_given_as_an_architecture_is_named(given, needle):
     """`satasim run WORKLOAD ARCH` (swapped) said "cannot read ('utf-8' codec ...)"; a technology table or a network
@@ -333,7 +335,9 @@ def test_another_of_the_tools_files_given_as_an_architecture_is_named(given, nee
     root = ARCHS.parent
     path = {"workload": root / "workloads" / "vgg_small_fmnist_atsn.npz",
             "tech": root / "satasim_atsn" / "data" / "tech" / "28nm.yaml",
-            "network": root / "examples" / "my_net.yaml", "study": root / "studies" / "atsn_buffers.yaml"}[given]
+            "network": root / "examples" / "my_net.yaml", "study": root / "studies" / "atsn_buffers.yaml",
+            "functional study": root / "studies" / "atsn_exit_params.yaml",
+            "rate table": root / "workloads" / "rates" / "vgg16.yaml"}[given]
     with pytest.raises(ArchError) as info:
         load_arch(path)
     assert needle in str(info.value) and "\n" not in str(info.value)

@@ -110,3 +110,20 @@ def test_a_network_without_an_output_layer_is_evaluated_by_its_spike_counts(seed
     assert table["output_mode"] == "spike_count" and "atsn" not in table and "dtsnn" not in table
     text = format_table(table)
     assert f"ends in the spiking layer '{last}'" in text and "exit rules need an output layer" in text
+
+
+def test_exit_options_on_a_spike_count_network_are_refused(tmp_path, capsys):
+    """`evaluate --policy atsn` or `--theta` on a network without an output layer printed the fixed-T table and
+    dropped the option without a word."""
+    from satasim_atsn.cli import main
+    from satasim_atsn.workload.format import write_workload
+
+    write_workload(tmp_path / "w.npz", random_workload(4, images=6, timesteps=2, output_layer=False))
+    for extra, named in ((["--policy", "dtsnn"], "--policy"), (["--cl-init", "0.9"], "--cl-init")):
+        with pytest.raises(SystemExit) as stop:
+            main(["evaluate", str(tmp_path / "w.npz"), "-q", *extra])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and f"{named}: sets an exit rule" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", str(tmp_path / "w.npz"), "-q", "--policy", "fixed"])
+    assert stop.value.code == 0 and "exit rules need an output layer" in capsys.readouterr().out

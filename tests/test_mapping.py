@@ -202,7 +202,7 @@ def test_a_mapping_whose_stream_routing_would_not_fit_in_memory_is_refused(monke
               "--set", "array.rows=4", "--set", "array.cols=4", "--set", "pe.data_memory_bytes=2", "-q"])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.count("\n") == 1
-    assert "pe.data_memory_bytes: 2 B holds 1 membrane(s) per PE and fold" in err and "96,133 folds" in err
+    assert "pe.data_memory_bytes: 2 B holds 1 membrane(s) per PE, fold and image" in err and "96,133 folds" in err
     assert "raise pe.data_memory_bytes" in err
     # the limit is on the estimate: sum over folds of their inputs' stream positions x 32 B
     workload = random_workload(5, images=2, size=8)

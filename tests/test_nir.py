@@ -316,8 +316,8 @@ def test_a_spiking_output_imports_as_spike_counts(tmp_path, capsys):
 
 @pytest.mark.parametrize("seed", range(0, 40, 3))
 def test_random_spiking_end_workloads_roundtrip_bit_for_bit(tmp_path, seed):
-    """Networks without an output layer (a conv, linear, add, max-pool or flatten of spikes last) export and
-    import back to the same layers and spikes."""
+    """Networks without an output layer (random ones end in a linear layer or a flatten of spikes) export and import
+    back to the same layers and spikes; a conv and a max-pool end: test_graphs_ending_in_a_spike_map_roundtrip."""
     wl = random_workload(seed, images=3, output_layer=False)
     assert not wl.has_output
     res = _roundtrip(wl, tmp_path / "r.nir")
@@ -779,3 +779,75 @@ def test_a_non_positive_threshold_is_named_by_its_neuron_node():
     graph = _with(_float_cnn(), lif2=_lif((12,), threshold=0.0))
     with pytest.raises(WorkloadError, match=r"node 'lif2' \(LIF\): v_threshold must be > 0"):
         import_nir(graph, _images(4), timesteps=2)
+
+
+def _overlapping_pool_cnn(seed=0):
+    """A CNN with a ResNet stem's max-pool (3x3 windows at stride 2) on an 9x9 map, read by a linear readout."""
+    rng = np.random.default_rng(seed)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([2, 9, 9])}),
+        "conv1": nir.Conv2d(input_shape=(9, 9), weight=rng.normal(0, 0.6, (4, 2, 3, 3)), stride=1, padding=1,
+                            dilation=1, groups=1, bias=rng.normal(0.1, 0.1, 4)),
+        "lif1": _lif((4, 9, 9)),
+        "pool1": nir.SumPool2d(kernel_size=np.array([3, 3]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "gate1": nir.IF(r=np.full((4, 4, 4), 1 / DT), v_threshold=np.full((4, 4, 4), 0.5),
+                        v_reset=np.zeros((4, 4, 4))),
+        "flat": nir.Flatten(input_type={"input": np.array([4, 4, 4])}, start_dim=0, end_dim=-1),
+        "fc": nir.Linear(weight=rng.normal(0, 0.5, (3, 64))),
+        "output": nir.Output(output_type={"output": np.array([3])}),
+    }
+    edges = [("input", "conv1"), ("conv1", "lif1"), ("lif1", "pool1"), ("pool1", "gate1"), ("gate1", "flat"),
+             ("flat", "fc"), ("fc", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_a_twin_keeps_the_rate_of_an_overlapping_max_pool(per_channel):
+    """A 3x3 stride-2 max-pool carried no rate: its twin drew it as the OR of independent spikes, about twice the
+    trained network's pooled rate. The twin now keeps a rate for it (clamped into what independently drawn windows
+    allow, and said so), and draws both layers at their fitted rates."""
+    from satasim_atsn.traces.statistical import draw_trace, fit_statistical_twin, spike_or_pool
+    from satasim_atsn.workload.format import validate
+
+    images = np.random.default_rng(2).integers(0, 256, size=(60, 2, 9, 9)).astype(np.uint8)
+    res = import_nir(_overlapping_pool_cnn(), images, timesteps=3)
+    wl = res.workload
+    assert [(ly["type"], ly.get("kernel"), ly.get("stride")) for ly in wl.layers[:2]] == [("conv", 3, 1),
+                                                                                          ("maxpool", 3, 2)]
+    twin = fit_statistical_twin(wl, rates_policy="fixed", per_channel=per_channel)
+    validate(twin)
+    assert "rate/pool1" in twin.arrays and "pooled_rates_not_kept" not in twin.meta["provenance"]
+    fwd = run_forward(wl, record_spikes=True)
+    measured = fwd.spikes["pool1"].mean()
+    clamped = twin.meta["provenance"].get("pooled_rates_clamped", {})
+    assert set(clamped) <= {"pool1"}
+    if clamped:
+        assert clamped["pool1"]["measured_mean"] == pytest.approx(measured, abs=1e-6)
+    twin.meta["num_images"] = 600
+    trace = draw_trace(twin, "fixed", 0, 600)
+    np.testing.assert_array_equal(spike_or_pool(trace.spikes["conv1"], 3, 2), trace.spikes["pool1"])
+    for name in ("conv1", "pool1"):
+        want = np.asarray(twin.arrays[f"rate/{name}"]).mean()
+        assert trace.spikes[name].mean() == pytest.approx(want, rel=0.05, abs=0.003), name
+    independent = 1 - (1 - fwd.spikes["conv1"].mean()) ** 9  # the OR of 9 independent neurons, roughly
+    assert abs(trace.spikes["pool1"].mean() - measured) < abs(independent - measured)
+
+
+@pytest.mark.parametrize("end", ["conv", "maxpool"])
+def test_graphs_ending_in_a_spike_map_roundtrip(tmp_path, end):
+    """An Output reading a conv's LIF or a max-pool's gate: one class per neuron of the map, counted in C-order."""
+    graph = _float_cnn()
+    last = {"conv": "lif1", "maxpool": "gate1"}[end]
+    keep = {"input", "conv1", "lif1"} | ({"pool1", "gate1"} if end == "maxpool" else set())
+    classes = 6 * 8 * 8 if end == "conv" else 6 * 4 * 4
+    nodes = {k: v for k, v in graph.nodes.items() if k in keep}
+    nodes["output"] = nir.Output(output_type={"output": np.array([classes])})
+    edges = [(a, b) for a, b in graph.edges if a in keep and b in keep] + [(last, "output")]
+    res = import_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), _images(6), timesteps=3)
+    wl = res.workload
+    assert wl.layers[-1]["type"] == end and wl.num_classes == classes and not wl.has_output
+    again = _roundtrip(wl, tmp_path / "e.nir")
+    _same_spikes(wl, again.workload)
+    fwd = run_forward(wl, record_spikes=True)
+    counts = fwd.spikes[wl.layers[-1]["name"]].reshape(6, 3, -1).sum(axis=1)  # NCHW flattened, as NIR's Output
+    assert np.array_equal(fwd.out_membrane[:, -1], counts)

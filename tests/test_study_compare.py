@@ -195,6 +195,39 @@ def test_table2_compares_the_atsn_and_dtsnn_networks_timestep_by_timestep(tmp_pa
     assert "Cannot reproduce" in md and "vgg_small_fmnist_dtsnn.npz" in md and "satasim train" in md
 
 
+def test_table2_verdicts_and_the_row_at_dtsnns_accuracy():
+    """Table 2's three verdicts from their numbers, the direction of a per-timestep gap named, and the lowest
+    ATSN timestep that keeps a target accuracy (the row at DTSNN's accuracy)."""
+    from types import SimpleNamespace
+
+    from satasim_atsn.study.reproduce import _fastest_keeping, _table2_claims
+
+    keys = ("table2: ATSN's complexity per timestep is close to DTSNN's (within 5%)",
+            "table2: ATSN is more accurate than DTSNN", "table2: ATSN needs fewer timesteps than DTSNN")
+    close, acc, steps = (_table2_claims([1.02, 0.97, 1.04], 0.5, 1000, 0.8, None)[k] for k in keys)
+    assert (close, acc, steps) == ("holds", "holds", "holds")
+    claims = _table2_claims([1.0, 0.91, 0.98], -0.5, 1000, 1.3, {"policy": {"cl_init": 0.8},
+                                                                   "avg_timestep_pct": 80.0})
+    assert claims[keys[0]] == "does not hold (T2: 0.910, ATSN cheaper)"
+    assert claims[keys[1]] == "does not hold"
+    assert claims[keys[2]] == ("does not hold at the default thresholds; holds at DTSNN's accuracy (CL_init = 0.8: "
+                               "80.0% of its timesteps)")
+    assert _table2_claims([1.2], 0.2, 1000, 1.3, None)[keys[0]] == "does not hold (T1: 1.200, ATSN costlier)"
+    assert _table2_claims([1.0], 0.2, 1000, 1.3, None)[keys[1]].startswith("no resolvable difference (+0.20 points")
+
+    class Run:  # three thresholds: (accuracy, average timestep) on 1,000 images
+        result = SimpleNamespace(num_images=1000)
+        points = {"a": (0.900, 2.0), "b": (0.898, 1.5), "c": (0.890, 1.0)}
+
+        def evaluate(self, policy):
+            accuracy, steps = self.points[policy]
+            return {"accuracy": accuracy, "avg_timestep": steps}
+
+    policy, ev = _fastest_keeping(Run(), ["a", "b", "c"], 0.9)
+    assert policy == "b" and ev["avg_timestep"] == 1.5  # 2 images below 0.9: kept; c is 10 below: not
+    assert _fastest_keeping(Run(), ["c"], 0.9) is None
+
+
 def test_an_interrupted_reproduce_part_leaves_its_directory_as_it_was(tmp_path, monkeypatch):
     """Ctrl-C while a part plotted left its new figures beside the old report.md; a part is now staged in a hidden
     directory inside -o and moved in only once every file is written."""

@@ -579,8 +579,12 @@ def _other_kind_of_file(raw: dict) -> str | None:
         return "a technology table (an architecture names it with technology: FILE)"
     if "layers" in raw and "input_shape" in raw:
         return "a network file (satasim workload build --network FILE makes a workload of it)"
-    if "vary" in raw and "arch" in raw:
+    if "vary" in raw or ("mode" in raw and "metrics" in raw):
         return "a study (satasim sweep runs it)"
+    if "network" in raw and any(k in raw for k in ("rates", "default_rate", "timesteps")):
+        return "a rate table (satasim workload build --rates FILE uses it)"
+    if "metrics" in raw and "arch" in raw:
+        return "a results file (satasim run --json writes them)"
     return None
 
 

@@ -315,9 +315,10 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
 
 
 #: The engine keeps every fold's multicast-stream routing for the whole run (hw/engine.py ``_FoldModel``): per input
-#: position of the fold's inputs a delivery row, a pointer and its destination classes, about this many bytes. A
-#: mapping whose routing would exceed the limit is refused before anything is built (a PE memory of one membrane
-#: split a ResNet19 into 96,133 folds and needed about 124 GiB).
+#: position of the fold's inputs a 24-byte delivery row and an 8-byte pointer, plus 12 bytes per destination class,
+#: so at least this many bytes. A mapping whose routing would exceed the limit even at that lower bound is refused
+#: before anything is built (a PE memory of one membrane split a ResNet19 into 96,133 folds; the process was killed
+#: at 24 GB of the 124 GiB it would have needed at least).
 ROUTING_BYTES_PER_POSITION = 32
 ROUTING_LIMIT_BYTES = 4 * 2**30
 
@@ -340,9 +341,10 @@ def _check_routing_size(arch: Arch, pe_groups: list, fold_capacity: int) -> None
     folds = sum(len(g.folds) for g in pe_groups)
     worst = max(pe_groups, key=lambda g: len(g.folds))
     raise _fail(arch, "pe.data_memory_bytes",
-                f"{arch.pe.data_memory_bytes} B holds {fold_capacity} membrane(s) per PE and fold, so the network "
-                f"maps to {folds:,} folds ({len(worst.folds):,} in {worst.name!r}), whose stream routing would take "
-                f"about {need / 2**30:,.0f} GiB of memory (the simulator's limit: {ROUTING_LIMIT_BYTES // 2**30} GiB)",
+                f"{arch.pe.data_memory_bytes} B holds {fold_capacity} membrane(s) per PE, fold and image, so the "
+                f"network maps to {folds:,} folds ({len(worst.folds):,} in {worst.name!r}), whose stream routing "
+                f"would take at least {need / 2**30:,.0f} GiB of memory (the simulator's limit: "
+                f"{ROUTING_LIMIT_BYTES // 2**30} GiB)",
                 "raise pe.data_memory_bytes (or lower images_per_batch) so that each fold holds more neurons")
 
 

@@ -23,10 +23,11 @@ def _rel(ours: float, ref: float) -> float:
 
 
 def _exit_thresholds(arch) -> dict[str, float]:
-    """The thresholds the design's exit unit decides with: the twin's exit histograms are drawn at them (the original
-    is simulated at them), not at the workload's own defaults, or the check would compare two exit rules."""
+    """The thresholds (and LUT size) the design's exit unit decides with: the twin's exit histograms are drawn at
+    them (the original is simulated at them), not at the workload's own defaults, or the check would compare two
+    exit rules."""
     rules = arch.exit_policy().describe() if arch.has_exit_unit else {}
-    return {k: v for k, v in rules.items() if k in ("cl_init", "tau_cl", "theta")}
+    return {k: v for k, v in rules.items() if k in ("cl_init", "tau_cl", "theta", "lut_entries") and v is not None}
 
 
 def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | None, per_channel: bool,

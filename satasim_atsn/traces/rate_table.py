@@ -58,13 +58,13 @@ def measure_rate_table(trained: Workload, network: str, dataset: str, *, label: 
     dropped = twin.meta["provenance"].get("pooled_rates_not_kept")
     if dropped:
         table["sources"]["pooled_rates_not_kept"] = (
-            f"{', '.join(dropped)}: its windows have no neurons of their own (kernel >= 2 x stride), so the pool "
+            f"{', '.join(dropped)}: not every window has a neuron of its own (kernel >= 2 x stride), so the pool "
             "carries no rate and is drawn as the OR of its input")
     clamped = twin.meta["provenance"].get("pooled_rates_clamped")
     if clamped:
         table["sources"]["pooled_rates_clamped"] = "; ".join(
-            f"{name}: measured {v['measured_mean']:g} on average, outside what its input's rate allows, drawn at "
-            f"{v['drawn_mean']:g}" for name, v in clamped.items())
+            f"{name}: measured {v['measured_mean']:g} on average, outside what the draw can keep with its input's "
+            f"rate, drawn at {v['drawn_mean']:g}" for name, v in clamped.items())
     if twin.meta.get("input_bit_density") is not None:
         table["input_bit_density"] = _grid(twin.meta["input_bit_density"], RATE_DECIMALS)
         table["sources"]["input_bit_density"] = f"measured: bit-plane densities of the input pixels of {measured_on}"

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import yaml
@@ -41,8 +42,8 @@ from satasim_atsn.workload.format import (
     has_window_cores,
     is_spiking,
     output_neurons,
+    pool_rate_bounds,
     pool_rate_problem_of,
-    pooled_rate_range,
     validate,
     window_cover_counts,
     window_coverage,
@@ -250,6 +251,20 @@ def build_statistical(
 # ------------------------------------------------------------------------------------------
 # drawing
 # ------------------------------------------------------------------------------------------
+class _PooledSlot(NamedTuple):
+    """A spiking layer drawn with its max-pool: where its three segments sit in a timestep's row of uniforms."""
+
+    name: str  # the spiking layer
+    shape: tuple[int, ...]  # its [C, H, W]
+    pool_shape: tuple[int, ...]
+    kernel: int
+    stride: int
+    pool_lo: int  # the pooled map's uniforms
+    choice_lo: int  # one window-choice uniform per pooled neuron
+    layer_lo: int  # the layer's own uniforms
+    size: int  # C * H * W
+
+
 class _DrawPlan:
     """Per-workload precomputation: the flat per-neuron threshold row of every timestep."""
 
@@ -274,7 +289,7 @@ class _DrawPlan:
             offset += self.input_size
         pooled = {layer["inputs"][0]: layer for layer in pooled_layers(self.layers)
                   if f"rate/{layer['name']}" in workload.arrays}
-        self.pooled: list[tuple] = []  # (layer name, pool name, layer shape, pool shape, k, offsets...)
+        self.pooled: list[_PooledSlot] = []
         for layer in spiking_layers(self.layers):
             shape = tuple(int(v) for v in layer["out_shape"])
             rate = np.asarray(workload.arrays[f"rate/{layer['name']}"], dtype=np.float64)
@@ -293,8 +308,8 @@ class _DrawPlan:
             segments.append(self._row(prate, pshape))
             segments.append(np.zeros((self.T, psize)))
             segments.append(self._conditional_row(rate, prate, shape, pshape, k, stride))
-            self.pooled.append((layer["name"], shape, pshape, k, stride, offset, offset + psize, offset + 2 * psize,
-                                size))
+            self.pooled.append(_PooledSlot(layer["name"], shape, pshape, k, stride, offset, offset + psize,
+                                           offset + 2 * psize, size))
             offset += 2 * psize + size
         self.row = offset
         self.threshold = np.concatenate(segments, axis=1).astype(np.float32) if segments else np.zeros((self.T, 0))
@@ -421,8 +436,8 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
     pk = plan.policies.index(policy)
     exit_t = np.zeros(count, dtype=np.int64)
     drawn = {name: np.zeros((count, T, size), dtype=bool) for name, _, _, size in plan.slots}
-    for name, *_, size in plan.pooled:
-        drawn[name] = np.zeros((count, T, size), dtype=bool)
+    for slot in plan.pooled:
+        drawn[slot.name] = np.zeros((count, T, slot.size), dtype=bool)
     targets = [(drawn[name], offset, offset + size) for name, _, offset, size in plan.slots]
     if plan.direct:
         head = 8 * plan.input_size
@@ -446,12 +461,12 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
             drawn_u = u[head:].reshape(e, row)
             for target, lo, hi in targets:
                 np.less(drawn_u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[j, :e])
-            for entry in plan.pooled:
-                _draw_pooled_layer(drawn_u, plan.threshold, entry, drawn[entry[0]][j, :e])
+            for slot in plan.pooled:
+                _draw_pooled_layer(drawn_u, plan.threshold, slot, drawn[slot.name][j, :e])
 
     in_threads(draw_images, count, threads)
     shapes = {name: shape for name, shape, _, _ in plan.slots}
-    shapes.update({entry[0]: entry[1] for entry in plan.pooled})
+    shapes.update({slot.name: slot.shape for slot in plan.pooled})
     spikes: dict[str, np.ndarray] = {name: drawn[name].reshape((count, T) + shape) for name, shape in shapes.items()}
     if plan.direct:
         inputs = inputs.reshape((count,) + plan.input_shape)
@@ -482,13 +497,14 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
     )
 
 
-def _draw_pooled_layer(u: np.ndarray, threshold: np.ndarray, entry: tuple, own: np.ndarray) -> None:
-    """One image's spikes [e, size] of a layer drawn with its max-pool (``_DrawPlan.pooled`` entry): each neuron's
+def _draw_pooled_layer(u: np.ndarray, threshold: np.ndarray, slot: _PooledSlot, own: np.ndarray) -> None:
+    """One image's spikes [e, size] of a layer drawn with its max-pool (``_DrawPlan.pooled``): each neuron's
     own draw, then the windows made to agree with the drawn pooled map (docs/statistical.md, step 4)."""
-    _, shape, pshape, k, stride, p_lo, c_lo, l_lo, size = entry
-    e = own.shape[0]
-    np.less(u[:, l_lo : l_lo + size], threshold[:e, l_lo : l_lo + size], out=own)
-    apply_pooled_windows(u, threshold, shape[0], shape[1], shape[2], pshape[1], pshape[2], k, stride, p_lo, c_lo, own)
+    e, lo, hi = own.shape[0], slot.layer_lo, slot.layer_lo + slot.size
+    np.less(u[:, lo:hi], threshold[:e, lo:hi], out=own)
+    c, h, w = slot.shape
+    apply_pooled_windows(u, threshold, c, h, w, slot.pool_shape[1], slot.pool_shape[2], slot.kernel, slot.stride,
+                         slot.pool_lo, slot.choice_lo, own)
 
 
 # ------------------------------------------------------------------------------------------
@@ -517,6 +533,7 @@ def fit_statistical_twin(
     theta: float | None = None,
     seed: int = 0,
     batch_size: int = 128,
+    lut_entries: int = LUT_ENTRIES_DEFAULT,
 ) -> Workload:
     """Fit rates, exit histograms and input densities of a trained workload into a statistical twin.
 
@@ -527,7 +544,7 @@ def fit_statistical_twin(
     wl = trained_workload
     if wl.is_statistical:
         raise WorkloadError.at(wl.source, "meta.kind", "is already statistical", "fit a trained or imported workload")
-    policies = twin_policies(wl, cl_init, tau_cl, theta)
+    policies = twin_policies(wl, cl_init, tau_cl, theta, lut_entries)  # the AT unit's LUT rule at its size
     exit_rules = {"cl_init": policies["atsn"].cl_init, "tau_cl": policies["atsn"].tau_cl,
                   "theta": policies["dtsnn"].theta}
     if not wl.has_output:  # a spiking-output network runs fixed-T: only the fixed histogram exists
@@ -600,15 +617,12 @@ def _twin_provenance(wl: Workload, n_total: int, policy_key: str, per_channel: b
 
 def pool_notes(provenance: dict) -> list[str]:
     """One line per max-pool whose measured rate a twin could not keep as measured (from its provenance)."""
-    lines = [f"  note: {name} has no rate of its own (its windows share every neuron: kernel >= 2 x stride): it is "
-             "drawn as the OR of independent spikes, which fires it about twice as often as clustered spikes do"
+    lines = [f"  note: {name} carries no rate (not every window has a neuron of its own: kernel >= 2 x stride): it "
+             "is drawn as the OR of independent spikes, which fires it more often than clustered spikes do"
              for name in provenance.get("pooled_rates_not_kept", [])]
-    lines += [f"  note: {name}'s measured rate {v['measured_mean']:g} is below what independently drawn windows "
-              f"allow with its input's rate; drawn at {v['drawn_mean']:g} (docs/statistical.md, step 4)"
-              if v["drawn_mean"] > v["measured_mean"] else
-              f"  note: {name}'s measured rate {v['measured_mean']:g} is outside what its input's rate allows; "
-              f"drawn at {v['drawn_mean']:g} (docs/statistical.md, step 4)"
-              for name, v in provenance.get("pooled_rates_clamped", {}).items()]
+    lines += [f"  note: {name}'s measured rate {v['measured_mean']:g} is outside what the draw can keep with its "
+              f"input's rate (it draws windows independently); drawn at {v['drawn_mean']:g} (docs/statistical.md, "
+              "step 4)" for name, v in provenance.get("pooled_rates_clamped", {}).items()]
     return lines
 
 
@@ -629,12 +643,8 @@ def _fit_pool_rates(rates: dict, layers: list[dict]) -> tuple[list[str], dict]:
         r_in, r_pool = rates[ly["inputs"][0]], rates[ly["name"]]  # one fit: both [T] or both [T, C]
         if not pool_rate_problem_of(ly, r_in, r_pool):
             continue
-        k, stride, (_, h, w) = int(ly["kernel"]), int(ly["stride"]), ly["in_shape"]
-        if stride == k:
-            low, high = r_in, np.minimum(1.0, k * k * r_in)
-        else:
-            low, high = pooled_rate_range(r_in, k, stride, int(h), int(w))
-        rates[ly["name"]] = np.clip(r_pool, low, high)
+        _, h, w = ly["in_shape"]
+        rates[ly["name"]] = np.clip(r_pool, *pool_rate_bounds(r_in, ly["kernel"], ly["stride"], h, w))
         clamped[ly["name"]] = {"measured_mean": round(float(np.mean(r_pool)), 6),
                                "drawn_mean": round(float(np.mean(rates[ly["name"]])), 6)}
     return not_kept, clamped
@@ -1007,12 +1017,9 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
                                        "kernel^2 times as often as its input", "lower it, or give that pool its rate")
         for pool in (p for p in pooled_layers(layers) if p["name"] not in rates):  # an explicit rate wins
             r_in = rates[pool["inputs"][0]]
-            k, stride = int(pool["kernel"]), int(pool["stride"])
-            if stride == k:
-                rates[pool["name"]] = np.clip(float(ratio) * r_in, r_in, np.minimum(1.0, k * k * r_in))
-            else:  # the range neighbouring windows that share neurons allow (docs/statistical.md, step 4)
-                low, high = pooled_rate_range(r_in, k, stride, int(pool["in_shape"][1]), int(pool["in_shape"][2]))
-                rates[pool["name"]] = np.clip(float(ratio) * r_in, low, high)
+            _, h, w = pool["in_shape"]
+            rates[pool["name"]] = np.clip(float(ratio) * r_in, *pool_rate_bounds(r_in, pool["kernel"], pool["stride"],
+                                                                                 h, w))
     for pool in (p for p in pooled_layers(layers) if p["name"] in table):
         problem = pool_rate_problem_of(pool, rates[pool["inputs"][0]], rates[pool["name"]])
         if problem:

@@ -145,6 +145,12 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     if workload.is_statistical:
         raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
                               "evaluate a trained or imported workload")
+    given = [o for o, v in (("--policy", None if policy in ("all", "fixed") else policy), ("--cl-init", cl_init),
+                            ("--tau-cl", tau_cl), ("--theta", theta)) if v is not None]
+    if not workload.has_output and given:  # a spike-count network runs fixed T: no exit rule reads it
+        raise SatasimError.at(workload_path, given[0], f"sets an exit rule, but the network ends in the spiking layer "
+                              f"{workload.layers[-1]['name']!r} (no output layer): it runs fixed T and predicts by "
+                              "spike counts", f"drop {', '.join(given)}")
     cl_init, tau_cl, theta = exit_settings(workload.meta, cl_init, tau_cl, theta)  # as `workload stats` does
     if dataset is not None:
         workload = with_test_split(workload, dataset, data_dir, image_size)

@@ -768,6 +768,16 @@ def pooled_rate_range(input_rate: np.ndarray, kernel: int, stride: int, height: 
     return hi, high
 
 
+def pool_rate_bounds(input_rate: np.ndarray, kernel: int, stride: int, height: int,
+                     width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pooled rates the draw keeps with an input rate r: [r, min(1, k^2 r)] for windows that tile (kernel ==
+    stride, the map's height and width aside), ``pooled_rate_range`` for any other stride."""
+    r_in = np.asarray(input_rate, dtype=np.float64)
+    if int(stride) == int(kernel):
+        return r_in, np.minimum(1.0, int(kernel) ** 2 * r_in)
+    return pooled_rate_range(r_in, kernel, stride, height, width)
+
+
 def pooled_rate_problem(input_rate: np.ndarray, pooled_rate: np.ndarray, kernel: int, stride: int | None = None,
                         height: int | None = None, width: int | None = None) -> str | None:
     """Why a max-pool's own rate cannot be drawn with its input's (None if it can).
@@ -781,12 +791,12 @@ def pooled_rate_problem(input_rate: np.ndarray, pooled_rate: np.ndarray, kernel:
                                        r_pool if r_pool.ndim == 2 else r_pool[:, None])
     slack = POOLED_RATE_TOLERANCE  # each rate rounded by up to half of it; the upper bound scales r by kernel^2
     if stride is None or int(stride) == int(kernel):
-        low, high = r_in, np.minimum(1.0, kernel * kernel * r_in)
+        low, high = pool_rate_bounds(r_in, kernel, kernel, 0, 0)
         bad = (r_pool < low - 2 * slack) | (r_pool > high + (kernel * kernel + 1) * slack)
         how = (f"with {kernel}x{kernel} windows (a window fires when any of its neurons does: at least as often as "
                "one neuron, at most kernel^2 times)")
     else:
-        low, high = pooled_rate_range(r_in, kernel, stride, int(height), int(width))
+        low, high = pool_rate_bounds(r_in, kernel, stride, int(height), int(width))
         bad = (r_pool < low - (kernel * kernel + 1) * slack) | (r_pool > high + (kernel * kernel + 1) * slack)
         how = (f"with {kernel}x{kernel} windows at stride {stride} on a {height}x{width} map (a window fires when "
                "any of its neurons does, and neighbouring windows share neurons)")
