@@ -557,6 +557,39 @@ def test_a_twin_moves_a_pooled_rate_its_draw_cannot_keep_into_range(monkeypatch)
     np.testing.assert_array_equal(kept.arrays[f"rate/{pool['inputs'][0]}"], src)
 
 
+def test_every_pool_that_cannot_carry_a_rate_is_named_and_a_clamped_ratio_is_said(tmp_path):
+    """A pool whose input also fed another layer lost its rate without a word (a no-core pool was named), and a
+    pool_rate_ratio below what the draw can keep was raised to the range's end silently (a helper's audit)."""
+    from satasim_atsn.traces.statistical import _fit_pool_rates, pool_notes
+    from satasim_atsn.workload.network_file import shaped_layers
+
+    layers = shaped_layers([
+        {"name": "c1", "type": "conv", "inputs": ["input"], "out_channels": 2, "kernel": 3, "stride": 1,
+         "padding": 1, "spiking": True},
+        {"name": "p1", "type": "maxpool", "inputs": ["c1"], "kernel": 3, "stride": 2},
+        {"name": "c2", "type": "conv", "inputs": ["c1"], "out_channels": 2, "kernel": 3, "stride": 2,
+         "padding": 0, "spiking": True},
+        {"name": "f1", "type": "flatten", "inputs": ["p1"]}, {"name": "f2", "type": "flatten", "inputs": ["c2"]},
+        {"name": "o", "type": "output", "inputs": ["f1"], "output_mode": "membrane", "logit_scale": 1.0},
+    ], [1, 9, 9], 3, "test")
+    rates = {"c1": np.full(2, 0.3), "c2": np.full(2, 0.1)}
+    assert _fit_pool_rates(rates, layers) == (["p1"], {})
+    assert "its input feeds no other layer" in pool_notes({"pooled_rates_not_kept": ["p1"]})[0]
+    net = tmp_path / "net.yaml"
+    net.write_text("name: pooled\ninput_shape: [1, 6, 6]\nnum_classes: 3\nlayers:\n"
+                   "  - {name: conv1, type: conv, out_channels: 2, kernel: 3, padding: 1}\n"
+                   "  - {name: pool1, type: maxpool, kernel: 3, stride: 2}\n"
+                   "  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n")
+    table = tmp_path / "rates.yaml"
+    table.write_text("network: pooled\ntimesteps: 2\nnum_images: 4\nrates: {conv1: 0.2}\npool_rate_ratio: 1.2\n"
+                     "datasets: {d: {seed: 1}}\n")
+    wl = build_from_spec(load_rate_spec(table), str(net), "d")
+    clamped = wl.meta["provenance"]["pool_rate_ratio_clamped"]
+    assert clamped == {"pool1": {"given_mean": 0.24, "drawn_mean": 0.274477}}  # the range's lower end (6x6, 3/2)
+    np.testing.assert_allclose(wl.arrays["rate/pool1"], 0.274477, atol=1e-6)
+    assert pool_notes(wl.meta["provenance"])[0].startswith("  note: pool_rate_ratio gives pool1 0.24 on average")
+
+
 def _strided_draw_by_python(u, threshold, shape, pshape, k, s, p_lo, c_lo, l_lo):
     """docs/statistical.md's draw for windows at a stride s != k, written out with loops: the kernel's witness."""
     e = u.shape[0]

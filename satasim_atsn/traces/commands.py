@@ -421,6 +421,8 @@ def build_command(
         f"wrote {output}: {workload.name}, {workload.num_images} images, T = {workload.timesteps}, mean exit "
         + ", ".join(f"{p} {m:.2f}" for p, m in numbers["exit_mean_timestep"].items())
     )
+    for line in pool_notes(workload.meta.get("provenance") or {}):
+        click.echo(line)
     if json_path:
         _write_json_after(json_path, numbers, output)
     if timing:

@@ -58,8 +58,8 @@ def measure_rate_table(trained: Workload, network: str, dataset: str, *, label: 
     dropped = twin.meta["provenance"].get("pooled_rates_not_kept")
     if dropped:
         table["sources"]["pooled_rates_not_kept"] = (
-            f"{', '.join(dropped)}: not every window has a neuron of its own (kernel >= 2 x stride), so the pool "
-            "carries no rate and is drawn as the OR of its input")
+            f"{', '.join(dropped)}: a pool carries a rate when every window has a neuron of its own (kernel < 2 x "
+            "stride) and its input feeds no other layer; this one is drawn as the OR of its input")
     clamped = twin.meta["provenance"].get("pooled_rates_clamped")
     if clamped:
         table["sources"]["pooled_rates_clamped"] = "; ".join(

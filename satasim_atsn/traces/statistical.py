@@ -617,9 +617,12 @@ def _twin_provenance(wl: Workload, n_total: int, policy_key: str, per_channel: b
 
 def pool_notes(provenance: dict) -> list[str]:
     """One line per max-pool whose measured rate a twin could not keep as measured (from its provenance)."""
-    lines = [f"  note: {name} carries no rate (not every window has a neuron of its own: kernel >= 2 x stride): it "
-             "is drawn as the OR of independent spikes, which fires it more often than clustered spikes do"
-             for name in provenance.get("pooled_rates_not_kept", [])]
+    lines = [f"  note: {name} carries no rate (a pool does when every window has a neuron of its own, kernel < 2 x "
+             "stride, and its input feeds no other layer): it is drawn as the OR of independent spikes, which fires "
+             "it more often than clustered spikes do" for name in provenance.get("pooled_rates_not_kept", [])]
+    lines += [f"  note: pool_rate_ratio gives {name} {v['given_mean']:g} on average, outside what the draw can keep "
+              f"with its input's rate; drawn at {v['drawn_mean']:g} (docs/statistical.md, step 4)"
+              for name, v in provenance.get("pool_rate_ratio_clamped", {}).items()]
     lines += [f"  note: {name}'s measured rate {v['measured_mean']:g} is outside what the draw can keep with its "
               f"input's rate (it draws windows independently); drawn at {v['drawn_mean']:g} (docs/statistical.md, "
               "step 4)" for name, v in provenance.get("pooled_rates_clamped", {}).items()]
@@ -636,8 +639,9 @@ def _fit_pool_rates(rates: dict, layers: list[dict]) -> tuple[list[str], dict]:
     independently drawn windows cannot, and a map its windows do not tile can fire mostly outside them. The
     nearest rate misses the measured one by far less than the OR of independent draws (about twice the rate)."""
     spiking = {ly["name"] for ly in spiking_layers(layers)}
+    rated = {ly["name"] for ly in pooled_layers(layers)}
     not_kept = [ly["name"] for ly in layers if ly["type"] == "maxpool" and ly["inputs"][0] in spiking
-                and not has_window_cores(ly["kernel"], ly["stride"])]
+                and ly["name"] not in rated]  # no window core, or its input feeds another layer too
     clamped = {}
     for ly in pooled_layers(layers):
         r_in, r_pool = rates[ly["inputs"][0]], rates[ly["name"]]  # one fit: both [T] or both [T, C]
@@ -901,7 +905,7 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
     if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 1024:
         raise WorkloadError.at(where, "timesteps", f"{shown(T)} is not an integer in 1..1024", "fix the value")
     layers = net.build(num_classes, identity_gain=IDENTITY_SHORTCUT_GAIN)
-    rates = _table_rates(spec, entry, layers, network, T, where)
+    rates, ratio_clamped = _table_rates(spec, entry, layers, network, T, where)
     means = entry.get("exit_mean_timesteps") or {}
     if not isinstance(means, dict):
         raise WorkloadError.at(where, f"datasets.{dataset}.exit_mean_timesteps", "must map policies to means",
@@ -930,6 +934,8 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
         "accuracy": None,
         "note": "statistical workload: independent Bernoulli spikes, no weights, no labels, no accuracy",
     }
+    if ratio_clamped:
+        provenance["pool_rate_ratio_clamped"] = ratio_clamped
     try:
         workload = build_statistical(
             name=f"{network}-{dataset}-statistical",
@@ -969,7 +975,8 @@ def _table_inputs(spec: dict, where: str) -> tuple[list | None, list | None]:
     return None, density
 
 
-def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: int, where: str) -> dict:
+def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: int,
+                 where: str) -> tuple[dict, dict]:
     """Every spiking layer's rate from the table (the dataset's entry over the table's, else ``default_rate``),
     and the max-pool layers' given explicitly or from ``pool_rate_ratio``."""
     by_name = {layer["name"]: layer for layer in spiking_layers(layers)}
@@ -999,6 +1006,7 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
             if "default_rate" not in spec:
                 raise WorkloadError.at(where, f"rates.{name}", "missing", "give it a rate or set default_rate")
             rates[name] = _rate_array(spec["default_rate"], layer, T, where, "default_rate")
+    clamped: dict = {}  # pools whose pool_rate_ratio rate was moved into the drawable range
     ratio = spec.get("pool_rate_ratio")
     if ratio is not None:
         if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 1 <= ratio <= 64:
@@ -1018,15 +1026,18 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
         for pool in (p for p in pooled_layers(layers) if p["name"] not in rates):  # an explicit rate wins
             r_in = rates[pool["inputs"][0]]
             _, h, w = pool["in_shape"]
-            rates[pool["name"]] = np.clip(float(ratio) * r_in, *pool_rate_bounds(r_in, pool["kernel"], pool["stride"],
-                                                                                 h, w))
+            given = float(ratio) * r_in
+            rates[pool["name"]] = np.clip(given, *pool_rate_bounds(r_in, pool["kernel"], pool["stride"], h, w))
+            if not np.array_equal(rates[pool["name"]], given):  # said, as a twin says its clamped rates
+                clamped[pool["name"]] = {"given_mean": round(float(np.mean(given)), 6),
+                                         "drawn_mean": round(float(np.mean(rates[pool["name"]])), 6)}
     for pool in (p for p in pooled_layers(layers) if p["name"] in table):
         problem = pool_rate_problem_of(pool, rates[pool["inputs"][0]], rates[pool["name"]])
         if problem:
             raise WorkloadError.at(where, f"rates.{pool['name']}", problem,
                                    f"give {pool['name']} a rate in that range (or change {pool['inputs'][0]}'s), "
                                    "or drop it: the pooled map is then the OR of its input")
-    return rates
+    return rates, clamped
 
 
 # ------------------------------------------------------------------------------------------

@@ -681,7 +681,7 @@ def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, st
     if pooled_rate and not has_window_cores(layer["kernel"], layer["stride"]):
         raise _fail(where, f"rate/{name}", f"a pooled rate needs windows with neurons of their own (kernel < 2 x "
                     f"stride), and {layer['kernel']}x{layer['kernel']} windows at stride {layer['stride']} have none",
-                    "drop the rate; the pooled map is then the OR of independent draws")
+                    "drop the rate; the pooled map is then the OR of its input")
     if pooled_rate:
         _check_pooled_source(where, meta["layers"], layer)
     if (statistical and is_spiking(layer)) or pooled_rate:
