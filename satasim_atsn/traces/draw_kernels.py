@@ -16,6 +16,18 @@ CACHE = kernel_cache()  # cache the machine code on disk where a writable place 
 
 
 @njit(cache=CACHE, nogil=True)
+def window_core(i: int, windows: int, kernel: int, stride: int) -> tuple[int, int]:
+    """[lo, hi) of the rows (or columns) that window i of ``windows`` covers and no neighbour does."""
+    lo = i * stride
+    hi = lo + kernel
+    if i > 0:
+        lo = max(lo, (i - 1) * stride + kernel)
+    if i < windows - 1:
+        hi = min(hi, (i + 1) * stride)
+    return lo, hi
+
+
+@njit(cache=CACHE, nogil=True)
 def apply_pooled_windows(
     u: np.ndarray,
     threshold: np.ndarray,
@@ -55,22 +67,12 @@ def apply_pooled_windows(
                         for dx in range(kernel):
                             row[at + dx] = False
             for i in range(pooled_height):
-                r0 = i * stride
-                r1 = r0 + kernel
-                if i > 0:
-                    r0 = max(r0, (i - 1) * stride + kernel)
-                if i < pooled_height - 1:
-                    r1 = min(r1, (i + 1) * stride)
+                r0, r1 = window_core(i, pooled_height, kernel, stride)
                 for jx in range(pooled_width):
                     m = (c * pooled_height + i) * pooled_width + jx
                     if not ut[pool_lo + m] < th[pool_lo + m]:
                         continue
-                    c0 = jx * stride
-                    c1 = c0 + kernel
-                    if jx > 0:
-                        c0 = max(c0, (jx - 1) * stride + kernel)
-                    if jx < pooled_width - 1:
-                        c1 = min(c1, (jx + 1) * stride)
+                    c0, c1 = window_core(jx, pooled_width, kernel, stride)
                     nc = c1 - c0
                     core = (r1 - r0) * nc
                     forced = min(np.int64(ut[choice_lo + m] * np.float32(core)), core - 1)
