@@ -756,15 +756,42 @@ def test_an_mlp_on_flat_spike_frames_imports():
     assert report["top1_agreement"] >= 0.9 and report["spike_agreement"] >= 0.99
 
 
-def test_an_input_of_rank_two_names_the_shapes_the_format_holds():
-    """Input [28, 28]: [N, 28, 28] was refused as not [N, C, H, W] and [N, 1, 28, 28] as not [28, 28]."""
-    graph = _frames_mlp()
-    nodes = dict(graph.nodes)
-    nodes["input"] = nir.Input(input_type={"input": np.array([4, 5])})
-    x = np.zeros((2, 1, 4, 5), dtype=np.uint8)
-    with pytest.raises(WorkloadError, match=r"input_type is \[4, 5\]: the workload format holds inputs as "
-                                            r"\[C, H, W\] maps or flat \[features\]"):
-        import_nir(nir.NIRGraph(nodes=nodes, edges=list(graph.edges), type_check=False), x, timesteps=2)
+def test_an_input_of_rank_two_is_read_as_one_channel(tmp_path):
+    """Input [H, W] (snnTorch's MNIST networks) was refused: it is read as [1, H, W], with inputs [N, 1, H, W], for a
+    Conv2d of one input channel and for a Flatten that declares [H, W]; an Affine straight on the map is refused."""
+    rng = np.random.default_rng(0)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([8, 8])}),
+        "conv1": nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0, 0.8, (4, 1, 3, 3)), stride=1, padding=1,
+                            dilation=1, groups=1, bias=rng.normal(0.1, 0.1, 4)),
+        "lif1": _lif((4, 8, 8)),
+        "flat": nir.Flatten(input_type={"input": np.array([4, 8, 8])}, start_dim=0, end_dim=-1),
+        "fc": nir.Affine(weight=rng.normal(0, 0.3, (3, 256)), bias=np.zeros(3)),
+        "output": nir.Output(output_type={"output": np.array([3])}),
+    }
+    edges = [("input", "conv1"), ("conv1", "lif1"), ("lif1", "flat"), ("flat", "fc"), ("fc", "output")]
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+    res = import_nir(graph, rng.integers(0, 256, (20, 1, 8, 8)).astype(np.uint8), timesteps=3)
+    assert tuple(res.workload.input_shape) == (1, 8, 8)
+    assert any("is [H, W] = [8, 8]: read as one channel [1, 8, 8]" in note for note in res.notes)
+    report = agreement(res, graph)
+    assert report["spike_agreement"] > 0.97 and report["top1_agreement"] >= 0.85
+    mlp = {"input": nir.Input(input_type={"input": np.array([4, 5])}),
+           "flat": nir.Flatten(input_type={"input": np.array([4, 5])}, start_dim=0, end_dim=-1),
+           "fc1": nir.Affine(weight=rng.normal(0, 0.1, (6, 20)), bias=np.zeros(6)), "lif": _lif((6,)),
+           "fc2": nir.Linear(weight=rng.normal(0, 0.5, (3, 6))),
+           "output": nir.Output(output_type={"output": np.array([3])})}
+    chain = [("input", "flat"), ("flat", "fc1"), ("fc1", "lif"), ("lif", "fc2"), ("fc2", "output")]
+    x = rng.integers(0, 256, (20, 1, 4, 5)).astype(np.uint8)
+    res = import_nir(nir.NIRGraph(nodes=mlp, edges=chain, type_check=False), x, timesteps=3)
+    assert [ly["type"] for ly in res.workload.layers] == ["flatten", "linear", "output"]
+    _same_spikes(res.workload, _roundtrip(res.workload, tmp_path / "r.nir").workload)  # exported as [1, H, W]
+    direct = dict(mlp, fc1=nir.Affine(weight=np.ones((6, 5)), bias=np.zeros(6)))
+    del direct["flat"]
+    with pytest.raises(WorkloadError, match=r"node 'fc1' \(Affine\): weight \[out, in\] = \[6, 5\] does not take "
+                                            r"its input \[1, 4, 5\]; flatten the map first"):
+        import_nir(nir.NIRGraph(nodes=direct, edges=[("input", "fc1")] + chain[2:], type_check=False), x,
+                   timesteps=3)
 
 
 def test_an_input_scale_for_spike_frames_is_refused():

@@ -662,6 +662,7 @@ class _GraphImport:
         self.betas: dict[str, float] = {}
         self.consumers = {n: len(self.succs[n]) for n in self.nodes}
         self.taken = {"input"}
+        self.single_channel = False  # an [H, W] Input read as [1, H, W]
         self.state = {"first": True, "input_shift": 0, "output_mode": None, "logit_scale": 1.0, "decision": "state"}
 
     def map_nodes(self, x: np.ndarray) -> tuple[int, ...]:
@@ -674,12 +675,17 @@ class _GraphImport:
         in_node = inputs[0]
         self._check_every_node_is_on_a_path(in_node, outputs[0])
         in_shape = tuple(int(v) for v in np.asarray(self.nodes[in_node].input_type["input"]).reshape(-1))
+        if len(in_shape) == 2:  # an [H, W] image (snnTorch's MNIST nets): one channel, as [1, H, W]
+            in_shape = (1, *in_shape)
+            self.notes.append(f"the Input {in_node!r} is [H, W] = {list(in_shape[1:])}: read as one channel "
+                              f"{list(in_shape)} (inputs given as [N, 1, H, W])")
+            self.single_channel = True
         data_shape = tuple(x.shape[2:] if self.frames else x.shape[1:])
         if self.frames and len(in_shape) == 1 and data_shape == (in_shape[0], 1, 1):
             data_shape = in_shape  # flat frames [N, T, F, 1, 1] for an Input [F]: read through a flatten
         if len(in_shape) not in (1, 3):
             raise WorkloadError.at(None, f"node {in_node!r} (Input)", f"input_type is {list(in_shape)}: the workload "
-                                   "format holds inputs as [C, H, W] maps or flat [features]",
+                                   "format holds inputs as [C, H, W] maps, [H, W] images or flat [features]",
                                    "declare the Input as [C, H, W] (e.g. [1, H, W]) or flatten it to [features]")
         if data_shape != in_shape:
             frames_hint = " (flat spike frames: [N, T, F, 1, 1])" if self.frames and len(in_shape) == 1 else ""
@@ -854,6 +860,8 @@ class _GraphImport:
         # [0, 0, 0, 0], start_dim 1) says so by an input_type one longer than the map: shift its dims by one
         batch_first = dims is not None and dims.size == rank + 1 and (not dims.any() or dims[1:].tolist() ==
                                                                        list(src.shape))
+        if self.single_channel and src.layer == "input" and dims is not None and dims.tolist() == list(src.shape[1:]):
+            dims = np.asarray(src.shape)  # the [H, W] Input's Flatten declares [H, W]: the same neurons
         if dims is not None and dims.size and not batch_first and dims.tolist() != list(src.shape):
             raise _fail(n, kind, f"input_type {dims.tolist()} is not the shape it gets, "
                         f"{list(src.shape)}; fix the graph's shapes", listed=False)
