@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     if _json_on_stdout(sys.argv[1:] if argv is None else argv):
         sys.stdout = sys.stderr  # the summary goes to stderr, so standard output holds the JSON alone (for jq)
     try:
+        _refuse_repeated_options(sys.argv[1:] if argv is None else argv)
         cli.main(args=argv, prog_name="satasim", standalone_mode=False)
     except SatasimError as error:
         click.echo(f"satasim: error: {error}", err=True)
@@ -191,6 +192,41 @@ def main(argv: list[str] | None = None) -> None:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     sys.exit(0)
+
+
+def _refuse_repeated_options(argv: list[str]) -> None:
+    """A value option given twice (`--images 10 ... --images 1000`) kept the last value without a word (click's
+    rule); a simulator run on the wrong count is worse than a one-line error. Options that collect values
+    (``--set``) and flags are left alone."""
+    command: click.Command = cli
+    words = list(argv)
+    while isinstance(command, click.Group) and words:  # `workload stats ...`: descend to the command
+        sub = command.get_command(click.Context(command), words[0])
+        if sub is None:
+            return
+        command, words = sub, words[1:]
+    takes_value = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.is_flag and not param.count:
+            for name in param.opts + param.secondary_opts:
+                takes_value[name] = param
+    given: dict[str, list[str]] = {}
+    i = 0
+    while i < len(words) and words[i] != "--":
+        word = words[i]
+        name, _, attached = word.partition("=") if word.startswith("--") else (word, "", "")
+        param = takes_value.get(name)
+        if param is None:
+            i += 1
+            continue
+        value = attached if attached or "=" in word else (words[i + 1] if i + 1 < len(words) else "")
+        if not param.multiple:
+            given.setdefault(param.opts[-1], []).append(value)
+        i += 1 if "=" in word else 2
+    for option, values in given.items():
+        if len(values) > 1:
+            raise UserError(f"{option}: given {len(values)} times ({', '.join(values)}); give it once (a command "
+                            "keeps one value, and the last one would win silently)")
 
 
 #: the options whose file a command may write to standard output (its readable text then goes to stderr)

@@ -125,3 +125,19 @@ def test_a_network_of_only_an_output_layer_names_the_design_that_runs_it(tmp_pat
     with pytest.raises(SystemExit) as exc:  # the design the message names runs it
         main(["run", arch, str(wl), "--images", "2", "--quiet", "--set", "array.exit_unit_tiles=0"])
     assert exc.value.code in (0, None)
+
+
+def test_a_value_option_given_twice_is_refused(capsys):
+    """`--images 10 ... --images 1000` ran with 1000 without a word (click keeps the last value)."""
+    from satasim_atsn.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    workload = str(root / "workloads" / "vgg_small_fmnist_atsn.npz")
+    for argv, needle in (
+        (["run", "atsn16x16", workload, "--images", "2", "--images=3", "-q"], "--images: given 2 times (2, 3)"),
+        (["workload", "stats", workload, "-o", "a.npz", "--output", "b.npz"], "--output: given 2 times"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and needle in err and err.count("\n") == 1, err
