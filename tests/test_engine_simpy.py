@@ -21,7 +21,17 @@ import pytest
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.energy import ACTIONS
-from satasim_atsn.hw.engine import AWAIT, DRAM_READ, DRAM_WRITE, MARK, PREFETCH, A, _BatchWork
+from satasim_atsn.hw.engine import (
+    AWAIT,
+    DRAM_READ,
+    DRAM_WRITE,
+    MARK,
+    MEMBRANE_READ,
+    MEMBRANE_WRITE,
+    PREFETCH,
+    A,
+    _BatchWork,
+)
 from satasim_atsn.hw.results import AcceleratorTotals
 from satasim_atsn.workload.format import read_workload
 from satasim_atsn.workload.synthetic import random_workload
@@ -59,9 +69,9 @@ class HeapSchedulerOracle:
 
     summary = engine._Scheduler.summary  # the run's public outcome, read off the same attributes
 
-    def _dram(self, acc: int, request: int, nbytes: int) -> int:
+    def _dram(self, acc: int, request: int, nbytes: int, bpc: int = 0) -> int:
         start = max(request, self.dram_free)
-        end = start + self.latency + -(-nbytes // self.dram_bpc)
+        end = start + self.latency + -(-nbytes // (bpc or self.dram_bpc))  # bpc: since hardware model 7
         self.dram_free = end
         self.dram_busy += end - start
         self.totals[acc].stall_memory += end - request
@@ -123,8 +133,9 @@ class HeapSchedulerOracle:
                     self.dram_busy += self.dram_free - start
                     ends.append(self.dram_free)
                     end = now
-                else:
-                    end = self._dram(a, now, nbytes)
+                else:  # since hardware model 7: membranes move at the slower of the DRAM and the mesh's link
+                    membranes = op_kind in (MEMBRANE_READ, MEMBRANE_WRITE)
+                    end = self._dram(a, now, nbytes, self.model.membrane_bpc if membranes else 0)
                     self.group_cycles[gi] += end - now
                 state[a][1] = i + 1
                 t = end
@@ -170,12 +181,12 @@ class CountingScheduler(engine._Scheduler):
         self.queued = 0  # requests made while another one was already waiting for the channel
         self.ties = 0  # requests made while another one with the same request cycle was waiting
 
-    def _dram(self, acc: int, nbytes: int, ahead: bool = False):
+    def _dram(self, acc: int, nbytes: int, ahead: bool = False, bytes_per_cycle: int = 0):
         self.transactions += 1
         waiting = [r for _, r, *_ in self._dram_queue]
         self.queued += bool(waiting)
         self.ties += int(self.env.now) in waiting
-        return super()._dram(acc, nbytes, ahead)
+        return super()._dram(acc, nbytes, ahead, bytes_per_cycle)
 
 
 def run_both(arch, wl, images=None, **kwargs):
@@ -313,7 +324,8 @@ def fake_model(latency: int, bpc: int, resident: bool, weight_bytes: int, groups
     dram = SimpleNamespace(latency_cycles=latency, bytes_per_cycle=bpc, arbitration="fifo")
     mapping = SimpleNamespace(weights_resident=resident, total_weight_bytes=weight_bytes)
     arch = SimpleNamespace(dram=dram, images_per_batch=images_per_batch)
-    return SimpleNamespace(arch=arch, groups=[None] * groups, P=pes, mapping=mapping)
+    # membranes move at most 2 B per cycle (a narrow mesh link) when the channel is faster (hardware model 7)
+    return SimpleNamespace(arch=arch, groups=[None] * groups, P=pes, mapping=mapping, membrane_bpc=min(bpc, 2))
 
 
 def fake_work(rng, images, ops, tail: int, groups: int = 3, pes: int = 2) -> _BatchWork:
@@ -350,7 +362,7 @@ def synthetic_case(seed: int):
         prefetches = awaited = 0
         for img in rng.permutation(batch):
             for _ in range(int(rng.integers(0, 5))):
-                kind = int(rng.choice([DRAM_READ, DRAM_WRITE, PREFETCH, AWAIT]))
+                kind = int(rng.choice([DRAM_READ, DRAM_WRITE, PREFETCH, AWAIT, MEMBRANE_READ, MEMBRANE_WRITE]))
                 if kind == AWAIT and awaited == prefetches:
                     kind = PREFETCH
                 value = awaited if kind == AWAIT else int(rng.integers(1, 9))

@@ -9,4 +9,6 @@
 #: 5: session 20, the exit unit's shift-add decay unit counts in its area and leakage (its energy already did).
 #: 6: session 24, the exit unit's decay unit is the PEs' kind (pe.decay), not always shift-add; the weight stream runs
 #:    at min(weight port, NoC link) bytes per cycle; pooled maps beyond the spike buffer are spilled like any map.
-MODEL_VERSION = 6
+#: 7: session 26, a membrane fill or spill crosses the mesh's entry link: its DRAM transaction runs at
+#:    min(DRAM, NoC link) bytes per cycle, and it is charged byte-hops and one PE data-memory access per membrane.
+MODEL_VERSION = 7

@@ -72,8 +72,9 @@ if TYPE_CHECKING:
 
 A = {name: i for i, name in enumerate(ACTIONS)}
 # program ops: a blocking DRAM read / write, an image's exit mark, a weight prefetch (a DRAM read that does not
-# block; its value is the bytes) and the wait for one (its value is the prefetch's number in the program)
-DRAM_READ, DRAM_WRITE, MARK, PREFETCH, AWAIT = 0, 1, 2, 3, 4
+# block; its value is the bytes), the wait for one (its value is the prefetch's number in the program) and a
+# blocking membrane fill / spill (a DRAM read / write that crosses the mesh's entry link: section 4, phases 3, 5)
+DRAM_READ, DRAM_WRITE, MARK, PREFETCH, AWAIT, MEMBRANE_READ, MEMBRANE_WRITE = 0, 1, 2, 3, 4, 5, 6
 TRACE_BUDGET_BYTES = 192 * 2**20
 
 
@@ -119,6 +120,7 @@ class _FoldModel:
     inputs: list[_InputModel]
     weight_bytes: int
     weight_write_bytes: int  # bytes the fold's weight stream writes into the PEs' weight memories
+    neuron_hops: int  # sum over the PEs of neurons x hops from tile (0, 0): one image's membrane transport
     vp_offsets: list[int] = field(default_factory=list)
     vp_ptr: np.ndarray | None = None
     vp_cls: np.ndarray | None = None
@@ -171,6 +173,8 @@ class _Model:
         self.hops = mapping.pe_hops.astype(np.int64)
         # the weight stream is a multicast over the mesh: it cannot leave tile (0, 0) faster than one NoC link carries
         self.weight_bpc = min(int(arch.global_buffers.weight.bytes_per_cycle), int(arch.noc.link_bytes_per_cycle))
+        # membranes move between the DRAM and the PEs over the same entry link (hardware model 7)
+        self.membrane_bpc = min(int(arch.dram.bytes_per_cycle), int(arch.noc.link_bytes_per_cycle))
         self.weight_chunk_bytes = int(arch.global_buffers.weight.bytes)  # one fetch fills at most one bank
         self.weight_banks = int(arch.global_buffers.weight.banks)  # buffer-fulls read ahead (section 4, phase 1)
         self.in_bpc = int(arch.global_buffers.input.bytes_per_cycle)
@@ -240,7 +244,8 @@ class _Model:
             else:  # identity
                 model.offsets = fold.pe_offsets.astype(np.int64)
             inputs.append(model)
-        fm = _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes, int(fold.pe_weight_bytes.sum()))
+        fm = _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes, int(fold.pe_weight_bytes.sum()),
+                        int(pe_neurons @ self.hops))
         self._stream_routing(fold, fm, covs)
         return fm
 
@@ -814,6 +819,19 @@ class _ProgramWriter:
         self.op(DRAM_WRITE, nbytes, gi)
         self.c[gi, A["dram_write_bytes"]] += nbytes
 
+    def move_membranes(self, images: int, fm: _FoldModel, gi: int, write: bool) -> None:
+        """Section 4, phases 3 and 5: the membranes of ``images`` images of fold ``fm`` between the DRAM and the PEs
+        (a spill if ``write``, else a fill): one DRAM transaction at the entry link's rate, the byte-hops to each
+        PE and one PE data-memory access per membrane."""
+        bits = images * self.model.vmem_bits
+        nbytes = -(-images * fm.neurons * self.model.vmem_bits // 8)
+        if nbytes <= 0:
+            return
+        self.op(MEMBRANE_WRITE if write else MEMBRANE_READ, nbytes, gi)
+        self.c[gi, A["dram_write_bytes" if write else "dram_read_bytes"]] += nbytes
+        self.c[gi, A["noc_byte_hops"]] += -(-bits * fm.neuron_hops // 8)
+        self.c[gi, A["pe_dm_reads" if write else "pe_dm_writes"]] += images * fm.neurons
+
     def spill_map(self, nbytes: int, gi: int, spilled: dict[int, int]) -> None:
         """Section 4 phase 6: the bytes of group ``gi``'s map beyond the spike buffer (``nbytes``, none if <= 0) go
         to DRAM, and its consumers read them back (``spilled``)."""
@@ -892,14 +910,13 @@ def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[i
         w.c[gi, A["pe_weight_write_bytes"]] += fm.weight_write_bytes  # the multicast fills the PE weight memories
         w.local_mem += stream
         w.group_local[gi] += stream
-        mem_bytes = -(-b_act * fm.neurons * model.vmem_bits // 8)
-        if not resident_m and t > 1 and mem_bytes > 0:
-            w.dram_read(mem_bytes, gi)
+        if not resident_m and t > 1:
+            w.move_membranes(b_act, fm, gi, write=False)
         dur = int(w.ph.compute_d[(gi, f)][w.b, t - 1])
         w.pending += dur
         w.group_local[gi] += dur
-        if not resident_m and t < model.T and mem_bytes > 0:
-            w.dram_write(mem_bytes, gi)
+        if not resident_m and t < model.T:
+            w.move_membranes(b_act, fm, gi, write=True)
     w.spill_map(int(w.ph.spill[gi][w.b, t - 1]), gi, spilled)
 
 
@@ -1139,13 +1156,13 @@ def _step_pe(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int,
         w.local_mem += cycles
         w.group_local[gi] += cycles
         if move and n_fill:
-            w.dram_read(-(-n_fill * fm.neurons * model.vmem_bits // 8), gi)
+            w.move_membranes(n_fill, fm, gi, write=False)
         dur, s_out = _step_fold(model, g, f, items, stream, w.ph)
         s_out_total += s_out
         w.pending += dur
         w.group_local[gi] += dur
         if move and n_spill:
-            w.dram_write(-(-n_spill * fm.neurons * model.vmem_bits // 8), gi)
+            w.move_membranes(n_spill, fm, gi, write=True)
     w.spill_map(s_out_total * model.sb - model.spike_map_bytes, gi, spilled)
 
 
@@ -1280,7 +1297,7 @@ class _Scheduler:
         self.env = simpy.Environment()
         # (later, request cycle, acc, seq, bytes, done); ``later`` is 1 for a weight read ahead that nobody waits
         # for yet under demand_first, else 0. Waiting for it pushes a copy with 0 and supersedes this one.
-        self._dram_queue: list[tuple[int, int, int, int, int, simpy.Event]] = []
+        self._dram_queue: list[tuple[int, int, int, int, int, int, simpy.Event]] = []
         self._superseded: set[int] = set()  # seqs of read-ahead entries whose copy with later = 0 was pushed
         self._entries: dict[simpy.Event, tuple] = {}  # the queued entry of each transaction not yet served
         self._dram_requests = 0  # seq: one accelerator's requests of one cycle are served in the order made
@@ -1292,16 +1309,18 @@ class _Scheduler:
         self._done_images = 0
 
     # --- requests made by the accelerator processes -----------------------------------------------
-    def _dram(self, acc: int, nbytes: int, ahead: bool = False) -> simpy.Event:
+    def _dram(self, acc: int, nbytes: int, ahead: bool = False, bytes_per_cycle: int = 0) -> simpy.Event:
         """Ask for a DRAM transaction of ``nbytes`` now; the event fires when it completes.
 
         ``ahead``: a weight read ahead, which demand_first arbitration serves after every transaction that an
-        accelerator waits for, until its own accelerator waits for it (:meth:`_waiting_for`; section 8)."""
+        accelerator waits for, until its own accelerator waits for it (:meth:`_waiting_for`; section 8).
+        ``bytes_per_cycle``: the transaction's rate when something slower than the channel paces it (0: the
+        channel's)."""
         if nbytes <= 0:  # section 8: a 0-byte transaction does not happen (and every grant lasts >= 1 cycle)
             raise ValueError(f"internal: accelerator {acc} asked for a {nbytes}-byte DRAM transaction")
         done = self.env.event()
         later = int(ahead and self.demand_first)
-        entry = (later, int(self.env.now), acc, self._dram_requests, nbytes, done)
+        entry = (later, int(self.env.now), acc, self._dram_requests, nbytes, bytes_per_cycle or self.dram_bpc, done)
         heapq.heappush(self._dram_queue, entry)
         self._dram_requests += 1
         self._entries[done] = entry
@@ -1343,12 +1362,12 @@ class _Scheduler:
             else:
                 self._dram_idle = env.event()
                 yield self._dram_idle  # fired at _ARBITRATE priority by the first request
-            later, _, acc, seq, nbytes, done = heapq.heappop(self._dram_queue)
+            later, _, acc, seq, nbytes, bpc, done = heapq.heappop(self._dram_queue)
             if later and seq in self._superseded:  # its copy with later = 0 was served first
                 self._superseded.discard(seq)
                 continue
             self._entries.pop(done, None)
-            cycles = self.latency + -(-nbytes // self.dram_bpc)
+            cycles = self.latency + -(-nbytes // bpc)
             self.dram_busy += cycles  # the requester counts its own stall: from when it waits, not when it asked
             _fire(env, done, simpy.events.NORMAL, cycles)
             yield done  # the requester resumes first (it was waiting on ``done`` before the grant)
@@ -1453,7 +1472,12 @@ class _Scheduler:
             if kind == PREFETCH:  # requested now; the program goes on and waits for it at its AWAIT
                 prefetched.append(self._dram(acc, value, ahead=True))
                 continue
-            yield self._waiting_for(prefetched[value]) if kind == AWAIT else self._dram(acc, value)
+            if kind == AWAIT:
+                yield self._waiting_for(prefetched[value])
+            elif kind in (MEMBRANE_READ, MEMBRANE_WRITE):
+                yield self._dram(acc, value, bytes_per_cycle=self.model.membrane_bpc)
+            else:
+                yield self._dram(acc, value)
             tot.stall_memory += env.now - t
             self.group_cycles[gi] += env.now - t
             t = int(env.now)

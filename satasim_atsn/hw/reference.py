@@ -40,7 +40,10 @@ Readings of the document where its text leaves a choice (each also listed in the
   phase 1): a bank is asked for again when its stream ends.
 * A spilled spike map is read back with one DRAM read by every group consuming it (PE, max-pool
   or exit group), before that group's first phase at the same timestep.
-* Membrane fill/spill bytes are ``ceil(b * n_f * vmem_bits / 8)``.
+* Membrane fill/spill bytes are ``ceil(b * n_f * vmem_bits / 8)``, one transaction at
+  ``min(dram.bytes_per_cycle, noc.link_bytes_per_cycle)`` (hardware model 7); it adds
+  ``ceil(b * vmem_bits * sum_p n_p h(p) / 8)`` byte-hops and one data-memory write (fill) or read
+  (spill) per membrane.
 * Decision actions per image: ``at``: C + 1 compares, 2C + 1 multiplies, 2C LUT reads; ``dt``:
   C + 1 compares, 4C LUT reads, 4C multiplies (the 2C exp and 2C log cycles each read the LUT and
   multiply), 1 divide.
@@ -550,8 +553,10 @@ class _Dram:
         self.busy_until = 0
         self.busy_cycles = 0  # cycles a transaction occupies the channel (section 9's dram_busy_cycles)
 
-    def request(self, acc: int, now: int, nbytes: int, ahead: bool = False) -> _Txn:
-        txn = _Txn(acc, now, self.latency + _ceil_div(nbytes, self.bpc), ahead and self.demand_first)
+    def request(self, acc: int, now: int, nbytes: int, ahead: bool = False, bytes_per_cycle: int = 0) -> _Txn:
+        """Queue a transaction of ``nbytes`` at the channel's rate, or at ``bytes_per_cycle`` if given."""
+        rate = bytes_per_cycle or self.bpc
+        txn = _Txn(acc, now, self.latency + _ceil_div(nbytes, rate), ahead and self.demand_first)
         self.queue.append(txn)
         return txn
 
@@ -588,12 +593,12 @@ class _Accelerator:
         self.finish = 0
 
     # --- phases -------------------------------------------------------------------------------
-    def _dram(self, nbytes: int, write: bool):
-        """Request one DRAM transaction and stall (memory) until it completes."""
+    def _dram(self, nbytes: int, write: bool, bytes_per_cycle: int = 0):
+        """Request one DRAM transaction (at ``bytes_per_cycle`` if given) and stall (memory) until it completes."""
         if nbytes <= 0:
             return
         self.actions["dram_write_bytes" if write else "dram_read_bytes"] += nbytes
-        txn = self.sim.dram.request(self.index, self.sim.now, nbytes)
+        txn = self.sim.dram.request(self.index, self.sim.now, nbytes, bytes_per_cycle=bytes_per_cycle)
         while txn.done is None or txn.done > self.sim.now:
             self.stall_memory += 1
             yield
@@ -766,12 +771,24 @@ class _Accelerator:
         """Membrane fill (images with t > 1), compute, membrane spill (images with t < T) of one fold."""
         st = self.st
         if move:
-            n_fill = sum(1 for _, t in items if t > 1)
-            yield from self._dram(_ceil_div(n_fill * f.n * st.vmem_bits, 8), write=False)
+            yield from self._membranes(f, sum(1 for _, t in items if t > 1), write=False)
         yield from self._compute(g, f, items)
         if move:
-            n_spill = sum(1 for _, t in items if t < st.T)
-            yield from self._dram(_ceil_div(n_spill * f.n * st.vmem_bits, 8), write=True)
+            yield from self._membranes(f, sum(1 for _, t in items if t < st.T), write=True)
+
+    def _membranes(self, f: _Fold, images: int, write: bool):
+        """Membrane fill (or spill if ``write``) of ``images`` images: every PE's block crosses the mesh from tile
+        (0, 0) through one link (the transaction runs at the slower of the DRAM and the link) and is written
+        into (read from) its data memory, one access per membrane."""
+        st = self.st
+        nbytes = _ceil_div(images * f.n * st.vmem_bits, 8)
+        if nbytes <= 0:
+            return
+        hop_neurons = sum((int(f.pe_offsets[p + 1]) - int(f.pe_offsets[p])) * st.hops[p] for p in range(st.P))
+        self.actions["noc_byte_hops"] += _ceil_div(images * st.vmem_bits * hop_neurons, 8)
+        self.actions["pe_dm_reads" if write else "pe_dm_writes"] += images * f.n
+        rate = min(int(st.arch.dram.bytes_per_cycle), int(st.arch.noc.link_bytes_per_cycle))
+        yield from self._dram(nbytes, write, bytes_per_cycle=rate)
 
     def _spike_spill(self, g: _Group, items: list[tuple[int, int]], spilled: dict[str, int]):
         """The group's output spikes over ``items`` beyond the smaller spike buffer (a ping-pong pair) go to DRAM."""
