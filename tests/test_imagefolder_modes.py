@@ -97,8 +97,38 @@ def test_a_32_bit_image_of_8_bit_values_is_refused(tmp_path):
 
     _tree(tmp_path, save)
     assert Image.open(tmp_path / "train" / "a" / "000.tif").mode == "I"
-    with pytest.raises(DatasetError, match=r"000\.tif: imagefolder: 32-bit integer images \(mode I\) whose values all "
+    with pytest.raises(DatasetError, match=r"000\.tif: imagefolder: 16-bit grey images \(mode I\) whose values all "
                                            r"lie in 0\.\.255 .* they would be black; save them as 8-bit grey images"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+
+
+def test_a_16_bit_png_of_8_bit_values_is_refused(tmp_path):
+    """Pillow 13 opens a 16-bit grey PNG as I;16, which escaped the mode-I check: 8-bit values saved so trained on
+    black images without a word."""
+    def save(rng, path):
+        Image.fromarray(rng.integers(0, 250, (6, 5)).astype(np.uint16)).save(path)
+        return None
+
+    _tree(tmp_path, save)
+    with pytest.raises(DatasetError, match=r"000\.png: imagefolder: 16-bit grey images \(mode I(;16)?\) whose values "
+                                           r"all lie in 0\.\.255"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+
+
+def test_an_unreadable_subfolder_is_refused_by_name(tmp_path, monkeypatch):
+    """os.walk skipped a folder it could not list without a word (an image short, or "empty class")."""
+    _tree(tmp_path, _save_rgb)
+    locked = tmp_path / "train" / "a" / "more"
+    locked.mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # what chmod 000 does to anyone but root
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(DatasetError, match=r"more: imagefolder: cannot read this folder \(Permission denied\)"):
         load_dataset("imagefolder", "train", str(tmp_path))
 
 
@@ -142,6 +172,19 @@ def test_a_near_constant_channel_is_left_unscaled():
     x[:, 2] = 200
     mean, std = Dataset("imagefolder", "train", x, np.zeros(20, np.int64), 2, "d").channel_stats()
     assert std[2] == 1.0 and 0.1 < std[0] < 0.5 and abs(-mean[2] / std[2]) < 1
+
+
+def test_channel_statistics_cover_every_image_exactly():
+    """An image folder lists its classes in order: statistics of the first 10,000 images (the rule until session
+    26) were those of the first classes. Now every image counts, from exact integer sums."""
+    rng = np.random.default_rng(1)
+    dark = rng.integers(0, 20, (10_000, 1, 2, 2), dtype=np.uint8)
+    bright = rng.integers(220, 240, (2_000, 1, 2, 2), dtype=np.uint8)
+    x = np.concatenate([dark, bright])
+    mean, std = Dataset("imagefolder", "train", x, np.zeros(len(x), np.int64), 2, "d").channel_stats()
+    pixels = x.astype(np.float64) / 255.0
+    assert abs(mean[0] - pixels.mean()) < 1e-12 and abs(std[0] - pixels.std()) < 1e-12
+    assert 0.17 < mean[0] < 0.19 and 0.3 < std[0] < 0.34
 
 
 def test_subfolders_are_read_in_sorted_path_order(tmp_path):
@@ -237,4 +280,4 @@ def test_class_names_of_other_unicode_forms_are_told_apart(tmp_path):
     (tmp_path / "test" / "grün").rename(tmp_path / "test" / unicodedata.normalize("NFD", "grün"))
     with pytest.raises(DatasetError) as info:
         load_dataset("imagefolder", "train", str(tmp_path))
-    assert r"class folders differ (['gru\u0308n', 'gr\xfcn'])" in str(info.value)
+    assert r"class folders differ (only in train/: ['gr\xfcn']; only in test/: ['gru\u0308n'])" in str(info.value)

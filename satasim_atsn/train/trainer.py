@@ -539,7 +539,10 @@ def training_warnings(history: list, accuracy: float, num_classes: int, images: 
     guess = math.log(num_classes)
     first, last = (float(history[0]["loss"]), float(history[-1]["loss"])) if history else (0.0, 0.0)
     final = history[-1] if history else {}
-    hidden = augment and "test_acc" in final and float(final["train_acc"]) + 0.25 < float(final["test_acc"])
+    # the training accuracy is a running one, taken while the weights learn: in a first epoch from scratch it lags
+    # the test accuracy whatever the augmentation does, so only a later epoch is judged
+    hidden = (augment and len(history) > 1 and "test_acc" in final
+              and float(final["train_acc"]) + 0.25 < float(final["test_acc"]))
     lower = "try a lower --lr" + (", or --no-augment (below)" if hidden else "")
     if last > 2 * guess:
         warnings.append(f"the final epoch's loss {last:.4g} is above twice a uniform guess's ln {num_classes} = "

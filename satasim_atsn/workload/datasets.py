@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +91,20 @@ class Dataset:
         if self.framed:
             c = self.x.shape[2]
             return np.zeros(c), np.ones(c)
-        sample = self.x[: min(len(self), 10000)].astype(np.float64) / 255.0
-        mean = sample.mean(axis=(0, 2, 3))
-        std = sample.std(axis=(0, 2, 3))
+        # over every image (a sample of the first ones would be the first classes of a class-sorted image folder),
+        # from exact integer sums of the uint8 pixels, so the same bits on every CPU
+        c = self.x.shape[1]
+        total = np.zeros(c, dtype=np.int64)
+        squares = np.zeros(c, dtype=np.int64)
+        for lo in range(0, len(self), 2048):
+            chunk = self.x[lo:lo + 2048].astype(np.int64)
+            total += chunk.sum(axis=(0, 2, 3))
+            squares += (chunk * chunk).sum(axis=(0, 2, 3))
+        count = len(self) * self.x.shape[2] * self.x.shape[3]
+        mean = total / (count * 255.0)
+        # var = (count * sum x^2 - (sum x)^2) / count^2, exact in integers (Python ints do not overflow)
+        var = np.array([(count * int(q) - int(t) ** 2) / (count * count) for t, q in zip(total, squares, strict=True)])
+        std = np.sqrt(var) / 255.0
         # a channel that varies by less than one grey level carries no information: dividing by its tiny std
         # would make the padding value (-mean / std) huge and swamp the other channels, so it is left unscaled
         return mean, np.where(std < 1.0 / 255.0, 1.0, std)
@@ -251,12 +263,14 @@ def _load_dvs(name: str, split: str, data_dir: str | None) -> Dataset:
 # ------------------------------------------------------------------------------------------
 # image folders (torchvision ImageFolder layout)
 # ------------------------------------------------------------------------------------------
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def _class_dirs(split_dir: Path) -> list[Path]:
     if not split_dir.is_dir():
-        raise DatasetError.at(str(split_dir), None, "imagefolder: split folder not found",
+        near = [n for n in ("val", "valid", "validation") if (split_dir.parent / n).is_dir()]
+        hint = f" (a {near[0]}/ folder is there: rename it {split_dir.name}/ to use it)" if near else ""
+        raise DatasetError.at(str(split_dir), None, "imagefolder: split folder not found" + hint,
                               "pass --data-dir with train/<class>/*.png|jpg and test/<class>/... (torchvision "
                               "ImageFolder layout)")  # Pillow is there: the folder is read after its import
     classes = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -273,7 +287,7 @@ _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 
 def _eight_bit(img, path: Path, mode_i: dict | None = None):
     """The image as 8-bit grey (``L``) or ``RGB`` by the colour rule of the module docstring; ``mode_i`` keeps the
-    first mode-I image's path and the largest value of all of them (see :func:`_check_mode_i`)."""
+    first 16-bit or mode-I image's path and mode and the largest value of all of them (see :func:`_check_mode_i`)."""
     from PIL import Image
 
     if img.mode in PLAIN_MODES:
@@ -285,8 +299,9 @@ def _eight_bit(img, path: Path, mode_i: dict | None = None):
         if values.size and (values.min() < 0 or values.max() > 65535):
             raise DatasetError.at(str(path), None, f"imagefolder: {img.mode} image with values outside 0..65535",
                                   "save it as an 8-bit grey or RGB image")
-        if img.mode == "I" and mode_i is not None and values.size:
+        if mode_i is not None and values.size:  # mode I and 16-bit modes alike (Pillow 13 opens 16-bit grey so)
             mode_i.setdefault("first", str(path))
+            mode_i.setdefault("mode", img.mode)
             mode_i["max"] = max(mode_i.get("max", 0), int(values.max()))
         return Image.fromarray((values >> 8).astype(np.uint8), mode="L")
     if img.mode == "F":
@@ -300,14 +315,24 @@ def _eight_bit(img, path: Path, mode_i: dict | None = None):
 
 
 def _check_mode_i(mode_i: dict) -> None:
-    """Mode-I images (32-bit integers, as Pillow opens some 16-bit PNGs) are read as 16-bit; when every one of a
-    split holds values in 0..255 they are 8-bit images saved so, and would all read black: refused. One dark or
-    black image among 16-bit ones is read as it is."""
+    """16-bit and mode-I images (32-bit integers, as Pillow opens some 16-bit PNGs) are read as 16-bit; when every
+    one of a split holds values in 0..255 they are 8-bit images saved so, and would all read black: refused. One
+    dark or black image among 16-bit ones is read as it is."""
     if mode_i.get("first") is not None and mode_i["max"] <= 255:
-        raise DatasetError.at(mode_i["first"], None, "imagefolder: 32-bit integer images (mode I) whose values all "
-                              "lie in 0..255 (this one and every other mode-I image of the split): read as 16-bit, as "
-                              "the rule for mode I has it, they would be black",
+        raise DatasetError.at(mode_i["first"], None, f"imagefolder: 16-bit grey images (mode {mode_i['mode']}) whose "
+                              "values all lie in 0..255 (this one and every other 16-bit image of the split): read "
+                              "as 16-bit, as the rule for them has it, they would be black",
                               "save them as 8-bit grey images (mode L), or with their 16-bit values")
+
+
+def _open_image(path: Path):
+    """Image.open, with the warning Pillow gives between its pixel limit and twice it made an error (refused by
+    name, as the images beyond twice the limit are)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path)
 
 
 def _read_image(path: Path, image_size: int | None, mode: str | None, size: tuple[int, int] | None,
@@ -316,7 +341,7 @@ def _read_image(path: Path, image_size: int | None, mode: str | None, size: tupl
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with _open_image(path) as img:
             img.load()
             img = _eight_bit(img, path, mode_i)
             if mode is not None and img.mode != mode:
@@ -329,7 +354,7 @@ def _read_image(path: Path, image_size: int | None, mode: str | None, size: tupl
                                       f"from the first image's {size[0]}x{size[1]}", "pass --image-size S to resize "
                                       "every image to S x S")
             return np.asarray(img, dtype=np.uint8), img.mode, img.size
-    except Image.DecompressionBombError as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise DatasetError.at(str(path), None, f"imagefolder: image too large to read safely ({error})",
                               "shrink the image, or pass --image-size after resizing it offline") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
@@ -341,23 +366,33 @@ def _mode_words(mode: str) -> str:
     return {"L": "grey (L)", "RGB": "colour (RGB)"}.get(mode, mode)
 
 
+#: files an operating system writes into folders of pictures (Windows' thumbnail cache and folder settings), skipped
+#: like hidden files; macOS's .DS_Store is hidden already
+OS_METADATA_FILES = ("thumbs.db", "desktop.ini", "ehthumbs.db")
+
+
 def _class_files(folder: Path) -> list[Path]:
     """A class folder's files, its subfolders' too, in sorted path order; hidden files and folders skipped,
     a broken link refused."""
     found: list[Path] = []
     above: dict[str, str] = {}  # real path of each folder walked -> the path it was reached by
-    for root, dirs, files in os.walk(folder, followlinks=True):
+    def unreadable(error: OSError) -> None:
+        raise DatasetError.at(error.filename or str(folder), None,
+                              f"imagefolder: cannot read this folder ({error.strerror or type(error).__name__})",
+                              "make it readable, or move it out of the class folder")
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
         real = os.path.realpath(root)
         parent = os.path.realpath(os.path.dirname(root))
         # a loop: a link back to this folder or to one above it (two links to one folder are no loop: read twice)
-        if root != str(folder) and (parent == real or parent.startswith(real + os.sep)):
+        if root != str(folder) and (parent == real or parent.startswith(real.rstrip(os.sep) + os.sep)):
             raise DatasetError.at(root, None, f"imagefolder: a link loop (this folder is "
                                   f"{above.get(real) or real}, which holds it)",
                                   "remove the link, or point it outside the class folder")
         above[real] = root
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
-            if name.startswith("."):
+            if name.startswith(".") or name.lower() in OS_METADATA_FILES:
                 continue
             path = Path(root) / name
             if not path.exists():
@@ -404,10 +439,12 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) 
     other = "test" if split == "train" else "train"
     if (base / other).is_dir():
         names, theirs = [c.name for c in classes], [c.name for c in _class_dirs(base / other)]
-        if names != theirs:
-            odd = sorted(set(names) ^ set(theirs))  # ascii(): names that differ in Unicode normalisation only
-            raise DatasetError.at(str(base), None, f"imagefolder: train and test class folders differ "
-                                  f"({ascii(odd)})", "give both splits the same class folders")
+        if names != theirs:  # ascii(): names that differ in Unicode normalisation only
+            only_here, only_there = sorted(set(names) - set(theirs)), sorted(set(theirs) - set(names))
+            where = "; ".join(f"only in {s_}/: {ascii(odd)}" for s_, odd in ((split, only_here), (other, only_there))
+                              if odd)
+            raise DatasetError.at(str(base), None, f"imagefolder: train and test class folders differ ({where})",
+                                  "give both splits the same class folders")
     _check_image_size(image_size, sum(len(_class_files(folder)) for folder in classes))
     images, labels = [], []
     mode = size = None
@@ -539,8 +576,9 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
     if trained_names and test.class_names and list(test.class_names) != trained_names:
         differ = next(i for i, (a, b) in enumerate(zip(trained_names, test.class_names, strict=True)) if a != b)
         raise DatasetError.at(workload.source, "--data-dir", f"the test split's class {differ} is "
-                              f"{test.class_names[differ]!r}, the workload's is {trained_names[differ]!r} (class "
-                              "names are sorted folder names): the labels would not mean what the network learnt",
+                              f"{ascii(test.class_names[differ])}, the workload's is {ascii(trained_names[differ])} "
+                              "(class names are sorted folder names): the labels would not mean what the network "
+                              "learnt",
                               "point --data-dir at a dataset with the class folders the workload was trained on")
     x = np.packbits(np.ascontiguousarray(test.x, dtype=np.uint8), axis=-1) if test.framed else test.x  # as stored
     return Workload(dict(workload.meta), dict(workload.arrays, x=x, y=test.y), workload.source)
