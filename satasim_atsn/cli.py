@@ -213,20 +213,30 @@ def _refuse_repeated_options(argv: list[str]) -> None:
     given: dict[str, list[str]] = {}
     i = 0
     while i < len(words) and words[i] != "--":
-        word = words[i]
-        name, _, attached = word.partition("=") if word.startswith("--") else (word, "", "")
+        name, attached = _option_word(words[i], takes_value)
         param = takes_value.get(name)
         if param is None:
             i += 1
             continue
-        value = attached if attached or "=" in word else (words[i + 1] if i + 1 < len(words) else "")
+        value = attached if attached is not None else (words[i + 1] if i + 1 < len(words) else "")
         if not param.multiple:
             given.setdefault(param.opts[-1], []).append(value)
-        i += 1 if "=" in word else 2
+        i += 1 if attached is not None else 2
     for option, values in given.items():
         if len(values) > 1:
             raise UserError(f"{option}: given {len(values)} times ({', '.join(values)}); give it once (a command "
                             "keeps one value, and the last one would win silently)")
+
+
+def _option_word(word: str, short_options) -> tuple[str, str | None]:
+    """(option name, value attached to it or None) of one command-line word: ``--opt=VALUE``, or a short option
+    with its value attached as click reads it (``-oDIR``, ``-j2``) when ``word[:2]`` is in ``short_options``."""
+    if word.startswith("--"):
+        name, sep, attached = word.partition("=")
+        return name, attached if sep else None
+    if len(word) > 2 and word[0] == "-" and word[:2] in short_options:
+        return word[:2], word[2:]
+    return word, None
 
 
 #: the options whose file a command may write to standard output (its readable text then goes to stderr)
@@ -238,12 +248,10 @@ def _json_on_stdout(argv: list[str]) -> bool:
     (``-``, ``/dev/stdout``, ``/dev/fd/1``): the file is written through descriptor 1, and the readable summary
     must not be mixed into it (a rate table written with ``-o -`` ended in 'wrote -: ...')."""
     for i, word in enumerate(argv):
-        value = None
-        for option in FILE_OPTIONS:
-            if word == option and i + 1 < len(argv):
-                value = argv[i + 1]
-            elif word.startswith(option + "=") and option.startswith("--"):
-                value = word.removeprefix(option + "=")
+        name, attached = _option_word(word, FILE_OPTIONS)
+        if name not in FILE_OPTIONS:
+            continue
+        value = attached if attached is not None else (argv[i + 1] if i + 1 < len(argv) else None)
         if value is not None and standard_stream(value) == 1:
             return True
     return False

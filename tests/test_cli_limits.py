@@ -136,6 +136,9 @@ def test_a_value_option_given_twice_is_refused(capsys):
     for argv, needle in (
         (["run", "atsn16x16", workload, "--images", "2", "--images=3", "-q"], "--images: given 2 times (2, 3)"),
         (["workload", "stats", workload, "-o", "a.npz", "--output", "b.npz"], "--output: given 2 times"),
+        # a short option's value attached, as click reads it (`-ocz`, `-j2`), escaped the check
+        (["compare", "atsn16x16", workload, "-ocz", "-o", "cz3"], "--out: given 2 times (cz, cz3)"),
+        (["compare", "atsn16x16", workload, "-j2", "-j", "1", "-o", "x"], "given 2 times (2, 1)"),
     ):
         with pytest.raises(SystemExit) as stop:
             main(argv)

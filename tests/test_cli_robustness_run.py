@@ -466,6 +466,11 @@ def test_a_file_output_on_standard_output_keeps_the_text_off_it(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "wrote -:" in done.stderr and "wrote" not in table.read_text()
     assert load_rate_spec(table)["network"] == "vgg16"
+    from satasim_atsn.cli import _json_on_stdout
+
+    # `-o-` (the value attached, as click reads it) appended the text to a binary workload on standard output
+    assert _json_on_stdout(["workload", "build", "--network", "n.yaml", "-o-"])
+    assert _json_on_stdout(["run", "a", "w", "--json=-"]) and not _json_on_stdout(["run", "a", "w", "-ox"])
 
 
 @pytest.mark.parametrize(("argv", "needle"), [

@@ -47,3 +47,13 @@ def test_a_timeline_of_many_timesteps_draws_without_warnings(tmp_path):
         warnings.simplefilter("error")
         path = plots.timeline(tmp_path / "t.png", segments, "one image through layers and timesteps", "time (us)")
     assert path.is_file() and path.stat().st_size > 0
+
+
+def test_dollar_signs_in_user_names_are_text_not_maths(tmp_path):
+    """A design named 'v$\\qqq$' crashed compare's report after every simulation (matplotlib parsed it as maths)."""
+    from satasim_atsn.report import plots
+
+    name = "v$\\qqq$"
+    plots.metric_bars(tmp_path / "m.png", [name, "b"], [("FPS", [1.0, 2.0])], 0)
+    plots.lines(tmp_path / "l.png", {name: ([1.0, 2.0], [3.0, 4.0])}, "x $\\nope$", "y", "cost $\\qqq$ study")
+    assert (tmp_path / "m.png").stat().st_size > 0 and (tmp_path / "l.png").stat().st_size > 0

@@ -79,12 +79,14 @@ def test_a_second_compare_into_one_directory_leaves_no_plot_of_the_first(tmp_pat
     three = ARCHS + [str(ROOT / "archs" / "dtsnn16x16.yaml")]
     run_compare(three, str(wl), out, images=3, jobs=1, command="satasim compare ...", quiet=True)
     (out / "mine.png").write_bytes(b"a user's file")
-    assert len(list(out.glob("timeline_*.png"))) == 3
+    (out / "timeline_of_project.png").write_bytes(b"a user's file named like a plot")  # a glob deleted it
+    assert len(list(out.glob("timeline_*_*.png"))) == 4
     run_compare(ARCHS[::-1], str(wl), out, images=3, jobs=1, command="satasim compare ...", quiet=True)
     report = (out / "report.md").read_text()
-    timelines = sorted(p.name for p in out.glob("timeline_*.png"))
+    timelines = sorted(p.name for p in out.glob("timeline_*.png") if p.name != "timeline_of_project.png")
     assert len(timelines) == 2 and all(f"({name})" in report for name in timelines)
     assert (out / "mine.png").read_bytes() == b"a user's file"
+    assert (out / "timeline_of_project.png").read_bytes() == b"a user's file named like a plot"
 
 
 @needs_engine

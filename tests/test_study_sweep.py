@@ -324,12 +324,13 @@ def test_force_into_another_study_leaves_only_its_plots(tmp_path, workload_path)
     assert {"heatmap_accuracy.png", "heatmap_avg_timestep.png"} <= before
     (out / "heatmap_mine.txt").write_text("not a plot")
     (out / "photo.png").write_bytes(b"a user's file")
+    (out / "heatmap_budget.png").write_bytes(b"a user's file named like a plot")  # a glob deleted it
     one_axis = load_study(_study(tmp_path, workload_path, "vary:\n  exit_unit.cl_init: [0.3, 0.9]\n"
                                  "metrics: [accuracy]\nplots: [{x: accuracy, y: accuracy}]\n", "b.yaml"))
     rows, _ = run_study(one_axis, out, jobs=1, force=True, quiet=True)
     sweep_report(one_axis, rows, out, "satasim sweep b.yaml --force")
     shown = set(re.findall(r"\]\(([^)]+\.png)\)", (out / "report.md").read_text()))
-    assert shown and {p.name for p in out.glob("*.png")} == shown | {"photo.png"}
+    assert shown and {p.name for p in out.glob("*.png")} == shown | {"photo.png", "heatmap_budget.png"}
     assert (out / "heatmap_mine.txt").is_file()
 
 

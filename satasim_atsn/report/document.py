@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,14 +41,24 @@ class Document:
     blocks: list[tuple[str, object]] = field(default_factory=list)
     notice: str = ""  # rendered as the very first line (e.g. "Statistical workload: ...")
 
-    def remove_stale_figures(self, out: Path, patterns: tuple[str, ...]) -> None:
-        """Delete the plots matching ``patterns`` in ``out`` that this report does not show (a previous report's:
-        other metrics, other architectures), so the directory holds what report.md shows; other files stay."""
+    @staticmethod
+    def figures_in(out: Path) -> set[str]:
+        """The plots the report.md in ``out`` shows (none if there is none): what an earlier report wrote there."""
+        try:
+            text = (Path(out) / "report.md").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return set()
+        return set(re.findall(r"^!\[.*\]\(([^()/\\\s]+\.png)\)$", text, flags=re.MULTILINE))
+
+    def remove_stale_figures(self, out: Path, previous: set[str]) -> None:
+        """Delete the plots an earlier report in ``out`` showed (``previous``, read by :meth:`figures_in` before
+        this one replaced it) that this report does not show (other metrics, other architectures), so the
+        directory holds what report.md shows; every other file stays, a user's own PNGs included."""
         current = {value.path for kind, value in self.blocks if kind == "figure"}
-        for pattern in patterns:
-            for path in Path(out).glob(pattern):
-                if path.name not in current and path.is_file():
-                    path.unlink()
+        for name in sorted(previous - current):
+            path = Path(out) / name
+            if path.is_file():
+                path.unlink()
 
     def heading(self, text: str, level: int = 2) -> None:
         """Add a section heading (level 2 = section, 3 = subsection)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from satasim_atsn.runtime import matplotlib_config
@@ -21,6 +23,17 @@ DPI = 100
 COLORS = plt.get_cmap("tab20").colors
 
 
+def _plain_text(plot: Callable) -> Callable:
+    """Draw ``plot``'s texts as they are: labels are names users chose (designs, studies, fields), so "$" is a
+    dollar, never matplotlib's maths ('v$\\qqq$' in a design's name crashed the report after every run)."""
+    @functools.wraps(plot)
+    def drawn(*args, **kwargs):
+        with plt.rc_context({"text.parse_math": False}):
+            return plot(*args, **kwargs)
+
+    return drawn
+
+
 def _save(fig, path: str | Path) -> Path:
     """Save a figure as PNG without dates/software metadata, atomically; close it."""
     buffer = io.BytesIO()
@@ -32,6 +45,7 @@ def _save(fig, path: str | Path) -> Path:
     return Path(path)
 
 
+@_plain_text
 def metric_bars(path: str | Path, labels: list[str], metrics: list[tuple[str, list[float]]], baseline: int) -> Path:
     """One bar subplot per metric, each bar annotated with its ratio to the baseline bar."""
     n = len(metrics)
@@ -58,6 +72,7 @@ def metric_bars(path: str | Path, labels: list[str], metrics: list[tuple[str, li
     return _save(fig, path)
 
 
+@_plain_text
 def stacked_bars(
     path: str | Path, labels: list[str], stacks: dict[str, list[float]], title: str, ylabel: str,
     horizontal: bool = False,
@@ -80,6 +95,7 @@ def stacked_bars(
     return _save(fig, path)
 
 
+@_plain_text
 def energy_groups(path: str | Path, labels: list[str], groups: dict[str, tuple[list[float], list[float]]],
                   title: str, ylabel: str) -> Path:
     """One stacked bar per label: each group in its colour, its leakage solid with its dynamic part hatched above.
@@ -127,6 +143,7 @@ def _tight(fig) -> None:
         fig.tight_layout()
 
 
+@_plain_text
 def timeline(path: str | Path, segments: list[tuple[str, float, float, str]], title: str, xlabel: str) -> Path:
     """A Gantt-style timeline: segments (row label, start, duration, colour group)."""
     rows = list(dict.fromkeys(s[0] for s in segments))
@@ -150,6 +167,7 @@ def timeline(path: str | Path, segments: list[tuple[str, float, float, str]], ti
     return _save(fig, path)
 
 
+@_plain_text
 def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list[float]], title: str,
                  xlabel: str, ylabel: str) -> Path:
     """Grouped bars: one group per category, one bar per series."""
@@ -169,6 +187,7 @@ def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list
     return _save(fig, path)
 
 
+@_plain_text
 def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.ndarray, xlabel: str, ylabel: str,
                    title: str, annotations: list[str] | None = None, color: np.ndarray | None = None,
                    color_label: str = "") -> Path:
@@ -202,6 +221,7 @@ def _tick(value) -> str:
     return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
+@_plain_text
 def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float], xlabel: str, ylabel: str,
             title: str, cbar: str) -> Path:
     """A heat map of grid[len(ys), len(xs)]."""
@@ -221,6 +241,7 @@ def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float]
     return _save(fig, path)
 
 
+@_plain_text
 def lines(path: str | Path, series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str,
           title: str, vline: float | None = None) -> Path:
     """Line plot with markers, one line per series (x, y)."""

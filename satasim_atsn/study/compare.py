@@ -314,12 +314,18 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     Returns each architecture's workload meta, the architectures' names, the baseline's index and the
     image count (by default 100, or all the smallest workload holds from ``start``).
     """
+    from satasim_atsn.hw.engine import check_batch
+    from satasim_atsn.hw.mapping import build_mapping
+
     for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
         if not resolve_arch_path(a).is_file():
             raise StudyError.at(a, None, "no such architecture file", "give arch .yaml files, then the workload")
-    names = [_load_for_compare(a, overrides).name for a in arch_paths]
+    archs = [_load_for_compare(a, overrides) for a in arch_paths]
+    names = [arch.name for arch in archs]
     loaded = {w: read_cached(w) for w in dict.fromkeys(workloads)}  # the validation `satasim run` does
     _check_names(arch_paths, names)
+    for arch, w in zip(archs, workloads, strict=True):  # a design that cannot map its workload, before any runs
+        check_batch(arch, build_mapping(arch, loaded[w]), loaded[w])
     b = _baseline_index(names, arch_paths, baseline)
     fewest = min(w.num_images for w in loaded.values())
     if start >= fewest:
@@ -394,6 +400,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         rows.append([label] + [fmt(v) for v in vals] + [_ratio(v, vals[b]) for i, v in enumerate(vals) if i != b])
     doc.heading("Summary")
     doc.table(headers, rows)
+    previous = Document.figures_in(out)  # the plots an earlier report here wrote: stale unless shown again
     with staged_directory(out) as stage:  # out gets the report only once all of it is written
         # plots
         _metrics_figure(doc, stage, names, summaries, b)
@@ -416,16 +423,12 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         text = json.dumps(results, indent=2, sort_keys=True, default=json_default) + "\n"
         atomic_write_text(stage / "results.json", text)
         doc.write(stage)
-    doc.remove_stale_figures(out, COMPARE_PLOTS)  # e.g. the timelines of architectures compared before
+    doc.remove_stale_figures(out, previous)  # e.g. the timelines of architectures compared before
     if json_path:
         atomic_write_text(json_path, text)
     term_rows = [r for r in rows if r[0] in _TERMINAL_ROWS]
     return text_table(headers, term_rows) + f"\n-> {out}/report.md"
 
-
-#: the plot names a compare report writes (per-architecture timelines, and plots not every comparison has)
-COMPARE_PLOTS = ("metrics.png", "energy_by_component.png", "energy_by_layer.png", "energy_by_group.png",
-                 "exit_histogram.png", "timeline_*_*.png")
 
 
 def _metrics_figure(doc: Document, out: Path, names: list[str], summaries: list[dict], b: int) -> None:

@@ -32,10 +32,11 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
     ``stats`` (this run's computed/reused counts) is accepted for callers but not written: an
     interrupted and resumed sweep must leave the same bytes as an uninterrupted one."""
     out = Path(out_dir)
+    previous = Document.figures_in(out)  # the plots an earlier report here wrote: stale unless shown again
     with staged_directory(out) as stage:  # out gets the report only once all of it is written
         doc = _sweep_document(study, rows, stage, command)
         doc.write(stage)
-    doc.remove_stale_figures(out, SWEEP_PLOTS)  # --force, or other metrics on --resume
+    doc.remove_stale_figures(out, previous)  # --force, or other metrics on --resume
     return doc
 
 
@@ -120,7 +121,6 @@ def _problem_sections(doc: Document, fields: list[str], errors: list[dict], skip
         doc.bullets([f"points {', '.join(pts)}: {reason}" for reason, pts in reasons.items()])
 
 
-SWEEP_PLOTS = ("tradeoff_*_vs_*.png", "heatmap_*.png")  # the plot names a sweep report writes
 
 
 def _colours(values: list, field: str) -> tuple[np.ndarray | None, str]:
