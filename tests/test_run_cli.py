@@ -235,3 +235,17 @@ def test_run_says_a_statistical_workloads_exits_ignore_the_thresholds(capsys):
             "architecture's thresholds: satasim workload stats TRAINED --cl-init 0.5") in err
     code, out, err = run(["run", ARCH, shipped, "--images", "2"], capsys)
     assert code == 0 and "note:" not in err
+
+
+def test_too_few_images_for_the_accelerators_are_noted(capsys):
+    """2 images on 4 accelerators: the 2 idle ones leak over the makespan, halving FPS per design without a word."""
+    from satasim_atsn.cli import main
+
+    workload = str(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "atsn16x16", workload, "--images", "2"])
+    assert stop.value.code in (0, None)
+    assert "note: 2 images in batches of 1 keep 2 of the 4 accelerators busy" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "atsn16x16", workload, "--images", "4"])
+    assert "accelerators busy" not in capsys.readouterr().err

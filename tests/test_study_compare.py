@@ -498,3 +498,14 @@ def test_the_latency_claim_is_judged_at_the_accuracy_matched_point():
     assert "at the default thresholds: timesteps -10.0%" in text
     t1["accuracy_matched"]["ATSN"] = None  # no threshold keeps the SNN's accuracy: the default point is judged
     assert _latency_claim(t1, "x")[2] == "outside the range"
+
+
+def test_compare_into_a_sweeps_directory_is_refused(tmp_path):
+    """sweep refused a compare's directory, but compare overwrote a sweep's report.md beside its study.json."""
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "study.json").write_text("{}")
+    (out / "report.md").write_text("# Study s1\n")
+    with pytest.raises(StudyError, match=r"-o: holds a sweep's results \(study\.json\)"):
+        run_compare(ARCHS, str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"), out, images=2, jobs=1, quiet=True)
+    assert (out / "report.md").read_text() == "# Study s1\n"

@@ -408,6 +408,15 @@ def test_a_study_takes_a_shipped_architectures_name(tmp_path, workload_path):
     study = load_study(path)
     assert study.arch.name == "atsn16x16.yaml" and [p.name for p in study.arch_files.values()] == [
         "conventional16x16.yaml", "atsn16x16.yaml"]
+    # a base design outside vary.arch ran nowhere, yet the report named it as the base
+    path.write_text(f"name: t\narch: dtsnn16x16\nworkload: {workload_path}\nimages: 2\n"
+                    "vary: {arch: [conventional16x16, atsn16x16]}\nmetrics: [fps]\n")
+    with pytest.raises(StudyError, match=r"arch: 'dtsnn16x16' is not one of vary\.arch's designs"):
+        load_study(path)
+    path.write_text(f"name: t\narch: {workload_path.parent}\nworkload: {workload_path}\nimages: 2\n"
+                    "vary: {accelerators: [1, 2]}\nmetrics: [fps]\n")
+    with pytest.raises(StudyError, match=r"arch: '.*' is a folder, not a file; name a file in it"):
+        load_study(path)
     path.write_text(f"name: t\narch: atsn16x61\nworkload: {workload_path}\nimages: 2\nvary: {{accelerators: [1, 2]}}\n"
                     "metrics: [fps]\n")
     with pytest.raises(StudyError, match=r"arch: 'atsn16x61' does not exist .*shipped architecture's name"):
@@ -449,3 +458,15 @@ def test_a_baseline_may_be_given_by_its_file_name():
     names = ["atsn16x16", "conv"]
     for given in ("archs/conventional16x16.yaml", "conventional16x16.yaml", "conventional16x16", "conv", "1"):
         assert _baseline_index(names, paths, given) == 1, given
+
+
+def test_a_sweep_whose_every_point_is_skipped_exits_2(tmp_path, workload_path, capsys):
+    """Every point refused by its design ran to exit 0 with an empty report."""
+    from satasim_atsn.cli import main
+
+    path = _engine(tmp_path, workload_path, "vary: {pe.weight_memory_bytes: [1, 2]}\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "1", "-q"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "none of the 2 points could run" in err and err.count("\n") == 1, err
+    assert (tmp_path / "out" / "report.md").is_file()

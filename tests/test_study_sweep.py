@@ -408,3 +408,12 @@ def test_an_interrupted_sweep_report_leaves_the_last_report_whole(tmp_path, work
     sweep_report(study, rows, out, "satasim sweep s.yaml -o out --resume")
     assert [p for p in out.iterdir() if p.name.startswith(".report-")] == [live]
     assert "--resume" in (out / "report.md").read_text()
+
+
+def test_plot_labels_tell_fields_with_the_same_last_part_apart():
+    """Two buffers' sizes were both labelled 'bytes=...' on the trade-off plots."""
+    from satasim_atsn.study.sweep_report import _label
+
+    fields = ["global_buffers.weight.bytes", "global_buffers.input.bytes", "clock_hz"]
+    row = {"global_buffers.weight.bytes": 32768, "global_buffers.input.bytes": 1024, "clock_hz": 5e8}
+    assert _label(row, fields) == "weight.bytes=32768, input.bytes=1024, clock_hz=500000000.0"

@@ -43,7 +43,7 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
                 json_path: str | None, csv_dir: str | None, quiet: bool, timing: bool) -> None:
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
     from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
-    from satasim_atsn.hw.engine import image_count, simulate
+    from satasim_atsn.hw.engine import idle_accelerators_note, image_count, simulate
     from satasim_atsn.hw.results import CSV_FILES
     from satasim_atsn.report.progress import Progress
 
@@ -51,7 +51,7 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
     workload = read_workload(workload_path)
     refuse_overwriting_inputs({"--json": json_path, "--csv": csv_dir}, [arch.source, workload_path])
     check_outputs({"--json": json_path}, {"--csv": (csv_dir, CSV_FILES)})
-    image_count(workload, images, start)
+    n_images = image_count(workload, images, start)
     t0 = time.perf_counter()
     with naming_set_values(overrides):  # a refusal at mapping time of a value a --set gave says so
         result = simulate(arch, workload, images=images, start=start, progress=Progress(arch.clock_hz, quiet=quiet))
@@ -60,9 +60,9 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
         result.timing = {"wall_seconds": wall, "peak_rss_MiB": _peak_rss_mb()}
     _write_outputs(result, json_path, csv_dir, timing)
     if not quiet:
-        note = exit_parameters_note(arch, workload)
-        if note:
-            click.echo(note, err=True)
+        for note in (exit_parameters_note(arch, workload), idle_accelerators_note(arch, n_images)):
+            if note:
+                click.echo(note, err=True)
         click.echo(result.summary_text())
     if timing:
         click.echo(f"wall time {wall:.2f} s, peak memory {_peak_rss_mb():.0f} MiB", err=quiet)

@@ -1561,6 +1561,18 @@ def check_batch(arch: Arch, mapping: Mapping, workload: Workload) -> None:
                               f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to {need + table}")
 
 
+def idle_accelerators_note(arch, images: int) -> str | None:
+    """A note when too few images keep every accelerator busy: the idle ones stay off but leak over the makespan
+    (docs/microarchitecture.md section 8), so FPS and energy per image describe the short run, not the design."""
+    batch, count = int(arch.images_per_batch), int(arch.accelerators)
+    busy = -(-images // batch)
+    if busy >= count:
+        return None
+    return (f"note: {images} image{'s' if images != 1 else ''} in batches of {batch} keep {busy} of the {count} "
+            "accelerators busy; the others stay off but their leakage counts, so FPS and energy per image describe "
+            f"this short run, not the design's throughput (run at least {count * batch} images)")
+
+
 def image_count(workload: Workload, images: int | None, start: int = 0) -> int:
     """The number of images a run of ``images`` from ``start`` simulates (all the rest when None); a count below 1
     or past the workload's end is a one-line SatasimError naming --images or --start and the fix."""

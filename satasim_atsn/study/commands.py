@@ -56,9 +56,13 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
         click.echo(f"{study.name}: {stats['points']} points ({stats['computed']} computed, {stats['reused']} reused, "
                    f"{stats['errors']} errors, {stats.get('skipped', 0)} skipped) in {stats['seconds']:.1f} s -> "
                    f"{out_dir}/points.csv, report.md")
-    if stats["errors"]:
+    if stats["errors"]:  # a script must see it: the report is written, but points are missing from it
         click.echo(f"satasim: {stats['errors']} points failed; see the error column of {out_dir}/points.csv",
                    err=True)
+        raise SystemExit(1)
+    if stats.get("skipped", 0) == stats["points"]:
+        raise StudyError.at(str(out_dir), None, f"none of the {stats['points']} points could run: each design "
+                            "refused the workload (the reasons are in report.md)", "change the varied values")
 
 
 def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from concurrent.futures import as_completed
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from satasim_atsn.hw.arch import (
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
-from satasim_atsn.study.runner import process_pool
+from satasim_atsn.study.runner import STUDY_JSON, process_pool
 from satasim_atsn.threads import usable_cpus
 
 DEFAULT_IMAGES = 100
@@ -308,13 +309,14 @@ def _load_for_compare(arch_path: str, overrides: list[str]):
 
 
 def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: str | None, images: int | None,
-             start: int, overrides: list[str]) -> tuple[list[dict], list[str], int, int]:
+             start: int, overrides: list[str]) -> tuple[list[dict], list[str], int, int, list[str]]:
     """Check every input before simulating, with the one-line errors `satasim run` gives for the same files.
 
-    Returns each architecture's workload meta, the architectures' names, the baseline's index and the
-    image count (by default 100, or all the smallest workload holds from ``start``).
+    Returns each architecture's workload meta, the architectures' names, the baseline's index, the
+    image count (by default 100, or all the smallest workload holds from ``start``) and notes on designs whose
+    accelerators that many images cannot all keep busy.
     """
-    from satasim_atsn.hw.engine import check_batch
+    from satasim_atsn.hw.engine import check_batch, idle_accelerators_note
     from satasim_atsn.hw.mapping import build_mapping
 
     for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
@@ -333,7 +335,9 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
                             f"use --start below {fewest}")
     if images is None:
         images = min(DEFAULT_IMAGES, fewest - start)
-    return [loaded[w].meta for w in workloads], names, b, images
+    notes = [f"{name}: {note.removeprefix('note: ')}" for name, arch in zip(names, archs, strict=True)
+             if (note := idle_accelerators_note(arch, images))]
+    return [loaded[w].meta for w in workloads], names, b, images, notes
 
 
 #: the summary table of a comparison: (label, summary key), in order
@@ -371,7 +375,13 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     refuse_overwriting_inputs({"-o": out, "--json": json_path}, [resolve_arch_path(a) for a in arch_paths] + workloads)
     # before simulating: a late failure would leave -o half-written, and --json must not replace a report file
     check_outputs({"--json": json_path}, {"-o": (out_dir, COMPARE_FILES)})
-    metas, names, b, images = _prepare(arch_paths, workloads, out, baseline, images, start, list(overrides or []))
+    if (out / STUDY_JSON).is_file():  # sweep refuses a compare's directory; the reverse mixed the two reports
+        raise StudyError.at(str(out), "-o", f"holds a sweep's results ({STUDY_JSON}): the comparison's report.md "
+                            "would replace the sweep's", "use another -o")
+    metas, names, b, images, idle = _prepare(arch_paths, workloads, out, baseline, images, start,
+                                             list(overrides or []))
+    for note in idle if not quiet else []:
+        print(f"note: {note}", file=sys.stderr)
     summaries = run_all(arch_paths, overrides or [], workloads, images, start, jobs, quiet=quiet)
     _make_output_dir(out)
     shared = len(set(workloads)) == 1
@@ -387,6 +397,8 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         source = "of each architecture's own workload (" + "; ".join(
             f"**{n}**: `{Path(w).name}` ({m.get('dataset')})" for n, w, m in zip(names, workloads, metas, strict=True)
         ) + "). The differences therefore include the networks' spikes and exit steps, not only the hardware"
+    for note in idle:
+        doc.para(f"**Note:** {note}.")
     doc.para(f"{images} images from image {start} {source}; "
              f"baseline for the ratios: **{names[b]}**. Energy per image = total energy (dynamic + leakage of every "
              "accelerator over the makespan) / images; per image-timestep divides further by the timesteps the "

@@ -447,6 +447,10 @@ def load_study(path: str | Path) -> Study:
     if mode == "engine" and "arch" not in raw and not arch_files:
         raise _fail(where, "arch", "missing", "an engine study needs a base architecture (or vary.arch)")
     arch = _resolve_file(where, path.parent, raw, "arch") if "arch" in raw else None
+    if arch is not None and arch_files and arch.resolve() not in {f.resolve() for f in arch_files.values()}:
+        # the points run vary.arch's designs only, yet the report named arch: as the base
+        raise _fail(where, "arch", f"{shown(raw['arch'])} is not one of vary.arch's designs, the study's only "
+                    "architectures: it would run nowhere", "list it in vary.arch, or drop arch:")
     arch = arch if arch is not None or not arch_files else next(iter(arch_files.values()))
     workload = _resolve_file(where, path.parent, raw, "workload")
     images = raw.get("images", 100)
@@ -561,6 +565,8 @@ def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
         shipped = shipped_arch(value)  # a shipped architecture's name, as run and compare take it
         if shipped is not None:
             return shipped
+    if target.is_dir():
+        raise _fail(where, key, f"{shown(value)} is a folder, not a file", "name a file in it")
     if not target.is_file():
         raise _fail(where, key, f"{shown(value)} does not exist (looked at {target})",
                     "fix the path" + (" (or give a shipped architecture's name, e.g. atsn16x16)"

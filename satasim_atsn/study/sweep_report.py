@@ -14,8 +14,24 @@ from satasim_atsn.study.pareto import pareto_front
 from satasim_atsn.study.spec import MAXIMISE, Study
 
 
+def short_names(fields: list[str]) -> dict[str, str]:
+    """Each dotted field by its shortest trailing part that no other field ends with (``weight.bytes`` and
+    ``input.bytes`` for two buffers' ``bytes``: the last part alone labelled both points "bytes=...")."""
+    names = {}
+    for f in fields:
+        parts = f.split(".")
+        for k in range(1, len(parts) + 1):
+            tail = ".".join(parts[-k:])
+            if not any(o != f and (o == tail or o.endswith("." + tail)) for o in fields):
+                break
+        names[f] = tail
+    return names
+
+
 def _label(row: dict, fields: list[str]) -> str:
-    return ", ".join(f"{f.split('.')[-1]}={row[f]}" for f in fields)
+    """A point's varied values, each named by its field's short name."""
+    names = short_names(fields)
+    return ", ".join(f"{names[f]}={row[f]}" for f in fields)
 
 
 def _as_float(value: Any) -> float:
