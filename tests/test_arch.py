@@ -89,7 +89,7 @@ def test_unknown_top_key_suggests(tmp_path):
     ("accelerators=0", r"accelerators: must be positive"),
     ("noc.link_bytes_per_cycle=1", r"narrower than one spike address"),
     ("pe.input_spike_buffer_bytes=1", r"cannot hold one 2-byte spike"),
-    ("exit_unit.kind=dt", r"exit_unit.kind: a atsn accelerator has exit unit kind 'at'"),
+    ("exit_unit.kind=dt", r"exit_unit.kind: an atsn accelerator has exit unit kind 'at'"),
     ("pe.adc_bits=8", r"pe.adc_bits: only meaningful with pe.accumulation: analog"),
     ("pe.accumulation=analog", r"pe.adc_bits: analog accumulation needs an ADC description"),
     ("exit_unit.theta=0.2", r"exit_unit.theta: only meaningful for exit unit kind 'dt'"),

@@ -328,6 +328,8 @@ def test_force_into_another_study_leaves_only_its_plots(tmp_path, workload_path)
     one_axis = load_study(_study(tmp_path, workload_path, "vary:\n  exit_unit.cl_init: [0.3, 0.9]\n"
                                  "metrics: [accuracy]\nplots: [{x: accuracy, y: accuracy}]\n", "b.yaml"))
     rows, _ = run_study(one_axis, out, jobs=1, force=True, quiet=True)
+    # stopped here (SIGTERM before the report), the directory held the new rows beside study a's report
+    assert not (out / "report.md").exists() and not (out / "heatmap_accuracy.png").exists()
     sweep_report(one_axis, rows, out, "satasim sweep b.yaml --force")
     shown = set(re.findall(r"\]\(([^)]+\.png)\)", (out / "report.md").read_text()))
     assert shown and {p.name for p in out.glob("*.png")} == shown | {"photo.png", "heatmap_budget.png"}

@@ -428,7 +428,8 @@ def _cross_checks(where: str, cfg: dict) -> None:
                                    f"remove it (or --set pe.{f}=null), or set pe.accumulation: analog")
     want = ACCELERATOR_EXIT_KIND[cfg["kind"]]
     if eu["kind"] != want:
-        raise ArchError.at(where, "exit_unit.kind", f"a {cfg['kind']} accelerator has exit unit kind "
+        article = "an" if cfg["kind"][:1] in "aeiou" else "a"
+        raise ArchError.at(where, "exit_unit.kind", f"{article} {cfg['kind']} accelerator has exit unit kind "
                            f"{shown(want)}, got {shown(eu['kind'])}", f"set exit_unit.kind: {want} or change 'kind'")
     for kind, unit in EXIT_UNITS.items():
         for f in unit.fields:

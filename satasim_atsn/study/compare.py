@@ -178,8 +178,9 @@ def explain_difference(arch: dict, base: dict) -> list[str]:
     e_a, e_b = arch["energy_per_image_uJ"], base["energy_per_image_uJ"]
     delta = e_a - e_b
     word = "less" if delta < 0 else "more"
-    out.append(f"**{arch['name']}** spends {fmt(abs(delta))} uJ ({abs(delta) / e_b * 100:.1f}%) {word} energy per "
-               f"image than **{base['name']}** ({fmt(e_a)} vs {fmt(e_b)} uJ) and runs at "
+    spends = (f"spends {fmt(abs(delta))} uJ ({abs(delta) / e_b * 100:.1f}%) {word} energy per image than"
+              if delta else "spends the same energy per image as")
+    out.append(f"**{arch['name']}** {spends} **{base['name']}** ({fmt(e_a)} vs {fmt(e_b)} uJ) and runs at "
                f"{_ratio(arch['fps'], base['fps'])} its FPS ({fmt(arch['fps'])} vs {fmt(base['fps'])}). "
                "Per image-timestep: "
                f"{fmt(arch['energy_per_image_timestep_uJ'])} vs {fmt(base['energy_per_image_timestep_uJ'])} uJ.")
@@ -316,6 +317,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     image count (by default 100, or all the smallest workload holds from ``start``) and notes on designs whose
     accelerators that many images cannot all keep busy.
     """
+    from satasim_atsn.hw.arch import naming_set_values
     from satasim_atsn.hw.engine import check_batch, idle_accelerators_note
     from satasim_atsn.hw.mapping import build_mapping
 
@@ -327,7 +329,8 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     loaded = {w: read_cached(w) for w in dict.fromkeys(workloads)}  # the validation `satasim run` does
     _check_names(arch_paths, names)
     for arch, w in zip(archs, workloads, strict=True):  # a design that cannot map its workload, before any runs
-        check_batch(arch, build_mapping(arch, loaded[w]), loaded[w])
+        with naming_set_values(overrides):  # a refusal of a value a --set gave says so
+            check_batch(arch, build_mapping(arch, loaded[w]), loaded[w])
     b = _baseline_index(names, arch_paths, baseline)
     fewest = min(w.num_images for w in loaded.values())
     if start >= fewest:

@@ -299,10 +299,22 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
         if row is not None:
             done[index] = {**{m: row.get(m, "") for m in study.metrics}, **point, "point": index, "key": key,
                            "status": "ok", "error": ""}
+    if previous is not None and not same:
+        _remove_report(out_dir)  # another study's report would stand beside this one's rows if the run stops
     write_json(json_path, identity)
     write_sorted(csv_path, columns, list(done.values()))
     todo = [i for i in range(len(points)) if i not in done]
     return Prepared(columns=columns, done=done, todo=todo, reused=len(done))
+
+
+def _remove_report(out_dir: Path) -> None:
+    """Delete the report (report.md, report.html and the plots report.md shows) of the study ``out_dir`` held."""
+    from satasim_atsn.report.document import Document
+
+    for name in sorted(Document.figures_in(out_dir)) + ["report.md", "report.html"]:
+        path = out_dir / name
+        if path.is_file():
+            path.unlink()
 
 
 # ------------------------------------------------------------------------------------------

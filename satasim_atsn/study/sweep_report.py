@@ -134,7 +134,8 @@ def _problem_sections(doc: Document, fields: list[str], errors: list[dict], skip
         reasons: dict[str, list[str]] = {}
         for r in skipped:  # one line per distinct reason, with the points it covers
             reasons.setdefault(str(r["error"]), []).append(str(r["point"]))
-        doc.bullets([f"points {', '.join(pts)}: {reason}" for reason, pts in reasons.items()])
+        doc.bullets([f"point{'s' if len(pts) > 1 else ''} {', '.join(pts)}: {reason}"
+                     for reason, pts in reasons.items()])
 
 
 
