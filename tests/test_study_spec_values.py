@@ -470,3 +470,15 @@ def test_a_sweep_whose_every_point_is_skipped_exits_2(tmp_path, workload_path, c
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "none of the 2 points could run" in err and err.count("\n") == 1, err
     assert (tmp_path / "out" / "report.md").is_file()
+
+
+def test_hardware_rule_metrics_of_a_float_rule_unit_are_refused(tmp_path, workload_path):
+    """A dt study asking for the AT unit's hardware-rule metrics ran with empty columns."""
+    path = tmp_path / "d.yaml"
+    path.write_text(f"name: d\nmode: functional\nworkload: {workload_path}\nimages: 4\nset: [exit_unit.kind=dt]\n"
+                    "vary: {exit_unit.theta: [0.1, 0.5]}\nmetrics: [accuracy, pred_hw_differs]\n")
+    with pytest.raises(StudyError, match=r"metrics: pred_hw_differs: exit unit kind dt decides by the float rule"):
+        load_study(path)
+    path.write_text(f"name: d\nmode: functional\nworkload: {workload_path}\nimages: 4\n"
+                    "vary: {exit_unit.kind: [at, dt]}\nmetrics: [accuracy, pred_hw_differs]\n")
+    assert load_study(path).metrics == ["accuracy", "pred_hw_differs"]  # the at points have one

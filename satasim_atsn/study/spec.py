@@ -700,6 +700,8 @@ def _check_workload(where: str, study: Study) -> None:
     if study.mode == "functional" and workload.is_statistical:
         raise _fail(where, "workload", "a functional study needs a trained workload (this one is statistical)",
                     "use mode: engine, or a trained workload")
+    if study.mode == "functional":
+        _refuse_hardware_rule_metrics(where, study)
     labelled = [m for m in study.metrics if m in ("accuracy", "accuracy_hardware")]
     if labelled and workload.is_statistical:
         raise _fail(where, f"metrics: {labelled[0]}", "a statistical workload has no labels, so no accuracy (the "
@@ -770,6 +772,29 @@ def _tech_fingerprint(arch) -> str:
 
     return repr((energy_per_action_pJ(arch), leakage_power_mW(arch), compute_area(arch), dram_background_mW(arch),
                  dram_channels(arch)))
+
+
+HARDWARE_RULE_METRICS = ("accuracy_hw_rule", "avg_timestep_hw_rule", "hw_float_disagreement", "pred_hw_differs")
+
+
+def _refuse_hardware_rule_metrics(where: str, study: Study) -> None:
+    """A functional study whose exit units all decide by the float rule (dt) has no hardware rule: its
+    hardware-rule metrics would be empty columns, refused as accuracy on a statistical workload is."""
+    from satasim_atsn.hw.exit_units import EXIT_UNITS, ExitUnit
+
+    asked = [m for m in study.metrics if m in HARDWARE_RULE_METRICS]
+    if not asked:
+        return
+    kinds = {str(v[a.fields.index("exit_unit.kind")]) for a in study.axes if "exit_unit.kind" in a.fields
+             for v in a.values}
+    fixed = dict(e.split("=", 1) for e in study.fixed if "=" in e)
+    kinds = kinds or ({fixed["exit_unit.kind"].strip()} if "exit_unit.kind" in fixed else set())
+    kinds = kinds or {"at"}  # the functional default
+    units = [EXIT_UNITS.get(k) for k in kinds]
+    if all(u is not None and type(u).hardware_policy is ExitUnit.hardware_policy for u in units):
+        raise _fail(where, f"metrics: {asked[0]}", f"exit unit kind {', '.join(sorted(kinds))} decides by the float "
+                    "rule itself: there is no hardware rule to measure (the column would stay empty)",
+                    "drop it, or study an exit unit with a hardware rule (at)")
 
 
 def _refuse_unused_tech_entries(where: str, study: Study, bases: list[tuple[Path, dict]]) -> None:
