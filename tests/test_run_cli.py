@@ -249,3 +249,16 @@ def test_too_few_images_for_the_accelerators_are_noted(capsys):
     with pytest.raises(SystemExit):
         main(["run", "atsn16x16", workload, "--images", "4"])
     assert "accelerators busy" not in capsys.readouterr().err
+
+
+def test_a_technology_entry_the_design_never_reads_is_noted(capsys):
+    """--set tech.dram_ddr4_energy_pJ_per_bit=100 on the LPDDR4 design changed nothing, yet the results recorded it."""
+    from satasim_atsn.cli import main
+
+    workload = str(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    with pytest.raises(SystemExit):
+        main(["run", "atsn16x16", workload, "--images", "4", "--set", "tech.dram_ddr4_energy_pJ_per_bit=100",
+              "--set", "tech.dram_lpddr4_energy_pJ_per_bit=9"])
+    err = capsys.readouterr().err
+    assert "note: --set tech.dram_ddr4_energy_pJ_per_bit changes nothing in this design" in err
+    assert "lpddr4" not in err.split("changes nothing")[0]

@@ -60,12 +60,26 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
         result.timing = {"wall_seconds": wall, "peak_rss_MiB": _peak_rss_mb()}
     _write_outputs(result, json_path, csv_dir, timing)
     if not quiet:
-        for note in (exit_parameters_note(arch, workload), idle_accelerators_note(arch, n_images)):
+        for note in (exit_parameters_note(arch, workload), idle_accelerators_note(arch, n_images),
+                     unused_technology_note(arch_path, list(overrides))):
             if note:
                 click.echo(note, err=True)
         click.echo(result.summary_text())
     if timing:
         click.echo(f"wall time {wall:.2f} s, peak memory {_peak_rss_mb():.0f} MiB", err=quiet)
+
+
+def unused_technology_note(arch_path: str, overrides: list[str]) -> str | None:
+    """A note naming the --set tech.<entry> values this design never reads (they change nothing, yet the results
+    record them)."""
+    from satasim_atsn.hw.energy import unused_technology_overrides
+
+    unused = unused_technology_overrides(arch_path, overrides)
+    if not unused:
+        return None
+    return (f"note: --set {', '.join(unused)} changes nothing in this design: it does not use "
+            f"{'this technology entry' if len(unused) == 1 else 'these technology entries'} "
+            "(docs/energy.md: which component reads which entry)")
 
 
 def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:

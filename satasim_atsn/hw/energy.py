@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 
+from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw.arch import Arch
 from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 
@@ -326,3 +327,34 @@ def compute_energy(arch: Arch, counts: dict[str, int], makespan_cycles: int) -> 
     leakage = {c: p_mW * 1e-3 * seconds * 1e12 for c, p_mW in leakage_power_mW(arch).items()}
     return EnergyBreakdown(dynamic_pJ=dynamic, leakage_pJ=leakage, per_action_pJ=per_action,
                            makespan_cycles=int(makespan_cycles), clock_hz=arch.clock_hz)
+
+
+def technology_fingerprint(arch: Arch) -> str:
+    """Everything a technology entry can change in a design: its energies per action, leakage, areas and DRAM."""
+    return repr((energy_per_action_pJ(arch), leakage_power_mW(arch), compute_area(arch), dram_background_mW(arch),
+                 dram_channels(arch)))
+
+
+def unused_technology_overrides(arch_path: str, overrides: list[str]) -> list[str]:
+    """The ``tech.<entry>=value`` overrides that change nothing in the design at ``arch_path`` (DDR4 figures of an
+    LPDDR4 design, the ADC of a digital one): with the value moved, every energy, leakage, area and DRAM figure
+    stays the same. A run reports them (they are recorded in its results as if they mattered)."""
+    from satasim_atsn.hw.arch import load_arch
+
+    base = technology_fingerprint(load_arch(arch_path, overrides))
+    unused = []
+    for i, text in enumerate(overrides):
+        key, _, value = text.partition("=")
+        if not key.strip().startswith("tech."):
+            continue
+        try:
+            probe = repr(float(value) * 2 + 1)
+        except ValueError:
+            continue  # a table file's name: not an entry
+        moved = overrides[:i] + [f"{key}={probe}"] + overrides[i + 1:]
+        try:
+            if technology_fingerprint(load_arch(arch_path, moved)) == base:
+                unused.append(key.strip())
+        except SatasimError:
+            continue
+    return unused

@@ -318,6 +318,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     accelerators that many images cannot all keep busy.
     """
     from satasim_atsn.hw.arch import naming_set_values
+    from satasim_atsn.hw.commands import unused_technology_note
     from satasim_atsn.hw.engine import check_batch, idle_accelerators_note
     from satasim_atsn.hw.mapping import build_mapping
 
@@ -338,8 +339,8 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
                             f"use --start below {fewest}")
     if images is None:
         images = min(DEFAULT_IMAGES, fewest - start)
-    notes = [f"{name}: {note.removeprefix('note: ')}" for name, arch in zip(names, archs, strict=True)
-             if (note := idle_accelerators_note(arch, images))]
+    notes = [f"{name}: {note.removeprefix('note: ')}" for name, arch, path in zip(names, archs, arch_paths, strict=True)
+             for note in (idle_accelerators_note(arch, images), unused_technology_note(path, overrides)) if note]
     return [loaded[w].meta for w in workloads], names, b, images, notes
 
 

@@ -760,20 +760,6 @@ def _check_values(where: str, study: Study) -> None:
     _refuse_unused_tech_entries(where, study, bases)
 
 
-def _tech_fingerprint(arch) -> str:
-    """Everything a technology entry can change in a design: its energies per action, leakage, areas and DRAM."""
-    from satasim_atsn.hw.energy import (
-        compute_area,
-        dram_background_mW,
-        dram_channels,
-        energy_per_action_pJ,
-        leakage_power_mW,
-    )
-
-    return repr((energy_per_action_pJ(arch), leakage_power_mW(arch), compute_area(arch), dram_background_mW(arch),
-                 dram_channels(arch)))
-
-
 HARDWARE_RULE_METRICS = ("accuracy_hw_rule", "avg_timestep_hw_rule", "hw_float_disagreement", "pred_hw_differs")
 
 
@@ -801,6 +787,7 @@ def _refuse_unused_tech_entries(where: str, study: Study, bases: list[tuple[Path
     """A varied tech.<entry> that changes nothing in any base design (DDR4 figures of an LPDDR4 design, the ADC of
     a digital one) would make every point repeat the same numbers: refused, as a foreign exit-unit field is."""
     from satasim_atsn.hw.arch import apply_overrides, build_arch
+    from satasim_atsn.hw.energy import technology_fingerprint
 
     for axis in study.axes:
         if len(axis.fields) != 1 or not axis.fields[0].startswith("tech.") or len(axis.values) < 2 or not bases:
@@ -811,9 +798,9 @@ def _refuse_unused_tech_entries(where: str, study: Study, bases: list[tuple[Path
         first, last = axis.values[0][0], axis.values[-1][0]
         try:
             moved = any(
-                _tech_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(first)}"]),
+                technology_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(first)}"]),
                                              where=str(path), base_dir=path.parent, path=path))
-                != _tech_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(last)}"]),
+                != technology_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(last)}"]),
                                                 where=str(path), base_dir=path.parent, path=path))
                 for path, base in bases)
         except SatasimError:
