@@ -213,6 +213,18 @@ def test_sweep_on_dask_local_cluster(tmp_path, workload_path):
     assert (tmp_path / "dask" / CSV_NAME).read_bytes() == (tmp_path / "local" / CSV_NAME).read_bytes()
 
 
+def test_a_scheduler_without_workers_is_said(capsys):
+    """A bare `dask scheduler` with no worker: the sweep waited forever without a word."""
+    distributed = pytest.importorskip("distributed")
+    from satasim_atsn.study.runner import connect_scheduler
+
+    with distributed.LocalCluster(n_workers=0, host="127.0.0.1", scheduler_port=0, processes=True,
+                                  dashboard_address=None) as cluster:
+        client = connect_scheduler(cluster.scheduler_address)
+        client.close()
+    assert "note: no worker is connected to the scheduler at tcp://127.0.0.1:" in capsys.readouterr().err
+
+
 def test_an_unreachable_scheduler_leaves_the_output_untouched(tmp_path, workload_path, monkeypatch):
     """--scheduler is connected before --force empties the directory: a refused connection changes nothing."""
     distributed = pytest.importorskip("distributed")

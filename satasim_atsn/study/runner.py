@@ -417,10 +417,14 @@ def connect_scheduler(address: str) -> Any:
     check_scheduler_address(address)
     from distributed import Client
     try:
-        return Client(address, timeout="20s")
+        client = Client(address, timeout="20s")
     except (OSError, TimeoutError, ValueError) as error:
         raise StudyError.at(None, "--scheduler", f"cannot connect to {address} ({error})",
                             "start a scheduler (dask scheduler) or fix the address") from None
+    if not client.scheduler_info().get("workers"):  # the sweep would wait for one without a word
+        print(f"note: no worker is connected to the scheduler at {address}: the sweep waits until one joins "
+              f"(start one with: dask worker {address})", file=sys.stderr)
+    return client
 
 
 def run_dask(tasks: dict[int, dict], client: Any, on_done: Callable[[int, dict | None, str | None], None],
