@@ -142,7 +142,7 @@ def test_standard_output_redirected_to_a_file_is_appended_to(tmp_path, name):
 def test_a_full_standard_output_is_one_line(tmp_path):
     """The summary to a full device (`> /dev/full`) ended in an OSError traceback."""
     with open("/dev/full", "w") as full:
-        done = _satasim(RUN[:-1], tmp_path, stdout=full)
+        done = _satasim(["run", ARCHS[1], WORKLOAD, "--images", "4"], tmp_path, stdout=full)  # 4: no note
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith("satasim: error: No space left on device; free some space")
     assert done.stderr.count("\n") == 1

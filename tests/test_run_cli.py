@@ -228,12 +228,12 @@ def test_json_on_standard_output_is_json_alone(workload_file):
 def test_run_says_a_statistical_workloads_exits_ignore_the_thresholds(capsys):
     """`--set exit_unit.cl_init=0.5` on a statistical workload gave the default run's numbers without a word."""
     shipped = str(Path(ARCH).parent.parent / "workloads" / "vgg16_cifar10.npz")
-    code, out, err = run(["run", ARCH, shipped, "--images", "2", "--set", "exit_unit.cl_init=0.5"], capsys)
+    code, out, err = run(["run", ARCH, shipped, "--images", "4", "--set", "exit_unit.cl_init=0.5"], capsys)
     assert code == 0, err
     assert ("note: the architecture's cl_init 0.5 do not change this statistical workload's exits: they are drawn "
             "from its exit histogram (the file's meta.exit_policy says cl_init 0.999); a twin fitted at the "
             "architecture's thresholds: satasim workload stats TRAINED --cl-init 0.5") in err
-    code, out, err = run(["run", ARCH, shipped, "--images", "2"], capsys)
+    code, out, err = run(["run", ARCH, shipped, "--images", "4"], capsys)
     assert code == 0 and "note:" not in err
 
 

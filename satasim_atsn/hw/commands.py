@@ -43,6 +43,7 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
                 json_path: str | None, csv_dir: str | None, quiet: bool, timing: bool) -> None:
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
     from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
+    from satasim_atsn.hw.energy import unused_technology_note
     from satasim_atsn.hw.engine import idle_accelerators_note, image_count, simulate
     from satasim_atsn.hw.results import CSV_FILES
     from satasim_atsn.report.progress import Progress
@@ -67,19 +68,6 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
         click.echo(result.summary_text())
     if timing:
         click.echo(f"wall time {wall:.2f} s, peak memory {_peak_rss_mb():.0f} MiB", err=quiet)
-
-
-def unused_technology_note(arch_path: str, overrides: list[str]) -> str | None:
-    """A note naming the --set tech.<entry> values this design never reads (they change nothing, yet the results
-    record them)."""
-    from satasim_atsn.hw.energy import unused_technology_overrides
-
-    unused = unused_technology_overrides(arch_path, overrides)
-    if not unused:
-        return None
-    return (f"note: --set {', '.join(unused)} changes nothing in this design: it does not use "
-            f"{'this technology entry' if len(unused) == 1 else 'these technology entries'} "
-            "(docs/energy.md: which component reads which entry)")
 
 
 def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:

@@ -358,3 +358,14 @@ def unused_technology_overrides(arch_path: str, overrides: list[str]) -> list[st
         except SatasimError:
             continue
     return unused
+
+
+def unused_technology_note(arch_path: str, overrides: list[str]) -> str | None:
+    """A note naming the --set tech.<entry> values this design never reads (they change nothing, yet the results
+    record them)."""
+    unused = unused_technology_overrides(arch_path, overrides)
+    if not unused:
+        return None
+    return (f"note: --set {', '.join(unused)} changes nothing in this design: it does not use "
+            f"{'this technology entry' if len(unused) == 1 else 'these technology entries'} "
+            "(docs/energy.md: which component reads which entry)")

@@ -318,7 +318,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     accelerators that many images cannot all keep busy.
     """
     from satasim_atsn.hw.arch import naming_set_values
-    from satasim_atsn.hw.commands import unused_technology_note
+    from satasim_atsn.hw.energy import unused_technology_note
     from satasim_atsn.hw.engine import check_batch, idle_accelerators_note
     from satasim_atsn.hw.mapping import build_mapping
 

@@ -425,6 +425,23 @@ def _axis_values(value: Any, where: str, key: str) -> list:
     raise _fail(where, key, f"cannot vary over {shown(value)}", "give a list or a range {start, stop, step}")
 
 
+def _study_archs(where: str, path: Path, raw: dict, mode: str) -> tuple[Path | None, dict[str, Path]]:
+    """The study's base architecture file and its vary.arch files (value as written -> file)."""
+    if mode == "functional" and "arch" in raw:  # its fields would be silently ignored, yet named in the report
+        raise _fail(where, "arch", "a functional study reads no architecture file: the exit rules take their fields "
+                    "from set: and vary: (defaults: the AT unit's)",
+                    "drop arch, and give the exit unit's fields in set:, e.g. set: [exit_unit.cl_init=0.99]")
+    arch_files = _varied_archs(where, path.parent, raw, mode)
+    if mode == "engine" and "arch" not in raw and not arch_files:
+        raise _fail(where, "arch", "missing", "an engine study needs a base architecture (or vary.arch)")
+    arch = _resolve_file(where, path.parent, raw, "arch") if "arch" in raw else None
+    if arch is not None and arch_files and arch.resolve() not in {f.resolve() for f in arch_files.values()}:
+        # the points run vary.arch's designs only, yet the report named arch: as the base
+        raise _fail(where, "arch", f"{shown(raw['arch'])} is not one of vary.arch's designs, the study's only "
+                    "architectures: it would run nowhere", "list it in vary.arch, or drop arch:")
+    return (arch if arch is not None or not arch_files else next(iter(arch_files.values()))), arch_files
+
+
 def load_study(path: str | Path) -> Study:
     """Read and validate a study file; raise StudyError naming the field and the fix."""
     path = Path(path)
@@ -439,19 +456,7 @@ def load_study(path: str | Path) -> Study:
     mode = raw.get("mode", "engine")
     if mode not in MODES:
         raise _fail(where, "mode", f"unknown mode {shown(mode)}", f"use one of {', '.join(MODES)}")
-    if mode == "functional" and "arch" in raw:  # its fields would be silently ignored, yet named in the report
-        raise _fail(where, "arch", "a functional study reads no architecture file: the exit rules take their fields "
-                    "from set: and vary: (defaults: the AT unit's)",
-                    "drop arch, and give the exit unit's fields in set:, e.g. set: [exit_unit.cl_init=0.99]")
-    arch_files = _varied_archs(where, path.parent, raw, mode)
-    if mode == "engine" and "arch" not in raw and not arch_files:
-        raise _fail(where, "arch", "missing", "an engine study needs a base architecture (or vary.arch)")
-    arch = _resolve_file(where, path.parent, raw, "arch") if "arch" in raw else None
-    if arch is not None and arch_files and arch.resolve() not in {f.resolve() for f in arch_files.values()}:
-        # the points run vary.arch's designs only, yet the report named arch: as the base
-        raise _fail(where, "arch", f"{shown(raw['arch'])} is not one of vary.arch's designs, the study's only "
-                    "architectures: it would run nowhere", "list it in vary.arch, or drop arch:")
-    arch = arch if arch is not None or not arch_files else next(iter(arch_files.values()))
+    arch, arch_files = _study_archs(where, path, raw, mode)
     workload = _resolve_file(where, path.parent, raw, "workload")
     images = raw.get("images", 100)
     start = raw.get("start", 0)
