@@ -277,6 +277,7 @@ def _witness(arch, wl):
                             d_max,
                             math.ceil(s_in / arch.global_buffers.input.bytes_per_cycle),
                             math.ceil(s_out * sb / arch.global_buffers.output.bytes_per_cycle),
+                            math.ceil(s_out / r),  # one link into the output buffer (hardware model 7)
                         )
                         stream = _stream_cycles(arch, mapping, fold.weight_bytes)
                         local[g.index] += d_slice + stream

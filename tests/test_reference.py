@@ -324,6 +324,39 @@ def test_membrane_transport_is_charged_byte_hops() -> None:
     assert actions(moved)["noc_byte_hops"] - actions(kept)["noc_byte_hops"] == 4 * 8 + 3 * 2
 
 
+def many_firing(n: int = 150) -> Workload:
+    """Spike frames [1, 1, 4] -> fc (linear 4 -> n) -> output; input 0 on at t = 1, and every fc neuron fires."""
+    w = tiny_workload(frames=np.zeros((1, 1, 1, 1, 4), dtype=np.uint8))
+    meta = copy.deepcopy(w.meta)
+    for layer in meta["layers"]:  # shapes are derived again by validate
+        layer.pop("in_shape", None), layer.pop("out_shape", None)
+    meta["layers"][1]["out_features"] = n
+    frames = np.zeros((1, 1, 1, 1, 4), dtype=np.uint8)
+    frames[:, 0, 0, 0, 0] = 1
+    arrays = dict(w.arrays, x=np.packbits(frames, axis=-1), **{
+        "w/fc": np.full((n, 4), 100, dtype=np.int8), "b/fc": np.zeros(n, dtype=np.int32),
+        "vth/fc": np.full(n, 50, dtype=np.int32),
+        "w/out": np.vstack([np.full((1, n), 1), np.full((1, n), -1)]).astype(np.int8)})
+    return validate(Workload(meta=meta, arrays=arrays, source="<many firing>"))
+
+
+def test_output_spikes_reach_the_output_buffer_over_one_link() -> None:
+    """Hardware model 7: a compute phase lasts at least ceil(S_out / r) cycles, the output spikes converging on the
+    output buffer over one link (r spikes per cycle), besides its port's ceil(S_out * sb / port) cycles.
+
+    4 x 4 array, 15 PEs with 10 fc neurons each; one input spike, and all 150 neurons fire. Each PE: the stream
+    reaches it by L = 6, 10 accumulate and 10 fire cycles, its last spike out: D_p = 27. Links of 8 B (r = 4):
+    ceil(150 / 4) = 38 cycles; links of 16 B (r = 8): ceil(150 / 8) = 19 < 27, the port ceil(300 / 32) = 10.
+    Nothing else changes with the link (1 input spike; each PE's 10 spikes leave its own buffer at r per cycle
+    within its slice; the weight port is 8 B/cycle either way; the exit unit's 150 spikes x 2 classes bind it).
+    """
+    changes = {"array.rows": 4, "array.cols": 4, "global_buffers.weight.bytes_per_cycle": 8}
+    narrow = simulate_reference(make_arch(**changes, **{"noc.link_bytes_per_cycle": 8}), many_firing(), 1)
+    wide = simulate_reference(make_arch(**changes, **{"noc.link_bytes_per_cycle": 16}), many_firing(), 1)
+    assert actions(narrow)["pe_spikes_out"] == 150
+    assert narrow["total_cycles"] - wide["total_cycles"] == 38 - 27
+
+
 def test_weights_streamed_when_not_resident() -> None:
     """A 8 B weight buffer cannot hold 12 B: no initial load; every slice fetches its weights.
 

@@ -10,5 +10,6 @@
 #: 6: session 24, the exit unit's decay unit is the PEs' kind (pe.decay), not always shift-add; the weight stream runs
 #:    at min(weight port, NoC link) bytes per cycle; pooled maps beyond the spike buffer are spilled like any map.
 #: 7: session 26, a membrane fill or spill crosses the mesh's entry link: its DRAM transaction runs at
-#:    min(DRAM, NoC link) bytes per cycle, and it is charged byte-hops and one PE data-memory access per membrane.
+#:    min(DRAM, NoC link) bytes per cycle, and it is charged byte-hops and one PE data-memory access per membrane;
+#:    a compute phase's output spikes reach the output buffer over one link (at least ceil(S_out / r) cycles).
 MODEL_VERSION = 7

@@ -707,7 +707,7 @@ def _fold_compute_phases(
         d_cls.max(axis=1),
         np.maximum(
             -(-sin_b[slice_b, slice_t - 1] // model.in_bpc),
-            -(-s_out_b[slice_b, slice_t - 1] * model.sb // model.out_bpc),
+            _drain_cycles(model, s_out_b[slice_b, slice_t - 1]),
         ),
     )
     busy_b = np.add.reduceat(busy_cls, bt.slice_first, axis=0)
@@ -1128,8 +1128,14 @@ def _step_fold(model: _Model, g: Group, f: int, items: list[_Slot], stream, step
     c[A["spike_glb_read_bytes"]] += sin
     c[A["spike_glb_write_bytes"]] += s_out * model.sb
     c[A["noc_byte_hops"]] += sum(int(st.dlv_hops[r] + st.out_hops[r]) for st, r in zip(sts, rows, strict=True))
-    dur = max(int(d_cls.max()), -(-sin // model.in_bpc), -(-s_out * model.sb // model.out_bpc))
+    dur = max(int(d_cls.max()), -(-sin // model.in_bpc), int(_drain_cycles(model, np.int64(s_out))))
     return dur, s_out
+
+
+def _drain_cycles(model: _Model, s_out):
+    """Cycles the output spikes of a compute phase need to reach the output buffer: its write port
+    (``global_buffers.output.bytes_per_cycle``) and the mesh's one link into it (r spikes per cycle, model 7)."""
+    return np.maximum(-(-s_out * model.sb // model.out_bpc), -(-s_out // model.r))
 
 
 def _step_stream(g: Group, items: list[_Slot]) -> tuple[np.ndarray, np.ndarray]:

@@ -718,6 +718,7 @@ class _Accelerator:
         glb_cycles = max(
             _ceil_div(s_in_bytes, int(st.arch.global_buffers.input.bytes_per_cycle)),
             _ceil_div(s_out * sb, int(st.arch.global_buffers.output.bytes_per_cycle)),
+            _ceil_div(s_out, st.r),  # the output spikes converge on the output buffer over one link (model 7)
         )
         k = 0
         while k < glb_cycles or not all(u.finished for u in units):
