@@ -823,8 +823,8 @@ class _ProgramWriter:
         """Section 4, phases 3 and 5: the membranes of ``images`` images of fold ``fm`` between the DRAM and the PEs
         (a spill if ``write``, else a fill): one DRAM transaction at the entry link's rate, the byte-hops to each
         PE and one PE data-memory access per membrane."""
-        bits = images * self.model.vmem_bits
-        nbytes = -(-images * fm.neurons * self.model.vmem_bits // 8)
+        bits = images * self.model.vmem_bits  # of one neuron's membranes over the images
+        nbytes = -(-bits * fm.neurons // 8)
         if nbytes <= 0:
             return
         self.op(MEMBRANE_WRITE if write else MEMBRANE_READ, nbytes, gi)

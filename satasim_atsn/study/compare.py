@@ -314,8 +314,8 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     """Check every input before simulating, with the one-line errors `satasim run` gives for the same files.
 
     Returns each architecture's workload meta, the architectures' names, the baseline's index, the
-    image count (by default 100, or all the smallest workload holds from ``start``) and notes on designs whose
-    accelerators that many images cannot all keep busy.
+    image count (by default 100, or all the smallest workload holds from ``start``) and notes per design (too
+    few images to keep its accelerators busy, a --set tech.<entry> it never reads).
     """
     from satasim_atsn.hw.arch import naming_set_values
     from satasim_atsn.hw.energy import unused_technology_note
@@ -382,9 +382,9 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     if (out / STUDY_JSON).is_file():  # sweep refuses a compare's directory; the reverse mixed the two reports
         raise StudyError.at(str(out), "-o", f"holds a sweep's results ({STUDY_JSON}): the comparison's report.md "
                             "would replace the sweep's", "use another -o")
-    metas, names, b, images, idle = _prepare(arch_paths, workloads, out, baseline, images, start,
+    metas, names, b, images, notes = _prepare(arch_paths, workloads, out, baseline, images, start,
                                              list(overrides or []))
-    for note in idle if not quiet else []:
+    for note in notes if not quiet else []:
         print(f"note: {note}", file=sys.stderr)
     summaries = run_all(arch_paths, overrides or [], workloads, images, start, jobs, quiet=quiet)
     _make_output_dir(out)
@@ -401,7 +401,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         source = "of each architecture's own workload (" + "; ".join(
             f"**{n}**: `{Path(w).name}` ({m.get('dataset')})" for n, w, m in zip(names, workloads, metas, strict=True)
         ) + "). The differences therefore include the networks' spikes and exit steps, not only the hardware"
-    for note in idle:
+    for note in notes:
         doc.para(f"**Note:** {note}.")
     doc.para(f"{images} images from image {start} {source}; "
              f"baseline for the ratios: **{names[b]}**. Energy per image = total energy (dynamic + leakage of every "
