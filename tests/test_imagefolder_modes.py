@@ -281,3 +281,15 @@ def test_class_names_of_other_unicode_forms_are_told_apart(tmp_path):
     with pytest.raises(DatasetError) as info:
         load_dataset("imagefolder", "train", str(tmp_path))
     assert r"class folders differ (only in train/: ['gr\xfcn']; only in test/: ['gru\u0308n'])" in str(info.value)
+
+
+def test_evaluating_on_an_unresized_folder_names_the_trained_image_size(tmp_path):
+    """A workload trained with --image-size 4, evaluated on a folder of mixed sizes, was told 'pass --image-size S'."""
+    from satasim_atsn.workload.datasets import with_test_split
+    from satasim_atsn.workload.format import Workload
+
+    _tree(tmp_path, _save_rgb)
+    Image.fromarray(np.zeros((9, 7, 3), np.uint8), "RGB").save(tmp_path / "test" / "b" / "zz.png")
+    workload = Workload({"dataset": "imagefolder", "provenance": {"config": {"image_size": 4}}}, {}, "w.npz")
+    with pytest.raises(DatasetError, match=r"zz\.png: .*pass --image-size 4 \(the size the workload was trained at\)"):
+        with_test_split(workload, "imagefolder", str(tmp_path))

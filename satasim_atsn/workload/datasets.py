@@ -544,7 +544,14 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
         raise DatasetError.at(workload.source, "--dataset", f"the workload was trained on {trained_on}, not "
                               f"{dataset}: its outputs would be scored against another dataset's labels",
                               f"pass --dataset {trained_on}")
-    test = load_dataset(dataset, "test", data_dir, image_size)
+    trained_size = ((workload.meta.get("provenance") or {}).get("config") or {}).get("image_size")
+    try:
+        test = load_dataset(dataset, "test", data_dir, image_size)
+    except DatasetError as error:
+        if image_size is None and trained_size and "pass --image-size S" in str(error):  # the size it was trained at
+            raise DatasetError(str(error).replace("pass --image-size S", f"pass --image-size {trained_size} (the "
+                                                  "size the workload was trained at)")) from None
+        raise
     if (workload.input_encoding != "direct") != bool(test.framed):
         kind = "spike frames" if test.framed else "images"
         raise DatasetError.at(workload.source, "--dataset", f"{dataset} gives {kind}, and the workload reads "
@@ -564,7 +571,6 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
         want = list(workload.input_shape)
         resize = (dataset == "imagefolder" and test.num_classes == workload.num_classes and len(want) == 3
                   and list(test.input_shape)[0] == want[0] and want[1] == want[2])
-        trained_size = ((workload.meta.get("provenance") or {}).get("config") or {}).get("image_size")
         raise DatasetError.at(workload.source, "--dataset", f"the {dataset} test split has images "
                               f"{test.input_shape} and {test.num_classes} classes, the workload expects "
                               f"{want} and {workload.num_classes}",
