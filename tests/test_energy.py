@@ -235,3 +235,17 @@ def test_the_exit_unit_decays_with_the_pes_kind_of_decay_unit():
     assert gained > 0
     grown = compute_area(mult)["exit_unit"] - compute_area(shift)["exit_unit"]
     assert grown == pytest.approx(t.value(f"mult_{we}b_area_um2") - t.value(f"decay_shift_add_{we}b_area_um2"))
+
+
+def test_exit_decision_adds_and_weight_writes_are_priced():
+    """Model 8: the decision's adds cost one exit-width adder; a weight byte written into the exit data memory
+    one eighth of that memory's 64-bit write (the same scaling as the PE weight memories)."""
+    arch = _arch("atsn16x16")
+    t, eu = arch.tech, arch.exit_unit
+    per = energy_per_action_pJ(arch)
+    assert per["exit_decision_adds"] == t.logic("add", eu.vmem_bits, "energy_pJ") > 0
+    fig = t.sram("sram64", eu.data_memory_bytes)
+    assert per["exit_weight_write_bytes"] == pytest.approx(fig.write_pJ * 8 / fig.access_bits)
+    none = _arch("conventional16x16", ["array.exit_unit_tiles=0"])
+    per_none = energy_per_action_pJ(none)
+    assert per_none["exit_decision_adds"] == per_none["exit_weight_write_bytes"] == 0

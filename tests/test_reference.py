@@ -178,8 +178,10 @@ def test_single_pe_three_spikes() -> None:
     assert a["pe_dm_reads"] == a["pe_dm_writes"] == 8
     assert a["weight_glb_write_bytes"] == 12 and a["weight_glb_read_bytes"] == 12 and a["dram_read_bytes"] == 12
     assert a["spike_glb_read_bytes"] == 6 + 2 and a["spike_glb_write_bytes"] == 2
-    # weights: 12 B x (rows + cols - 2) = 12; PE 0 is at h = 0; the exit unit's one delivery: 2 B x 1 hop
-    assert a["noc_byte_hops"] == 12 + 2
+    # weights: fc's 8 B to PE 0 at h = 0, the output layer's 4 B to the exit unit at h = 1; the exit unit's
+    # one delivery: 2 B x 1 hop
+    assert a["noc_byte_hops"] == 0 + 4 + 2
+    assert a["pe_weight_write_bytes"] == 8 and a["exit_weight_write_bytes"] == 4
     assert a["exit_accumulations"] == 2 and a["exit_updates"] == 2 and a["dram_write_bytes"] == 0
     assert c["pe_output_spikes"] == {"fc": [1]}
 
@@ -477,7 +479,7 @@ def test_early_exit_at_unit() -> None:
     """ATSN (at unit, CL = 0.9): class 0 leads by 254 x 0.2 = 50.8 in logits, so the image exits at
     t = 1 < T = 2. Same timeline as the single-PE case to 29, then the decision 3*C + 1 = 7 cycles
     [29, 36): end 36 = makespan; t = 2 never runs. Decision actions: C + 1 = 3 compares,
-    2C + 1 = 5 multiplies, 2C = 4 LUT reads.
+    2C + 1 = 5 multiplies, 2C = 4 LUT reads, 2C = 4 adds (interpolation and sum).
     """
     c = simulate_reference(at_arch(), three_spikes(timesteps=2), 1)
     assert c["images"] == {"start_cycle": [11], "end_cycle": [36], "exit_t": [1], "accelerator": [0]}
@@ -486,6 +488,7 @@ def test_early_exit_at_unit() -> None:
     assert pe(c) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 13, "idle": 6 + 7}
     a = actions(c)
     assert (a["exit_compares"], a["exit_multiplies"], a["exit_lut_reads"], a["exit_divides"]) == (3, 5, 4, 0)
+    assert a["exit_decision_adds"] == 4
     assert c["pe_output_spikes"] == {"fc": [1, 0]}
 
 
@@ -618,9 +621,9 @@ def test_head_of_line_blocking_starves_the_fast_pe() -> None:
     a = actions(c)
     # 3 spikes x 2 destinations; accumulations 3 x (2 + 1); fire updates 3
     assert a["pe_input_buffer_pushes"] == 6 and a["pe_accumulations"] == 9 and a["pe_fire_updates"] == 3
-    # weights 18 B x (1 + 3 - 2); deliveries 2 B x h(p): 3 x (0 + 1) x 2; output spike from PE 0 (h = 0);
-    # the exit unit's delivery 2 B x h(2) = 4
-    assert a["noc_byte_hops"] == 36 + 6 + 0 + 4
+    # weights, each PE's share to it: 8 B x h(0) + 4 B x h(1) = 4, the output layer's 6 B x h(2) = 12;
+    # deliveries 2 B x h(p): 3 x (0 + 1) x 2; output spike from PE 0 (h = 0); the exit unit's delivery 2 B x h(2) = 4
+    assert a["noc_byte_hops"] == 4 + 12 + 6 + 0 + 4
     roomy = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 4}), shared_linear(), 1)
     assert roomy["total_cycles"] == 33
     assert pe(roomy, p=1) == {"busy": 4, "stall_input": 3, "stall_output": 0, "stall_memory": 15, "idle": 11}

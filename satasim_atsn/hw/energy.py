@@ -62,6 +62,8 @@ ACTION_COMPONENT = {
     "exit_multiplies": "exit_unit",
     "exit_compares": "exit_unit",
     "exit_divides": "exit_unit",
+    "exit_decision_adds": "exit_unit",
+    "exit_weight_write_bytes": "exit_unit",
     "pool_ors": "global_buffer",
 }
 ACTIONS = tuple(ACTION_COMPONENT)
@@ -154,6 +156,9 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     out["exit_multiplies"] = t.logic("mult", we, "energy_pJ")
     out["exit_compares"] = t.logic("compare", we, "energy_pJ")
     out["exit_divides"] = t.energy_pJ("div_32b")
+    out["exit_decision_adds"] = t.logic("add", we, "energy_pJ")  # operands in registers; LUT reads counted apart
+    # the output layer's weights pass through the exit data memory as they stream (section 7, phase 1)
+    out["exit_weight_write_bytes"] = _sram_scaled(arch, eu.data_memory_bytes, 8)[1]
     return out
 
 

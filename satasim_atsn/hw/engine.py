@@ -120,6 +120,7 @@ class _FoldModel:
     inputs: list[_InputModel]
     weight_bytes: int
     weight_write_bytes: int  # bytes the fold's weight stream writes into the PEs' weight memories
+    weight_hops: int  # byte-hops of the weight stream: every PE's share x its hops from tile (0, 0)
     neuron_hops: int  # sum over the PEs of neurons x hops from tile (0, 0): one image's membrane transport
     vp_offsets: list[int] = field(default_factory=list)
     vp_ptr: np.ndarray | None = None
@@ -183,7 +184,6 @@ class _Model:
         # (docs/microarchitecture.md section 4, phase 6)
         self.spike_map_bytes = arch.global_buffers.spike_map_bytes
         self.vmem_bits = int(arch.pe.vmem_bits)
-        self.mesh_hops = mapping.rows + mapping.cols - 2
         self.exit_cost = -(-self.classes // max(1, int(arch.exit_unit.adders)))  # 0 adders: no exit unit
         unit = arch.exit_unit.unit
         self.decide_cycles = unit.decide_cycles(arch.exit_unit, self.classes)
@@ -245,7 +245,7 @@ class _Model:
                 model.offsets = fold.pe_offsets.astype(np.int64)
             inputs.append(model)
         fm = _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes, int(fold.pe_weight_bytes.sum()),
-                        int(pe_neurons @ self.hops))
+                        int(fold.pe_weight_bytes.astype(np.int64) @ self.hops), int(pe_neurons @ self.hops))
         self._stream_routing(fold, fm, covs)
         return fm
 
@@ -863,8 +863,21 @@ class _ProgramWriter:
             self.issued += 1
             self.prefetches += 1
 
-    def stage_weights(self, w: int, gi: int) -> int:
+    def stage_fold_weights(self, fm: _FoldModel, gi: int) -> int:
+        """A PE fold's weights: fetch and stream them, each PE writing its share; returns stream cycles."""
+        self.c[gi, A["pe_weight_write_bytes"]] += fm.weight_write_bytes
+        return self.stage_weights(fm.weight_bytes, gi, fm.weight_hops)
+
+    def stage_exit_weights(self, gi: int) -> int:
+        """The output layer's weights: fetch and stream them into the exit data memory; returns stream cycles."""
+        model = self.model
+        self.c[gi, A["exit_weight_write_bytes"]] += model.exit_weight_bytes
+        return self.stage_weights(model.exit_weight_bytes, gi, model.exit_weight_bytes * model.mapping.exit_hops)
+
+    def stage_weights(self, w: int, gi: int, byte_hops: int) -> int:
         """Weight fetch and stream (section 4 phases 1-2); returns stream cycles.
+
+        ``byte_hops``: every byte charged the hops to each PE (or the exit unit) that writes it (section 9).
 
         Not resident: per weight-buffer-full (``global_buffers.weight.bytes``), wait for its DRAM read (requested
         when a bank became free), stream it, and request the pass's next buffer-full into the freed bank."""
@@ -887,7 +900,7 @@ class _ProgramWriter:
                 self._prefetch_next()
             self.c[gi, A["weight_glb_write_bytes"]] += w
         self.c[gi, A["weight_glb_read_bytes"]] += w
-        self.c[gi, A["noc_byte_hops"]] += w * model.mesh_hops
+        self.c[gi, A["noc_byte_hops"]] += byte_hops
         return stream
 
     def read_back_spills(self, g: Group, spilled: dict[int, int]) -> None:
@@ -906,8 +919,7 @@ def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[i
     model, gi = w.model, g.index
     resident_m = model.mapping.membranes_resident
     for f, fm in enumerate(model.folds[gi]):
-        stream = w.stage_weights(fm.weight_bytes, gi)
-        w.c[gi, A["pe_weight_write_bytes"]] += fm.weight_write_bytes  # the multicast fills the PE weight memories
+        stream = w.stage_fold_weights(fm, gi)
         w.local_mem += stream
         w.group_local[gi] += stream
         if not resident_m and t > 1:
@@ -933,7 +945,7 @@ def _pool_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict
 def _exit_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[int, int]) -> None:
     """The exit unit's step t: weights, accumulate, decide (before the last step), and the exiting images' marks."""
     model, gi = w.model, g.index
-    stream = w.stage_weights(model.exit_weight_bytes, gi)
+    stream = w.stage_exit_weights(gi)
     w.local_mem += stream
     dur = int(w.ph.exit_d[w.b, t - 1])
     decide = 0
@@ -959,8 +971,7 @@ def _layer_major_program(w: _ProgramWriter, n: int) -> None:
         w.read_back_spills(g, spilled)
         if g.kind == "pe":
             for f, fm in enumerate(model.folds[gi]):
-                stream = w.stage_weights(fm.weight_bytes, gi)
-                w.c[gi, A["pe_weight_write_bytes"]] += fm.weight_write_bytes  # once for all T timesteps
+                stream = w.stage_fold_weights(fm, gi)  # once for all T timesteps
                 w.local_mem += stream
                 w.group_local[gi] += stream
                 # the fold's membranes stay in the PEs for all T: section 3 sized its blocks for a whole batch
@@ -974,7 +985,7 @@ def _layer_major_program(w: _ProgramWriter, n: int) -> None:
                 _pool_program(w, g, t, n, None)
             w.spill_map(int(w.ph.out_bytes[gi][w.b].sum()) - model.spike_map_bytes, gi, spilled)
         else:
-            stream = w.stage_weights(model.exit_weight_bytes, gi)
+            stream = w.stage_exit_weights(gi)
             w.local_mem += stream
             w.group_local[gi] += stream
             for t in range(1, T + 1):  # fixed T: no decisions (a deciding exit unit is refused, section 12.3)
@@ -1157,8 +1168,7 @@ def _step_pe(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int,
     n_spill = sum(1 for it in items if it.t < model.T)
     s_out_total = 0
     for f, fm in enumerate(model.folds[gi]):
-        cycles = w.stage_weights(fm.weight_bytes, gi)
-        w.c[gi, A["pe_weight_write_bytes"]] += fm.weight_write_bytes  # the multicast fills the PE weight memories
+        cycles = w.stage_fold_weights(fm, gi)
         w.local_mem += cycles
         w.group_local[gi] += cycles
         if move and n_fill:
@@ -1191,7 +1201,7 @@ def _step_pool(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[in
 def _step_exit(w: _ProgramWriter, g: Group, items: list[_Slot]) -> int:
     """The exit unit in a refill step: weights, accumulate, decide (images before T), exit marks; its stall cycles."""
     model, gi = w.model, g.index
-    stream = w.stage_weights(model.exit_weight_bytes, gi)
+    stream = w.stage_exit_weights(gi)
     w.local_mem += stream
     spikes = np.array([int(it.chunk.exit_spikes[it.row]) for it in items], dtype=np.int64)
     classes = model.classes

@@ -105,7 +105,8 @@ class AtUnit(ExitUnit):
 
     def decide_actions(self, eu: Any, classes: int) -> dict[str, int]:  # noqa: D102
         c = classes
-        return {"exit_compares": c + 1, "exit_multiplies": 2 * c + 1, "exit_lut_reads": 2 * c}
+        return {"exit_compares": c + 1, "exit_multiplies": 2 * c + 1, "exit_lut_reads": 2 * c,
+                "exit_decision_adds": 2 * c}
 
     def _cl(self, cfg: Any) -> tuple[float, float]:
         f = _fields(cfg)
@@ -153,7 +154,8 @@ class DtUnit(ExitUnit):
 
     def decide_actions(self, eu: Any, classes: int) -> dict[str, int]:  # noqa: D102
         c = classes
-        return {"exit_compares": c + 1, "exit_multiplies": 4 * c, "exit_lut_reads": 4 * c, "exit_divides": 1}
+        return {"exit_compares": c + 1, "exit_multiplies": 4 * c, "exit_lut_reads": 4 * c, "exit_divides": 1,
+                "exit_decision_adds": 2 * c}
 
     def extra_instances(self, tech: Tech, quantity: str) -> float:  # noqa: D102
         return getattr(tech, quantity)("div_32b")

@@ -82,9 +82,11 @@ BUSY, STALL_INPUT, STALL_OUTPUT = 0, 1, 2
 # (not taken from hw/exit_units.py: this model is the engine's witness). kind -> None (never decides)
 # or eu, classes -> (cycles per image, actions per image).
 DECIDE = {
-    "at": lambda eu, C: (3 * C + 1, {"exit_compares": C + 1, "exit_multiplies": 2 * C + 1, "exit_lut_reads": 2 * C}),
+    "at": lambda eu, C: (3 * C + 1, {"exit_compares": C + 1, "exit_multiplies": 2 * C + 1, "exit_lut_reads": 2 * C,
+                                     "exit_decision_adds": 2 * C}),
     "dt": lambda eu, C: (5 * C + int(eu.divider_cycles) + 1, {"exit_compares": C + 1, "exit_multiplies": 4 * C,
-                                                              "exit_lut_reads": 4 * C, "exit_divides": 1}),
+                                                              "exit_lut_reads": 4 * C, "exit_divides": 1,
+                                                              "exit_decision_adds": 2 * C}),
     "none": None,
 }
 
@@ -636,14 +638,23 @@ class _Accelerator:
             self.actions["dram_read_bytes"] += part
             self.inflight.append((part, self.sim.dram.request(self.index, self.sim.now, part, ahead=True)))
 
-    def _weights(self, g: _Group, weight_bytes: int):
+    def _weights(self, g: _Group, weight_bytes: int, fold: _Fold | None = None):
         """Weight fetch (not resident) then weight stream, one weight-buffer-full at a time: wait for the
-        buffer-full's read, stream it, and request the pass's next one into the freed bank."""
+        buffer-full's read, stream it, and request the pass's next one into the freed bank.
+
+        ``fold``: the PE fold whose PEs write their shares; None for the output layer's weights, which the exit
+        unit writes into its data memory (section 7, phase 1)."""
         st = self.st
         # the multicast enters the mesh over one link (docs/microarchitecture.md section 4, phase 2)
         per_cycle = min(int(st.arch.global_buffers.weight.bytes_per_cycle), int(st.arch.noc.link_bytes_per_cycle))
         self.actions["weight_glb_read_bytes"] += weight_bytes
-        self.actions["noc_byte_hops"] += weight_bytes * (st.rows + st.cols - 2)
+        # section 9: each byte travels to every PE (or the exit unit) that writes it, h hops from tile (0, 0)
+        if fold is None:
+            self.actions["exit_weight_write_bytes"] += weight_bytes
+            self.actions["noc_byte_hops"] += weight_bytes * st.exit_hops
+        else:
+            self.actions["pe_weight_write_bytes"] += sum(fold.pe_weight_bytes)  # each PE stores its share
+            self.actions["noc_byte_hops"] += sum(int(b) * int(st.hops[p]) for p, b in enumerate(fold.pe_weight_bytes))
         if st.mapping.weights_resident:
             yield from self._memory_cycles(_ceil_div(weight_bytes, per_cycle))
             return
@@ -806,8 +817,7 @@ class _Accelerator:
         yield from self._refill(g, spilled)
         move = not self.st.mapping.membranes_resident
         for f in g.folds:
-            yield from self._weights(g, int(f.weight_bytes))
-            self.actions["pe_weight_write_bytes"] += sum(f.pe_weight_bytes)  # each PE stores its share
+            yield from self._weights(g, int(f.weight_bytes), f)
             yield from self._pe_fold(g, f, items, move)
         yield from self._spike_spill(g, items, spilled)
 
@@ -816,8 +826,7 @@ class _Accelerator:
         st = self.st
         yield from self._refill(g, spilled)
         for f in g.folds:
-            yield from self._weights(g, int(f.weight_bytes))
-            self.actions["pe_weight_write_bytes"] += sum(f.pe_weight_bytes)  # each PE stores its share, once for all T
+            yield from self._weights(g, int(f.weight_bytes), f)  # each PE stores its share, once for all T
             move = self._membranes_move(f, len(batch))
             for t in range(1, st.T + 1):
                 yield from self._pe_fold(g, f, [(i, t) for i in batch], move)
