@@ -1,5 +1,5 @@
 """`python -m satasim_atsn` runs the `satasim` command line."""
 
-from satasim_atsn.cli import main
+from satasim_atsn.entry import main
 
 main()

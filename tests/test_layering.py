@@ -27,6 +27,7 @@ FLOORS = {
     "satasim_atsn.study": 7,
     "satasim_atsn.cli": 8,
     "satasim_atsn.__main__": 8,
+    "satasim_atsn.entry": 8,
 }
 CLI_FLOOR = 8  # every area's commands.py registers CLI commands
 
