@@ -119,6 +119,28 @@ def test_sweep_sorted_resume_extend_and_refuse(tmp_path, workload_path):
         run_study(moved, out, jobs=1, quiet=True)
 
 
+def test_reordered_metrics_reuse_every_row(tmp_path, workload_path):
+    """A row holds its metrics by name: listing them in another order is the same study, computed once, and the
+    table's columns follow the new order."""
+    import csv
+
+    out = tmp_path / "out"
+    vary = "vary:\n  exit_unit.cl_init: [0.3, 0.9]\n"
+    first = load_study(_study(tmp_path, workload_path, vary + "metrics: [accuracy, avg_timestep]\n", "a.yaml"))
+    _, stats = run_study(first, out, jobs=1, quiet=True)
+    assert stats["computed"] == 2
+    with open(out / CSV_NAME, newline="") as f:
+        before = list(csv.DictReader(f))
+    swapped = load_study(_study(tmp_path, workload_path, vary + "metrics: [avg_timestep, accuracy]\n", "b.yaml"))
+    _, stats = run_study(swapped, out, jobs=1, quiet=True)
+    assert stats["computed"] == 0 and stats["reused"] == 2
+    with open(out / CSV_NAME, newline="") as f:
+        reader = csv.DictReader(f)
+        after = list(reader)
+    assert reader.fieldnames.index("avg_timestep") < reader.fieldnames.index("accuracy")
+    assert after == before  # the same values under the same keys (dicts compare by name, not column order)
+
+
 def test_interrupted_journal_resumes_without_recomputing(tmp_path, workload_path, monkeypatch):
     study = load_study(_study(tmp_path, workload_path, BODY))
     out = tmp_path / "out"

@@ -152,7 +152,7 @@ class Study:
             "images": self.images,
             "start": self.start,
             "fixed": list(self.fixed),
-            "metrics": list(self.metrics),
+            "metrics": sorted(self.metrics),  # a row holds its metrics by name: their order changes no result
         }
 
     def point_key(self, point: dict[str, Any], base: dict | None = None) -> str:
