@@ -355,3 +355,56 @@ def test_a_dram_part_with_a_bandwidth_but_no_background_power_is_refused(tmp_pat
     with pytest.raises(ArchError, match=r"entries.dram_lpddr4_background_power_mW: a DRAM part with a channel "
                                         r"bandwidth needs its background power"):
         load_arch(arch)
+
+
+# ------------------------------------------------------------------------------------------
+# the DRAM in time units (GB/s, ns), held whatever the clock
+# ------------------------------------------------------------------------------------------
+HELD_DRAM = ["dram.bandwidth_GB_per_s=8", "dram.latency_ns=200"]
+
+
+@pytest.mark.parametrize(("clock", "per_cycle", "latency"), [
+    (500e6, 16, 100),  # the shipped DRAM, spelt in time units: the same cycles
+    (1e9, 8, 200), (250e6, 32, 50),
+    (300e6, 26, 60),  # 8e9 / 3e8 = 26.67 B: rounded down; 200 ns x 0.3 GHz = 60 cycles exactly
+    (333e6, 24, 67),  # 24.02 B down; 66.6 cycles up
+])
+def test_dram_in_time_units_is_held_whatever_the_clock(clock, per_cycle, latency):
+    arch = load_arch(ARCHS / "atsn16x16.yaml", [*HELD_DRAM, f"clock_hz={clock}"])
+    assert (arch.dram.bytes_per_cycle, arch.dram.latency_cycles) == (per_cycle, latency)
+    assert (arch.dram.bandwidth_GB_per_s, arch.dram.latency_ns) == (8.0, 200.0)
+    cycles = load_arch(ARCHS / "atsn16x16.yaml", [f"clock_hz={clock}"]).dram  # the file's cycles stay cycles
+    assert (cycles.bytes_per_cycle, cycles.latency_cycles, cycles.bandwidth_GB_per_s) == (16, 100, None)
+
+
+def test_dram_conversions_are_exact_in_the_decimals_written():
+    """0.1 ns at 10 GHz is 1 cycle (a binary float product would be 1.0000000000000002 and round up to 2)."""
+    arch = load_arch(ARCHS / "atsn16x16.yaml", ["dram.latency_ns=0.1", "clock_hz=1e10",
+                                                "dram.bandwidth_GB_per_s=30"])
+    assert (arch.dram.latency_cycles, arch.dram.bytes_per_cycle) == (1, 3)
+
+
+def test_dram_in_time_units_from_a_file(tmp_path):
+    text = _atsn_text()
+    start = text.index("dram:")
+    line = text[start:text.index("\n", start)]
+    held = line.replace("bytes_per_cycle: 16", "bandwidth_GB_per_s: 8").replace("latency_cycles: 100",
+                                                                                 "latency_ns: 200")
+    assert held != line
+    arch = load_arch(_write(tmp_path, text.replace(line, held)), ["clock_hz=1e9"])
+    assert (arch.dram.bytes_per_cycle, arch.dram.latency_cycles) == (8, 200)
+    both = held.replace("latency_ns: 200", "latency_ns: 200, latency_cycles: 100")
+    with pytest.raises(ArchError, match=r"a.yaml: dram.latency_ns: and dram.latency_cycles are both given"):
+        load_arch(_write(tmp_path, text.replace(line, both)))
+    neither = held.replace("latency_ns: 200, ", "").replace(", latency_ns: 200", "").replace("latency_ns: 200", "")
+    with pytest.raises(ArchError, match=r"a.yaml: dram.latency_cycles: missing; give dram.latency_cycles \(in "
+                                        r"accelerator cycles\) or dram.latency_ns"):
+        load_arch(_write(tmp_path, text.replace(line, neither)))
+
+
+def test_dram_bandwidth_below_a_byte_per_cycle_is_refused():
+    with pytest.raises(ArchError, match=r"dram.bandwidth_GB_per_s: 0.4 GB/s is less than one byte per cycle at "
+                                        r"500 MHz; give at least 0.5 GB/s"):
+        load_arch(ARCHS / "atsn16x16.yaml", ["dram.bandwidth_GB_per_s=0.4"])
+    with pytest.raises(ArchError, match=r"both given"):  # two --set of one rate: nothing to choose between
+        load_arch(ARCHS / "atsn16x16.yaml", ["dram.bandwidth_GB_per_s=8", "dram.bytes_per_cycle=16"])

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,14 +92,21 @@ SCHEMA: dict[str, Any] = {
         for name in ("weight", "input", "output")
     },
     "dram": {
-        "bytes_per_cycle": ("int", REQUIRED, _RATE),
-        "latency_cycles": ("int", REQUIRED, (0, 10**9)),
+        # each rate in accelerator cycles, or in time units held whatever clock_hz is (one of the two: DRAM_UNITS)
+        "bytes_per_cycle": ("int", None, _RATE),
+        "bandwidth_GB_per_s": ("float", None, (1e-3, 1e6)),
+        "latency_cycles": ("int", None, (0, 10**9)),
+        "latency_ns": ("float", None, (0.0, 1e9)),
         "energy_table_entry": ("str", "dram_lpddr4", None),
         # which waiting transaction the channel serves next (docs/microarchitecture.md section 8): the ones an
         # accelerator waits for before weight reads ahead that nobody waits for yet, or all in request order
         "arbitration": (("demand_first", "fifo"), "demand_first", None),
     },
 }
+
+# the DRAM's rates: per accelerator cycle, or in time units (GB/s, ns) that a change of clock_hz leaves as they are;
+# a file gives one of each pair, and a --set (or a study's value) of one spelling replaces the other
+DRAM_UNITS = {"bytes_per_cycle": "bandwidth_GB_per_s", "latency_cycles": "latency_ns"}
 
 # the optional section whose keys are technology-table entries (``tech.<entry>: value`` replaces that
 # entry's value; validated against the loaded table, so it is not part of SCHEMA)
@@ -208,12 +216,15 @@ class GlobalBuffersCfg:
 
 @dataclass(frozen=True)
 class DramCfg:
-    """The DRAM channel shared by all accelerators."""
+    """The DRAM channel shared by all accelerators. ``bytes_per_cycle`` and ``latency_cycles`` are what the timing
+    models use; when the file gives GB/s or ns they are derived from them at ``clock_hz`` (:func:`_dram_cycles`)."""
 
     bytes_per_cycle: int
     latency_cycles: int
     energy_table_entry: str
     arbitration: str = "demand_first"
+    bandwidth_GB_per_s: float | None = None
+    latency_ns: float | None = None
 
 
 @dataclass(frozen=True)
@@ -392,6 +403,40 @@ def check_value(where: str, path: str, value: Any, spec: tuple) -> Any:
     return value
 
 
+def _exact(value: float) -> Fraction:
+    """A YAML number as the decimal it was written as (0.1 is 1/10, not the binary float nearest to it)."""
+    return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+
+
+def _dram_cycles(where: str, cfg: dict) -> None:
+    """Fill dram.bytes_per_cycle and dram.latency_cycles from GB/s and ns when the file gives those.
+
+    The timing models move whole bytes per cycle and wait whole cycles, so the bandwidth is rounded down and the
+    latency up (never a faster DRAM than the one described), in exact decimal arithmetic."""
+    dram, clock = cfg["dram"], _exact(cfg["clock_hz"])
+    for per_cycle, timed in DRAM_UNITS.items():
+        if dram[per_cycle] is None and dram[timed] is None:
+            raise ArchError.at(where, f"dram.{per_cycle}", "missing",
+                               f"give dram.{per_cycle} (in accelerator cycles) or dram.{timed} (held whatever "
+                               "clock_hz is; see docs/architecture.md)")
+        if dram[per_cycle] is not None and dram[timed] is not None:
+            raise ArchError.at(where, f"dram.{timed}", f"and dram.{per_cycle} are both given: one rate in two units",
+                               "give one of them (a --set of either replaces the other)")
+    if dram["bandwidth_GB_per_s"] is not None:
+        rate = _exact(dram["bandwidth_GB_per_s"]) * 10**9 / clock
+        if rate < 1:
+            raise ArchError.at(where, "dram.bandwidth_GB_per_s",
+                               f"{dram['bandwidth_GB_per_s']:g} GB/s is less than one byte per cycle at "
+                               f"{cfg['clock_hz'] / 1e6:g} MHz", f"give at least {float(clock / 10**9):g} GB/s")
+        if rate >= _RATE[1] + 1:
+            raise ArchError.at(where, "dram.bandwidth_GB_per_s",
+                               f"{dram['bandwidth_GB_per_s']:g} GB/s is more than {_RATE[1]} bytes per cycle at "
+                               f"{cfg['clock_hz'] / 1e6:g} MHz", "give a smaller bandwidth (an exponent typo?)")
+        dram["bytes_per_cycle"] = math.floor(rate)
+    if dram["latency_ns"] is not None:
+        dram["latency_cycles"] = math.ceil(_exact(dram["latency_ns"]) * clock / 10**9)
+
+
 def _cross_checks(where: str, cfg: dict) -> None:
     """Rules that tie fields together (docs/architecture.md, 'Consistency rules')."""
     sb = cfg["spike_address_bytes"]
@@ -534,6 +579,11 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
             node.pop(path[-1], None)
         else:
             node[path[-1]] = value
+        if value is not None and len(path) == 2 and path[0] == "dram":  # one spelling of a DRAM rate replaces
+            # the other (DRAM_UNITS)
+            other = DRAM_UNITS.get(path[1]) or {v: k for k, v in DRAM_UNITS.items()}.get(path[1])
+            if other is not None and ("dram", other) not in given:
+                node.pop(other, None)
     return out
 
 
@@ -643,6 +693,7 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
             if value is SAME_AS_PE:
                 cfg["exit_unit"][key] = cfg["pe"][key]
     _cross_checks(where, cfg)
+    _dram_cycles(where, cfg)
     try:
         tech = load_tech(cfg["technology"], base_dir=base_dir)
     except ArchError as error:  # the table's own errors name their file; a missing name is this file's field
