@@ -98,3 +98,17 @@ def test_twin_of_another_trained_workload(tmp_path, capsys):
         assert stop.code == 2
     err = capsys.readouterr().err
     assert "--trained" in err and err.count("\n") == 1
+
+
+def test_reports_call_a_twins_statistics_measured(tmp_path):
+    """A twin's rates and exit histograms were measured on the network it was fitted to; reports said "assumed"
+    (they read only the provenance that `workload build --rates` writes)."""
+    from satasim_atsn.study.metrics import statistics_origin, workload_meta, workload_notice
+
+    wdir = _trained_dir(tmp_path)
+    trained = read_workload(wdir / "vgg_small_fmnist_atsn.npz")
+    write_workload(tmp_path / "twin.npz", fit_statistical_twin(trained, images=12))
+    assert statistics_origin(workload_meta(str(tmp_path / "twin.npz"))) == "measured"
+    assert workload_notice(tmp_path / "twin.npz").endswith(
+        "Its statistics are measured: a twin fitted to vgg_small_fmnist_atsn.npz (satasim workload stats).")
+    assert workload_notice(ROOT / "workloads" / "assumed" / "vgg16_cifar10.npz").endswith("are assumed.")

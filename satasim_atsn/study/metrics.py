@@ -32,8 +32,13 @@ def workload_notice(path: str | Path) -> str:
     meta = workload_meta(str(path))
     if meta.get("kind") != "statistical":
         return ""
-    source = meta.get("provenance", {}).get("rates_source") or meta.get("provenance", {}).get("source") or ""
-    extra = f" Rates: {source}." if source else f" Its statistics are {statistics_origin(meta)}."
+    prov = meta.get("provenance") or {}
+    source = prov.get("rates_source") or prov.get("source") or ""
+    extra = f" Rates: {source}." if source else f" Its statistics are {statistics_origin(meta)}"
+    if not source:
+        fitted = prov.get("fitted_from")
+        named = isinstance(fitted, dict) and fitted.get("file")
+        extra += f": a twin fitted to {fitted['file']} (satasim workload stats)." if named else "."
     return (f"Statistical workload: {meta.get('name')} ({meta.get('dataset')}) has no trained weights; its spikes are "
             f"drawn from per-layer firing rates and exit-step histograms (docs/statistical.md), so accuracy is not "
             f"simulated and absolute numbers depend on those rates.{extra}")
@@ -41,8 +46,12 @@ def workload_notice(path: str | Path) -> str:
 
 def statistics_origin(meta: dict) -> str:
     """Where a statistical workload's rates and exit histograms come from, in a few words: "measured" (from a
-    trained network, `workload rates`), "assumed" (a table of borrowed or assumed numbers), or a mix."""
+    trained network: `workload rates`, or a twin of it, `workload stats`), "assumed" (a table of borrowed or
+    assumed numbers), or a mix."""
     prov = meta.get("provenance") or {}
+    fitted = prov.get("fitted_from")
+    if isinstance(fitted, dict):  # a twin (`workload stats`): measured on the trained or imported network it fits
+        return "measured"
     sources = prov.get("sources") or {}
     rates = "measured" if str(sources.get("rates", "")).startswith("measured") else "assumed"
     hist = prov.get("exit_histograms")
