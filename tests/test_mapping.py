@@ -134,6 +134,31 @@ def test_exit_unit_must_hold_the_classes(prediction):
         build_mapping(arch_with(**fields, **{"exit_unit.data_memory_bytes": need - 1}), wl)
 
 
+def test_exit_memory_fix_is_sized_for_the_batch():
+    """The fix named the size of one image's membranes; with images_per_batch 3 the batch check then asked for
+    three times that (a second failed run). It names what the whole batch needs."""
+    from satasim_atsn.hw.engine import check_batch
+
+    wl = random_workload(1, images=3, num_classes=5)
+    sums = wl.layers[-1]["output_mode"] == "membrane"
+    table = 256 * LUT_WORD_BYTES
+    per_image = (2 if sums else 1) * 5 * 32 // 8
+    with pytest.raises(SatasimError, match=rf"raise it to at least {3 * per_image + table} \(the 3 images of a "
+                                           r"batch, images_per_batch\)"):
+        build_mapping(arch_with(**{"images_per_batch": 3, "exit_unit.data_memory_bytes": table}), wl)
+    roomy = arch_with(**{"images_per_batch": 3, "exit_unit.data_memory_bytes": 3 * per_image + table})
+    check_batch(roomy, build_mapping(roomy, wl), wl)  # the size named is enough for both checks
+
+
+def test_a_shipped_design_given_by_name_is_named_so():
+    """`satasim run atsn16x16 ...` named the installed file's absolute path in its errors."""
+    with pytest.raises(SatasimError, match=r"^atsn16x16: pe\.data_memory_bytes: "):
+        build_mapping(load_arch("atsn16x16", ["pe.data_memory_bytes=1"]), random_workload(1, images=1))
+    with pytest.raises(SatasimError, match=r"^atsn16x16: pe\.adders: must be positive"):
+        load_arch("atsn16x16", ["pe.adders=0"])
+    assert load_arch(ARCH).source == str(ARCH)
+
+
 def _fan_in(layer: dict) -> int:
     return layer["in_shape"][0] * layer["kernel"] ** 2 if layer["type"] == "conv" else layer["in_shape"][0]
 

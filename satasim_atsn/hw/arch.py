@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -248,11 +248,13 @@ class Arch:
     dram: DramCfg
     path: Path | None = field(default=None, compare=False)
     tech: Tech | None = field(default=None, compare=False, repr=False)
+    shown_as: str | None = field(default=None, compare=False)  # a shipped design given by its bare name
 
     @property
     def source(self) -> str:
-        """The file this architecture was loaded from (for error messages), or its name."""
-        return str(self.path) if self.path is not None else self.name
+        """The architecture as messages name it: the bare name it was given by ('atsn16x16', not the installed
+        file's absolute path), else the file it was loaded from, else its name."""
+        return self.shown_as or (str(self.path) if self.path is not None else self.name)
 
     @property
     def num_pes(self) -> int:
@@ -748,11 +750,14 @@ def resolve_arch_path(name_or_path: str | Path) -> Path:
 
 def load_arch(path: str | Path, overrides: Iterable[str] = ()) -> Arch:
     """Load, override and validate an architecture YAML (a path or a shipped name); raises ArchError."""
+    given = str(path)
     path = resolve_arch_path(path)
+    shown_as = given if path == shipped_arch(given) else None  # a bare shipped name: messages say it as given
     raw = _read_yaml(path)
     overridden = apply_overrides(raw, list(overrides))
     _refuse_fields_of_an_absent_exit_unit(raw, overridden, list(overrides))
-    return build_arch(overridden, where=str(path), base_dir=path.resolve().parent, path=path)
+    arch = build_arch(overridden, where=shown_as or str(path), base_dir=path.resolve().parent, path=path)
+    return replace(arch, shown_as=shown_as) if shown_as else arch
 
 
 def load_arch_with_set(path: str | Path, overrides: Iterable[str] = ()) -> Arch:

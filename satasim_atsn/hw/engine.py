@@ -1563,7 +1563,7 @@ def check_batch(arch: Arch, mapping: Mapping, workload: Workload) -> None:
     """
     if mapping.exit_group is None:  # no exit unit: the output membranes live in the PEs (section 3 capacity)
         return
-    where = str(arch.path) if getattr(arch, "path", None) else arch.name
+    where = arch.source
     b = int(arch.images_per_batch)
     eu = arch.exit_unit
     table = int(eu.unit.table_bytes(eu))

@@ -380,7 +380,7 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
     held = int(arch.pe.data_memory_bytes) * 8 // int(arch.pe.vmem_bits)  # membranes one PE holds
     K = held // b
     if K < 1:
-        where = str(arch.path) if getattr(arch, "path", None) else arch.name
+        where = arch.source
         raise MappingError.at(where, "images_per_batch", f"{b} images need {b} membranes per PE, and"
                               f" {arch.pe.data_memory_bytes} B of PE data memory hold {held} {arch.pe.vmem_bits}-bit"
                               f" membranes", f"use images_per_batch <= {held} or raise pe.data_memory_bytes to"
@@ -1045,7 +1045,7 @@ def _check_batch(arch, mapping: _Mapping, workload: Workload) -> None:
     """
     if not any(g.kind == "exit" for g in mapping.groups):
         return
-    where = str(arch.path) if getattr(arch, "path", None) else arch.name
+    where = arch.source
     b = int(arch.images_per_batch)
     eu = arch.exit_unit
     table = {"at": int(eu.exp_lut_entries or 0) * 3, "dt": int(eu.lut_bytes or 0)}.get(eu.kind, 0)
