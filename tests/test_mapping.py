@@ -244,3 +244,35 @@ def test_a_mapping_whose_stream_routing_would_not_fit_in_memory_is_refused(monke
     monkeypatch.setattr(mapping_module, "ROUTING_LIMIT_BYTES", need - 1)
     with pytest.raises(SatasimError, match="whose stream routing would take"):
         build_mapping(arch, workload)
+
+
+def test_multicast_links_are_the_union_of_the_xy_routes():
+    """Section 9: a multicast from tile (0, 0) occupies the union of its destinations' routes (row 0, then down the
+    column), checked against the routes' link sets on random destination sets of a 3 x 4 array (11 PEs)."""
+    from satasim_atsn.hw.mapping import multicast_links
+
+    cols = 4
+
+    def routes(pes) -> int:
+        links = set()
+        for p in pes:
+            row, col = divmod(int(p), cols)
+            links |= {("across", j) for j in range(col)} | {("down", col, i) for i in range(row)}
+        return len(links)
+
+    rng = np.random.default_rng(5)
+    for density in (0.05, 0.3, 0.9):
+        dest = rng.random((11, 64)) < density
+        assert multicast_links(dest, cols).tolist() == [routes(np.flatnonzero(dest[:, x])) for x in range(64)]
+    assert multicast_links(np.eye(11, dtype=bool), cols).tolist() == [p // cols + p % cols for p in range(11)]
+
+
+def test_a_channels_weights_are_multicast_to_the_pes_holding_it():
+    """Channel 0 (neurons 0-3) sits on PEs 0 and 1, channel 1 (4-5) on PE 2, in a 1 x 4 row: 9 B x 1 link
+    + 9 B x 2 links (one route per PE would be 9 x (0 + 1) + 9 x 2)."""
+    from satasim_atsn.hw.mapping import _weight_byte_hops
+
+    offsets = np.array([0, 2, 4, 6])
+    assert _weight_byte_hops(offsets, per_channel=4, fan_in=9, cols=4) == 9 * 1 + 9 * 2
+    # a channel over PEs 1 and 2 of the row shares the link to PE 1: 2 links, not 1 + 2
+    assert _weight_byte_hops(np.array([0, 0, 3, 6]), per_channel=6, fan_in=5, cols=4) == 5 * 2

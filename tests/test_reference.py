@@ -848,3 +848,19 @@ def test_layer_major_streams_each_fold_once_per_batch(seed):
                        ["accelerators"]) for name, arch in (("tm", tm), ("lm", lm))}
     assert reads["lm"] == batches * per_batch
     assert reads["tm"] == workload.timesteps * batches * per_batch
+
+
+def test_a_multicast_spike_occupies_its_trees_links_once() -> None:
+    """Hardware model 8, section 9. A 1 x 4 array: PEs 0, 1, 2 at h = 0, 1, 2, the exit unit at tile 3 (h = 3).
+    fc (4 -> 3) holds one neuron per PE, so each of the 3 input spikes goes to all three PEs: its tree is the
+    two links (0,0)-(0,1)-(0,2), 2 byte-hops per byte, not 0 + 1 + 2 = 3 (one route per destination).
+    Byte-hops: stream 3 spikes x 2 B x 2 links = 12; fc's weights, each neuron's 4 B to its own PE,
+    4 x (0 + 1 + 2) = 12; the output layer's 2 x 3 = 6 B to the exit tile, 6 x 3 = 18; neuron 0's output
+    spike from PE 0 (h = 0) 0; its delivery to the exit unit 2 B x 3 = 6. 48 in all; the engine agrees."""
+    from satasim_atsn.hw.engine import simulate
+
+    arch, wl = make_arch(**{"array.cols": 4}), shared_linear()
+    a = actions(simulate_reference(arch, wl, 1))
+    assert a["pe_input_buffer_pushes"] == 9  # three deliveries per spike all the same
+    assert a["noc_byte_hops"] == 12 + 12 + 18 + 0 + 6
+    assert simulate(arch, wl, images=1).totals["noc_byte_hops"] == 48

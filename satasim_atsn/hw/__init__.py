@@ -12,7 +12,8 @@
 #: 7: session 26, a membrane fill or spill crosses the mesh's entry link: its DRAM transaction runs at
 #:    min(DRAM, NoC link) bytes per cycle, and it is charged byte-hops and one PE data-memory access per membrane;
 #:    a compute phase's output spikes reach the output buffer over one link (at least ceil(S_out / r) cycles).
-#: 8: session 27, the weight stream is charged the byte-hops of each PE's share to that PE (was every byte x the
-#:    mesh's depth, rows + cols - 2); the exit unit's decision adds and its writes of the output layer's weights
-#:    are counted and charged (exit_decision_adds, exit_weight_write_bytes).
+#: 8: session 27, a multicast (an input-stream spike, a channel's weights) is charged the links of its XY tree
+#:    from tile (0, 0), once (spikes were charged one route per destination PE, weights every byte x the mesh's
+#:    depth, rows + cols - 2); the exit unit's decision adds and its writes of the output layer's weights are
+#:    counted and charged (exit_decision_adds, exit_weight_write_bytes).
 MODEL_VERSION = 8

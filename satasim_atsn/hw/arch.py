@@ -252,9 +252,14 @@ class Arch:
 
     @property
     def source(self) -> str:
-        """The architecture as messages name it: the bare name it was given by ('atsn16x16', not the installed
-        file's absolute path), else the file it was loaded from, else its name."""
-        return self.shown_as or (str(self.path) if self.path is not None else self.name)
+        """The file this architecture was loaded from, or its name."""
+        return str(self.path) if self.path is not None else self.name
+
+    @property
+    def where(self) -> str:
+        """The architecture as error messages name it: the bare name it was given by ('atsn16x16', not the
+        installed file's absolute path), else :attr:`source`."""
+        return self.shown_as or self.source
 
     @property
     def num_pes(self) -> int:

@@ -60,6 +60,7 @@ from satasim_atsn.hw.mapping import (
     Mapping,
     build_mapping,
     check_membrane_widths,
+    multicast_links,
 )
 from satasim_atsn.hw.results import AcceleratorTotals, RunSummary, SimResult
 from satasim_atsn.snn.exit_policies import keeps_running_sum
@@ -120,7 +121,7 @@ class _FoldModel:
     inputs: list[_InputModel]
     weight_bytes: int
     weight_write_bytes: int  # bytes the fold's weight stream writes into the PEs' weight memories
-    weight_hops: int  # byte-hops of the weight stream: every PE's share x its hops from tile (0, 0)
+    weight_hops: int  # byte-hops of the weight stream: each channel's bytes x the links of its multicast tree
     neuron_hops: int  # sum over the PEs of neurons x hops from tile (0, 0): one image's membrane transport
     vp_offsets: list[int] = field(default_factory=list)
     vp_ptr: np.ndarray | None = None
@@ -172,6 +173,7 @@ class _Model:
         self.r = int(mapping.spikes_per_cycle)
         self.exit_start = int(mapping.exit_hops * hop)
         self.hops = mapping.pe_hops.astype(np.int64)
+        self.cols = mapping.cols
         # the weight stream is a multicast over the mesh: it cannot leave tile (0, 0) faster than one NoC link carries
         self.weight_bpc = min(int(arch.global_buffers.weight.bytes_per_cycle), int(arch.noc.link_bytes_per_cycle))
         # membranes move between the DRAM and the PEs over the same entry link (hardware model 7)
@@ -233,19 +235,20 @@ class _Model:
                 )
                 covs.append(cov)
                 deliver = (cov > 0).astype(np.int64)
-                model.matrix = np.ascontiguousarray(
-                    np.stack([deliver.sum(0), cov.sum(0), deliver.T @ self.hops], axis=1), dtype=np.int64
+                model.matrix = np.ascontiguousarray(  # per position: deliveries, accumulations, multicast links
+                    np.stack([deliver.sum(0), cov.sum(0), multicast_links(cov > 0, self.cols)], axis=1),
+                    dtype=np.int64,
                 )
             elif spec.coverage == "linear":
                 has = pe_neurons > 0
                 model.dlv_per_spike = int(has.sum())
                 model.acc_per_spike = int(pe_neurons.sum())
-                model.hops_per_spike = int(self.hops[has].sum())
+                model.hops_per_spike = int(multicast_links(has[:, None], self.cols)[0])
             else:  # identity
                 model.offsets = fold.pe_offsets.astype(np.int64)
             inputs.append(model)
         fm = _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes, int(fold.pe_weight_bytes.sum()),
-                        int(fold.pe_weight_bytes.astype(np.int64) @ self.hops), int(pe_neurons @ self.hops))
+                        int(fold.weight_byte_hops), int(pe_neurons @ self.hops))
         self._stream_routing(fold, fm, covs)
         return fm
 
@@ -1563,7 +1566,7 @@ def check_batch(arch: Arch, mapping: Mapping, workload: Workload) -> None:
     """
     if mapping.exit_group is None:  # no exit unit: the output membranes live in the PEs (section 3 capacity)
         return
-    where = arch.source
+    where = arch.where
     b = int(arch.images_per_batch)
     eu = arch.exit_unit
     table = int(eu.unit.table_bytes(eu))

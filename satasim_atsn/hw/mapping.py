@@ -67,6 +67,7 @@ class Fold:
     weight_bytes: int
     channels: int
     pe_weight_bytes: np.ndarray  # [P] bytes each PE writes into its weight memory (its channels' weights)
+    weight_byte_hops: int = 0  # the weight stream's NoC byte-hops: each channel's bytes x its multicast tree's links
 
     @property
     def n(self) -> int:
@@ -140,7 +141,7 @@ class Mapping:
 
 
 def _fail(arch, field_name: str, problem: str, fix: str) -> MappingError:
-    where = arch.source
+    where = arch.where
     return MappingError.at(where, field_name, problem, fix)
 
 
@@ -177,6 +178,40 @@ def _input_for(layers_by_name: dict[str, dict], src: str, consumer: dict, encodi
     return GroupInput(source, enc, "linear", shape, via=consumer["name"])
 
 
+def multicast_links(destinations: np.ndarray, cols: int) -> np.ndarray:
+    """Links of the XY multicast tree from tile (0, 0) to each column's destination PEs (section 9).
+
+    ``destinations``: [P, X] booleans, PE p (tile row p // cols, column p % cols) a destination of item x. A
+    route runs along row 0 to the destination's column, then down it; the union of the routes of a set of
+    tiles uses ``max column + sum over its columns of the deepest row there`` links (a single tile: h(p))."""
+    P, X = destinations.shape
+    rows = -(-P // cols)
+    grid = np.zeros((rows * cols, X), dtype=bool)
+    grid[:P] = destinations
+    grid = grid.reshape(rows, cols, X)
+    used = grid.any(axis=0)  # [cols, X]
+    deepest = rows - 1 - np.argmax(grid[::-1], axis=0)  # [cols, X]: the deepest destination row per column
+    down = np.where(used, deepest, 0).sum(axis=0)
+    across = np.where(used.any(axis=0), cols - 1 - np.argmax(used[::-1], axis=0), 0)
+    return (across + down).astype(np.int64)
+
+
+def _weight_byte_hops(offsets: np.ndarray, per_channel: int, fan_in: int, cols: int) -> int:
+    """A fold's weight stream over the NoC: each of its channels' ``fan_in`` bytes multicast to the PEs that
+    hold neurons of that channel (contiguous PE blocks in channel-major neuron order, section 3)."""
+    lo, hi = offsets[:-1], offsets[1:]
+    held = hi > lo
+    if not held.any():
+        return 0
+    first = int(lo[held].min()) // per_channel
+    last = int(hi[held].max() - 1) // per_channel
+    channels = np.arange(first, last + 1)
+    # PE p holds channel c iff its block [lo, hi) meets [c * per_channel, (c + 1) * per_channel)
+    holds = held[:, None] & (lo[:, None] < (channels[None, :] + 1) * per_channel) \
+        & (hi[:, None] > channels[None, :] * per_channel)
+    return int(fan_in * multicast_links(holds, cols).sum())
+
+
 def _block_channels(offsets: np.ndarray, per_channel: int) -> np.ndarray:
     """Output channels spanned by each PE block [offsets[p], offsets[p+1]) (0 for an empty block)."""
     lo, hi = offsets[:-1], offsets[1:]
@@ -208,19 +243,20 @@ def _weight_cap(n_neurons: int, num_pes: int, capacity: int, per_channel: int, f
 
 
 def _make_folds(
-    n_neurons: int, num_pes: int, capacity: int, per_channel: int, fan_in: int, memory: int
+    n_neurons: int, num_pes: int, capacity: int, per_channel: int, fan_in: int, memory: int, cols: int
 ) -> list[Fold]:
     """Folds of section 3: P*Q neurons each (Q: membrane capacity and weight memory), PE blocks of ceil(n_f/P).
 
     ``fan_in``: int8 weight bytes of one output channel (conv) or neuron (linear), summed over an add
-    group's convs; ``memory``: pe.weight_memory_bytes.
+    group's convs; ``memory``: pe.weight_memory_bytes; ``cols``: the array's columns (the weight multicast).
     """
     cap = _weight_cap(n_neurons, num_pes, capacity, per_channel, fan_in, memory)
     folds = []
     for f, (start, stop, q, offsets) in enumerate(_fold_layout(n_neurons, num_pes, cap)):
         channels = (stop - 1) // per_channel - start // per_channel + 1
         shares = _block_channels(offsets, per_channel) * fan_in
-        folds.append(Fold(f, start, stop, q, offsets, int(channels * fan_in), int(channels), shares.astype(np.int64)))
+        folds.append(Fold(f, start, stop, q, offsets, int(channels * fan_in), int(channels), shares.astype(np.int64),
+                          _weight_byte_hops(offsets, per_channel, fan_in, cols)))
     return folds
 
 
@@ -410,7 +446,7 @@ class _LayerContext:
     by_name: dict[str, dict]
     num_pes: int
     capacity: int
-    arch: object  # for pe.weight_memory_bytes and its error messages
+    arch: object  # for pe.weight_memory_bytes, the array's columns and its error messages
     exit_unit: bool = True  # False: the output layer is a PE group
 
     def input_for(self, src: str, consumer: dict) -> GroupInput:
@@ -420,7 +456,8 @@ class _LayerContext:
         """The group's folds (section 3), after checking that one neuron's weights fit a PE's weight memory."""
         _check_fan_in(self.arch, group.name, fan_in)
         memory = int(self.arch.pe.weight_memory_bytes)
-        return _make_folds(group.neurons, self.num_pes, self.capacity, per_channel, fan_in, memory)
+        return _make_folds(group.neurons, self.num_pes, self.capacity, per_channel, fan_in, memory,
+                           int(self.arch.array.cols))
 
 
 def _layer_groups(arch, workload: Workload, num_pes: int, capacity: int, exit_unit: bool = True) -> list[Group]:

@@ -27,8 +27,8 @@ Readings of the document where its text leaves a choice (each also listed in the
   the accumulate phase ends when the unit is done (no global-buffer bandwidth term).
 * The stream's order is images, then the group's inputs, then (direct image) bit planes 0..7, then
   raster order; a spike with no destination PE in the fold is not in the stream and costs no cycle.
-* ``pe_input_buffer_pushes`` and the ``sb * h(p)`` byte-hops of section 9 count one delivery per
-  destination PE of a multicast spike (the section 9 text, unchanged by the multicast rule).
+* ``pe_input_buffer_pushes`` counts one delivery per destination PE of a multicast spike; its byte-hops are
+  ``sb`` per link of the spike's multicast tree (section 9, hardware model 8), however many PEs it reaches.
 * ``S_in`` counts every spike of the group's input maps over the batch (each is read once and
   multicast), whether or not a PE of the fold needs it; for a direct image at t = 1 the term is
   ``b * C * H * W`` bytes (1 byte per pixel per image).
@@ -93,6 +93,17 @@ DECIDE = {
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def _multicast_links(pes, cols: int) -> int:
+    """Section 9: the links a multicast from tile (0, 0) occupies: the union of the XY routes to its PEs, each
+    along row 0 to the PE's column, then down that column to its row (PE p is tile (p // cols, p % cols))."""
+    links = set()
+    for p in pes:
+        row, col = divmod(int(p), cols)
+        links.update(("across", j) for j in range(col))
+        links.update(("down", col, i) for i in range(row))
+    return len(links)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,6 +282,7 @@ class _Fold:
     pe_offsets: list[int]
     weight_bytes: int  # W_f: the weights of the output channels (neurons) with a neuron in the fold
     pe_weight_bytes: list[int]  # what each PE writes into its weight memory
+    weight_byte_hops: int = 0  # each channel's weights multicast to the PEs holding its neurons (section 9)
 
     @property
     def n(self) -> int:
@@ -344,8 +356,16 @@ def _derive_folds(arch, name: str, N: int, K: int, per_channel: int, fan_in: int
         if Q == 1 or all(v <= memory for row in shares for v in row):
             break
         Q -= 1
-    return [_Fold(f, lo, hi, offs, _channels(lo, hi, per_channel) * fan_in, shares[f])
-            for f, (lo, hi, offs) in enumerate(layout)]
+    cols = int(arch.array.cols)
+    folds = []
+    for f, (lo, hi, offs) in enumerate(layout):
+        holders: dict[int, set[int]] = {}  # channel -> the PEs holding one of its neurons
+        for p in range(P):
+            for j in range(offs[p], offs[p + 1]):
+                holders.setdefault(j // per_channel, set()).add(p)
+        hops = sum(fan_in * _multicast_links(pes, cols) for pes in holders.values())
+        folds.append(_Fold(f, lo, hi, offs, _channels(lo, hi, per_channel) * fan_in, shares[f], hops))
+    return folds
 
 
 def _num_pes(arch) -> int:
@@ -380,7 +400,7 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
     held = int(arch.pe.data_memory_bytes) * 8 // int(arch.pe.vmem_bits)  # membranes one PE holds
     K = held // b
     if K < 1:
-        where = arch.source
+        where = arch.where
         raise MappingError.at(where, "images_per_batch", f"{b} images need {b} membranes per PE, and"
                               f" {arch.pe.data_memory_bytes} B of PE data memory hold {held} {arch.pe.vmem_bits}-bit"
                               f" membranes", f"use images_per_batch <= {held} or raise pe.data_memory_bytes to"
@@ -648,13 +668,14 @@ class _Accelerator:
         # the multicast enters the mesh over one link (docs/microarchitecture.md section 4, phase 2)
         per_cycle = min(int(st.arch.global_buffers.weight.bytes_per_cycle), int(st.arch.noc.link_bytes_per_cycle))
         self.actions["weight_glb_read_bytes"] += weight_bytes
-        # section 9: each byte travels to every PE (or the exit unit) that writes it, h hops from tile (0, 0)
+        # section 9: each channel's bytes occupy the links of its multicast tree; the output layer's go to the exit
+        # unit's tile alone
         if fold is None:
             self.actions["exit_weight_write_bytes"] += weight_bytes
             self.actions["noc_byte_hops"] += weight_bytes * st.exit_hops
         else:
             self.actions["pe_weight_write_bytes"] += sum(fold.pe_weight_bytes)  # each PE stores its share
-            self.actions["noc_byte_hops"] += sum(int(b) * int(st.hops[p]) for p, b in enumerate(fold.pe_weight_bytes))
+            self.actions["noc_byte_hops"] += fold.weight_byte_hops
         if st.mapping.weights_resident:
             yield from self._memory_cycles(_ceil_div(weight_bytes, per_cycle))
             return
@@ -741,6 +762,8 @@ class _Accelerator:
             k += 1
             yield
         assert stream.next == len(dests), "reference: a stream spike was never delivered"
+        # section 9: a delivered spike occupies the links of its multicast tree once, however many PEs it reaches
+        self.actions["noc_byte_hops"] += st.sb * sum(_multicast_links(d, st.cols) for d in dests)
         self._account_compute(g, f, items, units, out_spikes)
         self.actions["spike_glb_read_bytes"] += s_in_bytes
         self.actions["spike_glb_write_bytes"] += s_out * sb
@@ -765,7 +788,7 @@ class _Accelerator:
             act["pe_weight_reads"] += u.weight_reads
             if st.analog:
                 act["adc_conversions"] += u.updates
-            act["noc_byte_hops"] += sb * st.hops[p] * (u.in_pushes + u.out_pushes)
+            act["noc_byte_hops"] += sb * st.hops[p] * u.out_pushes  # an output spike's own route to the buffer
         for (_, t), spikes in zip(items, out_spikes, strict=True):
             self.sim.pe_output_spikes[g.name][t - 1] += int(spikes[f.start:f.stop].sum())
 
@@ -1045,7 +1068,7 @@ def _check_batch(arch, mapping: _Mapping, workload: Workload) -> None:
     """
     if not any(g.kind == "exit" for g in mapping.groups):
         return
-    where = arch.source
+    where = arch.where
     b = int(arch.images_per_batch)
     eu = arch.exit_unit
     table = {"at": int(eu.exp_lut_entries or 0) * 3, "dt": int(eu.lut_bytes or 0)}.get(eu.kind, 0)
