@@ -880,7 +880,8 @@ class _ProgramWriter:
     def stage_weights(self, w: int, gi: int, byte_hops: int) -> int:
         """Weight fetch and stream (section 4 phases 1-2); returns stream cycles.
 
-        ``byte_hops``: every byte charged the hops to each PE (or the exit unit) that writes it (section 9).
+        ``byte_hops``: the stream's NoC byte-hops (section 9: each channel's bytes x its multicast tree's links; the
+        output layer's, the exit unit's hops).
 
         Not resident: per weight-buffer-full (``global_buffers.weight.bytes``), wait for its DRAM read (requested
         when a bank became free), stream it, and request the pass's next buffer-full into the freed bank."""

@@ -179,7 +179,7 @@ def _input_for(layers_by_name: dict[str, dict], src: str, consumer: dict, encodi
 
 
 def multicast_links(destinations: np.ndarray, cols: int) -> np.ndarray:
-    """Links of the XY multicast tree from tile (0, 0) to each column's destination PEs (section 9).
+    """Links of the XY multicast tree from tile (0, 0) to the destination PEs of each of X items (section 9).
 
     ``destinations``: [P, X] booleans, PE p (tile row p // cols, column p % cols) a destination of item x. A
     route runs along row 0 to the destination's column, then down it; the union of the routes of a set of
