@@ -107,6 +107,7 @@ SCHEMA: dict[str, Any] = {
 # the DRAM's rates: per accelerator cycle, or in time units (GB/s, ns) that a change of clock_hz leaves as they are;
 # a file gives one of each pair, and a --set (or a study's value) of one spelling replaces the other
 DRAM_UNITS = {"bytes_per_cycle": "bandwidth_GB_per_s", "latency_cycles": "latency_ns"}
+_OTHER_DRAM_SPELLING = {**DRAM_UNITS, **{timed: per_cycle for per_cycle, timed in DRAM_UNITS.items()}}
 
 # the optional section whose keys are technology-table entries (``tech.<entry>: value`` replaces that
 # entry's value; validated against the loaded table, so it is not part of SCHEMA)
@@ -586,11 +587,9 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
             node.pop(path[-1], None)
         else:
             node[path[-1]] = value
-        if value is not None and len(path) == 2 and path[0] == "dram":  # one spelling of a DRAM rate replaces
-            # the other (DRAM_UNITS)
-            other = DRAM_UNITS.get(path[1]) or {v: k for k, v in DRAM_UNITS.items()}.get(path[1])
-            if other is not None and ("dram", other) not in given:
-                node.pop(other, None)
+        other = _OTHER_DRAM_SPELLING.get(path[1]) if len(path) == 2 and path[0] == "dram" else None
+        if value is not None and other is not None and ("dram", other) not in given:
+            node.pop(other, None)  # one spelling of a DRAM rate replaces the other (DRAM_UNITS)
     return out
 
 

@@ -234,9 +234,9 @@ class _Model:
                     fold.pe_offsets, group.out_shape, spec.spatial, spec.kernel, spec.stride, spec.padding
                 )
                 covs.append(cov)
-                deliver = (cov > 0).astype(np.int64)
+                reached = cov > 0
                 model.matrix = np.ascontiguousarray(  # per position: deliveries, accumulations, multicast links
-                    np.stack([deliver.sum(0), cov.sum(0), multicast_links(cov > 0, self.cols)], axis=1),
+                    np.stack([reached.sum(0), cov.sum(0), multicast_links(reached, self.cols)], axis=1),
                     dtype=np.int64,
                 )
             elif spec.coverage == "linear":
