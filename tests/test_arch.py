@@ -408,3 +408,15 @@ def test_dram_bandwidth_below_a_byte_per_cycle_is_refused():
         load_arch(ARCHS / "atsn16x16.yaml", ["dram.bandwidth_GB_per_s=0.4"])
     with pytest.raises(ArchError, match=r"both given"):  # two --set of one rate: nothing to choose between
         load_arch(ARCHS / "atsn16x16.yaml", ["dram.bandwidth_GB_per_s=8", "dram.bytes_per_cycle=16"])
+
+
+def test_a_dram_rate_rounded_by_more_than_one_percent_is_noted():
+    from satasim_atsn.hw.arch import dram_rounding_note
+
+    held = load_arch(ARCHS / "atsn16x16.yaml", [*HELD_DRAM, "clock_hz=3e8"])  # 26.67 B -> 26; 60 cycles exactly
+    assert dram_rounding_note(held) == ("note: dram: 8 GB/s is 26.67 B per cycle at 300 MHz and the model moves "
+                                        "whole bytes: 26 B per cycle, 7.8 GB/s (docs/architecture.md, dram)")
+    assert dram_rounding_note(load_arch(ARCHS / "atsn16x16.yaml", [*HELD_DRAM, "clock_hz=333e6"])) is None  # 0.1%
+    assert dram_rounding_note(load_arch(ARCHS / "atsn16x16.yaml", ["clock_hz=3e8"])) is None  # given in cycles
+    short = load_arch(ARCHS / "atsn16x16.yaml", ["dram.latency_ns=3", "clock_hz=5e8"])  # 1.5 cycles -> 2
+    assert "3 ns is 1.5 cycles and the model waits whole cycles: 2, 4 ns" in dram_rounding_note(short)

@@ -445,6 +445,25 @@ def _dram_cycles(where: str, cfg: dict) -> None:
         dram["latency_cycles"] = math.ceil(_exact(dram["latency_ns"]) * clock / 10**9)
 
 
+def dram_rounding_note(arch: Arch) -> str | None:
+    """A note when a DRAM rate given in GB/s or ns lost more than 1% to whole bytes per cycle or whole cycles at
+    this clock (the model's DRAM is then that much slower than the one described); None otherwise."""
+    dram, clock = arch.dram, _exact(arch.clock_hz)
+    parts = []
+    if dram.bandwidth_GB_per_s is not None:
+        given = _exact(dram.bandwidth_GB_per_s) * 10**9 / clock  # bytes per cycle
+        if dram.bytes_per_cycle < given * Fraction(99, 100):
+            parts.append(f"{dram.bandwidth_GB_per_s:g} GB/s is {float(given):.4g} B per cycle at "
+                         f"{arch.clock_hz / 1e6:g} MHz and the model moves whole bytes: {dram.bytes_per_cycle} B per "
+                         f"cycle, {float(dram.bytes_per_cycle * clock / 10**9):.4g} GB/s")
+    if dram.latency_ns is not None:
+        given = _exact(dram.latency_ns) * clock / 10**9  # cycles
+        if dram.latency_cycles > given * Fraction(101, 100):
+            parts.append(f"{dram.latency_ns:g} ns is {float(given):.4g} cycles and the model waits whole cycles: "
+                         f"{dram.latency_cycles}, {float(dram.latency_cycles * 10**9 / clock):.4g} ns")
+    return f"note: dram: {'; '.join(parts)} (docs/architecture.md, dram)" if parts else None
+
+
 def _cross_checks(where: str, cfg: dict) -> None:
     """Rules that tie fields together (docs/architecture.md, 'Consistency rules')."""
     sb = cfg["spike_address_bytes"]

@@ -42,7 +42,7 @@ def _peak_rss_mb() -> float:
 def run_command(arch_path: str, workload_path: str, images: int | None, start: int, overrides: tuple[str, ...],
                 json_path: str | None, csv_dir: str | None, quiet: bool, timing: bool) -> None:
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
-    from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
+    from satasim_atsn.hw.arch import dram_rounding_note, load_arch_with_set, naming_set_values
     from satasim_atsn.hw.energy import unused_technology_note
     from satasim_atsn.hw.engine import idle_accelerators_note, image_count, simulate
     from satasim_atsn.hw.results import CSV_FILES
@@ -62,7 +62,7 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
     _write_outputs(result, json_path, csv_dir, timing)
     if not quiet:
         for note in (exit_parameters_note(arch, workload), idle_accelerators_note(arch, n_images),
-                     unused_technology_note(arch_path, list(overrides))):
+                     unused_technology_note(arch_path, list(overrides)), dram_rounding_note(arch)):
             if note:
                 click.echo(note, err=True)
         click.echo(result.summary_text())

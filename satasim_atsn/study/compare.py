@@ -315,9 +315,9 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
 
     Returns each architecture's workload meta, the architectures' names, the baseline's index, the
     image count (by default 100, or all the smallest workload holds from ``start``) and notes per design (too
-    few images to keep its accelerators busy, a --set tech.<entry> it never reads).
+    few images to keep its accelerators busy, a --set tech.<entry> it never reads, a DRAM rate rounded by > 1%).
     """
-    from satasim_atsn.hw.arch import naming_set_values
+    from satasim_atsn.hw.arch import dram_rounding_note, naming_set_values
     from satasim_atsn.hw.energy import unused_technology_note
     from satasim_atsn.hw.engine import check_batch, idle_accelerators_note
     from satasim_atsn.hw.mapping import build_mapping
@@ -340,7 +340,8 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     if images is None:
         images = min(DEFAULT_IMAGES, fewest - start)
     notes = [f"{name}: {note.removeprefix('note: ')}" for name, arch, path in zip(names, archs, arch_paths, strict=True)
-             for note in (idle_accelerators_note(arch, images), unused_technology_note(path, overrides)) if note]
+             for note in (idle_accelerators_note(arch, images), unused_technology_note(path, overrides),
+                          dram_rounding_note(arch)) if note]
     return [loaded[w].meta for w in workloads], names, b, images, notes
 
 
