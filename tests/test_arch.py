@@ -420,3 +420,14 @@ def test_a_dram_rate_rounded_by_more_than_one_percent_is_noted():
     assert dram_rounding_note(load_arch(ARCHS / "atsn16x16.yaml", ["clock_hz=3e8"])) is None  # given in cycles
     short = load_arch(ARCHS / "atsn16x16.yaml", ["dram.latency_ns=3", "clock_hz=5e8"])  # 1.5 cycles -> 2
     assert "3 ns is 1.5 cycles and the model waits whole cycles: 2, 4 ns" in dram_rounding_note(short)
+
+
+def test_dram_hints_and_bounds_hold_after_conversion():
+    """The smallest bandwidth named is rounded up (a value that would still be refused is no fix); a latency in ns
+    that converts past latency_cycles' own bound is refused like the cycles would be."""
+    with pytest.raises(ArchError, match=r"give at least 0\.333334 GB/s"):
+        load_arch(ARCHS / "atsn16x16.yaml", ["clock_hz=333333333.3333333", "dram.bandwidth_GB_per_s=0.333333"])
+    assert load_arch(ARCHS / "atsn16x16.yaml", ["clock_hz=333333333.3333333",
+                                                "dram.bandwidth_GB_per_s=0.333334"]).dram.bytes_per_cycle == 1
+    with pytest.raises(ArchError, match=r"dram\.latency_ns: 1e\+09 ns is more than 1000000000 cycles at 10000 MHz"):
+        load_arch(ARCHS / "atsn16x16.yaml", ["clock_hz=1e10", "dram.latency_ns=1e9", "dram.bandwidth_GB_per_s=100"])

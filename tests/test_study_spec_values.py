@@ -482,3 +482,27 @@ def test_hardware_rule_metrics_of_a_float_rule_unit_are_refused(tmp_path, worklo
     path.write_text(f"name: d\nmode: functional\nworkload: {workload_path}\nimages: 4\n"
                     "vary: {exit_unit.kind: [at, dt]}\nmetrics: [accuracy, pred_hw_differs]\n")
     assert load_study(path).metrics == ["accuracy", "pred_hw_differs"]  # the at points have one
+
+
+# ------------------------------------------------------------------------------------------
+# a DRAM rate in two units (dram.bytes_per_cycle / dram.bandwidth_GB_per_s): one rate, refused twice up front
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("body", "pattern"), [
+    ("set: [dram.bandwidth_GB_per_s=8]\nvary:\n  dram.bytes_per_cycle: [8, 16]\n",
+     r"s\.yaml: set\.dram\.bandwidth_GB_per_s: is also varied as dram\.bytes_per_cycle \(one rate in two units\)"),
+    ("vary:\n  dram.bandwidth_GB_per_s: [4, 8]\n  dram.bytes_per_cycle: [8, 16]\n",
+     r"s\.yaml: vary\.dram\.bandwidth_GB_per_s: and vary\.dram\.bytes_per_cycle are one rate in two units"),
+    ("set: [dram.latency_cycles=50]\nvary:\n  dram.latency_ns: [100, 200]\n",
+     r"set\.dram\.latency_cycles: is also varied as dram\.latency_ns"),
+])
+def test_a_dram_rate_in_two_units_is_refused_before_any_point(tmp_path, workload_path, body, pattern):
+    """Each point would give both spellings and be refused by the architecture; the study says so at once (the
+    checks of the varied values apply each axis on its own and let it pass)."""
+    with pytest.raises(StudyError, match=pattern):
+        load_study(_engine(tmp_path, workload_path, body))
+
+
+def test_a_null_set_of_one_spelling_lets_the_other_vary(tmp_path, workload_path):
+    study = load_study(_engine(tmp_path, workload_path, "set: [dram.latency_cycles=null]\nvary:\n"
+                                                        "  dram.latency_ns: [100, 200]\n"))
+    assert [p["dram.latency_ns"] for p in study.points()] == [100, 200]

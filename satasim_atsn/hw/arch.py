@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from decimal import ROUND_CEILING, Context, Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -429,20 +430,27 @@ def _dram_cycles(where: str, cfg: dict) -> None:
                                "clock_hz is; see docs/architecture.md)")
         if dram[per_cycle] is not None and dram[timed] is not None:
             raise ArchError.at(where, f"dram.{timed}", f"and dram.{per_cycle} are both given: one rate in two units",
-                               "give one of them (a --set of either replaces the other)")
+                               "give one of them (a --set of one replaces the file's other)")
     if dram["bandwidth_GB_per_s"] is not None:
         rate = _exact(dram["bandwidth_GB_per_s"]) * 10**9 / clock
         if rate < 1:
+            least = Decimal(clock.numerator) / Decimal(clock.denominator * 10**9)  # GB/s of one byte per cycle
             raise ArchError.at(where, "dram.bandwidth_GB_per_s",
                                f"{dram['bandwidth_GB_per_s']:g} GB/s is less than one byte per cycle at "
-                               f"{cfg['clock_hz'] / 1e6:g} MHz", f"give at least {float(clock / 10**9):g} GB/s")
+                               f"{cfg['clock_hz'] / 1e6:g} MHz",
+                               f"give at least {+least.normalize(Context(6, ROUND_CEILING))} GB/s")
         if rate >= _RATE[1] + 1:
             raise ArchError.at(where, "dram.bandwidth_GB_per_s",
                                f"{dram['bandwidth_GB_per_s']:g} GB/s is more than {_RATE[1]} bytes per cycle at "
                                f"{cfg['clock_hz'] / 1e6:g} MHz", "give a smaller bandwidth (an exponent typo?)")
         dram["bytes_per_cycle"] = math.floor(rate)
     if dram["latency_ns"] is not None:
-        dram["latency_cycles"] = math.ceil(_exact(dram["latency_ns"]) * clock / 10**9)
+        cycles = math.ceil(_exact(dram["latency_ns"]) * clock / 10**9)
+        most = SCHEMA["dram"]["latency_cycles"][2][1]
+        if cycles > most:
+            raise ArchError.at(where, "dram.latency_ns", f"{dram['latency_ns']:g} ns is more than {most} cycles at "
+                               f"{cfg['clock_hz'] / 1e6:g} MHz", "give a shorter latency (an exponent typo?)")
+        dram["latency_cycles"] = cycles
 
 
 def dram_rounding_note(arch: Arch) -> str | None:

@@ -490,6 +490,8 @@ def load_study(path: str | Path) -> Study:
         if fname in seen:
             raise _fail(where, f"set.{fname}", "is also varied, and the varied values would win",
                         "drop it from set, or from vary")
+    _refuse_two_dram_spellings(where, [item.split("=", 1)[0].strip() for item in fixed
+                                       if item.partition("=")[2].strip() not in ("null", "~", "")], seen)
     if mode == "functional":
         params = functional_set_params(where, fixed)
         if "exit_unit.kind" not in seen:  # one kind for the whole study: a field of another kind is a mistake
@@ -924,6 +926,23 @@ def functional_refusal(params: dict[str, Any], varied: Iterable[str] | None = No
 def point_params(study: Study, point: dict[str, Any]) -> dict[str, Any]:
     """The exit-unit parameters of a functional study's point: the study's ``set`` entries, then the point's values."""
     return {**functional_set_params(str(study.path), study.fixed), **point}
+
+
+def _refuse_two_dram_spellings(where: str, fixed_names: list[str], varied) -> None:
+    """A DRAM rate in cycles and in time units (hw/arch.py DRAM_UNITS) is one rate: a study that varies both, or
+    sets one and varies the other, would give every point both (refused per point); refuse it up front.
+    ``fixed_names``: the fields set: gives a value (a null only removes the file's spelling)."""
+    from satasim_atsn.hw.arch import DRAM_UNITS
+
+    for per_cycle, timed in DRAM_UNITS.items():
+        cycles, time = f"dram.{per_cycle}", f"dram.{timed}"
+        if cycles in varied and time in varied:
+            raise _fail(where, f"vary.{time}", f"and vary.{cycles} are one rate in two units (every point would "
+                        "give both)", "vary one of them")
+        for name, other in ((cycles, time), (time, cycles)):
+            if name in fixed_names and other in varied:
+                raise _fail(where, f"set.{name}", f"is also varied as {other} (one rate in two units)",
+                            "drop it from set, or vary the spelling set: gives")
 
 
 def point_overrides(study: Study, point: dict[str, Any]) -> list[str]:
