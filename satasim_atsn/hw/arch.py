@@ -438,7 +438,7 @@ def _dram_cycles(where: str, cfg: dict) -> None:
             raise ArchError.at(where, "dram.bandwidth_GB_per_s",
                                f"{dram['bandwidth_GB_per_s']:g} GB/s is less than one byte per cycle at "
                                f"{cfg['clock_hz'] / 1e6:g} MHz",
-                               f"give at least {+least.normalize(Context(6, ROUND_CEILING))} GB/s")
+                               f"give at least {Context(6, ROUND_CEILING).plus(least):f} GB/s")
         if rate >= _RATE[1] + 1:
             raise ArchError.at(where, "dram.bandwidth_GB_per_s",
                                f"{dram['bandwidth_GB_per_s']:g} GB/s is more than {_RATE[1]} bytes per cycle at "
