@@ -262,3 +262,21 @@ def test_a_technology_entry_the_design_never_reads_is_noted(capsys):
     err = capsys.readouterr().err
     assert "note: --set tech.dram_ddr4_energy_pJ_per_bit changes nothing in this design" in err
     assert "lpddr4" not in err.split("changes nothing")[0]
+
+
+def test_the_notes_a_run_prints_are_in_its_json(tmp_path, capsys):
+    """Notes went to stderr only: a script reading --json could not tell a short run or an unused --set."""
+    from satasim_atsn.cli import main
+
+    workload = str(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit):
+        main(["run", "atsn16x16", workload, "--images", "2", "--set", "tech.dram_ddr4_energy_pJ_per_bit=100",
+              "--json", str(out), "--quiet"])
+    assert capsys.readouterr().err == ""  # --quiet prints no note, the JSON still holds them
+    notes = json.loads(out.read_text())["notes"]
+    assert [n.split(" ")[0] for n in notes] == ["2", "--set"]
+    assert notes[0].startswith("2 images in batches of 1 keep 2 of the 4 accelerators busy")
+    with pytest.raises(SystemExit):
+        main(["run", "atsn16x16", workload, "--images", "4", "--json", str(out), "--quiet"])
+    assert json.loads(out.read_text())["notes"] == []

@@ -56,6 +56,7 @@ def test_compare_trained_workload_deterministic(tmp_path):
     assert _self_contained((a / "report.html").read_text())
     data = json.loads((a / "results.json").read_text())
     assert [s["kind"] for s in data["architectures"]] == ["conventional", "atsn"]
+    assert data["notes"] == []  # 4 images keep the 4 accelerators of each design busy
     # each record says which prediction its accuracy is, on the run JSON's grid (same numbers, same bytes)
     for record, arch in zip(data["architectures"], ARCHS, strict=True):
         run = simulate(load_arch(arch), read_workload(wl), images=4).to_dict()
@@ -509,3 +510,15 @@ def test_compare_into_a_sweeps_directory_is_refused(tmp_path):
     with pytest.raises(StudyError, match=r"-o: holds a sweep's results \(study\.json\)"):
         run_compare(ARCHS, str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"), out, images=2, jobs=1, quiet=True)
     assert (out / "report.md").read_text() == "# Study s1\n"
+
+
+def test_the_notes_of_a_compare_are_in_its_results_json(tmp_path):
+    """A note printed and put in the report (here: too few images for the accelerators) is in results.json too,
+    where a script reading the numbers sees it."""
+    wl = tmp_path / "w.npz"
+    write_workload(wl, random_workload(5, images=2, timesteps=2, num_classes=4, encoding="direct"))
+    run_compare(ARCHS, str(wl), tmp_path / "c", images=2, jobs=1, quiet=True, json_path=str(tmp_path / "r.json"))
+    notes = json.loads((tmp_path / "r.json").read_text())["notes"]
+    assert [n.split(":")[0] for n in notes] == ["conventional16x16", "atsn16x16"]
+    assert all("2 images in batches of 1 keep 2 of the 4 accelerators busy" in n for n in notes)
+    assert all(f"**Note:** {n}." in (tmp_path / "c" / "report.md").read_text() for n in notes)

@@ -59,12 +59,13 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
     wall = time.perf_counter() - t0
     if timing:
         result.timing = {"wall_seconds": wall, "peak_rss_MiB": _peak_rss_mb()}
+    notes = [note for note in (exit_parameters_note(arch, workload), idle_accelerators_note(arch, n_images),
+                               unused_technology_note(arch_path, list(overrides)), dram_rounding_note(arch)) if note]
+    result.notes = [note.removeprefix("note: ") for note in notes]  # in --json too, where scripts read results
     _write_outputs(result, json_path, csv_dir, timing)
     if not quiet:
-        for note in (exit_parameters_note(arch, workload), idle_accelerators_note(arch, n_images),
-                     unused_technology_note(arch_path, list(overrides)), dram_rounding_note(arch)):
-            if note:
-                click.echo(note, err=True)
+        for note in notes:
+            click.echo(note, err=True)
         click.echo(result.summary_text())
     if timing:
         click.echo(f"wall time {wall:.2f} s, peak memory {_peak_rss_mb():.0f} MiB", err=quiet)

@@ -132,6 +132,7 @@ class SimResult:
     timing: dict = field(default_factory=dict)
     model: list = field(default_factory=list)  # per group: dense connections and parameter bytes (hw/per_image.py)
     dram_busy_cycles: int = 0  # cycles the shared DRAM channel is occupied (docs/microarchitecture.md section 9)
+    notes: list[str] = field(default_factory=list)  # what `satasim run` printed as "note: ..." (in the JSON too)
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -278,6 +279,7 @@ class SimResult:
         """Deterministic JSON-ready dict (no dates or wall-clock timings unless ``timing``)."""
         out = {
             "note": STATISTICAL_NOTE if self.statistical else None,
+            "notes": list(self.notes),
             "arch": self.arch,
             "workload": self.workload,
             "start": self.start,

@@ -434,7 +434,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         _latency_sections(doc, stage, summaries)
         labels = [override_label(o) for o in overrides or []]  # a technology table by file name
         results = {"workload": Path(workloads[0]).name if shared else None, "images": images, "start": start,
-                   "baseline": names[b], "overrides": labels, "architectures": summaries}
+                   "baseline": names[b], "overrides": labels, "architectures": summaries, "notes": notes}
         if not shared:  # by file name only, as "workload": the bytes do not depend on the directory
             results["workloads"] = {n: Path(w).name for n, w in zip(names, workloads, strict=True)}
         text = json.dumps(results, indent=2, sort_keys=True, default=json_default) + "\n"
