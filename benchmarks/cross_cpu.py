@@ -1,0 +1,130 @@
+"""Run satasim's commands as other CPUs would, and check that every output is byte-identical.
+
+CI may run on a machine of another kind than the one a result was made on, and the same inputs must give
+the same bytes there (README, "On any machine"). This script makes this machine behave like others where
+the last bits of float math could differ: numba compiles its kernels for another CPU (``NUMBA_CPU_NAME``, so
+without AVX-512 or without AVX at all), numpy dispatches fewer SIMD paths (``NPY_DISABLE_CPU_FEATURES``) and
+OpenBLAS runs another core's kernels (``OPENBLAS_CORETYPE``). Each profile runs the same commands in its own
+directory with the same relative output names (so even the command lines reports record are equal) and with
+its own numba cache, then every file is compared with the host's.
+
+    python benchmarks/cross_cpu.py [--out DIR] [--profile NAME ...]
+
+It prints one line per profile and one per differing file, and exits 1 if any file differs. What is not
+expected to be identical, and so not compared: the training checkpoint (its float32 weights go through BLAS,
+whose summation order depends on the CPU; README, "On any machine"); the exported workload of that training
+is compared. tests/test_cross_cpu.py runs a few of these commands on two profiles (``pytest -m slow``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: the machines emulated: environment variables read by numba, numpy and OpenBLAS at start-up
+PROFILES: dict[str, dict[str, str]] = {
+    "host": {},
+    # an AVX2 machine (Zen 2/3, Haswell-Skylake client): no AVX-512 anywhere
+    "avx2": {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+64bit", "OPENBLAS_CORETYPE": "Haswell",
+             "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"},
+    # an Intel AVX-512 server (the Xeons of CI clouds): AVX-512 numba code and OpenBLAS's SkylakeX kernels
+    "skylakex": {"NUMBA_CPU_NAME": "skylake-avx512", "NUMBA_CPU_FEATURES": "+64bit", "OPENBLAS_CORETYPE": "SkylakeX"},
+    # an old x86-64-v2 machine: SSE4.2 only, no AVX or FMA in numba, numpy or OpenBLAS
+    "sse42": {"NUMBA_CPU_NAME": "nehalem", "NUMBA_CPU_FEATURES": "+64bit", "OPENBLAS_CORETYPE": "Nehalem",
+              "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"},
+}
+
+#: what this CPU must have to run a profile's code (numpy's names for the host's features)
+REQUIRES: dict[str, tuple[str, ...]] = {"host": (), "avx2": ("AVX2", "FMA3"), "skylakex": ("AVX512_SKX",),
+                                        "sse42": ("SSE42",)}
+
+
+def supported(name: str) -> bool:
+    """Whether this CPU can run profile ``name``'s code (an emulated CPU may only have fewer features)."""
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    return all(__cpu_features__.get(feature, False) for feature in REQUIRES[name])
+
+
+#: the commands of one profile, run in its directory; ``{repo}`` is the checkout (inputs are read from it)
+COMMANDS: list[str] = [
+    "satasim run {repo}/archs/atsn16x16.yaml {repo}/workloads/vgg16_cifar10.npz --images 40 --json run_vgg16.json -q",
+    "satasim run {repo}/archs/conventional16x16.yaml {repo}/workloads/vgg16w03125e40_cifar10_atsn.npz --images 16 "
+    "--json run_trained.json -q",
+    "satasim run {repo}/archs/dtsnn16x16.yaml {repo}/workloads/resnet19w0125_cifar10_atsn.npz --images 16 "
+    "--json run_resnet.json -q",
+    "satasim run {repo}/archs/atsn16x16.yaml {repo}/workloads/vgg_small_fmnist_atsn.npz --json run_fmnist.json -q",
+    "satasim workload stats {repo}/workloads/vgg_small_fmnist_atsn.npz -o twin.npz",
+    "satasim workload stats {repo}/workloads/resnet19w0125_cifar10_atsn.npz -o twin_resnet.npz",
+    "satasim run {repo}/archs/atsn16x16.yaml twin.npz --images 50 --json run_twin.json -q",
+    "satasim evaluate {repo}/workloads/vgg16w03125e40_cifar10_atsn.npz --json evaluate.json",
+    "satasim workload rates {repo}/workloads/vgg16w025_cifar10_atsn.npz --network vgg16 --dataset cifar10 "
+    "--images 64 -o rates.yaml",
+    "satasim workload build --network vgg16 --rates rates.yaml --dataset cifar10 --num-images 30 -o built.npz",
+    "satasim run {repo}/archs/atsn16x16.yaml built.npz --json run_built.json -q",
+    "satasim compare {repo}/archs/conventional16x16.yaml {repo}/archs/dtsnn16x16.yaml {repo}/archs/atsn16x16.yaml "
+    "{repo}/workloads/vgg_small_fmnist_atsn.npz --images 64 -o cmp -q",
+    "satasim train --model vgg_small --dataset synthetic --epochs 1 --train-subset 256 --test-images 16 "
+    "--eval-images 64 -q -o trained.npz --json train.json",
+]
+
+NOT_COMPARED = ("trained.npz.ckpt.npz",)
+
+
+def run_profile(name: str, out: Path, commands: list[str] = COMMANDS) -> Path:
+    """Run ``commands`` under profile ``name`` in ``out/name`` (emptied first); return that directory."""
+    where = out / name
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    env = {**os.environ, **PROFILES[name], "NUMBA_CACHE_DIR": str(out / f"numba-cache-{name}")}
+    for command in commands:
+        argv = command.format(repo=REPO).split()
+        with open(where / "log.txt", "a") as log:  # stdout and stderr name no directory of the profile's own
+            done = subprocess.run(argv, cwd=where, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{name}: `{command}` failed (exit {done.returncode}); see {where / 'log.txt'}")
+    return where
+
+
+def differing_files(reference: Path, other: Path) -> list[str]:
+    """Relative paths of the files of ``reference`` that ``other`` lacks or holds with other bytes."""
+    differ = []
+    for path in sorted(p for p in reference.rglob("*") if p.is_file()):
+        rel = path.relative_to(reference)
+        if rel.name in NOT_COMPARED:
+            continue
+        twin = other / rel
+        if not twin.is_file() or twin.read_bytes() != path.read_bytes():
+            differ.append(str(rel))
+    return differ
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="/tmp/satasim-cross-cpu", help="scratch directory")
+    parser.add_argument("--profile", action="append", choices=[p for p in PROFILES if p != "host"],
+                        help="profiles to compare with the host (default: all)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    host = run_profile("host", out)
+    failed = False
+    for name in args.profile or [p for p in PROFILES if p != "host"]:
+        if not supported(name):
+            print(f"{name}: skipped, this CPU lacks {', '.join(REQUIRES[name])}")
+            continue
+        differ = differing_files(host, run_profile(name, out))
+        print(f"{name}: {'identical' if not differ else f'{len(differ)} files differ'} "
+              f"({sum(1 for p in host.rglob('*') if p.is_file() and p.name not in NOT_COMPARED)} files compared)")
+        for rel in differ:
+            print(f"  differs: {rel}")
+        failed |= bool(differ)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

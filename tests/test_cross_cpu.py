@@ -1,0 +1,63 @@
+"""The same inputs give the same bytes on another kind of CPU (README, "On any machine").
+
+This machine is made to behave like others (benchmarks/cross_cpu.py: numba compiled for an SSE4.2-only CPU
+or an Intel AVX-512 one, numpy and OpenBLAS on the matching SIMD paths) and a simulation of real spikes, a
+statistical twin's fit, its draw and simulation, and an evaluation must give the host's bytes. Slow: each
+profile compiles the kernels afresh (about 30 s)."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("cross_cpu", REPO / "benchmarks" / "cross_cpu.py")
+cross_cpu = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cross_cpu)
+
+COMMANDS = [
+    "satasim run {repo}/archs/atsn16x16.yaml {repo}/workloads/vgg_small_fmnist_atsn.npz --images 48 "
+    "--json run.json -q",
+    "satasim workload stats {repo}/workloads/vgg_small_fmnist_atsn.npz -o twin.npz",
+    "satasim run {repo}/archs/dtsnn16x16.yaml twin.npz --images 48 --json run_twin.json -q",
+    "satasim evaluate {repo}/workloads/vgg_small_fmnist_atsn.npz --json evaluate.json",
+]
+
+
+def _no_wide_vectors_under(profile: str, tmp_path: Path) -> bool:
+    """Whether numba, under ``profile``, compiles a dot product without any 256-bit (ymm) register: the
+    emulation is real, not only environment variables nobody reads."""
+    code = ("import numba, numpy as np\n"
+            "@numba.njit\ndef dot(a, b):\n s = 0.0\n for i in range(a.size):\n  s += a[i] * b[i]\n return s\n"
+            "a = np.ones(64); dot(a, a)\nprint('ymm' not in next(iter(dot.inspect_asm().values())))\n")
+    env = {**cross_cpu.os.environ, **cross_cpu.PROFILES[profile], "NUMBA_CACHE_DIR": str(tmp_path / "nc")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip() == "True"
+
+
+@pytest.mark.slow
+def test_the_sse42_profile_really_compiles_without_avx(tmp_path):
+    if not cross_cpu.supported("avx2"):
+        pytest.skip("this CPU has no AVX2 to compare with")
+    assert _no_wide_vectors_under("sse42", tmp_path)
+    assert not _no_wide_vectors_under("avx2", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def host_outputs(tmp_path_factory) -> Path:
+    return cross_cpu.run_profile("host", tmp_path_factory.mktemp("cross-cpu"), COMMANDS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["sse42", "skylakex"])
+def test_results_are_the_same_bytes_on_another_cpu(host_outputs, tmp_path, profile):
+    if not cross_cpu.supported(profile):
+        pytest.skip(f"this CPU cannot run the {profile} profile's code")
+    host = host_outputs
+    other = cross_cpu.run_profile(profile, tmp_path, COMMANDS)
+    assert sorted(p.name for p in host.iterdir()) == ["evaluate.json", "log.txt", "run.json", "run_twin.json",
+                                                      "twin.npz"]
+    assert cross_cpu.differing_files(host, other) == []
