@@ -453,3 +453,38 @@ def test_plot_labels_tell_fields_with_the_same_last_part_apart():
     fields = ["global_buffers.weight.bytes", "global_buffers.input.bytes", "clock_hz"]
     row = {"global_buffers.weight.bytes": 32768, "global_buffers.input.bytes": 1024, "clock_hz": 5e8}
     assert _label(row, fields) == "weight.bytes=32768, input.bytes=1024, clock_hz=500000000.0"
+
+
+def test_a_sweep_reports_the_notes_run_would_print(tmp_path, workload_path, capsys):
+    """Idle accelerators at some points, a DRAM rate a clock rounds, a technology entry no design reads:
+    `run` and `compare` said so, a sweep said nothing. The report and the terminal name the points."""
+    from satasim_atsn.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nmode: engine\narch: {ROOT / 'archs' / 'atsn16x16.yaml'}\nworkload: {workload_path}\n"
+                    "images: 8\nvary:\n  accelerators: [1, 4, 16]\n  clock_hz: [5.0e8, 3.0e8]\n"
+                    "set: [dram.bandwidth_GB_per_s=8, tech.dram_ddr4_energy_pJ_per_bit=9,\n"
+                    "      tech.add_16b_energy_pJ=0.03]\n"
+                    "metrics: [fps]\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "1"])
+    assert stop.value.code in (0, None)
+    err = capsys.readouterr().err
+    report = (tmp_path / "out" / "report.md").read_text()
+    idle = "8 images in batches of 1 keep 8 of the 16 accelerators busy"
+    rounded = "dram: 8 GB/s is 26.67 B per cycle at 300 MHz"
+    unused = "--set tech.dram_ddr4_energy_pJ_per_bit changes nothing in this design"
+    assert f"note (points 4-5): {idle}" in err and f"**Note** (points 4-5): {idle}" in report
+    assert f"note (points 1, 3, 5): {rounded}" in err and f"**Note** (points 1, 3, 5): {rounded}" in report
+    assert f"note (every point): {unused}" in err and "add_16b" not in err  # the adder is read: no note
+    with pytest.raises(SystemExit):
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "--resume", "-q"])
+    assert capsys.readouterr().err == ""  # quiet: the notes are in the report only
+
+
+def test_point_lists_are_runs_of_consecutive_points():
+    from satasim_atsn.study.point_notes import point_list
+
+    assert point_list([0, 1, 2, 3], 4) == "every point"
+    assert point_list([0, 1, 2, 3, 7, 9, 10], 12) == "points 0-3, 7, 9-10"
+    assert point_list([5], 12) == "point 5"

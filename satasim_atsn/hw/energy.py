@@ -369,8 +369,12 @@ def unused_technology_note(arch_path: str, overrides: list[str]) -> str | None:
     """A note naming the --set tech.<entry> values this design never reads (they change nothing, yet the results
     record them)."""
     unused = unused_technology_overrides(arch_path, overrides)
-    if not unused:
-        return None
-    return (f"note: --set {', '.join(unused)} changes nothing in this design: it does not use "
-            f"{'this technology entry' if len(unused) == 1 else 'these technology entries'} "
+    return unused_entries_note(unused) if unused else None
+
+
+def unused_entries_note(entries: list[str], several_designs: bool = False) -> str:
+    """The note naming technology ``entries`` (``tech.<entry>``) that the design (or none of several) reads."""
+    scope = "any of the designs: none of them uses" if several_designs else "this design: it does not use"
+    return (f"note: --set {', '.join(entries)} changes nothing in {scope} "
+            f"{'this technology entry' if len(entries) == 1 else 'these technology entries'} "
             "(docs/energy.md: which component reads which entry)")

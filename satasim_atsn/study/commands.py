@@ -40,6 +40,7 @@ def _check_jobs(jobs: int | None) -> None:
 def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs: int | None, scheduler: str | None,
                   quiet: bool) -> None:
     """Run a study: every point of the varied fields, in parallel, resumable; CSV + trade-off plots + report."""
+    from satasim_atsn.study.point_notes import point_list, point_notes
     from satasim_atsn.study.runner import run_study
     from satasim_atsn.study.spec import load_study
     from satasim_atsn.study.sweep_report import sweep_report
@@ -53,6 +54,9 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
     args = ["sweep", study_path, "-o", out_dir]
     sweep_report(study, rows, out_dir, command_line(args), stats)
     if not quiet:
+        ran = sum(1 for r in rows if r["status"] == "ok")
+        for note, indices in point_notes(study, rows):  # in report.md too
+            click.echo(f"note ({point_list(indices, ran)}): {note}", err=True)
         click.echo(f"{study.name}: {stats['points']} points ({stats['computed']} computed, {stats['reused']} reused, "
                    f"{stats['errors']} errors, {stats.get('skipped', 0)} skipped) in {stats['seconds']:.1f} s -> "
                    f"{out_dir}/points.csv, report.md")

@@ -11,6 +11,7 @@ from satasim_atsn.fileio import staged_directory
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt
 from satasim_atsn.study.pareto import pareto_front
+from satasim_atsn.study.point_notes import point_list, point_notes
 from satasim_atsn.study.spec import MAXIMISE, Study
 
 
@@ -74,6 +75,9 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
         f"varied: {', '.join(f'`{f}`' for f in fields)}; {len(rows)} points, {len(ok)} ok, {len(errors)} errors"
         + (f", {len(skipped)} skipped (combinations the architecture refuses)" if skipped else ""),
     ])  # run statistics (computed/reused) go to the terminal only: the report is the same however the run went
+    ran = sum(1 for r in rows if r["status"] == "ok")
+    for note, indices in point_notes(study, rows):  # what `satasim run` would have printed for those points
+        doc.para(f"**Note** ({point_list(indices, ran)}): {note}.")
     # trade-off plots
     for p_index, plot in enumerate(study.plots):
         xm, ym = plot["x"], plot["y"]
