@@ -30,6 +30,7 @@ from satasim_atsn.errors import MappingError
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import build_arch
 from satasim_atsn.hw.reference import simulate_reference
+from satasim_atsn.hw.verify import diff_counters
 from satasim_atsn.workload.synthetic import random_workload
 
 # Case counts (README quotes them; tests/conftest.py prints the counts actually run at the end of a session)
@@ -235,28 +236,6 @@ def random_case(seed: int):
     workload = random_workload(seed, images=images, max_channels=4, size=size, output_layer=output_layer)
     arch = build_arch(random_arch_dict(seed, workload), where=f"<random arch {seed}>")
     return arch, workload, images
-
-
-def diff_counters(a, b, path: str = "") -> list[str]:
-    """Paths where two counter trees differ (a: engine, b: reference)."""
-    out: list[str] = []
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b), key=str):
-            if key not in a or key not in b:
-                out.append(f"{path}.{key}: only in {'reference' if key not in a else 'engine'}")
-            else:
-                out.extend(diff_counters(a[key], b[key], f"{path}.{key}"))
-    elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
-        if any(isinstance(v, (dict, list, tuple)) for v in a):
-            for i, (x, y) in enumerate(zip(a, b, strict=True)):
-                out.extend(diff_counters(x, y, f"{path}[{i}]"))
-        elif list(a) != list(b):
-            out.append(f"{path}: engine {list(a)} != reference {list(b)}")
-    elif type(a) is not type(b) and not (isinstance(a, int) and isinstance(b, int)):
-        out.append(f"{path}: engine type {type(a).__name__} != reference type {type(b).__name__}")
-    elif a != b:
-        out.append(f"{path}: engine {a!r} != reference {b!r}")
-    return out
 
 
 def compare(arch, workload, images: int, label: str, slow: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""CLI commands of the hw area (registered by satasim_atsn.cli): ``satasim run`` and ``satasim bench``."""
+"""CLI commands of the hw area (registered by satasim_atsn.cli): ``satasim run``, ``bench`` and ``verify``."""
 
 from __future__ import annotations
 
@@ -212,4 +212,73 @@ def _range_text(times: list[float]) -> str:
     return f"  ({min(times):.3f}-{max(times):.3f})" if len(times) > 1 else ""
 
 
-COMMANDS: list = [run_command, bench_command]
+@click.command("verify")
+@click.argument("arch_path", metavar="ARCH")
+@click.argument("workload_path", metavar="[WORKLOAD]", required=False)
+@click.option("--images", type=int, default=1, show_default=True, help="Images of WORKLOAD to check.")
+@click.option("--start", type=int, default=0, show_default=True, help="Index of the first image.")
+@click.option("--random", "random_count", type=click.IntRange(0, 1000), default=12, show_default=True,
+              help="Random small networks to check the design on.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
+              help="Seed of the first random network.")
+@click.option("--max-minutes", type=click.FloatRange(0, None, min_open=True), default=10.0, show_default=True,
+              help="Refuse WORKLOAD if the reference would take longer (estimated from the engine's cycles).")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+              help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write every case.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but the verdict and errors.")
+def verify_command(arch_path: str, workload_path: str | None, images: int, start: int, random_count: int,
+                   seed: int, max_minutes: float, overrides: tuple[str, ...], json_path: str | None,
+                   quiet: bool) -> None:
+    """Check the fast engine against the literal per-cycle reference on ARCH: every counter must be equal.
+
+    On random small networks, and on the first --images of WORKLOAD if given (the reference is plain Python:
+    a 562,000-cycle image takes it about 10 s). Exit code 1 if any counter differs (please report it)."""
+    from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
+    from satasim_atsn.hw.engine import image_count
+    from satasim_atsn.hw.verify import check_affordable, compare_case, random_cases
+
+    arch = load_arch_with_set(arch_path, list(overrides))
+    workload = read_workload(workload_path) if workload_path else None
+    refuse_overwriting_inputs({"--json": json_path}, [arch.source] + ([workload_path] if workload_path else []))
+    check_output_path(json_path, "--json")
+    if workload is None and random_count == 0:
+        raise SatasimError.at(None, "--random", "is 0 and no WORKLOAD is given: nothing to check",
+                              "give a WORKLOAD or --random N")
+    jobs = random_cases(arch, random_count, seed)
+    if workload is not None:
+        count = image_count(workload, images, start)
+        with naming_set_values(overrides):
+            seconds = check_affordable(arch, workload, count, start, max_minutes, workload_path)
+        if not quiet and seconds > 30:
+            click.echo(f"the per-cycle reference may take up to about {seconds / 60:.1f} min for {workload.name}",
+                       err=True)
+        shown = f"image {start}" if count == 1 else f"images {start}-{start + count - 1}"
+        jobs.insert(0, (f"{workload.name}, {shown}", workload, count))
+    cases = []
+    for label, case_workload, count in jobs:
+        with naming_set_values(overrides):
+            case = compare_case(arch, case_workload, count, label, start if case_workload is workload else 0)
+        cases.append(case)
+        if not quiet:
+            verdict = ("agree (both refuse: " + case.refused + ")" if case.refused and case.agree else
+                       f"agree, {case.total_cycles:,} cycles" if case.agree else
+                       f"DIFFER on {len(case.differences)} counters: " + "; ".join(case.differences[:3]))
+            click.echo(f"  {label}, {count} image{'s' if count != 1 else ''}: {verdict}")
+    bad = [c for c in cases if not c.agree]
+    if json_path:
+        atomic_write_text(json_path, json.dumps({"arch": arch.name, "agree": not bad,
+                                                 "cases": [c.to_dict() for c in cases]}, sort_keys=True, indent=1)
+                          + "\n")
+    if bad:
+        click.echo(f"satasim: the engine and the per-cycle reference differ on {len(bad)} of {len(cases)} cases of "
+                   f"{arch.name} (first: {bad[0].label}: {bad[0].differences[0]}); please report it with this "
+                   "command", err=True)
+        raise SystemExit(1)
+    refused = sum(1 for c in cases if c.refused)
+    click.echo(f"{arch.name}: the engine and the per-cycle reference agree on every counter and emitted spike in "
+               f"{len(cases)} case{'s' if len(cases) != 1 else ''}"
+               + (f" ({refused} refused by both, for the same field and fix)" if refused else ""))
+
+
+COMMANDS: list = [run_command, bench_command, verify_command]

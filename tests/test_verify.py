@@ -1,0 +1,66 @@
+"""`satasim verify`: the engine against the per-cycle reference on a user's design, from the command line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.hw import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+FMNIST = str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+
+
+def _run(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    out = capsys.readouterr()
+    return (stop.value.code or 0), out.out, out.err
+
+
+def test_a_trained_workload_and_random_networks_agree_and_the_json_is_stable(tmp_path, capsys):
+    code, out, err = _run(["verify", "atsn16x16", FMNIST, "--random", "3", "--json", str(tmp_path / "a.json")], capsys)
+    assert code == 0, err
+    assert "vgg_small_fmnist_atsn, image 0, 1 image: agree, " in out
+    assert out.rstrip().endswith("agree on every counter and emitted spike in 4 cases")
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert data["agree"] and [c["images"] for c in data["cases"]] == [1, 1, 2, 3]
+    assert all(c["total_cycles"] > 0 and c["differences"] == [] for c in data["cases"])
+    _run(["verify", "atsn16x16", FMNIST, "--random", "3", "--json", str(tmp_path / "b.json"), "-q"], capsys)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+def test_a_difference_is_named_and_exits_1(tmp_path, capsys, monkeypatch):
+    """A reference that counts one cycle more: the counter's path and both values, exit code 1."""
+    real = verify.simulate_reference
+
+    def one_more(*args, **kwargs):
+        counters = real(*args, **kwargs)
+        return {**counters, "total_cycles": counters["total_cycles"] + 1}
+
+    monkeypatch.setattr(verify, "simulate_reference", one_more)
+    code, out, err = _run(["verify", "conventional16x16", "--random", "1", "--json", str(tmp_path / "v.json")], capsys)
+    assert code == 1
+    cycles = json.loads((tmp_path / "v.json").read_text())["cases"][0]["total_cycles"]
+    assert f".total_cycles: engine {cycles - 1} != reference {cycles}" in err
+    assert "differ on 1 of 1 cases of conventional16x16" in err and "please report it" in err
+
+
+def test_networks_the_design_cannot_map_are_refused_by_both(capsys):
+    code, out, err = _run(["verify", "atsn16x16", "--random", "3", "--set", "pe.weight_memory_bytes=20"], capsys)
+    assert code == 0, err
+    assert "agree (both refuse: atsn16x16: pe.weight_memory_bytes: 20 B cannot hold" in out
+    assert "(2 refused by both, for the same field and fix)" in out
+
+
+def test_a_workload_too_long_for_the_reference_is_refused_in_one_line(capsys):
+    code, out, err = _run(["verify", "atsn16x16", FMNIST, "--max-minutes", "0.0001"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "--images: 1 image last" in err and "use --images 1, a smaller workload, or a larger --max-minutes" in err
+
+
+def test_nothing_to_check_is_refused(capsys):
+    code, out, err = _run(["verify", "atsn16x16", "--random", "0"], capsys)
+    assert code == 2 and "--random: is 0 and no WORKLOAD is given" in err
