@@ -543,9 +543,9 @@ def test_a_twin_moves_a_pooled_rate_its_draw_cannot_keep_into_range(monkeypatch)
     real = statistical._twin_counts
 
     def pool_measured_silent(*args, **kwargs):  # as if every spike of the input fell outside the windows
-        counts, steps, bits, frames = real(*args, **kwargs)
+        counts, steps, bits, frames, rows = real(*args, **kwargs)
         counts[pool["name"]] = counts[pool["name"]] * 0
-        return counts, steps, bits, frames
+        return counts, steps, bits, frames, rows
 
     monkeypatch.setattr(statistical, "_twin_counts", pool_measured_silent)
     kept = statistical.fit_statistical_twin(wl, rates_policy="fixed")
@@ -788,3 +788,76 @@ def test_a_boolean_inside_a_rate_list_is_refused(tmp_path):
                      "datasets: {d: {seed: 1, exit_histograms: {fixed: [0, 1]}}}\n")  # the build's own: accepted
     wl = build_from_spec(load_rate_spec(rates), str(net), "d")
     np.testing.assert_array_equal(wl.arrays["rate/fc1"], [0.1, 1.0])
+
+
+# ------------------------------------------------------------------------------------------
+# row profiles of the input (input_row_bits, docs/statistical.md step 3)
+# ------------------------------------------------------------------------------------------
+def _with_rows(wl, counts):
+    arrays = dict(wl.arrays)
+    arrays["input_row_bits"] = counts
+    return type(wl)(meta=wl.meta, arrays=arrays, source="rows.npz")
+
+
+def test_row_profiles_set_each_images_plane_thresholds():
+    from satasim_atsn.workload.format import validate
+
+    wl = _small_statistical()
+    c, h, w = wl.input_shape
+    rng = np.random.default_rng(4)
+    counts = rng.integers(0, w + 1, size=(3, 8, c, h)).astype(np.uint8)
+    counts[0, 7] = 0  # image 0 (and 3): plane 7 silent
+    counts[1, 7] = w  # image 1: plane 7 set everywhere
+    rows = validate(_with_rows(wl, counts))
+    trace = draw_trace(rows, "fixed", 0, 5)
+    plain = draw_trace(wl, "fixed", 0, 5)
+    for i in range(5):  # the same uniforms, profile i mod 3 as thresholds
+        rgen = np.random.Generator(np.random.PCG64([int(wl.arrays["seed"]), i]))
+        rgen.random(len(POLICIES))
+        pixels = np.zeros(wl.input_shape, dtype=np.uint8)
+        for k in range(8):
+            thr = (counts[i % 3, k] / w).astype(np.float32)[:, :, None]
+            pixels |= (rgen.random(wl.input_shape, dtype=np.float32) < thr).astype(np.uint8) << k
+        np.testing.assert_array_equal(trace.inputs[i], pixels)
+    assert not (trace.inputs[[0, 3]] & 128).any() and (trace.inputs[1] & 128).all()
+    for name in plain.spikes:  # everything after the input draws as before
+        np.testing.assert_array_equal(trace.spikes[name], plain.spikes[name])
+    np.testing.assert_array_equal(trace.exit_t, plain.exit_t)
+
+
+def test_twin_keeps_each_images_row_profile_and_draws_its_clustering():
+    wl = random_workload(0, images=6, timesteps=4)
+    x = wl.inputs()
+    x[:, :, : x.shape[2] // 2] = 255  # every image bright in its top half, dark below
+    x[:, :, x.shape[2] // 2 :] = 0
+    wl.arrays["x"] = x
+    twin = fit_statistical_twin(wl, rates_policy="fixed")
+    counts = twin.arrays["input_row_bits"]
+    assert counts.dtype == np.uint8 and counts.shape == (6, 8) + tuple(x.shape[1:3])
+    expected = np.stack([((x >> k) & 1).sum(axis=-1) for k in range(8)], axis=1)
+    np.testing.assert_array_equal(counts, expected)
+    np.testing.assert_allclose(twin.meta["input_bit_density"], counts.sum(axis=(0, 2, 3)) / x[0].size / 6)
+    drawn = draw_trace(twin, "fixed", 0, 6).inputs
+    np.testing.assert_array_equal(drawn, x)  # densities 0 and 1: the layout itself
+    old = fit_statistical_twin(wl, rates_policy="fixed", input_rows=False)
+    assert "input_row_bits" not in old.arrays
+    assert (draw_trace(old, "fixed", 0, 6).inputs != x).mean() > 0  # one density per plane: no layout
+
+
+def test_reader_refuses_bad_row_profiles(tmp_path):
+    from satasim_atsn.workload.format import validate
+
+    wl = _small_statistical()
+    c, h, w = wl.input_shape
+    cases = [
+        (np.zeros((2, 8, c, h), dtype=np.float64), "has dtype float64"),
+        (np.zeros((2, 8, c, h + 1), dtype=np.uint8), f"use [M, 8, C, H] = [M, 8, {c}, {h}]"),
+        (np.zeros((0, 8, c, h), dtype=np.uint8), "has shape [0,"),
+        (np.full((1, 8, c, h), w + 1, dtype=np.uint16), f"counts must be in [0, {w}]"),
+    ]
+    for counts, message in cases:
+        with pytest.raises(WorkloadError, match=r"rows\.npz.*input_row_bits: .*" + re.escape(message)):
+            validate(_with_rows(wl, counts))
+    frames = _small_statistical(encoding="spike_frames")
+    with pytest.raises(WorkloadError, match="input_row_bits: is not an array"):
+        validate(_with_rows(frames, np.zeros((1, 8) + tuple(frames.input_shape[:2]), dtype=np.uint8)))

@@ -190,6 +190,9 @@ def info_command(file: str, json_path: str | None) -> None:
 @click.option("--tau-cl", type=float, help="ATSN tau_CL (default: the workload's meta.exit_policy)")
 @click.option("--theta", type=float, help="DTSNN entropy threshold (default: the workload's meta.exit_policy)")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="the twin's draw seed")
+@click.option("--input-rows/--no-input-rows", default=True, show_default=True,
+              help="keep each fitted image's set bits per bit plane, channel and row (input_row_bits), which the "
+                   "twin's images draw their planes from; without it every pixel draws from the 8 plane densities")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="also write the numbers printed (rates, exit histograms and means, input densities) as JSON")
 def stats_command(
@@ -202,6 +205,7 @@ def stats_command(
     tau_cl: float | None,
     theta: float | None,
     seed: int,
+    input_rows: bool,
     json_path: str | None,
 ) -> None:
     """Fit a statistical twin of a trained workload: firing rates, exit histograms, input densities.
@@ -221,6 +225,7 @@ def stats_command(
             tau_cl=tau_cl,
             theta=theta,
             seed=seed,
+            input_rows=input_rows,
         )
     write_workload(output, twin)
     numbers = _stats_numbers(trained, output, twin)

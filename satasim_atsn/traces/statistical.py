@@ -34,6 +34,7 @@ from satasim_atsn.snn.forward import run_forward, spike_maxpool
 from satasim_atsn.threads import in_threads
 from satasim_atsn.traces.draw_kernels import apply_pooled_windows
 from satasim_atsn.workload.format import (
+    INPUT_ROW_BITS,
     Workload,
     emits_spikes,
     exit_policy_names,
@@ -200,6 +201,7 @@ def build_statistical(
     input_shape: list[int] | None = None,
     input_encoding: str = "direct",
     input_rate: np.ndarray | None = None,
+    input_row_bits: np.ndarray | None = None,
     neuron: dict | None = None,
     quant: dict | None = None,
     exit_policy: dict | None = None,
@@ -245,6 +247,8 @@ def build_statistical(
         arrays[f"exit_hist/{policy}"] = np.asarray(hist, dtype=np.float64)
     if input_rate is not None:
         arrays["rate/input"] = np.asarray(input_rate, dtype=np.float64)
+    if input_row_bits is not None:
+        arrays[INPUT_ROW_BITS] = np.asarray(input_row_bits)
     return validate(Workload(meta=meta, arrays=arrays, source=source or f"<statistical {name}>"))
 
 
@@ -313,9 +317,21 @@ class _DrawPlan:
             offset += 2 * psize + size
         self.row = offset
         self.threshold = np.concatenate(segments, axis=1).astype(np.float32) if segments else np.zeros((self.T, 0))
+        self.row_bits = None
         if self.direct:
             density = np.asarray(workload.meta["input_bit_density"], dtype=np.float32)
             self.plane_threshold = np.repeat(density, self.input_size).reshape(8, self.input_size)
+            if INPUT_ROW_BITS in workload.arrays:
+                self.row_bits = np.asarray(workload.arrays[INPUT_ROW_BITS], dtype=np.int64)  # [M, 8, C, H]
+
+    def image_plane_threshold(self, image: int) -> np.ndarray:
+        """[8, C*H*W] float32 thresholds of image ``image``'s bit planes: ``meta.input_bit_density`` everywhere, or,
+        with ``input_row_bits``, profile ``image mod M``: count / W (float64, rounded once) along each row."""
+        if self.row_bits is None:
+            return self.plane_threshold
+        counts = self.row_bits[image % self.row_bits.shape[0]]
+        width = self.input_shape[-1]
+        return np.repeat((counts / width).astype(np.float32).reshape(8, -1), width, axis=1)
 
     def _row(self, rate: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """[T, prod(shape)] thresholds: a [T] rate everywhere, a [T, C] rate per channel."""
@@ -456,7 +472,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
             exit_t[j] = e
             u = rng.random(head + e * row, dtype=np.float32)
             if plan.direct:
-                bits = u[:head].reshape(8, plan.input_size) < plan.plane_threshold
+                bits = u[:head].reshape(8, plan.input_size) < plan.image_plane_threshold(start + j)
                 inputs[j] = np.packbits(bits, axis=0, bitorder="little")[0]
             drawn_u = u[head:].reshape(e, row)
             for target, lo, hi in targets:
@@ -534,8 +550,12 @@ def fit_statistical_twin(
     seed: int = 0,
     batch_size: int = 128,
     lut_entries: int = LUT_ENTRIES_DEFAULT,
+    input_rows: bool = True,
 ) -> Workload:
     """Fit rates, exit histograms and input densities of a trained workload into a statistical twin.
+
+    ``input_rows`` (direct [C, H, W] images): also keep every fitted image's set bits per bit plane, channel and
+    row (``input_row_bits``), which twin image i draws its planes from (docs/statistical.md, step 3).
 
     The functional forward runs all T timesteps once (record_spikes); each policy's exit steps
     come from its logits (early exit equals post-hoc exit). Rates at t are averaged over the
@@ -557,7 +577,9 @@ def fit_statistical_twin(
     T = wl.timesteps
     spk_layers = spiking_layers(wl.layers) + pooled_layers(wl.layers)
     direct = wl.input_encoding == "direct"
-    counts, steps, bit_counts, frame_counts = _twin_counts(wl, policies, n_total, spk_layers, batch_size)
+    keep_rows = input_rows and direct and len(wl.input_shape) == 3
+    counts, steps, bit_counts, frame_counts, row_bits = _twin_counts(wl, policies, n_total, spk_layers, batch_size,
+                                                                     keep_rows)
     fit = _running_rate_fit(steps[policy_key], T, per_channel)
     rates = {}
     for ly in spk_layers:
@@ -587,6 +609,7 @@ def fit_statistical_twin(
         input_shape=list(wl.input_shape),
         input_encoding=wl.input_encoding,
         input_rate=input_rate,
+        input_row_bits=row_bits,
         neuron=copy.deepcopy(meta["neuron"]),
         quant=copy.deepcopy(meta["quant"]),
         exit_policy=exit_rules,
@@ -654,15 +677,21 @@ def _fit_pool_rates(rates: dict, layers: list[dict]) -> tuple[list[str], dict]:
     return not_kept, clamped
 
 
-def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[dict], batch_size: int):
+def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[dict], batch_size: int,
+                 keep_rows: bool = False):
     """One full-T forward of the first ``n_total`` images: spikes per (image, t, channel) of every spiking layer,
-    each policy's exit steps, and the input's bit-plane (images) or per-channel (frames) spike counts."""
+    each policy's exit steps, the input's bit-plane (images) or per-channel (frames) spike counts, and with
+    ``keep_rows`` each image's set bits per (plane, channel, row) ([N, 8, C, H], uint8 or uint16; else None)."""
     T = wl.timesteps
     counts = {ly["name"]: np.zeros((n_total, T, int(ly["out_shape"][0])), dtype=np.int64) for ly in spk_layers}
     steps = {p: np.zeros(n_total, dtype=np.int64) for p in policies}
     direct = wl.input_encoding == "direct"
     bit_counts = np.zeros(8, dtype=np.int64)
     frame_counts = np.zeros((n_total, T, wl.input_shape[0]), dtype=np.int64)
+    row_bits = None
+    if keep_rows:
+        c, h, w = (int(v) for v in wl.input_shape)
+        row_bits = np.zeros((n_total, 8, c, h), dtype=np.uint8 if w <= 255 else np.uint16)
     for lo in range(0, n_total, batch_size):
         hi = min(lo + batch_size, n_total)
         x = wl.inputs(lo, hi)
@@ -675,9 +704,11 @@ def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[di
         if direct:
             for k in range(8):
                 bit_counts[k] += int(((x >> k) & 1).sum(dtype=np.int64))
+                if row_bits is not None:
+                    row_bits[lo:hi, k] = ((x >> k) & 1).sum(axis=-1, dtype=np.int64)
         else:
             frame_counts[lo:hi] = x.reshape(x.shape[0], T, x.shape[2], -1).sum(axis=3)
-    return counts, steps, bit_counts, frame_counts
+    return counts, steps, bit_counts, frame_counts, row_bits
 
 
 def _running_rate_fit(exit_steps: np.ndarray, T: int, per_channel: bool):

@@ -55,6 +55,7 @@ LAYER_TYPES = ("conv", "linear", "maxpool", "avgpool", "add", "flatten", "output
 KINDS = ("trained", "imported", "statistical")
 OUTPUT_MODES = ("membrane", "accumulate")
 INPUT_ENCODINGS = ("direct", "spike_frames")
+INPUT_ROW_BITS = "input_row_bits"  # a direct twin's per-image bit counts per plane, channel and row (statistical.md)
 WEIGHTED_TYPES = ("conv", "linear", "output")
 INPUT_SHIFT_MAX = 63  # the first layer's current is int64: a right shift of 64 or more is undefined
 EXIT_PARAMETERS = ("cl_init", "tau_cl", "theta")  # meta.exit_policy entries, each in (0, 1]
@@ -590,7 +591,7 @@ def _check_no_stray_arrays(where: str, meta: dict, arrays: dict, statistical: bo
         layer = layers.get(name)
         if statistical:
             frames = meta.get("input_encoding", "direct") == "spike_frames"
-            known = (key == "seed" or prefix == "exit_hist" and name
+            known = (key == "seed" or prefix == "exit_hist" and name or key == INPUT_ROW_BITS and not frames
                      or prefix == "rate" and (name == "input" and frames or layer is not None and (
                          is_spiking(layer) or layer["type"] == "maxpool")))
         else:
@@ -874,11 +875,31 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
                 "needs 8 densities in [0, 1] (bit planes 0..7)",
                 "fit it from real images",
             )
+        if INPUT_ROW_BITS in arrays:
+            _check_input_row_bits(where, meta, arrays[INPUT_ROW_BITS])
     else:
         if density is not None:
             raise _fail(where, "meta.input_bit_density", "is given, but the inputs are spike frames, drawn from "
                         "rate/input (bit-plane densities are for pixels)", "drop meta.input_bit_density")
         _check_input_rate(where, meta, arrays.get("rate/input"))
+
+
+def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray) -> None:
+    """A direct twin's ``input_row_bits``: [M, 8, C, H] integer counts in [0, W], the set bits of each measured image's
+    bit plane, channel and row (docs/statistical.md, step 3)."""
+    shape = [int(v) for v in meta["input_shape"]]
+    if len(shape) != 3:
+        raise _fail(where, INPUT_ROW_BITS, f"needs [C, H, W] images, but meta.input_shape is {shape}",
+                    "drop input_row_bits (flat inputs are drawn from meta.input_bit_density alone)")
+    c, h, w = shape
+    if counts.dtype.kind not in "iu":
+        raise _fail(where, INPUT_ROW_BITS, f"has dtype {counts.dtype}", "store integer bit counts (uint8 or uint16)")
+    if counts.ndim != 4 or counts.shape[0] < 1 or list(counts.shape[1:]) != [8, c, h]:
+        raise _fail(where, INPUT_ROW_BITS, f"has shape {list(counts.shape)}",
+                    f"use [M, 8, C, H] = [M, 8, {c}, {h}] with M >= 1 measured images")
+    if (counts < 0).any() or (counts > w).any():
+        raise _fail(where, INPUT_ROW_BITS, f"counts must be in [0, {w}] (the width of a row)",
+                    "refit the twin with satasim workload stats")
 
 
 def _check_input_rate(where: str, meta: dict, rate: np.ndarray | None) -> None:
