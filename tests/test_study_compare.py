@@ -56,7 +56,8 @@ def test_compare_trained_workload_deterministic(tmp_path):
     assert _self_contained((a / "report.html").read_text())
     data = json.loads((a / "results.json").read_text())
     assert [s["kind"] for s in data["architectures"]] == ["conventional", "atsn"]
-    assert data["notes"] == []  # 4 images keep the 4 accelerators of each design busy
+    # 4 images keep the 4 accelerators of each design busy; the random network's own thresholds are other ones
+    assert [n.split(": ", 1)[0] for n in data["notes"]] == ["atsn16x16"] and "exit unit decides" in data["notes"][0]
     # each record says which prediction its accuracy is, on the run JSON's grid (same numbers, same bytes)
     for record, arch in zip(data["architectures"], ARCHS, strict=True):
         run = simulate(load_arch(arch), read_workload(wl), images=4).to_dict()
@@ -518,7 +519,35 @@ def test_the_notes_of_a_compare_are_in_its_results_json(tmp_path):
     wl = tmp_path / "w.npz"
     write_workload(wl, random_workload(5, images=2, timesteps=2, num_classes=4, encoding="direct"))
     run_compare(ARCHS, str(wl), tmp_path / "c", images=2, jobs=1, quiet=True, json_path=str(tmp_path / "r.json"))
-    notes = json.loads((tmp_path / "r.json").read_text())["notes"]
+    notes = [n for n in json.loads((tmp_path / "r.json").read_text())["notes"] if "accelerators busy" in n]
     assert [n.split(":")[0] for n in notes] == ["conventional16x16", "atsn16x16"]
     assert all("2 images in batches of 1 keep 2 of the 4 accelerators busy" in n for n in notes)
     assert all(f"**Note:** {n}." in (tmp_path / "c" / "report.md").read_text() for n in notes)
+
+
+def test_compare_says_what_run_says_about_the_exit_thresholds(tmp_path):
+    """An exit unit deciding at other thresholds than the workload's own: `run` noted it, compare did not."""
+    text = (ROOT / "satasim_atsn" / "data" / "archs" / "atsn16x16.yaml").read_text()
+    arch = tmp_path / "atsn_low.yaml"
+    arch.write_text(text.replace("name: atsn16x16", "name: atsn_low").replace("cl_init: 0.999", "cl_init: 0.9"))
+    workload = str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+    run_compare([str(arch), ARCHS[0]], workload, tmp_path / "c", images=4, jobs=1, quiet=True,
+                json_path=str(tmp_path / "r.json"))
+    notes = json.loads((tmp_path / "r.json").read_text())["notes"]
+    assert notes == ["atsn_low: the exit unit decides with the architecture's cl_init 0.9; the workload's own "
+                     "cl_init 0.999 (satasim evaluate's defaults) apply with --set exit_unit.cl_init=0.999"]
+
+
+def test_designs_on_workloads_of_other_tasks_get_no_verdict(tmp_path):
+    """ATSN on one dataset against the conventional design on another: the paper's direction is not judged,
+    and a note says what the workloads differ in; designs on one topology's own networks are judged."""
+    from satasim_atsn.study.compare import task_differences
+    from satasim_atsn.workload.format import read_workload
+
+    fmnist, cifar = (str(ROOT / "workloads" / f) for f in ("vgg_small_fmnist_atsn.npz", "vgg16w025_cifar10_snn.npz"))
+    run_compare(list(reversed(ARCHS)), [fmnist, cifar], tmp_path / "c", images=4, jobs=1, quiet=True)
+    report = (tmp_path / "c" / "report.md").read_text()
+    assert "workloads differ in dataset, input shape, layers" in report
+    assert "not judged here" in report and "**matches**" not in report and "does not match" not in report
+    own = [read_workload(str(ROOT / "workloads" / f"vgg16w025_cifar10_{m}.npz")).meta for m in ("snn", "atsn")]
+    assert task_differences(own) == []

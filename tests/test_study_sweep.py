@@ -488,3 +488,15 @@ def test_point_lists_are_runs_of_consecutive_points():
     assert point_list([0, 1, 2, 3], 4) == "every point"
     assert point_list([0, 1, 2, 3, 7, 9, 10], 12) == "points 0-3, 7, 9-10"
     assert point_list([5], 12) == "point 5"
+
+
+def test_an_engine_sweep_notes_points_whose_exit_unit_decides_at_other_thresholds(tmp_path, capsys):
+    from satasim_atsn.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nmode: engine\narch: {ROOT / 'archs' / 'atsn16x16.yaml'}\n"
+                    f"workload: {ROOT / 'workloads' / 'vgg_small_fmnist_atsn.npz'}\nimages: 4\n"
+                    "vary:\n  exit_unit.cl_init: [0.999, 0.9]\nmetrics: [avg_timestep]\n")
+    with pytest.raises(SystemExit):
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "1"])
+    assert "note (point 1): the exit unit decides with the architecture's cl_init 0.9" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import numpy as np
 
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.fileio import atomic_write_text, check_output_path, check_outputs, refuse_overwriting_inputs
-from satasim_atsn.workload.format import EXIT_PARAMETERS, emits_spikes, read_workload
+from satasim_atsn.workload.format import emits_spikes, read_workload
 
 if TYPE_CHECKING:
     from satasim_atsn.hw.arch import Arch
@@ -42,9 +42,9 @@ def _peak_rss_mb() -> float:
 def run_command(arch_path: str, workload_path: str, images: int | None, start: int, overrides: tuple[str, ...],
                 json_path: str | None, csv_dir: str | None, quiet: bool, timing: bool) -> None:
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
-    from satasim_atsn.hw.arch import dram_rounding_note, load_arch_with_set, naming_set_values
-    from satasim_atsn.hw.energy import unused_technology_note
-    from satasim_atsn.hw.engine import idle_accelerators_note, image_count, simulate
+    from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
+    from satasim_atsn.hw.engine import image_count, simulate
+    from satasim_atsn.hw.notes import run_notes
     from satasim_atsn.hw.results import CSV_FILES
     from satasim_atsn.report.progress import Progress
 
@@ -59,8 +59,7 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
     wall = time.perf_counter() - t0
     if timing:
         result.timing = {"wall_seconds": wall, "peak_rss_MiB": _peak_rss_mb()}
-    notes = [note for note in (exit_parameters_note(arch, workload), idle_accelerators_note(arch, n_images),
-                               unused_technology_note(arch_path, list(overrides)), dram_rounding_note(arch)) if note]
+    notes = run_notes(arch, arch_path, list(overrides), workload, n_images)
     result.notes = [note.removeprefix("note: ") for note in notes]  # in --json too, where scripts read results
     _write_outputs(result, json_path, csv_dir, timing)
     if not quiet:
@@ -69,29 +68,6 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
         click.echo(result.summary_text())
     if timing:
         click.echo(f"wall time {wall:.2f} s, peak memory {_peak_rss_mb():.0f} MiB", err=quiet)
-
-
-def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
-    """A note when the exit unit's thresholds (the architecture's) differ from the workload's own defaults
-    (meta.exit_policy, which satasim evaluate uses), with the --set that runs the workload's; None if they agree.
-    A statistical workload's exits are drawn from its histograms, which no threshold changes: the note then says so
-    and how to fit histograms at the architecture's thresholds."""
-    if not arch.has_exit_unit:
-        return None
-    own = workload.meta.get("exit_policy") or {}
-    used = arch.exit_policy().describe()
-    differ = [k for k in EXIT_PARAMETERS if k in used and own.get(k) is not None and float(own[k]) != float(used[k])]
-    if not differ:
-        return None
-    if workload.is_statistical:
-        options = " ".join(f"--{k.replace('_', '-')} {used[k]:g}" for k in differ)
-        return (f"note: the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)} do not change this "
-                f"statistical workload's exits: they are drawn from its exit histogram (the file's meta.exit_policy "
-                f"says {', '.join(f'{k} {own[k]:g}' for k in differ)}); a twin fitted at the architecture's "
-                f"thresholds: satasim workload stats TRAINED {options}")
-    return (f"note: the exit unit decides with the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)}; "
-            f"the workload's own {', '.join(f'{k} {own[k]:g}' for k in differ)} (satasim evaluate's defaults) "
-            f"apply with {' '.join(f'--set exit_unit.{k}={own[k]:g}' for k in differ)}")
 
 
 def _write_outputs(result, json_path: str | None, csv_dir: str | None, timing: bool) -> None:

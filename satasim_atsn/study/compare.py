@@ -239,7 +239,24 @@ def _spread(ratio: float) -> float:
     return max(ratio, 1 / ratio) if ratio > 0 else float("inf")
 
 
-def paper_direction(summaries: list[dict], same_input: bool = True) -> list[str]:
+#: what the workloads of a compare must share for its designs to be judged against each other: the task and the
+#: network's shape (own networks of one topology, trained with other recipes, are comparable; a trained network
+#: and a statistical twin, or two datasets, are not)
+_TASK_KEYS = (("dataset", "dataset"), ("num_classes", "classes"), ("input_shape", "input shape"),
+              ("timesteps", "timesteps T"), ("kind", "kind (trained, imported or statistical)"))
+
+
+def task_differences(metas: list[dict]) -> list[str]:
+    """What the workloads' metas differ in, among the task and the layer table (empty: one task and topology)."""
+    differ = [label for key, label in _TASK_KEYS if len({repr(m.get(key)) for m in metas}) > 1]
+    shapes = {repr([(ly.get("type"), ly.get("out_shape")) for ly in m.get("layers", [])]) for m in metas}
+    if len(shapes) > 1:
+        differ.append("layers")
+    return differ
+
+
+def paper_direction(summaries: list[dict], same_input: bool = True,
+                    task_differs: list[str] | None = None) -> list[str]:
     """Does ATSN spend less energy per image than the conventional design, as the paper says? ``same_input``: both
     ran one workload on one technology table, so a difference comes from the designs alone."""
     kinds: dict[str, dict] = {}
@@ -249,6 +266,10 @@ def paper_direction(summaries: list[dict], same_input: bool = True) -> list[str]
         return []
     a, c = kinds["atsn"], kinds["conventional"]
     several = sum(s["kind"] in ("atsn", "conventional") for s in summaries) > 2
+    if task_differs:
+        return [f"Paper's direction (ATSN spends less energy per image than a conventional SNN accelerator): not "
+                f"judged here: **{a['name']}** and **{c['name']}** ran workloads that differ in "
+                f"{', '.join(task_differs)}, so their difference is not the designs' alone."]
     saving = 1 - a["energy_per_image_uJ"] / c["energy_per_image_uJ"]
     text = [f"Paper's direction (ATSN spends less energy per image than a conventional SNN accelerator), "
             f"**{a['name']}** against **{c['name']}**"
@@ -314,13 +335,13 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     """Check every input before simulating, with the one-line errors `satasim run` gives for the same files.
 
     Returns each architecture's workload meta, the architectures' names, the baseline's index, the
-    image count (by default 100, or all the smallest workload holds from ``start``) and notes per design (too
-    few images to keep its accelerators busy, a --set tech.<entry> it never reads, a DRAM rate rounded by > 1%).
+    image count (by default 100, or all the smallest workload holds from ``start``) and the notes `satasim run`
+    prints, per design (hw/notes.py).
     """
-    from satasim_atsn.hw.arch import dram_rounding_note, naming_set_values
-    from satasim_atsn.hw.energy import unused_technology_note
-    from satasim_atsn.hw.engine import check_batch, idle_accelerators_note
+    from satasim_atsn.hw.arch import naming_set_values
+    from satasim_atsn.hw.engine import check_batch, image_count
     from satasim_atsn.hw.mapping import build_mapping
+    from satasim_atsn.hw.notes import run_notes
 
     for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
         if not resolve_arch_path(a).is_file():
@@ -339,9 +360,15 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
                             f"use --start below {fewest}")
     if images is None:
         images = min(DEFAULT_IMAGES, fewest - start)
-    notes = [f"{name}: {note.removeprefix('note: ')}" for name, arch, path in zip(names, archs, arch_paths, strict=True)
-             for note in (idle_accelerators_note(arch, images), unused_technology_note(path, overrides),
-                          dram_rounding_note(arch)) if note]
+    for w in loaded.values():  # the refusal `satasim run` gives, before any note is printed
+        image_count(w, images, start)
+    notes = [f"{name}: {note.removeprefix('note: ')}"
+             for name, arch, path, w in zip(names, archs, arch_paths, workloads, strict=True)
+             for note in run_notes(arch, path, overrides, loaded[w], images)]
+    differ = task_differences([loaded[w].meta for w in workloads])
+    if differ:
+        notes.append(f"the architectures' workloads differ in {', '.join(differ)}: the differences between the "
+                     "designs are also the networks'")
     return [loaded[w].meta for w in workloads], names, b, images, notes
 
 
@@ -390,6 +417,9 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     summaries = run_all(arch_paths, overrides or [], workloads, images, start, jobs, quiet=quiet)
     _make_output_dir(out)
     shared = len(set(workloads)) == 1
+    judged = [next((m for m, s in zip(metas, summaries, strict=True) if s["kind"] == kind), None)
+              for kind in ("atsn", "conventional")]  # the pair paper_direction judges
+    differ = task_differences([m for m in judged if m is not None])
     title = f"Comparison on {metas[0].get('name')}: " + ", ".join(names) if shared else "Comparison of " + ", ".join(
         f"{n} on {m.get('name')}" for n, m in zip(names, metas, strict=True))
     doc = Document(title,
@@ -428,7 +458,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
                 for sentence in explain_difference(s, summaries[b]):
                     doc.para(sentence)
         tables = {(load_arch(a, list(overrides or [])).technology) for a in arch_paths}
-        for sentence in paper_direction(summaries, same_input=shared and len(tables) == 1):
+        for sentence in paper_direction(summaries, same_input=shared and len(tables) == 1, task_differs=differ):
             doc.para(sentence)
         # latency timeline and exit histogram
         _latency_sections(doc, stage, summaries)

@@ -2,8 +2,9 @@
 
 A sweep over accelerators or batch sizes can leave accelerators idle at some points (their leakage then
 counts over a short run, so FPS and energy per image describe the run, not the design), a clock can round a
-DRAM rate in GB/s or ns by more than 1%, and a --set tech.<entry> can reach a design that never reads it.
-`run` and `compare` say so; a sweep said nothing."""
+DRAM rate in GB/s or ns by more than 1%, an exit unit can decide at other thresholds than the workload was
+evaluated at, and a --set tech.<entry> can reach a design that never reads it. `run` and `compare` say so
+(hw/notes.py); a sweep said nothing."""
 from __future__ import annotations
 
 from typing import Any
@@ -13,7 +14,7 @@ from satasim_atsn.study.spec import Study, point_overrides
 
 #: the fields a note depends on (besides the architecture file): others are not loaded, so a study of
 #: thousands of points over exit thresholds loads its architecture once
-_NOTE_FIELDS = ("accelerators", "images_per_batch", "clock_hz", "dram.", "tech.")
+_NOTE_FIELDS = ("accelerators", "images_per_batch", "clock_hz", "dram.", "tech.", "exit_unit.")
 
 
 def _relevant(override: str) -> bool:
@@ -27,13 +28,15 @@ def point_notes(study: Study, rows: list[dict[str, Any]]) -> list[tuple[str, lis
 
     A technology entry is noted only when no point's design reads it (a study that sets an entry for all its
     designs while only some read it is not wrong, and one note per design would bury the others)."""
-    from satasim_atsn.hw.arch import dram_rounding_note, load_arch
+    from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.energy import unused_entries_note, unused_technology_overrides
-    from satasim_atsn.hw.engine import idle_accelerators_note
+    from satasim_atsn.hw.notes import run_notes
+    from satasim_atsn.study.metrics import read_cached
 
     if study.mode != "engine":
         return []
     points = study.points()
+    workload = read_cached(str(study.workload))
     seen: dict[tuple, tuple[list[str], set[str]]] = {}
     notes: dict[str, list[int]] = {}
     unused_everywhere: set[str] | None = None
@@ -51,8 +54,8 @@ def point_notes(study: Study, rows: list[dict[str, Any]]) -> list[tuple[str, lis
             except SatasimError:  # the point ran with all its overrides; a subset need not stand alone
                 seen[key] = ([], set())
             else:
-                seen[key] = ([n.removeprefix("note: ") for n in (idle_accelerators_note(arch, study.images),
-                                                                  dram_rounding_note(arch)) if n],
+                seen[key] = ([n.removeprefix("note: ") for n in run_notes(
+                    arch, str(path), overrides, workload, study.images, technology=False)],
                              set(unused_technology_overrides(str(path), overrides)))
         point_notes_here, unused = seen[key]
         for note in point_notes_here:

@@ -1,0 +1,44 @@
+"""The notes `satasim run`, `compare` and `sweep` print beside their numbers (and write into their results).
+
+Each says why a number may not mean what it seems: the exit unit decides at other thresholds than the workload
+was evaluated at, too few images leave accelerators idle, a --set tech.<entry> changes nothing in the design, a
+DRAM rate in GB/s or ns is rounded to whole bytes or cycles. One list, so that the three commands say the same."""
+from __future__ import annotations
+
+from satasim_atsn.hw.arch import Arch, dram_rounding_note
+from satasim_atsn.hw.energy import unused_technology_note
+from satasim_atsn.hw.engine import idle_accelerators_note
+from satasim_atsn.workload.format import EXIT_PARAMETERS, Workload
+
+
+def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Workload, images: int,
+              technology: bool = True) -> list[str]:
+    """Every note for ``images`` images of ``workload`` on ``arch`` (from ``arch_path`` with ``overrides``), each
+    starting ``note: ``, in a fixed order; ``technology=False`` leaves out the unused --set tech.<entry> note
+    (a sweep judges it over all its points)."""
+    notes = [exit_parameters_note(arch, workload), idle_accelerators_note(arch, images),
+             unused_technology_note(arch_path, overrides) if technology else None, dram_rounding_note(arch)]
+    return [note for note in notes if note]
+
+
+def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
+    """A note when the exit unit's thresholds (the architecture's) differ from the workload's own defaults
+    (meta.exit_policy, which satasim evaluate uses), with the --set that runs the workload's; None if they agree.
+    A statistical workload's exits are drawn from its histograms, which no threshold changes: the note then says so
+    and how to fit histograms at the architecture's thresholds."""
+    if not arch.has_exit_unit:
+        return None
+    own = workload.meta.get("exit_policy") or {}
+    used = arch.exit_policy().describe()
+    differ = [k for k in EXIT_PARAMETERS if k in used and own.get(k) is not None and float(own[k]) != float(used[k])]
+    if not differ:
+        return None
+    if workload.is_statistical:
+        options = " ".join(f"--{k.replace('_', '-')} {used[k]:g}" for k in differ)
+        return (f"note: the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)} do not change this "
+                f"statistical workload's exits: they are drawn from its exit histogram (the file's meta.exit_policy "
+                f"says {', '.join(f'{k} {own[k]:g}' for k in differ)}); a twin fitted at the architecture's "
+                f"thresholds: satasim workload stats TRAINED {options}")
+    return (f"note: the exit unit decides with the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)}; "
+            f"the workload's own {', '.join(f'{k} {own[k]:g}' for k in differ)} (satasim evaluate's defaults) "
+            f"apply with {' '.join(f'--set exit_unit.{k}={own[k]:g}' for k in differ)}")
