@@ -229,3 +229,36 @@ def test_sigterm_to_the_sweep_alone_stops_its_workers(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
     assert not alive, "worker processes outlived the terminated sweep"
     assert set(_ok_rows(run)) <= set(range(POINTS))  # the journal holds whole rows only
+
+
+_ORPHAN_DRIVER = """
+import os, sys, time
+from satasim_atsn.study.runner import process_pool
+with process_pool(2) as pool:
+    pids = {pool.submit(os.getpid).result() for _ in range(8)}
+    print(" ".join(map(str, sorted(pids))), flush=True)
+    time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone for our purpose
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_workers_end_when_their_parent_is_killed():
+    """SIGKILL of `sweep` or `compare` alone (not its process group) left its workers waiting forever."""
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_DRIVER], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in parent.stdout.readline().split()]
+    assert workers and all(_alive(p) for p in workers)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers)

@@ -29,6 +29,7 @@ import math
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -58,7 +59,7 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """
     workers = max(1, workers)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=set_worker_threads, initargs=(share_threads_with(workers),))
+                               initializer=start_worker, initargs=(share_threads_with(workers), os.getpid()))
     try:
         yield pool
     except BaseException:
@@ -70,12 +71,31 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     pool.shutdown(wait=True)
 
 
+#: how often a worker checks that its parent is still there (seconds)
+PARENT_CHECK_SECONDS = 1.0
+
+
+def start_worker(threads: int, parent: int) -> None:
+    """A worker's start: its share of the numba threads, and a watchdog that ends it once ``parent`` is gone.
+
+    A parent killed with SIGKILL cannot terminate its workers, and they waited for work forever (a user's audit
+    found them alive 12 minutes later, holding the pipe of whatever ran the sweep): now each exits within
+    about a second of its parent."""
+    set_worker_threads(threads)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="satasim-parent-watchdog", daemon=True).start()
+
+
 def _quiet_broken_pool_thread() -> None:
     """The executor's manager thread, finding its terminated workers, sets an exception on futures this process
     already cancelled and dies printing a traceback (InvalidStateError) after the user's one-line error: drop
     that one exception of that thread; any other keeps Python's report."""
     import concurrent.futures
-    import threading
 
     previous = threading.excepthook
     if getattr(previous, "drops_invalid_state", False):  # installed by an earlier pool already
