@@ -500,3 +500,16 @@ def test_an_engine_sweep_notes_points_whose_exit_unit_decides_at_other_threshold
     with pytest.raises(SystemExit):
         main(["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "1"])
     assert "note (point 1): the exit unit decides with the architecture's cl_init 0.9" in capsys.readouterr().err
+
+
+def test_a_study_without_images_runs_what_a_small_workload_holds(tmp_path, workload_path):
+    """The default of 100 images refused a 30-image workload, where `run` and `compare` run all of it."""
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nmode: functional\nworkload: {workload_path}\nvary:\n  exit_unit.cl_init: [0.5]\n"
+                    "metrics: [accuracy]\n")
+    assert load_study(path).images == 30
+    path.write_text(path.read_text() + "start: 10\n")
+    assert load_study(path).images == 20
+    path.write_text(path.read_text().replace("start: 10", "start: 30"))
+    with pytest.raises(StudyError, match=r"start: 30 is past the workload's last image \(30 images\)"):
+        load_study(path)

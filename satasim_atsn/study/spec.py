@@ -40,6 +40,7 @@ from satasim_atsn.fileio import load_yaml
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
 
+DEFAULT_STUDY_IMAGES = 100  # images per point of a study that gives none (fewer if the workload holds fewer)
 TOP_KEYS = ("name", "description", "mode", "arch", "workload", "images", "start", "set", "vary", "metrics", "plots")
 MODES = ("engine", "functional")
 
@@ -458,7 +459,7 @@ def load_study(path: str | Path) -> Study:
         raise _fail(where, "mode", f"unknown mode {shown(mode)}", f"use one of {', '.join(MODES)}")
     arch, arch_files = _study_archs(where, path, raw, mode)
     workload = _resolve_file(where, path.parent, raw, "workload")
-    images = raw.get("images", 100)
+    images = raw.get("images", DEFAULT_STUDY_IMAGES)  # without it: at most that many (_check_workload)
     start = raw.get("start", 0)
     for key, value, low in (("images", images, 1), ("start", start, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -694,13 +695,19 @@ def _study_plots(where: str, plots: Any, mode: str, metrics: list, seen: set[str
 
 
 def _check_workload(where: str, study: Study) -> None:
-    """The workload must be valid and hold the images the study asks for."""
+    """The workload must be valid and hold the images the study asks for; a study that gives no ``images``
+    runs at most DEFAULT_STUDY_IMAGES, fewer when the workload holds fewer from ``start`` (as `run` runs them all)."""
     from satasim_atsn.workload.format import read_workload
 
     try:
         workload = read_workload(study.workload)
     except SatasimError as error:
         raise StudyError(f"{where}: workload: {error}") from None
+    if study.start >= workload.num_images:
+        raise _fail(where, "start", f"{study.start} is past the workload's last image ({workload.num_images} images)",
+                    f"use start < {workload.num_images}")
+    if "images" not in study.raw:
+        study.images = min(DEFAULT_STUDY_IMAGES, workload.num_images - study.start)
     if study.start + study.images > workload.num_images:
         raise _fail(where, "images", f"start {study.start} + images {study.images} exceeds the workload's "
                     f"{workload.num_images} images", f"use images <= {max(workload.num_images - study.start, 0)}")
