@@ -83,7 +83,10 @@ def test_compare_piped_and_quiet(workload_file, tmp_path, capsys, quiet, monkeyp
     monkeypatch.chdir(ROOT)
     code, out, err = cli(argv, capsys)
     assert code == 0, err
-    assert err == "" and not any(mark in out for mark in BAR_MARKS[:3])
+    # no bar anywhere; on stderr at most the notes (the random network's own exit thresholds are other ones)
+    assert all(line.startswith("note: ") for line in err.splitlines())
+    assert not any(mark in out for mark in BAR_MARKS[:3])
+    assert (err == "") if quiet else ("exit unit decides" in err)
     assert (out == "") if quiet else ("atsn16x16" in out)
     assert (tmp_path / "cmp" / "report.md").is_file()
 
@@ -97,7 +100,10 @@ def test_sweep_piped_and_quiet(tmp_path, capsys, workload_file):
         code, out, err = cli(["sweep", str(study), "-o", str(out_dir), "--jobs", "1"]
                              + (["--quiet"] if quiet else []), capsys)
         assert code == 0, err
-        assert err == "" and not any(mark in out for mark in BAR_MARKS[:3])
+        assert all(line.startswith("note (") for line in err.splitlines()) and not any(
+            mark in out for mark in BAR_MARKS[:3])
+        if quiet:
+            assert err == ""
         assert (out == "") if quiet else ("2 points" in out)
 
 
