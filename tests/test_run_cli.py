@@ -280,3 +280,20 @@ def test_the_notes_a_run_prints_are_in_its_json(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["run", "atsn16x16", workload, "--images", "4", "--json", str(out), "--quiet"])
     assert json.loads(out.read_text())["notes"] == []
+
+
+def test_batch_refill_where_it_cannot_act_is_noted(tmp_path, capsys):
+    """`batch_refill: true` on a design without a deciding exit unit gave the same numbers as without, silently."""
+    from satasim_atsn.cli import main
+
+    workload = str(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    refill = ["--images", "16", "--set", "images_per_batch=4", "--set", "batch_refill=true"]
+    with pytest.raises(SystemExit):
+        main(["run", "conventional16x16", workload, *refill])
+    assert "note: batch_refill changes nothing here: the design has no deciding exit unit" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "atsn16x16", workload, *refill])
+    assert "batch_refill" not in capsys.readouterr().err  # ATSN's early exits free slots: it acts
+    with pytest.raises(SystemExit):
+        main(["run", "atsn16x16", workload, "--images", "4", "--set", "batch_refill=true"])
+    assert "batch_refill changes nothing here: a batch holds one image" in capsys.readouterr().err

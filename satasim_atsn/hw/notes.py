@@ -2,7 +2,8 @@
 
 Each says why a number may not mean what it seems: the exit unit decides at other thresholds than the workload
 was evaluated at, too few images leave accelerators idle, a --set tech.<entry> changes nothing in the design, a
-DRAM rate in GB/s or ns is rounded to whole bytes or cycles. One list, so that the three commands say the same."""
+DRAM rate in GB/s or ns is rounded to whole bytes or cycles, batch refill is on where it cannot act. One list,
+so that the three commands say the same."""
 from __future__ import annotations
 
 from satasim_atsn.hw.arch import Arch, dram_rounding_note
@@ -17,8 +18,21 @@ def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Worklo
     starting ``note: ``, in a fixed order; ``technology=False`` leaves out the unused --set tech.<entry> note
     (a sweep judges it over all its points)."""
     notes = [exit_parameters_note(arch, workload), idle_accelerators_note(arch, images),
-             unused_technology_note(arch_path, overrides) if technology else None, dram_rounding_note(arch)]
+             unused_technology_note(arch_path, overrides) if technology else None, dram_rounding_note(arch),
+             batch_refill_note(arch)]
     return [note for note in notes if note]
+
+
+def batch_refill_note(arch: Arch) -> str | None:
+    """A note when ``batch_refill`` is on where it cannot act: it gives an exited image's slot to the next image,
+    so it needs early exits (an exit unit), the timestep_major dataflow and more than one image per batch."""
+    if not arch.batch_refill:
+        return None
+    exits = arch.has_exit_unit and arch.policy_name != "fixed"
+    why = ("the design has no deciding exit unit, so no image leaves its batch early" if not exits else
+           "the layer_major dataflow runs a batch's timesteps together" if arch.dataflow == "layer_major" else
+           "a batch holds one image" if int(arch.images_per_batch) == 1 else None)
+    return None if why is None else f"note: batch_refill changes nothing here: {why} (docs/architecture.md)"
 
 
 def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:

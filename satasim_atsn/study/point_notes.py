@@ -14,7 +14,8 @@ from satasim_atsn.study.spec import Study, point_overrides
 
 #: the fields a note depends on (besides the architecture file): others are not loaded, so a study of
 #: thousands of points over exit thresholds loads its architecture once
-_NOTE_FIELDS = ("accelerators", "images_per_batch", "clock_hz", "dram.", "tech.", "exit_unit.")
+_NOTE_FIELDS = ("accelerators", "images_per_batch", "clock_hz", "dram.", "tech.", "exit_unit.", "batch_refill",
+                "dataflow", "array.exit_unit_tiles")
 
 
 def _relevant(override: str) -> bool:
