@@ -177,7 +177,7 @@ def test_workload_build_json(tmp_path, capsys, monkeypatch):
     assert data.decode() == json.dumps(numbers, indent=2, sort_keys=True) + "\n"
     assert numbers == {"file": "w.npz", "name": "my_vgg-statistical", "num_images": 8, "timesteps": 4,
                        "exit_hist": {"fixed": [0.0, 0.0, 0.0, 1.0], "atsn": [0.25, 0.25, 0.25, 0.25]},
-                       "exit_mean_timestep": {"fixed": 4.0, "atsn": 2.5}}
+                       "exit_mean_timestep": {"fixed": 4.0, "atsn": 2.5}, "notes": []}  # notes: what it printed
     assert "8 images, T = 4, mean exit fixed 4.00, atsn 2.50" in out and "took " in out
 
 

@@ -229,6 +229,8 @@ def stats_command(
         )
     write_workload(output, twin)
     numbers = _stats_numbers(trained, output, twin)
+    notes = pool_notes(twin.meta["provenance"])
+    numbers["notes"] = [line.strip().removeprefix("note: ") for line in notes]  # printed below, in --json too
     click.echo(f"fitted {numbers['num_images']} images of {trained} (rates over images running under "
                f"{numbers['rates_over_images_running_under']}):")
     for name, rates in numbers["rates"].items():
@@ -240,7 +242,7 @@ def stats_command(
         click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]))
     if json_path:
         _write_json_after(json_path, numbers, output)
-    for line in pool_notes(twin.meta["provenance"]):
+    for line in notes:
         click.echo(line)
     click.echo(f"wrote {output}")
 
@@ -420,13 +422,15 @@ def build_command(
                                    exit_means=_exit_means(exit_means), num_images=num_images or 10000,
                                    seed=seed or 0)
     write_workload(output, workload)
+    notes = pool_notes(workload.meta.get("provenance") or {})
     numbers = {"file": Path(output).name, "name": workload.name, "num_images": workload.num_images,
-               "timesteps": workload.timesteps, **_exit_numbers(workload)}
+               "timesteps": workload.timesteps, **_exit_numbers(workload),
+               "notes": [line.strip().removeprefix("note: ") for line in notes]}  # printed below, in --json too
     click.echo(
         f"wrote {output}: {workload.name}, {workload.num_images} images, T = {workload.timesteps}, mean exit "
         + ", ".join(f"{p} {m:.2f}" for p, m in numbers["exit_mean_timestep"].items())
     )
-    for line in pool_notes(workload.meta.get("provenance") or {}):
+    for line in notes:
         click.echo(line)
     if json_path:
         _write_json_after(json_path, numbers, output)

@@ -152,9 +152,11 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
                               f"{workload.layers[-1]['name']!r} (no output layer): it runs fixed T and predicts by "
                               "spike counts", f"drop {', '.join(given)}")
     cl_init, tau_cl, theta = exit_settings(workload.meta, cl_init, tau_cl, theta)  # as `workload stats` does
+    notes = []
     if dataset is not None:
         workload = with_test_split(workload, dataset, data_dir, image_size)
         note = cross_dataset_note(workload, dataset)
+        notes = [note.removeprefix("note: ")] if note else []
         if note and not quiet:
             click.echo(note, err=True)
     from satasim_atsn.report.progress import progress_bar
@@ -170,7 +172,7 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     click.echo(format_table(shown, f"{workload.name}: {table['images']} images, T = {workload.timesteps}"))
     source = Path(data_dir).resolve().name if dataset is not None and data_dir is not None else None
     _write_json(json_path, {"workload": Path(workload_path).name, "inputs": dataset or "embedded",
-                            "data_source": source, **table})  # the folder's name only: same bytes anywhere
+                            "data_source": source, **table, "notes": notes})  # the folder's name only: same bytes
 
 
 COMMANDS: list = [train_command, evaluate_command]

@@ -443,11 +443,13 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
     progress = Progress(quiet, stream)
     data = data if data is not None else prepare_data(config)
     train, evaluation, embedded = data if len(data) == 3 else (data[0], data[1], data[1])
-    for option, asked, got, what in (("--train-subset", config.train_subset, len(train), "training"),
-                                      ("--eval-images", config.eval_images, len(evaluation), "test"),
-                                      ("--test-images", config.test_images, len(embedded), "test")):
-        if asked is not None and got < asked:
-            progress.line(f"note: {option} {asked}: the {what} split has {got} images; all of them are used")
+    notes = [f"{option} {asked}: the {what} split has {got} images; all of them are used"
+             for option, asked, got, what in (("--train-subset", config.train_subset, len(train), "training"),
+                                              ("--eval-images", config.eval_images, len(evaluation), "test"),
+                                              ("--test-images", config.test_images, len(embedded), "test"))
+             if asked is not None and got < asked]
+    for note in notes:
+        progress.line(f"note: {note}")
     loss_name, output_mode = config.resolved()
     if train.framed and train.x.shape[1] != config.timesteps:
         raise TrainError.at(None, "--timesteps", f"is {config.timesteps} but the {config.dataset} frames have "
@@ -475,7 +477,9 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
                       f"{100 * record['train_acc']:.2f}% test acc (T={config.timesteps}, {len(evaluation)} images) "
                       f"{100 * record['test_acc']:.2f}% ({record['seconds']:.0f} s, "
                       f"{record['images_per_s']:.0f} img/s)")
-    return finish(net, config, train, evaluation, embedded, mean, std, output, _stable(history), progress)
+    summary = finish(net, config, train, evaluation, embedded, mean, std, output, _stable(history), progress)
+    summary["notes"] = notes  # what was printed as "note: ...", in --json too (README: every command's notes)
+    return summary
 
 
 def _stable(history: list) -> list:
