@@ -360,7 +360,8 @@ def test_warnings_reach_the_summary_and_the_workload(tmp_path):
     summary = train_model(_cfg(epochs=1, lr=1e-7), out, quiet=True, data=DATA)  # learns nothing in one epoch
     from satasim_atsn.workload.format import read_workload
 
-    assert summary["warnings"] and "near the 25.00% of a guess among 4 classes" in summary["warnings"][-1]
+    # the 32 synthetic test images are unbalanced (the largest class holds 43.75%): the warning compares with that
+    assert summary["warnings"] and "the 43.75% of always predicting the largest class" in summary["warnings"][-1]
     assert read_workload(out).meta["provenance"]["warnings"] == summary["warnings"]
 
 
@@ -469,3 +470,51 @@ def test_a_changed_option_that_draws_the_subset_is_named_on_resume(tmp_path, cap
     assert train("2", [*(x for item in options.items() for x in item), "--resume"]) == 2
     err = capsys.readouterr().err
     assert f"{option}: the checkpoint was trained with" in err and "--data-dir" not in err
+
+
+def test_a_network_near_the_largest_class_of_unbalanced_test_images_is_warned_about():
+    """7 classes, the largest holding 26% of the test images: 26.32% passed the 1.5/C = 21.4% test without a word,
+    although the network predicted one class for every image. The warning now says which chance it compares with."""
+    from satasim_atsn.train.trainer import training_warnings
+
+    labels = np.repeat(np.arange(7), [30, 2, 1, 30, 30, 20, 1])
+    names = ["cat", "dog", "eel", "fox", "gnu", "hen", "ibex"]
+    history = [{"loss": 1.8}]
+    one = training_warnings(history, 30 / 114, 7, 114, labels=labels, predicted=np.full(114, 3), class_names=names)
+    assert len(one) == 1 and "predicts class 3 ('fox') for every one of the 114 test images" in one[0]
+    varied = np.arange(114) % 7
+    near = training_warnings(history, 0.2895, 7, 114, labels=labels, predicted=varied, class_names=names)
+    assert len(near) == 1 and "not clearly above the 26.32% of always predicting the largest class, 0 ('cat')" \
+        in near[0]
+    assert "unbalanced" in near[0] and "14.29%" in near[0]
+    assert training_warnings(history, 0.5, 7, 114, labels=labels, predicted=varied) == []
+    # balanced classes keep the uniform guess's rule and words; one class for all is said whatever the balance
+    balanced = np.arange(70) % 7
+    chance = training_warnings(history, 0.2, 7, 70, labels=balanced, predicted=balanced[::-1])
+    assert len(chance) == 1 and "near the 14.29% of a guess among 7 classes" in chance[0]
+    assert training_warnings(history, 0.22, 7, 70, labels=balanced, predicted=balanced) == []
+    assert "for every one of the 70" in training_warnings(history, 1 / 7, 7, 70, labels=balanced,
+                                                          predicted=np.zeros(70, int))[0]
+
+
+def test_training_on_an_unbalanced_folder_that_learns_nothing_is_warned_about(tmp_path, capsys):
+    """The audit's reproducer on a generated folder: 7 classes of one image each (nothing tells them apart), four
+    holding 24% of the test images each: the network predicts one of them for all, above 1.5/C = 21.4%."""
+    image = pytest.importorskip("PIL.Image")
+    pattern = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    for split in ("train", "test"):
+        for c, n in enumerate([20, 20, 20, 20, 1, 1, 1]):
+            (tmp_path / "f" / split / f"c{c}").mkdir(parents=True)
+            for i in range(n if split == "test" else 2):
+                image.fromarray(pattern, "RGB").save(tmp_path / "f" / split / f"c{c}" / f"{i}.png")
+    report = tmp_path / "w.json"
+    code, _, err = run_cli(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "f"), "-T", "2",
+                            "--epochs", "1", "--train-subset", "2", "--quiet", "-o", str(tmp_path / "w.npz"),
+                            "--json", str(report)], capsys)
+    assert code == 0, err
+    summary = json.loads(report.read_text())
+    assert summary["quantised"]["fixed_t"]["2"] == round(20 / 83, 6) > 1.5 / 7  # above the old threshold
+    assert len(summary["warnings"]) == 1
+    assert "for every one of the 83 test images at fixed T: its 24.10% is that class's share" in \
+        summary["warnings"][0]
+    assert read_workload(tmp_path / "w.npz").meta["provenance"]["warnings"] == summary["warnings"]

@@ -154,13 +154,26 @@ def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_
     Each policy's exits are decided on the full run's outputs (``ExitPolicy.exit_steps``), which are
     the outputs an early-exit forward sees (tests/test_evaluation.py checks this against one).
     """
-    labels = workload.labels()
+    return evaluate_with_predictions(workload, cl_init, tau_cl, theta, batch_size)[0]
+
+
+def evaluate_with_predictions(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_cl: float = TAU_CL_DEFAULT,
+                              theta: float = THETA_DEFAULT, batch_size: int = 256) -> tuple[dict, np.ndarray]:
+    """:func:`evaluate_workload`'s table and each image's prediction at fixed T (the rule of its accuracy)."""
+    full = run_forward(workload, batch_size=batch_size)
+    mode = workload.layers[-1]["output_mode"] if workload.has_output else "spike_count"
+    at_t = predictions(full.logits, np.full(full.num_images, full.logits.shape[1]), mode)
     if not workload.has_output:
-        return _spike_count_table(workload, labels, batch_size)
+        return _spike_count_table(workload, full, workload.labels()), at_t
+    return _output_table(workload, full, cl_init, tau_cl, theta), at_t
+
+
+def _output_table(workload: Workload, full, cl_init: float, tau_cl: float, theta: float) -> dict:
+    """The evaluation table of a network with an output layer, from its full-T run ``full``."""
+    labels = workload.labels()
     mode = workload.layers[-1]["output_mode"]
     policies = {"fixed": FixedPolicy(), "atsn": AtsnPolicy(cl_init, tau_cl), "atsn_hw": AtsnPolicy(
         cl_init, tau_cl, hardware=True), "dtsnn": DtsnnPolicy(theta)}
-    full = run_forward(workload, batch_size=batch_size)
     if labels is not None:
         labels = labels[: full.num_images]
     exits = {key: policy.exit_steps(full.logits, full.out_membrane, full.scale_per_t)
@@ -182,10 +195,9 @@ def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_
     return table
 
 
-def _spike_count_table(workload: Workload, labels: np.ndarray | None, batch_size: int) -> dict:
+def _spike_count_table(workload: Workload, full, labels: np.ndarray | None) -> dict:
     """A network that ends in a spiking layer (no output layer) runs fixed T and predicts the class with the most
     spikes so far: its accuracy at each T; no exit rule has an output to read (docs/workload-format.md)."""
-    full = run_forward(workload, batch_size=batch_size)
     n, T = full.num_images, workload.timesteps
     table: dict = {"images": int(n), "fixed_t": {}, "output_mode": "spike_count"}
     if labels is not None:

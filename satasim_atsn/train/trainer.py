@@ -25,7 +25,7 @@ from satasim_atsn import __version__
 from satasim_atsn.errors import DatasetError, TrainError
 from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
-from satasim_atsn.train.evaluation import evaluate_workload, float_logits, policy_table
+from satasim_atsn.train.evaluation import evaluate_with_predictions, float_logits, policy_table
 from satasim_atsn.train.export import export_network
 from satasim_atsn.train.losses import LOSSES, loss_and_grad
 from satasim_atsn.train.models import METHODS, MODELS, build_spec
@@ -533,12 +533,14 @@ def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, no
 
 
 def training_warnings(history: list, accuracy: float, num_classes: int, images: int,
-                      augment: bool = False) -> list[str]:
+                      augment: bool = False, labels: np.ndarray | None = None, predicted: np.ndarray | None = None,
+                      class_names: list[str] | None = None) -> list[str]:
     """What says the trained network learned little: a loss above a uniform guess's ln C (every loss here is
-    a mean of cross-entropies), a loss that rose over the run, or an accuracy near chance (1/C). A diverging
-    run that stays finite (too high an --lr) or one that cannot learn (too low, too narrow) finishes otherwise
-    without a word. With augmentation on, a last epoch far better on the test images than on the (augmented)
-    training images says the flip or crop removes what tells the classes apart."""
+    a mean of cross-entropies), a loss that rose over the run, an accuracy near chance (1/C, or with ``labels``
+    of unbalanced classes, the largest class's share), or ``predicted`` naming one class for every image. A
+    diverging run that stays finite (too high an --lr) or one that cannot learn (too low, too narrow) finishes
+    otherwise without a word. With augmentation on, a last epoch far better on the test images than on the
+    (augmented) training images says the flip or crop removes what tells the classes apart."""
     warnings = []
     guess = math.log(num_classes)
     first, last = (float(history[0]["loss"]), float(history[-1]["loss"])) if history else (0.0, 0.0)
@@ -557,11 +559,36 @@ def training_warnings(history: list, accuracy: float, num_classes: int, images: 
         warnings.append(f"the last epoch scored {100 * float(final['train_acc']):.2f}% on the augmented training "
                         f"images but {100 * float(final['test_acc']):.2f}% on the test images: the augmentation "
                         "(random crop, left-right flip) may remove what tells the classes apart; try --no-augment")
-    if accuracy < 1.5 / num_classes:
-        warnings.append(f"the exported network scores {100 * accuracy:.2f}% on {images} test images at fixed T, "
-                        f"near the {100 / num_classes:.2f}% of a guess among {num_classes} classes: it learned "
-                        "little (check the data and --lr, --epochs, --width)")
-    return warnings
+    little = _learned_little(accuracy, num_classes, images, labels, predicted, class_names)
+    return warnings + ([little] if little else [])
+
+
+def _learned_little(accuracy: float, num_classes: int, images: int, labels: np.ndarray | None,
+                    predicted: np.ndarray | None, class_names: list[str] | None) -> str | None:
+    """The warning of an accuracy near chance, saying which chance: one class predicted for every image, the largest
+    class's share of unbalanced test images, or a uniform guess among the classes (1/C)."""
+    check = "check the data and --lr, --epochs, --width"
+    labels = None if labels is None or len(labels) == 0 else np.asarray(labels)
+    if predicted is not None and labels is not None and len(np.unique(predicted)) == 1 < len(np.unique(labels)):
+        cls = int(predicted[0])
+        name = f"{cls} ({class_names[cls]!r})" if class_names and cls < len(class_names) else str(cls)
+        return (f"the exported network predicts class {name} for every one of the {images} test images at fixed T: "
+                f"its {100 * accuracy:.2f}% is that class's share of them, and it learned nothing that tells the "
+                f"classes apart ({check})")
+    counts = np.bincount(labels, minlength=num_classes) if labels is not None else None
+    largest = float(counts.max() / counts.sum()) if counts is not None else 1 / num_classes
+    if largest > 1 / num_classes:  # unbalanced: half a guess's share of what the largest class leaves above it
+        if accuracy < largest + 0.5 / num_classes * (1 - largest) / (1 - 1 / num_classes):
+            cls = int(counts.argmax())
+            name = f"{cls} ({class_names[cls]!r})" if class_names and cls < len(class_names) else str(cls)
+            return (f"the exported network scores {100 * accuracy:.2f}% on {images} test images at fixed T, not "
+                    f"clearly above the {100 * largest:.2f}% of always predicting the largest class, {name} (the test "
+                    f"classes are unbalanced; a uniform guess among {num_classes} classes scores "
+                    f"{100 / num_classes:.2f}%): it learned little ({check})")
+    elif accuracy < 1.5 / num_classes:
+        return (f"the exported network scores {100 * accuracy:.2f}% on {images} test images at fixed T, near the "
+                f"{100 / num_classes:.2f}% of a guess among {num_classes} classes: it learned little ({check})")
+    return None
 
 
 def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Dataset, embedded: Dataset,
@@ -591,11 +618,13 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
                               input_shape=train.input_shape, mean=mean, std=std, x=x, y=y,
                               exit_policy=exit_policy, provenance=provenance)
 
-    quant = evaluate_workload(export(evaluation.x, evaluation.y), config.cl_init, config.tau_cl, config.theta)
+    quant, predicted = evaluate_with_predictions(export(evaluation.x, evaluation.y), config.cl_init, config.tau_cl,
+                                                 config.theta)
     T = str(config.timesteps)
     provenance["quantised"] = quant
     provenance["int8_minus_float_at_T"] = round(quant["fixed_t"][T] - float_table["fixed_t"][T], 6)
-    warnings = training_warnings(history, quant["fixed_t"][T], train.num_classes, len(evaluation), config.augment)
+    warnings = training_warnings(history, quant["fixed_t"][T], train.num_classes, len(evaluation), config.augment,
+                                 evaluation.y, predicted, list(train.class_names))
     if warnings:  # kept with the network, so that a user of the file sees them too (workload info, evaluate)
         provenance["warnings"] = warnings
     workload = export(embedded.x, embedded.y)
