@@ -878,3 +878,33 @@ def test_graphs_ending_in_a_spike_map_roundtrip(tmp_path, end):
     fwd = run_forward(wl, record_spikes=True)
     counts = fwd.spikes[wl.layers[-1]["name"]].reshape(6, 3, -1).sum(axis=1)  # NCHW flattened, as NIR's Output
     assert np.array_equal(fwd.out_membrane[:, -1], counts)
+
+
+def test_cli_import_reports_the_accuracy_satasim_evaluate_reports_with_each_rule_named(tmp_path, capsys):
+    """import printed 'accuracy: float 0.3333, int8 0.3667' (argmax of the membrane at T) where satasim evaluate of
+    the same imported workload said 33.33% (eq. 10); its accuracies now name their rules, accuracy_int evaluate's."""
+    from satasim_atsn.workload.format import write_workload
+
+    wl = random_workload(23, images=12, timesteps=3)  # eq. 10 and the membrane at T disagree on this one
+    src = tmp_path / "w.npz"
+    write_workload(src, wl)
+    export_nir_path = tmp_path / "w.nir"
+    write_nir(export_nir_path, export_nir(wl))
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(export_nir_path), "--inputs", str(src), "-o", str(tmp_path / "back.npz"),
+              "--json", str(tmp_path / "a.json")])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    report = json.loads((tmp_path / "a.json").read_text())
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(tmp_path / "back.npz"), "-q", "--json", str(tmp_path / "e.json")])
+    evaluated = json.loads((tmp_path / "e.json").read_text())
+    assert exc.value.code == 0
+    assert round(report["accuracy_int"], 6) == evaluated["fixed_t"]["3"] == round(4 / 12, 6)
+    assert report["accuracy_int_at_t"] == 0.5  # the top-1 decision's rule, named as such
+    rules = report["accuracy_rules"]
+    assert rules["accuracy_int"].startswith("eq. 10: argmax of the mean softmax")
+    assert "satasim evaluate" in rules["accuracy_int"]
+    assert "at T alone" in rules["accuracy_int_at_t"] and "float NIR output" in rules["accuracy_float"]
+    assert f"satasim evaluate's fixed-T accuracy): int8 {4 / 12:.4f}" in out
+    assert f"float {report['accuracy_float']:.4f}, int8 0.5000" in out

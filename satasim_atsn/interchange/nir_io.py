@@ -1337,9 +1337,33 @@ def agreement(result: ImportResult, graph: Any) -> dict:
     }
     labels = wl.labels()
     if labels is not None:
-        report["accuracy_float"] = float((pred_float == labels).mean())
-        report["accuracy_int"] = float((pred_int == labels).mean())
+        report.update(_accuracies(wl, fwd, labels, pred_float, pred_int, result.decision))
     return report
+
+
+# how `satasim evaluate` predicts at fixed T, by output mode (its headline accuracy), and the argmax-at-T rules
+EVALUATE_RULES = {"membrane": "eq. 10: argmax of the mean softmax of the outputs over t = 1..T",
+                  "accumulate": "eq. 5: argmax of the accumulated output at T",
+                  "spike_count": "the most spikes over t = 1..T (ties to the lowest class)"}
+
+
+def _accuracies(wl: Any, fwd: Any, labels: np.ndarray, pred_float: np.ndarray, pred_int: np.ndarray,
+                decision: str) -> dict:
+    """The import's accuracies, each with its rule: the int8 one as `satasim evaluate` reports it at fixed T
+    (``accuracy_int``), and the argmax at T of the int8 and float outputs that top-1 agreement compares."""
+    from satasim_atsn.train.evaluation import predictions
+
+    mode = wl.layers[-1]["output_mode"] if wl.has_output else "spike_count"
+    pred_eval = predictions(fwd.logits, np.full(fwd.num_images, fwd.logits.shape[1]), mode)
+    return {"accuracy_int": float((pred_eval == labels).mean()),
+            "accuracy_int_at_t": float((pred_int == labels).mean()),
+            "accuracy_float": float((pred_float == labels).mean()),
+            "accuracy_rules": {
+                "accuracy_int": f"{EVALUATE_RULES[mode]} (satasim evaluate's fixed-T accuracy)",
+                "accuracy_int_at_t": "argmax of the int8 output at T alone (the top-1 agreement's int8 decision)",
+                "accuracy_float": "argmax of the float NIR output " + ("summed over t = 1..T" if decision == "sum"
+                                                                      else "at T") + " (top-1 agreement's float "
+                                  "decision)"}}
 
 
 def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:

@@ -494,7 +494,11 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
         click.echo(f"  spikes {lname:<12} {layer['spike_agreement']:.4f}  (rate int {layer['rate_int']:.4f}, "
                    f"float {layer['rate_float']:.4f})")
     if "accuracy_int" in report:
-        click.echo(f"  accuracy: float {report['accuracy_float']:.4f}, int8 {report['accuracy_int']:.4f}")
+        rules = report["accuracy_rules"]
+        click.echo(f"  accuracy, {rules['accuracy_int']}: int8 {report['accuracy_int']:.4f}")
+        summed = " (float: summed over t)" if result.decision == "sum" else ""
+        click.echo(f"  accuracy, argmax of the output at T{summed} (top-1's decisions): float "
+                   f"{report['accuracy_float']:.4f}, int8 {report['accuracy_int_at_t']:.4f}")
     if json_path:
         _write_json_after(json_path, report, output)
     click.echo(f"wrote {output}")
