@@ -83,3 +83,20 @@ def test_rows_per_timestep_and_the_printed_line():
 
 def test_no_images_no_rows():
     assert cal.calibration(np.zeros((0, 4, 10)), np.zeros(0, dtype=np.int64)) == []
+
+
+def test_a_temperature_at_a_grid_end_is_a_bound_not_an_optimum():
+    """`T* 0.10` and `"nll_temperature": 0.1` read as an optimum at 0.1, where the optimum may lie below the grid."""
+    z, labels = _labelled_by_temperature(1.0, rows=2000)
+    always_wrong = (z.argmax(axis=-1) + 1) % z.shape[1]
+    one_hot = np.eye(10)[np.arange(200) % 10]
+    high = cal.calibration(z[:, None, :], always_wrong)[0]
+    low = cal.calibration(one_hot[:, None, :], np.arange(200) % 10)[0]
+    assert high["nll_temperature"] is None and high["nll_temperature_at_least"] == 5.0
+    assert "nll_temperature_at_most" not in high
+    assert low["nll_temperature"] is None and low["nll_temperature_at_most"] == 0.1
+    line = cal.calibration_line([low, dict(high, t=2)])
+    assert "t=1 acc 100.00%" in line and "T* <= 0.10" in line and "T* >= 5.00" in line
+    inside = cal.calibration(z[:, None, :], labels)[0]
+    assert sorted(inside) == ["accuracy_argmax", "mean_confidence", "nll_temperature", "t"]  # as before
+    assert "T* 1.0" in cal.calibration_line([inside])

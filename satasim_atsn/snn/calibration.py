@@ -8,7 +8,8 @@ most images, whatever its threshold. Per t this module measures, on labelled ima
 - ``accuracy_argmax``: the share of images whose argmax z_t is the label (the class the test trusts);
 - ``mean_confidence``: the mean of max softmax(z_t); above the accuracy = over-confident, below = under;
 - ``nll_temperature``: the temperature T* minimising the mean cross-entropy of softmax(z_t / T) on a
-  grid of TEMPERATURE_STEP (Guo et al., 2017, "On Calibration of Modern Neural Networks"). T* < 1
+  grid of TEMPERATURE_STEP (Guo et al., 2017, "On Calibration of Modern Neural Networks"); at a grid
+  end it is None and ``nll_temperature_at_most`` / ``nll_temperature_at_least`` holds the bound. T* < 1
   means the softmax is too flat (sharpening it would be calibrated), T* > 1 too sharp. A network
   trained to 100% on its training set typically has T* > 1 on its test set, and those are the
   networks whose images clear 0.999 early.
@@ -114,13 +115,33 @@ def calibration(logits: np.ndarray, labels: np.ndarray) -> list[dict]:
     for t in range(1, logits.shape[1] + 1):
         z = np.ascontiguousarray(logits[:, t - 1], dtype=np.float64)
         rows.append({"t": t, "accuracy_argmax": round(float((z.argmax(axis=-1) == labels).mean()), 6),
-                     "mean_confidence": mean_confidence(z), "nll_temperature": nll_temperature(z, labels)})
+                     "mean_confidence": mean_confidence(z), **temperature_fields(nll_temperature(z, labels))})
     return rows
+
+
+def temperature_fields(found: float | None) -> dict:
+    """A row's T* fields: ``nll_temperature`` the optimum inside the grid; at a grid end, where the optimum may lie
+    beyond it, ``nll_temperature`` is None and ``nll_temperature_at_most`` (0.1) or ``_at_least`` (5.0) the bound."""
+    lo, hi = TEMPERATURE_RANGE
+    if found is not None and found <= lo:
+        return {"nll_temperature": None, "nll_temperature_at_most": lo}
+    if found is not None and found >= hi:
+        return {"nll_temperature": None, "nll_temperature_at_least": hi}
+    return {"nll_temperature": found}
+
+
+def temperature_text(row: dict) -> str:
+    """T* as printed: ``T* 1.99``, ``T* <= 0.10`` or ``T* >= 5.00`` at a grid end, ``T* n/a`` for a flat loss."""
+    if "nll_temperature_at_most" in row:
+        return f"T* <= {row['nll_temperature_at_most']:.2f}"
+    if "nll_temperature_at_least" in row:
+        return f"T* >= {row['nll_temperature_at_least']:.2f}"
+    return "T* n/a" if row["nll_temperature"] is None else f"T* {row['nll_temperature']:.2f}"
 
 
 def calibration_line(rows: list[dict]) -> str:
     """One line for `satasim evaluate`: per t, accuracy of argmax z_t against mean confidence, and T*."""
     parts = [f"t={row['t']} acc {100 * row['accuracy_argmax']:.2f}% conf {100 * row['mean_confidence']:.2f}% "
-             + ("T* n/a" if row["nll_temperature"] is None else f"T* {row['nll_temperature']:.2f}") for row in rows]
+             + temperature_text(row) for row in rows]
     return ("calibration of max o^t (T* = NLL-optimal temperature; > 1 over-confident, < 1 under): "
             + "  ".join(parts))
