@@ -518,3 +518,52 @@ def test_training_on_an_unbalanced_folder_that_learns_nothing_is_warned_about(tm
     assert "for every one of the 83 test images at fixed T: its 24.10% is that class's share" in \
         summary["warnings"][0]
     assert read_workload(tmp_path / "w.npz").meta["provenance"]["warnings"] == summary["warnings"]
+
+
+def test_a_resume_that_extends_the_epochs_is_recorded_and_a_fresh_run_is_not(tmp_path):
+    """`--epochs 1` then `--epochs 2 --resume` stored config.epochs 2 like a fresh 2-epoch run, with other weights
+    (the cosine schedule is re-planned): provenance.resumes and the summary now say where and from what it resumed."""
+    fresh = tmp_path / "fresh" / "w.npz"
+    fresh.parent.mkdir()
+    summary = train_model(_cfg(epochs=2), fresh, quiet=True, data=DATA)
+    assert summary["resumed"] is None and summary["resumes"] == []
+    assert "resumes" not in read_workload(fresh).meta["provenance"]
+    out = tmp_path / "ext" / "w.npz"
+    out.parent.mkdir()
+    train_model(_cfg(epochs=1), out, quiet=True, data=DATA)
+    summary = train_model(_cfg(epochs=2), out, resume=True, quiet=True, data=DATA)
+    record = {"epochs_done": 1, "batches_done": 0, "epochs_before": 1, "epochs_after": 2}
+    assert summary["resumed"] == record and summary["resumes"] == [record]
+    assert read_workload(out).meta["provenance"]["resumes"] == [record]
+    assert read_workload(out).meta["provenance"]["config"] == read_workload(fresh).meta["provenance"]["config"]
+    # resuming the finished run with the same --epochs (e.g. to write the JSON again) trains and records nothing new
+    before = out.read_bytes()
+    again = train_model(_cfg(epochs=2), out, resume=True, quiet=True, data=DATA)
+    assert again["resumed"] == {"epochs_done": 2, "batches_done": 0} and again["resumes"] == [record]
+    assert out.read_bytes() == before
+    fresh_bytes = fresh.read_bytes()
+    train_model(_cfg(epochs=2), fresh, resume=True, quiet=True, data=DATA)
+    assert fresh.read_bytes() == fresh_bytes  # a resume that repeats the uninterrupted run keeps its bytes
+
+
+def test_a_mid_epoch_resume_with_other_epochs_records_the_batch(tmp_path, monkeypatch):
+    """A run stopped inside epoch 1 of 2 and resumed with --epochs 3: the record names the batch it went on from."""
+    import satasim_atsn.train.trainer as trainer
+
+    original = trainer.save_checkpoint
+
+    def stop_after_a_mid_epoch_save(*args, **kwargs):
+        original(*args, **kwargs)
+        if (args[6] if len(args) > 6 else kwargs.get("position")) is not None:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "w.npz"
+    monkeypatch.setattr(trainer, "save_checkpoint", stop_after_a_mid_epoch_save)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(_cfg(epochs=2, batch_size=16, checkpoint_minutes=1e-9), out, quiet=True, data=DATA)
+    monkeypatch.undo()
+    summary = train_model(_cfg(epochs=3, batch_size=16, checkpoint_minutes=1e-9), out, resume=True, quiet=True,
+                          data=DATA)
+    record = {"epochs_done": 0, "batches_done": 1, "epochs_before": 2, "epochs_after": 3}
+    assert summary["resumed"] == record and read_workload(out).meta["provenance"]["resumes"] == [record]
+    assert [row["epoch"] for row in read_workload(out).meta["provenance"]["history"]] == [1, 2, 3]

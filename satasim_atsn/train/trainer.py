@@ -222,11 +222,12 @@ _OPTION = {"batch_size": "--batch-size", "train_subset": "--train-subset", "imag
 
 
 def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epochs_done: int, history: list,
-                    position: dict | None = None, data_id: dict | None = None) -> None:
+                    position: dict | None = None, data_id: dict | None = None, resumes: list | None = None) -> None:
     """Atomically write parameters, momentum, BN statistics and progress.
 
     ``position`` marks a checkpoint inside epoch ``epochs_done + 1``: batches done, the epoch
     generator's state and the running sums, so that resuming repeats the uninterrupted run.
+    ``resumes`` are the resumes that changed --epochs so far (:func:`resume_record`; kept only when any).
     """
     arrays = {**net.state_arrays(), **opt.state_arrays()}
     bad = [name for name, v in arrays.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
@@ -236,6 +237,8 @@ def save_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig, epo
                             f"{epoch}); training stopped, {_last_good(path)}", _diverged_fix(path))
     state = {"identity": _identity(config, [ly["name"] for ly in net.spec], data_id), "epochs_done": epochs_done,
              "config": config.public(), "history": history, "position": position}
+    if resumes:  # a fresh training's checkpoint keeps its bytes
+        state["resumes"] = resumes
     arrays["state"] = np.array(json.dumps(state))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -316,6 +319,21 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
         raise TrainError.at(str(path), "state", "checkpoint progress record is unreadable",
                             "delete it and train without --resume") from None
     return done, history, position
+
+
+def resume_record(path: Path, epochs: int, done: int, position: dict | None) -> tuple[dict, list[dict]]:
+    """This resume (epochs and batches done, and --epochs before and after when they differ) and the resumes that
+    changed --epochs: the checkpoint's, then this one if it does. Another --epochs re-plans the cosine schedule, so
+    such a run's weights are not a fresh run's; a resume with the same --epochs repeats the uninterrupted run."""
+    with np.load(path, allow_pickle=False) as data:
+        state = json.loads(str(data["state"]))
+    before = (state.get("config") or {}).get("epochs")
+    resumes = list(state.get("resumes") or [])
+    record = {"epochs_done": done, "batches_done": int((position or {}).get("batches_done", 0))}
+    if before is not None and int(before) != epochs:
+        record.update(epochs_before=int(before), epochs_after=epochs)
+        resumes.append(record)
+    return record, resumes
 
 
 def _check_epochs_left(path: Path, epochs: int) -> None:
@@ -463,22 +481,28 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
         net.input_pad = (-mean / std).astype(F32)
     data_id = data_identity(train)
     start_epoch, history, position = (load_checkpoint(ckpt, net, opt, config, data_id) if resume else (0, [], None))
-    if resume:
+    resumed, resumes = resume_record(ckpt, config.epochs, start_epoch, position) if resume else (None, [])
+    if resumed is not None:
         where = f", batch {position['batches_done']}" if position else ""
-        progress.line(f"resumed from {ckpt} after epoch {start_epoch}{where}")
+        extended = (f" (--epochs {resumed['epochs_before']} -> {resumed['epochs_after']}: the cosine schedule is "
+                    "re-planned, recorded in the workload's provenance.resumes)" if "epochs_before" in resumed else "")
+        progress.line(f"resumed from {ckpt} after epoch {start_epoch}{where}{extended}")
     for epoch in range(start_epoch, config.epochs):
-        record = _train_epoch(net, opt, config, train, normalise, epoch, position, ckpt, history, progress, data_id)
+        record = _train_epoch(net, opt, config, train, normalise, epoch, position, ckpt, history, progress, data_id,
+                              resumes)
         position = None
         logits = float_logits(net, evaluation.x, normalise)
         record["test_acc"] = policy_table(logits, evaluation.y, output_mode)["fixed_t"][str(config.timesteps)]
         history.append(record)
-        save_checkpoint(ckpt, net, opt, config, epoch + 1, _stable(history), data_id=data_id)
+        save_checkpoint(ckpt, net, opt, config, epoch + 1, _stable(history), data_id=data_id, resumes=resumes)
         progress.line(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} train acc "
                       f"{100 * record['train_acc']:.2f}% test acc (T={config.timesteps}, {len(evaluation)} images) "
                       f"{100 * record['test_acc']:.2f}% ({record['seconds']:.0f} s, "
                       f"{record['images_per_s']:.0f} img/s)")
-    summary = finish(net, config, train, evaluation, embedded, mean, std, output, _stable(history), progress)
+    summary = finish(net, config, train, evaluation, embedded, mean, std, output, _stable(history), progress,
+                     resumes)
     summary["notes"] = notes  # what was printed as "note: ...", in --json too (README: every command's notes)
+    summary["resumed"] = resumed  # this run's resume (None when fresh); summary["resumes"]: those changing --epochs
     return summary
 
 
@@ -489,7 +513,7 @@ def _stable(history: list) -> list:
 
 def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, normalise, epoch: int,
                  position: dict | None, ckpt: Path, history: list, progress: Progress,
-                 data_id: dict | None = None) -> dict:
+                 data_id: dict | None = None, resumes: list | None = None) -> dict:
     """One epoch of SGD from ``position`` (a mid-epoch checkpoint) or its start; checkpoints every few minutes."""
     loss_name, output_mode = config.resolved()
     n = len(train)
@@ -525,7 +549,7 @@ def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, no
         if now - last_save > 60 * config.checkpoint_minutes and b + 1 < steps_per_epoch:
             save_checkpoint(ckpt, net, opt, config, epoch, _stable(history), {
                 "batches_done": b + 1, "rng": rng.bit_generator.state, "seen": seen, "correct": correct,
-                "loss_sum": loss_sum}, data_id)
+                "loss_sum": loss_sum}, data_id, resumes)
             last_save = now
     elapsed = time.perf_counter() - started
     return {"epoch": epoch + 1, "loss": round(loss_sum / seen, 6), "train_acc": round(correct / seen, 6),
@@ -592,7 +616,8 @@ def _learned_little(accuracy: float, num_classes: int, images: int, labels: np.n
 
 
 def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Dataset, embedded: Dataset,
-           mean: np.ndarray, std: np.ndarray, output: str | Path, history: list, progress: Progress) -> dict:
+           mean: np.ndarray, std: np.ndarray, output: str | Path, history: list, progress: Progress,
+           resumes: list | None = None) -> dict:
     """Measure float and quantised accuracy on the evaluation split, export with the embedded inputs, write."""
     loss_name, output_mode = config.resolved()
     normalise = make_normaliser(mean, std, train.framed)
@@ -612,6 +637,8 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
                   "eval_split": "the whole test split" if whole else
                   f"seeded class-balanced sample of the test split (seed {config.seed}, the embedded sample's draw)",
                   "history": history, "float": float_table}
+    if resumes:  # only a resumed run that changed --epochs: a fresh one (or a resume repeating it) keeps its bytes
+        provenance["resumes"] = resumes
 
     def export(x: np.ndarray, y: np.ndarray):
         return export_network(net, name=name, dataset=config.dataset, num_classes=train.num_classes,
@@ -644,4 +671,5 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
     for warning in warnings:
         progress.line(f"warning: {warning}")
     return {"workload": Path(output).name, "loss": loss_name, "output_mode": output_mode, "float": float_table,
-            "quantised": quant, "history": history, "config": config.public(), "warnings": warnings}
+            "quantised": quant, "history": history, "config": config.public(), "warnings": warnings,
+            "resumes": list(resumes or [])}
