@@ -213,6 +213,7 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
     from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
     from satasim_atsn.hw.engine import image_count
     from satasim_atsn.hw.verify import check_affordable, compare_case, random_cases
+    from satasim_atsn.report.progress import progress_bar
 
     arch = load_arch_with_set(arch_path, list(overrides))
     workload = read_workload(workload_path) if workload_path else None
@@ -225,7 +226,7 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
     if workload is not None:
         count = image_count(workload, images, start)
         with naming_set_values(overrides):
-            seconds = check_affordable(arch, workload, count, start, max_minutes, workload_path)
+            total_cycles, seconds = check_affordable(arch, workload, count, start, max_minutes, workload_path)
         if not quiet and seconds > 30:
             click.echo(f"the per-cycle reference may take up to about {seconds / 60:.1f} min for {workload.name}",
                        err=True)
@@ -233,8 +234,12 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
         jobs.insert(0, (f"{workload.name}, {shown}", workload, count))
     cases = []
     for label, case_workload, count in jobs:
-        with naming_set_values(overrides):
-            case = compare_case(arch, case_workload, count, label, start if case_workload is workload else 0)
+        mine = case_workload is workload
+        bar = progress_bar(total_cycles if mine else None, desc="per-cycle reference", unit="cycle",
+                           quiet=quiet or not mine)
+        with naming_set_values(overrides), bar:
+            case = compare_case(arch, case_workload, count, label, start if mine else 0,
+                                on_cycles=(lambda now, bar=bar: bar.update(now - bar.n)) if mine else None)
         cases.append(case)
         if not quiet:
             verdict = ("agree (both refuse: " + case.refused + ")" if case.refused and case.agree else

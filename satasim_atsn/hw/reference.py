@@ -60,7 +60,7 @@ Readings of the document where its text leaves a choice (each also listed in the
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from satasim_atsn.hw.arch import Arch
 
 BUSY, STALL_INPUT, STALL_OUTPUT = 0, 1, 2
+PROGRESS_CYCLES = 1 << 16  # how often simulate_reference's on_cycles hears of the cycle reached
 
 # The exit decision per exit-unit kind, written out here from docs/microarchitecture.md section 3
 # (not taken from hw/exit_units.py: this model is the engine's witness). kind -> None (never decides)
@@ -1041,11 +1042,14 @@ class _Reference:
         self.next_index += 1
         return self.batches[self.next_index - 1]
 
-    def run(self) -> int:
-        """Advance every controller one cycle at a time until all have finished; returns the makespan."""
+    def run(self, on_cycles: Callable[[int], None] | None = None) -> int:
+        """Advance every controller one cycle at a time until all have finished; returns the makespan.
+        ``on_cycles(now)`` is told the cycle reached every PROGRESS_CYCLES cycles (a progress bar)."""
         gens = [acc.run() for acc in self.accs]
         alive = [True] * len(gens)
         while True:
+            if on_cycles is not None and self.now % PROGRESS_CYCLES == 0:
+                on_cycles(self.now)
             for a, gen in enumerate(gens):
                 if alive[a]:
                     try:
@@ -1083,8 +1087,10 @@ def _check_batch(arch, mapping: _Mapping, workload: Workload) -> None:
                               f" {_ceil_div(b * per_image, 8) + table}")
 
 
-def simulate_reference(arch: Arch, workload: Workload, images: int | None = None, start: int = 0) -> dict:
-    """Cycle-by-cycle simulation of images [start, start+images); the counters of section 9 (plain ints)."""
+def simulate_reference(arch: Arch, workload: Workload, images: int | None = None, start: int = 0,
+                       on_cycles: Callable[[int], None] | None = None) -> dict:
+    """Cycle-by-cycle simulation of images [start, start+images); the counters of section 9 (plain ints).
+    ``on_cycles`` is called with the cycle reached, every PROGRESS_CYCLES cycles."""
     if images is None:
         images = workload.num_images - start
     mapping = derive_mapping(arch, workload)
@@ -1093,7 +1099,7 @@ def simulate_reference(arch: Arch, workload: Workload, images: int | None = None
     _check_batch(arch, mapping, workload)
     static = _Static(arch, workload, mapping, trace)
     sim = _Reference(static, images, int(arch.images_per_batch), int(arch.accelerators))
-    total = sim.run()
+    total = sim.run(on_cycles)
     accelerators = []
     for acc in sim.accs:
         P = static.P

@@ -10,6 +10,7 @@ the user's workload is checked only when its estimated cost fits ``max_minutes``
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,14 +68,15 @@ def diff_counters(a: Any, b: Any, path: str = "") -> list[str]:
     return out
 
 
-def compare_case(arch: Arch, workload: Workload, images: int, label: str, start: int = 0) -> Case:
+def compare_case(arch: Arch, workload: Workload, images: int, label: str, start: int = 0,
+                 on_cycles: Callable[[int], None] | None = None) -> Case:
     """Run both on images [start, start + images) and list every counter and emitted-spike count that differs.
 
     A network the design cannot map must be refused by both, naming the same field and the same fix (the
-    reference words its problem in its own way)."""
+    reference words its problem in its own way). ``on_cycles`` hears of the reference's progress (cycles)."""
     case = Case(label, images)
     try:
-        reference = simulate_reference(arch, workload, images, start)
+        reference = simulate_reference(arch, workload, images, start, on_cycles)
     except MappingError as error:
         try:
             engine.simulate(arch, workload, images, start)
@@ -127,12 +129,13 @@ def estimated_reference_seconds(arch: Arch, total_cycles: int, images: int) -> f
 
 
 def check_affordable(arch: Arch, workload: Workload, images: int, start: int, max_minutes: float,
-                     where: str) -> float:
-    """The engine's run of the user's images, and a refusal if the reference would take longer than allowed."""
+                     where: str) -> tuple[int, float]:
+    """The engine's run of the user's images (its total cycles, and about how long the reference will take), and a
+    refusal if the reference would take longer than allowed."""
     total = int(engine.simulate(arch, workload, images, start).counters()["total_cycles"])
     seconds = estimated_reference_seconds(arch, total, images)
     if seconds > max_minutes * 60:
         raise SatasimError.at(where, "--images", f"{images} image{'s' if images != 1 else ''} last {total:,} cycles, "
                               f"up to about {seconds / 60:.0f} min for the per-cycle reference (plain Python, one loop "
                               "per cycle)", "use --images 1, a smaller workload, or a larger --max-minutes")
-    return seconds
+    return total, seconds
