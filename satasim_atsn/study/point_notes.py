@@ -3,8 +3,8 @@
 A sweep over accelerators or batch sizes can leave accelerators idle at some points (their leakage then
 counts over a short run, so FPS and energy per image describe the run, not the design), a clock can round a
 DRAM rate in GB/s or ns by more than 1%, an exit unit can decide at other thresholds than the workload was
-evaluated at, and a --set tech.<entry> can reach a design that never reads it. `run` and `compare` say so
-(hw/notes.py); a sweep said nothing."""
+evaluated at, batch refill can be on where it cannot act, and a --set tech.<entry> can reach a design that never
+reads it. `run` and `compare` say so (hw/notes.py); a sweep said nothing."""
 from __future__ import annotations
 
 from typing import Any
