@@ -87,3 +87,13 @@ def test_bad_outputs_fail_before_simulating(tmp_path, capsys):
         code, _, err = run(["validate", "-o", str(tmp_path / "o"), "--json", str(json_path)], capsys)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "o").exists()
+
+
+def test_validate_and_reproduce_find_the_checkouts_workloads_from_another_directory(tmp_path, monkeypatch):
+    """Run from outside the checkout (an editable install), validate failed: it looked for ./workloads only."""
+    from satasim_atsn.study.reproduce import default_workload_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert default_workload_dir() == Path(__file__).resolve().parents[1] / "workloads"
+    (tmp_path / "workloads").mkdir()
+    assert default_workload_dir() == Path("workloads")  # the working directory's first

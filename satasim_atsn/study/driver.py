@@ -11,7 +11,7 @@ from satasim_atsn.hw.arch import ARCH_DIR
 from satasim_atsn.report.document import Document
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET, TrainedSet
 from satasim_atsn.study.reproduce import (
-    _default_workload_dir,
+    default_workload_dir,
     figs,
     part_command,
     table1,
@@ -62,9 +62,10 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     """
     trained_set = trained_set or TrainedSet(quiet=quiet)
     out = Path(out_dir)
-    wdir = Path(workload_dir) if workload_dir else _default_workload_dir()
+    wdir = Path(workload_dir) if workload_dir else default_workload_dir()
     if not wdir.is_dir() and not (what == "twin" and trained_path):  # the twin of --trained reads no other
-        raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
+        raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR (the checkout's "
+                            "workloads/, which a pip-installed package does not include)")
     parts = GROUPS.get(what, [what])
     check_output_path(out_dir, "-o", is_dir=True)  # before any part runs: a part's minutes must not end in a traceback
     for part in parts if what in GROUPS else []:

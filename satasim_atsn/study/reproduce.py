@@ -65,8 +65,14 @@ def _named(workload_dir: Path) -> Path:
     return Path(workload_dir.resolve().name or ".")
 
 
-def _default_workload_dir() -> Path:
-    return Path("workloads")
+def default_workload_dir() -> Path:
+    """``workloads/`` of the working directory, else the one beside the installed package (a checkout installed
+    with ``pip install -e``, run from elsewhere); the first when neither exists, for the error to name."""
+    here = Path("workloads")
+    if here.is_dir():
+        return here
+    beside = Path(__file__).resolve().parents[2] / "workloads"
+    return beside if beside.is_dir() else here
 
 
 def _load_trained(workload_dir: Path, images: int | None, trained: TrainedSet) -> tuple[dict[str, FullRun], list[str]]:

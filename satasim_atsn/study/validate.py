@@ -14,6 +14,7 @@ from satasim_atsn.errors import StudyError
 from satasim_atsn.fileio import atomic_write_text, check_outputs
 from satasim_atsn.report.document import Document, fmt
 from satasim_atsn.study import paper, published
+from satasim_atsn.study.reproduce import default_workload_dir
 from satasim_atsn.study.table3 import ROWS, _simulate_many
 
 DEFAULT_IMAGES = 8
@@ -271,9 +272,10 @@ def validate(out_dir: str | Path = "docs", images: int | None = None, workload_d
     n = DEFAULT_IMAGES if images is None else images
     if n < 1:
         raise StudyError.at(None, "--images", f"must be >= 1, got {n}", "give a positive number of images")
-    wdir = Path(workload_dir) if workload_dir else Path("workloads")
+    wdir = Path(workload_dir) if workload_dir else default_workload_dir()
     if not wdir.is_dir():
-        raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR")
+        raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR (the checkout's "
+                            "workloads/, which a pip-installed package does not include)")
     out = Path(out_dir)
     # fail before minutes of simulation, not after, and never let --json replace validation.md
     check_outputs({"--json": json_path}, {"-o": (out, VALIDATION_FILES)})
