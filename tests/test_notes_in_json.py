@@ -7,20 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from test_statistical import overlapping_pool_files
+from test_train_cli import run_cli
 
-from satasim_atsn.cli import main
 from satasim_atsn.workload.datasets import write_idx
 
 TRAIN = ["train", "--dataset", "synthetic", "--method", "snn", "--epochs", "1", "--width", "0.5", "--batch-size", "32",
          "--quiet", "--no-augment"]
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    """Run `satasim ARGS`: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
 
 
 def test_train_json_holds_the_notes_it_prints(tmp_path, capsys):
@@ -66,14 +59,7 @@ def test_evaluate_json_holds_the_cross_dataset_note(tmp_path, capsys):
 
 def test_workload_build_and_stats_json_hold_the_pool_notes(tmp_path, capsys):
     """A pool_rate_ratio the draw cannot keep is noted on the terminal; its --json now holds the note too."""
-    net = tmp_path / "net.yaml"
-    net.write_text("name: pooled\ninput_shape: [1, 6, 6]\nnum_classes: 3\nlayers:\n"
-                   "  - {name: conv1, type: conv, out_channels: 2, kernel: 3, padding: 1}\n"
-                   "  - {name: pool1, type: maxpool, kernel: 3, stride: 2}\n"
-                   "  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n")
-    table = tmp_path / "rates.yaml"
-    table.write_text("network: pooled\ntimesteps: 2\nnum_images: 4\nrates: {conv1: 0.2}\npool_rate_ratio: 1.2\n"
-                     "datasets: {d: {seed: 1}}\n")
+    net, table = overlapping_pool_files(tmp_path)
     code, out, err = run_cli(["workload", "build", "--network", str(net), "--rates", str(table), "--dataset", "d",
                               "-o", str(tmp_path / "b.npz"), "--json", str(tmp_path / "b.json")], capsys)
     assert code == 0, err

@@ -557,6 +557,20 @@ def test_a_twin_moves_a_pooled_rate_its_draw_cannot_keep_into_range(monkeypatch)
     np.testing.assert_array_equal(kept.arrays[f"rate/{pool['inputs'][0]}"], src)
 
 
+def overlapping_pool_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A network file with a 3x3 stride-2 max-pool and a rate table whose pool_rate_ratio (1.2) lies below what
+    independent windows can draw: (network, table)."""
+    net = tmp_path / "net.yaml"
+    net.write_text("name: pooled\ninput_shape: [1, 6, 6]\nnum_classes: 3\nlayers:\n"
+                   "  - {name: conv1, type: conv, out_channels: 2, kernel: 3, padding: 1}\n"
+                   "  - {name: pool1, type: maxpool, kernel: 3, stride: 2}\n"
+                   "  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n")
+    table = tmp_path / "rates.yaml"
+    table.write_text("network: pooled\ntimesteps: 2\nnum_images: 4\nrates: {conv1: 0.2}\npool_rate_ratio: 1.2\n"
+                     "datasets: {d: {seed: 1}}\n")
+    return net, table
+
+
 def test_every_pool_that_cannot_carry_a_rate_is_named_and_a_clamped_ratio_is_said(tmp_path):
     """A pool whose input also fed another layer lost its rate without a word (a no-core pool was named), and a
     pool_rate_ratio below what the draw can keep was raised to the range's end silently (a helper's audit)."""
@@ -575,14 +589,7 @@ def test_every_pool_that_cannot_carry_a_rate_is_named_and_a_clamped_ratio_is_sai
     rates = {"c1": np.full(2, 0.3), "c2": np.full(2, 0.1)}
     assert _fit_pool_rates(rates, layers) == (["p1"], {})
     assert "its input feeds no other layer" in pool_notes({"pooled_rates_not_kept": ["p1"]})[0]
-    net = tmp_path / "net.yaml"
-    net.write_text("name: pooled\ninput_shape: [1, 6, 6]\nnum_classes: 3\nlayers:\n"
-                   "  - {name: conv1, type: conv, out_channels: 2, kernel: 3, padding: 1}\n"
-                   "  - {name: pool1, type: maxpool, kernel: 3, stride: 2}\n"
-                   "  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n")
-    table = tmp_path / "rates.yaml"
-    table.write_text("network: pooled\ntimesteps: 2\nnum_images: 4\nrates: {conv1: 0.2}\npool_rate_ratio: 1.2\n"
-                     "datasets: {d: {seed: 1}}\n")
+    net, table = overlapping_pool_files(tmp_path)
     wl = build_from_spec(load_rate_spec(table), str(net), "d")
     clamped = wl.meta["provenance"]["pool_rate_ratio_clamped"]
     assert clamped == {"pool1": {"given_mean": 0.24, "drawn_mean": 0.274477}}  # the range's lower end (6x6, 3/2)
