@@ -1351,10 +1351,10 @@ def _accuracies(wl: Any, fwd: Any, labels: np.ndarray, pred_float: np.ndarray, p
                 decision: str) -> dict:
     """The import's accuracies, each with its rule: the int8 one as `satasim evaluate` reports it at fixed T
     (``accuracy_int``), and the argmax at T of the int8 and float outputs that top-1 agreement compares."""
-    from satasim_atsn.train.evaluation import predictions
+    from satasim_atsn.train.evaluation import fixed_t_predictions
 
     mode = wl.layers[-1]["output_mode"] if wl.has_output else "spike_count"
-    pred_eval = predictions(fwd.logits, np.full(fwd.num_images, fwd.logits.shape[1]), mode)
+    pred_eval = fixed_t_predictions(wl, fwd)
     return {"accuracy_int": float((pred_eval == labels).mean()),
             "accuracy_int_at_t": float((pred_int == labels).mean()),
             "accuracy_float": float((pred_float == labels).mean()),

@@ -161,11 +161,17 @@ def evaluate_with_predictions(workload: Workload, cl_init: float = CL_INIT_DEFAU
                               theta: float = THETA_DEFAULT, batch_size: int = 256) -> tuple[dict, np.ndarray]:
     """:func:`evaluate_workload`'s table and each image's prediction at fixed T (the rule of its accuracy)."""
     full = run_forward(workload, batch_size=batch_size)
-    mode = workload.layers[-1]["output_mode"] if workload.has_output else "spike_count"
-    at_t = predictions(full.logits, np.full(full.num_images, full.logits.shape[1]), mode)
+    at_t = fixed_t_predictions(workload, full)
     if not workload.has_output:
         return _spike_count_table(workload, full, workload.labels()), at_t
     return _output_table(workload, full, cl_init, tau_cl, theta), at_t
+
+
+def fixed_t_predictions(workload: Workload, full) -> np.ndarray:
+    """Each image's prediction after all T timesteps of the run ``full``, by the rule of `evaluate`'s fixed-T
+    accuracy (eq. 10 for a membrane output, eq. 5 for an accumulating one, the most spikes without an output)."""
+    mode = workload.layers[-1]["output_mode"] if workload.has_output else "spike_count"
+    return predictions(full.logits, np.full(full.num_images, full.logits.shape[1]), mode)
 
 
 def _output_table(workload: Workload, full, cl_init: float, tau_cl: float, theta: float) -> dict:
