@@ -223,10 +223,11 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
         raise SatasimError.at(None, "--random", "is 0 and no WORKLOAD is given: nothing to check",
                               "give a WORKLOAD or --random N")
     jobs = random_cases(arch, random_count, seed)
+    mine = None  # the engine's run of the workload's images, done once for the estimate and the comparison
     if workload is not None:
         count = image_count(workload, images, start)
         with naming_set_values(overrides):
-            total_cycles, seconds = check_affordable(arch, workload, count, start, max_minutes, workload_path)
+            mine, seconds = check_affordable(arch, workload, count, start, max_minutes, workload_path)
         if not quiet and seconds > 30:
             click.echo(f"the per-cycle reference may take up to about {seconds / 60:.1f} min for {workload.name}",
                        err=True)
@@ -234,12 +235,13 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
         jobs.insert(0, (f"{workload.name}, {shown}", workload, count))
     cases = []
     for label, case_workload, count in jobs:
-        mine = case_workload is workload
-        bar = progress_bar(total_cycles if mine else None, desc="per-cycle reference", unit="cycle",
-                           quiet=quiet or not mine)
+        ran = mine if case_workload is workload else None
+        bar = progress_bar(ran.counters()["total_cycles"] if ran is not None else None, desc="per-cycle reference",
+                           unit="cycle", quiet=quiet or ran is None)
         with naming_set_values(overrides), bar:
-            case = compare_case(arch, case_workload, count, label, start if mine else 0,
-                                on_cycles=(lambda now, bar=bar: bar.update(now - bar.n)) if mine else None)
+            case = compare_case(arch, case_workload, count, label, start if ran is not None else 0,
+                                engine_result=ran,
+                                on_cycles=(lambda now, bar=bar: bar.update(now - bar.n)) if ran is not None else None)
         cases.append(case)
         if not quiet:
             verdict = ("agree (both refuse: " + case.refused + ")" if case.refused and case.agree else

@@ -18,6 +18,7 @@ from satasim_atsn.errors import MappingError, SatasimError
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import Arch
 from satasim_atsn.hw.reference import simulate_reference
+from satasim_atsn.hw.results import SimResult
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.synthetic import random_workload
 
@@ -69,11 +70,12 @@ def diff_counters(a: Any, b: Any, path: str = "") -> list[str]:
 
 
 def compare_case(arch: Arch, workload: Workload, images: int, label: str, start: int = 0,
-                 on_cycles: Callable[[int], None] | None = None) -> Case:
+                 on_cycles: Callable[[int], None] | None = None, engine_result: SimResult | None = None) -> Case:
     """Run both on images [start, start + images) and list every counter and emitted-spike count that differs.
 
     A network the design cannot map must be refused by both, naming the same field and the same fix (the
-    reference words its problem in its own way). ``on_cycles`` hears of the reference's progress (cycles)."""
+    reference words its problem in its own way). ``on_cycles`` hears of the reference's progress (cycles);
+    ``engine_result`` is the engine's run of the same images when the caller has it already."""
     case = Case(label, images)
     try:
         reference = simulate_reference(arch, workload, images, start, on_cycles)
@@ -88,7 +90,7 @@ def compare_case(arch: Arch, workload: Workload, images: int, label: str, start:
             case.differences.append(f"refusal: the reference refuses ({error}), the engine runs")
         return case
     try:
-        result = engine.simulate(arch, workload, images, start)
+        result = engine_result if engine_result is not None else engine.simulate(arch, workload, images, start)
     except MappingError as engine_error:
         case.differences.append(f"refusal: the engine refuses ({engine_error}), the reference runs")
         return case
@@ -129,13 +131,14 @@ def estimated_reference_seconds(arch: Arch, total_cycles: int, images: int) -> f
 
 
 def check_affordable(arch: Arch, workload: Workload, images: int, start: int, max_minutes: float,
-                     where: str) -> tuple[int, float]:
-    """The engine's run of the user's images (its total cycles, and about how long the reference will take), and a
-    refusal if the reference would take longer than allowed."""
-    total = int(engine.simulate(arch, workload, images, start).counters()["total_cycles"])
+                     where: str) -> tuple[SimResult, float]:
+    """The engine's run of the user's images and about how long the reference will take on them; a refusal if
+    that is longer than allowed."""
+    result = engine.simulate(arch, workload, images, start)
+    total = int(result.counters()["total_cycles"])
     seconds = estimated_reference_seconds(arch, total, images)
     if seconds > max_minutes * 60:
         raise SatasimError.at(where, "--images", f"{images} image{'s' if images != 1 else ''} last {total:,} cycles, "
                               f"up to about {seconds / 60:.0f} min for the per-cycle reference (plain Python, one loop "
                               "per cycle)", "use --images 1, a smaller workload, or a larger --max-minutes")
-    return total, seconds
+    return result, seconds
