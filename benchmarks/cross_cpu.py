@@ -46,7 +46,10 @@ REQUIRES: dict[str, tuple[str, ...]] = {"host": (), "avx2": ("AVX2", "FMA3"), "s
 
 def supported(name: str) -> bool:
     """Whether this CPU can run profile ``name``'s code (an emulated CPU may only have fewer features)."""
-    from numpy._core._multiarray_umath import __cpu_features__
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # numpy 1.x
+        from numpy.core._multiarray_umath import __cpu_features__
 
     return all(__cpu_features__.get(feature, False) for feature in REQUIRES[name])
 

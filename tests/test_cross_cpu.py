@@ -7,6 +7,7 @@ profile compiles the kernels afresh (about 30 s)."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ def _no_wide_vectors_under(profile: str, tmp_path: Path) -> bool:
     code = ("import numba, numpy as np\n"
             "@numba.njit\ndef dot(a, b):\n s = 0.0\n for i in range(a.size):\n  s += a[i] * b[i]\n return s\n"
             "a = np.ones(64); dot(a, a)\nprint('ymm' not in next(iter(dot.inspect_asm().values())))\n")
-    env = {**cross_cpu.os.environ, **cross_cpu.PROFILES[profile], "NUMBA_CACHE_DIR": str(tmp_path / "nc")}
+    env = {**os.environ, **cross_cpu.PROFILES[profile], "NUMBA_CACHE_DIR": str(tmp_path / "nc")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip() == "True"
 

@@ -594,8 +594,7 @@ def _learned_little(accuracy: float, num_classes: int, images: int, labels: np.n
     check = "check the data and --lr, --epochs, --width"
     labels = None if labels is None or len(labels) == 0 else np.asarray(labels)
     if predicted is not None and labels is not None and len(np.unique(predicted)) == 1 < len(np.unique(labels)):
-        cls = int(predicted[0])
-        name = f"{cls} ({class_names[cls]!r})" if class_names and cls < len(class_names) else str(cls)
+        name = _class_label(int(predicted[0]), class_names)
         return (f"the exported network predicts class {name} for every one of the {images} test images at fixed T: "
                 f"its {100 * accuracy:.2f}% is that class's share of them, and it learned nothing that tells the "
                 f"classes apart ({check})")
@@ -603,8 +602,7 @@ def _learned_little(accuracy: float, num_classes: int, images: int, labels: np.n
     largest = float(counts.max() / counts.sum()) if counts is not None else 1 / num_classes
     if largest > 1 / num_classes:  # unbalanced: half a guess's share of what the largest class leaves above it
         if accuracy < largest + 0.5 / num_classes * (1 - largest) / (1 - 1 / num_classes):
-            cls = int(counts.argmax())
-            name = f"{cls} ({class_names[cls]!r})" if class_names and cls < len(class_names) else str(cls)
+            name = _class_label(int(counts.argmax()), class_names)
             return (f"the exported network scores {100 * accuracy:.2f}% on {images} test images at fixed T, not "
                     f"clearly above the {100 * largest:.2f}% of always predicting the largest class, {name} (the test "
                     f"classes are unbalanced; a uniform guess among {num_classes} classes scores "
@@ -613,6 +611,11 @@ def _learned_little(accuracy: float, num_classes: int, images: int, labels: np.n
         return (f"the exported network scores {100 * accuracy:.2f}% on {images} test images at fixed T, near the "
                 f"{100 / num_classes:.2f}% of a guess among {num_classes} classes: it learned little ({check})")
     return None
+
+
+def _class_label(cls: int, class_names: list[str] | None) -> str:
+    """A class as a warning names it: its index, and its folder name when known."""
+    return f"{cls} ({class_names[cls]!r})" if class_names and cls < len(class_names) else str(cls)
 
 
 def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Dataset, embedded: Dataset,
