@@ -293,6 +293,9 @@ def test_layer_graph_errors(tmp_path):
     _layers(w)[-1]["logit_scale"] = -1.0
     cases.append((w, "logit_scale"))
     w = copy.deepcopy(wl)
+    _layers(w)[-1]["logit_scale"] = 1e300  # finite, but a wide membrane's logit is not
+    cases.append((w, "overflow a float64"))
+    w = copy.deepcopy(wl)
     _layers(w)[-1]["output_mode"] = "vote"
     cases.append((w, "output_mode"))
     w = copy.deepcopy(wl)

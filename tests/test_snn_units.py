@@ -72,6 +72,32 @@ def test_lut_interpolation_accuracy():
     assert np.abs(approx - exact).max() <= step**2 / 8 + 2.0 / 2**p.frac_bits
 
 
+def test_lut_rule_takes_any_scale_and_membrane_width():
+    """A large logit_scale or 64-bit membranes must not wrap diff * K in int64 (it crashed or indexed backwards)."""
+    p = AtsnPolicy(hardware=True)
+    one = 2**p.frac_bits
+    extreme = np.array([[np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0]], dtype=np.int64)
+    for scale in (300.0, 1e12, 1e300):
+        assert p.exp_fixed(np.array([0, 1, 2**40, 2**62]), scale).tolist() == [one, 0, 0, 0]
+        assert p.decide(1, 4, extreme * 0.0, extreme, scale).tolist() == [True]
+    tiny = 1e-30  # every difference lands on the table's first entry
+    assert p.exp_fixed(np.array([0, 2**62]), tiny).tolist() == [one, one]
+    # just inside and just past the table's end, at a scale whose factor is large
+    scale = 1e6
+    assert p.exp_fixed(np.array([0, 1]), scale).tolist() == [one, 0]
+    # agrees with the unclipped arithmetic wherever that does not wrap
+    diffs = np.arange(0, 5000)
+    for scale in (0.003, 0.01, 0.5, 7.0):
+        factor = p.index_factor(scale)
+        pos = diffs * factor
+        idx = pos >> p.frac_bits
+        frac = pos & (one - 1)
+        idx_c = np.minimum(idx, p.lut_entries - 1)
+        lo, hi = p.lut[idx_c], p.lut[idx_c + 1]
+        plain = np.where(idx < p.lut_entries, lo - (((lo - hi) * frac) >> p.frac_bits), 0)
+        assert (p.exp_fixed(diffs, scale) == plain).all()
+
+
 def test_dtsnn_entropy_rule():
     p = DtsnnPolicy(theta=0.5)
     confident = np.array([[10.0, 0.0, 0.0]])

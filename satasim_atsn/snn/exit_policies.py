@@ -237,7 +237,16 @@ class AtsnPolicy(ExitPolicy):
     def exp_fixed(self, diff: np.ndarray, scale: float) -> np.ndarray:
         """exp(-diff*scale) in fixed point for integer diff >= 0, by LUT + linear interpolation."""
         frac_bits = self.frac_bits
-        pos = diff.astype(np.int64) * self.index_factor(scale)
+        # pos = diff * K must not wrap in int64 (a large logit_scale, wide output membranes): a difference
+        # whose position lies past the table's end gives 0 whatever its size, so cap diff and K where that
+        # result is already fixed (K at the table's end, diff one past the first difference outside it)
+        table_end = self.lut_entries << frac_bits
+        factor = min(self.index_factor(scale), table_end)
+        outside_from = -(-table_end // factor) if factor > 0 else 0
+        diff = np.asarray(diff)
+        if factor > 0:
+            diff = np.minimum(diff.astype(np.uint64), np.uint64(outside_from))
+        pos = diff.astype(np.int64) * np.int64(factor)
         idx = pos >> frac_bits
         frac = pos & ((1 << frac_bits) - 1)
         inside = idx < self.lut_entries
@@ -254,7 +263,8 @@ class AtsnPolicy(ExitPolicy):
         if membranes is None or scale is None:
             raise ValueError("the hardware ATSN rule needs integer membranes and their scale")
         m = membranes.astype(np.int64)
-        diff = m.max(axis=-1, keepdims=True) - m
+        # the difference in uint64: exact for any two int64 membranes (int64 wraps past 2^63 apart)
+        diff = m.max(axis=-1, keepdims=True).astype(np.uint64) - m.astype(np.uint64)
         total = self.exp_fixed(diff, scale).sum(axis=-1)
         one = np.int64(1) << self.frac_bits
         return one * one > self.cl_fixed(t) * total

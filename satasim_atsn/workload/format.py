@@ -453,6 +453,10 @@ def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, li
     return key, inputs
 
 
+#: the largest logit_scale whose 64-bit membranes still have finite float64 logits
+_LOGIT_SCALE_MAX = float(np.nextafter(np.finfo(np.float64).max / 2.0**64, 0))
+
+
 def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: list, seen_spiking: dict) -> None:
     """The output layer's fields and place; an add joins a current and a shortcut; currents feed only adds."""
     if layer["type"] == "output":
@@ -464,6 +468,9 @@ def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: lis
             and layer["logit_scale"] > 0
         ):
             raise _fail(where, f"{key}.logit_scale", "must be a positive finite number", "fix the value")
+        if not np.isfinite(float(layer["logit_scale"]) * 2.0**64):  # a 64-bit membrane's logit overflows float64
+            raise _fail(where, f"{key}.logit_scale", f"{layer['logit_scale']:g} makes the logits of wide membranes "
+                        "overflow a float64", f"give the logit of one membrane unit, at most {_LOGIT_SCALE_MAX:.3g}")
         if not last:
             raise _fail(where, key, "the output layer must be last", "move it to the end")
     if layer["type"] == "add":
