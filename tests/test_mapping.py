@@ -203,6 +203,22 @@ def test_a_neuron_whose_weights_do_not_fit_is_a_one_line_error():
     assert "\n" not in msg
 
 
+def test_the_weight_memory_fix_given_is_the_one_that_works():
+    """Several layers too large: the error names the largest, so that raising to the value given maps them all."""
+    from satasim_atsn.workload.format import read_workload
+
+    wl = read_workload(ARCH.parent.parent / "workloads" / "vgg16_cifar10.npz")
+    fans = {ly["name"]: _fan_in(ly) for ly in wl.layers if ly["type"] == "conv"}
+    largest = max(fans.values())
+    with pytest.raises(SatasimError) as info:
+        build_mapping(arch_with(**{"pe.weight_memory_bytes": 100}), wl)
+    msg = str(info.value)
+    assert f"at least {largest}" in msg and "the largest of 12 layers that do not fit" in msg
+    build_mapping(arch_with(**{"pe.weight_memory_bytes": largest}), wl)  # the fix given works in one step
+    with pytest.raises(SatasimError, match=f"at least {largest}"):
+        build_mapping(arch_with(**{"pe.weight_memory_bytes": largest - 1}), wl)
+
+
 @pytest.mark.parametrize("workload", ["vgg16_cifar10", "resnet19_cifar10", "vgg16_cifar100", "resnet19_cifar100"])
 def test_shipped_archs_map_the_paper_networks(workload):
     """The shipped weight memory holds one neuron's weights of every layer of the paper's networks."""

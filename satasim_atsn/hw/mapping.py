@@ -260,16 +260,22 @@ def _make_folds(
     return folds
 
 
-def _check_fan_in(arch, layer: str, fan_in: int) -> None:
-    """One neuron's weights must fit one PE's weight memory (a mapping error otherwise)."""
+def _check_fan_ins(arch, too_large: dict[str, int]) -> None:
+    """One neuron's weights must fit one PE's weight memory: names the largest of the layers that do not fit, so
+    that the fix given is the one that works (a mapping error otherwise)."""
+    if not too_large:
+        return
     memory = int(arch.pe.weight_memory_bytes)
-    if fan_in > memory:
-        raise _fail(
-            arch,
-            "pe.weight_memory_bytes",
-            f"{memory} B cannot hold the {fan_in} B of weights of one neuron of layer {layer!r}",
-            f"raise it to at least {fan_in}",
-        )
+    layer, fan_in = max(too_large.items(), key=lambda item: item[1])
+    names = list(too_large)
+    shown = ", ".join(names) if len(names) <= 4 else f"{', '.join(names[:3])} and {len(names) - 3} more"
+    others = "" if len(names) == 1 else f" (the largest of {len(names)} layers that do not fit: {shown})"
+    raise _fail(
+        arch,
+        "pe.weight_memory_bytes",
+        f"{memory} B cannot hold the {fan_in} B of weights of one neuron of layer {layer!r}{others}",
+        f"raise it to at least {fan_in}",
+    )
 
 
 def build_mapping(arch: Arch, workload: Workload) -> Mapping:
@@ -448,14 +454,18 @@ class _LayerContext:
     capacity: int
     arch: object  # for pe.weight_memory_bytes, the array's columns and its error messages
     exit_unit: bool = True  # False: the output layer is a PE group
+    fan_in_too_large: dict[str, int] = field(default_factory=dict)  # groups whose neuron outgrows a weight memory
 
     def input_for(self, src: str, consumer: dict) -> GroupInput:
         return _input_for(self.by_name, src, consumer, self.workload.input_encoding, self.workload.input_shape)
 
     def folds(self, group: Group, per_channel: int, fan_in: int) -> list[Fold]:
-        """The group's folds (section 3), after checking that one neuron's weights fit a PE's weight memory."""
-        _check_fan_in(self.arch, group.name, fan_in)
+        """The group's folds (section 3); none when one neuron's weights outgrow a PE's weight memory (recorded,
+        refused once every group is seen)."""
         memory = int(self.arch.pe.weight_memory_bytes)
+        if fan_in > memory:
+            self.fan_in_too_large[group.name] = fan_in
+            return []
         return _make_folds(group.neurons, self.num_pes, self.capacity, per_channel, fan_in, memory,
                            int(self.arch.array.cols))
 
@@ -482,6 +492,7 @@ def _layer_groups(arch, workload: Workload, num_pes: int, capacity: int, exit_un
         if builder is None:  # pragma: no cover - validated layer types
             raise MappingError.at(workload.source, f"layers.{name}.type", f"unsupported {kind!r}", "fix the layer")
         groups.append(builder(ctx, ly, len(groups), out_shape))
+    _check_fan_ins(arch, ctx.fan_in_too_large)
     return groups
 
 

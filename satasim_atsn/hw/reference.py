@@ -342,13 +342,15 @@ def _channels(lo: int, hi: int, per_channel: int) -> int:
     return len({j // per_channel for j in range(lo, hi)})
 
 
-def _derive_folds(arch, name: str, N: int, K: int, per_channel: int, fan_in: int) -> list[_Fold]:
-    """Section 3: the largest Q <= K for which every PE's weight share fits pe.weight_memory_bytes."""
+def _derive_folds(arch, name: str, N: int, K: int, per_channel: int, fan_in: int,
+                  too_large: dict[str, int]) -> list[_Fold]:
+    """Section 3: the largest Q <= K for which every PE's weight share fits pe.weight_memory_bytes (none, and the
+    layer recorded in ``too_large``, when one neuron's weights do not fit)."""
     P = _num_pes(arch)
     memory = int(arch.pe.weight_memory_bytes)
     if fan_in > memory:
-        raise MappingError.at(getattr(arch, "name", "arch"), "pe.weight_memory_bytes",
-                              f"layer {name!r} needs {fan_in} B for one neuron", f"raise it to at least {fan_in}")
+        too_large[name] = fan_in
+        return []
     # every Q >= ceil(N / P) gives the same single fold, so the search starts at the smaller of K and that
     Q = min(K, _ceil_div(N, P))
     while True:
@@ -407,12 +409,13 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
                               f" membranes", f"use images_per_batch <= {held} or raise pe.data_memory_bytes to"
                               f" {_ceil_div(b * int(arch.pe.vmem_bits), 8)}")
     groups: list[_Group] = []
+    too_large: dict[str, int] = {}  # layers one of whose neurons outgrows a PE's weight memory
     for ly in layers:
         kind, name, out_shape = ly["type"], ly["name"], tuple(int(v) for v in ly["out_shape"])
         per_channel = _prod(out_shape[1:])  # neurons per output channel (1 for a flat map)
         if kind in ("conv", "linear") and ly.get("spiking", True):
             g = _Group(len(groups), "pe", name, out_shape, [consumed(ly)])
-            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, _fan_in(ly))
+            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, _fan_in(ly), too_large)
         elif kind == "add":
             main, short = (by_name[v] for v in ly["inputs"])
             convs = [main]
@@ -422,12 +425,13 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
             if len(convs) == 1:  # identity shortcut: the shortcut's spikes, no weights
                 inputs.append(spike_map(short["name"], "identity"))
             g = _Group(len(groups), "pe", name, out_shape, inputs)
-            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, sum(_fan_in(c) for c in convs))
+            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, sum(_fan_in(c) for c in convs),
+                                    too_large)
         elif kind == "maxpool":
             g = _Group(len(groups), "pool", name, out_shape, [spike_map(ly["inputs"][0], "pool")])
         elif kind == "output" and int(arch.array.exit_unit_tiles) == 0:  # section 11: a PE group like a linear layer
             g = _Group(len(groups), "pe", name, out_shape, [consumed(ly)], spiking=False)
-            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, _fan_in(ly))
+            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, _fan_in(ly), too_large)
         elif kind == "output":
             g = _Group(len(groups), "exit", name, out_shape, [consumed(ly)],
                        weight_bytes=_prod(out_shape) * _fan_in(ly))
@@ -437,6 +441,11 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
         else:  # flatten, avgpool: address remaps; a non-spiking conv runs inside its add group
             continue
         groups.append(g)
+    if too_large:  # the largest need, so that the fix given maps every layer
+        need = max(too_large.values())
+        raise MappingError.at(getattr(arch, "name", "arch"), "pe.weight_memory_bytes",
+                              f"{len(too_large)} layers need up to {need} B for one neuron",
+                              f"raise it to at least {need}")
     total = sum(_prod(ly["out_shape"][:1]) * _fan_in(ly) for ly in layers if ly["type"] in ("conv", "linear", "output"))
     P = _num_pes(arch)
     membranes = b * sum(_ceil_div(_prod(g.out_shape), P) for g in groups if g.kind == "pe") <= held
