@@ -219,6 +219,30 @@ def test_the_weight_memory_fix_given_is_the_one_that_works():
         build_mapping(arch_with(**{"pe.weight_memory_bytes": largest - 1}), wl)
 
 
+def test_a_batch_too_large_for_pe_and_exit_unit_gets_one_fix_for_both():
+    """The PE rule's fix alone led to the exit unit's refusal; the fix given now satisfies both, in both models."""
+    from satasim_atsn.hw.engine import check_batch
+    from satasim_atsn.hw.reference import derive_mapping
+    from satasim_atsn.workload.format import read_workload
+
+    wl = read_workload(ARCH.parent.parent / "workloads" / "vgg16_cifar10.npz")
+    arch = arch_with(images_per_batch=4096)
+    with pytest.raises(SatasimError) as engine_error:
+        build_mapping(arch, wl)
+    with pytest.raises(SatasimError) as reference_error:
+        derive_mapping(arch, wl)
+    fix = str(engine_error.value).split("; ", 1)[1]
+    assert fix == str(reference_error.value).split("; ", 1)[1]
+    assert "images_per_batch <= 28 or raise pe.data_memory_bytes to 8192 and exit_unit.data_memory_bytes to" in fix
+    need = int(fix.rsplit(" ", 1)[1])
+    fixed = arch_with(images_per_batch=4096, **{"pe.data_memory_bytes": 8192, "exit_unit.data_memory_bytes": need})
+    check_batch(fixed, build_mapping(fixed, wl), wl)  # the fix given maps and holds the batch
+    check_batch(arch_with(images_per_batch=28), build_mapping(arch_with(images_per_batch=28), wl), wl)
+    with pytest.raises(SatasimError, match="exit_unit.data_memory_bytes to"):
+        small = arch_with(images_per_batch=29)
+        check_batch(small, build_mapping(small, wl), wl)
+
+
 @pytest.mark.parametrize("workload", ["vgg16_cifar10", "resnet19_cifar10", "vgg16_cifar100", "resnet19_cifar100"])
 def test_shipped_archs_map_the_paper_networks(workload):
     """The shipped weight memory holds one neuron's weights of every layer of the paper's networks."""

@@ -60,6 +60,7 @@ from satasim_atsn.hw.mapping import (
     Mapping,
     build_mapping,
     check_membrane_widths,
+    exit_unit_batch_room,
     multicast_links,
 )
 from satasim_atsn.hw.results import AcceleratorTotals, RunSummary, SimResult
@@ -1567,18 +1568,15 @@ def check_batch(arch: Arch, mapping: Mapping, workload: Workload) -> None:
     """
     if mapping.exit_group is None:  # no exit unit: the output membranes live in the PEs (section 3 capacity)
         return
-    where = arch.where
     b = int(arch.images_per_batch)
     eu = arch.exit_unit
-    table = int(eu.unit.table_bytes(eu))
-    words = 2 if keeps_running_sum(arch.prediction_rule, workload.layers[-1].get("output_mode", "")) else 1
-    per_image = words * workload.num_classes * int(eu.vmem_bits)  # bits
-    need = -(-b * per_image // 8)
-    if need + table > int(eu.data_memory_bytes):
-        most = (int(eu.data_memory_bytes) - table) * 8 // per_image
-        raise MappingError.at(where, "images_per_batch", f"{b} images need {need} B of output membranes in the exit"
-                              f" unit, its {eu.data_memory_bytes} B hold a {table} B table and those of {most}",
-                              f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to {need + table}")
+    most, need = exit_unit_batch_room(arch, workload)
+    if need > int(eu.data_memory_bytes):
+        table = int(eu.unit.table_bytes(eu))
+        raise MappingError.at(arch.where, "images_per_batch", f"{b} images need {need - table} B of output membranes"
+                              f" in the exit unit, its {eu.data_memory_bytes} B hold a {table} B table and those of"
+                              f" {most}",
+                              f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to {need}")
 
 
 def idle_accelerators_note(arch, images: int) -> str | None:

@@ -278,6 +278,18 @@ def _check_fan_ins(arch, too_large: dict[str, int]) -> None:
     )
 
 
+def exit_unit_batch_room(arch: Arch, workload: Workload) -> tuple[int, int]:
+    """Section 12.4: the exit unit's data memory holds its exp table and a batch's output membranes (one word per
+    class and image, two with the prediction's running sum, section 7). Returns (the most images it holds, the bytes
+    that images_per_batch needs, table included)."""
+    eu = arch.exit_unit
+    table = int(eu.unit.table_bytes(eu))
+    words = 2 if keeps_running_sum(arch.prediction_rule, workload.layers[-1].get("output_mode", "")) else 1
+    per_image_bits = words * workload.num_classes * int(eu.vmem_bits)
+    most = (int(eu.data_memory_bytes) - table) * 8 // per_image_bits
+    return most, -(-int(arch.images_per_batch) * per_image_bits // 8) + table
+
+
 def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     """Groups, folds, PE blocks and residency of ``workload`` on ``arch`` (raises MappingError)."""
     rows, cols = int(arch.array.rows), int(arch.array.cols)
@@ -300,13 +312,19 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     batch = int(arch.images_per_batch)
     fold_capacity = capacity // batch  # a fold's PE keeps the membranes of every image of a batch
     if fold_capacity < 1:
+        pe_bytes = -(-batch * int(arch.pe.vmem_bits) // 8)
+        fix = f"use images_per_batch <= {capacity} or raise pe.data_memory_bytes to {pe_bytes}"
+        exit_room = exit_unit_batch_room(arch, workload) if exit_tiles else None
+        if exit_room is not None and exit_room[0] < batch:  # the exit unit refuses the batch too: one fix for both
+            most, need = exit_room
+            fix = (f"use images_per_batch <= {min(capacity, most)} or raise pe.data_memory_bytes to {pe_bytes}"
+                   f" and exit_unit.data_memory_bytes to {need}")
         raise _fail(
             arch,
             "images_per_batch",
             f"{batch} images need {batch} membranes per PE, and {arch.pe.data_memory_bytes} B of PE data memory"
             f" hold {capacity} {arch.pe.vmem_bits}-bit membranes",
-            f"use images_per_batch <= {capacity} or raise pe.data_memory_bytes to"
-            f" {-(-batch * int(arch.pe.vmem_bits) // 8)}",
+            fix,
         )
     for unit, obj in (("pe", arch.pe), ("exit_unit", arch.exit_unit))[: 2 if exit_tiles else 1]:
         for buf in ("input_spike_buffer_bytes", "output_spike_buffer_bytes"):

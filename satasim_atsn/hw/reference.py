@@ -404,10 +404,15 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
     K = held // b
     if K < 1:
         where = arch.where
+        pe_bytes = _ceil_div(b * int(arch.pe.vmem_bits), 8)
+        fix = f"use images_per_batch <= {held} or raise pe.data_memory_bytes to {pe_bytes}"
+        exit_most, exit_need = _exit_unit_room(arch, workload)
+        if int(arch.array.exit_unit_tiles) and exit_most < b:  # the exit unit's rule refuses it too: one fix
+            fix = (f"use images_per_batch <= {min(held, exit_most)} or raise pe.data_memory_bytes to {pe_bytes}"
+                   f" and exit_unit.data_memory_bytes to {exit_need}")
         raise MappingError.at(where, "images_per_batch", f"{b} images need {b} membranes per PE, and"
                               f" {arch.pe.data_memory_bytes} B of PE data memory hold {held} {arch.pe.vmem_bits}-bit"
-                              f" membranes", f"use images_per_batch <= {held} or raise pe.data_memory_bytes to"
-                              f" {_ceil_div(b * int(arch.pe.vmem_bits), 8)}")
+                              f" membranes", fix)
     groups: list[_Group] = []
     too_large: dict[str, int] = {}  # layers one of whose neurons outgrows a PE's weight memory
     for ly in layers:
@@ -1081,19 +1086,30 @@ def _check_batch(arch, mapping: _Mapping, workload: Workload) -> None:
     """
     if not any(g.kind == "exit" for g in mapping.groups):
         return
-    where = arch.where
     b = int(arch.images_per_batch)
     eu = arch.exit_unit
-    table = {"at": int(eu.exp_lut_entries or 0) * 3, "dt": int(eu.lut_bytes or 0)}.get(eu.kind, 0)
-    words = 2 if (eu.prediction == "membrane_sum" and workload.layers[-1].get("output_mode") == "membrane") else 1
-    per_image = words * workload.num_classes * int(eu.vmem_bits)
-    if _ceil_div(b * per_image, 8) + table > int(eu.data_memory_bytes):
-        most = (int(eu.data_memory_bytes) - table) * 8 // per_image
-        raise MappingError.at(where, "images_per_batch", f"{b} images need {_ceil_div(b * per_image, 8)} B of output"
+    most, need = _exit_unit_room(arch, workload)
+    if need > int(eu.data_memory_bytes):
+        table = _exit_unit_table_bytes(eu)
+        raise MappingError.at(arch.where, "images_per_batch", f"{b} images need {need - table} B of output"
                               f" membranes in the exit unit, its {eu.data_memory_bytes} B hold a {table} B table"
                               f" and those of {most}",
-                              f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to"
-                              f" {_ceil_div(b * per_image, 8) + table}")
+                              f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to {need}")
+
+
+def _exit_unit_table_bytes(eu) -> int:
+    """The AT unit's exp table (3 B per entry) or the DT unit's log table, in the exit unit's data memory."""
+    return {"at": int(eu.exp_lut_entries or 0) * 3, "dt": int(eu.lut_bytes or 0)}.get(eu.kind, 0)
+
+
+def _exit_unit_room(arch, workload: Workload) -> tuple[int, int]:
+    """(the most images the exit unit's data memory holds, the bytes images_per_batch needs with the table)."""
+    eu = arch.exit_unit
+    table = _exit_unit_table_bytes(eu)
+    words = 2 if (eu.prediction == "membrane_sum" and workload.layers[-1].get("output_mode") == "membrane") else 1
+    per_image = words * workload.num_classes * int(eu.vmem_bits)
+    most = (int(eu.data_memory_bytes) - table) * 8 // per_image
+    return most, _ceil_div(int(arch.images_per_batch) * per_image, 8) + table
 
 
 def simulate_reference(arch: Arch, workload: Workload, images: int | None = None, start: int = 0,
