@@ -66,7 +66,8 @@ def test_the_exit_unit_section_may_be_left_out_only_without_an_exit_tile():
 @pytest.mark.parametrize(("name", "sets", "needle"), [
     ("atsn16x16", ["array.exit_unit_tiles=0"],
      "array.exit_unit_tiles: 0 leaves no tile for the at unit (exit_unit.kind: at); set array.exit_unit_tiles: 1, "
-     "or kind: conventional with exit_unit.kind: none"),
+     "or make it fixed-T: kind: conventional with no exit_unit section, or with exit_unit.kind: none and "
+     "exit_unit.exp_lut_entries: null"),
     ("dtsnn16x16", ["array.exit_unit_tiles=0"], "array.exit_unit_tiles: 0 leaves no tile for the dt unit"),
     ("conventional16x16", ["array.exit_unit_tiles=2"],
      "array.exit_unit_tiles: 2 exit units per accelerator are not modelled; use 1"),
@@ -76,6 +77,18 @@ def test_bad_exit_tiles_are_one_line(name, sets, needle):
     with pytest.raises(ArchError) as info:
         load_arch(name, sets)
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["atsn16x16", "dtsnn16x16"])
+def test_the_fix_for_an_exit_rule_without_a_tile_works_as_given(name):
+    """Following the refusal's second fix word for word gives a design that loads (it used to ask again, per field)."""
+    with pytest.raises(ArchError) as info:
+        load_arch(name, ["array.exit_unit_tiles=0"])
+    fix = str(info.value).split("exit_unit.kind: none", 1)[1]
+    nulls = [part.split(":")[0].strip() for part in fix.split(" and ", 1)[1].split(",")] if " and " in fix else []
+    sets = ["array.exit_unit_tiles=0", "kind=conventional", "exit_unit.kind=none"] + [f"{f}=null" for f in nulls]
+    arch = load_arch(name, sets)
+    assert arch.exit_unit.kind == "none" and int(arch.array.exit_unit_tiles) == 0
 
 
 def test_leaving_out_the_exit_unit_of_an_atsn_design_names_the_tiles():

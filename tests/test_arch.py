@@ -102,7 +102,8 @@ def test_unknown_top_key_suggests(tmp_path):
     ("dram.energy_table_entry=regfile", r"not a DRAM part .*valid: dram_array_only_cacti, dram_ddr4, dram_hbm2"),
     ("technology=28mn", r"technology: .*no shipped technology table named '28mn'; did you mean '28nm'"),
     ("array.exit_unit_tiles=0", r"array.exit_unit_tiles: 0 leaves no tile for the at unit \(exit_unit.kind: at\); "
-                                r"set array.exit_unit_tiles: 1, or kind: conventional with exit_unit.kind: none"),
+                                r"set array.exit_unit_tiles: 1, or make it fixed-T: kind: conventional with no "
+                                r"exit_unit section, or with exit_unit.kind: none and exit_unit.exp_lut_entries"),
     ("array.exit_unit_tiles=3", r"array.exit_unit_tiles: 3 exit units per accelerator are not modelled"),
     # more exit tiles than the array has: the field is named, not "the array has no tile left"
     ("array.exit_unit_tiles=300", r"array.exit_unit_tiles: 300 exit units per accelerator are not modelled"),
@@ -226,11 +227,17 @@ def test_batch_and_dataflow_capacity_errors(simulate):
                                            r"use images_per_batch <= \d+"):
         run(too_many, workload, 2)
     # section 3: a PE keeps one membrane per image of a batch for each of its neurons (512 in 1 KB of 16-bit words)
-    no_room = load_arch(ARCHS / "conventional16x16.yaml", ["images_per_batch=513", "dataflow=layer_major"])
-    with pytest.raises(MappingError, match=r"atsn16x16.yaml|conventional16x16.yaml: images_per_batch: 513 images "
+    no_room = load_arch(ARCHS / "conventional16x16.yaml", ["images_per_batch=513", "dataflow=layer_major",
+                                                           "exit_unit.data_memory_bytes=16416"])
+    with pytest.raises(MappingError, match=r"conventional16x16.yaml: images_per_batch: 513 images "
                                            r"need 513 membranes per PE, and 1024 B of PE data memory hold 512 16-bit "
                                            r"membranes; use images_per_batch <= 512 or raise pe.data_memory_bytes "
-                                           r"to 1026"):
+                                           r"to 1026$"):
+        run(no_room, workload, 2)
+    # the exit unit's output membranes do not fit either: one fix for both memories
+    no_room = load_arch(ARCHS / "conventional16x16.yaml", ["images_per_batch=513", "dataflow=layer_major"])
+    with pytest.raises(MappingError, match=r"use images_per_batch <= 96 or raise pe.data_memory_bytes to 1026 and "
+                                           r"exit_unit.data_memory_bytes to 16416$"):
         run(no_room, workload, 2)
     # layer_major asks no more of the weight buffer than timestep_major: each fold's weights stay in the PE weight
     # memories for all T (section 12.4), so a 16 B staging buffer is slow but valid

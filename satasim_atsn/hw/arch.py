@@ -486,7 +486,7 @@ def _cross_checks(where: str, cfg: dict) -> None:
                 raise ArchError.at(where, f"{unit}.{buf}", f"{cfg[unit][buf]} B cannot hold one {sb}-byte spike",
                                    f"make it >= spike_address_bytes ({sb})")
     eu = cfg["exit_unit"]
-    _check_exit_tiles(where, tiles, eu["kind"], ACCELERATOR_EXIT_KIND[cfg["kind"]])
+    _check_exit_tiles(where, tiles, eu, ACCELERATOR_EXIT_KIND[cfg["kind"]])
     rows, cols = cfg["array"]["rows"], cfg["array"]["cols"]
     if rows * cols <= tiles:
         raise ArchError.at(where, "array", f"rows x cols = {rows} x {cols} leaves no tile for a PE beside "
@@ -525,16 +525,21 @@ def _cross_checks(where: str, cfg: dict) -> None:
                            "use dataflow: timestep_major (or exit_unit.kind: none for a fixed-T design)")
 
 
-def _check_exit_tiles(where: str, tiles: int, kind: str, want: str) -> None:
+def _check_exit_tiles(where: str, tiles: int, eu: dict, want: str) -> None:
     """At most one exit tile; with none, no exit unit kind that decides (the run is fixed-T)."""
     if tiles > MAX_EXIT_UNIT_TILES:
         raise ArchError.at(where, "array.exit_unit_tiles", f"{tiles} exit units per accelerator are not modelled",
                            "use 1 (an exit unit) or 0 (the output layer runs on the PEs)")
+    kind = eu["kind"]
     needed = kind if EXIT_UNITS[kind].decides else want
     if tiles == 0 and EXIT_UNITS[needed].decides:
+        # the fix names every field of the deciding unit the design gives: exit_unit.kind none refuses them
+        given = [f"exit_unit.{f}: null" for f in EXIT_UNITS[kind].fields if eu.get(f) is not None]
+        drop = f" and {', '.join(given)}" if given else ""
         raise ArchError.at(where, "array.exit_unit_tiles",
                            f"0 leaves no tile for the {needed} unit (exit_unit.kind: {needed})",
-                           "set array.exit_unit_tiles: 1, or kind: conventional with exit_unit.kind: none")
+                           "set array.exit_unit_tiles: 1, or make it fixed-T: kind: conventional with no exit_unit "
+                           f"section, or with exit_unit.kind: none{drop}")
 
 
 def _exit_unit_omitted(raw: dict) -> bool:
