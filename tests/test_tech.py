@@ -135,6 +135,19 @@ def _table(tmp_path: Path, mutate) -> Path:
      r"entries.sram64_8KB_area_um2: 1000 um2 for 8,192 B is less than sram64_6KB_area_um2's 8259.78 um2 for 6,144 B"),
     (lambda d: d["entries"]["glb_32KB_leakage_mW"].update(value=100.0),
      r"entries.glb_144KB_leakage_mW: 24.91 mW for 147,456 B is less than glb_32KB_leakage_mW's 100 mW"),
+    # SRAM points: one capacity each (a repeated one silently took another point's figures, a missing one was
+    # silently left out of the interpolation)
+    (lambda d: d["entries"]["sram64_3KB_read_energy_pJ"].update(capacity_bytes=1024),
+     r"entries.sram64_3KB_read_energy_pJ.capacity_bytes: 1,024 B, but the name says 3 KB \(3,072 B\)"),
+    (lambda d: d["entries"].update({k.replace("sram64_3KB", "sram64_small"): dict(v, capacity_bytes=1024)
+                                    for k, v in list(d["entries"].items()) if k.startswith("sram64_3KB_")}),
+     r"entries.sram64_small_read_energy_pJ.capacity_bytes: 1,024 B is also the capacity of sram64_1KB"),
+    (lambda d: d["entries"]["glb_32KB_read_energy_pJ"].pop("capacity_bytes"),
+     r"entries.glb_32KB_read_energy_pJ.capacity_bytes: missing: the SRAM point glb_32KB needs its capacity"),
+    (lambda d: d["entries"]["sram64_8KB_area_um2"].update(capacity_bytes=4096),
+     r"entries.sram64_8KB_area_um2.capacity_bytes: 4,096 B but sram64_8KB_read_energy_pJ says 8,192 B"),
+    (lambda d: d["entries"].pop("sram64_8KB_leakage_mW"),
+     r"entries.sram64_8KB_leakage_mW: missing: the SRAM point sram64_8KB gives a read energy"),
 ])
 def test_bad_tables(tmp_path, mutate, pattern):
     with pytest.raises(ArchError, match=pattern):

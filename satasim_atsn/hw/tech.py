@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -245,6 +246,47 @@ class Tech:
         return dataclasses.replace(self, entries=entries, overrides={**self.overrides, **clean})
 
 
+#: SRAM families the model reads (Tech.sram): every point of them needs its capacity
+SRAM_FAMILIES = ("sram64", "glb")
+SRAM_QUANTITIES = ("read_energy_pJ", "write_energy_pJ", "area_um2", "leakage_mW")
+_SIZE_IN_NAME = re.compile(r"_(\d+)(B|KB|MB)(?:_|$)")
+
+
+def check_sram_points(entries: dict[str, dict], where: str, prefix: str = "entries.") -> None:
+    """Each SRAM point of a family the model reads gives one capacity: on its read entry, equal on the other three
+    figures, unique in its family and equal to the size its name spells (sram64_3KB: 3,072 B). A repeated capacity
+    silently replaced another point's figures, and a point without one was silently left out of the interpolation."""
+    seen: dict[tuple[str, int], str] = {}
+    for key, entry in entries.items():
+        family = key.split("_", 1)[0]
+        if family not in SRAM_FAMILIES or not key.endswith("_read_energy_pJ"):
+            continue
+        stem = key[: -len("_read_energy_pJ")]
+        if "capacity_bytes" not in entry:
+            raise ArchError.at(where, f"{prefix}{key}.capacity_bytes", f"missing: the SRAM point {stem} needs its "
+                               "capacity to be interpolated", "give capacity_bytes (bytes of one bank)")
+        capacity = int(entry["capacity_bytes"])
+        size = _SIZE_IN_NAME.search(stem[len(family):] + "_")
+        if size:
+            spelled = int(size.group(1)) * {"B": 1, "KB": 1024, "MB": 1024 * 1024}[size.group(2)]
+            if spelled != capacity:
+                raise ArchError.at(where, f"{prefix}{key}.capacity_bytes", f"{capacity:,} B, but the name says "
+                                   f"{size.group(1)} {size.group(2)} ({spelled:,} B)", "make the two agree")
+        if (family, capacity) in seen:
+            raise ArchError.at(where, f"{prefix}{key}.capacity_bytes", f"{capacity:,} B is also the capacity of "
+                               f"{seen[family, capacity]}: one point would replace the other's figures",
+                               "give each point of a family its own capacity")
+        seen[family, capacity] = stem
+        for quantity in SRAM_QUANTITIES[1:]:
+            other = entries.get(f"{stem}_{quantity}")
+            if other is None:
+                raise ArchError.at(where, f"{prefix}{stem}_{quantity}", f"missing: the SRAM point {stem} gives a "
+                                   "read energy", "give all four: read/write energy, area, leakage")
+            if "capacity_bytes" in other and int(other["capacity_bytes"]) != capacity:
+                raise ArchError.at(where, f"{prefix}{stem}_{quantity}.capacity_bytes", f"{other['capacity_bytes']:,} B"
+                                   f" but {key} says {capacity:,} B", "give one capacity per SRAM point")
+
+
 def check_sram_growth(entries: dict[str, dict], where: str, prefix: str = "entries.",
                       changed: frozenset[str] = frozenset()) -> None:
     """Within each SRAM family, area and leakage must not fall as the capacity grows (0, not charged, excepted): a
@@ -407,5 +449,6 @@ def _load_tech(path: Path, where: str) -> Tech:
             if k in entry and (isinstance(entry[k], bool) or not isinstance(entry[k], int) or entry[k] <= 0):
                 raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {shown(entry[k])}")
         clean[str(key)] = dict(entry, value=value, unit=unit)
+    check_sram_points(clean, where)
     check_sram_growth(clean, where)
     return Tech(name=str(data.get("name", path.stem)), path=path, node_nm=float(node), entries=clean)
