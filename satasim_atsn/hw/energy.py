@@ -365,6 +365,43 @@ def unused_technology_overrides(arch_path: str, overrides: list[str]) -> list[st
     return unused
 
 
+#: how far outside its family's table points an SRAM may lie before a note calls its figures rough
+SRAM_EXTRAPOLATION_NOTE_FACTOR = 2
+
+
+def extrapolated_memories(arch: Arch) -> list[tuple[str, int, str, int]]:
+    """The memories of ``arch`` whose capacity lies more than SRAM_EXTRAPOLATION_NOTE_FACTOR x outside the points
+    of its SRAM family (figures extrapolated log-log, docs/energy.md): (field, bytes, family, nearest point)."""
+    memories = [("pe.data_memory_bytes", arch.pe.data_memory_bytes, "sram64"),
+                ("pe.weight_memory_bytes", arch.pe.weight_memory_bytes, "sram64")]
+    if arch.has_exit_unit:
+        memories.append(("exit_unit.data_memory_bytes", arch.exit_unit.data_memory_bytes, "sram64"))
+    gb = arch.global_buffers
+    memories += [(f"global_buffers.{name}.bytes", getattr(gb, name).bytes, "glb")
+                 for name in ("weight", "input", "output")]
+    found = []
+    for field_name, capacity, family in memories:
+        points = arch.tech.sram_capacities(family)
+        capacity = int(capacity)
+        if capacity * SRAM_EXTRAPOLATION_NOTE_FACTOR < points[0]:
+            found.append((field_name, capacity, family, points[0]))
+        elif capacity > points[-1] * SRAM_EXTRAPOLATION_NOTE_FACTOR:
+            found.append((field_name, capacity, family, points[-1]))
+    return found
+
+
+def extrapolated_memories_note(arch: Arch) -> str | None:
+    """A note naming the memories whose energy, area and leakage come from far outside the technology table."""
+    found = extrapolated_memories(arch)
+    if not found:
+        return None
+    parts = [f"{name} ({capacity:,} B; the {'smallest' if capacity < point else 'largest'} {family} point is "
+             f"{point:,} B)" for name, capacity, family, point in found]
+    return (f"note: the SRAM figures of {'; '.join(parts)} are extrapolated log-log far outside the technology "
+            f"table {arch.tech.name}: their energy, area and leakage are rough (add CACTI points near these sizes; "
+            "docs/energy.md)")
+
+
 def unused_technology_note(arch_path: str, overrides: list[str]) -> str | None:
     """A note naming the --set tech.<entry> values this design never reads (they change nothing, yet the results
     record them)."""

@@ -187,6 +187,11 @@ class Tech:
         how = f"log-log {'interpolation' if inside else 'extrapolation'} from {points[lo]} and {points[hi]}"
         return SramFigures(vals[0], vals[1], vals[2], vals[3], f0[4], how)
 
+    def sram_capacities(self, family: str) -> list[int]:
+        """The capacities (bytes) of ``family``'s SRAM points, ascending: the range Tech.sram interpolates in."""
+        return sorted(int(entry["capacity_bytes"]) for key, entry in self.entries.items()
+                      if key.startswith(family + "_") and key.endswith("_read_energy_pJ") and "capacity_bytes" in entry)
+
     def adc_area_um2(self, bits: int) -> float:
         """Area of one ADC of ``bits`` resolution (log-log in the table's per-resolution points)."""
         widths = sorted(int(k[4:].split("b_")[0]) for k in self.entries
