@@ -286,7 +286,19 @@ def test_without_an_exit_tile_the_prediction_is_the_membranes_at_t():
     """Nobody keeps a running sum of the output membranes on the PEs: pred_hw is the argmax at T."""
     workload = random_workload(4, images=4, size=4, output_mode="membrane")
     arch = _arch(2, 2, 0)
-    assert arch.prediction_rule == "membrane" and _arch(2, 2, 1).prediction_rule == arch.exit_unit.prediction
+    with_tile = _arch(2, 2, 1)
+    assert with_tile.prediction_rule == with_tile.exit_unit.prediction == "membrane_sum"
+    # the given exit_unit section describes no hardware: the resolved design records the rule that runs
+    assert arch.prediction_rule == arch.exit_unit.prediction == "membrane"
     result = _counters(arch, workload, 4)
     assert (result.pred_hw == run_forward(workload).out_membrane[:, -1].argmax(axis=1)).all()
     assert result.totals["exit_prediction_adds"] == 0
+
+
+def test_a_given_exit_unit_section_without_a_tile_is_recorded_as_left_out():
+    """The resolved design listed a 3 KB exit unit with a membrane_sum rule that was not modelled (audit)."""
+    from satasim_atsn.hw.arch import ABSENT_EXIT_UNIT
+
+    arch = load_arch("conventional16x16", ["array.exit_unit_tiles=0"])
+    assert arch.to_dict()["exit_unit"] == ABSENT_EXIT_UNIT
+    assert not arch.has_exit_unit and arch.prediction_rule == "membrane"

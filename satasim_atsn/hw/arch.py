@@ -731,6 +731,8 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
             if value is SAME_AS_PE:
                 cfg["exit_unit"][key] = cfg["pe"][key]
     _cross_checks(where, cfg)
+    if cfg["array"]["exit_unit_tiles"] == 0:  # a given section was validated, but no exit unit is modelled: the
+        cfg["exit_unit"] = dict(ABSENT_EXIT_UNIT)  # resolved design (and its JSON) says so, as when it is left out
     _dram_cycles(where, cfg)
     try:
         tech = load_tech(cfg["technology"], base_dir=base_dir)
