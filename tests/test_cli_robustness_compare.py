@@ -200,6 +200,10 @@ def test_a_set_of_one_exit_unit_kind_says_it_reaches_every_architecture(tmp_path
                      capsys)
     assert "--set exit_unit.cl_init: only meaningful for exit unit kind 'at'" in err
     assert "a --set reaches every architecture of a compare" in err and "=null" not in err
+    # a shipped design is named as the user gave it, not by the installed file's path
+    err = user_error(["compare", "conventional16x16", "atsn16x16", WORKLOAD, "-o", tmp_path / "out", "--set",
+                      "exit_unit.cl_init=0.5", *TINY], capsys)
+    assert "error: conventional16x16: --set exit_unit.cl_init" in err
     assert not (tmp_path / "out").exists()
 
 

@@ -325,7 +325,7 @@ def _load_for_compare(arch_path: str, overrides: list[str]):
         given = {o.split("=", 1)[0].strip() for o in overrides}
         if error.field not in given or "exit unit kind" not in (error.problem or ""):
             raise  # not a --set, or a value no architecture takes: its own fix is right
-        raise StudyError.at(str(resolve_arch_path(arch_path)), f"--set {error.field}", error.problem,
+        raise StudyError.at(str(arch_path), f"--set {error.field}", error.problem,
                             "a --set reaches every architecture of a compare: put the field in the YAML of the "
                             "architectures it fits, or compare them separately") from None
 
