@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("satasim: error: out of memory: the network, the images or the batch do not fit in this machine's "
                    "memory; use fewer images (--images), a smaller batch or a smaller network"
                    + ("; a simulation also needs larger PE memories when the mapping has many folds "
-                      "(pe.data_memory_bytes)" if simulates else ""), err=True)
+                      "(pe.data_memory_bytes), or a smaller array (array.rows, array.cols)" if simulates else ""),
+                   err=True)
         sys.exit(2)
     except OSError as error:
         if error.errno not in ENVIRONMENT_ERRNOS:

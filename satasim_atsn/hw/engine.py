@@ -259,7 +259,10 @@ class _Model:
         ``covs``: the coverage matrix of each conv input, in input order."""
         P = self.P
         pe_neurons = fm.pe_neurons
-        dense = [pe_neurons[:, None]]  # per-PE coverage of every conv/linear virtual position
+        # the dense matrix is PEs x positions: int32 when every part fits (conv_coverage's choice), half the memory
+        narrow = all(c.dtype == np.int32 for c in covs) and int(pe_neurons.max(initial=0)) < 2**31
+        pe_column = pe_neurons[:, None].astype(np.int32 if narrow else np.int64)
+        dense = [pe_column]  # per-PE coverage of every conv/linear virtual position
         offsets = []
         v = 0
         has_identity = False
@@ -272,7 +275,7 @@ class _Model:
                 dense.append(next(conv_covs))
                 v += h * w
             elif spec.coverage == "linear":
-                dense.append(pe_neurons[:, None])
+                dense.append(pe_column)
                 v += 1
             else:
                 has_identity = True
@@ -309,7 +312,8 @@ class _Model:
                     fm.cls_cost.append(None)
                 else:
                     per_cls = -(-block // self.adders)
-                    fm.cls_cost.append(np.concatenate([per_cls, (block > 0).astype(np.int64)], axis=0)[:, 0].copy())
+                    fm.cls_cost.append(np.concatenate([per_cls, (block > 0).astype(per_cls.dtype)],
+                                                      axis=0)[:, 0].astype(np.int64))
                 vq, cc = np.nonzero(block.T)
                 vv = off + vq
                 cost = -(-block[cc, vq] // self.adders)
@@ -329,16 +333,11 @@ class _Model:
 def _equal_rows(full: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of ``full`` in order of first appearance, and each row's index among them.
 
-    Exact (rows compared by their bytes) and linear in the matrix size, unlike ``np.unique(axis=0)``'s sort;
-    the order of the classes changes no result (every use of a class is per class or a max/sum over them).
+    Exact (hw/kernels.equal_rows: rows hashed, then compared value by value within a hash) and near linear in the
+    matrix size; a Python loop over the rows took seconds per fold on arrays of 10^5 PEs. The order of the classes
+    changes no result (every use of a class is per class or a max/sum over them), yet it is kept.
     """
-    rows = np.ascontiguousarray(full)
-    first: dict[bytes, int] = {}
-    index = np.empty(rows.shape[0], dtype=np.int64)
-    for p in range(rows.shape[0]):
-        index[p] = first.setdefault(rows[p].tobytes(), len(first))
-    reps = rows[np.unique(index, return_index=True)[1]]
-    return reps, index
+    return kernels.equal_rows(full)
 
 
 # ------------------------------------------------------------------------------------------
@@ -1619,6 +1618,8 @@ def simulate(
     mapping = build_mapping(arch, workload)
     check_membrane_widths(arch, workload)
     check_batch(arch, mapping, workload)
+    if progress is not None:  # before the static model, which takes seconds on arrays of 10^5 PEs and more
+        progress.start(count)
     model = _Model(arch, mapping, workload)
     batch = int(arch.images_per_batch)
     chunk = chunk_images or _chunk_images(model, workload, batch)
@@ -1651,8 +1652,6 @@ def simulate(
 
     # batch refill (section 12.2); with one slot it is the ordinary batch of one image
     refill = bool(arch.batch_refill) and arch.dataflow == "timestep_major" and batch > 1
-    if progress is not None:
-        progress.start(count)
     scheduler = _Scheduler(model, int(arch.accelerators), count, start)
     if refill:
         scheduler.run(batches(), progress, refill_slots=batch)

@@ -371,11 +371,11 @@ def popcount_positions(pixels: np.ndarray, channels: int, positions: int) -> np.
 
 @njit(cache=CACHE, nogil=True)
 def _conv_coverage(
-    pe_offsets: np.ndarray, ho: int, wo: int, h: int, w: int, kernel: int, stride: int, padding: int
+    pe_offsets: np.ndarray, ho: int, wo: int, h: int, w: int, kernel: int, stride: int, padding: int, cov: np.ndarray
 ) -> np.ndarray:
-    """cov [PEs, h*w]: one pass over the fold's neurons, each adding its receptive field to its PE's row."""
+    """cov [PEs, h*w] (zeroed, given): one pass over the fold's neurons, each adding its receptive field to its PE's
+    row."""
     num_pes = pe_offsets.shape[0] - 1
-    cov = np.zeros((num_pes, h * w), dtype=np.int64)
     per_map = ho * wo
     for p in range(num_pes):
         for neuron in range(pe_offsets[p], pe_offsets[p + 1]):
@@ -401,9 +401,106 @@ def conv_coverage(
     stride: int,
     padding: int,
 ) -> np.ndarray:
-    """cov[p, y*W + x]: neurons of PE p (in one fold) whose receptive field holds input position (y, x)."""
+    """cov[p, y*W + x]: neurons of PE p (in one fold) whose receptive field holds input position (y, x).
+
+    int32 when no entry can pass 2^31 - 1 (a PE's neurons x kernel^2): the matrix is PEs x positions per fold,
+    4 GB at int64 for a 512x512 array on a 32x32 map, and half of that is the difference between running and not."""
     _, ho, wo = (int(v) for v in out_shape)
     h, w = (int(v) for v in in_hw)
-    return _conv_coverage(
-        np.ascontiguousarray(pe_offsets, dtype=np.int64), ho, wo, h, w, int(kernel), int(stride), int(padding)
-    )
+    offsets = np.ascontiguousarray(pe_offsets, dtype=np.int64)
+    most = int(np.diff(offsets).max(initial=0)) * int(kernel) ** 2
+    cov = np.zeros((offsets.shape[0] - 1, h * w), dtype=np.int32 if most < 2**31 else np.int64)
+    return _conv_coverage(offsets, ho, wo, h, w, int(kernel), int(stride), int(padding), cov)
+
+
+@njit(cache=CACHE, nogil=True)
+def _first_equal_rows(rows: np.ndarray) -> np.ndarray:
+    """For each row, the index of the first row equal to it (exact): rows hashed (FNV-1a over their values), sorted
+    by hash (stable), and every row compared value by value with the first rows of its hash run."""
+    n, m = rows.shape
+    hashes = np.empty(n, dtype=np.uint64)
+    for p in range(n):
+        h = np.uint64(14695981039346656037)
+        for j in range(m):
+            h = (h ^ np.uint64(rows[p, j] & 0xFFFFFFFF)) * np.uint64(1099511628211)
+            h = (h ^ np.uint64((rows[p, j] >> 32) & 0xFFFFFFFF)) * np.uint64(1099511628211)
+        hashes[p] = h
+    order = np.argsort(hashes, kind="mergesort")  # stable: a run lists its rows in ascending index
+    first = np.empty(n, dtype=np.int64)
+    reps = np.empty(n, dtype=np.int64)  # the distinct rows of the current hash run (their first indices)
+    start = 0
+    while start < n:
+        stop = start + 1
+        while stop < n and hashes[order[stop]] == hashes[order[start]]:
+            stop += 1
+        count = 0
+        for k in range(start, stop):
+            p = order[k]
+            found = -1
+            for r in range(count):
+                q = reps[r]
+                same = True
+                for j in range(m):
+                    if rows[p, j] != rows[q, j]:
+                        same = False
+                        break
+                if same:
+                    found = q
+                    break
+            if found < 0:
+                reps[count] = p
+                count += 1
+                found = p
+            first[p] = found
+        start = stop
+    return first
+
+
+def equal_rows(full: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a 2-D integer matrix in order of first appearance, and each row's index among them (exact)."""
+    rows = np.ascontiguousarray(full)
+    if rows.dtype not in (np.int32, np.int64):
+        rows = rows.astype(np.int64)
+    first = _first_equal_rows(rows)
+    distinct = np.unique(first)  # ascending first indices: the order of first appearance
+    return rows[distinct], np.searchsorted(distinct, first).astype(np.int64)
+
+
+@njit(cache=CACHE, nogil=True)
+def channel_multicast_links(lo: np.ndarray, hi: np.ndarray, per_channel: int, first: int, last: int,
+                            cols: int) -> int:
+    """Sum over channels first..last of the links of the XY multicast tree from tile (0, 0) to the PEs holding a
+    neuron of the channel (PE p holds neurons [lo[p], hi[p]), ascending; a channel's neurons are [c * per_channel,
+    (c + 1) * per_channel)): per channel, the largest column used plus, over the used columns, the deepest row there
+    (mapping.multicast_links's rule), in O(holders + columns touched) instead of a PEs x channels matrix."""
+    num_pes = lo.shape[0]
+    deepest = np.full(cols, -1, dtype=np.int64)
+    touched = np.empty(cols, dtype=np.int64)
+    total = 0
+    p_start = 0
+    for c in range(first, last + 1):
+        c_lo = c * per_channel
+        c_hi = c_lo + per_channel
+        while p_start < num_pes and hi[p_start] <= c_lo:
+            p_start += 1
+        count = 0
+        p = p_start
+        while p < num_pes and lo[p] < c_hi:
+            if hi[p] > lo[p] and hi[p] > c_lo:
+                col = p % cols
+                if deepest[col] < 0:
+                    touched[count] = col
+                    count += 1
+                deepest[col] = p // cols  # p ascends: the last holder in a column is the deepest
+            p += 1
+        if count == 0:
+            continue
+        max_col = 0
+        for k in range(count):
+            col = touched[k]
+            total += deepest[col]
+            if col > max_col:
+                max_col = col
+            deepest[col] = -1
+        total += max_col
+    return total

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from satasim_atsn.errors import MappingError
+from satasim_atsn.hw.kernels import channel_multicast_links
 from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.workload.format import Workload, is_spiking, weight_shape
 
@@ -205,11 +206,11 @@ def _weight_byte_hops(offsets: np.ndarray, per_channel: int, fan_in: int, cols: 
         return 0
     first = int(lo[held].min()) // per_channel
     last = int(hi[held].max() - 1) // per_channel
-    channels = np.arange(first, last + 1)
-    # PE p holds channel c iff its block [lo, hi) meets [c * per_channel, (c + 1) * per_channel)
-    holds = held[:, None] & (lo[:, None] < (channels[None, :] + 1) * per_channel) \
-        & (hi[:, None] > channels[None, :] * per_channel)
-    return int(fan_in * multicast_links(holds, cols).sum())
+    # PE p holds channel c iff its block [lo, hi) meets [c * per_channel, (c + 1) * per_channel); the kernel walks
+    # each channel's holders (a PEs x channels matrix took seconds per fold on a 512x512 array)
+    return int(fan_in * channel_multicast_links(np.ascontiguousarray(lo, dtype=np.int64),
+                                                np.ascontiguousarray(hi, dtype=np.int64), int(per_channel), first,
+                                                last, int(cols)))
 
 
 def _block_channels(offsets: np.ndarray, per_channel: int) -> np.ndarray:
@@ -290,6 +291,22 @@ def exit_unit_batch_room(arch: Arch, workload: Workload) -> tuple[int, int]:
     return most, -(-int(arch.images_per_batch) * per_image_bits // 8) + table
 
 
+def _refuse_batch(arch: Arch, workload: Workload, capacity: int) -> None:
+    """A batch whose images need more membranes per PE than its data memory holds (``capacity``): the fix given also
+    satisfies the exit unit's memory when that refuses the batch too."""
+    batch = int(arch.images_per_batch)
+    pe_bytes = -(-batch * int(arch.pe.vmem_bits) // 8)
+    fix = f"use images_per_batch <= {capacity} or raise pe.data_memory_bytes to {pe_bytes}"
+    exit_room = exit_unit_batch_room(arch, workload) if int(arch.array.exit_unit_tiles) else None
+    if exit_room is not None and exit_room[0] < batch:
+        most, need = exit_room
+        fix = (f"use images_per_batch <= {min(capacity, most)} or raise pe.data_memory_bytes to {pe_bytes}"
+               f" and exit_unit.data_memory_bytes to {need}")
+    raise _fail(arch, "images_per_batch", f"{batch} images need {batch} membranes per PE, and "
+                f"{arch.pe.data_memory_bytes} B of PE data memory hold {capacity} {arch.pe.vmem_bits}-bit membranes",
+                fix)
+
+
 def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     """Groups, folds, PE blocks and residency of ``workload`` on ``arch`` (raises MappingError)."""
     rows, cols = int(arch.array.rows), int(arch.array.cols)
@@ -312,20 +329,7 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     batch = int(arch.images_per_batch)
     fold_capacity = capacity // batch  # a fold's PE keeps the membranes of every image of a batch
     if fold_capacity < 1:
-        pe_bytes = -(-batch * int(arch.pe.vmem_bits) // 8)
-        fix = f"use images_per_batch <= {capacity} or raise pe.data_memory_bytes to {pe_bytes}"
-        exit_room = exit_unit_batch_room(arch, workload) if exit_tiles else None
-        if exit_room is not None and exit_room[0] < batch:  # the exit unit refuses the batch too: one fix for both
-            most, need = exit_room
-            fix = (f"use images_per_batch <= {min(capacity, most)} or raise pe.data_memory_bytes to {pe_bytes}"
-                   f" and exit_unit.data_memory_bytes to {need}")
-        raise _fail(
-            arch,
-            "images_per_batch",
-            f"{batch} images need {batch} membranes per PE, and {arch.pe.data_memory_bytes} B of PE data memory"
-            f" hold {capacity} {arch.pe.vmem_bits}-bit membranes",
-            fix,
-        )
+        _refuse_batch(arch, workload, capacity)
     for unit, obj in (("pe", arch.pe), ("exit_unit", arch.exit_unit))[: 2 if exit_tiles else 1]:
         for buf in ("input_spike_buffer_bytes", "output_spike_buffer_bytes"):
             if int(getattr(obj, buf)) // sb < 1:
@@ -389,6 +393,29 @@ def _input_positions(spec) -> int:
     if spec.coverage == "conv":
         return int(spec.spatial[0]) * int(spec.spatial[1])
     return 1 if spec.coverage == "linear" else int(spec.size)
+
+
+#: While it derives a fold's routing the engine holds a PEs x (conv positions + 1) coverage matrix of the fold
+#: (int32) twice and its "reached" mask: at most about this many bytes per entry, all told (measured peaks of
+#: `satasim run` on 512x512 arrays: 10.0 B per entry of the 28x28 Fashion-MNIST network, 15.0 B of VGG16's
+#: 1,025 positions). A huge array whose matrix would pass the limit is refused.
+COVERAGE_BYTES_PER_ENTRY = 15
+COVERAGE_LIMIT_BYTES = 4 * 2**30
+
+
+def _check_coverage_size(arch: Arch, group: Group, num_pes: int) -> None:
+    """Refuse an array whose coverage matrix of ``group``'s folds would not fit in memory, naming the array's size
+    (checked as each group is mapped: mapping a million PEs' folds alone took half a minute)."""
+    positions = 1 + sum(_input_positions(s) for s in group.inputs if s.coverage != "identity")
+    need = num_pes * positions * COVERAGE_BYTES_PER_ENTRY
+    if need <= COVERAGE_LIMIT_BYTES:
+        return
+    most = COVERAGE_LIMIT_BYTES // (positions * COVERAGE_BYTES_PER_ENTRY)
+    side = math.isqrt(most)
+    raise _fail(arch, "array", f"{arch.array.rows}x{arch.array.cols} tiles ({num_pes:,} PEs) need a coverage "
+                f"matrix of every PE and input position of layer {group.name!r} ({positions - 1:,} positions): "
+                f"{need / 2**30:,.1f} GiB of memory (the simulator's limit: {COVERAGE_LIMIT_BYTES // 2**30} GiB)",
+                f"use at most {most:,} PEs for this network (e.g. array.rows and array.cols {side}x{side})")
 
 
 def _check_routing_size(arch: Arch, pe_groups: list, fold_capacity: int) -> None:
@@ -480,6 +507,7 @@ class _LayerContext:
     def folds(self, group: Group, per_channel: int, fan_in: int) -> list[Fold]:
         """The group's folds (section 3); none when one neuron's weights outgrow a PE's weight memory (recorded,
         refused once every group is seen)."""
+        _check_coverage_size(self.arch, group, self.num_pes)
         memory = int(self.arch.pe.weight_memory_bytes)
         if fan_in > memory:
             self.fan_in_too_large[group.name] = fan_in
