@@ -72,7 +72,10 @@ _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
 
 def shown(value: object) -> str:
     """A short repr of a user's value for an error message: bounded even for deep or huge
-    (alias-bomb) structures, whose plain repr would take exponential time and memory."""
+    (alias-bomb) structures, whose plain repr would take exponential time and memory. Booleans and null are
+    spelled as the user wrote them in YAML or JSON (true, false, null), not as Python's True, False, None."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
     return _REPR.repr(value)
 
 

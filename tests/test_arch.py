@@ -81,7 +81,12 @@ def test_unknown_top_key_suggests(tmp_path):
 @pytest.mark.parametrize("override,pattern", [
     ("pe.adders=two", r"pe.adders: must be an integer, got 'two'"),
     ("pe.adders=1.5", r"pe.adders: must be an integer"),
-    ("pe.decay=divide", r"pe.decay: must be one of shift_add, multiplier"),
+    ("pe.decay=divide", r"pe.decay: must be one of shift_add, multiplier, got 'divide'; write one of shift_add, "
+                        r"multiplier"),
+    ("dataflow=layer_majr", r"dataflow: must be one of timestep_major, layer_major, got 'layer_majr'; did you mean "
+                            r"'layer_major'\?"),
+    # a YAML boolean or null is shown as written, not as Python's True or None
+    ("clock_hz=true", r"clock_hz: must be a number, got true; write a plain number"),
     ("clock_hz=fast", r"clock_hz: must be a number"),
     ("name=[1, 2]", r"must be a scalar"),
     ("pe.data_memory_bytes=0", r"pe.data_memory_bytes: must be positive, got 0"),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from satasim_atsn.errors import ArchError, SatasimError, did_you_mean, shown
+from satasim_atsn.errors import ArchError, SatasimError, closest, did_you_mean, shown
 from satasim_atsn.fileio import load_yaml, load_yaml_text
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech, table_label
@@ -407,8 +407,9 @@ def check_value(where: str, path: str, value: Any, spec: tuple) -> Any:
                                "remove the line breaks and control characters")
         return value
     if not isinstance(value, str) or value not in kind:  # enumeration
+        close = closest(value, kind) if isinstance(value, str) else None
         raise ArchError.at(where, path, f"must be one of {', '.join(kind)}, got {shown(value)}",
-                           _suggest(value, kind))
+                           f"did you mean {shown(close)}?" if close else f"write one of {', '.join(kind)}")
     return value
 
 

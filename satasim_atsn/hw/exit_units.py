@@ -42,7 +42,7 @@ class ExitUnit:
     def validate(self, where: str, eu: dict) -> None:
         """Cross-field rules of a resolved exit_unit section (raises ArchError naming the field)."""
         if eu["multipliers"] < self.min_multipliers:
-            raise ArchError.at(where, "exit_unit.multipliers", f"a {self.kind} unit needs at least one multiplier",
+            raise ArchError.at(where, "exit_unit.multipliers", f"the {self.kind} unit needs at least one multiplier",
                                "set multipliers: 1")
 
     def table_bytes(self, eu: Any) -> int:

@@ -412,6 +412,8 @@ def _axis_values(value: Any, where: str, key: str) -> list:
         if not value:
             raise _fail(where, key, "empty list of values", "give at least one value")
         for item in value:
+            if item is None:
+                raise _fail(where, key, "a null value sets nothing", "use numbers, strings or booleans")
             if not _scalar(item):
                 raise _fail(where, key, f"value {shown(item)} is not a scalar", "use numbers, strings or booleans")
         return list(value)
@@ -661,7 +663,8 @@ def _study_metrics(where: str, metrics: Any, mode: str) -> list:
         raise _fail(where, "metrics", "must be a non-empty list", f"e.g. [{', '.join(allowed[:3])}]")
     for metric in metrics:
         if metric not in allowed:
-            raise _fail(where, f"metrics: {metric}", f"unknown metric for a {mode} study",
+            article = "an" if mode[:1] in "aeiou" else "a"
+            raise _fail(where, f"metrics: {metric}", f"unknown metric for {article} {mode} study",
                         suggest(str(metric), allowed))
     if len(set(metrics)) != len(metrics):
         raise _fail(where, "metrics", "lists a metric twice", "list each metric once")
