@@ -295,6 +295,10 @@ def test_layer_graph_errors(tmp_path):
     w = copy.deepcopy(wl)
     _layers(w)[-1]["logit_scale"] = 1e300  # finite, but a wide membrane's logit is not
     cases.append((w, "overflow a float64"))
+    for name in ("", "  ", "two\nlines"):  # it heads reports and summaries
+        w = copy.deepcopy(wl)
+        w.meta["name"] = name
+        cases.append((w, "meta.name: must be one line of visible text"))
     w = copy.deepcopy(wl)
     _layers(w)[-1]["output_mode"] = "vote"
     cases.append((w, "output_mode"))

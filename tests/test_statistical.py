@@ -717,6 +717,17 @@ def test_a_fixed_histogram_that_stops_early_is_refused(tmp_path):
         validate(wl)
 
 
+def test_a_negative_seed_is_shown_with_its_value(tmp_path):
+    """It said 'got int64 []', which names no value."""
+    validate, wl = _fixed_hist_workload(tmp_path, [0.0, 0.0, 1.0])
+    wl.arrays["seed"] = np.asarray(-3, dtype=np.int64)
+    with pytest.raises(WorkloadError, match=re.escape("seed: must be one non-negative integer, got int64 -3")):
+        validate(wl)
+    wl.arrays["seed"] = np.asarray([1, 2], dtype=np.int64)
+    with pytest.raises(WorkloadError, match=re.escape("got int64 of shape [2]")):
+        validate(wl)
+
+
 def test_a_rate_table_may_not_give_the_fixed_histogram(tmp_path):
     net = _mlp_network(tmp_path)
     rates = tmp_path / "rates.yaml"

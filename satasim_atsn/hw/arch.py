@@ -645,7 +645,7 @@ def _read_yaml(path: Path) -> dict:
         raw = load_yaml_text(text, where, ArchError)
     except RecursionError:
         raise ArchError.at(where, None, "nested too deeply to be an architecture",
-                           "start from archs/atsn16x16.yaml") from None
+                           _START_FROM) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark is not None else None
@@ -653,9 +653,9 @@ def _read_yaml(path: Path) -> dict:
         raise ArchError.at(where, at, f"not valid YAML ({problem})",
                            "fix the syntax (is the file truncated?)") from None
     if raw is None:
-        raise ArchError.at(where, None, "the file is empty", "start from archs/atsn16x16.yaml")
+        raise ArchError.at(where, None, "the file is empty", _START_FROM)
     if not isinstance(raw, dict):
-        raise ArchError.at(where, None, "must be a mapping of 'key: value' lines", "start from archs/atsn16x16.yaml")
+        raise ArchError.at(where, None, "must be a mapping of 'key: value' lines", _START_FROM)
     other = _other_kind_of_file(raw)
     if other:
         raise ArchError.at(where, None, f"is {other}, not an architecture",
@@ -759,6 +759,9 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
 
 
 ARCH_DIR = Path(__file__).resolve().parent.parent / "data" / "archs"
+#: the fix for a file that is no design at all: a copy of the shipped one, by its installed path (archs/ is the
+#: checkout's link to it; an installed package has no archs/)
+_START_FROM = f"start from a copy of the shipped design {ARCH_DIR / 'atsn16x16.yaml'}"
 
 
 def available_archs() -> list[str]:

@@ -524,6 +524,10 @@ def validate(workload: Workload) -> Workload:
     _check_known_keys(where, "meta.quant", meta["quant"], QUANT_KEYS, typos_only=True)
     if meta["kind"] not in KINDS:
         raise _fail(where, "meta.kind", f"unknown kind {meta['kind']!r}", f"use one of {', '.join(KINDS)}")
+    name = meta["name"]  # it heads reports and summaries: one line of visible text, as an architecture's name
+    if not name.strip() or any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in name):
+        raise _fail(where, "meta.name", f"must be one line of visible text, got {shown(name)}",
+                    "give the network a name without line breaks or control characters")
     if meta["num_classes"] < 2:
         raise _fail(where, "meta.num_classes", "must be at least 2", "fix the value")
     if not 1 <= meta["timesteps"] <= 1024:
@@ -661,7 +665,7 @@ def _validate_exit_defaults(where: str, meta: dict) -> None:
         num = meta.get("num_images", 10000)
         if not _is_int(num) or not 1 <= num <= 10**9:
             raise _fail(where, "meta.num_images", f"must be an integer in 1..10^9, got {shown(num)}",
-                        "a statistical workload draws at least one image (10000 is the default)")
+                        "give the images the file stands for (10000 if left out)")
 
 
 def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, statistical: bool,
@@ -871,8 +875,9 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
         raise _fail(where, "seed", "missing", "statistical workloads need a seed")
     seed = arrays["seed"]
     if seed.dtype.kind not in "iu" or seed.size != 1 or int(seed.reshape(-1)[0]) < 0:
-        raise _fail(where, "seed", f"must be one non-negative integer, got {seed.dtype} {list(seed.shape)}",
-                    "re-export the workload")
+        got = (f"{seed.dtype} {int(seed.reshape(-1)[0])}" if seed.dtype.kind in "iu" and seed.size == 1
+               else f"{seed.dtype} of shape {list(seed.shape)}")
+        raise _fail(where, "seed", f"must be one non-negative integer, got {got}", "re-export the workload")
     density = meta.get("input_bit_density")
     if meta.get("input_encoding", "direct") == "direct":
         if not (isinstance(density, list) and len(density) == 8 and all(0 <= float(d) <= 1 for d in density)):
