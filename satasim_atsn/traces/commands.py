@@ -507,7 +507,8 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
 @workload_group.command("export")
 @click.argument("workload_path", metavar="WORKLOAD", type=click.Path(dir_okay=False))
 @click.option("--nir", "nir_path", required=True, type=click.Path(dir_okay=False), help="the NIR graph to write")
-@click.option("--dt", type=float, default=1e-4, show_default=True, help="Euler step the NIR time constants assume")
+@click.option("--dt", type=float, default=1e-4, show_default=True,
+              help="Euler step in seconds that the NIR time constants assume")
 def export_command(workload_path: str, nir_path: str, dt: float) -> None:
     """Write a trained or imported workload as a NIR graph (docs/networks.md: the mapping and what is lossy)."""
     from satasim_atsn.interchange.nir_io import export_nir, write_nir

@@ -57,11 +57,14 @@ def _check_outputs(out_path: str, json_path: str | None, checkpoint: str | None,
 @click.option("--method", default="atsn", show_default=True, help="snn | dtsnn | atsn (loss, output layer, exit)")
 @click.option("--loss", default=None, help="override the method's loss: ce | dtsnn | imp (Table 5 ablation)")
 @click.option("--output", "output_mode", default=None, help="override the output layer: membrane | accumulate")
-@click.option("--timesteps", "-T", default=4, show_default=True, type=int)
-@click.option("--epochs", default=10, show_default=True, type=int)
-@click.option("--batch-size", default=64, show_default=True, type=int)
+@click.option("--timesteps", "-T", default=4, show_default=True, type=int,
+              help="timesteps T every image runs in training (and the workload's T)")
+@click.option("--epochs", default=10, show_default=True, type=int,
+              help="passes over the training images (the cosine schedule's length)")
+@click.option("--batch-size", default=64, show_default=True, type=int, help="images per STBP step")
 @click.option("--lr", default=0.1, show_default=True, type=float, help="initial learning rate (cosine schedule)")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="seed of the initial weights, the shuffles and the embedded test sample")
 @click.option("--train-subset", default=None, type=int, help="train on N images drawn with the seed")
 @click.option("--test-images", default=1000, show_default=True, type=int,
               help="test inputs embedded in the workload (a seeded class-balanced sample)")
@@ -81,7 +84,8 @@ def _check_outputs(out_path: str, json_path: str | None, checkpoint: str | None,
 @click.option("--resume", is_flag=True, help="continue from the checkpoint")
 @click.option("--checkpoint", default=None, help="checkpoint path (default: OUTPUT.ckpt.npz)")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
-@click.option("--json", "json_path", default=None, help="also write the results as JSON")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="also write the results as JSON")
 @click.option("-o", "--out", "out_path", required=True, help="workload .npz to write")
 def train_command(model: str, dataset: str, method: str, loss: str | None, output_mode: str | None, timesteps: int,
                   epochs: int, batch_size: int, lr: float, seed: int, train_subset: int | None, test_images: int,
@@ -120,7 +124,8 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
               "workload's embedded inputs: " + " | ".join(DATASETS))
 @click.option("--data-dir", default=None, help="dataset directory (with --dataset)")
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
-@click.option("--json", "json_path", default=None, help="also write the results as JSON")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="also write the results as JSON")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar (the table is still printed)")
 def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau_cl: float | None,
                      theta: float | None, dataset: str | None,
