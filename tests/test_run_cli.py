@@ -317,3 +317,13 @@ def test_memories_far_outside_the_technology_table_are_noted(tmp_path, capsys):
         main(["run", "atsn16x16", workload, "--images", "4", "--set", "pe.data_memory_bytes=512",
               "--set", "global_buffers.weight.bytes=294912"])
     assert "extrapolated" not in capsys.readouterr().err
+
+
+def test_a_long_exit_histogram_stays_one_readable_line():
+    """T = 1024 printed all 1024 counts on the summary line; the JSON keeps the whole list."""
+    from satasim_atsn.hw.results import _exits_shown
+
+    assert _exits_shown([0, 2, 0, 2]) == "[0, 2, 0, 2]"
+    assert _exits_shown([0] * 20 + [5] + [0] * 1000 + [7]) == "{t=21: 5, t=1022: 7} (the rest 0)"
+    many = _exits_shown([1] * 40)
+    assert "... 24 more ..." in many and many.startswith("{t=1: 1") and many.count("t=") == 16

@@ -49,6 +49,29 @@ def test_info_resnet19_and_trained(tmp_path, capsys):
     assert code == 0 and "(trained)" in out and "provenance" in out
 
 
+def test_info_columns_hold_long_layer_names(tmp_path, capsys):
+    """A layer named input_flatten pushed its row out of line with the header."""
+    workload = random_workload(4, images=2)
+    renamed = {ly["name"]: f"{ly['name']}_with_a_long_name" for ly in workload.layers[:2]}
+    for ly in workload.layers:
+        ly["inputs"] = [renamed.get(src, src) for src in ly["inputs"]]
+        ly["name"] = renamed.get(ly["name"], ly["name"])
+    def renamed_key(key: str) -> str:
+        prefix, _, layer = key.rpartition("/")
+        return f"{prefix}/{renamed[layer]}" if prefix and layer in renamed else key
+
+    workload.arrays = {renamed_key(key): value for key, value in workload.arrays.items()}
+    path = tmp_path / "long.npz"
+    write_workload(path, workload)
+    code, out, _ = run(["workload", "info", str(path)], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("layer "))
+    column = lines[header].index(" type ") + 1
+    rows = lines[header + 1: header + 1 + len(workload.layers)]
+    assert all(row[column - 1] == " " and row[column:].split()[0] == row.split()[1] for row in rows), rows
+
+
 @pytest.mark.parametrize(
     ("content", "needle"),
     [(None, "no such file"), (b"garbage", "not a readable .npz"), (b"PK\x03\x04broken", "not a readable .npz")],

@@ -373,7 +373,7 @@ class SimResult:
             f"  throughput      {m['fps']:.1f} FPS",
             f"  latency         mean {m['latency_ms']['mean']:.3f} ms (min {m['latency_ms']['min']:.3f}, "
             f"max {m['latency_ms']['max']:.3f})",
-            f"  timesteps       mean {m['avg_timestep']:.3f}; exits per t {m['exit_histogram']}",
+            f"  timesteps       mean {m['avg_timestep']:.3f}; exits per t {_exits_shown(m['exit_histogram'])}",
             f"  energy          {m['energy_per_image_uJ']:.2f} uJ/image, "
             f"{m['energy_per_image_timestep_uJ']:.2f} uJ/image-timestep, total {m['energy_total_pJ'] * 1e-12:.4g} J "
             f"(leakage {m['energy_leakage_pJ'] / max(m['energy_total_pJ'], 1e-30) * 100:.1f}%)",
@@ -507,3 +507,13 @@ def _group_record(arch, g, summary: RunSummary) -> dict:
         "counts": counts,
         "dynamic_energy_pJ": {k: float(sum(v.values())) for k, v in sorted(dyn.dynamic_pJ.items())},
     }
+
+
+def _exits_shown(exits: list[int], most: int = 16) -> str:
+    """The exit histogram for the summary: every t up to ``most`` timesteps, else the timesteps where images exit
+    (t: count), so that T = 1024 stays one readable line (the JSON keeps the whole list)."""
+    if len(exits) <= most:
+        return str(list(exits))
+    used = [f"t={t}: {n}" for t, n in enumerate(exits, start=1) if n]
+    shown = used if len(used) <= most else used[: most // 2] + [f"... {len(used) - most} more ..."] + used[-most // 2:]
+    return "{" + ", ".join(shown) + "} (the rest 0)"

@@ -104,7 +104,11 @@ def _print_summary(s: dict, path: str) -> None:
     if s["exit_policy"]:
         echo("  exit defaults: " + ", ".join(f"{k} = {v}" for k, v in sorted(s["exit_policy"].items())))
     echo("")
-    header = f"  {'layer':<12} {'type':<8} {'in':<14} {'out':<14} {'params':>10} {'MACs/t':>10} {'neurons':>9}"
+    # columns as wide as their longest entry (a layer named input_flatten pushed its row out of line)
+    name_w = max([12] + [len(str(c["name"])) for c in s["layers"]])
+    shape_w = max([14] + [len("x".join(map(str, c[k]))) + 1 for c in s["layers"] for k in ("in_shape", "out_shape")])
+    header = (f"  {'layer':<{name_w}} {'type':<8} {'in':<{shape_w}} {'out':<{shape_w}} {'params':>10} {'MACs/t':>10} "
+              f"{'neurons':>9}")
     rates = s.get("rates", {})
     if rates:
         header += "  rate per t"
@@ -112,8 +116,8 @@ def _print_summary(s: dict, path: str) -> None:
     for c in s["layers"]:
         kind = c["type"] + ("" if c["spiking"] or c["type"] not in ("conv", "linear") else "*")
         line = (
-            f"  {c['name']:<12} {kind:<8} {'x'.join(map(str, c['in_shape'])):<14} "
-            f"{'x'.join(map(str, c['out_shape'])):<14} {_fmt_count(c['params']):>10} "
+            f"  {c['name']:<{name_w}} {kind:<8} {'x'.join(map(str, c['in_shape'])):<{shape_w}} "
+            f"{'x'.join(map(str, c['out_shape'])):<{shape_w}} {_fmt_count(c['params']):>10} "
             f"{_fmt_count(c['macs_per_timestep']):>10} {c['neurons']:>9}"
         )
         if c["name"] in rates:
