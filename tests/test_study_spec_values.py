@@ -81,6 +81,20 @@ def test_text_of_a_text_field_keeps_its_key(tmp_path, workload_path):
     assert key_value("clock_hz", "1e8") == 1e8 and isinstance(key_value("pe.adders", "2e0"), int)
 
 
+def test_numeric_text_is_labelled_as_the_number_it_spells(tmp_path, workload_path):
+    """points.csv and the plots showed 250e6 beside 500000000.0: the values of a numeric field are numbers now;
+    text fields keep their text, and the keys are those the text gave."""
+    text = load_study(_engine(tmp_path, workload_path, "vary:\n  clock_hz: [250e6, 5.0e+8]\n  pe.adders: ['2']\n",
+                              "text.yaml"))
+    assert [axis.values for axis in text.axes] == [[(250000000.0,), (500000000.0,)], [(2,)]]
+    assert isinstance(text.axes[1].values[0][0], int)
+    number = load_study(_engine(tmp_path, workload_path, "vary:\n  clock_hz: [2.5e+8, 5.0e+8]\n  pe.adders: [2]\n",
+                                "number.yaml"))
+    base = text.base_identity()
+    assert [text.point_key(p, base) for p in text.points()] == \
+        [number.point_key(p, number.base_identity()) for p in number.points()]
+
+
 def test_shipped_studies_keep_their_keys():
     """The normalisation changes no key of a shipped study: each digest equals the one its report stored."""
     for report in sorted((ROOT / "reports").glob("*/study.json")):

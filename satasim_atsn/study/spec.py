@@ -621,6 +621,7 @@ def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tupl
                                 "give every zipped field the same number of values")
                 axes.append(Axis(tuple(str(g) for g in group), [tuple(v) for v in zip(*columns, strict=False)]))
                 _refuse_duplicates(where, gkey, axes[-1], any(isinstance(v, dict) for v in group.values()))
+                axes[-1] = _numbers_as_numbers(axes[-1])
             continue
         if fname not in known and isinstance(value, dict) and any(f"{fname}.{k}" in known for k in value):
             inner = next(str(k) for k in value if f"{fname}.{k}" in known)
@@ -629,7 +630,17 @@ def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tupl
         check_field(fname, f"vary.{fname}")
         axes.append(Axis((fname,), [(v,) for v in _axis_values(value, where, f"vary.{fname}")]))
         _refuse_duplicates(where, f"vary.{fname}", axes[-1], isinstance(value, dict))
+        axes[-1] = _numbers_as_numbers(axes[-1])
     return axes, seen
+
+
+def _numbers_as_numbers(axis: Axis) -> Axis:
+    """Numeric text of a numeric field (YAML 1.1 reads 250e6 as text) as the number it spells, so that points.csv,
+    the report and the plots label it as they label 250.0e+6 (the point's key already read it so); other values
+    as written."""
+    values = [tuple(key_value(f, v) if isinstance(v, str) else v for f, v in zip(axis.fields, row, strict=True))
+              for row in axis.values]
+    return Axis(axis.fields, values)
 
 
 def _value_identity(fname: str, value: Any) -> tuple[str, Any]:
