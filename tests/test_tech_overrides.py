@@ -156,7 +156,10 @@ def test_study_varies_a_tech_entry(tmp_path, workload_path):
     ("vary", "pattern"),
     [
         ("  tech.sram64_1KB_read_energy_pj: [1]\n",
-         r"vary.tech.sram64_1KB_read_energy_pj: no such architecture field; did you mean 'tech.sram64_1KB_read_"),
+         r"vary.tech.sram64_1KB_read_energy_pj: no such entry in the design's technology table; did you mean "
+         r"'tech.sram64_1KB_read_"),
+        ("  tech.nope_pJ: [1]\n",  # nothing close: the table's entries, not the architecture's fields, are meant
+         r"vary.tech.nope_pJ: no such entry in the design's technology table; use an entry under 'entries:'"),
         (f"  tech.{ENTRY}: [1, -1]\n", r"vary.tech.sram64_1KB_read_energy_pJ: value -1 is refused .*must be >= 0"),
         (f"  tech.{ENTRY}: [cheap]\n", r"value 'cheap' is refused .*must be a number"),
     ],

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from satasim_atsn.errors import SatasimError, StudyError, did_you_mean, shown
+from satasim_atsn.errors import SatasimError, StudyError, closest, did_you_mean, shown
 from satasim_atsn.fileio import load_yaml
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
@@ -485,8 +485,7 @@ def load_study(path: str | Path) -> Study:
     for item in fixed:
         fname = item.split("=", 1)[0].strip()
         if fname not in known:
-            what = "no such field for a functional study" if mode == "functional" else "no such architecture field"
-            raise _fail(where, f"set: {fname}", what, suggest(fname, known))
+            raise _fail(where, f"set: {fname}", *_unknown_field(fname, known, mode))
     axes, seen = _study_axes(where, raw["vary"], known, mode)
     for item in fixed:
         fname = item.split("=", 1)[0].strip()
@@ -584,6 +583,19 @@ def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
     return target
 
 
+def _unknown_field(fname: str, known: dict[str, Any], mode: str) -> tuple[str, str]:
+    """(problem, fix) for a field no design of the study has: a tech.<entry> is matched against the table's entries
+    alone (listing architecture fields for it did not help)."""
+    what = "no such field for a functional study" if mode == "functional" else "no such architecture field"
+    if fname.startswith("tech.") and mode != "functional":
+        entries = [k for k in known if k.startswith("tech.")]
+        close = closest(fname, entries)
+        return ("no such entry in the design's technology table",
+                f"did you mean {shown(close)}?" if close else "use an entry under 'entries:' of the technology table "
+                "(docs/energy.md lists them)")
+    return what, suggest(fname, known)
+
+
 def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tuple[list[Axis], set[str]]:
     """The ``vary`` section as axes (a zipped group is one axis), and the set of varied fields."""
     if not isinstance(vary, dict) or not vary:
@@ -595,8 +607,7 @@ def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tupl
         if fname in seen:
             raise _fail(where, key, f"field {shown(fname)} is varied twice", "vary each field once")
         if fname not in known:
-            what = "no such field for a functional study" if mode == "functional" else "no such architecture field"
-            raise _fail(where, key, what, suggest(fname, known))
+            raise _fail(where, key, *_unknown_field(fname, known, mode))
         seen.add(fname)
 
     for fname, value in vary.items():
