@@ -29,7 +29,7 @@ from satasim_atsn.traces.statistical import (
     pool_notes,
     rates_summary,
 )
-from satasim_atsn.workload.format import Workload, read_workload, write_workload
+from satasim_atsn.workload.format import INPUT_ROW_BITS, SPIKE_ROWS, Workload, read_workload, write_workload
 from satasim_atsn.workload.network_file import resolve_network
 from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
 
@@ -197,8 +197,14 @@ def info_command(file: str, json_path: str | None) -> None:
 @click.option("--input-rows/--no-input-rows", default=True, show_default=True,
               help="keep each fitted image's set bits per bit plane, channel and row (input_row_bits), which the "
                    "twin's images draw their planes from; without it every pixel draws from the 8 plane densities")
+@click.option("--spike-rows/--no-spike-rows", default=True, show_default=True,
+              help="keep each fitted image's spikes per timestep, channel and row of every spiking conv/add layer "
+                   "(spike_rows/<layer>), which the twin's images draw those layers from (docs/statistical.md, step "
+                   "4); without it they draw at the fitted rates. The profiles make the twin larger (1.05 MB for 64 "
+                   "images of the width-0.125 ResNet19, against 36 kB without); stats prints their size")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
-              help="also write the numbers printed (rates, exit histograms and means, input densities) as JSON")
+              help="also write the numbers printed (rates, exit histograms and means, input densities, the layers "
+                   "with spike rows, file sizes) as JSON")
 def stats_command(
     trained: str,
     output: str,
@@ -210,6 +216,7 @@ def stats_command(
     theta: float | None,
     seed: int,
     input_rows: bool,
+    spike_rows: bool,
     json_path: str | None,
 ) -> None:
     """Fit a statistical twin of a trained workload: firing rates, exit histograms, input densities.
@@ -230,9 +237,11 @@ def stats_command(
             theta=theta,
             seed=seed,
             input_rows=input_rows,
+            spike_rows=spike_rows,
         )
     write_workload(output, twin)
     numbers = _stats_numbers(trained, output, twin)
+    numbers.update(_profile_sizes(output, twin))
     notes = pool_notes(twin.meta["provenance"])
     numbers["notes"] = [line.strip().removeprefix("note: ") for line in notes]  # printed below, in --json too
     click.echo(f"fitted {numbers['num_images']} images of {trained} (rates over images running under "
@@ -244,6 +253,14 @@ def stats_command(
                    f"mean {numbers['exit_mean_timestep'][p]:.4f}")
     if "input_bit_density" in numbers:
         click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]))
+    rows = twin.meta["provenance"].get("spike_rows")
+    if rows is not None:
+        left = rows["drawn_with_their_pool"]
+        click.echo(f"  spike row profiles of {twin.num_images} images: {len(rows['layers'])} layers"
+                   + (f" ({len(left)} drawn with their max-pool carry none: {', '.join(left)})" if left else ""))
+    click.echo(f"  file size {_megabytes(numbers['file_bytes'])}: row profiles of the input "
+               f"{_megabytes(numbers['input_row_bits_bytes'])}, of the spikes {_megabytes(numbers['spike_rows_bytes'])}"
+               " (compressed)")
     if json_path:
         _write_json_after(json_path, numbers, output)
     for line in notes:
@@ -257,6 +274,24 @@ def _write_json_after(json_path: str, numbers: dict, written: str) -> None:
         write_json(json_path, numbers)
     except SatasimError as error:
         raise SatasimError(f"{error} ({written} was written before it)") from None
+
+
+def _megabytes(size: int) -> str:
+    """A byte count as printed: 1.05 MB, 35.9 kB, 120 bytes."""
+    return f"{size / 1e6:.2f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB" if size >= 1e3 else f"{size} bytes"
+
+
+def _profile_sizes(path: str, twin: Workload) -> dict:
+    """The written twin's size in bytes, the compressed bytes of its row profiles (input_row_bits, spike_rows/), and
+    the layers with spike rows."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    return {"file_bytes": Path(path).stat().st_size,
+            "input_row_bits_bytes": sum(i.compress_size for i in members if i.filename == f"{INPUT_ROW_BITS}.npy"),
+            "spike_rows_bytes": sum(i.compress_size for i in members if i.filename.startswith(f"{SPIKE_ROWS}/")),
+            "spike_rows": twin.meta["provenance"].get("spike_rows", {}).get("layers", [])}
 
 
 def _exit_numbers(workload: Workload) -> dict:

@@ -35,6 +35,7 @@ from satasim_atsn.threads import in_threads
 from satasim_atsn.traces.draw_kernels import apply_pooled_windows
 from satasim_atsn.workload.format import (
     INPUT_ROW_BITS,
+    SPIKE_ROWS,
     Workload,
     emits_spikes,
     exit_policy_names,
@@ -45,6 +46,7 @@ from satasim_atsn.workload.format import (
     output_neurons,
     pool_rate_bounds,
     pool_rate_problem_of,
+    row_profile_layers,
     validate,
     window_cover_counts,
     window_coverage,
@@ -202,6 +204,7 @@ def build_statistical(
     input_encoding: str = "direct",
     input_rate: np.ndarray | None = None,
     input_row_bits: np.ndarray | None = None,
+    spike_rows: dict[str, np.ndarray] | None = None,
     neuron: dict | None = None,
     quant: dict | None = None,
     exit_policy: dict | None = None,
@@ -249,6 +252,8 @@ def build_statistical(
         arrays["rate/input"] = np.asarray(input_rate, dtype=np.float64)
     if input_row_bits is not None:
         arrays[INPUT_ROW_BITS] = np.asarray(input_row_bits)
+    for layer_name, counts in (spike_rows or {}).items():
+        arrays[f"{SPIKE_ROWS}/{layer_name}"] = np.asarray(counts)
     return validate(Workload(meta=meta, arrays=arrays, source=source or f"<statistical {name}>"))
 
 
@@ -317,6 +322,10 @@ class _DrawPlan:
             offset += 2 * psize + size
         self.row = offset
         self.threshold = np.concatenate(segments, axis=1).astype(np.float32) if segments else np.zeros((self.T, 0))
+        # spike_rows/<layer> [M, T, C, H]: per-image thresholds along each row, in place of the layer's rate
+        self.spike_rows = {name: np.asarray(workload.arrays[f"{SPIKE_ROWS}/{name}"], dtype=np.int64)
+                           for name, _, _, _ in self.slots if f"{SPIKE_ROWS}/{name}" in workload.arrays}
+        self.widths = {name: int(shape[-1]) for name, shape, _, _ in self.slots if name in self.spike_rows}
         self.row_bits = None
         if self.direct:
             density = np.asarray(workload.meta["input_bit_density"], dtype=np.float32)
@@ -332,6 +341,14 @@ class _DrawPlan:
         counts = self.row_bits[image % self.row_bits.shape[0]]
         width = self.input_shape[-1]
         return np.repeat((counts / width).astype(np.float32).reshape(8, -1), width, axis=1)
+
+    def row_threshold(self, name: str, image: int, steps: int) -> np.ndarray:
+        """[steps, C*H, 1] float32 thresholds of layer ``name`` (one with ``spike_rows``) for image ``image``: its
+        profile ``image mod M`` at t = 1..steps, count / W (float64, rounded once) for every neuron of a row."""
+        counts = self.spike_rows[name]
+        width = self.widths[name]
+        rows = counts[image % counts.shape[0], :steps].astype(np.float64) / width
+        return rows.astype(np.float32).reshape(steps, -1, 1)
 
     def _row(self, rate: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """[T, prod(shape)] thresholds: a [T] rate everywhere, a [T, C] rate per channel."""
@@ -454,7 +471,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
     drawn = {name: np.zeros((count, T, size), dtype=bool) for name, _, _, size in plan.slots}
     for slot in plan.pooled:
         drawn[slot.name] = np.zeros((count, T, slot.size), dtype=bool)
-    targets = [(drawn[name], offset, offset + size) for name, _, offset, size in plan.slots]
+    targets = [(drawn[name], offset, offset + size, name) for name, _, offset, size in plan.slots]
     if plan.direct:
         head = 8 * plan.input_size
         inputs = np.zeros((count, plan.input_size), dtype=np.uint8)
@@ -462,7 +479,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
         head = 0
         o, s = plan.frame_slot
         frames = np.zeros((count, T, s), dtype=bool)
-        targets.insert(0, (frames, o, o + s))
+        targets.insert(0, (frames, o, o + s, None))
 
     def draw_images(first: int, stop: int) -> None:
         """Images [first, stop) of the chunk: each from its own stream, into its own rows of the arrays."""
@@ -475,8 +492,13 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
                 bits = u[:head].reshape(8, plan.input_size) < plan.image_plane_threshold(start + j)
                 inputs[j] = np.packbits(bits, axis=0, bitorder="little")[0]
             drawn_u = u[head:].reshape(e, row)
-            for target, lo, hi in targets:
-                np.less(drawn_u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[j, :e])
+            for target, lo, hi, name in targets:
+                if name not in plan.spike_rows:
+                    np.less(drawn_u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[j, :e])
+                    continue
+                width = plan.widths[name]  # the same uniforms, compared with the image's own threshold of each row
+                np.less(drawn_u[:, lo:hi].reshape(e, -1, width), plan.row_threshold(name, start + j, e),
+                        out=target[j, :e].reshape(e, -1, width))
             for slot in plan.pooled:
                 _draw_pooled_layer(drawn_u, plan.threshold, slot, drawn[slot.name][j, :e])
 
@@ -551,11 +573,14 @@ def fit_statistical_twin(
     batch_size: int = 128,
     lut_entries: int = LUT_ENTRIES_DEFAULT,
     input_rows: bool = True,
+    spike_rows: bool = True,
 ) -> Workload:
     """Fit rates, exit histograms and input densities of a trained workload into a statistical twin.
 
     ``input_rows`` (direct [C, H, W] images): also keep every fitted image's set bits per bit plane, channel and
     row (``input_row_bits``), which twin image i draws its planes from (docs/statistical.md, step 3).
+    ``spike_rows``: also keep every fitted image's spikes per timestep, channel and row of each spiking conv/add
+    layer not drawn with its max-pool (``spike_rows/<layer>``), which twin image i draws them from (step 4).
 
     The functional forward runs all T timesteps once (record_spikes); each policy's exit steps
     come from its logits (early exit equals post-hoc exit). Rates at t are averaged over the
@@ -578,8 +603,9 @@ def fit_statistical_twin(
     spk_layers = spiking_layers(wl.layers) + pooled_layers(wl.layers)
     direct = wl.input_encoding == "direct"
     keep_rows = input_rows and direct and len(wl.input_shape) == 3
-    counts, steps, bit_counts, frame_counts, row_bits = _twin_counts(wl, policies, n_total, spk_layers, batch_size,
-                                                                     keep_rows)
+    profiled = row_profile_layers(wl.layers, [ly["name"] for ly in pooled_layers(wl.layers)]) if spike_rows else []
+    counts, steps, bit_counts, frame_counts, row_bits, layer_rows = _twin_counts(
+        wl, policies, n_total, spk_layers, batch_size, keep_rows, profiled)
     fit = _running_rate_fit(steps[policy_key], T, per_channel)
     rates = {}
     for ly in spk_layers:
@@ -587,15 +613,12 @@ def fit_statistical_twin(
         rates[ly["name"]] = fit(counts[ly["name"]], int(np.prod(shape[1:])) if len(shape) > 1 else 1)
     dropped, clamped = _fit_pool_rates(rates, wl.layers)
     hist = {p: grid_histogram(np.bincount(steps[p] - 1, minlength=T)[:T]) for p in policies}
-    input_rate = None
-    density = None
-    if direct:
-        density = (bit_counts / (n_total * int(np.prod(wl.input_shape)))).tolist()
-    else:
-        input_rate = fit(frame_counts, int(np.prod(wl.input_shape[1:])))
+    density = (bit_counts / (n_total * int(np.prod(wl.input_shape)))).tolist() if direct else None
+    input_rate = None if direct else fit(frame_counts, int(np.prod(wl.input_shape[1:])))
     meta = wl.meta
-    provenance = _twin_provenance(wl, n_total, policy_key, per_channel, policies, dropped, clamped)
-    twin = build_statistical(
+    provenance = _twin_provenance(wl, n_total, policy_key, per_channel, policies, dropped, clamped,
+                                  list(layer_rows) if spike_rows else None)
+    return build_statistical(
         name=f"{wl.name}-twin",
         dataset=str(meta.get("dataset", "unknown")),
         num_classes=wl.num_classes,
@@ -610,18 +633,19 @@ def fit_statistical_twin(
         input_encoding=wl.input_encoding,
         input_rate=input_rate,
         input_row_bits=row_bits,
+        spike_rows=layer_rows,
         neuron=copy.deepcopy(meta["neuron"]),
         quant=copy.deepcopy(meta["quant"]),
         exit_policy=exit_rules,
         provenance=provenance,
     )
-    return twin
 
 
 def _twin_provenance(wl: Workload, n_total: int, policy_key: str, per_channel: bool, policies: dict,
-                     dropped: list[str], clamped: dict | None = None) -> dict:
+                     dropped: list[str], clamped: dict | None = None, profiled: list[str] | None = None) -> dict:
     """Where a twin's numbers come from: the fitted file (by name only, so the twin's bytes do not depend on the
-    directory), the images, the policies, and the pool rates not kept."""
+    directory), the images, the policies, the pool rates not kept, and with ``profiled`` (the layers with
+    ``spike_rows``; None: not asked for) which layers carry row profiles and which are drawn with their pool."""
     provenance = {
         "fitted_from": {"file": Path(str(wl.source)).name, "name": wl.name, "kind": wl.kind,
                         "provenance": wl.meta.get("provenance", {})},
@@ -635,6 +659,9 @@ def _twin_provenance(wl: Workload, n_total: int, policy_key: str, per_channel: b
         provenance["pooled_rates_not_kept"] = dropped
     if clamped:
         provenance["pooled_rates_clamped"] = clamped
+    with_pool = {ly["inputs"][0]: ly["name"] for ly in pooled_layers(wl.layers)}
+    if profiled is not None and (profiled or with_pool):
+        provenance["spike_rows"] = {"layers": profiled, "drawn_with_their_pool": with_pool}
     return provenance
 
 
@@ -677,12 +704,20 @@ def _fit_pool_rates(rates: dict, layers: list[dict]) -> tuple[list[str], dict]:
     return not_kept, clamped
 
 
+def row_count_dtype(width: int) -> type:
+    """The integer type of a row profile's counts in [0, width]: uint8 up to 255, else uint16 (uint32 beyond)."""
+    return np.uint8 if width <= 255 else np.uint16 if width <= 65535 else np.uint32
+
+
 def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[dict], batch_size: int,
-                 keep_rows: bool = False):
+                 keep_rows: bool = False, profiled: list[dict] | None = None):
     """One full-T forward of the first ``n_total`` images: spikes per (image, t, channel) of every spiking layer,
-    each policy's exit steps, the input's bit-plane (images) or per-channel (frames) spike counts, and with
-    ``keep_rows`` each image's set bits per (plane, channel, row) ([N, 8, C, H], uint8 or uint16; else None)."""
+    each policy's exit steps, the input's bit-plane (images) or per-channel (frames) spike counts, with
+    ``keep_rows`` each image's set bits per (plane, channel, row) ([N, 8, C, H], uint8 or uint16; else None), and
+    for each layer of ``profiled`` its spikes per (image, t, channel, row) ([N, T, C, H], by name)."""
     T = wl.timesteps
+    layer_rows = {ly["name"]: np.zeros((n_total, T) + tuple(int(v) for v in ly["out_shape"][:2]),
+                                       dtype=row_count_dtype(int(ly["out_shape"][2]))) for ly in profiled or []}
     counts = {ly["name"]: np.zeros((n_total, T, int(ly["out_shape"][0])), dtype=np.int64) for ly in spk_layers}
     steps = {p: np.zeros(n_total, dtype=np.int64) for p in policies}
     direct = wl.input_encoding == "direct"
@@ -699,6 +734,8 @@ def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[di
         for ly in spk_layers:
             s = result.spikes[ly["name"]]
             counts[ly["name"]][lo:hi] = s.reshape(s.shape[0], T, s.shape[2], -1).sum(axis=3)
+            if ly["name"] in layer_rows:  # [n, T, C, H, W] -> spikes along each row
+                layer_rows[ly["name"]][lo:hi] = s.sum(axis=-1, dtype=np.int64)
         for p, policy in policies.items():
             steps[p][lo:hi] = policy.exit_steps(result.logits, result.out_membrane, result.scale_per_t)
         if direct:
@@ -708,7 +745,7 @@ def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[di
                     row_bits[lo:hi, k] = ((x >> k) & 1).sum(axis=-1, dtype=np.int64)
         else:
             frame_counts[lo:hi] = x.reshape(x.shape[0], T, x.shape[2], -1).sum(axis=3)
-    return counts, steps, bit_counts, frame_counts, row_bits
+    return counts, steps, bit_counts, frame_counts, row_bits, layer_rows
 
 
 def _running_rate_fit(exit_steps: np.ndarray, T: int, per_channel: bool):

@@ -29,7 +29,9 @@ The first layer consuming ``input`` computes ``(W.x + b) >> input_shift`` for ui
 Statistical workloads replace weights and inputs with ``rate/<layer>`` ([T] or [T, C]) for every
 spiking layer, optionally ``rate/<maxpool>`` for a max-pool with kernel < 2 x stride (the pooled map
 is then drawn at that rate, see ``traces/statistical.py``), ``exit_hist/<policy>`` for each exit
-policy it is built for (at least one; a fixed-T network has only ``exit_hist/fixed``) and ``seed``.
+policy it is built for (at least one; a fixed-T network has only ``exit_hist/fixed``) and ``seed``;
+a twin may add its fitted images' row profiles, ``input_row_bits`` and ``spike_rows/<layer>``
+(docs/statistical.md, steps 3 and 4).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import math
 import os
 import struct
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +59,7 @@ KINDS = ("trained", "imported", "statistical")
 OUTPUT_MODES = ("membrane", "accumulate")
 INPUT_ENCODINGS = ("direct", "spike_frames")
 INPUT_ROW_BITS = "input_row_bits"  # a direct twin's per-image bit counts per plane, channel and row (statistical.md)
+SPIKE_ROWS = "spike_rows"  # spike_rows/<layer>: a twin's per-image spike counts per timestep, channel and row
 WEIGHTED_TYPES = ("conv", "linear", "output")
 INPUT_SHIFT_MAX = 63  # the first layer's current is int64: a right shift of 64 or more is undefined
 EXIT_PARAMETERS = ("cl_init", "tau_cl", "theta")  # meta.exit_policy entries, each in (0, 1]
@@ -600,9 +604,14 @@ def _check_no_stray_arrays(where: str, meta: dict, arrays: dict, statistical: bo
     for key in arrays:
         prefix, _, name = key.partition("/")
         layer = layers.get(name)
+        if prefix == SPIKE_ROWS and not statistical:
+            raise _fail(where, key, f"is a row profile of a statistical twin, but meta.kind is {meta['kind']!r} (its "
+                        "spikes come from its weights and inputs)", "remove it (satasim workload stats writes row "
+                        "profiles into the twin it fits)")
         if statistical:
             frames = meta.get("input_encoding", "direct") == "spike_frames"
             known = (key == "seed" or prefix == "exit_hist" and name or key == INPUT_ROW_BITS and not frames
+                     or prefix == SPIKE_ROWS and name  # checked in _check_spike_rows, which names the fix
                      or prefix == "rate" and (name == "input" and frames or layer is not None and (
                          is_spiking(layer) or layer["type"] == "maxpool")))
         else:
@@ -894,6 +903,7 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
             raise _fail(where, "meta.input_bit_density", "is given, but the inputs are spike frames, drawn from "
                         "rate/input (bit-plane densities are for pixels)", "drop meta.input_bit_density")
         _check_input_rate(where, meta, arrays.get("rate/input"))
+    _check_spike_rows(where, meta, arrays)
 
 
 def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray) -> None:
@@ -912,6 +922,70 @@ def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray) -> None:
     if (counts < 0).any() or (counts > w).any():
         raise _fail(where, INPUT_ROW_BITS, f"counts must be in [0, {w}] (the width of a row)",
                     "refit the twin with satasim workload stats")
+
+
+def row_profile_layers(layers: list[dict], rated_pools: Iterable[str]) -> list[dict]:
+    """The layers a statistical workload's ``spike_rows/<layer>`` may profile: spiking conv and add layers (their
+    output a [C, H, W] map) not drawn with a max-pool of ``rated_pools`` (the pools carrying their own rate,
+    docs/statistical.md step 4: there the pool's windows decide where the layer's spikes fall)."""
+    rated = set(rated_pools)
+    with_pool = {ly["inputs"][0] for ly in layers if ly["type"] == "maxpool" and ly["name"] in rated}
+    return [ly for ly in layers if is_spiking(ly) and ly["type"] in ("conv", "add") and len(ly["out_shape"]) == 3
+            and ly["name"] not in with_pool]
+
+
+def _check_spike_rows(where: str, meta: dict, arrays: dict) -> None:
+    """A twin's ``spike_rows/<layer>``: [M, T, C, H] integer spike counts in [0, W] of its fitted images, each row of
+    each channel at each timestep, for spiking conv/add layers not drawn with their max-pool; one M for every layer
+    and for ``input_row_bits``, so twin image i takes image i mod M's profiles of the input and of every layer
+    (docs/statistical.md, step 4)."""
+    keys = sorted(key for key in arrays if key.partition("/")[0] == SPIKE_ROWS)
+    if not keys:
+        return
+    layers = meta["layers"]
+    by_name = {ly["name"]: ly for ly in layers}
+    rated_pools = [ly["name"] for ly in layers if ly["type"] == "maxpool" and f"rate/{ly['name']}" in arrays]
+    allowed = {ly["name"]: ly for ly in row_profile_layers(layers, rated_pools)}
+    images: tuple[str, int] | None = None
+    if INPUT_ROW_BITS in arrays:
+        images = (INPUT_ROW_BITS, int(arrays[INPUT_ROW_BITS].shape[0]))
+    for key in keys:
+        name = key.partition("/")[2]
+        layer = by_name.get(name)
+        if layer is None:
+            raise _fail(where, key, f"no layer is called {shown(name)}",
+                        did_you_mean(name, tuple(allowed), "the layers that may carry one:", limit=8)
+                        if allowed else "remove it: no layer of this network can carry a row profile")
+        if name not in allowed:
+            pool = next((ly["name"] for ly in layers if ly["type"] == "maxpool" and ly["inputs"][0] == name
+                         and f"rate/{ly['name']}" in arrays), None)
+            if pool is not None:
+                raise _fail(where, key, f"{name!r} is drawn with its max-pool {pool!r} (rate/{pool}; docs/statistical"
+                            ".md, step 4), whose window choices place its spikes, so it cannot carry a row profile",
+                            f"remove {key} (satasim workload stats leaves such layers out), or drop rate/{pool} (the "
+                            "pooled map is then the OR of its input)")
+            kind = ("non-spiking " if layer["type"] in ("conv", "linear") and not is_spiking(layer) else "") + \
+                layer["type"]
+            raise _fail(where, key, f"{name!r} is {'an' if kind[0] in 'aeiou' else 'a'} {kind} layer: row profiles "
+                        "are for spiking conv and add layers, whose spikes form [C, H, W] maps", f"remove {key}")
+        counts = arrays[key]
+        c, h, w = (int(v) for v in layer["out_shape"])
+        T = int(meta["timesteps"])
+        if counts.dtype.kind not in "iu":
+            raise _fail(where, key, f"has dtype {counts.dtype}", "store integer spike counts (uint8, or uint16 for "
+                        "rows wider than 255)")
+        if counts.ndim != 4 or counts.shape[0] < 1 or list(counts.shape[1:]) != [T, c, h]:
+            raise _fail(where, key, f"has shape {list(counts.shape)}",
+                        f"use [M, T, C, H] = [M, {T}, {c}, {h}] with M >= 1 fitted images")
+        if counts.size and (int(counts.min()) < 0 or int(counts.max()) > w):
+            raise _fail(where, key, f"counts must be in [0, {w}] (the width of a row of {name})",
+                        "refit the twin with satasim workload stats")
+        if images is None:
+            images = (key, int(counts.shape[0]))
+        elif int(counts.shape[0]) != images[1]:
+            raise _fail(where, key, f"holds {counts.shape[0]} images but {images[0]} holds {images[1]}: twin image i "
+                        "takes image i mod M's profiles of the input and of every layer together",
+                        "refit the twin with satasim workload stats (every profile from the same images)")
 
 
 def _check_input_rate(where: str, meta: dict, rate: np.ndarray | None) -> None:

@@ -1,0 +1,324 @@
+"""Row profiles of the spikes (``spike_rows/<layer>``, docs/statistical.md step 4): a twin keeps each fitted image's
+spikes per timestep, channel and row of every spiking conv/add layer, and twin image i draws them at those rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.snn.exit_policies import FixedPolicy
+from satasim_atsn.snn.forward import run_forward
+from satasim_atsn.traces.statistical import (
+    DRAW_ORDER_FIRST,
+    build_statistical,
+    draw_trace,
+    fit_statistical_twin,
+    fixed_histogram,
+    max_entropy_histogram,
+    pooled_layers,
+    spiking_layers,
+)
+from satasim_atsn.workload.format import read_workload, row_profile_layers, validate, write_workload
+from satasim_atsn.workload.synthetic import random_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = ROOT / "workloads"
+
+
+def _statistical(seed: int = 3, T: int = 4, encoding: str = "direct", per_channel: bool = True):
+    """A small statistical workload (conv, conv, residual block with an add) with random rates."""
+    wl = random_workload(seed, images=4, timesteps=T, residual=True, encoding=encoding)
+    rng = np.random.default_rng(seed)
+    rates = {ly["name"]: rng.uniform(0.05, 0.6, size=(T, ly["out_shape"][0]) if per_channel else T)
+             for ly in spiking_layers(wl.layers)}
+    return build_statistical(
+        name="small", dataset="synthetic", num_classes=wl.num_classes, layers=wl.layers, timesteps=T, rates=rates,
+        exit_hist={"fixed": fixed_histogram(T), "dtsnn": max_entropy_histogram(2.6, T), "atsn": [0.4, 0.3, 0.2, 0.1]},
+        input_bit_density=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] if encoding == "direct" else None,
+        input_rate=rng.uniform(0.1, 0.4, size=T) if encoding != "direct" else None,
+        input_shape=list(wl.input_shape), input_encoding=encoding, seed=seed, num_images=500)
+
+
+def _with(wl, source: str = "rows.npz", **arrays):
+    """A copy of ``wl`` with ``arrays`` added (a value of None removes the key), not validated."""
+    out = dict(wl.arrays)
+    for key, value in arrays.items():
+        key = key.replace("__", "/")
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return type(wl)(meta=json.loads(json.dumps(wl.meta)), arrays=out, source=source)
+
+
+def _random_rows(wl, images: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for ly in row_profile_layers(wl.layers, []):
+        c, h, w = ly["out_shape"]
+        rows[f"spike_rows__{ly['name']}"] = rng.integers(0, w + 1, size=(images, wl.timesteps, c, h)).astype(np.uint8)
+    return rows
+
+
+def _naive_draw(wl, policy: str, i: int) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
+    """The documented draw written out literally, one call per layer and timestep, with the row profiles of
+    ``input_row_bits`` and ``spike_rows/<layer>`` taken as image i mod M."""
+    T, seed = wl.timesteps, int(wl.arrays["seed"])
+    rng = np.random.Generator(np.random.PCG64([seed, i]))
+    steps = {}
+    for p in DRAW_ORDER_FIRST:
+        cdf = np.cumsum(np.rint(wl.arrays[f"exit_hist/{p}"] * 2**32).astype(np.int64))
+        steps[p] = min(int(np.searchsorted(cdf, np.floor(rng.random() * 2**32), side="right")) + 1, T)
+    shape = wl.input_shape
+    pixels = np.zeros(shape, dtype=np.uint8)
+    for k in range(8):
+        threshold = np.float32(wl.meta["input_bit_density"][k])
+        if "input_row_bits" in wl.arrays:
+            counts = wl.arrays["input_row_bits"]
+            threshold = (counts[i % counts.shape[0], k] / shape[-1]).astype(np.float32)[:, :, None]
+        pixels |= (rng.random(shape, dtype=np.float32) < threshold).astype(np.uint8) << k
+    spikes = {ly["name"]: np.zeros((T,) + tuple(ly["out_shape"]), dtype=bool) for ly in spiking_layers(wl.layers)}
+    for t in range(steps[policy]):
+        for ly in spiking_layers(wl.layers):
+            name = ly["name"]
+            u = rng.random(tuple(ly["out_shape"]), dtype=np.float32)
+            rows = wl.arrays.get(f"spike_rows/{name}")
+            if rows is not None:
+                width = ly["out_shape"][-1]
+                threshold = (rows[i % rows.shape[0], t].astype(np.float64) / width).astype(np.float32)[:, :, None]
+            else:
+                rate = np.asarray(wl.arrays[f"rate/{name}"][t], dtype=np.float32)
+                threshold = rate.reshape((-1,) + (1,) * (len(ly["out_shape"]) - 1)) if rate.ndim else rate
+            spikes[name][t] = u < threshold
+    return steps[policy], pixels, spikes
+
+
+# ------------------------------------------------------------------------------------------
+# the draw
+# ------------------------------------------------------------------------------------------
+def test_spike_rows_set_each_images_row_thresholds_with_the_same_uniforms():
+    wl = _statistical()
+    c, h, w = wl.input_shape
+    rng = np.random.default_rng(1)
+    row_bits = rng.integers(0, w + 1, size=(3, 8, c, h)).astype(np.uint8)
+    rows = _random_rows(wl, 3)
+    name = next(iter(rows)).partition("__")[2]
+    rows[f"spike_rows__{name}"][1, :, 0] = 0  # image 1 (and 4): channel 0 silent at every t
+    rows[f"spike_rows__{name}"][2, :, 0] = wl.layer(name)["out_shape"][2]  # image 2: channel 0 fires everywhere
+    profiled = validate(_with(wl, input_row_bits=row_bits, **rows))
+    plain = draw_trace(wl, "fixed", 0, 6)
+    trace = draw_trace(profiled, "fixed", 0, 6)
+    for i in range(6):
+        exit_t, pixels, spikes = _naive_draw(profiled, "fixed", i)
+        assert trace.exit_t[i] == exit_t == plain.exit_t[i]
+        np.testing.assert_array_equal(trace.inputs[i], pixels)
+        for layer, expected in spikes.items():
+            np.testing.assert_array_equal(trace.spikes[layer][i], expected, err_msg=layer)
+    assert not trace.spikes[name][[1, 4], :, 0].any() and trace.spikes[name][2, :, 0].all()
+    for layer in plain.spikes:  # derived maps follow the drawn ones; with profiles the layers differ from the rates'
+        if f"spike_rows/{layer}" in profiled.arrays:
+            assert not np.array_equal(trace.spikes[layer], plain.spikes[layer])
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_without_spike_rows_the_draw_follows_the_rates(per_channel):
+    """The literal draw above without the field is today's documented draw (test_statistical checks it too)."""
+    wl = _statistical(per_channel=per_channel)
+    trace = draw_trace(wl, "atsn", 7, 5)
+    for j in range(5):
+        exit_t, pixels, spikes = _naive_draw(wl, "atsn", 7 + j)
+        assert trace.exit_t[j] == exit_t
+        np.testing.assert_array_equal(trace.inputs[j], pixels)
+        for layer, expected in spikes.items():
+            np.testing.assert_array_equal(trace.spikes[layer][j], expected, err_msg=layer)
+
+
+def _digest(trace) -> str:
+    h = hashlib.sha256()
+    h.update(np.asarray(trace.exit_t, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(trace.inputs).tobytes())
+    for name in sorted(trace.spikes):
+        h.update(name.encode())
+        h.update(np.packbits(trace.spikes[name]).tobytes())
+    return h.hexdigest()[:16]
+
+
+# spikes drawn by the code before spike_rows existed (session 29): a file without the field draws these bytes
+BEFORE_SPIKE_ROWS = {
+    ("vgg16_cifar10.npz", "atsn", 0, 2): "921602af87a80860",
+    ("resnet19_cifar10.npz", "atsn", 3, 1): "12527f40d6a4b96a",
+    ("vgg16_cifar100.npz", "dtsnn", 7, 2): "c01d4ce3ec6032bd",
+}
+
+
+@pytest.mark.parametrize("key", list(BEFORE_SPIKE_ROWS))
+def test_shipped_statistical_workloads_draw_the_same_bytes_as_before(key):
+    path, policy, start, count = key
+    assert _digest(draw_trace(read_workload(WORKLOADS / path), policy, start, count)) == BEFORE_SPIKE_ROWS[key]
+
+
+@pytest.mark.parametrize("per_channel, digest", [(False, "8159830803029b35"), (True, "c345d4a803d23648")])
+def test_a_twin_without_spike_rows_draws_the_same_bytes_as_before(per_channel, digest):
+    trained = read_workload(WORKLOADS / "vgg_small_fmnist_atsn.npz")
+    old = fit_statistical_twin(trained, 6, per_channel=per_channel, rates_policy="fixed", spike_rows=False)
+    assert not any(key.startswith("spike_rows/") for key in old.arrays) and "spike_rows" not in old.meta["provenance"]
+    assert _digest(draw_trace(old, "atsn", 0, 6)) == digest
+    new = fit_statistical_twin(trained, 6, per_channel=per_channel, rates_policy="fixed")
+    stripped = _with(new, **{key.replace("/", "__"): None for key in new.arrays if key.startswith("spike_rows/")})
+    assert _digest(draw_trace(stripped, "atsn", 0, 6)) == digest  # every other array is today's
+
+
+# ------------------------------------------------------------------------------------------
+# the fit
+# ------------------------------------------------------------------------------------------
+def _pooled_trained(seed: int = 2, images: int = 12):
+    """A random trained workload with a rated pool and other conv layers, direct images."""
+    wl = random_workload(seed, images=images, timesteps=3, size=8)
+    assert pooled_layers(wl.layers) and wl.input_encoding == "direct"
+    return wl
+
+
+def test_twin_keeps_each_images_spike_rows_of_every_layer_not_drawn_with_its_pool():
+    wl = _pooled_trained()
+    twin = fit_statistical_twin(wl, rates_policy="fixed")
+    pool = pooled_layers(wl.layers)[0]
+    expected = row_profile_layers(wl.layers, [pool["name"]])
+    assert expected and pool["inputs"][0] not in {ly["name"] for ly in expected}
+    keys = sorted(key for key in twin.arrays if key.startswith("spike_rows/"))
+    assert keys == sorted(f"spike_rows/{ly['name']}" for ly in expected)
+    assert twin.meta["provenance"]["spike_rows"] == {"layers": [ly["name"] for ly in expected],
+                                                     "drawn_with_their_pool": {pool["inputs"][0]: pool["name"]}}
+    result = run_forward(wl, wl.inputs(), policy=FixedPolicy(), record_spikes=True)
+    for ly in expected:
+        rows = twin.arrays[f"spike_rows/{ly['name']}"]
+        assert rows.dtype == np.uint8 and rows.shape == (12, 3) + tuple(ly["out_shape"][:2])
+        np.testing.assert_array_equal(rows, result.spikes[ly["name"]].sum(axis=-1))
+    assert twin.arrays["input_row_bits"].shape[0] == 12  # the same images: twin image i is image i
+
+
+def test_a_twin_draws_each_images_row_profile_in_expectation():
+    wl = _pooled_trained()
+    twin = fit_statistical_twin(wl, rates_policy="fixed")
+    twin.meta["num_images"] = 12 * 150  # profile m is drawn by images m, m + 12, ...
+    trace = draw_trace(validate(twin), "fixed", 0, 12 * 150)
+    for key in (k for k in twin.arrays if k.startswith("spike_rows/")):
+        name = key.partition("/")[2]
+        rows = twin.arrays[key].astype(np.float64)  # [M, T, C, H]
+        width = twin.layer(name)["out_shape"][2]
+        drawn = trace.spikes[name].sum(axis=-1).reshape((150, 12) + rows.shape[1:]).mean(axis=0)
+        p = rows / width
+        sigma = np.sqrt(width * p * (1 - p) / 150)
+        assert (np.abs(drawn - rows) <= 5 * sigma + 1e-9).all(), name
+        assert (drawn[rows == 0] == 0).all() and (drawn[rows == width] == width).all()
+
+
+def test_a_spike_frame_twin_and_a_network_without_maps_carry_what_they_can():
+    frames = random_workload(7, images=6, timesteps=3, size=8)
+    assert frames.input_encoding == "spike_frames"
+    twin = fit_statistical_twin(frames, rates_policy="fixed")
+    assert "input_row_bits" not in twin.arrays and any(k.startswith("spike_rows/") for k in twin.arrays)
+    assert len({twin.arrays[k].shape[0] for k in twin.arrays if k.startswith("spike_rows/")}) == 1
+
+
+# ------------------------------------------------------------------------------------------
+# the reader
+# ------------------------------------------------------------------------------------------
+def _refused(wl, message: str, field: str, **arrays) -> None:
+    with pytest.raises(WorkloadError, match=r"rows\.npz.*" + re.escape(field) + r": .*" + re.escape(message)):
+        validate(_with(wl, **arrays))
+
+
+def test_reader_refuses_bad_spike_rows():
+    wl = _statistical()
+    c, h, w = wl.layer("conv1")["out_shape"]
+    T = wl.timesteps
+    good = np.zeros((2, T, c, h), dtype=np.uint8)
+    _refused(wl, "has dtype float64", "spike_rows/conv1", spike_rows__conv1=good.astype(np.float64))
+    _refused(wl, f"use [M, T, C, H] = [M, {T}, {c}, {h}]", "spike_rows/conv1",
+             spike_rows__conv1=np.zeros((2, T, c, h + 1), dtype=np.uint8))
+    _refused(wl, "has shape [0,", "spike_rows/conv1", spike_rows__conv1=good[:0])
+    _refused(wl, f"counts must be in [0, {w}]", "spike_rows/conv1", spike_rows__conv1=good + np.uint8(w + 1))
+    _refused(wl, f"counts must be in [0, {w}]", "spike_rows/conv1", spike_rows__conv1=good.astype(np.int16) - 1)
+    _refused(wl, "no layer is called 'conv9'", "spike_rows/conv9", spike_rows__conv9=good)
+    _refused(wl, "'blk_b' is a non-spiking conv layer", "spike_rows/blk_b", spike_rows__blk_b=good[:, :, :2])
+    _refused(wl, "'gap' is an avgpool layer", "spike_rows/gap", spike_rows__gap=good)
+    # one M for every layer and for input_row_bits: twin image i takes image i mod M's profiles together
+    add = wl.layer("blk_add")["out_shape"]
+    _refused(wl, "holds 3 images but spike_rows/blk_add holds 2", "spike_rows/conv1",
+             spike_rows__conv1=good[:1].repeat(3, 0),
+             spike_rows__blk_add=np.zeros((2, T, add[0], add[1]), dtype=np.uint8))
+    _refused(wl, "holds 2 images but input_row_bits holds 5", "spike_rows/conv1", spike_rows__conv1=good,
+             input_row_bits=np.zeros((5, 8) + tuple(wl.input_shape[:2]), dtype=np.uint8))
+    ok = validate(_with(wl, spike_rows__conv1=good.astype(np.uint16),
+                        input_row_bits=np.zeros((2, 8) + tuple(wl.input_shape[:2]), dtype=np.uint8)))
+    assert ok.arrays["spike_rows/conv1"].dtype == np.uint16
+
+
+def test_reader_refuses_spike_rows_of_a_linear_layer_and_of_a_layer_drawn_with_its_pool():
+    linear = random_workload(21, images=4, timesteps=3)
+    twin = fit_statistical_twin(linear, rates_policy="fixed")
+    _refused(twin, "'fc' is a linear layer", "spike_rows/fc",
+             spike_rows__fc=np.zeros((4, 3, 1, 1), dtype=np.uint8))
+    pooled = fit_statistical_twin(_pooled_trained(), rates_policy="fixed")
+    pool = pooled_layers(pooled.layers)[0]
+    src = pooled.layer(pool["inputs"][0])
+    c, h, _ = src["out_shape"]
+    with pytest.raises(WorkloadError) as info:
+        validate(_with(pooled, **{f"spike_rows__{src['name']}": np.zeros((12, 3, c, h), dtype=np.uint8)}))
+    text = str(info.value)
+    assert f"rows.npz: spike_rows/{src['name']}: " in text and f"drawn with its max-pool {pool['name']!r}" in text
+    assert f"remove spike_rows/{src['name']}" in text and f"drop rate/{pool['name']}" in text
+    # without the pool's rate the layer is drawn alone, and may carry its rows
+    validate(_with(pooled, **{f"rate__{pool['name']}": None,
+                              f"spike_rows__{src['name']}": np.zeros((12, 3, c, h), dtype=np.uint8)}))
+
+
+def test_a_trained_workload_with_spike_rows_is_refused():
+    wl = random_workload(3, images=4, timesteps=4, residual=True)
+    c, h, _ = wl.layer("conv1")["out_shape"]
+    with pytest.raises(WorkloadError, match=r"rows\.npz.*spike_rows/conv1: is a row profile of a statistical twin, "
+                                            r"but meta\.kind is 'trained'.*remove it"):
+        validate(_with(wl, spike_rows__conv1=np.zeros((1, 4, c, h), dtype=np.uint8)))
+
+
+# ------------------------------------------------------------------------------------------
+# the command
+# ------------------------------------------------------------------------------------------
+def _run(args, capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in args])
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_stats_writes_spike_rows_unless_told_not_to(tmp_path, capsys):
+    trained = tmp_path / "trained.npz"
+    write_workload(trained, _pooled_trained())
+    code, out, err = _run(["workload", "stats", trained, "-o", tmp_path / "rows.npz", "--rates-policy", "fixed",
+                           "--json", tmp_path / "rows.json"], capsys)
+    assert code == 0, err
+    rows = read_workload(tmp_path / "rows.npz")
+    layers = rows.meta["provenance"]["spike_rows"]["layers"]
+    assert layers and all(f"spike_rows/{name}" in rows.arrays for name in layers)
+    numbers = json.loads((tmp_path / "rows.json").read_text())
+    assert numbers["spike_rows"] == layers and numbers["file_bytes"] == (tmp_path / "rows.npz").stat().st_size
+    assert 0 < numbers["spike_rows_bytes"] < numbers["file_bytes"]
+    assert f"spike row profiles of 12 images: {len(layers)} layers (1 drawn with their max-pool" in out
+    code, out, err = _run(["workload", "stats", trained, "-o", tmp_path / "plain.npz", "--rates-policy", "fixed",
+                           "--no-spike-rows"], capsys)
+    assert code == 0, err
+    plain = read_workload(tmp_path / "plain.npz")
+    assert not any(k.startswith("spike_rows/") for k in plain.arrays) and "spike_rows" not in plain.meta["provenance"]
+    assert "spike row profiles" not in out and "of the spikes 0 bytes" in out
+    twin = fit_statistical_twin(read_workload(trained), rates_policy="fixed", spike_rows=False)
+    write_workload(tmp_path / "direct.npz", twin)
+    assert (tmp_path / "direct.npz").read_bytes() == (tmp_path / "plain.npz").read_bytes()
+    code, out, _ = _run(["workload", "stats", "--help"], capsys)
+    assert "--spike-rows / --no-spike-rows" in out
