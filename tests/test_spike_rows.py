@@ -85,9 +85,20 @@ def _naive_draw(wl, policy: str, i: int) -> tuple[int, np.ndarray, dict[str, np.
             threshold = (counts[i % counts.shape[0], k] / shape[-1]).astype(np.float32)[:, :, None]
         pixels |= (rng.random(shape, dtype=np.float32) < threshold).astype(np.uint8) << k
     spikes = {ly["name"]: np.zeros((T,) + tuple(ly["out_shape"]), dtype=bool) for ly in spiking_layers(wl.layers)}
+    pools = {ly["inputs"][0]: ly for ly in wl.layers if ly["type"] == "maxpool" and f"rate/{ly['name']}" in wl.arrays}
     for t in range(steps[policy]):
         for ly in spiking_layers(wl.layers):
             name = ly["name"]
+            if name in pools:  # the pooled map's uniforms, the window choices', then the layer's
+                pool = pools[name]
+                u_pool, u_choice = (rng.random(tuple(pool["out_shape"]), dtype=np.float32) for _ in range(2))
+                u = rng.random(tuple(ly["out_shape"]), dtype=np.float32)
+                if f"spike_rows/{name}" not in wl.arrays:  # drawn from the rates (test_statistical checks that draw)
+                    spikes.pop(name, None)
+                    continue
+                m = i % wl.arrays[f"spike_rows/{name}"].shape[0]
+                spikes[name][t] = _naive_pooled_rows(wl, pool, m, t, u_pool, u_choice, u)
+                continue
             u = rng.random(tuple(ly["out_shape"]), dtype=np.float32)
             rows = wl.arrays.get(f"spike_rows/{name}")
             if rows is not None:
@@ -98,6 +109,35 @@ def _naive_draw(wl, policy: str, i: int) -> tuple[int, np.ndarray, dict[str, np.
                 threshold = rate.reshape((-1,) + (1,) * (len(ly["out_shape"]) - 1)) if rate.ndim else rate
             spikes[name][t] = u < threshold
     return steps[policy], pixels, spikes
+
+
+def _naive_pooled_rows(wl, pool: dict, m: int, t: int, u_pool, u_choice, u) -> np.ndarray:
+    """docs/statistical.md step 4, a layer drawn with its pool from both row profiles, written with Python loops and
+    Python integers (whose true division is correctly rounded, as float64's is)."""
+    name, k = pool["inputs"][0], int(pool["kernel"])
+    rows = wl.arrays[f"spike_rows/{name}"][m, t].astype(int)
+    fired = wl.arrays[f"spike_rows/{pool['name']}"][m, t].astype(int)
+    c_n, h, w = wl.layer(name)["out_shape"]
+    out = np.zeros((c_n, h, w), dtype=bool)
+    for c in range(c_n):
+        for i in range(h // k):
+            p_i = int(fired[c, i])
+            s_i = int(rows[c, i * k:(i + 1) * k].sum())
+            for j in range(w // k):
+                active = u_pool[c, i, j] < np.float32(p_i / (w // k))
+                for d in range(k):
+                    c_y = int(rows[c, i * k + d])
+                    q = np.float32(c_y * (s_i - p_i) / (p_i * (k * s_i - c_y))) if p_i else np.float32(0)
+                    for x in range(k):
+                        out[c, i * k + d, j * k + x] = active and u[c, i * k + d, j * k + x] < q
+                if active:
+                    target, cum = float(u_choice[c, i, j]) * (k * s_i), 0
+                    for p in range(k * k):
+                        cum += int(rows[c, i * k + p // k])
+                        if target < cum:
+                            break
+                    out[c, i * k + p // k, j * k + p % k] = True
+    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -185,22 +225,54 @@ def _pooled_trained(seed: int = 2, images: int = 12):
     return wl
 
 
-def test_twin_keeps_each_images_spike_rows_of_every_layer_not_drawn_with_its_pool():
+def test_twin_keeps_each_images_spike_rows_of_every_layer_and_tiling_pool():
     wl = _pooled_trained()
     twin = fit_statistical_twin(wl, rates_policy="fixed")
     pool = pooled_layers(wl.layers)[0]
     expected = row_profile_layers(wl.layers, [pool["name"]])
-    assert expected and pool["inputs"][0] not in {ly["name"] for ly in expected}
+    names = [ly["name"] for ly in expected]
+    assert pool["inputs"][0] in names and pool["name"] in names  # 2x2 windows at stride 2 tile its 8x8 map
     keys = sorted(key for key in twin.arrays if key.startswith("spike_rows/"))
-    assert keys == sorted(f"spike_rows/{ly['name']}" for ly in expected)
-    assert twin.meta["provenance"]["spike_rows"] == {"layers": [ly["name"] for ly in expected],
-                                                     "drawn_with_their_pool": {pool["inputs"][0]: pool["name"]}}
+    assert keys == sorted(f"spike_rows/{n}" for n in names)
+    assert twin.meta["provenance"]["spike_rows"] == {"layers": names, "left_out": {}}
     result = run_forward(wl, wl.inputs(), policy=FixedPolicy(), record_spikes=True)
     for ly in expected:
         rows = twin.arrays[f"spike_rows/{ly['name']}"]
         assert rows.dtype == np.uint8 and rows.shape == (12, 3) + tuple(ly["out_shape"][:2])
         np.testing.assert_array_equal(rows, result.spikes[ly["name"]].sum(axis=-1))
     assert twin.arrays["input_row_bits"].shape[0] == 12  # the same images: twin image i is image i
+
+
+def _fmnist_twin(images: int = 4):
+    """The Fashion-MNIST network's twin: pool1 and pool2 tile their maps (28x28, 14x14), pool3 (7x7) does not."""
+    return fit_statistical_twin(read_workload(WORKLOADS / "vgg_small_fmnist_atsn.npz"), images, rates_policy="fixed")
+
+
+def test_a_layer_drawn_with_a_pool_that_does_not_tile_its_map_carries_no_rows():
+    twin = _fmnist_twin()
+    rows = twin.meta["provenance"]["spike_rows"]
+    assert rows["layers"] == ["conv1", "pool1", "conv2", "pool2"]
+    assert rows["left_out"] == {"conv3": "drawn with its max-pool pool3, whose 2x2 windows at stride 2 do not tile "
+                                         "its 7x7 map"}
+    assert "spike_rows/conv3" not in twin.arrays and "spike_rows/pool3" not in twin.arrays
+    _refused(twin, "'conv3' is drawn with its max-pool 'pool3' (rate/pool3; docs/statistical.md, step 4), whose 2x2 "
+             "windows at stride 2 do not tile its 7x7 map", "spike_rows/conv3",
+             spike_rows__conv3=np.zeros((4, 4, 64, 7), dtype=np.uint8))
+    _refused(twin, "remove spike_rows/conv3 and spike_rows/pool3", "spike_rows/pool3",
+             spike_rows__pool3=np.zeros((4, 4, 64, 3), dtype=np.uint8))
+
+
+def test_the_pooled_row_draw_follows_the_documented_draw():
+    twin = validate(_fmnist_twin(3))
+    twin.meta["num_images"] = 6
+    for policy in ("fixed", "atsn"):
+        trace = draw_trace(twin, policy, 0, 6)
+        for i in range(6):
+            exit_t, pixels, spikes = _naive_draw(twin, policy, i)
+            assert trace.exit_t[i] == exit_t
+            np.testing.assert_array_equal(trace.inputs[i], pixels)
+            for layer, expected in spikes.items():
+                np.testing.assert_array_equal(trace.spikes[layer][i], expected, err_msg=layer)
 
 
 def test_a_twin_draws_each_images_row_profile_in_expectation():
@@ -212,9 +284,10 @@ def test_a_twin_draws_each_images_row_profile_in_expectation():
         name = key.partition("/")[2]
         rows = twin.arrays[key].astype(np.float64)  # [M, T, C, H]
         width = twin.layer(name)["out_shape"][2]
-        drawn = trace.spikes[name].sum(axis=-1).reshape((150, 12) + rows.shape[1:]).mean(axis=0)
-        p = rows / width
-        sigma = np.sqrt(width * p * (1 - p) / 150)
+        per_image = trace.spikes[name].sum(axis=-1).reshape((150, 12) + rows.shape[1:])
+        drawn = per_image.mean(axis=0)
+        p = rows / width  # a pooled layer's windows are not independent neurons: its own spread counts too
+        sigma = np.maximum(np.sqrt(width * p * (1 - p) / 150), per_image.std(axis=0) / np.sqrt(150))
         assert (np.abs(drawn - rows) <= 5 * sigma + 1e-9).all(), name
         assert (drawn[rows == 0] == 0).all() and (drawn[rows == width] == width).all()
 
@@ -261,23 +334,33 @@ def test_reader_refuses_bad_spike_rows():
     assert ok.arrays["spike_rows/conv1"].dtype == np.uint16
 
 
-def test_reader_refuses_spike_rows_of_a_linear_layer_and_of_a_layer_drawn_with_its_pool():
+def test_reader_refuses_spike_rows_of_a_linear_layer_and_of_a_pool_without_its_rate():
     linear = random_workload(21, images=4, timesteps=3)
     twin = fit_statistical_twin(linear, rates_policy="fixed")
     _refused(twin, "'fc' is a linear layer", "spike_rows/fc",
              spike_rows__fc=np.zeros((4, 3, 1, 1), dtype=np.uint8))
     pooled = fit_statistical_twin(_pooled_trained(), rates_policy="fixed")
     pool = pooled_layers(pooled.layers)[0]
-    src = pooled.layer(pool["inputs"][0])
-    c, h, _ = src["out_shape"]
-    with pytest.raises(WorkloadError) as info:
-        validate(_with(pooled, **{f"spike_rows__{src['name']}": np.zeros((12, 3, c, h), dtype=np.uint8)}))
-    text = str(info.value)
-    assert f"rows.npz: spike_rows/{src['name']}: " in text and f"drawn with its max-pool {pool['name']!r}" in text
-    assert f"remove spike_rows/{src['name']}" in text and f"drop rate/{pool['name']}" in text
-    # without the pool's rate the layer is drawn alone, and may carry its rows
-    validate(_with(pooled, **{f"rate__{pool['name']}": None,
-                              f"spike_rows__{src['name']}": np.zeros((12, 3, c, h), dtype=np.uint8)}))
+    _refused(pooled, f"'{pool['name']}' is a max-pool without its own rate", f"spike_rows/{pool['name']}",
+             **{f"rate__{pool['name']}": None})
+    # without the pool's rate (and rows) the layer is drawn alone, and keeps its rows
+    validate(_with(pooled, **{f"rate__{pool['name']}": None, f"spike_rows__{pool['name']}": None}))
+
+
+def test_reader_refuses_pool_rows_without_their_partner_or_that_no_or_pool_gives():
+    twin = _fmnist_twin()
+    _refused(twin, "the two carry row profiles together, and spike_rows/pool1 is missing", "spike_rows/conv1",
+             spike_rows__pool1=None)
+    _refused(twin, "and spike_rows/conv2 is missing", "spike_rows/pool2", spike_rows__conv2=None)
+    rows, fired = twin.arrays["spike_rows/conv1"].copy(), twin.arrays["spike_rows/pool1"].copy()
+    i = int(np.argwhere(fired[0, 0, 0] > 0)[0][0])  # a pooled row of image 0, t = 1, channel 0 where windows fire
+    too_many = fired.copy()
+    too_many[0, 0, 0, i] = rows[0, 0, 0, 2 * i:2 * i + 2].sum() + 1  # more windows than spikes under them
+    _refused(twin, f"image 0, t = 1, channel 0, pooled row {i}: {too_many[0, 0, 0, i]} windows fire over input rows "
+             f"{2 * i}..{2 * i + 1}", "spike_rows/pool1", spike_rows__pool1=too_many)
+    crowded = rows.copy()
+    crowded[0, 0, 0, 2 * i] = 2 * fired[0, 0, 0, i] + 1  # more spikes in a row than its firing windows hold
+    _refused(twin, "at most 2 in each row", "spike_rows/pool1", spike_rows__conv1=crowded)
 
 
 def test_a_trained_workload_with_spike_rows_is_refused():
@@ -310,7 +393,7 @@ def test_stats_writes_spike_rows_unless_told_not_to(tmp_path, capsys):
     numbers = json.loads((tmp_path / "rows.json").read_text())
     assert numbers["spike_rows"] == layers and numbers["file_bytes"] == (tmp_path / "rows.npz").stat().st_size
     assert 0 < numbers["spike_rows_bytes"] < numbers["file_bytes"]
-    assert f"spike row profiles of 12 images: {len(layers)} layers (1 drawn with their max-pool" in out
+    assert f"spike row profiles of 12 images: {len(layers)} layers\n" in out and "none for" not in out
     code, out, err = _run(["workload", "stats", trained, "-o", tmp_path / "plain.npz", "--rates-policy", "fixed",
                            "--no-spike-rows"], capsys)
     assert code == 0, err

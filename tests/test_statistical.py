@@ -331,8 +331,8 @@ def _pooled_random_twin(seed: int):
 
     for s in range(seed, seed + 200):
         wl = random_workload(s, images=24, timesteps=3, size=8)
-        if pooled_layers(wl.layers):
-            return wl, fit_statistical_twin(wl, rates_policy="fixed")
+        if pooled_layers(wl.layers):  # drawn from the rates (tests/test_spike_rows.py: from row profiles)
+            return wl, fit_statistical_twin(wl, rates_policy="fixed", spike_rows=False)
     raise AssertionError("no random workload with a pooled spiking layer")
 
 

@@ -255,9 +255,9 @@ def stats_command(
         click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]))
     rows = twin.meta["provenance"].get("spike_rows")
     if rows is not None:
-        left = rows["drawn_with_their_pool"]
-        click.echo(f"  spike row profiles of {twin.num_images} images: {len(rows['layers'])} layers"
-                   + (f" ({len(left)} drawn with their max-pool carry none: {', '.join(left)})" if left else ""))
+        click.echo(f"  spike row profiles of {twin.num_images} images: {len(rows['layers'])} layers")
+        for name, why in rows["left_out"].items():
+            click.echo(f"    none for {name}: {why}")
     click.echo(f"  file size {_megabytes(numbers['file_bytes'])}: row profiles of the input "
                f"{_megabytes(numbers['input_row_bits_bytes'])}, of the spikes {_megabytes(numbers['spike_rows_bytes'])}"
                " (compressed)")

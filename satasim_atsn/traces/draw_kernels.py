@@ -1,4 +1,4 @@
-"""Numba kernel of the statistical draw: the pooled windows of a layer whose max-pooled map is drawn first.
+"""Numba kernels of the statistical draw: the pooled windows of a layer whose max-pooled map is drawn first.
 
 The draw order and the conditional-rate construction are docs/statistical.md's; this kernel only
 applies them without numpy temporaries (a full-width VGG16 image draws about 1.3 M uniforms, and the
@@ -77,3 +77,56 @@ def apply_pooled_windows(
                     core = (r1 - r0) * nc
                     forced = min(np.int64(ut[choice_lo + m] * np.float32(core)), core - 1)
                     row[(c * height + r0 + forced // nc) * width + c0 + forced % nc] = True
+
+
+@njit(cache=CACHE, nogil=True)
+def apply_pooled_rows(
+    u: np.ndarray,
+    pool_threshold: np.ndarray,
+    q: np.ndarray,
+    rows: np.ndarray,
+    band_spikes: np.ndarray,
+    kernel: int,
+    pool_lo: int,
+    choice_lo: int,
+    layer_lo: int,
+    spikes: np.ndarray,
+) -> None:
+    """One image's spikes [e, C*H*W] of a layer drawn with its max-pool whose k x k windows tile the map, from the row
+    profiles of both (docs/statistical.md, step 4): per timestep t < e, window (c, i, j) is active iff
+    ``u[t, pool_lo + m] < pool_threshold[t, c, i]``; inside an active window a neuron of row y spikes if
+    ``u[t, layer_lo + n] < q[t, c, y]`` or it is the chosen one, inside an inactive window it is silent. The choice
+    is the first position p (row-major) whose cumulative weight exceeds ``u[t, choice_lo + m] * k * S``, position
+    (d, x) weighing ``rows[t, c, i*k + d]`` and S = ``band_spikes[t, c, i]``, their sum over d: in float64 the
+    product of a float32 uniform (24 bits) and an integer below 2^29 is exact, so the choice is too.
+    """
+    channels, height, pooled_height = q.shape[1], q.shape[2], pool_threshold.shape[2]
+    width = spikes.shape[1] // (channels * height)
+    pooled_width = width // kernel
+    for t in range(spikes.shape[0]):
+        ut = u[t]
+        row = spikes[t]
+        for c in range(channels):
+            for i in range(pooled_height):
+                thr = pool_threshold[t, c, i]
+                total = np.float64(kernel * band_spikes[t, c, i])
+                for jx in range(pooled_width):
+                    m = (c * pooled_height + i) * pooled_width + jx
+                    active = ut[pool_lo + m] < thr
+                    for dy in range(kernel):
+                        y = i * kernel + dy
+                        qy = q[t, c, y]
+                        at = (c * height + y) * width + jx * kernel
+                        for dx in range(kernel):
+                            row[at + dx] = active and ut[layer_lo + at + dx] < qy
+                    if not active:
+                        continue
+                    target = np.float64(ut[choice_lo + m]) * total
+                    cum = 0
+                    forced = kernel * kernel - 1
+                    for p in range(kernel * kernel):
+                        cum += rows[t, c, i * kernel + p // kernel]
+                        if target < cum:
+                            forced = p
+                            break
+                    row[(c * height + i * kernel + forced // kernel) * width + jx * kernel + forced % kernel] = True

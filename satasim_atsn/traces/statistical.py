@@ -32,7 +32,7 @@ from satasim_atsn.snn.exit_policies import (
 )
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
 from satasim_atsn.threads import in_threads
-from satasim_atsn.traces.draw_kernels import apply_pooled_windows
+from satasim_atsn.traces.draw_kernels import apply_pooled_rows, apply_pooled_windows
 from satasim_atsn.workload.format import (
     INPUT_ROW_BITS,
     SPIKE_ROWS,
@@ -50,6 +50,7 @@ from satasim_atsn.workload.format import (
     validate,
     window_cover_counts,
     window_coverage,
+    windows_tile,
 )
 from satasim_atsn.workload.network_file import NetworkSpec
 from satasim_atsn.workload.trace import Trace
@@ -272,6 +273,7 @@ class _PooledSlot(NamedTuple):
     choice_lo: int  # one window-choice uniform per pooled neuron
     layer_lo: int  # the layer's own uniforms
     size: int  # C * H * W
+    pool: str  # the max-pool
 
 
 class _DrawPlan:
@@ -318,7 +320,7 @@ class _DrawPlan:
             segments.append(np.zeros((self.T, psize)))
             segments.append(self._conditional_row(rate, prate, shape, pshape, k, stride))
             self.pooled.append(_PooledSlot(layer["name"], shape, pshape, k, stride, offset, offset + psize,
-                                           offset + 2 * psize, size))
+                                           offset + 2 * psize, size, pool["name"]))
             offset += 2 * psize + size
         self.row = offset
         self.threshold = np.concatenate(segments, axis=1).astype(np.float32) if segments else np.zeros((self.T, 0))
@@ -326,6 +328,10 @@ class _DrawPlan:
         self.spike_rows = {name: np.asarray(workload.arrays[f"{SPIKE_ROWS}/{name}"], dtype=np.int64)
                            for name, _, _, _ in self.slots if f"{SPIKE_ROWS}/{name}" in workload.arrays}
         self.widths = {name: int(shape[-1]) for name, shape, _, _ in self.slots if name in self.spike_rows}
+        # a layer drawn with its pool, both with spike_rows (the reader allows it when the windows tile the map)
+        self.pool_rows = {slot.name: tuple(np.asarray(workload.arrays[f"{SPIKE_ROWS}/{name}"], dtype=np.int64)
+                                           for name in (slot.name, slot.pool))
+                          for slot in self.pooled if f"{SPIKE_ROWS}/{slot.name}" in workload.arrays}
         self.row_bits = None
         if self.direct:
             density = np.asarray(workload.meta["input_bit_density"], dtype=np.float32)
@@ -349,6 +355,20 @@ class _DrawPlan:
         width = self.widths[name]
         rows = counts[image % counts.shape[0], :steps].astype(np.float64) / width
         return rows.astype(np.float32).reshape(steps, -1, 1)
+
+    def pooled_row_thresholds(self, slot: _PooledSlot, image: int, steps: int) -> tuple[np.ndarray, ...]:
+        """What ``apply_pooled_rows`` draws image ``image``'s t = 1..steps of a layer and its pool from (both with row
+        profiles, profile ``image mod M``): the pooled threshold float32(P / Wo) of each pooled row, the threshold
+        float32(c_y (S - P) / (P (k S - c_y))) of each row y of the layer (0 where P = 0; each a float64 division of
+        exact integers, rounded once), the counts c_y and their sums S over the k rows under each pooled row."""
+        counts, fired = (a[image % a.shape[0], :steps] for a in self.pool_rows[slot.name])
+        k = slot.kernel
+        band = counts.reshape(counts.shape[:2] + (-1, k)).sum(axis=-1)  # [steps, C, H / k]
+        pool_threshold = (fired / np.float64(slot.pool_shape[2])).astype(np.float32)
+        spare, fired_y = np.repeat(band, k, axis=2), np.repeat(fired, k, axis=2)
+        q = np.zeros(counts.shape)
+        np.divide(counts * (spare - fired_y), fired_y * (k * spare - counts), out=q, where=fired_y > 0)
+        return pool_threshold, q.astype(np.float32), np.ascontiguousarray(counts), band
 
     def _row(self, rate: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """[T, prod(shape)] thresholds: a [T] rate everywhere, a [T, C] rate per channel."""
@@ -491,16 +511,9 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
             if plan.direct:
                 bits = u[:head].reshape(8, plan.input_size) < plan.image_plane_threshold(start + j)
                 inputs[j] = np.packbits(bits, axis=0, bitorder="little")[0]
-            drawn_u = u[head:].reshape(e, row)
-            for target, lo, hi, name in targets:
-                if name not in plan.spike_rows:
-                    np.less(drawn_u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[j, :e])
-                    continue
-                width = plan.widths[name]  # the same uniforms, compared with the image's own threshold of each row
-                np.less(drawn_u[:, lo:hi].reshape(e, -1, width), plan.row_threshold(name, start + j, e),
-                        out=target[j, :e].reshape(e, -1, width))
-            for slot in plan.pooled:
-                _draw_pooled_layer(drawn_u, plan.threshold, slot, drawn[slot.name][j, :e])
+            _draw_layers(plan, u[head:].reshape(e, row), start + j,
+                         [(target[j], lo, hi, name) for target, lo, hi, name in targets],
+                         {slot.name: drawn[slot.name][j] for slot in plan.pooled})
 
     in_threads(draw_images, count, threads)
     shapes = {name: shape for name, shape, _, _ in plan.slots}
@@ -533,6 +546,27 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
         inputs=inputs,
         policy={"name": policy, "statistical": True, "seed": plan.seed},
     )
+
+
+def _draw_layers(plan: _DrawPlan, u: np.ndarray, image: int, targets: list[tuple], pooled: dict[str, np.ndarray]
+                 ) -> None:
+    """Image ``image``'s spikes at t = 1..e from its uniforms ``u`` [e, row] (step 4): ``targets`` are (its spikes
+    [T, size], the slot's columns lo:hi of ``u``, the layer's name or None for an input frame), ``pooled`` the spikes
+    [T, size] of the layers drawn with their pool."""
+    e = u.shape[0]
+    for target, lo, hi, name in targets:
+        if name not in plan.spike_rows:
+            np.less(u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[:e])
+            continue
+        width = plan.widths[name]  # the same uniforms, compared with the image's own threshold of each row
+        np.less(u[:, lo:hi].reshape(e, -1, width), plan.row_threshold(name, image, e),
+                out=target[:e].reshape(e, -1, width))
+    for slot in plan.pooled:
+        if slot.name in plan.pool_rows:
+            apply_pooled_rows(u, *plan.pooled_row_thresholds(slot, image, e), slot.kernel, slot.pool_lo,
+                              slot.choice_lo, slot.layer_lo, pooled[slot.name][:e])
+        else:
+            _draw_pooled_layer(u, plan.threshold, slot, pooled[slot.name][:e])
 
 
 def _draw_pooled_layer(u: np.ndarray, threshold: np.ndarray, slot: _PooledSlot, own: np.ndarray) -> None:
@@ -580,7 +614,8 @@ def fit_statistical_twin(
     ``input_rows`` (direct [C, H, W] images): also keep every fitted image's set bits per bit plane, channel and
     row (``input_row_bits``), which twin image i draws its planes from (docs/statistical.md, step 3).
     ``spike_rows``: also keep every fitted image's spikes per timestep, channel and row of each spiking conv/add
-    layer not drawn with its max-pool (``spike_rows/<layer>``), which twin image i draws them from (step 4).
+    layer and rated max-pool (``spike_rows/<layer>``; not a layer drawn with a pool whose windows do not tile its
+    map), which twin image i draws them from (step 4).
 
     The functional forward runs all T timesteps once (record_spikes); each policy's exit steps
     come from its logits (early exit equals post-hoc exit). Rates at t are averaged over the
@@ -645,7 +680,8 @@ def _twin_provenance(wl: Workload, n_total: int, policy_key: str, per_channel: b
                      dropped: list[str], clamped: dict | None = None, profiled: list[str] | None = None) -> dict:
     """Where a twin's numbers come from: the fitted file (by name only, so the twin's bytes do not depend on the
     directory), the images, the policies, the pool rates not kept, and with ``profiled`` (the layers with
-    ``spike_rows``; None: not asked for) which layers carry row profiles and which are drawn with their pool."""
+    ``spike_rows``; None: not asked for) which layers carry row profiles and which cannot (drawn with a pool whose
+    windows do not tile their map)."""
     provenance = {
         "fitted_from": {"file": Path(str(wl.source)).name, "name": wl.name, "kind": wl.kind,
                         "provenance": wl.meta.get("provenance", {})},
@@ -659,9 +695,11 @@ def _twin_provenance(wl: Workload, n_total: int, policy_key: str, per_channel: b
         provenance["pooled_rates_not_kept"] = dropped
     if clamped:
         provenance["pooled_rates_clamped"] = clamped
-    with_pool = {ly["inputs"][0]: ly["name"] for ly in pooled_layers(wl.layers)}
-    if profiled is not None and (profiled or with_pool):
-        provenance["spike_rows"] = {"layers": profiled, "drawn_with_their_pool": with_pool}
+    left_out = {pool["inputs"][0]: f"drawn with its max-pool {pool['name']}, whose {pool['kernel']}x{pool['kernel']} "
+                f"windows at stride {pool['stride']} do not tile its {pool['in_shape'][1]}x{pool['in_shape'][2]} map"
+                for pool in pooled_layers(wl.layers) if not windows_tile(pool)}
+    if profiled is not None and (profiled or left_out):
+        provenance["spike_rows"] = {"layers": profiled, "left_out": left_out}
     return provenance
 
 

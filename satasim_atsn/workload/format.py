@@ -924,28 +924,38 @@ def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray) -> None:
                     "refit the twin with satasim workload stats")
 
 
+def windows_tile(pool: dict) -> bool:
+    """Whether a max-pool's windows tile its input map exactly (kernel == stride, the height and width multiples of
+    it): a layer drawn with such a pool may carry row profiles, and the pool too (docs/statistical.md, step 4)."""
+    k = int(pool["kernel"])
+    _, h, w = (int(v) for v in pool["in_shape"])
+    return int(pool["stride"]) == k and h % k == 0 and w % k == 0
+
+
 def row_profile_layers(layers: list[dict], rated_pools: Iterable[str]) -> list[dict]:
-    """The layers a statistical workload's ``spike_rows/<layer>`` may profile: spiking conv and add layers (their
-    output a [C, H, W] map) not drawn with a max-pool of ``rated_pools`` (the pools carrying their own rate,
-    docs/statistical.md step 4: there the pool's windows decide where the layer's spikes fall)."""
-    rated = set(rated_pools)
-    with_pool = {ly["inputs"][0] for ly in layers if ly["type"] == "maxpool" and ly["name"] in rated}
-    return [ly for ly in layers if is_spiking(ly) and ly["type"] in ("conv", "add") and len(ly["out_shape"]) == 3
-            and ly["name"] not in with_pool]
+    """The layers a statistical workload's ``spike_rows/<layer>`` may profile, in layer order: spiking conv and add
+    layers (their output a [C, H, W] map), and the max-pools of ``rated_pools`` (the pools carrying their own rate,
+    drawn with their input: docs/statistical.md step 4) whose windows tile their map. A layer drawn with a pool whose
+    windows do not tile its map carries none."""
+    rated = {ly["name"]: ly for ly in layers if ly["type"] == "maxpool" and ly["name"] in set(rated_pools)}
+    untiled = {pool["inputs"][0] for pool in rated.values() if not windows_tile(pool)}
+    maps = {ly["name"] for ly in layers if is_spiking(ly) and ly["type"] != "linear" and len(ly["out_shape"]) == 3}
+    return [ly for ly in layers
+            if ly["name"] in maps and ly["name"] not in untiled or ly["name"] in rated and windows_tile(ly)]
 
 
 def _check_spike_rows(where: str, meta: dict, arrays: dict) -> None:
     """A twin's ``spike_rows/<layer>``: [M, T, C, H] integer spike counts in [0, W] of its fitted images, each row of
-    each channel at each timestep, for spiking conv/add layers not drawn with their max-pool; one M for every layer
-    and for ``input_row_bits``, so twin image i takes image i mod M's profiles of the input and of every layer
-    (docs/statistical.md, step 4)."""
+    each channel at each timestep, for the layers of ``row_profile_layers`` (a pool's rows and its input's go
+    together); one M for every layer and for ``input_row_bits``, so twin image i takes image i mod M's profiles of
+    the input and of every layer (docs/statistical.md, step 4)."""
     keys = sorted(key for key in arrays if key.partition("/")[0] == SPIKE_ROWS)
     if not keys:
         return
     layers = meta["layers"]
     by_name = {ly["name"]: ly for ly in layers}
     rated_pools = [ly["name"] for ly in layers if ly["type"] == "maxpool" and f"rate/{ly['name']}" in arrays]
-    allowed = {ly["name"]: ly for ly in row_profile_layers(layers, rated_pools)}
+    allowed = {ly["name"] for ly in row_profile_layers(layers, rated_pools)}
     images: tuple[str, int] | None = None
     if INPUT_ROW_BITS in arrays:
         images = (INPUT_ROW_BITS, int(arrays[INPUT_ROW_BITS].shape[0]))
@@ -957,35 +967,81 @@ def _check_spike_rows(where: str, meta: dict, arrays: dict) -> None:
                         did_you_mean(name, tuple(allowed), "the layers that may carry one:", limit=8)
                         if allowed else "remove it: no layer of this network can carry a row profile")
         if name not in allowed:
-            pool = next((ly["name"] for ly in layers if ly["type"] == "maxpool" and ly["inputs"][0] == name
-                         and f"rate/{ly['name']}" in arrays), None)
-            if pool is not None:
-                raise _fail(where, key, f"{name!r} is drawn with its max-pool {pool!r} (rate/{pool}; docs/statistical"
-                            ".md, step 4), whose window choices place its spikes, so it cannot carry a row profile",
-                            f"remove {key} (satasim workload stats leaves such layers out), or drop rate/{pool} (the "
-                            "pooled map is then the OR of its input)")
-            kind = ("non-spiking " if layer["type"] in ("conv", "linear") and not is_spiking(layer) else "") + \
-                layer["type"]
-            raise _fail(where, key, f"{name!r} is {'an' if kind[0] in 'aeiou' else 'a'} {kind} layer: row profiles "
-                        "are for spiking conv and add layers, whose spikes form [C, H, W] maps", f"remove {key}")
-        counts = arrays[key]
-        c, h, w = (int(v) for v in layer["out_shape"])
-        T = int(meta["timesteps"])
-        if counts.dtype.kind not in "iu":
-            raise _fail(where, key, f"has dtype {counts.dtype}", "store integer spike counts (uint8, or uint16 for "
-                        "rows wider than 255)")
-        if counts.ndim != 4 or counts.shape[0] < 1 or list(counts.shape[1:]) != [T, c, h]:
-            raise _fail(where, key, f"has shape {list(counts.shape)}",
-                        f"use [M, T, C, H] = [M, {T}, {c}, {h}] with M >= 1 fitted images")
-        if counts.size and (int(counts.min()) < 0 or int(counts.max()) > w):
-            raise _fail(where, key, f"counts must be in [0, {w}] (the width of a row of {name})",
-                        "refit the twin with satasim workload stats")
+            raise _row_profile_refusal(where, key, layer, layers, arrays)
+        _check_row_counts(where, key, layer, arrays[key], int(meta["timesteps"]))
         if images is None:
-            images = (key, int(counts.shape[0]))
-        elif int(counts.shape[0]) != images[1]:
-            raise _fail(where, key, f"holds {counts.shape[0]} images but {images[0]} holds {images[1]}: twin image i "
-                        "takes image i mod M's profiles of the input and of every layer together",
+            images = (key, int(arrays[key].shape[0]))
+        elif int(arrays[key].shape[0]) != images[1]:
+            raise _fail(where, key, f"holds {arrays[key].shape[0]} images but {images[0]} holds {images[1]}: twin "
+                        "image i takes image i mod M's profiles of the input and of every layer together",
                         "refit the twin with satasim workload stats (every profile from the same images)")
+    for pool in (by_name[name] for name in rated_pools if name in allowed):
+        _check_pooled_rows(where, pool, by_name[pool["inputs"][0]], arrays)
+
+
+def _row_profile_refusal(where: str, key: str, layer: dict, layers: list[dict], arrays: dict) -> WorkloadError:
+    """Why ``layer`` cannot carry ``spike_rows/<layer>`` (a layer not in ``row_profile_layers``)."""
+    name = layer["name"]
+    pool = layer if layer["type"] == "maxpool" else next(
+        (ly for ly in layers if ly["type"] == "maxpool" and ly["inputs"][0] == name and f"rate/{ly['name']}" in arrays),
+        None)
+    if pool is not None and f"rate/{pool['name']}" in arrays:  # a rated pool whose windows do not tile its map
+        k, s, (_, h, w) = pool["kernel"], pool["stride"], pool["in_shape"]
+        src = pool["inputs"][0]
+        return _fail(where, key, f"{src!r} is drawn with its max-pool {pool['name']!r} (rate/{pool['name']}; "
+                     f"docs/statistical.md, step 4), whose {k}x{k} windows at stride {s} do not tile its {h}x{w} map: "
+                     "row profiles are drawn with a pool only when its windows tile the map (kernel = stride, the "
+                     "height and width multiples of it)", f"remove spike_rows/{src} and spike_rows/{pool['name']} "
+                     f"(satasim workload stats leaves them out), or drop rate/{pool['name']} (the pooled map is then "
+                     "the OR of its input)")
+    if layer["type"] == "maxpool":
+        return _fail(where, key, f"{name!r} is a max-pool without its own rate: its map is the OR of its input's "
+                     "spikes (a pool carries a row profile only when it is drawn at its own rate, docs/statistical.md "
+                     "step 4)", f"remove {key}")
+    kind = ("non-spiking " if layer["type"] in ("conv", "linear") and not is_spiking(layer) else "") + layer["type"]
+    return _fail(where, key, f"{name!r} is {'an' if kind[0] in 'aeiou' else 'a'} {kind} layer: row profiles are for "
+                 "spiking conv and add layers, whose spikes form [C, H, W] maps", f"remove {key}")
+
+
+def _check_row_counts(where: str, key: str, layer: dict, counts: np.ndarray, T: int) -> None:
+    """``spike_rows/<layer>``: integer counts [M, T, C, H] in [0, W] of the layer's [C, H, W] map."""
+    c, h, w = (int(v) for v in layer["out_shape"])
+    if counts.dtype.kind not in "iu":
+        raise _fail(where, key, f"has dtype {counts.dtype}", "store integer spike counts (uint8, or uint16 for "
+                    "rows wider than 255)")
+    if counts.ndim != 4 or counts.shape[0] < 1 or list(counts.shape[1:]) != [T, c, h]:
+        raise _fail(where, key, f"has shape {list(counts.shape)}",
+                    f"use [M, T, C, H] = [M, {T}, {c}, {h}] with M >= 1 fitted images")
+    if counts.size and (int(counts.min()) < 0 or int(counts.max()) > w):
+        raise _fail(where, key, f"counts must be in [0, {w}] (the width of a row of {layer['name']})",
+                    "refit the twin with satasim workload stats")
+
+
+def _check_pooled_rows(where: str, pool: dict, source: dict, arrays: dict) -> None:
+    """A rated pool whose windows tile its map and its input layer carry row profiles together, and they agree as an
+    OR-pool does: under each pooled row the P windows that fire hold at least P of the input's spikes in the k rows
+    under them, and at most k in each of those rows of each window."""
+    pool_key, source_key = f"{SPIKE_ROWS}/{pool['name']}", f"{SPIKE_ROWS}/{source['name']}"
+    if (pool_key in arrays) != (source_key in arrays):
+        have, missing = (pool_key, source_key) if pool_key in arrays else (source_key, pool_key)
+        raise _fail(where, have, f"{source['name']!r} is drawn with its max-pool {pool['name']!r} (docs/"
+                    f"statistical.md, step 4): the two carry row profiles together, and {missing} is missing",
+                    f"add {missing} (satasim workload stats writes both), or remove {have}")
+    if pool_key not in arrays:
+        return
+    k = int(pool["kernel"])
+    rows = arrays[source_key].astype(np.int64)
+    fired = arrays[pool_key].astype(np.int64)
+    if rows.shape[0] != fired.shape[0]:
+        return  # the M check of _check_spike_rows names it
+    band = rows.reshape(rows.shape[:3] + (-1, k))
+    bad = (fired > band.sum(axis=-1)) | (band.max(axis=-1) > k * fired)
+    if bad.any():
+        m, t, c, i = (int(v) for v in np.argwhere(bad)[0])
+        raise _fail(where, pool_key, f"image {m}, t = {t + 1}, channel {c}, pooled row {i}: {fired[m, t, c, i]} "
+                    f"windows fire over input rows {i * k}..{i * k + k - 1} with {band[m, t, c, i].tolist()} spikes "
+                    f"in {source_key}; an OR-pool's firing windows hold at least one spike each and at most {k} in "
+                    "each row", "refit the twin with satasim workload stats (one forward's counts always agree)")
 
 
 def _check_input_rate(where: str, meta: dict, rate: np.ndarray | None) -> None:
