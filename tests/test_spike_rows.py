@@ -347,8 +347,13 @@ def test_reader_refuses_spike_rows_of_a_linear_layer_and_of_a_pool_without_its_r
     validate(_with(pooled, **{f"rate__{pool['name']}": None, f"spike_rows__{pool['name']}": None}))
 
 
-def test_reader_refuses_pool_rows_without_their_partner_or_that_no_or_pool_gives():
+def test_reader_refuses_pool_rows_without_their_partner_or_that_no_or_pool_gives(monkeypatch):
+    from satasim_atsn.workload import format as workload_format
+
     twin = _fmnist_twin()
+    with monkeypatch.context() as patch:  # rows so wide that u * k * S would not be exact in float64
+        patch.setattr(workload_format, "EXACT_CHOICE_LIMIT", 4 * 28)
+        _refused(twin, "is exact only while k^2 W < 2^29", "spike_rows/pool1")
     _refused(twin, "the two carry row profiles together, and spike_rows/pool1 is missing", "spike_rows/conv1",
              spike_rows__pool1=None)
     _refused(twin, "and spike_rows/conv2 is missing", "spike_rows/pool2", spike_rows__conv2=None)

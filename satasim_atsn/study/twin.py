@@ -30,6 +30,19 @@ def _exit_thresholds(arch) -> dict[str, float]:
     return {k: v for k, v in rules.items() if k in ("cl_init", "tau_cl", "theta", "lut_entries") and v is not None}
 
 
+def _profiled(twin) -> str:
+    """What row profiles a twin carries (docs/statistical.md, steps 3 and 4), as the report says it."""
+    rows = (twin.meta["provenance"].get("spike_rows") or {}).get("layers", [])
+    pools = sum(1 for name in rows if twin.layer(name)["type"] == "maxpool")
+    parts = ["its input"] if "input_row_bits" in twin.arrays else []
+    if rows:
+        parts.append(f"{len(rows) - pools} spiking layers" + (f" and {pools} max-pools" if pools else ""))
+    if not parts:
+        return ""
+    return (", and each fitted image's row profiles of " + " and of ".join(parts)
+            + " (docs/statistical.md, steps 3 and 4)")
+
+
 def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | None, per_channel: bool,
                command: str = "") -> tuple[Document, dict, str]:
     """Simulate a trained workload and its fitted twin on one architecture; compare cycles and energy."""
@@ -85,7 +98,8 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
              f"under the `{arch.policy_name}` policy"
              + (" at the design's exit thresholds (" + ", ".join(f"{k} = {v:g}" for k, v in thresholds.items())
                 + ", as the original runs)" if thresholds else "")
-             + f", both simulated on `{arch_name}` ({arch.name}) for {n} images"
+             + _profiled(twin)
+             + f"; both simulated on `{arch_name}` ({arch.name}) for {n} images"
              + (f" (--images {images} asked for more: all {n} the workload holds)." if images and images > n else "."))
     doc.table(["metric", "trained", "twin", "twin vs trained"], rows)
     doc.table(["component", "trained uJ/image", "twin uJ/image", "difference"], comp_rows,
@@ -96,16 +110,15 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
     doc.para(verdict)
     doc.heading("What independent draws miss")
     doc.bullets([
-        "Spatial correlation: a trained network's spikes cluster on the object, so the PEs holding those "
-        "neurons receive more work than the rest. Independent draws spread spikes evenly, which understates "
-        "load imbalance, head-of-line blocking in the multicast stream and PE stall_input.",
+        "Spatial correlation within a row: a trained network's spikes cluster on the object. The twin keeps how "
+        "many spikes (and input bits) each row of each channel of each image holds, so the PEs holding busy rows "
+        "get their work, but draws where in the row they fall independently; a layer drawn with a max-pool whose "
+        "windows do not tile its map is drawn from its rates, its spikes spread evenly over its rows.",
         "Temporal correlation: a neuron that fires at t tends to fire at t+1 in a trained network; the twin "
-        "matches only the mean rate per timestep.",
-        "Exit/activity correlation: images that exit early are often the 'easy' ones with distinct activity; "
-        "the twin draws exit steps independently of its spikes, so the rates of late timesteps average over "
-        "a different population than the one that actually runs them.",
-        "First-layer input: the twin draws image bits with the fitted per-plane density, independently per "
-        "pixel, which changes the bit-serial first layer's work on structured images (e.g. black backgrounds).",
+        "keeps each row's count at each timestep, not which neurons fire again.",
+        "Exit steps: the twin draws each image's exit step from the histogram, independently of the image "
+        "whose profiles it draws, so its mean timestep is a sample's (docs/statistical.md, \"What a twin "
+        "still misses\": on 256 images this was most of the remaining gap).",
     ])
     summary = "\n".join([f"twin check on {n} images of {trained.name} ({arch.name}):",
                          *[f"  {r[0]:<32} trained {r[1]:>14}  twin {r[2]:>14}  {r[3]}" for r in rows], verdict])

@@ -924,6 +924,9 @@ def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray) -> None:
                     "refit the twin with satasim workload stats")
 
 
+EXACT_CHOICE_LIMIT = 2**29  # a float32 uniform (24 bits) times an integer below this is exact in float64
+
+
 def windows_tile(pool: dict) -> bool:
     """Whether a max-pool's windows tile its input map exactly (kernel == stride, the height and width multiples of
     it): a layer drawn with such a pool may carry row profiles, and the pool too (docs/statistical.md, step 4)."""
@@ -1030,6 +1033,10 @@ def _check_pooled_rows(where: str, pool: dict, source: dict, arrays: dict) -> No
     if pool_key not in arrays:
         return
     k = int(pool["kernel"])
+    if k * k * int(source["out_shape"][2]) >= EXACT_CHOICE_LIMIT:
+        raise _fail(where, pool_key, f"the window choice of {k}x{k} windows over rows of {source['out_shape'][2]} is "
+                    f"exact only while k^2 W < 2^29 (docs/statistical.md, step 4)", f"remove {pool_key} and "
+                    f"{source_key} (the layer is then drawn from its rates)")
     rows = arrays[source_key].astype(np.int64)
     fired = arrays[pool_key].astype(np.int64)
     if rows.shape[0] != fired.shape[0]:
