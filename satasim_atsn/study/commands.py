@@ -107,7 +107,7 @@ def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[
               help="override a field of every architecture: path.to.field=value, or tech.<entry>=value")
 @click.option("--jobs", "-j", type=int, default=None,
               help="worker processes (default: one per usable CPU, at most one per arch)")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--json", "json_path", metavar="FILE", default=None,
               help="also write the comparison as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, images: int | None, start: int,
@@ -214,7 +214,7 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
 @click.option("-o", "--out", "out_dir", default="docs", show_default=True, help="directory of validation.md")
 @click.option("--images", type=int, default=None, help="images per simulated configuration (default 8)")
 @click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--json", "json_path", metavar="FILE", default=None,
               help="also write every table's numbers as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def validate_command(out_dir: str, images: int | None, workload_dir: str | None, json_path: str | None,

@@ -84,7 +84,7 @@ def _check_outputs(out_path: str, json_path: str | None, checkpoint: str | None,
 @click.option("--resume", is_flag=True, help="continue from the checkpoint")
 @click.option("--checkpoint", default=None, help="checkpoint path (default: OUTPUT.ckpt.npz)")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--json", "json_path", metavar="FILE", default=None,
               help="also write the results as JSON")
 @click.option("-o", "--out", "out_path", required=True, help="workload .npz to write")
 def train_command(model: str, dataset: str, method: str, loss: str | None, output_mode: str | None, timesteps: int,
@@ -124,7 +124,7 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
               "workload's embedded inputs: " + " | ".join(DATASETS))
 @click.option("--data-dir", default=None, help="dataset directory (with --dataset)")
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--json", "json_path", metavar="FILE", default=None,
               help="also write the results as JSON")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar (the table is still printed)")
 def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau_cl: float | None,
