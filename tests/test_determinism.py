@@ -113,7 +113,7 @@ def test_exit_step_draw_compares_integers():
     assert np.array_equal(cdf * st.HIST_SCALE, plan.cdf["atsn"].astype(float))
     edges = plan.cdf["atsn"][:-1].astype(float) / st.HIST_SCALE
     for u in np.concatenate([edges, np.nextafter(edges, 0.0), np.nextafter(edges, 1.0)]):
-        got = plan.exit_steps(np.array([0.0, 0.0, u]))[2]
+        got = plan.exit_steps(np.array([0.0, 0.0, u]), 0)[2]
         assert got == min(int(np.sum(u >= cdf)) + 1, 4)
 
 

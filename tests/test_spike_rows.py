@@ -69,13 +69,16 @@ def _random_rows(wl, images: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 def _naive_draw(wl, policy: str, i: int) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
     """The documented draw written out literally, one call per layer and timestep, with the row profiles of
-    ``input_row_bits`` and ``spike_rows/<layer>`` taken as image i mod M."""
+    ``input_row_bits``, ``spike_rows/<layer>`` and ``exit_steps/<policy>`` taken as image i mod M."""
     T, seed = wl.timesteps, int(wl.arrays["seed"])
     rng = np.random.Generator(np.random.PCG64([seed, i]))
     steps = {}
     for p in DRAW_ORDER_FIRST:
         cdf = np.cumsum(np.rint(wl.arrays[f"exit_hist/{p}"] * 2**32).astype(np.int64))
         steps[p] = min(int(np.searchsorted(cdf, np.floor(rng.random() * 2**32), side="right")) + 1, T)
+        if f"exit_steps/{p}" in wl.arrays:  # the uniform is drawn all the same; fitted image i mod M's step instead
+            paired = wl.arrays[f"exit_steps/{p}"]
+            steps[p] = int(paired[i % paired.shape[0]])
     shape = wl.input_shape
     pixels = np.zeros(shape, dtype=np.uint8)
     for k in range(8):
@@ -207,11 +210,14 @@ def test_shipped_statistical_workloads_draw_the_same_bytes_as_before(key):
 @pytest.mark.parametrize("per_channel, digest", [(False, "8159830803029b35"), (True, "c345d4a803d23648")])
 def test_a_twin_without_spike_rows_draws_the_same_bytes_as_before(per_channel, digest):
     trained = read_workload(WORKLOADS / "vgg_small_fmnist_atsn.npz")
-    old = fit_statistical_twin(trained, 6, per_channel=per_channel, rates_policy="fixed", spike_rows=False)
-    assert not any(key.startswith("spike_rows/") for key in old.arrays) and "spike_rows" not in old.meta["provenance"]
+    old = fit_statistical_twin(trained, 6, per_channel=per_channel, rates_policy="fixed", spike_rows=False,
+                               exit_steps=False)
+    assert not any(key.startswith(("spike_rows/", "exit_steps/")) for key in old.arrays)
+    assert "spike_rows" not in old.meta["provenance"]
     assert _digest(draw_trace(old, "atsn", 0, 6)) == digest
     new = fit_statistical_twin(trained, 6, per_channel=per_channel, rates_policy="fixed")
-    stripped = _with(new, **{key.replace("/", "__"): None for key in new.arrays if key.startswith("spike_rows/")})
+    stripped = _with(new, **{key.replace("/", "__"): None for key in new.arrays
+                             if key.startswith(("spike_rows/", "exit_steps/"))})
     assert _digest(draw_trace(stripped, "atsn", 0, 6)) == digest  # every other array is today's
 
 

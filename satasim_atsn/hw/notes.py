@@ -10,7 +10,7 @@ from __future__ import annotations
 from satasim_atsn.hw.arch import Arch, dram_rounding_note
 from satasim_atsn.hw.energy import extrapolated_memories_note, unused_technology_note
 from satasim_atsn.hw.engine import idle_accelerators_note
-from satasim_atsn.workload.format import EXIT_PARAMETERS, Workload
+from satasim_atsn.workload.format import EXIT_PARAMETERS, EXIT_STEPS, Workload
 
 
 def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Workload, images: int,
@@ -39,8 +39,9 @@ def batch_refill_note(arch: Arch) -> str | None:
 def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
     """A note when the exit unit's thresholds (the architecture's) differ from the workload's own defaults
     (meta.exit_policy, which satasim evaluate uses), with the --set that runs the workload's; None if they agree.
-    A statistical workload's exits are drawn from its histograms, which no threshold changes: the note then says so
-    and how to fit histograms at the architecture's thresholds."""
+    A statistical workload's exits are drawn from its histograms (a twin's, with row profiles, are its fitted images'
+    exit steps, exit_steps/<policy>), which no threshold changes: the note then says so and how to fit a twin at the
+    architecture's thresholds."""
     if not arch.has_exit_unit:
         return None
     own = workload.meta.get("exit_policy") or {}
@@ -50,8 +51,11 @@ def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
         return None
     if workload.is_statistical:
         options = " ".join(f"--{k.replace('_', '-')} {used[k]:g}" for k in differ)
+        source = (f"they are its fitted images' exit steps (exit_steps/{arch.policy_name}) at the file's thresholds"
+                  if f"{EXIT_STEPS}/{arch.policy_name}" in workload.arrays else
+                  "they are drawn from its exit histogram")
         return (f"note: the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)} do not change this "
-                f"statistical workload's exits: they are drawn from its exit histogram (the file's meta.exit_policy "
+                f"statistical workload's exits: {source} (the file's meta.exit_policy "
                 f"says {', '.join(f'{k} {own[k]:g}' for k in differ)}); a twin fitted at the architecture's "
                 f"thresholds: satasim workload stats TRAINED {options}")
     return (f"note: the exit unit decides with the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)}; "

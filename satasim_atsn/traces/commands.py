@@ -29,7 +29,15 @@ from satasim_atsn.traces.statistical import (
     pool_notes,
     rates_summary,
 )
-from satasim_atsn.workload.format import INPUT_ROW_BITS, SPIKE_ROWS, Workload, read_workload, write_workload
+from satasim_atsn.workload.format import (
+    EXIT_STEPS,
+    INPUT_ROW_BITS,
+    SPIKE_ROWS,
+    Workload,
+    profile_images,
+    read_workload,
+    write_workload,
+)
 from satasim_atsn.workload.network_file import resolve_network
 from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
 
@@ -67,6 +75,9 @@ def workload_summary(workload: Workload) -> dict:
     if workload.is_statistical:
         summary["rates"] = rates_summary(workload)
         summary.update(_exit_numbers(workload))
+        if _paired_policies(workload):  # twin image i exits at fitted image (i mod M)'s step
+            summary["exit_steps"] = {"images": profile_images(workload.arrays)[1],
+                                     "policies": _paired_policies(workload)}
         summary["seed"] = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
         if "input_bit_density" in meta:
             summary["input_bit_density"] = [float(d) for d in meta["input_bit_density"]]
@@ -135,6 +146,11 @@ def _print_summary(s: dict, path: str) -> None:
         for p in s["exit_hist"]:
             hist = " ".join(f"{v:.4f}" for v in s["exit_hist"][p])
             echo(f"  exit histogram {p:<6} [{hist}]  mean timestep {s['exit_mean_timestep'][p]:.4f}")
+        if "exit_steps" in s:
+            paired = s["exit_steps"]
+            echo(f"  exit steps of {paired['images']} fitted images ({', '.join(paired['policies'])}): image i exits "
+                 f"at image (i mod {paired['images']})'s step, the image whose row profiles it draws; the histograms "
+                 "are their distribution")
         if "input_bit_density" in s:
             echo("  input bit-plane densities (bit 0..7): " + " ".join(f"{d:.3f}" for d in s["input_bit_density"]))
         if "input_frame_rate" in s:
@@ -202,6 +218,10 @@ def info_command(file: str, json_path: str | None) -> None:
                    "(spike_rows/<layer>), which the twin's images draw those layers from (docs/statistical.md, step "
                    "4); without it they draw at the fitted rates. The profiles make the twin larger (1.05 MB for 64 "
                    "images of the width-0.125 ResNet19, against 36 kB without); stats prints their size")
+@click.option("--exit-steps/--no-exit-steps", default=True, show_default=True,
+              help="with row profiles: keep each fitted image's exit step under each policy (exit_steps/<policy>), "
+                   "at which the twin's image i exits, the one whose profiles it draws (docs/statistical.md, step 2); "
+                   "without it the exits are drawn from the histograms, independently of the profiles")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="also write the numbers printed (rates, exit histograms and means, input densities, the layers "
                    "with spike rows, file sizes) as JSON")
@@ -217,6 +237,7 @@ def stats_command(
     seed: int,
     input_rows: bool,
     spike_rows: bool,
+    exit_steps: bool,
     json_path: str | None,
 ) -> None:
     """Fit a statistical twin of a trained workload: firing rates, exit histograms, input densities.
@@ -238,6 +259,7 @@ def stats_command(
             seed=seed,
             input_rows=input_rows,
             spike_rows=spike_rows,
+            exit_steps=exit_steps,
         )
     write_workload(output, twin)
     numbers = _stats_numbers(trained, output, twin)
@@ -258,9 +280,12 @@ def stats_command(
         click.echo(f"  spike row profiles of {twin.num_images} images: {len(rows['layers'])} layers")
         for name, why in rows["left_out"].items():
             click.echo(f"    none for {name}: {why}")
+    if numbers["exit_steps"]:
+        click.echo(f"  exit steps of {twin.num_images} images ({', '.join(numbers['exit_steps'])}): twin image i "
+                   "exits at image i's step")
     click.echo(f"  file size {_megabytes(numbers['file_bytes'])}: row profiles of the input "
                f"{_megabytes(numbers['input_row_bits_bytes'])}, of the spikes {_megabytes(numbers['spike_rows_bytes'])}"
-               " (compressed)")
+               f", exit steps {_megabytes(numbers['exit_steps_bytes'])} (compressed)")
     if json_path:
         _write_json_after(json_path, numbers, output)
     for line in notes:
@@ -282,8 +307,8 @@ def _megabytes(size: int) -> str:
 
 
 def _profile_sizes(path: str, twin: Workload) -> dict:
-    """The written twin's size in bytes, the compressed bytes of its row profiles (input_row_bits, spike_rows/), and
-    the layers with spike rows."""
+    """The written twin's size in bytes, the compressed bytes of its row profiles (input_row_bits, spike_rows/) and of
+    its exit steps (exit_steps/), the layers with spike rows and the policies with exit steps."""
     import zipfile
 
     with zipfile.ZipFile(path) as archive:
@@ -291,7 +316,14 @@ def _profile_sizes(path: str, twin: Workload) -> dict:
     return {"file_bytes": Path(path).stat().st_size,
             "input_row_bits_bytes": sum(i.compress_size for i in members if i.filename == f"{INPUT_ROW_BITS}.npy"),
             "spike_rows_bytes": sum(i.compress_size for i in members if i.filename.startswith(f"{SPIKE_ROWS}/")),
-            "spike_rows": twin.meta["provenance"].get("spike_rows", {}).get("layers", [])}
+            "exit_steps_bytes": sum(i.compress_size for i in members if i.filename.startswith(f"{EXIT_STEPS}/")),
+            "spike_rows": twin.meta["provenance"].get("spike_rows", {}).get("layers", []),
+            "exit_steps": _paired_policies(twin)}
+
+
+def _paired_policies(workload: Workload) -> list[str]:
+    """The policies a twin holds its fitted images' exit steps for (exit_steps/<policy>), in draw order."""
+    return [p for p in histogram_policies(workload) if f"{EXIT_STEPS}/{p}" in workload.arrays]
 
 
 def _exit_numbers(workload: Workload) -> dict:

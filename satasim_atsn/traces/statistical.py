@@ -34,12 +34,15 @@ from satasim_atsn.snn.forward import run_forward, spike_maxpool
 from satasim_atsn.threads import in_threads
 from satasim_atsn.traces.draw_kernels import apply_pooled_rows, apply_pooled_windows
 from satasim_atsn.workload.format import (
+    EXIT_STEPS,
+    HIST_SCALE,
     INPUT_ROW_BITS,
     SPIKE_ROWS,
     Workload,
     emits_spikes,
     exit_policy_names,
     free_fraction,
+    grid_histogram,
     has_output_layer,
     has_window_cores,
     is_spiking,
@@ -78,8 +81,6 @@ def histogram_policies(workload: Workload) -> tuple[str, ...]:
 # ------------------------------------------------------------------------------------------
 # exit-step histograms
 # ------------------------------------------------------------------------------------------
-HIST_BITS = 32
-HIST_SCALE = 1 << HIST_BITS  # exit histograms are stored as integers out of 2^32 (exact in float64)
 
 
 def max_entropy_histogram(mean_t: float, timesteps: int) -> np.ndarray:
@@ -144,15 +145,6 @@ def histogram_counts(hist: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(hist, dtype=np.float64) * HIST_SCALE).astype(np.int64)
 
 
-def grid_histogram(counts: np.ndarray) -> np.ndarray:
-    """Exit counts (images per step) as a histogram on the 2^-32 grid, summing exactly to 1 (integer arithmetic)."""
-    counts = [int(c) for c in np.asarray(counts).reshape(-1)]
-    total = sum(counts)
-    if total <= 0:
-        raise WorkloadError.at(None, "exit histogram", "has no images", "fit from at least one image")
-    return np.asarray(exactmath.largest_remainder(counts, HIST_SCALE, total), dtype=np.float64) / HIST_SCALE
-
-
 def fixed_histogram(timesteps: int) -> np.ndarray:
     """The conventional SNN's histogram: every image runs all T timesteps."""
     return (np.arange(1, timesteps + 1) == timesteps).astype(np.float64)
@@ -206,6 +198,7 @@ def build_statistical(
     input_rate: np.ndarray | None = None,
     input_row_bits: np.ndarray | None = None,
     spike_rows: dict[str, np.ndarray] | None = None,
+    exit_steps: dict[str, np.ndarray] | None = None,
     neuron: dict | None = None,
     quant: dict | None = None,
     exit_policy: dict | None = None,
@@ -213,8 +206,8 @@ def build_statistical(
     extra_meta: dict | None = None,
     source: str | None = None,
 ) -> Workload:
-    """Assemble and validate a statistical workload from its parts (rates keyed by layer name); ``source``
-    (the network file it comes from) is what a validation error names."""
+    """Assemble and validate a statistical workload from its parts (rates keyed by layer name, ``exit_steps`` by
+    policy); ``source`` (the network file it comes from) is what a validation error names."""
     if not isinstance(num_images, int) or num_images < 1:
         raise WorkloadError.at(None, "num_images", f"{shown(num_images)} must be a positive integer", "fix the value")
     meta: dict = {
@@ -255,6 +248,8 @@ def build_statistical(
         arrays[INPUT_ROW_BITS] = np.asarray(input_row_bits)
     for layer_name, counts in (spike_rows or {}).items():
         arrays[f"{SPIKE_ROWS}/{layer_name}"] = np.asarray(counts)
+    for policy, steps in (exit_steps or {}).items():
+        arrays[f"{EXIT_STEPS}/{policy}"] = np.asarray(steps)
     return validate(Workload(meta=meta, arrays=arrays, source=source or f"<statistical {name}>"))
 
 
@@ -290,6 +285,9 @@ class _DrawPlan:
         # cumulative exit counts out of 2^32: u < cdf  <=>  floor(u * 2^32) < counts, all exact integers
         self.cdf = {p: np.cumsum(histogram_counts(workload.arrays[f"exit_hist/{p}"]))
                     for p in self.policies if f"exit_hist/{p}" in workload.arrays}
+        # exit_steps/<policy> [M]: fitted image m's exit step, taken by image i (m = i mod M) in place of the draw
+        self.paired = {k: np.asarray(workload.arrays[f"{EXIT_STEPS}/{p}"], dtype=np.int64)
+                       for k, p in enumerate(self.policies) if f"{EXIT_STEPS}/{p}" in workload.arrays}
         segments: list[np.ndarray] = []
         self.slots: list[tuple[str, tuple[int, ...], int, int]] = []  # name, shape, offset, size
         offset = 0
@@ -407,10 +405,13 @@ class _DrawPlan:
         out = np.where(inside[None, None], q[:, :, None, None], r_in[:, :, None, None])
         return out.reshape(self.T, -1)
 
-    def exit_steps(self, u: np.ndarray) -> np.ndarray:
-        """Exit steps of every policy for its uniform u[k] (``self.policies`` order; 0: no histogram)."""
+    def exit_steps(self, u: np.ndarray, image: int) -> np.ndarray:
+        """Image ``image``'s exit steps of every policy (``self.policies`` order; 0: no histogram): its uniform u[k]
+        mapped through the histogram, or, with ``exit_steps/<policy>``, fitted image (image mod M)'s step (u[k] was
+        drawn all the same, so every file draws its spikes from the same uniforms)."""
         return np.array(
-            [min(int(np.searchsorted(self.cdf[p], math.floor(float(u[k]) * HIST_SCALE), side="right")) + 1, self.T)
+            [int(self.paired[k][image % self.paired[k].shape[0]]) if k in self.paired else
+             min(int(np.searchsorted(self.cdf[p], math.floor(float(u[k]) * HIST_SCALE), side="right")) + 1, self.T)
              if p in self.cdf else 0 for k, p in enumerate(self.policies)]
         )
 
@@ -432,7 +433,7 @@ def draw_exit_steps(workload: Workload, start: int = 0, count: int | None = None
     steps = np.zeros((count, len(plan.policies)), dtype=np.int64)
     for j in range(count):
         rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
-        steps[j] = plan.exit_steps(rng.random(len(plan.policies)))
+        steps[j] = plan.exit_steps(rng.random(len(plan.policies)), start + j)
     return {p: steps[:, k] for k, p in enumerate(plan.policies) if p in plan.cdf}
 
 
@@ -505,7 +506,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
         """Images [first, stop) of the chunk: each from its own stream, into its own rows of the arrays."""
         for j in range(first, stop):
             rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
-            e = int(plan.exit_steps(rng.random(len(plan.policies)))[pk])
+            e = int(plan.exit_steps(rng.random(len(plan.policies)), start + j)[pk])
             exit_t[j] = e
             u = rng.random(head + e * row, dtype=np.float32)
             if plan.direct:
@@ -608,6 +609,7 @@ def fit_statistical_twin(
     lut_entries: int = LUT_ENTRIES_DEFAULT,
     input_rows: bool = True,
     spike_rows: bool = True,
+    exit_steps: bool = True,
 ) -> Workload:
     """Fit rates, exit histograms and input densities of a trained workload into a statistical twin.
 
@@ -616,6 +618,8 @@ def fit_statistical_twin(
     ``spike_rows``: also keep every fitted image's spikes per timestep, channel and row of each spiking conv/add
     layer and rated max-pool (``spike_rows/<layer>``; not a layer drawn with a pool whose windows do not tile its
     map), which twin image i draws them from (step 4).
+    ``exit_steps`` (with row profiles, which give M): also keep every fitted image's exit step under each policy
+    (``exit_steps/<policy>``, the steps the histograms count), at which twin image i exits (step 2).
 
     The functional forward runs all T timesteps once (record_spikes); each policy's exit steps
     come from its logits (early exit equals post-hoc exit). Rates at t are averaged over the
@@ -630,11 +634,7 @@ def fit_statistical_twin(
     if not wl.has_output:  # a spiking-output network runs fixed-T: only the fixed histogram exists
         policies, rates_policy = {"fixed": policies["fixed"]}, "fixed"
     policy_key = _policy_key(rates_policy, tuple(policies))
-    n_total = wl.num_images if images is None else int(images)
-    if n_total < 1 or n_total > wl.num_images:
-        raise WorkloadError.at(wl.source, "--images", f"{images} is not in 1..{wl.num_images} (the images the "
-                               "workload holds)", "ask for fewer images")
-    T = wl.timesteps
+    n_total, T = _fitted_images(wl, images), wl.timesteps
     spk_layers = spiking_layers(wl.layers) + pooled_layers(wl.layers)
     direct = wl.input_encoding == "direct"
     keep_rows = input_rows and direct and len(wl.input_shape) == 3
@@ -642,38 +642,32 @@ def fit_statistical_twin(
     counts, steps, bit_counts, frame_counts, row_bits, layer_rows = _twin_counts(
         wl, policies, n_total, spk_layers, batch_size, keep_rows, profiled)
     fit = _running_rate_fit(steps[policy_key], T, per_channel)
-    rates = {}
-    for ly in spk_layers:
-        shape = ly["out_shape"]
-        rates[ly["name"]] = fit(counts[ly["name"]], int(np.prod(shape[1:])) if len(shape) > 1 else 1)
+    rates = {ly["name"]: fit(counts[ly["name"]], int(np.prod(ly["out_shape"][1:]))) for ly in spk_layers}
     dropped, clamped = _fit_pool_rates(rates, wl.layers)
     hist = {p: grid_histogram(np.bincount(steps[p] - 1, minlength=T)[:T]) for p in policies}
     density = (bit_counts / (n_total * int(np.prod(wl.input_shape)))).tolist() if direct else None
     input_rate = None if direct else fit(frame_counts, int(np.prod(wl.input_shape[1:])))
-    meta = wl.meta
+    paired = exit_steps and (row_bits is not None or bool(layer_rows))  # the row profiles' M = the fitted images
     provenance = _twin_provenance(wl, n_total, policy_key, per_channel, policies, dropped, clamped,
                                   list(layer_rows) if spike_rows else None)
     return build_statistical(
-        name=f"{wl.name}-twin",
-        dataset=str(meta.get("dataset", "unknown")),
-        num_classes=wl.num_classes,
-        layers=wl.layers,
-        timesteps=T,
-        rates=rates,
-        exit_hist=hist,
-        input_bit_density=density,
-        seed=seed,
-        num_images=n_total,
-        input_shape=list(wl.input_shape),
-        input_encoding=wl.input_encoding,
-        input_rate=input_rate,
-        input_row_bits=row_bits,
-        spike_rows=layer_rows,
-        neuron=copy.deepcopy(meta["neuron"]),
-        quant=copy.deepcopy(meta["quant"]),
-        exit_policy=exit_rules,
+        name=f"{wl.name}-twin", dataset=str(wl.meta.get("dataset", "unknown")), num_classes=wl.num_classes,
+        layers=wl.layers, timesteps=T, rates=rates, exit_hist=hist, input_bit_density=density, seed=seed,
+        num_images=n_total, input_shape=list(wl.input_shape), input_encoding=wl.input_encoding,
+        input_rate=input_rate, input_row_bits=row_bits, spike_rows=layer_rows,
+        exit_steps={p: steps[p].astype(np.uint16) for p in policies} if paired else None,
+        neuron=copy.deepcopy(wl.meta["neuron"]), quant=copy.deepcopy(wl.meta["quant"]), exit_policy=exit_rules,
         provenance=provenance,
     )
+
+
+def _fitted_images(wl: Workload, images: int | None) -> int:
+    """The images a twin is fitted from: the first ``images`` of the workload (default all)."""
+    n_total = wl.num_images if images is None else int(images)
+    if n_total < 1 or n_total > wl.num_images:
+        raise WorkloadError.at(wl.source, "--images", f"{images} is not in 1..{wl.num_images} (the images the "
+                               "workload holds)", "ask for fewer images")
+    return n_total
 
 
 def _twin_provenance(wl: Workload, n_total: int, policy_key: str, per_channel: bool, policies: dict,

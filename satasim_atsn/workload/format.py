@@ -31,7 +31,7 @@ spiking layer, optionally ``rate/<maxpool>`` for a max-pool with kernel < 2 x st
 is then drawn at that rate, see ``traces/statistical.py``), ``exit_hist/<policy>`` for each exit
 policy it is built for (at least one; a fixed-T network has only ``exit_hist/fixed``) and ``seed``;
 a twin may add its fitted images' row profiles, ``input_row_bits`` and ``spike_rows/<layer>``
-(docs/statistical.md, steps 3 and 4).
+(docs/statistical.md, steps 3 and 4), and with them their exit steps, ``exit_steps/<policy>`` (step 2).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from satasim_atsn import exactmath
 from satasim_atsn.errors import WorkloadError, closest, did_you_mean, shown
 from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes
 
@@ -60,6 +61,9 @@ OUTPUT_MODES = ("membrane", "accumulate")
 INPUT_ENCODINGS = ("direct", "spike_frames")
 INPUT_ROW_BITS = "input_row_bits"  # a direct twin's per-image bit counts per plane, channel and row (statistical.md)
 SPIKE_ROWS = "spike_rows"  # spike_rows/<layer>: a twin's per-image spike counts per timestep, channel and row
+EXIT_STEPS = "exit_steps"  # exit_steps/<policy>: a twin's fitted images' exit steps, paired with their row profiles
+HIST_BITS = 32
+HIST_SCALE = 1 << HIST_BITS  # exit histograms are stored as integers out of 2^32 (exact in float64)
 WEIGHTED_TYPES = ("conv", "linear", "output")
 INPUT_SHIFT_MAX = 63  # the first layer's current is int64: a right shift of 64 or more is undefined
 EXIT_PARAMETERS = ("cl_init", "tau_cl", "theta")  # meta.exit_policy entries, each in (0, 1]
@@ -608,10 +612,15 @@ def _check_no_stray_arrays(where: str, meta: dict, arrays: dict, statistical: bo
             raise _fail(where, key, f"is a row profile of a statistical twin, but meta.kind is {meta['kind']!r} (its "
                         "spikes come from its weights and inputs)", "remove it (satasim workload stats writes row "
                         "profiles into the twin it fits)")
+        if prefix == EXIT_STEPS and not statistical:
+            raise _fail(where, key, f"is a statistical twin's exit steps, but meta.kind is {meta['kind']!r} (its exits "
+                        "come from its own output layer)", "remove it (satasim workload stats writes exit steps into "
+                        "the twin it fits)")
         if statistical:
             frames = meta.get("input_encoding", "direct") == "spike_frames"
             known = (key == "seed" or prefix == "exit_hist" and name or key == INPUT_ROW_BITS and not frames
                      or prefix == SPIKE_ROWS and name  # checked in _check_spike_rows, which names the fix
+                     or prefix == EXIT_STEPS and name  # checked in _check_exit_steps
                      or prefix == "rate" and (name == "input" and frames or layer is not None and (
                          is_spiking(layer) or layer["type"] == "maxpool")))
         else:
@@ -904,6 +913,7 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
                         "rate/input (bit-plane densities are for pixels)", "drop meta.input_bit_density")
         _check_input_rate(where, meta, arrays.get("rate/input"))
     _check_spike_rows(where, meta, arrays)
+    _check_exit_steps(where, meta, arrays)
 
 
 def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray) -> None:
@@ -1064,6 +1074,58 @@ def _check_input_rate(where: str, meta: dict, rate: np.ndarray | None) -> None:
         raise _fail(where, "rate/input", f"has shape {list(rate.shape)}", f"use {shape}")
     if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
         raise _fail(where, "rate/input", "rates must be finite and in [0, 1]", "fix the rates")
+
+
+def grid_histogram(counts: np.ndarray) -> np.ndarray:
+    """Exit counts (images per step) as a histogram on the 2^-32 grid, summing exactly to 1 (integer arithmetic)."""
+    counts = [int(c) for c in np.asarray(counts).reshape(-1)]
+    total = sum(counts)
+    if total <= 0:
+        raise WorkloadError.at(None, "exit histogram", "has no images", "fit from at least one image")
+    return np.asarray(exactmath.largest_remainder(counts, HIST_SCALE, total), dtype=np.float64) / HIST_SCALE
+
+
+def profile_images(arrays: dict) -> tuple[str, int] | None:
+    """The row profiles' M (the images they hold) and the field it is read from; None without row profiles."""
+    keys = ([INPUT_ROW_BITS] if INPUT_ROW_BITS in arrays else []) + sorted(
+        key for key in arrays if key.partition("/")[0] == SPIKE_ROWS)
+    return (keys[0], int(np.shape(arrays[keys[0]])[0])) if keys else None
+
+
+def _check_exit_steps(where: str, meta: dict, arrays: dict) -> None:
+    """A twin's ``exit_steps/<policy>``: each fitted image's exit step under the policy, [M] integers in 1..T with the M
+    of the row profiles (twin image i exits at exit_steps/<policy>[i mod M], docs/statistical.md step 2), whose
+    distribution is exactly ``exit_hist/<policy>`` (the histogram stays: info, run and rate tables read it)."""
+    T = int(meta["timesteps"])
+    for key in sorted(k for k in arrays if k.partition("/")[0] == EXIT_STEPS):
+        policy = key.partition("/")[2]
+        hist_key = f"exit_hist/{policy}"
+        if hist_key not in arrays:
+            raise _fail(where, key, f"has no {hist_key}: the steps pair each fitted image's exit with its row "
+                        "profiles, and the histogram is their distribution (the mean timestep is reported from it)",
+                        f"add {hist_key} (satasim workload stats writes both), or remove {key}")
+        images = profile_images(arrays)
+        if images is None:
+            raise _fail(where, key, f"pairs each fitted image's exit step with its row profiles (twin image i exits at "
+                        f"{key}[i mod M]), but the file has no row profile ({INPUT_ROW_BITS}, {SPIKE_ROWS}/<layer>) "
+                        "to give M", f"remove {key} (the exits are then drawn from {hist_key}), or refit the twin with "
+                        "satasim workload stats without --no-input-rows --no-spike-rows")
+        steps = arrays[key]
+        if steps.dtype.kind not in "iu":
+            raise _fail(where, key, f"has dtype {steps.dtype}", "store integer exit steps (uint16)")
+        if steps.shape != (images[1],):
+            raise _fail(where, key, f"has shape {list(steps.shape)}, but {images[0]} holds {images[1]} images",
+                        f"use [M] = [{images[1]}]: one exit step per fitted image, the images of the row profiles")
+        if steps.size and (int(steps.min()) < 1 or int(steps.max()) > T):
+            raise _fail(where, key, f"exit steps must be in 1..{T} (T)", "refit the twin with satasim workload stats")
+        if policy == "fixed" and (steps != T).any():
+            raise _fail(where, key, f"sends an image out before t = {T}, but a fixed-T design runs every image all T "
+                        "timesteps", f"store {T} for every image (satasim workload stats does)")
+        expected = grid_histogram(np.bincount(steps.astype(np.int64) - 1, minlength=T))
+        if not np.array_equal(np.asarray(arrays[hist_key], dtype=np.float64), expected):
+            raise _fail(where, key, f"is not the distribution of {hist_key}: the histogram must equal the steps' "
+                        "counts on the 2^-32 grid exactly (grid_histogram of their bincount, integer arithmetic)",
+                        f"store {hist_key} = that histogram (satasim workload stats does), or remove {key}")
 
 
 def exit_policy_names(arrays: dict) -> tuple[str, ...]:
