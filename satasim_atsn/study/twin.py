@@ -3,8 +3,10 @@
 A statistical workload draws every spike independently from per-layer (or per-channel) rates,
 and every exit step independently from a histogram. A trained network's spikes are spatially
 correlated (objects, edges), correlated across timesteps, and its exit step is correlated with
-its activity. This check fits a twin to a trained workload (``traces/statistical.py``),
-simulates both on the same architecture and the same number of images, and reports the gaps.
+its activity. A twin keeps part of that: each fitted image's row profiles, and with them the
+image's exit step under each policy (docs/statistical.md, steps 2 to 4). This check fits a twin
+to a trained workload (``traces/statistical.py``), simulates both on the same architecture and
+the same number of images, and reports the gaps.
 """
 
 from __future__ import annotations
@@ -41,6 +43,18 @@ def _profiled(twin) -> str:
         return ""
     return (", and each fitted image's row profiles of " + " and of ".join(parts)
             + " (docs/statistical.md, steps 3 and 4)")
+
+
+def _exit_bullet(twin, policy: str) -> str:
+    """How the twin's exit steps relate to the images it draws (docs/statistical.md, step 2), as the report says it."""
+    if f"exit_steps/{policy}" in twin.arrays:
+        return ("Exit steps are not drawn: each twin image exits at the step its fitted image exits at under the "
+                f"design's policy (exit_steps/{policy}, docs/statistical.md step 2), the image whose row profiles it "
+                "draws, so both run the same timesteps per image (the steps of the thresholds the twin is fitted at, "
+                "here the design's).")
+    return ("Exit steps: the twin draws each image's exit step from the histogram, independently of the image "
+            "whose profiles it draws, so its mean timestep is a sample's (docs/statistical.md, \"What a twin "
+            "still misses\": on 256 images this was most of the remaining gap).")
 
 
 def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | None, per_channel: bool,
@@ -116,9 +130,7 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
         "windows do not tile its map is drawn from its rates, its spikes spread evenly over its rows.",
         "Temporal correlation: a neuron that fires at t tends to fire at t+1 in a trained network; the twin "
         "keeps each row's count at each timestep, not which neurons fire again.",
-        "Exit steps: the twin draws each image's exit step from the histogram, independently of the image "
-        "whose profiles it draws, so its mean timestep is a sample's (docs/statistical.md, \"What a twin "
-        "still misses\": on 256 images this was most of the remaining gap).",
+        _exit_bullet(twin, arch.policy_name),
     ])
     summary = "\n".join([f"twin check on {n} images of {trained.name} ({arch.name}):",
                          *[f"  {r[0]:<32} trained {r[1]:>14}  twin {r[2]:>14}  {r[3]}" for r in rows], verdict])
