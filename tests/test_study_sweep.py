@@ -482,6 +482,22 @@ def test_a_sweep_reports_the_notes_run_would_print(tmp_path, workload_path, caps
     assert capsys.readouterr().err == ""  # quiet: the notes are in the report only
 
 
+def test_a_sweep_notes_memories_far_outside_the_technology_table(tmp_path, workload_path, capsys):
+    """The note of run's SRAM extrapolation reached no sweep: the memory sizes were not among the fields a note reads."""
+    from satasim_atsn.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nmode: engine\narch: {ROOT / 'archs' / 'atsn16x16.yaml'}\nworkload: {workload_path}\n"
+                    "images: 4\nvary:\n  global_buffers.weight.bytes: [147456, 1474560]\nmetrics: [fps]\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "1"])
+    assert stop.value.code in (0, None)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert ("**Note** (point 1): the SRAM figures of global_buffers.weight.bytes (1,474,560 B; the largest glb point "
+            "is 147,456 B) are extrapolated") in report
+    assert "extrapolated" in capsys.readouterr().err
+
+
 def test_point_lists_are_runs_of_consecutive_points():
     from satasim_atsn.study.point_notes import point_list
 

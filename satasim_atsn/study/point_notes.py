@@ -3,8 +3,8 @@
 A sweep over accelerators or batch sizes can leave accelerators idle at some points (their leakage then
 counts over a short run, so FPS and energy per image describe the run, not the design), a clock can round a
 DRAM rate in GB/s or ns by more than 1%, an exit unit can decide at other thresholds than the workload was
-evaluated at, batch refill can be on where it cannot act, and a --set tech.<entry> can reach a design that never
-reads it. `run` and `compare` say so (hw/notes.py); a sweep said nothing."""
+evaluated at, batch refill can be on where it cannot act, a memory can lie far outside the technology table's
+SRAM points, and a --set tech.<entry> can reach a design that never reads it. `run` and `compare` say so (hw/notes.py); a sweep said nothing."""
 from __future__ import annotations
 
 from typing import Any
@@ -15,7 +15,8 @@ from satasim_atsn.study.spec import Study, point_overrides
 #: the fields a note depends on (besides the architecture file): others are not loaded, so a study of
 #: thousands of points over exit thresholds loads its architecture once
 _NOTE_FIELDS = ("accelerators", "images_per_batch", "clock_hz", "dram.", "tech.", "exit_unit.", "batch_refill",
-                "dataflow", "array.exit_unit_tiles")
+                "dataflow", "array.exit_unit_tiles", "technology", "pe.data_memory_bytes", "pe.weight_memory_bytes",
+                "global_buffers.")
 
 
 def _relevant(override: str) -> bool:
