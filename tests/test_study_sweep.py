@@ -483,7 +483,8 @@ def test_a_sweep_reports_the_notes_run_would_print(tmp_path, workload_path, caps
 
 
 def test_a_sweep_notes_memories_far_outside_the_technology_table(tmp_path, workload_path, capsys):
-    """The note of run's SRAM extrapolation reached no sweep: the memory sizes were not among the fields a note reads."""
+    """The note of run's SRAM extrapolation reached no sweep: the memory sizes were not among the fields notes
+    read."""
     from satasim_atsn.cli import main
 
     path = tmp_path / "s.yaml"

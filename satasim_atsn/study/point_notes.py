@@ -4,7 +4,8 @@ A sweep over accelerators or batch sizes can leave accelerators idle at some poi
 counts over a short run, so FPS and energy per image describe the run, not the design), a clock can round a
 DRAM rate in GB/s or ns by more than 1%, an exit unit can decide at other thresholds than the workload was
 evaluated at, batch refill can be on where it cannot act, a memory can lie far outside the technology table's
-SRAM points, and a --set tech.<entry> can reach a design that never reads it. `run` and `compare` say so (hw/notes.py); a sweep said nothing."""
+SRAM points, and a --set tech.<entry> can reach a design that never reads it. `run` and `compare` say so
+(hw/notes.py); a sweep said nothing."""
 from __future__ import annotations
 
 from typing import Any
