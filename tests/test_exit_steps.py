@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from twin_helpers import run_cli, with_arrays
 
-from satasim_atsn.cli import main
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.engine import simulate
@@ -47,14 +47,7 @@ def _real_steps(wl) -> dict[str, np.ndarray]:
 
 def _with(wl, **arrays):
     """A copy of ``wl`` (source steps.npz) with ``arrays`` added (a value of None removes the key), not validated."""
-    out = dict(wl.arrays)
-    for key, value in arrays.items():
-        key = key.replace("__", "/")
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
-    return type(wl)(meta=json.loads(json.dumps(wl.meta)), arrays=out, source="steps.npz")
+    return with_arrays(wl, "steps.npz", **arrays)
 
 
 def _without_exit_steps(twin):
@@ -190,10 +183,7 @@ def test_a_trained_workload_with_exit_steps_is_refused():
 # the commands
 # ------------------------------------------------------------------------------------------
 def _run(args, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
+    return run_cli(args, capsys)
 
 
 def test_stats_writes_exit_steps_unless_told_not_to(tmp_path, capsys):

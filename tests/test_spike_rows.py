@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from twin_helpers import run_cli, with_arrays
 
-from satasim_atsn.cli import main
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.exit_policies import FixedPolicy
 from satasim_atsn.snn.forward import run_forward
@@ -48,14 +48,7 @@ def _statistical(seed: int = 3, T: int = 4, encoding: str = "direct", per_channe
 
 def _with(wl, source: str = "rows.npz", **arrays):
     """A copy of ``wl`` with ``arrays`` added (a value of None removes the key), not validated."""
-    out = dict(wl.arrays)
-    for key, value in arrays.items():
-        key = key.replace("__", "/")
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
-    return type(wl)(meta=json.loads(json.dumps(wl.meta)), arrays=out, source=source)
+    return with_arrays(wl, source, **arrays)
 
 
 def _random_rows(wl, images: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -386,10 +379,7 @@ def test_a_trained_workload_with_spike_rows_is_refused():
 # the command
 # ------------------------------------------------------------------------------------------
 def _run(args, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
+    return run_cli(args, capsys)
 
 
 def test_stats_writes_spike_rows_unless_told_not_to(tmp_path, capsys):
