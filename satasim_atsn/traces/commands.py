@@ -219,9 +219,9 @@ def info_command(file: str, json_path: str | None) -> None:
                    "4); without it they draw at the fitted rates. The profiles make the twin larger (1.05 MB for 64 "
                    "images of the width-0.125 ResNet19, against 36 kB without); stats prints their size")
 @click.option("--exit-steps/--no-exit-steps", default=True, show_default=True,
-              help="with row profiles: keep each fitted image's exit step under each policy (exit_steps/<policy>), "
-                   "at which the twin's image i exits, the one whose profiles it draws (docs/statistical.md, step 2); "
-                   "without it the exits are drawn from the histograms, independently of the profiles")
+              help="keep each fitted image's exit step under each policy (exit_steps/<policy>), at which the "
+                   "twin's image i exits, the one whose profiles it draws (docs/statistical.md, step 2); without it "
+                   "the exits are drawn from the histograms, independently of the profiles")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="also write the numbers printed (rates, exit histograms and means, input densities, the layers "
                    "with spike rows, file sizes) as JSON")

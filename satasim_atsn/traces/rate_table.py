@@ -32,7 +32,8 @@ def measure_rate_table(trained: Workload, network: str, dataset: str, *, label: 
                        rates_policy: str = "atsn", seed: int = 0, num_images: int = 10000,
                        inputs: str = "the workload's embedded test images") -> dict:
     """A rate table (as a dict) from a trained workload's measured statistics; ``label`` names it in the sources."""
-    twin = fit_statistical_twin(trained, images, rates_policy=rates_policy, input_rows=False, spike_rows=False)
+    twin = fit_statistical_twin(trained, images, rates_policy=rates_policy, input_rows=False, spike_rows=False,
+                                exit_steps=False)
     layers = trained.layers
     rated = [ly["name"] for ly in spiking_layers(layers) + pooled_layers(layers)]
     rates = {name: _grid(twin.arrays[f"rate/{name}"], RATE_DECIMALS) for name in rated

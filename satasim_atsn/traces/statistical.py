@@ -618,8 +618,8 @@ def fit_statistical_twin(
     ``spike_rows``: also keep every fitted image's spikes per timestep, channel and row of each spiking conv/add
     layer and rated max-pool (``spike_rows/<layer>``; not a layer drawn with a pool whose windows do not tile its
     map), which twin image i draws them from (step 4).
-    ``exit_steps`` (with row profiles, which give M): also keep every fitted image's exit step under each policy
-    (``exit_steps/<policy>``, the steps the histograms count), at which twin image i exits (step 2).
+    ``exit_steps``: also keep every fitted image's exit step under each policy (``exit_steps/<policy>``, the steps
+    the histograms count), at which twin image i exits (step 2; M = the fitted images, with or without profiles).
 
     The functional forward runs all T timesteps once (record_spikes); each policy's exit steps
     come from its logits (early exit equals post-hoc exit). Rates at t are averaged over the
@@ -647,7 +647,7 @@ def fit_statistical_twin(
     hist = {p: grid_histogram(np.bincount(steps[p] - 1, minlength=T)[:T]) for p in policies}
     density = (bit_counts / (n_total * int(np.prod(wl.input_shape)))).tolist() if direct else None
     input_rate = None if direct else fit(frame_counts, int(np.prod(wl.input_shape[1:])))
-    paired = exit_steps and (row_bits is not None or bool(layer_rows))  # the row profiles' M = the fitted images
+    paired = exit_steps  # M = the fitted images, with or without row profiles
     provenance = _twin_provenance(wl, n_total, policy_key, per_channel, policies, dropped, clamped,
                                   list(layer_rows) if spike_rows else None)
     return build_statistical(

@@ -1104,18 +1104,16 @@ def _check_exit_steps(where: str, meta: dict, arrays: dict) -> None:
             raise _fail(where, key, f"has no {hist_key}: the steps pair each fitted image's exit with its row "
                         "profiles, and the histogram is their distribution (the mean timestep is reported from it)",
                         f"add {hist_key} (satasim workload stats writes both), or remove {key}")
-        images = profile_images(arrays)
-        if images is None:
-            raise _fail(where, key, f"pairs each fitted image's exit step with its row profiles (twin image i exits at "
-                        f"{key}[i mod M]), but the file has no row profile ({INPUT_ROW_BITS}, {SPIKE_ROWS}/<layer>) "
-                        "to give M", f"remove {key} (the exits are then drawn from {hist_key}), or refit the twin with "
-                        "satasim workload stats without --no-input-rows --no-spike-rows")
         steps = arrays[key]
         if steps.dtype.kind not in "iu":
             raise _fail(where, key, f"has dtype {steps.dtype}", "store integer exit steps (uint16)")
-        if steps.shape != (images[1],):
+        # M: the row profiles' images, or without profiles those of the first exit_steps array (twin image i takes
+        # fitted image i mod M's profiles and exits together)
+        first = min(k for k in arrays if k.partition("/")[0] == EXIT_STEPS)
+        images = profile_images(arrays) or (first, int(np.shape(arrays[first])[0]) if np.ndim(arrays[first]) else 0)
+        if steps.ndim != 1 or steps.shape != (images[1],) or images[1] < 1:
             raise _fail(where, key, f"has shape {list(steps.shape)}, but {images[0]} holds {images[1]} images",
-                        f"use [M] = [{images[1]}]: one exit step per fitted image, the images of the row profiles")
+                        f"use [M] = [{images[1]}]: one exit step per fitted image (those of the row profiles, if any)")
         if steps.size and (int(steps.min()) < 1 or int(steps.max()) > T):
             raise _fail(where, key, f"exit steps must be in 1..{T} (T)", "refit the twin with satasim workload stats")
         if policy == "fixed" and (steps != T).any():
