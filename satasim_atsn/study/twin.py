@@ -36,7 +36,7 @@ def _profiled(twin) -> str:
     """What row profiles a twin carries (docs/statistical.md, steps 3 and 4), as the report says it."""
     rows = (twin.meta["provenance"].get("spike_rows") or {}).get("layers", [])
     pools = sum(1 for name in rows if twin.layer(name)["type"] == "maxpool")
-    parts = ["its input"] if "input_row_bits" in twin.arrays else []
+    parts = ["its input"] if "input_row_bits" in twin.arrays or "spike_rows/input" in twin.arrays else []
     if rows:
         parts.append(f"{len(rows) - pools} spiking layers" + (f" and {pools} max-pools" if pools else ""))
     if not parts:

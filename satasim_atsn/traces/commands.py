@@ -211,8 +211,9 @@ def info_command(file: str, json_path: str | None) -> None:
 @click.option("--theta", type=float, help="DTSNN entropy threshold (default: the workload's meta.exit_policy)")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="the twin's draw seed")
 @click.option("--input-rows/--no-input-rows", default=True, show_default=True,
-              help="keep each fitted image's set bits per bit plane, channel and row (input_row_bits), which the "
-                   "twin's images draw their planes from; without it every pixel draws from the 8 plane densities")
+              help="keep each fitted image's set bits per bit plane, channel and row (input_row_bits; spike frames: "
+                   "its events per timestep, channel and row, spike_rows/input), which the twin's images draw their "
+                   "input from; without it every pixel draws from the 8 plane densities (every event from rate/input)")
 @click.option("--spike-rows/--no-spike-rows", default=True, show_default=True,
               help="keep each fitted image's spikes per timestep, channel and row of every spiking conv/add layer "
                    "(spike_rows/<layer>), which the twin's images draw those layers from (docs/statistical.md, step "

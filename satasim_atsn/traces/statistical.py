@@ -36,6 +36,7 @@ from satasim_atsn.traces.draw_kernels import apply_pooled_rows, apply_pooled_win
 from satasim_atsn.workload.format import (
     EXIT_STEPS,
     HIST_SCALE,
+    INPUT_FRAMES,
     INPUT_ROW_BITS,
     SPIKE_ROWS,
     Workload,
@@ -326,6 +327,9 @@ class _DrawPlan:
         self.spike_rows = {name: np.asarray(workload.arrays[f"{SPIKE_ROWS}/{name}"], dtype=np.int64)
                            for name, _, _, _ in self.slots if f"{SPIKE_ROWS}/{name}" in workload.arrays}
         self.widths = {name: int(shape[-1]) for name, shape, _, _ in self.slots if name in self.spike_rows}
+        if not self.direct and f"{SPIKE_ROWS}/{INPUT_FRAMES}" in workload.arrays:  # the spike frames' own rows
+            self.spike_rows[INPUT_FRAMES] = np.asarray(workload.arrays[f"{SPIKE_ROWS}/{INPUT_FRAMES}"], dtype=np.int64)
+            self.widths[INPUT_FRAMES] = int(self.input_shape[-1])
         # a layer drawn with its pool, both with spike_rows (the reader allows it when the windows tile the map)
         self.pool_rows = {slot.name: tuple(np.asarray(workload.arrays[f"{SPIKE_ROWS}/{name}"], dtype=np.int64)
                                            for name in (slot.name, slot.pool))
@@ -500,7 +504,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
         head = 0
         o, s = plan.frame_slot
         frames = np.zeros((count, T, s), dtype=bool)
-        targets.insert(0, (frames, o, o + s, None))
+        targets.insert(0, (frames, o, o + s, INPUT_FRAMES))
 
     def draw_images(first: int, stop: int) -> None:
         """Images [first, stop) of the chunk: each from its own stream, into its own rows of the arrays."""
@@ -637,10 +641,13 @@ def fit_statistical_twin(
     n_total, T = _fitted_images(wl, images), wl.timesteps
     spk_layers = spiking_layers(wl.layers) + pooled_layers(wl.layers)
     direct = wl.input_encoding == "direct"
-    keep_rows = input_rows and direct and len(wl.input_shape) == 3
+    keep_rows = input_rows and len(wl.input_shape) == 3  # bit planes of images, or spike frames' rows
     profiled = row_profile_layers(wl.layers, [ly["name"] for ly in pooled_layers(wl.layers)]) if spike_rows else []
     counts, steps, bit_counts, frame_counts, row_bits, layer_rows = _twin_counts(
         wl, policies, n_total, spk_layers, batch_size, keep_rows, profiled)
+    if not direct and row_bits is not None:  # spike frames: their rows are drawn like a layer's (spike_rows/input)
+        layer_rows = {INPUT_FRAMES: row_bits, **layer_rows}
+        row_bits = None
     fit = _running_rate_fit(steps[policy_key], T, per_channel)
     rates = {ly["name"]: fit(counts[ly["name"]], int(np.prod(ly["out_shape"][1:]))) for ly in spk_layers}
     dropped, clamped = _fit_pool_rates(rates, wl.layers)
@@ -649,7 +656,7 @@ def fit_statistical_twin(
     input_rate = None if direct else fit(frame_counts, int(np.prod(wl.input_shape[1:])))
     paired = exit_steps  # M = the fitted images, with or without row profiles
     provenance = _twin_provenance(wl, n_total, policy_key, per_channel, policies, dropped, clamped,
-                                  list(layer_rows) if spike_rows else None)
+                                  [n for n in layer_rows if n != INPUT_FRAMES] if spike_rows else None)
     return build_statistical(
         name=f"{wl.name}-twin", dataset=str(wl.meta.get("dataset", "unknown")), num_classes=wl.num_classes,
         layers=wl.layers, timesteps=T, rates=rates, exit_hist=hist, input_bit_density=density, seed=seed,
@@ -756,9 +763,9 @@ def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[di
     bit_counts = np.zeros(8, dtype=np.int64)
     frame_counts = np.zeros((n_total, T, wl.input_shape[0]), dtype=np.int64)
     row_bits = None
-    if keep_rows:
+    if keep_rows:  # direct: set bits per (plane, channel, row); spike frames: events per (t, channel, row)
         c, h, w = (int(v) for v in wl.input_shape)
-        row_bits = np.zeros((n_total, 8, c, h), dtype=np.uint8 if w <= 255 else np.uint16)
+        row_bits = np.zeros((n_total, 8 if direct else T, c, h), dtype=row_count_dtype(w))
     for lo in range(0, n_total, batch_size):
         hi = min(lo + batch_size, n_total)
         x = wl.inputs(lo, hi)
@@ -777,6 +784,8 @@ def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[di
                     row_bits[lo:hi, k] = ((x >> k) & 1).sum(axis=-1, dtype=np.int64)
         else:
             frame_counts[lo:hi] = x.reshape(x.shape[0], T, x.shape[2], -1).sum(axis=3)
+            if row_bits is not None:  # [n, T, C, H, W] -> events along each row
+                row_bits[lo:hi] = x.sum(axis=-1, dtype=np.int64)
     return counts, steps, bit_counts, frame_counts, row_bits, layer_rows
 
 

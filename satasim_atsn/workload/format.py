@@ -61,6 +61,7 @@ OUTPUT_MODES = ("membrane", "accumulate")
 INPUT_ENCODINGS = ("direct", "spike_frames")
 INPUT_ROW_BITS = "input_row_bits"  # a direct twin's per-image bit counts per plane, channel and row (statistical.md)
 SPIKE_ROWS = "spike_rows"  # spike_rows/<layer>: a twin's per-image spike counts per timestep, channel and row
+INPUT_FRAMES = "input"  # spike_rows/input: a spike-frame twin's per-image input events per timestep, channel and row
 EXIT_STEPS = "exit_steps"  # exit_steps/<policy>: a twin's fitted images' exit steps, paired with their row profiles
 HIST_BITS = 32
 HIST_SCALE = 1 << HIST_BITS  # exit histograms are stored as integers out of 2^32 (exact in float64)
@@ -969,12 +970,20 @@ def _check_spike_rows(where: str, meta: dict, arrays: dict) -> None:
     by_name = {ly["name"]: ly for ly in layers}
     rated_pools = [ly["name"] for ly in layers if ly["type"] == "maxpool" and f"rate/{ly['name']}" in arrays]
     allowed = {ly["name"] for ly in row_profile_layers(layers, rated_pools)}
+    frames = meta.get("input_encoding", "direct") == "spike_frames" and len(meta["input_shape"]) == 3
+    if frames:  # spike frames of [C, H, W]: their events per row, drawn like a layer's spikes
+        allowed.add(INPUT_FRAMES)
+        by_name = {**by_name, INPUT_FRAMES: {"name": INPUT_FRAMES, "type": "input", "out_shape": meta["input_shape"]}}
     images: tuple[str, int] | None = None
     if INPUT_ROW_BITS in arrays:
         images = (INPUT_ROW_BITS, int(arrays[INPUT_ROW_BITS].shape[0]))
     for key in keys:
         name = key.partition("/")[2]
         layer = by_name.get(name)
+        if name == INPUT_FRAMES and not frames:
+            raise _fail(where, key, "is the row profile of spike-frame inputs of [C, H, W], but the input is "
+                        f"{meta.get('input_encoding', 'direct')} {list(meta['input_shape'])} (a direct image's rows "
+                        f"are {INPUT_ROW_BITS})", f"remove {key}")
         if layer is None:
             raise _fail(where, key, f"no layer is called {shown(name)}",
                         did_you_mean(name, tuple(allowed), "the layers that may carry one:", limit=8)
