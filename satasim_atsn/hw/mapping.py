@@ -297,7 +297,9 @@ def _refuse_batch(arch: Arch, workload: Workload, capacity: int) -> None:
     batch = int(arch.images_per_batch)
     pe_bytes = -(-batch * int(arch.pe.vmem_bits) // 8)
     fix = f"use images_per_batch <= {capacity} or raise pe.data_memory_bytes to {pe_bytes}"
-    exit_room = exit_unit_batch_room(arch, workload) if int(arch.array.exit_unit_tiles) else None
+    # the exit unit holds output membranes only when it holds the output layer (engine.check_batch)
+    exit_room = exit_unit_batch_room(arch, workload) if int(arch.array.exit_unit_tiles) and workload.has_output \
+        else None
     if exit_room is not None and exit_room[0] < batch:
         most, need = exit_room
         fix = (f"use images_per_batch <= {min(capacity, most)} or raise pe.data_memory_bytes to {pe_bytes}"

@@ -752,8 +752,9 @@ def _twin_counts(wl: Workload, policies: dict, n_total: int, spk_layers: list[di
                  keep_rows: bool = False, profiled: list[dict] | None = None):
     """One full-T forward of the first ``n_total`` images: spikes per (image, t, channel) of every spiking layer,
     each policy's exit steps, the input's bit-plane (images) or per-channel (frames) spike counts, with
-    ``keep_rows`` each image's set bits per (plane, channel, row) ([N, 8, C, H], uint8 or uint16; else None), and
-    for each layer of ``profiled`` its spikes per (image, t, channel, row) ([N, T, C, H], by name)."""
+    ``keep_rows`` each image's set bits per (plane, channel, row) ([N, 8, C, H]) or, for spike frames, its events
+    per (t, channel, row) ([N, T, C, H]; uint8 or uint16; else None), and for each layer of ``profiled`` its spikes
+    per (image, t, channel, row) ([N, T, C, H], by name)."""
     T = wl.timesteps
     layer_rows = {ly["name"]: np.zeros((n_total, T) + tuple(int(v) for v in ly["out_shape"][:2]),
                                        dtype=row_count_dtype(int(ly["out_shape"][2]))) for ly in profiled or []}
