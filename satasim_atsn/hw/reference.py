@@ -407,8 +407,7 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
         pe_bytes = _ceil_div(b * int(arch.pe.vmem_bits), 8)
         fix = f"use images_per_batch <= {held} or raise pe.data_memory_bytes to {pe_bytes}"
         exit_most, exit_need = _exit_unit_room(arch, workload)
-        exit_group = int(arch.array.exit_unit_tiles) and any(ly["type"] == "output" for ly in layers)
-        if exit_group and exit_most < b:  # the exit unit's rule refuses it too: one fix
+        if exit_most < b and int(arch.array.exit_unit_tiles) and any(ly["type"] == "output" for ly in layers):
             fix = (f"use images_per_batch <= {min(held, exit_most)} or raise pe.data_memory_bytes to {pe_bytes}"
                    f" and exit_unit.data_memory_bytes to {exit_need}")
         raise MappingError.at(where, "images_per_batch", f"{b} images need {b} membranes per PE, and"
