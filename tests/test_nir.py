@@ -603,6 +603,17 @@ def test_a_dt_that_makes_tau_equal_dt_names_the_option(tmp_path):
         import_nir(read_nir(tmp_path / "v.nir"), wl.inputs(0, 2), dt=2e-4)
 
 
+def test_a_dt_above_tau_asks_for_one_below_tau_not_up_to_it():
+    """The fix said "no larger than the smallest tau_mem": --dt equal to tau, followed literally, was refused in
+    turn (decay 0); an LIF's field is tau, not tau_mem. It names the bound, which the fix must stay under."""
+    with pytest.raises(WorkloadError, match=r"node 'lif1' \(LIF\): decay .* give a --dt \(seconds\) below the "
+                       r"smallest tau, 0\.0002$"):
+        import_nir(_float_cnn(), _images(4), timesteps=2, dt=3 * DT)
+    with pytest.raises(WorkloadError, match=r"^--dt: is 0.0002, so the neurons' decay 1 - dt/tau is 0"):
+        import_nir(_float_cnn(), _images(4), timesteps=2, dt=2 * DT)
+    assert import_nir(_float_cnn(), _images(4), timesteps=2, dt=1.5 * DT).workload.timesteps == 2
+
+
 def test_too_many_timesteps_are_named_by_what_set_them(tmp_path):
     wl = read_workload(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
     graph = export_nir(wl)

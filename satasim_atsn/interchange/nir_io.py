@@ -454,8 +454,11 @@ def _neuron_params(node, kind: str, name: str, shape: tuple, dt: float) -> dict:
     else:
         raise _fail(name, kind, "is not a neuron")
     if np.any(beta < 0) or np.any(beta > 1) or not np.allclose(beta, beta[0], rtol=0, atol=1e-12):
-        fix = ("give --dt (seconds) no larger than the smallest tau_mem" if np.any(beta < 0) else
-               "give every channel one tau_mem" if not np.any(beta > 1) else "give positive tau_mem and --dt")
+        field_name = "tau_mem" if kind == "CubaLIF" else "tau"
+        # below, not up to: a --dt equal to tau gives decay 0, which decay_shifts refuses in turn
+        fix = (f"give a --dt (seconds) below the smallest {field_name}, {dt / (1.0 - beta.min()):g}"
+               if np.any(beta < 0) else f"give every channel one {field_name}" if not np.any(beta > 1)
+               else f"give positive {field_name} and --dt")
         raise _fail(name, kind, f"decay 1 - dt/tau = {beta.min():g}..{beta.max():g} must be one value in [0, 1]; {fix}")
     theta = (_per_channel(node.v_threshold, shape, name, kind, "v_threshold")
              if kind in ("LIF", "CubaLIF", "IF") else None)
