@@ -429,6 +429,22 @@ def test_spike_frame_inputs_keep_their_rows():
     assert "spike_rows/input" not in fit_statistical_twin(trained, rates_policy="fixed", input_rows=False).arrays
 
 
+def test_stats_counts_a_spike_frame_inputs_rows_as_the_inputs(tmp_path, capsys):
+    """A spike-frame twin's input rows (spike_rows/input) were printed as "row profiles of the input 0 bytes" and
+    counted in the spikes' bytes; --input-rows writes them, so they are the input's, as input_row_bits of images."""
+    trained = tmp_path / "frames.npz"
+    write_workload(trained, random_workload(7, images=5, timesteps=3, encoding="spike_frames", size=8))
+    sizes = {}
+    for flag in ("--input-rows", "--no-input-rows"):
+        code, out, err = _run(["workload", "stats", trained, "-o", tmp_path / "twin.npz", "--rates-policy", "fixed",
+                               flag, "--json", tmp_path / "twin.json"], capsys)
+        assert code == 0, err
+        sizes[flag] = json.loads((tmp_path / "twin.json").read_text())
+        assert f"row profiles of the input {sizes[flag]['input_row_bits_bytes']} bytes," in out
+    assert sizes["--input-rows"]["input_row_bits_bytes"] > 0 == sizes["--no-input-rows"]["input_row_bits_bytes"]
+    assert sizes["--input-rows"]["spike_rows_bytes"] == sizes["--no-input-rows"]["spike_rows_bytes"] > 0
+
+
 def test_spike_rows_of_the_input_are_for_spike_frames_only():
     direct = fit_statistical_twin(random_workload(3, images=4, encoding="direct", size=6), rates_policy="fixed")
     c, h = direct.input_shape[:2]

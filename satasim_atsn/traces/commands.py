@@ -308,15 +308,19 @@ def _megabytes(size: int) -> str:
 
 
 def _profile_sizes(path: str, twin: Workload) -> dict:
-    """The written twin's size in bytes, the compressed bytes of its row profiles (input_row_bits, spike_rows/) and of
-    its exit steps (exit_steps/), the layers with spike rows and the policies with exit steps."""
+    """The written twin's size in bytes, the compressed bytes of its input's row profiles (input_row_bits, or
+    spike_rows/input of spike frames), of its layers' (spike_rows/) and of its exit steps (exit_steps/), the layers
+    with spike rows and the policies with exit steps."""
     import zipfile
 
     with zipfile.ZipFile(path) as archive:
         members = archive.infolist()
+    # the input's row profiles: input_row_bits of images, spike_rows/input of spike frames (--input-rows writes both)
+    of_input = (f"{INPUT_ROW_BITS}.npy", f"{SPIKE_ROWS}/input.npy")
     return {"file_bytes": Path(path).stat().st_size,
-            "input_row_bits_bytes": sum(i.compress_size for i in members if i.filename == f"{INPUT_ROW_BITS}.npy"),
-            "spike_rows_bytes": sum(i.compress_size for i in members if i.filename.startswith(f"{SPIKE_ROWS}/")),
+            "input_row_bits_bytes": sum(i.compress_size for i in members if i.filename in of_input),
+            "spike_rows_bytes": sum(i.compress_size for i in members
+                                    if i.filename.startswith(f"{SPIKE_ROWS}/") and i.filename not in of_input),
             "exit_steps_bytes": sum(i.compress_size for i in members if i.filename.startswith(f"{EXIT_STEPS}/")),
             "spike_rows": twin.meta["provenance"].get("spike_rows", {}).get("layers", []),
             "exit_steps": _paired_policies(twin)}
