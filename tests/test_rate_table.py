@@ -112,6 +112,20 @@ def test_a_network_file_with_other_windows_is_another_topology(tmp_path, capsys)
     assert code == 0, err
 
 
+def test_a_network_file_that_only_renames_layers_is_told_to_rename_them(tmp_path, capsys):
+    """Rates are mapped by layer name: a target that renamed conv1 to c1 was refused as "the topology differs",
+    naming two identical windows, with a fix (train that topology, or pass its file) the user had followed."""
+    from satasim_atsn.workload.network_file import NETWORKS_DIR
+
+    other = tmp_path / "vgg16r.yaml"
+    other.write_text((NETWORKS_DIR / "vgg16.yaml").read_text().replace("{name: conv1,", "{name: c1,", 1)
+                     .replace("inputs: [conv1]", "inputs: [c1]"))
+    code, _, err = _cli(["workload", "rates", "workloads/vgg16w03125e40_cifar10_atsn.npz", "--network", str(other),
+                         "--dataset", "cifar10", "-o", str(tmp_path / "t.yaml"), "--images", "2"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "(conv1 -> c1)" in err and "name the layers of" in err, err
+    assert not (tmp_path / "t.yaml").exists()
+
+
 def _table(tmp_path, **dataset_entry):
     spec = {"network": "vgg16", "timesteps": 4, "default_rate": 0.1, "pool_rate_ratio": 2.0,
             "datasets": {"cifar10": {"seed": 1, **dataset_entry}}}

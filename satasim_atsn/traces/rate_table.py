@@ -132,9 +132,15 @@ def check_topology(trained: Workload, network_layers: list[dict], network: str) 
                 for ly in layers if ly["name"] in names]
 
     mine, theirs = rated(trained.layers), rated(network_layers)
+    if [kind for _, kind in mine] == [kind for _, kind in theirs] and mine != theirs:
+        # the same layers under other names: the table keys its rates by the target's names, mapped by name
+        renamed = ", ".join(f"{a[0]} -> {b[0]}" for a, b in zip(mine, theirs, strict=True) if a[0] != b[0])
+        raise WorkloadError.at(trained.source, "layers", f"{network} has the trained network's rated layers "
+                               f"under other names ({renamed}); rates are mapped by layer name",
+                               f"name the layers of {network}'s network file as the trained network does")
     if mine != theirs:
-        pairs = zip(mine, theirs, strict=False)
-        first = next((f"{a[0]} ({a[1]}) against {b[0]} ({b[1]})" for a, b in pairs if a != b),
+        pairs = list(zip(mine, theirs, strict=False))  # the first pair whose windows differ, not only their names
+        first = next((f"{a[0]} ({a[1]}) against {b[0]} ({b[1]})" for a, b in pairs if a[1] != b[1]),
                      f"{len(mine)} rated layers against {len(theirs)}")
         from satasim_atsn.train.models import MODELS
 
