@@ -445,6 +445,21 @@ def test_stats_counts_a_spike_frame_inputs_rows_as_the_inputs(tmp_path, capsys):
     assert sizes["--input-rows"]["spike_rows_bytes"] == sizes["--no-input-rows"]["spike_rows_bytes"] > 0
 
 
+def test_stats_refuses_exit_options_for_a_network_ending_in_spikes(tmp_path, capsys):
+    """A spike-count network runs fixed T: --cl-init was accepted, ignored by the fit and written to the twin's
+    meta.exit_policy, and --rates-policy dtsnn silently became fixed; `evaluate` refuses the same options."""
+    trained = tmp_path / "spikes.npz"
+    write_workload(trained, random_workload(3, images=4, output_layer=False))
+    for extra, named in ((["--cl-init", "0.9"], "--cl-init"), (["--rates-policy", "dtsnn", "--theta", "0.2"],
+                                                              "--rates-policy")):
+        code, out, err = _run(["workload", "stats", trained, "-o", tmp_path / "twin.npz", *extra], capsys)
+        assert code == 2 and err.count("\n") == 1 and f"spikes.npz: {named}: sets an exit rule" in err, err
+        assert not (tmp_path / "twin.npz").exists()
+    for extra in ([], ["--rates-policy", "fixed"]):
+        code, out, err = _run(["workload", "stats", trained, "-o", tmp_path / "twin.npz", *extra], capsys)
+        assert code == 0, err
+
+
 def test_spike_rows_of_the_input_are_for_spike_frames_only():
     direct = fit_statistical_twin(random_workload(3, images=4, encoding="direct", size=6), rates_policy="fixed")
     c, h = direct.input_shape[:2]

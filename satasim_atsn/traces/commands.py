@@ -248,6 +248,7 @@ def stats_command(
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [trained])
     check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
     workload = read_workload(trained)
+    _refuse_exit_options_without_output(workload, trained, rates_policy, cl_init, tau_cl, theta)
     with _forward_bar(workload, images, "stats"):
         twin = fit_statistical_twin(
             workload,
@@ -292,6 +293,24 @@ def stats_command(
     for line in notes:
         click.echo(line)
     click.echo(f"wrote {output}")
+
+
+def _refuse_exit_options_without_output(workload: Workload, path: str, rates_policy: str, cl_init: float | None,
+                                       tau_cl: float | None, theta: float | None) -> None:
+    """A network ending in a spiking layer runs fixed T (no exit rule reads it): exit thresholds, or another rates
+    policy given on the command line, would be ignored (the thresholds still written to the twin's meta), as
+    `evaluate` refuses them."""
+    if workload.has_output:
+        return
+    context = click.get_current_context(silent=True)
+    typed = (context is not None and rates_policy != "fixed"
+             and context.get_parameter_source("rates_policy") == click.core.ParameterSource.COMMANDLINE)
+    given = [o for o, v in (("--rates-policy", rates_policy if typed else None), ("--cl-init", cl_init),
+                            ("--tau-cl", tau_cl), ("--theta", theta)) if v is not None]
+    if given:
+        raise SatasimError.at(path, given[0], f"sets an exit rule, but the network ends in the spiking layer "
+                              f"{workload.layers[-1]['name']!r} (no output layer): it runs fixed T, and its twin "
+                              "holds the fixed exits only", f"drop {', '.join(given)}")
 
 
 def _write_json_after(json_path: str, numbers: dict, written: str) -> None:
