@@ -110,8 +110,27 @@ def test_scaling_28_vs_45():
 
 def test_lookup_errors_suggest():
     t = load_tech("28nm")
-    with pytest.raises(ArchError, match=r"add_16bit_energy_pJ: no such entry .*did you mean 'add_16b_energy_pJ'"):
+    with pytest.raises(ArchError, match=r"add_16bit_energy_pJ: no such entry .*; add add_16bit_energy_pJ to the table"):
         t.energy_pJ("add_16bit")
+
+
+def test_missing_entry_says_add_it_not_another_entry(tmp_path):
+    """The model asks for an entry a user's table lacks: the fix is to add it (or rename the table's own near-miss),
+    never another real entry ("did you mean 'noc_router_energy_pJ_per_bit'" for regfile_energy_pJ_per_bit) nor a
+    list of the table's 90 keys in one line."""
+    lacking = load_tech(_table(tmp_path, lambda d: d["entries"].pop("regfile_energy_pJ_per_bit")))
+    with pytest.raises(ArchError) as info:
+        lacking.value("regfile_energy_pJ_per_bit")
+    text = str(info.value)
+    assert "entries.regfile_energy_pJ_per_bit: no such entry" in text
+    assert "add regfile_energy_pJ_per_bit to the table" in text and "noc_router" not in text and len(text) < 400
+    typo = tmp_path / "typo"
+    typo.mkdir()
+    renamed = load_tech(_table(typo, lambda d: d["entries"].update(
+        regfil_energy_pJ_per_bit=d["entries"].pop("regfile_energy_pJ_per_bit"))))
+    with pytest.raises(ArchError, match=r"if the table's 'regfil_energy_pJ_per_bit' is meant, rename it to "
+                                        r"'regfile_energy_pJ_per_bit'"):
+        renamed.value("regfile_energy_pJ_per_bit")
 
 
 def _table(tmp_path: Path, mutate) -> Path:

@@ -79,6 +79,18 @@ def _suggest(word: str, options) -> str:
     return did_you_mean(word, options, "valid:", sort=True)
 
 
+def _missing_entry_fix(key: str, entries) -> str:
+    """The fix for an entry the model needs and a (user's) table lacks: the key is the model's, so the fix is to
+    add it, or to rename a near-miss of the table's own (a "did you mean" another entry sent the user to an entry
+    the model does not read, and no entry list says what to add)."""
+    shipped = TECH_DIR / "28nm.yaml"
+    known = set(load_tech("28nm").entries) if shipped.is_file() else set()  # real entries, not typos of this one
+    close = closest(key, [k for k in entries if _unit_of(k) == _unit_of(key) and k not in known])
+    if close is not None:
+        return f"if the table's {shown(close)} is meant, rename it to {shown(key)}; else add {key} (see {shipped})"
+    return f"add {key} to the table, in its unit, with its source (the shipped tables have it: {shipped})"
+
+
 @dataclass(frozen=True)
 class SramFigures:
     """Per-access energies (for ``access_bits``), area and leakage of one SRAM bank."""
@@ -108,8 +120,8 @@ class Tech:
         try:
             return float(self.entries[key]["value"])
         except KeyError:
-            raise ArchError.at(str(self.path), f"entries.{key}", "no such entry in the technology table",
-                               _suggest(key, self.entries)) from None
+            raise ArchError.at(str(self.path), f"entries.{key}", "no such entry in the technology table, and the "
+                               "model reads it for this design", _missing_entry_fix(key, self.entries)) from None
 
     def has(self, key: str) -> bool:
         """True if the table has entry ``key``."""
