@@ -434,6 +434,33 @@ def test_an_output_that_is_an_input_is_refused(tmp_path, capsys, args):
     assert (wl.read_bytes(), arch.read_text()) == before
 
 
+@pytest.mark.parametrize("args", [
+    ["run", "{arch}", "{wl}", "--images", "1", "--json", "{tech}"],
+    ["bench", "{wl}", "--arch", "{arch}", "--images", "1", "--json", "{tmp}/./t.yaml"],
+    ["verify", "{arch}", "--random", "1", "--json", "{tech}"],
+    ["compare", "{arch}", "atsn16x16", "{wl}", "--images", "1", "-o", "{tmp}/out", "--json", "{tech}"],
+    ["run", "{arch}", "{wl}", "--images", "1", "--set", "technology=45nm", "--json", "{shipped}"],
+])
+def test_an_output_that_is_the_technology_table_is_refused(tmp_path, capsys, args):
+    """The architecture's technology table is an input too: `--json` naming it replaced the user's table (or the
+    package's own 45nm.yaml) with the run's JSON, silently, and the next run failed on it."""
+    tech, arch = tmp_path / "t.yaml", tmp_path / "a.yaml"
+    tech.write_text((TECH_DIR / "28nm.yaml").read_text())
+    arch.write_text(Path(ARCH).read_text().replace("technology: 28nm", "technology: t.yaml")
+                    .replace("name: atsn16x16", "name: mine"))
+    shipped = TECH_DIR / "45nm.yaml"
+    before = tech.read_text(), shipped.read_text()
+    try:
+        code, _, err = run([a.format(wl=WL, arch=arch, tech=tech, tmp=tmp_path, shipped=shipped) for a in args],
+                           capsys)
+        after = tech.read_text(), shipped.read_text()
+    finally:  # a regression must not leave the package's own table destroyed for the rest of the suite
+        shipped.write_text(before[1])
+    assert "writing it would destroy that input" in one_line_error(code, err)
+    assert after == before
+    assert not (tmp_path / "out").exists()
+
+
 def test_evaluate_refuses_dataset_options_without_a_dataset(capsys):
     code, _, err = run(["evaluate", WL, "--data-dir", "/tmp"], capsys)
     assert "--data-dir/--image-size: apply only to a --dataset" in one_line_error(code, err)

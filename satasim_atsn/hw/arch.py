@@ -264,6 +264,11 @@ class Arch:
         return self.shown_as or self.source
 
     @property
+    def files(self) -> list[Path]:
+        """The files this design is read from, its YAML and its technology table: no output may replace them."""
+        return [p for p in (self.path, self.tech.path if self.tech is not None else None) if p is not None]
+
+    @property
     def num_pes(self) -> int:
         """PEs per accelerator: rows*cols - exit_unit_tiles."""
         return self.array.rows * self.array.cols - self.array.exit_unit_tiles

@@ -50,7 +50,7 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
 
     arch = load_arch_with_set(arch_path, list(overrides))
     workload = read_workload(workload_path)
-    refuse_overwriting_inputs({"--json": json_path, "--csv": csv_dir}, [arch.source, workload_path])
+    refuse_overwriting_inputs({"--json": json_path, "--csv": csv_dir}, [*arch.files, workload_path])
     check_outputs({"--json": json_path}, {"--csv": (csv_dir, CSV_FILES)})
     n_images = image_count(workload, images, start)
     t0 = time.perf_counter()
@@ -136,7 +136,7 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
 
     arch = load_arch_with_set(arch_path or _default_arch(), list(overrides))
     workload = read_workload(workload_path)
-    refuse_overwriting_inputs({"--json": json_path}, [arch.source, workload_path])
+    refuse_overwriting_inputs({"--json": json_path}, [*arch.files, workload_path])
     check_output_path(json_path, "--json")
     count = image_count(workload, min(BENCH_IMAGES, workload.num_images) if images is None else images)
     # warm-up (numba compilation / caches) on one image, not timed; a mapping-time refusal of a --set value says so
@@ -217,7 +217,7 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
 
     arch = load_arch_with_set(arch_path, list(overrides))
     workload = read_workload(workload_path) if workload_path else None
-    refuse_overwriting_inputs({"--json": json_path}, [arch.source] + ([workload_path] if workload_path else []))
+    refuse_overwriting_inputs({"--json": json_path}, [*arch.files] + ([workload_path] if workload_path else []))
     check_output_path(json_path, "--json")
     if workload is None and random_count == 0:
         raise SatasimError.at(None, "--random", "is 0 and no WORKLOAD is given: nothing to check",

@@ -331,7 +331,8 @@ def _load_for_compare(arch_path: str, overrides: list[str]):
 
 
 def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: str | None, images: int | None,
-             start: int, overrides: list[str]) -> tuple[list[dict], list[str], int, int, list[str]]:
+             start: int, overrides: list[str],
+             json_path: str | None = None) -> tuple[list[dict], list[str], int, int, list[str]]:
     """Check every input before simulating, with the one-line errors `satasim run` gives for the same files.
 
     Returns each architecture's workload meta, the architectures' names, the baseline's index, the
@@ -347,6 +348,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
         if not resolve_arch_path(a).is_file():
             raise StudyError.at(a, None, "no such architecture file", "give arch .yaml files, then the workload")
     archs = [_load_for_compare(a, overrides) for a in arch_paths]
+    refuse_overwriting_inputs({"--json": json_path}, [f for arch in archs for f in arch.files])  # tables too
     names = [arch.name for arch in archs]
     loaded = {w: read_cached(w) for w in dict.fromkeys(workloads)}  # the validation `satasim run` does
     _check_names(arch_paths, names)
@@ -411,7 +413,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         raise StudyError.at(str(out), "-o", f"holds a sweep's results ({STUDY_JSON}): the comparison's report.md "
                             "would replace the sweep's", "use another -o")
     metas, names, b, images, notes = _prepare(arch_paths, workloads, out, baseline, images, start,
-                                             list(overrides or []))
+                                             list(overrides or []), json_path)
     for note in notes if not quiet else []:
         print(f"note: {note}", file=sys.stderr)
     summaries = run_all(arch_paths, overrides or [], workloads, images, start, jobs, quiet=quiet)
