@@ -58,7 +58,22 @@ def test_networks_the_design_cannot_map_are_refused_by_both(capsys):
 def test_a_workload_too_long_for_the_reference_is_refused_in_one_line(capsys):
     code, out, err = _run(["verify", "atsn16x16", FMNIST, "--max-minutes", "0.0001"], capsys)
     assert code == 2 and err.count("\n") == 1
-    assert "--images: 1 image last" in err and "use --images 1, a smaller workload, or a larger --max-minutes" in err
+    assert "--images: 1 image last" in err and "; use a smaller workload, or allow it with --max-minutes" in err
+    assert "--images 1" not in err  # it is one image already: that fix changed nothing
+
+
+@pytest.mark.parametrize("images", ["1", "3"])
+def test_the_refusal_names_a_max_minutes_that_lets_it_run(capsys, images):
+    """Followed literally, the fix works: the --max-minutes it names passes the check (it said "use --images 1" to a
+    run of one image, "a larger --max-minutes" without saying how large, and "about 0 min" for 7 s)."""
+    code, _, err = _run(["verify", "atsn16x16", FMNIST, "--images", images, "--random", "0", "--max-minutes",
+                         "0.0001"], capsys)
+    assert code == 2 and "about 0 min" not in err
+    assert ("use --images 1, a smaller workload" in err) == (images != "1")
+    enough = err.rsplit("--max-minutes ", 1)[1].split()[0]
+    code, out, err = _run(["verify", "atsn16x16", FMNIST, "--images", images, "--random", "0", "--max-minutes",
+                           enough, "-q"], capsys)
+    assert code == 0, err
 
 
 def test_nothing_to_check_is_refused(capsys):

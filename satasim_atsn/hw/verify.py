@@ -10,6 +10,7 @@ the user's workload is checked only when its estimated cost fits ``max_minutes``
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,7 +139,10 @@ def check_affordable(arch: Arch, workload: Workload, images: int, start: int, ma
     total = int(result.counters()["total_cycles"])
     seconds = estimated_reference_seconds(arch, total, images)
     if seconds > max_minutes * 60:
+        enough = (math.floor(seconds / 6) + 1) / 10  # minutes, one decimal, above the estimate: it passes the check
+        fewer = "--images 1, " if images > 1 else ""  # one image already: no fewer to ask for
+        took = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
         raise SatasimError.at(where, "--images", f"{images} image{'s' if images != 1 else ''} last {total:,} cycles, "
-                              f"up to about {seconds / 60:.0f} min for the per-cycle reference (plain Python, one loop "
-                              "per cycle)", "use --images 1, a smaller workload, or a larger --max-minutes")
+                              f"up to about {took} for the per-cycle reference (plain Python, one loop per cycle)",
+                              f"use {fewer}a smaller workload, or allow it with --max-minutes {enough:g}")
     return result, seconds
