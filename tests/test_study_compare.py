@@ -525,6 +525,19 @@ def test_the_notes_of_a_compare_are_in_its_results_json(tmp_path):
     assert all(f"**Note:** {n}." in (tmp_path / "c" / "report.md").read_text() for n in notes)
 
 
+def test_results_json_timeline_is_as_docs_studies_says(tmp_path):
+    """docs/studies.md said results.json's `timeline` held the latency timeline of the report's figure; it is always
+    null (the figure is derived from layer_cycles_per_image_timestep and median_exit_t), and the doc says so now."""
+    wl = tmp_path / "w.npz"
+    write_workload(wl, random_workload(5, images=2, timesteps=2, num_classes=4, encoding="direct"))
+    run_compare(ARCHS, str(wl), tmp_path / "c", images=2, jobs=1, quiet=True)
+    records = json.loads((tmp_path / "c" / "results.json").read_text())["architectures"]
+    assert [r["timeline"] for r in records] == [None, None]
+    assert all(r["layer_cycles_per_image_timestep"] and r["median_exit_t"] for r in records)
+    doc = " ".join((ROOT / "docs" / "studies.md").read_text().split())
+    assert "and `timeline`, always null" in doc and "latency timeline of the report's figure);" not in doc
+
+
 def test_compare_says_what_run_says_about_the_exit_thresholds(tmp_path):
     """An exit unit deciding at other thresholds than the workload's own: `run` noted it, compare did not."""
     text = (ROOT / "satasim_atsn" / "data" / "archs" / "atsn16x16.yaml").read_text()
