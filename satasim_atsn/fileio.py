@@ -400,6 +400,17 @@ def load_yaml(source: str | bytes | IO, where: str, error: type[SatasimError] = 
                        "delete or rename one of them") from None
 
 
+def yaml_syntax_fix(text: str | None, error: yaml.YAMLError, default: str) -> str:
+    """The fix for a YAML syntax error: a tab where YAML wants spaces gets its own ("is the file truncated?" sent a
+    user with a tab-indented line looking for a cut-off file), anything else ``default``."""
+    mark = getattr(error, "problem_mark", None)
+    if text is not None and mark is not None:
+        lines = text.splitlines()
+        if mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
+            return f"replace the tab on line {mark.line + 1} with spaces (YAML indents with spaces only)"
+    return default
+
+
 def load_yaml_text(text: str, where: str, error: type[SatasimError] = SatasimError) -> Any:
     """:func:`load_yaml` of a text, parsed once per process and handed out as a fresh copy.
 

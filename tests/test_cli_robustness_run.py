@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import glob
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -539,3 +540,38 @@ def test_a_group_without_a_command_prints_its_help(capsys):
     assert code == 2 and err.startswith("Usage: satasim [OPTIONS] COMMAND") and "\n  run " in err
     code, out, err = run(["workload"], capsys)
     assert code == 2 and err.startswith("Usage: satasim workload [OPTIONS] COMMAND")
+
+
+@pytest.mark.parametrize("kind", ["arch", "tech", "study", "network"])
+def test_a_tab_indented_line_is_named_as_a_tab(tmp_path, capsys, kind):
+    """A tab where YAML wants spaces was told "fix the syntax (is the file truncated?)": the fix now names the tab
+    and its line, in every YAML the tool reads; a truncated file keeps its own fix."""
+    arch_text = Path(ARCH).read_text()
+    if kind == "arch":
+        (tmp_path / "a.yaml").write_text(arch_text.replace("\n  input_spike_buffer_bytes",
+                                                           "\n\tinput_spike_buffer_bytes"))
+        argv = ["run", str(tmp_path / "a.yaml"), WL, "--images", "1"]
+    elif kind == "tech":
+        (tmp_path / "t.yaml").write_text((TECH_DIR / "28nm.yaml").read_text().replace("\n  add_8b_energy_pJ:",
+                                                                                       "\n\tadd_8b_energy_pJ:"))
+        (tmp_path / "a.yaml").write_text(arch_text.replace("technology: 28nm", "technology: t.yaml"))
+        argv = ["run", str(tmp_path / "a.yaml"), WL, "--images", "1"]
+    elif kind == "study":
+        (tmp_path / "s.yaml").write_text((ROOT / "studies" / "dram_energy.yaml").read_text()
+                                         .replace("\n  images_per_batch", "\n\timages_per_batch"))
+        argv = ["sweep", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "out")]
+    else:
+        (tmp_path / "n.yaml").write_text((ROOT / "examples" / "my_net.yaml").read_text()
+                                         .replace("\n  - {name: pool1", "\n\t- {name: pool1"))
+        argv = ["workload", "build", "--network", str(tmp_path / "n.yaml"), "--rate", "0.1", "--timesteps", "2",
+                "-o", str(tmp_path / "n.npz")]
+    code, _, err = run(argv, capsys)
+    line = one_line_error(code, err)
+    assert re.search(r"replace the tab on line \d+ with spaces \(YAML indents with spaces only\)$", line), line
+    assert "truncated" not in line and not (tmp_path / "out").exists() and not (tmp_path / "n.npz").exists()
+
+
+def test_a_truncated_architecture_keeps_its_fix(tmp_path, capsys):
+    (tmp_path / "a.yaml").write_text(Path(ARCH).read_text()[:700] + "\n  x: [1,")
+    code, _, err = run(["run", str(tmp_path / "a.yaml"), WL, "--images", "1"], capsys)
+    assert "not valid YAML" in one_line_error(code, err) and "is the file truncated?" in err

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from satasim_atsn.errors import ArchError, SatasimError, closest, did_you_mean, shown
-from satasim_atsn.fileio import load_yaml, load_yaml_text
+from satasim_atsn.fileio import load_yaml, load_yaml_text, yaml_syntax_fix
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech, table_label
 from satasim_atsn.snn.exit_policies import PREDICTION_RULES
@@ -656,7 +656,7 @@ def _read_yaml(path: Path) -> dict:
         at = f"line {mark.line + 1}" if mark is not None else None
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ArchError.at(where, at, f"not valid YAML ({problem})",
-                           "fix the syntax (is the file truncated?)") from None
+                           yaml_syntax_fix(text, error, "fix the syntax (is the file truncated?)")) from None
     if raw is None:
         raise ArchError.at(where, None, "the file is empty", _START_FROM)
     if not isinstance(raw, dict):

@@ -21,7 +21,7 @@ import yaml
 
 from satasim_atsn import exactmath
 from satasim_atsn.errors import ArchError, closest, did_you_mean, shown
-from satasim_atsn.fileio import load_yaml_text
+from satasim_atsn.fileio import load_yaml_text, yaml_syntax_fix
 
 TECH_DIR = Path(__file__).resolve().parent.parent / "data" / "tech"
 
@@ -406,8 +406,10 @@ def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> T
 
 
 def _load_tech(path: Path, where: str) -> Tech:
+    text = None
     try:
-        data = load_yaml_text(path.read_text(encoding="utf-8"), where, ArchError)
+        text = path.read_text(encoding="utf-8")
+        data = load_yaml_text(text, where, ArchError)
     except (UnicodeDecodeError, RecursionError) as error:
         raise ArchError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
                            "save it as UTF-8 YAML") from None
@@ -415,7 +417,7 @@ def _load_tech(path: Path, where: str) -> Tech:
         mark = getattr(error, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark is not None else None
         raise ArchError.at(where, at, f"not valid YAML ({getattr(error, 'problem', None) or error})",
-                           "fix the syntax (a truncated file?)") from None
+                           yaml_syntax_fix(text, error, "fix the syntax (a truncated file?)")) from None
     except OSError as error:
         raise ArchError.at(where, None, f"cannot read ({error.strerror})") from None
     if not isinstance(data, dict):

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import SatasimError, StudyError, closest, did_you_mean, shown
-from satasim_atsn.fileio import load_yaml
+from satasim_atsn.fileio import load_yaml, yaml_syntax_fix
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
 
@@ -533,8 +533,9 @@ def _read_study_yaml(path: Path, where: str) -> dict:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else None
+        text = path.read_text(encoding="utf-8", errors="replace")
         raise StudyError.at(where, line, f"not valid YAML ({getattr(error, 'problem', error)})",
-                            "fix the syntax") from None
+                            yaml_syntax_fix(text, error, "fix the syntax")) from None
     if not isinstance(raw, dict):
         raise StudyError.at(where, None, "must be a mapping of fields", "see docs/studies.md")
     return raw

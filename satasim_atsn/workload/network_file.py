@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import WorkloadError, did_you_mean
-from satasim_atsn.fileio import load_yaml
+from satasim_atsn.fileio import load_yaml, yaml_syntax_fix
 from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, check_layer_size, emits_spikes, infer_out_shape
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
@@ -376,7 +376,8 @@ def load_network(path: str | Path) -> NetworkSpec:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise WorkloadError.at(where, None, f"is not valid YAML{at}", "fix the syntax") from None
+        raise WorkloadError.at(where, None, f"is not valid YAML{at}", yaml_syntax_fix(text, error, "fix the syntax")) \
+            from None
     return parse_network(data, where, default_name=Path(path).stem)
 
 
