@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import subprocess
@@ -473,7 +474,7 @@ def test_a_sweep_reports_the_notes_run_would_print(tmp_path, workload_path, caps
     report = (tmp_path / "out" / "report.md").read_text()
     idle = "8 images in batches of 1 keep 8 of the 16 accelerators busy"
     rounded = "dram: 8 GB/s is 26.67 B per cycle at 300 MHz"
-    unused = "--set tech.dram_ddr4_energy_pJ_per_bit changes nothing in this design"
+    unused = "the study's tech.dram_ddr4_energy_pJ_per_bit changes nothing in this design"  # a study has no --set
     assert f"note (points 4-5): {idle}" in err and f"**Note** (points 4-5): {idle}" in report
     assert f"note (points 1, 3, 5): {rounded}" in err and f"**Note** (points 1, 3, 5): {rounded}" in report
     assert f"note (every point): {unused}" in err and "add_16b" not in err  # the adder is read: no note
@@ -497,6 +498,35 @@ def test_a_sweep_notes_memories_far_outside_the_technology_table(tmp_path, workl
     assert ("**Note** (point 1): the SRAM figures of global_buffers.weight.bytes (1,474,560 B; the largest glb point "
             "is 147,456 B) are extrapolated") in report
     assert "extrapolated" in capsys.readouterr().err
+
+
+def test_a_sweeps_skip_reasons_and_notes_speak_of_the_studys_values_not_of_set(tmp_path, capsys):
+    """A study has no --set: a skipped point's fix and a note name the study's values, so they can be followed."""
+    from satasim_atsn.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nmode: engine\nworkload: {ROOT / 'workloads' / 'vgg_small_fmnist_atsn.npz'}\n"
+                    f"images: 4\nvary:\n  arch: [{ROOT / 'archs' / 'atsn16x16.yaml'}, "
+                    f"{ROOT / 'examples' / 'my_array12x12.yaml'}]\n  exit_unit.cl_init: [0.9]\nmetrics: [fps]\n")
+    with pytest.raises(SystemExit):
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "1", "-q"])
+    rows = list(csv.DictReader((tmp_path / "out" / CSV_NAME).open()))
+    assert [r["status"] for r in rows] == ["ok", "skipped"]
+    assert rows[1]["error"].startswith("exit_unit.cl_init: this design has no exit unit")
+    assert ("drop the study's value, or give the design an exit unit with array.exit_unit_tiles=1, exit_unit.kind=at "
+            "in the study's set") in rows[1]["error"] and "--set" not in rows[1]["error"]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "apply with exit_unit.cl_init=0.999 in the study's set" in report and "--set" not in report
+
+
+def test_in_study_terms_rewrites_every_spelling_of_set():
+    from satasim_atsn.study.spec import in_study_terms
+
+    assert in_study_terms("--set: pe.adc_bits: only meaningful with analog; remove it (or --set pe.adc_bits=null)") \
+        == "pe.adc_bits: only meaningful with analog; remove it (or pe.adc_bits=null in the study's set)"
+    assert in_study_terms("x (the value comes from --set accelerators=3)") == "x (the value comes from the study's " \
+        "accelerators=3)"
+    assert in_study_terms("no --set here") == "no --set here"
 
 
 def test_point_lists_are_runs_of_consecutive_points():

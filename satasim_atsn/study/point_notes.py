@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from satasim_atsn.errors import SatasimError
-from satasim_atsn.study.spec import Study, point_overrides
+from satasim_atsn.study.spec import Study, in_study_terms, point_overrides
 
 #: the fields a note depends on (besides the architecture file): others are not loaded, so a study of
 #: thousands of points over exit thresholds loads its architecture once
@@ -68,7 +68,7 @@ def point_notes(study: Study, rows: list[dict[str, Any]]) -> list[tuple[str, lis
     if unused_everywhere:
         note = unused_entries_note(sorted(unused_everywhere), several_designs=bool(study.arch_files))
         notes[note.removeprefix("note: ")] = ran
-    return list(notes.items())
+    return [(in_study_terms(note), indices) for note, indices in notes.items()]
 
 
 def point_list(indices: list[int], total: int) -> str:

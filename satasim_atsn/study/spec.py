@@ -28,6 +28,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,8 +206,28 @@ def point_refusal(arch_path: str, overrides: list[str], workload_path: str, show
         workload = read_cached(workload_path)
         check_batch(arch, build_mapping(arch, workload), workload)
     except SatasimError as error:
-        return str(error).replace(arch_path, shown_arch)
+        return in_study_terms(str(error).replace(arch_path, shown_arch))
     return None
+
+
+_SET_ITEM = r"--set (?:[\w.]+=[^\s;,()]+|\w+(?:\.\w+)+)"  # a field=value, or a field path
+_SET_RUN = re.compile(f"{_SET_ITEM}(?: {_SET_ITEM})*")
+
+
+def in_study_terms(text: str) -> str:
+    """A message of `satasim run` for a sweep's report: the study's ``set``/``vary`` values play the part of
+    ``--set``, which a study has not (``--set a=1 --set b=2`` -> ``a=1, b=2 in the study's set``, ``--set tech.e``
+    -> ``the study's tech.e``, ``drop the --set`` -> ``drop the study's value``), so its fixes can be followed."""
+    text = text.removeprefix("--set: ").replace("drop the --set", "drop the study's value")
+    text = text.replace("comes from --set ", "comes from the study's ")
+
+    def said(match: re.Match) -> str:
+        items = match.group(0).replace("--set ", "").split(" ")
+        if all("=" in item for item in items):
+            return f"{', '.join(items)} in the study's set"
+        return f"the study's {', '.join(items)}"
+
+    return _SET_RUN.sub(said, text)
 
 
 def _user_table_digest(arch_path: Path | None, fixed: list[str], point: dict[str, Any]) -> str | None:
