@@ -34,3 +34,28 @@ def test_the_console_script_runs_the_cli(monkeypatch, capsys) -> None:
         entry.main()
     assert stop.value.code == 0
     assert capsys.readouterr().out.startswith("satasim")
+
+
+
+def test_an_address_space_limit_while_loading_is_one_line(monkeypatch, capsys) -> None:
+    def load():  # what llvmlite raises under a tight `ulimit -v`: its own OSError, while handling the loader's
+        try:
+            raise OSError("/site-packages/llvmlite/binding/libllvmlite.so: failed to map segment from shared object")
+        except OSError:
+            raise OSError("Could not find/load shared object file 'libllvmlite.so'")  # noqa: B904 - as llvmlite does
+
+    monkeypatch.setattr(entry, "_load_cli", load)
+    with pytest.raises(SystemExit) as stop:
+        entry.main()
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("satasim: error: out of memory while loading") and "ulimit -v" in err
+    assert err.count("\n") == 1
+
+def test_another_os_error_while_loading_is_not_called_memory(monkeypatch) -> None:
+    def load():
+        raise OSError("libllvmlite.so: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(entry, "_load_cli", load)
+    with pytest.raises(OSError, match="cannot open shared object"):
+        entry.main()
