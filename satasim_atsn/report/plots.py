@@ -153,11 +153,10 @@ def timeline(path: str | Path, segments: list[tuple[str, float, float, str]], ti
         y = rows.index(label)
         ax.barh(y, duration, left=start, color=COLORS[(2 * groups.index(group)) % len(COLORS)], height=0.8)
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[(2 * i) % len(COLORS)]) for i in range(len(groups))]
-    if len(groups) <= 8:
-        ax.legend(handles, groups, fontsize=7, loc="lower right")
-    else:  # many timesteps: beside the axes, 10 rows per column, so that it hides no bar
-        ax.legend(handles, groups, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1),
-                  ncol=-(-len(groups) // 10))
+    # beside the axes, 10 rows per column, so that it hides no bar: inside, at the lower right, it covered the
+    # last layer's bar of the last timestep, which always ends there
+    ax.legend(handles, groups, fontsize=7 if len(groups) <= 8 else 6, loc="upper left", bbox_to_anchor=(1.01, 1),
+              ncol=-(-len(groups) // 10))
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(rows, fontsize=7)
     ax.invert_yaxis()
