@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from satasim_atsn.report import plots
@@ -28,8 +29,9 @@ def _extent(fig, artist):
     return artist.get_window_extent(fig.canvas.get_renderer())
 
 
-def _overlaps(a, b, pad: float = 0.0) -> bool:
-    return a.x0 < b.x1 - pad and b.x0 < a.x1 - pad and a.y0 < b.y1 - pad and b.y0 < a.y1 - pad
+def _overlaps(a, b, gap: float = 0.0) -> bool:
+    """Do two boxes overlap, or stand closer than ``gap`` pixels side by side?"""
+    return a.x0 < b.x1 + gap and b.x0 < a.x1 + gap and a.y0 < b.y1 and b.y0 < a.y1
 
 
 def test_the_timeline_legend_hides_no_bar(tmp_path, drawn):
@@ -47,3 +49,34 @@ def test_the_timeline_legend_hides_no_bar(tmp_path, drawn):
     bars = [_extent(fig, patch) for patch in ax.patches]
     assert len(bars) == len(segments)
     assert not [b for b in bars if _overlaps(b, legend)]
+
+
+LONG = ["conventional-accelerator-with-a-very-long-name-for-review", "ATSN ré-timed µ-arch ∆ variant Ω",
+        "dtsnn-design-variant-with-an-extremely-long-descriptive-nm", "atsn-a", "conv-b", "dtsnn-c",
+        "atsn-second-long-name-for-layout-stress-testing-abc-0123", "atsn-d"]
+
+
+def _names_readable(fig, ax) -> bool:
+    """Upright tick labels must not overlap; slanted ones (parallel lines of text) must lie a line apart."""
+    ticks = [t for t in ax.get_xticklabels() if t.get_text()]
+    rotation = ticks[0].get_rotation()
+    if rotation == 0:
+        boxes = [_extent(fig, t) for t in ticks]
+        return not any(_overlaps(a, b, gap=4) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert all("\n" not in t.get_text() for t in ticks)
+    xs = ax.transData.transform([(i, 0) for i in range(len(ticks))])[:, 0]
+    line = fig.dpi * ticks[0].get_fontsize() / 72
+    return float(np.min(np.diff(xs))) * np.sin(np.radians(rotation)) >= line
+
+
+@pytest.mark.parametrize("names", [LONG[:2], LONG[:4], LONG, ["VGG16 CIFAR10", "VGG16 CIFAR100", "ResNet19 CIFAR10",
+                                                            "ResNet19 CIFAR100"]])
+def test_bar_names_do_not_run_into_each_other(tmp_path, drawn, names):
+    """Up to 4 bars stood upright whatever their names' length: two 50-character names ran into one another
+    (energy_by_group.png of a compare), and so did reports/table3's 'ResNet19 CIFAR10ResNet19 CIFAR100'."""
+    n = len(names)
+    components = ["adc", "dram", "exit_unit", "global_buffer", "noc", "pe_compute", "pe_memory", "spike_buffers"]
+    plots.stacked_bars(tmp_path / "s.png", names, {c: [2500.0] * n for c in components}, "t", "uJ")
+    plots.energy_groups(tmp_path / "g.png", names, {"compute": ([1.0] * n, [0.5] * n)}, "t", "uJ")
+    for fig in drawn:
+        assert _names_readable(fig, fig.axes[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import textwrap
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -85,13 +86,10 @@ def stacked_bars(
         vals = np.asarray(values, dtype=float)
         ax.bar(x, vals, bottom=bottom, label=name, color=COLORS[index % len(COLORS)])
         bottom += vals
-    ax.set_xticks(x)
-    ax.set_xticklabels(labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center",
-                       fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    _tight(fig)
+    _fit_names(fig, ax, labels)
     return _save(fig, path)
 
 
@@ -124,15 +122,42 @@ def energy_groups(path: str | Path, labels: list[str], groups: dict[str, tuple[l
     for i, total in enumerate(bottom):
         share = leak_total[i] / total if total else 0.0
         ax.annotate(f"{total:.4g}\nleakage {share:.0%}", (i, total), ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(x)
-    ax.set_xticklabels(labels, rotation=30 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center",
-                       fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.margins(y=0.15)
     ax.legend(handles=handles, fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    _tight(fig)
+    _fit_names(fig, ax, labels)
     return _save(fig, path)
+
+
+WRAP_CHARS = 12  # a bar's name longer than this is broken at its spaces and hyphens when the names stand upright
+
+
+def _wrapped(label: str) -> str:
+    return textwrap.fill(label, WRAP_CHARS, break_long_words=False) if len(label) > WRAP_CHARS else label
+
+
+GAP_PX = 4  # texts closer than this read as one ("ResNet19 CIFAR10ResNet19 CIFAR100")
+
+
+def _collide(fig, texts) -> bool:
+    """Do any two of these drawn texts overlap, or stand closer than GAP_PX side by side?"""
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts if t.get_visible() and t.get_text()]
+    return any(a.x0 < b.x1 + GAP_PX and b.x0 < a.x1 + GAP_PX and a.y0 < b.y1 and b.y0 < a.y1
+               for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def _fit_names(fig, ax, labels: list[str], fontsize: int = 8) -> None:
+    """Name the bars at 0..n-1 and lay the figure out: upright, long names wrapped, when they fit side by side;
+    else on one line each, slanted. (Upright up to 4 bars and slanted beyond, as before, ran two long names
+    into one another: 'ResNet19 CIFAR10ResNet19 CIFAR100'.)"""
+    ax.set_xticks(range(len(labels)))
+    ticks = ax.set_xticklabels([_wrapped(label) for label in labels], fontsize=fontsize)
+    _tight(fig)
+    if _collide(fig, ticks):
+        ax.set_xticklabels(labels, rotation=30, ha="right", rotation_mode="anchor", fontsize=fontsize)
+        _tight(fig)
 
 
 def _tight(fig) -> None:
