@@ -80,3 +80,23 @@ def test_bar_names_do_not_run_into_each_other(tmp_path, drawn, names):
     plots.energy_groups(tmp_path / "g.png", names, {"compute": ([1.0] * n, [0.5] * n)}, "t", "uJ")
     for fig in drawn:
         assert _names_readable(fig, fig.axes[0])
+
+
+def test_metric_bars_of_many_long_named_designs_stay_readable(tmp_path, drawn):
+    """8 designs with long names: the names under each of the 6 plots ran into one another, squeezed the plots to a
+    third of the figure and their ratio annotations ('1.00x') ran together. Every design is named (in a legend that
+    covers no plot), and no two texts of the figure overlap."""
+    metrics = [(title, [10.0 + i for i in range(len(LONG))]) for title in ("FPS", "energy", "area", "power", "EDP",
+                                                                          "per image-timestep")]
+    plots.metric_bars(tmp_path / "m.png", LONG, metrics, 3)
+    fig = drawn[0]
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
+    assert len(axes) == 6
+    texts = [t for ax in axes for t in ax.texts + ax.get_xticklabels() if t.get_text()]
+    boxes = [_extent(fig, t) for t in texts]
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if _overlaps(a, b)]
+    named = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    named += [t.get_text() for ax in axes[:1] for t in ax.get_xticklabels()]
+    assert set(LONG) <= set(named)
+    for legend in fig.legends:
+        assert not [ax for ax in axes if _overlaps(_extent(fig, legend), _extent(fig, ax))]

@@ -46,30 +46,53 @@ def _save(fig, path: str | Path) -> Path:
     return Path(path)
 
 
+LEGEND_NAMES = (4, 20)  # more bars than this, or a longer name: metric_bars names the designs in a legend
+
+
+def _bar_colours(n: int) -> list:
+    """One colour per bar: every other tab20 colour (the strong ones) up to 10 bars, all 20 beyond."""
+    return [COLORS[(2 * i) % len(COLORS)] if n <= 10 else COLORS[i % len(COLORS)] for i in range(n)]
+
+
 @_plain_text
 def metric_bars(path: str | Path, labels: list[str], metrics: list[tuple[str, list[float]]], baseline: int) -> Path:
-    """One bar subplot per metric, each bar annotated with its ratio to the baseline bar."""
+    """One bar subplot per metric, each bar annotated with its ratio to the baseline bar.
+
+    Many designs, or long names, are named once in a legend below the plots rather than under every bar: 8
+    designs' names under 6 small plots ran into one another, squeezed the plots and their ratios ran together."""
     n = len(metrics)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    legend = len(labels) > LEGEND_NAMES[0] or max(len(label) for label in labels) > LEGEND_NAMES[1]
+    width = max(4.2, 0.5 * len(labels) + 1.2) if legend else 4.2
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 3.4 * rows), squeeze=False)
     x = np.arange(len(labels))
+    colours = _bar_colours(len(labels))
     for index, (title, values) in enumerate(metrics):
         ax = axes[index // cols][index % cols]
         vals = np.asarray(values, dtype=float)
-        ax.bar(x, vals, color=[COLORS[(2 * i) % len(COLORS)] for i in range(len(labels))])
+        ax.bar(x, vals, color=colours)
         base = vals[baseline]
         for i, v in enumerate(vals):
             ratio = v / base if base else float("nan")
-            ax.annotate(f"{ratio:.2f}x", (i, v), ha="center", va="bottom", fontsize=8)
+            ax.annotate(f"{ratio:.2f}x", (i, v), ha="center", va="bottom", fontsize=8 if len(labels) <= 6 else 7)
         ax.set_title(title, fontsize=10)
         ax.set_xticks(x)
-        ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
+        if legend:
+            ax.set_xticklabels([])
+        else:
+            ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
         ax.margins(y=0.15)
     for index in range(n, rows * cols):
         axes[index // cols][index % cols].axis("off")
     fig.suptitle(f"ratios to {labels[baseline]}", fontsize=10)
     _tight(fig)
+    if legend:
+        from matplotlib.patches import Patch
+
+        fig.legend(handles=[Patch(facecolor=c, label=label) for c, label in zip(colours, labels, strict=True)],
+                   loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, frameon=False,
+                   ncol=max(1, min(len(labels), int(width * cols // (0.09 * max(map(len, labels)) + 0.6)))))
     return _save(fig, path)
 
 
