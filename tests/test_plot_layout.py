@@ -100,3 +100,35 @@ def test_metric_bars_of_many_long_named_designs_stay_readable(tmp_path, drawn):
     assert set(LONG) <= set(named)
     for legend in fig.legends:
         assert not [ax for ax in axes if _overlaps(_extent(fig, legend), _extent(fig, ax))]
+
+
+def test_coincident_pareto_points_get_one_label(tmp_path, drawn):
+    """31 points with equal values (a metric the swept field does not move) are all on the front: their 31 labels
+    were written over one another into an unreadable smudge."""
+    x, y = np.full(31, 26.05), np.zeros(31)
+    plots.pareto_scatter(tmp_path / "p.png", x, y, np.ones(31, dtype=bool), "area_mm2", "energy_adc_uJ", "t",
+                         annotations=[str(i) for i in range(31)])
+    assert [t.get_text() for t in drawn[0].axes[0].texts] == ["0-30"]
+
+
+def test_the_pareto_labels_of_many_fields_stay_on_the_plot(tmp_path):
+    """reports/sram-leakage-cells: each front point was labelled with its 20 varied fields and values, a line
+    running 2,000 pixels to the right of the plot (the PNG was 2590 x 437, the plot a fifth of it). The front is
+    labelled with its points' numbers, which the table under the plot lists."""
+    import csv
+
+    from PIL import Image
+
+    from satasim_atsn.study.spec import load_study
+    from satasim_atsn.study.sweep_report import sweep_report
+
+    root = plots.Path(__file__).resolve().parents[1]
+    study = load_study(root / "studies" / "sram_leakage_cells.yaml")
+    with open(root / "reports" / "sram-leakage-cells" / "points.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = tmp_path / "out"
+    out.mkdir()
+    sweep_report(study, rows, out, "satasim sweep studies/sram_leakage_cells.yaml -o out")
+    width, _ = Image.open(out / "tradeoff_0_leakage_share_vs_energy_per_image_uJ.png").size
+    assert width < 800
+    assert "labelled with its points' numbers" in (out / "report.md").read_text()

@@ -238,7 +238,7 @@ def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list
 def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.ndarray, xlabel: str, ylabel: str,
                    title: str, annotations: list[str] | None = None, color: np.ndarray | None = None,
                    color_label: str = "") -> Path:
-    """Scatter of points with the Pareto front (both axes minimised) marked and joined; points whose ``color``
+    """Scatter of points with the Pareto front (the mask ``front``) marked and joined; points whose ``color``
     is NaN are drawn grey."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     coloured = np.isfinite(color) if color is not None else np.zeros(len(x), dtype=bool)
@@ -253,8 +253,7 @@ def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.nda
         order = idx[np.argsort(x[idx], kind="stable")]
         ax.plot(x[order], y[order], "-o", color="crimson", mfc="none", ms=10, zorder=3, label="Pareto front")
     if annotations is not None:
-        for i in idx:
-            ax.annotate(annotations[i], (x[i], y[i]), fontsize=6, xytext=(4, 4), textcoords="offset points")
+        _label_front(ax, x, y, idx, annotations)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
@@ -262,6 +261,33 @@ def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.nda
     ax.grid(alpha=0.3)
     _tight(fig)
     return _save(fig, path)
+
+
+def _runs(labels: list[str]) -> str:
+    """Point numbers as runs ('0-30', '3, 5, 7-9'); other labels joined by commas."""
+    if not all(label.isdigit() for label in labels):
+        return ", ".join(labels)
+    numbers, runs = sorted(int(label) for label in labels), []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _label_front(ax, x: np.ndarray, y: np.ndarray, idx: np.ndarray, annotations: list[str]) -> None:
+    """One label per place on the front: the labels of points that coincide are joined (31 equal points wrote
+    31 labels over one another), and a label in the right part of the plot reads leftwards from its point
+    (it ran off the axes, over the colour bar)."""
+    places: dict[tuple[float, float], list[str]] = {}
+    for i in idx:
+        places.setdefault((float(x[i]), float(y[i])), []).append(annotations[i])
+    low, high = float(np.min(x)), float(np.max(x))
+    for (px, py), labels in places.items():
+        left = high > low and (px - low) > 0.6 * (high - low)
+        ax.annotate(_runs(labels), (px, py), fontsize=7, xytext=(-5 if left else 5, 4), textcoords="offset points",
+                    ha="right" if left else "left")
 
 
 def _tick(value) -> str:

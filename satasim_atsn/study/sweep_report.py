@@ -95,11 +95,12 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
             else (None, "")
         name = f"tradeoff_{p_index}_{xm}_vs_{ym}.png"
         plots.pareto_scatter(out / name, xs, ys, front, xm, ym, f"{study.name}: {ym} vs {xm}",
-                             annotations=[_label(r, fields) for r in drawn], color=color, color_label=color_label)
+                             annotations=[str(r["point"]) for r in drawn], color=color, color_label=color_label)
         goal = lambda m: "higher" if m in MAXIMISE else "lower"  # noqa: E731
         doc.heading(doc_heading)
         missing = len(ok) - len(drawn)
-        doc.figure(name, f"{ym} against {xm}; red: the Pareto front ({goal(xm)} {xm} and {goal(ym)} {ym} are better)"
+        doc.figure(name, f"{ym} against {xm}; red: the Pareto front ({goal(xm)} {xm} and {goal(ym)} {ym} are better), "
+                   "labelled with its points' numbers (the table below)"
                    + (f"; {missing} point{'s' if missing > 1 else ''} without a value of {xm} or {ym} not drawn"
                       if missing else ""))
         doc.table(["point"] + fields + [xm, ym], [[r["point"]] + [r[f] for f in fields] + [fmt(_as_float(r[xm])),
