@@ -132,3 +132,19 @@ def test_the_pareto_labels_of_many_fields_stay_on_the_plot(tmp_path):
     width, _ = Image.open(out / "tradeoff_0_leakage_share_vs_energy_per_image_uJ.png").size
     assert width < 800
     assert "labelled with its points' numbers" in (out / "report.md").read_text()
+
+
+def test_values_over_decades_are_drawn_on_log_scales(tmp_path, drawn):
+    """A sweep over 1e-4..100 pJ/bit on linear axes drew five of seven points as one dot, and its colour bar
+    one colour for 1e-4..1. Positive values spanning 100x or more get a log axis (or colour scale), labelled
+    so, with plain numbers on the ticks (not raw '$\\mathdefault{10^{3}}$' text); narrower ones stay linear."""
+    wide = np.array([1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0])
+    narrow = np.linspace(30.0, 40.0, 7)
+    plots.pareto_scatter(tmp_path / "p.png", wide * 2e3 + 2e3, narrow, np.eye(7, dtype=bool)[0], "power_mW",
+                         "energy", "t", annotations=[str(i) for i in range(7)], color=wide, color_label="pJ")
+    fig = drawn[0]
+    ax, bar = fig.axes
+    assert (ax.get_xscale(), ax.get_yscale(), bar.get_yscale()) == ("log", "linear", "log")
+    assert ax.get_xlabel() == "power_mW (log scale)" and ax.get_ylabel() == "energy"
+    ticks = [t.get_text() for axis in (ax.xaxis, bar.yaxis) for t in axis.get_ticklabels() if t.get_text()]
+    assert ticks and not [t for t in ticks if "$" in t or "mathdefault" in t]

@@ -234,6 +234,26 @@ def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list
     return _save(fig, path)
 
 
+LOG_SPAN = 100  # positive values spanning this factor or more are drawn on a logarithmic scale
+
+
+def _decades(values: np.ndarray) -> bool:
+    """Do these values (all positive) span LOG_SPAN or more? On a linear scale, a sweep over 1e-4..100 drew all but
+    the last two points as one dot, and its colour bar one colour for 1e-4..1."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return finite.size > 1 and bool((finite > 0).all()) and finite.max() >= LOG_SPAN * finite.min()
+
+
+def _plain_log_ticks(axis) -> None:
+    """Decades written as numbers (1e-04, 0.01, 100): the log scale's own '10^n' labels are maths, drawn as raw
+    '$\\mathdefault{10^{3}}$' text under _plain_text."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 @_plain_text
 def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.ndarray, xlabel: str, ylabel: str,
                    title: str, annotations: list[str] | None = None, color: np.ndarray | None = None,
@@ -243,8 +263,16 @@ def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.nda
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     coloured = np.isfinite(color) if color is not None else np.zeros(len(x), dtype=bool)
     if coloured.any():
-        sc = ax.scatter(x[coloured], y[coloured], c=color[coloured], cmap="viridis", s=28, zorder=2)
-        fig.colorbar(sc, ax=ax, label=color_label)
+        log = _decades(color[coloured])
+        sc = ax.scatter(x[coloured], y[coloured], c=color[coloured], cmap="viridis", s=28, zorder=2,
+                        norm=matplotlib.colors.LogNorm() if log else None)
+        bar = fig.colorbar(sc, ax=ax, label=color_label + (" (log scale)" if log else ""))
+        if log:
+            _plain_log_ticks(bar.ax.yaxis)
+    for values, axis, scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
+        if _decades(values):
+            scale("log")
+            _plain_log_ticks(axis)
     if (~coloured).any():  # points without a colour value are still drawn, in grey
         ax.scatter(x[~coloured], y[~coloured], color="0.55", s=22, zorder=2,
                    label="points" if color is None else f"no {color_label.split(' (')[0]}")
@@ -254,8 +282,8 @@ def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.nda
         ax.plot(x[order], y[order], "-o", color="crimson", mfc="none", ms=10, zorder=3, label="Pareto front")
     if annotations is not None:
         _label_front(ax, x, y, idx, annotations)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel + (" (log scale)" if ax.get_xscale() == "log" else ""))
+    ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -283,9 +311,10 @@ def _label_front(ax, x: np.ndarray, y: np.ndarray, idx: np.ndarray, annotations:
     places: dict[tuple[float, float], list[str]] = {}
     for i in idx:
         places.setdefault((float(x[i]), float(y[i])), []).append(annotations[i])
-    low, high = float(np.min(x)), float(np.max(x))
+    scale = np.log10 if ax.get_xscale() == "log" else float
+    low, high = scale(float(np.min(x))), scale(float(np.max(x)))
     for (px, py), labels in places.items():
-        left = high > low and (px - low) > 0.6 * (high - low)
+        left = high > low and (scale(px) - low) > 0.6 * (high - low)
         ax.annotate(_runs(labels), (px, py), fontsize=7, xytext=(-5 if left else 5, 4), textcoords="offset points",
                     ha="right" if left else "left")
 
