@@ -148,3 +148,42 @@ def test_values_over_decades_are_drawn_on_log_scales(tmp_path, drawn):
     assert ax.get_xlabel() == "power_mW (log scale)" and ax.get_ylabel() == "energy"
     ticks = [t.get_text() for axis in (ax.xaxis, bar.yaxis) for t in axis.get_ticklabels() if t.get_text()]
     assert ticks and not [t for t in ticks if "$" in t or "mathdefault" in t]
+
+
+def test_text_colours_are_named_on_the_colour_bar(tmp_path):
+    """Colouring by architecture file: a continuous 0..2 bar (ticks at 0.25, 0.5, ...) with every path spelt out in
+    its label, '(0 = /abs/path/atsn16x16.yaml, 1 = ...)', a line taller than the plot (the PNG was 1000 px high).
+    Each category gets its own colour band and a tick with its file's name."""
+    from PIL import Image
+
+    from satasim_atsn.study.spec import load_study
+    from satasim_atsn.study.sweep_report import sweep_report
+
+    root = plots.Path(__file__).resolve().parents[1]
+    archs = [str(root / "archs" / f"{k}16x16.yaml") for k in ("conventional", "dtsnn", "atsn")]
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: s\nmode: engine\nworkload: {root / 'workloads' / 'vgg16_cifar10.npz'}\nimages: 4\n"
+                    f"vary:\n  arch: [{', '.join(archs)}]\nmetrics: [fps, energy_per_image_uJ]\n"
+                    "plots:\n  - {x: energy_per_image_uJ, y: fps, color: arch}\n")
+    study = load_study(path)
+    rows = [{"point": i, "arch": a, "status": "ok", "fps": 100.0 + i, "energy_per_image_uJ": 10.0 - i, "error": ""}
+            for i, a in enumerate(archs)]
+    out = tmp_path / "out"
+    out.mkdir()
+    captured = []
+    real = plots.pareto_scatter
+
+    def spy(*args, **kwargs):
+        captured.append(kwargs)
+        return real(*args, **kwargs)
+
+    plots.pareto_scatter = spy
+    try:
+        sweep_report(study, rows, out, "satasim sweep s.yaml -o out")
+    finally:
+        plots.pareto_scatter = real
+    assert captured[0]["color_label"] == "arch"
+    assert plots._category_names(captured[0]["categories"]) == ["atsn16x16.yaml", "conventional16x16.yaml",
+                                                                "dtsnn16x16.yaml"]
+    _, height = Image.open(out / "tradeoff_0_energy_per_image_uJ_vs_fps.png").size
+    assert height < 600

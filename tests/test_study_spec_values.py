@@ -327,13 +327,17 @@ def test_colour_by_text_or_with_missing_values_keeps_every_point(tmp_path):
     from satasim_atsn.report.plots import pareto_scatter
     from satasim_atsn.study.sweep_report import _colours
 
-    codes, label = _colours(["timestep_major", "layer_major", "timestep_major"], "dataflow")
-    assert list(codes) == [1.0, 0.0, 1.0] and label == "dataflow (0 = layer_major, 1 = timestep_major)"
-    codes, label = _colours(["True", False], "batch_refill")
-    assert list(codes) == [1.0, 0.0] and label == "batch_refill (0 = False, 1 = True)"
-    codes, label = _colours([1.5, None, "2.5"], "x")
-    assert codes[0] == 1.5 and np.isnan(codes[1]) and codes[2] == 2.5 and label == "x"
-    assert _colours([None, ""], "x") == (None, "")
+    codes, label, names = _colours(["timestep_major", "layer_major", "timestep_major"], "dataflow")
+    assert list(codes) == [1.0, 0.0, 1.0] and label == "dataflow" and names == ["layer_major", "timestep_major"]
+    path = pareto_scatter(tmp_path / "q.png", np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]),
+                          np.array([True, True, True]), "a", "b", "t", color=codes, color_label=label,
+                          categories=names)
+    assert path.is_file()
+    codes, label, names = _colours(["True", False], "batch_refill")
+    assert list(codes) == [1.0, 0.0] and label == "batch_refill" and names == ["False", "True"]
+    codes, label, names = _colours([1.5, None, "2.5"], "x")
+    assert codes[0] == 1.5 and np.isnan(codes[1]) and codes[2] == 2.5 and label == "x" and names is None
+    assert _colours([None, ""], "x") == (None, "", None)
     path = pareto_scatter(tmp_path / "p.png", np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]),
                           np.array([True, True, True]), "a", "b", "t", color=codes, color_label=label)
     assert path.is_file()

@@ -245,6 +245,14 @@ def _decades(values: np.ndarray) -> bool:
     return finite.size > 1 and bool((finite > 0).all()) and finite.max() >= LOG_SPAN * finite.min()
 
 
+def _category_names(categories: list[str]) -> list[str]:
+    """Categories as tick labels: files (architectures) by their file name when those are unique, long ones wrapped."""
+    names = [Path(c).name for c in categories]
+    if len(set(names)) < len(names):
+        names = list(categories)
+    return [textwrap.fill(n, 24, break_long_words=True) for n in names]
+
+
 def _plain_log_ticks(axis) -> None:
     """Decades written as numbers (1e-04, 0.01, 100): the log scale's own '10^n' labels are maths, drawn as raw
     '$\\mathdefault{10^{3}}$' text under _plain_text."""
@@ -257,18 +265,23 @@ def _plain_log_ticks(axis) -> None:
 @_plain_text
 def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.ndarray, xlabel: str, ylabel: str,
                    title: str, annotations: list[str] | None = None, color: np.ndarray | None = None,
-                   color_label: str = "") -> Path:
+                   color_label: str = "", categories: list[str] | None = None) -> Path:
     """Scatter of points with the Pareto front (the mask ``front``) marked and joined; points whose ``color``
-    is NaN are drawn grey."""
+    is NaN are drawn grey. With ``categories``, ``color`` holds their indices: one colour and one named tick each."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     coloured = np.isfinite(color) if color is not None else np.zeros(len(x), dtype=bool)
     if coloured.any():
-        log = _decades(color[coloured])
-        sc = ax.scatter(x[coloured], y[coloured], c=color[coloured], cmap="viridis", s=28, zorder=2,
-                        norm=matplotlib.colors.LogNorm() if log else None)
+        log = not categories and _decades(color[coloured])
+        norm = matplotlib.colors.LogNorm() if log else None
+        if categories:  # a band per category, not a continuum with ticks at 0.25, 0.5, ...
+            norm = matplotlib.colors.BoundaryNorm(np.arange(len(categories) + 1) - 0.5, len(categories))
+        sc = ax.scatter(x[coloured], y[coloured], c=color[coloured], s=28, zorder=2, norm=norm,
+                        cmap=plt.get_cmap("viridis", len(categories)) if categories else "viridis")
         bar = fig.colorbar(sc, ax=ax, label=color_label + (" (log scale)" if log else ""))
         if log:
             _plain_log_ticks(bar.ax.yaxis)
+        if categories:
+            bar.set_ticks(range(len(categories)), labels=_category_names(categories), fontsize=7)
     for values, axis, scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
         if _decades(values):
             scale("log")

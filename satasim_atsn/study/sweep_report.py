@@ -91,11 +91,12 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
         xs = np.array([_as_float(r[xm]) for r in drawn])
         ys = np.array([_as_float(r[ym]) for r in drawn])
         front = pareto_front(np.stack([xs, ys], axis=1), [xm in MAXIMISE, ym in MAXIMISE])
-        color, color_label = _colours([r.get(plot["color"]) for r in drawn], plot["color"]) if plot.get("color") \
-            else (None, "")
+        color, color_label, categories = _colours([r.get(plot["color"]) for r in drawn], plot["color"]) \
+            if plot.get("color") else (None, "", None)
         name = f"tradeoff_{p_index}_{xm}_vs_{ym}.png"
         plots.pareto_scatter(out / name, xs, ys, front, xm, ym, f"{study.name}: {ym} vs {xm}",
-                             annotations=[str(r["point"]) for r in drawn], color=color, color_label=color_label)
+                             annotations=[str(r["point"]) for r in drawn], color=color, color_label=color_label,
+                             categories=categories)
         goal = lambda m: "higher" if m in MAXIMISE else "lower"  # noqa: E731
         doc.heading(doc_heading)
         missing = len(ok) - len(drawn)
@@ -145,18 +146,18 @@ def _problem_sections(doc: Document, fields: list[str], errors: list[dict], skip
 
 
 
-def _colours(values: list, field: str) -> tuple[np.ndarray | None, str]:
-    """Colour values and the colour bar's label: numbers as they are; text (a dataflow, an architecture) or
-    booleans as category numbers named in the label; None when no point has a value."""
+def _colours(values: list, field: str) -> tuple[np.ndarray | None, str, list[str] | None]:
+    """Colour values, the colour bar's label and, for text (a dataflow, an architecture) or booleans, the categories
+    that the codes 0, 1, ... stand for (named on the colour bar's ticks); None when no point has a value."""
     present = [v for v in values if v not in (None, "")]
     if not present:
-        return None, ""
+        return None, "", None
     numbers = np.array([_as_float(v) for v in values])  # a missing value is NaN: drawn grey
     if all(np.isfinite(_as_float(v)) and not isinstance(v, bool) for v in present):
-        return numbers, field
+        return numbers, field, None
     index = {c: i for i, c in enumerate(sorted({str(v) for v in present}))}
     codes = np.array([np.nan if v in (None, "") else index[str(v)] for v in values], dtype=float)
-    return codes, f"{field} ({', '.join(f'{i} = {c}' for c, i in index.items())})"
+    return codes, field, list(index)
 
 
 def _coerce(value: Any, choices: list) -> Any:
