@@ -187,3 +187,17 @@ def test_text_colours_are_named_on_the_colour_bar(tmp_path):
                                                                 "dtsnn16x16.yaml"]
     _, height = Image.open(out / "tradeoff_0_energy_per_image_uJ_vs_fps.png").size
     assert height < 600
+
+
+def test_heatmaps_say_when_a_metric_is_constant_or_a_cell_has_no_value(tmp_path, drawn):
+    """reports/dram-energy/heatmap_area_mm2.png: 26.05 mm2 at every point, drawn one colour against a bar of
+    23.5..28.5 mm2 (an energy of 0 everywhere got a bar of -0.1..0.1 uJ); a skipped point's cell and an infinite
+    value were blank, like a cell outside the grid."""
+    plots.heatmap(tmp_path / "a.png", np.full((4, 2), 26.05), [1, 4], ["a", "b", "c", "d"], "x", "y", "area", "mm2")
+    grid = np.array([[1.0, 2.0, np.nan], [3.0, np.inf, 4.0]])
+    plots.heatmap(tmp_path / "b.png", grid, [0.5, 0.9, 0.99], ["at", "dt"], "cl_init", "kind", "acc", "acc")
+    constant, holes = drawn
+    assert "the same at every point: 26.05" in constant.axes[0].get_title()
+    assert [t.get_text() for t in constant.axes[1].get_yticklabels()] == ["26.05"]
+    assert sorted(t.get_text() for t in holes.axes[0].texts) == ["inf", "n/a"]
+    assert "the same" not in holes.axes[0].get_title()

@@ -339,9 +339,17 @@ def _tick(value) -> str:
 @_plain_text
 def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float], xlabel: str, ylabel: str,
             title: str, cbar: str) -> Path:
-    """A heat map of grid[len(ys), len(xs)]."""
+    """A heat map of grid[len(ys), len(xs)]: cells without a finite value (a skipped or failed point, an
+    infinity) say so; a grid of one value says that in its title."""
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
     im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    finite = grid[np.isfinite(grid)]
+    constant = finite.size > 0 and finite.min() == finite.max()
+    if constant:  # else the bar spans an invented range around it (23.5..28.5 mm2 for 26.05 everywhere)
+        title += f" (the same at every point: {finite[0]:.6g})"
+    for row, col in zip(*np.nonzero(~np.isfinite(grid)), strict=True):  # else blank, like a cell with no point
+        ax.text(col, row, "n/a" if np.isnan(grid[row, col]) else f"{grid[row, col]:g}", ha="center", va="center",
+                fontsize=7, color="0.3")
     step_x = max(1, len(xs) // 8)
     step_y = max(1, len(ys) // 8)
     ax.set_xticks(range(0, len(xs), step_x))
@@ -351,7 +359,9 @@ def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float]
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    fig.colorbar(im, ax=ax, label=cbar)
+    bar = fig.colorbar(im, ax=ax, label=cbar)
+    if constant:
+        bar.set_ticks([finite[0]], labels=[f"{finite[0]:.6g}"])
     _tight(fig)
     return _save(fig, path)
 
