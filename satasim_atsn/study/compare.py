@@ -481,7 +481,8 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
 
 
 def _metrics_figure(doc: Document, out: Path, names: list[str], summaries: list[dict], b: int) -> None:
-    """FPS, energy, area, power and EDP side by side, annotated with the ratio to the baseline ``b``."""
+    """FPS, energy per image, area, power, EDP and energy per image-timestep side by side, annotated with the
+    ratio to the baseline ``b``."""
     plots.metric_bars(out / "metrics.png", names, [
         ("FPS", [s["fps"] for s in summaries]),
         ("energy per image (uJ)", [s["energy_per_image_uJ"] for s in summaries]),
@@ -490,7 +491,8 @@ def _metrics_figure(doc: Document, out: Path, names: list[str], summaries: list[
         ("EDP (uJ x ms)", [s["edp_uJ_ms"] for s in summaries]),
         ("energy per image-timestep (uJ)", [s["energy_per_image_timestep_uJ"] for s in summaries]),
     ], b)
-    doc.figure("metrics.png", f"FPS, energy, area, power and EDP; bars annotated with the ratio to {names[b]}")
+    doc.figure("metrics.png", f"FPS, energy per image, area, power, EDP and energy per image-timestep; bars "
+               f"annotated with the ratio to {names[b]}")
 
 
 def _energy_sections(doc: Document, out: Path, names: list[str], summaries: list[dict]) -> None:
