@@ -5,6 +5,7 @@ test set whose labels mean something else."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from satasim_atsn.train.trainer import TrainConfig, train_model
 from satasim_atsn.workload.datasets import synthetic, write_idx
 from satasim_atsn.workload.format import read_workload
 
+SHIPPED = Path(__file__).resolve().parent.parent / "workloads" / "vgg_small_fmnist_atsn.npz"
 DATA = (synthetic("train", 96), synthetic("test", 32))
 TRAIN = ["train", "--dataset", "synthetic", "--method", "snn", "--epochs", "1", "--width", "0.5", "--batch-size", "32",
          "--test-images", "16", "--quiet"]
@@ -567,3 +569,34 @@ def test_a_mid_epoch_resume_with_other_epochs_records_the_batch(tmp_path, monkey
     record = {"epochs_done": 0, "batches_done": 1, "epochs_before": 2, "epochs_after": 3}
     assert summary["resumed"] == record and read_workload(out).meta["provenance"]["resumes"] == [record]
     assert [row["epoch"] for row in read_workload(out).meta["provenance"]["history"]] == [1, 2, 3]
+
+
+def test_an_output_over_a_dataset_file_is_refused(tmp_path, capsys):
+    """-o DIR/test.npz of a cifar10-dvs folder replaced its test split with the workload after the training, and
+    `evaluate --json` into an image folder overwrote an image: both are refused before any work, nothing written."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 16), ("test", 8)):
+        np.savez(tmp_path / f"{split}.npz", x=(rng.random((n, 2, 2, 8, 8)) < 0.3).astype(np.uint8),
+                 y=np.arange(n) % 10)
+    before = (tmp_path / "test.npz").read_bytes()
+    code, _, err = run_cli(["train", "--dataset", "cifar10-dvs", "--data-dir", str(tmp_path), "-T", "2", "--epochs",
+                            "1", "-q", "-o", str(tmp_path / "test.npz")], capsys)
+    assert "-o: is the cifar10-dvs dataset's file" in _one_line(code, err)
+    assert (tmp_path / "test.npz").read_bytes() == before and not (tmp_path / "test.npz.ckpt.npz").exists()
+    code, _, err = run_cli(["evaluate", str(SHIPPED), "--dataset", "cifar10-dvs",
+                            "--data-dir", str(tmp_path), "--json", str(tmp_path / "train.npz")], capsys)
+    assert "--json: is the cifar10-dvs dataset's file" in _one_line(code, err)
+
+
+def test_evaluate_json_among_the_images_is_refused(tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(tmp_path / split / cls / "0.png")
+    image = tmp_path / "test" / "a" / "0.png"
+    before = image.read_bytes()
+    code, _, err = run_cli(["evaluate", str(SHIPPED), "--dataset", "imagefolder",
+                            "--data-dir", str(tmp_path), "--json", str(image)], capsys)
+    assert "--json: is inside the image folder" in _one_line(code, err)
+    assert image.read_bytes() == before

@@ -16,7 +16,7 @@ from satasim_atsn.fileio import (
     write_json,
 )
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT, exit_settings
-from satasim_atsn.workload.datasets import DATASETS
+from satasim_atsn.workload.datasets import DATASETS, dataset_inputs
 
 # DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
@@ -43,12 +43,26 @@ def _check_outputs(out_path: str, json_path: str | None, checkpoint: str | None,
     for option, path in outputs.items():
         check_output_path(path, option)
     refuse_shared_outputs(outputs)
+    refuse_dataset_outputs(outputs, dataset, data_dir)
+
+
+def refuse_dataset_outputs(outputs: dict[str, str | None], dataset: str | None, data_dir: str | None) -> None:
+    """No output may land among an image folder's images (where the next run would read it as one) or replace one
+    of a dataset's files (``-o DIR/test.npz`` of cifar10-dvs, ``--json`` over an image): both destroy the data."""
+    if dataset not in DATASETS:
+        return
     if dataset == "imagefolder" and data_dir:
         splits = [(Path(data_dir) / split).resolve() for split in ("train", "test")]
         for option, path in outputs.items():
-            if path and any(split in Path(path).resolve().parents for split in splits):
+            if path and standard_stream(path) is None and any(split in Path(path).resolve().parents
+                                                              for split in splits):
                 raise SatasimError.at(str(path), option, f"is inside the image folder {data_dir}'s train/ or test/",
                                       "write the outputs somewhere else")
+    inputs = {f.resolve(): f for f in dataset_inputs(dataset, data_dir)}
+    for option, path in outputs.items():
+        if path and standard_stream(path) is None and Path(path).resolve() in inputs:
+            raise SatasimError.at(str(path), option, f"is the {dataset} dataset's file {inputs[Path(path).resolve()]}; "
+                                  "writing it would destroy the data", "write the outputs somewhere else")
 
 
 @click.command("train")
@@ -140,6 +154,7 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
         raise SatasimError.at(None, "--policy", f"unknown policy {policy!r}", "use all, fixed, atsn or dtsnn")
     refuse_overwriting_inputs({"--json": json_path}, [workload_path])
     check_output_path(json_path, "--json")  # before the forward, not after it
+    refuse_dataset_outputs({"--json": json_path}, dataset, data_dir)
     if dataset is None and (data_dir is not None or image_size is not None):
         raise SatasimError.at(None, "--data-dir/--image-size", "apply only to a --dataset",
                               "add --dataset (e.g. imagefolder), or drop them to use the embedded test images")

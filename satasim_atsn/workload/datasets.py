@@ -486,6 +486,30 @@ def synthetic(split: str = "train", n: int | None = None, num_classes: int = 4,
     return Dataset("synthetic", split, (x * 255).astype(np.uint8), y.astype(np.int64), num_classes, "<synthetic>")
 
 
+def dataset_inputs(name: str, data_dir: str | None) -> list[Path]:
+    """The files a dataset's loader may read from ``data_dir`` (or its default directory): no output may replace
+    one of them (``-o DIR/test.npz`` would overwrite the cifar10-dvs test split with the workload). Image folders
+    are guarded as whole ``train/`` and ``test/`` folders, not file by file; the synthetic set reads nothing."""
+    if name in ("fashion-mnist", "mnist"):
+        found = []
+        for d in [data_dir] if data_dir else list(DEFAULT_DIRS[name]):
+            for prefix in ("train", "t10k"):
+                for kind in ("images-idx3", "labels-idx1"):
+                    stem = f"{prefix}-{kind}-ubyte"
+                    found += [Path(d) / f"{stem}.gz", Path(d) / stem, Path(d) / stem.replace("-idx", ".idx")]
+        return found
+    if not data_dir:
+        return []
+    if name in ("cifar10", "cifar100"):
+        sub = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
+        files = ([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"] if name == "cifar10"
+                 else ["train", "test", "meta"])
+        return [folder / f for folder in (Path(data_dir), Path(data_dir) / sub) for f in files]
+    if name == "cifar10-dvs":
+        return [Path(data_dir) / "train.npz", Path(data_dir) / "test.npz"]
+    return []
+
+
 def load_dataset(name: str, split: str = "train", data_dir: str | None = None,
                  image_size: int | None = None) -> Dataset:
     """Load one split (``train`` or ``test``) of a named dataset; DatasetError if missing or corrupt."""
