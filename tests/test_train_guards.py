@@ -600,3 +600,16 @@ def test_evaluate_json_among_the_images_is_refused(tmp_path, capsys):
                             "--data-dir", str(tmp_path), "--json", str(image)], capsys)
     assert "--json: is inside the image folder" in _one_line(code, err)
     assert image.read_bytes() == before
+
+
+def test_the_fix_for_an_unreadable_checkpoint_works_when_followed(tmp_path, capsys):
+    """The fix said "or train without --resume", which the file still there refused (an earlier training's
+    checkpoint): it says to delete the file first, and doing so trains."""
+    out, ckpt = tmp_path / "w.npz", tmp_path / "w.npz.ckpt.npz"
+    ckpt.write_bytes(b"a truncated copy")
+    code, _, err = run_cli(TRAIN + ["-o", str(out), "--resume"], capsys)
+    line = _one_line(code, err)
+    assert "not a readable checkpoint" in line and "delete this file and train without --resume" in line
+    ckpt.unlink()
+    code, _, err = run_cli(TRAIN + ["-o", str(out)], capsys)
+    assert code == 0 and out.is_file(), err

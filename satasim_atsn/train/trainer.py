@@ -278,9 +278,12 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
         if not isinstance(state, dict):
             raise ValueError("state is not a JSON object")
     except NPZ_READ_ERRORS as error:
-        what = ("a workload, not a checkpoint" if _is_workload(path) else
-                f"not a readable checkpoint ({type(error).__name__})")
-        raise TrainError.at(str(path), None, what, "pass the OUTPUT.ckpt.npz a training wrote, or train without "
+        if _is_workload(path):  # not to be deleted: a training's output, passed as its checkpoint
+            raise TrainError.at(str(path), None, "a workload, not a checkpoint", "pass the OUTPUT.ckpt.npz a "
+                                "training wrote as --checkpoint") from None
+        # without --resume the same file would be refused as an earlier training's checkpoint: it must go first
+        raise TrainError.at(str(path), None, f"not a readable checkpoint ({type(error).__name__})",
+                            "pass the OUTPUT.ckpt.npz a training wrote, or delete this file and train without "
                             "--resume") from None
     mine = _identity(config, [ly["name"] for ly in net.spec], data_id)
     theirs = state.get("identity", {})
