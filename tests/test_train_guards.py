@@ -613,3 +613,38 @@ def test_the_fix_for_an_unreadable_checkpoint_works_when_followed(tmp_path, caps
     ckpt.unlink()
     code, _, err = run_cli(TRAIN + ["-o", str(out)], capsys)
     assert code == 0 and out.is_file(), err
+
+
+def _edited_checkpoint(path, edit_state=None, edit_arrays=None):
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    state = json.loads(str(arrays["state"]))
+    if edit_state:
+        edit_state(state)
+    if edit_arrays:
+        edit_arrays(arrays)
+    arrays["state"] = np.array(json.dumps(state))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize(("edit_state", "edit_arrays", "needle"), [
+    (lambda s: s.update(epochs_done=0, position={"batches_done": 1}), None, "in-epoch position lacks rng, seen"),
+    (lambda s: s.update(epochs_done=0, position={"batches_done": 1, "rng": {"x": 1}, "seen": 1, "correct": 0,
+                                                 "loss_sum": 1.0}), None, "generator state"),
+    (lambda s: s.update(history="abc"), None, "history is not a list"),
+    (lambda s: s.update(identity="abc"), None, "identity or config is not a record"),
+    (lambda s: s.update(epochs_done=-5), None, "epochs_done is -5"),
+    (None, lambda a: a["p/conv1/w"].__setitem__((0, 0), np.nan), "p/conv1/w holds values that are not finite"),
+])
+def test_an_edited_or_damaged_checkpoint_is_refused_by_name(tmp_path, capsys, edit_state, edit_arrays, needle):
+    """A checkpoint whose zip is sound but whose record is not what a training writes ended in a KeyError or
+    AttributeError traceback, trained from epoch -5, or exported NaN weights as a workload (numpy warnings)."""
+    out = tmp_path / "w.npz"
+    assert run_cli(TRAIN + ["-o", str(out)], capsys)[0] == 0
+    out.unlink()
+    _edited_checkpoint(tmp_path / "w.npz.ckpt.npz", edit_state, edit_arrays)
+    longer = [("2" if a == "1" and TRAIN[i - 1] == "--epochs" else a) for i, a in enumerate(TRAIN)]
+    code, _, err = run_cli(longer + ["-o", str(out), "--resume"], capsys)
+    line = _one_line(code, err)
+    assert "not a checkpoint a training wrote" in line and needle in line, line
+    assert not out.exists()

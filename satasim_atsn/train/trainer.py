@@ -285,6 +285,7 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
         raise TrainError.at(str(path), None, f"not a readable checkpoint ({type(error).__name__})",
                             "pass the OUTPUT.ckpt.npz a training wrote, or delete this file and train without "
                             "--resume") from None
+    _check_state(path, state, arrays)
     mine = _identity(config, [ly["name"] for ly in net.spec], data_id)
     theirs = state.get("identity", {})
     keys = ["model", "method", "loss", "output", "dataset", "timesteps", "width", "layers"]
@@ -322,6 +323,42 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
         raise TrainError.at(str(path), "state", "checkpoint progress record is unreadable",
                             "delete it and train without --resume") from None
     return done, history, position
+
+
+POSITION_KEYS = ("batches_done", "rng", "seen", "correct", "loss_sum")
+
+
+def _check_state(path: Path, state: dict, arrays: dict[str, np.ndarray]) -> None:
+    """A checkpoint's record is what save_checkpoint writes, and its arrays are finite (a diverging run is stopped
+    before its checkpoint is written): an edited or damaged one is refused by name, not met by a traceback mid-way
+    or exported as a network of NaNs."""
+    position, done = state.get("position"), state.get("epochs_done")
+    problem = None
+    if not isinstance(state.get("identity", {}), dict) or not isinstance(state.get("config") or {}, dict):
+        problem = "its identity or config is not a record"
+    elif not isinstance(done, int) or isinstance(done, bool) or done < 0:
+        problem = f"epochs_done is {done!r}, not a count of epochs"
+    elif not isinstance(state.get("history", []), list) or not all(isinstance(r, dict) for r in state["history"]):
+        problem = "its history is not a list of epoch records"
+    elif position is not None and (not isinstance(position, dict) or any(k not in position for k in POSITION_KEYS)):
+        problem = f"its in-epoch position lacks {', '.join(k for k in POSITION_KEYS if k not in (position or {}))}"
+    elif position is not None and not _rng_state_ok(position["rng"]):
+        problem = "its in-epoch generator state is not one numpy can restore"
+    if problem is None:
+        bad = [k for k, v in arrays.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+        problem = f"{bad[0]} holds values that are not finite" if bad else None
+    if problem is not None:
+        raise TrainError.at(str(path), "state", f"not a checkpoint a training wrote ({problem})",
+                            "delete it and train without --resume, or pass another --checkpoint")
+
+
+def _rng_state_ok(state: object) -> bool:
+    """Whether an epoch generator (:func:`_train_epoch`'s) can take this saved state."""
+    try:
+        np.random.default_rng(0).bit_generator.state = state
+    except (TypeError, ValueError, KeyError):
+        return False
+    return True
 
 
 def resume_record(path: Path, epochs: int, done: int, position: dict | None) -> tuple[dict, list[dict]]:
