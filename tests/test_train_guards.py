@@ -648,3 +648,30 @@ def test_an_edited_or_damaged_checkpoint_is_refused_by_name(tmp_path, capsys, ed
     line = _one_line(code, err)
     assert "not a checkpoint a training wrote" in line and needle in line, line
     assert not out.exists()
+
+
+def test_a_second_training_into_the_same_outputs_is_refused_while_the_first_runs(tmp_path, capsys, monkeypatch):
+    """The same command started twice (or its --resume while it ran) trained both: before the first checkpoint
+    nothing stopped the second, whose checkpoints and workload silently replaced the first's. A lock held for the
+    run refuses it in one line; the lock goes when the run ends, and a dead run's lock is taken over."""
+    import subprocess
+    import sys
+
+    from satasim_atsn.train import trainer
+
+    out = tmp_path / "w.npz"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        trainer._lock_path(out).write_text(str(holder.pid))  # a live training holding -o
+        code, _, err = run_cli(TRAIN + ["-o", str(out)], capsys)
+        assert f"-o: another training (process {holder.pid}) is writing it" in _one_line(code, err)
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+        trainer._lock_path(Path(str(out) + ".ckpt.npz")).write_text(str(holder.pid))
+        code, _, err = run_cli(TRAIN + ["-o", str(out), "--resume"], capsys)
+        assert "--checkpoint: another training" in _one_line(code, err)
+    finally:
+        holder.kill()
+        holder.wait()
+    code, _, err = run_cli(TRAIN + ["-o", str(out)], capsys)  # its process gone: the stale locks are taken over
+    assert code == 0 and out.is_file(), err
+    assert not trainer._lock_path(out).exists() and not trainer._lock_path(Path(str(out) + ".ckpt.npz")).exists()

@@ -9,10 +9,13 @@ training with the last good checkpoint kept.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -491,6 +494,58 @@ def train_model(config: TrainConfig, output: str | Path, checkpoint: str | Path 
     """
     config.check()
     ckpt = Path(checkpoint) if checkpoint else Path(str(output) + ".ckpt.npz")
+    with training_lock(ckpt, output):
+        return _train_model(config, output, ckpt, resume, quiet, stream, data)
+
+
+def _lock_path(path: Path) -> Path:
+    """The lock of one output, in the temp folder (nothing beside the user's files, and a missing -o folder is
+    fine), named by the output's resolved path."""
+    key = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / f"satasim-train-{key}.lock"
+
+
+@contextlib.contextmanager
+def training_lock(ckpt: Path, output: str | Path):
+    """Hold the checkpoint and the workload for one training: a second training into either (the same command
+    started twice, or its --resume while it runs) is refused instead of interleaving its checkpoints with this
+    one's and replacing its workload. A lock whose process is gone (SIGKILL) is taken over."""
+    from satasim_atsn.fileio import _process_alive
+
+    taken: list[Path] = []
+    try:
+        for path, option in ((ckpt, "--checkpoint"), (Path(output), "-o")):
+            lock = _lock_path(path)
+            if lock in taken:
+                continue
+            for _ in range(3):
+                try:
+                    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                except FileExistsError:
+                    owner = lock.read_text(errors="replace").strip() if lock.is_file() else ""
+                    if _process_alive(owner) and owner != str(os.getpid()):
+                        raise TrainError.at(str(path), option, f"another training (process {owner}) is writing it",
+                                            "wait for that training to end, or write to another -o and "
+                                            "--checkpoint") from None
+                    with contextlib.suppress(FileNotFoundError):
+                        lock.unlink()
+                    continue
+                except OSError:  # no temp folder to lock in: train unguarded rather than not at all
+                    break
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(str(os.getpid()))
+                taken.append(lock)
+                break
+        yield
+    finally:
+        for lock in taken:
+            with contextlib.suppress(OSError):
+                lock.unlink()
+
+
+def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bool, quiet: bool,
+                 stream: IO[str] | None, data: tuple[Dataset, ...] | None) -> dict:
+    """:func:`train_model` once it holds the outputs."""
     if not resume and ckpt.exists():  # before the data load, which takes a minute on CIFAR-10
         raise TrainError.at(str(ckpt), "--resume", "a checkpoint of an earlier training is there, and this one would "
                             "replace it", "pass --resume to continue it, or delete it (or pass another --checkpoint) "
