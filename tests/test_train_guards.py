@@ -5,6 +5,7 @@ test set whose labels mean something else."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -675,3 +676,12 @@ def test_a_second_training_into_the_same_outputs_is_refused_while_the_first_runs
     code, _, err = run_cli(TRAIN + ["-o", str(out)], capsys)  # its process gone: the stale locks are taken over
     assert code == 0 and out.is_file(), err
     assert not trainer._lock_path(out).exists() and not trainer._lock_path(Path(str(out) + ".ckpt.npz")).exists()
+
+
+def test_an_output_that_is_a_device_is_refused_before_its_checkpoint_lands_beside_it(tmp_path, capsys):
+    """`-o /dev/null` wrote the workload into the device and its checkpoint as the file /dev/null.ckpt.npz."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, _, err = run_cli(["train", "--dataset", "synthetic", "--epochs", "1", "-o", str(fifo)], capsys)
+    assert code == 2 and "-o: is not a regular file (a device or a pipe)" in err and "give a file path" in err
+    assert not Path(str(fifo) + ".ckpt.npz").exists()

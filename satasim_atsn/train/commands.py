@@ -38,6 +38,10 @@ def _check_outputs(out_path: str, json_path: str | None, checkpoint: str | None,
         raise SatasimError.at(str(value), option, "names standard output (or a descriptor): a training writes its "
                               "workload, and its checkpoint beside it, as files that --resume reads again",
                               "give a file path")
+    target = Path(out_path)
+    if checkpoint is None and target.exists() and not target.is_file() and not target.is_dir():  # /dev/null
+        raise SatasimError.at(str(out_path), "-o", "is not a regular file (a device or a pipe): the checkpoint, "
+                              f"written beside it as {out_path}.ckpt.npz, would land there", "give a file path")
     ckpt = checkpoint or str(out_path) + ".ckpt.npz"
     outputs = {"-o": out_path, "--json": json_path, "--checkpoint": ckpt}
     for option, path in outputs.items():
