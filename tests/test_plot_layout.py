@@ -201,3 +201,11 @@ def test_heatmaps_say_when_a_metric_is_constant_or_a_cell_has_no_value(tmp_path,
     assert [t.get_text() for t in constant.axes[1].get_yticklabels()] == ["26.05"]
     assert sorted(t.get_text() for t in holes.axes[0].texts) == ["inf", "n/a"]
     assert "the same" not in holes.axes[0].get_title()
+
+
+def test_an_exit_histogram_of_a_few_images_has_whole_number_ticks(tmp_path, drawn):
+    """compare's exit histogram of 4 images drew ticks at 0.5, 1.5 images."""
+    plots.grouped_bars(tmp_path / "h.png", ["1", "2", "3", "4"], {"a": [1.0, 2.0, 0.0, 1.0], "b": [0.0, 1.0, 3.0, 0.0]},
+                       "t", "exit timestep", "images", counts=True)
+    ticks = drawn[0].axes[0].get_yticks()
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)

@@ -216,8 +216,9 @@ def timeline(path: str | Path, segments: list[tuple[str, float, float, str]], ti
 
 @_plain_text
 def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list[float]], title: str,
-                 xlabel: str, ylabel: str) -> Path:
-    """Grouped bars: one group per category, one bar per series."""
+                 xlabel: str, ylabel: str, counts: bool = False) -> Path:
+    """Grouped bars: one group per category, one bar per series; ``counts`` (of images): whole-number ticks only
+    (4 images drew ticks at 0.5, 1.5)."""
     fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(categories) * max(1, len(series)) + 2), 3.8))
     x = np.arange(len(categories))
     width = 0.8 / max(len(series), 1)
@@ -226,6 +227,10 @@ def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list
                color=COLORS[(2 * index) % len(COLORS)])
     ax.set_xticks(x)
     ax.set_xticklabels(categories)
+    if counts:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)

@@ -593,7 +593,7 @@ def _latency_sections(doc: Document, out: Path, summaries: list[dict]) -> None:
     T = max(len(s["exit_hist"]) for s in summaries)
     plots.grouped_bars(out / "exit_histogram.png", [str(t) for t in range(1, T + 1)],
                        {s["name"]: list(np.pad(np.asarray(s["exit_hist"], float), (0, T - len(s["exit_hist"]))))
-                        for s in summaries}, "exit timestep histogram", "exit timestep", "images")
+                        for s in summaries}, "exit timestep histogram", "exit timestep", "images", counts=True)
     doc.figure("exit_histogram.png", "number of images exiting at each timestep")
 
 
