@@ -60,12 +60,16 @@ def test_outputs_that_cannot_all_be_written_are_refused_before_training(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing trained, nothing written
 
 
-def test_an_output_among_the_images_is_refused(tmp_path, capsys):
+def _tiny_image_folder(root) -> None:
+    """train/ and test/ with classes a and b of one 8x8 grey image each (Pillow, or the test is skipped)."""
     Image = pytest.importorskip("PIL.Image")
     for split in ("train", "test"):
         for cls in ("a", "b"):
-            (tmp_path / split / cls).mkdir(parents=True)
-            Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(tmp_path / split / cls / "0.png")
+            (root / split / cls).mkdir(parents=True)
+            Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(root / split / cls / "0.png")
+
+def test_an_output_among_the_images_is_refused(tmp_path, capsys):
+    _tiny_image_folder(tmp_path)
     code, _, err = run_cli(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path), "-o",
                             str(tmp_path / "train" / "a" / "w.npz")], capsys)
     assert "-o: is inside the image folder" in _one_line(code, err)
@@ -590,11 +594,7 @@ def test_an_output_over_a_dataset_file_is_refused(tmp_path, capsys):
 
 
 def test_evaluate_json_among_the_images_is_refused(tmp_path, capsys):
-    Image = pytest.importorskip("PIL.Image")
-    for split in ("train", "test"):
-        for cls in ("a", "b"):
-            (tmp_path / split / cls).mkdir(parents=True)
-            Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(tmp_path / split / cls / "0.png")
+    _tiny_image_folder(tmp_path)
     image = tmp_path / "test" / "a" / "0.png"
     before = image.read_bytes()
     code, _, err = run_cli(["evaluate", str(SHIPPED), "--dataset", "imagefolder",
