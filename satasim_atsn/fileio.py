@@ -152,7 +152,7 @@ NPZ_READ_ERRORS: tuple[type[BaseException], ...] = (
     tokenize.TokenError, SyntaxError)
 
 
-def _process_alive(pid_text: str) -> bool:
+def process_alive(pid_text: str) -> bool:
     """Whether the process of this id runs (a name without a number counts as a dead run's)."""
     if not pid_text.isdigit():
         return False
@@ -190,7 +190,7 @@ def staged_directory(out: Path) -> Iterator[Path]:
     beside the old report). A staging directory that a killed run left behind is removed by the next one; one
     whose process still runs (a concurrent run into the same ``out``) is left alone."""
     for stale in out.glob(".report-*.staging"):
-        if not _process_alive(stale.name.split("-")[1]):
+        if not process_alive(stale.name.split("-")[1]):
             shutil.rmtree(stale, ignore_errors=True)
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".report-{os.getpid()}-", suffix=".staging", dir=out))

@@ -26,7 +26,7 @@ import numpy as np
 
 from satasim_atsn import __version__
 from satasim_atsn.errors import DatasetError, TrainError
-from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes
+from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes, process_alive
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.train.evaluation import evaluate_with_predictions, float_logits, policy_table
 from satasim_atsn.train.export import export_network
@@ -510,8 +510,6 @@ def training_lock(ckpt: Path, output: str | Path):
     """Hold the checkpoint and the workload for one training: a second training into either (the same command
     started twice, or its --resume while it runs) is refused instead of interleaving its checkpoints with this
     one's and replacing its workload. A lock whose process is gone (SIGKILL) is taken over."""
-    from satasim_atsn.fileio import _process_alive
-
     taken: list[Path] = []
     try:
         for path, option in ((ckpt, "--checkpoint"), (Path(output), "-o")):
@@ -523,7 +521,7 @@ def training_lock(ckpt: Path, output: str | Path):
                     fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
                 except FileExistsError:
                     owner = lock.read_text(errors="replace").strip() if lock.is_file() else ""
-                    if _process_alive(owner) and owner != str(os.getpid()):
+                    if process_alive(owner) and owner != str(os.getpid()):
                         raise TrainError.at(str(path), option, f"another training (process {owner}) is writing it",
                                             "wait for that training to end, or write to another -o and "
                                             "--checkpoint") from None
