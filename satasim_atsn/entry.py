@@ -37,18 +37,15 @@ def _out_of_address_space(error: BaseException) -> bool:
 def main() -> None:
     """Import and run satasim_atsn.cli.main; an interrupt before the CLI's own handler is reached ends in one line."""
     try:
-        cli_main = _load_cli()
-    except KeyboardInterrupt:
-        sys.stderr.write("satasim: interrupted\n")
-        sys.exit(130)
-    except (OSError, MemoryError) as error:
-        if not _out_of_address_space(error):
-            raise
-        sys.stderr.write("satasim: error: out of memory while loading the tool's libraries (numba's compiler, "
-                         "numpy): the process's address-space limit is too small; raise it (ulimit -v), e.g. to "
-                         "2 GB or unlimited\n")
-        sys.exit(2)
-    try:
+        try:
+            cli_main = _load_cli()
+        except (OSError, MemoryError) as error:
+            if not _out_of_address_space(error):
+                raise
+            sys.stderr.write("satasim: error: out of memory while loading the tool's libraries (numba's compiler, "
+                             "numpy): the process's address-space limit is too small; raise it (ulimit -v), e.g. to "
+                             "2 GB or unlimited\n")
+            sys.exit(2)
         cli_main()
     except KeyboardInterrupt:
         sys.stderr.write("satasim: interrupted\n")
