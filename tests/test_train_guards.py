@@ -417,6 +417,14 @@ def test_asking_for_more_images_than_a_split_has_is_said(tmp_path):
     assert read_workload(out).meta["provenance"]["eval_split"] == "the whole test split"
 
 
+def test_asking_for_exactly_the_split_is_the_whole_split(tmp_path):
+    exact, fewer = tmp_path / "exact.npz", tmp_path / "fewer.npz"
+    train_model(_cfg(epochs=1, eval_images=32), exact, quiet=True, data=DATA)  # the test split has 32 images
+    train_model(_cfg(epochs=1, eval_images=31), fewer, quiet=True, data=DATA)
+    assert read_workload(exact).meta["provenance"]["eval_split"] == "the whole test split"
+    assert read_workload(fewer).meta["provenance"]["eval_split"].startswith("seeded class-balanced sample")
+
+
 def test_small_mistakes_get_the_message_that_helps(tmp_path, capsys):
     # --resume without a checkpoint: said before the (here impossible) data load, not after it
     code, _, err = run_cli(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "nowhere"), "--resume",

@@ -723,7 +723,7 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
     default_policy = METHODS[config.method].exit_policy
     exit_policy = {"default": default_policy, "cl_init": config.cl_init, "tau_cl": config.tau_cl,
                    "theta": config.theta}
-    whole = config.eval_images is None or len(evaluation) < config.eval_images  # asked for more than there are
+    whole = config.eval_images is None or len(evaluation) <= config.eval_images  # all of it, or asked for more
     provenance = {"tool": "satasim train", "tool_version": __version__, "config": config.public(),
                   "seed": config.seed, "epochs": config.epochs, "dataset": config.dataset,
                   "dataset_source": Path(train.source).resolve().name, "class_names": list(train.class_names),
