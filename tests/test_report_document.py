@@ -22,6 +22,17 @@ def test_markdown_and_html(tmp_path):
     assert 'src="data:image/png;base64,' in html and 'src="f.png"' not in html
 
 
+def test_a_list_item_of_several_lines_stays_one_item(tmp_path):
+    """A sweep point's error can span lines; it broke the report's list into loose paragraphs."""
+    doc = Document("T")
+    doc.bullets(["point 3 (x=1): first line\n  second line\n\nthird", "point 4: ok"])
+    md = doc.to_markdown().splitlines()
+    start = md.index("- point 3 (x=1): first line")
+    assert md[start:start + 4] == ["- point 3 (x=1): first line", "    second line", "  third", "- point 4: ok"]
+    html = doc.to_html(tmp_path)
+    assert "<li>point 3 (x=1): first line<br>  second line<br>third</li><li>point 4: ok</li>" in html
+
+
 def test_png_bytes_are_deterministic(tmp_path):
     for name in ("a.png", "b.png"):
         plots.pareto_scatter(tmp_path / name, np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0, 2.0]),

@@ -95,7 +95,7 @@ class Document:
             elif kind == "para":
                 out += [str(value), ""]
             elif kind == "bullets":
-                out += [f"- {item}" for item in value] + [""]
+                out += [line for item in value for line in _md_bullet(str(item))] + [""]
             elif kind == "code":
                 out += ["```", str(value), "```", ""]
             elif kind == "table":
@@ -116,7 +116,8 @@ class Document:
             elif kind == "para":
                 body.append(f"<p>{_inline(str(value))}</p>")
             elif kind == "bullets":
-                body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in value) + "</ul>")
+                body.append("<ul>" + "".join(f"<li>{'<br>'.join(_inline(line) for line in _lines(str(i)))}</li>"
+                                             for i in value) + "</ul>")
             elif kind == "code":
                 body.append(f"<pre>{html.escape(str(value))}</pre>")
             elif kind == "table":
@@ -160,6 +161,17 @@ def _inline(text: str) -> str:
     escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
     escaped = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
     return escaped
+
+
+def _lines(text: str) -> list[str]:
+    """The non-blank lines of a list item (an error message may span several)."""
+    return [line.rstrip() for line in text.splitlines() if line.strip()] or [""]
+
+
+def _md_bullet(text: str) -> list[str]:
+    """A list item as Markdown lines: its later lines indented under the first, so the list does not break."""
+    first, *rest = _lines(text)
+    return [f"- {first}"] + [f"  {line}" for line in rest]
 
 
 def _md_cell(text: str) -> str:
