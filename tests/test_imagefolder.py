@@ -92,7 +92,7 @@ def test_mixed_sizes_name_the_file(tmp_path):
     make_tree(tmp_path)
     odd = tmp_path / "train" / "dog" / "odd.png"
     Image.fromarray(np.zeros((9, 8, 3), np.uint8)).save(odd)
-    message = _expect(tmp_path, "differs from the first image's 8x8")
+    message = _expect(tmp_path, "the split mixes image sizes: 1 of 8x9 (this the first) and 12 of 8x8")
     assert str(odd) in message and "--image-size" in message
     assert load_dataset("imagefolder", "train", str(tmp_path), image_size=8).x.shape == (13, 3, 8, 8)
 
@@ -100,7 +100,22 @@ def test_mixed_sizes_name_the_file(tmp_path):
 def test_mixed_modes(tmp_path):
     make_tree(tmp_path)
     Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(tmp_path / "train" / "dog" / "gray.png")
-    _expect(tmp_path, "image is grey (L), the first image colour (RGB)")
+    _expect(tmp_path, "the split mixes colour modes: 1 grey (L) image (this the first) and 12 colour (RGB)")
+
+
+def test_mixed_modes_name_the_odd_one_out_even_when_it_comes_first(tmp_path):
+    """A grey first image made every colour image after it the one named, and a majority the odd ones."""
+    make_tree(tmp_path)
+    first = tmp_path / "train" / "airplane" / "0000.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(first)
+    message = _expect(tmp_path, "1 grey (L) image (this the first) and 11 colour (RGB)")
+    assert message.startswith(f"{first}: imagefolder: the split mixes colour modes")
+    (tmp_path / "train" / "cat" / "0001.png").unlink()
+    Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(tmp_path / "train" / "cat" / "0001.png")
+    Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(tmp_path / "train" / "dog" / "0002.png")
+    first.unlink()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(first)
+    assert str(tmp_path / "train" / "cat" / "0001.png") in _expect(tmp_path, "2 of 10x8 (this the first) and 10")
 
 
 def test_non_image_and_corrupt_files(tmp_path):

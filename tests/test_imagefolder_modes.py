@@ -161,8 +161,8 @@ def test_float_images_are_refused_in_one_line(tmp_path):
 def test_grey_and_colour_still_may_not_mix(tmp_path):
     _tree(tmp_path, _save_rgb)
     Image.fromarray(np.zeros((6, 5), np.uint8), "L").save(tmp_path / "train" / "b" / "zz.png")
-    with pytest.raises(DatasetError, match=r"zz\.png: imagefolder: image is grey \(L\), the first image colour "
-                                           r"\(RGB\)"):
+    with pytest.raises(DatasetError, match=r"zz\.png: imagefolder: the split mixes colour modes: 1 grey \(L\) "
+                                           r"image \(this the first\) and 6 colour \(RGB\)"):
         load_dataset("imagefolder", "train", str(tmp_path))
 
 

@@ -52,8 +52,7 @@ HOW_TO_GET = {
     "cifar100": "pass --data-dir with the official python version (cifar-100-python.tar.gz from "
                 "www.cs.toronto.edu/~kriz/cifar.html, extracted)",
     "imagefolder": "pass --data-dir with train/<class>/*.png|jpg and test/<class>/... (torchvision ImageFolder "
-                   "layout) and install Pillow: `pip install 'satasim-atsn[images]'` (in a clone: "
-                   "`pip install -e '.[images]'`)",
+                   "layout)",
     "cifar10-dvs": "pass --data-dir with train.npz and test.npz of pre-framed events (x uint8 [N, T, 2, H, W], y [N]), "
                    "e.g. framed with SpikingJelly",
 }
@@ -335,8 +334,7 @@ def _open_image(path: Path):
         return Image.open(path)
 
 
-def _read_image(path: Path, image_size: int | None, mode: str | None, size: tuple[int, int] | None,
-                mode_i: dict | None = None):
+def _read_image(path: Path, image_size: int | None, mode_i: dict | None = None):
     """One image as uint8 [H, W] or [H, W, 3], with its (converted) mode and size; one-line errors otherwise."""
     from PIL import Image, UnidentifiedImageError
 
@@ -344,16 +342,10 @@ def _read_image(path: Path, image_size: int | None, mode: str | None, size: tupl
         with _open_image(path) as img:
             img.load()
             img = _eight_bit(img, path, mode_i)
-            if mode is not None and img.mode != mode:
-                raise DatasetError.at(str(path), None, f"imagefolder: image is {_mode_words(img.mode)}, the first "
-                                      f"image {_mode_words(mode)}", "convert all images to one mode (e.g. RGB)")
+            size = img.size  # before the resize: --image-size makes every size one
             if image_size is not None:
                 img = img.resize((image_size, image_size), Image.BILINEAR)
-            elif size is not None and img.size != size:
-                raise DatasetError.at(str(path), None, f"imagefolder: image size {img.size[0]}x{img.size[1]} differs "
-                                      f"from the first image's {size[0]}x{size[1]}", "pass --image-size S to resize "
-                                      "every image to S x S")
-            return np.asarray(img, dtype=np.uint8), img.mode, img.size
+            return np.asarray(img, dtype=np.uint8), img.mode, size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise DatasetError.at(str(path), None, f"imagefolder: image too large to read safely ({error})",
                               "shrink the image, or pass --image-size after resizing it offline") from None
@@ -364,6 +356,27 @@ def _read_image(path: Path, image_size: int | None, mode: str | None, size: tupl
 
 def _mode_words(mode: str) -> str:
     return {"L": "grey (L)", "RGB": "colour (RGB)"}.get(mode, mode)
+
+
+def _check_one_kind(modes: dict, sizes: dict, resized: bool) -> None:
+    """Refuse a split of more than one colour mode, or (without --image-size) more than one size, naming the first
+    image of the rarest kind: the odd one out, whichever image came first. ``modes`` and ``sizes`` map each kind to
+    [count, first path], in reading order."""
+    def odd_one(kinds: dict) -> tuple:
+        rarest = min(kinds.items(), key=lambda item: item[1][0])  # the first of equally rare kinds
+        common = max(kinds.items(), key=lambda item: item[1][0])
+        return rarest[1][1], rarest[0], rarest[1][0], common[0], common[1][0]
+
+    if len(modes) > 1:
+        path, mode, count, usual, usual_count = odd_one(modes)
+        raise DatasetError.at(str(path), None, f"imagefolder: the split mixes colour modes: {count} "
+                              f"{_mode_words(mode)} image{'s' if count > 1 else ''} (this the first) and "
+                              f"{usual_count} {_mode_words(usual)}", "convert all images to one mode (e.g. RGB)")
+    if len(sizes) > 1 and not resized:
+        path, size, count, usual, usual_count = odd_one(sizes)
+        raise DatasetError.at(str(path), None, f"imagefolder: the split mixes image sizes: {count} of "
+                              f"{size[0]}x{size[1]} (this the first) and {usual_count} of {usual[0]}x{usual[1]}",
+                              "pass --image-size S to resize every image to S x S")
 
 
 #: files an operating system writes into folders of pictures (Windows' thumbnail cache and folder settings), skipped
@@ -433,7 +446,9 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) 
     try:
         import PIL  # noqa: F401
     except ImportError:
-        raise _fail("imagefolder", "--dataset", "needs Pillow, which is not installed") from None
+        raise DatasetError.at("--dataset", None, "imagefolder: needs Pillow, which is not installed",
+                              "install it: `pip install 'satasim-atsn[images]'` (in a clone: "
+                              "`pip install -e '.[images]'`)") from None
     base = Path(data_dir)
     classes = _class_dirs(base / split)
     other = "test" if split == "train" else "train"
@@ -447,7 +462,8 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) 
                                   "give both splits the same class folders")
     _check_image_size(image_size, sum(len(_class_files(folder)) for folder in classes))
     images, labels = [], []
-    mode = size = None
+    modes: dict = {}
+    sizes: dict = {}
     mode_i: dict = {}
     for label, folder in enumerate(classes):
         files = _class_files(folder)
@@ -458,10 +474,13 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None) 
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise DatasetError.at(str(path), None, "imagefolder: not an image file (by its suffix)",
                                       f"remove it; images end in {', '.join(IMAGE_SUFFIXES)}")
-            array, mode, size = _read_image(path, image_size, mode, size, mode_i)
+            array, mode, size = _read_image(path, image_size, mode_i)
+            modes.setdefault(mode, [0, path])[0] += 1
+            sizes.setdefault(size, [0, path])[0] += 1
             images.append(array)
             labels.append(label)
     _check_mode_i(mode_i)
+    _check_one_kind(modes, sizes, image_size is not None)
     if len(classes) < 2:
         raise DatasetError.at(str(base / split), None, f"imagefolder: one class folder ({classes[0].name!r}); a "
                               "classifier needs at least two", "add a folder for each other class")
