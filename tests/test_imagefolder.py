@@ -76,8 +76,10 @@ def test_no_classes(tmp_path):
 
 def test_missing_split_and_dir(tmp_path):
     _expect(tmp_path, "split folder not found")
-    with pytest.raises(DatasetError, match="--data-dir"):
-        load_dataset("imagefolder", "train", None)
+    for missing in (None, ""):  # the fix is the folder: Pillow is installed here, and was once suggested
+        with pytest.raises(DatasetError, match="--data-dir") as info:
+            load_dataset("imagefolder", "train", missing)
+        assert "Pillow" not in str(info.value) and "ImageFolder layout" in str(info.value)
 
 
 def test_mismatched_classes(tmp_path):
