@@ -417,12 +417,29 @@ def test_asking_for_more_images_than_a_split_has_is_said(tmp_path):
     assert read_workload(out).meta["provenance"]["eval_split"] == "the whole test split"
 
 
-def test_asking_for_exactly_the_split_is_the_whole_split(tmp_path):
-    exact, fewer = tmp_path / "exact.npz", tmp_path / "fewer.npz"
-    train_model(_cfg(epochs=1, eval_images=32), exact, quiet=True, data=DATA)  # the test split has 32 images
-    train_model(_cfg(epochs=1, eval_images=31), fewer, quiet=True, data=DATA)
-    assert read_workload(exact).meta["provenance"]["eval_split"] == "the whole test split"
-    assert read_workload(fewer).meta["provenance"]["eval_split"].startswith("seeded class-balanced sample")
+def test_asking_for_exactly_the_split_is_the_whole_split(tmp_path, monkeypatch):
+    from satasim_atsn.train import trainer
+
+    monkeypatch.setattr(trainer, "load_dataset", lambda name, split, *a: DATA[split == "test"])
+    for asked, words in ((32, "the whole test split"), (31, "seeded class-balanced sample"), (None, "the whole")):
+        out = tmp_path / f"{asked}.npz"
+        train_model(_cfg(epochs=1, eval_images=asked), out, quiet=True)  # the test split has 32 images
+        provenance = read_workload(out).meta["provenance"]
+        assert provenance["eval_split"].startswith(words) and provenance["eval_images"] == (asked or 32)
+
+
+def test_a_resume_with_other_eval_images_labels_the_earlier_epochs(tmp_path, monkeypatch):
+    """After a resume with another --eval-images the history's accuracies came from two sample sizes, unnamed."""
+    from satasim_atsn.train import trainer
+
+    monkeypatch.setattr(trainer, "load_dataset", lambda name, split, *a: DATA[split == "test"])
+    changed, same = tmp_path / "changed.npz", tmp_path / "same.npz"
+    train_model(_cfg(epochs=1, eval_images=16), changed, quiet=True)
+    train_model(_cfg(epochs=3), changed, resume=True, quiet=True)  # the whole 32-image split from epoch 2
+    assert [r.get("test_images") for r in read_workload(changed).meta["provenance"]["history"]] == [16, None, None]
+    train_model(_cfg(epochs=1, eval_images=16), same, quiet=True)  # the same sample after: unlabelled, a fresh run's
+    train_model(_cfg(epochs=2, eval_images=16), same, resume=True, quiet=True)
+    assert all("test_images" not in r for r in read_workload(same).meta["provenance"]["history"])
 
 
 def test_small_mistakes_get_the_message_that_helps(tmp_path, capsys):

@@ -379,6 +379,19 @@ def resume_record(path: Path, epochs: int, done: int, position: dict | None) -> 
     return record, resumes
 
 
+def label_earlier_evaluations(path: Path, history: list[dict], evaluation: Dataset) -> None:
+    """Give the history records of an earlier run, scored on another number of test images (another --eval-images
+    before the resume), that number as ``test_images``, so every per-epoch accuracy names its sample's size. Records
+    scored on this run's sample stay unlabelled, so a resume with the same options keeps the workload's bytes."""
+    with np.load(path, allow_pickle=False) as data:
+        asked = (json.loads(str(data["state"])).get("config") or {}).get("eval_images")
+    split_size = evaluation.sample_of or len(evaluation)
+    earlier = split_size if asked is None else min(int(asked), split_size)
+    if earlier != len(evaluation):
+        for record in history:
+            record.setdefault("test_images", earlier)
+
+
 def _check_epochs_left(path: Path, epochs: int) -> None:
     """Refuse --epochs below what the checkpoint holds, before the data load: the export would name fewer epochs
     than trained its network. An unreadable checkpoint is left to :func:`load_checkpoint`'s own message."""
@@ -449,8 +462,10 @@ class Progress:
 # the run
 # ------------------------------------------------------------------------------------------
 def subset(data: Dataset, idx: np.ndarray) -> Dataset:
-    """The examples ``idx`` of a split."""
-    return Dataset(data.name, data.split, data.x[idx], data.y[idx], data.num_classes, data.source, data.class_names)
+    """The examples ``idx`` of a split (marked a sample of it when they are fewer)."""
+    whole = len(idx) == len(data) and data.sample_of is None
+    return Dataset(data.name, data.split, data.x[idx], data.y[idx], data.num_classes, data.source, data.class_names,
+                   None if whole else data.sample_of or len(data))
 
 
 def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
@@ -575,6 +590,8 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
     data_id = data_identity(train)
     start_epoch, history, position = (load_checkpoint(ckpt, net, opt, config, data_id) if resume else (0, [], None))
     resumed, resumes = resume_record(ckpt, config.epochs, start_epoch, position) if resume else (None, [])
+    if resume:
+        label_earlier_evaluations(ckpt, history, evaluation)
     if resumed is not None:
         where = f", batch {position['batches_done']}" if position else ""
         extended = (f" (--epochs {resumed['epochs_before']} -> {resumed['epochs_after']}: the cosine schedule is "
@@ -723,7 +740,7 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
     default_policy = METHODS[config.method].exit_policy
     exit_policy = {"default": default_policy, "cl_init": config.cl_init, "tau_cl": config.tau_cl,
                    "theta": config.theta}
-    whole = config.eval_images is None or len(evaluation) <= config.eval_images  # all of it, or asked for more
+    whole = evaluation.sample_of is None  # all of the test split: no --eval-images, or as many as it has, or more
     provenance = {"tool": "satasim train", "tool_version": __version__, "config": config.public(),
                   "seed": config.seed, "epochs": config.epochs, "dataset": config.dataset,
                   "dataset_source": Path(train.source).resolve().name, "class_names": list(train.class_names),

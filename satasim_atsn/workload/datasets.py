@@ -70,6 +70,8 @@ class Dataset:
     num_classes: int
     source: str
     class_names: tuple[str, ...] = ()
+    #: the size of the split this is a sample of (None: the whole split)
+    sample_of: int | None = None
 
     @property
     def framed(self) -> bool:
