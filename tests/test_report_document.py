@@ -33,6 +33,24 @@ def test_a_list_item_of_several_lines_stays_one_item(tmp_path):
     assert "<li>point 3 (x=1): first line<br>  second line<br>third</li><li>point 4: ok</li>" in html
 
 
+def test_names_no_font_draws_are_spelled_not_boxed(tmp_path):
+    """Two designs named in a script no installed font draws (CJK on most servers) were drawn as the same boxes."""
+    import matplotlib.pyplot as plt
+    import pytest
+
+    fig, ax = plt.subplots()
+    ax.set_title("自适应 a\tb é ≤ τ\nnext")
+    if ord("自") in plots._drawable_chars(ax.title.get_fontproperties()):
+        plt.close(fig)
+        pytest.skip("a font here draws CJK: nothing to spell")
+    plots._spell_undrawable(fig)
+    assert ax.get_title() == "\\u81ea\\u9002\\u5e94 a b é ≤ τ\nnext"  # what the font has stays as it is
+    plt.close(fig)
+    for name, label in (("a.png", "自适应"), ("b.png", "时间步")):  # as boxes, the same picture
+        plots.metric_bars(tmp_path / name, [label, "base"], [("fps", [1.0, 2.0])], baseline=1)
+    assert (tmp_path / "a.png").read_bytes() != (tmp_path / "b.png").read_bytes()
+
+
 def test_png_bytes_are_deterministic(tmp_path):
     for name in ("a.png", "b.png"):
         plots.pareto_scatter(tmp_path / name, np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0, 2.0]),

@@ -35,10 +35,75 @@ def _plain_text(plot: Callable) -> Callable:
     return drawn
 
 
+@functools.lru_cache(maxsize=64)
+def _font_chars(path: str) -> frozenset[int]:
+    """The code points a font file draws."""
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(path).get_charmap())
+
+
+def _drawable_chars(prop) -> frozenset[int]:
+    """The code points some font of ``prop``'s family list draws (matplotlib falls back along the list)."""
+    from matplotlib import font_manager
+
+    chars: set[int] = set()
+    for family in prop.get_family():
+        names = matplotlib.rcParams.get(f"font.{family}", [family]) if family in font_manager.font_family_aliases \
+            else [family]
+        for name in names:
+            try:
+                found = font_manager.findfont(_with_family(prop, name), fallback_to_default=False)
+            except ValueError:  # not installed
+                continue
+            chars |= _font_chars(found)
+    return frozenset(chars)
+
+
+def _with_family(prop, name: str):
+    copy = prop.copy()
+    copy.set_family(name)
+    return copy
+
+
+def _spell_undrawable(fig) -> None:
+    """Write the characters no installed font draws as \\uXXXX escapes, and tabs as spaces: drawn as boxes, two
+    designs named in a script the machine has no font for (CJK on most servers) were told apart by nothing."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.text import Text
+
+    def spell(content: str, prop) -> str:
+        if content.isascii() and "\t" not in content:
+            return content
+        chars = _drawable_chars(prop)
+        return "".join(_spelled(c, chars) for c in content)
+
+    for text in fig.findobj(Text):
+        if text.get_text():
+            text.set_text(spell(text.get_text(), text.get_fontproperties()))
+    for ax in fig.axes:  # tick labels are their formatter's, set again at every draw: fix those ticks' texts
+        for axis in (ax.xaxis, ax.yaxis):
+            for minor in (False, True):
+                labels = axis.get_ticklabels(minor=minor)  # formatted for the ticks as they stand
+                spelled = [spell(t.get_text(), t.get_fontproperties() or FontProperties()) for t in labels]
+                if spelled != [t.get_text() for t in labels]:
+                    axis.set_ticks(axis.get_ticklocs(minor=minor), spelled, minor=minor)
+
+
+def _spelled(char: str, chars: frozenset[int]) -> str:
+    """One character as drawn: itself when a font has it, a space for a tab, else its escape."""
+    if char == "\t":
+        return " "
+    if char == "\n" or ord(char) in chars:
+        return char
+    return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
+
+
 def _save(fig, path: str | Path) -> Path:
     """Save a figure as PNG without dates/software metadata, atomically; close it."""
     buffer = io.BytesIO()
-    with warnings.catch_warnings():  # a name in a script the font lacks (CJK, a tab) is drawn as a box, silently
+    _spell_undrawable(fig)
+    with warnings.catch_warnings():  # a character the font lacks would still be drawn as a box, silently
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
         fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight")
     plt.close(fig)
