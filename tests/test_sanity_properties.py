@@ -69,3 +69,26 @@ def test_doubling_a_one_bank_weight_buffer_never_costs_cycles_on_one_accelerator
     assert all(b <= a for a, b in zip(fetched[:-1], fetched[1:], strict=True)), cycles
     assert cycles[0] > cycles[-2], "16 B buffer-fulls must cost DRAM latency"
     assert dram_reads[-1] <= dram_reads[-2]
+
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_doubling_the_clock_keeps_cycles_and_dynamic_energy_and_halves_time_and_leakage(seed):
+    """docs/microarchitecture.md section 13, last paragraph: with the DRAM given in cycles, clock_hz scales time and
+    every leakage energy exactly (the DRAM's background power by the channels its GB/s need) and nothing else."""
+    wl = random_workload(500 + seed, images=3)
+    arch = tiny_arch(seed)
+    slow = simulate(arch, wl)
+    fast = simulate(tiny_arch(seed, clock_hz=2 * arch.clock_hz), wl)
+    assert fast.counters() == slow.counters()  # cycles, images' start/end, every action count
+    assert fast.energy["dynamic_pJ"] == slow.energy["dynamic_pJ"]
+    assert fast.area_um2 == slow.area_um2
+    assert fast.metrics()["fps"] == pytest.approx(2 * slow.metrics()["fps"], rel=1e-12)
+    assert fast.metrics()["latency_ms"]["mean"] == pytest.approx(slow.metrics()["latency_ms"]["mean"] / 2, rel=1e-12)
+    assert fast.seconds == pytest.approx(slow.seconds / 2, rel=1e-12)
+    for comp, leak_pJ in slow.energy["leakage_pJ"].items():
+        if comp != "dram":  # the same on-chip power over half the time
+            assert fast.leakage_mW[comp] == slow.leakage_mW[comp]
+            assert fast.energy["leakage_pJ"][comp] == pytest.approx(leak_pJ / 2, rel=1e-12, abs=1e-9)
+    dram_pJ = fast.leakage_mW["dram"] * 1e-3 * fast.seconds * 1e12  # twice the GB/s: its own channel count
+    assert fast.energy["leakage_pJ"]["dram"] == pytest.approx(dram_pJ, rel=1e-12, abs=1e-9)
