@@ -71,7 +71,6 @@ def test_doubling_a_one_bank_weight_buffer_never_costs_cycles_on_one_accelerator
     assert dram_reads[-1] <= dram_reads[-2]
 
 
-
 @pytest.mark.parametrize("seed", range(3))
 def test_doubling_the_clock_keeps_cycles_and_dynamic_energy_and_halves_time_and_leakage(seed):
     """docs/microarchitecture.md section 13, last paragraph: with the DRAM given in cycles, clock_hz scales time and
