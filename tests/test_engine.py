@@ -56,6 +56,8 @@ def tiny_arch(seed: int, kind: str | None = None, **extra):
         sets["exit_unit.tau_cl"] = 0.95
     if kind == "dtsnn":
         sets["exit_unit.theta"] = 0.5
+    # two 16-bit words per image of a batch: a first layer's membrane and constant current (section 5)
+    sets["pe.data_memory_bytes"] = max(sets["pe.data_memory_bytes"], 4 * sets["images_per_batch"])
     sets.update(extra)
     return load_arch(ARCHS / KIND_FILE[kind], [f"{k}={v}" for k, v in sets.items()])
 

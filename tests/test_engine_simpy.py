@@ -235,6 +235,8 @@ def contention_arch(seed: int):
         "dram.latency_cycles": int(rng.choice([0, 1, 40, 300])),
         "dram.arbitration": "fifo",  # the oracle's rule: demand_first is checked against hw/reference.py
     }
+    # two 16-bit words per image of a batch: a first layer's membrane and constant current (section 5)
+    sets["pe.data_memory_bytes"] = max(sets["pe.data_memory_bytes"], 4 * sets["images_per_batch"])
     if kind == "dtsnn":
         sets["pe.adc_cycles_per_conversion"] = int(rng.integers(1, 4))
         sets["exit_unit.theta"] = 0.5

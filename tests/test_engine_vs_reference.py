@@ -163,8 +163,10 @@ def arch_from_picks(pick, workload) -> dict:
     # never narrower than the workload's membranes (simulate refuses that); residency is varied by the memory size
     pe["vmem_bits"] = max(pick.choice([8, 16, 16, 32]), workload.vmem_bits)
     pe["data_memory_bytes"] = pick.choice([4, 8, 16, 32, 64, 256, 2048])
-    # at least one membrane per image of a batch (section 3 refuses fewer; a test of its own checks that)
-    pe["data_memory_bytes"] = max(pe["data_memory_bytes"], raw["images_per_batch"] * pe["vmem_bits"] // 8)
+    # at least one membrane per image of a batch, two words for a first layer reading the image (sections 3 and 5
+    # refuse fewer; tests of their own check that)
+    words = 2 if workload.input_encoding == "direct" else 1
+    pe["data_memory_bytes"] = max(pe["data_memory_bytes"], words * raw["images_per_batch"] * pe["vmem_bits"] // 8)
     pe["adders"] = pick.integer(1, 4)
     pe["decay"] = "multiplier" if kind == "conventional" else "shift_add"
     eu = {
@@ -335,7 +337,8 @@ def refill_case(seed: int):
     workload = random_workload(seed, images=images, max_channels=4, size=int(rng.choice([4, 6])))
     raw = random_arch_dict(seed, workload)
     raw["images_per_batch"] = slots
-    raw["pe"]["data_memory_bytes"] = max(raw["pe"]["data_memory_bytes"], slots * raw["pe"]["vmem_bits"] // 8)
+    words = 2 if workload.input_encoding == "direct" else 1  # a first layer's current beside its membrane
+    raw["pe"]["data_memory_bytes"] = max(raw["pe"]["data_memory_bytes"], words * slots * raw["pe"]["vmem_bits"] // 8)
     if raw["kind"] != "conventional":
         raw["batch_refill"] = True
     arch = build_arch(raw, where=f"<refill arch {seed}>")

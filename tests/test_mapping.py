@@ -26,7 +26,8 @@ def test_folds_and_pe_blocks_follow_section_3(seed):
     rng = np.random.default_rng(seed)
     rows, cols = int(rng.integers(2, 4)), int(rng.integers(2, 5))
     dm = int(rng.choice([4, 8, 16, 64]))
-    b = int(rng.integers(1, min(3, dm * 8 // 16) + 1))  # images per batch: each keeps its own membranes
+    # images per batch: each keeps its own membranes, and a first layer's currents (section 5)
+    b = int(rng.integers(1, min(3, dm * 8 // 16 // 2) + 1))
     arch = arch_with(**{"array.rows": rows, "array.cols": cols, "pe.data_memory_bytes": dm, "images_per_batch": b})
     wl = random_workload(seed, images=1)
     m = build_mapping(arch, wl)
@@ -35,7 +36,8 @@ def test_folds_and_pe_blocks_follow_section_3(seed):
     assert list(m.pe_hops) == [p // cols + p % cols for p in range(P)]
     assert m.exit_hops == P // cols + P % cols
     for g in m.pe_groups:
-        N = g.neurons
+        N, K = g.neurons, m.fold_capacity_neurons // g.words_per_neuron
+        assert g.words_per_neuron == (2 if any(i.encoding == "image" for i in g.inputs) else 1)
         assert len(g.folds) == math.ceil(N / (P * K))
         covered = []
         for f, fold in enumerate(g.folds):
@@ -50,7 +52,7 @@ def test_folds_and_pe_blocks_follow_section_3(seed):
             covered += list(range(fold.start, fold.stop))
         assert covered == list(range(N))
     # membrane residency rule
-    expect = b * sum(math.ceil(g.neurons / P) for g in m.pe_groups) <= m.capacity_neurons
+    expect = b * sum(math.ceil(g.neurons / P) * g.words_per_neuron for g in m.pe_groups) <= m.capacity_neurons
     assert m.membranes_resident == expect
 
 
@@ -58,19 +60,20 @@ def test_a_batch_divides_the_pe_data_memory():
     """Section 3: b images keep b membranes per neuron, so folds shrink and residency needs b times the room."""
     wl = random_workload(3, images=1, residual=False, size=8)
     for b in (1, 2, 4):
-        m = build_mapping(arch_with(**{"array.rows": 2, "array.cols": 2, "pe.data_memory_bytes": 600,
+        m = build_mapping(arch_with(**{"array.rows": 2, "array.cols": 2, "pe.data_memory_bytes": 1000,
                                        "images_per_batch": b}), wl)
-        assert m.fold_capacity_neurons == 300 // b
-        assert max(int(np.diff(f.pe_offsets).max()) for g in m.pe_groups for f in g.folds) <= 300 // b
-        per_image = sum(math.ceil(g.neurons / m.num_pes) for g in m.pe_groups)
-        assert m.membranes_resident == (b * per_image <= 300)
-    assert per_image * 2 <= 300 < per_image * 4, "the case must be resident at b = 2 and not at b = 4"
-    # the shipped VGG16 on the shipped design: conv1's 65,536 neurons fit one fold of 255 x 512 for one image,
-    # and need ceil(65536 / (255 x 64)) = 5 folds for a batch of 8
+        assert m.fold_capacity_neurons == 500 // b
+        assert max(int(np.diff(f.pe_offsets).max()) for g in m.pe_groups for f in g.folds) <= 500 // b
+        per_image = sum(math.ceil(g.neurons / m.num_pes) * g.words_per_neuron for g in m.pe_groups)
+        assert m.membranes_resident == (b * per_image <= 500)
+    assert per_image * 2 <= 500 < per_image * 4, "the case must be resident at b = 2 and not at b = 4"
+    # the shipped VGG16 on the shipped design: conv1's 65,536 neurons, two words each (membrane and current,
+    # section 5), need ceil(65536 / (255 x 256)) = 2 folds of 255 x 512 words for one image, and
+    # ceil(65536 / (255 x 32)) = 9 for a batch of 8
     from satasim_atsn.workload.format import read_workload
 
     vgg = read_workload(Path(__file__).resolve().parent.parent / "workloads" / "vgg16_cifar10.npz")
-    assert [len(build_mapping(arch_with(images_per_batch=b), vgg).groups[0].folds) for b in (1, 8)] == [1, 5]
+    assert [len(build_mapping(arch_with(images_per_batch=b), vgg).groups[0].folds) for b in (1, 8)] == [2, 9]
 
 
 def test_fold_weight_bytes_count_channels_with_a_neuron_in_the_fold():
@@ -233,9 +236,10 @@ def test_a_batch_too_large_for_pe_and_exit_unit_gets_one_fix_for_both():
         derive_mapping(arch, wl)
     fix = str(engine_error.value).split("; ", 1)[1]
     assert fix == str(reference_error.value).split("; ", 1)[1]
-    assert "images_per_batch <= 28 or raise pe.data_memory_bytes to 8192 and exit_unit.data_memory_bytes to" in fix
+    # 16384 B: two 16-bit words per image for conv1, its membrane and current (section 5)
+    assert "images_per_batch <= 28 or raise pe.data_memory_bytes to 16384 and exit_unit.data_memory_bytes to" in fix
     need = int(fix.rsplit(" ", 1)[1])
-    fixed = arch_with(images_per_batch=4096, **{"pe.data_memory_bytes": 8192, "exit_unit.data_memory_bytes": need})
+    fixed = arch_with(images_per_batch=4096, **{"pe.data_memory_bytes": 16384, "exit_unit.data_memory_bytes": need})
     check_batch(fixed, build_mapping(fixed, wl), wl)  # the fix given maps and holds the batch
     check_batch(arch_with(images_per_batch=28), build_mapping(arch_with(images_per_batch=28), wl), wl)
     with pytest.raises(SatasimError, match="exit_unit.data_memory_bytes to"):
@@ -264,10 +268,11 @@ def test_a_mapping_whose_stream_routing_would_not_fit_in_memory_is_refused(monke
     root = Path(__file__).resolve().parents[1]
     with pytest.raises(SystemExit) as stop:
         main(["run", str(root / "archs" / "atsn16x16.yaml"), str(root / "workloads" / "resnet19_cifar10.npz"),
-              "--set", "array.rows=4", "--set", "array.cols=4", "--set", "pe.data_memory_bytes=2", "-q"])
+              "--set", "array.rows=4", "--set", "array.cols=4", "--set", "pe.data_memory_bytes=4", "-q"])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.count("\n") == 1
-    assert "pe.data_memory_bytes: 2 B holds 1 membrane(s) per PE, fold and image" in err and "96,133 folds" in err
+    # two membranes per PE: conv1 keeps one neuron's membrane and current (section 5), the others two membranes
+    assert "pe.data_memory_bytes: 4 B holds 2 membrane(s) per PE, fold and image" in err and "52,441 folds" in err
     assert "raise pe.data_memory_bytes" in err
     # the limit is on the estimate: sum over folds of their inputs' stream positions x 32 B
     workload = random_workload(5, images=2, size=8)

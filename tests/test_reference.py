@@ -718,15 +718,20 @@ def test_reference_invariants(seed: int) -> None:
     active_steps = int(trace.exit_t.sum())
     updates = sum(acc["actions"]["pe_fire_updates"] for acc in c["accelerators"])
     assert updates == active_steps * sum(g.neurons for g in mapping.pe_groups)
-    # beyond those, a membrane fill writes (t = 2..exit) and a spill reads (t = 1..min(exit, T - 1)) each neuron
-    neurons = 0 if mapping.membranes_resident else sum(g.neurons for g in mapping.pe_groups)
+    # a fire update of a layer reading the image also reads its current (section 5); beyond those reads, a fill
+    # writes (t = 2..exit) each neuron's words (membrane, and current) and a spill reads (t = 1..min(exit, T - 1))
+    # each membrane, and at t = 1 < T each current
+    currents = sum(g.neurons for g in mapping.pe_groups if g.words_per_neuron == 2)
+    moved = 0 if mapping.membranes_resident else 1
+    neurons = moved * sum(g.neurons for g in mapping.pe_groups)
+    words = moved * sum(g.neurons * g.words_per_neuron for g in mapping.pe_groups)
     fills = sum(a["actions"]["pe_dm_writes"] - a["actions"]["pe_accumulations"] - a["actions"]["pe_fire_updates"]
                 for a in c["accelerators"])
     spills = sum(a["actions"]["pe_dm_reads"] - a["actions"]["pe_accumulations"] - a["actions"]["pe_fire_updates"]
-                 for a in c["accelerators"])
+                 for a in c["accelerators"]) - active_steps * currents
     T = workload.timesteps
-    assert fills == neurons * int((trace.exit_t - 1).sum())
-    assert spills == neurons * int(np.minimum(trace.exit_t, T - 1).sum())
+    assert fills == words * int((trace.exit_t - 1).sum())
+    assert spills == neurons * int(np.minimum(trace.exit_t, T - 1).sum()) + moved * currents * 3 * (T > 1)
     # deterministic
     assert simulate_reference(arch, workload, 3) == c
 
@@ -779,10 +784,11 @@ def test_mapping_follows_section_3(seed: int) -> None:
     assert (mapping.capacity_neurons, mapping.fold_capacity_neurons) == (held, K)
     sizes = []
     for g, w in zip(mapping.pe_groups, [g for g in witness.groups if g.kind == "pe"], strict=True):
-        N = g.neurons
-        sizes.append(math.ceil(N / P))
-        Q = max(1, min(K, math.ceil(N / P)) if len(g.folds) == 1 else g.folds[0].n // P)
-        assert Q <= K
+        N, k_group = g.neurons, K // g.words_per_neuron  # a layer reading the image keeps its currents too (section 5)
+        assert g.words_per_neuron == w.words == (2 if any(i.encoding == "image" for i in g.inputs) else 1)
+        sizes.append(math.ceil(N / P) * g.words_per_neuron)
+        Q = max(1, min(k_group, math.ceil(N / P)) if len(g.folds) == 1 else g.folds[0].n // P)
+        assert k_group >= Q
         assert len(g.folds) == math.ceil(N / (P * Q))
         assert all(int(v) <= arch.pe.weight_memory_bytes for f in g.folds for v in f.pe_weight_bytes)
         for f, fold in enumerate(g.folds):
@@ -818,8 +824,9 @@ def _section12_case(seed: int, **changes):
     raw = random_arch_dict(seed, workload)
     raw.update({"dataflow": "timestep_major", "images_per_batch": 3, **changes})
     raw["global_buffers"]["weight"]["bytes"] = 147456
-    pe = raw["pe"]  # one membrane per image of the batch at least (section 3)
-    pe["data_memory_bytes"] = max(pe["data_memory_bytes"], raw["images_per_batch"] * pe["vmem_bits"] // 8)
+    pe = raw["pe"]  # one membrane per image of the batch at least (section 3), two words for a first layer (5)
+    words = 2 if workload.input_encoding == "direct" else 1
+    pe["data_memory_bytes"] = max(pe["data_memory_bytes"], words * raw["images_per_batch"] * pe["vmem_bits"] // 8)
     return build_arch(raw, where="<section 12>"), workload
 
 

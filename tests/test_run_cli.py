@@ -300,16 +300,17 @@ def test_batch_refill_where_it_cannot_act_is_noted(tmp_path, capsys):
 
 
 def test_memories_far_outside_the_technology_table_are_noted(tmp_path, capsys):
-    """A 2 B PE memory cost 0.014 pJ per access and a 1 TB one 2.4e9 mm2, extrapolated without a word."""
+    """A 2 B PE memory cost 0.014 pJ per access and a 1 TB one 2.4e9 mm2, extrapolated without a word (4 B here:
+    a first layer's membrane and current need two words, section 5)."""
     from satasim_atsn.cli import main
 
     workload = str(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
     out = tmp_path / "r.json"
     with pytest.raises(SystemExit):
-        main(["run", "atsn16x16", workload, "--images", "4", "--set", "pe.data_memory_bytes=2",
+        main(["run", "atsn16x16", workload, "--images", "4", "--set", "pe.data_memory_bytes=4",
               "--set", "global_buffers.weight.bytes=1474560", "--json", str(out)])
     err = capsys.readouterr().err
-    assert ("note: the SRAM figures of pe.data_memory_bytes (2 B; the smallest sram64 point is 1,024 B); "
+    assert ("note: the SRAM figures of pe.data_memory_bytes (4 B; the smallest sram64 point is 1,024 B); "
             "global_buffers.weight.bytes (1,474,560 B; the largest glb point is 147,456 B) are extrapolated") in err
     assert any("extrapolated log-log" in n for n in json.loads(out.read_text())["notes"])
     # within twice the table's range (interpolated or just beyond it): no note

@@ -16,4 +16,8 @@
 #:    from tile (0, 0), once (spikes were charged one route per destination PE, weights every byte x the mesh's
 #:    depth, rows + cols - 2); the exit unit's decision adds and its writes of the output layer's weights are
 #:    counted and charged (exit_decision_adds, exit_weight_write_bytes).
-MODEL_VERSION = 8
+#: 9: session 31, a layer that reads the direct-encoded image keeps each neuron's constant current in the PE data
+#:    memory beside its membrane: two words per neuron and image (its folds hold half the neurons, residency
+#:    counts both), a fire update reads both, and when membranes move the current is filled at every t > 1 and
+#:    spilled once, after t = 1 (docs/microarchitecture.md section 5).
+MODEL_VERSION = 9

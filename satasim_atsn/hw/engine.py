@@ -124,6 +124,7 @@ class _FoldModel:
     weight_write_bytes: int  # bytes the fold's weight stream writes into the PEs' weight memories
     weight_hops: int  # byte-hops of the weight stream: each channel's bytes x the links of its multicast tree
     neuron_hops: int  # sum over the PEs of neurons x hops from tile (0, 0): one image's membrane transport
+    words: int = 1  # data-memory words per neuron and image: 2 for a group reading the image (section 5)
     vp_offsets: list[int] = field(default_factory=list)
     vp_ptr: np.ndarray | None = None
     vp_cls: np.ndarray | None = None
@@ -249,7 +250,7 @@ class _Model:
                 model.offsets = fold.pe_offsets.astype(np.int64)
             inputs.append(model)
         fm = _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes, int(fold.pe_weight_bytes.sum()),
-                        int(fold.weight_byte_hops), int(pe_neurons @ self.hops))
+                        int(fold.weight_byte_hops), int(pe_neurons @ self.hops), group.words_per_neuron)
         self._stream_routing(fold, fm, covs)
         return fm
 
@@ -734,7 +735,7 @@ def _count_pe_fold(
     fires = bt.active_count.sum(axis=1) * fm.neurons
     c[:, A["pe_accumulations"]] += acc_b
     c[:, A["pe_fire_updates"]] += fires
-    c[:, A["pe_dm_reads"]] += acc_b + fires
+    c[:, A["pe_dm_reads"]] += acc_b + fires * fm.words  # a fire reads the membrane, and a first layer's current
     c[:, A["pe_dm_writes"]] += acc_b + fires
     c[:, A["pe_weight_reads"]] += bt.per_batch(st.weighted).sum(axis=1)
     if model.analog:
@@ -823,9 +824,9 @@ class _ProgramWriter:
         self.c[gi, A["dram_write_bytes"]] += nbytes
 
     def move_membranes(self, images: int, fm: _FoldModel, gi: int, write: bool) -> None:
-        """Section 4, phases 3 and 5: the membranes of ``images`` images of fold ``fm`` between the DRAM and the PEs
-        (a spill if ``write``, else a fill): one DRAM transaction at the entry link's rate, the byte-hops to each
-        PE and one PE data-memory access per membrane."""
+        """Section 4, phases 3 and 5: ``images`` words per neuron of fold ``fm`` (an image's membranes, and a first
+        layer's currents, section 5) between the DRAM and the PEs (a spill if ``write``, else a fill): one DRAM
+        transaction at the entry link's rate, the byte-hops to each PE and one PE data-memory access per word."""
         bits = images * self.model.vmem_bits  # of one neuron's membranes over the images
         nbytes = -(-bits * fm.neurons // 8)
         if nbytes <= 0:
@@ -926,13 +927,13 @@ def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[i
         stream = w.stage_fold_weights(fm, gi)
         w.local_mem += stream
         w.group_local[gi] += stream
-        if not resident_m and t > 1:
-            w.move_membranes(b_act, fm, gi, write=False)
+        if not resident_m and t > 1:  # the membranes, and a first layer's current (section 5)
+            w.move_membranes(b_act * fm.words, fm, gi, write=False)
         dur = int(w.ph.compute_d[(gi, f)][w.b, t - 1])
         w.pending += dur
         w.group_local[gi] += dur
-        if not resident_m and t < model.T:
-            w.move_membranes(b_act, fm, gi, write=True)
+        if not resident_m and t < model.T:  # a first layer's current once, after t = 1 computed it
+            w.move_membranes(b_act * (fm.words if t == 1 else 1), fm, gi, write=True)
     w.spill_map(int(w.ph.spill[gi][w.b, t - 1]), gi, spilled)
 
 
@@ -1132,7 +1133,7 @@ def _step_fold(model: _Model, g: Group, f: int, items: list[_Slot], stream, step
     fires = n * fm.neurons
     c[A["pe_accumulations"]] += acc
     c[A["pe_fire_updates"]] += fires
-    c[A["pe_dm_reads"]] += acc + fires
+    c[A["pe_dm_reads"]] += acc + fires * fm.words  # a fire reads the membrane, and a first layer's current
     c[A["pe_dm_writes"]] += acc + fires
     c[A["pe_weight_reads"]] += sum(int(st.weighted[r]) for st, r in zip(sts, rows, strict=True))
     if model.analog:
@@ -1170,19 +1171,20 @@ def _step_pe(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int,
     move = not model.mapping.membranes_resident
     n_fill = sum(1 for it in items if it.t > 1)
     n_spill = sum(1 for it in items if it.t < model.T)
+    n_first = sum(1 for it in items if it.t == 1 < model.T)  # whose first layer's current is spilled (section 5)
     s_out_total = 0
     for f, fm in enumerate(model.folds[gi]):
         cycles = w.stage_fold_weights(fm, gi)
         w.local_mem += cycles
         w.group_local[gi] += cycles
         if move and n_fill:
-            w.move_membranes(n_fill, fm, gi, write=False)
+            w.move_membranes(n_fill * fm.words, fm, gi, write=False)
         dur, s_out = _step_fold(model, g, f, items, stream, w.ph)
         s_out_total += s_out
         w.pending += dur
         w.group_local[gi] += dur
         if move and n_spill:
-            w.move_membranes(n_spill, fm, gi, write=True)
+            w.move_membranes(n_spill + n_first * (fm.words - 1), fm, gi, write=True)
     w.spill_map(s_out_total * model.sb - model.spike_map_bytes, gi, spilled)
 
 

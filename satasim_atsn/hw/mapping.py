@@ -102,6 +102,12 @@ class Group:
         """Neurons of the group (flat (c, y, x) order of its output shape)."""
         return int(np.prod(self.out_shape))
 
+    @property
+    def words_per_neuron(self) -> int:
+        """PE data-memory words per neuron and image (section 5): a group that reads the direct-encoded image keeps
+        its constant current beside the membrane (2); every other group its membrane (1)."""
+        return 2 if any(inp.encoding == "image" for inp in self.inputs) else 1
+
 
 @dataclass
 class Mapping:
@@ -295,15 +301,17 @@ def _refuse_batch(arch: Arch, workload: Workload, capacity: int) -> None:
     """A batch whose images need more membranes per PE than its data memory holds (``capacity``): the fix given also
     satisfies the exit unit's memory when that refuses the batch too."""
     batch = int(arch.images_per_batch)
-    pe_bytes = -(-batch * int(arch.pe.vmem_bits) // 8)
-    fix = f"use images_per_batch <= {capacity} or raise pe.data_memory_bytes to {pe_bytes}"
+    words = 2 if workload.input_encoding == "direct" else 1  # the first layer's current too (section 5)
+    pe_bytes = -(-batch * words * int(arch.pe.vmem_bits) // 8)
+    most = capacity // words
     # the exit unit holds output membranes only when it holds the output layer (engine.check_batch)
     exit_room = exit_unit_batch_room(arch, workload) if int(arch.array.exit_unit_tiles) and workload.has_output \
         else None
+    also = ""
     if exit_room is not None and exit_room[0] < batch:
-        most, need = exit_room
-        fix = (f"use images_per_batch <= {min(capacity, most)} or raise pe.data_memory_bytes to {pe_bytes}"
-               f" and exit_unit.data_memory_bytes to {need}")
+        most, also = min(most, exit_room[0]), f" and exit_unit.data_memory_bytes to {exit_room[1]}"
+    fix = (f"use images_per_batch <= {most} or " if most >= 1 else "") + \
+        f"raise pe.data_memory_bytes to {pe_bytes}{also}"
     raise _fail(arch, "images_per_batch", f"{batch} images need {batch} membranes per PE, and "
                 f"{arch.pe.data_memory_bytes} B of PE data memory hold {capacity} {arch.pe.vmem_bits}-bit membranes",
                 fix)
@@ -345,7 +353,8 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
         raise MappingError.at(workload.source, "layers", EXIT_UNIT_READS_IMAGE, EXIT_UNIT_READS_IMAGE_FIX)
     pe_groups = [g for g in groups if g.kind == "pe"]
     _check_routing_size(arch, pe_groups, fold_capacity)
-    membranes_resident = batch * sum(math.ceil(g.neurons / num_pes) for g in pe_groups) <= capacity
+    membranes_resident = batch * sum(math.ceil(g.neurons / num_pes) * g.words_per_neuron for g in pe_groups) \
+        <= capacity
     total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
     weight_buffer_bytes = int(arch.global_buffers.weight.bytes)
     weights_resident = total_weight_bytes <= weight_buffer_bytes
@@ -514,8 +523,24 @@ class _LayerContext:
         if fan_in > memory:
             self.fan_in_too_large[group.name] = fan_in
             return []
-        return _make_folds(group.neurons, self.num_pes, self.capacity, per_channel, fan_in, memory,
+        capacity = self.capacity // group.words_per_neuron  # neurons, not words, per PE, fold and image
+        if capacity < 1:
+            _refuse_current_room(self.arch, group)
+        return _make_folds(group.neurons, self.num_pes, capacity, per_channel, fan_in, memory,
                            int(self.arch.array.cols))
+
+
+def _refuse_current_room(arch, group: Group) -> None:
+    """A PE data memory with one word per image cannot hold a first-layer neuron's membrane and current."""
+    batch = int(arch.images_per_batch)
+    words = group.words_per_neuron
+    raise _fail(arch, "pe.data_memory_bytes",
+                f"{arch.pe.data_memory_bytes} B hold {int(arch.pe.data_memory_bytes) * 8 // int(arch.pe.vmem_bits)} "
+                f"{arch.pe.vmem_bits}-bit word(s) per PE, and layer {group.name!r} reads the image: each of its "
+                f"neurons keeps its membrane and its constant current ({words} words) for each of the "
+                f"{batch} image(s) of a batch",
+                f"raise pe.data_memory_bytes to at least {-(-words * batch * int(arch.pe.vmem_bits) // 8)}"
+                + (" or lower images_per_batch" if batch > 1 else ""))
 
 
 def _layer_groups(arch, workload: Workload, num_pes: int, capacity: int, exit_unit: bool = True) -> list[Group]:

@@ -300,6 +300,7 @@ class _Group:
     folds: list[_Fold] = field(default_factory=list)
     weight_bytes: int = 0
     spiking: bool = True  # False: the output layer on the PEs (no exit tile, section 11): updates, never fires
+    words: int = 1  # data-memory words per neuron and image: a group reading the image keeps its current too
 
 
 @dataclass
@@ -371,6 +372,36 @@ def _derive_folds(arch, name: str, N: int, K: int, per_channel: int, fan_in: int
     return folds
 
 
+def _refuse_batch(arch, workload: Workload, held: int, b: int) -> None:
+    """Section 3: a batch of ``b`` images needs ``b`` membranes per PE, and the PE holds ``held``."""
+    words = 2 if workload.input_encoding == "direct" else 1  # a first layer keeps its current too (section 5)
+    pe_bytes = _ceil_div(b * words * int(arch.pe.vmem_bits), 8)
+    most, also = held // words, ""
+    exit_most, exit_need = _exit_unit_room(arch, workload)
+    if exit_most < b and int(arch.array.exit_unit_tiles) and any(ly["type"] == "output" for ly in workload.layers):
+        most, also = min(most, exit_most), f" and exit_unit.data_memory_bytes to {exit_need}"
+    fix = (f"use images_per_batch <= {most} or " if most >= 1 else "") + \
+        f"raise pe.data_memory_bytes to {pe_bytes}{also}"
+    raise MappingError.at(arch.where, "images_per_batch", f"{b} images need {b} membranes per PE, and"
+                          f" {arch.pe.data_memory_bytes} B of PE data memory hold {held} {arch.pe.vmem_bits}-bit"
+                          f" membranes", fix)
+
+
+def _current_room(arch, name: str, inputs: list[_Input], fan_in: int, K: int, held: int, b: int) -> tuple[int, int]:
+    """Section 5: (words per neuron, neurons per PE, fold and image) of a group: one that reads the image keeps each
+    neuron's constant current beside its membrane (checked once its neuron's weights fit a PE)."""
+    words = 2 if any(inp.encoding == "image" for inp in inputs) else 1
+    if K // words < 1 and fan_in <= int(arch.pe.weight_memory_bytes):
+        raise MappingError.at(
+            arch.where, "pe.data_memory_bytes",
+            f"{arch.pe.data_memory_bytes} B hold {held} {arch.pe.vmem_bits}-bit word(s) per PE, and layer {name!r}"
+            f" reads the image: each of its neurons keeps its membrane and its constant current ({words} words) "
+            f"for each of the {b} image(s) of a batch",
+            f"raise pe.data_memory_bytes to at least {_ceil_div(words * b * int(arch.pe.vmem_bits), 8)}"
+            + (" or lower images_per_batch" if b > 1 else ""))
+    return words, K // words
+
+
 def _num_pes(arch) -> int:
     return int(arch.array.rows) * int(arch.array.cols) - int(arch.array.exit_unit_tiles)
 
@@ -403,24 +434,20 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
     held = int(arch.pe.data_memory_bytes) * 8 // int(arch.pe.vmem_bits)  # membranes one PE holds
     K = held // b
     if K < 1:
-        where = arch.where
-        pe_bytes = _ceil_div(b * int(arch.pe.vmem_bits), 8)
-        fix = f"use images_per_batch <= {held} or raise pe.data_memory_bytes to {pe_bytes}"
-        exit_most, exit_need = _exit_unit_room(arch, workload)
-        if exit_most < b and int(arch.array.exit_unit_tiles) and any(ly["type"] == "output" for ly in layers):
-            fix = (f"use images_per_batch <= {min(held, exit_most)} or raise pe.data_memory_bytes to {pe_bytes}"
-                   f" and exit_unit.data_memory_bytes to {exit_need}")
-        raise MappingError.at(where, "images_per_batch", f"{b} images need {b} membranes per PE, and"
-                              f" {arch.pe.data_memory_bytes} B of PE data memory hold {held} {arch.pe.vmem_bits}-bit"
-                              f" membranes", fix)
+        _refuse_batch(arch, workload, held, b)
     groups: list[_Group] = []
     too_large: dict[str, int] = {}  # layers one of whose neurons outgrows a PE's weight memory
+
+    def room(name: str, inputs: list[_Input], fan_in: int) -> tuple[int, int]:
+        return _current_room(arch, name, inputs, fan_in, K, held, b)
+
     for ly in layers:
         kind, name, out_shape = ly["type"], ly["name"], tuple(int(v) for v in ly["out_shape"])
         per_channel = _prod(out_shape[1:])  # neurons per output channel (1 for a flat map)
         if kind in ("conv", "linear") and ly.get("spiking", True):
             g = _Group(len(groups), "pe", name, out_shape, [consumed(ly)])
-            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, _fan_in(ly), too_large)
+            g.words, k = room(name, g.inputs, _fan_in(ly))
+            g.folds = _derive_folds(arch, name, _prod(out_shape), k, per_channel, _fan_in(ly), too_large)
         elif kind == "add":
             main, short = (by_name[v] for v in ly["inputs"])
             convs = [main]
@@ -430,13 +457,15 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
             if len(convs) == 1:  # identity shortcut: the shortcut's spikes, no weights
                 inputs.append(spike_map(short["name"], "identity"))
             g = _Group(len(groups), "pe", name, out_shape, inputs)
-            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, sum(_fan_in(c) for c in convs),
+            g.words, k = room(name, inputs, sum(_fan_in(c) for c in convs))
+            g.folds = _derive_folds(arch, name, _prod(out_shape), k, per_channel, sum(_fan_in(c) for c in convs),
                                     too_large)
         elif kind == "maxpool":
             g = _Group(len(groups), "pool", name, out_shape, [spike_map(ly["inputs"][0], "pool")])
         elif kind == "output" and int(arch.array.exit_unit_tiles) == 0:  # section 11: a PE group like a linear layer
             g = _Group(len(groups), "pe", name, out_shape, [consumed(ly)], spiking=False)
-            g.folds = _derive_folds(arch, name, _prod(out_shape), K, per_channel, _fan_in(ly), too_large)
+            g.words, k = room(name, g.inputs, _fan_in(ly))
+            g.folds = _derive_folds(arch, name, _prod(out_shape), k, per_channel, _fan_in(ly), too_large)
         elif kind == "output":
             g = _Group(len(groups), "exit", name, out_shape, [consumed(ly)],
                        weight_bytes=_prod(out_shape) * _fan_in(ly))
@@ -453,7 +482,7 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
                               f"raise it to at least {need}")
     total = sum(_prod(ly["out_shape"][:1]) * _fan_in(ly) for ly in layers if ly["type"] in ("conv", "linear", "output"))
     P = _num_pes(arch)
-    membranes = b * sum(_ceil_div(_prod(g.out_shape), P) for g in groups if g.kind == "pe") <= held
+    membranes = b * sum(_ceil_div(_prod(g.out_shape), P) * g.words for g in groups if g.kind == "pe") <= held
     return _Mapping(groups, membranes, total <= int(arch.global_buffers.weight.bytes), total)
 
 
@@ -798,7 +827,7 @@ class _Accelerator:
             act["pe_spikes_out"] += u.out_pushes
             act["pe_output_buffer_pushes"] += u.out_pushes
             act["pe_input_buffer_pushes"] += u.in_pushes
-            act["pe_dm_reads"] += u.accumulations + u.updates
+            act["pe_dm_reads"] += u.accumulations + u.updates * g.words  # and a first layer's current (section 5)
             act["pe_dm_writes"] += u.accumulations + u.updates
             act["pe_weight_reads"] += u.weight_reads
             if st.analog:
@@ -807,24 +836,26 @@ class _Accelerator:
         for (_, t), spikes in zip(items, out_spikes, strict=True):
             self.sim.pe_output_spikes[g.name][t - 1] += int(spikes[f.start:f.stop].sum())
 
-    def _membranes_move(self, f: _Fold, b: int) -> bool:
+    def _membranes_move(self, g: _Group, f: _Fold, b: int) -> bool:
         """Whether the fold's membranes go to DRAM between timesteps (sections 3 and 12.3)."""
         st = self.st
         if st.mapping.membranes_resident:
             return False
         if st.arch.dataflow == "layer_major":  # they stay if b images' blocks fit every PE's data memory
             block = max(int(f.pe_offsets[p + 1]) - int(f.pe_offsets[p]) for p in range(st.P))
-            return b * block > st.capacity
+            return b * block * g.words > st.capacity
         return True
 
     def _pe_fold(self, g: _Group, f: _Fold, items: list[tuple[int, int]], move: bool):
-        """Membrane fill (images with t > 1), compute, membrane spill (images with t < T) of one fold."""
+        """Membrane fill (images with t > 1), compute, membrane spill (images with t < T) of one fold; a group
+        reading the image also fills its current at t > 1 and spills it once, after t = 1 (section 5)."""
         st = self.st
         if move:
-            yield from self._membranes(f, sum(1 for _, t in items if t > 1), write=False)
+            yield from self._membranes(f, g.words * sum(1 for _, t in items if t > 1), write=False)
         yield from self._compute(g, f, items)
         if move:
-            yield from self._membranes(f, sum(1 for _, t in items if t < st.T), write=True)
+            spills = sum(1 for _, t in items if t < st.T) + (g.words - 1) * sum(1 for _, t in items if t == 1 < st.T)
+            yield from self._membranes(f, spills, write=True)
 
     def _membranes(self, f: _Fold, images: int, write: bool):
         """Membrane fill (or spill if ``write``) of ``images`` images: every PE's block crosses the mesh from tile
@@ -865,7 +896,7 @@ class _Accelerator:
         yield from self._refill(g, spilled)
         for f in g.folds:
             yield from self._weights(g, int(f.weight_bytes), f)  # each PE stores its share, once for all T
-            move = self._membranes_move(f, len(batch))
+            move = self._membranes_move(g, f, len(batch))
             for t in range(1, st.T + 1):
                 yield from self._pe_fold(g, f, [(i, t) for i in batch], move)
         yield from self._spike_spill(g, [(i, t) for t in range(1, st.T + 1) for i in batch], spilled)
