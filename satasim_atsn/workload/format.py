@@ -367,7 +367,7 @@ def _check_direct_input(where: str, meta: dict, layers: list[dict]) -> None:
     It is the first layer, or comes right after a flatten of the image (an MLP on [C, H, W] images);
     no other layer may read the pixels (the forward and hw/mapping.py model exactly these two cases).
     """
-    if meta.get("input_encoding") != "direct":
+    if meta.get("input_encoding", "direct") != "direct":  # absent means direct (docs/workload-format.md)
         return
     readers = [i for i, layer in enumerate(layers) if "input" in layer["inputs"]]
     through_flatten = layers[0]["type"] == "flatten" and readers == [0]
@@ -438,6 +438,9 @@ def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, li
     if not isinstance(inputs, list) or not inputs:
         raise _fail(where, key + ".inputs", "missing", "list the names of the layers feeding this one")
     for src in inputs:
+        if not isinstance(src, str):  # a list or object here made an unhashable-type traceback
+            raise _fail(where, key + ".inputs", f"must list layer names (text), got {shown(src)}",
+                        "name the earlier layers feeding this one, or \"input\"")
         if src not in shapes:
             raise _fail(
                 where, key + ".inputs", f"unknown or later layer {src!r}", "inputs must name earlier layers"
@@ -449,8 +452,12 @@ def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, li
             not isinstance(layer[ikey], int) or isinstance(layer[ikey], bool) or layer[ikey] <= 0
         ):
             raise _fail(where, f"{key}.{ikey}", f"must be a positive integer, got {layer[ikey]!r}", "fix the value")
-    if "padding" in layer and (not isinstance(layer["padding"], int) or layer["padding"] < 0):
-        raise _fail(where, f"{key}.padding", "must be a non-negative integer", "fix the value")
+    if "padding" in layer and (not _is_int(layer["padding"]) or layer["padding"] < 0):
+        raise _fail(where, f"{key}.padding", f"must be a non-negative integer, got {shown(layer['padding'])}",
+                    "fix the value")
+    if "spiking" in layer and not isinstance(layer["spiking"], bool):  # "false" (text) was read as true
+        raise _fail(where, f"{key}.spiking", f"must be true or false, got {shown(layer['spiking'])}",
+                    "write a JSON boolean (true: LIF neurons; false: a current read by an add)")
     for needed in {
         "conv": ("kernel", "stride", "padding", "out_channels"),
         "maxpool": ("kernel", "stride"),
@@ -462,6 +469,7 @@ def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, li
     return key, inputs
 
 
+SHORTCUT_GAIN_MAX = 2**31 - 1  # the join's gain register is int32, as its bias and threshold (a larger one overflowed)
 #: the largest logit_scale whose 64-bit membranes still have finite float64 logits
 _LOGIT_SCALE_MAX = float(np.nextafter(np.finfo(np.float64).max / 2.0**64, 0))
 
@@ -471,12 +479,9 @@ def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: lis
     if layer["type"] == "output":
         if layer["output_mode"] not in OUTPUT_MODES:
             raise _fail(where, f"{key}.output_mode", f"unknown {layer['output_mode']!r}", f"use {OUTPUT_MODES}")
-        if not (
-            isinstance(layer["logit_scale"], (int, float))
-            and np.isfinite(layer["logit_scale"])
-            and layer["logit_scale"] > 0
-        ):
-            raise _fail(where, f"{key}.logit_scale", "must be a positive finite number", "fix the value")
+        if not (_is_finite_number(layer["logit_scale"]) and layer["logit_scale"] > 0):
+            raise _fail(where, f"{key}.logit_scale", f"must be a positive finite number, got "
+                        f"{shown(layer['logit_scale'])}", "fix the value")
         if not np.isfinite(float(layer["logit_scale"]) * 2.0**64):  # a 64-bit membrane's logit overflows float64
             raise _fail(where, f"{key}.logit_scale", f"{layer['logit_scale']:g} makes the logits of wide membranes "
                         "overflow a float64", f"give the logit of one membrane unit, at most {_LOGIT_SCALE_MAX:.3g}")
@@ -496,11 +501,12 @@ def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: lis
                         "shortcut from a layer's output spikes, and the input has no layer",
                         "let a layer (e.g. a 1x1 conv) read the input and take the shortcut from it")
         gain = layer.get("shortcut_gain")
-        if seen_spiking.get(short_src, True) and not (_is_int(gain) and gain > 0):
+        if seen_spiking.get(short_src, True) and not (_is_int(gain) and 0 < gain <= SHORTCUT_GAIN_MAX):
             raise _fail(
                 where,
                 f"{key}.shortcut_gain",
-                f"a spike shortcut needs a positive integer gain, got {shown(gain)}",
+                f"a spike shortcut needs a positive integer gain, got {shown(gain)} (at most 2^31 - 1: an int32 "
+                "register, as b/ and vth/)",
                 "store the quantised identity gain (an integer: a fraction would be cut)",
             )
         if not seen_spiking.get(short_src, True) and layer.get("shortcut_gain") is not None:
@@ -529,6 +535,12 @@ def validate(workload: Workload) -> Workload:
         _require(meta, key, types, where)
     _check_known_keys(where, "meta", meta, META_KEYS, "; free-form information goes in meta.provenance",
                       typos_only=True)
+    if not isinstance(meta.get("provenance", {}), dict):  # read as an object by info, evaluate and the twins
+        raise _fail(where, "meta.provenance", f"must be a JSON object, got {shown(meta['provenance'])}",
+                    'put the notes under names, e.g. {"note": "..."}, or drop it')
+    if not isinstance(meta.get("dataset", ""), (str, type(None))):
+        raise _fail(where, "meta.dataset", f"must be text (the dataset's name), got {shown(meta['dataset'])}",
+                    "give its name, e.g. \"cifar10\", or drop it")
     _check_known_keys(where, "meta.neuron", meta["neuron"], NEURON_KEYS)
     _check_known_keys(where, "meta.quant", meta["quant"], QUANT_KEYS, typos_only=True)
     if meta["kind"] not in KINDS:
@@ -568,6 +580,16 @@ def validate(workload: Workload) -> Workload:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: object) -> bool:
+    """A JSON number (not a boolean) that is finite as a float64 (an integer beyond 1e308 is not)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _key_text(name: object) -> str:
@@ -899,7 +921,8 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
         raise _fail(where, "seed", f"must be one non-negative integer, got {got}", "re-export the workload")
     density = meta.get("input_bit_density")
     if meta.get("input_encoding", "direct") == "direct":
-        if not (isinstance(density, list) and len(density) == 8 and all(0 <= float(d) <= 1 for d in density)):
+        if not (isinstance(density, list) and len(density) == 8
+                and all(_is_finite_number(d) and 0 <= d <= 1 for d in density)):
             raise _fail(
                 where,
                 "meta.input_bit_density",
@@ -1228,8 +1251,7 @@ def read_workload(path: str | os.PathLike) -> Workload:
         problem = zip_problem(Path(path).read_bytes())
         if problem is not None:
             raise zipfile.BadZipFile(problem)
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+        arrays = _load_members(path, where)
     except NPZ_READ_ERRORS as error:
         raise WorkloadError.at(
             where, None, f"not a readable .npz file ({' '.join(str(error).split())})",
@@ -1272,6 +1294,45 @@ def read_workload(path: str | os.PathLike) -> Workload:
         if value.dtype.kind in "fc" and not np.isfinite(value).all():
             raise WorkloadError.at(where, key, "contains NaN or infinite values", "re-export the workload")
     return validate(Workload(meta=meta, arrays=arrays, source=where))
+
+
+def _declared_size(member: Any) -> tuple[tuple[int, ...], np.dtype, int, int] | None:
+    """An .npy member's declared shape, dtype, data bytes and header length (None: left to numpy's own error)."""
+    try:
+        version = np.lib.format.read_magic(member)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(member)
+    except NPZ_READ_ERRORS:
+        return None
+    if dtype.hasobject:  # refused by allow_pickle=False, with numpy's message
+        return None
+    return tuple(shape), dtype, math.prod(shape) * dtype.itemsize, member.tell()
+
+
+def _load_members(path: str | os.PathLike, where: str) -> dict[str, np.ndarray]:
+    """Every array of the archive, after checking that each member holds the bytes its header declares: a
+    damaged header (a shape of 10^12) is named instead of allocated, and an array too large for memory is named."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            key = info.filename.removesuffix(".npy")
+            with archive.open(info) as member:
+                declared = _declared_size(member)
+            if declared is not None and declared[2] != info.file_size - declared[3]:
+                shape, dtype, size, header = declared
+                raise WorkloadError.at(where, key, f"its header declares {list(shape)} {dtype} ({size:,} bytes), but "
+                                       f"the file holds {info.file_size - header:,} bytes of it",
+                                       "the file is truncated or damaged; regenerate it")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {}
+        for key in data.files:
+            try:
+                arrays[key] = data[key]
+            except MemoryError:
+                info = data.zip.getinfo(key + ".npy")
+                raise WorkloadError.at(where, key, f"{info.file_size / 1e9:.3g} GB does not fit in this machine's "
+                                       "memory", "store fewer images (x) or a smaller network in the workload"
+                                       ) from None
+    return arrays
 
 
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")

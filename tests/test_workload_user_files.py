@@ -1,0 +1,158 @@
+"""Workload files written by other tools: values of the wrong kind and damaged array headers are one-line errors
+naming the key (they were tracebacks, out-of-memory lines without the file, or silently read another way)."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.workload.format import Workload, _npz_bytes, read_workload, validate
+from satasim_atsn.workload.synthetic import random_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _payload(workload: Workload) -> dict:
+    payload = {"format": np.array("satasim-workload"), "version": np.array(1, dtype=np.int64),
+               "meta": np.array(json.dumps(workload.meta))}
+    payload.update(workload.arrays)
+    return payload
+
+
+def _refused(tmp_path: Path, workload: Workload, *needles: str) -> str:
+    path = tmp_path / "w.npz"
+    path.write_bytes(_npz_bytes(_payload(workload)))
+    with pytest.raises(WorkloadError) as info:
+        read_workload(path)
+    text = str(info.value)
+    assert str(path) in text and "\n" not in text
+    for needle in needles:
+        assert needle in text, text
+    return text
+
+
+@pytest.fixture
+def trained() -> Workload:
+    return random_workload(3, images=2, timesteps=3, residual=True, encoding="direct")
+
+
+def _layer(workload: Workload, kind: str, **having) -> dict:
+    return next(ly for ly in workload.meta["layers"] if ly["type"] == kind
+                and all(key in ly for key in having))
+
+
+@pytest.mark.parametrize(("kind", "key", "value", "needle"), [
+    ("conv", "inputs", [[1]], "inputs: must list layer names"),  # was TypeError: unhashable type: 'list'
+    ("conv", "inputs", [{"name": "input"}], "inputs: must list layer names"),
+    ("conv", "spiking", "false", "spiking: must be true or false"),  # was read as true
+    ("conv", "spiking", 0, "spiking: must be true or false"),
+    ("conv", "padding", True, "padding: must be a non-negative integer"),
+    ("output", "logit_scale", 10**400, "logit_scale: must be a positive finite number"),  # was a TypeError
+    ("output", "logit_scale", True, "logit_scale: must be a positive finite number"),
+], ids=["inputs-list", "inputs-object", "spiking-text", "spiking-0", "padding-true", "logit-1e400", "logit-true"])
+def test_layer_values_of_the_wrong_kind_are_refused_by_key(tmp_path, trained, kind, key, value, needle):
+    _layer(trained, kind)[key] = value
+    _refused(tmp_path, trained, needle)
+
+
+def test_a_shortcut_gain_beyond_int32_is_refused(tmp_path, trained):
+    """2^70 passed the reader and the engine stopped in OverflowError (Python int too large to convert to C long)."""
+    for seed in range(40):
+        wl = random_workload(seed, images=2, residual=True)
+        adds = [ly for ly in wl.meta["layers"] if ly["type"] == "add" and "shortcut_gain" in ly]
+        if adds:
+            break
+    adds[0]["shortcut_gain"] = 2**31
+    _refused(tmp_path, wl, "shortcut_gain", "positive integer gain, got 2147483648")
+    adds[0]["shortcut_gain"] = 2**31 - 1
+    validate(wl)
+
+
+@pytest.mark.parametrize(("key", "value", "needle"), [
+    ("provenance", "made by hand", "meta.provenance: must be a JSON object"),  # workload info's traceback
+    ("provenance", [1, 2], "meta.provenance: must be a JSON object"),
+    ("dataset", {"name": "cifar10"}, "meta.dataset: must be text"),
+])
+def test_meta_sections_of_the_wrong_kind_are_refused(tmp_path, trained, key, value, needle):
+    trained.meta[key] = value
+    _refused(tmp_path, trained, needle)
+
+
+def test_workload_info_on_a_text_provenance_is_one_line(tmp_path, trained, capsys):
+    trained.meta["provenance"] = "made by hand"
+    path = tmp_path / "w.npz"
+    path.write_bytes(_npz_bytes(_payload(trained)))
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "info", str(path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "meta.provenance" in err and str(path) in err
+
+
+def test_an_absent_input_encoding_is_direct_for_the_pixel_reader_check():
+    """The check of who reads direct pixels ran only for an explicit "direct": without the key (the documented
+    default) a max-pool on the pixels passed `workload info` and `workload stats` stopped in a traceback."""
+    wl = random_workload(0, images=2, timesteps=2, encoding="direct")
+    meta = copy.deepcopy(wl.meta)
+    meta.pop("input_encoding", None)
+    first = meta["layers"][0]
+    pool = {"name": "pool0", "type": "maxpool", "kernel": 1, "stride": 1, "inputs": ["input"]}
+    first["inputs"] = ["pool0"]
+    for key in ("in_shape", "out_shape"):
+        first.pop(key, None)
+    meta["layers"].insert(0, pool)
+    with pytest.raises(WorkloadError, match=r"meta.layers\[0\].inputs: maxpool layer 'pool0' reads the direct"):
+        validate(Workload(meta=meta, arrays=dict(wl.arrays), source="w.npz"))
+
+
+@pytest.mark.parametrize("density", [[None] * 8, [[0.5]] * 8, ["0.5"] * 8, [True] * 8])
+def test_bit_densities_must_be_numbers(tmp_path, density):
+    statistical = read_workload(ROOT / "workloads" / "vgg16_cifar10.npz")
+    statistical.meta["input_bit_density"] = density
+    _refused(tmp_path, statistical, "meta.input_bit_density", "8 densities in [0, 1]")
+
+
+def _npy_header(shape: tuple[int, ...], descr: str) -> bytes:
+    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape!r}, }}".encode("latin1")
+    text += b" " * (63 - (10 + len(text)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
+
+
+def _with_member(payload: dict, key: str, raw: bytes) -> bytes:
+    """``_npz_bytes`` with one member's bytes replaced (the zip stays consistent: only the .npy inside lies)."""
+    buffer = io.BytesIO(_npz_bytes(payload))
+    out = io.BytesIO()
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info, raw if info.filename == key + ".npy" else src.read(info))
+    return out.getvalue()
+
+
+def test_a_header_declaring_more_than_the_file_holds_is_named(tmp_path, trained):
+    """A terabyte declared over 100 bytes was allocated: "out of memory", naming neither the file nor the array."""
+    path = tmp_path / "w.npz"
+    key = next(k for k in trained.arrays if k.startswith("w/"))
+    path.write_bytes(_with_member(_payload(trained), key, _npy_header((10**12,), "|i1") + bytes(100)))
+    with pytest.raises(WorkloadError) as info:
+        read_workload(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: {key}: its header declares [1000000000000] int8") and "holds 100 bytes" in text
+
+
+def test_an_array_too_large_for_memory_is_named(tmp_path, trained, monkeypatch):
+    path = tmp_path / "w.npz"
+    path.write_bytes(_npz_bytes(_payload(trained)))
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(np.lib.format, "read_array", no_memory)
+    with pytest.raises(WorkloadError, match=r"w\.npz: [^:]+: [0-9.e+-]+ GB does not fit in this machine's memory"):
+        read_workload(path)
