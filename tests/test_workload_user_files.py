@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from satasim_atsn.cli import main
-from satasim_atsn.errors import WorkloadError
+from satasim_atsn.errors import DatasetError, WorkloadError
 from satasim_atsn.workload.format import Workload, _npz_bytes, read_workload, validate
 from satasim_atsn.workload.synthetic import random_workload
 
@@ -156,3 +156,41 @@ def test_an_array_too_large_for_memory_is_named(tmp_path, trained, monkeypatch):
     monkeypatch.setattr(np.lib.format, "read_array", no_memory)
     with pytest.raises(WorkloadError, match=r"w\.npz: [^:]+: [0-9.e+-]+ GB does not fit in this machine's memory"):
         read_workload(path)
+
+
+def test_free_form_provenance_does_not_stop_a_compare_report():
+    """meta.provenance is the exporter's own (docs/workload-format.md): `compare` on a statistical file whose
+    provenance.sources was text simulated every architecture, then stopped in AttributeError writing the report."""
+    from satasim_atsn.study.metrics import statistics_origin
+
+    assert statistics_origin({"kind": "statistical", "provenance": {"sources": "hand-made"}}) == "assumed"
+
+
+def test_free_form_provenance_config_does_not_stop_evaluate_on_a_test_split():
+    """`evaluate --dataset` read provenance.config.image_size as `satasim train` writes it: another tool's text
+    there was an AttributeError before any image was read; now it is ignored unless it is a size."""
+    from satasim_atsn.workload.datasets import with_test_split
+
+    wl = random_workload(2, images=2, encoding="direct", size=12, num_classes=4)  # the synthetic set's [1, 12, 12]
+    assert list(wl.input_shape) == [1, 12, 12]
+    wl.meta["dataset"], wl.meta["provenance"] = "synthetic", {"config": "lr 0.1"}
+    assert with_test_split(wl, "synthetic", None).inputs().shape[1:] == (1, 12, 12)
+
+
+@pytest.mark.parametrize("names", [7, ["airplane", "cat"]])
+def test_free_form_provenance_class_names_do_not_stop_evaluate_on_an_image_folder(tmp_path, names):
+    """provenance.class_names of another kind (TypeError) or length (zip strict: ValueError) stopped evaluate on an
+    image folder in a traceback; only a list of the folder's length is compared with its class folders."""
+    pytest.importorskip("PIL.Image")
+    from test_imagefolder import make_tree
+
+    from satasim_atsn.workload.datasets import with_test_split
+
+    make_tree(tmp_path)
+    wl = random_workload(4, images=2, encoding="direct", size=8, num_classes=3)  # the tree's [3, 8, 8], 3 classes
+    assert list(wl.input_shape) == [3, 8, 8]
+    wl.meta["dataset"], wl.meta["provenance"] = "imagefolder", {"class_names": names}
+    assert len(with_test_split(wl, "imagefolder", str(tmp_path)).labels()) == 9
+    wl.meta["provenance"] = {"class_names": ["airplane", "cow", "dog"]}  # a list that fits is still compared
+    with pytest.raises(DatasetError, match="class 1 is 'cat', the workload's is 'cow'"):
+        with_test_split(wl, "imagefolder", str(tmp_path))

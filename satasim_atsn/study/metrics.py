@@ -52,7 +52,9 @@ def statistics_origin(meta: dict) -> str:
     fitted = prov.get("fitted_from")
     if isinstance(fitted, dict):  # a twin (`workload stats`): measured on the trained or imported network it fits
         return "measured"
-    sources = prov.get("sources") or {}
+    sources = prov.get("sources")
+    if not isinstance(sources, dict):  # free-form provenance: a user's own file may hold text here
+        sources = {}
     rates = "measured" if str(sources.get("rates", "")).startswith("measured") else "assumed"
     hist = prov.get("exit_histograms")
     measured_exits = isinstance(hist, dict) and any(str(v).startswith("given") for v in hist.values())

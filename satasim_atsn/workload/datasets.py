@@ -589,7 +589,11 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
         raise DatasetError.at(workload.source, "--dataset", f"the workload was trained on {trained_on}, not "
                               f"{dataset}: its outputs would be scored against another dataset's labels",
                               f"pass --dataset {trained_on}")
-    trained_size = ((workload.meta.get("provenance") or {}).get("config") or {}).get("image_size")
+    provenance = workload.meta.get("provenance") or {}  # free-form: a user's file may hold anything under these names
+    config = provenance.get("config")
+    trained_size = config.get("image_size") if isinstance(config, dict) else None
+    if not isinstance(trained_size, int) or isinstance(trained_size, bool) or trained_size < 1:
+        trained_size = None
     try:
         test = load_dataset(dataset, "test", data_dir, image_size)
     except DatasetError as error:
@@ -623,7 +627,10 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
                               "pick the dataset the workload was trained on (its classes, and its colour mode: "
                               f"{want[0]} channel{'s' if want[0] != 1 else ''})" if len(want) == 3 else
                               "pick the dataset the workload was trained on")
-    trained_names = list((workload.meta.get("provenance") or {}).get("class_names") or [])
+    trained_names = provenance.get("class_names")
+    if not (isinstance(trained_names, list) and all(isinstance(n, str) for n in trained_names)
+            and len(trained_names) == len(test.class_names)):  # written by `satasim train` on an image folder
+        trained_names = []
     if trained_names and test.class_names and list(test.class_names) != trained_names:
         differ = next(i for i, (a, b) in enumerate(zip(trained_names, test.class_names, strict=True)) if a != b)
         raise DatasetError.at(workload.source, "--data-dir", f"the test split's class {differ} is "
