@@ -7,6 +7,7 @@ import copy
 import io
 import json
 import zipfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,39 @@ def test_free_form_provenance_class_names_do_not_stop_evaluate_on_an_image_folde
     wl.meta["provenance"] = {"class_names": ["airplane", "cow", "dog"]}  # a list that fits is still compared
     with pytest.raises(DatasetError, match="class 1 is 'cat', the workload's is 'cow'"):
         with_test_split(wl, "imagefolder", str(tmp_path))
+
+
+def _with_extra_member(payload: dict, name: str, raw: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(_npz_bytes(payload))) as src, \
+            zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with pytest.warns(UserWarning, match="Duplicate name") if name in src.namelist() else nullcontext():
+            dst.writestr(info, raw)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("name", "raw", "needle"), [
+    ("README.txt", b"made by hand", "README.txt: is not a numpy array (a 12-byte member"),  # was AttributeError
+    ("notes/", b"", "notes/: is not a numpy array"),
+])
+def test_a_member_that_is_not_an_array_is_named(tmp_path, trained, name, raw, needle):
+    path = tmp_path / "w.npz"
+    path.write_bytes(_with_extra_member(_payload(trained), name, raw))
+    with pytest.raises(WorkloadError, match=needle.replace("(", r"\(")):
+        read_workload(path)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ""])
+def test_an_array_stored_twice_is_refused(tmp_path, trained, suffix):
+    """numpy reads one copy of a repeated name: zero weights appended to a file silently replaced the trained ones."""
+    key = next(k for k in trained.arrays if k.startswith("w/"))
+    zeros = io.BytesIO()
+    np.lib.format.write_array(zeros, np.zeros_like(trained.arrays[key]))
+    path = tmp_path / "w.npz"
+    path.write_bytes(_with_extra_member(_payload(trained), key + suffix, zeros.getvalue()))
+    with pytest.raises(WorkloadError, match=f"{key}: is stored twice in the archive"):
+        read_workload(path)

@@ -1313,6 +1313,11 @@ def _load_members(path: str | os.PathLike, where: str) -> dict[str, np.ndarray]:
     """Every array of the archive, after checking that each member holds the bytes its header declares: a
     damaged header (a shape of 10^12) is named instead of allocated, and an array too large for memory is named."""
     with zipfile.ZipFile(path) as archive:
+        keys = [info.filename.removesuffix(".npy") for info in archive.infolist()]
+        twice = next((key for key in keys if keys.count(key) > 1), None)
+        if twice is not None:  # numpy reads one copy: an appended array would silently replace the first
+            raise WorkloadError.at(where, twice, "is stored twice in the archive (numpy would read one copy alone)",
+                                   "the file was appended to or damaged; regenerate it")
         for info in archive.infolist():
             key = info.filename.removesuffix(".npy")
             with archive.open(info) as member:
@@ -1332,6 +1337,10 @@ def _load_members(path: str | os.PathLike, where: str) -> dict[str, np.ndarray]:
                 raise WorkloadError.at(where, key, f"{info.file_size / 1e9:.3g} GB does not fit in this machine's "
                                        "memory", "store fewer images (x) or a smaller network in the workload"
                                        ) from None
+            if not isinstance(arrays[key], np.ndarray):  # numpy hands a member without the .npy magic over as bytes
+                raise WorkloadError.at(where, key, f"is not a numpy array (a {len(arrays[key]):,}-byte member that is "
+                                       "not .npy data)", "remove it: a workload holds numpy arrays only (np.savez); "
+                                       "notes go in meta.provenance")
     return arrays
 
 
