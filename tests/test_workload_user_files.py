@@ -231,3 +231,15 @@ def test_an_array_stored_twice_is_refused(tmp_path, trained, suffix):
     path.write_bytes(_with_extra_member(_payload(trained), key + suffix, zeros.getvalue()))
     with pytest.raises(WorkloadError, match=f"{key}: is stored twice in the archive"):
         read_workload(path)
+
+
+def test_import_inputs_that_are_not_an_array_are_named(tmp_path):
+    """`workload import --inputs` read its .npz on its own: an x member without the .npy magic stopped it in
+    AttributeError ('bytes' object has no attribute 'ndim'); it now shares the workload reader's member checks."""
+    from satasim_atsn.interchange.nir_io import load_inputs
+
+    path = tmp_path / "inputs.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x", b"not an array")
+    with pytest.raises(WorkloadError, match=r"inputs\.npz: x: is not a numpy array"):
+        load_inputs(path)

@@ -1373,14 +1373,15 @@ def _accuracies(wl: Any, fwd: Any, labels: np.ndarray, pred_float: np.ndarray, p
 
 def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
     """Inputs for an import: a workload .npz (its x, y) or a plain .npz with ``x`` (and optionally ``y``)."""
-    from satasim_atsn.workload.format import read_workload
+    from satasim_atsn.workload.format import load_npz_arrays, read_workload
 
     where = str(path)
     if not Path(path).is_file():
         raise WorkloadError.at(where, None, "no such file", "give an .npz with x (and y), or a workload")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        arrays = load_npz_arrays(path, where)
+    except WorkloadError:  # a member that is not an array, stored twice, or beyond memory: named by the loader
+        raise
     except Exception as error:
         raise WorkloadError.at(where, None, f"not a readable .npz file ({type(error).__name__})",
                                "regenerate it") from None

@@ -1251,7 +1251,7 @@ def read_workload(path: str | os.PathLike) -> Workload:
         problem = zip_problem(Path(path).read_bytes())
         if problem is not None:
             raise zipfile.BadZipFile(problem)
-        arrays = _load_members(path, where)
+        arrays = load_npz_arrays(path, where)
     except NPZ_READ_ERRORS as error:
         raise WorkloadError.at(
             where, None, f"not a readable .npz file ({' '.join(str(error).split())})",
@@ -1309,9 +1309,9 @@ def _declared_size(member: Any) -> tuple[tuple[int, ...], np.dtype, int, int] | 
     return tuple(shape), dtype, math.prod(shape) * dtype.itemsize, member.tell()
 
 
-def _load_members(path: str | os.PathLike, where: str) -> dict[str, np.ndarray]:
-    """Every array of the archive, after checking that each member holds the bytes its header declares: a
-    damaged header (a shape of 10^12) is named instead of allocated, and an array too large for memory is named."""
+def load_npz_arrays(path: str | os.PathLike, where: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz (no pickles), each checked to be .npy data holding the bytes its header declares and
+    stored once: a damaged header (a shape of 10^12) is named instead of allocated, as is an array beyond memory."""
     with zipfile.ZipFile(path) as archive:
         keys = [info.filename.removesuffix(".npy") for info in archive.infolist()]
         twice = next((key for key in keys if keys.count(key) > 1), None)
@@ -1339,8 +1339,8 @@ def _load_members(path: str | os.PathLike, where: str) -> dict[str, np.ndarray]:
                                        ) from None
             if not isinstance(arrays[key], np.ndarray):  # numpy hands a member without the .npy magic over as bytes
                 raise WorkloadError.at(where, key, f"is not a numpy array (a {len(arrays[key]):,}-byte member that is "
-                                       "not .npy data)", "remove it: a workload holds numpy arrays only (np.savez); "
-                                       "notes go in meta.provenance")
+                                       "not .npy data)", "remove it: the .npz may hold numpy arrays only (np.savez; "
+                                       "a workload's notes go in meta.provenance)")
     return arrays
 
 
