@@ -243,3 +243,33 @@ def test_import_inputs_that_are_not_an_array_are_named(tmp_path):
         archive.writestr("x", b"not an array")
     with pytest.raises(WorkloadError, match=r"inputs\.npz: x: is not a numpy array"):
         load_inputs(path)
+
+
+def _mlp() -> Workload:
+    """docs/workload-format.md's flatten-first MLP: its input shape reaches no conv, whose checks would speak first."""
+    rng = np.random.default_rng(0)
+    meta = {"name": "tiny-mlp", "kind": "trained", "num_classes": 3, "timesteps": 4, "input_shape": [1, 2, 2],
+            "neuron": {"decay_shifts": [1]}, "quant": {"vmem_bits": 16, "input_shift": 4},
+            "layers": [{"name": "flat", "type": "flatten", "inputs": ["input"]},
+                       {"name": "fc1", "type": "linear", "inputs": ["flat"], "out_features": 8},
+                       {"name": "fc", "type": "output", "inputs": ["fc1"], "output_mode": "membrane",
+                        "logit_scale": 0.05}]}
+    arrays = {"w/fc1": rng.integers(-64, 64, size=(8, 4)).astype(np.int8), "b/fc1": np.zeros(8, np.int32),
+              "vth/fc1": np.full(8, 100, np.int32), "w/fc": rng.integers(-64, 64, size=(3, 8)).astype(np.int8),
+              "b/fc": np.zeros(3, np.int32), "x": rng.integers(0, 256, size=(2, 1, 2, 2)).astype(np.uint8)}
+    return Workload(meta=meta, arrays=arrays, source="w.npz")
+
+
+@pytest.mark.parametrize(("shape", "needle"), [
+    ([1, 0, 2], "meta.input_shape: must be a list of positive integers, got [1, 0, 2]"),  # was ZeroDivisionError
+    ([True, 2, 2], "meta.input_shape: must be a list of positive integers"),
+    ([4], "meta.input_shape: is [4], but direct images are [C, H, W]"),  # x of [N, 16] was told to "re-export"
+])
+def test_an_input_shape_that_no_image_can_have_is_named(tmp_path, shape, needle):
+    wl = _mlp()
+    validate(copy.deepcopy(wl))
+    wl.meta["input_shape"] = shape
+    features = int(np.prod(shape))
+    wl.arrays["w/fc1"] = np.ones((8, features), np.int8)
+    wl.arrays["x"] = np.zeros((2, *[int(n) for n in shape]), np.uint8)
+    _refused(tmp_path, wl, needle)

@@ -555,6 +555,7 @@ def validate(workload: Workload) -> Workload:
         raise _fail(where, "meta.timesteps", "must be between 1 and 1024", "fix the value")
     if meta.get("input_encoding", "direct") not in INPUT_ENCODINGS:
         raise _fail(where, "meta.input_encoding", "unknown encoding", f"use one of {INPUT_ENCODINGS}")
+    _check_input_shape(where, meta)
     shifts = meta["neuron"].get("decay_shifts")
     if not isinstance(shifts, list) or not shifts or not all(isinstance(s, int) and 0 <= s < 32 for s in shifts):
         raise _fail(
@@ -576,6 +577,20 @@ def validate(workload: Workload) -> Workload:
     else:
         _validate_inputs(workload)
     return workload
+
+
+def _check_input_shape(where: str, meta: dict) -> None:
+    """``meta.input_shape``: positive integers (a 0 stopped a flatten-first network in ZeroDivisionError); a
+    trained or imported workload's direct images are [C, H, W] (x is [N, C, H, W])."""
+    shape = meta["input_shape"]
+    if not shape or not all(_is_int(n) and n > 0 for n in shape):
+        raise _fail(where, "meta.input_shape", f"must be a list of positive integers, got {shown(shape)}",
+                    "give [C, H, W] without the batch axis (a flat input of F features is [F, 1, 1])")
+    direct = meta.get("input_encoding", "direct") == "direct"
+    if direct and meta["kind"] != "statistical" and len(shape) != 3:
+        raise _fail(where, "meta.input_shape", f"is {shape}, but direct images are [C, H, W] (x is [N, C, H, W])",
+                    "store a flat input of F features as [F, 1, 1] (x of shape [N, F, 1, 1])" if len(shape) == 1
+                    else "give [C, H, W] without the batch axis")
 
 
 def _is_int(value: object) -> bool:
