@@ -273,3 +273,15 @@ def test_an_input_shape_that_no_image_can_have_is_named(tmp_path, shape, needle)
     wl.arrays["w/fc1"] = np.ones((8, features), np.int8)
     wl.arrays["x"] = np.zeros((2, *[int(n) for n in shape]), np.uint8)
     _refused(tmp_path, wl, needle)
+
+
+@pytest.mark.parametrize(("key", "value"), [("stride", 2**70), ("stride", 2**31), ("padding", 2**63)])
+def test_layer_integers_beyond_int32_are_refused(tmp_path, trained, key, value):
+    """A stride of 2^70 on a map it covers in one window passed every check and stopped evaluate, run and stats in
+    numba's OverflowError ('Int value is too large')."""
+    conv = _layer(trained, "conv")
+    conv[key] = value
+    conv.pop("out_shape", None)
+    for later in trained.meta["layers"]:
+        later.pop("in_shape", None), later.pop("out_shape", None)
+    _refused(tmp_path, trained, f".{key}: must be a ", "integer below 2^31")

@@ -447,14 +447,13 @@ def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, li
             )
     if layer["type"] != "add" and len(inputs) != 1:
         raise _fail(where, key + ".inputs", "only add layers take two inputs", "give one input")
-    for ikey in ("kernel", "stride", "out_channels", "out_features"):
-        if ikey in layer and (
-            not isinstance(layer[ikey], int) or isinstance(layer[ikey], bool) or layer[ikey] <= 0
-        ):
-            raise _fail(where, f"{key}.{ikey}", f"must be a positive integer, got {layer[ikey]!r}", "fix the value")
-    if "padding" in layer and (not _is_int(layer["padding"]) or layer["padding"] < 0):
-        raise _fail(where, f"{key}.padding", f"must be a non-negative integer, got {shown(layer['padding'])}",
-                    "fix the value")
+    for ikey in ("kernel", "stride", "out_channels", "out_features"):  # int32: a stride of 2^70 overflowed numba
+        if ikey in layer and not (_is_int(layer[ikey]) and 0 < layer[ikey] <= LAYER_INT_MAX):
+            raise _fail(where, f"{key}.{ikey}", f"must be a positive integer below 2^31, got {shown(layer[ikey])}",
+                        "fix the value")
+    if "padding" in layer and not (_is_int(layer["padding"]) and 0 <= layer["padding"] <= LAYER_INT_MAX):
+        raise _fail(where, f"{key}.padding", f"must be a non-negative integer below 2^31, got "
+                    f"{shown(layer['padding'])}", "fix the value")
     if "spiking" in layer and not isinstance(layer["spiking"], bool):  # "false" (text) was read as true
         raise _fail(where, f"{key}.spiking", f"must be true or false, got {shown(layer['spiking'])}",
                     "write a JSON boolean (true: LIF neurons; false: a current read by an add)")
@@ -469,6 +468,7 @@ def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, li
     return key, inputs
 
 
+LAYER_INT_MAX = 2**31 - 1  # a layer's kernel, stride, padding and widths are int32 in the mapping's kernels
 SHORTCUT_GAIN_MAX = 2**31 - 1  # the join's gain register is int32, as its bias and threshold (a larger one overflowed)
 #: the largest logit_scale whose 64-bit membranes still have finite float64 logits
 _LOGIT_SCALE_MAX = float(np.nextafter(np.finfo(np.float64).max / 2.0**64, 0))
