@@ -285,3 +285,17 @@ def test_layer_integers_beyond_int32_are_refused(tmp_path, trained, key, value):
     for later in trained.meta["layers"]:
         later.pop("in_shape", None), later.pop("out_shape", None)
     _refused(tmp_path, trained, f".{key}: must be a ", "integer below 2^31")
+
+
+def test_an_encrypted_member_is_named(tmp_path, trained):
+    """zipfile refuses an encrypted member with RuntimeError, which the reader let through as a traceback."""
+    data = bytearray(_npz_bytes(_payload(trained)))
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local and central headers agree
+        start = data.find(signature)
+        while start >= 0:
+            data[start + flags_at] |= 0x1
+            start = data.find(signature, start + 4)
+    path = tmp_path / "w.npz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(WorkloadError, match=r"w\.npz: format: is encrypted in the archive"):
+        read_workload(path)

@@ -1335,6 +1335,9 @@ def load_npz_arrays(path: str | os.PathLike, where: str) -> dict[str, np.ndarray
                                    "the file was appended to or damaged; regenerate it")
         for info in archive.infolist():
             key = info.filename.removesuffix(".npy")
+            if info.flag_bits & 0x1:  # zipfile stops in RuntimeError ("password required for extraction")
+                raise WorkloadError.at(where, key, "is encrypted in the archive", "save the arrays with np.savez "
+                                       "(no password)")
             with archive.open(info) as member:
                 declared = _declared_size(member)
             if declared is not None and declared[2] != info.file_size - declared[3]:
