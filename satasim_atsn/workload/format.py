@@ -1324,35 +1324,40 @@ def _declared_size(member: Any) -> tuple[tuple[int, ...], np.dtype, int, int] | 
     return tuple(shape), dtype, math.prod(shape) * dtype.itemsize, member.tell()
 
 
+def _check_members(archive: zipfile.ZipFile, where: str) -> None:
+    """Each member stored once, not encrypted, and holding the bytes its .npy header declares."""
+    seen: set[str] = set()
+    for info in archive.infolist():
+        key = info.filename.removesuffix(".npy")
+        if key in seen:  # numpy reads one copy: an appended array would silently replace the first
+            raise WorkloadError.at(where, key, "is stored twice in the archive (numpy would read one copy alone)",
+                                   "the file was appended to or damaged; regenerate it")
+        seen.add(key)
+        if info.flag_bits & 0x1:  # zipfile stops in RuntimeError ("password required for extraction")
+            raise WorkloadError.at(where, key, "is encrypted in the archive", "save the arrays with np.savez "
+                                   "(no password)")
+        with archive.open(info) as member:
+            declared = _declared_size(member)
+        if declared is not None and declared[2] != info.file_size - declared[3]:
+            shape, dtype, size, header = declared
+            raise WorkloadError.at(where, key, f"its header declares {list(shape)} {dtype} ({size:,} bytes), but "
+                                   f"the file holds {info.file_size - header:,} bytes of it",
+                                   "the file is truncated or damaged; regenerate it")
+
+
 def load_npz_arrays(path: str | os.PathLike, where: str) -> dict[str, np.ndarray]:
     """Every array of an .npz (no pickles), each checked to be .npy data holding the bytes its header declares and
     stored once: a damaged header (a shape of 10^12) is named instead of allocated, as is an array beyond memory."""
     with zipfile.ZipFile(path) as archive:
-        keys = [info.filename.removesuffix(".npy") for info in archive.infolist()]
-        twice = next((key for key in keys if keys.count(key) > 1), None)
-        if twice is not None:  # numpy reads one copy: an appended array would silently replace the first
-            raise WorkloadError.at(where, twice, "is stored twice in the archive (numpy would read one copy alone)",
-                                   "the file was appended to or damaged; regenerate it")
-        for info in archive.infolist():
-            key = info.filename.removesuffix(".npy")
-            if info.flag_bits & 0x1:  # zipfile stops in RuntimeError ("password required for extraction")
-                raise WorkloadError.at(where, key, "is encrypted in the archive", "save the arrays with np.savez "
-                                       "(no password)")
-            with archive.open(info) as member:
-                declared = _declared_size(member)
-            if declared is not None and declared[2] != info.file_size - declared[3]:
-                shape, dtype, size, header = declared
-                raise WorkloadError.at(where, key, f"its header declares {list(shape)} {dtype} ({size:,} bytes), but "
-                                       f"the file holds {info.file_size - header:,} bytes of it",
-                                       "the file is truncated or damaged; regenerate it")
+        _check_members(archive, where)
+        sizes = {info.filename.removesuffix(".npy"): info.file_size for info in archive.infolist()}
     with np.load(path, allow_pickle=False) as data:
         arrays = {}
         for key in data.files:
             try:
                 arrays[key] = data[key]
             except MemoryError:
-                info = data.zip.getinfo(key + ".npy")
-                raise WorkloadError.at(where, key, f"{info.file_size / 1e9:.3g} GB does not fit in this machine's "
+                raise WorkloadError.at(where, key, f"{sizes.get(key, 0) / 1e9:.3g} GB does not fit in this machine's "
                                        "memory", "store fewer images (x) or a smaller network in the workload"
                                        ) from None
             if not isinstance(arrays[key], np.ndarray):  # numpy hands a member without the .npy magic over as bytes
