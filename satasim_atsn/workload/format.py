@@ -39,6 +39,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import mmap
 import os
 import struct
 import zipfile
@@ -1263,7 +1264,7 @@ def read_workload(path: str | os.PathLike) -> Workload:
                                "(.npz)", "give a workload, e.g. workloads/vgg16_cifar10.npz (compare: the last "
                                "argument)")
     try:
-        problem = zip_problem(Path(path).read_bytes())
+        problem = _zip_problem_of(path)
         if problem is not None:
             raise zipfile.BadZipFile(problem)
         arrays = load_npz_arrays(path, where)
@@ -1370,7 +1371,21 @@ def load_npz_arrays(path: str | os.PathLike, where: str) -> dict[str, np.ndarray
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
 
 
-def zip_problem(data: bytes) -> str | None:
+def _zip_problem_of(path: str | os.PathLike) -> str | None:
+    """zip_problem of a file, read through a memory map: a multi-gigabyte file (a workload, or a disk image named
+    .npz) is not copied into memory to check its headers."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size < 4:
+            return "does not start with a zip member"
+        try:
+            view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a file system without memory maps: read it
+            return zip_problem(handle.read())
+        with view:
+            return zip_problem(view)
+
+
+def zip_problem(data: bytes | mmap.mmap) -> str | None:
     """Why a zip container is inconsistent, or None: catches corrupted headers that zipfile ignores.
 
     zipfile trusts the central directory and checks only each member's CRC, so a damaged name,
@@ -1379,9 +1394,9 @@ def zip_problem(data: bytes) -> str | None:
     up to the central directory, the end record must be plain, and the fields only the central
     directory holds must be the same for every member (one writer wrote them all).
     """
-    if not data.startswith(b"PK\x03\x04"):
+    if data[:4] != b"PK\x03\x04":
         return "does not start with a zip member"
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+    with zipfile.ZipFile(data if isinstance(data, mmap.mmap) else io.BytesIO(data)) as archive:
         listed = archive.infolist()
         start_dir = archive.start_dir
     infos = sorted(listed, key=lambda i: i.header_offset)
