@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import zipfile
 from contextlib import nullcontext
 from pathlib import Path
@@ -321,3 +322,16 @@ def test_a_large_file_is_checked_without_copying_it_into_memory(tmp_path, traine
         tracemalloc.stop()
     assert peak < 32 * 2**20, peak
     read_workload(good)
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('"timesteps": 16}', "meta: repeats the key 'timesteps' in one object"),  # json kept the last: T = 16 ran
+    ('"provenance": ' + "[" * 100_000 + "]" * 100_000 + "}", "meta: is nested too deeply"),  # was RecursionError
+])
+def test_meta_json_that_reads_two_ways_or_not_at_all_is_named(tmp_path, trained, text, needle):
+    payload = _payload(trained)
+    payload["meta"] = np.array(json.dumps(trained.meta)[:-1] + ", " + text)
+    path = tmp_path / "w.npz"
+    path.write_bytes(_npz_bytes(payload))
+    with pytest.raises(WorkloadError, match=re.escape(f"{path}: {needle}")):
+        read_workload(path)

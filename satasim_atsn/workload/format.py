@@ -1301,15 +1301,34 @@ def read_workload(path: str | os.PathLike) -> Workload:
         raise WorkloadError.at(where, "meta", f"must be one JSON text, got {raw_meta.dtype} {list(raw_meta.shape)}",
                                "re-export the workload")
     try:
-        meta = json.loads(str(raw_meta))
+        meta = json.loads(str(raw_meta), object_pairs_hook=_object_of_unique_keys)
     except json.JSONDecodeError as error:
         raise WorkloadError.at(where, "meta", f"is not valid JSON ({error.msg})", "re-export the workload") from None
+    except _RepeatedKey as error:  # json keeps the last silently: a hand-written "timesteps" twice ran the other T
+        raise WorkloadError.at(where, "meta", f"repeats the key {shown(error.args[0])} in one object",
+                               "keep one of them (json.dumps of a dict never repeats a key)") from None
+    except RecursionError:
+        raise WorkloadError.at(where, "meta", "is nested too deeply to read", "re-export the workload") from None
     if not isinstance(meta, dict):
         raise WorkloadError.at(where, "meta", "must be a JSON object", "re-export the workload")
     for key, value in arrays.items():
         if value.dtype.kind in "fc" and not np.isfinite(value).all():
             raise WorkloadError.at(where, key, "contains NaN or infinite values", "re-export the workload")
     return validate(Workload(meta=meta, arrays=arrays, source=where))
+
+
+class _RepeatedKey(ValueError):
+    """A JSON object of meta names one key twice."""
+
+
+def _object_of_unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook: the object's keys, each at most once."""
+    mapping: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in mapping:
+            raise _RepeatedKey(key)
+        mapping[key] = value
+    return mapping
 
 
 def _declared_size(member: Any) -> tuple[tuple[int, ...], np.dtype, int, int] | None:
