@@ -207,6 +207,24 @@ def test_missing_tech_table_path(tmp_path):
         load_arch(p)
 
 
+def test_missing_tech_table_says_where_a_relative_path_is_read(tmp_path, monkeypatch):
+    """A relative table path that is not found names the folder it was read from (the architecture file's, not the
+    current one), and a --set technology=... that gave it says so: a shipped design's folder is inside the package."""
+    from satasim_atsn.hw.arch import load_arch_with_set
+
+    (tmp_path / "mine.yaml").write_text((ARCHS.parent / "tech" / "28nm.yaml").read_text())
+    monkeypatch.chdir(tmp_path)  # the table is in the current folder, not beside the design
+    with pytest.raises(ArchError) as caught:
+        load_arch_with_set("atsn16x16", ["technology=mine.yaml"])
+    text = str(caught.value)
+    assert "technology table not found" in text and "\n" not in text
+    assert f"read from the architecture file's folder, {(ARCHS / 'atsn16x16.yaml').resolve().parent}" in text
+    assert text.endswith("(the value comes from --set technology=mine.yaml)")
+    p = _write(tmp_path, _atsn_text().replace("technology: 28nm", "technology: /nonexistent/7nm.yaml"))
+    with pytest.raises(ArchError) as caught:  # an absolute path: nothing to say about folders
+        load_arch(p)
+    assert "technology table not found" in str(caught.value) and "folder" not in str(caught.value)
+
 def test_tech_path_relative_to_arch_file(tmp_path):
     tables = tmp_path / "tables"
     tables.mkdir()

@@ -744,8 +744,9 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
         tech = load_tech(cfg["technology"], base_dir=base_dir)
     except ArchError as error:  # the table's own errors name their file; a missing name is this file's field
         text = str(error)
-        raise ArchError(f"{where}: {text}" if text.startswith("technology:") else f"{where}: technology: {text}") \
-            from None
+        relabelled = ArchError(f"{where}: {text}" if text.startswith("technology:") else f"{where}: technology: {text}")
+        relabelled.field, relabelled.problem = "technology", error.problem  # a --set technology=... is named
+        raise relabelled from None
     tech = tech.with_overrides({str(k): v for k, v in tech_values.items()}, where)
     part = cfg["dram"]["energy_table_entry"]
     if part in DRAM_PART_ALIASES and not tech.has(f"{part}_energy_pJ_per_bit"):

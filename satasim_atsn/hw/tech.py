@@ -396,8 +396,11 @@ def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> T
     path = resolve_tech_path(name_or_path, base_dir)
     where = str(path)
     if not path.is_file():
-        raise ArchError.at(where, None, "technology table not found",
-                           f"use a shipped name ({', '.join(available_tables())}) or a correct path")
+        relative = base_dir is not None and not Path(str(name_or_path)).expanduser().is_absolute()
+        fix = f"use a shipped name ({', '.join(available_tables())}) or a correct path"
+        if relative:  # said, because a --set or a shipped design's folder is not where the user looked
+            fix += f" (a relative path is read from the architecture file's folder, {base_dir}, not the current one)"
+        raise ArchError.at(where, None, "technology table not found", fix)
     stat = path.stat()
     key = (where, str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     if key not in _LOADED:
