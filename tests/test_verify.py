@@ -32,6 +32,19 @@ def test_a_trained_workload_and_random_networks_agree_and_the_json_is_stable(tmp
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
 
 
+def test_a_design_changed_by_set_is_named_and_recorded(tmp_path, capsys):
+    """verify --set checks another design than the file's: the verdict names the --set values and the JSON holds the
+    resolved design (as run --json does), so two verifications of different designs never read alike."""
+    sets = ["--set", "array.rows=3", "--set", "array.cols=2"]
+    code, out, err = _run(["verify", "atsn16x16", "--random", "1", *sets, "--json", str(tmp_path / "s.json")], capsys)
+    assert code == 0, err
+    assert out.rstrip().splitlines()[-1].startswith("atsn16x16 --set array.rows=3 --set array.cols=2: the engine")
+    changed = json.loads((tmp_path / "s.json").read_text())
+    _run(["verify", "atsn16x16", "--random", "1", "--json", str(tmp_path / "f.json"), "-q"], capsys)
+    own = json.loads((tmp_path / "f.json").read_text())
+    assert changed["design"]["array"]["rows"] == 3 and changed["design"]["array"]["cols"] == 2
+    assert own["design"]["array"]["rows"] == 16 and own["design"]["name"] == changed["design"]["name"] == "atsn16x16"
+
 def test_a_difference_is_named_and_exits_1(tmp_path, capsys, monkeypatch):
     """A reference that counts one cycle more: the counter's path and both values, exit code 1."""
     real = verify.simulate_reference

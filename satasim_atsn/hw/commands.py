@@ -210,7 +210,7 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
 
     On random small networks, and on the first --images of WORKLOAD if given (the reference is plain Python:
     a 562,000-cycle image takes it about 10 s). Exit code 1 if any counter differs (please report it)."""
-    from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
+    from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values, override_label
     from satasim_atsn.hw.engine import image_count
     from satasim_atsn.hw.verify import check_affordable, compare_case, random_cases
     from satasim_atsn.report.progress import progress_bar
@@ -249,17 +249,19 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
                        f"DIFFER on {len(case.differences)} counters: " + "; ".join(case.differences[:3]))
             click.echo(f"  {label}, {count} image{'s' if count != 1 else ''}: {verdict}")
     bad = [c for c in cases if not c.agree]
+    design = arch.name + "".join(f" --set {override_label(o)}" for o in overrides)  # the design checked, as changed
     if json_path:
-        atomic_write_text(json_path, json.dumps({"arch": arch.name, "agree": not bad,
+        # the resolved design, as run --json records it: a --set-changed design is not the file's own
+        atomic_write_text(json_path, json.dumps({"arch": arch.name, "design": arch.to_dict(), "agree": not bad,
                                                  "cases": [c.to_dict() for c in cases]}, sort_keys=True, indent=1)
                           + "\n")
     if bad:
         click.echo(f"satasim: the engine and the per-cycle reference differ on {len(bad)} of {len(cases)} cases of "
-                   f"{arch.name} (first: {bad[0].label}: {bad[0].differences[0]}); please report it with this "
+                   f"{design} (first: {bad[0].label}: {bad[0].differences[0]}); please report it with this "
                    "command", err=True)
         raise SystemExit(1)
     refused = sum(1 for c in cases if c.refused)
-    click.echo(f"{arch.name}: the engine and the per-cycle reference agree on every counter and emitted spike in "
+    click.echo(f"{design}: the engine and the per-cycle reference agree on every counter and emitted spike in "
                f"{len(cases)} case{'s' if len(cases) != 1 else ''}"
                + (f" ({refused} refused by both, for the same field and fix)" if refused else ""))
 
