@@ -299,6 +299,28 @@ def test_batch_refill_where_it_cannot_act_is_noted(tmp_path, capsys):
     assert "batch_refill changes nothing here: a batch holds one image" in capsys.readouterr().err
 
 
+def test_an_exit_unit_field_set_on_a_design_without_an_exit_tile_is_noted(tmp_path, capsys):
+    """--set exit_unit.adders=4 with array.exit_unit_tiles=0 (the file's exit_unit section kept) gave the numbers of
+    the design without it, silently: the note says it acts on nothing; the kind and null removals that make the
+    section valid are no change and get no note."""
+    from satasim_atsn.cli import main
+
+    workload = str(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    on_pes = ["--images", "4", "--set", "array.exit_unit_tiles=0"]
+    with pytest.raises(SystemExit):
+        main(["run", "conventional16x16", workload, *on_pes, "--set", "exit_unit.adders=4",
+              "--set", "exit_unit.multipliers=null", "--json", str(tmp_path / "a.json")])
+    err = capsys.readouterr().err
+    assert "note: exit_unit.adders=4 changes nothing here: array.exit_unit_tiles is 0" in err
+    assert "multipliers" not in err
+    assert any("exit_unit.adders=4" in n for n in json.loads((tmp_path / "a.json").read_text())["notes"])
+    with pytest.raises(SystemExit):
+        main(["run", "conventional16x16", workload, *on_pes, "--set", "exit_unit.kind=none"])
+    with pytest.raises(SystemExit):
+        main(["run", "conventional16x16", workload, "--images", "4", "--set", "exit_unit.adders=4"])
+    assert "changes nothing" not in capsys.readouterr().err  # the kind alone, and an exit tile that has the adders
+
+
 def test_memories_far_outside_the_technology_table_are_noted(tmp_path, capsys):
     """A 2 B PE memory cost 0.014 pJ per access and a 1 TB one 2.4e9 mm2, extrapolated without a word (4 B here:
     a first layer's membrane and current need two words, section 5)."""

@@ -2,12 +2,12 @@
 
 Each says why a number may not mean what it seems: the exit unit decides at other thresholds than the workload
 was evaluated at, too few images leave accelerators idle, a --set tech.<entry> changes nothing in the design, a
-DRAM rate in GB/s or ns is rounded to whole bytes or cycles, batch refill is on where it cannot act, a memory's
-figures are extrapolated far outside the technology table. One list,
+DRAM rate in GB/s or ns is rounded to whole bytes or cycles, batch refill is on where it cannot act, a --set of an
+exit-unit field acts on no exit unit, a memory's figures are extrapolated far outside the technology table. One list,
 so that the three commands say the same."""
 from __future__ import annotations
 
-from satasim_atsn.hw.arch import Arch, dram_rounding_note
+from satasim_atsn.hw.arch import Arch, dram_rounding_note, parse_override
 from satasim_atsn.hw.energy import extrapolated_memories_note, unused_technology_note
 from satasim_atsn.hw.engine import idle_accelerators_note
 from satasim_atsn.workload.format import EXIT_PARAMETERS, EXIT_STEPS, Workload
@@ -20,8 +20,25 @@ def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Worklo
     (a sweep judges it over all its points)."""
     notes = [exit_parameters_note(arch, workload), idle_accelerators_note(arch, images),
              unused_technology_note(arch_path, overrides) if technology else None, dram_rounding_note(arch),
-             batch_refill_note(arch), extrapolated_memories_note(arch)]
+             batch_refill_note(arch), absent_exit_unit_note(arch, overrides), extrapolated_memories_note(arch)]
     return [note for note in notes if note]
+
+
+def absent_exit_unit_note(arch: Arch, overrides: list[str]) -> str | None:
+    """A note when overrides give exit-unit fields a value on a design without an exit tile (array.exit_unit_tiles
+    0 beside an exit_unit section, whose fields then act on nothing); ``exit_unit.kind`` and null removals are what
+    makes such a section valid, not a change of the design."""
+    if arch.has_exit_unit:
+        return None
+    given = []
+    for text in overrides:
+        path, value = parse_override(text)
+        if path[0] == "exit_unit" and path[-1] != "kind" and value is not None:
+            given.append(f"{'.'.join(path)}={text.partition('=')[2].strip()}")
+    if not given:
+        return None
+    return (f"note: {', '.join(given)} change{'s' if len(given) == 1 else ''} nothing here: array.exit_unit_tiles is "
+            "0, so the design has no exit unit and the output layer runs on the PEs (docs/architecture.md)")
 
 
 def batch_refill_note(arch: Arch) -> str | None:
