@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from satasim_atsn.cli import main
+from satasim_atsn.errors import MappingError
 from satasim_atsn.hw import verify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,22 @@ def test_a_design_changed_by_set_is_named_and_recorded(tmp_path, capsys):
     own = json.loads((tmp_path / "f.json").read_text())
     assert changed["design"]["array"]["rows"] == 3 and changed["design"]["array"]["cols"] == 2
     assert own["design"]["array"]["rows"] == 16 and own["design"]["name"] == changed["design"]["name"] == "atsn16x16"
+
+@pytest.mark.parametrize(("override", "field"), [("pe.vmem_bits=8", "pe.vmem_bits"),
+                                                 ("exit_unit.vmem_bits=16", "exit_unit.vmem_bits")])
+def test_membranes_narrower_than_the_networks_are_refused_by_both_models(override, field, capsys):
+    """A valid design with narrower membranes than the random networks' (16-bit PEs, 32-bit outputs): the engine
+    refused and the reference ran, so verify reported a difference and exit code 1 ('please report it')."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.reference import simulate_reference
+    from satasim_atsn.workload.synthetic import random_workload
+
+    with pytest.raises(MappingError) as refused:
+        simulate_reference(load_arch("atsn16x16", [override]), random_workload(0, images=1), 1)
+    assert refused.value.field == field and "\n" not in str(refused.value)
+    code, out, err = _run(["verify", "atsn16x16", "--random", "2", "--set", override], capsys)
+    assert code == 0, err
+    assert out.rstrip().endswith("in 2 cases (2 refused by both, for the same field and fix)")
 
 def test_a_difference_is_named_and_exits_1(tmp_path, capsys, monkeypatch):
     """A reference that counts one cycle more: the counter's path and both values, exit code 1."""

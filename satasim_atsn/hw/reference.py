@@ -1108,6 +1108,23 @@ class _Reference:
             self.now += 1
 
 
+def _check_widths(arch, workload: Workload) -> None:
+    """The registers must hold the functional result's membranes, whose widths the workload fixes (MappingError
+    otherwise): the PEs' the workload's ``quant.vmem_bits``, and an exit tile holding an output layer its
+    ``quant.output_vmem_bits`` (32 when absent). Without an exit tile the output layer is a PE group (section 11)."""
+    quant = workload.meta["quant"]
+    if int(arch.pe.vmem_bits) < int(quant["vmem_bits"]):
+        raise MappingError.at(arch.where, "pe.vmem_bits", f"the PEs' {arch.pe.vmem_bits}-bit membranes are narrower "
+                              f"than the workload's {quant['vmem_bits']}-bit ones",
+                              f"use pe.vmem_bits >= {quant['vmem_bits']}")
+    out_bits = int(quant.get("output_vmem_bits", 32))
+    held_by_exit_tile = int(arch.array.exit_unit_tiles) > 0 and any(ly["type"] == "output" for ly in workload.layers)
+    if held_by_exit_tile and int(arch.exit_unit.vmem_bits) < out_bits:
+        raise MappingError.at(arch.where, "exit_unit.vmem_bits", f"the exit unit's {arch.exit_unit.vmem_bits}-bit "
+                              f"output membranes are narrower than the workload's {out_bits}-bit ones",
+                              f"use exit_unit.vmem_bits >= {out_bits}")
+
+
 def _check_batch(arch, mapping: _Mapping, workload: Workload) -> None:
     """Section 12.4, written out here: the exit unit holds a batch's output membranes (MappingError otherwise).
 
@@ -1150,6 +1167,7 @@ def simulate_reference(arch: Arch, workload: Workload, images: int | None = None
     if images is None:
         images = workload.num_images - start
     mapping = derive_mapping(arch, workload)
+    _check_widths(arch, workload)
     trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, start, images,
                              arch.prediction_rule)
     _check_batch(arch, mapping, workload)
