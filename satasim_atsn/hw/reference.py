@@ -1108,6 +1108,20 @@ class _Reference:
             self.now += 1
 
 
+def _check_exit_memory(arch, mapping: _Mapping, workload: Workload) -> None:
+    """Section 7: the exit unit's data memory holds one image's output membranes (and their running sums) beside
+    its table, else MappingError naming exit_unit.data_memory_bytes and the bytes a whole batch needs."""
+    if not any(g.kind == "exit" for g in mapping.groups):
+        return
+    eu, b = arch.exit_unit, int(arch.images_per_batch)
+    most, need = _exit_unit_room(arch, workload)
+    if most < 1:
+        raise MappingError.at(arch.where, "exit_unit.data_memory_bytes", f"{eu.data_memory_bytes} B hold the "
+                              f"{_exit_unit_table_bytes(eu)} B table but not one image's {workload.num_classes} "
+                              "output membranes", f"raise it to at least {need}"
+                              + (f" (the {b} images of a batch, images_per_batch)" if b > 1 else ""))
+
+
 def _check_widths(arch, workload: Workload) -> None:
     """The registers must hold the functional result's membranes, whose widths the workload fixes (MappingError
     otherwise): the PEs' the workload's ``quant.vmem_bits``, and an exit tile holding an output layer its
@@ -1167,6 +1181,7 @@ def simulate_reference(arch: Arch, workload: Workload, images: int | None = None
     if images is None:
         images = workload.num_images - start
     mapping = derive_mapping(arch, workload)
+    _check_exit_memory(arch, mapping, workload)
     _check_widths(arch, workload)
     trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, start, images,
                              arch.prediction_rule)
