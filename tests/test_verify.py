@@ -81,6 +81,22 @@ def test_an_exit_memory_too_small_for_one_image_is_refused_alike_by_both_models(
     assert code == 0, err
     assert out.rstrip().endswith("in 1 case (1 refused by both, for the same field and fix)")
 
+def test_a_batch_too_large_for_the_pes_without_an_exit_tile_is_refused_not_a_traceback(capsys):
+    """No exit tile, and more images per batch than a PE holds membranes: the reference divided by the absent exit
+    unit's 0-bit membranes (ZeroDivisionError) while wording its refusal, so verify died with a traceback."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.reference import simulate_reference
+    from satasim_atsn.workload.synthetic import random_workload
+
+    sets = ["array.exit_unit_tiles=0", "images_per_batch=9", "pe.data_memory_bytes=8"]
+    with pytest.raises(MappingError) as refused:
+        simulate_reference(load_arch("conventional16x16", sets), random_workload(0, images=1), 1)
+    assert refused.value.field == "images_per_batch" and str(refused.value).endswith(
+        "use images_per_batch <= 4 or raise pe.data_memory_bytes to 18")
+    code, out, err = _run(["verify", "conventional16x16", "--random", "2", *(f"--set={s}" for s in sets)], capsys)
+    assert code == 0, err
+    assert out.rstrip().endswith("in 2 cases (2 refused by both, for the same field and fix)")
+
 def test_a_difference_is_named_and_exits_1(tmp_path, capsys, monkeypatch):
     """A reference that counts one cycle more: the counter's path and both values, exit code 1."""
     real = verify.simulate_reference

@@ -377,8 +377,9 @@ def _refuse_batch(arch, workload: Workload, held: int, b: int) -> None:
     words = 2 if workload.input_encoding == "direct" else 1  # a first layer keeps its current too (section 5)
     pe_bytes = _ceil_div(b * words * int(arch.pe.vmem_bits), 8)
     most, also = held // words, ""
-    exit_most, exit_need = _exit_unit_room(arch, workload)
-    if exit_most < b and int(arch.array.exit_unit_tiles) and any(ly["type"] == "output" for ly in workload.layers):
+    exit_holds = int(arch.array.exit_unit_tiles) and any(ly["type"] == "output" for ly in workload.layers)
+    exit_most, exit_need = _exit_unit_room(arch, workload) if exit_holds else (b, 0)  # else no exit membranes
+    if exit_most < b:
         most, also = min(most, exit_most), f" and exit_unit.data_memory_bytes to {exit_need}"
     fix = (f"use images_per_batch <= {most} or " if most >= 1 else "") + \
         f"raise pe.data_memory_bytes to {pe_bytes}{also}"
