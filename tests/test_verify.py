@@ -91,11 +91,13 @@ def test_a_batch_too_large_for_the_pes_without_an_exit_tile_is_refused_not_a_tra
     sets = ["array.exit_unit_tiles=0", "images_per_batch=9", "pe.data_memory_bytes=8"]
     with pytest.raises(MappingError) as refused:
         simulate_reference(load_arch("conventional16x16", sets), random_workload(0, images=1), 1)
+    # a direct-encoded first layer keeps two words per neuron and image (its membrane and current, section 5)
     assert refused.value.field == "images_per_batch" and str(refused.value).endswith(
-        "use images_per_batch <= 4 or raise pe.data_memory_bytes to 18")
+        "use images_per_batch <= 2 or raise pe.data_memory_bytes to 36")
     code, out, err = _run(["verify", "conventional16x16", "--random", "2", *(f"--set={s}" for s in sets)], capsys)
     assert code == 0, err
     assert out.rstrip().endswith("in 2 cases (2 refused by both, for the same field and fix)")
+
 
 def test_a_difference_is_named_and_exits_1(tmp_path, capsys, monkeypatch):
     """A reference that counts one cycle more: the counter's path and both values, exit code 1."""
