@@ -312,7 +312,8 @@ def _refuse_batch(arch: Arch, workload: Workload, capacity: int) -> None:
         most, also = min(most, exit_room[0]), f" and exit_unit.data_memory_bytes to {exit_room[1]}"
     fix = (f"use images_per_batch <= {most} or " if most >= 1 else "") + \
         f"raise pe.data_memory_bytes to {pe_bytes}{also}"
-    raise _fail(arch, "images_per_batch", f"{batch} images need {batch} membranes per PE, and "
+    currents = f" (and the layer reading the image {batch} currents beside them)" if words > 1 else ""
+    raise _fail(arch, "images_per_batch", f"{batch} images need {batch} membranes per PE{currents}, and "
                 f"{arch.pe.data_memory_bytes} B of PE data memory hold {capacity} {arch.pe.vmem_bits}-bit membranes",
                 fix)
 

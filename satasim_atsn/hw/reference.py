@@ -383,7 +383,8 @@ def _refuse_batch(arch, workload: Workload, held: int, b: int) -> None:
         most, also = min(most, exit_most), f" and exit_unit.data_memory_bytes to {exit_need}"
     fix = (f"use images_per_batch <= {most} or " if most >= 1 else "") + \
         f"raise pe.data_memory_bytes to {pe_bytes}{also}"
-    raise MappingError.at(arch.where, "images_per_batch", f"{b} images need {b} membranes per PE, and"
+    currents = f" (and the layer reading the image {b} currents beside them)" if words > 1 else ""
+    raise MappingError.at(arch.where, "images_per_batch", f"{b} images need {b} membranes per PE{currents}, and"
                           f" {arch.pe.data_memory_bytes} B of PE data memory hold {held} {arch.pe.vmem_bits}-bit"
                           f" membranes", fix)
 
