@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_format import _expect
 
 from satasim_atsn.cli import main
 from satasim_atsn.errors import DatasetError, WorkloadError
@@ -30,15 +31,8 @@ def _payload(workload: Workload) -> dict:
 
 
 def _refused(tmp_path: Path, workload: Workload, *needles: str) -> str:
-    path = tmp_path / "w.npz"
-    path.write_bytes(_npz_bytes(_payload(workload)))
-    with pytest.raises(WorkloadError) as info:
-        read_workload(path)
-    text = str(info.value)
-    assert str(path) in text and "\n" not in text
-    for needle in needles:
-        assert needle in text, text
-    return text
+    """The one-line refusal of ``workload`` written as it is (tests/test_format.py's check)."""
+    return _expect(tmp_path, _payload(workload), *needles)
 
 
 @pytest.fixture
