@@ -823,18 +823,19 @@ class _ProgramWriter:
         self.op(DRAM_WRITE, nbytes, gi)
         self.c[gi, A["dram_write_bytes"]] += nbytes
 
-    def move_membranes(self, images: int, fm: _FoldModel, gi: int, write: bool) -> None:
-        """Section 4, phases 3 and 5: ``images`` words per neuron of fold ``fm`` (an image's membranes, and a first
-        layer's currents, section 5) between the DRAM and the PEs (a spill if ``write``, else a fill): one DRAM
-        transaction at the entry link's rate, the byte-hops to each PE and one PE data-memory access per word."""
-        bits = images * self.model.vmem_bits  # of one neuron's membranes over the images
+    def move_membranes(self, words: int, fm: _FoldModel, gi: int, write: bool) -> None:
+        """Section 4, phases 3 and 5: ``words`` data-memory words per neuron of fold ``fm`` (one per image's
+        membrane, and one per first-layer current, section 5) between the DRAM and the PEs (a spill if ``write``,
+        else a fill): one DRAM transaction at the entry link's rate, the byte-hops to each PE and one PE
+        data-memory access per word."""
+        bits = words * self.model.vmem_bits  # of one neuron's words
         nbytes = -(-bits * fm.neurons // 8)
         if nbytes <= 0:
             return
         self.op(MEMBRANE_WRITE if write else MEMBRANE_READ, nbytes, gi)
         self.c[gi, A["dram_write_bytes" if write else "dram_read_bytes"]] += nbytes
         self.c[gi, A["noc_byte_hops"]] += -(-bits * fm.neuron_hops // 8)
-        self.c[gi, A["pe_dm_reads" if write else "pe_dm_writes"]] += images * fm.neurons
+        self.c[gi, A["pe_dm_reads" if write else "pe_dm_writes"]] += words * fm.neurons
 
     def spill_map(self, nbytes: int, gi: int, spilled: dict[int, int]) -> None:
         """Section 4 phase 6: the bytes of group ``gi``'s map beyond the spike buffer (``nbytes``, none if <= 0) go

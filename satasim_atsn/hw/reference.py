@@ -859,17 +859,18 @@ class _Accelerator:
             spills = sum(1 for _, t in items if t < st.T) + (g.words - 1) * sum(1 for _, t in items if t == 1 < st.T)
             yield from self._membranes(f, spills, write=True)
 
-    def _membranes(self, f: _Fold, images: int, write: bool):
-        """Membrane fill (or spill if ``write``) of ``images`` images: every PE's block crosses the mesh from tile
-        (0, 0) through one link (the transaction runs at the slower of the DRAM and the link) and is written
-        into (read from) its data memory, one access per membrane."""
+    def _membranes(self, f: _Fold, words: int, write: bool):
+        """Membrane fill (or spill if ``write``) of ``words`` words per neuron (one per image's membrane, one per
+        first-layer current): every PE's block crosses the mesh from tile (0, 0) through one link (the transaction
+        runs at the slower of the DRAM and the link) and is written into (read from) its data memory, one access
+        per word."""
         st = self.st
-        nbytes = _ceil_div(images * f.n * st.vmem_bits, 8)
+        nbytes = _ceil_div(words * f.n * st.vmem_bits, 8)
         if nbytes <= 0:
             return
         hop_neurons = sum((int(f.pe_offsets[p + 1]) - int(f.pe_offsets[p])) * st.hops[p] for p in range(st.P))
-        self.actions["noc_byte_hops"] += _ceil_div(images * st.vmem_bits * hop_neurons, 8)
-        self.actions["pe_dm_reads" if write else "pe_dm_writes"] += images * f.n
+        self.actions["noc_byte_hops"] += _ceil_div(words * st.vmem_bits * hop_neurons, 8)
+        self.actions["pe_dm_reads" if write else "pe_dm_writes"] += words * f.n
         rate = min(int(st.arch.dram.bytes_per_cycle), int(st.arch.noc.link_bytes_per_cycle))
         yield from self._dram(nbytes, write, bytes_per_cycle=rate)
 
