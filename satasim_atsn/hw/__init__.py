@@ -20,4 +20,6 @@
 #:    memory beside its membrane: two words per neuron and image (its folds hold half the neurons, residency
 #:    counts both), a fire update reads both, and when membranes move the current is filled at every t > 1 and
 #:    spilled once, after t = 1 (docs/microarchitecture.md section 5).
-MODEL_VERSION = 9
+#: 10: session 32, an analog PE's ADC area follows the conversion rate it is built for (clock_hz /
+#:    pe.adc_cycles_per_conversion) by the technology table's adc_area_rate_exponent (docs/energy.md).
+MODEL_VERSION = 10

@@ -189,7 +189,7 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
                      + eu.multipliers * t.logic("mult", we, quantity) + t.logic("compare", we, quantity))
         exit_unit += eu.unit.extra_instances(t, quantity)
     if quantity == "area_um2":
-        adc = arch.num_pes * t.adc_area_um2(pe.adc_bits) if analog else 0.0
+        adc = arch.num_pes * t.adc_area_um2(pe.adc_bits, adc_conversion_rate_hz(arch)) if analog else 0.0
     else:
         adc = 0.0  # SAR-type ADCs: no static bias assumed; their energy is per conversion
     gb = arch.global_buffers
@@ -205,6 +205,22 @@ def _per_component(arch: Arch, quantity: str) -> dict[str, float]:
                              for b in (gb.weight, gb.input, gb.output)),
         "dram": 0.0,  # off chip: no area; its background power is the shared DRAM's (dram_background)
     }
+
+
+def adc_conversion_rate_hz(arch: Arch) -> float:
+    """The conversion rate each PE's ADC is built for: one conversion every ``pe.adc_cycles_per_conversion``
+    cycles of ``clock_hz`` (its peak; an ADC's area follows the rate it must sustain, docs/energy.md)."""
+    return float(arch.clock_hz) / int(arch.pe.adc_cycles_per_conversion)
+
+
+def adc_rate_note(arch: Arch) -> str | None:
+    """A note when an analog design's technology table gives its ADC areas at no conversion rate (no ``rate_hz``
+    on the points): the area then holds at this design's rate unscaled, which the user should know."""
+    if arch.pe.accumulation != "analog" or arch.tech.adc_area_rate_hz() is not None:
+        return None
+    return (f"note: the technology table {arch.tech.name} gives its ADC areas at no conversion rate, so the ADC area "
+            f"is taken as is at this design's {adc_conversion_rate_hz(arch) / 1e6:g} MS/s (give rate_hz on the "
+            "adc_<bits>b_area_um2 entries and adc_area_rate_exponent to scale it; docs/energy.md)")
 
 
 def _exit_buffer_bytes(arch: Arch) -> int:

@@ -3,12 +3,12 @@
 Each says why a number may not mean what it seems: the exit unit decides at other thresholds than the workload
 was evaluated at, too few images leave accelerators idle, a --set tech.<entry> changes nothing in the design, a
 DRAM rate in GB/s or ns is rounded to whole bytes or cycles, batch refill is on where it cannot act, a --set of an
-exit-unit field acts on no exit unit, a memory's figures are extrapolated far outside the technology table. One list,
-so that the three commands say the same."""
+exit-unit field acts on no exit unit, a memory's figures are extrapolated far outside the technology table, an
+ADC's area is given at no conversion rate. One list, so that the three commands say the same."""
 from __future__ import annotations
 
 from satasim_atsn.hw.arch import Arch, dram_rounding_note, parse_override
-from satasim_atsn.hw.energy import extrapolated_memories_note, unused_technology_note
+from satasim_atsn.hw.energy import adc_rate_note, extrapolated_memories_note, unused_technology_note
 from satasim_atsn.hw.engine import idle_accelerators_note
 from satasim_atsn.workload.format import EXIT_PARAMETERS, EXIT_STEPS, Workload
 
@@ -20,7 +20,8 @@ def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Worklo
     (a sweep judges it over all its points)."""
     notes = [exit_parameters_note(arch, workload), idle_accelerators_note(arch, images),
              unused_technology_note(arch_path, overrides) if technology else None, dram_rounding_note(arch),
-             batch_refill_note(arch), absent_exit_unit_note(arch, overrides), extrapolated_memories_note(arch)]
+             batch_refill_note(arch), absent_exit_unit_note(arch, overrides), extrapolated_memories_note(arch),
+             adc_rate_note(arch)]
     return [note for note in notes if note]
 
 

@@ -37,6 +37,7 @@ UNIT_SUFFIXES = (
     "area_um2",
     "leakage_mW",
     "power_mW",
+    "exponent",
 )
 # largest believable value per unit: no technology reaches these (1 mJ per action, 1 MW, 1 m2, 1e9 GB/s), so a
 # value above is a typo (1e300 would overflow the energy sums to infinity); a bandwidth must also be at least
@@ -52,9 +53,12 @@ UNIT_MAXIMA = {
     "area_um2": 1e12,
     "leakage_mW": 1e9,
     "power_mW": 1e9,
+    "exponent": 10.0,  # dimensionless (adc_area_rate_exponent: d ln area / d ln rate)
 }
 UNIT_MINIMA = {"bandwidth_GB_per_s": 1e-6}
-ENTRY_FIELDS = {"value", "source", "node_nm", "scaling", "capacity_bytes", "access_bits"}
+ENTRY_FIELDS = {"value", "source", "node_nm", "scaling", "capacity_bytes", "access_bits", "rate_hz"}
+ADC_RATE_EXPONENT = "adc_area_rate_exponent"
+_ADC_AREA = re.compile(r"^adc_(\d+)b_area_um2$")
 TOP_FIELDS = {"format", "version", "name", "node_nm", "entries"}
 LOGIC_OPS = ("add", "mult", "compare", "mux", "decay_shift_add")
 
@@ -204,10 +208,28 @@ class Tech:
         return sorted(int(entry["capacity_bytes"]) for key, entry in self.entries.items()
                       if key.startswith(family + "_") and key.endswith("_read_energy_pJ") and "capacity_bytes" in entry)
 
-    def adc_area_um2(self, bits: int) -> float:
-        """Area of one ADC of ``bits`` resolution (log-log in the table's per-resolution points)."""
-        widths = sorted(int(k[4:].split("b_")[0]) for k in self.entries
-                        if k.startswith("adc_") and k.endswith("b_area_um2"))
+    def adc_area_um2(self, bits: int, conversions_per_s: float | None = None) -> float:
+        """Area of one ADC of ``bits`` resolution (log-log in the table's per-resolution points) that converts
+        ``conversions_per_s``: the points' area times (rate / their ``rate_hz``) ** ``adc_area_rate_exponent``
+        when the table gives both (docs/energy.md); as the points give it when it gives neither or no rate is asked."""
+        area = self._adc_area_at_table_rate(bits)
+        table_rate = self.adc_area_rate_hz()
+        if conversions_per_s is None or table_rate is None or float(conversions_per_s) == table_rate:
+            return area
+        ctx = exactmath.ctx()
+        ratio = ctx.divide(exactmath.dec(float(conversions_per_s)), exactmath.dec(table_rate))
+        scale = exactmath.dexp(ctx.multiply(exactmath.dln(ratio), exactmath.dec(self.value(ADC_RATE_EXPONENT))))
+        return float(ctx.multiply(exactmath.dec(area), scale))
+
+    def adc_area_rate_hz(self) -> float | None:
+        """The conversion rate the table's ADC area points were taken at (their common ``rate_hz``), or None when
+        the table gives the areas at no rate (then no rate scaling applies; :func:`check_adc_points`)."""
+        rates = {float(e["rate_hz"]) for k, e in self.entries.items() if _ADC_AREA.match(k) and "rate_hz" in e}
+        return rates.pop() if rates else None
+
+    def _adc_area_at_table_rate(self, bits: int) -> float:
+        """Area of one ADC of ``bits`` resolution at the table points' own conversion rate."""
+        widths = sorted(int(m.group(1)) for m in map(_ADC_AREA.match, self.entries) if m)
         if f"adc_{bits}b_area_um2" in self.entries:
             return self.value(f"adc_{bits}b_area_um2")
         if len(widths) < 2:
@@ -302,6 +324,45 @@ def check_sram_points(entries: dict[str, dict], where: str, prefix: str = "entri
             if "capacity_bytes" in other and int(other["capacity_bytes"]) != capacity:
                 raise ArchError.at(where, f"{prefix}{stem}_{quantity}.capacity_bytes", f"{other['capacity_bytes']:,} B"
                                    f" but {key} says {capacity:,} B", "give one capacity per SRAM point")
+
+
+def _rate_hz(where: str, field_at: str, raw: object) -> float:
+    """A conversion rate in Hz: a finite number in 1 .. 1e12 (YAML 1.1 reads '500e6' as text, so text is parsed)."""
+    value = raw
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value.replace("_", ""))
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 1e12:
+        raise ArchError.at(where, field_at, f"must be a conversion rate in Hz between 1 and 1e12, got {shown(raw)}",
+                           "give the rate the area point was taken at, e.g. 500000000 for 500 MS/s")
+    return float(value)
+
+
+def check_adc_points(entries: dict[str, dict], where: str, prefix: str = "entries.") -> None:
+    """The ADC area points give their conversion rate (``rate_hz``) all alike, with ``adc_area_rate_exponent``
+    beside them, or none gives one and no exponent is given (then areas hold at any rate); ``rate_hz`` belongs
+    to ADC area points only. A half-given rate would scale some designs' ADCs and silently not others'."""
+    points = [k for k in entries if _ADC_AREA.match(k)]
+    for key, entry in entries.items():
+        if "rate_hz" in entry and key not in points:
+            raise ArchError.at(where, f"{prefix}{key}.rate_hz", "only ADC area points (adc_<bits>b_area_um2) "
+                               "take a conversion rate", "remove it")
+    rated = [k for k in points if "rate_hz" in entries[k]]
+    rates = sorted({entries[k]["rate_hz"] for k in rated})
+    if len(rates) > 1:
+        raise ArchError.at(where, f"{prefix}{rated[-1]}.rate_hz", f"the ADC area points give {len(rates)} rates "
+                           f"({', '.join(f'{r:g}' for r in rates)} Hz)", "take every point at one rate")
+    if rated and len(rated) < len(points):
+        bare = next(k for k in points if k not in rated)
+        raise ArchError.at(where, f"{prefix}{bare}.rate_hz", f"missing: {rated[0]} gives its conversion rate",
+                           f"give rate_hz: {rates[0]:.0f} (or the rate it was taken at) on every ADC area point")
+    if rated and ADC_RATE_EXPONENT not in entries:
+        raise ArchError.at(where, f"{prefix}{ADC_RATE_EXPONENT}", "missing: the ADC area points give a conversion "
+                           "rate, but not how area grows with it", f"add {ADC_RATE_EXPONENT} (d ln area / d ln rate; "
+                           "the shipped tables give 0.0667) or remove the rate_hz fields")
+    if not rated and ADC_RATE_EXPONENT in entries:
+        raise ArchError.at(where, f"{prefix}{ADC_RATE_EXPONENT}", "the ADC area points give no conversion rate "
+                           "(rate_hz) for it to scale from", "give rate_hz on every adc_<bits>b_area_um2 entry")
 
 
 def check_sram_growth(entries: dict[str, dict], where: str, prefix: str = "entries.",
@@ -471,6 +532,9 @@ def _load_tech(path: Path, where: str) -> Tech:
             if k in entry and (isinstance(entry[k], bool) or not isinstance(entry[k], int) or entry[k] <= 0):
                 raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {shown(entry[k])}")
         clean[str(key)] = dict(entry, value=value, unit=unit)
+        if "rate_hz" in entry:
+            clean[str(key)]["rate_hz"] = _rate_hz(where, f"{field_at}.rate_hz", entry["rate_hz"])
     check_sram_points(clean, where)
+    check_adc_points(clean, where)
     check_sram_growth(clean, where)
     return Tech(name=str(data.get("name", path.stem)), path=path, node_nm=float(node), entries=clean)
