@@ -77,3 +77,58 @@ def test_spike_frame_inputs_keep_one_word():
     direct = random_workload(5, images=1, encoding="direct")
     direct = build_mapping(load_arch(ROOT / "archs" / "atsn16x16.yaml"), direct)
     assert direct.groups[0].words_per_neuron == 2
+
+
+def _first_layer_weight_counts(result) -> dict[str, int]:
+    counts = _layers(result)["conv1"]
+    return {key: counts[key] for key in ("weight_glb_read_bytes", "weight_glb_write_bytes", "pe_weight_write_bytes",
+                                         "dram_read_bytes")}
+
+
+@pytest.mark.parametrize("resident", [True, False])
+def test_the_first_layer_streams_its_weights_at_t_1_only(resident):
+    """Section 5: conv1 of vgg_small (16 channels x 1 x 3 x 3 = 144 B, one fold) computes its current at t = 1 and
+    only fires at t > 1, so each image's batch streams (and, weights not resident, reads) its weights once, however
+    many timesteps it runs; conv2, which reads spikes, streams its weights at every timestep."""
+    overrides = [] if resident else ["global_buffers.weight.bytes=1024"]
+    arch = load_arch(ROOT / "archs" / "atsn16x16.yaml", overrides)
+    mapping = build_mapping(arch, FMNIST)
+    assert mapping.weights_resident == resident and mapping.membranes_resident
+    images = 4  # images_per_batch 1: one batch, hence one t = 1 pass, per image
+    result = simulate(arch, FMNIST, images)
+    groups = {g.name: g for g in mapping.groups}
+    conv1 = groups["conv1"].folds
+    assert len(conv1) == 1 and conv1[0].weight_bytes == 16 * 1 * 3 * 3
+    counts = _first_layer_weight_counts(result)
+    assert counts["weight_glb_read_bytes"] == images * 144
+    assert counts["pe_weight_write_bytes"] == images * int(conv1[0].pe_weight_bytes.sum())
+    assert counts["weight_glb_write_bytes"] == counts["dram_read_bytes"] == (0 if resident else images * 144)
+    steps = int(result.exit_t.sum())  # every image's timesteps
+    assert steps > images  # some image runs past t = 1
+    conv2 = _layers(result)["conv2"]
+    assert conv2["weight_glb_read_bytes"] == steps * sum(f.weight_bytes for f in groups["conv2"].folds)
+
+
+def test_refill_streams_the_first_layer_in_the_steps_that_start_an_image():
+    """Batch refill (section 12.2): a step streams a first layer's weights when one of its items is at t = 1, i.e.
+    when it starts an image; both models agree on every counter."""
+    from satasim_atsn.hw.reference import simulate_reference
+    from satasim_atsn.hw.verify import diff_counters
+    from satasim_atsn.traces.statistical import fit_statistical_twin
+
+    workload = fit_statistical_twin(random_workload(7, images=6, encoding="direct", max_channels=3, size=4), seed=7)
+    arch = load_arch(ROOT / "archs" / "atsn16x16.yaml", [
+        "array.rows=2", "array.cols=2", "accelerators=1", "images_per_batch=2", "batch_refill=true",
+        "global_buffers.weight.bytes=16", "global_buffers.weight.banks=2"])
+    mapping = build_mapping(arch, workload)
+    assert not mapping.weights_resident
+    first = mapping.groups[0]
+    assert all(inp.encoding == "image" for inp in first.inputs)
+    result = simulate(arch, workload, 6)
+    reference = simulate_reference(arch, workload, 6)
+    assert not diff_counters(result.counters(), {k: v for k, v in reference.items() if k != "pe_output_spikes"})
+    starting_steps = len(set(zip(result.accelerator.tolist(), result.start_cycle.tolist(), strict=True)))
+    assert starting_steps < int(result.exit_t.sum())  # some step has no image at t = 1
+    counts = _layers(result)[first.name]
+    assert counts["weight_glb_read_bytes"] == starting_steps * sum(f.weight_bytes for f in first.folds)
+    assert counts["dram_read_bytes"] >= counts["weight_glb_write_bytes"] == counts["weight_glb_read_bytes"]

@@ -844,17 +844,21 @@ def test_refill_without_early_exit_is_plain_batches(seed):
 @pytest.mark.parametrize("seed", [0, 40])
 def test_layer_major_streams_each_fold_once_per_batch(seed):
     """Section 12.3: layer_major streams every fold's weights (and the output layer's) once per batch, where
-    timestep_major streams them at every timestep: T times the weight-buffer reads for the same batches."""
+    timestep_major streams them at every timestep (but a layer reading the image at t = 1 only, section 5): about T
+    times the weight-buffer reads for the same batches."""
     tm, workload = _section12_case(seed)
     lm, _ = _section12_case(seed, dataflow="layer_major")
     mapping = build_mapping(lm, workload)
     per_batch = sum(f.weight_bytes for g in mapping.groups if g.kind == "pe" for f in g.folds)
     per_batch += mapping.exit_group.weight_bytes if mapping.exit_group is not None else 0  # none: output on the PEs
-    batches = math.ceil(5 / 3)
+    image_only = [g for g in mapping.groups if g.kind == "pe" and all(i.encoding == "image" for i in g.inputs)]
+    image = sum(f.weight_bytes for g in image_only for f in g.folds)  # streamed at t = 1 only (section 5)
+    assert (image > 0) == (workload.input_encoding == "direct")
+    batches, T = math.ceil(5 / 3), workload.timesteps
     reads = {name: sum(a["actions"]["weight_glb_read_bytes"] for a in simulate_reference(arch, workload, 5)
                        ["accelerators"]) for name, arch in (("tm", tm), ("lm", lm))}
     assert reads["lm"] == batches * per_batch
-    assert reads["tm"] == workload.timesteps * batches * per_batch
+    assert reads["tm"] == batches * (T * per_batch - (T - 1) * image)
 
 
 def test_a_multicast_spike_occupies_its_trees_links_once() -> None:

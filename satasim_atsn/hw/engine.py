@@ -205,16 +205,28 @@ class _Model:
         self.exit_group_index = ex.index if ex is not None else len(self.groups) - 1
         self.exit_weight_bytes = ex.weight_bytes if ex is not None else 0
         self.exit_input = ex.inputs[0] if ex is not None else None
-        self.pass_chunks = self._pass_chunks()
+        # PE groups that read only the direct-encoded image: their current is computed at t = 1, and at t > 1
+        # nothing reads their weights, so a pass with no item at t = 1 neither fetches nor streams them (section 5)
+        self.image_groups = frozenset(
+            g.index for g in self.groups if g.kind == "pe" and all(inp.encoding == "image" for inp in g.inputs)
+        )
+        self.pass_chunks = {first: self._pass_chunks(first) for first in (True, False)}
 
-    def _pass_chunks(self) -> list[tuple[int, int]]:
+    def streams_weights(self, gi: int, first_step: bool) -> bool:
+        """Whether PE group ``gi`` fetches and streams its weights in a pass (``first_step``: an item is at t = 1)."""
+        return first_step or gi not in self.image_groups
+
+    def _pass_chunks(self, first_step: bool) -> list[tuple[int, int]]:
         """(bytes, group) of every weight-buffer-full one pass over the groups reads from DRAM, in order (none when
-        the weights are resident): every fold of every PE group, then the exit unit's weights."""
+        the weights are resident): every fold of every PE group that streams its weights in the pass, then the exit
+        unit's weights."""
         if self.mapping.weights_resident:
             return []
         chunks = []
         B = self.weight_chunk_bytes
         for g in self.groups:
+            if g.kind == "pe" and not self.streams_weights(g.index, first_step):
+                continue
             if g.kind == "pe":
                 sizes = [fm.weight_bytes for fm in self.folds[g.index]]
             elif g.kind == "exit":
@@ -844,10 +856,11 @@ class _ProgramWriter:
             self.dram_write(nbytes, gi)
             spilled[gi] = nbytes
 
-    def begin_pass(self) -> None:
+    def begin_pass(self, first_step: bool) -> None:
         """A pass over the groups starts (a step, or a layer_major batch): every weight bank is free, so the first
-        ``banks`` buffer-fulls of the pass are requested now (section 4, phase 1)."""
-        self.chunks = self.model.pass_chunks
+        ``banks`` buffer-fulls of the pass are requested now (section 4, phase 1). ``first_step``: an item of the
+        pass is at t = 1 (otherwise a group reading only the image reads no weights, section 5)."""
+        self.chunks = self.model.pass_chunks[first_step]
         self.issued = 0  # buffer-fulls of the pass requested so far
         self.used = 0  # ... and streamed
         self.prefetch_base = self.prefetches
@@ -924,8 +937,9 @@ def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[i
     """A PE group's step t: per fold weights, membrane fill, compute, membrane spill; then its spike spill."""
     model, gi = w.model, g.index
     resident_m = model.mapping.membranes_resident
+    weights = model.streams_weights(gi, t == 1)  # a group reading only the image needs them at t = 1 only
     for f, fm in enumerate(model.folds[gi]):
-        stream = w.stage_fold_weights(fm, gi)
+        stream = w.stage_fold_weights(fm, gi) if weights else 0
         w.local_mem += stream
         w.group_local[gi] += stream
         if not resident_m and t > 1:  # the membranes, and a first layer's current (section 5)
@@ -971,7 +985,7 @@ def _layer_major_program(w: _ProgramWriter, n: int) -> None:
     model = w.model
     T = model.T
     spilled: dict[int, int] = {}
-    w.begin_pass()
+    w.begin_pass(True)  # every fold streams its weights once, before its t = 1
     for g in model.groups:
         gi = g.index
         w.read_back_spills(g, spilled)
@@ -1019,7 +1033,7 @@ def _batch_work(model: _Model, bt: _ChunkBatches, ph: _ChunkPhases, b: int, firs
         for t in range(1, int(e.max()) + 1):
             b_act = int(bt.active_count[b, t - 1])
             spilled: dict[int, int] = {}
-            w.begin_pass()  # no weight is read ahead across a step: the exit decision ends it
+            w.begin_pass(t == 1)  # no weight is read ahead across a step: the exit decision ends it
             for g in model.groups:
                 w.read_back_spills(g, spilled)
                 _GROUP_PROGRAMS[g.kind](w, g, t, b_act, spilled)
@@ -1173,9 +1187,10 @@ def _step_pe(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int,
     n_fill = sum(1 for it in items if it.t > 1)
     n_spill = sum(1 for it in items if it.t < model.T)
     n_first = sum(1 for it in items if it.t == 1 < model.T)  # whose first layer's current is spilled (section 5)
+    weights = model.streams_weights(gi, any(it.t == 1 for it in items))  # an image-only group: at t = 1 only
     s_out_total = 0
     for f, fm in enumerate(model.folds[gi]):
-        cycles = w.stage_fold_weights(fm, gi)
+        cycles = w.stage_fold_weights(fm, gi) if weights else 0
         w.local_mem += cycles
         w.group_local[gi] += cycles
         if move and n_fill:
@@ -1240,7 +1255,7 @@ def _refill_step(model: _Model, items: list[_Slot]) -> _BatchWork:
     w = _ProgramWriter(model, step, 0, np.zeros(0, dtype=np.int64), 0)
     spilled: dict[int, int] = {}
     stall = 0
-    w.begin_pass()
+    w.begin_pass(any(it.t == 1 for it in items))
     for g in model.groups:
         w.read_back_spills(g, spilled)
         if g.kind == "pe":

@@ -37,7 +37,10 @@ Readings of the document where its text leaves a choice (each also listed in the
   completes; the others stay off (no load, no batch); ``start_cycle`` is the cycle a batch is taken.
 * A fold's weight fetch (not resident) is one DRAM read per ``global_buffers.weight.bytes`` (the last
   of the rest), read ahead into the weight buffer's banks while earlier buffer-fulls stream (section 4,
-  phase 1): a bank is asked for again when its stream ends.
+  phase 1): a bank is asked for again when its stream ends. A PE group whose inputs are all the
+  direct-encoded image needs its weights only for the bit planes at t = 1 (section 5): a step with
+  no item at t = 1 neither reads nor streams them (``_Group.needs_weights``); layer_major streams
+  every fold once, before its t = 1.
 * A spilled spike map is read back with one DRAM read by every group consuming it (PE, max-pool
   or exit group), before that group's first phase at the same timestep.
 * Membrane fill/spill bytes are ``ceil(b * n_f * vmem_bits / 8)``, one transaction at
@@ -301,6 +304,12 @@ class _Group:
     weight_bytes: int = 0
     spiking: bool = True  # False: the output layer on the PEs (no exit tile, section 11): updates, never fires
     words: int = 1  # data-memory words per neuron and image: a group reading the image keeps its current too
+
+    def needs_weights(self, items: list[tuple[int, int]]) -> bool:
+        """Section 5: a PE group whose every input is the direct-encoded image reads its weights only at t = 1
+        (its bit planes); at t > 1 it only fires, so a step with no item at t = 1 neither fetches nor streams them."""
+        reads_image_only = all(inp.encoding == "image" for inp in self.inputs)
+        return self.kind != "pe" or not reads_image_only or any(t == 1 for _, t in items)
 
 
 @dataclass
@@ -676,23 +685,24 @@ class _Accelerator:
             self.stall_memory += 1
             yield
 
-    def _pass_chunks(self) -> list[int]:
-        """The weight-buffer-fulls one pass over the groups reads from DRAM, in order (section 4, phase 1)."""
+    def _pass_chunks(self, items: list[tuple[int, int]]) -> list[int]:
+        """The weight-buffer-fulls one pass over the groups for ``items`` reads from DRAM, in order (section 4,
+        phase 1): a group reading only the image has none when no item is at t = 1 (section 5)."""
         st = self.st
         if st.mapping.weights_resident:
             return []
         capacity = int(st.arch.global_buffers.weight.bytes)
         sizes = []
         for g in st.mapping.groups:
-            if g.kind == "pe":
+            if g.kind == "pe" and g.needs_weights(items):
                 sizes += [int(f.weight_bytes) for f in g.folds]
             elif g.kind == "exit":
                 sizes.append(int(g.weight_bytes))
         return [min(capacity, w - first) for w in sizes for first in range(0, w, capacity)]
 
-    def _begin_pass(self) -> None:
+    def _begin_pass(self, items: list[tuple[int, int]]) -> None:
         """Every weight bank is free at a pass's start: request the first ``banks`` buffer-fulls now."""
-        self.chunks = self._pass_chunks()
+        self.chunks = self._pass_chunks(items)
         self.inflight: list[tuple[int, _Txn]] = []
         for _ in range(int(self.st.arch.global_buffers.weight.banks)):
             self._prefetch()
@@ -888,8 +898,10 @@ class _Accelerator:
         """timestep_major: per fold, weights then the fold's slice of every item."""
         yield from self._refill(g, spilled)
         move = not self.st.mapping.membranes_resident
+        weights = g.needs_weights(items)  # a group reading only the image: at t = 1 only (section 5)
         for f in g.folds:
-            yield from self._weights(g, int(f.weight_bytes), f)
+            if weights:
+                yield from self._weights(g, int(f.weight_bytes), f)
             yield from self._pe_fold(g, f, items, move)
         yield from self._spike_spill(g, items, spilled)
 
@@ -969,7 +981,7 @@ class _Accelerator:
     def _step(self, items: list[tuple[int, int]]):
         """timestep_major: every group once for the items (image, t), in group order (sections 2 and 12.2)."""
         spilled: dict[str, int] = {}
-        self._begin_pass()  # no weight is read ahead across a step: the exit decision ends it
+        self._begin_pass(items)  # no weight is read ahead across a step: the exit decision ends it
         for g in self.st.mapping.groups:
             if g.kind == "pe":
                 yield from self._pe_group(g, items, spilled)
@@ -982,7 +994,7 @@ class _Accelerator:
         """layer_major (section 12.3): group by group, all T timesteps of the batch while a fold's weights stay."""
         st = self.st
         spilled: dict[str, int] = {}
-        self._begin_pass()
+        self._begin_pass([(i, 1) for i in batch])  # every fold streams its weights once, before its t = 1
         for g in st.mapping.groups:
             if g.kind == "pe":
                 yield from self._pe_group_layer_major(g, batch, spilled)
