@@ -157,7 +157,8 @@ def test_a_small_input_spike_buffer_spills_like_a_small_output_buffer(workload_f
 
 
 @pytest.mark.parametrize(("buffer_bytes", "expect"), [(16, "not resident: {reads:,} DRAM reads of up to 16 B per "
-                                                            "batch-timestep, read ahead into 2 banks"),
+                                                            "batch-timestep ({later:,} after t = 1), read ahead into "
+                                                            "2 banks"),
                                                       (10**7, "resident in the 10,000,000 B weight buffer")])
 def test_summary_says_where_weights_live_and_how_many_reads_fetch_them(workload_file, tmp_path, capsys,
                                                                       buffer_bytes, expect):
@@ -168,8 +169,11 @@ def test_summary_says_where_weights_live_and_how_many_reads_fetch_them(workload_
     mapping = json.loads(out_json.read_text())["mapping"]
     line = next(ln for ln in out.splitlines() if ln.strip().startswith("mapping"))
     assert f"weights {mapping['total_weight_bytes']:,} B" in line
-    assert expect.format(reads=mapping["weight_fetch_reads"]) in line
+    assert expect.format(reads=mapping["weight_fetch_reads"], later=mapping["weight_fetch_reads_after_first_step"]) \
+        in line
     assert (mapping["weight_fetch_reads"] == 0) == (buffer_bytes == 10**7)
+    # the direct-encoded image's layer fetches its weights at t = 1 only (section 5): later passes read fewer
+    assert (mapping["weight_fetch_reads_after_first_step"] < mapping["weight_fetch_reads"]) == (buffer_bytes == 16)
     assert "streamed at 8 B/cycle (the NoC link's width; the weight port gives 32)" in line  # section 4 phase 2
     assert mapping["weight_fetch_reads"] == 0 or mapping["weight_fetch_reads"] > len(mapping["groups"])
 

@@ -76,9 +76,12 @@ def test_doubling_the_clock_keeps_cycles_and_dynamic_energy_and_halves_time_and_
     """docs/microarchitecture.md section 13, last paragraph: with the DRAM given in cycles, clock_hz scales time and
     every leakage energy exactly (the DRAM's background power by the channels its GB/s need) and nothing else."""
     wl = random_workload(500 + seed, images=3)
-    arch = tiny_arch(seed)
+    # an analog PE's ADC grows with the conversion rate it must sustain (docs/energy.md), and with it the tiles and
+    # the NoC's links: that is checked below; here the ADC's area is made rate-independent
+    fixed_adc = {"tech.adc_area_rate_exponent": 0} if tiny_arch(seed).pe.accumulation == "analog" else {}
+    arch = tiny_arch(seed, **fixed_adc)
     slow = simulate(arch, wl)
-    fast = simulate(tiny_arch(seed, clock_hz=2 * arch.clock_hz), wl)
+    fast = simulate(tiny_arch(seed, clock_hz=2 * arch.clock_hz, **fixed_adc), wl)
     assert fast.counters() == slow.counters()  # cycles, images' start/end, every action count
     assert fast.energy["dynamic_pJ"] == slow.energy["dynamic_pJ"]
     assert fast.area_um2 == slow.area_um2
@@ -91,3 +94,22 @@ def test_doubling_the_clock_keeps_cycles_and_dynamic_energy_and_halves_time_and_
             assert fast.energy["leakage_pJ"][comp] == pytest.approx(leak_pJ / 2, rel=1e-12, abs=1e-9)
     dram_pJ = fast.leakage_mW["dram"] * 1e-3 * fast.seconds * 1e12  # twice the GB/s: its own channel count
     assert fast.energy["leakage_pJ"]["dram"] == pytest.approx(dram_pJ, rel=1e-12, abs=1e-9)
+
+
+def test_doubling_an_analog_clock_grows_only_the_adc_and_the_links_it_lengthens():
+    """The one exception to clock_hz scaling only time: an analog PE's ADC converts twice as fast, so its area grows by
+    2 ** adc_area_rate_exponent; the tiles it sits in grow, and with them the NoC links' energy per byte-hop."""
+    wl = random_workload(501, images=3)
+    arch = tiny_arch(1, kind="dtsnn")
+    slow = simulate(arch, wl)
+    fast = simulate(tiny_arch(1, kind="dtsnn", clock_hz=2 * arch.clock_hz), wl)
+    assert fast.counters() == slow.counters()
+    growth = 2 ** arch.tech.value("adc_area_rate_exponent")
+    assert fast.area_um2["adc"] == pytest.approx(slow.area_um2["adc"] * growth, rel=1e-12)
+    assert fast.area_um2["adc"] > slow.area_um2["adc"] > 0
+    totals = ("adc", "per_accelerator_total", "total")
+    assert {k: v for k, v in fast.area_um2.items() if k not in totals} == \
+        {k: v for k, v in slow.area_um2.items() if k not in totals}
+    moved = {k for k, v in fast.energy["dynamic_pJ"].items() if v != slow.energy["dynamic_pJ"][k]}
+    assert moved <= {"noc"} and fast.energy["dynamic_pJ"]["noc"]["noc_byte_hops"] > \
+        slow.energy["dynamic_pJ"]["noc"]["noc_byte_hops"]

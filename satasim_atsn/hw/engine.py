@@ -207,9 +207,7 @@ class _Model:
         self.exit_input = ex.inputs[0] if ex is not None else None
         # PE groups that read only the direct-encoded image: their current is computed at t = 1, and at t > 1
         # nothing reads their weights, so a pass with no item at t = 1 neither fetches nor streams them (section 5)
-        self.image_groups = frozenset(
-            g.index for g in self.groups if g.kind == "pe" and all(inp.encoding == "image" for inp in g.inputs)
-        )
+        self.image_groups = frozenset(g.index for g in self.groups if g.reads_image_only)
         self.pass_chunks = {first: self._pass_chunks(first) for first in (True, False)}
 
     def streams_weights(self, gi: int, first_step: bool) -> bool:

@@ -108,6 +108,12 @@ class Group:
         its constant current beside the membrane (2); every other group its membrane (1)."""
         return 2 if any(inp.encoding == "image" for inp in self.inputs) else 1
 
+    @property
+    def reads_image_only(self) -> bool:
+        """A PE group whose every input is the direct-encoded image: it reads its weights for the bit planes at t = 1
+        only, and at t > 1 only fires (section 5), so a pass with no image at t = 1 neither fetches nor streams them."""
+        return self.kind == "pe" and all(inp.encoding == "image" for inp in self.inputs)
+
 
 @dataclass
 class Mapping:
@@ -135,6 +141,8 @@ class Mapping:
     # (section 4, phases 1-2); 0 when the weights are resident. A pass is per batch-timestep (timestep_major)
     # or per batch (layer_major).
     weight_fetch_reads: int = 0
+    # ... of a timestep_major pass with no image at t = 1, which skips the groups reading only the image (section 5)
+    weight_fetch_reads_after_first_step: int = 0
 
     @property
     def pe_groups(self) -> list[Group]:
@@ -359,9 +367,11 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
     weight_buffer_bytes = int(arch.global_buffers.weight.bytes)
     weights_resident = total_weight_bytes <= weight_buffer_bytes
-    fetches = [f.weight_bytes for g in pe_groups for f in g.folds]
-    fetches += [g.weight_bytes for g in groups if g.kind == "exit"]
-    weight_fetch_reads = 0 if weights_resident else sum(-(-int(w) // weight_buffer_bytes) for w in fetches)
+    fetches = [(f.weight_bytes, g.reads_image_only) for g in pe_groups for f in g.folds]
+    fetches += [(g.weight_bytes, False) for g in groups if g.kind == "exit"]
+    reads = [0 if weights_resident else -(-int(w) // weight_buffer_bytes) for w, _ in fetches]
+    weight_fetch_reads = sum(reads)
+    weight_fetch_reads_later = sum(n for n, (_, image_only) in zip(reads, fetches, strict=True) if not image_only)
     classes = workload.num_classes
     need = _exit_memory_bytes(arch, classes, workload.layers[-1].get("output_mode", "")) \
         if groups[-1].kind == "exit" else 0
@@ -387,6 +397,7 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
         exit_memory_bytes=need,
         has_exit_unit=exit_tiles > 0,
         weight_fetch_reads=weight_fetch_reads,
+        weight_fetch_reads_after_first_step=weight_fetch_reads_later,
     )
 
 

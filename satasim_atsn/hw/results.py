@@ -151,6 +151,7 @@ class SimResult:
             "weights_resident": mapping.weights_resident,
             "total_weight_bytes": mapping.total_weight_bytes,
             "weight_fetch_reads": mapping.weight_fetch_reads,
+            "weight_fetch_reads_after_first_step": mapping.weight_fetch_reads_after_first_step,
             "groups": [
                 {"name": g.name, "kind": g.kind, "folds": len(g.folds), "weight_bytes": g.weight_bytes}
                 for g in mapping.groups
@@ -412,8 +413,11 @@ class SimResult:
         else:
             per = "batch" if layer_major else "batch-timestep"
             banks = int(self.arch["global_buffers"]["weight"]["banks"])
+            later = mp.get("weight_fetch_reads_after_first_step", mp["weight_fetch_reads"])
+            fewer = "" if layer_major or later == mp["weight_fetch_reads"] else \
+                f" ({later:,} after t = 1)"
             weights = (f"not resident: {mp['weight_fetch_reads']:,} DRAM reads of up to {buffer_bytes:,} B "
-                       f"per {per}, read ahead into {banks} bank{'s' if banks > 1 else ''}")
+                       f"per {per}{fewer}, read ahead into {banks} bank{'s' if banks > 1 else ''}")
         port = int(self.arch["global_buffers"]["weight"]["bytes_per_cycle"])
         link = int(self.arch["noc"]["link_bytes_per_cycle"])
         weights += f", streamed at {min(port, link)} B/cycle"
