@@ -116,12 +116,14 @@ def test_corrupt_member_data(tmp_path, trained):
 
 
 def test_pickled_object_array_is_refused(tmp_path, trained):
+    """numpy's "Object arrays cannot be loaded when allow_pickle=False" named no member: the message now does."""
     payload = _payload(trained)
     buffer = io.BytesIO()
     np.savez(buffer, **{k: v for k, v in payload.items()}, obj=np.array([{"a": 1}], dtype=object))
     path = tmp_path / "p.npz"
     path.write_bytes(buffer.getvalue())
-    with pytest.raises(WorkloadError, match="not a readable .npz"):
+    with pytest.raises(WorkloadError, match=r"p\.npz: obj: is an array of Python objects \(object\), stored as a "
+                       "pickle"):
         read_workload(path)
 
 

@@ -39,9 +39,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import mmap
 import os
-import struct
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -52,7 +50,14 @@ import numpy as np
 
 from satasim_atsn import exactmath
 from satasim_atsn.errors import WorkloadError, closest, did_you_mean, shown
-from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes
+from satasim_atsn.fileio import atomic_write_bytes
+from satasim_atsn.workload.npz import (  # noqa: F401 (load_npz_arrays, zip_problem: this module's API)
+    NpzRows,
+    load_npz_arrays,
+    read_npz,
+    zip_problem,
+    zip_problem_of,
+)
 
 FORMAT_NAME = "satasim-workload"
 FORMAT_VERSION = 1
@@ -60,6 +65,7 @@ LAYER_TYPES = ("conv", "linear", "maxpool", "avgpool", "add", "flatten", "output
 KINDS = ("trained", "imported", "statistical")
 OUTPUT_MODES = ("membrane", "accumulate")
 INPUT_ENCODINGS = ("direct", "spike_frames")
+PER_IMAGE_ARRAYS = ("x",)  # read by rows when used (workload.npz.NpzRows): a file may hold millions of images
 INPUT_ROW_BITS = "input_row_bits"  # a direct twin's per-image bit counts per plane, channel and row (statistical.md)
 SPIKE_ROWS = "spike_rows"  # spike_rows/<layer>: a twin's per-image spike counts per timestep, channel and row
 INPUT_FRAMES = "input"  # spike_rows/input: a spike-frame twin's per-image input events per timestep, channel and row
@@ -1227,6 +1233,7 @@ def _validate_inputs(workload: Workload) -> None:
                 f"has shape {x.shape}, expected [N, T, {', '.join(map(str, packed))}]",
                 "pack spike frames with np.packbits along the last axis",
             )
+    _scan_inputs(where, meta, x)
     if "y" in arrays:
         y = arrays["y"]
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
@@ -1263,16 +1270,8 @@ def read_workload(path: str | os.PathLike) -> Workload:
         raise WorkloadError.at(where, None, "is a YAML file (an architecture, a network or a study), not a workload "
                                "(.npz)", "give a workload, e.g. workloads/vgg16_cifar10.npz (compare: the last "
                                "argument)")
-    try:
-        problem = _zip_problem_of(path)
-        if problem is not None:
-            raise zipfile.BadZipFile(problem)
-        arrays = load_npz_arrays(path, where)
-    except NPZ_READ_ERRORS as error:
-        raise WorkloadError.at(
-            where, None, f"not a readable .npz file ({' '.join(str(error).split())})",
-            "the file is truncated or not a workload; regenerate it",
-        ) from None
+    arrays = read_npz(path, where, WorkloadError, "the file is truncated or not a workload; regenerate it",
+                      lazy=PER_IMAGE_ARRAYS)
     fmt = arrays.pop("format", None)
     if fmt is None and "state" in arrays and any(key.startswith("p/") for key in arrays):
         raise WorkloadError.at(where, None, "is a training checkpoint (satasim train's OUTPUT.ckpt.npz), not a "
@@ -1312,7 +1311,7 @@ def read_workload(path: str | os.PathLike) -> Workload:
     if not isinstance(meta, dict):
         raise WorkloadError.at(where, "meta", "must be a JSON object", "re-export the workload")
     for key, value in arrays.items():
-        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+        if isinstance(value, np.ndarray) and value.dtype.kind in "fc" and not np.isfinite(value).all():
             raise WorkloadError.at(where, key, "contains NaN or infinite values", "re-export the workload")
     return validate(Workload(meta=meta, arrays=arrays, source=where))
 
@@ -1329,137 +1328,6 @@ def _object_of_unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _RepeatedKey(key)
         mapping[key] = value
     return mapping
-
-
-def _declared_size(member: Any) -> tuple[tuple[int, ...], np.dtype, int, int] | None:
-    """An .npy member's declared shape, dtype, data bytes and header length (None: left to numpy's own error)."""
-    try:
-        version = np.lib.format.read_magic(member)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read(member)
-    except NPZ_READ_ERRORS:
-        return None
-    if dtype.hasobject:  # refused by allow_pickle=False, with numpy's message
-        return None
-    return tuple(shape), dtype, math.prod(shape) * dtype.itemsize, member.tell()
-
-
-def _check_members(archive: zipfile.ZipFile, where: str) -> None:
-    """Each member stored once, not encrypted, and holding the bytes its .npy header declares."""
-    seen: set[str] = set()
-    for info in archive.infolist():
-        key = info.filename.removesuffix(".npy")
-        if key in seen:  # numpy reads one copy: an appended array would silently replace the first
-            raise WorkloadError.at(where, key, "is stored twice in the archive (numpy would read one copy alone)",
-                                   "the file was appended to or damaged; regenerate it")
-        seen.add(key)
-        if info.flag_bits & 0x1:  # zipfile stops in RuntimeError ("password required for extraction")
-            raise WorkloadError.at(where, key, "is encrypted in the archive", "save the arrays with np.savez "
-                                   "(no password)")
-        with archive.open(info) as member:
-            declared = _declared_size(member)
-        if declared is not None and declared[2] != info.file_size - declared[3]:
-            shape, dtype, size, header = declared
-            raise WorkloadError.at(where, key, f"its header declares {list(shape)} {dtype} ({size:,} bytes), but "
-                                   f"the file holds {info.file_size - header:,} bytes of it",
-                                   "the file is truncated or damaged; regenerate it")
-
-
-def load_npz_arrays(path: str | os.PathLike, where: str) -> dict[str, np.ndarray]:
-    """Every array of an .npz (no pickles), each checked to be .npy data holding the bytes its header declares and
-    stored once: a damaged header (a shape of 10^12) is named instead of allocated, as is an array beyond memory."""
-    with zipfile.ZipFile(path) as archive:
-        _check_members(archive, where)
-        sizes = {info.filename.removesuffix(".npy"): info.file_size for info in archive.infolist()}
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {}
-        for key in data.files:
-            try:
-                arrays[key] = data[key]
-            except MemoryError:
-                raise WorkloadError.at(where, key, f"{sizes.get(key, 0) / 1e9:.3g} GB does not fit in this machine's "
-                                       "memory", "store fewer images (x) or a smaller network in the workload"
-                                       ) from None
-            if not isinstance(arrays[key], np.ndarray):  # numpy hands a member without the .npy magic over as bytes
-                raise WorkloadError.at(where, key, f"is not a numpy array (a {len(arrays[key]):,}-byte member that is "
-                                       "not .npy data)", "remove it: the .npz may hold numpy arrays only (np.savez; "
-                                       "a workload's notes go in meta.provenance)")
-    return arrays
-
-
-_LOCAL = struct.Struct("<4sHHHHHIIIHH")
-
-
-def _zip_problem_of(path: str | os.PathLike) -> str | None:
-    """zip_problem of a file, read through a memory map: a multi-gigabyte file (a workload, or a disk image named
-    .npz) is not copied into memory to check its headers."""
-    with open(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size < 4:
-            return "does not start with a zip member"
-        try:
-            view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # a file system without memory maps: read it
-            return zip_problem(handle.read())
-        with view:
-            return zip_problem(view)
-
-
-def zip_problem(data: bytes | mmap.mmap) -> str | None:
-    """Why a zip container is inconsistent, or None: catches corrupted headers that zipfile ignores.
-
-    zipfile trusts the central directory and checks only each member's CRC, so a damaged name,
-    date, flag or size field can pass unnoticed (and e.g. silently drop an array). Here every
-    local header must agree with its central-directory entry, the members must tile the file
-    up to the central directory, the end record must be plain, and the fields only the central
-    directory holds must be the same for every member (one writer wrote them all).
-    """
-    if data[:4] != b"PK\x03\x04":
-        return "does not start with a zip member"
-    with zipfile.ZipFile(data if isinstance(data, mmap.mmap) else io.BytesIO(data)) as archive:
-        listed = archive.infolist()
-        start_dir = archive.start_dir
-    infos = sorted(listed, key=lambda i: i.header_offset)
-    eocd = len(data) - 22
-    if eocd < 0 or data[eocd:eocd + 4] != b"PK\x05\x06":
-        return "the end-of-archive record is damaged or followed by extra bytes"
-    disk, disk_dir, count_disk, count, _, _, comment = struct.unpack("<HHHHIIH", data[eocd + 4:eocd + 22])
-    if (disk, disk_dir, comment) != (0, 0, 0) or count_disk != count or count != len(infos):
-        return "the end-of-archive record is inconsistent"
-    position = 0
-    for info in infos:
-        if info.header_offset != position:
-            return f"member {info.filename!r} does not start where the previous one ends"
-        fields = _LOCAL.unpack_from(data, position)
-        sig, version, flags, method, dos_time, dos_date, crc, csize, usize, name_len, extra_len = fields
-        name = data[position + 30:position + 30 + name_len]
-        y, mo, d, h, mi, se = info.date_time
-        expected_date, expected_time = (y - 1980) << 9 | mo << 5 | d, h << 11 | mi << 5 | se // 2
-        if (sig != b"PK\x03\x04" or version != info.extract_version | info.reserved << 8 or flags != info.flag_bits
-                or method != info.compress_type or (dos_date, dos_time) != (expected_date, expected_time)
-                or name != info.orig_filename.encode("utf-8" if flags & 0x800 else "cp437")):
-            return f"the local header of member {info.filename!r} disagrees with the central directory"
-        if not flags & 0x08 and (crc != info.CRC or (csize != 0xFFFFFFFF and csize != info.compress_size)
-                                 or (usize != 0xFFFFFFFF and usize != info.file_size)):
-            return f"the local header of member {info.filename!r} disagrees with the central directory"
-        position += 30 + name_len + extra_len + info.compress_size
-        if flags & 0x08:  # a data descriptor follows the data: trust the next offset
-            position = next((i.header_offset for i in infos if i.header_offset > info.header_offset), start_dir)
-    if position != start_dir:
-        return "the last member does not end where the central directory starts"
-    for info in listed:
-        if data[position:position + 4] != b"PK\x01\x02":
-            return "the central directory is damaged"
-        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, position + 28)
-        encoded = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
-        if (name_len, extra_len, comment_len) != (len(encoded), len(info.extra), len(info.comment)):
-            return f"the central-directory entry of member {info.filename!r} is damaged"
-        position += 46 + name_len + extra_len + comment_len
-    if position != eocd:
-        return "the central directory does not end where the end-of-archive record starts"
-    shared = {(i.create_system, i.create_version, i.internal_attr, i.external_attr, i.volume) for i in infos}
-    if len(shared) > 1:
-        return "the central-directory entries disagree with each other (a damaged entry)"
-    return None
 
 
 def write_workload(path: str | os.PathLike, workload: Workload) -> None:
@@ -1486,3 +1354,11 @@ def _npz_bytes(payload: dict[str, np.ndarray]) -> bytes:
             np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
             archive.writestr(info, member.getvalue())
     return buffer.getvalue()
+
+
+def _scan_inputs(where: str, meta: dict, x: np.ndarray | NpzRows) -> None:
+    """Read ``x`` through once when it is read by rows (its CRC checked, in blocks: never whole in memory)."""
+    if isinstance(x, np.ndarray):
+        return
+    for _ in x.blocks():
+        pass
