@@ -3,6 +3,8 @@ member checks for workloads, training checkpoints and dataset files."""
 
 from __future__ import annotations
 
+import io
+import json
 import tracemalloc
 import zipfile
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.workload.format import Workload, read_workload, write_workload
+from satasim_atsn.workload.format import Workload, read_workload, validate, write_workload
 from satasim_atsn.workload.npz import NpzRows
 from satasim_atsn.workload.synthetic import random_workload
 
@@ -89,3 +91,33 @@ def test_a_workload_read_by_rows_writes_back_the_same_bytes(tmp_path):
     again = tmp_path / "again.npz"
     write_workload(again, read_workload(path))
     assert again.read_bytes() == path.read_bytes()
+
+
+def _frames() -> Workload:
+    wl = random_workload(6, images=4, timesteps=3, encoding="spike_frames", size=6)
+    assert wl.meta["input_width"] % 8, "the network's frames need spare bits"
+    return wl
+
+
+def test_spare_bits_past_input_width_are_refused(tmp_path):
+    """Frames packed at another width (or damaged) had their extra bits dropped by the unpacking, silently."""
+    wl = _frames()
+    x = wl.arrays["x"].copy()
+    x[2, 1, 0, 0, -1] |= 1  # the last bit of a row: past input_width
+    with pytest.raises(WorkloadError, match=r"x: image 2, t = 2: bits are set past meta\.input_width"):
+        validate(Workload(wl.meta, dict(wl.arrays, x=x), "w.npz"))
+    path = tmp_path / "w.npz"
+    buffer = io.BytesIO()
+    np.savez(buffer, format=np.array("satasim-workload"), version=np.array(1), meta=np.array(json.dumps(wl.meta)),
+             **dict(wl.arrays, x=x))
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(WorkloadError, match=r"w\.npz: x: image 2, t = 2: bits are set past meta\.input_width "
+                       r"\d+ in the last packed byte"):
+        read_workload(path)
+    validate(wl)  # np.packbits's own padding is accepted
+
+
+def test_frames_without_spare_bits_need_no_check():
+    wl = random_workload(6, images=2, timesteps=2, encoding="spike_frames", size=8)
+    assert wl.meta["input_width"] == 8
+    validate(Workload(wl.meta, dict(wl.arrays, x=np.full_like(wl.arrays["x"], 255)), "w.npz"))

@@ -1357,8 +1357,30 @@ def _npz_bytes(payload: dict[str, np.ndarray]) -> bytes:
 
 
 def _scan_inputs(where: str, meta: dict, x: np.ndarray | NpzRows) -> None:
-    """Read ``x`` through once when it is read by rows (its CRC checked, in blocks: never whole in memory)."""
+    """Read ``x`` through once when it is read by rows (its CRC checked, in blocks: never whole in memory), and refuse
+    packed spike frames with a spare bit set past ``meta.input_width`` in their last byte."""
+    frames = meta.get("input_encoding", "direct") == "spike_frames"
+    spare = -int(meta.get("input_width", 0)) % 8 if frames else 0
     if isinstance(x, np.ndarray):
+        if spare:
+            _check_spare_bits(where, meta, x, 0, spare)
         return
-    for _ in x.blocks():
-        pass
+    first = 0
+    for block in x.blocks():
+        if spare:
+            _check_spare_bits(where, meta, block, first, spare)
+        first += len(block)
+
+
+def _check_spare_bits(where: str, meta: dict, x: np.ndarray, first: int, spare: int) -> None:
+    """Packed frames' ``spare`` low bits of the last byte are 0 (np.packbits pads with 0): a set one means the frames
+    were packed at another width, or damaged, and would otherwise be dropped silently by the unpacking."""
+    bad = (x[..., -1] & np.uint8((1 << spare) - 1)) != 0  # one byte per row of the frames: no unpacked copy
+    if not bad.any():
+        return
+    image, step = (int(v) for v in np.argwhere(bad)[0][:2])
+    width = int(meta["input_width"])
+    raise _fail(where, "x", f"image {first + image}, t = {step + 1}: bits are set past meta.input_width {width} in "
+                f"the last packed byte of a row (its last {spare} bits must be 0: the frames were packed at another "
+                "width, or the file is damaged)", f"pack frames {width} wide with np.packbits(frames, axis=-1), or "
+                "set meta.input_width to the width they were packed at")
