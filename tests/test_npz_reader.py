@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tracemalloc
 import zipfile
 
@@ -121,3 +122,109 @@ def test_frames_without_spare_bits_need_no_check():
     wl = random_workload(6, images=2, timesteps=2, encoding="spike_frames", size=8)
     assert wl.meta["input_width"] == 8
     validate(Workload(wl.meta, dict(wl.arrays, x=np.full_like(wl.arrays["x"], 255)), "w.npz"))
+
+
+def test_the_reader_is_the_only_copy_of_the_member_checks():
+    """Workloads, checkpoints and datasets share workload/npz.py: no other module opens an .npz with np.load."""
+    root = os.path.join(os.path.dirname(__file__), "..", "satasim_atsn")
+    readers = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if name.endswith(".py") and name != "npz.py":
+                with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                    text = handle.read()
+                if "np.load(" in text:
+                    readers.append(name)
+    assert readers == [], readers
+
+
+def _checkpoint_like(path, **extra) -> None:
+    """An .npz with a checkpoint's ``state`` and one parameter, and ``extra`` members."""
+    buffer = io.BytesIO()
+    np.savez(buffer, state=np.array(json.dumps({"epochs_done": 1})), **{"p/conv1.w": np.zeros(3)}, **extra)
+    path.write_bytes(buffer.getvalue())
+
+
+def _append_member(path, name: str, raw: bytes) -> None:
+    """The archive rewritten by one writer with one more member (its zip headers stay consistent)."""
+    import warnings
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of a duplicate name, which is the point
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        added, first = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), src.infolist()[0]
+        added.create_system, added.external_attr = first.create_system, first.external_attr
+        with dst.open(added, "w", force_zip64=True) as member:  # as np.savez writes its members
+            member.write(raw)
+    path.write_bytes(out.getvalue())
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array)
+    return buffer.getvalue()
+
+
+def _huge_header() -> bytes:
+    text = b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }"
+    text += b" " * (63 - (10 + len(text)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + bytes(64)
+
+
+@pytest.mark.parametrize(("damage", "needle"), [
+    ("twice", "p/conv1.w: is stored twice in the archive"),  # np.load read the appended copy: another network
+    ("huge", "huge: its header declares [1000000000000] float64"),  # allocated, or "out of memory" naming nothing
+    ("object", "obj: is an array of Python objects"),  # "not a readable checkpoint (ValueError)"
+])
+def test_a_damaged_checkpoint_names_the_member(tmp_path, damage, needle):
+    from satasim_atsn.errors import TrainError
+    from satasim_atsn.train.trainer import load_checkpoint
+
+    path = tmp_path / "run.ckpt.npz"
+    _checkpoint_like(path, **({"obj": np.array([{"a": 1}], dtype=object)} if damage == "object" else {}))
+    if damage == "twice":
+        _append_member(path, "p/conv1.w.npy", _npy(np.ones(3)))
+    if damage == "huge":
+        _append_member(path, "huge.npy", _huge_header())
+    with pytest.raises(TrainError) as info:
+        load_checkpoint(path, None, None, None)
+    assert str(info.value).startswith(f"{path}: {needle}"), info.value
+
+
+def test_a_damaged_dvs_split_names_the_member(tmp_path):
+    from satasim_atsn.errors import DatasetError
+    from satasim_atsn.workload.datasets import load_dataset
+
+    path = tmp_path / "test.npz"
+    np.savez(path, x=np.zeros((2, 2, 2, 4, 4), np.uint8), y=np.zeros(2, np.int64))
+    _append_member(path, "y.npy", _npy(np.ones(2, np.int64)))
+    with pytest.raises(DatasetError, match=r"test\.npz: y: is stored twice in the archive"):
+        load_dataset("cifar10-dvs", "test", str(tmp_path))
+
+
+class _Mkdir:
+    """A pickle that makes a directory when it is loaded (any function could be called so)."""
+
+    def __init__(self, path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused_unloaded(tmp_path):
+    """pickle.load called whatever a batch file named: a planted data_batch ran code before being refused."""
+    import pickle
+
+    from satasim_atsn.errors import DatasetError
+    from satasim_atsn.workload.datasets import load_dataset
+
+    batches = tmp_path / "cifar-10-batches-py"
+    batches.mkdir()
+    planted = tmp_path / "planted"
+    (batches / "test_batch").write_bytes(pickle.dumps({b"data": _Mkdir(planted), b"labels": [0]}, protocol=2))
+    with pytest.raises(DatasetError, match=r"test_batch: cifar10: the batch pickle names 'posix\.mkdir'"):
+        load_dataset("cifar10", "test", str(tmp_path))
+    assert not planted.exists()

@@ -17,6 +17,7 @@ import math
 import os
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from satasim_atsn.train.models import METHODS, MODELS, build_spec
 from satasim_atsn.train.network import Network
 from satasim_atsn.workload.datasets import Dataset, balanced_sample, load_dataset
 from satasim_atsn.workload.format import OUTPUT_MODES, validate, write_workload
+from satasim_atsn.workload.npz import read_npz
 
 F32 = np.float32
 
@@ -262,6 +264,16 @@ def _last_good(path: Path) -> str:
     return f"the last good checkpoint is {path}" if path.is_file() else "no checkpoint was written yet"
 
 
+# without --resume the same file would be refused as an earlier training's checkpoint: it must go first
+_UNREADABLE_FIX = "pass the OUTPUT.ckpt.npz a training wrote, or delete this file and train without --resume"
+
+
+def _checkpoint_state(path: Path) -> dict:
+    """A checkpoint's ``state`` record (the file read by :func:`load_checkpoint` first, whose refusals name it)."""
+    arrays = read_npz(path, str(path), TrainError, _UNREADABLE_FIX, keys=("state",), what="checkpoint")
+    return json.loads(str(arrays["state"]))
+
+
 def _require_checkpoint(path: Path) -> None:
     """A checkpoint file to resume from is there (checked before the data load, and again when read)."""
     if path.is_dir():
@@ -275,19 +287,20 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
     """Restore a checkpoint of the same model/method/dataset; returns (epochs done, history, in-epoch position)."""
     _require_checkpoint(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        # the workloads' reader and its member checks: a damaged member is named (a duplicated or encrypted one, a
+        # header declaring a huge array, a pickle), as in a workload
+        arrays = read_npz(path, str(path), TrainError, _UNREADABLE_FIX, what="checkpoint")
         state = json.loads(str(arrays.pop("state")))
         if not isinstance(state, dict):
             raise ValueError("state is not a JSON object")
-    except NPZ_READ_ERRORS as error:
+    except (TrainError, *NPZ_READ_ERRORS) as error:
         if _is_workload(path):  # not to be deleted: a training's output, passed as its checkpoint
             raise TrainError.at(str(path), None, "a workload, not a checkpoint", "pass the OUTPUT.ckpt.npz a "
                                 "training wrote as --checkpoint") from None
-        # without --resume the same file would be refused as an earlier training's checkpoint: it must go first
+        if isinstance(error, TrainError):
+            raise
         raise TrainError.at(str(path), None, f"not a readable checkpoint ({type(error).__name__})",
-                            "pass the OUTPUT.ckpt.npz a training wrote, or delete this file and train without "
-                            "--resume") from None
+                            _UNREADABLE_FIX) from None
     _check_state(path, state, arrays)
     mine = _identity(config, [ly["name"] for ly in net.spec], data_id)
     theirs = state.get("identity", {})
@@ -368,8 +381,7 @@ def resume_record(path: Path, epochs: int, done: int, position: dict | None) -> 
     """This resume (epochs and batches done, and --epochs before and after when they differ) and the resumes that
     changed --epochs: the checkpoint's, then this one if it does. Another --epochs re-plans the cosine schedule, so
     such a run's weights are not a fresh run's; a resume with the same --epochs repeats the uninterrupted run."""
-    with np.load(path, allow_pickle=False) as data:
-        state = json.loads(str(data["state"]))
+    state = _checkpoint_state(path)
     before = (state.get("config") or {}).get("epochs")
     resumes = list(state.get("resumes") or [])
     record = {"epochs_done": done, "batches_done": int((position or {}).get("batches_done", 0))}
@@ -383,8 +395,7 @@ def label_earlier_evaluations(path: Path, history: list[dict], evaluation: Datas
     """Give the history records of an earlier run, scored on another number of test images (another --eval-images
     before the resume), that number as ``test_images``, so every per-epoch accuracy names its sample's size. Records
     scored on this run's sample stay unlabelled, so a resume with the same options keeps the workload's bytes."""
-    with np.load(path, allow_pickle=False) as data:
-        asked = (json.loads(str(data["state"])).get("config") or {}).get("eval_images")
+    asked = (_checkpoint_state(path).get("config") or {}).get("eval_images")
     split_size = evaluation.sample_of or len(evaluation)
     earlier = split_size if asked is None else min(int(asked), split_size)
     if earlier != len(evaluation):
@@ -396,8 +407,7 @@ def _check_epochs_left(path: Path, epochs: int) -> None:
     """Refuse --epochs below what the checkpoint holds, before the data load: the export would name fewer epochs
     than trained its network. An unreadable checkpoint is left to :func:`load_checkpoint`'s own message."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            state = json.loads(str(data["state"]))
+        state = _checkpoint_state(path)
         done, position = int(state["epochs_done"]), state.get("position")
     except Exception:  # noqa: BLE001 - load_checkpoint names what is wrong with it
         return
@@ -412,8 +422,9 @@ def _check_epochs_left(path: Path, epochs: int) -> None:
 def _is_workload(path: Path) -> bool:
     """True when ``path`` is a readable workload (.npz with ``meta``), e.g. -o passed as --checkpoint."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return "meta" in data.files and "state" not in data.files
+        with zipfile.ZipFile(path) as archive:
+            names = {name.removesuffix(".npy") for name in archive.namelist()}
+        return "meta" in names and "state" not in names
     except Exception:  # noqa: BLE001 - any unreadable file is simply not a workload
         return False
 

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from satasim_atsn.errors import DatasetError
-from satasim_atsn.fileio import NPZ_READ_ERRORS
+from satasim_atsn.errors import DatasetError, shown
 from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.npz import read_npz
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "cifar10-dvs", "imagefolder", "synthetic")
 DEFAULT_DIRS = {
@@ -185,10 +185,34 @@ def _load_idx_dataset(name: str, split: str, data_dir: str | None) -> Dataset:
 # ------------------------------------------------------------------------------------------
 # CIFAR-10/100 (official python pickles)
 # ------------------------------------------------------------------------------------------
+class _ForeignClass(pickle.UnpicklingError):
+    """A batch pickle names a class or function that a CIFAR batch does not hold."""
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR batch: dicts, lists, bytes, numbers and numpy arrays; any other class or function a pickle
+    names, which unpickling would import and call (a pickle can run code), is refused before it is imported."""
+
+    ALLOWED = frozenset({(f"numpy.{core}.{module}", name) for core in ("core", "_core")  # numpy 1 and 2 names
+                         for module, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"),
+                                              ("numeric", "_frombuffer"))}  # the last: pickle protocol 5
+                        | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")})  # bytes: protocols 0-1
+
+    def find_class(self, module: str, name: str) -> object:
+        """The numpy array constructors a batch's arrays need, and nothing else."""
+        if (module, name) not in self.ALLOWED:
+            raise _ForeignClass(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path, name: str) -> dict:
     try:
         with open(path, "rb") as handle:
-            obj = pickle.load(handle, encoding="bytes")
+            obj = _BatchUnpickler(handle, encoding="bytes").load()
+    except _ForeignClass as error:
+        raise DatasetError.at(str(path), None, f"{name}: the batch pickle names {shown(str(error))}, which a CIFAR "
+                              "batch (numpy arrays, lists, bytes) never holds; it is not unpickled (a pickle can run "
+                              "code)", "extract the official archive again") from None
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError) as error:
         raise DatasetError.at(str(path), None, f"{name}: cannot unpickle batch ({type(error).__name__})",
                               "the file is corrupt; extract the official archive again") from None
@@ -244,12 +268,13 @@ def _load_dvs(name: str, split: str, data_dir: str | None) -> Dataset:
     path = Path(data_dir) / f"{split}.npz"
     if not path.is_file():
         raise _fail(name, str(path), "file not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            x, y = data["x"], data["y"]
-    except NPZ_READ_ERRORS as error:
-        raise DatasetError.at(str(path), None, f"{name}: cannot read x and y ({type(error).__name__}: {error})",
-                              "re-frame the events") from None
+    arrays = read_npz(path, str(path), DatasetError, "re-frame the events", keys=("x", "y"),
+                      what=f"{name} split: cannot read x and y")  # the workloads' reader and member checks
+    missing = [key for key in ("x", "y") if key not in arrays]
+    if missing:
+        raise DatasetError.at(str(path), missing[0], f"{name}: cannot read x and y (no array {missing[0]})",
+                              "re-frame the events (train.npz and test.npz hold x and y)")
+    x, y = arrays["x"], arrays["y"]
     if x.ndim != 5 or x.shape[2] != 2 or y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise DatasetError.at(str(path), "x", f"{name}: expected x [N, T, 2, H, W] and y [N], got {x.shape} and "
                               f"{y.shape}", "re-frame the events")
