@@ -228,3 +228,78 @@ def test_a_cifar_batch_that_would_run_code_is_refused_unloaded(tmp_path):
     with pytest.raises(DatasetError, match=r"test_batch: cifar10: the batch pickle names 'posix\.mkdir'"):
         load_dataset("cifar10", "test", str(tmp_path))
     assert not planted.exists()
+
+
+def _twin(tmp_path, images: int):
+    """A statistical workload whose row profiles hold ``images`` fitted images (repeats of five), written to a file,
+    and the same workload in memory."""
+    from satasim_atsn.traces.statistical import build_statistical, fixed_histogram, spiking_layers
+    from satasim_atsn.workload.format import row_profile_layers
+
+    wl = random_workload(3, images=2, timesteps=3, residual=True, encoding="direct")
+    rng = np.random.default_rng(0)
+    rates = {ly["name"]: rng.uniform(0.05, 0.6, size=3) for ly in spiking_layers(wl.layers)}
+    c, h, w = wl.input_shape
+    profiles = {"input_row_bits": rng.integers(0, w + 1, size=(5, 8, c, h)).astype(np.uint8)}
+    for ly in row_profile_layers(wl.layers, []):
+        lc, lh, lw = ly["out_shape"]
+        profiles[f"spike_rows/{ly['name']}"] = rng.integers(0, lw + 1, size=(5, 3, lc, lh)).astype(np.uint8)
+    twin = build_statistical(name="twin", dataset="synthetic", num_classes=wl.num_classes, layers=wl.layers,
+                             timesteps=3, rates=rates, exit_hist={"fixed": fixed_histogram(3),
+                                                                  "atsn": [0.5, 0.3, 0.2]},
+                             input_bit_density=[0.5] * 8, input_shape=list(wl.input_shape), seed=1,
+                             num_images=10**6)
+    reps = -(-images // 5)
+    twin.arrays.update({key: np.concatenate([rows] * reps)[:images] for key, rows in profiles.items()})
+    validate(twin)
+    path = tmp_path / "twin.npz"
+    write_workload(path, twin)
+    return path, twin
+
+
+def test_a_twins_row_profiles_are_read_for_the_images_drawn(tmp_path):
+    """A twin's row profiles (input_row_bits, spike_rows/<layer>: one row per fitted image) were loaded whole, and
+    the draw made an int64 copy of each (8x): a run of 2 images of a twin of many fitted images took all of it."""
+    from satasim_atsn.traces.statistical import draw_trace
+
+    path, twin = _twin(tmp_path, 300_000)
+    size = sum(twin.arrays[key].nbytes for key in twin.arrays if key.startswith(("spike_rows/", "input_row_bits")))
+    assert size > 40 * 2**20
+    del twin
+    tracemalloc.start()
+    try:
+        wl = read_workload(path)
+        draw_trace(wl, "atsn", 299_998, 2, threads=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(wl.arrays["input_row_bits"], NpzRows)
+    assert peak < 32 * 2**20, peak
+
+
+@pytest.mark.parametrize(("start", "count"), [(3, 4), (0, 12), (4, 1)])
+def test_a_twin_read_by_rows_draws_what_the_whole_arrays_draw(tmp_path, start, count):
+    from satasim_atsn.traces.statistical import draw_trace
+
+    path, twin = _twin(tmp_path, 5)
+    read = draw_trace(read_workload(path), "atsn", start, count, threads=1)
+    whole = draw_trace(twin, "atsn", start, count, threads=1)
+    assert np.array_equal(read.inputs, whole.inputs) and np.array_equal(read.exit_t, whole.exit_t)
+    assert all(np.array_equal(read.spikes[k], whole.spikes[k]) for k in whole.spikes)
+
+
+def test_a_twins_row_profiles_are_checked_in_blocks(tmp_path, monkeypatch):
+    """The checks of counts in [0, W] still see every fitted image, block by block."""
+    import satasim_atsn.workload.npz as npz
+
+    path, twin = _twin(tmp_path, 50)
+    key = next(k for k in twin.arrays if k.startswith("spike_rows/"))
+    twin.arrays[key][37, 0, 0, 0] = 200  # wider than any row of this network
+    twin.source = "twin.npz"
+    buffer = io.BytesIO()
+    np.savez(buffer, format=np.array("satasim-workload"), version=np.array(1), meta=np.array(json.dumps(twin.meta)),
+             **twin.arrays)
+    path.write_bytes(buffer.getvalue())
+    monkeypatch.setattr(npz, "BLOCK_BYTES", 64)  # a few images per block
+    with pytest.raises(WorkloadError, match=rf"twin\.npz: {key}: counts must be in \[0, "):
+        read_workload(path)

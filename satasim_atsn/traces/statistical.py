@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
@@ -272,10 +272,27 @@ class _PooledSlot(NamedTuple):
     pool: str  # the max-pool
 
 
-class _DrawPlan:
-    """Per-workload precomputation: the flat per-neuron threshold row of every timestep."""
+class _ImageRows:
+    """A twin's per-image array [M, ...] (row profiles) as a draw of images [start, start + count) uses it: image i
+    takes row i mod M, as int64. Only those rows are read, so a file's million fitted images cost a run of a few
+    only their rows (workload/npz.py reads them out of the file); all M when count >= M."""
 
-    def __init__(self, workload: Workload) -> None:
+    def __init__(self, array: Any, start: int, count: int | None) -> None:
+        self.m = int(array.shape[0])
+        self.first = None if count is None or count >= self.m else start
+        picks = slice(None) if self.first is None else (start + np.arange(count)) % self.m
+        self.rows = np.asarray(array[picks], dtype=np.int64)
+
+    def __getitem__(self, image: int) -> np.ndarray:
+        """Image ``image``'s row, that of fitted image ``image mod M``."""
+        return self.rows[image % self.m if self.first is None else image - self.first]
+
+
+class _DrawPlan:
+    """Per-workload precomputation: the flat per-neuron threshold row of every timestep, and the row profiles of
+    images [start, start + count) (all of them without ``count``)."""
+
+    def __init__(self, workload: Workload, start: int = 0, count: int | None = None) -> None:
         self.T = workload.timesteps
         self.layers = workload.layers
         self.direct = workload.input_encoding == "direct"
@@ -324,14 +341,14 @@ class _DrawPlan:
         self.row = offset
         self.threshold = np.concatenate(segments, axis=1).astype(np.float32) if segments else np.zeros((self.T, 0))
         # spike_rows/<layer> [M, T, C, H]: per-image thresholds along each row, in place of the layer's rate
-        self.spike_rows = {name: np.asarray(workload.arrays[f"{SPIKE_ROWS}/{name}"], dtype=np.int64)
+        self.spike_rows = {name: _ImageRows(workload.arrays[f"{SPIKE_ROWS}/{name}"], start, count)
                            for name, _, _, _ in self.slots if f"{SPIKE_ROWS}/{name}" in workload.arrays}
         self.widths = {name: int(shape[-1]) for name, shape, _, _ in self.slots if name in self.spike_rows}
         if not self.direct and f"{SPIKE_ROWS}/{INPUT_FRAMES}" in workload.arrays:  # the spike frames' own rows
-            self.spike_rows[INPUT_FRAMES] = np.asarray(workload.arrays[f"{SPIKE_ROWS}/{INPUT_FRAMES}"], dtype=np.int64)
+            self.spike_rows[INPUT_FRAMES] = _ImageRows(workload.arrays[f"{SPIKE_ROWS}/{INPUT_FRAMES}"], start, count)
             self.widths[INPUT_FRAMES] = int(self.input_shape[-1])
         # a layer drawn with its pool, both with spike_rows (the reader allows it when the windows tile the map)
-        self.pool_rows = {slot.name: tuple(np.asarray(workload.arrays[f"{SPIKE_ROWS}/{name}"], dtype=np.int64)
+        self.pool_rows = {slot.name: tuple(_ImageRows(workload.arrays[f"{SPIKE_ROWS}/{name}"], start, count)
                                            for name in (slot.name, slot.pool))
                           for slot in self.pooled if f"{SPIKE_ROWS}/{slot.name}" in workload.arrays}
         self.row_bits = None
@@ -339,23 +356,22 @@ class _DrawPlan:
             density = np.asarray(workload.meta["input_bit_density"], dtype=np.float32)
             self.plane_threshold = np.repeat(density, self.input_size).reshape(8, self.input_size)
             if INPUT_ROW_BITS in workload.arrays:
-                self.row_bits = np.asarray(workload.arrays[INPUT_ROW_BITS], dtype=np.int64)  # [M, 8, C, H]
+                self.row_bits = _ImageRows(workload.arrays[INPUT_ROW_BITS], start, count)  # [M, 8, C, H]
 
     def image_plane_threshold(self, image: int) -> np.ndarray:
         """[8, C*H*W] float32 thresholds of image ``image``'s bit planes: ``meta.input_bit_density`` everywhere, or,
         with ``input_row_bits``, profile ``image mod M``: count / W (float64, rounded once) along each row."""
         if self.row_bits is None:
             return self.plane_threshold
-        counts = self.row_bits[image % self.row_bits.shape[0]]
+        counts = self.row_bits[image]
         width = self.input_shape[-1]
         return np.repeat((counts / width).astype(np.float32).reshape(8, -1), width, axis=1)
 
     def row_threshold(self, name: str, image: int, steps: int) -> np.ndarray:
         """[steps, C*H, 1] float32 thresholds of layer ``name`` (one with ``spike_rows``) for image ``image``: its
         profile ``image mod M`` at t = 1..steps, count / W (float64, rounded once) for every neuron of a row."""
-        counts = self.spike_rows[name]
         width = self.widths[name]
-        rows = counts[image % counts.shape[0], :steps].astype(np.float64) / width
+        rows = self.spike_rows[name][image][:steps].astype(np.float64) / width
         return rows.astype(np.float32).reshape(steps, -1, 1)
 
     def pooled_row_thresholds(self, slot: _PooledSlot, image: int, steps: int) -> tuple[np.ndarray, ...]:
@@ -363,7 +379,7 @@ class _DrawPlan:
         profiles, profile ``image mod M``): the pooled threshold float32(P / Wo) of each pooled row, the threshold
         float32(c_y (S - P) / (P (k S - c_y))) of each row y of the layer (0 where P = 0; each a float64 division of
         exact integers, rounded once), the counts c_y and their sums S over the k rows under each pooled row."""
-        counts, fired = (a[image % a.shape[0], :steps] for a in self.pool_rows[slot.name])
+        counts, fired = (a[image][:steps] for a in self.pool_rows[slot.name])
         k = slot.kernel
         band = counts.reshape(counts.shape[:2] + (-1, k)).sum(axis=-1)  # [steps, C, H / k]
         pool_threshold = (fired / np.float64(slot.pool_shape[2])).astype(np.float32)
@@ -431,9 +447,9 @@ def _policy_key(policy_name: str, policies) -> str:
 
 def draw_exit_steps(workload: Workload, start: int = 0, count: int | None = None) -> dict[str, np.ndarray]:
     """Exit steps of every policy for images [start, start+count), without drawing spikes."""
-    plan = _DrawPlan(workload)
     count = workload.num_images - start if count is None else count
     _check_range(workload, start, count)
+    plan = _DrawPlan(workload, start, count)
     steps = np.zeros((count, len(plan.policies)), dtype=np.int64)
     for j in range(count):
         rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
@@ -489,7 +505,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
         require_histogram(workload, POLICY_ALIASES.get(policy_name, policy_name))
     policy = _policy_key(policy_name, exit_policy_names(workload.arrays))
     _check_range(workload, start, count)
-    plan = _DrawPlan(workload)
+    plan = _DrawPlan(workload, start, count)
     T, row = plan.T, plan.row
     pk = plan.policies.index(policy)
     exit_t = np.zeros(count, dtype=np.int64)

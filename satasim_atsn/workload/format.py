@@ -65,7 +65,6 @@ LAYER_TYPES = ("conv", "linear", "maxpool", "avgpool", "add", "flatten", "output
 KINDS = ("trained", "imported", "statistical")
 OUTPUT_MODES = ("membrane", "accumulate")
 INPUT_ENCODINGS = ("direct", "spike_frames")
-PER_IMAGE_ARRAYS = ("x",)  # read by rows when used (workload.npz.NpzRows): a file may hold millions of images
 INPUT_ROW_BITS = "input_row_bits"  # a direct twin's per-image bit counts per plane, channel and row (statistical.md)
 SPIKE_ROWS = "spike_rows"  # spike_rows/<layer>: a twin's per-image spike counts per timestep, channel and row
 INPUT_FRAMES = "input"  # spike_rows/input: a spike-frame twin's per-image input events per timestep, channel and row
@@ -962,7 +961,7 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
     _check_exit_steps(where, meta, arrays)
 
 
-def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray) -> None:
+def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray | NpzRows) -> None:
     """A direct twin's ``input_row_bits``: [M, 8, C, H] integer counts in [0, W], the set bits of each measured image's
     bit plane, channel and row (docs/statistical.md, step 3)."""
     shape = [int(v) for v in meta["input_shape"]]
@@ -975,7 +974,7 @@ def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray) -> None:
     if counts.ndim != 4 or counts.shape[0] < 1 or list(counts.shape[1:]) != [8, c, h]:
         raise _fail(where, INPUT_ROW_BITS, f"has shape {list(counts.shape)}",
                     f"use [M, 8, C, H] = [M, 8, {c}, {h}] with M >= 1 measured images")
-    if (counts < 0).any() or (counts > w).any():
+    if any(block.size and (int(block.min()) < 0 or int(block.max()) > w) for block in array_blocks(counts)):
         raise _fail(where, INPUT_ROW_BITS, f"counts must be in [0, {w}] (the width of a row)",
                     "refit the twin with satasim workload stats")
 
@@ -1070,7 +1069,7 @@ def _row_profile_refusal(where: str, key: str, layer: dict, layers: list[dict], 
                  "spiking conv and add layers, whose spikes form [C, H, W] maps", f"remove {key}")
 
 
-def _check_row_counts(where: str, key: str, layer: dict, counts: np.ndarray, T: int) -> None:
+def _check_row_counts(where: str, key: str, layer: dict, counts: np.ndarray | NpzRows, T: int) -> None:
     """``spike_rows/<layer>``: integer counts [M, T, C, H] in [0, W] of the layer's [C, H, W] map."""
     c, h, w = (int(v) for v in layer["out_shape"])
     if counts.dtype.kind not in "iu":
@@ -1079,7 +1078,7 @@ def _check_row_counts(where: str, key: str, layer: dict, counts: np.ndarray, T: 
     if counts.ndim != 4 or counts.shape[0] < 1 or list(counts.shape[1:]) != [T, c, h]:
         raise _fail(where, key, f"has shape {list(counts.shape)}",
                     f"use [M, T, C, H] = [M, {T}, {c}, {h}] with M >= 1 fitted images")
-    if counts.size and (int(counts.min()) < 0 or int(counts.max()) > w):
+    if any(block.size and (int(block.min()) < 0 or int(block.max()) > w) for block in array_blocks(counts)):
         raise _fail(where, key, f"counts must be in [0, {w}] (the width of a row of {layer['name']})",
                     "refit the twin with satasim workload stats")
 
@@ -1101,18 +1100,23 @@ def _check_pooled_rows(where: str, pool: dict, source: dict, arrays: dict) -> No
         raise _fail(where, pool_key, f"the window choice of {k}x{k} windows over rows of {source['out_shape'][2]} is "
                     f"exact only while k^2 W < 2^29 (docs/statistical.md, step 4)", f"remove {pool_key} and "
                     f"{source_key} (the layer is then drawn from its rates)")
-    rows = arrays[source_key].astype(np.int64)
-    fired = arrays[pool_key].astype(np.int64)
-    if rows.shape[0] != fired.shape[0]:
+    if arrays[source_key].shape[0] != arrays[pool_key].shape[0]:
         return  # the M check of _check_spike_rows names it
-    band = rows.reshape(rows.shape[:3] + (-1, k))
-    bad = (fired > band.sum(axis=-1)) | (band.max(axis=-1) > k * fired)
-    if bad.any():
-        m, t, c, i = (int(v) for v in np.argwhere(bad)[0])
-        raise _fail(where, pool_key, f"image {m}, t = {t + 1}, channel {c}, pooled row {i}: {fired[m, t, c, i]} "
-                    f"windows fire over input rows {i * k}..{i * k + k - 1} with {band[m, t, c, i].tolist()} spikes "
-                    f"in {source_key}; an OR-pool's firing windows hold at least one spike each and at most {k} in "
-                    "each row", "refit the twin with satasim workload stats (one forward's counts always agree)")
+    lazy = [a.block_rows() for a in (arrays[source_key], arrays[pool_key]) if isinstance(a, NpzRows)]
+    step = min(lazy) if lazy else None  # both read by rows: blocks of as many images
+    first = 0
+    for rows, fired in zip(array_blocks(arrays[source_key], step), array_blocks(arrays[pool_key], step), strict=True):
+        rows, fired = rows.astype(np.int64), fired.astype(np.int64)
+        band = rows.reshape(rows.shape[:3] + (-1, k))
+        bad = (fired > band.sum(axis=-1)) | (band.max(axis=-1) > k * fired)
+        if bad.any():
+            m, t, c, i = (int(v) for v in np.argwhere(bad)[0])
+            raise _fail(where, pool_key, f"image {first + m}, t = {t + 1}, channel {c}, pooled row {i}: "
+                        f"{fired[m, t, c, i]} windows fire over input rows {i * k}..{i * k + k - 1} with "
+                        f"{band[m, t, c, i].tolist()} spikes in {source_key}; an OR-pool's firing windows hold at "
+                        f"least one spike each and at most {k} in each row",
+                        "refit the twin with satasim workload stats (one forward's counts always agree)")
+        first += len(rows)
 
 
 def _check_input_rate(where: str, meta: dict, rate: np.ndarray | None) -> None:
@@ -1271,7 +1275,7 @@ def read_workload(path: str | os.PathLike) -> Workload:
                                "(.npz)", "give a workload, e.g. workloads/vgg16_cifar10.npz (compare: the last "
                                "argument)")
     arrays = read_npz(path, where, WorkloadError, "the file is truncated or not a workload; regenerate it",
-                      lazy=PER_IMAGE_ARRAYS)
+                      lazy=read_by_rows)
     fmt = arrays.pop("format", None)
     if fmt is None and "state" in arrays and any(key.startswith("p/") for key in arrays):
         raise WorkloadError.at(where, None, "is a training checkpoint (satasim train's OUTPUT.ckpt.npz), not a "
@@ -1355,6 +1359,18 @@ def _npz_bytes(payload: dict[str, np.ndarray]) -> bytes:
             archive.writestr(info, member.getvalue())
     return buffer.getvalue()
 
+
+def read_by_rows(key: str) -> bool:
+    """Whether an array is per image, read by rows when used (workload.npz.NpzRows): the inputs ``x`` and a twin's
+    row profiles, of which a file may hold millions of images while a run uses a few."""
+    return key in ("x", INPUT_ROW_BITS) or key.partition("/")[0] == SPIKE_ROWS and key != SPIKE_ROWS
+
+
+def array_blocks(array: np.ndarray | NpzRows, rows: int | None = None) -> Iterable[np.ndarray]:
+    """An array whole, or one read by rows in blocks of ``rows`` (about 8 MiB by default), each block once."""
+    if isinstance(array, NpzRows):
+        return array.blocks(rows)
+    return [array] if rows is None else (array[lo:lo + rows] for lo in range(0, len(array), rows))
 
 def _scan_inputs(where: str, meta: dict, x: np.ndarray | NpzRows) -> None:
     """Read ``x`` through once when it is read by rows (its CRC checked, in blocks: never whole in memory), and refuse

@@ -13,8 +13,9 @@ import math
 import mmap
 import os
 import struct
+import threading
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,8 @@ class NpzRows:
         self.path, self.where, self.info, self.header, self.error = os.fspath(path), where, info, header, error
         self.key = info.filename.removesuffix(".npy")
         self.stamp = _stamp(self.path)
+        self._member: Any = None  # kept open between reads, positioned after the last one
+        self._lock = threading.Lock()  # one reader at a time: the draw's threads share the member
 
     shape = property(lambda self: self.header.shape, doc="The member's shape, from its header.")
     dtype = property(lambda self: self.header.dtype, doc="The member's dtype, from its header.")
@@ -133,33 +136,63 @@ class NpzRows:
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` as a new writable array (the member is decompressed up to ``stop`` only)."""
-        count = max(0, stop - start)
-        out = self._empty(count)
-        with self._open() as member:
-            member.seek(self.header.offset + start * self.row_bytes)
-            self._fill(member, out)
+        out = self._empty(max(0, stop - start))
+        with self._lock:
+            self._fill(self._member_at(start), out)
         return out
 
-    def blocks(self) -> Iterator[np.ndarray]:
-        """The whole member in blocks of rows, read once to its end, so that its CRC is checked too."""
-        step = max(1, BLOCK_BYTES // max(1, self.row_bytes))
-        with self._open() as member:
-            member.seek(self.header.offset)
-            for start in range(0, len(self), step):
-                block = self._empty(min(step, len(self) - start))
-                self._fill(member, block)
-                yield block
+    def block_rows(self) -> int:
+        """Rows of about BLOCK_BYTES: what :meth:`blocks` yields at a time."""
+        return max(1, BLOCK_BYTES // max(1, self.row_bytes))
+
+    def blocks(self, rows: int | None = None) -> Iterator[np.ndarray]:
+        """The whole member in blocks of ``rows`` rows (default :meth:`block_rows`), read once to its end, so that
+        its CRC is checked too."""
+        step = rows or self.block_rows()
+        for start in range(0, len(self), step):
+            yield self.read_rows(start, min(len(self), start + step))
+        with self._lock:
+            member = self._member_at(len(self))
             self._guard(lambda: member.read(1))  # at the end: zipfile compares the CRC
 
     def _read_indices(self, indices: np.ndarray) -> np.ndarray:
         """Rows at ``indices`` (any order, repeats allowed), each read once in file order."""
         unique, inverse = np.unique(indices, return_inverse=True)
         out = self._empty(len(unique))
-        with self._open() as member:
+        with self._lock:
             for slot, row in enumerate(unique.tolist()):
-                member.seek(self.header.offset + row * self.row_bytes)
-                self._fill(member, out[slot:slot + 1])
+                self._fill(self._member_at(row), out[slot:slot + 1])
         return out[inverse.reshape(-1)]
+
+    def _member_at(self, row: int) -> Any:
+        """The member positioned at ``row``: the open one moved forward (reads in file order, as a run's chunks of
+        images, decompress the member once in all), or the member opened anew to go back."""
+        target = self.header.offset + row * self.row_bytes
+        if self._member is None or self._member.tell() > target:
+            self.close()
+            self._member = self._open()
+        member = self._member
+        while member.tell() < target:  # zipfile's own seek reads 16 MiB at a time: 1 MiB here
+            if not self._guard(lambda: member.read(min(READ_BYTES, target - member.tell()))):
+                raise self.error.at(self.where, self.key, "ends before the rows its header declares",
+                                    "the file is truncated or damaged; regenerate it")
+        return member
+
+    def close(self) -> None:
+        """Close the member kept open between reads (it is opened again when needed)."""
+        if self._member is not None:
+            self._member.close()
+            self._member = None
+
+    def __getstate__(self) -> dict:
+        """A copy (pickle, deepcopy) reopens the file: the open member and the lock stay here."""
+        state = dict(self.__dict__)
+        state.update(_member=None, _lock=None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore a copy with a lock of its own."""
+        self.__dict__.update(state, _lock=threading.Lock())
 
     def _empty(self, count: int) -> np.ndarray:
         """An uninitialised block of ``count`` rows (an allocation beyond memory named, as the eager reader does)."""
@@ -219,6 +252,10 @@ class _Closing(io.BufferedIOBase):
         """Move in the member (forward: decompressing and discarding)."""
         return self.member.seek(offset, whence)
 
+    def tell(self) -> int:
+        """The position in the member."""
+        return self.member.tell()
+
     def close(self) -> None:
         """Close the member and its archive."""
         self.member.close()
@@ -236,19 +273,20 @@ def _stamp(path: str) -> tuple[int, ...] | None:
 
 
 def load_npz_arrays(path: str | os.PathLike, where: str, error: type[SatasimError] = WorkloadError,
-                    lazy: Iterable[str] = (), keys: Iterable[str] | None = None) -> dict[str, Any]:
+                    lazy: Callable[[str], bool] | Iterable[str] = (),
+                    keys: Iterable[str] | None = None) -> dict[str, Any]:
     """Every array of an .npz (no pickles), each checked to be .npy data holding the bytes its header declares and
     stored once: a damaged header (a shape of 10^12) is named instead of allocated, as is an array beyond memory.
-    The keys in ``lazy`` (C-ordered, at least one axis) come as :class:`NpzRows`, read by rows when used; with
-    ``keys``, only those of them the file holds are loaded (every member is checked all the same)."""
-    lazy = set(lazy)
+    The keys ``lazy`` names or accepts (C-ordered, at least one axis) come as :class:`NpzRows`, read by rows when
+    used; with ``keys``, only those of them the file holds are loaded (every member is checked all the same)."""
+    by_rows = lazy if callable(lazy) else set(lazy).__contains__
     with zipfile.ZipFile(path) as archive:
         members = check_members(archive, where, error)
     arrays: dict[str, Any] = {}
     with np.load(path, allow_pickle=False) as data:
         for key in data.files if keys is None else [k for k in data.files if k in set(keys)]:
             info, header = members.get(key, (None, None))
-            if (key in lazy and header is not None and header.shape and not header.fortran_order
+            if (by_rows(key) and header is not None and header.shape and not header.fortran_order
                     and info is not None):
                 arrays[key] = NpzRows(path, where, info, header, error)
                 continue
@@ -265,8 +303,9 @@ def load_npz_arrays(path: str | os.PathLike, where: str, error: type[SatasimErro
     return arrays
 
 
-def read_npz(path: str | os.PathLike, where: str, error: type[SatasimError], fix: str, lazy: Iterable[str] = (),
-             keys: Iterable[str] | None = None, what: str = ".npz file") -> dict[str, Any]:
+def read_npz(path: str | os.PathLike, where: str, error: type[SatasimError], fix: str,
+             lazy: Callable[[str], bool] | Iterable[str] = (), keys: Iterable[str] | None = None,
+             what: str = ".npz file") -> dict[str, Any]:
     """:func:`load_npz_arrays` after the zip's own headers are checked (:func:`zip_problem`); a file that is no
     readable .npz at all is one line, ``where: not a readable <what> (why); fix``."""
     try:
