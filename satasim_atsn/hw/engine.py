@@ -667,6 +667,17 @@ def _pe_group_phases(model: _Model, g: Group, maps: _ChunkMaps, bt: _ChunkBatche
     ph.out_bytes[gi] = s_out_total * model.sb
 
 
+def phase_too_long(model: _Model, g: Group, limit: int) -> SatasimError:
+    """The refusal of a compute phase whose cycles could outgrow the kernel's packed counter (``limit`` cycles)."""
+    batch, source = int(model.arch.images_per_batch), model.workload.source
+    problem = f"a compute phase may exceed {limit:,} cycles, more than the engine's cycle counter holds"
+    if batch > 1:
+        return SatasimError.at(model.arch.where, "images_per_batch", f"layer {g.name!r} of {source}: {problem}",
+                               f"use a smaller images_per_batch (now {batch}) or fewer --images")
+    return SatasimError.at(source, "--images", f"layer {g.name!r} on {model.arch.where}: {problem}",
+                           "simulate fewer images per run (--images, --start)")
+
+
 def _fold_compute_phases(
     model: _Model,
     g: Group,
@@ -697,10 +708,7 @@ def _fold_compute_phases(
     # the packed state of the kernel holds any cycle below the slice's serial bound
     bound = model.stream_start + 2 + (row_ptr[-1] - row_ptr[0]) + int(busy_cls.sum())
     if bound >= 1 << (62 - shift):
-        raise SatasimError(
-            f"{g.name}: a compute phase may exceed {1 << (62 - shift)} cycles; fix: simulate fewer"
-            " images per batch (--set images_per_batch=...)"
-        )
+        raise phase_too_long(model, g, 1 << (62 - shift))
     d_cls = kernels.fold_slices(
         slice_ptr,
         slice_rows,
@@ -1129,8 +1137,7 @@ def _step_fold(model: _Model, g: Group, f: int, items: list[_Slot], stream, step
     ring_length = int(min(model.input_buffer_spikes, most + 1))
     shift = kernels.ring_shift(ring_length)
     if model.stream_start + 2 + pos.size + int(busy_cls.sum()) >= 1 << (62 - shift):
-        raise SatasimError(f"{g.name}: a compute phase may exceed {1 << (62 - shift)} cycles; fix: simulate fewer"
-                           " images per batch (--set images_per_batch=...)")
+        raise phase_too_long(model, g, 1 << (62 - shift))
     d_cls = kernels.fold_slices(
         np.array([0, n], dtype=np.int64), np.arange(n, dtype=np.int64), row_ptr, pos, fm.vp_ptr, fm.vp_cls,
         fm.vp_cost, fm.cls_neurons, model.fire_cycles, model.stream_start, model.r, ring_length, shift,
