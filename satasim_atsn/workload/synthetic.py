@@ -35,8 +35,13 @@ def random_workload(
     size: int | None = None,
     num_classes: int | None = None,
     output_layer: bool = True,
+    vmem_bits: int = 16,
+    output_vmem_bits: int | None = None,
 ) -> Workload:
-    """A small random network and inputs; every choice is drawn from ``seed`` unless given."""
+    """A small random network and inputs; every choice is drawn from ``seed`` unless given.
+
+    Other membrane widths than the default 16 bits (``vmem_bits``, 8-32) and 32 output bits (``output_vmem_bits``,
+    8-64) shrink the same draw until no membrane can leave its register (:func:`fit_widths`)."""
     rng = np.random.default_rng(seed)
     T = int(timesteps or rng.integers(1, 5))
     C = int(num_classes or rng.integers(2, 6))
@@ -67,6 +72,8 @@ def random_workload(
     if enc == "spike_frames":
         meta["input_width"] = hw
     arrays = _random_parameters(rng, meta)
+    if vmem_bits != 16 or output_vmem_bits is not None:
+        fit_widths(meta, arrays, vmem_bits, output_vmem_bits or 32)
     if enc == "direct":
         arrays["x"] = rng.integers(0, 256, size=(images, cin, hw, hw)).astype(np.uint8)
     else:
@@ -231,3 +238,89 @@ def _random_parameters(rng: np.random.Generator, meta: dict) -> dict[str, np.nda
             density[name] = density.get(src_name, 0.25)
             in_scale[name] = in_scale.get(src_name, 1.0)
     return arrays
+
+
+def fit_widths(meta: dict, arrays: dict[str, np.ndarray], bits: int, out_bits: int) -> None:
+    """Shrink a drawn network's weights, biases, thresholds, input shift and shortcut gains (in place) so that no
+    membrane can leave a ``bits``-wide register (``out_bits`` for the output layer's), and record both widths.
+
+    With decay keeping at most a fraction k of a membrane (shifts s: k = sum 2^-s, each floor losing at most one
+    unit, m = len(s)) and currents |I| <= B, a LIF membrane stays in [-(B + m) / (1 - k), vth + B]: B =
+    (2^(bits-1)) (1 - k) - m and vth <= 2^(bits-1) - 1 - B keep it in the register, so the forward never saturates
+    (it computes what wider registers would). A layer's current bound is the sum of its |weights| times its
+    inputs' largest value plus |bias|; rows above it keep their signs and shrink in proportion (largest remainders
+    round), the thresholds with them. An add's inputs (a non-spiking conv, the shortcut) share its bound."""
+    shifts = [int(k) for k in meta["neuron"]["decay_shifts"]]
+    keep = sum(2.0**-k for k in shifts)
+    vmax = 2 ** (bits - 1) - 1
+    lif = int((vmax + 1) * (1 - keep)) - len(shifts)  # B of a LIF layer
+    out_max = 2 ** (out_bits - 1) - 1
+    layers = meta["layers"]
+    out_mode = layers[-1].get("output_mode", "membrane")
+    out_budget = (out_max // int(meta["timesteps"]) if out_mode == "accumulate"
+                  else int((out_max + 1) * (1 - keep)) - len(shifts))
+    direct = meta["input_encoding"] == "direct"
+    amp = {"input": 255 if direct else 1}  # the largest value one input element of each layer's output can take
+    factor: dict[str, np.ndarray] = {}  # per layer and channel, how much its currents shrank
+    add_bias = max(lif // 8, 0)
+    for index, ly in enumerate(layers):
+        name, kind, src = ly["name"], ly["type"], ly["inputs"][0]
+        spiking = kind != "output" and ly.get("spiking", True)
+        if kind in ("conv", "linear", "output"):
+            budget = out_budget if kind == "output" else lif if spiking else (lif - add_bias) // 2
+            if index == 0 and direct:
+                factor[name] = _fit_input_shift(meta, arrays, name, budget)
+            else:
+                factor[name] = _shrink_rows(arrays, name, amp[src], budget)
+            amp[name] = 1 if spiking else budget
+        elif kind == "add":
+            if "shortcut_gain" in ly:  # a spike shortcut's (a current one is a non-spiking conv, fitted above)
+                ly["shortcut_gain"] = max(min(int(ly["shortcut_gain"]), (lif - add_bias) // 2), 1)
+            if f"b/{name}" in arrays:
+                arrays[f"b/{name}"] = np.clip(arrays[f"b/{name}"], -add_bias, add_bias).astype(np.int32)
+            factor[name] = factor[src]
+            amp[name] = 1
+        elif kind == "avgpool":
+            amp[name] = amp[src] * int(np.prod(ly["in_shape"][1:]))
+        else:
+            amp[name] = amp[src]
+        if f"vth/{name}" in arrays:
+            vth = np.ceil(arrays[f"vth/{name}"] * factor[name])
+            arrays[f"vth/{name}"] = np.clip(vth, 1, max(vmax - lif, 1)).astype(np.int32)
+    meta["quant"]["vmem_bits"] = int(bits)
+    meta["quant"]["output_vmem_bits"] = int(out_bits)
+
+
+def _shrink_rows(arrays: dict[str, np.ndarray], name: str, amp: int, budget: int) -> np.ndarray:
+    """Scale each output channel's weights (and bias) so that |weights| . amp + |bias| <= budget; the factors."""
+    w = arrays[f"w/{name}"].astype(np.int64)
+    rows = w.reshape(w.shape[0], -1)
+    bias_room = budget // 4
+    allowed = max(budget - bias_room, 0) // max(amp, 1)  # sum of |weights| a row may keep
+    total = np.abs(rows).sum(axis=1)
+    factor = np.ones(len(rows))
+    for r, s in enumerate(total):
+        if s <= allowed:
+            continue
+        scaled = np.abs(rows[r]) * allowed
+        new, rest = scaled // s, scaled % s
+        new[np.argsort(-rest, kind="stable")[: allowed - int(new.sum())]] += 1  # largest remainders round up
+        rows[r] = np.sign(rows[r]) * new
+        factor[r] = allowed / s
+    arrays[f"w/{name}"] = rows.reshape(w.shape).astype(np.int8)
+    if f"b/{name}" in arrays:
+        b = np.floor(arrays[f"b/{name}"] * factor)
+        arrays[f"b/{name}"] = np.clip(b, -bias_room, bias_room).astype(np.int32)
+    return factor
+
+
+def _fit_input_shift(meta: dict, arrays: dict[str, np.ndarray], name: str, budget: int) -> np.ndarray:
+    """Raise the input shift until the first layer's current (W.x + b) >> shift of 8-bit pixels fits ``budget``."""
+    w = arrays[f"w/{name}"].astype(np.int64)
+    bias = np.abs(arrays[f"b/{name}"].astype(np.int64)) if f"b/{name}" in arrays else 0
+    worst = int((np.abs(w).reshape(w.shape[0], -1).sum(axis=1) * 255 + bias).max(initial=0))
+    old = shift = int(meta["quant"]["input_shift"])
+    while -(-worst >> shift) > budget:  # ceil(worst / 2^shift): the floor shift of a negative current
+        shift += 1
+    meta["quant"]["input_shift"] = shift
+    return np.full(w.shape[0], 2.0 ** (old - shift))
