@@ -47,20 +47,65 @@ def test_a_design_changed_by_set_is_named_and_recorded(tmp_path, capsys):
     assert own["design"]["array"]["rows"] == 16 and own["design"]["name"] == changed["design"]["name"] == "atsn16x16"
 
 @pytest.mark.parametrize(("override", "field"), [("pe.vmem_bits=8", "pe.vmem_bits"),
+                                                 ("pe.vmem_bits=12", "pe.vmem_bits"),
                                                  ("exit_unit.vmem_bits=16", "exit_unit.vmem_bits")])
-def test_membranes_narrower_than_the_networks_are_refused_by_both_models(override, field, capsys):
-    """A valid design with narrower membranes than the random networks' (16-bit PEs, 32-bit outputs): the engine
-    refused and the reference ran, so verify reported a difference and exit code 1 ('please report it')."""
+def test_designs_with_narrow_membranes_are_compared_on_networks_that_fit(override, field, tmp_path, capsys):
+    """Membranes narrower than the random networks' 16-bit (PEs) or 32-bit (outputs) ones: both models refused every
+    network, so verify passed having compared nothing. Now its networks fit the design's widths and run on both."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.reference import simulate_reference
     from satasim_atsn.workload.synthetic import random_workload
 
-    with pytest.raises(MappingError) as refused:
+    with pytest.raises(MappingError) as refused:  # a 16-bit network still does not fit
         simulate_reference(load_arch("atsn16x16", [override]), random_workload(0, images=1), 1)
     assert refused.value.field == field and "\n" not in str(refused.value)
-    code, out, err = _run(["verify", "atsn16x16", "--random", "2", "--set", override], capsys)
+    code, out, err = _run(["verify", "atsn16x16", "--random", "3", "--set", override,
+                           "--json", str(tmp_path / "v.json")], capsys)
     assert code == 0, err
-    assert out.rstrip().endswith("in 2 cases (2 refused by both, for the same field and fix)")
+    assert out.rstrip().endswith("in 3 cases") and "refuse" not in out
+    cases = json.loads((tmp_path / "v.json").read_text())["cases"]
+    assert all(c["refused"] is None and c["total_cycles"] > 0 for c in cases)
+
+
+@pytest.mark.parametrize(("bits", "out_bits"), [(8, 8), (9, 12), (12, 32), (16, 8)])
+def test_random_networks_of_narrow_membranes_never_saturate(bits, out_bits):
+    """The shrunk networks' worst-case membranes fit their registers: the forward at the narrow widths computes what
+    it computes at 32 and 64 bits (spikes and output membranes), and the networks still fire."""
+    import copy
+
+    import numpy as np
+
+    from satasim_atsn.snn.forward import run_forward
+    from satasim_atsn.workload.format import Workload, validate
+    from satasim_atsn.workload.synthetic import random_workload
+
+    fired = 0
+    for seed in range(24):
+        narrow = random_workload(seed, images=2, max_channels=(4, 8)[seed % 2], size=(4, 6, 8)[seed % 3],
+                                 output_layer=seed % 4 != 3, vmem_bits=bits, output_vmem_bits=out_bits)
+        assert narrow.meta["quant"]["vmem_bits"] == bits and narrow.meta["quant"]["output_vmem_bits"] == out_bits
+        meta = copy.deepcopy(narrow.meta)
+        meta["quant"].update(vmem_bits=32, output_vmem_bits=64)
+        wide = validate(Workload(meta=meta, arrays=dict(narrow.arrays), source="wide"))
+        a, b = run_forward(narrow, record_spikes=True), run_forward(wide, record_spikes=True)
+        assert np.array_equal(a.out_membrane, b.out_membrane), seed
+        assert all(np.array_equal(a.spikes[k], b.spikes[k]) for k in a.spikes), seed
+        fired += any(v.any() for v in a.spikes.values())
+    assert fired >= 18
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("pe.vmem_bits=4", "atsn16x16: pe.vmem_bits: its 4-bit PE membranes hold no workload's (8 to 32 bits), so no "
+                       "random network fits and there is nothing to compare; give pe.vmem_bits >= 8"),
+    ("exit_unit.vmem_bits=6", "atsn16x16: exit_unit.vmem_bits: its 6-bit output membranes hold no workload's (8 to 64 "
+                              "bits), so no random network fits and there is nothing to compare; give "
+                              "exit_unit.vmem_bits >= 8")])
+def test_a_design_no_network_fits_is_refused_not_passed(override, message, capsys):
+    """Membranes narrower than any workload's: verify said "agree ... in 2 cases (2 refused by both)" and exit 0,
+    having compared nothing; now a one-line refusal naming the field (a workload is refused the same way)."""
+    code, out, err = _run(["verify", "atsn16x16", "--random", "2", "--set", override], capsys)
+    assert code == 2 and err.count("\n") == 1 and out == "", err
+    assert message in err
 
 def test_an_exit_memory_too_small_for_one_image_is_refused_alike_by_both_models(capsys):
     """800 B beside the AT unit's 768 B table hold 4 classes' membranes and running sums, not 5 (random seed 5): the
@@ -146,3 +191,45 @@ def test_the_refusal_names_a_max_minutes_that_lets_it_run(capsys, images):
 def test_nothing_to_check_is_refused(capsys):
     code, out, err = _run(["verify", "atsn16x16", "--random", "0"], capsys)
     assert code == 2 and "--random: is 0 and no WORKLOAD is given" in err
+
+
+def test_random_networks_beyond_max_minutes_are_shrunk_to_one_image_or_skipped(tmp_path, capsys):
+    """--max-minutes bounded only the user's workload: the random networks ran whatever the reference's time. Now
+    they run in seed order while the estimates fit: one too long is shrunk to its first image, else skipped, and the
+    verdict and the JSON say which."""
+    from satasim_atsn.hw import engine
+    from satasim_atsn.hw.arch import load_arch
+
+    arch = load_arch("atsn16x16")
+    (_, first, _), (_, second, _), _ = verify.random_cases(arch, 3, 0)
+    one = verify.estimated_reference_seconds(engine.simulate(arch, first, 1).counters())
+    second_one = verify.estimated_reference_seconds(engine.simulate(arch, second, 1).counters())
+    minutes = (one + second_one + 0.01) / 60  # room for seed 0 and seed 1's first image, not for seed 2
+    code, out, err = _run(["verify", "atsn16x16", "--random", "3", "--max-minutes", repr(minutes),
+                           "--json", str(tmp_path / "v.json")], capsys)
+    assert code == 0, err
+    assert "  random network, seed 1, 1 image: agree" in out
+    assert "  random network, seed 2: skipped (even its first image would take" in out
+    assert out.rstrip().endswith(f"in 2 cases; of the random networks 1 shrunk to 1 image and 1 skipped (about 1 s "
+                                 f"more of the reference) to keep the per-cycle reference within --max-minutes "
+                                 f"{minutes:g}")
+    data = json.loads((tmp_path / "v.json").read_text())
+    assert [c["images"] for c in data["cases"]] == [1, 1] and data["shrunk"] == ["random network, seed 1"]
+    assert [s["case"] for s in data["skipped"]] == ["random network, seed 2"]
+
+
+def test_the_reference_time_counts_the_pes_and_bounds_a_large_array(capsys):
+    """The estimate counted cycles only, not the PEs the reference steps each cycle: on 128x128 PEs three random
+    networks (up to about 35 s of the reference) ran under --max-minutes 0.05, on 1024x1024 about an hour. Now nothing
+    fits: a one-line refusal whose --max-minutes, followed, runs the cheapest network and skips the rest."""
+    sets = ["--set", "array.rows=128", "--set", "array.cols=128"]
+    code, out, err = _run(["verify", "atsn16x16", "--random", "3", *sets, "--max-minutes", "0.05"], capsys)
+    assert code == 2 and err.count("\n") == 1 and out == "", err
+    assert "--max-minutes: the per-cycle reference takes up to about" in err
+    assert "for even the cheapest of the 3 random networks on atsn16x16's 16,383 PEs" in err
+    enough = err.rsplit("--max-minutes ", 1)[1].split(",")[0]
+    code, out, err = _run(["verify", "atsn16x16", "--random", "3", *sets, "--max-minutes", enough], capsys)
+    assert code == 0, err
+    verdict = out.rstrip().splitlines()[-1]
+    assert "in 1 case; of the random networks 2 skipped (about " in verdict and "seed 0, 1 image: agree" in out
+    assert verdict.endswith(f" more of the reference) to keep the per-cycle reference within --max-minutes {enough}")

@@ -198,7 +198,8 @@ def _range_text(times: list[float]) -> str:
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
               help="Seed of the first random network.")
 @click.option("--max-minutes", type=click.FloatRange(0, None, min_open=True), default=10.0, show_default=True,
-              help="Refuse WORKLOAD if the reference would take longer (estimated from the engine's cycles).")
+              help="Time allowed for the per-cycle reference (estimated from the engine's runs): WORKLOAD is refused "
+                   "beyond it, random networks beyond the rest are shrunk to one image or skipped.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write every case.")
@@ -208,11 +209,11 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
                    quiet: bool) -> None:
     """Check the fast engine against the literal per-cycle reference on ARCH: every counter must be equal.
 
-    On random small networks, and on the first --images of WORKLOAD if given (the reference is plain Python:
-    a 562,000-cycle image takes it about 10 s). Exit code 1 if any counter differs (please report it)."""
+    On random small networks (whose membranes fit ARCH's), and on the first --images of WORKLOAD if given (the
+    reference is plain Python, a step of every PE each cycle: a 562,000-cycle image on 16x16 PEs takes it about
+    10 s). Exit code 1 if any counter differs (please report it)."""
     from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values, override_label
-    from satasim_atsn.hw.engine import image_count
-    from satasim_atsn.hw.verify import check_affordable, compare_case, random_cases
+    from satasim_atsn.hw.verify import compare_case
     from satasim_atsn.report.progress import progress_bar
 
     arch = load_arch_with_set(arch_path, list(overrides))
@@ -222,39 +223,79 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
     if workload is None and random_count == 0:
         raise SatasimError.at(None, "--random", "is 0 and no WORKLOAD is given: nothing to check",
                               "give a WORKLOAD or --random N")
-    jobs = random_cases(arch, random_count, seed)
-    mine = None  # the engine's run of the workload's images, done once for the estimate and the comparison
-    if workload is not None:
-        count = image_count(workload, images, start)
-        with naming_set_values(overrides):
-            mine, seconds = check_affordable(arch, workload, count, start, max_minutes, workload_path)
-        if not quiet and seconds > 30:
-            click.echo(f"the per-cycle reference may take up to about {seconds / 60:.1f} min for {workload.name}",
-                       err=True)
-        shown = f"image {start}" if count == 1 else f"images {start}-{start + count - 1}"
-        jobs.insert(0, (f"{workload.name}, {shown}", workload, count))
+    with naming_set_values(overrides):
+        jobs, plan, unfit = _verify_jobs(arch, workload, workload_path, images, start, random_count, seed,
+                                         max_minutes, quiet)
     cases = []
-    for label, case_workload, count in jobs:
-        ran = mine if case_workload is workload else None
-        bar = progress_bar(ran.counters()["total_cycles"] if ran is not None else None, desc="per-cycle reference",
-                           unit="cycle", quiet=quiet or ran is None)
+    for job in jobs:
+        mine = job.workload is workload
+        bar = progress_bar(job.engine_result.counters()["total_cycles"] if mine else None,
+                           desc="per-cycle reference", unit="cycle", quiet=quiet or not mine)
         with naming_set_values(overrides), bar:
-            case = compare_case(arch, case_workload, count, label, start if ran is not None else 0,
-                                engine_result=ran,
-                                on_cycles=(lambda now, bar=bar: bar.update(now - bar.n)) if ran is not None else None)
+            case = compare_case(arch, job.workload, job.images, job.label, start if mine else 0,
+                                engine_result=job.engine_result,
+                                on_cycles=(lambda now, bar=bar: bar.update(now - bar.n)) if mine else None)
         cases.append(case)
         if not quiet:
             verdict = ("agree (both refuse: " + case.refused + ")" if case.refused and case.agree else
                        f"agree, {case.total_cycles:,} cycles" if case.agree else
                        f"DIFFER on {len(case.differences)} counters: " + "; ".join(case.differences[:3]))
-            click.echo(f"  {label}, {count} image{'s' if count != 1 else ''}: {verdict}")
-    bad = [c for c in cases if not c.agree]
+            click.echo(f"  {job.label}, {job.images} image{'s' if job.images != 1 else ''}: {verdict}")
+    if not quiet:
+        for job in plan.skipped:
+            first = "even its first image" if job.images == 1 else f"its {job.images} images"
+            click.echo(f"  {job.label}: skipped ({first} would take the reference up to about {job.seconds / 60:.1f} "
+                       "min)")
     design = arch.name + "".join(f" --set {override_label(o)}" for o in overrides)  # the design checked, as changed
+    _verify_verdict(arch, design, cases, plan, unfit, max_minutes, json_path)
+
+
+def _verify_jobs(arch: Arch, workload: Workload | None, workload_path: str | None, images: int, start: int,
+                 random_count: int, seed: int, max_minutes: float, quiet: bool):
+    """The comparisons verify runs within --max-minutes: the workload's images first (refused if they alone take
+    longer), then the random networks that fit the rest; (jobs, plan, why no random network fits or None)."""
+    from satasim_atsn.hw.engine import image_count
+    from satasim_atsn.hw.verify import Job, check_affordable, minutes_enough, network_widths, plan_random_cases, spent
+
+    jobs, budget = [], max_minutes * 60
+    if workload is not None:
+        count = image_count(workload, images, start)
+        mine, seconds = check_affordable(arch, workload, count, start, max_minutes, workload_path)
+        if not quiet and seconds > 30:
+            click.echo(f"the per-cycle reference may take up to about {seconds / 60:.1f} min for {workload.name}",
+                       err=True)
+        shown = f"image {start}" if count == 1 else f"images {start}-{start + count - 1}"
+        jobs.append(Job(f"{workload.name}, {shown}", workload, count, mine, seconds))
+        budget -= seconds
+    widths = network_widths(arch)
+    unfit = widths if random_count and isinstance(widths, SatasimError) else None
+    plan = plan_random_cases(arch, random_count, seed, budget)
+    jobs.extend(plan.jobs)
+    if not jobs and unfit is not None:
+        raise unfit
+    if not jobs:  # every random network is over the budget, even shrunk to one image
+        cheapest = min(job.seconds for job in plan.skipped)
+        pes = len(plan.skipped[0].engine_result.counters()["accelerators"][0]["pe"]["busy"])
+        raise SatasimError.at(None, "--max-minutes", f"the per-cycle reference takes up to about {spent(cheapest)} "
+                              f"for even the cheapest of the {len(plan.skipped)} random networks on {arch.where}'s "
+                              f"{pes:,} PEs (it steps every PE each cycle)",
+                              f"allow it with --max-minutes {minutes_enough(cheapest):g}, or use fewer PEs")
+    return jobs, plan, unfit
+
+
+def _verify_verdict(arch: Arch, design: str, cases: list, plan, unfit: SatasimError | None, max_minutes: float,
+                    json_path: str | None) -> None:
+    """Write the --json record and print the verdict: exit code 1 on any difference."""
+    bad = [c for c in cases if not c.agree]
+    left_out = plan.note(max_minutes) + (f"; {unfit.field}: {unfit.problem}" if unfit is not None else "")
     if json_path:
         # the resolved design, as run --json records it: a --set-changed design is not the file's own
-        atomic_write_text(json_path, json.dumps({"arch": arch.name, "design": arch.to_dict(), "agree": not bad,
-                                                 "cases": [c.to_dict() for c in cases]}, sort_keys=True, indent=1)
-                          + "\n")
+        record = {"arch": arch.name, "design": arch.to_dict(), "agree": not bad, "cases": [c.to_dict() for c in cases],
+                  "shrunk": plan.shrunk, "skipped": [{"case": job.label, "images": job.images,
+                                                      "estimated_seconds": round(job.seconds, 1)}
+                                                     for job in plan.skipped],
+                  "not_compared": str(unfit) if unfit is not None else None}
+        atomic_write_text(json_path, json.dumps(record, sort_keys=True, indent=1) + "\n")
     if bad:
         click.echo(f"satasim: the engine and the per-cycle reference differ on {len(bad)} of {len(cases)} cases of "
                    f"{design} (first: {bad[0].label}: {bad[0].differences[0]}); please report it with this "
@@ -263,7 +304,7 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
     refused = sum(1 for c in cases if c.refused)
     click.echo(f"{design}: the engine and the per-cycle reference agree on every counter and emitted spike in "
                f"{len(cases)} case{'s' if len(cases) != 1 else ''}"
-               + (f" ({refused} refused by both, for the same field and fix)" if refused else ""))
+               + (f" ({refused} refused by both, for the same field and fix)" if refused else "") + left_out)
 
 
 COMMANDS: list = [run_command, bench_command, verify_command]

@@ -23,10 +23,15 @@ from satasim_atsn.hw.results import SimResult
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.synthetic import random_workload
 
-#: the reference's cost per simulated cycle of one busy accelerator, about the largest measured (EPYC-26, one image:
-#: 1.0e-5 s for the full VGG16 on dtsnn16x16, 1.9e-5 s for VGG16 w0.25 and 4.2e-5 s for vgg_small on atsn16x16,
-#: 5.0e-5 s for ResNet19 w0.125 on conventional16x16)
-REFERENCE_SECONDS_PER_CYCLE = 5e-5
+#: the reference's cost (plain Python, one loop iteration per cycle; EPYC-26, measured with tqdm off, docs in
+#: README "What cycle-accurate means here"): about a second of set-up (functional trace, mapping), a little per
+#: cycle of each busy accelerator, and, in its compute phases, a step of every one of the accelerator's PEs per
+#: cycle. Measured per PE and compute cycle: 1.5e-7 to 7.6e-7 s (random networks on 16x16 to 512x512 arrays,
+#: vgg_small on 16x16 and 64x64, the full VGG16 on dtsnn16x16 3.8e-7); the largest is taken, so the estimate is an
+#: upper bound (up to about 5x on the largest arrays), and the memory-stall and exit-unit cycles cost 2e-6 s.
+REFERENCE_SETUP_SECONDS = 1.0
+REFERENCE_SECONDS_PER_CYCLE = 2e-6
+REFERENCE_SECONDS_PER_PE_CYCLE = 8e-7
 
 
 @dataclass
@@ -110,25 +115,130 @@ def _fix(error: MappingError) -> str:
     return str(error).partition("; ")[2]
 
 
+def network_widths(arch: Arch) -> tuple[int, int | None] | SatasimError:
+    """The membrane widths of random networks that fit ``arch`` (PE bits, output bits or None for the default 32
+    bits), or, unraised, why none fits: a workload's membranes are 8 to 32 bits wide, its output membranes 8 to 64."""
+    pe_bits, out_bits = int(arch.pe.vmem_bits), int(arch.exit_unit.vmem_bits)
+    if pe_bits < 8:
+        return SatasimError.at(arch.where, "pe.vmem_bits", f"its {pe_bits}-bit PE membranes hold no workload's (8 to "
+                               "32 bits), so no random network fits and there is nothing to compare",
+                               "give pe.vmem_bits >= 8")
+    if int(arch.array.exit_unit_tiles) > 0 and arch.has_exit_unit and out_bits < 8:
+        return SatasimError.at(arch.where, "exit_unit.vmem_bits", f"its {out_bits}-bit output membranes hold no "
+                               "workload's (8 to 64 bits), so no random network fits and there is nothing to compare",
+                               "give exit_unit.vmem_bits >= 8")
+    bits = min(pe_bits, 16)
+    if int(arch.array.exit_unit_tiles) > 0:
+        return bits, (out_bits if out_bits < 32 else None)
+    return bits, (bits if bits < 16 else None)  # without an exit tile the PEs hold the output membranes too
+
+
 def random_cases(arch: Arch, count: int, seed: int) -> list[tuple[str, Workload, int]]:
     """``count`` random small networks for ``arch`` (seeded): 1-3 images, 4x4 to 8x8 inputs of up to 4 or 8 channels,
     random encodings, timesteps and residual joins; a network without an output layer only where the design
-    has no exit unit to need one."""
+    has no exit unit to need one. Their membranes fit the design's (:func:`network_widths`): a design narrower than
+    16-bit PE or 32-bit output membranes gets networks shrunk to fit; none where none fits."""
+    widths = network_widths(arch)
+    if isinstance(widths, SatasimError):
+        return []
+    bits, out_bits = widths
     cases = []
     for i in range(count):
         case_seed = seed + i
         images = 1 + case_seed % 3
         output_layer = arch.has_exit_unit or case_seed % 4 != 3
         workload = random_workload(case_seed, images=images, max_channels=(4, 8)[case_seed % 2],
-                                   size=(4, 6, 8)[case_seed % 3], output_layer=output_layer)
+                                   size=(4, 6, 8)[case_seed % 3], output_layer=output_layer, vmem_bits=bits,
+                                   output_vmem_bits=out_bits)
         cases.append((f"random network, seed {case_seed}", workload, images))
     return cases
 
 
-def estimated_reference_seconds(arch: Arch, total_cycles: int, images: int) -> float:
-    """About how long the reference takes for a run the engine found to last ``total_cycles``."""
-    busy = min(int(arch.accelerators), -(-images // int(arch.images_per_batch)))
-    return total_cycles * busy * REFERENCE_SECONDS_PER_CYCLE
+def reference_pe_cycles(counters: dict) -> int:
+    """PE steps the reference takes: each busy accelerator's compute cycles (up to its last image's end, less its
+    memory stalls and exit-unit phases, in which it steps no PE) times its PEs."""
+    images, steps = counters["images"], 0
+    for a, acc in enumerate(counters["accelerators"]):
+        ends = [end for end, on in zip(images["end_cycle"], images["accelerator"], strict=True) if on == a]
+        if ends:
+            unit = acc["exit_unit"]
+            compute = max(ends) - acc["pe"]["stall_memory"][0] - unit["busy"] - unit["stall_input"]
+            steps += max(compute, 0) * len(acc["pe"]["busy"])
+    return steps
+
+
+def estimated_reference_seconds(counters: dict) -> float:
+    """About how long (at most) the reference takes for a run whose engine counters are ``counters``."""
+    busy = len(set(counters["images"]["accelerator"]))
+    return (REFERENCE_SETUP_SECONDS + counters["total_cycles"] * busy * REFERENCE_SECONDS_PER_CYCLE
+            + reference_pe_cycles(counters) * REFERENCE_SECONDS_PER_PE_CYCLE)
+
+
+def minutes_enough(seconds: float) -> float:
+    """A --max-minutes (one decimal) above ``seconds``: followed literally, it passes the check."""
+    return (math.floor(seconds / 6) + 1) / 10
+
+
+def spent(seconds: float) -> str:
+    """A duration as a message gives it: minutes from 90 s, else seconds."""
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+@dataclass
+class Job:
+    """One comparison to run: the images, and the engine's run of them (None: the engine refused the network)."""
+
+    label: str
+    workload: Workload
+    images: int
+    engine_result: SimResult | None = None
+    seconds: float = 0.0  # the reference's estimated time
+
+
+@dataclass
+class Plan:
+    """The random networks to compare within the reference's time budget, and those shrunk or skipped for it."""
+
+    jobs: list[Job] = field(default_factory=list)
+    shrunk: list[str] = field(default_factory=list)
+    skipped: list[Job] = field(default_factory=list)
+
+    def note(self, max_minutes: float) -> str:
+        """What the budget left out, for the verdict ("" if nothing)."""
+        if not (self.shrunk or self.skipped):
+            return ""
+        parts = [f"{len(self.shrunk)} shrunk to 1 image"] if self.shrunk else []
+        more = sum(job.seconds for job in self.skipped)
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped (about {spent(more)} more of the reference)")
+        return (f"; of the random networks {' and '.join(parts)} to keep the per-cycle reference within "
+                f"--max-minutes {max_minutes:g}")
+
+
+def plan_random_cases(arch: Arch, count: int, seed: int, budget: float) -> Plan:
+    """The random networks whose reference runs fit ``budget`` seconds together (estimated from the engine's runs,
+    so the plan is the same on every machine), in seed order: a network that does not fit is shrunk to its first
+    image if that fits, else skipped."""
+    plan = Plan()
+    for label, workload, images in random_cases(arch, count, seed):
+        left = budget - sum(job.seconds for job in plan.jobs)
+        job = Job(label, workload, images)
+        for n in ((images, 1) if images > 1 else (images,)):
+            try:
+                job.engine_result = engine.simulate(arch, workload, n)
+            except MappingError:  # compared as a refusal: the reference refuses while mapping, before any cycle
+                job.engine_result, job.images = None, n
+                break
+            job.images, job.seconds = n, estimated_reference_seconds(job.engine_result.counters())
+            if job.seconds <= left:
+                break
+        if job.engine_result is not None and job.seconds > left:
+            plan.skipped.append(job)
+            continue
+        if job.images != images:
+            plan.shrunk.append(label)
+        plan.jobs.append(job)
+    return plan
 
 
 def check_affordable(arch: Arch, workload: Workload, images: int, start: int, max_minutes: float,
@@ -136,13 +246,14 @@ def check_affordable(arch: Arch, workload: Workload, images: int, start: int, ma
     """The engine's run of the user's images and about how long the reference will take on them; a refusal if
     that is longer than allowed."""
     result = engine.simulate(arch, workload, images, start)
-    total = int(result.counters()["total_cycles"])
-    seconds = estimated_reference_seconds(arch, total, images)
+    counters = result.counters()
+    seconds = estimated_reference_seconds(counters)
     if seconds > max_minutes * 60:
-        enough = (math.floor(seconds / 6) + 1) / 10  # minutes, one decimal, above the estimate: it passes the check
         fewer = "--images 1, " if images > 1 else ""  # one image already: no fewer to ask for
-        took = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
-        raise SatasimError.at(where, "--images", f"{images} image{'s' if images != 1 else ''} last {total:,} cycles, "
-                              f"up to about {took} for the per-cycle reference (plain Python, one loop per cycle)",
-                              f"use {fewer}a smaller workload, or allow it with --max-minutes {enough:g}")
+        pes = len(counters["accelerators"][0]["pe"]["busy"])
+        raise SatasimError.at(where, "--images", f"{images} image{'s' if images != 1 else ''} last "
+                              f"{counters['total_cycles']:,} cycles on {pes:,} PEs, up to about {spent(seconds)} for "
+                              "the per-cycle reference (plain Python, one loop per cycle and PE)",
+                              f"use {fewer}a smaller workload, or allow it with --max-minutes "
+                              f"{minutes_enough(seconds):g}")
     return result, seconds
