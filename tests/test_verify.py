@@ -209,7 +209,7 @@ def test_random_networks_beyond_max_minutes_are_shrunk_to_one_image_or_skipped(t
                            "--json", str(tmp_path / "v.json")], capsys)
     assert code == 0, err
     assert "  random network, seed 1, 1 image: agree" in out
-    assert "  random network, seed 2: skipped (even its first image would take" in out
+    assert "  random network, seed 2: skipped (even its first image would take the reference up to about 1 s)" in out
     assert out.rstrip().endswith(f"in 2 cases; of the random networks 1 shrunk to 1 image and 1 skipped (about 1 s "
                                  f"more of the reference) to keep the per-cycle reference within --max-minutes "
                                  f"{minutes:g}")

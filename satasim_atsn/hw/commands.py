@@ -213,7 +213,7 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
     reference is plain Python, a step of every PE each cycle: a 562,000-cycle image on 16x16 PEs takes it about
     10 s). Exit code 1 if any counter differs (please report it)."""
     from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values, override_label
-    from satasim_atsn.hw.verify import compare_case
+    from satasim_atsn.hw.verify import compare_case, spent
     from satasim_atsn.report.progress import progress_bar
 
     arch = load_arch_with_set(arch_path, list(overrides))
@@ -244,8 +244,7 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
     if not quiet:
         for job in plan.skipped:
             first = "even its first image" if job.images == 1 else f"its {job.images} images"
-            click.echo(f"  {job.label}: skipped ({first} would take the reference up to about {job.seconds / 60:.1f} "
-                       "min)")
+            click.echo(f"  {job.label}: skipped ({first} would take the reference up to about {spent(job.seconds)})")
     design = arch.name + "".join(f" --set {override_label(o)}" for o in overrides)  # the design checked, as changed
     _verify_verdict(arch, design, cases, plan, unfit, max_minutes, json_path)
 
