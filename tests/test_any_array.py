@@ -113,7 +113,11 @@ def test_the_output_layer_is_a_pe_group_without_an_exit_tile():
     assert group.kind == "pe" and not group.spiking and group.name == out["name"] and group.neurons == \
         workload.num_classes
     fan_in = int(out["in_shape"][0])
-    assert sum(f.weight_bytes for f in group.folds) == group.weight_bytes == workload.num_classes * fan_in
+    # a bias per class beside its weights (section 3): 2 B on the PEs (pe.vmem_bits 16) and no threshold (it never
+    # fires); 4 B on the exit unit (exit_unit.vmem_bits 32)
+    assert sum(f.weight_bytes for f in group.folds) == group.weight_bytes == workload.num_classes * (fan_in + 2)
+    assert all(f.threshold_bytes == 0 for f in group.folds)
+    assert with_tile.groups[-1].weight_bytes == workload.num_classes * (fan_in + 4)
     assert [g.name for g in without.groups] == [g.name for g in with_tile.groups]
     assert without.exit_memory_bytes == 0 and with_tile.exit_memory_bytes > 0
 
@@ -125,7 +129,8 @@ def test_the_output_layer_folds_like_a_linear_layer():
     group = mapping.groups[-1]
     assert [(f.start, f.stop) for f in group.folds] == [(0, 2), (2, 4), (4, 5)]
     fan_in = int(workload.layers[-1]["in_shape"][0])  # in_features (through a global pool: its channels)
-    assert [f.weight_bytes for f in group.folds] == [2 * fan_in, 2 * fan_in, fan_in]
+    per_class = fan_in + 2  # its weights and a 2 B bias (pe.vmem_bits 16), no threshold (section 3)
+    assert [f.weight_bytes for f in group.folds] == [2 * per_class, 2 * per_class, per_class]
     assert not mapping.membranes_resident
 
 
@@ -155,7 +160,10 @@ def test_pe_counters_take_over_the_exit_units(seed):
     assert b["pe_fire_updates"] == a["pe_fire_updates"] + a["exit_updates"]
     assert b["pe_spikes_out"] == a["pe_spikes_out"]  # the output layer never spikes
     out_weights = build_mapping(_arch(2, 3, 0), workload).groups[-1].weight_bytes
-    assert b["weight_glb_read_bytes"] == a["weight_glb_read_bytes"]  # the same weights, streamed to the PEs
+    # the same weights, streamed to the PEs at every one of the 3 images' T steps; only each class's bias is
+    # narrower there: 2 B (pe.vmem_bits 16) against the exit unit's 4 B (exit_unit.vmem_bits 32)
+    steps = 3 * workload.timesteps
+    assert a["weight_glb_read_bytes"] - b["weight_glb_read_bytes"] == steps * workload.num_classes * (4 - 2)
     assert out_weights > 0
 
 

@@ -281,9 +281,12 @@ def _witness(arch, wl):
                             math.ceil(s_out * sb / arch.global_buffers.output.bytes_per_cycle),
                             math.ceil(s_out / r),  # one link into the output buffer (hardware model 7)
                         )
-                        # a group reading only the image streams its weights at t = 1 only (section 5)
+                        # a group reading only the image streams its weights at t = 1 only, then only its
+                        # channels' threshold words, ceil(pe.vmem_bits / 8) bytes each (sections 3 and 5)
                         image_only = all(spec.encoding == "image" for spec in g.inputs)
-                        stream = _stream_cycles(arch, mapping, fold.weight_bytes) if t == 1 or not image_only else 0
+                        word = -(-arch.pe.vmem_bits // 8)
+                        streamed = fold.weight_bytes if t == 1 or not image_only else fold.channels * word * g.spiking
+                        stream = _stream_cycles(arch, mapping, streamed)
                         local[g.index] += d_slice + stream
                 elif g.kind == "pool":
                     s_in = sum(int(trace.spikes[g.inputs[0].source][i, t - 1].sum()) for i in act)

@@ -117,9 +117,12 @@ class _HypothesisPicks:
         return self.draw(hst.floats(0.0, 1.0, exclude_max=True))
 
 
-def neuron_weight_bytes(workload) -> int:
-    """The most int8 weight bytes one neuron of a PE group needs (conv: C_in*k*k; add: summed over its convs)."""
+def neuron_weight_bytes(workload, vmem_bits: int) -> int:
+    """The most bytes one neuron of a PE group keeps in a PE weight memory: its channel's int8 weights (conv:
+    C_in*k*k; add: summed over its convs) and a bias and a threshold word of ceil(vmem_bits / 8) bytes each (an
+    output layer on the PEs keeps no threshold, so this bounds it too)."""
     by_name = {ly["name"]: ly for ly in workload.layers}
+    words = 2 * -(-int(vmem_bits) // 8)
 
     def fan(ly: dict) -> int:
         return int(np.prod(ly["in_shape"][:1])) * int(ly.get("kernel", 1)) ** 2 if ly["type"] == "conv" \
@@ -128,10 +131,11 @@ def neuron_weight_bytes(workload) -> int:
     most = 1
     for ly in workload.layers:
         if ly["type"] in ("conv", "linear", "output") and ly.get("spiking", True):  # output: on the PEs without a tile
-            most = max(most, fan(ly))
+            most = max(most, fan(ly) + words)
         elif ly["type"] == "add":
-            most = max(most, sum(fan(by_name[s]) for s in ly["inputs"]
-                                 if by_name[s]["type"] in ("conv", "linear") and not by_name[s].get("spiking", True)))
+            most = max(most, words + sum(fan(by_name[s]) for s in ly["inputs"]
+                                         if by_name[s]["type"] in ("conv", "linear")
+                                         and not by_name[s].get("spiking", True)))
     return most
 
 
@@ -206,7 +210,7 @@ def arch_from_picks(pick, workload) -> dict:
     # a PE weight memory of 1-3 neurons' fan-in (every PE block must fit its share: folds split), or the default
     times = pick.choice([0, 1, 1, 2, 3])
     if times:
-        pe["weight_memory_bytes"] = times * neuron_weight_bytes(workload)
+        pe["weight_memory_bytes"] = times * neuron_weight_bytes(workload, pe["vmem_bits"])
     eu["prediction"] = pick.choice(["membrane_sum", "membrane"])
     _pick_dataflow(pick, raw)
     gb["weight"]["banks"] = pick.choice([1, 2, 2, 3])  # buffer-fulls read ahead (section 4, phase 1)

@@ -3,6 +3,7 @@ memory beside the membrane, reads it at every fire update, and moves it with the
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from satasim_atsn.errors import MappingError
@@ -86,10 +87,15 @@ def _first_layer_weight_counts(result) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("resident", [True, False])
-def test_the_first_layer_streams_its_weights_at_t_1_only(resident):
-    """Section 5: conv1 of vgg_small (16 channels x 1 x 3 x 3 = 144 B, one fold) computes its current at t = 1 and
-    only fires at t > 1, so each image's batch streams (and, weights not resident, reads) its weights once, however
-    many timesteps it runs; conv2, which reads spikes, streams its weights at every timestep."""
+def test_the_first_layer_streams_its_weights_at_t_1_and_its_thresholds_after(resident):
+    """Section 5: conv1 of vgg_small (16 channels x (1 x 3 x 3 weights + a 2 B bias + a 2 B threshold) = 208 B, one
+    fold) computes its current at t = 1 and only fires at t > 1, so each image's batch streams (and, weights not
+    resident, reads) its weights and biases once, however many timesteps it runs, and its 16 x 2 B thresholds at
+    every later timestep; conv2, which reads spikes, streams everything at every timestep.
+
+    PE shares: conv1's 16 x 28 x 28 = 12,544 neurons sit 50 per PE (ceil(12,544 / 255)) on 251 PEs; a channel is
+    784 neurons, and none of its 15 inner boundaries (784 k, 784 k mod 50 = 34 k mod 50 != 0 for k <= 15) falls on
+    a block's edge, so 251 + 15 = 266 (PE, channel) pairs, each written 13 B at t = 1 and 2 B later."""
     overrides = [] if resident else ["global_buffers.weight.bytes=1024"]
     arch = load_arch(ROOT / "archs" / "atsn16x16.yaml", overrides)
     mapping = build_mapping(arch, FMNIST)
@@ -98,20 +104,25 @@ def test_the_first_layer_streams_its_weights_at_t_1_only(resident):
     result = simulate(arch, FMNIST, images)
     groups = {g.name: g for g in mapping.groups}
     conv1 = groups["conv1"].folds
-    assert len(conv1) == 1 and conv1[0].weight_bytes == 16 * 1 * 3 * 3
+    assert len(conv1) == 1 and conv1[0].weight_bytes == 16 * (1 * 3 * 3 + 2 + 2) == 208
     counts = _first_layer_weight_counts(result)
-    assert counts["weight_glb_read_bytes"] == images * 144
-    assert counts["pe_weight_write_bytes"] == images * int(conv1[0].pe_weight_bytes.sum())
-    assert counts["weight_glb_write_bytes"] == counts["dram_read_bytes"] == (0 if resident else images * 144)
     steps = int(result.exit_t.sum())  # every image's timesteps
     assert steps > images  # some image runs past t = 1
-    conv2 = _layers(result)["conv2"]
-    assert conv2["weight_glb_read_bytes"] == steps * sum(f.weight_bytes for f in groups["conv2"].folds)
+    later = steps - images  # steps past t = 1: thresholds only
+    assert counts["weight_glb_read_bytes"] == images * 208 + later * 16 * 2
+    assert counts["pe_weight_write_bytes"] == images * 266 * 13 + later * 266 * 2
+    fetched = 0 if resident else images * 208 + later * 16 * 2
+    assert counts["weight_glb_write_bytes"] == counts["dram_read_bytes"] == fetched
+    conv2_layer = FMNIST.layer("conv2")
+    per_channel = int(conv2_layer["in_shape"][0]) * int(conv2_layer["kernel"]) ** 2 + 2 + 2
+    assert len(groups["conv2"].folds) == 1 and groups["conv2"].out_shape[0] == 32
+    assert _layers(result)["conv2"]["weight_glb_read_bytes"] == steps * 32 * per_channel
 
 
 def test_refill_streams_the_first_layer_in_the_steps_that_start_an_image():
-    """Batch refill (section 12.2): a step streams a first layer's weights when one of its items is at t = 1, i.e.
-    when it starts an image; both models agree on every counter."""
+    """Batch refill (section 12.2): a step streams a first layer's weights, biases and thresholds when one of its
+    items is at t = 1, i.e. when it starts an image, and its thresholds alone otherwise; both models agree on every
+    counter."""
     from satasim_atsn.hw.reference import simulate_reference
     from satasim_atsn.hw.verify import diff_counters
     from satasim_atsn.traces.statistical import fit_statistical_twin
@@ -130,5 +141,13 @@ def test_refill_streams_the_first_layer_in_the_steps_that_start_an_image():
     starting_steps = len(set(zip(result.accelerator.tolist(), result.start_cycle.tolist(), strict=True)))
     assert starting_steps < int(result.exit_t.sum())  # some step has no image at t = 1
     counts = _layers(result)[first.name]
-    assert counts["weight_glb_read_bytes"] == starting_steps * sum(f.weight_bytes for f in first.folds)
+    layer, out = workload.layer(first.name), workload.layers[-1]
+    word = 2  # pe.vmem_bits 16: a bias or threshold word (section 3)
+    per_channel = int(layer["in_shape"][0]) * int(layer["kernel"]) ** 2 + 2 * word
+    channels = sum(f.channels for f in first.folds)  # a channel split over two folds is streamed with each
+    steps = _layers(result)[out["name"]]["exit_weight_write_bytes"] // (
+        workload.num_classes * (int(np.prod(out["in_shape"])) + 4))  # the exit unit streams its weights every step
+    assert steps > starting_steps
+    assert counts["weight_glb_read_bytes"] == starting_steps * channels * per_channel + \
+        (steps - starting_steps) * channels * word
     assert counts["dram_read_bytes"] >= counts["weight_glb_write_bytes"] == counts["weight_glb_read_bytes"]

@@ -15,6 +15,7 @@ from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 from satasim_atsn.workload.synthetic import random_workload
 
 ARCH = Path(__file__).resolve().parent.parent / "archs" / "atsn16x16.yaml"
+WORDS = 2 + 2  # a firing channel's bias and threshold beside its weights: 2 B each at pe.vmem_bits 16 (section 3)
 
 
 def arch_with(**sets):
@@ -77,6 +78,8 @@ def test_a_batch_divides_the_pe_data_memory():
 
 
 def test_fold_weight_bytes_count_channels_with_a_neuron_in_the_fold():
+    """A fold's bytes are its channels' weights and their bias and threshold words; its threshold-only stream (a
+    layer reading the image, t > 1, section 5) their threshold words."""
     wl = random_workload(4, images=1, residual=False, size=8)
     arch = arch_with(**{"array.rows": 2, "array.cols": 2, "pe.data_memory_bytes": 8})
     m = build_mapping(arch, wl)
@@ -84,9 +87,10 @@ def test_fold_weight_bytes_count_channels_with_a_neuron_in_the_fold():
     layer = wl.layer(conv.name)
     _, ho, wo = conv.out_shape
     fan_in = layer["in_shape"][0] * layer["kernel"] ** 2
+    assert len(conv.folds) > 1
     for fold in conv.folds:
         channels = len({n // (ho * wo) for n in range(fold.start, fold.stop)})
-        assert fold.weight_bytes == channels * fan_in
+        assert fold.weight_bytes == channels * (fan_in + WORDS) and fold.threshold_bytes == channels * 2
 
 
 def test_add_group_owns_its_non_spiking_convs_and_inputs_in_order():
@@ -106,8 +110,11 @@ def test_add_group_owns_its_non_spiking_convs_and_inputs_in_order():
 
 
 def test_weight_residency_threshold():
+    from test_reference import parameter_word_bytes
+
     wl = random_workload(2, images=1)
     total = sum(int(v.size) for k, v in wl.arrays.items() if k.startswith("w/"))
+    total += parameter_word_bytes(arch_with(), wl)  # biases and thresholds stay beside the weights (section 3)
     assert build_mapping(arch_with(**{"global_buffers.weight.bytes": total}), wl).weights_resident
     assert not build_mapping(arch_with(**{"global_buffers.weight.bytes": total - 1}), wl).weights_resident
     assert build_mapping(arch_with(), wl).total_weight_bytes == total
@@ -173,7 +180,7 @@ def test_weight_memory_splits_folds_so_every_share_fits():
     fan_in = _fan_in(conv_layer)
     roomy = build_mapping(arch_with(**{"array.rows": 2, "array.cols": 2, "pe.data_memory_bytes": 2048}), wl)
     tight = build_mapping(arch_with(**{"array.rows": 2, "array.cols": 2, "pe.data_memory_bytes": 2048,
-                                       "pe.weight_memory_bytes": fan_in}), wl)
+                                       "pe.weight_memory_bytes": fan_in + WORDS}), wl)
     g_roomy, g_tight = roomy.groups[0], tight.groups[0]
     _, ho, wo = g_tight.out_shape
     assert len(g_roomy.folds) == 1 and len(g_tight.folds) > 1
@@ -181,7 +188,7 @@ def test_weight_memory_splits_folds_so_every_share_fits():
         for p in range(3):
             lo, hi = int(fold.pe_offsets[p]), int(fold.pe_offsets[p + 1])
             channels = len({n // (ho * wo) for n in range(lo, hi)})
-            assert fold.pe_weight_bytes[p] == channels * fan_in <= fan_in
+            assert fold.pe_weight_bytes[p] == channels * (fan_in + WORDS) <= fan_in + WORDS
     # Q is the largest: with Q + 1 neurons per PE some block of some fold spans two channels
     Q, N = g_tight.folds[0].n // 3, g_tight.neurons
     spans = []
@@ -198,12 +205,12 @@ def test_weight_memory_splits_folds_so_every_share_fits():
 
 def test_a_neuron_whose_weights_do_not_fit_is_a_one_line_error():
     wl = random_workload(4, images=1, residual=False, size=8)
-    fan_in = _fan_in(wl.layers[0])
+    need = _fan_in(wl.layers[0]) + WORDS  # one channel's weights, bias and threshold (section 3)
     with pytest.raises(SatasimError) as info:
-        build_mapping(arch_with(**{"pe.weight_memory_bytes": fan_in - 1}), wl)
+        build_mapping(arch_with(**{"pe.weight_memory_bytes": need - 1}), wl)
     msg = str(info.value)
-    assert "pe.weight_memory_bytes" in msg and wl.layers[0]["name"] in msg and f"at least {fan_in}" in msg
-    assert "\n" not in msg
+    assert "pe.weight_memory_bytes" in msg and wl.layers[0]["name"] in msg and f"at least {need}" in msg
+    assert "weights, bias and threshold" in msg and "\n" not in msg
 
 
 def test_the_weight_memory_fix_given_is_the_one_that_works():
@@ -211,7 +218,7 @@ def test_the_weight_memory_fix_given_is_the_one_that_works():
     from satasim_atsn.workload.format import read_workload
 
     wl = read_workload(ARCH.parent.parent / "workloads" / "vgg16_cifar10.npz")
-    fans = {ly["name"]: _fan_in(ly) for ly in wl.layers if ly["type"] == "conv"}
+    fans = {ly["name"]: _fan_in(ly) + WORDS for ly in wl.layers if ly["type"] == "conv"}
     largest = max(fans.values())
     with pytest.raises(SatasimError) as info:
         build_mapping(arch_with(**{"pe.weight_memory_bytes": 100}), wl)

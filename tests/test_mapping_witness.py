@@ -39,7 +39,7 @@ def _split_case():
     raw = random_arch_dict(9, workload)
     raw["array"] = {"rows": 2, "cols": 2, "exit_unit_tiles": 1}
     raw["pe"]["data_memory_bytes"] = 2048
-    raw["pe"]["weight_memory_bytes"] = neuron_weight_bytes(workload)
+    raw["pe"]["weight_memory_bytes"] = neuron_weight_bytes(workload, raw["pe"]["vmem_bits"])
     return build_arch(raw, where="<split case>"), workload, 2
 
 

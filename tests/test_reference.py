@@ -154,34 +154,36 @@ def actions(counters: dict, acc: int = 0) -> dict:
 def test_single_pe_three_spikes() -> None:
     """One PE, three input spikes, each covering its 2 neurons.
 
-    Weights are 8 (fc) + 4 (out) = 12 B <= 4096 B: resident, loaded first: DRAM 10 + ceil(12/16) = 11
-    cycles [0, 11). Membranes: ceil(2/1) = 2 <= K = 512: resident.
-    fc slice: stream ceil(8/32) = 1 cycle [11, 12). Compute: the multicast stream starts at
+    Weights (section 3): fc 2 neurons x (4 int8 weights + a 2 B bias + a 2 B threshold, pe.vmem_bits 16) = 16 B;
+    out 2 classes x (2 weights + a 4 B bias, exit_unit.vmem_bits 32) = 12 B; 28 B <= 4096 B: resident, loaded
+    first: DRAM 10 + ceil(28/16) = 12 cycles [0, 12). Membranes: ceil(2/1) = 2 <= K = 512: resident.
+    The streams run at min(32, 8) = 8 B per cycle (the NoC link).
+    fc slice: stream ceil(16/8) = 2 cycles [12, 14). Compute: the multicast stream starts at
     L = hop_cycles * (rows + cols - 2) = 1; PE 0 is every spike's only destination; a = ceil(2/1) = 2:
       k=0 stall_input (k < L: no delivery); k=1 stall_input, the stream delivers all 3 (r = 4, room 64);
       k=2,3 spike 1; k=4,5 spike 2; k=6,7 spike 3; k=8 fire neuron 0 (spikes, pushed, drained);
-      k=9 fire neuron 1 -> done, D_p = 10; GLB terms ceil(6/32) = ceil(2/32) = 1; D = 10: [12, 22).
-    Exit group: stream ceil(4/32) = 1 [22, 23). Accumulate over its own link (clarification 3),
+      k=9 fire neuron 1 -> done, D_p = 10; GLB terms ceil(6/32) = ceil(2/32) = 1; D = 10: [14, 24).
+    Exit group: stream ceil(12/8) = 2 [24, 26). Accumulate over its own link (clarification 3),
       L = 1*h(1) = 1, a = ceil(2/1) = 2: k=0 stall_input; k=1 stall_input (delivered at the end of k=1);
-      k=2,3 the spike; k=4,5 the update pass of C = 2 cycles; D = 6: [23, 29). t = T: no decision.
-      End = total = 29.
-    PE 0: busy 8, stall_input 2, stall_memory 11 + 1 + 1 = 13, idle 6 (exit phases); 29 in all.
+      k=2,3 the spike; k=4,5 the update pass of C = 2 cycles; D = 6: [26, 32). t = T: no decision.
+      End = total = 32.
+    PE 0: busy 8, stall_input 2, stall_memory 12 + 2 + 2 = 16, idle 6 (exit phases); 32 in all.
     """
     c = simulate_reference(make_arch(), three_spikes(), 1)
-    assert c["total_cycles"] == 29
-    assert c["images"] == {"start_cycle": [11], "end_cycle": [29], "exit_t": [1], "accelerator": [0]}
-    assert pe(c) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 13, "idle": 6}
-    assert c["accelerators"][0]["exit_unit"] == {"busy": 4, "stall_input": 2, "idle": 23}
+    assert c["total_cycles"] == 32
+    assert c["images"] == {"start_cycle": [12], "end_cycle": [32], "exit_t": [1], "accelerator": [0]}
+    assert pe(c) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 16, "idle": 6}
+    assert c["accelerators"][0]["exit_unit"] == {"busy": 4, "stall_input": 2, "idle": 26}
     a = actions(c)
     assert a["pe_accumulations"] == 6 and a["pe_fire_updates"] == 2 and a["pe_spikes_out"] == 1
     assert a["pe_input_buffer_pushes"] == 3 and a["pe_output_buffer_pushes"] == 1
     assert a["pe_dm_reads"] == a["pe_dm_writes"] == 8
-    assert a["weight_glb_write_bytes"] == 12 and a["weight_glb_read_bytes"] == 12 and a["dram_read_bytes"] == 12
+    assert a["weight_glb_write_bytes"] == 28 and a["weight_glb_read_bytes"] == 28 and a["dram_read_bytes"] == 28
     assert a["spike_glb_read_bytes"] == 6 + 2 and a["spike_glb_write_bytes"] == 2
-    # weights: fc's 8 B to PE 0 at h = 0, the output layer's 4 B to the exit unit at h = 1; the exit unit's
+    # weights: fc's 16 B to PE 0 at h = 0, the output layer's 12 B to the exit unit at h = 1; the exit unit's
     # one delivery: 2 B x 1 hop
-    assert a["noc_byte_hops"] == 0 + 4 + 2
-    assert a["pe_weight_write_bytes"] == 8 and a["exit_weight_write_bytes"] == 4
+    assert a["noc_byte_hops"] == 0 + 12 + 2
+    assert a["pe_weight_write_bytes"] == 16 and a["exit_weight_write_bytes"] == 12
     assert a["exit_accumulations"] == 2 and a["exit_updates"] == 2 and a["dram_write_bytes"] == 0
     assert c["pe_output_spikes"] == {"fc": [1]}
 
@@ -189,8 +191,8 @@ def test_single_pe_three_spikes() -> None:
 def test_two_adders_halve_the_accumulate_cycles() -> None:
     """With 2 adders a = ceil(2/2) = 1: k=0,1 stall, k=2..4 the spikes, k=5,6 fire: D = 7, so 3 cycles fewer."""
     c = simulate_reference(make_arch(**{"pe.adders": 2}), three_spikes(), 1)
-    assert c["total_cycles"] == 26
-    assert pe(c) == {"busy": 5, "stall_input": 2, "stall_output": 0, "stall_memory": 13, "idle": 6}
+    assert c["total_cycles"] == 29
+    assert pe(c) == {"busy": 5, "stall_input": 2, "stall_output": 0, "stall_memory": 16, "idle": 6}
     assert actions(c)["pe_accumulations"] == 6  # accumulations do not depend on the adders
 
 
@@ -247,29 +249,31 @@ def test_fold_and_membrane_spill() -> None:
     """K = 2 B * 8 / 16 = 1 neuron per PE, P = 1: fc's 2 neurons make F = 2 folds; membranes are not
     resident (ceil(2/1) = 2 > 1); T = 2, nothing on the input at t = 2.
 
-    [0, 11) weight load. t = 1:
-      fold 0: stream ceil(4/32) = 1 [11, 12); no fill (t = 1); compute, cov = 1 so a = 1: k=0,1 stall
-        (L = 1), k=2..4 the spikes, k=5 fire neuron 0: D = 6 [12, 18); spill 1*1*16/8 = 2 B: 10 + 1 = 11
-        [18, 29).
-      fold 1: stream [29, 30); compute (neuron 1, silent, but a linear layer: it gets the 3 spikes too)
-        [30, 36); spill [36, 47).
-      exit: stream [47, 48); accumulate 1 fc spike as before, 6 cycles [48, 54); no decision (none).
+    Weights: each fold 1 neuron x (4 + 2 + 2) = 8 B, the output layer's 12 B (as above): 28 B.
+    [0, 12) weight load. t = 1:
+      fold 0: stream ceil(8/8) = 1 [12, 13); no fill (t = 1); compute, cov = 1 so a = 1: k=0,1 stall
+        (L = 1), k=2..4 the spikes, k=5 fire neuron 0: D = 6 [13, 19); spill 1*1*16/8 = 2 B: 10 + 1 = 11
+        [19, 30).
+      fold 1: stream [30, 31); compute (neuron 1, silent, but a linear layer: it gets the 3 spikes too)
+        [31, 37); spill [37, 48).
+      exit: stream ceil(12/8) = 2 [48, 50); accumulate 1 fc spike as before, 6 cycles [50, 56); no decision.
     t = 2:
-      fold 0: stream [54, 55); fill 2 B, 11 cycles [55, 66); compute: no spikes, so no wait for the
-        stream: fire 1 cycle [66, 67); no spill (t = T). fold 1: [67, 68) + [68, 79) + [79, 80).
-      exit: stream [80, 81); update pass only, 2 cycles [81, 83). End = 83.
-    PE 0: busy 4 + 4 + 1 + 1 = 10; stall_input 2 + 2 = 4; stall_memory 11 + 25 + 25 = 61; idle 6 + 2 = 8.
+      fold 0: stream [56, 57); fill 2 B, 11 cycles [57, 68); compute: no spikes, so no wait for the
+        stream: fire 1 cycle [68, 69); no spill (t = T). fold 1: [69, 70) + [70, 81) + [81, 82).
+      exit: stream [82, 84); update pass only, 2 cycles [84, 86). End = 86.
+    PE 0: busy 4 + 4 + 1 + 1 = 10; stall_input 2 + 2 = 4; stall_memory 12 + 26 + 26 = 64; idle 6 + 2 = 8.
     """
     c = simulate_reference(make_arch(**{"pe.data_memory_bytes": 2}), three_spikes(timesteps=2), 1)
     mapping = build_mapping(make_arch(**{"pe.data_memory_bytes": 2}), three_spikes(timesteps=2))
     assert [len(g.folds) for g in mapping.pe_groups] == [2] and not mapping.membranes_resident
-    assert c["total_cycles"] == 83
-    assert pe(c) == {"busy": 10, "stall_input": 4, "stall_output": 0, "stall_memory": 61, "idle": 8}
+    assert c["total_cycles"] == 86
+    assert pe(c) == {"busy": 10, "stall_input": 4, "stall_output": 0, "stall_memory": 64, "idle": 8}
     a = actions(c)
-    assert a["dram_read_bytes"] == 12 + 2 + 2 and a["dram_write_bytes"] == 2 + 2
+    assert a["dram_read_bytes"] == 28 + 2 + 2 and a["dram_write_bytes"] == 2 + 2
     assert a["pe_fire_updates"] == 4 and a["pe_accumulations"] == 6 and a["pe_input_buffer_pushes"] == 6
-    # fc weights per fold: 1 neuron x 4 inputs = 4 B, streamed at both timesteps; the output layer's 4 B too
-    assert a["weight_glb_read_bytes"] == 2 * (4 + 4 + 4)
+    # fc per fold: 1 neuron x (4 weights + bias + threshold) = 8 B, streamed at both timesteps; the output layer's
+    # 12 B too
+    assert a["weight_glb_read_bytes"] == 2 * (8 + 8 + 12)
     assert c["pe_output_spikes"] == {"fc": [1, 0]}
 
 
@@ -308,7 +312,8 @@ def test_membranes_move_at_the_mesh_links_rate() -> None:
     assert pe(narrow)["stall_memory"] - pe(wide)["stall_memory"] == 4
     assert actions(narrow) == actions(wide)
     a = actions(narrow)
-    assert a["dram_write_bytes"] == 2 * 16 and a["dram_read_bytes"] == 2 * 16 + 16 * 4 + 2 * 16
+    # fills, then the weights: fc 16 neurons x (4 + 2 + 2) B, the output layer 2 classes x (16 + 4) B
+    assert a["dram_write_bytes"] == 2 * 16 and a["dram_read_bytes"] == 2 * 16 + 16 * 8 + 2 * 20
     base = a["pe_accumulations"] + a["pe_fire_updates"]
     assert a["pe_dm_writes"] - base == 16 and a["pe_dm_reads"] - base == 16
 
@@ -360,100 +365,101 @@ def test_output_spikes_reach_the_output_buffer_over_one_link() -> None:
 
 
 def test_weights_streamed_when_not_resident() -> None:
-    """A 8 B weight buffer cannot hold 12 B: no initial load; every slice fetches its weights.
+    """A 16 B weight buffer cannot hold 28 B (16 B of fc, 12 B of the output layer, with their biases and
+    thresholds): no initial load; every slice fetches its weights.
 
     Two banks: both buffer-fulls of the step are requested at cycle 0 and served in turn.
-    fc (one fold): fetch 8 B: 10 + 1 = 11 [0, 11); stream [11, 12); compute 10 [12, 22).
-    exit: its 4 B were read [11, 22) during fc's compute; stream [22, 23); accumulate 6 [23, 29). End 29.
+    fc (one fold): fetch 16 B: 10 + 1 = 11 [0, 11); stream ceil(16/8) = 2 [11, 13); compute 10 [13, 23).
+    exit: its 12 B were read [11, 22) during fc's compute; stream 2 [23, 25); accumulate 6 [25, 31). End 31.
     """
-    c = simulate_reference(make_arch(**{"global_buffers.weight.bytes": 8}), three_spikes(), 1)
-    assert c["total_cycles"] == 29 and c["images"]["start_cycle"] == [0]
-    assert pe(c)["stall_memory"] == 11 + 1 + 0 + 1
+    c = simulate_reference(make_arch(**{"global_buffers.weight.bytes": 16}), three_spikes(), 1)
+    assert c["total_cycles"] == 31 and c["images"]["start_cycle"] == [0]
+    assert pe(c)["stall_memory"] == 11 + 2 + 0 + 2
     a = actions(c)
-    assert a["dram_read_bytes"] == 12 and a["weight_glb_write_bytes"] == 12 and a["weight_glb_read_bytes"] == 12
+    assert a["dram_read_bytes"] == 28 and a["weight_glb_write_bytes"] == 28 and a["weight_glb_read_bytes"] == 28
 
 
 def test_one_weight_bank_reads_the_next_fold_while_the_pes_compute() -> None:
-    """One bank: the exit unit's 4 B are requested once fc's 8 B have been streamed, at cycle 12.
+    """One bank: the exit unit's 12 B are requested once fc's 16 B have been streamed, at cycle 13.
 
-    fc: fetch [0, 11); stream [11, 12); compute [12, 22). exit: read [12, 23), so the controller waits from
-    22 to 23; stream [23, 24); accumulate [24, 30). End 30: one cycle more than two banks, 10 fewer than
-    staging each fold's weights only when its slice starts (hardware model 3: 40).
+    fc: fetch [0, 11); stream [11, 13); compute [13, 23). exit: read [13, 24), so the controller waits from
+    23 to 24; stream [24, 26); accumulate [26, 32). End 32: one cycle more than two banks, 10 fewer than
+    staging each fold's weights only when its slice starts (hardware model 3's rule: 42).
     """
-    arch = make_arch(**{"global_buffers.weight.bytes": 8, "global_buffers.weight.banks": 1})
+    arch = make_arch(**{"global_buffers.weight.bytes": 16, "global_buffers.weight.banks": 1})
     c = simulate_reference(arch, three_spikes(), 1)
-    assert c["total_cycles"] == 30
-    assert pe(c)["stall_memory"] == 11 + 1 + 1 + 1
+    assert c["total_cycles"] == 32
+    assert pe(c)["stall_memory"] == 11 + 2 + 1 + 2
 
 
 def test_demand_first_serves_a_membrane_fill_before_a_weight_read_ahead() -> None:
-    """The fold-and-spill case of above with its weights fetched (4 B buffer, one bank: fold 0, fold 1 and
-    the exit unit's 4 B each are one read of 10 + 1 = 11 cycles) and T = 2.
+    """The fold-and-spill case of above with its weights fetched (12 B buffer, one bank: fold 0's and fold 1's
+    8 B and the exit unit's 12 B each are one read of 10 + 1 = 11 cycles; streams of 1, 1 and 2 cycles) and T = 2.
 
     t = 1 (both rules): read fold 0 [0, 11); stream [11, 12), then fold 1's read is asked for and runs
       [12, 23); compute [12, 18); the spill waits for it, [23, 34); fold 1: stream [34, 35), the exit's read
-      [35, 46); compute [35, 41); spill [46, 57); exit: stream [57, 58); accumulate [58, 64).
-    t = 2: read fold 0 [64, 75); stream [75, 76); at 76 fold 1's read ahead and fold 0's membrane fill are
+      [35, 46); compute [35, 41); spill [46, 57); exit: stream [57, 59); accumulate [59, 65).
+    t = 2: read fold 0 [65, 76); stream [76, 77); at 77 fold 1's read ahead and fold 0's membrane fill are
       asked for in the same cycle.
-      fifo serves them as asked: read [76, 87), fill [87, 98); compute [98, 99); fold 1: stream [99, 100),
-        the exit's read [100, 111) before the fill [111, 122); compute [122, 123); exit: stream [123, 124),
-        update [124, 126). End 126.
-      demand_first serves the fill first: [76, 87), read [87, 98); compute [87, 88); fold 1 waits for its
-        read to 98: stream [98, 99); fill [99, 110), the exit's read [110, 121); compute [110, 111); exit:
-        waits to 121, stream [121, 122), update [122, 124). End 124.
+      fifo serves them as asked: read [77, 88), fill [88, 99); compute [99, 100); fold 1: stream [100, 101),
+        the exit's read [101, 112) before the fill [112, 123); compute [123, 124); exit: stream [124, 126),
+        update [126, 128). End 128.
+      demand_first serves the fill first: [77, 88), read [88, 99); compute [88, 89); fold 1 waits for its
+        read to 99: stream [99, 100); fill [100, 111), the exit's read [111, 122); compute [111, 112); exit:
+        waits to 122, stream [122, 124), update [124, 126). End 126.
     """
-    changes = {"pe.data_memory_bytes": 2, "global_buffers.weight.bytes": 4, "global_buffers.weight.banks": 1}
+    changes = {"pe.data_memory_bytes": 2, "global_buffers.weight.bytes": 12, "global_buffers.weight.banks": 1}
     fifo = simulate_reference(make_arch(**changes, **{"dram.arbitration": "fifo"}), three_spikes(timesteps=2), 1)
     first = simulate_reference(make_arch(**changes), three_spikes(timesteps=2), 1)  # demand_first: the default
-    assert fifo["total_cycles"] == 126 and first["total_cycles"] == 124
-    t1 = 11 + 1 + 16 + 1 + 16 + 1
-    assert pe(fifo)["stall_memory"] == t1 + 11 + 1 + 22 + 1 + 22 + 1
-    assert pe(first)["stall_memory"] == t1 + 11 + 1 + 11 + 10 + 1 + 11 + 10 + 1
+    assert fifo["total_cycles"] == 128 and first["total_cycles"] == 126
+    t1 = 11 + 1 + 16 + 1 + 16 + 2
+    assert pe(fifo)["stall_memory"] == t1 + 11 + 1 + 22 + 1 + 22 + 2
+    assert pe(first)["stall_memory"] == t1 + 11 + 1 + 11 + 10 + 1 + 11 + 10 + 2
     assert actions(fifo) == actions(first)
 
 
 def test_dram_conflict_between_two_accelerators() -> None:
-    """Two accelerators both load the weights at cycle 0: acc 0 wins the tie [0, 11), acc 1 waits and
-    loads [11, 22). Image 0 runs on acc 0 from 11 (ends 29, as in the single-PE case); image 1 on
-    acc 1 from 22, ends 22 + 18 = 40 = makespan. Acc 0 is idle for its last 11 cycles.
+    """Two accelerators both load the 28 B of weights at cycle 0: acc 0 wins the tie [0, 12), acc 1 waits and
+    loads [12, 24). Image 0 runs on acc 0 from 12 (ends 32, as in the single-PE case); image 1 on
+    acc 1 from 24, ends 24 + 20 = 44 = makespan. Acc 0 is idle for its last 12 cycles.
     """
     c = simulate_reference(make_arch(accelerators=2), three_spikes(images=2), 2)
-    assert c["total_cycles"] == 40
-    assert c["images"] == {"start_cycle": [11, 22], "end_cycle": [29, 40], "exit_t": [1, 1], "accelerator": [0, 1]}
-    assert pe(c, 0) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 13, "idle": 6 + 11}
-    assert pe(c, 1) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 22 + 2, "idle": 6}
-    assert actions(c, 0)["dram_read_bytes"] == actions(c, 1)["dram_read_bytes"] == 12
+    assert c["total_cycles"] == 44
+    assert c["images"] == {"start_cycle": [12, 24], "end_cycle": [32, 44], "exit_t": [1, 1], "accelerator": [0, 1]}
+    assert pe(c, 0) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 16, "idle": 6 + 12}
+    assert pe(c, 1) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 24 + 2 + 2, "idle": 6}
+    assert actions(c, 0)["dram_read_bytes"] == actions(c, 1)["dram_read_bytes"] == 28
 
 
 def test_an_accelerator_without_work_loads_no_weights() -> None:
     """Three accelerators, two images: acc 2 would get no batch, so it loads nothing (section 8), and the
-    timeline is exactly the two-accelerator one above. Under the former rule its 12 B load was queued at
-    cycle 0 and held the channel [22, 33); adding an accelerator then cost DRAM bytes and never helped."""
+    timeline is exactly the two-accelerator one above. Under the former rule its 28 B load was queued at
+    cycle 0 and held the channel [24, 36); adding an accelerator then cost DRAM bytes and never helped."""
     two = simulate_reference(make_arch(accelerators=2), three_spikes(images=2), 2)
     three = simulate_reference(make_arch(accelerators=3), three_spikes(images=2), 2)
-    assert three["total_cycles"] == two["total_cycles"] == 40
+    assert three["total_cycles"] == two["total_cycles"] == 44
     assert three["images"] == two["images"]
     assert actions(three, 2)["dram_read_bytes"] == 0 and actions(three, 2)["weight_glb_write_bytes"] == 0
-    assert pe(three, 2) == {"busy": 0, "stall_input": 0, "stall_output": 0, "stall_memory": 0, "idle": 40}
-    assert actions(three, 0)["dram_read_bytes"] == actions(three, 1)["dram_read_bytes"] == 12
+    assert pe(three, 2) == {"busy": 0, "stall_input": 0, "stall_output": 0, "stall_memory": 0, "idle": 44}
+    assert actions(three, 0)["dram_read_bytes"] == actions(three, 1)["dram_read_bytes"] == 28
 
 
 def test_dram_conflict_mid_run() -> None:
-    """Weights not resident (8 B buffer of one bank), 2 accelerators, 2 images: both fetch fc's 8 B at cycle 0.
+    """Weights not resident (16 B buffer of one bank), 2 accelerators, 2 images: both fetch fc's 16 B at cycle 0.
 
-    acc 0: fetch [0, 11), stream [11, 12), requests the output weights at 12 (its bank is free), compute
-      [12, 22) (D = 10).
-    acc 1: waits, fetch [11, 22), stream [22, 23), requests at 23, compute [23, 33).
-    acc 0: its request at 12 is served as acc 1's fetch ends (the channel is free at the end of cycle
-      22): [22, 33); it waits from 22, stream [33, 34), accumulate [34, 40): end 40.
-    acc 1: its request at 23 is served as acc 0's ends: [33, 44), stream [44, 45), accumulate [45, 51):
-      end 51.
+    acc 0: fetch [0, 11), stream [11, 13), requests the output layer's 12 B at 13 (its bank is free), compute
+      [13, 23) (D = 10).
+    acc 1: waits, fetch [11, 22), stream [22, 24), requests at 24, compute [24, 34).
+    acc 0: its request at 13 is served as acc 1's fetch ends (the channel is free at the end of cycle
+      22): [22, 33); it waits from 23, stream [33, 35), accumulate [35, 41): end 41.
+    acc 1: its request at 24 is served as acc 0's ends: [33, 44), it waits from 34, stream [44, 46),
+      accumulate [46, 52): end 52.
     """
-    arch = make_arch(accelerators=2, **{"global_buffers.weight.bytes": 8, "global_buffers.weight.banks": 1})
+    arch = make_arch(accelerators=2, **{"global_buffers.weight.bytes": 16, "global_buffers.weight.banks": 1})
     c = simulate_reference(arch, three_spikes(2), 2)
-    assert c["images"]["end_cycle"] == [40, 51] and c["total_cycles"] == 51
-    assert pe(c, 0)["stall_memory"] == 11 + 1 + 11 + 1
-    assert pe(c, 1)["stall_memory"] == 22 + 1 + 11 + 1
+    assert c["images"]["end_cycle"] == [41, 52] and c["total_cycles"] == 52
+    assert pe(c, 0)["stall_memory"] == 11 + 2 + 10 + 2
+    assert pe(c, 1)["stall_memory"] == 22 + 2 + 10 + 2
 
 
 def test_two_banks_and_two_accelerators_under_each_arbitration() -> None:
@@ -461,31 +467,32 @@ def test_two_banks_and_two_accelerators_under_each_arbitration() -> None:
     its first at once.
 
     fifo serves (request cycle, accelerator, order asked): acc 0's fc [0, 11) and output weights [11, 22),
-    then acc 1's [22, 33) and [33, 44). acc 0: stream [11, 12), compute [12, 22), stream [22, 23),
-    accumulate [23, 29). acc 1: stream [33, 34), compute [34, 44), stream [44, 45), accumulate [45, 51).
-    demand_first serves the reads waited for first: acc 0's fc [0, 11), acc 1's fc [11, 22); at 22 acc 0
-    waits for its output weights, which go before acc 1's read ahead: [22, 33), acc 1's [33, 44). The ends
-    are those of one bank (above): acc 0 accumulates [34, 40), acc 1 [45, 51).
+    then acc 1's [22, 33) and [33, 44). acc 0: stream [11, 13), compute [13, 23), stream [23, 25),
+    accumulate [25, 31). acc 1: stream [33, 35), compute [35, 45), stream [45, 47), accumulate [47, 53).
+    demand_first serves the reads waited for first: acc 0's fc [0, 11), acc 1's fc [11, 22); at 22 the two
+    output-weight reads ahead wait, nobody waiting for them yet (acc 0 computes to 23): equal request cycles,
+    acc 0's first, [22, 33), acc 1's [33, 44). The ends are those of one bank (above): acc 0 accumulates
+    [35, 41), acc 1 [46, 52).
     """
-    for rule, ends, stalls in (("fifo", [29, 51], (11 + 1 + 0 + 1, 33 + 1 + 0 + 1)),
-                               ("demand_first", [40, 51], (11 + 1 + 11 + 1, 22 + 1 + 11 + 1))):
-        arch = make_arch(accelerators=2, **{"global_buffers.weight.bytes": 8, "dram.arbitration": rule})
+    for rule, ends, stalls in (("fifo", [31, 53], (11 + 2 + 0 + 2, 33 + 2 + 0 + 2)),
+                               ("demand_first", [41, 52], (11 + 2 + 10 + 2, 22 + 2 + 10 + 2))):
+        arch = make_arch(accelerators=2, **{"global_buffers.weight.bytes": 16, "dram.arbitration": rule})
         c = simulate_reference(arch, three_spikes(2), 2)
-        assert c["images"]["end_cycle"] == ends and c["total_cycles"] == 51, rule
+        assert c["images"]["end_cycle"] == ends and c["total_cycles"] == ends[1], rule
         assert (pe(c, 0)["stall_memory"], pe(c, 1)["stall_memory"]) == stalls, rule
 
 
 def test_early_exit_at_unit() -> None:
     """ATSN (at unit, CL = 0.9): class 0 leads by 254 x 0.2 = 50.8 in logits, so the image exits at
-    t = 1 < T = 2. Same timeline as the single-PE case to 29, then the decision 3*C + 1 = 7 cycles
-    [29, 36): end 36 = makespan; t = 2 never runs. Decision actions: C + 1 = 3 compares,
+    t = 1 < T = 2. Same timeline as the single-PE case to 32, then the decision 3*C + 1 = 7 cycles
+    [32, 39): end 39 = makespan; t = 2 never runs. Decision actions: C + 1 = 3 compares,
     2C + 1 = 5 multiplies, 2C = 4 LUT reads, 2C = 4 adds (interpolation and sum).
     """
     c = simulate_reference(at_arch(), three_spikes(timesteps=2), 1)
-    assert c["images"] == {"start_cycle": [11], "end_cycle": [36], "exit_t": [1], "accelerator": [0]}
-    assert c["total_cycles"] == 36
-    assert c["accelerators"][0]["exit_unit"] == {"busy": 4 + 7, "stall_input": 2, "idle": 36 - 13}
-    assert pe(c) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 13, "idle": 6 + 7}
+    assert c["images"] == {"start_cycle": [12], "end_cycle": [39], "exit_t": [1], "accelerator": [0]}
+    assert c["total_cycles"] == 39
+    assert c["accelerators"][0]["exit_unit"] == {"busy": 4 + 7, "stall_input": 2, "idle": 39 - 13}
+    assert pe(c) == {"busy": 8, "stall_input": 2, "stall_output": 0, "stall_memory": 16, "idle": 6 + 7}
     a = actions(c)
     assert (a["exit_compares"], a["exit_multiplies"], a["exit_lut_reads"], a["exit_divides"]) == (3, 5, 4, 0)
     assert a["exit_decision_adds"] == 4
@@ -495,31 +502,32 @@ def test_early_exit_at_unit() -> None:
 def test_batch_with_early_exit_shares_weight_streams() -> None:
     """images_per_batch 2 on the at unit: both images exit at t = 1.
 
-    [0, 11) load; fc stream [11, 12) once for the batch; compute: the stream holds image 0's 3 spikes
+    [0, 12) load; fc stream [12, 14) once for the batch; compute: the stream holds image 0's 3 spikes
     then image 1's (k=1 delivers 4, k=2 the last 2); the PE does image 0's spikes then its fire pass,
     then image 1's: k=0,1 stall, k=2..7 image 0 spikes, k=8,9 fire, k=10..15 image 1, k=16,17
-    fire: D = 18 [12, 30) (GLB: ceil(12/32) = 1). Exit: stream [30, 31); accumulate: k=0,1 stall,
-    k=2,3 spike of image 0, k=4,5 its update, k=6,7 image 1's spike, k=8,9 update: [31, 41);
-    decide 2 x 7 = 14 [41, 55). Both images end at 55.
+    fire: D = 18 [14, 32) (GLB: ceil(12/32) = 1). Exit: stream [32, 34); accumulate: k=0,1 stall,
+    k=2,3 spike of image 0, k=4,5 its update, k=6,7 image 1's spike, k=8,9 update: [34, 44);
+    decide 2 x 7 = 14 [44, 58). Both images end at 58.
     """
     c = simulate_reference(at_arch(images_per_batch=2), three_spikes(images=2, timesteps=2), 2)
-    assert c["images"]["start_cycle"] == [11, 11] and c["images"]["end_cycle"] == [55, 55]
+    assert c["images"]["start_cycle"] == [12, 12] and c["images"]["end_cycle"] == [58, 58]
     assert pe(c)["busy"] == 16 and pe(c)["stall_input"] == 2
     assert c["accelerators"][0]["exit_unit"]["busy"] == 8 + 14
-    assert actions(c)["weight_glb_read_bytes"] == 12
+    assert actions(c)["weight_glb_read_bytes"] == 16 + 12
 
 
 def test_direct_image_bit_planes() -> None:
     """Direct image [4, 1, 1], pixels [3, 0, 0, 0], into a 1x1 conv of 2 channels (cov = 2 per input):
     plane 0 and plane 1 each hold one 'spike' at channel 0.
 
-    fc: stream [11, 12); compute: the stream holds the plane-0 spike then the plane-1 spike
+    Weights: fc 2 channels x (4 + 2 + 2) = 16 B, out 12 B (as in the single-PE case): load [0, 12).
+    fc: stream [12, 14); compute: the stream holds the plane-0 spike then the plane-1 spike
     (clarification 10); a = 2 per plane spike: k=0,1 stall (L = 1), k=2..5 the two, k=6,7 fire: D = 8,
-    GLB term C*H*W = 4 B -> 1 cycle: [12, 20). Exit: stream [20, 21), accumulate 6 [21, 27). End 27.
+    GLB term C*H*W = 4 B -> 1 cycle: [14, 22). Exit: stream [22, 24), accumulate 6 [24, 30). End 30.
     The compute phase reads 4 pixel bytes from the spike buffer.
     """
     c = simulate_reference(make_arch(), tiny_workload(pixels=np.array([3, 0, 0, 0]).reshape(1, 4, 1, 1)), 1)
-    assert c["total_cycles"] == 27
+    assert c["total_cycles"] == 30
     a = actions(c)
     assert a["pe_accumulations"] == 4 and a["pe_input_buffer_pushes"] == 2
     assert a["spike_glb_read_bytes"] == 4 + 2
@@ -528,12 +536,12 @@ def test_direct_image_bit_planes() -> None:
 def test_spike_spill_and_refill() -> None:
     """An output buffer of 1 B: fc's 1 spike (2 B) exceeds it by 1 B: after the fold, one DRAM write of
     1 B (10 + 1 cycles); the exit group reads it back first (11 cycles).
-    Single-PE timeline: compute ends 22; spill [22, 33); refill [33, 44); stream [44, 45); acc [45, 51).
+    Single-PE timeline: compute ends 24; spill [24, 35); refill [35, 46); stream [46, 48); acc [48, 54).
     """
     c = simulate_reference(make_arch(**{"global_buffers.output.bytes": 1}), three_spikes(), 1)
-    assert c["total_cycles"] == 51
+    assert c["total_cycles"] == 54
     a = actions(c)
-    assert a["dram_write_bytes"] == 1 and a["dram_read_bytes"] == 12 + 1
+    assert a["dram_write_bytes"] == 1 and a["dram_read_bytes"] == 28 + 1
 
 
 # -------------------------------------------------------------------------------------------
@@ -597,69 +605,70 @@ def conv_row() -> Workload:
 def test_head_of_line_blocking_starves_the_fast_pe() -> None:
     """Two PEs share every spike; PE 0 is slow (a = 2) and both have a 1-entry buffer (2 B).
 
-    Weights 12 + 6 = 18 B resident: load 10 + ceil(18/16) = 12 [0, 12); fc stream ceil(12/8) = 2 [12, 14) (the
-    stream runs at min(weight port 32, link 8) B per cycle).
+    Weights: fc 3 neurons x (4 + 2 + 2) = 24 B, out 2 x 3 + 2 x 4 = 14 B: 38 B resident: load
+    10 + ceil(38/16) = 13 [0, 13); fc stream ceil(24/8) = 3 [13, 16) (the stream runs at min(weight port 32,
+    link 8) B per cycle).
     Compute (L = 2; stream s1, s2, s3, each to {PE 0, PE 1}):
       k=0,1 both stall_input (k < L); k=2 both stall_input, s1 to both, s2 blocked (buffers full);
       k=3 PE 0 pops s1 (k=3,4), PE 1 pops s1 (k=3); s2 to both; s3 blocked (both full);
       k=4 PE 0 busy, PE 1 pops s2; s3 blocked: PE 0's buffer still holds s2 (PE 1's is empty);
       k=5 PE 0 pops s2 (k=5,6); PE 1 has room and nothing to do: stall_input (head-of-line); s3 to both;
       k=6 PE 0 busy, PE 1 pops s3; k=7 PE 0 pops s3 (k=7,8), PE 1 fires neuron 2 -> done (D_1 = 8);
-      k=9,10 PE 0 fires neurons 0 (spikes) and 1 -> done, D_0 = 11. GLB terms 1. D = 11: [14, 25).
-    Exit: stream ceil(6/8) = 1 [25, 26); accumulate 1 spike, own link L = h(2) = 2, a = 2: k=0..2 stall,
-      k=3,4 the spike, k=5,6 update: 7 [26, 33). End 33.
-    PE 0: busy 8, stall_input 3, stall_memory 12 + 2 + 1 = 15, idle 7. PE 1: busy 4 (3 spikes + 1 fire),
-      stall_input 4, stall_memory 15, idle 3 + 7 = 10.
+      k=9,10 PE 0 fires neurons 0 (spikes) and 1 -> done, D_0 = 11. GLB terms 1. D = 11: [16, 27).
+    Exit: stream ceil(14/8) = 2 [27, 29); accumulate 1 spike, own link L = h(2) = 2, a = 2: k=0..2 stall,
+      k=3,4 the spike, k=5,6 update: 7 [29, 36). End 36.
+    PE 0: busy 8, stall_input 3, stall_memory 13 + 3 + 2 = 18, idle 7. PE 1: busy 4 (3 spikes + 1 fire),
+      stall_input 4, stall_memory 18, idle 3 + 7 = 10.
     With 2-entry buffers s1, s2 go at k=2, s3 at k=3: PE 1 pops at k=3, 4, 5 and never starves
-    (stall_input 3); PE 0 is the critical path either way, so the total stays 33.
+    (stall_input 3); PE 0 is the critical path either way, so the total stays 36.
     """
     c = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 2}), shared_linear(), 1)
-    assert c["total_cycles"] == 33
-    assert pe(c, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 15, "idle": 7}
-    assert pe(c, p=1) == {"busy": 4, "stall_input": 4, "stall_output": 0, "stall_memory": 15, "idle": 10}
-    assert c["accelerators"][0]["exit_unit"] == {"busy": 4, "stall_input": 3, "idle": 26}
+    assert c["total_cycles"] == 36
+    assert pe(c, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 18, "idle": 7}
+    assert pe(c, p=1) == {"busy": 4, "stall_input": 4, "stall_output": 0, "stall_memory": 18, "idle": 10}
+    assert c["accelerators"][0]["exit_unit"] == {"busy": 4, "stall_input": 3, "idle": 29}
     a = actions(c)
     # 3 spikes x 2 destinations; accumulations 3 x (2 + 1); fire updates 3
     assert a["pe_input_buffer_pushes"] == 6 and a["pe_accumulations"] == 9 and a["pe_fire_updates"] == 3
-    # weights, each PE's share to it: 8 B x h(0) + 4 B x h(1) = 4, the output layer's 6 B x h(2) = 12;
+    # weights, each PE's share to it: 16 B x h(0) + 8 B x h(1) = 8, the output layer's 14 B x h(2) = 28;
     # deliveries 2 B x h(p): 3 x (0 + 1) x 2; output spike from PE 0 (h = 0); the exit unit's delivery 2 B x h(2) = 4
-    assert a["noc_byte_hops"] == 4 + 12 + 6 + 0 + 4
+    assert a["noc_byte_hops"] == 8 + 28 + 6 + 0 + 4
     roomy = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 4}), shared_linear(), 1)
-    assert roomy["total_cycles"] == 33
-    assert pe(roomy, p=1) == {"busy": 4, "stall_input": 3, "stall_output": 0, "stall_memory": 15, "idle": 11}
+    assert roomy["total_cycles"] == 36
+    assert pe(roomy, p=1) == {"busy": 4, "stall_input": 3, "stall_output": 0, "stall_memory": 18, "idle": 11}
     assert pe(roomy, p=0) == pe(c, p=0)
 
 
 def test_larger_input_buffer_shortens_the_phase() -> None:
     """PE 1's heavy spikes queue behind PE 0's: with 1-entry buffers the phase is one cycle longer.
 
-    Weights 9 + 12 = 21 B resident: load 10 + ceil(21/16) = 12 [0, 12); conv stream ceil(9/8) = 2 [12, 14)
-    (min(weight port 32, link 8) B per cycle).
+    Weights: the conv's one channel 9 + 2 + 2 = 13 B, out 2 x 6 + 2 x 4 = 20 B: 33 B resident: load
+    10 + ceil(33/16) = 13 [0, 13); conv stream ceil(13/8) = 2 [13, 15) (min(weight port 32, link 8) B per cycle).
     1-entry buffers (L = 2): k=2 x0 to PE 0, x1 blocked (PE 0 full); k=3 PE 0 pops x0 (k=3,4), x1 to PE 0,
       x4 to PE 1, x5 blocked; k=4 PE 1 pops x4 (k=4..6), x5 to PE 1; k=5 PE 0 pops x1 (k=5..7);
       k=7 PE 1 pops x5 (k=7,8); PE 0 fires k=8..10 (D_0 = 11); PE 1 fires k=9..11 (D_1 = 12).
       PE 1 stalls k=0..3: at k=3 its buffer is empty and has room, but x4 waits behind x1.
-      D = 12: [14, 26).
+      D = 12: [15, 27).
     2-entry buffers: k=2 delivers x0, x1 (PE 0 full at 2) and x4, x5 (PE 1 full at 2): PE 1 runs x4 at
-      k=3..5, x5 at k=6,7, fires k=8..10: D_1 = 11; PE 0 unchanged (D_0 = 11). D = 11: [14, 25).
-    Exit: stream 12 B -> 2 cycles; accumulate 6 spikes (a = 2): k=0..2 stall, k=3..14 spikes, k=15,16
-      update: 17. Ends: 26 + 2 + 17 = 45 and 25 + 2 + 17 = 44.
+      k=3..5, x5 at k=6,7, fires k=8..10: D_1 = 11; PE 0 unchanged (D_0 = 11). D = 11: [15, 26).
+    Exit: stream 20 B -> 3 cycles; accumulate 6 spikes (a = 2): k=0..2 stall, k=3..14 spikes, k=15,16
+      update: 17. Ends: 27 + 3 + 17 = 47 and 26 + 3 + 17 = 46.
     PE 0: busy 2 + 3 + 3 = 8, stall_input 3 (k=0..2) in both; PE 1: busy 3 + 2 + 3 = 8, stall_input 4 or 3.
     """
     small = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 2}), conv_row(), 1)
     large = simulate_reference(two_pe_arch(**{"pe.input_spike_buffer_bytes": 4}), conv_row(), 1)
-    assert small["total_cycles"] == 45 and large["total_cycles"] == 44
-    # stall_memory 12 + 2 + 2 (load, conv stream, exit stream); idle: compute-phase idle + 17 exit cycles
-    assert pe(small, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 16, "idle": 1 + 17}
-    assert pe(small, p=1) == {"busy": 8, "stall_input": 4, "stall_output": 0, "stall_memory": 16, "idle": 17}
-    assert pe(large, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 16, "idle": 17}
-    assert pe(large, p=1) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 16, "idle": 17}
+    assert small["total_cycles"] == 47 and large["total_cycles"] == 46
+    # stall_memory 13 + 2 + 3 (load, conv stream, exit stream); idle: compute-phase idle + 17 exit cycles
+    assert pe(small, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 18, "idle": 1 + 17}
+    assert pe(small, p=1) == {"busy": 8, "stall_input": 4, "stall_output": 0, "stall_memory": 18, "idle": 17}
+    assert pe(large, p=0) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 18, "idle": 17}
+    assert pe(large, p=1) == {"busy": 8, "stall_input": 3, "stall_output": 0, "stall_memory": 18, "idle": 17}
     for c in (small, large):
         a = actions(c)
         assert a["pe_accumulations"] == 2 + 3 + 3 + 2 and a["pe_input_buffer_pushes"] == 4
         assert a["pe_spikes_out"] == 6 and a["exit_accumulations"] == 6 * 2
     # a buffer big enough for the whole stream changes nothing more
-    assert simulate_reference(two_pe_arch(), conv_row(), 1)["total_cycles"] == 44
+    assert simulate_reference(two_pe_arch(), conv_row(), 1)["total_cycles"] == 46
 
 
 def test_stream_is_all_or_nothing_and_in_order() -> None:
@@ -765,6 +774,22 @@ def test_smaller_input_buffer_never_speeds_up() -> None:
     assert increased > 0
 
 
+def parameter_word_bytes(arch, workload: Workload) -> int:
+    """Section 3's bias and threshold words of a whole network, whatever arrays the file holds: a spiking conv or
+    linear layer and an add, per output channel (neuron), a bias and a threshold of ceil(pe.vmem_bits / 8) bytes;
+    the output layer a bias per class, of ceil(exit_unit.vmem_bits / 8) bytes on the exit unit, of the PE width
+    without one; a non-spiking conv of an add none (the add keeps the summed bias)."""
+    pe_word = -(-arch.pe.vmem_bits // 8)
+    total = 0
+    for ly in workload.layers:
+        channels = int(ly["out_shape"][0])
+        if ly["type"] == "output":
+            total += channels * (-(-arch.exit_unit.vmem_bits // 8) if arch.array.exit_unit_tiles else pe_word)
+        elif ly["type"] == "add" or (ly["type"] in ("conv", "linear") and ly.get("spiking", True)):
+            total += channels * 2 * pe_word
+    return total
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_mapping_follows_section_3(seed: int) -> None:
     """hw/mapping.py's folds, PE blocks, weight shares and residency are section 3's rule, recomputed here
@@ -799,11 +824,13 @@ def test_mapping_follows_section_3(seed: int) -> None:
             for p in range(P):
                 block = (start + min(p * q, n), start + min((p + 1) * q, n))
                 assert (fold.pe_offsets[p], fold.pe_offsets[p + 1]) == block
-        assert [(f.start, f.stop, list(map(int, f.pe_offsets)), f.weight_bytes, list(map(int, f.pe_weight_bytes)))
-                for f in g.folds] == [(f.start, f.stop, f.pe_offsets, f.weight_bytes, f.pe_weight_bytes)
-                                      for f in w.folds], g.name
+        assert [(f.start, f.stop, list(map(int, f.pe_offsets)), f.weight_bytes, list(map(int, f.pe_weight_bytes)),
+                 f.threshold_bytes, list(map(int, f.pe_threshold_bytes))) for f in g.folds] == \
+            [(f.start, f.stop, f.pe_offsets, f.weight_bytes, f.pe_weight_bytes, f.threshold_bytes, f.pe_threshold_bytes)
+             for f in w.folds], g.name
     assert mapping.membranes_resident == (arch.images_per_batch * sum(sizes) <= held) == witness.membranes_resident
     weights = sum(int(v.size) for k, v in workload.arrays.items() if k.startswith("w/"))
+    weights += parameter_word_bytes(arch, workload)
     assert mapping.total_weight_bytes == weights == witness.total_weight_bytes
     assert mapping.weights_resident == (weights <= arch.global_buffers.weight.bytes) == witness.weights_resident
 
@@ -845,14 +872,17 @@ def test_refill_without_early_exit_is_plain_batches(seed):
 def test_layer_major_streams_each_fold_once_per_batch(seed):
     """Section 12.3: layer_major streams every fold's weights (and the output layer's) once per batch, where
     timestep_major streams them at every timestep (but a layer reading the image at t = 1 only, section 5): about T
-    times the weight-buffer reads for the same batches."""
+    times the weight-buffer reads for the same batches. A layer reading the image streams its thresholds alone at
+    t > 1: one word of ceil(pe.vmem_bits / 8) bytes per channel of each fold (it fires)."""
     tm, workload = _section12_case(seed)
     lm, _ = _section12_case(seed, dataflow="layer_major")
     mapping = build_mapping(lm, workload)
     per_batch = sum(f.weight_bytes for g in mapping.groups if g.kind == "pe" for f in g.folds)
     per_batch += mapping.exit_group.weight_bytes if mapping.exit_group is not None else 0  # none: output on the PEs
     image_only = [g for g in mapping.groups if g.kind == "pe" and all(i.encoding == "image" for i in g.inputs)]
-    image = sum(f.weight_bytes for g in image_only for f in g.folds)  # streamed at t = 1 only (section 5)
+    word = -(-lm.pe.vmem_bits // 8)
+    # streamed at t = 1 only (section 5): all but the thresholds
+    image = sum(f.weight_bytes - f.channels * word for g in image_only for f in g.folds)
     assert (image > 0) == (workload.input_encoding == "direct")
     batches, T = math.ceil(5 / 3), workload.timesteps
     reads = {name: sum(a["actions"]["weight_glb_read_bytes"] for a in simulate_reference(arch, workload, 5)
@@ -865,13 +895,14 @@ def test_a_multicast_spike_occupies_its_trees_links_once() -> None:
     """Hardware model 8, section 9. A 1 x 4 array: PEs 0, 1, 2 at h = 0, 1, 2, the exit unit at tile 3 (h = 3).
     fc (4 -> 3) holds one neuron per PE, so each of the 3 input spikes goes to all three PEs: its tree is the
     two links (0,0)-(0,1)-(0,2), 2 byte-hops per byte, not 0 + 1 + 2 = 3 (one route per destination).
-    Byte-hops: stream 3 spikes x 2 B x 2 links = 12; fc's weights, each neuron's 4 B to its own PE,
-    4 x (0 + 1 + 2) = 12; the output layer's 2 x 3 = 6 B to the exit tile, 6 x 3 = 18; neuron 0's output
-    spike from PE 0 (h = 0) 0; its delivery to the exit unit 2 B x 3 = 6. 48 in all; the engine agrees."""
+    Byte-hops: stream 3 spikes x 2 B x 2 links = 12; fc's weights, each neuron's 4 B and its 2 B bias and 2 B
+    threshold to its own PE, 8 x (0 + 1 + 2) = 24; the output layer's 2 x 3 = 6 B and 2 x 4 B of biases to the
+    exit tile, 14 x 3 = 42; neuron 0's output spike from PE 0 (h = 0) 0; its delivery to the exit unit
+    2 B x 3 = 6. 84 in all; the engine agrees."""
     from satasim_atsn.hw.engine import simulate
 
     arch, wl = make_arch(**{"array.cols": 4}), shared_linear()
     a = actions(simulate_reference(arch, wl, 1))
     assert a["pe_input_buffer_pushes"] == 9  # three deliveries per spike all the same
-    assert a["noc_byte_hops"] == 12 + 12 + 18 + 0 + 6
-    assert simulate(arch, wl, images=1).totals["noc_byte_hops"] == 48
+    assert a["noc_byte_hops"] == 12 + 24 + 42 + 0 + 6
+    assert simulate(arch, wl, images=1).totals["noc_byte_hops"] == 84

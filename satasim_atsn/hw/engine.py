@@ -120,11 +120,15 @@ class _FoldModel:
     neurons: int
     pe_neurons: np.ndarray
     inputs: list[_InputModel]
-    weight_bytes: int
+    weight_bytes: int  # the fold's channels' weights with their bias and threshold words
     weight_write_bytes: int  # bytes the fold's weight stream writes into the PEs' weight memories
     weight_hops: int  # byte-hops of the weight stream: each channel's bytes x the links of its multicast tree
     neuron_hops: int  # sum over the PEs of neurons x hops from tile (0, 0): one image's membrane transport
     words: int = 1  # data-memory words per neuron and image: 2 for a group reading the image (section 5)
+    # the threshold words alone (a group reading only the image, t > 1, section 5): bytes, PE writes, byte-hops
+    threshold_bytes: int = 0
+    threshold_write_bytes: int = 0
+    threshold_hops: int = 0
     vp_offsets: list[int] = field(default_factory=list)
     vp_ptr: np.ndarray | None = None
     vp_cls: np.ndarray | None = None
@@ -206,27 +210,28 @@ class _Model:
         self.exit_weight_bytes = ex.weight_bytes if ex is not None else 0
         self.exit_input = ex.inputs[0] if ex is not None else None
         # PE groups that read only the direct-encoded image: their current is computed at t = 1, and at t > 1
-        # nothing reads their weights, so a pass with no item at t = 1 neither fetches nor streams them (section 5)
+        # nothing reads their weights or biases, so a pass with no item at t = 1 fetches and streams only their
+        # thresholds, which the fire pass compares (section 5)
         self.image_groups = frozenset(g.index for g in self.groups if g.reads_image_only)
         self.pass_chunks = {first: self._pass_chunks(first) for first in (True, False)}
 
     def streams_weights(self, gi: int, first_step: bool) -> bool:
-        """Whether PE group ``gi`` fetches and streams its weights in a pass (``first_step``: an item is at t = 1)."""
+        """Whether PE group ``gi`` fetches and streams its weights and biases in a pass (``first_step``: an item is at
+        t = 1); if not, only its thresholds."""
         return first_step or gi not in self.image_groups
 
     def _pass_chunks(self, first_step: bool) -> list[tuple[int, int]]:
         """(bytes, group) of every weight-buffer-full one pass over the groups reads from DRAM, in order (none when
-        the weights are resident): every fold of every PE group that streams its weights in the pass, then the exit
-        unit's weights."""
+        the weights are resident): every fold of every PE group (its thresholds alone when it does not stream its
+        weights in the pass), then the exit unit's weights."""
         if self.mapping.weights_resident:
             return []
         chunks = []
         B = self.weight_chunk_bytes
         for g in self.groups:
-            if g.kind == "pe" and not self.streams_weights(g.index, first_step):
-                continue
             if g.kind == "pe":
-                sizes = [fm.weight_bytes for fm in self.folds[g.index]]
+                full = self.streams_weights(g.index, first_step)
+                sizes = [fm.weight_bytes if full else fm.threshold_bytes for fm in self.folds[g.index]]
             elif g.kind == "exit":
                 sizes = [self.exit_weight_bytes]
             else:  # a max-pool group has no weights
@@ -259,8 +264,11 @@ class _Model:
             else:  # identity
                 model.offsets = fold.pe_offsets.astype(np.int64)
             inputs.append(model)
+        thresholds = fold.pe_threshold_bytes
         fm = _FoldModel(fold.n, pe_neurons, inputs, fold.weight_bytes, int(fold.pe_weight_bytes.sum()),
-                        int(fold.weight_byte_hops), int(pe_neurons @ self.hops), group.words_per_neuron)
+                        int(fold.weight_byte_hops), int(pe_neurons @ self.hops), group.words_per_neuron,
+                        int(fold.threshold_bytes), int(thresholds.sum()) if thresholds is not None else 0,
+                        int(fold.threshold_byte_hops))
         self._stream_routing(fold, fm, covs)
         return fm
 
@@ -887,8 +895,12 @@ class _ProgramWriter:
             self.issued += 1
             self.prefetches += 1
 
-    def stage_fold_weights(self, fm: _FoldModel, gi: int) -> int:
-        """A PE fold's weights: fetch and stream them, each PE writing its share; returns stream cycles."""
+    def stage_fold_weights(self, fm: _FoldModel, gi: int, full: bool = True) -> int:
+        """A PE fold's weights, biases and thresholds (``full``; else its thresholds alone, section 5): fetch and
+        stream them, each PE writing its share; returns stream cycles."""
+        if not full:
+            self.c[gi, A["pe_weight_write_bytes"]] += fm.threshold_write_bytes
+            return self.stage_weights(fm.threshold_bytes, gi, fm.threshold_hops)
         self.c[gi, A["pe_weight_write_bytes"]] += fm.weight_write_bytes
         return self.stage_weights(fm.weight_bytes, gi, fm.weight_hops)
 
@@ -943,9 +955,9 @@ def _pe_program(w: _ProgramWriter, g: Group, t: int, b_act: int, spilled: dict[i
     """A PE group's step t: per fold weights, membrane fill, compute, membrane spill; then its spike spill."""
     model, gi = w.model, g.index
     resident_m = model.mapping.membranes_resident
-    weights = model.streams_weights(gi, t == 1)  # a group reading only the image needs them at t = 1 only
+    weights = model.streams_weights(gi, t == 1)  # a group reading only the image: its thresholds alone at t > 1
     for f, fm in enumerate(model.folds[gi]):
-        stream = w.stage_fold_weights(fm, gi) if weights else 0
+        stream = w.stage_fold_weights(fm, gi, weights)
         w.local_mem += stream
         w.group_local[gi] += stream
         if not resident_m and t > 1:  # the membranes, and a first layer's current (section 5)
@@ -1192,10 +1204,10 @@ def _step_pe(w: _ProgramWriter, g: Group, items: list[_Slot], spilled: dict[int,
     n_fill = sum(1 for it in items if it.t > 1)
     n_spill = sum(1 for it in items if it.t < model.T)
     n_first = sum(1 for it in items if it.t == 1 < model.T)  # whose first layer's current is spilled (section 5)
-    weights = model.streams_weights(gi, any(it.t == 1 for it in items))  # an image-only group: at t = 1 only
+    weights = model.streams_weights(gi, any(it.t == 1 for it in items))  # an image-only group: thresholds alone later
     s_out_total = 0
     for f, fm in enumerate(model.folds[gi]):
-        cycles = w.stage_fold_weights(fm, gi) if weights else 0
+        cycles = w.stage_fold_weights(fm, gi, weights)
         w.local_mem += cycles
         w.group_local[gi] += cycles
         if move and n_fill:

@@ -65,10 +65,14 @@ class Fold:
     stop: int
     q: int
     pe_offsets: np.ndarray  # [P + 1] absolute neuron offsets: PE p holds [pe_offsets[p], pe_offsets[p+1])
-    weight_bytes: int
+    weight_bytes: int  # the fold's channels' int8 weights and their parameter words (bias, threshold)
     channels: int
-    pe_weight_bytes: np.ndarray  # [P] bytes each PE writes into its weight memory (its channels' weights)
+    pe_weight_bytes: np.ndarray  # [P] bytes each PE writes into its weight memory (its channels' weights and words)
     weight_byte_hops: int = 0  # the weight stream's NoC byte-hops: each channel's bytes x its multicast tree's links
+    # the threshold-only stream of a group reading only the image, at t > 1 (section 5): its channels' threshold words
+    threshold_bytes: int = 0
+    pe_threshold_bytes: np.ndarray | None = None  # [P] each PE's channels' threshold words
+    threshold_byte_hops: int = 0
 
     @property
     def n(self) -> int:
@@ -92,7 +96,7 @@ class Group:
     out_shape: tuple[int, ...]
     inputs: list[GroupInput]
     folds: list[Fold] = field(default_factory=list)
-    weight_bytes: int = 0  # all weights of the group's layers
+    weight_bytes: int = 0  # all weights of the group's layers and their channels' bias and threshold words
     pool_kernel: int = 0
     pool_stride: int = 0
     spiking: bool = True  # False: the output layer on the PEs (an update pass per neuron, no spikes out)
@@ -141,7 +145,8 @@ class Mapping:
     # (section 4, phases 1-2); 0 when the weights are resident. A pass is per batch-timestep (timestep_major)
     # or per batch (layer_major).
     weight_fetch_reads: int = 0
-    # ... of a timestep_major pass with no image at t = 1, which skips the groups reading only the image (section 5)
+    # ... of a timestep_major pass with no image at t = 1, where a group reading only the image streams only its
+    # thresholds (section 5)
     weight_fetch_reads_after_first_step: int = 0
 
     @property
@@ -165,6 +170,19 @@ def layer_weight_bytes(layer: dict) -> int:
     if layer["type"] in ("conv", "linear", "output"):
         return int(np.prod(weight_shape(layer)))
     return 0
+
+
+def parameter_word_bytes(vmem_bits: int) -> int:
+    """Bytes of one bias or threshold word kept beside a channel's weights: a membrane's width, rounded up."""
+    return -(-int(vmem_bits) // 8)
+
+
+def channel_parameter_bytes(arch: Arch, spiking: bool) -> tuple[int, int]:
+    """(bias and threshold bytes, threshold bytes) of one output channel (conv) or neuron (linear) of a PE group
+    (section 3): one bias word, and a threshold word if it fires, each ceil(pe.vmem_bits / 8) bytes."""
+    word = parameter_word_bytes(arch.pe.vmem_bits)
+    threshold = word if spiking else 0
+    return word + threshold, threshold
 
 
 def _resolve_source(layers_by_name: dict[str, dict], name: str) -> str:
@@ -258,20 +276,23 @@ def _weight_cap(n_neurons: int, num_pes: int, capacity: int, per_channel: int, f
 
 
 def _make_folds(
-    n_neurons: int, num_pes: int, capacity: int, per_channel: int, fan_in: int, memory: int, cols: int
+    n_neurons: int, num_pes: int, capacity: int, per_channel: int, fan_in: int, memory: int, cols: int,
+    threshold: int = 0,
 ) -> list[Fold]:
     """Folds of section 3: P*Q neurons each (Q: membrane capacity and weight memory), PE blocks of ceil(n_f/P).
 
-    ``fan_in``: int8 weight bytes of one output channel (conv) or neuron (linear), summed over an add
-    group's convs; ``memory``: pe.weight_memory_bytes; ``cols``: the array's columns (the weight multicast).
+    ``fan_in``: bytes one output channel (conv) or neuron (linear) keeps in a PE's weight memory: its int8 weights
+    (summed over an add group's convs) and its bias and threshold words; ``threshold``: its threshold word's bytes
+    (0 if it never fires); ``memory``: pe.weight_memory_bytes; ``cols``: the array's columns (the weight multicast).
     """
     cap = _weight_cap(n_neurons, num_pes, capacity, per_channel, fan_in, memory)
     folds = []
     for f, (start, stop, q, offsets) in enumerate(_fold_layout(n_neurons, num_pes, cap)):
         channels = (stop - 1) // per_channel - start // per_channel + 1
-        shares = _block_channels(offsets, per_channel) * fan_in
-        folds.append(Fold(f, start, stop, q, offsets, int(channels * fan_in), int(channels), shares.astype(np.int64),
-                          _weight_byte_hops(offsets, per_channel, fan_in, cols)))
+        held = _block_channels(offsets, per_channel).astype(np.int64)
+        hops = _weight_byte_hops(offsets, per_channel, 1, cols)  # the links of every channel's tree, summed
+        folds.append(Fold(f, start, stop, q, offsets, int(channels * fan_in), int(channels), held * fan_in,
+                          hops * fan_in, int(channels * threshold), held * threshold, hops * threshold))
     return folds
 
 
@@ -288,7 +309,8 @@ def _check_fan_ins(arch, too_large: dict[str, int]) -> None:
     raise _fail(
         arch,
         "pe.weight_memory_bytes",
-        f"{memory} B cannot hold the {fan_in} B of weights of one neuron of layer {layer!r}{others}",
+        f"{memory} B cannot hold the {fan_in} B of weights, bias and threshold of one neuron of layer "
+        f"{layer!r}{others}",
         f"raise it to at least {fan_in}",
     )
 
@@ -355,7 +377,6 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
                 raise _fail(
                     arch, f"{unit}.{buf}", f"holds no {sb}-byte spike address", f"make it at least {sb} bytes"
                 )
-    layers = workload.layers
     _check_exit_rule(arch, workload)
     groups = _layer_groups(arch, workload, num_pes, fold_capacity, exit_unit=exit_tiles > 0)
     if groups[-1].kind == "exit" and groups[-1].inputs[0].encoding == "image":
@@ -364,14 +385,18 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     _check_routing_size(arch, pe_groups, fold_capacity)
     membranes_resident = batch * sum(math.ceil(g.neurons / num_pes) * g.words_per_neuron for g in pe_groups) \
         <= capacity
-    total_weight_bytes = sum(layer_weight_bytes(ly) for ly in layers)
+    # every weighted layer's weights, with its channels' bias and threshold words (section 3, weight residency)
+    total_weight_bytes = sum(g.weight_bytes for g in groups)
     weight_buffer_bytes = int(arch.global_buffers.weight.bytes)
     weights_resident = total_weight_bytes <= weight_buffer_bytes
-    fetches = [(f.weight_bytes, g.reads_image_only) for g in pe_groups for f in g.folds]
-    fetches += [(g.weight_bytes, False) for g in groups if g.kind == "exit"]
-    reads = [0 if weights_resident else -(-int(w) // weight_buffer_bytes) for w, _ in fetches]
-    weight_fetch_reads = sum(reads)
-    weight_fetch_reads_later = sum(n for n, (_, image_only) in zip(reads, fetches, strict=True) if not image_only)
+    # (bytes at t = 1, bytes later): a group reading only the image streams its thresholds alone after t = 1
+    fetches = [(f.weight_bytes, f.threshold_bytes if g.reads_image_only else f.weight_bytes)
+               for g in pe_groups for f in g.folds]
+    fetches += [(g.weight_bytes, g.weight_bytes) for g in groups if g.kind == "exit"]
+    weight_fetch_reads = weight_fetch_reads_later = 0
+    if not weights_resident:
+        weight_fetch_reads = sum(-(-int(w) // weight_buffer_bytes) for w, _ in fetches)
+        weight_fetch_reads_later = sum(-(-int(w) // weight_buffer_bytes) for _, w in fetches)
     classes = workload.num_classes
     need = _exit_memory_bytes(arch, classes, workload.layers[-1].get("output_mode", "")) \
         if groups[-1].kind == "exit" else 0
@@ -532,6 +557,8 @@ class _LayerContext:
         refused once every group is seen)."""
         _check_coverage_size(self.arch, group, self.num_pes)
         memory = int(self.arch.pe.weight_memory_bytes)
+        params, threshold = channel_parameter_bytes(self.arch, group.spiking)
+        fan_in += params  # a channel's bias and threshold words sit beside its weights (section 3)
         if fan_in > memory:
             self.fan_in_too_large[group.name] = fan_in
             return []
@@ -539,7 +566,11 @@ class _LayerContext:
         if capacity < 1:
             _refuse_current_room(self.arch, group)
         return _make_folds(group.neurons, self.num_pes, capacity, per_channel, fan_in, memory,
-                           int(self.arch.array.cols))
+                           int(self.arch.array.cols), threshold)
+
+    def parameter_bytes(self, group: Group, per_channel: int) -> int:
+        """Bias and threshold bytes of a PE group: one set per output channel (conv) or neuron (linear)."""
+        return group.neurons // per_channel * channel_parameter_bytes(self.arch, group.spiking)[0]
 
 
 def _refuse_current_room(arch, group: Group) -> None:
@@ -581,13 +612,15 @@ def _layer_groups(arch, workload: Workload, num_pes: int, capacity: int, exit_un
     return groups
 
 
-def _weighted_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, ...]) -> Group:
-    """A spiking conv/linear layer: a PE group."""
+def _weighted_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, ...],
+                    spiking: bool = True) -> Group:
+    """A spiking conv/linear layer (or, ``spiking`` False, the output layer on the PEs): a PE group."""
     name = ly["name"]
     inp = ctx.input_for(ly["inputs"][0], ly)
     fan_in = int(np.prod(weight_shape(ly)[1:]))
     per_channel = int(np.prod(out_shape[1:])) if ly["type"] == "conv" else 1
-    group = Group(index, "pe", name, [name], out_shape, [inp], weight_bytes=layer_weight_bytes(ly))
+    group = Group(index, "pe", name, [name], out_shape, [inp], spiking=spiking)
+    group.weight_bytes = layer_weight_bytes(ly) + ctx.parameter_bytes(group, per_channel)
     group.folds = ctx.folds(group, per_channel, fan_in)
     return group
 
@@ -619,8 +652,9 @@ def _add_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, .
         [c["name"] for c in convs] + [name],
         out_shape,
         inputs,
-        weight_bytes=sum(layer_weight_bytes(c) for c in convs),
     )
+    # one pre-summed bias per channel (its convs' and the join's all add into the same membrane) and its threshold
+    group.weight_bytes = sum(layer_weight_bytes(c) for c in convs) + ctx.parameter_bytes(group, per_channel)
     group.folds = ctx.folds(group, per_channel, sum(fans))
     return group
 
@@ -650,11 +684,11 @@ def _pool_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, 
 def _exit_group(ctx: _LayerContext, ly: dict, index: int, out_shape: tuple[int, ...]) -> Group:
     """The output layer: the exit unit's group, or without an exit unit a PE group that never spikes."""
     if not ctx.exit_unit:  # docs/microarchitecture.md section 11: folds, blocks and coverage as a linear layer
-        group = _weighted_group(ctx, ly, index, out_shape)
-        group.spiking = False
-        return group
+        return _weighted_group(ctx, ly, index, out_shape, spiking=False)  # one bias per class, no threshold
     inp = ctx.input_for(ly["inputs"][0], ly)
-    return Group(index, "exit", ly["name"], [ly["name"]], out_shape, [inp], weight_bytes=layer_weight_bytes(ly))
+    biases = int(np.prod(out_shape)) * parameter_word_bytes(ctx.arch.exit_unit.vmem_bits)  # one per class (section 7)
+    return Group(index, "exit", ly["name"], [ly["name"]], out_shape, [inp],
+                 weight_bytes=layer_weight_bytes(ly) + biases)
 
 
 # one group builder per layer type that makes a group

@@ -35,12 +35,15 @@ Readings of the document where its text leaves a choice (each also listed in the
 * The initial weight load (section 8): at cycle 0 each accelerator that will get work (index <
   ceil(images / images_per_batch)) reads all weight bytes, and takes its first batch when the load
   completes; the others stay off (no load, no batch); ``start_cycle`` is the cycle a batch is taken.
+* A fold's weight bytes are its channels' int8 weights and, per channel, a bias word and (if it fires) a
+  threshold word of ceil(pe.vmem_bits / 8) bytes; the exit unit's, a bias per class of
+  ceil(exit_unit.vmem_bits / 8) bytes (section 3, hardware model 10).
 * A fold's weight fetch (not resident) is one DRAM read per ``global_buffers.weight.bytes`` (the last
   of the rest), read ahead into the weight buffer's banks while earlier buffer-fulls stream (section 4,
   phase 1): a bank is asked for again when its stream ends. A PE group whose inputs are all the
-  direct-encoded image needs its weights only for the bit planes at t = 1 (section 5): a step with
-  no item at t = 1 neither reads nor streams them (``_Group.needs_weights``); layer_major streams
-  every fold once, before its t = 1.
+  direct-encoded image needs its weights and biases only for the bit planes at t = 1 (section 5): a step
+  with no item at t = 1 reads and streams its threshold words alone (``_Group.needs_weights``);
+  layer_major streams every fold once, before its t = 1.
 * A spilled spike map is read back with one DRAM read by every group consuming it (PE, max-pool
   or exit group), before that group's first phase at the same timestep.
 * Membrane fill/spill bytes are ``ceil(b * n_f * vmem_bits / 8)``, one transaction at
@@ -284,9 +287,12 @@ class _Fold:
     start: int
     stop: int
     pe_offsets: list[int]
-    weight_bytes: int  # W_f: the weights of the output channels (neurons) with a neuron in the fold
+    weight_bytes: int  # W_f: the weights, biases and thresholds of the output channels (neurons) in the fold
     pe_weight_bytes: list[int]  # what each PE writes into its weight memory
     weight_byte_hops: int = 0  # each channel's weights multicast to the PEs holding its neurons (section 9)
+    threshold_bytes: int = 0  # the same channels' threshold words alone (section 5: an image-only group at t > 1)
+    pe_threshold_bytes: list[int] = field(default_factory=list)
+    threshold_byte_hops: int = 0
 
     @property
     def n(self) -> int:
@@ -307,7 +313,8 @@ class _Group:
 
     def needs_weights(self, items: list[tuple[int, int]]) -> bool:
         """Section 5: a PE group whose every input is the direct-encoded image reads its weights only at t = 1
-        (its bit planes); at t > 1 it only fires, so a step with no item at t = 1 neither fetches nor streams them."""
+        (its bit planes); at t > 1 it only fires, so a step with no item at t = 1 fetches and streams only its
+        thresholds (``_Fold.threshold_bytes``), not its weights or biases."""
         reads_image_only = all(inp.encoding == "image" for inp in self.inputs)
         return self.kind != "pe" or not reads_image_only or any(t == 1 for _, t in items)
 
@@ -334,6 +341,26 @@ def _fan_in(layer: dict) -> int:
     return _prod(layer["in_shape"])
 
 
+def _word(vmem_bits) -> int:
+    """Bytes of one bias or threshold word: ceil(vmem_bits / 8) (section 3)."""
+    return _ceil_div(int(vmem_bits), 8)
+
+
+def _stored_bytes(arch, layer: dict) -> int:
+    """Section 3: what one output channel (neuron) of a layer keeps beside its weights: a spiking conv/linear layer
+    a bias and a threshold word, the output layer one bias (exit unit: exit_unit.vmem_bits wide; on the PEs:
+    pe.vmem_bits), a non-spiking conv of an add group nothing (its add keeps the channel's summed bias and its
+    threshold)."""
+    kind = layer["type"]
+    if kind == "output":
+        return _word(arch.exit_unit.vmem_bits if int(arch.array.exit_unit_tiles) else arch.pe.vmem_bits)
+    if kind == "add":
+        return 2 * _word(arch.pe.vmem_bits)
+    if kind in ("conv", "linear") and layer.get("spiking", True):
+        return 2 * _word(arch.pe.vmem_bits)
+    return 0
+
+
 def _fold_layout(N: int, P: int, Q: int) -> list[tuple[int, int, list[int]]]:
     """Folds of P*Q neurons; in each, PE p holds the contiguous block of q_f = ceil(n_f / P) neurons."""
     out = []
@@ -352,10 +379,19 @@ def _channels(lo: int, hi: int, per_channel: int) -> int:
     return len({j // per_channel for j in range(lo, hi)})
 
 
+def _total_weight_bytes(arch, layers: list[dict]) -> int:
+    """Section 3's weight residency: every weighted layer's int8 weights and every channel's stored words."""
+    weighted = ("conv", "linear", "output")
+    return sum(_prod(ly["out_shape"][:1]) * ((_fan_in(ly) if ly["type"] in weighted else 0) + _stored_bytes(arch, ly))
+               for ly in layers)
+
+
 def _derive_folds(arch, name: str, N: int, K: int, per_channel: int, fan_in: int,
-                  too_large: dict[str, int]) -> list[_Fold]:
+                  too_large: dict[str, int], fires: bool = True) -> list[_Fold]:
     """Section 3: the largest Q <= K for which every PE's weight share fits pe.weight_memory_bytes (none, and the
-    layer recorded in ``too_large``, when one neuron's weights do not fit)."""
+    layer recorded in ``too_large``, when one neuron's weights do not fit). ``fan_in``: a channel's bytes, weights
+    and its bias and threshold words; ``fires``: it has a threshold (not the output layer)."""
+    threshold = _word(arch.pe.vmem_bits) if fires else 0
     P = _num_pes(arch)
     memory = int(arch.pe.weight_memory_bytes)
     if fan_in > memory:
@@ -376,8 +412,11 @@ def _derive_folds(arch, name: str, N: int, K: int, per_channel: int, fan_in: int
         for p in range(P):
             for j in range(offs[p], offs[p + 1]):
                 holders.setdefault(j // per_channel, set()).add(p)
-        hops = sum(fan_in * _multicast_links(pes, cols) for pes in holders.values())
-        folds.append(_Fold(f, lo, hi, offs, _channels(lo, hi, per_channel) * fan_in, shares[f], hops))
+        links = sum(_multicast_links(pes, cols) for pes in holders.values())
+        channels = _channels(lo, hi, per_channel)
+        held = [_channels(offs[p], offs[p + 1], per_channel) for p in range(P)]
+        folds.append(_Fold(f, lo, hi, offs, channels * fan_in, shares[f], fan_in * links, channels * threshold,
+                           [c * threshold for c in held], threshold * links))
     return folds
 
 
@@ -457,8 +496,9 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
         per_channel = _prod(out_shape[1:])  # neurons per output channel (1 for a flat map)
         if kind in ("conv", "linear") and ly.get("spiking", True):
             g = _Group(len(groups), "pe", name, out_shape, [consumed(ly)])
-            g.words, k = room(name, g.inputs, _fan_in(ly))
-            g.folds = _derive_folds(arch, name, _prod(out_shape), k, per_channel, _fan_in(ly), too_large)
+            fan = _fan_in(ly) + _stored_bytes(arch, ly)
+            g.words, k = room(name, g.inputs, fan)
+            g.folds = _derive_folds(arch, name, _prod(out_shape), k, per_channel, fan, too_large)
         elif kind == "add":
             main, short = (by_name[v] for v in ly["inputs"])
             convs = [main]
@@ -468,18 +508,19 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
             if len(convs) == 1:  # identity shortcut: the shortcut's spikes, no weights
                 inputs.append(spike_map(short["name"], "identity"))
             g = _Group(len(groups), "pe", name, out_shape, inputs)
-            g.words, k = room(name, inputs, sum(_fan_in(c) for c in convs))
-            g.folds = _derive_folds(arch, name, _prod(out_shape), k, per_channel, sum(_fan_in(c) for c in convs),
-                                    too_large)
+            fan = sum(_fan_in(c) for c in convs) + _stored_bytes(arch, ly)  # the add's summed bias and threshold
+            g.words, k = room(name, inputs, fan)
+            g.folds = _derive_folds(arch, name, _prod(out_shape), k, per_channel, fan, too_large)
         elif kind == "maxpool":
             g = _Group(len(groups), "pool", name, out_shape, [spike_map(ly["inputs"][0], "pool")])
         elif kind == "output" and int(arch.array.exit_unit_tiles) == 0:  # section 11: a PE group like a linear layer
             g = _Group(len(groups), "pe", name, out_shape, [consumed(ly)], spiking=False)
-            g.words, k = room(name, g.inputs, _fan_in(ly))
-            g.folds = _derive_folds(arch, name, _prod(out_shape), k, per_channel, _fan_in(ly), too_large)
+            fan = _fan_in(ly) + _stored_bytes(arch, ly)  # a bias per class, no threshold: it never fires
+            g.words, k = room(name, g.inputs, fan)
+            g.folds = _derive_folds(arch, name, _prod(out_shape), k, per_channel, fan, too_large, fires=False)
         elif kind == "output":
             g = _Group(len(groups), "exit", name, out_shape, [consumed(ly)],
-                       weight_bytes=_prod(out_shape) * _fan_in(ly))
+                       weight_bytes=_prod(out_shape) * (_fan_in(ly) + _stored_bytes(arch, ly)))
             if g.inputs[0].encoding == "image":  # section 11: the exit unit has no pixel datapath
                 raise MappingError(f"{workload.source}: layers: the output layer reads the image, and the exit unit "
                                    "cannot read pixels")
@@ -491,7 +532,7 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
         raise MappingError.at(getattr(arch, "name", "arch"), "pe.weight_memory_bytes",
                               f"{len(too_large)} layers need up to {need} B for one neuron",
                               f"raise it to at least {need}")
-    total = sum(_prod(ly["out_shape"][:1]) * _fan_in(ly) for ly in layers if ly["type"] in ("conv", "linear", "output"))
+    total = _total_weight_bytes(arch, layers)
     P = _num_pes(arch)
     membranes = b * sum(_ceil_div(_prod(g.out_shape), P) * g.words for g in groups if g.kind == "pe") <= held
     return _Mapping(groups, membranes, total <= int(arch.global_buffers.weight.bytes), total)
@@ -694,8 +735,9 @@ class _Accelerator:
         capacity = int(st.arch.global_buffers.weight.bytes)
         sizes = []
         for g in st.mapping.groups:
-            if g.kind == "pe" and g.needs_weights(items):
-                sizes += [int(f.weight_bytes) for f in g.folds]
+            if g.kind == "pe":  # a group reading only the image: its thresholds alone when no item is at t = 1
+                full = g.needs_weights(items)
+                sizes += [int(f.weight_bytes if full else f.threshold_bytes) for f in g.folds]
             elif g.kind == "exit":
                 sizes.append(int(g.weight_bytes))
         return [min(capacity, w - first) for w in sizes for first in range(0, w, capacity)]
@@ -714,12 +756,13 @@ class _Accelerator:
             self.actions["dram_read_bytes"] += part
             self.inflight.append((part, self.sim.dram.request(self.index, self.sim.now, part, ahead=True)))
 
-    def _weights(self, g: _Group, weight_bytes: int, fold: _Fold | None = None):
+    def _weights(self, g: _Group, weight_bytes: int, fold: _Fold | None = None, thresholds_only: bool = False):
         """Weight fetch (not resident) then weight stream, one weight-buffer-full at a time: wait for the
         buffer-full's read, stream it, and request the pass's next one into the freed bank.
 
         ``fold``: the PE fold whose PEs write their shares; None for the output layer's weights, which the exit
-        unit writes into its data memory (section 7, phase 1)."""
+        unit writes into its data memory (section 7, phase 1). ``thresholds_only``: the fold's threshold words
+        alone (section 5)."""
         st = self.st
         # the multicast enters the mesh over one link (docs/microarchitecture.md section 4, phase 2)
         per_cycle = min(int(st.arch.global_buffers.weight.bytes_per_cycle), int(st.arch.noc.link_bytes_per_cycle))
@@ -729,6 +772,9 @@ class _Accelerator:
         if fold is None:
             self.actions["exit_weight_write_bytes"] += weight_bytes
             self.actions["noc_byte_hops"] += weight_bytes * st.exit_hops
+        elif thresholds_only:
+            self.actions["pe_weight_write_bytes"] += sum(fold.pe_threshold_bytes)
+            self.actions["noc_byte_hops"] += fold.threshold_byte_hops
         else:
             self.actions["pe_weight_write_bytes"] += sum(fold.pe_weight_bytes)  # each PE stores its share
             self.actions["noc_byte_hops"] += fold.weight_byte_hops
@@ -898,10 +944,12 @@ class _Accelerator:
         """timestep_major: per fold, weights then the fold's slice of every item."""
         yield from self._refill(g, spilled)
         move = not self.st.mapping.membranes_resident
-        weights = g.needs_weights(items)  # a group reading only the image: at t = 1 only (section 5)
+        weights = g.needs_weights(items)  # a group reading only the image: its thresholds alone after t = 1
         for f in g.folds:
             if weights:
                 yield from self._weights(g, int(f.weight_bytes), f)
+            else:
+                yield from self._weights(g, int(f.threshold_bytes), f, thresholds_only=True)
             yield from self._pe_fold(g, f, items, move)
         yield from self._spike_spill(g, items, spilled)
 
