@@ -20,6 +20,9 @@
 #:    memory beside its membrane: two words per neuron and image (its folds hold half the neurons, residency
 #:    counts both), a fire update reads both, and when membranes move the current is filled at every t > 1 and
 #:    spilled once, after t = 1 (docs/microarchitecture.md section 5).
-#: 10: session 32, an analog PE's ADC area follows the conversion rate it is built for (clock_hz /
-#:    pe.adc_cycles_per_conversion) by the technology table's adc_area_rate_exponent (docs/energy.md).
+#: 10: session 32, a layer reading only the direct-encoded image streams its weights and biases at t = 1 only (its
+#:    thresholds alone later); every channel's bias and threshold words sit beside its weights in the PE weight
+#:    memory and are streamed with them (the exit unit's biases too); an analog PE's ADC area follows the
+#:    conversion rate it is built for (clock_hz / pe.adc_cycles_per_conversion) by the technology table's
+#:    adc_area_rate_exponent (docs/energy.md).
 MODEL_VERSION = 10
