@@ -87,6 +87,22 @@ def test_a_file_replaced_under_a_reader_is_refused(tmp_path):
         wl.inputs(0, 1)
 
 
+def test_a_file_rewritten_in_place_between_reads_is_refused(tmp_path):
+    """The member stays open between reads: a file rewritten in place (cp onto it: same inode) was read on from the
+    open member, its new bytes at the old offsets (garbage rows, or a zlib error calling the file damaged)."""
+    path, _ = _many_images(tmp_path, 10)
+    wl = read_workload(path)
+    wl.inputs(0, 3)  # the member is open, positioned at row 3
+    other = tmp_path / "other.npz"
+    write_workload(other, random_workload(5, images=10, encoding="direct"))
+    assert other.stat().st_size != path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.write(other.read_bytes())
+        handle.truncate()
+    with pytest.raises(WorkloadError, match=r"many\.npz: x: the file changed since it was read"):
+        wl.inputs(3, 6)
+
+
 def test_a_workload_read_by_rows_writes_back_the_same_bytes(tmp_path):
     path, _ = _many_images(tmp_path, 10)
     again = tmp_path / "again.npz"

@@ -168,6 +168,7 @@ class NpzRows:
         """The member positioned at ``row``: the open one moved forward (reads in file order, as a run's chunks of
         images, decompress the member once in all), or the member opened anew to go back."""
         target = self.header.offset + row * self.row_bytes
+        self._check_unchanged()  # also when the member is open: a file rewritten in place would be read as garbage
         if self._member is None or self._member.tell() > target:
             self.close()
             self._member = self._open()
@@ -222,12 +223,16 @@ class NpzRows:
             raise self.error.at(self.where, self.key, f"cannot be read ({' '.join(str(problem).split())})",
                                 "the file is damaged; regenerate it") from None
 
-    def _open(self) -> Any:
-        """The member, opened anew from the file, which must be the one checked."""
+    def _check_unchanged(self) -> None:
+        """The file is the one checked when it was read (same device, inode, size and modification time)."""
         if _stamp(self.path) != self.stamp:
+            self.close()
             raise self.error.at(self.where, self.key, "the file changed since it was read (its rows are read as "
                                 "they are needed)", "do not replace the file while a command uses it; run the "
                                 "command again")
+
+    def _open(self) -> Any:
+        """The member, opened anew from the file (checked unchanged by :meth:`_member_at`)."""
         archive = zipfile.ZipFile(self.path)
         try:
             member = archive.open(self.info)
