@@ -103,6 +103,18 @@ def test_a_file_rewritten_in_place_between_reads_is_refused(tmp_path):
         wl.inputs(3, 6)
 
 
+def test_rows_are_read_from_the_file_read_after_a_change_of_directory(tmp_path, monkeypatch):
+    """A workload read by a relative path was reopened by that path from the new working directory ('the file
+    changed since it was read', or another file of that name)."""
+    path, x = _many_images(tmp_path, 10)
+    monkeypatch.chdir(tmp_path)
+    wl = read_workload(path.name)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert np.array_equal(wl.inputs(0, 4), x[:4])
+    assert wl.source == path.name  # messages still name the file as given
+
+
 def test_a_workload_read_by_rows_writes_back_the_same_bytes(tmp_path):
     path, _ = _many_images(tmp_path, 10)
     again = tmp_path / "again.npz"

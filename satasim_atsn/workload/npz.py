@@ -88,7 +88,8 @@ class NpzRows:
 
     def __init__(self, path: str | os.PathLike, where: str, info: zipfile.ZipInfo, header: MemberHeader,
                  error: type[SatasimError] = WorkloadError) -> None:
-        self.path, self.where, self.info, self.header, self.error = os.fspath(path), where, info, header, error
+        # reopened by its absolute path: a later chdir (a library caller's, a test's) reads the same file
+        self.path, self.where, self.info, self.header, self.error = os.path.abspath(path), where, info, header, error
         self.key = info.filename.removesuffix(".npy")
         self.stamp = _stamp(self.path)
         self._member: Any = None  # kept open between reads, positioned after the last one
