@@ -115,6 +115,21 @@ def test_rows_are_read_from_the_file_read_after_a_change_of_directory(tmp_path, 
     assert wl.source == path.name  # messages still name the file as given
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts the open files in /proc/self/fd")
+def test_no_file_stays_open_after_a_twin_is_read_and_drawn(tmp_path):
+    """Each member read by rows kept its file open after the pass at reading and after a draw of all its rows: a twin
+    (a member per profiled layer) held one open file per layer for as long as it was used."""
+    from satasim_atsn.traces.statistical import draw_trace
+
+    path, _ = _twin(tmp_path, 5)
+    before = len(os.listdir("/proc/self/fd"))
+    wl = read_workload(path)
+    assert sum(isinstance(a, NpzRows) for a in wl.arrays.values()) >= 2
+    assert len(os.listdir("/proc/self/fd")) == before
+    draw_trace(wl, "atsn", 0, 5, threads=1)  # every fitted image's rows: each member read to its end
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_a_workload_read_by_rows_writes_back_the_same_bytes(tmp_path):
     path, _ = _many_images(tmp_path, 10)
     again = tmp_path / "again.npz"

@@ -139,7 +139,10 @@ class NpzRows:
         """Rows ``start:stop`` as a new writable array (the member is decompressed up to ``stop`` only)."""
         out = self._empty(max(0, stop - start))
         with self._lock:
-            self._fill(self._member_at(start), out)
+            member = self._member_at(start)
+            self._fill(member, out)
+            if stop >= len(self):
+                self._finish(member)
         return out
 
     def block_rows(self) -> int:
@@ -151,10 +154,16 @@ class NpzRows:
         its CRC is checked too."""
         step = rows or self.block_rows()
         for start in range(0, len(self), step):
-            yield self.read_rows(start, min(len(self), start + step))
-        with self._lock:
-            member = self._member_at(len(self))
-            self._guard(lambda: member.read(1))  # at the end: zipfile compares the CRC
+            yield self.read_rows(start, min(len(self), start + step))  # the last block ends at the CRC check
+        if not len(self):
+            with self._lock:
+                self._finish(self._member_at(0))
+
+    def _finish(self, member: Any) -> None:
+        """At the member's end: read on to it so zipfile compares the CRC, and close the member (nothing is left to
+        read forward, so no file stays open between reads: a twin has a member per layer)."""
+        self._guard(lambda: member.read(1))
+        self.close()
 
     def _read_indices(self, indices: np.ndarray) -> np.ndarray:
         """Rows at ``indices`` (any order, repeats allowed), each read once in file order."""
@@ -162,7 +171,10 @@ class NpzRows:
         out = self._empty(len(unique))
         with self._lock:
             for slot, row in enumerate(unique.tolist()):
-                self._fill(self._member_at(row), out[slot:slot + 1])
+                member = self._member_at(row)
+                self._fill(member, out[slot:slot + 1])
+            if len(unique) and unique[-1] == len(self) - 1:
+                self._finish(member)
         return out[inverse.reshape(-1)]
 
     def _member_at(self, row: int) -> Any:
