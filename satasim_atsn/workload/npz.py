@@ -115,6 +115,11 @@ class NpzRows:
         rest: tuple = ()
         if isinstance(index, tuple):
             index, rest = (index[0], index[1:]) if index else (slice(None), ())
+        if index is None:  # a new first axis: numpy's x[None, rest] is x[rest][None]
+            return self[rest][None]
+        if index is Ellipsis:  # x[..., k]: the Ellipsis spans the first axis unless the rest index every axis
+            explicit = sum(1 for i in rest if i is not None and i is not Ellipsis)
+            return self[rest] if explicit >= self.ndim else self[(slice(None), Ellipsis) + rest]
         kept = 1  # the axes the first index leaves, before those ``rest`` indexes
         if isinstance(index, slice) and index.step in (None, 1):
             start, stop, _ = index.indices(len(self))
