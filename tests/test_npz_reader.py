@@ -59,6 +59,19 @@ def test_rows_read_by_index_equal_numpys(tmp_path, index):
     assert rows[index].flags.writeable and rows.shape == x.shape and rows.dtype == x.dtype
 
 
+def test_consecutive_rows_of_an_index_are_read_at_once(tmp_path, monkeypatch):
+    """An index array was read row by row (a positioning, a stat and a zip read each): a twin's draw of images
+    [start, start + n) takes rows (start + i) mod M, one or two runs, which each cost n reads per profile."""
+    path, x = _many_images(tmp_path, 12)
+    rows = read_workload(path).arrays["x"]
+    seen = []
+    original = NpzRows._member_at
+    monkeypatch.setattr(NpzRows, "_member_at", lambda self, row: seen.append(row) or original(self, row))
+    index = np.array([9, 10, 11, 0, 1, 2, 3, 5, 3])
+    assert np.array_equal(rows[index], x[index])
+    assert seen == [0, 5, 9]
+
+
 def test_spike_frames_read_by_rows_unpack_as_before(tmp_path):
     path, x = _many_images(tmp_path, 7, "spike_frames")
     wl = read_workload(path)

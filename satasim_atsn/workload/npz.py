@@ -171,13 +171,16 @@ class NpzRows:
         self.close()
 
     def _read_indices(self, indices: np.ndarray) -> np.ndarray:
-        """Rows at ``indices`` (any order, repeats allowed), each read once in file order."""
+        """Rows at ``indices`` (any order, repeats allowed), each read once in file order, a run of consecutive rows
+        (a draw's images i mod M) in one read."""
         unique, inverse = np.unique(indices, return_inverse=True)
         out = self._empty(len(unique))
+        cuts = (np.flatnonzero(np.diff(unique) != 1) + 1).tolist()  # runs of consecutive rows: one read each
         with self._lock:
-            for slot, row in enumerate(unique.tolist()):
-                member = self._member_at(row)
-                self._fill(member, out[slot:slot + 1])
+            for lo, hi in zip([0, *cuts], [*cuts, len(unique)], strict=True):
+                if lo < hi:
+                    member = self._member_at(int(unique[lo]))
+                    self._fill(member, out[lo:hi])
             if len(unique) and unique[-1] == len(self) - 1:
                 self._finish(member)
         return out[inverse.reshape(-1)]
