@@ -123,12 +123,12 @@ def network_widths(arch: Arch) -> tuple[int, int | None] | SatasimError:
         return SatasimError.at(arch.where, "pe.vmem_bits", f"its {pe_bits}-bit PE membranes hold no workload's (8 to "
                                "32 bits), so no random network fits and there is nothing to compare",
                                "give pe.vmem_bits >= 8")
-    if int(arch.array.exit_unit_tiles) > 0 and arch.has_exit_unit and out_bits < 8:
+    if arch.has_exit_unit and out_bits < 8:
         return SatasimError.at(arch.where, "exit_unit.vmem_bits", f"its {out_bits}-bit output membranes hold no "
                                "workload's (8 to 64 bits), so no random network fits and there is nothing to compare",
                                "give exit_unit.vmem_bits >= 8")
     bits = min(pe_bits, 16)
-    if int(arch.array.exit_unit_tiles) > 0:
+    if arch.has_exit_unit:
         return bits, (out_bits if out_bits < 32 else None)
     return bits, (bits if bits < 16 else None)  # without an exit tile the PEs hold the output membranes too
 
