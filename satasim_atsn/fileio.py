@@ -7,6 +7,7 @@ import contextlib
 import copy
 import fnmatch
 import functools
+import hashlib
 import json
 import math
 import os
@@ -254,6 +255,56 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise  # the reader went away (`--json - | head`): click ends quietly (exit 1), as for any output
     except OSError as error:
         raise _unwritable(path, error) from None
+
+
+_WHOLE_DIGEST_BYTES = 16 * 2**20  # a file that is no zip is hashed whole up to this size, else its ends only
+
+
+def content_key(path: str | os.PathLike) -> tuple:
+    """What identifies a file's contents for a cache: its resolved path, device, inode, size and modification time,
+    and a digest of its bytes that stays cheap for a large file: a zip's (an .npz's) central directory to its end,
+    which holds every member's CRC-32 and sizes, else the whole file (YAML files are small). A file rewritten in
+    place keeping its size and time (``os.utime``, ``cp -p``) gets another key; (None,) if it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            stamp = (os.path.realpath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+            return stamp + (_zip_directory_digest(handle) or _bytes_digest(handle, info.st_size),)
+    except OSError:
+        return (None,)
+
+
+def _zip_directory_digest(handle: IO[bytes]) -> str | None:
+    """sha256 of a zip's bytes from its central directory on (None: the file is no readable zip)."""
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            start = archive.start_dir
+    except NPZ_READ_ERRORS:
+        return None
+    handle.seek(start)
+    return _digest_of(handle, None)
+
+
+def _bytes_digest(handle: IO[bytes], size: int) -> str:
+    """sha256 of a file's bytes (of its first and last 8 MiB beyond _WHOLE_DIGEST_BYTES: no workload reads it)."""
+    handle.seek(0)
+    if size <= _WHOLE_DIGEST_BYTES:
+        return _digest_of(handle, None)
+    head = _digest_of(handle, _WHOLE_DIGEST_BYTES // 2)
+    handle.seek(size - _WHOLE_DIGEST_BYTES // 2)
+    return head + _digest_of(handle, None)
+
+
+def _digest_of(handle: IO[bytes], limit: int | None) -> str:
+    """sha256 of the next ``limit`` bytes of ``handle`` (None: to its end), read 1 MiB at a time."""
+    digest, left = hashlib.sha256(), math.inf if limit is None else limit
+    while left > 0:
+        block = handle.read(int(min(left, 2**20)))
+        if not block:
+            break
+        digest.update(block)
+        left -= len(block)
+    return digest.hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -21,7 +21,7 @@ import yaml
 
 from satasim_atsn import exactmath
 from satasim_atsn.errors import ArchError, closest, did_you_mean, shown
-from satasim_atsn.fileio import load_yaml_text, yaml_syntax_fix
+from satasim_atsn.fileio import content_key, load_yaml_text, yaml_syntax_fix
 
 TECH_DIR = Path(__file__).resolve().parent.parent / "data" / "tech"
 
@@ -462,8 +462,7 @@ def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> T
         if relative:  # said, because a --set or a shipped design's folder is not where the user looked
             fix += f" (a relative path is read from the architecture file's folder, {base_dir}, not the current one)"
         raise ArchError.at(where, None, "technology table not found", fix)
-    stat = path.stat()
-    key = (where, str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = (where, content_key(path))  # a table rewritten keeping its size and time is parsed anew
     if key not in _LOADED:
         _LOADED[key] = _load_tech(path, where)
     return dataclasses.replace(_LOADED[key], ref=str(name_or_path))

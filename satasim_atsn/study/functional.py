@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import StudyError
+from satasim_atsn.fileio import content_key
 from satasim_atsn.hw.exit_units import EXIT_UNITS
 from satasim_atsn.report.progress import progress_bar
 from satasim_atsn.snn.complexity import ops_until_exit
@@ -97,8 +98,8 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
     (a dataset's test split may be sorted by class). A progress bar shows on a terminal unless ``quiet``.
     """
     path = Path(workload_path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, start, images, test_split)
+    path.stat()  # a missing file: the OSError callers name
+    key = (content_key(path), start, images, test_split)  # a file rewritten keeping its size and time is read anew
     if key in _CACHE:
         return _CACHE[key]
     workload = read_workload(path)

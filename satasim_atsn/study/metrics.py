@@ -8,6 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from satasim_atsn.fileio import content_key
+
 if TYPE_CHECKING:
     from satasim_atsn.hw.results import SimResult
     from satasim_atsn.report.progress import Progress
@@ -64,7 +66,7 @@ def statistics_origin(meta: dict) -> str:
 
 
 @lru_cache(maxsize=4)
-def _read(path: str, mtime_ns: int):
+def _read(path: str, key: tuple):  # noqa: ARG001 - the file's content key keys the cache
     from satasim_atsn.workload.format import read_workload
 
     return read_workload(path)
@@ -72,12 +74,8 @@ def _read(path: str, mtime_ns: int):
 
 def read_cached(path: str | Path) -> Any:
     """read_workload with a small per-process cache (sweeps reuse one workload for every point)."""
-    p = Path(path)
-    try:
-        mtime = p.stat().st_mtime_ns
-    except OSError:  # missing or unreadable: read_workload raises its one-line WorkloadError
-        mtime = -1
-    return _read(str(p), mtime)
+    p = Path(path)  # keyed by content (fileio.content_key): a file rewritten keeping its size and time is read anew
+    return _read(str(p), content_key(p))  # missing or unreadable: read_workload raises its one-line WorkloadError
 
 
 def summarize(result: SimResult, arch_path: str | Path = "") -> dict:

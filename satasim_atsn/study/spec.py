@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import SatasimError, StudyError, closest, did_you_mean, shown
-from satasim_atsn.fileio import load_yaml, yaml_syntax_fix
+from satasim_atsn.fileio import content_key, load_yaml, yaml_syntax_fix
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
 
@@ -187,7 +187,7 @@ class Study:
         }
 
 
-_DIGESTS: dict[tuple[str, int, int], str] = {}
+_DIGESTS: dict[tuple, str] = {}
 
 
 def point_refusal(arch_path: str, overrides: list[str], workload_path: str, shown_arch: str) -> str | None:
@@ -256,13 +256,14 @@ def _user_table_digest(arch_path: Path | None, fixed: list[str], point: dict[str
 def _arch_technology(arch_path: Path) -> str | None:
     """The ``technology`` an architecture file names (None if it cannot be read: its check says why)."""
     try:
-        return _technology_named(str(arch_path), arch_path.stat().st_mtime_ns)
+        arch_path.stat()
+        return _technology_named(str(arch_path), content_key(arch_path))
     except OSError:
         return None
 
 
 @functools.lru_cache(maxsize=256)
-def _technology_named(path: str, mtime_ns: int) -> str | None:  # noqa: ARG001 - the mtime keys the cache
+def _technology_named(path: str, key: tuple) -> str | None:  # noqa: ARG001 - the content key keys the cache
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
@@ -271,9 +272,9 @@ def _technology_named(path: str, mtime_ns: int) -> str | None:  # noqa: ARG001 -
 
 
 def _file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (cached by path, size and mtime)."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    """sha256 of a file's bytes (cached by fileio.content_key: a file rewritten keeping its size and time is read)."""
+    path.stat()  # a missing file: the OSError callers handle
+    key = content_key(path)
     if key not in _DIGESTS:
         h = hashlib.sha256()
         with open(path, "rb") as handle:

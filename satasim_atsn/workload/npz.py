@@ -8,6 +8,7 @@ naming the file and the member in the caller's terms.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import mmap
@@ -91,7 +92,8 @@ class NpzRows:
         # reopened by its absolute path: a later chdir (a library caller's, a test's) reads the same file
         self.path, self.where, self.info, self.header, self.error = os.path.abspath(path), where, info, header, error
         self.key = info.filename.removesuffix(".npy")
-        self.stamp = _stamp(self.path)
+        self.directory = _directory_start(self.path)
+        self.stamp = _stamp(self.path, self.directory)
         self._member: Any = None  # kept open between reads, positioned after the last one
         self._lock = threading.Lock()  # one reader at a time: the draw's threads share the member
 
@@ -246,7 +248,7 @@ class NpzRows:
 
     def _check_unchanged(self) -> None:
         """The file is the one checked when it was read (same device, inode, size and modification time)."""
-        if _stamp(self.path) != self.stamp:
+        if _stamp(self.path, self.directory) != self.stamp:
             self.close()
             raise self.error.at(self.where, self.key, "the file changed since it was read (its rows are read as "
                                 "they are needed)", "do not replace the file while a command uses it; run the "
@@ -289,13 +291,33 @@ class _Closing(io.BufferedIOBase):
         super().close()
 
 
-def _stamp(path: str) -> tuple[int, ...] | None:
-    """What identifies a file's contents cheaply: device, inode, size and modification time."""
+def _directory_start(path: str) -> int:
+    """Where the zip's central directory starts (0 if it cannot be read: then the stamp hashes the whole file)."""
     try:
-        stat = os.stat(path)
+        with zipfile.ZipFile(path) as archive:
+            return int(archive.start_dir)
+    except NPZ_READ_ERRORS:
+        return 0
+
+
+def _stamp(path: str, directory: int) -> tuple | None:
+    """What identifies a file's contents cheaply: device, inode, size, modification time and a digest of its central
+    directory (from byte ``directory`` on), which holds every member's CRC-32: a file rewritten in place keeping its
+    size and time (os.utime, ``cp -p``) is noticed too."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+    try:
+        stat = os.fstat(fd)
+        digest = hashlib.sha256()
+        for offset in range(directory, stat.st_size, READ_BYTES):
+            digest.update(os.pread(fd, READ_BYTES, offset))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, digest.hexdigest()
 
 
 def load_npz_arrays(path: str | os.PathLike, where: str, error: type[SatasimError] = WorkloadError,
