@@ -360,3 +360,88 @@ def test_a_twins_row_profiles_are_checked_in_blocks(tmp_path, monkeypatch):
     monkeypatch.setattr(npz, "BLOCK_BYTES", 64)  # a few images per block
     with pytest.raises(WorkloadError, match=rf"twin\.npz: {key}: counts must be in \[0, "):
         read_workload(path)
+
+
+def test_labels_are_read_by_rows_and_checked_in_blocks(tmp_path, monkeypatch):
+    """``y`` was loaded whole at reading (8 MB for 10^6 images, which `run --images 2` does not use); now it is read by
+    rows like x, its labels checked block by block, and a command reads the labels of its images alone."""
+    from satasim_atsn.workload import npz
+
+    path, x = _many_images(tmp_path, 30)
+    wl = read_workload(path)
+    with np.load(path) as data:
+        y = data["y"]
+    assert isinstance(wl.arrays["y"], NpzRows) and wl.num_images == 30
+    assert np.array_equal(wl.labels(4, 9), y[4:9]) and np.array_equal(wl.labels(), y)
+    monkeypatch.setattr(npz, "BLOCK_BYTES", 8 * 4)  # four labels a block: the bad one is in the last block
+    bad = y.copy()
+    bad[-1] = wl.num_classes
+    write_workload(tmp_path / "ok.npz", wl)  # a label in range in every block: read
+    np.savez(tmp_path / "bad.npz", format=np.array("satasim-workload"), version=np.array(1),
+             meta=np.array(json.dumps(wl.meta)), **dict(wl.arrays, x=x, y=bad))
+    read_workload(tmp_path / "ok.npz")
+    with pytest.raises(WorkloadError, match=r"bad\.npz: y: labels must be in 0\.\."):
+        read_workload(tmp_path / "bad.npz")
+
+
+def test_a_twins_exit_steps_are_read_for_the_images_drawn(tmp_path, monkeypatch):
+    """``exit_steps/<policy>`` [M] was loaded whole at reading and by every draw; now a draw of images [start, start +
+    n) reads the steps of the fitted images they take (i mod M), and the steps are checked at reading in blocks."""
+    from satasim_atsn.traces.statistical import draw_exit_steps, fit_statistical_twin
+
+    trained = random_workload(3, images=7, timesteps=4, size=8, output_mode="membrane")
+    twin = fit_statistical_twin(trained, rates_policy="atsn")
+    twin = Workload(dict(twin.meta, num_images=20), twin.arrays)  # more twin images than fitted ones (M = 7)
+    path = tmp_path / "twin.npz"
+    write_workload(path, twin)
+    wl = read_workload(path)
+    keys = [k for k in wl.arrays if k.startswith("exit_steps/")]
+    assert keys and all(isinstance(wl.arrays[k], NpzRows) for k in keys)
+    read = []
+    original = NpzRows._read_indices
+    monkeypatch.setattr(NpzRows, "_read_indices", lambda self, i: read.append((self.key, sorted(i.tolist())))
+                        or original(self, i))
+    drawn = draw_exit_steps(wl, start=5, count=3)
+    steps = [entry for entry in read if entry[0].startswith("exit_steps/")]
+    assert sorted(steps) == sorted((k, [0, 5, 6]) for k in keys)  # images 5, 6, 7 take fitted 5, 6, 0
+    whole = draw_exit_steps(twin, start=5, count=3)
+    assert drawn.keys() == whole.keys() and all(np.array_equal(drawn[p], whole[p]) for p in drawn)
+
+
+def test_a_large_x_is_not_read_through_at_reading(tmp_path, monkeypatch):
+    """Reading a workload streamed all of x once to check its CRC: 6.5 s of `run --images 2` on 10^6 MNIST images.
+    Beyond SCANNED_INPUT_BYTES the rows are checked as read: damage past them does not stop a run of the first
+    images, and is named once a command reads x to its end (zipfile's CRC check at the member's end)."""
+    from satasim_atsn.workload import format as fmt
+
+    path, x = _many_images(tmp_path, 3000)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("x.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + info.compress_size - 8] ^= 0x55  # near the end of x's data: past the first images' rows
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(fmt, "SCANNED_INPUT_BYTES", x.nbytes - 1)
+    wl = read_workload(path)
+    assert np.array_equal(wl.inputs(0, 2), x[:2])
+    with pytest.raises(WorkloadError, match=r"many\.npz: x: cannot be read \("):
+        wl.inputs()
+    monkeypatch.setattr(fmt, "SCANNED_INPUT_BYTES", x.nbytes)  # small enough: read through at reading, as before
+    with pytest.raises(WorkloadError, match=r"many\.npz: x: cannot be read \("):
+        read_workload(path)
+
+
+def test_spare_bits_of_a_large_x_are_refused_in_the_rows_read(tmp_path, monkeypatch):
+    from satasim_atsn.workload import format as fmt
+
+    wl = _frames()
+    x = wl.arrays["x"].copy()
+    x[3, 0, 0, 0, -1] |= 1
+    path = tmp_path / "w.npz"
+    np.savez(path, format=np.array("satasim-workload"), version=np.array(1), meta=np.array(json.dumps(wl.meta)),
+             **dict(wl.arrays, x=x))
+    monkeypatch.setattr(fmt, "SCANNED_INPUT_BYTES", 0)
+    read = read_workload(path)
+    assert np.array_equal(read.inputs(0, 3), wl.inputs(0, 3))
+    with pytest.raises(WorkloadError, match=r"w\.npz: x: image 3, t = 1: bits are set past meta\.input_width"):
+        read.inputs(2, 4)

@@ -130,8 +130,8 @@ def full_run(workload_path: str | Path, start: int = 0, images: int | None = Non
             results.append(res)
             bar.update(hi - lo)
     merged = _merge(results)
-    labels = workload.labels()
-    run = FullRun(workload=workload, result=merged, labels=None if labels is None else labels[start: start + count],
+    labels = workload.labels(start, start + count)
+    run = FullRun(workload=workload, result=merged, labels=labels,
                   sops=np.concatenate(sops, axis=0),
                   inputs=inputs)
     while len(_CACHE) >= _CACHE_ENTRIES:  # the oldest forward goes first

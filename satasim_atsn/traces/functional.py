@@ -19,13 +19,13 @@ def functional_trace(workload: Workload, policy: ExitPolicy, policy_name: str, s
         return draw_trace(workload, policy_name, start, count)
     x = workload.inputs(start, start + count)
     result = run_forward(workload, x, policy=policy, record_spikes=True, prediction=prediction)
-    labels = workload.labels()
+    labels = workload.labels(start, start + count)
     return Trace(
         start=start,
         exit_t=result.exit_t,
         pred=result.pred,
         pred_hw=result.pred_hw,
-        labels=None if labels is None else labels[start : start + count],
+        labels=labels,
         spikes=result.spikes or {},
         inputs=x,
         policy=result.policy,

@@ -304,7 +304,7 @@ class _DrawPlan:
         self.cdf = {p: np.cumsum(histogram_counts(workload.arrays[f"exit_hist/{p}"]))
                     for p in self.policies if f"exit_hist/{p}" in workload.arrays}
         # exit_steps/<policy> [M]: fitted image m's exit step, taken by image i (m = i mod M) in place of the draw
-        self.paired = {k: np.asarray(workload.arrays[f"{EXIT_STEPS}/{p}"], dtype=np.int64)
+        self.paired = {k: _ImageRows(workload.arrays[f"{EXIT_STEPS}/{p}"], start, count)  # the images' steps alone
                        for k, p in enumerate(self.policies) if f"{EXIT_STEPS}/{p}" in workload.arrays}
         segments: list[np.ndarray] = []
         self.slots: list[tuple[str, tuple[int, ...], int, int]] = []  # name, shape, offset, size
@@ -430,7 +430,7 @@ class _DrawPlan:
         mapped through the histogram, or, with ``exit_steps/<policy>``, fitted image (image mod M)'s step (u[k] was
         drawn all the same, so every file draws its spikes from the same uniforms)."""
         return np.array(
-            [int(self.paired[k][image % self.paired[k].shape[0]]) if k in self.paired else
+            [int(self.paired[k][image]) if k in self.paired else
              min(int(np.searchsorted(self.cdf[p], math.floor(float(u[k]) * HIST_SCALE), side="right")) + 1, self.T)
              if p in self.cdf else 0 for k, p in enumerate(self.policies)]
         )

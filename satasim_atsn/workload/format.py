@@ -180,12 +180,16 @@ class Workload:
         x = self.arrays["x"][start:stop]
         if self.input_encoding == "spike_frames":
             width = int(self.meta["input_width"])
+            if isinstance(self.arrays["x"], NpzRows) and width % 8:  # the rows read: a large x is not scanned whole
+                _check_spare_bits(self.source, self.meta, x, range(len(self.arrays["x"]))[start:stop].start,
+                                  -width % 8)
             x = np.unpackbits(x, axis=-1, count=width)
         return x
 
-    def labels(self) -> np.ndarray | None:
-        """The embedded inputs' labels ``y``, or None for a workload without them."""
-        return self.arrays.get("y")
+    def labels(self, start: int = 0, stop: int | None = None) -> np.ndarray | None:
+        """The embedded inputs' labels ``y`` [start:stop] (all by default), or None for a workload without them."""
+        y = self.arrays.get("y")
+        return None if y is None else np.asarray(y[start:stop])
 
     @property
     def decay_shifts(self) -> tuple[int, ...]:
@@ -1172,12 +1176,16 @@ def _check_exit_steps(where: str, meta: dict, arrays: dict) -> None:
         if steps.ndim != 1 or steps.shape != (images[1],) or images[1] < 1:
             raise _fail(where, key, f"has shape {list(steps.shape)}, but {images[0]} holds {images[1]} images",
                         f"use [M] = [{images[1]}]: one exit step per fitted image (those of the row profiles, if any)")
-        if steps.size and (int(steps.min()) < 1 or int(steps.max()) > T):
-            raise _fail(where, key, f"exit steps must be in 1..{T} (T)", "refit the twin with satasim workload stats")
-        if policy == "fixed" and (steps != T).any():
+        counts = np.zeros(T + 1, dtype=np.int64)  # read in blocks: a twin of a million fitted images holds M steps
+        for block in array_blocks(steps):
+            if block.size and (int(block.min()) < 1 or int(block.max()) > T):
+                raise _fail(where, key, f"exit steps must be in 1..{T} (T)", "refit the twin with satasim workload "
+                            "stats")
+            counts += np.bincount(block.astype(np.int64), minlength=T + 1)
+        if policy == "fixed" and counts[T] != counts.sum():
             raise _fail(where, key, f"sends an image out before t = {T}, but a fixed-T design runs every image all T "
                         "timesteps", f"store {T} for every image (satasim workload stats does)")
-        expected = grid_histogram(np.bincount(steps.astype(np.int64) - 1, minlength=T))
+        expected = grid_histogram(counts[1:])
         if not np.array_equal(np.asarray(arrays[hist_key], dtype=np.float64), expected):
             raise _fail(where, key, f"is not the distribution of {hist_key}: the histogram must equal the steps' "
                         "counts on the 2^-32 grid exactly (grid_histogram of their bincount, integer arithmetic)",
@@ -1245,7 +1253,7 @@ def _validate_inputs(workload: Workload) -> None:
         if y.dtype.kind not in "iu":
             raise _fail(where, "y", f"labels must be integers, got dtype {y.dtype}",
                         "store class indices, e.g. y.astype(np.int64) after checking they are whole numbers")
-        if y.size and (y.min() < 0 or y.max() >= meta["num_classes"]):
+        if any(block.size and (block.min() < 0 or block.max() >= meta["num_classes"]) for block in array_blocks(y)):
             raise _fail(where, "y", f"labels must be in 0..{meta['num_classes'] - 1}", "fix the labels")
     if x.shape[0] == 0:
         raise _fail(where, "x", "holds no inputs", "embed at least one test input")
@@ -1360,10 +1368,16 @@ def _npz_bytes(payload: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
+#: the largest ``x`` (bytes unpacked) read through at reading to check its CRC: about 0.5 s on EPYC-26; a larger one
+#: (10^6 MNIST images: 784 MB, 6.5 s) would cost `run --images 2` that pass, so its rows are checked as read
+SCANNED_INPUT_BYTES = 64 * 2**20
+
+
 def read_by_rows(key: str) -> bool:
-    """Whether an array is per image, read by rows when used (workload.npz.NpzRows): the inputs ``x`` and a twin's
-    row profiles, of which a file may hold millions of images while a run uses a few."""
-    return key in ("x", INPUT_ROW_BITS) or key.partition("/")[0] == SPIKE_ROWS and key != SPIKE_ROWS
+    """Whether an array is per image, read by rows when used (workload.npz.NpzRows): the inputs ``x``, their labels
+    ``y``, a twin's row profiles and exit steps, of which a file may hold millions of images while a run uses a few."""
+    return (key in ("x", "y", INPUT_ROW_BITS)
+            or key.partition("/")[0] in (SPIKE_ROWS, EXIT_STEPS) and key not in (SPIKE_ROWS, EXIT_STEPS))
 
 
 def array_blocks(array: np.ndarray | NpzRows, rows: int | None = None) -> Iterable[np.ndarray]:
@@ -1373,13 +1387,17 @@ def array_blocks(array: np.ndarray | NpzRows, rows: int | None = None) -> Iterab
     return [array] if rows is None else (array[lo:lo + rows] for lo in range(0, len(array), rows))
 
 def _scan_inputs(where: str, meta: dict, x: np.ndarray | NpzRows) -> None:
-    """Read ``x`` through once when it is read by rows (its CRC checked, in blocks: never whole in memory), and refuse
-    packed spike frames with a spare bit set past ``meta.input_width`` in their last byte."""
+    """Read ``x`` through once when it is read by rows and holds up to SCANNED_INPUT_BYTES (its CRC checked, in blocks:
+    never whole in memory), and refuse packed spike frames with a spare bit set past ``meta.input_width`` in their
+    last byte. A larger ``x`` is not read at all here: its rows are checked as they are read (Workload.inputs: the
+    spare bits; zlib: the stream; the CRC once a command reads it to its end)."""
     frames = meta.get("input_encoding", "direct") == "spike_frames"
     spare = -int(meta.get("input_width", 0)) % 8 if frames else 0
     if isinstance(x, np.ndarray):
         if spare:
             _check_spare_bits(where, meta, x, 0, spare)
+        return
+    if x.nbytes > SCANNED_INPUT_BYTES:
         return
     first = 0
     for block in x.blocks():
