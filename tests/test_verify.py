@@ -167,25 +167,60 @@ def test_networks_the_design_cannot_map_are_refused_by_both(capsys):
     assert "(2 refused by both, for the same field and fix)" in out
 
 
-def test_a_workload_too_long_for_the_reference_is_refused_in_one_line(capsys):
+def _fmnist_estimates(images: int = 1) -> tuple[float, float]:
+    """The engine's estimate for FMNIST's first images on atsn16x16 (before it runs), and the reference's."""
+    from satasim_atsn.hw import engine
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.workload.format import read_workload
+
+    arch, workload = load_arch("atsn16x16"), read_workload(FMNIST)
+    counters = engine.simulate(arch, workload, images).counters()
+    return verify.estimated_engine_seconds(arch, workload, images), verify.estimated_reference_seconds(counters)
+
+
+def test_a_workload_too_long_for_the_engine_is_refused_before_it_runs(capsys, monkeypatch):
+    """--max-minutes bounded the reference alone: the engine ran on the user's images whatever its time (seconds per
+    image on 10^5 PEs). Now its estimate, from the design and the network, is checked before it runs."""
+    from satasim_atsn.hw import engine
+
+    monkeypatch.setattr(engine, "simulate", lambda *a, **k: pytest.fail("the engine ran beyond --max-minutes"))
     code, out, err = _run(["verify", "atsn16x16", FMNIST, "--max-minutes", "0.0001"], capsys)
     assert code == 2 and err.count("\n") == 1
-    assert "--images: 1 image last" in err and "; use a smaller workload, or allow it with --max-minutes" in err
+    assert "--images: 1 image of vgg_small_fmnist_atsn on 255 PEs take the engine alone up to about 2 s" in err
+    assert "; use a smaller workload, or allow at least --max-minutes 0.1" in err
     assert "--images 1" not in err  # it is one image already: that fix changed nothing
+
+
+def test_a_workload_too_long_for_the_engine_and_reference_is_refused_in_one_line(capsys):
+    engine_seconds, reference = _fmnist_estimates()
+    minutes = (engine_seconds + reference / 2) / 60  # room for the engine, not for the reference after it
+    code, out, err = _run(["verify", "atsn16x16", FMNIST, "--random", "0", "--max-minutes", repr(minutes)], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "--images: 1 image last" in err and "for the per-cycle reference (plain Python" in err
+    assert f"after up to about {verify.spent(engine_seconds)} for the engine" in err
+    assert f"allow it with --max-minutes {verify.minutes_enough(engine_seconds + reference):g}" in err
 
 
 @pytest.mark.parametrize("images", ["1", "3"])
 def test_the_refusal_names_a_max_minutes_that_lets_it_run(capsys, images):
     """Followed literally, the fix works: the --max-minutes it names passes the check (it said "use --images 1" to a
-    run of one image, "a larger --max-minutes" without saying how large, and "about 0 min" for 7 s)."""
-    code, _, err = _run(["verify", "atsn16x16", FMNIST, "--images", images, "--random", "0", "--max-minutes",
-                         "0.0001"], capsys)
-    assert code == 2 and "about 0 min" not in err
-    assert ("use --images 1, a smaller workload" in err) == (images != "1")
-    enough = err.rsplit("--max-minutes ", 1)[1].split()[0]
-    code, out, err = _run(["verify", "atsn16x16", FMNIST, "--images", images, "--random", "0", "--max-minutes",
-                           enough, "-q"], capsys)
-    assert code == 0, err
+    run of one image, "a larger --max-minutes" without saying how large, and "about 0 min" for 7 s). A refusal before
+    the engine runs names what the engine needs ("at least"): followed, the next names what both need."""
+    minutes, refusals = "0.0001", []
+    for _ in range(3):
+        code, out, err = _run(["verify", "atsn16x16", FMNIST, "--images", images, "--random", "0", "--max-minutes",
+                               minutes, "-q"], capsys)
+        if code == 0:
+            break
+        assert code == 2 and "about 0 min" not in err
+        assert ("use --images 1, a smaller workload" in err) == (images != "1")
+        refusals.append(err)
+        minutes = err.rsplit("--max-minutes ", 1)[1].split()[0]
+    assert code == 0 and len(refusals) <= 2, refusals
+    engine_seconds, reference = _fmnist_estimates(int(images))
+    assert float(minutes) * 60 >= engine_seconds + reference  # what ran fits the budget that ran it
+    if "allow it with --max-minutes" in refusals[-1]:  # named after the engine's run: exactly what both need
+        assert float(minutes) == verify.minutes_enough(engine_seconds + reference)
 
 
 def test_nothing_to_check_is_refused(capsys):
@@ -196,26 +231,37 @@ def test_nothing_to_check_is_refused(capsys):
 def test_random_networks_beyond_max_minutes_are_shrunk_to_one_image_or_skipped(tmp_path, capsys):
     """--max-minutes bounded only the user's workload: the random networks ran whatever the reference's time. Now
     they run in seed order while the estimates fit: one too long is shrunk to its first image, else skipped, and the
-    verdict and the JSON say which."""
+    verdict and the JSON say which. The engine's runs count too (estimated before they run): seed 1's two images are
+    run by the engine, their reference does not fit, then its first image does, in what that engine run left."""
     from satasim_atsn.hw import engine
     from satasim_atsn.hw.arch import load_arch
 
-    arch = load_arch("atsn16x16")
+    sets = ["array.rows=64", "array.cols=64"]
+    arch = load_arch("atsn16x16", sets)
     (_, first, _), (_, second, _), _ = verify.random_cases(arch, 3, 0)
-    one = verify.estimated_reference_seconds(engine.simulate(arch, first, 1).counters())
-    second_one = verify.estimated_reference_seconds(engine.simulate(arch, second, 1).counters())
-    minutes = (one + second_one + 0.01) / 60  # room for seed 0 and seed 1's first image, not for seed 2
-    code, out, err = _run(["verify", "atsn16x16", "--random", "3", "--max-minutes", repr(minutes),
-                           "--json", str(tmp_path / "v.json")], capsys)
+    seed0 = verify.estimated_engine_seconds(arch, first, 1) + verify.estimated_reference_seconds(
+        engine.simulate(arch, first, 1).counters())
+    engine_two = verify.estimated_engine_seconds(arch, second, 2)
+    reference_two = verify.estimated_reference_seconds(engine.simulate(arch, second, 2).counters())
+    seed1 = verify.estimated_engine_seconds(arch, second, 1) + verify.estimated_reference_seconds(
+        engine.simulate(arch, second, 1).counters())
+    minutes = (seed0 + engine_two + seed1 + 0.01) / 60  # seed 0, seed 1's spent run of 2 images and its first image
+    assert engine_two + reference_two > engine_two + seed1 + 0.01  # so seed 1 does not fit with its two images
+    code, out, err = _run(["verify", "atsn16x16", "--random", "3", "--max-minutes", repr(minutes), "--json",
+                           str(tmp_path / "v.json"), *(f"--set={s}" for s in sets)], capsys)
     assert code == 0, err
     assert "  random network, seed 1, 1 image: agree" in out
-    assert "  random network, seed 2: skipped (even its first image would take the reference up to about 1 s)" in out
-    assert out.rstrip().endswith(f"in 2 cases; of the random networks 1 shrunk to 1 image and 1 skipped (about 1 s "
-                                 f"more of the reference) to keep the per-cycle reference within --max-minutes "
-                                 f"{minutes:g}")
+    assert "  random network, seed 2: skipped (even its first image would take the engine alone up to about 2 s)" in out
+    assert out.rstrip().endswith(f"in 2 cases; of the random networks 1 shrunk to 1 image and 1 skipped (about 2 s "
+                                 f"more of the engine and the reference) to keep verify's runs of the engine and the "
+                                 f"per-cycle reference within --max-minutes {minutes:g}")
     data = json.loads((tmp_path / "v.json").read_text())
     assert [c["images"] for c in data["cases"]] == [1, 1] and data["shrunk"] == ["random network, seed 1"]
-    assert [s["case"] for s in data["skipped"]] == ["random network, seed 2"]
+    assert [(s["case"], s["engine_ran"]) for s in data["skipped"]] == [("random network, seed 2", False)]
+    planned = data["planned_seconds"]
+    engine_seconds = verify.estimated_engine_seconds(arch, first, 1) + engine_two + verify.estimated_engine_seconds(
+        arch, second, 1)  # seed 2's engine did not run: not counted
+    assert planned["total"] <= round(minutes * 60, 1) + 0.05 and planned["engine"] == round(engine_seconds, 1)
 
 
 def test_the_reference_time_counts_the_pes_and_bounds_a_large_array(capsys):
@@ -225,11 +271,12 @@ def test_the_reference_time_counts_the_pes_and_bounds_a_large_array(capsys):
     sets = ["--set", "array.rows=128", "--set", "array.cols=128"]
     code, out, err = _run(["verify", "atsn16x16", "--random", "3", *sets, "--max-minutes", "0.05"], capsys)
     assert code == 2 and err.count("\n") == 1 and out == "", err
-    assert "--max-minutes: the per-cycle reference takes up to about" in err
+    assert "--max-minutes: the engine and the per-cycle reference take up to about" in err
     assert "for even the cheapest of the 3 random networks on atsn16x16's 16,383 PEs" in err
     enough = err.rsplit("--max-minutes ", 1)[1].split(",")[0]
     code, out, err = _run(["verify", "atsn16x16", "--random", "3", *sets, "--max-minutes", enough], capsys)
     assert code == 0, err
     verdict = out.rstrip().splitlines()[-1]
     assert "in 1 case; of the random networks 2 skipped (about " in verdict and "seed 0, 1 image: agree" in out
-    assert verdict.endswith(f" more of the reference) to keep the per-cycle reference within --max-minutes {enough}")
+    assert verdict.endswith(f" more of the engine and the reference) to keep verify's runs of the engine and the "
+                            f"per-cycle reference within --max-minutes {enough}")

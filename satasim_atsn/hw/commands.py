@@ -198,8 +198,9 @@ def _range_text(times: list[float]) -> str:
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
               help="Seed of the first random network.")
 @click.option("--max-minutes", type=click.FloatRange(0, None, min_open=True), default=10.0, show_default=True,
-              help="Time allowed for the per-cycle reference (estimated from the engine's runs): WORKLOAD is refused "
-                   "beyond it, random networks beyond the rest are shrunk to one image or skipped.")
+              help="Time allowed for verify's runs of the engine and the per-cycle reference (each estimated before "
+                   "it runs): WORKLOAD is refused beyond it, random networks beyond the rest are shrunk to one image "
+                   "or skipped.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write every case.")
@@ -213,7 +214,7 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
     reference is plain Python, a step of every PE each cycle: a 562,000-cycle image on 16x16 PEs takes it about
     10 s). Exit code 1 if any counter differs (please report it)."""
     from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values, override_label
-    from satasim_atsn.hw.verify import compare_case, spent
+    from satasim_atsn.hw.verify import compare_case
     from satasim_atsn.report.progress import progress_bar
 
     arch = load_arch_with_set(arch_path, list(overrides))
@@ -243,10 +244,9 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
             click.echo(f"  {job.label}, {job.images} image{'s' if job.images != 1 else ''}: {verdict}")
     if not quiet:
         for job in plan.skipped:
-            first = "even its first image" if job.images == 1 else f"its {job.images} images"
-            click.echo(f"  {job.label}: skipped ({first} would take the reference up to about {spent(job.seconds)})")
+            click.echo(f"  {job.label}: skipped ({job.skip_reason()})")
     design = arch.name + "".join(f" --set {override_label(o)}" for o in overrides)  # the design checked, as changed
-    _verify_verdict(arch, design, cases, plan, unfit, max_minutes, json_path)
+    _verify_verdict(arch, design, list(zip(cases, jobs, strict=True)), plan, unfit, max_minutes, json_path)
 
 
 def _verify_jobs(arch: Arch, workload: Workload | None, workload_path: str | None, images: int, start: int,
@@ -254,18 +254,26 @@ def _verify_jobs(arch: Arch, workload: Workload | None, workload_path: str | Non
     """The comparisons verify runs within --max-minutes: the workload's images first (refused if they alone take
     longer), then the random networks that fit the rest; (jobs, plan, why no random network fits or None)."""
     from satasim_atsn.hw.engine import image_count
-    from satasim_atsn.hw.verify import Job, check_affordable, minutes_enough, network_widths, plan_random_cases, spent
+    from satasim_atsn.hw.verify import (
+        Job,
+        budget_enough,
+        check_affordable,
+        minutes_enough,
+        network_widths,
+        plan_random_cases,
+        spent,
+    )
 
     jobs, budget = [], max_minutes * 60
     if workload is not None:
         count = image_count(workload, images, start)
-        mine, seconds = check_affordable(arch, workload, count, start, max_minutes, workload_path)
+        mine, seconds, engine_seconds = check_affordable(arch, workload, count, start, max_minutes, workload_path)
         if not quiet and seconds > 30:
             click.echo(f"the per-cycle reference may take up to about {seconds / 60:.1f} min for {workload.name}",
                        err=True)
         shown = f"image {start}" if count == 1 else f"images {start}-{start + count - 1}"
-        jobs.append(Job(f"{workload.name}, {shown}", workload, count, mine, seconds))
-        budget -= seconds
+        jobs.append(Job(f"{workload.name}, {shown}", workload, count, mine, seconds, engine_seconds, count))
+        budget -= seconds + engine_seconds
     widths = network_widths(arch)
     unfit = widths if random_count and isinstance(widths, SatasimError) else None
     plan = plan_random_cases(arch, random_count, seed, budget)
@@ -273,26 +281,43 @@ def _verify_jobs(arch: Arch, workload: Workload | None, workload_path: str | Non
     if not jobs and unfit is not None:
         raise unfit
     if not jobs:  # every random network is over the budget, even shrunk to one image
-        cheapest = min(job.seconds for job in plan.skipped)
-        pes = len(plan.skipped[0].engine_result.counters()["accelerators"][0]["pe"]["busy"])
-        raise SatasimError.at(None, "--max-minutes", f"the per-cycle reference takes up to about {spent(cheapest)} "
-                              f"for even the cheapest of the {len(plan.skipped)} random networks on {arch.where}'s "
-                              f"{pes:,} PEs (it steps every PE each cycle)",
-                              f"allow it with --max-minutes {minutes_enough(cheapest):g}, or use fewer PEs")
+        enough, known = budget_enough(arch, plan)
+        what = ("the engine and the per-cycle reference take" if known else "the engine alone takes (the reference's "
+                "time is known from the engine's run)")
+        raise SatasimError.at(None, "--max-minutes", f"{what} up to about {spent(enough)} for even the cheapest of "
+                              f"the {len(plan.skipped)} random networks on {arch.where}'s {arch.num_pes:,} PEs (the "
+                              "reference steps every PE each cycle)", f"allow {'it with' if known else 'at least'} "
+                              f"--max-minutes {minutes_enough(enough):g}, or use fewer PEs")
     return jobs, plan, unfit
 
 
-def _verify_verdict(arch: Arch, design: str, cases: list, plan, unfit: SatasimError | None, max_minutes: float,
+def _estimates(jobs: list, plan) -> dict[str, float]:
+    """The estimated seconds verify planned within --max-minutes (rounded: the same on every machine): the engine's
+    runs (those of networks then shrunk or skipped too) and the reference's."""
+    engine_seconds = sum(job.engine_seconds for job in jobs) + plan.spent_engine_seconds
+    reference = sum(job.seconds for job in jobs)
+    return {"engine": round(engine_seconds, 1), "reference": round(reference, 1),
+            "total": round(engine_seconds + reference, 1)}
+
+
+def _verify_verdict(arch: Arch, design: str, runs: list, plan, unfit: SatasimError | None, max_minutes: float,
                     json_path: str | None) -> None:
-    """Write the --json record and print the verdict: exit code 1 on any difference."""
+    """Write the --json record and print the verdict (``runs``: each case and its job): exit code 1 on any
+    difference."""
+    cases, jobs = [case for case, _ in runs], [job for _, job in runs]
     bad = [c for c in cases if not c.agree]
     left_out = plan.note(max_minutes) + (f"; {unfit.field}: {unfit.problem}" if unfit is not None else "")
     if json_path:
         # the resolved design, as run --json records it: a --set-changed design is not the file's own
-        record = {"arch": arch.name, "design": arch.to_dict(), "agree": not bad, "cases": [c.to_dict() for c in cases],
+        record = {"arch": arch.name, "design": arch.to_dict(), "agree": not bad, "cases": [dict(
+                      c.to_dict(), estimated_seconds=round(job.seconds, 1),
+                      estimated_engine_seconds=round(job.engine_seconds, 1)) for c, job in runs],
                   "shrunk": plan.shrunk, "skipped": [{"case": job.label, "images": job.images,
-                                                      "estimated_seconds": round(job.seconds, 1)}
+                                                      "estimated_seconds": round(job.seconds, 1),
+                                                      "estimated_engine_seconds": round(job.engine_seconds, 1),
+                                                      "engine_ran": job.engine_result is not None}
                                                      for job in plan.skipped],
+                  "max_minutes": max_minutes, "planned_seconds": _estimates(jobs, plan),
                   "not_compared": str(unfit) if unfit is not None else None}
         atomic_write_text(json_path, json.dumps(record, sort_keys=True, indent=1) + "\n")
     if bad:

@@ -6,7 +6,10 @@ a user with a design of their own can check it too: every counter of docs/microa
 count, the DRAM channel's busy cycles) and the spikes each group emitted must be equal, on random small networks
 (which exercise the design with other layer kinds, encodings, timesteps and residual joins) and, if given, on
 the first images of the user's own workload. The reference is plain Python, one loop iteration per cycle, so
-the user's workload is checked only when its estimated cost fits ``max_minutes``.
+the user's workload is checked only when its estimated cost fits ``max_minutes``. That budget covers everything
+verify runs, the engine's runs too: each is estimated before it runs (:func:`estimated_engine_seconds`, from the
+design and the network alone) and the reference's from the engine's counters, so the plan is the same on every
+machine.
 """
 from __future__ import annotations
 
@@ -32,6 +35,18 @@ from satasim_atsn.workload.synthetic import random_workload
 REFERENCE_SETUP_SECONDS = 1.0
 REFERENCE_SECONDS_PER_CYCLE = 2e-6
 REFERENCE_SECONDS_PER_PE_CYCLE = 8e-7
+
+#: the engine's cost, bounded before it runs from the design and the network alone (EPYC-26, session 33, a shared
+#: 2-core machine, warm kernel cache): set-up (mapping, the static model, a kernel's first load: 0.02-1.4 s for the
+#: random networks on 16x16 to 512x512 PEs), a share per PE (vgg_small's first image: 0.09 s on 16x16 PEs, 1.6 s on
+#: 64x64, 8.7 s on 512x512), and per image a little plus its dense synaptic operations (every weight at every output
+#: position each timestep, :func:`dense_operations`): 1.2e-8 s each for vgg_small, 4.9e-9 for the quarter-width
+#: VGG16, 1.4e-8 for ResNet19 at 1/8 width, 8e-10 for the statistical VGG16 (drawn, not computed). The largest,
+#: rounded up: an upper bound, by up to about 20x for a statistical network and a small one on few PEs.
+ENGINE_SETUP_SECONDS = 1.5
+ENGINE_SECONDS_PER_PE = 4e-5
+ENGINE_SECONDS_PER_IMAGE = 0.1
+ENGINE_SECONDS_PER_OPERATION = 1.5e-8
 
 
 @dataclass
@@ -174,6 +189,27 @@ def estimated_reference_seconds(counters: dict) -> float:
             + reference_pe_cycles(counters) * REFERENCE_SECONDS_PER_PE_CYCLE)
 
 
+def dense_operations(workload: Workload) -> int:
+    """Synaptic operations of one image over all T timesteps were every neuron to spike: each conv or dense weight at
+    each output position each timestep, and one per output neuron of any other layer (pool, join, flatten)."""
+    total = 0
+    for layer in workload.layers:
+        out = math.prod(int(v) for v in layer["out_shape"])
+        if layer["type"] == "conv":
+            total += out * int(layer["in_shape"][0]) * int(layer["kernel"]) ** 2
+        elif layer["type"] in ("linear", "output"):
+            total += out * math.prod(int(v) for v in layer["in_shape"])
+        else:
+            total += out
+    return total * int(workload.timesteps)
+
+
+def estimated_engine_seconds(arch: Arch, workload: Workload, images: int) -> float:
+    """About how long (at most) the engine takes on ``images`` images of ``workload`` on ``arch``, before it runs."""
+    per_image = ENGINE_SECONDS_PER_IMAGE + dense_operations(workload) * ENGINE_SECONDS_PER_OPERATION
+    return ENGINE_SETUP_SECONDS + arch.num_pes * ENGINE_SECONDS_PER_PE + images * per_image
+
+
 def minutes_enough(seconds: float) -> float:
     """A --max-minutes (one decimal) above ``seconds``: followed literally, it passes the check."""
     return (math.floor(seconds / 6) + 1) / 10
@@ -186,74 +222,132 @@ def spent(seconds: float) -> str:
 
 @dataclass
 class Job:
-    """One comparison to run: the images, and the engine's run of them (None: the engine refused the network)."""
+    """One comparison to run: the images, and the engine's run of them (None: the engine refused the network, or,
+    for a skipped job, did not run)."""
 
     label: str
     workload: Workload
     images: int
     engine_result: SimResult | None = None
-    seconds: float = 0.0  # the reference's estimated time
+    seconds: float = 0.0  # the reference's estimated time (0 until the engine has run)
+    engine_seconds: float = 0.0  # the engine's estimated time, bounded before it runs
+    asked: int = 0  # the images first tried (a random network shrunk to one image tried more first)
+
+    @property
+    def total_seconds(self) -> float:
+        """The engine's and the reference's estimated time together."""
+        return self.engine_seconds + self.seconds
+
+    def skip_reason(self) -> str:
+        """Why a skipped job was not compared, as verify prints it."""
+        first = "even its first image" if self.images == 1 else f"its {self.images} images"
+        if self.engine_result is None:
+            return f"{first} would take the engine alone up to about {spent(self.engine_seconds)}"
+        return f"{first} would take the reference up to about {spent(self.seconds)}"
 
 
 @dataclass
 class Plan:
-    """The random networks to compare within the reference's time budget, and those shrunk or skipped for it."""
+    """The random networks to compare within verify's time budget, those shrunk or skipped for it, and the estimated
+    seconds of the engine runs spent on networks then shrunk or skipped."""
 
     jobs: list[Job] = field(default_factory=list)
     shrunk: list[str] = field(default_factory=list)
     skipped: list[Job] = field(default_factory=list)
+    spent_engine_seconds: float = 0.0
 
     def note(self, max_minutes: float) -> str:
         """What the budget left out, for the verdict ("" if nothing)."""
         if not (self.shrunk or self.skipped):
             return ""
         parts = [f"{len(self.shrunk)} shrunk to 1 image"] if self.shrunk else []
-        more = sum(job.seconds for job in self.skipped)
+        more = sum(job.total_seconds for job in self.skipped)
         if self.skipped:
-            parts.append(f"{len(self.skipped)} skipped (about {spent(more)} more of the reference)")
-        return (f"; of the random networks {' and '.join(parts)} to keep the per-cycle reference within "
-                f"--max-minutes {max_minutes:g}")
+            parts.append(f"{len(self.skipped)} skipped (about {spent(more)} more of the engine and the reference)")
+        return (f"; of the random networks {' and '.join(parts)} to keep verify's runs of the engine and the "
+                f"per-cycle reference within --max-minutes {max_minutes:g}")
+
+    def estimated_seconds(self) -> float:
+        """The estimated time of everything planned: the compared jobs and the engine runs spent on the others."""
+        return sum(job.total_seconds for job in self.jobs) + self.spent_engine_seconds
 
 
 def plan_random_cases(arch: Arch, count: int, seed: int, budget: float) -> Plan:
-    """The random networks whose reference runs fit ``budget`` seconds together (estimated from the engine's runs,
-    so the plan is the same on every machine), in seed order: a network that does not fit is shrunk to its first
-    image if that fits, else skipped."""
+    """The random networks whose runs of the engine and the reference fit ``budget`` seconds together (each estimated
+    before it runs: the engine's from the design and the network, the reference's from the engine's counters, so the
+    plan is the same on every machine), in seed order: a network that does not fit is shrunk to its first image if
+    that fits, else skipped (an engine run that does not fit is not run)."""
     plan = Plan()
     for label, workload, images in random_cases(arch, count, seed):
-        left = budget - sum(job.seconds for job in plan.jobs)
-        job = Job(label, workload, images)
-        for n in ((images, 1) if images > 1 else (images,)):
-            try:
-                job.engine_result = engine.simulate(arch, workload, n)
-            except MappingError:  # compared as a refusal: the reference refuses while mapping, before any cycle
-                job.engine_result, job.images = None, n
-                break
-            job.images, job.seconds = n, estimated_reference_seconds(job.engine_result.counters())
-            if job.seconds <= left:
-                break
-        if job.engine_result is not None and job.seconds > left:
+        job = Job(label, workload, images, asked=images)
+        if not any(_fits(plan, job, arch, n, budget) for n in ((images, 1) if images > 1 else (images,))):
             plan.skipped.append(job)
-            continue
-        if job.images != images:
+        elif job.images != images:
             plan.shrunk.append(label)
-        plan.jobs.append(job)
+            plan.jobs.append(job)
+        else:
+            plan.jobs.append(job)
     return plan
 
 
+def _fits(plan: Plan, job: Job, arch: Arch, images: int, budget: float) -> bool:
+    """Whether ``job`` on ``images`` images fits what ``plan`` leaves of ``budget``: the engine is run if its estimate
+    fits, then the reference's is estimated from its counters (an engine run whose reference does not fit is spent).
+    A network the engine refuses fits: the reference refuses it while mapping, before any cycle."""
+    left = budget - plan.estimated_seconds()
+    job.images, job.engine_result, job.seconds = images, None, 0.0
+    job.engine_seconds = estimated_engine_seconds(arch, job.workload, images)
+    if job.engine_seconds > left:
+        return False
+    try:
+        job.engine_result = engine.simulate(arch, job.workload, images)
+    except MappingError:  # compared as a refusal
+        return True
+    job.seconds = estimated_reference_seconds(job.engine_result.counters())
+    if job.total_seconds <= left:
+        return True
+    plan.spent_engine_seconds += job.engine_seconds
+    return False
+
+
+def budget_enough(arch: Arch, plan: Plan) -> tuple[float, bool]:
+    """When no random network fits: the budget (seconds) under which one does, planned again, and whether it is known
+    whole (False: no engine run fitted, so it covers the cheapest network's engine run and the reference's set-up
+    alone, the rest being known once the engine has run). A network k fits any budget of its own estimate plus every
+    engine run the networks before it may spend (both their sizes), and a shrunk one's first try."""
+    best: tuple[float, bool] | None = None
+    before = 0.0
+    for job in plan.skipped:
+        first = estimated_engine_seconds(arch, job.workload, job.asked)
+        tried = first if job.images != job.asked else 0.0
+        known = job.engine_result is not None
+        seconds = before + tried + (job.total_seconds if known else job.engine_seconds + REFERENCE_SETUP_SECONDS)
+        if best is None or (known, -seconds) > (best[1], -best[0]):
+            best = (seconds, known)
+        before += first + (estimated_engine_seconds(arch, job.workload, 1) if job.asked > 1 else 0.0)
+    return best if best is not None else (0.0, False)
+
+
 def check_affordable(arch: Arch, workload: Workload, images: int, start: int, max_minutes: float,
-                     where: str) -> tuple[SimResult, float]:
-    """The engine's run of the user's images and about how long the reference will take on them; a refusal if
-    that is longer than allowed."""
+                     where: str) -> tuple[SimResult, float, float]:
+    """The engine's run of the user's images, and about how long the reference (then the engine) takes on them; a
+    refusal, before the engine runs, if its own estimate is longer than allowed, or after, if both together are."""
+    fewer = "--images 1, " if images > 1 else ""  # one image already: no fewer to ask for
+    engine_seconds = estimated_engine_seconds(arch, workload, images)
+    shown = f"{images} image{'s' if images != 1 else ''}"
+    if engine_seconds > max_minutes * 60:
+        raise SatasimError.at(where, "--images", f"{shown} of {workload.name} on {arch.num_pes:,} PEs take the engine "
+                              f"alone up to about {spent(engine_seconds)} (estimated before it runs; the per-cycle "
+                              "reference's time is known from the engine's run)", f"use {fewer}a smaller workload, or "
+                              f"allow at least --max-minutes {minutes_enough(engine_seconds):g}")
     result = engine.simulate(arch, workload, images, start)
     counters = result.counters()
     seconds = estimated_reference_seconds(counters)
-    if seconds > max_minutes * 60:
-        fewer = "--images 1, " if images > 1 else ""  # one image already: no fewer to ask for
+    if seconds + engine_seconds > max_minutes * 60:
         pes = len(counters["accelerators"][0]["pe"]["busy"])
-        raise SatasimError.at(where, "--images", f"{images} image{'s' if images != 1 else ''} last "
-                              f"{counters['total_cycles']:,} cycles on {pes:,} PEs, up to about {spent(seconds)} for "
-                              "the per-cycle reference (plain Python, one loop per cycle and PE)",
+        raise SatasimError.at(where, "--images", f"{shown} last {counters['total_cycles']:,} cycles on {pes:,} PEs, up "
+                              f"to about {spent(seconds)} for the per-cycle reference (plain Python, one loop per "
+                              f"cycle and PE) after up to about {spent(engine_seconds)} for the engine",
                               f"use {fewer}a smaller workload, or allow it with --max-minutes "
-                              f"{minutes_enough(seconds):g}")
-    return result, seconds
+                              f"{minutes_enough(seconds + engine_seconds):g}")
+    return result, seconds, engine_seconds
