@@ -445,3 +445,22 @@ def test_spare_bits_of_a_large_x_are_refused_in_the_rows_read(tmp_path, monkeypa
     assert np.array_equal(read.inputs(0, 3), wl.inputs(0, 3))
     with pytest.raises(WorkloadError, match=r"w\.npz: x: image 3, t = 1: bits are set past meta\.input_width"):
         read.inputs(2, 4)
+
+
+def test_workload_info_reads_a_large_x_through(tmp_path, monkeypatch, capsys):
+    """`workload info` vouches for the whole file: a large x, not read through at reading, is read through there."""
+    from satasim_atsn.cli import main
+    from satasim_atsn.workload import format as fmt
+
+    path, x = _many_images(tmp_path, 3000)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("x.npy")
+    data[info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size - 8] ^= 0x55
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(fmt, "SCANNED_INPUT_BYTES", 0)
+    read_workload(path)  # not read through at reading
+    with pytest.raises(SystemExit) as exit_info:
+        main(["workload", "info", str(path)])
+    assert exit_info.value.code == 2
+    assert "many.npz: x: cannot be read (" in capsys.readouterr().err

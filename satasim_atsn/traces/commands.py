@@ -34,6 +34,7 @@ from satasim_atsn.workload.format import (
     INPUT_ROW_BITS,
     SPIKE_ROWS,
     Workload,
+    check_inputs_whole,
     profile_images,
     read_workload,
     write_workload,
@@ -185,10 +186,13 @@ def workload_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the summary as JSON")
 def info_command(file: str, json_path: str | None) -> None:
-    """Show a workload: layers with params, MACs/timestep and neurons, exit defaults, provenance."""
+    """Show a workload: layers with params, MACs/timestep and neurons, exit defaults, provenance (every array read
+    through once: a damaged file is named, however large)."""
     refuse_overwriting_inputs({"--json": json_path}, [file])
     check_outputs({"--json": json_path})
-    summary = workload_summary(read_workload(file))
+    workload = read_workload(file)
+    check_inputs_whole(workload)
+    summary = workload_summary(workload)
     _print_summary(summary, file)
     if json_path:
         write_json(json_path, summary)

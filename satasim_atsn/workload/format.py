@@ -1386,7 +1386,14 @@ def array_blocks(array: np.ndarray | NpzRows, rows: int | None = None) -> Iterab
         return array.blocks(rows)
     return [array] if rows is None else (array[lo:lo + rows] for lo in range(0, len(array), rows))
 
-def _scan_inputs(where: str, meta: dict, x: np.ndarray | NpzRows) -> None:
+def check_inputs_whole(workload: Workload) -> None:
+    """Read a workload's ``x`` through once whatever its size (its CRC checked, packed frames' spare bits), as reading
+    does for an ``x`` up to SCANNED_INPUT_BYTES: `workload info`, which vouches for the whole file."""
+    if "x" in workload.arrays:
+        _scan_inputs(workload.source, workload.meta, workload.arrays["x"], whole=True)
+
+
+def _scan_inputs(where: str, meta: dict, x: np.ndarray | NpzRows, whole: bool = False) -> None:
     """Read ``x`` through once when it is read by rows and holds up to SCANNED_INPUT_BYTES (its CRC checked, in blocks:
     never whole in memory), and refuse packed spike frames with a spare bit set past ``meta.input_width`` in their
     last byte. A larger ``x`` is not read at all here: its rows are checked as they are read (Workload.inputs: the
@@ -1397,7 +1404,7 @@ def _scan_inputs(where: str, meta: dict, x: np.ndarray | NpzRows) -> None:
         if spare:
             _check_spare_bits(where, meta, x, 0, spare)
         return
-    if x.nbytes > SCANNED_INPUT_BYTES:
+    if x.nbytes > SCANNED_INPUT_BYTES and not whole:
         return
     first = 0
     for block in x.blocks():
