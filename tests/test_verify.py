@@ -280,3 +280,11 @@ def test_the_reference_time_counts_the_pes_and_bounds_a_large_array(capsys):
     assert "in 1 case; of the random networks 2 skipped (about " in verdict and "seed 0, 1 image: agree" in out
     assert verdict.endswith(f" more of the engine and the reference) to keep verify's runs of the engine and the "
                             f"per-cycle reference within --max-minutes {enough}")
+
+
+def test_a_max_minutes_of_nan_is_refused(capsys):
+    """click's FloatRange(0, min_open) lets nan through: the user's workload then ran (no estimate is > nan) and every
+    random network was skipped (none is <= nan), in a verdict citing --max-minutes nan."""
+    code, out, err = _run(["verify", "atsn16x16", FMNIST, "--max-minutes", "nan"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--max-minutes: is nan, not a number of minutes; give minutes > 0" in err

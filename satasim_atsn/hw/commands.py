@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import resource
 import statistics
 import sys
@@ -217,6 +218,9 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
     from satasim_atsn.hw.verify import compare_case
     from satasim_atsn.report.progress import progress_bar
 
+    if math.isnan(max_minutes):  # click's range lets nan through: every estimate compared with it was "within" it
+        raise SatasimError.at(None, "--max-minutes", "is nan, not a number of minutes", "give minutes > 0, e.g. "
+                              "--max-minutes 10 (inf: no limit)")
     arch = load_arch_with_set(arch_path, list(overrides))
     workload = read_workload(workload_path) if workload_path else None
     refuse_overwriting_inputs({"--json": json_path}, [*arch.files] + ([workload_path] if workload_path else []))
