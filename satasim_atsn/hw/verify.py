@@ -41,12 +41,13 @@ REFERENCE_SECONDS_PER_PE_CYCLE = 8e-7
 #: random networks on 16x16 to 512x512 PEs), a share per PE (vgg_small's first image: 0.09 s on 16x16 PEs, 1.6 s on
 #: 64x64, 8.7 s on 512x512), and per image a little plus its dense synaptic operations (every weight at every output
 #: position each timestep, :func:`dense_operations`): 1.2e-8 s each for vgg_small, 4.9e-9 for the quarter-width
-#: VGG16, 1.4e-8 for ResNet19 at 1/8 width, 8e-10 for the statistical VGG16 (drawn, not computed). The largest,
-#: rounded up: an upper bound, by up to about 20x for a statistical network and a small one on few PEs.
+#: VGG16, 1.4e-8 for ResNet19 at 1/8 width; 1.2e-10 to 8e-10 for the statistical VGG16 (drawn, not computed: 0.12 to
+#: 1.0 s an image). The largest, rounded up: an upper bound, by up to about 20x for a small network on few PEs.
 ENGINE_SETUP_SECONDS = 1.5
 ENGINE_SECONDS_PER_PE = 4e-5
 ENGINE_SECONDS_PER_IMAGE = 0.1
 ENGINE_SECONDS_PER_OPERATION = 1.5e-8
+ENGINE_SECONDS_PER_DRAWN_OPERATION = 2e-9
 
 
 @dataclass
@@ -206,7 +207,8 @@ def dense_operations(workload: Workload) -> int:
 
 def estimated_engine_seconds(arch: Arch, workload: Workload, images: int) -> float:
     """About how long (at most) the engine takes on ``images`` images of ``workload`` on ``arch``, before it runs."""
-    per_image = ENGINE_SECONDS_PER_IMAGE + dense_operations(workload) * ENGINE_SECONDS_PER_OPERATION
+    per_operation = ENGINE_SECONDS_PER_DRAWN_OPERATION if workload.is_statistical else ENGINE_SECONDS_PER_OPERATION
+    per_image = ENGINE_SECONDS_PER_IMAGE + dense_operations(workload) * per_operation
     return ENGINE_SETUP_SECONDS + arch.num_pes * ENGINE_SECONDS_PER_PE + images * per_image
 
 
@@ -336,7 +338,8 @@ def check_affordable(arch: Arch, workload: Workload, images: int, start: int, ma
     engine_seconds = estimated_engine_seconds(arch, workload, images)
     shown = f"{images} image{'s' if images != 1 else ''}"
     if engine_seconds > max_minutes * 60:
-        raise SatasimError.at(where, "--images", f"{shown} of {workload.name} on {arch.num_pes:,} PEs take the engine "
+        raise SatasimError.at(where, "--images", f"{shown} of {workload.name} on {arch.num_pes:,} PEs "
+                              f"take{'s' if images == 1 else ''} the engine "
                               f"alone up to about {spent(engine_seconds)} (estimated before it runs; the per-cycle "
                               "reference's time is known from the engine's run)", f"use {fewer}a smaller workload, or "
                               f"allow at least --max-minutes {minutes_enough(engine_seconds):g}")
