@@ -266,6 +266,8 @@ def content_key(path: str | os.PathLike) -> tuple:
     which holds every member's CRC-32 and sizes, else the whole file (YAML files are small). A file rewritten in
     place keeping its size and time (``os.utime``, ``cp -p``) gets another key; (None,) if it cannot be read."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open: its reader refuses it by name
+            return (os.path.realpath(path), None)
         with open(path, "rb") as handle:
             info = os.fstat(handle.fileno())
             stamp = (os.path.realpath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)

@@ -99,3 +99,15 @@ def test_a_technology_table_rewritten_keeping_size_and_time_is_loaded_again(tmp_
     _rewrite_keeping_size_and_time(table, lambda p: p.write_text(shipped.replace("value: 0.0153\n",
                                                                                   "value: 0.0154\n", 1)))
     assert (first, load_tech(table).value("add_8b_energy_pJ")) == (0.0153, 0.0154)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_the_key_of_a_pipe_does_not_open_it(tmp_path):
+    """A study given a named pipe (`<(cat w.npz)`) blocked in the cache key's open, before its reader refused it."""
+    from satasim_atsn.study.metrics import read_cached
+
+    pipe = tmp_path / "w.npz"
+    os.mkfifo(pipe)
+    assert content_key(pipe)[-1] is None
+    with pytest.raises(WorkloadError, match=r"w\.npz: is a pipe or a device"):
+        read_cached(pipe)
