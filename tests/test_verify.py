@@ -288,3 +288,20 @@ def test_a_max_minutes_of_nan_is_refused(capsys):
     code, out, err = _run(["verify", "atsn16x16", FMNIST, "--max-minutes", "nan"], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "--max-minutes: is nan, not a number of minutes; give minutes > 0" in err
+
+
+def test_the_help_states_the_cycles_of_the_image_it_cites(capsys):
+    """The help cited a 562,000-cycle image, a count of an earlier hardware model: the quarter-width VGG16's first
+    image on atsn16x16, the example it gives, lasts the cycles the engine counts now."""
+    import re
+
+    from satasim_atsn.hw import engine
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.workload.format import read_workload
+
+    code, out, _ = _run(["verify", "--help"], capsys)
+    stated = re.search(r"first image,\s+([\d,]+)\s+cycles on atsn16x16", " ".join(out.split()))
+    assert code == 0 and stated, out
+    workload = read_workload(ROOT / "workloads" / "vgg16w025_cifar10_atsn.npz")
+    counted = engine.simulate(load_arch("atsn16x16"), workload, 1).counters()["total_cycles"]
+    assert int(stated.group(1).replace(",", "")) == counted
