@@ -258,3 +258,24 @@ def test_a_text_rate_is_refused(tmp_path):
                          "datasets: {d: {seed: 1}}\n")
         with pytest.raises(WorkloadError, match="rates.fc1: is not a number or a list of numbers"):
             build_from_spec(load_rate_spec(rates), str(net), "d")
+
+
+def test_the_summary_of_a_spiking_end_table_says_it_has_no_exit_histograms(tmp_path, capsys):
+    """A network without an output layer runs fixed T, so its table has no exit histograms: the summary line
+    ended in "mean exit " with nothing after it."""
+    from satasim_atsn.workload.format import write_workload
+    from satasim_atsn.workload.synthetic import random_workload
+
+    wl = random_workload(3, images=4, output_layer=False)
+    trained = tmp_path / "spiking_end.npz"
+    write_workload(trained, wl)
+    layers = [{k: v for k, v in ly.items() if k not in ("in_shape", "out_shape")} for ly in wl.layers]
+    net = tmp_path / "n.yaml"
+    net.write_text(yaml.safe_dump({"name": "n", "input_shape": list(wl.input_shape), "layers": layers}))
+    code, out, err = _cli(["workload", "rates", str(trained), "--network", str(net), "--dataset", "d",
+                           "-o", str(tmp_path / "t.yaml")], capsys)
+    assert code == 0, err
+    assert yaml.safe_load((tmp_path / "t.yaml").read_text())["datasets"]["d"].get("exit_histograms") in (None, {})
+    line = out.strip().splitlines()[-1]
+    assert not line.rstrip().endswith("mean exit"), line
+    assert "fixed T" in line, line

@@ -464,8 +464,9 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
     write_rate_table(output, table, command, network)
     means = {p: sum((t + 1) * v for t, v in enumerate(h)) for p, h in
              table["datasets"][dataset]["exit_histograms"].items()}
-    click.echo(f"wrote {output}: {len(table['rates'])} rated layers, mean exit "
-               + ", ".join(f"{p} {m:.3f}" for p, m in means.items()))
+    exits = (f"mean exit {', '.join(f'{p} {m:.3f}' for p, m in means.items())}" if means else
+             "fixed T only (no output layer: no exit histograms)")
+    click.echo(f"wrote {output}: {len(table['rates'])} rated layers, {exits}")
     for note in differences:
         click.echo(f"note: {note} (kept in the table's sources.differences)", err=True)
 
