@@ -266,6 +266,10 @@ BAD = [
     # a spiking end of one neuron: was 'meta.num_classes: must be at least 2', a field the file does not have
     ("input_shape: [1, 1, 1]\nlayers:\n  - {name: c, type: conv, out_channels: 1, kernel: 1}\n",
      "layers[0] (c): ends the network with 1 spiking neuron"),
+    # the network's name heads every result: a line break was refused only later, as "meta.name" of the built
+    # workload (a field the file does not have) and shown with the build's "-statistical" suffix
+    (_sub("name: my_net", 'name: "my\\nnet"'), "name: 'my\\nnet' is not one line of visible text"),
+    (_sub("name: my_net", "name: '   '"), "net.yaml: name: ' ' is not one line of visible text"),
     ("name: [\n", "is not valid YAML at line"),
     ("- 1\n", "must be a YAML mapping"),
 ]

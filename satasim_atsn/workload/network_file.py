@@ -291,6 +291,10 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
     if not isinstance(name, str) or not name:
         raise WorkloadError.at(where, "name", f"{name!r} is not a non-empty string",
                                f"name the network, or drop the key to use {default_name!r}")
+    if not name.strip() or any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in name):
+        raise WorkloadError.at(where, "name", f"{name!r} is not one line of visible text",  # it heads every result
+                               f"give a name without line breaks or control characters, or drop the key to use "
+                               f"{default_name!r}")
     classes = data.get("num_classes")
     if classes is not None and not (_positive_int(classes) and classes >= 2):
         raise WorkloadError.at(where, "num_classes", f"{classes!r} is not an integer >= 2", "fix the value")
