@@ -919,3 +919,29 @@ def test_cli_import_reports_the_accuracy_satasim_evaluate_reports_with_each_rule
     assert "at T alone" in rules["accuracy_int_at_t"] and "float NIR output" in rules["accuracy_float"]
     assert f"satasim evaluate's fixed-T accuracy): int8 {4 / 12:.4f}" in out
     assert f"float {report['accuracy_float']:.4f}, int8 0.5000" in out
+
+
+@pytest.mark.parametrize(("r", "threshold", "needle"), [
+    # a Sinabs-style IF gate (r = 1): one spike gives dt x r = 1e-4 at the default dt, far under its threshold
+    (1.0, 0.5, "one spike gives it a current of 0.0001 (dt x r) and its v_threshold is 0.5"),
+    (1 / DT, 1e4, "one spike gives it a current of 1 (dt x r) and its v_threshold is 10000"),
+])
+def test_a_max_pool_gate_that_one_spike_cannot_fire_names_both_numbers_and_the_fix(tmp_path, capsys, r, threshold,
+                                                                                   needle):
+    """The refusal said what the IF after a SumPool2d must do, but not by how much it missed nor how to fix it."""
+    graph = _float_cnn()
+    graph.nodes["gate1"].r = np.full((6, 4, 4), r)
+    graph.nodes["gate1"].v_threshold = np.full((6, 4, 4), threshold)
+    with pytest.raises(WorkloadError) as info:
+        import_nir(graph, _images(4), timesteps=2)
+    text = str(info.value)
+    assert "node 'gate1' (IF)" in text and needle in text and "--dt" in text and "\n" not in text, text
+    path = tmp_path / "g.nir"
+    write_nir(path, graph)
+    np.savez(tmp_path / "x.npz", x=_images(4))
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(path), "--inputs", str(tmp_path / "x.npz"), "--timesteps", "2",
+              "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.npz").exists()

@@ -941,9 +941,16 @@ class _GraphImport:
                         "Affine/Linear)", listed=True)
         par = _neuron_params(self.nodes[n], kind, n, pool.shape, self.dt)
         one = par["gain"] / pool.data["average"]
-        if np.any(par["leak"] != 0) or np.any(par["theta"] < 0) or np.any(par["theta"] >= one):
+        if np.any(par["leak"] != 0) or np.any(par["theta"] < 0):
             raise _fail(n, kind, "after a pool it must fire iff its window holds a spike: v_leak = 0 and "
                         "0 <= v_threshold < the current of one spike")
+        if np.any(par["theta"] >= one):  # e.g. an IF with r = 1 (as Sinabs writes it) at the default --dt 1e-4
+            c = int(np.argmax(par["theta"] - one))
+            gain = "dt x r" + (" / window" if pool.data["average"] != 1 else "")
+            raise _fail(n, kind, f"after a pool it must fire iff its window holds a spike, but one spike gives it a "
+                        f"current of {one[c]:g} ({gain}) and its v_threshold is {par['theta'][c]:g}; lower "
+                        f"v_threshold below that current, or import with the --dt (seconds) the graph's r was "
+                        f"written for")
         lname = self.layer_name(self.preds[n][0])
         self.layers.append({"name": lname, "type": "maxpool", "inputs": [pool.layer],
                             "kernel": pool.data["kernel"], "stride": pool.data["stride"]})
