@@ -279,3 +279,16 @@ def test_the_summary_of_a_spiking_end_table_says_it_has_no_exit_histograms(tmp_p
     line = out.strip().splitlines()[-1]
     assert not line.rstrip().endswith("mean exit"), line
     assert "fixed T" in line, line
+
+
+def test_a_table_without_exit_statistics_does_not_claim_maximum_entropy_histograms(tmp_path):
+    """A dataset entry with neither exit means nor histograms builds the fixed histogram alone (all images at T), but
+    the provenance said "maximum-entropy distribution on t = 1..T with the given mean", of a mean nobody gave."""
+    table = _table(tmp_path)
+    built = build_from_spec(table, "vgg16", "cifar10", num_images=2)
+    assert sorted(k for k in built.arrays if k.startswith("exit_hist/")) == ["exit_hist/fixed"]
+    said = built.meta["provenance"]["exit_histograms"]
+    assert "maximum-entropy" not in str(said) and "all images at T" in str(said), said
+    with_means = build_from_spec(_table(tmp_path, exit_mean_timesteps={"atsn": 2.0}), "vgg16", "cifar10",
+                                 num_images=2)
+    assert "maximum-entropy" in str(with_means.meta["provenance"]["exit_histograms"])

@@ -972,6 +972,7 @@ def exit_histograms(means: dict, T: int, where: str | None, field: str) -> dict[
 
 
 MAX_ENTROPY_NOTE = "maximum-entropy distribution on t = 1..T with the given mean (p_t ~ exp(lam t))"
+FIXED_ONLY_NOTE = "fixed: all images at T; no other policy (the table gives this dataset no exit statistics)"
 
 
 def given_histograms(table: dict, means: dict, T: int, where: str, field: str) -> dict[str, np.ndarray]:
@@ -1053,7 +1054,7 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
         "generator": "satasim workload build",
         "rate_table": Path(where).name,
         "sources": _dataset_sources(spec.get("sources") or {}, dataset, bool(measured)),
-        "exit_histograms": MAX_ENTROPY_NOTE if not measured else {
+        "exit_histograms": (MAX_ENTROPY_NOTE if set(hist) != {"fixed"} else FIXED_ONLY_NOTE) if not measured else {
             p: "given in the rate table (measured: see its sources)" if p in measured else
             "all images at T" if p == "fixed" else MAX_ENTROPY_NOTE for p in hist},
         "exit_mean_timesteps": {p: float(means[p]) for p in ("dtsnn", "atsn") if p in means},
