@@ -945,3 +945,23 @@ def test_a_max_pool_gate_that_one_spike_cannot_fire_names_both_numbers_and_the_f
     err = capsys.readouterr().err
     assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_an_input_scale_that_overflows_float64_is_refused_in_one_line(tmp_path, capsys):
+    """--input-scale 1e307 printed a numpy RuntimeWarning, imported, and reported a float forward of NaN currents
+    (spike rate 0.0000, agreement 0.43) as if it were the graph's."""
+    graph = _float_cnn()
+    path = tmp_path / "g.nir"
+    write_nir(path, graph)
+    np.savez(tmp_path / "x.npz", x=_images(4))
+    args = ["workload", "import", str(path), "--inputs", str(tmp_path / "x.npz"), "--timesteps", "2",
+            "-o", str(tmp_path / "o.npz")]
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--input-scale", "1e307"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--input-scale: 1e+307 takes the current of the first layer 'conv1' beyond float64" in err
+    assert not (tmp_path / "o.npz").exists()
+    with pytest.raises(SystemExit) as exc:  # a large but representable scale still imports
+        main(args + ["--input-scale", "1e200"])
+    assert exc.value.code == 0, capsys.readouterr().err

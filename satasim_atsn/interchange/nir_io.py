@@ -1081,6 +1081,19 @@ def _check_threshold(n: str, kind: str, par: dict) -> None:
         raise _fail(n, kind, "v_threshold must be > 0 (the integer thresholds are positive)")
 
 
+def _scaled_by_pixels(lname: str, w: np.ndarray, b: np.ndarray, input_scale: float) -> np.ndarray:
+    """The first layer's weights x ``input_scale``, refused when 8-bit pixels would take its current (or the x 2^24 of
+    the exact-integer search below) beyond float64: numpy warned of an overflow and the float forward gave NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = w * input_scale
+        peak = (np.abs(w).reshape(len(w), -1).sum(axis=1) * 255.0 + np.abs(b)) * 2.0**24
+    if not (np.all(np.isfinite(peak)) and math.isfinite(255.0 * input_scale * 2.0**24)):
+        raise WorkloadError.at(None, "--input-scale", f"{input_scale:g} takes the current of the first layer "
+                               f"{lname!r} beyond float64", "give the float value of one pixel step (the default "
+                               "1/255 maps pixels to 0..1; 1 keeps 0..255)")
+    return w
+
+
 def _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, state, notes) -> None:
     """A spiking conv/linear layer from a current and its neuron's parameters, quantised."""
     w = cur.data["w"] * par["gain"].reshape((-1,) + (1,) * (cur.data["w"].ndim - 1))
@@ -1091,7 +1104,7 @@ def _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, s
     ly = _layer(lname, cur, spiking=True)
     direct_first = first and not frames
     if direct_first:
-        w = w * input_scale
+        w = _scaled_by_pixels(lname, w, b, input_scale)
         for shift in range(0, 25):  # integer-valued already (an exported graph): keep the integers
             if _int8_exact(w * 2**shift) and _integral(b * 2**shift) and _integral(theta) and theta.max() < 2**15:
                 wq, bq, vth = (w * 2**shift).astype(np.int8), _i32(b * 2**shift), _i32(theta)
