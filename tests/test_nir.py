@@ -965,3 +965,43 @@ def test_an_input_scale_that_overflows_float64_is_refused_in_one_line(tmp_path, 
     with pytest.raises(SystemExit) as exc:  # a large but representable scale still imports
         main(args + ["--input-scale", "1e200"])
     assert exc.value.code == 0, capsys.readouterr().err
+
+
+def _conv_pool_graph(pool: str, conv_stride: int, seed: int = 4):
+    """snnTorch's tutorial-6 shape: Conv2d -> AvgPool2d (or SumPool2d) -> LIF, then Flatten -> Affine -> LI."""
+    rng = np.random.default_rng(seed)
+    pool_node = getattr(nir, pool)(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+    scale = 0.25 if pool == "SumPool2d" else 1.0
+    conv_out = (11 + 2 - 3) // conv_stride + 1  # an 11 x 11 image, kernel 3, padding 1
+    side = (conv_out - 2) // 2 + 1
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([2, 11, 11])}),
+        "conv": nir.Conv2d(input_shape=(11, 11), weight=rng.normal(0, 0.8 * scale, (5, 2, 3, 3)), stride=conv_stride,
+                           padding=1, dilation=1, groups=1, bias=rng.normal(0.05, 0.05, 5) * scale),
+        "pool": pool_node,
+        "lif": _lif((5, side, side)),
+        "flat": nir.Flatten(input_type={"input": np.array([5, side, side])}, start_dim=0, end_dim=-1),
+        "fc": nir.Affine(weight=rng.normal(0, 0.5, (3, 5 * side * side)), bias=np.zeros(3)),
+        "li": nir.LI(tau=np.full(3, 2 * DT), r=np.full(3, 2.0), v_leak=np.zeros(3)),
+        "output": nir.Output(output_type={"output": np.array([3])}),
+    }
+    order = ["input", "conv", "pool", "lif", "flat", "fc", "li", "output"]
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:], strict=True)), type_check=False), side
+
+
+@pytest.mark.parametrize(("pool", "conv_stride"), [("AvgPool2d", 1), ("SumPool2d", 1), ("AvgPool2d", 2)])
+def test_a_pool_of_a_conv_current_imports_as_one_conv(pool, conv_stride):
+    """Conv2d -> AvgPool2d -> LIF (snnTorch's tutorial-6 CSNN) was refused: the pool reads a current, not spikes.
+    Window sums of a convolution are a convolution (kernel k + stride (p - 1), stride x p): imported so, it agrees with
+    the float NIR forward of the graph as written (the pool run on the currents) as closely as any layer."""
+    graph, side = _conv_pool_graph(pool, conv_stride)
+    x = np.random.default_rng(5).integers(0, 256, size=(24, 2, 11, 11)).astype(np.uint8)
+    res = import_nir(graph, x, timesteps=4)
+    conv = res.workload.layer("conv")
+    assert (conv["kernel"], conv["stride"], conv["padding"]) == (3 + conv_stride, 2 * conv_stride, 1)
+    assert conv["out_shape"] == [5, side, side]
+    assert any("folded into it (exact)" in note for note in res.notes)
+    report = agreement(res, graph)
+    conv_report = report["layers"]["conv"]
+    assert conv_report["spike_agreement"] > 0.98 and 0.02 < conv_report["rate_float"] < 0.98, report
+    assert report["top1_agreement"] >= 0.9, report

@@ -58,8 +58,8 @@ VTH_MAX = 1024  # as the trainer's exporter: 16-bit membranes keep headroom
 VTH_MAX_FIRST = 8192
 META_KEY = "satasim"
 SUPPORTED = ("Input, Output, Conv2d, Linear, Affine, LIF, IF, CubaLIF (tau_syn = dt), LI/I before the Output, "
-             "SumPool2d/AvgPool2d (spike max-pool: pool -> IF; or global before Flatten -> Affine/Linear), "
-             "Flatten, Scale (a shortcut gain)")
+             "SumPool2d/AvgPool2d (spike max-pool: pool -> IF; global before Flatten -> Affine/Linear; or of a "
+             "Conv2d's current, folded into it), Flatten, Scale (a shortcut gain)")
 
 
 def require_nir() -> ModuleType:
@@ -829,11 +829,43 @@ class _GraphImport:
         self.values[n] = _Value("scaled", src.layer, src.shape,
                                 {"scale": _per_channel(self.nodes[n].scale, src.shape, n, kind, "scale"), "src": src})
 
+    def _pool_of_current(self, n: str, cur: _Value) -> None:
+        """A pool of a Conv2d's current (snnTorch's Conv2d -> AvgPool2d -> Leaky): one convolution, exactly (the
+        window sums of a convolution are a convolution with the kernel summed over the window, at stride x stride)."""
+        node, kind = self.nodes[n], self.kinds[n]
+        if _pair(node.padding, n, kind, "padding") != 0:
+            raise _fail(n, kind, "padding must be 0")
+        if self.consumers[n] != 1:
+            raise _fail(n, kind, f"feeds {self.consumers[n]} nodes; a current must feed exactly one neuron or Output")
+        k, s = _pair(node.kernel_size, n, kind, "kernel_size"), _pair(node.stride, n, kind, "stride")
+        if k > min(cur.shape[1:]):
+            raise _fail(n, kind, f"window {k} does not fit its input {list(cur.shape)}")
+        d = cur.data
+        c = d["stride"]
+        w = np.zeros(d["w"].shape[:2] + (d["kernel"] + c * (k - 1),) * 2)
+        for a1 in range(k):
+            for a2 in range(k):
+                w[:, :, c * a1:c * a1 + d["kernel"], c * a2:c * a2 + d["kernel"]] += d["w"]
+        average = kind == "AvgPool2d"
+        w, b = (w / (k * k), d["b"]) if average else (w, d["b"] * (k * k))
+        ly = {"type": "conv", "kernel": int(w.shape[2]), "stride": c * s, "padding": d["padding"],
+              "out_channels": int(w.shape[0])}
+        out = tuple(infer_out_shape(ly, [list(d["src"].shape)], 2))
+        self.notes.append(f"{n} ({kind} {k}x{k}, stride {s}) of the current of {cur.layer}: folded into it (exact), "
+                          f"one conv of kernel {ly['kernel']} at stride {ly['stride']}")
+        self.values[n] = _Value("current", cur.layer, out, {"layer": ly, "src": d["src"], "w": w, "b": b,
+                                                            "kernel": ly["kernel"], "stride": ly["stride"],
+                                                            "padding": ly["padding"]})
+
     def _pool(self, n: str) -> None:
         """SumPool2d/AvgPool2d: pooled spikes, for a max-pool neuron or a global pool before Flatten."""
         src, node, kind = self.need_single(n), self.nodes[n], self.kinds[n]
+        if src.kind == "current" and src.data["layer"]["type"] == "conv":
+            self._pool_of_current(n, src)
+            return
         if src.kind != "spikes" or len(src.shape) != 3 or (src.layer == "input" and not self.frames):
-            raise _fail(n, kind, "pools spikes of a [C, H, W] layer (or spike-frame inputs) only", listed=True)
+            raise _fail(n, kind, "pools spikes of a [C, H, W] layer (or spike-frame inputs), or the current of a "
+                        "Conv2d", listed=True)
         c, h, w = src.shape
         if _pair(node.padding, n, kind, "padding") != 0:
             raise _fail(n, kind, "padding must be 0")
