@@ -410,6 +410,8 @@ def test_cli_export_refuses_a_statistical_workload(tmp_path, capsys):
 @pytest.mark.parametrize(("x", "needle"), [
     (np.zeros((2, 1, 4, 4), np.float32), "dtype float32"),
     (np.full((2, 3, 1, 4, 4), 2, np.uint8), "0/1 spike frames"),
+    # one-channel images without their channel axis (as MNIST is stored): the fix names the axis to add
+    (np.zeros((2, 4, 4), np.uint8), "add the channel axis: x[:, None] is [N, 1, H, W]"),
 ])
 def test_cli_import_bad_inputs(tmp_path, capsys, x, needle):
     path = tmp_path / "m.nir"
