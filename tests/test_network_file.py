@@ -417,3 +417,27 @@ def test_integral_floats_are_integers(tmp_path):
     assert all(type(first[k]) is int for k in ("out_channels", "kernel", "padding"))
     with pytest.raises(WorkloadError, match=r"layers\[0\] \(conv1\).kernel: must be a positive integer, got 2.5"):
         load_network(_write(tmp_path, _sub(CONV1, "out_channels: 8, kernel: 2.5, padding: 1}", 1), "b.yaml"))
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    # a workload where the network file belongs: "cannot be read (UnicodeDecodeError); check the path"
+    ("WORKLOAD", "is a workload (.npz), not a network YAML file; give the network file"),
+    # a folder: "cannot be read (IsADirectoryError)"; an empty value was shown as '.'
+    ("DIR", "is a directory, not a network YAML file"),
+    ("", "--network: is empty"),
+    # a shipped name in capitals: the list, without the near miss
+    ("VGG16", "--network: unknown network 'VGG16'; did you mean 'vgg16'?"),
+])
+def test_a_network_option_that_names_no_network_file_says_what_it_names(tmp_path, capsys, value, needle):
+    from satasim_atsn.cli import main
+
+    if value == "WORKLOAD":
+        value = str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+    elif value == "DIR":
+        value = str(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "build", "--network", value, "--rate", "0.1", "--timesteps", "2",
+              "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o.npz").exists()

@@ -373,7 +373,14 @@ def load_network(path: str | Path) -> NetworkSpec:
     except FileNotFoundError:
         raise WorkloadError.at(where, None, "no such file",
                                f"give a network YAML file or one of {', '.join(shipped_networks())}") from None
+    except IsADirectoryError:
+        raise WorkloadError.at(where, None, "is a directory, not a network YAML file",
+                               f"give a network YAML file or one of {', '.join(shipped_networks())}") from None
     except (OSError, UnicodeDecodeError) as error:
+        if _is_zip(path):  # a workload or rate-table mix-up: say what the file is
+            raise WorkloadError.at(where, None, "is a workload (.npz), not a network YAML file",
+                                   "give the network file (docs/networks.md) the workload was built from or trained "
+                                   f"as, or one of {', '.join(shipped_networks())}") from None
         raise WorkloadError.at(where, None, f"cannot be read ({type(error).__name__})", "check the path") from None
     try:
         data = load_yaml(text, where, WorkloadError)
@@ -383,6 +390,15 @@ def load_network(path: str | Path) -> NetworkSpec:
         raise WorkloadError.at(where, None, f"is not valid YAML{at}", yaml_syntax_fix(text, error, "fix the syntax")) \
             from None
     return parse_network(data, where, default_name=Path(path).stem)
+
+
+def _is_zip(path: str | Path) -> bool:
+    """True when the file starts as a zip archive (an .npz) does."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def shipped_networks() -> tuple[str, ...]:
@@ -399,8 +415,12 @@ def resolve_network(name_or_path: str) -> NetworkSpec:
     """A shipped network by bare name (``vgg16``), else a network YAML file by path."""
     if name_or_path in shipped_networks():
         return load_network(shipped_network_path(name_or_path))
+    if not name_or_path.strip():
+        raise WorkloadError.at(None, "--network", "is empty",
+                               f"give a network YAML file or one of {', '.join(shipped_networks())}")
     path = Path(name_or_path)
     if path.suffix.lower() not in (".yaml", ".yml") and not path.exists():
         raise WorkloadError.at(None, "--network", f"unknown network {name_or_path!r}",
-                               f"give a network YAML file or one of {', '.join(shipped_networks())}")
+                               did_you_mean(name_or_path.lower(), shipped_networks(),
+                                            "give a network YAML file or one of"))
     return load_network(path)
