@@ -292,3 +292,13 @@ def test_a_table_without_exit_statistics_does_not_claim_maximum_entropy_histogra
     with_means = build_from_spec(_table(tmp_path, exit_mean_timesteps={"atsn": 2.0}), "vgg16", "cifar10",
                                  num_images=2)
     assert "maximum-entropy" in str(with_means.meta["provenance"]["exit_histograms"])
+
+
+def test_a_data_dir_without_a_test_dataset_is_refused(tmp_path, capsys):
+    """--data-dir without --test-dataset was ignored: the table was measured on the embedded images, without a word,
+    by a user who meant the folder's test split (satasim evaluate refuses the same mistake)."""
+    code, _, err = _cli(["workload", "rates", "workloads/vgg16w03125e40_cifar10_atsn.npz", "--network", "vgg16",
+                         "--dataset", "cifar10", "-o", str(tmp_path / "t.yaml"), "--images", "2",
+                         "--data-dir", str(tmp_path)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--data-dir: applies only to a --test-dataset" in err, err
+    assert not (tmp_path / "t.yaml").exists()

@@ -424,6 +424,10 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
                   data_dir: str | None, images: int | None, seed: int, borrowed: tuple[str, ...]) -> None:
     """Measure a trained network's rates, exit histograms and input densities into a rate table for ``build``."""
     refuse_overwriting_inputs({"-o": output}, [trained, network] + [b.partition("=")[2] for b in borrowed])
+    if data_dir is not None and test_dataset is None:  # else the embedded images were measured without a word
+        raise WorkloadError.at(None, "--data-dir", "applies only to a --test-dataset",
+                               "add --test-dataset (e.g. imagefolder), or drop --data-dir to measure the embedded "
+                               "test images")
     check_outputs({"-o": output})
     from satasim_atsn.traces.rate_table import (
         borrow_dataset,
