@@ -293,3 +293,21 @@ def test_evaluating_on_an_unresized_folder_names_the_trained_image_size(tmp_path
     workload = Workload({"dataset": "imagefolder", "provenance": {"config": {"image_size": 4}}}, {}, "w.npz")
     with pytest.raises(DatasetError, match=r"zz\.png: .*pass --image-size 4 \(the size the workload was trained at\)"):
         with_test_split(workload, "imagefolder", str(tmp_path))
+
+
+def test_a_palette_png_with_transparency_reads_without_a_pillow_warning(tmp_path, recwarn):
+    """A palette PNG with a transparency table (icons, web graphics) became RGB through Pillow's warning "Palette
+    images with Transparency expressed in bytes should be converted to RGBA images": two lines pointing into
+    Pillow's source on every training and evaluation, even with --quiet. Read through RGBA, same pixels."""
+    def save(rng, path):
+        img = Image.fromarray(_rgb(rng), "RGB").convert("P")
+        img.save(path, transparency=bytes([0] * 8 + [255] * 248))
+        with Image.open(path) as back:
+            assert back.mode == "P" and isinstance(back.info.get("transparency"), bytes)
+            return np.asarray(back.convert("RGBA"))[..., :3]
+
+    expected = _tree(tmp_path, save)
+    recwarn.clear()
+    ds = load_dataset("imagefolder", "train", str(tmp_path))
+    assert [str(w.message) for w in recwarn] == []
+    _as_read(ds, expected["train"])

@@ -333,8 +333,8 @@ def _eight_bit(img, path: Path, mode_i: dict | None = None):
     if img.mode == "F":
         raise DatasetError.at(str(path), None, "imagefolder: floating-point image (mode F)",
                               "save it as an 8-bit grey or RGB image")
-    try:
-        return img.convert("RGB")
+    try:  # a palette with transparency through RGBA: the same pixels, without Pillow's UserWarning on stderr
+        return (img.convert("RGBA") if img.mode == "P" and "transparency" in img.info else img).convert("RGB")
     except ValueError as error:
         raise DatasetError.at(str(path), None, f"imagefolder: cannot read image mode {img.mode} as RGB ({error})",
                               "save it as an 8-bit grey or RGB image") from None
