@@ -311,3 +311,21 @@ def test_a_palette_png_with_transparency_reads_without_a_pillow_warning(tmp_path
     ds = load_dataset("imagefolder", "train", str(tmp_path))
     assert [str(w.message) for w in recwarn] == []
     _as_read(ds, expected["train"])
+
+
+def test_an_unreadable_image_file_says_to_make_it_readable(tmp_path, monkeypatch):
+    """A chmod 000 image was "not a readable image (PermissionError); remove or replace the file": the image is
+    fine, its permissions are not."""
+    _tree(tmp_path, _save_rgb)
+    locked = tmp_path / "train" / "b" / "001.png"
+    real_open = Image.open
+
+    def image_open(path, *args, **kwargs):  # what chmod 000 does to anyone but root
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", image_open)
+    with pytest.raises(DatasetError, match=r"001.png: imagefolder: cannot read this file \(Permission denied\); "
+                       r"make it readable, or remove it$"):
+        load_dataset("imagefolder", "train", str(tmp_path))

@@ -376,6 +376,9 @@ def _read_image(path: Path, image_size: int | None, mode_i: dict | None = None):
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise DatasetError.at(str(path), None, f"imagefolder: image too large to read safely ({error})",
                               "shrink the image, or pass --image-size after resizing it offline") from None
+    except PermissionError as error:  # the image may be fine: its permissions are not
+        raise DatasetError.at(str(path), None, f"imagefolder: cannot read this file ({error.strerror or 'denied'})",
+                              "make it readable, or remove it") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise DatasetError.at(str(path), None, f"imagefolder: not a readable image ({type(error).__name__})",
                               "remove or replace the file") from None
