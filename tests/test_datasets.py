@@ -101,6 +101,19 @@ def test_cifar_wrong_shape(tmp_path):
         load_dataset("cifar10", "test", str(tmp_path))
 
 
+
+@pytest.mark.parametrize("labels", [["cat", "dog"], [[1], [2, 3]], {"a": 1}, [1.7, 2.2], 7, [True, False]])
+def test_cifar_labels_that_are_no_class_indices_are_one_line(tmp_path, labels):
+    """Labels of words, ragged lists or a dict were a ValueError/TypeError traceback from np.asarray; float labels
+    were truncated to classes without a word (1.7 read as class 1)."""
+    base = _write_cifar10(tmp_path)
+    with open(base / "test_batch", "wb") as handle:
+        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": labels}, handle)
+    with pytest.raises(DatasetError, match=r"test_batch: labels: cifar10: labels must be a list of class indices "
+                       r"\(integers\), got .*; extract the official archive again$"):
+        load_dataset("cifar10", "test", str(tmp_path))
+
+
 def test_cifar_needs_a_directory():
     with pytest.raises(DatasetError, match="--data-dir"):
         load_dataset("cifar10", "train")

@@ -221,6 +221,21 @@ def _unpickle(path: Path, name: str) -> dict:
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
+def _cifar_labels(value: object, path: Path, name: str, key: str) -> np.ndarray:
+    """A batch's labels as int64 [N]; anything but a flat list of integers (words, ragged lists, floats that a cast
+    would truncate to classes) is refused in one line."""
+    try:
+        labels = np.asarray(value)
+    except (ValueError, TypeError):  # a ragged list
+        labels = None
+    if labels is None or labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
+        got = "a ragged list" if labels is None else (f"{labels.dtype} {list(labels.shape)}" if labels.ndim else
+                                                      type(value).__name__)
+        raise DatasetError.at(str(path), key, f"{name}: labels must be a list of class indices (integers), got {got}",
+                              "extract the official archive again")
+    return labels.astype(np.int64)
+
+
 def _load_cifar(name: str, split: str, data_dir: str | None) -> Dataset:
     if not data_dir:
         raise _fail(name, "--data-dir", "needs the directory holding the dataset")
@@ -246,7 +261,7 @@ def _load_cifar(name: str, split: str, data_dir: str | None) -> Dataset:
             raise DatasetError.at(str(path), None, f"{name}: batch lacks 'data' or '{label_key}'",
                                   "extract the official archive again")
         data = np.asarray(batch["data"])
-        labels = np.asarray(batch[label_key], dtype=np.int64)
+        labels = _cifar_labels(batch[label_key], path, name, label_key)
         if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
             raise DatasetError.at(str(path), "data", f"{name}: expected uint8 [N, 3072] with N labels, got "
                                   f"{data.dtype} {data.shape} and {labels.shape[0]} labels",
