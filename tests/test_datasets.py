@@ -166,3 +166,31 @@ def test_a_spike_frame_workload_is_evaluated_on_a_dvs_test_split(tmp_path):
         direct = random_workload(1, images=2, encoding="direct")
         direct.meta["dataset"] = "cifar10-dvs"
         with_test_split(direct, "cifar10-dvs", str(tmp_path))
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_an_empty_split_is_one_line_exit_2(tmp_path, capsys, split):
+    """idx files of 0 images passed the loader: training then died on a ZeroDivisionError in the channel statistics
+    (empty train split) or a ValueError from np.concatenate in the evaluation (empty test split), exit 1."""
+    from satasim_atsn.cli import main
+
+    for name in ("train", "test"):
+        _write_mnist(tmp_path, n=0 if name == split else 6, name=name)
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--width", "0.125", "--epochs", "1",
+              "-T", "1", "--quiet", "-o", str(tmp_path / "w.npz")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1, err
+    assert f"mnist: the {split} split holds no examples" in err and str(tmp_path) in err
+    assert not (tmp_path / "w.npz").exists()
+
+
+def test_empty_cifar_and_dvs_splits_are_refused(tmp_path):
+    base = _write_cifar10(tmp_path)
+    with open(base / "test_batch", "wb") as handle:
+        pickle.dump({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, handle)
+    with pytest.raises(DatasetError, match="cifar10: the test split holds no examples"):
+        load_dataset("cifar10", "test", str(tmp_path))
+    np.savez(tmp_path / "test.npz", x=np.zeros((0, 2, 2, 4, 4), np.uint8), y=np.zeros(0, np.int64))
+    with pytest.raises(DatasetError, match="cifar10-dvs: the test split holds no examples"):
+        load_dataset("cifar10-dvs", "test", str(tmp_path))

@@ -581,12 +581,15 @@ def load_dataset(name: str, split: str = "train", data_dir: str | None = None,
         raise DatasetError.at(None, "--dataset", f"unknown dataset {name!r}", f"use one of {', '.join(DATASETS)}")
     if split not in ("train", "test"):
         raise DatasetError.at(None, "split", f"unknown split {split!r}", "use train or test")
-    if name in ("fashion-mnist", "mnist"):
-        return _load_idx_dataset(name, split, data_dir)
-    if name in ("cifar10", "cifar100"):
-        return _load_cifar(name, split, data_dir)
-    if name == "cifar10-dvs":
-        return _load_dvs(name, split, data_dir)
+    if name in ("fashion-mnist", "mnist", "cifar10", "cifar100", "cifar10-dvs"):
+        loader = {"cifar10": _load_cifar, "cifar100": _load_cifar, "cifar10-dvs": _load_dvs}.get(name,
+                                                                                                  _load_idx_dataset)
+        data = loader(name, split, data_dir)
+        # the trainer's statistics and evaluation divide by the count (an image folder refuses an empty class)
+        if len(data) == 0:
+            raise DatasetError.at(data.source, None, f"{name}: the {split} split holds no examples",
+                                  "replace its files with the dataset's (a split needs at least one example)")
+        return data
     if name == "imagefolder":
         return _load_imagefolder(split, data_dir, image_size)
     return synthetic(split)
