@@ -710,3 +710,18 @@ def test_an_output_that_is_a_device_is_refused_before_its_checkpoint_lands_besid
     code, _, err = run_cli(["train", "--dataset", "synthetic", "--epochs", "1", "-o", str(fifo)], capsys)
     assert code == 2 and "-o: is not a regular file (a device or a pipe)" in err and "give a file path" in err
     assert not Path(str(fifo) + ".ckpt.npz").exists()
+
+
+def test_one_epoch_whose_mean_loss_holds_its_first_batches_is_no_divergence():
+    """A one-epoch ATSN run on an image folder scored 100% (92% while training) and was told "the final epoch's
+    loss 2.289 is above twice a uniform guess's ln 3: the training diverged or collapsed": a first epoch's mean
+    holds the untrained network's first batches. Alone, it says so only beside an accuracy near chance."""
+    from satasim_atsn.train.trainer import training_warnings
+
+    learned = [{"epoch": 1, "loss": 2.2891, "train_acc": 0.9233, "test_acc": 1.0}]
+    assert training_warnings(learned, 1.0, 3, 60, augment=True) == []
+    collapsed = training_warnings([{"epoch": 1, "loss": 2.2891, "train_acc": 0.34, "test_acc": 0.35}], 0.35, 3, 60)
+    assert len(collapsed) == 2 and "above twice a uniform guess's ln 3 = 1.099" in collapsed[0]
+    assert "35.00% on 60 test images" in collapsed[1]
+    later = [{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 2.2891}]  # a later epoch's mean is judged as it is
+    assert "above twice" in training_warnings(later, 1.0, 3, 60)[0]

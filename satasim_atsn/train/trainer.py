@@ -695,7 +695,10 @@ def training_warnings(history: list, accuracy: float, num_classes: int, images: 
     hidden = (augment and len(history) > 1 and "test_acc" in final
               and float(final["train_acc"]) + 0.25 < float(final["test_acc"]))
     lower = "try a lower --lr" + (", or --no-augment (below)" if hidden else "")
-    if last > 2 * guess:
+    little = _learned_little(accuracy, num_classes, images, labels, predicted, class_names)
+    # a first epoch's mean holds the untrained network's first batches: alone, it tells a divergence only beside
+    # a network near chance (a one-epoch run that scored 100% was told it diverged)
+    if last > 2 * guess and (len(history) > 1 or little is not None):
         warnings.append(f"the final epoch's loss {last:.4g} is above twice a uniform guess's ln {num_classes} = "
                         f"{guess:.3f}: the training diverged or collapsed ({lower})")
     elif len(history) > 1 and last > 1.5 * first:
@@ -704,7 +707,6 @@ def training_warnings(history: list, accuracy: float, num_classes: int, images: 
         warnings.append(f"the last epoch scored {100 * float(final['train_acc']):.2f}% on the augmented training "
                         f"images but {100 * float(final['test_acc']):.2f}% on the test images: the augmentation "
                         "(random crop, left-right flip) may remove what tells the classes apart; try --no-augment")
-    little = _learned_little(accuracy, num_classes, images, labels, predicted, class_names)
     return warnings + ([little] if little else [])
 
 
