@@ -119,7 +119,7 @@ def torch_step_seconds(batch: int, timesteps: int, steps: int, warmup: int) -> f
     return statistics.median(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Command-line entry: print the median step time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--torch", action="store_true", help="time the PyTorch version instead")
@@ -127,7 +127,17 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=4)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    for option, value, least in (("--batch", args.batch, 1), ("--timesteps", args.timesteps, 1),
+                                 ("--steps", args.steps, 1), ("--warmup", args.warmup, 0)):
+        if value < least:  # a traceback otherwise (an empty median, a reshape of 0, a division by 0)
+            parser.exit(2, f"bench_step: error: {option}: must be at least {least}, got {value}; fix the value\n")
+    if args.torch:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            parser.exit(2, "bench_step: error: --torch: PyTorch is not installed in this environment; run it with "
+                        "the python of a scratch environment that has torch (see this module's docstring)\n")
     fn = torch_step_seconds if args.torch else numpy_step_seconds
     seconds = fn(args.batch, args.timesteps, args.steps, args.warmup)
     name = "pytorch" if args.torch else "numpy"
