@@ -86,3 +86,10 @@ def test_workload_stats_json_has_its_notes_list(tmp_path, capsys):
     numbers = json.loads((tmp_path / "t.json").read_text())
     assert numbers["notes"] == [line.strip().removeprefix("note: ") for line in out_text.splitlines()
                                 if line.strip().startswith("note: ")]
+
+
+def test_evaluate_help_says_quiet_drops_the_note(capsys):
+    """evaluate -q drops the cross-dataset note line (the JSON keeps it); its help said only "no progress bar"."""
+    code, out, _ = run_cli(["evaluate", "--help"], capsys)
+    quiet = " ".join(out.split("--quiet")[1].split())
+    assert code == 0 and quiet.startswith("no progress bar and no note line") and "--json keeps the notes" in quiet

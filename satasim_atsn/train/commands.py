@@ -144,7 +144,8 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
 @click.option("--json", "json_path", metavar="FILE", default=None,
               help="also write the results as JSON")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bar (the table is still printed)")
+@click.option("--quiet", "-q", is_flag=True,
+              help="no progress bar and no note line (the table is still printed; --json keeps the notes)")
 def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau_cl: float | None,
                      theta: float | None, dataset: str | None,
                      data_dir: str | None, image_size: int | None, json_path: str | None, quiet: bool) -> None:
