@@ -46,9 +46,16 @@ def test_corrupt_idx(tmp_path):
     (tmp_path / "train-images-idx3-ubyte").write_bytes(b"garbage!")
     with pytest.raises(DatasetError, match="magic"):
         read_idx(tmp_path / "train-images-idx3-ubyte")
-    (tmp_path / "bad.gz").write_bytes(b"not gzip at all")
-    with pytest.raises(DatasetError, match="cannot read"):
+    (tmp_path / "bad.gz").write_bytes(b"not gzip at all")  # read by its content: not gzip, and no idx either
+    with pytest.raises(DatasetError, match="magic"):
         read_idx(tmp_path / "bad.gz")
+    import gzip
+
+    damaged = bytearray(gzip.compress(bytes(range(256)) * 100))
+    damaged[20:40] = b"x" * 20  # a damaged deflate stream was a zlib.error traceback
+    (tmp_path / "damaged.gz").write_bytes(bytes(damaged))
+    with pytest.raises(DatasetError, match=r"damaged.gz: cannot read idx file \(Error -3 .*\); replace the corrupt"):
+        read_idx(tmp_path / "damaged.gz")
 
 
 def test_idx_label_count_mismatch(tmp_path):
@@ -194,3 +201,16 @@ def test_empty_cifar_and_dvs_splits_are_refused(tmp_path):
     np.savez(tmp_path / "test.npz", x=np.zeros((0, 2, 2, 4, 4), np.uint8), y=np.zeros(0, np.int64))
     with pytest.raises(DatasetError, match="cifar10-dvs: the test split holds no examples"):
         load_dataset("cifar10-dvs", "test", str(tmp_path))
+
+
+def test_idx_files_are_read_by_their_content_not_their_suffix(tmp_path):
+    """A browser that unpacks a download but keeps its .gz name left an idx file refused as "Not a gzipped file ...;
+    replace the corrupt file"; a gzipped file without .gz was "bad magic number". Both files are fine."""
+    import gzip
+
+    x, y = _write_mnist(tmp_path, gz=False, name="test")
+    images, labels = tmp_path / "t10k-images-idx3-ubyte", tmp_path / "t10k-labels-idx1-ubyte"
+    images.rename(images.with_name(images.name + ".gz"))  # plain bytes under a .gz name
+    labels.write_bytes(gzip.compress(labels.read_bytes()))  # gzipped bytes without one
+    ds = load_dataset("mnist", "test", str(tmp_path))
+    assert np.array_equal(ds.x[:, 0], x) and np.array_equal(ds.y, y)

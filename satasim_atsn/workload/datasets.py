@@ -29,6 +29,7 @@ import gzip
 import os
 import pickle
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,11 +122,11 @@ def _fail(name: str, where: str, problem: str) -> DatasetError:
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read one idx file (gzipped or not) into a uint8 array; DatasetError if malformed."""
     path = Path(path)
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as handle:
-            data = handle.read()
-    except (OSError, EOFError) as error:
+    try:  # gzipped or not by its first bytes, not its name (a browser may unpack a download and keep its .gz)
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as error:  # zlib.error: a damaged deflate stream
         raise DatasetError.at(str(path), None, f"cannot read idx file ({error})", "replace the corrupt file") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DatasetError.at(str(path), None, "not an idx file of unsigned bytes (bad magic number)",
