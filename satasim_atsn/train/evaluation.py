@@ -105,12 +105,15 @@ def confidence_profile(logits: np.ndarray, labels: np.ndarray | None, output_mod
 
 
 def float_logits(net: Network, x: np.ndarray, normalise: Callable[[np.ndarray], np.ndarray],
-                 batch_size: int = 256) -> np.ndarray:
-    """The float network's exit logits [N, T, C] (eval mode) for raw inputs ``x``."""
+                 batch_size: int = 256, on_batch: Callable[[int], object] | None = None) -> np.ndarray:
+    """The float network's exit logits [N, T, C] (eval mode) for raw inputs ``x``; ``on_batch(n)`` after each
+    batch of n images (a progress bar)."""
     chunks = []
     for lo in range(0, x.shape[0], batch_size):
         f = net.forward(normalise(x[lo:lo + batch_size]), training=False)
         chunks.append(np.transpose(exit_logits(f, net.output_mode), (1, 0, 2)))
+        if on_batch is not None:
+            on_batch(chunks[-1].shape[0])
     return np.concatenate(chunks, axis=0)
 
 

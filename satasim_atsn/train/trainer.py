@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
@@ -29,6 +29,7 @@ from satasim_atsn import __version__
 from satasim_atsn.errors import DatasetError, TrainError
 from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes, process_alive
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
+from satasim_atsn.snn.forward import forward_progress
 from satasim_atsn.train.evaluation import evaluate_with_predictions, float_logits, policy_table
 from satasim_atsn.train.export import export_network
 from satasim_atsn.train.losses import LOSSES, loss_and_grad
@@ -458,6 +459,25 @@ class Progress:
                                  refresh=False)
             self.bar.update(1)
 
+    @contextlib.contextmanager
+    def images(self, desc: str, total: int) -> Iterator[Callable[[int], object]]:
+        """A bar over the ``total`` test images an evaluation runs through (terminal only; it replaces the epoch's
+        finished bar); yields the callback that advances it by n images."""
+        if not self.tty:
+            yield lambda n: None
+            return
+        from tqdm import tqdm
+
+        if self.bar is not None:
+            self.bar.close()
+        self.bar = tqdm(total=total, desc=desc, unit="img", file=self.stream, leave=False, dynamic_ncols=True)
+        try:
+            yield self.bar.update
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
     def line(self, text: str) -> None:
         """Close any bar and print a permanent line (unless quiet)."""
         if self.bar is not None:
@@ -612,7 +632,8 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
         record = _train_epoch(net, opt, config, train, normalise, epoch, position, ckpt, history, progress, data_id,
                               resumes)
         position = None
-        logits = float_logits(net, evaluation.x, normalise)
+        with progress.images(f"epoch {epoch + 1}/{config.epochs} float test", len(evaluation)) as advance:
+            logits = float_logits(net, evaluation.x, normalise, on_batch=advance)
         record["test_acc"] = policy_table(logits, evaluation.y, output_mode)["fixed_t"][str(config.timesteps)]
         history.append(record)
         save_checkpoint(ckpt, net, opt, config, epoch + 1, _stable(history), data_id=data_id, resumes=resumes)
@@ -621,7 +642,7 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
                       f"{100 * record['test_acc']:.2f}% ({record['seconds']:.0f} s, "
                       f"{record['images_per_s']:.0f} img/s)")
     summary = finish(net, config, train, evaluation, embedded, mean, std, output, _stable(history), progress,
-                     resumes)
+                     resumes, logits if start_epoch < config.epochs else None)  # the last epoch's, not run again
     summary["notes"] = notes  # what was printed as "note: ...", in --json too (README: every command's notes)
     summary["resumed"] = resumed  # this run's resume (None when fresh); summary["resumes"]: those changing --epochs
     return summary
@@ -743,12 +764,14 @@ def _class_label(cls: int, class_names: list[str] | None) -> str:
 
 def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Dataset, embedded: Dataset,
            mean: np.ndarray, std: np.ndarray, output: str | Path, history: list, progress: Progress,
-           resumes: list | None = None) -> dict:
-    """Measure float and quantised accuracy on the evaluation split, export with the embedded inputs, write."""
+           resumes: list | None = None, logits: np.ndarray | None = None) -> dict:
+    """Measure float and quantised accuracy on the evaluation split (``logits``: the float network's on it, when the
+    last epoch has just computed them), export with the embedded inputs, write."""
     loss_name, output_mode = config.resolved()
-    normalise = make_normaliser(mean, std, train.framed)
-    float_table = policy_table(float_logits(net, evaluation.x, normalise), evaluation.y, output_mode, config.cl_init,
-                               config.tau_cl, config.theta)
+    if logits is None:
+        with progress.images("float test", len(evaluation)) as advance:
+            logits = float_logits(net, evaluation.x, make_normaliser(mean, std, train.framed), on_batch=advance)
+    float_table = policy_table(logits, evaluation.y, output_mode, config.cl_init, config.tau_cl, config.theta)
     name = Path(output).name.removesuffix(".npz")
     default_policy = METHODS[config.method].exit_policy
     exit_policy = {"default": default_policy, "cl_init": config.cl_init, "tau_cl": config.tau_cl,
@@ -771,8 +794,9 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
                               input_shape=train.input_shape, mean=mean, std=std, x=x, y=y,
                               exit_policy=exit_policy, provenance=provenance)
 
-    quant, predicted = evaluate_with_predictions(export(evaluation.x, evaluation.y), config.cl_init, config.tau_cl,
-                                                 config.theta)
+    with progress.images("int8 test", len(evaluation)) as advance, forward_progress(advance):
+        quant, predicted = evaluate_with_predictions(export(evaluation.x, evaluation.y), config.cl_init,
+                                                     config.tau_cl, config.theta)
     T = str(config.timesteps)
     provenance["quantised"] = quant
     provenance["int8_minus_float_at_T"] = round(quant["fixed_t"][T] - float_table["fixed_t"][T], 6)

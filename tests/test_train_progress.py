@@ -1,0 +1,52 @@
+"""What a training shows while it evaluates: a bar over the test images on a terminal, and the last epoch's float
+evaluation used once (the export measured the same network on the same images again, without a bar)."""
+
+from __future__ import annotations
+
+import io
+
+from satasim_atsn.train import trainer
+from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.workload.datasets import synthetic
+
+DATA = (synthetic("train", 64), synthetic("test", 300))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(model="vgg_small", dataset="synthetic", method="atsn", epochs=2, batch_size=32, lr=0.05,
+                test_images=8, width=0.25, seed=3, timesteps=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_the_last_epochs_float_evaluation_is_not_run_twice(tmp_path, monkeypatch):
+    """Fashion-MNIST's 10,000 test images: each float evaluation took about 15 s, and the export ran the last
+    epoch's again on the same weights and images (an integer forward of them took 5 s)."""
+    calls = []
+    real = trainer.float_logits
+
+    def counting(net, x, normalise, *args, **kwargs):
+        calls.append(len(x))
+        return real(net, x, normalise, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "float_logits", counting)
+    summary = train_model(_cfg(), tmp_path / "w.npz", quiet=True, data=DATA)
+    assert calls == [300, 300]  # one per epoch; the export reuses the last
+    assert summary["float"]["fixed_t"]["2"] == summary["history"][-1]["test_acc"]
+    calls.clear()
+    again = train_model(_cfg(), tmp_path / "w.npz", resume=True, quiet=True, data=DATA)  # nothing left to train
+    assert calls == [300] and again["float"] == summary["float"]
+
+
+def test_a_terminal_shows_the_evaluations_progress(tmp_path):
+    """On a terminal the epoch's bar closed and then nothing moved while the test images were evaluated (float
+    after each epoch, int8 at the export): on Fashion-MNIST half a minute that looked like a hang."""
+    stream = _Terminal()
+    train_model(_cfg(epochs=1), tmp_path / "w.npz", stream=stream, data=DATA)
+    text = stream.getvalue()
+    assert "epoch 1/1 float test:   0%" in text and "int8 test:   0%" in text and "0/300 [" in text
