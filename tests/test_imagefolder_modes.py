@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,3 +330,21 @@ def test_an_unreadable_image_file_says_to_make_it_readable(tmp_path, monkeypatch
     with pytest.raises(DatasetError, match=r"001.png: imagefolder: cannot read this file \(Permission denied\); "
                        r"make it readable, or remove it$"):
         load_dataset("imagefolder", "train", str(tmp_path))
+
+
+def test_a_class_folder_is_read_in_torchvisions_order(tmp_path):
+    """torchvision's ImageFolder walks sorted(os.walk(class folder)): a folder's own files before its subfolders',
+    and folders by their path string ("sub-x" before "sub/deeper"). The loader sorted by path parts instead, so
+    a file beside subfolders (a/z.png after a/b/0.png) and such siblings came in another order than the docs'
+    "as torchvision does" (the order --train-subset and the embedded sample draw from)."""
+    _tree(tmp_path, _save_rgb, per_class=(1, 1))
+    folder = tmp_path / "train" / "a"
+    for i, rel in enumerate(("z.png", "b/0.png", "sub/1.png", "sub-x/0.png", "sub/deeper/0.png", "sub/0.png")):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((6, 5, 3), 10 + i, np.uint8), "RGB").save(folder / rel)
+    torchvision = [Path(root) / name for root, _, names in sorted(os.walk(folder, followlinks=True))
+                   for name in sorted(names)]
+    assert [p.relative_to(folder).as_posix() for p in torchvision][:4] == ["000.png", "z.png", "b/0.png", "sub/0.png"]
+    ds = load_dataset("imagefolder", "train", str(tmp_path))
+    want = [np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1) for p in torchvision]
+    assert len(ds) == len(want) + 1 and all(np.array_equal(ds.x[i], w) for i, w in enumerate(want))

@@ -8,8 +8,9 @@
   [N, T, 2, H, W] (0/1 spike frames or event counts, clipped to 1) and ``y`` [N].
 - ``imagefolder``: ``train/<class>/*`` and ``test/<class>/*`` image files (torchvision's
   ``ImageFolder`` layout) read with Pillow (the ``[images]`` extra); class names are the sorted
-  folder names, and a class folder's images may sit in subfolders (read in sorted path order, as
-  torchvision does). Colour rule: 8-bit grey (``L``) and ``RGB`` are read as they are; a bilevel
+  folder names, and a class folder's images may sit in subfolders (read in torchvision's order,
+  ``sorted(os.walk(...))``: a folder's own files before its subfolders'). Colour rule: 8-bit grey
+  (``L``) and ``RGB`` are read as they are; a bilevel
   image (``1``) becomes grey, grey with alpha (``LA``) grey, and every other colour mode (palette,
   ``RGBA``, ``CMYK``, ...) RGB, alpha dropped, as torchvision's loader does; 16-bit grey (and ``I``) keeps
   its high byte (a split whose ``I`` images all hold 0..255 is refused: they would be black); float images are
@@ -431,9 +432,10 @@ OS_METADATA_FILES = ("thumbs.db", "desktop.ini", "ehthumbs.db")
 
 
 def _class_files(folder: Path) -> list[Path]:
-    """A class folder's files, its subfolders' too, in sorted path order; hidden files and folders skipped,
-    a broken link refused."""
-    found: list[Path] = []
+    """A class folder's files, its subfolders' too, in torchvision's order (``sorted(os.walk(folder))``: by folder
+    path string, a folder's own files before its subfolders', then by name); hidden files and folders skipped, a
+    broken link refused."""
+    found: list[tuple[str, str]] = []
     above: dict[str, str] = {}  # real path of each folder walked -> the path it was reached by
     def unreadable(error: OSError) -> None:
         raise DatasetError.at(error.filename or str(folder), None,
@@ -456,8 +458,8 @@ def _class_files(folder: Path) -> list[Path]:
             path = Path(root) / name
             if not path.exists():
                 raise DatasetError.at(str(path), None, "imagefolder: broken link", "remove it or fix its target")
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(folder).parts)
+            found.append((root, name))
+    return [Path(root) / name for root, name in sorted(found)]
 
 
 MAX_IMAGE_SIZE = 4096  # pixels per side; a resize beyond it is a typo (100000 x 100000 is 30 GB per RGB image)
