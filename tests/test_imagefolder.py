@@ -214,3 +214,21 @@ def test_an_image_size_beyond_reason_is_refused_before_any_resize(tmp_path, caps
               "-o", str(tmp_path / "w.npz")])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--image-size" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("size", ["0", "-4"])
+def test_evaluate_refuses_an_image_size_below_one_by_its_option(tmp_path, capsys, size):
+    """`evaluate --image-size 0` blamed the first image: "img.png: not a readable image (ValueError); remove or
+    replace the file" (train checks the option, evaluate handed it to Pillow's resize)."""
+    make_tree(tmp_path / "data", per_class=(4, 2), size=(12, 12))
+    out = tmp_path / "w.npz"
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+              "--width", "0.25", "--batch-size", "8", "--quiet", "-o", str(out)])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(out), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "data"),
+              "--image-size", size])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1, err
+    assert f"--image-size: must be positive, got {size}" in err and ".png" not in err

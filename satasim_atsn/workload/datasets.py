@@ -466,10 +466,13 @@ MAX_IMAGE_SIZE = 4096  # pixels per side; a resize beyond it is a typo (100000 x
 
 
 def _check_image_size(image_size: int | None, files: int) -> None:
-    """Refuse an --image-size beyond MAX_IMAGE_SIZE, or whose RGB images (uint8, and the float32 copy the trainer
-    normalises) would not fit in this machine's memory, before the first image is resized."""
+    """Refuse an --image-size below 1 or beyond MAX_IMAGE_SIZE, or whose RGB images (uint8, and the float32 copy the
+    trainer normalises) would not fit in this machine's memory, before the first image is resized."""
     if image_size is None:
         return
+    if image_size < 1:  # Pillow's resize would fail on the first image, and the message blame it
+        raise DatasetError.at(None, "--image-size", f"must be positive, got {image_size}",
+                              "fix the value or leave it out")
     if image_size > MAX_IMAGE_SIZE:
         raise DatasetError.at(None, "--image-size", f"{image_size} is more than {MAX_IMAGE_SIZE} pixels a side",
                               "use a smaller size (CIFAR-10's images are 32)")
