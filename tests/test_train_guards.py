@@ -329,6 +329,19 @@ def test_a_data_dir_for_the_generated_dataset_is_refused(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_evaluate_refuses_a_data_dir_for_the_generated_dataset(tmp_path, capsys):
+    """`evaluate W --dataset synthetic --data-dir /nonexist` scored the generated split and ignored the folder
+    without a word; train refuses the same options."""
+    out = tmp_path / "w.npz"
+    code, _, err = run_cli(["train", "--dataset", "synthetic", "--epochs", "1", "--width", "0.25", "-T", "2",
+                            "--quiet", "-o", str(out)], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["evaluate", str(out), "--dataset", "synthetic", "--data-dir", str(tmp_path / "none"),
+                            "--json", str(tmp_path / "e.json")], capsys)
+    assert "--data-dir: the synthetic dataset is generated" in _one_line(code, err)
+    assert not (tmp_path / "e.json").exists()
+
+
 def test_a_network_that_learned_little_is_warned_about():
     from satasim_atsn.train.trainer import training_warnings
 

@@ -163,6 +163,9 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     if dataset is None and (data_dir is not None or image_size is not None):
         raise SatasimError.at(None, "--data-dir/--image-size", "apply only to a --dataset",
                               "add --dataset (e.g. imagefolder), or drop them to use the embedded test images")
+    if dataset == "synthetic" and data_dir is not None:  # as train refuses it: the folder would be ignored
+        raise SatasimError.at(None, "--data-dir", "the synthetic dataset is generated, not read from a directory",
+                              "drop --data-dir")
     if image_size is not None and dataset != "imagefolder":
         raise SatasimError.at(None, "--image-size", f"resizes image folders only; {dataset} images keep their size",
                               "drop --image-size")
