@@ -214,3 +214,11 @@ def test_idx_files_are_read_by_their_content_not_their_suffix(tmp_path):
     labels.write_bytes(gzip.compress(labels.read_bytes()))  # gzipped bytes without one
     ds = load_dataset("mnist", "test", str(tmp_path))
     assert np.array_equal(ds.x[:, 0], x) and np.array_equal(ds.y, y)
+
+
+def test_dvs_frames_of_no_timestep_are_refused_by_the_loader(tmp_path):
+    """x [N, 0, 2, H, W] loaded, and the trainer then said "pass --timesteps 0", which it refuses."""
+    np.savez(tmp_path / "test.npz", x=np.ones((3, 0, 2, 8, 8), np.uint8), y=np.arange(3))
+    with pytest.raises(DatasetError, match=r"test.npz: x: cifar10-dvs: expected x \[N, T, 2, H, W\] .*T, H and W of "
+                       r"at least 1.*got \(3, 0, 2, 8, 8\)"):
+        load_dataset("cifar10-dvs", "test", str(tmp_path))

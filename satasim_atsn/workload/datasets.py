@@ -292,9 +292,9 @@ def _load_dvs(name: str, split: str, data_dir: str | None) -> Dataset:
         raise DatasetError.at(str(path), missing[0], f"{name}: cannot read x and y (no array {missing[0]})",
                               "re-frame the events (train.npz and test.npz hold x and y)")
     x, y = arrays["x"], arrays["y"]
-    if x.ndim != 5 or x.shape[2] != 2 or y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise DatasetError.at(str(path), "x", f"{name}: expected x [N, T, 2, H, W] and y [N], got {x.shape} and "
-                              f"{y.shape}", "re-frame the events")
+    if x.ndim != 5 or x.shape[2] != 2 or y.ndim != 1 or y.shape[0] != x.shape[0] or 0 in x.shape[1:]:
+        raise DatasetError.at(str(path), "x", f"{name}: expected x [N, T, 2, H, W] (T, H and W of at least 1) and "
+                              f"y [N], got {x.shape} and {y.shape}", "re-frame the events")
     if y.size and (y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= CLASS_COUNTS[name]):
         bad = y.dtype if y.dtype.kind not in "iu" else (int(y.min()) if y.min() < 0 else int(y.max()))
         raise DatasetError.at(str(path), "y", f"{name}: labels must be integers in 0..{CLASS_COUNTS[name] - 1}, got "
