@@ -738,3 +738,28 @@ def test_one_epoch_whose_mean_loss_holds_its_first_batches_is_no_divergence():
     assert "35.00% on 60 test images" in collapsed[1]
     later = [{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 2.2891}]  # a later epoch's mean is judged as it is
     assert "above twice" in training_warnings(later, 1.0, 3, 60)[0]
+
+
+def test_a_killed_trainings_lock_is_taken_over_when_its_process_id_is_reused(tmp_path, capsys):
+    """A SIGKILLed training leaves its lock; once another program got its process id (PID 1 in a container, or any
+    id after many processes), every later training into the same outputs was refused, "another training (process
+    N) is writing it; wait for that training to end", for ever. The lock also records the process's start time."""
+    import subprocess
+    import sys
+
+    from satasim_atsn.train import trainer
+
+    out = tmp_path / "w.npz"
+    ckpt = Path(str(out) + ".ckpt.npz")
+    with trainer.training_lock(ckpt, out):  # as a training takes them; kept below as a SIGKILL leaves them
+        left = {path: trainer._lock_path(path).read_text() for path in (ckpt, out)}
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # the id's new owner
+    try:
+        for path, text in left.items():
+            trainer._lock_path(path).write_text(text.replace(str(os.getpid()), str(holder.pid), 1))
+        code, _, err = run_cli(TRAIN + ["-o", str(out)], capsys)
+        assert code == 0 and out.is_file(), err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not trainer._lock_path(out).exists() and not trainer._lock_path(ckpt).exists()
