@@ -23,7 +23,7 @@ import yaml
 from satasim_atsn.errors import ArchError, SatasimError, closest, did_you_mean, shown
 from satasim_atsn.fileio import load_yaml, load_yaml_text, yaml_syntax_fix
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
-from satasim_atsn.hw.tech import Tech, load_tech, table_label
+from satasim_atsn.hw.tech import Tech, load_tech, table_label, to_float
 from satasim_atsn.snn.exit_policies import PREDICTION_RULES
 
 if TYPE_CHECKING:
@@ -340,7 +340,7 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
             raise ArchError.at(where, path, f"must be an integer, got {shown(original)}", "drop the fraction")
         value = int(value)
     else:
-        value = float(value)
+        value = to_float(value)  # an integer too large for a float is +-inf: refused by the bounds below
     lo, hi = bounds if bounds else (None, None)
     if kind == "float" and bounds and lo == 0.0 and hi == 1.0:
         if not 0.0 < value <= 1.0:

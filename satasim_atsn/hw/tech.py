@@ -70,12 +70,22 @@ def _unit_of(key: str) -> str | None:
     return None
 
 
-def check_entry_range(where: str, field_at: str, unit: str, value: float) -> None:
+def to_float(value: int | float) -> float:
+    """``float(value)``, or an infinity of its sign for an integer too large for a float (a YAML integer of
+    hundreds of digits), which a range check then refuses instead of an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def check_entry_range(where: str, field_at: str, unit: str, value: int | float) -> None:
     """Refuse a finite, non-negative entry value outside its unit's believable range (:data:`UNIT_MAXIMA`,
     :data:`UNIT_MINIMA`) with a one-line ArchError naming ``field_at``, the range and the fix."""
     low, high = UNIT_MINIMA.get(unit, 0.0), UNIT_MAXIMA[unit]
-    if not low <= value <= high:
-        raise ArchError.at(where, field_at, f"{value:g} {unit} is outside {low:g}..{high:g}, beyond any real"
+    if not low <= to_float(value) <= high:
+        written = shown(value) if isinstance(value, int) else f"{value:g}"  # an int as given, even if huge
+        raise ArchError.at(where, field_at, f"{written} {unit} is outside {low:g}..{high:g}, beyond any real"
                            " technology", f"check the exponent (a typo?) and give a value in {unit} in that range")
 
 
@@ -272,13 +282,14 @@ class Tech:
             if isinstance(value, str):  # YAML 1.1 reads '7e-05' as text
                 with contextlib.suppress(ValueError):
                     value = float(value.replace("_", ""))
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or (isinstance(value, float) and not math.isfinite(value))):
                 raise ArchError.at(where, field_at, f"must be a number, got {shown(raw)}",
                                    f"write a plain number in the entry's unit ({entries[key]['unit']})")
             if value < 0:
                 raise ArchError.at(where, field_at, f"must be >= 0, got {shown(raw)}",
                                    "energies, areas and leakage powers cannot be negative")
-            check_entry_range(where, field_at, entries[key]["unit"], float(value))
+            check_entry_range(where, field_at, entries[key]["unit"], value)
             clean[key] = float(value)
             entries[key] = dict(entries[key], value=float(value))
         check_sram_growth(entries, where, prefix="tech.", changed=frozenset(clean))
@@ -484,7 +495,8 @@ def _load_tech(path: Path, where: str) -> Tech:
     except OSError as error:
         raise ArchError.at(where, None, f"cannot read ({error.strerror})") from None
     if not isinstance(data, dict):
-        raise ArchError.at(where, None, "a technology table must be a mapping with 'entries'")
+        raise ArchError.at(where, None, "a technology table must be a mapping with 'entries'",
+                           f"start from a copy of {TECH_DIR / '28nm.yaml'}")
     for key in data:
         if key not in TOP_FIELDS:
             raise ArchError.at(where, str(key), "unknown key", _suggest(str(key), TOP_FIELDS))
@@ -493,7 +505,8 @@ def _load_tech(path: Path, where: str) -> Tech:
                            "start the file with 'format: satasim-tech' and 'version: 1'")
     node = data.get("node_nm")
     if isinstance(node, bool) or not isinstance(node, (int, float)) or not 0 < node < 1e6:
-        raise ArchError.at(where, "node_nm", f"must be a positive number, got {shown(node)}")
+        raise ArchError.at(where, "node_nm", f"must be a positive number, got {shown(node)}",
+                           "give the table's node in nm, e.g. node_nm: 28")
     entries = data.get("entries")
     if not isinstance(entries, dict) or not entries:
         raise ArchError.at(where, "entries", "missing or empty", "list the table's entries under 'entries:'")
@@ -505,7 +518,9 @@ def _load_tech(path: Path, where: str) -> Tech:
             raise ArchError.at(where, field_at, "the key must end in its unit",
                                f"use one of the suffixes _{', _'.join(UNIT_SUFFIXES)}")
         if not isinstance(entry, dict):
-            raise ArchError.at(where, field_at, "must be a mapping with value, source, node_nm, scaling")
+            raise ArchError.at(where, field_at, "must be a mapping with value, source, node_nm, scaling",
+                               f"write '{key}:' followed by indented 'value: ...', 'source: ...', 'node_nm: ...' "
+                               "and 'scaling: ...' lines")
         for k in entry:
             if k not in ENTRY_FIELDS:
                 raise ArchError.at(where, f"{field_at}.{k}", "unknown field", _suggest(str(k), ENTRY_FIELDS))
@@ -517,19 +532,25 @@ def _load_tech(path: Path, where: str) -> Tech:
         if isinstance(value, str):  # YAML 1.1 reads '7e-05' as text
             with contextlib.suppress(ValueError):
                 value = float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ArchError.at(where, f"{field_at}.value", f"must be a finite number >= 0, got {shown(value)}")
-        check_entry_range(where, f"{field_at}.value", unit, float(value))
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not math.isfinite(value)) or value < 0):
+            raise ArchError.at(where, f"{field_at}.value", f"must be a finite number >= 0, got {shown(value)}",
+                               f"write a plain number in the entry's unit ({unit})")
+        check_entry_range(where, f"{field_at}.value", unit, value)
         if not isinstance(entry["source"], str) or not entry["source"].strip():
-            raise ArchError.at(where, f"{field_at}.source", "must be a non-empty citation text")
+            raise ArchError.at(where, f"{field_at}.source", "must be a non-empty citation text",
+                               "say where the value comes from (a paper, a tool, or 'estimate: ...')")
         if not isinstance(entry["scaling"], str) or not entry["scaling"].strip():
-            raise ArchError.at(where, f"{field_at}.scaling", "must say which scaling was applied ('none' if none)")
+            raise ArchError.at(where, f"{field_at}.scaling", "must be a text saying which scaling was applied",
+                               "write scaling: \"none\" if none was")
         nn = entry["node_nm"]
         if isinstance(nn, bool) or not isinstance(nn, (int, float)) or not 0 < nn < 1e6:
-            raise ArchError.at(where, f"{field_at}.node_nm", f"must be a positive number, got {shown(nn)}")
+            raise ArchError.at(where, f"{field_at}.node_nm", f"must be a positive number, got {shown(nn)}",
+                               "give the node the value was measured at, in nm, e.g. node_nm: 45")
         for k in ("capacity_bytes", "access_bits"):
             if k in entry and (isinstance(entry[k], bool) or not isinstance(entry[k], int) or entry[k] <= 0):
-                raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {shown(entry[k])}")
+                raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {shown(entry[k])}",
+                                   "write a whole number of " + ("bytes" if k == "capacity_bytes" else "bits"))
         clean[str(key)] = dict(entry, value=value, unit=unit)
         if "rate_hz" in entry:
             clean[str(key)]["rate_hz"] = _rate_hz(where, f"{field_at}.rate_hz", entry["rate_hz"])

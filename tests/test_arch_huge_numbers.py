@@ -1,0 +1,95 @@
+"""An integer too large for a float (a run-away string of zeros in a YAML file or a --set) is a user's mistake:
+every number field of an architecture, a tech override and a technology table entry refuses it as one ArchError
+line naming the field, never an OverflowError traceback. Bad technology tables also say how to fix them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import ArchError
+from satasim_atsn.hw.arch import load_arch
+from satasim_atsn.hw.tech import TECH_DIR, load_tech
+
+ARCH = Path(__file__).resolve().parent.parent / "archs" / "atsn16x16.yaml"
+HUGE = "1" + "0" * 400  # YAML reads it as an int; float() of it overflows
+
+
+@pytest.mark.parametrize(("override", "pattern"), [
+    (f"clock_hz={HUGE}", r"clock_hz: must be <= 1e\+10, got 1000"),
+    (f"clock_hz=-{HUGE}", r"clock_hz: must be >= 1000, got -1000"),
+    (f"exit_unit.cl_init={HUGE}", r"exit_unit.cl_init: must be in \(0, 1\], got 1000"),
+    (f"dram.latency_ns={HUGE}", r"dram.latency_ns: must be <= 1e\+09, got 1000"),
+    (f"dram.bandwidth_GB_per_s={HUGE}", r"dram.bandwidth_GB_per_s: must be <= 1e\+06, got 1000"),
+    (f"tech.add_16b_energy_pJ={HUGE}", r"tech.add_16b_energy_pJ: 1000.* energy_pJ is outside 0..1e\+09"),
+], ids=["clock", "negative-clock", "cl_init", "latency_ns", "bandwidth", "tech-entry"])
+def test_a_huge_integer_override_is_one_line_naming_the_field(override, pattern):
+    with pytest.raises(ArchError, match=pattern) as info:
+        load_arch(ARCH, [override])
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
+
+
+def test_a_huge_integer_in_the_file_is_refused(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text(ARCH.read_text().replace("clock_hz: 500e6", f"clock_hz: {HUGE}"))
+    with pytest.raises(ArchError, match=r"a.yaml: clock_hz: must be <= 1e\+10"):
+        load_arch(path)
+
+
+def test_a_huge_integer_in_the_tech_section_is_refused(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text(ARCH.read_text() + f"\ntech: {{add_16b_energy_pJ: {HUGE}}}\n")
+    with pytest.raises(ArchError, match=r"a.yaml: tech.add_16b_energy_pJ: 1000.* is outside"):
+        load_arch(path)
+
+
+def _table(tmp_path: Path, change) -> Path:
+    data = yaml.safe_load((TECH_DIR / "28nm.yaml").read_text())
+    change(data)
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_a_huge_integer_in_a_table_is_refused(tmp_path):
+    path = _table(tmp_path, lambda d: d["entries"]["add_16b_energy_pJ"].update(value=int(HUGE)))
+    with pytest.raises(ArchError, match=r"entries.add_16b_energy_pJ.value: 1000.* energy_pJ is outside 0..1e\+09"):
+        load_tech(str(path))
+
+
+def test_cli_huge_integer_one_line_exit_2(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(ARCH), "workload-not-read.npz", "--set", f"clock_hz={HUGE}", "--json", str(out)])
+    code, err = info.value.code, capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "clock_hz: must be <=" in lines[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda d: d.update(node_nm="28nm"), "node_nm"),
+    (lambda d: d["entries"]["add_16b_energy_pJ"].update(value=-1.0), "entries.add_16b_energy_pJ.value"),
+    (lambda d: d["entries"]["add_16b_energy_pJ"].update(node_nm=0), "entries.add_16b_energy_pJ.node_nm"),
+    (lambda d: d["entries"]["add_16b_energy_pJ"].update(source=""), "entries.add_16b_energy_pJ.source"),
+    (lambda d: d["entries"]["add_16b_energy_pJ"].update(scaling=3), "entries.add_16b_energy_pJ.scaling"),
+    (lambda d: d["entries"].update(add_16b_energy_pJ=0.05), "entries.add_16b_energy_pJ"),
+    (lambda d: d["entries"]["sram64_8KB_read_energy_pJ"].update(access_bits=0),
+     "entries.sram64_8KB_read_energy_pJ.access_bits"),
+])
+def test_a_bad_table_says_how_to_fix_it(tmp_path, change, field):
+    path = _table(tmp_path, change)
+    with pytest.raises(ArchError) as info:
+        load_tech(str(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}: {field}: ") and "; " in message.split(f"{field}: ", 1)[1], message
+
+
+def test_a_table_that_is_not_a_mapping_says_how_to_fix_it(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("- 1\n")
+    with pytest.raises(ArchError, match=r"must be a mapping with 'entries'; start from a copy of .*28nm.yaml"):
+        load_tech(str(path))
