@@ -12,6 +12,7 @@ import yaml
 from satasim_atsn.cli import main
 from satasim_atsn.errors import ArchError
 from satasim_atsn.hw.arch import load_arch
+from satasim_atsn.hw.energy import energy_per_action_pJ
 from satasim_atsn.hw.tech import TECH_DIR, load_tech
 
 ARCH = Path(__file__).resolve().parent.parent / "archs" / "atsn16x16.yaml"
@@ -93,3 +94,27 @@ def test_a_table_that_is_not_a_mapping_says_how_to_fix_it(tmp_path):
     path.write_text("- 1\n")
     with pytest.raises(ArchError, match=r"must be a mapping with 'entries'; start from a copy of .*28nm.yaml"):
         load_tech(str(path))
+
+
+@pytest.mark.parametrize(("entry", "field", "value", "pattern"), [
+    ("sram64_8KB_read_energy_pJ", "access_bits", int(HUGE), r"access_bits: must be <= 65536, got 1000"),
+    ("glb_32KB_read_energy_pJ", "access_bits", 2**17, r"access_bits: must be <= 65536, got 131072"),
+    ("sram64_8KB_read_energy_pJ", "capacity_bytes", 2**41, r"capacity_bytes: must be <= 1099511627776"),
+], ids=["huge-access", "wide-access", "huge-capacity"])
+def test_an_sram_point_beyond_any_memory_is_refused_when_the_table_loads(tmp_path, entry, field, value, pattern):
+    def change(data):
+        for key, other in data["entries"].items():  # the whole family alike, so that only the bound refuses it
+            if key.startswith(entry.split("_", 1)[0] + "_") and field in other:
+                other[field] = value
+    path = _table(tmp_path, change)
+    with pytest.raises(ArchError, match=pattern):
+        load_tech(str(path))
+
+
+def test_sram_points_of_different_widths_name_the_entry_and_the_fix(tmp_path):
+    path = _table(tmp_path, lambda d: d["entries"]["glb_32KB_read_energy_pJ"].update(access_bits=128))
+    arch = load_arch(ARCH, [f"technology={path}", "global_buffers.input.bytes=65536"])
+    with pytest.raises(ArchError, match=r"entries.glb_32KB_read_energy_pJ.access_bits: 128 bits, but glb_144KB .*"
+                                        r"gives 256, and a 65,536 B memory is interpolated between the two; "
+                                        r"give every glb point one access_bits"):
+        energy_per_action_pJ(arch)

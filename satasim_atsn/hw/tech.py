@@ -207,7 +207,9 @@ class Tech:
         lo, hi = _bracket(caps, capacity_bytes)
         f0, f1 = figures(points[lo]), figures(points[hi])
         if f0[4] != f1[4]:
-            raise ArchError.at(str(self.path), family, "SRAM points of one family must share access_bits")
+            raise ArchError.at(str(self.path), f"entries.{points[lo]}_read_energy_pJ.access_bits", f"{f0[4]} bits, but "
+                               f"{points[hi]} gives {f1[4]}, and a {capacity_bytes:,} B memory is interpolated between "
+                               "the two", f"give every {family} point one access_bits")
         vals = [_loglog(capacity_bytes, lo, f0[i], hi, f1[i]) for i in range(4)]
         inside = lo < capacity_bytes < hi
         how = f"log-log {'interpolation' if inside else 'extrapolation'} from {points[lo]} and {points[hi]}"
@@ -479,6 +481,25 @@ def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> T
     return dataclasses.replace(_LOADED[key], ref=str(name_or_path))
 
 
+#: the largest SRAM point a table may give (the architecture's bound on any size) and the widest access port
+POINT_SIZE_MAXIMA = {"capacity_bytes": 2**40, "access_bits": 2**16}
+
+
+def _check_point_sizes(where: str, field_at: str, entry: dict) -> None:
+    """An SRAM point's ``capacity_bytes`` and ``access_bits`` are whole numbers from 1 to their bound (beyond it a
+    typo, which would also overflow the per-byte energies)."""
+    for k, high in POINT_SIZE_MAXIMA.items():
+        if k not in entry:
+            continue
+        value, unit = entry[k], "bytes" if k == "capacity_bytes" else "bits"
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {shown(value)}",
+                               f"write a whole number of {unit}")
+        if value > high:
+            raise ArchError.at(where, f"{field_at}.{k}", f"must be <= {high}, got {shown(value)}",
+                               f"check the number of {unit} (a typo?)")
+
+
 def _load_tech(path: Path, where: str) -> Tech:
     text = None
     try:
@@ -547,10 +568,7 @@ def _load_tech(path: Path, where: str) -> Tech:
         if isinstance(nn, bool) or not isinstance(nn, (int, float)) or not 0 < nn < 1e6:
             raise ArchError.at(where, f"{field_at}.node_nm", f"must be a positive number, got {shown(nn)}",
                                "give the node the value was measured at, in nm, e.g. node_nm: 45")
-        for k in ("capacity_bytes", "access_bits"):
-            if k in entry and (isinstance(entry[k], bool) or not isinstance(entry[k], int) or entry[k] <= 0):
-                raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {shown(entry[k])}",
-                                   "write a whole number of " + ("bytes" if k == "capacity_bytes" else "bits"))
+        _check_point_sizes(where, field_at, entry)
         clean[str(key)] = dict(entry, value=value, unit=unit)
         if "rate_hz" in entry:
             clean[str(key)]["rate_hz"] = _rate_hz(where, f"{field_at}.rate_hz", entry["rate_hz"])
