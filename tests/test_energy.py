@@ -249,3 +249,13 @@ def test_exit_decision_adds_and_weight_writes_are_priced():
     none = _arch("conventional16x16", ["array.exit_unit_tiles=0"])
     per_none = energy_per_action_pJ(none)
     assert per_none["exit_decision_adds"] == per_none["exit_weight_write_bytes"] == 0
+
+
+def test_the_adc_row_of_the_field_table_says_what_adc_bits_sets():
+    """docs/architecture.md said adc_bits sets the ADC's leakage; docs/energy.md charges an ADC none, at any width."""
+    areas = {bits: compute_area(_arch("dtsnn16x16", [f"pe.adc_bits={bits}"]))["adc"] for bits in (4, 12)}
+    assert areas[4] < areas[12]
+    assert all(leakage_power_mW(_arch("dtsnn16x16", [f"pe.adc_bits={bits}"]))["adc"] == 0 for bits in (4, 12))
+    row = next(line for line in (ARCHS.parent / "docs" / "architecture.md").read_text().splitlines()
+               if line.startswith("| `pe.adc_bits`"))
+    assert "leakage" not in row.split("It sets", 1)[1].split("not the result", 1)[0].replace("no leakage", "")
