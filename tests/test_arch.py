@@ -461,3 +461,16 @@ def test_dram_hints_and_bounds_hold_after_conversion():
                                                 "dram.bandwidth_GB_per_s=0.333334"]).dram.bytes_per_cycle == 1
     with pytest.raises(ArchError, match=r"dram\.latency_ns: 1e\+09 ns is more than 1000000000 cycles at 10000 MHz"):
         load_arch(ARCHS / "atsn16x16.yaml", ["clock_hz=1e10", "dram.latency_ns=1e9", "dram.bandwidth_GB_per_s=100"])
+
+
+@pytest.mark.parametrize(("given", "fix"), [
+    ("elsewhere/atsn16x16.yaml", "check the path; a shipped design is given by its bare name: atsn16x16$"),
+    ("mine.yaml", r"check the path; a shipped design is given by its bare name \(atsn16x16, conventional16x16, "
+                  r"dtsnn16x16\)$"),
+])
+def test_a_missing_architecture_file_names_the_shipped_designs_as_they_are_given(tmp_path, monkeypatch, given, fix):
+    """The fix said 'shipped: archs/*.yaml', a folder of the checkout that a pip-installed satasim has not."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ArchError, match=rf"^{given}: architecture file not found; {fix}"):
+        load_arch(given)
+    assert load_arch("atsn16x16").name == "atsn16x16"  # the bare name the fix gives works from any folder

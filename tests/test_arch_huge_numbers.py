@@ -119,3 +119,4 @@ def test_sram_points_of_different_widths_name_the_entry_and_the_fix(tmp_path):
                                         r"give every glb point one access_bits"):
         energy_per_action_pJ(arch)
 
+

@@ -634,7 +634,10 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
 def _read_yaml(path: Path) -> dict:
     where = str(path)
     if not path.exists():
-        raise ArchError.at(where, None, "architecture file not found", "check the path (shipped: archs/*.yaml)")
+        stem = path.name.rsplit(".", 1)[0] if path.suffix.lower() in (".yaml", ".yml") else path.name
+        shipped = (f"a shipped design is given by its bare name: {stem}" if stem in available_archs() else
+                   f"a shipped design is given by its bare name ({', '.join(available_archs())})")
+        raise ArchError.at(where, None, "architecture file not found", f"check the path; {shipped}")
     head = b""
     try:
         with path.open("rb") as handle:
