@@ -354,3 +354,18 @@ def test_a_long_exit_histogram_stays_one_readable_line():
     assert _exits_shown([0] * 20 + [5] + [0] * 1000 + [7]) == "{t=21: 5, t=1022: 7} (the rest 0)"
     many = _exits_shown([1] * 40)
     assert "... 24 more ..." in many and many.startswith("{t=1: 1") and many.count("t=") == 16
+
+
+def test_a_slow_design_prints_its_throughput_and_times_not_zero(workload_file, tmp_path, capsys):
+    """At 1 kHz the summary printed 'throughput 0.0 FPS' (0.0024 FPS) and '1 images'; every printed number that
+    is not 0 shows as not 0, and agrees with the JSON to its printed digits."""
+    out_json = tmp_path / "r.json"
+    code, out, err = run(["run", ARCH, workload_file, *SMALL, "--images", "1", "--set", "clock_hz=1e3",
+                          "--set", "noc.hop_cycles=100000", "--json", str(out_json)], capsys)
+    assert code == 0, err
+    m = json.loads(out_json.read_text())["metrics"]
+    assert 0 < m["fps"] < 0.05  # slow enough that one decimal shows 0.0
+    line = next(x for x in out.splitlines() if x.strip().startswith("throughput"))
+    shown = float(line.split()[1])
+    assert shown == pytest.approx(m["fps"], rel=5e-3), line
+    assert ": 1 image from #0," in out.splitlines()[0], out.splitlines()[0]

@@ -69,6 +69,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _digits(value: float, decimals: int) -> str:
+    """``value`` with ``decimals`` decimals, or 3 significant digits where those decimals would print a value that
+    is not 0 as 0 (0.0024 FPS of a design at 1 kHz is not '0.0 FPS')."""
+    text = f"{value:.{decimals}f}"
+    return f"{value:.3g}" if value != 0 and float(text) == 0 else text
+
+
 @dataclass
 class AcceleratorTotals:
     """One accelerator's accumulated state counters and action counts (filled by the engine's scheduler)."""
@@ -368,12 +375,13 @@ class SimResult:
         if self.statistical:
             lines.append(STATISTICAL_NOTE)
         lines += [
-            f"{self.arch['name']} on {self.workload['name']} ({self.workload['kind']}): {self.images} images "
-            f"from #{self.start}, {len(self.per_accelerator)} accelerator(s) at {self.clock_hz / 1e6:g} MHz",
-            f"  makespan        {self.total_cycles:,} cycles = {self.seconds * 1e3:.3f} ms",
-            f"  throughput      {m['fps']:.1f} FPS",
-            f"  latency         mean {m['latency_ms']['mean']:.3f} ms (min {m['latency_ms']['min']:.3f}, "
-            f"max {m['latency_ms']['max']:.3f})",
+            f"{self.arch['name']} on {self.workload['name']} ({self.workload['kind']}): {self.images} "
+            f"image{'s' if self.images != 1 else ''} from #{self.start}, {len(self.per_accelerator)} accelerator(s) at "
+            f"{self.clock_hz / 1e6:g} MHz",
+            f"  makespan        {self.total_cycles:,} cycles = {_digits(self.seconds * 1e3, 3)} ms",
+            f"  throughput      {_digits(m['fps'], 1)} FPS",
+            f"  latency         mean {_digits(m['latency_ms']['mean'], 3)} ms "
+            f"(min {_digits(m['latency_ms']['min'], 3)}, max {_digits(m['latency_ms']['max'], 3)})",
             f"  timesteps       mean {m['avg_timestep']:.3f}; exits per t {_exits_shown(m['exit_histogram'])}",
             f"  energy          {m['energy_per_image_uJ']:.2f} uJ/image, "
             f"{m['energy_per_image_timestep_uJ']:.2f} uJ/image-timestep, total {m['energy_total_pJ'] * 1e-12:.4g} J "
