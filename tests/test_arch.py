@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from satasim_atsn.errors import ArchError
 from satasim_atsn.hw.arch import load_arch, parse_override
@@ -474,3 +475,26 @@ def test_a_missing_architecture_file_names_the_shipped_designs_as_they_are_given
     with pytest.raises(ArchError, match=rf"^{given}: architecture file not found; {fix}"):
         load_arch(given)
     assert load_arch("atsn16x16").name == "atsn16x16"  # the bare name the fix gives works from any folder
+
+
+@pytest.mark.parametrize(("move", "message"), [
+    (lambda d: d["pe"].update(clock_hz=5e8), r"pe.clock_hz: unknown key; it is clock_hz \(a top-level field\)"),
+    (lambda d: d.update(vmem_bits=16), r": vmem_bits: unknown key; it is pe.vmem_bits or exit_unit.vmem_bits; move it"),
+    (lambda d: d.update(rows=d["array"].pop("rows")), r": rows: unknown key; it is array.rows; move it there$"),
+    (lambda d: d["exit_unit"].update(adc_bits=8), r"exit_unit.adc_bits: unknown key; it is pe.adc_bits; move it"),
+    (lambda d: d["pe"].update(adderz=1), r"pe.adderz: unknown key; did you mean 'adders'\?$"),
+], ids=["clock-under-pe", "vmem-at-top", "rows-at-top", "adc-under-exit-unit", "typo"])
+def test_a_field_in_the_wrong_section_says_where_it_belongs(tmp_path, move, message):
+    """It listed the section's valid keys, which do not include the field the user wrote correctly, one level off."""
+    data = yaml.safe_load((ARCHS / "atsn16x16.yaml").read_text())
+    move(data)
+    path = tmp_path / "a.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ArchError, match=message):
+        load_arch(path)
+
+
+def test_a_set_of_a_field_in_the_wrong_section_says_which_path_it_has():
+    with pytest.raises(ArchError, match=r"^--set: pe.clock_hz: no such field; it is clock_hz \(a top-level field\); "
+                                        r"give that path"):
+        load_arch(ARCHS / "atsn16x16.yaml", ["pe.clock_hz=1e9"])

@@ -130,6 +130,26 @@ def _suggest(word: str, options) -> str:
     return did_you_mean(word, options, "valid keys:", sort=True)
 
 
+def _homes(key: str, node: dict | None = None, prefix: str = "") -> list[str]:
+    """Where in the schema a field or section named ``key`` lives ('vmem_bits' -> pe.vmem_bits, exit_unit.vmem_bits)."""
+    node = SCHEMA if node is None else node
+    found = [prefix + key] if key in node else []
+    for name, spec in node.items():
+        if isinstance(spec, dict):
+            found += _homes(key, spec, f"{prefix}{name}.")
+    return found
+
+
+def _unknown_key_fix(key: str, options, here: str, given_by_set: bool = False) -> str:
+    """The fix for an unknown key at ``here`` (a section path ending in '.', or '' for the top level): where the key
+    belongs if the schema has it in another section (clock_hz under pe:), else the closest valid key or the list."""
+    homes = [h for h in _homes(str(key)) if h != here + str(key)]
+    if homes:
+        named = " or ".join(f"{h} (a top-level field)" if "." not in h else h for h in homes[:3])
+        return f"it is {named}; " + ("give that path" if given_by_set else "move it there")
+    return _suggest(key, options)
+
+
 # ---------------------------------------------------------------------------------------------
 # dataclasses
 # ---------------------------------------------------------------------------------------------
@@ -375,7 +395,7 @@ def _check_section(where: str, prefix: str, raw: Any, schema: dict) -> dict:
     for key in raw:
         if key not in schema:
             options = list(schema) + ([TECH_SECTION] if prefix == "" else [])
-            raise ArchError.at(where, f"{prefix}{key}", "unknown key", _suggest(key, options))
+            raise ArchError.at(where, f"{prefix}{key}", "unknown key", _unknown_key_fix(key, options, prefix))
     out: dict[str, Any] = {}
     for key, spec in schema.items():
         path = f"{prefix}{key}"
@@ -565,7 +585,9 @@ def _schema_at(path: list[str]) -> Any:
         if part not in node:
             options = list(node) + ([TECH_SECTION] if i == 0 else [])
             where = ".".join(path[: i + 1])
-            raise ArchError.at("--set", where, "no such field", _suggest(part, options))
+            here = ".".join(path[:i]) + "." if i else ""
+            fix = _unknown_key_fix(part, options, here, given_by_set=True)
+            raise ArchError.at("--set", where, "no such field", fix)
         node = node[part]
     return node
 
