@@ -564,3 +564,25 @@ def test_designs_on_workloads_of_other_tasks_get_no_verdict(tmp_path):
     assert "not judged here" in report and "**matches**" not in report and "does not match" not in report
     own = [read_workload(str(ROOT / "workloads" / f"vgg16w025_cifar10_{m}.npz")).meta for m in ("snn", "atsn")]
     assert task_differences(own) == []
+
+
+def test_a_ratio_far_below_one_keeps_its_digits(tmp_path, monkeypatch):
+    """A design 326x faster than the baseline had an EDP ratio printed as 0.000x (and 0.00x on its bar), and its FPS
+    cause as 0.002x: a number that reads as zero, as if the designs had nothing in common."""
+    import matplotlib.axes
+
+    from satasim_atsn.report import plots
+    from satasim_atsn.report.document import ratio_text
+    from satasim_atsn.study.compare import fps_factors
+
+    assert ratio_text(2.727 / 2.590e5) == "1.05e-05x" and ratio_text(0.0523, 2) == "0.052x"
+    assert ratio_text(0.954) == "0.954x" and ratio_text(326.026) == "326.026x" and ratio_text(0.0) == "0.000x"
+    slow, fast = _summary("slow", "atsn", 4, 500e6, 2.5, 1.218e7), _summary("fast", "atsn", 4, 500e6, 4.0, 3.735e4)
+    text = fps_factors(slow, fast)
+    assert text.startswith("FPS 0.00307x = ") and text.endswith("more cycles per image-timestep (0.00192x of FPS).")
+    seen: list[str] = []
+    original = matplotlib.axes.Axes.annotate
+    monkeypatch.setattr(matplotlib.axes.Axes, "annotate",
+                        lambda self, label, *a, **k: seen.append(label) or original(self, label, *a, **k))
+    plots.metric_bars(tmp_path / "m.png", ["fast", "slow"], [("EDP", [2.727, 2.590e5])], 1)
+    assert seen == ["1.1e-05x", "1.00x"]

@@ -229,6 +229,14 @@ def fmt(value: float | int | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def ratio_text(ratio: float, decimals: int = 3) -> str:
+    """A ratio as ``1.234x``: ``decimals`` decimals, or as many significant digits below 0.1 (0.0000105 read
+    0.000x, as if the two numbers had nothing to do with each other)."""
+    if ratio != 0 and abs(ratio) < 0.1:
+        return f"{ratio:.{decimals}g}x"
+    return f"{ratio:.{decimals}f}x"
+
+
 def pct(value: float | None, digits: int = 1) -> str:
     """Format a fraction as a signed percentage."""
     if value is None or value != value:

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from satasim_atsn.fileio import atomic_write_bytes  # noqa: E402
+from satasim_atsn.report.document import ratio_text  # noqa: E402
 
 DPI = 100
 COLORS = plt.get_cmap("tab20").colors
@@ -140,7 +141,7 @@ def metric_bars(path: str | Path, labels: list[str], metrics: list[tuple[str, li
         base = vals[baseline]
         for i, v in enumerate(vals):
             ratio = v / base if base else float("nan")
-            ax.annotate(f"{ratio:.2f}x", (i, v), ha="center", va="bottom", fontsize=8 if len(labels) <= 6 else 7)
+            ax.annotate(ratio_text(ratio, 2), (i, v), ha="center", va="bottom", fontsize=8 if len(labels) <= 6 else 7)
         ax.set_title(title, fontsize=10)
         ax.set_xticks(x)
         if legend:

@@ -30,7 +30,7 @@ from satasim_atsn.hw.arch import (
     resolve_arch_path,
 )
 from satasim_atsn.report import plots
-from satasim_atsn.report.document import Document, fmt, pct, text_table
+from satasim_atsn.report.document import Document, fmt, pct, ratio_text, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
 from satasim_atsn.study.runner import STUDY_JSON, process_pool
 from satasim_atsn.threads import usable_cpus
@@ -169,7 +169,7 @@ def _make_output_dir(out: Path) -> None:
 def _ratio(a: float | None, b: float | None) -> str:
     if a is None or not b:
         return "n/a"
-    return f"{a / b:.3f}x"
+    return ratio_text(a / b)
 
 
 def explain_difference(arch: dict, base: dict) -> list[str]:
@@ -231,7 +231,7 @@ def fps_factors(arch: dict, base: dict) -> str:
         f"{'fewer' if step_a < step_b else 'more'} cycles per image-timestep": step_b / step_a if step_a else 1.0,
     }
     cause = max(factors, key=lambda k: _spread(factors[k]))  # divisions only: the same choice on every CPU
-    return text + f" So the FPS change comes mostly from {cause} ({factors[cause]:.3f}x of FPS)."
+    return text + f" So the FPS change comes mostly from {cause} ({ratio_text(factors[cause])} of FPS)."
 
 
 def _spread(ratio: float) -> float:
