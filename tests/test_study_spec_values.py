@@ -524,3 +524,38 @@ def test_a_null_set_of_one_spelling_lets_the_other_vary(tmp_path, workload_path)
     study = load_study(_engine(tmp_path, workload_path, "set: [dram.latency_cycles=null]\nvary:\n"
                                                         "  dram.latency_ns: [100, 200]\n"))
     assert [p["dram.latency_ns"] for p in study.points()] == [100, 200]
+
+
+# ------------------------------------------------------------------------------------------
+# the study's name heads its report and the terminal line; its description is text
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("line", "pattern"), [
+    ('name: "a\\nb"\n', r"s\.yaml: name: must be one line of text, got 'a\\nb'; remove the line breaks"),
+    ("description: [a, b]\n", r"s\.yaml: description: must be text, got a list \['a', 'b'\]; write it as one string"),
+    ("description: {a: b}\n", r"s\.yaml: description: must be text, got a dict"),
+])
+def test_a_name_of_two_lines_or_a_description_that_is_not_text_is_refused(tmp_path, workload_path, line, pattern):
+    """A name with a line break split the report's heading in two; a list description was shown as ['a', 'b']."""
+    path = _engine(tmp_path, workload_path, "vary: {accelerators: [1, 2]}\n")
+    path.write_text(line + path.read_text().replace("name: t\n", "" if line.startswith("name") else "name: t\n"))
+    with pytest.raises(StudyError, match=pattern):
+        load_study(path)
+
+
+def test_a_functional_studys_refused_value_does_not_speak_of_set(tmp_path, workload_path):
+    """A functional study's varied or set exit-unit value was refused with '(--set: exit_unit.kind: ...)', an option
+    the user never gave."""
+    path = tmp_path / "f.yaml"
+    path.write_text(f"name: f\nmode: functional\nworkload: {workload_path}\nimages: 4\n"
+                    "vary: {exit_unit.kind: [at, fixed]}\nmetrics: [avg_timestep]\n")
+    with pytest.raises(StudyError, match=r"vary\.exit_unit\.kind: value 'fixed' is refused \(exit_unit\.kind: must be "
+                                         r"one of at, dt, none") as refused:
+        load_study(path)
+    assert "--set" not in str(refused.value)
+    path.write_text(f"name: f\nmode: functional\nworkload: {workload_path}\nimages: 4\nset: [exit_unit.cl_init=7]\n"
+                    "vary: {exit_unit.tau_cl: [0.5, 0.9]}\nmetrics: [avg_timestep]\n")
+    pattern = r"set\.exit_unit\.cl_init: value '7' is refused \(exit_unit\.cl_init: must be"
+    with pytest.raises(StudyError, match=pattern) as refused:
+        load_study(path)
+    assert "--set" not in str(refused.value)
+

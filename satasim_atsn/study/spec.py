@@ -528,6 +528,7 @@ def load_study(path: str | Path) -> Study:
     name = raw["name"]
     if not isinstance(name, str) or not name:
         raise _fail(where, "name", "must be a non-empty string", "name the study")
+    _refuse_text_that_breaks_the_report(where, name, raw.get("description"))
     fixed_entries = [f"{k.strip()}={v.strip()}" for k, _, v in (entry.partition("=") for entry in fixed)]
     study = Study(path=path.resolve(), name=name, description=str(raw.get("description") or ""), mode=mode, arch=arch,
                   workload=workload, images=images, start=start, fixed=fixed_entries, axes=axes,
@@ -538,6 +539,17 @@ def load_study(path: str | Path) -> Study:
     _check_workload(where, study)
     _check_values(where, study)
     return study
+
+
+def _refuse_text_that_breaks_the_report(where: str, name: str, description: Any) -> None:
+    """The name heads the report and the terminal's summary line, so it is one line of text; the description is
+    text (a list or mapping was shown as its Python repr)."""
+    if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in name):
+        raise _fail(where, "name", f"must be one line of text, got {shown(name)}",
+                    "remove the line breaks and control characters")
+    if description is not None and not isinstance(description, (str, int, float)):
+        raise _fail(where, "description", f"must be text, got a {type(description).__name__} {shown(description)}",
+                    "write it as one string (description: >- followed by indented lines for a long one)")
 
 
 def _read_study_yaml(path: Path, where: str) -> dict:
@@ -803,7 +815,7 @@ def _check_values(where: str, study: Study) -> None:
             try:
                 if not bases:
                     for fname, value in zip(axis.fields, values, strict=True):
-                        check_value("--set", fname, value, _schema_at(fname.split(".")))
+                        check_value("", fname, value, _schema_at(fname.split(".")))
             except SatasimError as error:
                 refused = error
             for arch_path, base in bases:
@@ -946,7 +958,7 @@ def functional_set_params(where: str, fixed: list[str]) -> dict[str, Any]:
         fname = item.split("=", 1)[0].strip()
         try:
             path, value = parse_override(item)
-            params[".".join(path)] = check_value("--set", fname, value, _schema_at(path))
+            params[".".join(path)] = check_value("", fname, value, _schema_at(path))
         except SatasimError as error:
             raise _fail(where, f"set.{fname}", f"value {shown(item.split('=', 1)[1].strip())} is refused ({error})",
                         "fix or remove this set entry") from None
