@@ -559,3 +559,15 @@ def test_a_functional_studys_refused_value_does_not_speak_of_set(tmp_path, workl
         load_study(path)
     assert "--set" not in str(refused.value)
 
+
+def test_a_sweep_whose_every_point_is_skipped_says_why_and_names_the_study(tmp_path, workload_path, capsys):
+    """It said 'each design refused the workload (the reasons are in report.md)' and named the output directory: the
+    designs had refused their combination of values, and the user had to open the report to learn which."""
+    path = _engine(tmp_path, workload_path, "vary: {pe.weight_memory_bytes: [1, 2]}\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "1", "-q"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"satasim: error: {path}: vary: none of the 2 points could run: every point was skipped (1 "
+                          "of them: atsn16x16.yaml: pe.weight_memory_bytes: 1 B cannot hold "), err
+    assert f"; 1 other reason in {tmp_path / 'out'}/report.md); change the varied or set values" in err, err

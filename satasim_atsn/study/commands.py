@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -65,8 +66,19 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
                    err=True)
         raise SystemExit(1)
     if stats.get("skipped", 0) == stats["points"]:
-        raise StudyError.at(str(out_dir), None, f"none of the {stats['points']} points could run: each design "
-                            "refused the workload (the reasons are in report.md)", "change the varied values")
+        raise _all_skipped_error(study_path, out_dir, rows)
+
+
+def _all_skipped_error(study_path: str, out_dir: str, rows: list[dict]) -> StudyError:
+    """The one-line error of a sweep whose every point was skipped: the study file, its most common reason (a
+    skipped point's design refused its combination of values, which is seldom the workload's doing) and where
+    the others are."""
+    reasons = Counter(str(r.get("error") or "") for r in rows)
+    reason, count = max(reasons.items(), key=lambda kv: (kv[1], -list(reasons).index(kv[0])))
+    others = len(reasons) - 1
+    more = f"; {others} other reason{'s' if others > 1 else ''} in {out_dir}/report.md" if others else ""
+    return StudyError.at(study_path, "vary", f"none of the {len(rows)} points could run: every point was skipped "
+                         f"({count} of them: {reason}{more})", "change the varied or set values")
 
 
 def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[str]]:
