@@ -586,3 +586,17 @@ def test_a_ratio_far_below_one_keeps_its_digits(tmp_path, monkeypatch):
                         lambda self, label, *a, **k: seen.append(label) or original(self, label, *a, **k))
     plots.metric_bars(tmp_path / "m.png", ["fast", "slow"], [("EDP", [2.727, 2.590e5])], 1)
     assert seen == ["1.1e-05x", "1.00x"]
+
+
+@pytest.mark.parametrize("command", ["reproduce", "validate"])
+def test_the_help_says_where_the_default_workloads_come_from(tmp_path, monkeypatch, command):
+    """The help said "default workloads/", but run from a directory without one, the checkout's were read."""
+    from click.testing import CliRunner
+
+    from satasim_atsn.cli import cli
+    from satasim_atsn.study.reproduce import default_workload_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert default_workload_dir().resolve() == (Path(__file__).resolve().parents[1] / "workloads")
+    text = " ".join(CliRunner().invoke(cli, [command, "--help"]).output.split())
+    assert "(default: workloads/ here, else the checkout's beside the installed package)" in text, text

@@ -157,7 +157,9 @@ def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, 
 @click.option("--arch", "arch_path", default=None,
               help="the ATSN design of table3 and claims (claims takes the DTSNN and conventional designs from "
                    "its folder), or the design of twin (any kind); default: the shipped atsn16x16")
-@click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
+@click.option("--workloads", "workload_dir", default=None,
+              help="directory of the workloads (default: workloads/ here, else the checkout's beside the installed "
+              "package)")
 @click.option("--trained", "trained_path", default=None,
               help="the trained workload of `twin` (default: the trained set's ATSN network)")
 @click.option("--trained-set", "prefix", default=DEFAULT_TRAINED_SET, show_default=True,
@@ -225,7 +227,9 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
 @click.command("validate")
 @click.option("-o", "--out", "out_dir", default="docs", show_default=True, help="directory of validation.md")
 @click.option("--images", type=int, default=None, help="images per simulated configuration (default 8)")
-@click.option("--workloads", "workload_dir", default=None, help="directory of the workloads (default workloads/)")
+@click.option("--workloads", "workload_dir", default=None,
+              help="directory of the workloads (default: workloads/ here, else the checkout's beside the installed "
+              "package)")
 @click.option("--json", "json_path", metavar="FILE", default=None,
               help="also write every table's numbers as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
