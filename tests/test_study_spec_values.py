@@ -571,3 +571,13 @@ def test_a_sweep_whose_every_point_is_skipped_says_why_and_names_the_study(tmp_p
     assert err.startswith(f"satasim: error: {path}: vary: none of the 2 points could run: every point was skipped (1 "
                           "of them: atsn16x16.yaml: pe.weight_memory_bytes: 1 B cannot hold "), err
     assert f"; 1 other reason in {tmp_path / 'out'}/report.md); change the varied or set values" in err, err
+
+
+def test_a_shipped_design_given_by_name_is_a_baseline_by_its_file_name():
+    """`compare atsn16x16 ...` records arch_path atsn16x16.yaml in results.json, but `--baseline atsn16x16.yaml`
+    was refused as none of the architectures."""
+    from satasim_atsn.study.compare import _baseline_index
+
+    assert _baseline_index(["conv", "mine"], ["conventional16x16", "archs/mine.yaml"], "conventional16x16.yaml") == 0
+    with pytest.raises(StudyError, match="'atsn16x16.yaml' is none of the architectures"):
+        _baseline_index(["conv", "mine"], ["conventional16x16", "archs/mine.yaml"], "atsn16x16.yaml")

@@ -28,6 +28,7 @@ from satasim_atsn.hw.arch import (
     naming_set_values,
     override_label,
     resolve_arch_path,
+    shipped_arch,
 )
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, pct, ratio_text, text_table
@@ -131,14 +132,16 @@ def _check_names(arch_paths: list[str], names: list[str]) -> None:
 
 def _baseline_index(names: list[str], arch_paths: list[str], baseline: str | None) -> int:
     """The architecture --baseline names: by its (unique) name, its index, or its file (path as given, file name
-    or stem)."""
+    or stem; a shipped design's file name)."""
     if baseline is None:
         return 0
     if baseline in names:
         return names.index(baseline)
     if baseline.isdigit() and int(baseline) < len(names):
         return int(baseline)
-    found = [i for i, a in enumerate(arch_paths) if baseline in (a, Path(a).name, Path(a).stem)]
+    # a shipped design given by name ('atsn16x16') is the file atsn16x16.yaml, as results.json's arch_path says
+    found = [i for i, a in enumerate(arch_paths) if baseline in (a, Path(a).name, Path(a).stem,
+                                                                 (shipped_arch(a) or Path(a)).name)]
     if len(found) > 1:
         raise StudyError.at(None, "--baseline", f"{baseline!r} is ambiguous: it names the files of "
                             f"{[names[i] for i in found]}", "give the architecture's name")
