@@ -581,3 +581,19 @@ def test_a_shipped_design_given_by_name_is_a_baseline_by_its_file_name():
     assert _baseline_index(["conv", "mine"], ["conventional16x16", "archs/mine.yaml"], "conventional16x16.yaml") == 0
     with pytest.raises(StudyError, match="'atsn16x16.yaml' is none of the architectures"):
         _baseline_index(["conv", "mine"], ["conventional16x16", "archs/mine.yaml"], "atsn16x16.yaml")
+
+
+def test_a_quoted_text_value_reaches_the_design_as_written(tmp_path, workload_path):
+    """A point's value went to the design as `field=value` text read back as YAML, so the study's quotes were lost:
+    name "yes" became true and was refused with 'write it in quotes' (it was quoted), "007" an octal number, "a #b"
+    the name 'a', and "timestep_major " (a stray space) a second, identical point."""
+    from satasim_atsn.hw.arch import apply_overrides, load_arch
+    from satasim_atsn.study.spec import point_overrides
+
+    study = load_study(_engine(tmp_path, workload_path, 'vary:\n  name: ["yes", "007", "a #b", "x: y", "[a]", c]\n'))
+    base = load_arch(ARCH).to_dict()
+    names = [apply_overrides(base, point_overrides(study, p))["name"] for p in study.points()]
+    assert names == ["yes", "007", "a #b", "x: y", "[a]", "c"]
+    path = _engine(tmp_path, workload_path, 'vary:\n  dataflow: [timestep_major, "timestep_major "]\n')
+    with pytest.raises(StudyError, match=r"vary\.dataflow: value 'timestep_major ' is refused .*did you mean"):
+        load_study(path)

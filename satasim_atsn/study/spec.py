@@ -1023,8 +1023,21 @@ def point_overrides(study: Study, point: dict[str, Any]) -> list[str]:
 
 
 def _yaml_scalar(value: Any) -> str:
+    """A point's value as the text of a `field=value` override, which is read back as YAML: text that YAML would
+    read as something else ("yes", "007", "a #b", " padded") is double-quoted, so the value the study file gives
+    (quoted there) is the value the design gets."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, str) and _reads_back_as(value) != value:
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
     return str(value)
+
+
+def _reads_back_as(text: str) -> Any:
+    """What YAML reads ``text`` as, or None when it cannot read it."""
+    try:
+        return yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        return None
