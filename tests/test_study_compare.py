@@ -600,3 +600,15 @@ def test_the_help_says_where_the_default_workloads_come_from(tmp_path, monkeypat
     assert default_workload_dir().resolve() == (Path(__file__).resolve().parents[1] / "workloads")
     text = " ".join(CliRunner().invoke(cli, [command, "--help"]).output.split())
     assert "(default: workloads/ here, else the checkout's beside the installed package)" in text, text
+
+
+def test_bars_that_span_two_decades_are_drawn_on_a_log_scale(tmp_path, monkeypatch):
+    """A design with 1e-5 times the baseline's EDP had no visible bar: the axis went to 2.6e5 linearly."""
+    from satasim_atsn.report import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or Path(path))
+    plots.metric_bars(tmp_path / "m.png", ["fast", "slow"], [("EDP", [2.727, 2.590e5]), ("area", [26.0, 26.4])], 1)
+    edp, area = figures[0].axes[:2]
+    assert (edp.get_yscale(), edp.get_title()) == ("log", "EDP (log scale)")
+    assert (area.get_yscale(), area.get_title()) == ("linear", "area")

@@ -138,6 +138,10 @@ def metric_bars(path: str | Path, labels: list[str], metrics: list[tuple[str, li
         ax = axes[index // cols][index % cols]
         vals = np.asarray(values, dtype=float)
         ax.bar(x, vals, color=colours)
+        if _decades(vals):  # a bar 300x shorter than another was no bar at all on a linear scale
+            ax.set_yscale("log")
+            _plain_log_ticks(ax.yaxis)
+            title = f"{title} (log scale)"
         base = vals[baseline]
         for i, v in enumerate(vals):
             ratio = v / base if base else float("nan")
