@@ -594,6 +594,10 @@ def test_a_quoted_text_value_reaches_the_design_as_written(tmp_path, workload_pa
     base = load_arch(ARCH).to_dict()
     names = [apply_overrides(base, point_overrides(study, p))["name"] for p in study.points()]
     assert names == ["yes", "007", "a #b", "x: y", "[a]", "c"]
+    switch = load_study(_engine(tmp_path, workload_path, 'vary:\n  zip: [{batch_refill: ["true", "false"], '
+                                'accelerators: ["4", "2"]}]\n', "n.yaml"))
+    read = [apply_overrides(base, point_overrides(switch, p)) for p in switch.points()]  # as --set reads them
+    assert [(a["batch_refill"], a["accelerators"]) for a in read] == [(True, 4), (False, 2)]
     path = _engine(tmp_path, workload_path, 'vary:\n  dataflow: [timestep_major, "timestep_major "]\n')
     with pytest.raises(StudyError, match=r"vary\.dataflow: value 'timestep_major ' is refused .*did you mean"):
         load_study(path)

@@ -810,7 +810,7 @@ def _check_values(where: str, study: Study) -> None:
             continue
         key = "vary." + ("zip" if len(axis.fields) > 1 else axis.fields[0])
         for values in axis.values:
-            overrides = [f"{f}={_yaml_scalar(v)}" for f, v in zip(axis.fields, values, strict=True)]
+            overrides = [f"{f}={_yaml_scalar(v, f)}" for f, v in zip(axis.fields, values, strict=True)]
             refused = None
             try:
                 if not bases:
@@ -872,9 +872,9 @@ def _refuse_unused_tech_entries(where: str, study: Study, bases: list[tuple[Path
         first, last = axis.values[0][0], axis.values[-1][0]
         try:
             moved = any(
-                technology_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(first)}"]),
+                technology_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(first, fname)}"]),
                                              where=str(path), base_dir=path.parent, path=path))
-                != technology_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(last)}"]),
+                != technology_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(last, fname)}"]),
                                                 where=str(path), base_dir=path.parent, path=path))
                 for path, base in bases)
         except SatasimError:
@@ -1018,21 +1018,35 @@ def point_overrides(study: Study, point: dict[str, Any]) -> list[str]:
     for fname, value in point.items():
         if fname == "arch" and study.arch_files:
             continue
-        out.append(f"{fname}={_yaml_scalar(value)}")
+        out.append(f"{fname}={_yaml_scalar(value, fname)}")
     return out
 
 
-def _yaml_scalar(value: Any) -> str:
-    """A point's value as the text of a `field=value` override, which is read back as YAML: text that YAML would
-    read as something else ("yes", "007", "a #b", " padded") is double-quoted, so the value the study file gives
-    (quoted there) is the value the design gets."""
+def _yaml_scalar(value: Any, fname: str = "") -> str:
+    """A point's value as the text of a `field=value` override, which is read back as YAML. Text of a text field
+    that YAML would read as something else ("yes", "007", "a #b", " padded") is double-quoted, so the value the
+    study file gives (quoted there) is the value the design gets; "4" or "true" of a number or a switch is read
+    as YAML, as `--set` reads it."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
-    if isinstance(value, str) and _reads_back_as(value) != value:
+    if isinstance(value, str) and _text_field(fname) and _reads_back_as(value) != value:
         return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
     return str(value)
+
+
+def _text_field(fname: str) -> bool:
+    """Is ``fname`` an architecture field whose value is text (a name, a file, one of a list of words)?"""
+    from satasim_atsn.hw.arch import _schema_at
+
+    if fname.startswith("tech."):
+        return False
+    try:
+        spec = _schema_at(fname.split("."))
+    except SatasimError:
+        return False
+    return isinstance(spec, tuple) and (spec[0] == "str" or isinstance(spec[0], (tuple, list)))
 
 
 def _reads_back_as(text: str) -> Any:
