@@ -601,3 +601,23 @@ def test_a_quoted_text_value_reaches_the_design_as_written(tmp_path, workload_pa
     path = _engine(tmp_path, workload_path, 'vary:\n  dataflow: [timestep_major, "timestep_major "]\n')
     with pytest.raises(StudyError, match=r"vary\.dataflow: value 'timestep_major ' is refused .*did you mean"):
         load_study(path)
+
+
+def test_heat_map_axes_run_in_ascending_order(tmp_path, workload_path, monkeypatch):
+    """A study listing tau_CL as [0.9, 0.99, 1.0, 0.5] got a heat map with 0.5 right of 1.0; text axes keep their
+    order."""
+    from satasim_atsn.report import plots
+    from satasim_atsn.study.runner import run_study
+    from satasim_atsn.study.sweep_report import sweep_report
+
+    drawn = []
+    monkeypatch.setattr(plots, "heatmap", lambda path, grid, xs, ys, *a: drawn.append((xs, ys, grid.tolist()))
+                        or Path(path).write_bytes(b"png"))
+    study = load_study(_engine(tmp_path, workload_path, f"arch: {CONVENTIONAL}\nvary:\n  accelerators: [2, 1]\n"
+                               "  dataflow: [timestep_major, layer_major]\n"))
+    rows, _ = run_study(study, tmp_path / "out", jobs=1, quiet=True)
+    sweep_report(study, rows, tmp_path / "out", "satasim sweep s.yaml")
+    xs, ys, grid = drawn[0]
+    assert (xs, ys) == (["timestep_major", "layer_major"], [1, 2])
+    fps = {(int(r["accelerators"]), r["dataflow"]): float(r["fps"]) for r in rows}
+    assert grid == [[fps[(a, d)] for d in xs] for a in ys]

@@ -12,7 +12,7 @@ from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt
 from satasim_atsn.study.pareto import pareto_front
 from satasim_atsn.study.point_notes import point_list, point_notes
-from satasim_atsn.study.spec import MAXIMISE, Study
+from satasim_atsn.study.spec import MAXIMISE, Study, as_number
 
 
 def short_names(fields: list[str]) -> dict[str, str]:
@@ -107,27 +107,40 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
         doc.table(["point"] + fields + [xm, ym], [[r["point"]] + [r[f] for f in fields] + [fmt(_as_float(r[xm])),
                   fmt(_as_float(r[ym]))] for r, on in zip(drawn, front, strict=True) if on],
                   caption=f"Pareto-optimal points ({int(front.sum())} of {len(drawn)})")
-    # heat maps for two-axis studies
     if len(study.axes) == 2 and all(len(a.fields) == 1 for a in study.axes) and ok:
-        fx, fy = study.axes[1].fields[0], study.axes[0].fields[0]
-        xs_v = [v[0] for v in study.axes[1].values]
-        ys_v = [v[0] for v in study.axes[0].values]
-        for metric in study.metrics:
-            grid = np.full((len(ys_v), len(xs_v)), np.nan)
-            for r in ok:
-                grid[ys_v.index(_coerce(r[fy], ys_v)), xs_v.index(_coerce(r[fx], xs_v))] = _as_float(r[metric])
-            if np.isnan(grid).all():
-                continue
-            name = f"heatmap_{metric}.png"
-            plots.heatmap(out / name, grid, xs_v, ys_v, fx, fy, f"{study.name}: {metric}", metric)
-            doc.heading(f"{metric} over {fy} x {fx}", 3)
-            doc.figure(name, f"{metric} for every ({fy}, {fx})")
+        _heatmaps(doc, study, ok, out)
     doc.heading("All points")
     doc.table(["point"] + fields + ["status"] + study.metrics,
               [[r["point"]] + [r[f] for f in fields] + [r["status"]] + [fmt(_as_float(r.get(m))) for m in study.metrics]
                for r in rows])
     _problem_sections(doc, fields, errors, skipped)
     return doc
+
+
+def _heatmaps(doc: Document, study: Study, ok: list[dict[str, Any]], out: Path) -> None:
+    """A heat map per metric of a study of two one-field axes; numeric axes run in ascending order whatever order
+    the study lists them in (tau_CL [0.9, 0.99, 1.0, 0.5] drew 0.5 right of 1)."""
+    fx, fy = study.axes[1].fields[0], study.axes[0].fields[0]
+    xs_v = _ascending([v[0] for v in study.axes[1].values])
+    ys_v = _ascending([v[0] for v in study.axes[0].values])
+    for metric in study.metrics:
+        grid = np.full((len(ys_v), len(xs_v)), np.nan)
+        for r in ok:
+            grid[ys_v.index(_coerce(r[fy], ys_v)), xs_v.index(_coerce(r[fx], xs_v))] = _as_float(r[metric])
+        if np.isnan(grid).all():
+            continue
+        name = f"heatmap_{metric}.png"
+        plots.heatmap(out / name, grid, xs_v, ys_v, fx, fy, f"{study.name}: {metric}", metric)
+        doc.heading(f"{metric} over {fy} x {fx}", 3)
+        doc.figure(name, f"{metric} for every ({fy}, {fx})")
+
+
+def _ascending(values: list) -> list:
+    """An axis's values sorted by the numbers they spell when all are numbers (1e8 as text too), else as given."""
+    numbers = [None if isinstance(v, bool) else as_number(v) for v in values]
+    if any(n is None for n in numbers):
+        return values
+    return [v for _, v in sorted(zip(numbers, values, strict=True), key=lambda pair: pair[0])]
 
 
 def _problem_sections(doc: Document, fields: list[str], errors: list[dict], skipped: list[dict]) -> None:
