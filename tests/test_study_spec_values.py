@@ -621,3 +621,15 @@ def test_heat_map_axes_run_in_ascending_order(tmp_path, workload_path, monkeypat
     assert (xs, ys) == (["timestep_major", "layer_major"], [1, 2])
     fps = {(int(r["accelerators"]), r["dataflow"]): float(r["fps"]) for r in rows}
     assert grid == [[fps[(a, d)] for d in xs] for a in ys]
+
+
+@pytest.mark.parametrize("base", ["", f"arch: {ARCH}\n"])
+def test_architectures_in_a_zip_are_refused_as_such(tmp_path, base):
+    """`zip: [{arch: [...], accelerators: [...]}]` was refused as 'arch: missing' or as 'no such architecture field'."""
+    path = tmp_path / "z.yaml"
+    path.write_text(f"name: z\nmode: engine\n{base}workload: w.npz\nvary:\n  zip:\n"
+                    "    - {arch: [atsn16x16, conventional16x16], accelerators: [1, 2]}\nmetrics: [fps]\n")
+    pattern = (r"z\.yaml: vary\.zip\[0\]\.arch: architectures are not zipped with other fields: vary\.arch is an axis "
+               r"of its own; move arch: \[\.\.\.\] out of the zip")
+    with pytest.raises(StudyError, match=pattern):
+        load_study(path)

@@ -456,6 +456,7 @@ def _study_archs(where: str, path: Path, raw: dict, mode: str) -> tuple[Path | N
         raise _fail(where, "arch", "a functional study reads no architecture file: the exit rules take their fields "
                     "from set: and vary: (defaults: the AT unit's)",
                     "drop arch, and give the exit unit's fields in set:, e.g. set: [exit_unit.cl_init=0.99]")
+    _refuse_zipped_arch(where, raw.get("vary"))
     arch_files = _varied_archs(where, path.parent, raw, mode)
     if mode == "engine" and "arch" not in raw and not arch_files:
         raise _fail(where, "arch", "missing", "an engine study needs a base architecture (or vary.arch)")
@@ -465,6 +466,15 @@ def _study_archs(where: str, path: Path, raw: dict, mode: str) -> tuple[Path | N
         raise _fail(where, "arch", f"{shown(raw['arch'])} is not one of vary.arch's designs, the study's only "
                     "architectures: it would run nowhere", "list it in vary.arch, or drop arch:")
     return (arch if arch is not None or not arch_files else next(iter(arch_files.values()))), arch_files
+
+
+def _refuse_zipped_arch(where: str, vary: Any) -> None:
+    """`arch` inside a zip group was refused as 'no such architecture field', or as a missing `arch:`."""
+    groups = vary.get("zip") if isinstance(vary, dict) else None
+    for g_index, group in enumerate(groups if isinstance(groups, list) else [groups]):
+        if isinstance(group, dict) and "arch" in group:
+            raise _fail(where, f"vary.zip[{g_index}].arch", "architectures are not zipped with other fields: "
+                        "vary.arch is an axis of its own", "move arch: [...] out of the zip, directly under vary")
 
 
 def load_study(path: str | Path) -> Study:
