@@ -612,3 +612,13 @@ def test_bars_that_span_two_decades_are_drawn_on_a_log_scale(tmp_path, monkeypat
     edp, area = figures[0].axes[:2]
     assert (edp.get_yscale(), edp.get_title()) == ("log", "EDP (log scale)")
     assert (area.get_yscale(), area.get_title()) == ("linear", "area")
+
+
+def test_the_help_of_baseline_names_every_way_to_give_it():
+    """The help said 'architecture name (or index)'; a file name or stem is taken too (docs/studies.md)."""
+    from click.testing import CliRunner
+
+    from satasim_atsn.cli import cli
+
+    text = " ".join(CliRunner().invoke(cli, ["compare", "--help"]).output.split())
+    assert "its name, its file (as given, its file name or stem) or its 0-based index" in text, text

@@ -112,7 +112,8 @@ def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[
 @click.command("compare")
 @click.argument("paths", nargs=-1, required=True, metavar="ARCH[=WORKLOAD]... [WORKLOAD]")
 @click.option("-o", "--out", "out_dir", required=True, help="output directory for the report")
-@click.option("--baseline", default=None, help="architecture name (or index) the ratios refer to (default: the first)")
+@click.option("--baseline", default=None, help="the architecture the ratios refer to: its name, its file (as given, "
+              "its file name or stem) or its 0-based index (default: the first)")
 @click.option("--images", type=int, default=None, help="images to simulate (default: 100, or all if fewer)")
 @click.option("--start", type=int, default=0, show_default=True, help="first image")
 @click.option("--set", "overrides", multiple=True,
