@@ -622,3 +622,19 @@ def test_the_help_of_baseline_names_every_way_to_give_it():
 
     text = " ".join(CliRunner().invoke(cli, ["compare", "--help"]).output.split())
     assert "its name, its file (as given, its file name or stem) or its 0-based index" in text, text
+
+
+def test_files_whose_names_hold_an_equals_sign(tmp_path, monkeypatch):
+    """`compare atsn16x16 w=1.npz` read the workload as the architecture 'w' paired with '1.npz' and refused
+    atsn16x16 as having no workload; `a=8.yaml=w=1.npz` split at the first '='."""
+    from satasim_atsn.study.commands import _arch_workload_pairs
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("w=1.npz", "a=8.yaml", "v.npz"):
+        (tmp_path / name).write_bytes(b"")
+    assert _arch_workload_pairs(("atsn16x16", "w=1.npz")) == (["atsn16x16"], "w=1.npz")
+    assert _arch_workload_pairs(("a=8.yaml", "atsn16x16", "v.npz")) == (["a=8.yaml", "atsn16x16"], "v.npz")
+    assert _arch_workload_pairs(("a=8.yaml=w=1.npz", "atsn16x16=v.npz")) == (["a=8.yaml", "atsn16x16"],
+                                                                              ["w=1.npz", "v.npz"])
+    with pytest.raises(StudyError, match="atsn16x16=: is not ARCH or ARCH=WORKLOAD"):
+        _arch_workload_pairs(("atsn16x16=", "v.npz"))

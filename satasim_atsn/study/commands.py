@@ -81,17 +81,30 @@ def _all_skipped_error(study_path: str, out_dir: str, rows: list[dict]) -> Study
                          f"({count} of them: {reason}{more})", "change the varied or set values")
 
 
+def _split_pair(item: str) -> tuple[str, str | None]:
+    """``ARCH=WORKLOAD`` -> (ARCH, WORKLOAD), anything else -> (item, None). An existing file whose name holds '='
+    is that file, and a pair splits at the first '=' whose left side is a file or a shipped design's name (a
+    `w=1.npz` workload was read as the architecture 'w' paired with '1.npz')."""
+    from satasim_atsn.hw.arch import shipped_arch
+
+    if "=" not in item or Path(item).exists():
+        return item, None
+    cuts = [i for i, ch in enumerate(item) if ch == "="]
+    cut = next((i for i in cuts if Path(item[:i]).is_file() or shipped_arch(item[:i])), cuts[0])
+    return item[:cut], item[cut + 1:]
+
+
 def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[str]]:
     """The architectures and their workloads from compare's arguments: one shared workload, or one each."""
-    shared = None if "=" in paths[-1] else paths[-1]
+    shared = None if _split_pair(paths[-1])[1] is not None else paths[-1]
     items = list(paths[:-1] if shared is not None else paths)
     if not items:
         raise StudyError.at(None, "ARCH... WORKLOAD", "needs at least one architecture and a workload",
                             "e.g. satasim compare archs/atsn16x16.yaml workloads/vgg16_cifar10.npz -o out")
     archs, own = [], []
     for item in items:
-        arch, _, workload = item.partition("=")
-        if not arch or ("=" in item and not workload):
+        arch, workload = _split_pair(item)
+        if not arch or (workload is not None and not workload):
             raise StudyError.at(None, item, "is not ARCH or ARCH=WORKLOAD", "e.g. archs/atsn16x16.yaml="
                                 "workloads/vgg16w025_cifar10_atsn.npz")
         archs.append(arch)
