@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import click
@@ -129,6 +132,15 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
                          "another --json writes the JSON again from the checkpoint without retraining") from None
 
 
+@contextlib.contextmanager
+def _reading_bar(quiet: bool, desc: str, total: int) -> Iterator[Callable[[int], object]]:
+    """A bar over the images of an image folder being read (terminal only, not with --quiet)."""
+    from satasim_atsn.report.progress import progress_bar
+
+    with progress_bar(total, desc=desc, unit="img", quiet=quiet) as bar:
+        yield bar.update
+
+
 @click.command("evaluate")
 @click.argument("workload_path", metavar="WORKLOAD")
 @click.option("--policy", default="all", show_default=True, help="all | fixed | atsn | dtsnn (what to print)")
@@ -182,7 +194,7 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     cl_init, tau_cl, theta = exit_settings(workload.meta, cl_init, tau_cl, theta)  # as `workload stats` does
     notes = []
     if dataset is not None:
-        workload = with_test_split(workload, dataset, data_dir, image_size)
+        workload = with_test_split(workload, dataset, data_dir, image_size, partial(_reading_bar, quiet))
         note = cross_dataset_note(workload, dataset)
         notes = [note.removeprefix("note: ")] if note else []
         if note and not quiet:

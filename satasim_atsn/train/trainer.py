@@ -499,7 +499,7 @@ def subset(data: Dataset, idx: np.ndarray) -> Dataset:
                    None if whole else data.sample_of or len(data))
 
 
-def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
+def prepare_data(config: TrainConfig, progress: Progress | None = None) -> tuple[Dataset, Dataset, Dataset]:
     """(train, evaluation, embedded) splits.
 
     train: the train split (a seeded subset if asked). evaluation: the whole test split, or a
@@ -507,8 +507,9 @@ def prepare_data(config: TrainConfig) -> tuple[Dataset, Dataset, Dataset]:
     embedded: a seeded class-balanced sample of ``test_images`` test examples, stored in the
     workload as its inputs (never simply the first N: image folders list class by class).
     """
-    train = load_dataset(config.dataset, "train", config.data_dir, config.image_size)
-    test = load_dataset(config.dataset, "test", config.data_dir, config.image_size)
+    hook = progress.images if progress is not None else None  # a bar while an image folder is read
+    train = load_dataset(config.dataset, "train", config.data_dir, config.image_size, hook)
+    test = load_dataset(config.dataset, "test", config.data_dir, config.image_size, hook)
     if list(test.x.shape[1:]) != list(train.x.shape[1:]):
         same_size = list(test.x.shape[2:]) == list(train.x.shape[2:])
         fix = ("use the two splits of one dataset" if config.dataset != "imagefolder" else
@@ -617,7 +618,7 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
         _require_checkpoint(ckpt)  # before the data load, which takes a minute on CIFAR-10
         _check_epochs_left(ckpt, config.epochs)
     progress = Progress(quiet, stream)
-    data = data if data is not None else prepare_data(config)
+    data = data if data is not None else prepare_data(config, progress)
     train, evaluation, embedded = data if len(data) == 3 else (data[0], data[1], data[1])
     notes = [f"{option} {asked}: the {what} split has {got} images; all of them are used"
              for option, asked, got, what in (("--train-subset", config.train_subset, len(train), "training"),
