@@ -55,6 +55,12 @@ def test_cli_trains_and_evaluates(tmp_path, capsys):
     (["train", "--method", "fast", "-o", "x.npz"], "unknown method"),
     (["train", "--loss", "mse", "-o", "x.npz"], "unknown loss"),
     (["train", "--epochs", "0", "-o", "x.npz"], "--epochs"),
+    # inf is a number, and positive: the refusal has to say what is wrong with it
+    (["train", "--checkpoint-minutes", "inf", "-o", "x.npz"], "--checkpoint-minutes: must be a positive finite number "
+                                                             "of minutes, got inf"),
+    (["train", "--checkpoint-minutes", "nan", "-o", "x.npz"], "finite number of minutes, got nan"),
+    (["train", "--lr", "inf", "-o", "x.npz"], "--lr: must be a positive finite number, got inf"),
+    (["train", "--width", "nan", "-o", "x.npz"], "--width: must be in (0, 4], got nan"),
     (["evaluate", "does/not/exist.npz"], "no such file"),
     (["evaluate", "x.npz", "--policy", "magic"], "unknown policy"),
 ])

@@ -97,11 +97,13 @@ class TrainConfig:
             if value is not None and value < 1:
                 raise TrainError.at(None, key, f"must be positive, got {value}", "fix the value or leave it out")
         if not (self.checkpoint_minutes > 0 and math.isfinite(self.checkpoint_minutes)):
-            raise TrainError.at(None, "--checkpoint-minutes", "must be a positive number", "try 10")
+            raise TrainError.at(None, "--checkpoint-minutes", f"must be a positive finite number of minutes, got "
+                                f"{self.checkpoint_minutes}", "try 10 (a checkpoint is also written after each epoch; "
+                                "a value longer than an epoch, e.g. 100000, writes none inside one)")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise TrainError.at(None, "--lr", f"must be a positive number, got {self.lr}", "try 0.1")
-        if not 0 < self.width <= 4:
-            raise TrainError.at(None, "--width", "must be in (0, 4]", "1.0 is the paper's network")
+            raise TrainError.at(None, "--lr", f"must be a positive finite number, got {self.lr}", "try 0.1")
+        if not 0 < self.width <= 4:  # nan too
+            raise TrainError.at(None, "--width", f"must be in (0, 4], got {self.width}", "1.0 is the paper's network")
         if self.seed < 0:
             raise TrainError.at(None, "--seed", f"must be a non-negative integer, got {self.seed}", "e.g. --seed 0")
         if self.data_dir is not None and self.dataset == "synthetic":
