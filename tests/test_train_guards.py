@@ -763,3 +763,29 @@ def test_a_killed_trainings_lock_is_taken_over_when_its_process_id_is_reused(tmp
         holder.kill()
         holder.wait()
     assert not trainer._lock_path(out).exists() and not trainer._lock_path(ckpt).exists()
+
+
+def test_fewer_evaluated_images_than_classes_are_not_judged_against_chance():
+    """--eval-images 1 with 12 classes warned that the network was 'not clearly above the 100.00% of always
+    predicting the largest class' (a class of one image, 'the test classes are unbalanced'): no network can score
+    above 100%, and 3 images of 4 classes named one of three tied classes the largest."""
+    from satasim_atsn.train.trainer import training_warnings
+
+    history = [{"loss": 1.0}]
+    assert training_warnings(history, 0.0, 12, 1, labels=np.array([5]), predicted=np.array([3])) == []
+    assert training_warnings(history, 1 / 3, 4, 3, labels=np.array([0, 1, 3]), predicted=np.array([0, 0, 2])) == []
+    # from as many images as classes on, the rules hold as before
+    assert "near the 25.00% of a guess" in training_warnings(history, 0.25, 4, 4, labels=np.arange(4),
+                                                             predicted=np.array([0, 0, 1, 2]))[0]
+
+
+@pytest.mark.parametrize("asked", [1, 3])
+def test_fewer_evaluated_images_than_classes_are_noted(tmp_path, capsys, asked):
+    code, _, err = run_cli([*TRAIN, "--eval-images", str(asked), "-o", str(tmp_path / "w.npz"), "--json",
+                            str(tmp_path / "r.json")], capsys)  # the synthetic set has 4 classes
+    assert code == 0 and err == ""
+    notes = json.loads((tmp_path / "r.json").read_text())["notes"]
+    assert len(notes) == 1 and notes[0].startswith(f"--eval-images {asked}: {asked} test image")
+    assert "fewer than the 4 classes" in notes[0] and "pass --eval-images 4 or more" in notes[0]
+    assert "warnings" not in read_workload(tmp_path / "w.npz").meta["provenance"] or not any(
+        "largest class" in w for w in read_workload(tmp_path / "w.npz").meta["provenance"]["warnings"])

@@ -627,6 +627,7 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
                                               ("--eval-images", config.eval_images, len(evaluation), "test"),
                                               ("--test-images", config.test_images, len(embedded), "test"))
              if asked is not None and got < asked]
+    notes += _too_few_to_judge(config, len(evaluation), train.num_classes)
     for note in notes:
         progress.line(f"note: {note}")
     loss_name, output_mode = config.resolved()
@@ -668,6 +669,20 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
     summary["notes"] = notes  # what was printed as "note: ...", in --json too (README: every command's notes)
     summary["resumed"] = resumed  # this run's resume (None when fresh); summary["resumes"]: those changing --epochs
     return summary
+
+
+def _too_few_to_judge(config: TrainConfig, images: int, num_classes: int) -> list[str]:
+    """The note of an evaluation on fewer test images than classes: some classes go unscored, so no accuracy can be
+    told from chance and the near-chance warning is not given (it compared with a "largest class" of one image)."""
+    if images >= num_classes:
+        return []
+    asked = (f"--eval-images {config.eval_images}: {images} test image{'s' if images != 1 else ''}"
+             if config.eval_images is not None and config.eval_images < num_classes else
+             f"the test split has {images} image{'s' if images != 1 else ''}")
+    fix = (f"pass --eval-images {num_classes} or more, or leave it out" if config.eval_images is not None and
+           config.eval_images < num_classes else "give the test split an image of each class")
+    return [f"{asked}, fewer than the {num_classes} classes: some classes are not scored, so the accuracies cannot be "
+            f"told from chance and no near-chance warning is given ({fix})"]
 
 
 def _stable(history: list) -> list:
@@ -758,6 +773,8 @@ def _learned_little(accuracy: float, num_classes: int, images: int, labels: np.n
     """The warning of an accuracy near chance, saying which chance: one class predicted for every image, the largest
     class's share of unbalanced test images, or a uniform guess among the classes (1/C)."""
     check = "check the data and --lr, --epochs, --width"
+    if images < num_classes:  # some classes unscored: no chance level to compare with (a note says so)
+        return None
     labels = None if labels is None or len(labels) == 0 else np.asarray(labels)
     if predicted is not None and labels is not None and len(np.unique(predicted)) == 1 < len(np.unique(labels)):
         name = _class_label(int(predicted[0]), class_names)
