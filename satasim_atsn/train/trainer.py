@@ -179,14 +179,17 @@ def make_normaliser(mean: np.ndarray, std: np.ndarray, framed: bool) -> Callable
 
 
 def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random crop (zero padding 2 for <= 28 px, 4 above) and horizontal flip of uint8 images."""
+    """Random crop (zero padding 2 for <= 28 px, 4 above; ``side // 4`` when the smaller side is under 8 px) and
+    horizontal flip of uint8 images."""
     if x.ndim == 5:  # spike frames: flip only
         flip = rng.random(x.shape[0]) < 0.5
         out = x.copy()
         out[flip] = out[flip][..., ::-1]
         return out
     n, c, h, w = x.shape
-    pad = 2 if h <= 28 else 4
+    # a tiny image (resnet19 takes 1 x 1) padded 2 kept its pixel in 1 crop of 25: the pad scales with its smaller
+    # side below 8 px (1 for 4-7 px, none below 4); images of 8 px and more are cropped as they always were
+    pad = (2 if h <= 28 else 4) if min(h, w) >= 8 else min(h, w) // 4
     padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=x.dtype)
     padded[:, :, pad:pad + h, pad:pad + w] = x
     dy = rng.integers(0, 2 * pad + 1, size=n)
