@@ -50,3 +50,35 @@ def test_a_terminal_shows_the_evaluations_progress(tmp_path):
     train_model(_cfg(epochs=1), tmp_path / "w.npz", stream=stream, data=DATA)
     text = stream.getvalue()
     assert "epoch 1/1 float test:   0%" in text and "int8 test:   0%" in text and "0/300 [" in text
+
+
+class _UnsizedPty(io.StringIO):
+    """A terminal that reports 0 rows and 0 columns, as ``script`` and some CI runners give: isatty, with the
+    fileno of a fresh pty; what is written is kept here."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+def test_an_unsized_terminal_shows_the_training_bars(tmp_path):
+    """tqdm followed the unsized pty's 0 rows and hid every bar of the training (epochs, evaluations), while
+    simulate and evaluate drew theirs at a fixed size."""
+    import os
+
+    master, slave = os.openpty()
+    try:
+        assert os.get_terminal_size(slave).lines == 0
+        stream = _UnsizedPty(slave)
+        train_model(_cfg(epochs=1), tmp_path / "w.npz", stream=stream, data=DATA)
+    finally:
+        os.close(master)
+        os.close(slave)
+    text = stream.getvalue()
+    assert "epoch 1/1:   0%" in text and "int8 test:   0%" in text and "0/300 [" in text

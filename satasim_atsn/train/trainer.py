@@ -449,13 +449,25 @@ class Progress:
         self.tty = (not quiet) and bool(getattr(self.stream, "isatty", lambda: False)())
         self.bar = None
 
+    def _size(self) -> dict:
+        """tqdm's size arguments: follow the terminal when it reports a size, else a fixed 100 x 24 (or the part it
+        reports). An unsized pty (``script``, some CI runners) reports 0 rows, and tqdm, following it, hid every bar
+        of the training (report/progress.py's ``_size`` fixed it for the other commands; train cannot import it)."""
+        try:
+            size = os.get_terminal_size(self.stream.fileno())
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return {"ncols": 100, "nrows": 24}
+        if size.columns > 0 and size.lines > 0:
+            return {"dynamic_ncols": True}
+        return {"ncols": size.columns or 100, "nrows": size.lines or 24}
+
     def start_epoch(self, epoch: int, epochs: int, steps: int, done: int) -> None:
         """Open the epoch's bar (terminal only) at ``done`` of ``steps`` batches."""
         if self.tty:
             from tqdm import tqdm
 
             self.bar = tqdm(total=steps, initial=done, desc=f"epoch {epoch}/{epochs}", unit="batch",
-                            file=self.stream, leave=False, dynamic_ncols=True)
+                            file=self.stream, leave=False, **self._size())
 
     def batch(self, loss: float, acc: float, images_per_s: float) -> None:
         """Advance the bar by one batch with the running loss and accuracy."""
@@ -475,7 +487,7 @@ class Progress:
 
         if self.bar is not None:
             self.bar.close()
-        self.bar = tqdm(total=total, desc=desc, unit="img", file=self.stream, leave=False, dynamic_ncols=True)
+        self.bar = tqdm(total=total, desc=desc, unit="img", file=self.stream, leave=False, **self._size())
         try:
             yield self.bar.update
         finally:
