@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -179,6 +180,12 @@ def test_spike_frame_dataset_trains_and_exports(tmp_path):
     assert abs(summary["float"]["fixed_t"]["3"] - summary["quantised"]["fixed_t"]["3"]) <= 0.25
     with pytest.raises(TrainError, match="--timesteps"):
         train_model(_cfg(dataset="cifar10-dvs", epochs=1, timesteps=4), tmp_path / "x.npz", quiet=True, data=data)
+    # the refusal is the only line: the note of --test-images beyond the 16 test frames came before it
+    stream = io.StringIO()
+    with pytest.raises(TrainError, match="--timesteps"):
+        train_model(_cfg(dataset="cifar10-dvs", epochs=1, timesteps=4, test_images=100), tmp_path / "x.npz",
+                    stream=stream, data=data)
+    assert stream.getvalue() == ""
 
 
 def test_full_disk_leaves_nothing_half_written(tmp_path, monkeypatch):

@@ -643,13 +643,13 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
                                               ("--test-images", config.test_images, len(embedded), "test"))
              if asked is not None and got < asked]
     notes += _too_few_to_judge(config, len(evaluation), train.num_classes)
-    for note in notes:
-        progress.line(f"note: {note}")
     loss_name, output_mode = config.resolved()
     if train.framed and train.x.shape[1] != config.timesteps:
         raise TrainError.at(None, "--timesteps", f"is {config.timesteps} but the {config.dataset} frames have "
                             f"T = {train.x.shape[1]}", f"pass --timesteps {train.x.shape[1]} or re-frame the events")
     spec = build_spec(config.model, train.input_shape, train.num_classes, output_mode, config.width)
+    for note in notes:  # after the refusals that need the data: an error is then the only line
+        progress.line(f"note: {note}")
     net = Network(spec, config.timesteps, seed=config.seed, direct_input=not train.framed)
     opt = SGD(net, config.momentum, config.weight_decay)
     mean, std = train.channel_stats()
