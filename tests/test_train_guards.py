@@ -789,3 +789,13 @@ def test_fewer_evaluated_images_than_classes_are_noted(tmp_path, capsys, asked):
     assert "fewer than the 4 classes" in notes[0] and "pass --eval-images 4 or more" in notes[0]
     assert "warnings" not in read_workload(tmp_path / "w.npz").meta["provenance"] or not any(
         "largest class" in w for w in read_workload(tmp_path / "w.npz").meta["provenance"]["warnings"])
+
+
+def test_a_test_split_smaller_than_its_classes_says_the_fix_is_the_split(tmp_path):
+    """With 3 test images of 4 classes, 'pass --eval-images 4 or more, or leave it out' would not help."""
+    data = (synthetic("train", 64), synthetic("test", 3))
+    for asked in (None, 2):
+        summary = train_model(_cfg(epochs=1, eval_images=asked, test_images=3), tmp_path / f"w{asked}.npz",
+                              quiet=True, data=data)
+        assert any("fewer than the 4 classes" in n and "give the test split an image of each class" in n
+                   for n in summary["notes"]), summary["notes"]

@@ -642,7 +642,7 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
                                               ("--eval-images", config.eval_images, len(evaluation), "test"),
                                               ("--test-images", config.test_images, len(embedded), "test"))
              if asked is not None and got < asked]
-    notes += _too_few_to_judge(config, len(evaluation), train.num_classes)
+    notes += _too_few_to_judge(config, len(evaluation), evaluation.sample_of or len(evaluation), train.num_classes)
     loss_name, output_mode = config.resolved()
     if train.framed and train.x.shape[1] != config.timesteps:
         raise TrainError.at(None, "--timesteps", f"is {config.timesteps} but the {config.dataset} frames have "
@@ -686,16 +686,16 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
     return summary
 
 
-def _too_few_to_judge(config: TrainConfig, images: int, num_classes: int) -> list[str]:
+def _too_few_to_judge(config: TrainConfig, images: int, split_images: int, num_classes: int) -> list[str]:
     """The note of an evaluation on fewer test images than classes: some classes go unscored, so no accuracy can be
     told from chance and the near-chance warning is not given (it compared with a "largest class" of one image)."""
     if images >= num_classes:
         return []
-    asked = (f"--eval-images {config.eval_images}: {images} test image{'s' if images != 1 else ''}"
-             if config.eval_images is not None and config.eval_images < num_classes else
+    sampled = config.eval_images is not None and config.eval_images < split_images
+    asked = (f"--eval-images {config.eval_images}: {images} test image{'s' if images != 1 else ''}" if sampled else
              f"the test split has {images} image{'s' if images != 1 else ''}")
-    fix = (f"pass --eval-images {num_classes} or more, or leave it out" if config.eval_images is not None and
-           config.eval_images < num_classes else "give the test split an image of each class")
+    fix = (f"pass --eval-images {num_classes} or more, or leave it out" if split_images >= num_classes else
+           "give the test split an image of each class")
     return [f"{asked}, fewer than the {num_classes} classes: some classes are not scored, so the accuracies cannot be "
             f"told from chance and no near-chance warning is given ({fix})"]
 
