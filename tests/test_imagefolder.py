@@ -82,6 +82,16 @@ def test_missing_split_and_dir(tmp_path):
         assert "Pillow" not in str(info.value) and "ImageFolder layout" in str(info.value)
 
 
+def test_a_data_dir_inside_an_image_folder_names_the_folder(tmp_path):
+    """--data-dir cifar10/train (or a class folder) was told only that cifar10/train/train was not found."""
+    make_tree(tmp_path / "data")
+    for inside in ("train", "test", "train/cat"):
+        message = _expect(tmp_path / "data" / inside, "split folder not found")
+        assert f"is inside the image folder {tmp_path / 'data'}: pass --data-dir {tmp_path / 'data'}" in message
+    (tmp_path / "data" / "other").mkdir()  # a folder beside the splits is not inside one: no such hint
+    assert "inside the image folder" not in _expect(tmp_path / "data" / "other", "split folder not found")
+
+
 def test_mismatched_classes(tmp_path):
     make_tree(tmp_path)
     (tmp_path / "test" / "emu").mkdir()

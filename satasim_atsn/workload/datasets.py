@@ -319,6 +319,11 @@ def _class_dirs(split_dir: Path) -> list[Path]:
     if not split_dir.is_dir():
         near = [n for n in ("val", "valid", "validation") if (split_dir.parent / n).is_dir()]
         hint = f" (a {near[0]}/ folder is there: rename it {split_dir.name}/ to use it)" if near else ""
+        given = split_dir.parent
+        above = next((d for d in given.parents if (d / "train").is_dir() and (d / "test").is_dir()
+                      and any(given == d / s or d / s in given.parents for s in ("train", "test"))), None)
+        if above is not None and not near:  # --data-dir named a split or a class folder, not the folder above them
+            hint = f" (--data-dir is inside the image folder {above}: pass --data-dir {above})"
         raise DatasetError.at(str(split_dir), None, "imagefolder: split folder not found" + hint,
                               "pass --data-dir with train/<class>/*.png|jpg and test/<class>/... (torchvision "
                               "ImageFolder layout)")  # Pillow is there: the folder is read after its import
