@@ -801,8 +801,10 @@ def _learned_little(accuracy: float, num_classes: int, images: int, labels: np.n
     if largest > 1 / num_classes:  # unbalanced: half a guess's share of what the largest class leaves above it
         if accuracy < largest + 0.5 / num_classes * (1 - largest) / (1 - 1 / num_classes):
             name = _class_label(int(counts.argmax()), class_names)
+            ties = int((counts == counts.max()).sum())  # 15 images of 10 classes: five classes of 2
+            which = f"the largest class, {name}" if ties == 1 else f"one of the {ties} largest classes (e.g. {name})"
             return (f"the exported network scores {100 * accuracy:.2f}% on {images} test images at fixed T, not "
-                    f"clearly above the {100 * largest:.2f}% of always predicting the largest class, {name} (the test "
+                    f"clearly above the {100 * largest:.2f}% of always predicting {which} (the test "
                     f"classes are unbalanced; a uniform guess among {num_classes} classes scores "
                     f"{100 / num_classes:.2f}%): it learned little ({check})")
     elif accuracy < 1.5 / num_classes:
