@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -90,6 +92,17 @@ def test_a_data_dir_inside_an_image_folder_names_the_folder(tmp_path):
         assert f"is inside the image folder {tmp_path / 'data'}: pass --data-dir {tmp_path / 'data'}" in message
     (tmp_path / "data" / "other").mkdir()  # a folder beside the splits is not inside one: no such hint
     assert "inside the image folder" not in _expect(tmp_path / "data" / "other", "split folder not found")
+
+
+def test_the_dataset_source_is_the_folders_name_from_any_working_directory(tmp_path, monkeypatch):
+    """--data-dir data/train/.. recorded '..' resolved against the working directory: the name of the folder above
+    it, so the same training gave other workload bytes from another folder."""
+    make_tree(tmp_path / "data")
+    for cwd in (tmp_path, tmp_path / "data" / "test" / "cat"):
+        monkeypatch.chdir(cwd)
+        relative = Path("data/train/..") if cwd == tmp_path else Path("../../train/..")
+        assert load_dataset("imagefolder", "train", str(relative)).source == "data"
+        assert load_dataset("imagefolder", "train", str(tmp_path / "data" / "train" / "..")).source == "data"
 
 
 def test_mismatched_classes(tmp_path):

@@ -567,7 +567,7 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None,
     x = x[:, None, :, :] if x.ndim == 3 else np.transpose(x, (0, 3, 1, 2))
     names = tuple(c.name for c in classes)
     return Dataset("imagefolder", split, np.ascontiguousarray(x, dtype=np.uint8), np.asarray(labels, dtype=np.int64),
-                   len(names), base.name, names)
+                   len(names), base.resolve().name, names)  # resolved: a/.. names a's parent folder
 
 
 # ------------------------------------------------------------------------------------------
