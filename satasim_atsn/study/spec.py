@@ -40,6 +40,7 @@ from satasim_atsn.errors import SatasimError, StudyError, closest, did_you_mean,
 from satasim_atsn.fileio import content_key, load_yaml, yaml_syntax_fix
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
+from satasim_atsn.hw.tech import to_float
 
 DEFAULT_STUDY_IMAGES = 100  # images per point of a study that gives none (fewer if the workload holds fewer)
 TOP_KEYS = ("name", "description", "mode", "arch", "workload", "images", "start", "set", "vary", "metrics", "plots")
@@ -366,7 +367,7 @@ def key_value(fname: str, value: Any) -> Any:
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     kind = _field_kind(fname) if isinstance(value, str) or numeric else None
     number = as_number(value) if kind else None
-    if number is None or not math.isfinite(number):
+    if number is None or not math.isfinite(to_float(number)):  # an int of 400 digits: as written, refused later
         return value
     if kind == "int" and float(number).is_integer():
         return int(number)
@@ -394,7 +395,7 @@ def expand_range(spec: dict, where: str, key: str) -> list:
         number = as_number(value)  # 1e8 is text to YAML; lists and --set accept it, so ranges do too
         if number is None:
             raise _fail(where, f"{key}.{name}", f"must be a number, got {shown(value)}", "write a number")
-        if not math.isfinite(number) or abs(number) > 1e15:
+        if not math.isfinite(to_float(number)) or abs(number) > 1e15:  # to_float: no OverflowError
             raise _fail(where, f"{key}.{name}", f"must be a finite number of sane size, got {shown(value)}",
                         "write a number")
         if name in spec:

@@ -1,0 +1,55 @@
+"""Study files and sweep outputs at their limits (study/spec.py, study/runner.py, fileio.py): numbers of hundreds
+of digits, one technology table given twice, advice a skipped point can follow, and output paths that are not
+plain directories. A user's mistake is one line naming the study file and the field, exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import StudyError
+from satasim_atsn.study.spec import load_study
+from satasim_atsn.workload.format import write_workload
+from satasim_atsn.workload.synthetic import random_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCH = ROOT / "archs" / "atsn16x16.yaml"
+HUGE = "9" * 400  # an integer no float holds: math.isfinite(int) raised OverflowError
+
+
+@pytest.fixture(scope="module")
+def workload_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("wl") / "w.npz"
+    write_workload(path, random_workload(3, images=4, timesteps=4, num_classes=4))
+    return path
+
+
+def _engine(tmp_path: Path, workload_path: Path, body: str, name: str = "s.yaml") -> Path:
+    """An engine study on archs/atsn16x16.yaml (unless ``body`` varies arch) with ``body`` appended."""
+    path = tmp_path / name
+    arch = "" if "arch:" in body else f"arch: {ARCH}\n"
+    path.write_text(f"name: t\nmode: engine\n{arch}workload: {workload_path}\nimages: 2\n{body}metrics: [fps]\n")
+    return path
+
+
+def _one_line_error(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(("vary", "field"), [
+    (f"clock_hz: [5.0e+8, {HUGE}]", "vary.clock_hz: value"),
+    (f"tech.add_16b_energy_pJ: [0.03, {HUGE}]", "vary.tech.add_16b_energy_pJ: value"),
+    (f"clock_hz: {{start: 5.0e+8, stop: {HUGE}, factor: 2}}", "vary.clock_hz.stop: must be a finite number"),
+    (f"zip:\n    - {{clock_hz: [5.0e+8, {HUGE}], array.rows: [8, 16]}}", "vary.zip: value"),
+], ids=["list", "tech-entry", "range", "zip"])
+def test_a_number_of_hundreds_of_digits_is_one_line(tmp_path, workload_path, capsys, vary, field):
+    path = _engine(tmp_path, workload_path, f"vary:\n  {vary}\n")
+    err = _one_line_error(capsys, ["sweep", str(path), "-o", str(tmp_path / "out"), "-q"])
+    assert err.startswith(f"satasim: error: {path}: {field}"), err
+    assert not (tmp_path / "out").exists()
