@@ -53,3 +53,29 @@ def test_a_number_of_hundreds_of_digits_is_one_line(tmp_path, workload_path, cap
     err = _one_line_error(capsys, ["sweep", str(path), "-o", str(tmp_path / "out"), "-q"])
     assert err.startswith(f"satasim: error: {path}: {field}"), err
     assert not (tmp_path / "out").exists()
+
+
+SHIPPED_28NM = ROOT / "satasim_atsn" / "data" / "tech" / "28nm.yaml"
+
+
+@pytest.mark.parametrize("second", [str(SHIPPED_28NM), "COPY", f"{SHIPPED_28NM.parent}/../tech/28nm.yaml"],
+                         ids=["shipped-path", "copy", "dotted-path"])
+def test_one_technology_table_named_twice_is_refused(tmp_path, workload_path, second):
+    """`vary: {technology: [28nm, <the shipped 28nm table's path>]}` ran two identical points; vary.arch refuses
+    one file listed twice."""
+    if second == "COPY":
+        second = str(tmp_path / "my28.yaml")
+        Path(second).write_bytes(SHIPPED_28NM.read_bytes())
+    path = _engine(tmp_path, workload_path, f"vary:\n  technology: [28nm, {second}]\n")
+    with pytest.raises(StudyError, match=r"vary\.technology: '28nm' and '.*' name the same technology table.*; "
+                                         r"list each table once") as info:
+        load_study(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_distinct_tables_and_a_zip_that_differs_elsewhere_still_run(tmp_path, workload_path):
+    assert len(load_study(_engine(tmp_path, workload_path, "vary:\n  technology: [28nm, 45nm]\n")).points()) == 2
+    zipped = f"vary:\n  zip:\n    - {{technology: [28nm, {SHIPPED_28NM}], clock_hz: [1e8, 2e8]}}\n"
+    assert len(load_study(_engine(tmp_path, workload_path, zipped)).points()) == 2
+    with pytest.raises(StudyError, match=r"vary\.zip: .* name the same technology table"):
+        load_study(_engine(tmp_path, workload_path, zipped.replace("2e8", "1e8")))

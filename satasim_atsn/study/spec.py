@@ -549,6 +549,7 @@ def load_study(path: str | Path) -> Study:
         raise _fail(where, "vary", f"{count} points", "split the study; 10000 points at most")
     _check_workload(where, study)
     _check_values(where, study)
+    _refuse_same_tables(where, study)
     return study
 
 
@@ -722,6 +723,45 @@ def _refuse_duplicates(where: str, key: str, axis: Axis, ranged: bool) -> None:
         problem = f"value {other} is given twice" if one == other else f"values {one} and {other} are the same"
         fix = "use a coarser step (range values keep 12 significant digits)" if ranged else "list each value once"
         raise _fail(where, key, problem, fix)
+
+
+def _table_identity(value: Any, arch_paths: list[Path]) -> tuple | None:
+    """What a ``technology`` value reads for each of the study's architecture files: (resolved file, its digest),
+    so a name and a path of one table, or two copies of it, compare equal (None if a file cannot be read: the
+    value check says why)."""
+    from satasim_atsn.hw.tech import resolve_tech_path
+
+    found = []
+    for arch_path in arch_paths:
+        try:
+            path = resolve_tech_path(str(value), arch_path.parent).resolve()
+            found.append(_file_digest(path))
+        except (SatasimError, OSError):
+            return None
+    return tuple(found)
+
+
+def _refuse_same_tables(where: str, study: Study) -> None:
+    """Two ``technology`` values of an axis that read the same table (one file named twice, by name and by path,
+    or two files of the same contents) would be one point twice, as ``vary.arch`` refuses one file listed twice."""
+    arch_paths = list(study.arch_files.values()) or ([study.arch] if study.arch is not None else [])
+    for axis in study.axes:
+        if "technology" not in axis.fields or not arch_paths:
+            continue
+        column = axis.fields.index("technology")
+        key = "vary." + ("zip" if len(axis.fields) > 1 else "technology")
+        seen: dict[tuple, Any] = {}
+        for values in axis.values:
+            table = _table_identity(values[column], arch_paths)
+            if table is None:
+                continue
+            rest = tuple(_value_identity(f, v) for i, (f, v) in enumerate(zip(axis.fields, values, strict=True))
+                         if i != column)
+            if (table, rest) in seen:
+                raise _fail(where, key, f"{shown(seen[table, rest])} and {shown(values[column])} name the same "
+                            "technology table (the same file, or files of the same contents): every point would "
+                            "repeat the same numbers", "list each table once")
+            seen[table, rest] = values[column]
 
 
 def _study_metrics(where: str, metrics: Any, mode: str) -> list:
