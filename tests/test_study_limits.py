@@ -79,3 +79,27 @@ def test_distinct_tables_and_a_zip_that_differs_elsewhere_still_run(tmp_path, wo
     assert len(load_study(_engine(tmp_path, workload_path, zipped)).points()) == 2
     with pytest.raises(StudyError, match=r"vary\.zip: .* name the same technology table"):
         load_study(_engine(tmp_path, workload_path, zipped.replace("2e8", "1e8")))
+
+
+def test_a_skip_reason_of_a_varied_field_gives_advice_the_study_can_follow(workload_path):
+    """`vary: {arch: [conventional16x16, dtsnn16x16], exit_unit.theta: [0.5, 0.9]}` skipped the conventional points
+    saying "or exit_unit.theta=null in the study's set"; a field both set and varied is refused, and a vary list
+    takes no null."""
+    from satasim_atsn.study.spec import point_refusal
+
+    conventional = str(ROOT / "archs" / "conventional16x16.yaml")
+    args = (conventional, ["exit_unit.theta=0.5"], str(workload_path), "conventional16x16.yaml")
+    reason = point_refusal(*args, varied=["arch", "exit_unit.theta"])
+    assert reason is not None and reason.startswith("conventional16x16.yaml: exit_unit.theta: only meaningful"), reason
+    assert "in the study's set" not in reason and "null" not in reason, reason
+    assert "this design takes no exit_unit.theta, so its points of vary.exit_unit.theta are skipped" in reason
+    assert "exit_unit.theta=null in the study's set" in point_refusal(*args)  # a set value: the set fix stands
+
+
+def test_a_note_of_a_varied_field_names_its_vary_list():
+    from satasim_atsn.study.spec import in_study_terms
+
+    note = "the workload's own theta 0.1 apply with --set exit_unit.theta=0.1 --set exit_unit.cl_init=2"
+    assert in_study_terms(note, ["exit_unit.theta"]).endswith(
+        "apply with exit_unit.cl_init=2 in the study's set and 0.1 among vary.exit_unit.theta's values")
+    assert in_study_terms(note).endswith("apply with exit_unit.theta=0.1, exit_unit.cl_init=2 in the study's set")

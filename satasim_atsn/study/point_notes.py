@@ -68,7 +68,7 @@ def point_notes(study: Study, rows: list[dict[str, Any]]) -> list[tuple[str, lis
     if unused_everywhere:
         note = unused_entries_note(sorted(unused_everywhere), several_designs=bool(study.arch_files))
         notes[note.removeprefix("note: ")] = ran
-    return [(in_study_terms(note), indices) for note, indices in notes.items()]
+    return [(in_study_terms(note, study.fields), indices) for note, indices in notes.items()]
 
 
 def point_list(indices: list[int], total: int) -> str:

@@ -136,7 +136,7 @@ REFUSED = "__refused__"
 def checked_point(point_function: Callable[[dict], dict], task: dict) -> dict[str, Any]:
     """In the worker: {REFUSED: reason} for a combination the architecture refuses, else ``point_function(task)``."""
     if task["mode"] == "engine":
-        reason = point_refusal(task["arch"], task["overrides"], task["workload"], task["shown_arch"])
+        reason = point_refusal(task["arch"], task["overrides"], task["workload"], task["shown_arch"], task["varied"])
     else:
         reason = functional_refusal(task["params"], task["varied"])
     if reason is not None:

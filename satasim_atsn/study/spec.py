@@ -191,12 +191,14 @@ class Study:
 _DIGESTS: dict[tuple, str] = {}
 
 
-def point_refusal(arch_path: str, overrides: list[str], workload_path: str, shown_arch: str) -> str | None:
+def point_refusal(arch_path: str, overrides: list[str], workload_path: str, shown_arch: str,
+                  varied: Iterable[str] = ()) -> str | None:
     """Why the architecture at ``arch_path`` with ``overrides`` refuses to map the workload (None: it accepts).
 
     The architecture file is named ``shown_arch``, as the study names it, so a report is the same from any
-    directory. Runs in the worker that would simulate the point (a few ms per point: a 9,001-point study
-    checked them all up front, serially, for 34 s before its first point ran)."""
+    directory; its fixes respect the ``varied`` fields (see :func:`in_study_terms`). Runs in the worker that
+    would simulate the point (a few ms per point: a 9,001-point study checked them all up front, serially, for
+    34 s before its first point ran)."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import check_batch
     from satasim_atsn.hw.mapping import build_mapping
@@ -207,7 +209,7 @@ def point_refusal(arch_path: str, overrides: list[str], workload_path: str, show
         workload = read_cached(workload_path)
         check_batch(arch, build_mapping(arch, workload), workload)
     except SatasimError as error:
-        return in_study_terms(str(error).replace(arch_path, shown_arch))
+        return in_study_terms(str(error).replace(arch_path, shown_arch), varied)
     return None
 
 
@@ -215,20 +217,38 @@ _SET_ITEM = r"--set (?:[\w.]+=[^\s;,()]+|\w+(?:\.\w+)+)"  # a field=value, or a 
 _SET_RUN = re.compile(f"{_SET_ITEM}(?: {_SET_ITEM})*")
 
 
-def in_study_terms(text: str) -> str:
+_UNSET = re.compile(r"remove it \(or --set ([\w.]+)=null\)")
+
+
+def in_study_terms(text: str, varied: Iterable[str] = ()) -> str:
     """A message of `satasim run` for a sweep's report: the study's ``set``/``vary`` values play the part of
     ``--set``, which a study has not (``--set a=1 --set b=2`` -> ``a=1, b=2 in the study's set``, ``--set tech.e``
-    -> ``the study's tech.e``, ``drop the --set`` -> ``drop the study's value``), so its fixes can be followed."""
+    -> ``the study's tech.e``, ``drop the --set`` -> ``drop the study's value``), so its fixes can be followed.
+
+    A field among ``varied`` cannot also be in ``set`` (refused) and a vary list takes no null, so its
+    ``--set f=1`` reads ``1 among vary.f's values`` and "remove it (or --set f=null)" says the design takes no f."""
+    varied = set(varied)
     text = text.removeprefix("--set: ").replace("drop the --set", "drop the study's value")
     text = text.replace("comes from --set ", "comes from the study's ")
 
+    def unset(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in varied:
+            return match.group(0)
+        return (f"this design takes no {name}, so its points of vary.{name} are skipped (vary {name} in a study of "
+                "the designs that take it)")
+
     def said(match: re.Match) -> str:
         items = match.group(0).replace("--set ", "").split(" ")
-        if all("=" in item for item in items):
-            return f"{', '.join(items)} in the study's set"
-        return f"the study's {', '.join(items)}"
+        if not all("=" in item for item in items):
+            return f"the study's {', '.join(items)}"
+        fixed = [item for item in items if item.split("=", 1)[0] not in varied]
+        parts = [f"{', '.join(fixed)} in the study's set"] if fixed else []
+        parts += [f"{value} among vary.{name}'s values" for name, value in
+                  (item.split("=", 1) for item in items if item.split("=", 1)[0] in varied)]
+        return " and ".join(parts)
 
-    return _SET_RUN.sub(said, text)
+    return _SET_RUN.sub(said, _UNSET.sub(unset, text))
 
 
 def _user_table_digest(arch_path: Path | None, fixed: list[str], point: dict[str, Any]) -> str | None:
