@@ -133,3 +133,19 @@ def test_the_layer_energy_figure_adds_up_to_the_dynamic_energy(tmp_path, monkeyp
     assert bar == pytest.approx(dynamic, abs=1e-8)
     report = (tmp_path / "out" / "report.md").read_text()
     assert f"which belongs to no layer: atsn16x16 {fmt(dynamic - in_layers)} uJ per image" in report
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_a_sweep_into_a_compares_directory_is_refused_and_changes_nothing(tmp_path, workload_path, capsys, force):
+    """`sweep --force -o DIR` over a compare's output deleted its plots and kept its results.json beside the sweep's
+    report; compare refuses a sweep's directory, so sweep refuses a compare's."""
+    out = tmp_path / "cmp"
+    out.mkdir()
+    for name, text in (("results.json", "{}"), ("report.md", "# Comparison\n![m](metrics.png)\n"),
+                       ("metrics.png", "png")):
+        (out / name).write_text(text)
+    path = _engine(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
+    err = _one_line_error(capsys, ["sweep", str(path), "-o", str(out), "-q", *force])
+    assert err.startswith(f"satasim: error: {out}: -o: holds another command's output (report.md, results.json) "
+                          "and no study.json"), err
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.png", "report.md", "results.json"]

@@ -34,7 +34,8 @@ def _check_jobs(jobs: int | None) -> None:
 @click.argument("study_path", metavar="STUDY.yaml")
 @click.option("-o", "--out", "out_dir", required=True, help="output directory (CSV, plots, report)")
 @click.option("--resume", is_flag=True, help="keep finished rows even if the directory holds a different study")
-@click.option("--force", is_flag=True, help="discard what the directory holds and start over")
+@click.option("--force", is_flag=True, help="start over: discard the rows and report of the study the directory "
+              "holds (other files stay; another command's report is refused)")
 @click.option("--jobs", "-j", type=int, default=None, help="worker processes (default: the CPUs this process may use)")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask distributed scheduler instead")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar, no summary")

@@ -278,9 +278,11 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
                 raise StudyError.at(str(json_path), None, "is not a readable study record (damaged or edited)",
                                     "pass --force to start over, or use another -o")
             previous = {"name": "<unreadable study.json>", "digest": None}
-    elif any(p.name != ".gitkeep" for p in out_dir.iterdir()) and not force:
-        raise StudyError.at(str(out_dir), None, "is not empty and holds no study",
-                            "choose an empty directory or pass --force to write into it")
+    elif any(p.name != ".gitkeep" for p in out_dir.iterdir()):
+        _refuse_another_commands_output(out_dir)
+        if not force:
+            raise StudyError.at(str(out_dir), None, "is not empty and holds no study",
+                                "choose an empty directory or pass --force to write into it")
     same = previous is not None and previous.get("digest") == identity["digest"]
     older = identity.get("model_version")
     if (previous is not None and not same and not (resume or force) and older is not None
@@ -325,6 +327,21 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
     write_sorted(csv_path, columns, list(done.values()))
     todo = [i for i in range(len(points)) if i not in done]
     return Prepared(columns=columns, done=done, todo=todo, reused=len(done))
+
+
+#: what `compare`, `reproduce` and `run --json` leave in a directory; a sweep's directory holds study.json besides
+OTHER_OUTPUTS = ("report.md", "report.html", "results.json")
+
+
+def _refuse_another_commands_output(out_dir: Path) -> None:
+    """Refuse, even with --force, a directory holding another command's report and no study.json (compare refuses a
+    sweep's directory the same way): --force deleted a compare's plots and kept its results.json beside the sweep's
+    report."""
+    found = [name for name in OTHER_OUTPUTS if (out_dir / name).exists()]
+    if found:
+        raise StudyError.at(str(out_dir), "-o", f"holds another command's output ({', '.join(found)}) and no "
+                            f"{STUDY_JSON}: the sweep's report would replace part of it (even with --force)",
+                            "use another -o, or empty the directory first")
 
 
 def _remove_report(out_dir: Path) -> None:
