@@ -109,6 +109,7 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[str], None]) -> 
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         return
+    refuse_dangling_links(path, None)
     target, atomic = write_target(path)
     try:
         if atomic:
@@ -493,6 +494,39 @@ def refuse_overwriting_inputs(outputs: dict[str, str | os.PathLike | None],
 REQUIRED_OUTPUTS = ("-o", "--out", "--output")
 
 
+def dangling_link(path: str | os.PathLike) -> tuple[Path, Path] | None:
+    """The first symbolic link on ``path`` (the path itself or a folder on it) that names nothing, and the path
+    it names; None when there is none."""
+    probe = Path(path)
+    chain = [probe, *probe.parents]
+    for link in reversed(chain):
+        if link.is_symlink() and not link.exists():
+            return link, Path(os.path.realpath(link))
+    return None
+
+
+def refuse_dangling_links(path: str | os.PathLike | None, option: str | None, is_dir: bool = False) -> None:
+    """Refuse an output through a symbolic link that names nothing, naming the link and its target; no directory
+    is made outside what the user named. A file link whose target's folder exists is written through, as a shell's
+    ``>`` does (``-o`` through such a link said "cannot be created (File exists)", and ``--json`` made the target's
+    missing folders)."""
+    found = dangling_link(path) if path is not None else None
+    if found is None:
+        return
+    link, names = found
+    if not is_dir and link == Path(path) and names.parent.is_dir():
+        return
+    what = "is" if link == Path(path) else f"goes through the folder {link}, which is"
+    if is_dir or link != Path(path):
+        problem = f"{what} a symbolic link to {names}, which does not exist"
+        missing = names
+    else:
+        problem = f"is a symbolic link to {names}, whose folder {names.parent} does not exist"
+        missing = names.parent
+    raise SatasimError.at(str(path), option, problem + " (no folder a link names is made)",
+                          f"create {missing} first, or give another path")
+
+
 def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool = False) -> None:
     """Fail before any work if an output location cannot be written (an empty path, a directory where a file is
     meant, or the reverse, or a folder where no file can be made), so that a long run never ends in a lost result."""
@@ -513,6 +547,7 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
                                   "redirect it, or give a file name") from None
         return  # written through the descriptor, at its offset
     target = Path(path)
+    refuse_dangling_links(path, option, is_dir)
     if not is_dir and target.exists() and not target.is_dir() and not target.is_file():
         return  # a special file (/dev/stdout, /dev/null, a FIFO): written in place, nothing to probe
     parent = target if is_dir else target.parent

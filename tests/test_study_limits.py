@@ -149,3 +149,36 @@ def test_a_sweep_into_a_compares_directory_is_refused_and_changes_nothing(tmp_pa
     assert err.startswith(f"satasim: error: {out}: -o: holds another command's output (report.md, results.json) "
                           "and no study.json"), err
     assert sorted(p.name for p in out.iterdir()) == ["metrics.png", "report.md", "results.json"]
+
+
+def test_an_output_through_a_dangling_link_is_one_line_and_makes_no_folder(tmp_path, workload_path, capsys):
+    """-o at a link to a missing directory said 'cannot be created (File exists)'; --json through a link made the
+    missing folders of the link's target."""
+    far = tmp_path / "far"
+    (tmp_path / "out").symlink_to(far / "deeper" / "out")
+    (tmp_path / "r.json").symlink_to(far / "deep" / "r.json")
+    study = _engine(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
+    for out in ("out", "out/sub"):
+        err = _one_line_error(capsys, ["sweep", str(study), "-o", str(tmp_path / out), "-q"])
+        assert f"-o: {'is' if out == 'out' else 'goes through the folder ' + str(tmp_path / 'out') + ', which is'} " \
+               f"a symbolic link to {far / 'deeper' / 'out'}, which does not exist" in err, err
+    err = _one_line_error(capsys, ["run", str(ARCH), str(workload_path), "--images", "1", "-q",
+                                   "--json", str(tmp_path / "r.json")])
+    assert err.startswith(f"satasim: error: {tmp_path / 'r.json'}: --json: is a symbolic link to "
+                          f"{far / 'deep' / 'r.json'}, whose folder {far / 'deep'} does not exist"), err
+    assert not far.exists()
+    (far / "deep").mkdir(parents=True)  # a link whose target's folder exists is written through, as by a shell's >
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(ARCH), str(workload_path), "--images", "1", "-q", "--json", str(tmp_path / "r.json")])
+    assert stop.value.code in (0, None)
+    assert (tmp_path / "r.json").is_symlink() and json.loads((far / "deep" / "r.json").read_text())
+
+
+def test_a_writer_through_a_dangling_link_makes_no_folder(tmp_path):
+    from satasim_atsn.errors import SatasimError
+    from satasim_atsn.fileio import atomic_write_text
+
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere" / "x.txt")
+    with pytest.raises(SatasimError, match=r"link: is a symbolic link to .*nowhere/x\.txt, whose folder"):
+        atomic_write_text(tmp_path / "link", "text")
+    assert not (tmp_path / "nowhere").exists()
