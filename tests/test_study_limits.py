@@ -182,3 +182,38 @@ def test_a_writer_through_a_dangling_link_makes_no_folder(tmp_path):
     with pytest.raises(SatasimError, match=r"link: is a symbolic link to .*nowhere/x\.txt, whose folder"):
         atomic_write_text(tmp_path / "link", "text")
     assert not (tmp_path / "nowhere").exists()
+
+
+def _a_compares_directory(out: Path) -> Path:
+    out.mkdir()
+    (out / "results.json").write_text("{}")
+    (out / "report.md").write_text("# Comparison\n\n![m](metrics.png)\n")
+    (out / "metrics.png").write_bytes(b"the compare's plot")
+    (out / "photo.png").write_bytes(b"a user's own file")
+    return out
+
+
+def test_reproduce_into_a_compares_directory_leaves_none_of_its_plots(tmp_path):
+    """`reproduce table1 -o DIR` over a compare's output replaced its report and kept its plots beside it (compare
+    into a compare's directory removes the plots the old report showed); a user's own files stay."""
+    from satasim_atsn.study.driver import reproduce
+
+    out = _a_compares_directory(tmp_path / "cmp")
+    reproduce("table1", out, quiet=True)
+    assert "# Table 1" in (out / "report.md").read_text()
+    assert not (out / "metrics.png").exists() and (out / "photo.png").read_bytes() == b"a user's own file"
+
+
+@pytest.mark.parametrize("what", ["table1", "algorithm"])
+def test_reproduce_into_a_sweeps_directory_is_refused(tmp_path, what):
+    from satasim_atsn.study.driver import reproduce
+
+    out = tmp_path / "sweep"
+    target = out / "table1" if what == "algorithm" else out
+    target.mkdir(parents=True)
+    (target / "study.json").write_text("{}")
+    (target / "report.md").write_text("# Study s1\n")
+    with pytest.raises(StudyError, match=r"-o: holds a sweep's results \(study\.json\)"):
+        reproduce(what, out, quiet=True)
+    assert (target / "report.md").read_text() == "# Study s1\n"  # and no part ran into a sibling directory
+    assert sorted(p.name for p in out.iterdir()) == (["table1"] if what == "algorithm" else ["report.md", "study.json"])

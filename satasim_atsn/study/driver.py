@@ -20,6 +20,7 @@ from satasim_atsn.study.reproduce import (
     table5,
     write_part,
 )
+from satasim_atsn.study.runner import STUDY_JSON
 from satasim_atsn.study.table3 import _paths as table3_inputs
 from satasim_atsn.study.table3 import claims, table3
 from satasim_atsn.study.twin import twin_check
@@ -70,6 +71,10 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     check_output_path(out_dir, "-o", is_dir=True)  # before any part runs: a part's minutes must not end in a traceback
     for part in parts if what in GROUPS else []:
         check_output_path(out / part, "-o", is_dir=True)
+    for target in [out / part for part in parts] if what in GROUPS else [out]:
+        if (target / STUDY_JSON).is_file():  # as compare and sweep refuse each other's directory
+            raise StudyError.at(str(target), "-o", f"holds a sweep's results ({STUDY_JSON}): the part's report.md "
+                                "would replace the sweep's", "use another -o")
     if {"table3", "claims"} & set(parts):  # their statistical workloads, before any part runs or writes
         table3_inputs(wdir, arch_path)
     reads_set = {"table1", "table2", "table4", "table5", "figs", "claims"} & set(parts)
@@ -85,6 +90,7 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
             target = out / part if what in GROUPS else out
             sub_command = part_command(command, part, target) if what in GROUPS else command
             target.mkdir(parents=True, exist_ok=True)
+            previous = Document.figures_in(target)  # the plots of the report the target held: stale unless shown
             with staged_directory(target) as stage:  # target gets the part only once all of it is written
                 if part == "claims":  # its sub-reports (table3/, figs/, table1/, ...): in the stage, named as in target
                     doc, results, summary = claims(stage, images, wdir, sub_command, arch_path=arch_path,
@@ -93,5 +99,6 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
                     doc, results, summary = _run_part(part, stage, images, wdir, sub_command, arch_path, quiet,
                                                       trained_path, trained_set)
                 write_part(stage, doc, results)
+            doc.remove_stale_figures(target, previous)  # a compare's plots stood beside table3's report
             summaries.append(f"== {part} -> {target}/report.md\n{summary}")
     return "\n".join(summaries)
