@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import fnmatch
 import functools
 import hashlib
@@ -483,15 +484,21 @@ def refuse_overwriting_inputs(outputs: dict[str, str | os.PathLike | None],
                               inputs: list[str | os.PathLike | None]) -> None:
     """Fail before any work when an output option names one of the command's input files (``--json W.npz``
     would silently destroy the workload it reads); paths are compared after resolving links and ``..``."""
-    given = {Path(p).resolve(): str(p) for p in inputs if p}
+    given = {real_path(p): str(p) for p in inputs if p}
     for option, out in outputs.items():
-        if out and Path(out).resolve() in given:
-            raise SatasimError.at(str(out), option, f"is also the input {given[Path(out).resolve()]}; writing it "
+        if out and real_path(out) in given:
+            raise SatasimError.at(str(out), option, f"is also the input {given[real_path(out)]}; writing it "
                                   "would destroy that input", "choose another output path")
 
 
 #: output options every command that has them requires (an empty one cannot be "left out")
 REQUIRED_OUTPUTS = ("-o", "--out", "--output")
+
+
+def real_path(path: str | os.PathLike) -> Path:
+    """``Path(path).resolve()`` that never raises: a loop of symbolic links made Python 3.11's resolve raise
+    RuntimeError (a traceback for ``--json LOOP``); the loop itself is refused by :func:`refuse_dangling_links`."""
+    return Path(os.path.realpath(path))
 
 
 def dangling_link(path: str | os.PathLike) -> tuple[Path, Path] | None:
@@ -514,9 +521,15 @@ def refuse_dangling_links(path: str | os.PathLike | None, option: str | None, is
     if found is None:
         return
     link, names = found
+    what = "is" if link == Path(path) else f"goes through the folder {link}, which is"
+    try:
+        os.stat(link)
+    except OSError as error:  # a loop replaced by the written file: the link was lost
+        if error.errno == errno.ELOOP:
+            raise SatasimError.at(str(path), option, f"{what} a loop of symbolic links",
+                                  "point the link at a real path, or give another path") from None
     if not is_dir and link == Path(path) and names.parent.is_dir():
         return
-    what = "is" if link == Path(path) else f"goes through the folder {link}, which is"
     if is_dir or link != Path(path):
         problem = f"{what} a symbolic link to {names}, which does not exist"
         missing = names
@@ -586,7 +599,7 @@ def check_outputs(files: dict[str, str | os.PathLike | None],
     for dir_option, (directory, names) in dirs.items():
         if directory is None:
             continue
-        folder = Path(directory).resolve()
+        folder = real_path(directory)
         for name in names:  # a directory where the command writes a file: refused now, not after the work
             if not any(ch in name for ch in "*?[") and (folder / name).is_dir():
                 raise SatasimError.at(str(Path(directory) / name), dir_option, f"is a directory, where {dir_option} "
@@ -594,7 +607,7 @@ def check_outputs(files: dict[str, str | os.PathLike | None],
         for option, path in files.items():
             if path is None:
                 continue
-            target = Path(path).resolve()
+            target = real_path(path)
             if target == folder:
                 raise SatasimError.at(str(path), option, f"is the {dir_option} directory",
                                       "give a file name outside it or inside it")
@@ -611,7 +624,7 @@ def refuse_shared_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
         if not out:
             continue
         fd = standard_stream(out)
-        key = f"descriptor {fd}" if fd is not None else Path(out).resolve()
+        key = f"descriptor {fd}" if fd is not None else real_path(out)
         if key in seen:
             raise SatasimError.at(str(out), option, f"is also {seen[key]}; one would replace the other",
                                   "give each output its own path")

@@ -217,3 +217,19 @@ def test_reproduce_into_a_sweeps_directory_is_refused(tmp_path, what):
         reproduce(what, out, quiet=True)
     assert (target / "report.md").read_text() == "# Study s1\n"  # and no part ran into a sibling directory
     assert sorted(p.name for p in out.iterdir()) == (["table1"] if what == "algorithm" else ["report.md", "study.json"])
+
+
+@pytest.mark.parametrize("argv", [["run", str(ARCH), "W", "--images", "1", "-q", "--json", "LOOP"],
+                                  ["compare", str(ARCH), "W", "--images", "1", "-q", "-o", "LOOP"],
+                                  ["compare", str(ARCH), "W", "--images", "1", "-q", "-o", "NEW", "--json", "LOOP"]],
+                         ids=["run-json", "compare-o", "compare-json"])
+def test_an_output_that_is_a_loop_of_links_is_one_line_and_stays_a_link(tmp_path, workload_path, capsys, argv):
+    """--json LOOP raised RuntimeError (Path.resolve) with a traceback; compare --json LOOP replaced the link by
+    the file."""
+    loop = tmp_path / "a"
+    loop.symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(loop)
+    names = {"W": str(workload_path), "LOOP": str(loop), "NEW": str(tmp_path / "new")}
+    err = _one_line_error(capsys, [names.get(a, a) for a in argv])
+    assert f"{loop}: {'--json' if argv[-2] == '--json' else '-o'}: is a loop of symbolic links" in err, err
+    assert loop.is_symlink() and not (tmp_path / "new").exists()
