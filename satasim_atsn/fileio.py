@@ -501,6 +501,15 @@ def real_path(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path))
 
 
+def is_link_loop(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is (or goes through) a loop of symbolic links."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
+
+
 def dangling_link(path: str | os.PathLike) -> tuple[Path, Path] | None:
     """The first symbolic link on ``path`` (the path itself or a folder on it) that names nothing, and the path
     it names; None when there is none."""
@@ -522,12 +531,9 @@ def refuse_dangling_links(path: str | os.PathLike | None, option: str | None, is
         return
     link, names = found
     what = "is" if link == Path(path) else f"goes through the folder {link}, which is"
-    try:
-        os.stat(link)
-    except OSError as error:  # a loop replaced by the written file: the link was lost
-        if error.errno == errno.ELOOP:
-            raise SatasimError.at(str(path), option, f"{what} a loop of symbolic links",
-                                  "point the link at a real path, or give another path") from None
+    if is_link_loop(link):  # written through, the loop was replaced by the file
+        raise SatasimError.at(str(path), option, f"{what} a loop of symbolic links",
+                              "point the link at a real path, or give another path")
     if not is_dir and link == Path(path) and names.parent.is_dir():
         return
     if is_dir or link != Path(path):

@@ -233,3 +233,25 @@ def test_an_output_that_is_a_loop_of_links_is_one_line_and_stays_a_link(tmp_path
     err = _one_line_error(capsys, [names.get(a, a) for a in argv])
     assert f"{loop}: {'--json' if argv[-2] == '--json' else '-o'}: is a loop of symbolic links" in err, err
     assert loop.is_symlink() and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("field", ["workload", "arch", "vary.arch"])
+def test_a_study_input_that_is_a_loop_of_links_is_one_line(tmp_path, workload_path, capsys, field):
+    """Path.resolve raised RuntimeError on the loop: a traceback."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    body = {"workload": f"arch: {ARCH}\nworkload: a\n", "arch": f"arch: a\nworkload: {workload_path}\n",
+            "vary.arch": f"workload: {workload_path}\n"}[field]
+    vary = f"vary:\n  arch: [{ARCH}, a]\n" if field == "vary.arch" else "vary:\n  clock_hz: [1e8, 2e8]\n"
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\n{body}images: 1\n{vary}metrics: [fps]\n")
+    err = _one_line_error(capsys, ["sweep", str(path), "-o", str(tmp_path / "out"), "-q"])
+    assert err.startswith(f"satasim: error: {path}: {field}: 'a' is a loop of symbolic links"), err
+
+
+def test_a_compare_workload_that_is_a_loop_of_links_is_one_line(tmp_path, capsys):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    err = _one_line_error(capsys, ["compare", str(ARCH), str(ARCH.parent / "conventional16x16.yaml"),
+                                   str(tmp_path / "a"), "-o", str(tmp_path / "out"), "-q"])
+    assert str(tmp_path / "a") in err

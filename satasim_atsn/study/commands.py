@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from satasim_atsn.errors import StudyError
+from satasim_atsn.fileio import real_path
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET
 from satasim_atsn.workload.datasets import DATASETS
 
@@ -118,7 +119,7 @@ def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[
         raise StudyError.at(None, shared, "is read as the workload of the architectures that name none, but every "
                             "architecture names its own", "drop it, or give it a workload if it is an architecture "
                             "(ARCH=WORKLOAD)")
-    if len({Path(w).resolve() for w in own}) == 1:  # every ARCH=WORKLOAD names one file: a shared workload
+    if len({real_path(w) for w in own}) == 1:  # every ARCH=WORKLOAD names one file: a shared workload
         return archs, shared if shared is not None else own[0]
     return archs, own
 

@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import SatasimError, StudyError, closest, did_you_mean, shown
-from satasim_atsn.fileio import content_key, load_yaml, yaml_syntax_fix
+from satasim_atsn.fileio import content_key, is_link_loop, load_yaml, real_path, yaml_syntax_fix
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
 from satasim_atsn.hw.tech import to_float
@@ -634,7 +634,9 @@ def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
     value = raw[key]
     if not isinstance(value, str) or not value:
         raise _fail(where, key, "must be a path", "give a path relative to the study file")
-    target = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
+    target = real_path(base / value) if not Path(value).is_absolute() else Path(value)
+    if is_link_loop(target):
+        raise _fail(where, key, f"{shown(value)} is a loop of symbolic links", "point it at a real file")
     if not target.is_file() and key in ("arch", "vary.arch"):
         from satasim_atsn.hw.arch import shipped_arch
 
@@ -754,7 +756,7 @@ def _table_identity(value: Any, arch_paths: list[Path]) -> tuple | None:
     found = []
     for arch_path in arch_paths:
         try:
-            path = resolve_tech_path(str(value), arch_path.parent).resolve()
+            path = real_path(resolve_tech_path(str(value), arch_path.parent))
             found.append(_file_digest(path))
         except (SatasimError, OSError):
             return None
