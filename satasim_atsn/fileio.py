@@ -566,6 +566,9 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
                                   "redirect it, or give a file name") from None
         return  # written through the descriptor, at its offset
     target = Path(path)
+    if not is_dir and str(path).endswith(("/", os.sep)):  # Path drops the slash: `--json out/` wrote a file `out`
+        raise SatasimError.at(str(path), option, "ends with a slash, so it names a folder, not a file",
+                              f"give a file name, e.g. {path}results.json")
     refuse_dangling_links(path, option, is_dir)
     if not is_dir and target.exists() and not target.is_dir() and not target.is_file():
         return  # a special file (/dev/stdout, /dev/null, a FIFO): written in place, nothing to probe

@@ -255,3 +255,15 @@ def test_a_compare_workload_that_is_a_loop_of_links_is_one_line(tmp_path, capsys
     err = _one_line_error(capsys, ["compare", str(ARCH), str(ARCH.parent / "conventional16x16.yaml"),
                                    str(tmp_path / "a"), "-o", str(tmp_path / "out"), "-q"])
     assert str(tmp_path / "a") in err
+
+
+@pytest.mark.parametrize("argv", [["run", str(ARCH), "W", "--images", "1", "-q", "--json", "OUT/"],
+                                  ["compare", str(ARCH), "W", "--images", "1", "-q", "-o", "C", "--json", "OUT/"]],
+                         ids=["run", "compare"])
+def test_a_file_output_ending_in_a_slash_is_refused(tmp_path, workload_path, capsys, argv):
+    """`--json out/` (a folder meant) wrote a regular file named `out`: Path drops the trailing slash."""
+    names = {"W": str(workload_path), "OUT/": f"{tmp_path / 'out'}/", "C": str(tmp_path / "c")}
+    err = _one_line_error(capsys, [names.get(a, a) for a in argv])
+    assert err.startswith(f"satasim: error: {tmp_path / 'out'}/: --json: ends with a slash, so it names a folder, "
+                          f"not a file; give a file name, e.g. {tmp_path / 'out'}/results.json"), err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "c").exists()
