@@ -267,3 +267,12 @@ def test_a_file_output_ending_in_a_slash_is_refused(tmp_path, workload_path, cap
     assert err.startswith(f"satasim: error: {tmp_path / 'out'}/: --json: ends with a slash, so it names a folder, "
                           f"not a file; give a file name, e.g. {tmp_path / 'out'}/results.json"), err
     assert not (tmp_path / "out").exists() and not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(("value", "text"), [(9999.4, "9999"), (9999.5, "1.000e+04"), (9999.96, "1.000e+04"),
+                                             (10000.0, "1.000e+04"), (-9999.7, "-1.000e+04"), (537.64, "537.6")])
+def test_a_number_that_rounds_up_to_ten_thousand_keeps_four_digits(value, text):
+    """fmt(9999.5) was '1e+04' (the 'g' format drops the digits), beside '1.000e+04' for 10000 in the same table."""
+    from satasim_atsn.report.document import fmt
+
+    assert fmt(value) == text

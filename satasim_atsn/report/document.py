@@ -224,9 +224,10 @@ def fmt(value: float | int | None, digits: int = 4) -> str:
     if value == 0:
         return "0"
     magnitude = abs(value)
-    if magnitude >= 10 ** digits or magnitude < 1e-3:
+    text = f"{value:.{digits}g}"
+    if magnitude >= 10 ** digits or magnitude < 1e-3 or "e" in text:  # 9999.5 rounds up: '1e+04' became '1.000e+04'
         return f"{value:.{digits - 1}e}"
-    return f"{value:.{digits}g}"
+    return text
 
 
 def ratio_text(ratio: float, decimals: int = 3) -> str:
