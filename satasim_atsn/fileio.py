@@ -516,7 +516,7 @@ def dangling_link(path: str | os.PathLike) -> tuple[Path, Path] | None:
     probe = Path(path)
     chain = [probe, *probe.parents]
     for link in reversed(chain):
-        if link.is_symlink() and not link.exists():
+        if os.path.islink(link) and not os.path.exists(link):  # os.path: False on any OSError (a name too long)
             return link, Path(os.path.realpath(link))
     return None
 
@@ -569,6 +569,14 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
     if not is_dir and str(path).endswith(("/", os.sep)):  # Path drops the slash: `--json out/` wrote a file `out`
         raise SatasimError.at(str(path), option, "ends with a slash, so it names a folder, not a file",
                               f"give a file name, e.g. {path}results.json")
+    try:
+        os.stat(path)
+    except OSError as error:  # Path.exists raises this one: a traceback
+        if error.errno == errno.ENAMETOOLONG:
+            longest = max(len(part) for part in target.parts)
+            raise SatasimError.at(str(path), option, f"is too long a name for the file system (a part of it has "
+                                  f"{longest} characters, or the whole path is too long)",
+                                  "give a shorter name") from None
     refuse_dangling_links(path, option, is_dir)
     if not is_dir and target.exists() and not target.is_dir() and not target.is_file():
         return  # a special file (/dev/stdout, /dev/null, a FIFO): written in place, nothing to probe

@@ -276,3 +276,31 @@ def test_a_number_that_rounds_up_to_ten_thousand_keeps_four_digits(value, text):
     from satasim_atsn.report.document import fmt
 
     assert fmt(value) == text
+
+
+LONG = "x" * 300  # more than any file system's 255-byte name: Path.exists/is_file raised OSError ENAMETOOLONG
+
+
+@pytest.mark.parametrize("argv", [["sweep", "S", "-o", "LONG", "-q"],
+                                  ["run", str(ARCH), "W", "--images", "1", "-q", "--json", "LONG.json"],
+                                  ["compare", str(ARCH), "W", "--images", "1", "-q", "-o", "LONG"]],
+                         ids=["sweep-o", "run-json", "compare-o"])
+def test_an_output_name_too_long_is_one_line(tmp_path, workload_path, capsys, argv):
+    study = _engine(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
+    names = {"S": str(study), "W": str(workload_path), "LONG": str(tmp_path / LONG),
+             "LONG.json": str(tmp_path / f"{LONG}.json")}
+    err = _one_line_error(capsys, [names.get(a, a) for a in argv])
+    assert "is too long a name for the file system" in err and "give a shorter name" in err, err
+
+
+@pytest.mark.parametrize("field", ["study", "workload", "arch"])
+def test_a_study_input_name_too_long_is_one_line(tmp_path, workload_path, capsys, field):
+    path = tmp_path / f"{LONG}.yaml" if field == "study" else tmp_path / "s.yaml"
+    if field != "study":
+        body = (f"arch: {ARCH}\nworkload: {LONG}.npz\n" if field == "workload"
+                else f"arch: {LONG}.yaml\nworkload: {workload_path}\n")
+        path.write_text(f"name: t\n{body}images: 1\nvary:\n  clock_hz: [1e8, 2e8]\nmetrics: [fps]\n")
+    err = _one_line_error(capsys, ["sweep", str(path), "-o", str(tmp_path / "out"), "-q"])
+    expected = "no such file" if field == "study" else f"{field}: 'xxxx"
+    assert err.startswith(f"satasim: error: {path}: {'' if field == 'study' else expected}"), err
+    assert ("no such file" if field == "study" else "does not exist") in err, err

@@ -28,6 +28,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -586,9 +587,9 @@ def _refuse_text_that_breaks_the_report(where: str, name: str, description: Any)
 
 def _read_study_yaml(path: Path, where: str) -> dict:
     """The study file's YAML mapping (one-line errors for a missing, unreadable or non-mapping file)."""
-    if path.is_dir():
+    if os.path.isdir(path):  # os.path: False on any OSError (Path.is_dir raised on a name too long)
         raise StudyError.at(where, None, "is a directory, not a study file", "give the study's .yaml file")
-    if not path.is_file():
+    if not os.path.isfile(path):
         raise StudyError.at(where, None, "no such file", "check the path (shipped studies are in studies/)")
     try:
         with open(path, encoding="utf-8") as handle:
@@ -637,15 +638,16 @@ def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
     target = real_path(base / value) if not Path(value).is_absolute() else Path(value)
     if is_link_loop(target):
         raise _fail(where, key, f"{shown(value)} is a loop of symbolic links", "point it at a real file")
-    if not target.is_file() and key in ("arch", "vary.arch"):
+    is_file = os.path.isfile(target)  # os.path: False on any OSError (Path.is_file raised on a name too long)
+    if not is_file and key in ("arch", "vary.arch"):
         from satasim_atsn.hw.arch import shipped_arch
 
         shipped = shipped_arch(value)  # a shipped architecture's name, as run and compare take it
         if shipped is not None:
             return shipped
-    if target.is_dir():
+    if os.path.isdir(target):
         raise _fail(where, key, f"{shown(value)} is a folder, not a file", "name a file in it")
-    if not target.is_file():
+    if not is_file:
         raise _fail(where, key, f"{shown(value)} does not exist (looked at {target})",
                     "fix the path" + (" (or give a shipped architecture's name, e.g. atsn16x16)"
                                       if key in ("arch", "vary.arch") else ""))
