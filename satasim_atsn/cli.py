@@ -263,6 +263,10 @@ ENVIRONMENT_ERRNOS = {
     errno.ENOSPC: "free some space or write elsewhere (standard output too: is it a full disk or /dev/full?)",
     errno.EMFILE: "raise the limit of open files (ulimit -n) or use fewer worker processes (--jobs)",
     errno.ENFILE: "the system has too many open files; close some programs or use fewer --jobs",
+    # a path the user gave that no file system takes (a part over 255 bytes) or that loops: where no command's own
+    # check names it first, the operating system's refusal still becomes one line naming the path
+    errno.ENAMETOOLONG: "give a shorter path (file systems take at most 255 bytes per name)",
+    errno.ELOOP: "the path runs through a loop of symbolic links; point them at a real file",
 }
 
 

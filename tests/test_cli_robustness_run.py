@@ -575,3 +575,17 @@ def test_a_truncated_architecture_keeps_its_fix(tmp_path, capsys):
     (tmp_path / "a.yaml").write_text(Path(ARCH).read_text()[:700] + "\n  x: [1,")
     code, _, err = run(["run", str(tmp_path / "a.yaml"), WL, "--images", "1"], capsys)
     assert "not valid YAML" in one_line_error(code, err) and "is the file truncated?" in err
+
+
+@pytest.mark.parametrize("where", ["arch", "workload", "technology"])
+def test_a_path_too_long_for_the_file_system_is_one_line(where, tmp_path, capsys):
+    """A 300-character file name (no file system takes a name over 255 bytes) in any input is refused in one line
+    naming it, exit 2; Path.exists and open raised OSError(ENAMETOOLONG), a traceback."""
+    long_name = str(tmp_path / ("a" * 300))
+    argv = {"arch": ["run", long_name + ".yaml", WL],
+            "workload": ["run", ARCH, long_name + ".npz"],
+            "technology": ["run", ARCH, WL, "--set", f"technology={long_name}.yaml"]}[where]
+    code, out, err = run(argv + ["--images", "1", "-q"], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("satasim: error:")
+    assert "a" * 300 in err and "shorter" in err
