@@ -369,3 +369,11 @@ def test_a_slow_design_prints_its_throughput_and_times_not_zero(workload_file, t
     shown = float(line.split()[1])
     assert shown == pytest.approx(m["fps"], rel=5e-3), line
     assert ": 1 image from #0," in out.splitlines()[0], out.splitlines()[0]
+
+
+def test_the_accuracy_line_counts_differing_predictions_in_words_that_agree():
+    """The summary printed '1 predictions differ'; one prediction differs, two predictions differ."""
+    from satasim_atsn.hw.results import _predictions_differ
+
+    assert _predictions_differ(1) == "1 prediction differs"
+    assert [_predictions_differ(n) for n in (0, 2)] == ["0 predictions differ", "2 predictions differ"]

@@ -395,7 +395,7 @@ class SimResult:
             acc = m["accuracy"]
             lines.append(
                 f"  accuracy        software {acc['software'] * 100:.2f}%, hardware {acc['hardware'] * 100:.2f}% "
-                f"({acc['predictions_differ']} predictions differ)"
+                f"({_predictions_differ(acc['predictions_differ'])})"
             )
         nb = neurobench(self)
         syn = nb["SynapticOperations"]
@@ -519,6 +519,11 @@ def _group_record(arch, g, summary: RunSummary) -> dict:
         "counts": counts,
         "dynamic_energy_pJ": {k: float(sum(v.values())) for k, v in sorted(dyn.dynamic_pJ.items())},
     }
+
+
+def _predictions_differ(n: int) -> str:
+    """How many software and hardware predictions differ, in words that agree with the count."""
+    return f"{n} prediction differs" if n == 1 else f"{n} predictions differ"
 
 
 def _exits_shown(exits: list[int], most: int = 16) -> str:
