@@ -112,3 +112,16 @@ def test_reports_call_a_twins_statistics_measured(tmp_path):
     assert workload_notice(tmp_path / "twin.npz").endswith(
         "Its statistics are measured: a twin fitted to vgg_small_fmnist_atsn.npz (satasim workload stats).")
     assert workload_notice(ROOT / "workloads" / "assumed" / "vgg16_cifar10.npz").endswith("are assumed.")
+
+
+def test_a_yaml_given_as_trained_is_named_as_the_trained_option(tmp_path, capsys):
+    """`reproduce twin --trained arch.yaml` said '(compare: the last argument)': the fix names --trained."""
+    out = tmp_path / "twin"
+    try:
+        main(["reproduce", "twin", "-o", str(out), "--trained", str(ARCH), "--quiet"])
+    except SystemExit as stop:
+        assert stop.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a workload (.npz)" in err, err
+    assert err.rstrip().endswith("(reproduce twin: --trained)") and "compare" not in err, err
+    assert not out.exists()

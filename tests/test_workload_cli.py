@@ -189,3 +189,22 @@ def test_info_shows_the_confidence_ceiling_of_a_trained_workload(tmp_path, capsy
     statistical = tmp_path / "stat.json"
     run(["workload", "info", str(ROOT / "workloads" / "vgg16_cifar10.npz"), "--json", str(statistical)], capsys)
     assert "confidence_ceiling" not in json.loads(statistical.read_text())
+
+
+@pytest.mark.parametrize("argv, place", [
+    (["run", "atsn16x16", "{yaml}"], "run: the second argument"),
+    (["verify", "atsn16x16", "{yaml}"], "verify: the second argument"),
+    (["bench", "atsn16x16"], "bench: its argument"),
+    (["workload", "info", "{yaml}"], "workload info: its argument"),
+    (["workload", "stats", "{yaml}", "-o", "{out}"], "workload stats: its argument"),
+    (["evaluate", "{yaml}"], "evaluate: its argument"),
+    (["compare", "-o", "{out}", "atsn16x16", "{yaml}"], "compare: the last argument"),
+])
+def test_a_path_that_is_no_workload_is_named_as_the_command_took_it(argv, place, tmp_path, capsys):
+    """Every command's refusal of a YAML or an architecture name as a workload said '(compare: the last argument)';
+    the fix names the argument of the command that read it."""
+    yaml = Path(__file__).resolve().parents[1] / "archs" / "atsn16x16.yaml"
+    args = [a.format(yaml=yaml, out=tmp_path / "out") for a in argv]
+    code, _, err = run(args, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.rstrip().endswith(f"workloads/vgg16_cifar10.npz ({place})"), err

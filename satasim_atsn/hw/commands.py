@@ -50,7 +50,7 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
     from satasim_atsn.report.progress import Progress
 
     arch = load_arch_with_set(arch_path, list(overrides))
-    workload = read_workload(workload_path)
+    workload = read_workload(workload_path, "run: the second argument")
     refuse_overwriting_inputs({"--json": json_path, "--csv": csv_dir}, [*arch.files, workload_path])
     check_outputs({"--json": json_path}, {"--csv": (csv_dir, CSV_FILES)})
     n_images = image_count(workload, images, start)
@@ -136,7 +136,7 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     from satasim_atsn.hw.engine import image_count, simulate
 
     arch = load_arch_with_set(arch_path or _default_arch(), list(overrides))
-    workload = read_workload(workload_path)
+    workload = read_workload(workload_path, "bench: its argument")
     refuse_overwriting_inputs({"--json": json_path}, [*arch.files, workload_path])
     check_output_path(json_path, "--json")
     count = image_count(workload, min(BENCH_IMAGES, workload.num_images) if images is None else images)
@@ -222,7 +222,7 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
         raise SatasimError.at(None, "--max-minutes", "is nan, not a number of minutes", "give minutes > 0, e.g. "
                               "--max-minutes 10 (inf: no limit)")
     arch = load_arch_with_set(arch_path, list(overrides))
-    workload = read_workload(workload_path) if workload_path else None
+    workload = read_workload(workload_path, "verify: the second argument") if workload_path else None
     refuse_overwriting_inputs({"--json": json_path}, [*arch.files] + ([workload_path] if workload_path else []))
     check_output_path(json_path, "--json")
     if workload is None and random_count == 0:

@@ -46,7 +46,7 @@ def _run_part(part: str, out: Path, images: int | None, wdir: Path, command: str
     if part == "twin":
         arch = arch_path or str(ARCH_DIR / "atsn16x16.yaml")  # the shipped design, from any directory
         return twin_check(_twin_workload(wdir, trained_path, trained_set), arch, images, per_channel=False,
-                          command=command)
+                          command=command, argument="reproduce twin: --trained" if trained_path else "")
     if part == "table3":
         return table3(out, images, wdir, command, arch_path=arch_path, quiet=quiet)
     func = {"table1": table1, "table2": table2, "table4": table4, "table5": table5, "figs": figs}[part]

@@ -72,9 +72,14 @@ def _read(path: str, key: tuple):  # noqa: ARG001 - the file's content key keys 
     return read_workload(path)
 
 
-def read_cached(path: str | Path) -> Any:
-    """read_workload with a small per-process cache (sweeps reuse one workload for every point)."""
-    p = Path(path)  # keyed by content (fileio.content_key): a file rewritten keeping its size and time is read anew
+def read_cached(path: str | Path, argument: str = "") -> Any:
+    """read_workload with a small per-process cache (sweeps reuse one workload for every point); ``argument``: as
+    read_workload's."""
+    from satasim_atsn.workload.format import check_workload_path
+
+    p = Path(path)
+    check_workload_path(p, argument)  # before the cache: where the path came from is no part of its key
+    # keyed by content (fileio.content_key): a file rewritten keeping its size and time is read anew
     return _read(str(p), content_key(p))  # missing or unreadable: read_workload raises its one-line WorkloadError
 
 

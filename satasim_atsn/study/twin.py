@@ -58,13 +58,13 @@ def _exit_bullet(twin, policy: str) -> str:
 
 
 def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | None, per_channel: bool,
-               command: str = "") -> tuple[Document, dict, str]:
+               command: str = "", argument: str = "") -> tuple[Document, dict, str]:
     """Simulate a trained workload and its fitted twin on one architecture; compare cycles and energy."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import simulate
     from satasim_atsn.traces.statistical import fit_statistical_twin
 
-    trained = read_workload(trained_path)
+    trained = read_workload(trained_path, argument)
     if trained.is_statistical:
         raise StudyError.at(str(trained_path), "kind", "is already statistical",
                             "give a trained workload (e.g. workloads/vgg_small_fmnist_atsn.npz)")

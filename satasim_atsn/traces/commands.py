@@ -190,7 +190,7 @@ def info_command(file: str, json_path: str | None) -> None:
     through once: a damaged file is named, however large)."""
     refuse_overwriting_inputs({"--json": json_path}, [file])
     check_outputs({"--json": json_path})
-    workload = read_workload(file)
+    workload = read_workload(file, "workload info: its argument")
     check_inputs_whole(workload)
     summary = workload_summary(workload)
     _print_summary(summary, file)
@@ -251,7 +251,7 @@ def stats_command(
     """
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [trained])
     check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
-    workload = read_workload(trained)
+    workload = read_workload(trained, "workload stats: its argument")
     _refuse_exit_options_without_output(workload, trained, rates_policy, cl_init, tau_cl, theta)
     with _forward_bar(workload, images, "stats"):
         twin = fit_statistical_twin(
@@ -438,7 +438,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
     )
     from satasim_atsn.workload.datasets import with_test_split
 
-    workload = read_workload(trained)
+    workload = read_workload(trained, "workload rates: its argument")
     if workload.is_statistical:
         raise WorkloadError.at(trained, "meta.kind", "is statistical", "measure a trained or imported workload")
     net = resolve_network(network)
@@ -621,7 +621,7 @@ def export_command(workload_path: str, nir_path: str, dt: float) -> None:
         raise WorkloadError.at(None, "--dt", f"{dt} must be a positive number", "fix the value")
     refuse_overwriting_inputs({"--nir": nir_path}, [workload_path])
     check_outputs({"--nir": nir_path})
-    workload = read_workload(workload_path)
+    workload = read_workload(workload_path, "workload export: its argument")
     graph = export_nir(workload, dt=dt)
     write_nir(nir_path, graph)
     click.echo(f"wrote {nir_path}: {len(graph.nodes)} NIR nodes, {len(graph.edges)} edges from {workload.name} "

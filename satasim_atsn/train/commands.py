@@ -181,7 +181,7 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     if image_size is not None and dataset != "imagefolder":
         raise SatasimError.at(None, "--image-size", f"resizes image folders only; {dataset} images keep their size",
                               "drop --image-size")
-    workload = read_workload(workload_path)
+    workload = read_workload(workload_path, "evaluate: its argument")
     if workload.is_statistical:
         raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
                               "evaluate a trained or imported workload")

@@ -1262,9 +1262,14 @@ def _validate_inputs(workload: Workload) -> None:
 # ------------------------------------------------------------------------------------------
 # reading and writing
 # ------------------------------------------------------------------------------------------
-def read_workload(path: str | os.PathLike) -> Workload:
-    """Read and validate a workload file, raising WorkloadError with the key and the fix."""
+def check_workload_path(path: str | os.PathLike, argument: str = "") -> None:
+    """Refuse a path that cannot be a workload (a directory, a pipe, a missing file, a YAML file) in one line.
+
+    ``argument`` says where the command took the path (e.g. "compare: the last argument", "reproduce twin:
+    --trained"); the fix names it, and names no place when it is empty.
+    """
     where = str(path)
+    place = f" ({argument})" if argument else ""
     if Path(path).is_dir():
         raise WorkloadError.at(where, None, "is a directory", "give a workload .npz file (shipped: workloads/)")
     if Path(path).exists() and not Path(path).is_file():  # `<(cat w.npz)`: it was called "no such file"
@@ -1275,13 +1280,18 @@ def read_workload(path: str | os.PathLike) -> Workload:
         bare = not any(sep in where for sep in "/\\")
         if bare and shipped_arch.is_file():  # `compare atsn16x16 dtsnn16x16`: the workload was forgotten
             raise WorkloadError.at(where, None, "no such file: it names a shipped architecture, and a workload "
-                                   "(.npz) is needed here", "give a workload, e.g. workloads/vgg16_cifar10.npz "
-                                   "(compare: the last argument)")
+                                   "(.npz) is needed here", f"give a workload, e.g. workloads/vgg16_cifar10.npz{place}")
         raise WorkloadError.at(where, None, "no such file", "check the path (shipped workloads are in workloads/)")
     if where.lower().endswith((".yaml", ".yml")):
         raise WorkloadError.at(where, None, "is a YAML file (an architecture, a network or a study), not a workload "
-                               "(.npz)", "give a workload, e.g. workloads/vgg16_cifar10.npz (compare: the last "
-                               "argument)")
+                               "(.npz)", f"give a workload, e.g. workloads/vgg16_cifar10.npz{place}")
+
+
+def read_workload(path: str | os.PathLike, argument: str = "") -> Workload:
+    """Read and validate a workload file, raising WorkloadError with the key and the fix (``argument``: where the
+    command took the path, named in the fix of a path that is no workload; see check_workload_path)."""
+    where = str(path)
+    check_workload_path(path, argument)
     arrays = read_npz(path, where, WorkloadError, "the file is truncated or not a workload; regenerate it",
                       lazy=read_by_rows)
     fmt = arrays.pop("format", None)
