@@ -1007,3 +1007,21 @@ def test_a_pool_of_a_conv_current_imports_as_one_conv(pool, conv_stride):
     conv_report = report["layers"]["conv"]
     assert conv_report["spike_agreement"] > 0.98 and 0.02 < conv_report["rate_float"] < 0.98, report
     assert report["top1_agreement"] >= 0.9, report
+
+
+@pytest.mark.parametrize("name", ["", "  ", "a\nb"])
+def test_import_refuses_a_blank_name_naming_the_option(tmp_path, capsys, name):
+    """`--name ""` silently took the file's stem, and a blank one was blamed on the graph's meta.name."""
+    src = tmp_path / "w.npz"
+    from satasim_atsn.workload.format import write_workload
+
+    wl = random_workload(11, images=2, timesteps=2)
+    write_workload(src, wl)
+    write_nir(tmp_path / "w.nir", export_nir(wl))
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(tmp_path / "w.nir"), "--inputs", str(src), "-o", str(tmp_path / "o.npz"),
+              "--name", name])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--name: '" in err and "' is not one line of visible text" in err and "drop --name" in err, err
+    assert not (tmp_path / "o.npz").exists()

@@ -574,11 +574,14 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
     for flag, value in (("--input-scale", input_scale), ("--dt", dt)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise WorkloadError.at(None, flag, f"{value} must be a positive number", "fix the value")
+    if name is not None and (not name.strip() or any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in name)):
+        raise WorkloadError.at(None, "--name", f"{name!r} is not one line of visible text",  # "" took the stem
+                               f"give a name, or drop --name to use the file's stem {Path(model).stem!r}")
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [model, inputs_path])
     check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
     graph = read_nir(model)
     x, y = load_inputs(inputs_path)
-    stem = name or Path(model).stem
+    stem = Path(model).stem if name is None else name
     try:
         result = import_nir(graph, x, y, timesteps=timesteps, input_scale=input_scale, dt=dt, name=stem,
                             dataset=dataset, source=model)
