@@ -89,3 +89,35 @@ def test_the_same_file_for_output_and_json_is_refused(tmp_path, capsys):
     twin = tmp_path / "twin.npz"
     code, _, err = run(["workload", "stats", str(target), "-o", str(twin), "--json", str(twin)], capsys)
     assert code == 2 and "one would replace the other" in err and not twin.exists()
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("rates, needle, fix", [
+    (ROOT / "examples" / "my_net.yaml", "is a network file (docs/networks.md), not a rate table",
+     "give it as --network, and a rate table (workloads/rates/*.yaml, or `satasim workload rates`) as --rates"),
+    (ROOT / "archs" / "atsn16x16.yaml", "is an architecture (archs/*.yaml; satasim run takes it), not a rate table",
+     "give a rate table (workloads/rates/*.yaml, or `satasim workload rates`) as --rates"),
+])
+def test_rates_given_another_kind_of_file_says_what_it_is(tmp_path, capsys, rates, needle, fix):
+    """--rates NETWORK.yaml said 'input_shape: unknown key; allowed keys: network, ...'."""
+    target = tmp_path / "w.npz"
+    code, _, err = run(["workload", "build", "--network", "vgg16", "--rates", str(rates), "--dataset", "cifar10",
+                        "-o", str(target)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{rates}: {needle}; {fix}" in err, err
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("network, needle", [
+    (ROOT / "workloads" / "rates" / "vgg16.yaml", "is a rate table (workload build takes it as --rates)"),
+    (ROOT / "archs" / "atsn16x16.yaml", "is an architecture (archs/*.yaml; satasim run takes it)"),
+])
+def test_network_given_another_kind_of_file_says_what_it_is(tmp_path, capsys, network, needle):
+    """--network RATES.yaml said 'network: unknown key; use one of name, input_shape, ...'."""
+    code, _, err = run(["workload", "build", "--network", str(network), "--rate", "0.1", "--timesteps", "2",
+                        "-o", str(tmp_path / "w.npz")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{network}: {needle}, not a network file; give a network file (docs/networks.md)" in err, err
+    assert "as --network" in err and not (tmp_path / "w.npz").exists()

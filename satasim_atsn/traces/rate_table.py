@@ -87,7 +87,7 @@ def borrow_dataset(table: dict, name: str, source: str | Path) -> None:
     if name in table["datasets"]:
         raise WorkloadError.at(None, "--borrow-dataset", f"{name!r} is the measured dataset",
                                "borrow only datasets that were not measured")
-    other = load_rate_spec(source)
+    other = load_rate_spec(source, "--borrow-dataset NAME=TABLE")
     where = str(source)
     if other["network"] != table["network"]:
         raise WorkloadError.at(where, "network", f"is {other['network']!r}, not {table['network']!r}",

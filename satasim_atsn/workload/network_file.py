@@ -389,7 +389,25 @@ def load_network(path: str | Path) -> NetworkSpec:
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise WorkloadError.at(where, None, f"is not valid YAML{at}", yaml_syntax_fix(text, error, "fix the syntax")) \
             from None
+    other = _other_kind_of_network(data)
+    if other:
+        raise WorkloadError.at(where, None, f"is {other}, not a network file",
+                               f"give a network file (docs/networks.md) or one of {', '.join(shipped_networks())} "
+                               "as --network")
     return parse_network(data, where, default_name=Path(path).stem)
+
+
+def _other_kind_of_network(data: Any) -> str | None:
+    """What a YAML file given as a network is, when its keys say it is another of the tool's files."""
+    if not isinstance(data, dict) or "layers" in data:
+        return None
+    if "network" in data and ("datasets" in data or "rates" in data or "default_rate" in data):
+        return "a rate table (workload build takes it as --rates)"
+    if "pe" in data and "array" in data:
+        return "an architecture (archs/*.yaml; satasim run takes it)"
+    if "vary" in data or ("mode" in data and "metrics" in data):
+        return "a study (satasim sweep runs it)"
+    return None
 
 
 def _is_zip(path: str | Path) -> bool:
