@@ -28,6 +28,7 @@ import numpy as np
 
 from satasim_atsn import exactmath
 from satasim_atsn.snn.exit_policies import exact_softmax, softmax
+from satasim_atsn.workload.steps import steps_shown
 
 TEMPERATURE_STEP = 0.01
 TEMPERATURE_RANGE = (0.1, 5.0)  # grid ends; T* at an end means "at least / at most this"
@@ -144,4 +145,4 @@ def calibration_line(rows: list[dict]) -> str:
     parts = [f"t={row['t']} acc {100 * row['accuracy_argmax']:.2f}% conf {100 * row['mean_confidence']:.2f}% "
              + temperature_text(row) for row in rows]
     return ("calibration of max o^t (T* = NLL-optimal temperature; > 1 over-confident, < 1 under): "
-            + "  ".join(parts))
+            + steps_shown(parts, "  ", show=4))

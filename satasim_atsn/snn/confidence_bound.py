@@ -39,6 +39,7 @@ from satasim_atsn.snn.exit_policies import (
     softmax,
 )
 from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.steps import steps_shown
 
 
 def reads_pixels(workload: Workload) -> bool:
@@ -155,7 +156,9 @@ def ceiling_line(rows: list[dict], output_mode: str) -> str:
         return f"t={row['t']} {row['bound']:.6f}" + (f" (cannot clear CL_t = {row['cl_t']})" if blocked else "")
 
     equation = "eq. 5" if output_mode == "accumulate" else "eq. 8"
-    return f"max o^t any input can reach (bound from the output weights, {equation}): " + "  ".join(map(shown, rows))
+    blocked = [i for i, row in enumerate(rows) if not row["can_clear_cl_t"] and row["t"] < len(rows)]
+    return (f"max o^t any input can reach (bound from the output weights, {equation}): "
+            + steps_shown([shown(row) for row in rows], "  ", keep=blocked, show=8))
 
 
 def _own_share_above(logit_rows: np.ndarray, level: float) -> np.ndarray:

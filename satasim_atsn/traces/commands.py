@@ -41,6 +41,7 @@ from satasim_atsn.workload.format import (
 )
 from satasim_atsn.workload.network_file import resolve_network
 from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
+from satasim_atsn.workload.steps import steps_shown
 
 SEED = click.IntRange(min=0, max=SEED_MAX)  # a draw seed, stored as int64 in the workload
 
@@ -133,7 +134,7 @@ def _print_summary(s: dict, path: str) -> None:
             f"{_fmt_count(c['macs_per_timestep']):>10} {c['neurons']:>9}"
         )
         if c["name"] in rates:
-            line += "  " + " ".join(f"{r:.3f}" for r in rates[c["name"]])
+            line += "  " + steps_shown([f"{r:.3f}" for r in rates[c["name"]]])
         echo(line)
     t = s["totals"]
     echo(
@@ -145,7 +146,7 @@ def _print_summary(s: dict, path: str) -> None:
     if "exit_hist" in s:
         echo("")
         for p in s["exit_hist"]:
-            hist = " ".join(f"{v:.4f}" for v in s["exit_hist"][p])
+            hist = steps_shown([f"{v:.4f}" for v in s["exit_hist"][p]])
             echo(f"  exit histogram {p:<6} [{hist}]  mean timestep {s['exit_mean_timestep'][p]:.4f}")
         if "exit_steps" in s:
             paired = s["exit_steps"]
@@ -155,7 +156,7 @@ def _print_summary(s: dict, path: str) -> None:
         if "input_bit_density" in s:
             echo("  input bit-plane densities (bit 0..7): " + " ".join(f"{d:.3f}" for d in s["input_bit_density"]))
         if "input_frame_rate" in s:
-            echo("  input frame rate per t: " + " ".join(f"{d:.3f}" for d in s["input_frame_rate"]))
+            echo("  input frame rate per t: " + steps_shown([f"{d:.3f}" for d in s["input_frame_rate"]]))
         echo(f"  seed {s['seed']}")
     if "confidence_ceiling" in s:
         echo("")
@@ -275,9 +276,9 @@ def stats_command(
     click.echo(f"fitted {numbers['num_images']} images of {trained} (rates over images running under "
                f"{numbers['rates_over_images_running_under']}):")
     for name, rates in numbers["rates"].items():
-        click.echo(f"  {name:<12} " + " ".join(f"{r:.4f}" for r in rates))
+        click.echo(f"  {name:<12} " + steps_shown([f"{r:.4f}" for r in rates]))
     for p, hist in numbers["exit_hist"].items():
-        click.echo(f"  exit {p:<6} [{' '.join(f'{v:.4f}' for v in hist)}]  "
+        click.echo(f"  exit {p:<6} [{steps_shown([f'{v:.4f}' for v in hist])}]  "
                    f"mean {numbers['exit_mean_timestep'][p]:.4f}")
     if "input_bit_density" in numbers:
         click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]))

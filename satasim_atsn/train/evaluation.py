@@ -33,6 +33,7 @@ from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.train.losses import exit_logits
 from satasim_atsn.train.network import Network
 from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.steps import steps_shown
 
 
 def predictions(logits: np.ndarray, exit_t: np.ndarray, output_mode: str) -> np.ndarray:
@@ -232,7 +233,7 @@ def format_table(table: dict, title: str = "") -> str:
     # the software prediction: eq. 10's mean softmax for a membrane output, eq. 5's mean output for an accumulating one
     software = "eq. 5" if table.get("output_mode") == "accumulate" else "eq. 10"
     if fixed:
-        lines.append("fixed T: " + "  ".join(f"T={t} {100 * a:.2f}%" for t, a in fixed.items()))
+        lines.append("fixed T: " + steps_shown([f"T={t} {100 * a:.2f}%" for t, a in fixed.items()], "  "))
     params = table.get("policy_params")
     if params:
         lines.append(f"exit settings: ATSN CL_init {params['cl_init']:g}, tau_CL {params['tau_cl']:g}; "
@@ -285,5 +286,6 @@ def _profile_line(profile: list[dict]) -> str:
             text += f" (acc {100 * row['accuracy_above_cl_t']:.2f}%)"
         parts.append(text)
     levels = profile[0]["share_above"].keys()
-    fixed = "  ".join(f"> {v}: " + " ".join(f"{100 * row['share_above'][v]:.1f}%" for row in profile) for v in levels)
-    return "max o^t > CL_t (the exit test): " + "  ".join(parts) + "  |  per t " + fixed
+    fixed = "  ".join(f"> {v}: " + steps_shown([f"{100 * row['share_above'][v]:.1f}%" for row in profile], show=4)
+                      for v in levels)
+    return "max o^t > CL_t (the exit test): " + steps_shown(parts, "  ", show=4) + "  |  per t " + fixed
