@@ -8,6 +8,7 @@ import json
 import os
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -464,3 +465,95 @@ def test_workload_info_reads_a_large_x_through(tmp_path, monkeypatch, capsys):
         main(["workload", "info", str(path)])
     assert exit_info.value.code == 2
     assert "many.npz: x: cannot be read (" in capsys.readouterr().err
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fmnist_twin_file(tmp_path, images: int = 8, **damage):
+    """The Fashion-MNIST network's twin of ``images`` fitted images (pool1 and pool2 tile their maps, so conv1/pool1
+    and conv2/pool2 carry rows together), written unvalidated after ``damage`` (key -> [(index, value), ...])."""
+    from satasim_atsn.traces.statistical import fit_statistical_twin
+
+    trained = read_workload(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+    twin = fit_statistical_twin(trained, images, rates_policy="fixed")
+    arrays = {k: np.array(v) for k, v in twin.arrays.items()}
+    for key, changes in damage.items():
+        for index, value in changes:
+            arrays[key.replace("__", "/")][index] = value
+    path = tmp_path / "twin.npz"
+    np.savez(path, format=np.array("satasim-workload"), version=np.array(1),
+             meta=np.array(json.dumps(dict(twin.meta, num_images=20))),  # 20 twin images of M fitted ones
+             **{k: v for k, v in arrays.items() if k not in ("format", "version", "meta")})
+    return path
+
+
+@pytest.mark.parametrize("damage, needle", [
+    ({"spike_rows__conv1": [((5, 0, 0, 0), 29)]}, "spike_rows/conv1: image 5: counts must be in [0, 28] (the width "
+                                                  "of a row of conv1)"),
+    ({"input_row_bits": [((5, 0, 0, 0), 29)]}, "input_row_bits: image 5: counts must be in [0, 28] (the width of a "
+                                               "row)"),
+    ({"spike_rows__conv1": [((5, 0, 0, 0), 0), ((5, 0, 0, 1), 0)], "spike_rows__pool1": [((5, 0, 0, 0), 1)]},
+     "spike_rows/pool1: image 5, t = 1, channel 0, pooled row 0: 1 windows fire over input rows 0..1 with [0, 0]"),
+])
+def test_a_large_twins_row_profiles_are_checked_as_the_draw_reads_them(tmp_path, capsys, monkeypatch, damage,
+                                                                       needle):
+    """A twin's row profiles were read through at reading for their range checks, so a twin fitted on 10^6 images
+    paid that pass on `run --images 2`; past SCANNED_INPUT_BYTES they are now checked as the draw reads their rows
+    (image i takes fitted image i mod M), and `workload info` still reads them all."""
+    from satasim_atsn.cli import main
+    from satasim_atsn.workload import format as workload_format
+
+    path = _fmnist_twin_file(tmp_path, **damage)
+    with pytest.raises(WorkloadError, match=needle.split(":")[0]):  # small: read through at reading, as before
+        read_workload(path)
+    monkeypatch.setattr(workload_format, "SCANNED_INPUT_BYTES", 1024)
+    read_workload(path)  # large: not read through
+
+    def run(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as exc:
+            main([*args])
+        return int(exc.value.code or 0), capsys.readouterr().err
+
+    arch = str(ROOT / "archs" / "atsn16x16.yaml")
+    assert run("run", arch, str(path), "--images", "2", "--quiet") == (0, "")  # fitted images 0 and 1 only
+    for start in ("4", "13"):  # images 4..5, and 13..14 (fitted images 5 and 6 of M = 8)
+        code, err = run("run", arch, str(path), "--images", "2", "--start", start, "--quiet")
+        assert code == 2 and err.count("\n") == 1 and needle in err, err
+    code, err = run("workload", "info", str(path))
+    assert code == 2 and err.count("\n") == 1 and needle.split(": image 5")[0] in err, err
+
+
+def test_a_large_twins_row_profiles_are_not_read_at_reading_and_a_draw_reads_its_images_rows(tmp_path, monkeypatch):
+    """Reading a twin whose profiles exceed SCANNED_INPUT_BYTES reads none of their rows; a draw of two images reads
+    the two rows of each profile it uses, however many fitted images the file holds."""
+    from satasim_atsn.traces.statistical import draw_trace
+    from satasim_atsn.workload import format as workload_format
+
+    path = _fmnist_twin_file(tmp_path)
+    read: list[tuple[str, int]] = []
+    by_range, by_index = NpzRows.read_rows, NpzRows._read_indices
+
+    def rows(self, start, stop):
+        read.append((self.key, stop - start))
+        return by_range(self, start, stop)
+
+    def picked(self, indices):
+        read.append((self.key, len(set(indices.tolist()))))
+        return by_index(self, indices)
+
+    monkeypatch.setattr(NpzRows, "read_rows", rows)
+    monkeypatch.setattr(NpzRows, "_read_indices", picked)
+    monkeypatch.setattr(workload_format, "SCANNED_INPUT_BYTES", 1024)
+    wl = read_workload(path)
+    def profile(key: str) -> bool:
+        return key == "input_row_bits" or key.startswith("spike_rows/")
+
+    assert not [k for k, _ in read if profile(k)], read
+    draw_trace(wl, "fixed", 3, 2)
+    profiles = {k: n for k, n in read if profile(k)}
+    assert profiles and set(profiles.values()) == {2}, read
+    monkeypatch.setattr(workload_format, "SCANNED_INPUT_BYTES", 64 * 2**20)  # small: read through at reading
+    read.clear()
+    read_workload(path)
+    assert sum(n for k, n in read if k == "spike_rows/conv1") >= 8  # every fitted image (range and pooled checks)

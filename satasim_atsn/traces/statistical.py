@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,6 +40,8 @@ from satasim_atsn.workload.format import (
     INPUT_ROW_BITS,
     SPIKE_ROWS,
     Workload,
+    check_pooled_profile_rows,
+    check_profile_rows,
     emits_spikes,
     exit_policy_names,
     free_fraction,
@@ -277,11 +279,14 @@ class _ImageRows:
     takes row i mod M, as int64. Only those rows are read, so a file's million fitted images cost a run of a few
     only their rows (workload/npz.py reads them out of the file); all M when count >= M."""
 
-    def __init__(self, array: Any, start: int, count: int | None) -> None:
+    def __init__(self, array: Any, start: int, count: int | None,
+                 check: Callable[[np.ndarray, np.ndarray], None] | None = None) -> None:
         self.m = int(array.shape[0])
         self.first = None if count is None or count >= self.m else start
-        picks = slice(None) if self.first is None else (start + np.arange(count)) % self.m
-        self.rows = np.asarray(array[picks], dtype=np.int64)
+        self.images = np.arange(self.m) if self.first is None else (start + np.arange(count)) % self.m  # fitted images
+        self.rows = np.asarray(array[slice(None) if self.first is None else self.images], dtype=np.int64)
+        if check is not None:  # a large file's profiles are checked as read, not at reading (format.profiles_scanned)
+            check(self.rows, self.images)
 
     def __getitem__(self, image: int) -> np.ndarray:
         """Image ``image``'s row, that of fitted image ``image mod M``."""
@@ -340,23 +345,36 @@ class _DrawPlan:
             offset += 2 * psize + size
         self.row = offset
         self.threshold = np.concatenate(segments, axis=1).astype(np.float32) if segments else np.zeros((self.T, 0))
+        self._profile_rows(workload, start, count)
+
+    def _profile_rows(self, workload: Workload, start: int, count: int | None) -> None:
+        """The row profiles of images [start, start + count), each checked as read (format.check_profile_rows)."""
+        def rows(key: str) -> _ImageRows:
+            return _ImageRows(workload.arrays[key], start, count, lambda got, images: check_profile_rows(
+                workload.source, workload.meta, key, got, images))
+
         # spike_rows/<layer> [M, T, C, H]: per-image thresholds along each row, in place of the layer's rate
-        self.spike_rows = {name: _ImageRows(workload.arrays[f"{SPIKE_ROWS}/{name}"], start, count)
+        self.spike_rows = {name: rows(f"{SPIKE_ROWS}/{name}")
                            for name, _, _, _ in self.slots if f"{SPIKE_ROWS}/{name}" in workload.arrays}
         self.widths = {name: int(shape[-1]) for name, shape, _, _ in self.slots if name in self.spike_rows}
         if not self.direct and f"{SPIKE_ROWS}/{INPUT_FRAMES}" in workload.arrays:  # the spike frames' own rows
-            self.spike_rows[INPUT_FRAMES] = _ImageRows(workload.arrays[f"{SPIKE_ROWS}/{INPUT_FRAMES}"], start, count)
+            self.spike_rows[INPUT_FRAMES] = rows(f"{SPIKE_ROWS}/{INPUT_FRAMES}")
             self.widths[INPUT_FRAMES] = int(self.input_shape[-1])
         # a layer drawn with its pool, both with spike_rows (the reader allows it when the windows tile the map)
-        self.pool_rows = {slot.name: tuple(_ImageRows(workload.arrays[f"{SPIKE_ROWS}/{name}"], start, count)
-                                           for name in (slot.name, slot.pool))
-                          for slot in self.pooled if f"{SPIKE_ROWS}/{slot.name}" in workload.arrays}
+        by_name = {layer["name"]: layer for layer in self.layers}
+        self.pool_rows = {}
+        for slot in self.pooled:
+            if f"{SPIKE_ROWS}/{slot.name}" in workload.arrays:
+                pair = (rows(f"{SPIKE_ROWS}/{slot.name}"), rows(f"{SPIKE_ROWS}/{slot.pool}"))
+                check_pooled_profile_rows(workload.source, by_name[slot.pool], by_name[slot.name], pair[0].rows,
+                                          pair[1].rows, pair[0].images)
+                self.pool_rows[slot.name] = pair
         self.row_bits = None
         if self.direct:
             density = np.asarray(workload.meta["input_bit_density"], dtype=np.float32)
             self.plane_threshold = np.repeat(density, self.input_size).reshape(8, self.input_size)
             if INPUT_ROW_BITS in workload.arrays:
-                self.row_bits = _ImageRows(workload.arrays[INPUT_ROW_BITS], start, count)  # [M, 8, C, H]
+                self.row_bits = rows(INPUT_ROW_BITS)  # [M, 8, C, H]
 
     def image_plane_threshold(self, image: int) -> np.ndarray:
         """[8, C*H*W] float32 thresholds of image ``image``'s bit planes: ``meta.input_bit_density`` everywhere, or,

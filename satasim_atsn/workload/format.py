@@ -955,19 +955,52 @@ def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
                 "fit it from real images",
             )
         if INPUT_ROW_BITS in arrays:
-            _check_input_row_bits(where, meta, arrays[INPUT_ROW_BITS])
+            _check_input_row_bits(where, meta, arrays[INPUT_ROW_BITS], profiles_scanned(arrays))
     else:
         if density is not None:
             raise _fail(where, "meta.input_bit_density", "is given, but the inputs are spike frames, drawn from "
                         "rate/input (bit-plane densities are for pixels)", "drop meta.input_bit_density")
         _check_input_rate(where, meta, arrays.get("rate/input"))
-    _check_spike_rows(where, meta, arrays)
+    _check_spike_rows(where, meta, arrays, profiles_scanned(arrays))
     _check_exit_steps(where, meta, arrays)
 
 
-def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray | NpzRows) -> None:
+def is_row_profile(key: str) -> bool:
+    """Whether ``key`` is one of a twin's row profiles: ``input_row_bits`` or ``spike_rows/<layer>``."""
+    return key == INPUT_ROW_BITS or key.partition("/")[0] == SPIKE_ROWS and key != SPIKE_ROWS
+
+
+def profiles_scanned(arrays: dict, whole: bool = False) -> bool:
+    """Whether reading reads the row profiles through for their range checks: when they are in memory, or read by rows
+    and hold up to SCANNED_INPUT_BYTES together (``whole``: always). Larger ones are checked as the draw reads their
+    rows (:func:`check_profile_rows`): a twin fitted on 10^6 images does not pay the pass on `run --images 2`."""
+    lazy = [a.nbytes for key, a in arrays.items() if is_row_profile(key) and isinstance(a, NpzRows)]
+    return whole or sum(lazy) <= SCANNED_INPUT_BYTES
+
+
+def _profile_width(meta: dict, key: str) -> tuple[int, str]:
+    """The largest count a row of profile ``key`` may hold (its map's width) and what that width is, in words."""
+    name = key.partition("/")[2]
+    layer = next((ly for ly in meta["layers"] if ly["name"] == name), None)
+    if key == INPUT_ROW_BITS or layer is None:  # input_row_bits, spike_rows/input
+        return int(meta["input_shape"][-1]), "the width of a row" + ("" if key == INPUT_ROW_BITS else " of input")
+    return int(layer["out_shape"][-1]), f"the width of a row of {layer['name']}"
+
+
+def check_profile_rows(where: str, meta: dict, key: str, rows: np.ndarray, images: np.ndarray) -> None:
+    """Rows of a twin's row profile ``key`` as the draw reads them (``images``: the fitted image of each row): counts in
+    [0, W], the check reading does for profiles up to SCANNED_INPUT_BYTES (:func:`profiles_scanned`)."""
+    w, what = _profile_width(meta, key)
+    bad = (rows < 0) | (rows > w)
+    if rows.size and bad.any():
+        image = int(images[int(np.argwhere(bad)[0][0])])
+        raise _fail(where, key, f"image {image}: counts must be in [0, {w}] ({what})",
+                    "refit the twin with satasim workload stats")
+
+
+def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray | NpzRows, scan: bool = True) -> None:
     """A direct twin's ``input_row_bits``: [M, 8, C, H] integer counts in [0, W], the set bits of each measured image's
-    bit plane, channel and row (docs/statistical.md, step 3)."""
+    bit plane, channel and row (docs/statistical.md, step 3); the counts read through when ``scan``."""
     shape = [int(v) for v in meta["input_shape"]]
     if len(shape) != 3:
         raise _fail(where, INPUT_ROW_BITS, f"needs [C, H, W] images, but meta.input_shape is {shape}",
@@ -978,7 +1011,7 @@ def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray | NpzRows) 
     if counts.ndim != 4 or counts.shape[0] < 1 or list(counts.shape[1:]) != [8, c, h]:
         raise _fail(where, INPUT_ROW_BITS, f"has shape {list(counts.shape)}",
                     f"use [M, 8, C, H] = [M, 8, {c}, {h}] with M >= 1 measured images")
-    if any(block.size and (int(block.min()) < 0 or int(block.max()) > w) for block in array_blocks(counts)):
+    if scan and any(block.size and (int(block.min()) < 0 or int(block.max()) > w) for block in array_blocks(counts)):
         raise _fail(where, INPUT_ROW_BITS, f"counts must be in [0, {w}] (the width of a row)",
                     "refit the twin with satasim workload stats")
 
@@ -1006,11 +1039,11 @@ def row_profile_layers(layers: list[dict], rated_pools: Iterable[str]) -> list[d
             if ly["name"] in maps and ly["name"] not in untiled or ly["name"] in rated and windows_tile(ly)]
 
 
-def _check_spike_rows(where: str, meta: dict, arrays: dict) -> None:
+def _check_spike_rows(where: str, meta: dict, arrays: dict, scan: bool = True) -> None:
     """A twin's ``spike_rows/<layer>``: [M, T, C, H] integer spike counts in [0, W] of its fitted images, each row of
     each channel at each timestep, for the layers of ``row_profile_layers`` (a pool's rows and its input's go
     together); one M for every layer and for ``input_row_bits``, so twin image i takes image i mod M's profiles of
-    the input and of every layer (docs/statistical.md, step 4)."""
+    the input and of every layer (docs/statistical.md, step 4); the counts read through when ``scan``."""
     keys = sorted(key for key in arrays if key.partition("/")[0] == SPIKE_ROWS)
     if not keys:
         return
@@ -1038,7 +1071,7 @@ def _check_spike_rows(where: str, meta: dict, arrays: dict) -> None:
                         if allowed else "remove it: no layer of this network can carry a row profile")
         if name not in allowed:
             raise _row_profile_refusal(where, key, layer, layers, arrays)
-        _check_row_counts(where, key, layer, arrays[key], int(meta["timesteps"]))
+        _check_row_counts(where, key, layer, arrays[key], int(meta["timesteps"]), scan)
         if images is None:
             images = (key, int(arrays[key].shape[0]))
         elif int(arrays[key].shape[0]) != images[1]:
@@ -1046,7 +1079,7 @@ def _check_spike_rows(where: str, meta: dict, arrays: dict) -> None:
                         "image i takes image i mod M's profiles of the input and of every layer together",
                         "refit the twin with satasim workload stats (every profile from the same images)")
     for pool in (by_name[name] for name in rated_pools if name in allowed):
-        _check_pooled_rows(where, pool, by_name[pool["inputs"][0]], arrays)
+        _check_pooled_rows(where, pool, by_name[pool["inputs"][0]], arrays, scan)
 
 
 def _row_profile_refusal(where: str, key: str, layer: dict, layers: list[dict], arrays: dict) -> WorkloadError:
@@ -1073,7 +1106,8 @@ def _row_profile_refusal(where: str, key: str, layer: dict, layers: list[dict], 
                  "spiking conv and add layers, whose spikes form [C, H, W] maps", f"remove {key}")
 
 
-def _check_row_counts(where: str, key: str, layer: dict, counts: np.ndarray | NpzRows, T: int) -> None:
+def _check_row_counts(where: str, key: str, layer: dict, counts: np.ndarray | NpzRows, T: int, scan: bool = True
+                      ) -> None:
     """``spike_rows/<layer>``: integer counts [M, T, C, H] in [0, W] of the layer's [C, H, W] map."""
     c, h, w = (int(v) for v in layer["out_shape"])
     if counts.dtype.kind not in "iu":
@@ -1082,15 +1116,14 @@ def _check_row_counts(where: str, key: str, layer: dict, counts: np.ndarray | Np
     if counts.ndim != 4 or counts.shape[0] < 1 or list(counts.shape[1:]) != [T, c, h]:
         raise _fail(where, key, f"has shape {list(counts.shape)}",
                     f"use [M, T, C, H] = [M, {T}, {c}, {h}] with M >= 1 fitted images")
-    if any(block.size and (int(block.min()) < 0 or int(block.max()) > w) for block in array_blocks(counts)):
+    if scan and any(block.size and (int(block.min()) < 0 or int(block.max()) > w) for block in array_blocks(counts)):
         raise _fail(where, key, f"counts must be in [0, {w}] (the width of a row of {layer['name']})",
                     "refit the twin with satasim workload stats")
 
 
-def _check_pooled_rows(where: str, pool: dict, source: dict, arrays: dict) -> None:
+def _check_pooled_rows(where: str, pool: dict, source: dict, arrays: dict, scan: bool = True) -> None:
     """A rated pool whose windows tile its map and its input layer carry row profiles together, and they agree as an
-    OR-pool does: under each pooled row the P windows that fire hold at least P of the input's spikes in the k rows
-    under them, and at most k in each of those rows of each window."""
+    OR-pool does (:func:`check_pooled_profile_rows`; read through when ``scan``)."""
     pool_key, source_key = f"{SPIKE_ROWS}/{pool['name']}", f"{SPIKE_ROWS}/{source['name']}"
     if (pool_key in arrays) != (source_key in arrays):
         have, missing = (pool_key, source_key) if pool_key in arrays else (source_key, pool_key)
@@ -1104,23 +1137,33 @@ def _check_pooled_rows(where: str, pool: dict, source: dict, arrays: dict) -> No
         raise _fail(where, pool_key, f"the window choice of {k}x{k} windows over rows of {source['out_shape'][2]} is "
                     f"exact only while k^2 W < 2^29 (docs/statistical.md, step 4)", f"remove {pool_key} and "
                     f"{source_key} (the layer is then drawn from its rates)")
-    if arrays[source_key].shape[0] != arrays[pool_key].shape[0]:
-        return  # the M check of _check_spike_rows names it
+    if arrays[source_key].shape[0] != arrays[pool_key].shape[0] or not scan:
+        return  # the M check of _check_spike_rows names a mismatch; unscanned rows are checked as they are read
     lazy = [a.block_rows() for a in (arrays[source_key], arrays[pool_key]) if isinstance(a, NpzRows)]
     step = min(lazy) if lazy else None  # both read by rows: blocks of as many images
     first = 0
     for rows, fired in zip(array_blocks(arrays[source_key], step), array_blocks(arrays[pool_key], step), strict=True):
-        rows, fired = rows.astype(np.int64), fired.astype(np.int64)
-        band = rows.reshape(rows.shape[:3] + (-1, k))
-        bad = (fired > band.sum(axis=-1)) | (band.max(axis=-1) > k * fired)
-        if bad.any():
-            m, t, c, i = (int(v) for v in np.argwhere(bad)[0])
-            raise _fail(where, pool_key, f"image {first + m}, t = {t + 1}, channel {c}, pooled row {i}: "
-                        f"{fired[m, t, c, i]} windows fire over input rows {i * k}..{i * k + k - 1} with "
-                        f"{band[m, t, c, i].tolist()} spikes in {source_key}; an OR-pool's firing windows hold at "
-                        f"least one spike each and at most {k} in each row",
-                        "refit the twin with satasim workload stats (one forward's counts always agree)")
+        check_pooled_profile_rows(where, pool, source, rows, fired, first + np.arange(len(rows)))
         first += len(rows)
+
+
+def check_pooled_profile_rows(where: str, pool: dict, source: dict, rows: np.ndarray, fired: np.ndarray,
+                              images: np.ndarray) -> None:
+    """Rows of a pool's and its input's row profiles (``images``: the fitted image of each) agree as an OR-pool does:
+    under each pooled row the P windows that fire hold at least P of the input's spikes in the k rows under them, and
+    at most k in each of those rows of each window."""
+    pool_key, source_key = f"{SPIKE_ROWS}/{pool['name']}", f"{SPIKE_ROWS}/{source['name']}"
+    k = int(pool["kernel"])
+    rows, fired = rows.astype(np.int64), fired.astype(np.int64)
+    band = rows.reshape(rows.shape[:3] + (-1, k))
+    bad = (fired > band.sum(axis=-1)) | (band.max(axis=-1) > k * fired)
+    if bad.any():
+        m, t, c, i = (int(v) for v in np.argwhere(bad)[0])
+        raise _fail(where, pool_key, f"image {int(images[m])}, t = {t + 1}, channel {c}, pooled row {i}: "
+                    f"{fired[m, t, c, i]} windows fire over input rows {i * k}..{i * k + k - 1} with "
+                    f"{band[m, t, c, i].tolist()} spikes in {source_key}; an OR-pool's firing windows hold at "
+                    f"least one spike each and at most {k} in each row",
+                    "refit the twin with satasim workload stats (one forward's counts always agree)")
 
 
 def _check_input_rate(where: str, meta: dict, rate: np.ndarray | None) -> None:
@@ -1397,10 +1440,16 @@ def array_blocks(array: np.ndarray | NpzRows, rows: int | None = None) -> Iterab
     return [array] if rows is None else (array[lo:lo + rows] for lo in range(0, len(array), rows))
 
 def check_inputs_whole(workload: Workload) -> None:
-    """Read a workload's ``x`` through once whatever its size (its CRC checked, packed frames' spare bits), as reading
-    does for an ``x`` up to SCANNED_INPUT_BYTES: `workload info`, which vouches for the whole file."""
+    """Read a workload's ``x`` through once whatever its size (its CRC checked, packed frames' spare bits), and a twin's
+    row profiles (their range and pooled-rows checks), as reading does for those up to SCANNED_INPUT_BYTES: `workload
+    info`, which vouches for the whole file."""
     if "x" in workload.arrays:
         _scan_inputs(workload.source, workload.meta, workload.arrays["x"], whole=True)
+    arrays, meta = workload.arrays, workload.meta
+    if workload.is_statistical and not profiles_scanned(arrays):
+        if INPUT_ROW_BITS in arrays and meta.get("input_encoding", "direct") == "direct":
+            _check_input_row_bits(workload.source, meta, arrays[INPUT_ROW_BITS])
+        _check_spike_rows(workload.source, meta, arrays)
 
 
 def _scan_inputs(where: str, meta: dict, x: np.ndarray | NpzRows, whole: bool = False) -> None:
