@@ -199,7 +199,9 @@ def _parse_layer(index: int, raw, previous: str, where: str) -> dict:
                                "write inputs: [a] (or [main, shortcut] for add)")
     wanted = 2 if kind == "add" else 1
     if len(inputs) != wanted:
-        raise WorkloadError.at(where, f"{label}.inputs", f"a {kind} layer takes {wanted} input(s), got {len(inputs)}",
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise WorkloadError.at(where, f"{label}.inputs", f"{article} {kind} layer takes {wanted} input"
+                               f"{'s' if wanted != 1 else ''}, got {len(inputs)}",
                                "add joins name [main current, shortcut]; every other layer names one input")
     layer: dict = {"name": name, "type": kind, "inputs": list(inputs)}
     for key, default in LAYER_KEYS[kind].items():
