@@ -1025,3 +1025,16 @@ def test_import_refuses_a_blank_name_naming_the_option(tmp_path, capsys, name):
     assert exc.value.code == 2 and len(err.strip().splitlines()) == 1, err
     assert "--name: '" in err and "' is not one line of visible text" in err and "drop --name" in err, err
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_import_names_a_graph_given_as_its_inputs(tmp_path, capsys):
+    """`--inputs model.nir` said 'not a readable .npz file (BadZipFile); regenerate it'."""
+    wl = random_workload(11, images=2, timesteps=2)
+    write_nir(tmp_path / "w.nir", export_nir(wl))
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(tmp_path / "w.nir"), "--inputs", str(tmp_path / "w.nir"),
+              "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1, err
+    assert "w.nir: is an HDF5 file (a NIR graph), not inputs; give the graph as MODEL" in err and "regenerate" not in err
+    assert not (tmp_path / "o.npz").exists()

@@ -1423,6 +1423,9 @@ def _accuracies(wl: Any, fwd: Any, labels: np.ndarray, pred_float: np.ndarray, p
                                   "decision)"}}
 
 
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # the first bytes of an HDF5 file (NIR graphs are HDF5)
+
+
 def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
     """Inputs for an import: a workload .npz (its x, y) or a plain .npz with ``x`` (and optionally ``y``)."""
     from satasim_atsn.workload.format import load_npz_arrays, read_workload
@@ -1430,6 +1433,10 @@ def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]
     where = str(path)
     if not Path(path).is_file():
         raise WorkloadError.at(where, None, "no such file", "give an .npz with x (and y), or a workload")
+    with open(path, "rb") as handle:
+        if handle.read(8) == HDF5_MAGIC:  # the graph given twice: "not a readable .npz file; regenerate it" before
+            raise WorkloadError.at(where, None, "is an HDF5 file (a NIR graph), not inputs",
+                                   "give the graph as MODEL and an .npz with x (and y), or a workload, as --inputs")
     try:
         arrays = load_npz_arrays(path, where)
     except WorkloadError:  # a member that is not an array, stored twice, or beyond memory: named by the loader
