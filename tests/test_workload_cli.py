@@ -208,3 +208,14 @@ def test_a_path_that_is_no_workload_is_named_as_the_command_took_it(argv, place,
     code, _, err = run(args, capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert err.rstrip().endswith(f"workloads/vgg16_cifar10.npz ({place})"), err
+
+
+@pytest.mark.parametrize("argv", [["workload", "info", "{nir}"], ["run", "atsn16x16", "{nir}"],
+                                  ["evaluate", "{nir}"]])
+def test_a_nir_graph_given_as_a_workload_is_named_as_one(argv, tmp_path, capsys):
+    """A NIR graph (HDF5) was 'not a readable .npz file (does not start with a zip member); ... regenerate it'."""
+    nir = tmp_path / "model.nir"
+    nir.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    code, _, err = run([a.format(nir=nir) for a in argv], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{nir}: is an HDF5 file (a NIR graph), not a workload (.npz); import it first: satasim workload import" in err

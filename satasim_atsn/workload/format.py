@@ -1328,6 +1328,15 @@ def check_workload_path(path: str | os.PathLike, argument: str = "") -> None:
     if where.lower().endswith((".yaml", ".yml")):
         raise WorkloadError.at(where, None, "is a YAML file (an architecture, a network or a study), not a workload "
                                "(.npz)", f"give a workload, e.g. workloads/vgg16_cifar10.npz{place}")
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(8)
+    except OSError:  # unreadable: the reader names it
+        magic = b""
+    if magic == b"\x89HDF\r\n\x1a\n":  # it was "not a readable .npz file ...; regenerate it"
+        raise WorkloadError.at(where, None, "is an HDF5 file (a NIR graph), not a workload (.npz)",
+                               "import it first: satasim workload import MODEL.nir --inputs X.npz -o W.npz "
+                               "(docs/networks.md)")
 
 
 def read_workload(path: str | os.PathLike, argument: str = "") -> Workload:
