@@ -218,4 +218,4 @@ def test_a_nir_graph_given_as_a_workload_is_named_as_one(argv, tmp_path, capsys)
     nir.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
     code, _, err = run([a.format(nir=nir) for a in argv], capsys)
     assert code == 2 and err.count("\n") == 1, err
-    assert f"{nir}: is an HDF5 file (a NIR graph), not a workload (.npz); import it first: satasim workload import" in err
+    assert f"{nir}: is an HDF5 file (a NIR graph), not a workload (.npz); import it first: satasim workload " in err
