@@ -74,3 +74,18 @@ def test_a_wide_workload_is_evaluated_on_a_folder_of_its_size(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["evaluate", str(workload), "--dataset", "imagefolder", "--data-dir", str(data), "--quiet"])
     assert exc.value.code == 0 and "4 images, T = 2" in capsys.readouterr().out
+
+
+def test_rates_of_a_one_layer_network_says_one_rated_layer(tmp_path, capsys):
+    """`workload rates` printed 'wrote r.yaml: 1 rated layers'."""
+    workload = _wide_workload(tmp_path)
+    net = tmp_path / "net.yaml"
+    net.write_text("name: wide\ninput_shape: [3, 5, 13]\nnum_classes: 2\nlayers:\n"
+                   "  - {name: conv1, type: conv, out_channels: 4, kernel: 3, padding: 1}\n"
+                   "  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "rates", str(workload), "--network", str(net), "--dataset", "mine",
+              "-o", str(tmp_path / "r.yaml")])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and f"wrote {tmp_path / 'r.yaml'}: 1 rated layer, " in out, out

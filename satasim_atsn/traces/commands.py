@@ -471,7 +471,8 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
              table["datasets"][dataset]["exit_histograms"].items()}
     exits = (f"mean exit {', '.join(f'{p} {m:.3f}' for p, m in means.items())}" if means else
              "fixed T only (no output layer: no exit histograms)")
-    click.echo(f"wrote {output}: {len(table['rates'])} rated layers, {exits}")
+    rated = len(table["rates"])
+    click.echo(f"wrote {output}: {rated} rated layer{'s' if rated != 1 else ''}, {exits}")
     for note in differences:
         click.echo(f"note: {note} (kept in the table's sources.differences)", err=True)
 
