@@ -191,6 +191,9 @@ def test_info_shows_the_confidence_ceiling_of_a_trained_workload(tmp_path, capsy
     assert "confidence_ceiling" not in json.loads(statistical.read_text())
 
 
+COMPARE_PLACE = "compare: the last argument, or the WORKLOAD of an ARCH=WORKLOAD pair"
+
+
 @pytest.mark.parametrize("argv, place", [
     (["run", "atsn16x16", "{yaml}"], "run: the second argument"),
     (["verify", "atsn16x16", "{yaml}"], "verify: the second argument"),
@@ -198,13 +201,15 @@ def test_info_shows_the_confidence_ceiling_of_a_trained_workload(tmp_path, capsy
     (["workload", "info", "{yaml}"], "workload info: its argument"),
     (["workload", "stats", "{yaml}", "-o", "{out}"], "workload stats: its argument"),
     (["evaluate", "{yaml}"], "evaluate: its argument"),
-    (["compare", "-o", "{out}", "atsn16x16", "{yaml}"], "compare: the last argument"),
+    (["compare", "-o", "{out}", "atsn16x16", "{yaml}"], COMPARE_PLACE),
+    (["compare", "-o", "{out}", "atsn16x16={yaml}", "dtsnn16x16", "{npz}"], COMPARE_PLACE),
 ])
 def test_a_path_that_is_no_workload_is_named_as_the_command_took_it(argv, place, tmp_path, capsys):
     """Every command's refusal of a YAML or an architecture name as a workload said '(compare: the last argument)';
     the fix names the argument of the command that read it."""
     yaml = Path(__file__).resolve().parents[1] / "archs" / "atsn16x16.yaml"
-    args = [a.format(yaml=yaml, out=tmp_path / "out") for a in argv]
+    npz = yaml.parents[1] / "workloads" / "vgg16_cifar10.npz"
+    args = [a.format(yaml=yaml, out=tmp_path / "out", npz=npz) for a in argv]
     code, _, err = run(args, capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert err.rstrip().endswith(f"workloads/vgg16_cifar10.npz ({place})"), err

@@ -354,7 +354,8 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     refuse_overwriting_inputs({"--json": json_path}, [f for arch in archs for f in arch.files])  # tables too
     names = [arch.name for arch in archs]
     # the validation `satasim run` does
-    loaded = {w: read_cached(w, "compare: the last argument") for w in dict.fromkeys(workloads)}
+    given = "compare: the last argument, or the WORKLOAD of an ARCH=WORKLOAD pair"  # named by a refusal's fix
+    loaded = {w: read_cached(w, given) for w in dict.fromkeys(workloads)}
     _check_names(arch_paths, names)
     for arch, w in zip(archs, workloads, strict=True):  # a design that cannot map its workload, before any runs
         with naming_set_values(overrides):  # a refusal of a value a --set gave says so
