@@ -121,3 +121,11 @@ def test_network_given_another_kind_of_file_says_what_it_is(tmp_path, capsys, ne
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"{network}: {needle}, not a network file; give a network file (docs/networks.md)" in err, err
     assert "as --network" in err and not (tmp_path / "w.npz").exists()
+
+
+def test_num_images_beyond_the_format_is_refused_naming_the_option(tmp_path, capsys):
+    """--num-images 10^12 was blamed on the shipped network file: 'vgg16.yaml: meta.num_images: must be ...'."""
+    code, _, err = run([*BUILD[:-2], "--num-images", str(10**12), "-o", str(tmp_path / "w.npz")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--num-images" in err and "1<=x<=1000000000" in err and "vgg16.yaml" not in err, err
+    assert not (tmp_path / "w.npz").exists()

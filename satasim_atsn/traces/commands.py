@@ -32,6 +32,7 @@ from satasim_atsn.traces.statistical import (
 from satasim_atsn.workload.format import (
     EXIT_STEPS,
     INPUT_ROW_BITS,
+    MAX_STATISTICAL_IMAGES,
     SPIKE_ROWS,
     Workload,
     check_inputs_whole,
@@ -488,7 +489,8 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
 @click.option("--exit-mean", "exit_means", multiple=True, metavar="POLICY=MEAN",
               help="with --rate: a mean exit timestep for dtsnn or atsn (repeatable); without it only fixed T")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the workload (.npz)")
-@click.option("--num-images", type=click.IntRange(min=1), help="override the table's num_images (--rate: 10000)")
+@click.option("--num-images", type=click.IntRange(1, MAX_STATISTICAL_IMAGES),
+              help="override the table's num_images (--rate: 10000; at most 10^9)")
 @click.option("--seed", type=SEED, help="override the table's seed for this dataset (--rate: 0)")
 @click.option("--timing", is_flag=True, help="print how long the build took")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),

@@ -68,6 +68,7 @@ INPUT_ENCODINGS = ("direct", "spike_frames")
 INPUT_ROW_BITS = "input_row_bits"  # a direct twin's per-image bit counts per plane, channel and row (statistical.md)
 SPIKE_ROWS = "spike_rows"  # spike_rows/<layer>: a twin's per-image spike counts per timestep, channel and row
 INPUT_FRAMES = "input"  # spike_rows/input: a spike-frame twin's per-image input events per timestep, channel and row
+MAX_STATISTICAL_IMAGES = 10**9  # the images a statistical workload may stand for (meta.num_images)
 EXIT_STEPS = "exit_steps"  # exit_steps/<policy>: a twin's fitted images' exit steps, paired with their row profiles
 HIST_BITS = 32
 HIST_SCALE = 1 << HIST_BITS  # exit histograms are stored as integers out of 2^32 (exact in float64)
@@ -729,7 +730,7 @@ def _validate_exit_defaults(where: str, meta: dict) -> None:
                         "the defaults are cl_init = tau_cl = 0.999, theta = 0.1")
     if meta["kind"] == "statistical":
         num = meta.get("num_images", 10000)
-        if not _is_int(num) or not 1 <= num <= 10**9:
+        if not _is_int(num) or not 1 <= num <= MAX_STATISTICAL_IMAGES:
             raise _fail(where, "meta.num_images", f"must be an integer in 1..10^9, got {shown(num)}",
                         "give the images the file stands for (10000 if left out)")
 
