@@ -129,3 +129,16 @@ def test_num_images_beyond_the_format_is_refused_naming_the_option(tmp_path, cap
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "--num-images" in err and "1<=x<=1000000000" in err and "vgg16.yaml" not in err, err
     assert not (tmp_path / "w.npz").exists()
+
+
+def test_one_image_is_counted_in_the_singular(tmp_path, capsys):
+    """`workload build --num-images 1` printed '1 images'; `info` and `stats` of one fitted image likewise."""
+    target = tmp_path / "w.npz"
+    code, out, err = run([*BUILD[:-2], "--num-images", "1", "-o", str(target)], capsys)
+    assert code == 0 and ", 1 image, T = 4" in out, out + err
+    code, out, err = run(["workload", "info", str(target)], capsys)
+    assert code == 0 and "T = 4, 1 image\n" in out, out + err
+    trained = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    code, out, err = run(["workload", "stats", trained, "--images", "1", "-o", str(tmp_path / "t.npz")], capsys)
+    assert code == 0 and "fitted 1 image of " in out and "spike row profiles of 1 image: 4 layers" in out, out + err
+    assert "1 images" not in out

@@ -105,6 +105,11 @@ def _ceiling_rows(workload: Workload) -> list[dict] | None:
     return ceiling_table(workload, cl_init, tau_cl)
 
 
+def _images(count: int, noun: str = "image") -> str:
+    """``count`` images, in words that agree with the count ("1 image", "2 images")."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _print_summary(s: dict, path: str) -> None:
     """The terminal view of :func:`workload_summary` of the workload at ``path`` (as typed)."""
     echo = click.echo
@@ -113,7 +118,7 @@ def _print_summary(s: dict, path: str) -> None:
         echo("  STATISTICAL workload: spikes are drawn from per-layer rates; it has no accuracy")
     echo(
         f"  dataset {s['dataset']}, {s['num_classes']} classes, input {s['input_shape']} ({s['input_encoding']}), "
-        f"T = {s['timesteps']}, {s['num_images']} images"
+        f"T = {s['timesteps']}, {_images(s['num_images'])}"
     )
     if s["exit_policy"]:
         echo("  exit defaults: " + ", ".join(f"{k} = {v}" for k, v in sorted(s["exit_policy"].items())))
@@ -151,7 +156,8 @@ def _print_summary(s: dict, path: str) -> None:
             echo(f"  exit histogram {p:<6} [{hist}]  mean timestep {s['exit_mean_timestep'][p]:.4f}")
         if "exit_steps" in s:
             paired = s["exit_steps"]
-            echo(f"  exit steps of {paired['images']} fitted images ({', '.join(paired['policies'])}): image i exits "
+            fitted = _images(paired["images"], "fitted image")
+            echo(f"  exit steps of {fitted} ({', '.join(paired['policies'])}): image i exits "
                  f"at image (i mod {paired['images']})'s step, the image whose row profiles it draws; the histograms "
                  "are their distribution")
         if "input_bit_density" in s:
@@ -274,7 +280,7 @@ def stats_command(
     numbers.update(_profile_sizes(output, twin))
     notes = pool_notes(twin.meta["provenance"])
     numbers["notes"] = [line.strip().removeprefix("note: ") for line in notes]  # printed below, in --json too
-    click.echo(f"fitted {numbers['num_images']} images of {trained} (rates over images running under "
+    click.echo(f"fitted {_images(numbers['num_images'])} of {trained} (rates over images running under "
                f"{numbers['rates_over_images_running_under']}):")
     for name, rates in numbers["rates"].items():
         click.echo(f"  {name:<12} " + steps_shown([f"{r:.4f}" for r in rates]))
@@ -285,11 +291,12 @@ def stats_command(
         click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]))
     rows = twin.meta["provenance"].get("spike_rows")
     if rows is not None:
-        click.echo(f"  spike row profiles of {twin.num_images} images: {len(rows['layers'])} layers")
+        click.echo(f"  spike row profiles of {_images(twin.num_images)}: {len(rows['layers'])} layer"
+                   f"{'s' if len(rows['layers']) != 1 else ''}")
         for name, why in rows["left_out"].items():
             click.echo(f"    none for {name}: {why}")
     if numbers["exit_steps"]:
-        click.echo(f"  exit steps of {twin.num_images} images ({', '.join(numbers['exit_steps'])}): twin image i "
+        click.echo(f"  exit steps of {_images(twin.num_images)} ({', '.join(numbers['exit_steps'])}): twin image i "
                    "exits at image i's step")
     click.echo(f"  file size {_megabytes(numbers['file_bytes'])}: row profiles of the input "
                f"{_megabytes(numbers['input_row_bits_bytes'])}, of the spikes {_megabytes(numbers['spike_rows_bytes'])}"
@@ -535,7 +542,7 @@ def build_command(
                "timesteps": workload.timesteps, **_exit_numbers(workload),
                "notes": [line.strip().removeprefix("note: ") for line in notes]}  # printed below, in --json too
     click.echo(
-        f"wrote {output}: {workload.name}, {workload.num_images} images, T = {workload.timesteps}, mean exit "
+        f"wrote {output}: {workload.name}, {_images(workload.num_images)}, T = {workload.timesteps}, mean exit "
         + ", ".join(f"{p} {m:.2f}" for p, m in numbers["exit_mean_timestep"].items())
     )
     for line in notes:
