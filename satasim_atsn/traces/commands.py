@@ -201,9 +201,9 @@ def info_command(file: str, json_path: str | None) -> None:
     workload = read_workload(file, "workload info: its argument")
     check_inputs_whole(workload)
     summary = workload_summary(workload)
-    _print_summary(summary, file)
-    if json_path:
+    if json_path:  # before the printing, as `run` writes its files first: `info W --json F | head` keeps F
         write_json(json_path, summary)
+    _print_summary(summary, file)
 
 
 @workload_group.command("stats")
@@ -280,6 +280,8 @@ def stats_command(
     numbers.update(_profile_sizes(output, twin))
     notes = pool_notes(twin.meta["provenance"])
     numbers["notes"] = [line.strip().removeprefix("note: ") for line in notes]  # printed below, in --json too
+    if json_path:  # before the printing (a closed pipe ends it)
+        _write_json_after(json_path, numbers, output)
     click.echo(f"fitted {_images(numbers['num_images'])} of {trained} (rates over images running under "
                f"{numbers['rates_over_images_running_under']}):")
     for name, rates in numbers["rates"].items():
@@ -301,8 +303,6 @@ def stats_command(
     click.echo(f"  file size {_megabytes(numbers['file_bytes'])}: row profiles of the input "
                f"{_megabytes(numbers['input_row_bits_bytes'])}, of the spikes {_megabytes(numbers['spike_rows_bytes'])}"
                f", exit steps {_megabytes(numbers['exit_steps_bytes'])} (compressed)")
-    if json_path:
-        _write_json_after(json_path, numbers, output)
     for line in notes:
         click.echo(line)
     click.echo(f"wrote {output}")
@@ -541,14 +541,14 @@ def build_command(
     numbers = {"file": Path(output).name, "name": workload.name, "num_images": workload.num_images,
                "timesteps": workload.timesteps, **_exit_numbers(workload),
                "notes": [line.strip().removeprefix("note: ") for line in notes]}  # printed below, in --json too
+    if json_path:  # before the printing (a closed pipe ends it)
+        _write_json_after(json_path, numbers, output)
     click.echo(
         f"wrote {output}: {workload.name}, {_images(workload.num_images)}, T = {workload.timesteps}, mean exit "
         + ", ".join(f"{p} {m:.2f}" for p, m in numbers["exit_mean_timestep"].items())
     )
     for line in notes:
         click.echo(line)
-    if json_path:
-        _write_json_after(json_path, numbers, output)
     if timing:
         click.echo(f"took {time.perf_counter() - began:.2f} s")
 
@@ -601,6 +601,8 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
         raise WorkloadError(text if text.startswith(f"{model}: ") else f"{model}: {text}") from None
     report = agreement(result, graph)
     write_workload(output, result.workload)
+    if json_path:  # before the printing (a closed pipe ends it)
+        _write_json_after(json_path, report, output)
     wl = result.workload
     click.echo(f"imported {model}: {len(wl.layers)} layers, T = {wl.timesteps}, {wl.num_images} inputs, "
                f"decay shifts {list(wl.decay_shifts)}, input_shift {wl.input_shift}")
@@ -617,8 +619,6 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
         summed = " (float: summed over t)" if result.decision == "sum" else ""
         click.echo(f"  accuracy, argmax of the output at T{summed} (top-1's decisions): float "
                    f"{report['accuracy_float']:.4f}, int8 {report['accuracy_int_at_t']:.4f}")
-    if json_path:
-        _write_json_after(json_path, report, output)
     click.echo(f"wrote {output}")
 
 

@@ -210,10 +210,11 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     keep = {"fixed": ("fixed",), "atsn": ("fixed", "atsn", "atsn_hw"), "dtsnn": ("fixed", "dtsnn")}.get(policy)
     shown = table if keep is None else {k: v for k, v in table.items()
                                         if k not in ("fixed", "atsn", "atsn_hw", "dtsnn") or k in keep}
-    click.echo(format_table(shown, f"{workload.name}: {table['images']} images, T = {workload.timesteps}"))
     source = Path(data_dir).resolve().name if dataset is not None and data_dir is not None else None
+    # before the printing, as `run` writes its files first: `evaluate W --json F | head` keeps F
     _write_json(json_path, {"workload": Path(workload_path).name, "inputs": dataset or "embedded",
                             "data_source": source, **table, "notes": notes})  # the folder's name only: same bytes
+    click.echo(format_table(shown, f"{workload.name}: {table['images']} images, T = {workload.timesteps}"))
 
 
 def _refuse_a_square_resize(where: str, shape: list[int], image_size: int | None) -> None:
