@@ -56,3 +56,13 @@ def test_evaluate_and_stats_of_a_long_trained_workload_print_short_lines(tmp_pat
     code, out, err = run(["workload", "stats", str(tmp_path / "w.npz"), "-o", str(tmp_path / "t.npz")], capsys)
     assert code == 0, err
     assert max(map(len, out.splitlines())) <= 250, max(out.splitlines(), key=len)[:300]
+
+
+def test_the_ceiling_line_keeps_every_step_that_cannot_clear_cl_t():
+    from satasim_atsn.snn.confidence_bound import ceiling_line
+
+    rows = [{"t": t, "bound": 0.5 if t in (10, 11) else 1.0, "can_clear_cl_t": t not in (10, 11), "cl_t": 0.99}
+            for t in range(1, 41)]
+    line = ceiling_line(rows, "membrane")
+    assert "t=10 0.500000 (cannot clear CL_t = 0.99)  t=11 0.500000 (cannot clear CL_t = 0.99)" in line
+    assert "... 5 more ..." in line and "... 25 more ..." in line and line.endswith("t=40 1.000000")
