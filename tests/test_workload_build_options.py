@@ -142,3 +142,16 @@ def test_one_image_is_counted_in_the_singular(tmp_path, capsys):
     code, out, err = run(["workload", "stats", trained, "--images", "1", "-o", str(tmp_path / "t.npz")], capsys)
     assert code == 0 and "fitted 1 image of " in out and "spike row profiles of 1 image: 4 layers" in out, out + err
     assert "1 images" not in out
+
+
+@pytest.mark.parametrize("target, needle", [
+    ("{tmp}/w.yaml", "w.yaml: -o: ends in .yaml, but a workload is an .npz"),
+    ("{tmp}/w.yml", "w.yml: -o: ends in .yml, but a workload is an .npz"),
+])
+def test_a_workload_output_the_tool_could_not_use_is_refused(tmp_path, capsys, target, needle):
+    """`-o w.yaml` wrote an .npz that every command then refused as 'a YAML file (an architecture, a network or a
+    study)'."""
+    out = target.format(tmp=tmp_path)
+    code, stdout, err = run([*BUILD, "-o", out], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err and stdout == "", err
+    assert not list(tmp_path.iterdir())

@@ -36,6 +36,7 @@ from satasim_atsn.workload.format import (
     SPIKE_ROWS,
     Workload,
     check_inputs_whole,
+    check_workload_output,
     profile_images,
     read_workload,
     write_workload,
@@ -259,6 +260,7 @@ def stats_command(
     """
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [trained])
     check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
+    check_workload_output(output)
     workload = read_workload(trained, "workload stats: its argument")
     _refuse_exit_options_without_output(workload, trained, rates_policy, cl_init, tau_cl, theta)
     with _forward_bar(workload, images, "stats"):
@@ -515,6 +517,7 @@ def build_command(
     net = resolve_network(network)
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [net.source, rates_path])
     check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
+    check_workload_output(output)
     if (rates_path is None) == (rate is None):
         raise WorkloadError.at(None, "--rates/--rate", "give exactly one of them",
                                "--rates TABLE.yaml --dataset NAME, or --rate 0.15 --timesteps T")
@@ -590,6 +593,7 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
                                f"give a name, or drop --name to use the file's stem {Path(model).stem!r}")
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [model, inputs_path])
     check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
+    check_workload_output(output)
     graph = read_nir(model)
     x, y = load_inputs(inputs_path)
     stem = Path(model).stem if name is None else name

@@ -1405,6 +1405,15 @@ def _object_of_unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return mapping
 
 
+def check_workload_output(path: str | os.PathLike, option: str = "-o") -> None:
+    """Refuse, before any work, a workload output name the tool could not read back: a .yaml/.yml name (read as an
+    architecture, a network or a study). Standard output (``-o -``) is allowed: the summary then goes to stderr."""
+    if str(path).lower().endswith((".yaml", ".yml")):
+        raise WorkloadError.at(str(path), option, f"ends in {Path(path).suffix}, but a workload is an .npz (this "
+                               "tool would read the file back as an architecture, a network or a study)",
+                               f"give a name ending in .npz, e.g. {Path(path).with_suffix('.npz').name}")
+
+
 def write_workload(path: str | os.PathLike, workload: Workload) -> None:
     """Validate and write a workload atomically (a temp file renamed into place)."""
     workload = Workload(meta=json.loads(json.dumps(workload.meta)), arrays=dict(workload.arrays), source=str(path))
