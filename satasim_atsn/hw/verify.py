@@ -36,7 +36,7 @@ REFERENCE_SETUP_SECONDS = 1.0
 REFERENCE_SECONDS_PER_CYCLE = 2e-6
 REFERENCE_SECONDS_PER_PE_CYCLE = 8e-7
 
-#: the engine's cost, bounded before it runs from the design and the network alone (EPYC-26, session 33, a shared
+#: the engine's cost, bounded before it runs from the design and the network alone (EPYC-znver4, session 33, a shared
 #: 2-core machine, warm kernel cache): set-up (mapping, the static model, a kernel's first load: 0.02-1.4 s for the
 #: random networks on 16x16 to 512x512 PEs), a share per PE (vgg_small's first image: 0.09 s on 16x16 PEs, 1.6 s on
 #: 64x64, 8.7 s on 512x512), and per image a little plus its dense synaptic operations (every weight at every output
