@@ -74,9 +74,93 @@ COMMANDS: list[str] = [
     "{repo}/workloads/vgg_small_fmnist_atsn.npz --images 64 -o cmp -q",
     "satasim train --model vgg_small --dataset synthetic --epochs 1 --train-subset 256 --test-images 16 "
     "--eval-images 64 -q -o trained.npz --json train.json",
+    # the engine against the per-cycle reference, on random networks and on a twin's image
+    "satasim verify {repo}/archs/atsn16x16.yaml --random 2 --json verify.json -q",
+    "satasim workload stats {repo}/workloads/vgg_small_fmnist_atsn.npz --rates-policy dtsnn --per-channel "
+    "-o twin_dtsnn.npz --json twin_dtsnn.json",
+    "satasim workload stats {repo}/workloads/vgg16w025_cifar10_atsn.npz --rates-policy fixed --no-spike-rows "
+    "--no-input-rows --no-exit-steps --images 40 -o twin_fixed.npz --json twin_fixed.json",
+    "satasim run {repo}/archs/dtsnn16x16.yaml twin_dtsnn.npz --images 30 --json run_twin_dtsnn.json -q",
+    "satasim run {repo}/archs/conventional16x16.yaml twin_fixed.npz --images 8 --json run_twin_fixed.json -q",
+    "satasim verify {repo}/archs/dtsnn16x16.yaml twin_dtsnn.npz --random 1 --seed 7 --json verify_twin.json -q",
+    # a statistical workload of a user's network from one rate, with exit means
+    "satasim workload build --network {repo}/examples/my_net.yaml --rate 0.15 --timesteps 6 --exit-mean atsn=2.7 "
+    "--exit-mean dtsnn=3.1 --num-images 60 -o quick.npz --json quick.json",
+    "satasim run {repo}/archs/atsn16x16.yaml quick.npz --json run_quick.json -q",
+    # evaluations with other exit parameters than the stored ones
+    "satasim evaluate {repo}/workloads/vgg_small_fmnist_dtsnn.npz --theta 0.3 --json evaluate_dtsnn.json -q",
+    "satasim evaluate {repo}/workloads/vgg16w025_cifar10_atsn.npz --cl-init 0.997 --tau-cl 0.9995 "
+    "--json evaluate_atsn.json -q",
+    # studies: an engine sweep over two designs and a functional sweep of the exit parameters
+    "satasim sweep {inputs}/engine_study.yaml -o sweep_engine -j 1 -q",
+    "satasim sweep {inputs}/functional_study.yaml -o sweep_functional -j 1 -q",
+    "satasim compare {repo}/archs/atsn16x16.yaml "
+    "{repo}/archs/dtsnn16x16.yaml={repo}/workloads/vgg_small_fmnist_dtsnn.npz "
+    "{repo}/workloads/vgg_small_fmnist_atsn.npz --images 20 --baseline 1 -o cmp_own --json cmp_own.json -q",
+    # training on an image folder (its exported workload; the checkpoint is not compared) and its evaluation
+    "satasim train --model vgg_small --dataset imagefolder --data-dir {inputs}/images --image-size 16 --epochs 1 "
+    "--batch-size 16 --test-images 12 -T 3 --method dtsnn -q -o trained_images.npz --json train_images.json",
+    "satasim evaluate trained_images.npz --dataset imagefolder --data-dir {inputs}/images --image-size 16 "
+    "--json evaluate_images.json -q",
+    # NIR out and back in
+    "satasim workload export {repo}/workloads/vgg_small_fmnist_atsn.npz --nir exported.nir",
+    "satasim workload import exported.nir --inputs {repo}/workloads/vgg_small_fmnist_atsn.npz --input-scale 1 "
+    "-o imported.npz --json import.json",
+    # quick parts of the paper's reproduction and of the validation
+    "satasim reproduce twin -o reproduce_twin --images 16 -q",
+    "satasim reproduce table1 -o reproduce_table1 --images 100 -q",
+    "satasim validate -o validate --images 2 --json validate.json -q",
 ]
 
-NOT_COMPARED = ("trained.npz.ckpt.npz",)
+#: input files the commands read from ``{inputs}`` (made once, shared by every profile, not compared);
+#: ``{repo}`` in their text is the checkout
+STUDIES: dict[str, str] = {
+    "engine_study.yaml": """name: cross_cpu_engine
+description: two designs and two PE data memories on the trained Fashion-MNIST workload
+mode: engine
+workload: {repo}/workloads/vgg_small_fmnist_atsn.npz
+images: 24
+vary:
+  arch: [{repo}/archs/atsn16x16.yaml, {repo}/archs/dtsnn16x16.yaml]
+  pe.data_memory_bytes: [512, 1024]
+metrics: [fps, latency_us, energy_per_image_uJ, area_mm2, power_mW, edp_uJ_ms, avg_timestep]
+plots:
+  - {{x: area_mm2, y: energy_per_image_uJ, color: pe.data_memory_bytes}}
+""",
+    "functional_study.yaml": """name: cross_cpu_functional
+description: the ATSN exit parameters on the trained Fashion-MNIST workload
+mode: functional
+workload: {repo}/workloads/vgg_small_fmnist_atsn.npz
+images: 200
+vary:
+  exit_unit.tau_cl: {{start: 0.9950, stop: 0.9998, step: 0.0012}}
+  exit_unit.cl_init: {{start: 0.9950, stop: 0.9998, step: 0.0012}}
+metrics: [accuracy, avg_timestep, complexity, accuracy_hw_rule, avg_timestep_hw_rule, hw_float_disagreement]
+plots:
+  - {{x: avg_timestep, y: accuracy, color: exit_unit.tau_cl}}
+""",
+}
+
+
+def make_inputs(where: Path) -> Path:
+    """Write the studies and a small seeded image folder (3 classes of 20 x 20 RGB PNGs) into ``where``."""
+    import numpy as np
+    from PIL import Image
+
+    where.mkdir(parents=True, exist_ok=True)
+    for name, text in STUDIES.items():
+        (where / name).write_text(text.format(repo=REPO))
+    rng = np.random.default_rng(5)
+    for split, count in (("train", 24), ("test", 8)):
+        for label, cls in enumerate(("cat", "dog", "eel")):
+            folder = where / "images" / split / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                pixels = (rng.integers(0, 256, (20, 20, 3)) // (label + 1)).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    return where
+
+NOT_COMPARED = ("trained.npz.ckpt.npz", "trained_images.npz.ckpt.npz")
 
 
 def run_profile(name: str, out: Path, commands: list[str] = COMMANDS) -> Path:
@@ -84,9 +168,12 @@ def run_profile(name: str, out: Path, commands: list[str] = COMMANDS) -> Path:
     where = out / name
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
+    inputs = out / "inputs"
+    if not inputs.is_dir():
+        make_inputs(inputs)
     env = {**os.environ, **PROFILES[name], "NUMBA_CACHE_DIR": str(out / f"numba-cache-{name}")}
     for command in commands:
-        argv = command.format(repo=REPO).split()
+        argv = command.format(repo=REPO, inputs=inputs).split()
         with open(where / "log.txt", "a") as log:  # stdout and stderr name no directory of the profile's own
             done = subprocess.run(argv, cwd=where, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
         if done.returncode != 0:

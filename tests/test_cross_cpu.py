@@ -62,3 +62,36 @@ def test_results_are_the_same_bytes_on_another_cpu(host_outputs, tmp_path, profi
     assert sorted(p.name for p in host.iterdir()) == ["evaluate.json", "log.txt", "run.json", "run_twin.json",
                                                       "twin.npz"]
     assert cross_cpu.differing_files(host, other) == []
+
+
+def _parse(command: str, inputs: Path) -> None:
+    """Parse one of cross_cpu.py's command lines with the CLI's own options (nothing is run)."""
+    import click
+
+    from satasim_atsn.cli import cli
+
+    words = command.format(repo=REPO, inputs=inputs).split()
+    assert words[0] == "satasim"
+    group, args, parent = cli, words[1:], None
+    while isinstance(group, click.Group):
+        parent = click.Context(group, info_name=group.name, parent=parent)
+        group, args = group.commands[args[0]], args[1:]
+    group.make_context(group.name, args, parent=parent)
+
+
+def test_every_benchmark_command_is_a_valid_command_line(tmp_path):
+    """The script's commands name options the CLI has: a renamed option would fail it only after minutes."""
+    inputs = cross_cpu.make_inputs(tmp_path / "inputs")
+    assert sorted(p.name for p in inputs.iterdir()) == ["engine_study.yaml", "functional_study.yaml", "images"]
+    for command in cross_cpu.COMMANDS + COMMANDS:
+        _parse(command, inputs)
+    with pytest.raises(Exception, match="no_such_option"):
+        _parse("satasim workload stats x.npz -o y.npz --no_such_option", inputs)
+
+
+def test_benchmark_inputs_are_the_same_bytes_each_time(tmp_path):
+    """The image folder the training reads is drawn from a fixed seed, so two runs of the script train alike."""
+    first, second = (cross_cpu.make_inputs(tmp_path / name) for name in ("a", "b"))
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert len(files) == 2 + 3 * (24 + 8)
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
