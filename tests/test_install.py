@@ -84,3 +84,16 @@ def test_wheel_installs_and_runs_outside_the_clone(tmp_path):
     assert "FPS" in out and (work / "r.json").is_file()
     assert sorted(p.name for p in (Path(located).parent / "data" / "archs").glob("*.yaml")) == [
         "atsn16x16.yaml", "conventional16x16.yaml", "dtsnn16x16.yaml"]
+
+
+def test_the_checkout_tracks_no_virtual_environment():
+    """A committed venv runs another checkout's code: its scripts' shebangs and its editable finder name the
+    directory it was made in (session 33: .venv of /tmp/h2/repo, so every clone's `satasim` ran h2's tree)."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    names = [name for name in tracked.decode().split("\0") if name]
+    assert names, "git ls-files listed nothing"
+    venvs = sorted({name.rsplit("/", 1)[0] for name in names if name.endswith("pyvenv.cfg")
+                    or "/site-packages/" in f"/{name}"})
+    assert venvs == [], f"tracked virtual environment files under {venvs[:3]}; git rm -r --cached them"
