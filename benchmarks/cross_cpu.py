@@ -6,14 +6,15 @@ the last bits of float math could differ: numba compiles its kernels for another
 without AVX-512 or without AVX at all), numpy dispatches fewer SIMD paths (``NPY_DISABLE_CPU_FEATURES``) and
 OpenBLAS runs another core's kernels (``OPENBLAS_CORETYPE``). Each profile runs the same commands in its own
 directory with the same relative output names (so even the command lines reports record are equal) and with
-its own numba cache, then every file is compared with the host's.
+its own numba cache, then every file is compared with the host's. What the commands read besides the
+checkout (two small studies and a seeded folder of PNG images to train on) is written once into DIR/inputs.
 
     python benchmarks/cross_cpu.py [--out DIR] [--profile NAME ...]
 
 It prints one line per profile and one per differing file, and exits 1 if any file differs. What is not
-expected to be identical, and so not compared: the training checkpoint (its float32 weights go through BLAS,
-whose summation order depends on the CPU; README, "On any machine"); the exported workload of that training
-is compared. tests/test_cross_cpu.py runs a few of these commands on two profiles (``pytest -m slow``).
+expected to be identical, and so not compared: the training checkpoints (their float32 weights go through BLAS,
+whose summation order depends on the CPU; README, "On any machine"); the workloads those trainings export
+are compared. tests/test_cross_cpu.py runs a few of these commands on two profiles (``pytest -m slow``).
 """
 from __future__ import annotations
 
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="profiles to compare with the host (default: all)")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    shutil.rmtree(out / "inputs", ignore_errors=True)  # made afresh: a former run's may be of another version
+    make_inputs(out / "inputs")
     host = run_profile("host", out)
     failed = False
     for name in args.profile or [p for p in PROFILES if p != "host"]:
