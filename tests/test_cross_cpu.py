@@ -95,3 +95,9 @@ def test_benchmark_inputs_are_the_same_bytes_each_time(tmp_path):
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert len(files) == 2 + 3 * (24 + 8)
     assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+
+
+def test_readme_counts_the_commands_the_script_runs():
+    """README's "On any machine" gives the number of commands cross_cpu.py runs; it follows the script."""
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"outputs of its {len(cross_cpu.COMMANDS)} commands were byte-identical" in text
