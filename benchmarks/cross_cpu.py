@@ -111,6 +111,10 @@ COMMANDS: list[str] = [
     "satasim reproduce twin -o reproduce_twin --images 16 -q",
     "satasim reproduce table1 -o reproduce_table1 --images 100 -q",
     "satasim validate -o validate --images 2 --json validate.json -q",
+    # summaries of an imported and of a built workload, and an evaluation on a dataset's test split
+    "satasim workload info imported.npz --json info_imported.json",
+    "satasim workload info quick.npz --json info_quick.json",
+    "satasim evaluate trained.npz --dataset synthetic --json evaluate_synthetic.json -q",
 ]
 
 #: input files the commands read from ``{inputs}`` (made once, shared by every profile, not compared);
