@@ -58,7 +58,7 @@ from satasim_atsn.workload.format import (
     window_coverage,
     windows_tile,
 )
-from satasim_atsn.workload.network_file import NetworkSpec
+from satasim_atsn.workload.network_file import YAML_FILE_KINDS, NetworkSpec, yaml_file_kind
 from satasim_atsn.workload.trace import Trace
 
 DEFAULT_NUM_IMAGES = 10000
@@ -912,17 +912,6 @@ def _rate_array(value, layer: dict, T: int, where: str, field: str) -> np.ndarra
     return arr
 
 
-def _other_kind_of_table(spec: dict) -> str | None:
-    """What a YAML file given as a rate table is, when its keys say it is another of the tool's files."""
-    if "layers" in spec and "input_shape" in spec:
-        return "a network file (docs/networks.md)"
-    if "pe" in spec and "array" in spec:
-        return "an architecture (archs/*.yaml; satasim run takes it)"
-    if "vary" in spec or ("mode" in spec and "metrics" in spec):
-        return "a study (satasim sweep runs it)"
-    return None
-
-
 def load_rate_spec(path: str | Path, option: str = "--rates") -> dict:
     """Read a rate table YAML (see workloads/rates/), checking its keys; raises WorkloadError. ``option``: where
     the command took the path, named in the fix of a file that is another kind (a network file, an architecture)."""
@@ -936,10 +925,11 @@ def load_rate_spec(path: str | Path, option: str = "--rates") -> dict:
         raise WorkloadError.at(where, None, f"not a readable YAML file ({type(error).__name__})", "fix it") from None
     if not isinstance(spec, dict):
         raise WorkloadError.at(where, None, "must be a YAML mapping", "see workloads/rates/vgg16.yaml")
-    other = _other_kind_of_table(spec)
-    if other:
+    kind = yaml_file_kind(spec)
+    if kind not in (None, "rates"):
+        other = YAML_FILE_KINDS[kind]
         give = ("give it as --network, and a rate table (workloads/rates/*.yaml, or `satasim workload rates`) as "
-                "--rates" if option == "--rates" and other.startswith("a network") else
+                "--rates" if option == "--rates" and kind == "network" else
                 f"give a rate table (workloads/rates/*.yaml, or `satasim workload rates`) as {option}")
         raise WorkloadError.at(where, None, f"is {other}, not a rate table", give)
     for key in spec:

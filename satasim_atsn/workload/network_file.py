@@ -391,24 +391,34 @@ def load_network(path: str | Path) -> NetworkSpec:
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise WorkloadError.at(where, None, f"is not valid YAML{at}", yaml_syntax_fix(text, error, "fix the syntax")) \
             from None
-    other = _other_kind_of_network(data)
-    if other:
-        raise WorkloadError.at(where, None, f"is {other}, not a network file",
+    kind = yaml_file_kind(data)
+    if kind not in (None, "network"):
+        raise WorkloadError.at(where, None, f"is {YAML_FILE_KINDS[kind]}, not a network file",
                                f"give a network file (docs/networks.md) or one of {', '.join(shipped_networks())} "
                                "as --network")
     return parse_network(data, where, default_name=Path(path).stem)
 
 
-def _other_kind_of_network(data: Any) -> str | None:
-    """What a YAML file given as a network is, when its keys say it is another of the tool's files."""
-    if not isinstance(data, dict) or "layers" in data:
+#: the tool's YAML files, as a refusal of one given in another's place names them
+YAML_FILE_KINDS = {"network": "a network file (docs/networks.md)",
+                   "rates": "a rate table (workload build takes it as --rates)",
+                   "arch": "an architecture (archs/*.yaml; satasim run takes it)",
+                   "study": "a study (satasim sweep runs it)"}
+
+
+def yaml_file_kind(data: Any) -> str | None:
+    """Which of the tool's YAML files (a key of YAML_FILE_KINDS) ``data`` is by its top-level keys, None if they do
+    not say: a file given in another's place is then refused as what it is, not for its first unknown key."""
+    if not isinstance(data, dict):
         return None
+    if "layers" in data:  # a rate table has no layers; a network missing its input_shape is still a network
+        return "network"
     if "network" in data and ("datasets" in data or "rates" in data or "default_rate" in data):
-        return "a rate table (workload build takes it as --rates)"
+        return "rates"
     if "pe" in data and "array" in data:
-        return "an architecture (archs/*.yaml; satasim run takes it)"
+        return "arch"
     if "vary" in data or ("mode" in data and "metrics" in data):
-        return "a study (satasim sweep runs it)"
+        return "study"
     return None
 
 
