@@ -1,8 +1,12 @@
-"""Session-wide hooks: report how many engine-versus-reference cases really ran (README quotes the counts)."""
+"""Session-wide hooks: report how many engine-versus-reference cases really ran (README quotes the counts); and
+the small workload the study-file tests share (a module that defines its own workload_path uses that one)."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+import pytest
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -16,3 +20,14 @@ def pytest_terminal_summary(terminalreporter) -> None:
             f"without an exit tile {run.get('no_exit_tile', 0)}, "
             f"without an output layer {run.get('no_output_layer', 0)}"
         )
+
+
+@pytest.fixture(scope="module")
+def workload_path(tmp_path_factory) -> Path:
+    """A 4-image random workload of 4 classes (3 layers), written once per test module."""
+    from satasim_atsn.workload.format import write_workload
+    from satasim_atsn.workload.synthetic import random_workload
+
+    path = tmp_path_factory.mktemp("wl") / "w.npz"
+    write_workload(path, random_workload(3, images=4, timesteps=4, num_classes=4))
+    return path

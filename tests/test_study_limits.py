@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from study_helpers import engine_study
 
 from satasim_atsn.cli import main
 from satasim_atsn.errors import StudyError
@@ -18,21 +19,6 @@ from satasim_atsn.workload.synthetic import random_workload
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = ROOT / "archs" / "atsn16x16.yaml"
 HUGE = "9" * 400  # an integer no float holds: math.isfinite(int) raised OverflowError
-
-
-@pytest.fixture(scope="module")
-def workload_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("wl") / "w.npz"
-    write_workload(path, random_workload(3, images=4, timesteps=4, num_classes=4))
-    return path
-
-
-def _engine(tmp_path: Path, workload_path: Path, body: str, name: str = "s.yaml") -> Path:
-    """An engine study on archs/atsn16x16.yaml (unless ``body`` varies arch) with ``body`` appended."""
-    path = tmp_path / name
-    arch = "" if "arch:" in body else f"arch: {ARCH}\n"
-    path.write_text(f"name: t\nmode: engine\n{arch}workload: {workload_path}\nimages: 2\n{body}metrics: [fps]\n")
-    return path
 
 
 def _one_line_error(capsys, argv: list[str]) -> str:
@@ -50,7 +36,7 @@ def _one_line_error(capsys, argv: list[str]) -> str:
     (f"zip:\n    - {{clock_hz: [5.0e+8, {HUGE}], array.rows: [8, 16]}}", "vary.zip: value"),
 ], ids=["list", "tech-entry", "range", "zip"])
 def test_a_number_of_hundreds_of_digits_is_one_line(tmp_path, workload_path, capsys, vary, field):
-    path = _engine(tmp_path, workload_path, f"vary:\n  {vary}\n")
+    path = engine_study(tmp_path, workload_path, f"vary:\n  {vary}\n")
     err = _one_line_error(capsys, ["sweep", str(path), "-o", str(tmp_path / "out"), "-q"])
     assert err.startswith(f"satasim: error: {path}: {field}"), err
     assert not (tmp_path / "out").exists()
@@ -67,7 +53,7 @@ def test_one_technology_table_named_twice_is_refused(tmp_path, workload_path, se
     if second == "COPY":
         second = str(tmp_path / "my28.yaml")
         Path(second).write_bytes(SHIPPED_28NM.read_bytes())
-    path = _engine(tmp_path, workload_path, f"vary:\n  technology: [28nm, {second}]\n")
+    path = engine_study(tmp_path, workload_path, f"vary:\n  technology: [28nm, {second}]\n")
     with pytest.raises(StudyError, match=r"vary\.technology: '28nm' and '.*' name the same technology table.*; "
                                          r"list each table once") as info:
         load_study(path)
@@ -75,11 +61,11 @@ def test_one_technology_table_named_twice_is_refused(tmp_path, workload_path, se
 
 
 def test_distinct_tables_and_a_zip_that_differs_elsewhere_still_run(tmp_path, workload_path):
-    assert len(load_study(_engine(tmp_path, workload_path, "vary:\n  technology: [28nm, 45nm]\n")).points()) == 2
+    assert len(load_study(engine_study(tmp_path, workload_path, "vary:\n  technology: [28nm, 45nm]\n")).points()) == 2
     zipped = f"vary:\n  zip:\n    - {{technology: [28nm, {SHIPPED_28NM}], clock_hz: [1e8, 2e8]}}\n"
-    assert len(load_study(_engine(tmp_path, workload_path, zipped)).points()) == 2
+    assert len(load_study(engine_study(tmp_path, workload_path, zipped)).points()) == 2
     with pytest.raises(StudyError, match=r"vary\.zip: .* name the same technology table"):
-        load_study(_engine(tmp_path, workload_path, zipped.replace("2e8", "1e8")))
+        load_study(engine_study(tmp_path, workload_path, zipped.replace("2e8", "1e8")))
 
 
 def test_a_skip_reason_of_a_varied_field_gives_advice_the_study_can_follow(workload_path):
@@ -144,7 +130,7 @@ def test_a_sweep_into_a_compares_directory_is_refused_and_changes_nothing(tmp_pa
     for name, text in (("results.json", "{}"), ("report.md", "# Comparison\n![m](metrics.png)\n"),
                        ("metrics.png", "png")):
         (out / name).write_text(text)
-    path = _engine(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
+    path = engine_study(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
     err = _one_line_error(capsys, ["sweep", str(path), "-o", str(out), "-q", *force])
     assert err.startswith(f"satasim: error: {out}: -o: holds another command's output (report.md, results.json) "
                           "and no study.json"), err
@@ -157,7 +143,7 @@ def test_an_output_through_a_dangling_link_is_one_line_and_makes_no_folder(tmp_p
     far = tmp_path / "far"
     (tmp_path / "out").symlink_to(far / "deeper" / "out")
     (tmp_path / "r.json").symlink_to(far / "deep" / "r.json")
-    study = _engine(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
+    study = engine_study(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
     for out in ("out", "out/sub"):
         err = _one_line_error(capsys, ["sweep", str(study), "-o", str(tmp_path / out), "-q"])
         assert f"-o: {'is' if out == 'out' else 'goes through the folder ' + str(tmp_path / 'out') + ', which is'} " \
@@ -286,7 +272,7 @@ LONG = "x" * 300  # more than any file system's 255-byte name: Path.exists/is_fi
                                   ["compare", str(ARCH), "W", "--images", "1", "-q", "-o", "LONG"]],
                          ids=["sweep-o", "run-json", "compare-o"])
 def test_an_output_name_too_long_is_one_line(tmp_path, workload_path, capsys, argv):
-    study = _engine(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
+    study = engine_study(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
     names = {"S": str(study), "W": str(workload_path), "LONG": str(tmp_path / LONG),
              "LONG.json": str(tmp_path / f"{LONG}.json")}
     err = _one_line_error(capsys, [names.get(a, a) for a in argv])

@@ -7,31 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+from study_helpers import engine_study
 
 from satasim_atsn.cli import main
 from satasim_atsn.errors import StudyError
 from satasim_atsn.study.spec import load_study
-from satasim_atsn.workload.format import write_workload
-from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = ROOT / "archs" / "atsn16x16.yaml"
 CONVENTIONAL = ROOT / "archs" / "conventional16x16.yaml"
-
-
-@pytest.fixture(scope="module")
-def workload_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("wl") / "w.npz"
-    write_workload(path, random_workload(3, images=4, timesteps=4, num_classes=4))
-    return path
-
-
-def _engine(tmp_path: Path, workload_path: Path, body: str, name: str = "s.yaml") -> Path:
-    """An engine study on archs/atsn16x16.yaml (unless ``body`` varies arch) with ``body`` appended."""
-    path = tmp_path / name
-    arch = "" if "arch:" in body else f"arch: {ARCH}\n"
-    path.write_text(f"name: t\nmode: engine\n{arch}workload: {workload_path}\nimages: 2\n{body}metrics: [fps]\n")
-    return path
 
 
 def _keys(path: Path) -> list[str]:
@@ -46,17 +30,17 @@ def _keys(path: Path) -> list[str]:
 @pytest.mark.parametrize("spelling", ["{start: 1e8, stop: 3e8, step: 1e8}", "{start: 1e8, stop: 4e8, factor: 2}",
                                       "{start: 1e8, stop: 3.0e+8, step: 1.0e+8}"])
 def test_range_bounds_accept_exponent_text(tmp_path, workload_path, spelling):
-    study = load_study(_engine(tmp_path, workload_path, f"vary:\n  clock_hz: {spelling}\n"))
+    study = load_study(engine_study(tmp_path, workload_path, f"vary:\n  clock_hz: {spelling}\n"))
     values = [v[0] for v in study.axes[0].values]
     assert values[:3] == ([1e8, 2e8, 3e8] if "step" in spelling else [1e8, 2e8, 4e8])
     dotted = spelling.replace("1e8", "1.0e+8").replace("3e8", "3.0e+8").replace("4e8", "4.0e+8")
-    assert _keys(tmp_path / "s.yaml") == _keys(_engine(tmp_path, workload_path, f"vary:\n  clock_hz: {dotted}\n",
+    assert _keys(tmp_path / "s.yaml") == _keys(engine_study(tmp_path, workload_path, f"vary:\n  clock_hz: {dotted}\n",
                                                        "dotted.yaml"))
 
 
 @pytest.mark.parametrize("bound", ["abc", "'1e8 Hz'", ".nan", "'inf'", "true"])
 def test_range_bounds_still_refuse_what_is_not_a_number(tmp_path, workload_path, bound):
-    path = _engine(tmp_path, workload_path, f"vary:\n  clock_hz: {{start: {bound}, stop: 3e8, step: 1e8}}\n")
+    path = engine_study(tmp_path, workload_path, f"vary:\n  clock_hz: {{start: {bound}, stop: 3e8, step: 1e8}}\n")
     with pytest.raises(StudyError, match=r"s\.yaml: vary\.clock_hz\.start: must be a (finite )?number"):
         load_study(path)
 
@@ -66,8 +50,8 @@ def test_range_bounds_still_refuse_what_is_not_a_number(tmp_path, workload_path,
                                               ("tech.add_16b_energy_pJ: [1e-2]",
                                                "tech.add_16b_energy_pJ: [0.01]")])
 def test_equal_numbers_give_equal_keys(tmp_path, workload_path, text, number):
-    written = _keys(_engine(tmp_path, workload_path, f"vary:\n  {text}\n", "text.yaml"))
-    assert written == _keys(_engine(tmp_path, workload_path, f"vary:\n  {number}\n", "number.yaml"))
+    written = _keys(engine_study(tmp_path, workload_path, f"vary:\n  {text}\n", "text.yaml"))
+    assert written == _keys(engine_study(tmp_path, workload_path, f"vary:\n  {number}\n", "number.yaml"))
     assert load_study(tmp_path / "text.yaml").identity()["digest"] == \
         load_study(tmp_path / "number.yaml").identity()["digest"]
 
@@ -84,11 +68,11 @@ def test_text_of_a_text_field_keeps_its_key(tmp_path, workload_path):
 def test_numeric_text_is_labelled_as_the_number_it_spells(tmp_path, workload_path):
     """points.csv and the plots showed 250e6 beside 500000000.0: the values of a numeric field are numbers now;
     text fields keep their text, and the keys are those the text gave."""
-    text = load_study(_engine(tmp_path, workload_path, "vary:\n  clock_hz: [250e6, 5.0e+8]\n  pe.adders: ['2']\n",
+    text = load_study(engine_study(tmp_path, workload_path, "vary:\n  clock_hz: [250e6, 5.0e+8]\n  pe.adders: ['2']\n",
                               "text.yaml"))
     assert [axis.values for axis in text.axes] == [[(250000000.0,), (500000000.0,)], [(2,)]]
     assert isinstance(text.axes[1].values[0][0], int)
-    number = load_study(_engine(tmp_path, workload_path, "vary:\n  clock_hz: [2.5e+8, 5.0e+8]\n  pe.adders: [2]\n",
+    number = load_study(engine_study(tmp_path, workload_path, "vary:\n  clock_hz: [2.5e+8, 5.0e+8]\n  pe.adders: [2]\n",
                                 "number.yaml"))
     base = text.base_identity()
     assert [text.point_key(p, base) for p in text.points()] == \
@@ -124,20 +108,20 @@ def test_shipped_studies_keep_their_keys():
     ],
 )
 def test_repeated_sweep_values_are_refused(tmp_path, workload_path, vary, pattern):
-    path = _engine(tmp_path, workload_path, f"vary:\n  {vary}\n")
+    path = engine_study(tmp_path, workload_path, f"vary:\n  {vary}\n")
     with pytest.raises(StudyError, match=pattern) as info:
         load_study(path)
     assert str(info.value).startswith(f"{path}: ")
 
 
 def test_zip_columns_may_repeat_when_the_combinations_differ(tmp_path, workload_path):
-    study = load_study(_engine(tmp_path, workload_path, "vary:\n  zip:\n    - {array.rows: [8, 16], "
+    study = load_study(engine_study(tmp_path, workload_path, "vary:\n  zip:\n    - {array.rows: [8, 16], "
                                                         "array.cols: [16, 16]}\n"))
     assert len(study.points()) == 2 and len(set(_keys(tmp_path / "s.yaml"))) == 2
 
 
 def test_sweep_cli_refuses_a_repeated_value_in_one_line(tmp_path, workload_path, capsys):
-    path = _engine(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 1e8]\n")
+    path = engine_study(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 1e8]\n")
     with pytest.raises(SystemExit) as exc:
         main(["sweep", str(path), "-o", str(tmp_path / "out"), "-q"])
     out, err = capsys.readouterr()
@@ -162,20 +146,20 @@ def test_sweep_cli_refuses_a_repeated_value_in_one_line(tmp_path, workload_path,
     ],
 )
 def test_a_bad_set_entry_is_named(tmp_path, workload_path, body, pattern):
-    path = _engine(tmp_path, workload_path, body)
+    path = engine_study(tmp_path, workload_path, body)
     with pytest.raises(StudyError, match=pattern) as info:
         load_study(path)
     assert str(info.value).startswith(f"{path}: set.") and "vary." not in str(info.value)
 
 
 def test_a_bad_varied_value_is_still_named_as_vary(tmp_path, workload_path):
-    path = _engine(tmp_path, workload_path, "set: [pe.adders=2]\nvary: {pe.vmem_bits: [16, 0]}\n")
+    path = engine_study(tmp_path, workload_path, "set: [pe.adders=2]\nvary: {pe.vmem_bits: [16, 0]}\n")
     with pytest.raises(StudyError, match=r"vary\.pe\.vmem_bits: value 0 is refused"):
         load_study(path)
 
 
 def test_sweep_cli_names_the_set_entry_in_one_line(tmp_path, workload_path, capsys):
-    path = _engine(tmp_path, workload_path, "set: [pe.adders=0]\nvary: {clock_hz: [1e8]}\n")
+    path = engine_study(tmp_path, workload_path, "set: [pe.adders=0]\nvary: {clock_hz: [1e8]}\n")
     with pytest.raises(SystemExit) as exc:
         main(["sweep", str(path), "-o", str(tmp_path / "out"), "-q"])
     _, err = capsys.readouterr()
@@ -210,9 +194,9 @@ def test_a_bad_functional_set_entry_is_refused_before_any_point_runs(tmp_path, w
         load_study(path)
 
 
-@pytest.mark.parametrize("maker", [_engine, _functional])
+@pytest.mark.parametrize("maker", [engine_study, _functional])
 def test_a_field_both_set_and_varied_is_refused(tmp_path, workload_path, maker):
-    field, values = ("clock_hz", "[1e8, 2e8]") if maker is _engine else ("exit_unit.tau_cl", "[0.99, 0.999]")
+    field, values = ("clock_hz", "[1e8, 2e8]") if maker is engine_study else ("exit_unit.tau_cl", "[0.99, 0.999]")
     path = maker(tmp_path, workload_path, f"set: ['{field}=3e8']\nvary: {{{field}: {values}}}\n")
     with pytest.raises(StudyError, match=rf"set\.{field}: is also varied, and the varied values would win"):
         load_study(path)
@@ -280,12 +264,12 @@ def test_editing_a_users_technology_table_changes_the_keys(tmp_path, workload_pa
     text = table.read_text()
     table.write_text(text.replace("entries:", "entries:  # edited", 1) if "entries:" in text else text + "\n# edited\n")
     assert _keys(study) != before
-    shipped = _engine(tmp_path, workload_path, "vary: {clock_hz: [1e8, 2e8]}\n", "shipped.yaml")
+    shipped = engine_study(tmp_path, workload_path, "vary: {clock_hz: [1e8, 2e8]}\n", "shipped.yaml")
     assert _keys(shipped) == _keys(shipped)  # a shipped table adds nothing to the key (it is part of the tool)
 
 
 def test_a_factor_range_of_too_many_values_is_refused_at_once(tmp_path, workload_path):
-    path = _engine(tmp_path, workload_path,
+    path = engine_study(tmp_path, workload_path,
                    "vary:\n  clock_hz: {start: 1.0e+8, stop: 1.0e+9, factor: 1.000000000000001}\n")
     with pytest.raises(StudyError, match=r"vary\.clock_hz: \d+ values; use a larger factor"):
         load_study(path)
@@ -298,7 +282,7 @@ def test_a_workload_without_the_architectures_exit_histogram_is_refused_up_front
         main(["workload", "build", "--network", "vgg16", "--rate", "0.1", "--timesteps", "2", "--num-images", "4",
               "-o", str(fixed)])
     capsys.readouterr()
-    path = _engine(tmp_path, fixed, "vary: {clock_hz: [1e8]}\n")
+    path = engine_study(tmp_path, fixed, "vary: {clock_hz: [1e8]}\n")
     with pytest.raises(StudyError, match=r"s\.yaml: workload: fixed\.npz cannot run on atsn16x16\.yaml: missing: this "
                                          r"statistical workload is built for fixed only; rebuild it with --exit-mean"):
         load_study(path)
@@ -306,7 +290,8 @@ def test_a_workload_without_the_architectures_exit_histogram_is_refused_up_front
 
 @pytest.mark.parametrize("color", ["[a]", "{b: 1}", "3"])
 def test_a_plot_axis_that_is_not_a_name_is_refused(tmp_path, workload_path, color):
-    path = _engine(tmp_path, workload_path, f"vary: {{clock_hz: [1e8]}}\nplots: [{{x: fps, y: fps, color: {color}}}]\n")
+    path = engine_study(tmp_path, workload_path,
+                        f"vary: {{clock_hz: [1e8]}}\nplots: [{{x: fps, y: fps, color: {color}}}]\n")
     with pytest.raises(StudyError, match=r"plots\[0\]\.color: .* is not a name"):
         load_study(path)
 
@@ -315,8 +300,8 @@ def test_a_plot_axis_that_is_not_a_name_is_refused(tmp_path, workload_path, colo
                                                ("clock_hz", "[5e8]", "[500000000]")])
 def test_an_integer_and_a_float_of_one_value_share_a_key(tmp_path, workload_path, field, a, b):
     """48 and 48.0 (or 5e8 and 500000000) are one point: --resume recomputed it."""
-    first = _engine(tmp_path, workload_path, f"vary: {{{field}: {a}}}\n", "a.yaml")
-    second = _engine(tmp_path, workload_path, f"vary: {{{field}: {b}}}\n", "b.yaml")
+    first = engine_study(tmp_path, workload_path, f"vary: {{{field}: {a}}}\n", "a.yaml")
+    second = engine_study(tmp_path, workload_path, f"vary: {{{field}: {b}}}\n", "b.yaml")
     assert _keys(first) == _keys(second)
 
 
@@ -356,7 +341,7 @@ def test_a_damaged_journal_is_one_line_and_a_cut_row_is_run_again(tmp_path):
 
 
 def test_an_empty_zip_is_refused(tmp_path, workload_path):
-    path = _engine(tmp_path, workload_path, "vary: {clock_hz: [1e8], zip: []}\n")
+    path = engine_study(tmp_path, workload_path, "vary: {clock_hz: [1e8], zip: []}\n")
     with pytest.raises(StudyError, match=r"vary\.zip: is empty: it varies nothing"):
         load_study(path)
 
@@ -375,10 +360,10 @@ def test_a_functional_study_refuses_an_architecture_file(tmp_path, workload_path
         load_study(path)
 
 
-@pytest.mark.parametrize("maker", [_engine, _functional])
+@pytest.mark.parametrize("maker", [engine_study, _functional])
 def test_a_field_set_twice_is_refused(tmp_path, workload_path, maker):
-    field, a, b = ("accelerators", 2, 3) if maker is _engine else ("exit_unit.cl_init", 0.9, 0.99)
-    other = "clock_hz: [1e8, 2e8]" if maker is _engine else "exit_unit.tau_cl: [0.99, 0.999]"
+    field, a, b = ("accelerators", 2, 3) if maker is engine_study else ("exit_unit.cl_init", 0.9, 0.99)
+    other = "clock_hz: [1e8, 2e8]" if maker is engine_study else "exit_unit.tau_cl: [0.99, 0.999]"
     path = maker(tmp_path, workload_path, f"set: ['{field}={a}', '{field}={b}']\nvary: {{{other}}}\n")
     with pytest.raises(StudyError, match=rf"set\.{field}: is given twice, and the last value would win"):
         load_study(path)
@@ -404,7 +389,7 @@ def test_an_accuracy_of_a_statistical_workload_is_refused_before_any_point(tmp_p
 
 
 def test_a_nested_section_under_vary_says_to_write_dotted_keys(tmp_path, workload_path):
-    path = _engine(tmp_path, workload_path, "vary: {pe: {input_spike_buffer_bytes: [64, 128]}}\n")
+    path = engine_study(tmp_path, workload_path, "vary: {pe: {input_spike_buffer_bytes: [64, 128]}}\n")
     with pytest.raises(StudyError, match=r"vary\.pe: is a section, and vary takes one field per key, dotted; write "
                                          r"vary: \{pe\.input_spike_buffer_bytes: \[\.\.\.\]\}"):
         load_study(path)
@@ -443,14 +428,14 @@ def test_a_study_takes_a_shipped_architectures_name(tmp_path, workload_path):
 
 def test_a_technology_entry_the_design_does_not_read_is_refused(tmp_path, workload_path):
     """DDR4 figures varied on an LPDDR4 design gave identical points with exit 0."""
-    path = _engine(tmp_path, workload_path, "vary: {tech.dram_ddr4_energy_pJ_per_bit: [1, 100]}\n")
+    path = engine_study(tmp_path, workload_path, "vary: {tech.dram_ddr4_energy_pJ_per_bit: [1, 100]}\n")
     with pytest.raises(StudyError, match=r"vary\.tech\.dram_ddr4_energy_pJ_per_bit: changes nothing in "
                                          r"atsn16x16\.yaml: the design does not use this technology entry"):
         load_study(path)
-    used = _engine(tmp_path, workload_path, "vary: {tech.dram_lpddr4_energy_pJ_per_bit: [1, 100]}\n", "u.yaml")
+    used = engine_study(tmp_path, workload_path, "vary: {tech.dram_lpddr4_energy_pJ_per_bit: [1, 100]}\n", "u.yaml")
     load_study(used)
     # another axis may make it matter: DDR4 figures beside a DRAM type axis are studied on the DDR4 points
-    crossed = _engine(tmp_path, workload_path, "vary: {dram.energy_table_entry: [dram_lpddr4, dram_ddr4], "
+    crossed = engine_study(tmp_path, workload_path, "vary: {dram.energy_table_entry: [dram_lpddr4, dram_ddr4], "
                       "tech.dram_ddr4_energy_pJ_per_bit: [8.2, 12]}\n", "c.yaml")
     load_study(crossed)
 
@@ -482,7 +467,7 @@ def test_a_sweep_whose_every_point_is_skipped_exits_2(tmp_path, workload_path, c
     """Every point refused by its design ran to exit 0 with an empty report."""
     from satasim_atsn.cli import main
 
-    path = _engine(tmp_path, workload_path, "vary: {pe.weight_memory_bytes: [1, 2]}\n")
+    path = engine_study(tmp_path, workload_path, "vary: {pe.weight_memory_bytes: [1, 2]}\n")
     with pytest.raises(SystemExit) as stop:
         main(["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "1", "-q"])
     err = capsys.readouterr().err
@@ -517,11 +502,11 @@ def test_a_dram_rate_in_two_units_is_refused_before_any_point(tmp_path, workload
     """Each point would give both spellings and be refused by the architecture; the study says so at once (the
     checks of the varied values apply each axis on its own and let it pass)."""
     with pytest.raises(StudyError, match=pattern):
-        load_study(_engine(tmp_path, workload_path, body))
+        load_study(engine_study(tmp_path, workload_path, body))
 
 
 def test_a_null_set_of_one_spelling_lets_the_other_vary(tmp_path, workload_path):
-    study = load_study(_engine(tmp_path, workload_path, "set: [dram.latency_cycles=null]\nvary:\n"
+    study = load_study(engine_study(tmp_path, workload_path, "set: [dram.latency_cycles=null]\nvary:\n"
                                                         "  dram.latency_ns: [100, 200]\n"))
     assert [p["dram.latency_ns"] for p in study.points()] == [100, 200]
 
@@ -536,7 +521,7 @@ def test_a_null_set_of_one_spelling_lets_the_other_vary(tmp_path, workload_path)
 ])
 def test_a_name_of_two_lines_or_a_description_that_is_not_text_is_refused(tmp_path, workload_path, line, pattern):
     """A name with a line break split the report's heading in two; a list description was shown as ['a', 'b']."""
-    path = _engine(tmp_path, workload_path, "vary: {accelerators: [1, 2]}\n")
+    path = engine_study(tmp_path, workload_path, "vary: {accelerators: [1, 2]}\n")
     path.write_text(line + path.read_text().replace("name: t\n", "" if line.startswith("name") else "name: t\n"))
     with pytest.raises(StudyError, match=pattern):
         load_study(path)
@@ -563,7 +548,7 @@ def test_a_functional_studys_refused_value_does_not_speak_of_set(tmp_path, workl
 def test_a_sweep_whose_every_point_is_skipped_says_why_and_names_the_study(tmp_path, workload_path, capsys):
     """It said 'each design refused the workload (the reasons are in report.md)' and named the output directory: the
     designs had refused their combination of values, and the user had to open the report to learn which."""
-    path = _engine(tmp_path, workload_path, "vary: {pe.weight_memory_bytes: [1, 2]}\n")
+    path = engine_study(tmp_path, workload_path, "vary: {pe.weight_memory_bytes: [1, 2]}\n")
     with pytest.raises(SystemExit) as stop:
         main(["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "1", "-q"])
     err = capsys.readouterr().err
@@ -590,15 +575,16 @@ def test_a_quoted_text_value_reaches_the_design_as_written(tmp_path, workload_pa
     from satasim_atsn.hw.arch import apply_overrides, load_arch
     from satasim_atsn.study.spec import point_overrides
 
-    study = load_study(_engine(tmp_path, workload_path, 'vary:\n  name: ["yes", "007", "a #b", "x: y", "[a]", c]\n'))
+    body = 'vary:\n  name: ["yes", "007", "a #b", "x: y", "[a]", c]\n'
+    study = load_study(engine_study(tmp_path, workload_path, body))
     base = load_arch(ARCH).to_dict()
     names = [apply_overrides(base, point_overrides(study, p))["name"] for p in study.points()]
     assert names == ["yes", "007", "a #b", "x: y", "[a]", "c"]
-    switch = load_study(_engine(tmp_path, workload_path, 'vary:\n  zip: [{batch_refill: ["true", "false"], '
+    switch = load_study(engine_study(tmp_path, workload_path, 'vary:\n  zip: [{batch_refill: ["true", "false"], '
                                 'accelerators: ["4", "2"]}]\n', "n.yaml"))
     read = [apply_overrides(base, point_overrides(switch, p)) for p in switch.points()]  # as --set reads them
     assert [(a["batch_refill"], a["accelerators"]) for a in read] == [(True, 4), (False, 2)]
-    path = _engine(tmp_path, workload_path, 'vary:\n  dataflow: [timestep_major, "timestep_major "]\n')
+    path = engine_study(tmp_path, workload_path, 'vary:\n  dataflow: [timestep_major, "timestep_major "]\n')
     with pytest.raises(StudyError, match=r"vary\.dataflow: value 'timestep_major ' is refused .*did you mean"):
         load_study(path)
 
@@ -613,7 +599,7 @@ def test_heat_map_axes_run_in_ascending_order(tmp_path, workload_path, monkeypat
     drawn = []
     monkeypatch.setattr(plots, "heatmap", lambda path, grid, xs, ys, *a: drawn.append((xs, ys, grid.tolist()))
                         or Path(path).write_bytes(b"png"))
-    study = load_study(_engine(tmp_path, workload_path, f"arch: {CONVENTIONAL}\nvary:\n  accelerators: [2, 1]\n"
+    study = load_study(engine_study(tmp_path, workload_path, f"arch: {CONVENTIONAL}\nvary:\n  accelerators: [2, 1]\n"
                                "  dataflow: [timestep_major, layer_major]\n"))
     rows, _ = run_study(study, tmp_path / "out", jobs=1, quiet=True)
     sweep_report(study, rows, tmp_path / "out", "satasim sweep s.yaml")
