@@ -305,3 +305,36 @@ def test_the_help_states_the_cycles_of_the_image_it_cites(capsys):
     workload = read_workload(ROOT / "workloads" / "vgg16w025_cifar10_atsn.npz")
     counted = engine.simulate(load_arch("atsn16x16"), workload, 1).counters()["total_cycles"]
     assert int(stated.group(1).replace(",", "")) == counted
+
+
+@pytest.mark.parametrize("sets", [["--random", "3", "--set", "pe.weight_memory_bytes=20"],  # refused by both
+                                  ["--random", "1", "--set", "exit_unit.vmem_bits=4"]])  # no random network fits
+def test_the_json_names_a_users_design_by_file_name_from_any_directory(sets, tmp_path, capsys, monkeypatch):
+    """A refusal (or the reason nothing was compared) names the design's file; in --json it named it as typed, so the
+    same verification from another directory wrote other bytes. The JSON names the file alone, as run and sweep do."""
+    design = tmp_path / "mine" / "my_design.yaml"
+    design.parent.mkdir()
+    design.write_text((ROOT / "archs" / "conventional16x16.yaml").read_text())
+    network = str(tmp_path / "spk.npz")
+    _run(["workload", "build", "--network", str(_spiking_output_network(tmp_path)), "--rate", "0.3", "--timesteps",
+          "2", "--num-images", "1", "-o", network], capsys)
+    outputs = []
+    for where, spelling in (("mine", "my_design.yaml"), ("deeper/down", str(design))):
+        (tmp_path / where).mkdir(parents=True, exist_ok=True)
+        monkeypatch.chdir(tmp_path / where)
+        code, _, err = _run(["verify", spelling, network, "--json", "v.json", "-q", *sets], capsys)
+        assert code == 0, err
+        outputs.append((tmp_path / where / "v.json").read_bytes())
+    assert outputs[0] == outputs[1]
+    record = json.loads(outputs[0])
+    named = [c["refused"] for c in record["cases"] if c["refused"]] + [record["not_compared"] or ""]
+    assert any(text.startswith("my_design.yaml: ") for text in named)
+
+
+def _spiking_output_network(tmp_path: Path) -> Path:
+    """A network file ending in a spiking layer (it runs on a design whose output membranes hold no workload's)."""
+    path = tmp_path / "spk.yaml"
+    path.write_text("name: spk\ninput_shape: [1, 4, 4]\nlayers:\n"
+                    "  - {name: c1, type: conv, out_channels: 1, kernel: 3, padding: 1}\n"
+                    "  - {name: f, type: flatten}\n  - {name: l, type: linear, out_features: 3}\n")
+    return path

@@ -308,13 +308,17 @@ def _verify_verdict(arch: Arch, design: str, runs: list, plan, unfit: SatasimErr
                     json_path: str | None) -> None:
     """Write the --json record and print the verdict (``runs``: each case and its job): exit code 1 on any
     difference."""
+    from satasim_atsn.hw.verify import named_by_file
+
     cases, jobs = [case for case, _ in runs], [job for _, job in runs]
     bad = [c for c in cases if not c.agree]
     left_out = plan.note(max_minutes) + (f"; {unfit.field}: {unfit.problem}" if unfit is not None else "")
     if json_path:
         # the resolved design, as run --json records it: a --set-changed design is not the file's own
         record = {"arch": arch.name, "design": arch.to_dict(), "agree": not bad, "cases": [dict(
-                      c.to_dict(), estimated_seconds=round(job.seconds, 1),
+                      c.to_dict(), refused=named_by_file(c.refused, arch),
+                      differences=[named_by_file(d, arch) for d in c.differences],
+                      estimated_seconds=round(job.seconds, 1),
                       estimated_engine_seconds=round(job.engine_seconds, 1)) for c, job in runs],
                   "shrunk": plan.shrunk, "skipped": [{"case": job.label, "images": job.images,
                                                       "estimated_seconds": round(job.seconds, 1),
@@ -322,7 +326,7 @@ def _verify_verdict(arch: Arch, design: str, runs: list, plan, unfit: SatasimErr
                                                       "engine_ran": job.engine_result is not None}
                                                      for job in plan.skipped],
                   "max_minutes": max_minutes, "planned_seconds": _estimates(jobs, plan),
-                  "not_compared": str(unfit) if unfit is not None else None}
+                  "not_compared": named_by_file(str(unfit), arch) if unfit is not None else None}
         atomic_write_text(json_path, json.dumps(record, sort_keys=True, indent=1) + "\n")
     if bad:
         click.echo(f"satasim: the engine and the per-cycle reference differ on {len(bad)} of {len(cases)} cases of "

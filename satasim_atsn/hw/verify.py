@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from satasim_atsn.errors import MappingError, SatasimError
@@ -67,6 +68,14 @@ class Case:
     def to_dict(self) -> dict[str, Any]:
         return {"case": self.label, "images": self.images, "total_cycles": self.total_cycles,
                 "refused": self.refused, "agree": self.agree, "differences": self.differences}
+
+
+def named_by_file(text: str | None, arch: Arch) -> str | None:
+    """``text`` (a refusal naming ``arch``'s file as typed) with the file named by its name alone, as --json records
+    it: the same bytes from any directory."""
+    if text is None:
+        return None
+    return text.replace(arch.where, Path(arch.where).name)
 
 
 def diff_counters(a: Any, b: Any, path: str = "") -> list[str]:
