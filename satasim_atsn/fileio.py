@@ -262,17 +262,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 _WHOLE_DIGEST_BYTES = 16 * 2**20  # a file that is no zip is hashed whole up to this size, else its ends only
 
 
-def content_key(path: str | os.PathLike) -> tuple:
+def content_key(path: str | os.PathLike, directory: int | None = None) -> tuple:
     """What identifies a file's contents for a cache: its resolved path, device, inode, size and modification time,
     and a digest of its bytes that stays cheap for a large file: a zip's (an .npz's) central directory to its end,
     which holds every member's CRC-32 and sizes, else the whole file (YAML files are small). A file rewritten in
-    place keeping its size and time (``os.utime``, ``cp -p``) gets another key; (None,) if it cannot be read."""
+    place keeping its size and time (``os.utime``, ``cp -p``) gets another key; (None,) if it cannot be read.
+    ``directory``: where the zip's central directory starts, when the caller knows it (no zip parse per call)."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open: its reader refuses it by name
             return (os.path.realpath(path), None)
         with open(path, "rb") as handle:
             info = os.fstat(handle.fileno())
             stamp = (os.path.realpath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+            if directory is not None:
+                handle.seek(directory)
+                return stamp + (_digest_of(handle, None),)
             return stamp + (_zip_directory_digest(handle) or _bytes_digest(handle, info.st_size),)
     except OSError:
         return (None,)

@@ -8,7 +8,6 @@ naming the file and the member in the caller's terms.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import mmap
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from satasim_atsn.errors import SatasimError, WorkloadError
-from satasim_atsn.fileio import NPZ_READ_ERRORS
+from satasim_atsn.fileio import NPZ_READ_ERRORS, content_key
 
 BLOCK_BYTES = 8 * 2**20  # rows read at a time when a lazily read member is scanned whole
 READ_BYTES = 2**20  # bytes asked of the zip member at a time (zipfile holds a few copies of each read)
@@ -93,7 +92,7 @@ class NpzRows:
         self.path, self.where, self.info, self.header, self.error = os.path.abspath(path), where, info, header, error
         self.key = info.filename.removesuffix(".npy")
         self.directory = _directory_start(self.path)
-        self.stamp = _stamp(self.path, self.directory)
+        self.stamp = content_key(self.path, self.directory)
         self._member: Any = None  # kept open between reads, positioned after the last one
         self._lock = threading.Lock()  # one reader at a time: the draw's threads share the member
 
@@ -247,8 +246,8 @@ class NpzRows:
                                 "the file is damaged; regenerate it") from None
 
     def _check_unchanged(self) -> None:
-        """The file is the one checked when it was read (same device, inode, size and modification time)."""
-        if _stamp(self.path, self.directory) != self.stamp:
+        """The file is the one checked when it was read (fileio.content_key: its stat and its central directory)."""
+        if content_key(self.path, self.directory) != self.stamp:
             self.close()
             raise self.error.at(self.where, self.key, "the file changed since it was read (its rows are read as "
                                 "they are needed)", "do not replace the file while a command uses it; run the "
@@ -298,26 +297,6 @@ def _directory_start(path: str) -> int:
             return int(archive.start_dir)
     except NPZ_READ_ERRORS:
         return 0
-
-
-def _stamp(path: str, directory: int) -> tuple | None:
-    """What identifies a file's contents cheaply: device, inode, size, modification time and a digest of its central
-    directory (from byte ``directory`` on), which holds every member's CRC-32: a file rewritten in place keeping its
-    size and time (os.utime, ``cp -p``) is noticed too."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        stat = os.fstat(fd)
-        digest = hashlib.sha256()
-        for offset in range(directory, stat.st_size, READ_BYTES):
-            digest.update(os.pread(fd, READ_BYTES, offset))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, digest.hexdigest()
 
 
 def load_npz_arrays(path: str | os.PathLike, where: str, error: type[SatasimError] = WorkloadError,
