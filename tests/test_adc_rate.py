@@ -57,6 +57,25 @@ def test_an_exponent_of_zero_removes_the_rate_dependence():
     assert _adc_area(["clock_hz=1e9", "tech.adc_area_rate_exponent=0"]) == _adc_area([])
 
 
+@pytest.mark.parametrize("zero,bits,between", [
+    ("adc_8b_area_um2", 9, (8, 10)),    # from a zero point up
+    ("adc_8b_area_um2", 7, (6, 8)),     # towards a zero point
+    ("adc_4b_area_um2", 2, (4, 6)),     # extrapolated below a zero point: floored at 0
+    ("adc_12b_area_um2", 14, (10, 12)),  # extrapolated beyond a zero point: floored at 0
+])
+def test_a_zero_area_point_interpolates_linearly_in_bits_floored_at_zero(zero, bits, between):
+    """docs/energy.md: a table value of 0 is allowed, and interpolating towards it is linear, floored at 0. A
+    resolution between or beyond a zero ADC area point took the logarithm of 0 (decimal.DivisionByZero: a traceback
+    from `satasim run --set tech.adc_8b_area_um2=0 --set pe.adc_bits=9`)."""
+    arch = load_arch(DTSNN, [f"tech.{zero}=0", f"pe.adc_bits={bits}"])
+    lo, hi = between
+    y0, y1 = (arch.tech.value(f"adc_{b}b_area_um2") for b in between)
+    expected = max(0.0, y0 + (y1 - y0) * (bits - lo) / (hi - lo))
+    assert arch.tech.adc_area_um2(bits) == pytest.approx(expected, rel=1e-12, abs=0.0)
+    assert compute_area(arch)["adc"] == pytest.approx(arch.num_pes * expected, rel=1e-12, abs=0.0)
+    assert (expected > 0) == (bits in (7, 9))
+
+
 def test_digital_designs_have_no_adc_area_whatever_the_clock():
     assert compute_area(load_arch(ATSN, ["clock_hz=1e9"]))["adc"] == 0.0
 

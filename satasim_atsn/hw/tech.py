@@ -249,6 +249,8 @@ class Tech:
         lo, hi = _bracket(widths, bits)
         # area grows geometrically with resolution in the regression: interpolate ln(area) linearly in bits
         y0, y1 = self.value(f"adc_{lo}b_area_um2"), self.value(f"adc_{hi}b_area_um2")
+        if y0 <= 0 or y1 <= 0:  # a zero point has no logarithm: linear in bits, floored at 0 (as _loglog does)
+            return max(0.0, y0 + (y1 - y0) * (bits - lo) / (hi - lo))
         ctx = exactmath.ctx()
         ratio = ctx.divide(exactmath.dec(y1), exactmath.dec(y0))
         frac = ctx.divide(exactmath.dec(bits - lo), exactmath.dec(hi - lo))
