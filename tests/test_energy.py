@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.energy import (
@@ -18,6 +19,7 @@ from satasim_atsn.hw.energy import (
     leakage_power_mW,
     memory_bytes,
 )
+from satasim_atsn.hw.tech import TECH_DIR
 
 ARCHS = Path(__file__).resolve().parent.parent / "archs"
 
@@ -259,3 +261,22 @@ def test_the_adc_row_of_the_field_table_says_what_adc_bits_sets():
     row = next(line for line in (ARCHS.parent / "docs" / "architecture.md").read_text().splitlines()
                if line.startswith("| `pe.adc_bits`"))
     assert "leakage" not in row.split("It sets", 1)[1].split("not the result", 1)[0].replace("no leakage", "")
+
+
+def test_memory_accesses_are_charged_per_the_tables_access_bits(tmp_path):
+    """docs/energy.md, "Access width": an n-bit sram64 access is n/access_bits of the point's figure and a
+    global-buffer byte E_block/(access_bits/8); the shipped 64 and 32 B are those tables' access_bits."""
+    table = yaml.safe_load((TECH_DIR / "28nm.yaml").read_text())
+    for entry in table["entries"].values():
+        if "access_bits" in entry:
+            entry["access_bits"] *= 2  # sram64: 128-bit port; glb: 64 B blocks
+    (tmp_path / "wide.yaml").write_text(yaml.safe_dump(table))
+    arch_text = (ARCHS / "atsn16x16.yaml").read_text().replace("technology: 28nm", "technology: wide.yaml")
+    (tmp_path / "a.yaml").write_text(arch_text)
+    wide, base = energy_per_action_pJ(load_arch(tmp_path / "a.yaml")), energy_per_action_pJ(_arch("atsn16x16"))
+    for action in ("pe_dm_reads", "pe_dm_writes", "pe_weight_reads", "pe_weight_write_bytes", "exit_lut_reads",
+                   "exit_weight_write_bytes", "weight_glb_read_bytes", "weight_glb_write_bytes",
+                   "spike_glb_read_bytes", "spike_glb_write_bytes"):
+        assert wide[action] == pytest.approx(base[action] / 2, rel=1e-12), action
+    assert base["pe_dm_reads"] == pytest.approx(0.65 * 16 / 64, rel=1e-12)
+    assert base["weight_glb_read_bytes"] == pytest.approx(28.63 / 32, rel=1e-12)
