@@ -338,3 +338,45 @@ def _spiking_output_network(tmp_path: Path) -> Path:
                     "  - {name: c1, type: conv, out_channels: 1, kernel: 3, padding: 1}\n"
                     "  - {name: f, type: flatten}\n  - {name: l, type: linear, out_features: 3}\n")
     return path
+
+
+def test_a_users_workload_the_design_cannot_map_is_compared_as_a_refusal(tmp_path, capsys):
+    """A workload too large for the design's PE weight memories: verify printed the engine's refusal as its verdict
+    (exit code 2) without asking the reference; now both are asked, as for random networks, and both refusing, for
+    the same field and fix, is an agreement on the refusal."""
+    code, out, err = _run(["verify", "atsn16x16", FMNIST, "--random", "0", "--set", "pe.weight_memory_bytes=20",
+                           "--json", str(tmp_path / "v.json")], capsys)
+    assert code == 0, err
+    assert "vgg_small_fmnist_atsn, image 0, 1 image: agree (both refuse: atsn16x16: pe.weight_memory_bytes:" in out
+    assert out.rstrip().endswith("in 1 case (1 refused by both, for the same field and fix)")
+    case = json.loads((tmp_path / "v.json").read_text())["cases"][0]
+    assert case["agree"] and case["total_cycles"] is None
+    assert case["refused"].startswith("atsn16x16: pe.weight_memory_bytes: 20 B cannot hold")
+
+
+def test_a_users_workload_refused_by_one_model_only_is_a_difference(capsys, monkeypatch):
+    """Only the engine refuses: a difference (exit code 1), found without running the reference's cycles (it is
+    stopped at its first); only the reference refuses: a difference too."""
+    from satasim_atsn.hw import engine
+
+    real_engine, real_reference, heard = engine.simulate, verify.simulate_reference, []
+
+    def engine_refuses(arch, *args, **kwargs):
+        raise MappingError.at(arch.where, "pe.weight_memory_bytes", "made up", "raise it")
+
+    def counting(arch, workload, images, start=0, on_cycles=None):
+        return real_reference(arch, workload, images, start, lambda now: (heard.append(now), on_cycles(now)))
+
+    monkeypatch.setattr(engine, "simulate", engine_refuses)
+    monkeypatch.setattr(verify, "simulate_reference", counting)
+    code, _, err = _run(["verify", "atsn16x16", FMNIST, "--random", "0"], capsys)
+    assert code == 1 and heard == [0], err
+    assert "the engine refuses (atsn16x16: pe.weight_memory_bytes: made up; raise it), the reference runs" in err
+
+    def reference_refuses(arch, *args, **kwargs):
+        raise MappingError.at(arch.where, "pe.weight_memory_bytes", "made up", "raise it")
+
+    monkeypatch.setattr(engine, "simulate", real_engine)
+    monkeypatch.setattr(verify, "simulate_reference", reference_refuses)
+    code, _, err = _run(["verify", "atsn16x16", FMNIST, "--random", "0"], capsys)
+    assert code == 1 and "refusal: the reference refuses (atsn16x16: pe.weight_memory_bytes: made up" in err

@@ -234,8 +234,9 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
     cases = []
     for job in jobs:
         mine = job.workload is workload
-        bar = progress_bar(job.engine_result.counters()["total_cycles"] if mine else None,
-                           desc="per-cycle reference", unit="cycle", quiet=quiet or not mine)
+        ran = mine and job.engine_result is not None  # None: the engine refused the workload's mapping
+        bar = progress_bar(job.engine_result.counters()["total_cycles"] if ran else None,
+                           desc="per-cycle reference", unit="cycle", quiet=quiet or not ran)
         with naming_set_values(overrides), bar:
             case = compare_case(arch, job.workload, job.images, job.label, start if mine else 0,
                                 engine_result=job.engine_result,

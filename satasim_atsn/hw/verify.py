@@ -109,21 +109,13 @@ def compare_case(arch: Arch, workload: Workload, images: int, label: str, start:
     ``engine_result`` is the engine's run of the same images when the caller has it already."""
     case = Case(label, images)
     try:
-        reference = simulate_reference(arch, workload, images, start, on_cycles)
-    except MappingError as error:
-        try:
-            engine.simulate(arch, workload, images, start)
-        except MappingError as engine_error:
-            case.refused = str(engine_error)
-            if (engine_error.field, _fix(engine_error)) != (error.field, _fix(error)):
-                case.differences.append(f"refusal: engine {str(engine_error)!r} != reference {str(error)!r}")
-        else:
-            case.differences.append(f"refusal: the reference refuses ({error}), the engine runs")
-        return case
-    try:
         result = engine_result if engine_result is not None else engine.simulate(arch, workload, images, start)
     except MappingError as engine_error:
-        case.differences.append(f"refusal: the engine refuses ({engine_error}), the reference runs")
+        return _compare_refusal(case, engine_error, arch, workload, images, start)
+    try:
+        reference = simulate_reference(arch, workload, images, start, on_cycles)
+    except MappingError as error:
+        case.differences.append(f"refusal: the reference refuses ({error}), the engine runs")
         return case
     case.total_cycles = int(reference["total_cycles"])
     case.differences = diff_counters(result.counters(),
@@ -132,6 +124,32 @@ def compare_case(arch: Arch, workload: Workload, images: int, label: str, start:
     expected = {name: int(sum(v)) for name, v in reference["pe_output_spikes"].items()}
     if emitted != expected:
         case.differences.append(f"emitted spikes per group: engine {emitted} != reference {expected}")
+    return case
+
+
+class _ReferenceStarted(Exception):
+    """The reference reached its first cycle: it mapped the network (raised to stop it there)."""
+
+
+def _stop_at_first_cycle(now: int) -> None:
+    """``on_cycles`` that stops the reference at its first cycle."""
+    raise _ReferenceStarted(now)
+
+
+def _compare_refusal(case: Case, engine_error: MappingError, arch: Arch, workload: Workload, images: int,
+                     start: int) -> Case:
+    """The engine refused: the reference must refuse too, for the same field and fix. It refuses while mapping,
+    before its first cycle, so one that does not is stopped there (a difference, found without running it)."""
+    try:
+        simulate_reference(arch, workload, images, start, _stop_at_first_cycle)
+    except MappingError as error:
+        case.refused = str(engine_error)
+        if (engine_error.field, _fix(engine_error)) != (error.field, _fix(error)):
+            case.differences.append(f"refusal: engine {str(engine_error)!r} != reference {str(error)!r}")
+        return case
+    except _ReferenceStarted:
+        pass
+    case.differences.append(f"refusal: the engine refuses ({engine_error}), the reference runs")
     return case
 
 
@@ -340,9 +358,10 @@ def budget_enough(arch: Arch, plan: Plan) -> tuple[float, bool]:
 
 
 def check_affordable(arch: Arch, workload: Workload, images: int, start: int, max_minutes: float,
-                     where: str) -> tuple[SimResult, float, float]:
-    """The engine's run of the user's images, and about how long the reference (then the engine) takes on them; a
-    refusal, before the engine runs, if its own estimate is longer than allowed, or after, if both together are."""
+                     where: str) -> tuple[SimResult | None, float, float]:
+    """The engine's run of the user's images (None: the engine refuses the mapping, compared as a refusal), and about
+    how long the reference (then the engine) takes on them; a refusal, before the engine runs, if its own estimate is
+    longer than allowed, or after, if both together are."""
     fewer = "--images 1, " if images > 1 else ""  # one image already: no fewer to ask for
     engine_seconds = estimated_engine_seconds(arch, workload, images)
     shown = f"{images} image{'s' if images != 1 else ''}"
@@ -352,7 +371,10 @@ def check_affordable(arch: Arch, workload: Workload, images: int, start: int, ma
                               f"alone up to about {spent(engine_seconds)} (estimated before it runs; the per-cycle "
                               "reference's time is known from the engine's run)", f"use {fewer}a smaller workload, or "
                               f"allow at least --max-minutes {minutes_enough(engine_seconds):g}")
-    result = engine.simulate(arch, workload, images, start)
+    try:
+        result = engine.simulate(arch, workload, images, start)
+    except MappingError:  # compared as a refusal: the reference refuses while mapping, before any cycle
+        return None, 0.0, engine_seconds
     counters = result.counters()
     seconds = estimated_reference_seconds(counters)
     if seconds + engine_seconds > max_minutes * 60:
