@@ -32,6 +32,14 @@ from satasim_atsn.errors import SatasimError, shown
 STREAM_NAMES = {"-": 1, "/dev/stdout": 1, "/dev/stderr": 2}  # and /dev/fd/N, /proc/self/fd/N
 
 
+def text_name(name: str | os.PathLike) -> str:
+    """A file or folder name as recorded text (JSON, workload metadata): bytes that are not UTF-8 as ``\\xNN``.
+
+    Python reads such bytes of a name as lone surrogates, which JSON readers refuse or garble; the escapes keep
+    every byte (lossless) and are what an error message shows."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def standard_stream(path: str | os.PathLike) -> int | None:
     """The open file descriptor an output name stands for, else None: ``-`` (the usual name for standard output)
     and ``/dev/stdout`` 1, ``/dev/stderr`` 2, ``/dev/fd/N`` and ``/proc/self/fd/N`` N.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from satasim_atsn.workload.datasets import balanced_sample, load_dataset
 Image = pytest.importorskip("PIL.Image")
 
 CLASSES = ("cat", "airplane", "dog")
+ROOT_WORKLOAD = Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz"
 
 
 def make_tree(root, per_class=(4, 3), size=(8, 8), mode="RGB", classes=CLASSES, seed=0):
@@ -255,3 +257,58 @@ def test_evaluate_refuses_an_image_size_below_one_by_its_option(tmp_path, capsys
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.count("\n") == 1, err
     assert f"--image-size: must be positive, got {size}" in err and ".png" not in err
+
+
+def _non_utf8_folder(path: bytes) -> Path:
+    """A folder whose name is not UTF-8 (skipped where the file system refuses such names)."""
+    try:
+        os.makedirs(path)
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    return Path(os.fsdecode(path))
+
+
+def test_a_class_folder_not_named_in_utf8_is_refused_by_train_and_evaluate(tmp_path, capsys):
+    """A class folder named in Latin-1 (b'caf\\xe9') was recorded as the lone surrogate 'caf\\udce9' in the
+    workload's class_names, text JSON readers refuse; now train and evaluate refuse it in one line, naming it."""
+    make_tree(tmp_path / "data", classes=("dog", "cat"))
+    make_tree(tmp_path / "ok", classes=("dog", "cat"))
+    for split in ("train", "test"):
+        odd = _non_utf8_folder(os.fsencode(tmp_path / "data" / split) + b"/caf\xe9")
+        (tmp_path / "data" / split / "cat").rename(odd)
+    for split in ("train", "test"):
+        message = _expect(tmp_path / "data", "the class folder b'caf\\xe9' is not named in UTF-8", split)
+        assert message.endswith("; rename it with a UTF-8 name")
+    out = tmp_path / "w.npz"
+    for args in (["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+                  "--width", "0.25", "--test-images", "2", "--batch-size", "8", "-q", "-o", str(out)],
+                 ["evaluate", str(ROOT_WORKLOAD), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "data")]):
+        with pytest.raises(SystemExit) as info:
+            main(args)
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and err.count("\n") == 1 and "b'caf\\xe9' is not named in UTF-8" in err, err
+    assert not out.exists()
+
+
+def test_names_not_in_utf8_are_recorded_as_escapes(tmp_path, capsys, monkeypatch):
+    """A data folder and a workload file named in Latin-1: their names went into the workload and the --json files
+    as lone surrogates ('d\\udce9ta'); now as the escapes a message shows ('d\\\\xe9ta'), in strict UTF-8 JSON."""
+    import json
+
+    from satasim_atsn.workload.format import read_workload
+
+    data = _non_utf8_folder(os.fsencode(tmp_path) + b"/d\xe9ta")
+    make_tree(data, per_class=(4, 2), size=(8, 8))
+    monkeypatch.chdir(tmp_path)
+    out = os.fsdecode(b"w\xe9.npz")
+    for args in (["train", "--dataset", "imagefolder", "--data-dir", str(data), "--epochs", "1", "--width", "0.25",
+                  "--test-images", "3", "--batch-size", "8", "-q", "-o", out, "--json", "t.json"],
+                 ["evaluate", out, "--dataset", "imagefolder", "--data-dir", str(data), "-q", "--json", "e.json"]):
+        with pytest.raises(SystemExit) as info:
+            main(args)
+        assert info.value.code == 0, capsys.readouterr().err
+    trained, evaluated = (json.loads((tmp_path / f).read_bytes().decode("utf-8")) for f in ("t.json", "e.json"))
+    assert trained["workload"] == evaluated["workload"] == "w\\xe9.npz" and evaluated["data_source"] == "d\\xe9ta"
+    meta = read_workload(out).meta
+    assert meta["name"] == "w\\xe9" and meta["provenance"]["dataset_source"] == "d\\xe9ta"
+    json.dumps(meta, ensure_ascii=False).encode("utf-8")  # no lone surrogate left anywhere in it

@@ -16,6 +16,7 @@ from satasim_atsn.fileio import (
     refuse_overwriting_inputs,
     refuse_shared_outputs,
     standard_stream,
+    text_name,
     write_json,
 )
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT, exit_settings
@@ -210,9 +211,9 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     keep = {"fixed": ("fixed",), "atsn": ("fixed", "atsn", "atsn_hw"), "dtsnn": ("fixed", "dtsnn")}.get(policy)
     shown = table if keep is None else {k: v for k, v in table.items()
                                         if k not in ("fixed", "atsn", "atsn_hw", "dtsnn") or k in keep}
-    source = Path(data_dir).resolve().name if dataset is not None and data_dir is not None else None
+    source = text_name(Path(data_dir).resolve().name) if dataset is not None and data_dir is not None else None
     # before the printing, as `run` writes its files first: `evaluate W --json F | head` keeps F
-    _write_json(json_path, {"workload": Path(workload_path).name, "inputs": dataset or "embedded",
+    _write_json(json_path, {"workload": text_name(Path(workload_path).name), "inputs": dataset or "embedded",
                             "data_source": source, **table, "notes": notes})  # the folder's name only: same bytes
     click.echo(format_table(shown, f"{workload.name}: {table['images']} images, T = {workload.timesteps}"))
 

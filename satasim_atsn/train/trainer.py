@@ -27,7 +27,7 @@ import numpy as np
 
 from satasim_atsn import __version__
 from satasim_atsn.errors import DatasetError, TrainError
-from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes, process_alive
+from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes, process_alive, text_name
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.snn.forward import forward_progress
 from satasim_atsn.train.evaluation import evaluate_with_predictions, float_logits, policy_table
@@ -828,14 +828,15 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
         with progress.images("float test", len(evaluation)) as advance:
             logits = float_logits(net, evaluation.x, make_normaliser(mean, std, train.framed), on_batch=advance)
     float_table = policy_table(logits, evaluation.y, output_mode, config.cl_init, config.tau_cl, config.theta)
-    name = Path(output).name.removesuffix(".npz")
+    name = text_name(Path(output).name.removesuffix(".npz"))
     default_policy = METHODS[config.method].exit_policy
     exit_policy = {"default": default_policy, "cl_init": config.cl_init, "tau_cl": config.tau_cl,
                    "theta": config.theta}
     whole = evaluation.sample_of is None  # all of the test split: no --eval-images, or as many as it has, or more
     provenance = {"tool": "satasim train", "tool_version": __version__, "config": config.public(),
                   "seed": config.seed, "epochs": config.epochs, "dataset": config.dataset,
-                  "dataset_source": Path(train.source).resolve().name, "class_names": list(train.class_names),
+                  "dataset_source": text_name(Path(train.source).resolve().name),
+                  "class_names": list(train.class_names),
                   "train_images": len(train), "test_images": len(embedded),
                   "test_split": f"seeded class-balanced sample of the test split (seed {config.seed})",
                   "eval_images": len(evaluation),
@@ -876,6 +877,6 @@ def finish(net: Network, config: TrainConfig, train: Dataset, evaluation: Datase
                   f"with {len(embedded)} embedded test inputs")
     for warning in warnings:
         progress.line(f"warning: {warning}")
-    return {"workload": Path(output).name, "loss": loss_name, "output_mode": output_mode, "float": float_table,
-            "quantised": quant, "history": history, "config": config.public(), "warnings": warnings,
-            "resumes": list(resumes or [])}
+    return {"workload": text_name(Path(output).name), "loss": loss_name, "output_mode": output_mode,
+            "float": float_table, "quantised": quant, "history": history, "config": config.public(),
+            "warnings": warnings, "resumes": list(resumes or [])}

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from satasim_atsn.errors import DatasetError, shown
+from satasim_atsn.fileio import text_name
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.npz import read_npz
 
@@ -331,7 +332,23 @@ def _class_dirs(split_dir: Path) -> list[Path]:
     if not classes:
         raise DatasetError.at(str(split_dir), None, "imagefolder: no class folders",
                               "put each class's images in a folder of its own (train/<class>/*.png)")
+    odd = next((c for c in classes if not _is_utf8(c.name)), None)
+    if odd is not None:  # its name (the class name the workload records) would be text no JSON reader takes
+        raise DatasetError.at(text_name(split_dir), None, f"imagefolder: the class folder {os.fsencode(odd.name)!r} "
+                              "is not named in UTF-8 (class names are recorded as text in the workload and JSON)",
+                              "rename it with a UTF-8 name")
     return classes
+
+
+def _is_utf8(name: str) -> bool:
+    """Whether a file name read from the system is valid UTF-8 (Python keeps other bytes as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 
 
 #: Pillow modes read as they are; the others are converted by :func:`_eight_bit`
@@ -567,7 +584,7 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None,
     x = x[:, None, :, :] if x.ndim == 3 else np.transpose(x, (0, 3, 1, 2))
     names = tuple(c.name for c in classes)
     return Dataset("imagefolder", split, np.ascontiguousarray(x, dtype=np.uint8), np.asarray(labels, dtype=np.int64),
-                   len(names), base.resolve().name, names)  # resolved: a/.. names a's parent folder
+                   len(names), text_name(base.resolve().name), names)  # resolved: a/.. names a's parent folder
 
 
 # ------------------------------------------------------------------------------------------
