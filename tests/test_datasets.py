@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +223,20 @@ def test_dvs_frames_of_no_timestep_are_refused_by_the_loader(tmp_path):
     with pytest.raises(DatasetError, match=r"test.npz: x: cifar10-dvs: expected x \[N, T, 2, H, W\] .*T, H and W of "
                        r"at least 1.*got \(3, 0, 2, 8, 8\)"):
         load_dataset("cifar10-dvs", "test", str(tmp_path))
+
+
+def test_an_idx_header_whose_size_overflows_64_bits_is_refused(tmp_path, capsys):
+    """Dimensions 2**31 x 2**31 x 4 with no data: their product wrapped to 0 in numpy's int64, matched the empty
+    body, and reshaping it was a ValueError traceback (evaluate --dataset fashion-mnist, exit code 1)."""
+    from satasim_atsn.cli import main
+
+    _write_mnist(tmp_path, gz=False, name="test")
+    header = b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (2**31, 2**31, 4))
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(header)
+    with pytest.raises(DatasetError, match=f"holds 0 bytes of data, its header says {2**64}"):
+        read_idx(tmp_path / "t10k-images-idx3-ubyte")
+    workload = str(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", workload, "--dataset", "fashion-mnist", "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "t10k-images-idx3-ubyte: holds 0 bytes" in err

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import math
 import os
 import pickle
 import warnings
@@ -143,7 +144,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if ndim < 1 or len(data) < 4 + 4 * ndim:
         raise DatasetError.at(str(path), None, "truncated idx header", "replace the corrupt file")
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    size = int(np.prod(dims))
+    size = math.prod(dims)  # Python ints: np.prod wrapped past 2**63 (dims 2**31, 2**31, 4 claimed 0 bytes)
     body = data[4 + 4 * ndim:]
     if len(body) != size:
         raise DatasetError.at(str(path), None, f"holds {len(body)} bytes of data, its header says {size}",
