@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +241,26 @@ def test_an_idx_header_whose_size_overflows_64_bits_is_refused(tmp_path, capsys)
         main(["evaluate", workload, "--dataset", "fashion-mnist", "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.count("\n") == 1 and "t10k-images-idx3-ubyte: holds 0 bytes" in err
+
+
+def _nested(depth: int) -> list:
+    """A list nested ``depth`` deep (numpy holds at most 64 dimensions)."""
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(("batch", "got"), [
+    ({b"data": [[1, 2], [3]], b"labels": [0, 1]}, "got a ragged list and 2 labels"),
+    ({b"data": _nested(70), b"labels": [0]}, "got a ragged list and 1 labels"),
+    ({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1], b"\xff\xfe": 1}, "got uint8 (2, 100) and 2 labels")])
+def test_cifar_batches_of_odd_data_or_keys_are_one_line(tmp_path, batch, got):
+    """'data' as a ragged (or 70-deep) list was a ValueError traceback from np.asarray, and a key not in UTF-8 a
+    UnicodeDecodeError one, out of evaluate --dataset cifar10 (exit code 1)."""
+    base = _write_cifar10(tmp_path)
+    with open(base / "test_batch", "wb") as handle:
+        pickle.dump(batch, handle)
+    with pytest.raises(DatasetError, match=r"test_batch: data: cifar10: expected uint8 \[N, 3072\] with N labels, "
+                       rf"{re.escape(got)}; extract the archive again$"):
+        load_dataset("cifar10", "test", str(tmp_path))

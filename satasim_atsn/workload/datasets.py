@@ -228,7 +228,8 @@ def _unpickle(path: Path, name: str) -> dict:
                               "the file is corrupt; extract the official archive again") from None
     if not isinstance(obj, dict):
         raise DatasetError.at(str(path), None, f"{name}: not a CIFAR batch dictionary", "extract the archive again")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+    # a key not in UTF-8 is none a batch is read by ("data", the labels): kept, escaped, not a UnicodeDecodeError
+    return {k.decode("utf-8", "backslashreplace") if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
 def _cifar_labels(value: object, path: Path, name: str, key: str) -> np.ndarray:
@@ -270,12 +271,16 @@ def _load_cifar(name: str, split: str, data_dir: str | None) -> Dataset:
         if "data" not in batch or label_key not in batch:
             raise DatasetError.at(str(path), None, f"{name}: batch lacks 'data' or '{label_key}'",
                                   "extract the official archive again")
-        data = np.asarray(batch["data"])
+        try:
+            data = np.asarray(batch["data"])
+        except (ValueError, TypeError):  # a ragged list, or one nested past numpy's 64 dimensions
+            data = None
         labels = _cifar_labels(batch[label_key], path, name, label_key)
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
+        if (data is None or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072
+                or data.shape[0] != labels.shape[0]):
+            got = "a ragged list" if data is None else f"{data.dtype} {data.shape}"
             raise DatasetError.at(str(path), "data", f"{name}: expected uint8 [N, 3072] with N labels, got "
-                                  f"{data.dtype} {data.shape} and {labels.shape[0]} labels",
-                                  "extract the archive again")
+                                  f"{got} and {labels.shape[0]} labels", "extract the archive again")
         xs.append(data.reshape(-1, 3, 32, 32))
         ys.append(labels)
     y = np.concatenate(ys)
