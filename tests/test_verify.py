@@ -380,3 +380,21 @@ def test_a_users_workload_refused_by_one_model_only_is_a_difference(capsys, monk
     monkeypatch.setattr(verify, "simulate_reference", reference_refuses)
     code, _, err = _run(["verify", "atsn16x16", FMNIST, "--random", "0"], capsys)
     assert code == 1 and "refusal: the reference refuses (atsn16x16: pe.weight_memory_bytes: made up" in err
+
+
+def test_a_refused_workload_is_named_by_file_name_in_the_json_from_any_directory(tmp_path, capsys, monkeypatch):
+    """The refusal of a user's workload names it as typed; --json recorded that path, so the same verification from
+    another directory wrote other bytes. The JSON names it by its file name, as it names the design."""
+    outputs = []
+    for where, spelling in (("a", FMNIST), ("b/c", str(Path("..") / ".." / Path(FMNIST).relative_to(ROOT)))):
+        (tmp_path / where).mkdir(parents=True)
+        monkeypatch.chdir(tmp_path / where)
+        if where == "b/c":  # the workload by a relative path: the checkout's, seen from two folders down
+            (tmp_path / "workloads").symlink_to(ROOT / "workloads")
+        code, _, err = _run(["verify", "atsn16x16", spelling, "--random", "0", "--set", "pe.vmem_bits=8", "-q",
+                             "--json", "v.json"], capsys)
+        assert code == 0, err
+        outputs.append((tmp_path / where / "v.json").read_bytes())
+    assert outputs[0] == outputs[1]
+    refused = json.loads(outputs[0])["cases"][0]["refused"]
+    assert "of vgg_small_fmnist_atsn.npz (its quant.vmem_bits)" in refused and "/" not in refused

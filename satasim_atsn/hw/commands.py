@@ -251,7 +251,8 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
         for job in plan.skipped:
             click.echo(f"  {job.label}: skipped ({job.skip_reason()})")
     design = arch.name + "".join(f" --set {override_label(o)}" for o in overrides)  # the design checked, as changed
-    _verify_verdict(arch, design, list(zip(cases, jobs, strict=True)), plan, unfit, max_minutes, json_path)
+    _verify_verdict(arch, design, list(zip(cases, jobs, strict=True)), plan, unfit, max_minutes, json_path,
+                    workload_path)
 
 
 def _verify_jobs(arch: Arch, workload: Workload | None, workload_path: str | None, images: int, start: int,
@@ -306,9 +307,9 @@ def _estimates(jobs: list, plan) -> dict[str, float]:
 
 
 def _verify_verdict(arch: Arch, design: str, runs: list, plan, unfit: SatasimError | None, max_minutes: float,
-                    json_path: str | None) -> None:
+                    json_path: str | None, workload_path: str | None = None) -> None:
     """Write the --json record and print the verdict (``runs``: each case and its job): exit code 1 on any
-    difference."""
+    difference. The record names the design's file and the workload's by name alone."""
     from satasim_atsn.hw.verify import named_by_file
 
     cases, jobs = [case for case, _ in runs], [job for _, job in runs]
@@ -317,8 +318,8 @@ def _verify_verdict(arch: Arch, design: str, runs: list, plan, unfit: SatasimErr
     if json_path:
         # the resolved design, as run --json records it: a --set-changed design is not the file's own
         record = {"arch": arch.name, "design": arch.to_dict(), "agree": not bad, "cases": [dict(
-                      c.to_dict(), refused=named_by_file(c.refused, arch),
-                      differences=[named_by_file(d, arch) for d in c.differences],
+                      c.to_dict(), refused=named_by_file(c.refused, arch, workload_path),
+                      differences=[named_by_file(d, arch, workload_path) for d in c.differences],
                       estimated_seconds=round(job.seconds, 1),
                       estimated_engine_seconds=round(job.engine_seconds, 1)) for c, job in runs],
                   "shrunk": plan.shrunk, "skipped": [{"case": job.label, "images": job.images,

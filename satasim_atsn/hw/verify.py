@@ -70,11 +70,13 @@ class Case:
                 "refused": self.refused, "agree": self.agree, "differences": self.differences}
 
 
-def named_by_file(text: str | None, arch: Arch) -> str | None:
-    """``text`` (a refusal naming ``arch``'s file as typed) with the file named by its name alone, as --json records
-    it: the same bytes from any directory."""
+def named_by_file(text: str | None, arch: Arch, workload_path: str | None = None) -> str | None:
+    """``text`` (a refusal naming ``arch``'s file, or the user's workload, as typed) with each file named by its name
+    alone, as --json records it: the same bytes from any directory."""
     if text is None:
         return None
+    if workload_path:
+        text = text.replace(workload_path, Path(workload_path).name)
     return text.replace(arch.where, Path(arch.where).name)
 
 
