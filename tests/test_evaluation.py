@@ -127,3 +127,17 @@ def test_exit_options_on_a_spike_count_network_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["evaluate", str(tmp_path / "w.npz"), "-q", "--policy", "fixed"])
     assert stop.value.code == 0 and "exit rules need an output layer" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("images, header", [(1, ": 1 image, T = 3"), (2, ": 2 images, T = 3")])
+def test_evaluate_counts_its_images_in_the_singular_and_plural(tmp_path, capsys, images, header):
+    """`evaluate` on a one-image workload printed '1 images'."""
+    from satasim_atsn.cli import main
+    from satasim_atsn.workload.format import write_workload
+
+    path = tmp_path / "w.npz"
+    write_workload(path, random_workload(2, images=images, timesteps=3, num_classes=3))
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(path), "--quiet"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and header in out, out

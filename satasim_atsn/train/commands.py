@@ -215,7 +215,9 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     # before the printing, as `run` writes its files first: `evaluate W --json F | head` keeps F
     _write_json(json_path, {"workload": text_name(Path(workload_path).name), "inputs": dataset or "embedded",
                             "data_source": source, **table, "notes": notes})  # the folder's name only: same bytes
-    click.echo(format_table(shown, f"{workload.name}: {table['images']} images, T = {workload.timesteps}"))
+    count = table["images"]
+    click.echo(format_table(shown, f"{workload.name}: {count} image{'s' if count != 1 else ''}, "
+                                   f"T = {workload.timesteps}"))
 
 
 def _refuse_a_square_resize(where: str, shape: list[int], image_size: int | None) -> None:
