@@ -141,3 +141,17 @@ def test_evaluate_counts_its_images_in_the_singular_and_plural(tmp_path, capsys,
         main(["evaluate", str(path), "--quiet"])
     out = capsys.readouterr().out
     assert exc.value.code == 0 and header in out, out
+
+
+def test_the_exit_settings_line_shows_a_threshold_just_below_1_as_given(tmp_path, capsys):
+    """':g' printed --cl-init 0.9999999 as 'CL_init 1', a threshold no image could clear."""
+    from satasim_atsn.cli import main
+    from satasim_atsn.workload.format import write_workload
+
+    path = tmp_path / "w.npz"
+    write_workload(path, random_workload(2, images=2, timesteps=3, num_classes=3))
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(path), "--quiet", "--cl-init", "0.9999999", "--tau-cl", "0.99", "--theta", "0.25"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0, out
+    assert "exit settings: ATSN CL_init 0.9999999, tau_CL 0.99; DTSNN theta 0.25" in out, out

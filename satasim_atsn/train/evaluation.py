@@ -236,8 +236,9 @@ def format_table(table: dict, title: str = "") -> str:
         lines.append("fixed T: " + steps_shown([f"T={t} {100 * a:.2f}%" for t, a in fixed.items()], "  "))
     params = table.get("policy_params")
     if params:
-        lines.append(f"exit settings: ATSN CL_init {params['cl_init']:g}, tau_CL {params['tau_cl']:g}; "
-                     f"DTSNN theta {params['theta']:g}")
+        # shortest round-trip form: ':g' showed CL_init 0.9999999 as 1, a threshold no image can clear
+        cl_init, tau_cl, theta = (repr(float(params[k])) for k in ("cl_init", "tau_cl", "theta"))
+        lines.append(f"exit settings: ATSN CL_init {cl_init}, tau_CL {tau_cl}; DTSNN theta {theta}")
     for key, label in (("fixed", "SNN fixed T"), ("atsn", "ATSN (float rule)"), ("atsn_hw", "ATSN (hardware LUT)"),
                        ("dtsnn", "DTSNN")):
         entry = table.get(key)
