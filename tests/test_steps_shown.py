@@ -66,3 +66,40 @@ def test_the_ceiling_line_keeps_every_step_that_cannot_clear_cl_t():
     line = ceiling_line(rows, "membrane")
     assert "t=10 0.500000 (cannot clear CL_t = 0.99)  t=11 0.500000 (cannot clear CL_t = 0.99)" in line
     assert "... 5 more ..." in line and "... 25 more ..." in line and line.endswith("t=40 1.000000")
+
+
+def test_table_step_columns_show_every_step_up_to_nine_then_a_range_in_between():
+    from satasim_atsn.workload.steps import step_cells, step_columns, step_headers
+
+    assert step_columns(9) == [(t, t) for t in range(1, 10)]
+    assert step_headers(10) == ["T1", "T2", "T3", "T4", "T5", "T6", "T7-T8 (range)", "T9", "T10"]
+    values = [0.5, None, 3.0, 1.0, 1.0, 1.0, 7.0, None, 2.0, 9.0, 4.0, 4.0]
+    assert step_cells(values, 12, "{:.1f}".format, "n/a") == ["0.5", "n/a", "3.0", "1.0", "1.0", "1.0",
+                                                            "2.0 to 9.0", "4.0", "4.0"]
+    assert step_cells([1.0, 2.0], 12, "{:.1f}".format) == ["1.0", "2.0"] + [""] * 7  # a row of fewer steps
+
+
+def _trained_set(wdir, timesteps: int) -> None:
+    for i, (algo, loss, out) in enumerate([("snn", "ce", "accumulate"), ("dtsnn", "dtsnn", "accumulate"),
+                                           ("atsn", "imp", "membrane")]):
+        w = random_workload(10 + i, images=6, timesteps=timesteps, num_classes=4, output_mode=out, encoding="direct")
+        w.meta["provenance"]["config"] = {"loss": loss, "output": out}
+        write_workload(wdir / f"vgg_small_fmnist_{algo}.npz", w)
+
+
+def test_reproduce_tables_of_a_long_network_print_short_lines_and_results_keep_every_step(tmp_path, capsys):
+    """`reproduce table2` and `table5` gave one column per timestep: T = 64 printed lines of 521 characters."""
+    _trained_set(tmp_path, 40)
+    for part in ("table2", "table5"):
+        code, out, err = run(["reproduce", part, "-o", str(tmp_path / part), "--workloads", str(tmp_path)], capsys)
+        assert code == 0, err
+        assert max(map(len, out.splitlines())) <= 200, max(out.splitlines(), key=len)[:300]
+        assert "T7-T38 (range)" in out and "T39" in out and "T40" in out and "T8 " not in out
+        md = (tmp_path / part / "report.md").read_text()
+        assert "| T7-T38 (range) |" in md and "(results.json holds each)" in md and "| T20 |" not in md
+    t2 = json.loads((tmp_path / "table2" / "results.json").read_text())
+    assert len(t2["relative_complexity"]) == 40 and len(t2["atsn"]["ops_per_timestep"]) == 40
+    shown = [r for r in t2["relative_complexity"][6:38] if r is not None]
+    assert f"{min(shown):.3f} to {max(shown):.3f}" in (tmp_path / "table2" / "report.md").read_text()
+    t5 = json.loads((tmp_path / "table5" / "results.json").read_text())
+    assert all(len(row["fixed_t"]) == 40 for row in t5["rows"])

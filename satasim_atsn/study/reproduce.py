@@ -29,6 +29,7 @@ from satasim_atsn.snn.exit_policies import (
 from satasim_atsn.study import paper
 from satasim_atsn.study.functional import ALGORITHMS, FullRun, TrainedSet
 from satasim_atsn.study.pareto import pareto_front
+from satasim_atsn.workload.steps import step_cells, step_columns, step_headers, steps_note
 
 DEFAULT_SET = TrainedSet()  # the shipped Fashion-MNIST networks on their embedded test images
 TRAINED = {algo: DEFAULT_SET.file(algo) for algo in ALGORITHMS}
@@ -293,27 +294,28 @@ def table2(out: Path, images: int | None, workload_dir: Path, command: str,
              "the DTSNN network's (eq. 19 terms, every image computing t; the first layer's bit-serial operations "
              "fall in t = 1); the average timestep is in % of DTSNN's, and the accuracy difference is in points "
              "(the paper's reading of its T-bar and dACC columns).")
-    head = ["data"] + [f"T{t}" for t in range(1, max(T, 5) + 1)] + ["whole run", "avg timestep (%)", "dACC (points)"]
+    shown = max(T, 5)  # the paper's five timesteps; past FIRST_COLUMNS + LAST_COLUMNS + 1, a range in between
+    head = ["data"] + step_headers(shown) + ["whole run", "avg timestep (%)", "dACC (points)"]
     def pts(v: float | None) -> str:
         return "n/a" if v is None else f"{v:+.2f}"
 
     matched = _at_dtsnn_accuracy(at, dt, ev_dt)
-    rows = [[f"ours ({trained.file('*')})"] + ["n/a" if r is None else f"{r:.3f}" for r in relative]
-            + [""] * (max(T, 5) - T) + [f"{whole:.3f}", f"{100 * t_rel:.2f}", pts(d_acc)]]
+    rows = [[f"ours ({trained.file('*')})"] + step_cells(relative, shown, "{:.3f}".format, "n/a")
+            + [f"{whole:.3f}", f"{100 * t_rel:.2f}", pts(d_acc)]]
     if matched is not None:
         rows.append([f"ours, ATSN at DTSNN's accuracy (CL_init = {matched['policy']['cl_init']:g})"]
-                    + [""] * max(T, 5) + [f"{matched['whole_run_complexity']:.3f}",
+                    + [""] * len(step_columns(shown)) + [f"{matched['whole_run_complexity']:.3f}",
                                           f"{matched['avg_timestep_pct']:.2f}", pts(matched['delta_accuracy_points'])])
     for name, (steps, t_pct, acc_pts) in paper.TABLE2.items():
-        rows.append([f"paper ({name})"] + [f"{v:.3f}" for v in steps] + [""] * (max(T, 5) - len(steps)) +
+        rows.append([f"paper ({name})"] + step_cells(steps, shown, "{:.3f}".format) +
                     ["", f"{t_pct:.2f}", f"{acc_pts:+.2f}"])
     doc.table(head, rows, caption="ATSN relative to DTSNN: ours beside the paper's Table 2 (the paper gives no "
-                                  "whole-run complexity)")
-    doc.table(["network", "avg timestep", "accuracy %"] + [f"ops/image at T{t}" for t in range(1, T + 1)],
+                                  "whole-run complexity)" + steps_note(shown))
+    doc.table(["network", "avg timestep", "accuracy %"] + step_headers(T, "ops/image at "),
               [[name, f"{ev['avg_timestep']:.3f}", fmt(None if ev["accuracy"] is None else 100 * ev["accuracy"])]
-               + [fmt(ops[k], 4) for ops in per_step]
+               + step_cells([ops[k] for ops in per_step], T, lambda v: fmt(v, 4))
                for k, (name, ev) in enumerate((("ATSN", ev_at), ("DTSNN", ev_dt)))],
-              caption="The two networks' own numbers")
+              caption="The two networks' own numbers" + steps_note(T))
     claims = _table2_claims(relative, d_acc, n, t_rel, matched)
     for claim, verdict in claims.items():
         doc.para(f"Claim ({claim.removeprefix('table2: ')}): **{verdict}**.")
@@ -466,11 +468,11 @@ def table5(out: Path, images: int | None, workload_dir: Path, command: str,
     for loss, output, run in runs:
         acc = run.fixed_t_accuracy()
         results["rows"].append({"workload": run.workload.name, "loss": loss, "output": output, "fixed_t": acc})
-        rows.append([run.workload.name, output, loss] + [fmt(None if a is None else 100 * a) for a in acc] +
-                    [""] * (T - len(acc)))
-    doc.table(["workload", "output", "loss"] + [f"T{t}" for t in range(1, T + 1)], rows,
+        rows.append([run.workload.name, output, loss] + step_cells([None if a is None else 100 * a for a in acc], T,
+                                                                    fmt, fmt(None)))
+    doc.table(["workload", "output", "loss"] + step_headers(T), rows,
               caption=f"Ours: accuracy (%) at fixed timesteps ({_network_label(runs[0][2])}; "
-                      f"{_dataset_label(runs[0][2], trained.file('*'))})")
+                      f"{_dataset_label(runs[0][2], trained.file('*'))}){steps_note(T)}")
     doc.table(["dataset", "output neuron", "loss", "representation", "T1", "T2", "T3", "T4"],
               [[d, "x" if a else "", "x" if b else "", "x" if c else ""] + [f"{v:.2f}" for v in accs]
                for d, entries in paper.TABLE5.items() for a, b, c, accs in entries],
@@ -509,7 +511,7 @@ def table5(out: Path, images: int | None, workload_dir: Path, command: str,
                  + ", ".join(f"{o}/{lo}" for lo, o in sorted(combos)) + "); comparing across output layers would mix "
                  "the output layer's effect with the loss's.")
         results["claim_imp_best_at_T1"] = None
-    return doc, results, text_table(["workload", "output", "loss"] + [f"T{t}" for t in range(1, T + 1)], rows)
+    return doc, results, text_table(["workload", "output", "loss"] + step_headers(T), rows)
 
 
 # ------------------------------------------------------------------------------------------
