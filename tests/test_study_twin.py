@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from satasim_atsn.cli import main
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.engine import simulate
@@ -125,3 +127,22 @@ def test_a_yaml_given_as_trained_is_named_as_the_trained_option(tmp_path, capsys
     assert err.count("\n") == 1 and "not a workload (.npz)" in err, err
     assert err.rstrip().endswith("(reproduce twin: --trained)") and "compare" not in err, err
     assert not out.exists()
+
+
+def test_twin_asked_for_more_images_than_the_workload_holds_says_so_everywhere(tmp_path, capsys):
+    """`reproduce twin --images 50` of a 12-image workload used 12 and said so in report.md alone; docs/studies.md
+    promises it uses all of them and says so: the terminal and results.json say it too."""
+    wdir = _trained_dir(tmp_path)
+    out = tmp_path / "twin"
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "twin", "-o", str(out), "--workloads", str(wdir), "--arch", str(ARCH), "--images", "50"])
+    stdout, err = capsys.readouterr()
+    assert exc.value.code in (0, None), err
+    note = "--images 50 asked for more: vgg_small_fmnist_atsn.npz holds 12 images, all used"
+    assert f"note: {note}" in stdout.splitlines()
+    results = json.loads((out / "results.json").read_text())
+    assert results["images"] == 12 and results["notes"] == [note]
+    with pytest.raises(SystemExit):
+        main(["reproduce", "twin", "-o", str(tmp_path / "exact"), "--workloads", str(wdir), "--arch", str(ARCH),
+              "--images", "12", "--quiet"])
+    assert "notes" not in json.loads((tmp_path / "exact" / "results.json").read_text())

@@ -57,6 +57,25 @@ def _exit_bullet(twin, policy: str) -> str:
             "still misses\": on 256 images this was most of the remaining gap).")
 
 
+def _metric_rows(original: dict, synthetic: dict, results: dict) -> list[list[str]]:
+    """The report's rows of the two simulations' metrics and PE stalls, each also put in ``results``."""
+    rows = []
+    for key, label in (("total_cycles", "total cycles"), ("fps", "FPS"),
+                       ("energy_per_image_uJ", "energy per image (uJ)"),
+                       ("energy_per_image_timestep_uJ", "energy per image-timestep (uJ)"),
+                       ("avg_timestep", "average timestep"), ("pe_utilisation", "PE utilisation")):
+        a, b = float(original[key]), float(synthetic[key])
+        results["metrics"][key] = {"trained": a, "twin": b, "relative": _rel(b, a)}
+        rows.append([label, f"{a:,.4g}", f"{b:,.4g}", f"{_rel(b, a):+.1%}"])
+    stalls = {}
+    for cause in ("stall_input", "stall_memory"):
+        a, b = original["pe_stall_cycles"][cause], synthetic["pe_stall_cycles"][cause]
+        stalls[cause] = {"trained": a, "twin": b}
+        rows.append([f"PE {cause} (PE-cycles)", f"{a:,}", f"{b:,}", f"{_rel(b, a):+.1%}" if a else "n/a"])
+    results["stalls"] = stalls
+    return rows
+
+
 def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | None, per_channel: bool,
                command: str = "", argument: str = "") -> tuple[Document, dict, str]:
     """Simulate a trained workload and its fitted twin on one architecture; compare cycles and energy."""
@@ -79,21 +98,13 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
     # file names, not paths as typed: the same inputs give the same bytes from any directory
     trained_name = Path(trained_path).name
     arch_name = Path(arch.path).name if arch.path else Path(arch_path).name  # a shipped name -> its file
-    rows, results = [], {"trained": trained_name, "arch": arch_name, "images": n,
-                         "per_channel": per_channel, "exit_thresholds": thresholds, "metrics": {}}
-    for key, label in (("total_cycles", "total cycles"), ("fps", "FPS"),
-                       ("energy_per_image_uJ", "energy per image (uJ)"),
-                       ("energy_per_image_timestep_uJ", "energy per image-timestep (uJ)"),
-                       ("avg_timestep", "average timestep"), ("pe_utilisation", "PE utilisation")):
-        a, b = float(original[key]), float(synthetic[key])
-        results["metrics"][key] = {"trained": a, "twin": b, "relative": _rel(b, a)}
-        rows.append([label, f"{a:,.4g}", f"{b:,.4g}", f"{_rel(b, a):+.1%}"])
-    stalls = {}
-    for cause in ("stall_input", "stall_memory"):
-        a, b = original["pe_stall_cycles"][cause], synthetic["pe_stall_cycles"][cause]
-        stalls[cause] = {"trained": a, "twin": b}
-        rows.append([f"PE {cause} (PE-cycles)", f"{a:,}", f"{b:,}", f"{_rel(b, a):+.1%}" if a else "n/a"])
-    results["stalls"] = stalls
+    results: dict = {"trained": trained_name, "arch": arch_name, "images": n,
+                     "per_channel": per_channel, "exit_thresholds": thresholds, "metrics": {}}
+    fewer = (f"--images {images} asked for more: {trained_name} holds {n} images, all used"
+             if images and images > n else "")
+    if fewer:  # said on the terminal and in results.json too, not in the report alone (docs/studies.md)
+        results["notes"] = [fewer]
+    rows = _metric_rows(original, synthetic, results)
     comp_rows = []
     for comp in sorted(original["energy_by_component_pJ"]):
         a = original["energy_by_component_pJ"][comp] / n * 1e-6
@@ -133,5 +144,6 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
         _exit_bullet(twin, arch.policy_name),
     ])
     summary = "\n".join([f"twin check on {n} images of {trained.name} ({arch.name}):",
-                         *[f"  {r[0]:<32} trained {r[1]:>14}  twin {r[2]:>14}  {r[3]}" for r in rows], verdict])
+                         *[f"  {r[0]:<32} trained {r[1]:>14}  twin {r[2]:>14}  {r[3]}" for r in rows], verdict]
+                        + ([f"note: {fewer}"] if fewer else []))
     return doc, results, summary
