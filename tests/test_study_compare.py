@@ -638,3 +638,24 @@ def test_files_whose_names_hold_an_equals_sign(tmp_path, monkeypatch):
                                                                               ["w=1.npz", "v.npz"])
     with pytest.raises(StudyError, match="atsn16x16=: is not ARCH or ARCH=WORKLOAD"):
         _arch_workload_pairs(("atsn16x16=", "v.npz"))
+
+
+@pytest.mark.parametrize("timesteps", [(4, 4, 2), (4, 12, 2)])
+def test_table5_of_networks_of_different_timesteps_plots_each_to_its_own_t(tmp_path, timesteps):
+    """Table 5 of an SNN of T = 4 beside an ATSN network of T = 2 ended in a matplotlib traceback (Fig. 4's bars
+    had rows of different lengths); past nine timesteps Fig. 4 is lines (T = 64 drew an 11,710-pixel-wide PNG)."""
+    import struct
+
+    wdir = tmp_path / "workloads"
+    wdir.mkdir()
+    for i, ((algo, loss, out), T) in enumerate(zip([("snn", "ce", "accumulate"), ("dtsnn", "dtsnn", "accumulate"),
+                                                     ("atsn", "imp", "membrane")], timesteps, strict=True)):
+        w = random_workload(10 + i, images=6, timesteps=T, num_classes=4, output_mode=out, encoding="direct")
+        w.meta["provenance"]["config"] = {"loss": loss, "output": out}
+        write_workload(wdir / f"vgg_small_fmnist_{algo}.npz", w)
+    reproduce("table5", tmp_path / "t5", workload_dir=str(wdir), command="satasim reproduce table5", quiet=True)
+    rows = json.loads((tmp_path / "t5" / "results.json").read_text())["rows"]
+    assert sorted(len(r["fixed_t"]) for r in rows) == sorted(timesteps)
+    png = (tmp_path / "t5" / "fig4_fixed_t_accuracy.png").read_bytes()
+    width, height = struct.unpack(">II", png[16:24])
+    assert width <= 2000 and height <= 2000, (width, height)
