@@ -659,3 +659,24 @@ def test_table5_of_networks_of_different_timesteps_plots_each_to_its_own_t(tmp_p
     png = (tmp_path / "t5" / "fig4_fixed_t_accuracy.png").read_bytes()
     width, height = struct.unpack(">II", png[16:24])
     assert width <= 2000 and height <= 2000, (width, height)
+
+
+def test_figs_of_workloads_without_labels_check_no_accuracy_claim(tmp_path):
+    """Without labels (no y) every accuracy read 0: Figs. 5-6 said the accuracy claim was 'flat on this grid' and
+    Fig. 7 'no resolvable difference', verdicts about accuracies nobody measured."""
+    from satasim_atsn.study.table3 import _latency_claim
+
+    wdir = _small_trained_set(tmp_path)
+    for path in wdir.glob("*.npz"):
+        w = read_workload(path)
+        w.arrays.pop("y")
+        write_workload(path, w)
+    reproduce("figs", tmp_path / "figs", workload_dir=str(wdir), command="satasim reproduce figs", quiet=True)
+    claims = json.loads((tmp_path / "figs" / "results.json").read_text())["claims"]
+    accuracy_claims = [k for k in claims if "timestep rises" not in k and "avg timestep" not in k]
+    assert len(accuracy_claims) == 4 and all(claims[k].startswith("cannot check: the workload has no labels")
+                                             for k in accuracy_claims), claims
+    assert "labels" not in claims["fig5/6: raising CL_init and tau_CL raises avg timestep"]
+    reproduce("table1", tmp_path / "t1", workload_dir=str(wdir), command="satasim reproduce table1", quiet=True)
+    t1 = json.loads((tmp_path / "t1" / "results.json").read_text())
+    assert "no labels" in _latency_claim(t1, "trained x workloads")[1]

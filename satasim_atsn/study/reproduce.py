@@ -586,6 +586,9 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str,
 #: decides it, and a smaller sample turns the verdict over (Figs. 3 and 7 once read "holds" at +0.000 points).
 RESOLVABLE_IMAGES = 3
 
+#: The verdict of an accuracy claim on workloads without labels (their accuracies are unknown, not 0).
+NO_LABELS = "cannot check: the workload has no labels (y)"
+
 
 def resolvable(diff_points: float, images: int) -> bool:
     """Whether an accuracy difference (in points) is at least RESOLVABLE_IMAGES images of ``images``."""
@@ -610,12 +613,17 @@ def _fig3(doc: Document, out: Path, runs: dict, results: dict) -> tuple[dict, li
     x0 = paper.CLAIM_AT_VS_DT_TIMESTEP
     checks = []
     pairs = [("ATSN network vs DTSNN network (the paper's setting)", "ATSN (CL_init sweep, tau_CL 0.999) on the ATSN "
-              "network", "DTSNN (theta sweep) on the DTSNN network"),
+              "network", "DTSNN (theta sweep) on the DTSNN network", ("ATSN", "DTSNN")),
              ("both rules on the ATSN network (the exit rule alone)", "ATSN (CL_init sweep, tau_CL 0.999) on the ATSN "
-              "network", "DTSNN (theta sweep) on the ATSN network")]
-    for label, a_key, d_key in pairs:
+              "network", "DTSNN (theta sweep) on the ATSN network", ("ATSN",))]
+    for label, a_key, d_key, nets in pairs:
         if a_key not in series or d_key not in series:
             checks.append([label, "n/a", "n/a", "cannot check: the DTSNN workload is missing"])
+            results["claims"][f"fig3: {label}"] = checks[-1][3]
+            continue
+        if any(runs[net].labels is None for net in nets):
+            checks.append([label, "n/a", "n/a", NO_LABELS])  # every accuracy of the curves would read 0
+            results["claims"][f"fig3: {label}"] = NO_LABELS
             continue
         a = _accuracy_at(*series[a_key], x0)
         d = _accuracy_at(*series[d_key], x0)
@@ -654,7 +662,9 @@ def _figs5_6(doc: Document, out: Path, atsn_run, results: dict) -> tuple[list, n
     saturated = float(ts.min()) >= atsn_run.T - 0.5  # every cell runs (nearly) all T: thresholds change nothing
     for name, grid in (("accuracy %", acc), ("avg timestep", ts)):
         up_cl, up_tau, corner = _grid_trend(grid)
-        if saturated:
+        if name == "accuracy %" and atsn_run.labels is None:
+            verdict = NO_LABELS
+        elif saturated:
             verdict = (f"untestable: the grid is saturated (average timestep >= {float(ts.min()):.2f} of "
                        f"T = {atsn_run.T} in every cell)")
         elif corner == 0 and float(grid.max()) == float(grid.min()):
@@ -693,7 +703,10 @@ def _fig7(doc: Document, out: Path, atsn_run, grid_vals: list, acc: np.ndarray, 
     doc.figure("fig7_tau_vs_tau1.png", "accuracy against average timestep with and without the decaying threshold")
     common = [x for x in np.linspace(1.0, float(atsn_run.T), 31)
               if _accuracy_at(*tau1, x) is not None and _accuracy_at(*taun, x) is not None]
-    if common:
+    if atsn_run.labels is None:
+        verdict = NO_LABELS
+        doc.para(f"Claim (Fig. 7): {verdict}.")
+    elif common:
         diffs = [_accuracy_at(*taun, x) - _accuracy_at(*tau1, x) for x in common]
         mean_diff = float(np.mean(diffs))
         images = atsn_run.result.num_images

@@ -458,7 +458,9 @@ def _latency_claim(t1: dict, data: str) -> list[str]:
     text = f"at the default thresholds: timesteps {-d_lat * 100:+.1f}%, complexity {-d_cx * 100:+.1f}%"
     if matched is None:
         judged = (d_lat, d_cx)
-        text = f"ours {text} (no threshold of the sweep keeps the SNN's accuracy; {where}, see table1/)"
+        why = ("no labels, so no accuracy-matched point" if snn["accuracy"] is None else
+               "no threshold of the sweep keeps the SNN's accuracy")
+        text = f"ours {text} ({why}; {where}, see table1/)"
     else:
         judged = cuts(matched)
         text = (f"ours at the accuracy-matched point (CL_init = {matched['policy']['cl_init']:g}, "
