@@ -680,3 +680,17 @@ def test_figs_of_workloads_without_labels_check_no_accuracy_claim(tmp_path):
     reproduce("table1", tmp_path / "t1", workload_dir=str(wdir), command="satasim reproduce table1", quiet=True)
     t1 = json.loads((tmp_path / "t1" / "results.json").read_text())
     assert "no labels" in _latency_claim(t1, "trained x workloads")[1]
+
+
+def test_table5_refuses_a_broken_workload_of_the_set_in_one_line(tmp_path, capsys):
+    """`reproduce table5` with a PREFIX_*.npz that is no zip (a truncated download) ended in a BadZipFile
+    traceback; table1 refuses such a file in one line, and so does table5 now."""
+    from satasim_atsn.cli import main
+
+    wdir = _small_trained_set(tmp_path)
+    (wdir / "vgg_small_fmnist_snn_extra.npz").write_bytes(b"hello")
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "table5", "-o", str(tmp_path / "bad"), "--workloads", str(wdir)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "vgg_small_fmnist_snn_extra.npz" in err, err
+    assert "Traceback" not in err and not (tmp_path / "bad").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from satasim_atsn.snn.exit_policies import (
 from satasim_atsn.study import paper
 from satasim_atsn.study.functional import ALGORITHMS, FullRun, TrainedSet
 from satasim_atsn.study.pareto import pareto_front
+from satasim_atsn.workload.format import read_workload
 from satasim_atsn.workload.steps import step_cells, step_columns, step_headers, steps_note
 
 DEFAULT_SET = TrainedSet()  # the shipped Fashion-MNIST networks on their embedded test images
@@ -429,7 +431,10 @@ def _ablation_runs(workload_dir: Path, images: int | None, trained: TrainedSet) 
 
         try:
             meta = workload_meta(str(path))
-        except (OSError, KeyError, ValueError):
+        except KeyError:  # an .npz without meta.npy: not a workload
+            continue
+        except (OSError, ValueError, zipfile.BadZipFile):  # a truncated or foreign file: the reader's one-line error
+            read_workload(path)
             continue
         if meta.get("kind") != "trained":
             continue
