@@ -694,3 +694,15 @@ def test_table5_refuses_a_broken_workload_of_the_set_in_one_line(tmp_path, capsy
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1 and "vgg_small_fmnist_snn_extra.npz" in err, err
     assert "Traceback" not in err and not (tmp_path / "bad").exists()
+
+
+def test_the_claims_summary_cuts_a_long_claim_at_a_word_and_says_so():
+    """The terminal summary of `reproduce claims` cut claims at 70 characters mid-number: 'beats the CE SNN by 27'
+    for 'by 27-55 points'."""
+    from satasim_atsn.study.table3 import shortened
+
+    claim = "at one timestep L_imp with the non-reset output beats the CE SNN by 27-55 points (Sec. 1, Table 5)"
+    short = shortened(claim)
+    assert len(short) <= 70 and short.endswith("...") and claim.startswith(short[:-3])
+    assert claim[len(short) - 3] == " " and not short[:-3].endswith(" 27")  # cut between words, not in "27-55"
+    assert shortened("AT unit power < 1/1000 of the PEs' (Sec. 3.4)") == "AT unit power < 1/1000 of the PEs' (Sec. 3.4)"
