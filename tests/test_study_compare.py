@@ -706,3 +706,22 @@ def test_the_claims_summary_cuts_a_long_claim_at_a_word_and_says_so():
     assert len(short) <= 70 and short.endswith("...") and claim.startswith(short[:-3])
     assert claim[len(short) - 3] == " " and not short[:-3].endswith(" 27")  # cut between words, not in "27-55"
     assert shortened("AT unit power < 1/1000 of the PEs' (Sec. 3.4)") == "AT unit power < 1/1000 of the PEs' (Sec. 3.4)"
+
+
+def test_accuracy_parts_asked_for_more_images_say_so_on_the_terminal_and_in_results(tmp_path, capsys):
+    """`reproduce table1 --images 500` of 30-image networks used 30 and said so in report.md alone (as twin did):
+    the terminal and results.json say it too, one note per network; no notes key when nothing was capped."""
+    from satasim_atsn.cli import main
+
+    wdir = _small_trained_set(tmp_path)
+    for images, out in (("500", "big"), ("30", "exact")):
+        with pytest.raises(SystemExit) as exc:
+            main(["reproduce", "table4", "-o", str(tmp_path / out), "--workloads", str(wdir), "--images", images])
+        stdout, err = capsys.readouterr()
+        assert exc.value.code in (0, None), err
+        results = json.loads((tmp_path / out / "results.json").read_text())
+        if images == "500":
+            note = "vgg_small_fmnist_atsn.npz: --images 500 asked for more: all 30 used"
+            assert results["notes"] == [note] and f"note: {note}" in stdout.splitlines()
+        else:
+            assert "notes" not in results and "note:" not in stdout

@@ -50,7 +50,12 @@ def _run_part(part: str, out: Path, images: int | None, wdir: Path, command: str
     if part == "table3":
         return table3(out, images, wdir, command, arch_path=arch_path, quiet=quiet)
     func = {"table1": table1, "table2": table2, "table4": table4, "table5": table5, "figs": figs}[part]
-    return func(out, images, wdir, command, trained_set)
+    trained_set.notes.clear()
+    doc, results, summary = func(out, images, wdir, command, trained_set)
+    if trained_set.notes:  # --images beyond a network's images: on the terminal and in results.json, as twin does
+        results["notes"] = list(trained_set.notes)
+        summary += "".join(f"\nnote: {note}" for note in trained_set.notes)
+    return doc, results, summary
 
 
 def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_path: str | None = None,

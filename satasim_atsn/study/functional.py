@@ -12,7 +12,7 @@ bit-serial accumulations (one per set pixel bit in a receptive field), as the ac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +219,9 @@ class TrainedSet:
     prefix: str = DEFAULT_TRAINED_SET
     test_split: TestSplit | None = None
     quiet: bool = True
+    #: '<file>: --images N asked for more: all M used' of the networks run since the caller last cleared it, for
+    #: the terminal and results.json (the report says it in its data label)
+    notes: list[str] = field(default_factory=list, compare=False, hash=False, repr=False)
 
     def file(self, algo: str) -> str:
         """The workload file name of one algorithm's network."""
@@ -233,4 +236,8 @@ class TrainedSet:
 
     def run(self, path: Path, images: int | None) -> FullRun:
         """The full-T forward of one workload of the set on its test images."""
-        return full_run(path, 0, images, test_split=self.test_split, quiet=self.quiet)
+        run = full_run(path, 0, images, test_split=self.test_split, quiet=self.quiet)
+        fewer = run.inputs.partition("; ")[2]
+        if fewer and f"{path.name}: {fewer}" not in self.notes:
+            self.notes.append(f"{path.name}: {fewer}")
+        return run
