@@ -725,3 +725,25 @@ def test_accuracy_parts_asked_for_more_images_say_so_on_the_terminal_and_in_resu
             assert results["notes"] == [note] and f"note: {note}" in stdout.splitlines()
         else:
             assert "notes" not in results and "note:" not in stdout
+
+
+def test_the_exit_histogram_of_a_long_network_stays_a_readable_size(tmp_path):
+    """compare drew one bar per step and design, each group 0.6 inch: 7,870 px wide at T = 64 for two designs.
+    Past T = 9 the histogram is one line per design, of a fixed size; T = 4 keeps its bars."""
+    import matplotlib.image
+
+    from satasim_atsn.cli import main
+    from satasim_atsn.workload.format import write_workload
+    from satasim_atsn.workload.synthetic import random_workload
+
+    widths = {}
+    for T in (4, 40):
+        path = tmp_path / f"w{T}.npz"
+        write_workload(path, random_workload(3, images=2, timesteps=T, num_classes=4))
+        with pytest.raises(SystemExit) as exc:
+            main(["compare", "atsn16x16", "dtsnn16x16", str(path), "-o", str(tmp_path / f"c{T}"), "--images", "2",
+                  "-q"])
+        assert exc.value.code == 0
+        widths[T] = matplotlib.image.imread(tmp_path / f"c{T}" / "exit_histogram.png").shape[1]
+    assert widths[40] <= 1000, widths
+    assert widths[4] <= widths[40] + 200, widths

@@ -35,6 +35,7 @@ from satasim_atsn.report.document import Document, fmt, pct, ratio_text, text_ta
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
 from satasim_atsn.study.runner import STUDY_JSON, process_pool
 from satasim_atsn.threads import usable_cpus
+from satasim_atsn.workload.steps import step_columns
 
 DEFAULT_IMAGES = 100
 
@@ -622,9 +623,15 @@ def _latency_sections(doc: Document, out: Path, summaries: list[dict]) -> None:
         plots.timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")
         doc.figure(name, f"{s['name']}: latency timeline of one image, {how}")
     T = max(len(s["exit_hist"]) for s in summaries)
-    plots.grouped_bars(out / "exit_histogram.png", [str(t) for t in range(1, T + 1)],
-                       {s["name"]: list(np.pad(np.asarray(s["exit_hist"], float), (0, T - len(s["exit_hist"]))))
-                        for s in summaries}, "exit timestep histogram", "exit timestep", "images", counts=True)
+    title = "exit timestep histogram"
+    if len(step_columns(T)) == T:
+        plots.grouped_bars(out / "exit_histogram.png", [str(t) for t in range(1, T + 1)],
+                           {s["name"]: list(np.pad(np.asarray(s["exit_hist"], float), (0, T - len(s["exit_hist"]))))
+                            for s in summaries}, title, "exit timestep", "images", counts=True)
+    else:  # one bar per step and design grew the figure 0.6 inch each: 7,870 px wide at T = 64 for two designs
+        plots.lines(out / "exit_histogram.png", {s["name"]: (list(range(1, len(s["exit_hist"]) + 1)),
+                                                             [float(v) for v in s["exit_hist"]]) for s in summaries},
+                    "exit timestep", "images", title)
     doc.figure("exit_histogram.png", "number of images exiting at each timestep")
 
 
