@@ -747,3 +747,16 @@ def test_the_exit_histogram_of_a_long_network_stays_a_readable_size(tmp_path):
         widths[T] = matplotlib.image.imread(tmp_path / f"c{T}" / "exit_histogram.png").shape[1]
     assert widths[40] <= 1000, widths
     assert widths[4] <= widths[40] + 200, widths
+
+
+def test_a_trained_set_prefix_is_checked_against_the_sets_own_file_names(tmp_path, capsys):
+    """'--trained-set vgg' passed its typo check because the glob vgg_*.npz matched vgg_small_fmnist_*.npz; table1
+    then wrote a 'Cannot reproduce' report and exited 0."""
+    from satasim_atsn.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "table1", "-o", str(tmp_path / "t1"), "--trained-set", "vgg", "-q"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1, err
+    assert "no workload is named vgg_snn.npz, vgg_dtsnn.npz or vgg_atsn.npz" in err, err
+    assert not (tmp_path / "t1").exists()

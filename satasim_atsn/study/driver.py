@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 from satasim_atsn.errors import StudyError
@@ -84,8 +83,10 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
         table3_inputs(wdir, arch_path)
     reads_set = {"table1", "table2", "table4", "table5", "figs", "claims"} & set(parts)
     named_set = trained_set.prefix != DEFAULT_TRAINED_SET and reads_set
-    if named_set and not any(wdir.glob(f"{glob.escape(trained_set.prefix)}_*.npz")):  # a typo, not missing data
-        raise StudyError.at(str(wdir), "--trained-set", f"no workload is named {trained_set.prefix}_*.npz",
+    # a typo, not missing data: none of the set's own files ('vgg' matched vgg_small_fmnist_*.npz by a glob)
+    if named_set and not any((wdir / trained_set.file(algo)).is_file() for algo in ("SNN", "DTSNN", "ATSN")):
+        snn, dtsnn, atsn = (trained_set.file(algo) for algo in ("SNN", "DTSNN", "ATSN"))
+        raise StudyError.at(str(wdir), "--trained-set", f"no workload is named {snn}, {dtsnn} or {atsn}",
                             "check the prefix (the networks PREFIX_snn/_dtsnn/_atsn.npz), or --workloads")
     if "twin" in parts:
         _twin_workload(wdir, trained_path, trained_set)
