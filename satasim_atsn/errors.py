@@ -79,6 +79,13 @@ def shown(value: object) -> str:
     return _REPR.repr(value)
 
 
+def shown_number(value: float) -> str:
+    """A number as short as ``:g`` writes it when that reads back as the same float, else its full repr: a value
+    such as 0.9999999 is never shown (or put in a suggested option) as ``1``."""
+    short = f"{float(value):g}"
+    return short if float(short) == float(value) else repr(float(value))
+
+
 def closest(value: object, allowed, cutoff: float = 0.6) -> str | None:
     """The allowed name closest to a mistyped one (difflib's ratio >= ``cutoff``), or None."""
     import difflib

@@ -7,6 +7,7 @@ exit-unit field acts on no exit unit, a memory's figures are extrapolated far ou
 ADC's area is given at no conversion rate. One list, so that the three commands say the same."""
 from __future__ import annotations
 
+from satasim_atsn.errors import shown_number
 from satasim_atsn.hw.arch import Arch, dram_rounding_note, parse_override
 from satasim_atsn.hw.energy import adc_rate_note, extrapolated_memories_note, unused_technology_note
 from satasim_atsn.hw.engine import idle_accelerators_note
@@ -67,15 +68,16 @@ def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
     differ = [k for k in EXIT_PARAMETERS if k in used and own.get(k) is not None and float(own[k]) != float(used[k])]
     if not differ:
         return None
+    arch_values = ", ".join(f"{k} {shown_number(used[k])}" for k in differ)
+    own_values = ", ".join(f"{k} {shown_number(own[k])}" for k in differ)
     if workload.is_statistical:
-        options = " ".join(f"--{k.replace('_', '-')} {used[k]:g}" for k in differ)
+        options = " ".join(f"--{k.replace('_', '-')} {shown_number(used[k])}" for k in differ)
         source = (f"they are its fitted images' exit steps (exit_steps/{arch.policy_name}) at the file's thresholds"
                   if f"{EXIT_STEPS}/{arch.policy_name}" in workload.arrays else
                   "they are drawn from its exit histogram")
-        return (f"note: the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)} do not change this "
-                f"statistical workload's exits: {source} (the file's meta.exit_policy "
-                f"says {', '.join(f'{k} {own[k]:g}' for k in differ)}); a twin fitted at the architecture's "
+        return (f"note: the architecture's {arch_values} do not change this statistical workload's exits: {source} "
+                f"(the file's meta.exit_policy says {own_values}); a twin fitted at the architecture's "
                 f"thresholds: satasim workload stats TRAINED {options}")
-    return (f"note: the exit unit decides with the architecture's {', '.join(f'{k} {used[k]:g}' for k in differ)}; "
-            f"the workload's own {', '.join(f'{k} {own[k]:g}' for k in differ)} (satasim evaluate's defaults) "
-            f"apply with {' '.join(f'--set exit_unit.{k}={own[k]:g}' for k in differ)}")
+    return (f"note: the exit unit decides with the architecture's {arch_values}; the workload's own {own_values} "
+            f"(satasim evaluate's defaults) apply with "
+            f"{' '.join(f'--set exit_unit.{k}={shown_number(own[k])}' for k in differ)}")

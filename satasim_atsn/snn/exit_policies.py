@@ -14,7 +14,7 @@ from decimal import Decimal
 import numpy as np
 
 from satasim_atsn import exactmath
-from satasim_atsn.errors import SatasimError
+from satasim_atsn.errors import SatasimError, shown_number
 
 # Decisions and predictions are taken in float64 (fast) and retaken exactly (40-digit decimal,
 # correctly rounded exp/ln) for the rows whose float margin is below this: numpy's exp may differ
@@ -201,7 +201,8 @@ class AtsnPolicy(ExitPolicy):
     def __post_init__(self) -> None:
         for option, value in (("--cl-init", self.cl_init), ("--tau-cl", self.tau_cl)):
             if not 0 < value <= 1:
-                raise SatasimError.at(None, option, f"must be in (0, 1], got {value:g}", "the paper's default is 0.999")
+                raise SatasimError.at(None, option, f"must be in (0, 1], got {shown_number(value)}",
+                                      "the paper's default is 0.999")
         if self.lut_entries < 2 or self.lut_range <= 0 or not 4 <= self.frac_bits <= 30:
             raise SatasimError.at(
                 None,
@@ -290,7 +291,8 @@ class DtsnnPolicy(ExitPolicy):
 
     def __post_init__(self) -> None:
         if not 0 < self.theta <= 1:
-            raise SatasimError.at(None, "--theta", f"must be in (0, 1], got {self.theta:g}", "the default is 0.1")
+            raise SatasimError.at(None, "--theta", f"must be in (0, 1], got {shown_number(self.theta)}",
+                                  "the default is 0.1")
 
     def decide(self, t: int, T: int, logits: np.ndarray, membranes: np.ndarray | None = None,
                scale: float | None = None) -> np.ndarray:  # noqa: D102

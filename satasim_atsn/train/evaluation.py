@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from satasim_atsn.errors import shown_number
 from satasim_atsn.snn.calibration import calibration, calibration_line
 from satasim_atsn.snn.complexity import ops_until_exit
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
@@ -236,9 +237,8 @@ def format_table(table: dict, title: str = "") -> str:
         lines.append("fixed T: " + steps_shown([f"T={t} {100 * a:.2f}%" for t, a in fixed.items()], "  "))
     params = table.get("policy_params")
     if params:
-        # shortest round-trip form: ':g' showed CL_init 0.9999999 as 1, a threshold no image can clear
-        cl_init, tau_cl, theta = (repr(float(params[k])) for k in ("cl_init", "tau_cl", "theta"))
-        lines.append(f"exit settings: ATSN CL_init {cl_init}, tau_CL {tau_cl}; DTSNN theta {theta}")
+        lines.append(f"exit settings: ATSN CL_init {shown_number(params['cl_init'])}, "
+                     f"tau_CL {shown_number(params['tau_cl'])}; DTSNN theta {shown_number(params['theta'])}")
     for key, label in (("fixed", "SNN fixed T"), ("atsn", "ATSN (float rule)"), ("atsn_hw", "ATSN (hardware LUT)"),
                        ("dtsnn", "DTSNN")):
         entry = table.get(key)

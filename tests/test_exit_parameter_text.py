@@ -1,0 +1,62 @@
+"""Exit thresholds near 1 are shown with all their digits: ``:g`` wrote 0.9999999 as ``1``, so an error said
+"must be in (0, 1], got 1", evaluate's settings line said CL_init 1, and run's note suggested
+``--set exit_unit.cl_init=1``, a different threshold from the workload's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import SatasimError, shown_number
+from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy
+from satasim_atsn.train.evaluation import format_table
+from satasim_atsn.workload.format import write_workload
+from satasim_atsn.workload.synthetic import random_workload
+
+ARCH = str(Path(__file__).resolve().parent.parent / "archs" / "atsn16x16.yaml")
+SMALL = ["--set", "array.rows=2", "--set", "array.cols=3", "--set", "accelerators=2"]
+
+
+@pytest.mark.parametrize("value", [0.9999999, 0.9999995, 1.0000001, 0.12345678, 1e-320, 0.999, 0.5, 1.0, 0.0])
+def test_a_shown_number_reads_back_as_the_same_float(value):
+    assert float(shown_number(value)) == value
+
+
+def test_short_numbers_keep_their_short_spelling():
+    assert [shown_number(v) for v in (0.999, 0.1, 1.0, 0.0, 0.95)] == ["0.999", "0.1", "1", "0", "0.95"]
+
+
+@pytest.mark.parametrize(("make", "shown"), [
+    (lambda: AtsnPolicy(cl_init=1.0000001), "--cl-init: must be in (0, 1], got 1.0000001"),
+    (lambda: AtsnPolicy(tau_cl=1.0000001), "--tau-cl: must be in (0, 1], got 1.0000001"),
+    (lambda: DtsnnPolicy(theta=1.0000001), "--theta: must be in (0, 1], got 1.0000001"),
+])
+def test_an_out_of_range_threshold_just_above_1_is_not_shown_as_1(make, shown):
+    with pytest.raises(SatasimError) as info:
+        make()
+    assert shown in str(info.value)
+
+
+def test_evaluates_settings_line_shows_every_digit():
+    table = {"policy_params": {"cl_init": 0.9999999, "tau_cl": 0.9999995, "theta": 0.12345678}}
+    assert "exit settings: ATSN CL_init 0.9999999, tau_CL 0.9999995; DTSNN theta 0.12345678" in format_table(table)
+
+
+def test_runs_note_suggests_the_workloads_own_thresholds_exactly(tmp_path, capsys):
+    """The suggested --set, applied, runs the workload's own thresholds: the note is gone."""
+    workload = random_workload(21, images=4)
+    workload.meta["exit_policy"] = {"cl_init": 0.9999999, "tau_cl": 0.9999995, "theta": 0.3}
+    path = tmp_path / "near_one.npz"
+    write_workload(path, workload)
+    with pytest.raises(SystemExit) as info:
+        main(["run", ARCH, str(path), *SMALL])
+    err = capsys.readouterr().err
+    assert info.value.code == 0, err
+    suggested = "--set exit_unit.cl_init=0.9999999 --set exit_unit.tau_cl=0.9999995"
+    assert "the workload's own cl_init 0.9999999, tau_cl 0.9999995" in err and suggested in err
+    with pytest.raises(SystemExit) as info:
+        main(["run", ARCH, str(path), *SMALL, *suggested.split()])
+    err = capsys.readouterr().err
+    assert info.value.code == 0 and "the exit unit decides with" not in err
