@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from satasim_atsn.cli import main
@@ -60,3 +61,37 @@ def test_runs_note_suggests_the_workloads_own_thresholds_exactly(tmp_path, capsy
         main(["run", ARCH, str(path), *SMALL, *suggested.split()])
     err = capsys.readouterr().err
     assert info.value.code == 0 and "the exit unit decides with" not in err
+
+
+def _run_notes(path, capsys, *sets):
+    argv = ["run", ARCH, str(path), *SMALL]
+    for text in sets:
+        argv += ["--set", text]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 0, err
+    return err
+
+
+def test_run_says_when_cl_t_rounds_to_1_in_the_at_units_fraction_bits(tmp_path, capsys):
+    """CL_t >= 1 - 2^-21 is 1 in the AT unit's 20 fraction bits: the hardware rule never exits there, the float
+    rule may (0.9999999 vs 1 - 2e-9 below). The note names the steps; CL_init = 1 (never exit) is no surprise."""
+    policy = AtsnPolicy(0.9999999, 0.9999995, hardware=True)
+    membranes = np.array([[20, 0]])
+    assert not policy.decide(1, 4, membranes * 1.0, membranes, 1.0)
+    assert AtsnPolicy(0.9999999, 0.9999995).decide(1, 4, membranes * 1.0)
+    path = tmp_path / "wl.npz"
+    write_workload(path, random_workload(21, images=4, timesteps=4))
+    err = _run_notes(path, capsys, "exit_unit.cl_init=0.9999999", "exit_unit.tau_cl=0.9999998")
+    assert "CL_t rounds to 1 in the AT unit's 20 fraction bits at t = 1..2, so no image exits there" in err
+    for sets in (["exit_unit.cl_init=1", "exit_unit.tau_cl=1"], ["exit_unit.cl_init=0.9999995"]):
+        assert "rounds to 1" not in _run_notes(path, capsys, *sets)
+
+
+def test_run_says_when_its_exp_table_is_not_the_one_evaluate_models(tmp_path, capsys):
+    path = tmp_path / "wl.npz"
+    write_workload(path, random_workload(21, images=4))
+    err = _run_notes(path, capsys, "exit_unit.exp_lut_entries=64")
+    assert "exit_unit.exp_lut_entries is 64, and satasim evaluate's hardware LUT line models the 256-entry" in err
+    assert "exp_lut_entries" not in _run_notes(path, capsys)

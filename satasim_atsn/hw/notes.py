@@ -11,6 +11,7 @@ from satasim_atsn.errors import shown_number
 from satasim_atsn.hw.arch import Arch, dram_rounding_note, parse_override
 from satasim_atsn.hw.energy import adc_rate_note, extrapolated_memories_note, unused_technology_note
 from satasim_atsn.hw.engine import idle_accelerators_note
+from satasim_atsn.snn.exit_policies import LUT_ENTRIES_DEFAULT, AtsnPolicy
 from satasim_atsn.workload.format import EXIT_PARAMETERS, EXIT_STEPS, Workload
 
 
@@ -19,11 +20,33 @@ def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Worklo
     """Every note for ``images`` images of ``workload`` on ``arch`` (from ``arch_path`` with ``overrides``), each
     starting ``note: ``, in a fixed order; ``technology=False`` leaves out the unused --set tech.<entry> note
     (a sweep judges it over all its points)."""
-    notes = [exit_parameters_note(arch, workload), idle_accelerators_note(arch, images),
+    notes = [exit_parameters_note(arch, workload), exit_table_note(arch, workload),
+             idle_accelerators_note(arch, images),
              unused_technology_note(arch_path, overrides) if technology else None, dram_rounding_note(arch),
              batch_refill_note(arch), absent_exit_unit_note(arch, overrides), extrapolated_memories_note(arch),
              adc_rate_note(arch)]
     return [note for note in notes if note]
+
+
+def exit_table_note(arch: Arch, workload: Workload) -> str | None:
+    """A note when the AT unit's fixed-point rule cannot follow the float rule of a trained workload: CL_t rounds to
+    1 in its fraction bits at some t < T (no image can exit there, where the float rule may), or its exp table is
+    not the 256-entry one `satasim evaluate`'s hardware LUT line models; None otherwise."""
+    policy = arch.exit_policy() if arch.has_exit_unit else None
+    if not isinstance(policy, AtsnPolicy) or not policy.hardware or workload.is_statistical:
+        return None
+    parts = []
+    one = 1 << policy.frac_bits
+    stuck = [t for t in range(1, workload.timesteps) if policy.confidence(t) < 1 and policy.cl_fixed(t) >= one]
+    if stuck:
+        shown = f"t = {stuck[0]}" + (f"..{stuck[-1]}" if len(stuck) > 1 else "")
+        parts.append(f"CL_t rounds to 1 in the AT unit's {policy.frac_bits} fraction bits at {shown}, so no image "
+                     f"exits there although the float rule of eq. 16 can (CL_t is told from 1 only below "
+                     f"1 - 2^-{policy.frac_bits + 1} = {shown_number(1 - 2.0 ** -(policy.frac_bits + 1))})")
+    if policy.lut_entries != LUT_ENTRIES_DEFAULT:
+        parts.append(f"exit_unit.exp_lut_entries is {policy.lut_entries}, and satasim evaluate's hardware LUT line "
+                     f"models the {LUT_ENTRIES_DEFAULT}-entry table, so this run's exits may differ from it")
+    return "note: " + "; ".join(parts) if parts else None
 
 
 def absent_exit_unit_note(arch: Arch, overrides: list[str]) -> str | None:
