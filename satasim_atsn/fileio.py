@@ -558,9 +558,11 @@ def refuse_dangling_links(path: str | os.PathLike | None, option: str | None, is
                           f"create {missing} first, or give another path")
 
 
-def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool = False) -> None:
+def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool = False,
+                      example: str = "results.json") -> None:
     """Fail before any work if an output location cannot be written (an empty path, a directory where a file is
-    meant, or the reverse, or a folder where no file can be made), so that a long run never ends in a lost result."""
+    meant, or the reverse, or a folder where no file can be made), so that a long run never ends in a lost result;
+    ``example`` is the file name the fix for a folder name (``out/``) suggests, of the kind the option writes."""
     if path is None:
         return
     if not str(path).strip():
@@ -580,7 +582,7 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
     target = Path(path)
     if not is_dir and str(path).endswith(("/", os.sep)):  # Path drops the slash: `--json out/` wrote a file `out`
         raise SatasimError.at(str(path), option, "ends with a slash, so it names a folder, not a file",
-                              f"give a file name, e.g. {path}results.json")
+                              f"give a file name, e.g. {path}{example}")
     try:
         os.stat(path)
     except OSError as error:  # Path.exists raises this one: a traceback
@@ -614,14 +616,16 @@ def check_output_path(path: str | os.PathLike | None, option: str, is_dir: bool 
 
 
 def check_outputs(files: dict[str, str | os.PathLike | None],
-                  dirs: dict[str, tuple[str | os.PathLike | None, tuple[str, ...]]] | None = None) -> None:
+                  dirs: dict[str, tuple[str | os.PathLike | None, tuple[str, ...]]] | None = None,
+                  examples: dict[str, str] | None = None) -> None:
     """Check a command's outputs before any work: each writable and not empty, no two options naming one file,
     and no file option naming a directory output or a file written into it (``dirs`` maps an option to its
     directory and the names, glob patterns, the command writes there): the later write would replace the other.
+    ``examples`` maps a file option to the file name its errors suggest (default ``results.json``).
     """
     dirs = dirs or {}
     for option, path in files.items():
-        check_output_path(path, option)
+        check_output_path(path, option, example=(examples or {}).get(option, "results.json"))
     for option, (path, _) in dirs.items():
         check_output_path(path, option, is_dir=True)
     refuse_shared_outputs(files)

@@ -192,3 +192,20 @@ def test_a_thread_count_numba_refuses_is_one_line(threads):
     assert done.returncode == 2, done.stderr
     assert done.stderr == (f"satasim: error: NUMBA_NUM_THREADS: is {threads!r}, not a positive number of threads; "
                            "unset it or give one (e.g. 2)\n")
+
+
+@pytest.mark.parametrize(("argv", "option", "example"), [
+    (["workload", "build", "--network", "vgg16", "--rate", "0.1", "--timesteps", "2"], "-o", "workload.npz"),
+    (["workload", "stats", WORKLOAD, "--images", "2"], "-o", "twin.npz"),
+    (["workload", "rates", WORKLOAD, "--network", "vgg16", "--dataset", "cifar10"], "-o", "rates.yaml"),
+    (["workload", "export", WORKLOAD], "--nir", "graph.nir"),
+    (["train", "--dataset", "synthetic", "--epochs", "1"], "-o", "workload.npz"),
+    (["run", ARCHS[1], WORKLOAD, "--images", "1"], "--json", "results.json"),
+], ids=["build", "stats", "rates", "export", "train", "run"])
+def test_a_folder_name_is_answered_with_a_file_of_the_kind_the_option_writes(tmp_path, capsys, argv, option,
+                                                                              example):
+    """`workload build -o out/` suggested `out/results.json`: a workload written under a JSON's name."""
+    folder = f"{tmp_path / 'out'}/"
+    err = user_error([*argv, option, folder], capsys)
+    assert f"{folder}: {option}: ends with a slash" in err and err.rstrip().endswith(f"e.g. {folder}{example}"), err
+    assert _listing(tmp_path) == []

@@ -259,7 +259,8 @@ def stats_command(
     ``--json FILE`` writes the printed numbers (files by name only, keys sorted) as JSON.
     """
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [trained])
-    check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
+    # before the work; -o X --json X is refused
+    check_outputs({"-o": output, "--json": json_path}, examples={"-o": "twin.npz"})
     check_workload_output(output)
     workload = read_workload(trained, "workload stats: its argument")
     _refuse_exit_options_without_output(workload, trained, rates_policy, cl_init, tau_cl, theta)
@@ -439,7 +440,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
         raise WorkloadError.at(None, "--data-dir", "applies only to a --test-dataset",
                                "add --test-dataset (e.g. imagefolder), or drop --data-dir to measure the embedded "
                                "test images")
-    check_outputs({"-o": output})
+    check_outputs({"-o": output}, examples={"-o": "rates.yaml"})
     from satasim_atsn.traces.rate_table import (
         borrow_dataset,
         check_topology,
@@ -516,7 +517,8 @@ def build_command(
     began = time.perf_counter()
     net = resolve_network(network)
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [net.source, rates_path])
-    check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
+    # before the work; -o X --json X is refused
+    check_outputs({"-o": output, "--json": json_path}, examples={"-o": "workload.npz"})
     check_workload_output(output)
     if (rates_path is None) == (rate is None):
         raise WorkloadError.at(None, "--rates/--rate", "give exactly one of them",
@@ -592,7 +594,8 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
         raise WorkloadError.at(None, "--name", f"{name!r} is not one line of visible text",  # "" took the stem
                                f"give a name, or drop --name to use the file's stem {Path(model).stem!r}")
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [model, inputs_path])
-    check_outputs({"-o": output, "--json": json_path})  # before the work; -o X --json X is refused
+    # before the work; -o X --json X is refused
+    check_outputs({"-o": output, "--json": json_path}, examples={"-o": "workload.npz"})
     check_workload_output(output)
     graph = read_nir(model)
     x, y = load_inputs(inputs_path)
@@ -638,7 +641,7 @@ def export_command(workload_path: str, nir_path: str, dt: float) -> None:
     if not (np.isfinite(dt) and dt > 0):
         raise WorkloadError.at(None, "--dt", f"{dt} must be a positive number", "fix the value")
     refuse_overwriting_inputs({"--nir": nir_path}, [workload_path])
-    check_outputs({"--nir": nir_path})
+    check_outputs({"--nir": nir_path}, examples={"--nir": "graph.nir"})
     workload = read_workload(workload_path, "workload export: its argument")
     graph = export_nir(workload, dt=dt)
     write_nir(nir_path, graph)

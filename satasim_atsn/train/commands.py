@@ -48,8 +48,9 @@ def _check_outputs(out_path: str, json_path: str | None, checkpoint: str | None,
                               f"written beside it as {out_path}.ckpt.npz, would land there", "give a file path")
     ckpt = checkpoint or str(out_path) + ".ckpt.npz"
     outputs = {"-o": out_path, "--json": json_path, "--checkpoint": ckpt}
+    examples = {"-o": "workload.npz", "--checkpoint": "workload.npz.ckpt.npz"}
     for option, path in outputs.items():
-        check_output_path(path, option)
+        check_output_path(path, option, example=examples.get(option, "results.json"))
     refuse_shared_outputs(outputs)
     refuse_dataset_outputs(outputs, dataset, data_dir)
 
