@@ -408,6 +408,21 @@ def test_stats_writes_spike_rows_unless_told_not_to(tmp_path, capsys):
     assert "--spike-rows / --no-spike-rows" in out
 
 
+def test_stats_help_quotes_the_twin_size_the_docs_measured(capsys):
+    """--help said 1.05 MB (the spike profiles alone) beside 36 kB (a whole twin without them); the twin is 1.09 MB."""
+    import re
+    from pathlib import Path
+
+    code, out, _ = _run(["workload", "stats", "--help"], capsys)
+    assert code == 0
+    quoted = re.search(r"larger \(([\d.]+ MB) for 64 images of the width-0.125 ResNet19, against ([\d.]+ kB) without",
+                       " ".join(out.split()))
+    doc = " ".join((Path(__file__).resolve().parents[1] / "docs" / "statistical.md").read_text().split())
+    measured = re.search(r"Sizes: ([\d.]+ kB) without, ([\d.]+ MB) with the profiles for 64 images of the "
+                         r"width-0.125 ResNet19", doc)
+    assert quoted and measured and quoted.groups() == (measured.group(2), measured.group(1))
+
+
 def test_spike_frame_inputs_keep_their_rows():
     """A DVS-like input whose events bunch into rows was drawn evenly over them: a NIR CNN with a dense band of
     5 rows per image ran 12.4% (atsn16x16) and 24.1% (4x4) short; its frames now carry spike_rows/input."""

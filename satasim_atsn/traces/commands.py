@@ -230,7 +230,7 @@ def info_command(file: str, json_path: str | None) -> None:
 @click.option("--spike-rows/--no-spike-rows", default=True, show_default=True,
               help="keep each fitted image's spikes per timestep, channel and row of every spiking conv/add layer "
                    "(spike_rows/<layer>), which the twin's images draw those layers from (docs/statistical.md, step "
-                   "4); without it they draw at the fitted rates. The profiles make the twin larger (1.05 MB for 64 "
+                   "4); without it they draw at the fitted rates. The profiles make the twin larger (1.09 MB for 64 "
                    "images of the width-0.125 ResNet19, against 36 kB without); stats prints their size")
 @click.option("--exit-steps/--no-exit-steps", default=True, show_default=True,
               help="keep each fitted image's exit step under each policy (exit_steps/<policy>), at which the "
