@@ -302,3 +302,28 @@ def test_a_data_dir_without_a_test_dataset_is_refused(tmp_path, capsys):
                          "--data-dir", str(tmp_path)], capsys)
     assert code == 2 and err.count("\n") == 1 and "--data-dir: applies only to a --test-dataset" in err, err
     assert not (tmp_path / "t.yaml").exists()
+
+
+
+def test_a_table_measured_on_part_of_a_test_split_does_not_say_the_whole(tmp_path, capsys):
+    """`--test-dataset D --images 3` wrote '3 images (the whole D test split)' into the table's sources."""
+    from PIL import Image
+
+    from satasim_atsn.workload.format import read_workload
+
+    trained = Path(__file__).resolve().parents[1] / "workloads" / "vgg16w025_cifar10_atsn.npz"
+    rng = np.random.default_rng(0)
+    for name in read_workload(trained).meta["provenance"]["class_names"]:  # an image folder of its classes
+        (tmp_path / "images" / "test" / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "images" / "test"
+                                                                                    / name / f"{i}.png")
+    base = ["workload", "rates", str(trained), "--network", "vgg16", "--dataset", "cifar10",
+            "--test-dataset", "imagefolder", "--data-dir", str(tmp_path / "images")]
+    for extra, wanted in ((["--images", "3"], "3 images (the first 3 of the 20 in the imagefolder test split)"),
+                          ([], "20 images (the whole imagefolder test split)")):
+        code, _, err = _cli([*base, *extra, "-o", str(tmp_path / "t.yaml")], capsys)
+        assert code == 0, err
+        sources = " ".join(" ".join(str(v) for v in yaml.safe_load((tmp_path / "t.yaml").read_text())["sources"]
+                                    .values()).split())
+        assert wanted in sources and sources.count("the whole") == (0 if extra else sources.count("images ("))

@@ -460,7 +460,9 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
     inputs = "the workload's embedded test images"
     if test_dataset is not None:
         workload = with_test_split(workload, test_dataset, data_dir)
-        inputs = f"the whole {test_dataset} test split"
+        total = workload.num_images
+        inputs = (f"the whole {test_dataset} test split" if images is None or images >= total else
+                  f"the first {images} of the {total} in the {test_dataset} test split")  # not "the whole": a lie
     with _forward_bar(workload, images, "rates"):
         table = measure_rate_table(workload, net.name, dataset, label=Path(trained).name, images=images, seed=seed,
                                    inputs=inputs)
