@@ -814,3 +814,18 @@ def test_tied_largest_classes_are_named_as_such():
     single = training_warnings([{"loss": 2.0}], 0.1333, 10, 14, labels=np.r_[np.zeros(5, int), np.arange(1, 10)],
                                predicted=varied[:14])
     assert len(single) == 1 and "the largest class, 0 " in single[0]
+
+
+def test_a_refused_resume_prints_its_error_alone_not_after_a_note(tmp_path, capsys):
+    """The '--test-images 1000: the test split has 128 images' note was printed before the checkpoint was read, so
+    a resume the checkpoint refuses (another --seed, a workload given as the checkpoint) gave two lines."""
+    base = ["train", "--dataset", "synthetic", "--epochs", "1", "--train-subset", "64", "-o", str(tmp_path / "s.npz")]
+    with pytest.raises(SystemExit) as done:
+        main(base)  # the test split holds fewer images than the default --test-images: a note
+    assert done.value.code == 0 and "note: --test-images 1000" in capsys.readouterr().err
+    for extra in (["--seed", "3", "--resume"], ["--checkpoint", str(tmp_path / "s.npz"), "--resume"]):
+        with pytest.raises(SystemExit) as done:
+            main([*base[:-2], "-o", str(tmp_path / "again.npz"), *extra] if "--checkpoint" in extra else
+                 [*base, *extra])
+        err = capsys.readouterr().err
+        assert done.value.code == 2 and err.startswith("satasim: error: ") and err.count("\n") == 1, err

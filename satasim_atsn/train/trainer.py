@@ -648,8 +648,6 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
         raise TrainError.at(None, "--timesteps", f"is {config.timesteps} but the {config.dataset} frames have "
                             f"T = {train.x.shape[1]}", f"pass --timesteps {train.x.shape[1]} or re-frame the events")
     spec = build_spec(config.model, train.input_shape, train.num_classes, output_mode, config.width)
-    for note in notes:  # after the refusals that need the data: an error is then the only line
-        progress.line(f"note: {note}")
     net = Network(spec, config.timesteps, seed=config.seed, direct_input=not train.framed)
     opt = SGD(net, config.momentum, config.weight_decay)
     mean, std = train.channel_stats()
@@ -661,6 +659,8 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
     resumed, resumes = resume_record(ckpt, config.epochs, start_epoch, position) if resume else (None, [])
     if resume:
         label_earlier_evaluations(ckpt, history, evaluation)
+    for note in notes:  # after the refusals that need the data and the checkpoint: an error is then the only line
+        progress.line(f"note: {note}")
     if resumed is not None:
         where = f", batch {position['batches_done']}" if position else ""
         extended = (f" (--epochs {resumed['epochs_before']} -> {resumed['epochs_after']}: the cosine schedule is "
