@@ -155,3 +155,32 @@ def test_the_exit_settings_line_shows_a_threshold_just_below_1_as_given(tmp_path
     out = capsys.readouterr().out
     assert exc.value.code == 0, out
     assert "exit settings: ATSN CL_init 0.9999999, tau_CL 0.99; DTSNN theta 0.25" in out, out
+
+
+@pytest.mark.parametrize("policy, shown, hidden", [
+    ("dtsnn", ["DTSNN ", "exit settings: DTSNN theta 0.25"], ["ATSN", "CL_t", "CL_init"]),
+    ("fixed", ["SNN fixed T"], ["ATSN", "CL_t", "DTSNN", "exit settings"]),
+    ("atsn", ["ATSN (float rule)", "ATSN sweep", "max o^t > CL_t", "exit settings: ATSN CL_init 0.9, tau_CL 0.95\n"],
+     ["DTSNN"]),
+    ("all", ["ATSN sweep", "exit settings: ATSN CL_init 0.9, tau_CL 0.95; DTSNN theta 0.25", "DTSNN "], []),
+])
+def test_evaluate_prints_only_what_its_policy_reads(tmp_path, capsys, policy, shown, hidden):
+    """`--policy dtsnn` printed the ATSN rule's sweep, exit-test profile and thresholds too; --json keeps them all."""
+    import json
+
+    from satasim_atsn.cli import main
+    from satasim_atsn.workload.format import write_workload
+
+    path = tmp_path / "w.npz"
+    write_workload(path, random_workload(2, images=4, timesteps=3, num_classes=3))
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(path), "--quiet", "--policy", policy, "--cl-init", "0.9", "--tau-cl", "0.95",
+              "--theta", "0.25", "--json", str(tmp_path / "e.json")])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0, out
+    for text in shown:
+        assert text in out, (text, out)
+    for text in hidden:
+        assert text not in out, (text, out)
+    record = json.loads((tmp_path / "e.json").read_text())
+    assert {"atsn_sweep", "dtsnn", "atsn"} <= set(record) and record["policy_params"]["cl_init"] == 0.9

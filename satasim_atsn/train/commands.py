@@ -143,6 +143,25 @@ def _reading_bar(quiet: bool, desc: str, total: int) -> Iterator[Callable[[int],
         yield bar.update
 
 
+# what each --policy prints (--json keeps all): the policies' rows, and the lines about the ATSN rule's CL_t
+_POLICY_ROWS = {"fixed": ("fixed",), "atsn": ("fixed", "atsn", "atsn_hw"), "dtsnn": ("fixed", "dtsnn")}
+_ATSN_LINES = ("atsn_sweep", "confidence_profile", "confidence_ceiling")
+
+
+def _shown_for_policy(table: dict, policy: str) -> dict:
+    """The part of an evaluation table ``--policy`` prints: ``fixed`` and ``dtsnn`` leave out the ATSN rule's sweep,
+    exit-test profile and ceiling (they printed under ``--policy dtsnn`` too); each shows its own thresholds only."""
+    keep = _POLICY_ROWS.get(policy)
+    if keep is None:
+        return table
+    shown = {k: v for k, v in table.items() if k not in ("fixed", "atsn", "atsn_hw", "dtsnn") or k in keep}
+    if policy != "atsn":
+        shown = {k: v for k, v in shown.items() if k not in _ATSN_LINES}
+    reads = {"atsn": ("cl_init", "tau_cl"), "dtsnn": ("theta",)}.get(policy, ())
+    shown["policy_params"] = {k: v for k, v in (table.get("policy_params") or {}).items() if k in reads}
+    return shown
+
+
 @click.command("evaluate")
 @click.argument("workload_path", metavar="WORKLOAD")
 @click.option("--policy", default="all", show_default=True, help="all | fixed | atsn | dtsnn (what to print)")
@@ -209,9 +228,7 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     with progress_bar(workload.num_images, desc="evaluate", unit="img", quiet=quiet) as bar, \
             forward_progress(bar.update):
         table = evaluate_workload(workload, cl_init, tau_cl, theta)
-    keep = {"fixed": ("fixed",), "atsn": ("fixed", "atsn", "atsn_hw"), "dtsnn": ("fixed", "dtsnn")}.get(policy)
-    shown = table if keep is None else {k: v for k, v in table.items()
-                                        if k not in ("fixed", "atsn", "atsn_hw", "dtsnn") or k in keep}
+    shown = _shown_for_policy(table, policy)
     source = text_name(Path(data_dir).resolve().name) if dataset is not None and data_dir is not None else None
     # before the printing, as `run` writes its files first: `evaluate W --json F | head` keeps F
     _write_json(json_path, {"workload": text_name(Path(workload_path).name), "inputs": dataset or "embedded",

@@ -236,9 +236,11 @@ def format_table(table: dict, title: str = "") -> str:
     if fixed:
         lines.append("fixed T: " + steps_shown([f"T={t} {100 * a:.2f}%" for t, a in fixed.items()], "  "))
     params = table.get("policy_params")
-    if params:
-        lines.append(f"exit settings: ATSN CL_init {shown_number(params['cl_init'])}, "
-                     f"tau_CL {shown_number(params['tau_cl'])}; DTSNN theta {shown_number(params['theta'])}")
+    settings = ([f"ATSN CL_init {shown_number(params['cl_init'])}, tau_CL {shown_number(params['tau_cl'])}"]
+                if params and "cl_init" in params else []) + (
+                   [f"DTSNN theta {shown_number(params['theta'])}"] if params and "theta" in params else [])
+    if settings:
+        lines.append("exit settings: " + "; ".join(settings))
     for key, label in (("fixed", "SNN fixed T"), ("atsn", "ATSN (float rule)"), ("atsn_hw", "ATSN (hardware LUT)"),
                        ("dtsnn", "DTSNN")):
         entry = table.get(key)
