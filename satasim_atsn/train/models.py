@@ -17,6 +17,17 @@ MODELS = ("vgg_small", "vgg16", "resnet19")
 LOSSES = ("ce", "dtsnn", "imp")
 
 
+def unknown_model(model: str) -> TrainError:
+    """The one-line refusal of a ``--model`` the trainer does not build; a network file gets its own fix."""
+    if model.lower().endswith((".yaml", ".yml")) or "/" in model or "\\" in model:
+        return TrainError.at(None, "--model", f"{model!r} is a network file, and the trainer builds only its own "
+                             f"models ({', '.join(MODELS)}; --width scales them)",
+                             f"train one of those, or give the file to satasim workload build --network {model} "
+                             "(a statistical workload), or train it elsewhere and bring it in with satasim "
+                             "workload import (NIR; docs/networks.md)")
+    return TrainError.at(None, "--model", f"unknown model {model!r}", f"use one of {', '.join(MODELS)}")
+
+
 @dataclass(frozen=True)
 class Method:
     """A training recipe of the paper's Table 1: its loss, output layer and default exit policy."""
@@ -82,7 +93,7 @@ def build_spec(model: str, input_shape: list[int], num_classes: int, output_mode
                width: float = 1.0) -> list[dict]:
     """The model's full layer table with shapes, ending in its output layer; TrainError if it cannot fit."""
     if model not in BUILDERS:
-        raise TrainError.at(None, "--model", f"unknown model {model!r}", f"use one of {', '.join(MODELS)}")
+        raise unknown_model(model)
     try:
         return _shaped_layers(model, input_shape, num_classes, output_mode, width)
     except ValueError as error:

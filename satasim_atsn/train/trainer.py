@@ -33,7 +33,7 @@ from satasim_atsn.snn.forward import forward_progress
 from satasim_atsn.train.evaluation import evaluate_with_predictions, float_logits, policy_table
 from satasim_atsn.train.export import export_network
 from satasim_atsn.train.losses import LOSSES, loss_and_grad
-from satasim_atsn.train.models import METHODS, MODELS, build_spec
+from satasim_atsn.train.models import METHODS, MODELS, build_spec, unknown_model
 from satasim_atsn.train.network import Network
 from satasim_atsn.workload.datasets import Dataset, balanced_sample, load_dataset
 from satasim_atsn.workload.format import OUTPUT_MODES, validate, write_workload
@@ -78,7 +78,7 @@ class TrainConfig:
     def check(self) -> None:
         """Reject impossible settings with a TrainError naming the option."""
         if self.model not in MODELS:
-            raise TrainError.at(None, "--model", f"unknown model {self.model!r}", f"use one of {', '.join(MODELS)}")
+            raise unknown_model(self.model)
         if self.method not in METHODS:
             raise TrainError.at(None, "--method", f"unknown method {self.method!r}", f"use one of {', '.join(METHODS)}")
         if self.loss is not None and self.loss not in LOSSES:
