@@ -310,3 +310,14 @@ def test_a_given_exit_unit_section_without_a_tile_is_recorded_as_left_out():
     arch = load_arch("conventional16x16", ["array.exit_unit_tiles=0"])
     assert arch.to_dict()["exit_unit"] == ABSENT_EXIT_UNIT
     assert not arch.has_exit_unit and arch.prediction_rule == "membrane"
+
+
+def test_without_an_exit_tile_a_section_of_kind_none_needs_no_data_memory():
+    """The section is checked and then dropped (no exit unit is modelled), so asking for its data memory made a
+    user add a size that nothing reads; with a tile the memory stays required (audit, session 34)."""
+    bare = _arch(3, 5, 0, exit_unit={"kind": "none"})
+    assert bare.to_dict() == _arch(3, 5, 0, omit_exit_unit=True).to_dict()
+    with pytest.raises(ArchError, match=r"exit_unit.data_memory_bytes: missing"):
+        _arch(3, 5, 1, exit_unit={"kind": "none"})
+    with pytest.raises(ArchError, match=r"exit_unit.data_memory_bytes: must be positive, got 0"):
+        _arch(3, 5, 0, exit_unit={"kind": "none", "data_memory_bytes": 0})

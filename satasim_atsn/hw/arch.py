@@ -568,11 +568,24 @@ def _check_exit_tiles(where: str, tiles: int, eu: dict, want: str) -> None:
                            f"section, or with exit_unit.kind: none{drop}")
 
 
-def _exit_unit_omitted(raw: dict) -> bool:
-    """True when the exit_unit section may be left out: it is, and array.exit_unit_tiles is 0."""
+def _no_exit_tile(raw: dict) -> bool:
+    """True when the raw design asks for array.exit_unit_tiles: 0 (no exit unit is modelled)."""
     array = raw.get("array")
     tiles = array.get("exit_unit_tiles") if isinstance(array, dict) else None
-    return "exit_unit" not in raw and not isinstance(tiles, bool) and isinstance(tiles, (int, float)) and tiles == 0
+    return not isinstance(tiles, bool) and isinstance(tiles, (int, float)) and tiles == 0
+
+
+def _exit_unit_omitted(raw: dict) -> bool:
+    """True when the exit_unit section may be left out: it is, and array.exit_unit_tiles is 0."""
+    return "exit_unit" not in raw and _no_exit_tile(raw)
+
+
+def _schema_for(raw: dict) -> dict:
+    """SCHEMA; without an exit tile a given exit_unit section is checked and then dropped (no exit unit is
+    modelled), so its data memory is not required there: ``exit_unit: {kind: none}`` is enough."""
+    if not _no_exit_tile(raw):
+        return SCHEMA
+    return {**SCHEMA, "exit_unit": {**SCHEMA["exit_unit"], "data_memory_bytes": ("int", None, _BYTES)}}
 
 
 def _schema_at(path: list[str]) -> Any:
@@ -757,7 +770,7 @@ def build_arch(raw: dict, where: str = "<arch>", base_dir: Path | None = None, p
         cfg = _check_section(where, "", body, {k: v for k, v in SCHEMA.items() if k != "exit_unit"})
         cfg["exit_unit"] = dict(ABSENT_EXIT_UNIT)
     else:
-        cfg = _check_section(where, "", body, SCHEMA)
+        cfg = _check_section(where, "", body, _schema_for(body))
         for key, value in cfg["exit_unit"].items():
             if value is SAME_AS_PE:
                 cfg["exit_unit"][key] = cfg["pe"][key]
