@@ -353,7 +353,9 @@ def test_a_name_with_a_line_break_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(("given", "needle"), [
-    ("workload", "is a workload (.npz), not an architecture YAML; give the architecture first, then the workload"),
+    # compare and verify load their architectures here too: the fix names them, not run alone (session 34)
+    ("workload", "is a workload (.npz), not an architecture YAML; give the architecture first, then the workload "
+                 "(satasim run ARCH WORKLOAD, compare ARCH... WORKLOAD, verify ARCH [WORKLOAD])"),
     ("tech", "is a technology table (an architecture names it with technology: FILE), not an architecture"),
     ("network", "is a network file (satasim workload build --network FILE makes a workload of it)"),
     ("study", "is a study (satasim sweep runs it), not an architecture"),

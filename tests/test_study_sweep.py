@@ -65,6 +65,20 @@ def test_validation_errors_name_the_field(tmp_path, workload_path, body, pattern
     assert str(tmp_path / "s.yaml") in str(info.value)
 
 
+@pytest.mark.parametrize(("given", "needle"), [
+    ("archs/atsn16x16.yaml", "is an architecture (archs/*.yaml; satasim run takes it), not a study"),
+    ("examples/my_net.yaml", "is a network file (docs/networks.md), not a study"),
+    ("workloads/rates/vgg16.yaml", "is a rate table (workload build takes it as --rates), not a study"),
+])
+def test_another_of_the_tools_files_given_as_a_study_is_named(given, needle):
+    """`satasim sweep my_design.yaml` said "kind: unknown field; valid: arch, ...", naming the design's first key
+    rather than what the file is (session 34)."""
+    with pytest.raises(StudyError) as info:
+        load_study(ROOT / given)
+    assert needle in str(info.value) and "give satasim sweep a study file" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
 def test_engine_field_path_not_in_arch(tmp_path, workload_path):
     arch = ROOT / "archs" / "atsn16x16.yaml"
     if not arch.is_file():

@@ -682,7 +682,8 @@ def _read_yaml(path: Path) -> dict:
         problem = f"cannot read ({' '.join(str(error).split())[:200]})"
         if head == b"PK\x03\x04":  # a zip: a workload .npz given where the architecture goes
             raise ArchError.at(where, None, "is a workload (.npz), not an architecture YAML",
-                               "give the architecture first, then the workload: satasim run ARCH WORKLOAD") from None
+                               "give the architecture first, then the workload (satasim run ARCH WORKLOAD, "
+                               "compare ARCH... WORKLOAD, verify ARCH [WORKLOAD])") from None
         raise ArchError.at(where, None, problem, "give a UTF-8 YAML file") from None
     try:
         raw = load_yaml_text(text, where, ArchError)

@@ -42,6 +42,7 @@ from satasim_atsn.fileio import content_key, is_link_loop, load_yaml, real_path,
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
 from satasim_atsn.hw.tech import to_float
+from satasim_atsn.workload.network_file import YAML_FILE_KINDS, yaml_file_kind
 
 DEFAULT_STUDY_IMAGES = 100  # images per point of a study that gives none (fewer if the workload holds fewer)
 TOP_KEYS = ("name", "description", "mode", "arch", "workload", "images", "start", "set", "vary", "metrics", "plots")
@@ -504,6 +505,10 @@ def load_study(path: str | Path) -> Study:
     path = Path(path)
     where = str(path)
     raw = _read_study_yaml(path, where)
+    kind = yaml_file_kind(raw)
+    if kind not in (None, "study"):  # another of the tool's files given to sweep: say what it is, not its first key
+        raise StudyError.at(where, None, f"is {YAML_FILE_KINDS[kind]}, not a study",
+                            "give satasim sweep a study file (docs/studies.md), whose arch: names the architecture")
     for key in raw:
         if key not in TOP_KEYS:
             raise _fail(where, str(key), "unknown field", suggest(str(key), TOP_KEYS))
