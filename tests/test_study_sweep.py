@@ -69,6 +69,7 @@ def test_validation_errors_name_the_field(tmp_path, workload_path, body, pattern
     ("archs/atsn16x16.yaml", "is an architecture (archs/*.yaml; satasim run takes it), not a study"),
     ("examples/my_net.yaml", "is a network file (docs/networks.md), not a study"),
     ("workloads/rates/vgg16.yaml", "is a rate table (workload build takes it as --rates), not a study"),
+    ("workloads/vgg_small_fmnist_atsn.npz", "is a workload (.npz), not a study"),  # it said UnicodeDecodeError
 ])
 def test_another_of_the_tools_files_given_as_a_study_is_named(given, needle):
     """`satasim sweep my_design.yaml` said "kind: unknown field; valid: arch, ...", naming the design's first key

@@ -590,6 +590,15 @@ def _refuse_text_that_breaks_the_report(where: str, name: str, description: Any)
                     "write it as one string (description: >- followed by indented lines for a long one)")
 
 
+def _starts_as_zip(path: Path) -> bool:
+    """True when the file starts as a zip archive (a workload .npz) does; False when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
 def _read_study_yaml(path: Path, where: str) -> dict:
     """The study file's YAML mapping (one-line errors for a missing, unreadable or non-mapping file)."""
     if os.path.isdir(path):  # os.path: False on any OSError (Path.is_dir raised on a name too long)
@@ -600,6 +609,9 @@ def _read_study_yaml(path: Path, where: str) -> dict:
         with open(path, encoding="utf-8") as handle:
             raw = load_yaml(handle, where, StudyError)
     except (UnicodeDecodeError, RecursionError, OSError) as error:
+        if _starts_as_zip(path):  # a workload .npz given where the study goes
+            raise StudyError.at(where, None, "is a workload (.npz), not a study",
+                                "give satasim sweep a study file (docs/studies.md), whose workload: names it") from None
         raise StudyError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
                             "save it as UTF-8 YAML (see docs/studies.md)") from None
     except yaml.YAMLError as error:
