@@ -40,6 +40,15 @@ def text_name(name: str | os.PathLike) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
+def starts_as_zip(path: str | os.PathLike) -> bool:
+    """True when the file starts as a zip archive (a workload .npz) does; False when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
 def standard_stream(path: str | os.PathLike) -> int | None:
     """The open file descriptor an output name stands for, else None: ``-`` (the usual name for standard output)
     and ``/dev/stdout`` 1, ``/dev/stderr`` 2, ``/dev/fd/N`` and ``/proc/self/fd/N`` N.

@@ -182,3 +182,19 @@ def test_missing_and_truncated_tables(tmp_path):
     (tmp_path / "cut.yaml").write_text(text[: len(text) // 2] + '\n    source: "unterminated')
     with pytest.raises(ArchError, match=r"cut.yaml: line \d+: not valid YAML"):
         load_tech(tmp_path / "cut.yaml")
+
+
+@pytest.mark.parametrize(("given", "needle"), [
+    ("examples/my_net.yaml", "is a network file (docs/networks.md), not a technology table"),
+    ("archs/atsn16x16.yaml", "is an architecture (archs/*.yaml; satasim run takes it), not a technology table"),
+    ("studies/atsn_buffers.yaml", "is a study (satasim sweep runs it), not a technology table"),
+    ("workloads/vgg_small_fmnist_atsn.npz", "is a workload (.npz), not a technology table"),
+])
+def test_another_of_the_tools_files_named_as_the_table_says_what_it_is(given, needle):
+    """`technology: my_net.yaml` said 'input_shape: unknown key', a workload 'not a readable YAML text file
+    (UnicodeDecodeError)' (session 34)."""
+    root = Path(__file__).resolve().parents[1]
+    with pytest.raises(ArchError) as info:
+        load_tech(str(root / given))
+    assert needle in str(info.value) and "give a technology table" in str(info.value)
+    assert "\n" not in str(info.value)

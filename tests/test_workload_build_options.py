@@ -99,6 +99,9 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
      "give it as --network, and a rate table (workloads/rates/*.yaml, or `satasim workload rates`) as --rates"),
     (ROOT / "archs" / "atsn16x16.yaml", "is an architecture (archs/*.yaml; satasim run takes it), not a rate table",
      "give a rate table (workloads/rates/*.yaml, or `satasim workload rates`) as --rates"),
+    # it said "not a readable YAML file (UnicodeDecodeError); fix it" (session 34)
+    (ROOT / "workloads" / "vgg_small_fmnist_atsn.npz", "is a workload (.npz), not a rate table",
+     "give a rate table (workloads/rates/*.yaml, or `satasim workload rates` of a trained workload) as --rates"),
 ])
 def test_rates_given_another_kind_of_file_says_what_it_is(tmp_path, capsys, rates, needle, fix):
     """--rates NETWORK.yaml said 'input_shape: unknown key; allowed keys: network, ...'."""

@@ -21,7 +21,8 @@ import yaml
 
 from satasim_atsn import exactmath
 from satasim_atsn.errors import ArchError, closest, did_you_mean, shown
-from satasim_atsn.fileio import content_key, load_yaml_text, yaml_syntax_fix
+from satasim_atsn.fileio import content_key, load_yaml_text, starts_as_zip, yaml_syntax_fix
+from satasim_atsn.workload.network_file import YAML_FILE_KINDS, yaml_file_kind
 
 TECH_DIR = Path(__file__).resolve().parent.parent / "data" / "tech"
 
@@ -502,12 +503,21 @@ def _check_point_sizes(where: str, field_at: str, entry: dict) -> None:
                                f"check the number of {unit} (a typo?)")
 
 
+def _refuse_another_kind(where: str, what: str | None) -> None:
+    """Another of the tool's files (``what``: a workload, an architecture, ...) named as the technology table: say
+    what it is, rather than its first unknown key or an undecodable byte."""
+    if what is not None:
+        raise ArchError.at(where, None, f"is {what}, not a technology table",
+                           f"give a technology table (a shipped name, or a copy of {TECH_DIR / '28nm.yaml'})")
+
+
 def _load_tech(path: Path, where: str) -> Tech:
     text = None
     try:
         text = path.read_text(encoding="utf-8")
         data = load_yaml_text(text, where, ArchError)
     except (UnicodeDecodeError, RecursionError) as error:
+        _refuse_another_kind(where, "a workload (.npz)" if starts_as_zip(path) else None)
         raise ArchError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
                            "save it as UTF-8 YAML") from None
     except yaml.YAMLError as error:
@@ -520,6 +530,8 @@ def _load_tech(path: Path, where: str) -> Tech:
     if not isinstance(data, dict):
         raise ArchError.at(where, None, "a technology table must be a mapping with 'entries'",
                            f"start from a copy of {TECH_DIR / '28nm.yaml'}")
+    kind = yaml_file_kind(data)
+    _refuse_another_kind(where, YAML_FILE_KINDS[kind] if kind else None)
     for key in data:
         if key not in TOP_FIELDS:
             raise ArchError.at(where, str(key), "unknown key", _suggest(str(key), TOP_FIELDS))

@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import SatasimError, StudyError, closest, did_you_mean, shown
-from satasim_atsn.fileio import content_key, is_link_loop, load_yaml, real_path, yaml_syntax_fix
+from satasim_atsn.fileio import content_key, is_link_loop, load_yaml, real_path, starts_as_zip, yaml_syntax_fix
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
 from satasim_atsn.hw.tech import to_float
@@ -590,15 +590,6 @@ def _refuse_text_that_breaks_the_report(where: str, name: str, description: Any)
                     "write it as one string (description: >- followed by indented lines for a long one)")
 
 
-def _starts_as_zip(path: Path) -> bool:
-    """True when the file starts as a zip archive (a workload .npz) does; False when it cannot be read."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False
-
-
 def _read_study_yaml(path: Path, where: str) -> dict:
     """The study file's YAML mapping (one-line errors for a missing, unreadable or non-mapping file)."""
     if os.path.isdir(path):  # os.path: False on any OSError (Path.is_dir raised on a name too long)
@@ -609,7 +600,7 @@ def _read_study_yaml(path: Path, where: str) -> dict:
         with open(path, encoding="utf-8") as handle:
             raw = load_yaml(handle, where, StudyError)
     except (UnicodeDecodeError, RecursionError, OSError) as error:
-        if _starts_as_zip(path):  # a workload .npz given where the study goes
+        if starts_as_zip(path):  # a workload .npz given where the study goes
             raise StudyError.at(where, None, "is a workload (.npz), not a study",
                                 "give satasim sweep a study file (docs/studies.md), whose workload: names it") from None
         raise StudyError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",

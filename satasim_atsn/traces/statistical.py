@@ -19,7 +19,7 @@ import yaml
 
 from satasim_atsn import exactmath
 from satasim_atsn.errors import WorkloadError, did_you_mean, shown
-from satasim_atsn.fileio import load_yaml
+from satasim_atsn.fileio import load_yaml, starts_as_zip
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
     LUT_ENTRIES_DEFAULT,
@@ -922,6 +922,10 @@ def load_rate_spec(path: str | Path, option: str = "--rates") -> dict:
     except FileNotFoundError:
         raise WorkloadError.at(where, None, "no such file", "check the path (tables: workloads/rates/)") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as error:
+        if starts_as_zip(path):  # a workload .npz given where the rate table goes
+            raise WorkloadError.at(where, None, "is a workload (.npz), not a rate table",
+                                   f"give a rate table (workloads/rates/*.yaml, or `satasim workload rates` of a "
+                                   f"trained workload) as {option}") from None
         raise WorkloadError.at(where, None, f"not a readable YAML file ({type(error).__name__})", "fix it") from None
     if not isinstance(spec, dict):
         raise WorkloadError.at(where, None, "must be a YAML mapping", "see workloads/rates/vgg16.yaml")

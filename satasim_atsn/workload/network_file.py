@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import WorkloadError, did_you_mean
-from satasim_atsn.fileio import load_yaml, yaml_syntax_fix
+from satasim_atsn.fileio import load_yaml, starts_as_zip, yaml_syntax_fix
 from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, check_layer_size, emits_spikes, infer_out_shape
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
@@ -379,7 +379,7 @@ def load_network(path: str | Path) -> NetworkSpec:
         raise WorkloadError.at(where, None, "is a directory, not a network YAML file",
                                f"give a network YAML file or one of {', '.join(shipped_networks())}") from None
     except (OSError, UnicodeDecodeError) as error:
-        if _is_zip(path):  # a workload or rate-table mix-up: say what the file is
+        if starts_as_zip(path):  # a workload or rate-table mix-up: say what the file is
             raise WorkloadError.at(where, None, "is a workload (.npz), not a network YAML file",
                                    "give the network file (docs/networks.md) the workload was built from or trained "
                                    f"as, or one of {', '.join(shipped_networks())}") from None
@@ -420,15 +420,6 @@ def yaml_file_kind(data: Any) -> str | None:
     if "vary" in data or ("mode" in data and "metrics" in data):
         return "study"
     return None
-
-
-def _is_zip(path: str | Path) -> bool:
-    """True when the file starts as a zip archive (an .npz) does."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False
 
 
 def shipped_networks() -> tuple[str, ...]:
