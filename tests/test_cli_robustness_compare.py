@@ -94,8 +94,10 @@ def test_compare_refuses_non_positive_jobs_like_sweep(tmp_path, capsys, jobs):
 
 
 def test_compare_refuses_two_architectures_of_one_name(tmp_path, capsys):
-    err = user_error(["compare", "atsn16x16", ARCHS[1], WORKLOAD, "-o", tmp_path / "out", *TINY], capsys)
-    assert f"atsn16x16 and {ARCHS[1]}" in err and "'atsn16x16'" in err and "name:" in err
+    copy = tmp_path / "copy.yaml"  # the shipped name and its own path are one file: see the test below
+    copy.write_text(ARCHS[1].read_text())
+    err = user_error(["compare", "atsn16x16", copy, WORKLOAD, "-o", tmp_path / "out", *TINY], capsys)
+    assert f"atsn16x16 and {copy}" in err and "'atsn16x16'" in err and "name:" in err
     assert not (tmp_path / "out").exists()
 
 
@@ -108,6 +110,20 @@ def test_compare_refuses_an_ambiguous_baseline(tmp_path, capsys):
         paths[-1].write_text(text.replace("name: atsn16x16", f"name: design_{sub}"))
     err = user_error(["compare", *paths, WORKLOAD, "-o", tmp_path / "out", "--baseline", "design", *TINY], capsys)
     assert "--baseline" in err and "ambiguous" in err and "design_a" in err and "design_b" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_names_one_architecture_file_given_twice(tmp_path, capsys):
+    """The same file twice (or its shipped name and its path) was told to give one of them another `name:` in its
+    YAML, which a single file cannot (session 34); two files of one name still are."""
+    for pair in ([ARCHS[1], ARCHS[1]], ["atsn16x16", ARCHS[1]], [f"{ARCHS[1]}={WORKLOAD}", f"{ARCHS[1]}={WORKLOAD}"]):
+        err = user_error(["compare", *pair, *([] if "=" in str(pair[0]) else [WORKLOAD]), "-o", tmp_path / "out",
+                          *TINY], capsys)
+        assert "the same architecture file is given twice; list it once" in err, err
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(ARCHS[1].read_text())
+    err = user_error(["compare", ARCHS[1], copy, WORKLOAD, "-o", tmp_path / "out", *TINY], capsys)
+    assert "name: both are 'atsn16x16'; give one of them another `name:`" in err
     assert not (tmp_path / "out").exists()
 
 

@@ -124,6 +124,10 @@ def _check_names(arch_paths: list[str], names: list[str]) -> None:
     """Refuse two architectures of the same name: the report, the plots and --baseline tell them apart by name."""
     first: dict[str, str] = {}
     for path, name in zip(arch_paths, names, strict=True):
+        if name in first and resolve_arch_path(first[name]).resolve() == resolve_arch_path(path).resolve():
+            raise StudyError.at(f"{first[name]} and {path}", None, "the same architecture file is given twice",
+                                "list it once (to run one design on two workloads, copy its YAML under another "
+                                "`name:`)")
         if name in first:
             raise StudyError.at(f"{first[name]} and {path}", "name", f"both are {name!r}",
                                 "give one of them another `name:` in its YAML (compare's --set applies to every "
