@@ -146,3 +146,23 @@ def test_twin_asked_for_more_images_than_the_workload_holds_says_so_everywhere(t
         main(["reproduce", "twin", "-o", str(tmp_path / "exact"), "--workloads", str(wdir), "--arch", str(ARCH),
               "--images", "12", "--quiet"])
     assert "notes" not in json.loads((tmp_path / "exact" / "results.json").read_text())
+
+
+def test_twin_results_hold_the_energy_by_component_the_report_shows(tmp_path):
+    """results.json held the metrics alone, not the report's energy-by-component table, whose three decimals showed
+    a small non-zero component as 0.000."""
+    wdir = _trained_dir(tmp_path)
+    out = tmp_path / "twin"
+    with pytest.raises(SystemExit) as stop:
+        main(["reproduce", "twin", "-o", str(out), "--workloads", str(wdir), "--arch", str(ARCH), "--quiet"])
+    assert stop.value.code == 0
+    results = json.loads((out / "results.json").read_text())
+    table = results["energy_by_component_uJ_per_image"]
+    trained = simulate(load_arch(ARCH), read_workload(wdir / "vgg_small_fmnist_atsn.npz"), images=12).metrics()
+    assert set(table) == set(trained["energy_by_component_pJ"])
+    assert sum(row["trained"] for row in table.values()) == pytest.approx(
+        results["metrics"]["energy_per_image_uJ"]["trained"], rel=1e-9)
+    report = (out / "report.md").read_text()
+    for comp, row in table.items():
+        assert f"| {comp} | {row['trained']:,.4g} | {row['twin']:,.4g} |" in report, comp
+        assert row["trained"] == 0 or f"{row['trained']:,.4g}" != "0", comp
