@@ -760,3 +760,16 @@ def test_a_trained_set_prefix_is_checked_against_the_sets_own_file_names(tmp_pat
     assert exc.value.code == 2 and err.count("\n") == 1, err
     assert "no workload is named vgg_snn.npz, vgg_dtsnn.npz or vgg_atsn.npz" in err, err
     assert not (tmp_path / "t1").exists()
+
+
+def test_accuracy_parts_record_the_images_they_evaluated_in_results(tmp_path):
+    """table1, table4 and figs showed the number of test images in the report's data label only."""
+    wdir = _small_trained_set(tmp_path)
+    for part in ("table1", "table4", "figs"):
+        reproduce(part, tmp_path / part, workload_dir=str(wdir), command=f"satasim reproduce {part}", quiet=True,
+                  images=20)
+    t1 = json.loads((tmp_path / "table1" / "results.json").read_text())
+    assert {algo: row["images"] for algo, row in t1["rows"].items()} == {"SNN": 20, "DTSNN": 20, "ATSN": 20}
+    assert json.loads((tmp_path / "table4" / "results.json").read_text())["images"] == 20
+    assert json.loads((tmp_path / "figs" / "results.json").read_text())["images"] == {"SNN": 20, "DTSNN": 20,
+                                                                                      "ATSN": 20}

@@ -172,7 +172,8 @@ def table1(out: Path, images: int | None, workload_dir: Path, command: str,
         sops = run.sops_per_image(ev["exit_t"])
         complexity = sops / base_sops if base_sops else None
         row = {"avg_timestep": ev["avg_timestep"], "max_timestep": run.T, "accuracy": ev["accuracy"],
-               "complexity": complexity, "sops_per_image": sops, "policy": policy.describe()}
+               "complexity": complexity, "sops_per_image": sops, "policy": policy.describe(),
+               "images": run.result.num_images}
         if algo == "ATSN":
             hw = run.evaluate(AtsnPolicy(atsn.cl_init, atsn.tau_cl, hardware=True))
             row["hw_rule"] = {"avg_timestep": hw["avg_timestep"], "accuracy": hw["accuracy"],
@@ -400,7 +401,7 @@ def table4(out: Path, images: int | None, workload_dir: Path, command: str,
         return doc, {"missing": ["ATSN"]}, "table4: no ATSN workload"
     run = trained.run(path, images)
     doc.para(f"**Data: our trained ATSN network ({_network_label(run)}; {_dataset_label(run)}).**")
-    rows, out_rows = {}, []
+    rows, out_rows = {"images": run.result.num_images}, []
     for label, policy in (("float rule (eq. 15-16)", AtsnPolicy()),
                           ("hardware rule (eq. 17-18)", AtsnPolicy(hardware=True))):
         ev = run.evaluate(policy)
@@ -584,6 +585,7 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str,
     lines_out += _fig7(doc, out, atsn_run, grid_vals, acc, ts, results)
     results["fig5"] = {"grid": grid_vals, "accuracy": acc.round(6).tolist(), "avg_timestep": ts.round(6).tolist()}
     results["fig3"] = {k: {"avg_timestep": v[0], "accuracy": v[1]} for k, v in series.items()}
+    results["images"] = {algo: run.result.num_images for algo, run in runs.items()}  # as the report's data label
     return doc, results, "\n".join(lines_out)
 
 
