@@ -677,7 +677,7 @@ def _read_yaml(path: Path) -> dict:
     try:
         with path.open("rb") as handle:
             head = handle.read(4)
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")  # not the locale's: LC_ALL=C without UTF-8 mode reads ASCII
     except (OSError, UnicodeDecodeError) as error:
         problem = f"cannot read ({' '.join(str(error).split())[:200]})"
         if head == b"PK\x03\x04":  # a zip: a workload .npz given where the architecture goes
