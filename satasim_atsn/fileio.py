@@ -222,8 +222,20 @@ def staged_directory(out: Path) -> Iterator[Path]:
         for path in sorted(staging.iterdir()):
             _move_in(path, out / path.name)
         _fsync_dir(out)
+    except SatasimError as error:  # a staged file that could not be written (full disk): name it where it goes
+        raise _unstaged(error, staging, out) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _unstaged(error: SatasimError, staging: Path, out: Path) -> SatasimError:
+    """``error`` with the staging directory's name (gone once the command ends) replaced by ``out``'s."""
+    text = str(error)
+    if str(staging) not in text:
+        return error
+    moved = type(error)(text.replace(str(staging), str(out)))
+    moved.field, moved.problem = error.field, error.problem
+    return moved
 
 
 def _refuse_kind_changes(staged: Path, target: Path) -> None:

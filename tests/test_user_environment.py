@@ -24,3 +24,48 @@ def test_a_utf8_architecture_reads_under_an_ascii_locale(tmp_path):
                           encoding="utf-8", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "atsn×µ"
+
+
+COMPARE = ["compare", ROOT / "archs" / "conventional16x16.yaml", ROOT / "archs" / "atsn16x16.yaml",
+           ROOT / "workloads" / "vgg_small_fmnist_atsn.npz", "--images", "2", "--jobs", "1", "--quiet"]
+
+
+def _compare_failing_in_a_plot(out: Path, capsys, monkeypatch, failure: BaseException) -> tuple[int, str]:
+    """Run compare into ``out`` with the timeline plot failing as ``failure`` (raised while its file is written)."""
+    import pytest
+
+    from satasim_atsn.cli import main
+    from satasim_atsn.fileio import atomic_write_with
+    from satasim_atsn.report import plots
+
+    def failing(path, *args, **kwargs):
+        def write(temp: str) -> None:
+            raise failure
+        atomic_write_with(path, write)
+
+    monkeypatch.setattr(plots, "timeline", failing)
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in [*COMPARE, "-o", out]])
+    return exc.value.code, capsys.readouterr().err
+
+
+def test_a_compare_that_fails_while_writing_leaves_no_empty_output_directory(tmp_path, capsys, monkeypatch):
+    """A full disk (or Ctrl-C) while compare wrote its report left the -o it had created, and its missing parents,
+    behind empty; a run that wrote nothing now leaves nothing, as reproduce's does."""
+    out = tmp_path / "new" / "cmp"
+    code, err = _compare_failing_in_a_plot(out, capsys, monkeypatch, KeyboardInterrupt())
+    assert (code, err) == (130, "satasim: interrupted\n")
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_full_disk_names_the_report_file_not_its_staging_copy(tmp_path, capsys, monkeypatch):
+    """The report is staged in a hidden directory inside -o; a write that failed there named the staged copy
+    (``-o/.report-<pid>-<random>.staging/x.png``), a path that is gone once the command ends."""
+    import errno
+
+    out = tmp_path / "cmp"
+    code, err = _compare_failing_in_a_plot(out, capsys, monkeypatch, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+    assert code == 2 and err.count("\n") == 1, err
+    assert ".staging" not in err and ".report-" not in err, err
+    assert err.startswith(f"satasim: error: {out / 'timeline_0_conventional16x16.png'}: cannot be written"), err
+    assert not out.exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import real_path
+from satasim_atsn.fileio import new_output_directory, real_path
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET
 from satasim_atsn.workload.datasets import DATASETS
 
@@ -158,9 +158,10 @@ def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, 
         args += ["--start", str(start)]
     for item in overrides:
         args += ["--set", item]
-    summary = run_compare(arch_paths, workloads, out_dir, baseline=baseline, images=images, start=start,
-                          overrides=list(overrides), jobs=jobs, json_path=json_path, command=command_line(args),
-                          quiet=quiet)
+    with new_output_directory(out_dir):  # a full disk or Ctrl-C while writing the report leaves no empty -o behind
+        summary = run_compare(arch_paths, workloads, out_dir, baseline=baseline, images=images, start=start,
+                              overrides=list(overrides), jobs=jobs, json_path=json_path, command=command_line(args),
+                              quiet=quiet)
     if not quiet:
         click.echo(summary)
 
