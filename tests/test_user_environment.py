@@ -69,3 +69,27 @@ def test_a_full_disk_names_the_report_file_not_its_staging_copy(tmp_path, capsys
     assert ".staging" not in err and ".report-" not in err, err
     assert err.startswith(f"satasim: error: {out / 'timeline_0_conventional16x16.png'}: cannot be written"), err
     assert not out.exists()
+
+
+def test_a_study_names_its_files_from_the_home_directory(tmp_path, monkeypatch):
+    """``arch: ~/a.yaml`` in a study file (where no shell expands ``~``) was looked for in a folder named ``~``
+    beside the study; an architecture's ``technology: ~/t.yaml`` and ``satasim run ~/a.yaml`` expand it."""
+    import shutil
+
+    from satasim_atsn.study.spec import load_study
+
+    home = tmp_path / "home"
+    (home / "designs").mkdir(parents=True)
+    shutil.copy(ROOT / "archs" / "atsn16x16.yaml", home / "designs" / "a.yaml")
+    shutil.copy(ROOT / "archs" / "dtsnn16x16.yaml", home / "designs" / "b.yaml")
+    (home / "w.npz").symlink_to(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+    monkeypatch.setenv("HOME", str(home))
+    study = tmp_path / "studies" / "s.yaml"
+    study.parent.mkdir()
+    study.write_text("name: t\nmode: engine\narch: ~/designs/a.yaml\nworkload: ~/w.npz\nimages: 2\n"
+                     "vary:\n  clock_hz: [1.0e8, 2.0e8]\nmetrics: [fps]\n", encoding="utf-8")
+    loaded = load_study(study)
+    assert loaded.arch == home / "designs" / "a.yaml" and loaded.workload == home / "w.npz"
+    study.write_text("name: t\nmode: engine\nworkload: ~/w.npz\nimages: 2\n"
+                     "vary:\n  arch: [~/designs/a.yaml, ~/designs/b.yaml]\nmetrics: [fps]\n", encoding="utf-8")
+    assert list(load_study(study).arch_files.values()) == [home / "designs" / "a.yaml", home / "designs" / "b.yaml"]

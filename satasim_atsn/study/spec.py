@@ -639,11 +639,12 @@ def _varied_archs(where: str, base: Path, raw: dict, mode: str) -> dict[str, Pat
 
 
 def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
-    """The existing file named by field ``key``, relative to the study file's folder ``base``."""
+    """The existing file named by field ``key``, relative to the study file's folder ``base`` (or ``~``, the home)."""
     value = raw[key]
     if not isinstance(value, str) or not value:
         raise _fail(where, key, "must be a path", "give a path relative to the study file")
-    target = real_path(base / value) if not Path(value).is_absolute() else Path(value)
+    given = Path(value).expanduser()  # ~/x.yaml: no shell expands it in a YAML file (technology: expands it too)
+    target = real_path(base / given) if not given.is_absolute() else given
     if is_link_loop(target):
         raise _fail(where, key, f"{shown(value)} is a loop of symbolic links", "point it at a real file")
     is_file = os.path.isfile(target)  # os.path: False on any OSError (Path.is_file raised on a name too long)
