@@ -204,6 +204,36 @@ def new_output_directory(path: str | os.PathLike) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def directory_lock(path: str | os.PathLike, option: str, holder: str) -> Iterator[None]:
+    """Hold an exclusive advisory lock (``flock``) on the existing directory ``path`` for the block: a second
+    process asking for it gets a one-line error naming ``option`` and ``holder`` (what else is writing there).
+
+    The lock is the kernel's, so a killed holder leaves none behind. Where the platform or the file system has no
+    ``flock`` (or the directory cannot be opened) the block runs unguarded."""
+    try:
+        import fcntl
+    except ImportError:  # no fcntl (Windows)
+        fcntl = None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if fcntl is not None else None
+    except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SatasimError.at(str(path), option, f"{holder} is writing into it now",
+                                      f"wait for it to end, or give another {option}") from None
+            except OSError:  # a file system without flock: unguarded
+                pass
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+@contextlib.contextmanager
 def staged_directory(out: Path) -> Iterator[Path]:
     """A hidden directory inside ``out`` to write a report into. Its files replace ``out``'s only once the block
     ends without error, so Ctrl-C or an error while plotting leaves ``out`` as it was (before, a few new plots

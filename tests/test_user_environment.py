@@ -93,3 +93,42 @@ def test_a_study_names_its_files_from_the_home_directory(tmp_path, monkeypatch):
     study.write_text("name: t\nmode: engine\nworkload: ~/w.npz\nimages: 2\n"
                      "vary:\n  arch: [~/designs/a.yaml, ~/designs/b.yaml]\nmetrics: [fps]\n", encoding="utf-8")
     assert list(load_study(study).arch_files.values()) == [home / "designs" / "a.yaml", home / "designs" / "b.yaml"]
+
+
+def _tiny_sweep(tmp_path: Path) -> Path:
+    study = tmp_path / "s.yaml"
+    study.write_text(f"name: t\nmode: engine\narch: {ROOT / 'archs' / 'atsn16x16.yaml'}\n"
+                     f"workload: {ROOT / 'workloads' / 'vgg_small_fmnist_atsn.npz'}\nimages: 2\n"
+                     "vary:\n  clock_hz: [1.0e8, 2.0e8]\nmetrics: [fps]\n", encoding="utf-8")
+    return study
+
+
+def test_a_second_sweep_into_the_same_directory_is_refused_while_the_first_runs(tmp_path, capsys):
+    """Two sweeps started at once into one -o: the second deleted the first's temp files of its atomic writes
+    (as a killed run's leftovers), and the first ended in "study.json: cannot be written (No such file or
+    directory)". The sweep now holds a lock on -o (flock: a killed sweep holds none), so the second is refused."""
+    import fcntl
+
+    import pytest
+
+    from satasim_atsn.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    running = os.open(out, os.O_RDONLY)  # a sweep running in out holds this lock
+    try:
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        (out / ".study.json.abc.tmp").write_text("the running sweep's write")
+        with pytest.raises(SystemExit) as exc:
+            main(["sweep", str(_tiny_sweep(tmp_path)), "-o", str(out), "--jobs", "1", "--quiet"])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2, err
+        assert err == (f"satasim: error: {out}: -o: another sweep is writing into it now; wait for it to end, "
+                       "or give another -o\n")
+        assert sorted(p.name for p in out.iterdir()) == [".study.json.abc.tmp"]
+    finally:
+        os.close(running)
+    with pytest.raises(SystemExit) as exc:  # the lock gone, the sweep runs and clears a dead run's temp file
+        main(["sweep", str(_tiny_sweep(tmp_path)), "-o", str(out), "--jobs", "1", "--quiet"])
+    assert exc.value.code == 0, capsys.readouterr().err
+    assert (out / "points.csv").is_file() and not (out / ".study.json.abc.tmp").exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import new_output_directory, real_path
+from satasim_atsn.fileio import directory_lock, new_output_directory, real_path
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET
 from satasim_atsn.workload.datasets import DATASETS
 
@@ -44,7 +44,7 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
                   quiet: bool) -> None:
     """Run a study: every point of the varied fields, in parallel, resumable; CSV + trade-off plots + report."""
     from satasim_atsn.study.point_notes import point_list, point_notes
-    from satasim_atsn.study.runner import run_study
+    from satasim_atsn.study.runner import make_output_dir, run_study
     from satasim_atsn.study.spec import load_study
     from satasim_atsn.study.sweep_report import sweep_report
 
@@ -53,9 +53,14 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
         raise StudyError.at(None, "--resume/--force", "are exclusive",
                             "keep rows with --resume or discard them with --force")
     study = load_study(study_path)
-    rows, stats = run_study(study, out_dir, jobs=jobs, resume=resume, force=force, scheduler=scheduler, quiet=quiet)
-    args = ["sweep", study_path, "-o", out_dir]
-    sweep_report(study, rows, out_dir, command_line(args), stats)
+    with new_output_directory(out_dir):  # a -o made for a sweep that then wrote nothing is removed
+        make_output_dir(Path(out_dir))
+        # one sweep at a time in -o: a second one deleted the first's temp files while it wrote them
+        with directory_lock(out_dir, "-o", "another sweep"):
+            rows, stats = run_study(study, out_dir, jobs=jobs, resume=resume, force=force, scheduler=scheduler,
+                                    quiet=quiet)
+            args = ["sweep", study_path, "-o", out_dir]
+            sweep_report(study, rows, out_dir, command_line(args), stats)
     if not quiet:
         ran = sum(1 for r in rows if r["status"] == "ok")
         for note, indices in point_notes(study, rows):  # in report.md too

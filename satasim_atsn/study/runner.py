@@ -254,8 +254,8 @@ def _plausible(row: dict[str, Any], metrics: list[str]) -> bool:
     return True
 
 
-def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Prepared:
-    """Check the output directory, reuse finished rows, and start a fresh journal holding them."""
+def make_output_dir(out_dir: Path) -> None:
+    """Check and create the sweep's output directory (and its parents)."""
     check_output_path(out_dir, "-o", is_dir=True)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -264,6 +264,11 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
                             "choose a writable directory") from None
     if not out_dir.is_dir():
         raise StudyError.at(str(out_dir), "-o", "is not a directory", "give a directory for the sweep's outputs")
+
+
+def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Prepared:
+    """Check the output directory, reuse finished rows, and start a fresh journal holding them."""
+    make_output_dir(out_dir)
     _remove_stale_temporaries(out_dir)
     identity = study.identity()
     csv_path, json_path = out_dir / CSV_NAME, out_dir / STUDY_JSON
