@@ -203,10 +203,14 @@ def new_output_directory(path: str | os.PathLike) -> Iterator[None]:
         raise
 
 
+_HELD_DIRECTORIES: set[str] = set()  # the directories this process holds a directory_lock on
+
+
 @contextlib.contextmanager
-def directory_lock(path: str | os.PathLike, option: str, holder: str) -> Iterator[None]:
-    """Hold an exclusive advisory lock (``flock``) on the existing directory ``path`` for the block: a second
-    process asking for it gets a one-line error naming ``option`` and ``holder`` (what else is writing there).
+def directory_lock(path: str | os.PathLike, option: str, holder: str, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive advisory lock (``flock``) on the existing directory ``path`` for the block. Another
+    process that holds it makes this a one-line error naming ``option`` and ``holder`` (what else is writing there),
+    or, with ``wait``, makes this wait for it. This process taking it again (a sweep writing its report) just runs.
 
     The lock is the kernel's, so a killed holder leaves none behind. Where the platform or the file system has no
     ``flock`` (or the directory cannot be opened) the block runs unguarded."""
@@ -214,14 +218,17 @@ def directory_lock(path: str | os.PathLike, option: str, holder: str) -> Iterato
         import fcntl
     except ImportError:  # no fcntl (Windows)
         fcntl = None
+    key = os.path.realpath(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if fcntl is not None else None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) \
+            if fcntl is not None and key not in _HELD_DIRECTORIES else None
     except OSError:
         fd = None
     try:
         if fd is not None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                _HELD_DIRECTORIES.add(key)
             except BlockingIOError:
                 raise SatasimError.at(str(path), option, f"{holder} is writing into it now",
                                       f"wait for it to end, or give another {option}") from None
@@ -230,6 +237,7 @@ def directory_lock(path: str | os.PathLike, option: str, holder: str) -> Iterato
         yield
     finally:
         if fd is not None:
+            _HELD_DIRECTORIES.discard(key)
             os.close(fd)
 
 
@@ -248,10 +256,12 @@ def staged_directory(out: Path) -> Iterator[Path]:
         raise _unwritable(out, error) from None
     try:
         yield staging
-        _refuse_kind_changes(staging, out)  # before anything moves: out stays as it was
-        for path in sorted(staging.iterdir()):
-            _move_in(path, out / path.name)
-        _fsync_dir(out)
+        # two reports into one out at once (two compares): one moves in whole, then the other, never file by file
+        with directory_lock(out, "-o", "another report", wait=True):
+            _refuse_kind_changes(staging, out)  # before anything moves: out stays as it was
+            for path in sorted(staging.iterdir()):
+                _move_in(path, out / path.name)
+            _fsync_dir(out)
     except SatasimError as error:  # a staged file that could not be written (full disk): name it where it goes
         raise _unstaged(error, staging, out) from None
     finally:

@@ -132,3 +132,34 @@ def test_a_second_sweep_into_the_same_directory_is_refused_while_the_first_runs(
         main(["sweep", str(_tiny_sweep(tmp_path)), "-o", str(out), "--jobs", "1", "--quiet"])
     assert exc.value.code == 0, capsys.readouterr().err
     assert (out / "points.csv").is_file() and not (out / ".study.json.abc.tmp").exists()
+
+
+def test_two_reports_into_one_directory_move_in_one_after_the_other(tmp_path):
+    """Two compares into one -o at once moved their staged files in file by file, interleaved: report.md of one
+    beside metrics.png of the other. A report now moves in under the directory's lock, waiting while another
+    process holds it."""
+    import fcntl
+    import threading
+
+    from satasim_atsn.fileio import staged_directory
+
+    out = tmp_path / "out"
+    out.mkdir()
+    moved = threading.Event()
+
+    def report() -> None:
+        with staged_directory(out) as stage:
+            (stage / "report.md").write_text("mine")
+        moved.set()
+
+    other = os.open(out, os.O_RDONLY)  # another process moving its report in holds this lock
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        writer = threading.Thread(target=report)
+        writer.start()
+        assert not moved.wait(1.0)
+        assert not (out / "report.md").exists()
+    finally:
+        os.close(other)
+    writer.join(10)
+    assert moved.is_set() and (out / "report.md").read_text() == "mine"
