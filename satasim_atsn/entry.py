@@ -7,7 +7,9 @@ address-space limit (`ulimit -v`) the same import can fail to map numba's compil
 from __future__ import annotations
 
 import errno
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 
@@ -34,8 +36,19 @@ def _out_of_address_space(error: BaseException) -> bool:
     return False
 
 
+class _TerminatedWhileLoading(KeyboardInterrupt):
+    """SIGTERM before the command line's own handler is set (cli.main turns it into one line and 143 after)."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _TerminatedWhileLoading
+
+
 def main() -> None:
-    """Import and run satasim_atsn.cli.main; an interrupt before the CLI's own handler is reached ends in one line."""
+    """Import and run satasim_atsn.cli.main; an interrupt or SIGTERM before the CLI's own handler is reached ends
+    in one line (SIGTERM's default action ended the process without a word)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         try:
             cli_main = _load_cli()
@@ -46,7 +59,13 @@ def main() -> None:
                              "numpy): the process's address-space limit is too small; raise it (ulimit -v), e.g. to "
                              "2 GB or unlimited\n")
             sys.exit(2)
+        finally:
+            if previous is not None:  # cli.main sets its own
+                signal.signal(signal.SIGTERM, previous)
         cli_main()
+    except _TerminatedWhileLoading:
+        sys.stderr.write("satasim: terminated\n")
+        sys.exit(128 + signal.SIGTERM)
     except KeyboardInterrupt:
         sys.stderr.write("satasim: interrupted\n")
         sys.exit(130)

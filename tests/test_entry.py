@@ -59,3 +59,33 @@ def test_another_os_error_while_loading_is_not_called_memory(monkeypatch) -> Non
     monkeypatch.setattr(entry, "_load_cli", load)
     with pytest.raises(OSError, match="cannot open shared object"):
         entry.main()
+
+
+class _TerminatedImport(importlib.abc.MetaPathFinder):
+    """Sends this process SIGTERM when satasim_atsn.cli is imported, as `kill PID` during its imports does."""
+
+    def find_spec(self, name, path, target=None):  # noqa: D102
+        if name == "satasim_atsn.cli":
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+
+def test_sigterm_during_the_imports_is_one_line(monkeypatch, capsys) -> None:
+    """SIGTERM's default action ended a satasim still loading numba without a word (the shell saw 143)."""
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.delitem(sys.modules, "satasim_atsn.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_TerminatedImport(), *sys.meta_path])
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # without entry's handler the test process must survive
+    try:
+        with pytest.raises(SystemExit) as stop:
+            entry.main()
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN  # the handler before it is restored
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert capsys.readouterr().err == "satasim: terminated\n"
