@@ -163,3 +163,22 @@ def test_two_reports_into_one_directory_move_in_one_after_the_other(tmp_path):
         os.close(other)
     writer.join(10)
     assert moved.is_set() and (out / "report.md").read_text() == "mine"
+
+
+def test_a_nir_export_past_the_file_size_limit_is_one_line(tmp_path):
+    """HDF5 writing the NIR graph onto a full disk (here: past ``ulimit -f``) printed hundreds of tracebacks from
+    h5py's deallocators, then crashed (segmentation fault) and left its temp file; the graph is now made in memory
+    and written as bytes, so the write fails like every other output."""
+    import resource
+
+    limit = 20 * 1024  # the graph takes about 250 kB
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run([sys.executable, "-m", "satasim_atsn", "workload", "export",
+                           str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"), "--nir", "g.nir"],
+                          cwd=tmp_path, capture_output=True, text=True, preexec_fn=small_files, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr == "satasim: error: g.nir: cannot be written (File too large); choose a writable location\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -28,6 +28,7 @@ saturation of ``vmem_bits`` membranes; ``logit_scale`` lives in the graph's meta
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -40,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError, shown
-from satasim_atsn.fileio import atomic_write_with
+from satasim_atsn.fileio import atomic_write_bytes
 from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
 from satasim_atsn.workload.format import (
     EXIT_PARAMETERS,
@@ -244,9 +245,14 @@ class _GraphExport:
 
 
 def write_nir(path: str | os.PathLike, graph: Any) -> None:
-    """Write a NIR graph atomically (a temp file renamed into place; links followed, special files in place)."""
+    """Write a NIR graph atomically (a temp file renamed into place; links followed, special files in place).
+
+    The HDF5 file is made in memory and then written as bytes: HDF5 writing to a full disk (or past ``ulimit -f``)
+    printed hundreds of tracebacks, crashed the process (segmentation fault) and left its temp file behind."""
     nir = require_nir()
-    atomic_write_with(path, lambda tmp: nir.write(tmp, graph))
+    buffer = io.BytesIO()
+    nir.write(buffer, graph)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_nir(path: str | os.PathLike) -> Any:
