@@ -30,6 +30,24 @@ def test_exit_mean_given_twice_is_refused(tmp_path, capsys, means):
     assert not target.exists()
 
 
+@pytest.mark.parametrize(("mean", "needle"), [
+    ("atsn=nan", "--exit-mean.atsn: 'nan' is not a finite number; give a mean exit timestep in [1, 4]"),
+    ("atsn=-inf", "--exit-mean.atsn: '-inf' is not a finite number; give a mean exit timestep in [1, 4]"),
+    ("atsn=abc", "--exit-mean.atsn: 'abc' is not a number; give a mean exit timestep in [1, 4]"),
+    ("atsn=", "--exit-mean.atsn: '' is not a number; give a mean exit timestep in [1, 4]"),
+    ("=2", "--exit-mean: '=2' is not POLICY=MEAN (no policy before '=')"),
+    ("atsn", "--exit-mean: 'atsn' is not POLICY=MEAN (no '=')"),
+])
+def test_exit_mean_not_a_finite_number_says_so(tmp_path, capsys, mean, needle):
+    """`--exit-mean atsn=nan` said "'atsn=nan' is not POLICY=MEAN" (it is that form); `=2` said
+    "--exit-mean.: unknown key"."""
+    target = tmp_path / "w.npz"
+    code, _, err = run(BUILD + ["--exit-mean", mean, "-o", str(target)], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and needle in lines[0], err
+    assert not target.exists()
+
+
 def test_one_mean_per_policy_still_builds(tmp_path, capsys):
     target = tmp_path / "w.npz"
     code, out, _ = run(BUILD + ["--exit-mean", "atsn=2.5", "--exit-mean", "dtsnn=3", "-o", str(target)], capsys)

@@ -398,23 +398,29 @@ def _forward_bar(workload, images: int | None, desc: str) -> Iterator[None]:
         yield
 
 
-def _exit_means(values: tuple[str, ...]) -> dict[str, float]:
-    """--exit-mean POLICY=MEAN options as a dict (WorkloadError on a malformed one, or on a policy given
-    twice: which of the two means was meant cannot be known, so neither silently wins)."""
+def _exit_means(values: tuple[str, ...], timesteps: int) -> dict[str, float]:
+    """--exit-mean POLICY=MEAN options as a dict (WorkloadError on a malformed one, on a mean that is not a finite
+    number, or on a policy given twice: which of the two means was meant cannot be known, so neither silently wins)."""
     means: dict[str, float] = {}
     given: dict[str, str] = {}
     for text in values:
-        policy, sep, value = text.partition("=")
-        if sep and policy.strip() in given:
-            raise WorkloadError.at(None, "--exit-mean", f"gives {policy.strip()!r} twice ({given[policy.strip()]!r} "
-                                   f"and {text!r})", f"give one --exit-mean {policy.strip()}=MEAN")
-        given[policy.strip()] = text
+        policy, sep, value = (part.strip() for part in text.partition("="))
+        if not sep or not policy:
+            raise WorkloadError.at(None, "--exit-mean", f"{text!r} is not POLICY=MEAN ("
+                                   + ("no policy before '='" if sep else "no '='") + ")",
+                                   "e.g. --exit-mean atsn=2.2")
+        if policy in given:
+            raise WorkloadError.at(None, "--exit-mean", f"gives {policy!r} twice ({given[policy]!r} and {text!r})",
+                                   f"give one --exit-mean {policy}=MEAN")
+        given[policy] = text
         try:
-            means[policy.strip()] = float(value) if sep else float("nan")
+            means[policy], problem = float(value), "is not a finite number"
         except ValueError:
-            means[policy.strip()] = float("nan")
-        if not sep or not np.isfinite(means[policy.strip()]):
-            raise WorkloadError.at(None, "--exit-mean", f"{text!r} is not POLICY=MEAN", "e.g. --exit-mean atsn=2.2")
+            means[policy], problem = float("nan"), "is not a number"
+        if not np.isfinite(means[policy]):
+            raise WorkloadError.at(None, f"--exit-mean.{policy}", f"{value!r} {problem}",
+                                   f"give a mean exit timestep in [1, {timesteps}] (= --timesteps), e.g. "
+                                   f"--exit-mean {policy}={min(2.2, timesteps):g}")
     return means
 
 
@@ -541,7 +547,7 @@ def build_command(
         if dataset and classes is None and net.has_output and net.num_classes is None:
             raise WorkloadError.at(net.source, "num_classes", "missing", "give num_classes in the network file")
         workload = build_with_rate(net, rate=rate, timesteps=timesteps, dataset=dataset, num_classes=classes,
-                                   exit_means=_exit_means(exit_means), num_images=num_images or 10000,
+                                   exit_means=_exit_means(exit_means, timesteps), num_images=num_images or 10000,
                                    seed=seed or 0)
     write_workload(output, workload)
     notes = pool_notes(workload.meta.get("provenance") or {})

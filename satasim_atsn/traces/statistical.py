@@ -997,7 +997,8 @@ def exit_histograms(means: dict, T: int, where: str | None, field: str) -> dict[
         try:
             hist[policy] = max_entropy_histogram(float(value), T)
         except WorkloadError:
-            raise WorkloadError.at(where, f"{field}.{policy}", f"{value} is not in [1, {T}]", "fix it") from None
+            raise WorkloadError.at(where, f"{field}.{policy}", f"{value} is not in [1, {T}]",
+                                   f"give a mean exit timestep between 1 and T = {T}") from None
     return {p: hist[p] for p in DRAW_ORDER_FIRST if p in hist}
 
 
