@@ -18,7 +18,7 @@ from typing import IO, Any
 import click
 
 from satasim_atsn import __version__
-from satasim_atsn.errors import SatasimError
+from satasim_atsn.errors import SatasimError, shorten_digits
 from satasim_atsn.fileio import standard_stream
 from satasim_atsn.runtime import keep_freed_memory
 
@@ -44,7 +44,7 @@ class UserError(click.ClickException):
 
     def show(self, file: IO[Any] | None = None) -> None:
         """One line: ``satasim: error: <message>``."""
-        click.echo(f"satasim: error: {' '.join(self.format_message().split())}", err=True)
+        click.echo(f"satasim: error: {shorten_digits(' '.join(self.format_message().split()))}", err=True)
 
 
 class Stopped(Exception):  # noqa: N818 - a stop, not an error

@@ -6,6 +6,8 @@ the file, the field and the fix. Build them with :func:`SatasimError.at` to keep
 
 from __future__ import annotations
 
+import re
+
 
 class SatasimError(Exception):
     """A user-caused error: bad file, bad field, impossible request. Never a bug."""
@@ -15,7 +17,7 @@ class SatasimError(Exception):
     problem: str | None = None
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(shorten_digits(" ".join(str(message).split())))
 
     @classmethod
     def at(cls, where: str | None, field: str | None, problem: str, fix: str | None = None) -> SatasimError:
@@ -65,6 +67,16 @@ class StudyError(SatasimError):
     kind = "study"
 
 
+#: a run of digits longer than any number a field takes (2^63 has 19): shortened where a message echoes it
+_LONG_DIGITS = re.compile(r"\d{41,}")
+
+
+def shorten_digits(text: str) -> str:
+    """``text`` with each run of more than 40 digits (a value of hundreds of digits a user typed or wrote in a file)
+    shortened to its first 20 digits, '...' and its length, so that a one-line message stays one readable line."""
+    return _LONG_DIGITS.sub(lambda run: f"{run.group()[:20]}... ({len(run.group())} digits)", text)
+
+
 _REPR = __import__("reprlib").Repr()
 _REPR.maxstring, _REPR.maxother, _REPR.maxlevel = 60, 60, 2
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
@@ -76,6 +88,11 @@ def shown(value: object) -> str:
     spelled as the user wrote them in YAML or JSON (true, false, null), not as Python's True, False, None."""
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int):
+        try:
+            return shorten_digits(repr(value))
+        except ValueError:  # beyond Python's limit of digits for a conversion to text (4300)
+            return "an integer of more than 4300 digits"
     return _REPR.repr(value)
 
 

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import yaml
 
-from satasim_atsn.errors import SatasimError, shown
+from satasim_atsn.errors import SatasimError, shorten_digits, shown
 
 STREAM_NAMES = {"-": 1, "/dev/stdout": 1, "/dev/stderr": 2}  # and /dev/fd/N, /proc/self/fd/N
 
@@ -455,6 +455,15 @@ class SexagesimalNumberError(yaml.YAMLError):
         self.text, self.line, self.value = text, line, value
 
 
+class TooManyDigitsError(yaml.YAMLError):
+    """An integer of more digits than Python converts from text (4300): yaml's int() raised ValueError, a
+    traceback; raised inside the loader, worded by :func:`load_yaml`."""
+
+    def __init__(self, text: str, line: int) -> None:
+        super().__init__(f"integer at line {line} has {len(text)} characters")
+        self.text, self.line = text, line
+
+
 _LEADING_ZERO_OCTAL = re.compile(r"[-+]?0[0-7_]+")
 
 
@@ -491,7 +500,10 @@ class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
         """yaml's int, except that a leading-zero integer (YAML 1.1 octal) is an error, not a silent 8 for 010."""
         if _LEADING_ZERO_OCTAL.fullmatch(str(node.value)):
             raise AmbiguousIntegerError(str(node.value), node.start_mark.line + 1)
-        value = super().construct_yaml_int(node)
+        try:
+            value = super().construct_yaml_int(node)
+        except ValueError:  # more digits than int() takes from text
+            raise TooManyDigitsError(str(node.value), node.start_mark.line + 1) from None
         if ":" in str(node.value):
             raise SexagesimalNumberError(str(node.value), node.start_mark.line + 1, value)
         return value
@@ -522,6 +534,9 @@ def load_yaml(source: str | bytes | IO, where: str, error: type[SatasimError] = 
         raise error.at(where, f"line {base60.line}", f"{base60.text} is a base-60 number in YAML 1.1 "
                        f"({base60.value:g})", f"write {base60.value:g} if that is meant, or quote it if it is "
                        "text") from None
+    except TooManyDigitsError as long:
+        raise error.at(where, f"line {long.line}", f"the integer {shorten_digits(long.text)} is longer than any "
+                       "value a field takes", "write a number in the field's range") from None
     except DuplicateKeyError as dup:
         raise error.at(where, f"line {dup.line}", f"key {shown(dup.key)} is given twice (first at line "
                        f"{dup.first_line}); YAML would silently keep the last one",
