@@ -152,6 +152,7 @@ def test_override_null_removes_and_switch_to_digital():
     ("pe=2", r"is a section, not a field"),
     ("pe.adders", r"expected path.to.field=value"),
     ("pe..adders=1", r"empty path component"),
+    ("=5", r"--set: '=5' has no field name before '='; write FIELD=VALUE"),
 ])
 def test_bad_override_paths(text, pattern):
     with pytest.raises(ArchError, match=pattern):

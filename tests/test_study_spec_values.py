@@ -167,6 +167,22 @@ def test_sweep_cli_names_the_set_entry_in_one_line(tmp_path, workload_path, caps
     assert exc.value.code == 2 and len(lines) == 1 and f"{path}: set.pe.adders" in lines[0]
 
 
+@pytest.mark.parametrize("maker", ["engine", "functional"])
+@pytest.mark.parametrize("entry", ["=5", " = 5"])
+def test_a_set_entry_without_a_field_name_says_so(tmp_path, workload_path, capsys, maker, entry):
+    """`set: ['=5']` said "set: : no such architecture field"."""
+    body = f"set: [accelerators=2, '{entry}']\nvary: {{clock_hz: [1e8]}}\n"
+    path = (engine_study(tmp_path, workload_path, body) if maker == "engine" else
+            _functional(tmp_path, workload_path, body.replace("accelerators=2", "exit_unit.cl_init=0.5")
+                        .replace("clock_hz: [1e8]", "exit_unit.tau_cl: [0.99]")))
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "-q"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(lines) == 1, lines
+    assert f"{path}: set[1]: '{entry}' has no field name before '='; write FIELD=VALUE" in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()
+
+
 # ------------------------------------------------------------------------------------------
 # 4. a functional study's `set` entries are parsed and checked like its varied values
 # ------------------------------------------------------------------------------------------

@@ -610,6 +610,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ArchError.at("--set", text, "expected path.to.field=value", "e.g. --set pe.adders=2")
     key, _, raw_value = text.partition("=")
+    if not key.strip():
+        raise ArchError.at("--set", None, f"{shown(text)} has no field name before '='",
+                           "write FIELD=VALUE, e.g. --set pe.adders=2")
     path = [p for p in key.strip().split(".")]
     if not all(path):
         raise ArchError.at("--set", key, "empty path component", "e.g. --set global_buffers.weight.bytes=262144")
@@ -622,7 +625,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         if isinstance(spec, dict):
             raise ArchError.at("--set", key, "is a section, not a field", f"set one of its fields: {', '.join(spec)}")
     try:
-        value = load_yaml(raw_value, "--set", ArchError) if raw_value.strip() else None
+        value = load_yaml(raw_value, f"--set {key.strip()}", ArchError) if raw_value.strip() else None
     except yaml.YAMLError:
         raise ArchError.at("--set", key, f"cannot parse value {shown(raw_value)}", "give a YAML scalar") from None
     if isinstance(value, (dict, list)):

@@ -528,6 +528,10 @@ def load_study(path: str | Path) -> Study:
     fixed = raw.get("set", []) or []
     if not isinstance(fixed, list) or not all(isinstance(s, str) and "=" in s for s in fixed):
         raise _fail(where, "set", "must be a list of 'path.to.field=value' strings", "e.g. set: [accelerators=4]")
+    nameless = next((i for i, item in enumerate(fixed) if not item.split("=", 1)[0].strip()), None)
+    if nameless is not None:
+        raise _fail(where, f"set[{nameless}]", f"{shown(fixed[nameless])} has no field name before '='",
+                    "write FIELD=VALUE, e.g. set: [accelerators=4]")
     # fields
     if mode == "functional":
         known: dict[str, Any] = {f: None for f in FUNCTIONAL_FIELDS}
