@@ -125,12 +125,12 @@ class Document:
             elif kind == "figure":
                 data = base64.b64encode((base / value.path).read_bytes()).decode("ascii")
                 body.append(
-                    f'<figure><img alt="{html.escape(value.caption)}" src="data:image/png;base64,{data}">'
+                    f'<figure><img alt="{html.escape(_plain(value.caption))}" src="data:image/png;base64,{data}">'
                     f"<figcaption>{_inline(value.caption)}</figcaption></figure>"
                 )
         return (
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head>\n<body>\n"
+            f"<title>{html.escape(_plain(self.title))}</title><style>{_CSS}</style></head>\n<body>\n"
             + "\n".join(body)
             + "\n</body></html>\n"
         )
@@ -153,14 +153,50 @@ _CSS = (
 )
 
 
-def _inline(text: str) -> str:
-    """Escape text and turn Markdown **bold** and `code` into HTML."""
-    import re
+#: what :func:`md_text` escapes anywhere: emphasis, code, links and strikethrough; ``<`` only where it opens an HTML
+#: tag or an autolink and ``&`` only where it spells an entity (``<= 12`` stays as written); ``_`` only where it can
+#: open or close emphasis (not inside a word: ``bandwidth_GB_per_s`` stays); ``|`` is the tables' own (_md_cell)
+_MD_INLINE = re.compile(r"[\\`*\[\]~]|<(?=[A-Za-z/!?])|&(?=#?\w+;)|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+#: what starts a heading, a quote, a list or a rule at the start of a paragraph
+_MD_BLOCK_START = re.compile(r"^(#|>|[-+*=](?=\s|$)|\d+(?=[.)](?:\s|$)))")
+#: a backslash escape of an ASCII punctuation character, or a code span, whichever comes first (as Markdown reads
+#: them: no escapes inside code)
+_MD_ESCAPE_OR_CODE = re.compile(r"\\([!-/:-@\[-`{-~])|`([^`]+)`")
 
-    escaped = html.escape(text)
-    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    escaped = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
-    return escaped
+
+def md_text(value: object) -> str:
+    """A user's text (a name, a label, a value, a description) for a Markdown block: the characters Markdown would
+    read as formatting are escaped with a backslash, so ``*x*`` shows as written, not in italics; lines are joined."""
+    text = " ".join(str(value).split("\n"))
+    text = _MD_INLINE.sub(lambda m: "\\" + m.group(), text)
+    return _MD_BLOCK_START.sub(lambda m: m.group() + "\\" if m.group()[0].isdigit() else "\\" + m.group(), text)
+
+
+def md_code(value: object) -> str:
+    """A user's text as inline code (`name`), or as escaped text (:func:`md_text`) when it holds a backtick or a line
+    break, which a code span cannot show."""
+    text = str(value)
+    return md_text(text) if "`" in text or "\n" in text or not text.strip() else f"`{text}`"
+
+
+def _plain(text: str) -> str:
+    """Markdown text with its backslash escapes undone (an HTML title or alt text shows no formatting)."""
+    return _MD_ESCAPE_OR_CODE.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+
+
+def _inline(text: str) -> str:
+    """Escape text and turn Markdown **bold** and `code` into HTML; a backslash-escaped character outside code stays
+    as written (Markdown reads escapes everywhere but in code spans)."""
+    held: list[str] = []  # finished HTML, put back at the end
+
+    def hold(piece: str) -> str:
+        held.append(piece)
+        return f"\ue000{len(held) - 1}\ue001"
+
+    text = _MD_ESCAPE_OR_CODE.sub(lambda m: hold(html.escape(m.group(1)) if m.group(1) is not None else
+                                                 f"<code>{html.escape(m.group(2))}</code>"), text)
+    escaped = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", html.escape(text))
+    return re.sub("\ue000(\\d+)\ue001", lambda m: held[int(m.group(1))], escaped)
 
 
 def _lines(text: str) -> list[str]:

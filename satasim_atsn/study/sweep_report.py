@@ -9,7 +9,7 @@ import numpy as np
 
 from satasim_atsn.fileio import staged_directory
 from satasim_atsn.report import plots
-from satasim_atsn.report.document import Document, fmt
+from satasim_atsn.report.document import Document, fmt, md_code, md_text
 from satasim_atsn.study.pareto import pareto_front
 from satasim_atsn.study.point_notes import point_list, point_notes
 from satasim_atsn.study.spec import MAXIMISE, Study, as_number
@@ -32,7 +32,7 @@ def short_names(fields: list[str]) -> dict[str, str]:
 def _label(row: dict, fields: list[str]) -> str:
     """A point's varied values, each named by its field's short name."""
     names = short_names(fields)
-    return ", ".join(f"{names[f]}={row[f]}" for f in fields)
+    return ", ".join(f"{md_text(names[f])}={md_text(row[f])}" for f in fields)
 
 
 def _as_float(value: Any) -> float:
@@ -60,19 +60,20 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
 def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command: str) -> Document:
     """The sweep's report, with its plots written into ``out``."""
     fields = study.fields
+    headers = [md_text(f) for f in fields]
     ok = [r for r in rows if r["status"] == "ok"]
     errors = [r for r in rows if r["status"] == "error"]
     skipped = [r for r in rows if r["status"] == "skipped"]
-    doc = Document(f"Study {study.name}", notice=_workload_line(study))
+    doc = Document(f"Study {md_text(study.name)}", notice=_workload_line(study))
     if study.description:
-        doc.para(study.description)
+        doc.para(md_text(study.description))
     doc.para("Regenerate with:")
     doc.code(command)
     doc.bullets([
-        f"mode: `{study.mode}`; base architecture: `{study.arch.name if study.arch else 'n/a'}`; "
-        f"workload: `{study.workload.name}`; {study.images} images per point from image {study.start}",
-        f"fixed overrides: {', '.join(f'`{s}`' for s in study.fixed) or 'none'}",
-        f"varied: {', '.join(f'`{f}`' for f in fields)}; {len(rows)} points, {len(ok)} ok, {len(errors)} errors"
+        f"mode: `{study.mode}`; base architecture: {md_code(study.arch.name if study.arch else 'n/a')}; "
+        f"workload: {md_code(study.workload.name)}; {study.images} images per point from image {study.start}",
+        f"fixed overrides: {', '.join(md_code(s) for s in study.fixed) or 'none'}",
+        f"varied: {', '.join(md_code(f) for f in fields)}; {len(rows)} points, {len(ok)} ok, {len(errors)} errors"
         + (f", {len(skipped)} skipped (combinations the architecture refuses)" if skipped else ""),
     ])  # run statistics (computed/reused) go to the terminal only: the report is the same however the run went
     ran = sum(1 for r in rows if r["status"] == "ok")
@@ -104,15 +105,16 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
                    "labelled with its points' numbers (the table below)"
                    + (f"; {missing} point{'s' if missing > 1 else ''} without a value of {xm} or {ym} not drawn"
                       if missing else ""))
-        doc.table(["point"] + fields + [xm, ym], [[r["point"]] + [r[f] for f in fields] + [fmt(_as_float(r[xm])),
-                  fmt(_as_float(r[ym]))] for r, on in zip(drawn, front, strict=True) if on],
+        doc.table(["point"] + headers + [xm, ym], [[r["point"]] + [md_text(r[f]) for f in fields]
+                                                   + [fmt(_as_float(r[xm])), fmt(_as_float(r[ym]))]
+                                                   for r, on in zip(drawn, front, strict=True) if on],
                   caption=f"Pareto-optimal points ({int(front.sum())} of {len(drawn)})")
     if len(study.axes) == 2 and all(len(a.fields) == 1 for a in study.axes) and ok:
         _heatmaps(doc, study, ok, out)
     doc.heading("All points")
-    doc.table(["point"] + fields + ["status"] + study.metrics,
-              [[r["point"]] + [r[f] for f in fields] + [r["status"]] + [fmt(_as_float(r.get(m))) for m in study.metrics]
-               for r in rows])
+    doc.table(["point"] + headers + ["status"] + study.metrics,
+              [[r["point"]] + [md_text(r[f]) for f in fields] + [r["status"]]
+               + [fmt(_as_float(r.get(m))) for m in study.metrics] for r in rows])
     _problem_sections(doc, fields, errors, skipped)
     return doc
 
@@ -131,8 +133,8 @@ def _heatmaps(doc: Document, study: Study, ok: list[dict[str, Any]], out: Path) 
             continue
         name = f"heatmap_{metric}.png"
         plots.heatmap(out / name, grid, xs_v, ys_v, fx, fy, f"{study.name}: {metric}", metric)
-        doc.heading(f"{metric} over {fy} x {fx}", 3)
-        doc.figure(name, f"{metric} for every ({fy}, {fx})")
+        doc.heading(f"{metric} over {md_text(fy)} x {md_text(fx)}", 3)
+        doc.figure(name, f"{metric} for every ({md_text(fy)}, {md_text(fx)})")
 
 
 def _ascending(values: list) -> list:
@@ -147,13 +149,13 @@ def _problem_sections(doc: Document, fields: list[str], errors: list[dict], skip
     """The points that failed, one line each, and the skipped ones, one line per distinct reason."""
     if errors:
         doc.heading("Errors")
-        doc.bullets([f"point {r['point']} ({_label(r, fields)}): {r['error']}" for r in errors])
+        doc.bullets([f"point {r['point']} ({_label(r, fields)}): {md_text(r['error'])}" for r in errors])
     if skipped:
         doc.heading("Skipped points")
         reasons: dict[str, list[str]] = {}
         for r in skipped:  # one line per distinct reason, with the points it covers
             reasons.setdefault(str(r["error"]), []).append(str(r["point"]))
-        doc.bullets([f"point{'s' if len(pts) > 1 else ''} {', '.join(pts)}: {reason}"
+        doc.bullets([f"point{'s' if len(pts) > 1 else ''} {', '.join(pts)}: {md_text(reason)}"
                      for reason, pts in reasons.items()])
 
 

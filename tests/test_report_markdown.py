@@ -1,0 +1,57 @@
+"""A user's text in a generated report (a study's name, description and values, an architecture's name, a workload's
+file name): Markdown shows it as written (``*x*`` was rendered in italics, ``|`` split a table cell, a backtick
+opened a code span), and the HTML page shows the same characters."""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+import pytest
+from study_helpers import engine_study
+
+from satasim_atsn.cli import main
+from satasim_atsn.report.document import Document, md_code, md_text
+
+SPECIAL = ["*x*", "_a_", "|", "`", "a<b>c", "[l](u)", "~s~", "# h", "1. item", "- a", "a&amp;b", "C:\\d"]
+
+
+@pytest.mark.parametrize("text", SPECIAL)
+def test_md_text_shows_as_written_in_markdown_and_html(tmp_path, text):
+    doc = Document(md_text(text))
+    doc.para(md_text(text))
+    doc.table(["h"], [[md_text(text)]])
+    md, html = doc.to_markdown(), doc.to_html(tmp_path)
+    shown = escape(text)
+    assert f"<h1>{shown}</h1>" in html and f"<p>{shown}</p>" in html and f"<td>{shown}</td>" in html
+    assert f"<title>{shown}</title>" in html
+    title = md.splitlines()[0].removeprefix("# ")
+    assert re.search(r"(?<!\\)[*`\[\]~]", title.replace("\\\\", "")) is None, title  # each mark escaped
+
+
+@pytest.mark.parametrize("text", ["bandwidth_GB_per_s", "tech.add_16b_energy_pJ", "images_per_batch <= 12", "R&D",
+                                  "a > b", "9.5e+08", "-1", "x=1, y=2"])
+def test_md_text_leaves_plain_text_alone(text):
+    """What a shipped report holds stays byte-identical: nothing is escaped that Markdown would not read."""
+    assert md_text(text) == text and md_code(text) == f"`{text}`"
+
+
+def test_md_code_of_a_backtick_is_escaped_text():
+    assert md_code("a`b") == "a\\`b" and md_code("a*b") == "`a*b`"
+
+
+def test_a_sweep_report_shows_text_values_as_written(tmp_path, workload_path, capsys):
+    names = ["*x*", "_a_", "|", "`", "a<b>c"]
+    study = engine_study(tmp_path, workload_path, "vary:\n  name: [" + ", ".join(f"'{n}'" for n in names) + "]\n")
+    study.write_text(study.read_text().replace("name: t\n", "name: '*t*'\ndescription: '*d* `e` # f'\n"))
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", str(study), "-o", str(tmp_path / "out"), "-q"])
+    assert exc.value.code in (0, None), capsys.readouterr().err
+    md = (tmp_path / "out" / "report.md").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "# Study \\*t\\*\n" in md and "\\*d\\* \\`e\\` # f" in md
+    for point, (shown, plain) in enumerate(zip(["\\*x\\*", "\\_a\\_", "\\|", "\\`", "a\\<b>c"],
+                                               ["*x*", "_a_", "|", "`", "a&lt;b&gt;c"], strict=True)):
+        assert f"| {point} | {shown} | ok |" in md, md
+        assert f"<tr><td>{point}</td><td>{plain}</td><td>ok</td>" in html
+    assert "<h1>Study *t*</h1>" in html and "<p>*d* `e` # f</p>" in html
