@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from html import escape
+from pathlib import Path
 
 import pytest
 from study_helpers import engine_study
@@ -55,3 +56,22 @@ def test_a_sweep_report_shows_text_values_as_written(tmp_path, workload_path, ca
         assert f"| {point} | {shown} | ok |" in md, md
         assert f"<tr><td>{point}</td><td>{plain}</td><td>ok</td>" in html
     assert "<h1>Study *t*</h1>" in html and "<p>*d* `e` # f</p>" in html
+
+
+def test_a_compare_report_shows_architecture_names_as_written(tmp_path, workload_path, capsys):
+    root = Path(__file__).resolve().parents[1] / "archs"
+    archs = []
+    for shipped, name in (("atsn16x16", "*x* `z`"), ("conventional16x16", "_a_")):
+        text = (root / f"{shipped}.yaml").read_text()
+        archs.append(tmp_path / f"{shipped}.yaml")
+        archs[-1].write_text(re.sub(r"(?m)^name: .*$", f"name: '{name}'", text))
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", *map(str, archs), str(workload_path), "-o", str(tmp_path / "out"), "--images", "2", "-q"])
+    assert exc.value.code in (0, None), capsys.readouterr().err
+    md = (tmp_path / "out" / "report.md").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "| metric | \\*x\\* \\`z\\` | \\_a\\_ | \\_a\\_ / \\*x\\* \\`z\\` |" in md, md
+    assert "baseline for the ratios: **\\*x\\* \\`z\\`**" in md and "**\\_a\\_** spends" in md
+    body = re.sub(r"(?s)```.*?```|\]\([^)]*\)", "", md)  # the command (a temporary path), the figures' files
+    assert "*x*" not in body and "_a_" not in body and "`z`" not in body
+    assert "<th>*x* `z`</th><th>_a_</th>" in html and "<b>_a_</b> spends" in html

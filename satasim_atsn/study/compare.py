@@ -31,7 +31,7 @@ from satasim_atsn.hw.arch import (
     shipped_arch,
 )
 from satasim_atsn.report import plots
-from satasim_atsn.report.document import Document, fmt, pct, ratio_text, text_table
+from satasim_atsn.report.document import Document, fmt, md_code, md_text, pct, ratio_text, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
 from satasim_atsn.study.runner import STUDY_JSON, process_pool
 from satasim_atsn.threads import usable_cpus
@@ -432,25 +432,21 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     judged = [next((m for m, s in zip(metas, summaries, strict=True) if s["kind"] == kind), None)
               for kind in ("atsn", "conventional")]  # the pair paper_direction judges
     differ = task_differences([m for m in judged if m is not None])
-    title = f"Comparison on {metas[0].get('name')}: " + ", ".join(names) if shared else "Comparison of " + ", ".join(
-        f"{n} on {m.get('name')}" for n, m in zip(names, metas, strict=True))
+    shown = [md_text(n) for n in names]  # the names as the report's Markdown shows them (plots take them as they are)
+    title = f"Comparison on {md_text(metas[0].get('name'))}: " + ", ".join(shown) if shared else (
+        "Comparison of " + ", ".join(f"{n} on {md_text(m.get('name'))}" for n, m in zip(shown, metas, strict=True)))
     doc = Document(title,
                    notice=" ".join(dict.fromkeys(n for n in map(workload_notice, workloads) if n)))
     doc.para("Regenerate with:")
     doc.code(command)
-    if shared:
-        source = f"of `{Path(workloads[0]).name}` ({metas[0].get('dataset')})"
-    else:
-        source = "of each architecture's own workload (" + "; ".join(
-            f"**{n}**: `{Path(w).name}` ({m.get('dataset')})" for n, w, m in zip(names, workloads, metas, strict=True)
-        ) + "). The differences therefore include the networks' spikes and exit steps, not only the hardware"
+    source = _source(shown, workloads, metas, shared)
     for note in notes:
-        doc.para(f"**Note:** {note}.")
+        doc.para(f"**Note:** {md_text(note)}.")
     doc.para(f"{images} images from image {start} {source}; "
-             f"baseline for the ratios: **{names[b]}**. Energy per image = total energy (dynamic + leakage of every "
+             f"baseline for the ratios: **{shown[b]}**. Energy per image = total energy (dynamic + leakage of every "
              "accelerator over the makespan) / images; per image-timestep divides further by the timesteps the "
              "images ran. Power = energy / makespan. EDP = energy per image x mean image latency.")
-    headers = ["metric"] + names + [f"{n} / {names[b]}" for i, n in enumerate(names) if i != b]
+    headers = ["metric"] + shown + [f"{n} / {shown[b]}" for i, n in enumerate(shown) if i != b]
     rows = []
     for label, key in _METRIC_ROWS:
         vals = [s.get(key) for s in summaries]
@@ -467,10 +463,11 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         doc.heading("Why they differ")
         for i, s in enumerate(summaries):
             if i != b:
-                for sentence in explain_difference(s, summaries[b]):
+                for sentence in explain_difference(_md_named(s), _md_named(summaries[b])):
                     doc.para(sentence)
         tables = {(load_arch(a, list(overrides or [])).technology) for a in arch_paths}
-        for sentence in paper_direction(summaries, same_input=shared and len(tables) == 1, task_differs=differ):
+        for sentence in paper_direction([_md_named(s) for s in summaries], same_input=shared and len(tables) == 1,
+                                        task_differs=differ):
             doc.para(sentence)
         # latency timeline and exit histogram
         _latency_sections(doc, stage, summaries)
@@ -490,6 +487,21 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
 
 
 
+def _source(shown: list[str], workloads: list[str], metas: list[dict], shared: bool) -> str:
+    """The workload(s) the designs ran, for the report: one workload's file and dataset, or each design's own."""
+    if shared:
+        return f"of {md_code(Path(workloads[0]).name)} ({md_text(metas[0].get('dataset'))})"
+    return "of each architecture's own workload (" + "; ".join(
+        f"**{n}**: {md_code(Path(w).name)} ({md_text(m.get('dataset'))})"
+        for n, w, m in zip(shown, workloads, metas, strict=True)
+    ) + "). The differences therefore include the networks' spikes and exit steps, not only the hardware"
+
+
+def _md_named(summary: dict) -> dict:
+    """A summary whose name is escaped for the report's Markdown (the sentences about it quote it)."""
+    return {**summary, "name": md_text(summary["name"])}
+
+
 def _metrics_figure(doc: Document, out: Path, names: list[str], summaries: list[dict], b: int) -> None:
     """FPS, energy per image, area, power, EDP and energy per image-timestep side by side, annotated with the
     ratio to the baseline ``b``."""
@@ -502,7 +514,7 @@ def _metrics_figure(doc: Document, out: Path, names: list[str], summaries: list[
         ("energy per image-timestep (uJ)", [s["energy_per_image_timestep_uJ"] for s in summaries]),
     ], b)
     doc.figure("metrics.png", f"FPS, energy per image, area, power, EDP and energy per image-timestep; bars "
-               f"annotated with the ratio to {names[b]}")
+               f"annotated with the ratio to {md_text(names[b])}")
 
 
 def _energy_sections(doc: Document, out: Path, names: list[str], summaries: list[dict]) -> None:
@@ -518,7 +530,8 @@ def _energy_sections(doc: Document, out: Path, names: list[str], summaries: list
     for c in comps:
         comp_rows.append([c] + [fmt(s["energy_by_component_uJ"].get(c, 0.0)) for s in summaries] +
                          [fmt(s["leakage_by_component_uJ"].get(c, 0.0)) for s in summaries])
-    doc.table(["component"] + [f"{n} total uJ" for n in names] + [f"{n} leakage uJ" for n in names], comp_rows,
+    shown = [md_text(n) for n in names]
+    doc.table(["component"] + [f"{n} total uJ" for n in shown] + [f"{n} leakage uJ" for n in shown], comp_rows,
               caption="energy per image by component")
     action_rows = []
     for c in comps:
@@ -527,7 +540,7 @@ def _energy_sections(doc: Document, out: Path, names: list[str], summaries: list
             vals = [s["energy_by_action_uJ"].get(c, {}).get(k, 0.0) for s in summaries]
             if any(vals):
                 action_rows.append([c, k] + [fmt(v) for v in vals])
-    doc.table(["component", "action"] + names, action_rows, caption="dynamic energy per image by action (uJ)")
+    doc.table(["component", "action"] + shown, action_rows, caption="dynamic energy per image by action (uJ)")
     _layer_section(doc, out, names, summaries)
 
 
@@ -556,7 +569,7 @@ def _layer_section(doc: Document, out: Path, names: list[str], summaries: list[d
     if any(loads):
         stacks[WEIGHT_LOAD] = loads
         caption += (f", and on top the {WEIGHT_LOAD.removesuffix(' (no layer)')}, which belongs to no layer: "
-                    + ", ".join(f"{n} {fmt(v)} uJ" for n, v in zip(names, loads, strict=True))
+                    + ", ".join(f"{md_text(n)} {fmt(v)} uJ" for n, v in zip(names, loads, strict=True))
                     + " per image; each bar adds up to the dynamic energy per image")
     plots.stacked_bars(out / "energy_by_layer.png", names, stacks, "dynamic energy per image by layer", "uJ per image")
     doc.figure("energy_by_layer.png", caption)
@@ -603,7 +616,8 @@ def _group_section(doc: Document, out: Path, names: list[str], summaries: list[d
     rows.append(["total"] + [fmt(s["energy_per_image_uJ"]) for s in summaries] + ["100%"] * len(names))
     rows.append(["pJ per synaptic op (dynamic only)"]
                 + [f"{fmt(s['pJ_per_sop'])} ({fmt(s['dynamic_pJ_per_sop'])})" for s in summaries] + [""] * len(names))
-    doc.table(["group"] + [f"{n} uJ" for n in names] + [f"{n} share" for n in names], rows,
+    shown = [md_text(n) for n in names]
+    doc.table(["group"] + [f"{n} uJ" for n in shown] + [f"{n} share" for n in shown], rows,
               caption="energy per image by group, dynamic and leakage, with each part's share of the total")
     unit_rows = []
     for label, path in UNIT_ROWS:
@@ -614,7 +628,7 @@ def _group_section(doc: Document, out: Path, names: list[str], summaries: list[d
                 value = value[key]
             values.append(_percent(value))
         unit_rows.append([label] + values)
-    doc.table(["unit"] + names, unit_rows,
+    doc.table(["unit"] + shown, unit_rows,
               caption="utilisation of each unit over the makespan (definitions: docs/results.md, \"utilisation\")")
 
 
@@ -625,7 +639,7 @@ def _latency_sections(doc: Document, out: Path, summaries: list[dict]) -> None:
         segments, how = latency_timeline(s)
         name = f"timeline_{i}_{file_safe(s['name'])}.png"
         plots.timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")
-        doc.figure(name, f"{s['name']}: latency timeline of one image, {how}")
+        doc.figure(name, f"{md_text(s['name'])}: latency timeline of one image, {how}")
     T = max(len(s["exit_hist"]) for s in summaries)
     title = "exit timestep histogram"
     if len(step_columns(T)) == T:
