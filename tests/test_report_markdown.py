@@ -75,3 +75,23 @@ def test_a_compare_report_shows_architecture_names_as_written(tmp_path, workload
     body = re.sub(r"(?s)```.*?```|\]\([^)]*\)", "", md)  # the command (a temporary path), the figures' files
     assert "*x*" not in body and "_a_" not in body and "`z`" not in body
     assert "<th>*x* `z`</th><th>_a_</th>" in html and "<b>_a_</b> spends" in html
+
+
+@pytest.mark.parametrize("prefix", ["*p*", "_p_"])
+def test_a_reproduce_report_shows_the_trained_set_as_written(tmp_path, capsys, prefix):
+    """--trained-set PREFIX names the user's files: table1 quotes them as PREFIX_*.npz."""
+    import shutil
+
+    shipped = Path(__file__).resolve().parents[1] / "workloads"
+    for algo in ("snn", "dtsnn", "atsn"):
+        shutil.copy(shipped / f"vgg_small_fmnist_{algo}.npz", tmp_path / f"{prefix}_{algo}.npz")
+    escaped = md_text(prefix)
+    assert escaped != prefix
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "table1", "-o", str(tmp_path / "out"), "--workloads", str(tmp_path), "--trained-set", prefix,
+              "--images", "64", "-q"])
+    assert exc.value.code in (0, None), capsys.readouterr().err
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert f"fashion-mnist, 64 test images (embedded in the workload), {escaped}_*.npz" in md, md
+    body = re.sub(r"(?s)```.*?```", "", md)
+    assert f"{prefix}_" not in body.replace(escaped, ""), body

@@ -18,7 +18,7 @@ import numpy as np
 
 from satasim_atsn.fileio import atomic_write_text, json_default
 from satasim_atsn.report import plots
-from satasim_atsn.report.document import Document, fmt, text_table
+from satasim_atsn.report.document import Document, fmt, md_code, md_text, text_table
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
     TAU_CL_DEFAULT,
@@ -93,7 +93,13 @@ def _dataset_label(run: FullRun, name: str | None = None) -> str:
     """'cifar10, 10000 test images (the whole test split), vgg16w025_cifar10_atsn': what an accuracy was measured on."""
     meta = run.workload.meta
     dataset = (meta.get("provenance", {}) or {}).get("dataset_source") or meta.get("dataset", "?")
-    return f"{dataset}, {run.result.num_images} test images ({run.inputs}), {name or meta.get('name')}"
+    shown = name or md_text(meta.get("name"))
+    return f"{md_text(dataset)}, {run.result.num_images} test images ({run.inputs}), {shown}"
+
+
+def _md_set(trained: TrainedSet) -> str:
+    """The trained set's files as a report names them (PREFIX_*.npz): the user's prefix escaped for Markdown."""
+    return f"{md_text(trained.prefix)}_*.npz"
 
 
 def _network_label(run: FullRun) -> str:
@@ -104,7 +110,7 @@ def _network_label(run: FullRun) -> str:
         parts.append(f"width {config['width']}")
     if config.get("epochs"):
         parts.append(f"{config['epochs']} epochs")
-    return ", ".join(parts)
+    return md_text(", ".join(parts))
 
 
 def _policies(run: FullRun) -> tuple[AtsnPolicy, DtsnnPolicy]:
@@ -146,11 +152,12 @@ def table1(out: Path, images: int | None, workload_dir: Path, command: str,
     results: dict = {"missing": missing, "rows": {}}
     if not runs:
         doc.para("**Cannot reproduce:** none of the trained workloads exists (" +
-                 ", ".join(trained.file(a) for a in ALGORITHMS) + f" in `{_named(workload_dir)}`). Train them with:")
+                 ", ".join(md_text(trained.file(a)) for a in ALGORITHMS) + f" in {md_code(_named(workload_dir))}). "
+                 "Train them with:")
         doc.code("\n".join(trained.hint(a, _named(workload_dir)) for a in ALGORITHMS))
         return doc, results, "table1: no trained workloads"
     any_run = next(iter(runs.values()))
-    label = f"{_network_label(any_run)}; {_dataset_label(any_run, trained.file('*'))}"
+    label = f"{_network_label(any_run)}; {_dataset_label(any_run, _md_set(trained))}"
     doc.para(f"**Data: our trained networks ({label}), not the "
              "paper's full-width VGG16 trained for 300 epochs.** "
              "Each algorithm is its own trained network (as in the paper: same hyper-parameters, different loss and "
@@ -289,7 +296,7 @@ def table2(out: Path, images: int | None, workload_dir: Path, command: str,
     d_acc = None if ev_at["accuracy"] is None or ev_dt["accuracy"] is None else \
         100 * (ev_at["accuracy"] - ev_dt["accuracy"])
     n = min(at.result.num_images, dt.result.num_images)
-    doc.para(f"**Data: our trained networks ({_network_label(at)}; {_dataset_label(at, trained.file('*'))}), not "
+    doc.para(f"**Data: our trained networks ({_network_label(at)}; {_dataset_label(at, _md_set(trained))}), not "
              "the paper's ImageNet-100 and N-Caltech-101 networks, whose data is not here.** The ATSN network "
              f"(L_imp, non-reset output) runs its AT rule (CL_init = {at_rule.cl_init:g}, tau_CL = "
              f"{at_rule.tau_cl:g}), the DTSNN network its own rule (theta = {dt_rule.theta:g}). Relative "
@@ -303,7 +310,7 @@ def table2(out: Path, images: int | None, workload_dir: Path, command: str,
         return "n/a" if v is None else f"{v:+.2f}"
 
     matched = _at_dtsnn_accuracy(at, dt, ev_dt)
-    rows = [[f"ours ({trained.file('*')})"] + step_cells(relative, shown, "{:.3f}".format, "n/a")
+    rows = [[f"ours ({_md_set(trained)})"] + step_cells(relative, shown, "{:.3f}".format, "n/a")
             + [f"{whole:.3f}", f"{100 * t_rel:.2f}", pts(d_acc)]]
     if matched is not None:
         rows.append([f"ours, ATSN at DTSNN's accuracy (CL_init = {matched['policy']['cl_init']:g})"]
@@ -396,7 +403,7 @@ def table4(out: Path, images: int | None, workload_dir: Path, command: str,
     doc.code(command)
     path = workload_dir / trained.file("ATSN")
     if not path.is_file():
-        doc.para(f"**Cannot reproduce:** `{_named(workload_dir) / path.name}` does not exist. Train it with:")
+        doc.para(f"**Cannot reproduce:** {md_code(_named(workload_dir) / path.name)} does not exist. Train it with:")
         doc.code(trained.hint("ATSN", _named(workload_dir)))
         return doc, {"missing": ["ATSN"]}, "table4: no ATSN workload"
     run = trained.run(path, images)
@@ -480,8 +487,8 @@ def table5(out: Path, images: int | None, workload_dir: Path, command: str,
              "loss combinations can be separated; every trained workload found is one row.")
     if not runs:
         named = _named(workload_dir)
-        doc.para(f"**Cannot reproduce:** no trained `{trained.prefix}_*.npz` workload in `{named}`. Train "
-                 "the ablation with, e.g.:")
+        doc.para(f"**Cannot reproduce:** no trained {md_code(trained.prefix + '_*.npz')} workload in "
+                 f"{md_code(named)}. Train the ablation with, e.g.:")
         doc.code(f"satasim train --method snn --loss imp -o {named / trained.prefix}_snn_imp.npz\n"
                  f"satasim train --method snn --output membrane -o {named / trained.prefix}_snn_membrane.npz")
         return doc, results, "table5: no trained workloads"
@@ -495,7 +502,7 @@ def table5(out: Path, images: int | None, workload_dir: Path, command: str,
                                                                     fmt, fmt(None)))
     doc.table(["workload", "output", "loss"] + step_headers(T), rows,
               caption=f"Ours: accuracy (%) at fixed timesteps ({_network_label(runs[0][2])}; "
-                      f"{_dataset_label(runs[0][2], trained.file('*'))}){steps_note(T)}")
+                      f"{_dataset_label(runs[0][2], _md_set(trained))}){steps_note(T)}")
     doc.table(["dataset", "output neuron", "loss", "representation", "T1", "T2", "T3", "T4"],
               [[d, "x" if a else "", "x" if b else "", "x" if c else ""] + [f"{v:.2f}" for v in accs]
                for d, entries in paper.TABLE5.items() for a, b, c, accs in entries],
@@ -570,12 +577,12 @@ def figs(out: Path, images: int | None, workload_dir: Path, command: str,
     runs, missing = _load_trained(workload_dir, images, trained)
     results: dict = {"missing": missing, "claims": {}}
     if "ATSN" not in runs:
-        doc.para(f"**Cannot reproduce:** the ATSN workload `{_named(workload_dir) / trained.file('ATSN')}` is "
+        doc.para(f"**Cannot reproduce:** the ATSN workload {md_code(_named(workload_dir) / trained.file('ATSN'))} is "
                  "missing. Train it with:")
         doc.code(trained.hint("ATSN", _named(workload_dir)))
         return doc, results, "figs: no ATSN workload"
     atsn_run = runs["ATSN"]
-    doc.para(f"**Data: our trained networks ({_network_label(atsn_run)}; {_dataset_label(atsn_run, trained.file('*'))})"
+    doc.para(f"**Data: our trained networks ({_network_label(atsn_run)}; {_dataset_label(atsn_run, _md_set(trained))})"
              ".** The "
              "paper publishes only captions, so "
              "each figure is checked against the claim its text makes.")

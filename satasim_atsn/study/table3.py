@@ -6,7 +6,7 @@ from pathlib import Path
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.report import plots
-from satasim_atsn.report.document import Document, fmt, text_table
+from satasim_atsn.report.document import Document, fmt, md_code, text_table
 from satasim_atsn.study import paper
 from satasim_atsn.study.functional import ALGORITHMS, TrainedSet
 from satasim_atsn.study.metrics import run_summary, statistics_origin, workload_meta, workload_notice
@@ -104,7 +104,7 @@ def table3(out: Path, images: int | None, workload_dir: Path, command: str, arch
                    notice=notice or "Workloads: see workloads/README.md")
     doc.para("Regenerate with:")
     doc.code(command)
-    doc.para(f"Architecture `{arch.name}` for every row (one shared parameter set, nothing tuned per row: "
+    doc.para(f"Architecture {md_code(arch.name)} for every row (one shared parameter set, nothing tuned per row: "
              f"{summaries[0]['accelerators']} accelerators at {summaries[0]['clock_hz'] / 1e6:g} MHz, "
              f"{loaded.tech.node_nm:g} nm). "
              f"**{n} images simulated per row** (images 0..{n - 1} of each statistical workload); energy totals are "
@@ -372,8 +372,8 @@ def _designs_note(paths: dict[str, Path]) -> str:
         return {"technology": arch.tech.name, **{f: repr(getattr(arch, f)) for f in SHARED_FIELDS[1:]}}
 
     values = [shared(load_arch(paths[k])) for k in ("atsn", "dtsnn", "conventional")]
-    text = ("Designs compared: ATSN `" + paths["atsn"].name + "`, DTSNN-style `" + paths["dtsnn"].name
-            + "`, conventional `" + paths["conventional"].name + "` (files side by side).")
+    text = (f"Designs compared: ATSN {md_code(paths['atsn'].name)}, DTSNN-style {md_code(paths['dtsnn'].name)}, "
+            f"conventional {md_code(paths['conventional'].name)} (files side by side).")
     differ = [f for f in SHARED_FIELDS if len({v[f] for v in values}) > 1]
     if differ:
         text += (" **They differ in " + ", ".join(f"`{f}`" for f in differ) + ", which the paper's three designs "

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.report.document import Document
+from satasim_atsn.report.document import Document, md_code, md_text
 from satasim_atsn.workload.format import read_workload
 
 TOLERANCE = 0.10  # the target: the twin lands within 10% of the original
@@ -127,13 +127,13 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
                    notice="The twin's spikes are synthesised from rates fitted to the trained workload.")
     if command:
         doc.code(command)
-    doc.para(f"Trained workload `{trained_name}` ({trained.name}), its twin fitted with "
+    doc.para(f"Trained workload {md_code(trained_name)} ({md_text(trained.name)}), its twin fitted with "
              f"{'per-channel' if per_channel else 'per-layer'} rates per timestep over the images still running "
              f"under the `{arch.policy_name}` policy"
              + (" at the design's exit thresholds (" + ", ".join(f"{k} = {v:g}" for k, v in thresholds.items())
                 + ", as the original runs)" if thresholds else "")
              + _profiled(twin)
-             + f"; both simulated on `{arch_name}` ({arch.name}) for {n} images"
+             + f"; both simulated on {md_code(arch_name)} ({md_text(arch.name)}) for {n} images"
              + (f" (--images {images} asked for more: all {n} the workload holds)." if images and images > n else "."))
     doc.table(["metric", "trained", "twin", "twin vs trained"], rows)
     doc.table(["component", "trained uJ/image", "twin uJ/image", "difference"], comp_rows,
