@@ -209,3 +209,12 @@ def test_a_folder_name_is_answered_with_a_file_of_the_kind_the_option_writes(tmp
     err = user_error([*argv, option, folder], capsys)
     assert f"{folder}: {option}: ends with a slash" in err and err.rstrip().endswith(f"e.g. {folder}{example}"), err
     assert _listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("argv", [["sweep", ROOT / "studies" / "atsn_buffers.yaml"], ["validate", "--images", "1"]])
+def test_an_empty_out_directory_is_refused_for_sweep_and_validate(tmp_path, capsys, monkeypatch, argv):
+    """`validate -o ''` wrote validation.md into the working directory (exit 0); `sweep -o ''` said '.: is not empty
+    and holds no study'."""
+    monkeypatch.chdir(tmp_path)
+    assert "satasim: error: -o: is an empty path; give a directory name" in user_error(argv + ["-o", ""], capsys)
+    assert _listing(tmp_path) == []

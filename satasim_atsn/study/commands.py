@@ -25,6 +25,13 @@ def command_line(args: list[str]) -> str:
     return "satasim " + " ".join(shlex.quote(a) for a in args)
 
 
+def _check_out_dir(out_dir: str) -> None:
+    """Refuse an empty -o: it was read as the working directory (validate wrote validation.md there; sweep said
+    '.: is not empty')."""
+    if not out_dir.strip():
+        raise StudyError.at(None, "-o", "is an empty path", "give a directory name")
+
+
 def _check_jobs(jobs: int | None) -> None:
     """Refuse a non-positive --jobs (None: the default, the CPUs this process may use)."""
     if jobs is not None and jobs < 1:
@@ -49,6 +56,7 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
     from satasim_atsn.study.sweep_report import sweep_report
 
     _check_jobs(jobs)
+    _check_out_dir(out_dir)
     if resume and force:
         raise StudyError.at(None, "--resume/--force", "are exclusive",
                             "keep rows with --resume or discard them with --force")
@@ -260,6 +268,7 @@ def validate_command(out_dir: str, images: int | None, workload_dir: str | None,
     """Published chips, accelerators, Horowitz and the paper's Table 3 beside our models: docs/validation.md."""
     from satasim_atsn.study.validate import validate
 
+    _check_out_dir(out_dir)
     args = ["validate", "-o", out_dir]
     if images is not None:
         args += ["--images", str(images)]
