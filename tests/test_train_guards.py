@@ -219,6 +219,17 @@ def test_evaluate_refuses_another_datasets_test_split(tmp_path, capsys):
     assert "the workload was trained on synthetic, not mnist" in _one_line(code, err)
 
 
+@pytest.mark.parametrize("dataset", ["", " ", "fmnist"])
+def test_evaluate_names_an_unknown_dataset_as_unknown(capsys, dataset):
+    """`--dataset ''` said "the workload was trained on fashion-mnist, not : its outputs would be scored against
+    another dataset's labels"; an unknown name is now called unknown, and the workload's own dataset offered."""
+    shipped = Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz"
+    code, _, err = run_cli(["evaluate", str(shipped), "--dataset", dataset], capsys)
+    line = _one_line(code, err)
+    assert f"--dataset: unknown dataset {dataset!r}; pass --dataset fashion-mnist (the workload was trained on it)" \
+        in line, line
+
+
 def test_evaluate_refuses_folders_whose_class_names_differ(tmp_path, capsys):
     Image = pytest.importorskip("PIL.Image")
     rng = np.random.default_rng(0)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from satasim_atsn.errors import DatasetError, shown
+from satasim_atsn.errors import DatasetError, did_you_mean, shown
 from satasim_atsn.fileio import text_name
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.npz import read_npz
@@ -690,6 +690,10 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
     """The workload with a dataset's whole test split as its inputs (accuracy on the full test set); ``progress``
     as for :func:`load_dataset`."""
     trained_on = workload.meta.get("dataset")
+    if dataset not in DATASETS:  # first: '' or a misspelling was worded as a dataset the workload was not trained on
+        raise DatasetError.at(None, "--dataset", f"unknown dataset {shown(dataset)}",
+                              f"pass --dataset {trained_on} (the workload was trained on it)" if trained_on in DATASETS
+                              else did_you_mean(dataset, DATASETS, "use one of"))
     crossing = trained_on in DATASETS and trained_on != dataset
     # an image folder may hold a named dataset (CIFAR-10's JPEGs), but the synthetic one is no other dataset
     if crossing and ("imagefolder" not in (trained_on, dataset) or "synthetic" in (trained_on, dataset)):
