@@ -225,7 +225,8 @@ def _refuse_repeated_options(argv: list[str]) -> None:
         i += 1 if attached is not None else 2
     for option, values in given.items():
         if len(values) > 1:
-            raise UserError(f"{option}: given {len(values)} times ({', '.join(values)}); give it once (a command "
+            spelled = ", ".join(v if v.strip() else repr(v) for v in values)  # an empty value is seen as ''
+            raise UserError(f"{option}: given {len(values)} times ({spelled}); give it once (a command "
                             "keeps one value, and the last one would win silently)")
 
 
