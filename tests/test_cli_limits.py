@@ -140,7 +140,8 @@ def test_a_value_option_given_twice_is_refused(capsys):
         (["compare", "atsn16x16", workload, "-ocz", "-o", "cz3"], "--out: given 2 times (cz, cz3)"),
         (["compare", "atsn16x16", workload, "-j2", "-j", "1", "-o", "x"], "given 2 times (2, 1)"),
         # an empty value was shown as nothing: '(synthetic, )'
-        (["train", "--dataset", "synthetic", "--dataset", "", "-o", "x.npz"], "--dataset: given 2 times (synthetic, '')"),
+        (["train", "--dataset", "synthetic", "--dataset", "", "-o", "x.npz"],
+         "--dataset: given 2 times (synthetic, '')"),
     ):
         with pytest.raises(SystemExit) as stop:
             main(argv)
