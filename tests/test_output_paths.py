@@ -218,3 +218,15 @@ def test_an_empty_out_directory_is_refused_for_sweep_and_validate(tmp_path, caps
     monkeypatch.chdir(tmp_path)
     assert "satasim: error: -o: is an empty path; give a directory name" in user_error(argv + ["-o", ""], capsys)
     assert _listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("argv", [
+    ["reproduce", "twin", "--arch", ""], ["reproduce", "twin", "--trained", " "],
+    ["reproduce", "table1", "--workloads", ""], ["reproduce", "table1", "--trained-set", ""],
+    ["reproduce", "table1", "--dataset", ""], ["validate", "--workloads", ""],
+])
+def test_an_empty_input_option_is_refused_not_taken_as_left_out(tmp_path, capsys, argv):
+    """`reproduce twin --arch ''` (an unset shell variable) ran the default design with exit 0."""
+    err = user_error(argv + ["-o", tmp_path / "out", "--images", "1"], capsys)
+    assert f"satasim: error: {argv[-2]}: is empty; give a value, or leave the option out" in err
+    assert _listing(tmp_path) == []

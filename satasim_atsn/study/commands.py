@@ -32,6 +32,14 @@ def _check_out_dir(out_dir: str) -> None:
         raise StudyError.at(None, "-o", "is an empty path", "give a directory name")
 
 
+def _refuse_empty(options: dict[str, str | None]) -> None:
+    """Refuse an option given as an empty text (``--arch "$UNSET"``): it was taken as left out, the default used
+    without a word."""
+    for option, value in options.items():
+        if value is not None and not value.strip():
+            raise StudyError.at(None, option, "is empty", "give a value, or leave the option out for its default")
+
+
 def _check_jobs(jobs: int | None) -> None:
     """Refuse a non-positive --jobs (None: the default, the CPUs this process may use)."""
     if jobs is not None and jobs < 1:
@@ -214,6 +222,8 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
     if images is not None and images < 1:
         raise StudyError.at(None, "--images", f"must be at least 1, got {images}",
                             "leave it out for each part's default")
+    _refuse_empty({"--arch": arch_path, "--workloads": workload_dir, "--trained": trained_path,
+                   "--trained-set": prefix, "--dataset": dataset, "--data-dir": data_dir})
     args = ["reproduce", what, "-o", out_dir]
     if images is not None:
         args += ["--images", str(images)]
@@ -269,6 +279,7 @@ def validate_command(out_dir: str, images: int | None, workload_dir: str | None,
     from satasim_atsn.study.validate import validate
 
     _check_out_dir(out_dir)
+    _refuse_empty({"--workloads": workload_dir})
     args = ["validate", "-o", out_dir]
     if images is not None:
         args += ["--images", str(images)]
