@@ -77,6 +77,16 @@ def test_a_near_miss_of_a_dataset_that_sets_classes_is_refused(tmp_path, capsys,
     assert f"write --dataset {meant}" in lines[0]
 
 
+@pytest.mark.parametrize("label", ["", " "])
+def test_an_empty_dataset_label_is_refused(tmp_path, capsys, label):
+    """`--dataset ''` built as if it were left out, `--dataset ' '` a workload named 'vgg16- -statistical'."""
+    target = tmp_path / "w.npz"
+    code, _, err = run(BUILD + ["--dataset", label, "-o", str(target)], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "--dataset: is empty; give a dataset label" in lines[0], err
+    assert not target.exists()
+
+
 def test_the_named_dataset_sets_its_classes(tmp_path, capsys):
     target = tmp_path / "w.npz"
     code, _, _ = run(BUILD + ["--dataset", "cifar100", "-o", str(target)], capsys)

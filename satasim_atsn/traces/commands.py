@@ -569,6 +569,8 @@ def build_command(
 def _refuse_near_known_dataset(dataset: str | None) -> None:
     """With ``--rate``, ``--dataset`` is a free label unless it names a dataset whose classes it sets; a label that
     is a near miss of one (``cifar-100``, ``CIFAR100``) would quietly keep the network file's classes, so refuse it."""
+    if dataset is not None and not dataset.strip():  # '' built 'vgg16-statistical' as if left out, ' ' 'vgg16- -...'
+        raise WorkloadError.at(None, "--dataset", "is empty", "give a dataset label (e.g. cifar10), or leave it out")
     if not dataset or dataset in DATASET_CLASSES:
         return
     folded = "".join(ch for ch in dataset.lower() if ch.isalnum())
