@@ -185,21 +185,31 @@ def process_alive(pid_text: str) -> bool:
     return True
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False for a name the system cannot look up (too long, a loop): the command's own check
+    of its output then says what is wrong with it, not the lookup's bare OSError."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def new_output_directory(path: str | os.PathLike) -> Iterator[None]:
     """Let a command create ``path`` (and its missing parents) for its outputs: if it fails or is interrupted
     before any file is in them, the directories it created are removed, so a run that wrote nothing leaves
     nothing behind (an error found after ``-o`` was made left an empty directory)."""
     created, probe = [], Path(path)
-    while not probe.exists() and probe != probe.parent:
+    while not _exists(probe) and probe != probe.parent:
         created.append(probe)
         probe = probe.parent
     try:
         yield
     except BaseException:
-        for folder in created:  # deepest first
-            if folder.is_dir() and not any(f.is_file() or f.is_symlink() for f in folder.rglob("*")):
-                shutil.rmtree(folder, ignore_errors=True)
+        for folder in created:  # deepest first; a name the system cannot look up was never made
+            with contextlib.suppress(OSError):
+                if folder.is_dir() and not any(f.is_file() or f.is_symlink() for f in folder.rglob("*")):
+                    shutil.rmtree(folder, ignore_errors=True)
         raise
 
 

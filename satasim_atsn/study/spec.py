@@ -525,13 +525,7 @@ def load_study(path: str | Path) -> Study:
     for key, value, low in (("images", images, 1), ("start", start, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise _fail(where, key, f"must be an integer >= {low}, got {shown(value)}", "fix the value")
-    fixed = raw.get("set", []) or []
-    if not isinstance(fixed, list) or not all(isinstance(s, str) and "=" in s for s in fixed):
-        raise _fail(where, "set", "must be a list of 'path.to.field=value' strings", "e.g. set: [accelerators=4]")
-    nameless = next((i for i, item in enumerate(fixed) if not item.split("=", 1)[0].strip()), None)
-    if nameless is not None:
-        raise _fail(where, f"set[{nameless}]", f"{shown(fixed[nameless])} has no field name before '='",
-                    "write FIELD=VALUE, e.g. set: [accelerators=4]")
+    fixed = _study_set(where, raw)
     # fields
     if mode == "functional":
         known: dict[str, Any] = {f: None for f in FUNCTIONAL_FIELDS}
@@ -581,6 +575,18 @@ def load_study(path: str | Path) -> Study:
     _check_values(where, study)
     _refuse_same_tables(where, study)
     return study
+
+
+def _study_set(where: str, raw: dict) -> list[str]:
+    """The study's ``set:`` entries, each a FIELD=VALUE string with a field name."""
+    fixed = raw.get("set", []) or []
+    if not isinstance(fixed, list) or not all(isinstance(s, str) and "=" in s for s in fixed):
+        raise _fail(where, "set", "must be a list of 'path.to.field=value' strings", "e.g. set: [accelerators=4]")
+    nameless = next((i for i, item in enumerate(fixed) if not item.split("=", 1)[0].strip()), None)
+    if nameless is not None:
+        raise _fail(where, f"set[{nameless}]", f"{shown(fixed[nameless])} has no field name before '='",
+                    "write FIELD=VALUE, e.g. set: [accelerators=4]")
+    return fixed
 
 
 def _refuse_text_that_breaks_the_report(where: str, name: str, description: Any) -> None:
