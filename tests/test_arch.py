@@ -501,3 +501,13 @@ def test_a_set_of_a_field_in_the_wrong_section_says_which_path_it_has():
     with pytest.raises(ArchError, match=r"^--set: pe.clock_hz: no such field; it is clock_hz \(a top-level field\); "
                                         r"give that path"):
         load_arch(ARCHS / "atsn16x16.yaml", ["pe.clock_hz=1e9"])
+
+
+@pytest.mark.parametrize("value, advice", [("-5e8", "use a value of at least 1000"),
+                                           ("5", "check the exponent (a typo?)"),
+                                           ("5e15", "check the exponent (a typo?)")])
+def test_a_clock_out_of_range_is_called_a_typo_of_its_exponent_only_when_positive(value, advice):
+    """`--set clock_hz=-5e8` was told to check the exponent, which is not what is wrong with it."""
+    with pytest.raises(ArchError) as err:
+        load_arch(ARCHS / "atsn16x16.yaml", [f"clock_hz={value}"])
+    assert advice in str(err.value), str(err.value)

@@ -367,7 +367,8 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
             raise ArchError.at(where, path, f"must be in (0, 1], got {shown(original)}",
                                "give a value above 0 and at most 1")
         return value
-    exponent = "check the exponent (a typo?)" if path.endswith("_hz") else None
+    # a clock off by powers of ten is a typo of its exponent; a negative one is not (it was told to check that)
+    exponent = "check the exponent (a typo?)" if path.endswith("_hz") and value > 0 else None
     if lo is not None and value < lo:
         need = "positive" if lo == 1 and kind == "int" else f">= {_bound(lo, kind)}"
         fix = ("sizes, counts and rates cannot be zero or negative" if lo == 1 and kind == "int"
