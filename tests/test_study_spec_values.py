@@ -635,3 +635,20 @@ def test_architectures_in_a_zip_are_refused_as_such(tmp_path, base):
                r"of its own; move arch: \[\.\.\.\] out of the zip")
     with pytest.raises(StudyError, match=pattern):
         load_study(path)
+
+
+def test_an_invalid_varied_architecture_is_not_called_the_base(tmp_path, workload_path):
+    """A bad file among vary.arch's designs was refused as 'the study's base architecture is invalid'."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(ARCH.read_text().replace("clock_hz: 500e6", "clock_hz: -1"))
+    assert bad.read_text() != ARCH.read_text()
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nworkload: {workload_path}\nimages: 2\nvary: {{arch: [{ARCH}, {bad}]}}\n"
+                    "metrics: [fps]\n")
+    with pytest.raises(StudyError, match=r"bad\.yaml: one of the study's vary\.arch architectures is invalid: .*"
+                                         r"clock_hz"):
+        load_study(path)
+    path.write_text(f"name: t\narch: {bad}\nworkload: {workload_path}\nimages: 2\nvary: {{accelerators: [1, 2]}}\n"
+                    "metrics: [fps]\n")
+    with pytest.raises(StudyError, match=r"bad\.yaml: the study's base architecture is invalid"):
+        load_study(path)

@@ -324,14 +324,14 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def arch_field_paths(arch_path: Path) -> dict[str, Any]:
-    """The arch's field paths and resolved values (load_arch().to_dict())."""
+def arch_field_paths(arch_path: Path, role: str = "the study's base architecture") -> dict[str, Any]:
+    """The arch's field paths and resolved values (load_arch().to_dict()); ``role`` names it in a refusal."""
     from satasim_atsn.hw.arch import load_arch
 
     try:
         arch = load_arch(arch_path)
     except SatasimError as error:
-        raise StudyError(f"{arch_path}: the study's base architecture is invalid: {error}") from None
+        raise StudyError(f"{arch_path}: {role} is invalid: {error}") from None
     fields = flatten(arch.to_dict())
     if arch.tech is not None:  # every technology-table entry can be set or varied as tech.<entry>
         fields.update({f"tech.{key}": arch.tech.value(key) for key in arch.tech.entries})
@@ -532,7 +532,8 @@ def load_study(path: str | Path) -> Study:
     else:
         known = {}
         for arch_path in (list(arch_files.values()) or [arch]):
-            known.update(arch_field_paths(arch_path))
+            known.update(arch_field_paths(arch_path, "one of the study's vary.arch architectures" if arch_files
+                                          else "the study's base architecture"))
         if arch_files:
             known["arch"] = None
     names = [item.split("=", 1)[0].strip() for item in fixed]
