@@ -7,20 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import one_line_error
 
 from satasim_atsn.cli import main
 from satasim_atsn.workload.format import write_workload
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _run(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert exc.value.code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def test_rates_of_a_spike_frame_workload_build_a_spike_frame_workload(tmp_path, capsys):
@@ -74,7 +66,7 @@ def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
         raise MemoryError("Unable to allocate 4.00 TiB")
 
     monkeypatch.setattr(commands, "read_workload", too_big)
-    line = _run(["run", str(ROOT / "archs" / "atsn16x16.yaml"), str(ROOT / "workloads" / "vgg16_cifar10.npz"),
+    line = one_line_error(["run", str(ROOT / "archs" / "atsn16x16.yaml"), str(ROOT / "workloads" / "vgg16_cifar10.npz"),
                  "--images", "1"], capsys)
     assert line.startswith("satasim: error: out of memory:") and "--images" in line
 
@@ -89,7 +81,7 @@ def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
 def test_network_file_mistakes_are_named(tmp_path, capsys, layers, needle):
     path = tmp_path / "net.yaml"
     path.write_text(f"input_shape: [1, 8, 8]\nnum_classes: 3\nlayers:\n{layers}")
-    line = _run(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "2", "-o",
+    line = one_line_error(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "2", "-o",
                  str(tmp_path / "w.npz")], capsys)
     assert needle in line and not (tmp_path / "w.npz").exists()
 
@@ -104,7 +96,7 @@ def test_a_layer_is_named_by_its_index_in_the_file(tmp_path, capsys):
                     "  - {name: f, type: flatten, inputs: [add]}\n"
                     "  - {name: c1, type: conv, out_channels: 4, kernel: 3, padding: 1, inputs: [input]}\n"
                     "  - {name: b, type: conv, out_channels: 4, kernel: 3, padding: 1, inputs: [c1]}\n")
-    line = _run(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "2", "-o",
+    line = one_line_error(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "2", "-o",
                  str(tmp_path / "w.npz")], capsys)
     assert "net.yaml: layers[0] (add).inputs: the first input 'b' must be a current" in line
     assert "meta.layers" not in line
@@ -120,7 +112,7 @@ def test_a_network_of_only_an_output_layer_names_the_design_that_runs_it(tmp_pat
         main(main_args)
     capsys.readouterr()
     arch = str(ROOT / "archs" / "conventional16x16.yaml")
-    line = _run(["run", arch, str(wl), "--images", "2"], capsys)
+    line = one_line_error(["run", arch, str(wl), "--images", "2"], capsys)
     assert "the exit unit cannot read pixels" in line and "--set array.exit_unit_tiles=0" in line
     with pytest.raises(SystemExit) as exc:  # the design the message names runs it
         main(["run", arch, str(wl), "--images", "2", "--quiet", "--set", "array.exit_unit_tiles=0"])

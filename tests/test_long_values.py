@@ -7,23 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import one_line_error
 
-from satasim_atsn.cli import main
 from satasim_atsn.errors import SatasimError, shorten_digits, shown
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOAD = str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
 HUGE, HUGER = "9" * 400, "9" * 5000
 SHORT, SHORTER = "99999999999999999999... (400 digits)", "99999999999999999999... (5000 digits)"
-
-
-def _one_line(argv: list[str], capsys) -> str:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert exc.value.code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def test_shorten_digits_keeps_numbers_a_field_takes():
@@ -42,7 +33,7 @@ def test_shorten_digits_keeps_numbers_a_field_takes():
     (["--images", "2", "--images", HUGE], f"--images: given 2 times (2, {SHORT})"),
 ])
 def test_a_huge_option_value_is_shortened(capsys, args, needle):
-    line = _one_line(["run", "atsn16x16", WORKLOAD, *args], capsys)
+    line = one_line_error(["run", "atsn16x16", WORKLOAD, *args], capsys)
     assert needle in line and "9" * 41 not in line, line
 
 
@@ -50,7 +41,7 @@ def test_a_huge_option_value_is_shortened(capsys, args, needle):
 def test_a_huge_integer_in_an_architecture_file_is_one_short_line(tmp_path, capsys, digits):
     arch = tmp_path / "big.yaml"
     arch.write_text((ROOT / "archs" / "atsn16x16.yaml").read_text().replace("clock_hz: 500e6", f"clock_hz: {digits}"))
-    line = _one_line(["run", str(arch), WORKLOAD, "--images", "2"], capsys)
+    line = one_line_error(["run", str(arch), WORKLOAD, "--images", "2"], capsys)
     where = f"{arch}: clock_hz: must be <= 1e+10, got " if digits == HUGE else f"{arch}: line 9: the integer "
     assert line.startswith(f"satasim: error: {where}"), line
     assert "9" * 41 not in line and f"({len(digits)} digits)" in line, line

@@ -1,0 +1,17 @@
+"""What the CLI tests share: run a command that must end in the one-line user error."""
+
+from __future__ import annotations
+
+import pytest
+
+from satasim_atsn.cli import main
+
+
+def one_line_error(argv: list[str], capsys) -> str:
+    """Run ``satasim argv``, which must exit with code 2 and one line on stderr (no traceback); return that line."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert exc.value.code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
