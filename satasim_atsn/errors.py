@@ -103,6 +103,11 @@ def shown_number(value: float) -> str:
     return short if float(short) == float(value) else repr(float(value))
 
 
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless the count is 1 ("1 membrane", "2 membranes"), for messages."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def closest(value: object, allowed, cutoff: float = 0.6) -> str | None:
     """The allowed name closest to a mistyped one (difflib's ratio >= ``cutoff``), or None."""
     import difflib

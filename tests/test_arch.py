@@ -264,6 +264,13 @@ def test_batch_and_dataflow_capacity_errors(simulate):
     with pytest.raises(MappingError, match=r"use images_per_batch <= 96 or raise pe.data_memory_bytes to 1026 and "
                                            r"exit_unit.data_memory_bytes to 16416$"):
         run(no_room, workload, 2)
+    # one membrane is one, not "1 16-bit membranes" (counted in the singular by both models)
+    one_held = load_arch(ARCHS / "conventional16x16.yaml", ["images_per_batch=2", "pe.data_memory_bytes=2",
+                                                            "dataflow=layer_major"])
+    with pytest.raises(MappingError, match=r"2 images need 2 membranes per PE, and 2 B of PE data memory hold 1 "
+                                           r"16-bit membrane; use images_per_batch <= 1 or raise "
+                                           r"pe.data_memory_bytes to 4$"):
+        run(one_held, workload, 2)
     # layer_major asks no more of the weight buffer than timestep_major: each fold's weights stay in the PE weight
     # memories for all T (section 12.4), so a 16 B staging buffer is slow but valid
     small = load_arch(ARCHS / "conventional16x16.yaml", ["dataflow=layer_major", "global_buffers.weight.bytes=16"])

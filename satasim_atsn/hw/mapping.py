@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from satasim_atsn.errors import MappingError
+from satasim_atsn.errors import MappingError, counted
 from satasim_atsn.hw.kernels import channel_multicast_links
 from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.workload.format import Workload, is_spiking, weight_shape
@@ -342,10 +342,10 @@ def _refuse_batch(arch: Arch, workload: Workload, capacity: int) -> None:
         most, also = min(most, exit_room[0]), f" and exit_unit.data_memory_bytes to {exit_room[1]}"
     fix = (f"use images_per_batch <= {most} or " if most >= 1 else "") + \
         f"raise pe.data_memory_bytes to {pe_bytes}{also}"
-    currents = f" (and the layer reading the image {batch} currents beside them)" if words > 1 else ""
-    raise _fail(arch, "images_per_batch", f"{batch} images need {batch} membranes per PE{currents}, and "
-                f"{arch.pe.data_memory_bytes} B of PE data memory hold {capacity} {arch.pe.vmem_bits}-bit membranes",
-                fix)
+    currents = f" (and the layer reading the image {counted(batch, 'current')} beside them)" if words > 1 else ""
+    raise _fail(arch, "images_per_batch", f"{counted(batch, 'image')} need{'s' if batch == 1 else ''} "
+                f"{counted(batch, 'membrane')} per PE{currents}, and {arch.pe.data_memory_bytes} B of PE data memory "
+                f"hold {counted(capacity, f'{arch.pe.vmem_bits}-bit membrane')}", fix)
 
 
 def build_mapping(arch: Arch, workload: Workload) -> Mapping:

@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from satasim_atsn.errors import MappingError
+from satasim_atsn.errors import MappingError, counted
 from satasim_atsn.hw.energy import ACTIONS  # the counter names only (no timing)
 from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.traces.functional import functional_trace
@@ -431,10 +431,10 @@ def _refuse_batch(arch, workload: Workload, held: int, b: int) -> None:
         most, also = min(most, exit_most), f" and exit_unit.data_memory_bytes to {exit_need}"
     fix = (f"use images_per_batch <= {most} or " if most >= 1 else "") + \
         f"raise pe.data_memory_bytes to {pe_bytes}{also}"
-    currents = f" (and the layer reading the image {b} currents beside them)" if words > 1 else ""
-    raise MappingError.at(arch.where, "images_per_batch", f"{b} images need {b} membranes per PE{currents}, and"
-                          f" {arch.pe.data_memory_bytes} B of PE data memory hold {held} {arch.pe.vmem_bits}-bit"
-                          f" membranes", fix)
+    currents = f" (and the layer reading the image {counted(b, 'current')} beside them)" if words > 1 else ""
+    raise MappingError.at(arch.where, "images_per_batch", f"{counted(b, 'image')} need{'s' if b == 1 else ''}"
+                          f" {counted(b, 'membrane')} per PE{currents}, and {arch.pe.data_memory_bytes} B of PE"
+                          f" data memory hold {counted(held, f'{arch.pe.vmem_bits}-bit membrane')}", fix)
 
 
 def _current_room(arch, name: str, inputs: list[_Input], fan_in: int, K: int, held: int, b: int) -> tuple[int, int]:
