@@ -6,6 +6,7 @@ the file, the field and the fix. Build them with :func:`SatasimError.at` to keep
 
 from __future__ import annotations
 
+import math
 import re
 
 
@@ -99,6 +100,8 @@ def shown(value: object) -> str:
 def shown_number(value: float) -> str:
     """A number as short as ``:g`` writes it when that reads back as the same float, else its full repr: a value
     such as 0.9999999 is never shown (or put in a suggested option) as ``1``."""
+    if not math.isfinite(value):  # inf, nan; a number typed beyond a float's range (the CLI's TypedNumber): as typed
+        return str(value)
     short = f"{float(value):g}"
     return short if float(short) == float(value) else repr(float(value))
 

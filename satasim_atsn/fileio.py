@@ -32,6 +32,11 @@ from satasim_atsn.errors import SatasimError, shorten_digits, shown
 STREAM_NAMES = {"-": 1, "/dev/stdout": 1, "/dev/stderr": 2}  # and /dev/fd/N, /proc/self/fd/N
 
 
+def expand_home(text: str) -> str:
+    """A path as the shell would give it: a leading ``~`` or ``~user`` expanded (a quoted "~/x" reaches us as is)."""
+    return os.path.expanduser(text) if text.startswith("~") else text
+
+
 def text_name(name: str | os.PathLike) -> str:
     """A file or folder name as recorded text (JSON, workload metadata): bytes that are not UTF-8 as ``\\xNN``.
 

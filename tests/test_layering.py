@@ -26,6 +26,7 @@ FLOORS = {
     "satasim_atsn.report": 6,
     "satasim_atsn.study": 7,
     "satasim_atsn.cli": 8,
+    "satasim_atsn.options": 8,  # the commands' shared click parameter types
     "satasim_atsn.__main__": 8,
     "satasim_atsn.entry": 8,
 }

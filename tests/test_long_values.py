@@ -45,3 +45,21 @@ def test_a_huge_integer_in_an_architecture_file_is_one_short_line(tmp_path, caps
     where = f"{arch}: clock_hz: must be <= 1e+10, got " if digits == HUGE else f"{arch}: line 9: the integer "
     assert line.startswith(f"satasim: error: {where}"), line
     assert "9" * 41 not in line and f"({len(digits)} digits)" in line, line
+
+
+# a float option typed beyond a float's range read as inf, and the message said "inf is not a firing rate"
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["workload", "build", "--network", "vgg16", "--rate", HUGE, "--timesteps", "4", "-o", "{tmp}/x.npz"],
+     f"--rate: {SHORT} is not a firing rate in [0, 1]"),
+    (["workload", "build", "--network", "vgg16", "--rate", "-1e999", "--timesteps", "4", "-o", "{tmp}/x.npz"],
+     "--rate: -1e999 is not a firing rate in [0, 1]"),
+    (["evaluate", WORKLOAD, "--tau-cl", HUGE], f"--tau-cl: must be in (0, 1], got {SHORT}"),
+    (["workload", "stats", WORKLOAD, "-o", "{tmp}/t.npz", "--theta", f"-{HUGE}"],
+     f"--theta: must be in (0, 1], got -{SHORT}"),
+    (["train", "-o", "{tmp}/t.npz", "--lr", HUGE], f"--lr: must be a positive finite number, got {SHORT}"),
+    (["workload", "export", WORKLOAD, "--nir", "{tmp}/n.nir", "--dt", HUGE], f"--dt: {SHORT} must be"),
+])
+def test_a_float_option_beyond_range_is_echoed_as_typed(tmp_path, capsys, argv, needle):
+    line = one_line_error([a.format(tmp=tmp_path) for a in argv], capsys)
+    assert needle in line and "inf" not in line, line
+    assert list(tmp_path.iterdir()) == []

@@ -15,6 +15,7 @@ import numpy as np
 
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.fileio import atomic_write_text, check_output_path, check_outputs, refuse_overwriting_inputs
+from satasim_atsn.options import DIRECTORY, FILE, PATH
 from satasim_atsn.workload.format import emits_spikes, read_workload
 
 if TYPE_CHECKING:
@@ -30,14 +31,14 @@ def _peak_rss_mb() -> float:
 
 
 @click.command("run")
-@click.argument("arch_path", metavar="ARCH")
-@click.argument("workload_path", metavar="WORKLOAD")
+@click.argument("arch_path", metavar="ARCH", type=PATH)
+@click.argument("workload_path", metavar="WORKLOAD", type=PATH)
 @click.option("--images", type=int, default=None, help="Number of images (default: all from --start).")
 @click.option("--start", type=int, default=0, show_default=True, help="Index of the first image.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the full results.")
-@click.option("--csv", "csv_dir", type=click.Path(file_okay=False), default=None, help="Write layers/images CSVs.")
+@click.option("--json", "json_path", type=FILE, default=None, help="Write the full results.")
+@click.option("--csv", "csv_dir", type=DIRECTORY, default=None, help="Write layers/images CSVs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line and no summary.")
 @click.option("--timing", is_flag=True, help="Report wall-clock time (also in --json).")
 def run_command(arch_path: str, workload_path: str, images: int | None, start: int, overrides: tuple[str, ...],
@@ -116,15 +117,16 @@ def functional_floor(arch: Arch, workload: Workload, start: int, count: int) -> 
 
 
 @click.command("bench")
-@click.argument("workload_path", metavar="WORKLOAD")
-@click.option("--arch", "arch_path", default=None, help="Architecture YAML or shipped name (default atsn16x16).")
+@click.argument("workload_path", metavar="WORKLOAD", type=PATH)
+@click.option("--arch", "arch_path", type=PATH, default=None,
+              help="Architecture YAML or shipped name (default atsn16x16).")
 @click.option("--images", type=int, default=None,
               help=f"Images to time (default {BENCH_IMAGES}, or all if the workload has fewer).")
 @click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Timed rounds (forward, then simulation, each round); the medians are reported.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the numbers.")
+@click.option("--json", "json_path", type=FILE, default=None, help="Write the numbers.")
 def bench_command(workload_path: str, arch_path: str | None, images: int | None, repeat: int,
                   overrides: tuple[str, ...], json_path: str | None) -> None:
     """Time the simulation of WORKLOAD against its bare functional forward, in one process.
@@ -190,8 +192,8 @@ def _range_text(times: list[float]) -> str:
 
 
 @click.command("verify")
-@click.argument("arch_path", metavar="ARCH")
-@click.argument("workload_path", metavar="[WORKLOAD]", required=False)
+@click.argument("arch_path", metavar="ARCH", type=PATH)
+@click.argument("workload_path", metavar="[WORKLOAD]", required=False, type=PATH)
 @click.option("--images", type=int, default=1, show_default=True, help="Images of WORKLOAD to check.")
 @click.option("--start", type=int, default=0, show_default=True, help="Index of the first image.")
 @click.option("--random", "random_count", type=click.IntRange(0, 1000), default=12, show_default=True,
@@ -204,7 +206,7 @@ def _range_text(times: list[float]) -> str:
                    "or skipped.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="Override an arch field, or a technology-table entry as tech.<entry> (repeatable).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write every case.")
+@click.option("--json", "json_path", type=FILE, default=None, help="Write every case.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but the verdict and errors.")
 def verify_command(arch_path: str, workload_path: str | None, images: int, start: int, random_count: int,
                    seed: int, max_minutes: float, overrides: tuple[str, ...], json_path: str | None,

@@ -8,6 +8,7 @@ The hardware ATSN rule sees only integer membranes and a per-timestep fixed-poin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -40,9 +41,17 @@ def exit_settings(meta: dict, cl_init: float | None = None, tau_cl: float | None
     """(CL_init, tau_CL, theta): each given value, else the workload's ``meta.exit_policy`` (what training was
     given), else the paper's default; every command that evaluates exits resolves them alike."""
     stored = meta.get("exit_policy") or {}
-    return (float(stored.get("cl_init", CL_INIT_DEFAULT)) if cl_init is None else float(cl_init),
-            float(stored.get("tau_cl", TAU_CL_DEFAULT)) if tau_cl is None else float(tau_cl),
-            float(stored.get("theta", THETA_DEFAULT)) if theta is None else float(theta))
+    return (float(stored.get("cl_init", CL_INIT_DEFAULT)) if cl_init is None else _given(cl_init),
+            float(stored.get("tau_cl", TAU_CL_DEFAULT)) if tau_cl is None else _given(tau_cl),
+            float(stored.get("theta", THETA_DEFAULT)) if theta is None else _given(theta))
+
+
+def _given(value: float) -> float:
+    """A value given as an option, as float; a non-finite one (refused later) as it is: the float subclass the CLI
+    makes of a number typed beyond a float's range shows that text in the message refusing it, not 'inf'."""
+    return value if isinstance(value, float) and not math.isfinite(value) else float(value)
+
+
 LUT_ENTRIES_DEFAULT = 256
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import directory_lock, new_output_directory, real_path
+from satasim_atsn.fileio import directory_lock, expand_home, new_output_directory, real_path
+from satasim_atsn.options import PATH
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET
 from satasim_atsn.workload.datasets import DATASETS
 
@@ -47,8 +48,8 @@ def _check_jobs(jobs: int | None) -> None:
 
 
 @click.command("sweep")
-@click.argument("study_path", metavar="STUDY.yaml")
-@click.option("-o", "--out", "out_dir", required=True, help="output directory (CSV, plots, report)")
+@click.argument("study_path", metavar="STUDY.yaml", type=PATH)
+@click.option("-o", "--out", "out_dir", type=PATH, required=True, help="output directory (CSV, plots, report)")
 @click.option("--resume", is_flag=True, help="keep finished rows even if the directory holds a different study")
 @click.option("--force", is_flag=True, help="start over: discard the rows and report of the study the directory "
               "holds (other files stay; another command's report is refused)")
@@ -105,21 +106,23 @@ def _all_skipped_error(study_path: str, out_dir: str, rows: list[dict]) -> Study
 
 
 def _split_pair(item: str) -> tuple[str, str | None]:
-    """``ARCH=WORKLOAD`` -> (ARCH, WORKLOAD), anything else -> (item, None). An existing file whose name holds '='
-    is that file, and a pair splits at the first '=' whose left side is a file or a shipped design's name (a
-    `w=1.npz` workload was read as the architecture 'w' paired with '1.npz')."""
+    """``ARCH=WORKLOAD`` -> (ARCH, WORKLOAD), anything else -> (item, None), each side with ``~`` expanded.
+
+    An existing file whose name holds '=' is that file, and a pair splits at the first '=' whose left side is a
+    file or a shipped design's name (a `w=1.npz` workload was read as the architecture 'w' paired with '1.npz')."""
     from satasim_atsn.hw.arch import shipped_arch
 
-    if "=" not in item or Path(item).exists():
-        return item, None
+    if "=" not in item or Path(expand_home(item)).exists():
+        return expand_home(item), None
     cuts = [i for i, ch in enumerate(item) if ch == "="]
-    cut = next((i for i in cuts if Path(item[:i]).is_file() or shipped_arch(item[:i])), cuts[0])
-    return item[:cut], item[cut + 1:]
+    cut = next((i for i in cuts if Path(expand_home(item[:i])).is_file() or shipped_arch(item[:i])), cuts[0])
+    return expand_home(item[:cut]), expand_home(item[cut + 1:])
 
 
 def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[str]]:
     """The architectures and their workloads from compare's arguments: one shared workload, or one each."""
-    shared = None if _split_pair(paths[-1])[1] is not None else paths[-1]
+    last, last_workload = _split_pair(paths[-1])  # each side with ~ expanded, as every path argument
+    shared = None if last_workload is not None else last
     items = list(paths[:-1] if shared is not None else paths)
     if not items:
         raise StudyError.at(None, "ARCH... WORKLOAD", "needs at least one architecture and a workload",
@@ -147,7 +150,7 @@ def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[
 
 @click.command("compare")
 @click.argument("paths", nargs=-1, required=True, metavar="ARCH[=WORKLOAD]... [WORKLOAD]")
-@click.option("-o", "--out", "out_dir", required=True, help="output directory for the report")
+@click.option("-o", "--out", "out_dir", type=PATH, required=True, help="output directory for the report")
 @click.option("--baseline", default=None, help="the architecture the ratios refer to: its name, its file (as given, "
               "its file name or stem) or its 0-based index (default: the first)")
 @click.option("--images", type=int, default=None, help="images to simulate (default: 100, or all if fewer)")
@@ -156,7 +159,7 @@ def _arch_workload_pairs(paths: tuple[str, ...]) -> tuple[list[str], str | list[
               help="override a field of every architecture: path.to.field=value, or tech.<entry>=value")
 @click.option("--jobs", "-j", type=int, default=None,
               help="worker processes (default: one per usable CPU, at most one per arch)")
-@click.option("--json", "json_path", metavar="FILE", default=None,
+@click.option("--json", "json_path", metavar="FILE", type=PATH, default=None,
               help="also write the comparison as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, images: int | None, start: int,
@@ -190,22 +193,22 @@ def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, 
 @click.command("reproduce")
 @click.argument("what", type=click.Choice(["table1", "table2", "table3", "table4", "table5", "figs", "claims", "twin",
                                           "all", "algorithm"]))
-@click.option("-o", "--out", "out_dir", required=True, help="output directory")
+@click.option("-o", "--out", "out_dir", type=PATH, required=True, help="output directory")
 @click.option("--images", type=int, default=None, help="images per simulation / evaluation (default per table)")
-@click.option("--arch", "arch_path", default=None,
+@click.option("--arch", "arch_path", type=PATH, default=None,
               help="the ATSN design of table3 and claims (claims takes the DTSNN and conventional designs from "
                    "its folder), or the design of twin (any kind); default: the shipped atsn16x16")
-@click.option("--workloads", "workload_dir", default=None,
+@click.option("--workloads", "workload_dir", type=PATH, default=None,
               help="directory of the workloads (default: workloads/ here, else the checkout's beside the installed "
               "package)")
-@click.option("--trained", "trained_path", default=None,
+@click.option("--trained", "trained_path", type=PATH, default=None,
               help="the trained workload of `twin` (default: the trained set's ATSN network)")
 @click.option("--trained-set", "prefix", default=DEFAULT_TRAINED_SET, show_default=True,
               help="the trained networks of Tables 1, 2, 4, 5 and the figures: PREFIX_snn/_dtsnn/_atsn.npz (Table 5: "
                    "every PREFIX_*.npz), e.g. vgg16w025_cifar10")
 @click.option("--dataset", default=None, help="measure accuracies on this dataset's whole test split instead of the "
               "images embedded in the workloads: " + " | ".join(DATASETS))
-@click.option("--data-dir", default=None, help="dataset directory (with --dataset)")
+@click.option("--data-dir", type=PATH, default=None, help="dataset directory (with --dataset)")
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: str | None, workload_dir: str | None,
@@ -265,12 +268,12 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
 
 
 @click.command("validate")
-@click.option("-o", "--out", "out_dir", default="docs", show_default=True, help="directory of validation.md")
+@click.option("-o", "--out", "out_dir", type=PATH, default="docs", show_default=True, help="directory of validation.md")
 @click.option("--images", type=int, default=None, help="images per simulated configuration (default 8)")
-@click.option("--workloads", "workload_dir", default=None,
+@click.option("--workloads", "workload_dir", type=PATH, default=None,
               help="directory of the workloads (default: workloads/ here, else the checkout's beside the installed "
               "package)")
-@click.option("--json", "json_path", metavar="FILE", default=None,
+@click.option("--json", "json_path", metavar="FILE", type=PATH, default=None,
               help="also write every table's numbers as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def validate_command(out_dir: str, images: int | None, workload_dir: str | None, json_path: str | None,

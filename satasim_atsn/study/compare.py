@@ -18,6 +18,7 @@ from satasim_atsn.errors import ArchError, StudyError
 from satasim_atsn.fileio import (
     atomic_write_text,
     check_outputs,
+    expand_home,
     json_default,
     refuse_overwriting_inputs,
     staged_directory,
@@ -145,8 +146,9 @@ def _baseline_index(names: list[str], arch_paths: list[str], baseline: str | Non
     if baseline.isdigit() and int(baseline) < len(names):
         return int(baseline)
     # a shipped design given by name ('atsn16x16') is the file atsn16x16.yaml, as results.json's arch_path says
-    found = [i for i, a in enumerate(arch_paths) if baseline in (a, Path(a).name, Path(a).stem,
-                                                                 (shipped_arch(a) or Path(a)).name)]
+    found = [i for i, a in enumerate(arch_paths) if baseline in (a, expand_home(a), Path(a).name, Path(a).stem,
+                                                                 (shipped_arch(a) or Path(a)).name)
+             or expand_home(baseline) in (a, expand_home(a))]
     if len(found) > 1:
         raise StudyError.at(None, "--baseline", f"{baseline!r} is ambiguous: it names the files of "
                             f"{[names[i] for i in found]}", "give the architecture's name")

@@ -13,7 +13,8 @@ import click
 import numpy as np
 
 from satasim_atsn.errors import SatasimError, WorkloadError, closest
-from satasim_atsn.fileio import check_outputs, refuse_overwriting_inputs, write_json
+from satasim_atsn.fileio import check_outputs, expand_home, refuse_overwriting_inputs, write_json
+from satasim_atsn.options import FILE, NUMBER, PATH
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import exit_settings
 from satasim_atsn.traces.statistical import (
@@ -192,8 +193,8 @@ def workload_group() -> None:
 
 
 @workload_group.command("info")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the summary as JSON")
+@click.argument("file", type=FILE)
+@click.option("--json", "json_path", type=FILE, help="also write the summary as JSON")
 def info_command(file: str, json_path: str | None) -> None:
     """Show a workload: layers with params, MACs/timestep and neurons, exit defaults, provenance (every array read
     through once: a damaged file is named, however large)."""
@@ -208,8 +209,8 @@ def info_command(file: str, json_path: str | None) -> None:
 
 
 @workload_group.command("stats")
-@click.argument("trained", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the statistical twin (.npz)")
+@click.argument("trained", type=FILE)
+@click.option("-o", "--output", required=True, type=FILE, help="the statistical twin (.npz)")
 @click.option("--per-channel", is_flag=True, help="fit rates per channel ([T, C]) instead of per layer ([T])")
 @click.option("--images", type=click.IntRange(min=1), help="fit from the first N images only (default: all)")
 @click.option(
@@ -219,9 +220,9 @@ def info_command(file: str, json_path: str | None) -> None:
     show_default=True,
     help="rates at t are averaged over the images still running at t under this policy",
 )
-@click.option("--cl-init", type=float, help="ATSN CL_init (default: the workload's meta.exit_policy)")
-@click.option("--tau-cl", type=float, help="ATSN tau_CL (default: the workload's meta.exit_policy)")
-@click.option("--theta", type=float, help="DTSNN entropy threshold (default: the workload's meta.exit_policy)")
+@click.option("--cl-init", type=NUMBER, help="ATSN CL_init (default: the workload's meta.exit_policy)")
+@click.option("--tau-cl", type=NUMBER, help="ATSN tau_CL (default: the workload's meta.exit_policy)")
+@click.option("--theta", type=NUMBER, help="DTSNN entropy threshold (default: the workload's meta.exit_policy)")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="the twin's draw seed")
 @click.option("--input-rows/--no-input-rows", default=True, show_default=True,
               help="keep each fitted image's set bits per bit plane, channel and row (input_row_bits; spike frames: "
@@ -236,7 +237,7 @@ def info_command(file: str, json_path: str | None) -> None:
               help="keep each fitted image's exit step under each policy (exit_steps/<policy>), at which the "
                    "twin's image i exits, the one whose profiles it draws (docs/statistical.md, step 2); without it "
                    "the exits are drawn from the histograms, independently of the profiles")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+@click.option("--json", "json_path", type=FILE,
               help="also write the numbers printed (rates, exit histograms and means, input densities, the layers "
                    "with spike rows, file sizes) as JSON")
 def stats_command(
@@ -425,14 +426,14 @@ def _exit_means(values: tuple[str, ...], timesteps: int) -> dict[str, float]:
 
 
 @workload_group.command("rates")
-@click.argument("trained", type=click.Path(dir_okay=False))
-@click.option("--network", required=True, help=f"the target network of the same topology: {', '.join(NETWORKS)} "
-              "or a network YAML file")
+@click.argument("trained", type=FILE)
+@click.option("--network", required=True, type=PATH,
+              help=f"the target network of the same topology: {', '.join(NETWORKS)} or a network YAML file")
 @click.option("--dataset", required=True, help="the dataset entry of the table (e.g. cifar10)")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the rate table (.yaml)")
+@click.option("-o", "--output", required=True, type=FILE, help="the rate table (.yaml)")
 @click.option("--test-dataset", default=None, help="measure on this dataset's whole test split (e.g. imagefolder) "
               "instead of the workload's embedded images")
-@click.option("--data-dir", default=None, help="dataset directory (with --test-dataset)")
+@click.option("--data-dir", type=PATH, default=None, help="dataset directory (with --test-dataset)")
 @click.option("--images", type=click.IntRange(min=1), help="measure on the first N images only")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="the built workload's seed")
 @click.option("--borrow-dataset", "borrowed", multiple=True, metavar="NAME=TABLE",
@@ -441,7 +442,8 @@ def _exit_means(values: tuple[str, ...], timesteps: int) -> dict[str, float]:
 def rates_command(trained: str, network: str, dataset: str, output: str, test_dataset: str | None,
                   data_dir: str | None, images: int | None, seed: int, borrowed: tuple[str, ...]) -> None:
     """Measure a trained network's rates, exit histograms and input densities into a rate table for ``build``."""
-    refuse_overwriting_inputs({"-o": output}, [trained, network] + [b.partition("=")[2] for b in borrowed])
+    refuse_overwriting_inputs({"-o": output}, [trained, network] + [expand_home(b.partition("=")[2].strip())
+                                                                    for b in borrowed])
     if data_dir is not None and test_dataset is None:  # else the embedded images were measured without a word
         raise WorkloadError.at(None, "--data-dir", "applies only to a --test-dataset",
                                "add --test-dataset (e.g. imagefolder), or drop --data-dir to measure the embedded "
@@ -477,7 +479,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
         if not sep or not name.strip() or not source.strip():
             raise WorkloadError.at(None, "--borrow-dataset", f"{text!r} is not NAME=TABLE",
                                    "e.g. --borrow-dataset cifar100=workloads/rates/vgg16.yaml")
-        borrow_dataset(table, name.strip(), source.strip())
+        borrow_dataset(table, name.strip(), expand_home(source.strip()))
     if differences:
         table["sources"]["differences"] = "; ".join(differences)
     command = " ".join(["satasim workload rates", Path(trained).as_posix(), "--network", network, "--dataset",
@@ -497,21 +499,21 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
 
 
 @workload_group.command("build")
-@click.option("--network", required=True,
+@click.option("--network", required=True, type=PATH,
               help=f"a network YAML file (docs/networks.md) or a shipped network: {', '.join(NETWORKS)}")
-@click.option("--rates", "rates_path", type=click.Path(dir_okay=False), help="rate table YAML (workloads/rates/)")
-@click.option("--rate", type=float, help="quick start: one firing rate for every spiking layer and timestep")
+@click.option("--rates", "rates_path", type=FILE, help="rate table YAML (workloads/rates/)")
+@click.option("--rate", type=NUMBER, help="quick start: one firing rate for every spiking layer and timestep")
 @click.option("--timesteps", type=click.IntRange(1, 1024), help="T (with --rate; a rate table sets its own)")
 @click.option("--dataset", help="the dataset: sets the classes of cifar10/cifar100 and picks the rate table's entry "
               "(required with --rates)")
 @click.option("--exit-mean", "exit_means", multiple=True, metavar="POLICY=MEAN",
               help="with --rate: a mean exit timestep for dtsnn or atsn (repeatable); without it only fixed T")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the workload (.npz)")
+@click.option("-o", "--output", required=True, type=FILE, help="the workload (.npz)")
 @click.option("--num-images", type=click.IntRange(1, MAX_STATISTICAL_IMAGES),
               help="override the table's num_images (--rate: 10000; at most 10^9)")
 @click.option("--seed", type=SEED, help="override the table's seed for this dataset (--rate: 0)")
 @click.option("--timing", is_flag=True, help="print how long the build took")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+@click.option("--json", "json_path", type=FILE,
               help="also write the numbers printed (images, T, exit histograms and means; no timing) as JSON")
 def build_command(
     network: str, rates_path: str | None, rate: float | None, timesteps: int | None, dataset: str | None,
@@ -582,16 +584,16 @@ def _refuse_near_known_dataset(dataset: str | None) -> None:
 
 
 @workload_group.command("import")
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--inputs", "inputs_path", required=True, type=click.Path(dir_okay=False),
+@click.argument("model", type=FILE)
+@click.option("--inputs", "inputs_path", required=True, type=FILE,
               help=".npz with x (uint8 images or 0/1 spike frames) and optionally y, or a workload")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the workload (.npz)")
+@click.option("-o", "--output", required=True, type=FILE, help="the workload (.npz)")
 @click.option("--timesteps", type=click.IntRange(1, 1024), help="T for image inputs (default: the graph's metadata)")
-@click.option("--input-scale", type=float, help="float input = uint8 pixel x this (default 1/255; 1 for our exports)")
-@click.option("--dt", type=float, help="Euler step of the NIR dynamics in seconds (default 1e-4, snnTorch's)")
+@click.option("--input-scale", type=NUMBER, help="float input = uint8 pixel x this (default 1/255; 1 for our exports)")
+@click.option("--dt", type=NUMBER, help="Euler step of the NIR dynamics in seconds (default 1e-4, snnTorch's)")
 @click.option("--name", help="the workload's name (default: the file's stem)")
 @click.option("--dataset", default="unknown", show_default=True, help="dataset label stored in the workload")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the agreement report as JSON")
+@click.option("--json", "json_path", type=FILE, help="also write the agreement report as JSON")
 def import_command(model: str, inputs_path: str, output: str, timesteps: int | None, input_scale: float | None,
                    dt: float | None, name: str | None, dataset: str, json_path: str | None) -> None:
     """Import a NIR graph as an int8 workload and report how its integer forward agrees with a float one."""
@@ -640,9 +642,9 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
 
 
 @workload_group.command("export")
-@click.argument("workload_path", metavar="WORKLOAD", type=click.Path(dir_okay=False))
-@click.option("--nir", "nir_path", required=True, type=click.Path(dir_okay=False), help="the NIR graph to write")
-@click.option("--dt", type=float, default=1e-4, show_default=True,
+@click.argument("workload_path", metavar="WORKLOAD", type=FILE)
+@click.option("--nir", "nir_path", required=True, type=FILE, help="the NIR graph to write")
+@click.option("--dt", type=NUMBER, default=1e-4, show_default=True,
               help="Euler step in seconds that the NIR time constants assume")
 def export_command(workload_path: str, nir_path: str, dt: float) -> None:
     """Write a trained or imported workload as a NIR graph (docs/networks.md: the mapping and what is lossy)."""

@@ -19,6 +19,7 @@ from satasim_atsn.fileio import (
     text_name,
     write_json,
 )
+from satasim_atsn.options import NUMBER, PATH
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT, exit_settings
 from satasim_atsn.workload.datasets import DATASETS, dataset_inputs
 
@@ -85,7 +86,7 @@ def refuse_dataset_outputs(outputs: dict[str, str | None], dataset: str | None, 
 @click.option("--epochs", default=10, show_default=True, type=int,
               help="passes over the training images (the cosine schedule's length)")
 @click.option("--batch-size", default=64, show_default=True, type=int, help="images per STBP step")
-@click.option("--lr", default=0.1, show_default=True, type=float, help="initial learning rate (cosine schedule)")
+@click.option("--lr", default=0.1, show_default=True, type=NUMBER, help="initial learning rate (cosine schedule)")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="seed of the initial weights, the shuffles and the embedded test sample")
 @click.option("--train-subset", default=None, type=int, help="train on N images drawn with the seed")
@@ -94,22 +95,22 @@ def refuse_dataset_outputs(outputs: dict[str, str | None], dataset: str | None, 
 @click.option("--eval-images", default=None, type=int,
               help="measure accuracies on a seeded class-balanced sample of N test images (default: all)")
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
-@click.option("--checkpoint-minutes", default=10.0, show_default=True, type=float,
+@click.option("--checkpoint-minutes", default=10.0, show_default=True, type=NUMBER,
               help="also checkpoint inside an epoch every this many minutes")
-@click.option("--width", default=1.0, show_default=True, type=float, help="channel multiplier (1.0 = the paper's)")
-@click.option("--data-dir", default=None, help="dataset directory (Fashion-MNIST is found automatically)")
-@click.option("--cl-init", default=CL_INIT_DEFAULT, show_default=True, type=float,
+@click.option("--width", default=1.0, show_default=True, type=NUMBER, help="channel multiplier (1.0 = the paper's)")
+@click.option("--data-dir", type=PATH, default=None, help="dataset directory (Fashion-MNIST is found automatically)")
+@click.option("--cl-init", default=CL_INIT_DEFAULT, show_default=True, type=NUMBER,
               help="ATSN CL_init stored as default")
-@click.option("--tau-cl", default=TAU_CL_DEFAULT, show_default=True, type=float, help="ATSN tau_CL stored as default")
-@click.option("--theta", default=THETA_DEFAULT, show_default=True, type=float,
+@click.option("--tau-cl", default=TAU_CL_DEFAULT, show_default=True, type=NUMBER, help="ATSN tau_CL stored as default")
+@click.option("--theta", default=THETA_DEFAULT, show_default=True, type=NUMBER,
               help="DTSNN entropy threshold stored as default")
 @click.option("--no-augment", is_flag=True, help="no random crop / flip")
 @click.option("--resume", is_flag=True, help="continue from the checkpoint")
-@click.option("--checkpoint", default=None, help="checkpoint path (default: OUTPUT.ckpt.npz)")
+@click.option("--checkpoint", type=PATH, default=None, help="checkpoint path (default: OUTPUT.ckpt.npz)")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
-@click.option("--json", "json_path", metavar="FILE", default=None,
+@click.option("--json", "json_path", metavar="FILE", type=PATH, default=None,
               help="also write the results as JSON")
-@click.option("-o", "--out", "out_path", required=True, help="workload .npz to write")
+@click.option("-o", "--out", "out_path", type=PATH, required=True, help="workload .npz to write")
 def train_command(model: str, dataset: str, method: str, loss: str | None, output_mode: str | None, timesteps: int,
                   epochs: int, batch_size: int, lr: float, seed: int, train_subset: int | None, test_images: int,
                   eval_images: int | None, image_size: int | None, checkpoint_minutes: float, width: float,
@@ -163,19 +164,19 @@ def _shown_for_policy(table: dict, policy: str) -> dict:
 
 
 @click.command("evaluate")
-@click.argument("workload_path", metavar="WORKLOAD")
+@click.argument("workload_path", metavar="WORKLOAD", type=PATH)
 @click.option("--policy", default="all", show_default=True, help="all | fixed | atsn | dtsnn (what to print)")
-@click.option("--cl-init", default=None, type=float,
+@click.option("--cl-init", default=None, type=NUMBER,
               help=f"ATSN CL_init (default: the workload's meta.exit_policy, else {CL_INIT_DEFAULT})")
-@click.option("--tau-cl", default=None, type=float,
+@click.option("--tau-cl", default=None, type=NUMBER,
               help=f"ATSN tau_CL (default: the workload's meta.exit_policy, else {TAU_CL_DEFAULT})")
-@click.option("--theta", default=None, type=float,
+@click.option("--theta", default=None, type=NUMBER,
               help=f"DTSNN entropy threshold (default: the workload's meta.exit_policy, else {THETA_DEFAULT})")
 @click.option("--dataset", default=None, help="evaluate on this dataset's whole test split instead of the "
               "workload's embedded inputs: " + " | ".join(DATASETS))
-@click.option("--data-dir", default=None, help="dataset directory (with --dataset)")
+@click.option("--data-dir", type=PATH, default=None, help="dataset directory (with --dataset)")
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
-@click.option("--json", "json_path", metavar="FILE", default=None,
+@click.option("--json", "json_path", metavar="FILE", type=PATH, default=None,
               help="also write the results as JSON")
 @click.option("--quiet", "-q", is_flag=True,
               help="no progress bar and no note line (the table is still printed; --json keeps the notes)")
