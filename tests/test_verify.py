@@ -167,6 +167,15 @@ def test_networks_the_design_cannot_map_are_refused_by_both(capsys):
     assert "(2 refused by both, for the same field and fix)" in out
 
 
+def test_a_design_that_cannot_map_many_images_is_compared_as_a_refusal_not_refused_over_time(capsys):
+    """--max-minutes was checked before the mapping: 1,000 images on 4-bit membranes were refused as taking too
+    long, although both models refuse the mapping before any cycle. The mapping comes first now."""
+    code, out, err = _run(["verify", "atsn16x16", FMNIST, "--images", "1000", "--random", "0", "--max-minutes",
+                           "0.01", "--set", "pe.vmem_bits=4"], capsys)
+    assert code == 0, err
+    assert "images 0-999, 1000 images: agree (both refuse: atsn16x16: pe.vmem_bits: 4-bit membranes" in out
+
+
 def _fmnist_estimates(images: int = 1) -> tuple[float, float]:
     """The engine's estimate for FMNIST's first images on atsn16x16 (before it runs), and the reference's."""
     from satasim_atsn.hw import engine

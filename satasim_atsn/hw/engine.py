@@ -1641,6 +1641,14 @@ def image_count(workload: Workload, images: int | None, start: int = 0) -> int:
     return count
 
 
+def check_mappable(arch: Arch, workload: Workload) -> Mapping:
+    """The mapping of ``workload`` on ``arch``, or the MappingError :func:`simulate` raises before any image."""
+    mapping = build_mapping(arch, workload)
+    check_membrane_widths(arch, workload)
+    check_batch(arch, mapping, workload)
+    return mapping
+
+
 def simulate(
     arch: Arch, workload: Workload, images: int | None = None, start: int = 0, progress: ProgressSink | None = None,
     chunk_images: int | None = None,
@@ -1650,9 +1658,7 @@ def simulate(
     Refuses (MappingError) membranes narrower than the workload's: the functional result keeps the workload's
     widths, so narrower registers would be timed and charged for values they cannot hold."""
     count = image_count(workload, images, start)
-    mapping = build_mapping(arch, workload)
-    check_membrane_widths(arch, workload)
-    check_batch(arch, mapping, workload)
+    mapping = check_mappable(arch, workload)
     if progress is not None:  # before the static model, which takes seconds on arrays of 10^5 PEs and more
         progress.start(count)
     model = _Model(arch, mapping, workload)

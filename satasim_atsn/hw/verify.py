@@ -363,7 +363,12 @@ def check_affordable(arch: Arch, workload: Workload, images: int, start: int, ma
                      where: str) -> tuple[SimResult | None, float, float]:
     """The engine's run of the user's images (None: the engine refuses the mapping, compared as a refusal), and about
     how long the reference (then the engine) takes on them; a refusal, before the engine runs, if its own estimate is
-    longer than allowed, or after, if both together are."""
+    longer than allowed, or after, if both together are. The mapping is checked first: a design that cannot map the
+    network is compared as a refusal (both refuse before any cycle), however many images were asked for."""
+    try:
+        engine.check_mappable(arch, workload)
+    except MappingError:
+        return None, 0.0, 0.0
     fewer = "--images 1, " if images > 1 else ""  # one image already: no fewer to ask for
     engine_seconds = estimated_engine_seconds(arch, workload, images)
     shown = f"{images} image{'s' if images != 1 else ''}"
