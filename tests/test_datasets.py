@@ -264,3 +264,22 @@ def test_cifar_batches_of_odd_data_or_keys_are_one_line(tmp_path, batch, got):
     with pytest.raises(DatasetError, match=r"test_batch: data: cifar10: expected uint8 \[N, 3072\] with N labels, "
                        rf"{re.escape(got)}; extract the archive again$"):
         load_dataset("cifar10", "test", str(tmp_path))
+
+
+def test_evaluate_records_the_cifar_folder_read_whichever_folder_is_given(tmp_path, monkeypatch):
+    """--data-dir may be CIFAR's extracted folder or the folder holding it; results.json recorded the name as given
+    (the parent's, or cifar-10-batches-py), so the same data gave two files. Now the folder read is named."""
+    from satasim_atsn.cli import main
+
+    data = tmp_path / "my data"
+    data.mkdir()
+    _write_cifar10(data)
+    workload = Path(__file__).resolve().parents[1] / "workloads" / "vgg16w025_cifar10_atsn.npz"
+    monkeypatch.chdir(tmp_path)
+    for name, folder in (("a.json", data), ("b.json", data / "cifar-10-batches-py")):
+        with pytest.raises(SystemExit) as stop:
+            main(["evaluate", str(workload), "--dataset", "cifar10", "--data-dir", str(folder), "--json", name,
+                  "--quiet"])
+        assert stop.value.code == 0
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    assert '"data_source": "cifar-10-batches-py"' in (tmp_path / "a.json").read_text()

@@ -21,7 +21,7 @@ from satasim_atsn.fileio import (
 )
 from satasim_atsn.options import NUMBER, PATH
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT, exit_settings
-from satasim_atsn.workload.datasets import DATASETS, dataset_inputs
+from satasim_atsn.workload.datasets import DATASETS, data_folder, dataset_inputs
 
 # DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
@@ -230,7 +230,9 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
             forward_progress(bar.update):
         table = evaluate_workload(workload, cl_init, tau_cl, theta)
     shown = _shown_for_policy(table, policy)
-    source = text_name(Path(data_dir).resolve().name) if dataset is not None and data_dir is not None else None
+    # the name of the folder read: the same whether --data-dir is CIFAR's archive folder or the folder holding it
+    source = (text_name(data_folder(dataset, data_dir).resolve().name) if dataset is not None and data_dir is not None
+              else None)
     # before the printing, as `run` writes its files first: `evaluate W --json F | head` keeps F
     _write_json(json_path, {"workload": text_name(Path(workload_path).name), "inputs": dataset or "embedded",
                             "data_source": source, **table, "notes": notes})  # the folder's name only: same bytes

@@ -247,12 +247,22 @@ def _cifar_labels(value: object, path: Path, name: str, key: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def data_folder(name: str, data_dir: str | os.PathLike) -> Path:
+    """The folder a dataset's loader reads under ``--data-dir``: CIFAR's extracted archive folder
+    (``cifar-10-batches-py``, ``cifar-100-python``) when DIR holds it, else DIR itself."""
+    base = Path(data_dir)
+    sub = CIFAR_FOLDERS.get(name)
+    return base / sub if sub is not None and (base / sub).is_dir() else base
+
+
+#: the folder the official CIFAR archives extract to
+CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
 def _load_cifar(name: str, split: str, data_dir: str | None) -> Dataset:
     if not data_dir:
         raise _fail(name, "--data-dir", "needs the directory holding the dataset")
-    sub = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
-    base = Path(data_dir)
-    directory = base / sub if (base / sub).is_dir() else base
+    directory = data_folder(name, data_dir)
     if name == "cifar10":
         files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
         label_key = "labels"
@@ -622,7 +632,7 @@ def dataset_inputs(name: str, data_dir: str | None) -> list[Path]:
     if not data_dir:
         return []
     if name in ("cifar10", "cifar100"):
-        sub = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
+        sub = CIFAR_FOLDERS[name]
         files = ([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"] if name == "cifar10"
                  else ["train", "test", "meta"])
         return [folder / f for folder in (Path(data_dir), Path(data_dir) / sub) for f in files]
