@@ -257,11 +257,16 @@ def directory_lock(path: str | os.PathLike, option: str, holder: str, wait: bool
 
 
 @contextlib.contextmanager
-def staged_directory(out: Path) -> Iterator[Path]:
+def staged_directory(out: Path, named: Callable[[Path], set[str]] | None = None) -> Iterator[Path]:
     """A hidden directory inside ``out`` to write a report into. Its files replace ``out``'s only once the block
     ends without error, so Ctrl-C or an error while plotting leaves ``out`` as it was (before, a few new plots
     beside the old report). A staging directory that a killed run left behind is removed by the next one; one
-    whose process still runs (a concurrent run into the same ``out``) is left alone."""
+    whose process still runs (a concurrent run into the same ``out``) is left alone.
+
+    ``named(directory)``: the files the report in a directory names (its plots); those the report in ``out`` named
+    and the staged one does not are deleted as it moves in, under the same lock, so ``out`` holds what its report
+    names even when two runs write into it at once (each read the old names before either moved in: the first's
+    timeline plots stayed beside the second's report)."""
     for stale in out.glob(".report-*.staging"):
         if not process_alive(stale.name.split("-")[1]):
             shutil.rmtree(stale, ignore_errors=True)
@@ -274,8 +279,12 @@ def staged_directory(out: Path) -> Iterator[Path]:
         # two reports into one out at once (two compares): one moves in whole, then the other, never file by file
         with directory_lock(out, "-o", "another report", wait=True):
             _refuse_kind_changes(staging, out)  # before anything moves: out stays as it was
+            stale = named(out) - named(staging) if named is not None else set()
             for path in sorted(staging.iterdir()):
                 _move_in(path, out / path.name)
+            for name in sorted(stale):  # a user's own files, never named by the report, stay
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    (out / name).unlink()
             _fsync_dir(out)
     except SatasimError as error:  # a staged file that could not be written (full disk): name it where it goes
         raise _unstaged(error, staging, out) from None

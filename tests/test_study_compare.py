@@ -91,6 +91,30 @@ def test_a_second_compare_into_one_directory_leaves_no_plot_of_the_first(tmp_pat
     assert (out / "timeline_of_project.png").read_bytes() == b"a user's file named like a plot"
 
 
+
+def test_two_compares_into_one_directory_at_once_leave_only_what_the_last_report_names(tmp_path, monkeypatch):
+    """Two compares into one -o at once: each read the plots of the report there before either moved its own in,
+    so the first's timelines stayed beside the second's report. Here a second compare runs (and moves in) while the
+    first is writing its plots; the directory must hold exactly the plots of the report that moved in last."""
+    from satasim_atsn.study import compare
+
+    wl = tmp_path / "w.npz"
+    write_workload(wl, random_workload(5, images=2, timesteps=3, num_classes=4, encoding="direct"))
+    out = tmp_path / "out"
+    run_compare(ARCHS, str(wl), out, images=2, jobs=1, command="satasim compare ...", quiet=True)
+    real, other = compare._latency_sections, [ARCHS[1], str(ROOT / "archs" / "dtsnn16x16.yaml")]
+
+    def meanwhile(*args, **kwargs):
+        monkeypatch.setattr(compare, "_latency_sections", real)
+        run_compare(other, str(wl), out, images=2, jobs=1, command="satasim compare ...", quiet=True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compare, "_latency_sections", meanwhile)
+    run_compare(ARCHS[::-1], str(wl), out, images=2, jobs=1, command="satasim compare ...", quiet=True)
+    report = (out / "report.md").read_text()
+    named = set(re.findall(r"\]\(([^()]+\.png)\)", report))
+    assert {p.name for p in out.glob("*.png")} == named and any("conventional16x16" in n for n in named)
+
 @needs_engine
 def test_compare_statistical_first_line(tmp_path):
     run_compare(ARCHS, str(VGG), tmp_path, images=2, jobs=2, quiet=True)

@@ -50,16 +50,6 @@ class Document:
             return set()
         return set(re.findall(r"^!\[.*\]\(([^()/\\\s]+\.png)\)$", text, flags=re.MULTILINE))
 
-    def remove_stale_figures(self, out: Path, previous: set[str]) -> None:
-        """Delete the plots an earlier report in ``out`` showed (``previous``, read by :meth:`figures_in` before
-        this one replaced it) that this report does not show (other metrics, other architectures), so the
-        directory holds what report.md shows; every other file stays, a user's own PNGs included."""
-        current = {value.path for kind, value in self.blocks if kind == "figure"}
-        for name in sorted(previous - current):
-            path = Path(out) / name
-            if path.is_file():
-                path.unlink()
-
     def heading(self, text: str, level: int = 2) -> None:
         """Add a section heading (level 2 = section, 3 = subsection)."""
         self.blocks.append(("heading", (level, text)))

@@ -457,8 +457,8 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         rows.append([label] + [fmt(v) for v in vals] + [_ratio(v, vals[b]) for i, v in enumerate(vals) if i != b])
     doc.heading("Summary")
     doc.table(headers, rows)
-    previous = Document.figures_in(out)  # the plots an earlier report here wrote: stale unless shown again
-    with staged_directory(out) as stage:  # out gets the report only once all of it is written
+    # out gets the report only once all of it is written; the plots an earlier report here showed go unless shown
+    with staged_directory(out, Document.figures_in) as stage:
         # plots
         _metrics_figure(doc, stage, names, summaries, b)
         _energy_sections(doc, stage, names, summaries)
@@ -481,7 +481,6 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         text = json.dumps(results, indent=2, sort_keys=True, default=json_default) + "\n"
         atomic_write_text(stage / "results.json", text)
         doc.write(stage)
-    doc.remove_stale_figures(out, previous)  # e.g. the timelines of architectures compared before
     if json_path:
         atomic_write_text(json_path, text)
     term_rows = [r for r in rows if r[0] in _TERMINAL_ROWS]

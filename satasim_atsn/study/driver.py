@@ -96,8 +96,9 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
             target = out / part if what in GROUPS else out
             sub_command = part_command(command, part, target) if what in GROUPS else command
             target.mkdir(parents=True, exist_ok=True)
-            previous = Document.figures_in(target)  # the plots of the report the target held: stale unless shown
-            with staged_directory(target) as stage:  # target gets the part only once all of it is written
+            # target gets the part only once all of it is written; the plots of the report it held go unless shown
+            # again (a compare's plots stood beside table3's report)
+            with staged_directory(target, Document.figures_in) as stage:
                 if part == "claims":  # its sub-reports (table3/, figs/, table1/, ...): in the stage, named as in target
                     doc, results, summary = claims(stage, images, wdir, sub_command, arch_path=arch_path,
                                                    quiet=quiet, trained=trained_set, named=target)
@@ -105,6 +106,5 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
                     doc, results, summary = _run_part(part, stage, images, wdir, sub_command, arch_path, quiet,
                                                       trained_path, trained_set)
                 write_part(stage, doc, results)
-            doc.remove_stale_figures(target, previous)  # a compare's plots stood beside table3's report
             summaries.append(f"== {part} -> {target}/report.md\n{summary}")
     return "\n".join(summaries)

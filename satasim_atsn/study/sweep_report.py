@@ -49,11 +49,11 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
     ``stats`` (this run's computed/reused counts) is accepted for callers but not written: an
     interrupted and resumed sweep must leave the same bytes as an uninterrupted one."""
     out = Path(out_dir)
-    previous = Document.figures_in(out)  # the plots an earlier report here wrote: stale unless shown again
-    with staged_directory(out) as stage:  # out gets the report only once all of it is written
+    # out gets the report only once all of it is written; the plots an earlier report here showed go unless shown
+    # again (--force, or other metrics on --resume)
+    with staged_directory(out, Document.figures_in) as stage:
         doc = _sweep_document(study, rows, stage, command)
         doc.write(stage)
-    doc.remove_stale_figures(out, previous)  # --force, or other metrics on --resume
     return doc
 
 
