@@ -69,3 +69,17 @@ class Number(click.ParamType):
 
 #: a float option (a value typed beyond a float's range is echoed as typed, not as inf)
 NUMBER = Number()
+
+
+class NumberRange(click.FloatRange):
+    """click's FloatRange, except that a value typed beyond a float's range is echoed as typed when refused."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The float in range; the refusal of an overflowed one names the text typed, not -inf."""
+        number = NUMBER.convert(value, param, ctx)
+        try:
+            return super().convert(float(number), param, ctx)
+        except click.BadParameter as error:
+            if isinstance(number, TypedNumber):
+                error.message = error.message.replace(repr(float(number)), number.text, 1)
+            raise

@@ -58,6 +58,7 @@ def test_a_huge_integer_in_an_architecture_file_is_one_short_line(tmp_path, caps
      f"--theta: must be in (0, 1], got -{SHORT}"),
     (["train", "-o", "{tmp}/t.npz", "--lr", HUGE], f"--lr: must be a positive finite number, got {SHORT}"),
     (["workload", "export", WORKLOAD, "--nir", "{tmp}/n.nir", "--dt", HUGE], f"--dt: {SHORT} must be"),
+    (["verify", "atsn16x16", WORKLOAD, "--max-minutes", f"-{HUGE}"], f"'--max-minutes': -{SHORT} is not in the range"),
 ])
 def test_a_float_option_beyond_range_is_echoed_as_typed(tmp_path, capsys, argv, needle):
     line = one_line_error([a.format(tmp=tmp_path) for a in argv], capsys)

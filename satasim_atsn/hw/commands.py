@@ -15,7 +15,7 @@ import numpy as np
 
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.fileio import atomic_write_text, check_output_path, check_outputs, refuse_overwriting_inputs
-from satasim_atsn.options import DIRECTORY, FILE, PATH
+from satasim_atsn.options import DIRECTORY, FILE, PATH, NumberRange
 from satasim_atsn.workload.format import emits_spikes, read_workload
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def _range_text(times: list[float]) -> str:
               help="Random small networks to check the design on.")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
               help="Seed of the first random network.")
-@click.option("--max-minutes", type=click.FloatRange(0, None, min_open=True), default=10.0, show_default=True,
+@click.option("--max-minutes", type=NumberRange(0, None, min_open=True), default=10.0, show_default=True,
               help="Time allowed for verify's runs of the engine and the per-cycle reference (each estimated before "
                    "it runs): WORKLOAD is refused beyond it, random networks beyond the rest are shrunk to one image "
                    "or skipped.")
