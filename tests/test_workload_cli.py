@@ -224,3 +224,29 @@ def test_a_nir_graph_given_as_a_workload_is_named_as_one(argv, tmp_path, capsys)
     code, _, err = run([a.format(nir=nir) for a in argv], capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert f"{nir}: is an HDF5 file (a NIR graph), not a workload (.npz); import it first: satasim workload " in err
+
+
+def test_stats_to_standard_output_or_dev_null_reports_the_bytes_written(tmp_path, capsys):
+    """`workload stats T -o -` (or `-o /dev/null`, a FIFO) wrote the twin, then read the output back for its sizes:
+    a FileNotFoundError / BadZipFile traceback (a FIFO hung). The sizes come from the bytes written."""
+    import subprocess
+    import sys
+
+    trained = tmp_path / "trained.npz"
+    write_workload(trained, random_workload(3, images=4, timesteps=3, encoding="direct"))
+    code, _, err = run(["workload", "stats", str(trained), "-o", str(tmp_path / "twin.npz"),
+                        "--json", str(tmp_path / "file.json")], capsys)
+    assert code == 0, err
+    as_file = json.loads((tmp_path / "file.json").read_text())
+    assert as_file["file_bytes"] == (tmp_path / "twin.npz").stat().st_size
+    code, _, err = run(["workload", "stats", str(trained), "-o", "/dev/null", "--json", str(tmp_path / "n.json")],
+                       capsys)
+    assert code == 0 and "Traceback" not in err, err
+    assert {**json.loads((tmp_path / "n.json").read_text()), "file": "twin.npz"} == as_file
+    with open(tmp_path / "stdout.npz", "wb") as handle:
+        done = subprocess.run([sys.executable, "-m", "satasim_atsn", "workload", "stats", str(trained), "-o", "-",
+                               "--json", str(tmp_path / "s.json")], stdout=handle, stderr=subprocess.PIPE,
+                              text=True, timeout=600)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert (tmp_path / "stdout.npz").read_bytes() == (tmp_path / "twin.npz").read_bytes()
+    assert {**json.loads((tmp_path / "s.json").read_text()), "file": "twin.npz"} == as_file

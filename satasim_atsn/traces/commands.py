@@ -279,9 +279,9 @@ def stats_command(
             spike_rows=spike_rows,
             exit_steps=exit_steps,
         )
-    write_workload(output, twin)
+    written = write_workload(output, twin)
     numbers = _stats_numbers(trained, output, twin)
-    numbers.update(_profile_sizes(output, twin))
+    numbers.update(_profile_sizes(written, twin))
     notes = pool_notes(twin.meta["provenance"])
     numbers["notes"] = [line.strip().removeprefix("note: ") for line in notes]  # printed below, in --json too
     if json_path:  # before the printing (a closed pipe ends it)
@@ -343,17 +343,19 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.2f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB" if size >= 1e3 else f"{size} bytes"
 
 
-def _profile_sizes(path: str, twin: Workload) -> dict:
-    """The written twin's size in bytes, the compressed bytes of its input's row profiles (input_row_bits, or
+def _profile_sizes(data: bytes, twin: Workload) -> dict:
+    """The written twin's size in bytes (taken from the bytes written, not from the output: `-o -`, /dev/null or a
+    FIFO cannot be read back), the compressed bytes of its input's row profiles (input_row_bits, or
     spike_rows/input of spike frames), of its layers' (spike_rows/) and of its exit steps (exit_steps/), the layers
     with spike rows and the policies with exit steps."""
+    import io
     import zipfile
 
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = archive.infolist()
     # the input's row profiles: input_row_bits of images, spike_rows/input of spike frames (--input-rows writes both)
     of_input = (f"{INPUT_ROW_BITS}.npy", f"{SPIKE_ROWS}/input.npy")
-    return {"file_bytes": Path(path).stat().st_size,
+    return {"file_bytes": len(data),
             "input_row_bits_bytes": sum(i.compress_size for i in members if i.filename in of_input),
             "spike_rows_bytes": sum(i.compress_size for i in members
                                     if i.filename.startswith(f"{SPIKE_ROWS}/") and i.filename not in of_input),

@@ -1414,8 +1414,8 @@ def check_workload_output(path: str | os.PathLike, option: str = "-o") -> None:
                                f"give a name ending in .npz, e.g. {Path(path).with_suffix('.npz').name}")
 
 
-def write_workload(path: str | os.PathLike, workload: Workload) -> None:
-    """Validate and write a workload atomically (a temp file renamed into place)."""
+def write_workload(path: str | os.PathLike, workload: Workload) -> bytes:
+    """Validate and write a workload atomically (a temp file renamed into place); returns the bytes written."""
     workload = Workload(meta=json.loads(json.dumps(workload.meta)), arrays=dict(workload.arrays), source=str(path))
     validate(workload)
     payload = {
@@ -1424,7 +1424,9 @@ def write_workload(path: str | os.PathLike, workload: Workload) -> None:
         "meta": np.array(json.dumps(workload.meta, sort_keys=True)),
     }
     payload.update({key: workload.arrays[key] for key in sorted(workload.arrays)})
-    atomic_write_bytes(path, _npz_bytes(payload))
+    data = _npz_bytes(payload)
+    atomic_write_bytes(path, data)
+    return data
 
 
 def _npz_bytes(payload: dict[str, np.ndarray]) -> bytes:
