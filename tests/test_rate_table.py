@@ -327,3 +327,33 @@ def test_a_table_measured_on_part_of_a_test_split_does_not_say_the_whole(tmp_pat
         sources = " ".join(" ".join(str(v) for v in yaml.safe_load((tmp_path / "t.yaml").read_text())["sources"]
                                     .values()).split())
         assert wanted in sources and sources.count("the whole") == (0 if extra else sources.count("images ("))
+
+
+def test_a_table_keeps_the_thresholds_its_exit_histograms_were_measured_at(tiny_vgg16, tmp_path, capsys):
+    """A network trained at CL = 0.9 gave a table whose build recorded meta.exit_policy 0.999: `run` on a 0.999
+    design said nothing, and on a 0.9 one claimed the thresholds differed. The table carries them to the build."""
+    table_path = tmp_path / "t.yaml"
+    code, _, err = _cli(["workload", "rates", str(tiny_vgg16), "--network", "vgg16", "--dataset", "cifar10",
+                         "-o", str(table_path), "--images", "4"], capsys)
+    assert code == 0, err
+    table = yaml.safe_load(table_path.read_text())
+    assert table["datasets"]["cifar10"]["exit_policy"] == {"cl_init": 0.9, "tau_cl": 0.9, "theta": 0.1}
+    built = build_from_spec(load_rate_spec(table_path), "vgg16", "cifar10", num_images=2)
+    assert built.meta["exit_policy"] == {"cl_init": 0.9, "tau_cl": 0.9, "theta": 0.1}
+    del table["datasets"]["cifar10"]["exit_policy"]  # a table without it (the shipped ones): the defaults
+    table_path.write_text(yaml.safe_dump(table))
+    built = build_from_spec(load_rate_spec(table_path), "vgg16", "cifar10", num_images=2)
+    assert built.meta["exit_policy"] == {"cl_init": 0.999, "tau_cl": 0.999, "theta": 0.1}
+    for value, needle in ((1.5, "datasets.cifar10.exit_policy.cl_init: 1.5 is not a number in (0, 1]"),
+                          ("x", "datasets.cifar10.exit_policy.cl_init: 'x' is not a number in (0, 1]")):
+        table["datasets"]["cifar10"]["exit_policy"] = {"cl_init": value}
+        table_path.write_text(yaml.safe_dump(table))
+        code, out, err = _cli(["workload", "build", "--network", "vgg16", "--rates", str(table_path), "--dataset",
+                               "cifar10", "-o", str(tmp_path / "w.npz")], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err and f"{table_path}:" in err, err
+        assert not (tmp_path / "w.npz").exists()
+    table["datasets"]["cifar10"]["exit_policy"] = {"cl": 0.9}
+    table_path.write_text(yaml.safe_dump(table))
+    code, _, err = _cli(["workload", "build", "--network", "vgg16", "--rates", str(table_path), "--dataset",
+                         "cifar10", "-o", str(tmp_path / "w.npz")], capsys)
+    assert code == 2 and "datasets.cifar10.exit_policy.cl: unknown key" in err, err

@@ -47,7 +47,8 @@ def measure_rate_table(trained: Workload, network: str, dataset: str, *, label: 
         "timesteps": int(trained.timesteps),
         "num_images": int(num_images),
         "rates": rates,
-        "datasets": {dataset: {"seed": int(seed), "exit_histograms": hist}},
+        "datasets": {dataset: {"seed": int(seed), "exit_histograms": hist,  # and the thresholds they were measured at
+                               **({"exit_policy": dict(twin.meta["exit_policy"])} if hist else {})}},
         "sources": {
             "rates": f"measured: firing rate of each spiking layer and max-pool at each timestep of {measured_on}, "
                      f"over the images still running under {rates_policy}; mapped by layer name (same depth and "

@@ -880,7 +880,7 @@ SPEC_KEYS = (
     "datasets",
     "sources",
 )
-DATASET_KEYS = ("seed", "exit_mean_timesteps", "exit_histograms", "rates")
+DATASET_KEYS = ("seed", "exit_mean_timesteps", "exit_histograms", "exit_policy", "rates")
 
 
 def _unknown_key(where: str, field: str, key: str, allowed: tuple[str, ...]) -> WorkloadError:
@@ -986,6 +986,26 @@ def _dataset_sources(sources: dict, dataset: str, measured_histograms: bool) -> 
             and (measured_histograms or k != "exit_histograms" or not str(v).startswith("measured"))}
 
 
+def table_exit_policy(entry: dict, where: str, field: str) -> dict | None:
+    """A dataset entry's ``exit_policy`` (the thresholds its exit histograms were measured at), checked, the paper's
+    defaults for those it leaves out; None if absent (the built workload then records the defaults)."""
+    from satasim_atsn.workload.format import EXIT_PARAMETERS
+
+    policy = entry.get("exit_policy")
+    if policy is None:
+        return None
+    if not isinstance(policy, dict):
+        raise WorkloadError.at(where, field, "must be a mapping", "e.g. {cl_init: 0.999, tau_cl: 0.999, theta: 0.1}")
+    for key, value in policy.items():
+        if key not in EXIT_PARAMETERS:
+            raise _unknown_key(where, f"{field}.", str(key), EXIT_PARAMETERS)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 1:
+            raise WorkloadError.at(where, f"{field}.{key}", f"{shown(value)} is not a number in (0, 1]",
+                                   "give the threshold the exit histograms were measured at")
+    return {"cl_init": CL_INIT_DEFAULT, "tau_cl": TAU_CL_DEFAULT, "theta": THETA_DEFAULT,
+            **{k: float(policy[k]) for k in EXIT_PARAMETERS if k in policy}}
+
+
 def exit_histograms(means: dict, T: int, where: str | None, field: str) -> dict[str, np.ndarray]:
     """``fixed`` (all images at T) plus a maximum-entropy histogram for each policy given a mean exit timestep."""
     hist = {"fixed": fixed_histogram(T)}
@@ -1055,9 +1075,8 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
         )
     num_classes = DATASET_CLASSES.get(dataset, net.num_classes)  # None: the network's own (out_features, spikes)
     if dataset not in spec["datasets"]:
-        raise WorkloadError.at(
-            where, f"datasets.{dataset}", "missing", f"the table covers {', '.join(map(str, spec['datasets']))}"
-        )
+        raise WorkloadError.at(where, f"datasets.{dataset}", "missing",
+                               f"the table covers {', '.join(map(str, spec['datasets']))}")
     entry = spec["datasets"][dataset]
     T = spec["timesteps"]
     if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 1024:
@@ -1109,6 +1128,7 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
             input_shape=list(net.input_shape),
             seed=seed_value,
             num_images=n_images,
+            exit_policy=table_exit_policy(entry, where, f"datasets.{dataset}.exit_policy"),
             provenance=provenance,
             source=net.source,
         )
