@@ -357,3 +357,22 @@ def test_a_table_keeps_the_thresholds_its_exit_histograms_were_measured_at(tiny_
     code, _, err = _cli(["workload", "build", "--network", "vgg16", "--rates", str(table_path), "--dataset",
                          "cifar10", "-o", str(tmp_path / "w.npz")], capsys)
     assert code == 2 and "datasets.cifar10.exit_policy.cl: unknown key" in err, err
+
+
+@pytest.mark.parametrize("key, kind", [("10", "a number"), ("null", "null"), ("yes", "a boolean")])
+def test_a_dataset_name_yaml_reads_as_no_text_is_named(tmp_path, capsys, key, kind):
+    """`datasets: {10: ...}` with `--dataset 10` said 'datasets.10: missing; the table covers 10'."""
+    net = tmp_path / "n.yaml"
+    net.write_text("name: n\ninput_shape: [1, 4, 4]\nnum_classes: 2\nlayers:\n"
+                   "  - {name: c1, type: conv, out_channels: 2, kernel: 3, padding: 1}\n"
+                   "  - {name: f, type: flatten}\n  - {name: out, type: output}\n")
+    table = tmp_path / "t.yaml"
+    table.write_text(f"network: n\ntimesteps: 2\ndefault_rate: 0.1\ndatasets: {{{key}: {{seed: 1}}}}\n")
+    code, out, err = _cli(["workload", "build", "--network", str(net), "--rates", str(table), "--dataset", key,
+                           "-o", str(tmp_path / "w.npz")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and out == "", err
+    assert f"{table}: datasets." in err and f"the name is {kind} to YAML, not text" in err and "quote" in err, err
+    table.write_text(f"network: n\ntimesteps: 2\ndefault_rate: 0.1\ndatasets: {{'{key}': {{seed: 1}}}}\n")
+    code, _, err = _cli(["workload", "build", "--network", str(net), "--rates", str(table), "--dataset", key,
+                         "-o", str(tmp_path / "w.npz")], capsys)
+    assert code == 0, err

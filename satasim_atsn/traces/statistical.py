@@ -945,6 +945,11 @@ def load_rate_spec(path: str | Path, option: str = "--rates") -> dict:
     if not isinstance(spec["datasets"], dict) or not spec["datasets"]:
         raise WorkloadError.at(where, "datasets", "must map dataset names to settings", "see the shipped tables")
     for name, entry in spec["datasets"].items():
+        if not isinstance(name, str):  # `10:` is a number to YAML, and --dataset 10 is text: it never matched
+            kind = ("a boolean" if isinstance(name, bool) else "a number" if isinstance(name, (int, float))
+                    else "null" if name is None else f"a {type(name).__name__}")
+            raise WorkloadError.at(where, f"datasets.{name}", f"the name is {kind} to YAML, not text, so --dataset "
+                                   "never matches it", "quote the name in the table (e.g. '10': for 10:)")
         if not isinstance(entry, dict):
             raise WorkloadError.at(where, f"datasets.{name}", "must be a mapping", "give seed and exit_mean_timesteps")
         for key in entry:
