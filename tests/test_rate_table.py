@@ -376,3 +376,18 @@ def test_a_dataset_name_yaml_reads_as_no_text_is_named(tmp_path, capsys, key, ki
     code, _, err = _cli(["workload", "build", "--network", str(net), "--rates", str(table), "--dataset", key,
                          "-o", str(tmp_path / "w.npz")], capsys)
     assert code == 0, err
+
+
+def test_a_table_without_input_densities_says_they_are_assumed(tmp_path):
+    """A table without input_bit_density drew every pixel bit at 0.5 and its workload's provenance named no source
+    for them (`--rate` says 'assumed'); a table that gives them keeps its own sources."""
+    table = {"network": "vgg16", "timesteps": 2, "default_rate": 0.1, "datasets": {"cifar10": {"seed": 1}}}
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(table))
+    built = build_from_spec(load_rate_spec(path), "vgg16", "cifar10", num_images=2)
+    assert built.meta["input_bit_density"] == [0.5] * 8
+    assert built.meta["provenance"]["sources"]["input_bit_density"].startswith("assumed: uniform 8-bit pixels, 0.5")
+    table.update(input_bit_density=[0.25] * 8, sources={"input_bit_density": "measured on my images"})
+    path.write_text(yaml.safe_dump(table))
+    built = build_from_spec(load_rate_spec(path), "vgg16", "cifar10", num_images=2)
+    assert built.meta["provenance"]["sources"] == {"input_bit_density": "measured on my images"}

@@ -983,6 +983,15 @@ def load_rate_spec(path: str | Path, option: str = "--rates") -> dict:
     return spec
 
 
+def _with_assumed_density(spec: dict) -> dict:
+    """A table's sources, saying the pixels' 0.5 densities are assumed when it gives none (it was said with --rate
+    alone: a table without them built a workload whose provenance named no source for them)."""
+    sources = dict(spec.get("sources") or {})
+    if "input_bit_density" not in spec and "input_frame_rate" not in spec:
+        sources["input_bit_density"] = "assumed: uniform 8-bit pixels, 0.5 per bit plane (the rate table gives none)"
+    return sources
+
+
 def _dataset_sources(sources: dict, dataset: str, measured_histograms: bool) -> dict:
     """The sources of a table that concern one dataset's build: other datasets' entries and, when this
     dataset's exit histograms are not given in the table, the measured histograms' source are left out."""
@@ -1108,7 +1117,7 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
     provenance = {
         "generator": "satasim workload build",
         "rate_table": Path(where).name,
-        "sources": _dataset_sources(spec.get("sources") or {}, dataset, bool(measured)),
+        "sources": _dataset_sources(_with_assumed_density(spec), dataset, bool(measured)),
         "exit_histograms": (MAX_ENTROPY_NOTE if set(hist) != {"fixed"} else FIXED_ONLY_NOTE) if not measured else {
             p: "given in the rate table (measured: see its sources)" if p in measured else
             "all images at T" if p == "fixed" else MAX_ENTROPY_NOTE for p in hist},
