@@ -147,6 +147,9 @@ def test_explicit_pool_rate_wins_over_the_ratio(tmp_path):
     ({"exit_histograms": {"atsn": [0.5, 0.6, 0.0, 0.0]}}, "summing to 1"),
     ({"exit_histograms": {"greedy": [1, 0, 0, 0]}}, "unknown key"),
     ({"exit_histograms": {"atsn": [1, 0, 0, 0]}, "exit_mean_timesteps": {"atsn": 2.0}}, "not both"),
+    # YAML true/false, or text, inside the list: numpy read them as 1/0 and the numbers
+    ({"exit_histograms": {"atsn": [True, False, False, False]}}, "needs 4 non-negative probabilities"),
+    ({"exit_histograms": {"atsn": ["0.25", 0.25, 0.25, 0.25]}}, "needs 4 non-negative probabilities"),
 ])
 def test_bad_histograms(tmp_path, entry, needle):
     with pytest.raises(WorkloadError, match=needle):

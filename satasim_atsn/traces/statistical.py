@@ -1056,7 +1056,9 @@ def given_histograms(table: dict, means: dict, T: int, where: str, field: str) -
         if policy in means:
             raise WorkloadError.at(where, f"{field}.{policy}", "is also given as a mean exit timestep",
                                    "give a histogram or a mean, not both")
-        try:
+        try:  # numbers only: numpy reads true/false, or the text '0.5', inside a list as a number
+            if not isinstance(values, list) or any(type(v) not in (int, float) for v in values):
+                raise TypeError
             hist = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
             hist = np.full(1, np.nan)
