@@ -130,3 +130,14 @@ def did_you_mean(value: object, allowed, listing: str = "use one of", *, sort: b
     listed = sorted(options) if sort else options
     more = "" if limit is None or len(listed) <= limit else f" (and {len(listed) - limit} more)"
     return f"{listing} {', '.join(listed[:limit])}{more}"
+
+
+def whole_count(value: object, where: str | None, field: str, error: type[SatasimError] = SatasimError) -> int:
+    """``value`` as an int when it is one (numpy integers too); a float, string, bool or None given where a count
+    or an index belongs (a script's ``images=1.5``) is a one-line ``error`` naming ``field``, never a truncation."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise error.at(where, field, f"must be a whole number (an int), got {shown(value)} ({type(value).__name__})",
+                       "pass an int")
+    return int(value)

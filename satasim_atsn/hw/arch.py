@@ -839,16 +839,34 @@ def resolve_arch_path(name_or_path: str | Path) -> Path:
                        did_you_mean(text, available_archs(), "shipped:"))
 
 
-def load_arch(path: str | Path, overrides: Iterable[str] = ()) -> Arch:
+def load_arch(path: str | Path, overrides: Iterable[str] | None = ()) -> Arch:
     """Load, override and validate an architecture YAML (a path or a shipped name); raises ArchError."""
     given = str(path)
+    overrides = override_list(overrides)
     path = resolve_arch_path(path)
     shown_as = given if path == shipped_arch(given) else None  # a bare shipped name: messages say it as given
     raw = _read_yaml(path)
-    overridden = apply_overrides(raw, list(overrides))
-    _refuse_fields_of_an_absent_exit_unit(raw, overridden, list(overrides))
+    overridden = apply_overrides(raw, overrides)
+    _refuse_fields_of_an_absent_exit_unit(raw, overridden, overrides)
     arch = build_arch(overridden, where=shown_as or str(path), base_dir=path.resolve().parent, path=path)
     return replace(arch, shown_as=shown_as) if shown_as else arch
+
+
+def override_list(overrides: Iterable[str] | None) -> list[str]:
+    """A script's ``overrides`` as a list of 'path=value' strings (None: none); a lone string or a dict, which
+    would be taken apart character by character or key by key, or an item that is no string, is an ArchError."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, (str, bytes, dict)):
+        raise ArchError.at("overrides", None, f"must be a list of 'path.to.field=value' strings, got a "
+                           f"{type(overrides).__name__} {shown(overrides)}",
+                           "wrap it in a list, e.g. ['accelerators=1']")
+    items = list(overrides)
+    for item in items:
+        if not isinstance(item, str):
+            raise ArchError.at("overrides", None, f"item {shown(item)} ({type(item).__name__}) is not a string",
+                               "write each override as 'path.to.field=value', e.g. 'pe.adders=2'")
+    return items
 
 
 def load_arch_with_set(path: str | Path, overrides: Iterable[str] = ()) -> Arch:

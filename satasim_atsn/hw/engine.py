@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import simpy
 
-from satasim_atsn.errors import MappingError, SatasimError
+from satasim_atsn.errors import MappingError, SatasimError, whole_count
 from satasim_atsn.hw import kernels
 from satasim_atsn.hw.energy import ACTIONS
 from satasim_atsn.hw.mapping import (
@@ -1629,12 +1629,14 @@ def image_count(workload: Workload, images: int | None, start: int = 0) -> int:
     """The number of images a run of ``images`` from ``start`` simulates (all the rest when None); a count below 1
     or past the workload's end is a one-line SatasimError naming --images or --start and the fix."""
     available = workload.num_images
-    if images is not None and int(images) < 1:
+    images = None if images is None else whole_count(images, workload.source, "--images")
+    start = whole_count(start, workload.source, "--start")
+    if images is not None and images < 1:
         raise SatasimError.at(workload.source, "--images", f"must be >= 1, got {images}", "give a positive count")
     if not 0 <= start < available:
         raise SatasimError.at(workload.source, "--start", f"{start} is outside 0..{available - 1}",
                               "pick an existing image")
-    count = available - start if images is None else int(images)
+    count = available - start if images is None else images
     if start + count > available:
         raise SatasimError.at(workload.source, "--images", f"{count} images from {start} exceed the {available}"
                               " available", f"use at most {available - start}")

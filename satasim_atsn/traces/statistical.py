@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from satasim_atsn import exactmath
-from satasim_atsn.errors import WorkloadError, did_you_mean, shown
+from satasim_atsn.errors import WorkloadError, did_you_mean, shown, whole_count
 from satasim_atsn.fileio import load_yaml, starts_as_zip
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
@@ -466,7 +466,7 @@ def _policy_key(policy_name: str, policies) -> str:
 def draw_exit_steps(workload: Workload, start: int = 0, count: int | None = None) -> dict[str, np.ndarray]:
     """Exit steps of every policy for images [start, start+count), without drawing spikes."""
     count = workload.num_images - start if count is None else count
-    _check_range(workload, start, count)
+    check_image_range(workload, start, count)
     plan = _DrawPlan(workload, start, count)
     steps = np.zeros((count, len(plan.policies)), dtype=np.int64)
     for j in range(count):
@@ -488,13 +488,20 @@ def require_histogram(workload: Workload, policy: str) -> None:
         )
 
 
-def _check_range(workload: Workload, start: int, count: int) -> None:
+def check_image_range(workload: Workload, start: int, count: int, least: int = 0) -> None:
+    """Refuse (WorkloadError) a start or count that is not an int, fewer than ``least`` images, or images
+    [start, start+count) that the workload does not have (a trace of them would quietly be shorter)."""
+    start = whole_count(start, workload.source, "start", WorkloadError)
+    count = whole_count(count, workload.source, "count", WorkloadError)
+    if count < least:
+        raise WorkloadError.at(workload.source, "count", f"must be >= {least}, got {count}",
+                               "ask for at least one image")
     if start < 0 or count < 0 or start + count > workload.num_images:
         raise WorkloadError.at(
             workload.source,
             "images",
             f"range [{start}, {start + count}) is outside the workload's {workload.num_images} images",
-            "ask for fewer images",
+            f"ask for images within 0..{workload.num_images - 1}",
         )
 
 
@@ -522,7 +529,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
     if POLICY_ALIASES.get(policy_name, policy_name) in DRAW_ORDER_FIRST:  # a known policy the file was not built for
         require_histogram(workload, POLICY_ALIASES.get(policy_name, policy_name))
     policy = _policy_key(policy_name, exit_policy_names(workload.arrays))
-    _check_range(workload, start, count)
+    check_image_range(workload, start, count, least=1)
     plan = _DrawPlan(workload, start, count)
     T, row = plan.T, plan.row
     pk = plan.policies.index(policy)

@@ -1314,6 +1314,9 @@ def check_workload_path(path: str | os.PathLike, argument: str = "") -> None:
     """
     where = str(path)
     place = f" ({argument})" if argument else ""
+    if not isinstance(path, (str, os.PathLike)):  # a script's None or number: Path() would raise a bare TypeError
+        raise WorkloadError.at(where, None, f"is a {type(path).__name__}, not a path",
+                               "give the workload's path as a str or pathlib.Path, e.g. 'workloads/vgg16_cifar10.npz'")
     if Path(path).is_dir():
         raise WorkloadError.at(where, None, "is a directory", "give a workload .npz file (shipped: workloads/)")
     if Path(path).exists() and not Path(path).is_file():  # `<(cat w.npz)`: it was called "no such file"

@@ -1,0 +1,82 @@
+"""A script's wrong argument to the Python API (docs/interfaces.md, "Python APIs") is the project's one-line error
+naming the argument and the fix: never a bare TypeError, a count quietly truncated (images=1.5 ran one image), a
+string taken apart character by character, or a trace of fewer images than asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from satasim_atsn.errors import ArchError, SatasimError, WorkloadError
+from satasim_atsn.hw.arch import load_arch
+from satasim_atsn.hw.engine import image_count, simulate
+from satasim_atsn.traces.functional import functional_trace
+from satasim_atsn.traces.statistical import draw_trace, fit_statistical_twin
+from satasim_atsn.workload.format import read_workload
+
+
+@pytest.mark.parametrize("overrides", ["accelerators=1", {"accelerators": 1}, b"accelerators=1"])
+def test_a_lone_override_string_or_a_dict_is_refused_by_name(overrides):
+    """A str used to be read as one override per character ('--set: a: expected path.to.field=value')."""
+    with pytest.raises(ArchError, match=r"^overrides: must be a list of 'path.to.field=value' strings.*wrap it"):
+        load_arch("atsn16x16", overrides)
+
+
+@pytest.mark.parametrize("item", [1, b"accelerators=1", None])
+def test_an_override_that_is_no_string_is_refused(item):
+    with pytest.raises(ArchError, match=r"^overrides: item .* is not a string; write each override as"):
+        load_arch("atsn16x16", [item])
+
+
+def test_overrides_none_means_none():
+    assert load_arch("atsn16x16", None).to_dict() == load_arch("atsn16x16").to_dict()
+    assert load_arch("atsn16x16", ("accelerators=1",)).accelerators == 1
+
+
+@pytest.mark.parametrize("path", [None, 3])
+def test_a_workload_path_that_is_no_path_is_refused(path):
+    with pytest.raises(WorkloadError, match=r"not a path; give the workload's path as a str or pathlib.Path"):
+        read_workload(path)
+
+
+@pytest.mark.parametrize("images", [1.5, 1.0, "2", True])
+def test_images_that_are_not_an_int_are_refused_not_truncated(workload_path, images):
+    workload = read_workload(workload_path)
+    with pytest.raises(SatasimError, match=r"--images: must be a whole number \(an int\), got .*; pass an int"):
+        simulate(load_arch("atsn16x16"), workload, images=images)
+
+
+@pytest.mark.parametrize("start", [1.0, None, "0"])
+def test_a_start_that_is_not_an_int_is_refused(workload_path, start):
+    workload = read_workload(workload_path)
+    with pytest.raises(SatasimError, match=r"--start: must be a whole number \(an int\)"):
+        image_count(workload, 1, start)
+
+
+def test_numpy_integers_are_counts(workload_path):
+    workload = read_workload(workload_path)
+    assert image_count(workload, np.int64(2), np.int32(1)) == 2
+
+
+@pytest.mark.parametrize("start, count, needle", [
+    (3, 5, r"images: range \[3, 8\) is outside the workload's 4 images; ask for images within 0..3"),
+    (-2, 2, r"range \[-2, 0\) is outside"),
+    (9, 1, r"range \[9, 10\) is outside"),
+    (0, 0, r"count: must be >= 1, got 0"),
+    (1, -1, r"count: must be >= 1, got -1"),
+    (0.0, 1, r"start: must be a whole number"),
+])
+def test_a_trained_trace_of_images_the_workload_lacks_is_refused(workload_path, start, count, needle):
+    """functional_trace of a trained workload used to return a shorter (or empty) trace, the statistical one refused."""
+    workload = read_workload(workload_path)
+    arch = load_arch("atsn16x16")
+    with pytest.raises(WorkloadError, match=needle):
+        functional_trace(workload, arch.exit_policy(), arch.policy_name, start, count)
+
+
+def test_a_statistical_draw_of_no_images_is_refused(workload_path):
+    """draw_trace(count=0) used to fail inside numpy (cannot reshape array of size 0)."""
+    twin = fit_statistical_twin(read_workload(workload_path))
+    assert len(draw_trace(twin, "fixed", 0, 1).exit_t) == 1
+    with pytest.raises(WorkloadError, match=r"count: must be >= 1, got 0; ask for at least one image"):
+        draw_trace(twin, "fixed", 0, 0)
