@@ -4,6 +4,8 @@ string taken apart character by character, or a trace of fewer images than asked
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,9 @@ from satasim_atsn.hw.engine import image_count, simulate
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.traces.statistical import draw_trace, fit_statistical_twin
 from satasim_atsn.workload.format import read_workload
+from satasim_atsn.workload.network_file import load_network, resolve_network, shipped_network_path
+
+MY_NET = Path(__file__).resolve().parents[1] / "examples" / "my_net.yaml"
 
 
 @pytest.mark.parametrize("overrides", ["accelerators=1", {"accelerators": 1}, b"accelerators=1"])
@@ -80,3 +85,36 @@ def test_a_statistical_draw_of_no_images_is_refused(workload_path):
     assert len(draw_trace(twin, "fixed", 0, 1).exit_t) == 1
     with pytest.raises(WorkloadError, match=r"count: must be >= 1, got 0; ask for at least one image"):
         draw_trace(twin, "fixed", 0, 0)
+
+
+@pytest.mark.parametrize("width", [0, -1, float("nan"), float("inf"), "0.5", None])
+def test_a_network_width_that_is_no_positive_number_is_refused(width):
+    """width=0 or -1 used to build every layer one channel wide; NaN, inf and a string failed inside round()."""
+    network = load_network(MY_NET)
+    for scale in (lambda: network.build(width=width), lambda: network.body(width)):
+        with pytest.raises(WorkloadError, match=r"my_net.yaml: width: must be a positive finite number.*halves"):
+            scale()
+
+
+def test_a_small_network_width_still_rounds_to_one_channel():
+    """Documented (docs/networks.md): rounded, at least 1."""
+    widths = [ly.get("out_channels") for ly in load_network(MY_NET).build(width=np.float32(1e-9))]
+    assert {w for w in widths if w is not None} == {1}
+
+
+@pytest.mark.parametrize("classes, needle", [(0, r"num_classes: 0 is not an integer >= 2"),
+                                             (-3, r"num_classes: -3 is not an integer >= 2"),
+                                             (2.5, r"num_classes: must be a whole number")])
+def test_build_refuses_a_class_count_below_two_or_not_whole(classes, needle):
+    """build(num_classes=-3) used to give an output layer of -3 features, 2.5 one of 2."""
+    with pytest.raises(WorkloadError, match=needle):
+        load_network(MY_NET).build(num_classes=classes)
+
+
+def test_load_network_points_a_shipped_name_at_resolve_network():
+    with pytest.raises(WorkloadError, match=r"^vgg16: no such file; load the shipped network by name with "
+                                            r"resolve_network\('vgg16'\)"):
+        load_network("vgg16")
+    assert resolve_network("vgg16").name == load_network(shipped_network_path("vgg16")).name
+    with pytest.raises(WorkloadError, match=r"^None: is a NoneType, not a path"):
+        load_network(None)

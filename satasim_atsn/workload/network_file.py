@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import numbers
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from satasim_atsn.errors import WorkloadError, did_you_mean
+from satasim_atsn.errors import WorkloadError, did_you_mean, shown, whole_count
 from satasim_atsn.fileio import load_yaml, starts_as_zip, yaml_syntax_fix
 from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, check_layer_size, emits_spikes, infer_out_shape
 
@@ -85,14 +87,19 @@ class NetworkSpec:
 
     def body(self, width: float = 1.0) -> list[dict]:
         """The layers before the output layer, channels scaled by ``width`` (no shapes), for the trainer."""
-        layers = scaled_layers(self.layers, width)
+        layers = scaled_layers(self.layers, check_width(width, self.source))
         return layers[:-1] if self.has_output else layers
 
     def build(self, num_classes: int | None = None, width: float = 1.0,
               identity_gain: int | None = None) -> list[dict]:
         """The layer table of the workload format, with shapes (see :func:`shaped_layers`)."""
-        classes = self.num_classes if num_classes is None else int(num_classes)
-        layers = with_identity_gain(scaled_layers(self.layers, width), identity_gain, keep=True)
+        classes = (self.num_classes if num_classes is None
+                   else whole_count(num_classes, self.source, "num_classes", WorkloadError))
+        if classes is not None and classes < 2:
+            raise WorkloadError.at(self.source, "num_classes", f"{classes} is not an integer >= 2",
+                                   "give the number of classes of the dataset (e.g. 10)")
+        layers = with_identity_gain(scaled_layers(self.layers, check_width(width, self.source)), identity_gain,
+                                    keep=True)
         try:
             return shaped_layers(layers, self.input_shape, classes, self.source)
         except WorkloadError as error:
@@ -107,6 +114,15 @@ def with_identity_gain(layers: list[dict], gain: int | None, keep: bool = False)
             if ly["type"] == "add" and ly["inputs"][1] in spiking and not (keep and "shortcut_gain" in ly):
                 ly["shortcut_gain"] = int(gain)
     return layers
+
+
+def check_width(width: float, where: str) -> float:
+    """``width`` when it is a positive finite number (a channel multiplier); else a WorkloadError naming it (0 or
+    a negative one made every layer one channel wide, NaN and a string failed inside round())."""
+    if isinstance(width, bool) or not isinstance(width, numbers.Real) or not math.isfinite(width) or width <= 0:
+        raise WorkloadError.at(where, "width", f"must be a positive finite number, got {shown(width)}",
+                               "1.0 keeps the network's channel counts, 0.5 halves them")
+    return float(width)
 
 
 def _scaled(channels: int, width: float) -> int:
@@ -370,9 +386,15 @@ def _check_spiking_end(where: str, label: str, last: dict, classes: int | None) 
 def load_network(path: str | Path) -> NetworkSpec:
     """Read and check a network YAML file (raises WorkloadError naming the file, layer and field)."""
     where = str(path)
+    if not isinstance(path, (str, os.PathLike)):  # a script's None: Path() would raise a bare TypeError
+        raise WorkloadError.at(where, None, f"is a {type(path).__name__}, not a path",
+                               "give the network file's path as a str or pathlib.Path")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
+        if where in shipped_networks():  # load_network takes a path; a shipped name is resolve_network's
+            raise WorkloadError.at(where, None, "no such file", f"load the shipped network by name with "
+                                   f"resolve_network({where!r}), or give its path") from None
         raise WorkloadError.at(where, None, "no such file",
                                f"give a network YAML file or one of {', '.join(shipped_networks())}") from None
     except IsADirectoryError:
