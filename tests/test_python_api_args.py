@@ -12,6 +12,8 @@ import pytest
 from satasim_atsn.errors import ArchError, SatasimError, WorkloadError
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.engine import image_count, simulate
+from satasim_atsn.hw.mapping import build_mapping
+from satasim_atsn.hw.reference import simulate_reference
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.traces.statistical import draw_trace, fit_statistical_twin
 from satasim_atsn.workload.format import read_workload
@@ -118,3 +120,13 @@ def test_load_network_points_a_shipped_name_at_resolve_network():
     assert resolve_network("vgg16").name == load_network(shipped_network_path("vgg16")).name
     with pytest.raises(WorkloadError, match=r"^None: is a NoneType, not a path"):
         load_network(None)
+
+
+@pytest.mark.parametrize("run", [simulate, build_mapping, simulate_reference])
+def test_a_path_where_a_loaded_design_or_workload_belongs_is_refused(workload_path, run):
+    """simulate('atsn16x16', w) used to fail with "'str' object has no attribute 'array'"."""
+    arch, workload = load_arch("atsn16x16"), read_workload(workload_path)
+    with pytest.raises(SatasimError, match=r"^arch: is a str \('atsn16x16'\), not a loaded Arch; pass load_arch"):
+        run("atsn16x16", workload)
+    with pytest.raises(SatasimError, match=r"^workload: is a PosixPath .*not a loaded Workload; pass read_workload"):
+        run(arch, workload_path)

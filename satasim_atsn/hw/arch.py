@@ -869,6 +869,18 @@ def override_list(overrides: Iterable[str] | None) -> list[str]:
     return items
 
 
+def require_arch_and_workload(arch: Arch, workload: object) -> None:
+    """A script's path or name where a loaded design or workload belongs (``simulate("atsn16x16", w)``) is a
+    one-line SatasimError saying which loader to call, not an AttributeError from deep inside a model."""
+    from satasim_atsn.workload.format import Workload
+
+    for name, value, kind, loader in (("arch", arch, Arch, "load_arch(path_or_name)"),
+                                      ("workload", workload, Workload, "read_workload(path)")):
+        if not isinstance(value, kind):
+            raise SatasimError.at(None, name, f"is a {type(value).__name__} ({shown(value)}), not a loaded "
+                                  f"{kind.__name__}", f"pass {loader}'s result")
+
+
 def load_arch_with_set(path: str | Path, overrides: Iterable[str] = ()) -> Arch:
     """load_arch for a command's --set options: a refused value that a --set gave says so (the message names the
     architecture file, where it is not). Studies call load_arch: their values come from set: and vary:."""

@@ -53,6 +53,7 @@ import simpy
 
 from satasim_atsn.errors import MappingError, SatasimError, whole_count
 from satasim_atsn.hw import kernels
+from satasim_atsn.hw.arch import require_arch_and_workload
 from satasim_atsn.hw.energy import ACTIONS
 from satasim_atsn.hw.mapping import (
     Group,
@@ -1659,6 +1660,7 @@ def simulate(
 
     Refuses (MappingError) membranes narrower than the workload's: the functional result keeps the workload's
     widths, so narrower registers would be timed and charged for values they cannot hold."""
+    require_arch_and_workload(arch, workload)
     count = image_count(workload, images, start)
     mapping = check_mappable(arch, workload)
     if progress is not None:  # before the static model, which takes seconds on arrays of 10^5 PEs and more

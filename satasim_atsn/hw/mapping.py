@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from satasim_atsn.errors import MappingError, counted
+from satasim_atsn.hw.arch import require_arch_and_workload
 from satasim_atsn.hw.kernels import channel_multicast_links
 from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.workload.format import Workload, is_spiking, weight_shape
@@ -350,6 +351,7 @@ def _refuse_batch(arch: Arch, workload: Workload, capacity: int) -> None:
 
 def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     """Groups, folds, PE blocks and residency of ``workload`` on ``arch`` (raises MappingError)."""
+    require_arch_and_workload(arch, workload)
     rows, cols = int(arch.array.rows), int(arch.array.cols)
     exit_tiles = int(arch.array.exit_unit_tiles)
     num_pes = rows * cols - exit_tiles

@@ -73,6 +73,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from satasim_atsn.errors import MappingError, counted
+from satasim_atsn.hw.arch import require_arch_and_workload
 from satasim_atsn.hw.energy import ACTIONS  # the counter names only (no timing)
 from satasim_atsn.snn.exit_policies import keeps_running_sum
 from satasim_atsn.traces.functional import functional_trace
@@ -1241,6 +1242,7 @@ def simulate_reference(arch: Arch, workload: Workload, images: int | None = None
                        on_cycles: Callable[[int], None] | None = None) -> dict:
     """Cycle-by-cycle simulation of images [start, start+images); the counters of section 9 (plain ints).
     ``on_cycles`` is called with the cycle reached, every PROGRESS_CYCLES cycles."""
+    require_arch_and_workload(arch, workload)
     if images is None:
         images = workload.num_images - start
     mapping = derive_mapping(arch, workload)
