@@ -130,3 +130,16 @@ def test_a_path_where_a_loaded_design_or_workload_belongs_is_refused(workload_pa
         run("atsn16x16", workload)
     with pytest.raises(SatasimError, match=r"^workload: is a PosixPath .*not a loaded Workload; pass read_workload"):
         run(arch, workload_path)
+
+
+def test_compute_energy_of_a_runs_totals_is_the_runs_energy(workload_path):
+    """docs/interfaces.md: compute_energy(arch, result.totals, result.total_cycles) is how a script recomputes a run's
+    energy (result.counters() is the nested section 9 record, refused as counts)."""
+    from satasim_atsn.hw.energy import compute_energy
+
+    arch = load_arch("atsn16x16", ["accelerators=1"])
+    result = simulate(arch, read_workload(workload_path), images=2)
+    energy = compute_energy(arch, result.totals, result.total_cycles)
+    assert energy.total_pJ == result.to_dict()["energy"]["total_pJ"] > 0
+    with pytest.raises(ValueError, match="unknown action counts"):
+        compute_energy(arch, result.counters(), result.total_cycles)
