@@ -143,3 +143,17 @@ def test_compute_energy_of_a_runs_totals_is_the_runs_energy(workload_path):
     assert energy.total_pJ == result.to_dict()["energy"]["total_pJ"] > 0
     with pytest.raises(ValueError, match="unknown action counts"):
         compute_energy(arch, result.counters(), result.total_cycles)
+
+
+def test_editing_a_loaded_tables_entries_does_not_change_later_loads():
+    """Tech.entries of one load used to be the process's cached table: a script's what-if edit of
+    arch.tech.entries changed every later load_tech and load_arch (A, edit, A again gave other numbers)."""
+    from satasim_atsn.hw.energy import energy_per_action_pJ
+    from satasim_atsn.hw.tech import load_tech
+
+    before = energy_per_action_pJ(load_arch("atsn16x16"))
+    edited = load_arch("atsn16x16")
+    edited.tech.entries["add_8b_energy_pJ"]["value"] = 1000.0
+    load_tech("28nm").entries["mult_8b_energy_pJ"]["value"] = 1000.0
+    assert load_tech("28nm").energy_pJ("add_8b") < 1 and load_tech("28nm").energy_pJ("mult_8b") < 1
+    assert energy_per_action_pJ(load_arch("atsn16x16")) == before

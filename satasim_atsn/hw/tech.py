@@ -481,7 +481,10 @@ def load_tech(name_or_path: str | Path, base_dir: str | Path | None = None) -> T
     key = (where, content_key(path))  # a table rewritten keeping its size and time is parsed anew
     if key not in _LOADED:
         _LOADED[key] = _load_tech(path, where)
-    return dataclasses.replace(_LOADED[key], ref=str(name_or_path))
+    # each caller gets its own entries: a script editing ``tech.entries[...]["value"]`` changed the cached table,
+    # and with it every later load_tech and load_arch of the process (simulate A, edit, A again gave other bytes)
+    return dataclasses.replace(_LOADED[key], ref=str(name_or_path),
+                               entries={k: dict(v) for k, v in _LOADED[key].entries.items()})
 
 
 #: the largest SRAM point a table may give (the architecture's bound on any size) and the widest access port
