@@ -67,8 +67,8 @@ def test_numpy_integers_are_counts(workload_path):
 
 @pytest.mark.parametrize("start, count, needle", [
     (3, 5, r"images: range \[3, 8\) is outside the workload's 4 images; ask for images within 0..3"),
-    (-2, 2, r"range \[-2, 0\) is outside"),
-    (9, 1, r"range \[9, 10\) is outside"),
+    (-2, 2, r"start: -2 is outside 0..3; pick an existing image"),
+    (9, 1, r"start: 9 is outside 0..3"),
     (0, 0, r"count: must be >= 1, got 0"),
     (1, -1, r"count: must be >= 1, got -1"),
     (0.0, 1, r"start: must be a whole number"),
@@ -157,3 +157,31 @@ def test_editing_a_loaded_tables_entries_does_not_change_later_loads():
     load_tech("28nm").entries["mult_8b_energy_pJ"]["value"] = 1000.0
     assert load_tech("28nm").energy_pJ("add_8b") < 1 and load_tech("28nm").energy_pJ("mult_8b") < 1
     assert energy_per_action_pJ(load_arch("atsn16x16")) == before
+
+
+@pytest.mark.parametrize("count, seed, budget, needle", [
+    (2, -1, 60.0, r"^--seed: must be in 0..2147483647, got -1"),  # was numpy's ValueError
+    (2, 1.5, 60.0, r"^--seed: must be a whole number"),  # was a TypeError
+    (-1, 0, 60.0, r"^--random: must be in 0..1000, got -1"),  # was an empty plan
+    (2, 0, float("nan"), r"^budget: must be a number of seconds, got nan"),
+])
+def test_plan_random_cases_refuses_what_the_cli_refuses(count, seed, budget, needle):
+    from satasim_atsn.hw.verify import plan_random_cases
+
+    with pytest.raises(SatasimError, match=needle):
+        plan_random_cases(load_arch("atsn16x16"), count, seed, budget)
+
+
+def test_plan_random_cases_with_no_budget_left_skips_every_network():
+    """What verify's CLI asks after WORKLOAD took the whole --max-minutes: not an error, an empty plan."""
+    from satasim_atsn.hw.verify import plan_random_cases
+
+    plan = plan_random_cases(load_arch("atsn16x16"), 2, 0, -5.0)
+    assert (plan.jobs, len(plan.skipped)) == ([], 2)
+
+
+@pytest.mark.parametrize("start", [4, 9])
+def test_the_reference_from_a_start_past_the_end_names_start(workload_path, start):
+    """simulate_reference(images=None, start=9) used to say 'count: must be >= 1, got -5'."""
+    with pytest.raises(WorkloadError, match=rf"start: {start} is outside 0..3; pick an existing image"):
+        simulate_reference(load_arch("atsn16x16"), read_workload(workload_path), None, start)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from satasim_atsn.errors import MappingError, SatasimError
+from satasim_atsn.errors import MappingError, SatasimError, whole_count
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import Arch
 from satasim_atsn.hw.reference import simulate_reference
@@ -307,7 +307,14 @@ def plan_random_cases(arch: Arch, count: int, seed: int, budget: float) -> Plan:
     """The random networks whose runs of the engine and the reference fit ``budget`` seconds together (each estimated
     before it runs: the engine's from the design and the network, the reference's from the engine's counters, so the
     plan is the same on every machine), in seed order: a network that does not fit is shrunk to its first image if
-    that fits, else skipped (an engine run that does not fit is not run)."""
+    that fits, else skipped (an engine run that does not fit is not run). ``count`` and ``seed`` are the CLI's
+    --random and --seed: a script's value outside their ranges is the one-line SatasimError the CLI would give."""
+    for name, value, high in (("--random", count, 1000), ("--seed", seed, 2**31 - 1)):
+        if not 0 <= whole_count(value, None, name) <= high:
+            raise SatasimError.at(None, name, f"must be in 0..{high}, got {value}", "give a value in that range")
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or math.isnan(budget):  # <= 0: none fits
+        raise SatasimError.at(None, "budget", f"must be a number of seconds, got {budget!r}",
+                              "give the seconds the engine and the reference may take together")
     plan = Plan()
     for label, workload, images in random_cases(arch, count, seed):
         job = Job(label, workload, images, asked=images)

@@ -493,6 +493,9 @@ def check_image_range(workload: Workload, start: int, count: int, least: int = 0
     [start, start+count) that the workload does not have (a trace of them would quietly be shorter)."""
     start = whole_count(start, workload.source, "start", WorkloadError)
     count = whole_count(count, workload.source, "count", WorkloadError)
+    if least and not 0 <= start < workload.num_images:  # (the rest from a start past the end is no count at all)
+        raise WorkloadError.at(workload.source, "start", f"{start} is outside 0..{workload.num_images - 1}",
+                               "pick an existing image")
     if count < least:
         raise WorkloadError.at(workload.source, "count", f"must be >= {least}, got {count}",
                                "ask for at least one image")
