@@ -185,3 +185,16 @@ def test_the_reference_from_a_start_past_the_end_names_start(workload_path, star
     """simulate_reference(images=None, start=9) used to say 'count: must be >= 1, got -5'."""
     with pytest.raises(WorkloadError, match=rf"start: {start} is outside 0..3; pick an existing image"):
         simulate_reference(load_arch("atsn16x16"), read_workload(workload_path), None, start)
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"images": 1.5}, r"--images: must be a whole number"),  # fitted 1 image
+    ({"images": 0}, r"--images: 0 is not in 1..4 .*; ask for 1 to 4 images"),
+    ({"seed": 1.5}, r"seed: must be a whole number"),  # used as given
+    ({"seed": -1}, r"seed: must be >= 0, got -1"),  # was blamed on the twin's meta ('re-export the workload')
+    ({"batch_size": 0}, r"batch_size: must be >= 1, got 0"),  # ValueError from range()
+    ({"batch_size": -3}, r"batch_size: must be >= 1, got -3"),
+])
+def test_fit_statistical_twin_refuses_counts_that_are_not_counts(workload_path, kwargs, needle):
+    with pytest.raises(WorkloadError, match=needle):
+        fit_statistical_twin(read_workload(workload_path), **kwargs)

@@ -676,6 +676,10 @@ def fit_statistical_twin(
     wl = trained_workload
     if wl.is_statistical:
         raise WorkloadError.at(wl.source, "meta.kind", "is already statistical", "fit a trained or imported workload")
+    for name, value in (("seed", seed), ("batch_size", batch_size)):  # 1.5 was used as given, 0 failed in range()
+        if whole_count(value, wl.source, name, WorkloadError) < (name == "batch_size"):
+            raise WorkloadError.at(wl.source, name, f"must be >= {int(name == 'batch_size')}, got {value}",
+                                   "give a non-negative seed and a positive batch size")
     policies = twin_policies(wl, cl_init, tau_cl, theta, lut_entries)  # the AT unit's LUT rule at its size
     exit_rules = {"cl_init": policies["atsn"].cl_init, "tau_cl": policies["atsn"].tau_cl,
                   "theta": policies["dtsnn"].theta}
@@ -714,10 +718,10 @@ def fit_statistical_twin(
 
 def _fitted_images(wl: Workload, images: int | None) -> int:
     """The images a twin is fitted from: the first ``images`` of the workload (default all)."""
-    n_total = wl.num_images if images is None else int(images)
+    n_total = wl.num_images if images is None else whole_count(images, wl.source, "--images", WorkloadError)
     if n_total < 1 or n_total > wl.num_images:
         raise WorkloadError.at(wl.source, "--images", f"{images} is not in 1..{wl.num_images} (the images the "
-                               "workload holds)", "ask for fewer images")
+                               "workload holds)", f"ask for 1 to {wl.num_images} images")
     return n_total
 
 
