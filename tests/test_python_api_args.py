@@ -198,3 +198,23 @@ def test_the_reference_from_a_start_past_the_end_names_start(workload_path, star
 def test_fit_statistical_twin_refuses_counts_that_are_not_counts(workload_path, kwargs, needle):
     with pytest.raises(WorkloadError, match=needle):
         fit_statistical_twin(read_workload(workload_path), **kwargs)
+
+
+def test_the_documented_recipe_gives_the_cli_json_bytes(tmp_path, workload_path, capsys):
+    """docs/interfaces.md: simulate() leaves result.notes empty; with run_notes the API writes `satasim run`'s bytes
+    (here the idle-accelerators note: 2 images on 4 accelerators)."""
+    from satasim_atsn.cli import main
+    from satasim_atsn.hw.notes import run_notes
+
+    overrides = ["exit_unit.cl_init=0.9"]
+    with pytest.raises(SystemExit) as ended:
+        main(["run", "atsn16x16", str(workload_path), "--images", "2", "-q", "--set", overrides[0],
+              "--json", str(tmp_path / "cli.json")])
+    assert ended.value.code in (0, None)
+    arch, workload = load_arch("atsn16x16", overrides), read_workload(workload_path)
+    result = simulate(arch, workload, images=2)
+    assert result.notes == []
+    result.notes = [n.removeprefix("note: ") for n in run_notes(arch, "atsn16x16", overrides, workload, 2)]
+    assert any("accelerators busy" in note for note in result.notes)
+    result.write_json(tmp_path / "api.json")
+    assert (tmp_path / "api.json").read_bytes() == (tmp_path / "cli.json").read_bytes()
