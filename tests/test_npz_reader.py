@@ -51,7 +51,8 @@ def test_a_few_images_of_a_large_file_are_read_without_loading_x_whole(tmp_path)
 
 @pytest.mark.parametrize("index", [slice(3, 9), slice(None), slice(9, 3), slice(None, None, 4), 5, -1,
                                    [7, 2, 2, 0], (slice(1, 4), 0), (2, 0, 1), np.array([[1, 3], [0, 8]]),
-                                   (Ellipsis, -1), (Ellipsis,), (Ellipsis, 0, 1, 1), (None,), (None, slice(2, 4))],
+                                   (Ellipsis, -1), (Ellipsis,), (Ellipsis, 0, 1, 1), (None,), (None, slice(2, 4)),
+                                   [], np.array([], dtype=np.int64), ([], 0)],  # x[[]]: an empty selection
                          ids=repr)
 def test_rows_read_by_index_equal_numpys(tmp_path, index):
     path, x = _many_images(tmp_path, 10)

@@ -131,7 +131,10 @@ class NpzRows:
                 raise IndexError(f"index {int(index)} is out of bounds for axis 0 with size {len(self)}")
             rows, kept = self.read_rows(position, position + 1)[0], 0
         else:
-            picked = np.arange(len(self))[index if isinstance(index, slice) else np.asarray(index)]  # numpy's rules
+            chosen = index if isinstance(index, slice) else np.asarray(index)
+            if not isinstance(chosen, slice) and chosen.size == 0 and chosen.dtype.kind == "f":
+                chosen = chosen.astype(np.intp)  # x[[]]: numpy's empty selection (np.asarray([]) is float)
+            picked = np.arange(len(self))[chosen]  # numpy's rules
             rows = self._read_indices(picked.reshape(-1)).reshape(picked.shape + self.header.shape[1:])
             kept = picked.ndim
         return rows[(slice(None),) * kept + rest] if rest else rows
