@@ -218,3 +218,16 @@ def test_the_documented_recipe_gives_the_cli_json_bytes(tmp_path, workload_path,
     assert any("accelerators busy" in note for note in result.notes)
     result.write_json(tmp_path / "api.json")
     assert (tmp_path / "api.json").read_bytes() == (tmp_path / "cli.json").read_bytes()
+
+
+@pytest.mark.parametrize("start, count, needle", [(5, None, r"start: 5 is outside 0..3; pick an existing image"),
+                                                  (-1, 2, r"start: -1 is outside 0..3"),
+                                                  (0, -1, r"count: must be >= 0, got -1")])
+def test_exit_steps_from_a_start_past_the_end_name_start(workload_path, start, count, needle):
+    """draw_exit_steps(start=N+1) used to say 'count: must be >= 0, got -1; ask for at least one image'."""
+    from satasim_atsn.traces.statistical import draw_exit_steps
+
+    twin = fit_statistical_twin(read_workload(workload_path))
+    assert {len(steps) for steps in draw_exit_steps(twin, 4).values()} == {0}  # from the end: none
+    with pytest.raises(WorkloadError, match=needle):
+        draw_exit_steps(twin, start, count)

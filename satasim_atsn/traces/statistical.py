@@ -493,12 +493,12 @@ def check_image_range(workload: Workload, start: int, count: int, least: int = 0
     [start, start+count) that the workload does not have (a trace of them would quietly be shorter)."""
     start = whole_count(start, workload.source, "start", WorkloadError)
     count = whole_count(count, workload.source, "count", WorkloadError)
-    if least and not 0 <= start < workload.num_images:  # (the rest from a start past the end is no count at all)
+    if not 0 <= start <= workload.num_images - min(least, 1):  # (the rest from a start past the end is no count)
         raise WorkloadError.at(workload.source, "start", f"{start} is outside 0..{workload.num_images - 1}",
                                "pick an existing image")
     if count < least:
         raise WorkloadError.at(workload.source, "count", f"must be >= {least}, got {count}",
-                               "ask for at least one image")
+                               "ask for at least one image" if least else "give a count of 0 or more")
     if start < 0 or count < 0 or start + count > workload.num_images:
         raise WorkloadError.at(
             workload.source,
