@@ -231,3 +231,19 @@ def test_exit_steps_from_a_start_past_the_end_name_start(workload_path, start, c
     assert {len(steps) for steps in draw_exit_steps(twin, 4).values()} == {0}  # from the end: none
     with pytest.raises(WorkloadError, match=needle):
         draw_exit_steps(twin, start, count)
+
+
+def test_a_workload_built_in_memory_runs_once_validated(workload_path):
+    """docs/interfaces.md: validate(Workload(meta, arrays)) fills the shapes the models read."""
+    import copy
+
+    from satasim_atsn.workload.format import Workload, validate
+
+    source = read_workload(workload_path)
+    meta = copy.deepcopy(source.meta)
+    for layer in meta["layers"]:
+        layer.pop("in_shape", None), layer.pop("out_shape", None)
+    arrays = {k: np.asarray(v) for k, v in source.arrays.items()}
+    built = validate(Workload(meta, arrays))
+    arch = load_arch("atsn16x16", ["accelerators=1"])
+    assert simulate(arch, built, images=2).counters() == simulate(arch, source, images=2).counters()
