@@ -247,3 +247,18 @@ def test_a_workload_built_in_memory_runs_once_validated(workload_path):
     built = validate(Workload(meta, arrays))
     arch = load_arch("atsn16x16", ["accelerators=1"])
     assert simulate(arch, built, images=2).counters() == simulate(arch, source, images=2).counters()
+
+
+@pytest.mark.parametrize("change, needle", [
+    (lambda meta, arrays: (meta, dict(arrays, x=arrays["x"].tolist())), r"x: is a list, not a numpy array; pass np"),
+    (lambda meta, arrays: (None, arrays), r"meta: is a NoneType, not a dict"),
+    (lambda meta, arrays: (meta, list(arrays.items())), r"arrays: is a list, not a dict"),
+])
+def test_validate_refuses_containers_that_are_not_a_workloads(workload_path, change, needle):
+    """Python lists for arrays failed with "'list' object has no attribute 'dtype'", a None meta with a TypeError."""
+    from satasim_atsn.workload.format import Workload, validate
+
+    source = read_workload(workload_path)
+    meta, arrays = change(source.meta, {k: np.asarray(v) for k, v in source.arrays.items()})
+    with pytest.raises(WorkloadError, match=needle):
+        validate(Workload(meta, arrays))

@@ -531,9 +531,23 @@ def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: lis
             )
 
 
+def _check_containers(where: str, meta: object, arrays: object) -> None:
+    """A workload built in memory holds a dict ``meta`` and numpy arrays (a script's Python lists failed with
+    "'list' object has no attribute 'dtype'", a None meta with a TypeError)."""
+    for name, value in (("meta", meta), ("arrays", arrays)):
+        if not isinstance(value, dict):
+            raise _fail(where, name, f"is a {type(value).__name__}, not a dict",
+                        "pass a dict (docs/workload-format.md)")
+    for key, value in arrays.items():
+        if not isinstance(value, (np.ndarray, NpzRows)):
+            raise _fail(where, str(key), f"is a {type(value).__name__}, not a numpy array",
+                        "pass np.asarray(value, dtype=...) with the dtype docs/workload-format.md gives the key")
+
+
 def validate(workload: Workload) -> Workload:
     """Validate a workload in place (format, shapes, dtypes, ranges, layer graph)."""
     where, meta, arrays = workload.source, workload.meta, workload.arrays
+    _check_containers(where, meta, arrays)
     for key, types in (
         ("name", str),
         ("kind", str),
