@@ -292,7 +292,7 @@ def table2(out: Path, images: int | None, workload_dir: Path, command: str,
     at_rule, dt_rule = _policies(at)[0], _policies(dt)[1]
     ev_at, ev_dt = at.evaluate(at_rule), dt.evaluate(dt_rule)
     t_rel = ev_at["avg_timestep"] / ev_dt["avg_timestep"]
-    whole = at.sops_per_image(ev_at["exit_t"]) / dt.sops_per_image(ev_dt["exit_t"])
+    whole = _whole_run_ratio(at, ev_at, dt, ev_dt)
     d_acc = None if ev_at["accuracy"] is None or ev_dt["accuracy"] is None else \
         100 * (ev_at["accuracy"] - ev_dt["accuracy"])
     n = min(at.result.num_images, dt.result.num_images)
@@ -311,10 +311,10 @@ def table2(out: Path, images: int | None, workload_dir: Path, command: str,
 
     matched = _at_dtsnn_accuracy(at, dt, ev_dt)
     rows = [[f"ours ({_md_set(trained)})"] + step_cells(relative, shown, "{:.3f}".format, "n/a")
-            + [f"{whole:.3f}", f"{100 * t_rel:.2f}", pts(d_acc)]]
+            + [_three_places(whole), f"{100 * t_rel:.2f}", pts(d_acc)]]
     if matched is not None:
         rows.append([f"ours, ATSN at DTSNN's accuracy (CL_init = {matched['policy']['cl_init']:g})"]
-                    + [""] * len(step_columns(shown)) + [f"{matched['whole_run_complexity']:.3f}",
+                    + [""] * len(step_columns(shown)) + [_three_places(matched['whole_run_complexity']),
                                           f"{matched['avg_timestep_pct']:.2f}", pts(matched['delta_accuracy_points'])])
     for name, (steps, t_pct, acc_pts) in paper.TABLE2.items():
         rows.append([f"paper ({name})"] + step_cells(steps, shown, "{:.3f}".format) +
@@ -389,7 +389,19 @@ def _at_dtsnn_accuracy(at: FullRun, dt: FullRun, ev_dt: dict) -> dict | None:
     return {"policy": policy.describe(), "avg_timestep": ev["avg_timestep"], "accuracy": ev["accuracy"],
             "avg_timestep_pct": 100 * ev["avg_timestep"] / ev_dt["avg_timestep"],
             "delta_accuracy_points": 100 * (ev["accuracy"] - ev_dt["accuracy"]),
-            "whole_run_complexity": at.sops_per_image(ev["exit_t"]) / dt.sops_per_image(ev_dt["exit_t"])}
+            "whole_run_complexity": _whole_run_ratio(at, ev, dt, ev_dt)}
+
+
+def _whole_run_ratio(at: FullRun, ev_at: dict, dt: FullRun, ev_dt: dict) -> float | None:
+    """The ATSN network's synaptic operations per image over the DTSNN network's, each to its exit steps; None when
+    the DTSNN network does none (images that fire nothing: no ratio, rather than a division by zero)."""
+    dt_sops = dt.sops_per_image(ev_dt["exit_t"])
+    return at.sops_per_image(ev_at["exit_t"]) / dt_sops if dt_sops else None
+
+
+def _three_places(value: float | None) -> str:
+    """A ratio with three decimals, or n/a when there is none."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 # ------------------------------------------------------------------------------------------
