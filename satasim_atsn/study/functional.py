@@ -60,7 +60,8 @@ class FullRun:
         return ops_until_exit(self.sops, exit_t) / max(len(exit_t), 1)
 
     def evaluate(self, policy: ExitPolicy) -> dict:
-        """Accuracy, average timestep and complexity (relative to fixed T) under ``policy``."""
+        """Accuracy, average timestep and complexity (relative to fixed T; None when the images do no synaptic
+        operation at all, as a sweep's empty cell) under ``policy``."""
         exit_t = policy.exit_steps(self.result.logits, self.result.out_membrane, self.result.scale_per_t)
         pred = predictions_at(self.result, exit_t, self.mode)
         full = self.sops_per_image(np.full(self.result.num_images, self.T))
@@ -68,7 +69,7 @@ class FullRun:
             "exit_t": exit_t,
             "accuracy": None if self.labels is None else float((pred == self.labels).mean()),
             "avg_timestep": float(exit_t.mean()),
-            "complexity": self.sops_per_image(exit_t) / full if full else float("nan"),
+            "complexity": self.sops_per_image(exit_t) / full if full else None,
             "pred": pred,
         }
 
