@@ -41,3 +41,18 @@ def test_table2_of_networks_that_never_fire_gives_no_ratio_instead_of_a_tracebac
     row = next(line for line in (tmp_path / "t2" / "report.md").read_text().splitlines()
                if line.startswith("| ours (silent_*.npz) |"))
     assert row.split(" | ")[6] == "n/a"  # the whole-run column
+
+
+def test_the_latency_claim_of_networks_that_never_fire_says_no_complexity_not_a_100_percent_cut(tmp_path):
+    """table1 gives such a set's complexity as null; `reproduce claims` read null as 0 and printed 'complexity
+    -100.0%' (a cut of all the work) and judged the claim on it."""
+    from satasim_atsn.study.functional import TrainedSet
+    from satasim_atsn.study.reproduce import table1
+    from satasim_atsn.study.table3 import _latency_claim
+
+    _silent_set(tmp_path)
+    _, t1, _ = table1(tmp_path / "t1", None, tmp_path, "satasim reproduce table1", TrainedSet("silent"))
+    assert t1["rows"]["SNN"]["complexity"] is None and t1["rows"]["ATSN"]["complexity"] is None
+    _, text, verdict = _latency_claim(t1, "trained silent workloads")
+    assert "complexity n/a" in text and "-100.0%" not in text
+    assert verdict.startswith("cannot check")
