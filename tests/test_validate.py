@@ -97,3 +97,24 @@ def test_validate_and_reproduce_find_the_checkouts_workloads_from_another_direct
     assert default_workload_dir() == Path(__file__).resolve().parents[1] / "workloads"
     (tmp_path / "workloads").mkdir()
     assert default_workload_dir() == Path("workloads")  # the working directory's first
+
+
+def test_a_small_network_with_no_synaptic_operations_gives_n_a_not_a_traceback():
+    """`validate --workloads DIR` whose vgg_small_fmnist_atsn.npz never fires on its images (no SOPs) ended in a
+    ZeroDivisionError traceback; its pJ/SOP are now null (n/a in the table), as `run --json`'s are."""
+    from satasim_atsn.report.document import Document
+    from satasim_atsn.study.validate import _chips_section, _per_sop
+
+    silent = {"sops_per_image": 0.0, "energy_per_image_uJ": 5.0, "energy_by_component_uJ": {"dram": 1.0},
+              "dynamic_by_component_uJ": {"pe_compute": 0.5, "dram": 0.25}}
+    busy = dict(silent, sops_per_image=1e5)
+    assert _per_sop(silent) == {"system": None, "on_chip": None, "on_chip_dynamic": None}
+    assert _per_sop(busy)["system"] == pytest.approx(50.0)
+    config = {"sops_per_image": 0.0, "leakage_share": 0.9, "pJ_per_sop": _per_sop(silent)}
+    data = {"configurations": {"small": config, "vgg16/atsn16x16": dict(config, pJ_per_sop=_per_sop(busy))},
+            "chips": [{**c, "ours_small": _per_sop(silent)} for c in published.SNN_CHIPS]}
+    doc = Document("v")
+    _chips_section(doc, data)
+    checked = next(c["chip"] for c in published.SNN_CHIPS if c["figure_checked"])
+    row = next(line for line in doc.to_markdown().splitlines() if line.startswith(f"| {checked} |"))
+    assert "| n/a | n/a | n/a (" in row

@@ -23,9 +23,12 @@ SMALL = "vgg_small_fmnist_atsn.npz"  # a network whose weights fit on chip: the 
 BIG = "vgg16_cifar10.npz"
 
 
-def _per_sop(summary: dict) -> dict[str, float]:
-    """pJ per synaptic operation (SOP = pe_accumulations + exit_accumulations): system, on chip, on-chip dynamic."""
+def _per_sop(summary: dict) -> dict[str, float | None]:
+    """pJ per synaptic operation (SOP = pe_accumulations + exit_accumulations): system, on chip, on-chip dynamic;
+    None for each when the run has no SOPs (a network that never fires on its images), as the run JSON's."""
     sops = summary["sops_per_image"]
+    if not sops:
+        return {"system": None, "on_chip": None, "on_chip_dynamic": None}
     total = summary["energy_per_image_uJ"] * 1e6
     dram = summary["energy_by_component_uJ"].get("dram", 0.0) * 1e6
     dyn = sum(v for c, v in summary["dynamic_by_component_uJ"].items() if c != "dram") * 1e6
@@ -165,8 +168,9 @@ def _chips_section(doc: Document, data: dict) -> None:
     for c in data["chips"]:
         s = c["ours_small"]
         # like for like: the scope the chip's figure counts; no ratio for a figure we could not find in its source
-        ratio = (f"{fmt(s[c['scope']] / c['pJ_per_sop'], 3)} ({scope_label[c['scope']]})" if c["figure_checked"]
-                 else f"none: figure not checked ({scope_label[c['scope']]} would be compared)")
+        ours = s[c["scope"]]
+        ratio = (f"{fmt(None if ours is None else ours / c['pJ_per_sop'], 3)} ({scope_label[c['scope']]})"
+                 if c["figure_checked"] else f"none: figure not checked ({scope_label[c['scope']]} would be compared)")
         rows.append([c["chip"], c["node"], fmt(c["pJ_per_sop"], 3), fmt(s["on_chip"], 3), fmt(s["on_chip_dynamic"], 3),
                      ratio, c["verified"]])
     doc.table(["chip", "node", "published pJ/SOP", "ours, on chip", "ours, on-chip dynamic",
