@@ -158,8 +158,11 @@ def test_twin_results_hold_the_energy_by_component_the_report_shows(tmp_path):
     assert stop.value.code == 0
     results = json.loads((out / "results.json").read_text())
     table = results["energy_by_component_uJ_per_image"]
-    trained = simulate(load_arch(ARCH), read_workload(wdir / "vgg_small_fmnist_atsn.npz"), images=12).metrics()
+    run = simulate(load_arch(ARCH), read_workload(wdir / "vgg_small_fmnist_atsn.npz"), images=12)
+    trained = run.metrics()
     assert set(table) == set(trained["energy_by_component_pJ"])
+    # on run --json's 1 fJ grid: the same numbers as its per_image block, not their float noise
+    assert {comp: row["trained"] for comp, row in table.items()} == run.to_dict()["per_image"]["energy_by_component_uJ"]
     assert sum(row["trained"] for row in table.values()) == pytest.approx(
         results["metrics"]["energy_per_image_uJ"]["trained"], rel=1e-9)
     report = (out / "report.md").read_text()

@@ -78,11 +78,14 @@ def _metric_rows(original: dict, synthetic: dict, results: dict) -> list[list[st
 
 def _component_rows(original: dict, synthetic: dict, n: int, results: dict) -> list[list[str]]:
     """The report's rows of energy per image by component, each also put in ``results`` (it held the metrics
-    alone); four significant digits, as the metrics (three decimals showed a 0.0004 uJ component as 0.000)."""
+    alone); four significant digits, as the metrics (three decimals showed a 0.0004 uJ component as 0.000). The
+    values sit on run --json's 1 fJ grid, so they equal its per_image.energy_by_component_uJ, not float noise."""
+    from satasim_atsn.hw.per_image import UJ_PLACES, _grid
+
     rows, table = [], {}
     for comp in sorted(original["energy_by_component_pJ"]):
-        a = original["energy_by_component_pJ"][comp] / n * 1e-6
-        b = synthetic["energy_by_component_pJ"].get(comp, 0.0) / n * 1e-6
+        a = _grid(original["energy_by_component_pJ"][comp] / n * 1e-6, UJ_PLACES)
+        b = _grid(synthetic["energy_by_component_pJ"].get(comp, 0.0) / n * 1e-6, UJ_PLACES)
         table[comp] = {"trained": a, "twin": b, "relative": _rel(b, a) if a else None}
         rows.append([comp, f"{a:,.4g}", f"{b:,.4g}", f"{_rel(b, a):+.1%}" if a else "n/a"])
     results["energy_by_component_uJ_per_image"] = table
