@@ -377,3 +377,18 @@ def test_the_accuracy_line_counts_differing_predictions_in_words_that_agree():
 
     assert _predictions_differ(1) == "1 prediction differs"
     assert [_predictions_differ(n) for n in (0, 2)] == ["0 predictions differ", "2 predictions differ"]
+
+
+def test_a_design_without_an_exit_tile_has_no_exit_unit_busy_line(workload_file, tmp_path, capsys):
+    """The summary said 'exit unit 0.0%' for a design with no exit unit (exit_unit_tiles: 0); its JSON keeps the
+    key, idle throughout (docs/results.md)."""
+    own = str(Path(ARCH).parent.parent / "examples" / "my_array12x12.yaml")
+    out_json = tmp_path / "r.json"
+    code, out, err = run(["run", own, workload_file, "--json", str(out_json)], capsys)
+    assert code == 0, err
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("unit busy"))
+    assert "no exit unit; DRAM channel" in line and "exit unit 0" not in line
+    assert json.loads(out_json.read_text())["utilisation"]["exit_unit"]["idle"] == 1
+    code, out, err = run(["run", ARCH, workload_file, *SMALL], capsys)
+    assert code == 0, err
+    assert "unit busy       exit unit " in out and "no exit unit" not in out

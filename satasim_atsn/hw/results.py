@@ -443,10 +443,12 @@ class SimResult:
         """PE-array states, exit unit, DRAM channel, global-buffer ports and NoC links (docs/results.md)."""
         u = utilisation(self)
         pe, eu = u["pe_array"], u["exit_unit"]
+        # a design without an exit tile has no exit unit to be busy (its JSON keeps the key, idle throughout)
+        exit_unit = f"exit unit {eu['busy']:.1%}" if int(self.arch["array"]["exit_unit_tiles"]) else "no exit unit"
         return [
             f"  PE utilisation  busy {pe['busy']:.1%}, stall_input {pe['stall_input']:.1%}, stall_output "
             f"{pe['stall_output']:.1%}, stall_memory {pe['stall_memory']:.1%}, idle {pe['idle']:.1%} of PE-cycles",
-            f"  unit busy       exit unit {eu['busy']:.1%}; DRAM channel {u['dram_channel_busy']:.1%} "
+            f"  unit busy       {exit_unit}; DRAM channel {u['dram_channel_busy']:.1%} "
             f"(bandwidth {u['dram_bandwidth']:.1%}); buffer ports: weight read {u['weight_buffer_read_port']:.1%}, "
             f"spike read {u['input_buffer_read_port']:.1%}, spike write {u['output_buffer_write_port']:.1%}; "
             f"NoC links {u['noc_link_load']:.2%}",
