@@ -228,3 +228,22 @@ def test_sweep_metrics_carry_the_groups():
     assert s["pe_utilisation"] == utilisation(result)["pe_array"]["busy"]
     assert s["weight_fetch_reads"] == result.mapping["weight_fetch_reads"]
     assert np.isclose(s["leakage_share"], s["leakage_energy_per_image_uJ"] / s["energy_per_image_uJ"], atol=1e-9)
+
+
+def test_the_group_table_stays_aligned_when_an_image_takes_joules():
+    """A value wider than the table's 10 characters (here about 10^6 uJ per image: a 1 kHz clock and a DRAM latency of
+    10^6 cycles) widens every column alike, so each cell still ends under its heading (and so does the share)."""
+    arch = load_arch("atsn16x16", SMALL + ["clock_hz=1e3", "dram.latency_cycles=1000000"])
+    text = simulate(arch, random_workload(5, images=2, timesteps=2), 2).summary_text()
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.strip().startswith("energy per image ("))
+    table = lines[head + 1:next(i for i, line in enumerate(lines) if line.strip().startswith("pJ per SOP"))]
+    ends = [lines[head].index(word) + len(word) for word in ("dynamic", "leakage", "total", "share")]
+    assert max(len(cell) for line in table for cell in line[30:].split()) > 10  # the case the test is for
+    for line in table:
+        cells = line[30:].split()  # a component's row has no share
+        found, at = [], 30
+        for cell in cells:
+            at = line.index(cell, at) + len(cell)
+            found.append(at)
+        assert found == ends[:len(cells)], line

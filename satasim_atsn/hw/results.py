@@ -462,19 +462,24 @@ class SimResult:
         # the largest unit in which an image's energy is at least 1 (uJ for the paper's networks)
         unit, scale = next(((u, f) for u, f in (("uJ", 1e-6), ("nJ", 1e-3)) if eb["per_image"]["total_pJ"] * f >= 1),
                            ("pJ", 1.0))
-        out = [f"  energy per image ({unit})        {'dynamic':>10} {'leakage':>10} {'total':>10} {'share':>7}"]
+        rows: list[tuple[str, list[str], float | None]] = []
 
-        def row(label: str, dyn_pJ: float, leak_pJ: float, share: float | None) -> str:
-            cells = f"{dyn_pJ * scale:10.3f} {leak_pJ * scale:10.3f} {(dyn_pJ + leak_pJ) * scale:10.3f}"
-            return f"    {label:<26}{cells}" + (f" {share:7.1%}" if share is not None else "")
+        def row(label: str, dyn_pJ: float, leak_pJ: float, share: float | None) -> None:
+            rows.append((label, [f"{v * scale:.3f}" for v in (dyn_pJ, leak_pJ, dyn_pJ + leak_pJ)], share))
 
         for g in ENERGY_GROUPS:
             per = eb["groups"][g]["per_image"]
-            out.append(row(labels[g], per["dynamic_pJ"], per["leakage_pJ"], eb["groups"][g]["share"]))
+            row(labels[g], per["dynamic_pJ"], per["leakage_pJ"], eb["groups"][g]["share"])
             if len(GROUP_COMPONENTS[g]) > 1:
                 for c in GROUP_COMPONENTS[g]:
-                    out.append(row(f"  {c}", comps[c]["dynamic"] / n * 1e-3, comps[c]["leakage"] / n * 1e-3, None))
-        out.append(row("total", eb["per_image"]["dynamic_pJ"], eb["per_image"]["leakage_pJ"], 1.0))
+                    row(f"  {c}", comps[c]["dynamic"] / n * 1e-3, comps[c]["leakage"] / n * 1e-3, None)
+        row("total", eb["per_image"]["dynamic_pJ"], eb["per_image"]["leakage_pJ"], 1.0)
+        # 10 characters hold every shipped value; a larger one (joules per image) widens its columns, kept aligned
+        w = max([10] + [len(cell) for _, cells, _ in rows for cell in cells])
+        out = [f"{f'  energy per image ({unit})':<30}" + " ".join(f"{h:>{w}}" for h in ("dynamic", "leakage", "total"))
+               + f" {'share':>7}"]
+        out += [f"    {label:<26}" + " ".join(f"{cell:>{w}}" for cell in cells)
+                + (f" {share:7.1%}" if share is not None else "") for label, cells, share in rows]
         if eb["pJ_per_sop"] is None:
             out.append("  pJ per SOP      n/a (no synaptic operations)")
         else:
