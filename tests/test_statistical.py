@@ -271,6 +271,25 @@ def test_vgg16_draw_shapes_and_rates():
     assert abs(pooled.mean() - 0.196) < 0.01  # pool_rate_ratio 1.96 x 0.10, not the independent OR's 0.34
 
 
+def test_the_draw_plan_of_a_long_workload_needs_about_two_copies_of_its_threshold():
+    """The per-neuron threshold of every timestep is T x row float32 (1.1 GB for VGG16 at T = 1024): building it from
+    float64 segments joined in float64 and then cast took 5 times that at its peak (5.7 GB for one VGG16 image at
+    T = 1024); one float32 copy beside the segments is enough."""
+    import tracemalloc
+
+    from satasim_atsn.traces.statistical import _DrawPlan
+
+    wl = read_workload(WORKLOADS / "assumed" / "vgg16_cifar10.npz")
+    tracemalloc.start()
+    try:
+        plan = _DrawPlan(wl, 0, 1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert plan.threshold.dtype == np.float32 and plan.threshold.shape == (plan.T, plan.row)
+    assert peak < 3 * plan.threshold.nbytes
+
+
 # ------------------------------------------------------------------------------------------
 # twin fitting
 # ------------------------------------------------------------------------------------------

@@ -293,6 +293,19 @@ class _ImageRows:
         return self.rows[image % self.m if self.first is None else image - self.first]
 
 
+def _side_by_side(segments: list[np.ndarray], T: int) -> np.ndarray:
+    """The float32 segments [T, n_i] as one [T, sum n_i], each dropped once copied: the threshold of a long T
+    (T x row float32, 1.1 GB for VGG16 at T = 1024) then needs about one more copy at its peak, not four (float64
+    segments joined in float64, then cast)."""
+    out = np.empty((T, sum(int(s.shape[1]) for s in segments)), dtype=np.float32)
+    at = 0
+    while segments:
+        segment = segments.pop(0)
+        out[:, at:at + segment.shape[1]] = segment
+        at += segment.shape[1]
+    return out
+
+
 class _DrawPlan:
     """Per-workload precomputation: the flat per-neuron threshold row of every timestep, and the row profiles of
     images [start, start + count) (all of them without ``count``)."""
@@ -316,7 +329,7 @@ class _DrawPlan:
         offset = 0
         if not self.direct:
             rate = np.asarray(workload.arrays["rate/input"], dtype=np.float64)
-            segments.append(self._row(rate, self.input_shape))
+            segments.append(self._row(rate, self.input_shape).astype(np.float32))
             self.frame_slot = (offset, self.input_size)
             offset += self.input_size
         pooled = {layer["inputs"][0]: layer for layer in pooled_layers(self.layers)
@@ -328,7 +341,7 @@ class _DrawPlan:
             size = int(np.prod(shape))
             pool = pooled.get(layer["name"])
             if pool is None:
-                segments.append(self._row(rate, shape))
+                segments.append(self._row(rate, shape).astype(np.float32))
                 self.slots.append((layer["name"], shape, offset, size))
                 offset += size
                 continue
@@ -337,14 +350,14 @@ class _DrawPlan:
             psize = int(np.prod(pshape))
             k, stride = int(pool["kernel"]), int(pool["stride"])
             prate = np.asarray(workload.arrays[f"rate/{pool['name']}"], dtype=np.float64)
-            segments.append(self._row(prate, pshape))
-            segments.append(np.zeros((self.T, psize)))
-            segments.append(self._conditional_row(rate, prate, shape, pshape, k, stride))
+            segments.append(self._row(prate, pshape).astype(np.float32))
+            segments.append(np.zeros((self.T, psize), dtype=np.float32))
+            segments.append(self._conditional_row(rate, prate, shape, pshape, k, stride).astype(np.float32))
             self.pooled.append(_PooledSlot(layer["name"], shape, pshape, k, stride, offset, offset + psize,
                                            offset + 2 * psize, size, pool["name"]))
             offset += 2 * psize + size
         self.row = offset
-        self.threshold = np.concatenate(segments, axis=1).astype(np.float32) if segments else np.zeros((self.T, 0))
+        self.threshold = _side_by_side(segments, self.T) if segments else np.zeros((self.T, 0))
         self._profile_rows(workload, start, count)
 
     def _profile_rows(self, workload: Workload, start: int, count: int | None) -> None:
