@@ -69,6 +69,7 @@ def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
     line = one_line_error(["run", str(ROOT / "archs" / "atsn16x16.yaml"), str(ROOT / "workloads" / "vgg16_cifar10.npz"),
                  "--images", "1"], capsys)
     assert line.startswith("satasim: error: out of memory:") and "--images" in line
+    assert "fewer (workload build --timesteps)" in line  # one image of a long workload can be too much on its own
 
 
 @pytest.mark.parametrize(("layers", "needle"), [
