@@ -140,3 +140,28 @@ def test_a_value_option_given_twice_is_refused(capsys):
             main(argv)
         err = capsys.readouterr().err
         assert stop.value.code == 2 and needle in err and err.count("\n") == 1, err
+
+
+def test_a_run_whose_per_image_results_exceed_memory_is_refused_before_its_first_image(tmp_path, capsys, monkeypatch):
+    """A statistical file of 10^9 images run without --images filled 8 GB before its first image (h7, session 35):
+    its per-image results alone cannot fit, so the run is refused up front, naming --images and a count that fits."""
+    import satasim_atsn.hw.engine as engine
+
+    net = tmp_path / "mlp.yaml"
+    net.write_text("input_shape: [16]\nnum_classes: 3\nlayers:\n  - {name: fc1, type: linear, out_features: 8}\n"
+                   "  - {name: fc, type: output}\n")
+    wl = tmp_path / "many.npz"
+    with pytest.raises(SystemExit):
+        main(["workload", "build", "--network", str(net), "--rate", "0.1", "--timesteps", "2", "--num-images",
+              str(10**9), "-o", str(wl)])
+    capsys.readouterr()
+    monkeypatch.setattr(engine, "physical_memory_bytes", lambda: 64 * 2**30)
+    arch = str(ROOT / "archs" / "conventional16x16.yaml")  # the file is built for fixed T
+    line = one_line_error(["run", arch, str(wl)], capsys)
+    assert "many.npz: --images: 1,000,000,000 images from 0 keep at least 238 GiB of per-image results, more than " \
+           "this machine's 64 GiB of memory; simulate at most 268,435,456 images per run" in line
+    line = one_line_error(["run", arch, str(wl), "--start", "5", "--images", str(300 * 2**20)], capsys)
+    assert "314,572,800 images from 5" in line
+    with pytest.raises(SystemExit) as exc:  # a count that fits runs
+        main(["run", arch, str(wl), "--images", "3", "--quiet"])
+    assert exc.value.code in (0, None)

@@ -1644,6 +1644,34 @@ def image_count(workload: Workload, images: int | None, start: int = 0) -> int:
     return count
 
 
+#: what one image's results cost in memory, at least (start and end cycles, exit step, predictions, energies; a run
+#: keeps them all for the per-image JSON: 200-500 B measured, session 35)
+RECORD_BYTES_PER_IMAGE = 256
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's physical memory (None where the OS does not say)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_record_memory(workload: Workload, count: int, start: int = 0) -> None:
+    """Refuse, in one line naming --images, a run whose per-image results alone exceed this machine's memory: it
+    would fill memory before its first image and die without a word (a statistical file of 10^9 images)."""
+    memory = physical_memory_bytes()
+    if memory is None or count * RECORD_BYTES_PER_IMAGE <= memory:
+        return
+    most = memory // RECORD_BYTES_PER_IMAGE
+    raise SatasimError.at(workload.source, "--images", f"{count:,} images from {start} keep at least "
+                          f"{count * RECORD_BYTES_PER_IMAGE / 2**30:,.0f} GiB of per-image results, more than this "
+                          f"machine's {memory / 2**30:,.0f} GiB of memory", f"simulate at most {most:,} images per run "
+                          "(--images, and --start for the next ones)")
+
+
 def check_mappable(arch: Arch, workload: Workload) -> Mapping:
     """The mapping of ``workload`` on ``arch``, or the MappingError :func:`simulate` raises before any image."""
     mapping = build_mapping(arch, workload)
@@ -1662,6 +1690,7 @@ def simulate(
     widths, so narrower registers would be timed and charged for values they cannot hold."""
     require_arch_and_workload(arch, workload)
     count = image_count(workload, images, start)
+    check_record_memory(workload, count, int(start))
     mapping = check_mappable(arch, workload)
     if progress is not None:  # before the static model, which takes seconds on arrays of 10^5 PEs and more
         progress.start(count)
