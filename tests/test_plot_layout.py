@@ -203,6 +203,24 @@ def test_heatmaps_say_when_a_metric_is_constant_or_a_cell_has_no_value(tmp_path,
     assert "the same" not in holes.axes[0].get_title()
 
 
+def test_a_heatmap_over_decades_has_a_log_colour_scale(tmp_path, drawn):
+    """A study of DRAM pJ/bit [0, 4, 4000] x weight buffer drew energy_dram_uJ of 1.5..2,816 uJ on a linear colour
+    bar: the 1.5 and 2.5 uJ columns read as one colour, where a trade-off plot's colour bar went logarithmic. Positive
+    values spanning 100x or more get a log colour scale, labelled so, with plain numbers on its ticks; a grid with a
+    zero, or a narrower one, stays linear."""
+    wide = np.array([[1.53, 2.48, 943.4], [2.01, 4.82, 2816.2]])
+    plots.heatmap(tmp_path / "w.png", wide, [0, 4, 4000], [8192, 2048], "pJ/bit", "bytes", "t", "energy_dram_uJ")
+    zero = wide.copy()
+    zero[0, 0] = 0.0
+    plots.heatmap(tmp_path / "z.png", zero, [0, 4, 4000], [8192, 2048], "pJ/bit", "bytes", "t", "energy_dram_uJ")
+    log, linear = drawn
+    bar = log.axes[1]
+    assert bar.get_yscale() == "log" and bar.get_ylabel() == "energy_dram_uJ (log scale)"
+    ticks = [t.get_text() for t in bar.get_yticklabels() if t.get_text()]
+    assert ticks and not [t for t in ticks if "$" in t or "mathdefault" in t]
+    assert linear.axes[1].get_yscale() == "linear" and linear.axes[1].get_ylabel() == "energy_dram_uJ"
+
+
 def test_an_exit_histogram_of_a_few_images_has_whole_number_ticks(tmp_path, drawn):
     """compare's exit histogram of 4 images drew ticks at 0.5, 1.5 images."""
     plots.grouped_bars(tmp_path / "h.png", ["1", "2", "3", "4"], {"a": [1.0, 2.0, 0.0, 1.0], "b": [0.0, 1.0, 3.0, 0.0]},

@@ -415,10 +415,13 @@ def _tick(value) -> str:
 def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float], xlabel: str, ylabel: str,
             title: str, cbar: str) -> Path:
     """A heat map of grid[len(ys), len(xs)]: cells without a finite value (a skipped or failed point, an
-    infinity) say so; a grid of one value says that in its title."""
+    infinity) say so; a grid of one value says that in its title; positive values spanning LOG_SPAN or more get a
+    logarithmic colour scale, labelled so, as the trade-off plots' colour bars do."""
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
-    im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
     finite = grid[np.isfinite(grid)]
+    log = _decades(finite)  # on a linear scale 1.5 and 2.5 uJ read as one colour beside 2,800
+    norm = matplotlib.colors.LogNorm(vmin=finite.min(), vmax=finite.max()) if log else None
+    im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", norm=norm)
     constant = finite.size > 0 and finite.min() == finite.max()
     if constant:  # else the bar spans an invented range around it (23.5..28.5 mm2 for 26.05 everywhere)
         title += f" (the same at every point: {finite[0]:.6g})"
@@ -434,7 +437,9 @@ def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float]
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    bar = fig.colorbar(im, ax=ax, label=cbar)
+    bar = fig.colorbar(im, ax=ax, label=cbar + (" (log scale)" if log else ""))
+    if log:
+        _plain_log_ticks(bar.ax.yaxis)
     if constant:
         bar.set_ticks([finite[0]], labels=[f"{finite[0]:.6g}"])
     _tight(fig)
