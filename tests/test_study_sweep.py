@@ -57,6 +57,10 @@ BODY = (
         ("vary: {exit_unit.cl_init: {start: 0.5, stop: 0.9, stp: 0.1}}\nmetrics: [accuracy]\n", r"stp: unknown range"),
         ("vary: {exit_unit.cl_init: [0.5]}\nmetrics: [accuracy]\nplots: [{x: accuracy, y: fps}]\n",
          r"plots\[0\].y: 'fps' is not a collected metric"),
+        # `colour:` got "plots[0]: must be {x: metric, y: metric[, color: field]}", naming neither key nor fix
+        ("vary: {exit_unit.cl_init: [0.5]}\nmetrics: [accuracy, avg_timestep]\n"
+         "plots: [{x: accuracy, y: avg_timestep, colour: exit_unit.cl_init}]\n",
+         r"plots\[0\]\.colour: unknown key; did you mean 'color'\?"),
     ],
 )
 def test_validation_errors_name_the_field(tmp_path, workload_path, body, pattern):

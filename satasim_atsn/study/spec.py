@@ -830,7 +830,11 @@ def _study_plots(where: str, plots: Any, mode: str, metrics: list, seen: set[str
     if not isinstance(plots, list):
         raise _fail(where, "plots", "must be a list of {x: metric, y: metric}", "e.g. [{x: area_mm2, y: fps}]")
     for p_index, plot in enumerate(plots):
-        if not isinstance(plot, dict) or set(plot) - {"x", "y", "color"} or not {"x", "y"} <= set(plot):
+        unknown = sorted(str(k) for k in set(plot) - {"x", "y", "color"}) if isinstance(plot, dict) else []
+        if unknown:  # `colour:` was refused with the whole form alone, no word on which key
+            raise _fail(where, f"plots[{p_index}].{unknown[0]}", "unknown key",
+                        suggest(unknown[0], ["x", "y", "color"]))
+        if not isinstance(plot, dict) or not {"x", "y"} <= set(plot):
             raise _fail(where, f"plots[{p_index}]", "must be {x: metric, y: metric[, color: field]}",
                         "e.g. {x: area_mm2, y: energy_per_image_uJ}")
         for axis_key in ("x", "y", "color"):
