@@ -456,6 +456,25 @@ def test_a_technology_entry_the_design_does_not_read_is_refused(tmp_path, worklo
     load_study(crossed)
 
 
+def test_technology_entries_the_design_does_not_read_are_refused_zipped_or_on_several_axes(tmp_path, workload_path):
+    """A zip of two entries ATSN does not read (an 8-bit adder, the ADC), or two such axes, ran every point with the
+    same numbers and exit 0, where the same entry alone on its axis was refused (session 35)."""
+    zipped = engine_study(tmp_path, workload_path, "vary:\n  zip:\n    - {tech.add_8b_energy_pJ: [0.01, 0.5], "
+                          "tech.adc_fom_fJ_per_step: [1, 100]}\n", "z.yaml")
+    with pytest.raises(StudyError, match=r"vary: tech\.add_8b_energy_pJ, tech\.adc_fom_fJ_per_step change nothing in "
+                                         r"atsn16x16\.yaml: the design uses none of these technology entries"):
+        load_study(zipped)
+    two = engine_study(tmp_path, workload_path, "vary: {tech.dram_ddr4_energy_pJ_per_bit: [1, 20], "
+                       "tech.add_8b_energy_pJ: [0.01, 0.5]}\n", "t.yaml")
+    with pytest.raises(StudyError, match=r"tech\.dram_ddr4_energy_pJ_per_bit, tech\.add_8b_energy_pJ change nothing"):
+        load_study(two)
+    # one entry the design reads, zipped or on its own axis, makes the points differ: accepted
+    load_study(engine_study(tmp_path, workload_path, "vary:\n  zip:\n    - {tech.add_8b_energy_pJ: [0.01, 0.5], "
+                            "tech.dram_lpddr4_energy_pJ_per_bit: [1, 100]}\n", "u.yaml"))
+    load_study(engine_study(tmp_path, workload_path, "vary: {tech.dram_lpddr4_energy_pJ_per_bit: [1, 100], "
+                            "tech.add_8b_energy_pJ: [0.01, 0.5]}\n", "v.yaml"))
+
+
 def test_an_integer_range_with_a_float_step_gives_integers():
     """{start: 64, stop: 256, step: 64.0} wrote 64.0, 128.0 ... in the CSV and the heat-map labels."""
     from satasim_atsn.study.spec import _axis_values

@@ -957,32 +957,55 @@ def _refuse_hardware_rule_metrics(where: str, study: Study) -> None:
 
 
 def _refuse_unused_tech_entries(where: str, study: Study, bases: list[tuple[Path, dict]]) -> None:
-    """A varied tech.<entry> that changes nothing in any base design (DDR4 figures of an LPDDR4 design, the ADC of
-    a digital one) would make every point repeat the same numbers: refused, as a foreign exit-unit field is."""
+    """Varied tech.<entry> fields that change nothing in any base design (DDR4 figures of an LPDDR4 design, the ADC
+    of a digital one), when they are all the study varies besides ``arch``, would make every point repeat the same
+    numbers: refused, as a foreign exit-unit field is. Zipped entries and several such axes count too (a zip of
+    two unused entries, or two unused-entry axes, ran every point with the same numbers)."""
+    axes = [axis for axis in study.axes if axis.fields != ("arch",)]
+    if not bases or not axes or any(not f.startswith("tech.") for axis in axes for f in axis.fields):
+        return  # another axis may make an entry matter (a DRAM type, an analog PE, a buffer size)
+    inert = []
+    for axis in axes:
+        for index, fname in enumerate(axis.fields):
+            values = [value[index] for value in axis.values]
+            other = next((v for v in values[1:] if _number_or_text(v) != _number_or_text(values[0])), None)
+            if other is None:
+                continue  # one value in this axis: it moves no point
+            if _tech_entry_moves(where, fname, values[0], other, bases) is not False:
+                return  # it changes the design (or a value check above names what is wrong)
+            inert.append(fname)
+    if not inert:
+        return
+    names = ", ".join(path.name for path, _ in bases)
+    if len(inert) == 1:
+        raise _fail(where, f"vary.{inert[0]}", f"changes nothing in {names}: the design does not use this "
+                    "technology entry, so every point would repeat the same numbers",
+                    "vary an entry the design reads (docs/energy.md: which component reads which entry)")
+    raise _fail(where, "vary", f"{', '.join(inert)} change nothing in {names}: the design uses none of these "
+                "technology entries, so every point would repeat the same numbers",
+                "vary an entry the design reads (docs/energy.md: which component reads which entry)")
+
+
+def _number_or_text(value: Any) -> Any:
+    """A value compared as the number it spells (1e8 as text too), else as text."""
+    number = as_number(value)
+    return str(value) if number is None else number
+
+
+def _tech_entry_moves(where: str, fname: str, first: Any, other: Any, bases: list[tuple[Path, dict]]) -> bool | None:
+    """Does tech.<entry> ``fname`` at ``first`` and at ``other`` give any base design other technology figures?
+    None when a value is refused (the value checks name it)."""
     from satasim_atsn.hw.arch import apply_overrides, build_arch
     from satasim_atsn.hw.energy import technology_fingerprint
 
-    for axis in study.axes:
-        if len(axis.fields) != 1 or not axis.fields[0].startswith("tech.") or len(axis.values) < 2 or not bases:
-            continue
-        if any(other is not axis and other.fields != ("arch",) for other in study.axes):
-            continue  # another axis may make the entry matter (a DRAM type, an analog PE, a buffer size)
-        fname = axis.fields[0]
-        first, last = axis.values[0][0], axis.values[-1][0]
-        try:
-            moved = any(
-                technology_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(first, fname)}"]),
-                                             where=str(path), base_dir=path.parent, path=path))
-                != technology_fingerprint(build_arch(apply_overrides(base, [f"{fname}={_yaml_scalar(last, fname)}"]),
-                                                where=str(path), base_dir=path.parent, path=path))
-                for path, base in bases)
-        except SatasimError:
-            continue  # the value checks above name what is wrong
-        if not moved:
-            names = ", ".join(path.name for path, _ in bases)
-            raise _fail(where, f"vary.{fname}", f"changes nothing in {names}: the design does not use this "
-                        "technology entry, so every point would repeat the same numbers",
-                        "vary an entry the design reads (docs/energy.md: which component reads which entry)")
+    def figures(path: Path, base: dict, value: Any) -> Any:
+        arch = apply_overrides(base, [f"{fname}={_yaml_scalar(value, fname)}"])
+        return technology_fingerprint(build_arch(arch, where=str(path), base_dir=path.parent, path=path))
+
+    try:
+        return any(figures(path, base, first) != figures(path, base, other) for path, base in bases)
+    except SatasimError:
+        return None
 
 
 def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple[str, StudyError] | None]:
