@@ -290,3 +290,28 @@ def test_a_study_input_name_too_long_is_one_line(tmp_path, workload_path, capsys
     expected = "no such file" if field == "study" else f"{field}: 'xxxx"
     assert err.startswith(f"satasim: error: {path}: {'' if field == 'study' else expected}"), err
     assert ("no such file" if field == "study" else "does not exist") in err, err
+
+
+def _sweep(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code in (0, None)
+
+
+def test_a_sweeps_directory_whose_study_json_was_deleted_resumes_or_starts_over(tmp_path, workload_path, capsys):
+    """With its study.json deleted, a sweep's own directory was refused as 'another command's output (report.md,
+    report.html)', even with --force, so only emptying it by hand went on (session 35). It is named for what it is;
+    --resume keeps the rows (their keys hash the points) and --force starts over."""
+    path = engine_study(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
+    out = tmp_path / "out"
+    _sweep(["sweep", str(path), "-o", str(out), "-q"])
+    rows = (out / "points.csv").read_bytes()
+    (out / "study.json").unlink()
+    err = _one_line_error(capsys, ["sweep", str(path), "-o", str(out), "-q"])
+    assert f"{out}: study.json: is missing beside a sweep's points.csv (deleted?); pass --resume" in err, err
+    _sweep(["sweep", str(path), "-o", str(out), "--resume"])
+    assert "(0 computed, 2 reused," in capsys.readouterr().out
+    assert (out / "points.csv").read_bytes() == rows and (out / "study.json").is_file()
+    (out / "study.json").unlink()
+    _sweep(["sweep", str(path), "-o", str(out), "--force"])
+    assert "(2 computed, 0 reused," in capsys.readouterr().out and (out / "points.csv").read_bytes() == rows

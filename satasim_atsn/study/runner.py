@@ -284,10 +284,7 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
                                     "pass --force to start over, or use another -o")
             previous = {"name": "<unreadable study.json>", "digest": None}
     elif any(p.name != ".gitkeep" for p in out_dir.iterdir()):
-        _refuse_another_commands_output(out_dir)
-        if not force:
-            raise StudyError.at(str(out_dir), None, "is not empty and holds no study",
-                                "choose an empty directory or pass --force to write into it")
+        previous = _without_study_json(out_dir, resume, force)
     same = previous is not None and previous.get("digest") == identity["digest"]
     older = identity.get("model_version")
     if (previous is not None and not same and not (resume or force) and older is not None
@@ -332,6 +329,29 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
     write_sorted(csv_path, columns, list(done.values()))
     todo = [i for i in range(len(points)) if i not in done]
     return Prepared(columns=columns, done=done, todo=todo, reused=len(done))
+
+
+def _without_study_json(out_dir: Path, resume: bool, force: bool) -> dict | None:
+    """A non-empty -o without study.json: a sweep's own directory whose study.json was deleted (its points.csv, whose
+    rows carry their keys, is kept with --resume and dropped with --force; it was refused as another command's
+    output, even with --force), else refused unless --force (or always, when it holds another command's report)."""
+    journal = out_dir / CSV_NAME
+    try:
+        sweeps = journal.is_file() and journal.open(encoding="utf-8", errors="replace").readline().startswith(
+            "point,key,")
+    except OSError:
+        sweeps = False
+    if sweeps and not (out_dir / "results.json").exists():
+        if not (resume or force):
+            raise StudyError.at(str(out_dir), STUDY_JSON, f"is missing beside a sweep's {CSV_NAME} (deleted?)",
+                                "pass --resume to keep the rows of this study's points, --force to start over, or "
+                                "use another -o")
+        return {"name": "<no study.json>", "digest": None}
+    _refuse_another_commands_output(out_dir)
+    if not force:
+        raise StudyError.at(str(out_dir), None, "is not empty and holds no study",
+                            "choose an empty directory or pass --force to write into it")
+    return None
 
 
 #: what `compare`, `reproduce` and `run --json` leave in a directory; a sweep's directory holds study.json besides
