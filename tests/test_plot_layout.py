@@ -221,6 +221,22 @@ def test_a_heatmap_over_decades_has_a_log_colour_scale(tmp_path, drawn):
     assert linear.axes[1].get_yscale() == "linear" and linear.axes[1].get_ylabel() == "energy_dram_uJ"
 
 
+def test_a_heatmap_names_architecture_files_as_the_colour_bars_do(tmp_path, drawn):
+    """A study of vary.arch x clock_hz wrote each design's path as typed on the heat map's axis: a 70-character file
+    name squeezed the map into a strip a third of the figure wide. Text ticks are named as the trade-off plots'
+    colour bars name them (the file name when unique, wrapped); numbers keep their labels."""
+    archs = ["mine/my_tiny_accelerator_with_an_exceptionally_long_descriptive_name.yaml", "/abs/archs/atsn16x16.yaml"]
+    plots.heatmap(tmp_path / "h.png", np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]), [2e8, 5e8, 1e9], archs,
+                  "clock_hz", "arch", "t", "fps")
+    fig = drawn[0]
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == plots._category_names(archs) and labels[1] == "atsn16x16.yaml"
+    assert max(len(line) for label in labels for line in label.split("\n")) <= 24
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2e+08", "5e+08", "1e+09"]
+    assert _extent(fig, ax).width > 0.4 * fig.bbox.width
+
+
 def test_an_exit_histogram_of_a_few_images_has_whole_number_ticks(tmp_path, drawn):
     """compare's exit histogram of 4 images drew ticks at 0.5, 1.5 images."""
     plots.grouped_bars(tmp_path / "h.png", ["1", "2", "3", "4"], {"a": [1.0, 2.0, 0.0, 1.0], "b": [0.0, 1.0, 3.0, 0.0]},

@@ -411,6 +411,14 @@ def _tick(value) -> str:
     return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
+def _heat_ticks(values: list) -> list[str]:
+    """A heat map axis's labels: text (an architecture's file as the study spells it) as the trade-off plots' colour
+    bars name it, by file name when those are unique, long ones wrapped (a path of 70 characters squeezed the map
+    into a strip)."""
+    labels = [_tick(v) for v in values]
+    return _category_names(labels) if any(isinstance(v, str) for v in values) else labels
+
+
 @_plain_text
 def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float], xlabel: str, ylabel: str,
             title: str, cbar: str) -> Path:
@@ -431,9 +439,9 @@ def heatmap(path: str | Path, grid: np.ndarray, xs: list[float], ys: list[float]
     step_x = max(1, len(xs) // 8)
     step_y = max(1, len(ys) // 8)
     ax.set_xticks(range(0, len(xs), step_x))
-    ax.set_xticklabels([_tick(v) for v in xs[::step_x]], rotation=45, fontsize=7)
+    ax.set_xticklabels(_heat_ticks(xs)[::step_x], rotation=45, fontsize=7)
     ax.set_yticks(range(0, len(ys), step_y))
-    ax.set_yticklabels([_tick(v) for v in ys[::step_y]], fontsize=7)
+    ax.set_yticklabels(_heat_ticks(ys)[::step_y], fontsize=7)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
