@@ -315,3 +315,12 @@ def test_a_sweeps_directory_whose_study_json_was_deleted_resumes_or_starts_over(
     (out / "study.json").unlink()
     _sweep(["sweep", str(path), "-o", str(out), "--force"])
     assert "(2 computed, 0 reused," in capsys.readouterr().out and (out / "points.csv").read_bytes() == rows
+
+
+def test_a_one_point_sweep_says_one_point_not_one_points(tmp_path, workload_path, capsys):
+    """The summary and the report said '1 points' and '0 errors' read alike for any count (h4, session 35)."""
+    path = engine_study(tmp_path, workload_path, "vary:\n  clock_hz: [1e8]\n")
+    out = tmp_path / "one"
+    _sweep(["sweep", str(path), "-o", str(out)])
+    assert ": 1 point (1 computed, 0 reused, 0 errors, 0 skipped)" in capsys.readouterr().out
+    assert "1 point, 1 ok, 0 errors" in (out / "report.md").read_text()

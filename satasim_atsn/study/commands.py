@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from satasim_atsn.errors import StudyError
+from satasim_atsn.errors import StudyError, counted
 from satasim_atsn.fileio import directory_lock, expand_home, new_output_directory, real_path
 from satasim_atsn.options import PATH
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET
@@ -82,11 +82,11 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
         ran = sum(1 for r in rows if r["status"] == "ok")
         for note, indices in point_notes(study, rows):  # in report.md too
             click.echo(f"note ({point_list(indices, ran)}): {note}", err=True)
-        click.echo(f"{study.name}: {stats['points']} points ({stats['computed']} computed, {stats['reused']} reused, "
-                   f"{stats['errors']} errors, {stats.get('skipped', 0)} skipped) in {stats['seconds']:.1f} s -> "
-                   f"{out_dir}/points.csv, report.md")
+        click.echo(f"{study.name}: {counted(stats['points'], 'point')} ({stats['computed']} computed, "
+                   f"{stats['reused']} reused, {counted(stats['errors'], 'error')}, {stats.get('skipped', 0)} "
+                   f"skipped) in {stats['seconds']:.1f} s -> {out_dir}/points.csv, report.md")
     if stats["errors"]:  # a script must see it: the report is written, but points are missing from it
-        click.echo(f"satasim: {stats['errors']} points failed; see the error column of {out_dir}/points.csv",
+        click.echo(f"satasim: {counted(stats['errors'], 'point')} failed; see the error column of {out_dir}/points.csv",
                    err=True)
         raise SystemExit(1)
     if stats.get("skipped", 0) == stats["points"]:

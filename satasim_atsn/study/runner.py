@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from satasim_atsn.errors import StudyError
+from satasim_atsn.errors import StudyError, counted
 from satasim_atsn.fileio import atomic_write_text, check_output_path, write_json
 from satasim_atsn.study.spec import Study, functional_refusal, point_overrides, point_params, point_refusal
 from satasim_atsn.threads import set_worker_threads, share_threads_with, usable_cpus
@@ -525,7 +525,7 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
         tasks = {i: make_task(study, points[i]) for i in prepared.todo}
         progress = Progress(len(tasks), quiet=quiet)
         if not quiet and prepared.reused:
-            print(f"satasim: {prepared.reused} of {len(points)} points already done in {out}; running "
+            print(f"satasim: {prepared.reused} of {counted(len(points), 'point')} already done in {out}; running "
                   f"{len(prepared.todo)}", file=sys.stderr)
 
         recorded: set[int] = set()
