@@ -74,7 +74,8 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
         f"mode: `{study.mode}`; base architecture: {md_code(study.arch.name if study.arch else 'n/a')}; "
         f"workload: {md_code(study.workload.name)}; {study.images} images per point from image {study.start}",
         f"fixed overrides: {', '.join(md_code(s) for s in study.fixed) or 'none'}",
-        f"varied: {', '.join(md_code(f) for f in fields)}; {counted(len(rows), 'point')}, {len(ok)} ok, {counted(len(errors), 'error')}"
+        f"varied: {', '.join(md_code(f) for f in fields)}; {counted(len(rows), 'point')}, {len(ok)} ok, "
+        f"{counted(len(errors), 'error')}"
         + (f", {len(skipped)} skipped (combinations the architecture refuses)" if skipped else ""),
     ])  # run statistics (computed/reused) go to the terminal only: the report is the same however the run went
     ran = sum(1 for r in rows if r["status"] == "ok")
