@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from satasim_atsn.cli import main
 from satasim_atsn.workload.format import FORMAT_NAME, FORMAT_VERSION
@@ -294,3 +295,20 @@ def test_compare_names_the_set_of_a_value_refused_at_mapping_time(tmp_path, caps
     err = user_error(["compare", *ARCHS, WORKLOAD, "-o", tmp_path / "o", "--set", "images_per_batch=600", *TINY],
                      capsys)
     assert "images_per_batch: 600 images need" in err and "(the value comes from --set images_per_batch=600)" in err
+
+
+@pytest.mark.parametrize("field", ["pe.vmem_bits", "exit_unit.vmem_bits"])
+def test_membranes_narrower_than_the_workloads_are_refused_before_any_design_runs(tmp_path, capsys, monkeypatch,
+                                                                                  field):
+    """The width check ran in the simulation only: the other designs were simulated (and their notes printed)
+    before the one-line refusal, against docs/studies.md's "checked before anything is simulated"."""
+    section, key = field.split(".")
+    arch = yaml.safe_load(ARCHS[1].read_text())
+    arch["name"], arch[section][key] = "narrow", 8
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text(yaml.safe_dump(arch))
+    monkeypatch.setattr("satasim_atsn.study.compare.run_all", lambda *a, **k: pytest.fail("simulated"))
+    err = user_error(["compare", ARCHS[0], narrow, WORKLOAD, "-o", tmp_path / "o", "--images", "4", "--jobs", "1"],
+                     capsys)
+    assert f"narrow.yaml: {field}: 8-bit" in err and f"use {field} >= " in err
+    assert not (tmp_path / "o").exists()

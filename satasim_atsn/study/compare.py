@@ -351,7 +351,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     """
     from satasim_atsn.hw.arch import naming_set_values
     from satasim_atsn.hw.engine import check_batch, image_count
-    from satasim_atsn.hw.mapping import build_mapping
+    from satasim_atsn.hw.mapping import build_mapping, check_membrane_widths
     from satasim_atsn.hw.notes import run_notes
 
     for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
@@ -366,7 +366,9 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     _check_names(arch_paths, names)
     for arch, w in zip(archs, workloads, strict=True):  # a design that cannot map its workload, before any runs
         with naming_set_values(overrides):  # a refusal of a value a --set gave says so
-            check_batch(arch, build_mapping(arch, loaded[w]), loaded[w])
+            mapping = build_mapping(arch, loaded[w])
+            check_membrane_widths(arch, loaded[w])  # the checks simulate() makes, in its order
+            check_batch(arch, mapping, loaded[w])
     b = _baseline_index(names, arch_paths, baseline)
     fewest = min(w.num_images for w in loaded.values())
     if start >= fewest:
