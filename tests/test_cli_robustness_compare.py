@@ -312,3 +312,15 @@ def test_membranes_narrower_than_the_workloads_are_refused_before_any_design_run
                      capsys)
     assert f"narrow.yaml: {field}: 8-bit" in err and f"use {field} >= " in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_design_whose_exit_rule_the_statistical_workload_lacks_is_refused_before_any_design_runs(
+        tmp_path, capsys, monkeypatch):
+    """The missing exit_hist/<policy> was found when that design's spikes were drawn, after the others ran."""
+    w = tmp_path / "atsn_only.npz"
+    assert run(["workload", "build", "--network", ROOT / "examples" / "my_net.yaml", "--rate", "0.1",
+                "--timesteps", "3", "--exit-mean", "atsn=2", "--num-images", "4", "-o", w], capsys)[0] == 0
+    monkeypatch.setattr("satasim_atsn.study.compare.run_all", lambda *a, **k: pytest.fail("simulated"))
+    err = user_error(["compare", "atsn16x16", "dtsnn16x16", w, "-o", tmp_path / "o", *TINY], capsys)
+    assert "atsn_only.npz: exit_hist/dtsnn: missing" in err and "--exit-mean dtsnn=MEAN" in err
+    assert not (tmp_path / "o").exists()

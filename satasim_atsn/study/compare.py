@@ -353,6 +353,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     from satasim_atsn.hw.engine import check_batch, image_count
     from satasim_atsn.hw.mapping import build_mapping, check_membrane_widths
     from satasim_atsn.hw.notes import run_notes
+    from satasim_atsn.traces.statistical import require_policy_histogram
 
     for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
         if not resolve_arch_path(a).is_file():
@@ -369,6 +370,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
             mapping = build_mapping(arch, loaded[w])
             check_membrane_widths(arch, loaded[w])  # the checks simulate() makes, in its order
             check_batch(arch, mapping, loaded[w])
+        require_policy_histogram(loaded[w], arch.policy_name)  # the exit histogram its exit rule draws from
     b = _baseline_index(names, arch_paths, baseline)
     fewest = min(w.num_images for w in loaded.values())
     if start >= fewest:

@@ -501,6 +501,13 @@ def require_histogram(workload: Workload, policy: str) -> None:
         )
 
 
+def require_policy_histogram(workload: Workload, policy_name: str) -> None:
+    """require_histogram for an architecture's policy name (``atsn-hw``, ``none``...), if it is a known policy."""
+    policy = POLICY_ALIASES.get(policy_name, policy_name)
+    if workload.is_statistical and policy in DRAW_ORDER_FIRST:  # a known policy the file was not built for
+        require_histogram(workload, policy)
+
+
 def check_image_range(workload: Workload, start: int, count: int, least: int = 0) -> None:
     """Refuse (WorkloadError) a start or count that is not an int, fewer than ``least`` images, or images
     [start, start+count) that the workload does not have (a trace of them would quietly be shorter)."""
@@ -542,8 +549,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
     thread count) draw disjoint ranges of images at once and the spikes are the same for any count."""
     if not workload.is_statistical:
         raise WorkloadError.at(workload.source, "meta.kind", "is not statistical", "use functional_trace instead")
-    if POLICY_ALIASES.get(policy_name, policy_name) in DRAW_ORDER_FIRST:  # a known policy the file was not built for
-        require_histogram(workload, POLICY_ALIASES.get(policy_name, policy_name))
+    require_policy_histogram(workload, policy_name)
     policy = _policy_key(policy_name, exit_policy_names(workload.arrays))
     check_image_range(workload, start, count, least=1)
     plan = _DrawPlan(workload, start, count)
