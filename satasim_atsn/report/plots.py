@@ -249,8 +249,16 @@ def _fit_names(fig, ax, labels: list[str], fontsize: int = 8) -> None:
     ticks = ax.set_xticklabels([_wrapped(label) for label in labels], fontsize=fontsize)
     _tight(fig)
     if _collide(fig, ticks):
-        ax.set_xticklabels(labels, rotation=30, ha="right", rotation_mode="anchor", fontsize=fontsize)
+        ax.set_xticklabels([_slant_wrapped(label) for label in labels], rotation=30, ha="right",
+                           rotation_mode="anchor", fontsize=fontsize)
         _tight(fig)
+
+
+SLANT_WRAP_CHARS = 32  # a slanted name longer than this is broken into lines: on one line it took the figure's height
+
+
+def _slant_wrapped(label: str) -> str:
+    return textwrap.fill(label, SLANT_WRAP_CHARS) if len(label) > SLANT_WRAP_CHARS else label
 
 
 def _tight(fig) -> None:
