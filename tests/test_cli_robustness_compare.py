@@ -324,3 +324,14 @@ def test_a_design_whose_exit_rule_the_statistical_workload_lacks_is_refused_befo
     err = user_error(["compare", "atsn16x16", "dtsnn16x16", w, "-o", tmp_path / "o", *TINY], capsys)
     assert "atsn_only.npz: exit_hist/dtsnn: missing" in err and "--exit-mean dtsnn=MEAN" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_start_past_the_shortest_workload_names_that_workload(tmp_path, capsys):
+    """With each design on its own workload, "--start: 7 is past the last image (the workload holds 5)" did not
+    say which workload holds 5 (`satasim run` names its file)."""
+    short = tmp_path / "short.npz"
+    assert run(["workload", "build", "--network", ROOT / "examples" / "my_net.yaml", "--rate", "0.1",
+                "--timesteps", "3", "--exit-mean", "atsn=2", "--num-images", "5", "-o", short], capsys)[0] == 0
+    err = user_error(["compare", f"{ARCHS[0]}={WORKLOAD}", f"{ARCHS[1]}={short}", "-o", tmp_path / "o", "--start", "7",
+                      *TINY[2:]], capsys)
+    assert err.startswith(f"satasim: error: {short}: --start: 7 is past the last image (the workload holds 5)")

@@ -372,9 +372,10 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
             check_batch(arch, mapping, loaded[w])
         require_policy_histogram(loaded[w], arch.policy_name)  # the exit histogram its exit rule draws from
     b = _baseline_index(names, arch_paths, baseline)
-    fewest = min(w.num_images for w in loaded.values())
+    shortest = min(loaded, key=lambda w: loaded[w].num_images)  # the first given of the shortest
+    fewest = loaded[shortest].num_images
     if start >= fewest:
-        raise StudyError.at(None, "--start", f"{start} is past the last image (the workload holds {fewest})",
+        raise StudyError.at(shortest, "--start", f"{start} is past the last image (the workload holds {fewest})",
                             f"use --start below {fewest}")
     if images is None:
         images = min(DEFAULT_IMAGES, fewest - start)
