@@ -797,3 +797,34 @@ def test_accuracy_parts_record_the_images_they_evaluated_in_results(tmp_path):
     assert json.loads((tmp_path / "table4" / "results.json").read_text())["images"] == 20
     assert json.loads((tmp_path / "figs" / "results.json").read_text())["images"] == {"SNN": 20, "DTSNN": 20,
                                                                                       "ATSN": 20}
+
+
+@pytest.mark.parametrize("dataflow", ["timestep_major", "layer_major"])
+def test_the_timeline_of_a_batch_design_lasts_as_long_as_its_images(tmp_path, monkeypatch, dataflow):
+    """The timeline drew each layer at the per-image average of its cycles, but the images of a batch share them:
+    a design of 2 images per batch showed one image done in about half its mean latency. A layer_major design was
+    drawn timestep by timestep, though it runs each layer's timesteps before the next layer."""
+    from satasim_atsn.report import plots
+
+    drawn, real = {}, plots.timeline
+
+    def timeline(path, segments, *args):
+        drawn[Path(path).name] = segments
+        return real(path, segments, *args)
+
+    monkeypatch.setattr(plots, "timeline", timeline)
+    arch = str(ROOT / "examples" / "my_array12x12.yaml")  # no exit unit: layer_major is allowed, every image runs T
+    wl = ROOT / "workloads" / "vgg_small_fmnist_snn.npz"
+    run_compare([arch], str(wl), tmp_path / "c", images=8, jobs=1, quiet=True,
+                overrides=["images_per_batch=2", f"dataflow={dataflow}"])
+    record = json.loads((tmp_path / "c" / "results.json").read_text())["architectures"][0]
+    segments = drawn["timeline_0_my_array12x12.png"]
+    end = max(start + duration for _, start, duration, _ in segments)
+    assert record["median_exit_t"] == record["avg_timestep"]  # fixed T: every image's latency is one length
+    assert 0.85 * record["latency_us"] <= end <= 1.15 * record["latency_us"]
+    layers = [layer for layer, *_ in segments]
+    T = int(record["median_exit_t"])
+    if dataflow == "layer_major":
+        assert layers == [layer for layer in dict.fromkeys(layers) for _ in range(T)]
+    else:
+        assert layers == list(dict.fromkeys(layers)) * T

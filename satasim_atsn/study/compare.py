@@ -309,21 +309,34 @@ def paper_direction(summaries: list[dict], same_input: bool = True,
     return text
 
 
-def latency_timeline(summary: dict) -> tuple[list[tuple[str, float, float, str]], str]:
-    """Segments (row, start_us, duration_us, group) of one image through layers and timesteps."""
+def latency_timeline(summary: dict, dataflow: str = "timestep_major",
+                     batch: int = 1) -> tuple[list[tuple[str, float, float, str]], str]:
+    """Segments (row, start_us, duration_us, group) of one image through layers and timesteps.
+
+    A batch's images share each layer's cycles, so one of them waits their number x the per-image average; a
+    layer_major design runs each layer's T timesteps before the next layer (docs/microarchitecture.md 12.3)."""
     if summary.get("timeline"):
         return summary["timeline"], "from the engine's per-slice timing of the image"
     exit_t = int(round(summary["median_exit_t"]))
     cycles = summary["layer_cycles_per_image_timestep"]  # layer -> cycles
     clock = summary["clock_hz"]
+    steps = [(layer, t) for t in range(1, exit_t + 1) for layer in cycles]
+    if dataflow == "layer_major":
+        steps.sort(key=lambda step: list(cycles).index(step[0]))  # stable: each layer's timesteps in order
+    images = int(summary["images"])
+    share = images / -(-images // batch)  # images per batch on average: the last batch may be short
     segments, now = [], 0.0
-    for t in range(1, exit_t + 1):
-        for layer, cyc in cycles.items():
-            dur = cyc / clock * 1e6
-            segments.append((layer, now, dur, f"t={t}"))
-            now += dur
-    return segments, ("derived from per-layer cycles averaged over the image-timesteps run (the engine reports no "
-                      f"per-slice timing), for an image exiting at its median step t={exit_t}")
+    for layer, t in steps:
+        dur = cycles[layer] * share / clock * 1e6
+        segments.append((layer, now, dur, f"t={t}"))
+        now += dur
+    how = ("derived from per-layer cycles averaged over the image-timesteps run (the engine reports no "
+           f"per-slice timing), for an image exiting at its median step t={exit_t}")
+    if share > 1:
+        how += (f"; the images of a batch ({fmt(share)} on average) share each layer's cycles, so each waits "
+                f"{fmt(share)}x the average")
+    return segments, how + ("; layer_major: each layer runs all its timesteps before the next"
+                            if dataflow == "layer_major" else "")
 
 
 def _load_for_compare(arch_path: str, overrides: list[str]):
@@ -477,7 +490,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
                                         task_differs=differ):
             doc.para(sentence)
         # latency timeline and exit histogram
-        _latency_sections(doc, stage, summaries)
+        _latency_sections(doc, stage, summaries, arch_paths, list(overrides or []))
         labels = [override_label(o) for o in overrides or []]  # a technology table by file name
         results = {"workload": Path(workloads[0]).name if shared else None, "images": images, "start": start,
                    "baseline": names[b], "overrides": labels, "architectures": summaries, "notes": notes}
@@ -638,11 +651,13 @@ def _group_section(doc: Document, out: Path, names: list[str], summaries: list[d
               caption="utilisation of each unit over the makespan (definitions: docs/results.md, \"utilisation\")")
 
 
-def _latency_sections(doc: Document, out: Path, summaries: list[dict]) -> None:
+def _latency_sections(doc: Document, out: Path, summaries: list[dict], arch_paths: list[str],
+                      overrides: list[str]) -> None:
     """Latency and exit steps: each design's timeline of one image, and the exit-step histograms."""
     doc.heading("Latency and exit steps")
-    for i, s in enumerate(summaries):
-        segments, how = latency_timeline(s)
+    for i, (s, path) in enumerate(zip(summaries, arch_paths, strict=True)):
+        arch = load_arch(path, overrides)
+        segments, how = latency_timeline(s, arch.dataflow, int(arch.images_per_batch))
         name = f"timeline_{i}_{file_safe(s['name'])}.png"
         plots.timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")
         doc.figure(name, f"{md_text(s['name'])}: latency timeline of one image, {how}")
