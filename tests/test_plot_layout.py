@@ -119,6 +119,22 @@ def test_metric_bars_of_many_long_named_designs_stay_readable(tmp_path, drawn):
         assert not [ax for ax in axes if _overlaps(_extent(fig, legend), _extent(fig, ax))]
 
 
+def test_the_legend_of_grouped_bars_hides_no_bar(tmp_path, drawn):
+    """An exit histogram of 8 designs, one with a long name: the legend, inside the axes where matplotlib found
+    the least data, lay over the bars of the first two timesteps."""
+    names = [f"design{i}" for i in range(7)] + ["ATSN variant with a very long name that goes on past sixty chars"]
+    series = {name: [2.0 + (i % 2), 3.0 - (i % 3), 4.0 * (i % 2)] for i, name in enumerate(names)}
+    plots.grouped_bars(tmp_path / "h.png", ["1", "2", "3"], series, "exit timestep histogram", "exit timestep",
+                       "images", counts=True)
+    fig = drawn[0]
+    ax = fig.axes[0]
+    legend = _extent(fig, ax.get_legend())
+    bars = [_extent(fig, bar) for bar in ax.patches if bar.get_height() > 0]
+    assert len(bars) == sum(v > 0 for values in series.values() for v in values)
+    assert not [b for b in bars if _overlaps(b, legend)]
+    assert legend.x1 <= fig.bbox.x1  # on the figure
+
+
 def test_coincident_pareto_points_get_one_label(tmp_path, drawn):
     """31 points with equal values (a metric the swept field does not move) are all on the front: their 31 labels
     were written over one another into an unreadable smudge."""

@@ -314,7 +314,18 @@ def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     _tight(fig)
+    if _hides_a_bar(fig, ax):  # no free corner (many or long names): beside the axes, as stacked_bars has it
+        ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
+        _tight(fig)
     return _save(fig, path)
+
+
+def _hides_a_bar(fig, ax) -> bool:
+    """Does the legend inside the axes cover part of a bar? (Eight designs' names over an exit histogram hid the
+    bars of the first timesteps.)"""
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    return any(bar.get_height() > 0 and legend.overlaps(bar.get_window_extent(renderer)) for bar in ax.patches)
 
 
 LOG_SPAN = 100  # positive values spanning this factor or more are drawn on a logarithmic scale
