@@ -828,3 +828,13 @@ def test_the_timeline_of_a_batch_design_lasts_as_long_as_its_images(tmp_path, mo
         assert layers == [layer for layer in dict.fromkeys(layers) for _ in range(T)]
     else:
         assert layers == list(dict.fromkeys(layers)) * T
+
+
+def test_a_compare_of_one_design_has_no_empty_why_section(tmp_path):
+    """One architecture has nothing to be told apart from: the report had a "Why they differ" heading over nothing."""
+    wl = tmp_path / "w.npz"
+    write_workload(wl, random_workload(5, images=2, timesteps=2, num_classes=4, encoding="direct"))
+    run_compare(ARCHS[:1], str(wl), tmp_path / "one", images=2, jobs=1, quiet=True)
+    run_compare(ARCHS, str(wl), tmp_path / "two", images=2, jobs=1, quiet=True)
+    assert "## Why they differ" not in (tmp_path / "one" / "report.md").read_text()
+    assert "## Why they differ\n\n**atsn16x16**" in (tmp_path / "two" / "report.md").read_text()

@@ -480,15 +480,8 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         # plots
         _metrics_figure(doc, stage, names, summaries, b)
         _energy_sections(doc, stage, names, summaries)
-        doc.heading("Why they differ")
-        for i, s in enumerate(summaries):
-            if i != b:
-                for sentence in explain_difference(_md_named(s), _md_named(summaries[b])):
-                    doc.para(sentence)
         tables = {(load_arch(a, list(overrides or [])).technology) for a in arch_paths}
-        for sentence in paper_direction([_md_named(s) for s in summaries], same_input=shared and len(tables) == 1,
-                                        task_differs=differ):
-            doc.para(sentence)
+        _why_section(doc, summaries, b, shared and len(tables) == 1, differ)
         # latency timeline and exit histogram
         _latency_sections(doc, stage, summaries, arch_paths, list(overrides or []))
         labels = [override_label(o) for o in overrides or []]  # a technology table by file name
@@ -504,6 +497,19 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     term_rows = [r for r in rows if r[0] in _TERMINAL_ROWS]
     return text_table(headers, term_rows) + f"\n-> {out}/report.md"
 
+
+
+def _why_section(doc: Document, summaries: list[dict], b: int, same_input: bool, differ: list[str]) -> None:
+    """"Why they differ": each design against the baseline, and the paper's direction; nothing for one design."""
+    if len(summaries) < 2:
+        return  # no heading over an empty section
+    doc.heading("Why they differ")
+    for i, s in enumerate(summaries):
+        if i != b:
+            for sentence in explain_difference(_md_named(s), _md_named(summaries[b])):
+                doc.para(sentence)
+    for sentence in paper_direction([_md_named(s) for s in summaries], same_input=same_input, task_differs=differ):
+        doc.para(sentence)
 
 
 def _source(shown: list[str], workloads: list[str], metas: list[dict], shared: bool) -> str:
