@@ -838,3 +838,20 @@ def test_a_compare_of_one_design_has_no_empty_why_section(tmp_path):
     run_compare(ARCHS, str(wl), tmp_path / "two", images=2, jobs=1, quiet=True)
     assert "## Why they differ" not in (tmp_path / "one" / "report.md").read_text()
     assert "## Why they differ\n\n**atsn16x16**" in (tmp_path / "two" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("median", [1.5, 2.5])
+def test_a_timeline_at_a_median_between_two_steps_says_which_step_it_draws(tmp_path, median):
+    """Two images exiting at steps 2 and 3 have the median 2.5: the caption said "its median step t=2", and
+    round() drew 1.5 at t=2 but 2.5 at t=2 as well."""
+    from satasim_atsn.study.compare import latency_timeline
+
+    wl = tmp_path / "w.npz"
+    write_workload(wl, random_workload(5, images=2, timesteps=3, num_classes=4, encoding="direct"))
+    run_compare(ARCHS[:1], str(wl), tmp_path / "c", images=2, jobs=1, quiet=True)
+    record = json.loads((tmp_path / "c" / "results.json").read_text())["architectures"][0]
+    record["median_exit_t"] = median
+    segments, how = latency_timeline(record)
+    drawn = int(median) + 1
+    assert {group for *_, group in segments} == {f"t={t}" for t in range(1, drawn + 1)}
+    assert how.endswith(f"its median step t={drawn} (the median, {median}, rounded up)")

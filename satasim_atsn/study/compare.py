@@ -317,7 +317,8 @@ def latency_timeline(summary: dict, dataflow: str = "timestep_major",
     layer_major design runs each layer's T timesteps before the next layer (docs/microarchitecture.md 12.3)."""
     if summary.get("timeline"):
         return summary["timeline"], "from the engine's per-slice timing of the image"
-    exit_t = int(round(summary["median_exit_t"]))
+    median = float(summary["median_exit_t"])
+    exit_t = int(median + 0.5)  # half up: round() took 1.5 to 2 but 2.5 to 2 as well
     cycles = summary["layer_cycles_per_image_timestep"]  # layer -> cycles
     clock = summary["clock_hz"]
     steps = [(layer, t) for t in range(1, exit_t + 1) for layer in cycles]
@@ -331,7 +332,8 @@ def latency_timeline(summary: dict, dataflow: str = "timestep_major",
         segments.append((layer, now, dur, f"t={t}"))
         now += dur
     how = ("derived from per-layer cycles averaged over the image-timesteps run (the engine reports no "
-           f"per-slice timing), for an image exiting at its median step t={exit_t}")
+           f"per-slice timing), for an image exiting at its median step t={exit_t}"
+           + ("" if median == exit_t else f" (the median, {fmt(median)}, rounded up)"))
     if share > 1:
         how += (f"; the images of a batch ({fmt(share)} on average) share each layer's cycles, so each waits "
                 f"{fmt(share)}x the average")
