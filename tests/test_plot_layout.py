@@ -14,6 +14,7 @@ def drawn(monkeypatch):
     figures = []
 
     def keep(fig, path):
+        plots._spell_undrawable(fig)  # as _save does
         fig.canvas.draw()
         figures.append(fig)
         fig.savefig(path, format="png", dpi=plots.DPI)
@@ -133,6 +134,22 @@ def test_the_legend_of_grouped_bars_hides_no_bar(tmp_path, drawn):
     assert len(bars) == sum(v > 0 for values in series.values() for v in values)
     assert not [b for b in bars if _overlaps(b, legend)]
     assert legend.x1 <= fig.bbox.x1  # on the figure
+
+
+def test_the_legend_hides_no_bar_once_a_cjk_name_is_spelled(tmp_path, drawn):
+    """A compare of 8 designs, one named in Chinese: the legend was placed beside the bars, then the name was
+    written as its \\uXXXX escapes (no font draws it) and the wider legend covered a bar."""
+    series = {"conventional16x16": [0, 0, 4], "dtsnn16x16": [0, 3, 1], "atsn16x16": [2, 2, 0],
+              "my_array12x12": [0, 0, 4], "small8x8": [2, 2, 0],
+              "ATSN 设计 — αβγ δ ünïcødé with a very long name indeed that goes on and on past sixty": [2, 2, 0],
+              "big32x32": [2, 2, 0], "tiny2x2": [2, 2, 0]}
+    plots.grouped_bars(tmp_path / "h.png", ["1", "2", "3"], {k: [float(v) for v in vs] for k, vs in series.items()},
+                       "exit timestep histogram", "exit timestep", "images", counts=True)
+    fig = drawn[0]
+    ax = fig.axes[0]
+    legend = _extent(fig, ax.get_legend())
+    assert "\\u8bbe" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    assert not [bar for bar in ax.patches if bar.get_height() > 0 and _overlaps(_extent(fig, bar), legend)]
 
 
 def test_coincident_pareto_points_get_one_label(tmp_path, drawn):

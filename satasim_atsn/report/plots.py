@@ -323,6 +323,8 @@ def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list
 def _hides_a_bar(fig, ax) -> bool:
     """Does the legend inside the axes cover part of a bar? (Eight designs' names over an exit histogram hid the
     bars of the first timesteps.)"""
+    _spell_undrawable(fig)  # as _save will: a CJK name's escapes widen the legend
+    fig.canvas.draw()  # "best" places the legend when the figure is drawn
     renderer = fig.canvas.get_renderer()
     legend = ax.get_legend().get_window_extent(renderer)
     return any(bar.get_height() > 0 and legend.overlaps(bar.get_window_extent(renderer)) for bar in ax.patches)
