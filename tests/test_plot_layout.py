@@ -141,7 +141,8 @@ def test_the_legend_hides_no_bar_once_a_cjk_name_is_spelled(tmp_path, drawn):
     written as its \\uXXXX escapes (no font draws it) and the wider legend covered a bar."""
     series = {"conventional16x16": [0, 0, 4], "dtsnn16x16": [0, 3, 1], "atsn16x16": [2, 2, 0],
               "my_array12x12": [0, 0, 4], "small8x8": [2, 2, 0],
-              "ATSN 设计 — αβγ δ ünïcødé with a very long name indeed that goes on and on past sixty": [2, 2, 0],
+              "ATSN 设计 — αβγ δ ünïcødé with a very long name indeed that goes on and on "
+              "past sixty characters": [2, 2, 0],
               "big32x32": [2, 2, 0], "tiny2x2": [2, 2, 0]}
     plots.grouped_bars(tmp_path / "h.png", ["1", "2", "3"], {k: [float(v) for v in vs] for k, vs in series.items()},
                        "exit timestep histogram", "exit timestep", "images", counts=True)
