@@ -100,6 +100,18 @@ def test_one_long_name_among_slanted_names_leaves_the_plot_its_height(tmp_path, 
     assert [t.get_text().replace("\n", " ") for t in ax.get_xticklabels()] == names
 
 
+def test_names_no_font_draws_do_not_run_into_each_other(tmp_path, drawn):
+    """Names in Chinese were measured as drawn with missing glyphs, then written as their \\uXXXX escapes, six
+    times as wide: upright, the four names of energy_by_component.png ran into one another."""
+    names = ["自适应时间步设计一", "自适应时间步设计二", "常规设计三号", "动态时间步四"]
+    plots.stacked_bars(tmp_path / "s.png", names, {"a": [1.0, 2.0, 3.0, 4.0]}, "t", "uJ")
+    plots.energy_groups(tmp_path / "g.png", names, {"compute": ([1.0] * 4, [0.5] * 4)}, "t", "uJ")
+    for fig in drawn:
+        ax = fig.axes[0]
+        assert "\\u81ea" in ax.get_xticklabels()[0].get_text()
+        assert _names_readable(fig, ax)
+
+
 def test_metric_bars_of_many_long_named_designs_stay_readable(tmp_path, drawn):
     """8 designs with long names: the names under each of the 6 plots ran into one another, squeezed the plots to a
     third of the figure and their ratio annotations ('1.00x') ran together. Every design is named (in a legend that

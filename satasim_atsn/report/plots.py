@@ -246,6 +246,9 @@ def _fit_names(fig, ax, labels: list[str], fontsize: int = 8) -> None:
     else on one line each, slanted. (Upright up to 4 bars and slanted beyond, as before, ran two long names
     into one another: 'ResNet19 CIFAR10ResNet19 CIFAR100'.)"""
     ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, fontsize=fontsize)
+    _spell_undrawable(fig)  # measured as _save draws them: a CJK character no font has is a 6-character escape
+    labels = [t.get_text() for t in ax.get_xticklabels()]
     ticks = ax.set_xticklabels([_wrapped(label) for label in labels], fontsize=fontsize)
     _tight(fig)
     if _collide(fig, ticks):
