@@ -580,3 +580,19 @@ def test_a_study_without_images_runs_what_a_small_workload_holds(tmp_path, workl
     path.write_text(path.read_text().replace("start: 10", "start: 30"))
     with pytest.raises(StudyError, match=r"start: 30 is past the workload's last image \(30 images\)"):
         load_study(path)
+
+
+def test_membranes_narrower_than_the_workloads_are_a_skipped_point_not_a_failed_one(tmp_path, workload_path, capsys):
+    """A point whose PE membranes are narrower than the workload's was a failed row (MappingError, exit 1), where
+    compare and run refuse it before any image: it is a combination the design refuses, skipped with its fix."""
+    from study_helpers import engine_study
+
+    from satasim_atsn.cli import main
+
+    path = engine_study(tmp_path, workload_path, "vary:\n  pe.vmem_bits: [4, 16]\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "1", "-q"])
+    assert stop.value.code in (0, None)
+    rows = list(csv.DictReader((tmp_path / "out" / "points.csv").open()))
+    assert [r["status"] for r in rows] == ["skipped", "ok"]
+    assert "pe.vmem_bits" in rows[0]["error"] and "MappingError" not in rows[0]["error"]

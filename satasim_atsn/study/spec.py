@@ -202,14 +202,13 @@ def point_refusal(arch_path: str, overrides: list[str], workload_path: str, show
     would simulate the point (a few ms per point: a 9,001-point study checked them all up front, serially, for
     34 s before its first point ran)."""
     from satasim_atsn.hw.arch import load_arch
-    from satasim_atsn.hw.engine import check_batch
-    from satasim_atsn.hw.mapping import build_mapping
+    from satasim_atsn.hw.engine import check_mappable
     from satasim_atsn.study.metrics import read_cached
 
     try:
         arch = load_arch(arch_path, list(overrides))
         workload = read_cached(workload_path)
-        check_batch(arch, build_mapping(arch, workload), workload)
+        check_mappable(arch, workload)  # the checks simulate makes before any image (membrane widths too)
     except SatasimError as error:
         return in_study_terms(str(error).replace(arch_path, shown_arch), varied)
     return None
