@@ -324,3 +324,12 @@ def test_a_one_point_sweep_says_one_point_not_one_points(tmp_path, workload_path
     _sweep(["sweep", str(path), "-o", str(out)])
     assert ": 1 point (1 computed, 0 reused, 0 errors, 0 skipped)" in capsys.readouterr().out
     assert "1 point, 1 ok, 0 errors" in (out / "report.md").read_text()
+
+
+def test_jobs_with_a_scheduler_is_refused_not_ignored(tmp_path, workload_path, capsys):
+    """--jobs was silently ignored with --scheduler (a Dask cluster's workers run the points; h4, session 35)."""
+    path = engine_study(tmp_path, workload_path, "vary:\n  clock_hz: [1e8, 2e8]\n")
+    err = _one_line_error(capsys, ["sweep", str(path), "-o", str(tmp_path / "out"), "-j", "2", "--scheduler",
+                                   "tcp://127.0.0.1:1"])
+    assert "--jobs/--scheduler: are exclusive" in err and "drop --jobs" in err
+    assert not (tmp_path / "out").exists()

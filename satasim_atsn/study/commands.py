@@ -65,6 +65,9 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
     from satasim_atsn.study.sweep_report import sweep_report
 
     _check_jobs(jobs)
+    if jobs is not None and scheduler is not None:  # the cluster's workers run the points: --jobs would be ignored
+        raise StudyError.at(None, "--jobs/--scheduler", "are exclusive: a Dask scheduler's own workers run the "
+                            "points", "drop --jobs (size the cluster instead), or drop --scheduler for local workers")
     _check_out_dir(out_dir)
     if resume and force:
         raise StudyError.at(None, "--resume/--force", "are exclusive",
