@@ -237,7 +237,9 @@ def test_points_whose_kind_ignores_a_varied_field_are_skipped(tmp_path, workload
                                    "exit_unit.cl_init: [0.5, 0.9]}\n"))
     rows, _ = run_study(study, tmp_path / "out", jobs=1, quiet=True)
     assert [r["status"] for r in rows] == ["ok", "ok", "skipped", "skipped"]
-    assert rows[2]["error"] == "exit_unit.cl_init: only meaningful for exit unit kind 'at', not 'dt'"
+    assert rows[2]["error"] == ("exit_unit.cl_init: only meaningful for exit unit kind 'at', not 'dt'; the points of "
+                                "this kind are skipped (vary exit_unit.cl_init in a study of exit_unit.kind 'at', one "
+                                "study per kind)")  # a fix, as an engine study's skipped points give
     # a set field of one kind, the kind varied: each kind's point runs once (the at point ignores theta)
     study = load_study(_functional(tmp_path, workload_path, "set: ['exit_unit.theta=0.2']\n"
                                    "vary: {exit_unit.kind: [at, dt]}\n", "g.yaml"))

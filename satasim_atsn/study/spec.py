@@ -1108,7 +1108,20 @@ def functional_refusal(params: dict[str, Any], varied: Iterable[str] | None = No
     do), as an engine study's architecture check says it: a field of another kind changes nothing, so the points
     that vary it would repeat one another."""
     foreign = _foreign_exit_field(params, varied)
-    return None if foreign is None else f"{foreign[0]}: {foreign[1]}"
+    if foreign is None:
+        return None
+    key, why = foreign
+    owner = next((k for k, unit in _exit_units().items() if key.removeprefix("exit_unit.") in unit.fields), None)
+    fix = (f"; the points of this kind are skipped (vary {key} in a study of exit_unit.kind {shown(owner)}, one study "
+           "per kind)") if owner else ""
+    return f"{key}: {why}{fix}"
+
+
+def _exit_units() -> dict:
+    """hw.exit_units.EXIT_UNITS (imported late, as the rest of this module's hardware lookups)."""
+    from satasim_atsn.hw.exit_units import EXIT_UNITS
+
+    return EXIT_UNITS
 
 
 def point_params(study: Study, point: dict[str, Any]) -> dict[str, Any]:
