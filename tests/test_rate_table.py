@@ -10,9 +10,10 @@ import yaml
 
 from satasim_atsn.cli import main
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.traces.statistical import build_from_spec, load_rate_spec
+from satasim_atsn.traces.statistical import build_from_spec, fit_statistical_twin, load_rate_spec
 from satasim_atsn.train.trainer import TrainConfig, train_model
 from satasim_atsn.workload.datasets import synthetic
+from satasim_atsn.workload.format import read_workload
 from satasim_atsn.workload.networks import network_totals
 
 
@@ -394,3 +395,26 @@ def test_a_table_without_input_densities_says_they_are_assumed(tmp_path):
     path.write_text(yaml.safe_dump(table))
     built = build_from_spec(load_rate_spec(path), "vgg16", "cifar10", num_images=2)
     assert built.meta["provenance"]["sources"] == {"input_bit_density": "measured on my images"}
+
+
+def test_rates_measures_the_exit_histograms_at_thresholds_given(tiny_vgg16, tmp_path, capsys):
+    """`workload rates` had no --cl-init/--tau-cl/--theta (`workload stats` has), so a table, and the paper-scale
+    workload built from it, could only hold the trained network's own exits (h3, session 35)."""
+    own, other = tmp_path / "own.yaml", tmp_path / "other.yaml"
+    base = ["workload", "rates", str(tiny_vgg16), "--network", "vgg16", "--dataset", "cifar10", "--images", "4"]
+    assert _cli([*base, "-o", str(own)], capsys)[0] == 0
+    code, _, err = _cli([*base, "-o", str(other), "--cl-init", "0.05", "--tau-cl", "0.6", "--theta", "1"], capsys)
+    assert code == 0, err
+    tables = [yaml.safe_load(p.read_text()) for p in (own, other)]
+    assert tables[1]["datasets"]["cifar10"]["exit_policy"] == {"cl_init": 0.05, "tau_cl": 0.6, "theta": 1}
+    assert tables[0]["rates"] == tables[1]["rates"]  # the rates are over the images running under atsn ...
+    ours = tables[1]["datasets"]["cifar10"]["exit_histograms"]
+    twin = fit_statistical_twin(read_workload(tiny_vgg16), 4, cl_init=0.05, tau_cl=0.6, theta=1,
+                                input_rows=False, spike_rows=False, exit_steps=False)
+    for policy, hist in ours.items():  # ... and the histograms are those of the thresholds given
+        assert hist == pytest.approx(list(twin.arrays[f"exit_hist/{policy}"]), abs=1e-6), policy
+    assert ours != tables[0]["datasets"]["cifar10"]["exit_histograms"]  # not the network's own (CL 0.9)
+    assert "--cl-init 0.05 --tau-cl 0.6 --theta 1" in other.read_text()  # the command in the table's header
+    code, _, err = _cli([*base, "-o", str(tmp_path / "bad.yaml"), "--cl-init", "1.5"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "cl_init" in err.replace("-", "_"), err
+    assert not (tmp_path / "bad.yaml").exists()

@@ -235,8 +235,9 @@ def test_run_says_a_statistical_workloads_exits_ignore_the_thresholds(capsys):
     code, out, err = run(["run", ARCH, shipped, "--images", "4", "--set", "exit_unit.cl_init=0.5"], capsys)
     assert code == 0, err
     assert ("note: the architecture's cl_init 0.5 do not change this statistical workload's exits: they are drawn "
-            "from its exit histogram (the file's meta.exit_policy says cl_init 0.999); a twin fitted at the "
-            "architecture's thresholds: satasim workload stats TRAINED --cl-init 0.5") in err
+            "from its exit histogram (the file's meta.exit_policy says cl_init 0.999); a rate table measured at the "
+            "architecture's thresholds: satasim workload rates TRAINED --network NET --dataset D --cl-init 0.5 -o "
+            "T.yaml, then satasim workload build --rates T.yaml") in err  # it is built from workloads/rates/
     code, out, err = run(["run", ARCH, shipped, "--images", "4"], capsys)
     assert code == 0 and "note:" not in err
 

@@ -98,9 +98,12 @@ def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
         source = (f"they are its fitted images' exit steps (exit_steps/{arch.policy_name}) at the file's thresholds"
                   if f"{EXIT_STEPS}/{arch.policy_name}" in workload.arrays else
                   "they are drawn from its exit histogram")
+        built = "rate_table" in (workload.meta.get("provenance") or {})  # built from a table, not a twin
+        remedy = (f"a rate table measured at the architecture's thresholds: satasim workload rates TRAINED --network "
+                  f"NET --dataset D {options} -o T.yaml, then satasim workload build --rates T.yaml" if built else
+                  f"a twin fitted at the architecture's thresholds: satasim workload stats TRAINED {options}")
         return (f"note: the architecture's {arch_values} do not change this statistical workload's exits: {source} "
-                f"(the file's meta.exit_policy says {own_values}); a twin fitted at the architecture's "
-                f"thresholds: satasim workload stats TRAINED {options}")
+                f"(the file's meta.exit_policy says {own_values}); {remedy}")
     return (f"note: the exit unit decides with the architecture's {arch_values}; the workload's own {own_values} "
             f"(satasim evaluate's defaults) apply with "
             f"{' '.join(f'--set exit_unit.{k}={shown_number(own[k])}' for k in differ)}")

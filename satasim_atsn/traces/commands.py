@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from satasim_atsn.errors import SatasimError, WorkloadError, closest
+from satasim_atsn.errors import SatasimError, WorkloadError, closest, shown_number
 from satasim_atsn.fileio import check_outputs, expand_home, refuse_overwriting_inputs, write_json
 from satasim_atsn.options import FILE, NUMBER, PATH
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
@@ -438,11 +438,17 @@ def _exit_means(values: tuple[str, ...], timesteps: int) -> dict[str, float]:
 @click.option("--data-dir", type=PATH, default=None, help="dataset directory (with --test-dataset)")
 @click.option("--images", type=click.IntRange(min=1), help="measure on the first N images only")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="the built workload's seed")
+@click.option("--cl-init", type=NUMBER, help="ATSN CL_init the exit histogram is measured at (default: the "
+              "workload's meta.exit_policy)")
+@click.option("--tau-cl", type=NUMBER, help="ATSN tau_CL the exit histogram is measured at (default: the workload's)")
+@click.option("--theta", type=NUMBER, help="DTSNN entropy threshold the exit histogram is measured at (default: the "
+              "workload's)")
 @click.option("--borrow-dataset", "borrowed", multiple=True, metavar="NAME=TABLE",
               help="also give dataset NAME, with its exit statistics and seed copied from another rate table "
                    "(e.g. cifar100=workloads/rates/vgg16.yaml, for a dataset not on this machine); repeatable")
 def rates_command(trained: str, network: str, dataset: str, output: str, test_dataset: str | None,
-                  data_dir: str | None, images: int | None, seed: int, borrowed: tuple[str, ...]) -> None:
+                  data_dir: str | None, images: int | None, seed: int, cl_init: float | None, tau_cl: float | None,
+                  theta: float | None, borrowed: tuple[str, ...]) -> None:
     """Measure a trained network's rates, exit histograms and input densities into a rate table for ``build``."""
     refuse_overwriting_inputs({"-o": output}, [trained, network] + [expand_home(b.partition("=")[2].strip())
                                                                     for b in borrowed])
@@ -463,6 +469,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
     workload = read_workload(trained, "workload rates: its argument")
     if workload.is_statistical:
         raise WorkloadError.at(trained, "meta.kind", "is statistical", "measure a trained or imported workload")
+    _refuse_exit_options_without_output(workload, trained, "atsn", cl_init, tau_cl, theta)
     net = resolve_network(network)
     target_layers = net.build(workload.num_classes)
     check_topology(workload, target_layers, net.name)
@@ -475,7 +482,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
                   f"the first {images} of the {total} in the {test_dataset} test split")  # not "the whole": a lie
     with _forward_bar(workload, images, "rates"):
         table = measure_rate_table(workload, net.name, dataset, label=Path(trained).name, images=images, seed=seed,
-                                   inputs=inputs)
+                                   inputs=inputs, thresholds={"cl_init": cl_init, "tau_cl": tau_cl, "theta": theta})
     for text in borrowed:
         name, sep, source = text.partition("=")
         if not sep or not name.strip() or not source.strip():
@@ -488,6 +495,8 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
                         dataset, "-o", Path(output).as_posix()]
                        + (["--test-dataset", test_dataset, "--data-dir", "DIR"] if test_dataset else [])
                        + (["--images", str(images)] if images else []) + (["--seed", str(seed)] if seed else [])
+                       + [f"--{k.replace('_', '-')} {shown_number(v)}" for k, v in
+                          (("cl_init", cl_init), ("tau_cl", tau_cl), ("theta", theta)) if v is not None]
                        + [f"--borrow-dataset {Path(b).as_posix()}" for b in borrowed])
     write_rate_table(output, table, command, network)
     means = {p: sum((t + 1) * v for t, v in enumerate(h)) for p, h in

@@ -30,10 +30,12 @@ def _grid(values, decimals: int) -> list:
 
 def measure_rate_table(trained: Workload, network: str, dataset: str, *, label: str, images: int | None = None,
                        rates_policy: str = "atsn", seed: int = 0, num_images: int = 10000,
-                       inputs: str = "the workload's embedded test images") -> dict:
-    """A rate table (as a dict) from a trained workload's measured statistics; ``label`` names it in the sources."""
+                       inputs: str = "the workload's embedded test images", thresholds: dict | None = None) -> dict:
+    """A rate table (as a dict) from a trained workload's measured statistics; ``label`` names it in the sources.
+    ``thresholds`` (cl_init, tau_cl, theta; None or a missing key: the workload's own) set the exit rules the
+    histograms are measured under, as `workload stats` takes them."""
     twin = fit_statistical_twin(trained, images, rates_policy=rates_policy, input_rows=False, spike_rows=False,
-                                exit_steps=False)
+                                exit_steps=False, **(thresholds or {}))
     layers = trained.layers
     rated = [ly["name"] for ly in spiking_layers(layers) + pooled_layers(layers)]
     rates = {name: _grid(twin.arrays[f"rate/{name}"], RATE_DECIMALS) for name in rated
