@@ -407,3 +407,21 @@ def test_a_refused_workload_is_named_by_file_name_in_the_json_from_any_directory
     assert outputs[0] == outputs[1]
     refused = json.loads(outputs[0])["cases"][0]["refused"]
     assert "of vgg_small_fmnist_atsn.npz (its quant.vmem_bits)" in refused and "/" not in refused
+
+
+@pytest.mark.parametrize("sets", [[], ["--set", "pe.vmem_bits=8"]])
+def test_a_spiking_output_network_on_a_deciding_exit_unit_is_refused_alike_by_both_models(sets, tmp_path, capsys):
+    """A network without an output layer on an at design: the engine refused it while mapping (exit_unit.kind,
+    section 11 rule 7), the reference only in its functional trace, as a WorkloadError naming the workload, so verify
+    stopped on the reference's error (exit code 2); with a second problem (PE membranes too narrow) the reference
+    named that one and verify called the two models different (exit code 1, "please report it"). Both refuse it
+    while mapping now, naming exit_unit.kind and the same fix."""
+    from satasim_atsn.workload.format import write_workload
+    from satasim_atsn.workload.synthetic import random_workload
+
+    path = tmp_path / "spiking_out.npz"
+    write_workload(path, random_workload(3, images=2, output_layer=False))
+    code, out, err = _run(["verify", "atsn16x16", str(path), "--random", "0", *sets], capsys)
+    assert code == 0, err
+    assert "agree (both refuse: atsn16x16: exit_unit.kind: the at exit rule needs an output layer" in out
+    assert out.rstrip().endswith("in 1 case (1 refused by both, for the same field and fix)")

@@ -453,6 +453,20 @@ def _current_room(arch, name: str, inputs: list[_Input], fan_in: int, K: int, he
     return words, K // words
 
 
+def _refuse_before_groups(arch, workload: Workload, held: int, b: int) -> None:
+    """What refuses a network before its groups: a batch no PE holds (section 3), then an exit rule that decides (at,
+    dt) on a network without the output layer it reads (section 11, rule 7)."""
+    if held // b < 1:
+        _refuse_batch(arch, workload, held, b)
+    kind = arch.exit_unit.kind
+    if kind in ("at", "dt") and not any(ly["type"] == "output" for ly in workload.layers):
+        last = workload.layers[-1]["name"]
+        raise MappingError.at(arch.where, "exit_unit.kind", f"the {kind} exit rule needs an output layer, but "
+                              f"{workload.source} ends in the spiking layer {last!r} (its spike counts are the "
+                              "output, fixed T)", "use a fixed-T architecture (kind: conventional, exit_unit.kind: "
+                              "none) or add an output layer")
+
+
 def _num_pes(arch) -> int:
     return int(arch.array.rows) * int(arch.array.cols) - int(arch.array.exit_unit_tiles)
 
@@ -484,8 +498,7 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
     b = int(arch.images_per_batch)
     held = int(arch.pe.data_memory_bytes) * 8 // int(arch.pe.vmem_bits)  # membranes one PE holds
     K = held // b
-    if K < 1:
-        _refuse_batch(arch, workload, held, b)
+    _refuse_before_groups(arch, workload, held, b)
     groups: list[_Group] = []
     too_large: dict[str, int] = {}  # layers one of whose neurons outgrows a PE's weight memory
 
