@@ -425,3 +425,20 @@ def test_a_spiking_output_network_on_a_deciding_exit_unit_is_refused_alike_by_bo
     assert code == 0, err
     assert "agree (both refuse: atsn16x16: exit_unit.kind: the at exit rule needs an output layer" in out
     assert out.rstrip().endswith("in 1 case (1 refused by both, for the same field and fix)")
+
+
+def test_an_output_layer_reading_the_image_is_refused_alike_by_both_models(tmp_path, capsys):
+    """A network of one output layer on direct-encoded images, on a design with an exit tile: both models refuse it
+    (section 11), but the reference's refusal named no fix, so verify called them different (exit code 1, "please
+    report it") on a shipped design. Both name the field and the same fix now."""
+    net = tmp_path / "only.yaml"
+    net.write_text("input_shape: [5]\nnum_classes: 2\nlayers:\n  - {name: fc, type: output}\n")
+    workload = tmp_path / "only.npz"
+    with pytest.raises(SystemExit):
+        main(["workload", "build", "--network", str(net), "--rate", "0.2", "--timesteps", "2", "--num-images", "2",
+              "--exit-mean", "atsn=1.5", "-o", str(workload)])
+    capsys.readouterr()
+    code, out, err = _run(["verify", "atsn16x16", str(workload), "--random", "0"], capsys)
+    assert code == 0, err
+    assert "agree (both refuse: " in out and "layers: the output layer reads the image" in out
+    assert out.rstrip().endswith("in 1 case (1 refused by both, for the same field and fix)")

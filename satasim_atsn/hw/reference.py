@@ -467,6 +467,14 @@ def _refuse_before_groups(arch, workload: Workload, held: int, b: int) -> None:
                               "none) or add an output layer")
 
 
+def _refuse_image_at_exit_unit(workload: Workload, group: _Group) -> None:
+    """Section 11: the exit unit has no pixel datapath, so an output layer reading the image is refused."""
+    if group.inputs[0].encoding == "image":
+        raise MappingError.at(workload.source, "layers", "the output layer reads the image, and the exit unit cannot "
+                              "read pixels", "add a layer before it, or run it on a fixed-T design without an exit "
+                              "tile (--set array.exit_unit_tiles=0), where the PEs compute it")
+
+
 def _num_pes(arch) -> int:
     return int(arch.array.rows) * int(arch.array.cols) - int(arch.array.exit_unit_tiles)
 
@@ -535,9 +543,7 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
         elif kind == "output":
             g = _Group(len(groups), "exit", name, out_shape, [consumed(ly)],
                        weight_bytes=_prod(out_shape) * (_fan_in(ly) + _stored_bytes(arch, ly)))
-            if g.inputs[0].encoding == "image":  # section 11: the exit unit has no pixel datapath
-                raise MappingError(f"{workload.source}: layers: the output layer reads the image, and the exit unit "
-                                   "cannot read pixels")
+            _refuse_image_at_exit_unit(workload, g)
         else:  # flatten, avgpool: address remaps; a non-spiking conv runs inside its add group
             continue
         groups.append(g)
