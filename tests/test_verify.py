@@ -157,6 +157,7 @@ def test_a_difference_is_named_and_exits_1(tmp_path, capsys, monkeypatch):
     assert code == 1
     cycles = json.loads((tmp_path / "v.json").read_text())["cases"][0]["total_cycles"]
     assert f".total_cycles: engine {cycles - 1} != reference {cycles}" in err
+    assert f"DIFFER, 1 difference: .total_cycles: engine {cycles - 1}" in out  # was "DIFFER on 1 counters"
     assert "differ on 1 of 1 cases of conventional16x16" in err and "please report it" in err
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 import numpy as np
 
-from satasim_atsn.errors import SatasimError
+from satasim_atsn.errors import SatasimError, counted
 from satasim_atsn.fileio import atomic_write_text, check_output_path, check_outputs, refuse_overwriting_inputs
 from satasim_atsn.options import DIRECTORY, FILE, PATH, NumberRange
 from satasim_atsn.workload.format import emits_spikes, read_workload
@@ -247,7 +247,7 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
         if not quiet:
             verdict = ("agree (both refuse: " + case.refused + ")" if case.refused and case.agree else
                        f"agree, {case.total_cycles:,} cycles" if case.agree else
-                       f"DIFFER on {len(case.differences)} counters: " + "; ".join(case.differences[:3]))
+                       f"DIFFER, {counted(len(case.differences), 'difference')}: " + "; ".join(case.differences[:3]))
             click.echo(f"  {job.label}, {job.images} image{'s' if job.images != 1 else ''}: {verdict}")
     if not quiet:
         for job in plan.skipped:
