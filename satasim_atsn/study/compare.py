@@ -365,8 +365,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     prints, per design (hw/notes.py).
     """
     from satasim_atsn.hw.arch import naming_set_values
-    from satasim_atsn.hw.engine import check_batch, image_count
-    from satasim_atsn.hw.mapping import build_mapping, check_membrane_widths
+    from satasim_atsn.hw.engine import check_mappable, image_count
     from satasim_atsn.hw.notes import run_notes
     from satasim_atsn.traces.statistical import require_policy_histogram
 
@@ -382,9 +381,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     _check_names(arch_paths, names)
     for arch, w in zip(archs, workloads, strict=True):  # a design that cannot map its workload, before any runs
         with naming_set_values(overrides):  # a refusal of a value a --set gave says so
-            mapping = build_mapping(arch, loaded[w])
-            check_membrane_widths(arch, loaded[w])  # the checks simulate() makes, in its order
-            check_batch(arch, mapping, loaded[w])
+            check_mappable(arch, loaded[w])  # the checks simulate() makes before any image, in its order
         require_policy_histogram(loaded[w], arch.policy_name)  # the exit histogram its exit rule draws from
     b = _baseline_index(names, arch_paths, baseline)
     shortest = min(loaded, key=lambda w: loaded[w].num_images)  # the first given of the shortest
