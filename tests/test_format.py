@@ -311,6 +311,12 @@ def test_layer_graph_errors(tmp_path):
     w = copy.deepcopy(wl)
     _layers(w)[0]["inputs"] = ["input", "input"]
     cases.append((w, "only add layers take two inputs"))
+    w = copy.deepcopy(wl)  # a name as text, not a list: it was reported as 'missing'
+    _layers(w)[1]["inputs"] = _layers(w)[0]["name"]
+    cases.append((w, f".inputs: must be a non-empty list of layer names, got '{_layers(w)[0]['name']}'"))
+    w = copy.deepcopy(wl)
+    del _layers(w)[1]["inputs"]
+    cases.append((w, ".inputs: missing; list the names"))
     w = copy.deepcopy(wl)  # a layer beyond what one process maps: refused before any array of it is made
     first = _layers(w)[0]
     first["out_channels"], first["out_shape"] = 10**9, [10**9] + list(first["out_shape"][1:])

@@ -446,8 +446,10 @@ def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, li
             raise _fail(where, f"{key}.{_key_text(field_name)}", f"unknown key for {layer['type']} layers",
                         did_you_mean(field_name, allowed))
     inputs = layer.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise _fail(where, key + ".inputs", "missing", "list the names of the layers feeding this one")
+    if not isinstance(inputs, list) or not inputs:  # a name given as text ("inputs": "fc1") is not missing
+        problem = "missing" if inputs is None else f"must be a non-empty list of layer names, got {shown(inputs)}"
+        raise _fail(where, key + ".inputs", problem, "list the names of the layers feeding this one, e.g. "
+                    "[\"input\"] (two, [main, shortcut], for an add)")
     for src in inputs:
         if not isinstance(src, str):  # a list or object here made an unhashable-type traceback
             raise _fail(where, key + ".inputs", f"must list layer names (text), got {shown(src)}",
