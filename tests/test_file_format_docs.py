@@ -1,0 +1,101 @@
+"""The file-format pages name what the code reads and writes, key by key, parsed from the code (not a copy of it):
+docs/architecture.md's field table against ``hw/arch.py``'s SCHEMA (every field, its default and its lower bound),
+and docs/studies.md against a study's ``study.json``, ``MODEL_VERSION``'s list and the metrics Pareto fronts
+maximise. The page had left out study.json's `study_file` and `mode`, hardware models 9 and 10, and
+`accuracy_hardware` among the maximised metrics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from study_helpers import engine_study
+
+from satasim_atsn.hw import MODEL_VERSION
+from satasim_atsn.hw import arch as arch_module
+from satasim_atsn.hw.exit_units import EXIT_UNITS
+from satasim_atsn.study.spec import MAXIMISE, load_study
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _schema_fields(node: dict, prefix: str = "") -> dict[str, tuple]:
+    out: dict[str, tuple] = {}
+    for key, spec in node.items():
+        if isinstance(spec, dict):
+            out.update(_schema_fields(spec, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = spec
+    return out
+
+
+def _doc_fields() -> dict[str, list[str]]:
+    """docs/architecture.md's 'Fields' table: dotted field -> its cells (field, type, default, meaning). A row may
+    name several fields: `a.b`, `c` (c in a's section), `x.{p,q}.r`, `x.*.r` (every global buffer)."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = text.split("\n## Fields\n", 1)[1].split("\n### ", 1)[0]
+    out: dict[str, list[str]] = {}
+    for line in table.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        previous = None
+        for name in re.findall(r"`([^`]+)`", cells[0]):
+            if "." not in name and previous is not None:
+                name = previous.rsplit(".", 1)[0] + "." + name
+            brace = re.fullmatch(r"(.*)\{(.*)\}(.*)", name)
+            parts = brace.group(2).split(",") if brace else ["weight", "input", "output"] if "*" in name else [None]
+            for part in parts:
+                full = name if part is None else (f"{brace.group(1)}{part}{brace.group(3)}" if brace
+                                                  else name.replace("*", part))
+                out[full] = cells
+            previous = name
+    return out
+
+
+def test_the_architecture_fields_table_names_every_schema_field_and_nothing_else():
+    code, doc = set(_schema_fields(arch_module.SCHEMA)), set(_doc_fields())
+    assert code - doc == set(), "fields the loader reads but docs/architecture.md does not list"
+    assert doc - code == set(), "fields docs/architecture.md lists but the loader refuses"
+
+
+def test_the_architecture_fields_table_gives_the_loaders_defaults_and_lower_bounds():
+    doc = _doc_fields()
+    kind_defaults = {f: v for unit in EXIT_UNITS.values() for f, v in unit.defaults.items()}
+    for path, (_kind, default, bounds) in _schema_fields(arch_module.SCHEMA).items():
+        type_cell, default_cell = doc[path][1], doc[path][2]
+        default = kind_defaults.get(path.rsplit(".", 1)[-1], default)
+        if default is arch_module.REQUIRED:
+            assert "required" in default_cell, (path, default_cell)
+        elif default is arch_module.SAME_AS_PE:
+            assert "the PE's" in default_cell, (path, default_cell)
+        elif default is not None:
+            shown = str(default).lower() if isinstance(default, bool) else f"{default:g}" if isinstance(
+                default, float) else str(default)
+            assert re.search(rf"(?<![\w.]){re.escape(shown)}(?![\w.])", default_cell), (path, shown, default_cell)
+        low = re.search(r">= (\d+)\b|^([\d.e]+) ?\.\.|^\((\d+),|^(\d+) or", type_cell)
+        if bounds and low:
+            written = float(next(g for g in low.groups() if g is not None))
+            assert written == float(bounds[0]), (path, type_cell, bounds)
+
+
+def test_the_studies_page_names_every_key_of_study_json(tmp_path, workload_path):
+    study = load_study(engine_study(tmp_path, workload_path, "vary: {pe.adders: [1, 2]}\n"))
+    text = (ROOT / "docs" / "studies.md").read_text(encoding="utf-8")
+    section = text.split("- `study.json`:", 1)[1].split("\n- `points.csv`", 1)[0]
+    missing = [key for key in study.identity() if f"`{key}`" not in section]
+    assert missing == [], "study.json keys docs/studies.md does not name"
+
+
+def test_the_studies_page_lists_every_hardware_model_version():
+    listed = re.findall(r"\b(\d+): session (\d+)\b", (ROOT / "satasim_atsn" / "hw" / "__init__.py").read_text())
+    assert max(int(v) for v, _ in listed) == MODEL_VERSION
+    text = " ".join((ROOT / "docs" / "studies.md").read_text(encoding="utf-8").split())
+    missing = [(v, s) for v, s in listed if int(v) > 1 and f"{v} since session {s}'s" not in text]
+    assert missing == [], "MODEL_VERSION entries docs/studies.md does not list"
+
+
+def test_the_studies_page_names_every_metric_a_pareto_front_maximises():
+    text = " ".join((ROOT / "docs" / "studies.md").read_text(encoding="utf-8").split())
+    sentence = text.split("are maximised, everything else minimised", 1)[0].rsplit("; ", 1)[-1]
+    assert [m for m in MAXIMISE if f"`{m}`" not in sentence] == []
