@@ -99,3 +99,15 @@ def test_the_studies_page_names_every_metric_a_pareto_front_maximises():
     text = " ".join((ROOT / "docs" / "studies.md").read_text(encoding="utf-8").split())
     sentence = text.split("are maximised, everything else minimised", 1)[0].rsplit("; ", 1)[-1]
     assert [m for m in MAXIMISE if f"`{m}`" not in sentence] == []
+
+
+def test_the_workload_page_names_every_key_the_reader_accepts():
+    """Every key of meta, meta.neuron, meta.quant, meta.exit_policy and each layer type, and the policy names
+    exit_policy.default takes (the page gave `default` no allowed values)."""
+    from satasim_atsn.workload import format as fmt
+
+    text = (ROOT / "docs" / "workload-format.md").read_text(encoding="utf-8")
+    keys = {*fmt.META_KEYS, *fmt.NEURON_KEYS, *fmt.QUANT_KEYS, *fmt.LAYER_COMMON_KEYS, *fmt.EXIT_PARAMETERS,
+            *fmt.LAYER_TYPES, *fmt.OUTPUT_MODES, *fmt.INPUT_ENCODINGS, *fmt.KINDS, *fmt.POLICY_NAMES,
+            *(key for fields in fmt.LAYER_FIELDS.values() for key in fields)}
+    assert sorted(key for key in keys if f"`{key}`" not in text) == []
