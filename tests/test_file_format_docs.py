@@ -111,3 +111,15 @@ def test_the_workload_page_names_every_key_the_reader_accepts():
             *fmt.LAYER_TYPES, *fmt.OUTPUT_MODES, *fmt.INPUT_ENCODINGS, *fmt.KINDS, *fmt.POLICY_NAMES,
             *(key for fields in fmt.LAYER_FIELDS.values() for key in fields)}
     assert sorted(key for key in keys if f"`{key}`" not in text) == []
+
+
+def test_the_interfaces_pages_architecture_block_loads_as_the_shipped_atsn_design(tmp_path):
+    """docs/interfaces.md's YAML block is the shipped ATSN design, loadable as written (it held the ADC and DT-unit
+    fields uncommented, which this digital ATSN design refuses), and it names every field of the schema."""
+    block = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "interfaces.md").read_text(encoding="utf-8"), re.S)
+    path = tmp_path / "copied.yaml"
+    path.write_text(block.group(1), encoding="utf-8")
+    shipped = arch_module.load_arch(ROOT / "archs" / "atsn16x16.yaml").to_dict()
+    assert arch_module.load_arch(path).to_dict() == shipped
+    named = set(re.findall(r"(\w+):", block.group(1)))
+    assert sorted(p for p in _schema_fields(arch_module.SCHEMA) if p.rsplit(".", 1)[-1] not in named) == []
