@@ -123,3 +123,20 @@ def test_the_interfaces_pages_architecture_block_loads_as_the_shipped_atsn_desig
     assert arch_module.load_arch(path).to_dict() == shipped
     named = set(re.findall(r"(\w+):", block.group(1)))
     assert sorted(p for p in _schema_fields(arch_module.SCHEMA) if p.rsplit(".", 1)[-1] not in named) == []
+
+
+def test_the_networks_page_names_every_key_of_a_network_file_with_its_default():
+    """docs/networks.md's layer table gives each type's keys (its default in parentheses); the output layer's
+    optional out_features was accepted but not named."""
+    from satasim_atsn.workload import network_file as nf
+
+    text = (ROOT / "docs" / "networks.md").read_text(encoding="utf-8")
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| (.*?) \|", text, re.M)}
+    for kind, keys in nf.LAYER_KEYS.items():
+        for key, default in keys.items():
+            assert f"`{key}`" in rows[kind], (kind, key, rows[kind])
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                assert f"`{key}` ({default})" in rows[kind], (kind, key, default)
+    section = text.split("## Network files", 1)[1].split("\n## ", 1)[0]
+    assert [key for key in (*nf.FILE_KEYS, *nf.COMMON_KEYS) if f"{key}:" not in section and f"`{key}`" not in section] \
+        == []
