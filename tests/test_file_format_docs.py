@@ -140,3 +140,42 @@ def test_the_networks_page_names_every_key_of_a_network_file_with_its_default():
     section = text.split("## Network files", 1)[1].split("\n## ", 1)[0]
     assert [key for key in (*nf.FILE_KEYS, *nf.COMMON_KEYS) if f"{key}:" not in section and f"`{key}`" not in section] \
         == []
+
+
+def test_the_networks_page_names_every_key_of_a_rate_table():
+    """A rate table's keys (workload build --rates) had no list: `datasets`' `exit_histograms` was named nowhere."""
+    from satasim_atsn.traces import statistical
+    from satasim_atsn.workload.format import EXIT_PARAMETERS
+
+    text = (ROOT / "docs" / "networks.md").read_text(encoding="utf-8")
+    section = text.split("**The rate table's keys**", 1)[1].split("\n- ", 1)[0]
+    keys = (*statistical.SPEC_KEYS, *statistical.DATASET_KEYS, *EXIT_PARAMETERS)
+    assert [key for key in keys if f"`{key}`" not in section] == []
+
+
+def test_the_networks_page_names_every_key_of_workload_build_and_info_json(tmp_path, capsys):
+    """`workload build --json` and `workload info --json` keys are named where the page lists them (`notes` and the
+    whole of info's were not)."""
+    import json
+
+    from satasim_atsn.cli import main
+
+    def written(*argv: str) -> dict:
+        try:
+            main(list(argv))
+        except SystemExit as exc:
+            assert int(exc.code or 0) == 0, capsys.readouterr().err
+        return json.loads(Path(argv[-1]).read_text())
+
+    net = tmp_path / "n.yaml"
+    net.write_text("input_shape: [1, 4, 4]\nnum_classes: 3\nlayers:\n  - {name: flat, type: flatten}\n"
+                   "  - {name: fc1, type: linear, out_features: 8}\n  - {name: fc, type: output}\n")
+    built = tmp_path / "n.npz"
+    keys = set(written("workload", "build", "--network", str(net), "--rate", "0.1", "--timesteps", "3",
+                       "--exit-mean", "atsn=2", "-o", str(built), "--json", str(tmp_path / "b.json")))
+    keys |= set(written("workload", "info", str(built), "--json", str(tmp_path / "i.json")))
+    keys |= set(written("workload", "info", str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"), "--json",
+                        str(tmp_path / "t.json")))
+    text = (ROOT / "docs" / "networks.md").read_text(encoding="utf-8")
+    section = text.split("take `--json FILE`", 1)[1].split("\n\n", 1)[0]
+    assert sorted(key for key in keys if f"`{key}`" not in section) == []
