@@ -179,3 +179,22 @@ def test_the_networks_page_names_every_key_of_workload_build_and_info_json(tmp_p
     text = (ROOT / "docs" / "networks.md").read_text(encoding="utf-8")
     section = text.split("take `--json FILE`", 1)[1].split("\n\n", 1)[0]
     assert sorted(key for key in keys if f"`{key}`" not in section) == []
+
+
+def test_the_pages_name_every_key_of_a_technology_table_and_each_units_bounds():
+    """A table of your own: docs/energy.md names the top-level keys, the entry fields and the unit suffixes
+    (the format was described nowhere), and docs/architecture.md gives every unit's range (`_exponent` was left
+    out)."""
+    from satasim_atsn.hw import tech
+
+    energy = (ROOT / "docs" / "energy.md").read_text(encoding="utf-8")
+    section = energy.split("## A table of your own", 1)[1].split("\n## ", 1)[0]
+    named = [*tech.TOP_FIELDS, *tech.ENTRY_FIELDS, *(f"_{unit}" for unit in tech.UNIT_SUFFIXES)]
+    assert sorted(key for key in named if f"`{key}`" not in section) == []
+    bounds = " ".join((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8").split("**Bounds on table",
+                                                                                             1)[1].split())
+    for unit, most in tech.UNIT_MAXIMA.items():
+        least = tech.UNIT_MINIMA.get(unit, 0)
+        entry = re.search(rf"`_{unit}`[^;]*?: ([\d.e-]+)\.\.([\d.e]+)", bounds)
+        assert entry is not None, unit
+        assert (float(entry.group(1)), float(entry.group(2))) == (least, most), (unit, entry.group(0))
