@@ -198,3 +198,19 @@ def test_the_pages_name_every_key_of_a_technology_table_and_each_units_bounds():
         entry = re.search(rf"`_{unit}`[^;]*?: ([\d.e-]+)\.\.([\d.e]+)", bounds)
         assert entry is not None, unit
         assert (float(entry.group(1)), float(entry.group(2))) == (least, most), (unit, entry.group(0))
+
+
+def test_the_studies_page_names_every_key_of_a_compare_record(workload_path):
+    """Each architecture's record in compare's results.json (study.metrics.run_summary): every key is named in the
+    compare section or among the engine metrics (energy_<component>_uJ and energy_group_<group>_uJ by pattern)."""
+    from satasim_atsn.hw.energy import COMPONENTS, ENERGY_GROUPS
+    from satasim_atsn.study.metrics import run_summary
+
+    record = run_summary(str(ROOT / "archs" / "atsn16x16.yaml"), [], str(workload_path), 2)
+    text = (ROOT / "docs" / "studies.md").read_text(encoding="utf-8")
+    compare = text.split("## `satasim compare", 1)[1].split("\n## ", 1)[0]
+    engine = text.split("Engine metrics:", 1)[1].split("\n\n", 1)[0]
+    patterned = {f"energy_{c}_uJ" for c in COMPONENTS} | {f"energy_group_{g}_uJ" for g in ENERGY_GROUPS}
+    assert all(f"`{c}`" in engine for c in (*COMPONENTS, *ENERGY_GROUPS))
+    missing = [key for key in record if key not in patterned and f"`{key}`" not in compare and f"`{key}`" not in engine]
+    assert missing == []
