@@ -524,6 +524,16 @@ def test_hardware_rule_metrics_of_a_float_rule_unit_are_refused(tmp_path, worklo
     assert load_study(path).metrics == ["accuracy", "pred_hw_differs"]  # the at points have one
 
 
+
+def test_a_metric_listed_twice_is_named(tmp_path, workload_path):
+    """'metrics: lists a metric twice' left the user to find which one in a long list."""
+    path = tmp_path / "m.yaml"
+    path.write_text(f"name: m\nmode: functional\nworkload: {workload_path}\nimages: 4\n"
+                    "vary: {exit_unit.cl_init: [0.5, 0.9]}\n"
+                    "metrics: [accuracy, avg_timestep, complexity, avg_timestep]\n")
+    with pytest.raises(StudyError, match=r"m.yaml: metrics: lists avg_timestep twice; list each metric once"):
+        load_study(path)
+
 # ------------------------------------------------------------------------------------------
 # a DRAM rate in two units (dram.bytes_per_cycle / dram.bandwidth_GB_per_s): one rate, refused twice up front
 # ------------------------------------------------------------------------------------------

@@ -817,8 +817,9 @@ def _study_metrics(where: str, metrics: Any, mode: str) -> list:
             article = "an" if mode[:1] in "aeiou" else "a"
             raise _fail(where, f"metrics: {metric}", f"unknown metric for {article} {mode} study",
                         suggest(str(metric), allowed))
-    if len(set(metrics)) != len(metrics):
-        raise _fail(where, "metrics", "lists a metric twice", "list each metric once")
+    twice = next((m for i, m in enumerate(metrics) if m in metrics[:i]), None)
+    if twice is not None:  # named: in a long list the user should not have to hunt for it
+        raise _fail(where, "metrics", f"lists {twice} twice", f"list each metric once (drop the second {twice})")
     return metrics
 
 
