@@ -172,6 +172,7 @@ def test_missing_meta_keys(tmp_path, trained, key):
     [
         ("num_classes", "ten", "has type str"),
         ("num_classes", True, "has type bool"),
+        ("neuron", [1], "has type list, not a JSON object: [1]; write it as a JSON object"),
         ("num_classes", 1, "at least 2"),
         ("timesteps", 0, "between 1 and 1024"),
         ("timesteps", 5000, "between 1 and 1024"),
@@ -189,6 +190,7 @@ def test_bad_meta_values(tmp_path, trained, key, value, needle):
     [
         ("neuron", "decay_shifts", [], "decay_shifts"),
         ("neuron", "decay_shifts", [40], "decay_shifts"),
+        ("neuron", "decay_shifts", [True], "decay_shifts: must be a non-empty list of shifts"),  # JSON true was 1
         ("quant", "vmem_bits", 4, "vmem_bits"),
         ("quant", "weight_bits", 4, "only 8-bit"),
     ],
@@ -311,6 +313,15 @@ def test_layer_graph_errors(tmp_path):
     w = copy.deepcopy(wl)
     _layers(w)[0]["inputs"] = ["input", "input"]
     cases.append((w, "only add layers take two inputs"))
+    w = copy.deepcopy(wl)  # a mapping of layers was 'missing or empty'
+    w.meta["layers"] = {ly["name"]: ly for ly in _layers(w)}
+    cases.append((w, "meta.layers: must be a list of layers, got {"))
+    w = copy.deepcopy(wl)  # a layer as text was "needs 'name' and 'type'; see satasim_atsn/workload/format.py"
+    _layers(w)[0] = "conv"
+    cases.append((w, "meta.layers[0]: must be a JSON object, got 'conv'; write each layer as"))
+    w = copy.deepcopy(wl)
+    del _layers(w)[0]["type"]
+    cases.append((w, "meta.layers[0]: 'type' is missing (every layer has a name and a type); give every layer both"))
     w = copy.deepcopy(wl)  # a name as text, not a list: it was reported as 'missing'
     _layers(w)[1]["inputs"] = _layers(w)[0]["name"]
     cases.append((w, f".inputs: must be a non-empty list of layer names, got '{_layers(w)[0]['name']}'"))

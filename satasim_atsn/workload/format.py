@@ -275,15 +275,18 @@ def _require(meta: dict, key: str, types: type | tuple, where: str) -> Any:
         raise _fail(where, f"meta.{key}", "missing", MISSING_FIX)
     value = meta[key]
     if not isinstance(value, types) or (isinstance(value, bool) and types is int):
-        raise _fail(where, f"meta.{key}", f"has type {type(value).__name__}", "fix the value's type")
+        want = {str: "text", int: "an integer", list: "a list", dict: "a JSON object"}.get(types, str(types))
+        raise _fail(where, f"meta.{key}", f"has type {type(value).__name__}, not {want}: {shown(value)}",
+                    f"write it as {want} (docs/workload-format.md, 'meta')")
     return value
 
 
 def validate_layers(meta: dict, where: str = "<workload>") -> None:
     """Check the layer graph: names, types, inputs, shapes. Raises WorkloadError."""
     layers = meta.get("layers")
-    if not isinstance(layers, list) or not layers:
-        raise _fail(where, "meta.layers", "missing or empty", "a workload needs at least one layer")
+    if not isinstance(layers, list) or not layers:  # a mapping or text is not 'missing'
+        problem = "missing or empty" if not layers else f"must be a list of layers, got {shown(layers)}"
+        raise _fail(where, "meta.layers", problem, "a workload needs a list of at least one layer, in execution order")
     num_classes = int(meta["num_classes"])
     shapes: dict[str, list[int]] = {"input": list(meta["input_shape"])}
     seen_spiking: dict[str, bool] = {"input": True}
@@ -430,8 +433,13 @@ def _check_last_layer(where: str, layers: list[dict], num_classes: int) -> None:
 def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, list[int]]) -> tuple[str, list]:
     """One layer entry's name, type, inputs (earlier layers) and integer fields; returns its key and inputs."""
     key = f"meta.layers[{index}]"
-    if not isinstance(layer, dict) or "name" not in layer or "type" not in layer:
-        raise _fail(where, key, "needs 'name' and 'type'", "see satasim_atsn/workload/format.py")
+    if not isinstance(layer, dict):
+        raise _fail(where, key, f"must be a JSON object, got {shown(layer)}",
+                    'write each layer as {"name": ..., "type": ..., "inputs": [...]} (docs/workload-format.md)')
+    if "name" not in layer or "type" not in layer:
+        missing = " and ".join(repr(k) for k in ("name", "type") if k not in layer)
+        raise _fail(where, key, f"{missing} is missing (every layer has a name and a type)",
+                    "give every layer both (docs/workload-format.md, 'layers')")
     name = layer["name"]
     key = f"meta.layers[{index}] ({name})"
     if not isinstance(name, str) or not name or "/" in name or name == "input":
@@ -584,7 +592,7 @@ def validate(workload: Workload) -> Workload:
         raise _fail(where, "meta.input_encoding", "unknown encoding", f"use one of {INPUT_ENCODINGS}")
     _check_input_shape(where, meta)
     shifts = meta["neuron"].get("decay_shifts")
-    if not isinstance(shifts, list) or not shifts or not all(isinstance(s, int) and 0 <= s < 32 for s in shifts):
+    if not isinstance(shifts, list) or not shifts or not all(_is_int(s) and 0 <= s < 32 for s in shifts):  # not true
         raise _fail(
             where,
             "meta.neuron.decay_shifts",
