@@ -78,6 +78,43 @@ def shorten_digits(text: str) -> str:
     return _LONG_DIGITS.sub(lambda run: f"{run.group()[:20]}... ({len(run.group())} digits)", text)
 
 
+class TypedNumber(float):
+    """A number written beyond a float's range ('1' and 400 zeros reads as inf), typed as an option or written in a
+    YAML file: its repr and str are the text as written, so that a message refusing it shows what the user wrote
+    (shortened by :func:`shorten_digits`), not 'inf'."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> TypedNumber:
+        """The float ``value`` (inf or -inf) remembering ``text``."""
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+    def __getnewargs__(self) -> tuple[float, str]:
+        """The arguments that make it again (copy.deepcopy of a parsed YAML file, pickling)."""
+        return float(self), self.text
+
+    def __repr__(self) -> str:
+        """The text as written."""
+        return self.text
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        """The text as written, for an f-string without a format; else the float's formatting."""
+        return self.text if not spec else super().__format__(spec)
+
+
+def typed_number(text: str, number: float) -> float:
+    """``number``, the float read from ``text``: a :class:`TypedNumber` when it overflowed to an infinity (the text
+    is digits, not spelt inf or nan), else ``number`` itself."""
+    spelt = str(text).strip().lower().lstrip("+-").lstrip(".")
+    if math.isfinite(number) or spelt in ("inf", "infinity", "nan"):
+        return number
+    return TypedNumber(number, str(text).strip())
+
+
 _REPR = __import__("reprlib").Repr()
 _REPR.maxstring, _REPR.maxother, _REPR.maxlevel = 60, 60, 2
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
@@ -89,6 +126,8 @@ def shown(value: object) -> str:
     spelled as the user wrote them in YAML or JSON (true, false, null), not as Python's True, False, None."""
     if isinstance(value, bool) or value is None:
         return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, TypedNumber):  # a number written beyond a float's range: as written, shortened
+        return shorten_digits(value.text)
     if isinstance(value, int):
         try:
             return shorten_digits(repr(value))

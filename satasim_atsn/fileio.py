@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import yaml
 
-from satasim_atsn.errors import SatasimError, shorten_digits, shown
+from satasim_atsn.errors import SatasimError, shorten_digits, shown, typed_number
 
 STREAM_NAMES = {"-": 1, "/dev/stdout": 1, "/dev/stderr": 2}  # and /dev/fd/N, /proc/self/fd/N
 
@@ -533,11 +533,12 @@ class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
         return value
 
     def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
-        """yaml's float, except that a base-60 one (``1:30.5``) is an error, not a silent 90.5."""
+        """yaml's float, except that a base-60 one (``1:30.5``) is an error, not a silent 90.5, and one beyond a
+        float's range is a TypedNumber (its messages show it as written)."""
         value = super().construct_yaml_float(node)
         if ":" in str(node.value):
             raise SexagesimalNumberError(str(node.value), node.start_mark.line + 1, value)
-        return value
+        return typed_number(str(node.value), value)  # one written beyond a float's range keeps its text, not 'inf'
 
 
 UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", UniqueKeyLoader.construct_yaml_int)

@@ -6,11 +6,11 @@ every path argument and path option takes :data:`PATH` (or a :class:`UserPath`),
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import click
 
+from satasim_atsn.errors import TypedNumber, typed_number
 from satasim_atsn.fileio import expand_home
 
 
@@ -30,29 +30,6 @@ FILE = UserPath(dir_okay=False)
 DIRECTORY = UserPath(file_okay=False)
 
 
-class TypedNumber(float):
-    """A number typed beyond a float's range ('1' and 400 nines reads as inf): its repr and str are the text as
-    typed, so that a message refusing it shows what the user wrote (shortened by the CLI), not 'inf'."""
-
-    text: str
-
-    def __new__(cls, value: float, text: str) -> TypedNumber:
-        """The float ``value`` (inf or -inf) remembering ``text``."""
-        number = super().__new__(cls, value)
-        number.text = text
-        return number
-
-    def __repr__(self) -> str:
-        """The text as typed."""
-        return self.text
-
-    __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        """The text as typed, for an f-string without a format; else the float's formatting."""
-        return self.text if not spec else super().__format__(spec)
-
-
 class Number(click.ParamType):
     """click's float, except that a value typed beyond a float's range keeps its text for messages (TypedNumber)."""
 
@@ -61,10 +38,7 @@ class Number(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """A float; an overflowed one (not spelt inf or nan) as a TypedNumber."""
         number = click.FLOAT.convert(value, param, ctx)
-        spelt = str(value).strip().lower().lstrip("+-")
-        if isinstance(value, str) and not math.isfinite(number) and spelt not in ("inf", "infinity", "nan"):
-            return TypedNumber(number, value.strip())
-        return number
+        return typed_number(value, number) if isinstance(value, str) else number
 
 
 #: a float option (a value typed beyond a float's range is echoed as typed, not as inf)

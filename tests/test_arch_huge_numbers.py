@@ -120,3 +120,40 @@ def test_sram_points_of_different_widths_name_the_entry_and_the_fix(tmp_path):
         energy_per_action_pJ(arch)
 
 
+
+
+HUGE_FLOAT = HUGE + ".0"  # YAML reads it as a float: inf
+
+
+@pytest.mark.parametrize(("line", "written", "pattern"), [
+    ("clock_hz: 500e6", f"clock_hz: {HUGE_FLOAT}", r"clock_hz: must be <= 1e\+10, got 10{19}\.\.\. \(401 digits\)\.0"),
+    ("clock_hz: 500e6", f"clock_hz: -{HUGE_FLOAT}", r"clock_hz: must be >= 1000, got -10{19}\.\.\. \(401 digits\)"),
+    ("clock_hz: 500e6", "clock_hz: 1e400", r"clock_hz: must be <= 1e\+10, got 1e400"),
+    ("accelerators: 4 ", f"accelerators: {HUGE_FLOAT} ", r"accelerators: must be <= 1024, got 10{19}\.\.\."),
+    ("cl_init: 0.999 ", f"cl_init: {HUGE_FLOAT} ", r"exit_unit.cl_init: must be in \(0, 1\], got 10{19}\.\.\."),
+], ids=["clock", "negative-clock", "exponent-text", "int-field", "fraction"])
+def test_a_float_beyond_a_floats_range_in_the_file_is_shown_as_written(tmp_path, line, written, pattern):
+    path = tmp_path / "a.yaml"
+    path.write_text(ARCH.read_text().replace(line, written, 1))
+    for _ in range(2):  # the second load comes from the parsed-text cache (a deep copy keeps the written text)
+        with pytest.raises(ArchError, match=pattern) as info:
+            load_arch(path)
+        assert "inf" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_float_beyond_a_floats_range_in_the_tech_section_and_table_is_shown_as_written(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text(ARCH.read_text() + f"\ntech: {{add_16b_energy_pJ: {HUGE_FLOAT}}}\n")
+    with pytest.raises(ArchError, match=r"tech.add_16b_energy_pJ: 10{19}\.\.\. \(401 digits\)\.0 energy_pJ is outside"):
+        load_arch(path)
+    table = tmp_path / "t.yaml"
+    table.write_text((TECH_DIR / "28nm.yaml").read_text().replace("value: 0.0255", f"value: {HUGE_FLOAT}", 1))
+    with pytest.raises(ArchError, match=r"add_16b_energy_pJ.value: 10{19}\.\.\. \(401 digits\)\.0 energy_pJ is outside"):
+        load_tech(str(table))
+
+
+def test_a_spelt_infinity_is_still_not_a_number(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text(ARCH.read_text().replace("clock_hz: 500e6", "clock_hz: .inf"))
+    with pytest.raises(ArchError, match=r"clock_hz: must be a number, got inf; write a plain number"):
+        load_arch(path)

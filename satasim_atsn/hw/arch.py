@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from satasim_atsn.errors import ArchError, SatasimError, closest, did_you_mean, shown
+from satasim_atsn.errors import ArchError, SatasimError, TypedNumber, closest, did_you_mean, shown, typed_number
 from satasim_atsn.fileio import load_yaml, load_yaml_text, yaml_syntax_fix
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS, ExitUnit, kind_fields
 from satasim_atsn.hw.tech import Tech, load_tech, table_label, to_float
@@ -348,14 +348,16 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
     original = value
     if isinstance(value, str):
         try:
-            value = float(value.replace("_", ""))
+            value = typed_number(value, float(value.replace("_", "")))
+            original = value if isinstance(value, TypedNumber) else original
         except ValueError:
             value = None
+    beyond = isinstance(value, TypedNumber)  # written beyond a float's range: refused by the bounds, as written
     if (value is None or isinstance(value, bool) or not isinstance(value, (int, float))
-            or (isinstance(value, float) and not math.isfinite(value))):
+            or (isinstance(value, float) and not math.isfinite(value) and not beyond)):
         raise ArchError.at(where, path, f"must be {'an integer' if kind == 'int' else 'a number'}, "
                            f"got {shown(original)}", "write a plain number")
-    if kind == "int":
+    if kind == "int" and not beyond:
         if isinstance(value, float) and not value.is_integer():
             raise ArchError.at(where, path, f"must be an integer, got {shown(original)}", "drop the fraction")
         value = int(value)
@@ -378,6 +380,9 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
         raise ArchError.at(where, path, f"must be <= {_bound(hi, kind)}, got {shown(original)}",
                            exponent or f"use a value of at most {_bound(hi, kind)} (docs/architecture.md lists every "
                            "field's bounds)")
+    if beyond:  # a field without the bound it overflows past
+        raise ArchError.at(where, path, f"got {shown(original)}, beyond a float's range (about 1.8e308)",
+                           "write a number in the field's range (docs/architecture.md lists every field's bounds)")
     return value
 
 

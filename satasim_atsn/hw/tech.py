@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from satasim_atsn import exactmath
-from satasim_atsn.errors import ArchError, closest, did_you_mean, shown
+from satasim_atsn.errors import ArchError, TypedNumber, closest, did_you_mean, shown, typed_number
 from satasim_atsn.fileio import content_key, load_yaml_text, starts_as_zip, yaml_syntax_fix
 from satasim_atsn.workload.network_file import YAML_FILE_KINDS, yaml_file_kind
 
@@ -85,7 +85,7 @@ def check_entry_range(where: str, field_at: str, unit: str, value: int | float) 
     :data:`UNIT_MINIMA`) with a one-line ArchError naming ``field_at``, the range and the fix."""
     low, high = UNIT_MINIMA.get(unit, 0.0), UNIT_MAXIMA[unit]
     if not low <= to_float(value) <= high:
-        written = shown(value) if isinstance(value, int) else f"{value:g}"  # an int as given, even if huge
+        written = shown(value) if isinstance(value, (int, TypedNumber)) else f"{value:g}"  # as given, even if huge
         raise ArchError.at(where, field_at, f"{written} {unit} is outside {low:g}..{high:g}, beyond any real"
                            " technology", f"check the exponent (a typo?) and give a value in {unit} in that range")
 
@@ -286,9 +286,9 @@ class Tech:
             value = raw
             if isinstance(value, str):  # YAML 1.1 reads '7e-05' as text
                 with contextlib.suppress(ValueError):
-                    value = float(value.replace("_", ""))
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
-                    or (isinstance(value, float) and not math.isfinite(value))):
+                    value = typed_number(value, float(value.replace("_", "")))
+            if (isinstance(value, bool) or not isinstance(value, (int, float))  # beyond a float's range: as a huge int
+                    or (isinstance(value, float) and not math.isfinite(value) and not isinstance(value, TypedNumber))):
                 raise ArchError.at(where, field_at, f"must be a number, got {shown(raw)}",
                                    f"write a plain number in the entry's unit ({entries[key]['unit']})")
             if value < 0:
@@ -569,9 +569,10 @@ def _load_tech(path: Path, where: str) -> Tech:
         value = entry["value"]
         if isinstance(value, str):  # YAML 1.1 reads '7e-05' as text
             with contextlib.suppress(ValueError):
-                value = float(value)
+                value = typed_number(value, float(value))
+        beyond = isinstance(value, TypedNumber) and value > 0  # beyond a float's range: refused by range
         if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or (isinstance(value, float) and not math.isfinite(value)) or value < 0):
+                or (isinstance(value, float) and not math.isfinite(value) and not beyond) or value < 0):
             raise ArchError.at(where, f"{field_at}.value", f"must be a finite number >= 0, got {shown(value)}",
                                f"write a plain number in the entry's unit ({unit})")
         check_entry_range(where, f"{field_at}.value", unit, value)
