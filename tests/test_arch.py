@@ -338,7 +338,8 @@ def test_the_design_sketch_loads_with_documented_defaults(tmp_path):
 
 
 @pytest.mark.parametrize(("override", "pattern"), [
-    ("pe.vmem_bits=3", r"pe.vmem_bits: must be >= 4, got 3; use a value of at least 4$"),
+    ("pe.vmem_bits=3", r"pe.vmem_bits: must be >= 4, got 3; use a value of at least 4 \(the value comes from the "
+                       r"overrides item pe.vmem_bits=3\)$"),
     ("array.rows=2000", r"array.rows: must be <= 1024, got 2000; use a value of at most 1024"),
     ("exit_unit.cl_init=0", r"exit_unit.cl_init: must be in \(0, 1\], got 0; give a value above 0 and at most 1"),
     ("dram.latency_cycles=-1", r"dram.latency_cycles: must be >= 0, got -1; use a value of at least 0"),

@@ -148,7 +148,7 @@ def test_a_float_beyond_a_floats_range_in_the_tech_section_and_table_is_shown_as
         load_arch(path)
     table = tmp_path / "t.yaml"
     table.write_text((TECH_DIR / "28nm.yaml").read_text().replace("value: 0.0255", f"value: {HUGE_FLOAT}", 1))
-    with pytest.raises(ArchError, match=r"add_16b_energy_pJ.value: 10{19}\.\.\. \(401 digits\)\.0 energy_pJ is outside"):
+    with pytest.raises(ArchError, match=r"16b_energy_pJ.value: 10{19}\.\.\. \(401 digits\)\.0 energy_pJ is outside"):
         load_tech(str(table))
 
 

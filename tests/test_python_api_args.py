@@ -262,3 +262,28 @@ def test_validate_refuses_containers_that_are_not_a_workloads(workload_path, cha
     meta, arrays = change(source.meta, {k: np.asarray(v) for k, v in source.arrays.items()})
     with pytest.raises(WorkloadError, match=needle):
         validate(Workload(meta, arrays))
+
+
+@pytest.mark.parametrize(("overrides", "pattern"), [
+    (["clock_hz=5"], r"^atsn16x16: clock_hz: must be >= 1000, got 5; .* \(the value comes from the overrides item "
+                     r"clock_hz=5\)$"),
+    (["accelerators=1", "pe.decay=foo"], r"^atsn16x16: pe.decay: must be one of .*\(the value comes from the "
+                                         r"overrides item pe.decay=foo\)$"),
+    (["clock=5"], r"^--set: clock: no such field; did you mean 'clock_hz'\?$"),
+    (["clock_hz=1e9", "clock_hz=2e9"], r"^--set: clock_hz: given twice \(the last value would win, silently\); "
+                                       r"give each field once$"),
+], ids=["value", "second-item", "unknown-field", "twice"])
+def test_a_refused_override_value_is_blamed_on_the_overrides_not_the_file(overrides, pattern):
+    """The file holds no such value; only the CLI said where it came from (its --set)."""
+    with pytest.raises(ArchError, match=pattern) as info:
+        load_arch("atsn16x16", overrides)
+    assert "comes from --set" not in str(info.value)
+
+
+def test_the_cli_still_names_its_set_option(capsys):
+    from satasim_atsn.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["run", "atsn16x16", "workload-not-read.npz", "--set", "clock_hz=5"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and err.endswith("(the value comes from --set clock_hz=5)") and "\n" not in err

@@ -845,7 +845,16 @@ def resolve_arch_path(name_or_path: str | Path) -> Path:
 
 
 def load_arch(path: str | Path, overrides: Iterable[str] | None = ()) -> Arch:
-    """Load, override and validate an architecture YAML (a path or a shipped name); raises ArchError."""
+    """Load, override and validate an architecture YAML (a path or a shipped name); raises ArchError. A refused
+    value that one of ``overrides`` gave says so: the message names the file, which does not hold it."""
+    overrides = override_list(overrides)
+    with naming_set_values(overrides, "the overrides item"):
+        return read_arch(path, overrides)
+
+
+def read_arch(path: str | Path, overrides: Iterable[str] | None = ()) -> Arch:
+    """:func:`load_arch` without naming an override that gave a refused value, for callers that name the values'
+    source themselves (a command's --set, a study's set: and vary:)."""
     given = str(path)
     overrides = override_list(overrides)
     path = resolve_arch_path(path)
@@ -888,24 +897,25 @@ def require_arch_and_workload(arch: Arch, workload: object) -> None:
 
 def load_arch_with_set(path: str | Path, overrides: Iterable[str] = ()) -> Arch:
     """load_arch for a command's --set options: a refused value that a --set gave says so (the message names the
-    architecture file, where it is not). Studies call load_arch: their values come from set: and vary:."""
+    architecture file, where it is not). Studies call read_arch: their values come from set: and vary:."""
     overrides = list(overrides)
     with naming_set_values(overrides):
-        return load_arch(path, overrides)
+        return read_arch(path, overrides)
 
 
 @contextmanager
-def naming_set_values(overrides: Iterable[str]) -> Iterator[None]:
-    """Inside, a user error whose field one of the command's ``--set`` values gave says so: the message names the
-    architecture file, which does not hold the value (also for refusals at mapping time, e.g. images_per_batch)."""
+def naming_set_values(overrides: Iterable[str], source: str = "--set") -> Iterator[None]:
+    """Inside, a user error whose field one of the command's ``--set`` values (or the ``source`` named) gave says so:
+    the message names the architecture file, which does not hold the value (also for refusals at mapping time,
+    e.g. images_per_batch)."""
     given = {text.partition("=")[0].strip(): text for text in overrides}
     try:
         yield
     except SatasimError as error:
         culprit = given.get(error.field or "")
-        if culprit is None or getattr(error, "from_set", False):  # not a --set's value, or already said so
-            raise
-        relabelled = type(error)(f"{error} (the value comes from --set {culprit})")
+        if culprit is None or getattr(error, "from_set", False) or str(error).startswith("--set: "):
+            raise  # not a --set's value, already said so, or an override refused by itself (the message names it)
+        relabelled = type(error)(f"{error} (the value comes from {source} {culprit})")
         relabelled.field, relabelled.problem, relabelled.from_set = error.field, error.problem, True
         raise relabelled from None
 

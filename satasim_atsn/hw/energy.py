@@ -360,9 +360,9 @@ def unused_technology_overrides(arch_path: str, overrides: list[str]) -> list[st
     """The ``tech.<entry>=value`` overrides that change nothing in the design at ``arch_path`` (DDR4 figures of an
     LPDDR4 design, the ADC of a digital one): with the value moved, every energy, leakage, area and DRAM figure
     stays the same. A run reports them (they are recorded in its results as if they mattered)."""
-    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.arch import read_arch
 
-    base = technology_fingerprint(load_arch(arch_path, overrides))
+    base = technology_fingerprint(read_arch(arch_path, overrides))
     unused = []
     for i, text in enumerate(overrides):
         key, _, value = text.partition("=")
@@ -374,7 +374,7 @@ def unused_technology_overrides(arch_path: str, overrides: list[str]) -> list[st
             continue  # a table file's name: not an entry
         moved = overrides[:i] + [f"{key}={probe}"] + overrides[i + 1:]
         try:
-            if technology_fingerprint(load_arch(arch_path, moved)) == base:
+            if technology_fingerprint(read_arch(arch_path, moved)) == base:
                 unused.append(key.strip())
         except SatasimError:
             continue

@@ -24,10 +24,10 @@ from satasim_atsn.fileio import (
     staged_directory,
 )
 from satasim_atsn.hw.arch import (
-    load_arch,
     load_arch_with_set,
     naming_set_values,
     override_label,
+    read_arch,
     resolve_arch_path,
     shipped_arch,
 )
@@ -84,7 +84,7 @@ def run_all(arch_paths: list[str], overrides: list[str], workload_path: str | li
             for k, task in enumerate(tasks):
                 hook = None
                 if not bar.disable:
-                    arch = load_arch(task[0], task[1])
+                    arch = read_arch(task[0], task[1])
                     hook = _SharedBar(bar, k * images, arch.name, arch.clock_hz)
                 out.append(_run_one(task, hook))
             return out
@@ -479,7 +479,7 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         # plots
         _metrics_figure(doc, stage, names, summaries, b)
         _energy_sections(doc, stage, names, summaries)
-        tables = {(load_arch(a, list(overrides or [])).technology) for a in arch_paths}
+        tables = {(read_arch(a, list(overrides or [])).technology) for a in arch_paths}
         _why_section(doc, summaries, b, shared and len(tables) == 1, differ)
         # latency timeline and exit histogram
         _latency_sections(doc, stage, summaries, arch_paths, list(overrides or []))
@@ -661,7 +661,7 @@ def _latency_sections(doc: Document, out: Path, summaries: list[dict], arch_path
     """Latency and exit steps: each design's timeline of one image, and the exit-step histograms."""
     doc.heading("Latency and exit steps")
     for i, (s, path) in enumerate(zip(summaries, arch_paths, strict=True)):
-        arch = load_arch(path, overrides)
+        arch = read_arch(path, overrides)
         segments, how = latency_timeline(s, arch.dataflow, int(arch.images_per_batch))
         name = f"timeline_{i}_{file_safe(s['name'])}.png"
         plots.timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")

@@ -191,10 +191,10 @@ def _per_image_views(result: SimResult) -> dict:
 def run_summary(arch_path: str, overrides: list[str], workload_path: str, images: int, start: int = 0,
                 progress: Progress | None = None) -> dict:
     """Load, simulate and summarise one architecture on one workload (``progress``: the engine's hook)."""
-    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.arch import read_arch
     from satasim_atsn.hw.engine import simulate
 
-    arch = load_arch(arch_path, list(overrides))
+    arch = read_arch(arch_path, list(overrides))
     workload = read_cached(workload_path)
     result = simulate(arch, workload, images=images, start=start, progress=progress)
     return summarize(result, arch.source)

@@ -31,7 +31,7 @@ def point_notes(study: Study, rows: list[dict[str, Any]]) -> list[tuple[str, lis
 
     A technology entry is noted only when no point's design reads it (a study that sets an entry for all its
     designs while only some read it is not wrong, and one note per design would bury the others)."""
-    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.arch import read_arch
     from satasim_atsn.hw.energy import unused_entries_note, unused_technology_overrides
     from satasim_atsn.hw.notes import run_notes
     from satasim_atsn.study.metrics import read_cached
@@ -53,7 +53,7 @@ def point_notes(study: Study, rows: list[dict[str, Any]]) -> list[tuple[str, lis
         key = (str(path), tuple(overrides))
         if key not in seen:
             try:
-                arch = load_arch(path, overrides)
+                arch = read_arch(path, overrides)
             except SatasimError:  # the point ran with all its overrides; a subset need not stand alone
                 seen[key] = ([], set())
             else:

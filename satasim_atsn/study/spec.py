@@ -201,12 +201,12 @@ def point_refusal(arch_path: str, overrides: list[str], workload_path: str, show
     directory; its fixes respect the ``varied`` fields (see :func:`in_study_terms`). Runs in the worker that
     would simulate the point (a few ms per point: a 9,001-point study checked them all up front, serially, for
     34 s before its first point ran)."""
-    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.arch import read_arch
     from satasim_atsn.hw.engine import check_mappable
     from satasim_atsn.study.metrics import read_cached
 
     try:
-        arch = load_arch(arch_path, list(overrides))
+        arch = read_arch(arch_path, list(overrides))
         workload = read_cached(workload_path)
         check_mappable(arch, workload)  # the checks simulate makes before any image (membrane widths too)
     except SatasimError as error:
@@ -880,12 +880,12 @@ def _check_workload(where: str, study: Study) -> None:
         raise _fail(where, f"metrics: {labelled[0]}", "a statistical workload has no labels, so no accuracy (the "
                     "column would stay empty)", "drop it, or sweep a trained workload")
     if study.mode == "engine" and workload.is_statistical:  # each architecture's exit rule needs its histogram
-        from satasim_atsn.hw.arch import load_arch
+        from satasim_atsn.hw.arch import read_arch
         from satasim_atsn.traces.statistical import require_histogram
 
         for arch_path in (list(study.arch_files.values()) or [study.arch]):
             try:
-                policy = load_arch(arch_path, study.fixed).policy_name
+                policy = read_arch(arch_path, study.fixed).policy_name
             except SatasimError:
                 continue  # _check_values names what is wrong with the architecture
             try:
