@@ -61,6 +61,12 @@ BODY = (
         ("vary: {exit_unit.cl_init: [0.5]}\nmetrics: [accuracy, avg_timestep]\n"
          "plots: [{x: accuracy, y: avg_timestep, colour: exit_unit.cl_init}]\n",
          r"plots\[0\]\.colour: unknown key; did you mean 'color'\?"),
+        ("vary: {exit_unit.cl_init: [0.5]}\nmetrics: [accuracy, avg_timestep]\nplots: [{x: accuracy, y: accuracy}]\n",
+         r"plots\[0\]: x and y are both 'accuracy': a metric against itself is a diagonal line; give y another "
+         r"metric \(e.g. avg_timestep\)$"),
+        ("vary: {exit_unit.cl_init: [0.5]}\nmetrics: [accuracy, avg_timestep]\nplots: [{x: accuracy, y: avg_timestep}, "
+         "{x: avg_timestep, y: accuracy}, {y: avg_timestep, x: accuracy}]\n",
+         r"plots\[2\]: repeats plots\[0\] \(the report would show it twice\); delete one of them"),
     ],
 )
 def test_validation_errors_name_the_field(tmp_path, workload_path, body, pattern):
@@ -380,7 +386,8 @@ def test_force_into_another_study_leaves_only_its_plots(tmp_path, workload_path)
     (out / "photo.png").write_bytes(b"a user's file")
     (out / "heatmap_budget.png").write_bytes(b"a user's file named like a plot")  # a glob deleted it
     one_axis = load_study(_study(tmp_path, workload_path, "vary:\n  exit_unit.cl_init: [0.3, 0.9]\n"
-                                 "metrics: [accuracy]\nplots: [{x: accuracy, y: accuracy}]\n", "b.yaml"))
+                                 "metrics: [accuracy, avg_timestep]\nplots: [{x: accuracy, y: avg_timestep}]\n",
+                                 "b.yaml"))
     rows, _ = run_study(one_axis, out, jobs=1, force=True, quiet=True)
     # stopped here (SIGTERM before the report), the directory held the new rows beside study a's report
     assert not (out / "report.md").exists() and not (out / "heatmap_accuracy.png").exists()

@@ -850,7 +850,23 @@ def _study_plots(where: str, plots: Any, mode: str, metrics: list, seen: set[str
             raise _fail(where, f"plots[{p_index}].color",
                         f"{shown(plot['color'])} is neither a varied field nor a metric",
                         suggest(str(plot["color"]), list(seen) + list(metrics)))
+        _refuse_pointless_plot(where, plots, p_index, metrics)
     return plots
+
+
+def _refuse_pointless_plot(where: str, plots: list, p_index: int, metrics: list) -> None:
+    """Refuse a plot of a metric against itself (a diagonal line, every point on its Pareto front) or one that
+    repeats an earlier plot (the report would show the same figure twice)."""
+    plot = plots[p_index]
+    if plot["x"] == plot["y"]:
+        others = [m for m in metrics if m != plot["x"]]
+        fix = f"give y another metric (e.g. {others[0]})" if others else "collect a second metric to plot against it"
+        raise _fail(where, f"plots[{p_index}]", f"x and y are both {shown(plot['x'])}: a metric against itself is a "
+                    "diagonal line", fix)
+    for earlier, other in enumerate(plots[:p_index]):
+        if all(other.get(key) == plot.get(key) for key in ("x", "y", "color")):
+            raise _fail(where, f"plots[{p_index}]", f"repeats plots[{earlier}] (the report would show it twice)",
+                        "delete one of them, or give it another color")
 
 
 def _check_workload(where: str, study: Study) -> None:
