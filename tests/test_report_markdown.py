@@ -43,7 +43,8 @@ def test_md_code_of_a_backtick_is_escaped_text():
 
 def test_a_sweep_report_shows_text_values_as_written(tmp_path, workload_path, capsys):
     names = ["*x*", "_a_", "|", "`", "a<b>c"]
-    study = engine_study(tmp_path, workload_path, "vary:\n  name: [" + ", ".join(f"'{n}'" for n in names) + "]\n")
+    study = engine_study(tmp_path, workload_path, "vary:\n  zip: [{name: [" + ", ".join(f"'{n}'" for n in names)
+                         + "], accelerators: [1, 2, 3, 4, 5]}]\n")  # a name alone is refused: it changes no hardware
     study.write_text(study.read_text().replace("name: t\n", "name: '*t*'\ndescription: '*d* `e` # f'\n"))
     with pytest.raises(SystemExit) as exc:
         main(["sweep", str(study), "-o", str(tmp_path / "out"), "-q"])
@@ -53,8 +54,8 @@ def test_a_sweep_report_shows_text_values_as_written(tmp_path, workload_path, ca
     assert "# Study \\*t\\*\n" in md and "\\*d\\* \\`e\\` # f" in md
     for point, (shown, plain) in enumerate(zip(["\\*x\\*", "\\_a\\_", "\\|", "\\`", "a\\<b>c"],
                                                ["*x*", "_a_", "|", "`", "a&lt;b&gt;c"], strict=True)):
-        assert f"| {point} | {shown} | ok |" in md, md
-        assert f"<tr><td>{point}</td><td>{plain}</td><td>ok</td>" in html
+        assert f"| {point} | {shown} | {point + 1} | ok |" in md, md
+        assert f"<tr><td>{point}</td><td>{plain}</td><td>{point + 1}</td><td>ok</td>" in html
     assert "<h1>Study *t*</h1>" in html and "<p>*d* `e` # f</p>" in html
 
 

@@ -622,7 +622,7 @@ def test_a_quoted_text_value_reaches_the_design_as_written(tmp_path, workload_pa
     from satasim_atsn.hw.arch import apply_overrides, load_arch
     from satasim_atsn.study.spec import point_overrides
 
-    body = 'vary:\n  name: ["yes", "007", "a #b", "x: y", "[a]", c]\n'
+    body = 'vary:\n  zip: [{name: ["yes", "007", "a #b", "x: y", "[a]", c], accelerators: [1, 2, 3, 4, 5, 6]}]\n'
     study = load_study(engine_study(tmp_path, workload_path, body))
     base = load_arch(ARCH).to_dict()
     names = [apply_overrides(base, point_overrides(study, p))["name"] for p in study.points()]
@@ -682,4 +682,14 @@ def test_an_invalid_varied_architecture_is_not_called_the_base(tmp_path, workloa
     path.write_text(f"name: t\narch: {bad}\nworkload: {workload_path}\nimages: 2\nvary: {{accelerators: [1, 2]}}\n"
                     "metrics: [fps]\n")
     with pytest.raises(StudyError, match=r"bad\.yaml: the study's base architecture is invalid"):
+        load_study(path)
+
+
+@pytest.mark.parametrize(("vary", "key"), [("name: [a, b]", "vary.name"),
+                                          ("zip: [{name: [a, b]}]", r"vary.zip\[0\].name")])
+def test_varying_only_the_design_name_is_refused(tmp_path, workload_path, vary, key):
+    """A name labels results and changes no hardware: the points ran one design again under other labels."""
+    path = engine_study(tmp_path, workload_path, f"vary:\n  {vary}\n")
+    with pytest.raises(StudyError, match=rf"s\.yaml: {key}: a design's name changes no hardware: every point would run "
+                                         r"the same design; vary a hardware field \(zip name with it"):
         load_study(path)

@@ -720,6 +720,8 @@ def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tupl
                 if len(lengths) != 1:
                     raise _fail(where, gkey, f"zipped fields have different lengths {sorted(lengths)}",
                                 "give every zipped field the same number of values")
+                if [str(g) for g in group] == ["name"]:
+                    _refuse_name_axis(where, f"{gkey}.name")
                 axes.append(Axis(tuple(str(g) for g in group), [tuple(v) for v in zip(*columns, strict=False)]))
                 _refuse_duplicates(where, gkey, axes[-1], any(isinstance(v, dict) for v in group.values()))
                 axes[-1] = _numbers_as_numbers(axes[-1])
@@ -729,10 +731,20 @@ def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tupl
             raise _fail(where, f"vary.{fname}", "is a section, and vary takes one field per key, dotted",
                         f"write vary: {{{fname}.{inner}: [...]}}")
         check_field(fname, f"vary.{fname}")
+        if fname == "name":
+            _refuse_name_axis(where, "vary.name")
         axes.append(Axis((fname,), [(v,) for v in _axis_values(value, where, f"vary.{fname}")]))
         _refuse_duplicates(where, f"vary.{fname}", axes[-1], isinstance(value, dict))
         axes[-1] = _numbers_as_numbers(axes[-1])
     return axes, seen
+
+
+def _refuse_name_axis(where: str, key: str) -> None:
+    """Refuse an axis of design names alone: a name labels results and changes no hardware, so its points would
+    be one design run again under other labels (zipped with a hardware field, it labels that field's points)."""
+    raise _fail(where, key, "a design's name changes no hardware: every point would run the same design",
+                "vary a hardware field (zip name with it to label its points), or give each design its own file and "
+                "vary arch: [a.yaml, b.yaml]")
 
 
 def _numbers_as_numbers(axis: Axis) -> Axis:
