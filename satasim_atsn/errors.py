@@ -128,6 +128,8 @@ def shown(value: object) -> str:
         return {True: "true", False: "false", None: "null"}[value]
     if isinstance(value, TypedNumber):  # a number written beyond a float's range: as written, shortened
         return shorten_digits(value.text)
+    if isinstance(value, str):  # a text of hundreds of digits ('set: [clock_hz=1000...0.0]'): shortened, not cut
+        value = shorten_digits(value)
     if isinstance(value, int):
         try:
             return shorten_digits(repr(value))

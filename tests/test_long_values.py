@@ -20,6 +20,7 @@ SHORT, SHORTER = "99999999999999999999... (400 digits)", "99999999999999999999..
 def test_shorten_digits_keeps_numbers_a_field_takes():
     assert shorten_digits(f"got {HUGE}, max {2**63 - 1}") == f"got {SHORT}, max {2**63 - 1}"
     assert shorten_digits("9" * 40) == "9" * 40 and shown(int(HUGE)) == SHORT
+    assert shown(f"x={HUGE}.0") == f"'x={SHORT}.0'"  # a text of digits (a study's set entry): shortened, not cut
     assert str(SatasimError.at("f.yaml", "x", f"got {HUGE}")) == f"f.yaml: x: got {SHORT}"
 
 
