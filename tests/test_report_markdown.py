@@ -96,3 +96,27 @@ def test_a_reproduce_report_shows_the_trained_set_as_written(tmp_path, capsys, p
     assert f"fashion-mnist, 64 test images (embedded in the workload), {escaped}_*.npz" in md, md
     body = re.sub(r"(?s)```.*?```", "", md)
     assert f"{prefix}_" not in body.replace(escaped, ""), body
+
+
+def test_a_sweep_report_shows_numbers_of_numeric_fields_readably(tmp_path, workload_path, capsys):
+    """Its tables showed Python's reprs (1000000000.0); points.csv keeps them, the journal a resume reads back."""
+    study = engine_study(tmp_path, workload_path, "vary:\n  clock_hz: [5.0e+8, 1e9]\n"
+                         "  tech.add_16b_energy_pJ: [1.0e-9, 0.0255]\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", str(study), "-o", str(tmp_path / "out"), "-q"])
+    assert exc.value.code in (0, None), capsys.readouterr().err
+    md = (tmp_path / "out" / "report.md").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    for point, (clock, energy) in enumerate([("5e+08", "1e-09"), ("5e+08", "0.0255"), ("1e+09", "1e-09"),
+                                             ("1e+09", "0.0255")]):
+        assert f"| {point} | {clock} | {energy} | ok |" in md, md
+        assert f"<tr><td>{point}</td><td>{clock}</td><td>{energy}</td><td>ok</td>" in html
+    assert "00000000.0" not in md and "00000000.0" not in html
+    assert "1000000000.0" in (tmp_path / "out" / "points.csv").read_text()
+
+
+def test_heat_map_ticks_are_exact():
+    from satasim_atsn.report.plots import _tick
+
+    assert [_tick(v) for v in (0.9999999, 1.0, 1179648, 2.5e8, 123456789.0, "a", True)] == \
+        ["0.9999999", "1", "1179648", "2.5e+08", "123456789", "a", "True"]

@@ -479,7 +479,7 @@ def test_plot_labels_tell_fields_with_the_same_last_part_apart():
 
     fields = ["global_buffers.weight.bytes", "global_buffers.input.bytes", "clock_hz"]
     row = {"global_buffers.weight.bytes": 32768, "global_buffers.input.bytes": 1024, "clock_hz": 5e8}
-    assert _label(row, fields) == "weight.bytes=32768, input.bytes=1024, clock_hz=500000000.0"
+    assert _label(row, fields) == "weight.bytes=32768, input.bytes=1024, clock_hz=5e+08"
 
 
 def test_a_sweep_reports_the_notes_run_would_print(tmp_path, workload_path, capsys):

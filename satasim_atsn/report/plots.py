@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from satasim_atsn.errors import shown_number  # noqa: E402
 from satasim_atsn.fileio import atomic_write_bytes  # noqa: E402
 from satasim_atsn.report.document import ratio_text  # noqa: E402
 
@@ -432,7 +433,11 @@ def _label_front(ax, x: np.ndarray, y: np.ndarray, idx: np.ndarray, annotations:
 
 
 def _tick(value) -> str:
-    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    """A heat map's axis value as the report's tables show it: a float as short as reads back exactly (:g made
+    0.9999999 and 1 both '1'), an int in full (:g made 1179648 '1.17965e+06'), text as written."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return str(value) if isinstance(value, int) else shown_number(value).removesuffix(".0")
 
 
 def _heat_ticks(values: list) -> list[str]:

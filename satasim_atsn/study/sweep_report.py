@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from satasim_atsn.errors import counted
+from satasim_atsn.errors import counted, shown_number
 from satasim_atsn.fileio import staged_directory
 from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, md_code, md_text
 from satasim_atsn.study.pareto import pareto_front
 from satasim_atsn.study.point_notes import point_list, point_notes
-from satasim_atsn.study.spec import MAXIMISE, Study, as_number
+from satasim_atsn.study.spec import MAXIMISE, Study, as_number, key_value
 
 
 def short_names(fields: list[str]) -> dict[str, str]:
@@ -33,7 +34,17 @@ def short_names(fields: list[str]) -> dict[str, str]:
 def _label(row: dict, fields: list[str]) -> str:
     """A point's varied values, each named by its field's short name."""
     names = short_names(fields)
-    return ", ".join(f"{md_text(names[f])}={md_text(row[f])}" for f in fields)
+    return ", ".join(f"{md_text(names[f])}={md_text(value_text(f, row[f]))}" for f in fields)
+
+
+def value_text(field: str, value: Any) -> str:
+    """A point's value of ``field`` as the report shows it: a number of a numeric field as short as it reads back
+    exactly (1e+09 and 2.5e+08, not Python's 1000000000.0; 0.999; an int in full), whether the row holds it as a
+    number or as the journal's text; anything else as written."""
+    number = key_value(field, value) if not isinstance(value, bool) else value
+    if isinstance(number, float) and math.isfinite(number):
+        return shown_number(number).removesuffix(".0")  # 123456789.0, whose :g (1.23457e+08) is not it: in full
+    return str(number) if isinstance(number, int) and not isinstance(number, bool) else str(value)
 
 
 def _as_float(value: Any) -> float:
@@ -107,7 +118,7 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
                    "labelled with its points' numbers (the table below)"
                    + (f"; {missing} point{'s' if missing > 1 else ''} without a value of {xm} or {ym} not drawn"
                       if missing else ""))
-        doc.table(["point"] + headers + [xm, ym], [[r["point"]] + [md_text(r[f]) for f in fields]
+        doc.table(["point"] + headers + [xm, ym], [[r["point"]] + [md_text(value_text(f, r[f])) for f in fields]
                                                    + [fmt(_as_float(r[xm])), fmt(_as_float(r[ym]))]
                                                    for r, on in zip(drawn, front, strict=True) if on],
                   caption=f"Pareto-optimal points ({int(front.sum())} of {len(drawn)})")
@@ -115,7 +126,7 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
         _heatmaps(doc, study, ok, out)
     doc.heading("All points")
     doc.table(["point"] + headers + ["status"] + study.metrics,
-              [[r["point"]] + [md_text(r[f]) for f in fields] + [r["status"]]
+              [[r["point"]] + [md_text(value_text(f, r[f])) for f in fields] + [r["status"]]
                + [fmt(_as_float(r.get(m))) for m in study.metrics] for r in rows])
     _problem_sections(doc, fields, errors, skipped)
     return doc
