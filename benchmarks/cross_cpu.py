@@ -169,7 +169,11 @@ NOT_COMPARED = ("trained.npz.ckpt.npz", "trained_images.npz.ckpt.npz")
 
 
 def run_profile(name: str, out: Path, commands: list[str] = COMMANDS) -> Path:
-    """Run ``commands`` under profile ``name`` in ``out/name`` (emptied first); return that directory."""
+    """Run ``commands`` under profile ``name`` in ``out/name`` (emptied first); return that directory.
+
+    ``out`` may be relative: it is made absolute first, as each command runs in ``out/name`` and reads
+    ``out/inputs``."""
+    out = out.resolve()
     where = out / name
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)

@@ -101,3 +101,12 @@ def test_readme_counts_the_commands_the_script_runs():
     """README's "On any machine" gives the number of commands cross_cpu.py runs; it follows the script."""
     text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
     assert f"outputs of its {len(cross_cpu.COMMANDS)} commands were byte-identical" in text
+
+
+def test_a_relative_out_directory_reaches_the_inputs(tmp_path, monkeypatch):
+    """`--out scratch` (relative): each command runs inside scratch/PROFILE and still finds scratch/inputs."""
+    monkeypatch.chdir(tmp_path)
+    cross_cpu.make_inputs(Path("scratch") / "inputs")
+    where = cross_cpu.run_profile("host", Path("scratch"), ["ls {inputs}/engine_study.yaml"])
+    assert where == tmp_path / "scratch" / "host"
+    assert "engine_study.yaml" in (where / "log.txt").read_text()
