@@ -1,24 +1,27 @@
 """Speed and memory of the engine (not a timed test).
 
-    python benchmarks/bench_engine.py [--images 10000] [--arch archs/atsn16x16.yaml]
+    python benchmarks/bench_engine.py [--images 1000] [--arch archs/atsn16x16.yaml]
         [--workload workloads/vgg16_cifar10.npz] [--trained PATH.npz] [--trained-images 512]
         [--buffers 2,128,1024 --buffer-images 50]
 
 Prints the wall time and peak RSS of ``simulate`` on the (statistical) workload, and, given a
 trained workload, the ratio simulation / bare functional forward as ``satasim bench`` measures it.
 ``--buffers`` prints what head-of-line blocking costs: total cycles and PE input stalls of the
-workload at each PE input-buffer size (bytes).
+workload at each PE input-buffer size (bytes). Every input is read and checked before anything is
+timed; a bad argument or file is one line on stderr and exit code 2, as with the satasim command.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
 
+from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.commands import functional_floor
-from satasim_atsn.hw.engine import simulate
+from satasim_atsn.hw.engine import image_count, simulate
 from satasim_atsn.workload.format import read_workload
 
 
@@ -27,40 +30,83 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def main() -> None:
-    """Run the benchmarks given on the command line."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block) and exit code 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def sizes(text: str) -> list[int]:
+    """An argparse type: comma-separated byte counts, each >= 1."""
+    return [positive(part) for part in text.split(",")]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, checked: counts are whole numbers >= 1."""
+    parser = OneLineParser(prog="bench_engine.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="archs/atsn16x16.yaml")
     parser.add_argument("--workload", default="workloads/vgg16_cifar10.npz")
-    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--images", type=positive, default=1000)
     parser.add_argument("--trained", default=None)
-    parser.add_argument("--trained-images", type=int, default=512)
-    parser.add_argument("--buffers", default=None, help="comma-separated pe.input_spike_buffer_bytes values")
-    parser.add_argument("--buffer-images", type=int, default=50)
-    args = parser.parse_args()
+    parser.add_argument("--trained-images", type=positive, default=512)
+    parser.add_argument("--buffers", type=sizes, default=None,
+                        help="comma-separated pe.input_spike_buffer_bytes values")
+    parser.add_argument("--buffer-images", type=positive, default=50)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks given on the command line; a bad input is one line and exit code 2."""
+    args = parse_args(argv)
+    try:
+        run(args)
+    except SatasimError as error:
+        print(f"bench_engine.py: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(args: argparse.Namespace) -> None:
+    """Read and check every input, then time what ``args`` asks for."""
     arch = load_arch(args.arch)
     workload = read_workload(args.workload)
     if args.buffers:
-        for size in (int(v) for v in args.buffers.split(",")):
-            res = simulate(load_arch(args.arch, [f"pe.input_spike_buffer_bytes={size}"]), workload,
-                           images=args.buffer_images)
+        designs = [(size, load_arch(args.arch, [f"pe.input_spike_buffer_bytes={size}"])) for size in args.buffers]
+        image_count(workload, args.buffer_images)
+        for size, design in designs:
+            res = simulate(design, workload, images=args.buffer_images)
             c = res.counters()
             stall = sum(sum(acc["pe"]["stall_input"]) for acc in c["accelerators"])
             busy = sum(sum(acc["pe"]["busy"]) for acc in c["accelerators"])
             print(f"input buffer {size:5d} B: total cycles {c['total_cycles']:,}, PE stall_input {stall:,}, "
                   f"PE busy {busy:,}, FPS {res.metrics()['fps']:.1f}")
         return
-    simulate(arch, workload, images=1)  # numba caches warm
+    trained = read_workload(args.trained) if args.trained else None
+    image_count(workload, args.images)
+    simulate(arch, workload, images=1)  # numba caches warm; a design that cannot run the workload stops here
+    if trained is not None:
+        simulate(arch, trained, images=1)
+        functional_floor(arch, trained, 0, 1)
     t0 = time.perf_counter()
     result = simulate(arch, workload, images=args.images)
     wall = time.perf_counter() - t0
     print(f"{workload.name}: {args.images} images in {wall:.1f} s ({args.images / wall:.1f} images/s), "
           f"simulated {result.metrics()['fps']:.1f} FPS, peak RSS {peak_rss_mib():.0f} MiB")
-    if args.trained:
-        trained = read_workload(args.trained)
+    if trained is not None:
         n = min(args.trained_images, trained.num_images)
-        simulate(arch, trained, images=1)
-        functional_floor(arch, trained, 0, 1)
         t0 = time.perf_counter()
         functional_floor(arch, trained, 0, n)
         floor = time.perf_counter() - t0
@@ -71,4 +117,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""benchmarks/*.py as a user runs them: a bad argument or input file is one line on stderr and exit code 2,
+before anything is timed (no traceback, no line of results first)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from satasim_atsn.workload.format import write_workload
+from satasim_atsn.workload.synthetic import random_workload
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str, *args: str) -> tuple[int, str, str]:
+    """Run benchmarks/NAME with ARGS from the checkout; its exit code, stdout and stderr."""
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / name), *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("bench") / "tiny.npz"
+    write_workload(path, random_workload(21, images=4))
+    return str(path)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--images", "0"], "--images: must be >= 1, got 0"),
+    (["--buffers", "4,x"], "--buffers: expected a whole number, got 'x'"),
+    (["--trained-images", "-3"], "--trained-images: must be >= 1, got -3"),
+    (["--arch", "no_such_design"], "no_such_design: no such architecture"),
+    (["--workload", "{tiny}", "--images", "9"], "9 images from 0 exceed the 4 available"),
+    (["--workload", "{tiny}", "--images", "1", "--trained", "no_such.npz"], "no_such.npz: no such file"),
+])
+def test_bench_engine_refuses_in_one_line(tiny, args, words):
+    code, out, err = _script("bench_engine.py", *(a.format(tiny=tiny) for a in args))
+    assert code == 2 and out == ""
+    assert err.startswith("bench_engine.py: error: ") and words in err and len(err.strip().splitlines()) == 1
