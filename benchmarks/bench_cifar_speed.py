@@ -12,7 +12,8 @@ Measured in one run, so that the fractions do not depend on how loaded the machi
   counted the same way, though the spikes are sparse).
 Targets of issue 9: training and forward each >= 25% of the sgemm rate. Like the ``satasim`` command, it
 first lets the allocator keep freed memory (satasim_atsn/runtime.py); ``SATASIM_SYSTEM_MALLOC=1`` measures
-without that.
+without that. Every argument and input is checked before anything is timed; a bad one is one line on
+stderr and exit code 2, as with the satasim command.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
@@ -80,12 +82,10 @@ def training_rate(model: str, width: float, batch: int, steps: int) -> dict:
             seconds * 50000 / batch / 60}
 
 
-def forward_rate(path: str, images: int) -> dict:
-    """Seconds per image of the integer forward at fixed T and its dense GFLOP/s."""
+def forward_rate(workload, images: int) -> dict:
+    """Seconds per image of the integer forward of ``workload`` at fixed T and its dense GFLOP/s."""
     from satasim_atsn.snn.forward import run_forward
-    from satasim_atsn.workload.format import read_workload
 
-    workload = read_workload(path)
     count = min(images, workload.num_images)
     run_forward(workload, count=min(count, 16))  # compile the kernels
     seconds = _timed(lambda: run_forward(workload, count=count)) / count
@@ -93,32 +93,83 @@ def forward_rate(path: str, images: int) -> dict:
             "gflops": dense_forward_flops(workload.layers, workload.timesteps) / seconds / 1e9}
 
 
-def main() -> None:
-    """Measure and print (and with --json, write) the three rates and the two fractions."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block) and exit code 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, checked: counts are whole numbers >= 1."""
+    parser = OneLineParser(prog="bench_cifar_speed.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="vgg16")
     parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--batch", type=positive, default=64)
+    parser.add_argument("--steps", type=positive, default=5)
     parser.add_argument("--workload", default=None, help="a trained CIFAR workload for the forward rate")
-    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--images", type=positive, default=512)
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def checked_inputs(args: argparse.Namespace):
+    """The workload of ``--workload`` (or None), after checking --model, --width and --json: a SatasimError
+    before anything is timed."""
+    from satasim_atsn.errors import SatasimError
+    from satasim_atsn.fileio import check_output_path
+    from satasim_atsn.train.models import build_spec
+    from satasim_atsn.workload.format import read_workload
+
+    build_spec(args.model, [3, 32, 32], 10, "membrane", args.width)
+    check_output_path(args.json, "--json")
+    if not args.workload:
+        return None
+    workload = read_workload(args.workload, "--workload")
+    if workload.is_statistical:
+        raise SatasimError.at(args.workload, "--workload", "a statistical workload has no weights to run forward",
+                              "give a trained or imported workload (e.g. workloads/vgg16w025_cifar10_atsn.npz)")
+    return workload
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and print (and with --json, write) the three rates and the two fractions."""
+    from satasim_atsn.errors import SatasimError
+
+    args = parse_args(argv)
+    try:
+        workload = checked_inputs(args)
+    except SatasimError as error:
+        print(f"bench_cifar_speed.py: error: {error}", file=sys.stderr)
+        return 2
+    from satasim_atsn.fileio import atomic_write_text
     from satasim_atsn.runtime import keep_freed_memory
 
     # as the satasim command does (SATASIM_SYSTEM_MALLOC=1 measures without it)
     result = {"allocator_keeps_freed_memory": keep_freed_memory(), "sgemm_gflops": sgemm_gflops()}
     result["training"] = training_rate(args.model, args.width, args.batch, args.steps)
     result["training"]["fraction_of_sgemm"] = result["training"]["gflops"] / result["sgemm_gflops"]
-    if args.workload:
-        result["forward"] = forward_rate(args.workload, args.images)
+    if workload is not None:
+        result["forward"] = forward_rate(workload, args.images)
         result["forward"]["fraction_of_sgemm"] = result["forward"]["gflops"] / result["sgemm_gflops"]
     result["sgemm_gflops_after"] = sgemm_gflops()
     print(json.dumps(result, indent=2))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=2)
+        atomic_write_text(args.json, json.dumps(result, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -40,3 +40,17 @@ def test_bench_engine_refuses_in_one_line(tiny, args, words):
     code, out, err = _script("bench_engine.py", *(a.format(tiny=tiny) for a in args))
     assert code == 2 and out == ""
     assert err.startswith("bench_engine.py: error: ") and words in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--steps", "0"], "--steps: must be >= 1, got 0"),
+    (["--images", "0"], "--images: must be >= 1, got 0"),
+    (["--model", "no_such_model"], "unknown model 'no_such_model'"),
+    (["--workload", "workloads/vgg16_cifar10.npz"], "a statistical workload has no weights"),
+    (["--workload", "no_such.npz"], "no_such.npz: no such file"),
+    (["--json", "/proc/b.json"], "cannot be written"),
+])
+def test_bench_cifar_speed_refuses_in_one_line(args, words):
+    code, out, err = _script("bench_cifar_speed.py", *args)
+    assert code == 2 and out == ""
+    assert err.startswith("bench_cifar_speed.py: error: ") and words in err and len(err.strip().splitlines()) == 1
