@@ -142,6 +142,17 @@ def test_bench_single_round_and_bad_repeat(workload_file, tmp_path, capsys):
     assert code == 2 and "--repeat" in err and len(err.strip().splitlines()) == 1
 
 
+def test_bench_names_the_set_values_it_ran_with(workload_file, tmp_path, capsys):
+    """Two benches of one arch name with other --set values are told apart, on the terminal and in the JSON."""
+    out_json = tmp_path / "b.json"
+    code, out, err = run(["bench", workload_file, "--arch", ARCH, *SMALL, "--images", "1", "--repeat", "1",
+                          "--json", str(out_json)], capsys)
+    assert code == 0, err
+    assert json.loads(out_json.read_text())["set"] == ["array.rows=2", "array.cols=3", "accelerators=2"]
+    assert out.splitlines()[0] == ("random-21 on atsn16x16 --set array.rows=2 --set array.cols=3 "
+                                   "--set accelerators=2, 1 image")
+
+
 def test_a_small_input_spike_buffer_spills_like_a_small_output_buffer(workload_file, tmp_path, capsys):
     counters = {}
     for label, sets in (("big", []), ("small_in", ["--set", "global_buffers.input.bytes=2"]),

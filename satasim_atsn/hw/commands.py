@@ -161,6 +161,7 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
         "workload": workload.name,
         "workload_kind": workload.kind,
         "arch": arch.name,
+        "set": list(overrides),
         "images": count,
         "repeat": repeat,
         "forward_seconds": forward_s,
@@ -176,7 +177,8 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     }
     floor = "statistical draw + per-layer counts" if workload.is_statistical else "functional forward"
     spread = f"  ({repeat} rounds, median)" if repeat > 1 else ""
-    click.echo(f"{workload.name} on {arch.name}, {count} images{spread}")
+    changed = "".join(f" --set {text}" for text in overrides)
+    click.echo(f"{workload.name} on {arch.name}{changed}, {count} image{'s' if count != 1 else ''}{spread}")
     click.echo(f"  {floor:<36}{forward_s:10.3f} s{_range_text(forward_times)}")
     click.echo(f"  {'simulation (satasim run)':<36}{sim_s:10.3f} s{_range_text(sim_times)}")
     ratio = "ratio simulation / draw" if workload.is_statistical else "ratio simulation / forward"
