@@ -153,6 +153,32 @@ def test_bench_names_the_set_values_it_ran_with(workload_file, tmp_path, capsys)
                                    "--set accelerators=2, 1 image")
 
 
+@pytest.mark.parametrize(("forward", "simulation"), [(0.006891, 0.06003), (0.01268, 0.03617), (0.315, 1.5601),
+                                                     (0.0004123, 0.0231), (2.5, 61.25)])
+def test_bench_ratio_is_the_quotient_of_the_times_it_prints(workload_file, monkeypatch, forward, simulation, capsys):
+    """The printed ratio is what the printed medians give (to 1%), also for runs of milliseconds."""
+    from types import SimpleNamespace
+
+    import satasim_atsn.hw.commands as commands
+
+    clock = {"now": 0.0, "calls": 0}
+
+    def perf_counter() -> float:  # bench reads it before and after each forward, then each simulation
+        clock["calls"] += 1
+        if clock["calls"] % 2 == 0:
+            clock["now"] += forward if clock["calls"] % 4 == 2 else simulation
+        return clock["now"]
+
+    monkeypatch.setattr(commands, "time", SimpleNamespace(perf_counter=perf_counter))
+    code, out, err = run(["bench", workload_file, "--arch", ARCH, *SMALL, "--images", "1", "--repeat", "1"], capsys)
+    assert code == 0, err
+    shown = {line[:38].strip(): float(line[38:].split()[0]) for line in out.splitlines()[1:4]}
+    ratio = shown["ratio simulation / forward"]
+    assert ratio == round(simulation / forward, 2)
+    quotient = shown["simulation (satasim run)"] / shown["functional forward"]
+    assert abs(quotient - ratio) <= 0.01 * ratio, (quotient, ratio, out)
+
+
 def test_a_small_input_spike_buffer_spills_like_a_small_output_buffer(workload_file, tmp_path, capsys):
     counters = {}
     for label, sets in (("big", []), ("small_in", ["--set", "global_buffers.input.bytes=2"]),

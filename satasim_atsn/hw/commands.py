@@ -179,8 +179,8 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     spread = f"  ({repeat} rounds, median)" if repeat > 1 else ""
     changed = "".join(f" --set {text}" for text in overrides)
     click.echo(f"{workload.name} on {arch.name}{changed}, {count} image{'s' if count != 1 else ''}{spread}")
-    click.echo(f"  {floor:<36}{forward_s:10.3f} s{_range_text(forward_times)}")
-    click.echo(f"  {'simulation (satasim run)':<36}{sim_s:10.3f} s{_range_text(sim_times)}")
+    click.echo(f"  {floor:<36}{_seconds_text(forward_s):>10} s{_range_text(forward_times)}")
+    click.echo(f"  {'simulation (satasim run)':<36}{_seconds_text(sim_s):>10} s{_range_text(sim_times)}")
     ratio = "ratio simulation / draw" if workload.is_statistical else "ratio simulation / forward"
     click.echo(f"  {ratio:<36}{numbers['ratio']:10.2f}")
     click.echo(f"  {'peak memory':<36}{rss_sim:10.0f} MiB")
@@ -188,9 +188,16 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
         atomic_write_text(json_path, json.dumps(numbers, sort_keys=True, indent=1) + "\n")
 
 
+def _seconds_text(seconds: float) -> str:
+    """A time in seconds to 4 significant digits, at least 3 decimals: the quotient of two shown times is the
+    shown ratio to within 0.1% (at 3 decimals, 0.007 s and 0.060 s were 8.57 beside a ratio of 8.71)."""
+    decimals = 3 if not 0 < seconds < 1 else max(3, 3 - math.floor(math.log10(seconds)))
+    return f"{seconds:.{decimals}f}"
+
+
 def _range_text(times: list[float]) -> str:
     """'  (min-max)' of several timings, nothing for one."""
-    return f"  ({min(times):.3f}-{max(times):.3f})" if len(times) > 1 else ""
+    return f"  ({_seconds_text(min(times))}-{_seconds_text(max(times))})" if len(times) > 1 else ""
 
 
 @click.command("verify")
