@@ -179,6 +179,14 @@ def test_bench_ratio_is_the_quotient_of_the_times_it_prints(workload_file, monke
     assert abs(quotient - ratio) <= 0.01 * ratio, (quotient, ratio, out)
 
 
+def test_bench_refuses_an_empty_arch_instead_of_timing_the_default(workload_file, capsys):
+    """`--arch "$DESIGN"` with DESIGN unset must not time atsn16x16 as if it were the user's design."""
+    code, out, err = run(["bench", workload_file, "--arch", "", "--images", "1", "--repeat", "1"], capsys)
+    assert code == 2 and out == ""
+    assert err.strip() == ("satasim: error: --arch: is an empty path; give an architecture YAML or a shipped name "
+                           "(atsn16x16), or leave the option out")
+
+
 def test_a_small_input_spike_buffer_spills_like_a_small_output_buffer(workload_file, tmp_path, capsys):
     counters = {}
     for label, sets in (("big", []), ("small_in", ["--set", "global_buffers.input.bytes=2"]),
