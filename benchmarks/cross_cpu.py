@@ -211,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     shutil.rmtree(out / "inputs", ignore_errors=True)  # made afresh: a former run's may be of another version
-    make_inputs(out / "inputs")
+    try:
+        make_inputs(out / "inputs")
+    except OSError as error:  # --out under a file, or where nothing can be made: one line, before any command
+        print(f"cross_cpu.py: error: --out: cannot make {out / 'inputs'} ({error.strerror or error}); "
+              "choose a writable directory", file=sys.stderr)
+        return 2
     host = run_profile("host", out)
     failed = False
     for name in args.profile or [p for p in PROFILES if p != "host"]:

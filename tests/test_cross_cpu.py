@@ -110,3 +110,11 @@ def test_a_relative_out_directory_reaches_the_inputs(tmp_path, monkeypatch):
     where = cross_cpu.run_profile("host", Path("scratch"), ["ls {inputs}/engine_study.yaml"])
     assert where == tmp_path / "scratch" / "host"
     assert "engine_study.yaml" in (where / "log.txt").read_text()
+
+
+def test_an_unusable_out_directory_is_one_line(tmp_path, capsys):
+    """--out under a file: one line and exit code 2 before any command, not a traceback."""
+    (tmp_path / "file").write_text("x")
+    assert cross_cpu.main(["--out", str(tmp_path / "file" / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cross_cpu.py: error: --out: cannot make ") and len(err.strip().splitlines()) == 1
