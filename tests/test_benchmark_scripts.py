@@ -54,3 +54,22 @@ def test_bench_cifar_speed_refuses_in_one_line(args, words):
     code, out, err = _script("bench_cifar_speed.py", *args)
     assert code == 2 and out == ""
     assert err.startswith("bench_cifar_speed.py: error: ") and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_engine_names_a_statistical_floor_a_draw_and_prints_times_that_give_its_ratio(tmp_path):
+    """--trained with a statistical workload times its spike draw (as satasim bench does), so the line says
+    'draw'; the times are shown precisely enough that their quotient is the printed ratio."""
+    built = tmp_path / "built.npz"
+    done = subprocess.run([sys.executable, "-m", "satasim_atsn.cli", "workload", "build", "--network",
+                           str(REPO / "examples" / "my_net.yaml"), "--rate", "0.15", "--timesteps", "2",
+                           "--num-images", "3", "--exit-mean", "atsn=1.5", "-o", str(built)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    code, out, err = _script("bench_engine.py", "--workload", str(built), "--images", "1", "--trained", str(built),
+                             "--trained-images", "3")
+    assert code == 0, err
+    line = out.splitlines()[-1]
+    assert " draw " in line and " forward " not in line
+    words = line.replace(",", "").split()
+    floor, sim, ratio = (float(words[words.index(key) + 1]) for key in ("draw", "simulation", "ratio"))
+    assert abs(sim / floor - ratio) <= 0.01 * ratio, line
