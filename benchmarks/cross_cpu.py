@@ -203,13 +203,28 @@ def differing_files(reference: Path, other: Path) -> list[str]:
     return differ
 
 
+def foreign_entries(out: Path) -> list[str]:
+    """Names in ``out`` that this script does not make (it empties inputs/ and each profile's folder)."""
+    if not out.is_dir():
+        return []
+    ours = {"inputs", *PROFILES}
+    return sorted(p.name for p in out.iterdir() if p.name not in ours and not p.name.startswith("numba-cache-"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="/tmp/satasim-cross-cpu", help="scratch directory")
+    parser.add_argument("--out", default="/tmp/satasim-cross-cpu",
+                        help="scratch directory (new, empty, or a former --out: its inputs/ and profile folders are "
+                             "emptied)")
     parser.add_argument("--profile", action="append", choices=[p for p in PROFILES if p != "host"],
                         help="profiles to compare with the host (default: all)")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if foreign_entries(out):  # `--out .` or `--out ~` would empty the user's own inputs/ or host/ folder
+        print(f"cross_cpu.py: error: --out: {out} holds files this script did not make "
+              f"({', '.join(foreign_entries(out)[:3])}); give a new or empty directory, or a former --out",
+              file=sys.stderr)
+        return 2
     shutil.rmtree(out / "inputs", ignore_errors=True)  # made afresh: a former run's may be of another version
     try:
         make_inputs(out / "inputs")

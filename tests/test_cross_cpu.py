@@ -118,3 +118,19 @@ def test_an_unusable_out_directory_is_one_line(tmp_path, capsys):
     assert cross_cpu.main(["--out", str(tmp_path / "file" / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("cross_cpu.py: error: --out: cannot make ") and len(err.strip().splitlines()) == 1
+
+
+def test_an_out_directory_with_the_users_files_is_refused(tmp_path, capsys):
+    """--out . in a project: the script empties inputs/ and host/, so a folder holding other files is refused
+    before anything is deleted; a former --out (only the script's own folders) is accepted."""
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "precious.png").write_text("x")
+    (tmp_path / "notes.txt").write_text("mine")
+    assert cross_cpu.main(["--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--out: " in err and "notes.txt" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "inputs" / "precious.png").read_text() == "x"
+    (tmp_path / "notes.txt").unlink()
+    for name in ("host", "sse42", "numba-cache-host"):
+        (tmp_path / name).mkdir()
+    assert cross_cpu.foreign_entries(tmp_path) == []
