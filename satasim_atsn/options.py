@@ -18,7 +18,9 @@ class UserPath(click.Path):
     """click.Path with a leading ``~`` expanded first (nothing else changes: a name such as ``atsn16x16`` stays)."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        """The value with ``~`` expanded, then click.Path's checks."""
+        """The value with ``~`` expanded, then click.Path's checks; an empty text (an unset variable) is refused."""
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty; give a path (was a shell variable left unset?)", param, ctx)
         return super().convert(expand_home(value) if isinstance(value, str) else value, param, ctx)
 
 

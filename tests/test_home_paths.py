@@ -73,3 +73,23 @@ def test_compare_expands_home_on_each_side_of_arch_equals_workload(home):
 def test_workload_info_expands_home(home, capsys):
     _ok(["workload", "info", "~/w.npz", "--json", "~/info.json"])
     assert (home / "info.json").is_file()
+
+
+@pytest.mark.parametrize("text", ["", "  "])
+def test_every_path_parameter_refuses_an_empty_value(text):
+    """`--arch "$DESIGN"` with DESIGN unset: `run ""` read the working directory ('.: cannot read ... Is a
+    directory') and `bench --arch ""` timed the default design; every path parameter now names itself and the cause."""
+    paths = [(name, p) for name, command in _commands(cli) for p in command.params if isinstance(p.type, UserPath)]
+    assert len(paths) > 20
+    for name, param in paths:
+        with pytest.raises(click.BadParameter) as refused:
+            param.type.convert(text, param, None)
+        assert "is empty; give a path" in refused.value.message, (name, param.name)
+
+
+def test_an_empty_arch_is_one_line_naming_the_argument(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "", str(WORKLOAD), "--images", "1"])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err
+    assert "'ARCH': is empty; give a path" in err

@@ -137,9 +137,6 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
     from satasim_atsn.hw.engine import image_count, simulate
 
-    if arch_path is not None and not arch_path.strip():  # `--arch "$DESIGN"` with DESIGN unset: not the default
-        raise SatasimError.at(None, "--arch", "is an empty path",
-                              "give an architecture YAML or a shipped name (atsn16x16), or leave the option out")
     arch = load_arch_with_set(_default_arch() if arch_path is None else arch_path, list(overrides))
     workload = read_workload(workload_path, "bench: its argument")
     refuse_overwriting_inputs({"--json": json_path}, [*arch.files, workload_path])
