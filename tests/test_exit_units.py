@@ -61,3 +61,23 @@ def test_a_unit_decides_exactly_when_the_reference_has_a_decision(kind):
     assert unit.decides == (reference.DECIDE[kind] is not None)
     arch = load_arch(ARCHS / SHIPPED[kind], [] if unit.decides else ["array.exit_unit_tiles=0"])
     assert arch.has_exit_unit == unit.decides
+
+
+@pytest.mark.parametrize("sets, field", [((), "exit_unit.data_memory_bytes"),
+                                         (("images_per_batch=4",), "images_per_batch")])
+def test_a_unit_without_a_table_is_refused_without_a_0_b_table(sets, field):
+    """The conventional output tile has no table: its refusals said '... and a 0 B table (8000 B needed)' and
+    'its 3072 B hold a 0 B table and those of 3'; the AT unit's keep naming its 768 B table."""
+    from satasim_atsn.errors import MappingError
+    from satasim_atsn.hw.engine import check_mappable
+    from satasim_atsn.workload.synthetic import random_workload
+
+    workload = random_workload(5, images=1, size=6, residual=False, output_mode="membrane",
+                               num_classes=100 if sets else 500)
+    for name, shows_table in (("conventional16x16.yaml", False), ("atsn16x16.yaml", True)):
+        arch = load_arch(ARCHS / name, sets)
+        for check in (check_mappable, reference.simulate_reference):
+            with pytest.raises(MappingError, match=field) as refusal:
+                check(arch, workload)
+            assert ("768 B table" in str(refusal.value)) == shows_table, str(refusal.value)
+            assert " 0 B table" not in str(refusal.value)

@@ -1609,8 +1609,8 @@ def check_batch(arch: Arch, mapping: Mapping, workload: Workload) -> None:
     if need > int(eu.data_memory_bytes):
         table = int(eu.unit.table_bytes(eu))
         raise MappingError.at(arch.where, "images_per_batch", f"{b} images need {need - table} B of output membranes"
-                              f" in the exit unit, its {eu.data_memory_bytes} B hold a {table} B table and those of"
-                              f" {most}",
+                              f" in the exit unit, its {eu.data_memory_bytes} B hold"
+                              f"{f' a {table} B table and' if table else ''} those of {most}",
                               f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to {need}")
 
 

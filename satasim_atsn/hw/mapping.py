@@ -525,13 +525,14 @@ def _exit_memory_bytes(arch, classes: int, output_mode: str) -> int:
     words = 2 * classes if keeps_running_sum(arch.exit_unit.prediction, output_mode) else classes
     need = math.ceil(words * int(arch.exit_unit.vmem_bits) / 8) + lut_bytes
     if need > int(arch.exit_unit.data_memory_bytes):
+        table = f" and a {lut_bytes} B table" if lut_bytes else ""  # the conventional output tile has none
         batch = int(arch.images_per_batch)  # a batch keeps every image's membranes (hw/engine.check_batch)
         batch_need = -(-batch * words * int(arch.exit_unit.vmem_bits) // 8) + lut_bytes
         raise _fail(
             arch,
             "exit_unit.data_memory_bytes",
             f"{arch.exit_unit.data_memory_bytes} B cannot hold {classes} output membranes"
-            f"{' and their running sums' if words > classes else ''} and a {lut_bytes} B table"
+            f"{' and their running sums' if words > classes else ''}{table}"
             f" ({need} B needed)",
             f"raise it to at least {batch_need}"
             + (f" (the {batch} images of a batch, images_per_batch)" if batch > 1 else ""),

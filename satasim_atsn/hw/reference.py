@@ -1199,9 +1199,10 @@ def _check_exit_memory(arch, mapping: _Mapping, workload: Workload) -> None:
     eu, b = arch.exit_unit, int(arch.images_per_batch)
     most, need = _exit_unit_room(arch, workload)
     if most < 1:
-        raise MappingError.at(arch.where, "exit_unit.data_memory_bytes", f"{eu.data_memory_bytes} B hold the "
-                              f"{_exit_unit_table_bytes(eu)} B table but not one image's {workload.num_classes} "
-                              "output membranes", f"raise it to at least {need}"
+        table = _exit_unit_table_bytes(eu)
+        held = f"hold the {table} B table but not" if table else "cannot hold"
+        raise MappingError.at(arch.where, "exit_unit.data_memory_bytes", f"{eu.data_memory_bytes} B {held} one image's "
+                              f"{workload.num_classes} output membranes", f"raise it to at least {need}"
                               + (f" (the {b} images of a batch, images_per_batch)" if b > 1 else ""))
 
 
@@ -1237,8 +1238,8 @@ def _check_batch(arch, mapping: _Mapping, workload: Workload) -> None:
     if need > int(eu.data_memory_bytes):
         table = _exit_unit_table_bytes(eu)
         raise MappingError.at(arch.where, "images_per_batch", f"{b} images need {need - table} B of output"
-                              f" membranes in the exit unit, its {eu.data_memory_bytes} B hold a {table} B table"
-                              f" and those of {most}",
+                              f" membranes in the exit unit, its {eu.data_memory_bytes} B hold"
+                              f"{f' a {table} B table and' if table else ''} those of {most}",
                               f"use images_per_batch <= {most} or raise exit_unit.data_memory_bytes to {need}")
 
 
