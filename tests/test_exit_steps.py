@@ -217,6 +217,27 @@ def test_stats_writes_exit_steps_unless_told_not_to(tmp_path, capsys):
     assert "exit steps of" not in out and "exit_steps" not in json.loads((tmp_path / "plain.json").read_text())
 
 
+def test_the_twin_note_gives_a_stats_command_that_runs_and_agrees_in_number(tmp_path, capsys):
+    """The note's remedy was 'satasim workload stats TRAINED --cl-init 0.5', which stops at the missing -o; and one
+    threshold read 'the architecture's cl_init 0.5 do not change'. Run as given (TRAINED and TWIN.npz filled in), the
+    command now writes a twin, and the verb agrees with the number of thresholds named."""
+    trained, twin = tmp_path / "trained.npz", tmp_path / "twin.npz"
+    write_workload(trained, _trained())
+    write_workload(twin, fit_statistical_twin(_trained()))
+    for tau, named in (("0.95", "cl_init 0.5 does not"), ("0.5", "cl_init 0.5, tau_cl 0.5 do not")):  # file: 0.95
+        code, _, err = _run(["run", ARCH, twin, "--images", "4", "--set", "exit_unit.cl_init=0.5", "--set",
+                             f"exit_unit.tau_cl={tau}"], capsys)
+        assert code == 0, err
+        note = next(line for line in err.splitlines() if "statistical workload's exits" in line)
+        assert f"the architecture's {named} change" in note, note
+        command = note.split("thresholds: satasim ", 1)[1].split()
+        command = [str(trained) if w == "TRAINED" else str(tmp_path / "refit.npz") if w == "TWIN.npz" else w
+                   for w in command]
+        code, _, err = _run(command, capsys)
+        assert code == 0 and (tmp_path / "refit.npz").is_file(), err
+        (tmp_path / "refit.npz").unlink()
+
+
 def test_run_says_a_twins_paired_exits_ignore_the_thresholds(tmp_path, capsys):
     write_workload(tmp_path / "twin.npz", fit_statistical_twin(_trained()))
     code, _, err = _run(["run", ARCH, tmp_path / "twin.npz", "--images", "4", "--set", "exit_unit.cl_init=0.5"],

@@ -278,7 +278,7 @@ def test_run_says_a_statistical_workloads_exits_ignore_the_thresholds(capsys):
     shipped = str(Path(ARCH).parent.parent / "workloads" / "vgg16_cifar10.npz")
     code, out, err = run(["run", ARCH, shipped, "--images", "4", "--set", "exit_unit.cl_init=0.5"], capsys)
     assert code == 0, err
-    assert ("note: the architecture's cl_init 0.5 do not change this statistical workload's exits: they are drawn "
+    assert ("note: the architecture's cl_init 0.5 does not change this statistical workload's exits: they are drawn "
             "from its exit histogram (the file's meta.exit_policy says cl_init 0.999); a rate table measured at the "
             "architecture's thresholds: satasim workload rates TRAINED --network NET --dataset D --cl-init 0.5 -o "
             "T.yaml, then satasim workload build --rates T.yaml") in err  # it is built from workloads/rates/

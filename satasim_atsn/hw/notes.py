@@ -101,8 +101,10 @@ def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
         built = "rate_table" in (workload.meta.get("provenance") or {})  # built from a table, not a twin
         remedy = (f"a rate table measured at the architecture's thresholds: satasim workload rates TRAINED --network "
                   f"NET --dataset D {options} -o T.yaml, then satasim workload build --rates T.yaml" if built else
-                  f"a twin fitted at the architecture's thresholds: satasim workload stats TRAINED {options}")
-        return (f"note: the architecture's {arch_values} do not change this statistical workload's exits: {source} "
+                  f"a twin fitted at the architecture's thresholds: satasim workload stats TRAINED {options} "
+                  "-o TWIN.npz")
+        verb = "does not" if len(differ) == 1 else "do not"  # 'cl_init 0.5 does not', 'cl_init 0.5, tau_cl 0.5 do not'
+        return (f"note: the architecture's {arch_values} {verb} change this statistical workload's exits: {source} "
                 f"(the file's meta.exit_policy says {own_values}); {remedy}")
     return (f"note: the exit unit decides with the architecture's {arch_values}; the workload's own {own_values} "
             f"(satasim evaluate's defaults) apply with "
