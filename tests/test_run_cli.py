@@ -281,9 +281,28 @@ def test_run_says_a_statistical_workloads_exits_ignore_the_thresholds(capsys):
     assert ("note: the architecture's cl_init 0.5 does not change this statistical workload's exits: they are drawn "
             "from its exit histogram (the file's meta.exit_policy says cl_init 0.999); a rate table measured at the "
             "architecture's thresholds: satasim workload rates TRAINED --network NET --dataset D --cl-init 0.5 -o "
-            "T.yaml, then satasim workload build --rates T.yaml") in err  # it is built from workloads/rates/
+            "T.yaml, then satasim workload build --network NET --rates T.yaml --dataset D -o W.npz"
+            ) in err  # it is built from workloads/rates/
     code, out, err = run(["run", ARCH, shipped, "--images", "4"], capsys)
     assert code == 0 and "note:" not in err
+
+
+def test_the_rate_table_remedy_names_every_option_its_commands_require(capsys):
+    """The note ended 'then satasim workload build --rates T.yaml', which build refuses (--network, -o and, with
+    --rates, --dataset are required): each command the note gives now carries its command's required options."""
+    from satasim_atsn.traces.commands import workload_group
+
+    shipped = str(Path(ARCH).parent.parent / "workloads" / "vgg16_cifar10.npz")
+    code, _, err = run(["run", ARCH, shipped, "--images", "4", "--set", "exit_unit.cl_init=0.5"], capsys)
+    assert code == 0, err
+    remedy = next(line for line in err.splitlines() if "rate table measured" in line).split("thresholds: ", 1)[1]
+    commands = [part.split() for part in remedy.split(", then ")]
+    assert [words[:3] for words in commands] == [["satasim", "workload", "rates"], ["satasim", "workload", "build"]]
+    for words in commands:
+        required = [p for p in workload_group.commands[words[2]].params if p.required]
+        for param in required:
+            assert param.param_type_name == "argument" or set(param.opts) & set(words), (param.opts, words)
+        assert "--rates" not in words or "--dataset" in words, words  # build: --dataset is required with --rates
 
 
 def test_too_few_images_for_the_accelerators_are_noted(capsys):

@@ -100,7 +100,8 @@ def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
                   "they are drawn from its exit histogram")
         built = "rate_table" in (workload.meta.get("provenance") or {})  # built from a table, not a twin
         remedy = (f"a rate table measured at the architecture's thresholds: satasim workload rates TRAINED --network "
-                  f"NET --dataset D {options} -o T.yaml, then satasim workload build --rates T.yaml" if built else
+                  f"NET --dataset D {options} -o T.yaml, then satasim workload build --network NET --rates T.yaml "
+                  "--dataset D -o W.npz" if built else
                   f"a twin fitted at the architecture's thresholds: satasim workload stats TRAINED {options} "
                   "-o TWIN.npz")
         verb = "does not" if len(differ) == 1 else "do not"  # 'cl_init 0.5 does not', 'cl_init 0.5, tau_cl 0.5 do not'
