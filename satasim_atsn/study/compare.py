@@ -493,8 +493,9 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
         doc.write(stage)
     if json_path:
         atomic_write_text(json_path, text)
-    term_rows = [r for r in rows if r[0] in _TERMINAL_ROWS]
-    return text_table(headers, term_rows) + f"\n-> {out}/report.md"
+    term_rows = [r for r in rows if r[0] in _TERMINAL_ROWS]  # the terminal shows the names as written, unescaped
+    term_headers = ["metric"] + names + [f"{n} / {names[b]}" for i, n in enumerate(names) if i != b]
+    return text_table(term_headers, term_rows) + f"\n-> {out}/report.md"
 
 
 
