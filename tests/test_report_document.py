@@ -65,6 +65,13 @@ def test_fmt_and_text_table():
     assert table.splitlines()[1] == "--  --"
 
 
+def test_a_text_table_of_cjk_names_stays_aligned_on_screen():
+    """A CJK design name takes two terminal columns a character: padded by characters, compare's columns drifted."""
+    table = text_table(["metric", "设计一", "b"], [["FPS", "1.5", "2"], ["energy / image (uJ)", "33.25", "4"]])
+    ends = {sum(2 if "\u4e00" <= c <= "\u9fff" else 1 for c in line) for line in table.splitlines()}
+    assert len(ends) == 1, table
+
+
 def test_a_timeline_of_many_timesteps_draws_without_warnings(tmp_path):
     """A T = 40 network's timeline put 40 legend rows inside the axes, and matplotlib printed 'Tight layout not
     applied' on the terminal of every compare (even with -q); the legend now goes beside the axes."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,13 +227,19 @@ def _html_table(table: Table) -> str:
     return "".join(parts)
 
 
+def _columns(text: str) -> int:
+    """The terminal columns a text takes: a wide (CJK) or full-width character takes two, a combining mark none."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def text_table(headers: list[str], rows: list[list]) -> str:
-    """A plain fixed-width table for the terminal."""
+    """A plain fixed-width table for the terminal (aligned by columns on screen, so CJK names keep it straight)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    widths = [max(_columns(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for index, row in enumerate(cells):
-        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=False)]
+        parts = [row[0] + " " * (widths[0] - _columns(row[0]))]
+        parts += [" " * (w - _columns(c)) + c for c, w in zip(row[1:], widths[1:], strict=False)]
         lines.append("  ".join(parts))
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
