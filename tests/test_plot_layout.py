@@ -14,7 +14,7 @@ def drawn(monkeypatch):
     figures = []
 
     def keep(fig, path):
-        plots._spell_undrawable(fig)  # as _save does
+        plots._finish(fig)  # as _save does
         fig.canvas.draw()
         figures.append(fig)
         fig.savefig(path, format="png", dpi=plots.DPI)
@@ -306,3 +306,39 @@ def test_an_exit_histogram_of_a_few_images_has_whole_number_ticks(tmp_path, draw
                        "t", "exit timestep", "images", counts=True)
     ticks = drawn[0].axes[0].get_yticks()
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+
+
+LONGER = ("A" * 30 + " design name with spaces that goes on past one hundred and fifty characters, as a user may write "
+          + "Z" * 40)
+
+
+def _on_the_figure(fig, artist) -> bool:
+    box = _extent(fig, artist)
+    return box.x0 >= 0 and box.x1 <= fig.bbox.x1
+
+
+@pytest.mark.parametrize("plot", ["timeline", "metric_bars", "grouped_bars", "lines"])
+def test_a_long_name_in_a_title_or_legend_stays_on_the_figure(tmp_path, drawn, plot):
+    """A design's name of 150 characters in a timeline's title, metrics.png's 'ratios to' title or a legend ran past
+    the figure's edge: saved 'tight', the PNG grew to twice the figure's width and the plot shrank to a strip of it.
+    Such a title or legend entry is wrapped; whatever the reader sees is on the figure, every name still whole."""
+    names = [LONGER, "short", LONGER[::-1]]
+    if plot == "timeline":
+        segments = [(layer, t + k * 0.2, 0.2, f"t={t + 1}") for t in range(3) for k, layer in enumerate(("c1", "out"))]
+        plots.timeline(tmp_path / "p.png", segments, f"{LONGER}: one image through layers and timesteps", "time (us)")
+    elif plot == "metric_bars":
+        plots.metric_bars(tmp_path / "p.png", names, [(m, [1.0, 2.0, 3.0]) for m in ("FPS", "area (mm2)")], 0)
+    elif plot == "grouped_bars":
+        plots.grouped_bars(tmp_path / "p.png", ["1", "2"], {n: [1.0, 2.0] for n in names}, "exit timestep histogram",
+                           "exit timestep", "images", counts=True)
+    else:
+        plots.lines(tmp_path / "p.png", {n: ([1, 2], [1.0, 2.0]) for n in names}, "x", "accuracy %", "t")
+    fig = drawn[0]
+    texts = [ax.title for ax in fig.axes] + [fig._suptitle] * (fig._suptitle is not None)
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    assert legends or plot == "timeline"
+    assert [t.get_text() for t in texts + legends if not _on_the_figure(fig, t)] == []
+    shown = ["".join(t.get_text().split()) for t in texts + [t for legend in legends for t in legend.get_texts()]]
+    assert any("".join(LONGER.split()) in s for s in shown), shown  # wrapped, not cut
+    if plot == "lines":  # beside the plot, not over its lines
+        assert not _overlaps(_extent(fig, legends[0]), _extent(fig, fig.axes[0].patch))

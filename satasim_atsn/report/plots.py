@@ -101,10 +101,72 @@ def _spelled(char: str, chars: frozenset[int]) -> str:
     return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
 
 
+LEGEND_SHARE = 0.4  # an axes' legend past the figure's edge is wrapped to this share of the figure's width
+
+
+def _finish(fig) -> None:
+    """The figure as it is saved: undrawable characters spelled, then titles and legends kept on the page."""
+    _spell_undrawable(fig)
+    if _fit_to_figure(fig):
+        _tight(fig)
+
+
+def _centred_room(box, width: float) -> float:
+    """The width a text centred where ``box`` is has before it runs past either edge of a figure ``width`` wide."""
+    return 2 * min((box.x0 + box.x1) / 2, width - (box.x0 + box.x1) / 2)
+
+
+def _rewrap(text, fraction: float, originals: dict) -> bool:
+    """Break a text's lines at ``fraction`` of their length as drawn (at spaces where it can, else inside a word),
+    wrapping its lines as first written (``originals``), not the pieces of an earlier wrap."""
+    lines = originals.setdefault(text, text.get_text()).split("\n")
+    chars = max(8, int(max(map(len, text.get_text().split("\n"))) * fraction))
+    wrapped = "\n".join(textwrap.fill(line, chars) if len(line) > chars else line for line in lines)
+    if wrapped == text.get_text():
+        return False
+    text.set_text(wrapped)
+    return True
+
+
+def _fit_to_figure(fig) -> bool:
+    """Wrap a title or legend wider than the figure (a design's or study's long name): saved 'tight', it widened
+    the PNG to twice the figure and shrank the plot to a strip beside it. Returns whether anything was wrapped."""
+    changed, originals = False, {}
+    for _ in range(3):  # a wrap is judged by eye (characters, not pixels): look again
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        width = fig.bbox.width - 4
+        wrapped = False
+        titles = [ax.title for ax in fig.axes] + ([fig._suptitle] if fig._suptitle is not None else [])
+        for title in (t for t in titles if t.get_text()):
+            box = title.get_window_extent(renderer)
+            room = _centred_room(box, width)
+            if box.width > room:
+                wrapped |= _rewrap(title, 0.95 * room / box.width, originals)
+        legends = [(ax.get_legend(), LEGEND_SHARE) for ax in fig.axes if ax.get_legend()]
+        for legend, share in legends + [(legend, 1.0) for legend in fig.legends]:  # a figure's: below the plots
+            box = legend.get_window_extent(renderer)
+            if box.x1 <= width and box.x0 >= 0:
+                continue
+            if share < 1:  # inside the axes, its wrapped lines would cover the plot: beside it, as grouped_bars has it
+                legend.set_loc("upper left")
+                legend.set_bbox_to_anchor((1.01, 1), transform=legend.axes.transAxes)
+            excess = box.width - share * width  # beside the axes, it leaves the plot the rest of the figure
+            widest = max((t.get_window_extent(renderer).width for t in legend.get_texts()), default=0.0)
+            for text in legend.get_texts() if widest > excess > 0 else []:
+                drawn = text.get_window_extent(renderer).width
+                if drawn > widest - excess:
+                    wrapped |= _rewrap(text, 0.95 * (widest - excess) / drawn, originals)
+        changed |= wrapped
+        if not wrapped:
+            break
+    return changed
+
+
 def _save(fig, path: str | Path) -> Path:
     """Save a figure as PNG without dates/software metadata, atomically; close it."""
     buffer = io.BytesIO()
-    _spell_undrawable(fig)
+    _finish(fig)
     with warnings.catch_warnings():  # a character the font lacks would still be drawn as a box, silently
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
         fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight")
