@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -298,6 +300,19 @@ def test_a_heatmap_names_architecture_files_as_the_colour_bars_do(tmp_path, draw
     assert max(len(line) for label in labels for line in label.split("\n")) <= 24
     assert [t.get_text() for t in ax.get_xticklabels()] == ["2e+08", "5e+08", "1e+09"]
     assert _extent(fig, ax).width > 0.4 * fig.bbox.width
+
+
+def test_a_cjk_architecture_file_is_wrapped_as_drawn(tmp_path, drawn):
+    """A CJK file name of 15 characters was wrapped as 15 characters, then drawn as 90 (its \\uXXXX escapes, no
+    font having the glyphs): one line wider than the map beside it. Wrapped as drawn, never inside an escape."""
+    archs = ["la/设计二号加速器架构文件名字很长.yaml", "la/short.yaml"]
+    plots.heatmap(tmp_path / "h.png", np.array([[1.0, 2.0], [2.0, 3.0]]), [512, 1024], archs, "bytes", "arch", "t",
+                  "fps")
+    fig = drawn[0]
+    lines = [line for t in fig.axes[0].get_yticklabels() for line in t.get_text().split("\n")]
+    assert max(map(len, lines)) <= 24, lines
+    assert all(re.fullmatch(r"(\\u[0-9a-f]{4}|[^\\])*", line) for line in lines), lines
+    assert "".join(lines).startswith(("设计", "\\u8bbe"))
 
 
 def test_an_exit_histogram_of_a_few_images_has_whole_number_ticks(tmp_path, drawn):

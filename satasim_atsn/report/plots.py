@@ -412,7 +412,24 @@ def _category_names(categories: list[str]) -> list[str]:
     names = [Path(c).name for c in categories]
     if len(set(names)) < len(names):
         names = list(categories)
-    return [textwrap.fill(n, 24, break_long_words=True) for n in names]
+    return [_fill_spelled(n, 24) for n in names]
+
+
+def _fill_spelled(name: str, width: int) -> str:
+    """A name wrapped at ``width`` characters as it will be drawn: characters no font has are spelled first (a CJK
+    file name, wrapped as 12 characters, was drawn as one line of 72), and an escape is never split."""
+    from matplotlib.font_manager import FontProperties
+
+    chars = _drawable_chars(FontProperties())
+    spelled = [_spelled(c, chars) for c in name]
+    if all(len(piece) == 1 for piece in spelled):
+        return textwrap.fill(name, width, break_long_words=True) if len(name) > width else name
+    lines = [""]
+    for piece in spelled:
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines.append("")
+        lines[-1] += piece
+    return "\n".join(lines)
 
 
 def _plain_log_ticks(axis) -> None:
