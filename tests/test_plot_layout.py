@@ -357,3 +357,14 @@ def test_a_long_name_in_a_title_or_legend_stays_on_the_figure(tmp_path, drawn, p
     assert any("".join(LONGER.split()) in s for s in shown), shown  # wrapped, not cut
     if plot == "lines":  # beside the plot, not over its lines
         assert not _overlaps(_extent(fig, legends[0]), _extent(fig, fig.axes[0].patch))
+
+
+def test_a_colour_field_of_one_value_is_one_named_band(tmp_path, drawn):
+    """A one-point study (or a colour field the study holds at one value) drew a colour bar from 4.6 to 5.4 with
+    '1e8' above it, for clock_hz = 5e8: a scale of values no point has. It is one band, named by its value."""
+    plots.pareto_scatter(tmp_path / "p.png", np.array([1.0, 2.0]), np.array([2.0, 1.0]), np.array([True, True]),
+                         "energy", "fps", "t", color=np.array([5e8, 5e8]), color_label="clock_hz")
+    fig = drawn[0]
+    bar = fig.axes[1]
+    assert [t.get_text() for t in bar.get_yticklabels() if t.get_text()] == ["5e+08"]
+    assert bar.get_ylabel() == "clock_hz"

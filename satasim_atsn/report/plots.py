@@ -449,6 +449,9 @@ def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.nda
     is NaN are drawn grey. With ``categories``, ``color`` holds their indices: one colour and one named tick each."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     coloured = np.isfinite(color) if color is not None else np.zeros(len(x), dtype=bool)
+    if coloured.any() and not categories and np.unique(color[coloured]).size == 1:  # one value: one named band,
+        categories = [_tick(float(color[coloured][0]))]  # not a scale from 4.6 to 5.4 x 1e8 around 5e8
+        color = np.where(coloured, 0.0, np.nan)
     if coloured.any():
         log = not categories and _decades(color[coloured])
         norm = matplotlib.colors.LogNorm() if log else None
