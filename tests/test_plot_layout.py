@@ -368,3 +368,19 @@ def test_a_colour_field_of_one_value_is_one_named_band(tmp_path, drawn):
     bar = fig.axes[1]
     assert [t.get_text() for t in bar.get_yticklabels() if t.get_text()] == ["5e+08"]
     assert bar.get_ylabel() == "clock_hz"
+
+
+def test_the_legend_of_lines_hides_no_point(tmp_path, drawn):
+    """compare's exit histogram past T = 9 is lines, one per design: six designs' histograms filled the plot, and
+    the legend, inside the axes where matplotlib found the least data, lay over their points."""
+    steps = list(range(1, 41))
+    series = {f"design{i}": (steps, [float((7 * t + 11 * i) % 30) for t in steps]) for i in range(6)}
+    plots.lines(tmp_path / "l.png", series, "exit timestep", "images", "exit timestep histogram")
+    fig = drawn[0]
+    ax = fig.axes[0]
+    legend = _extent(fig, ax.get_legend())
+    points = np.concatenate([line.get_transform().transform(line.get_xydata()) for line in ax.get_lines()])
+    inside = (points[:, 0] >= legend.x0) & (points[:, 0] <= legend.x1) & (points[:, 1] >= legend.y0) & (
+        points[:, 1] <= legend.y1)
+    assert not inside.any()
+    assert legend.x1 <= fig.bbox.x1

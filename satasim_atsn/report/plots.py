@@ -396,6 +396,18 @@ def _hides_a_bar(fig, ax) -> bool:
     return any(bar.get_height() > 0 and legend.overlaps(bar.get_window_extent(renderer)) for bar in ax.patches)
 
 
+def _hides_a_point(fig, ax) -> bool:
+    """Does the legend inside the axes cover a marker of a line? ("best" finds no free corner when several designs'
+    exit histograms fill the plot: the legend lay over their points.)"""
+    _spell_undrawable(fig)  # as _save will: a CJK name's escapes widen the legend
+    fig.canvas.draw()  # "best" places the legend when the figure is drawn
+    legend = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    points = np.concatenate([line.get_transform().transform(line.get_xydata()) for line in ax.get_lines()
+                             if line.get_marker() not in (None, "None", "")] or [np.empty((0, 2))])
+    return bool(np.any((points[:, 0] >= legend.x0) & (points[:, 0] <= legend.x1)
+                       & (points[:, 1] >= legend.y0) & (points[:, 1] <= legend.y1)))
+
+
 LOG_SPAN = 100  # positive values spanning this factor or more are drawn on a logarithmic scale
 
 
@@ -580,4 +592,7 @@ def lines(path: str | Path, series: dict[str, tuple[list[float], list[float]]], 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _tight(fig)
+    if _hides_a_point(fig, ax):  # no free corner: beside the axes, as grouped_bars has it
+        ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
+        _tight(fig)
     return _save(fig, path)
