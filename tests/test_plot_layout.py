@@ -384,3 +384,19 @@ def test_the_legend_of_lines_hides_no_point(tmp_path, drawn):
         points[:, 1] <= legend.y1)
     assert not inside.any()
     assert legend.x1 <= fig.bbox.x1
+
+
+@pytest.mark.parametrize("plot", ["grouped_bars", "lines", "stacked_bars"])
+def test_a_name_starting_with_an_underscore_is_in_the_legend(tmp_path, drawn, plot):
+    """matplotlib leaves an artist whose label starts with '_' out of a legend: a design named '_a_' had bars in
+    compare's exit histogram and no entry naming them (a layer '_skip' likewise in energy_by_layer.png)."""
+    names = ["_a_", "b", "_hidden"]
+    if plot == "grouped_bars":
+        plots.grouped_bars(tmp_path / "p.png", ["1", "2"], {n: [1.0, 2.0] for n in names}, "t", "x", "images")
+    elif plot == "lines":
+        plots.lines(tmp_path / "p.png", {n: ([1, 2], [1.0, 2.0]) for n in names}, "x", "y", "t")
+    else:
+        plots.stacked_bars(tmp_path / "p.png", ["x", "y"], {n: [1.0, 2.0] for n in names}, "t", "uJ")
+    legend = drawn[0].axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == names
+    assert len(legend.legend_handles) == len(names)

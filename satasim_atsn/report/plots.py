@@ -238,13 +238,14 @@ def stacked_bars(
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(labels) + 3), 4.2))
     x = np.arange(len(labels))
     bottom = np.zeros(len(labels))
+    handles = []
     for index, (name, values) in enumerate(stacks.items()):
         vals = np.asarray(values, dtype=float)
-        ax.bar(x, vals, bottom=bottom, label=name, color=COLORS[index % len(COLORS)])
+        handles.append(ax.bar(x, vals, bottom=bottom, label=name, color=COLORS[index % len(COLORS)]))
         bottom += vals
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    ax.legend(handles, list(stacks), fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")  # named: '_x' too
     _fit_names(fig, ax, labels)
     return _save(fig, path)
 
@@ -366,9 +367,8 @@ def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list
     fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(categories) * max(1, len(series)) + 2), 3.8))
     x = np.arange(len(categories))
     width = 0.8 / max(len(series), 1)
-    for index, (name, values) in enumerate(series.items()):
-        ax.bar(x + (index - (len(series) - 1) / 2) * width, values, width, label=name,
-               color=COLORS[(2 * index) % len(COLORS)])
+    handles = [ax.bar(x + (index - (len(series) - 1) / 2) * width, values, width, label=name,
+                      color=COLORS[(2 * index) % len(COLORS)]) for index, (name, values) in enumerate(series.items())]
     ax.set_xticks(x)
     ax.set_xticklabels(categories)
     if counts:
@@ -378,10 +378,10 @@ def grouped_bars(path: str | Path, categories: list[str], series: dict[str, list
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(handles, list(series), fontsize=8)  # named explicitly: matplotlib leaves out a label starting '_'
     _tight(fig)
     if _hides_a_bar(fig, ax):  # no free corner (many or long names): beside the axes, as stacked_bars has it
-        ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
+        ax.legend(handles, list(series), fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
         _tight(fig)
     return _save(fig, path)
 
@@ -582,17 +582,17 @@ def lines(path: str | Path, series: dict[str, tuple[list[float], list[float]]], 
           title: str, vline: float | None = None) -> Path:
     """Line plot with markers, one line per series (x, y)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for index, (name, (xv, yv)) in enumerate(series.items()):
-        ax.plot(xv, yv, "-o", ms=3, label=name, color=COLORS[(2 * index) % len(COLORS)])
+    handles = [ax.plot(xv, yv, "-o", ms=3, label=name, color=COLORS[(2 * index) % len(COLORS)])[0]
+               for index, (name, (xv, yv)) in enumerate(series.items())]
     if vline is not None:
         ax.axvline(vline, color="0.4", ls="--", lw=1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(handles, list(series), fontsize=8)  # named explicitly: matplotlib leaves out a label starting '_'
     _tight(fig)
     if _hides_a_point(fig, ax):  # no free corner: beside the axes, as grouped_bars has it
-        ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
+        ax.legend(handles, list(series), fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
         _tight(fig)
     return _save(fig, path)
