@@ -81,6 +81,22 @@ def test_a_compare_report_shows_architecture_names_as_written(tmp_path, workload
     assert "<th>*x* `z`</th><th>_a_</th>" in html and "<b>_a_</b> spends" in html
 
 
+def test_reproduce_table2_prints_the_trained_set_as_typed(tmp_path, capsys):
+    """The terminal's table is no Markdown: table2 printed --trained-set '*p*' as 'ours (\\*p\\*_*.npz)'."""
+    import shutil
+
+    shipped = Path(__file__).resolve().parents[1] / "workloads"
+    for algo in ("snn", "dtsnn", "atsn"):
+        shutil.copy(shipped / f"vgg_small_fmnist_{algo}.npz", tmp_path / f"*p*_{algo}.npz")
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "table2", "-o", str(tmp_path / "out"), "--workloads", str(tmp_path), "--trained-set", "*p*",
+              "--images", "64"])
+    out, err = capsys.readouterr()
+    assert exc.value.code in (0, None), err
+    assert "ours (*p*_*.npz)" in out and "\\*" not in out, out
+    assert "ours (\\*p\\*_*.npz)" in (tmp_path / "out" / "report.md").read_text()
+
+
 @pytest.mark.parametrize("prefix", ["*p*", "_p_"])
 def test_a_reproduce_report_shows_the_trained_set_as_written(tmp_path, capsys, prefix):
     """--trained-set PREFIX names the user's files: table1 quotes them as PREFIX_*.npz."""
