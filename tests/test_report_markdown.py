@@ -97,6 +97,26 @@ def test_reproduce_table2_prints_the_trained_set_as_typed(tmp_path, capsys):
     assert "ours (\\*p\\*_*.npz)" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_reproduce_table5_shows_a_workload_name_as_written(tmp_path, capsys):
+    """Table 5's rows name each workload by its meta name: '*net*' was read as italics in report.md (and the
+    terminal, which is no Markdown, prints it as written)."""
+    from satasim_atsn.workload.format import read_workload, write_workload
+
+    shipped = Path(__file__).resolve().parents[1] / "workloads"
+    for algo in ("snn", "dtsnn", "atsn"):
+        workload = read_workload(shipped / f"vgg_small_fmnist_{algo}.npz")
+        workload.meta["name"] = f"*net*_{algo}"
+        write_workload(tmp_path / f"mine_{algo}.npz", workload)
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "table5", "-o", str(tmp_path / "out"), "--workloads", str(tmp_path), "--trained-set", "mine",
+              "--images", "64"])
+    out, err = capsys.readouterr()
+    assert exc.value.code in (0, None), err
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| \\*net\\*\\_atsn |" in md, md
+    assert "*net*_atsn " in out, out
+
+
 @pytest.mark.parametrize("prefix", ["*p*", "_p_"])
 def test_a_reproduce_report_shows_the_trained_set_as_written(tmp_path, capsys, prefix):
     """--trained-set PREFIX names the user's files: table1 quotes them as PREFIX_*.npz."""

@@ -513,7 +513,7 @@ def table5(out: Path, images: int | None, workload_dir: Path, command: str,
         results["rows"].append({"workload": run.workload.name, "loss": loss, "output": output, "fixed_t": acc})
         rows.append([run.workload.name, output, loss] + step_cells([None if a is None else 100 * a for a in acc], T,
                                                                     fmt, fmt(None)))
-    doc.table(["workload", "output", "loss"] + step_headers(T), rows,
+    doc.table(["workload", "output", "loss"] + step_headers(T), [[md_text(r[0])] + r[1:] for r in rows],
               caption=f"Ours: accuracy (%) at fixed timesteps ({_network_label(runs[0][2])}; "
                       f"{_dataset_label(runs[0][2], _md_set(trained))}){steps_note(T)}")
     doc.table(["dataset", "output neuron", "loss", "representation", "T1", "T2", "T3", "T4"],
