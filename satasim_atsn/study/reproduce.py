@@ -348,8 +348,7 @@ def table2(out: Path, images: int | None, workload_dir: Path, command: str,
              "text claims (per-timestep complexity near 1, fewer timesteps and better accuracy for ATSN), checked by "
              f"the verdicts above. {second} (the paper does not say at which thresholds its Table 2 was measured).")
     terminal = [[f"ours ({trained.prefix}_*.npz)"] + rows[0][1:]] + rows[1:]  # the prefix as typed, no Markdown
-    summary = text_table(head, terminal)
-    return doc, results, summary
+    return doc, results, text_table(head, terminal)
 
 
 def _table2_claims(relative: list[float | None], d_acc: float | None, images: int, t_rel: float,
