@@ -137,7 +137,7 @@ def _fit_to_figure(fig) -> bool:
         renderer = fig.canvas.get_renderer()
         width = fig.bbox.width - 4
         wrapped = False
-        titles = [ax.title for ax in fig.axes] + ([fig._suptitle] if fig._suptitle is not None else [])
+        titles = [ax.title for ax in fig.axes] + [t for t in [getattr(fig, "_suptitle", None)] if t is not None]
         for title in (t for t in titles if t.get_text()):
             box = title.get_window_extent(renderer)
             room = _centred_room(box, width)
