@@ -400,3 +400,13 @@ def test_a_name_starting_with_an_underscore_is_in_the_legend(tmp_path, drawn, pl
     legend = drawn[0].axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == names
     assert len(legend.legend_handles) == len(names)
+
+
+def test_a_metric_of_one_value_says_so_on_its_axis(tmp_path, drawn):
+    """A trade-off plot of fps = 54,900 at every point drew an axis from 52,000 to 57,800, read as a spread of
+    results; heat maps said so in their title. Its axis label now says it, and a varying axis says nothing."""
+    plots.pareto_scatter(tmp_path / "p.png", np.array([1.0, 2.0, 3.0]), np.array([54900.0, 54900.0, 54900.0]),
+                         np.array([True, False, False]), "energy_per_image_uJ", "fps", "t")
+    ax = drawn[0].axes[0]
+    assert ax.get_ylabel() == "fps (the same at every point: 54900)"
+    assert ax.get_xlabel() == "energy_per_image_uJ"

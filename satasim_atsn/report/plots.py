@@ -454,6 +454,14 @@ def _plain_log_ticks(axis) -> None:
 
 
 @_plain_text
+def _one_value(values: np.ndarray) -> str:
+    """An axis label's note when every point has the same finite value: else matplotlib's invented range around
+    it (52,000..57,800 for 54,900 everywhere) reads as a spread of results."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return f" (the same at every point: {finite[0]:.6g})" if finite.size > 1 and finite.min() == finite.max() else ""
+
+
 def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.ndarray, xlabel: str, ylabel: str,
                    title: str, annotations: list[str] | None = None, color: np.ndarray | None = None,
                    color_label: str = "", categories: list[str] | None = None) -> Path:
@@ -489,8 +497,8 @@ def pareto_scatter(path: str | Path, x: np.ndarray, y: np.ndarray, front: np.nda
         ax.plot(x[order], y[order], "-o", color="crimson", mfc="none", ms=10, zorder=3, label="Pareto front")
     if annotations is not None:
         _label_front(ax, x, y, idx, annotations)
-    ax.set_xlabel(xlabel + (" (log scale)" if ax.get_xscale() == "log" else ""))
-    ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
+    ax.set_xlabel(xlabel + (" (log scale)" if ax.get_xscale() == "log" else "") + _one_value(x))
+    ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else "") + _one_value(y))
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
