@@ -519,3 +519,17 @@ def test_a_clock_out_of_range_is_called_a_typo_of_its_exponent_only_when_positiv
     with pytest.raises(ArchError) as err:
         load_arch(ARCHS / "atsn16x16.yaml", [f"clock_hz={value}"])
     assert advice in str(err.value), str(err.value)
+
+
+def test_a_section_check_names_the_set_values_inside_it():
+    """`--set array.rows=1 --set array.cols=1` is refused by the array's own check (rows x cols leaves no PE tile),
+    whose field is the section, not either value: the message named the file alone, which holds 16 x 16."""
+    from satasim_atsn.hw.arch import load_arch, load_arch_with_set
+
+    with pytest.raises(ArchError) as caught:
+        load_arch_with_set("atsn16x16", ["array.rows=1", "array.cols=1", "pe.adders=2"])
+    assert str(caught.value).endswith("leaves no tile for a PE beside 1 exit-unit tile; use at least 2 tiles "
+                                      "(e.g. 16x16) (--set gave array.rows=1, array.cols=1)")
+    with pytest.raises(ArchError) as caught:
+        load_arch("atsn16x16", ["array.rows=1", "array.cols=1"])
+    assert str(caught.value).endswith("(the overrides gave array.rows=1, array.cols=1)")

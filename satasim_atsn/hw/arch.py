@@ -912,10 +912,15 @@ def naming_set_values(overrides: Iterable[str], source: str = "--set") -> Iterat
     try:
         yield
     except SatasimError as error:
-        culprit = given.get(error.field or "")
-        if culprit is None or getattr(error, "from_set", False) or str(error).startswith("--set: "):
+        field = error.field or ""
+        culprit = given.get(field)
+        inside = [text for path, text in given.items() if field and path.startswith(field + ".")]
+        if (culprit is None and not inside) or getattr(error, "from_set", False) or str(error).startswith("--set: "):
             raise  # not a --set's value, already said so, or an override refused by itself (the message names it)
-        relabelled = type(error)(f"{error} (the value comes from {source} {culprit})")
+        if culprit is not None:
+            relabelled = type(error)(f"{error} (the value comes from {source} {culprit})")
+        else:  # a section's check of several fields (array: rows x cols): name the values given inside it
+            relabelled = type(error)(f"{error} ({source.removesuffix(' item')} gave {', '.join(inside)})")
         relabelled.field, relabelled.problem, relabelled.from_set = error.field, error.problem, True
         raise relabelled from None
 
