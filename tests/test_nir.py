@@ -1037,3 +1037,19 @@ def test_import_names_a_graph_given_as_its_inputs(tmp_path, capsys):
     assert "w.nir: is an HDF5 file (a NIR graph), not inputs; give the graph as MODEL" in err
     assert "regenerate" not in err
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_import_help_says_a_graph_we_exported_keeps_its_dt(tmp_path, capsys):
+    """import's --dt help said "default 1e-4", but a graph exported with --dt D imports at D when --dt is not
+    given (its metadata's dt): the help names that default, and the import follows it."""
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", "--help"])
+    text = " ".join(capsys.readouterr().out.split("--dt")[1].split("--name")[0].split())
+    assert exc.value.code == 0 and "the dt in its metadata" in text and "1e-4" in text, text
+    src = ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"
+    with pytest.raises(SystemExit):
+        main(["workload", "export", str(src), "--nir", str(tmp_path / "g.nir"), "--dt", "0.001"])
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(tmp_path / "g.nir"), "--inputs", str(src), "-o", str(tmp_path / "w.npz")])
+    capsys.readouterr()
+    assert exc.value.code == 0 and read_workload(tmp_path / "w.npz").meta["provenance"]["dt"] == 0.001

@@ -601,7 +601,8 @@ def _refuse_near_known_dataset(dataset: str | None) -> None:
 @click.option("-o", "--output", required=True, type=FILE, help="the workload (.npz)")
 @click.option("--timesteps", type=click.IntRange(1, 1024), help="T for image inputs (default: the graph's metadata)")
 @click.option("--input-scale", type=NUMBER, help="float input = uint8 pixel x this (default 1/255; 1 for our exports)")
-@click.option("--dt", type=NUMBER, help="Euler step of the NIR dynamics in seconds (default 1e-4, snnTorch's)")
+@click.option("--dt", type=NUMBER, help="Euler step of the NIR dynamics in seconds (default: for a graph this tool "
+                                        "exported, the dt in its metadata; else 1e-4, snnTorch's)")
 @click.option("--name", help="the workload's name (default: the file's stem)")
 @click.option("--dataset", default="unknown", show_default=True, help="dataset label stored in the workload")
 @click.option("--json", "json_path", type=FILE, help="also write the agreement report as JSON")
