@@ -418,3 +418,21 @@ def test_rates_measures_the_exit_histograms_at_thresholds_given(tiny_vgg16, tmp_
     code, _, err = _cli([*base, "-o", str(tmp_path / "bad.yaml"), "--cl-init", "1.5"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "cl_init" in err.replace("-", "_"), err
     assert not (tmp_path / "bad.yaml").exists()
+
+
+@pytest.mark.parametrize(("dataset", "classes"), [("cifar100", 100), ("fashion-mnist", 10)])
+def test_a_target_of_other_classes_is_noted(tmp_path, capsys, dataset, classes):
+    """A 10-class network measured for cifar100 (a build gives it 100 classes) wrote its exit histograms, decided
+    by a 10-way softmax, without a word, while another input size or readout is noted: now it is noted too (a
+    dataset that keeps the network's classes is not)."""
+    table_path = tmp_path / "t.yaml"
+    code, _, err = _cli(["workload", "rates", "workloads/vgg16w03125e40_cifar10_atsn.npz", "--network", "vgg16",
+                         "--dataset", dataset, "-o", str(table_path), "--images", "2"], capsys)
+    assert code == 0, err
+    sources = yaml.safe_load(table_path.read_text())["sources"]
+    needle = "the output layer has 100 classes in vgg16 (--dataset cifar100) but 10 in the trained network"
+    if classes == 10:
+        assert "differences" not in sources and "note:" not in err, err
+        return
+    assert needle in sources["differences"] and f"note: {needle}" in err and err.count("note:") == 1, err
+    assert build_from_spec(load_rate_spec(table_path), "vgg16", dataset, num_images=3).num_classes == classes

@@ -473,7 +473,9 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
     net = resolve_network(network)
     target_layers = net.build(workload.num_classes)
     check_topology(workload, target_layers, net.name)
-    differences = topology_differences(workload, target_layers, net.input_shape, net.name)
+    by = f"--dataset {dataset}" if dataset in DATASET_CLASSES else "its num_classes"  # the classes a build gives it
+    differences = topology_differences(workload, target_layers, net.input_shape, net.name,
+                                       (DATASET_CLASSES.get(dataset, net.num_classes), by))
     inputs = "the workload's embedded test images"
     if test_dataset is not None:
         workload = with_test_split(workload, test_dataset, data_dir)

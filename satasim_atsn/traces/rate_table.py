@@ -154,10 +154,11 @@ def check_topology(trained: Workload, network_layers: list[dict], network: str) 
 
 
 def topology_differences(trained: Workload, network_layers: list[dict], network_input_shape: list[int],
-                         network: str) -> list[str]:
+                         network: str, classes: tuple[int | None, str] = (None, "")) -> list[str]:
     """What the target network has that the trained one was not measured with, beyond its channel widths: another
-    input size (the maps the rates are mapped onto have other sizes) or another output mode (the exit histograms
-    were decided on the trained network's readout). Not refused: the table is then a stated extrapolation."""
+    input size (the maps the rates are mapped onto have other sizes), another output mode or another number of
+    classes (``classes``: the target's and what sets them; the exit histograms were decided on the trained network's
+    readout). Not refused: the table is then a stated extrapolation."""
     notes = []
     if list(trained.input_shape) != list(network_input_shape):
         notes.append(f"the input is {list(network_input_shape)} in {network} but {list(trained.input_shape)} in the "
@@ -167,4 +168,8 @@ def topology_differences(trained: Workload, network_layers: list[dict], network_
     if mine and theirs and mine != theirs:
         notes.append(f"the output layer reads its membranes as {theirs[0]!r} in {network} but {mine[0]!r} in the "
                      "trained network: the exit histograms were measured with the trained network's readout")
+    count, by = classes
+    if trained.has_output and count is not None and count != trained.num_classes:
+        notes.append(f"the output layer has {count} classes in {network} ({by}) but {trained.num_classes} in the "
+                     "trained network: the exit histograms were measured over its classes")
     return notes
