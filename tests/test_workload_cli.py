@@ -250,3 +250,18 @@ def test_stats_to_standard_output_or_dev_null_reports_the_bytes_written(tmp_path
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert (tmp_path / "stdout.npz").read_bytes() == (tmp_path / "twin.npz").read_bytes()
     assert {**json.loads((tmp_path / "s.json").read_text()), "file": "twin.npz"} == as_file
+
+
+def test_stats_of_spike_frames_prints_and_writes_the_input_frame_rate(tmp_path, capsys):
+    """stats fitted a spike-frame network's input as rate/input (info of the twin shows it) but printed and wrote
+    nothing of it, while an image network's bit-plane densities are printed and in --json: now the frame rate per t
+    is both, the numbers info shows."""
+    trained = tmp_path / "frames.npz"
+    write_workload(trained, random_workload(3, images=4, timesteps=3, encoding="spike_frames"))
+    twin, numbers = tmp_path / "twin.npz", tmp_path / "stats.json"
+    code, out, err = run(["workload", "stats", str(trained), "-o", str(twin), "--json", str(numbers)], capsys)
+    assert code == 0, err
+    run(["workload", "info", str(twin), "--json", str(tmp_path / "info.json")], capsys)
+    rate = json.loads((tmp_path / "info.json").read_text())["input_frame_rate"]
+    assert len(rate) == 3 and json.loads(numbers.read_text())["input_frame_rate"] == rate
+    assert "  input frame rate per t " + " ".join(f"{r:.4f}" for r in rate) in out.splitlines(), out

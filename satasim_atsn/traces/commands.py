@@ -295,6 +295,8 @@ def stats_command(
                    f"mean {numbers['exit_mean_timestep'][p]:.4f}")
     if "input_bit_density" in numbers:
         click.echo("  input bit densities " + " ".join(f"{d:.4f}" for d in numbers["input_bit_density"]))
+    if "input_frame_rate" in numbers:
+        click.echo("  input frame rate per t " + steps_shown([f"{r:.4f}" for r in numbers["input_frame_rate"]]))
     rows = twin.meta["provenance"].get("spike_rows")
     if rows is not None:
         click.echo(f"  spike row profiles of {_images(twin.num_images)}: {len(rows['layers'])} layer"
@@ -387,6 +389,8 @@ def _stats_numbers(trained: str, output: str, twin: Workload) -> dict:
     }
     if "input_bit_density" in twin.meta:
         numbers["input_bit_density"] = [float(d) for d in twin.meta["input_bit_density"]]
+    if "rate/input" in twin.arrays:  # spike frames: the share of frame bits set at each t, as info shows it
+        numbers["input_frame_rate"] = mean_rate_per_t(twin.arrays["rate/input"])
     return numbers
 
 
