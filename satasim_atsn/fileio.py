@@ -45,6 +45,15 @@ def text_name(name: str | os.PathLike) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
+def starts_as_hdf5(path: str | os.PathLike) -> bool:
+    """True when the file starts as an HDF5 file (a NIR graph) does; False when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
 def starts_as_zip(path: str | os.PathLike) -> bool:
     """True when the file starts as a zip archive (a workload .npz) does; False when it cannot be read."""
     try:

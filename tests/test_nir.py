@@ -1053,3 +1053,37 @@ def test_import_help_says_a_graph_we_exported_keeps_its_dt(tmp_path, capsys):
         main(["workload", "import", str(tmp_path / "g.nir"), "--inputs", str(src), "-o", str(tmp_path / "w.npz")])
     capsys.readouterr()
     assert exc.value.code == 0 and read_workload(tmp_path / "w.npz").meta["provenance"]["dt"] == 0.001
+
+
+@pytest.mark.parametrize("command", [["workload", "build", "--rate", "0.1", "--timesteps", "2"],
+                                     ["workload", "rates", str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"),
+                                      "--dataset", "x"]])
+def test_a_graph_given_as_network_is_named(tmp_path, capsys, command):
+    """`--network model.nir` said 'cannot be read (UnicodeDecodeError); check the path'."""
+    write_nir(tmp_path / "g.nir", export_nir(random_workload(11, images=2, timesteps=2)))
+    with pytest.raises(SystemExit) as exc:
+        main(command + ["--network", str(tmp_path / "g.nir"), "-o", str(tmp_path / "o.out")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1, err
+    assert "g.nir: is an HDF5 file (a NIR graph), not a network YAML file; import it" in err, err
+    assert "UnicodeDecodeError" not in err and not (tmp_path / "o.out").exists()
+
+
+@pytest.mark.parametrize(("model", "needle"), [
+    ("w.npz", "is a .npz file (a workload or inputs), not a NIR graph; give a NIR graph as MODEL (a workload is "
+              "exported with satasim workload export"),
+    ("net.yaml", "is a YAML file, not a NIR graph; give a NIR graph as MODEL"),
+])
+def test_a_workload_or_yaml_given_as_the_graph_is_named(tmp_path, capsys, model, needle):
+    """`workload import W.npz` said 'not a readable NIR (HDF5) file (OSError); ...; export it again'."""
+    wl = random_workload(11, images=2, timesteps=2)
+    from satasim_atsn.workload.format import write_workload
+
+    write_workload(tmp_path / "w.npz", wl)
+    (tmp_path / "net.yaml").write_text((ROOT / "examples" / "my_net.yaml").read_text())
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(tmp_path / model), "--inputs", str(tmp_path / "w.npz"),
+              "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and needle in err and "OSError" not in err, err
+    assert not (tmp_path / "o.npz").exists()

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError, shown
-from satasim_atsn.fileio import atomic_write_bytes
+from satasim_atsn.fileio import atomic_write_bytes, starts_as_zip
 from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
 from satasim_atsn.workload.format import (
     EXIT_PARAMETERS,
@@ -255,6 +255,19 @@ def write_nir(path: str | os.PathLike, graph: Any) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _refuse_other_file_kinds(where: str) -> None:
+    """A workload, inputs or YAML file given where a NIR graph goes is named as what it is (it was "not a readable
+    NIR (HDF5) file (OSError); ...; export it again")."""
+    if starts_as_zip(where):
+        raise WorkloadError.at(where, None, "is a .npz file (a workload or inputs), not a NIR graph",
+                               "give a NIR graph as MODEL (a workload is exported with satasim workload export W.npz "
+                               "--nir MODEL.nir; inputs go as --inputs)")
+    if where.lower().endswith((".yaml", ".yml")):
+        raise WorkloadError.at(where, None, "is a YAML file, not a NIR graph",
+                               "give a NIR graph as MODEL (a network file is built with satasim workload build "
+                               "--network)")
+
+
 def read_nir(path: str | os.PathLike) -> Any:
     """Read a NIR file, refusing (one line) a missing, corrupt or other-major-version file."""
     nir = require_nir()
@@ -268,6 +281,7 @@ def read_nir(path: str | os.PathLike) -> Any:
             raw = handle["version"][()] if "version" in handle else None
             has_node = "node" in handle
     except (OSError, ValueError) as error:
+        _refuse_other_file_kinds(where)
         raise WorkloadError.at(where, None, f"not a readable NIR (HDF5) file ({type(error).__name__})",
                                "the file is corrupt or not NIR; export it again") from None
     version = raw.decode("utf8") if isinstance(raw, bytes) else (None if raw is None else str(raw))

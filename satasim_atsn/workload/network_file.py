@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import WorkloadError, did_you_mean, shown, whole_count
-from satasim_atsn.fileio import load_yaml, starts_as_zip, yaml_syntax_fix
+from satasim_atsn.fileio import load_yaml, starts_as_hdf5, starts_as_zip, yaml_syntax_fix
 from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, check_layer_size, emits_spikes, infer_out_shape
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
@@ -405,6 +405,11 @@ def load_network(path: str | Path) -> NetworkSpec:
             raise WorkloadError.at(where, None, "is a workload (.npz), not a network YAML file",
                                    "give the network file (docs/networks.md) the workload was built from or trained "
                                    f"as, or one of {', '.join(shipped_networks())}") from None
+        if starts_as_hdf5(path):  # it was "cannot be read (UnicodeDecodeError); check the path"
+            raise WorkloadError.at(where, None, "is an HDF5 file (a NIR graph), not a network YAML file",
+                                   "import it as a workload (satasim workload import MODEL.nir --inputs X.npz -o "
+                                   f"W.npz), or give a network YAML file or one of {', '.join(shipped_networks())}") \
+                from None
         raise WorkloadError.at(where, None, f"cannot be read ({type(error).__name__})", "check the path") from None
     try:
         data = load_yaml(text, where, WorkloadError)
