@@ -265,3 +265,23 @@ def test_stats_of_spike_frames_prints_and_writes_the_input_frame_rate(tmp_path, 
     rate = json.loads((tmp_path / "info.json").read_text())["input_frame_rate"]
     assert len(rate) == 3 and json.loads(numbers.read_text())["input_frame_rate"] == rate
     assert "  input frame rate per t " + " ".join(f"{r:.4f}" for r in rate) in out.splitlines(), out
+
+
+@pytest.mark.parametrize("label", ["", "  ", "a\nb", "x\x07"])
+@pytest.mark.parametrize("command", ["import", "build", "rates"])
+def test_a_dataset_label_that_is_not_one_line_is_refused_naming_the_option(tmp_path, capsys, command, label):
+    """import stored --dataset '' or 'a\\nb' (info then printed 'dataset a' and 'b, 7 classes' on two lines); build
+    blamed a line break on the network file's meta.name: each now names --dataset and writes nothing."""
+    nir = pytest.importorskip("nir")  # noqa: F841 (import needs it)
+    from satasim_atsn.interchange.nir_io import export_nir, write_nir
+
+    wl = random_workload(11, images=2, timesteps=2)
+    write_workload(tmp_path / "w.npz", wl)
+    write_nir(tmp_path / "w.nir", export_nir(wl))
+    argv = {"import": ["workload", "import", str(tmp_path / "w.nir"), "--inputs", str(tmp_path / "w.npz")],
+            "build": ["workload", "build", "--network", "vgg16", "--rate", "0.1", "--timesteps", "2"],
+            "rates": ["workload", "rates", str(ROOT / "workloads" / "vgg16w025_cifar10_atsn.npz"), "--network",
+                      "vgg16", "--images", "1"]}[command]
+    code, _, err = run(argv + ["--dataset", label, "-o", str(tmp_path / "o.out")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--dataset" in err and "meta.name" not in err, err
+    assert not (tmp_path / "o.out").exists()

@@ -454,6 +454,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
                   data_dir: str | None, images: int | None, seed: int, cl_init: float | None, tau_cl: float | None,
                   theta: float | None, borrowed: tuple[str, ...]) -> None:
     """Measure a trained network's rates, exit histograms and input densities into a rate table for ``build``."""
+    _check_dataset_label(dataset, required=True)
     refuse_overwriting_inputs({"-o": output}, [trained, network] + [expand_home(b.partition("=")[2].strip())
                                                                     for b in borrowed])
     if data_dir is not None and test_dataset is None:  # else the embedded images were measured without a word
@@ -542,6 +543,7 @@ def build_command(
     ``--json FILE`` writes the printed numbers (the file by name only, keys sorted, no timing) as JSON.
     """
     began = time.perf_counter()
+    _check_dataset_label(dataset)
     net = resolve_network(network)
     refuse_overwriting_inputs({"-o": output, "--json": json_path}, [net.source, rates_path])
     # before the work; -o X --json X is refused
@@ -585,11 +587,23 @@ def build_command(
         click.echo(f"took {time.perf_counter() - began:.2f} s")
 
 
+def _check_dataset_label(dataset: str | None, required: bool = False) -> None:
+    """``--dataset`` labels the workload and its results: refuse a blank one ('' built 'vgg16-statistical' as if left
+    out, ' ' 'vgg16- -...') and one with line breaks or control characters (import stored them; build blamed them on
+    the network file's name)."""
+    if dataset is None:
+        return
+    fix = "give a dataset label (e.g. cifar10)" + ("" if required else ", or leave it out")
+    if not dataset.strip():
+        raise WorkloadError.at(None, "--dataset", "is empty", fix)
+    if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in dataset):
+        raise WorkloadError.at(None, "--dataset", f"{dataset!r} is not one line of visible text",
+                               fix.replace("label", "label without line breaks or control characters", 1))
+
+
 def _refuse_near_known_dataset(dataset: str | None) -> None:
     """With ``--rate``, ``--dataset`` is a free label unless it names a dataset whose classes it sets; a label that
     is a near miss of one (``cifar-100``, ``CIFAR100``) would quietly keep the network file's classes, so refuse it."""
-    if dataset is not None and not dataset.strip():  # '' built 'vgg16-statistical' as if left out, ' ' 'vgg16- -...'
-        raise WorkloadError.at(None, "--dataset", "is empty", "give a dataset label (e.g. cifar10), or leave it out")
     if not dataset or dataset in DATASET_CLASSES:
         return
     folded = "".join(ch for ch in dataset.lower() if ch.isalnum())
@@ -620,6 +634,7 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
     for flag, value in (("--input-scale", input_scale), ("--dt", dt)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise WorkloadError.at(None, flag, f"{value} must be a positive number", "fix the value")
+    _check_dataset_label(dataset)
     if name is not None and (not name.strip() or any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in name)):
         raise WorkloadError.at(None, "--name", f"{name!r} is not one line of visible text",  # "" took the stem
                                f"give a name, or drop --name to use the file's stem {Path(model).stem!r}")
