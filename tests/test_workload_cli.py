@@ -285,3 +285,14 @@ def test_a_dataset_label_that_is_not_one_line_is_refused_naming_the_option(tmp_p
     code, _, err = run(argv + ["--dataset", label, "-o", str(tmp_path / "o.out")], capsys)
     assert code == 2 and err.count("\n") == 1 and "--dataset" in err and "meta.name" not in err, err
     assert not (tmp_path / "o.out").exists()
+
+
+def test_a_twin_of_a_workload_without_a_dataset_is_not_labelled_none(tmp_path, capsys):
+    """meta.dataset may be null (docs/workload-format.md); its twin stored the text 'None' as its dataset (info and
+    results then named a dataset called None): it is labelled 'unknown', as when the key is absent."""
+    wl = random_workload(5, images=3, timesteps=2)
+    wl.meta["dataset"] = None
+    write_workload(tmp_path / "w.npz", wl)
+    code, _, err = run(["workload", "stats", str(tmp_path / "w.npz"), "-o", str(tmp_path / "t.npz")], capsys)
+    assert code == 0, err
+    assert read_workload(tmp_path / "t.npz").meta["dataset"] == "unknown"

@@ -725,7 +725,7 @@ def fit_statistical_twin(
     provenance = _twin_provenance(wl, n_total, policy_key, per_channel, policies, dropped, clamped,
                                   [n for n in layer_rows if n != INPUT_FRAMES] if spike_rows else None)
     return build_statistical(
-        name=f"{wl.name}-twin", dataset=str(wl.meta.get("dataset", "unknown")), num_classes=wl.num_classes,
+        name=f"{wl.name}-twin", dataset=str(_dataset_label(wl.meta)), num_classes=wl.num_classes,
         layers=wl.layers, timesteps=T, rates=rates, exit_hist=hist, input_bit_density=density, seed=seed,
         num_images=n_total, input_shape=list(wl.input_shape), input_encoding=wl.input_encoding,
         input_rate=input_rate, input_row_bits=row_bits, spike_rows=layer_rows,
@@ -873,6 +873,12 @@ def _running_rate_fit(exit_steps: np.ndarray, T: int, per_channel: bool):
         return spikes.sum(axis=1) / (denom_images * positions * c.shape[2])
 
     return fit
+
+
+def _dataset_label(meta: dict) -> str:
+    """A twin's dataset label: its workload's, or 'unknown' where that is absent or null (str(None) was 'None')."""
+    dataset = meta.get("dataset")
+    return "unknown" if dataset is None else str(dataset)
 
 
 def mean_rate_per_t(rate: np.ndarray) -> list[float]:
