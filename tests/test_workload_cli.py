@@ -296,3 +296,13 @@ def test_a_twin_of_a_workload_without_a_dataset_is_not_labelled_none(tmp_path, c
     code, _, err = run(["workload", "stats", str(tmp_path / "w.npz"), "-o", str(tmp_path / "t.npz")], capsys)
     assert code == 0, err
     assert read_workload(tmp_path / "t.npz").meta["dataset"] == "unknown"
+
+
+def test_info_of_a_workload_without_a_dataset_says_so(tmp_path, capsys):
+    """info printed 'dataset None' for a null meta.dataset (the JSON keeps null)."""
+    wl = random_workload(5, images=3, timesteps=2)
+    wl.meta["dataset"] = None
+    write_workload(tmp_path / "w.npz", wl)
+    code, out, err = run(["workload", "info", str(tmp_path / "w.npz"), "--json", str(tmp_path / "i.json")], capsys)
+    assert code == 0 and "dataset None" not in out and "  dataset not given, " in out, out
+    assert json.loads((tmp_path / "i.json").read_text())["dataset"] is None

@@ -119,7 +119,8 @@ def _print_summary(s: dict, path: str) -> None:
     if s["kind"] == "statistical":
         echo("  STATISTICAL workload: spikes are drawn from per-layer rates; it has no accuracy")
     echo(
-        f"  dataset {s['dataset']}, {s['num_classes']} classes, input {s['input_shape']} ({s['input_encoding']}), "
+        f"  dataset {'not given' if s['dataset'] is None else s['dataset']}, {s['num_classes']} classes, "
+        f"input {s['input_shape']} ({s['input_encoding']}), "
         f"T = {s['timesteps']}, {_images(s['num_images'])}"
     )
     if s["exit_policy"]:
