@@ -436,3 +436,17 @@ def test_a_target_of_other_classes_is_noted(tmp_path, capsys, dataset, classes):
         return
     assert needle in sources["differences"] and f"note: {needle}" in err and err.count("note:") == 1, err
     assert build_from_spec(load_rate_spec(table_path), "vgg16", dataset, num_images=3).num_classes == classes
+
+
+@pytest.mark.parametrize("sources", ["measured", -1, ["a", "b"], {"rates": ["x"]}])
+def test_sources_that_are_not_a_mapping_of_text_are_one_line(tmp_path, capsys, sources):
+    """`sources: measured` in a rate table raised a bare ValueError (dict() of a string) out of build."""
+    table = yaml.safe_load((Path(__file__).resolve().parents[1] / "workloads" / "rates" / "vgg16.yaml").read_text())
+    table["sources"] = sources
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(table))
+    with pytest.raises(WorkloadError, match=r"^.*t\.yaml: sources.*: .*text.*; "):
+        load_rate_spec(path)
+    code, _, err = _cli(["workload", "build", "--network", "vgg16", "--rates", str(path), "--dataset", "cifar10",
+                         "-o", str(tmp_path / "o.npz"), "--num-images", "2"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "sources" in err and not (tmp_path / "o.npz").exists(), err

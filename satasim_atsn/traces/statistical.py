@@ -951,6 +951,20 @@ def _rate_array(value, layer: dict, T: int, where: str, field: str) -> np.ndarra
     return arr
 
 
+def _check_sources(sources: Any, where: str) -> None:
+    """A table's ``sources`` (copied into the built workload's provenance) must map names to text (``sources:
+    measured`` raised a bare ValueError out of build)."""
+    if sources is None:
+        return
+    if not isinstance(sources, dict):
+        raise WorkloadError.at(where, "sources", f"is {shown(sources)}, not a mapping of names to text",
+                               "give one line of text per source (see workloads/rates/vgg16.yaml), or drop the key")
+    for key, value in sources.items():
+        if not isinstance(value, str):
+            raise WorkloadError.at(where, f"sources.{key}", f"is {shown(value)}, not text",
+                                   "give the source as text, or drop it")
+
+
 def load_rate_spec(path: str | Path, option: str = "--rates") -> dict:
     """Read a rate table YAML (see workloads/rates/), checking its keys; raises WorkloadError. ``option``: where
     the command took the path, named in the fix of a file that is another kind (a network file, an architecture)."""
@@ -983,6 +997,7 @@ def load_rate_spec(path: str | Path, option: str = "--rates") -> dict:
             raise WorkloadError.at(where, key, "missing", "see workloads/rates/vgg16.yaml")
     if not isinstance(spec["datasets"], dict) or not spec["datasets"]:
         raise WorkloadError.at(where, "datasets", "must map dataset names to settings", "see the shipped tables")
+    _check_sources(spec.get("sources"), where)
     for name, entry in spec["datasets"].items():
         if not isinstance(name, str):  # `10:` is a number to YAML, and --dataset 10 is text: it never matched
             kind = ("a boolean" if isinstance(name, bool) else "a number" if isinstance(name, (int, float))
