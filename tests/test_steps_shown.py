@@ -68,6 +68,18 @@ def test_the_ceiling_line_keeps_every_step_that_cannot_clear_cl_t():
     assert "... 5 more ..." in line and "... 25 more ..." in line and line.endswith("t=40 1.000000")
 
 
+def test_a_long_run_of_steps_out_of_reach_is_kept_by_its_ends_and_named_whole():
+    """T = 20 with every t < T out of reach printed all 20 steps (each kept as out of reach): the run is now kept by
+    its ends, the steps between left out as any others, and named whole at the line's end."""
+    from satasim_atsn.snn.confidence_bound import ceiling_line
+
+    rows = [{"t": t, "bound": 0.9, "can_clear_cl_t": t in (7, 20), "cl_t": 0.99} for t in range(1, 21)]
+    line = ceiling_line(rows, "membrane")
+    assert line.count("(cannot clear") <= 10 and "... " in line  # of 18 out of reach
+    assert "t=1 0.900000 (cannot clear" in line and "t=19 0.900000 (cannot clear" in line
+    assert line.endswith("t=20 0.900000; out of reach: t = 1..6, 8..19")
+
+
 def test_table_step_columns_show_every_step_up_to_nine_then_a_range_in_between():
     from satasim_atsn.workload.steps import step_cells, step_columns, step_headers
 

@@ -39,7 +39,7 @@ from satasim_atsn.snn.exit_policies import (
     softmax,
 )
 from satasim_atsn.workload.format import Workload
-from satasim_atsn.workload.steps import steps_shown
+from satasim_atsn.workload.steps import MOST_STEPS, steps_shown
 
 
 def reads_pixels(workload: Workload) -> bool:
@@ -157,8 +157,23 @@ def ceiling_line(rows: list[dict], output_mode: str) -> str:
 
     equation = "eq. 5" if output_mode == "accumulate" else "eq. 8"
     blocked = [i for i, row in enumerate(rows) if not row["can_clear_cl_t"] and row["t"] < len(rows)]
-    return (f"max o^t any input can reach (bound from the output weights, {equation}): "
-            + steps_shown([shown(row) for row in rows], "  ", keep=blocked, show=8))
+    runs = _runs(blocked)  # each run of steps out of reach is kept by its ends and named whole at the end (T = 20
+    ends = sorted({i for first, last in runs for i in (first, last)})  # with 19 out of reach printed all 20)
+    line = steps_shown([shown(row) for row in rows], "  ", keep=ends, show=8)
+    if len(rows) > MOST_STEPS and len(blocked) > len(ends):  # some left out in "... N more ..."
+        line += "; out of reach: t = " + ", ".join(f"{a + 1}" if a == b else f"{a + 1}..{b + 1}" for a, b in runs)
+    return f"max o^t any input can reach (bound from the output weights, {equation}): " + line
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Sorted indices as (first, last) runs of consecutive values."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
 
 
 def _own_share_above(logit_rows: np.ndarray, level: float) -> np.ndarray:
