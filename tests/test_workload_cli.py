@@ -306,3 +306,17 @@ def test_info_of_a_workload_without_a_dataset_says_so(tmp_path, capsys):
     code, out, err = run(["workload", "info", str(tmp_path / "w.npz"), "--json", str(tmp_path / "i.json")], capsys)
     assert code == 0 and "dataset None" not in out and "  dataset not given, " in out, out
     assert json.loads((tmp_path / "i.json").read_text())["dataset"] is None
+
+
+def test_info_of_a_network_ending_in_spikes_says_its_exit_defaults_are_unused(tmp_path, capsys):
+    """A network without an output layer runs all T (its spike counts are the output): info listed its exit
+    defaults as if an exit unit would read them."""
+    path = tmp_path / "spiking.npz"
+    write_workload(path, random_workload(3, images=2, output_layer=False))
+    code, out, err = run(["workload", "info", str(path)], capsys)
+    assert code == 0, err
+    line = next(text for text in out.splitlines() if "exit defaults" in text)
+    assert line.endswith("(unused: a network ending in spikes runs all T)")
+    write_workload(path, random_workload(3, images=2))
+    code, out, err = run(["workload", "info", str(path)], capsys)
+    assert "unused" not in next(text for text in out.splitlines() if "exit defaults" in text)

@@ -124,7 +124,8 @@ def _print_summary(s: dict, path: str) -> None:
         f"T = {s['timesteps']}, {_images(s['num_images'])}"
     )
     if s["exit_policy"]:
-        echo("  exit defaults: " + ", ".join(f"{k} = {v}" for k, v in sorted(s["exit_policy"].items())))
+        unused = "" if s["layers"][-1]["type"] == "output" else " (unused: a network ending in spikes runs all T)"
+        echo("  exit defaults: " + ", ".join(f"{k} = {v}" for k, v in sorted(s["exit_policy"].items())) + unused)
     echo("")
     # columns as wide as their longest entry (a layer named input_flatten pushed its row out of line)
     name_w = max([12] + [len(str(c["name"])) for c in s["layers"]])
