@@ -52,15 +52,36 @@ class Stopped(Exception):  # noqa: N818 - a stop, not an error
     Abort); :func:`main` prints one line for it."""
 
 
+class AsksForHelp(click.UsageError):
+    """A group called without a command (`satasim`, `satasim workload`): its help on stderr and exit code 2, with
+    any click setup.cfg admits (click 8.1 printed the help on stdout and exited 0; click >= 8.2 raises
+    NoArgsIsHelpError)."""
+
+
 def _asks_for_help(error: click.UsageError) -> bool:
-    """A group called without a command (click's NoArgsIsHelpError, click >= 8.2): its help is the answer."""
-    kind = getattr(click.exceptions, "NoArgsIsHelpError", None)
-    return kind is not None and isinstance(error, kind) and error.ctx is not None
+    """A group called without a command (AsksForHelp, or click's NoArgsIsHelpError): its help is the answer."""
+    kind = getattr(click.exceptions, "NoArgsIsHelpError", AsksForHelp)
+    return isinstance(error, (AsksForHelp, kind)) and error.ctx is not None
 
 
 class SatasimGroup(click.Group):
     """The command group; a user error inside any command ends as :class:`UserError`, so that
     ``cli.main`` in click's standalone mode (and click's CliRunner) behaves like :func:`main`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """The group alone (`satasim`) raises AsksForHelp, whatever click's version; otherwise click's parsing."""
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            raise AsksForHelp("no command given", ctx=ctx)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                               list[str]]:
+        """The command of ``args[0]``; a subgroup alone (`satasim workload`) raises AsksForHelp, as the group does."""
+        name, command, rest = super().resolve_command(ctx, args)
+        if (isinstance(command, click.Group) and not rest and command.no_args_is_help
+                and not ctx.resilient_parsing):
+            raise AsksForHelp("no command given", ctx=click.Context(command, info_name=name, parent=ctx))
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand, turning SatasimError and click usage errors into one-line errors."""

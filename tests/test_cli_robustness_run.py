@@ -542,6 +542,28 @@ def test_a_group_without_a_command_prints_its_help(capsys):
     assert code == 2 and err.startswith("Usage: satasim workload [OPTIONS] COMMAND")
 
 
+def test_a_group_without_a_command_is_exit_2_under_click_8_1_too(capsys, monkeypatch):
+    """setup.cfg admits click 8.1, whose groups printed their help on stdout and exited 0 when called without a
+    command (click >= 8.2 raises NoArgsIsHelpError): with click's group parsing made 8.1's, `satasim` and
+    `satasim workload` still give the help on stderr and exit code 2."""
+    import click
+
+    click_parse_args = click.Group.parse_args
+
+    def parse_args_of_click_8_1(self, ctx, args):
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit()
+        return click_parse_args(self, ctx, args)
+
+    monkeypatch.setattr(click.Group, "parse_args", parse_args_of_click_8_1)
+    for argv, usage in (([], "Usage: satasim [OPTIONS] COMMAND"), (["workload"], "Usage: satasim workload [OPTIONS]")):
+        code, out, err = run(argv, capsys)
+        assert (code, out) == (2, "") and err.startswith(usage), (argv, code, out[:80], err[:80])
+    code, out, err = run(["workload", "--help"], capsys)  # asked for: on stdout, exit 0, as before
+    assert code == 0 and out.startswith("Usage: satasim workload [OPTIONS] COMMAND") and err == ""
+
+
 @pytest.mark.parametrize("kind", ["arch", "tech", "study", "network"])
 def test_a_tab_indented_line_is_named_as_a_tab(tmp_path, capsys, kind):
     """A tab where YAML wants spaces was told "fix the syntax (is the file truncated?)": the fix now names the tab
