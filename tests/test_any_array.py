@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
+from cli_helpers import cli_runner
 
 from satasim_atsn.cli import cli
 from satasim_atsn.errors import ArchError, MappingError, WorkloadError
@@ -249,7 +249,7 @@ def test_workload_build_of_a_spiking_output_network_and_its_run(tmp_path):
                    "  - {name: c1, type: conv, out_channels: 4, kernel: 3, padding: 1}\n"
                    "  - {name: p1, type: maxpool, kernel: 2}\n  - {name: flat, type: flatten}\n"
                    "  - {name: fc, type: linear, out_features: 6}\n")
-    runner = CliRunner()
+    runner = cli_runner()
     out = tmp_path / "spk.npz"
     done = runner.invoke(cli, ["workload", "build", "--network", str(net), "--rate", "0.2", "--timesteps", "3",
                                "--num-images", "4", "-o", str(out)])
