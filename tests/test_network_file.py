@@ -294,6 +294,25 @@ def test_bad_network_files_give_one_line_exit_2_nothing_written(tmp_path, capsys
     assert not (tmp_path / "o.npz").exists()
 
 
+def test_output_out_features_stands_for_a_missing_num_classes(tmp_path):
+    # docs/networks.md documents both keys: a file giving only the output layer's out_features was refused
+    # with "num_classes: missing" although out_features already is the class count
+    from satasim_atsn.cli import main
+
+    path = _write(tmp_path, _sub("num_classes: 10\n", "").replace(OUT, "- {name: fc, type: output, out_features: 7}"))
+    assert load_network(path).num_classes == 7
+    assert load_network(path).build()[-1]["out_shape"] == [7]
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "4",
+              "-o", str(tmp_path / "o.npz")])
+    assert exc.value.code == 0
+    one = _write(tmp_path, _sub("num_classes: 10\n", "").replace(OUT, "- {name: fc, type: output, out_features: 1}"),
+                 "one.yaml")
+    with pytest.raises(WorkloadError, match=r"one.yaml: layers\[6\] \(fc\).out_features: is 1, but the output "
+                       r"layer needs one neuron per class \(at least 2\)"):
+        load_network(one)
+
+
 def test_parse_network_rejects_non_mappings_in_memory():
     with pytest.raises(WorkloadError, match="layers\\[0\\]: must be a mapping"):
         parse_network({"input_shape": [1, 4, 4], "layers": [3]}, "<mem>")

@@ -346,8 +346,15 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
     if "input" not in consumers:
         raise WorkloadError.at(where, "layers", "no layer takes 'input'", "let the first layer read the input")
     has_output = ordered[-1]["type"] == "output"
+    if has_output and classes is None:  # the output layer's out_features is the class count (docs/networks.md)
+        classes = ordered[-1].get("out_features")
+        if classes is not None and classes < 2:
+            raise WorkloadError.at(where, f"{_label(seen[ordered[-1]['name']], ordered[-1])}.out_features",
+                                   f"is {classes}, but the output layer needs one neuron per class (at least 2)",
+                                   "give the number of classes of the dataset (e.g. 10)")
     if has_output and classes is None:
-        raise WorkloadError.at(where, "num_classes", "missing", "a network with an output layer needs num_classes")
+        raise WorkloadError.at(where, "num_classes", "missing", "a network with an output layer needs num_classes "
+                               "(or the output layer's out_features)")
     for ly in ordered:
         if ly["type"] == "output" and ly.get("out_features", classes) != classes:
             raise WorkloadError.at(where, f"{_label(seen[ly['name']], ly)}.out_features",
