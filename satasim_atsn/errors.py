@@ -173,6 +173,26 @@ def did_you_mean(value: object, allowed, listing: str = "use one of", *, sort: b
     return f"{listing} {', '.join(listed[:limit])}{more}"
 
 
+def file_count(value: object) -> int | None:
+    """A count written in a YAML file as an int by the architecture files' rule (``hw.arch._number``): an int, an
+    integral float (``2.0``) or numeric text (``'1e3'``, YAML 1.1's reading of an exponent without a dot) that is a
+    whole number; None for anything else (a bool, a fraction, other text, inf or NaN), for the caller to refuse."""
+    import numbers
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            value = float(value.replace("_", ""))
+        except ValueError:
+            return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
 def whole_count(value: object, where: str | None, field: str, error: type[SatasimError] = SatasimError) -> int:
     """``value`` as an int when it is one (numpy integers too); a float, string, bool or None given where a count
     or an index belongs (a script's ``images=1.5``) is a one-line ``error`` naming ``field``, never a truncation."""

@@ -313,6 +313,19 @@ def test_output_out_features_stands_for_a_missing_num_classes(tmp_path):
         load_network(one)
 
 
+def test_network_counts_take_whole_numbers_as_architecture_files_do(tmp_path):
+    # architecture sizes take 16.0 and '1e3'; a network file refused num_classes: 10.0, input_shape [3.0, ...]
+    # and '8' as out_channels (it took 8.0 there only)
+    text = (_sub("num_classes: 10", "num_classes: 10.0")
+            .replace("input_shape: [3, 16, 16]", "input_shape: [3.0, '16', 16]")
+            .replace(CONV1, "out_channels: '8', kernel: 3.0, padding: 1}", 1))
+    spec = load_network(_write(tmp_path, text))
+    assert spec.num_classes == 10 and spec.input_shape == [3, 16, 16]
+    assert _same(spec.build(), load_network(_write(tmp_path, MY_NET, "plain.yaml")).build())
+    with pytest.raises(WorkloadError, match=r"num_classes: 10.5 is not an integer >= 2"):
+        load_network(_write(tmp_path, _sub("num_classes: 10", "num_classes: 10.5"), "frac.yaml"))
+
+
 def test_parse_network_rejects_non_mappings_in_memory():
     with pytest.raises(WorkloadError, match="layers\\[0\\]: must be a mapping"):
         parse_network({"input_shape": [1, 4, 4], "layers": [3]}, "<mem>")

@@ -450,3 +450,15 @@ def test_sources_that_are_not_a_mapping_of_text_are_one_line(tmp_path, capsys, s
     code, _, err = _cli(["workload", "build", "--network", "vgg16", "--rates", str(path), "--dataset", "cifar10",
                          "-o", str(tmp_path / "o.npz"), "--num-images", "2"], capsys)
     assert code == 2 and err.count("\n") == 1 and "sources" in err and not (tmp_path / "o.npz").exists(), err
+
+
+def test_table_counts_take_whole_numbers_as_architecture_files_do(tmp_path):
+    # architecture sizes take 16.0 and '1e3'; a rate table's timesteps: 4.0 was refused ('not an integer in 1..1024')
+    text = yaml.safe_dump({"network": "vgg16", "timesteps": 4.0, "num_images": "3e0", "default_rate": 0.1,
+                           "datasets": {"cifar10": {"seed": 7.0}}})
+    (tmp_path / "t.yaml").write_text(text)
+    built = build_from_spec(load_rate_spec(tmp_path / "t.yaml"), "vgg16", "cifar10")
+    assert (built.timesteps, built.num_images, int(built.arrays["seed"])) == (4, 3, 7)
+    (tmp_path / "t.yaml").write_text(text.replace("timesteps: 4.0", "timesteps: 4.5"))
+    with pytest.raises(WorkloadError, match=r"timesteps: 4.5 is not an integer in 1..1024"):
+        build_from_spec(load_rate_spec(tmp_path / "t.yaml"), "vgg16", "cifar10")

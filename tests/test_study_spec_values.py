@@ -693,3 +693,17 @@ def test_varying_only_the_design_name_is_refused(tmp_path, workload_path, vary, 
     with pytest.raises(StudyError, match=rf"s\.yaml: {key}: a design's name changes no hardware: every point would run "
                                          r"the same design; vary a hardware field \(zip name with it"):
         load_study(path)
+
+
+@pytest.mark.parametrize(("images", "start"), [("2.0", "1.0"), ("'2'", "'1e0'")])
+def test_images_and_start_take_whole_numbers_as_architecture_files_do(tmp_path, workload_path, images, start):
+    # architecture sizes take 16.0 and '1e3' (hw.arch._number); a study's images: 2.0 was refused
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nmode: engine\narch: atsn16x16\nworkload: {workload_path}\nimages: {images}\n"
+                    f"start: {start}\nvary: {{accelerators: [1, 2]}}\nmetrics: [fps]\n")
+    study = load_study(path)
+    assert (study.images, study.start) == (2, 1)
+    assert type(study.images) is int and type(study.start) is int
+    path.write_text(path.read_text().replace(f"images: {images}", "images: 2.5"))
+    with pytest.raises(StudyError, match=r"images: must be an integer >= 1, got 2.5"):
+        load_study(path)

@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from satasim_atsn.errors import SatasimError, StudyError, closest, did_you_mean, shown
+from satasim_atsn.errors import SatasimError, StudyError, closest, did_you_mean, file_count, shown
 from satasim_atsn.fileio import content_key, is_link_loop, load_yaml, real_path, starts_as_zip, yaml_syntax_fix
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
@@ -522,8 +522,10 @@ def load_study(path: str | Path) -> Study:
     images = raw.get("images", DEFAULT_STUDY_IMAGES)  # without it: at most that many (_check_workload)
     start = raw.get("start", 0)
     for key, value, low in (("images", images, 1), ("start", start, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        count = file_count(value)  # 2.0 and '1e3' are whole numbers, as in architecture files
+        if count is None or count < low:
             raise _fail(where, key, f"must be an integer >= {low}, got {shown(value)}", "fix the value")
+    images, start = file_count(images), file_count(start)
     fixed = _study_set(where, raw)
     # fields
     if mode == "functional":

@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from satasim_atsn import exactmath
-from satasim_atsn.errors import WorkloadError, did_you_mean, shown, whole_count
+from satasim_atsn.errors import WorkloadError, did_you_mean, file_count, shown, whole_count
 from satasim_atsn.fileio import load_yaml, starts_as_zip
 from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
@@ -995,6 +995,7 @@ def load_rate_spec(path: str | Path, option: str = "--rates") -> dict:
     for key in ("network", "timesteps", "datasets"):
         if key not in spec:
             raise WorkloadError.at(where, key, "missing", "see workloads/rates/vgg16.yaml")
+    _whole_counts(spec)
     if not isinstance(spec["datasets"], dict) or not spec["datasets"]:
         raise WorkloadError.at(where, "datasets", "must map dataset names to settings", "see the shipped tables")
     _check_sources(spec.get("sources"), where)
@@ -1035,6 +1036,16 @@ def load_rate_spec(path: str | Path, option: str = "--rates") -> dict:
         raise WorkloadError.at(where, "num_images", f"{shown(num)} is not an integer in 1..10^9", "fix the value")
     spec["_source"] = where
     return spec
+
+
+def _whole_counts(spec: dict) -> None:
+    """The table's counts (timesteps, num_images, each dataset's seed) as ints where they are whole numbers written
+    as 4.0 or '1e3', as architecture files take them (errors.file_count); other values are left to the checks."""
+    for holder, key in [(spec, "timesteps"), (spec, "num_images")] + [
+            (entry, "seed") for entry in (spec["datasets"].values() if isinstance(spec["datasets"], dict) else ())
+            if isinstance(entry, dict)]:
+        if key in holder and file_count(holder[key]) is not None:
+            holder[key] = file_count(holder[key])
 
 
 def _with_assumed_density(spec: dict) -> dict:

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from satasim_atsn.errors import WorkloadError, did_you_mean, shown, whole_count
+from satasim_atsn.errors import WorkloadError, did_you_mean, file_count, shown, whole_count
 from satasim_atsn.fileio import load_yaml, starts_as_hdf5, starts_as_zip, yaml_syntax_fix
 from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, check_layer_size, emits_spikes, infer_out_shape
 
@@ -231,8 +231,8 @@ def _parse_layer(index: int, raw, previous: str, where: str) -> dict:
         if value is None:
             continue
         field = f"{label}.{key}"
-        if key in POSITIVE_INTS + ("padding",) and isinstance(value, float) and value.is_integer():
-            value = int(value)  # 2.0 is the integer 2 (as architecture files take it)
+        if key in POSITIVE_INTS + ("padding",) and file_count(value) is not None:
+            value = file_count(value)  # 2.0 and '1e3' are whole numbers (as architecture files take them)
         if key in POSITIVE_INTS and not _positive_int(value):
             raise WorkloadError.at(where, field, f"must be a positive integer, got {value!r}", "fix the value")
         if key == "padding" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
@@ -302,6 +302,8 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
         if key not in data:
             raise WorkloadError.at(where, key, "missing", "see docs/networks.md")
     shape = data["input_shape"]
+    if isinstance(shape, list) and all(file_count(v) is not None for v in shape):
+        shape = [file_count(v) for v in shape]  # 32.0 and '32' are whole numbers (as architecture files take them)
     if not (isinstance(shape, list) and len(shape) in (1, 3) and all(_positive_int(v) for v in shape)):
         raise WorkloadError.at(where, "input_shape", f"{shape!r} is not [C, H, W] or [features] of positive integers",
                                "e.g. input_shape: [3, 32, 32]")
@@ -314,6 +316,7 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
                                f"give a name without line breaks or control characters, or drop the key to use "
                                f"{default_name!r}")
     classes = data.get("num_classes")
+    classes = classes if file_count(classes) is None else file_count(classes)  # 10.0 is 10, as in arch files
     if classes is not None and not (_positive_int(classes) and classes >= 2):
         raise WorkloadError.at(where, "num_classes", f"{classes!r} is not an integer >= 2", "fix the value")
     raw_layers = data["layers"]
@@ -346,22 +349,8 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
     if "input" not in consumers:
         raise WorkloadError.at(where, "layers", "no layer takes 'input'", "let the first layer read the input")
     has_output = ordered[-1]["type"] == "output"
-    if has_output and classes is None:  # the output layer's out_features is the class count (docs/networks.md)
-        classes = ordered[-1].get("out_features")
-        if classes is not None and classes < 2:
-            raise WorkloadError.at(where, f"{_label(seen[ordered[-1]['name']], ordered[-1])}.out_features",
-                                   f"is {classes}, but the output layer needs one neuron per class (at least 2)",
-                                   "give the number of classes of the dataset (e.g. 10)")
-    if has_output and classes is None:
-        raise WorkloadError.at(where, "num_classes", "missing", "a network with an output layer needs num_classes "
-                               "(or the output layer's out_features)")
-    for ly in ordered:
-        if ly["type"] == "output" and ly.get("out_features", classes) != classes:
-            raise WorkloadError.at(where, f"{_label(seen[ly['name']], ly)}.out_features",
-                                   f"is {ly['out_features']} but num_classes is {classes}",
-                                   "drop it or make them equal")
-        if ly["type"] == "output":
-            ly.pop("out_features", None)  # num_classes (or --dataset) sets it when shapes are filled in
+    if has_output:
+        classes = _output_classes(where, ordered[-1], _label(seen[ordered[-1]["name"]], ordered[-1]), classes)
     spec = NetworkSpec(name=name, source=where, input_shape=list(shape), num_classes=classes, layers=ordered,
                        file_index=dict(seen))
     try:
@@ -371,6 +360,23 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
     if not has_output:  # its spike counts are the output: one class per neuron of the last layer
         _check_spiking_end(where, _label(seen[shaped[-1]["name"]], shaped[-1]), shaped[-1], classes)
     return spec
+
+
+def _output_classes(where: str, out: dict, label: str, classes: int | None) -> int:
+    """The class count of a network ending in the output layer ``out``: num_classes, else the layer's out_features
+    (docs/networks.md documents both; given both, they must agree). Drops out_features from ``out``: num_classes (or
+    --dataset) sets it when shapes are filled in."""
+    given = out.pop("out_features", None)
+    if classes is None and given is not None and given < 2:
+        raise WorkloadError.at(where, f"{label}.out_features", f"is {given}, but the output layer needs one neuron "
+                               "per class (at least 2)", "give the number of classes of the dataset (e.g. 10)")
+    if classes is not None and given is not None and given != classes:
+        raise WorkloadError.at(where, f"{label}.out_features", f"is {given} but num_classes is {classes}",
+                               "drop it or make them equal")
+    if classes is None and given is None:
+        raise WorkloadError.at(where, "num_classes", "missing", "a network with an output layer needs num_classes "
+                               "(or the output layer's out_features)")
+    return classes if classes is not None else given
 
 
 def _check_spiking_end(where: str, label: str, last: dict, classes: int | None) -> None:
