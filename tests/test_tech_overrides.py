@@ -56,6 +56,21 @@ def test_override_changes_the_charged_energy_and_is_recorded():
         load_arch(ARCH, [f"tech.{ENTRY}=5", f"tech.{ENTRY}=null"])
 
 
+def test_null_in_the_file_is_no_override_as_with_set(tmp_path):
+    # `tech: {entry: null}` in the file was refused ('must be a number, got null') while --set tech.entry=null
+    # dropped the override; both now leave the table's value, and a null still names a real entry
+    table = load_arch(ARCH).tech.value(ENTRY)
+    path = tmp_path / "a.yaml"
+    path.write_text(Path(ARCH).read_text() + f"\ntech: {{{ENTRY}: null}}\n")
+    arch = load_arch(path)
+    assert arch.tech.value(ENTRY) == table and "overrides" not in arch.to_dict()["technology_table"]
+    path.write_text(Path(ARCH).read_text() + "\ntech: {sram64_1KB_read_energy_pj: null}\n")
+    with pytest.raises(ArchError, match=r"tech\.sram64_1KB_read_energy_pj: no such entry in the technology table"):
+        load_arch(path)
+    with pytest.raises(ArchError, match=r"tech\.sram64_1KB_read_energy_pj: no such entry in the technology table"):
+        load_arch(ARCH, ["tech.sram64_1KB_read_energy_pj=null"])  # a typo's null was silently nothing
+
+
 def test_a_zero_entry_never_extrapolates_below_zero():
     # sram64 capacity points are 1, 4, 16, ... KB: 1 MB extrapolates from the two largest; zeroing the largest
     # one's leakage makes the straight line through (cap, 0) fall below zero beyond it

@@ -665,7 +665,9 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
                 child = {}
                 node[part] = child
             node = child
-        if value is None:
+        if value is None and path[0] == TECH_SECTION:
+            node[path[-1]] = None  # no override; the entry's name is still checked against the table
+        elif value is None:
             node.pop(path[-1], None)
         else:
             node[path[-1]] = value

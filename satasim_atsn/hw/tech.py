@@ -270,8 +270,8 @@ class Tech:
         return out
 
     def with_overrides(self, values: dict, where: str) -> Tech:
-        """A copy whose entries ``values`` (entry -> number) replace the table's; raises ArchError
-        (naming ``where``, ``tech.<entry>`` and the fix) for an unknown entry or a bad number."""
+        """A copy whose entries ``values`` (entry -> number, or None: no override) replace the table's; raises
+        ArchError (naming ``where``, ``tech.<entry>`` and the fix) for an unknown entry or a bad number."""
         if not values:
             return self
         entries = dict(self.entries)
@@ -283,6 +283,8 @@ class Tech:
                 fix = (f"did you mean {shown(close)}?" if close is not None else
                        f"use one of the keys under 'entries:' of the table {shown(self.ref or self.path.name)}")
                 raise ArchError.at(where, field_at, f"no such entry in the technology table {shown(self.name)}", fix)
+            if raw is None:  # null (in the file, or --set tech.<entry>=null): no override, the table's value stays
+                continue
             value = raw
             if isinstance(value, str):  # YAML 1.1 reads '7e-05' as text
                 with contextlib.suppress(ValueError):
