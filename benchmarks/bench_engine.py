@@ -7,8 +7,10 @@
 Prints the wall time and peak RSS of ``simulate`` on the (statistical) workload, and, given a
 trained workload, the ratio simulation / bare functional forward as ``satasim bench`` measures it.
 ``--buffers`` prints what head-of-line blocking costs: total cycles and PE input stalls of the
-workload at each PE input-buffer size (bytes). Every input is read and checked before anything is
-timed; a bad argument or file is one line on stderr and exit code 2, as with the satasim command.
+workload at each PE input-buffer size (bytes); it is a run of its own (``--images``, ``--trained`` and
+``--trained-images`` with it, or ``--buffer-images`` without it, are refused: they would do nothing).
+Every input is read and checked before anything is timed; a bad argument or file is one line on
+stderr and exit code 2, as with the satasim command.
 """
 
 from __future__ import annotations
@@ -59,13 +61,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="archs/atsn16x16.yaml")
     parser.add_argument("--workload", default="workloads/vgg16_cifar10.npz")
-    parser.add_argument("--images", type=positive, default=1000)
+    parser.add_argument("--images", type=positive, default=None, help="images timed (default 1000)")
     parser.add_argument("--trained", default=None)
-    parser.add_argument("--trained-images", type=positive, default=512)
+    parser.add_argument("--trained-images", type=positive, default=None, help="default 512")
     parser.add_argument("--buffers", type=sizes, default=None,
                         help="comma-separated pe.input_spike_buffer_bytes values")
-    parser.add_argument("--buffer-images", type=positive, default=50)
-    return parser.parse_args(argv)
+    parser.add_argument("--buffer-images", type=positive, default=None, help="default 50")
+    args = parser.parse_args(argv)
+    # --buffers is its own run: the options of the timing run were silently ignored with it, and the reverse
+    mode, other = (("--buffers", ("--images", "--trained", "--trained-images")) if args.buffers else
+                   ("the timing run (no --buffers)", ("--buffer-images",)))
+    ignored = [opt for opt in other if getattr(args, opt[2:].replace("-", "_")) is not None]
+    if ignored:
+        parser.error(f"{' and '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} nothing with {mode}; run "
+                     "--buffers [--buffer-images N] and the timing run [--images N --trained X.npz] separately")
+    args.images = 1000 if args.images is None else args.images
+    args.trained_images = 512 if args.trained_images is None else args.trained_images
+    args.buffer_images = 50 if args.buffer_images is None else args.buffer_images
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

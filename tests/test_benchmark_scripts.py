@@ -35,6 +35,13 @@ def tiny(tmp_path_factory) -> str:
     (["--arch", "no_such_design"], "no_such_design: no such architecture"),
     (["--workload", "{tiny}", "--images", "9"], "9 images from 0 exceed the 4 available"),
     (["--workload", "{tiny}", "--images", "1", "--trained", "no_such.npz"], "no_such.npz: no such file"),
+    # --buffers is a run of its own: the timing run's options were silently ignored with it
+    (["--workload", "{tiny}", "--buffers", "2,128", "--trained", "{tiny}"],
+     "--trained does nothing with --buffers; run --buffers [--buffer-images N] and the timing run"),
+    (["--workload", "{tiny}", "--buffers", "2", "--images", "2", "--trained-images", "2"],
+     "--images and --trained-images do nothing with --buffers"),
+    (["--workload", "{tiny}", "--images", "1", "--buffer-images", "2"],
+     "--buffer-images does nothing with the timing run (no --buffers)"),
 ])
 def test_bench_engine_refuses_in_one_line(tiny, args, words):
     code, out, err = _script("bench_engine.py", *(a.format(tiny=tiny) for a in args))
