@@ -855,3 +855,19 @@ def test_a_timeline_at_a_median_between_two_steps_says_which_step_it_draws(tmp_p
     drawn = int(median) + 1
     assert {group for *_, group in segments} == {f"t={t}" for t in range(1, drawn + 1)}
     assert how.endswith(f"its median step t={drawn} (the median, {median}, rounded up)")
+
+
+def test_long_design_names_number_the_terminal_table():
+    # two 150-character names made every line of the terminal table 637 columns (over 1000 with three designs):
+    # the header numbers the designs and lists each full name once above the table
+    from satasim_atsn.study.compare import TERMINAL_COLUMNS, terminal_summary
+
+    names = ["a" * 150, "b" * 150]
+    rows = [["FPS", "124.7", "141.3", "1.133x"], ["avg timestep", "3.75", "3.25", "0.867x"]]
+    lines = terminal_summary(names, 0, rows).splitlines()
+    assert lines[:2] == [f"[1] {names[0]} (baseline)", f"[2] {names[1]}"]
+    assert all(len(line) <= TERMINAL_COLUMNS for line in lines[2:])
+    assert lines[2].split() == ["metric", "[1]", "[2]", "[2]", "/", "[1]"]
+    assert lines[4].split() == rows[0] and lines[5].split() == ["avg", "timestep", "3.75", "3.25", "0.867x"]
+    short = terminal_summary(["atsn16x16", "dtsnn16x16"], 1, [["FPS", "1", "2", "0.5x"]]).splitlines()
+    assert short[0].split() == ["metric", "atsn16x16", "dtsnn16x16", "atsn16x16", "/", "dtsnn16x16"]

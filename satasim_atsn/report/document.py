@@ -227,7 +227,7 @@ def _html_table(table: Table) -> str:
     return "".join(parts)
 
 
-def _columns(text: str) -> int:
+def text_columns(text: str) -> int:
     """The terminal columns a text takes: a wide (CJK) or full-width character takes two, a combining mark none."""
     return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
@@ -235,11 +235,11 @@ def _columns(text: str) -> int:
 def text_table(headers: list[str], rows: list[list]) -> str:
     """A plain fixed-width table for the terminal (aligned by columns on screen, so CJK names keep it straight)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(_columns(row[i]) for row in cells) for i in range(len(headers))]
+    widths = [max(text_columns(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for index, row in enumerate(cells):
-        parts = [row[0] + " " * (widths[0] - _columns(row[0]))]
-        parts += [" " * (w - _columns(c)) + c for c, w in zip(row[1:], widths[1:], strict=False)]
+        parts = [row[0] + " " * (widths[0] - text_columns(row[0]))]
+        parts += [" " * (w - text_columns(c)) + c for c, w in zip(row[1:], widths[1:], strict=False)]
         lines.append("  ".join(parts))
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))

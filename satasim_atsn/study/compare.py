@@ -32,7 +32,7 @@ from satasim_atsn.hw.arch import (
     shipped_arch,
 )
 from satasim_atsn.report import plots
-from satasim_atsn.report.document import Document, fmt, md_code, md_text, pct, ratio_text, text_table
+from satasim_atsn.report.document import Document, fmt, md_code, md_text, pct, ratio_text, text_columns, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
 from satasim_atsn.study.runner import STUDY_JSON, process_pool
 from satasim_atsn.threads import usable_cpus
@@ -417,6 +417,7 @@ _METRIC_ROWS = [
     ("accuracy (software prediction)", "accuracy"), ("accuracy (exit unit's prediction)", "accuracy_hardware"),
 ]
 #: the rows of it the terminal shows
+TERMINAL_COLUMNS = 120  # the widest summary table headed by the designs' names; wider ones are numbered
 _TERMINAL_ROWS = ("FPS", "energy / image (uJ)", "energy / image-timestep (uJ)", "avg timestep",
                   "area (mm2, all accelerators)", "power (mW)", "EDP (uJ x ms)", "pJ per synaptic op",
                   "dynamic pJ per synaptic op", "leakage share (fraction)", "PE busy (fraction)",
@@ -494,8 +495,21 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     if json_path:
         atomic_write_text(json_path, text)
     term_rows = [r for r in rows if r[0] in _TERMINAL_ROWS]  # the terminal shows the names as written, unescaped
-    term_headers = ["metric"] + names + [f"{n} / {names[b]}" for i, n in enumerate(names) if i != b]
-    return text_table(term_headers, term_rows) + f"\n-> {out}/report.md"
+    return terminal_summary(names, b, term_rows) + f"\n-> {out}/report.md"
+
+
+def terminal_summary(names: list[str], b: int, rows: list[list]) -> str:
+    """The terminal's summary table, headed by the designs' names as written, or, when they would make a line
+    wider than TERMINAL_COLUMNS (long names: 150 characters made lines of 600 to over 1000), by [1], [2], ...
+    with each full name listed once above the table."""
+    table = text_table(["metric"] + names + [f"{n} / {names[b]}" for i, n in enumerate(names) if i != b], rows)
+    if max(text_columns(line) for line in table.splitlines()) <= TERMINAL_COLUMNS:
+        return table
+    tags = [f"[{i + 1}]" for i in range(len(names))]
+    legend = [f"{tag} {name}{' (baseline)' if i == b else ''}" for i, (tag, name) in enumerate(zip(tags, names,
+                                                                                                   strict=True))]
+    return "\n".join(legend) + "\n" + text_table(
+        ["metric"] + tags + [f"{t} / {tags[b]}" for i, t in enumerate(tags) if i != b], rows)
 
 
 
