@@ -198,3 +198,16 @@ def test_another_of_the_tools_files_named_as_the_table_says_what_it_is(given, ne
         load_tech(str(root / given))
     assert needle in str(info.value) and "give a technology table" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_point_sizes_take_whole_numbers_as_architecture_files_do(tmp_path):
+    # architecture sizes take 16.0 and '1e3'; a table's capacity_bytes: 1024.0 was refused ('must be a positive
+    # integer, got 1024.0')
+    path = _table(tmp_path, lambda d: (d["entries"]["sram64_1KB_read_energy_pJ"].update(capacity_bytes=1024.0),
+                                       d["entries"]["sram64_1KB_read_energy_pJ"].update(access_bits="64")))
+    table, shipped = load_tech(path), load_tech("28nm")
+    assert table.entries["sram64_1KB_read_energy_pJ"]["capacity_bytes"] == 1024
+    assert table.sram("sram64", 1024) == shipped.sram("sram64", 1024)
+    path = _table(tmp_path, lambda d: d["entries"]["sram64_1KB_read_energy_pJ"].update(capacity_bytes=1024.5))
+    with pytest.raises(ArchError, match=r"capacity_bytes: must be a positive integer, got 1024.5"):
+        load_tech(path)

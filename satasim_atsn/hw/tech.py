@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from satasim_atsn import exactmath
-from satasim_atsn.errors import ArchError, TypedNumber, closest, did_you_mean, shown, typed_number
+from satasim_atsn.errors import ArchError, TypedNumber, closest, did_you_mean, file_count, shown, typed_number
 from satasim_atsn.fileio import content_key, load_yaml_text, starts_as_zip, yaml_syntax_fix
 from satasim_atsn.workload.network_file import YAML_FILE_KINDS, yaml_file_kind
 
@@ -500,6 +500,8 @@ def _check_point_sizes(where: str, field_at: str, entry: dict) -> None:
         if k not in entry:
             continue
         value, unit = entry[k], "bytes" if k == "capacity_bytes" else "bits"
+        if file_count(value) is not None:  # 1024.0 and '1e3' are whole numbers, as in architecture files
+            value = entry[k] = file_count(value)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ArchError.at(where, f"{field_at}.{k}", f"must be a positive integer, got {shown(value)}",
                                f"write a whole number of {unit}")
