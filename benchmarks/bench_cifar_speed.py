@@ -120,9 +120,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=positive, default=64)
     parser.add_argument("--steps", type=positive, default=5)
     parser.add_argument("--workload", default=None, help="a trained CIFAR workload for the forward rate")
-    parser.add_argument("--images", type=positive, default=512)
+    parser.add_argument("--images", type=positive, default=None, help="images of --workload run forward (default 512)")
     parser.add_argument("--json", default=None)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.images is not None and not args.workload:  # it was silently ignored: no forward rate is measured
+        parser.error("--images does nothing without --workload; give the trained workload whose images it counts")
+    args.images = 512 if args.images is None else args.images
+    return args
 
 
 def checked_inputs(args: argparse.Namespace):

@@ -72,6 +72,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode, other = (("--buffers", ("--images", "--trained", "--trained-images")) if args.buffers else
                    ("the timing run (no --buffers)", ("--buffer-images",)))
     ignored = [opt for opt in other if getattr(args, opt[2:].replace("-", "_")) is not None]
+    if not args.buffers and args.trained_images is not None and args.trained is None:
+        parser.error("--trained-images does nothing without --trained; give the trained workload whose images it "
+                     "counts")
     if ignored:
         parser.error(f"{' and '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} nothing with {mode}; run "
                      "--buffers [--buffer-images N] and the timing run [--images N --trained X.npz] separately")

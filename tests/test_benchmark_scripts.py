@@ -42,6 +42,8 @@ def tiny(tmp_path_factory) -> str:
      "--images and --trained-images do nothing with --buffers"),
     (["--workload", "{tiny}", "--images", "1", "--buffer-images", "2"],
      "--buffer-images does nothing with the timing run (no --buffers)"),
+    (["--workload", "{tiny}", "--images", "1", "--trained-images", "2"], "--trained-images does nothing without "
+     "--trained"),
 ])
 def test_bench_engine_refuses_in_one_line(tiny, args, words):
     code, out, err = _script("bench_engine.py", *(a.format(tiny=tiny) for a in args))
@@ -56,6 +58,7 @@ def test_bench_engine_refuses_in_one_line(tiny, args, words):
     (["--workload", "workloads/vgg16_cifar10.npz"], "a statistical workload has no weights"),
     (["--workload", "no_such.npz"], "no_such.npz: no such file"),
     (["--json", "/proc/b.json"], "cannot be written"),
+    (["--images", "8"], "--images does nothing without --workload"),  # it was silently ignored
 ])
 def test_bench_cifar_speed_refuses_in_one_line(args, words):
     code, out, err = _script("bench_cifar_speed.py", *args)
