@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from satasim_atsn.errors import TypedNumber, typed_number
+from satasim_atsn.errors import SatasimError, TypedNumber, typed_number
 from satasim_atsn.fileio import expand_home
 
 
@@ -20,8 +20,22 @@ class UserPath(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """The value with ``~`` expanded, then click.Path's checks; an empty text (an unset variable) is refused."""
         if isinstance(value, str) and not value.strip():
-            self.fail("is empty; give a path (was a shell variable left unset?)", param, ctx)
+            raise _empty_path(self, param)
         return super().convert(expand_home(value) if isinstance(value, str) else value, param, ctx)
+
+
+def _empty_path(kind: UserPath, param: click.Parameter | None) -> SatasimError:
+    """The one-line refusal of an empty path (``--arch "$UNSET"``): ``run ""`` read the working directory, and an
+    empty option was taken for a file named ''; the fix says what the parameter takes, and that an option may be left
+    out."""
+    if isinstance(param, click.Option):
+        name = param.opts[0]  # as the user most likely typed it: -o, not --out
+    else:
+        name = (param.human_readable_name if param is not None else "path").upper()
+    what = "directory" if not kind.file_okay else "file" if not kind.dir_okay else "path"
+    optional = isinstance(param, click.Option) and not param.required
+    return SatasimError.at(None, name, "is an empty path (a shell variable left unset?)",
+                           f"give a {what} name" + (", or leave the option out" if optional else ""))
 
 
 #: a path (or a shipped name) argument or option whose kind the command checks itself

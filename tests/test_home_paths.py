@@ -12,6 +12,7 @@ import click
 import pytest
 
 from satasim_atsn.cli import cli, main
+from satasim_atsn.errors import SatasimError
 from satasim_atsn.options import UserPath
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,9 +83,9 @@ def test_every_path_parameter_refuses_an_empty_value(text):
     paths = [(name, p) for name, command in _commands(cli) for p in command.params if isinstance(p.type, UserPath)]
     assert len(paths) > 20
     for name, param in paths:
-        with pytest.raises(click.BadParameter) as refused:
+        with pytest.raises(SatasimError) as refused:
             param.type.convert(text, param, None)
-        assert "is empty; give a path" in refused.value.message, (name, param.name)
+        assert "is an empty path (a shell variable left unset?); give a " in str(refused.value), (name, param.name)
 
 
 def test_an_empty_arch_is_one_line_naming_the_argument(capsys):
@@ -92,4 +93,4 @@ def test_an_empty_arch_is_one_line_naming_the_argument(capsys):
         main(["run", "", str(WORKLOAD), "--images", "1"])
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and "\n" not in err
-    assert "'ARCH': is empty; give a path" in err
+    assert err == "satasim: error: ARCH: is an empty path (a shell variable left unset?); give a path name"

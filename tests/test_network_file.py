@@ -458,7 +458,7 @@ def test_integral_floats_are_integers(tmp_path):
     ("WORKLOAD", "is a workload (.npz), not a network YAML file; give the network file"),
     # a folder: "cannot be read (IsADirectoryError)"; an empty value was shown as '.'
     ("DIR", "is a directory, not a network YAML file"),
-    ("", "--network: is empty"),
+    ("", "--network: is an empty path"),
     # a shipped name in capitals: the list, without the near miss
     ("VGG16", "--network: unknown network 'VGG16'; did you mean 'vgg16'?"),
 ])

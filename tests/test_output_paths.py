@@ -216,7 +216,8 @@ def test_an_empty_out_directory_is_refused_for_sweep_and_validate(tmp_path, caps
     """`validate -o ''` wrote validation.md into the working directory (exit 0); `sweep -o ''` said '.: is not empty
     and holds no study'."""
     monkeypatch.chdir(tmp_path)
-    assert "satasim: error: -o: is an empty path; give a directory name" in user_error(argv + ["-o", ""], capsys)
+    assert "satasim: error: -o: is an empty path (a shell variable left unset?); give a " in user_error(
+        argv + ["-o", ""], capsys)
     assert _listing(tmp_path) == []
 
 
@@ -228,5 +229,7 @@ def test_an_empty_out_directory_is_refused_for_sweep_and_validate(tmp_path, caps
 def test_an_empty_input_option_is_refused_not_taken_as_left_out(tmp_path, capsys, argv):
     """`reproduce twin --arch ''` (an unset shell variable) ran the default design with exit 0."""
     err = user_error(argv + ["-o", tmp_path / "out", "--images", "1"], capsys)
-    assert f"satasim: error: {argv[-2]}: is empty; give a value, or leave the option out" in err
+    assert (f"satasim: error: {argv[-2]}: is empty; give a value, or leave the option out" in err  # a name, a text
+            or f"satasim: error: {argv[-2]}: is an empty path (a shell variable left unset?); give a path name, or "
+            "leave the option out" in err)  # a path option (options.UserPath)
     assert _listing(tmp_path) == []
