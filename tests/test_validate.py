@@ -83,7 +83,7 @@ def test_bad_outputs_fail_before_simulating(tmp_path, capsys):
     assert code == 2 and "--json" in err and len(err.strip().splitlines()) == 1
     # --json naming -o itself or the validation.md it writes; an empty path: refused before anything is made
     for json_path, needle in ((tmp_path / "o", "is the -o directory"), (tmp_path / "o" / "validation.md",
-                                                                   "is a file that -o writes"), ("", "empty path")):
+                                                                   "is a file that -o writes"), ("", "empty")):
         code, _, err = run(["validate", "-o", str(tmp_path / "o"), "--json", str(json_path)], capsys)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "o").exists()
@@ -118,3 +118,20 @@ def test_a_small_network_with_no_synaptic_operations_gives_n_a_not_a_traceback()
     checked = next(c["chip"] for c in published.SNN_CHIPS if c["figure_checked"])
     row = next(line for line in doc.to_markdown().splitlines() if line.startswith(f"| {checked} |"))
     assert "| n/a | n/a | n/a (" in row
+
+
+def test_more_images_than_a_workload_holds_fails_before_simulating(tmp_path, monkeypatch, capsys):
+    """`validate --images 1001`: the trained small network holds 1000 test images; the refusal came only after the
+    three VGG16 runs of 1001 images each (tens of minutes), now before any simulation and without making -o."""
+    import satasim_atsn.study.validate as validate_module
+
+    def no_simulation(tasks):
+        raise AssertionError("simulated before checking the image counts")
+
+    monkeypatch.setattr(validate_module, "_simulate_many", no_simulation)
+    code, _, err = run(["validate", "--images", "1001", "--workloads", str(REPO / "workloads"), "-o",
+                        str(tmp_path / "out"), "--json", str(tmp_path / "v.json")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "vgg_small_fmnist_atsn.npz" in err and "--images: 1001 images from 0 exceed the 1000" in err
+    assert "use at most 1000" in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "v.json").exists()

@@ -50,9 +50,14 @@ def _simulate(workload_dir: Path, images: int) -> dict[str, dict]:
     tasks["small"] = ("atsn16x16", [], str(workload_dir / SMALL), images, 0)
     for i, (_, _, file) in enumerate(ROWS[1:], start=1):  # row 0 (VGG16/CIFAR10) is vgg16/atsn16x16
         tasks[f"table3/{i}"] = ("atsn16x16", [], str(workload_dir / file), images, 0)
+    from satasim_atsn.hw.engine import image_count
+    from satasim_atsn.study.metrics import read_cached
+
     for key, task in tasks.items():
         if not Path(task[2]).is_file():
             raise StudyError.at(task[2], None, f"missing workload for {key}", "pass --workloads DIR (see workloads/)")
+        # an unreadable file or more images than it holds: refused now, not after the other runs' minutes
+        image_count(read_cached(task[2]), images)
     keys = list(tasks)
     return dict(zip(keys, _simulate_many([tasks[k] for k in keys]), strict=True))
 
