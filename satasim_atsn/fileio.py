@@ -758,6 +758,12 @@ def check_outputs(files: dict[str, str | os.PathLike | None],
                 raise SatasimError.at(str(path), option, f"is a file that {dir_option} writes into "
                                       f"{directory} ({', '.join(names)}); one would replace the other",
                                       "give another file name")
+            # out/validation.md/v.json: its folder would be a file -o writes (it failed after the work)
+            inside = [p for p in target.parents if p.parent == folder
+                      and any(fnmatch.fnmatchcase(p.name, pattern) for pattern in names)]
+            if inside:
+                raise SatasimError.at(str(path), option, f"goes through {inside[0]}, a file that {dir_option} "
+                                      f"writes", "give another path")
 
 
 def refuse_shared_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:

@@ -135,3 +135,13 @@ def test_more_images_than_a_workload_holds_fails_before_simulating(tmp_path, mon
     assert "vgg_small_fmnist_atsn.npz" in err and "--images: 1001 images from 0 exceed the 1000" in err
     assert "use at most 1000" in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "v.json").exists()
+
+
+def test_json_inside_the_validation_md_it_writes_fails_before_simulating(tmp_path, capsys):
+    """`validate -o out --json out/validation.md/v.json` simulated for minutes, wrote out/validation.md, then failed
+    on --json with 'cannot be written (File exists)'; now refused first, naming the file in the way."""
+    out = tmp_path / "out"
+    code, _, err = run(["validate", "-o", str(out), "--json", str(out / "validation.md" / "v.json")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--json: goes through" in err and "a file that -o writes" in err and "give another path" in err
+    assert not out.exists()
