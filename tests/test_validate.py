@@ -145,3 +145,32 @@ def test_json_inside_the_validation_md_it_writes_fails_before_simulating(tmp_pat
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "--json: goes through" in err and "a file that -o writes" in err and "give another path" in err
     assert not out.exists()
+
+
+def test_published_figures_are_printed_as_published():
+    """The DDR4 row printed 'published 12.4' beside its source's '12.45 pJ/bit', Eyeriss 1410 for 1410.5 mW and
+    Horowitz's 1.3-2.6 nJ as '1.30e+03-2.60e+03': a cited figure is now printed with all the digits it has."""
+    from satasim_atsn.report.document import Document
+    from satasim_atsn.study.validate import _dram_section, _horowitz_rows, _horowitz_section, _prosperity_section
+
+    dram = [dict(row, ours_access=1.0, ours_background_mW=1.0, ours_effective=2.0)
+            for row in published.DRAM_PUBLISHED]
+    data = {"configurations": {"vgg16/atsn16x16": {"leakage_share": 0.5}}, "dram": dram,
+            "prosperity_mW": dict(published.PROSPERITY_POWER_MW), "ours_mW": {"atsn16x16": 500.0},
+            "horowitz": _horowitz_rows()}
+    doc = Document("v")
+    _prosperity_section(doc, data)
+    _horowitz_section(doc, data)
+    _dram_section(doc, data)
+    lines = doc.to_markdown().splitlines()
+
+    def cells(first):
+        return next(line for line in lines if line.startswith(f"| {first} |")).split(" | ")
+
+    for row in published.DRAM_PUBLISHED:
+        assert cells(row["label"])[1] == f"{row['pJ_per_bit']:g}", row["label"]
+    for name, mw in published.PROSPERITY_POWER_MW.items():
+        assert cells(name)[1] == f"{mw:g}", name
+    h = published.HOROWITZ_45NM_PJ
+    assert cells("DRAM 64-bit access (dram_lpddr4)")[1] == f"{h['dram_64b_low']:g}-{h['dram_64b_high']:g}"
+    assert cells("8-bit add")[1] == f"{h['add_8b']:g}" and cells("32-bit multiply")[1] == f"{h['mult_32b']:g}"

@@ -21,6 +21,7 @@ DEFAULT_IMAGES = 8
 ARCH_NAMES = ("conventional16x16", "dtsnn16x16", "atsn16x16")
 SMALL = "vgg_small_fmnist_atsn.npz"  # a network whose weights fit on chip: the chips' regime
 BIG = "vgg16_cifar10.npz"
+PUBLISHED_DIGITS = 6  # a cited figure is printed with all its digits (12.45 pJ/bit read '12.4' at 3)
 
 
 def _per_sop(summary: dict) -> dict[str, float | None]:
@@ -176,8 +177,8 @@ def _chips_section(doc: Document, data: dict) -> None:
         ours = s[c["scope"]]
         ratio = (f"{fmt(None if ours is None else ours / c['pJ_per_sop'], 3)} ({scope_label[c['scope']]})"
                  if c["figure_checked"] else f"none: figure not checked ({scope_label[c['scope']]} would be compared)")
-        rows.append([c["chip"], c["node"], fmt(c["pJ_per_sop"], 3), fmt(s["on_chip"], 3), fmt(s["on_chip_dynamic"], 3),
-                     ratio, c["verified"]])
+        rows.append([c["chip"], c["node"], fmt(c["pJ_per_sop"], PUBLISHED_DIGITS), fmt(s["on_chip"], 3),
+                     fmt(s["on_chip_dynamic"], 3), ratio, c["verified"]])
     doc.table(["chip", "node", "published pJ/SOP", "ours, on chip", "ours, on-chip dynamic",
                "ours / published (scope compared)", "figure checked against its source"], rows)
     doc.para(f"Our small-network run: {fmt(small['sops_per_image'], 4)} SOPs per image, leakage "
@@ -191,7 +192,7 @@ def _prosperity_section(doc: Document, data: dict) -> None:
     cfg = data["configurations"]
     doc.heading("2. On-chip power of 28 nm, 500 MHz SNN accelerators (Prosperity, HPCA 2025)")
     doc.para(f"Source: {published.PROSPERITY_SOURCE}. Checked: {published.PROSPERITY_VERIFIED}.")
-    rows = [[name, fmt(mw, 4), "published"] for name, mw in data["prosperity_mW"].items()]
+    rows = [[name, fmt(mw, PUBLISHED_DIGITS), "published"] for name, mw in data["prosperity_mW"].items()]
     rows += [[f"ours: {name}", fmt(mw, 4), "simulated, VGG16/CIFAR-10, one of 4 accelerators, DRAM excluded"]
              for name, mw in data["ours_mW"].items()]
     doc.table(["accelerator", "on-chip power (mW)", "what"], rows)
@@ -214,8 +215,8 @@ def _horowitz_section(doc: Document, data: dict) -> None:
              f"45 -> 28 nm). DRAM is off chip and not scaled.")
     rows = []
     for r in data["horowitz"]:
-        pub = fmt(r["horowitz_45nm"], 3) if "horowitz_high" not in r else \
-            f"{fmt(r['horowitz_45nm'], 3)}-{fmt(r['horowitz_high'], 3)}"
+        pub = fmt(r["horowitz_45nm"], PUBLISHED_DIGITS) if "horowitz_high" not in r else \
+            f"{fmt(r['horowitz_45nm'], PUBLISHED_DIGITS)}-{fmt(r['horowitz_high'], PUBLISHED_DIGITS)}"
         scaled = fmt(r["scaled_28nm"], 3) if r["scaled_28nm"] is not None else "(off chip)"
         ref = r["scaled_28nm"] if r["scaled_28nm"] is not None else (r["horowitz_45nm"] + r["horowitz_high"]) / 2
         rows.append([r["op"], pub, scaled, fmt(r["ours"], 3), fmt(r["ours"] / ref, 3), r["ours_from"]])
@@ -235,8 +236,8 @@ def _horowitz_section(doc: Document, data: dict) -> None:
 def _dram_section(doc: Document, data: dict) -> None:
     """Section 4: DRAM energy per bit, published and ours."""
     doc.heading("4. DRAM energy per bit")
-    rows = [[r["label"], fmt(r["pJ_per_bit"], 3), fmt(r["ours_access"], 3), fmt(r["ours_background_mW"], 4),
-             fmt(r["ours_effective"], 3), r["source"]] for r in data["dram"]]
+    rows = [[r["label"], fmt(r["pJ_per_bit"], PUBLISHED_DIGITS), fmt(r["ours_access"], 3),
+             fmt(r["ours_background_mW"], 4), fmt(r["ours_effective"], 3), r["source"]] for r in data["dram"]]
     doc.table(["part", "published pJ/bit", "ours, access pJ/bit", "ours, background (mW)",
                "ours, effective pJ/bit on VGG16", "published source"], rows)
     doc.para("Effective = access + background power / the DRAM traffic of the shipped ATSN run on VGG16 (bits per "
