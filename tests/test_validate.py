@@ -174,3 +174,24 @@ def test_published_figures_are_printed_as_published():
     h = published.HOROWITZ_45NM_PJ
     assert cells("DRAM 64-bit access (dram_lpddr4)")[1] == f"{h['dram_64b_low']:g}-{h['dram_64b_high']:g}"
     assert cells("8-bit add")[1] == f"{h['add_8b']:g}" and cells("32-bit multiply")[1] == f"{h['mult_32b']:g}"
+
+
+def test_too_few_images_for_the_accelerators_is_noted(tmp_path, monkeypatch, capsys):
+    """`validate --images 2` leaves 2 of the 4 accelerators idle: its FPS, powers and pJ/SOP describe that short run
+    (`run` says so in a note), yet the document, the JSON and the terminal said nothing."""
+    import satasim_atsn.study.validate as validate_module
+    from satasim_atsn.study.metrics import run_summary
+
+    summary = run_summary("atsn16x16", [], str(REPO / "workloads" / validate_module.SMALL), 2)
+    monkeypatch.setattr(validate_module, "_simulate_many", lambda tasks: [summary] * len(tasks))
+    args = ["validate", "--workloads", str(REPO / "workloads"), "-o", str(tmp_path / "out"), "--json",
+            str(tmp_path / "v.json")]
+    code, out, err = run([*args, "--images", "2"], capsys)
+    needle = "2 images in batches of 1 keep 2 of the 4 accelerators busy"
+    assert code == 0 and needle in err and out.strip().startswith("wrote"), err
+    assert needle in (tmp_path / "out" / "validation.md").read_text()
+    assert any(needle in note for note in json.loads((tmp_path / "v.json").read_text())["notes"])
+    code, out, err = run([*args, "--images", "2", "-q"], capsys)
+    assert code == 0 and not out and not err
+    code, _, err = run([*args, "--images", "4"], capsys)  # every accelerator busy: no note
+    assert code == 0 and "note" not in err and json.loads((tmp_path / "v.json").read_text())["notes"] == []

@@ -291,9 +291,11 @@ def validate_command(out_dir: str, images: int | None, workload_dir: str | None,
         args += ["--images", str(images)]
     if workload_dir:
         args += ["--workloads", workload_dir]
-    path, _ = validate(out_dir, images=images, workload_dir=workload_dir, json_path=json_path,
-                       command=command_line(args))
+    path, data = validate(out_dir, images=images, workload_dir=workload_dir, json_path=json_path,
+                          command=command_line(args))
     if not quiet:
+        for note in data["notes"]:  # as `run` prints it: these numbers describe a short run
+            click.echo(f"note: {note}", err=True)
         click.echo(f"wrote {path}")
 
 

@@ -106,6 +106,16 @@ def _horowitz_rows() -> list[dict]:
     return rows
 
 
+def _notes(images: int) -> list[str]:
+    """`run`'s note when too few images keep every accelerator of a shipped design busy (their FPS, powers and
+    pJ/SOP then describe that short run), once per distinct text, without its 'note: ' prefix."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.engine import idle_accelerators_note
+
+    notes = (idle_accelerators_note(load_arch(name), images) for name in ARCH_NAMES)
+    return list(dict.fromkeys(note.removeprefix("note: ") for note in notes if note))
+
+
 def build(workload_dir: Path, images: int) -> dict:
     """All tables of docs/validation.md as plain data (the published figures and the simulated ones)."""
     runs = _simulate(workload_dir, images)
@@ -127,7 +137,7 @@ def build(workload_dir: Path, images: int) -> dict:
                                "leakage_share": v["leakage_energy_per_image_uJ"] / v["energy_per_image_uJ"]}
                            for k, v in sorted(runs.items())},
         "chips": chips, "prosperity_mW": dict(published.PROSPERITY_POWER_MW), "ours_mW": power,
-        "horowitz": _horowitz_rows(), "dram": _dram_rows(runs), "table3": t3,
+        "horowitz": _horowitz_rows(), "dram": _dram_rows(runs), "table3": t3, "notes": _notes(images),
     }
 
 
@@ -147,6 +157,8 @@ def _document(data: dict, command: str) -> Document:
              f"(`pe_weight_reads`, docs/microarchitecture.md section 3), as the chips' figures include the synapse "
              f"read; the shipped designs run one image per batch, timestep-major (studies/dataflow_batch.yaml "
              f"shows batching and weight-stationary dataflows).")
+    for note in data.get("notes", []):
+        doc.para(f"**Note:** {note}.")
 
     _chips_section(doc, data)
     _prosperity_section(doc, data)
