@@ -195,3 +195,27 @@ def test_too_few_images_for_the_accelerators_is_noted(tmp_path, monkeypatch, cap
     assert code == 0 and not out and not err
     code, _, err = run([*args, "--images", "4"], capsys)  # every accelerator busy: no note
     assert code == 0 and "note" not in err and json.loads((tmp_path / "v.json").read_text())["notes"] == []
+
+
+def test_the_shipped_designs_are_used_whatever_the_working_directory_holds(tmp_path, monkeypatch, capsys):
+    """validate named its designs by bare name, which an entry of the working directory wins over: run beside a
+    folder `atsn16x16` (a sweep's -o, say) it failed ('atsn16x16: cannot read (Is a directory)'), and beside a file
+    `dtsnn16x16` it would have simulated that file. It now reads the shipped files themselves."""
+    import satasim_atsn.study.validate as validate_module
+    from satasim_atsn.hw.arch import ARCH_DIR
+    from satasim_atsn.study.metrics import run_summary
+
+    summary = run_summary(str(ARCH_DIR / "atsn16x16.yaml"), [], str(REPO / "workloads" / validate_module.SMALL), 4)
+    seen = []
+
+    def fake(tasks):
+        seen.extend(tasks)
+        return [summary] * len(tasks)
+
+    monkeypatch.setattr(validate_module, "_simulate_many", fake)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "atsn16x16").mkdir()
+    (tmp_path / "dtsnn16x16").write_text("name: not the shipped one\n")
+    code, _, err = run(["validate", "--images", "4", "--workloads", str(REPO / "workloads"), "-o", "out"], capsys)
+    assert code == 0, err
+    assert seen and all(Path(task[0]).parent == ARCH_DIR and Path(task[0]).is_file() for task in seen)

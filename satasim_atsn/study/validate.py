@@ -24,6 +24,13 @@ BIG = "vgg16_cifar10.npz"
 PUBLISHED_DIGITS = 6  # a cited figure is printed with all its digits (12.45 pJ/bit read '12.4' at 3)
 
 
+def _shipped(name: str) -> str:
+    """The shipped design's file: a bare name would read a same-named entry of the working directory first."""
+    from satasim_atsn.hw.arch import ARCH_DIR
+
+    return str(ARCH_DIR / f"{name}.yaml")
+
+
 def _per_sop(summary: dict) -> dict[str, float | None]:
     """pJ per synaptic operation (SOP = pe_accumulations + exit_accumulations): system, on chip, on-chip dynamic;
     None for each when the run has no SOPs (a network that never fires on its images), as the run JSON's."""
@@ -47,10 +54,10 @@ def _simulate(workload_dir: Path, images: int) -> dict[str, dict]:
     """Every configuration the document needs, simulated once (keys: 'vgg16/<arch>', 'small', 'table3/<n>')."""
     tasks: dict[str, tuple] = {}
     for name in ARCH_NAMES:
-        tasks[f"vgg16/{name}"] = (name, [], str(workload_dir / BIG), images, 0)
-    tasks["small"] = ("atsn16x16", [], str(workload_dir / SMALL), images, 0)
+        tasks[f"vgg16/{name}"] = (_shipped(name), [], str(workload_dir / BIG), images, 0)
+    tasks["small"] = (_shipped("atsn16x16"), [], str(workload_dir / SMALL), images, 0)
     for i, (_, _, file) in enumerate(ROWS[1:], start=1):  # row 0 (VGG16/CIFAR10) is vgg16/atsn16x16
-        tasks[f"table3/{i}"] = ("atsn16x16", [], str(workload_dir / file), images, 0)
+        tasks[f"table3/{i}"] = (_shipped("atsn16x16"), [], str(workload_dir / file), images, 0)
     from satasim_atsn.hw.engine import image_count
     from satasim_atsn.study.metrics import read_cached
 
@@ -71,7 +78,7 @@ def _dram_rows(runs: dict[str, dict]) -> list[dict]:
     bits_per_s = big["dram_bytes_per_image"] * 8 * big["fps"]
     rows = []
     for item in published.DRAM_PUBLISHED:
-        arch = load_arch("atsn16x16", [f"dram.energy_table_entry={item['part']}"])
+        arch = load_arch(_shipped("atsn16x16"), [f"dram.energy_table_entry={item['part']}"])
         access = arch.tech.value(f"{item['part']}_energy_pJ_per_bit")
         background = dram_background_mW(arch)
         # effective pJ/bit at the ATSN/VGG16 run's DRAM traffic (bits per second of the LPDDR4 default run)
@@ -83,7 +90,7 @@ def _dram_rows(runs: dict[str, dict]) -> list[dict]:
 def _horowitz_rows() -> list[dict]:
     from satasim_atsn.hw.arch import load_arch
 
-    tech = load_arch("atsn16x16").tech
+    tech = load_arch(_shipped("atsn16x16")).tech
     h, k = published.HOROWITZ_45NM_PJ, published.SCALE_45_TO_28
     rows = []
     for op, label in (("add_8b", "8-bit add"), ("add_16b", "16-bit add"), ("add_32b", "32-bit add"),
@@ -112,7 +119,7 @@ def _notes(images: int) -> list[str]:
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import idle_accelerators_note
 
-    notes = (idle_accelerators_note(load_arch(name), images) for name in ARCH_NAMES)
+    notes = (idle_accelerators_note(load_arch(_shipped(name)), images) for name in ARCH_NAMES)
     return list(dict.fromkeys(note.removeprefix("note: ") for note in notes if note))
 
 
