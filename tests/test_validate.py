@@ -219,3 +219,16 @@ def test_the_shipped_designs_are_used_whatever_the_working_directory_holds(tmp_p
     code, _, err = run(["validate", "--images", "4", "--workloads", str(REPO / "workloads"), "-o", "out"], capsys)
     assert code == 0, err
     assert seen and all(Path(task[0]).parent == ARCH_DIR and Path(task[0]).is_file() for task in seen)
+
+
+def test_the_section_cited_for_the_weight_read_defines_it():
+    """validation.md sent the reader to docs/microarchitecture.md section 3 (mapping) for `pe_weight_reads`, which
+    section 4.1 (a PE's compute phase) defines."""
+    import re
+
+    text = (REPO / "docs" / "validation.md").read_text()
+    section = re.search(r"`pe_weight_reads`, docs/microarchitecture\.md section ([\d.]+)", text).group(1)
+    micro = (REPO / "docs" / "microarchitecture.md").read_text()
+    level = "#" * (section.count(".") + 2)
+    body = re.search(rf"^{level} {re.escape(section)}[. ].*?(?=^#{{2,{len(level)}}} )", micro, re.M | re.S).group(0)
+    assert "`pe_weight_reads`" in body, section

@@ -161,7 +161,7 @@ def _document(data: dict, command: str) -> Document:
              f"pJ per synaptic operation = energy / (pe_accumulations + exit_accumulations), with three scopes: "
              f"*system* (everything, DRAM included), *on chip* (no DRAM), *on-chip dynamic* (no DRAM, no leakage). "
              f"Every synaptic operation includes its int8 weight read from the PE's weight memory "
-             f"(`pe_weight_reads`, docs/microarchitecture.md section 3), as the chips' figures include the synapse "
+             f"(`pe_weight_reads`, docs/microarchitecture.md section 4.1), as the chips' figures include the synapse "
              f"read; the shipped designs run one image per batch, timestep-major (studies/dataflow_batch.yaml "
              f"shows batching and weight-stationary dataflows).")
     for note in data.get("notes", []):
