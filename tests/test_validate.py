@@ -66,6 +66,8 @@ def test_horowitz_rows_match_the_technology_table():
 @pytest.mark.parametrize("argv, pattern", [
     (["validate", "--images", "0"], "--images: must be >= 1"),
     (["validate", "--workloads", "no/such/dir"], "no such workload directory"),
+    (["validate", "--workloads", str(REPO / "workloads" / "vgg16_cifar10.npz")], "--workloads: is a file, not a "
+     "directory"),  # it said 'no such workload directory' of a file that exists
 ])
 def test_bad_input_one_line(argv, pattern, tmp_path, capsys):
     code, _, err = run([*argv, "-o", str(tmp_path / "out")], capsys)

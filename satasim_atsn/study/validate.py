@@ -302,6 +302,9 @@ def validate(out_dir: str | Path = "docs", images: int | None = None, workload_d
     if n < 1:
         raise StudyError.at(None, "--images", f"must be >= 1, got {n}", "give a positive number of images")
     wdir = Path(workload_dir) if workload_dir else default_workload_dir()
+    if wdir.exists() and not wdir.is_dir():
+        raise StudyError.at(str(wdir), "--workloads", "is a file, not a directory",
+                            "pass the directory that holds the workloads (the checkout's workloads/)")
     if not wdir.is_dir():
         raise StudyError.at(str(wdir), None, "no such workload directory", "pass --workloads DIR (the checkout's "
                             "workloads/, which a pip-installed package does not include)")
