@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from satasim_atsn.cli import main
+from satasim_atsn.report.document import fmt
 from satasim_atsn.study import published
 from satasim_atsn.study.commands import command_line
 from satasim_atsn.study.validate import DEFAULT_IMAGES, validate
@@ -234,3 +235,22 @@ def test_the_section_cited_for_the_weight_read_defines_it():
     level = "#" * (section.count(".") + 2)
     body = re.search(rf"^{level} {re.escape(section)}[. ].*?(?=^#{{2,{len(level)}}} )", micro, re.M | re.S).group(0)
     assert "`pe_weight_reads`" in body, section
+
+
+def test_every_horowitz_ratio_names_its_divisor():
+    """The DRAM rows' 'ours / scaled' (0.263 for 512 pJ) divide by the midpoint of Horowitz's 1300-2600 pJ, which
+    no cell showed ('(off chip)'): each row now shows the number its ratio divides by."""
+    from satasim_atsn.report.document import Document
+    from satasim_atsn.study.validate import _horowitz_rows, _horowitz_section
+
+    doc = Document("v")
+    rows = _horowitz_rows()
+    _horowitz_section(doc, {"horowitz": rows})
+    lines = doc.to_markdown().splitlines()
+    for row in rows:
+        cells = next(line for line in lines if line.startswith(f"| {row['op']} |")).split(" | ")
+        divisor = row["scaled_28nm"] if row["scaled_28nm"] is not None else \
+            (row["horowitz_45nm"] + row["horowitz_high"]) / 2
+        shown = fmt(divisor, 3) if row["scaled_28nm"] is not None else f"{divisor:g}"
+        assert shown in cells[2], (row["op"], cells[2])
+        assert cells[4] == fmt(row["ours"] / divisor, 3)
