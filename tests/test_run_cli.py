@@ -457,3 +457,14 @@ def test_a_design_without_an_exit_tile_has_no_exit_unit_busy_line(workload_file,
     code, out, err = run(["run", ARCH, workload_file, *SMALL], capsys)
     assert code == 0, err
     assert "unit busy       exit unit " in out and "no exit unit" not in out
+
+
+def test_bench_times_the_shipped_design_whatever_the_working_directory_holds(workload_file, tmp_path, capsys,
+                                                                             monkeypatch):
+    """bench's default design was the bare name atsn16x16, which a folder of that name in the working directory (a
+    sweep's -o) won over: 'atsn16x16: cannot read (Is a directory)'."""
+    (tmp_path / "cwd" / "atsn16x16").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "cwd")
+    code, out, err = run(["bench", workload_file, "--images", "1", "--repeat", "1"], capsys)
+    assert code == 0, err
+    assert " on atsn16x16, 1 image" in out
