@@ -484,7 +484,7 @@ def test_small_mistakes_get_the_message_that_helps(tmp_path, capsys):
     # an empty -o cannot be "left out": it is required
     code, _, err = run_cli(["train", "-o", ""], capsys)
     line = _one_line(code, err)
-    assert "-o: is an empty path; give a file name" in line and "leave the option out" not in line
+    assert "-o: is an empty path (a shell variable left unset?); give a " in line and "leave the option out" not in line
 
 
 def test_more_than_1024_timesteps_is_refused_before_the_training(tmp_path):
