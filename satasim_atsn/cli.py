@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("satasim: error: out of memory: the network, the images or the batch do not fit in this machine's "
                    "memory; use fewer images (--images), a smaller batch or a smaller network"
                    + ("; an image's memory grows with the workload's timesteps T (one VGG16 image at T = 1024 "
-                      "takes about 4 GB): build one with fewer (workload build --timesteps)" if simulates else "")
+                      "takes about 2 GB): build one with fewer (workload build --timesteps)" if simulates else "")
                    + ("; a simulation also needs larger PE memories when the mapping has many folds "
                       "(pe.data_memory_bytes), or a smaller array (array.rows, array.cols)" if simulates else ""),
                    err=True)

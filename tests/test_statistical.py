@@ -290,6 +290,75 @@ def test_the_draw_plan_of_a_long_workload_needs_about_two_copies_of_its_threshol
     assert peak < 3 * plan.threshold.nbytes
 
 
+def test_drawing_a_long_image_holds_one_threshold_and_a_block_of_uniforms():
+    """One VGG16 image at T = 64 (threshold T x row float32, 78 MB): its uniforms are drawn a block of timesteps at a
+    time (DRAW_BLOCK_BYTES), not all T x row float32 at once beside the threshold, and the threshold is made one
+    segment at a time, not joined from a full set of segments."""
+    import tracemalloc
+
+    from satasim_atsn.traces.statistical import _DrawPlan, build_with_rate
+    from satasim_atsn.workload.network_file import resolve_network
+
+    wl = build_with_rate(resolve_network("vgg16"), rate=0.1, timesteps=64, num_images=2)
+    threshold = _DrawPlan(wl, 0, 1).threshold.nbytes
+    tracemalloc.start()
+    try:
+        trace = draw_trace(wl, "fixed", 0, 1, threads=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert trace.exit_t[0] == 64
+    assert peak < 2 * threshold  # 1.7 thresholds; 2.4 with the whole uniforms and the joined segments
+
+
+def _whole_and_blockwise(wl, policy: str, start: int, count: int, monkeypatch):
+    """The draw with every image's uniforms in one block, and with one timestep per block."""
+    import satasim_atsn.traces.statistical as st
+
+    monkeypatch.setattr(st, "DRAW_BLOCK_BYTES", 2**62)
+    whole = draw_trace(wl, policy, start, count)
+    monkeypatch.setattr(st, "DRAW_BLOCK_BYTES", 1)
+    return whole, draw_trace(wl, policy, start, count)
+
+
+def _assert_same_trace(a, b) -> None:
+    np.testing.assert_array_equal(a.exit_t, b.exit_t)
+    np.testing.assert_array_equal(a.inputs, b.inputs)
+    assert set(a.spikes) == set(b.spikes)
+    for name in a.spikes:
+        np.testing.assert_array_equal(a.spikes[name], b.spikes[name], err_msg=name)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("encoding", ["direct", "spike_frames"])
+def test_a_blockwise_draw_is_the_documented_draw(per_channel, encoding, monkeypatch):
+    wl = _small_statistical(per_channel, encoding)
+    for policy in POLICIES:
+        whole, blocks = _whole_and_blockwise(wl, policy, 3, 5, monkeypatch)
+        _assert_same_trace(whole, blocks)
+        for j in range(5):
+            exit_t, inputs, spikes = _naive_draw(wl, policy, 3 + j)
+            assert blocks.exit_t[j] == exit_t
+            np.testing.assert_array_equal(blocks.inputs[j], inputs)
+            for name, expected in spikes.items():
+                np.testing.assert_array_equal(blocks.spikes[name][j], expected, err_msg=name)
+
+
+def test_a_blockwise_draw_of_pooled_layers_equals_the_whole_draw(monkeypatch):
+    """Layers drawn with their pool, from rates (a twin) and from row profiles (spike_rows)."""
+    wl, twin = _pooled_random_twin(0)
+    _assert_same_trace(*_whole_and_blockwise(twin, "fixed", 2, 7, monkeypatch))
+    profiled = fit_statistical_twin(wl, rates_policy="fixed")
+    assert any(k.startswith("spike_rows/") for k in profiled.arrays)
+    for policy in ("fixed", "atsn"):
+        _assert_same_trace(*_whole_and_blockwise(profiled, policy, 0, 24, monkeypatch))
+
+
+def test_the_shipped_vgg16_draws_alike_in_blocks(monkeypatch):
+    wl = read_workload(WORKLOADS / "assumed" / "vgg16_cifar10.npz")
+    _assert_same_trace(*_whole_and_blockwise(wl, "atsn", 5, 3, monkeypatch))
+
+
 # ------------------------------------------------------------------------------------------
 # twin fitting
 # ------------------------------------------------------------------------------------------

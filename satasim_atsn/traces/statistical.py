@@ -63,6 +63,10 @@ from satasim_atsn.workload.trace import Trace
 
 DEFAULT_NUM_IMAGES = 10000
 SEED_MAX = 2**63 - 1  # a workload stores its draw seed as int64
+#: an image's uniforms are drawn a block of timesteps at a time, about this many bytes (at least one timestep): the
+#: stream is the same (numpy fills float32 from the same 32-bit halves in one call or several), and a thread holds
+#: one block, not the T x row float32 of a whole image (331 MB for VGG16 at 128 x 128 and T = 16)
+DRAW_BLOCK_BYTES = 16 * 2**20
 POLICY_ALIASES = {"atsn-hw": "atsn", "none": "fixed", "at": "atsn", "dt": "dtsnn"}
 # the exit uniforms of step 2 (docs/statistical.md): these three always, in this order, even for a
 # policy the file has no histogram for (so every file draws alike); any other exit_hist/<policy> of a
@@ -293,16 +297,15 @@ class _ImageRows:
         return self.rows[image % self.m if self.first is None else image - self.first]
 
 
-def _side_by_side(segments: list[np.ndarray], T: int) -> np.ndarray:
-    """The float32 segments [T, n_i] as one [T, sum n_i], each dropped once copied: the threshold of a long T
-    (T x row float32, 1.1 GB for VGG16 at T = 1024) then needs about one more copy at its peak, not four (float64
-    segments joined in float64, then cast)."""
-    out = np.empty((T, sum(int(s.shape[1]) for s in segments)), dtype=np.float32)
+def _side_by_side(segments: list[tuple[int, Callable[[], np.ndarray]]], T: int) -> np.ndarray:
+    """The segments [T, n_i] (each made by its function, float64 or float32) as one float32 [T, sum n_i], each made
+    only when its columns are filled: the threshold of a long T (T x row float32, 1.1 GB for VGG16 at T = 1024) then
+    needs one copy and one segment at its peak, not two copies (all segments, then their join)."""
+    out = np.empty((T, sum(n for n, _ in segments)), dtype=np.float32)
     at = 0
-    while segments:
-        segment = segments.pop(0)
-        out[:, at:at + segment.shape[1]] = segment
-        at += segment.shape[1]
+    for n, make in segments:
+        out[:, at:at + n] = make()  # rounded to float32 once, as astype(np.float32) rounds
+        at += n
     return out
 
 
@@ -324,12 +327,12 @@ class _DrawPlan:
         # exit_steps/<policy> [M]: fitted image m's exit step, taken by image i (m = i mod M) in place of the draw
         self.paired = {k: _ImageRows(workload.arrays[f"{EXIT_STEPS}/{p}"], start, count)  # the images' steps alone
                        for k, p in enumerate(self.policies) if f"{EXIT_STEPS}/{p}" in workload.arrays}
-        segments: list[np.ndarray] = []
+        segments: list[tuple[int, Callable[[], np.ndarray]]] = []  # (columns, their thresholds), made when joined
         self.slots: list[tuple[str, tuple[int, ...], int, int]] = []  # name, shape, offset, size
         offset = 0
         if not self.direct:
             rate = np.asarray(workload.arrays["rate/input"], dtype=np.float64)
-            segments.append(self._row(rate, self.input_shape).astype(np.float32))
+            segments.append((self.input_size, lambda r=rate: self._row(r, self.input_shape)))
             self.frame_slot = (offset, self.input_size)
             offset += self.input_size
         pooled = {layer["inputs"][0]: layer for layer in pooled_layers(self.layers)
@@ -341,7 +344,7 @@ class _DrawPlan:
             size = int(np.prod(shape))
             pool = pooled.get(layer["name"])
             if pool is None:
-                segments.append(self._row(rate, shape).astype(np.float32))
+                segments.append((size, lambda r=rate, s=shape: self._row(r, s)))
                 self.slots.append((layer["name"], shape, offset, size))
                 offset += size
                 continue
@@ -350,9 +353,10 @@ class _DrawPlan:
             psize = int(np.prod(pshape))
             k, stride = int(pool["kernel"]), int(pool["stride"])
             prate = np.asarray(workload.arrays[f"rate/{pool['name']}"], dtype=np.float64)
-            segments.append(self._row(prate, pshape).astype(np.float32))
-            segments.append(np.zeros((self.T, psize), dtype=np.float32))
-            segments.append(self._conditional_row(rate, prate, shape, pshape, k, stride).astype(np.float32))
+            segments.append((psize, lambda r=prate, s=pshape: self._row(r, s)))
+            segments.append((psize, lambda: np.float32(0)))
+            segments.append((size, lambda r=rate, p=prate, s=shape, ps=pshape, k=k, st=stride:
+                             self._conditional_row(r, p, s, ps, k, st)))
             self.pooled.append(_PooledSlot(layer["name"], shape, pshape, k, stride, offset, offset + psize,
                                            offset + 2 * psize, size, pool["name"]))
             offset += 2 * psize + size
@@ -398,19 +402,20 @@ class _DrawPlan:
         width = self.input_shape[-1]
         return np.repeat((counts / width).astype(np.float32).reshape(8, -1), width, axis=1)
 
-    def row_threshold(self, name: str, image: int, steps: int) -> np.ndarray:
-        """[steps, C*H, 1] float32 thresholds of layer ``name`` (one with ``spike_rows``) for image ``image``: its
-        profile ``image mod M`` at t = 1..steps, count / W (float64, rounded once) for every neuron of a row."""
+    def row_threshold(self, name: str, image: int, first: int, stop: int) -> np.ndarray:
+        """[stop - first, C*H, 1] float32 thresholds of layer ``name`` (one with ``spike_rows``) for image ``image``:
+        its profile ``image mod M`` at t = first+1..stop, count / W (float64, rounded once) for each neuron of a
+        row."""
         width = self.widths[name]
-        rows = self.spike_rows[name][image][:steps].astype(np.float64) / width
-        return rows.astype(np.float32).reshape(steps, -1, 1)
+        rows = self.spike_rows[name][image][first:stop].astype(np.float64) / width
+        return rows.astype(np.float32).reshape(stop - first, -1, 1)
 
-    def pooled_row_thresholds(self, slot: _PooledSlot, image: int, steps: int) -> tuple[np.ndarray, ...]:
-        """What ``apply_pooled_rows`` draws image ``image``'s t = 1..steps of a layer and its pool from (both with row
-        profiles, profile ``image mod M``): the pooled threshold float32(P / Wo) of each pooled row, the threshold
+    def pooled_row_thresholds(self, slot: _PooledSlot, image: int, first: int, stop: int) -> tuple[np.ndarray, ...]:
+        """What ``apply_pooled_rows`` draws image ``image``'s t = first+1..stop of a layer and its pool from (both with
+        row profiles, profile ``image mod M``): the pooled threshold float32(P / Wo) of each pooled row, the threshold
         float32(c_y (S - P) / (P (k S - c_y))) of each row y of the layer (0 where P = 0; each a float64 division of
         exact integers, rounded once), the counts c_y and their sums S over the k rows under each pooled row."""
-        counts, fired = (a[image][:steps] for a in self.pool_rows[slot.name])
+        counts, fired = (a[image][first:stop] for a in self.pool_rows[slot.name])
         k = slot.kernel
         band = counts.reshape(counts.shape[:2] + (-1, k)).sum(axis=-1)  # [steps, C, H / k]
         pool_threshold = (fired / np.float64(slot.pool_shape[2])).astype(np.float32)
@@ -554,6 +559,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
     check_image_range(workload, start, count, least=1)
     plan = _DrawPlan(workload, start, count)
     T, row = plan.T, plan.row
+    block = max(1, DRAW_BLOCK_BYTES // max(4 * row, 1))  # timesteps of uniforms drawn at a time
     pk = plan.policies.index(policy)
     exit_t = np.zeros(count, dtype=np.int64)
     drawn = {name: np.zeros((count, T, size), dtype=bool) for name, _, _, size in plan.slots}
@@ -575,13 +581,16 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
             rng = np.random.Generator(np.random.PCG64([plan.seed, start + j]))
             e = int(plan.exit_steps(rng.random(len(plan.policies)), start + j)[pk])
             exit_t[j] = e
-            u = rng.random(head + e * row, dtype=np.float32)
             if plan.direct:
-                bits = u[:head].reshape(8, plan.input_size) < plan.image_plane_threshold(start + j)
+                bits = rng.random(head, dtype=np.float32).reshape(8, plan.input_size) < plan.image_plane_threshold(
+                    start + j)
                 inputs[j] = np.packbits(bits, axis=0, bitorder="little")[0]
-            _draw_layers(plan, u[head:].reshape(e, row), start + j,
-                         [(target[j], lo, hi, name) for target, lo, hi, name in targets],
-                         {slot.name: drawn[slot.name][j] for slot in plan.pooled})
+            own = [(target[j], lo, hi, name) for target, lo, hi, name in targets]
+            pooled = {slot.name: drawn[slot.name][j] for slot in plan.pooled}
+            for first in range(0, e, block):  # the same uniforms as one call of head + e * row (DRAW_BLOCK_BYTES)
+                stop = min(e, first + block)
+                u = rng.random((stop - first) * row, dtype=np.float32).reshape(stop - first, row)
+                _draw_layers(plan, u, start + j, first, own, pooled)
 
     in_threads(draw_images, count, threads)
     shapes = {name: shape for name, shape, _, _ in plan.slots}
@@ -616,25 +625,26 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
     )
 
 
-def _draw_layers(plan: _DrawPlan, u: np.ndarray, image: int, targets: list[tuple], pooled: dict[str, np.ndarray]
-                 ) -> None:
-    """Image ``image``'s spikes at t = 1..e from its uniforms ``u`` [e, row] (step 4): ``targets`` are (its spikes
-    [T, size], the slot's columns lo:hi of ``u``, the layer's name or None for an input frame), ``pooled`` the spikes
-    [T, size] of the layers drawn with their pool."""
+def _draw_layers(plan: _DrawPlan, u: np.ndarray, image: int, first: int, targets: list[tuple],
+                 pooled: dict[str, np.ndarray]) -> None:
+    """Image ``image``'s spikes at t = first+1..first+e from their uniforms ``u`` [e, row] (step 4): ``targets`` are
+    (its spikes [T, size], the slot's columns lo:hi of ``u``, the layer's name or None for an input frame),
+    ``pooled`` the spikes [T, size] of the layers drawn with their pool."""
     e = u.shape[0]
+    stop = first + e
     for target, lo, hi, name in targets:
         if name not in plan.spike_rows:
-            np.less(u[:, lo:hi], plan.threshold[:e, lo:hi], out=target[:e])
+            np.less(u[:, lo:hi], plan.threshold[first:stop, lo:hi], out=target[first:stop])
             continue
         width = plan.widths[name]  # the same uniforms, compared with the image's own threshold of each row
-        np.less(u[:, lo:hi].reshape(e, -1, width), plan.row_threshold(name, image, e),
-                out=target[:e].reshape(e, -1, width))
+        np.less(u[:, lo:hi].reshape(e, -1, width), plan.row_threshold(name, image, first, stop),
+                out=target[first:stop].reshape(e, -1, width))
     for slot in plan.pooled:
         if slot.name in plan.pool_rows:
-            apply_pooled_rows(u, *plan.pooled_row_thresholds(slot, image, e), slot.kernel, slot.pool_lo,
-                              slot.choice_lo, slot.layer_lo, pooled[slot.name][:e])
+            apply_pooled_rows(u, *plan.pooled_row_thresholds(slot, image, first, stop), slot.kernel, slot.pool_lo,
+                              slot.choice_lo, slot.layer_lo, pooled[slot.name][first:stop])
         else:
-            _draw_pooled_layer(u, plan.threshold, slot, pooled[slot.name][:e])
+            _draw_pooled_layer(u, plan.threshold[first:stop], slot, pooled[slot.name][first:stop])
 
 
 def _draw_pooled_layer(u: np.ndarray, threshold: np.ndarray, slot: _PooledSlot, own: np.ndarray) -> None:
