@@ -165,3 +165,31 @@ def test_a_run_whose_per_image_results_exceed_memory_is_refused_before_its_first
     with pytest.raises(SystemExit) as exc:  # a count that fits runs
         main(["run", arch, str(wl), "--images", "3", "--quiet"])
     assert exc.value.code in (0, None)
+
+
+def test_a_statistical_draw_beyond_the_memory_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    """One image of a statistical workload holds T x row float32 thresholds and its spikes whatever --images is: a
+    long T on a wide network used to fill memory and be killed without a word. It is refused before any image."""
+    import satasim_atsn.hw.engine as engine
+    from satasim_atsn.traces.statistical import draw_memory_bytes
+    from satasim_atsn.workload.format import read_workload
+
+    wl = tmp_path / "long.npz"
+    with pytest.raises(SystemExit):
+        main(["workload", "build", "--network", "vgg16", "--rate", "0.1", "--timesteps", "64", "--num-images", "4",
+              "-o", str(wl)])
+    capsys.readouterr()
+    need, row = draw_memory_bytes(read_workload(wl))
+    assert row == 276480 and need == 64 * (4 * row + row)  # no pooled rates: every neuron one uniform, one spike
+    monkeypatch.setattr(engine, "physical_memory_bytes", lambda: 64 * 2**20)
+    arch = str(ROOT / "archs" / "conventional16x16.yaml")
+    out = tmp_path / "r.json"
+    line = one_line_error(["run", arch, str(wl), "--images", "1", "--json", str(out)], capsys)
+    assert "long.npz: meta.timesteps: drawing one image takes at least 0.1 GiB (T = 64 timesteps x 276,480 float32 " \
+           "thresholds and the spikes), more than this machine's 0.1 GiB of memory; build the workload with fewer " \
+           "timesteps" in line
+    assert not out.exists()
+    monkeypatch.setattr(engine, "physical_memory_bytes", lambda: need)  # a draw that fits runs
+    with pytest.raises(SystemExit) as exc:
+        main(["run", arch, str(wl), "--images", "1", "--quiet"])
+    assert exc.value.code in (0, None)

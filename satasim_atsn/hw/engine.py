@@ -1672,6 +1672,24 @@ def check_record_memory(workload: Workload, count: int, start: int = 0) -> None:
                           "(--images, and --start for the next ones)")
 
 
+def check_draw_memory(workload: Workload) -> None:
+    """Refuse, in one line naming the timesteps, a statistical workload whose draw of a single image exceeds this
+    machine's memory (its T x row float32 thresholds and spikes): it would fill memory and be killed without a word."""
+    if not workload.is_statistical:
+        return
+    from satasim_atsn.traces.statistical import draw_memory_bytes
+
+    memory = physical_memory_bytes()
+    need, row = draw_memory_bytes(workload)
+    if memory is None or need <= memory:
+        return
+    raise SatasimError.at(workload.source, "meta.timesteps", f"drawing one image takes at least {need / 2**30:,.1f} GiB"
+                          f" (T = {workload.timesteps} timesteps x {row:,} float32 thresholds and the spikes), more "
+                          f"than this machine's {memory / 2**30:,.1f} GiB of memory", "build the workload with fewer "
+                          "timesteps (satasim workload build --timesteps, or the rate table's timesteps) or a smaller "
+                          "network")
+
+
 def check_mappable(arch: Arch, workload: Workload) -> Mapping:
     """The mapping of ``workload`` on ``arch``, or the MappingError :func:`simulate` raises before any image."""
     mapping = build_mapping(arch, workload)
@@ -1691,6 +1709,7 @@ def simulate(
     require_arch_and_workload(arch, workload)
     count = image_count(workload, images, start)
     check_record_memory(workload, count, int(start))
+    check_draw_memory(workload)
     mapping = check_mappable(arch, workload)
     if progress is not None:  # before the static model, which takes seconds on arrays of 10^5 PEs and more
         progress.start(count)

@@ -263,6 +263,21 @@ def build_statistical(
 # ------------------------------------------------------------------------------------------
 # drawing
 # ------------------------------------------------------------------------------------------
+def draw_memory_bytes(workload: Workload) -> tuple[int, int]:
+    """(bytes, row): what drawing one image of a statistical workload holds at least, the float32 threshold of every
+    timestep (T x row, as ``_DrawPlan`` lays it out) and the image's drawn spikes (bool), and that row."""
+    pooled = {layer["inputs"][0]: layer for layer in pooled_layers(workload.layers)
+              if f"rate/{layer['name']}" in workload.arrays}
+    row = 0 if workload.input_encoding == "direct" else int(np.prod(workload.input_shape))
+    spikes = row
+    for layer in spiking_layers(workload.layers):
+        size = int(np.prod(layer["out_shape"]))
+        pool = pooled.get(layer["name"])
+        row += size + (2 * int(np.prod(pool["out_shape"])) if pool is not None else 0)
+        spikes += size
+    return workload.timesteps * (4 * row + spikes), row
+
+
 class _PooledSlot(NamedTuple):
     """A spiking layer drawn with its max-pool: where its three segments sit in a timestep's row of uniforms."""
 
