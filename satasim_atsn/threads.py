@@ -45,6 +45,22 @@ def share_threads_with(workers: int) -> int:
     return max(1, min(budget, 2 * budget // max(1, workers)))
 
 
+#: DESIGN section 9's thread policy: OpenMP (numba's kernels) and OpenBLAS threads wait passively, not spinning
+THREAD_POLICY = {"OMP_WAIT_POLICY": "passive", "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def apply_thread_policy() -> None:
+    """Set THREAD_POLICY in this process's environment (a user's own setting wins); a no-op once OpenMP has started.
+
+    GNU OpenMP reads ``OMP_WAIT_POLICY`` once, when numba's first parallel kernel loads it, so a worker process
+    must call this before it runs a kernel (or ``numba.set_num_threads``). The ``satasim`` command sets it before
+    anything loads and local workers inherit it, but a Dask worker started by ``dask worker`` had it unset: its
+    OpenMP threads spun against each other's (two workers of one thread on 2 CPUs: a sweep of 60 small points
+    took 36 s instead of 5 s; no result depends on it)."""
+    for name, value in THREAD_POLICY.items():
+        os.environ.setdefault(name, value)
+
+
 def set_worker_threads(threads: int) -> None:
     """Initialiser of a worker process: use ``threads`` numba threads (at most the process's maximum)."""
     import numba
@@ -69,5 +85,6 @@ def in_threads(work: Callable[[int, int], None], count: int, threads: int | None
         future.result()
 
 
-__all__ = ["in_threads", "thread_budget", "usable_cpus", "share_threads_with", "set_worker_threads",
+__all__ = ["apply_thread_policy", "THREAD_POLICY",
+           "in_threads", "thread_budget", "usable_cpus", "share_threads_with", "set_worker_threads",
            "MIN_ITEMS_PER_THREAD"]

@@ -41,7 +41,7 @@ from typing import Any
 from satasim_atsn.errors import StudyError, counted
 from satasim_atsn.fileio import atomic_write_text, check_output_path, write_json
 from satasim_atsn.study.spec import Study, functional_refusal, point_overrides, point_params, point_refusal
-from satasim_atsn.threads import set_worker_threads, share_threads_with, usable_cpus
+from satasim_atsn.threads import apply_thread_policy, set_worker_threads, share_threads_with, usable_cpus
 
 CSV_NAME = "points.csv"
 STUDY_JSON = "study.json"
@@ -81,6 +81,7 @@ def start_worker(threads: int, parent: int) -> None:
     A parent killed with SIGKILL cannot terminate its workers, and they waited for work forever (a user's audit
     found them alive 12 minutes later, holding the pipe of whatever ran the sweep): now each exits within
     about a second of its parent."""
+    apply_thread_policy()  # before set_worker_threads, which starts numba's OpenMP (a library caller's pool)
     set_worker_threads(threads)
 
     def watch() -> None:
@@ -489,11 +490,17 @@ def connect_scheduler(address: str) -> Any:
     return client
 
 
+def on_dask_worker(point_function: Callable[[dict], dict], task: dict) -> dict[str, Any]:
+    """A point in a Dask worker: the thread policy first (``dask worker`` does not set it), then ``point_function``."""
+    apply_thread_policy()
+    return point_function(task)
+
+
 def run_dask(tasks: dict[int, dict], client: Any, on_done: Callable[[int, dict | None, str | None], None],
              point_function: Callable[[dict], dict] = _execute) -> None:
     """Run tasks on the Dask cluster of ``client`` (from connect_scheduler; the caller closes it)."""
     from distributed import as_completed
-    futures = {client.submit(point_function, task, pure=False): index for index, task in tasks.items()}
+    futures = {client.submit(on_dask_worker, point_function, task, pure=False): index for index, task in tasks.items()}
     # results are gathered on the client's own event loop (with_results), not by future.result()
     # in this thread, which fails when another Client lives in the same process
     for future, outcome in as_completed(list(futures), with_results=True, raise_errors=False):
