@@ -279,6 +279,26 @@ def test_dask_workers_run_points_under_the_thread_policy(tmp_path, workload_path
     assert [r["accuracy"] for r in rows] == [1.0] * 6
 
 
+def test_a_dask_worker_of_another_hardware_model_gives_error_rows(monkeypatch):
+    """A worker with another satasim installed journaled its numbers under the sweep's model without a word."""
+    distributed = pytest.importorskip("distributed")
+    from satasim_atsn import hw
+
+    real = hw.MODEL_VERSION
+    assert runner.on_dask_worker(_constant_point, {"mode": "engine"}, real) == _constant_point({})
+    monkeypatch.setattr(hw, "MODEL_VERSION", real + 1)  # the sweep's side only: the workers are other processes
+    done: dict[int, tuple] = {}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", scheduler_port=0,
+                                  processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster.scheduler_address) as client:
+        runner.run_dask({0: {"mode": "engine"}, 1: {"mode": "functional"}}, client,
+                        lambda index, metrics, error: done.setdefault(index, (metrics, error)), _constant_point)
+    assert done[1] == (_constant_point({}), None)  # a functional point has no hardware model
+    assert done[0][0] is None and re.search(
+        rf"StudyError: --scheduler: this Dask worker runs hardware model {real} .*the sweep model {real + 1}.*"
+        r"install the sweep's satasim on every worker", done[0][1])
+
+
 @pytest.mark.parametrize(("policy", "seen"), [(None, 1.0), ("active", 0.0)])
 def test_local_workers_run_points_under_the_thread_policy(tmp_path, workload_path, monkeypatch, policy, seen):
     """run_study called from Python (not the satasim command): its workers take the policy too; a user's own

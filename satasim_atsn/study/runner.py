@@ -490,8 +490,19 @@ def connect_scheduler(address: str) -> Any:
     return client
 
 
-def on_dask_worker(point_function: Callable[[dict], dict], task: dict) -> dict[str, Any]:
-    """A point in a Dask worker: the thread policy first (``dask worker`` does not set it), then ``point_function``."""
+def on_dask_worker(point_function: Callable[[dict], dict], task: dict,
+                   model_version: int | None = None) -> dict[str, Any]:
+    """A point in a Dask worker: the thread policy first (``dask worker`` does not set it), then ``point_function``.
+
+    ``model_version`` is the sweep's hardware model (satasim_atsn.hw.MODEL_VERSION where the sweep runs): a worker whose
+    installed satasim computes another model would journal its numbers under this study's model, so the point is an
+    error row naming both (retried on the next run)."""
+    from satasim_atsn import hw
+
+    if model_version is not None and task.get("mode") == "engine" and model_version != hw.MODEL_VERSION:
+        raise StudyError.at(None, "--scheduler", f"this Dask worker runs hardware model {hw.MODEL_VERSION} "
+                            f"({hw.__file__}), the sweep model {model_version}",
+                            "install the sweep's satasim on every worker and run the sweep again")
     apply_thread_policy()
     return point_function(task)
 
@@ -500,7 +511,10 @@ def run_dask(tasks: dict[int, dict], client: Any, on_done: Callable[[int, dict |
              point_function: Callable[[dict], dict] = _execute) -> None:
     """Run tasks on the Dask cluster of ``client`` (from connect_scheduler; the caller closes it)."""
     from distributed import as_completed
-    futures = {client.submit(on_dask_worker, point_function, task, pure=False): index for index, task in tasks.items()}
+
+    from satasim_atsn.hw import MODEL_VERSION
+    futures = {client.submit(on_dask_worker, point_function, task, MODEL_VERSION, pure=False): index
+               for index, task in tasks.items()}
     # results are gathered on the client's own event loop (with_results), not by future.result()
     # in this thread, which fails when another Client lives in the same process
     for future, outcome in as_completed(list(futures), with_results=True, raise_errors=False):
