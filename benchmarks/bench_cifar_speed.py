@@ -29,6 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np  # noqa: E402
+from script_args import OneLineParser, positive  # noqa: E402
 
 
 def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -91,24 +92,6 @@ def forward_rate(workload, images: int) -> dict:
     seconds = _timed(lambda: run_forward(workload, count=count)) / count
     return {"images": count, "ms_per_image": 1000 * seconds,
             "gflops": dense_forward_flops(workload.layers, workload.timesteps) / seconds / 1e9}
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (no usage block) and exit code 2."""
-
-    def error(self, message: str):  # noqa: D102 - argparse's hook
-        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
-
-
-def positive(text: str) -> int:
-    """An argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -20,6 +20,8 @@ import resource
 import sys
 import time
 
+from script_args import OneLineParser, positive
+
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.commands import functional_floor
@@ -30,24 +32,6 @@ from satasim_atsn.workload.format import read_workload
 def peak_rss_mib() -> float:
     """Peak resident memory of this process in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (no usage block) and exit code 2."""
-
-    def error(self, message: str):  # noqa: D102 - argparse's hook
-        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
-
-
-def positive(text: str) -> int:
-    """An argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def sizes(text: str) -> list[int]:

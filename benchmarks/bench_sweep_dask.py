@@ -10,12 +10,13 @@ checks that the two ``points.csv`` are the same bytes. Needs the ``[dask]`` extr
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from script_args import OneLineParser
 
 from satasim_atsn.study.runner import CSV_NAME, run_study
 from satasim_atsn.study.spec import load_study
@@ -33,13 +34,6 @@ vary:
   pe.data_memory_bytes: [512, 1024, 2048, 4096, 8192]
 metrics: [fps, energy_per_image_uJ, area_mm2]
 """
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (no usage block) and exit code 2."""
-
-    def error(self, message: str):  # noqa: D102 - argparse's hook
-        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
 
 
 def main() -> int:
