@@ -26,16 +26,9 @@ def command_line(args: list[str]) -> str:
     return "satasim " + " ".join(shlex.quote(a) for a in args)
 
 
-def _check_out_dir(out_dir: str) -> None:
-    """Refuse an empty -o: it was read as the working directory (validate wrote validation.md there; sweep said
-    '.: is not empty')."""
-    if not out_dir.strip():
-        raise StudyError.at(None, "-o", "is an empty path", "give a directory name")
-
-
 def _refuse_empty(options: dict[str, str | None]) -> None:
-    """Refuse an option given as an empty text (``--arch "$UNSET"``): it was taken as left out, the default used
-    without a word."""
+    """Refuse a text option given empty (``--dataset "$UNSET"``; a path option is refused by options.UserPath): it was
+    taken as left out, the default used without a word."""
     for option, value in options.items():
         if value is not None and not value.strip():
             raise StudyError.at(None, option, "is empty", "give a value, or leave the option out for its default")
@@ -68,7 +61,6 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
     if jobs is not None and scheduler is not None:  # the cluster's workers run the points: --jobs would be ignored
         raise StudyError.at(None, "--jobs/--scheduler", "are exclusive: a Dask scheduler's own workers run the "
                             "points", "drop --jobs (size the cluster instead), or drop --scheduler for local workers")
-    _check_out_dir(out_dir)
     if resume and force:
         raise StudyError.at(None, "--resume/--force", "are exclusive",
                             "keep rows with --resume or discard them with --force")
@@ -228,8 +220,7 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
     if images is not None and images < 1:
         raise StudyError.at(None, "--images", f"must be at least 1, got {images}",
                             "leave it out for each part's default")
-    _refuse_empty({"--arch": arch_path, "--workloads": workload_dir, "--trained": trained_path,
-                   "--trained-set": prefix, "--dataset": dataset, "--data-dir": data_dir})
+    _refuse_empty({"--trained-set": prefix, "--dataset": dataset})  # the path options refuse it (options.UserPath)
     args = ["reproduce", what, "-o", out_dir]
     if images is not None:
         args += ["--images", str(images)]
@@ -284,8 +275,6 @@ def validate_command(out_dir: str, images: int | None, workload_dir: str | None,
     """Published chips, accelerators, Horowitz and the paper's Table 3 beside our models: docs/validation.md."""
     from satasim_atsn.study.validate import validate
 
-    _check_out_dir(out_dir)
-    _refuse_empty({"--workloads": workload_dir})
     args = ["validate", "-o", out_dir]
     if images is not None:
         args += ["--images", str(images)]
