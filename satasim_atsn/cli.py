@@ -21,12 +21,12 @@ from satasim_atsn import __version__
 from satasim_atsn.errors import SatasimError, shorten_digits
 from satasim_atsn.fileio import standard_stream
 from satasim_atsn.runtime import keep_freed_memory
+from satasim_atsn.threads import apply_thread_policy
 
 # DESIGN section 9: numba's OpenMP and OpenBLAS worker threads must not busy-wait against each other (on
 # 2 cores a spinning thread takes the core the other library needs). Set before any command module
 # imports numpy, so that OpenBLAS and OpenMP read them when they start; a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+apply_thread_policy()
 
 # module path -> attribute holding a list of click commands/groups
 COMMAND_MODULES = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from collections import Counter
@@ -14,11 +13,10 @@ from satasim_atsn.errors import StudyError, counted
 from satasim_atsn.fileio import directory_lock, expand_home, new_output_directory, real_path
 from satasim_atsn.options import PATH
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET
+from satasim_atsn.threads import apply_thread_policy
 from satasim_atsn.workload.datasets import DATASETS
 
-# DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+apply_thread_policy()  # DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
 
 
 def command_line(args: list[str]) -> str:

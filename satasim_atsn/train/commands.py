@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -21,11 +20,10 @@ from satasim_atsn.fileio import (
 )
 from satasim_atsn.options import NUMBER, PATH
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT, exit_settings
+from satasim_atsn.threads import apply_thread_policy
 from satasim_atsn.workload.datasets import DATASETS, data_folder, dataset_inputs
 
-# DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+apply_thread_policy()  # DESIGN section 9: numba and OpenBLAS threads must not busy-wait against each other
 
 
 def _write_json(path: str | None, payload: dict) -> None:
