@@ -25,10 +25,11 @@ PUBLISHED_DIGITS = 6  # a cited figure is printed with all its digits (12.45 pJ/
 
 
 def _shipped(name: str) -> str:
-    """The shipped design's file: a bare name would read a same-named entry of the working directory first."""
-    from satasim_atsn.hw.arch import ARCH_DIR
+    """The shipped design's file (hw.arch.shipped_arch): a bare name would read a same-named entry of the working
+    directory first."""
+    from satasim_atsn.hw.arch import shipped_arch
 
-    return str(ARCH_DIR / f"{name}.yaml")
+    return str(shipped_arch(name))
 
 
 def _per_sop(summary: dict) -> dict[str, float | None]:
