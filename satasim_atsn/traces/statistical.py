@@ -750,7 +750,7 @@ def fit_statistical_twin(
     provenance = _twin_provenance(wl, n_total, policy_key, per_channel, policies, dropped, clamped,
                                   [n for n in layer_rows if n != INPUT_FRAMES] if spike_rows else None)
     return build_statistical(
-        name=f"{wl.name}-twin", dataset=str(_dataset_label(wl.meta)), num_classes=wl.num_classes,
+        name=f"{wl.name}-twin", dataset=_dataset_label(wl.meta), num_classes=wl.num_classes,
         layers=wl.layers, timesteps=T, rates=rates, exit_hist=hist, input_bit_density=density, seed=seed,
         num_images=n_total, input_shape=list(wl.input_shape), input_encoding=wl.input_encoding,
         input_rate=input_rate, input_row_bits=row_bits, spike_rows=layer_rows,
