@@ -495,6 +495,15 @@ class Progress:
                 self.bar.close()
                 self.bar = None
 
+    def saved_mid_epoch(self, epoch: int, epochs: int, done: int, steps: int, loss: float, acc: float,
+                        images_per_s: float) -> None:
+        """When piped (a log file), one line per mid-epoch checkpoint: an epoch of a large network takes many
+        minutes, and the per-epoch line alone left a log silent that long (a terminal's bar shows it already)."""
+        if self.tty or self.quiet:
+            return
+        self.line(f"epoch {epoch}/{epochs}: {done}/{steps} batches, loss {loss:.4f} train acc {100 * acc:.2f}% "
+                  f"({images_per_s:.0f} img/s); checkpoint written")
+
     def line(self, text: str) -> None:
         """Close any bar and print a permanent line (unless quiet)."""
         if self.bar is not None:
@@ -738,12 +747,14 @@ def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, no
         correct += int((f.mean(axis=0).argmax(axis=-1) == yb).sum())
         loss_sum += loss * len(idx)
         now = time.perf_counter()
-        progress.batch(loss_sum / seen, correct / seen, (seen - (position or {}).get("seen", 0)) /
-                       max(now - started, 1e-9))
+        rate = (seen - (position or {}).get("seen", 0)) / max(now - started, 1e-9)
+        progress.batch(loss_sum / seen, correct / seen, rate)
         if now - last_save > 60 * config.checkpoint_minutes and b + 1 < steps_per_epoch:
             save_checkpoint(ckpt, net, opt, config, epoch, _stable(history), {
                 "batches_done": b + 1, "rng": rng.bit_generator.state, "seen": seen, "correct": correct,
                 "loss_sum": loss_sum}, data_id, resumes)
+            progress.saved_mid_epoch(epoch + 1, config.epochs, b + 1, steps_per_epoch, loss_sum / seen,
+                                     correct / seen, rate)
             last_save = now
     elapsed = time.perf_counter() - started
     return {"epoch": epoch + 1, "loss": round(loss_sum / seen, 6), "train_acc": round(correct / seen, 6),
