@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import shutil
 import subprocess
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from satasim_atsn.cli import main
+from satasim_atsn.hw.arch import ARCH_DIR
+from satasim_atsn.hw.tech import TECH_DIR
+from satasim_atsn.workload.network_file import NETWORKS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOAD = ROOT / "workloads" / "vgg16_cifar10.npz"
@@ -46,6 +50,28 @@ def test_run_json_is_identical_from_two_directories(tmp_path, capsys, monkeypatc
     text = outputs[0].decode()
     assert str(tmp_path) not in text and str(ROOT) not in text and '"path"' not in text
     assert f'"table": "{Path(technology).name}"' in text  # a user's table by its file name, however typed
+
+
+def _wheel_data_files(package: Path) -> set[Path]:
+    """The package's non-Python files setup.cfg's package_data puts in a wheel or sdist (its globs, expanded)."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg", encoding="utf-8")
+    patterns = [p.strip() for p in parser["options.package_data"][package.name].replace("\n", ",").split(",")]
+    return {path for pattern in patterns if pattern for path in package.glob(pattern) if path.is_file()}
+
+
+def test_every_data_file_the_package_reads_is_packaged():
+    """A pip-installed (non-editable) package holds only what package_data lists: every non-Python file of the
+    package, and every file the code's data directories hold (shipped designs, tech tables, paper networks),
+    must match one of its globs, or `satasim run atsn16x16` works in the clone and fails after `pip install .`."""
+    package = ROOT / "satasim_atsn"
+    packaged = _wheel_data_files(package)
+    for directory in (ARCH_DIR, TECH_DIR, NETWORKS_DIR):
+        read = set(directory.glob("*.yaml"))  # what the code lists and opens by name
+        assert directory.is_relative_to(package) and read, directory
+        assert read <= packaged, f"not in setup.cfg package_data: {sorted(read - packaged)}"
+    files = {p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".py"}
+    assert files - packaged == set(), f"not in setup.cfg package_data (add or delete): {sorted(files - packaged)}"
 
 
 @pytest.mark.slow
