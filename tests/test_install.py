@@ -123,3 +123,18 @@ def test_the_checkout_tracks_no_virtual_environment():
     venvs = sorted({name.rsplit("/", 1)[0] for name in names if name.endswith("pyvenv.cfg")
                     or "/site-packages/" in f"/{name}"})
     assert venvs == [], f"tracked virtual environment files under {venvs[:3]}; git rm -r --cached them"
+
+
+@pytest.mark.parametrize("argv, shipped", [
+    (["run", "atsn16x16", "no_such.npz"], "workloads/"),
+    (["workload", "info", "no_such.npz"], "workloads/"),
+    (["sweep", "no_such.yaml", "-o", "out"], "studies/"),
+])
+def test_a_missing_input_hint_says_where_shipped_files_are_after_pip_install(tmp_path, capsys, monkeypatch, argv,
+                                                                           shipped):
+    """'shipped workloads are in workloads/' named a directory a wheel's user does not have (pip installs only the
+    package): the hint says it is the checkout's, as reproduce and validate already did."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run_cli(argv, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"the checkout's {shipped}, which a pip-installed package does not include" in err, err

@@ -607,7 +607,8 @@ def _read_study_yaml(path: Path, where: str) -> dict:
     if os.path.isdir(path):  # os.path: False on any OSError (Path.is_dir raised on a name too long)
         raise StudyError.at(where, None, "is a directory, not a study file", "give the study's .yaml file")
     if not os.path.isfile(path):
-        raise StudyError.at(where, None, "no such file", "check the path (shipped studies are in studies/)")
+        raise StudyError.at(where, None, "no such file", "check the path (shipped studies are in the checkout's "
+                            "studies/, which a pip-installed package does not include)")
     try:
         with open(path, encoding="utf-8") as handle:
             raw = load_yaml(handle, where, StudyError)

@@ -1352,7 +1352,8 @@ def check_workload_path(path: str | os.PathLike, argument: str = "") -> None:
         if bare and shipped_arch.is_file():  # `compare atsn16x16 dtsnn16x16`: the workload was forgotten
             raise WorkloadError.at(where, None, "no such file: it names a shipped architecture, and a workload "
                                    "(.npz) is needed here", f"give a workload, e.g. workloads/vgg16_cifar10.npz{place}")
-        raise WorkloadError.at(where, None, "no such file", "check the path (shipped workloads are in workloads/)")
+        raise WorkloadError.at(where, None, "no such file", "check the path (shipped workloads are in the checkout's "
+                               "workloads/, which a pip-installed package does not include)")
     if where.lower().endswith((".yaml", ".yml")):
         raise WorkloadError.at(where, None, "is a YAML file (an architecture, a network or a study), not a workload "
                                "(.npz)", f"give a workload, e.g. workloads/vgg16_cifar10.npz{place}")
