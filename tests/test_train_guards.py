@@ -840,3 +840,29 @@ def test_a_refused_resume_prints_its_error_alone_not_after_a_note(tmp_path, caps
                  [*base, *extra])
         err = capsys.readouterr().err
         assert done.value.code == 2 and err.startswith("satasim: error: ") and err.count("\n") == 1, err
+
+
+def test_a_dead_lock_of_another_user_that_cannot_be_removed_does_not_stop_a_training(tmp_path, monkeypatch):
+    """A pip-installed tool is run by several users: one's SIGKILLed training left its lock in /tmp, whose sticky
+    bit refuses another user's unlink, and that user's training into the same outputs ended in a PermissionError
+    traceback. A dead lock that cannot be taken over is left alone (unguarded, as with no temp folder)."""
+    from satasim_atsn.train import trainer
+
+    out = tmp_path / "w.npz"
+    ckpt = Path(str(out) + ".ckpt.npz")
+    theirs = trainer._lock_path(out)
+    theirs.write_text("999999999 1")  # no such process
+    real_unlink = Path.unlink
+
+    def sticky(path, *args, **kwargs):
+        if path == theirs:
+            raise PermissionError(1, "Operation not permitted", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", sticky)
+    try:
+        with trainer.training_lock(ckpt, out):
+            assert trainer._lock_path(ckpt).read_text().startswith(f"{os.getpid()}")  # the other one is still taken
+        assert theirs.read_text() == "999999999 1" and not trainer._lock_path(ckpt).exists()
+    finally:
+        real_unlink(theirs, missing_ok=True)

@@ -617,8 +617,12 @@ def training_lock(ckpt: Path, output: str | Path):
                         raise TrainError.at(str(path), option, f"another training (process {owner}) is writing it",
                                             "wait for that training to end, or write to another -o and "
                                             "--checkpoint") from None
-                    with contextlib.suppress(FileNotFoundError):
+                    try:
                         lock.unlink()
+                    except FileNotFoundError:
+                        pass
+                    except OSError:  # another user's dead lock in a sticky temp folder: train unguarded
+                        break
                     continue
                 except OSError:  # no temp folder to lock in: train unguarded rather than not at all
                     break
