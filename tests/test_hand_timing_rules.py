@@ -1,0 +1,95 @@
+"""Hand-computed cycle counts for timing rules that the engine and the reference share (docs/microarchitecture.md).
+
+The engine is checked against the reference elsewhere, so a rule both read the same wrong way would pass that
+comparison: these cases pin each rule to a number derived by hand from the document's text, on both models.
+They reuse the hand architecture and tiny networks of tests/test_reference.py (P = 1, PE 0 at h = 0, the exit
+unit at tile 1, h = 1, L = 1, r = 4, 2 B spike addresses, a 10-cycle DRAM latency at 16 B per cycle).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from test_reference import make_arch, pe, three_spikes, wide_fc
+
+from satasim_atsn.hw import engine
+from satasim_atsn.hw.reference import simulate_reference
+from satasim_atsn.workload.format import Workload, validate
+
+MODELS = {
+    "reference": lambda arch, workload, images: simulate_reference(arch, workload, images),
+    "engine": lambda arch, workload, images: engine.simulate(arch, workload, images).counters(),
+}
+
+
+@pytest.fixture(params=sorted(MODELS))
+def run(request):
+    """Both timing models, each giving the counters of tests/test_reference.py."""
+    return MODELS[request.param]
+
+
+def three_classes() -> Workload:
+    """three_spikes() with a 3-class output layer (class 0 wins)."""
+    w = three_spikes()
+    meta = copy.deepcopy(w.meta)
+    for layer in meta["layers"]:  # shapes are derived again by validate
+        layer.pop("in_shape", None), layer.pop("out_shape", None)
+    meta["layers"][-1]["out_features"] = 3
+    meta["num_classes"] = 3
+    arrays = dict(w.arrays, **{"w/out": np.array([[127, 127], [-127, -127], [-127, -127]], dtype=np.int8),
+                               "b/out": np.zeros(3, dtype=np.int32)})
+    return validate(Workload(meta=meta, arrays=arrays, source="<three classes>"))
+
+
+def test_a_spike_costs_the_ceiling_of_its_coverage_over_the_adders(run) -> None:
+    """Section 4.1: a = ceil(cov_p / pe.adders); cov = 16 (fc of 16 neurons on one PE), 3 adders: a = 6, not 5.
+
+    Weights: fc 16 x (4 + 2 + 2) = 128 B, out 2 x (16 + 4) = 40 B: 168 B resident, loaded in 10 + ceil(168/16) = 21
+    cycles [0, 21). fc stream ceil(128/8) = 16 [21, 37). Compute: k=0,1 stall_input (L = 1; all 3 delivered at
+    k=1), k=2..19 three spikes of 6 cycles, k=20..35 fire 16 neurons: D = 36 [37, 73). Exit: stream ceil(40/8) = 5
+    [73, 78); one spike, L = 1, a = 2: k=0,1 stall, k=2,3 accumulate, k=4,5 update: [78, 84). Total 84.
+    PE 0: stall_memory in the load and both streams, idle in the exit unit's accumulate phase (section 9).
+    """
+    c = run(make_arch(**{"pe.adders": 3}), wide_fc(timesteps=1), 1)
+    assert c["total_cycles"] == 84
+    assert pe(c) == {"busy": 18 + 16, "stall_input": 2, "stall_output": 0, "stall_memory": 21 + 16 + 5, "idle": 6}
+
+
+def test_the_input_spikes_leave_the_spike_buffer_at_its_input_port_width(run) -> None:
+    """Section 4, phase 4: D = max(D_p, ceil(S_in * sb / global_buffers.input.bytes_per_cycle), ...).
+
+    4 B spike addresses (r = 8 // 4 = 2), 2 adders (a = 1), an input port of 1 B per cycle. Weights 28 B resident,
+    load 10 + 2 = 12 [0, 12); fc stream 2 [12, 14). Compute: k=0,1 stall (s1, s2 delivered at k=1, s3 at k=2),
+    k=2..4 the spikes, k=5,6 fire: D_p = 7; the input port reads S_in * sb = 3 x 4 = 12 B in 12 cycles (the output
+    port, 32 B per cycle, would take 1): D = 12 [14, 26). Exit: stream 2 [26, 28), accumulate 6 [28, 34). Total 34.
+    """
+    c = run(make_arch(**{"spike_address_bytes": 4, "pe.adders": 2, "global_buffers.input.bytes_per_cycle": 1}),
+            three_spikes(), 1)
+    assert c["total_cycles"] == 34
+    assert pe(c) == {"busy": 5, "stall_input": 2, "stall_output": 0, "stall_memory": 12 + 2 + 2, "idle": 5 + 6}
+
+
+@pytest.mark.parametrize(("buffer_bytes", "resident"), [(28, True), (27, False)])
+def test_weights_that_exactly_fill_the_weight_buffer_are_resident(run, buffer_bytes: int, resident: bool) -> None:
+    """Section 3: resident iff the total weight bytes (fc 16 B + out 12 B = 28 B) fit global_buffers.weight.bytes.
+
+    28 B: one load of 28 B, as in test_single_pe_three_spikes (total 32). 27 B: not resident, so the pass reads fc's
+    16 B and the output layer's 12 B (its 27 B buffer-fulls, section 4 phase 1), each its own DRAM transaction."""
+    c = run(make_arch(**{"global_buffers.weight.bytes": buffer_bytes}), three_spikes(), 1)
+    if resident:
+        assert c["total_cycles"] == 32 and c["accelerators"][0]["actions"]["dram_read_bytes"] == 28
+    else:
+        assert c["total_cycles"] != 32 and c["accelerators"][0]["actions"]["dram_read_bytes"] == 16 + 12
+
+
+def test_an_exit_unit_spike_costs_the_ceiling_of_the_classes_over_its_adders(run) -> None:
+    """Section 7: each spike costs ceil(num_classes / exit_unit.adders) = ceil(3/2) = 2 cycles, not 1.
+
+    Weights: fc 16 B, out 3 x (2 + 4) = 18 B: 34 B resident, load 10 + ceil(34/16) = 13 [0, 13); fc stream 2
+    [13, 15), compute 10 [15, 25) (test_single_pe_three_spikes). Exit: stream ceil(18/8) = 3 [25, 28); one spike,
+    L = 1: k=0,1 stall, k=2,3 accumulate, k=4..6 update 3 classes: [28, 35). Total 35; exit unit busy 2 + 3."""
+    c = run(make_arch(**{"exit_unit.adders": 2}), three_classes(), 1)
+    assert c["total_cycles"] == 35
+    assert c["accelerators"][0]["exit_unit"] == {"busy": 5, "stall_input": 2, "idle": 28}
