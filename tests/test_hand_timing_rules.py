@@ -93,3 +93,39 @@ def test_an_exit_unit_spike_costs_the_ceiling_of_the_classes_over_its_adders(run
     c = run(make_arch(**{"exit_unit.adders": 2}), three_classes(), 1)
     assert c["total_cycles"] == 35
     assert c["accelerators"][0]["exit_unit"] == {"busy": 5, "stall_input": 2, "idle": 28}
+
+
+def pooled() -> Workload:
+    """Spike frames [1, 2, 4] -> maxpool 2x2 -> flatten -> fc (linear 2 -> 2) -> output (2 classes).
+
+    Inputs (0, 0), (0, 1) and (1, 3) are on at t = 1: both pooling windows fire, so S_in = 3, S_out = 2."""
+    w = three_spikes()
+    meta = copy.deepcopy(w.meta)
+    meta["input_shape"] = [1, 2, 4]
+    meta["layers"] = [
+        {"name": "pool", "type": "maxpool", "inputs": ["input"], "kernel": 2, "stride": 2},
+        {"name": "flat", "type": "flatten", "inputs": ["pool"]},
+        {"name": "fc", "type": "linear", "inputs": ["flat"], "out_features": 2, "spiking": True},
+        {"name": "out", "type": "output", "inputs": ["fc"], "out_features": 2, "output_mode": "accumulate",
+         "logit_scale": 0.2},
+    ]
+    frames = np.zeros((1, 1, 1, 2, 4), dtype=np.uint8)
+    frames[0, 0, 0, 0, [0, 1]] = 1
+    frames[0, 0, 0, 1, 3] = 1
+    arrays = dict(w.arrays, x=np.packbits(frames, axis=-1), **{
+        "w/fc": np.array([[100, 100], [-100, -100]], dtype=np.int8),
+        "w/out": np.array([[127, 127], [-127, -127]], dtype=np.int8)})
+    return validate(Workload(meta=meta, arrays=arrays, source="<pooled>"))
+
+
+@pytest.mark.parametrize(("port", "total"), [(32, 31), (1, 40)])
+def test_max_pooling_moves_its_input_and_output_spikes_through_the_output_port(run, port: int, total: int) -> None:
+    """Section 6: a pool group takes ceil((S_in + S_out) * sb / global_buffers.output.bytes_per_cycle) cycles.
+
+    Weights fc 2 x (2 + 2 + 2) = 12 B, out 2 x (2 + 4) = 12 B: 24 B resident, load 10 + 2 = 12 [0, 12). Pool:
+    (3 + 2) x 2 B = 10 B, 1 cycle at 32 B per cycle, 10 at 1. fc: stream 2; compute k=0,1 stall, 2 spikes of
+    a = 2 cycles, 2 fire cycles: 8 (its output-port term, 1 spike x 2 B, stays below). Exit: stream 2, accumulate 6.
+    Total 12 + 1 + 2 + 8 + 2 + 6 = 31, or 40 with a 1 B output port (the input port stays at 32 B)."""
+    c = run(make_arch(**{"global_buffers.output.bytes_per_cycle": port}), pooled(), 1)
+    assert c["total_cycles"] == total
+    assert c["accelerators"][0]["actions"]["pool_ors"] == 3
