@@ -12,7 +12,7 @@ import copy
 
 import numpy as np
 import pytest
-from test_reference import make_arch, pe, three_spikes, wide_fc
+from test_reference import make_arch, many_firing, pe, three_spikes, wide_fc
 
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.reference import simulate_reference
@@ -95,7 +95,7 @@ def test_an_exit_unit_spike_costs_the_ceiling_of_the_classes_over_its_adders(run
     assert c["accelerators"][0]["exit_unit"] == {"busy": 5, "stall_input": 2, "idle": 28}
 
 
-def pooled() -> Workload:
+def pooled(images: int = 1) -> Workload:
     """Spike frames [1, 2, 4] -> maxpool 2x2 -> flatten -> fc (linear 2 -> 2) -> output (2 classes).
 
     Inputs (0, 0), (0, 1) and (1, 3) are on at t = 1: both pooling windows fire, so S_in = 3, S_out = 2."""
@@ -109,10 +109,10 @@ def pooled() -> Workload:
         {"name": "out", "type": "output", "inputs": ["fc"], "out_features": 2, "output_mode": "accumulate",
          "logit_scale": 0.2},
     ]
-    frames = np.zeros((1, 1, 1, 2, 4), dtype=np.uint8)
-    frames[0, 0, 0, 0, [0, 1]] = 1
-    frames[0, 0, 0, 1, 3] = 1
-    arrays = dict(w.arrays, x=np.packbits(frames, axis=-1), **{
+    frames = np.zeros((images, 1, 1, 2, 4), dtype=np.uint8)
+    frames[:, 0, 0, 0, [0, 1]] = 1
+    frames[:, 0, 0, 1, 3] = 1
+    arrays = dict(w.arrays, x=np.packbits(frames, axis=-1), y=np.zeros(images, dtype=np.int64), **{
         "w/fc": np.array([[100, 100], [-100, -100]], dtype=np.int8),
         "w/out": np.array([[127, 127], [-127, -127]], dtype=np.int8)})
     return validate(Workload(meta=meta, arrays=arrays, source="<pooled>"))
@@ -129,3 +129,32 @@ def test_max_pooling_moves_its_input_and_output_spikes_through_the_output_port(r
     c = run(make_arch(**{"global_buffers.output.bytes_per_cycle": port}), pooled(), 1)
     assert c["total_cycles"] == total
     assert c["accelerators"][0]["actions"]["pool_ors"] == 3
+
+
+def test_max_pooling_in_a_batch_refill_step(run) -> None:
+    """Section 6 in a refill step (section 12.2: batch_refill with 2 images per batch, the engine's own step
+    program): both images' pooling, (6 + 4) x 2 B = 20 B, takes 20 cycles at a 1 B output port and 1 at 32 B.
+    Nothing else binds on that port (fc's output term, 2 spikes x 2 B = 4 cycles, is below its D_p of 14)."""
+    def total(port: int) -> int:
+        arch = make_arch(**{"global_buffers.output.bytes_per_cycle": port, "batch_refill": True,
+                            "images_per_batch": 2})
+        return run(arch, pooled(images=2), 2)["total_cycles"]
+    assert total(1) - total(32) == 20 - 1
+
+
+def test_membranes_cross_the_mesh_entry_link_on_both_models(run) -> None:
+    """test_membranes_move_at_the_mesh_links_rate's hand count on both models: four 16 B membrane transactions take
+    10 + ceil(16/8) = 12 cycles over 8 B links and 10 + ceil(16/16) = 11 over 16 B links (the DRAM's rate)."""
+    changes = {"pe.data_memory_bytes": 16, "global_buffers.weight.bytes_per_cycle": 8}
+    narrow = run(make_arch(**changes, **{"noc.link_bytes_per_cycle": 8}), wide_fc(), 1)
+    wide = run(make_arch(**changes, **{"noc.link_bytes_per_cycle": 16}), wide_fc(), 1)
+    assert narrow["total_cycles"] - wide["total_cycles"] == 4
+
+
+def test_output_spikes_converge_over_one_link_on_both_models(run) -> None:
+    """test_output_spikes_reach_the_output_buffer_over_one_link's hand count on both models: 150 output spikes
+    need ceil(150/4) = 38 cycles at r = 4 against D_p = 27; at r = 8, 19 < 27."""
+    changes = {"array.rows": 4, "array.cols": 4, "global_buffers.weight.bytes_per_cycle": 8}
+    narrow = run(make_arch(**changes, **{"noc.link_bytes_per_cycle": 8}), many_firing(), 1)
+    wide = run(make_arch(**changes, **{"noc.link_bytes_per_cycle": 16}), many_firing(), 1)
+    assert narrow["total_cycles"] - wide["total_cycles"] == 38 - 27
