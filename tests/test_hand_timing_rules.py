@@ -158,3 +158,15 @@ def test_output_spikes_converge_over_one_link_on_both_models(run) -> None:
     narrow = run(make_arch(**changes, **{"noc.link_bytes_per_cycle": 8}), many_firing(), 1)
     wide = run(make_arch(**changes, **{"noc.link_bytes_per_cycle": 16}), many_firing(), 1)
     assert narrow["total_cycles"] - wide["total_cycles"] == 38 - 27
+
+
+def test_layer_major_keeps_full_folds_membranes_in_the_pes(run) -> None:
+    """Section 12.3: layer_major never moves membranes; its PE blocks were sized for the batch (b * q <= b * K).
+
+    K = 16 B * 8 / 16 = 8 membranes, P = 1: fc's 16 neurons fill 2 folds of exactly 8, so the network's membranes are
+    not resident (16 > 8) but each fold's are, at T = 2: no DRAM write, and the only reads are the 168 B of resident
+    weights (fc 16 x 8 B, out 2 x 20 B)."""
+    arch = make_arch(**{"pe.data_memory_bytes": 16, "dataflow": "layer_major"})
+    c = run(arch, wide_fc(timesteps=2), 1)
+    a = c["accelerators"][0]["actions"]
+    assert a["dram_write_bytes"] == 0 and a["dram_read_bytes"] == 16 * 8 + 2 * 20
