@@ -218,3 +218,23 @@ def test_cli_writes_neurobench_csv_and_identical_bytes(tmp_path, monkeypatch, ca
     assert outputs[0][1].decode().splitlines()[-1].startswith("total,")
     assert set(data["neurobench"]) >= {"SynapticOperations", "ActivationSparsity", "MembraneUpdates", "Footprint",
                                        "ClassificationAccuracy", "samples"}
+
+
+def test_per_image_dram_bytes_and_timesteps_on_hand_counted_runs():
+    """per_image.dram_bytes counts reads and writes, and per_image.timesteps is the mean exit timestep.
+
+    tests/test_reference.py's hand counts: with 16 B PE memories, wide_fc's two folds spill 2 x 16 B of membranes
+    at t = 1 and fill them at t = 2, beside 128 + 40 B of resident weights: 200 B read, 32 B written. On the AT
+    unit an image whose class 0 leads exits at t = 1 (test_early_exit_at_unit); one with no input spike has no lead
+    and runs to T = 2: (1 + 2) / 2 = 1.5 timesteps per image."""
+    from test_reference import at_arch, make_arch, three_spikes, wide_fc
+
+    per = simulate(make_arch(**{"pe.data_memory_bytes": 16}), wide_fc(), 1).to_dict()["per_image"]
+    assert per["dram_bytes"] == 200 + 32
+    workload = three_spikes(images=2, timesteps=2)
+    frames = np.unpackbits(workload.arrays["x"], axis=-1)[..., :4]
+    frames[1] = 0
+    workload.arrays["x"] = np.packbits(frames, axis=-1)
+    result = simulate(at_arch(), workload, 2)
+    assert list(result.exit_t) == [1, 2]
+    assert result.to_dict()["per_image"]["timesteps"] == 1.5
