@@ -247,3 +247,19 @@ def test_the_group_table_stays_aligned_when_an_image_takes_joules():
             at = line.index(cell, at) + len(cell)
             found.append(at)
         assert found == ends[:len(cells)], line
+
+
+def test_on_chip_dynamic_pJ_per_sop_leaves_out_the_dram(runs):
+    """docs/energy.md: on-chip scopes are all groups but DRAM; the on-chip dynamic figure is their dynamic parts over
+    the SOPs (it once took the run's whole dynamic energy in a mutant no test saw: session 37)."""
+    checked = 0
+    for _, result in runs:
+        eb = energy_breakdown(result)
+        sops = eb["synaptic_operations"]
+        if not sops or not eb["groups"]["dram"]["dynamic_pJ"]:
+            continue
+        on_chip = sum(fJ(eb["groups"][g]["dynamic_pJ"]) for g in ("compute", "on_chip_memory", "noc"))
+        assert eb["on_chip_dynamic_pJ_per_sop"] == round(on_chip / (FJ_PER_PJ * sops), 9)
+        assert eb["on_chip_dynamic_pJ_per_sop"] < eb["dynamic_pJ_per_sop"]
+        checked += 1
+    assert checked
