@@ -1,0 +1,69 @@
+"""hw/arch.py against docs/architecture.md's bounds, written out here (not read from SCHEMA): a value at a
+documented bound loads, one step beyond is refused in one line naming the file, the field and the bound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from cli_helpers import one_line_error
+
+from satasim_atsn.errors import ArchError
+from satasim_atsn.hw.arch import load_arch
+
+ARCHS = Path(__file__).resolve().parent.parent / "archs"
+
+# (design, field, largest value docs/architecture.md admits): "Types and ranges" and the field table
+DOCUMENTED_MAXIMA = [
+    ("atsn16x16", "accelerators", 1024),
+    ("atsn16x16", "array.rows", 1024),
+    ("atsn16x16", "array.cols", 1024),
+    ("atsn16x16", "global_buffers.weight.banks", 1024),
+    ("atsn16x16", "images_per_batch", 4096),
+    ("atsn16x16", "spike_address_bytes", 8),
+    ("atsn16x16", "pe.data_memory_bytes", 2**40),
+    ("atsn16x16", "global_buffers.input.bytes", 2**40),
+    ("atsn16x16", "noc.link_bytes_per_cycle", 2**20),
+    ("atsn16x16", "global_buffers.output.bytes_per_cycle", 2**20),
+    ("atsn16x16", "dram.bytes_per_cycle", 2**20),
+    ("atsn16x16", "pe.adders", 2**16),
+    ("atsn16x16", "exit_unit.multipliers", 2**16),
+    ("atsn16x16", "pe.vmem_bits", 64),
+    ("atsn16x16", "exit_unit.vmem_bits", 64),
+    ("dtsnn16x16", "pe.adc_bits", 16),
+]
+
+
+def _design_with(tmp_path: Path, design: str, field: str, value: int) -> Path:
+    """The shipped design with one field changed, as a user's own file (its technology given by name)."""
+    raw = yaml.safe_load((ARCHS / f"{design}.yaml").read_text(encoding="utf-8"))
+    node = raw
+    *sections, key = field.split(".")
+    for part in sections:
+        node = node[part]
+    node[key] = value
+    path = tmp_path / f"{design}_{field.replace('.', '_')}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("design,field,most", DOCUMENTED_MAXIMA, ids=[f"{f}={m}" for _, f, m in DOCUMENTED_MAXIMA])
+def test_a_documented_upper_bound_loads_and_one_past_it_is_refused(tmp_path, design, field, most):
+    arch = load_arch(_design_with(tmp_path, design, field, most))
+    node = arch
+    for part in field.split("."):
+        node = getattr(node, part)
+    assert node == most
+    path = _design_with(tmp_path, design, field, most + 1)
+    with pytest.raises(ArchError) as info:
+        load_arch(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: {field}: must be <= {most}, got {most + 1};"), text
+    assert "\n" not in text
+
+
+def test_a_batch_past_its_documented_bound_is_one_line_with_exit_code_2(tmp_path, workload_path, capsys):
+    path = _design_with(tmp_path, "atsn16x16", "images_per_batch", 4097)
+    line = one_line_error(["run", str(path), str(workload_path), "--images", "2"], capsys)
+    assert f"{path}: images_per_batch: must be <= 4096, got 4097" in line, line
