@@ -67,3 +67,21 @@ def test_a_batch_past_its_documented_bound_is_one_line_with_exit_code_2(tmp_path
     path = _design_with(tmp_path, "atsn16x16", "images_per_batch", 4097)
     line = one_line_error(["run", str(path), str(workload_path), "--images", "2"], capsys)
     assert f"{path}: images_per_batch: must be <= 4096, got 4097" in line, line
+
+
+# fields the table bounds by spike_address_bytes ("int >= `spike_address_bytes`")
+AT_LEAST_ONE_SPIKE = ["noc.link_bytes_per_cycle", "pe.input_spike_buffer_bytes", "pe.output_spike_buffer_bytes",
+                      "exit_unit.input_spike_buffer_bytes", "exit_unit.output_spike_buffer_bytes"]
+
+
+@pytest.mark.parametrize("field", AT_LEAST_ONE_SPIKE)
+def test_a_width_of_exactly_one_spike_address_loads_and_one_byte_less_is_refused(tmp_path, field):
+    spike = load_arch(ARCHS / "atsn16x16.yaml").spike_address_bytes
+    arch = load_arch(_design_with(tmp_path, "atsn16x16", field, spike))
+    if field == "noc.link_bytes_per_cycle":
+        assert arch.spikes_per_cycle == 1
+    path = _design_with(tmp_path, "atsn16x16", field, spike - 1)
+    with pytest.raises(ArchError) as info:
+        load_arch(path)
+    assert str(info.value).startswith(f"{path}: {field}: {spike - 1} B "), str(info.value)
+    assert f">= spike_address_bytes ({spike})" in str(info.value)
