@@ -85,3 +85,24 @@ def test_a_width_of_exactly_one_spike_address_loads_and_one_byte_less_is_refused
         load_arch(path)
     assert str(info.value).startswith(f"{path}: {field}: {spike - 1} B "), str(info.value)
     assert f">= spike_address_bytes ({spike})" in str(info.value)
+
+
+def test_a_pe_memory_of_one_membrane_loads_and_a_smaller_one_is_refused(tmp_path):
+    """pe.data_memory_bytes x 8 must hold one pe.vmem_bits membrane (docs/architecture.md, 'Consistency rules')."""
+    one = _design_with(tmp_path, "atsn16x16", "pe.data_memory_bytes", 2)  # 16 bits: one 16-bit membrane
+    assert load_arch(one, ["pe.vmem_bits=16"]).pe_capacity_neurons == 1
+    with pytest.raises(ArchError) as info:
+        load_arch(one, ["pe.vmem_bits=17"])
+    assert str(info.value).startswith(f"{one}: pe.data_memory_bytes: 2 B cannot hold one 17-bit membrane;"), \
+        str(info.value)
+
+
+def test_exit_unit_tiles_is_0_or_1_as_documented(tmp_path):
+    for tiles in (0, 1):
+        arch = load_arch(ARCHS / "conventional16x16.yaml", [f"array.exit_unit_tiles={tiles}"])
+        assert arch.array.exit_unit_tiles == tiles and arch.num_pes == 256 - tiles
+    path = _design_with(tmp_path, "atsn16x16", "array.exit_unit_tiles", 2)
+    with pytest.raises(ArchError) as info:
+        load_arch(path)
+    assert str(info.value).startswith(f"{path}: array.exit_unit_tiles: 2 exit units per accelerator are not "
+                                      "modelled;"), str(info.value)
