@@ -106,3 +106,16 @@ def test_exit_unit_tiles_is_0_or_1_as_documented(tmp_path):
         load_arch(path)
     assert str(info.value).startswith(f"{path}: array.exit_unit_tiles: 2 exit units per accelerator are not "
                                       "modelled;"), str(info.value)
+
+
+def test_a_dram_bandwidth_in_gb_per_s_is_bounded_by_the_documented_bytes_per_cycle(tmp_path):
+    """dram.bandwidth_GB_per_s becomes floor(GB/s x 10^9 / clock_hz) bytes per cycle, <= 2^20 as bytes_per_cycle."""
+    clock = load_arch(ARCHS / "atsn16x16.yaml").clock_hz
+    most = 2**20 * clock / 1e9  # GB/s of exactly 2^20 bytes per cycle
+    near = _design_with(tmp_path, "atsn16x16", "dram.bandwidth_GB_per_s", most + 0.4 * clock / 1e9)
+    assert load_arch(near, ["dram.bytes_per_cycle=null"]).dram.bytes_per_cycle == 2**20
+    past = _design_with(tmp_path, "atsn16x16", "dram.bandwidth_GB_per_s", most + clock / 1e9)
+    with pytest.raises(ArchError) as info:
+        load_arch(past, ["dram.bytes_per_cycle=null"])
+    assert str(info.value).startswith(f"{past}: dram.bandwidth_GB_per_s: "), str(info.value)
+    assert f"more than {2**20} bytes per cycle" in str(info.value)
