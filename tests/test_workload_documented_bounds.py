@@ -1,0 +1,69 @@
+"""workload/format.py against docs/workload-format.md's ranges, written out here: a meta value at a documented bound
+is read, one step past it is refused in one line naming the file and the field (and `satasim run` exits with 2)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import one_line_error
+
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.workload.format import _npz_bytes, read_workload
+from satasim_atsn.workload.synthetic import random_workload
+
+ARCHS = Path(__file__).resolve().parent.parent / "archs"
+
+# (meta field, a value at the documented bound, one step past it): docs/workload-format.md, the meta tables
+DOCUMENTED_BOUNDS = [
+    ("timesteps", 1024, 1025),
+    ("timesteps", 1, 0),
+    ("neuron.decay_shifts", [31], [32]),
+    ("neuron.decay_shifts", [0], [-1]),
+    ("quant.vmem_bits", 32, 33),
+    ("quant.output_vmem_bits", 64, 65),
+    ("quant.output_vmem_bits", 8, 7),
+    ("quant.input_shift", 63, 64),
+    ("quant.input_shift", 0, -1),
+    ("exit_policy.cl_init", 1.0, 1.5),
+    ("exit_policy.theta", 1e-9, 0.0),
+    ("num_classes", 2, 1),
+]
+
+
+def _workload_with(tmp_path: Path, field: str, value, name: str = "w.npz") -> Path:
+    """A small trained workload (2 classes, direct images) with one meta field changed, written as is."""
+    workload = random_workload(3, images=4, timesteps=3, num_classes=2, encoding="direct")
+    meta = copy.deepcopy(workload.meta)
+    node = meta
+    *sections, key = field.split(".")
+    for part in sections:
+        node = node[part]
+    node[key] = value
+    if field == "neuron.decay_shifts":
+        meta["neuron"].pop("tau", None)  # tau must be the shifts' decay: leave it out
+    payload = {"format": np.array("satasim-workload"), "version": np.array(1, dtype=np.int64),
+               "meta": np.array(json.dumps(meta, sort_keys=True)), **workload.arrays}
+    path = tmp_path / name
+    path.write_bytes(_npz_bytes(payload))
+    return path
+
+
+@pytest.mark.parametrize("field,good,bad", DOCUMENTED_BOUNDS, ids=[f"{f}={g}" for f, g, _ in DOCUMENTED_BOUNDS])
+def test_a_meta_value_at_its_documented_bound_is_read_and_one_past_it_is_refused(tmp_path, field, good, bad):
+    read_workload(_workload_with(tmp_path, field, good, "good.npz"))
+    path = _workload_with(tmp_path, field, bad, "bad.npz")
+    with pytest.raises(WorkloadError) as info:
+        read_workload(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: meta.{field}: "), text
+    assert "\n" not in text
+
+
+def test_timesteps_past_the_documented_bound_is_one_line_with_exit_code_2(tmp_path, capsys):
+    path = _workload_with(tmp_path, "timesteps", 1025)
+    line = one_line_error(["run", str(ARCHS / "atsn16x16.yaml"), str(path), "--images", "2"], capsys)
+    assert line.endswith(f"{path}: meta.timesteps: must be between 1 and 1024; fix the value"), line
