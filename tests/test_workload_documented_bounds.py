@@ -24,6 +24,7 @@ DOCUMENTED_BOUNDS = [
     ("neuron.decay_shifts", [31], [32]),
     ("neuron.decay_shifts", [0], [-1]),
     ("quant.vmem_bits", 32, 33),
+    ("quant.vmem_bits", 8, 7),
     ("quant.output_vmem_bits", 64, 65),
     ("quant.output_vmem_bits", 8, 7),
     ("quant.input_shift", 63, 64),
@@ -45,8 +46,11 @@ def _workload_with(tmp_path: Path, field: str, value, name: str = "w.npz") -> Pa
     node[key] = value
     if field == "neuron.decay_shifts":
         meta["neuron"].pop("tau", None)  # tau must be the shifts' decay: leave it out
+    arrays = dict(workload.arrays)
+    if field == "quant.vmem_bits":  # thresholds must fit the membranes: the narrowest width holds 1..127
+        arrays.update({k: np.minimum(v, 127).astype(np.int32) for k, v in arrays.items() if k.startswith("vth/")})
     payload = {"format": np.array("satasim-workload"), "version": np.array(1, dtype=np.int64),
-               "meta": np.array(json.dumps(meta, sort_keys=True)), **workload.arrays}
+               "meta": np.array(json.dumps(meta, sort_keys=True)), **arrays}
     path = tmp_path / name
     path.write_bytes(_npz_bytes(payload))
     return path
