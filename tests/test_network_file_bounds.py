@@ -1,0 +1,56 @@
+"""workload/network_file.py at the bounds docs/networks.md gives: a value at the bound is taken, one step past it is
+refused in one line naming the file and the field (and `satasim workload build` exits with 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import one_line_error
+
+from satasim_atsn.errors import WorkloadError
+from satasim_atsn.workload.network_file import load_network
+
+NETWORK = """\
+name: tiny
+input_shape: [1, 8, 8]
+num_classes: 3
+layers:
+  - {{name: c1, type: conv, kernel: 3, stride: 1, padding: {padding}, out_channels: 4}}
+  - {{name: f, type: flatten}}
+  - {{name: out, type: output, logit_scale: {scale}}}
+"""
+
+
+def _network(tmp_path: Path, padding=0, scale=1.0, name: str = "net.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(NETWORK.format(padding=padding, scale=scale), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("field,good,bad", [
+    ("layers[0] (c1).padding", {"padding": 0}, {"padding": -1}),
+    ("layers[2] (out).logit_scale", {"scale": 1e-9}, {"scale": 0}),
+])
+def test_a_layer_field_at_its_bound_is_taken_and_past_it_refused(tmp_path, field, good, bad):
+    assert load_network(_network(tmp_path, **good, name="good.yaml")).build()
+    path = _network(tmp_path, **bad, name="bad.yaml")
+    with pytest.raises(WorkloadError) as info:
+        load_network(path)
+    assert str(info.value).startswith(f"{path}: {field}: must be a "), str(info.value)
+
+
+def test_a_negative_padding_is_one_line_with_exit_code_2(tmp_path, capsys):
+    path = _network(tmp_path, padding=-1)
+    line = one_line_error(["workload", "build", "--network", str(path), "--rate", "0.1", "--timesteps", "2",
+                           "-o", str(tmp_path / "w.npz")], capsys)
+    assert f"{path}: layers[0] (c1).padding: must be a non-negative integer, got -1" in line, line
+    assert not (tmp_path / "w.npz").exists()
+
+
+def test_a_build_for_one_class_is_refused_and_two_classes_are_built(tmp_path):
+    spec = load_network(_network(tmp_path))
+    assert spec.build(num_classes=2)[-1]["out_shape"] == [2]
+    with pytest.raises(WorkloadError) as info:
+        spec.build(num_classes=1)
+    assert str(info.value).startswith(f"{spec.source}: num_classes: 1 is not an integer >= 2;"), str(info.value)
