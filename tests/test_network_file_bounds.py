@@ -54,3 +54,14 @@ def test_a_build_for_one_class_is_refused_and_two_classes_are_built(tmp_path):
     with pytest.raises(WorkloadError) as info:
         spec.build(num_classes=1)
     assert str(info.value).startswith(f"{spec.source}: num_classes: 1 is not an integer >= 2;"), str(info.value)
+
+
+def test_a_network_file_of_two_classes_loads_and_one_class_is_refused(tmp_path):
+    two = tmp_path / "two.yaml"
+    two.write_text(NETWORK.format(padding=0, scale=1.0).replace("num_classes: 3", "num_classes: 2"), encoding="utf-8")
+    assert load_network(two).build()[-1]["out_shape"] == [2]
+    one = tmp_path / "one.yaml"
+    one.write_text(NETWORK.format(padding=0, scale=1.0).replace("num_classes: 3", "num_classes: 1"), encoding="utf-8")
+    with pytest.raises(WorkloadError) as info:
+        load_network(one)
+    assert str(info.value).startswith(f"{one}: num_classes: 1 is not an integer >= 2;"), str(info.value)
