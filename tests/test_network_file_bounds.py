@@ -65,3 +65,13 @@ def test_a_network_file_of_two_classes_loads_and_one_class_is_refused(tmp_path):
     with pytest.raises(WorkloadError) as info:
         load_network(one)
     assert str(info.value).startswith(f"{one}: num_classes: 1 is not an integer >= 2;"), str(info.value)
+
+
+def test_two_output_layers_are_named_as_such(tmp_path):
+    path = tmp_path / "two_outputs.yaml"
+    path.write_text(NETWORK.format(padding=0, scale=1.0) + "  - {name: out2, type: output, inputs: [f]}\n",
+                    encoding="utf-8")
+    with pytest.raises(WorkloadError) as info:
+        load_network(path)
+    assert str(info.value).startswith(f"{path}: layers: 2 output layers (out, out2); give the network one output "
+                                      "layer"), str(info.value)
