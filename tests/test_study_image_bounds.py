@@ -1,0 +1,53 @@
+"""study/spec.py: a study's `images` and `start` at the workload's bounds (docs/studies.md): the last image is
+taken, one past it is refused in one line naming the study file and the field (and `satasim sweep` exits with 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import one_line_error
+from study_helpers import ARCH
+
+from satasim_atsn.errors import StudyError
+from satasim_atsn.study.spec import load_study
+from satasim_atsn.workload.format import read_workload
+
+
+def _study(tmp_path: Path, workload_path: Path, lines: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(f"name: t\nmode: engine\narch: {ARCH}\nworkload: {workload_path}\n{lines}"
+                    "vary: {accelerators: [1, 2]}\nmetrics: [fps]\n", encoding="utf-8")
+    return path
+
+
+def test_the_last_images_of_the_workload_are_taken(tmp_path, workload_path):
+    n = read_workload(workload_path).num_images
+    study = load_study(_study(tmp_path, workload_path, f"start: {n - 1}\nimages: 1\n"))
+    assert (study.start, study.images) == (n - 1, 1)
+    study = load_study(_study(tmp_path, workload_path, f"start: 0\nimages: {n}\n"))
+    assert (study.start, study.images) == (0, n)
+    study = load_study(_study(tmp_path, workload_path, ""))  # neither: from image 0, all it holds (fewer than 100)
+    assert (study.start, study.images) == (0, n)
+
+
+@pytest.mark.parametrize("lines,field,problem", [
+    ("start: {n}\nimages: 1\n", "start", "{n} is past the workload's last image ({n} images)"),
+    ("start: 1\nimages: {n}\n", "images", "start 1 + images {n} exceeds the workload's {n} images"),
+    ("images: 0\n", "images", "must be an integer >= 1, got 0"),
+    ("start: -1\n", "start", "must be an integer >= 0, got -1"),
+])
+def test_images_or_start_past_the_workload_are_refused(tmp_path, workload_path, lines, field, problem):
+    n = read_workload(workload_path).num_images
+    path = _study(tmp_path, workload_path, lines.format(n=n))
+    with pytest.raises(StudyError) as info:
+        load_study(path)
+    assert str(info.value).startswith(f"{path}: {field}: {problem.format(n=n)};"), str(info.value)
+
+
+def test_a_start_past_the_workload_is_one_line_with_exit_code_2(tmp_path, workload_path, capsys):
+    n = read_workload(workload_path).num_images
+    path = _study(tmp_path, workload_path, f"start: {n}\nimages: 1\n")
+    line = one_line_error(["sweep", str(path), "-o", str(tmp_path / "out")], capsys)
+    assert f"{path}: start: {n} is past the workload's last image" in line, line
+    assert not (tmp_path / "out").exists()
