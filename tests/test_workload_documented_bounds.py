@@ -71,3 +71,42 @@ def test_timesteps_past_the_documented_bound_is_one_line_with_exit_code_2(tmp_pa
     path = _workload_with(tmp_path, "timesteps", 1025)
     line = one_line_error(["run", str(ARCHS / "atsn16x16.yaml"), str(path), "--images", "2"], capsys)
     assert line.endswith(f"{path}: meta.timesteps: must be between 1 and 1024; fix the value"), line
+
+
+TINY_NETWORK = """\
+name: tiny
+input_shape: [1, 8, 8]
+num_classes: 3
+layers:
+  - {name: c1, type: conv, kernel: 3, stride: 1, padding: 0, out_channels: 4}
+  - {name: f, type: flatten}
+  - {name: out, type: output}
+"""
+
+
+@pytest.fixture(scope="module")
+def statistical(tmp_path_factory):
+    """A statistical workload built by `satasim workload build` from a tiny network file."""
+    from satasim_atsn.cli import main
+
+    folder = tmp_path_factory.mktemp("stat")
+    (folder / "net.yaml").write_text(TINY_NETWORK, encoding="utf-8")
+    with pytest.raises(SystemExit) as done:
+        main(["workload", "build", "--network", str(folder / "net.yaml"), "--rate", "0.1", "--timesteps", "2",
+              "-o", str(folder / "s.npz")])
+    assert done.value.code in (0, None)
+    return read_workload(folder / "s.npz")
+
+
+@pytest.mark.parametrize("good,bad", [(1, 0), (10**9, 10**9 + 1)])
+def test_a_statistical_workloads_num_images_is_1_to_10_to_the_9(tmp_path, statistical, good, bad):
+    for value, name in ((good, "good.npz"), (bad, "bad.npz")):
+        meta = {**statistical.meta, "num_images": value}
+        payload = {"format": np.array("satasim-workload"), "version": np.array(1, dtype=np.int64),
+                   "meta": np.array(json.dumps(meta, sort_keys=True)), **statistical.arrays}
+        (tmp_path / name).write_bytes(_npz_bytes(payload))
+    assert read_workload(tmp_path / "good.npz").num_images == good
+    with pytest.raises(WorkloadError) as info:
+        read_workload(tmp_path / "bad.npz")
+    assert str(info.value).startswith(f"{tmp_path / 'bad.npz'}: meta.num_images: must be an integer in 1..10^9"), \
+        str(info.value)
