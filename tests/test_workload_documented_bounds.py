@@ -110,3 +110,19 @@ def test_a_statistical_workloads_num_images_is_1_to_10_to_the_9(tmp_path, statis
         read_workload(tmp_path / "bad.npz")
     assert str(info.value).startswith(f"{tmp_path / 'bad.npz'}: meta.num_images: must be an integer in 1..10^9"), \
         str(info.value)
+
+
+def test_a_threshold_at_the_membranes_largest_value_is_read_and_one_more_refused(tmp_path):
+    workload = random_workload(3, images=4, timesteps=3, num_classes=2, encoding="direct")
+    bits = workload.meta["quant"]["vmem_bits"]
+    key = next(k for k in workload.arrays if k.startswith("vth/"))
+    for extra, name in ((0, "good.npz"), (1, "bad.npz")):
+        arrays = {**workload.arrays, key: np.full_like(workload.arrays[key], 2 ** (bits - 1) - 1 + extra)}
+        payload = {"format": np.array("satasim-workload"), "version": np.array(1, dtype=np.int64),
+                   "meta": np.array(json.dumps(workload.meta, sort_keys=True)), **arrays}
+        (tmp_path / name).write_bytes(_npz_bytes(payload))
+    read_workload(tmp_path / "good.npz")
+    with pytest.raises(WorkloadError) as info:
+        read_workload(tmp_path / "bad.npz")
+    assert str(info.value).startswith(f"{tmp_path / 'bad.npz'}: {key}: thresholds must be in 1..{2 ** (bits - 1) - 1} "
+                                      f"for {bits}-bit membranes;"), str(info.value)
