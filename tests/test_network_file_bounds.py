@@ -75,3 +75,13 @@ def test_two_output_layers_are_named_as_such(tmp_path):
         load_network(path)
     assert str(info.value).startswith(f"{path}: layers: 2 output layers (out, out2); give the network one output "
                                       "layer"), str(info.value)
+
+
+def test_an_output_out_features_other_than_num_classes_is_refused(tmp_path):
+    path = tmp_path / "mismatch.yaml"
+    path.write_text(NETWORK.format(padding=0, scale=1.0).replace("type: output,", "type: output, out_features: 5,"),
+                    encoding="utf-8")
+    with pytest.raises(WorkloadError) as info:
+        load_network(path)
+    assert str(info.value).startswith(f"{path}: layers[2] (out).out_features: is 5 but num_classes is 3;"), \
+        str(info.value)
