@@ -51,3 +51,18 @@ def test_a_start_past_the_workload_is_one_line_with_exit_code_2(tmp_path, worklo
     line = one_line_error(["sweep", str(path), "-o", str(tmp_path / "out")], capsys)
     assert f"{path}: start: {n} is past the workload's last image" in line, line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("vary,problem", [
+    ("{accelerators: {start: 1, stop: 4, step: 0}}", "vary.accelerators: empty range (start 1, stop 4, step 0)"),
+    ("{accelerators: {start: 1, stop: 4, factor: 1}}", "vary.accelerators: empty range (start 1, stop 4, factor 1)"),
+    ("{accelerators: {start: 1, stop: 101, step: 1}, pe.adders: {start: 1, stop: 100, step: 1}}",
+     "vary: 10100 points; split the study; 10000 points at most"),
+])
+def test_a_range_that_never_ends_or_too_many_points_is_refused(tmp_path, workload_path, vary, problem):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nmode: engine\narch: {ARCH}\nworkload: {workload_path}\nimages: 1\nvary: {vary}\n"
+                    "metrics: [fps]\n", encoding="utf-8")
+    with pytest.raises(StudyError) as info:
+        load_study(path)
+    assert str(info.value).startswith(f"{path}: {problem}"), str(info.value)
