@@ -126,3 +126,19 @@ def test_a_threshold_at_the_membranes_largest_value_is_read_and_one_more_refused
         read_workload(tmp_path / "bad.npz")
     assert str(info.value).startswith(f"{tmp_path / 'bad.npz'}: {key}: thresholds must be in 1..{2 ** (bits - 1) - 1} "
                                       f"for {bits}-bit membranes;"), str(info.value)
+
+
+def test_a_negative_layer_padding_is_refused_naming_the_layer(tmp_path):
+    workload = random_workload(3, images=4, timesteps=3, num_classes=2, encoding="direct")
+    index = next(i for i, layer in enumerate(workload.meta["layers"]) if layer["type"] == "conv")
+    name = workload.meta["layers"][index]["name"]
+    meta = copy.deepcopy(workload.meta)
+    meta["layers"][index]["padding"] = -1
+    payload = {"format": np.array("satasim-workload"), "version": np.array(1, dtype=np.int64),
+               "meta": np.array(json.dumps(meta, sort_keys=True)), **workload.arrays}
+    path = tmp_path / "bad.npz"
+    path.write_bytes(_npz_bytes(payload))
+    with pytest.raises(WorkloadError) as info:
+        read_workload(path)
+    assert str(info.value).startswith(f"{path}: meta.layers[{index}] ({name}).padding: must be a non-negative "
+                                      "integer"), str(info.value)
