@@ -56,6 +56,7 @@ def test_a_start_past_the_workload_is_one_line_with_exit_code_2(tmp_path, worklo
 @pytest.mark.parametrize("vary,problem", [
     ("{accelerators: {start: 1, stop: 4, step: 0}}", "vary.accelerators: empty range (start 1, stop 4, step 0)"),
     ("{accelerators: {start: 1, stop: 4, factor: 1}}", "vary.accelerators: empty range (start 1, stop 4, factor 1)"),
+    ("{accelerators: {start: 0, stop: 4, factor: 2}}", "vary.accelerators: empty range (start 0, stop 4, factor 2)"),
     ("{accelerators: {start: 1, stop: 101, step: 1}, pe.adders: {start: 1, stop: 100, step: 1}}",
      "vary: 10100 points; split the study; 10000 points at most"),
 ])
