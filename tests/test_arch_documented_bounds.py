@@ -32,6 +32,10 @@ DOCUMENTED_MAXIMA = [
     ("atsn16x16", "pe.vmem_bits", 64),
     ("atsn16x16", "exit_unit.vmem_bits", 64),
     ("dtsnn16x16", "pe.adc_bits", 16),
+    ("dtsnn16x16", "pe.adc_cycles_per_conversion", 10**6),
+    ("dtsnn16x16", "exit_unit.divider_cycles", 10**6),
+    ("atsn16x16", "noc.hop_cycles", 10**6),
+    ("atsn16x16", "dram.latency_cycles", 10**9),
 ]
 
 
