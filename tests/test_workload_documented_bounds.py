@@ -142,3 +142,19 @@ def test_a_negative_layer_padding_is_refused_naming_the_layer(tmp_path):
         read_workload(path)
     assert str(info.value).startswith(f"{path}: meta.layers[{index}] ({name}).padding: must be a non-negative "
                                       "integer"), str(info.value)
+
+
+@pytest.mark.parametrize("seed", [-1, -6])
+def test_a_statistical_workloads_seed_is_a_non_negative_integer(tmp_path, statistical, seed):
+    """docs/statistical.md: a statistical workload's `seed` is one non-negative integer; 0 is read, a negative one is
+    refused naming it."""
+    for value, name in ((0, "good.npz"), (seed, "bad.npz")):
+        arrays = dict(statistical.arrays, seed=np.array(value, dtype=np.int64))
+        payload = {"format": np.array("satasim-workload"), "version": np.array(1, dtype=np.int64),
+                   "meta": np.array(json.dumps(statistical.meta, sort_keys=True)), **arrays}
+        (tmp_path / name).write_bytes(_npz_bytes(payload))
+    assert int(read_workload(tmp_path / "good.npz").arrays["seed"]) == 0
+    with pytest.raises(WorkloadError) as info:
+        read_workload(tmp_path / "bad.npz")
+    assert str(info.value).startswith(f"{tmp_path / 'bad.npz'}: seed: must be one non-negative integer, got int64 "
+                                      f"{seed}"), str(info.value)
