@@ -16,7 +16,9 @@ from test_reference import ARCH, frames_workload, make_arch, three_spikes, tiny_
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import build_arch
 from satasim_atsn.hw.reference import simulate_reference
+from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload, validate
+from satasim_atsn.workload.synthetic import random_workload
 
 MODELS = {
     "reference": lambda arch, workload, images: simulate_reference(arch, workload, images),
@@ -93,7 +95,8 @@ def test_weight_and_spike_byte_hops_follow_the_multicast_trees_of_a_two_row_arra
     2 x (10 + 4) = 28 B to the exit tile: 84. x0 covers ox 0, 1 (PE 0: no link); x7 covers ox 6, 7 (PE 3) and 8
     (PE 4): its tree is (0,0)-(0,1), (0,0)-(1,0), (0,1)-(1,1), 3 links x 2 B = 6. The 5 fired neurons' spikes go
     to the output buffer at tile (0,0) from h = 0, 0, 1, 1, 2: 2 B x 4 = 8; and to the exit unit, 5 x 2 B x 3 = 30.
-    180 byte-hops; 3 deliveries; 5 accumulations; 10 fire updates; 5 x 2 exit accumulations."""
+    180 byte-hops; 3 deliveries; 5 accumulations (x0: 2 on PE 0; x7: 2 on PE 3, 1 on PE 4), each reading one
+    weight; 10 fire updates; 5 x 2 exit accumulations."""
     layer = {"name": "fc", "type": "conv", "inputs": ["input"], "kernel": 3, "stride": 1, "padding": 1,
              "out_channels": 1, "spiking": True}
     c = run(make_arch(**{"array.rows": 2, "array.cols": 3}), frames_workload(10, [0, 7], layer,
@@ -102,6 +105,7 @@ def test_weight_and_spike_byte_hops_follow_the_multicast_trees_of_a_two_row_arra
     assert a["noc_byte_hops"] == 52 + 84 + 6 + 8 + 30
     assert a["pe_weight_write_bytes"] == 5 * 13 and a["weight_glb_read_bytes"] == 13 + 28
     assert (a["pe_input_buffer_pushes"], a["pe_accumulations"], a["pe_fire_updates"]) == (3, 5, 10)
+    assert a["pe_weight_reads"] == 5  # one int8 weight per accumulation (section 4.1), not one per delivery
     assert (a["pe_spikes_out"], a["spike_glb_write_bytes"], a["spike_glb_read_bytes"]) == (5, 10, 2 * 2 + 5 * 2)
     assert (a["exit_accumulations"], a["exit_updates"]) == (10, 2)
 
@@ -141,3 +145,54 @@ def test_dt_decision_adc_and_running_sum_counts(run, mode: str, sums: int) -> No
                            "exit_decision_adds": 4, "exit_accumulations": 2, "exit_updates": 2,
                            **({"exit_prediction_adds": sums} if sums else {})}
     assert a["adc_conversions"] == a["pe_fire_updates"] == 2
+
+
+@pytest.mark.parametrize("refill", [False, True])
+def test_the_current_is_spilled_once_and_filled_at_every_later_step(run, refill: bool) -> None:
+    """test_a_first_layers_current_moves_with_its_membranes_word_by_word at T = 3, in plain batches and in a batch
+    refill step program (one image: the same moves). Per fold (2 neurons, hop sum 1 x 0 + 1 x 1 = 1, 20-bit words):
+    t = 1 spill of membrane + current, 2 words: ceil(2 x 2 x 20 / 8) = 10 B, ceil(2 x 20 x 1 / 8) = 5 byte-hops,
+    4 data-memory reads; t = 2 fill of 2 words (10 B, 5, 4 writes) and spill of the membrane alone (section 5: the
+    current is constant, spilled once): ceil(2 x 20 / 8) = 5 B, ceil(20 x 1 / 8) = 3 byte-hops, 2 reads; t = 3 fill
+    of 2 words (10 B, 5, 4 writes). Two folds: DRAM writes 2 x 15 = 30, reads 56 (weights) + 2 x 20 = 96,
+    membrane byte-hops 2 x 18 = 36. Fire updates 4 x 3 = 12: reads 8 + 12 x 2 + 12 = 44, writes 8 + 12 + 16 = 36.
+    Other byte-hops: fc's weights at t = 1 (20) and thresholds at t = 2, 3 (12), out's weights 3 x 32 (96), plane
+    spikes (8), channel 0's 3 spikes to the exit unit 3 x 2 B x 2 (12): 184 in all."""
+    arch = make_arch(**{"array.cols": 3, "pe.vmem_bits": 20, "pe.data_memory_bytes": 6, "batch_refill": refill})
+    a = nonzero_actions(run(arch, direct_four_channels(timesteps=3), 1))
+    assert (a["dram_write_bytes"], a["dram_read_bytes"]) == (30, 96)
+    assert (a["pe_fire_updates"], a["pe_dm_reads"], a["pe_dm_writes"]) == (12, 44, 36)
+    assert a["noc_byte_hops"] == 36 + 20 + 12 + 96 + 8 + 12
+
+
+def test_the_exit_unit_decides_before_the_last_timestep_only(run) -> None:
+    """Sections 3 and 7: both output rows equal (the classes tie), so the normalised entropy is 1 >= theta 0.5 at
+    every step and the image runs to T = 3. The unit decides at t = 1 and t = 2, never at t = T: 2 x (C + 1 = 3
+    compares, 4C = 8 LUT reads, 8 multiplies, 1 divide, 2C = 4 adds). It updates both classes at every step (6)
+    and, output_mode membrane with prediction membrane_sum, adds each into its running sum (6); fc's 1 spike at
+    t = 1 is accumulated into both classes (2)."""
+    w = three_spikes(timesteps=3)
+    tie = Workload(meta=w.meta, arrays=dict(w.arrays, **{"w/out": np.full((2, 2), 127, dtype=np.int8)}), source="<tie>")
+    c = run(dt_arch(), output_mode(tie, "membrane"), 1)
+    assert c["images"]["exit_t"] == [3]
+    a = nonzero_actions(c)
+    assert {k: v for k, v in a.items() if k.startswith("exit_") and k != "exit_weight_write_bytes"} == {
+        "exit_compares": 6, "exit_lut_reads": 16, "exit_multiplies": 16, "exit_divides": 2, "exit_decision_adds": 8,
+        "exit_accumulations": 2, "exit_updates": 6, "exit_prediction_adds": 6}
+
+
+def test_an_identity_shortcut_accumulates_without_reading_a_weight(run) -> None:
+    """docs/energy.md, pe_weight_reads: one int8 weight per accumulation, identity-shortcut accumulations read none
+    (docs/microarchitecture.md section 4.1: the shortcut's spike is added times the add's shortcut_gain, one
+    accumulation on the PE holding the same neuron). So the weight reads are the accumulations less one per spike of
+    the shortcut's source map (its functional spikes), on a random residual network with such a shortcut."""
+    workload = random_workload(6, images=1, residual=True, encoding="spike_frames", max_channels=3, size=4,
+                               timesteps=2)
+    add = next(ly for ly in workload.layers if ly["type"] == "add")
+    assert "shortcut_gain" in add  # an identity shortcut, not a 1x1 conv
+    arch = make_arch(**{"array.rows": 2, "array.cols": 2})
+    trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, 0, 1, arch.prediction_rule)
+    shortcut_spikes = int(trace.spikes[add["inputs"][1]].sum())
+    assert shortcut_spikes > 0
+    a = nonzero_actions(run(arch, workload, 1))
+    assert a["pe_weight_reads"] == a["pe_accumulations"] - shortcut_spikes
