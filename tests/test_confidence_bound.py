@@ -161,3 +161,18 @@ def test_an_output_layer_on_direct_pixels_is_bounded_with_the_input_shift():
         assert (diff <= bounds[t][None]).all()
     top = softmax(res.logits).max(axis=-1)
     assert (top <= np.array([row["bound"] for row in confidence_ceiling(wl)]) + 5e-7).all()
+
+
+def test_the_bound_applies_the_logit_scale_to_the_margins():
+    # weights +1/-1 on one spike input: margin m(1) = 2; the softmax reads logits, scale * u, so with scale 1/4
+    # max o^1 <= 1/(1 + e^(-2/4)) = 0.622459, far below the scale-1 value 0.880797
+    wl = random_workload(0, images=1, timesteps=2, output_mode="membrane", num_classes=2)
+    k = wl.weights(wl.layers[-1]["name"]).shape[1]
+    w = np.zeros((2, k), dtype=np.int64)
+    w[0, 0], w[1, 0] = 1, -1
+    wl = _with_output(wl, w, np.zeros(2))
+    wl.layers[-1]["logit_scale"] = 0.25
+    p1 = 1 / (1 + np.exp(-0.5))
+    assert confidence_ceiling(wl)[0]["bound"] == round(p1, 6) == 0.622459
+    assert can_clear(wl, [p1 + 1e-6, 0.0]) == [False, True]
+    assert can_clear(wl, [p1 - 1e-6, 0.0]) == [True, True]
