@@ -100,3 +100,13 @@ def test_a_temperature_at_a_grid_end_is_a_bound_not_an_optimum():
     inside = cal.calibration(z[:, None, :], labels)[0]
     assert sorted(inside) == ["accuracy_argmax", "mean_confidence", "nll_temperature", "t"]  # as before
     assert "T* 1.0" in cal.calibration_line([inside])
+
+
+def test_mean_confidence_and_accuracy_on_hand_made_rows():
+    # softmax of (ln 3, 0) is (0.75, 0.25); of (0, 0) is (0.5, 0.5); of (0, ln 4) is (0.2, 0.8)
+    z = np.log(np.array([[3.0, 1.0], [1.0, 1.0], [1.0, 4.0]]))
+    assert cal.mean_confidence(z) == round((0.75 + 0.5 + 0.8) / 3, 4) == 0.6833
+    t1, t2 = z, z[:, ::-1]  # t = 2 swaps the classes: argmax (0, 0, 1) becomes (1, 0, 0)
+    rows = cal.calibration(np.stack([t1, t2], axis=1), np.array([0, 0, 1]))
+    assert [row["accuracy_argmax"] for row in rows] == [1.0, round(1 / 3, 6)]
+    assert rows[0]["mean_confidence"] == rows[1]["mean_confidence"] == 0.6833
