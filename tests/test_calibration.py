@@ -110,3 +110,16 @@ def test_mean_confidence_and_accuracy_on_hand_made_rows():
     rows = cal.calibration(np.stack([t1, t2], axis=1), np.array([0, 0, 1]))
     assert [row["accuracy_argmax"] for row in rows] == [1.0, round(1 / 3, 6)]
     assert rows[0]["mean_confidence"] == rows[1]["mean_confidence"] == 0.6833
+
+
+@pytest.mark.parametrize("temperature,seed", [(0.96, 1), (1.96, 1)])
+def test_an_optimum_below_the_nearest_coarse_point_is_found(temperature, seed):
+    # the coarse pass (every 0.1) lands above or below the optimum: the fine pass must search both sides of it
+    z, labels = _labelled_by_temperature(temperature, rows=3000, seed=seed)
+    grid = cal.temperature_grid()
+    whole = float(grid[int(np.argmin(cal.mean_nll(z, labels, grid)))])
+    coarse = grid[::cal.COARSE_STRIDE]
+    centre = float(coarse[int(np.argmin(cal.mean_nll(z, labels, coarse)))])
+    assert round(whole * 10) != whole * 10  # between coarse points
+    assert cal.nll_temperature(z, labels) == whole
+    assert whole < centre
