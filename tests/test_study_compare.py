@@ -143,6 +143,11 @@ def test_reproduce_table3_tiny(tmp_path, monkeypatch):
     for row in data["rows"]:
         assert row["energy_dev"] == pytest.approx(row["energy_J"] / row["paper_energy_J"] - 1)
         assert row["gpu_ratio"] == pytest.approx(row["energy_J"] / row["gpu_energy_J"])
+    # the claim's range is the lowest and highest share of the measured rows, judged against the paper's 4.43-7.88%
+    lo, hi = (f(r["gpu_ratio"] * 100 for r in data["rows"]) for f in (min, max))
+    assert data["gpu_ratio_range_pct"] == pytest.approx([lo, hi])
+    verdict = "within" if lo >= 4.43 and hi <= 7.88 else "outside"
+    assert f"Ours: {lo:.2f}-{hi:.2f}% of the same GPU figures — **{verdict}**" in md
     assert "VGG16 CIFAR10" in text
     assert _self_contained((tmp_path / "report.html").read_text())
 
