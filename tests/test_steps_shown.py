@@ -91,6 +91,24 @@ def test_table_step_columns_show_every_step_up_to_nine_then_a_range_in_between()
     assert step_cells([1.0, 2.0], 12, "{:.1f}".format) == ["1.0", "2.0"] + [""] * 7  # a row of fewer steps
 
 
+def test_a_summarised_run_of_one_value_shows_it_once_and_the_caption_counts_its_steps():
+    """'smallest to largest' of a run whose values are all equal is that value; the caption of T = 64's T7-T62 column
+    counts the 56 timesteps it summarises (T7 to T62 inclusive); a table that shows every step has no caption."""
+    from satasim_atsn.workload.steps import step_cells, steps_note
+
+    values = [1.0] * 6 + [3.0] * 4 + [1.0, 2.0]
+    assert step_cells(values, 12, "{:.1f}".format)[6] == "3.0"
+    assert "T7-T62 (range): the smallest to the largest of those 56 timesteps' values" in steps_note(64)
+    assert "of those 3 timesteps'" in steps_note(11) and steps_note(9) == ""
+
+
+def test_the_kept_steps_of_a_long_list_are_at_most_most_of_them():
+    """keep names the steps a line must show, at most ``most`` of them (the first ones): a line keeping every one of
+    40 steps printed all 40 again."""
+    items = [str(i) for i in range(40)]
+    assert steps_shown(items, keep=range(40)) == " ".join(items[:16]) + " ... 16 more ... " + " ".join(items[32:])
+
+
 def _trained_set(wdir, timesteps: int) -> None:
     for i, (algo, loss, out) in enumerate([("snn", "ce", "accumulate"), ("dtsnn", "dtsnn", "accumulate"),
                                            ("atsn", "imp", "membrane")]):
