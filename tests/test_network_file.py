@@ -475,3 +475,12 @@ def test_a_network_option_that_names_no_network_file_says_what_it_names(tmp_path
     err = capsys.readouterr().err
     assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet19"])
+def test_network_layers_names_each_paper_network_and_refuses_others(name):
+    from satasim_atsn.workload import networks
+
+    assert _same(networks.network_layers(name, 100), getattr(networks, name)(100))
+    with pytest.raises(WorkloadError, match="unknown network 'vgg19'; use one of vgg16, resnet19"):
+        networks.network_layers("vgg19", 10)
