@@ -85,8 +85,28 @@ def test_run_says_when_cl_t_rounds_to_1_in_the_at_units_fraction_bits(tmp_path, 
     write_workload(path, random_workload(21, images=4, timesteps=4))
     err = _run_notes(path, capsys, "exit_unit.cl_init=0.9999999", "exit_unit.tau_cl=0.9999998")
     assert "CL_t rounds to 1 in the AT unit's 20 fraction bits at t = 1..2, so no image exits there" in err
+    assert f"(CL_t is told from 1 only below 1 - 2^-21 = {shown_number(1 - 2.0 ** -21)})" in err  # round to nearest
+    # CL_t stuck at 1 at every step: at t = T every image exits anyway, so the note names t = 1..T-1 alone
+    err = _run_notes(path, capsys, "exit_unit.cl_init=0.9999999", "exit_unit.tau_cl=1")
+    assert "at t = 1..3, so no image exits there" in err
     for sets in (["exit_unit.cl_init=1", "exit_unit.tau_cl=1"], ["exit_unit.cl_init=0.9999995"]):
         assert "rounds to 1" not in _run_notes(path, capsys, *sets)
+
+
+def test_the_exit_table_notes_are_not_given_for_a_statistical_workload():
+    """A statistical workload's exits are drawn from its histograms, not decided by the AT unit's fixed-point rule or
+    its exp table: the rounding and table notes, true of a trained workload, do not apply to it."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.notes import exit_table_note
+    from satasim_atsn.workload.format import read_workload
+
+    sets = ["exit_unit.cl_init=0.9999999", "exit_unit.tau_cl=0.9999998", "exit_unit.exp_lut_entries=64"]
+    arch = load_arch(ARCH, sets)
+    note = exit_table_note(arch, random_workload(21, images=4, timesteps=4))
+    assert note is not None and "rounds to 1" in note and "exp_lut_entries is 64" in note
+    statistical = read_workload(Path(ARCH).parent.parent / "workloads" / "assumed" / "vgg16_cifar10.npz")
+    assert statistical.is_statistical and statistical.timesteps == 4
+    assert exit_table_note(arch, statistical) is None
 
 
 def test_run_says_when_its_exp_table_is_not_the_one_evaluate_models(tmp_path, capsys):

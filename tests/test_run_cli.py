@@ -368,6 +368,25 @@ def test_batch_refill_where_it_cannot_act_is_noted(tmp_path, capsys):
     assert "batch_refill changes nothing here: a batch holds one image" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("design", "sets", "why"), [
+    ("atsn16x16", ["images_per_batch=2"], None),
+    ("atsn16x16", ["images_per_batch=4"], None),
+    ("atsn16x16", ["images_per_batch=1"], "a batch holds one image"),
+    ("atsn16x16", ["images_per_batch=2", "dataflow=layer_major"],
+     "the layer_major dataflow runs a batch's timesteps together"),
+    ("conventional16x16", ["images_per_batch=2"], "the design has no deciding exit unit"),
+])
+def test_batch_refill_is_noted_exactly_where_it_cannot_act(design, sets, why):
+    """It acts with a deciding exit unit, the timestep_major dataflow (atsn16x16's) and two or more images a batch."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.notes import batch_refill_note
+
+    path = Path(__file__).resolve().parents[1] / "archs" / f"{design}.yaml"
+    arch = load_arch(str(path), ["batch_refill=true", *sets])
+    note = batch_refill_note(arch)
+    assert note == (None if why is None else f"note: batch_refill changes nothing here: {why} (docs/architecture.md)")
+
+
 def test_an_exit_unit_field_set_on_a_design_without_an_exit_tile_is_noted(tmp_path, capsys):
     """--set exit_unit.adders=4 with array.exit_unit_tiles=0 (the file's exit_unit section kept) gave the numbers of
     the design without it, silently: the note says it acts on nothing; the kind and null removals that make the
