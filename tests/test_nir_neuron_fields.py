@@ -122,3 +122,14 @@ def test_a_float_output_layer_keeps_its_one_scale_as_logit_scale():
     scale = out["logit_scale"]
     assert out["type"] == "output" and scale == pytest.approx(np.abs(readout).max() / 127)
     assert np.abs(workload.weights("fc") * scale - readout).max() <= scale / 2 + 1e-12
+
+
+def test_narrow_membranes_survive_an_export_and_import():
+    """A workload of 12-bit membranes and 20-bit output membranes (which saturate where 32-bit ones do not) comes back
+    with both widths, not the default ones."""
+    from satasim_atsn.interchange.nir_io import export_nir
+    from satasim_atsn.workload.synthetic import random_workload
+
+    workload = random_workload(4, images=2, vmem_bits=12, output_vmem_bits=20)
+    back = import_nir(export_nir(workload), workload.inputs(), workload.labels(), name=workload.name).workload
+    assert back.vmem_bits == 12 and back.meta["quant"]["output_vmem_bits"] == 20
