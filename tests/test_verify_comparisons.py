@@ -102,3 +102,21 @@ def test_an_engine_refusal_the_reference_does_not_share_is_a_difference(monkeypa
     assert not case.agree
     assert case.differences == ["refusal: the engine refuses (" + case.differences[0].split("(", 1)[1]]
     assert "the reference runs" in case.differences[0]
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0.4, "0 s"), (89, "89 s"), (90, "2 min"), (150, "2 min"),
+                                                (3600, "60 min")])
+def test_durations_are_given_in_minutes_from_90_seconds(seconds, shown):
+    assert verify.spent(seconds) == shown
+
+
+def test_the_reference_steps_its_pes_only_outside_memory_stalls_and_exit_unit_phases():
+    """reference_pe_cycles: each busy accelerator's cycles up to its last image's end, less its memory stalls and its
+    exit unit's busy and input-stall cycles, times its PEs; an accelerator without images steps none."""
+    def accelerator(pes, stall, unit_busy, unit_stall):
+        return {"pe": {"busy": [0] * pes, "stall_memory": [stall] * pes},
+                "exit_unit": {"busy": unit_busy, "stall_input": unit_stall}}
+
+    counters = {"images": {"end_cycle": [100, 150, 90], "accelerator": [0, 0, 1]},
+                "accelerators": [accelerator(4, 10, 5, 3), accelerator(2, 0, 20, 0), accelerator(8, 0, 0, 0)]}
+    assert verify.reference_pe_cycles(counters) == (150 - 10 - 5 - 3) * 4 + (90 - 20) * 2
