@@ -120,3 +120,20 @@ def test_the_reference_steps_its_pes_only_outside_memory_stalls_and_exit_unit_ph
     counters = {"images": {"end_cycle": [100, 150, 90], "accelerator": [0, 0, 1]},
                 "accelerators": [accelerator(4, 10, 5, 3), accelerator(2, 0, 20, 0), accelerator(8, 0, 0, 0)]}
     assert verify.reference_pe_cycles(counters) == (150 - 10 - 5 - 3) * 4 + (90 - 20) * 2
+
+
+def test_random_networks_end_without_an_output_layer_only_on_a_design_without_an_exit_unit():
+    """An exit unit needs an output layer to decide on; a design without one (its output layer on the PEs) is also
+    checked on networks ending in spikes, which exercise its other path."""
+    with_unit = verify.random_cases(load_arch(ARCH), 8, 0)
+    without = verify.random_cases(load_arch(ARCH, ["array.exit_unit_tiles=0"]), 8, 0)
+    assert all(workload.has_output for _, workload, _ in with_unit)
+    assert 0 < sum(not workload.has_output for _, workload, _ in without) < 8
+
+
+def test_the_engine_estimate_grows_with_the_images():
+    arch, workload = load_arch(ARCH), random_workload(1, images=3)
+    one, three = (verify.estimated_engine_seconds(arch, workload, n) for n in (1, 3))
+    operations = verify.dense_operations(workload)
+    per_image = verify.ENGINE_SECONDS_PER_IMAGE + operations * verify.ENGINE_SECONDS_PER_OPERATION
+    assert three - one == pytest.approx(2 * per_image) and per_image > verify.ENGINE_SECONDS_PER_IMAGE
