@@ -137,3 +137,17 @@ def test_the_engine_estimate_grows_with_the_images():
     operations = verify.dense_operations(workload)
     per_image = verify.ENGINE_SECONDS_PER_IMAGE + operations * verify.ENGINE_SECONDS_PER_OPERATION
     assert three - one == pytest.approx(2 * per_image) and per_image > verify.ENGINE_SECONDS_PER_IMAGE
+
+
+def test_an_engine_estimate_just_over_max_minutes_is_refused_before_the_engine_runs(monkeypatch):
+    from pathlib import Path
+
+    from satasim_atsn.errors import SatasimError
+    from satasim_atsn.workload.format import read_workload
+
+    arch = load_arch("atsn16x16")
+    workload = read_workload(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    estimate = verify.estimated_engine_seconds(arch, workload, 1)
+    monkeypatch.setattr(engine, "simulate", lambda *a, **k: pytest.fail("the engine ran beyond --max-minutes"))
+    with pytest.raises(SatasimError, match="takes the engine alone up to about"):
+        verify.check_affordable(arch, workload, 1, 0, 0.9 * estimate / 60, "atsn16x16")
