@@ -18,12 +18,10 @@ Parameter counts are weights only (biases are folded BN shifts, a few thousand m
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.workload.format import infer_out_shape, is_spiking, weight_shape
+from satasim_atsn.workload.format import is_spiking, weight_shape
 from satasim_atsn.workload.network_file import NetworkSpec, load_network, shipped_network_path, with_identity_gain
 
 CIFAR_INPUT_SHAPE = [3, 32, 32]
@@ -34,7 +32,7 @@ IDENTITY_SHORTCUT_GAIN = 1  # statistical tables only: the gain scales currents,
 
 def conv_layer(name: str, src: str, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1,
                spiking: bool = True) -> dict:
-    """A conv layer dict of the workload format (shapes filled in later by ``with_shapes``)."""
+    """A conv layer dict of the workload format (its shapes are filled in when the workload is validated)."""
     return {
         "name": name,
         "type": "conv",
@@ -45,18 +43,6 @@ def conv_layer(name: str, src: str, cout: int, kernel: int = 3, stride: int = 1,
         "out_channels": cout,
         "spiking": spiking,
     }
-
-
-def with_shapes(layers: list[dict], input_shape: list[int], num_classes: int) -> list[dict]:
-    """Fill ``in_shape``/``out_shape`` of every layer (a copy), as the format's validator expects."""
-    layers = copy.deepcopy(layers)
-    shapes = {"input": list(input_shape)}
-    for layer in layers:
-        in_shapes = [shapes[src] for src in layer["inputs"]]
-        layer["in_shape"] = list(in_shapes[0])
-        layer["out_shape"] = infer_out_shape(layer, in_shapes, num_classes)
-        shapes[layer["name"]] = layer["out_shape"]
-    return layers
 
 
 def _paper_network(name: str) -> NetworkSpec:
