@@ -918,17 +918,6 @@ def rates_summary(workload: Workload) -> dict[str, list[float]]:
             for layer in workload.layers if f"rate/{layer['name']}" in workload.arrays}
 
 
-def expected_spikes_per_timestep(workload: Workload) -> np.ndarray:
-    """Expected LIF spikes of one image at each t (channel rates weighted by positions), for checks."""
-    total = np.zeros(workload.timesteps)
-    for layer in spiking_layers(workload.layers):
-        rate = np.asarray(workload.arrays[f"rate/{layer['name']}"], dtype=np.float64)
-        shape = layer["out_shape"]
-        positions = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        total += rate.sum(axis=1) * positions if rate.ndim == 2 else rate * int(np.prod(shape))
-    return total
-
-
 # ------------------------------------------------------------------------------------------
 # rate tables (workloads/rates/*.yaml) -> statistical workloads
 # ------------------------------------------------------------------------------------------
