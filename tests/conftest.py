@@ -31,3 +31,25 @@ def workload_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("wl") / "w.npz"
     write_workload(path, random_workload(3, images=4, timesteps=4, num_classes=4))
     return path
+
+
+def _reference(arch, workload, images):
+    from satasim_atsn.hw.reference import simulate_reference
+
+    return simulate_reference(arch, workload, images)
+
+
+def _engine(arch, workload, images):
+    from satasim_atsn.hw import engine
+
+    return engine.simulate(arch, workload, images).counters()
+
+
+TIMING_MODELS = {"reference": _reference, "engine": _engine}
+
+
+@pytest.fixture(params=sorted(TIMING_MODELS))
+def timing_model(request):
+    """Both timing models (the per-cycle reference and the engine), each called as (arch, workload, images) and
+    giving the counters of tests/test_reference.py: hand-derived values are checked on both."""
+    return TIMING_MODELS[request.param]

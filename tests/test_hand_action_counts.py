@@ -13,23 +13,10 @@ import numpy as np
 import pytest
 from test_reference import ARCH, frames_workload, make_arch, three_spikes, tiny_workload
 
-from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import build_arch
-from satasim_atsn.hw.reference import simulate_reference
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.workload.format import Workload, validate
 from satasim_atsn.workload.synthetic import random_workload
-
-MODELS = {
-    "reference": lambda arch, workload, images: simulate_reference(arch, workload, images),
-    "engine": lambda arch, workload, images: engine.simulate(arch, workload, images).counters(),
-}
-
-
-@pytest.fixture(params=sorted(MODELS))
-def run(request):
-    """Both timing models, each giving the counters of tests/test_reference.py."""
-    return MODELS[request.param]
 
 
 def nonzero_actions(counters: dict) -> dict[str, int]:
@@ -54,7 +41,7 @@ def direct_four_channels(timesteps: int = 2) -> Workload:
     return validate(Workload(meta=meta, arrays=arrays, source="<direct, 4 channels>"))
 
 
-def test_a_first_layers_current_moves_with_its_membranes_word_by_word(run) -> None:
+def test_a_first_layers_current_moves_with_its_membranes_word_by_word(timing_model) -> None:
     """Sections 4, 5 and 9 with membranes not resident, 20-bit PE words, two PEs at h = 0 and 1 (array 1 x 3).
 
     Mapping: K = 6 B * 8 / 20 = 2 words per PE; fc reads the image, so 2 words per neuron (membrane and current): 1
@@ -74,7 +61,7 @@ def test_a_first_layers_current_moves_with_its_membranes_word_by_word(run) -> No
     delivery to the exit unit 2 x 2 B x 2 (8): 126. Exit unit: 2 spikes x 2 classes, 2 classes x 2 steps updated.
     """
     arch = make_arch(**{"array.cols": 3, "pe.vmem_bits": 20, "pe.data_memory_bytes": 6})
-    c = run(arch, direct_four_channels(), 1)
+    c = timing_model(arch, direct_four_channels(), 1)
     assert nonzero_actions(c) == {
         "dram_read_bytes": 76, "dram_write_bytes": 20, "noc_byte_hops": 20 + 20 + 6 + 64 + 8 + 8,
         "pe_accumulations": 8, "pe_weight_reads": 8, "pe_fire_updates": 8, "pe_dm_reads": 32, "pe_dm_writes": 24,
@@ -85,7 +72,7 @@ def test_a_first_layers_current_moves_with_its_membranes_word_by_word(run) -> No
     }
 
 
-def test_weight_and_spike_byte_hops_follow_the_multicast_trees_of_a_two_row_array(run) -> None:
+def test_weight_and_spike_byte_hops_follow_the_multicast_trees_of_a_two_row_array(timing_model) -> None:
     """Section 9 on a 2 x 3 array: P = 5 PEs at tiles (0,0) (0,1) (0,2) (1,0) (1,1), h = 0, 1, 2, 1, 2; the exit unit
     at (1,2), h = 3. Spike frames [1, 1, 10], x0 and x7 on -> 3x3 conv (padding 1, 1 channel, weights +100) -> out.
 
@@ -99,7 +86,7 @@ def test_weight_and_spike_byte_hops_follow_the_multicast_trees_of_a_two_row_arra
     weight; 10 fire updates; 5 x 2 exit accumulations."""
     layer = {"name": "fc", "type": "conv", "inputs": ["input"], "kernel": 3, "stride": 1, "padding": 1,
              "out_channels": 1, "spiking": True}
-    c = run(make_arch(**{"array.rows": 2, "array.cols": 3}), frames_workload(10, [0, 7], layer,
+    c = timing_model(make_arch(**{"array.rows": 2, "array.cols": 3}), frames_workload(10, [0, 7], layer,
                                                                           np.full((1, 1, 3, 3), 100)), 1)
     a = nonzero_actions(c)
     assert a["noc_byte_hops"] == 52 + 84 + 6 + 8 + 30
@@ -131,14 +118,14 @@ def output_mode(workload: Workload, mode: str) -> Workload:
 
 
 @pytest.mark.parametrize(("mode", "sums"), [("accumulate", 0), ("membrane", 2)])
-def test_dt_decision_adc_and_running_sum_counts(run, mode: str, sums: int) -> None:
+def test_dt_decision_adc_and_running_sum_counts(timing_model, mode: str, sums: int) -> None:
     """Sections 3 and 7, C = 2 classes, T = 2: class 0 leads by 50.8 in logits, so the normalised entropy is ~0 < 0.5
     and the image exits at t = 1: one decision of C + 1 = 3 compares, 4C = 8 LUT reads and 8 multiplies (the 2C exp
     and 2C log steps), 1 divide, 2C = 4 adds; none at t = T. The exit unit accumulates fc's 1 spike into both
     classes (2) and updates both (2); with output_mode membrane and prediction membrane_sum it also adds each
     updated membrane into its running sum (2 adds), with accumulate it keeps none. Each of the 2 fire updates of
     the analog PEs is one ADC conversion, however many cycles a conversion takes (2 here)."""
-    c = run(dt_arch(), output_mode(three_spikes(timesteps=2), mode), 1)
+    c = timing_model(dt_arch(), output_mode(three_spikes(timesteps=2), mode), 1)
     a = nonzero_actions(c)
     exit_counts = {k: v for k, v in a.items() if k.startswith("exit_") and k != "exit_weight_write_bytes"}
     assert exit_counts == {"exit_compares": 3, "exit_lut_reads": 8, "exit_multiplies": 8, "exit_divides": 1,
@@ -148,7 +135,7 @@ def test_dt_decision_adc_and_running_sum_counts(run, mode: str, sums: int) -> No
 
 
 @pytest.mark.parametrize("refill", [False, True])
-def test_the_current_is_spilled_once_and_filled_at_every_later_step(run, refill: bool) -> None:
+def test_the_current_is_spilled_once_and_filled_at_every_later_step(timing_model, refill: bool) -> None:
     """test_a_first_layers_current_moves_with_its_membranes_word_by_word at T = 3, in plain batches and in a batch
     refill step program (one image: the same moves). Per fold (2 neurons, hop sum 1 x 0 + 1 x 1 = 1, 20-bit words):
     t = 1 spill of membrane + current, 2 words: ceil(2 x 2 x 20 / 8) = 10 B, ceil(2 x 20 x 1 / 8) = 5 byte-hops,
@@ -159,13 +146,13 @@ def test_the_current_is_spilled_once_and_filled_at_every_later_step(run, refill:
     Other byte-hops: fc's weights at t = 1 (20) and thresholds at t = 2, 3 (12), out's weights 3 x 32 (96), plane
     spikes (8), channel 0's 3 spikes to the exit unit 3 x 2 B x 2 (12): 184 in all."""
     arch = make_arch(**{"array.cols": 3, "pe.vmem_bits": 20, "pe.data_memory_bytes": 6, "batch_refill": refill})
-    a = nonzero_actions(run(arch, direct_four_channels(timesteps=3), 1))
+    a = nonzero_actions(timing_model(arch, direct_four_channels(timesteps=3), 1))
     assert (a["dram_write_bytes"], a["dram_read_bytes"]) == (30, 96)
     assert (a["pe_fire_updates"], a["pe_dm_reads"], a["pe_dm_writes"]) == (12, 44, 36)
     assert a["noc_byte_hops"] == 36 + 20 + 12 + 96 + 8 + 12
 
 
-def test_the_exit_unit_decides_before_the_last_timestep_only(run) -> None:
+def test_the_exit_unit_decides_before_the_last_timestep_only(timing_model) -> None:
     """Sections 3 and 7: both output rows equal (the classes tie), so the normalised entropy is 1 >= theta 0.5 at
     every step and the image runs to T = 3. The unit decides at t = 1 and t = 2, never at t = T: 2 x (C + 1 = 3
     compares, 4C = 8 LUT reads, 8 multiplies, 1 divide, 2C = 4 adds). It updates both classes at every step (6)
@@ -173,7 +160,7 @@ def test_the_exit_unit_decides_before_the_last_timestep_only(run) -> None:
     t = 1 is accumulated into both classes (2)."""
     w = three_spikes(timesteps=3)
     tie = Workload(meta=w.meta, arrays=dict(w.arrays, **{"w/out": np.full((2, 2), 127, dtype=np.int8)}), source="<tie>")
-    c = run(dt_arch(), output_mode(tie, "membrane"), 1)
+    c = timing_model(dt_arch(), output_mode(tie, "membrane"), 1)
     assert c["images"]["exit_t"] == [3]
     a = nonzero_actions(c)
     assert {k: v for k, v in a.items() if k.startswith("exit_") and k != "exit_weight_write_bytes"} == {
@@ -181,7 +168,7 @@ def test_the_exit_unit_decides_before_the_last_timestep_only(run) -> None:
         "exit_accumulations": 2, "exit_updates": 6, "exit_prediction_adds": 6}
 
 
-def test_an_identity_shortcut_accumulates_without_reading_a_weight(run) -> None:
+def test_an_identity_shortcut_accumulates_without_reading_a_weight(timing_model) -> None:
     """docs/energy.md, pe_weight_reads: one int8 weight per accumulation, identity-shortcut accumulations read none
     (docs/microarchitecture.md section 4.1: the shortcut's spike is added times the add's shortcut_gain, one
     accumulation on the PE holding the same neuron). So the weight reads are the accumulations less one per spike of
@@ -194,5 +181,5 @@ def test_an_identity_shortcut_accumulates_without_reading_a_weight(run) -> None:
     trace = functional_trace(workload, arch.exit_policy(), arch.policy_name, 0, 1, arch.prediction_rule)
     shortcut_spikes = int(trace.spikes[add["inputs"][1]].sum())
     assert shortcut_spikes > 0
-    a = nonzero_actions(run(arch, workload, 1))
+    a = nonzero_actions(timing_model(arch, workload, 1))
     assert a["pe_weight_reads"] == a["pe_accumulations"] - shortcut_spikes
