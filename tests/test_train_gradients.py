@@ -11,19 +11,23 @@ from satasim_atsn.train.models import build_spec
 from satasim_atsn.train.network import Network
 
 
+def central_difference(param: np.ndarray, index: tuple, value, step: float = 1e-6) -> float:
+    """d value / d param[index] by a central difference (param is restored)."""
+    old = param[index]
+    param[index] = old + step
+    plus = value()
+    param[index] = old - step
+    minus = value()
+    param[index] = old
+    return (plus - minus) / (2 * step)
+
+
 def numeric_grad(fn, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central differences of scalar fn() wrt every entry of x (modified in place)."""
     g = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"])
     for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        plus = fn()
-        x[i] = old - eps
-        minus = fn()
-        x[i] = old
-        g[i] = (plus - minus) / (2 * eps)
+        g[it.multi_index] = central_difference(x, it.multi_index, fn, eps)
     return g
 
 
@@ -188,13 +192,7 @@ def test_whole_network_gradients(model, mode):
             flat_idx = rng.choice(param.size, size=min(6, param.size), replace=False)
             for fi in flat_idx:
                 i = np.unravel_index(fi, param.shape)
-                old = param[i]
-                param[i] = old + 1e-6
-                plus = fn()
-                param[i] = old - 1e-6
-                minus = fn()
-                param[i] = old
-                num = (plus - minus) / 2e-6
+                num = central_difference(param, i, fn)
                 assert abs(grads[name][key][i] - num) <= 1e-4 * max(1.0, abs(num)), (name, key, i)
                 checked += 1
     assert checked >= 12

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from test_train_gradients import central_difference
 
 from satasim_atsn.train import layers as L
 from satasim_atsn.train.losses import loss_and_grad
@@ -103,13 +104,7 @@ def test_output_layer_gradient_with_hard_spikes(loss, mode, timesteps):
         numeric = np.zeros_like(param)
         picked = rng.choice(param.size, size=min(param.size, 8), replace=False)  # a few weights, every bias
         for i in (np.unravel_index(j, param.shape) for j in picked):
-            old = param[i]
-            param[i] = old + 1e-6
-            plus = value()
-            param[i] = old - 1e-6
-            minus = value()
-            param[i] = old
-            numeric[i] = (plus - minus) / 2e-6
+            numeric[i] = central_difference(param, i, value)
         mask = np.zeros(param.shape, dtype=bool)
         mask.flat[picked] = True
         assert np.abs(numeric[mask]).max() > 1e-3
