@@ -95,14 +95,20 @@ def test_avgpool_input_scales_the_margin_by_its_window():
     assert single_step_margins(wl)[0, 1] == expected
 
 
-def test_a_small_classifier_cannot_clear_a_high_threshold_at_t1():
-    # two classes, one input, weights +1/-1 and logit scale 1: one step gives margin 2, p <= 1/(1+e^-2) = 0.8808
+def _one_input_classifier(logit_scale: float):
+    """Two classes reading one spiking input with weights +1 / -1 (margin 2 per step), no bias."""
     wl = random_workload(0, images=1, timesteps=2, output_mode="membrane", num_classes=2)
     k = wl.weights(wl.layers[-1]["name"]).shape[1]
     w = np.zeros((2, k), dtype=np.int64)
     w[0, 0], w[1, 0] = 1, -1
     wl = _with_output(wl, w, np.zeros(2))
-    wl.layers[-1]["logit_scale"] = 1.0
+    wl.layers[-1]["logit_scale"] = logit_scale
+    return wl
+
+
+def test_a_small_classifier_cannot_clear_a_high_threshold_at_t1():
+    # two classes, one input, weights +1/-1 and logit scale 1: one step gives margin 2, p <= 1/(1+e^-2) = 0.8808
+    wl = _one_input_classifier(logit_scale=1.0)
     rows = confidence_ceiling(wl)
     assert rows[0]["bound"] == round(1 / (1 + np.exp(-2.0)), 6)
     shifts = wl.decay_shifts
@@ -166,12 +172,7 @@ def test_an_output_layer_on_direct_pixels_is_bounded_with_the_input_shift():
 def test_the_bound_applies_the_logit_scale_to_the_margins():
     # weights +1/-1 on one spike input: margin m(1) = 2; the softmax reads logits, scale * u, so with scale 1/4
     # max o^1 <= 1/(1 + e^(-2/4)) = 0.622459, far below the scale-1 value 0.880797
-    wl = random_workload(0, images=1, timesteps=2, output_mode="membrane", num_classes=2)
-    k = wl.weights(wl.layers[-1]["name"]).shape[1]
-    w = np.zeros((2, k), dtype=np.int64)
-    w[0, 0], w[1, 0] = 1, -1
-    wl = _with_output(wl, w, np.zeros(2))
-    wl.layers[-1]["logit_scale"] = 0.25
+    wl = _one_input_classifier(logit_scale=0.25)
     p1 = 1 / (1 + np.exp(-0.5))
     assert confidence_ceiling(wl)[0]["bound"] == round(p1, 6) == 0.622459
     assert can_clear(wl, [p1 + 1e-6, 0.0]) == [False, True]
