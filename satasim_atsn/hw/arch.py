@@ -407,17 +407,52 @@ def _check_section(where: str, prefix: str, raw: Any, schema: dict) -> dict:
         path = f"{prefix}{key}"
         if isinstance(spec, dict):
             if key not in raw:
-                raise ArchError.at(where, path, "missing section", f"add a '{key}:' section (see docs/architecture.md)")
+                raise ArchError.at(where, path, "missing section", _missing_section_fix(path, spec))
             out[key] = _check_section(where, path + ".", raw[key], spec)
             continue
         kind, default, bounds = spec
         if key not in raw or raw[key] is None:
             if default is REQUIRED:
-                raise ArchError.at(where, path, "missing", "add it (see docs/architecture.md)")
+                raise ArchError.at(where, path, "missing", _missing_field_fix(path, spec))
             out[key] = default
             continue
         out[key] = check_value(where, path, raw[key], spec)
     return out
+
+
+def _shipped_value(path: str) -> Any:
+    """The value at dotted ``path`` in the shipped atsn16x16 design (None if it does not give one): an example a
+    user of an installed package can copy without the repository's docs."""
+    node: Any = yaml.safe_load((ARCH_DIR / "atsn16x16.yaml").read_text(encoding="utf-8"))
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _missing_field_fix(path: str, spec: tuple) -> str:
+    """How to add a required field: what it holds and the shipped design's value as an example."""
+    kind, _, bounds = spec
+    if kind in ("int", "float"):
+        what = "an integer" if kind == "int" else "a number"
+        what += f" from {_bound(bounds[0], kind)} to {_bound(bounds[1], kind)}" if bounds else ""
+    elif kind == "str":
+        what = "a one-line text"
+    elif kind == "bool":
+        what = "true or false"
+    else:
+        what = f"one of {', '.join(kind)}"
+    example = _shipped_value(path)
+    key = path.rsplit(".", 1)[-1]
+    shown_example = f"; e.g. the shipped design {ARCH_DIR / 'atsn16x16.yaml'} has '{key}: {example}'" \
+        if example is not None else ""
+    return f"add it: {what}{shown_example}"
+
+
+def _missing_section_fix(path: str, schema: dict) -> str:
+    """How to add a missing section: the fields it holds and a shipped design that has one to copy."""
+    key = path.rsplit(".", 1)[-1]
+    return (f"add a '{key}:' section with {', '.join(schema)} (copy it from the shipped design "
+            f"{ARCH_DIR / 'atsn16x16.yaml'})")
 
 
 def check_value(where: str, path: str, value: Any, spec: tuple) -> Any:
@@ -459,7 +494,7 @@ def _dram_cycles(where: str, cfg: dict) -> None:
         if dram[per_cycle] is None and dram[timed] is None:
             raise ArchError.at(where, f"dram.{per_cycle}", "missing",
                                f"give dram.{per_cycle} (in accelerator cycles) or dram.{timed} (held whatever "
-                               "clock_hz is; see docs/architecture.md)")
+                               "clock_hz is)")
         if dram[per_cycle] is not None and dram[timed] is not None:
             raise ArchError.at(where, f"dram.{timed}", f"and dram.{per_cycle} are both given: one rate in two units",
                                "give one of them (a --set of one replaces the file's other)")
@@ -714,7 +749,8 @@ def _read_yaml(path: Path) -> dict:
     other = _other_kind_of_file(raw)
     if other:
         raise ArchError.at(where, None, f"is {other}, not an architecture",
-                           "give an architecture file (archs/*.yaml, docs/architecture.md)")
+                           f"give an architecture file: a shipped design's name ({', '.join(available_archs())}) or a "
+                           f"copy of {ARCH_DIR / 'atsn16x16.yaml'} edited")
     return raw
 
 

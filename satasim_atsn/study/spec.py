@@ -337,6 +337,17 @@ def arch_field_paths(arch_path: Path, role: str = "the study's base architecture
     return fields
 
 
+#: the fixes of a missing top-level field, each with an example (an installed package has no docs/studies.md)
+_MISSING_FIX = {
+    "name": "add it: a one-line name for the study, e.g. name: my_buffers",
+    "workload": ("add it: the workload .npz, relative to the study file, e.g. "
+                 "workload: ../workloads/vgg16_cifar10.npz"),
+    "vary": ("add it: each varied field with its values, one per line, e.g. 'vary: {pe.data_memory_bytes: [512, 1024], "
+             "pe.input_spike_buffer_bytes: {start: 32, stop: 256, factor: 2}}'"),
+    "metrics": "add it: the metrics to collect, e.g. metrics: [fps, energy_per_image_uJ, area_mm2]",
+}
+
+
 def _fail(where: str, key: str, problem: str, fix: str) -> StudyError:
     return StudyError.at(where, key, problem, fix)
 
@@ -513,7 +524,7 @@ def load_study(path: str | Path) -> Study:
             raise _fail(where, str(key), "unknown field", suggest(str(key), TOP_KEYS))
     for key in ("name", "workload", "vary", "metrics"):
         if key not in raw:
-            raise _fail(where, key, "missing", "see docs/studies.md for the study format")
+            raise _fail(where, key, "missing", _MISSING_FIX[key])
     mode = raw.get("mode", "engine")
     if mode not in MODES:
         raise _fail(where, "mode", f"unknown mode {shown(mode)}", f"use one of {', '.join(MODES)}")
@@ -617,7 +628,7 @@ def _read_study_yaml(path: Path, where: str) -> dict:
             raise StudyError.at(where, None, "is a workload (.npz), not a study",
                                 "give satasim sweep a study file (docs/studies.md), whose workload: names it") from None
         raise StudyError.at(where, None, f"not a readable YAML text file ({type(error).__name__})",
-                            "save it as UTF-8 YAML (see docs/studies.md)") from None
+                            "save it as UTF-8 YAML") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else None
@@ -625,7 +636,8 @@ def _read_study_yaml(path: Path, where: str) -> dict:
         raise StudyError.at(where, line, f"not valid YAML ({getattr(error, 'problem', error)})",
                             yaml_syntax_fix(text, error, "fix the syntax")) from None
     if not isinstance(raw, dict):
-        raise StudyError.at(where, None, "must be a mapping of fields", "see docs/studies.md")
+        raise StudyError.at(where, None, "must be a mapping of fields",
+                            "write 'name:', 'arch:', 'workload:', 'vary:' and 'metrics:' lines (a study's format)")
     return raw
 
 
@@ -692,7 +704,7 @@ def _unknown_field(fname: str, known: dict[str, Any], mode: str) -> tuple[str, s
 def _study_axes(where: str, vary: Any, known: dict[str, Any], mode: str) -> tuple[list[Axis], set[str]]:
     """The ``vary`` section as axes (a zipped group is one axis), and the set of varied fields."""
     if not isinstance(vary, dict) or not vary:
-        raise _fail(where, "vary", "must be a non-empty mapping of field -> values", "see docs/studies.md")
+        raise _fail(where, "vary", "must be a non-empty mapping of field -> values", _MISSING_FIX["vary"])
     axes: list[Axis] = []
     seen: set[str] = set()
 

@@ -36,6 +36,17 @@ from satasim_atsn.fileio import load_yaml, starts_as_hdf5, starts_as_zip, yaml_s
 from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, check_layer_size, emits_spikes, infer_out_shape
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
+#: the fixes of a file that is no network or lacks a top-level key: self-contained, for an installed package has
+#: no docs/ (a shipped network file is the example to copy)
+_EXAMPLE_FILE = (f"write 'input_shape:' and 'layers:' keys, as the shipped network "
+                 f"{NETWORKS_DIR / 'vgg16.yaml'} does")
+_MISSING_FIX = {
+    "input_shape": "add it: [C, H, W] of an image (e.g. input_shape: [3, 32, 32]) or [features]",
+    "layers": ("add a list of layers in order, one per line, e.g. '- {name: conv1, type: conv, out_channels: 64, "
+               f"kernel: 3, stride: 1, padding: 1}}', '- {{name: flatten, type: flatten}}', ending in an output layer "
+               f"'- {{name: fc, type: output}}' (as "
+               f"{NETWORKS_DIR / 'vgg16.yaml'} does)"),
+}
 FILE_KEYS = ("name", "input_shape", "num_classes", "layers")
 # per layer type: its keys in the order the layer dicts carry them, and their defaults
 # (REQUIRED: no default; None: only present when given; SAME_AS_KERNEL: the layer's kernel)
@@ -294,13 +305,13 @@ def _find_cycle(pending: list[dict]) -> list[str]:
 def parse_network(data: Any, where: str, default_name: str = "network") -> NetworkSpec:
     """Check a loaded network document and return its spec (layers ordered, shapes checked)."""
     if not isinstance(data, dict):
-        raise WorkloadError.at(where, None, "must be a YAML mapping", "see docs/networks.md")
+        raise WorkloadError.at(where, None, "must be a YAML mapping", _EXAMPLE_FILE)
     for key in data:
         if key not in FILE_KEYS:
             raise WorkloadError.at(where, str(key), "unknown key", did_you_mean(str(key), FILE_KEYS))
     for key in ("input_shape", "layers"):
         if key not in data:
-            raise WorkloadError.at(where, key, "missing", "see docs/networks.md")
+            raise WorkloadError.at(where, key, "missing", _MISSING_FIX[key])
     shape = data["input_shape"]
     if isinstance(shape, list) and all(file_count(v) is not None for v in shape):
         shape = [file_count(v) for v in shape]  # 32.0 and '32' are whole numbers (as architecture files take them)
@@ -321,7 +332,7 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
         raise WorkloadError.at(where, "num_classes", f"{classes!r} is not an integer >= 2", "fix the value")
     raw_layers = data["layers"]
     if not isinstance(raw_layers, list) or not raw_layers:
-        raise WorkloadError.at(where, "layers", "must be a non-empty list", "see docs/networks.md")
+        raise WorkloadError.at(where, "layers", "must be a non-empty list", _MISSING_FIX["layers"])
     layers: list[dict] = []
     seen: dict[str, int] = {}
     previous = "input"
