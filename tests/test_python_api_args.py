@@ -249,6 +249,30 @@ def test_a_workload_built_in_memory_runs_once_validated(workload_path):
     assert simulate(arch, built, images=2).counters() == simulate(arch, source, images=2).counters()
 
 
+@pytest.mark.parametrize("model", ["simulate", "simulate_reference", "build_mapping"])
+def test_a_workload_built_in_memory_and_not_validated_is_validated_by_the_models(workload_path, model):
+    """Before, a Workload(meta, arrays) given to a model unvalidated failed with KeyError('out_shape')."""
+    import copy
+
+    from satasim_atsn.workload.format import Workload
+
+    source = read_workload(workload_path)
+    meta = copy.deepcopy(source.meta)
+    for layer in meta["layers"]:
+        layer.pop("in_shape", None), layer.pop("out_shape", None)
+    arrays = {k: np.asarray(v) for k, v in source.arrays.items()}
+    arch = load_arch("atsn16x16", ["accelerators=1"])
+    run = {"simulate": lambda w: simulate(arch, w, images=1).counters(),
+           "simulate_reference": lambda w: simulate_reference(arch, w, images=1)["total_cycles"],
+           "build_mapping": lambda w: build_mapping(arch, w).fold_capacity_neurons}[model]
+    built = Workload(meta, arrays)
+    assert not built.validated
+    assert run(built) == run(source) and built.validated
+    broken = Workload(dict(copy.deepcopy(source.meta), num_classes=1), arrays)
+    with pytest.raises(WorkloadError, match=r"^<memory>: meta.num_classes: must be at least 2"):
+        run(broken)
+
+
 @pytest.mark.parametrize("change, needle", [
     (lambda meta, arrays: (meta, dict(arrays, x=arrays["x"].tolist())), r"x: is a list, not a numpy array; pass np"),
     (lambda meta, arrays: (None, arrays), r"meta: is a NoneType, not a dict"),

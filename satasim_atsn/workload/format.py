@@ -111,6 +111,8 @@ class Workload:
     meta: dict[str, Any]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = "<memory>"
+    #: set by validate(); the models validate a workload that was built in memory and not validated yet
+    validated: bool = field(default=False, repr=False, compare=False)
 
     # --- convenient views -------------------------------------------------------------
     @property
@@ -611,6 +613,7 @@ def validate(workload: Workload) -> Workload:
         _validate_statistical(where, meta, arrays)
     else:
         _validate_inputs(workload)
+    workload.validated = True
     return workload
 
 
