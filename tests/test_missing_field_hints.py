@@ -6,6 +6,7 @@ import copy
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -158,3 +159,40 @@ def test_a_study_that_is_no_mapping_names_the_fields_a_study_has(tmp_path):
     path.write_text("- a\n", encoding="utf-8")
     message = _refusal(StudyError, load_study, path)
     assert "write 'name:', 'arch:', 'workload:', 'vary:' and 'metrics:' lines" in message
+
+
+def _in_memory(workload_path: str, drop_meta: str | None = None, drop_array: str | None = None):
+    from satasim_atsn.workload.format import Workload, read_workload
+
+    source = read_workload(workload_path)
+    meta = copy.deepcopy(source.meta)
+    meta.pop(drop_meta, None)
+    arrays = {k: np.asarray(v) for k, v in source.arrays.items() if k != drop_array}
+    return source, Workload(meta, arrays)
+
+
+@pytest.mark.parametrize("key", ["w/conv1", "b/conv1", "vth/conv1"])
+def test_a_missing_layer_array_names_its_dtype_and_shape_and_one_of_them_loads(workload_path, key):
+    from satasim_atsn.workload.format import validate
+
+    source, broken = _in_memory(workload_path, drop_array=key)
+    with pytest.raises(WorkloadError) as caught:
+        validate(broken)
+    found = re.search(r"add it: a (\w+) array of shape \(([\d, ]+)\)", str(caught.value))
+    assert found and "docs/" not in str(caught.value)
+    shape = tuple(int(v) for v in found.group(2).split(",") if v.strip())
+    assert (found.group(1), shape) == (source.arrays[key].dtype.name, source.arrays[key].shape)
+    broken.arrays[key] = np.ones(shape, dtype=found.group(1))  # an array as described is taken
+    assert validate(broken).validated
+
+
+@pytest.mark.parametrize("key", ["name", "kind", "num_classes", "timesteps", "input_shape"])
+def test_a_missing_meta_key_gets_an_example(workload_path, key):
+    from satasim_atsn.workload.format import validate
+
+    source, broken = _in_memory(workload_path, drop_meta=key)
+    with pytest.raises(WorkloadError, match=rf"meta\.{key}: missing; add it, e\.g\. \"{key}\": ") as caught:
+        validate(broken)
+    if key in ("num_classes", "timesteps", "input_shape"):  # the example is JSON of the key's type
+        value = yaml.safe_load(re.search(rf'"{key}": (\S+(?:, \S+)*?)(?: \(|, or)', str(caught.value)).group(1))
+        assert isinstance(value, type(source.meta[key]))

@@ -272,9 +272,17 @@ def _fail(where: str, key: str, problem: str, fix: str) -> WorkloadError:
     return WorkloadError.at(where, key, problem, fix)
 
 
+#: what each required meta key holds, for the fix of a missing one (an installed package has no docs/)
+_META_EXAMPLES = {"name": '"name": "my_net"', "kind": f'"kind": one of {", ".join(map(repr, KINDS))}',
+                  "num_classes": '"num_classes": 10', "timesteps": '"timesteps": 4',
+                  "input_shape": '"input_shape": [3, 32, 32] (C, H, W)'}
+
+
 def _require(meta: dict, key: str, types: type | tuple, where: str) -> Any:
     if key not in meta:
-        raise _fail(where, f"meta.{key}", "missing", MISSING_FIX)
+        example = _META_EXAMPLES.get(key)
+        fix = f"add it, e.g. {example}, or write the workload with this tool's writer" if example else MISSING_FIX
+        raise _fail(where, f"meta.{key}", "missing", fix)
     value = meta[key]
     if not isinstance(value, types) or (isinstance(value, bool) and types is int):
         want = {str: "text", int: "an integer", list: "a list", dict: "a JSON object"}.get(types, str(types))
@@ -1270,7 +1278,8 @@ def exit_policy_names(arrays: dict) -> tuple[str, ...]:
 
 def _array(arrays: dict, key: str, where: str, dtype: type, shape: tuple) -> np.ndarray:
     if key not in arrays:
-        raise _fail(where, key, "missing", MISSING_FIX)
+        raise _fail(where, key, "missing", f"add it: a {np.dtype(dtype).name} array of shape {tuple(shape)}, or write "
+                    "the workload with this tool's writer")
     value = arrays[key]
     if value.dtype != dtype:
         raise _fail(where, key, f"has dtype {value.dtype}", f"store it as {np.dtype(dtype).name}")
