@@ -142,6 +142,18 @@ def test_published_chip_figures_are_those_their_sources_title():
                                                                    rel=0.05)
 
 
+def test_horowitz_scaled_to_28_nm_is_the_technology_tables_logic_energy():
+    """docs/energy.md: the table's adders and multipliers are Horowitz's 45 nm figures x 0.51 (Stillmaker & Baas);
+    validate's Horowitz table scales by the same factor, so its 'scaled' and 'ours' columns agree."""
+    from satasim_atsn.study.validate import _horowitz_rows
+
+    assert published.SCALE_45_TO_28 == 0.51
+    logic = [row for row in _horowitz_rows() if row["op"].endswith(("add", "multiply"))]
+    assert len(logic) == 5
+    for row in logic:
+        assert row["scaled_28nm"] == pytest.approx(row["ours"], rel=1e-12), row["op"]
+
+
 # --- Table 3's rows from hand-made summaries -------------------------------------------------------------------
 def _table3_rows(monkeypatch) -> list[dict]:
     """The four rows of Table 3 built from hand-made summaries: our VGG16 rows spend half the paper's joules at half
@@ -169,6 +181,17 @@ def test_a_table3_row_sets_ours_beside_the_papers(monkeypatch):
     assert vgg["paper_uJ_per_image"] == pytest.approx(53760.0)  # 537.6 J / 10,000 images
     assert vgg["paper_cycles_per_image"] == pytest.approx(4 * 500e6 / 248)  # 4 accelerators at 500 MHz
     assert vgg["paper_pJ_per_sop"] == pytest.approx(53760e6 / 2e6)
+
+
+def test_table3_cells_quote_the_papers_printed_share_and_the_range_spans_our_rows(monkeypatch):
+    """The paper prints 7.88% for VGG16/CIFAR10 where its joules give 537.6 / 6814 = 7.89%: the cell quotes the
+    print; our shares span 80,640 uJ x 10,000 / ResNet19's GPU joules up to VGG16's 268.8 / 6814."""
+    from satasim_atsn.study.table3 import _table3_cells, gpu_ratio_range
+
+    rows = _table3_rows(monkeypatch)
+    assert _table3_cells(rows[0])[6] == "537.6 (7.88%)"
+    ratios = sorted(r["gpu_ratio"] for r in rows)
+    assert gpu_ratio_range(rows) == (ratios[0], ratios[-1]) and ratios[0] < ratios[-1]
 
 
 def test_the_table3_analysis_quotes_the_papers_and_our_ratios(monkeypatch):
