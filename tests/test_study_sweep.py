@@ -279,6 +279,29 @@ def test_dask_workers_run_points_under_the_thread_policy(tmp_path, workload_path
     assert [r["accuracy"] for r in rows] == [1.0] * 6
 
 
+def _numba_threads_point(task):
+    """The numba threads a point's kernels would run on in this worker thread, and the process's maximum."""
+    import numba
+
+    return {"threads": numba.get_num_threads(), "total": numba.config.NUMBA_NUM_THREADS}
+
+
+@pytest.mark.parametrize("threads_per_worker, expected", [(1, 8), (4, 4)])
+def test_a_dask_task_runs_its_kernels_on_its_share_of_the_workers_threads(monkeypatch, threads_per_worker, expected):
+    """A worker running 4 tasks at once ran each one's kernels on all NUMBA_NUM_THREADS (4 x the CPUs); each task
+    now takes share_threads_with's share: twice the even split, 2 x 8 // 4 = 4 of the worker's 8."""
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "8")  # the worker processes' maximum (they start with this env)
+    done: dict[int, tuple] = {}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=threads_per_worker, host="127.0.0.1",
+                                  scheduler_port=0, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster.scheduler_address) as client:
+        runner.run_dask({i: {"mode": "functional"} for i in range(6)}, client,
+                        lambda index, metrics, error: done.setdefault(index, (metrics, error)), _numba_threads_point)
+    assert {index: result for index, (result, _) in done.items()} == {i: {"threads": expected, "total": 8}
+                                                                      for i in range(6)}
+
+
 def test_a_dask_worker_of_another_hardware_model_gives_error_rows(monkeypatch):
     """A worker with another satasim installed journaled its numbers under the sweep's model without a word."""
     distributed = pytest.importorskip("distributed")

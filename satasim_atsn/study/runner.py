@@ -504,7 +504,27 @@ def on_dask_worker(point_function: Callable[[dict], dict], task: dict,
                             f"({hw.__file__}), the sweep model {model_version}",
                             "install the sweep's satasim on every worker and run the sweep again")
     apply_thread_policy()
+    set_worker_threads(dask_task_threads())
     return point_function(task)
+
+
+def dask_task_threads() -> int:
+    """numba threads for one task of this Dask worker: twice its process's share when the worker runs ``nthreads``
+    tasks at once (``share_threads_with``'s rule), from the process's maximum, not this thread's last setting.
+
+    A worker of 4 threads ran each task's kernels on all NUMBA_NUM_THREADS: 4 x the CPUs; numba's setting is per
+    thread, so each task sets its own (no result depends on it)."""
+    import numba
+
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        slots = int(getattr(getattr(worker, "state", worker), "nthreads", 1))
+    except (ImportError, ValueError, AttributeError):  # not in a worker (a direct call)
+        slots = 1
+    total = int(numba.config.NUMBA_NUM_THREADS)
+    return max(1, min(total, 2 * total // max(1, slots)))
 
 
 def run_dask(tasks: dict[int, dict], client: Any, on_done: Callable[[int, dict | None, str | None], None],
