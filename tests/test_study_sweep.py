@@ -279,6 +279,52 @@ def test_dask_workers_run_points_under_the_thread_policy(tmp_path, workload_path
     assert [r["accuracy"] for r in rows] == [1.0] * 6
 
 
+def test_a_dask_worker_with_other_code_under_the_same_model_gives_error_rows(monkeypatch):
+    """Two installations with one MODEL_VERSION but other code (an edited checkout) were not told apart."""
+    distributed = pytest.importorskip("distributed")
+    real = runner.package_digest()
+    assert re.fullmatch(r"[0-9a-f]{16}", real)
+    assert runner.on_dask_worker(_constant_point, {"mode": "functional"}, None, real) == _constant_point({})
+    monkeypatch.setattr(runner, "package_digest", lambda: "0" * 16)  # the sweep's side: the workers are the package
+    done: dict[int, tuple] = {}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", scheduler_port=0,
+                                  processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster.scheduler_address) as client:
+        runner.run_dask({0: {"mode": "engine"}, 1: {"mode": "functional"}}, client,
+                        lambda index, metrics, error: done.setdefault(index, (metrics, error)), _constant_point)
+    for index in (0, 1):
+        assert done[index][0] is None and re.search(
+            rf"StudyError: --scheduler: this Dask worker's satasim \(.*\) is other code than the sweep's \(package "
+            rf"digest {real}, the sweep's 0{{16}}; hardware model \d+ in both\); install the sweep's satasim",
+            done[index][1]), done[index]
+
+
+def test_the_package_digest_covers_code_and_data_but_not_caches(tmp_path, monkeypatch):
+    """The digest reads the package's .py and .yaml files: an edited module or design changes it, a cache does not."""
+    import shutil
+
+    root = Path(runner.__file__).resolve().parent.parent
+    copy = tmp_path / "satasim_atsn"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    fake = copy / "study" / "runner.py"
+    monkeypatch.setattr(runner, "__file__", str(fake))
+
+    def digest() -> str:
+        runner.package_digest.cache_clear()
+        return runner.package_digest()
+
+    try:
+        base = digest()
+        (copy / "hw" / "__pycache__").mkdir(exist_ok=True)
+        (copy / "hw" / "__pycache__" / "x.pyc").write_bytes(b"cache")
+        (copy / "notes.txt").write_text("scratch")
+        assert digest() == base
+        (copy / "data" / "archs" / "atsn16x16.yaml").write_text("edited")
+        assert digest() != base
+    finally:
+        runner.package_digest.cache_clear()  # the next call digests the real package again
+
+
 def _numba_threads_point(task):
     """The numba threads a point's kernels would run on in this worker thread, and the process's maximum."""
     import numba

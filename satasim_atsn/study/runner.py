@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import hashlib
 import io
 import json
 import math
@@ -490,19 +491,37 @@ def connect_scheduler(address: str) -> Any:
     return client
 
 
+@functools.cache
+def package_digest() -> str:
+    """A SHA-256 (16 hex digits) of the installed package's code and data (its .py and .yaml files, what a wheel
+    holds): two installations with one hardware model but other code (an edited checkout, another commit) differ."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()
+                       and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def on_dask_worker(point_function: Callable[[dict], dict], task: dict,
-                   model_version: int | None = None) -> dict[str, Any]:
+                   model_version: int | None = None, code_digest: str | None = None) -> dict[str, Any]:
     """A point in a Dask worker: the thread policy first (``dask worker`` does not set it), then ``point_function``.
 
     ``model_version`` is the sweep's hardware model (satasim_atsn.hw.MODEL_VERSION where the sweep runs): a worker whose
     installed satasim computes another model would journal its numbers under this study's model, so the point is an
-    error row naming both (retried on the next run)."""
+    error row naming both (retried on the next run). ``code_digest`` is the sweep's package_digest(): a worker with
+    other code under the same model number (an edited checkout) is an error row too, in either mode."""
     from satasim_atsn import hw
 
     if model_version is not None and task.get("mode") == "engine" and model_version != hw.MODEL_VERSION:
         raise StudyError.at(None, "--scheduler", f"this Dask worker runs hardware model {hw.MODEL_VERSION} "
                             f"({hw.__file__}), the sweep model {model_version}",
                             "install the sweep's satasim on every worker and run the sweep again")
+    if code_digest is not None and code_digest != package_digest():
+        raise StudyError.at(None, "--scheduler", f"this Dask worker's satasim ({Path(hw.__file__).parent.parent}) "
+                            f"is other code than the sweep's (package digest {package_digest()}, the sweep's "
+                            f"{code_digest}; hardware model {hw.MODEL_VERSION} in both)",
+                            "install the sweep's satasim on every worker, restart them, and run the sweep again")
     apply_thread_policy()
     set_worker_threads(dask_task_threads())
     return point_function(task)
@@ -533,7 +552,7 @@ def run_dask(tasks: dict[int, dict], client: Any, on_done: Callable[[int, dict |
     from distributed import as_completed
 
     from satasim_atsn.hw import MODEL_VERSION
-    futures = {client.submit(on_dask_worker, point_function, task, MODEL_VERSION, pure=False): index
+    futures = {client.submit(on_dask_worker, point_function, task, MODEL_VERSION, package_digest(), pure=False): index
                for index, task in tasks.items()}
     # results are gathered on the client's own event loop (with_results), not by future.result()
     # in this thread, which fails when another Client lives in the same process
