@@ -168,8 +168,9 @@ def test_a_run_whose_per_image_results_exceed_memory_is_refused_before_its_first
 
 
 def test_a_statistical_draw_beyond_the_memory_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
-    """One image of a statistical workload holds T x row float32 thresholds and its spikes whatever --images is: a
-    long T on a wide network used to fill memory and be killed without a word. It is refused before any image."""
+    """One image of a statistical workload holds its spikes, float32 thresholds and a block of uniforms whatever
+    --images is: a long T on a wide network used to fill memory and be killed without a word. It is refused before
+    any image."""
     import satasim_atsn.hw.engine as engine
     from satasim_atsn.traces.statistical import draw_memory_bytes
     from satasim_atsn.workload.format import read_workload
@@ -180,14 +181,16 @@ def test_a_statistical_draw_beyond_the_memory_is_refused_in_one_line(tmp_path, c
               "-o", str(wl)])
     capsys.readouterr()
     need, row = draw_memory_bytes(read_workload(wl))
-    assert row == 276480 and need == 64 * (4 * row + row)  # no pooled rates: every neuron one uniform, one spike
+    # no pooled rates: every neuron one uniform and one spike; all 64 timesteps' thresholds are kept (70.8 MB, within
+    # THRESHOLD_KEEP_BYTES), and the uniforms are drawn 15 timesteps at a time (16 MiB // (4 row))
+    assert row == 276480 and need == 64 * row + 4 * row * (64 + 15)
     monkeypatch.setattr(engine, "physical_memory_bytes", lambda: 64 * 2**20)
     arch = str(ROOT / "archs" / "conventional16x16.yaml")
     out = tmp_path / "r.json"
     line = one_line_error(["run", arch, str(wl), "--images", "1", "--json", str(out)], capsys)
-    assert "long.npz: meta.timesteps: drawing one image takes at least 0.1 GiB (T = 64 timesteps x 276,480 float32 " \
-           "thresholds and the spikes), more than this machine's 0.1 GiB of memory; build the workload with fewer " \
-           "timesteps" in line
+    assert "long.npz: meta.timesteps: drawing one image takes at least 0.1 GiB (its spikes over T = 64 timesteps and " \
+           "the float32 thresholds and uniforms of 276,480 per timestep it holds), more than this machine's 0.1 GiB " \
+           "of memory; build the workload with fewer timesteps" in line
     assert not out.exists()
     monkeypatch.setattr(engine, "physical_memory_bytes", lambda: need)  # a draw that fits runs
     with pytest.raises(SystemExit) as exc:

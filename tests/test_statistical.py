@@ -271,10 +271,10 @@ def test_vgg16_draw_shapes_and_rates():
     assert abs(pooled.mean() - 0.196) < 0.01  # pool_rate_ratio 1.96 x 0.10, not the independent OR's 0.34
 
 
-def test_the_draw_plan_of_a_long_workload_needs_about_two_copies_of_its_threshold():
-    """The per-neuron threshold of every timestep is T x row float32 (1.1 GB for VGG16 at T = 1024): building it from
-    float64 segments joined in float64 and then cast took 5 times that at its peak (5.7 GB for one VGG16 image at
-    T = 1024); one float32 copy beside the segments is enough."""
+def test_a_draw_plan_makes_no_threshold_until_a_draw_asks_and_then_the_documented_one():
+    """The per-neuron threshold of every timestep is T x row float32 (1.1 GB for VGG16 at T = 1024): a plan used to
+    build all of it, also for draw_exit_steps, which reads none. Now blocks are made when a draw asks; the rows are
+    each layer's rate of that timestep, per neuron, rounded to float32 once."""
     import tracemalloc
 
     from satasim_atsn.traces.statistical import _DrawPlan
@@ -286,21 +286,31 @@ def test_the_draw_plan_of_a_long_workload_needs_about_two_copies_of_its_threshol
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert plan.threshold.dtype == np.float32 and plan.threshold.shape == (plan.T, plan.row)
-    assert peak < 3 * plan.threshold.nbytes
+    assert peak < 4 * plan.row  # less than one timestep of thresholds
+    rows = plan.thresholds.rows(0, plan.T)
+    assert rows.dtype == np.float32 and rows.shape == (plan.T, plan.row)
+    name, shape, offset, size = plan.slots[0]
+    rate = np.asarray(wl.arrays[f"rate/{name}"], dtype=np.float64)
+    expected = np.repeat(rate.reshape(plan.T, -1), size // rate.reshape(plan.T, -1).shape[1], axis=1)
+    np.testing.assert_array_equal(rows[:, offset:offset + size], expected.astype(np.float32))
+    np.testing.assert_array_equal(plan.thresholds.rows(1, 3), rows[1:3])
 
 
-def test_drawing_a_long_image_holds_one_threshold_and_a_block_of_uniforms():
-    """One VGG16 image at T = 64 (threshold T x row float32, 78 MB): its uniforms are drawn a block of timesteps at a
-    time (DRAW_BLOCK_BYTES), not all T x row float32 at once beside the threshold, and the threshold is made one
-    segment at a time, not joined from a full set of segments."""
+@pytest.mark.parametrize("keep", ["all", "none"])
+def test_drawing_a_long_image_holds_its_kept_thresholds_and_a_block_of_uniforms(keep, monkeypatch):
+    """One VGG16 image at T = 64 (thresholds T x row float32, 71 MB): its uniforms are drawn a block of timesteps at
+    a time (DRAW_BLOCK_BYTES), not all T x row float32 at once, and its thresholds are kept only up to
+    THRESHOLD_KEEP_BYTES (all 64 timesteps by default); with none kept the draw holds less than them all."""
     import tracemalloc
 
-    from satasim_atsn.traces.statistical import _DrawPlan, build_with_rate
+    import satasim_atsn.traces.statistical as st
     from satasim_atsn.workload.network_file import resolve_network
 
-    wl = build_with_rate(resolve_network("vgg16"), rate=0.1, timesteps=64, num_images=2)
-    threshold = _DrawPlan(wl, 0, 1).threshold.nbytes
+    wl = st.build_with_rate(resolve_network("vgg16"), rate=0.1, timesteps=64, num_images=2)
+    plan = st._DrawPlan(wl, 0, 1)
+    threshold = 4 * plan.T * plan.row
+    if keep == "none":
+        monkeypatch.setattr(st, "THRESHOLD_KEEP_BYTES", 0)
     tracemalloc.start()
     try:
         trace = draw_trace(wl, "fixed", 0, 1, threads=1)
@@ -308,7 +318,9 @@ def test_drawing_a_long_image_holds_one_threshold_and_a_block_of_uniforms():
     finally:
         tracemalloc.stop()
     assert trace.exit_t[0] == 64
-    assert peak < 2 * threshold  # 1.7 thresholds; 2.4 with the whole uniforms and the joined segments
+    # all kept: 1.7 thresholds (2.4 with the whole uniforms and the joined segments); none kept: the spikes (a
+    # quarter of them) and two blocks of 15 timesteps (thresholds made, uniforms) and a segment being made
+    assert peak < (2 * threshold if keep == "all" else 0.9 * threshold), peak / threshold
 
 
 def _whole_and_blockwise(wl, policy: str, start: int, count: int, monkeypatch):
@@ -316,8 +328,10 @@ def _whole_and_blockwise(wl, policy: str, start: int, count: int, monkeypatch):
     import satasim_atsn.traces.statistical as st
 
     monkeypatch.setattr(st, "DRAW_BLOCK_BYTES", 2**62)
+    monkeypatch.setattr(st, "THRESHOLD_KEEP_BYTES", 2**62)
     whole = draw_trace(wl, policy, start, count)
     monkeypatch.setattr(st, "DRAW_BLOCK_BYTES", 1)
+    monkeypatch.setattr(st, "THRESHOLD_KEEP_BYTES", 0)  # every block's thresholds made again for each image
     return whole, draw_trace(wl, policy, start, count)
 
 
@@ -356,7 +370,13 @@ def test_a_blockwise_draw_of_pooled_layers_equals_the_whole_draw(monkeypatch):
 
 def test_the_shipped_vgg16_draws_alike_in_blocks(monkeypatch):
     wl = read_workload(WORKLOADS / "assumed" / "vgg16_cifar10.npz")
-    _assert_same_trace(*_whole_and_blockwise(wl, "atsn", 5, 3, monkeypatch))
+    whole, blocks = _whole_and_blockwise(wl, "atsn", 5, 3, monkeypatch)
+    _assert_same_trace(whole, blocks)
+    import satasim_atsn.traces.statistical as st
+
+    row = st._DrawPlan(wl, 5, 3).row  # the first two timesteps' thresholds kept, the rest made per image, 2 threads
+    monkeypatch.setattr(st, "THRESHOLD_KEEP_BYTES", 2 * 4 * row)
+    _assert_same_trace(whole, draw_trace(wl, "atsn", 5, 3, threads=2))
 
 
 # ------------------------------------------------------------------------------------------

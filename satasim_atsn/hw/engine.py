@@ -1674,7 +1674,8 @@ def check_record_memory(workload: Workload, count: int, start: int = 0) -> None:
 
 def check_draw_memory(workload: Workload) -> None:
     """Refuse, in one line naming the timesteps, a statistical workload whose draw of a single image exceeds this
-    machine's memory (its T x row float32 thresholds and spikes): it would fill memory and be killed without a word."""
+    machine's memory (its spikes over T timesteps, and the float32 thresholds and uniforms it holds): it would fill
+    memory and be killed without a word."""
     if not workload.is_statistical:
         return
     from satasim_atsn.traces.statistical import draw_memory_bytes
@@ -1684,7 +1685,8 @@ def check_draw_memory(workload: Workload) -> None:
     if memory is None or need <= memory:
         return
     raise SatasimError.at(workload.source, "meta.timesteps", f"drawing one image takes at least {need / 2**30:,.1f} GiB"
-                          f" (T = {workload.timesteps} timesteps x {row:,} float32 thresholds and the spikes), more "
+                          f" (its spikes over T = {workload.timesteps} timesteps and the float32 thresholds and "
+                          f"uniforms of {row:,} per timestep it holds), more "
                           f"than this machine's {memory / 2**30:,.1f} GiB of memory", "build the workload with fewer "
                           "timesteps (satasim workload build --timesteps, or the rate table's timesteps) or a smaller "
                           "network")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -67,6 +68,10 @@ SEED_MAX = 2**63 - 1  # a workload stores its draw seed as int64
 #: stream is the same (numpy fills float32 from the same 32-bit halves in one call or several), and a thread holds
 #: one block, not the T x row float32 of a whole image (331 MB for VGG16 at 128 x 128 and T = 16)
 DRAW_BLOCK_BYTES = 16 * 2**20
+#: the thresholds of the first timesteps, a block at a time (DRAW_BLOCK_BYTES), are kept across images up to this
+#: many bytes; a longer T's later blocks are made again for each image that reaches them, so a draw holds at most this
+#: plus one block of them, not all T x row float32 (1.1 GB for VGG16 at T = 1024)
+THRESHOLD_KEEP_BYTES = 256 * 2**20
 POLICY_ALIASES = {"atsn-hw": "atsn", "none": "fixed", "at": "atsn", "dt": "dtsnn"}
 # the exit uniforms of step 2 (docs/statistical.md): these three always, in this order, even for a
 # policy the file has no histogram for (so every file draws alike); any other exit_hist/<policy> of a
@@ -264,8 +269,9 @@ def build_statistical(
 # drawing
 # ------------------------------------------------------------------------------------------
 def draw_memory_bytes(workload: Workload) -> tuple[int, int]:
-    """(bytes, row): what drawing one image of a statistical workload holds at least, the float32 threshold of every
-    timestep (T x row, as ``_DrawPlan`` lays it out) and the image's drawn spikes (bool), and that row."""
+    """(bytes, row): what drawing one image of a statistical workload holds at least, its drawn spikes (T x neurons,
+    bool), the float32 thresholds kept (``_Thresholds``: THRESHOLD_KEEP_BYTES at most, plus one block of the
+    timesteps beyond) and a block of uniforms, and the row of one timestep (as ``_DrawPlan`` lays it out)."""
     pooled = {layer["inputs"][0]: layer for layer in pooled_layers(workload.layers)
               if f"rate/{layer['name']}" in workload.arrays}
     row = 0 if workload.input_encoding == "direct" else int(np.prod(workload.input_shape))
@@ -275,7 +281,24 @@ def draw_memory_bytes(workload: Workload) -> tuple[int, int]:
         pool = pooled.get(layer["name"])
         row += size + (2 * int(np.prod(pool["out_shape"])) if pool is not None else 0)
         spikes += size
-    return workload.timesteps * (4 * row + spikes), row
+    T = workload.timesteps
+    block = draw_block(row)
+    kept = kept_timesteps(T, row, block)
+    thresholds = kept + (block if kept < T else 0)
+    return T * spikes + 4 * row * (min(T, thresholds) + min(T, block)), row
+
+
+def draw_block(row: int) -> int:
+    """Timesteps of uniforms (and of thresholds) an image's draw makes at a time: DRAW_BLOCK_BYTES of float32."""
+    return max(1, DRAW_BLOCK_BYTES // max(4 * row, 1))
+
+
+def kept_timesteps(T: int, row: int, block: int) -> int:
+    """The first timesteps whose thresholds a draw keeps across images: whole blocks within THRESHOLD_KEEP_BYTES
+    (all T when they fit)."""
+    if T * 4 * row <= THRESHOLD_KEEP_BYTES:
+        return T
+    return min(T, THRESHOLD_KEEP_BYTES // max(4 * row * block, 1) * block)
 
 
 class _PooledSlot(NamedTuple):
@@ -312,16 +335,44 @@ class _ImageRows:
         return self.rows[image % self.m if self.first is None else image - self.first]
 
 
-def _side_by_side(segments: list[tuple[int, Callable[[], np.ndarray]]], T: int) -> np.ndarray:
-    """The segments [T, n_i] (each made by its function, float64 or float32) as one float32 [T, sum n_i], each made
-    only when its columns are filled: the threshold of a long T (T x row float32, 1.1 GB for VGG16 at T = 1024) then
-    needs one copy and one segment at its peak, not two copies (all segments, then their join)."""
-    out = np.empty((T, sum(n for n, _ in segments)), dtype=np.float32)
+Segment = tuple[int, Callable[[int, int], Any]]  # (columns, make(first, stop) -> their thresholds at those t)
+
+
+def _side_by_side(segments: list[Segment], first: int, stop: int) -> np.ndarray:
+    """The segments' thresholds of timesteps [first, stop) (each [stop - first, n_i] made by its function, float64
+    or float32) as one float32 [stop - first, sum n_i], each made only when its columns are filled: one copy and one
+    segment at the peak, not two copies (all segments, then their join)."""
+    out = np.empty((stop - first, sum(n for n, _ in segments)), dtype=np.float32)
     at = 0
     for n, make in segments:
-        out[:, at:at + n] = make()  # rounded to float32 once, as astype(np.float32) rounds
+        out[:, at:at + n] = make(first, stop)  # rounded to float32 once, as astype(np.float32) rounds
         at += n
     return out
+
+
+class _Thresholds:
+    """The [T, row] float32 thresholds of a draw, made a block of timesteps at a time when first asked for: the
+    blocks of the first ``kept_timesteps`` are kept for every image, later ones made again for each image that reaches
+    them. Each threshold depends only on its timestep's rates, so a block made twice holds the same bits."""
+
+    def __init__(self, segments: list[Segment], T: int, row: int, block: int) -> None:
+        self.segments, self.T, self.row, self.block = segments, T, row, block
+        self.kept = kept_timesteps(T, row, block)
+        self._blocks: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()  # images drawn in threads share the kept blocks
+
+    def rows(self, first: int, stop: int) -> np.ndarray:
+        """[stop - first, row] float32 thresholds of t = first+1..stop."""
+        if not self.segments:
+            return np.zeros((stop - first, 0), dtype=np.float32)
+        end = min(self.T, first + self.block)
+        if first % self.block or end > self.kept or stop > end:  # not a kept block: made for this call
+            return _side_by_side(self.segments, first, stop)
+        with self._lock:
+            held = self._blocks.get(first)
+            if held is None:
+                held = self._blocks[first] = _side_by_side(self.segments, first, end)
+        return held[: stop - first]
 
 
 class _DrawPlan:
@@ -342,12 +393,12 @@ class _DrawPlan:
         # exit_steps/<policy> [M]: fitted image m's exit step, taken by image i (m = i mod M) in place of the draw
         self.paired = {k: _ImageRows(workload.arrays[f"{EXIT_STEPS}/{p}"], start, count)  # the images' steps alone
                        for k, p in enumerate(self.policies) if f"{EXIT_STEPS}/{p}" in workload.arrays}
-        segments: list[tuple[int, Callable[[], np.ndarray]]] = []  # (columns, their thresholds), made when joined
+        segments: list[Segment] = []  # (columns, their thresholds at timesteps [first, stop)), made when asked for
         self.slots: list[tuple[str, tuple[int, ...], int, int]] = []  # name, shape, offset, size
         offset = 0
         if not self.direct:
             rate = np.asarray(workload.arrays["rate/input"], dtype=np.float64)
-            segments.append((self.input_size, lambda r=rate: self._row(r, self.input_shape)))
+            segments.append((self.input_size, lambda a, b, r=rate: self._row(r[a:b], self.input_shape)))
             self.frame_slot = (offset, self.input_size)
             offset += self.input_size
         pooled = {layer["inputs"][0]: layer for layer in pooled_layers(self.layers)
@@ -359,7 +410,7 @@ class _DrawPlan:
             size = int(np.prod(shape))
             pool = pooled.get(layer["name"])
             if pool is None:
-                segments.append((size, lambda r=rate, s=shape: self._row(r, s)))
+                segments.append((size, lambda a, b, r=rate, s=shape: self._row(r[a:b], s)))
                 self.slots.append((layer["name"], shape, offset, size))
                 offset += size
                 continue
@@ -368,15 +419,16 @@ class _DrawPlan:
             psize = int(np.prod(pshape))
             k, stride = int(pool["kernel"]), int(pool["stride"])
             prate = np.asarray(workload.arrays[f"rate/{pool['name']}"], dtype=np.float64)
-            segments.append((psize, lambda r=prate, s=pshape: self._row(r, s)))
-            segments.append((psize, lambda: np.float32(0)))
-            segments.append((size, lambda r=rate, p=prate, s=shape, ps=pshape, k=k, st=stride:
-                             self._conditional_row(r, p, s, ps, k, st)))
+            segments.append((psize, lambda a, b, r=prate, s=pshape: self._row(r[a:b], s)))
+            segments.append((psize, lambda a, b: np.float32(0)))
+            segments.append((size, lambda a, b, r=rate, p=prate, s=shape, ps=pshape, k=k, st=stride:
+                             self._conditional_row(r[a:b], p[a:b], s, ps, k, st)))
             self.pooled.append(_PooledSlot(layer["name"], shape, pshape, k, stride, offset, offset + psize,
                                            offset + 2 * psize, size, pool["name"]))
             offset += 2 * psize + size
         self.row = offset
-        self.threshold = _side_by_side(segments, self.T) if segments else np.zeros((self.T, 0))
+        self.block = draw_block(offset)
+        self.thresholds = _Thresholds(segments, self.T, offset, self.block)
         self._profile_rows(workload, start, count)
 
     def _profile_rows(self, workload: Workload, start: int, count: int | None) -> None:
@@ -440,7 +492,7 @@ class _DrawPlan:
         return pool_threshold, q.astype(np.float32), np.ascontiguousarray(counts), band
 
     def _row(self, rate: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """[T, prod(shape)] thresholds: a [T] rate everywhere, a [T, C] rate per channel."""
+        """[t, prod(shape)] thresholds: a [t] rate everywhere, a [t, C] rate per channel (t timesteps of them)."""
         size = int(np.prod(shape))
         if rate.ndim == 1:
             return np.repeat(rate[:, None], size, axis=1)
@@ -458,8 +510,9 @@ class _DrawPlan:
         """
         c, h, w = shape
         ho, wo = pshape[1], pshape[2]
-        r_in = self._row(rate, (c, 1)).reshape(self.T, c)
-        r_pool = self._row(prate, (c, 1)).reshape(self.T, c)
+        steps = rate.shape[0]
+        r_in = self._row(rate, (c, 1)).reshape(steps, c)
+        r_pool = self._row(prate, (c, 1)).reshape(steps, c)
         kk = k * k
         inside = np.zeros((h, w), dtype=bool)
         if stride == k:
@@ -474,7 +527,7 @@ class _DrawPlan:
             inside[:] = np.outer(window_coverage(h, k, stride), window_coverage(w, k, stride)) > 0
         q = np.clip(q, 0.0, 1.0)
         out = np.where(inside[None, None], q[:, :, None, None], r_in[:, :, None, None])
-        return out.reshape(self.T, -1)
+        return out.reshape(steps, -1)
 
     def exit_steps(self, u: np.ndarray, image: int) -> np.ndarray:
         """Image ``image``'s exit steps of every policy (``self.policies`` order; 0: no histogram): its uniform u[k]
@@ -574,7 +627,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
     check_image_range(workload, start, count, least=1)
     plan = _DrawPlan(workload, start, count)
     T, row = plan.T, plan.row
-    block = max(1, DRAW_BLOCK_BYTES // max(4 * row, 1))  # timesteps of uniforms drawn at a time
+    block = plan.block  # timesteps of uniforms (and thresholds) drawn at a time
     pk = plan.policies.index(policy)
     exit_t = np.zeros(count, dtype=np.int64)
     drawn = {name: np.zeros((count, T, size), dtype=bool) for name, _, _, size in plan.slots}
@@ -647,9 +700,10 @@ def _draw_layers(plan: _DrawPlan, u: np.ndarray, image: int, first: int, targets
     ``pooled`` the spikes [T, size] of the layers drawn with their pool."""
     e = u.shape[0]
     stop = first + e
+    threshold = plan.thresholds.rows(first, stop)
     for target, lo, hi, name in targets:
         if name not in plan.spike_rows:
-            np.less(u[:, lo:hi], plan.threshold[first:stop, lo:hi], out=target[first:stop])
+            np.less(u[:, lo:hi], threshold[:, lo:hi], out=target[first:stop])
             continue
         width = plan.widths[name]  # the same uniforms, compared with the image's own threshold of each row
         np.less(u[:, lo:hi].reshape(e, -1, width), plan.row_threshold(name, image, first, stop),
@@ -659,7 +713,7 @@ def _draw_layers(plan: _DrawPlan, u: np.ndarray, image: int, first: int, targets
             apply_pooled_rows(u, *plan.pooled_row_thresholds(slot, image, first, stop), slot.kernel, slot.pool_lo,
                               slot.choice_lo, slot.layer_lo, pooled[slot.name][first:stop])
         else:
-            _draw_pooled_layer(u, plan.threshold[first:stop], slot, pooled[slot.name][first:stop])
+            _draw_pooled_layer(u, threshold, slot, pooled[slot.name][first:stop])
 
 
 def _draw_pooled_layer(u: np.ndarray, threshold: np.ndarray, slot: _PooledSlot, own: np.ndarray) -> None:
