@@ -153,6 +153,10 @@ def test_early_exit_equals_post_hoc_policy(seed):
             for i, te in enumerate(expected):
                 np.testing.assert_array_equal(s[i, :te], full.spikes[name][i, :te])
                 assert not s[i, te:].any()
+        for i, te in enumerate(expected):  # the output as known at each t: up to the exit the full run's, then held
+            np.testing.assert_array_equal(early.out_membrane[i, :te], full.out_membrane[i, :te])
+            np.testing.assert_array_equal(early.out_membrane[i, te:], np.repeat(full.out_membrane[i, te - 1:te],
+                                                                                 wl.timesteps - te, axis=0))
 
 
 def test_sops_count_matches_naive_for_conv():
