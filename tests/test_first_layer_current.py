@@ -151,3 +151,28 @@ def test_refill_streams_the_first_layer_in_the_steps_that_start_an_image():
     assert counts["weight_glb_read_bytes"] == starting_steps * channels * per_channel + \
         (steps - starting_steps) * channels * word
     assert counts["dram_read_bytes"] >= counts["weight_glb_write_bytes"] == counts["weight_glb_read_bytes"]
+
+
+def test_the_first_layers_current_is_w_x_plus_b_shifted_on_either_kernel():
+    """(W.x + b) >> input_shift (docs/microarchitecture.md section 5) whether the pixel kernel or the GEMM computes
+    W.x (the GEMM when the pixel kernel's int32 sums would not be exact): dropping the bias on the GEMM path passed
+    the suite (mutant F11 of session 37). One output position by hand."""
+    from satasim_atsn.snn.forward import QuantisedNetwork
+
+    net = QuantisedNetwork(FMNIST)
+    x = np.asarray(FMNIST.arrays["x"][:2])
+    assert net.w_pixel is not None
+    pixel, pixel_sops = net.first_layer_current(x)
+    net.w_pixel = None
+    gemm, gemm_sops = net.first_layer_current(x)
+    np.testing.assert_array_equal(gemm, pixel)
+    np.testing.assert_array_equal(gemm_sops, pixel_sops)
+    w, b = FMNIST.arrays["w/conv1"].astype(np.int64), FMNIST.arrays["b/conv1"].astype(np.int64)
+    assert np.abs(b).max() > 0
+    k, pad = FMNIST.layers[0]["kernel"], FMNIST.layers[0]["padding"]
+    assert FMNIST.layers[0]["stride"] == 1
+    padded = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    y0, x0 = 5, 7  # output row 5, column 7 (stride 1): the window padded[:, :, 5:5+k, 7:7+k]
+    window = padded[1, :, y0:y0 + k, x0:x0 + k]
+    by_hand = ((w * window[None]).sum(axis=(1, 2, 3)) + b) >> FMNIST.input_shift
+    np.testing.assert_array_equal(gemm[1, y0, x0], by_hand)
