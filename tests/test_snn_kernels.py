@@ -72,6 +72,19 @@ def test_fused_lif_equals_lif_step(shifts, bits):
     assert np.array_equal(spikes.astype(bool), ref_spikes) and np.array_equal(nxt, ref_next)
 
 
+def test_fused_lif_fires_above_the_threshold_not_at_it():
+    """Spike when u > vth (neurons.lif_step; docs/training.md): a membrane exactly at the threshold decays, one above
+    it fires and resets. Random membranes never landed exactly on a threshold, so '>=' passed (mutant K1)."""
+    vth = np.array([5, 100, 1000], dtype=np.int64)
+    out = np.array([[3.0, -20.0, 400.0], [3.0, -20.0, 400.0]], dtype=np.float32)
+    bias = np.array([1, 10, -50], dtype=np.int64)
+    current = out.astype(np.int64) + bias
+    u = np.stack([vth - current[0], vth + 1 - current[1]])  # row 0 lands on vth, row 1 one above
+    spikes, nxt = gemm_rows_lif(out, bias, u, vth, np.asarray([1], dtype=np.int64), 16)
+    assert spikes.tolist() == [[0, 0, 0], [1, 1, 1]]
+    assert nxt.tolist() == [[2, 50, 500], [0, 0, 0]]  # vth >> 1 (tau = 0.5), and the reset
+
+
 SPIKE_CASES = [(2, 6, 5, 3, 4, 3, 1, 1), (3, 8, 8, 16, 16, 3, 1, 1), (2, 7, 6, 3, 5, 3, 2, 1), (2, 5, 5, 4, 3, 1, 1, 0),
                (1, 9, 7, 2, 3, 5, 1, 2), (2, 4, 4, 5, 2, 1, 1, 1), (2, 6, 6, 3, 3, 3, 1, 0), (1, 3, 3, 2, 33, 3, 1, 2)]
 
