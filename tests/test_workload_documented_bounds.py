@@ -158,3 +158,34 @@ def test_a_statistical_workloads_seed_is_a_non_negative_integer(tmp_path, statis
         read_workload(tmp_path / "bad.npz")
     assert str(info.value).startswith(f"{tmp_path / 'bad.npz'}: seed: must be one non-negative integer, got int64 "
                                       f"{seed}"), str(info.value)
+
+
+@pytest.mark.parametrize("key", ["rate/conv1", "rate/input"])
+@pytest.mark.parametrize("stored", [np.int64, np.bool_, np.str_])
+def test_a_rate_stored_as_anything_but_floats_is_refused_naming_its_dtype(tmp_path, key, stored):
+    """docs/workload-format.md: rates are float64 in [0, 1]. An integer rate of zeros passed the range check when
+    the dtype check was removed (mutant F14 of session 37), and strings ended in numpy's TypeError."""
+    from satasim_atsn.traces.statistical import build_with_rate
+    from satasim_atsn.workload.network_file import load_network
+
+    net = tmp_path / "net.yaml"
+    net.write_text("input_shape: [2, 6, 6]\nnum_classes: 3\nlayers:\n  - {name: conv1, type: conv, out_channels: 4, "
+                   "kernel: 3, padding: 1}\n  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n",
+                   encoding="utf-8")
+    workload = build_with_rate(load_network(net), rate=0.2, timesteps=3, num_images=4)
+    arrays = dict(workload.arrays)
+    meta = copy.deepcopy(workload.meta)
+    if key == "rate/input":
+        meta["input_encoding"] = "spike_frames"
+        meta.pop("input_bit_density", None)
+    arrays[key] = np.zeros(3, dtype=stored) if stored is not np.str_ else np.array(["0", "0", "0"])
+    payload = {"format": np.array("satasim-workload"), "version": np.array(1, dtype=np.int64),
+               "meta": np.array(json.dumps(meta, sort_keys=True)), **arrays}
+    path = tmp_path / "w.npz"
+    path.write_bytes(_npz_bytes(payload))
+    with pytest.raises(WorkloadError, match=rf"w\.npz: {key}: has dtype {arrays[key].dtype}; store rates as float64"):
+        read_workload(path)
+    arrays[key] = np.zeros(3, dtype=np.float64)  # the same rates as floats are read
+    payload.update(arrays)
+    path.write_bytes(_npz_bytes(payload))
+    assert read_workload(path).arrays[key].dtype == np.float64
