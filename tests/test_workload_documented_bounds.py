@@ -160,11 +160,18 @@ def test_a_statistical_workloads_seed_is_a_non_negative_integer(tmp_path, statis
                                       f"{seed}"), str(info.value)
 
 
-@pytest.mark.parametrize("key", ["rate/conv1", "rate/input"])
-@pytest.mark.parametrize("stored", [np.int64, np.bool_, np.str_])
-def test_a_rate_stored_as_anything_but_floats_is_refused_naming_its_dtype(tmp_path, key, stored):
-    """docs/workload-format.md: rates are float64 in [0, 1]. An integer rate of zeros passed the range check when
-    the dtype check was removed (mutant F14 of session 37), and strings ended in numpy's TypeError."""
+def _write(tmp_path: Path, meta: dict, arrays: dict) -> Path:
+    """meta and arrays written as a workload file w.npz, unvalidated (the reader judges them)."""
+    payload = {"format": np.array("satasim-workload"), "version": np.array(1, dtype=np.int64),
+               "meta": np.array(json.dumps(meta, sort_keys=True)), **arrays}
+    path = tmp_path / "w.npz"
+    path.write_bytes(_npz_bytes(payload))
+    return path
+
+
+def _statistical(tmp_path: Path, spike_frames: bool = False) -> tuple[dict, dict]:
+    """The meta and arrays of a small statistical workload (conv 2x6x6 -> 4, flatten, 3 classes, T = 3), its inputs
+    direct images or spike frames (then rate/input is the caller's to add)."""
     from satasim_atsn.traces.statistical import build_with_rate
     from satasim_atsn.workload.network_file import load_network
 
@@ -173,19 +180,64 @@ def test_a_rate_stored_as_anything_but_floats_is_refused_naming_its_dtype(tmp_pa
                    "kernel: 3, padding: 1}\n  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n",
                    encoding="utf-8")
     workload = build_with_rate(load_network(net), rate=0.2, timesteps=3, num_images=4)
-    arrays = dict(workload.arrays)
     meta = copy.deepcopy(workload.meta)
-    if key == "rate/input":
+    if spike_frames:
         meta["input_encoding"] = "spike_frames"
         meta.pop("input_bit_density", None)
+    return meta, dict(workload.arrays)
+
+
+@pytest.mark.parametrize("key", ["rate/conv1", "rate/input"])
+@pytest.mark.parametrize("stored", [np.int64, np.bool_, np.str_])
+def test_a_rate_stored_as_anything_but_floats_is_refused_naming_its_dtype(tmp_path, key, stored):
+    """docs/workload-format.md: rates are float64 in [0, 1]. An integer rate of zeros passed the range check when
+    the dtype check was removed (mutant F14 of session 37), and strings ended in numpy's TypeError."""
+    meta, arrays = _statistical(tmp_path, spike_frames=key == "rate/input")
     arrays[key] = np.zeros(3, dtype=stored) if stored is not np.str_ else np.array(["0", "0", "0"])
-    payload = {"format": np.array("satasim-workload"), "version": np.array(1, dtype=np.int64),
-               "meta": np.array(json.dumps(meta, sort_keys=True)), **arrays}
-    path = tmp_path / "w.npz"
-    path.write_bytes(_npz_bytes(payload))
     with pytest.raises(WorkloadError, match=rf"w\.npz: {key}: has dtype {arrays[key].dtype}; store rates as float64"):
-        read_workload(path)
+        read_workload(_write(tmp_path, meta, arrays))
     arrays[key] = np.zeros(3, dtype=np.float64)  # the same rates as floats are read
-    payload.update(arrays)
-    path.write_bytes(_npz_bytes(payload))
-    assert read_workload(path).arrays[key].dtype == np.float64
+    assert read_workload(_write(tmp_path, meta, arrays)).arrays[key].dtype == np.float64
+
+
+@pytest.mark.parametrize("label,refused", [(0, False), (1, False), (-1, True), (2, True)])
+def test_labels_outside_0_to_classes_minus_1_are_refused(tmp_path, label, refused):
+    """docs/workload-format.md: y holds class indices 0..num_classes-1; -1 passed when the lower bound was -1
+    (mutant F21 of session 37)."""
+    workload = random_workload(3, images=4, timesteps=3, num_classes=2, encoding="direct")
+    y = np.asarray(workload.arrays["y"]).copy()
+    y[2] = label
+    path = _write(tmp_path, copy.deepcopy(workload.meta), dict(workload.arrays, y=y))
+    if refused:
+        with pytest.raises(WorkloadError, match=r"w\.npz: y: labels must be in 0\.\.1; fix the labels"):
+            read_workload(path)
+    else:
+        assert read_workload(path).labels()[2] == label
+
+
+@pytest.mark.parametrize("scale,refused", [(1e-300, False), (0.0, True), (-0.5, True)])
+def test_an_output_layers_logit_scale_must_be_positive(tmp_path, scale, refused):
+    """A logit_scale of 0 makes every logit 0 (mutant F27 of session 37 let it through the workload reader)."""
+    workload = random_workload(3, images=4, timesteps=3, num_classes=2, encoding="direct")
+    meta = copy.deepcopy(workload.meta)
+    out = next(layer for layer in meta["layers"] if layer["type"] == "output")
+    out["logit_scale"] = scale
+    path = _write(tmp_path, meta, dict(workload.arrays))
+    if refused:
+        with pytest.raises(WorkloadError, match=rf"logit_scale: must be a positive finite number, got {scale:g}"):
+            read_workload(path)
+    else:
+        read_workload(path)
+
+
+@pytest.mark.parametrize("rate,refused", [(1.0, False), (0.0, False), (1.0000001, True), (-1e-9, True)])
+def test_an_input_rate_outside_0_to_1_is_refused(tmp_path, rate, refused):
+    """A spike-frame workload's rate/input is a probability: above 1 passed when only the lower bound was checked
+    (mutant F31 of session 37)."""
+    meta, arrays = _statistical(tmp_path, spike_frames=True)
+    path = _write(tmp_path, meta, dict(arrays, **{"rate/input": np.full(3, rate)}))
+    if refused:
+        with pytest.raises(WorkloadError, match=r"rate/input: rates must be finite and in \[0, 1\]"):
+            read_workload(path)
+    else:
+        assert read_workload(path).arrays["rate/input"][0] == rate
