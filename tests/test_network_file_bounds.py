@@ -85,3 +85,31 @@ def test_an_output_out_features_other_than_num_classes_is_refused(tmp_path):
         load_network(path)
     assert str(info.value).startswith(f"{path}: layers[2] (out).out_features: is 5 but num_classes is 3;"), \
         str(info.value)
+
+
+@pytest.mark.parametrize("outputs,refused", [(2**28, False), (2**28 + 1, True)])
+def test_a_layer_of_up_to_2_to_the_28_outputs_is_mapped_and_one_more_is_refused(outputs, refused):
+    """The per-layer size bound (268,435,456 outputs) at its edge: 4 x the bound passed the suite (mutant F32 of
+    session 37), which checked only layers far beyond it."""
+    from satasim_atsn.workload.format import check_layer_size
+
+    layer = {"name": "wide", "type": "maxpool", "kernel": 1, "stride": 1}
+    if refused:
+        with pytest.raises(WorkloadError, match=rf"net: wide: has {outputs:,} outputs \[{outputs}\], more than the "
+                           r"268,435,456 this simulator maps per layer; check its kernel and stride"):
+            check_layer_size("net", "wide", layer, [outputs], [outputs])
+    else:
+        check_layer_size("net", "wide", layer, [outputs], [outputs])
+
+
+@pytest.mark.parametrize("out_features,refused", [(2**23, False), (2**23 + 1, True)])
+def test_a_layer_of_up_to_2_gib_of_weights_is_held_and_one_more_output_is_refused(out_features, refused):
+    """2^31 int8 weights per layer at most: 256 inputs x 2^23 outputs is exactly the bound."""
+    from satasim_atsn.workload.format import check_layer_size
+
+    layer = {"name": "fc1", "type": "linear", "out_features": out_features}
+    if refused:
+        with pytest.raises(WorkloadError, match=r"more than the 2,147,483,648 this simulator holds per layer"):
+            check_layer_size("net", "fc1", layer, [256], [out_features])
+    else:
+        check_layer_size("net", "fc1", layer, [256], [out_features])
