@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from cli_helpers import one_line_error
 from study_helpers import ARCH
 
@@ -67,3 +68,39 @@ def test_a_range_that_never_ends_or_too_many_points_is_refused(tmp_path, workloa
     with pytest.raises(StudyError) as info:
         load_study(path)
     assert str(info.value).startswith(f"{path}: {problem}"), str(info.value)
+
+
+def test_a_study_without_images_runs_100_of_a_larger_workload(tmp_path):
+    """docs/studies.md: 'without it 100, or all the workload holds' (the default passed at 50, mutant S08 of
+    session 37: the fixture workload holds fewer than 100)."""
+    big = Path(__file__).resolve().parent.parent / "workloads" / "vgg16_cifar10.npz"  # statistical: 10,000 images
+    assert read_workload(big).num_images > 100
+    study = load_study(_study(tmp_path, big, ""))
+    assert (study.start, study.images) == (0, 100)
+    study = load_study(_study(tmp_path, big, f"start: {read_workload(big).num_images - 40}\n"))
+    assert study.images == 40  # fewer when the workload holds fewer from start
+
+
+@pytest.mark.parametrize("name", ["''", "[a, b]", "12"])
+def test_a_study_name_that_is_no_text_is_refused(tmp_path, workload_path, name):
+    """A name heads the report and the plots: empty or not text is refused (mutant S13 of session 37 passed)."""
+    path = _study(tmp_path, workload_path, "").with_name("n.yaml")
+    path.write_text(_study(tmp_path, workload_path, "").read_text(encoding="utf-8").replace("name: t", f"name: {name}"),
+                    encoding="utf-8")
+    with pytest.raises(StudyError, match=r"n\.yaml: name: must be a non-empty string; name the study"):
+        load_study(path)
+
+
+@pytest.mark.parametrize("spec,count,refused", [
+    ("{start: 1, stop: 100000, step: 1}", 100000, False), ("{start: 1, stop: 100001, step: 1}", 100001, True)])
+def test_a_range_of_up_to_100000_values_is_expanded_and_one_more_is_refused(tmp_path, workload_path, spec, count,
+                                                                             refused):
+    """The cap on one axis's values (mutant S12 of session 37 raised it 100-fold unnoticed)."""
+    from satasim_atsn.study.spec import expand_range
+
+    parsed = yaml.safe_load(spec)
+    if refused:
+        with pytest.raises(StudyError, match=rf"s\.yaml: vary\.x: {count} values; use a coarser step"):
+            expand_range(parsed, "s.yaml", "vary.x")
+    else:
+        assert len(expand_range(parsed, "s.yaml", "vary.x")) == count
