@@ -279,19 +279,26 @@ def test_dask_workers_run_points_under_the_thread_policy(tmp_path, workload_path
     assert [r["accuracy"] for r in rows] == [1.0] * 6
 
 
+def _run_on_a_local_worker(tasks: dict[int, dict], point_function, threads_per_worker: int = 1) -> dict[int, tuple]:
+    """run_dask on a LocalCluster of one worker process: each task's (metrics, error)."""
+    distributed = pytest.importorskip("distributed")
+    done: dict[int, tuple] = {}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=threads_per_worker, host="127.0.0.1",
+                                  scheduler_port=0, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster.scheduler_address) as client:
+        runner.run_dask(tasks, client, lambda index, metrics, error: done.setdefault(index, (metrics, error)),
+                        point_function)
+    return done
+
+
 def test_a_dask_worker_with_other_code_under_the_same_model_gives_error_rows(monkeypatch):
     """Two installations with one MODEL_VERSION but other code (an edited checkout) were not told apart."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     real = runner.package_digest()
     assert re.fullmatch(r"[0-9a-f]{16}", real)
     assert runner.on_dask_worker(_constant_point, {"mode": "functional"}, None, real) == _constant_point({})
     monkeypatch.setattr(runner, "package_digest", lambda: "0" * 16)  # the sweep's side: the workers are the package
-    done: dict[int, tuple] = {}
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", scheduler_port=0,
-                                  processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster.scheduler_address) as client:
-        runner.run_dask({0: {"mode": "engine"}, 1: {"mode": "functional"}}, client,
-                        lambda index, metrics, error: done.setdefault(index, (metrics, error)), _constant_point)
+    done = _run_on_a_local_worker({0: {"mode": "engine"}, 1: {"mode": "functional"}}, _constant_point)
     for index in (0, 1):
         assert done[index][0] is None and re.search(
             rf"StudyError: --scheduler: this Dask worker's satasim \(.*\) is other code than the sweep's \(package "
@@ -336,32 +343,23 @@ def _numba_threads_point(task):
 def test_a_dask_task_runs_its_kernels_on_its_share_of_the_workers_threads(monkeypatch, threads_per_worker, expected):
     """A worker running 4 tasks at once ran each one's kernels on all NUMBA_NUM_THREADS (4 x the CPUs); each task
     now takes share_threads_with's share: twice the even split, 2 x 8 // 4 = 4 of the worker's 8."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     monkeypatch.setenv("NUMBA_NUM_THREADS", "8")  # the worker processes' maximum (they start with this env)
-    done: dict[int, tuple] = {}
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=threads_per_worker, host="127.0.0.1",
-                                  scheduler_port=0, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster.scheduler_address) as client:
-        runner.run_dask({i: {"mode": "functional"} for i in range(6)}, client,
-                        lambda index, metrics, error: done.setdefault(index, (metrics, error)), _numba_threads_point)
+    done = _run_on_a_local_worker({i: {"mode": "functional"} for i in range(6)}, _numba_threads_point,
+                                  threads_per_worker)
     assert {index: result for index, (result, _) in done.items()} == {i: {"threads": expected, "total": 8}
                                                                       for i in range(6)}
 
 
 def test_a_dask_worker_of_another_hardware_model_gives_error_rows(monkeypatch):
     """A worker with another satasim installed journaled its numbers under the sweep's model without a word."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     from satasim_atsn import hw
 
     real = hw.MODEL_VERSION
     assert runner.on_dask_worker(_constant_point, {"mode": "engine"}, real) == _constant_point({})
     monkeypatch.setattr(hw, "MODEL_VERSION", real + 1)  # the sweep's side only: the workers are other processes
-    done: dict[int, tuple] = {}
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", scheduler_port=0,
-                                  processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster.scheduler_address) as client:
-        runner.run_dask({0: {"mode": "engine"}, 1: {"mode": "functional"}}, client,
-                        lambda index, metrics, error: done.setdefault(index, (metrics, error)), _constant_point)
+    done = _run_on_a_local_worker({0: {"mode": "engine"}, 1: {"mode": "functional"}}, _constant_point)
     assert done[1] == (_constant_point({}), None)  # a functional point has no hardware model
     assert done[0][0] is None and re.search(
         rf"StudyError: --scheduler: this Dask worker runs hardware model {real} .*the sweep model {real + 1}.*"
