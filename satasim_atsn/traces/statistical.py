@@ -356,7 +356,7 @@ class _Thresholds:
     them. Each threshold depends only on its timestep's rates, so a block made twice holds the same bits."""
 
     def __init__(self, segments: list[Segment], T: int, row: int, block: int) -> None:
-        self.segments, self.T, self.row, self.block = segments, T, row, block
+        self.segments, self.T, self.block = segments, T, block
         self.kept = kept_timesteps(T, row, block)
         self._blocks: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()  # images drawn in threads share the kept blocks
