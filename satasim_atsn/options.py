@@ -15,7 +15,19 @@ from satasim_atsn.fileio import expand_home
 
 
 class UserPath(click.Path):
-    """click.Path with a leading ``~`` expanded first (nothing else changes: a name such as ``atsn16x16`` stays)."""
+    """click.Path with a leading ``~`` expanded first (nothing else changes: a name such as ``atsn16x16`` stays).
+
+    ``takes`` says what the parameter takes (``"a workload .npz"``), for the refusal of an empty value.
+    """
+
+    def __init__(self, *args: Any, takes: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.takes = takes
+
+    def described(self, takes: str) -> UserPath:
+        """A copy of this type whose empty-value refusal says the parameter takes ``takes``."""
+        return UserPath(exists=self.exists, file_okay=self.file_okay, dir_okay=self.dir_okay,
+                        readable=self.readable, takes=takes)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """The value with ``~`` expanded, then click.Path's checks; an empty text (an unset variable) is refused."""
@@ -31,11 +43,12 @@ def _empty_path(kind: UserPath, param: click.Parameter | None) -> SatasimError:
     if isinstance(param, click.Option):
         name = param.opts[0]  # as the user most likely typed it: -o, not --out
     else:
-        name = (param.human_readable_name if param is not None else "path").upper()
+        name = getattr(param, "metavar", None) or (param.human_readable_name if param is not None else "path").upper()
     what = "directory" if not kind.file_okay else "file" if not kind.dir_okay else "path"
+    give = f"give {kind.takes}" if kind.takes else f"give a {what} name"
     optional = isinstance(param, click.Option) and not param.required
     return SatasimError.at(None, name, "is an empty path (a shell variable left unset?)",
-                           f"give a {what} name" + (", or leave the option out" if optional else ""))
+                           give + (", or leave the option out" if optional else ""))
 
 
 #: a path (or a shipped name) argument or option whose kind the command checks itself
@@ -44,6 +57,14 @@ PATH = UserPath(readable=False)
 FILE = UserPath(dir_okay=False)
 #: a directory option (click refuses a file)
 DIRECTORY = UserPath(file_okay=False)
+#: a workload argument or option (the command reads and checks it)
+WORKLOAD_PATH = PATH.described("a workload .npz's path (satasim workload build or satasim train writes one)")
+#: an architecture argument or option: a YAML path or a shipped design's name
+ARCH_PATH = PATH.described("an architecture YAML's path or a shipped design's name (e.g. atsn16x16)")
+#: a network option: a network YAML path or a shipped network's name
+NETWORK_PATH = PATH.described("a network YAML's path or a shipped network's name (vgg16, resnet19)")
+#: a workload argument read as a file (click refuses a directory)
+WORKLOAD_FILE = FILE.described(WORKLOAD_PATH.takes)
 
 
 class Number(click.ParamType):

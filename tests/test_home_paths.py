@@ -85,7 +85,7 @@ def test_every_path_parameter_refuses_an_empty_value(text):
     for name, param in paths:
         with pytest.raises(SatasimError) as refused:
             param.type.convert(text, param, None)
-        assert "is an empty path (a shell variable left unset?); give a " in str(refused.value), (name, param.name)
+        assert "is an empty path (a shell variable left unset?); give " in str(refused.value), (name, param.name)
 
 
 def test_an_empty_arch_is_one_line_naming_the_argument(capsys):
@@ -93,4 +93,18 @@ def test_an_empty_arch_is_one_line_naming_the_argument(capsys):
         main(["run", "", str(WORKLOAD), "--images", "1"])
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and "\n" not in err
-    assert err == "satasim: error: ARCH: is an empty path (a shell variable left unset?); give a path name"
+    assert err == ("satasim: error: ARCH: is an empty path (a shell variable left unset?); give an architecture "
+                   "YAML's path or a shipped design's name (e.g. atsn16x16)")
+
+
+def test_every_path_argument_says_what_it_takes():
+    """An empty argument's fix says what the argument is (an architecture, a workload, a study), not just 'a path
+    name': the user who left a variable unset learns which file was meant."""
+    arguments = [(name, p) for name, command in _commands(cli) for p in command.params
+                 if isinstance(p.type, UserPath) and isinstance(p, click.Argument)]
+    assert len(arguments) >= 10
+    for name, param in arguments:
+        with pytest.raises(SatasimError) as refused:
+            param.type.convert("", param, None)
+        fix = str(refused.value).split("; give ", 1)[1]
+        assert fix.endswith(("(e.g. atsn16x16)", "writes one)", "(.nir)", ".yaml)")), (name, param.name, fix)

@@ -183,7 +183,8 @@ def test_bench_refuses_an_empty_arch_instead_of_timing_the_default(workload_file
     """`--arch "$DESIGN"` with DESIGN unset must not time atsn16x16 as if it were the user's design."""
     code, out, err = run(["bench", workload_file, "--arch", "", "--images", "1", "--repeat", "1"], capsys)
     assert code == 2 and out == ""
-    assert err.strip() == ("satasim: error: --arch: is an empty path (a shell variable left unset?); give a path name, "
+    assert err.strip() == ("satasim: error: --arch: is an empty path (a shell variable left unset?); give an "
+                           "architecture YAML's path or a shipped design's name (e.g. atsn16x16), "
                            "or leave the option out")
 
 

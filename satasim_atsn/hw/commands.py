@@ -15,7 +15,7 @@ import numpy as np
 
 from satasim_atsn.errors import SatasimError, counted
 from satasim_atsn.fileio import atomic_write_text, check_output_path, check_outputs, refuse_overwriting_inputs
-from satasim_atsn.options import DIRECTORY, FILE, PATH, NumberRange
+from satasim_atsn.options import ARCH_PATH, DIRECTORY, FILE, WORKLOAD_PATH, NumberRange
 from satasim_atsn.workload.format import emits_spikes, read_workload
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ def _peak_rss_mb() -> float:
 
 
 @click.command("run")
-@click.argument("arch_path", metavar="ARCH", type=PATH)
-@click.argument("workload_path", metavar="WORKLOAD", type=PATH)
+@click.argument("arch_path", metavar="ARCH", type=ARCH_PATH)
+@click.argument("workload_path", metavar="WORKLOAD", type=WORKLOAD_PATH)
 @click.option("--images", type=int, default=None, help="Number of images (default: all from --start).")
 @click.option("--start", type=int, default=0, show_default=True, help="Index of the first image.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
@@ -120,8 +120,8 @@ def functional_floor(arch: Arch, workload: Workload, start: int, count: int) -> 
 
 
 @click.command("bench")
-@click.argument("workload_path", metavar="WORKLOAD", type=PATH)
-@click.option("--arch", "arch_path", type=PATH, default=None,
+@click.argument("workload_path", metavar="WORKLOAD", type=WORKLOAD_PATH)
+@click.option("--arch", "arch_path", type=ARCH_PATH, default=None,
               help="Architecture YAML or shipped name (default atsn16x16).")
 @click.option("--images", type=int, default=None,
               help=f"Images to time (default {BENCH_IMAGES}, or all if the workload has fewer).")
@@ -204,8 +204,8 @@ def _range_text(times: list[float]) -> str:
 
 
 @click.command("verify")
-@click.argument("arch_path", metavar="ARCH", type=PATH)
-@click.argument("workload_path", metavar="[WORKLOAD]", required=False, type=PATH)
+@click.argument("arch_path", metavar="ARCH", type=ARCH_PATH)
+@click.argument("workload_path", metavar="[WORKLOAD]", required=False, type=WORKLOAD_PATH)
 @click.option("--images", type=int, default=1, show_default=True, help="Images of WORKLOAD to check.")
 @click.option("--start", type=int, default=0, show_default=True, help="Index of the first image.")
 @click.option("--random", "random_count", type=click.IntRange(0, 1000), default=12, show_default=True,

@@ -11,7 +11,7 @@ import click
 
 from satasim_atsn.errors import StudyError, counted
 from satasim_atsn.fileio import directory_lock, expand_home, new_output_directory, real_path
-from satasim_atsn.options import PATH
+from satasim_atsn.options import ARCH_PATH, PATH, WORKLOAD_PATH
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET
 from satasim_atsn.threads import apply_thread_policy
 from satasim_atsn.workload.datasets import DATASETS
@@ -39,7 +39,8 @@ def _check_jobs(jobs: int | None) -> None:
 
 
 @click.command("sweep")
-@click.argument("study_path", metavar="STUDY.yaml", type=PATH)
+@click.argument("study_path", metavar="STUDY.yaml",
+                type=PATH.described("a study YAML's path (e.g. studies/atsn_buffers.yaml)"))
 @click.option("-o", "--out", "out_dir", type=PATH, required=True, help="output directory (CSV, plots, report)")
 @click.option("--resume", is_flag=True, help="keep finished rows even if the directory holds a different study")
 @click.option("--force", is_flag=True, help="start over: discard the rows and report of the study the directory "
@@ -188,13 +189,13 @@ def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, 
                                           "all", "algorithm"]))
 @click.option("-o", "--out", "out_dir", type=PATH, required=True, help="output directory")
 @click.option("--images", type=int, default=None, help="images per simulation / evaluation (default per table)")
-@click.option("--arch", "arch_path", type=PATH, default=None,
+@click.option("--arch", "arch_path", type=ARCH_PATH, default=None,
               help="the ATSN design of table3 and claims (claims takes the DTSNN and conventional designs from "
                    "its folder), or the design of twin (any kind); default: the shipped atsn16x16")
 @click.option("--workloads", "workload_dir", type=PATH, default=None,
               help="directory of the workloads (default: workloads/ here, else the checkout's beside the installed "
               "package)")
-@click.option("--trained", "trained_path", type=PATH, default=None,
+@click.option("--trained", "trained_path", type=WORKLOAD_PATH, default=None,
               help="the trained workload of `twin` (default: the trained set's ATSN network)")
 @click.option("--trained-set", "prefix", default=DEFAULT_TRAINED_SET, show_default=True,
               help="the trained networks of Tables 1, 2, 4, 5 and the figures: PREFIX_snn/_dtsnn/_atsn.npz (Table 5: "

@@ -14,7 +14,7 @@ import numpy as np
 
 from satasim_atsn.errors import SatasimError, WorkloadError, closest, shown_number
 from satasim_atsn.fileio import check_outputs, expand_home, refuse_overwriting_inputs, write_json
-from satasim_atsn.options import FILE, NUMBER, PATH
+from satasim_atsn.options import FILE, NETWORK_PATH, NUMBER, PATH, WORKLOAD_FILE
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import exit_settings
 from satasim_atsn.traces.statistical import (
@@ -195,7 +195,7 @@ def workload_group() -> None:
 
 
 @workload_group.command("info")
-@click.argument("file", type=FILE)
+@click.argument("file", type=WORKLOAD_FILE)
 @click.option("--json", "json_path", type=FILE, help="also write the summary as JSON")
 def info_command(file: str, json_path: str | None) -> None:
     """Show a workload: layers with params, MACs/timestep and neurons, exit defaults, provenance (every array read
@@ -211,7 +211,7 @@ def info_command(file: str, json_path: str | None) -> None:
 
 
 @workload_group.command("stats")
-@click.argument("trained", type=FILE)
+@click.argument("trained", type=WORKLOAD_FILE)
 @click.option("-o", "--output", required=True, type=FILE, help="the statistical twin (.npz)")
 @click.option("--per-channel", is_flag=True, help="fit rates per channel ([T, C]) instead of per layer ([T])")
 @click.option("--images", type=click.IntRange(min=1), help="fit from the first N images only (default: all)")
@@ -434,8 +434,8 @@ def _exit_means(values: tuple[str, ...], timesteps: int) -> dict[str, float]:
 
 
 @workload_group.command("rates")
-@click.argument("trained", type=FILE)
-@click.option("--network", required=True, type=PATH,
+@click.argument("trained", type=WORKLOAD_FILE)
+@click.option("--network", required=True, type=NETWORK_PATH,
               help=f"the target network of the same topology: {', '.join(NETWORKS)} or a network YAML file")
 @click.option("--dataset", required=True, help="the dataset entry of the table (e.g. cifar10)")
 @click.option("-o", "--output", required=True, type=FILE, help="the rate table (.yaml)")
@@ -519,7 +519,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
 
 
 @workload_group.command("build")
-@click.option("--network", required=True, type=PATH,
+@click.option("--network", required=True, type=NETWORK_PATH,
               help=f"a network YAML file (docs/networks.md) or a shipped network: {', '.join(NETWORKS)}")
 @click.option("--rates", "rates_path", type=FILE, help="rate table YAML (workloads/rates/)")
 @click.option("--rate", type=NUMBER, help="quick start: one firing rate for every spiking layer and timestep")
@@ -617,7 +617,7 @@ def _refuse_near_known_dataset(dataset: str | None) -> None:
 
 
 @workload_group.command("import")
-@click.argument("model", type=FILE)
+@click.argument("model", type=FILE.described("a NIR graph's path (.nir)"))
 @click.option("--inputs", "inputs_path", required=True, type=FILE,
               help=".npz with x (uint8 images or 0/1 spike frames) and optionally y, or a workload")
 @click.option("-o", "--output", required=True, type=FILE, help="the workload (.npz)")
@@ -677,7 +677,7 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
 
 
 @workload_group.command("export")
-@click.argument("workload_path", metavar="WORKLOAD", type=FILE)
+@click.argument("workload_path", metavar="WORKLOAD", type=WORKLOAD_FILE)
 @click.option("--nir", "nir_path", required=True, type=FILE, help="the NIR graph to write")
 @click.option("--dt", type=NUMBER, default=1e-4, show_default=True,
               help="Euler step in seconds that the NIR time constants assume")

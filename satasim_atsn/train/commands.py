@@ -18,7 +18,7 @@ from satasim_atsn.fileio import (
     text_name,
     write_json,
 )
-from satasim_atsn.options import NUMBER, PATH
+from satasim_atsn.options import NUMBER, PATH, WORKLOAD_PATH
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT, exit_settings
 from satasim_atsn.threads import apply_thread_policy
 from satasim_atsn.workload.datasets import DATASETS, data_folder, dataset_inputs
@@ -162,7 +162,7 @@ def _shown_for_policy(table: dict, policy: str) -> dict:
 
 
 @click.command("evaluate")
-@click.argument("workload_path", metavar="WORKLOAD", type=PATH)
+@click.argument("workload_path", metavar="WORKLOAD", type=WORKLOAD_PATH)
 @click.option("--policy", default="all", show_default=True, help="all | fixed | atsn | dtsnn (what to print)")
 @click.option("--cl-init", default=None, type=NUMBER,
               help=f"ATSN CL_init (default: the workload's meta.exit_policy, else {CL_INIT_DEFAULT})")
