@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from satasim_atsn.report import plots
-from satasim_atsn.report.document import Document, fmt, text_table
+from satasim_atsn.report.document import Document, fmt, md_text, sub_report_links, text_table
 
 
 def test_markdown_and_html(tmp_path):
@@ -20,6 +20,24 @@ def test_markdown_and_html(tmp_path):
     html = doc.to_html(tmp_path)
     assert "<b>bold</b>" in html and "<code>code</code>" in html and "&lt;tag&gt;" in html
     assert 'src="data:image/png;base64,' in html and 'src="f.png"' not in html
+
+
+def test_a_sub_report_is_a_link_in_both_formats(tmp_path):
+    """`reproduce claims` named its sub-reports as plain text ('see table3/'): in the HTML page a reader had to find
+    the folder by hand. A sub-report that exists is linked (report.md from Markdown, report.html from HTML); a name
+    with no report stays text, and a user's escaped brackets stay brackets."""
+    (tmp_path / "table3").mkdir()
+    (tmp_path / "table3" / "report.md").write_text("x")
+    cell = sub_report_links("ours lower: see table3/ for why; see figs/", tmp_path)
+    assert cell == "ours lower: see [table3/](table3/report.md) for why; see figs/"
+    assert sub_report_links("see table3/report.md, see table3x/", tmp_path) == "see table3/report.md, see table3x/"
+    doc = Document("T")
+    doc.table(["claim", "measured"], [["c", cell]])
+    doc.para(md_text("a [name](x.md) typed by a user"))
+    assert "| c | ours lower: see [table3/](table3/report.md) for why; see figs/ |" in doc.to_markdown()
+    html = doc.to_html(tmp_path)
+    assert '<td>ours lower: see <a href="table3/report.html">table3/</a> for why; see figs/</td>' in html
+    assert "<p>a [name](x.md) typed by a user</p>" in html
 
 
 def test_a_list_item_of_several_lines_stays_one_item(tmp_path):

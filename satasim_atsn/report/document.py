@@ -176,8 +176,8 @@ def _plain(text: str) -> str:
 
 
 def _inline(text: str) -> str:
-    """Escape text and turn Markdown **bold** and `code` into HTML; a backslash-escaped character outside code stays
-    as written (Markdown reads escapes everywhere but in code spans)."""
+    """Escape text and turn Markdown **bold**, `code` and [links](href) into HTML; a backslash-escaped character
+    outside code stays as written (Markdown reads escapes everywhere but in code spans)."""
     held: list[str] = []  # finished HTML, put back at the end
 
     def hold(piece: str) -> str:
@@ -187,7 +187,27 @@ def _inline(text: str) -> str:
     text = _MD_ESCAPE_OR_CODE.sub(lambda m: hold(html.escape(m.group(1)) if m.group(1) is not None else
                                                  f"<code>{html.escape(m.group(2))}</code>"), text)
     escaped = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", html.escape(text))
+    escaped = _MD_LINK.sub(lambda m: f'<a href="{_html_href(m.group(2))}">{m.group(1)}</a>', escaped)
     return re.sub("\ue000(\\d+)\ue001", lambda m: held[int(m.group(1))], escaped)
+
+
+#: a Markdown link ``[text](href)`` (escaped brackets are held apart before this is read)
+_MD_LINK = re.compile(r"\[([^\[\]]+)\]\(([^()\s]+)\)")
+
+
+def _html_href(href: str) -> str:
+    """A link's target in the HTML page: a sibling report's ``report.md`` is read as its ``report.html`` (every
+    report directory holds both, and a reader of the HTML page stays in HTML)."""
+    return href[:-len(".md")] + ".html" if href.endswith("report.md") and "://" not in href else href
+
+
+def sub_report_links(text: str, directory: Path) -> str:
+    """``see table3/`` in a report's text as a link to ``table3/report.md`` when ``directory`` holds that report
+    (plain text where it does not, so a link never points at nothing)."""
+    def link(m: re.Match) -> str:
+        name = m.group(2)
+        return f"{m.group(1)}[{name}/]({name}/report.md)" if (directory / name / "report.md").is_file() else m.group()
+    return re.sub(r"(\bsee )([A-Za-z0-9][A-Za-z0-9_.-]*)/(?![A-Za-z0-9_])", link, text)
 
 
 def _lines(text: str) -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from satasim_atsn.errors import StudyError
 from satasim_atsn.report import plots
-from satasim_atsn.report.document import Document, fmt, md_code, text_table
+from satasim_atsn.report.document import Document, fmt, md_code, sub_report_links, text_table
 from satasim_atsn.study import paper
 from satasim_atsn.study.functional import ALGORITHMS, TrainedSet
 from satasim_atsn.study.metrics import run_summary, statistics_origin, workload_meta, workload_notice
@@ -347,7 +347,7 @@ def claims(out: Path, images: int | None, workload_dir: Path, command: str, arch
                  "holds" if save_conv > 0 and save_dt > 0 else "does not hold"])
     rows += _claims_gpu(out, named, images, workload_dir, command, arch_path, quiet, results)
     rows += _algorithm_claims(out, named, workload_dir, command, trained)
-    doc.table(["claim", "measured", "verdict"], rows)
+    doc.table(["claim", "measured", "verdict"], [[sub_report_links(c, out) for c in r] for r in rows])
     results["claims"] = [{"claim": r[0], "measured": r[1], "verdict": r[2]} for r in rows]
     return doc, results, text_table(["claim", "verdict"], [[shortened(r[0]), r[2]] for r in rows])
 
