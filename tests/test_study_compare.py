@@ -756,6 +756,30 @@ def test_accuracy_parts_asked_for_more_images_say_so_on_the_terminal_and_in_resu
             assert "notes" not in results and "note:" not in stdout
 
 
+def test_reproduce_json_is_the_results_of_the_part_or_of_each_part(tmp_path, capsys):
+    """`reproduce` wrote its numbers only into -o's results.json files; `--json FILE` now writes them too, as every
+    command that reports numbers does: one part's results.json, or {part: results} for a group."""
+    from satasim_atsn.cli import main
+
+    wdir = _small_trained_set(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "table4", "-o", str(tmp_path / "t4"), "--workloads", str(wdir), "--images", "8", "-q",
+              "--json", str(tmp_path / "t4.json")])
+    assert exc.value.code in (0, None)
+    assert (tmp_path / "t4.json").read_bytes() == (tmp_path / "t4" / "results.json").read_bytes()
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "algorithm", "-o", str(tmp_path / "alg"), "--workloads", str(wdir), "--images", "8", "-q",
+              "--json", str(tmp_path / "alg.json")])
+    assert exc.value.code in (0, None)
+    data = json.loads((tmp_path / "alg.json").read_text())
+    assert sorted(data) == ["figs", "table1", "table2", "table4", "table5"]
+    assert data["table4"] == json.loads((tmp_path / "alg" / "table4" / "results.json").read_text())
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "algorithm", "-o", str(tmp_path / "alg"), "--workloads", str(wdir), "-q",
+              "--json", str(tmp_path / "alg" / "table1" / "results.json")])
+    assert exc.value.code == 2 and "is a file that -o writes into" in capsys.readouterr().err
+
+
 def test_the_exit_histogram_of_a_long_network_stays_a_readable_size(tmp_path):
     """compare drew one bar per step and design, each group 0.6 inch: 7,870 px wide at T = 64 for two designs.
     Past T = 9 the histogram is one line per design, of a fixed size; T = 4 keeps its bars."""

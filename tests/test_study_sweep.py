@@ -721,3 +721,39 @@ def test_membranes_narrower_than_the_workloads_are_a_skipped_point_not_a_failed_
     rows = list(csv.DictReader((tmp_path / "out" / "points.csv").open()))
     assert [r["status"] for r in rows] == ["skipped", "ok"]
     assert "pe.vmem_bits" in rows[0]["error"] and "MappingError" not in rows[0]["error"]
+
+
+def test_sweep_json_holds_every_point_and_is_the_same_after_a_resume(tmp_path, workload_path, capsys):
+    """`sweep` was the one command that reports numbers without `--json FILE`: a script had to parse points.csv,
+    whose fields and metrics are all text. The JSON holds each point's typed values, status and metrics, the
+    notes and the study's identity; it is read back from the journal, so a resumed sweep writes the same bytes."""
+    from satasim_atsn.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: t\nmode: engine\narch: {ROOT / 'archs' / 'atsn16x16.yaml'}\nworkload: {workload_path}\n"
+                    "images: 4\nvary:\n  accelerators: [1, 8]\n  pe.adders: [1, 2]\nmetrics: [fps, area_mm2]\n")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", str(path), "-o", str(out), "-j", "1", "-q", "--json", str(tmp_path / "a.json")])
+    assert stop.value.code in (0, None)
+    import json
+
+    data = json.loads((tmp_path / "a.json").read_text())
+    rows = {int(r["point"]): r for r in csv.DictReader((out / CSV_NAME).open())}
+    assert data["study"] == json.loads((out / "study.json").read_text())
+    assert data["counts"] == {"ok": 4, "error": 0, "skipped": 0} and len(data["points"]) == 4
+    for point in data["points"]:
+        row = rows[point["point"]]
+        assert point["key"] == row["key"] and point["status"] == "ok" and point["error"] is None
+        assert point["values"] == {"accelerators": int(row["accelerators"]), "pe.adders": int(row["pe.adders"])}
+        assert point["metrics"] == {"fps": float(row["fps"]), "area_mm2": float(row["area_mm2"])}
+    idle = [n for n in data["notes"] if "keep 4 of the 8 accelerators busy" in n["note"]]
+    assert [n["points"] for n in idle] == [[2, 3]]
+    with pytest.raises(SystemExit):
+        main(["sweep", str(path), "-o", str(out), "--resume", "-q", "--json", str(tmp_path / "b.json")])
+    assert (tmp_path / "b.json").read_bytes() == (tmp_path / "a.json").read_bytes()
+    for clash, said in ((out / "points.csv", "is a file that -o writes into"), (path, "is also the input")):
+        with pytest.raises(SystemExit) as stop:
+            main(["sweep", str(path), "-o", str(out), "--resume", "-q", "--json", str(clash)])
+        assert stop.value.code == 2 and said in capsys.readouterr().err
+    assert (out / "points.csv").read_text().startswith("point,key,")

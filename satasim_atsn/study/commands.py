@@ -10,7 +10,15 @@ from pathlib import Path
 import click
 
 from satasim_atsn.errors import StudyError, counted
-from satasim_atsn.fileio import directory_lock, expand_home, new_output_directory, real_path
+from satasim_atsn.fileio import (
+    check_outputs,
+    directory_lock,
+    expand_home,
+    new_output_directory,
+    real_path,
+    refuse_overwriting_inputs,
+    write_json,
+)
 from satasim_atsn.options import ARCH_PATH, PATH, WORKLOAD_PATH
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET
 from satasim_atsn.threads import apply_thread_policy
@@ -47,12 +55,14 @@ def _check_jobs(jobs: int | None) -> None:
               "holds (other files stay; another command's report is refused)")
 @click.option("--jobs", "-j", type=int, default=None, help="worker processes (default: the CPUs this process may use)")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask distributed scheduler instead")
+@click.option("--json", "json_path", metavar="FILE", type=PATH, default=None,
+              help="also write every point's values, status and metrics, and the notes, as JSON here")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar, no summary")
 def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs: int | None, scheduler: str | None,
-                  quiet: bool) -> None:
+                  json_path: str | None, quiet: bool) -> None:
     """Run a study: every point of the varied fields, in parallel, resumable; CSV + trade-off plots + report."""
     from satasim_atsn.study.point_notes import point_list, point_notes
-    from satasim_atsn.study.runner import make_output_dir, run_study
+    from satasim_atsn.study.runner import SWEEP_FILES, make_output_dir, run_study, study_results
     from satasim_atsn.study.spec import load_study
     from satasim_atsn.study.sweep_report import sweep_report
 
@@ -64,6 +74,9 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
         raise StudyError.at(None, "--resume/--force", "are exclusive",
                             "keep rows with --resume or discard them with --force")
     study = load_study(study_path)
+    check_outputs({"--json": json_path}, {"-o": (out_dir, SWEEP_FILES)})
+    refuse_overwriting_inputs({"--json": json_path}, [study_path, study.workload, *([study.arch] if study.arch else []),
+                                                   *study.arch_files.values()])
     with new_output_directory(out_dir):  # a -o made for a sweep that then wrote nothing is removed
         make_output_dir(Path(out_dir))
         # one sweep at a time in -o: a second one deleted the first's temp files while it wrote them
@@ -72,9 +85,12 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
                                     quiet=quiet)
             args = ["sweep", study_path, "-o", out_dir]
             sweep_report(study, rows, out_dir, command_line(args), stats)
+    notes = point_notes(study, rows)
+    if json_path:
+        write_json(json_path, study_results(study, out_dir, notes))
     if not quiet:
         ran = sum(1 for r in rows if r["status"] == "ok")
-        for note, indices in point_notes(study, rows):  # in report.md too
+        for note, indices in notes:  # in report.md too
             click.echo(f"note ({point_list(indices, ran)}): {note}", err=True)
         click.echo(f"{study.name}: {counted(stats['points'], 'point')} ({stats['computed']} computed, "
                    f"{stats['reused']} reused, {counted(stats['errors'], 'error')}, {stats.get('skipped', 0)} "
@@ -204,10 +220,12 @@ def compare_command(paths: tuple[str, ...], out_dir: str, baseline: str | None, 
               "images embedded in the workloads: " + " | ".join(DATASETS))
 @click.option("--data-dir", type=PATH, default=None, help="dataset directory (with --dataset)")
 @click.option("--image-size", default=None, type=int, help="imagefolder: resize every image to S x S (bilinear)")
+@click.option("--json", "json_path", metavar="FILE", type=PATH, default=None,
+              help="also write the results here: the part's results.json, or {part: results} for all/algorithm")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: str | None, workload_dir: str | None,
                       trained_path: str | None, prefix: str, dataset: str | None, data_dir: str | None,
-                      image_size: int | None, quiet: bool) -> None:
+                      image_size: int | None, json_path: str | None, quiet: bool) -> None:
     """Regenerate the paper's tables and figures (ours beside the paper's) with one command each.
 
     `all` runs every part and `algorithm` the accuracy parts (table1, table2, table4, table5, figs), each into
@@ -254,7 +272,7 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
     split = None if dataset is None else TestSplit(dataset, data_dir, image_size)
     text = reproduce(what, out_dir, images=images, arch_path=arch_path, workload_dir=workload_dir,
                      command=command_line(args), quiet=quiet, trained_path=trained_path,
-                     trained_set=TrainedSet(prefix, split, quiet))
+                     trained_set=TrainedSet(prefix, split, quiet), json_path=json_path)
     if not quiet and text:
         click.echo(text)
     sys.stdout.flush()

@@ -5,14 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from satasim_atsn.errors import StudyError
-from satasim_atsn.fileio import check_output_path, new_output_directory, staged_directory
+from satasim_atsn.fileio import (
+    atomic_write_text,
+    check_output_path,
+    check_outputs,
+    new_output_directory,
+    refuse_overwriting_inputs,
+    staged_directory,
+)
 from satasim_atsn.hw.arch import ARCH_DIR
 from satasim_atsn.report.document import Document
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET, TrainedSet
 from satasim_atsn.study.reproduce import (
+    PART_FILES,
     default_workload_dir,
     figs,
     part_command,
+    results_text,
     table1,
     table2,
     table4,
@@ -59,11 +68,13 @@ def _run_part(part: str, out: Path, images: int | None, wdir: Path, command: str
 
 def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_path: str | None = None,
               workload_dir: str | None = None, command: str = "", quiet: bool = False,
-              trained_path: str | None = None, trained_set: TrainedSet | None = None) -> str:
+              trained_path: str | None = None, trained_set: TrainedSet | None = None,
+              json_path: str | None = None) -> str:
     """Regenerate one part (or a group of GROUPS, each part into its own subdirectory); returns a terminal summary.
 
     ``trained_set`` names the trained networks of the accuracy parts (Tables 1, 4, 5, figures, and the
-    twin's default) and their test images; the default is the shipped Fashion-MNIST set.
+    twin's default) and their test images; the default is the shipped Fashion-MNIST set. ``json_path`` also gets
+    the results: one part's results.json, or a group's as ``{part: results}``.
     """
     trained_set = trained_set or TrainedSet(quiet=quiet)
     out = Path(out_dir)
@@ -75,6 +86,10 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     check_output_path(out_dir, "-o", is_dir=True)  # before any part runs: a part's minutes must not end in a traceback
     for part in parts if what in GROUPS else []:
         check_output_path(out / part, "-o", is_dir=True)
+    for target in [out / part for part in parts] if what in GROUPS else [out]:
+        check_outputs({"--json": json_path}, {"-o": (target, PART_FILES)})
+    refuse_overwriting_inputs({"--json": json_path}, [*(sorted(wdir.glob("*.npz")) if wdir.is_dir() else []),
+                                                      trained_path, arch_path])
     for target in [out / part for part in parts] if what in GROUPS else [out]:
         if (target / STUDY_JSON).is_file():  # as compare and sweep refuse each other's directory
             raise StudyError.at(str(target), "-o", f"holds a sweep's results ({STUDY_JSON}): the part's report.md "
@@ -90,7 +105,7 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
                             "check the prefix (the networks PREFIX_snn/_dtsnn/_atsn.npz), or --workloads")
     if "twin" in parts:
         _twin_workload(wdir, trained_path, trained_set)
-    summaries = []
+    summaries, everything = [], {}
     with new_output_directory(out):  # an error or Ctrl-C before any report is written leaves no empty -o behind
         for part in parts:
             target = out / part if what in GROUPS else out
@@ -106,5 +121,8 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
                     doc, results, summary = _run_part(part, stage, images, wdir, sub_command, arch_path, quiet,
                                                       trained_path, trained_set)
                 write_part(stage, doc, results)
+            everything[part] = results
             summaries.append(f"== {part} -> {target}/report.md\n{summary}")
+    if json_path:
+        atomic_write_text(json_path, results_text(everything if what in GROUPS else everything[what]))
     return "\n".join(summaries)

@@ -53,10 +53,19 @@ def _meta_exit(run: FullRun) -> dict:
     return run.workload.meta.get("exit_policy", {}) or {}
 
 
+#: what a reproduced part writes into its directory
+PART_FILES = ("results.json", "report.md", "report.html", "*.png")
+
+
+def results_text(results: dict) -> str:
+    """A part's results as the bytes of its results.json (also what ``reproduce --json`` writes)."""
+    return json.dumps(results, indent=2, sort_keys=True, default=json_default) + "\n"
+
+
 def write_part(out: Path, doc: Document, results: dict) -> None:
     """A reproduced part: its results.json (every number of the report) and its report (Markdown, HTML, PNGs)."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True, default=json_default) + "\n")
+    atomic_write_text(out / "results.json", results_text(results))
     doc.write(out)
 
 

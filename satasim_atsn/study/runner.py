@@ -625,6 +625,27 @@ def run_study(study: Study, out_dir: str | Path, jobs: int | None = None, resume
     return ordered, stats
 
 
+#: what ``sweep -o DIR`` writes into DIR (besides the temp files of its atomic writes)
+SWEEP_FILES = (CSV_NAME, STUDY_JSON, "report.md", "report.html", "*.png")
+
+
+def study_results(study: Study, out_dir: str | Path, notes: list[tuple[str, list[int]]]) -> dict[str, Any]:
+    """A finished sweep's numbers as one JSON document (``sweep --json``): the study's identity (study.json), each
+    point's varied values, status, metrics and error as points.csv holds them, and the notes with their points.
+
+    Read back from points.csv, so a resumed sweep gives the same bytes as one run in one go."""
+    points = study.points()
+    rows = []
+    for row in load_rows(study, out_dir):
+        index = row["point"]
+        rows.append({"point": index, "key": row["key"], "values": dict(points[index]), "status": row["status"],
+                     "metrics": {m: row[m] for m in study.metrics} if row["status"] == "ok" else None,
+                     "error": row.get("error") or None})
+    return {"study": study.identity(), "points": rows,
+            "counts": {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "error", "skipped")},
+            "notes": [{"note": note, "points": indices} for note, indices in notes]}
+
+
 def load_rows(study: Study, out_dir: str | Path) -> list[dict[str, Any]]:
     """Rows of a finished study's CSV with numbers parsed (metrics float or None)."""
     rows = read_rows(Path(out_dir) / CSV_NAME)
