@@ -74,7 +74,8 @@ def refuse_dataset_outputs(outputs: dict[str, str | None], dataset: str | None, 
 
 
 @click.command("train")
-@click.option("--model", default="vgg_small", show_default=True, help="vgg_small | vgg16 | resnet19")
+@click.option("--model", default="vgg_small", show_default=True,
+              help="vgg_small | vgg16 | resnet19, or a network YAML file (docs/networks.md)")
 @click.option("--dataset", default="fashion-mnist", show_default=True, help=" | ".join(DATASETS))
 @click.option("--method", default="atsn", show_default=True, help="snn | dtsnn | atsn (loss, output layer, exit)")
 @click.option("--loss", default=None, help="override the method's loss: ce | dtsnn | imp (Table 5 ablation)")

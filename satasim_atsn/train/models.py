@@ -1,31 +1,76 @@
-"""Network layer tables of the trainer: vgg_small, vgg16 and resnet19 (DESIGN section 8), and the methods.
+"""Network layer tables of the trainer: vgg_small, vgg16, resnet19 (DESIGN section 8) or a network file, and
+the methods.
 
 A model is a list of layer dicts in the workload's vocabulary (``satasim_atsn/workload/format.py``)
 plus trainer-only keys (``bn``). Shapes are filled in by :func:`build_spec`, which also rejects
-inputs a model cannot take.
+inputs a model cannot take. A network file (docs/networks.md) is trained as written: its layers up to its
+output layer, every conv followed by batch norm as in the built-in models; the method sets the output layer's
+mode.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from satasim_atsn.errors import TrainError
+from satasim_atsn.fileio import expand_home
 from satasim_atsn.workload.format import infer_out_shape
+from satasim_atsn.workload.network_file import NetworkSpec, load_network
 from satasim_atsn.workload.networks import resnet19_body, vgg16_body
 
 MODELS = ("vgg_small", "vgg16", "resnet19")
 LOSSES = ("ce", "dtsnn", "imp")
 
 
+def is_network_file(model: str) -> bool:
+    """True when ``--model`` names a network YAML file (by its suffix or a path) rather than a built-in model."""
+    return model.lower().endswith((".yaml", ".yml")) or "/" in model or "\\" in model
+
+
 def unknown_model(model: str) -> TrainError:
-    """The one-line refusal of a ``--model`` the trainer does not build; a network file gets its own fix."""
-    if model.lower().endswith((".yaml", ".yml")) or "/" in model or "\\" in model:
-        return TrainError.at(None, "--model", f"{model!r} is a network file, and the trainer builds only its own "
-                             f"models ({', '.join(MODELS)}; --width scales them)",
-                             f"train one of those, or give the file to satasim workload build --network {model} "
-                             "(a statistical workload), or train it elsewhere and bring it in with satasim "
-                             "workload import (NIR; docs/networks.md)")
-    return TrainError.at(None, "--model", f"unknown model {model!r}", f"use one of {', '.join(MODELS)}")
+    """The one-line refusal of a ``--model`` that is neither a built-in model nor a network file."""
+    return TrainError.at(None, "--model", f"unknown model {model!r}",
+                         f"use one of {', '.join(MODELS)}, or a network YAML file (e.g. examples/my_net.yaml)")
+
+
+def network_file(model: str) -> NetworkSpec:
+    """The network file ``--model`` names, read and checked (WorkloadError naming the file, layer and field), and
+    refused if it has no output layer: the trainer's methods train a classifier in one."""
+    spec = load_network(expand_home(model))
+    if not spec.has_output:
+        last = spec.layers[-1]
+        raise TrainError.at(spec.source, f"layers[{spec.file_index.get(last['name'], len(spec.layers) - 1)}]",
+                            f"the network ends in the {last['type']} layer {last['name']!r}, whose spike counts are "
+                            "its output; the trainer's losses and exit rules read an output layer",
+                            "end the network with one: - {name: fc, type: output}")
+    return spec
+
+
+def output_mode_notes(model: str, output_mode: str, overridden: bool) -> list[str]:
+    """A note when a network file's output layer says another mode than the one trained (the method's, or
+    ``--output``): the file is trained as the method's recipe says, and the note says how to keep the file's."""
+    if not is_network_file(model):
+        return []
+    layer = network_file(model).layers[-1]
+    if layer["output_mode"] == output_mode:
+        return []
+    how = "--output" if overridden else "the method's"
+    return [f"the network file's output layer {layer['name']!r} is {layer['output_mode']!r}; it is trained as "
+            f"{output_mode!r} ({how}; --output {layer['output_mode']} keeps the file's)"]
+
+
+def model_label(model: str, width: float = 1.0) -> str:
+    """How provenance and checkpoints name the model: a built-in's name, or a network file's name with a digest of
+    its layers at ``width`` (no directory: the same file gives the same label anywhere; an edited layer another)."""
+    if not is_network_file(model):
+        return model
+    spec = network_file(model)
+    table = {"input_shape": spec.input_shape, "num_classes": spec.num_classes, "layers": spec.body(width)}
+    digest = hashlib.sha256(json.dumps(table, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{Path(spec.source).name} sha256:{digest}"
 
 
 @dataclass(frozen=True)
@@ -92,6 +137,8 @@ BUILDERS = {"vgg_small": vgg_small, "vgg16": vgg16, "resnet19": resnet19}
 def build_spec(model: str, input_shape: list[int], num_classes: int, output_mode: str,
                width: float = 1.0) -> list[dict]:
     """The model's full layer table with shapes, ending in its output layer; TrainError if it cannot fit."""
+    if is_network_file(model):
+        return _network_file_spec(network_file(model), input_shape, num_classes, output_mode, width)
     if model not in BUILDERS:
         raise unknown_model(model)
     try:
@@ -104,12 +151,36 @@ def build_spec(model: str, input_shape: list[int], num_classes: int, output_mode
                             fix) from None
 
 
+def _network_file_spec(spec: NetworkSpec, input_shape: list[int], num_classes: int, output_mode: str,
+                       width: float) -> list[dict]:
+    """A network file's layer table with shapes, for data of ``input_shape`` and ``num_classes``: the file must
+    say the same (a mismatch is refused naming the file's field, not fitted silently)."""
+    if list(spec.input_shape) != list(input_shape):
+        raise TrainError.at(spec.source, "input_shape", f"is {list(spec.input_shape)} but the dataset's inputs are "
+                            f"{list(input_shape)}", f"write input_shape: {list(input_shape)} (or resize an image "
+                            "folder with --image-size)")
+    if spec.num_classes is not None and spec.num_classes != num_classes:
+        raise TrainError.at(spec.source, "num_classes", f"is {spec.num_classes} but the dataset has {num_classes} "
+                            "classes", f"write num_classes: {num_classes}, or leave it out")
+    output = dict(spec.layers[-1], output_mode=output_mode)
+    try:
+        return _with_shapes(_with_bn(spec.body(width)) + [output], input_shape, num_classes)
+    except ValueError as error:  # a width that shrinks a layer below what a later one needs
+        raise TrainError.at(spec.source, "--width", f"{width} leaves the network unable to take "
+                            f"{list(input_shape)} inputs at {error}", "use a larger --width") from None
+
+
 def _shaped_layers(model: str, input_shape: list[int], num_classes: int, output_mode: str,
                    width: float) -> list[dict]:
     """The layer table with in/out shapes; ValueError naming the first layer the input does not fit."""
     layers = BUILDERS[model](width)
     last = layers[-1]["name"]
     layers.append({"name": "output", "type": "output", "inputs": [last], "output_mode": output_mode})
+    return _with_shapes(layers, input_shape, num_classes)
+
+
+def _with_shapes(layers: list[dict], input_shape: list[int], num_classes: int) -> list[dict]:
+    """``layers`` with in/out shapes filled in; ValueError naming the first layer the input does not fit."""
     shapes = {"input": list(input_shape)}
     for layer in layers:
         ins = [shapes[s] for s in layer["inputs"]]

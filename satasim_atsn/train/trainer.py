@@ -33,7 +33,15 @@ from satasim_atsn.snn.forward import forward_progress
 from satasim_atsn.train.evaluation import evaluate_with_predictions, float_logits, policy_table
 from satasim_atsn.train.export import export_network
 from satasim_atsn.train.losses import LOSSES, loss_and_grad
-from satasim_atsn.train.models import METHODS, MODELS, build_spec, unknown_model
+from satasim_atsn.train.models import (
+    METHODS,
+    MODELS,
+    build_spec,
+    is_network_file,
+    model_label,
+    output_mode_notes,
+    unknown_model,
+)
 from satasim_atsn.train.network import Network
 from satasim_atsn.workload.datasets import Dataset, balanced_sample, load_dataset
 from satasim_atsn.workload.format import OUTPUT_MODES, validate, write_workload
@@ -77,7 +85,9 @@ class TrainConfig:
 
     def check(self) -> None:
         """Reject impossible settings with a TrainError naming the option."""
-        if self.model not in MODELS:
+        if is_network_file(self.model):
+            model_label(self.model, self.width)  # read and checked now: a bad file is refused before the data load
+        elif self.model not in MODELS:
             raise unknown_model(self.model)
         if self.method not in METHODS:
             raise TrainError.at(None, "--method", f"unknown method {self.method!r}", f"use one of {', '.join(METHODS)}")
@@ -123,6 +133,7 @@ class TrainConfig:
         d.pop("data_dir")
         d.pop("checkpoint_minutes")
         d["loss"], d["output"] = self.resolved()
+        d["model"] = model_label(self.model, self.width)  # a network file by its name and layers, not its path
         return d
 
 
@@ -220,8 +231,9 @@ def data_identity(train: Dataset) -> dict:
 
 def _identity(config: TrainConfig, spec_names: list[str], data: dict | None = None) -> dict:
     loss, output = config.resolved()
-    identity = {"model": config.model, "method": config.method, "loss": loss, "output": output,
-                "dataset": config.dataset, "timesteps": config.timesteps, "width": config.width, "layers": spec_names}
+    identity = {"model": model_label(config.model, config.width), "method": config.method, "loss": loss,
+                "output": output, "dataset": config.dataset, "timesteps": config.timesteps, "width": config.width,
+                "layers": spec_names}
     return {**identity, **(data or {})}
 
 
@@ -657,6 +669,7 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
              if asked is not None and got < asked]
     notes += _too_few_to_judge(config, len(evaluation), evaluation.sample_of or len(evaluation), train.num_classes)
     loss_name, output_mode = config.resolved()
+    notes += output_mode_notes(config.model, output_mode, config.output is not None)
     if train.framed and train.x.shape[1] != config.timesteps:
         raise TrainError.at(None, "--timesteps", f"is {config.timesteps} but the {config.dataset} frames have "
                             f"T = {train.x.shape[1]}", f"pass --timesteps {train.x.shape[1]} or re-frame the events")

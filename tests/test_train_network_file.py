@@ -1,0 +1,159 @@
+"""`satasim train --model FILE.yaml`: a network file (docs/networks.md) trained as written.
+
+The trainer built only vgg_small, vgg16 and resnet19; a user's own network could become a statistical workload or
+be trained elsewhere and imported, but not trained here. These tests pin that a file is trained exactly as the
+built-in model of the same layers, that its layers (names, strides, residual joins) reach the workload and the
+simulator, and that a file that does not fit the data, or was edited under a checkpoint, is refused in one line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from satasim_atsn.cli import main
+from satasim_atsn.errors import SatasimError, TrainError
+from satasim_atsn.train.models import build_spec, model_label
+from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.workload.datasets import synthetic
+from satasim_atsn.workload.format import read_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = (synthetic("train", 96), synthetic("test", 32))
+
+#: vgg_small (train/models.py) written as a network file, for the synthetic data's 1 x 12 x 12 images, 4 classes
+VGG_SMALL_FILE = """name: vgg_small_as_a_file
+input_shape: [1, 12, 12]
+num_classes: 4
+layers:
+  - {name: conv1, type: conv, out_channels: 8, kernel: 3, padding: 1}
+  - {name: pool1, type: maxpool, kernel: 2}
+  - {name: conv2, type: conv, out_channels: 16, kernel: 3, padding: 1}
+  - {name: pool2, type: maxpool, kernel: 2}
+  - {name: conv3, type: conv, out_channels: 32, kernel: 3, padding: 1}
+  - {name: pool3, type: maxpool, kernel: 2}
+  - {name: flatten, type: flatten}
+  - {name: output, type: output}
+"""
+
+#: strided convs, a residual join of two currents, a hidden linear layer, an output layer of its own name
+RESIDUAL_FILE = """name: residual
+input_shape: [1, 12, 12]
+num_classes: 4
+layers:
+  - {name: stem, type: conv, out_channels: 6, kernel: 3, stride: 2, padding: 1}
+  - {name: main, type: conv, out_channels: 6, kernel: 3, padding: 1, spiking: false}
+  - {name: skip, type: conv, out_channels: 6, kernel: 1, spiking: false, inputs: [stem]}
+  - {name: join, type: add, inputs: [main, skip]}
+  - {name: pool, type: maxpool, kernel: 3, stride: 2}
+  - {name: flat, type: flatten}
+  - {name: hidden, type: linear, out_features: 24}
+  - {name: classes, type: output}
+"""
+
+
+def _config(model: str, **kw) -> TrainConfig:
+    base = dict(model=model, dataset="synthetic", method="atsn", epochs=1, batch_size=32, lr=0.05, test_images=16,
+                width=0.5, seed=3)
+    return TrainConfig(**(base | kw))
+
+
+def _write(tmp_path: Path, text: str, name: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_file_of_vgg_small_trains_to_the_same_weights_as_vgg_small(tmp_path):
+    """The same layers give the same network: every array of the two workloads is equal (only the provenance's
+    model label and the name differ), so a file is trained by exactly the code that trains the built-in models."""
+    model = _write(tmp_path, VGG_SMALL_FILE.replace("out_channels: 8", "out_channels: 16")
+                   .replace("out_channels: 16, kernel: 3, padding: 1}\n  - {name: pool2",
+                            "out_channels: 32, kernel: 3, padding: 1}\n  - {name: pool2")
+                   .replace("out_channels: 32, kernel: 3, padding: 1}\n  - {name: pool3",
+                            "out_channels: 64, kernel: 3, padding: 1}\n  - {name: pool3"), "vgg_small.yaml")
+    train_model(_config(model), tmp_path / "file.npz", quiet=True, data=DATA)
+    train_model(_config("vgg_small"), tmp_path / "builtin.npz", quiet=True, data=DATA)
+    mine, theirs = np.load(tmp_path / "file.npz"), np.load(tmp_path / "builtin.npz")
+    assert sorted(mine.files) == sorted(theirs.files)
+    for key in mine.files:
+        if key != "meta":
+            assert np.array_equal(mine[key], theirs[key]), key
+    meta = read_workload(tmp_path / "file.npz").meta
+    label = meta["provenance"]["config"]["model"]
+    assert label.startswith("vgg_small.yaml sha256:") and str(tmp_path) not in json.dumps(meta)
+    assert read_workload(tmp_path / "builtin.npz").meta["provenance"]["config"]["model"] == "vgg_small"
+
+
+def test_a_residual_file_reaches_the_workload_and_the_simulator(tmp_path, capsys):
+    """Its layer names, strides and join are the workload's; `satasim run` simulates it on the ATSN design."""
+    model = _write(tmp_path, RESIDUAL_FILE, "residual.yaml")
+    out = tmp_path / "r.npz"
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--model", model, "--dataset", "synthetic", "--epochs", "1", "--test-images", "8", "-q",
+              "-o", str(out)])
+    assert stop.value.code in (0, None)
+    layers = read_workload(out).meta["layers"]
+    assert [ly["name"] for ly in layers] == ["stem", "main", "skip", "join", "pool", "flat", "hidden", "classes"]
+    assert layers[0]["stride"] == 2 and layers[0]["out_shape"] == [6, 6, 6]
+    assert layers[4]["out_shape"] == [6, 2, 2] and layers[-1]["out_shape"] == [4]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(ROOT / "archs" / "atsn16x16.yaml"), str(out), "--images", "4", "--json",
+              str(tmp_path / "run.json"), "-q"])
+    assert stop.value.code in (0, None)
+    result = json.loads((tmp_path / "run.json").read_text())
+    assert {ly["name"] for ly in result["layers"]} >= {"stem", "join", "hidden", "classes"}
+
+
+@pytest.mark.parametrize(("edits", "needle"), [
+    ([("input_shape: [1, 12, 12]", "input_shape: [1, 28, 28]")],
+     "input_shape: is [1, 28, 28] but the dataset's inputs are [1, 12, 12]; write input_shape: [1, 12, 12]"),
+    ([("num_classes: 4", "num_classes: 10")], "num_classes: is 10 but the dataset has 4 classes; write num_classes: 4"),
+    ([("  - {name: classes, type: output}\n", ""), ("num_classes: 4\n", "")],
+     "layers[6]: the network ends in the linear layer 'hidden', whose spike counts are its output; the trainer's "
+     "losses and exit rules read an output layer; end the network with one"),
+])
+def test_a_file_that_does_not_fit_the_data_is_refused_naming_its_field(tmp_path, edits, needle):
+    text = RESIDUAL_FILE
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new)
+    model = _write(tmp_path, text, "net.yaml")
+    with pytest.raises(SatasimError) as refused:
+        train_model(_config(model), tmp_path / "x.npz", quiet=True, data=DATA)
+    assert needle in str(refused.value) and str(refused.value).startswith(model)
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_checkpoint_of_an_edited_file_is_refused_and_of_the_same_layers_resumes(tmp_path):
+    """The checkpoint names the file by its name and a digest of its layers: a comment or a move keeps it, a layer
+    of another size is another model (its weights would not fit)."""
+    model = _write(tmp_path, RESIDUAL_FILE, "net.yaml")
+    out = tmp_path / "w.npz"
+    train_model(_config(model, epochs=1), out, quiet=True, data=DATA)
+    assert (tmp_path / "w.npz.ckpt.npz").is_file()
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (moved / "net.yaml").write_text("# the same layers, moved\n" + RESIDUAL_FILE)
+    summary = train_model(_config(str(moved / "net.yaml"), epochs=2), out, resume=True, quiet=True, data=DATA)
+    assert summary["resumed"] is not None and len(summary["history"]) == 2
+    (moved / "net.yaml").write_text(RESIDUAL_FILE.replace("out_features: 24", "out_features: 40"))
+    with pytest.raises(TrainError, match=r"--model: checkpoint is for model='net.yaml sha256:[0-9a-f]{16}', this "
+                                         r"run has 'net.yaml sha256:[0-9a-f]{16}'"):
+        train_model(_config(str(moved / "net.yaml"), epochs=3), out, resume=True, quiet=True, data=DATA)
+
+
+def test_the_method_sets_the_output_mode_and_says_so_when_the_file_says_another(tmp_path):
+    model = _write(tmp_path, RESIDUAL_FILE, "net.yaml")
+    spec = build_spec(model, [1, 12, 12], 4, "accumulate", 0.5)
+    assert spec[-1]["output_mode"] == "accumulate" and spec[-1]["name"] == "classes"
+    assert spec[0]["bn"] and spec[0]["out_channels"] == 3  # convs get batch norm, --width scales them
+    summary = train_model(_config(model, method="snn"), tmp_path / "s.npz", quiet=True, data=DATA)
+    assert summary["notes"] == ["the network file's output layer 'classes' is 'membrane'; it is trained as "
+                                "'accumulate' (the method's; --output membrane keeps the file's)"]
+    assert train_model(_config(model), tmp_path / "a.npz", quiet=True, data=DATA)["notes"] == []
+    assert model_label(model, 0.5) != model_label(model, 1.0)  # the width is part of the layers trained
