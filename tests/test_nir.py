@@ -183,8 +183,9 @@ def _mutate(kind):
                                     v_leak=np.zeros(s), v_threshold=np.ones(s), v_reset=np.zeros(s))
     elif kind == "delay":
         nodes["gate1"] = nir.Delay(delay=np.ones((6, 4, 4)))
-    elif kind == "sumpool-into-conv":
-        nodes["gate1"] = nir.Conv2d(input_shape=(4, 4), weight=np.ones((6, 6, 1, 1)), stride=1, padding=0,
+    elif kind == "sumpool-into-padded-conv":  # a pool of spikes folds into a conv, but not overlapping and padded
+        nodes["pool1"] = nir.SumPool2d(kernel_size=np.array([3, 3]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+        nodes["gate1"] = nir.Conv2d(input_shape=(3, 3), weight=np.ones((6, 6, 3, 3)), stride=1, padding=1,
                                     dilation=1, groups=1, bias=np.zeros(6))
     elif kind == "spiking-output":
         nodes["li"] = _lif((4,))
@@ -210,7 +211,8 @@ def _mutate(kind):
     ("reset", "node 'lif1' (LIF): v_reset must be 0"),
     ("cuba", "node 'lif2' (CubaLIF): tau_syn 0.0005 != dt 0.0001"),
     ("delay", "node 'gate1' (Delay): unsupported node type"),
-    ("sumpool-into-conv", "node 'gate1' (Conv2d): its input is a spike max-pool without its IF gate (pool -> IF)"),
+    ("sumpool-into-padded-conv", "node 'gate1' (Conv2d): pads (1) a pool of overlapping windows (window 3, stride 2, "
+     "input [6, 8, 8]): its zero padding would cover real spikes once folded into one conv"),
     ("groups", "node 'conv1' (Conv2d): groups = 2"),
     ("two-taus", "the neurons decay differently"),
     # a bad value of a supported node: named without the list of supported nodes (they were tracebacks)
@@ -227,7 +229,8 @@ def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, kind, need
     text = str(info.value)
     assert needle in text and "\n" not in text
     assert ("supported:" in text) == (kind not in ("two-taus", "affine-bias-length", "conv-bias-length", "tau-zero",
-                                                             "no-input-edge", "complex-weight", "reset", "groups"))
+                                                             "no-input-edge", "complex-weight", "reset", "groups",
+                                                             "sumpool-into-padded-conv"))
     _cli_import_is_refused(tmp_path, capsys, graph, needle)
 
 

@@ -59,8 +59,8 @@ VTH_MAX = 1024  # as the trainer's exporter: 16-bit membranes keep headroom
 VTH_MAX_FIRST = 8192
 META_KEY = "satasim"
 SUPPORTED = ("Input, Output, Conv2d, Linear, Affine, LIF, IF, CubaLIF (tau_syn = dt), LI/I before the Output, "
-             "SumPool2d/AvgPool2d (spike max-pool: pool -> IF; global before Flatten -> Affine/Linear; or of a "
-             "Conv2d's current, folded into it), Flatten, Scale (a shortcut gain)")
+             "SumPool2d/AvgPool2d (spike max-pool: pool -> IF; of spikes before a Conv2d or Flatten -> Affine/Linear, "
+             "folded into its weights; or of a Conv2d's current, folded into it), Flatten, Scale (a shortcut gain)")
 
 
 def require_nir() -> ModuleType:
@@ -428,7 +428,7 @@ def _note_grid_limits(lname: str, bias_steps: np.ndarray, theta_steps: np.ndarra
 class _Value:
     """What a NIR node's output is in workload terms."""
 
-    kind: str  # spikes | current | pooled | counts | scaled
+    kind: str  # spikes | current | pooled | pooled_flat | counts | scaled
     layer: str = ""  # the workload layer producing it (spikes, counts), or the weighted node (current)
     shape: tuple = ()
     data: dict = field(default_factory=dict)
@@ -804,6 +804,12 @@ class _GraphImport:
         """Conv2d/Linear/Affine: a current, made a layer by the neuron (or Output) it feeds."""
         src = self.need_single(n)
         node, kind = self.nodes[n], self.kinds[n]
+        if src.kind == "pooled" and not src.data["global"] and kind == "Conv2d" and self.consumers[n] == 1:
+            self._conv_of_pooled(n, src)
+            return
+        if src.kind == "pooled_flat" and kind != "Conv2d" and self.consumers[n] == 1:
+            self._linear_of_pooled(n, src)
+            return
         if src.kind not in ("spikes", "counts"):
             what = {"pooled": "a spike max-pool without its IF gate (pool -> IF)", "current": "a current (a weighted "
                     "node's output, not yet through a neuron)"}.get(src.kind, f"a {src.kind} value")
@@ -840,6 +846,85 @@ class _GraphImport:
             ly = {"type": "linear", "out_features": int(w.shape[0])}
             out = (int(w.shape[0]),)
         self.values[n] = _Value("current", n, out, {"layer": ly, "src": src, **p})
+
+    def _pool_weights(self, n: str, pool: _Value) -> tuple[int, int, int]:
+        """A sum (or average) pool of spikes that a weighted node reads: (window, stride, divisor), refused where
+        folding it into the weights would not be exact (a window that is not square)."""
+        if "window" in pool.data:
+            h, w = pool.data["window"]
+            raise _fail(n, self.kinds[n], f"reads a pool whose window {h}x{w} is not square; only square windows "
+                        "fold into its weights", listed=True)
+        return pool.data["kernel"], pool.data["stride"], pool.data["average"]
+
+    def _conv_of_pooled(self, n: str, pool: _Value) -> None:
+        """A Conv2d reading a sum pool of spikes (Sinabs' IAF -> SumPool2d -> Conv2d): one convolution of the pool's
+        input spikes, exactly. Pooled row i sums input rows s*i .. s*i+k-1, so kernel row u reads them through
+        kernel row s*u + a of a conv at stride s x stride, with padding s x padding; where the pooled map's
+        zero padding would cover real input rows (an overlapping pool, or rows the pool drops), it is refused."""
+        node, kind = self.nodes[n], self.kinds[n]
+        k, s, divisor = self._pool_weights(n, pool)
+        src = pool.data["src"]
+        p = _conv_params(node, n)
+        if p["w"].shape[1] != pool.shape[0]:
+            raise _fail(n, kind, f"weight has {p['w'].shape[1]} input channels, its input has {pool.shape[0]}")
+        declared = getattr(node, "input_shape", None)
+        if declared is not None and np.asarray(declared).reshape(-1).tolist() != list(pool.shape[1:]):
+            raise _fail(n, kind, f"input_shape {np.asarray(declared).reshape(-1).tolist()} is not its input map's "
+                        f"{list(pool.shape[1:])}; fix the graph's shapes", listed=False)
+        pooled = {"type": "conv", "kernel": p["kernel"], "stride": p["stride"], "padding": p["padding"],
+                  "out_channels": int(p["w"].shape[0])}
+        out = tuple(infer_out_shape(pooled, [list(pool.shape)], 2))
+        if min(out[1:]) <= 0:
+            raise _fail(n, kind, f"kernel {p['kernel']} does not fit input {list(pool.shape)}")
+        covered = all(s * o >= size for o, size in zip(pool.shape[1:], src.shape[1:], strict=True))
+        if p["padding"] and (k > s or not covered):
+            why = "overlapping windows" if k > s else "windows that leave input rows or columns out"
+            raise _fail(n, kind, f"pads ({p['padding']}) a pool of {why} (window {k}, stride {s}, input "
+                        f"{list(src.shape)}): its zero padding would cover real spikes once folded into one conv; "
+                        "use a pool whose windows tile its input, or padding 0", listed=False)
+        kernel = s * (p["kernel"] - 1) + k
+        w = np.zeros(p["w"].shape[:2] + (kernel, kernel))
+        for u in range(p["kernel"]):
+            for v in range(p["kernel"]):
+                w[:, :, s * u:s * u + k, s * v:s * v + k] += p["w"][:, :, u:u + 1, v:v + 1]
+        ly = {"type": "conv", "kernel": kernel, "stride": s * p["stride"], "padding": s * p["padding"],
+              "out_channels": int(p["w"].shape[0])}
+        if tuple(infer_out_shape(ly, [list(src.shape)], 2)) != out:
+            raise _fail(n, kind, f"cannot fold its input pool (window {k}, stride {s}) into one conv of the same "
+                        f"output shape {list(out)}", listed=True)
+        self.notes.append(f"{n} (Conv2d) reads a {k}x{k} pool of spikes at stride {s}: folded into it (exact), one "
+                          f"conv of kernel {kernel} at stride {ly['stride']} on {src.layer}'s spikes ({w.size} weights "
+                          f"for {p['w'].size}: the accelerators pool spikes by max only)")
+        self.values[n] = _Value("current", n, out, {"layer": ly, "src": src, "w": w / divisor, "b": p["b"],
+                                                    "kernel": kernel, "stride": ly["stride"],
+                                                    "padding": ly["padding"]})
+
+    def _linear_of_pooled(self, n: str, flat: _Value) -> None:
+        """Linear/Affine reading a flattened sum pool of spikes: one linear layer on the flattened input spikes,
+        exactly (an input neuron's weight is the sum of the weights of the pooled neurons whose windows hold it;
+        one no window holds gets 0)."""
+        node, kind = self.nodes[n], self.kinds[n]
+        pool = flat.data["pool"]
+        k, s, divisor = self._pool_weights(n, pool)
+        w = _as_array(node.weight)
+        if w.ndim != 2 or w.shape[1] != int(np.prod(pool.shape)):
+            raise _fail(n, kind, f"weight [out, in] = {list(w.shape)} does not take its input {[flat.shape[0]]}")
+        b = _bias(node.bias if kind == "Affine" else None, int(w.shape[0]), n, kind)
+        c, oh, ow = pool.shape
+        h, wd = pool.data["src"].shape[1:]
+        pooled = w.reshape(w.shape[0], c, oh, ow)
+        full = np.zeros((w.shape[0], c, h, wd))
+        for i in range(oh):
+            for j in range(ow):
+                full[:, :, s * i:s * i + k, s * j:s * j + k] += pooled[:, :, i:i + 1, j:j + 1]
+        self.notes.append(f"{n} ({kind}) reads a flattened {k}x{k} pool of spikes at stride {s}: folded into it "
+                          f"(exact), one linear layer of {c * h * wd} inputs on {flat.layer} ({full.size} weights for "
+                          f"{w.size}: the accelerators pool spikes by max only)")
+        ly = {"type": "linear", "out_features": int(w.shape[0])}
+        src = _Value("spikes", flat.layer, (c * h * wd,))
+        self.values[n] = _Value("current", n, (int(w.shape[0]),), {"layer": ly, "src": src,
+                                                                   "w": full.reshape(w.shape[0], -1) / divisor,
+                                                                   "b": b})
 
     def _scale(self, n: str) -> None:
         """Scale: the gain of a spike shortcut into a residual join."""
@@ -940,6 +1025,11 @@ class _GraphImport:
             self.spike_nodes[lname] = n
         elif src.kind == "spikes" and len(src.shape) == 1:
             self.values[n] = src  # already flat
+        elif src.kind == "pooled":  # of a pool that is not global: its Linear/Affine reads the pool's input spikes
+            spikes = src.data["src"]
+            lname = self.layer_name(n)
+            self.layers.append({"name": lname, "type": "flatten", "inputs": [spikes.layer]})
+            self.values[n] = _Value("pooled_flat", lname, (int(np.prod(src.shape)),), {"pool": src})
         else:
             raise _fail(n, self.kinds[n], f"flattens a {src.kind} of shape {list(src.shape)}; it must flatten a "
                         "spike map or a global pool", listed=True)
