@@ -157,3 +157,22 @@ def test_the_method_sets_the_output_mode_and_says_so_when_the_file_says_another(
                                 "'accumulate' (the method's; --output membrane keeps the file's)"]
     assert train_model(_config(model), tmp_path / "a.npz", quiet=True, data=DATA)["notes"] == []
     assert model_label(model, 0.5) != model_label(model, 1.0)  # the width is part of the layers trained
+
+
+def test_a_file_removed_while_it_trains_does_not_fail_the_checkpoints(tmp_path, monkeypatch):
+    """The model's label is read once: the checkpoints and the export after each epoch named the model by reading
+    the file again, so a file moved or edited during hours of training failed the next checkpoint."""
+    from satasim_atsn.train import trainer
+
+    model = _write(tmp_path, RESIDUAL_FILE, "net.yaml")
+    label = model_label(model, 0.5)
+    epoch = trainer._train_epoch
+
+    def remove_then_train(*args, **kwargs):
+        Path(model).unlink(missing_ok=True)
+        return epoch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_train_epoch", remove_then_train)
+    train_model(_config(model, epochs=2), tmp_path / "w.npz", quiet=True, data=DATA)
+    assert not Path(model).exists()
+    assert read_workload(tmp_path / "w.npz").meta["provenance"]["config"]["model"] == label

@@ -77,6 +77,14 @@ class TrainConfig:
     augment: bool = True
     data_dir: str | None = field(default=None, compare=False)
     checkpoint_minutes: float = field(default=10.0, compare=False)
+    _model_label: str | None = field(default=None, init=False, compare=False, repr=False)
+
+    def model_name(self) -> str:
+        """The model as provenance and checkpoints name it (train.models.model_label), read once: a network
+        file edited or removed while it trains must not fail the checkpoints hours later."""
+        if self._model_label is None:
+            self._model_label = model_label(self.model, self.width)
+        return self._model_label
 
     def resolved(self) -> tuple[str, str]:
         """(loss, output mode) after applying the method's defaults and the overrides."""
@@ -86,7 +94,7 @@ class TrainConfig:
     def check(self) -> None:
         """Reject impossible settings with a TrainError naming the option."""
         if is_network_file(self.model):
-            model_label(self.model, self.width)  # read and checked now: a bad file is refused before the data load
+            self.model_name()  # read and checked now: a bad file is refused before the data load
         elif self.model not in MODELS:
             raise unknown_model(self.model)
         if self.method not in METHODS:
@@ -132,8 +140,9 @@ class TrainConfig:
         d = asdict(self)
         d.pop("data_dir")
         d.pop("checkpoint_minutes")
+        d.pop("_model_label")
         d["loss"], d["output"] = self.resolved()
-        d["model"] = model_label(self.model, self.width)  # a network file by its name and layers, not its path
+        d["model"] = self.model_name()  # a network file by its name and layers, not its path
         return d
 
 
@@ -231,7 +240,7 @@ def data_identity(train: Dataset) -> dict:
 
 def _identity(config: TrainConfig, spec_names: list[str], data: dict | None = None) -> dict:
     loss, output = config.resolved()
-    identity = {"model": model_label(config.model, config.width), "method": config.method, "loss": loss,
+    identity = {"model": config.model_name(), "method": config.method, "loss": loss,
                 "output": output, "dataset": config.dataset, "timesteps": config.timesteps, "width": config.width,
                 "layers": spec_names}
     return {**identity, **(data or {})}
