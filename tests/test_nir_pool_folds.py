@@ -114,3 +114,23 @@ def test_the_folded_workload_simulates_as_the_reference_does():
     problems = diff_counters(fast.counters(), {k: v for k, v in simulate_reference(arch, workload, 2).items()
                                                if k != "pe_output_spikes"})
     assert problems == [] and fast.counters()["accelerators"][0]["actions"]["pe_accumulations"] > 0
+
+
+def test_a_pool_read_without_a_flatten_or_by_two_nodes_is_refused_saying_what_would_work():
+    """An Affine on a pooled map (no Flatten) was told it read 'a spike max-pool without its IF gate'; a folded
+    conv feeding two nodes must be refused as any current feeding two is."""
+    graph = _graph(12, (2, 2), 1)
+    graph.edges.remove(("pool2", "flat"))
+    graph.edges.remove(("flat", "fc"))
+    graph.edges.append(("pool2", "fc"))
+    del graph.nodes["flat"]
+    with pytest.raises(WorkloadError, match=r"node 'fc' \(Affine\): its input is a pool of spikes without a Flatten "
+                                            r"\(an Affine/Linear reads it through one; a Conv2d folds it"):
+        import_nir(graph, _frames(12), dt=DT)
+    graph = _graph(12, (2, 2), 1)
+    graph.nodes["if2b"] = nir.IF(r=np.full((6, 6, 6), 1 / DT), v_threshold=np.full((6, 6, 6), 1.0),
+                                 v_reset=np.zeros((6, 6, 6)))
+    graph.edges += [("conv2", "if2b"), ("if2b", "pool2")]
+    with pytest.raises(WorkloadError, match=r"node 'conv2' \(Conv2d\): feeds 2 nodes; a current must feed exactly "
+                                            r"one neuron or Output"):
+        import_nir(graph, _frames(12), dt=DT)

@@ -804,15 +804,20 @@ class _GraphImport:
         """Conv2d/Linear/Affine: a current, made a layer by the neuron (or Output) it feeds."""
         src = self.need_single(n)
         node, kind = self.nodes[n], self.kinds[n]
-        if src.kind == "pooled" and not src.data["global"] and kind == "Conv2d" and self.consumers[n] == 1:
-            self._conv_of_pooled(n, src)
-            return
-        if src.kind == "pooled_flat" and kind != "Conv2d" and self.consumers[n] == 1:
-            self._linear_of_pooled(n, src)
+        folds = src.kind == "pooled" and not src.data["global"] and kind == "Conv2d" or \
+            src.kind == "pooled_flat" and kind != "Conv2d"
+        if folds and self.consumers[n] != 1:
+            raise _fail(n, kind, f"feeds {self.consumers[n]} nodes; a current must feed exactly one neuron or Output")
+        if folds:
+            (self._conv_of_pooled if kind == "Conv2d" else self._linear_of_pooled)(n, src)
             return
         if src.kind not in ("spikes", "counts"):
-            what = {"pooled": "a spike max-pool without its IF gate (pool -> IF)", "current": "a current (a weighted "
-                    "node's output, not yet through a neuron)"}.get(src.kind, f"a {src.kind} value")
+            pooled = ("a global pool of spikes (Flatten it for an Affine/Linear)" if src.kind == "pooled" and
+                      src.data["global"] else "a pool of spikes without a Flatten (an Affine/Linear reads it through "
+                      "one; a Conv2d folds it into its weights; an IF after it makes a spike max-pool)")
+            what = {"pooled": pooled, "pooled_flat": "a flattened pool of spikes (a Conv2d takes the map)",
+                    "current": "a current (a weighted node's output, not yet through a neuron)"}.get(
+                        src.kind, f"a {src.kind} value")
             raise _fail(n, kind, f"its input is {what}; weighted nodes take spikes, or the counts of a global pool "
                         "before Flatten", listed=True)
         if self.consumers[n] != 1:
