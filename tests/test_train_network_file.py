@@ -176,3 +176,70 @@ def test_a_file_removed_while_it_trains_does_not_fail_the_checkpoints(tmp_path, 
     train_model(_config(model, epochs=2), tmp_path / "w.npz", quiet=True, data=DATA)
     assert not Path(model).exists()
     assert read_workload(tmp_path / "w.npz").meta["provenance"]["config"]["model"] == label
+
+
+HIDDEN_LINEAR_FILE = """name: hidden
+input_shape: [2, 8, 8]
+num_classes: 3
+layers:
+  - {name: c1, type: conv, out_channels: 4, kernel: 3, stride: 2, padding: 1}
+  - {name: flat, type: flatten}
+  - {name: fc1, type: linear, out_features: 6}
+  - {name: out, type: output}
+"""
+
+
+def test_a_hidden_linear_layer_has_batch_norm_with_exact_gradients(tmp_path):
+    """A hidden linear layer of a file started nearly silent (binary inputs give currents far below V_th with no
+    BN after it), so networks with one barely trained; it now has tdBN as convs do. STBP through it against
+    central differences (the smooth surrogate, float64)."""
+    from satasim_atsn.train.losses import loss_and_grad
+    from satasim_atsn.train.network import Network
+    from test_train_gradients import central_difference
+
+    spec = build_spec(_write(tmp_path, HIDDEN_LINEAR_FILE, "h.yaml"), [2, 8, 8], 3, "membrane", 1.0)
+    assert [ly.get("bn", False) for ly in spec] == [True, False, True, False]
+    net = Network(spec, 3, seed=1, smooth_spikes=True)
+    assert set(net.params["fc1"]) == {"w", "b", "gamma", "beta"}
+    for p in net.params.values():
+        for k in p:
+            p[k] = p[k].astype(np.float64)
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((2, 8, 8, 2)), np.array([0, 2])
+
+    def loss():
+        return loss_and_grad(net.forward(x, training=True), y, "imp", "membrane")[0]
+
+    grads = net.backward(loss_and_grad(net.forward(x, training=True), y, "imp", "membrane")[1])
+    for key in ("w", "b", "gamma", "beta"):
+        param = net.params["fc1"][key]
+        for flat in rng.choice(param.size, size=min(4, param.size), replace=False):
+            i = np.unravel_index(flat, param.shape)
+            numeric = central_difference(param, i, loss)
+            assert abs(grads["fc1"][key][i] - numeric) <= 1e-4 * max(1.0, abs(numeric)), (key, i)
+
+
+def test_the_export_folds_a_hidden_linear_layers_batch_norm():
+    """The folded weights and bias give the BN'd current of the layer in evaluation (running statistics)."""
+    from satasim_atsn.train import layers as L
+    from satasim_atsn.train.export import fold_bn
+    from satasim_atsn.train.network import Network
+
+    spec = build_spec("vgg_small", [1, 12, 12], 4, "membrane", 0.25)
+    spec = spec[:-1] + [dict(spec[-1], type="linear", name="fc1", bn=True, out_features=5, out_shape=[5]),
+                        dict(spec[-1], inputs=["fc1"], in_shape=[5])]
+    net = Network(spec, 2, seed=0)
+    rng = np.random.default_rng(3)
+    p, r = net.params["fc1"], net.running["fc1"]
+    p["b"][:] = rng.standard_normal(5)
+    p["gamma"][:], p["beta"][:] = rng.uniform(0.5, 2, 5), rng.standard_normal(5)
+    r["mean"][:], r["var"][:] = rng.standard_normal(5), rng.uniform(0.5, 2, 5)
+    x = rng.random((7, p["w"].shape[0]))
+    current = L.linear_forward(x, p["w"].astype(np.float64), p["b"].astype(np.float64))[0]
+    expected = L.bn_forward(current, p["gamma"].astype(np.float64), p["beta"].astype(np.float64),
+                            {k: v.astype(np.float64) for k, v in r.items()}, training=False)[0]
+    w, b = fold_bn(net, "fc1")
+    assert np.allclose(x @ w + b, expected, rtol=1e-5, atol=1e-5)
+    w_out, b_out = fold_bn(net, spec[-1]["name"])  # the output layer has no BN: its own weights and bias
+    assert np.array_equal(w_out, net.params[spec[-1]["name"]]["w"].astype(np.float64))
+    assert np.array_equal(b_out, net.params[spec[-1]["name"]]["b"].astype(np.float64))

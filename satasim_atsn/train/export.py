@@ -33,14 +33,18 @@ BN_EPS = 1e-5
 
 
 def fold_bn(net: Network, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Float weights [k*k*Cin, Cout] and bias [Cout] of a conv with its BN (running stats) folded in."""
+    """Float weights [k*k*Cin, Cout] (a linear layer's [in, out]) and bias [Cout] of a conv or linear layer with its
+    BN (running stats) folded in; a linear layer's own bias goes through the BN with its current."""
     p = net.params[name]
     w = p["w"].astype(np.float64)
+    own = p["b"].astype(np.float64) if "b" in p else None
     if "gamma" not in p:
-        return w, np.zeros(w.shape[1])
+        return w, np.zeros(w.shape[1]) if own is None else own
     r = net.running[name]
     scale = p["gamma"].astype(np.float64) / np.sqrt(r["var"].astype(np.float64) + BN_EPS)
-    return w * scale, p["beta"].astype(np.float64) - r["mean"].astype(np.float64) * scale
+    if own is None:  # a conv: no bias before its BN
+        return w * scale, p["beta"].astype(np.float64) - r["mean"].astype(np.float64) * scale
+    return w * scale, p["beta"].astype(np.float64) + (own - r["mean"].astype(np.float64)) * scale
 
 
 def _conv_layout(w: np.ndarray, layer: dict) -> np.ndarray:
@@ -191,8 +195,8 @@ def _export_conv(net: Network, plan: _ExportPlan, index: int, layer: dict, out: 
 def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, arrays: dict, num_classes: int) -> None:
     """A linear or output layer (weights reordered after a flatten, 1/HW folded in after global pooling)."""
     lname, kind = layer["name"], layer["type"]
-    p = net.params[lname]
-    w = p["w"].astype(np.float64).T  # [out, in]
+    w, bias = fold_bn(net, lname)  # a hidden linear layer's BN folded in (the output layer has none)
+    w = w.T  # [out, in]
     src = plan.by_name.get(layer["inputs"][0], {})
     if src.get("type") == "flatten":
         c, h, wd = src["in_shape"]
@@ -202,12 +206,12 @@ def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, array
     if kind == "output":
         scale = max(float(np.abs(w).max()), 1e-12) / INT8_MAX
         arrays[f"w/{lname}"] = _quantise(w, np.full(w.shape[0], scale))
-        arrays[f"b/{lname}"] = _int32(p["b"].astype(np.float64) / scale)
+        arrays[f"b/{lname}"] = _int32(bias / scale)
         out["logit_scale"] = scale
         out["out_features"] = num_classes
     else:
         scales = _channel_scales(w, plan.vth_floor)
         arrays[f"w/{lname}"] = _quantise(w, scales)
-        arrays[f"b/{lname}"] = _int32(p["b"].astype(np.float64) / scales)
+        arrays[f"b/{lname}"] = _int32(bias / scales)
         arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
         out["spiking"] = bool(layer.get("spiking", True))

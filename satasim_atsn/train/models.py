@@ -104,8 +104,9 @@ def _scaled(channels: int, width: float) -> int:
 
 
 def _with_bn(layers: list[dict]) -> list[dict]:
-    """Mark every conv of a shared layer table as followed by (tdBN) batch norm."""
-    return [dict(layer, bn=True) if layer["type"] == "conv" else layer for layer in layers]
+    """Mark every conv and hidden linear layer of a shared layer table as followed by (tdBN) batch norm (a hidden
+    linear layer without it starts nearly silent: its binary inputs give currents far below V_th)."""
+    return [dict(layer, bn=True) if layer["type"] in ("conv", "linear") else layer for layer in layers]
 
 
 def vgg_small(width: float = 1.0) -> list[dict]:

@@ -44,6 +44,9 @@ class Network:
                 fan_in, out = layer["in_shape"][0], layer["out_shape"][0]
                 self.params[name] = {"w": (rng.standard_normal((fan_in, out)) * np.sqrt(1.0 / fan_in)).astype(F32),
                                      "b": np.zeros(out, F32)}
+                if layer["type"] == "linear" and layer.get("bn", False):  # a hidden layer of a network file
+                    self.params[name].update(gamma=np.ones(out, F32), beta=np.zeros(out, F32))
+                    self.running[name] = {"mean": np.zeros(out, F32), "var": np.ones(out, F32)}
         self._caches: dict[str, tuple] = {}
         # buffers reused by training steps (the caches of a step point into them until the next forward);
         # reuse_buffers=False allocates afresh as before (tests compare the two, bit for bit)
@@ -100,9 +103,12 @@ class Network:
             elif kind == "linear":
                 p = self.params[name]
                 cur, lin_cache = L.linear_forward(src, p["w"], p["b"])
+                bn_cache = None
+                if "gamma" in p:  # tdBN over time, batch and features, as after a conv
+                    cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training)
                 out, lif_cache = (L.lif_forward(cur, T, tau=self.tau, vth=self.vth, smooth=self.smooth_spikes)
                                   if layer.get("spiking", True) else (cur, None))
-                caches[name] = (lin_cache, lif_cache)
+                caches[name] = (lin_cache, bn_cache, lif_cache)
             elif kind == "maxpool":
                 out, caches[name] = L.maxpool_forward(src, layer["kernel"], ws=ws, keys=((name, "out"), (name, "arg")))
             elif kind == "avgpool":
@@ -185,11 +191,14 @@ class Network:
                 grads[name]["w"] = dw
                 push(src, dx)
             elif kind == "linear":
-                lin_cache, lif_cache = caches[name]
+                lin_cache, bn_cache, lif_cache = caches[name]
                 if lif_cache is not None:
                     g = L.lif_backward(g, lif_cache)
+                grads[name] = {}
+                if bn_cache is not None:
+                    g, grads[name]["gamma"], grads[name]["beta"] = L.bn_backward(g, bn_cache)
                 dx, dw, db = L.linear_backward(g, self.params[name]["w"], lin_cache)
-                grads[name] = {"w": dw, "b": db}
+                grads[name].update(w=dw, b=db)
                 push(src, dx)
             elif kind == "maxpool":
                 push(src, L.maxpool_backward(g, caches[name], ws=self._ws, key=(name, "dx")))
