@@ -193,9 +193,10 @@ def test_a_hidden_linear_layer_has_batch_norm_with_exact_gradients(tmp_path):
     """A hidden linear layer of a file started nearly silent (binary inputs give currents far below V_th with no
     BN after it), so networks with one barely trained; it now has tdBN as convs do. STBP through it against
     central differences (the smooth surrogate, float64)."""
+    from test_train_gradients import central_difference
+
     from satasim_atsn.train.losses import loss_and_grad
     from satasim_atsn.train.network import Network
-    from test_train_gradients import central_difference
 
     spec = build_spec(_write(tmp_path, HIDDEN_LINEAR_FILE, "h.yaml"), [2, 8, 8], 3, "membrane", 1.0)
     assert [ly.get("bn", False) for ly in spec] == [True, False, True, False]
