@@ -114,8 +114,8 @@ def test_a_residual_file_reaches_the_workload_and_the_simulator(tmp_path, capsys
      "input_shape: is [1, 28, 28] but the dataset's inputs are [1, 12, 12]; write input_shape: [1, 12, 12]"),
     ([("num_classes: 4", "num_classes: 10")], "num_classes: is 10 but the dataset has 4 classes; write num_classes: 4"),
     ([("  - {name: classes, type: output}\n", ""), ("num_classes: 4\n", "")],
-     "layers[6]: the network ends in the linear layer 'hidden', whose spike counts are its output; the trainer's "
-     "losses and exit rules read an output layer; end the network with one"),
+     "layers[6] (hidden): the network ends in the linear layer 'hidden', whose spike counts are its output; the "
+     "trainer's losses and exit rules read an output layer; end the network with one"),
 ])
 def test_a_file_that_does_not_fit_the_data_is_refused_naming_its_field(tmp_path, edits, needle):
     text = RESIDUAL_FILE
@@ -127,6 +127,21 @@ def test_a_file_that_does_not_fit_the_data_is_refused_naming_its_field(tmp_path,
         train_model(_config(model), tmp_path / "x.npz", quiet=True, data=DATA)
     assert needle in str(refused.value) and str(refused.value).startswith(model)
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_an_mlp_on_images_is_refused_before_any_data_is_read(tmp_path, capsys):
+    """A file that flattens the image first (valid for workload build) crashed the trainer with a numpy traceback
+    in its first step; it is now one line naming the layer, before the data (here a folder that does not exist)."""
+    model = _write(tmp_path, "name: mlp\ninput_shape: [1, 12, 12]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: flat, type: flatten}\n  - {name: fc1, type: linear, out_features: 16}\n"
+                   "  - {name: out, type: output}\n", "mlp.yaml")
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--model", model, "--dataset", "imagefolder", "--data-dir", str(tmp_path / "nowhere"),
+              "-o", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.strip().splitlines()) == 1 and "nowhere" not in err
+    assert f"{model}: layers[0] (flat): a flatten layer reads the input, and the trainer reads it with a conv" in err
+    assert not list(tmp_path.glob("m.npz*"))
 
 
 def test_a_checkpoint_of_an_edited_file_is_refused_and_of_the_same_layers_resumes(tmp_path):

@@ -38,14 +38,23 @@ def unknown_model(model: str) -> TrainError:
 
 def network_file(model: str) -> NetworkSpec:
     """The network file ``--model`` names, read and checked (WorkloadError naming the file, layer and field), and
-    refused if it has no output layer: the trainer's methods train a classifier in one."""
+    refused if it has no output layer (the trainer's methods train a classifier in one) or reads the input with
+    anything but a conv (the trainer's static-image path is a conv's)."""
     spec = load_network(expand_home(model))
     if not spec.has_output:
         last = spec.layers[-1]
-        raise TrainError.at(spec.source, f"layers[{spec.file_index.get(last['name'], len(spec.layers) - 1)}]",
+        raise TrainError.at(spec.source, f"layers[{spec.file_index.get(last['name'], len(spec.layers) - 1)}] "
+                            f"({last['name']})",
                             f"the network ends in the {last['type']} layer {last['name']!r}, whose spike counts are "
                             "its output; the trainer's losses and exit rules read an output layer",
                             "end the network with one: - {name: fc, type: output}")
+    for index, layer in enumerate(spec.layers):
+        if "input" in layer["inputs"] and layer["type"] != "conv":
+            raise TrainError.at(spec.source, f"layers[{spec.file_index.get(layer['name'], index)}] "
+                                f"({layer['name']})", f"a {layer['type']} layer reads the input, and the trainer reads "
+                                "it with a conv (an MLP on flattened images is not among what it trains)",
+                                "start the network with a conv, or build it as a statistical workload (satasim "
+                                "workload build --network) or train it elsewhere and import it (NIR)")
     return spec
 
 
