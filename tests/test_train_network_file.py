@@ -48,7 +48,7 @@ layers:
   - {name: main, type: conv, out_channels: 6, kernel: 3, padding: 1, spiking: false}
   - {name: skip, type: conv, out_channels: 6, kernel: 1, spiking: false, inputs: [stem]}
   - {name: join, type: add, inputs: [main, skip]}
-  - {name: pool, type: maxpool, kernel: 3, stride: 2}
+  - {name: pool, type: maxpool, kernel: 2}
   - {name: flat, type: flatten}
   - {name: hidden, type: linear, out_features: 24}
   - {name: classes, type: output}
@@ -99,7 +99,7 @@ def test_a_residual_file_reaches_the_workload_and_the_simulator(tmp_path, capsys
     layers = read_workload(out).meta["layers"]
     assert [ly["name"] for ly in layers] == ["stem", "main", "skip", "join", "pool", "flat", "hidden", "classes"]
     assert layers[0]["stride"] == 2 and layers[0]["out_shape"] == [6, 6, 6]
-    assert layers[4]["out_shape"] == [6, 2, 2] and layers[-1]["out_shape"] == [4]
+    assert layers[4]["out_shape"] == [6, 3, 3] and layers[-1]["out_shape"] == [4]
     capsys.readouterr()
     with pytest.raises(SystemExit) as stop:
         main(["run", str(ROOT / "archs" / "atsn16x16.yaml"), str(out), "--images", "4", "--json",
@@ -142,6 +142,16 @@ def test_an_mlp_on_images_is_refused_before_any_data_is_read(tmp_path, capsys):
     assert stop.value.code == 2 and len(err.strip().splitlines()) == 1 and "nowhere" not in err
     assert f"{model}: layers[0] (flat): a flatten layer reads the input, and the trainer reads it with a conv" in err
     assert not list(tmp_path.glob("m.npz*"))
+
+
+def test_an_overlapping_max_pool_is_refused_naming_its_stride(tmp_path):
+    """A max-pool of kernel 3 at stride 2 (valid for workload build) crashed the trainer, whose pool tiles the map."""
+    model = _write(tmp_path, RESIDUAL_FILE.replace("{name: pool, type: maxpool, kernel: 2}",
+                                                   "{name: pool, type: maxpool, kernel: 3, stride: 2}"), "p.yaml")
+    with pytest.raises(TrainError, match=r"p\.yaml: layers\[4\] \(pool\)\.stride: is 2 with kernel 3; the "
+                                         r"trainer's max-pool takes windows that tile the map \(stride = kernel\); "
+                                         r"write stride: 3"):
+        train_model(_config(model), tmp_path / "x.npz", quiet=True, data=DATA)
 
 
 def test_a_checkpoint_of_an_edited_file_is_refused_and_of_the_same_layers_resumes(tmp_path):
