@@ -825,18 +825,7 @@ class _GraphImport:
         if kind == "Conv2d":
             if len(src.shape) != 3 or src.kind != "spikes":
                 raise _fail(n, kind, f"needs a [C, H, W] spike map, gets {list(src.shape)}", listed=True)
-            p = _conv_params(node, n)
-            if p["w"].shape[1] != src.shape[0]:
-                raise _fail(n, kind, f"weight has {p['w'].shape[1]} input channels, its input has {src.shape[0]}")
-            declared = getattr(node, "input_shape", None)
-            if declared is not None and np.asarray(declared).reshape(-1).tolist() != list(src.shape[1:]):
-                raise _fail(n, kind, f"input_shape {np.asarray(declared).reshape(-1).tolist()} is not its input map's "
-                            f"{list(src.shape[1:])}; fix the graph's shapes", listed=False)
-            ly = {"type": "conv", "kernel": p["kernel"], "stride": p["stride"], "padding": p["padding"],
-                  "out_channels": int(p["w"].shape[0])}
-            out = tuple(infer_out_shape(ly, [list(src.shape)], 2))
-            if min(out[1:]) <= 0:
-                raise _fail(n, kind, f"kernel {p['kernel']} does not fit input {list(src.shape)}")
+            p, ly, out = self._checked_conv(n, src.shape)
         else:
             w = _as_array(node.weight)
             if w.ndim != 2:
@@ -852,6 +841,24 @@ class _GraphImport:
             out = (int(w.shape[0]),)
         self.values[n] = _Value("current", n, out, {"layer": ly, "src": src, **p})
 
+    def _checked_conv(self, n: str, shape: tuple) -> tuple[dict, dict, tuple]:
+        """A Conv2d's parameters, its conv layer and its output shape on an input map of ``shape``, each checked
+        against the map (channels, the declared input_shape, a kernel that fits)."""
+        node, kind = self.nodes[n], self.kinds[n]
+        p = _conv_params(node, n)
+        if p["w"].shape[1] != shape[0]:
+            raise _fail(n, kind, f"weight has {p['w'].shape[1]} input channels, its input has {shape[0]}")
+        declared = getattr(node, "input_shape", None)
+        if declared is not None and np.asarray(declared).reshape(-1).tolist() != list(shape[1:]):
+            raise _fail(n, kind, f"input_shape {np.asarray(declared).reshape(-1).tolist()} is not its input map's "
+                        f"{list(shape[1:])}; fix the graph's shapes", listed=False)
+        ly = {"type": "conv", "kernel": p["kernel"], "stride": p["stride"], "padding": p["padding"],
+              "out_channels": int(p["w"].shape[0])}
+        out = tuple(infer_out_shape(ly, [list(shape)], 2))
+        if min(out[1:]) <= 0:
+            raise _fail(n, kind, f"kernel {p['kernel']} does not fit input {list(shape)}")
+        return p, ly, out
+
     def _pool_weights(self, n: str, pool: _Value) -> tuple[int, int, int]:
         """A sum (or average) pool of spikes that a weighted node reads: (window, stride, divisor), refused where
         folding it into the weights would not be exact (a window that is not square)."""
@@ -866,21 +873,10 @@ class _GraphImport:
         input spikes, exactly. Pooled row i sums input rows s*i .. s*i+k-1, so kernel row u reads them through
         kernel row s*u + a of a conv at stride s x stride, with padding s x padding; where the pooled map's
         zero padding would cover real input rows (an overlapping pool, or rows the pool drops), it is refused."""
-        node, kind = self.nodes[n], self.kinds[n]
+        kind = self.kinds[n]
         k, s, divisor = self._pool_weights(n, pool)
         src = pool.data["src"]
-        p = _conv_params(node, n)
-        if p["w"].shape[1] != pool.shape[0]:
-            raise _fail(n, kind, f"weight has {p['w'].shape[1]} input channels, its input has {pool.shape[0]}")
-        declared = getattr(node, "input_shape", None)
-        if declared is not None and np.asarray(declared).reshape(-1).tolist() != list(pool.shape[1:]):
-            raise _fail(n, kind, f"input_shape {np.asarray(declared).reshape(-1).tolist()} is not its input map's "
-                        f"{list(pool.shape[1:])}; fix the graph's shapes", listed=False)
-        pooled = {"type": "conv", "kernel": p["kernel"], "stride": p["stride"], "padding": p["padding"],
-                  "out_channels": int(p["w"].shape[0])}
-        out = tuple(infer_out_shape(pooled, [list(pool.shape)], 2))
-        if min(out[1:]) <= 0:
-            raise _fail(n, kind, f"kernel {p['kernel']} does not fit input {list(pool.shape)}")
+        p, _, out = self._checked_conv(n, pool.shape)
         covered = all(s * o >= size for o, size in zip(pool.shape[1:], src.shape[1:], strict=True))
         if p["padding"] and (k > s or not covered):
             why = "overlapping windows" if k > s else "windows that leave input rows or columns out"
