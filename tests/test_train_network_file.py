@@ -144,14 +144,33 @@ def test_an_mlp_on_images_is_refused_before_any_data_is_read(tmp_path, capsys):
     assert not list(tmp_path.glob("m.npz*"))
 
 
-def test_an_overlapping_max_pool_is_refused_naming_its_stride(tmp_path):
-    """A max-pool of kernel 3 at stride 2 (valid for workload build) crashed the trainer, whose pool tiles the map."""
+def test_an_overlapping_max_pool_trains_as_the_workloads_pool(tmp_path):
+    """A max-pool of kernel 3 at stride 2 (valid for workload build) crashed the trainer, whose pool tiled the map.
+    The strided pool is the workload's (its output size and its OR of each window), with exact gradients."""
+    from test_train_gradients import close, numeric_grad
+
+    from satasim_atsn.train import layers as L
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 7, 7, 3))
+    r = rng.standard_normal(L.strided_maxpool_forward(x, 3, 2)[0].shape)
+    assert r.shape == (2, 3, 3, 3)
+
+    def f():
+        return float((L.strided_maxpool_forward(x, 3, 2)[0] * r).sum())
+
+    assert close(L.strided_maxpool_backward(r, L.strided_maxpool_forward(x, 3, 2)[1]), numeric_grad(f, x))
+    spikes = (rng.random((4, 9, 9, 2)) < 0.3).astype(np.float32)
+    pooled = L.strided_maxpool_forward(spikes, 3, 2)[0]
+    for i in range(4):
+        for j in range(4):
+            assert np.array_equal(pooled[:, i, j], spikes[:, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max(axis=(1, 2)))
     model = _write(tmp_path, RESIDUAL_FILE.replace("{name: pool, type: maxpool, kernel: 2}",
                                                    "{name: pool, type: maxpool, kernel: 3, stride: 2}"), "p.yaml")
-    with pytest.raises(TrainError, match=r"p\.yaml: layers\[4\] \(pool\)\.stride: is 2 with kernel 3; the "
-                                         r"trainer's max-pool takes windows that tile the map \(stride = kernel\); "
-                                         r"write stride: 3"):
-        train_model(_config(model), tmp_path / "x.npz", quiet=True, data=DATA)
+    summary = train_model(_config(model, epochs=2), tmp_path / "p.npz", quiet=True, data=DATA)
+    pool = next(ly for ly in read_workload(tmp_path / "p.npz").meta["layers"] if ly["name"] == "pool")
+    assert (pool["kernel"], pool["stride"], pool["out_shape"]) == (3, 2, [3, 2, 2])
+    assert summary["quantised"]["fixed_t"]["4"] == pytest.approx(summary["float"]["fixed_t"]["4"], abs=0.1)
 
 
 def test_a_checkpoint_of_an_edited_file_is_refused_and_of_the_same_layers_resumes(tmp_path):

@@ -383,6 +383,30 @@ def maxpool_backward(grad: np.ndarray, cache: tuple, ws: Workspace | None = None
     return dx
 
 
+def strided_maxpool_forward(x: np.ndarray, kernel: int, stride: int) -> tuple[np.ndarray, tuple]:
+    """Spike max-pooling of k x k windows every ``stride`` over [..., H, W, C] (overlapping when stride < kernel,
+    ``(H - k) // stride + 1`` rows as the workload's max-pool); the first maximal input of each window is kept."""
+    *lead, h, w, c = x.shape
+    frames = x.reshape(-1, h, w, c)
+    win = np.lib.stride_tricks.sliding_window_view(frames, (kernel, kernel), axis=(1, 2))[:, ::stride, ::stride]
+    win = win.reshape(win.shape[:4] + (kernel * kernel,))  # [n, ho, wo, c, k*k]
+    arg = win.argmax(axis=-1)
+    out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+    return out.reshape(tuple(lead) + out.shape[1:]), ("strided", arg, x.shape, kernel, stride)
+
+
+def strided_maxpool_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
+    """Route each pooled gradient to the first maximal input of its window; overlapping windows add up."""
+    _, arg, shape, kernel, stride = cache
+    *lead, h, w, c = shape
+    n, ho, wo, _ = arg.shape
+    ni, i, j, ci = np.meshgrid(np.arange(n), np.arange(ho), np.arange(wo), np.arange(c), indexing="ij")
+    rows, cols = stride * i + arg // kernel, stride * j + arg % kernel
+    dx = np.zeros(n * h * w * c, dtype=grad.dtype)
+    np.add.at(dx, ((ni * h + rows) * w + cols) * c + ci, grad.reshape(arg.shape))
+    return dx.reshape(shape)
+
+
 def avgpool_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
     """Global average over H, W of [..., H, W, C] -> [..., C]."""
     return x.mean(axis=(-3, -2)), x.shape

@@ -55,12 +55,6 @@ def network_file(model: str) -> NetworkSpec:
                                 "it with a conv (an MLP on flattened images is not among what it trains)",
                                 "start the network with a conv, or build it as a statistical workload (satasim "
                                 "workload build --network) or train it elsewhere and import it (NIR)")
-        if layer["type"] == "maxpool" and layer["stride"] != layer["kernel"]:
-            raise TrainError.at(spec.source, f"layers[{spec.file_index.get(layer['name'], index)}] "
-                                f"({layer['name']}).stride", f"is {layer['stride']} with kernel {layer['kernel']}; the "
-                                "trainer's max-pool takes windows that tile the map (stride = kernel)",
-                                f"write stride: {layer['kernel']} (or leave it out), or train the network elsewhere "
-                                "and import it (NIR)")
     return spec
 
 

@@ -110,7 +110,11 @@ class Network:
                                   if layer.get("spiking", True) else (cur, None))
                 caches[name] = (lin_cache, bn_cache, lif_cache)
             elif kind == "maxpool":
-                out, caches[name] = L.maxpool_forward(src, layer["kernel"], ws=ws, keys=((name, "out"), (name, "arg")))
+                if layer.get("stride", layer["kernel"]) != layer["kernel"]:  # a network file's overlapping pool
+                    out, caches[name] = L.strided_maxpool_forward(src, layer["kernel"], layer["stride"])
+                else:
+                    out, caches[name] = L.maxpool_forward(src, layer["kernel"], ws=ws,
+                                                          keys=((name, "out"), (name, "arg")))
             elif kind == "avgpool":
                 out, caches[name] = L.avgpool_forward(src)
             elif kind == "flatten":
@@ -201,7 +205,10 @@ class Network:
                 grads[name].update(w=dw, b=db)
                 push(src, dx)
             elif kind == "maxpool":
-                push(src, L.maxpool_backward(g, caches[name], ws=self._ws, key=(name, "dx")))
+                cache = caches[name]
+                strided = isinstance(cache[0], str) and cache[0] == "strided"
+                push(src, L.strided_maxpool_backward(g, cache) if strided else
+                     L.maxpool_backward(g, cache, ws=self._ws, key=(name, "dx")))
             elif kind == "avgpool":
                 push(src, L.avgpool_backward(g, caches[name]))
             elif kind == "flatten":
