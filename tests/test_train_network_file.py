@@ -129,18 +129,66 @@ def test_a_file_that_does_not_fit_the_data_is_refused_naming_its_field(tmp_path,
     assert not (tmp_path / "x.npz").exists()
 
 
-def test_an_mlp_on_images_is_refused_before_any_data_is_read(tmp_path, capsys):
-    """A file that flattens the image first (valid for workload build) crashed the trainer with a numpy traceback
-    in its first step; it is now one line naming the layer, before the data (here a folder that does not exist)."""
-    model = _write(tmp_path, "name: mlp\ninput_shape: [1, 12, 12]\nnum_classes: 4\nlayers:\n"
-                   "  - {name: flat, type: flatten}\n  - {name: fc1, type: linear, out_features: 16}\n"
-                   "  - {name: out, type: output}\n", "mlp.yaml")
+MLP_FILE = """name: mlp
+input_shape: [1, 12, 12]
+num_classes: 4
+layers:
+  - {name: flat, type: flatten}
+  - {name: fc1, type: linear, out_features: 64}
+  - {name: fc2, type: linear, out_features: 32}
+  - {name: out, type: output}
+"""
+
+
+def test_an_mlp_on_images_trains_with_the_image_read_once(tmp_path):
+    """A file that flattens the image first (valid for workload build) crashed the trainer in its first step. The
+    flattened image is static, as a first conv's input: its linear layer's current is computed once per image,
+    and the export folds the input normalisation and the input shift into it, so the int8 network scores as the
+    float one (it would not, were the pixels' channels or scale mixed up)."""
+    from test_train_gradients import central_difference
+
+    from satasim_atsn.train.losses import loss_and_grad
+    from satasim_atsn.train.network import Network
+
+    model = _write(tmp_path, MLP_FILE, "mlp.yaml")
+    summary = train_model(_config(model, epochs=5, width=1.0), tmp_path / "m.npz", quiet=True,
+                          data=(synthetic("train", 256), synthetic("test", 64)))
+    workload = read_workload(tmp_path / "m.npz")
+    assert [ly["type"] for ly in workload.meta["layers"]] == ["flatten", "linear", "linear", "output"]
+    assert workload.meta["quant"]["input_shift"] >= 0 and workload.meta["input_encoding"] == "direct"
+    floated, quantised = summary["float"]["fixed_t"]["4"], summary["quantised"]["fixed_t"]["4"]
+    assert floated > 0.5 and abs(quantised - floated) <= 0.05, (floated, quantised)
+    spec = build_spec(model, [1, 12, 12], 4, "membrane", 0.25)
+    net = Network(spec, 3, seed=1, smooth_spikes=True)
+    for p in net.params.values():
+        for k in p:
+            p[k] = p[k].astype(np.float64)
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((2, 12, 12, 1)), np.array([0, 3])
+
+    def loss():
+        return loss_and_grad(net.forward(x, training=True), y, "imp", "membrane")[0]
+
+    grads = net.backward(loss_and_grad(net.forward(x, training=True), y, "imp", "membrane")[1])
+    for key in ("w", "b", "gamma"):
+        param = net.params["fc1"][key]
+        for flat in rng.choice(param.size, size=4, replace=False):
+            i = np.unravel_index(flat, param.shape)
+            numeric = central_difference(param, i, loss)
+            assert abs(grads["fc1"][key][i] - numeric) <= 1e-4 * max(1.0, abs(numeric)), (key, i)
+
+
+def test_an_output_layer_on_the_image_is_refused_before_any_data_is_read(tmp_path, capsys):
+    """The trainer reads the image with a conv or a spiking linear layer; an output layer on the flattened image
+    (a one-layer classifier) is one line naming the layer, before the data (a folder that does not exist)."""
+    model = _write(tmp_path, "name: lin\ninput_shape: [1, 12, 12]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: flat, type: flatten}\n  - {name: out, type: output}\n", "lin.yaml")
     with pytest.raises(SystemExit) as stop:
         main(["train", "--model", model, "--dataset", "imagefolder", "--data-dir", str(tmp_path / "nowhere"),
               "-o", str(tmp_path / "m.npz")])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and len(err.strip().splitlines()) == 1 and "nowhere" not in err
-    assert f"{model}: layers[0] (flat): a flatten layer reads the input, and the trainer reads it with a conv" in err
+    assert f"{model}: layers[1] (out): an output layer reads the input, and the trainer reads it with a conv" in err
     assert not list(tmp_path.glob("m.npz*"))
 
 

@@ -92,7 +92,7 @@ def export_network(net: Network, *, name: str, dataset: str, num_classes: int, i
             if short not in plan.shortcut_of:
                 out["shortcut_gain"] = max(int(np.rint(1.0 / scales[0])), 1)
         elif kind in ("output", "linear"):
-            _export_dense(net, plan, layer, out, arrays, num_classes)
+            input_shift = _export_dense(net, plan, layer, out, arrays, num_classes, (mean, std, input_shift))
         layers_out.append(out)
     meta = {
         "name": name,
@@ -176,13 +176,7 @@ def _export_conv(net: Network, plan: _ExportPlan, index: int, layer: dict, out: 
         scales = plan.join_scale[plan.shortcut_of[lname]["name"]]
         arrays[f"w/{lname}"] = _quantise(w, scales)
     elif index == 0 and net.direct_input:
-        scales = _channel_scales(w)
-        pre = 1.0 / scales
-        while np.rint(pre / 2**input_shift).max() > VTH_MAX_FIRST:
-            input_shift += 1
-        arrays[f"w/{lname}"] = _quantise(w, scales)
-        arrays[f"b/{lname}"] = _int32(b / scales)
-        arrays[f"vth/{lname}"] = np.maximum(_int32(pre / 2**input_shift * net.vth), 1)
+        input_shift = _export_first(net, lname, w, b, arrays, input_shift)
     else:
         scales = _channel_scales(w, plan.vth_floor)
         arrays[f"w/{lname}"] = _quantise(w, scales)
@@ -192,12 +186,34 @@ def _export_conv(net: Network, plan: _ExportPlan, index: int, layer: dict, out: 
     return input_shift
 
 
-def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, arrays: dict, num_classes: int) -> None:
-    """A linear or output layer (weights reordered after a flatten, 1/HW folded in after global pooling)."""
+def _export_first(net: Network, lname: str, w: np.ndarray, b: np.ndarray, arrays: dict, input_shift: int) -> int:
+    """The layer reading the direct-encoded image: per-channel scales with no floor, and the input shift that keeps
+    its thresholds within VTH_MAX_FIRST (its current is (W.x + b) >> shift); returns the shift."""
+    scales = _channel_scales(w)
+    pre = 1.0 / scales
+    while np.rint(pre / 2**input_shift).max() > VTH_MAX_FIRST:
+        input_shift += 1
+    arrays[f"w/{lname}"] = _quantise(w, scales)
+    arrays[f"b/{lname}"] = _int32(b / scales)
+    arrays[f"vth/{lname}"] = np.maximum(_int32(pre / 2**input_shift * net.vth), 1)
+    return input_shift
+
+
+def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, arrays: dict, num_classes: int,
+                  image: tuple[np.ndarray, np.ndarray, int]) -> int:
+    """A linear or output layer (weights reordered after a flatten, 1/HW folded in after global pooling; a linear
+    layer reading the flattened image gets the input normalisation folded in, as a first conv does); returns the
+    input shift (``image``: the normalisation's mean and std, and the shift so far)."""
     lname, kind = layer["name"], layer["type"]
+    mean, std, input_shift = image
     w, bias = fold_bn(net, lname)  # a hidden linear layer's BN folded in (the output layer has none)
     w = w.T  # [out, in]
     src = plan.by_name.get(layer["inputs"][0], {})
+    reads_image = net.direct_input and src.get("type") == "flatten" and src["inputs"] == ["input"]
+    if reads_image:  # rows in the trainer's [H, W, C] order: channel = row % C
+        channel = np.arange(w.shape[1]) % src["in_shape"][0]
+        bias = bias - (w * (mean / std)[channel][None, :]).sum(axis=1)
+        w = w / (255.0 * std[channel])[None, :]
     if src.get("type") == "flatten":
         c, h, wd = src["in_shape"]
         w = w.reshape(-1, h, wd, c).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
@@ -209,9 +225,13 @@ def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, array
         arrays[f"b/{lname}"] = _int32(bias / scale)
         out["logit_scale"] = scale
         out["out_features"] = num_classes
+    elif reads_image:
+        input_shift = _export_first(net, lname, w, bias, arrays, input_shift)
+        out["spiking"] = True
     else:
         scales = _channel_scales(w, plan.vth_floor)
         arrays[f"w/{lname}"] = _quantise(w, scales)
         arrays[f"b/{lname}"] = _int32(bias / scales)
         arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
         out["spiking"] = bool(layer.get("spiking", True))
+    return input_shift

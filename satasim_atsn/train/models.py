@@ -48,12 +48,16 @@ def network_file(model: str) -> NetworkSpec:
                             f"the network ends in the {last['type']} layer {last['name']!r}, whose spike counts are "
                             "its output; the trainer's losses and exit rules read an output layer",
                             "end the network with one: - {name: fc, type: output}")
+    flattens = {ly["name"] for ly in spec.layers if ly["type"] == "flatten" and ly["inputs"] == ["input"]}
     for index, layer in enumerate(spec.layers):
-        if "input" in layer["inputs"] and layer["type"] != "conv":
+        reads = "input" in layer["inputs"] and layer["type"] not in ("conv", "flatten") or \
+            bool(flattens & set(layer["inputs"])) and (layer["type"] != "linear" or not layer["spiking"])
+        if reads:
             raise TrainError.at(spec.source, f"layers[{spec.file_index.get(layer['name'], index)}] "
-                                f"({layer['name']})", f"a {layer['type']} layer reads the input, and the trainer reads "
-                                "it with a conv (an MLP on flattened images is not among what it trains)",
-                                "start the network with a conv, or build it as a statistical workload (satasim "
+                                f"({layer['name']})", f"{'an' if layer['type'][0] in 'aeio' else 'a'} {layer['type']} "
+                                "layer reads the input, and the trainer reads "
+                                "it with a conv or a spiking linear layer (after a flatten of the image)",
+                                "start the network with either, or build it as a statistical workload (satasim "
                                 "workload build --network) or train it elsewhere and import it (NIR)")
     return spec
 

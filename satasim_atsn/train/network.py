@@ -48,6 +48,9 @@ class Network:
                     self.params[name].update(gamma=np.ones(out, F32), beta=np.zeros(out, F32))
                     self.running[name] = {"mean": np.zeros(out, F32), "var": np.ones(out, F32)}
         self._caches: dict[str, tuple] = {}
+        #: flatten layers of the direct-encoded image (an MLP on images): static, read by a static linear layer
+        self._image_flattens = {ly["name"] for ly in spec if ly["type"] == "flatten" and ly["inputs"] == ["input"]
+                                and direct_input}
         # buffers reused by training steps (the caches of a step point into them until the next forward);
         # reuse_buffers=False allocates afresh as before (tests compare the two, bit for bit)
         self._ws = L.Workspace() if reuse_buffers else None
@@ -102,11 +105,14 @@ class Network:
                 caches[name] = (conv_cache, bn_cache, lif_cache, static)
             elif kind == "linear":
                 p = self.params[name]
+                # a direct image flattened (an MLP on images): its current is the same at every t, as a first conv's
+                static = self.direct_input and src_name in self._image_flattens
                 cur, lin_cache = L.linear_forward(src, p["w"], p["b"])
                 bn_cache = None
                 if "gamma" in p:  # tdBN over time, batch and features, as after a conv
                     cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training)
-                out, lif_cache = (L.lif_forward(cur, T, tau=self.tau, vth=self.vth, smooth=self.smooth_spikes)
+                out, lif_cache = (L.lif_forward(cur, T, static=static, tau=self.tau, vth=self.vth,
+                                                smooth=self.smooth_spikes)
                                   if layer.get("spiking", True) else (cur, None))
                 caches[name] = (lin_cache, bn_cache, lif_cache)
             elif kind == "maxpool":
@@ -117,8 +123,8 @@ class Network:
                                                           keys=((name, "out"), (name, "arg")))
             elif kind == "avgpool":
                 out, caches[name] = L.avgpool_forward(src)
-            elif kind == "flatten":
-                out = src.reshape(src.shape[:2] + (-1,))
+            elif kind == "flatten":  # a static image has no time axis: [B, H, W, C] -> [B, H*W*C]
+                out = src.reshape(src.shape[:1 if name in self._image_flattens else 2] + (-1,))
                 caches[name] = src.shape
             elif kind == "add":
                 cur = src + outs[layer["inputs"][1]]
