@@ -4,8 +4,8 @@ the methods.
 A model is a list of layer dicts in the workload's vocabulary (``satasim_atsn/workload/format.py``)
 plus trainer-only keys (``bn``). Shapes are filled in by :func:`build_spec`, which also rejects
 inputs a model cannot take. A network file (docs/networks.md) is trained as written: its layers up to its
-output layer, every conv followed by batch norm as in the built-in models; the method sets the output layer's
-mode.
+output layer, every conv (and hidden linear layer) followed by batch norm as in the built-in models; the method
+sets the output layer's mode.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def unknown_model(model: str) -> TrainError:
 def network_file(model: str) -> NetworkSpec:
     """The network file ``--model`` names, read and checked (WorkloadError naming the file, layer and field), and
     refused if it has no output layer (the trainer's methods train a classifier in one) or reads the input with
-    anything but a conv (the trainer's static-image path is a conv's)."""
+    anything but a conv or a spiking linear layer after a flatten of it (the trainer's static-input paths)."""
     spec = load_network(expand_home(model))
     if not spec.has_output:
         last = spec.layers[-1]
@@ -50,8 +50,8 @@ def network_file(model: str) -> NetworkSpec:
                             "end the network with one: - {name: fc, type: output}")
     flattens = {ly["name"] for ly in spec.layers if ly["type"] == "flatten" and ly["inputs"] == ["input"]}
     for index, layer in enumerate(spec.layers):
-        reads = "input" in layer["inputs"] and layer["type"] not in ("conv", "flatten") or \
-            bool(flattens & set(layer["inputs"])) and (layer["type"] != "linear" or not layer["spiking"])
+        reads = (("input" in layer["inputs"] and layer["type"] not in ("conv", "flatten"))
+                 or (bool(flattens & set(layer["inputs"])) and (layer["type"] != "linear" or not layer["spiking"])))
         if reads:
             raise TrainError.at(spec.source, f"layers[{spec.file_index.get(layer['name'], index)}] "
                                 f"({layer['name']})", f"{'an' if layer['type'][0] in 'aeio' else 'a'} {layer['type']} "
