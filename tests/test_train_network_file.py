@@ -145,10 +145,7 @@ def test_an_mlp_on_images_trains_with_the_image_read_once(tmp_path):
     flattened image is static, as a first conv's input: its linear layer's current is computed once per image,
     and the export folds the input normalisation and the input shift into it, so the int8 network scores as the
     float one (it would not, were the pixels' channels or scale mixed up)."""
-    from test_train_gradients import central_difference
 
-    from satasim_atsn.train.losses import loss_and_grad
-    from satasim_atsn.train.network import Network
 
     model = _write(tmp_path, MLP_FILE, "mlp.yaml")
     summary = train_model(_config(model, epochs=5, width=1.0), tmp_path / "m.npz", quiet=True,
@@ -158,24 +155,36 @@ def test_an_mlp_on_images_trains_with_the_image_read_once(tmp_path):
     assert workload.meta["quant"]["input_shift"] >= 0 and workload.meta["input_encoding"] == "direct"
     floated, quantised = summary["float"]["fixed_t"]["4"], summary["quantised"]["fixed_t"]["4"]
     assert floated > 0.5 and abs(quantised - floated) <= 0.05, (floated, quantised)
-    spec = build_spec(model, [1, 12, 12], 4, "membrane", 0.25)
+    rng = np.random.default_rng(5)
+    _assert_stbp_gradients(build_spec(model, [1, 12, 12], 4, "membrane", 0.25),
+                           rng.standard_normal((2, 12, 12, 1)), np.array([0, 3]), "fc1", ("w", "b", "gamma"), rng)
+
+
+def _assert_stbp_gradients(spec: list[dict], x: np.ndarray, y: np.ndarray, layer: str, keys: tuple[str, ...],
+                           rng: np.random.Generator):
+    """STBP gradients of ``layer``'s parameters ``keys`` against central differences (the smooth surrogate,
+    float64), at four entries of each; returns the network."""
+    from test_train_gradients import central_difference
+
+    from satasim_atsn.train.losses import loss_and_grad
+    from satasim_atsn.train.network import Network
+
     net = Network(spec, 3, seed=1, smooth_spikes=True)
     for p in net.params.values():
         for k in p:
             p[k] = p[k].astype(np.float64)
-    rng = np.random.default_rng(5)
-    x, y = rng.standard_normal((2, 12, 12, 1)), np.array([0, 3])
 
     def loss():
         return loss_and_grad(net.forward(x, training=True), y, "imp", "membrane")[0]
 
     grads = net.backward(loss_and_grad(net.forward(x, training=True), y, "imp", "membrane")[1])
-    for key in ("w", "b", "gamma"):
-        param = net.params["fc1"][key]
-        for flat in rng.choice(param.size, size=4, replace=False):
+    for key in keys:
+        param = net.params[layer][key]
+        for flat in rng.choice(param.size, size=min(4, param.size), replace=False):
             i = np.unravel_index(flat, param.shape)
             numeric = central_difference(param, i, loss)
-            assert abs(grads["fc1"][key][i] - numeric) <= 1e-4 * max(1.0, abs(numeric)), (key, i)
+            assert abs(grads[layer][key][i] - numeric) <= 1e-4 * max(1.0, abs(numeric)), (key, i)
+    return net
 
 
 def test_an_output_layer_on_the_image_is_refused_before_any_data_is_read(tmp_path, capsys):
@@ -285,31 +294,14 @@ def test_a_hidden_linear_layer_has_batch_norm_with_exact_gradients(tmp_path):
     """A hidden linear layer of a file started nearly silent (binary inputs give currents far below V_th with no
     BN after it), so networks with one barely trained; it now has tdBN as convs do. STBP through it against
     central differences (the smooth surrogate, float64)."""
-    from test_train_gradients import central_difference
 
-    from satasim_atsn.train.losses import loss_and_grad
-    from satasim_atsn.train.network import Network
 
     spec = build_spec(_write(tmp_path, HIDDEN_LINEAR_FILE, "h.yaml"), [2, 8, 8], 3, "membrane", 1.0)
     assert [ly.get("bn", False) for ly in spec] == [True, False, True, False]
-    net = Network(spec, 3, seed=1, smooth_spikes=True)
-    assert set(net.params["fc1"]) == {"w", "b", "gamma", "beta"}
-    for p in net.params.values():
-        for k in p:
-            p[k] = p[k].astype(np.float64)
     rng = np.random.default_rng(7)
-    x, y = rng.standard_normal((2, 8, 8, 2)), np.array([0, 2])
-
-    def loss():
-        return loss_and_grad(net.forward(x, training=True), y, "imp", "membrane")[0]
-
-    grads = net.backward(loss_and_grad(net.forward(x, training=True), y, "imp", "membrane")[1])
-    for key in ("w", "b", "gamma", "beta"):
-        param = net.params["fc1"][key]
-        for flat in rng.choice(param.size, size=min(4, param.size), replace=False):
-            i = np.unravel_index(flat, param.shape)
-            numeric = central_difference(param, i, loss)
-            assert abs(grads["fc1"][key][i] - numeric) <= 1e-4 * max(1.0, abs(numeric)), (key, i)
+    net = _assert_stbp_gradients(spec, rng.standard_normal((2, 8, 8, 2)), np.array([0, 2]), "fc1",
+                                 ("w", "b", "gamma", "beta"), rng)
+    assert set(net.params["fc1"]) == {"w", "b", "gamma", "beta"}
 
 
 def test_the_export_folds_a_hidden_linear_layers_batch_norm():
