@@ -104,23 +104,9 @@ class Network:
                         out = np.broadcast_to(cur, (T,) + cur.shape) if static else cur
                 caches[name] = (conv_cache, bn_cache, lif_cache, static)
             elif kind == "linear":
-                p = self.params[name]
-                # a direct image flattened (an MLP on images): its current is the same at every t, as a first conv's
-                static = self.direct_input and src_name in self._image_flattens
-                cur, lin_cache = L.linear_forward(src, p["w"], p["b"])
-                bn_cache = None
-                if "gamma" in p:  # tdBN over time, batch and features, as after a conv
-                    cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training)
-                out, lif_cache = (L.lif_forward(cur, T, static=static, tau=self.tau, vth=self.vth,
-                                                smooth=self.smooth_spikes)
-                                  if layer.get("spiking", True) else (cur, None))
-                caches[name] = (lin_cache, bn_cache, lif_cache)
+                out, caches[name] = self._linear_forward(layer, src, training)
             elif kind == "maxpool":
-                if layer.get("stride", layer["kernel"]) != layer["kernel"]:  # a network file's overlapping pool
-                    out, caches[name] = L.strided_maxpool_forward(src, layer["kernel"], layer["stride"])
-                else:
-                    out, caches[name] = L.maxpool_forward(src, layer["kernel"], ws=ws,
-                                                          keys=((name, "out"), (name, "arg")))
+                out, caches[name] = self._maxpool_forward(layer, src, ws)
             elif kind == "avgpool":
                 out, caches[name] = L.avgpool_forward(src)
             elif kind == "flatten":  # a static image has no time axis: [B, H, W, C] -> [B, H*W*C]
@@ -145,6 +131,28 @@ class Network:
             outs[name] = out
         self._caches = caches if training else {}
         return outs[self.spec[-1]["name"]]
+
+    def _linear_forward(self, layer: dict, src: np.ndarray, training: bool) -> tuple[np.ndarray, tuple]:
+        """A linear layer: its current, tdBN (a network file's hidden layer), LIF; (spikes or current, cache)."""
+        name, p = layer["name"], self.params[layer["name"]]
+        # a direct image flattened (an MLP on images): its current is the same at every t, as a first conv's
+        static = self.direct_input and layer["inputs"][0] in self._image_flattens
+        cur, lin_cache = L.linear_forward(src, p["w"], p["b"])
+        bn_cache = None
+        if "gamma" in p:  # tdBN over time, batch and features, as after a conv
+            cur, bn_cache = L.bn_forward(cur, p["gamma"], p["beta"], self.running[name], training)
+        out, lif_cache = (L.lif_forward(cur, self.timesteps, static=static, tau=self.tau, vth=self.vth,
+                                        smooth=self.smooth_spikes)
+                          if layer.get("spiking", True) else (cur, None))
+        return out, (lin_cache, bn_cache, lif_cache)
+
+    @staticmethod
+    def _maxpool_forward(layer: dict, src: np.ndarray, ws: L.Workspace | None) -> tuple[np.ndarray, tuple]:
+        """A spike max-pool: the tiling kernels (stride = kernel), or a network file's overlapping windows."""
+        name, kernel = layer["name"], layer["kernel"]
+        if layer.get("stride", kernel) != kernel:
+            return L.strided_maxpool_forward(src, kernel, layer["stride"])
+        return L.maxpool_forward(src, kernel, ws=ws, keys=((name, "out"), (name, "arg")))
 
     def _last_use(self) -> dict[str, int]:
         """Index of the last layer reading each output (the final layer's own output: never dropped)."""
