@@ -84,8 +84,8 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
             rows, stats = run_study(study, out_dir, jobs=jobs, resume=resume, force=force, scheduler=scheduler,
                                     quiet=quiet)
             args = ["sweep", study_path, "-o", out_dir]
-            sweep_report(study, rows, out_dir, command_line(args), stats)
-    notes = point_notes(study, rows)
+            notes = point_notes(study, rows)  # once, for the report, the terminal and --json
+            sweep_report(study, rows, out_dir, command_line(args), stats, notes)
     if json_path:
         write_json(json_path, study_results(study, out_dir, notes))
     if not quiet:

@@ -55,21 +55,23 @@ def _as_float(value: Any) -> float:
 
 
 def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, command: str,
-                 stats: dict | None = None) -> Document:
+                 stats: dict | None = None, notes: list[tuple[str, list[int]]] | None = None) -> Document:
     """Write report.md/report.html and the PNG plots of a sweep into out_dir.
 
     ``stats`` (this run's computed/reused counts) is accepted for callers but not written: an
-    interrupted and resumed sweep must leave the same bytes as an uninterrupted one."""
+    interrupted and resumed sweep must leave the same bytes as an uninterrupted one. ``notes``: the points'
+    notes (study.point_notes) when the caller has them already."""
     out = Path(out_dir)
     # out gets the report only once all of it is written; the plots an earlier report here showed go unless shown
     # again (--force, or other metrics on --resume)
     with staged_directory(out, Document.figures_in) as stage:
-        doc = _sweep_document(study, rows, stage, command)
+        doc = _sweep_document(study, rows, stage, command, point_notes(study, rows) if notes is None else notes)
         doc.write(stage)
     return doc
 
 
-def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command: str) -> Document:
+def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command: str,
+                    notes: list[tuple[str, list[int]]]) -> Document:
     """The sweep's report, with its plots written into ``out``."""
     fields = study.fields
     headers = [md_text(f) for f in fields]
@@ -90,7 +92,7 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
         + (f", {len(skipped)} skipped (combinations the architecture refuses)" if skipped else ""),
     ])  # run statistics (computed/reused) go to the terminal only: the report is the same however the run went
     ran = sum(1 for r in rows if r["status"] == "ok")
-    for note, indices in point_notes(study, rows):  # what `satasim run` would have printed for those points
+    for note, indices in notes:  # what `satasim run` would have printed for those points
         doc.para(f"**Note** ({point_list(indices, ran)}): {note}.")
     # trade-off plots
     for p_index, plot in enumerate(study.plots):
