@@ -148,8 +148,7 @@ def _export_plan(net: Network, mean: np.ndarray, std: np.ndarray) -> _ExportPlan
             w, b = fold_bn(net, layer["name"])
             if layer["inputs"][0] == "input" and direct:
                 rows_c = np.tile(np.arange(layer["in_shape"][0]), layer["kernel"] ** 2)
-                b = b - (w * (mean[rows_c] / std[rows_c])[:, None]).sum(axis=0)
-                w = w / (255.0 * std[rows_c])[:, None]
+                w, b = _fold_normalisation(w, b, rows_c, mean, std)
             folded[layer["name"]] = (_conv_layout(w, layer), b)
     join_scale: dict[str, np.ndarray] = {}
     for layer in spec:
@@ -186,6 +185,13 @@ def _export_conv(net: Network, plan: _ExportPlan, index: int, layer: dict, out: 
     return input_shift
 
 
+def _fold_normalisation(w: np.ndarray, b: np.ndarray, channel: np.ndarray, mean: np.ndarray,
+                        std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weights [in, out] and bias of the layer reading the uint8 image, with the input normalisation
+    ((x / 255 - mean) / std, per channel; ``channel``: each input row's) folded in."""
+    return w / (255.0 * std[channel])[:, None], b - (w * (mean[channel] / std[channel])[:, None]).sum(axis=0)
+
+
 def _export_first(net: Network, lname: str, w: np.ndarray, b: np.ndarray, arrays: dict, input_shift: int) -> int:
     """The layer reading the direct-encoded image: per-channel scales with no floor, and the input shift that keeps
     its thresholds within VTH_MAX_FIRST (its current is (W.x + b) >> shift); returns the shift."""
@@ -207,13 +213,11 @@ def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, array
     lname, kind = layer["name"], layer["type"]
     mean, std, input_shift = image
     w, bias = fold_bn(net, lname)  # a hidden linear layer's BN folded in (the output layer has none)
-    w = w.T  # [out, in]
     src = plan.by_name.get(layer["inputs"][0], {})
     reads_image = net.direct_input and src.get("type") == "flatten" and src["inputs"] == ["input"]
     if reads_image:  # rows in the trainer's [H, W, C] order: channel = row % C
-        channel = np.arange(w.shape[1]) % src["in_shape"][0]
-        bias = bias - (w * (mean / std)[channel][None, :]).sum(axis=1)
-        w = w / (255.0 * std[channel])[None, :]
+        w, bias = _fold_normalisation(w, bias, np.arange(w.shape[0]) % src["in_shape"][0], mean, std)
+    w = w.T  # [out, in]
     if src.get("type") == "flatten":
         c, h, wd = src["in_shape"]
         w = w.reshape(-1, h, wd, c).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
