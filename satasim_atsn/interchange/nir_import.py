@@ -1,0 +1,1025 @@
+"""NIR (Neuromorphic Intermediate Representation) import and export, with the optional ``nir`` package.
+
+NIR describes a network in continuous time; this module discretises it with forward Euler at a
+step ``dt`` (default 1e-4 s, snnTorch's export convention) and maps it onto the workload format.
+docs/networks.md has the full mapping; in short, per timestep:
+
+- LIF ``tau dv/dt = (v_leak - v) + r I``: ``v <- beta v + g I + l`` with ``beta = 1 - dt/tau``,
+  ``g = dt r / tau``, ``l = dt v_leak / tau``; spike when ``v > v_threshold``, then ``v <- v_reset``
+  (0 is the only reset supported). IF: ``beta = 1``, ``g = dt r``. CubaLIF only with
+  ``tau_syn = dt`` (no synaptic memory), ``g = w_in dt r / tau_mem``. Our integer LIF is the same
+  with ``beta`` as shift-adds (one ``beta`` for the whole network) and floor rounding.
+- Conv2d/Linear/Affine before a neuron: a spiking conv/linear layer, ``g`` folded into the
+  weights; two currents (or a current and spikes, through a Scale for the gain) into one
+  neuron: a residual ``add``.
+- SumPool2d/AvgPool2d followed by an IF/LIF whose threshold lies in [0, one spike's current):
+  spike max-pooling, exactly (the neuron fires iff a window holds a spike and never keeps
+  charge). A global pool (window = map) before Flatten and Affine/Linear: ``avgpool``
+  (AvgPool2d's 1/window folded into the next weights).
+- Affine/Linear -> LI -> Output: the output layer, ``membrane`` mode (eq. 8: same decay as the
+  LIFs, no reset); -> I -> Output or straight -> Output: ``accumulate`` mode (a running sum).
+
+Export writes exactly this mapping with integer-valued parameters (weights, biases and
+thresholds in units of one membrane step), so an exported graph imports back to the same
+integers and the same spikes bit for bit. What a float NIR simulator of an exported graph
+loses: the floor of the shift-add decay and of the first layer's ``>> input_shift``, and the
+saturation of ``vmem_bits`` membranes; ``logit_scale`` lives in the graph's metadata.
+"""
+
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from satasim_atsn.errors import WorkloadError, shown
+from satasim_atsn.interchange.nir_graph import (
+    DEFAULT_DT,
+    INT8_MAX,
+    META_KEY,
+    channel_axis,
+    conv_params,
+    float_array,
+    node_bias,
+    node_error,
+    square_pair,
+    topological_order,
+    unique_name,
+)
+from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
+from satasim_atsn.workload.format import (
+    EXIT_PARAMETERS,
+    POLICY_NAMES,
+    Workload,
+    infer_out_shape,
+    validate,
+)
+
+VTH_MAX = 1024  # as the trainer's exporter: 16-bit membranes keep headroom
+VTH_MAX_FIRST = 8192
+
+
+@dataclass
+class ImportResult:
+    """An imported workload and what the float reference needs to compare against it."""
+
+    workload: Workload
+    spike_nodes: dict[str, str] = field(default_factory=dict)  # workload layer -> NIR node emitting its spikes
+    notes: list[str] = field(default_factory=list)  # approximations made while quantising
+    input_scale: float = 1.0
+    dt: float = DEFAULT_DT
+    decision: str = "state"  # how the float output decides: "state" (LI/I value at T) or "sum" (of outputs)
+
+
+def _per_channel(value, shape: tuple[int, ...], node: str, kind: str, what: str) -> np.ndarray:
+    """A neuron parameter broadcast to ``shape`` and reduced to one value per channel (must be uniform)."""
+    arr = channel_axis(float_array(value), shape)
+    try:
+        full = np.broadcast_to(arr if arr.ndim <= len(shape) else arr.reshape(shape), shape)
+    except ValueError:
+        raise node_error(node, kind, f"{what} has shape {list(arr.shape)}, the layer has {list(shape)}") from None
+    flat = full.reshape(shape[0], -1)
+    if not np.allclose(flat, flat[:, :1], rtol=1e-9, atol=0):
+        raise node_error(node, kind, f"{what} differs within a channel; the workload format has one value per channel")
+    return flat[:, 0].copy()
+
+
+def _int8_exact(w: np.ndarray) -> bool:
+    return bool(np.all(w == np.rint(w)) and np.abs(w).max(initial=0) <= INT8_MAX)
+
+
+def _integral(v: np.ndarray) -> bool:
+    return bool(np.all(np.asarray(v) == np.rint(v)))
+
+
+def _channel_scales(w: np.ndarray, floor: np.ndarray | float = 0.0) -> np.ndarray:
+    """Per-output-channel scales (trainer's rule): max|w| of the channel, at least 1/8 of the layer's, floored."""
+    maxabs = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+    overall = float(maxabs.max()) if maxabs.size else 0.0
+    # floored only against an all-zero layer (a division by zero): an absolute 1e-12 floor zeroed every weight of a
+    # network written in small units (weights x input_scale below ~1e-12)
+    return np.maximum(np.maximum(maxabs, overall / 8.0), np.maximum(floor, np.finfo(np.float64).tiny)) / INT8_MAX
+
+
+def _q8(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(w / scales.reshape((-1,) + (1,) * (w.ndim - 1))), -INT8_MAX, INT8_MAX).astype(np.int8)
+
+
+def _note_zeroed_rows(name: str, w: np.ndarray, wq: np.ndarray, notes: list[str]) -> None:
+    """Note the output channels whose float weights were not all zero but whose int8 weights are: a channel's scale
+    is at least 1/8 of the layer's largest, so a channel far weaker than the rest loses every weight."""
+    had = np.abs(w.reshape(w.shape[0], -1)).max(axis=1) > 0
+    lost = int(np.count_nonzero(had & ~wq.reshape(wq.shape[0], -1).any(axis=1)))
+    if lost:
+        notes.append(f"{name}: {lost} of {w.shape[0]} output channels have all-zero int8 weights (their float "
+                     "weights are below half a step of the layer's int8 grid)")
+
+
+def _i32(v: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(v), -(2**31), 2**31 - 1).astype(np.int32)
+
+
+def _note_grid_limits(lname: str, bias_steps: np.ndarray, theta_steps: np.ndarray, notes: list[str]) -> None:
+    """Say where the integer grid changed a value beyond rounding: a threshold below half a step (raised to 1, so
+    the neuron fires more readily than the graph's) or a bias beyond int32 (clipped)."""
+    raised = int((np.rint(theta_steps) < 1).sum())
+    if raised:
+        notes.append(f"{lname}: {raised} threshold(s) below half an integer step of the layer's scale, stored as 1 "
+                     "step (the neurons fire more readily than the graph's)")
+    clipped = int((np.abs(np.rint(bias_steps)) > 2**31 - 1).sum())
+    if clipped:
+        notes.append(f"{lname}: {clipped} bias(es) beyond the int32 range of the layer's scale, clipped")
+
+
+@dataclass
+class _Value:
+    """What a NIR node's output is in workload terms."""
+
+    kind: str  # spikes | current | pooled | pooled_flat | counts | scaled
+    layer: str = ""  # the workload layer producing it (spikes, counts), or the weighted node (current)
+    shape: tuple = ()
+    data: dict = field(default_factory=dict)
+
+
+def _positive(values: np.ndarray, node: str, kind: str, what: str) -> np.ndarray:
+    """Time constants: positive and finite (tau = 0 divided by zero and printed numpy warnings)."""
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise node_error(node, kind, f"{what} must be positive and finite, got {values.min():g}..{values.max():g}",
+                         listed=False)
+    return values
+
+
+def _neuron_params(node, kind: str, name: str, shape: tuple, dt: float) -> dict:
+    """beta, per-channel gain g, leak current l, threshold theta of a neuron node (errors name the node)."""
+    if kind in ("LIF", "CubaLIF", "IF"):
+        reset = _per_channel(node.v_reset, shape, name, kind, "v_reset")
+        if np.any(reset != 0):
+            raise node_error(name, kind, "v_reset must be 0 (the workload's neurons reset to zero)")
+    if kind == "IF":
+        beta = np.ones(shape[0])
+        gain = dt * _per_channel(node.r, shape, name, kind, "r")
+        leak = np.zeros(shape[0])
+    elif kind in ("LIF", "LI"):
+        tau = _positive(_per_channel(node.tau, shape, name, kind, "tau"), name, kind, "tau")
+        beta = 1.0 - dt / tau
+        gain = dt * _per_channel(node.r, shape, name, kind, "r") / tau
+        leak = dt * _per_channel(node.v_leak, shape, name, kind, "v_leak") / tau
+    elif kind == "CubaLIF":
+        tau_syn = _positive(_per_channel(node.tau_syn, shape, name, kind, "tau_syn"), name, kind, "tau_syn")
+        if not np.allclose(tau_syn, dt, rtol=1e-6):
+            raise node_error(name, kind, f"tau_syn {tau_syn[0]:g} != dt {dt:g}: the workload's neurons have no "
+                             "synaptic current state (only tau_syn = dt, a synapse without memory, maps)", listed=True)
+        tau = _positive(_per_channel(node.tau_mem, shape, name, kind, "tau_mem"), name, kind, "tau_mem")
+        beta = 1.0 - dt / tau
+        gain = (_per_channel(node.w_in, shape, name, kind, "w_in") * dt
+                * _per_channel(node.r, shape, name, kind, "r") / tau)
+        leak = dt * _per_channel(node.v_leak, shape, name, kind, "v_leak") / tau
+    elif kind == "I":
+        beta = np.ones(shape[0])
+        gain = dt * _per_channel(node.r, shape, name, kind, "r")
+        leak = np.zeros(shape[0])
+    else:
+        raise node_error(name, kind, "is not a neuron")
+    if np.any(beta < 0) or np.any(beta > 1) or not np.allclose(beta, beta[0], rtol=0, atol=1e-12):
+        field_name = "tau_mem" if kind == "CubaLIF" else "tau"
+        # below, not up to: a --dt equal to tau gives decay 0, which decay_shifts refuses in turn
+        fix = (f"give a --dt (seconds) below the smallest {field_name}, {dt / (1.0 - beta.min()):g}"
+               if np.any(beta < 0) else f"give every channel one {field_name}" if not np.any(beta > 1)
+               else f"give positive {field_name} and --dt")
+        raise node_error(name, kind, f"decay 1 - dt/tau = {beta.min():g}..{beta.max():g} must be one value in [0, 1]; "
+                         f"{fix}")
+    theta = (_per_channel(node.v_threshold, shape, name, kind, "v_threshold")
+             if kind in ("LIF", "CubaLIF", "IF") else None)
+    return {"beta": float(beta[0]), "gain": gain, "leak": leak, "theta": theta}
+
+
+def _graph_meta(graph) -> dict:
+    raw = (graph.metadata or {}).get(META_KEY) if isinstance(graph.metadata, dict) else None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf8")
+    try:
+        meta = json.loads(raw) if isinstance(raw, str) else {}
+    except json.JSONDecodeError:
+        meta = {}
+    return meta if isinstance(meta, dict) and meta.get("format") == "satasim-nir" else {}
+
+
+META_NUMBERS = ("dt", "input_scale", "logit_scale")  # positive, finite
+META_INTS = {"timesteps": (1, 1024), "vmem_bits": (8, 32), "output_vmem_bits": (8, 64)}  # the workload format's
+MAX_DECAY_SHIFT = 31
+
+
+def _checked_meta(meta: dict, where: str) -> dict:
+    """The graph's ``satasim`` metadata with every field an import reads checked (a file may have been edited)."""
+    def bad(key: str, problem: str) -> WorkloadError:
+        return WorkloadError.at(where, f'metadata["{META_KEY}"].{key}', problem,
+                                "re-export the graph with `satasim workload export`, or remove the field")
+    for key in META_NUMBERS:
+        value = meta.get(key)
+        if key in meta and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                and math.isfinite(value) and value > 0):
+            raise bad(key, f"must be a positive number, got {shown(value)}")
+    for key, (low, high) in META_INTS.items():
+        value = meta.get(key)
+        if key in meta and not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+            raise bad(key, f"must be an integer in {low}..{high}, got {shown(value)}")
+    order = meta.get("layer_order", [])
+    if not (isinstance(order, list) and all(isinstance(n, str) for n in order)):
+        raise bad("layer_order", f"must be a list of node names, got {shown(order)}")
+    shifts = meta.get("decay_shifts", [0])
+    if not (isinstance(shifts, list) and shifts and all(isinstance(k, int) and not isinstance(k, bool)
+                                                        and 0 <= k <= MAX_DECAY_SHIFT for k in shifts)):
+        raise bad("decay_shifts", f"must be a list of shifts in 0..{MAX_DECAY_SHIFT}, got {shown(shifts)}")
+    policy = meta.get("exit_policy", {})
+    if not isinstance(policy, dict) or any(k not in EXIT_PARAMETERS + ("default",) for k in policy) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in policy.items() if k != "default"):
+        raise bad("exit_policy", f"must map {', '.join(EXIT_PARAMETERS)} to numbers (and default to the training's "
+                  f"policy name), got {shown(policy)}")
+    if not isinstance(policy.get("default", "atsn"), str) or policy.get("default", "atsn") not in POLICY_NAMES:
+        raise bad("exit_policy.default", f"must be a policy name ({', '.join(POLICY_NAMES)}), got "
+                  f"{shown(policy['default'])}")
+    return meta
+
+
+def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: int | None = None,
+               input_scale: float | None = None, dt: float | None = None, name: str = "imported",
+               dataset: str = "unknown", source: str = "<nir>") -> ImportResult:
+    """Map a NIR graph onto an integer workload embedding inputs ``x`` (uint8 images or 0/1 spike frames)."""
+    meta = _checked_meta(_graph_meta(graph), source)
+    _check_nodes(graph)
+    dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
+    x = np.asarray(x)
+    frames = x.ndim == 5
+    if frames and input_scale is not None:  # it scales pixels; frames are 0/1 spikes fed as they are
+        raise WorkloadError.at(None, "--input-scale", "applies to image inputs, and these are 0/1 spike frames "
+                               "(fed to the first layer as spikes)", "drop --input-scale")
+    input_scale = float(input_scale if input_scale is not None else meta.get("input_scale", 1.0 / 255.0))
+    if frames and timesteps is not None and int(timesteps) != int(x.shape[1]):
+        raise WorkloadError.at(None, "--timesteps", f"is {timesteps} but the spike-frame inputs have T = "
+                               f"{x.shape[1]} frames", "drop --timesteps (frames set T)")
+    T = int(x.shape[1]) if frames else int(timesteps or meta.get("timesteps") or 0)
+    if T < 1 and frames:
+        raise WorkloadError.at(None, "--inputs", "the spike frames have T = 0 timesteps",
+                               "give [N, T, C, H, W], T >= 1")
+    if T < 1:
+        raise WorkloadError.at(None, "--timesteps", "missing", "give the number of timesteps for image inputs")
+    if T > 1024:  # the workload format's limit (meta.timesteps), named by what set it
+        raise WorkloadError.at(None, "--inputs" if frames else "--timesteps", f"gives T = {T} timesteps; a "
+                               "workload holds 1..1024", "use fewer frames per image" if frames else "lower it")
+    imp = _GraphImport(graph, meta, dt, input_scale, frames)
+    in_shape = imp.map_nodes(x)
+    if len(in_shape) == 1:
+        in_shape, x = _flat_images(imp, x, in_shape, frames)
+    shifts = imp.decay_shifts()
+    spike_counts = imp.state["output_mode"] == "spike_count"  # no output layer: the last layer's counts
+    num_classes = int(imp.state["classes"]) if spike_counts else int(imp.layers[-1]["out_features"])
+    workload_meta = {
+        "name": name,
+        "kind": "imported",
+        "dataset": dataset,
+        "num_classes": num_classes,
+        "input_shape": list(in_shape),
+        "timesteps": T,
+        "input_encoding": "spike_frames" if frames else "direct",
+        "neuron": {"model": "lif", "tau": shifts_to_tau(shifts), "decay_shifts": list(shifts), "reset": "zero"},
+        "quant": {"weight_bits": 8, "vmem_bits": int(meta.get("vmem_bits", 16)),
+                  "output_vmem_bits": int(meta.get("output_vmem_bits", 32)), "input_shift": imp.state["input_shift"]},
+        "layers": imp.layers,
+        "exit_policy": meta.get("exit_policy") or {"cl_init": 0.999, "tau_cl": 0.999, "theta": 0.1},
+        "provenance": {"imported_from": Path(source).name, "format": "NIR", "dt": dt,
+                       "input_scale": input_scale, "approximations": imp.notes},
+    }
+    if not spike_counts:
+        imp.layers[-1]["output_mode"] = imp.state["output_mode"]
+    _embed_inputs(imp.arrays, workload_meta, x, y, frames, in_shape)
+    from satasim_atsn.workload.network_file import shaped_layers
+
+    workload_meta["layers"] = shaped_layers(imp.layers, list(in_shape), num_classes, source)
+    wl = validate(Workload(meta=workload_meta, arrays=imp.arrays, source=source))
+    return ImportResult(workload=wl, spike_nodes=imp.spike_nodes, notes=imp.notes, input_scale=input_scale, dt=dt,
+                        decision=imp.state["decision"])
+
+
+def _flat_images(imp: _GraphImport, x: np.ndarray, in_shape: tuple,
+                 frames: bool = False) -> tuple[tuple[int, ...], np.ndarray]:
+    """Flat inputs (uint8 [N, features] or frames [N, T, features, 1, 1]) as the format's maps [features, 1, 1],
+    read through a flatten (the format's MLP: a flatten of the input, then the weighted layer that reads it)."""
+    name = "input_flatten"
+    while name in imp.taken:
+        name += "_"
+    imp.taken.add(name)
+    for ly in imp.layers:
+        ly["inputs"] = [name if src == "input" else src for src in ly["inputs"]]
+    imp.layers.insert(0, {"name": name, "type": "flatten", "inputs": ["input"]})
+    shape = (int(in_shape[0]), 1, 1)
+    return shape, x.reshape(*x.shape[: 2 if frames else 1], *shape)
+
+
+def _embed_inputs(arrays: dict, workload_meta: dict, x: np.ndarray, y: np.ndarray | None, frames: bool,
+                  in_shape: tuple) -> None:
+    """The inputs (packed spike frames, or uint8 images) and labels as the workload's ``x``/``y`` arrays."""
+    if frames:
+        workload_meta["input_width"] = int(in_shape[-1])
+        arrays["x"] = np.packbits(np.asarray(x, dtype=np.uint8), axis=-1)
+    else:
+        if x.dtype != np.uint8:
+            raise WorkloadError.at(None, "--inputs", f"x has dtype {x.dtype}", "images must be uint8 [N, C, H, W] "
+                                   "(float = uint8 x --input-scale) or 0/1 spike frames [N, T, C, H, W]")
+        arrays["x"] = np.ascontiguousarray(x)
+    if y is not None:
+        labels = np.asarray(y, dtype=np.int64).reshape(-1)
+        classes = int(workload_meta["num_classes"])
+        if labels.size and (labels.min() < 0 or labels.max() >= classes):
+            raise WorkloadError.at(None, "--inputs", f"y holds labels {labels.min()}..{labels.max()}, the graph's "
+                                   f"Output has {classes} classes", f"give labels in 0..{classes - 1}")
+        arrays["y"] = labels
+
+
+_NODE_KINDS = ("Input", "Output", "Conv2d", "Linear", "Affine", "LIF", "IF", "CubaLIF", "LI", "I",
+               "SumPool2d", "AvgPool2d", "Flatten", "Scale")
+
+
+class _GraphImport:
+    """One NIR import under way: the graph's nodes and edges, what each node's output is, the layers made so far."""
+
+    def __init__(self, graph, meta: dict, dt: float, input_scale: float, frames: bool) -> None:
+        self.meta, self.dt, self.input_scale, self.frames = meta, dt, input_scale, frames
+        self.nodes = dict(graph.nodes)
+        self.kinds = {n: type(node).__name__ for n, node in self.nodes.items()}  # supported: _check_nodes
+        self.preds: dict[str, list[str]] = {n: [] for n in self.nodes}
+        self.succs: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for a, b in graph.edges:
+            if a not in self.nodes or b not in self.nodes:
+                raise WorkloadError(f"edge ({a!r}, {b!r}) names a node that is not in the graph; the NIR file is "
+                                    "corrupt")
+            self.preds[b].append(a)
+            self.succs[a].append(b)
+        self.values: dict[str, _Value] = {}
+        self.layers: list[dict] = []
+        self.arrays: dict[str, np.ndarray] = {}
+        self.spike_nodes: dict[str, str] = {}
+        self.notes: list[str] = []
+        self.betas: dict[str, float] = {}
+        self.consumers = {n: len(self.succs[n]) for n in self.nodes}
+        self.taken = {"input"}
+        self.single_channel = False  # an [H, W] Input read as [1, H, W]
+        self.state = {"first": True, "input_shift": 0, "output_mode": None, "logit_scale": 1.0, "decision": "state"}
+
+    def map_nodes(self, x: np.ndarray) -> tuple[int, ...]:
+        """Map every node in dependency order onto layers and arrays; returns the Input's shape."""
+        inputs = [n for n, k in self.kinds.items() if k == "Input"]
+        outputs = [n for n, k in self.kinds.items() if k == "Output"]
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise WorkloadError(f"the graph has {len(inputs)} Input and {len(outputs)} Output nodes; "
+                                "the workload format needs exactly one of each")
+        in_node = inputs[0]
+        self._check_every_node_is_on_a_path(in_node, outputs[0])
+        in_shape = tuple(int(v) for v in np.asarray(self.nodes[in_node].input_type["input"]).reshape(-1))
+        if len(in_shape) == 2:  # an [H, W] image (snnTorch's MNIST nets): one channel, as [1, H, W]
+            in_shape = (1, *in_shape)
+            self.notes.append(f"the Input {in_node!r} is [H, W] = {list(in_shape[1:])}: read as one channel "
+                              f"{list(in_shape)} (inputs given as [N, 1, H, W])")
+            self.single_channel = True
+        data_shape = tuple(x.shape[2:] if self.frames else x.shape[1:])
+        if self.frames and len(in_shape) == 1 and data_shape == (in_shape[0], 1, 1):
+            data_shape = in_shape  # flat frames [N, T, F, 1, 1] for an Input [F]: read through a flatten
+        if len(in_shape) not in (1, 3):
+            raise WorkloadError.at(None, f"node {in_node!r} (Input)", f"input_type is {list(in_shape)}: the workload "
+                                   "format holds inputs as [C, H, W] maps, [H, W] images or flat [features]",
+                                   "declare the Input as [C, H, W] (e.g. [1, H, W]) or flatten it to [features]")
+        if data_shape != in_shape:
+            frames_hint = " (flat spike frames: [N, T, F, 1, 1])" if self.frames and len(in_shape) == 1 else ""
+            raise WorkloadError.at(None, "--inputs", f"x has per-image shape {list(data_shape)}, the graph's Input "
+                                   f"{in_node!r} is {list(in_shape)}", f"give inputs of the graph's shape{frames_hint}")
+        order_hint = {n: i for i, n in enumerate(self.meta.get("layer_order", []))}
+        order = topological_order(self.nodes, self.preds, order_hint)
+        self.values[in_node] = _Value("spikes", "input", in_shape)
+        for n in order:
+            if n == in_node:
+                continue
+            handler = self._HANDLERS.get(self.kinds[n])
+            if handler is None:
+                raise node_error(n, self.kinds[n], "unsupported here", listed=True)
+            handler(self, n)
+        if self.state["output_mode"] is None:
+            raise WorkloadError("the graph's Output is not reached from its Input; the NIR graph is incomplete")
+        if self.layers[-1]["type"] != "output" and self.state["output_mode"] != "spike_count":
+            raise WorkloadError(f"layer {self.layers[-1]['name']!r} does not lead to the Output; every node of the "
+                                "graph must")
+        return in_shape
+
+    def _check_every_node_is_on_a_path(self, in_node: str, out_node: str) -> None:
+        """Refuse a node the Input does not reach, or one that reaches no Output: a dead-end branch would be
+        simulated and charged cycles and energy for spikes no layer reads, and a loose node means nothing."""
+        def reached(start: str, step: dict) -> set[str]:
+            seen, todo = {start}, [start]
+            while todo:
+                for nxt in step[todo.pop()]:
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        todo.append(nxt)
+            return seen
+
+        from_input, to_output = reached(in_node, self.succs), reached(out_node, self.preds)
+        for n in self.nodes:
+            if n not in from_input:
+                why = "has no input edge" if not self.preds[n] else "is not reached from the Input"
+                raise node_error(n, self.kinds[n], f"{why}; add an edge into it or remove the node (every node must "
+                                 "lie on a path from the Input to the Output)", listed=False)
+        for n in self.nodes:
+            if n not in to_output:
+                raise node_error(n, self.kinds[n], "leads to no Output: a branch whose result no layer reads would be "
+                                 "simulated and charged for nothing; remove it from the graph", listed=False)
+
+    def decay_shifts(self) -> list[int] | tuple[int, ...]:
+        """The one shift-add decay of every neuron (an approximation is noted); accumulate if it does not decay."""
+        betas, meta = self.betas, self.meta
+        # equal within float32 rounding (an exporter's float32 tau of 2e-4 gives 0.49999998737, a float64 one 0.5)
+        lif_betas = sorted(set(round(b, 6) for n, b in betas.items()))
+        if len(lif_betas) > 1:
+            names = ", ".join(f"{n} {b:g}" for n, b in betas.items())
+            raise WorkloadError(f"the neurons decay differently ({names}); the workload format has one membrane "
+                                "decay (1 - dt/tau) for every layer; give them one tau")
+        beta = lif_betas[0] if lif_betas else 1.0
+        shifts = meta.get("decay_shifts") if meta and abs(shifts_to_tau(meta.get("decay_shifts", [0])) - beta) < 1e-12 \
+            else (tau_to_shifts(beta) if beta > 0 else None)
+        if shifts is None:
+            raise WorkloadError.at(None, "--dt", f"is {self.dt:g}, so the neurons' decay 1 - dt/tau is {beta:g} "
+                                   "(tau = dt), which no shift-add decay gives", "give a --dt below the neurons' tau "
+                                   "(a graph this tool exported stores its dt: drop --dt)")
+        if abs(shifts_to_tau(shifts) - beta) > 1e-6:  # beyond float32 rounding of tau (exporters store float32)
+            self.notes.append(f"decay {beta:.6g} approximated by shift-adds {shifts} = {shifts_to_tau(shifts):.6g}")
+        if beta == 1.0 and self.state["output_mode"] in ("membrane", "accumulate"):
+            # a readout that does not decay (I, or LI with beta = 1) holds the running sum of both modes, which
+            # differ only in how the logits read it (eq. 10 or eq. 5's mean); this tool's own export says which
+            self.state["output_mode"] = "membrane" if (meta or {}).get("output_mode") == "membrane" else "accumulate"
+        return shifts
+
+    def layer_name(self, node_name: str) -> str:
+        clean = node_name.replace("/", "_") or "layer"
+        return unique_name("input_" if clean == "input" else clean, self.taken)
+
+    def reads_image(self, value: _Value) -> bool:
+        """True when ``value`` is the Input's data, directly or through a Flatten: the layer reading it is the one
+        that scales pixels (``input_scale``) and shifts (``input_shift``), as snn/forward.py computes it."""
+        if value.layer == "input":
+            return True
+        layer = next((ly for ly in self.layers if ly["name"] == value.layer), None)
+        return layer is not None and layer["type"] == "flatten" and layer["inputs"] == ["input"]
+
+    def need_single(self, n: str) -> _Value:
+        if not self.preds[n]:
+            raise node_error(n, self.kinds[n], "has no input edge; add an edge into it or remove the node",
+                             listed=False)
+        if len(self.preds[n]) != 1:
+            raise node_error(n, self.kinds[n], f"has {len(self.preds[n])} inputs; only neurons (residual joins) may "
+                             "sum two", listed=True)
+        return self.values[self.preds[n][0]]
+
+    def _weighted(self, n: str) -> None:
+        """Conv2d/Linear/Affine: a current, made a layer by the neuron (or Output) it feeds."""
+        src = self.need_single(n)
+        node, kind = self.nodes[n], self.kinds[n]
+        folds = src.kind == "pooled" and not src.data["global"] and kind == "Conv2d" or \
+            src.kind == "pooled_flat" and kind != "Conv2d"
+        if folds and self.consumers[n] != 1:
+            raise node_error(n, kind, f"feeds {self.consumers[n]} nodes; a current must feed exactly one neuron or "
+                             "Output")
+        if folds:
+            (self._conv_of_pooled if kind == "Conv2d" else self._linear_of_pooled)(n, src)
+            return
+        if src.kind not in ("spikes", "counts"):
+            pooled = ("a global pool of spikes (Flatten it for an Affine/Linear)" if src.kind == "pooled" and
+                      src.data["global"] else "a pool of spikes without a Flatten (an Affine/Linear reads it through "
+                      "one; a Conv2d folds it into its weights; an IF after it makes a spike max-pool)")
+            what = {"pooled": pooled, "pooled_flat": "a flattened pool of spikes (a Conv2d takes the map)",
+                    "current": "a current (a weighted node's output, not yet through a neuron)"}.get(
+                        src.kind, f"a {src.kind} value")
+            raise node_error(n, kind, f"its input is {what}; weighted nodes take spikes, or the counts of a global "
+                             "pool before Flatten", listed=True)
+        if self.consumers[n] != 1:
+            raise node_error(n, kind, f"feeds {self.consumers[n]} nodes; a current must feed exactly one neuron or "
+                             "Output")
+        if kind == "Conv2d":
+            if len(src.shape) != 3 or src.kind != "spikes":
+                raise node_error(n, kind, f"needs a [C, H, W] spike map, gets {list(src.shape)}", listed=True)
+            p, ly, out = self._checked_conv(n, src.shape)
+        else:
+            w = float_array(node.weight)
+            if w.ndim != 2:
+                raise node_error(n, kind, f"weight shape {list(w.shape)} must be [out, in]")
+            b = node_bias(node.bias if kind == "Affine" else None, int(w.shape[0]), n, kind)
+            if len(src.shape) != 1 or w.shape[1] != src.shape[0]:
+                raise node_error(n, kind, f"weight [out, in] = {list(w.shape)} does not take its input "
+                                 f"{list(src.shape)}; flatten the map first")
+            p = {"w": w, "b": b}
+            if src.kind == "counts" and src.data.get("average"):
+                p["w"] = p["w"] / float(src.data["average"])
+            ly = {"type": "linear", "out_features": int(w.shape[0])}
+            out = (int(w.shape[0]),)
+        self.values[n] = _Value("current", n, out, {"layer": ly, "src": src, **p})
+
+    def _checked_conv(self, n: str, shape: tuple) -> tuple[dict, dict, tuple]:
+        """A Conv2d's parameters, its conv layer and its output shape on an input map of ``shape``, each checked
+        against the map (channels, the declared input_shape, a kernel that fits)."""
+        node, kind = self.nodes[n], self.kinds[n]
+        p = conv_params(node, n)
+        if p["w"].shape[1] != shape[0]:
+            raise node_error(n, kind, f"weight has {p['w'].shape[1]} input channels, its input has {shape[0]}")
+        declared = getattr(node, "input_shape", None)
+        if declared is not None and np.asarray(declared).reshape(-1).tolist() != list(shape[1:]):
+            raise node_error(n, kind, f"input_shape {np.asarray(declared).reshape(-1).tolist()} is not its input map's "
+                             f"{list(shape[1:])}; fix the graph's shapes", listed=False)
+        ly = {"type": "conv", "kernel": p["kernel"], "stride": p["stride"], "padding": p["padding"],
+              "out_channels": int(p["w"].shape[0])}
+        out = tuple(infer_out_shape(ly, [list(shape)], 2))
+        if min(out[1:]) <= 0:
+            raise node_error(n, kind, f"kernel {p['kernel']} does not fit input {list(shape)}")
+        return p, ly, out
+
+    def _pool_weights(self, n: str, pool: _Value) -> tuple[int, int, int]:
+        """A sum (or average) pool of spikes that a weighted node reads: (window, stride, divisor), refused where
+        folding it into the weights would not be exact (a window that is not square)."""
+        if "window" in pool.data:
+            h, w = pool.data["window"]
+            raise node_error(n, self.kinds[n], f"reads a pool whose window {h}x{w} is not square; only square windows "
+                             "fold into its weights", listed=True)
+        return pool.data["kernel"], pool.data["stride"], pool.data["average"]
+
+    def _conv_of_pooled(self, n: str, pool: _Value) -> None:
+        """A Conv2d reading a sum pool of spikes (Sinabs' IAF -> SumPool2d -> Conv2d): one convolution of the pool's
+        input spikes, exactly. Pooled row i sums input rows s*i .. s*i+k-1, so kernel row u reads them through
+        kernel row s*u + a of a conv at stride s x stride, with padding s x padding; where the pooled map's
+        zero padding would cover real input rows (an overlapping pool, or rows the pool drops), it is refused."""
+        kind = self.kinds[n]
+        k, s, divisor = self._pool_weights(n, pool)
+        src = pool.data["src"]
+        p, _, out = self._checked_conv(n, pool.shape)
+        covered = all(s * o >= size for o, size in zip(pool.shape[1:], src.shape[1:], strict=True))
+        if p["padding"] and (k > s or not covered):
+            why = "overlapping windows" if k > s else "windows that leave input rows or columns out"
+            raise node_error(n, kind, f"pads ({p['padding']}) a pool of {why} (window {k}, stride {s}, input "
+                             f"{list(src.shape)}): its zero padding would cover real spikes once folded into one conv; "
+                             "use a pool whose windows tile its input, or padding 0", listed=False)
+        kernel = s * (p["kernel"] - 1) + k
+        w = np.zeros(p["w"].shape[:2] + (kernel, kernel))
+        for u in range(p["kernel"]):
+            for v in range(p["kernel"]):
+                w[:, :, s * u:s * u + k, s * v:s * v + k] += p["w"][:, :, u:u + 1, v:v + 1]
+        ly = {"type": "conv", "kernel": kernel, "stride": s * p["stride"], "padding": s * p["padding"],
+              "out_channels": int(p["w"].shape[0])}
+        if tuple(infer_out_shape(ly, [list(src.shape)], 2)) != out:
+            raise node_error(n, kind, f"cannot fold its input pool (window {k}, stride {s}) into one conv of the same "
+                             f"output shape {list(out)}", listed=True)
+        self.notes.append(f"{n} (Conv2d) reads a {k}x{k} pool of spikes at stride {s}: folded into it (exact), one "
+                          f"conv of kernel {kernel} at stride {ly['stride']} on {src.layer}'s spikes ({w.size} weights "
+                          f"for {p['w'].size}: the accelerators pool spikes by max only)")
+        self.values[n] = _Value("current", n, out, {"layer": ly, "src": src, "w": w / divisor, "b": p["b"],
+                                                    "kernel": kernel, "stride": ly["stride"],
+                                                    "padding": ly["padding"]})
+
+    def _linear_of_pooled(self, n: str, flat: _Value) -> None:
+        """Linear/Affine reading a flattened sum pool of spikes: one linear layer on the flattened input spikes,
+        exactly (an input neuron's weight is the sum of the weights of the pooled neurons whose windows hold it;
+        one no window holds gets 0)."""
+        node, kind = self.nodes[n], self.kinds[n]
+        pool = flat.data["pool"]
+        k, s, divisor = self._pool_weights(n, pool)
+        w = float_array(node.weight)
+        if w.ndim != 2 or w.shape[1] != int(np.prod(pool.shape)):
+            raise node_error(n, kind, f"weight [out, in] = {list(w.shape)} does not take its input {[flat.shape[0]]}")
+        b = node_bias(node.bias if kind == "Affine" else None, int(w.shape[0]), n, kind)
+        c, oh, ow = pool.shape
+        h, wd = pool.data["src"].shape[1:]
+        pooled = w.reshape(w.shape[0], c, oh, ow)
+        full = np.zeros((w.shape[0], c, h, wd))
+        for i in range(oh):
+            for j in range(ow):
+                full[:, :, s * i:s * i + k, s * j:s * j + k] += pooled[:, :, i:i + 1, j:j + 1]
+        self.notes.append(f"{n} ({kind}) reads a flattened {k}x{k} pool of spikes at stride {s}: folded into it "
+                          f"(exact), one linear layer of {c * h * wd} inputs on {flat.layer} ({full.size} weights for "
+                          f"{w.size}: the accelerators pool spikes by max only)")
+        ly = {"type": "linear", "out_features": int(w.shape[0])}
+        src = _Value("spikes", flat.layer, (c * h * wd,))
+        self.values[n] = _Value("current", n, (int(w.shape[0]),), {"layer": ly, "src": src,
+                                                                   "w": full.reshape(w.shape[0], -1) / divisor,
+                                                                   "b": b})
+
+    def _scale(self, n: str) -> None:
+        """Scale: the gain of a spike shortcut into a residual join."""
+        src, kind = self.need_single(n), self.kinds[n]
+        if src.kind != "spikes" or src.layer == "input":
+            raise node_error(n, kind, "only a gain on a spike shortcut into a residual join is supported", listed=True)
+        self.values[n] = _Value("scaled", src.layer, src.shape,
+                                {"scale": _per_channel(self.nodes[n].scale, src.shape, n, kind, "scale"), "src": src})
+
+    def _pool_of_current(self, n: str, cur: _Value) -> None:
+        """A pool of a Conv2d's current (snnTorch's Conv2d -> AvgPool2d -> Leaky): one convolution, exactly (the
+        window sums of a convolution are a convolution with the kernel summed over the window, at stride x stride)."""
+        node, kind = self.nodes[n], self.kinds[n]
+        if square_pair(node.padding, n, kind, "padding") != 0:
+            raise node_error(n, kind, "padding must be 0")
+        if self.consumers[n] != 1:
+            raise node_error(n, kind, f"feeds {self.consumers[n]} nodes; a current must feed exactly one neuron or "
+                             "Output")
+        k, s = square_pair(node.kernel_size, n, kind, "kernel_size"), square_pair(node.stride, n, kind, "stride")
+        if k > min(cur.shape[1:]):
+            raise node_error(n, kind, f"window {k} does not fit its input {list(cur.shape)}")
+        d = cur.data
+        c = d["stride"]
+        w = np.zeros(d["w"].shape[:2] + (d["kernel"] + c * (k - 1),) * 2)
+        for a1 in range(k):
+            for a2 in range(k):
+                w[:, :, c * a1:c * a1 + d["kernel"], c * a2:c * a2 + d["kernel"]] += d["w"]
+        average = kind == "AvgPool2d"
+        w, b = (w / (k * k), d["b"]) if average else (w, d["b"] * (k * k))
+        ly = {"type": "conv", "kernel": int(w.shape[2]), "stride": c * s, "padding": d["padding"],
+              "out_channels": int(w.shape[0])}
+        out = tuple(infer_out_shape(ly, [list(d["src"].shape)], 2))
+        self.notes.append(f"{n} ({kind} {k}x{k}, stride {s}) of the current of {cur.layer}: folded into it (exact), "
+                          f"one conv of kernel {ly['kernel']} at stride {ly['stride']}")
+        self.values[n] = _Value("current", cur.layer, out, {"layer": ly, "src": d["src"], "w": w, "b": b,
+                                                            "kernel": ly["kernel"], "stride": ly["stride"],
+                                                            "padding": ly["padding"]})
+
+    def _pool(self, n: str) -> None:
+        """SumPool2d/AvgPool2d: pooled spikes, for a max-pool neuron or a global pool before Flatten."""
+        src, node, kind = self.need_single(n), self.nodes[n], self.kinds[n]
+        if src.kind == "current" and src.data["layer"]["type"] == "conv":
+            self._pool_of_current(n, src)
+            return
+        if src.kind != "spikes" or len(src.shape) != 3 or (src.layer == "input" and not self.frames):
+            raise node_error(n, kind, "pools spikes of a [C, H, W] layer (or spike-frame inputs), or the current of a "
+                             "Conv2d", listed=True)
+        c, h, w = src.shape
+        if square_pair(node.padding, n, kind, "padding") != 0:
+            raise node_error(n, kind, "padding must be 0")
+        window = np.asarray(node.kernel_size).reshape(-1).tolist()
+        if window == [h, w] and h != w:  # a global pool of a map that is not square: one window
+            self.values[n] = _Value("pooled", src.layer, (c, 1, 1), {"kernel": h, "stride": h, "global": True,
+                                                                      "src": src, "window": (h, w),
+                                                                      "average": h * w if kind == "AvgPool2d" else 1})
+            return
+        k = square_pair(node.kernel_size, n, kind, "kernel_size")
+        s = square_pair(node.stride, n, kind, "stride")
+        glob = k == h == w
+        oh = (h - k) // s + 1
+        if oh <= 0:
+            raise node_error(n, kind, f"window {k} does not fit input {list(src.shape)}")
+        self.values[n] = _Value("pooled", src.layer, (c, oh, (w - k) // s + 1),
+                                {"kernel": k, "stride": s, "global": bool(glob), "src": src,
+                                 "average": k * k if kind == "AvgPool2d" else 1})
+
+    def _flatten(self, n: str) -> None:
+        """Flatten: of a global pool (an avgpool layer), of a spike map (a flatten layer), or of flat spikes."""
+        src = self.need_single(n)
+        node, kind = self.nodes[n], self.kinds[n]
+        declared = (getattr(node, "input_type", None) or {}).get("input")
+        dims = None if declared is None else np.asarray(declared).reshape(-1)
+        rank = len(src.shape)
+        start, end = int(getattr(node, "start_dim", 0)), int(getattr(node, "end_dim", -1))
+        # NIR counts dims without the batch; an exporter that kept torch's batch-first dims (Sinabs: input_type
+        # [0, 0, 0, 0], start_dim 1) says so by an input_type one longer than the map: shift its dims by one
+        batch_first = dims is not None and dims.size == rank + 1 and (not dims.any() or dims[1:].tolist() ==
+                                                                       list(src.shape))
+        if self.single_channel and src.layer == "input" and dims is not None and dims.tolist() == list(src.shape[1:]):
+            dims = np.asarray(src.shape)  # the [H, W] Input's Flatten declares [H, W]: the same neurons
+        if dims is not None and dims.size and not batch_first and dims.tolist() != list(src.shape):
+            raise node_error(n, kind, f"input_type {dims.tolist()} is not the shape it gets, "
+                             f"{list(src.shape)}; fix the graph's shapes", listed=False)
+        if batch_first:
+            start, end = start - 1, (end - 1 if end >= 0 else end)
+        last = end + rank if end < 0 else end
+        if start != 0 or last != rank - 1:
+            raise node_error(n, kind, f"start_dim {start}, end_dim {end} flattens part of a {list(src.shape)} map (NIR "
+                             "counts dims without the batch: start_dim 1 keeps the channel axis); the format flattens "
+                             "whole maps: start_dim 0, end_dim -1", listed=False)
+        if src.kind == "pooled" and src.data["global"]:
+            lname = self.layer_name(self.preds[n][0])
+            self.layers.append({"name": lname, "type": "avgpool", "inputs": [src.layer]})
+            self.values[n] = _Value("counts", lname, (src.shape[0],), {"average": src.data["average"]})
+        elif src.kind == "spikes" and len(src.shape) == 3:  # of the image too: the format's MLP on images
+            lname = self.layer_name(n)
+            self.layers.append({"name": lname, "type": "flatten", "inputs": [src.layer]})
+            self.values[n] = _Value("spikes", lname, (int(np.prod(src.shape)),))
+            self.spike_nodes[lname] = n
+        elif src.kind == "spikes" and len(src.shape) == 1:
+            self.values[n] = src  # already flat
+        elif src.kind == "pooled":  # of a pool that is not global: its Linear/Affine reads the pool's input spikes
+            spikes = src.data["src"]
+            lname = self.layer_name(n)
+            self.layers.append({"name": lname, "type": "flatten", "inputs": [spikes.layer]})
+            self.values[n] = _Value("pooled_flat", lname, (int(np.prod(src.shape)),), {"pool": src})
+        else:
+            raise node_error(n, self.kinds[n], f"flattens a {src.kind} of shape {list(src.shape)}; it must flatten a "
+                             "spike map or a global pool", listed=True)
+
+    def _neuron(self, n: str) -> None:
+        """LIF/IF/CubaLIF: a spike max-pool after a pool, a spiking layer after one current, or a residual join."""
+        node, kind, dt = self.nodes[n], self.kinds[n], self.dt
+        srcs = [self.values[p] for p in self.preds[n]]
+        if len(srcs) == 1 and srcs[0].kind == "pooled":  # spike max-pool: pool -> neuron that fires iff any spike
+            self._max_pool(n, srcs[0])
+            return
+        currents = [v for v in srcs if v.kind == "current"]
+        if len(srcs) == 1 and currents:
+            cur = currents[0]
+            par = _neuron_params(node, kind, n, cur.shape, dt)
+            _check_threshold(n, kind, par)
+            self.betas[n] = par["beta"]
+            lname = self.layer_name(cur.layer)
+            first = self.reads_image(cur.data["src"])
+            _emit_spiking(lname, cur, par, first, self.frames, self.input_scale, self.layers, self.arrays,
+                          self.state, self.notes)
+            self.values[n] = _Value("spikes", lname, cur.shape)
+            self.spike_nodes[lname] = n
+        elif len(srcs) == 2 and currents:
+            main = currents[0]
+            short = srcs[1] if srcs[0] is main else srcs[0]
+            if short.kind not in ("current", "scaled", "spikes") or short.shape != main.shape:
+                raise node_error(n, kind, f"joins a {main.kind} {list(main.shape)} and a {short.kind} "
+                                 f"{list(short.shape)}; a join adds two currents of one shape (or a current and "
+                                 "spikes)",
+                                 listed=True)
+            if short.kind == "spikes" and short.layer == "input":
+                raise node_error(n, kind, "a shortcut from the Input is not supported", listed=True)
+            par = _neuron_params(node, kind, n, main.shape, dt)
+            _check_threshold(n, kind, par)
+            self.betas[n] = par["beta"]
+            lname = unique_name(n.replace("/", "_"), self.taken)
+            _emit_join(lname, main, short, par, self.layer_name, self.layers, self.arrays, self.notes)
+            self.values[n] = _Value("spikes", lname, main.shape)
+            self.spike_nodes[lname] = n
+        else:
+            raise node_error(n, kind, "a neuron takes one current (Conv2d/Linear/Affine), two for a residual join, or "
+                             "a pool (spike max-pool)", listed=True)
+
+    def _max_pool(self, n: str, pool: _Value) -> None:
+        """A pool followed by a neuron that fires iff its window holds a spike: a maxpool layer, exactly."""
+        kind = self.kinds[n]
+        if "window" in pool.data:  # a maxpool layer has a square window: kernel h on an h x w map would skip columns
+            h, w = pool.data["window"]
+            raise node_error(n, kind, f"follows a pool whose window {h}x{w} is not square; the workload's max-pool "
+                             "windows are square (a global pool of a non-square map is supported only before "
+                             "Flatten -> Affine/Linear)", listed=True)
+        par = _neuron_params(self.nodes[n], kind, n, pool.shape, self.dt)
+        one = par["gain"] / pool.data["average"]
+        if np.any(par["leak"] != 0) or np.any(par["theta"] < 0):
+            raise node_error(n, kind, "after a pool it must fire iff its window holds a spike: v_leak = 0 and "
+                             "0 <= v_threshold < the current of one spike")
+        if np.any(par["theta"] >= one):  # e.g. an IF with r = 1 (as Sinabs writes it) at the default --dt 1e-4
+            c = int(np.argmax(par["theta"] - one))
+            gain = "dt x r" + (" / window" if pool.data["average"] != 1 else "")
+            raise node_error(n, kind, f"after a pool it must fire iff its window holds a spike, but one spike gives "
+                             f"it a current of {one[c]:g} ({gain}) and its v_threshold is {par['theta'][c]:g}; lower "
+                             f"v_threshold below that current, or import with the --dt (seconds) the graph's r was "
+                             f"written for")
+        lname = self.layer_name(self.preds[n][0])
+        self.layers.append({"name": lname, "type": "maxpool", "inputs": [pool.layer],
+                            "kernel": pool.data["kernel"], "stride": pool.data["stride"]})
+        self.values[n] = _Value("spikes", lname, pool.shape)
+        self.spike_nodes[lname] = n
+
+    def _readout(self, n: str) -> None:
+        """LI/I: the leaky integrator of the readout (Affine/Linear -> LI/I -> Output)."""
+        src, kind = self.need_single(n), self.kinds[n]
+        if src.kind != "current" or src.data["layer"]["type"] != "linear" or [
+                self.kinds[s] for s in self.succs[n]] != ["Output"]:
+            raise node_error(n, kind, "a leaky integrator is supported only as the readout: Affine/Linear -> LI/I -> "
+                             "Output", listed=True)
+        par = _neuron_params(self.nodes[n], kind, n, src.shape, self.dt)
+        if kind == "LI":
+            self.betas[n] = par["beta"]
+        self.state["output_mode"] = "membrane" if kind == "LI" else "accumulate"
+        self.values[n] = _Value("readout", src.layer, src.shape, {"cur": src, "par": par})
+
+    def _output(self, n: str) -> None:
+        """Output: the output layer, from a readout or straight from an Affine/Linear current (a running sum); or,
+        reading a spiking layer, no output layer: that layer's spike counts over T are the output (fixed T)."""
+        src, kind = self.need_single(n), self.kinds[n]
+        if src.kind == "spikes" and src.layer != "input":
+            self._spike_count_end(n, src)
+            return
+        if src.kind == "readout":
+            cur, par = src.data["cur"], src.data["par"]
+        elif src.kind == "current" and src.data["layer"]["type"] == "linear":
+            cur, par = src, {"gain": np.ones(src.shape[0]), "leak": np.zeros(src.shape[0])}
+            self.state["output_mode"] = "accumulate"
+            self.state["decision"] = "sum"
+        elif src.kind == "spikes":
+            raise node_error(n, kind, "reads the Input itself; a network needs at least one layer between them",
+                             listed=True)
+        else:
+            raise node_error(n, kind, f"reads a {src.kind}; the output must be an Affine/Linear current or a spiking "
+                             "layer's spikes", listed=True)
+        classes = int(cur.shape[0])
+        self._check_classes(n, classes)
+        first = self.reads_image(cur.data["src"]) and not self.frames
+        if first:  # a network of one layer: pixels scaled here
+            par = dict(par, gain=par["gain"] * self.input_scale)
+        _emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta,
+                     self.notes, first)
+
+    def _spike_count_end(self, n: str, src: _Value) -> None:
+        """Output reading a spiking layer (snnTorch-style rate-coded classifiers): the workload ends in that layer,
+        one class per neuron, predicted by the most spikes over all T timesteps (docs/workload-format.md)."""
+        self._check_classes(n, int(np.prod(src.shape)))
+        self.state["output_mode"] = "spike_count"
+        self.state["decision"] = "sum"
+        self.state["classes"] = int(np.prod(src.shape))
+
+    def _check_classes(self, n: str, classes: int) -> None:
+        """The Output's declared size against what reaches it, and at least two classes."""
+        kind = self.kinds[n]
+        declared = np.asarray((getattr(self.nodes[n], "output_type", None) or {}).get("output", [classes])).reshape(-1)
+        if declared.size and int(np.prod(declared)) != classes:
+            raise WorkloadError.at(None, f"node {n!r} ({kind})", f"declares {int(np.prod(declared))} outputs but its "
+                                   f"input gives {classes}", "fix the Output's output_type (or export the graph again)")
+        if classes < 2:
+            raise WorkloadError.at(None, f"node {n!r} ({kind})", f"gives {classes} class",
+                                   "a classifier's output needs at least two classes")
+
+    _HANDLERS = {
+        "Conv2d": _weighted, "Linear": _weighted, "Affine": _weighted, "Scale": _scale,
+        "SumPool2d": _pool, "AvgPool2d": _pool, "Flatten": _flatten,
+        "LIF": _neuron, "IF": _neuron, "CubaLIF": _neuron, "LI": _readout, "I": _readout, "Output": _output,
+    }
+
+
+def _check_nodes(graph: Any) -> None:
+    """Before anything else: every node is of a supported kind, and every parameter is finite (a NaN weight
+    would become a platform-dependent integer)."""
+    for n, node in graph.nodes.items():
+        kind = type(node).__name__
+        if kind == "NIRGraph":
+            raise node_error(n, kind, "nested graphs (recurrent subgraphs) are not supported", listed=True)
+        if kind not in _NODE_KINDS:
+            raise node_error(n, kind, "unsupported node type", listed=True)
+        for attr, value in sorted(vars(node).items()):
+            if isinstance(value, np.ndarray) and value.dtype.kind == "c":  # float() would drop the imaginary part
+                raise WorkloadError.at(None, f"node {n!r} ({kind})", f"its {attr} holds complex values",
+                                       "export real parameters")
+            if isinstance(value, np.ndarray) and value.dtype.kind in "fc" and not np.isfinite(value).all():
+                raise WorkloadError.at(None, f"node {n!r} ({kind})", f"its {attr} holds NaN or infinite values",
+                                       "export the graph from a network with finite parameters")
+
+
+def _layer(name: str, cur: _Value, spiking: bool) -> dict:
+    """A conv/linear layer dict (format key order) for the weighted node behind a current."""
+    spec = cur.data["layer"]
+    return {"name": name, "type": spec["type"], "inputs": [cur.data["src"].layer],
+            **{k: v for k, v in spec.items() if k != "type"}, "spiking": spiking}
+
+
+def _check_threshold(n: str, kind: str, par: dict) -> None:
+    """A spiking neuron's threshold must be positive (the integer thresholds are): named by its own node."""
+    if np.any(par["theta"] <= 0):
+        raise node_error(n, kind, "v_threshold must be > 0 (the integer thresholds are positive)")
+
+
+def _scaled_by_pixels(lname: str, w: np.ndarray, b: np.ndarray, input_scale: float) -> np.ndarray:
+    """The first layer's weights x ``input_scale``, refused when 8-bit pixels would take its current (or the x 2^24 of
+    the exact-integer search below) beyond float64: numpy warned of an overflow and the float forward gave NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = w * input_scale
+        peak = (np.abs(w).reshape(len(w), -1).sum(axis=1) * 255.0 + np.abs(b)) * 2.0**24
+    if not (np.all(np.isfinite(peak)) and math.isfinite(255.0 * input_scale * 2.0**24)):
+        raise WorkloadError.at(None, "--input-scale", f"{input_scale:g} takes the current of the first layer "
+                               f"{lname!r} beyond float64", "give the float value of one pixel step (the default "
+                               "1/255 maps pixels to 0..1; 1 keeps 0..255)")
+    return w
+
+
+def _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, state, notes) -> None:
+    """A spiking conv/linear layer from a current and its neuron's parameters, quantised."""
+    w = cur.data["w"] * par["gain"].reshape((-1,) + (1,) * (cur.data["w"].ndim - 1))
+    b = cur.data["b"] * par["gain"] + par["leak"]
+    theta = par["theta"]
+    if np.any(theta <= 0):
+        raise node_error(lname, "neuron", "v_threshold must be > 0 (the integer thresholds are positive)")
+    ly = _layer(lname, cur, spiking=True)
+    direct_first = first and not frames
+    if direct_first:
+        w = _scaled_by_pixels(lname, w, b, input_scale)
+        for shift in range(0, 25):  # integer-valued already (an exported graph): keep the integers
+            if _int8_exact(w * 2**shift) and _integral(b * 2**shift) and _integral(theta) and theta.max() < 2**15:
+                wq, bq, vth = (w * 2**shift).astype(np.int8), _i32(b * 2**shift), _i32(theta)
+                break
+        else:
+            scales = _channel_scales(w)
+            shift = 0
+            while np.rint(theta / (scales * 2**shift)).max() > VTH_MAX_FIRST and shift < 63:  # the format's limit
+                shift += 1
+            wq, bq = _q8(w, scales), _i32(b / scales)
+            vth = np.maximum(_i32(theta / (scales * 2**shift)), 1)
+            _note_grid_limits(lname, b / scales, theta / (scales * 2**shift), notes)
+            if vth.max() > VTH_MAX_FIRST:  # even >> 63 leaves the threshold out of reach: the layer never fires
+                notes.append(f"{lname}: threshold out of reach of its input current (>> 63 leaves it above "
+                             f"{VTH_MAX_FIRST} steps): stored as {VTH_MAX_FIRST}, the layer stays silent")
+                vth = np.minimum(vth, VTH_MAX_FIRST)
+        state["input_shift"] = shift
+    elif _int8_exact(w) and _integral(b) and _integral(theta) and theta.max() < 2**15:
+        wq, bq, vth = w.astype(np.int8), _i32(b), _i32(theta)
+    else:
+        scales = _channel_scales(w, theta * INT8_MAX / VTH_MAX)
+        wq, bq, vth = _q8(w, scales), _i32(b / scales), np.maximum(_i32(theta / scales), 1)
+        _note_grid_limits(lname, b / scales, theta / scales, notes)
+    _note_zeroed_rows(lname, w, wq, notes)
+    arrays[f"w/{lname}"], arrays[f"b/{lname}"], arrays[f"vth/{lname}"] = wq, bq, vth.astype(np.int32)
+    layers.append(ly)
+
+
+def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> None:
+    """A residual join: the main conv (a current), the shortcut (a current or spikes x gain) and the add's LIF."""
+    g, leak, theta = par["gain"], par["leak"], par["theta"]
+    if np.any(theta <= 0):
+        raise node_error(lname, "neuron", "v_threshold must be > 0")
+    wm = main.data["w"] * g.reshape((-1,) + (1,) * (main.data["w"].ndim - 1))
+    bias = main.data["b"] * g + leak
+    parts = [wm.reshape(wm.shape[0], -1)]
+    ws = None
+    if short.kind == "current":
+        ws = short.data["w"] * g.reshape((-1,) + (1,) * (short.data["w"].ndim - 1))
+        bias = bias + short.data["b"] * g
+        parts.append(ws.reshape(ws.shape[0], -1))
+        gain = None
+    else:
+        gains = g * (short.data["scale"] if short.kind == "scaled" else 1.0)
+        if not np.allclose(gains, gains[0], rtol=1e-9):
+            raise node_error(lname, "join", "a spike shortcut needs one gain for all channels")
+        gain = float(gains[0])
+        if not gain > 0:
+            raise node_error(lname, "join", f"the spike shortcut's gain is {gain:g} (Scale times the neuron's input "
+                             "gain): a join adds a positive integer multiple of each shortcut spike (shortcut_gain)",
+                             listed=False)
+    both = np.concatenate(parts, axis=1)
+    exact = _int8_exact(both) and _integral(bias) and _integral(theta) and (gain is None or float(gain).is_integer())
+    if exact:
+        scales = np.ones(wm.shape[0])
+    elif gain is None:
+        scales = _channel_scales(both, theta * INT8_MAX / VTH_MAX)
+    else:
+        scales = np.full(wm.shape[0], max(float(np.abs(wm).max()), float(theta.max()) * INT8_MAX / VTH_MAX,
+                                          np.finfo(np.float64).tiny) / INT8_MAX)
+    if main.data["src"].layer == "input" or (short.kind == "current" and short.data["src"].layer == "input"):
+        raise node_error(lname, "join", "a residual join straight from the Input is not supported", listed=True)
+    main_name = layer_name(main.layer)
+    layers.append(_layer(main_name, main, spiking=False))
+    arrays[f"w/{main_name}"] = _q8(wm, scales)
+    _note_zeroed_rows(main_name, wm, arrays[f"w/{main_name}"], notes)
+    join = {"name": lname, "type": "add"}
+    if ws is not None:
+        sc_name = layer_name(short.layer)
+        layers.append(_layer(sc_name, short, spiking=False))
+        arrays[f"w/{sc_name}"] = _q8(ws, scales)
+        _note_zeroed_rows(sc_name, ws, arrays[f"w/{sc_name}"], notes)
+        join["inputs"] = [main_name, sc_name]
+    else:
+        join["inputs"] = [main_name, short.layer]
+        join["shortcut_gain"] = _shortcut_gain(lname, gain, float(scales[0]), notes)
+    layers.append(join)
+    arrays[f"b/{lname}"] = _i32(bias / scales)
+    arrays[f"vth/{lname}"] = np.maximum(_i32(theta / scales), 1)
+    _note_grid_limits(lname, bias / scales, theta / scales, notes)
+
+
+def _shortcut_gain(lname: str, gain: float, scale: float, notes: list[str]) -> int:
+    """The join's integer shortcut gain: ``gain`` in units of the layer's scale, rounded (at least 1); an
+    approximation of more than 1% is noted, since the spikes then add a different current than the graph's."""
+    exact = gain / scale
+    quantised = max(int(np.rint(exact)), 1)
+    if abs(quantised - exact) > 0.01 * exact:
+        notes.append(f"{lname}: shortcut gain {gain:.6g} is {exact:.4g} steps of the layer's int8 scale, stored as "
+                     f"{quantised} (x{quantised / exact:.3g}): the shortcut is weak against the join's weights")
+    if quantised > 2**15 - 1:
+        notes.append(f"{lname}: shortcut gain stored as {quantised} steps: one shortcut spike alone passes a 16-bit "
+                     "membrane's range (the import's vmem_bits), which saturates")
+    return quantised
+
+
+def _emit_output(lname, cur, par, state, layers, arrays, meta, notes, first: bool = False) -> None:
+    """The output layer: one scale for the whole layer, which becomes ``logit_scale``. One that reads the
+    image (``first``) keeps integer weights scaled by 2**-shift as the image's input shift, as a first spiking
+    layer does, so an exported graph imports back to the same integers."""
+    w = cur.data["w"] * par["gain"].reshape(-1, 1)
+    b = cur.data["b"] * par["gain"] + par["leak"]
+    shift = next((k for k in range(25) if _int8_exact(w * 2**k) and _integral(b * 2**k)), None) if first else None
+    if shift is not None:
+        w, b = w * 2**shift, b * 2**shift
+        state["input_shift"] = shift
+    if _int8_exact(w) and _integral(b):
+        scale = 1.0
+        logit = float(meta.get("logit_scale", 1.0))
+    else:
+        scale = max(float(np.abs(w).max()), np.finfo(np.float64).tiny) / INT8_MAX
+        logit = scale
+    arrays[f"w/{lname}"] = _q8(w, np.full(w.shape[0], scale))
+    _note_zeroed_rows(lname, w, arrays[f"w/{lname}"], notes)
+    arrays[f"b/{lname}"] = _i32(b / scale)
+    layers.append({"name": lname, "type": "output", "inputs": [cur.data["src"].layer],
+                   "out_features": int(w.shape[0]), "output_mode": state["output_mode"], "logit_scale": logit})
