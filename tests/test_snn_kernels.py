@@ -14,9 +14,9 @@ from satasim_atsn.snn.kernels import (
     spike_conv_lif,
     spike_conv_s1_lif,
     spike_maxpool_counted,
-    window_coverage,
 )
 from satasim_atsn.snn.neurons import lif_step
+from satasim_atsn.workload.pool_windows import window_coverage
 
 
 def numpy_im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:

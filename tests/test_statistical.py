@@ -640,7 +640,7 @@ def test_a_twin_moves_a_pooled_rate_its_draw_cannot_keep_into_range(monkeypatch)
     rate can lie outside what its input's rate allows. The twin dropped the rate (the pool was then the OR of
     independent draws, about twice as often); it now draws the nearest rate it can keep and says so."""
     from satasim_atsn.traces import statistical
-    from satasim_atsn.workload.format import pooled_rate_problem
+    from satasim_atsn.workload.pool_windows import pooled_rate_problem
 
     wl, twin = _pooled_random_twin(0)
     assert "pooled_rates_clamped" not in twin.meta["provenance"]

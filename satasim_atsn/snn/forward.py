@@ -33,10 +33,10 @@ from satasim_atsn.snn.kernels import (
     spike_conv_lif,
     spike_conv_s1_lif,
     spike_maxpool_counted,
-    window_coverage,
 )
 from satasim_atsn.snn.neurons import decay, lif_step, output_step
 from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
+from satasim_atsn.workload.pool_windows import window_coverage
 
 EXACT_FLOAT32_LIMIT = 2**24
 EXACT_INT32_LIMIT = 2**31

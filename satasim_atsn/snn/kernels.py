@@ -307,13 +307,3 @@ def spike_maxpool_counted(x: np.ndarray, kernel: int, stride: int) -> tuple[np.n
                     s += out[i, oy, ox, ch]
         total[i] = s
     return out, total
-
-
-def window_coverage(size: int, kernel: int, stride: int, padding: int) -> np.ndarray:
-    """How many output windows along one axis contain each input position (int64 [size])."""
-    out = (size + 2 * padding - kernel) // stride + 1
-    cover = np.zeros(size, dtype=np.int64)
-    for o in range(out):
-        lo = o * stride - padding
-        cover[max(lo, 0):max(min(lo + kernel, size), 0)] += 1
-    return cover

@@ -45,21 +45,23 @@ from satasim_atsn.workload.format import (
     check_profile_rows,
     emits_spikes,
     exit_policy_names,
-    free_fraction,
     grid_histogram,
     has_output_layer,
-    has_window_cores,
     is_spiking,
     output_neurons,
-    pool_rate_bounds,
-    pool_rate_problem_of,
     row_profile_layers,
     validate,
+)
+from satasim_atsn.workload.network_file import YAML_FILE_KINDS, NetworkSpec, yaml_file_kind
+from satasim_atsn.workload.pool_windows import (
+    free_fraction,
+    has_window_cores,
+    pool_rate_bounds,
+    pool_rate_problem_of,
     window_cover_counts,
     window_coverage,
     windows_tile,
 )
-from satasim_atsn.workload.network_file import YAML_FILE_KINDS, NetworkSpec, yaml_file_kind
 from satasim_atsn.workload.trace import Trace
 
 DEFAULT_NUM_IMAGES = 10000
