@@ -20,7 +20,7 @@ from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.mapping import check_membrane_widths
 from satasim_atsn.hw.tech import TECH_DIR, load_tech
 from satasim_atsn.interchange.nir_io import write_nir
-from satasim_atsn.traces.statistical import load_rate_spec
+from satasim_atsn.traces.rate_table import load_rate_spec
 from satasim_atsn.workload.format import Workload, read_workload, validate
 from satasim_atsn.workload.network_file import load_network
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from satasim_atsn.snn import exit_policies as ep
+from satasim_atsn.traces import rate_table
 from satasim_atsn.traces import statistical as st
 from satasim_atsn.workload.format import read_workload, write_workload
 
@@ -72,9 +73,9 @@ def test_histogram_bytes_ignore_one_ulp(mean, other_cpu):
 
 
 def test_shipped_workload_rebuilds_identically_on_another_cpu(tmp_path, other_cpu):
-    spec = st.load_rate_spec(ROOT / "workloads/rates/vgg16.yaml")
+    spec = rate_table.load_rate_spec(ROOT / "workloads/rates/vgg16.yaml")
     out = tmp_path / "vgg16_cifar10.npz"
-    write_workload(out, st.build_from_spec(spec, "vgg16", "cifar10"))
+    write_workload(out, rate_table.build_from_spec(spec, "vgg16", "cifar10"))
     assert out.read_bytes() == (ROOT / "workloads/assumed/vgg16_cifar10.npz").read_bytes()
 
 

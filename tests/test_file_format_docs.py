@@ -144,12 +144,12 @@ def test_the_networks_page_names_every_key_of_a_network_file_with_its_default():
 
 def test_the_networks_page_names_every_key_of_a_rate_table():
     """A rate table's keys (workload build --rates) had no list: `datasets`' `exit_histograms` was named nowhere."""
-    from satasim_atsn.traces import statistical
+    from satasim_atsn.traces import rate_table
     from satasim_atsn.workload.format import EXIT_PARAMETERS
 
     text = (ROOT / "docs" / "networks.md").read_text(encoding="utf-8")
     section = text.split("**The rate table's keys**", 1)[1].split("\n- ", 1)[0]
-    keys = (*statistical.SPEC_KEYS, *statistical.DATASET_KEYS, *EXIT_PARAMETERS)
+    keys = (*rate_table.SPEC_KEYS, *rate_table.DATASET_KEYS, *EXIT_PARAMETERS)
     assert [key for key in keys if f"`{key}`" not in section] == []
 
 

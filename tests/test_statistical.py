@@ -11,16 +11,15 @@ import pytest
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.complexity import firing_rates
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
+from satasim_atsn.traces.rate_table import build_from_spec, load_rate_spec
 from satasim_atsn.traces.statistical import DRAW_ORDER_FIRST as POLICIES
 from satasim_atsn.traces.statistical import (
-    build_from_spec,
     build_statistical,
     draw_exit_steps,
     draw_trace,
     fit_statistical_twin,
     fixed_histogram,
     histogram_mean,
-    load_rate_spec,
     max_entropy_histogram,
     spike_or_pool,
     spiking_layers,

@@ -19,16 +19,14 @@ from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.traces.commands import workload_summary
 from satasim_atsn.traces.draw_kernels import apply_pooled_rows
 from satasim_atsn.traces.functional import functional_trace
-from satasim_atsn.traces.rate_table import measure_rate_table
+from satasim_atsn.traces.rate_table import build_from_spec, load_rate_spec, measure_rate_table
 from satasim_atsn.traces.statistical import (
-    build_from_spec,
     build_statistical,
     draw_exit_steps,
     draw_trace,
     fit_statistical_twin,
     fixed_histogram,
     histogram_mean,
-    load_rate_spec,
     max_entropy_histogram,
     spiking_layers,
     twin_policies,
