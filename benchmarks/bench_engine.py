@@ -25,7 +25,8 @@ from script_args import OneLineParser, positive
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.commands import functional_floor
-from satasim_atsn.hw.engine import image_count, simulate
+from satasim_atsn.hw.engine import simulate
+from satasim_atsn.hw.run_checks import image_count
 from satasim_atsn.workload.format import read_workload
 
 

@@ -145,7 +145,7 @@ def test_a_value_option_given_twice_is_refused(capsys):
 def test_a_run_whose_per_image_results_exceed_memory_is_refused_before_its_first_image(tmp_path, capsys, monkeypatch):
     """A statistical file of 10^9 images run without --images filled 8 GB before its first image (h7, session 35):
     its per-image results alone cannot fit, so the run is refused up front, naming --images and a count that fits."""
-    import satasim_atsn.hw.engine as engine
+    import satasim_atsn.hw.run_checks as run_checks
 
     net = tmp_path / "mlp.yaml"
     net.write_text("input_shape: [16]\nnum_classes: 3\nlayers:\n  - {name: fc1, type: linear, out_features: 8}\n"
@@ -155,7 +155,7 @@ def test_a_run_whose_per_image_results_exceed_memory_is_refused_before_its_first
         main(["workload", "build", "--network", str(net), "--rate", "0.1", "--timesteps", "2", "--num-images",
               str(10**9), "-o", str(wl)])
     capsys.readouterr()
-    monkeypatch.setattr(engine, "physical_memory_bytes", lambda: 64 * 2**30)
+    monkeypatch.setattr(run_checks, "physical_memory_bytes", lambda: 64 * 2**30)
     arch = str(ROOT / "archs" / "conventional16x16.yaml")  # the file is built for fixed T
     line = one_line_error(["run", arch, str(wl)], capsys)
     assert "many.npz: --images: 1,000,000,000 images from 0 keep at least 238 GiB of per-image results, more than " \
@@ -171,7 +171,7 @@ def test_a_statistical_draw_beyond_the_memory_is_refused_in_one_line(tmp_path, c
     """One image of a statistical workload holds its spikes, float32 thresholds and a block of uniforms whatever
     --images is: a long T on a wide network used to fill memory and be killed without a word. It is refused before
     any image."""
-    import satasim_atsn.hw.engine as engine
+    import satasim_atsn.hw.run_checks as run_checks
     from satasim_atsn.traces.statistical import draw_memory_bytes
     from satasim_atsn.workload.format import read_workload
 
@@ -184,7 +184,7 @@ def test_a_statistical_draw_beyond_the_memory_is_refused_in_one_line(tmp_path, c
     # no pooled rates: every neuron one uniform and one spike; all 64 timesteps' thresholds are kept (70.8 MB, within
     # THRESHOLD_KEEP_BYTES), and the uniforms are drawn 15 timesteps at a time (16 MiB // (4 row))
     assert row == 276480 and need == 64 * row + 4 * row * (64 + 15)
-    monkeypatch.setattr(engine, "physical_memory_bytes", lambda: 64 * 2**20)
+    monkeypatch.setattr(run_checks, "physical_memory_bytes", lambda: 64 * 2**20)
     arch = str(ROOT / "archs" / "conventional16x16.yaml")
     out = tmp_path / "r.json"
     line = one_line_error(["run", arch, str(wl), "--images", "1", "--json", str(out)], capsys)
@@ -192,7 +192,7 @@ def test_a_statistical_draw_beyond_the_memory_is_refused_in_one_line(tmp_path, c
            "the float32 thresholds and uniforms of 276,480 per timestep it holds), more than this machine's 0.1 GiB " \
            "of memory; build the workload with fewer timesteps" in line
     assert not out.exists()
-    monkeypatch.setattr(engine, "physical_memory_bytes", lambda: need)  # a draw that fits runs
+    monkeypatch.setattr(run_checks, "physical_memory_bytes", lambda: need)  # a draw that fits runs
     with pytest.raises(SystemExit) as exc:
         main(["run", arch, str(wl), "--images", "1", "--quiet"])
     assert exc.value.code in (0, None)

@@ -69,7 +69,7 @@ def test_a_unit_without_a_table_is_refused_without_a_0_b_table(sets, field):
     """The conventional output tile has no table: its refusals said '... and a 0 B table (8000 B needed)' and
     'its 3072 B hold a 0 B table and those of 3'; the AT unit's keep naming its 768 B table."""
     from satasim_atsn.errors import MappingError
-    from satasim_atsn.hw.engine import check_mappable
+    from satasim_atsn.hw.run_checks import check_mappable
     from satasim_atsn.workload.synthetic import random_workload
 
     workload = random_workload(5, images=1, size=6, residual=False, output_mode="membrane",

@@ -147,7 +147,7 @@ def test_exit_unit_must_hold_the_classes(prediction):
 def test_exit_memory_fix_is_sized_for_the_batch():
     """The fix named the size of one image's membranes; with images_per_batch 3 the batch check then asked for
     three times that (a second failed run). It names what the whole batch needs."""
-    from satasim_atsn.hw.engine import check_batch
+    from satasim_atsn.hw.run_checks import check_batch
 
     wl = random_workload(1, images=3, num_classes=5)
     sums = wl.layers[-1]["output_mode"] == "membrane"
@@ -231,8 +231,8 @@ def test_the_weight_memory_fix_given_is_the_one_that_works():
 
 def test_a_batch_too_large_for_pe_and_exit_unit_gets_one_fix_for_both():
     """The PE rule's fix alone led to the exit unit's refusal; the fix given now satisfies both, in both models."""
-    from satasim_atsn.hw.engine import check_batch
     from satasim_atsn.hw.reference import derive_mapping
+    from satasim_atsn.hw.run_checks import check_batch
     from satasim_atsn.workload.format import read_workload
 
     wl = read_workload(ARCH.parent.parent / "workloads" / "vgg16_cifar10.npz")

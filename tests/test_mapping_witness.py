@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from satasim_atsn.hw import engine, mapping
+from satasim_atsn.hw import engine, mapping, run_checks
 from satasim_atsn.hw.arch import build_arch
 from satasim_atsn.hw.reference import simulate_reference
 from satasim_atsn.workload.synthetic import random_workload
@@ -87,7 +87,7 @@ def _wrap_mapping(monkeypatch, change) -> None:
         return m
 
     monkeypatch.setattr(mapping, "build_mapping", patched)
-    monkeypatch.setattr(engine, "build_mapping", patched)
+    monkeypatch.setattr(run_checks, "build_mapping", patched)
 
 
 def doubled_fold_weight_bytes(monkeypatch) -> None:

@@ -11,9 +11,10 @@ import pytest
 
 from satasim_atsn.errors import ArchError, SatasimError, WorkloadError
 from satasim_atsn.hw.arch import load_arch
-from satasim_atsn.hw.engine import image_count, simulate
+from satasim_atsn.hw.engine import simulate
 from satasim_atsn.hw.mapping import build_mapping
 from satasim_atsn.hw.reference import simulate_reference
+from satasim_atsn.hw.run_checks import image_count
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.traces.statistical import draw_trace, fit_statistical_twin
 from satasim_atsn.workload.format import read_workload

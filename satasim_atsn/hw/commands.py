@@ -45,9 +45,10 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
                 json_path: str | None, csv_dir: str | None, quiet: bool, timing: bool) -> None:
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
     from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
-    from satasim_atsn.hw.engine import image_count, simulate
+    from satasim_atsn.hw.engine import simulate
     from satasim_atsn.hw.notes import run_notes
     from satasim_atsn.hw.results import CSV_FILES
+    from satasim_atsn.hw.run_checks import image_count
     from satasim_atsn.report.progress import Progress
 
     arch = load_arch_with_set(arch_path, list(overrides))
@@ -138,7 +139,8 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     ratio is the median simulation time over the median forward time.
     """
     from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
-    from satasim_atsn.hw.engine import image_count, simulate
+    from satasim_atsn.hw.engine import simulate
+    from satasim_atsn.hw.run_checks import image_count
 
     arch = load_arch_with_set(_default_arch() if arch_path is None else arch_path, list(overrides))
     workload = read_workload(workload_path, "bench: its argument")
@@ -273,7 +275,7 @@ def _verify_jobs(arch: Arch, workload: Workload | None, workload_path: str | Non
                  random_count: int, seed: int, max_minutes: float, quiet: bool):
     """The comparisons verify runs within --max-minutes: the workload's images first (refused if they alone take
     longer), then the random networks that fit the rest; (jobs, plan, why no random network fits or None)."""
-    from satasim_atsn.hw.engine import image_count
+    from satasim_atsn.hw.run_checks import image_count
     from satasim_atsn.hw.verify import (
         Job,
         budget_enough,

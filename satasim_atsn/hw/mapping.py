@@ -335,7 +335,7 @@ def _refuse_batch(arch: Arch, workload: Workload, capacity: int) -> None:
     words = 2 if workload.input_encoding == "direct" else 1  # the first layer's current too (section 5)
     pe_bytes = -(-batch * words * int(arch.pe.vmem_bits) // 8)
     most = capacity // words
-    # the exit unit holds output membranes only when it holds the output layer (engine.check_batch)
+    # the exit unit holds output membranes only when it holds the output layer (run_checks.check_batch)
     exit_room = exit_unit_batch_room(arch, workload) if int(arch.array.exit_unit_tiles) and workload.has_output \
         else None
     also = ""
@@ -526,7 +526,7 @@ def _exit_memory_bytes(arch, classes: int, output_mode: str) -> int:
     need = math.ceil(words * int(arch.exit_unit.vmem_bits) / 8) + lut_bytes
     if need > int(arch.exit_unit.data_memory_bytes):
         table = f" and a {lut_bytes} B table" if lut_bytes else ""  # the conventional output tile has none
-        batch = int(arch.images_per_batch)  # a batch keeps every image's membranes (hw/engine.check_batch)
+        batch = int(arch.images_per_batch)  # a batch keeps every image's membranes (hw/run_checks.check_batch)
         batch_need = -(-batch * words * int(arch.exit_unit.vmem_bits) // 8) + lut_bytes
         raise _fail(
             arch,

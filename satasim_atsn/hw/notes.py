@@ -10,7 +10,6 @@ from __future__ import annotations
 from satasim_atsn.errors import shown_number
 from satasim_atsn.hw.arch import Arch, dram_rounding_note, parse_override
 from satasim_atsn.hw.energy import adc_rate_note, extrapolated_memories_note, unused_technology_note
-from satasim_atsn.hw.engine import idle_accelerators_note
 from satasim_atsn.snn.exit_policies import LUT_ENTRIES_DEFAULT, AtsnPolicy
 from satasim_atsn.workload.format import EXIT_PARAMETERS, EXIT_STEPS, Workload
 
@@ -110,3 +109,15 @@ def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
     return (f"note: the exit unit decides with the architecture's {arch_values}; the workload's own {own_values} "
             f"(satasim evaluate's defaults) apply with "
             f"{' '.join(f'--set exit_unit.{k}={shown_number(own[k])}' for k in differ)}")
+
+
+def idle_accelerators_note(arch, images: int) -> str | None:
+    """A note when too few images keep every accelerator busy: the idle ones stay off but leak over the makespan
+    (docs/microarchitecture.md section 8), so FPS and energy per image describe the short run, not the design."""
+    batch, count = int(arch.images_per_batch), int(arch.accelerators)
+    busy = -(-images // batch)
+    if busy >= count:
+        return None
+    return (f"note: {images} image{'s' if images != 1 else ''} in batches of {batch} keep {busy} of the {count} "
+            "accelerators busy; the others stay off but their leakage counts, so FPS and energy per image describe "
+            f"this short run, not the design's throughput (run at least {count * batch} images)")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from satasim_atsn.errors import MappingError, SatasimError, whole_count
-from satasim_atsn.hw import engine
+from satasim_atsn.hw import engine, run_checks
 from satasim_atsn.hw.arch import Arch
 from satasim_atsn.hw.reference import simulate_reference
 from satasim_atsn.hw.results import SimResult
@@ -373,7 +373,7 @@ def check_affordable(arch: Arch, workload: Workload, images: int, start: int, ma
     longer than allowed, or after, if both together are. The mapping is checked first: a design that cannot map the
     network is compared as a refusal (both refuse before any cycle), however many images were asked for."""
     try:
-        engine.check_mappable(arch, workload)
+        run_checks.check_mappable(arch, workload)
     except MappingError:
         return None, 0.0, 0.0
     fewer = "--images 1, " if images > 1 else ""  # one image already: no fewer to ask for

@@ -365,8 +365,8 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     prints, per design (hw/notes.py).
     """
     from satasim_atsn.hw.arch import naming_set_values
-    from satasim_atsn.hw.engine import check_mappable, image_count
     from satasim_atsn.hw.notes import run_notes
+    from satasim_atsn.hw.run_checks import check_mappable, image_count
     from satasim_atsn.traces.statistical import require_policy_histogram
 
     for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)

@@ -202,7 +202,7 @@ def point_refusal(arch_path: str, overrides: list[str], workload_path: str, show
     would simulate the point (a few ms per point: a 9,001-point study checked them all up front, serially, for
     34 s before its first point ran)."""
     from satasim_atsn.hw.arch import read_arch
-    from satasim_atsn.hw.engine import check_mappable
+    from satasim_atsn.hw.run_checks import check_mappable
     from satasim_atsn.study.metrics import read_cached
 
     try:

@@ -59,7 +59,7 @@ def _simulate(workload_dir: Path, images: int) -> dict[str, dict]:
     tasks["small"] = (_shipped("atsn16x16"), [], str(workload_dir / SMALL), images, 0)
     for i, (_, _, file) in enumerate(ROWS[1:], start=1):  # row 0 (VGG16/CIFAR10) is vgg16/atsn16x16
         tasks[f"table3/{i}"] = (_shipped("atsn16x16"), [], str(workload_dir / file), images, 0)
-    from satasim_atsn.hw.engine import image_count
+    from satasim_atsn.hw.run_checks import image_count
     from satasim_atsn.study.metrics import read_cached
 
     for key, task in tasks.items():
@@ -118,7 +118,7 @@ def _notes(images: int) -> list[str]:
     """`run`'s note when too few images keep every accelerator of a shipped design busy (their FPS, powers and
     pJ/SOP then describe that short run), once per distinct text, without its 'note: ' prefix."""
     from satasim_atsn.hw.arch import load_arch
-    from satasim_atsn.hw.engine import idle_accelerators_note
+    from satasim_atsn.hw.notes import idle_accelerators_note
 
     notes = (idle_accelerators_note(load_arch(_shipped(name)), images) for name in ARCH_NAMES)
     return list(dict.fromkeys(note.removeprefix("note: ") for note in notes if note))
