@@ -744,8 +744,7 @@ class _GraphImport:
             if short.kind not in ("current", "scaled", "spikes") or short.shape != main.shape:
                 raise node_error(n, kind, f"joins a {main.kind} {list(main.shape)} and a {short.kind} "
                                  f"{list(short.shape)}; a join adds two currents of one shape (or a current and "
-                                 "spikes)",
-                                 listed=True)
+                                 "spikes)", listed=True)
             if short.kind == "spikes" and short.layer == "input":
                 raise node_error(n, kind, "a shortcut from the Input is not supported", listed=True)
             par = _neuron_params(node, kind, n, main.shape, dt)
