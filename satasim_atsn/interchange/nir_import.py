@@ -55,13 +55,12 @@ from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
 from satasim_atsn.workload.format import (
     EXIT_PARAMETERS,
     POLICY_NAMES,
+    VTH_MAX,
+    VTH_MAX_FIRST,
     Workload,
     infer_out_shape,
     validate,
 )
-
-VTH_MAX = 1024  # as the trainer's exporter: 16-bit membranes keep headroom
-VTH_MAX_FIRST = 8192
 
 
 @dataclass

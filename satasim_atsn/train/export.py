@@ -21,13 +21,8 @@ import numpy as np
 
 from satasim_atsn.snn.neurons import tau_to_shifts
 from satasim_atsn.train.network import Network
-from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.format import VTH_MAX, VTH_MAX_FIRST, Workload
 
-VTH_MAX = 1024
-# The first layer's current is static (the same image every timestep), so a neuron either never
-# spikes (I <= 0) or climbs straight past its threshold: saturation cannot change its spikes, and
-# a finer threshold (more integer levels per V_th) is worth more than headroom.
-VTH_MAX_FIRST = 8192
 INT8_MAX = 127
 BN_EPS = 1e-5
 

@@ -62,6 +62,11 @@ from satasim_atsn.workload.pool_windows import has_window_cores, pool_rate_probl
 
 FORMAT_NAME = "satasim-workload"
 FORMAT_VERSION = 1
+#: the integer thresholds the exporters (the trainer's and the NIR import) keep: at most VTH_MAX steps of a layer's
+#: scale, so that 16-bit membranes keep headroom; the layer reading a static image, at most VTH_MAX_FIRST (it
+#: climbs straight past its threshold, so finer threshold levels are worth more than headroom)
+VTH_MAX = 1024
+VTH_MAX_FIRST = 8192
 LAYER_TYPES = ("conv", "linear", "maxpool", "avgpool", "add", "flatten", "output")
 KINDS = ("trained", "imported", "statistical")
 OUTPUT_MODES = ("membrane", "accumulate")
