@@ -197,7 +197,7 @@ def test_an_output_layer_on_the_image_is_refused_before_any_data_is_read(tmp_pat
               "-o", str(tmp_path / "m.npz")])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and len(err.strip().splitlines()) == 1 and "nowhere" not in err
-    assert f"{model}: layers[1] (out): an output layer reads the input, and the trainer reads it with a conv" in err
+    assert f"{model}: layers[1] (out): an output layer reads the image, and the trainer reads images with a conv" in err
     assert not list(tmp_path.glob("m.npz*"))
 
 
@@ -328,3 +328,65 @@ def test_the_export_folds_a_hidden_linear_layers_batch_norm():
     w_out, b_out = fold_bn(net, spec[-1]["name"])  # the output layer has no BN: its own weights and bias
     assert np.array_equal(w_out, net.params[spec[-1]["name"]]["w"].astype(np.float64))
     assert np.array_equal(b_out, net.params[spec[-1]["name"]]["b"].astype(np.float64))
+
+
+#: an event network that pools the frames first (as DVS networks shrink 128 x 128 events), then a conv
+POOL_FIRST_FILE = """name: pool_first
+input_shape: [2, 8, 8]
+num_classes: 4
+layers:
+  - {name: pool0, type: maxpool, kernel: 2}
+  - {name: conv1, type: conv, out_channels: 8, kernel: 3, padding: 1}
+  - {name: flat, type: flatten}
+  - {name: out, type: output}
+"""
+
+
+def test_spike_frames_may_be_read_by_a_pool_or_an_output_layer(tmp_path, capsys):
+    """The trainer refused any layer but a conv or a flatten on its input, images and spike frames alike; frames
+    have a time axis, as any layer's spikes, and the workload lets a max-pool or (after a flatten) an output layer
+    read them. A file that pools the frames first trains, exports its pool as the layer reading the input, and the
+    simulator's accuracy on a fixed-T design is the exported network's; a one-layer classifier on the frames trains
+    as well, while the same file on images is still refused."""
+    from test_train_cli import _framed
+
+    data = (_framed("train", 64), _framed("test", 16))
+    model = _write(tmp_path, POOL_FIRST_FILE, "pool_first.yaml")
+    out = tmp_path / "pool_first.npz"
+    summary = train_model(_config(model, dataset="cifar10-dvs", timesteps=3, width=1.0), out, quiet=True, data=data)
+    wl = read_workload(out)
+    assert wl.input_encoding == "spike_frames"
+    assert (wl.layers[0]["type"], wl.layers[0]["inputs"]) == ("maxpool", ["input"])
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "conventional16x16", str(out), "--quiet", "--json", str(tmp_path / "run.json")])
+    assert stop.value.code == 0
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["neurobench"]["ClassificationAccuracy"] == summary["quantised"]["fixed_t"]["3"]
+
+    linear = _write(tmp_path, "name: lin\ninput_shape: [2, 8, 8]\nnum_classes: 4\nlayers:\n"
+                    "  - {name: flat, type: flatten}\n  - {name: out, type: output}\n", "lin.yaml")
+    train_model(_config(linear, dataset="cifar10-dvs", timesteps=3), tmp_path / "lin.npz", quiet=True, data=data)
+    wl = read_workload(tmp_path / "lin.npz")
+    assert [(ly["type"], ly["inputs"]) for ly in wl.layers] == [("flatten", ["input"]), ("output", ["flat"])]
+    with pytest.raises(TrainError, match=r"layers\[1\] \(out\): an output layer reads the image"):
+        train_model(_config(linear), tmp_path / "img.npz", quiet=True, data=DATA)
+
+
+def test_a_file_the_workload_format_refuses_is_refused_before_training(tmp_path, capsys):
+    """A conv reading a non-spiking conv's current trained for a whole run and failed at the export, naming
+    "<memory>": the workload format's graph rules now run when the file is read, naming the file's own layer,
+    before any data, for the trainer and for workload build alike."""
+    model = _write(tmp_path, "name: cur\ninput_shape: [1, 12, 12]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: c1, type: conv, out_channels: 4, kernel: 3, padding: 1}\n"
+                   "  - {name: c2, type: conv, out_channels: 4, kernel: 3, padding: 1, spiking: false}\n"
+                   "  - {name: c3, type: conv, out_channels: 4, kernel: 3, padding: 1}\n"
+                   "  - {name: flat, type: flatten}\n  - {name: out, type: output}\n", "cur.yaml")
+    expected = f"{model}: layers[2] (c3).inputs: 'c2' emits a current, not spikes; only add layers take currents"
+    for argv in (["train", "--model", model, "--dataset", "imagefolder", "--data-dir", str(tmp_path / "nowhere"),
+                  "-o", str(tmp_path / "m.npz")],
+                 ["workload", "build", "--network", model, "--rate", "0.1", "-o", str(tmp_path / "b.npz")]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.strip().splitlines() == [f"satasim: error: {expected}"], argv
+    assert not list(tmp_path.glob("*.npz*"))

@@ -38,8 +38,7 @@ def unknown_model(model: str) -> TrainError:
 
 def network_file(model: str) -> NetworkSpec:
     """The network file ``--model`` names, read and checked (WorkloadError naming the file, layer and field), and
-    refused if it has no output layer (the trainer's methods train a classifier in one) or reads the input with
-    anything but a conv or a spiking linear layer after a flatten of it (the trainer's static-input paths)."""
+    refused if it has no output layer (the trainer's methods train a classifier in one)."""
     spec = load_network(expand_home(model))
     if not spec.has_output:
         last = spec.layers[-1]
@@ -48,6 +47,16 @@ def network_file(model: str) -> NetworkSpec:
                             f"the network ends in the {last['type']} layer {last['name']!r}, whose spike counts are "
                             "its output; the trainer's losses and exit rules read an output layer",
                             "end the network with one: - {name: fc, type: output}")
+    return spec
+
+
+def check_input_readers(spec: NetworkSpec, framed: bool) -> None:
+    """Refuse a network file whose input the trainer cannot read. Spike frames (a time axis) go to any layer the
+    workload format lets read them, as any layer's spikes do; a direct image has no time axis, and the trainer
+    reads it with a conv, or with a spiking linear layer after a flatten of it (its current, the same at every t,
+    drives the LIF): an output layer on the image, a one-layer classifier, is not trained here."""
+    if framed:
+        return
     flattens = {ly["name"] for ly in spec.layers if ly["type"] == "flatten" and ly["inputs"] == ["input"]}
     for index, layer in enumerate(spec.layers):
         reads = (("input" in layer["inputs"] and layer["type"] not in ("conv", "flatten"))
@@ -55,11 +64,10 @@ def network_file(model: str) -> NetworkSpec:
         if reads:
             raise TrainError.at(spec.source, f"layers[{spec.file_index.get(layer['name'], index)}] "
                                 f"({layer['name']})", f"{'an' if layer['type'][0] in 'aeio' else 'a'} {layer['type']} "
-                                "layer reads the input, and the trainer reads "
-                                "it with a conv or a spiking linear layer (after a flatten of the image)",
+                                "layer reads the image, and the trainer reads images "
+                                "with a conv or a spiking linear layer (after a flatten of the image)",
                                 "start the network with either, or build it as a statistical workload (satasim "
                                 "workload build --network) or train it elsewhere and import it (NIR)")
-    return spec
 
 
 def output_mode_notes(model: str, output_mode: str, overridden: bool) -> list[str]:
@@ -149,10 +157,13 @@ BUILDERS = {"vgg_small": vgg_small, "vgg16": vgg16, "resnet19": resnet19}
 
 
 def build_spec(model: str, input_shape: list[int], num_classes: int, output_mode: str,
-               width: float = 1.0) -> list[dict]:
-    """The model's full layer table with shapes, ending in its output layer; TrainError if it cannot fit."""
+               width: float = 1.0, framed: bool = False) -> list[dict]:
+    """The model's full layer table with shapes, ending in its output layer, for direct images or (``framed``)
+    spike frames; TrainError if it cannot fit."""
     if is_network_file(model):
-        return _network_file_spec(network_file(model), input_shape, num_classes, output_mode, width)
+        spec = network_file(model)
+        check_input_readers(spec, framed)
+        return _network_file_spec(spec, input_shape, num_classes, output_mode, width)
     if model not in BUILDERS:
         raise unknown_model(model)
     try:

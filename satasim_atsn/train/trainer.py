@@ -37,13 +37,15 @@ from satasim_atsn.train.models import (
     METHODS,
     MODELS,
     build_spec,
+    check_input_readers,
     is_network_file,
     model_label,
+    network_file,
     output_mode_notes,
     unknown_model,
 )
 from satasim_atsn.train.network import Network
-from satasim_atsn.workload.datasets import Dataset, balanced_sample, load_dataset
+from satasim_atsn.workload.datasets import SPIKE_FRAME_DATASETS, Dataset, balanced_sample, load_dataset
 from satasim_atsn.workload.format import OUTPUT_MODES, validate, write_workload
 from satasim_atsn.workload.npz import read_npz
 
@@ -93,8 +95,9 @@ class TrainConfig:
 
     def check(self) -> None:
         """Reject impossible settings with a TrainError naming the option."""
-        if is_network_file(self.model):
-            self.model_name()  # read and checked now: a bad file is refused before the data load
+        if is_network_file(self.model):  # read and checked now: a bad file is refused before the data load
+            check_input_readers(network_file(self.model), framed=self.dataset in SPIKE_FRAME_DATASETS)
+            self.model_name()
         elif self.model not in MODELS:
             raise unknown_model(self.model)
         if self.method not in METHODS:
@@ -682,7 +685,7 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
     if train.framed and train.x.shape[1] != config.timesteps:
         raise TrainError.at(None, "--timesteps", f"is {config.timesteps} but the {config.dataset} frames have "
                             f"T = {train.x.shape[1]}", f"pass --timesteps {train.x.shape[1]} or re-frame the events")
-    spec = build_spec(config.model, train.input_shape, train.num_classes, output_mode, config.width)
+    spec = build_spec(config.model, train.input_shape, train.num_classes, output_mode, config.width, train.framed)
     net = Network(spec, config.timesteps, seed=config.seed, direct_input=not train.framed)
     opt = SGD(net, config.momentum, config.weight_decay)
     mean, std = train.channel_stats()

@@ -46,6 +46,8 @@ from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.npz import read_npz
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "cifar10-dvs", "imagefolder", "synthetic")
+#: the datasets of spike frames (event data, [N, T, C, H, W]); the others hold images
+SPIKE_FRAME_DATASETS = ("cifar10-dvs",)
 DEFAULT_DIRS = {
     "fashion-mnist": ("/usr/share/datasets/fashion-mnist",),
     "mnist": ("/usr/share/datasets/mnist",),

@@ -33,7 +33,14 @@ import yaml
 
 from satasim_atsn.errors import WorkloadError, did_you_mean, file_count, shown, whole_count
 from satasim_atsn.fileio import load_yaml, starts_as_hdf5, starts_as_zip, yaml_syntax_fix
-from satasim_atsn.workload.format import LAYER_TYPES, OUTPUT_MODES, check_layer_size, emits_spikes, infer_out_shape
+from satasim_atsn.workload.format import (
+    LAYER_TYPES,
+    OUTPUT_MODES,
+    check_layer_size,
+    emits_spikes,
+    infer_out_shape,
+    validate_layers,
+)
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
 #: the fixes of a file that is no network or lacks a top-level key: self-contained, for an installed package has
@@ -370,7 +377,24 @@ def parse_network(data: Any, where: str, default_name: str = "network") -> Netwo
         raise spec.relabel(error) from None
     if not has_output:  # its spike counts are the output: one class per neuron of the last layer
         _check_spiking_end(where, _label(seen[shaped[-1]["name"]], shaped[-1]), shaped[-1], classes)
+    _check_graph(spec, shaped)
     return spec
+
+
+def _check_graph(spec: NetworkSpec, shaped: list[dict]) -> None:
+    """The workload format's rules for the layer graph (what may read a current, a join's inputs, the last layer),
+    now: a file they refuse was refused only when its workload was written, after a whole training. The rules of a
+    direct-encoded image, and an identity shortcut's gain, wait for the build or the training: a file does not say
+    how its input is encoded or quantised."""
+    classes = spec.num_classes if spec.num_classes is not None else int(math.prod(shaped[-1]["out_shape"]))
+    # an identity shortcut's gain is the build's (with_identity_gain): any valid one stands in for it here
+    layers = with_identity_gain(copy.deepcopy(shaped), 1, keep=True)
+    meta = {"layers": layers, "input_shape": list(spec.input_shape), "num_classes": classes,
+            "input_encoding": "spike_frames"}
+    try:
+        validate_layers(meta, spec.source)
+    except WorkloadError as error:
+        raise spec.relabel(error) from None
 
 
 def _output_classes(where: str, out: dict, label: str, classes: int | None) -> int:
