@@ -388,7 +388,7 @@ def _check_graph(spec: NetworkSpec, shaped: list[dict]) -> None:
     how its input is encoded or quantised."""
     classes = spec.num_classes if spec.num_classes is not None else int(math.prod(shaped[-1]["out_shape"]))
     # an identity shortcut's gain is the build's (with_identity_gain): any valid one stands in for it here
-    layers = with_identity_gain(copy.deepcopy(shaped), 1, keep=True)
+    layers = with_identity_gain(shaped, 1, keep=True)  # parse_network's own copy, dropped after the checks
     meta = {"layers": layers, "input_shape": list(spec.input_shape), "num_classes": classes,
             "input_encoding": "spike_frames"}
     try:
