@@ -119,7 +119,7 @@ def test_exit_step_draw_compares_integers():
 
 
 def test_lut_and_float_decisions_ignore_one_ulp(other_cpu):
-    ref_lut = np.array([round(math.e ** (-k / 16) * (1 << 20)) for k in range(257)])  # exp(-k*16/256) in 2^-20
+    ref_lut = np.array([round(math.e ** (-k / 16) * (1 << ep.ATSN_FRAC_BITS)) for k in range(257)])  # exp(-k/16)
     ref_lut[-1] = 0
     lut = ep.AtsnPolicy(hardware=True).lut
     assert np.abs(lut - ref_lut).max() <= 1

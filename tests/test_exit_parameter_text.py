@@ -11,7 +11,7 @@ import pytest
 
 from satasim_atsn.cli import main
 from satasim_atsn.errors import SatasimError, shown_number
-from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy
+from satasim_atsn.snn.exit_policies import ATSN_FRAC_BITS, AtsnPolicy, DtsnnPolicy
 from satasim_atsn.train.evaluation import format_table
 from satasim_atsn.workload.format import write_workload
 from satasim_atsn.workload.synthetic import random_workload
@@ -75,19 +75,26 @@ def _run_notes(path, capsys, *sets):
 
 
 def test_run_says_when_cl_t_rounds_to_1_in_the_at_units_fraction_bits(tmp_path, capsys):
-    """CL_t >= 1 - 2^-21 is 1 in the AT unit's 20 fraction bits: the hardware rule never exits there, the float
-    rule may (0.9999999 vs 1 - 2e-9 below). The note names the steps; CL_init = 1 (never exit) is no surprise."""
-    policy = AtsnPolicy(0.9999999, 0.9999995, hardware=True)
+    """CL_t >= 1 - 2^-(f+1) is 1 in the AT unit's f fraction bits: the hardware rule never exits there, the float
+    rule may (CL_1 = 1 - eps/3 vs a max softmax of 1 - 2e-9 below). The note names the steps; CL_init = 1 (never
+    exit) is no surprise."""
+    bits = ATSN_FRAC_BITS
+    eps = 2.0 ** -(bits + 1)
+    cl_init, tau_cl = repr(1 - eps / 3), repr(1 - 0.4 * eps)  # CL_2 = 1 - 0.73 eps rounds to 1, CL_3 = 1 - 1.13 eps not
+    policy = AtsnPolicy(float(cl_init), float(tau_cl), hardware=True)
     membranes = np.array([[20, 0]])
     assert not policy.decide(1, 4, membranes * 1.0, membranes, 1.0)
-    assert AtsnPolicy(0.9999999, 0.9999995).decide(1, 4, membranes * 1.0)
+    assert AtsnPolicy(float(cl_init), float(tau_cl)).decide(1, 4, membranes * 1.0)
     path = tmp_path / "wl.npz"
     write_workload(path, random_workload(21, images=4, timesteps=4))
-    err = _run_notes(path, capsys, "exit_unit.cl_init=0.9999999", "exit_unit.tau_cl=0.9999998")
-    assert "CL_t rounds to 1 in the AT unit's 20 fraction bits at t = 1..2, so no image exits there" in err
-    assert f"(CL_t is told from 1 only below 1 - 2^-21 = {shown_number(1 - 2.0 ** -21)})" in err  # round to nearest
+    err = _run_notes(path, capsys, f"exit_unit.cl_init={cl_init}", f"exit_unit.tau_cl={tau_cl}")
+    assert f"CL_t rounds to 1 in the AT unit's {bits} fraction bits at t = 1..2, so no image exits there" in err
+    assert f"(CL_t is told from 1 only below 1 - 2^-{bits + 1} = {shown_number(1 - eps)})" in err  # round to nearest
+    # the width is the design's: with exp_frac_bits 30 the same CL_t are told from 1
+    assert "rounds to 1" not in _run_notes(path, capsys, f"exit_unit.cl_init={cl_init}", f"exit_unit.tau_cl={tau_cl}",
+                                           "exit_unit.exp_frac_bits=30")
     # CL_t stuck at 1 at every step: at t = T every image exits anyway, so the note names t = 1..T-1 alone
-    err = _run_notes(path, capsys, "exit_unit.cl_init=0.9999999", "exit_unit.tau_cl=1")
+    err = _run_notes(path, capsys, f"exit_unit.cl_init={cl_init}", "exit_unit.tau_cl=1")
     assert "at t = 1..3, so no image exits there" in err
     for sets in (["exit_unit.cl_init=1", "exit_unit.tau_cl=1"], ["exit_unit.cl_init=0.9999995"]):
         assert "rounds to 1" not in _run_notes(path, capsys, *sets)
@@ -100,7 +107,8 @@ def test_the_exit_table_notes_are_not_given_for_a_statistical_workload():
     from satasim_atsn.hw.notes import exit_table_note
     from satasim_atsn.workload.format import read_workload
 
-    sets = ["exit_unit.cl_init=0.9999999", "exit_unit.tau_cl=0.9999998", "exit_unit.exp_lut_entries=64"]
+    sets = ["exit_unit.cl_init=0.9999999", "exit_unit.tau_cl=0.9999998", "exit_unit.exp_lut_entries=64",
+            "exit_unit.exp_frac_bits=20"]
     arch = load_arch(ARCH, sets)
     note = exit_table_note(arch, random_workload(21, images=4, timesteps=4))
     assert note is not None and "rounds to 1" in note and "exp_lut_entries is 64" in note
@@ -113,5 +121,9 @@ def test_run_says_when_its_exp_table_is_not_the_one_evaluate_models(tmp_path, ca
     path = tmp_path / "wl.npz"
     write_workload(path, random_workload(21, images=4))
     err = _run_notes(path, capsys, "exit_unit.exp_lut_entries=64")
-    assert "exit_unit.exp_lut_entries is 64, and satasim evaluate's hardware LUT line models the 256-entry" in err
+    assert ("exit_unit.exp_lut_entries is 64, and satasim evaluate's hardware LUT line models the 256-entry table "
+            f"with {ATSN_FRAC_BITS} fraction bits") in err
     assert "exp_lut_entries" not in _run_notes(path, capsys)
+    err = _run_notes(path, capsys, "exit_unit.exp_lut_entries=64", "exit_unit.exp_frac_bits=16")
+    assert "exit_unit.exp_lut_entries is 64 and exit_unit.exp_frac_bits is 16, and satasim evaluate's" in err
+    assert "exp_frac_bits is 20, and" in _run_notes(path, capsys, "exit_unit.exp_frac_bits=20")

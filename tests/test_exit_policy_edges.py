@@ -24,19 +24,35 @@ def test_a_confidence_equal_to_the_threshold_does_not_exit():
 
 
 def test_the_hardware_rule_is_strict_too():
-    """eq. 18: exp(0) > CL_t x sum_j exp(d_j). Two equal membranes: 2^20 x 2^20 against 2^19 x (2 x 2^20), equal."""
+    """eq. 18: exp(0) > CL_t x sum_j exp(d_j). Two equal membranes: 2^24 x 2^24 against 2^23 x (2 x 2^24), equal."""
     policy = AtsnPolicy(cl_init=0.5, tau_cl=1.0, hardware=True)
-    assert policy.cl_fixed(1) == 2**19
+    assert policy.frac_bits == 24 and policy.cl_fixed(1) == 2**23
     membranes = np.array([[7, 7]], dtype=np.int64)
     assert policy.decide(1, 4, membranes * 0.1, membranes, 0.1).tolist() == [False]
     assert policy.decide(1, 4, np.array([[0.8, 0.7]]), np.array([[8, 7]]), 0.1).tolist() == [True]
 
 
 def test_the_at_units_cl_t_is_rounded_to_the_nearest_fixed_point_value():
-    """CL_t x 2^20 rounded: 0.999 x 2^20 = 1047527.42 -> 1047527; 0.999^2 x 2^20 = 1046479.90 -> 1046480."""
+    """CL_t x 2^24 rounded: 0.999 x 2^24 = 16760438.78 -> 16760439; 0.999^2 x 2^24 = 16743678.34 -> 16743678;
+    with 20 bits 0.999 x 2^20 = 1047527.42 -> 1047527 and 0.999^2 x 2^20 = 1046479.90 -> 1046480."""
     policy = AtsnPolicy(hardware=True)
-    assert policy.cl_fixed(1) == 1047527
-    assert policy.cl_fixed(2) == 1046480
+    assert policy.cl_fixed(1) == 16760439
+    assert policy.cl_fixed(2) == 16743678
+    narrow = AtsnPolicy(hardware=True, frac_bits=20)
+    assert (narrow.cl_fixed(1), narrow.cl_fixed(2)) == (1047527, 1046480)
+
+
+def test_the_at_units_test_cannot_wrap_for_many_classes_or_wide_fractions():
+    """eq. 18 compares 2^(2f) with CL_t x sum_j exp(d_j): with 30 fraction bits and 10,000 equal membranes that
+    product is about 2^73, past int64. The unit's test is exact for any count: 10,000 equal membranes (max
+    softmax 1e-4) never clear CL = 0.5, one membrane 40 above 9,999 equal others (exp(-40 x 0.5) each) does."""
+    for bits in (20, 24, 30):
+        policy = AtsnPolicy(cl_init=0.5, tau_cl=1.0, hardware=True, frac_bits=bits)
+        equal = np.zeros((1, 10_000), dtype=np.int64)
+        assert policy.decide(1, 4, equal * 1.0, equal, 0.5).tolist() == [False]
+        one_high = equal.copy()
+        one_high[0, 0] = 40
+        assert policy.decide(1, 4, one_high * 0.5, one_high, 0.5).tolist() == [True]
 
 
 def test_normalised_entropy_divides_by_ln_c_and_is_strict():

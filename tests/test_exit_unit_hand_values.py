@@ -42,21 +42,25 @@ def test_a_design_that_leaves_the_kind_fields_out_gets_the_documented_defaults()
     assert (dt.exit_unit.lut_bytes, dt.exit_unit.divider_cycles) == (6144, 16)
     assert EXIT_UNITS["dt"].decide_cycles(dt.exit_unit, 10) == 5 * 10 + 16 + 1
     at = load_arch(ARCHS / "atsn16x16.yaml", ["exit_unit.exp_lut_entries=null", "exit_unit.cl_init=null",
-                                             "exit_unit.tau_cl=null"])
+                                             "exit_unit.tau_cl=null", "exit_unit.exp_frac_bits=null"])
     eu = at.exit_unit
-    assert (eu.exp_lut_entries, eu.cl_init, eu.tau_cl) == (256, 0.999, 0.999)
-    assert EXIT_UNITS["at"].table_bytes(eu) == 256 * 3
+    assert (eu.exp_lut_entries, eu.exp_frac_bits, eu.cl_init, eu.tau_cl) == (256, 24, 0.999, 0.999)
+    assert EXIT_UNITS["at"].table_bytes(eu) == 256 * 4  # 25-bit words
     policy = EXIT_UNITS["at"].hardware_policy({})  # a study point that names none of them
-    assert (policy.lut_entries, policy.cl_init, policy.tau_cl, policy.hardware) == (256, 0.999, 0.999, True)
+    assert (policy.lut_entries, policy.frac_bits, policy.cl_init, policy.tau_cl, policy.hardware) == (
+        256, 24, 0.999, 0.999, True)
     given = EXIT_UNITS["at"].hardware_policy({"cl_init": 0.9, "tau_cl": 0.8})
     assert (given.cl_init, given.tau_cl) == (0.9, 0.8)
 
 
 def test_a_table_that_exactly_fills_the_data_memory_fits_and_one_byte_more_does_not():
-    """The AT unit's 256 x 3 B = 768 B table fits a 768 B memory; the DT unit's table may take its whole memory."""
-    assert load_arch(ARCHS / "atsn16x16.yaml", ["exit_unit.data_memory_bytes=768"]).exit_unit.data_memory_bytes == 768
-    with pytest.raises(ArchError, match="exit_unit.exp_lut_entries"):
-        load_arch(ARCHS / "atsn16x16.yaml", ["exit_unit.data_memory_bytes=767"])
+    """The AT unit's 256 x 4 B = 1024 B table fits a 1024 B memory (with 20 fraction bits, 3 B words: 768 B); the DT
+    unit's table may take its whole memory."""
+    for bits, table in ((24, 1024), (20, 768)):
+        sets = [f"exit_unit.exp_frac_bits={bits}", f"exit_unit.data_memory_bytes={table}"]
+        assert load_arch(ARCHS / "atsn16x16.yaml", sets).exit_unit.data_memory_bytes == table
+        with pytest.raises(ArchError, match=f"exit_unit.exp_lut_entries: 256 {table // 256}-byte entries"):
+            load_arch(ARCHS / "atsn16x16.yaml", [sets[0], f"exit_unit.data_memory_bytes={table - 1}"])
     assert load_arch(ARCHS / "dtsnn16x16.yaml", ["exit_unit.lut_bytes=7168"]).exit_unit.lut_bytes == 7168
     with pytest.raises(ArchError, match="exit_unit.lut_bytes"):
         load_arch(ARCHS / "dtsnn16x16.yaml", ["exit_unit.lut_bytes=7169"])

@@ -191,6 +191,7 @@ class ExitUnitCfg:
     vmem_bits: int
     prediction: str
     exp_lut_entries: int | None
+    exp_frac_bits: int | None
     lut_bytes: int | None
     divider_cycles: int | None
     cl_init: float | None

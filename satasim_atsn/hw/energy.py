@@ -17,7 +17,6 @@ from decimal import ROUND_CEILING, Decimal
 
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw.arch import Arch
-from satasim_atsn.snn.exit_policies import LUT_WORD_BYTES
 
 COMPONENTS = ("pe_compute", "pe_memory", "spike_buffers", "adc", "exit_unit", "noc", "global_buffer", "dram")
 # the four groups energy is reported in (docs/energy.md, "Groups"): every component belongs to one, so a
@@ -67,7 +66,6 @@ ACTION_COMPONENT = {
     "pool_ors": "global_buffer",
 }
 ACTIONS = tuple(ACTION_COMPONENT)
-LUT_WORD_BITS = 8 * LUT_WORD_BYTES  # exp-table words (docs/microarchitecture.md section 3)
 
 
 def _sram_scaled(arch: Arch, capacity_bytes: int, bits: int) -> tuple[float, float]:
@@ -152,7 +150,7 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     out["exit_accumulations"] = t.logic("add", we, "energy_pJ") + erd + ewr + weight_read
     out["exit_updates"] = t.logic(decay_op(arch), we, "energy_pJ") + erd + ewr  # the PE's kind of decay unit
     out["exit_prediction_adds"] = t.logic("add", we, "energy_pJ") + erd + ewr  # running sum += membrane (no weight)
-    out["exit_lut_reads"] = _sram_scaled(arch, eu.data_memory_bytes, LUT_WORD_BITS)[0]
+    out["exit_lut_reads"] = _sram_scaled(arch, eu.data_memory_bytes, eu.unit.lut_word_bits(eu))[0]  # one table word
     out["exit_multiplies"] = t.logic("mult", we, "energy_pJ")
     out["exit_compares"] = t.logic("compare", we, "energy_pJ")
     out["exit_divides"] = t.energy_pJ("div_32b")

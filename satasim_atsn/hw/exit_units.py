@@ -49,6 +49,10 @@ class ExitUnit:
         """Bytes of lookup table the unit keeps in its data memory beside the output membranes."""
         return 0
 
+    def lut_word_bits(self, eu: Any) -> int:
+        """Bits of one table word a LUT read takes from the data memory (the DT unit's log table: 24)."""
+        return 24
+
     def decide_cycles(self, eu: Any, classes: int) -> int:
         """Cycles of one image's exit decision (not taken at t = T)."""
         return 0
@@ -82,23 +86,34 @@ class AtUnit(ExitUnit):
     policy_name = "atsn"
     fields = {
         "exp_lut_entries": ("int", None, (2, 2**20)),
+        "exp_frac_bits": ("int", None, ep.FRAC_BITS_RANGE),
         "cl_init": ("float", None, (0.0, 1.0)),
         "tau_cl": ("float", None, (0.0, 1.0)),
     }
     defaults = {"exp_lut_entries": ep.LUT_ENTRIES_DEFAULT,  # 256 words over (-16, 0]
+                "exp_frac_bits": ep.ATSN_FRAC_BITS,  # 24: words of 25 bits, 4 bytes
                 "cl_init": ep.CL_INIT_DEFAULT, "tau_cl": ep.TAU_CL_DEFAULT}  # Table 4: 0.999, 0.999
     min_multipliers = 1
 
     def validate(self, where: str, eu: dict) -> None:  # noqa: D102
         super().validate(where, eu)
-        if eu["exp_lut_entries"] * ep.LUT_WORD_BYTES > eu["data_memory_bytes"]:
+        word = ep.lut_word_bytes(eu["exp_frac_bits"])
+        if eu["exp_lut_entries"] * word > eu["data_memory_bytes"]:
             raise ArchError.at(where, "exit_unit.exp_lut_entries",
-                               f"{eu['exp_lut_entries']} {ep.LUT_WORD_BYTES}-byte entries do not fit the "
-                               f"{eu['data_memory_bytes']} B data memory",
-                               "enlarge exit_unit.data_memory_bytes or use fewer entries")
+                               f"{eu['exp_lut_entries']} {word}-byte entries ({eu['exp_frac_bits']} fraction bits + 1) "
+                               f"do not fit the {eu['data_memory_bytes']} B data memory",
+                               "enlarge exit_unit.data_memory_bytes, or use fewer entries or exp_frac_bits")
 
     def table_bytes(self, eu: Any) -> int:  # noqa: D102
-        return int(eu.exp_lut_entries) * ep.LUT_WORD_BYTES
+        return int(eu.exp_lut_entries) * self.word_bytes(eu)
+
+    def word_bytes(self, eu: Any) -> int:
+        """Bytes of one exp-table word: exit_unit.exp_frac_bits fraction bits + 1, rounded up to bytes."""
+        bits = _fields(eu).get("exp_frac_bits")
+        return ep.lut_word_bytes(int(ep.ATSN_FRAC_BITS if bits is None else bits))
+
+    def lut_word_bits(self, eu: Any) -> int:  # noqa: D102
+        return 8 * self.word_bytes(eu)
 
     def decide_cycles(self, eu: Any, classes: int) -> int:  # noqa: D102
         return 3 * classes + 1
@@ -117,9 +132,11 @@ class AtUnit(ExitUnit):
         return ep.AtsnPolicy(*self._cl(cfg))
 
     def hardware_policy(self, cfg: Any) -> ep.ExitPolicy:  # noqa: D102
-        lut = _fields(cfg).get("exp_lut_entries")
+        f = _fields(cfg)
+        lut, bits = f.get("exp_lut_entries"), f.get("exp_frac_bits")
         return ep.AtsnPolicy(*self._cl(cfg), hardware=True,
-                             lut_entries=int(ep.LUT_ENTRIES_DEFAULT if lut is None else lut))
+                             lut_entries=int(ep.LUT_ENTRIES_DEFAULT if lut is None else lut),
+                             frac_bits=int(ep.ATSN_FRAC_BITS if bits is None else bits))
 
 
 class DtUnit(ExitUnit):

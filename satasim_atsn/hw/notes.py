@@ -10,7 +10,7 @@ from __future__ import annotations
 from satasim_atsn.errors import shown_number
 from satasim_atsn.hw.arch import Arch, dram_rounding_note, parse_override
 from satasim_atsn.hw.energy import adc_rate_note, extrapolated_memories_note, unused_technology_note
-from satasim_atsn.snn.exit_policies import LUT_ENTRIES_DEFAULT, AtsnPolicy
+from satasim_atsn.snn.exit_policies import ATSN_FRAC_BITS, LUT_ENTRIES_DEFAULT, AtsnPolicy
 from satasim_atsn.workload.format import EXIT_PARAMETERS, EXIT_STEPS, Workload
 
 
@@ -30,7 +30,7 @@ def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Worklo
 def exit_table_note(arch: Arch, workload: Workload) -> str | None:
     """A note when the AT unit's fixed-point rule cannot follow the float rule of a trained workload: CL_t rounds to
     1 in its fraction bits at some t < T (no image can exit there, where the float rule may), or its exp table is
-    not the 256-entry one `satasim evaluate`'s hardware LUT line models; None otherwise."""
+    not the one `satasim evaluate`'s hardware LUT line models (256 entries, 24 fraction bits); None otherwise."""
     policy = arch.exit_policy() if arch.has_exit_unit else None
     if not isinstance(policy, AtsnPolicy) or not policy.hardware or workload.is_statistical:
         return None
@@ -42,9 +42,13 @@ def exit_table_note(arch: Arch, workload: Workload) -> str | None:
         parts.append(f"CL_t rounds to 1 in the AT unit's {policy.frac_bits} fraction bits at {shown}, so no image "
                      f"exits there although the float rule of eq. 16 can (CL_t is told from 1 only below "
                      f"1 - 2^-{policy.frac_bits + 1} = {shown_number(1 - 2.0 ** -(policy.frac_bits + 1))})")
-    if policy.lut_entries != LUT_ENTRIES_DEFAULT:
-        parts.append(f"exit_unit.exp_lut_entries is {policy.lut_entries}, and satasim evaluate's hardware LUT line "
-                     f"models the {LUT_ENTRIES_DEFAULT}-entry table, so this run's exits may differ from it")
+    changed = [f"exit_unit.{name} is {value}" for name, value, default in (
+        ("exp_lut_entries", policy.lut_entries, LUT_ENTRIES_DEFAULT),
+        ("exp_frac_bits", policy.frac_bits, ATSN_FRAC_BITS)) if value != default]
+    if changed:
+        parts.append(f"{' and '.join(changed)}, and satasim evaluate's hardware LUT line models the "
+                     f"{LUT_ENTRIES_DEFAULT}-entry table with {ATSN_FRAC_BITS} fraction bits, so this run's exits may "
+                     "differ from it")
     return "note: " + "; ".join(parts) if parts else None
 
 

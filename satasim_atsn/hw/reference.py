@@ -1244,8 +1244,11 @@ def _check_batch(arch, mapping: _Mapping, workload: Workload) -> None:
 
 
 def _exit_unit_table_bytes(eu) -> int:
-    """The AT unit's exp table (3 B per entry) or the DT unit's log table, in the exit unit's data memory."""
-    return {"at": int(eu.exp_lut_entries or 0) * 3, "dt": int(eu.lut_bytes or 0)}.get(eu.kind, 0)
+    """The AT unit's exp table (entries of exp_frac_bits + 1 bits in whole bytes) or the DT unit's log table, in
+    the exit unit's data memory."""
+    if eu.kind == "at":
+        return int(eu.exp_lut_entries or 0) * ((int(eu.exp_frac_bits) + 8) // 8)
+    return int(eu.lut_bytes or 0) if eu.kind == "dt" else 0
 
 
 def _exit_unit_room(arch, workload: Workload) -> tuple[int, int]:

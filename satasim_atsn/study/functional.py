@@ -174,7 +174,8 @@ def _merge(results: list[ForwardResult]) -> ForwardResult:
 
 
 def policies_for(params: dict) -> tuple[ExitPolicy, ExitPolicy | None]:
-    """(float rule, hardware rule or None) from exit-unit fields (kind, cl_init, tau_cl, theta, exp_lut_entries)."""
+    """(float rule, hardware rule or None) from exit-unit fields (kind, cl_init, tau_cl, theta, exp_lut_entries,
+    exp_frac_bits)."""
     kind = params.get("exit_unit.kind", "at")
     unit = EXIT_UNITS.get(kind)
     if unit is None:

@@ -94,6 +94,7 @@ FUNCTIONAL_FIELDS = (
     "exit_unit.tau_cl",
     "exit_unit.theta",
     "exit_unit.exp_lut_entries",
+    "exit_unit.exp_frac_bits",
 )
 #: metrics for which higher is better (Pareto fronts maximise them)
 MAXIMISE = ("fps", "accuracy", "accuracy_hardware", "accuracy_hw_rule", "pe_utilisation", "pe_busy_share")

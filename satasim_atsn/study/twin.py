@@ -25,11 +25,12 @@ def _rel(ours: float, ref: float) -> float:
 
 
 def _exit_thresholds(arch) -> dict[str, float]:
-    """The thresholds (and LUT size) the design's exit unit decides with: the twin's exit histograms are drawn at
-    them (the original is simulated at them), not at the workload's own defaults, or the check would compare two
-    exit rules."""
+    """The thresholds (and LUT size and fraction bits) the design's exit unit decides with: the twin's exit
+    histograms are drawn at them (the original is simulated at them), not at the workload's own defaults, or the
+    check would compare two exit rules."""
     rules = arch.exit_policy().describe() if arch.has_exit_unit else {}
-    return {k: v for k, v in rules.items() if k in ("cl_init", "tau_cl", "theta", "lut_entries") and v is not None}
+    return {k: v for k, v in rules.items() if k in ("cl_init", "tau_cl", "theta", "lut_entries", "frac_bits")
+            and v is not None}
 
 
 def _profiled(twin) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 from satasim_atsn import exactmath
 from satasim_atsn.errors import WorkloadError, did_you_mean, shown, whole_count
 from satasim_atsn.snn.exit_policies import (
+    ATSN_FRAC_BITS,
     CL_INIT_DEFAULT,
     LUT_ENTRIES_DEFAULT,
     TAU_CL_DEFAULT,
@@ -753,13 +754,13 @@ def _draw_pooled_layer(u: np.ndarray, threshold: np.ndarray, slot: _PooledSlot, 
 # ------------------------------------------------------------------------------------------
 def twin_policies(workload: Workload, cl_init: float | None = None, tau_cl: float | None = None,
                   theta: float | None = None,
-                  lut_entries: int = LUT_ENTRIES_DEFAULT) -> dict:
+                  lut_entries: int = LUT_ENTRIES_DEFAULT, frac_bits: int = ATSN_FRAC_BITS) -> dict:
     """The three policies a twin's histograms come from (defaults from ``meta.exit_policy``)."""
     cl, tau, th = exit_settings(workload.meta, cl_init, tau_cl, theta)
     return {
         "fixed": FixedPolicy(),
         "dtsnn": DtsnnPolicy(theta=th),
-        "atsn": AtsnPolicy(cl_init=cl, tau_cl=tau, hardware=True, lut_entries=lut_entries),
+        "atsn": AtsnPolicy(cl_init=cl, tau_cl=tau, hardware=True, lut_entries=lut_entries, frac_bits=frac_bits),
     }
 
 
@@ -775,6 +776,7 @@ def fit_statistical_twin(
     seed: int = 0,
     batch_size: int = 128,
     lut_entries: int = LUT_ENTRIES_DEFAULT,
+    frac_bits: int = ATSN_FRAC_BITS,
     input_rows: bool = True,
     spike_rows: bool = True,
     exit_steps: bool = True,
@@ -800,7 +802,7 @@ def fit_statistical_twin(
         if whole_count(value, wl.source, name, WorkloadError) < (name == "batch_size"):
             raise WorkloadError.at(wl.source, name, f"must be >= {int(name == 'batch_size')}, got {value}",
                                    "give a non-negative seed and a positive batch size")
-    policies = twin_policies(wl, cl_init, tau_cl, theta, lut_entries)  # the AT unit's LUT rule at its size
+    policies = twin_policies(wl, cl_init, tau_cl, theta, lut_entries, frac_bits)  # the AT unit's LUT rule as built
     exit_rules = {"cl_init": policies["atsn"].cl_init, "tau_cl": policies["atsn"].tau_cl,
                   "theta": policies["dtsnn"].theta}
     if not wl.has_output:  # a spiking-output network runs fixed-T: only the fixed histogram exists
