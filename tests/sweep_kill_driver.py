@@ -8,7 +8,9 @@ spawned worker processes (which import this file as their main module) get it to
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 import sys
 import time
 
@@ -33,5 +35,7 @@ runner.run_point = logged_point
 
 if __name__ == "__main__":
     from satasim_atsn.cli import main
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a test that finds the sweep hung asks for its stacks
 
     main(sys.argv[1:])

@@ -218,7 +218,16 @@ def test_sigterm_to_the_sweep_alone_stops_its_workers(tmp_path):
         time.sleep(0.01)  # the workers are up and computing
     assert proc.poll() is None, "the sweep ended before it could be signalled"
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:  # seen once in a full suite (session 42), never alone: keep what it did
+        proc.send_signal(signal.SIGUSR1)  # the driver's faulthandler prints every thread's stack
+        time.sleep(2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail("the sweep had not exited 60 s after SIGTERM; its stderr and threads:\n"
+                    + proc.stderr.read().decode(errors="replace")[-20000:])
+    assert code == 128 + signal.SIGTERM
     assert proc.stderr.read().decode().strip().splitlines()[-1] == "satasim: terminated"
     proc.stderr.close()
     deadline = time.monotonic() + 30
