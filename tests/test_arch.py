@@ -248,7 +248,7 @@ def test_batch_and_dataflow_capacity_errors(simulate):
     workload = random_workload(1, images=2, max_channels=4, size=4)
     too_many = load_arch(ARCHS / "atsn16x16.yaml", ["images_per_batch=100", "batch_refill=true"])
     with pytest.raises(MappingError, match=r"images_per_batch: 100 images need .* B of output membranes in the "
-                                           r"exit unit, its 3072 B hold a 1024 B table and those of \d+; "
+                                           r"exit unit, its 3072 B hold a 768 B table and those of \d+; "
                                            r"use images_per_batch <= \d+"):
         run(too_many, workload, 2)
     # section 3: a PE keeps one membrane per image of a batch for each of its neurons (512 in 1 KB of 16-bit words)

@@ -60,7 +60,7 @@ def test_counts_times_table_exact_atsn():
     assert d["global_buffer"]["spike_glb_write_bytes"] == pytest.approx(96 / 32 * 12.77)
     assert d["dram"]["dram_read_bytes"] == pytest.approx(256 * 8 * 8.0)  # LPDDR4: 8 pJ per bit at the pins
     assert d["exit_unit"]["exit_multiplies"] == pytest.approx(7 * 3.1 * 0.51)
-    assert d["exit_unit"]["exit_lut_reads"] == pytest.approx(4 * 1.27 * 32 / 64)  # 4-byte table words
+    assert d["exit_unit"]["exit_lut_reads"] == pytest.approx(4 * 1.27 * 24 / 64)  # 3-byte table words
     assert d["adc"]["adc_conversions"] == 0.0
     assert e.leakage_total_pJ == 0.0
     assert e.total_pJ == pytest.approx(sum(sum(v.values()) for v in d.values()))

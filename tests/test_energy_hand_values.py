@@ -61,7 +61,7 @@ def test_every_energy_per_action_of_the_atsn_design_by_hand():
         "exit_accumulations": ADD32 + exit_read + exit_write + SRAM_3KB[0] * 8 / 64,  # + the int8 weight read
         "exit_updates": SHIFT_ADD32 + exit_read + exit_write,
         "exit_prediction_adds": ADD32 + exit_read + exit_write,
-        "exit_lut_reads": SRAM_3KB[0] * 32 / 64,  # one 4-byte exp-table word (24 fraction bits + 1)
+        "exit_lut_reads": SRAM_3KB[0] * 24 / 64,  # one 3-byte exp-table word (23 fraction bits + 1)
         "exit_multiplies": MULT32,
         "exit_compares": CMP32,
         "exit_divides": DIV32,
@@ -283,7 +283,7 @@ def test_a_point_without_access_bits_is_a_64_bit_access(tmp_path):
     (tmp_path / "a.yaml").write_text(text, encoding="utf-8")
     per = energy_per_action_pJ(load_arch(tmp_path / "a.yaml"))
     assert per["pe_dm_reads"] == pytest.approx(SRAM_1KB[0] * 16 / 64, rel=REL)
-    assert per["exit_lut_reads"] == pytest.approx(SRAM_3KB[0] * 32 / 64, rel=REL)
+    assert per["exit_lut_reads"] == pytest.approx(SRAM_3KB[0] * 24 / 64, rel=REL)
 
 
 def test_table_values_are_refused_only_outside_their_documented_bounds():

@@ -45,9 +45,12 @@ def test_after_the_fact_policies_equal_separate_early_exit_forwards(seed):
     for key, policy in policies.items():
         expected = _separate_run_entry(wl, policy, full, labels)
         exits[key] = expected.pop("exit_t")
-        got = {k: v for k, v in table[key].items() if k != "exit_agrees_with_float"}
+        got = {k: v for k, v in table[key].items() if k not in ("exit_agrees_with_float", "lut_entries", "frac_bits")}
         assert got == expected, key
     assert table["atsn_hw"]["exit_agrees_with_float"] == round(float((exits["atsn_hw"] == exits["atsn"]).mean()), 6)
+    hardware = policies["atsn_hw"]  # the AT unit the table's hardware line is for
+    assert (table["atsn_hw"]["lut_entries"], table["atsn_hw"]["frac_bits"]) == (hardware.lut_entries,
+                                                                             hardware.frac_bits)
     assert table["sops_per_image_fixed"] == round(synaptic_ops_per_image(full), 6)
 
 

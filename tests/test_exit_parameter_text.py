@@ -126,4 +126,41 @@ def test_run_says_when_its_exp_table_is_not_the_one_evaluate_models(tmp_path, ca
     assert "exp_lut_entries" not in _run_notes(path, capsys)
     err = _run_notes(path, capsys, "exit_unit.exp_lut_entries=64", "exit_unit.exp_frac_bits=16")
     assert "exit_unit.exp_lut_entries is 64 and exit_unit.exp_frac_bits is 16, and satasim evaluate's" in err
+    assert "(satasim evaluate --lut-entries 64 --exp-frac-bits 16 models this unit)" in err
     assert "exp_frac_bits is 20, and" in _run_notes(path, capsys, "exit_unit.exp_frac_bits=20")
+
+
+def test_evaluate_models_the_lut_of_the_design_it_is_given(tmp_path, capsys):
+    """`satasim run` on a design whose AT unit is not evaluate's default names the evaluate options that model it;
+    with them, evaluate's hardware line is that unit's rule (the exits `run` takes), and says which it is."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.snn.forward import run_forward
+    from satasim_atsn.workload.format import read_workload
+
+    path = tmp_path / "wl.npz"
+    write_workload(path, random_workload(21, images=48, timesteps=4))
+    out = tmp_path / "eval.json"
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(path), "--cl-init", "0.9", "--tau-cl", "1", "--lut-entries", "16",
+              "--exp-frac-bits", "6", "--json", str(out), "-q"])
+    assert info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "hardware LUT exit (16 entries, 6 fraction bits) == float rule on" in printed
+    import json
+
+    table = json.loads(out.read_text())
+    design = load_arch(ARCH, ["exit_unit.exp_lut_entries=16", "exit_unit.exp_frac_bits=6", "exit_unit.cl_init=0.9",
+                              "exit_unit.tau_cl=1"])
+    policy = design.exit_policy()
+    assert (policy.lut_entries, policy.frac_bits) == (16, 6) == (table["atsn_hw"]["lut_entries"],
+                                                                 table["atsn_hw"]["frac_bits"])
+    full = run_forward(read_workload(path))
+    steps = policy.exit_steps(full.logits, full.out_membrane, full.scale_per_t)
+    assert table["atsn_hw"]["avg_timestep"] == pytest.approx(steps.mean(), abs=1e-6)
+    default = AtsnPolicy(0.9, 1.0, hardware=True).exit_steps(full.logits, full.out_membrane, full.scale_per_t)
+    assert (steps != default).sum() == 4  # 16 entries and 6 bits decide 4 of 48 otherwise: the options matter
+    for option, value, bounds in (("--exp-frac-bits", "31", "4..30"), ("--lut-entries", "1", "2..1048576")):
+        with pytest.raises(SystemExit) as info:
+            main(["evaluate", str(path), option, value])
+        assert info.value.code == 2
+        assert f"{option}: must be {bounds}, got {value}" in capsys.readouterr().err

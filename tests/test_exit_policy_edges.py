@@ -24,20 +24,20 @@ def test_a_confidence_equal_to_the_threshold_does_not_exit():
 
 
 def test_the_hardware_rule_is_strict_too():
-    """eq. 18: exp(0) > CL_t x sum_j exp(d_j). Two equal membranes: 2^24 x 2^24 against 2^23 x (2 x 2^24), equal."""
+    """eq. 18: exp(0) > CL_t x sum_j exp(d_j). Two equal membranes: 2^23 x 2^23 against 2^22 x (2 x 2^23), equal."""
     policy = AtsnPolicy(cl_init=0.5, tau_cl=1.0, hardware=True)
-    assert policy.frac_bits == 24 and policy.cl_fixed(1) == 2**23
+    assert policy.frac_bits == 23 and policy.cl_fixed(1) == 2**22
     membranes = np.array([[7, 7]], dtype=np.int64)
     assert policy.decide(1, 4, membranes * 0.1, membranes, 0.1).tolist() == [False]
     assert policy.decide(1, 4, np.array([[0.8, 0.7]]), np.array([[8, 7]]), 0.1).tolist() == [True]
 
 
 def test_the_at_units_cl_t_is_rounded_to_the_nearest_fixed_point_value():
-    """CL_t x 2^24 rounded: 0.999 x 2^24 = 16760438.78 -> 16760439; 0.999^2 x 2^24 = 16743678.34 -> 16743678;
+    """CL_t x 2^23 rounded: 0.999 x 2^23 = 8380219.39 -> 8380219; 0.999^2 x 2^23 = 8371839.17 -> 8371839;
     with 20 bits 0.999 x 2^20 = 1047527.42 -> 1047527 and 0.999^2 x 2^20 = 1046479.90 -> 1046480."""
     policy = AtsnPolicy(hardware=True)
-    assert policy.cl_fixed(1) == 16760439
-    assert policy.cl_fixed(2) == 16743678
+    assert policy.cl_fixed(1) == 8380219
+    assert policy.cl_fixed(2) == 8371839
     narrow = AtsnPolicy(hardware=True, frac_bits=20)
     assert (narrow.cl_fixed(1), narrow.cl_fixed(2)) == (1047527, 1046480)
 

@@ -44,19 +44,19 @@ def test_a_design_that_leaves_the_kind_fields_out_gets_the_documented_defaults()
     at = load_arch(ARCHS / "atsn16x16.yaml", ["exit_unit.exp_lut_entries=null", "exit_unit.cl_init=null",
                                              "exit_unit.tau_cl=null", "exit_unit.exp_frac_bits=null"])
     eu = at.exit_unit
-    assert (eu.exp_lut_entries, eu.exp_frac_bits, eu.cl_init, eu.tau_cl) == (256, 24, 0.999, 0.999)
-    assert EXIT_UNITS["at"].table_bytes(eu) == 256 * 4  # 25-bit words
+    assert (eu.exp_lut_entries, eu.exp_frac_bits, eu.cl_init, eu.tau_cl) == (256, 23, 0.999, 0.999)
+    assert EXIT_UNITS["at"].table_bytes(eu) == 256 * 3  # 24-bit words
     policy = EXIT_UNITS["at"].hardware_policy({})  # a study point that names none of them
     assert (policy.lut_entries, policy.frac_bits, policy.cl_init, policy.tau_cl, policy.hardware) == (
-        256, 24, 0.999, 0.999, True)
+        256, 23, 0.999, 0.999, True)
     given = EXIT_UNITS["at"].hardware_policy({"cl_init": 0.9, "tau_cl": 0.8})
     assert (given.cl_init, given.tau_cl) == (0.9, 0.8)
 
 
 def test_a_table_that_exactly_fills_the_data_memory_fits_and_one_byte_more_does_not():
-    """The AT unit's 256 x 4 B = 1024 B table fits a 1024 B memory (with 20 fraction bits, 3 B words: 768 B); the DT
+    """The AT unit's 256 x 3 B = 768 B table fits a 768 B memory (with 24 fraction bits, 4 B words: 1024 B); the DT
     unit's table may take its whole memory."""
-    for bits, table in ((24, 1024), (20, 768)):
+    for bits, table in ((23, 768), (24, 1024)):
         sets = [f"exit_unit.exp_frac_bits={bits}", f"exit_unit.data_memory_bytes={table}"]
         assert load_arch(ARCHS / "atsn16x16.yaml", sets).exit_unit.data_memory_bytes == table
         with pytest.raises(ArchError, match=f"exit_unit.exp_lut_entries: 256 {table // 256}-byte entries"):

@@ -49,8 +49,8 @@ def test_each_unit_implements_its_policy_with_the_shared_defaults():
 
 def test_table_bytes_and_policy_names():
     at = load_arch(ARCHS / SHIPPED["at"])
-    assert at.exit_unit.exp_frac_bits == 24  # 25-bit words: 4 bytes
-    assert EXIT_UNITS["at"].table_bytes(at.exit_unit) == at.exit_unit.exp_lut_entries * 4
+    assert at.exit_unit.exp_frac_bits == 23  # 24-bit words: 3 bytes
+    assert EXIT_UNITS["at"].table_bytes(at.exit_unit) == at.exit_unit.exp_lut_entries * 3
     for bits, word in ((7, 1), (8, 2), (15, 2), (16, 3), (23, 3), (24, 4), (30, 4)):
         narrow = load_arch(ARCHS / SHIPPED["at"], [f"exit_unit.exp_frac_bits={bits}"])
         assert EXIT_UNITS["at"].table_bytes(narrow.exit_unit) == narrow.exit_unit.exp_lut_entries * word
@@ -73,7 +73,7 @@ def test_a_unit_decides_exactly_when_the_reference_has_a_decision(kind):
                                          (("images_per_batch=4",), "images_per_batch")])
 def test_a_unit_without_a_table_is_refused_without_a_0_b_table(sets, field):
     """The conventional output tile has no table: its refusals said '... and a 0 B table (8000 B needed)' and
-    'its 3072 B hold a 0 B table and those of 3'; the AT unit's keep naming its 1024 B table."""
+    'its 3072 B hold a 0 B table and those of 3'; the AT unit's keep naming its 768 B table."""
     from satasim_atsn.errors import MappingError
     from satasim_atsn.hw.run_checks import check_mappable
     from satasim_atsn.workload.synthetic import random_workload
@@ -85,18 +85,18 @@ def test_a_unit_without_a_table_is_refused_without_a_0_b_table(sets, field):
         for check in (check_mappable, reference.simulate_reference):
             with pytest.raises(MappingError, match=field) as refusal:
                 check(arch, workload)
-            assert ("1024 B table" in str(refusal.value)) == shows_table, str(refusal.value)
+            assert ("768 B table" in str(refusal.value)) == shows_table, str(refusal.value)
             assert " 0 B table" not in str(refusal.value)
 
 
 def test_a_functional_study_point_may_set_the_at_units_fraction_bits():
     """exit_unit.exp_frac_bits is a functional study field: the point's hardware rule takes it (and 16 bits, as in
-    the Fashion-MNIST measurement of workloads/README.md, round CL = 0.999 coarser than 24)."""
+    the Fashion-MNIST measurement of workloads/README.md, round CL = 0.999 coarser than 23)."""
     from satasim_atsn.study.functional import policies_for
     from satasim_atsn.study.spec import FUNCTIONAL_FIELDS
 
     assert "exit_unit.exp_frac_bits" in FUNCTIONAL_FIELDS
     soft, hard = policies_for({"exit_unit.kind": "at", "exit_unit.exp_frac_bits": 16})
     assert hard.frac_bits == 16 and hard.hardware and not soft.hardware
-    assert policies_for({"exit_unit.kind": "at"})[1].frac_bits == 24
+    assert policies_for({"exit_unit.kind": "at"})[1].frac_bits == 23
     assert hard.cl_fixed(1) == round(0.999 * 2**16) and hard.lut[0] == 2**16

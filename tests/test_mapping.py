@@ -244,14 +244,14 @@ def test_a_batch_too_large_for_pe_and_exit_unit_gets_one_fix_for_both():
     fix = str(engine_error.value).split("; ", 1)[1]
     assert fix == str(reference_error.value).split("; ", 1)[1]
     # 16384 B: two 16-bit words per image for conv1, its membrane and current (section 5)
-    # 25: the exit unit's 3072 B less its 1024 B exp table hold 25 images of 10 membranes and running sums (64 B)
-    assert "images_per_batch <= 25 or raise pe.data_memory_bytes to 16384 and exit_unit.data_memory_bytes to" in fix
+    # 28: the exit unit's 3072 B less its 768 B exp table hold 28 images of 10 membranes and running sums (80 B)
+    assert "images_per_batch <= 28 or raise pe.data_memory_bytes to 16384 and exit_unit.data_memory_bytes to" in fix
     need = int(fix.rsplit(" ", 1)[1])
     fixed = arch_with(images_per_batch=4096, **{"pe.data_memory_bytes": 16384, "exit_unit.data_memory_bytes": need})
     check_batch(fixed, build_mapping(fixed, wl), wl)  # the fix given maps and holds the batch
-    check_batch(arch_with(images_per_batch=25), build_mapping(arch_with(images_per_batch=25), wl), wl)
+    check_batch(arch_with(images_per_batch=28), build_mapping(arch_with(images_per_batch=28), wl), wl)
     with pytest.raises(SatasimError, match="exit_unit.data_memory_bytes to"):
-        small = arch_with(images_per_batch=26)
+        small = arch_with(images_per_batch=29)
         check_batch(small, build_mapping(small, wl), wl)
 
 

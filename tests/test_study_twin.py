@@ -68,7 +68,7 @@ def test_the_twin_is_fitted_at_the_designs_exit_thresholds(tmp_path):
     at_workload = fit_statistical_twin(wl, images=24, rates_policy="atsn")
     assert not (at_design.arrays["exit_hist/atsn"] == at_workload.arrays["exit_hist/atsn"]).all()
     assert results["metrics"]["total_cycles"]["twin"] == simulate(arch, at_design, images=24).metrics()["total_cycles"]
-    assert results["exit_thresholds"] == {"cl_init": 0.3, "tau_cl": 0.3, "lut_entries": 256, "frac_bits": 24}
+    assert results["exit_thresholds"] == {"cl_init": 0.3, "tau_cl": 0.3, "lut_entries": 256, "frac_bits": 23}
 
 
 def test_twin_of_a_missing_workload_is_a_one_line_error(tmp_path, capsys):

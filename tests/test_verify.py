@@ -108,7 +108,7 @@ def test_a_design_no_network_fits_is_refused_not_passed(override, message, capsy
     assert message in err
 
 def test_an_exit_memory_too_small_for_one_image_is_refused_alike_by_both_models(capsys):
-    """32 B beside the AT unit's 1024 B table hold 4 classes' membranes and running sums, not 5 (random seed 5): the
+    """32 B beside the AT unit's 768 B table hold 4 classes' membranes and running sums, not 5 (random seed 5): the
     engine named exit_unit.data_memory_bytes, the reference images_per_batch ('use images_per_batch <= 0'), so verify
     reported a difference and exit code 1 on a valid design."""
     from satasim_atsn.hw.arch import load_arch
@@ -116,14 +116,14 @@ def test_an_exit_memory_too_small_for_one_image_is_refused_alike_by_both_models(
     from satasim_atsn.workload.synthetic import random_workload
 
     workload = random_workload(5, images=1, max_channels=8, size=8)
-    small = "exit_unit.data_memory_bytes=1056"
-    for sets, fix in (([small], "raise it to at least 1064"),
-                      ([small, "images_per_batch=2"], "raise it to at least 1104 (the 2 ")):
+    small = "exit_unit.data_memory_bytes=800"
+    for sets, fix in (([small], "raise it to at least 808"),
+                      ([small, "images_per_batch=2"], "raise it to at least 848 (the 2 ")):
         with pytest.raises(MappingError) as refused:
             simulate_reference(load_arch("atsn16x16", sets), workload, 1)
         assert refused.value.field == "exit_unit.data_memory_bytes" and f"; {fix}" in str(refused.value)
     code, out, err = _run(["verify", "atsn16x16", "--random", "1", "--seed", "5",
-                           "--set", "exit_unit.data_memory_bytes=1056"], capsys)
+                           "--set", "exit_unit.data_memory_bytes=800"], capsys)
     assert code == 0, err
     assert out.rstrip().endswith("in 1 case (1 refused by both, for the same field and fix)")
 

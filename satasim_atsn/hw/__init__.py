@@ -25,7 +25,7 @@
 #:    memory and are streamed with them (the exit unit's biases too); an analog PE's ADC area follows the
 #:    conversion rate it is built for (clock_hz / pe.adc_cycles_per_conversion) by the technology table's
 #:    adc_area_rate_exponent (docs/energy.md).
-#: 11: session 42, the AT unit's fixed-point width is a design field (exit_unit.exp_frac_bits), 24 by default instead
-#:    of a fixed 20: its exp-table words take 4 bytes instead of 3 (in its data memory, which holds fewer images'
-#:    output membranes beside them) and a LUT read is charged a 32-bit word instead of 24 bits.
+#: 11: session 42, the AT unit's fixed-point width is a design field (exit_unit.exp_frac_bits), 23 by default instead
+#:    of a fixed 20: its exits follow the float rule more closely (CL_t and the exp table in 23 fraction bits, the
+#:    most the same 3-byte table words hold); a width needing more bytes sizes the table and its reads by them.
 MODEL_VERSION = 11

@@ -91,7 +91,7 @@ class AtUnit(ExitUnit):
         "tau_cl": ("float", None, (0.0, 1.0)),
     }
     defaults = {"exp_lut_entries": ep.LUT_ENTRIES_DEFAULT,  # 256 words over (-16, 0]
-                "exp_frac_bits": ep.ATSN_FRAC_BITS,  # 24: words of 25 bits, 4 bytes
+                "exp_frac_bits": ep.ATSN_FRAC_BITS,  # 23: words of 24 bits, 3 bytes
                 "cl_init": ep.CL_INIT_DEFAULT, "tau_cl": ep.TAU_CL_DEFAULT}  # Table 4: 0.999, 0.999
     min_multipliers = 1
 

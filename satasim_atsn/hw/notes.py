@@ -30,7 +30,8 @@ def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Worklo
 def exit_table_note(arch: Arch, workload: Workload) -> str | None:
     """A note when the AT unit's fixed-point rule cannot follow the float rule of a trained workload: CL_t rounds to
     1 in its fraction bits at some t < T (no image can exit there, where the float rule may), or its exp table is
-    not the one `satasim evaluate`'s hardware LUT line models (256 entries, 24 fraction bits); None otherwise."""
+    not the one `satasim evaluate`'s hardware LUT line models by default (256 entries, 23 fraction bits); None
+    otherwise."""
     policy = arch.exit_policy() if arch.has_exit_unit else None
     if not isinstance(policy, AtsnPolicy) or not policy.hardware or workload.is_statistical:
         return None
@@ -48,7 +49,8 @@ def exit_table_note(arch: Arch, workload: Workload) -> str | None:
     if changed:
         parts.append(f"{' and '.join(changed)}, and satasim evaluate's hardware LUT line models the "
                      f"{LUT_ENTRIES_DEFAULT}-entry table with {ATSN_FRAC_BITS} fraction bits, so this run's exits may "
-                     "differ from it")
+                     f"differ from it (satasim evaluate --lut-entries {policy.lut_entries} --exp-frac-bits "
+                     f"{policy.frac_bits} models this unit)")
     return "note: " + "; ".join(parts) if parts else None
 
 

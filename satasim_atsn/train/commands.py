@@ -19,7 +19,15 @@ from satasim_atsn.fileio import (
     write_json,
 )
 from satasim_atsn.options import NUMBER, PATH, WORKLOAD_PATH
-from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT, exit_settings
+from satasim_atsn.snn.exit_policies import (
+    ATSN_FRAC_BITS,
+    CL_INIT_DEFAULT,
+    FRAC_BITS_RANGE,
+    LUT_ENTRIES_DEFAULT,
+    TAU_CL_DEFAULT,
+    THETA_DEFAULT,
+    exit_settings,
+)
 from satasim_atsn.threads import apply_thread_policy
 from satasim_atsn.workload.datasets import DATASETS, data_folder, dataset_inputs
 
@@ -171,6 +179,12 @@ def _shown_for_policy(table: dict, policy: str) -> dict:
               help=f"ATSN tau_CL (default: the workload's meta.exit_policy, else {TAU_CL_DEFAULT})")
 @click.option("--theta", default=None, type=NUMBER,
               help=f"DTSNN entropy threshold (default: the workload's meta.exit_policy, else {THETA_DEFAULT})")
+@click.option("--lut-entries", default=None, type=int,
+              help=f"the AT unit's exp-table entries for the hardware LUT line, as an architecture's "
+                   f"exit_unit.exp_lut_entries (default {LUT_ENTRIES_DEFAULT})")
+@click.option("--exp-frac-bits", default=None, type=int,
+              help=f"the AT unit's fraction bits for the hardware LUT line, as an architecture's "
+                   f"exit_unit.exp_frac_bits, {FRAC_BITS_RANGE[0]}..{FRAC_BITS_RANGE[1]} (default {ATSN_FRAC_BITS})")
 @click.option("--dataset", default=None, help="evaluate on this dataset's whole test split instead of the "
               "workload's embedded inputs: " + " | ".join(DATASETS))
 @click.option("--data-dir", type=PATH, default=None, help="dataset directory (with --dataset)")
@@ -180,7 +194,7 @@ def _shown_for_policy(table: dict, policy: str) -> dict:
 @click.option("--quiet", "-q", is_flag=True,
               help="no progress bar and no note line (the table is still printed; --json keeps the notes)")
 def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau_cl: float | None,
-                     theta: float | None, dataset: str | None,
+                     theta: float | None, lut_entries: int | None, exp_frac_bits: int | None, dataset: str | None,
                      data_dir: str | None, image_size: int | None, json_path: str | None, quiet: bool) -> None:
     """Accuracy and average timestep of a workload: fixed T, ATSN (float and hardware rule), DTSNN, complexity,
     and why exits fire or not (per-t confidence profile, and the ceiling the output weights allow)."""
@@ -190,6 +204,13 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
 
     if policy not in ("all", "fixed", "atsn", "dtsnn"):
         raise SatasimError.at(None, "--policy", f"unknown policy {policy!r}", "use all, fixed, atsn or dtsnn")
+    low, high = FRAC_BITS_RANGE
+    if lut_entries is not None and not 2 <= lut_entries <= 2**20:  # the architecture field's bounds
+        raise SatasimError.at(None, "--lut-entries", f"must be 2..{2**20}, got {lut_entries}",
+                              f"the shipped AT unit has {LUT_ENTRIES_DEFAULT}")
+    if exp_frac_bits is not None and not low <= exp_frac_bits <= high:
+        raise SatasimError.at(None, "--exp-frac-bits", f"must be {low}..{high}, got {exp_frac_bits}",
+                              f"the shipped AT unit has {ATSN_FRAC_BITS}")
     refuse_overwriting_inputs({"--json": json_path}, [workload_path])
     check_output_path(json_path, "--json")  # before the forward, not after it
     refuse_dataset_outputs({"--json": json_path}, dataset, data_dir)
@@ -207,7 +228,8 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
         raise SatasimError.at(workload_path, "kind", "a statistical workload has no weights to evaluate",
                               "evaluate a trained or imported workload")
     given = [o for o, v in (("--policy", None if policy in ("all", "fixed") else policy), ("--cl-init", cl_init),
-                            ("--tau-cl", tau_cl), ("--theta", theta)) if v is not None]
+                            ("--tau-cl", tau_cl), ("--theta", theta), ("--lut-entries", lut_entries),
+                            ("--exp-frac-bits", exp_frac_bits)) if v is not None]
     if not workload.has_output and given:  # a spike-count network runs fixed T: no exit rule reads it
         raise SatasimError.at(workload_path, given[0], f"sets an exit rule, but the network ends in the spiking layer "
                               f"{workload.layers[-1]['name']!r} (no output layer): it runs fixed T and predicts by "
@@ -227,7 +249,9 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     # evaluate_workload runs the integer forward once (full T); every policy is read off its outputs
     with progress_bar(workload.num_images, desc="evaluate", unit="img", quiet=quiet) as bar, \
             forward_progress(bar.update):
-        table = evaluate_workload(workload, cl_init, tau_cl, theta)
+        table = evaluate_workload(workload, cl_init, tau_cl, theta,
+                                  lut_entries=LUT_ENTRIES_DEFAULT if lut_entries is None else lut_entries,
+                                  frac_bits=ATSN_FRAC_BITS if exp_frac_bits is None else exp_frac_bits)
     shown = _shown_for_policy(table, policy)
     # the name of the folder read: the same whether --data-dir is CIFAR's archive folder or the folder holding it
     source = (text_name(data_folder(dataset, data_dir).resolve().name) if dataset is not None and data_dir is not None

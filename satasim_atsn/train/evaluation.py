@@ -20,7 +20,9 @@ from satasim_atsn.snn.calibration import calibration, calibration_line
 from satasim_atsn.snn.complexity import ops_until_exit
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import (
+    ATSN_FRAC_BITS,
     CL_INIT_DEFAULT,
+    LUT_ENTRIES_DEFAULT,
     TAU_CL_DEFAULT,
     THETA_DEFAULT,
     AtsnPolicy,
@@ -153,23 +155,29 @@ def _policy_entry(full, exit_t: np.ndarray, labels: np.ndarray | None, mode: str
 
 
 def evaluate_workload(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_cl: float = TAU_CL_DEFAULT,
-                      theta: float = THETA_DEFAULT, batch_size: int = 256) -> dict:
+                      theta: float = THETA_DEFAULT, batch_size: int = 256, lut_entries: int = LUT_ENTRIES_DEFAULT,
+                      frac_bits: int = ATSN_FRAC_BITS) -> dict:
     """One full-T integer forward, then every policy after the fact: accuracies, avg timesteps, LUT agreement, E.
 
     Each policy's exits are decided on the full run's outputs (``ExitPolicy.exit_steps``), which are
-    the outputs an early-exit forward sees (tests/test_evaluation.py checks this against one).
+    the outputs an early-exit forward sees (tests/test_evaluation.py checks this against one). The hardware
+    rule is an AT unit's with ``lut_entries`` exp-table words and ``frac_bits`` fraction bits (its
+    exit_unit.exp_lut_entries and exp_frac_bits).
     """
-    return evaluate_with_predictions(workload, cl_init, tau_cl, theta, batch_size)[0]
+    return evaluate_with_predictions(workload, cl_init, tau_cl, theta, batch_size, lut_entries, frac_bits)[0]
 
 
 def evaluate_with_predictions(workload: Workload, cl_init: float = CL_INIT_DEFAULT, tau_cl: float = TAU_CL_DEFAULT,
-                              theta: float = THETA_DEFAULT, batch_size: int = 256) -> tuple[dict, np.ndarray]:
+                              theta: float = THETA_DEFAULT, batch_size: int = 256,
+                              lut_entries: int = LUT_ENTRIES_DEFAULT,
+                              frac_bits: int = ATSN_FRAC_BITS) -> tuple[dict, np.ndarray]:
     """:func:`evaluate_workload`'s table and each image's prediction at fixed T (the rule of its accuracy)."""
     full = run_forward(workload, batch_size=batch_size)
     at_t = fixed_t_predictions(workload, full)
     if not workload.has_output:
         return _spike_count_table(workload, full, workload.labels()), at_t
-    return _output_table(workload, full, cl_init, tau_cl, theta), at_t
+    hardware = AtsnPolicy(cl_init, tau_cl, hardware=True, lut_entries=lut_entries, frac_bits=frac_bits)
+    return _output_table(workload, full, cl_init, tau_cl, theta, hardware), at_t
 
 
 def fixed_t_predictions(workload: Workload, full) -> np.ndarray:
@@ -179,12 +187,14 @@ def fixed_t_predictions(workload: Workload, full) -> np.ndarray:
     return predictions(full.logits, np.full(full.num_images, full.logits.shape[1]), mode)
 
 
-def _output_table(workload: Workload, full, cl_init: float, tau_cl: float, theta: float) -> dict:
-    """The evaluation table of a network with an output layer, from its full-T run ``full``."""
+def _output_table(workload: Workload, full, cl_init: float, tau_cl: float, theta: float,
+                  hardware: AtsnPolicy) -> dict:
+    """The evaluation table of a network with an output layer, from its full-T run ``full`` (``hardware``: the AT
+    unit's rule at the same thresholds)."""
     labels = workload.labels()
     mode = workload.layers[-1]["output_mode"]
-    policies = {"fixed": FixedPolicy(), "atsn": AtsnPolicy(cl_init, tau_cl), "atsn_hw": AtsnPolicy(
-        cl_init, tau_cl, hardware=True), "dtsnn": DtsnnPolicy(theta)}
+    policies = {"fixed": FixedPolicy(), "atsn": AtsnPolicy(cl_init, tau_cl), "atsn_hw": hardware,
+                "dtsnn": DtsnnPolicy(theta)}
     if labels is not None:
         labels = labels[: full.num_images]
     exits = {key: policy.exit_steps(full.logits, full.out_membrane, full.scale_per_t)
@@ -194,6 +204,8 @@ def _output_table(workload: Workload, full, cl_init: float, tau_cl: float, theta
     for key in policies:
         table[key] = _policy_entry(full, exits[key], labels, mode)
     table["atsn_hw"]["exit_agrees_with_float"] = _r((exits["atsn_hw"] == exits["atsn"]).mean())
+    table["atsn_hw"]["lut_entries"] = hardware.lut_entries  # the AT unit the agreement is measured for
+    table["atsn_hw"]["frac_bits"] = hardware.frac_bits
     if labels is not None:
         table["atsn_sweep"] = atsn_sweep(full.logits, labels, mode)
     table["confidence_profile"] = confidence_profile(full.logits, labels, mode, cl_init, tau_cl)
@@ -258,7 +270,10 @@ def format_table(table: dict, title: str = "") -> str:
                      f"{100 * entry.get('hw_pred_membrane_differs', 0.0):.2f}% (membrane alone)")
         lines.append(text)
     if "atsn_hw" in table and "exit_agrees_with_float" in table["atsn_hw"]:
-        lines.append(f"hardware LUT exit == float rule on {100 * table['atsn_hw']['exit_agrees_with_float']:.2f}% "
+        unit = table["atsn_hw"]
+        built = (f" ({unit['lut_entries']} entries, {unit['frac_bits']} fraction bits)"
+                 if "frac_bits" in unit else "")  # a table stored in a workload before session 42 has neither
+        lines.append(f"hardware LUT exit{built} == float rule on {100 * unit['exit_agrees_with_float']:.2f}% "
                      "of images")
     sweep = table.get("atsn_sweep")
     if sweep:
