@@ -271,3 +271,35 @@ def test_workers_end_when_their_parent_is_killed():
     while any(_alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(p) for p in workers)
+
+
+def _slow_point(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_signal_while_a_pool_waits_is_raised_outside_concurrent_futures():
+    """Python raised Ctrl-C's KeyboardInterrupt (and the CLI's SIGTERM exception) wherever the main thread was,
+    also inside concurrent.futures' waits, where it can leave a future's lock held: the pool's manager thread then
+    blocked on it and the process never exited (a sweep sent SIGTERM, session 42). Now the signal terminates the
+    workers and is raised by its handler once the pool's block ends: quickly, from satasim's code, and with no
+    worker left."""
+    import threading
+    import traceback
+
+    from satasim_atsn.study.runner import process_pool
+
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt) as stop, process_pool(2) as pool:
+        futures = [pool.submit(_slow_point, 60.0) for _ in range(2)]
+        timer.start()
+        for future in futures:
+            future.result()
+    timer.join()
+    assert time.monotonic() - started < 30  # not the 60 s of the points
+    frames = traceback.extract_tb(stop.value.__traceback__)
+    assert "concurrent" not in frames[-1].filename and "threading" not in frames[-1].filename, frames[-1]
+    processes = getattr(pool, "_processes", None) or {}
+    assert all(not p.is_alive() for p in processes.values())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back

@@ -61,15 +61,96 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     workers = max(1, workers)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=start_worker, initargs=(share_threads_with(workers), os.getpid()))
+    stop = _StopWhilePooled(pool)
     try:
-        yield pool
+        with stop.deferred():
+            yield pool
     except BaseException:
-        _quiet_broken_pool_thread()
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        _end_pool(pool)
+        stop.raise_if_signalled()  # a worker's BrokenProcessPool after the stop is the stop
         raise
+    if stop.signalled():
+        _end_pool(pool)
+        stop.raise_if_signalled()
     pool.shutdown(wait=True)
+
+
+def _end_pool(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's workers at once and cancel what is queued (no wait for points in progress)."""
+    _quiet_broken_pool_thread()
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _StopWhilePooled:
+    """Ctrl-C or SIGTERM while a process pool runs, turned into an exception at a safe point.
+
+    Python raises a signal's exception (KeyboardInterrupt, the CLI's Terminated) between any two bytecodes of the
+    main thread; inside concurrent.futures' own code (``wait``, ``Future.result``, ``submit``) that can leave a
+    future's lock held, and the pool's manager thread, setting that future's result, then waits for it forever:
+    a sweep sent SIGTERM said nothing and never exited (seen once in session 42, its stacks taken with py-spy).
+    While the pool runs, the signal only records itself and terminates the workers, which breaks every pending
+    future, so the caller's wait returns; when the pool's block ends (normally or with the broken futures'
+    error) the signal's own handler is called there, and raises as it would have.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self.pool = pool
+        self.received: list[tuple[int, Any]] = []  # (signal, frame) of the first signal that arrived
+        self.previous: dict[int, Any] = {}  # each deferred signal's handler before the pool
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Record Ctrl-C and SIGTERM instead of raising them (main thread only; an ignored signal stays ignored)."""
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        for name in self.SIGNALS:
+            number = getattr(signal, name)
+            handler = signal.getsignal(number)
+            if handler in (signal.SIG_IGN, None):
+                continue
+            self.previous[number] = handler
+            signal.signal(number, self._record)
+        try:
+            yield
+        finally:
+            for number, handler in self.previous.items():
+                signal.signal(number, handler)
+
+    def _record(self, number: int, frame: Any) -> None:
+        if not self.received:
+            self.received.append((number, frame))
+        try:  # the handler must not raise: a worker that already ended is no error
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                process.terminate()
+        except Exception:  # noqa: BLE001,S110 - the pool's bookkeeping changed under us: the workers end anyway
+            pass
+
+    def signalled(self) -> bool:
+        """True when Ctrl-C or SIGTERM arrived while the pool ran."""
+        return bool(self.received)
+
+    def raise_if_signalled(self) -> None:
+        """Act on a recorded signal as its own handler would have: call it (it raises), or, for the default
+        action, deliver the signal again now that the workers are gone."""
+        import signal
+
+        if not self.received:
+            return
+        number, frame = self.received[0]
+        handler = self.previous.get(number, signal.SIG_DFL)
+        if callable(handler):
+            handler(number, frame)
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+        time.sleep(1)  # the default action ends the process; a signal left pending would be a bug
+        raise KeyboardInterrupt
 
 
 #: how often a worker checks that its parent is still there (seconds)
