@@ -289,17 +289,31 @@ def test_a_signal_while_a_pool_waits_is_raised_outside_concurrent_futures():
 
     from satasim_atsn.study.runner import process_pool
 
-    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
-    started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt) as stop, process_pool(2) as pool:
-        futures = [pool.submit(_slow_point, 60.0) for _ in range(2)]
-        timer.start()
-        for future in futures:
-            future.result()
-    timer.join()
-    assert time.monotonic() - started < 30  # not the 60 s of the points
-    frames = traceback.extract_tb(stop.value.__traceback__)
-    assert "concurrent" not in frames[-1].filename and "threading" not in frames[-1].filename, frames[-1]
-    processes = getattr(pool, "_processes", None) or {}
-    assert all(not p.is_alive() for p in processes.values())
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
+    # Python's own Ctrl-C handler, whatever this process inherited (a shell's background job ignores SIGINT, and
+    # an ignored signal stays ignored by the pool too: the second half)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt) as stop, process_pool(2) as pool:
+            futures = [pool.submit(_slow_point, 60.0) for _ in range(2)]
+            timer.start()
+            for future in futures:
+                future.result()
+        timer.join()
+        assert time.monotonic() - started < 30  # not the 60 s of the points
+        frames = traceback.extract_tb(stop.value.__traceback__)
+        assert "concurrent" not in frames[-1].filename and "threading" not in frames[-1].filename, frames[-1]
+        processes = getattr(pool, "_processes", None) or {}
+        assert all(not p.is_alive() for p in processes.values())
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+        with process_pool(1) as pool:
+            future = pool.submit(_slow_point, 2.0)
+            timer.start()
+            assert future.result() == 2.0  # ignored: the point finishes
+        timer.join()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, inherited)
