@@ -85,7 +85,7 @@ class AtUnit(ExitUnit):
     accelerator_kind = "atsn"
     policy_name = "atsn"
     fields = {
-        "exp_lut_entries": ("int", None, (2, 2**20)),
+        "exp_lut_entries": ("int", None, ep.LUT_ENTRIES_RANGE),
         "exp_frac_bits": ("int", None, ep.FRAC_BITS_RANGE),
         "cl_init": ("float", None, (0.0, 1.0)),
         "tau_cl": ("float", None, (0.0, 1.0)),

@@ -144,6 +144,7 @@ def hardware_predictions(out_membrane: np.ndarray, exit_t: np.ndarray, output_mo
 #: half-width VGG16, whose max o^2 crowds CL_2 = 0.998; workloads/README.md), in the same 3-byte table words
 ATSN_FRAC_BITS = 23
 FRAC_BITS_RANGE = (4, 30)
+LUT_ENTRIES_RANGE = (2, 2**20)  # exit_unit.exp_lut_entries' bounds (and satasim evaluate --lut-entries')
 
 
 def lut_word_bytes(frac_bits: int) -> int:

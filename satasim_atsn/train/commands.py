@@ -24,6 +24,7 @@ from satasim_atsn.snn.exit_policies import (
     CL_INIT_DEFAULT,
     FRAC_BITS_RANGE,
     LUT_ENTRIES_DEFAULT,
+    LUT_ENTRIES_RANGE,
     TAU_CL_DEFAULT,
     THETA_DEFAULT,
     exit_settings,
@@ -204,13 +205,11 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
 
     if policy not in ("all", "fixed", "atsn", "dtsnn"):
         raise SatasimError.at(None, "--policy", f"unknown policy {policy!r}", "use all, fixed, atsn or dtsnn")
-    low, high = FRAC_BITS_RANGE
-    if lut_entries is not None and not 2 <= lut_entries <= 2**20:  # the architecture field's bounds
-        raise SatasimError.at(None, "--lut-entries", f"must be 2..{2**20}, got {lut_entries}",
-                              f"the shipped AT unit has {LUT_ENTRIES_DEFAULT}")
-    if exp_frac_bits is not None and not low <= exp_frac_bits <= high:
-        raise SatasimError.at(None, "--exp-frac-bits", f"must be {low}..{high}, got {exp_frac_bits}",
-                              f"the shipped AT unit has {ATSN_FRAC_BITS}")
+    for option, value, (low, high), shipped in (("--lut-entries", lut_entries, LUT_ENTRIES_RANGE, LUT_ENTRIES_DEFAULT),
+                                                ("--exp-frac-bits", exp_frac_bits, FRAC_BITS_RANGE, ATSN_FRAC_BITS)):
+        if value is not None and not low <= value <= high:  # the architecture fields' bounds
+            raise SatasimError.at(None, option, f"must be {low}..{high}, got {value}",
+                                  f"the shipped AT unit has {shipped}")
     refuse_overwriting_inputs({"--json": json_path}, [workload_path])
     check_output_path(json_path, "--json")  # before the forward, not after it
     refuse_dataset_outputs({"--json": json_path}, dataset, data_dir)
