@@ -29,6 +29,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -105,8 +106,6 @@ class _StopWhilePooled:
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
         """Record Ctrl-C and SIGTERM instead of raising them (main thread only; an ignored signal stays ignored)."""
-        import signal
-
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -139,8 +138,6 @@ class _StopWhilePooled:
     def raise_if_signalled(self) -> None:
         """Act on a recorded signal as its own handler would have: call it (it raises), or, for the default
         action, deliver the signal again now that the workers are gone."""
-        import signal
-
         if not self.received:
             return
         number, frame = self.received[0]
