@@ -42,7 +42,7 @@ def _write_json(path: str | None, payload: dict) -> None:
 
 
 def _check_outputs(out_path: str, json_path: str | None, checkpoint: str | None, dataset: str,
-                   data_dir: str | None) -> None:
+                   data_dir: str | None, init_from: str | None = None) -> None:
     """Before hours of training: every output can be written, no two are one file, and none lands among an image
     folder's images (where the next training would read it as one)."""
     if standard_stream(out_path) is not None or (checkpoint is not None and standard_stream(checkpoint) is not None):
@@ -61,6 +61,13 @@ def _check_outputs(out_path: str, json_path: str | None, checkpoint: str | None,
         check_output_path(path, option, example=examples.get(option, "results.json"))
     refuse_shared_outputs(outputs)
     refuse_dataset_outputs(outputs, dataset, data_dir)
+    if init_from is not None and standard_stream(init_from) is None:
+        start = Path(init_from).resolve()
+        for option in ("-o", "--json"):  # the checkpoint's own path is refused by the trainer (it says why)
+            path = outputs[option]
+            if path and standard_stream(path) is None and Path(path).resolve() == start:
+                raise SatasimError.at(str(init_from), option, "is the checkpoint --init-from reads, which the training "
+                                      "would overwrite", f"give {option} another path")
 
 
 def refuse_dataset_outputs(outputs: dict[str, str | None], dataset: str | None, data_dir: str | None) -> None:
@@ -115,6 +122,9 @@ def refuse_dataset_outputs(outputs: dict[str, str | None], dataset: str | None, 
 @click.option("--no-augment", is_flag=True, help="no random crop / flip")
 @click.option("--resume", is_flag=True, help="continue from the checkpoint")
 @click.option("--checkpoint", type=PATH, default=None, help="checkpoint path (default: OUTPUT.ckpt.npz)")
+@click.option("--init-from", type=PATH, default=None,
+              help="start from the weights of a checkpoint another training wrote (fine-tuning: fresh momentum, a "
+                   "new cosine schedule from --lr over --epochs)")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 @click.option("--json", "json_path", metavar="FILE", type=PATH, default=None,
               help="also write the results as JSON")
@@ -123,7 +133,8 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
                   epochs: int, batch_size: int, lr: float, seed: int, train_subset: int | None, test_images: int,
                   eval_images: int | None, image_size: int | None, checkpoint_minutes: float, width: float,
                   data_dir: str | None, cl_init: float, tau_cl: float, theta: float, no_augment: bool, resume: bool,
-                  checkpoint: str | None, quiet: bool, json_path: str | None, out_path: str) -> None:
+                  checkpoint: str | None, init_from: str | None, quiet: bool, json_path: str | None,
+                  out_path: str) -> None:
     """Train an SNN with STBP (numpy) and export it as an int8 workload with its measured accuracies."""
     from satasim_atsn.train.trainer import TrainConfig, train_model
 
@@ -131,10 +142,10 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
                          batch_size=batch_size, lr=lr, seed=seed, train_subset=train_subset, test_images=test_images,
                          eval_images=eval_images, image_size=image_size, checkpoint_minutes=checkpoint_minutes,
                          loss=loss, output=output_mode, width=width, cl_init=cl_init, tau_cl=tau_cl, theta=theta,
-                         augment=not no_augment, data_dir=data_dir)
+                         augment=not no_augment, data_dir=data_dir, init_from=init_from)
     if dataset not in DATASETS:
         raise TrainError.at(None, "--dataset", f"unknown dataset {dataset!r}", f"use one of {', '.join(DATASETS)}")
-    _check_outputs(out_path, json_path, checkpoint, dataset, data_dir)
+    _check_outputs(out_path, json_path, checkpoint, dataset, data_dir, init_from)
     summary = train_model(config, out_path, checkpoint=checkpoint, resume=resume, quiet=quiet)
     try:
         _write_json(json_path, summary)

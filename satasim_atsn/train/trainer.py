@@ -79,6 +79,10 @@ class TrainConfig:
     augment: bool = True
     data_dir: str | None = field(default=None, compare=False)
     checkpoint_minutes: float = field(default=10.0, compare=False)
+    #: --init-from: a checkpoint whose weights start this training (fine-tuning); its record (file name, digest,
+    #: what trained it) is ``init_record``, set when the file is read, and stored with the config
+    init_from: str | None = field(default=None, compare=False)
+    init_record: dict | None = field(default=None, init=False, compare=False, repr=False)
     _model_label: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def model_name(self) -> str:
@@ -144,6 +148,9 @@ class TrainConfig:
         d.pop("data_dir")
         d.pop("checkpoint_minutes")
         d.pop("_model_label")
+        d.pop("init_from")
+        if d.pop("init_record") is not None:  # a training from scratch keeps its bytes
+            d["init_from"] = self.init_record
         d["loss"], d["output"] = self.resolved()
         d["model"] = self.model_name()  # a network file by its name and layers, not its path
         return d
@@ -316,22 +323,7 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
                     data_id: dict | None = None) -> tuple[int, list, dict | None]:
     """Restore a checkpoint of the same model/method/dataset; returns (epochs done, history, in-epoch position)."""
     _require_checkpoint(path)
-    try:
-        # the workloads' reader and its member checks: a damaged member is named (a duplicated or encrypted one, a
-        # header declaring a huge array, a pickle), as in a workload
-        arrays = read_npz(path, str(path), TrainError, _UNREADABLE_FIX, what="checkpoint")
-        state = json.loads(str(arrays.pop("state")))
-        if not isinstance(state, dict):
-            raise ValueError("state is not a JSON object")
-    except (TrainError, *NPZ_READ_ERRORS) as error:
-        if _is_workload(path):  # not to be deleted: a training's output, passed as its checkpoint
-            raise TrainError.at(str(path), None, "a workload, not a checkpoint", "pass the OUTPUT.ckpt.npz a "
-                                "training wrote as --checkpoint") from None
-        if isinstance(error, TrainError):
-            raise
-        raise TrainError.at(str(path), None, f"not a readable checkpoint ({type(error).__name__})",
-                            _UNREADABLE_FIX) from None
-    _check_state(path, state, arrays)
+    state, arrays = _read_checkpoint(path, "--checkpoint", _UNREADABLE_FIX)
     mine = _identity(config, [ly["name"] for ly in net.spec], data_id)
     theirs = state.get("identity", {})
     keys = ["model", "method", "loss", "output", "dataset", "timesteps", "width", "layers"]
@@ -371,7 +363,110 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
     return done, history, position
 
 
+# --init-from: a training that starts from another training's weights (fine-tuning)
+_INIT_FIX = "pass a checkpoint (OUTPUT.ckpt.npz) that a satasim training wrote"
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in blocks; names a fine-tune's starting checkpoint in its record."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_initial_weights(config: TrainConfig) -> tuple[dict, dict[str, np.ndarray]]:
+    """The checkpoint ``--init-from`` names, read and checked before the data load (state, arrays); sets
+    ``config.init_record``: the file's name and digest, how far its training had come and what trained it."""
+    path = Path(config.init_from)
+    if path.is_dir():
+        raise TrainError.at(str(path), "--init-from", "is a directory", "name the checkpoint file (OUTPUT.ckpt.npz)")
+    if not path.is_file():
+        raise TrainError.at(str(path), "--init-from", "no such checkpoint", _INIT_FIX)
+    state, arrays = _read_checkpoint(path, "--init-from", _INIT_FIX)
+    position = state.get("position")
+    config.init_record = {"file": text_name(path.name), "sha256": _file_digest(path),
+                          "epochs_done": int(state["epochs_done"]),
+                          "batches_done": int(position["batches_done"]) if position else 0,
+                          "config": state.get("config") or {}, "history": list(state.get("history", []))}
+    if state.get("resumes"):
+        config.init_record["resumes"] = state["resumes"]
+    return state, arrays
+
+
+def start_from(path: str, state: dict, arrays: dict[str, np.ndarray], net: Network, config: TrainConfig,
+               data_id: dict | None) -> list[str]:
+    """Load the weights and BN statistics of an ``--init-from`` checkpoint into ``net`` (the momentum starts at
+    zero and the cosine schedule anew, from --lr over --epochs); refused when it is of another network or another
+    set of classes. Returns notes on what differs and is allowed (method, loss, output layer, T, dataset)."""
+    theirs, mine = state.get("identity", {}), _identity(config, [ly["name"] for ly in net.spec], data_id)
+    for key, option in (("model", "--model"), ("width", "--width"), ("layers", "--model/--width")):
+        if theirs.get(key) != mine[key]:
+            raise TrainError.at(path, option, f"the checkpoint is of {key}={theirs.get(key)!r}, this run has "
+                                f"{mine[key]!r}: its weights do not fit this network",
+                                f"fine-tune with {option} as the checkpoint's training had it, or start from scratch")
+    if "class_names" in theirs and "class_names" in mine and theirs["class_names"] != mine["class_names"]:
+        raise TrainError.at(path, "--data-dir (class folders)", f"the checkpoint's output layer was trained on the "
+                            f"classes {theirs['class_names']}, this run's are {mine['class_names']}: its outputs "
+                            "would name other classes", "fine-tune on data with the same class folders")
+    try:
+        net.load_state_arrays(arrays)
+    except (KeyError, ValueError) as error:
+        raise TrainError.at(path, "--init-from", f"the checkpoint does not match the network ({error})",
+                            "fine-tune with the model, width and dataset its training had") from None
+    return [f"--init-from: the checkpoint was trained with {key} {theirs.get(key)!r}, this fine-tune uses "
+            f"{mine[key]!r}" for key in ("method", "loss", "output", "timesteps", "dataset")
+            if key in theirs and theirs.get(key) != mine[key]]
+
+
+def _check_resumed_start(ckpt: Path, config: TrainConfig) -> None:
+    """A resumed fine-tune keeps its starting checkpoint's record (read from its own checkpoint, so --init-from may
+    be left out); an --init-from given with --resume must be the file its training started from (same digest)."""
+    try:
+        stored = (_checkpoint_state(ckpt).get("config") or {}).get("init_from")
+    except Exception:  # noqa: BLE001 - load_checkpoint names what is wrong with it
+        return
+    if config.init_from is None:
+        config.init_record = stored if isinstance(stored, dict) else None
+        return
+    path = Path(config.init_from)
+    if not path.is_file():
+        raise TrainError.at(str(path), "--init-from", "no such checkpoint",
+                            "drop --init-from: a resumed fine-tune reads its start's record from its own checkpoint")
+    if not isinstance(stored, dict):
+        raise TrainError.at(str(ckpt), "--init-from", "the checkpoint's training started from scratch, not from "
+                            f"{path.name}", "drop --init-from to resume it, or fine-tune into another -o")
+    if stored.get("sha256") != _file_digest(path):
+        raise TrainError.at(str(path), "--init-from", f"is not the checkpoint this training started from "
+                            f"({stored.get('file')}, sha256 {str(stored.get('sha256'))[:16]}...)",
+                            "drop --init-from (the record is in the training's own checkpoint) or pass that file")
+    config.init_record = stored
+
+
 POSITION_KEYS = ("batches_done", "rng", "seen", "correct", "loss_sum")
+
+
+def _read_checkpoint(path: Path, option: str, fix: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """A checkpoint's ``state`` record and its arrays, checked (:func:`_check_state`); ``option`` names the command
+    line option that passed it (a workload passed instead is told apart), ``fix`` the way out of an unreadable one."""
+    try:
+        # the workloads' reader and its member checks: a damaged member is named (a duplicated or encrypted one, a
+        # header declaring a huge array, a pickle), as in a workload
+        arrays = read_npz(path, str(path), TrainError, fix, what="checkpoint")
+        state = json.loads(str(arrays.pop("state")))
+        if not isinstance(state, dict):
+            raise ValueError("state is not a JSON object")
+    except (TrainError, *NPZ_READ_ERRORS) as error:
+        if _is_workload(path):  # not to be deleted: a training's output, passed as its checkpoint
+            raise TrainError.at(str(path), option, "a workload, not a checkpoint: a workload holds int8 weights, a "
+                                "checkpoint the float ones a training continues from", "pass the OUTPUT.ckpt.npz a "
+                                f"training wrote as {option}") from None
+        if isinstance(error, TrainError):
+            raise
+        raise TrainError.at(str(path), None, f"not a readable checkpoint ({type(error).__name__})", fix) from None
+    _check_state(path, state, arrays)
+    return state, arrays
 
 
 def _check_state(path: Path, state: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -664,6 +759,10 @@ def training_lock(ckpt: Path, output: str | Path):
 def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bool, quiet: bool,
                  stream: IO[str] | None, data: tuple[Dataset, ...] | None) -> dict:
     """:func:`train_model` once it holds the outputs."""
+    if config.init_from and not resume and ckpt.exists() and Path(config.init_from).resolve() == ckpt.resolve():
+        raise TrainError.at(config.init_from, "--init-from", "is this training's own checkpoint, which it would "
+                            "overwrite", "write the fine-tuned training to another -o (or --checkpoint), or pass "
+                            "--resume to continue the training that wrote it")
     if not resume and ckpt.exists():  # before the data load, which takes a minute on CIFAR-10
         raise TrainError.at(str(ckpt), "--resume", "a checkpoint of an earlier training is there, and this one would "
                             "replace it", "pass --resume to continue it, or delete it (or pass another --checkpoint) "
@@ -671,6 +770,8 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
     if resume:
         _require_checkpoint(ckpt)  # before the data load, which takes a minute on CIFAR-10
         _check_epochs_left(ckpt, config.epochs)
+        _check_resumed_start(ckpt, config)
+    initial = read_initial_weights(config) if config.init_from and not resume else None
     progress = Progress(quiet, stream)
     data = data if data is not None else prepare_data(config, progress)
     train, evaluation, embedded = data if len(data) == 3 else (data[0], data[1], data[1])
@@ -693,6 +794,8 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
     if not train.framed:
         net.input_pad = (-mean / std).astype(F32)
     data_id = data_identity(train)
+    if initial is not None:
+        notes += start_from(str(config.init_from), *initial, net, config, data_id)
     start_epoch, history, position = (load_checkpoint(ckpt, net, opt, config, data_id) if resume else (0, [], None))
     resumed, resumes = resume_record(ckpt, config.epochs, start_epoch, position) if resume else (None, [])
     if resume:
@@ -704,6 +807,11 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
         extended = (f" (--epochs {resumed['epochs_before']} -> {resumed['epochs_after']}: the cosine schedule is "
                     "re-planned, recorded in the workload's provenance.resumes)" if "epochs_before" in resumed else "")
         progress.line(f"resumed from {ckpt} after epoch {start_epoch}{where}{extended}")
+    elif config.init_record is not None:
+        record = config.init_record
+        progress.line(f"starting from the weights of {config.init_from} (epoch {record['epochs_done']}"
+                      f"{', batch ' + str(record['batches_done']) if record['batches_done'] else ''} of its training), "
+                      f"a new schedule: --lr {config.lr} over {config.epochs} epochs")
     for epoch in range(start_epoch, config.epochs):
         record = _train_epoch(net, opt, config, train, normalise, epoch, position, ckpt, history, progress, data_id,
                               resumes)
