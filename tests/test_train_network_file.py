@@ -187,17 +187,58 @@ def _assert_stbp_gradients(spec: list[dict], x: np.ndarray, y: np.ndarray, layer
     return net
 
 
-def test_an_output_layer_on_the_image_is_refused_before_any_data_is_read(tmp_path, capsys):
-    """The trainer reads the image with a conv or a spiking linear layer; an output layer on the flattened image
-    (a one-layer classifier) is one line naming the layer, before the data (a folder that does not exist)."""
-    model = _write(tmp_path, "name: lin\ninput_shape: [1, 12, 12]\nnum_classes: 4\nlayers:\n"
-                   "  - {name: flat, type: flatten}\n  - {name: out, type: output}\n", "lin.yaml")
+ONE_LAYER_FILE = ("name: lin\ninput_shape: [1, 12, 12]\nnum_classes: 4\nlayers:\n"
+                  "  - {name: flat, type: flatten}\n  - {name: out, type: output}\n")
+
+
+@pytest.mark.parametrize("method", ["atsn", "snn"])
+def test_a_one_layer_classifier_on_the_image_trains_and_runs(tmp_path, capsys, method):
+    """An output layer on the flattened image (a one-layer classifier) was refused; its current is the same at every
+    t (as a first conv's), added to the output membranes each step. It trains (exact STBP gradients: the gradient is
+    the sum over t), its int8 export scores what the float network does, and a fixed-T design simulates it with the
+    exported accuracy (no exit tile: the exit units cannot read pixels, so the PEs compute it)."""
+    model = _write(tmp_path, ONE_LAYER_FILE, "lin.yaml")
+    out = tmp_path / "m.npz"
+    summary = train_model(_config(model, method=method, epochs=4, width=1.0), out, quiet=True,
+                          data=(synthetic("train", 256), synthetic("test", 64)))
+    wl = read_workload(out)
+    assert [(ly["type"], ly["inputs"]) for ly in wl.layers] == [("flatten", ["input"]), ("output", ["flat"])]
+    floated, quantised = summary["float"]["fixed_t"]["4"], summary["quantised"]["fixed_t"]["4"]
+    assert floated > 0.5 and abs(quantised - floated) <= 0.05, (floated, quantised)
+    # the same current every step: the float network's logits at t are t times (accumulate) or the LIF sum of
+    # (membrane) the first step's, so its argmax never changes and every fixed T scores the same
+    assert len({summary["float"]["fixed_t"][t] for t in "1234"}) == 1
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "conventional16x16", str(out), "--set", "array.exit_unit_tiles=0", "--quiet", "--json",
+              str(tmp_path / "run.json")])
+    assert stop.value.code == 0
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["neurobench"]["ClassificationAccuracy"] == pytest.approx(_workload_accuracy(out), abs=1e-12)
+    rng = np.random.default_rng(2)
+    _assert_stbp_gradients(build_spec(model, [1, 12, 12], 4, "membrane", 1.0),
+                           rng.standard_normal((2, 12, 12, 1)), np.array([1, 2]), "out", ("w", "b"), rng)
+
+
+def _workload_accuracy(path: Path) -> float:
+    """Fixed-T accuracy of a workload's integer forward on its embedded inputs."""
+    from satasim_atsn.snn.forward import run_forward
+
+    wl = read_workload(path)
+    result = run_forward(wl)
+    return float((result.pred == wl.arrays["y"]).mean())
+
+
+def test_a_pool_or_a_current_on_the_image_is_refused_before_any_data_is_read(tmp_path, capsys):
+    """The trainer reads the image with a conv, or after a flatten with a spiking linear or an output layer; a
+    max-pool of the image (the file of spike frames below) is one line naming the layer, before the data (a folder
+    that does not exist)."""
+    model = _write(tmp_path, POOL_FIRST_FILE, "pool.yaml")
     with pytest.raises(SystemExit) as stop:
         main(["train", "--model", model, "--dataset", "imagefolder", "--data-dir", str(tmp_path / "nowhere"),
               "-o", str(tmp_path / "m.npz")])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and len(err.strip().splitlines()) == 1 and "nowhere" not in err
-    assert f"{model}: layers[1] (out): an output layer reads the image, and the trainer reads images with a conv" in err
+    assert f"{model}: layers[0] (pool0): a maxpool layer reads the image, and the trainer reads images with a " in err
     assert not list(tmp_path.glob("m.npz*"))
 
 
@@ -347,7 +388,7 @@ def test_spike_frames_may_be_read_by_a_pool_or_an_output_layer(tmp_path, capsys)
     have a time axis, as any layer's spikes, and the workload lets a max-pool or (after a flatten) an output layer
     read them. A file that pools the frames first trains, exports its pool as the layer reading the input, and the
     simulator's accuracy on a fixed-T design is the exported network's; a one-layer classifier on the frames trains
-    as well, while the same file on images is still refused."""
+    as well (on images too: above)."""
     from test_train_cli import _framed
 
     data = (_framed("train", 64), _framed("test", 16))
@@ -368,8 +409,6 @@ def test_spike_frames_may_be_read_by_a_pool_or_an_output_layer(tmp_path, capsys)
     train_model(_config(linear, dataset="cifar10-dvs", timesteps=3), tmp_path / "lin.npz", quiet=True, data=data)
     wl = read_workload(tmp_path / "lin.npz")
     assert [(ly["type"], ly["inputs"]) for ly in wl.layers] == [("flatten", ["input"]), ("output", ["flat"])]
-    with pytest.raises(TrainError, match=r"layers\[1\] \(out\): an output layer reads the image"):
-        train_model(_config(linear), tmp_path / "img.npz", quiet=True, data=DATA)
 
 
 def test_a_file_the_workload_format_refuses_is_refused_before_training(tmp_path, capsys):

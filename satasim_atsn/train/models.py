@@ -53,20 +53,23 @@ def network_file(model: str) -> NetworkSpec:
 def check_input_readers(spec: NetworkSpec, framed: bool) -> None:
     """Refuse a network file whose input the trainer cannot read. Spike frames (a time axis) go to any layer the
     workload format lets read them, as any layer's spikes do; a direct image has no time axis, and the trainer
-    reads it with a conv, or with a spiking linear layer after a flatten of it (its current, the same at every t,
-    drives the LIF): an output layer on the image, a one-layer classifier, is not trained here."""
+    reads it with a conv, or after a flatten of it with a spiking linear layer (its current, the same at every t,
+    drives the LIF) or an output layer (a one-layer classifier: the same current added at every t). A current
+    layer (``spiking: false``) on the image is refused: only an ``add`` may read one, and an add needs a second
+    input of the same shape."""
     if framed:
         return
     flattens = {ly["name"] for ly in spec.layers if ly["type"] == "flatten" and ly["inputs"] == ["input"]}
     for index, layer in enumerate(spec.layers):
         reads = (("input" in layer["inputs"] and layer["type"] not in ("conv", "flatten"))
-                 or (bool(flattens & set(layer["inputs"])) and (layer["type"] != "linear" or not layer["spiking"])))
+                 or (bool(flattens & set(layer["inputs"]))
+                     and not (layer["type"] == "output" or (layer["type"] == "linear" and layer["spiking"]))))
         if reads:
             raise TrainError.at(spec.source, f"layers[{spec.file_index.get(layer['name'], index)}] "
                                 f"({layer['name']})", f"{'an' if layer['type'][0] in 'aeio' else 'a'} {layer['type']} "
                                 "layer reads the image, and the trainer reads images "
-                                "with a conv or a spiking linear layer (after a flatten of the image)",
-                                "start the network with either, or build it as a statistical workload (satasim "
+                                "with a conv, or a spiking linear or an output layer after a flatten of the image",
+                                "start the network with one of them, or build it as a statistical workload (satasim "
                                 "workload build --network) or train it elsewhere and import it (NIR)")
 
 

@@ -48,7 +48,8 @@ class Network:
                     self.params[name].update(gamma=np.ones(out, F32), beta=np.zeros(out, F32))
                     self.running[name] = {"mean": np.zeros(out, F32), "var": np.ones(out, F32)}
         self._caches: dict[str, tuple] = {}
-        #: flatten layers of the direct-encoded image (an MLP on images): static, read by a static linear layer
+        #: flatten layers of the direct-encoded image (an MLP on images): static, read by a static linear or output
+        #: layer
         self._image_flattens = {ly["name"] for ly in spec if ly["type"] == "flatten" and ly["inputs"] == ["input"]
                                 and direct_input}
         # buffers reused by training steps (the caches of a step point into them until the next forward);
@@ -117,7 +118,12 @@ class Network:
                 out, caches[name] = L.lif_forward(cur, T, tau=self.tau, vth=self.vth, smooth=self.smooth_spikes)
             elif kind == "output":
                 p = self.params[name]
-                o, caches[name] = L.linear_forward(src, p["w"], p["b"])
+                o, lin_cache = L.linear_forward(src, p["w"], p["b"])
+                # a one-layer classifier on the direct image: its current is the same at every t
+                static = self.direct_input and src_name in self._image_flattens
+                if static:
+                    o = np.ascontiguousarray(np.broadcast_to(o, (T,) + o.shape))
+                caches[name] = (lin_cache, static)
                 if self.output_mode == "membrane":
                     out = np.empty_like(o)
                     u = np.zeros_like(o[0])
@@ -190,7 +196,10 @@ class Network:
                         acc = g[t] + F32(self.tau) * acc
                         go[t] = acc
                     g = go
-                dx, dw, db = L.linear_backward(g, p["w"], caches[name])
+                lin_cache, static = caches[name]
+                if static:  # the same current at every t: its gradient is the sum over t
+                    g = g.sum(axis=0)
+                dx, dw, db = L.linear_backward(g, p["w"], lin_cache)
                 grads[name] = {"w": dw, "b": db}
                 push(src, dx)
             elif kind == "conv":
