@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from satasim_atsn.train.evaluation import atsn_sweep, confidence_profile, policy_table
+from satasim_atsn.train.evaluation import atsn_sweep, confidence_profile, gain_sweep, policy_table
 
 # two classes; logits (d, 0) give max softmax sigmoid(|d|): sigmoid(3) = 0.9526, sigmoid(0.5) = 0.6225,
 # sigmoid(2) = 0.8808. Image 0 (label 0) is sure and right from t = 1. Image 1 (label 1) leans to class 0 at t = 1,
@@ -41,3 +41,18 @@ def test_confidence_profile_counts_the_images_above_cl_t_and_their_accuracy():
     assert rows[0]["accuracy_above_cl_t"] == 1.0  # only image 0 clears CL_1, and it is right (image 1 is not)
     assert rows[0]["share_above"] == {"0.9": 0.5, "0.99": 0.0}
     assert rows[1]["share_above"] == {"0.9": 0.5, "0.99": 0.0}
+
+
+def test_gain_sweep_sharpens_the_output_before_the_exit_test():
+    """Logits x k at CL_init = tau_CL = 0.99 (CL_2 = 0.9801). k = 1: sigmoid(3) = 0.9526 and sigmoid(2) = 0.8808
+    never clear, both images run T = 3 (eq. 10 right on both). k = 2: image 0 clears at t = 1 (sigmoid(6) = 0.9975),
+    image 1 at t = 2 (sigmoid(4) = 0.9820 > 0.9801; eq. 10's class-1 mean (0.2689 + 0.9820) / 2 > 1/2: right).
+    k = 10: image 1's wrong lean at t = 1 clears too (sigmoid(5) = 0.9933): it exits there, wrong."""
+    assert gain_sweep(LOGITS, LABELS, "membrane", 0.99, 0.99, gains=(1.0, 2.0, 10.0)) == [
+        {"gain": 1.0, "accuracy": 1.0, "avg_timestep": 3.0},
+        {"gain": 2.0, "accuracy": 1.0, "avg_timestep": 1.5},
+        {"gain": 10.0, "accuracy": 0.5, "avg_timestep": 1.0},
+    ]
+    # k = 1 is the rule as policy_table applies it
+    plain = policy_table(LOGITS, LABELS, "membrane", cl_init=0.99, tau_cl=0.99)["atsn"]
+    assert gain_sweep(LOGITS, LABELS, "membrane", 0.99, 0.99, gains=(1.0,))[0] == {"gain": 1.0, **plain}

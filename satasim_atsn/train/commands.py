@@ -165,7 +165,7 @@ def _reading_bar(quiet: bool, desc: str, total: int) -> Iterator[Callable[[int],
 
 # what each --policy prints (--json keeps all): the policies' rows, and the lines about the ATSN rule's CL_t
 _POLICY_ROWS = {"fixed": ("fixed",), "atsn": ("fixed", "atsn", "atsn_hw"), "dtsnn": ("fixed", "dtsnn")}
-_ATSN_LINES = ("atsn_sweep", "confidence_profile", "confidence_ceiling")
+_ATSN_LINES = ("atsn_sweep", "gain_sweep", "confidence_profile", "confidence_ceiling")
 
 
 def _shown_for_policy(table: dict, policy: str) -> dict:

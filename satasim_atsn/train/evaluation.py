@@ -79,6 +79,26 @@ def atsn_sweep(logits: np.ndarray, labels: np.ndarray, output_mode: str, values:
     return rows
 
 
+#: output gains k of :func:`gain_sweep` (a softmax temperature 1/k)
+SWEEP_GAIN = (1.0, 1.25, 1.5, 2.0, 3.0)
+
+
+def gain_sweep(logits: np.ndarray, labels: np.ndarray, output_mode: str, cl_init: float = CL_INIT_DEFAULT,
+               tau_cl: float = TAU_CL_DEFAULT, gains: tuple = SWEEP_GAIN) -> list[dict]:
+    """The float ATSN rule at the run's thresholds on the output sharpened by k (logits x k: a softmax temperature
+    1/k), per k: accuracy and avg timestep. A what-if of a network with the same ranking of its classes but a more
+    confident output (a wider or longer-trained one grows its logits): whether CL_t, or the output's scale, keeps
+    the exits late. k = 1 is the network as it is."""
+    rows = []
+    policy = AtsnPolicy(cl_init, tau_cl)
+    for k in gains:
+        sharpened = logits * np.float64(k)
+        steps = policy.exit_steps(sharpened)
+        pred = predictions(sharpened, steps, output_mode)
+        rows.append({"gain": k, "accuracy": _r((pred == labels).mean()), "avg_timestep": _r(steps.mean())})
+    return rows
+
+
 PROFILE_LEVELS = (0.9, 0.99, 0.999)
 
 
@@ -208,6 +228,7 @@ def _output_table(workload: Workload, full, cl_init: float, tau_cl: float, theta
     table["atsn_hw"]["frac_bits"] = hardware.frac_bits
     if labels is not None:
         table["atsn_sweep"] = atsn_sweep(full.logits, labels, mode)
+        table["gain_sweep"] = gain_sweep(full.logits, labels, mode, cl_init, tau_cl)
     table["confidence_profile"] = confidence_profile(full.logits, labels, mode, cl_init, tau_cl)
     if labels is not None:
         table["calibration"] = calibration(full.logits, labels)
@@ -279,6 +300,11 @@ def format_table(table: dict, title: str = "") -> str:
     if sweep:
         lines.append("ATSN sweep (CL_init = tau_CL): " + "  ".join(
             f"{row['cl_init']}: {100 * row['accuracy']:.2f}% @ {row['avg_timestep']:.2f}" for row in sweep))
+    gained = table.get("gain_sweep")
+    if gained:
+        lines.append("ATSN on the output sharpened (logits x k, temperature 1/k): " + "  ".join(
+            f"x{shown_number(row['gain'])}: {100 * row['accuracy']:.2f}% @ {row['avg_timestep']:.2f}"
+            for row in gained))
     profile = table.get("confidence_profile")
     if profile:
         lines.append(_profile_line(profile))
