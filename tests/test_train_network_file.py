@@ -429,3 +429,17 @@ def test_a_file_the_workload_format_refuses_is_refused_before_training(tmp_path,
         err = capsys.readouterr().err
         assert stop.value.code == 2 and err.strip().splitlines() == [f"satasim: error: {expected}"], argv
     assert not list(tmp_path.glob("*.npz*"))
+
+
+def test_the_file_is_read_once_when_the_options_are_checked(tmp_path, monkeypatch):
+    """TrainConfig.check read a network file twice (to check its input readers, then to label it): a file edited
+    between the two reads would be checked as one network and recorded as another."""
+    from satasim_atsn.train import models
+
+    reads = []
+    real = models.load_network
+    monkeypatch.setattr(models, "load_network", lambda path: reads.append(path) or real(path))
+    config = _config(_write(tmp_path, ONE_LAYER_FILE, "lin.yaml"))
+    config.check()
+    assert len(reads) == 1 and config.model_name().startswith("lin.yaml sha256:")
+    assert len(reads) == 1  # the label was made from the file as checked

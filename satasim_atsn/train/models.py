@@ -86,12 +86,13 @@ def output_mode_notes(model: str, output_mode: str, overridden: bool) -> list[st
             f"{output_mode!r} ({how}; --output {layer['output_mode']} keeps the file's)"]
 
 
-def model_label(model: str, width: float = 1.0) -> str:
+def model_label(model: str, width: float = 1.0, spec: NetworkSpec | None = None) -> str:
     """How provenance and checkpoints name the model: a built-in's name, or a network file's name with a digest of
-    its layers at ``width`` (no directory: the same file gives the same label anywhere; an edited layer another)."""
+    its layers at ``width`` (no directory: the same file gives the same label anywhere; an edited layer another).
+    ``spec``: the file as already read (:func:`network_file`), so that the label is the file that was checked."""
     if not is_network_file(model):
         return model
-    spec = network_file(model)
+    spec = spec if spec is not None else network_file(model)
     table = {"input_shape": spec.input_shape, "num_classes": spec.num_classes, "layers": spec.body(width)}
     digest = hashlib.sha256(json.dumps(table, sort_keys=True).encode()).hexdigest()[:16]
     return f"{Path(spec.source).name} sha256:{digest}"

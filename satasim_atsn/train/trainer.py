@@ -100,8 +100,10 @@ class TrainConfig:
     def check(self) -> None:
         """Reject impossible settings with a TrainError naming the option."""
         if is_network_file(self.model):  # read and checked now: a bad file is refused before the data load
-            check_input_readers(network_file(self.model), framed=self.dataset in SPIKE_FRAME_DATASETS)
-            self.model_name()
+            spec = network_file(self.model)  # read once: the label names the file that was checked
+            check_input_readers(spec, framed=self.dataset in SPIKE_FRAME_DATASETS)
+            if self._model_label is None:
+                self._model_label = model_label(self.model, self.width, spec)
         elif self.model not in MODELS:
             raise unknown_model(self.model)
         if self.method not in METHODS:
