@@ -9,22 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_train_guards import DATA
+from test_train_guards import _cfg as guards_cfg
 
 from satasim_atsn.cli import main
 from satasim_atsn.errors import TrainError
 from satasim_atsn.train.network import Network
 from satasim_atsn.train.trainer import TrainConfig, read_initial_weights, start_from, train_model
-from satasim_atsn.workload.datasets import Dataset, synthetic
+from satasim_atsn.workload.datasets import Dataset
 from satasim_atsn.workload.format import read_workload
-
-DATA = (synthetic("train", 96), synthetic("test", 32))
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = dict(model="vgg_small", dataset="synthetic", method="snn", epochs=1, batch_size=32, lr=0.05,
-                test_images=16, width=0.5, seed=1)
-    base.update(kw)
-    return TrainConfig(**base)
+    """test_train_guards' small training, one epoch unless told."""
+    return guards_cfg(**{"epochs": 1, **kw})
 
 
 def _start(tmp_path: Path, **kw) -> Path:
