@@ -405,6 +405,12 @@ def _bytes_digest(handle: IO[bytes], size: int) -> str:
     return head + _digest_of(handle, None)
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 (hex) of a whole file's bytes, read 1 MiB at a time (OSError for a missing or unreadable file)."""
+    with open(path, "rb") as handle:
+        return _digest_of(handle, None)
+
+
 def _digest_of(handle: IO[bytes], limit: int | None) -> str:
     """sha256 of the next ``limit`` bytes of ``handle`` (None: to its end), read 1 MiB at a time."""
     digest, left = hashlib.sha256(), math.inf if limit is None else limit

@@ -45,7 +45,7 @@ def test_the_network_starts_with_the_checkpoints_weights_and_statistics(tmp_path
     spec = build_spec("vgg_small", DATA[0].input_shape, DATA[0].num_classes, "accumulate", 0.5, False)
     net = Network(spec, 4, seed=99, direct_input=True)
     fresh = {k: v.copy() for k, v in net.state_arrays().items()}
-    assert start_from(str(ckpt), state, arrays, net, config, None) == []  # same recipe: nothing to note
+    assert start_from(state, arrays, net, config, None) == []  # same recipe: nothing to note
     loaded, stored = net.state_arrays(), _arrays(ckpt)
     assert loaded.keys() == stored.keys()
     assert all(np.array_equal(loaded[k], stored[k]) for k in stored)

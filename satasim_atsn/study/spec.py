@@ -38,7 +38,15 @@ from typing import Any
 import yaml
 
 from satasim_atsn.errors import SatasimError, StudyError, closest, did_you_mean, file_count, shown
-from satasim_atsn.fileio import content_key, is_link_loop, load_yaml, real_path, starts_as_zip, yaml_syntax_fix
+from satasim_atsn.fileio import (
+    content_key,
+    file_sha256,
+    is_link_loop,
+    load_yaml,
+    real_path,
+    starts_as_zip,
+    yaml_syntax_fix,
+)
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
 from satasim_atsn.hw.tech import to_float
@@ -299,11 +307,7 @@ def _file_digest(path: Path) -> str:
     path.stat()  # a missing file: the OSError callers handle
     key = content_key(path)
     if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()[:16]
+        _DIGESTS[key] = file_sha256(path)[:16]
     return _DIGESTS[key]
 
 

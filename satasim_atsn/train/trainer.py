@@ -27,7 +27,7 @@ import numpy as np
 
 from satasim_atsn import __version__
 from satasim_atsn.errors import DatasetError, TrainError
-from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes, process_alive, text_name
+from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes, file_sha256, process_alive, text_name
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.snn.forward import forward_progress
 from satasim_atsn.train.evaluation import evaluate_with_predictions, float_logits, policy_table
@@ -369,15 +369,6 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
 _INIT_FIX = "pass a checkpoint (OUTPUT.ckpt.npz) that a satasim training wrote"
 
 
-def _file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes (hex), read in blocks; names a fine-tune's starting checkpoint in its record."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_initial_weights(config: TrainConfig) -> tuple[dict, dict[str, np.ndarray]]:
     """The checkpoint ``--init-from`` names, read and checked before the data load (state, arrays); sets
     ``config.init_record``: the file's name and digest, how far its training had come and what trained it."""
@@ -388,7 +379,7 @@ def read_initial_weights(config: TrainConfig) -> tuple[dict, dict[str, np.ndarra
         raise TrainError.at(str(path), "--init-from", "no such checkpoint", _INIT_FIX)
     state, arrays = _read_checkpoint(path, "--init-from", _INIT_FIX)
     position = state.get("position")
-    config.init_record = {"file": text_name(path.name), "sha256": _file_digest(path),
+    config.init_record = {"file": text_name(path.name), "sha256": file_sha256(path),
                           "epochs_done": int(state["epochs_done"]),
                           "batches_done": int(position["batches_done"]) if position else 0,
                           "config": state.get("config") or {}, "history": list(state.get("history", []))}
@@ -397,11 +388,13 @@ def read_initial_weights(config: TrainConfig) -> tuple[dict, dict[str, np.ndarra
     return state, arrays
 
 
-def start_from(path: str, state: dict, arrays: dict[str, np.ndarray], net: Network, config: TrainConfig,
+def start_from(state: dict, arrays: dict[str, np.ndarray], net: Network, config: TrainConfig,
                data_id: dict | None) -> list[str]:
-    """Load the weights and BN statistics of an ``--init-from`` checkpoint into ``net`` (the momentum starts at
-    zero and the cosine schedule anew, from --lr over --epochs); refused when it is of another network or another
-    set of classes. Returns notes on what differs and is allowed (method, loss, output layer, T, dataset)."""
+    """Load the weights and BN statistics of the ``--init-from`` checkpoint (:func:`read_initial_weights`) into
+    ``net`` (the momentum starts at zero and the cosine schedule anew, from --lr over --epochs); refused when it is
+    of another network or another set of classes. Returns notes on what differs and is allowed (method, loss, output
+    layer, T, dataset)."""
+    path = str(config.init_from)
     theirs, mine = state.get("identity", {}), _identity(config, [ly["name"] for ly in net.spec], data_id)
     for key, option in (("model", "--model"), ("width", "--width"), ("layers", "--model/--width")):
         if theirs.get(key) != mine[key]:
@@ -439,7 +432,7 @@ def _check_resumed_start(ckpt: Path, config: TrainConfig) -> None:
     if not isinstance(stored, dict):
         raise TrainError.at(str(ckpt), "--init-from", "the checkpoint's training started from scratch, not from "
                             f"{path.name}", "drop --init-from to resume it, or fine-tune into another -o")
-    if stored.get("sha256") != _file_digest(path):
+    if stored.get("sha256") != file_sha256(path):
         raise TrainError.at(str(path), "--init-from", f"is not the checkpoint this training started from "
                             f"({stored.get('file')}, sha256 {str(stored.get('sha256'))[:16]}...)",
                             "drop --init-from (the record is in the training's own checkpoint) or pass that file")
@@ -797,7 +790,7 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
         net.input_pad = (-mean / std).astype(F32)
     data_id = data_identity(train)
     if initial is not None:
-        notes += start_from(str(config.init_from), *initial, net, config, data_id)
+        notes += start_from(*initial, net, config, data_id)
     start_epoch, history, position = (load_checkpoint(ckpt, net, opt, config, data_id) if resume else (0, [], None))
     resumed, resumes = resume_record(ckpt, config.epochs, start_epoch, position) if resume else (None, [])
     if resume:
