@@ -125,6 +125,9 @@ def refuse_dataset_outputs(outputs: dict[str, str | None], dataset: str | None, 
 @click.option("--init-from", type=PATH, default=None,
               help="start from the weights of a checkpoint another training wrote (fine-tuning: fresh momentum, a "
                    "new cosine schedule from --lr over --epochs)")
+@click.option("--quant-aware", is_flag=True,
+              help="train on the weights as the int8 export rounds them (fake quantisation, straight-through "
+                   "gradients), so the workload keeps the float network's accuracy; best as a short fine-tune")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 @click.option("--json", "json_path", metavar="FILE", type=PATH, default=None,
               help="also write the results as JSON")
@@ -133,8 +136,8 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
                   epochs: int, batch_size: int, lr: float, seed: int, train_subset: int | None, test_images: int,
                   eval_images: int | None, image_size: int | None, checkpoint_minutes: float, width: float,
                   data_dir: str | None, cl_init: float, tau_cl: float, theta: float, no_augment: bool, resume: bool,
-                  checkpoint: str | None, init_from: str | None, quiet: bool, json_path: str | None,
-                  out_path: str) -> None:
+                  checkpoint: str | None, init_from: str | None, quant_aware: bool, quiet: bool,
+                  json_path: str | None, out_path: str) -> None:
     """Train an SNN with STBP (numpy) and export it as an int8 workload with its measured accuracies."""
     from satasim_atsn.train.trainer import TrainConfig, train_model
 
@@ -142,7 +145,8 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
                          batch_size=batch_size, lr=lr, seed=seed, train_subset=train_subset, test_images=test_images,
                          eval_images=eval_images, image_size=image_size, checkpoint_minutes=checkpoint_minutes,
                          loss=loss, output=output_mode, width=width, cl_init=cl_init, tau_cl=tau_cl, theta=theta,
-                         augment=not no_augment, data_dir=data_dir, init_from=init_from)
+                         augment=not no_augment, data_dir=data_dir, init_from=init_from,
+                         quant_aware=quant_aware)
     if dataset not in DATASETS:
         raise TrainError.at(None, "--dataset", f"unknown dataset {dataset!r}", f"use one of {', '.join(DATASETS)}")
     _check_outputs(out_path, json_path, checkpoint, dataset, data_dir, init_from)

@@ -161,18 +161,28 @@ def _export_plan(net: Network, mean: np.ndarray, std: np.ndarray) -> _ExportPlan
     return _ExportPlan(by_name, shortcut_of, folded, join_scale, vth_floor)
 
 
+def _conv_scales(net: Network, plan: _ExportPlan, index: int, layer: dict, w: np.ndarray) -> np.ndarray:
+    """Per-output-channel scales of a conv's folded weights ``w`` [Cout, ...]: its join's shared scales (a conv
+    feeding a residual add), no floor for the layer reading the direct image, else the threshold floor."""
+    lname = layer["name"]
+    if lname in plan.shortcut_of:
+        return plan.join_scale[plan.shortcut_of[lname]["name"]]
+    if index == 0 and net.direct_input:
+        return _channel_scales(w)
+    return _channel_scales(w, plan.vth_floor)
+
+
 def _export_conv(net: Network, plan: _ExportPlan, index: int, layer: dict, out: dict, arrays: dict,
                  input_shift: int) -> int:
     """A conv's int8 weights (a join's shared scales; the first direct layer's input shift); returns the shift."""
     lname = layer["name"]
     w, b = plan.folded[lname]
+    scales = _conv_scales(net, plan, index, layer, w)
     if lname in plan.shortcut_of:
-        scales = plan.join_scale[plan.shortcut_of[lname]["name"]]
         arrays[f"w/{lname}"] = _quantise(w, scales)
     elif index == 0 and net.direct_input:
-        input_shift = _export_first(net, lname, w, b, arrays, input_shift)
+        input_shift = _export_first(net, lname, w, b, scales, arrays, input_shift)
     else:
-        scales = _channel_scales(w, plan.vth_floor)
         arrays[f"w/{lname}"] = _quantise(w, scales)
         arrays[f"b/{lname}"] = _int32(b / scales)
         arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
@@ -187,10 +197,10 @@ def _fold_normalisation(w: np.ndarray, b: np.ndarray, channel: np.ndarray, mean:
     return w / (255.0 * std[channel])[:, None], b - (w * (mean[channel] / std[channel])[:, None]).sum(axis=0)
 
 
-def _export_first(net: Network, lname: str, w: np.ndarray, b: np.ndarray, arrays: dict, input_shift: int) -> int:
-    """The layer reading the direct-encoded image: per-channel scales with no floor, and the input shift that keeps
-    its thresholds within VTH_MAX_FIRST (its current is (W.x + b) >> shift); returns the shift."""
-    scales = _channel_scales(w)
+def _export_first(net: Network, lname: str, w: np.ndarray, b: np.ndarray, scales: np.ndarray, arrays: dict,
+                  input_shift: int) -> int:
+    """The layer reading the direct-encoded image (per-channel ``scales`` with no floor): its arrays, and the input
+    shift that keeps its thresholds within VTH_MAX_FIRST (its current is (W.x + b) >> shift); returns the shift."""
     pre = 1.0 / scales
     while np.rint(pre / 2**input_shift).max() > VTH_MAX_FIRST:
         input_shift += 1
@@ -200,6 +210,30 @@ def _export_first(net: Network, lname: str, w: np.ndarray, b: np.ndarray, arrays
     return input_shift
 
 
+def _dense_folded(net: Network, plan: _ExportPlan, layer: dict, mean: np.ndarray,
+                  std: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """A linear or output layer's weights [out, in] (rows of its input in the trainer's order) and bias, with its BN
+    (a hidden linear layer's), the input normalisation (a layer reading the flattened image) and a global pooling's
+    1/HW folded in; and whether it reads the image."""
+    w, bias = fold_bn(net, layer["name"])  # the output layer has no BN
+    src = plan.by_name.get(layer["inputs"][0], {})
+    reads_image = net.direct_input and src.get("type") == "flatten" and src["inputs"] == ["input"]
+    if reads_image:  # rows in the trainer's [H, W, C] order: channel = row % C
+        w, bias = _fold_normalisation(w, bias, np.arange(w.shape[0]) % src["in_shape"][0], mean, std)
+    w = w.T  # [out, in]
+    if src.get("type") == "avgpool":
+        w = w / float(np.prod(src["in_shape"][1:]))
+    return w, bias, reads_image
+
+
+def _dense_scales(plan: _ExportPlan, kind: str, reads_image: bool, w: np.ndarray) -> np.ndarray:
+    """Per-output scales of a linear or output layer's folded weights [out, in]: one for the whole output layer
+    (its ``logit_scale``), no floor for a layer reading the image, else the threshold floor."""
+    if kind == "output":
+        return np.full(w.shape[0], max(float(np.abs(w).max()), 1e-12) / INT8_MAX)
+    return _channel_scales(w) if reads_image else _channel_scales(w, plan.vth_floor)
+
+
 def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, arrays: dict, num_classes: int,
                   image: tuple[np.ndarray, np.ndarray, int]) -> int:
     """A linear or output layer (weights reordered after a flatten, 1/HW folded in after global pooling; a linear
@@ -207,30 +241,55 @@ def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, array
     input shift (``image``: the normalisation's mean and std, and the shift so far)."""
     lname, kind = layer["name"], layer["type"]
     mean, std, input_shift = image
-    w, bias = fold_bn(net, lname)  # a hidden linear layer's BN folded in (the output layer has none)
+    w, bias, reads_image = _dense_folded(net, plan, layer, mean, std)
+    scales = _dense_scales(plan, kind, reads_image, w)
     src = plan.by_name.get(layer["inputs"][0], {})
-    reads_image = net.direct_input and src.get("type") == "flatten" and src["inputs"] == ["input"]
-    if reads_image:  # rows in the trainer's [H, W, C] order: channel = row % C
-        w, bias = _fold_normalisation(w, bias, np.arange(w.shape[0]) % src["in_shape"][0], mean, std)
-    w = w.T  # [out, in]
     if src.get("type") == "flatten":
         c, h, wd = src["in_shape"]
         w = w.reshape(-1, h, wd, c).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
-    elif src.get("type") == "avgpool":
-        w = w / float(np.prod(src["in_shape"][1:]))
     if kind == "output":
-        scale = max(float(np.abs(w).max()), 1e-12) / INT8_MAX
-        arrays[f"w/{lname}"] = _quantise(w, np.full(w.shape[0], scale))
-        arrays[f"b/{lname}"] = _int32(bias / scale)
-        out["logit_scale"] = scale
+        arrays[f"w/{lname}"] = _quantise(w, scales)
+        arrays[f"b/{lname}"] = _int32(bias / scales)
+        out["logit_scale"] = float(scales[0])
         out["out_features"] = num_classes
     elif reads_image:
-        input_shift = _export_first(net, lname, w, bias, arrays, input_shift)
+        input_shift = _export_first(net, lname, w, bias, scales, arrays, input_shift)
         out["spiking"] = True
     else:
-        scales = _channel_scales(w, plan.vth_floor)
         arrays[f"w/{lname}"] = _quantise(w, scales)
         arrays[f"b/{lname}"] = _int32(bias / scales)
         arrays[f"vth/{lname}"] = np.maximum(_int32(net.vth / scales), 1)
         out["spiking"] = bool(layer.get("spiking", True))
     return input_shift
+
+
+def int8_grid_weights(net: Network, mean: np.ndarray, std: np.ndarray) -> dict[str, np.ndarray]:
+    """The weights of every conv, linear and output layer moved to the grid the export quantises them onto (at
+    the current BN statistics), in the trainer's layout: exporting them gives the same int8 weights, and a float
+    forward with them sees the export's weight rounding. Quantisation-aware training runs its forward on these."""
+    plan = _export_plan(net, mean, std)
+    grid: dict[str, np.ndarray] = {}
+    for index, layer in enumerate(net.spec):
+        lname, kind = layer["name"], layer["type"]
+        if kind == "conv":
+            folded = plan.folded[lname][0]  # [Cout, Cin, k, k]
+            scales = _conv_scales(net, plan, index, layer, folded)
+            k, cin = layer["kernel"], layer["in_shape"][0]
+            ratio = _grid_ratio(folded, scales).transpose(2, 3, 1, 0).reshape(k * k * cin, -1)
+        elif kind in ("linear", "output"):
+            folded, _, reads_image = _dense_folded(net, plan, layer, mean, std)
+            ratio = _grid_ratio(folded, _dense_scales(plan, kind, reads_image, folded)).T
+        else:
+            continue
+        raw = net.params[lname]["w"]
+        grid[lname] = (raw * ratio).astype(raw.dtype)
+    return grid
+
+
+def _grid_ratio(folded: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """quantised / folded weight, element by element (1 where the folded weight is 0: the raw weight is then 0 or
+    its BN scale is, and it stays): the folding is a product per element, so raw * ratio is on the grid."""
+    view = scales.reshape((-1,) + (1,) * (folded.ndim - 1))
+    quantised = np.clip(np.rint(folded / view), -INT8_MAX, INT8_MAX) * view
+    safe = np.where(folded == 0, 1.0, folded)
+    return np.where(folded == 0, 1.0, quantised / safe)

@@ -31,7 +31,7 @@ from satasim_atsn.fileio import NPZ_READ_ERRORS, atomic_write_bytes, file_sha256
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
 from satasim_atsn.snn.forward import forward_progress
 from satasim_atsn.train.evaluation import evaluate_with_predictions, float_logits, policy_table
-from satasim_atsn.train.export import export_network
+from satasim_atsn.train.export import export_network, int8_grid_weights
 from satasim_atsn.train.losses import LOSSES, loss_and_grad
 from satasim_atsn.train.models import (
     METHODS,
@@ -77,6 +77,9 @@ class TrainConfig:
     tau_cl: float = TAU_CL_DEFAULT
     theta: float = THETA_DEFAULT
     augment: bool = True
+    #: --quant-aware: every training step's forward and backward run on the weights moved to the int8 export's grid
+    #: (straight-through: the float weights take the update), so the workload scores what the float network does
+    quant_aware: bool = False
     data_dir: str | None = field(default=None, compare=False)
     checkpoint_minutes: float = field(default=10.0, compare=False)
     #: --init-from: a checkpoint whose weights start this training (fine-tuning); its record (file name, digest,
@@ -151,6 +154,8 @@ class TrainConfig:
         d.pop("checkpoint_minutes")
         d.pop("_model_label")
         d.pop("init_from")
+        if not d["quant_aware"]:  # a training without it keeps the bytes it had before the option
+            d.pop("quant_aware")
         if d.pop("init_record") is not None:  # a training from scratch keeps its bytes
             d["init_from"] = self.init_record
         d["loss"], d["output"] = self.resolved()
@@ -346,6 +351,11 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
                                 f"{stored[key]!r}, this run has {current[key]!r}; the resumed run would not be the "
                                 "one its provenance records", "resume with the same options (only --epochs and the "
                                 "test, evaluation and exit options may change)")
+    if bool(stored.get("quant_aware", False)) != config.quant_aware:  # absent before the option: off
+        had = "with" if stored.get("quant_aware") else "without"
+        raise TrainError.at(str(path), "--quant-aware", f"the checkpoint was trained {had} it, this run "
+                            f"{'has' if config.quant_aware else 'has not'} it; the resumed run would not be the one "
+                            "its provenance records", f"resume {had} --quant-aware")
     if "train_data" in theirs and "train_data" in mine and theirs["train_data"] != mine["train_data"]:
         raise TrainError.at(str(path), "--data-dir", f"the checkpoint was trained on other images "
                             f"({theirs['train_data']}; this run's training split: {mine['train_data']}): resuming "
@@ -809,7 +819,7 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
                       f"a new schedule: --lr {config.lr} over {config.epochs} epochs")
     for epoch in range(start_epoch, config.epochs):
         record = _train_epoch(net, opt, config, train, normalise, epoch, position, ckpt, history, progress, data_id,
-                              resumes)
+                              resumes, (mean, std))
         position = None
         with progress.images(f"epoch {epoch + 1}/{config.epochs} float test", len(evaluation)) as advance:
             logits = float_logits(net, evaluation.x, normalise, on_batch=advance)
@@ -848,8 +858,10 @@ def _stable(history: list) -> list:
 
 def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, normalise, epoch: int,
                  position: dict | None, ckpt: Path, history: list, progress: Progress,
-                 data_id: dict | None = None, resumes: list | None = None) -> dict:
-    """One epoch of SGD from ``position`` (a mid-epoch checkpoint) or its start; checkpoints every few minutes."""
+                 data_id: dict | None = None, resumes: list | None = None,
+                 stats: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """One epoch of SGD from ``position`` (a mid-epoch checkpoint) or its start; checkpoints every few minutes.
+    ``stats``: the input normalisation's mean and std, which the export folds in (``--quant-aware`` needs them)."""
     loss_name, output_mode = config.resolved()
     n = len(train)
     steps_per_epoch = math.ceil(n / config.batch_size)
@@ -869,12 +881,14 @@ def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, no
         yb = train.y[idx]
         lr = cosine_lr(config.lr, epoch * steps_per_epoch + b, total_steps)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverging run: the check below
-            f = net.forward(normalise(xb), training=True)
-            loss, grad = loss_and_grad(f, yb, loss_name, output_mode)
-            if not math.isfinite(loss):
-                raise TrainError.at(None, "loss", f"became {loss} at epoch {epoch + 1}, batch {b + 1}; training "
-                                    f"stopped, {_last_good(ckpt)}", _diverged_fix(ckpt))
-            opt.step(net.backward(grad), lr)
+            with on_int8_grid(net, stats if config.quant_aware else None):
+                f = net.forward(normalise(xb), training=True)
+                loss, grad = loss_and_grad(f, yb, loss_name, output_mode)
+                if not math.isfinite(loss):
+                    raise TrainError.at(None, "loss", f"became {loss} at epoch {epoch + 1}, batch {b + 1}; training "
+                                        f"stopped, {_last_good(ckpt)}", _diverged_fix(ckpt))
+                grads = net.backward(grad)
+            opt.step(grads, lr)
         seen += len(idx)
         correct += int((f.mean(axis=0).argmax(axis=-1) == yb).sum())
         loss_sum += loss * len(idx)
@@ -891,6 +905,25 @@ def _train_epoch(net: Network, opt: SGD, config: TrainConfig, train: Dataset, no
     elapsed = time.perf_counter() - started
     return {"epoch": epoch + 1, "loss": round(loss_sum / seen, 6), "train_acc": round(correct / seen, 6),
             "seconds": elapsed, "images_per_s": (seen - (position or {}).get("seen", 0)) / max(elapsed, 1e-9)}
+
+
+@contextlib.contextmanager
+def on_int8_grid(net: Network, stats: tuple[np.ndarray, np.ndarray] | None) -> Iterator[None]:
+    """Inside, ``net``'s conv, linear and output weights are on the int8 export's grid (export.int8_grid_weights,
+    at the current BN statistics; ``stats``: the input normalisation); the float weights come back on the way out,
+    so that the update lands on them (the straight-through estimator). ``stats`` None: nothing changes."""
+    if stats is None:
+        yield
+        return
+    grid = int8_grid_weights(net, *stats)
+    kept = {name: net.params[name]["w"] for name in grid}
+    for name, weights in grid.items():
+        net.params[name]["w"] = weights
+    try:
+        yield
+    finally:
+        for name, weights in kept.items():
+            net.params[name]["w"] = weights
 
 
 def training_warnings(history: list, accuracy: float, num_classes: int, images: int,

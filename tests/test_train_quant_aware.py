@@ -1,0 +1,103 @@
+"""`satasim train --quant-aware`: training steps run on the weights as the int8 export rounds them (fake
+quantisation, straight-through), the float weights take the updates, and the option is recorded and kept on resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_train_export import _random_net
+from test_train_guards import DATA, TRAIN, run_cli
+from test_train_guards import _cfg as guards_cfg
+
+from satasim_atsn.errors import TrainError
+from satasim_atsn.train.export import export_network, int8_grid_weights
+from satasim_atsn.train.network import Network
+from satasim_atsn.train.trainer import on_int8_grid, train_model
+from satasim_atsn.workload.format import read_workload
+
+
+def _export(net: Network, x: np.ndarray, mean: np.ndarray, std: np.ndarray):
+    return export_network(net, name="t", dataset="synthetic", num_classes=3, input_shape=list(x.shape[1:]),
+                          mean=mean, std=std, x=x, y=np.zeros(len(x), np.int64))
+
+
+@pytest.mark.parametrize("model,mode,width", [("vgg_small", "membrane", 0.5), ("resnet19", "accumulate", 0.05)])
+def test_weights_on_the_grid_export_to_the_same_int8_weights(model, mode, width):
+    """The grid is the export's: exporting the moved weights gives the same int8 arrays (shortcut joins, the first
+    layer's folded normalisation and the output layer's single scale included), and each weight moved by at most
+    half a step of its channel's scale."""
+    net, x, mean, std, _ = _random_net(model, [3, 8, 8], mode, width)
+    rng = np.random.default_rng(5)
+    for p in net.params.values():  # BN scales of either sign and size: the fold is not the identity
+        if "gamma" in p:
+            p["gamma"] = rng.uniform(-2, 2, p["gamma"].shape).astype(np.float32)
+    before = _export(net, x, mean, std)
+    grid = int8_grid_weights(net, mean, std)
+    kinds = {ly["name"]: ly["type"] for ly in net.spec}
+    assert {kinds[n] for n in grid} >= {"conv", "output"}
+    assert set(grid) == {n for n, k in kinds.items() if k in ("conv", "linear", "output")}
+    moved = 0
+    for name, weights in grid.items():
+        raw = net.params[name]["w"]
+        assert weights.shape == raw.shape and weights.dtype == raw.dtype
+        moved += int((weights != raw).sum())
+        net.params[name]["w"] = weights
+    after = _export(net, x, mean, std)
+    assert moved > 0
+    for key, array in before.arrays.items():
+        if key.startswith("w/"):
+            assert np.array_equal(array, after.arrays[key]), key
+    # on the grid already: moving again changes nothing but float rounding
+    again = int8_grid_weights(net, mean, std)
+    for name, weights in again.items():
+        np.testing.assert_allclose(weights, net.params[name]["w"], rtol=1e-5, atol=1e-7)
+
+
+def test_on_int8_grid_swaps_the_weights_in_and_gives_the_float_ones_back():
+    net, x, mean, std, norm = _random_net("vgg_small", [3, 8, 8], "membrane", 0.5)
+    kept = {n: p["w"] for n, p in net.params.items()}
+    grid = int8_grid_weights(net, mean, std)
+    with on_int8_grid(net, None):  # off: nothing changes
+        assert all(net.params[n]["w"] is kept[n] for n in kept)
+    with on_int8_grid(net, (mean, std)):
+        for name, weights in grid.items():
+            np.testing.assert_array_equal(net.params[name]["w"], weights)
+        f = net.forward(norm(x), training=True)
+        grads = net.backward(np.ones_like(f))
+    assert all(net.params[n]["w"] is kept[n] for n in kept)  # the update lands on the float weights
+    assert grads["conv1"]["w"].shape == kept["conv1"].shape
+    with pytest.raises(RuntimeError), on_int8_grid(net, (mean, std)):
+        raise RuntimeError("a failing step")
+    assert all(net.params[n]["w"] is kept[n] for n in kept)
+
+
+def test_a_quant_aware_training_records_the_option_and_trains_other_weights(tmp_path):
+    plain = train_model(guards_cfg(epochs=1), tmp_path / "plain.npz", quiet=True, data=DATA)
+    aware = train_model(guards_cfg(epochs=1, quant_aware=True), tmp_path / "aware.npz", quiet=True, data=DATA)
+    assert aware["config"]["quant_aware"] is True
+    assert "quant_aware" not in plain["config"]  # a training without it keeps its bytes
+    assert read_workload(tmp_path / "aware.npz").meta["provenance"]["config"]["quant_aware"] is True
+    w_plain, w_aware = (read_workload(tmp_path / n).arrays["w/conv2"] for n in ("plain.npz", "aware.npz"))
+    assert not np.array_equal(w_plain, w_aware)
+    # the same quant-aware training again: the same bytes
+    (tmp_path / "again").mkdir()
+    train_model(guards_cfg(epochs=1, quant_aware=True), tmp_path / "again" / "aware.npz", quiet=True, data=DATA)
+    assert (tmp_path / "again" / "aware.npz").read_bytes() == (tmp_path / "aware.npz").read_bytes()
+
+
+@pytest.mark.parametrize("first,then", [(True, False), (False, True)])
+def test_resuming_with_the_option_changed_is_refused(tmp_path, first, then):
+    train_model(guards_cfg(epochs=1, quant_aware=first), tmp_path / "w.npz", quiet=True, data=DATA)
+    with pytest.raises(TrainError, match="--quant-aware") as info:
+        train_model(guards_cfg(epochs=2, quant_aware=then), tmp_path / "w.npz", resume=True, quiet=True, data=DATA)
+    assert f"resume {'with' if first else 'without'} --quant-aware" in str(info.value)
+    train_model(guards_cfg(epochs=2, quant_aware=first), tmp_path / "w.npz", resume=True, quiet=True, data=DATA)
+
+
+def test_the_cli_option_reaches_the_workload(tmp_path, capsys):
+    out, js = tmp_path / "w.npz", tmp_path / "w.json"
+    code, _, err = run_cli(TRAIN + ["--quant-aware", "-o", str(out), "--json", str(js)], capsys)
+    assert code == 0, err
+    assert json.loads(js.read_text())["config"]["quant_aware"] is True
