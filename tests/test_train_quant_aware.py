@@ -22,7 +22,7 @@ from satasim_atsn.workload.format import read_workload
 
 def _export(net: Network, x: np.ndarray, mean: np.ndarray, std: np.ndarray):
     return export_network(net, name="t", dataset="synthetic", num_classes=net.spec[-1]["out_shape"][0],
-                          input_shape=list(x.shape[1:]), mean=mean, std=std, x=x, y=np.zeros(len(x), np.int64))
+                          input_shape=list(x.shape[-3:]), mean=mean, std=std, x=x, y=np.zeros(len(x), np.int64))
 
 
 @pytest.mark.parametrize("model,mode,width", [("vgg_small", "membrane", 0.5), ("resnet19", "accumulate", 0.05)])
@@ -123,3 +123,23 @@ def test_the_cli_option_reaches_the_workload(tmp_path, capsys):
     code, _, err = run_cli(TRAIN + ["--quant-aware", "-o", str(out), "--json", str(js)], capsys)
     assert code == 0, err
     assert json.loads(js.read_text())["config"]["quant_aware"] is True
+
+
+def test_networks_on_spike_frames_train_quant_aware(tmp_path):
+    """Frames have no input normalisation to fold: the grid of a first conv on frames is a hidden conv's (with the
+    threshold floor), and a one-layer classifier on the flattened frames has the output's single scale."""
+    from test_train_cli import _framed
+
+    data = (_framed("train", 64), _framed("test", 16))
+    spec = build_spec("vgg_small", [2, 8, 8], 3, "membrane", 0.5, framed=True)
+    net = Network(spec, 3, seed=2, direct_input=False)
+    frames = data[0].x[:16]
+    mean, std = data[0].channel_stats()
+    normalise = make_normaliser(mean, std, True)
+    for _ in range(5):
+        net.forward(normalise(frames), training=True)
+    _assert_grid_is_the_exports(net, frames, mean, std)
+    summary = train_model(guards_cfg(dataset="cifar10-dvs", epochs=1, timesteps=3, method="atsn", quant_aware=True),
+                          tmp_path / "dvs.npz", quiet=True, data=data)
+    assert summary["config"]["quant_aware"] is True
+    assert read_workload(tmp_path / "dvs.npz").input_encoding == "spike_frames"
