@@ -11,6 +11,8 @@
   (one scalar scale when the shortcut is an identity of spikes, stored as ``shortcut_gain``).
 - The output layer has one scale, which becomes ``logit_scale``; global pooling's 1/HW is folded
   into its weights (the integer avgpool sums spikes).
+- ``int8_grid_weights`` gives the float weights moved onto that grid, by the same scale rules
+  (``train --quant-aware`` trains on them).
 """
 
 from __future__ import annotations
@@ -289,7 +291,6 @@ def int8_grid_weights(net: Network, mean: np.ndarray, std: np.ndarray) -> dict[s
 def _grid_ratio(folded: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """quantised / folded weight, element by element (1 where the folded weight is 0: the raw weight is then 0 or
     its BN scale is, and it stays): the folding is a product per element, so raw * ratio is on the grid."""
-    view = scales.reshape((-1,) + (1,) * (folded.ndim - 1))
-    quantised = np.clip(np.rint(folded / view), -INT8_MAX, INT8_MAX) * view
+    quantised = _quantise(folded, scales) * scales.reshape((-1,) + (1,) * (folded.ndim - 1))
     safe = np.where(folded == 0, 1.0, folded)
     return np.where(folded == 0, 1.0, quantised / safe)
