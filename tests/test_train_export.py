@@ -97,6 +97,56 @@ def test_export_matches_float_layers(model, mode, monkeypatch):
     assert fl.shape == res.logits.shape
 
 
+LINEAR_JOINS_FILE = """name: linjoin
+input_shape: [3, 8, 8]
+num_classes: 3
+layers:
+  - {name: conv1, type: conv, out_channels: 8, kernel: 3, stride: 2, padding: 1}
+  - {name: flat, type: flatten}
+  - {name: fc1, type: linear, out_features: 48}
+  - {name: fc2, type: linear, out_features: 48, spiking: false}
+  - {name: fc3, type: linear, out_features: 48, spiking: false, inputs: [fc1]}
+  - {name: j1, type: add, inputs: [fc2, fc3]}
+  - {name: fc4, type: linear, out_features: 48, spiking: false}
+  - {name: j2, type: add, inputs: [fc4, j1]}
+  - {name: out, type: output}
+"""
+
+
+def test_joins_of_linear_layers_export_as_their_float_layers(tmp_path, monkeypatch):
+    """A residual join whose branches are non-spiking linear layers (a current shortcut, then an identity of spikes)
+    shares its scales as a conv join does; the export crashed on it (KeyError) after the whole training."""
+    path = tmp_path / "linjoin.yaml"
+    path.write_text(LINEAR_JOINS_FILE)
+    net, x, mean, std, norm = _random_net(str(path), [3, 8, 8], "membrane", 1.0)
+    wl = export_network(net, name="t", dataset="synthetic", num_classes=3, input_shape=[3, 8, 8], mean=mean,
+                        std=std, x=x, y=np.zeros(16, np.int64))
+    validate(wl)
+    layers = {ly["name"]: ly for ly in wl.layers}
+    assert "shortcut_gain" not in layers["j1"] and layers["j2"]["shortcut_gain"] >= 1
+    assert not any(f"{kind}/{name}" in wl.arrays for kind in ("b", "vth") for name in ("fc2", "fc3", "fc4"))
+    recorded = []
+    real_lif = L.lif_forward
+
+    def recording_lif(*args, **kw):
+        spikes, cache = real_lif(*args, **kw)
+        recorded.append(spikes)
+        return spikes, cache
+
+    monkeypatch.setattr(L, "lif_forward", recording_lif)
+    fl = float_logits(net, x, norm)
+    res = run_forward(wl, record_spikes=True)
+    lif_layers = [ly["name"] for ly in wl.layers if ly["type"] == "add" or ly.get("spiking") is True]
+    assert lif_layers == ["conv1", "fc1", "j1", "j2"]
+    for name, spikes in zip(lif_layers, recorded, strict=True):
+        order = (1, 0, 4, 2, 3) if spikes.ndim == 5 else (1, 0, 2)  # [T, B, H, W, C] or [T, B, F] -> [B, T, ...]
+        float_spikes = np.transpose(spikes, order).astype(bool)
+        assert float_spikes.mean() > 0.02, name  # the joins fire: the comparison is not of two silent layers
+        assert (float_spikes != res.spikes[name]).mean() < (0.01 if name == "conv1" else 0.1), name
+    agree = (fl.argmax(-1) == res.logits.argmax(-1)).mean()  # each branch on its own scales: 0.67
+    assert agree >= 0.9, agree
+
+
 def test_vgg16_and_resnet19_tables_match_design():
     vgg = build_spec("vgg16", [3, 32, 32], 10, "membrane")
     assert sum(ly["type"] == "conv" for ly in vgg) == 13 and sum(ly["type"] == "maxpool" for ly in vgg) == 5

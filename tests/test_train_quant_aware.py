@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from test_train_export import _random_net
+from test_train_export import LINEAR_JOINS_FILE, _random_net
 from test_train_guards import DATA, TRAIN, run_cli
 from test_train_guards import _cfg as guards_cfg
 from test_train_network_file import MLP_FILE
@@ -44,6 +44,20 @@ def test_an_mlp_files_grid_is_its_exports(tmp_path):
     net = Network(spec, 3, seed=2)
     x = np.random.default_rng(1).integers(0, 256, (16, 1, 12, 12), dtype=np.uint8)
     mean, std = np.array([0.4]), np.array([0.3])
+    net.input_pad = (-mean / std).astype(np.float32)
+    for _ in range(10):
+        net.forward(make_normaliser(mean, std, False)(x), training=True)
+    _assert_grid_is_the_exports(net, x, mean, std)
+
+
+def test_a_files_linear_joins_grid_is_its_exports(tmp_path):
+    """Residual joins of non-spiking linear layers: both branches on their join's shared scales (the grid had no
+    scale for them, as the export had none)."""
+    path = tmp_path / "linjoin.yaml"
+    path.write_text(LINEAR_JOINS_FILE)
+    net = Network(build_spec(str(path), [3, 8, 8], 3, "membrane", 1.0), 3, seed=2)
+    x = np.random.default_rng(1).integers(0, 256, (16, 3, 8, 8), dtype=np.uint8)
+    mean, std = np.array([0.4, 0.5, 0.6]), np.array([0.3, 0.2, 0.25])
     net.input_pad = (-mean / std).astype(np.float32)
     for _ in range(10):
         net.forward(make_normaliser(mean, std, False)(x), training=True)

@@ -7,8 +7,9 @@
   membrane divided by s_c. Scales are bounded (s_c >= max|W|/(8*127), thresholds <= ``VTH_MAX``)
   so that 16-bit membranes keep headroom. The first layer divides by 2**input_shift as well, chosen
   so that its thresholds are at most ``VTH_MAX_FIRST``.
-- A residual join shares one scale per channel between its main conv and its shortcut conv
-  (one scalar scale when the shortcut is an identity of spikes, stored as ``shortcut_gain``).
+- A residual join shares one scale per channel between its main branch and its shortcut branch (each a
+  non-spiking conv, or a non-spiking linear layer; one scalar scale when the shortcut is an identity of
+  spikes, stored as ``shortcut_gain``).
 - The output layer has one scale, which becomes ``logit_scale``; global pooling's 1/HW is folded
   into its weights (the integer avgpool sums spikes).
 - ``int8_grid_weights`` gives the float weights moved onto that grid, by the same scale rules
@@ -121,14 +122,16 @@ class _ExportPlan:
     """What quantising the layers needs: BN-folded convs, shortcut convs and the joins' shared scales."""
 
     by_name: dict[str, dict]
-    shortcut_of: dict[str, dict]  # shortcut conv name -> its add layer
-    folded: dict[str, tuple[np.ndarray, np.ndarray]]  # conv name -> weights [Cout, Cin, k, k], bias [Cout]
+    shortcut_of: dict[str, dict]  # a join branch's (non-spiking conv or linear) name -> its add layer
+    folded: dict[str, tuple[np.ndarray, np.ndarray]]  # conv name -> weights [Cout, Cin, k, k], bias [Cout];
+    # a join branch's linear layer -> weights [out, in] (trainer's row order), bias [out]
     join_scale: dict[str, np.ndarray]  # add name -> per-channel scales shared by both branches
     vth_floor: float  # max|W| floor so that vth = V_th / scale <= VTH_MAX
 
 
 def _export_plan(net: Network, mean: np.ndarray, std: np.ndarray) -> _ExportPlan:
-    """Fold BN (and, for direct input, the input normalisation) into the convs; scale the residual joins."""
+    """Fold BN (and, for direct input, the input normalisation) into the convs and the join branches' linear
+    layers; scale the residual joins."""
     spec = net.spec
     direct = net.direct_input
     by_name = {layer["name"]: layer for layer in spec}
@@ -136,7 +139,7 @@ def _export_plan(net: Network, mean: np.ndarray, std: np.ndarray) -> _ExportPlan
     for layer in spec:
         if layer["type"] == "add":
             for src in layer["inputs"]:
-                if by_name.get(src, {}).get("type") == "conv" and not by_name[src].get("spiking", True):
+                if by_name.get(src, {}).get("type") in ("conv", "linear") and not by_name[src].get("spiking", True):
                     shortcut_of[src] = layer
     vth_floor = INT8_MAX / VTH_MAX
     folded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -147,6 +150,9 @@ def _export_plan(net: Network, mean: np.ndarray, std: np.ndarray) -> _ExportPlan
                 rows_c = np.tile(np.arange(layer["in_shape"][0]), layer["kernel"] ** 2)
                 w, b = _fold_normalisation(w, b, rows_c, mean, std)
             folded[layer["name"]] = (_conv_layout(w, layer), b)
+        elif layer["type"] == "linear" and layer["name"] in shortcut_of:
+            w, b, _ = _dense_folded(net, by_name, layer, mean, std)
+            folded[layer["name"]] = (w, b)
     join_scale: dict[str, np.ndarray] = {}
     for layer in spec:
         if layer["type"] != "add":
@@ -212,13 +218,13 @@ def _export_first(net: Network, lname: str, w: np.ndarray, b: np.ndarray, scales
     return input_shift
 
 
-def _dense_folded(net: Network, plan: _ExportPlan, layer: dict, mean: np.ndarray,
+def _dense_folded(net: Network, by_name: dict[str, dict], layer: dict, mean: np.ndarray,
                   std: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """A linear or output layer's weights [out, in] (rows of its input in the trainer's order) and bias, with its BN
     (a hidden linear layer's), the input normalisation (a layer reading the flattened image) and a global pooling's
     1/HW folded in; and whether it reads the image."""
     w, bias = fold_bn(net, layer["name"])  # the output layer has no BN
-    src = plan.by_name.get(layer["inputs"][0], {})
+    src = by_name.get(layer["inputs"][0], {})
     reads_image = net.direct_input and src.get("type") == "flatten" and src["inputs"] == ["input"]
     if reads_image:  # rows in the trainer's [H, W, C] order: channel = row % C
         w, bias = _fold_normalisation(w, bias, np.arange(w.shape[0]) % src["in_shape"][0], mean, std)
@@ -228,10 +234,13 @@ def _dense_folded(net: Network, plan: _ExportPlan, layer: dict, mean: np.ndarray
     return w, bias, reads_image
 
 
-def _dense_scales(plan: _ExportPlan, kind: str, reads_image: bool, w: np.ndarray) -> np.ndarray:
+def _dense_scales(plan: _ExportPlan, layer: dict, reads_image: bool, w: np.ndarray) -> np.ndarray:
     """Per-output scales of a linear or output layer's folded weights [out, in]: one for the whole output layer
-    (its ``logit_scale``), no floor for a layer reading the image, else the threshold floor."""
-    if kind == "output":
+    (its ``logit_scale``), its join's shared scales (a linear layer feeding a residual add), no floor for a layer
+    reading the image, else the threshold floor."""
+    if layer["name"] in plan.shortcut_of:
+        return plan.join_scale[plan.shortcut_of[layer["name"]]["name"]]
+    if layer["type"] == "output":
         return np.full(w.shape[0], max(float(np.abs(w).max()), 1e-12) / INT8_MAX)
     return _channel_scales(w) if reads_image else _channel_scales(w, plan.vth_floor)
 
@@ -243,8 +252,8 @@ def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, array
     input shift (``image``: the normalisation's mean and std, and the shift so far)."""
     lname, kind = layer["name"], layer["type"]
     mean, std, input_shift = image
-    w, bias, reads_image = _dense_folded(net, plan, layer, mean, std)
-    scales = _dense_scales(plan, kind, reads_image, w)
+    w, bias, reads_image = _dense_folded(net, plan.by_name, layer, mean, std)
+    scales = _dense_scales(plan, layer, reads_image, w)
     src = plan.by_name.get(layer["inputs"][0], {})
     if src.get("type") == "flatten":
         c, h, wd = src["in_shape"]
@@ -254,6 +263,9 @@ def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, array
         arrays[f"b/{lname}"] = _int32(bias / scales)
         out["logit_scale"] = float(scales[0])
         out["out_features"] = num_classes
+    elif lname in plan.shortcut_of:  # a join branch: a current on its join's scales (bias and threshold: the add's)
+        arrays[f"w/{lname}"] = _quantise(w, scales)
+        out["spiking"] = False
     elif reads_image:
         input_shift = _export_first(net, lname, w, bias, scales, arrays, input_shift)
         out["spiking"] = True
@@ -279,8 +291,8 @@ def int8_grid_weights(net: Network, mean: np.ndarray, std: np.ndarray) -> dict[s
             k, cin = layer["kernel"], layer["in_shape"][0]
             ratio = _grid_ratio(folded, scales).transpose(2, 3, 1, 0).reshape(k * k * cin, -1)
         elif kind in ("linear", "output"):
-            folded, _, reads_image = _dense_folded(net, plan, layer, mean, std)
-            ratio = _grid_ratio(folded, _dense_scales(plan, kind, reads_image, folded)).T
+            folded, _, reads_image = _dense_folded(net, plan.by_name, layer, mean, std)
+            ratio = _grid_ratio(folded, _dense_scales(plan, layer, reads_image, folded)).T
         else:
             continue
         raw = net.params[lname]["w"]
