@@ -354,6 +354,13 @@ def technology_fingerprint(arch: Arch) -> str:
                  dram_channels(arch)))
 
 
+def check_technology(arch: Arch) -> None:
+    """Read every technology figure the design uses (its energies per action, leakage, areas and DRAM), so that an
+    entry its table lacks is refused before a run's first image, or before a study's first point, and not met
+    mid-run by the first energy."""
+    technology_fingerprint(arch)
+
+
 def unused_technology_overrides(arch_path: str, overrides: list[str]) -> list[str]:
     """The ``tech.<entry>=value`` overrides that change nothing in the design at ``arch_path`` (DDR4 figures of an
     LPDDR4 design, the ADC of a digital one): with the value moved, every energy, leakage, area and DRAM figure

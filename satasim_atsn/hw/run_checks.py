@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from satasim_atsn.errors import MappingError, SatasimError, whole_count
+from satasim_atsn.hw.energy import check_technology
 from satasim_atsn.hw.mapping import Mapping, build_mapping, check_membrane_widths, exit_unit_batch_room
 from satasim_atsn.workload.format import Workload
 
@@ -99,8 +100,10 @@ def check_batch(arch: Arch, mapping: Mapping, workload: Workload) -> None:
 
 
 def check_mappable(arch: Arch, workload: Workload) -> Mapping:
-    """The mapping of ``workload`` on ``arch``, or the MappingError :func:`simulate` raises before any image."""
+    """The mapping of ``workload`` on ``arch``, or the MappingError :func:`simulate` raises before any image (or the
+    ArchError of a technology entry the design reads and its table lacks)."""
     mapping = build_mapping(arch, workload)
     check_membrane_widths(arch, workload)
     check_batch(arch, mapping, workload)
+    check_technology(arch)
     return mapping

@@ -216,7 +216,8 @@ REFUSED = "__refused__"
 def checked_point(point_function: Callable[[dict], dict], task: dict) -> dict[str, Any]:
     """In the worker: {REFUSED: reason} for a combination the architecture refuses, else ``point_function(task)``."""
     if task["mode"] == "engine":
-        reason = point_refusal(task["arch"], task["overrides"], task["workload"], task["shown_arch"], task["varied"])
+        reason = point_refusal(task["arch"], task["overrides"], task["workload"], task["shown_arch"], task["varied"],
+                               task["shown_workload"])
     else:
         reason = functional_refusal(task["params"], task["varied"])
     if reason is not None:
@@ -231,6 +232,7 @@ def make_task(study: Study, point: dict[str, Any]) -> dict:
         "arch": None if study.arch is None else str(study.point_arch(point)),
         "shown_arch": None if study.arch is None else str(point.get("arch", study.point_arch(point).name)),
         "workload": str(study.workload),
+        "shown_workload": str(study.raw["workload"]),
         "images": study.images,
         "start": study.start,
         "overrides": point_overrides(study, point),

@@ -49,12 +49,13 @@ from satasim_atsn.fileio import (
 )
 from satasim_atsn.hw import MODEL_VERSION
 from satasim_atsn.hw.energy import ENERGY_GROUPS
-from satasim_atsn.hw.tech import to_float
+from satasim_atsn.hw.tech import TECH_DIR, to_float
 from satasim_atsn.workload.network_file import YAML_FILE_KINDS, yaml_file_kind
 
 DEFAULT_STUDY_IMAGES = 100  # images per point of a study that gives none (fewer if the workload holds fewer)
 TOP_KEYS = ("name", "description", "mode", "arch", "workload", "images", "start", "set", "vary", "metrics", "plots")
 MODES = ("engine", "functional")
+PACKAGE_PARENT = TECH_DIR.parents[2]  # the folder holding satasim_atsn/: shipped files are named from it
 
 #: metrics of engine points (see study.metrics.engine_metrics); ``energy_<component>_uJ`` too
 ENGINE_METRICS = (
@@ -203,23 +204,32 @@ _DIGESTS: dict[tuple, str] = {}
 
 
 def point_refusal(arch_path: str, overrides: list[str], workload_path: str, shown_arch: str,
-                  varied: Iterable[str] = ()) -> str | None:
+                  varied: Iterable[str] = (), shown_workload: str | None = None) -> str | None:
     """Why the architecture at ``arch_path`` with ``overrides`` refuses to map the workload (None: it accepts).
 
-    The architecture file is named ``shown_arch``, as the study names it, so a report is the same from any
-    directory; its fixes respect the ``varied`` fields (see :func:`in_study_terms`). Runs in the worker that
-    would simulate the point (a few ms per point: a 9,001-point study checked them all up front, serially, for
-    34 s before its first point ran)."""
+    The architecture file is named ``shown_arch`` and the workload ``shown_workload`` (as the study names them),
+    the design's technology table as the design names it and the shipped files from the package's folder, so a
+    report is the same from any directory and wherever the files lie; its fixes respect the ``varied`` fields (see
+    :func:`in_study_terms`). Runs in the worker that would simulate the point (a few ms per point: a 9,001-point
+    study checked them all up front, serially, for 34 s before its first point ran)."""
     from satasim_atsn.hw.arch import read_arch
     from satasim_atsn.hw.run_checks import check_mappable
     from satasim_atsn.study.metrics import read_cached
 
+    arch = None
     try:
         arch = read_arch(arch_path, list(overrides))
         workload = read_cached(workload_path)
         check_mappable(arch, workload)  # the checks simulate makes before any image (membrane widths too)
     except SatasimError as error:
-        return in_study_terms(str(error).replace(arch_path, shown_arch), varied)
+        shown_as = {arch_path: shown_arch, workload_path: shown_workload or Path(workload_path).name}
+        if arch is not None:
+            shown_as[str(arch.tech.path)] = arch.tech.ref or arch.tech.path.name
+        shown_as[str(PACKAGE_PARENT) + os.sep] = ""  # a shipped file: satasim_atsn/data/...
+        text = str(error)
+        for path in sorted(shown_as, key=len, reverse=True):  # a longer path first: it may hold a shorter one
+            text = text.replace(path, shown_as[path])
+        return in_study_terms(text, varied)
     return None
 
 
@@ -949,7 +959,7 @@ def _check_values(where: str, study: Study) -> None:
 
     With ``vary.arch`` every architecture must accept the fixed overrides, and each other value must be
     accepted by at least one of them (combinations an architecture refuses become skipped points)."""
-    from satasim_atsn.hw.arch import _schema_at, apply_overrides, build_arch, check_value
+    from satasim_atsn.hw.arch import _schema_at, apply_overrides, check_value
 
     bases, set_refusal = _set_bases(where, study) if study.mode == "engine" else ([], None)
     for axis in study.axes:
@@ -967,8 +977,7 @@ def _check_values(where: str, study: Study) -> None:
                 refused = error
             for arch_path, base in bases:
                 try:
-                    build_arch(apply_overrides(base, overrides), where=str(arch_path), base_dir=arch_path.parent,
-                               path=arch_path)
+                    _build_with_technology(apply_overrides(base, overrides), arch_path)
                     refused = None
                     break
                 except SatasimError as error:
@@ -1062,7 +1071,7 @@ def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple
     With ``vary.arch`` every architecture must accept the entries: a refusal raises, naming the entry.
     With one base architecture the refusal (its text, and the error naming the entry) is returned, not
     raised: a varied value may repair it, and a point refused for that very reason is blamed on ``set``."""
-    from satasim_atsn.hw.arch import _read_yaml, apply_overrides, build_arch
+    from satasim_atsn.hw.arch import _read_yaml, apply_overrides
 
     bases: list[tuple[Path, dict]] = []
     refusal = None
@@ -1073,11 +1082,13 @@ def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple
         except SatasimError as error:
             raise StudyError(f"{where}: set: {error}") from None
         try:
-            build_arch(base, where=str(arch_path), base_dir=arch_path.parent, path=arch_path)
+            _build_with_technology(base, arch_path)
         except SatasimError as error:
             if not study.fixed and study.arch_files:
                 raise StudyError(f"{where}: vary.arch: {error}") from None
-            if study.fixed:
+            if not study.fixed:  # the design's table lacks an entry it reads (a varied value may repair it)
+                refusal = (str(error), StudyError(f"{where}: arch: {error}"))
+            else:
                 refusal = (str(error), _set_refused(where, study.fixed, arch_path, raw, error))
                 if study.arch_files:
                     raise refusal[1] from None
@@ -1085,22 +1096,35 @@ def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple
     return bases, refusal
 
 
+def _build_with_technology(raw: dict, arch_path: Path) -> Any:
+    """The design ``raw`` (an architecture file's fields at ``arch_path``, overridden) built, with every technology
+    entry it reads looked up: a table that lacks one is refused before any point runs, as `satasim run` refuses it
+    before its first image."""
+    from satasim_atsn.hw.arch import build_arch
+    from satasim_atsn.hw.energy import check_technology
+
+    arch = build_arch(raw, where=str(arch_path), base_dir=arch_path.parent, path=arch_path)
+    check_technology(arch)
+    return arch
+
+
 def _set_refused(where: str, fixed: list[str], arch_path: Path, raw: dict, error: SatasimError) -> StudyError:
     """The error for ``set`` entries the architecture at ``arch_path`` refuses, naming ``set.<field>``.
 
     The entry is the one whose field the refusal names, else the first whose addition makes the
     architecture invalid (a rule between fields)."""
-    from satasim_atsn.hw.arch import apply_overrides, build_arch
+    from satasim_atsn.hw.arch import apply_overrides
 
     text = str(error)
     named = [entry for entry in fixed if f": {entry.partition('=')[0].strip()}:" in text]
     culprit = named[-1] if named else None  # the last one wins, as in apply_overrides
     if culprit is None:
-        for count in range(1, len(fixed) + 1):
+        for count in range(len(fixed) + 1):
             try:
-                build_arch(apply_overrides(raw, fixed[:count]), where=str(arch_path), base_dir=arch_path.parent,
-                           path=arch_path)
+                _build_with_technology(apply_overrides(raw, fixed[:count]), arch_path)
             except SatasimError:
+                if count == 0:  # the design refuses itself (its table lacks an entry it reads): no set entry is
+                    return StudyError(f"{where}: arch: {text}")  # to blame
                 culprit = fixed[count - 1]
                 break
     if culprit is None:
