@@ -23,7 +23,7 @@ from satasim_atsn.interchange.nir_io import (  # noqa: E402
     write_nir,
 )
 from satasim_atsn.snn.forward import run_forward  # noqa: E402
-from satasim_atsn.workload.format import is_spiking, read_workload  # noqa: E402
+from satasim_atsn.workload.format import Workload, is_spiking, read_workload, validate  # noqa: E402
 from satasim_atsn.workload.synthetic import random_workload  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +66,33 @@ def test_random_workloads_roundtrip_bit_for_bit(tmp_path, seed):
     res = _roundtrip(wl, tmp_path / "r.nir")
     assert [ly["name"] for ly in res.workload.layers] == [ly["name"] for ly in wl.layers]
     _same_spikes(wl, res.workload)
+
+
+@pytest.mark.parametrize("seed", [6, 13])
+def test_a_flatten_after_a_global_pool_roundtrips_as_a_no_op(tmp_path, seed):
+    """``avgpool -> flatten -> output`` (valid, and how many networks end) exported a graph the import refused
+    ('flattens a counts of shape [C]'); the flatten of a flat tensor is a no-op, so the import gives what the
+    network without it imports to, and the same spikes."""
+    wl = random_workload(seed, images=3)
+    meta = json.loads(json.dumps(wl.meta))
+    layers = [{k: v for k, v in ly.items() if k not in ("in_shape", "out_shape")} for ly in meta["layers"]]
+    gap = [ly["type"] for ly in layers].index("avgpool")
+    layers[gap + 1]["inputs"] = ["gap_flat"]
+    layers.insert(gap + 1, {"name": "gap_flat", "type": "flatten", "inputs": [layers[gap]["name"]]})
+    meta["layers"] = layers
+    flattened = Workload(meta=meta, arrays=dict(wl.arrays))
+    validate(flattened)
+    new = _roundtrip(flattened, tmp_path / "f.nir").workload
+    plain = _roundtrip(wl, tmp_path / "p.nir").workload  # the same network without the flatten, round-tripped
+    assert [ly["name"] for ly in new.layers] == [ly["name"] for ly in plain.layers]
+    assert sorted(new.arrays) == sorted(plain.arrays)
+    for key, value in plain.arrays.items():
+        assert np.array_equal(new.arrays[key], value), key
+    fa, fb = run_forward(flattened, record_spikes=True), run_forward(new, record_spikes=True)
+    assert sorted(fb.spikes) == sorted(set(fa.spikes) - {"gap_flat"})  # the no-op is not imported
+    for name in fb.spikes:
+        assert np.array_equal(fa.spikes[name], fb.spikes[name]), name
+    assert np.array_equal(fa.out_membrane, fb.out_membrane) and np.array_equal(fa.exit_t, fb.exit_t)
 
 
 def test_exported_graph_structure_documents_the_mapping():

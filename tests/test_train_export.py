@@ -147,6 +147,35 @@ def test_joins_of_linear_layers_export_as_their_float_layers(tmp_path, monkeypat
     assert agree >= 0.9, agree
 
 
+def _net_file(tmp_path, name: str, layers: str) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\ninput_shape: [3, 8, 8]\nnum_classes: 3\nlayers:\n{layers}")
+    return str(path)
+
+
+@pytest.mark.parametrize("tail", ["  - {name: gap, type: avgpool}\n", "  - {name: flat, type: flatten}\n"
+                                  "  - {name: fc1, type: linear, out_features: 12}\n",
+                                  "  - {name: flat, type: flatten}\n"])
+def test_a_flatten_of_a_flat_tensor_exports_as_without_it(tmp_path, tail):
+    """``avgpool -> flatten -> output`` (how many networks end), a flatten after a linear layer or after another
+    flatten: the flatten is a no-op, so the export gives the arrays of the same network without it (it crashed
+    after the whole training, unpacking a [C, H, W] shape from a flat one)."""
+    head = "  - {name: conv1, type: conv, out_channels: 6, kernel: 3, stride: 2, padding: 1}\n" + tail
+    exported = []
+    for name, extra in (("without", ""), ("with", "  - {name: again, type: flatten}\n")):
+        path = _net_file(tmp_path, name, head + extra + "  - {name: out, type: output}\n")
+        net, x, mean, std, _ = _random_net(path, [3, 8, 8], "membrane", 1.0)
+        exported.append(export_network(net, name="t", dataset="synthetic", num_classes=3, input_shape=[3, 8, 8],
+                                       mean=mean, std=std, x=x, y=np.zeros(16, np.int64)))
+    without, with_flatten = exported
+    validate(with_flatten)
+    assert sorted(without.arrays) == sorted(with_flatten.arrays)
+    for key in without.arrays:
+        np.testing.assert_array_equal(without.arrays[key], with_flatten.arrays[key], err_msg=key)
+    assert without.layers[-1]["logit_scale"] == with_flatten.layers[-1]["logit_scale"]
+    np.testing.assert_array_equal(run_forward(without).logits, run_forward(with_flatten).logits)
+
+
 def test_vgg16_and_resnet19_tables_match_design():
     vgg = build_spec("vgg16", [3, 32, 32], 10, "membrane")
     assert sum(ly["type"] == "conv" for ly in vgg) == 13 and sum(ly["type"] == "maxpool" for ly in vgg) == 5

@@ -707,8 +707,8 @@ class _GraphImport:
             self.layers.append({"name": lname, "type": "flatten", "inputs": [src.layer]})
             self.values[n] = _Value("spikes", lname, (int(np.prod(src.shape)),))
             self.spike_nodes[lname] = n
-        elif src.kind == "spikes" and len(src.shape) == 1:
-            self.values[n] = src  # already flat
+        elif src.kind in ("spikes", "counts", "pooled_flat") and len(src.shape) == 1:
+            self.values[n] = src  # already flat (a flat layer's spikes, a global pool's counts): a no-op
         elif src.kind == "pooled":  # of a pool that is not global: its Linear/Affine reads the pool's input spikes
             spikes = src.data["src"]
             lname = self.layer_name(n)

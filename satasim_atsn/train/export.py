@@ -224,7 +224,7 @@ def _dense_folded(net: Network, by_name: dict[str, dict], layer: dict, mean: np.
     (a hidden linear layer's), the input normalisation (a layer reading the flattened image) and a global pooling's
     1/HW folded in; and whether it reads the image."""
     w, bias = fold_bn(net, layer["name"])  # the output layer has no BN
-    src = by_name.get(layer["inputs"][0], {})
+    src = _dense_source(by_name, layer)
     reads_image = net.direct_input and src.get("type") == "flatten" and src["inputs"] == ["input"]
     if reads_image:  # rows in the trainer's [H, W, C] order: channel = row % C
         w, bias = _fold_normalisation(w, bias, np.arange(w.shape[0]) % src["in_shape"][0], mean, std)
@@ -232,6 +232,16 @@ def _dense_folded(net: Network, by_name: dict[str, dict], layer: dict, mean: np.
     if src.get("type") == "avgpool":
         w = w / float(np.prod(src["in_shape"][1:]))
     return w, bias, reads_image
+
+
+def _dense_source(by_name: dict[str, dict], layer: dict) -> dict:
+    """The layer whose output a linear or output layer reads, past flattens of tensors that are flat already (a
+    global pool's [C], a linear layer's [F]: no-ops, as ``avgpool -> flatten -> fc`` ends many networks); {} for
+    the input."""
+    src = by_name.get(layer["inputs"][0], {})
+    while src.get("type") == "flatten" and len(src["in_shape"]) == 1:
+        src = by_name.get(src["inputs"][0], {})
+    return src
 
 
 def _dense_scales(plan: _ExportPlan, layer: dict, reads_image: bool, w: np.ndarray) -> np.ndarray:
@@ -254,7 +264,7 @@ def _export_dense(net: Network, plan: _ExportPlan, layer: dict, out: dict, array
     mean, std, input_shift = image
     w, bias, reads_image = _dense_folded(net, plan.by_name, layer, mean, std)
     scales = _dense_scales(plan, layer, reads_image, w)
-    src = plan.by_name.get(layer["inputs"][0], {})
+    src = _dense_source(plan.by_name, layer)
     if src.get("type") == "flatten":
         c, h, wd = src["in_shape"]
         w = w.reshape(-1, h, wd, c).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
