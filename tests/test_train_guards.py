@@ -505,7 +505,7 @@ def test_an_evaluation_sample_of_the_embedded_count_is_the_embedded_images():
     np.testing.assert_array_equal(evaluation.x, embedded.x)
     labels = np.repeat(np.arange(10), 30)
     small, large = balanced_sample(labels, 16, 3), balanced_sample(labels, 40, 3)
-    assert set(small) <= set(large)
+    np.testing.assert_array_equal(small, large[:16])  # the start of it, as docs/training.md says
 
 
 @pytest.mark.parametrize(("change", "option"), [(["--seed", "3"], "--seed"), (["--train-subset", "48"],

@@ -668,10 +668,11 @@ def load_dataset(name: str, split: str = "train", data_dir: str | None = None,
 
 
 def balanced_sample(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Sorted indices of a seeded, class-balanced sample of ``count`` examples (never simply the first N).
-
-    Classes take turns (in a seeded order) drawing a seeded random member, so every class gets
-    count // classes examples and the remainder goes to the first classes of that order.
+    """Indices of a seeded, class-balanced sample of ``count`` examples (never simply the first N), in the order
+    drawn: classes take turns (in a seeded order) drawing a seeded random member, so every class gets
+    count // classes examples, the remainder goes to the first classes of that order, and every prefix is as
+    balanced as its length allows. A smaller count draws the start of a larger one (a workload's first N embedded
+    images are its --eval-images N sample; sorted, an image folder's would be its first classes only).
     """
     labels = np.asarray(labels)
     count = min(int(count), labels.shape[0])
@@ -684,7 +685,7 @@ def balanced_sample(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
         for c in order:
             if pools[c] and len(chosen) < count:
                 chosen.append(int(pools[c].pop()))
-    return np.sort(np.asarray(chosen, dtype=np.int64))
+    return np.asarray(chosen, dtype=np.int64)
 
 
 def cross_dataset_note(workload: Workload, dataset: str) -> str | None:
