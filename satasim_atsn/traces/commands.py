@@ -441,6 +441,8 @@ def _exit_means(values: tuple[str, ...], timesteps: int) -> dict[str, float]:
 @click.option("--test-dataset", default=None, help="measure on this dataset's whole test split (e.g. imagefolder) "
               "instead of the workload's embedded images")
 @click.option("--data-dir", type=PATH, default=None, help="dataset directory (with --test-dataset)")
+@click.option("--image-size", default=None, type=click.IntRange(min=1),
+              help="imagefolder test split: resize every image to S x S (bilinear), as the workload was trained")
 @click.option("--images", type=click.IntRange(min=1), help="measure on the first N images only")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="the built workload's seed")
 @click.option("--cl-init", type=NUMBER, help="ATSN CL_init the exit histogram is measured at (default: the "
@@ -452,8 +454,8 @@ def _exit_means(values: tuple[str, ...], timesteps: int) -> dict[str, float]:
               help="also give dataset NAME, with its exit statistics and seed copied from another rate table "
                    "(e.g. cifar100=workloads/rates/vgg16.yaml, for a dataset not on this machine); repeatable")
 def rates_command(trained: str, network: str, dataset: str, output: str, test_dataset: str | None,
-                  data_dir: str | None, images: int | None, seed: int, cl_init: float | None, tau_cl: float | None,
-                  theta: float | None, borrowed: tuple[str, ...]) -> None:
+                  data_dir: str | None, image_size: int | None, images: int | None, seed: int, cl_init: float | None,
+                  tau_cl: float | None, theta: float | None, borrowed: tuple[str, ...]) -> None:
     """Measure a trained network's rates, exit histograms and input densities into a rate table for ``build``."""
     _check_dataset_label(dataset, required=True)
     refuse_overwriting_inputs({"-o": output}, [trained, network] + [expand_home(b.partition("=")[2].strip())
@@ -462,6 +464,12 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
         raise WorkloadError.at(None, "--data-dir", "applies only to a --test-dataset",
                                "add --test-dataset (e.g. imagefolder), or drop --data-dir to measure the embedded "
                                "test images")
+    if image_size is not None and test_dataset != "imagefolder":
+        raise WorkloadError.at(None, "--image-size", "resizes an image folder's test split only ("
+                               + ("no --test-dataset: the embedded images keep their size" if test_dataset is None
+                                  else f"{test_dataset} images keep their size") + ")",
+                               "drop --image-size" + ("" if test_dataset else ", or add --test-dataset imagefolder "
+                                                      "--data-dir DIR"))
     check_outputs({"-o": output}, examples={"-o": "rates.yaml"})
     from satasim_atsn.traces.rate_table import (
         borrow_dataset,
@@ -484,7 +492,7 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
                                        (DATASET_CLASSES.get(dataset, net.num_classes), by))
     inputs = "the workload's embedded test images"
     if test_dataset is not None:
-        workload = with_test_split(workload, test_dataset, data_dir)
+        workload = with_test_split(workload, test_dataset, data_dir, image_size)
         total = workload.num_images
         inputs = (f"the whole {test_dataset} test split" if images is None or images >= total else
                   f"the first {images} of the {total} in the {test_dataset} test split")  # not "the whole": a lie

@@ -250,7 +250,6 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
                               "spike counts", f"drop {', '.join(given)}")
     cl_init, tau_cl, theta = exit_settings(workload.meta, cl_init, tau_cl, theta)  # as `workload stats` does
     notes = []
-    _refuse_a_square_resize(workload_path, list(workload.input_shape), image_size)
     if dataset is not None:
         workload = with_test_split(workload, dataset, data_dir, image_size, partial(_reading_bar, quiet))
         note = cross_dataset_note(workload, dataset)
@@ -276,17 +275,6 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
     count = table["images"]
     click.echo(format_table(shown, f"{workload.name}: {count} image{'s' if count != 1 else ''}, "
                                    f"T = {workload.timesteps}"))
-
-
-def _refuse_a_square_resize(where: str, shape: list[int], image_size: int | None) -> None:
-    """--image-size S makes S x S images: refuse it for a workload whose images are not square, naming its size."""
-    if image_size is None or len(shape) != 3 or shape[1] == shape[2] or image_size < 1:
-        return
-    height, width = shape[1], shape[2]
-    raise SatasimError.at(where, "--image-size", f"{image_size} resizes every image to {image_size} x {image_size}, "
-                          f"and the workload reads {width} x {height} images (width x height; input {shape}), "
-                          "which no square size gives",
-                          f"drop --image-size and give an image folder of {width} x {height} images")
 
 
 COMMANDS: list = [train_command, evaluate_command]

@@ -447,6 +447,10 @@ def _read_image(path: Path, image_size: int | None, mode_i: dict | None = None):
                               "remove or replace the file") from None
 
 
+#: how a size error's fix starts; :func:`with_test_split` names the size the workload was trained at in its place
+RESIZE_HINT = "pass --image-size S"
+
+
 def _mode_words(mode: str) -> str:
     return {"L": "grey (L)", "RGB": "colour (RGB)"}.get(mode, mode)
 
@@ -467,9 +471,11 @@ def _check_one_kind(modes: dict, sizes: dict, resized: bool) -> None:
                               f"{usual_count} {_mode_words(usual)}", "convert all images to one mode (e.g. RGB)")
     if len(sizes) > 1 and not resized:
         path, size, count, usual, usual_count = odd_one(sizes)
+        others = len(sizes) - 2
+        more = f", and {others} other size{'s' if others > 1 else ''}" if others else ""
         raise DatasetError.at(str(path), None, f"imagefolder: the split mixes image sizes: {count} of "
-                              f"{size[0]}x{size[1]} (this the first) and {usual_count} of {usual[0]}x{usual[1]}",
-                              "pass --image-size S to resize every image to S x S")
+                              f"{size[0]}x{size[1]} (this the first) and {usual_count} of {usual[0]}x{usual[1]}{more}",
+                              f"{RESIZE_HINT} to resize every image to S x S")
 
 
 #: files an operating system writes into folders of pictures (Windows' thumbnail cache and folder settings), skipped
@@ -698,6 +704,17 @@ def cross_dataset_note(workload: Workload, dataset: str) -> str | None:
             "be class i of the other (only image folders have class names, so this is not checked)")
 
 
+def refuse_a_square_resize(where: str, shape: list[int], image_size: int | None) -> None:
+    """--image-size S makes S x S images: refuse it for a workload whose images are not square, naming its size."""
+    if image_size is None or len(shape) != 3 or shape[1] == shape[2] or image_size < 1:
+        return
+    height, width = shape[1], shape[2]
+    raise DatasetError.at(where, "--image-size", f"{image_size} resizes every image to {image_size} x {image_size}, "
+                          f"and the workload reads {width} x {height} images (width x height; input {shape}), "
+                          "which no square size gives",
+                          f"drop --image-size and give an image folder of {width} x {height} images")
+
+
 def with_test_split(workload: Workload, dataset: str, data_dir: str | None, image_size: int | None = None,
                     progress: ProgressHook | None = None) -> Workload:
     """The workload with a dataset's whole test split as its inputs (accuracy on the full test set); ``progress``
@@ -718,12 +735,16 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
     trained_size = config.get("image_size") if isinstance(config, dict) else None
     if not isinstance(trained_size, int) or isinstance(trained_size, bool) or trained_size < 1:
         trained_size = None
+    if image_size is not None:
+        refuse_a_square_resize(workload.source, list(workload.input_shape), image_size)
     try:
         test = load_dataset(dataset, "test", data_dir, image_size, progress)
     except DatasetError as error:
-        if image_size is None and trained_size and "pass --image-size S" in str(error):  # the size it was trained at
-            raise DatasetError(str(error).replace("pass --image-size S", f"pass --image-size {trained_size} (the "
-                                                  "size the workload was trained at)")) from None
+        text = str(error)
+        if image_size is None and trained_size and f"{RESIZE_HINT} to resize every image to S x S" in text:
+            raise DatasetError(text.replace(f"{RESIZE_HINT} to resize every image to S x S", f"pass --image-size "
+                                            f"{trained_size} (the size the workload was trained at) to resize every "
+                                            f"image to {trained_size} x {trained_size}")) from None
         raise
     if (workload.input_encoding != "direct") != bool(test.framed):
         kind = "spike frames" if test.framed else "images"
