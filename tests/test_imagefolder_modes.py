@@ -208,6 +208,16 @@ def test_a_broken_link_is_refused_by_name(tmp_path):
         load_dataset("imagefolder", "train", str(tmp_path))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_a_named_pipe_is_refused_by_name_instead_of_waiting_for_ever(tmp_path):
+    """Pillow's read of a FIFO waits for a writer: a training on such a folder hung with no output."""
+    _tree(tmp_path, _save_rgb)
+    os.mkfifo(tmp_path / "train" / "b" / "zz.png")
+    with pytest.raises(DatasetError, match=r"zz\.png: imagefolder: not a regular file \(a named pipe, socket or "
+                                           r"device\); remove it from the class folder$"):
+        load_dataset("imagefolder", "train", str(tmp_path))
+
+
 def test_a_huge_image_is_one_line(tmp_path, monkeypatch):
     _tree(tmp_path, _save_rgb)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4)  # 30 pixels is then more than twice the limit

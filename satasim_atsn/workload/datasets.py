@@ -486,7 +486,7 @@ OS_METADATA_FILES = ("thumbs.db", "desktop.ini", "ehthumbs.db")
 def _class_files(folder: Path) -> list[Path]:
     """A class folder's files, its subfolders' too, in torchvision's order (``sorted(os.walk(folder))``: by folder
     path string, a folder's own files before its subfolders', then by name); hidden files and folders skipped, a
-    broken link refused."""
+    broken link or a file that is no regular file (a named pipe) refused."""
     found: list[tuple[str, str]] = []
     above: dict[str, str] = {}  # real path of each folder walked -> the path it was reached by
     def unreadable(error: OSError) -> None:
@@ -510,6 +510,9 @@ def _class_files(folder: Path) -> list[Path]:
             path = Path(root) / name
             if not path.exists():
                 raise DatasetError.at(str(path), None, "imagefolder: broken link", "remove it or fix its target")
+            if not path.is_file():  # a named pipe or a device: reading it would wait for a writer, for ever
+                raise DatasetError.at(str(path), None, "imagefolder: not a regular file (a named pipe, socket or "
+                                      "device)", "remove it from the class folder")
             found.append((root, name))
     return [Path(root) / name for root, name in sorted(found)]
 
