@@ -116,10 +116,21 @@ def test_a_checkpoint_taken_mid_epoch_needs_that_epoch(tmp_path):
     np.savez(ckpt, state=json.dumps({"epochs_done": 1, "position": {"batches_done": 5}}))
     with pytest.raises(TrainError, match=r"--epochs: is 1, but the checkpoint holds 1 epoch and 5 batches of epoch 2; "
                                          r".*pass --epochs 2 or more"):
-        _check_epochs_left(ckpt, 1)
-    _check_epochs_left(ckpt, 2)  # continues epoch 2
+        _check_epochs_left(ckpt, _cfg(epochs=1))
+    _check_epochs_left(ckpt, _cfg(epochs=2))  # continues epoch 2
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    _check_epochs_left(tmp_path / "bad.npz", 1)  # unreadable: left to load_checkpoint's own message
+    _check_epochs_left(tmp_path / "bad.npz", _cfg(epochs=1))  # unreadable: left to load_checkpoint's own message
+
+
+@pytest.mark.parametrize(("change", "option"), [({"width": 0.25}, "--width"), ({"method": "atsn"}, "--method"),
+                                                ({"model": "vgg16"}, "--model")])
+def test_a_checkpoint_of_another_network_is_named_before_the_epochs(tmp_path, change, option):
+    """With another width (model, method) and fewer --epochs, the refusal said 'pass --epochs 2 or more'; doing so
+    only then revealed the mismatch, which no --epochs repairs."""
+    out = tmp_path / "w.npz"
+    train_model(_cfg(epochs=2), out, quiet=True, data=DATA)
+    with pytest.raises(TrainError, match=rf"w\.npz\.ckpt\.npz: {option}: checkpoint is for "):
+        train_model(_cfg(epochs=1, **change), out, resume=True, quiet=True, data=None)  # before any data load
 
 
 @pytest.mark.parametrize(("change", "option"), [({"batch_size": 16}, "--batch-size"), ({"seed": 7}, "--seed"),

@@ -326,6 +326,22 @@ def _require_checkpoint(path: Path) -> None:
         raise TrainError.at(str(path), None, "no checkpoint to resume from", "drop --resume or pass --checkpoint")
 
 
+#: what a checkpoint is of (its identity), and the option that sets each; the network's layers and the class
+#: folders' names are checked too, once the network is built and the data read
+_IDENTITY_OPTIONS = {"model": "--model", "method": "--method", "loss": "--loss", "output": "--output",
+                     "dataset": "--dataset", "timesteps": "--timesteps", "width": "--width"}
+
+
+def _refuse_another_identity(path: Path, theirs: dict, mine: dict, keys: list[str]) -> None:
+    """Refuse a checkpoint of another network or recipe: the first of ``keys`` whose value differs, named with its
+    option."""
+    options = {**_IDENTITY_OPTIONS, "layers": "--model/--width", "class_names": "--data-dir (class folders)"}
+    for key in keys:
+        if theirs.get(key) != mine[key]:
+            raise TrainError.at(str(path), options[key], f"checkpoint is for {key}={theirs.get(key)!r}, this run has "
+                                f"{mine[key]!r}", "resume with the same options or use another --checkpoint")
+
+
 def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
                     data_id: dict | None = None) -> tuple[int, list, dict | None]:
     """Restore a checkpoint of the same model/method/dataset; returns (epochs done, history, in-epoch position)."""
@@ -333,15 +349,9 @@ def load_checkpoint(path: Path, net: Network, opt: SGD, config: TrainConfig,
     state, arrays = _read_checkpoint(path, "--checkpoint", _UNREADABLE_FIX)
     mine = _identity(config, [ly["name"] for ly in net.spec], data_id)
     theirs = state.get("identity", {})
-    keys = ["model", "method", "loss", "output", "dataset", "timesteps", "width", "layers"]
+    keys = [*_IDENTITY_OPTIONS, "layers"]
     keys += ["class_names"] if "class_names" in theirs and "class_names" in mine else []
-    options = {"model": "--model", "method": "--method", "loss": "--loss", "output": "--output",
-               "dataset": "--dataset", "timesteps": "--timesteps", "width": "--width", "layers": "--model/--width",
-               "class_names": "--data-dir (class folders)"}
-    for key in keys:
-        if theirs.get(key) != mine[key]:
-            raise TrainError.at(str(path), options[key], f"checkpoint is for {key}={theirs.get(key)!r}, this run has "
-                                f"{mine[key]!r}", "resume with the same options or use another --checkpoint")
+    _refuse_another_identity(path, theirs, mine, keys)
     # the options first: --train-subset draws its images with --seed, so another seed or subset also changes the
     # training data's fingerprint, and the message must name the option, not --data-dir
     stored, current = state.get("config", {}) or {}, config.public()
@@ -533,14 +543,19 @@ def label_earlier_evaluations(path: Path, history: list[dict], evaluation: Datas
             record.setdefault("test_images", earlier)
 
 
-def _check_epochs_left(path: Path, epochs: int) -> None:
+def _check_epochs_left(path: Path, config: TrainConfig) -> None:
     """Refuse --epochs below what the checkpoint holds, before the data load: the export would name fewer epochs
-    than trained its network. An unreadable checkpoint is left to :func:`load_checkpoint`'s own message."""
+    than trained its network. A checkpoint of another model, width or recipe is refused first (no --epochs would
+    make it resumable). An unreadable checkpoint is left to :func:`load_checkpoint`'s own message."""
+    epochs = config.epochs
     try:
         state = _checkpoint_state(path)
         done, position = int(state["epochs_done"]), state.get("position")
+        theirs = state.get("identity", {})
     except Exception:  # noqa: BLE001 - load_checkpoint names what is wrong with it
         return
+    if isinstance(theirs, dict):  # the keys it records (a damaged record is load_checkpoint's to name)
+        _refuse_another_identity(path, theirs, _identity(config, []), [k for k in _IDENTITY_OPTIONS if k in theirs])
     least = done + 1 if position else done
     if epochs < least:
         held = f"{done} epoch{'s' if done != 1 else ''}" + (
@@ -774,7 +789,7 @@ def _train_model(config: TrainConfig, output: str | Path, ckpt: Path, resume: bo
                             "to start over")
     if resume:
         _require_checkpoint(ckpt)  # before the data load, which takes a minute on CIFAR-10
-        _check_epochs_left(ckpt, config.epochs)
+        _check_epochs_left(ckpt, config)
         _check_resumed_start(ckpt, config)
     initial = read_initial_weights(config) if config.init_from and not resume else None
     progress = Progress(quiet, stream)
