@@ -12,7 +12,13 @@ import yaml
 from satasim_atsn.cli import main
 from satasim_atsn.errors import ArchError
 from satasim_atsn.hw.arch import load_arch
-from satasim_atsn.hw.energy import adc_conversion_rate_hz, adc_rate_note, compute_area
+from satasim_atsn.hw.energy import (
+    adc_conversion_rate_hz,
+    adc_rate_note,
+    compute_area,
+    energy_per_action_pJ,
+    tile_pitch_mm,
+)
 from satasim_atsn.hw.notes import run_notes
 from satasim_atsn.hw.tech import TECH_DIR, load_tech
 from satasim_atsn.workload.format import write_workload
@@ -74,6 +80,22 @@ def test_a_zero_area_point_interpolates_linearly_in_bits_floored_at_zero(zero, b
     assert arch.tech.adc_area_um2(bits) == pytest.approx(expected, rel=1e-12, abs=0.0)
     assert compute_area(arch)["adc"] == pytest.approx(arch.num_pes * expected, rel=1e-12, abs=0.0)
     assert (expected > 0) == (bits in (7, 9))
+
+
+@pytest.mark.parametrize("arch", [DTSNN, ATSN, str(ROOT / "archs" / "conventional16x16.yaml")])
+@pytest.mark.parametrize("overrides", [["clock_hz=1e3"], ["clock_hz=2.5e8"], ["clock_hz=1e9"],
+                                       ["pe.adc_cycles_per_conversion=4"]])
+def test_energy_per_action_never_depends_on_the_clock(arch, overrides):
+    """The ADC's area follows its conversion rate, and the tile pitch (a NoC hop's link length) came from the area:
+    on an analog design the clock moved the energy of a byte-hop (0.06% per doubling). The pitch counts the ADC at
+    its table point's area, so every energy per action is the same at any clock; the area report keeps the rate's."""
+    if "pe.adc" in overrides[0] and arch != DTSNN:
+        pytest.skip("digital PEs have no ADC")
+    base, moved = load_arch(arch), load_arch(arch, overrides)
+    assert energy_per_action_pJ(moved) == energy_per_action_pJ(base)
+    assert tile_pitch_mm(moved) == tile_pitch_mm(base)
+    if arch == DTSNN:
+        assert compute_area(moved)["adc"] != compute_area(base)["adc"]  # the ADC itself still follows its rate
 
 
 def test_digital_designs_have_no_adc_area_whatever_the_clock():

@@ -28,4 +28,7 @@
 #: 11: session 42, the AT unit's fixed-point width is a design field (exit_unit.exp_frac_bits), 23 by default instead
 #:    of a fixed 20: its exits follow the float rule more closely (CL_t and the exp table in 23 fraction bits, the
 #:    most the same 3-byte table words hold); a width needing more bytes sizes the table and its reads by them.
-MODEL_VERSION = 11
+#: 12: session 45, the tile pitch (the NoC link of a hop) counts an analog PE's ADC at its table point's area, not at
+#:    the clock's conversion rate: a clock or adc_cycles_per_conversion other than the table's rate moved the energy
+#:    per NoC byte-hop (0.06% per doubling), and energy per action never depends on the clock.
+MODEL_VERSION = 12

@@ -92,9 +92,16 @@ def _glb_per_byte(arch: Arch, buffer_bytes: int) -> tuple[float, float]:
 
 
 def tile_pitch_mm(arch: Arch) -> float:
-    """Tile pitch (mm) = sqrt(area of the array without global buffers / tiles): the NoC link length per hop."""
-    area = compute_area(arch)
-    tile_area_um2 = (area["per_accelerator_total"] - area["global_buffer"]) / arch.num_tiles
+    """Tile pitch (mm) = sqrt(area of the array without global buffers / tiles): the NoC link length per hop.
+
+    An analog PE's ADC counts here at its table point's own area (the points' ``rate_hz``), not at the rate the
+    clock asks of it: the link energy per byte-hop follows from the pitch, and energy per action never depends on
+    the clock (DESIGN section 5: deriving energy from the clock is the fault to avoid). The area report keeps the
+    rate's ADC area; at the table's rate (500 MHz, one cycle per conversion in the shipped designs) they agree."""
+    area = _per_component(arch, "area_um2")
+    if arch.pe.accumulation == "analog":
+        area["adc"] = arch.num_pes * arch.tech.adc_area_um2(arch.pe.adc_bits)
+    tile_area_um2 = (sum(area[c] for c in COMPONENTS) - area["global_buffer"]) / arch.num_tiles  # as compute_area sums
     return math.sqrt(tile_area_um2) * 1e-3
 
 
