@@ -253,10 +253,13 @@ def in_study_terms(text: str, varied: Iterable[str] = ()) -> str:
 
     def unset(match: re.Match) -> str:
         name = match.group(1)
-        if name not in varied:
-            return match.group(0)
-        return (f"this design takes no {name}, so its points of vary.{name} are skipped (vary {name} in a study of "
-                "the designs that take it)")
+        if name in varied:
+            return (f"this design takes no {name}, so its points of vary.{name} are skipped (vary {name} in a study "
+                    "of the designs that take it)")
+        if "arch" in varied:  # a set entry that another design of vary.arch takes
+            return (f"this design takes no {name}, which the study's set gives every design, so its points are "
+                    f"skipped (set {name} in a study of the designs that take it)")
+        return match.group(0)
 
     def said(match: re.Match) -> str:
         items = match.group(0).replace("--set ", "").split(" ")
@@ -962,6 +965,9 @@ def _check_values(where: str, study: Study) -> None:
     from satasim_atsn.hw.arch import _schema_at, apply_overrides, check_value
 
     bases, set_refusal = _set_bases(where, study) if study.mode == "engine" else ([], None)
+    # a set entry the base refuses, which some point's values repair (an exit table that a larger data memory on
+    # another axis holds): the points that stay refused are skipped rows, not a refused study
+    repaired = set_refusal is not None and _some_point_builds(study, bases)
     for axis in study.axes:
         if axis.fields == ("arch",):
             continue
@@ -983,11 +989,29 @@ def _check_values(where: str, study: Study) -> None:
                 except SatasimError as error:
                     refused = error
             if refused is not None and set_refusal is not None and str(refused) == set_refusal[0]:
+                if repaired:
+                    continue  # the set entry's refusal, not this value's: other points repair it
                 raise set_refusal[1]  # refused whatever this value is: the `set` entry is what is wrong
             if refused is not None:
                 raise _fail(where, key, f"value {shown(values if len(values) > 1 else values[0])} is refused "
                             f"({refused})", "vary over values the architecture accepts") from None
     _refuse_unused_tech_entries(where, study, bases)
+
+
+def _some_point_builds(study: Study, bases: list[tuple[Path, dict]]) -> bool:
+    """Does any point's combination of values make a base (with the study's set) a design that builds? Stops at the
+    first that does; a study whose every point is refused tries them all (a few ms each)."""
+    from satasim_atsn.hw.arch import apply_overrides
+
+    for point in study.points():
+        values = [f"{f}={_yaml_scalar(v, f)}" for f, v in point.items() if f != "arch"]
+        for arch_path, base in bases:
+            try:
+                _build_with_technology(apply_overrides(base, values), arch_path)
+                return True
+            except SatasimError:
+                continue
+    return False
 
 
 HARDWARE_RULE_METRICS = ("accuracy_hw_rule", "avg_timestep_hw_rule", "hw_float_disagreement", "pred_hw_differs")
@@ -1068,13 +1092,16 @@ def _tech_entry_moves(where: str, fname: str, first: Any, other: Any, bases: lis
 def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple[str, StudyError] | None]:
     """The raw architecture(s) with the study's ``set`` entries applied, and why one base refuses them.
 
-    With ``vary.arch`` every architecture must accept the entries: a refusal raises, naming the entry.
-    With one base architecture the refusal (its text, and the error naming the entry) is returned, not
-    raised: a varied value may repair it, and a point refused for that very reason is blamed on ``set``."""
+    With ``vary.arch`` a design that refuses itself raises; one that refuses a ``set`` entry is left out of the
+    bases (its points become skipped rows, docs/studies.md: fields may be set if any of the files has them), and
+    only an entry that every design refuses raises, naming it. With one base architecture the refusal (its text,
+    and the error naming the entry) is returned, not raised: a varied value may repair it, and a point refused for
+    that very reason is blamed on ``set``."""
     from satasim_atsn.hw.arch import _read_yaml, apply_overrides
 
     bases: list[tuple[Path, dict]] = []
     refusal = None
+    set_refusals: list[StudyError] = []
     for arch_path in (list(study.arch_files.values()) or [study.arch]):
         try:
             raw = _read_yaml(arch_path)
@@ -1091,8 +1118,15 @@ def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple
             else:
                 refusal = (str(error), _set_refused(where, study.fixed, arch_path, raw, error))
                 if study.arch_files:
-                    raise refusal[1] from None
+                    if str(refusal[1]).startswith(f"{where}: arch: "):  # the design refuses itself, set or not
+                        raise StudyError(f"{where}: vary.arch: {error}") from None
+                    set_refusals.append(refusal[1])
+                    continue
         bases.append((arch_path, base))
+    if study.arch_files:
+        if not bases:  # no design takes the entries: no point could run
+            raise set_refusals[0] from None
+        refusal = None  # the designs that refuse an entry skip their points, each with its reason
     return bases, refusal
 
 
