@@ -71,3 +71,21 @@ def test_a_value_that_cannot_hold_the_set_entry_on_any_point_is_refused(tmp_path
                                          r"fit the 4096 B data memory"):
         load_study(_study(tmp_path, "arch: atsn16x16\nset: [exit_unit.exp_lut_entries=2000]\nvary:\n"
                                     "  exit_unit.data_memory_bytes: [4096, 8192]\n  clock_hz: [5e8]\n"))
+
+
+@pytest.mark.parametrize("mode", ["engine", "functional"])
+def test_accuracy_of_a_workload_without_labels_is_refused(tmp_path, mode):
+    """`y` is optional: a trained workload without it ran every point to an empty accuracy column (a statistical one
+    was refused for that very reason)."""
+    from satasim_atsn.workload.format import read_workload, write_workload
+
+    workload = read_workload(ATSN_WL)
+    unlabelled = type(workload)(dict(workload.meta), {k: v for k, v in workload.arrays.items() if k != "y"})
+    write_workload(tmp_path / "nolabels.npz", unlabelled)
+    arch = "arch: atsn16x16\n" if mode == "engine" else ""
+    vary = "vary:\n  clock_hz: [5e8]\n" if mode == "engine" else "vary:\n  exit_unit.cl_init: [0.9, 0.99]\n"
+    study = _study(tmp_path, f"mode: {mode}\n{arch}{vary}", tmp_path / "nolabels.npz")
+    study.write_text(study.read_text().replace("mode: engine\n", "", 1).replace("metrics: [fps]",
+                                                                                 "metrics: [accuracy]"))
+    with pytest.raises(StudyError, match=r"s\.yaml: metrics: accuracy: nolabels\.npz has no labels \(no y array\)"):
+        load_study(study)

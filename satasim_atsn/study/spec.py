@@ -936,10 +936,14 @@ def _check_workload(where: str, study: Study) -> None:
                     "use mode: engine, or a trained workload")
     if study.mode == "functional":
         _refuse_hardware_rule_metrics(where, study)
-    labelled = [m for m in study.metrics if m in ("accuracy", "accuracy_hardware")]
+    labelled = [m for m in study.metrics if m in ("accuracy", "accuracy_hardware", "accuracy_hw_rule")]
     if labelled and workload.is_statistical:
         raise _fail(where, f"metrics: {labelled[0]}", "a statistical workload has no labels, so no accuracy (the "
                     "column would stay empty)", "drop it, or sweep a trained workload")
+    if labelled and workload.labels() is None:  # valid: `y` is optional (docs/workload-format.md)
+        raise _fail(where, f"metrics: {labelled[0]}", f"{Path(study.raw['workload']).name} has no labels (no y "
+                    "array), so no accuracy (the column would stay empty)",
+                    "drop it, or sweep a workload whose inputs carry their labels")
     if study.mode == "engine" and workload.is_statistical:  # each architecture's exit rule needs its histogram
         from satasim_atsn.hw.arch import read_arch
         from satasim_atsn.traces.statistical import require_histogram
