@@ -707,3 +707,20 @@ def test_images_and_start_take_whole_numbers_as_architecture_files_do(tmp_path, 
     path.write_text(path.read_text().replace(f"images: {images}", "images: 2.5"))
     with pytest.raises(StudyError, match=r"images: must be an integer >= 1, got 2.5"):
         load_study(path)
+
+
+def test_two_architecture_files_of_the_same_design_are_refused(tmp_path, workload_path):
+    """A byte copy of a design in vary.arch ran every point twice under one key; a copy whose relative technology
+    table differs is another design and runs."""
+    copy = tmp_path / "copy.yaml"
+    copy.write_bytes(ARCH.read_bytes())
+    with pytest.raises(StudyError, match=r"vary\.arch: 'copy\.yaml' and 'atsn16x16' are files of the same contents "
+                                         r"and technology table"):
+        load_study(engine_study(tmp_path, workload_path, f"vary:\n  arch: [atsn16x16, {copy.name}]\n"))
+    table = (ROOT / "satasim_atsn" / "data" / "tech" / "28nm.yaml").read_text()
+    for folder, leakage in (("a", "6.26"), ("b", "7.26")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "t.yaml").write_text(table.replace("value: 6.26", f"value: {leakage}", 1))
+        (tmp_path / folder / "x.yaml").write_text(ARCH.read_text().replace("technology: 28nm", "technology: t.yaml", 1))
+    study = load_study(engine_study(tmp_path, workload_path, "vary:\n  arch: [a/x.yaml, b/x.yaml]\n"))
+    assert len(study.points()) == 2

@@ -677,8 +677,23 @@ def _varied_archs(where: str, base: Path, raw: dict, mode: str) -> dict[str, Pat
             problem = (f"value {shown(value)} is given twice" if same == str(value)
                        else f"{shown(value)} and {shown(same)} name the same file")
             raise _fail(where, "vary.arch", problem, "list each architecture once")
+        copy = next((written for written, other in files.items() if _same_design(other, target)), None)
+        if copy is not None:  # one point twice under one key, with the same numbers
+            raise _fail(where, "vary.arch", f"{shown(value)} and {shown(copy)} are files of the same contents and "
+                        "technology table: every point would repeat the same numbers", "list each architecture once")
         files[str(value)] = target
     return files
+
+
+def _same_design(one: Path, other: Path) -> bool:
+    """Two architecture files of the same bytes whose technology tables are one (a shipped table, or user tables
+    of the same contents): the same design, whatever the files' names."""
+    try:
+        if _file_digest(one) != _file_digest(other):
+            return False
+    except OSError:
+        return False  # the architecture checks say why it cannot be read
+    return _user_table_digest(one, [], {}) == _user_table_digest(other, [], {})
 
 
 def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
