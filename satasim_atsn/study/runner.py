@@ -192,6 +192,11 @@ def _quiet_broken_pool_thread() -> None:
 # ------------------------------------------------------------------------------------------
 # the work of one point (runs in a worker process)
 # ------------------------------------------------------------------------------------------
+def _points(count: Any) -> str:
+    """'1 point', '12 points' (a count from a study.json, which may hold anything: shown as it is)."""
+    return f"{count} point" if count == 1 else f"{count} points"
+
+
 def run_point(task: dict) -> dict[str, Any]:
     """Compute the metrics of one point; ``task`` is a plain dict (picklable for any executor)."""
     if task["mode"] == "functional":
@@ -381,7 +386,7 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
     if looks_alike and not same and not (resume or force):
         raise StudyError.at(
             str(out_dir), STUDY_JSON,
-            f"holds {identity['name']!r} ({identity['points']} points, the same fields and metrics) with other "
+            f"holds {identity['name']!r} ({_points(identity['points'])}, the same fields and metrics) with other "
             "points: its varied values, or the contents of its architecture, technology or workload file, its set: "
             "entries, images or start changed since",
             "use another -o, --resume to keep the rows of the points that did not change, or --force to start over",
@@ -389,8 +394,8 @@ def prepare_output(study: Study, out_dir: Path, resume: bool, force: bool) -> Pr
     if previous is not None and not same and not (resume or force):
         raise StudyError.at(
             str(out_dir), STUDY_JSON,
-            f"holds a different study ({previous.get('name')!r}, {previous.get('points')} points, fields "
-            f"{previous.get('fields')}) than {identity['name']!r} ({identity['points']} points)",
+            f"holds a different study ({previous.get('name')!r}, {_points(previous.get('points'))}, fields "
+            f"{previous.get('fields')}) than {identity['name']!r} ({_points(identity['points'])})",
             "use another -o, --resume to keep the rows of points the two studies share, or --force to start over",
         )
     columns = csv_columns(study)
