@@ -979,8 +979,9 @@ def _check_workload(where: str, study: Study) -> None:
 def _check_values(where: str, study: Study) -> None:
     """Every varied value must be one the architecture accepts (each axis value on the base, with `set`).
 
-    With ``vary.arch`` every architecture must accept the fixed overrides, and each other value must be
-    accepted by at least one of them (combinations an architecture refuses become skipped points)."""
+    With ``vary.arch`` at least one architecture must accept the fixed overrides (the others' points are skipped),
+    and each other value must be accepted by at least one of those (combinations an architecture refuses become
+    skipped points)."""
     from satasim_atsn.hw.arch import _schema_at, apply_overrides, check_value
 
     bases, set_refusal = _set_bases(where, study) if study.mode == "engine" else ([], None)
