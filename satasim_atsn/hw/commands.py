@@ -62,7 +62,7 @@ def run_command(arch_path: str, workload_path: str, images: int | None, start: i
     wall = time.perf_counter() - t0
     if timing:
         result.timing = {"wall_seconds": wall, "peak_rss_MiB": _peak_rss_mb()}
-    notes = run_notes(arch, arch_path, list(overrides), workload, n_images)
+    notes = run_notes(arch, arch_path, list(overrides), workload, n_images, start=start)
     result.notes = [note.removeprefix("note: ") for note in notes]  # in --json too, where scripts read results
     _write_outputs(result, json_path, csv_dir, timing)
     if not quiet:

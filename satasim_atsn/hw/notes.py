@@ -2,9 +2,10 @@
 
 Each says why a number may not mean what it seems: the exit unit decides at other thresholds than the workload
 was evaluated at, too few images leave accelerators idle, a --set tech.<entry> changes nothing in the design, a
-DRAM rate in GB/s or ns is rounded to whole bytes or cycles, batch refill is on where it cannot act, a --set of an
-exit-unit field acts on no exit unit, a memory's figures are extrapolated far outside the technology table, an
-ADC's area is given at no conversion rate. One list, so that the three commands say the same."""
+DRAM rate in GB/s or ns is rounded to whole bytes or cycles, the images run hold a few of the workload's classes,
+batch refill is on where it cannot act, a --set of an exit-unit field acts on no exit unit, a memory's figures are
+extrapolated far outside the technology table, an ADC's area is given at no conversion rate. One list, so that the
+three commands say the same."""
 from __future__ import annotations
 
 from satasim_atsn.errors import shown_number
@@ -15,12 +16,12 @@ from satasim_atsn.workload.format import EXIT_PARAMETERS, EXIT_STEPS, Workload
 
 
 def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Workload, images: int,
-              technology: bool = True) -> list[str]:
-    """Every note for ``images`` images of ``workload`` on ``arch`` (from ``arch_path`` with ``overrides``), each
-    starting ``note: ``, in a fixed order; ``technology=False`` leaves out the unused --set tech.<entry> note
-    (a sweep judges it over all its points)."""
+              technology: bool = True, start: int = 0) -> list[str]:
+    """Every note for ``images`` images of ``workload`` from ``start`` on ``arch`` (from ``arch_path`` with
+    ``overrides``), each starting ``note: ``, in a fixed order; ``technology=False`` leaves out the unused --set
+    tech.<entry> note (a sweep judges it over all its points)."""
     notes = [exit_parameters_note(arch, workload), exit_table_note(arch, workload),
-             idle_accelerators_note(arch, images),
+             idle_accelerators_note(arch, images), class_coverage_note(workload, start, images),
              unused_technology_note(arch_path, overrides) if technology else None, dram_rounding_note(arch),
              batch_refill_note(arch), absent_exit_unit_note(arch, overrides), extrapolated_memories_note(arch),
              adc_rate_note(arch)]
@@ -115,6 +116,24 @@ def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
     return (f"note: the exit unit decides with the architecture's {arch_values}; the workload's own {own_values} "
             f"(satasim evaluate's defaults) apply with "
             f"{' '.join(f'--set exit_unit.{k}={shown_number(own[k])}' for k in differ)}")
+
+
+def class_coverage_note(workload: Workload, start: int, images: int) -> str | None:
+    """A note when the images run hold less than half the classes they could (a workload that embeds its inputs
+    class by class, as image-folder workloads trained before session 45 do): accuracy, exit steps and spike rates
+    are then those of a few classes, not of the test set."""
+    labels = workload.labels()
+    if labels is None or images < 2:
+        return None
+    chosen = labels[start:start + images]
+    held, possible = len(set(chosen.tolist())), min(images, len(set(labels.tolist())))
+    if 2 * held >= possible:
+        return None
+    last = start + images - 1
+    return (f"note: images {start}..{last} hold {held} of the {len(set(labels.tolist()))} classes of the workload's "
+            f"{len(labels)} images, so accuracy, exit steps and energy per image are those of "
+            f"{'this class' if held == 1 else 'these classes'}, not of its whole sample (run all {len(labels)} "
+            "images: a workload may store its images class by class)")
 
 
 def idle_accelerators_note(arch, images: int) -> str | None:

@@ -395,7 +395,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
         image_count(w, images, start)
     notes = [f"{name}: {note.removeprefix('note: ')}"
              for name, arch, path, w in zip(names, archs, arch_paths, workloads, strict=True)
-             for note in run_notes(arch, path, overrides, loaded[w], images)]
+             for note in run_notes(arch, path, overrides, loaded[w], images, start=start)]
     differ = task_differences([loaded[w].meta for w in workloads])
     if differ:
         notes.append(f"the architectures' workloads differ in {', '.join(differ)}: the differences between the "

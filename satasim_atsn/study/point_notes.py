@@ -58,7 +58,7 @@ def point_notes(study: Study, rows: list[dict[str, Any]]) -> list[tuple[str, lis
                 seen[key] = ([], set())
             else:
                 seen[key] = ([n.removeprefix("note: ") for n in run_notes(
-                    arch, str(path), overrides, workload, study.images, technology=False)],
+                    arch, str(path), overrides, workload, study.images, technology=False, start=study.start)],
                              set(unused_technology_overrides(str(path), overrides)))
         point_notes_here, unused = seen[key]
         for note in point_notes_here:
