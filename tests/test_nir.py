@@ -231,6 +231,13 @@ def _mutate(kind):
         nodes["fc2"] = nir.Linear(weight=np.ones((4, 12)) * (1 + 1j))
     elif kind == "no-input-edge":
         edges.remove(("flat", "fc1"))
+    elif kind == "kernel-too-big":  # on the 8x8 image without padding (a traceback from the layer's shape check)
+        nodes["conv1"] = nir.Conv2d(input_shape=(8, 8), weight=np.ones((6, 2, 9, 9)), stride=1, padding=0,
+                                    dilation=1, groups=1, bias=np.zeros(6))
+    elif kind == "pool-stride-0":  # a ZeroDivisionError
+        nodes["pool1"] = nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([0, 0]), padding=np.array([0, 0]))
+    elif kind == "conv-padding-negative":  # named an internal meta.layers field
+        nodes["conv1"].padding = -1
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
 
 
@@ -248,6 +255,10 @@ def _mutate(kind):
     ("tau-zero", "node 'lif2' (LIF): tau must be positive and finite, got 0..0"),
     ("no-input-edge", "node 'fc1' (Affine): has no input edge; add an edge into it or remove the node"),
     ("complex-weight", "node 'fc2' (Linear): its weight holds complex values"),
+    ("kernel-too-big", "node 'conv1' (Conv2d): kernel 9 (padding 0) does not fit its input [2, 8, 8]; fix the graph: "
+     "a kernel of at most 8 at this padding"),
+    ("pool-stride-0", "node 'pool1' (SumPool2d): stride 0 must be at least 1; fix the node's stride"),
+    ("conv-padding-negative", "node 'conv1' (Conv2d): padding -1 must be at least 0; fix the node's padding"),
 ])
 def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, kind, needle):
     graph = _mutate(kind)
@@ -257,7 +268,8 @@ def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, kind, need
     assert needle in text and "\n" not in text
     assert ("supported:" in text) == (kind not in ("two-taus", "affine-bias-length", "conv-bias-length", "tau-zero",
                                                              "no-input-edge", "complex-weight", "reset", "groups",
-                                                             "sumpool-into-padded-conv"))
+                                                             "sumpool-into-padded-conv", "kernel-too-big",
+                                                             "pool-stride-0", "conv-padding-negative"))
     _cli_import_is_refused(tmp_path, capsys, graph, needle)
 
 

@@ -40,6 +40,9 @@ def square_pair(value, node: str, kind: str, what: str) -> int:
     arr = np.asarray(value).reshape(-1)
     if arr.size == 0 or not np.all(arr == arr[0]) or float(arr[0]) != int(arr[0]):
         raise node_error(node, kind, f"{what} {arr.tolist()} must be one integer for both axes")
+    least = 0 if what == "padding" else 1  # a window, stride or dilation of 0 has no output (and divides by 0)
+    if int(arr[0]) < least:
+        raise node_error(node, kind, f"{what} {int(arr[0])} must be at least {least}; fix the node's {what}")
     return int(arr[0])
 
 

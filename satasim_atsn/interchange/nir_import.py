@@ -536,10 +536,21 @@ class _GraphImport:
                              f"{list(shape[1:])}; fix the graph's shapes", listed=False)
         ly = {"type": "conv", "kernel": p["kernel"], "stride": p["stride"], "padding": p["padding"],
               "out_channels": int(p["w"].shape[0])}
-        out = tuple(infer_out_shape(ly, [list(shape)], 2))
-        if min(out[1:]) <= 0:
-            raise node_error(n, kind, f"kernel {p['kernel']} does not fit input {list(shape)}")
+        out = self._conv_out_shape(n, ly, shape)
         return p, ly, out
+
+    def _conv_out_shape(self, n: str, ly: dict, shape: tuple) -> tuple:
+        """The output shape of conv layer ``ly`` of node ``n`` on an input map of ``shape``; a kernel larger than
+        the padded map is the node's one-line error."""
+        try:
+            out = tuple(infer_out_shape(ly, [list(shape)], 2))
+        except ValueError:
+            out = (0, 0, 0)
+        if min(out[1:]) <= 0:
+            fits = min(shape[1:]) + 2 * ly["padding"]
+            raise node_error(n, self.kinds[n], f"kernel {ly['kernel']} (padding {ly['padding']}) does not fit its "
+                             f"input {list(shape)}; fix the graph: a kernel of at most {fits} at this padding")
+        return out
 
     def _pool_weights(self, n: str, pool: _Value) -> tuple[int, int, int]:
         """A sum (or average) pool of spikes that a weighted node reads: (window, stride, divisor), refused where
@@ -572,7 +583,7 @@ class _GraphImport:
                 w[:, :, s * u:s * u + k, s * v:s * v + k] += p["w"][:, :, u:u + 1, v:v + 1]
         ly = {"type": "conv", "kernel": kernel, "stride": s * p["stride"], "padding": s * p["padding"],
               "out_channels": int(p["w"].shape[0])}
-        if tuple(infer_out_shape(ly, [list(src.shape)], 2)) != out:
+        if self._conv_out_shape(n, ly, src.shape) != out:
             raise node_error(n, kind, f"cannot fold its input pool (window {k}, stride {s}) into one conv of the same "
                              f"output shape {list(out)}", listed=True)
         self.notes.append(f"{n} (Conv2d) reads a {k}x{k} pool of spikes at stride {s}: folded into it (exact), one "
@@ -639,7 +650,7 @@ class _GraphImport:
         w, b = (w / (k * k), d["b"]) if average else (w, d["b"] * (k * k))
         ly = {"type": "conv", "kernel": int(w.shape[2]), "stride": c * s, "padding": d["padding"],
               "out_channels": int(w.shape[0])}
-        out = tuple(infer_out_shape(ly, [list(d["src"].shape)], 2))
+        out = self._conv_out_shape(n, ly, d["src"].shape)
         self.notes.append(f"{n} ({kind} {k}x{k}, stride {s}) of the current of {cur.layer}: folded into it (exact), "
                           f"one conv of kernel {ly['kernel']} at stride {ly['stride']}")
         self.values[n] = _Value("current", cur.layer, out, {"layer": ly, "src": d["src"], "w": w, "b": b,
