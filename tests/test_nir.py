@@ -163,6 +163,31 @@ def test_float_graph_imports_quantised_and_agrees_with_the_float_forward(tmp_pat
     assert set(report["layers"]) == {"conv1", "pool1", "fc1"}
 
 
+def test_a_graph_in_timestep_units_says_its_layers_are_silent_and_names_dt():
+    """SpikingJelly writes tau in steps and r = 1: at the default dt (1e-4 s, snnTorch's) no neuron can fire, and the
+    report's agreement of 1.0 compared silent layers without a word; at --dt 1 the layers fire and no note is given."""
+    rng = np.random.default_rng(0)
+
+    def lif(n):
+        return nir.LIF(tau=np.full(n, 2.0), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
+                       v_reset=np.zeros(n))
+
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([16])}),
+                                "fc1": nir.Linear(weight=rng.normal(0, 1, (20, 16))), "lif1": lif(20),
+                                "fc2": nir.Linear(weight=rng.normal(0, 1, (4, 20))), "li": nir.LI(
+                                    tau=np.full(4, 2.0), r=np.ones(4), v_leak=np.zeros(4)),
+                                "output": nir.Output(output_type={"output": np.array([4])})},
+                         edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "li"), ("li", "output")])
+    x = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    silent = agreement(import_nir(graph, x, timesteps=8), graph)
+    notes = [n for n in silent["approximations"] if "fires no spike in either forward" in n]
+    assert len(notes) == 1 and notes[0].startswith("layer fc1 fires no spike"), silent["approximations"]
+    assert "import it with --dt 1 (this import took dt = 0.0001 s" in notes[0]
+    firing = agreement(import_nir(graph, x, timesteps=8, dt=1.0), graph)
+    assert firing["layers"]["fc1"]["rate_float"] > 0.01
+    assert not any("no spike" in n for n in firing["approximations"])
+
+
 def test_float_reference_follows_the_euler_lif_by_hand():
     """A 1-neuron Affine -> LIF graph: v <- beta v + (dt r / tau) I, spike when v > thr, reset to 0."""
     tau, r, thr = 4 * DT, 8.0, 1.0  # beta = 0.75, gain = 2

@@ -125,6 +125,16 @@ def agreement(result: ImportResult, graph: Any) -> dict:
     out = ref["output"]
     decision = out.sum(axis=1) if result.decision == "sum" else out[:, -1]
     notes = list(result.notes)
+    silent = [lname for lname, v in layers.items() if v["rate_int"] == 0 and v["rate_float"] == 0]
+    if silent:  # agreement of 1.0 between two silent layers says nothing
+        shown = ", ".join(silent[:4]) + (f" and {len(silent) - 4} more" if len(silent) > 4 else "")
+        units = ("" if result.dt == 1 else f"; if the graph's time constants and r are in timesteps (SpikingJelly and "
+                 f"Sinabs write them so), import it with --dt 1 (this import took dt = {result.dt:g} s, snnTorch's "
+                 "convention)")
+        one = len(silent) == 1
+        notes.append(f"layer{'' if one else 's'} {shown} fire{'s' if one else ''} no spike in either forward on "
+                     f"these {x.shape[0]} inputs, so {'its' if one else 'their'} spike agreement compares silent "
+                     f"layers{units}")
     finite = np.isfinite(decision).all(axis=1)
     if not finite.all():  # overflow in float64: its argmax is the first NaN, not a decision
         notes.append(f"the float forward overflowed (non-finite outputs) on {int((~finite).sum())} of "
