@@ -16,6 +16,7 @@ WORDS = {
     "exit_parameters_note": "thresholds differ",
     "exit_table_note": "exp table",
     "idle_accelerators_note": "too few images",
+    "class_coverage_note": "fewer than half the classes",
     "unused_technology_note": "never reads",
     "dram_rounding_note": "DRAM rate",
     "batch_refill_note": "`batch_refill`",
