@@ -722,6 +722,28 @@ def test_a_batch_first_flatten_is_read_shifted_by_one():
         assert np.array_equal(shifted.arrays[key], value), key
 
 
+@pytest.mark.parametrize(("input_type", "start", "end"), [([6, 4, 4], -3, -1), ([6, 4, 4], -3, 2), ([6, 4, 4], 0, 2),
+                                                          ([0, 0, 0, 0], -3, -1), ([0, 0, 0, 0], 1, 3)])
+def test_a_whole_map_flatten_counted_from_the_end_is_a_full_flatten(input_type, start, end):
+    """start_dim -3 of a [6, 4, 4] map is its first axis, as nir's own output_type [96] says (it was refused as a
+    partial flatten, and a batch-first one quoted a start_dim of -4 the file does not hold)."""
+    plain = import_nir(_float_cnn(), _images(8), timesteps=2).workload
+    graph = _with(_float_cnn(), flat=nir.Flatten(input_type={"input": np.array(input_type)}, start_dim=start,
+                                                 end_dim=end))
+    same = import_nir(graph, _images(8), timesteps=2).workload
+    for key, value in plain.arrays.items():
+        assert np.array_equal(same.arrays[key], value), key
+
+
+def test_a_partial_batch_first_flatten_quotes_the_files_dims():
+    graph = _with(_float_cnn(), flat=nir.Flatten(input_type={"input": np.array([0, 0, 0, 0])}, start_dim=2,
+                                                 end_dim=-1))
+    with pytest.raises(WorkloadError, match=r"start_dim 2, end_dim -1 flattens part of a \[6, 4, 4\] map \(its "
+                                            r"input_type counts a batch dim\); the format flattens whole maps: "
+                                            r"start_dim 1 \(or -3\), end_dim -1"):
+        import_nir(graph, _images(4), timesteps=2)
+
+
 def test_a_global_pool_of_a_non_square_map_before_a_neuron_is_refused():
     """Kernel [8, 4] on an 8x4 map feeding an IF became a max-pool of kernel 8 that never read... a square
     window (columns skipped, no error); a max-pool window is square in the format."""

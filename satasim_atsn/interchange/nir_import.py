@@ -702,13 +702,16 @@ class _GraphImport:
         if dims is not None and dims.size and not batch_first and dims.tolist() != list(src.shape):
             raise node_error(n, kind, f"input_type {dims.tolist()} is not the shape it gets, "
                              f"{list(src.shape)}; fix the graph's shapes", listed=False)
-        if batch_first:
-            start, end = start - 1, (end - 1 if end >= 0 else end)
-        last = end + rank if end < 0 else end
-        if start != 0 or last != rank - 1:
-            raise node_error(n, kind, f"start_dim {start}, end_dim {end} flattens part of a {list(src.shape)} map (NIR "
-                             "counts dims without the batch: start_dim 1 keeps the channel axis); the format flattens "
-                             "whole maps: start_dim 0, end_dim -1", listed=False)
+        given = (start, end)  # as the file says, for the message
+        if batch_first:  # a dim counted from the front skips the batch; one counted from the end (-1) does not
+            start, end = (start - 1 if start >= 0 else start), (end - 1 if end >= 0 else end)
+        first, last = (start + rank if start < 0 else start), (end + rank if end < 0 else end)
+        if first != 0 or last != rank - 1:
+            raise node_error(n, kind, f"start_dim {given[0]}, end_dim {given[1]} flattens part of a "
+                             f"{list(src.shape)} map" + (" (its input_type counts a batch dim)" if batch_first else
+                                                         " (NIR counts dims without the batch: start_dim 1 keeps "
+                                                         "the channel axis)") + "; the format flattens whole maps: "
+                             f"start_dim {1 if batch_first else 0} (or {-rank}), end_dim -1", listed=False)
         if src.kind == "pooled" and src.data["global"]:
             lname = self.layer_name(self.preds[n][0])
             self.layers.append({"name": lname, "type": "avgpool", "inputs": [src.layer]})
