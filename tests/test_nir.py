@@ -1176,3 +1176,19 @@ def test_a_workload_or_yaml_given_as_the_graph_is_named(tmp_path, capsys, model,
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1 and needle in err and "OSError" not in err, err
     assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize(("binary", "hint"), [(True, "spike frames of a flat Input [F] are x[:, :, :, None, None]"),
+                                              (False, "add the channel axis: x[:, None] is [N, 1, H, W]")])
+def test_three_dimensional_inputs_are_told_both_forms(tmp_path, capsys, binary, hint):
+    """[N, T, F] 0/1 spike frames of an MLP were told only to add an image channel axis, which cannot work."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((4, 3, 16)) < 0.3) if binary else rng.integers(2, 256, (4, 8, 8))
+    np.savez(tmp_path / "x.npz", x=x.astype(np.uint8))
+    write_nir(tmp_path / "m.nir", _float_cnn())
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(tmp_path / "m.nir"), "--inputs", str(tmp_path / "x.npz"), "-o",
+              str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and hint in err and len(err.strip().splitlines()) == 1, err
+    assert ("spike frames" in err) == binary

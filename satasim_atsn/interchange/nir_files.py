@@ -138,9 +138,13 @@ def load_inputs(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]
             raise WorkloadError.at(where, "x", "5-D inputs must be 0/1 spike frames", "binarise the frames")
         x = x.astype(np.uint8)
     elif x.ndim == 3 and x.dtype == np.uint8:  # one-channel images stored without their channel axis (MNIST's)
-        raise WorkloadError.at(where, "x", f"has shape {list(x.shape)}, images without a channel axis",
+        frames = bool(np.isin(x, (0, 1)).all())  # or 0/1 spike frames [N, T, F] of a flat Input
+        raise WorkloadError.at(where, "x", f"has shape {list(x.shape)}, images without a channel axis"
+                               + (" (or spike frames [N, T, F] without their map axes)" if frames else ""),
                                "add the channel axis: x[:, None] is [N, 1, H, W] (what a graph whose Input is "
-                               "[1, H, W] or [H, W] reads)")
+                               "[1, H, W] or [H, W] reads)" + ("; spike frames of a flat Input [F] are "
+                                                                "x[:, :, :, None, None], [N, T, F, 1, 1]"
+                                                                if frames else ""))
     elif x.ndim not in (2, 4) or x.dtype != np.uint8:
         raise WorkloadError.at(where, "x", f"has shape {list(x.shape)} and dtype {x.dtype}",
                                "give uint8 images [N, C, H, W] (or [N, features]) or 0/1 spike frames [N, T, C, H, W]")
