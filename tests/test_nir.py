@@ -1192,3 +1192,24 @@ def test_three_dimensional_inputs_are_told_both_forms(tmp_path, capsys, binary, 
     err = capsys.readouterr().err
     assert exc.value.code == 2 and hint in err and len(err.strip().splitlines()) == 1, err
     assert ("spike frames" in err) == binary
+
+
+def test_an_unsupported_node_is_named_before_the_inputs_are_read(tmp_path, capsys):
+    """A Conv1d graph with [N, C, L] data was first told to add a channel axis to its inputs; only after reshaping
+    them did it learn that Conv1d is not supported."""
+    rng = np.random.default_rng(0)
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2, 16])}),
+                                "c": nir.Conv1d(input_shape=16, weight=rng.normal(0, 1, (3, 2, 3)), stride=1,
+                                                padding=1, dilation=1, groups=1, bias=np.zeros(3)),
+                                "li": nir.LI(tau=np.full((3, 16), 2 * DT), r=np.ones((3, 16)),
+                                             v_leak=np.zeros((3, 16))),
+                                "output": nir.Output(output_type={"output": np.array([3, 16])})},
+                         edges=[("input", "c"), ("c", "li"), ("li", "output")], type_check=False)
+    write_nir(tmp_path / "m.nir", graph)
+    np.savez(tmp_path / "x.npz", x=rng.integers(0, 256, (4, 2, 16)).astype(np.uint8))
+    with pytest.raises(SystemExit) as exc:
+        main(["workload", "import", str(tmp_path / "m.nir"), "--inputs", str(tmp_path / "x.npz"), "-o",
+              str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "node 'c' (Conv1d): unsupported node type" in err, err
+    assert "channel axis" not in err and str(tmp_path / "m.nir") in err

@@ -250,7 +250,7 @@ def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timest
                dataset: str = "unknown", source: str = "<nir>") -> ImportResult:
     """Map a NIR graph onto an integer workload embedding inputs ``x`` (uint8 images or 0/1 spike frames)."""
     meta = _checked_meta(_graph_meta(graph), source)
-    _check_nodes(graph)
+    check_nodes(graph)
     dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
     x = np.asarray(x)
     frames = x.ndim == 5
@@ -349,7 +349,7 @@ class _GraphImport:
     def __init__(self, graph, meta: dict, dt: float, input_scale: float, frames: bool) -> None:
         self.meta, self.dt, self.input_scale, self.frames = meta, dt, input_scale, frames
         self.nodes = dict(graph.nodes)
-        self.kinds = {n: type(node).__name__ for n, node in self.nodes.items()}  # supported: _check_nodes
+        self.kinds = {n: type(node).__name__ for n, node in self.nodes.items()}  # supported: check_nodes
         self.preds: dict[str, list[str]] = {n: [] for n in self.nodes}
         self.succs: dict[str, list[str]] = {n: [] for n in self.nodes}
         for a, b in graph.edges:
@@ -863,7 +863,7 @@ class _GraphImport:
     }
 
 
-def _check_nodes(graph: Any) -> None:
+def check_nodes(graph: Any) -> None:
     """Before anything else: every node is of a supported kind, and every parameter is finite (a NaN weight
     would become a platform-dependent integer)."""
     for n, node in graph.nodes.items():

@@ -13,8 +13,8 @@ from __future__ import annotations
 from satasim_atsn.interchange.nir_export import export_nir
 from satasim_atsn.interchange.nir_files import load_inputs, read_nir, require_nir, write_nir
 from satasim_atsn.interchange.nir_graph import DEFAULT_DT, SUPPORTED
-from satasim_atsn.interchange.nir_import import ImportResult, import_nir
+from satasim_atsn.interchange.nir_import import ImportResult, check_nodes, import_nir
 from satasim_atsn.interchange.nir_reference import agreement, float_forward
 
-__all__ = ["DEFAULT_DT", "SUPPORTED", "ImportResult", "agreement", "export_nir", "float_forward",
+__all__ = ["DEFAULT_DT", "SUPPORTED", "ImportResult", "agreement", "check_nodes", "export_nir", "float_forward",
            "import_nir", "load_inputs", "read_nir", "require_nir", "write_nir"]

@@ -638,7 +638,7 @@ def _refuse_near_known_dataset(dataset: str | None) -> None:
 def import_command(model: str, inputs_path: str, output: str, timesteps: int | None, input_scale: float | None,
                    dt: float | None, name: str | None, dataset: str, json_path: str | None) -> None:
     """Import a NIR graph as an int8 workload and report how its integer forward agrees with a float one."""
-    from satasim_atsn.interchange.nir_io import agreement, import_nir, load_inputs, read_nir
+    from satasim_atsn.interchange.nir_io import agreement, check_nodes, import_nir, load_inputs, read_nir
 
     for flag, value in (("--input-scale", input_scale), ("--dt", dt)):
         if value is not None and not (np.isfinite(value) and value > 0):
@@ -652,13 +652,16 @@ def import_command(model: str, inputs_path: str, output: str, timesteps: int | N
     check_outputs({"-o": output, "--json": json_path}, examples={"-o": "workload.npz"})
     check_workload_output(output)
     graph = read_nir(model)
-    x, y = load_inputs(inputs_path)
     stem = Path(model).stem if name is None else name
     try:
+        check_nodes(graph)  # an unsupported node first: reshaping the inputs would not help it
+        x, y = load_inputs(inputs_path)
         result = import_nir(graph, x, y, timesteps=timesteps, input_scale=input_scale, dt=dt, name=stem,
                             dataset=dataset, source=model)
     except WorkloadError as error:  # name the graph file once (the validator may have named it already)
         text = str(error)
+        if text.startswith(f"{inputs_path}: "):  # the inputs' own error names their file
+            raise
         raise WorkloadError(text if text.startswith(f"{model}: ") else f"{model}: {text}") from None
     report = agreement(result, graph)
     write_workload(output, result.workload)
