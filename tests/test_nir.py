@@ -572,6 +572,27 @@ def test_a_shortcut_that_inhibits_or_is_absent_is_refused(scale):
         import_nir(_scaled_shortcut_graph(scale), x, timesteps=3)
 
 
+def test_a_per_channel_shortcut_scale_is_named_with_its_fix():
+    """It was blamed on the join neuron, '(join)', with no fix."""
+    graph = _scaled_shortcut_graph(0.5)
+    graph.nodes["gain"] = nir.Scale(scale=np.array([0.5, 1.0, 1.5, 2.0]))
+    x = np.random.default_rng(2).integers(0, 256, size=(4, 1, 6, 6)).astype(np.uint8)
+    with pytest.raises(WorkloadError, match=r"node 'gain' \(Scale\): scales the spike shortcut of the join 'join' per "
+                                            r"channel; .*give the Scale one value, or make the shortcut a 1x1 Conv2d"):
+        import_nir(graph, x, timesteps=3)
+
+
+def test_an_if_beside_a_decaying_readout_is_told_it_does_not_decay():
+    """'give them one tau' for an IF, which has no tau."""
+    graph = _float_cnn()
+    graph.nodes["lif2"] = nir.IF(r=np.full(12, 1 / DT), v_threshold=np.ones(12), v_reset=np.zeros(12))
+    graph.nodes["lif1"] = nir.IF(r=np.full((6, 8, 8), 1 / DT), v_threshold=np.ones((6, 8, 8)),
+                                 v_reset=np.zeros((6, 8, 8)))
+    with pytest.raises(WorkloadError, match=r"decay differently .*an IF or I node does not decay \(1\), so pair it "
+                                            r"with IF and I nodes only, or make every neuron an LIF and LI of one tau"):
+        import_nir(graph, _images(4), timesteps=2)
+
+
 def test_a_shortcut_gain_below_one_step_is_noted():
     x = np.random.default_rng(2).integers(0, 256, size=(4, 1, 6, 6)).astype(np.uint8)
     weak = import_nir(_scaled_shortcut_graph(1e-4), x, timesteps=3)

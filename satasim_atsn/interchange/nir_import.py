@@ -442,8 +442,12 @@ class _GraphImport:
         lif_betas = sorted(set(round(b, 6) for n, b in betas.items()))
         if len(lif_betas) > 1:
             names = ", ".join(f"{n} {b:g}" for n, b in betas.items())
+            kinds = {self.kinds.get(n) for n in betas}
+            fix = ("give them one tau" if not kinds & {"IF", "I"} else
+                   "give them one decay: an IF or I node does not decay (1), so pair it with IF and I nodes only, or "
+                   "make every neuron an LIF and LI of one tau")
             raise WorkloadError(f"the neurons decay differently ({names}); the workload format has one membrane "
-                                "decay (1 - dt/tau) for every layer; give them one tau")
+                                f"decay (1 - dt/tau) for every layer; {fix}")
         beta = lif_betas[0] if lif_betas else 1.0
         shifts = meta.get("decay_shifts") if meta and abs(shifts_to_tau(meta.get("decay_shifts", [0])) - beta) < 1e-12 \
             else (tau_to_shifts(beta) if beta > 0 else None)
@@ -626,7 +630,8 @@ class _GraphImport:
         if src.kind != "spikes" or src.layer == "input":
             raise node_error(n, kind, "only a gain on a spike shortcut into a residual join is supported", listed=True)
         self.values[n] = _Value("scaled", src.layer, src.shape,
-                                {"scale": _per_channel(self.nodes[n].scale, src.shape, n, kind, "scale"), "src": src})
+                                {"scale": _per_channel(self.nodes[n].scale, src.shape, n, kind, "scale"), "src": src,
+                                 "node": n})
 
     def _pool_of_current(self, n: str, cur: _Value) -> None:
         """A pool of a Conv2d's current (snnTorch's Conv2d -> AvgPool2d -> Leaky): one convolution, exactly (the
@@ -963,7 +968,13 @@ def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> No
     else:
         gains = g * (short.data["scale"] if short.kind == "scaled" else 1.0)
         if not np.allclose(gains, gains[0], rtol=1e-9):
-            raise node_error(lname, "join", "a spike shortcut needs one gain for all channels")
+            if short.kind == "scaled" and not np.allclose(short.data["scale"], short.data["scale"].flat[0], rtol=1e-9):
+                raise node_error(short.data["node"], "Scale", "scales the spike shortcut of the join "
+                                 f"{lname!r} per channel; the format gives a spike shortcut one gain (shortcut_gain) "
+                                 "for all channels: give the Scale one value, or make the shortcut a 1x1 Conv2d")
+            raise node_error(lname, "join", "a spike shortcut needs one gain for all channels, and the join neuron's r "
+                             "(its input gain) differs between channels: give it one r, or make the shortcut a 1x1 "
+                             "Conv2d")
         gain = float(gains[0])
         if not gain > 0:
             raise node_error(lname, "join", f"the spike shortcut's gain is {gain:g} (Scale times the neuron's input "
