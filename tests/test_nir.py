@@ -572,6 +572,26 @@ def test_a_shortcut_that_inhibits_or_is_absent_is_refused(scale):
         import_nir(_scaled_shortcut_graph(scale), x, timesteps=3)
 
 
+def test_a_cuba_li_readout_without_synaptic_memory_is_an_li():
+    """Norse exports its LICell as a CubaLI: with tau_syn = dt it is the LI readout (it was refused as an unsupported
+    node), and a real synaptic time constant is refused as for a CubaLIF."""
+    x = _images(8)
+    plain = import_nir(_float_cnn(), x, timesteps=3)
+    graph = _float_cnn()
+    graph.nodes["li"] = nir.CubaLI(tau_syn=np.full(4, DT), tau_mem=np.full(4, 2 * DT), r=np.full(4, 1.0),
+                                   v_leak=np.zeros(4), w_in=np.full(4, 2.0))  # w_in x r = the LI's r of 2
+    cuba = import_nir(graph, x, timesteps=3)
+    assert sorted(cuba.workload.arrays) == sorted(plain.workload.arrays)
+    for key, value in plain.workload.arrays.items():
+        assert np.array_equal(cuba.workload.arrays[key], value), key
+    report = agreement(cuba, graph)
+    assert report["top1_agreement"] == agreement(plain, _float_cnn())["top1_agreement"]
+    graph.nodes["li"] = nir.CubaLI(tau_syn=np.full(4, 5 * DT), tau_mem=np.full(4, 2 * DT), r=np.ones(4),
+                                   v_leak=np.zeros(4))
+    with pytest.raises(WorkloadError, match=r"node 'li' \(CubaLI\): tau_syn 0\.0005 != dt 0\.0001"):
+        import_nir(graph, x, timesteps=3)
+
+
 def test_a_per_channel_shortcut_scale_is_named_with_its_fix():
     """It was blamed on the join neuron, '(join)', with no fix."""
     graph = _scaled_shortcut_graph(0.5)

@@ -10,7 +10,8 @@ from satasim_atsn.errors import WorkloadError
 DEFAULT_DT = 1e-4
 INT8_MAX = 127
 META_KEY = "satasim"
-SUPPORTED = ("Input, Output, Conv2d, Linear, Affine, LIF, IF, CubaLIF (tau_syn = dt), LI/I before the Output, "
+SUPPORTED = ("Input, Output, Conv2d, Linear, Affine, LIF, IF, CubaLIF (tau_syn = dt), LI/I (or CubaLI, tau_syn = dt) "
+             "before the Output, "
              "SumPool2d/AvgPool2d (spike max-pool: pool -> IF; of spikes before a Conv2d or Flatten -> Affine/Linear, "
              "folded into its weights; or of a Conv2d's current, folded into it), Flatten, Scale (a shortcut gain)")
 

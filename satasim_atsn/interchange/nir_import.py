@@ -168,7 +168,7 @@ def _neuron_params(node, kind: str, name: str, shape: tuple, dt: float) -> dict:
         beta = 1.0 - dt / tau
         gain = dt * _per_channel(node.r, shape, name, kind, "r") / tau
         leak = dt * _per_channel(node.v_leak, shape, name, kind, "v_leak") / tau
-    elif kind == "CubaLIF":
+    elif kind in ("CubaLIF", "CubaLI"):  # a CubaLI (Norse's LICell) with tau_syn = dt is an LI
         tau_syn = _positive(_per_channel(node.tau_syn, shape, name, kind, "tau_syn"), name, kind, "tau_syn")
         if not np.allclose(tau_syn, dt, rtol=1e-6):
             raise node_error(name, kind, f"tau_syn {tau_syn[0]:g} != dt {dt:g}: the workload's neurons have no "
@@ -185,7 +185,7 @@ def _neuron_params(node, kind: str, name: str, shape: tuple, dt: float) -> dict:
     else:
         raise node_error(name, kind, "is not a neuron")
     if np.any(beta < 0) or np.any(beta > 1) or not np.allclose(beta, beta[0], rtol=0, atol=1e-12):
-        field_name = "tau_mem" if kind == "CubaLIF" else "tau"
+        field_name = "tau_mem" if kind in ("CubaLIF", "CubaLI") else "tau"
         # below, not up to: a --dt equal to tau gives decay 0, which decay_shifts refuses in turn
         fix = (f"give a --dt (seconds) below the smallest {field_name}, {dt / (1.0 - beta.min()):g}"
                if np.any(beta < 0) else f"give every channel one {field_name}" if not np.any(beta > 1)
@@ -339,7 +339,7 @@ def _embed_inputs(arrays: dict, workload_meta: dict, x: np.ndarray, y: np.ndarra
         arrays["y"] = labels
 
 
-_NODE_KINDS = ("Input", "Output", "Conv2d", "Linear", "Affine", "LIF", "IF", "CubaLIF", "LI", "I",
+_NODE_KINDS = ("Input", "Output", "Conv2d", "Linear", "Affine", "LIF", "IF", "CubaLIF", "LI", "CubaLI", "I",
                "SumPool2d", "AvgPool2d", "Flatten", "Scale")
 
 
@@ -803,16 +803,17 @@ class _GraphImport:
         self.spike_nodes[lname] = n
 
     def _readout(self, n: str) -> None:
-        """LI/I: the leaky integrator of the readout (Affine/Linear -> LI/I -> Output)."""
+        """LI/I (or a CubaLI with tau_syn = dt): the leaky integrator of the readout (Affine/Linear -> LI/I ->
+        Output)."""
         src, kind = self.need_single(n), self.kinds[n]
         if src.kind != "current" or src.data["layer"]["type"] != "linear" or [
                 self.kinds[s] for s in self.succs[n]] != ["Output"]:
             raise node_error(n, kind, "a leaky integrator is supported only as the readout: Affine/Linear -> LI/I -> "
                              "Output", listed=True)
         par = _neuron_params(self.nodes[n], kind, n, src.shape, self.dt)
-        if kind == "LI":
+        if kind in ("LI", "CubaLI"):
             self.betas[n] = par["beta"]
-        self.state["output_mode"] = "membrane" if kind == "LI" else "accumulate"
+        self.state["output_mode"] = "membrane" if kind in ("LI", "CubaLI") else "accumulate"
         self.values[n] = _Value("readout", src.layer, src.shape, {"cur": src, "par": par})
 
     def _output(self, n: str) -> None:
@@ -864,7 +865,8 @@ class _GraphImport:
     _HANDLERS = {
         "Conv2d": _weighted, "Linear": _weighted, "Affine": _weighted, "Scale": _scale,
         "SumPool2d": _pool, "AvgPool2d": _pool, "Flatten": _flatten,
-        "LIF": _neuron, "IF": _neuron, "CubaLIF": _neuron, "LI": _readout, "I": _readout, "Output": _output,
+        "LIF": _neuron, "IF": _neuron, "CubaLIF": _neuron, "LI": _readout, "CubaLI": _readout, "I": _readout,
+        "Output": _output,
     }
 
 

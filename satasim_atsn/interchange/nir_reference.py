@@ -76,9 +76,9 @@ def float_forward(graph: Any, x: np.ndarray, timesteps: int, dt: float, input_sc
                         val[n] = _pool_nchw(inp, kk, s) / (kk * kk if k == "AvgPool2d" else 1)
                 elif k == "Flatten":
                     val[n] = inp.reshape(inp.shape[0], -1)
-                elif k in ("LIF", "IF", "CubaLIF", "LI", "I"):
+                elif k in ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I"):
                     v = state.get(n, np.zeros_like(inp))
-                    if k == "CubaLIF":
+                    if k in ("CubaLIF", "CubaLI"):
                         i_syn = syn.get(n, np.zeros_like(inp))
                         i_syn = i_syn + dt / _p(node.tau_syn, inp) * (-i_syn + _p(node.w_in, inp) * inp)
                         syn[n] = i_syn
