@@ -1254,3 +1254,21 @@ def test_an_unsupported_node_is_named_before_the_inputs_are_read(tmp_path, capsy
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "node 'c' (Conv1d): unsupported node type" in err, err
     assert "channel axis" not in err and str(tmp_path / "m.nir") in err
+
+
+def test_an_input_with_an_exporters_batch_dim_is_told_the_shape_that_imports():
+    """snnTorch's export with sample data [1, 784] writes an Input [1, F]; flat [N, F] inputs were told the Input
+    is [1, 1, F] with no word of the [H, W] reading or of the x that imports."""
+    rng = np.random.default_rng(0)
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([1, 16])}),
+                                "flat": nir.Flatten(input_type={"input": np.array([1, 16])}, start_dim=0, end_dim=-1),
+                                "fc": nir.Linear(weight=rng.normal(0, 1, (4, 16))),
+                                "li": nir.LI(tau=np.full(4, 2 * DT), r=np.ones(4), v_leak=np.zeros(4)),
+                                "output": nir.Output(output_type={"output": np.array([4])})},
+                         edges=[("input", "flat"), ("flat", "fc"), ("fc", "li"), ("li", "output")], type_check=False)
+    flat = rng.integers(0, 256, (4, 16)).astype(np.uint8)
+    with pytest.raises(WorkloadError, match=r"is \[1, 1, 16\] \(its input_type \[1, 16\], read as an \[H, W\] image, "
+                                            r"one channel\); give inputs of the graph's shape: x\[:, None, None\] is "
+                                            r"\[N, 1, 1, 16\]"):
+        import_nir(graph, flat, timesteps=2)
+    assert list(import_nir(graph, flat[:, None, None], timesteps=2).workload.input_shape) == [1, 1, 16]

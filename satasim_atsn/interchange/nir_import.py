@@ -393,8 +393,16 @@ class _GraphImport:
                                    "declare the Input as [C, H, W] (e.g. [1, H, W]) or flatten it to [features]")
         if data_shape != in_shape:
             frames_hint = " (flat spike frames: [N, T, F, 1, 1])" if self.frames and len(in_shape) == 1 else ""
+            shown_as = ""
+            if self.single_channel:  # say how the declared [H, W] became the shape quoted
+                declared = list(in_shape[1:])
+                shown_as = f" (its input_type {declared}, read as an [H, W] image, one channel)"
+                if declared[0] == 1 and data_shape == (declared[1],):  # an exporter's batch dim: [1, F]
+                    frames_hint = (f": x[:, None, None] is [N, 1, 1, {declared[1]}] (an input_type [1, F] is often an "
+                                   "exporter's batch dim, and reads as a 1 x F image, the same neurons)")
             raise WorkloadError.at(None, "--inputs", f"x has per-image shape {list(data_shape)}, the graph's Input "
-                                   f"{in_node!r} is {list(in_shape)}", f"give inputs of the graph's shape{frames_hint}")
+                                   f"{in_node!r} is {list(in_shape)}{shown_as}",
+                                   f"give inputs of the graph's shape{frames_hint}")
         order_hint = {n: i for i, n in enumerate(self.meta.get("layer_order", []))}
         order = topological_order(self.nodes, self.preds, order_hint)
         self.values[in_node] = _Value("spikes", "input", in_shape)
