@@ -884,7 +884,8 @@ def check_nodes(graph: Any) -> None:
     for n, node in graph.nodes.items():
         kind = type(node).__name__
         if kind == "NIRGraph":
-            raise node_error(n, kind, "nested graphs (recurrent subgraphs) are not supported", listed=True)
+            raise node_error(n, kind, "nested graphs are not supported: write a feed-forward subgraph's nodes into the "
+                             "top graph (recurrence has no mapping)", listed=True)
         if kind not in _NODE_KINDS:
             raise node_error(n, kind, "unsupported node type", listed=True)
         for attr, value in sorted(vars(node).items()):
