@@ -102,3 +102,29 @@ def test_a_skip_reason_names_the_workload_as_the_study_does(tmp_path):
     assert rows[0] == rows[1]
     skipped = [r for r in csv.DictReader((tmp_path / "here" / "out" / "points.csv").open()) if r["status"] != "ok"]
     assert len(skipped) == 1 and "membranes of wl/w.npz" in skipped[0]["error"], skipped
+
+
+def test_a_skip_reason_from_the_designs_own_table_names_it_as_the_design_does(tmp_path):
+    """A table entry read while the design is built (a DRAM part's background power) left the table's absolute path
+    in the reason, so the CSV changed with the study's folder."""
+    from satasim_atsn.cli import main
+
+    table = yaml.safe_load((TECH_DIR / "28nm.yaml").read_text())
+    del table["entries"]["dram_ddr4_background_power_mW"]
+    rows = []
+    for folder in ("here", "there"):
+        base = tmp_path / folder
+        base.mkdir()
+        (base / "mytech.yaml").write_text(yaml.safe_dump(table, sort_keys=False))
+        (base / "b.yaml").write_text((ROOT / "archs" / "atsn16x16.yaml").read_text().replace(
+            "technology: 28nm", "technology: mytech.yaml", 1))
+        (base / "s.yaml").write_text(f"name: t\nmode: engine\nworkload: {AT_WORKLOAD}\nimages: 1\nvary:\n"
+                                     "  arch: [atsn16x16, b.yaml]\n"
+                                     "  dram.energy_table_entry: [dram_lpddr4, dram_ddr4]\nmetrics: [fps]\n")
+        with pytest.raises(SystemExit):
+            main(["sweep", str(base / "s.yaml"), "-o", str(base / "out"), "-j", "1", "-q"])
+        rows.append((base / "out" / "points.csv").read_bytes())
+    assert rows[0] == rows[1]
+    skipped = [r for r in csv.DictReader((tmp_path / "here" / "out" / "points.csv").open()) if r["status"] != "ok"]
+    assert len(skipped) == 1
+    assert skipped[0]["error"].startswith("mytech.yaml: entries.dram_ddr4_background_power_mW: a DRAM part")

@@ -225,12 +225,30 @@ def point_refusal(arch_path: str, overrides: list[str], workload_path: str, show
         shown_as = {arch_path: shown_arch, workload_path: shown_workload or Path(workload_path).name}
         if arch is not None:
             shown_as[str(arch.tech.path)] = arch.tech.ref or arch.tech.path.name
+        else:  # refused while the design was read (a table entry it reads at build): its table as the file names it
+            shown_as.update(_technology_as_named(Path(arch_path), overrides))
         shown_as[str(PACKAGE_PARENT) + os.sep] = ""  # a shipped file: satasim_atsn/data/...
         text = str(error)
         for path in sorted(shown_as, key=len, reverse=True):  # a longer path first: it may hold a shorter one
             text = text.replace(path, shown_as[path])
         return in_study_terms(text, varied)
     return None
+
+
+def _technology_as_named(arch_path: Path, overrides: Iterable[str]) -> dict[str, str]:
+    """{resolved path of the design's technology table: the name its file (or a ``technology=`` override) gives}, or
+    {} when it cannot be resolved (the refusal then says why)."""
+    from satasim_atsn.hw.tech import resolve_tech_path
+
+    name = _arch_technology(arch_path)
+    for entry in overrides:
+        field_name, _, value = entry.partition("=")
+        if field_name.strip() == "technology":
+            name = value.strip()
+    try:
+        return {str(resolve_tech_path(str(name), arch_path.parent)): str(name)} if name else {}
+    except (SatasimError, OSError):
+        return {}
 
 
 _SET_ITEM = r"--set (?:[\w.]+=[^\s;,()]+|\w+(?:\.\w+)+)"  # a field=value, or a field path
