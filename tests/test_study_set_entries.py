@@ -89,3 +89,11 @@ def test_accuracy_of_a_workload_without_labels_is_refused(tmp_path, mode):
                                                                                  "metrics: [accuracy]"))
     with pytest.raises(StudyError, match=r"s\.yaml: metrics: accuracy: nolabels\.npz has no labels \(no y array\)"):
         load_study(study)
+
+
+@pytest.mark.parametrize("archs", ["[atsn16x16]", "[atsn16x16, conventional16x16]"])
+def test_with_vary_arch_a_set_entry_a_varied_field_repairs_is_accepted(tmp_path, archs):
+    """The same repair as with one base architecture: it was refused as soon as the designs were a vary.arch list."""
+    study = _study(tmp_path, f"set: [exit_unit.exp_lut_entries=2000]\nvary:\n  arch: {archs}\n"
+                             "  exit_unit.data_memory_bytes: [8192, 16384]\n")
+    assert len(load_study(study).points()) == 2 * archs.count(",") + 2

@@ -1002,10 +1002,7 @@ def _check_values(where: str, study: Study) -> None:
     skipped points)."""
     from satasim_atsn.hw.arch import _schema_at, apply_overrides, check_value
 
-    bases, set_refusal = _set_bases(where, study) if study.mode == "engine" else ([], None)
-    # a set entry the base refuses, which some point's values repair (an exit table that a larger data memory on
-    # another axis holds): the points that stay refused are skipped rows, not a refused study
-    repaired = set_refusal is not None and _some_point_builds(study, bases)
+    bases, set_refusal, repairable = _set_bases(where, study) if study.mode == "engine" else ([], None, {})
     for axis in study.axes:
         if axis.fields == ("arch",):
             continue
@@ -1019,16 +1016,17 @@ def _check_values(where: str, study: Study) -> None:
                         check_value("", fname, value, _schema_at(fname.split(".")))
             except SatasimError as error:
                 refused = error
+            errors: dict[Path, str] = {}
             for arch_path, base in bases:
                 try:
                     _build_with_technology(apply_overrides(base, overrides), arch_path)
                     refused = None
                     break
                 except SatasimError as error:
-                    refused = error
+                    refused, errors[arch_path] = error, str(error)
+            if refused is not None and errors and all(repairable.get(path) == text for path, text in errors.items()):
+                continue  # each design's set-entry refusal, not this value's, and other points repair it
             if refused is not None and set_refusal is not None and str(refused) == set_refusal[0]:
-                if repaired:
-                    continue  # the set entry's refusal, not this value's: other points repair it
                 raise set_refusal[1]  # refused whatever this value is: the `set` entry is what is wrong
             if refused is not None:
                 raise _fail(where, key, f"value {shown(values if len(values) > 1 else values[0])} is refused "
@@ -1127,19 +1125,23 @@ def _tech_entry_moves(where: str, fname: str, first: Any, other: Any, bases: lis
         return None
 
 
-def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple[str, StudyError] | None]:
-    """The raw architecture(s) with the study's ``set`` entries applied, and why one base refuses them.
+def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple[str, StudyError] | None,
+                                                dict[Path, str]]:
+    """The raw architecture(s) with the study's ``set`` entries applied, why one base refuses them, and the bases
+    whose refusal some point's values repair (path -> the refusal's text).
 
-    With ``vary.arch`` a design that refuses itself raises; one that refuses a ``set`` entry is left out of the
-    bases (its points become skipped rows, docs/studies.md: fields may be set if any of the files has them), and
-    only an entry that every design refuses raises, naming it. With one base architecture the refusal (its text,
-    and the error naming the entry) is returned, not raised: a varied value may repair it, and a point refused for
-    that very reason is blamed on ``set``."""
+    A base that refuses the entries but that some point repairs (an exit table a larger data memory on an axis
+    holds) stays a base: its points that stay refused are skipped rows. With ``vary.arch`` a design that refuses
+    itself raises; one that refuses a ``set`` entry no point repairs is left out of the bases (its points become
+    skipped rows, docs/studies.md: fields may be set if any of the files has them), and only an entry that every
+    design refuses raises, naming it. With one base architecture the refusal (its text, and the error naming the
+    entry) is returned, not raised: a point refused for that very reason is blamed on ``set``."""
     from satasim_atsn.hw.arch import _read_yaml, apply_overrides
 
     bases: list[tuple[Path, dict]] = []
     refusal = None
     set_refusals: list[StudyError] = []
+    repairable: dict[Path, str] = {}
     for arch_path in (list(study.arch_files.values()) or [study.arch]):
         try:
             raw = _read_yaml(arch_path)
@@ -1155,17 +1157,19 @@ def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple
                 refusal = (str(error), StudyError(f"{where}: arch: {error}"))
             else:
                 refusal = (str(error), _set_refused(where, study.fixed, arch_path, raw, error))
-                if study.arch_files:
-                    if str(refusal[1]).startswith(f"{where}: arch: "):  # the design refuses itself, set or not
-                        raise StudyError(f"{where}: vary.arch: {error}") from None
-                    set_refusals.append(refusal[1])
-                    continue
+                if study.arch_files and str(refusal[1]).startswith(f"{where}: arch: "):  # refuses itself, set or not
+                    raise StudyError(f"{where}: vary.arch: {error}") from None
+            if _some_point_builds(study, [(arch_path, base)]):
+                repairable[arch_path] = str(error)
+            elif study.arch_files:
+                set_refusals.append(refusal[1])
+                continue
         bases.append((arch_path, base))
     if study.arch_files:
-        if not bases:  # no design takes the entries: no point could run
+        if not bases:  # no design takes the entries, and no point repairs them: no point could run
             raise set_refusals[0] from None
         refusal = None  # the designs that refuse an entry skip their points, each with its reason
-    return bases, refusal
+    return bases, refusal, repairable
 
 
 def _build_with_technology(raw: dict, arch_path: Path) -> Any:
