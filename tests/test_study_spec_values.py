@@ -724,3 +724,8 @@ def test_two_architecture_files_of_the_same_design_are_refused(tmp_path, workloa
         (tmp_path / folder / "x.yaml").write_text(ARCH.read_text().replace("technology: 28nm", "technology: t.yaml", 1))
     study = load_study(engine_study(tmp_path, workload_path, "vary:\n  arch: [a/x.yaml, b/x.yaml]\n"))
     assert len(study.points()) == 2
+    for folder in ("c", "d"):  # two copies naming a table that is not there: that is what is said
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.yaml").write_text((tmp_path / "a" / "x.yaml").read_text())
+    with pytest.raises(StudyError, match=r"technology table not found"):
+        load_study(engine_study(tmp_path, workload_path, "vary:\n  arch: [c/x.yaml, d/x.yaml]\n"))

@@ -711,6 +711,9 @@ def _same_design(one: Path, other: Path) -> bool:
             return False
     except OSError:
         return False  # the architecture checks say why it cannot be read
+    tables = [_technology_as_named(path, []) for path in (one, other)]
+    if not all(table and all(os.path.isfile(found) for found in table) for table in tables):
+        return False  # a table that cannot be found: the architecture checks say so, not "the same design"
     return _user_table_digest(one, [], {}) == _user_table_digest(other, [], {})
 
 
