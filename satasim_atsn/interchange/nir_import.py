@@ -984,8 +984,8 @@ def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> No
                                  f"{lname!r} per channel; the format gives a spike shortcut one gain (shortcut_gain) "
                                  "for all channels: give the Scale one value, or make the shortcut a 1x1 Conv2d")
             raise node_error(lname, "join", "a spike shortcut needs one gain for all channels, and the join neuron's "
-                             "input gain (dt r / tau; a CubaLIF's w_in too) differs between channels: give its channels "
-                             "one, or make the shortcut a 1x1 Conv2d")
+                             "input gain (dt r / tau; a CubaLIF's w_in too) differs between channels: give its "
+                             "channels one, or make the shortcut a 1x1 Conv2d")
         gain = float(gains[0])
         if not gain > 0:
             raise node_error(lname, "join", f"the spike shortcut's gain is {gain:g} (Scale times the neuron's input "
