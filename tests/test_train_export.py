@@ -68,6 +68,20 @@ def _random_net(model, shape, mode, width, classes=3):
     return net, x, mean, std, norm
 
 
+def _float_forward_recording_spikes(monkeypatch, net, x, norm) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The float network's logits on ``x`` and the spikes of each of its LIF layers, in the order they ran."""
+    recorded = []
+    real_lif = L.lif_forward
+
+    def recording_lif(*args, **kw):
+        spikes, cache = real_lif(*args, **kw)
+        recorded.append(spikes)
+        return spikes, cache
+
+    monkeypatch.setattr(L, "lif_forward", recording_lif)
+    return float_logits(net, x, norm), recorded
+
+
 @pytest.mark.parametrize("model,mode", [("resnet19", "accumulate"), ("vgg_small", "membrane")])
 def test_export_matches_float_layers(model, mode, monkeypatch):
     """Integer spikes equal float spikes almost everywhere (residual joins, shortcuts and avgpool included)."""
@@ -78,16 +92,7 @@ def test_export_matches_float_layers(model, mode, monkeypatch):
     if model == "resnet19":
         adds = [ly for ly in wl.meta["layers"] if ly["type"] == "add"]
         assert any("shortcut_gain" in ly for ly in adds) and any("shortcut_gain" not in ly for ly in adds)
-    recorded = []
-    real_lif = L.lif_forward
-
-    def recording_lif(*args, **kw):
-        spikes, cache = real_lif(*args, **kw)
-        recorded.append(spikes)
-        return spikes, cache
-
-    monkeypatch.setattr(L, "lif_forward", recording_lif)
-    fl = float_logits(net, x, norm)
+    fl, recorded = _float_forward_recording_spikes(monkeypatch, net, x, norm)
     res = run_forward(wl, record_spikes=True)
     lif_layers = [ly["name"] for ly in wl.layers if ly["type"] == "add" or ly.get("spiking") is True]
     # a random deep net amplifies rounding, so compare the first LIF layers (one residual block at least)
@@ -125,16 +130,7 @@ def test_joins_of_linear_layers_export_as_their_float_layers(tmp_path, monkeypat
     layers = {ly["name"]: ly for ly in wl.layers}
     assert "shortcut_gain" not in layers["j1"] and layers["j2"]["shortcut_gain"] >= 1
     assert not any(f"{kind}/{name}" in wl.arrays for kind in ("b", "vth") for name in ("fc2", "fc3", "fc4"))
-    recorded = []
-    real_lif = L.lif_forward
-
-    def recording_lif(*args, **kw):
-        spikes, cache = real_lif(*args, **kw)
-        recorded.append(spikes)
-        return spikes, cache
-
-    monkeypatch.setattr(L, "lif_forward", recording_lif)
-    fl = float_logits(net, x, norm)
+    fl, recorded = _float_forward_recording_spikes(monkeypatch, net, x, norm)
     res = run_forward(wl, record_spikes=True)
     lif_layers = [ly["name"] for ly in wl.layers if ly["type"] == "add" or ly.get("spiking") is True]
     assert lif_layers == ["conv1", "fc1", "j1", "j2"]
