@@ -125,12 +125,12 @@ def class_coverage_note(workload: Workload, start: int, images: int) -> str | No
     labels = workload.labels()
     if labels is None or images < 2:
         return None
-    chosen = labels[start:start + images]
-    held, possible = len(set(chosen.tolist())), min(images, len(set(labels.tolist())))
-    if 2 * held >= possible:
+    classes = len(set(labels.tolist()))
+    held = len(set(labels[start:start + images].tolist()))
+    if 2 * held >= min(images, classes):
         return None
     last = start + images - 1
-    return (f"note: images {start}..{last} hold {held} of the {len(set(labels.tolist()))} classes of the workload's "
+    return (f"note: images {start}..{last} hold {held} of the {classes} classes of the workload's "
             f"{len(labels)} images, so accuracy, exit steps and energy per image are those of "
             f"{'this class' if held == 1 else 'these classes'}, not of its whole sample (run all {len(labels)} "
             "images: a workload may store its images class by class)")
