@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from study_helpers import engine_study
 
 from satasim_atsn.cli import main
@@ -729,3 +730,42 @@ def test_two_architecture_files_of_the_same_design_are_refused(tmp_path, workloa
         (tmp_path / folder / "x.yaml").write_text((tmp_path / "a" / "x.yaml").read_text())
     with pytest.raises(StudyError, match=r"technology table not found"):
         load_study(engine_study(tmp_path, workload_path, "vary:\n  arch: [c/x.yaml, d/x.yaml]\n"))
+
+
+# ------------------------------------------------------------------------------------------
+# a DRAM part and its other name, and a zipped name over repeated hardware: one point twice
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("vary", ["dram.energy_table_entry: [dram_ddr4, dram_commodity]",
+                                  "dram.energy_table_entry: [dram_commodity, dram_lpddr4, dram_ddr4]",
+                                  "zip:\n    dram.energy_table_entry: [dram_ddr4, dram_commodity]\n"
+                                  "    pe.adders: [2, 2]"])
+def test_a_dram_part_and_its_alias_are_refused(tmp_path, workload_path, vary):
+    path = engine_study(tmp_path, workload_path, f"vary:\n  {vary}\n")
+    with pytest.raises(StudyError, match=r"s\.yaml: vary\.(zip|dram\.energy_table_entry): 'dram_commodity' is "
+                       r"another name of 'dram_ddr4'.*; list dram_ddr4 once"):
+        load_study(path)
+
+
+def test_the_alias_beside_other_hardware_or_its_own_entry_is_kept(tmp_path, workload_path):
+    """Zipped with another value of a hardware field, or given its own entry, dram_commodity is another point."""
+    zipped = engine_study(tmp_path, workload_path, "vary:\n  zip:\n    dram.energy_table_entry: [dram_ddr4, "
+                          "dram_commodity]\n    pe.adders: [1, 2]\n", "zip.yaml")
+    assert len(load_study(zipped).points()) == 2
+    table = yaml.safe_load((ROOT / "satasim_atsn" / "data" / "tech" / "28nm.yaml").read_text(encoding="utf-8"))
+    table["entries"]["dram_commodity_energy_pJ_per_bit"] = {"value": 20.0, "node_nm": 28, "scaling": "none",
+                                                            "source": "a test's own part"}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(table), encoding="utf-8")
+    own = engine_study(tmp_path, workload_path, f"set: [technology={tmp_path / 'mine.yaml'}]\n"
+                       "vary:\n  dram.energy_table_entry: [dram_ddr4, dram_commodity]\n", "own.yaml")
+    assert len(load_study(own).points()) == 2
+
+
+def test_a_zipped_name_over_the_same_hardware_is_refused(tmp_path, workload_path):
+    path = engine_study(tmp_path, workload_path, "vary:\n  zip:\n    name: [small, big]\n    pe.adders: [2, 2.0]\n")
+    with pytest.raises(StudyError, match=r"vary\.zip\[0\]: names 'small' and 'big' label the same hardware"):
+        load_study(path)
+    again = engine_study(tmp_path, workload_path, "vary:\n  zip:\n    name: [a, a]\n    pe.adders: [1, 2]\n", "n.yaml")
+    with pytest.raises(StudyError, match=r"vary\.zip\[0\]: name 'a' labels two different points; give each"):
+        load_study(again)
+    fine = engine_study(tmp_path, workload_path, "vary:\n  zip:\n    name: [a, b]\n    pe.adders: [1, 2]\n", "f.yaml")
+    assert len(load_study(fine).points()) == 2

@@ -48,6 +48,7 @@ from satasim_atsn.fileio import (
     yaml_syntax_fix,
 )
 from satasim_atsn.hw import MODEL_VERSION
+from satasim_atsn.hw.arch import DRAM_PART_ALIASES
 from satasim_atsn.hw.energy import ENERGY_GROUPS
 from satasim_atsn.hw.tech import TECH_DIR, to_float
 from satasim_atsn.workload.network_file import YAML_FILE_KINDS, yaml_file_kind
@@ -623,6 +624,7 @@ def load_study(path: str | Path) -> Study:
     _check_workload(where, study)
     _check_values(where, study)
     _refuse_same_tables(where, study)
+    _refuse_dram_aliases(where, study)
     return study
 
 
@@ -837,16 +839,29 @@ def _value_identity(fname: str, value: Any) -> tuple[str, Any]:
 def _refuse_duplicates(where: str, key: str, axis: Axis, ranged: bool) -> None:
     """Each value of an axis once (a zipped group: each combination once): a repeated value would be the
     same point twice, under one key."""
+    labelled = "name" in axis.fields and len(axis.fields) > 1  # a zipped name labels its points' hardware
+    hardware = [i for i, f in enumerate(axis.fields) if not (labelled and f == "name")]
     first: dict[tuple, tuple] = {}
     for values in axis.values:
-        identity = tuple(_value_identity(f, v) for f, v in zip(axis.fields, values, strict=True))
+        identity = tuple(_value_identity(axis.fields[i], values[i]) for i in hardware)
         if identity not in first:
             first[identity] = values
             continue
+        if labelled and first[identity] != values:
+            label = axis.fields.index("name")
+            raise _fail(where, key, f"names {shown(first[identity][label])} and {shown(values[label])} label the "
+                        "same hardware (a name changes none): the one design would run twice",
+                        "give each name its own hardware values, or drop one")
         one, other = (shown(v if len(v) > 1 else v[0]) for v in (first[identity], values))
         problem = f"value {other} is given twice" if one == other else f"values {one} and {other} are the same"
         fix = "use a coarser step (range values keep 12 significant digits)" if ranged else "list each value once"
         raise _fail(where, key, problem, fix)
+    if labelled:  # two hardware points under one label: points.csv and the plots could not tell them apart
+        label = axis.fields.index("name")
+        names = [values[label] for values in axis.values]
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:
+            raise _fail(where, key, f"name {shown(twice)} labels two different points", "give each point its own name")
 
 
 def _table_identity(value: Any, arch_paths: list[Path]) -> tuple | None:
@@ -886,6 +901,49 @@ def _refuse_same_tables(where: str, study: Study) -> None:
                             "technology table (the same file, or files of the same contents): every point would "
                             "repeat the same numbers", "list each table once")
             seen[table, rest] = values[column]
+
+
+def _refuse_dram_aliases(where: str, study: Study) -> None:
+    """A DRAM part and another name of it (hw/arch.py DRAM_PART_ALIASES: dram_commodity is dram_ddr4 wherever the
+    table has no entry of its own) on one axis would run one point twice under two names."""
+    from satasim_atsn.hw.tech import load_tech
+
+    field_name = "dram.energy_table_entry"
+    arch_paths = list(study.arch_files.values()) or ([study.arch] if study.arch is not None else [])
+    set_tech = next((e.partition("=")[2] for e in study.fixed if e.partition("=")[0] == "technology"), None)
+    for axis in study.axes:
+        if field_name not in axis.fields or not arch_paths:
+            continue
+        if "technology" not in axis.fields and any("technology" in other.fields for other in study.axes):
+            continue  # the table of a point depends on another axis: each point is checked when built
+        column = axis.fields.index(field_name)
+        seen: dict[tuple, Any] = {}
+        for values in axis.values:
+            part = values[column]
+            if not isinstance(part, str) or part not in DRAM_PART_ALIASES:
+                continue
+            tables = [set_tech if set_tech is not None else _arch_technology(p) for p in arch_paths]
+            if "technology" in axis.fields:
+                tables = [values[axis.fields.index("technology")]] * len(arch_paths)
+            try:
+                aliased = all(not load_tech(str(t), base_dir=p.parent).has(f"{part}_energy_pJ_per_bit")
+                              for t, p in zip(tables, arch_paths, strict=True) if t is not None)
+            except SatasimError:
+                continue  # an unreadable table: the value check says why
+            if not aliased:
+                continue
+            target = DRAM_PART_ALIASES[part]
+            rest = tuple(_value_identity(f, v) for i, (f, v) in enumerate(zip(axis.fields, values, strict=True))
+                         if i != column)
+            seen[target, rest] = part
+        for values in axis.values:
+            rest = tuple(_value_identity(f, v) for i, (f, v) in enumerate(zip(axis.fields, values, strict=True))
+                         if i != column)
+            if (values[column], rest) in seen:
+                key = "vary." + ("zip" if len(axis.fields) > 1 else field_name)
+                raise _fail(where, key, f"{shown(seen[values[column], rest])} is another name of "
+                            f"{shown(values[column])} (the table has no entry of its own for it): every point would "
+                            "run twice", f"list {values[column]} once")
 
 
 def _study_metrics(where: str, metrics: Any, mode: str) -> list:
