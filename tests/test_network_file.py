@@ -461,6 +461,8 @@ def test_integral_floats_are_integers(tmp_path):
     ("", "--network: is an empty path"),
     # a shipped name in capitals: the list, without the near miss
     ("VGG16", "--network: unknown network 'VGG16'; did you mean 'vgg16'?"),
+    # Latin-1 bytes: "cannot be read (UnicodeDecodeError); check the path", where the path was fine
+    ("LATIN1", "cannot be read as text (invalid continuation byte at byte 3); save it as a UTF-8 YAML file"),
 ])
 def test_a_network_option_that_names_no_network_file_says_what_it_names(tmp_path, capsys, value, needle):
     from satasim_atsn.cli import main
@@ -469,6 +471,9 @@ def test_a_network_option_that_names_no_network_file_says_what_it_names(tmp_path
         value = str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
     elif value == "DIR":
         value = str(tmp_path)
+    elif value == "LATIN1":
+        value = str(tmp_path / "latin1.yaml")
+        Path(value).write_bytes("# r\u00e9seau\ninput_shape: [1, 4, 4]\n".encode("latin-1"))
     with pytest.raises(SystemExit) as exc:
         main(["workload", "build", "--network", value, "--rate", "0.1", "--timesteps", "2",
               "-o", str(tmp_path / "o.npz")])

@@ -458,7 +458,11 @@ def load_network(path: str | Path) -> NetworkSpec:
                                    "import it as a workload (satasim workload import MODEL.nir --inputs X.npz -o "
                                    f"W.npz), or give a network YAML file or one of {', '.join(shipped_networks())}") \
                 from None
-        raise WorkloadError.at(where, None, f"cannot be read ({type(error).__name__})", "check the path") from None
+        if isinstance(error, UnicodeDecodeError):  # the path is fine: the bytes are not UTF-8 text
+            raise WorkloadError.at(where, None, f"cannot be read as text ({error.reason} at byte {error.start})",
+                                   "save it as a UTF-8 YAML file") from None
+        raise WorkloadError.at(where, None, f"cannot be read ({error.strerror or type(error).__name__})",
+                               "check the path and its permissions") from None
     try:
         data = load_yaml(text, where, WorkloadError)
     except yaml.YAMLError as error:
