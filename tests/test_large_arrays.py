@@ -79,3 +79,24 @@ def test_an_array_too_large_for_the_coverage_matrix_is_refused_naming_it():
     most = int(message.split("use at most ")[1].split(" PEs")[0].replace(",", ""))
     side = int(np.sqrt(most))
     build_mapping(load_arch("atsn16x16", [f"array.rows={side}", f"array.cols={side // 4}"]), workload)
+
+
+def test_an_input_too_large_for_any_array_says_so_not_zero_pes(tmp_path):
+    """A 10^10-position input needs more than the limit on any array: the fix was 'use at most 0 PEs (0x0)'."""
+    from satasim_atsn.cli import main
+
+    network = tmp_path / "huge.yaml"
+    network.write_text("input_shape: [3, 100000, 100000]\nnum_classes: 10\nlayers:\n"
+                       "  - {name: conv1, type: conv, out_channels: 4, kernel: 3, stride: 1000}\n"
+                       "  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n", encoding="utf-8")
+    workload = tmp_path / "huge.npz"
+    with pytest.raises(SystemExit) as done:
+        main(["workload", "build", "--network", str(network), "--rate", "0.2", "--timesteps", "2", "--num-images",
+              "1", "-o", str(workload)])
+    assert done.value.code == 0
+    with pytest.raises(SatasimError) as info:
+        build_mapping(load_arch("conventional16x16"), read_workload(workload))
+    message = str(info.value)
+    assert "layer 'conv1' (10,000,000,000 positions)" in message and "0 PEs" not in message
+    assert message.endswith("give layer 'conv1' a smaller input (at most 71,582,787 positions, for a 2x2 array): "
+                            "no array can simulate this network")

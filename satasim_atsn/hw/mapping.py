@@ -462,10 +462,15 @@ def _check_coverage_size(arch: Arch, group: Group, num_pes: int) -> None:
         return
     most = COVERAGE_LIMIT_BYTES // (positions * COVERAGE_BYTES_PER_ENTRY)
     side = math.isqrt(most)
+    fix = f"use at most {most:,} PEs for this network (e.g. array.rows and array.cols {side}x{side})"
+    if side < 2:  # no array of this network fits: the layer's input map is what is too large
+        fix = (f"give layer {group.name!r} a smaller input (at most "
+               f"{COVERAGE_LIMIT_BYTES // (4 * COVERAGE_BYTES_PER_ENTRY) - 1:,} positions, for a 2x2 array): no "
+               "array can simulate this network")
     raise _fail(arch, "array", f"{arch.array.rows}x{arch.array.cols} tiles ({num_pes:,} PEs) need a coverage "
                 f"matrix of every PE and input position of layer {group.name!r} ({positions - 1:,} positions): "
                 f"{need / 2**30:,.1f} GiB of memory (the simulator's limit: {COVERAGE_LIMIT_BYTES // 2**30} GiB)",
-                f"use at most {most:,} PEs for this network (e.g. array.rows and array.cols {side}x{side})")
+                fix)
 
 
 def _check_routing_size(arch: Arch, pe_groups: list, fold_capacity: int) -> None:
