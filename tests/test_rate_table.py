@@ -463,3 +463,25 @@ def test_table_counts_take_whole_numbers_as_architecture_files_do(tmp_path):
     (tmp_path / "t.yaml").write_text(text.replace("timesteps: 4.0", "timesteps: 4.5"))
     with pytest.raises(WorkloadError, match=r"timesteps: 4.5 is not an integer in 1..1024"):
         build_from_spec(load_rate_spec(tmp_path / "t.yaml"), "vgg16", "cifar10")
+
+
+def test_a_per_channel_default_over_layers_of_two_widths_says_so(tmp_path):
+    """default_rate as [T][C] lists over layers of 3 and 5 channels asked for lists of 5, then, given 5, for 3."""
+    net = tmp_path / "two.yaml"
+    net.write_text("name: two\ninput_shape: [3, 6, 6]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: c1, type: conv, out_channels: 3, kernel: 3, padding: 1}\n"
+                   "  - {name: c2, type: conv, out_channels: 5, kernel: 3, padding: 1}\n"
+                   "  - {name: flat, type: flatten}\n  - {name: out, type: output}\n")
+    rates = tmp_path / "rates.yaml"
+    for width in (3, 5):
+        lists = [[0.1] * width, [0.2] * width]
+        rates.write_text(yaml.safe_dump({"network": "two", "timesteps": 2, "default_rate": lists,
+                                         "datasets": {"d": {"seed": 1}}}))
+        with pytest.raises(WorkloadError, match=r"default_rate: per-channel lists rate layers of different widths "
+                           r"\(channels: c1 3, c2 5\); give those layers their own rates\.<layer>, or a "
+                           r"default_rate of one number or 2 values"):
+            build_from_spec(load_rate_spec(rates), str(net), "d", num_images=2)
+    rates.write_text(yaml.safe_dump({"network": "two", "timesteps": 2, "default_rate": [[0.1] * 3, [0.2] * 3],
+                                     "rates": {"c2": 0.3}, "datasets": {"d": {"seed": 1}}}))
+    built = build_from_spec(load_rate_spec(rates), str(net), "d", num_images=2)
+    assert np.allclose(built.arrays["rate/c1"], [[0.1] * 3, [0.2] * 3]) and np.allclose(built.arrays["rate/c2"], 0.3)

@@ -521,8 +521,18 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
                 f"use one of {', '.join(rated)}"
             )
         rates[name] = _rate_array(value, rated[name], T, where, f"rates.{name}")
+    users = [layer for name, layer in by_name.items() if name not in rates]  # the layers default_rate rates
+    default = spec.get("default_rate")
+    if isinstance(default, list) and any(isinstance(v, list) for v in default):  # per channel: one width
+        widths = {layer["name"]: int(layer["out_shape"][0]) for layer in users}
+        if len(set(widths.values())) > 1:
+            listed = ", ".join(f"{name} {width}" for name, width in list(widths.items())[:6])
+            listed += ", ..." if len(widths) > 6 else ""
+            raise WorkloadError.at(where, "default_rate", f"per-channel lists rate layers of different widths "
+                                   f"(channels: {listed})", "give those layers their own rates.<layer>, or a "
+                                   f"default_rate of one number or {T} values")
     if "default_rate" in spec and by_name:  # checked even where every layer has its own rate
-        _rate_array(spec["default_rate"], next(iter(by_name.values())), T, where, "default_rate")
+        _rate_array(default, (users or list(by_name.values()))[0], T, where, "default_rate")
     for name, layer in by_name.items():
         if name not in rates:
             if "default_rate" not in spec:
