@@ -485,3 +485,26 @@ def test_a_per_channel_default_over_layers_of_two_widths_says_so(tmp_path):
                                      "rates": {"c2": 0.3}, "datasets": {"d": {"seed": 1}}}))
     built = build_from_spec(load_rate_spec(rates), str(net), "d", num_images=2)
     assert np.allclose(built.arrays["rate/c1"], [[0.1] * 3, [0.2] * 3]) and np.allclose(built.arrays["rate/c2"], 0.3)
+
+
+def test_a_pool_rate_ratio_every_pool_overrides_is_refused(tmp_path):
+    """Every pool it could rate had a rate of its own: the ratio did nothing, silently (a network without such
+    pools was already refused)."""
+    net = tmp_path / "pools.yaml"
+    net.write_text("name: pools\ninput_shape: [3, 8, 8]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: c1, type: conv, out_channels: 3, kernel: 3, padding: 1}\n"
+                   "  - {name: p1, type: maxpool, kernel: 2}\n"
+                   "  - {name: c2, type: conv, out_channels: 4, kernel: 3, padding: 1}\n"
+                   "  - {name: p2, type: maxpool, kernel: 2}\n"
+                   "  - {name: flat, type: flatten}\n  - {name: out, type: output}\n")
+    rates = tmp_path / "rates.yaml"
+    spec = {"network": "pools", "timesteps": 2, "default_rate": 0.1, "pool_rate_ratio": 3.0,
+            "rates": {"p1": 0.15, "p2": 0.2}, "datasets": {"d": {"seed": 1}}}
+    rates.write_text(yaml.safe_dump(spec))
+    with pytest.raises(WorkloadError, match=r"pool_rate_ratio: applies to no max-pool of pools: every pool it could "
+                       r"rate has a rate of its own in rates \(p1, p2\); drop it"):
+        build_from_spec(load_rate_spec(rates), str(net), "d", num_images=2)
+    del spec["rates"]["p2"]  # one pool left to it: used
+    rates.write_text(yaml.safe_dump(spec))
+    built = build_from_spec(load_rate_spec(rates), str(net), "d", num_images=2)
+    assert np.allclose(built.arrays["rate/p2"], 0.3) and np.allclose(built.arrays["rate/p1"], 0.15)

@@ -550,6 +550,11 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
                                    + (f"none of {', '.join(pools_here)} has windows with neurons of their own over a "
                                       "spiking layer it alone reads" if pools_here else "it has none"),
                                    "drop it: such a pool's map is the OR of its input")
+        own = [pool["name"] for pool in pooled_layers(layers) if pool["name"] in (spec.get("rates") or {})]
+        if len(own) == len(pooled_layers(layers)):  # for every dataset of the table: an entry that does nothing
+            raise WorkloadError.at(where, "pool_rate_ratio", f"applies to no max-pool of {network}: every pool it "
+                                   f"could rate has a rate of its own in rates ({', '.join(own)})",
+                                   "drop it, or drop a pool's rate to let the ratio give it")
         for pool in pooled_layers(layers):
             if pool["name"] not in rates and ratio > int(pool["kernel"]) ** 2:
                 raise WorkloadError.at(where, "pool_rate_ratio", f"{shown(ratio)} is more than kernel^2 = "
