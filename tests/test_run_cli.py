@@ -488,3 +488,19 @@ def test_bench_times_the_shipped_design_whatever_the_working_directory_holds(wor
     code, out, err = run(["bench", workload_file, "--images", "1", "--repeat", "1"], capsys)
     assert code == 0, err
     assert " on atsn16x16, 1 image" in out
+
+
+def test_the_threshold_note_of_assumed_exits_names_the_build_not_a_trained_network(tmp_path, capsys):
+    """A workload built with --exit-mean was told to refit 'a twin ... workload stats TRAINED' or measure a table:
+    its exits are an assumed mean, which is what the note now says to change (a measured table stays the way)."""
+    built = tmp_path / "assumed.npz"
+    code, _, err = run(["workload", "build", "--network", "vgg16", "--rate", "0.1",
+                        "--timesteps", "4", "--exit-mean", "atsn=2.5", "--num-images", "4", "-o", str(built)], capsys)
+    assert code == 0, err
+    code, _, err = run(["run", ARCH, str(built), "--images", "2", "--set", "exit_unit.cl_init=0.5"], capsys)
+    assert code == 0, err
+    assert ("they are drawn from an assumed exit histogram (a mean given to the build, not measured) (the file's "
+            "meta.exit_policy says cl_init 0.999); give the build the mean these thresholds would give (workload "
+            "build --exit-mean atsn=M, or the table's exit_mean_timesteps), or measure the exits of a trained "
+            "network at them: satasim workload rates TRAINED --network NET --dataset D --cl-init 0.5") in err, err
+    assert "workload stats TRAINED" not in err

@@ -104,18 +104,32 @@ def exit_parameters_note(arch: Arch, workload: Workload) -> str | None:
         source = (f"they are its fitted images' exit steps (exit_steps/{arch.policy_name}) at the file's thresholds"
                   if f"{EXIT_STEPS}/{arch.policy_name}" in workload.arrays else
                   "they are drawn from its exit histogram")
-        built = "rate_table" in (workload.meta.get("provenance") or {})  # built from a table, not a twin
-        remedy = (f"a rate table measured at the architecture's thresholds: satasim workload rates TRAINED --network "
-                  f"NET --dataset D {options} -o T.yaml, then satasim workload build --network NET --rates T.yaml "
-                  "--dataset D -o W.npz" if built else
+        provenance = workload.meta.get("provenance") or {}
+        built = "fitted_from" not in provenance  # built by workload build (a table or --rate), not a twin
+        measure = (f"satasim workload rates TRAINED --network NET --dataset D {options} -o T.yaml, then satasim "
+                   "workload build --network NET --rates T.yaml --dataset D -o W.npz")
+        remedy = (f"a rate table measured at the architecture's thresholds: {measure}" if built else
                   f"a twin fitted at the architecture's thresholds: satasim workload stats TRAINED {options} "
                   "-o TWIN.npz")
+        if built and _assumed_exits(provenance, arch.policy_name):  # no threshold was ever measured for them
+            source = "they are drawn from an assumed exit histogram (a mean given to the build, not measured)"
+            remedy = (f"give the build the mean these thresholds would give (workload build --exit-mean "
+                      f"{arch.policy_name}=M, or the table's exit_mean_timesteps), or measure the exits of a trained "
+                      f"network at them: {measure}")
         verb = "does not" if len(differ) == 1 else "do not"  # 'cl_init 0.5 does not', 'cl_init 0.5, tau_cl 0.5 do not'
         return (f"note: the architecture's {arch_values} {verb} change this statistical workload's exits: {source} "
                 f"(the file's meta.exit_policy says {own_values}); {remedy}")
     return (f"note: the exit unit decides with the architecture's {arch_values}; the workload's own {own_values} "
             f"(satasim evaluate's defaults) apply with "
             f"{' '.join(f'--set exit_unit.{k}={shown_number(own[k])}' for k in differ)}")
+
+
+def _assumed_exits(provenance: dict, policy: str) -> bool:
+    """Whether a built workload's exit histogram of ``policy`` is an assumed one (a maximum-entropy shape around a
+    mean given with --exit-mean or a table's exit_mean_timesteps, or the build's default), not one measured."""
+    said = provenance.get("exit_histograms")
+    text = str(said.get(policy, "") if isinstance(said, dict) else said or "")
+    return "measured" not in text or "assumed" in text or "maximum-entropy" in text
 
 
 def class_coverage_note(workload: Workload, start: int, images: int) -> str | None:
