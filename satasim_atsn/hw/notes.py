@@ -132,7 +132,8 @@ def _assumed_exits(provenance: dict, policy: str) -> bool:
     return "measured" not in text or "assumed" in text or "maximum-entropy" in text
 
 
-def class_coverage_note(workload: Workload, start: int, images: int) -> str | None:
+def class_coverage_note(workload: Workload, start: int, images: int,
+                        measured: str = "accuracy, exit steps and energy per image", verb: str = "run") -> str | None:
     """A note when the images run hold less than half the classes they could (a workload that embeds its inputs
     class by class, as image-folder workloads trained before session 45 do): accuracy, exit steps and spike rates
     are then those of a few classes, not of the test set."""
@@ -145,8 +146,8 @@ def class_coverage_note(workload: Workload, start: int, images: int) -> str | No
         return None
     last = start + images - 1
     return (f"note: images {start}..{last} hold {held} of the {classes} classes of the workload's "
-            f"{len(labels)} images, so accuracy, exit steps and energy per image are those of "
-            f"{'this class' if held == 1 else 'these classes'}, not of its whole sample (run all {len(labels)} "
+            f"{len(labels)} images, so {measured} are those of "
+            f"{'this class' if held == 1 else 'these classes'}, not of its whole sample ({verb} all {len(labels)} "
             "images: a workload may store its images class by class)")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from satasim_atsn.errors import SatasimError, WorkloadError, closest, shown_number
 from satasim_atsn.fileio import check_outputs, expand_home, refuse_overwriting_inputs, write_json
+from satasim_atsn.hw.notes import class_coverage_note
 from satasim_atsn.options import FILE, NETWORK_PATH, NUMBER, PATH, WORKLOAD_FILE
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import exit_settings
@@ -284,6 +285,9 @@ def stats_command(
     numbers = _stats_numbers(trained, output, twin)
     numbers.update(_profile_sizes(written, twin))
     notes = pool_notes(twin.meta["provenance"])
+    coverage = class_coverage_note(workload, 0, twin.num_images if images else workload.num_images,
+                                   "the twin's rates and exit histograms", "fit on")
+    notes += [coverage] if coverage else []
     numbers["notes"] = [line.strip().removeprefix("note: ") for line in notes]  # printed below, in --json too
     if json_path:  # before the printing (a closed pipe ends it)
         _write_json_after(json_path, numbers, output)
@@ -505,6 +509,9 @@ def rates_command(trained: str, network: str, dataset: str, output: str, test_da
             raise WorkloadError.at(None, "--borrow-dataset", f"{text!r} is not NAME=TABLE",
                                    "e.g. --borrow-dataset cifar100=workloads/rates/vgg16.yaml")
         borrow_dataset(table, name.strip(), expand_home(source.strip()))
+    coverage = class_coverage_note(workload, 0, min(images or workload.num_images, workload.num_images),
+                                   "the table's rates and exit histograms", "measure on")
+    differences += [coverage.removeprefix("note: ")] if coverage else []
     if differences:
         table["sources"]["differences"] = "; ".join(differences)
     command = " ".join(["satasim workload rates", Path(trained).as_posix(), "--network", network, "--dataset",
