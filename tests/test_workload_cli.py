@@ -188,7 +188,9 @@ def test_info_shows_the_confidence_ceiling_of_a_trained_workload(tmp_path, capsy
     assert [r["can_clear_cl_t"] for r in rows] == [False, True, True, True]
     statistical = tmp_path / "stat.json"
     run(["workload", "info", str(ROOT / "workloads" / "vgg16_cifar10.npz"), "--json", str(statistical)], capsys)
-    assert "confidence_ceiling" not in json.loads(statistical.read_text())
+    numbers = json.loads(statistical.read_text())
+    assert "confidence_ceiling" not in numbers  # no weights to bound it from
+    assert numbers["output_mode"] == "membrane"  # the docs list it for any network with an output layer
 
 
 COMPARE_PLACE = "compare: the last argument, or the WORKLOAD of an ARCH=WORKLOAD pair"

@@ -88,9 +88,10 @@ def workload_summary(workload: Workload) -> dict:
             summary["input_bit_density"] = [float(d) for d in meta["input_bit_density"]]
         if "rate/input" in workload.arrays:  # spike frames: the share of frame bits set at each t
             summary["input_frame_rate"] = mean_rate_per_t(workload.arrays["rate/input"])
-    elif workload.has_output:
+    if workload.has_output:
         summary["output_mode"] = workload.layers[-1]["output_mode"]  # which equation the ceiling bounds
-        summary["confidence_ceiling"] = _ceiling_rows(workload)
+        if not workload.is_statistical:  # the ceiling is bounded from the output layer's weights
+            summary["confidence_ceiling"] = _ceiling_rows(workload)
     return summary
 
 
