@@ -508,3 +508,25 @@ def test_a_pool_rate_ratio_every_pool_overrides_is_refused(tmp_path):
     rates.write_text(yaml.safe_dump(spec))
     built = build_from_spec(load_rate_spec(rates), str(net), "d", num_images=2)
     assert np.allclose(built.arrays["rate/p2"], 0.3) and np.allclose(built.arrays["rate/p1"], 0.15)
+
+
+def test_a_gapped_pools_range_error_says_why_and_names_the_dataset_that_moved_its_input(tmp_path):
+    """A 2x2 pool at stride 3 was said to have 'neighbouring windows [that] share neurons', and a range broken by one
+    dataset's rate of the pool's input did not name that dataset."""
+    net = tmp_path / "gap.yaml"
+    net.write_text("name: gap\ninput_shape: [3, 5, 7]\nnum_classes: 3\nlayers:\n"
+                   "  - {name: conv1, type: conv, out_channels: 7, kernel: 3, padding: 1}\n"
+                   "  - {name: p1, type: maxpool, kernel: 2, stride: 3}\n"
+                   "  - {name: conv2, type: conv, out_channels: 7, kernel: 1}\n"
+                   "  - {name: flat, type: flatten}\n  - {name: fc, type: output}\n")
+    rates = tmp_path / "rates.yaml"
+    rates.write_text(yaml.safe_dump({"network": "gap", "timesteps": 2, "default_rate": 0.2, "rates": {"p1": 0.9},
+                                     "datasets": {"a": {}, "b": {"rates": {"conv1": 0.05}}}}))
+    with pytest.raises(WorkloadError) as info:
+        build_from_spec(load_rate_spec(rates), str(net), "b", num_images=2)
+    message = str(info.value)
+    assert "and neurons between the windows belong to none" in message and "share neurons" not in message
+    assert "(or change conv1's, which datasets.b.rates gives)" in message
+    with pytest.raises(WorkloadError) as info:
+        build_from_spec(load_rate_spec(rates), str(net), "a", num_images=2)
+    assert "(or change conv1's)" in str(info.value)

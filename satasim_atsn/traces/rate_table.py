@@ -426,7 +426,7 @@ def build_from_spec(spec: dict, network: str | NetworkSpec, dataset: str, num_im
     if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= 1024:
         raise WorkloadError.at(where, "timesteps", f"{shown(T)} is not an integer in 1..1024", "fix the value")
     layers = net.build(num_classes, identity_gain=IDENTITY_SHORTCUT_GAIN)
-    rates, ratio_clamped = _table_rates(spec, entry, layers, network, T, where)
+    rates, ratio_clamped = _table_rates(spec, entry, layers, network, T, where, dataset)
     means = entry.get("exit_mean_timesteps") or {}
     if not isinstance(means, dict):
         raise WorkloadError.at(where, f"datasets.{dataset}.exit_mean_timesteps", "must map policies to means",
@@ -498,7 +498,7 @@ def _table_inputs(spec: dict, where: str) -> tuple[list | None, list | None]:
 
 
 def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: int,
-                 where: str) -> tuple[dict, dict]:
+                 where: str, dataset: str = "") -> tuple[dict, dict]:
     """Every spiking layer's rate from the table (the dataset's entry over the table's, else ``default_rate``),
     and the max-pool layers' given explicitly or from ``pool_rate_ratio``."""
     by_name = {layer["name"]: layer for layer in spiking_layers(layers)}
@@ -571,7 +571,9 @@ def _table_rates(spec: dict, entry: dict, layers: list[dict], network: str, T: i
     for pool in (p for p in pooled_layers(layers) if p["name"] in table):
         problem = pool_rate_problem_of(pool, rates[pool["inputs"][0]], rates[pool["name"]])
         if problem:
+            source = pool["inputs"][0]
+            given_by = (f", which datasets.{dataset}.rates gives" if source in (entry.get("rates") or {}) else "")
             raise WorkloadError.at(where, f"rates.{pool['name']}", problem,
-                                   f"give {pool['name']} a rate in that range (or change {pool['inputs'][0]}'s), "
+                                   f"give {pool['name']} a rate in that range (or change {source}'s{given_by}), "
                                    "or drop it: the pooled map is then the OR of its input")
     return rates, clamped

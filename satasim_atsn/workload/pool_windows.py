@@ -95,8 +95,10 @@ def pooled_rate_problem(input_rate: np.ndarray, pooled_rate: np.ndarray, kernel:
     else:
         low, high = pool_rate_bounds(r_in, kernel, stride, int(height), int(width))
         bad = (r_pool < low - (kernel * kernel + 1) * slack) | (r_pool > high + (kernel * kernel + 1) * slack)
+        between = ("neighbouring windows share neurons" if int(stride) < int(kernel) else
+                   "neurons between the windows belong to none")  # a gapped pool: its windows skip neurons
         how = (f"with {kernel}x{kernel} windows at stride {stride} on a {height}x{width} map (a window fires when "
-               "any of its neurons does, and neighbouring windows share neurons)")
+               f"any of its neurons does, and {between})")
     if not bad.any():
         return None
     t, c = (int(v) for v in np.argwhere(bad)[0])
