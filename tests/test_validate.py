@@ -254,3 +254,13 @@ def test_every_horowitz_ratio_names_its_divisor():
         shown = fmt(divisor, 3) if row["scaled_28nm"] is not None else f"{divisor:g}"
         assert shown in cells[2], (row["op"], cells[2])
         assert cells[4] == fmt(row["ours"] / divisor, 3)
+
+
+def test_validate_without_an_output_directory_writes_nothing(tmp_path, capsys, monkeypatch):
+    """`-o` defaulted to docs: run in a checkout, `satasim validate` replaced the shipped docs/validation.md (with
+    whatever --images it was given); it must be named, as compare, sweep and reproduce name theirs."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    code, _, err = run(["validate", "--images", "1"], capsys)
+    assert code == 2 and "Missing option '-o' / '--out'" in err and len(err.strip().splitlines()) == 1
+    assert list((tmp_path / "docs").iterdir()) == []

@@ -279,7 +279,8 @@ def reproduce_command(what: str, out_dir: str, images: int | None, arch_path: st
 
 
 @click.command("validate")
-@click.option("-o", "--out", "out_dir", type=PATH, default="docs", show_default=True, help="directory of validation.md")
+@click.option("-o", "--out", "out_dir", type=PATH, required=True,
+              help="directory of validation.md (-o docs regenerates the checkout's docs/validation.md)")
 @click.option("--images", type=int, default=None, help="images per simulated configuration (default 8)")
 @click.option("--workloads", "workload_dir", type=PATH, default=None,
               help="directory of the workloads (default: workloads/ here, else the checkout's beside the installed "
