@@ -51,6 +51,7 @@ class _SharedBar:
 
     def __init__(self, bar, offset: int, name: str, clock_hz: float) -> None:
         self.bar, self.offset, self.name, self.clock_hz = bar, offset, name, clock_hz
+        self.first = offset == 0  # the first images of the run carry numba's compilation: no rate from them
 
     def start(self, total_images: int) -> None:  # noqa: D102 - the engine's hook
         pass
@@ -58,6 +59,14 @@ class _SharedBar:
     def update(self, done: int, cycles: int) -> None:  # noqa: D102
         fps = done / (cycles / self.clock_hz) if cycles > 0 else 0.0
         self.bar.set_postfix_str(f"{self.name}: {fps:.1f} simulated FPS", refresh=False)
+        if self.first and not self.bar.disable:
+            from satasim_atsn.report.progress import time_from_here
+
+            self.first = False
+            self.bar.n = self.offset + done
+            time_from_here(self.bar)
+            self.bar.refresh()
+            return
         self.bar.update(self.offset + done - self.bar.n)
 
     def finish(self) -> None:  # noqa: D102
@@ -78,7 +87,7 @@ def run_all(arch_paths: list[str], overrides: list[str], workload_path: str | li
     workers = min(len(tasks), jobs or usable_cpus())
     # a refusal at mapping time (in a worker) of a value a --set gave says so
     with naming_set_values(overrides), progress_bar(len(tasks) * images, desc="compare", unit="img",
-                                                    quiet=quiet) as bar:
+                                                    quiet=quiet, smoothing=0) as bar:
         if workers <= 1:
             out = []
             for k, task in enumerate(tasks):

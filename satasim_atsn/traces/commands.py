@@ -403,11 +403,11 @@ def _stats_numbers(trained: str, output: str, twin: Workload) -> dict:
 @contextlib.contextmanager
 def _forward_bar(workload, images: int | None, desc: str) -> Iterator[None]:
     """A progress bar over the images of the one full-T forward a fit runs (stderr, terminals only)."""
-    from satasim_atsn.report.progress import progress_bar
+    from satasim_atsn.report.progress import paced, progress_bar
     from satasim_atsn.snn.forward import forward_progress
 
     total = min(images, workload.num_images) if images else workload.num_images
-    with progress_bar(total, desc=desc, unit="img") as bar, forward_progress(bar.update):
+    with progress_bar(total, desc=desc, unit="img", smoothing=0) as bar, forward_progress(paced(bar)):
         yield
 
 

@@ -256,12 +256,12 @@ def evaluate_command(workload_path: str, policy: str, cl_init: float | None, tau
         notes = [note.removeprefix("note: ")] if note else []
         if note and not quiet:
             click.echo(note, err=True)
-    from satasim_atsn.report.progress import progress_bar
+    from satasim_atsn.report.progress import paced, progress_bar
     from satasim_atsn.snn.forward import forward_progress
 
     # evaluate_workload runs the integer forward once (full T); every policy is read off its outputs
-    with progress_bar(workload.num_images, desc="evaluate", unit="img", quiet=quiet) as bar, \
-            forward_progress(bar.update):
+    with progress_bar(workload.num_images, desc="evaluate", unit="img", quiet=quiet, smoothing=0) as bar, \
+            forward_progress(paced(bar)):
         table = evaluate_workload(workload, cl_init, tau_cl, theta,
                                   lut_entries=LUT_ENTRIES_DEFAULT if lut_entries is None else lut_entries,
                                   frac_bits=ATSN_FRAC_BITS if exp_frac_bits is None else exp_frac_bits)
