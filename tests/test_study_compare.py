@@ -900,3 +900,28 @@ def test_long_design_names_number_the_terminal_table():
     assert lines[4].split() == rows[0] and lines[5].split() == ["avg", "timestep", "3.75", "3.25", "0.867x"]
     short = terminal_summary(["atsn16x16", "dtsnn16x16"], 1, [["FPS", "1", "2", "0.5x"]]).splitlines()
     assert short[0].split() == ["metric", "atsn16x16", "dtsnn16x16", "atsn16x16", "/", "dtsnn16x16"]
+
+
+@pytest.mark.parametrize("zero_first", [True, False])
+def test_a_design_of_zero_energy_compares_with_n_a_not_a_traceback(tmp_path, zero_first):
+    """A technology table of zeros is allowed (run and sweep took it); compare divided by its energy per image
+    (ZeroDivisionError, exit code 1) as the baseline and in the group shares."""
+    import yaml
+
+    table = yaml.safe_load((ROOT / "satasim_atsn" / "data" / "tech" / "28nm.yaml").read_text(encoding="utf-8"))
+    for key, entry in table["entries"].items():
+        if not key.endswith(("_GB_per_s", "_hz")) and "rate" not in key and "bits" not in key:
+            entry["value"] = 0.0
+    (tmp_path / "zero.yaml").write_text(yaml.safe_dump(table), encoding="utf-8")
+    arch = yaml.safe_load((ROOT / "archs" / "atsn16x16.yaml").read_text(encoding="utf-8"))
+    arch.update(name="atsn_zero", technology=str(tmp_path / "zero.yaml"))
+    (tmp_path / "atsn_zero.yaml").write_text(yaml.safe_dump(arch), encoding="utf-8")
+    wl = tmp_path / "w.npz"
+    write_workload(wl, random_workload(5, images=4, timesteps=3, num_classes=4, encoding="direct"))
+    archs = [str(tmp_path / "atsn_zero.yaml"), str(ROOT / "archs" / "atsn16x16.yaml")]
+    run_compare(archs if zero_first else archs[::-1], str(wl), tmp_path / "out", images=4, jobs=1,
+                command="satasim compare ...", quiet=True)
+    md = (tmp_path / "out" / "report.md").read_text()
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    zero = next(s for s in data["architectures"] if s["name"] == "atsn_zero")
+    assert zero["energy_per_image_uJ"] == 0 and "| total |" in md and "n/a" in md

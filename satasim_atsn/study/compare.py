@@ -197,7 +197,8 @@ def explain_difference(arch: dict, base: dict) -> list[str]:
     e_a, e_b = arch["energy_per_image_uJ"], base["energy_per_image_uJ"]
     delta = e_a - e_b
     word = "less" if delta < 0 else "more"
-    spends = (f"spends {fmt(abs(delta))} uJ ({abs(delta) / e_b * 100:.1f}%) {word} energy per image than"
+    share_of_base = f" ({abs(delta) / e_b * 100:.1f}%)" if e_b else ""  # a baseline of zero energy has no share
+    spends = (f"spends {fmt(abs(delta))} uJ{share_of_base} {word} energy per image than"
               if delta else "spends the same energy per image as")
     out.append(f"**{arch['name']}** {spends} **{base['name']}** ({fmt(e_a)} vs {fmt(e_b)} uJ) and runs at "
                f"{_ratio(arch['fps'], base['fps'])} its FPS ({fmt(arch['fps'])} vs {fmt(base['fps'])}). "
@@ -639,6 +640,11 @@ def _percent(value: float) -> str:
     return f"{value * 100:.3g}%"
 
 
+def _share(part: float, total: float) -> str:
+    """``part`` as a share of ``total``; n/a for a design whose energy is 0 (a table of zeros is allowed)."""
+    return _percent(part / total) if total else "n/a"
+
+
 def _group_section(doc: Document, out: Path, names: list[str], summaries: list[dict]) -> None:
     """Energy per image in four groups (dynamic hatched, leakage solid), pJ per SOP, and each unit's utilisation."""
     groups = list(summaries[0]["energy_by_group_uJ"])
@@ -660,8 +666,9 @@ def _group_section(doc: Document, out: Path, names: list[str], summaries: list[d
             shown = {"dynamic": "access", "leakage": "background"}[part] if g == "dram" else part
             rows.append([f"{GROUP_LABELS.get(g, g)} {shown}"]
                         + [fmt(s["energy_by_group_uJ"][g][part]) for s in summaries]
-                        + [_percent(s["energy_by_group_uJ"][g][part] / s["energy_per_image_uJ"]) for s in summaries])
-    rows.append(["total"] + [fmt(s["energy_per_image_uJ"]) for s in summaries] + ["100%"] * len(names))
+                        + [_share(s["energy_by_group_uJ"][g][part], s["energy_per_image_uJ"]) for s in summaries])
+    rows.append(["total"] + [fmt(s["energy_per_image_uJ"]) for s in summaries]
+                + ["100%" if s["energy_per_image_uJ"] else "n/a" for s in summaries])
     rows.append(["pJ per synaptic op (dynamic only)"]
                 + [f"{fmt(s['pJ_per_sop'])} ({fmt(s['dynamic_pJ_per_sop'])})" for s in summaries] + [""] * len(names))
     shown = [md_text(n) for n in names]
