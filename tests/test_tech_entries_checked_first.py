@@ -48,6 +48,20 @@ def test_the_check_before_any_image_reads_the_designs_entries(tmp_path):
     check_mappable(no_exit_unit, read_workload(ROOT / "workloads" / "vgg_small_fmnist_snn.npz"))
 
 
+@pytest.mark.parametrize(("arch", "workload"), [("atsn16x16", AT_WORKLOAD),
+                                                ("conventional16x16", ROOT / "workloads" / "vgg_small_fmnist_snn.npz")])
+def test_a_unit_that_never_divides_needs_no_divider_in_the_table(tmp_path, capsys, arch, workload):
+    """Only the DT unit divides; the AT and none units were refused a table without div_32b (its energy was priced
+    for every exit unit), and --set tech.div_32b_energy_pJ on them went without the changes-nothing note."""
+    from satasim_atsn.cli import main
+
+    check_mappable(load_arch(_design_without(tmp_path, arch, "div_32b")), read_workload(workload))
+    with pytest.raises(SystemExit) as done:
+        main(["run", arch, str(workload), "--images", "2", "--set", "tech.div_32b_energy_pJ=3"])
+    assert done.value.code in (0, None)
+    assert "note: --set tech.div_32b_energy_pJ changes nothing in this design" in capsys.readouterr().err
+
+
 def test_run_refuses_it_in_one_line(tmp_path, capsys):
     line = one_line_error(["run", str(_design_without(tmp_path, "dtsnn16x16", "div_32b")), str(DT_WORKLOAD),
                            "--images", "1", "-q"], capsys)

@@ -157,11 +157,17 @@ def energy_per_action_pJ(arch: Arch) -> dict[str, float]:
     out["exit_accumulations"] = t.logic("add", we, "energy_pJ") + erd + ewr + weight_read
     out["exit_updates"] = t.logic(decay_op(arch), we, "energy_pJ") + erd + ewr  # the PE's kind of decay unit
     out["exit_prediction_adds"] = t.logic("add", we, "energy_pJ") + erd + ewr  # running sum += membrane (no weight)
-    out["exit_lut_reads"] = _sram_scaled(arch, eu.data_memory_bytes, eu.unit.lut_word_bits(eu))[0]  # one table word
-    out["exit_multiplies"] = t.logic("mult", we, "energy_pJ")
-    out["exit_compares"] = t.logic("compare", we, "energy_pJ")
-    out["exit_divides"] = t.energy_pJ("div_32b")
-    out["exit_decision_adds"] = t.logic("add", we, "energy_pJ")  # operands in registers; LUT reads counted apart
+    # the decision's actions, priced where this kind of unit takes them (the DT unit alone divides; the none unit
+    # decides nothing): a table needs no divider for an AT design, and its figure moves nothing there
+    decision = {
+        "exit_lut_reads": lambda: _sram_scaled(arch, eu.data_memory_bytes, eu.unit.lut_word_bits(eu))[0],  # a word
+        "exit_multiplies": lambda: t.logic("mult", we, "energy_pJ"),
+        "exit_compares": lambda: t.logic("compare", we, "energy_pJ"),
+        "exit_divides": lambda: t.energy_pJ("div_32b"),
+        "exit_decision_adds": lambda: t.logic("add", we, "energy_pJ"),  # operands in registers; LUT reads apart
+    }
+    taken = eu.unit.decide_actions(eu, 2)
+    out.update({action: price() if taken.get(action) else 0.0 for action, price in decision.items()})
     # the output layer's weights pass through the exit data memory as they stream (section 7, phase 1)
     out["exit_weight_write_bytes"] = _sram_scaled(arch, eu.data_memory_bytes, 8)[1]
     return out
