@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from satasim_atsn.cli import main
-from satasim_atsn.hw.notes import class_coverage_note
+from satasim_atsn.workload.class_coverage import class_coverage_note
 from satasim_atsn.workload.format import read_workload, write_workload
 
 ROOT = Path(__file__).resolve().parents[1]

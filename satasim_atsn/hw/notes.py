@@ -12,6 +12,7 @@ from satasim_atsn.errors import shown_number
 from satasim_atsn.hw.arch import Arch, dram_rounding_note, parse_override
 from satasim_atsn.hw.energy import adc_rate_note, extrapolated_memories_note, unused_technology_note
 from satasim_atsn.snn.exit_policies import ATSN_FRAC_BITS, LUT_ENTRIES_DEFAULT, AtsnPolicy
+from satasim_atsn.workload.class_coverage import class_coverage_note
 from satasim_atsn.workload.format import EXIT_PARAMETERS, EXIT_STEPS, Workload
 
 
@@ -130,25 +131,6 @@ def _assumed_exits(provenance: dict, policy: str) -> bool:
     said = provenance.get("exit_histograms")
     text = str(said.get(policy, "") if isinstance(said, dict) else said or "")
     return "measured" not in text or "assumed" in text or "maximum-entropy" in text
-
-
-def class_coverage_note(workload: Workload, start: int, images: int,
-                        measured: str = "accuracy, exit steps and energy per image", verb: str = "run") -> str | None:
-    """A note when the images run hold less than half the classes they could (a workload that embeds its inputs
-    class by class, as image-folder workloads trained before session 45 do): accuracy, exit steps and spike rates
-    are then those of a few classes, not of the test set."""
-    labels = workload.labels()
-    if labels is None or images < 2:
-        return None
-    classes = len(set(labels.tolist()))
-    held = len(set(labels[start:start + images].tolist()))
-    if 2 * held >= min(images, classes):
-        return None
-    last = start + images - 1
-    return (f"note: images {start}..{last} hold {held} of the {classes} classes of the workload's "
-            f"{len(labels)} images, so {measured} are those of "
-            f"{'this class' if held == 1 else 'these classes'}, not of its whole sample ({verb} all {len(labels)} "
-            "images: a workload may store its images class by class)")
 
 
 def idle_accelerators_note(arch, images: int) -> str | None:

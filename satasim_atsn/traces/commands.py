@@ -14,7 +14,6 @@ import numpy as np
 
 from satasim_atsn.errors import SatasimError, WorkloadError, closest, shown_number
 from satasim_atsn.fileio import check_outputs, expand_home, refuse_overwriting_inputs, write_json
-from satasim_atsn.hw.notes import class_coverage_note
 from satasim_atsn.options import FILE, NETWORK_PATH, NUMBER, PATH, WORKLOAD_FILE
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import exit_settings
@@ -30,6 +29,7 @@ from satasim_atsn.traces.statistical import (
     pool_notes,
     rates_summary,
 )
+from satasim_atsn.workload.class_coverage import class_coverage_note
 from satasim_atsn.workload.format import (
     EXIT_STEPS,
     INPUT_ROW_BITS,
