@@ -55,6 +55,35 @@ def test_run_json_names_a_users_technology_table_by_file_name(user_table, monkey
         ("mine.yaml", "mine.yaml", "mine")
 
 
+def test_two_tables_of_one_file_name_are_told_apart_by_their_digest(user_table, monkeypatch):
+    """d1/my.yaml and d2/my.yaml (other contents) were both recorded as 'my.yaml', and a copy of the shipped table
+    keeping name: 28nm was named '28nm' in notes and errors: the record carries the table's digest, and messages
+    name the table as the design does."""
+    import hashlib
+
+    tmp = user_table
+    text = (tmp / "tech" / "mine.yaml").read_text()
+    for sub, ddr4_pJ in (("d1", "8.18"), ("d2", "9.0")):  # copies keeping the shipped name, one of other numbers
+        (tmp / sub).mkdir()
+        copy = text.replace("name: mine", "name: 28nm", 1).replace("value: 8.18", f"value: {ddr4_pJ}", 1)
+        (tmp / sub / "my.yaml").write_text(copy)
+    monkeypatch.chdir(tmp / "a")
+    records = []
+    for sub in ("d1", "d2"):
+        _cli(["run", str(tmp / "archs" / "at.yaml"), str(WORKLOAD), "--images", "2", "--quiet",
+              "--set", f"technology={tmp / sub / 'my.yaml'}", "--json", f"{sub}.json"])
+        records.append(json.loads((tmp / "a" / f"{sub}.json").read_text())["arch"]["technology_table"])
+    assert records[0]["table"] == records[1]["table"] == "my.yaml" and records[0]["name"] == "28nm"
+    assert [r["sha256"] for r in records] == [hashlib.sha256((tmp / sub / "my.yaml").read_bytes()).hexdigest()[:16]
+                                              for sub in ("d1", "d2")]
+    assert records[0]["sha256"] != records[1]["sha256"]
+    from satasim_atsn.errors import ArchError
+    from satasim_atsn.hw.arch import load_arch
+
+    with pytest.raises(ArchError, match=r"no such entry in the technology table 'my\.yaml'"):
+        load_arch(tmp / "archs" / "at.yaml", [f"technology={tmp / 'd1' / 'my.yaml'}", "tech.no_such_pJ=1"])
+
+
 def test_compare_records_a_technology_override_by_file_name(user_table, monkeypatch):
     tmp, outputs = user_table, []
     for i, (cwd, table) in enumerate(SPELLINGS):

@@ -17,6 +17,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw.arch import Arch
+from satasim_atsn.hw.tech import table_label
 
 COMPONENTS = ("pe_compute", "pe_memory", "spike_buffers", "adc", "exit_unit", "noc", "global_buffer", "dram")
 # the four groups energy is reported in (docs/energy.md, "Groups"): every component belongs to one, so a
@@ -229,7 +230,8 @@ def adc_rate_note(arch: Arch) -> str | None:
     on the points): the area then holds at this design's rate unscaled, which the user should know."""
     if arch.pe.accumulation != "analog" or arch.tech.adc_area_rate_hz() is not None:
         return None
-    return (f"note: the technology table {arch.tech.name} gives its ADC areas at no conversion rate, so the ADC area "
+    table = table_label(arch.tech.ref or arch.tech.path.name)  # as the design names it: a copy keeps name: 28nm
+    return (f"note: the technology table {table} gives its ADC areas at no conversion rate, so the ADC area "
             f"is taken as is at this design's {adc_conversion_rate_hz(arch) / 1e6:g} MS/s (give rate_hz on the "
             "adc_<bits>b_area_um2 entries and adc_area_rate_exponent to scale it; docs/energy.md)")
 

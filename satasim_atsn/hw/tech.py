@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -128,6 +129,7 @@ class Tech:
     entries: dict[str, dict] = field(repr=False)
     ref: str = ""  # how the architecture named it: a shipped name or a path relative to the arch file
     overrides: dict[str, float] = field(default_factory=dict)  # entry -> value set by the arch's ``tech:`` / --set
+    sha256: str = ""  # of the table's text (first 16 hex digits): which table a result used, whatever its name
 
     # -- plain lookups -------------------------------------------------------------------
     def value(self, key: str) -> float:
@@ -264,7 +266,8 @@ class Tech:
     def describe(self) -> dict:
         """Name, node, how the table was named and any overridden entries (for results JSON: never an
         absolute path, DESIGN section 10; the overrides make a run reproducible from its JSON)."""
-        out = {"name": self.name, "node_nm": self.node_nm, "table": table_label(self.ref or self.path.name)}
+        out = {"name": self.name, "node_nm": self.node_nm, "table": table_label(self.ref or self.path.name),
+               "sha256": self.sha256}
         if self.overrides:
             out["overrides"] = dict(sorted(self.overrides.items()))
         return out
@@ -282,7 +285,8 @@ class Tech:
                 close = closest(key, entries)
                 fix = (f"did you mean {shown(close)}?" if close is not None else
                        f"use one of the keys under 'entries:' of the table {shown(self.ref or self.path.name)}")
-                raise ArchError.at(where, field_at, f"no such entry in the technology table {shown(self.name)}", fix)
+                raise ArchError.at(where, field_at, f"no such entry in the technology table "
+                                   f"{shown(table_label(self.ref or self.path.name))}", fix)
             if raw is None:  # null (in the file, or --set tech.<entry>=null): no override, the table's value stays
                 continue
             value = raw
@@ -597,4 +601,5 @@ def _load_tech(path: Path, where: str) -> Tech:
     check_sram_points(clean, where)
     check_adc_points(clean, where)
     check_sram_growth(clean, where)
-    return Tech(name=str(data.get("name", path.stem)), path=path, node_nm=float(node), entries=clean)
+    return Tech(name=str(data.get("name", path.stem)), path=path, node_nm=float(node), entries=clean,
+                sha256=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
