@@ -211,3 +211,17 @@ def test_point_sizes_take_whole_numbers_as_architecture_files_do(tmp_path):
     path = _table(tmp_path, lambda d: d["entries"]["sram64_1KB_read_energy_pJ"].update(capacity_bytes=1024.5))
     with pytest.raises(ArchError, match=r"capacity_bytes: must be a positive integer, got 1024.5"):
         load_tech(path)
+
+
+def test_a_negative_zero_is_zero(tmp_path):
+    """value: -0.0 (or --set tech.<entry>=-0) was kept, and results showed "-0.0" for the actions priced by it."""
+    import math
+
+    table = yaml.safe_load((TECH_DIR / "28nm.yaml").read_text(encoding="utf-8"))
+    table["entries"]["add_16b_energy_pJ"]["value"] = -0.0
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(table), encoding="utf-8")
+    tech = load_tech(tmp_path / "t.yaml")
+    assert math.copysign(1.0, tech.value("add_16b_energy_pJ")) == 1.0
+    moved = load_tech("28nm").with_overrides({"add_16b_energy_pJ": "-0"}, "--set")
+    assert math.copysign(1.0, moved.value("add_16b_energy_pJ")) == 1.0
+    assert math.copysign(1.0, moved.overrides["add_16b_energy_pJ"]) == 1.0

@@ -301,8 +301,8 @@ class Tech:
                 raise ArchError.at(where, field_at, f"must be >= 0, got {shown(raw)}",
                                    "energies, areas and leakage powers cannot be negative")
             check_entry_range(where, field_at, entries[key]["unit"], value)
-            clean[key] = float(value)
-            entries[key] = dict(entries[key], value=float(value))
+            clean[key] = float(value) + 0.0  # -0 is 0: results showed "-0.0" of actions priced by it
+            entries[key] = dict(entries[key], value=clean[key])
         check_sram_growth(entries, where, prefix="tech.", changed=frozenset(clean))
         return dataclasses.replace(self, entries=entries, overrides={**self.overrides, **clean})
 
@@ -595,6 +595,8 @@ def _load_tech(path: Path, where: str) -> Tech:
             raise ArchError.at(where, f"{field_at}.node_nm", f"must be a positive number, got {shown(nn)}",
                                "give the node the value was measured at, in nm, e.g. node_nm: 45")
         _check_point_sizes(where, field_at, entry)
+        if isinstance(value, float) and value == 0:  # -0 is 0 (see with_overrides)
+            value = 0.0
         clean[str(key)] = dict(entry, value=value, unit=unit)
         if "rate_hz" in entry:
             clean[str(key)]["rate_hz"] = _rate_hz(where, f"{field_at}.rate_hz", entry["rate_hz"])
