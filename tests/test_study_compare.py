@@ -276,9 +276,18 @@ def test_an_interrupted_reproduce_part_leaves_its_directory_as_it_was(tmp_path, 
 
 
 def test_reproduce_says_when_workloads_are_missing(tmp_path):
+    """A part with no trained workload to read is refused (it wrote a report saying so and exited 0); in a group
+    whose other parts run (table3 reads statistical workloads), the part's report says so."""
     (tmp_path / "empty").mkdir()
-    reproduce("table1", tmp_path / "t1", workload_dir=str(tmp_path / "empty"), command="c", quiet=True)
-    assert "Cannot reproduce" in (tmp_path / "t1" / "report.md").read_text()
+    with pytest.raises(StudyError, match=r"empty: --workloads: holds none of the trained workloads "
+                       r"vgg_small_fmnist_snn\.npz, .*; pass --workloads DIR"):
+        reproduce("table1", tmp_path / "t1", workload_dir=str(tmp_path / "empty"), command="c", quiet=True)
+    assert not (tmp_path / "t1").exists()
+    only_table5 = tmp_path / "some"
+    only_table5.mkdir()
+    (only_table5 / "vgg_small_fmnist_atsn.npz").symlink_to(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+    reproduce("table2", tmp_path / "t2", workload_dir=str(only_table5), command="c", quiet=True)
+    assert "Cannot reproduce" in (tmp_path / "t2" / "report.md").read_text()
 
 
 def _grey_12x12_workload(start: int, output_mode: str, images: int = 6):

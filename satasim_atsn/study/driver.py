@@ -99,10 +99,15 @@ def reproduce(what: str, out_dir: str | Path, images: int | None = None, arch_pa
     reads_set = {"table1", "table2", "table4", "table5", "figs", "claims"} & set(parts)
     named_set = trained_set.prefix != DEFAULT_TRAINED_SET and reads_set
     # a typo, not missing data: none of the set's own files ('vgg' matched vgg_small_fmnist_*.npz by a glob)
-    if named_set and not any((wdir / trained_set.file(algo)).is_file() for algo in ("SNN", "DTSNN", "ATSN")):
-        snn, dtsnn, atsn = (trained_set.file(algo) for algo in ("SNN", "DTSNN", "ATSN"))
+    none_there = not any((wdir / trained_set.file(algo)).is_file() for algo in ("SNN", "DTSNN", "ATSN"))
+    snn, dtsnn, atsn = (trained_set.file(algo) for algo in ("SNN", "DTSNN", "ATSN"))
+    if named_set and none_there:
         raise StudyError.at(str(wdir), "--trained-set", f"no workload is named {snn}, {dtsnn} or {atsn}",
                             "check the prefix (the networks PREFIX_snn/_dtsnn/_atsn.npz), or --workloads")
+    if reads_set and reads_set == set(parts) and none_there:  # nothing to reproduce: a report saying so exited 0
+        raise StudyError.at(str(wdir), "--workloads", f"holds none of the trained workloads {snn}, {dtsnn}, {atsn}",
+                            "pass --workloads DIR holding them (the checkout's workloads/), or train them "
+                            "(workloads/README.md)")
     if "twin" in parts:
         _twin_workload(wdir, trained_path, trained_set)
     summaries, everything = [], {}
