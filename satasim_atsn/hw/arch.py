@@ -579,6 +579,7 @@ def _cross_checks(where: str, cfg: dict) -> None:
         article = "an" if cfg["kind"][:1] in "aeiou" else "a"
         raise ArchError.at(where, "exit_unit.kind", f"{article} {cfg['kind']} accelerator has exit unit kind "
                            f"{shown(want)}, got {shown(eu['kind'])}", f"set exit_unit.kind: {want} or change 'kind'")
+    given = [f for f in EXIT_UNITS[eu["kind"]].fields if eu.get(f) is not None]  # before the defaults fill in
     for kind, unit in EXIT_UNITS.items():
         for f in unit.fields:
             if kind == eu["kind"] and eu[f] is None:
@@ -588,9 +589,12 @@ def _cross_checks(where: str, cfg: dict) -> None:
                                    f"this one is {shown(eu['kind'])}", f"remove it (or --set exit_unit.{f}=null)")
     EXIT_UNITS[eu["kind"]].validate(where, eu)
     if cfg["dataflow"] == "layer_major" and eu["kind"] != "none":
+        # the fix names every field of the deciding unit the design gives: exit_unit.kind none refuses them
+        drop = "".join(f", exit_unit.{f}: null" for f in given)
         raise ArchError.at(where, "dataflow", f"layer_major runs all T timesteps of a layer before the next layer, "
                            f"but exit unit kind {shown(eu['kind'])} decides after every timestep",
-                           "use dataflow: timestep_major (or exit_unit.kind: none for a fixed-T design)")
+                           "use dataflow: timestep_major, or make it fixed-T: kind: conventional, "
+                           f"exit_unit.kind: none{drop}")
 
 
 def _check_exit_tiles(where: str, tiles: int, eu: dict, want: str) -> None:
