@@ -504,3 +504,16 @@ def test_the_threshold_note_of_assumed_exits_names_the_build_not_a_trained_netwo
             "build --exit-mean atsn=M, or the table's exit_mean_timesteps), or measure the exits of a trained "
             "network at them: satasim workload rates TRAINED --network NET --dataset D --cl-init 0.5") in err, err
     assert "workload stats TRAINED" not in err
+
+
+def test_the_idle_accelerator_advice_stays_within_the_workload(capsys):
+    """'run at least 16384 images' of a 1000-image workload: the run that followed it was refused; the note now
+    says to shrink the design instead."""
+    fmnist = str(Path(ARCH).parent.parent / "workloads" / "vgg_small_fmnist_atsn.npz")
+    code, _, err = run(["run", ARCH, fmnist, "--images", "8", "--set", "images_per_batch=300", "--set",
+                        "exit_unit.data_memory_bytes=1048576", "--set", "pe.data_memory_bytes=1048576"], capsys)
+    assert code == 0, err
+    assert ("(the workload holds 1000 from this start, so use at most 3 accelerators, or images_per_batch at most "
+            "250)") in err, err
+    code, _, err = run(["run", ARCH, fmnist, "--images", "2", "--start", "10"], capsys)
+    assert code == 0 and "(run at least 4 images)" in err, err

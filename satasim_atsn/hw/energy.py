@@ -434,8 +434,8 @@ def extrapolated_memories_note(arch: Arch) -> str | None:
     parts = [f"{name} ({capacity:,} B; the {'smallest' if capacity < point else 'largest'} {family} point is "
              f"{point:,} B)" for name, capacity, family, point in found]
     return (f"note: the SRAM figures of {'; '.join(parts)} are extrapolated log-log far outside the technology "
-            f"table {arch.tech.name}: their energy, area and leakage are rough (add CACTI points near these sizes; "
-            "docs/energy.md)")
+            f"table {table_label(arch.tech.ref or arch.tech.path.name)}: their energy, area and leakage are rough "
+            "(add CACTI points near these sizes; docs/energy.md)")
 
 
 def unused_technology_note(arch_path: str, overrides: list[str]) -> str | None:

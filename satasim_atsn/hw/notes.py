@@ -22,7 +22,8 @@ def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Worklo
     ``overrides``), each starting ``note: ``, in a fixed order; ``technology=False`` leaves out the unused --set
     tech.<entry> note (a sweep judges it over all its points)."""
     notes = [exit_parameters_note(arch, workload), exit_table_note(arch, workload),
-             idle_accelerators_note(arch, images), class_coverage_note(workload, start, images),
+             idle_accelerators_note(arch, images, workload.num_images - start),
+             class_coverage_note(workload, start, images),
              unused_technology_note(arch_path, overrides) if technology else None, dram_rounding_note(arch),
              batch_refill_note(arch), absent_exit_unit_note(arch, overrides), extrapolated_memories_note(arch),
              adc_rate_note(arch)]
@@ -133,13 +134,19 @@ def _assumed_exits(provenance: dict, policy: str) -> bool:
     return "measured" not in text or "assumed" in text or "maximum-entropy" in text
 
 
-def idle_accelerators_note(arch, images: int) -> str | None:
+def idle_accelerators_note(arch, images: int, available: int | None = None) -> str | None:
     """A note when too few images keep every accelerator busy: the idle ones stay off but leak over the makespan
-    (docs/microarchitecture.md section 8), so FPS and energy per image describe the short run, not the design."""
+    (docs/microarchitecture.md section 8), so FPS and energy per image describe the short run, not the design.
+    ``available``: the images the workload holds from the run's first one, which the advice must not pass."""
     batch, count = int(arch.images_per_batch), int(arch.accelerators)
     busy = -(-images // batch)
     if busy >= count:
         return None
+    advice = f"run at least {count * batch} images"
+    if available is not None and count * batch > available:  # more than the workload holds: shrink the design
+        most = max(1, available // batch)
+        advice = (f"the workload holds {available} from this start, so use at most {most} "
+                  f"accelerator{'s' if most != 1 else ''}, or images_per_batch at most {max(1, available // count)}")
     return (f"note: {images} image{'s' if images != 1 else ''} in batches of {batch} keep {busy} of the {count} "
             "accelerators busy; the others stay off but their leakage counts, so FPS and energy per image describe "
-            f"this short run, not the design's throughput (run at least {count * batch} images)")
+            f"this short run, not the design's throughput ({advice})")
