@@ -157,7 +157,7 @@ def test_override_null_removes_and_switch_to_digital():
 
 
 @pytest.mark.parametrize("text,pattern", [
-    ("pe.adderz=2", r"--set: pe.adderz: no such field; did you mean 'adders'\?"),
+    ("pe.adderz=2", r"--set: pe.adderz: no such field; did you mean 'pe.adders'\?"),
     ("pee.adders=2", r"--set: pee: no such field; did you mean 'pe'\?"),
     ("pe.adders.x=2", r"--set: pe.adders.x: pe.adders is a value, not a section; set it directly, e.g. "
                       r"--set pe.adders=VALUE"),

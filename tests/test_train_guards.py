@@ -80,6 +80,9 @@ def test_an_output_among_the_images_is_refused(tmp_path, capsys):
     (["--cl-init", "1.5"], "--cl-init: must be in (0, 1], got 1.5"),
     (["--theta", "0"], "--theta: must be in (0, 1], got 0.0"),
     (["--image-size", "8"], "--image-size: resizes image folders only"),
+    # --output is the output layer's mode here, -o/--output a file elsewhere: a file name there says so
+    (["--output", "my.npz"], "--output: unknown output 'my.npz'; use one of membrane, accumulate (--output is the "
+                             "output layer's mode; the workload file is -o/--out)"),
 ])
 def test_bad_settings_are_refused_before_training(tmp_path, capsys, args, needle):
     code, _, err = run_cli(TRAIN + args + ["-o", str(tmp_path / "w.npz")], capsys)

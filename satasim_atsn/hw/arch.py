@@ -147,6 +147,9 @@ def _unknown_key_fix(key: str, options, here: str, given_by_set: bool = False) -
     if homes:
         named = " or ".join(f"{h} (a top-level field)" if "." not in h else h for h in homes[:3])
         return f"it is {named}; " + ("give that path" if given_by_set else "move it there")
+    close = closest(str(key), [str(o) for o in options]) if given_by_set else None
+    if close is not None:  # the whole path, as --set takes it ('data_memory_bytes' alone is refused at the top)
+        return f"did you mean {shown(here + close)}?"
     return _suggest(key, options)
 
 

@@ -114,8 +114,11 @@ class TrainConfig:
         if self.loss is not None and self.loss not in LOSSES:
             raise TrainError.at(None, "--loss", f"unknown loss {self.loss!r}", f"use one of {', '.join(LOSSES)}")
         if self.output is not None and self.output not in OUTPUT_MODES:
+            file_like = str(self.output).lower().endswith((".npz", ".json", "/")) or "/" in str(self.output)
             raise TrainError.at(None, "--output", f"unknown output {self.output!r}",
-                                f"use one of {', '.join(OUTPUT_MODES)}")
+                                f"use one of {', '.join(OUTPUT_MODES)}" + (
+                                    " (--output is the output layer's mode; the workload file is -o/--out)"
+                                    if file_like else ""))
         for key, value, low in (("--timesteps", self.timesteps, 1), ("--epochs", self.epochs, 1),
                                 ("--batch-size", self.batch_size, 1), ("--test-images", self.test_images, 1)):
             if value < low:
