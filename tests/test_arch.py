@@ -545,3 +545,11 @@ def test_a_section_check_names_the_set_values_inside_it():
     with pytest.raises(ArchError) as caught:
         load_arch("atsn16x16", ["array.rows=1", "array.cols=1"])
     assert str(caught.value).endswith("(the overrides gave array.rows=1, array.cols=1)")
+
+
+def test_a_directory_given_as_the_architecture_is_named_as_one(tmp_path):
+    """'cannot read ([Errno 21] Is a directory: ...); give a UTF-8 YAML file' for `satasim run archs W`."""
+    (tmp_path / "mine.yaml").write_text((ARCHS / "atsn16x16.yaml").read_text())
+    with pytest.raises(ArchError, match=rf"^{tmp_path}: is a directory, not an architecture file; give one of its "
+                       rf"files \(e\.g\. {tmp_path}/mine\.yaml\) or a shipped design's name \(atsn16x16, "):
+        load_arch(tmp_path)

@@ -727,6 +727,12 @@ def _read_yaml(path: Path) -> dict:
         shipped = (f"a shipped design is given by its bare name: {stem}" if stem in available_archs() else
                    f"a shipped design is given by its bare name ({', '.join(available_archs())})")
         raise ArchError.at(where, None, "architecture file not found", f"check the path; {shipped}")
+    if path.is_dir():  # it said "cannot read ([Errno 21] Is a directory ...); give a UTF-8 YAML file"
+        inside = sorted(p.name for p in path.glob("*.yaml"))[:3]
+        example = f"e.g. {path / inside[0]}" if inside else "an architecture YAML file"
+        raise ArchError.at(where, None, "is a directory, not an architecture file",
+                           f"give one of its files ({example}) or a shipped design's name "
+                           f"({', '.join(available_archs())})")
     head = b""
     try:
         with path.open("rb") as handle:
