@@ -769,3 +769,12 @@ def test_a_zipped_name_over_the_same_hardware_is_refused(tmp_path, workload_path
         load_study(again)
     fine = engine_study(tmp_path, workload_path, "vary:\n  zip:\n    name: [a, b]\n    pe.adders: [1, 2]\n", "f.yaml")
     assert len(load_study(fine).points()) == 2
+
+
+def test_a_mistyped_shipped_design_name_in_a_study_is_suggested(tmp_path, workload_path):
+    """run offered 'did you mean atsn16x16' for atsn16x61; a study's arch: and vary.arch did not."""
+    for body in ("arch: atsn16x61\nvary:\n  clock_hz: [5e8]\n", "vary:\n  arch: [atsn16x16, dtsnn16x61]\n"):
+        path = engine_study(tmp_path, workload_path, body)
+        with pytest.raises(StudyError, match=r"does not exist \(looked at .*\); fix the path \(did you mean the "
+                           r"shipped '(atsn|dtsnn)16x16'\?\)"):
+            load_study(path)

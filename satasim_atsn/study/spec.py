@@ -738,9 +738,14 @@ def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
     if os.path.isdir(target):
         raise _fail(where, key, f"{shown(value)} is a folder, not a file", "name a file in it")
     if not is_file:
-        raise _fail(where, key, f"{shown(value)} does not exist (looked at {target})",
-                    "fix the path" + (" (or give a shipped architecture's name, e.g. atsn16x16)"
-                                      if key in ("arch", "vary.arch") else ""))
+        hint = ""
+        if key in ("arch", "vary.arch"):
+            from satasim_atsn.hw.arch import available_archs
+
+            close = closest(value, available_archs())  # a shipped name mistyped, as run says of it
+            hint = (f" (did you mean the shipped {shown(close)}?)" if close is not None and "/" not in value else
+                    " (or give a shipped architecture's name, e.g. atsn16x16)")
+        raise _fail(where, key, f"{shown(value)} does not exist (looked at {target})", "fix the path" + hint)
     return target
 
 
