@@ -64,13 +64,23 @@ def test_every_energy_per_action_of_the_atsn_design_by_hand():
         "exit_lut_reads": SRAM_3KB[0] * 24 / 64,  # one 3-byte exp-table word (23 fraction bits + 1)
         "exit_multiplies": MULT32,
         "exit_compares": CMP32,
-        "exit_divides": DIV32,
+        "exit_divides": 0.0,  # the AT unit never divides: priced only on the DT unit (below)
         "exit_decision_adds": ADD32,
         "exit_weight_write_bytes": SRAM_3KB[1] * 8 / 64,
     }
     for action, value in expected.items():
         assert per[action] == pytest.approx(value, rel=REL, abs=0), action
     assert set(per) - set(expected) == {"noc_byte_hops"}  # below, with the tile pitch
+
+
+def test_only_the_dt_unit_prices_a_division_and_the_none_unit_no_decision():
+    """docs/energy.md: the decision's actions are priced on a unit that takes them (the divider was priced on every
+    unit, and its table entries required of designs that never divide)."""
+    assert energy_per_action_pJ(_arch("dtsnn16x16"))["exit_divides"] == pytest.approx(DIV32, rel=REL, abs=0)
+    fixed = energy_per_action_pJ(_arch("conventional16x16"))
+    assert [fixed[a] for a in ("exit_lut_reads", "exit_multiplies", "exit_compares", "exit_divides",
+                               "exit_decision_adds")] == [0.0] * 5
+    assert fixed["exit_accumulations"] > 0  # the output layer still accumulates there
 
 
 @pytest.mark.parametrize("name, pitch_mm", [("atsn16x16", 0.152), ("conventional16x16", 0.153),

@@ -522,6 +522,54 @@ def _refuse_another_kind(where: str, what: str | None) -> None:
                            f"give a technology table (a shipped name, or a copy of {TECH_DIR / '28nm.yaml'})")
 
 
+def _checked_entry(where: str, key: object, entry: object) -> dict:
+    """One table entry checked (its unit suffix, fields, value, source, scaling, node and point sizes), with its
+    value as a number and its unit added; ArchError naming ``entries.<key>`` otherwise."""
+    field_at = f"entries.{key}"
+    unit = _unit_of(str(key))
+    if unit is None:
+        raise ArchError.at(where, field_at, "the key must end in its unit",
+                           f"use one of the suffixes _{', _'.join(UNIT_SUFFIXES)}")
+    if not isinstance(entry, dict):
+        raise ArchError.at(where, field_at, "must be a mapping with value, source, node_nm, scaling",
+                           f"write '{key}:' followed by indented 'value: ...', 'source: ...', 'node_nm: ...' "
+                           "and 'scaling: ...' lines")
+    for k in entry:
+        if k not in ENTRY_FIELDS:
+            raise ArchError.at(where, f"{field_at}.{k}", "unknown field", _suggest(str(k), ENTRY_FIELDS))
+    for k in ("value", "source", "node_nm", "scaling"):
+        if k not in entry:
+            raise ArchError.at(where, f"{field_at}.{k}", "missing",
+                               "every entry needs value, source, node_nm, scaling")
+    value = entry["value"]
+    if isinstance(value, str):  # YAML 1.1 reads '7e-05' as text
+        with contextlib.suppress(ValueError):
+            value = typed_number(value, float(value))
+    beyond = isinstance(value, TypedNumber) and value > 0  # beyond a float's range: refused by range
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value) and not beyond) or value < 0):
+        raise ArchError.at(where, f"{field_at}.value", f"must be a finite number >= 0, got {shown(value)}",
+                           f"write a plain number in the entry's unit ({unit})")
+    check_entry_range(where, f"{field_at}.value", unit, value)
+    if not isinstance(entry["source"], str) or not entry["source"].strip():
+        raise ArchError.at(where, f"{field_at}.source", "must be a non-empty citation text",
+                           "say where the value comes from (a paper, a tool, or 'estimate: ...')")
+    if not isinstance(entry["scaling"], str) or not entry["scaling"].strip():
+        raise ArchError.at(where, f"{field_at}.scaling", "must be a text saying which scaling was applied",
+                           "write scaling: \"none\" if none was")
+    nn = entry["node_nm"]
+    if isinstance(nn, bool) or not isinstance(nn, (int, float)) or not 0 < nn < 1e6:
+        raise ArchError.at(where, f"{field_at}.node_nm", f"must be a positive number, got {shown(nn)}",
+                           "give the node the value was measured at, in nm, e.g. node_nm: 45")
+    _check_point_sizes(where, field_at, entry)
+    if isinstance(value, float) and value == 0:  # -0 is 0 (see with_overrides)
+        value = 0.0
+    out = dict(entry, value=value, unit=unit)
+    if "rate_hz" in entry:
+        out["rate_hz"] = _rate_hz(where, f"{field_at}.rate_hz", entry["rate_hz"])
+    return out
+
+
 def _load_tech(path: Path, where: str) -> Tech:
     text = None
     try:
@@ -556,50 +604,7 @@ def _load_tech(path: Path, where: str) -> Tech:
     entries = data.get("entries")
     if not isinstance(entries, dict) or not entries:
         raise ArchError.at(where, "entries", "missing or empty", "list the table's entries under 'entries:'")
-    clean: dict[str, dict] = {}
-    for key, entry in entries.items():
-        field_at = f"entries.{key}"
-        unit = _unit_of(str(key))
-        if unit is None:
-            raise ArchError.at(where, field_at, "the key must end in its unit",
-                               f"use one of the suffixes _{', _'.join(UNIT_SUFFIXES)}")
-        if not isinstance(entry, dict):
-            raise ArchError.at(where, field_at, "must be a mapping with value, source, node_nm, scaling",
-                               f"write '{key}:' followed by indented 'value: ...', 'source: ...', 'node_nm: ...' "
-                               "and 'scaling: ...' lines")
-        for k in entry:
-            if k not in ENTRY_FIELDS:
-                raise ArchError.at(where, f"{field_at}.{k}", "unknown field", _suggest(str(k), ENTRY_FIELDS))
-        for k in ("value", "source", "node_nm", "scaling"):
-            if k not in entry:
-                raise ArchError.at(where, f"{field_at}.{k}", "missing",
-                                   "every entry needs value, source, node_nm, scaling")
-        value = entry["value"]
-        if isinstance(value, str):  # YAML 1.1 reads '7e-05' as text
-            with contextlib.suppress(ValueError):
-                value = typed_number(value, float(value))
-        beyond = isinstance(value, TypedNumber) and value > 0  # beyond a float's range: refused by range
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or (isinstance(value, float) and not math.isfinite(value) and not beyond) or value < 0):
-            raise ArchError.at(where, f"{field_at}.value", f"must be a finite number >= 0, got {shown(value)}",
-                               f"write a plain number in the entry's unit ({unit})")
-        check_entry_range(where, f"{field_at}.value", unit, value)
-        if not isinstance(entry["source"], str) or not entry["source"].strip():
-            raise ArchError.at(where, f"{field_at}.source", "must be a non-empty citation text",
-                               "say where the value comes from (a paper, a tool, or 'estimate: ...')")
-        if not isinstance(entry["scaling"], str) or not entry["scaling"].strip():
-            raise ArchError.at(where, f"{field_at}.scaling", "must be a text saying which scaling was applied",
-                               "write scaling: \"none\" if none was")
-        nn = entry["node_nm"]
-        if isinstance(nn, bool) or not isinstance(nn, (int, float)) or not 0 < nn < 1e6:
-            raise ArchError.at(where, f"{field_at}.node_nm", f"must be a positive number, got {shown(nn)}",
-                               "give the node the value was measured at, in nm, e.g. node_nm: 45")
-        _check_point_sizes(where, field_at, entry)
-        if isinstance(value, float) and value == 0:  # -0 is 0 (see with_overrides)
-            value = 0.0
-        clean[str(key)] = dict(entry, value=value, unit=unit)
-        if "rate_hz" in entry:
-            clean[str(key)]["rate_hz"] = _rate_hz(where, f"{field_at}.rate_hz", entry["rate_hz"])
+    clean = {str(key): _checked_entry(where, key, entry) for key, entry in entries.items()}
     check_sram_points(clean, where)
     check_adc_points(clean, where)
     check_sram_growth(clean, where)
