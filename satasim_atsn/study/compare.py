@@ -697,16 +697,21 @@ def _latency_sections(doc: Document, out: Path, summaries: list[dict], arch_path
         name = f"timeline_{i}_{file_safe(s['name'])}.png"
         plots.timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")
         doc.figure(name, f"{md_text(s['name'])}: latency timeline of one image, {how}")
+    exit_histogram_plot(out / "exit_histogram.png", summaries)
+    doc.figure("exit_histogram.png", "number of images exiting at each timestep")
+
+
+def exit_histogram_plot(path: Path, summaries: list[dict]) -> None:
+    """The designs' exit-step histograms (``name``, ``exit_hist`` of each summary): bars up to T = 9, then one line
+    per design, so the figure keeps its size at any T."""
     T = max(len(s["exit_hist"]) for s in summaries)
     title = "exit timestep histogram"
     if len(step_columns(T)) == T:
-        plots.grouped_bars(out / "exit_histogram.png", [str(t) for t in range(1, T + 1)],
+        plots.grouped_bars(path, [str(t) for t in range(1, T + 1)],
                            {s["name"]: list(np.pad(np.asarray(s["exit_hist"], float), (0, T - len(s["exit_hist"]))))
                             for s in summaries}, title, "exit timestep", "images", counts=True)
     else:  # one bar per step and design grew the figure 0.6 inch each: 7,870 px wide at T = 64 for two designs
-        plots.lines(out / "exit_histogram.png", {s["name"]: (list(range(1, len(s["exit_hist"]) + 1)),
-                                                             [float(v) for v in s["exit_hist"]]) for s in summaries},
-                    "exit timestep", "images", title)
-    doc.figure("exit_histogram.png", "number of images exiting at each timestep")
+        plots.lines(path, {s["name"]: (list(range(1, len(s["exit_hist"]) + 1)), [float(v) for v in s["exit_hist"]])
+                           for s in summaries}, "exit timestep", "images", title)
 
 
