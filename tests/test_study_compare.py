@@ -117,7 +117,22 @@ def test_two_compares_into_one_directory_at_once_leave_only_what_the_last_report
 
 @needs_engine
 def test_compare_statistical_first_line(tmp_path):
-    run_compare(ARCHS, str(VGG), tmp_path, images=2, jobs=2, quiet=True)
+    """A statistical workload's report says so first; two worker processes (the suite's only parallel compare). A
+    small network's workload: the paper-scale VGG16 took 17-25 s of the suite for the same lines."""
+    from satasim_atsn.cli import main
+
+    net = tmp_path / "small.yaml"
+    net.write_text("input_shape: [3, 8, 8]\nnum_classes: 4\nlayers:\n"
+                   "  - {name: c1, type: conv, out_channels: 8, kernel: 3, padding: 1}\n"
+                   "  - {name: p1, type: maxpool, kernel: 2}\n  - {name: flat, type: flatten}\n"
+                   "  - {name: out, type: output}\n")
+    built = tmp_path / "small.npz"
+    with pytest.raises(SystemExit) as done:
+        main(["workload", "build", "--network", str(net), "--rate", "0.1", "--timesteps", "4", "--exit-mean",
+              "atsn=2.5", "--num-images", "4", "-o", str(built)])
+    assert done.value.code == 0
+    run_compare(ARCHS, str(built), tmp_path / "out", images=2, jobs=2, quiet=True)
+    tmp_path = tmp_path / "out"
     first = (tmp_path / "report.md").read_text().splitlines()[0]
     assert first.startswith("**Statistical workload")
     assert "Paper's direction" in (tmp_path / "report.md").read_text()
@@ -261,6 +276,7 @@ def test_table2_verdicts_and_the_row_at_dtsnns_accuracy():
     assert _fastest_keeping(Run(), ["c"], 0.9) is None
 
 
+@pytest.mark.slow  # 7-10 s (the suite's 10-minute budget); the interrupted compare and sweep stay in the default run
 def test_an_interrupted_reproduce_part_leaves_its_directory_as_it_was(tmp_path, monkeypatch):
     """Ctrl-C while a part plotted left its new figures beside the old report.md; a part is now staged in a hidden
     directory inside -o and moved in only once every file is written."""
@@ -300,6 +316,7 @@ def _grey_12x12_workload(start: int, output_mode: str, images: int = 6):
     raise AssertionError("no 1 x 12 x 12 random workload")
 
 
+@pytest.mark.slow  # 20-28 s: the whole algorithm group (five parts) on a named set (the suite's 10-minute budget)
 def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
     from satasim_atsn.cli import main
     from satasim_atsn.study.functional import TestSplit, TrainedSet, full_run
