@@ -385,6 +385,7 @@ def test_reproduce_a_named_trained_set_on_a_whole_test_split(tmp_path, capsys):
 
 
 @needs_engine
+@pytest.mark.slow  # the suite's 10-minute budget on the slower Xeon (session 46: 10-11 min idle before)
 def test_compare_each_architecture_on_its_own_workload(tmp_path, capsys):
     from satasim_atsn.cli import main
 
@@ -782,6 +783,7 @@ def test_accuracy_parts_asked_for_more_images_say_so_on_the_terminal_and_in_resu
             assert "notes" not in results and "note:" not in stdout
 
 
+@pytest.mark.slow  # the suite's 10-minute budget on the slower Xeon (session 46: 10-11 min idle before)
 def test_reproduce_json_is_the_results_of_the_part_or_of_each_part(tmp_path, capsys):
     """`reproduce` wrote its numbers only into -o's results.json files; `--json FILE` now writes them too, as every
     command that reports numbers does: one part's results.json, or {part: results} for a group."""

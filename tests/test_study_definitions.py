@@ -407,6 +407,7 @@ def test_a_compare_reports_ratios_to_the_baseline_it_names_and_shares_of_the_tot
         assert _md_row(md, "DRAM background")[2 + i] == f"{share:.3g}%"
 
 
+@pytest.mark.slow  # the suite's 10-minute budget on the slower Xeon (session 46: 10-11 min idle before)
 def test_a_sweeps_pareto_table_holds_the_points_no_other_point_beats(tmp_path, workload_path, monkeypatch):
     """Energy per image is better lower, FPS higher: a point is on the front unless another point has no more energy
     and no lower FPS, and is better in one of them."""

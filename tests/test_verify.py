@@ -212,7 +212,7 @@ def test_a_workload_too_long_for_the_engine_and_reference_is_refused_in_one_line
     assert f"allow it with --max-minutes {verify.minutes_enough(engine_seconds + reference):g}" in err
 
 
-@pytest.mark.parametrize("images", ["1", "3"])
+@pytest.mark.parametrize("images", ["1", pytest.param("3", marks=pytest.mark.slow)])  # 3: 7-12 s, slow tier
 def test_the_refusal_names_a_max_minutes_that_lets_it_run(capsys, images):
     """Followed literally, the fix works: the --max-minutes it names passes the check (it said "use --images 1" to a
     run of one image, "a larger --max-minutes" without saying how large, and "about 0 min" for 7 s). A refusal before
