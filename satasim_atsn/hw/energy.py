@@ -17,7 +17,6 @@ from decimal import ROUND_CEILING, Decimal
 
 from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw.arch import Arch
-from satasim_atsn.hw.tech import table_label
 
 COMPONENTS = ("pe_compute", "pe_memory", "spike_buffers", "adc", "exit_unit", "noc", "global_buffer", "dram")
 # the four groups energy is reported in (docs/energy.md, "Groups"): every component belongs to one, so a
@@ -230,8 +229,7 @@ def adc_rate_note(arch: Arch) -> str | None:
     on the points): the area then holds at this design's rate unscaled, which the user should know."""
     if arch.pe.accumulation != "analog" or arch.tech.adc_area_rate_hz() is not None:
         return None
-    table = table_label(arch.tech.ref or arch.tech.path.name)  # as the design names it: a copy keeps name: 28nm
-    return (f"note: the technology table {table} gives its ADC areas at no conversion rate, so the ADC area "
+    return (f"note: the technology table {arch.tech.label} gives its ADC areas at no conversion rate, so the ADC area "
             f"is taken as is at this design's {adc_conversion_rate_hz(arch) / 1e6:g} MS/s (give rate_hz on the "
             "adc_<bits>b_area_um2 entries and adc_area_rate_exponent to scale it; docs/energy.md)")
 
@@ -434,7 +432,7 @@ def extrapolated_memories_note(arch: Arch) -> str | None:
     parts = [f"{name} ({capacity:,} B; the {'smallest' if capacity < point else 'largest'} {family} point is "
              f"{point:,} B)" for name, capacity, family, point in found]
     return (f"note: the SRAM figures of {'; '.join(parts)} are extrapolated log-log far outside the technology "
-            f"table {table_label(arch.tech.ref or arch.tech.path.name)}: their energy, area and leakage are rough "
+            f"table {arch.tech.label}: their energy, area and leakage are rough "
             "(add CACTI points near these sizes; docs/energy.md)")
 
 

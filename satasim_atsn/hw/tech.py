@@ -263,10 +263,16 @@ class Tech:
         """Energy per conversion: Walden FoM (fJ per conversion step) x 2^bits, in pJ."""
         return self.value("adc_fom_fJ_per_step") * 1e-3 * (2 ** bits)
 
+    @property
+    def label(self) -> str:
+        """How results and messages name the table: as the design names it (a copy of the shipped table keeps
+        name: 28nm, so the file's name field would name it wrongly), a file by its name alone (table_label)."""
+        return table_label(self.ref or self.path.name)
+
     def describe(self) -> dict:
         """Name, node, how the table was named and any overridden entries (for results JSON: never an
         absolute path, DESIGN section 10; the overrides make a run reproducible from its JSON)."""
-        out = {"name": self.name, "node_nm": self.node_nm, "table": table_label(self.ref or self.path.name),
+        out = {"name": self.name, "node_nm": self.node_nm, "table": self.label,
                "sha256": self.sha256}
         if self.overrides:
             out["overrides"] = dict(sorted(self.overrides.items()))
@@ -284,9 +290,8 @@ class Tech:
             if key not in entries:
                 close = closest(key, entries)
                 fix = (f"did you mean {shown(close)}?" if close is not None else
-                       f"use one of the keys under 'entries:' of the table {shown(self.ref or self.path.name)}")
-                raise ArchError.at(where, field_at, f"no such entry in the technology table "
-                                   f"{shown(table_label(self.ref or self.path.name))}", fix)
+                       f"use one of the keys under 'entries:' of the table {shown(self.label)}")
+                raise ArchError.at(where, field_at, f"no such entry in the technology table {shown(self.label)}", fix)
             if raw is None:  # null (in the file, or --set tech.<entry>=null): no override, the table's value stays
                 continue
             value = raw

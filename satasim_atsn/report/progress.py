@@ -34,15 +34,16 @@ def progress_bar(total: int | None, *, desc: str, unit: str, quiet: bool = False
                 dynamic_ncols=width is None, ncols=width, nrows=height, leave=False, smoothing=smoothing)
 
 
-def time_from_here(bar: tqdm) -> None:
-    """Start the bar's rate and ETA at its current count: what came before (numba's compilation, the mapping, the
-    first chunk's set-up: 12 s before the first of 256 images made an ETA of 55 minutes for a 40 s run) is not
-    a rate the rest will run at. The ETA reads '?' until the next update. Needs ``smoothing=0`` (an average
+def time_from(bar: tqdm, done: int) -> None:
+    """Show ``done`` and start the bar's rate and ETA there: what came before (numba's compilation, the mapping,
+    the first chunk's set-up: 12 s before the first of 256 images made an ETA of 55 minutes for a 40 s run) is
+    not a rate the rest will run at. The ETA reads '?' until the next update. Needs ``smoothing=0`` (an average
     since the start, which is now here)."""
     if bar.disable:
         return
-    bar.initial = bar.last_print_n = bar.n
+    bar.n = bar.initial = bar.last_print_n = int(done)
     bar.start_t = bar.last_print_t = bar._time()
+    bar.refresh()
 
 
 def _size(stream: TextIO) -> tuple[int | None, int | None]:
@@ -61,7 +62,7 @@ def _size(stream: TextIO) -> tuple[int | None, int | None]:
 
 
 def paced(bar: tqdm) -> Callable[[int], None]:
-    """``bar.update`` whose first call starts the rate and ETA (time_from_here): the first batch of a forward
+    """``bar.update`` whose first call starts the rate and ETA (time_from): the first batch of a forward
     carries numba's compilation."""
     started = [False]
 
@@ -70,9 +71,7 @@ def paced(bar: tqdm) -> Callable[[int], None]:
             bar.update(n)
             return
         started[0] = True
-        bar.n += int(n)
-        time_from_here(bar)
-        bar.refresh()
+        time_from(bar, bar.n + int(n))
 
     return advance
 
@@ -93,7 +92,7 @@ class Progress:
         self.desc = desc
         self.enabled = not quiet and on_terminal(stream)
         self.bar: tqdm | None = None
-        self.timed = False  # the clock restarts at the first images (time_from_here)
+        self.timed = False  # the clock restarts at the first images (time_from)
 
     def start(self, total_images: int) -> None:
         """Begin a run of ``total_images`` images."""
@@ -109,9 +108,7 @@ class Progress:
         self.bar.set_postfix_str(f"{fps:.1f} simulated FPS", refresh=False)
         if not self.timed and done < self.bar.total:  # the first images carry the set-up: no rate from them
             self.timed = True
-            self.bar.n = done
-            time_from_here(self.bar)
-            self.bar.refresh()
+            time_from(self.bar, done)
             return
         self.bar.update(done - self.bar.n)
 
@@ -125,4 +122,4 @@ class Progress:
             self.bar = None
 
 
-__all__ = ["Progress", "paced", "progress_bar", "on_terminal", "time_from_here"]
+__all__ = ["Progress", "paced", "progress_bar", "on_terminal", "time_from"]

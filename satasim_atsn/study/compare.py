@@ -60,12 +60,10 @@ class _SharedBar:
         fps = done / (cycles / self.clock_hz) if cycles > 0 else 0.0
         self.bar.set_postfix_str(f"{self.name}: {fps:.1f} simulated FPS", refresh=False)
         if self.first and not self.bar.disable:
-            from satasim_atsn.report.progress import time_from_here
+            from satasim_atsn.report.progress import time_from
 
             self.first = False
-            self.bar.n = self.offset + done
-            time_from_here(self.bar)
-            self.bar.refresh()
+            time_from(self.bar, self.offset + done)
             return
         self.bar.update(self.offset + done - self.bar.n)
 
