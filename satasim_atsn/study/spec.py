@@ -885,6 +885,12 @@ def _table_identity(value: Any, arch_paths: list[Path]) -> tuple | None:
     return tuple(found)
 
 
+def _other_values(axis: Axis, column: int, values: tuple) -> tuple:
+    """A zipped point's values but the one in ``column``, as point identities: two tables (or a DRAM part and its
+    other name) are one point twice only beside equal other values."""
+    return tuple(_value_identity(f, v) for i, (f, v) in enumerate(zip(axis.fields, values, strict=True)) if i != column)
+
+
 def _refuse_same_tables(where: str, study: Study) -> None:
     """Two ``technology`` values of an axis that read the same table (one file named twice, by name and by path,
     or two files of the same contents) would be one point twice, as ``vary.arch`` refuses one file listed twice."""
@@ -899,8 +905,7 @@ def _refuse_same_tables(where: str, study: Study) -> None:
             table = _table_identity(values[column], arch_paths)
             if table is None:
                 continue
-            rest = tuple(_value_identity(f, v) for i, (f, v) in enumerate(zip(axis.fields, values, strict=True))
-                         if i != column)
+            rest = _other_values(axis, column, values)
             if (table, rest) in seen:
                 raise _fail(where, key, f"{shown(seen[table, rest])} and {shown(values[column])} name the same "
                             "technology table (the same file, or files of the same contents): every point would "
@@ -937,16 +942,12 @@ def _refuse_dram_aliases(where: str, study: Study) -> None:
                 continue  # an unreadable table: the value check says why
             if not aliased:
                 continue
-            target = DRAM_PART_ALIASES[part]
-            rest = tuple(_value_identity(f, v) for i, (f, v) in enumerate(zip(axis.fields, values, strict=True))
-                         if i != column)
-            seen[target, rest] = part
+            seen[DRAM_PART_ALIASES[part], _other_values(axis, column, values)] = part
         for values in axis.values:
-            rest = tuple(_value_identity(f, v) for i, (f, v) in enumerate(zip(axis.fields, values, strict=True))
-                         if i != column)
-            if (values[column], rest) in seen:
+            alias = seen.get((values[column], _other_values(axis, column, values)))
+            if alias is not None:
                 key = "vary." + ("zip" if len(axis.fields) > 1 else field_name)
-                raise _fail(where, key, f"{shown(seen[values[column], rest])} is another name of "
+                raise _fail(where, key, f"{shown(alias)} is another name of "
                             f"{shown(values[column])} (the table has no entry of its own for it): every point would "
                             "run twice", f"list {values[column]} once")
 
