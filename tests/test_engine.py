@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from kernel_oracles import closed_form_pe_phase, exact_fold_phase, exact_pe_phase, stream_fold_phase
 
-from satasim_atsn.hw import engine
+from satasim_atsn.hw import engine, engine_model, engine_programs
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.mapping import build_mapping
 from satasim_atsn.traces.functional import functional_trace
@@ -206,10 +206,10 @@ def _coverage(spec, group, neurons, j):
 
 def _witness(arch, wl):
     mapping = build_mapping(arch, wl)
-    model = engine._Model(arch, mapping, wl)
+    model = engine_model.EngineModel(arch, mapping, wl)
     trace = functional_trace(wl, arch.exit_policy(), arch.policy_name, 0, wl.num_images)
     b = arch.images_per_batch
-    works = engine._build_chunk_work(model, trace, 0, b)
+    works = engine_programs.build_chunk_work(model, trace, 0, b)
     sb, P = mapping.spike_bytes, mapping.num_pes
     r = mapping.spikes_per_cycle
     in_cap = arch.pe.input_spike_buffer_bytes // sb
@@ -343,7 +343,7 @@ def test_pe_classes_and_large_buffers_match_brute_force_witness(seed):
     wl = random_workload(40 + seed, images=3, max_channels=4, size=4)
     _witness(tiny_arch(seed, **{"array.rows": 4, "array.cols": 4, "pe.input_spike_buffer_bytes": 1024}), wl)
     mapping = build_mapping(tiny_arch(seed, **{"array.rows": 4, "array.cols": 4}), wl)
-    model = engine._Model(tiny_arch(seed, **{"array.rows": 4, "array.cols": 4}), mapping, wl)
+    model = engine_model.EngineModel(tiny_arch(seed, **{"array.rows": 4, "array.cols": 4}), mapping, wl)
     assert any(fm.cls_members.max() > 1 for folds in model.folds.values() for fm in folds)
 
 

@@ -1,11 +1,11 @@
-"""The SimPy scheduler of hw/engine.py against its predecessor, a hand-written event heap (the oracle).
+"""The SimPy scheduler of the engine (hw/engine_scheduler.py) against its predecessor, a hand-written event heap.
 
-The heap scheduler below is a copy of ``engine._Scheduler`` as of commit fe4921c (before the SimPy rewrite),
-kept here ONLY as a test witness: production code has one scheduler. Its one change since: session 16's
-weight prefetches (a PREFETCH op requests a DRAM read the program does not wait for; an AWAIT op waits for
-it), marked "since session 16" below. The oracle serves the channel in request order, so the comparisons
-run with ``dram.arbitration: fifo``; demand_first is checked against hw/reference.py. Every comparison runs
-``engine.simulate`` twice, once with the SimPy scheduler and once with the oracle patched in, and demands
+The heap scheduler below (the oracle) is a copy of ``engine._Scheduler`` (now ``engine_scheduler.Scheduler``) as of
+commit fe4921c (before the SimPy rewrite), kept here ONLY as a test witness: production code has one scheduler. Its
+one change since: session 16's weight prefetches (a PREFETCH op requests a DRAM read the program does not wait for;
+an AWAIT op waits for it), marked "since session 16" below. The oracle serves the channel in request order, so the
+comparisons run with ``dram.arbitration: fifo``; demand_first is checked against hw/reference.py. Every comparison
+runs ``engine.simulate`` twice, once with the SimPy scheduler and once with the oracle patched in, and demands
 byte-identical ``SimResult.to_json()`` and equal ``counters()``.
 """
 
@@ -21,7 +21,7 @@ import pytest
 from satasim_atsn.hw import engine
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.energy import ACTIONS
-from satasim_atsn.hw.engine import (
+from satasim_atsn.hw.engine_model import (
     AWAIT,
     DRAM_READ,
     DRAM_WRITE,
@@ -30,7 +30,7 @@ from satasim_atsn.hw.engine import (
     MEMBRANE_WRITE,
     PREFETCH,
     A,
-    _BatchWork,
+    BatchWork,
 )
 from satasim_atsn.hw.results import AcceleratorTotals
 from satasim_atsn.workload.format import read_workload
@@ -67,7 +67,7 @@ class HeapSchedulerOracle:
         self.setup_counts = np.zeros(len(ACTIONS), dtype=np.int64)
         self.dram_busy = 0
 
-    summary = engine._Scheduler.summary  # the run's public outcome, read off the same attributes
+    summary = engine.Scheduler.summary  # the run's public outcome, read off the same attributes
 
     def _dram(self, acc: int, request: int, nbytes: int, bpc: int = 0) -> int:
         start = max(request, self.dram_free)
@@ -172,7 +172,7 @@ class HeapSchedulerOracle:
 # ------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------
-class CountingScheduler(engine._Scheduler):
+class CountingScheduler(engine.Scheduler):
     """The production scheduler, also recording DRAM contention and same-cycle ties (to show they occur)."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -198,10 +198,10 @@ def run_both(arch, wl, images=None, **kwargs):
         return made[-1]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine, "_Scheduler", counting)
+        mp.setattr(engine, "Scheduler", counting)
         new = engine.simulate(arch, wl, images, **kwargs)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine, "_Scheduler", HeapSchedulerOracle)
+        mp.setattr(engine, "Scheduler", HeapSchedulerOracle)
         old = engine.simulate(arch, wl, images, **kwargs)
     return new, old, made[0]
 
@@ -322,7 +322,7 @@ def test_simpy_scheduler_equals_heap_oracle_on_shipped_workloads(name):
 # ------------------------------------------------------------------------------------------
 def fake_model(latency: int, bpc: int, resident: bool, weight_bytes: int, groups: int = 3, pes: int = 2,
                images_per_batch: int = 1):
-    """The few fields of engine._Model that the schedulers read."""
+    """The few fields of engine_model.EngineModel that the schedulers read."""
     dram = SimpleNamespace(latency_cycles=latency, bytes_per_cycle=bpc, arbitration="fifo")
     mapping = SimpleNamespace(weights_resident=resident, total_weight_bytes=weight_bytes)
     arch = SimpleNamespace(dram=dram, images_per_batch=images_per_batch)
@@ -330,10 +330,10 @@ def fake_model(latency: int, bpc: int, resident: bool, weight_bytes: int, groups
     return SimpleNamespace(arch=arch, groups=[None] * groups, P=pes, mapping=mapping, membrane_bpc=min(bpc, 2))
 
 
-def fake_work(rng, images, ops, tail: int, groups: int = 3, pes: int = 2) -> _BatchWork:
+def fake_work(rng, images, ops, tail: int, groups: int = 3, pes: int = 2) -> BatchWork:
     """A batch with the given program and random timing-independent totals."""
     n = len(ACTIONS)
-    return _BatchWork(
+    return BatchWork(
         images=np.asarray(images, dtype=np.int64),
         exit_t=np.ones(len(images), dtype=np.int64),
         ops=ops,
@@ -397,7 +397,7 @@ def test_simpy_scheduler_equals_heap_oracle_on_synthetic_programs():
     """400 random programs with 0-3 cycle phases and 0-5 cycle latency: same state as the oracle."""
     for seed in range(400):
         model, accelerators, images, works = synthetic_case(seed)
-        new = run_scheduler(engine._Scheduler, model, accelerators, images, works)
+        new = run_scheduler(engine.Scheduler, model, accelerators, images, works)
         old = run_scheduler(HeapSchedulerOracle, model, accelerators, images, works)
         assert scheduler_state(new) == scheduler_state(old), f"seed {seed}"
 
@@ -417,7 +417,7 @@ def test_dispatch_at_a_cycle_precedes_dram_arbitration_at_that_cycle():
         fake_work(rng, [2], [(0, DRAM_READ, 4, 0), (0, MARK, 2, 2)], 0),
     ]
     model = fake_model(0, 1, False, 1)
-    new = run_scheduler(engine._Scheduler, model, 2, 3, works)
+    new = run_scheduler(engine.Scheduler, model, 2, 3, works)
     old = run_scheduler(HeapSchedulerOracle, model, 2, 3, works)
     assert new.start_cycle.tolist() == [0, 0, 3] and new.accelerator.tolist() == [0, 1, 0]
     assert new.end_cycle.tolist() == [3, 8, 7]

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
 from satasim_atsn.errors import MappingError
-from satasim_atsn.hw import engine
+from satasim_atsn.hw import engine, engine_programs, engine_scheduler
 from satasim_atsn.hw.arch import build_arch
 from satasim_atsn.hw.reference import simulate_reference
 from satasim_atsn.hw.verify import diff_counters
@@ -375,12 +375,13 @@ def test_engine_matches_reference_refill_sweep(block: int) -> None:
     _compare_refill_cases(range(8000 + block * per_block, 8000 + (block + 1) * per_block), slow=True)
 
 
-def _mutated_engine_detected(monkeypatch, name: str, wrap, pick) -> None:
-    """Replace engine.<name> by ``wrap(original)`` and assert that some case of ``pick`` then disagrees."""
+def _mutated_engine_detected(monkeypatch, module, name: str, wrap, pick) -> None:
+    """Replace ``module.<name>`` (an engine module) by ``wrap(original)`` and assert that some case of ``pick``
+    then disagrees."""
     cases = [c for c in (refill_case(seed) for seed in range(7000, 7040)) if pick(c[0])][:6]
     assert cases, "no case exercises the path"
     refs = [simulate_reference(a, w, n) for a, w, n in cases]
-    monkeypatch.setattr(engine, name, wrap(getattr(engine, name)))
+    monkeypatch.setattr(module, name, wrap(getattr(module, name)))
     problems = []
     for (arch, workload, images), ref in zip(cases, refs, strict=True):
         problems += diff_counters(engine.simulate(arch, workload, images).counters(),
@@ -396,7 +397,7 @@ def test_comparison_detects_a_one_cycle_change_in_refill(monkeypatch) -> None:
             work.tail += 1
             return work
         return step
-    _mutated_engine_detected(monkeypatch, "_refill_step", wrap, lambda a: a.batch_refill)
+    _mutated_engine_detected(monkeypatch, engine_scheduler, "refill_step", wrap, lambda a: a.batch_refill)
 
 
 def test_comparison_detects_a_one_cycle_change_in_layer_major(monkeypatch) -> None:
@@ -406,7 +407,8 @@ def test_comparison_detects_a_one_cycle_change_in_layer_major(monkeypatch) -> No
             original(w, n)
             w.pending += 1
         return program
-    _mutated_engine_detected(monkeypatch, "_layer_major_program", wrap, lambda a: a.dataflow == "layer_major")
+    _mutated_engine_detected(monkeypatch, engine_programs, "_layer_major_program", wrap,
+                             lambda a: a.dataflow == "layer_major")
 
 
 @pytest.mark.slow

@@ -428,11 +428,11 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     )
 
 
-#: The engine keeps every fold's multicast-stream routing for the whole run (hw/engine.py ``_FoldModel``): per input
-#: position of the fold's inputs a 24-byte delivery row and an 8-byte pointer, plus 12 bytes per destination class,
-#: so at least this many bytes. A mapping whose routing would exceed the limit even at that lower bound is refused
-#: before anything is built (a PE memory of one membrane split a ResNet19 into 96,133 folds; the process was killed
-#: at 24 GB of the 124 GiB it would have needed at least).
+#: The engine keeps every fold's multicast-stream routing for the whole run (``FoldModel``, hw/engine_model.py): per
+#: input position of the fold's inputs a 24-byte delivery row and an 8-byte pointer, plus 12 bytes per destination
+#: class, so at least this many bytes. A mapping whose routing would exceed the limit even at that lower bound is
+#: refused before anything is built (a PE memory of one membrane split a ResNet19 into 96,133 folds; the process was
+#: killed at 24 GB of the 124 GiB it would have needed at least).
 ROUTING_BYTES_PER_POSITION = 32
 ROUTING_LIMIT_BYTES = 4 * 2**30
 
