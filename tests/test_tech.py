@@ -225,3 +225,19 @@ def test_a_negative_zero_is_zero(tmp_path):
     moved = load_tech("28nm").with_overrides({"add_16b_energy_pJ": "-0"}, "--set")
     assert math.copysign(1.0, moved.value("add_16b_energy_pJ")) == 1.0
     assert math.copysign(1.0, moved.overrides["add_16b_energy_pJ"]) == 1.0
+
+
+def test_a_node_written_as_text_is_read_as_every_other_number_of_a_table(tmp_path):
+    """``value: '7e-05'``, ``capacity_bytes: '1e3'`` and ``rate_hz: '500e6'`` were read as numbers, but ``node_nm:
+    '28'`` was refused ("must be a positive number, got '28'"), at the table's top and in an entry alike (h3,
+    session 46). Text that is no number is still refused, naming the field."""
+    path = _table(tmp_path, lambda d: (d.update(node_nm="28"), d["entries"]["add_8b_energy_pJ"].update(node_nm="45")))
+    table, shipped = load_tech(path), load_tech("28nm")
+    assert table.node_nm == shipped.node_nm == 28.0
+    assert table.entries["add_8b_energy_pJ"]["node_nm"] == 45.0
+    assert table.value("add_8b_energy_pJ") == shipped.value("add_8b_energy_pJ")
+    for mutate, field in ((lambda d: d.update(node_nm="28 nm"), "node_nm"),
+                          (lambda d: d["entries"]["add_8b_energy_pJ"].update(node_nm="0"),
+                           "entries.add_8b_energy_pJ.node_nm")):
+        with pytest.raises(ArchError, match=rf"{field}: must be a positive number, got '(28 nm|0)'; give"):
+            load_tech(_table(tmp_path, mutate))

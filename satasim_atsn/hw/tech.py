@@ -527,6 +527,19 @@ def _refuse_another_kind(where: str, what: str | None) -> None:
                            f"give a technology table (a shipped name, or a copy of {TECH_DIR / '28nm.yaml'})")
 
 
+def _node_nm(where: str, field_at: str, raw: object, what: str, example: int) -> int | float:
+    """A technology node in nm: a positive number below 10^6, numeric text included (``'28'``, as every other number
+    of a table and an architecture file accepts it; it was refused here alone)."""
+    value = raw
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value.replace("_", ""))
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+        raise ArchError.at(where, field_at, f"must be a positive number, got {shown(raw)}",
+                           f"give {what} in nm, e.g. node_nm: {example}")
+    return value
+
+
 def _checked_entry(where: str, key: object, entry: object) -> dict:
     """One table entry checked (its unit suffix, fields, value, source, scaling, node and point sizes), with its
     value as a number and its unit added; ArchError naming ``entries.<key>`` otherwise."""
@@ -562,14 +575,11 @@ def _checked_entry(where: str, key: object, entry: object) -> dict:
     if not isinstance(entry["scaling"], str) or not entry["scaling"].strip():
         raise ArchError.at(where, f"{field_at}.scaling", "must be a text saying which scaling was applied",
                            "write scaling: \"none\" if none was")
-    nn = entry["node_nm"]
-    if isinstance(nn, bool) or not isinstance(nn, (int, float)) or not 0 < nn < 1e6:
-        raise ArchError.at(where, f"{field_at}.node_nm", f"must be a positive number, got {shown(nn)}",
-                           "give the node the value was measured at, in nm, e.g. node_nm: 45")
+    node_nm = _node_nm(where, f"{field_at}.node_nm", entry["node_nm"], "the node the value was measured at", 45)
     _check_point_sizes(where, field_at, entry)
     if isinstance(value, float) and value == 0:  # -0 is 0 (see with_overrides)
         value = 0.0
-    out = dict(entry, value=value, unit=unit)
+    out = dict(entry, value=value, unit=unit, node_nm=node_nm)
     if "rate_hz" in entry:
         out["rate_hz"] = _rate_hz(where, f"{field_at}.rate_hz", entry["rate_hz"])
     return out
@@ -602,10 +612,7 @@ def _load_tech(path: Path, where: str) -> Tech:
     if data.get("format") != "satasim-tech" or data.get("version") != 1:
         raise ArchError.at(where, "format/version", "not a satasim technology table version 1",
                            "start the file with 'format: satasim-tech' and 'version: 1'")
-    node = data.get("node_nm")
-    if isinstance(node, bool) or not isinstance(node, (int, float)) or not 0 < node < 1e6:
-        raise ArchError.at(where, "node_nm", f"must be a positive number, got {shown(node)}",
-                           "give the table's node in nm, e.g. node_nm: 28")
+    node = _node_nm(where, "node_nm", data.get("node_nm"), "the table's node", 28)
     entries = data.get("entries")
     if not isinstance(entries, dict) or not entries:
         raise ArchError.at(where, "entries", "missing or empty", "list the table's entries under 'entries:'")
