@@ -249,13 +249,13 @@ def contention_arch(seed: int):
 # ------------------------------------------------------------------------------------------
 # tests
 # ------------------------------------------------------------------------------------------
-CASES = 60
-
-
-def test_simpy_scheduler_equals_heap_oracle_on_random_contended_cases():
-    """60 random small workloads/archs: identical results, and contention and same-cycle ties really occur."""
+@pytest.mark.parametrize("seeds", [range(30), pytest.param(range(30, 90), marks=pytest.mark.slow)],
+                         ids=["default", "more"])
+def test_simpy_scheduler_equals_heap_oracle_on_random_contended_cases(seeds: range) -> None:
+    """Random small workloads/archs (30 in the default run, 60 more in the slow part): identical results, and
+    contention and same-cycle ties really occur."""
     queued = ties = resident = streamed = 0
-    for seed in range(CASES):
+    for seed in seeds:
         arch = contention_arch(seed)
         wl = random_workload(300 + seed, images=int(3 + seed % 6), max_channels=4, size=4)
         new, old, sched = run_both(arch, wl)
@@ -268,8 +268,8 @@ def test_simpy_scheduler_equals_heap_oracle_on_random_contended_cases():
         batches = -(-wl.num_images // arch.images_per_batch)
         bound = 4 * sched.transactions + 3 * (batches + arch.accelerators) + arch.accelerators + 2
         assert sched.events <= bound, f"seed {seed}: {sched.events} events > {bound}"
-    assert resident >= 20 and streamed >= 20
-    assert queued >= 200 and ties >= 50, (queued, ties)
+    assert resident >= len(seeds) // 3 and streamed >= len(seeds) // 3, (resident, streamed)
+    assert queued >= 7 * len(seeds) and ties >= 2 * len(seeds), (queued, ties)
 
 
 def test_simpy_scheduler_equals_heap_oracle_with_small_chunks():

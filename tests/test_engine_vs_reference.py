@@ -34,14 +34,15 @@ from satasim_atsn.hw.verify import diff_counters
 from satasim_atsn.workload.synthetic import random_workload
 
 # Case counts (README quotes them; tests/conftest.py prints the counts actually run at the end of a session)
-HYPOTHESIS_CASES = 200  # default run: hypothesis-drawn architectures and networks
+HYPOTHESIS_CASES = 100  # default run: hypothesis-drawn architectures and networks
+SLOW_HYPOTHESIS_CASES = 400  # slow: more of them (another test function, so other draws)
 STATISTICAL_CASES = 40  # default run: statistical twins of seeded random cases
 REFILL_CASES = 24  # default run: more images than slots, batch refill with early exit or layer_major (section 12)
 LARGER_CASES = 200  # slow: 8x8 inputs, up to 6 channels
 SWEEP_CASES = 2000  # slow: seeded random cases
 SLOW_REFILL_CASES = 200  # slow: the same, seeded further
 DEFAULT_CASES = HYPOTHESIS_CASES + STATISTICAL_CASES + REFILL_CASES
-SLOW_CASES = LARGER_CASES + SWEEP_CASES + SLOW_REFILL_CASES
+SLOW_CASES = SLOW_HYPOTHESIS_CASES + LARGER_CASES + SWEEP_CASES + SLOW_REFILL_CASES
 RUN = {"default": 0, "slow": 0, "no_exit_tile": 0, "no_output_layer": 0}  # cases compared in this session
 
 BASE = {
@@ -295,6 +296,16 @@ def test_engine_matches_reference(case) -> None:
     """Hypothesis-drawn architectures and networks (derandomized: the same cases in every run and on CI)."""
     arch, workload, images, label = case
     compare(arch, workload, images, label)
+
+
+@pytest.mark.slow
+@settings(max_examples=SLOW_HYPOTHESIS_CASES, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(case=hypothesis_cases())
+def test_engine_matches_reference_more_hypothesis_cases(case) -> None:
+    """More hypothesis-drawn cases (another function name derandomizes to other draws than the default run's)."""
+    arch, workload, images, label = case
+    compare(arch, workload, images, label, slow=True)
 
 
 @pytest.mark.parametrize("block", range(2))
