@@ -1,8 +1,10 @@
-"""Session-wide hooks: report how many engine-versus-reference cases really ran (README quotes the counts); and
-the small workload the study-file tests share (a module that defines its own workload_path uses that one)."""
+"""Session-wide hooks: report how many engine-versus-reference cases really ran (README quotes the counts); a check
+that no test leaves the numba or matplotlib cache settings changed; and the small workload the study-file tests
+share (a module that defines its own workload_path uses that one)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +22,22 @@ def pytest_terminal_summary(terminalreporter) -> None:
             f"without an exit tile {run.get('no_exit_tile', 0)}, "
             f"without an output layer {run.get('no_output_layer', 0)}"
         )
+
+
+#: where numba and matplotlib keep their caches: a test that leaves one changed sends every later worker process and
+#: subprocess of the suite to cold caches (seconds of compiling each; a 4 s sweep test took 30 s)
+CACHE_SETTINGS = ("NUMBA_CACHE_DIR", "MPLCONFIGDIR")
+
+
+@pytest.fixture(autouse=True)
+def _cache_settings_restored():
+    """Fail a test that leaves a cache setting of the process changed (after its own fixtures were undone)."""
+    from numba.core import config
+
+    before = ({name: os.environ.get(name) for name in CACHE_SETTINGS}, config.CACHE_DIR)
+    yield
+    after = ({name: os.environ.get(name) for name in CACHE_SETTINGS}, config.CACHE_DIR)
+    assert after == before, f"the test left the process's cache settings changed: {before} -> {after}"
 
 
 @pytest.fixture(scope="module")

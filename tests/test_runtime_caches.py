@@ -16,10 +16,21 @@ from satasim_atsn import runtime
 
 @pytest.fixture
 def clean_cache_setting(monkeypatch, tmp_path):
+    """No cache setting, and the temp directory in ``tmp_path``. The code under test puts its choice in
+    ``os.environ`` itself (for worker processes), and ``monkeypatch.delenv`` of an absent variable records nothing
+    to undo, so both variables are put back by hand: left set, they sent every later worker process and
+    subprocess of the suite to a cold numba cache and a fresh matplotlib font cache (a 4 s sweep test took 30 s;
+    tests/conftest.py now fails any test that leaves them changed)."""
+    saved = {name: os.environ.get(name) for name in ("NUMBA_CACHE_DIR", "MPLCONFIGDIR")}
     monkeypatch.setattr(config, "CACHE_DIR", "")
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setattr(runtime.tempfile, "gettempdir", lambda: str(tmp_path))
-    return tmp_path
+    yield tmp_path
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _writable_only(monkeypatch, allowed: Path) -> None:
