@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from satasim_atsn.cli import main
-from satasim_atsn.workload.format import FORMAT_NAME, FORMAT_VERSION
+from satasim_atsn.workload.schema import FORMAT_NAME, FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOAD = ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"

@@ -24,7 +24,8 @@ from satasim_atsn.traces.statistical import (
     fit_statistical_twin,
     twin_policies,
 )
-from satasim_atsn.workload.format import grid_histogram, read_workload, validate, write_workload
+from satasim_atsn.workload.format import read_workload, validate, write_workload
+from satasim_atsn.workload.schema import grid_histogram
 from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]

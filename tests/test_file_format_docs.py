@@ -104,12 +104,13 @@ def test_the_studies_page_names_every_metric_a_pareto_front_maximises():
 def test_the_workload_page_names_every_key_the_reader_accepts():
     """Every key of meta, meta.neuron, meta.quant, meta.exit_policy and each layer type, and the policy names
     exit_policy.default takes (the page gave `default` no allowed values)."""
-    from satasim_atsn.workload import format as fmt
+    from satasim_atsn.workload import schema
 
     text = (ROOT / "docs" / "workload-format.md").read_text(encoding="utf-8")
-    keys = {*fmt.META_KEYS, *fmt.NEURON_KEYS, *fmt.QUANT_KEYS, *fmt.LAYER_COMMON_KEYS, *fmt.EXIT_PARAMETERS,
-            *fmt.LAYER_TYPES, *fmt.OUTPUT_MODES, *fmt.INPUT_ENCODINGS, *fmt.KINDS, *fmt.POLICY_NAMES,
-            *(key for fields in fmt.LAYER_FIELDS.values() for key in fields)}
+    keys = {*schema.META_KEYS, *schema.NEURON_KEYS, *schema.QUANT_KEYS, *schema.LAYER_COMMON_KEYS,
+            *schema.EXIT_PARAMETERS, *schema.LAYER_TYPES, *schema.OUTPUT_MODES, *schema.INPUT_ENCODINGS, *schema.KINDS,
+            *schema.POLICY_NAMES,
+            *(key for fields in schema.LAYER_FIELDS.values() for key in fields)}
     assert sorted(key for key in keys if f"`{key}`" not in text) == []
 
 
@@ -145,7 +146,7 @@ def test_the_networks_page_names_every_key_of_a_network_file_with_its_default():
 def test_the_networks_page_names_every_key_of_a_rate_table():
     """A rate table's keys (workload build --rates) had no list: `datasets`' `exit_histograms` was named nowhere."""
     from satasim_atsn.traces import rate_table
-    from satasim_atsn.workload.format import EXIT_PARAMETERS
+    from satasim_atsn.workload.schema import EXIT_PARAMETERS
 
     text = (ROOT / "docs" / "networks.md").read_text(encoding="utf-8")
     section = text.split("**The rate table's keys**", 1)[1].split("\n- ", 1)[0]

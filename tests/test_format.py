@@ -387,7 +387,7 @@ def test_statistical_missing_arrays(tmp_path, statistical, key):
 
 def test_statistical_policies_are_named_by_the_file(tmp_path, statistical):
     """A new exit policy is a new exit_hist/<name> array, not a format change; any subset is valid."""
-    from satasim_atsn.workload.format import exit_policy_names
+    from satasim_atsn.workload.schema import exit_policy_names
 
     statistical.arrays["exit_hist/newrule"] = statistical.arrays["exit_hist/atsn"].copy()
     del statistical.arrays["exit_hist/fixed"]

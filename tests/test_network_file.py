@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.workload.format import infer_out_shape
 from satasim_atsn.workload.network_file import load_network, parse_network, resolve_network, shipped_networks
+from satasim_atsn.workload.schema import infer_out_shape
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,8 @@ from satasim_atsn.interchange.nir_io import (  # noqa: E402
     write_nir,
 )
 from satasim_atsn.snn.forward import run_forward  # noqa: E402
-from satasim_atsn.workload.format import Workload, is_spiking, read_workload, validate  # noqa: E402
+from satasim_atsn.workload.format import Workload, read_workload, validate  # noqa: E402
+from satasim_atsn.workload.schema import is_spiking  # noqa: E402
 from satasim_atsn.workload.synthetic import random_workload  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -293,7 +293,7 @@ def _twin(tmp_path, images: int):
     """A statistical workload whose row profiles hold ``images`` fitted images (repeats of five), written to a file,
     and the same workload in memory."""
     from satasim_atsn.traces.statistical import build_statistical, fixed_histogram, spiking_layers
-    from satasim_atsn.workload.format import row_profile_layers
+    from satasim_atsn.workload.statistical_checks import row_profile_layers
 
     wl = random_workload(3, images=2, timesteps=3, residual=True, encoding="direct")
     rng = np.random.default_rng(0)
@@ -414,7 +414,7 @@ def test_a_large_x_is_not_read_through_at_reading(tmp_path, monkeypatch):
     """Reading a workload streamed all of x once to check its CRC: 6.5 s of `run --images 2` on 10^6 MNIST images.
     Beyond SCANNED_INPUT_BYTES the rows are checked as read: damage past them does not stop a run of the first
     images, and is named once a command reads x to its end (zipfile's CRC check at the member's end)."""
-    from satasim_atsn.workload import format as fmt
+    from satasim_atsn.workload import schema
 
     path, x = _many_images(tmp_path, 3000)
     data = bytearray(path.read_bytes())
@@ -423,18 +423,18 @@ def test_a_large_x_is_not_read_through_at_reading(tmp_path, monkeypatch):
     start = info.header_offset + 30 + len(info.filename) + len(info.extra)
     data[start + info.compress_size - 8] ^= 0x55  # near the end of x's data: past the first images' rows
     path.write_bytes(bytes(data))
-    monkeypatch.setattr(fmt, "SCANNED_INPUT_BYTES", x.nbytes - 1)
+    monkeypatch.setattr(schema, "SCANNED_INPUT_BYTES", x.nbytes - 1)
     wl = read_workload(path)
     assert np.array_equal(wl.inputs(0, 2), x[:2])
     with pytest.raises(WorkloadError, match=r"many\.npz: x: cannot be read \("):
         wl.inputs()
-    monkeypatch.setattr(fmt, "SCANNED_INPUT_BYTES", x.nbytes)  # small enough: read through at reading, as before
+    monkeypatch.setattr(schema, "SCANNED_INPUT_BYTES", x.nbytes)  # small enough: read through at reading, as before
     with pytest.raises(WorkloadError, match=r"many\.npz: x: cannot be read \("):
         read_workload(path)
 
 
 def test_spare_bits_of_a_large_x_are_refused_in_the_rows_read(tmp_path, monkeypatch):
-    from satasim_atsn.workload import format as fmt
+    from satasim_atsn.workload import schema
 
     wl = _frames()
     x = wl.arrays["x"].copy()
@@ -442,7 +442,7 @@ def test_spare_bits_of_a_large_x_are_refused_in_the_rows_read(tmp_path, monkeypa
     path = tmp_path / "w.npz"
     np.savez(path, format=np.array("satasim-workload"), version=np.array(1), meta=np.array(json.dumps(wl.meta)),
              **dict(wl.arrays, x=x))
-    monkeypatch.setattr(fmt, "SCANNED_INPUT_BYTES", 0)
+    monkeypatch.setattr(schema, "SCANNED_INPUT_BYTES", 0)
     read = read_workload(path)
     assert np.array_equal(read.inputs(0, 3), wl.inputs(0, 3))
     with pytest.raises(WorkloadError, match=r"w\.npz: x: image 3, t = 1: bits are set past meta\.input_width"):
@@ -452,7 +452,7 @@ def test_spare_bits_of_a_large_x_are_refused_in_the_rows_read(tmp_path, monkeypa
 def test_workload_info_reads_a_large_x_through(tmp_path, monkeypatch, capsys):
     """`workload info` vouches for the whole file: a large x, not read through at reading, is read through there."""
     from satasim_atsn.cli import main
-    from satasim_atsn.workload import format as fmt
+    from satasim_atsn.workload import schema
 
     path, x = _many_images(tmp_path, 3000)
     data = bytearray(path.read_bytes())
@@ -460,7 +460,7 @@ def test_workload_info_reads_a_large_x_through(tmp_path, monkeypatch, capsys):
         info = archive.getinfo("x.npy")
     data[info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size - 8] ^= 0x55
     path.write_bytes(bytes(data))
-    monkeypatch.setattr(fmt, "SCANNED_INPUT_BYTES", 0)
+    monkeypatch.setattr(schema, "SCANNED_INPUT_BYTES", 0)
     read_workload(path)  # not read through at reading
     with pytest.raises(SystemExit) as exit_info:
         main(["workload", "info", str(path)])
@@ -503,12 +503,12 @@ def test_a_large_twins_row_profiles_are_checked_as_the_draw_reads_them(tmp_path,
     paid that pass on `run --images 2`; past SCANNED_INPUT_BYTES they are now checked as the draw reads their rows
     (image i takes fitted image i mod M), and `workload info` still reads them all."""
     from satasim_atsn.cli import main
-    from satasim_atsn.workload import format as workload_format
+    from satasim_atsn.workload import schema
 
     path = _fmnist_twin_file(tmp_path, **damage)
     with pytest.raises(WorkloadError, match=needle.split(":")[0]):  # small: read through at reading, as before
         read_workload(path)
-    monkeypatch.setattr(workload_format, "SCANNED_INPUT_BYTES", 1024)
+    monkeypatch.setattr(schema, "SCANNED_INPUT_BYTES", 1024)
     read_workload(path)  # large: not read through
 
     def run(*args: str) -> tuple[int, str]:
@@ -529,7 +529,7 @@ def test_a_large_twins_row_profiles_are_not_read_at_reading_and_a_draw_reads_its
     """Reading a twin whose profiles exceed SCANNED_INPUT_BYTES reads none of their rows; a draw of two images reads
     the two rows of each profile it uses, however many fitted images the file holds."""
     from satasim_atsn.traces.statistical import draw_trace
-    from satasim_atsn.workload import format as workload_format
+    from satasim_atsn.workload import schema
 
     path = _fmnist_twin_file(tmp_path)
     read: list[tuple[str, int]] = []
@@ -545,7 +545,7 @@ def test_a_large_twins_row_profiles_are_not_read_at_reading_and_a_draw_reads_its
 
     monkeypatch.setattr(NpzRows, "read_rows", rows)
     monkeypatch.setattr(NpzRows, "_read_indices", picked)
-    monkeypatch.setattr(workload_format, "SCANNED_INPUT_BYTES", 1024)
+    monkeypatch.setattr(schema, "SCANNED_INPUT_BYTES", 1024)
     wl = read_workload(path)
     def profile(key: str) -> bool:
         return key == "input_row_bits" or key.startswith("spike_rows/")
@@ -554,7 +554,7 @@ def test_a_large_twins_row_profiles_are_not_read_at_reading_and_a_draw_reads_its
     draw_trace(wl, "fixed", 3, 2)
     profiles = {k: n for k, n in read if profile(k)}
     assert profiles and set(profiles.values()) == {2}, read
-    monkeypatch.setattr(workload_format, "SCANNED_INPUT_BYTES", 64 * 2**20)  # small: read through at reading
+    monkeypatch.setattr(schema, "SCANNED_INPUT_BYTES", 64 * 2**20)  # small: read through at reading
     read.clear()
     read_workload(path)
     assert sum(n for k, n in read if k == "spike_rows/conv1") >= 8  # every fitted image (range and pooled checks)

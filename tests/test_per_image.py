@@ -19,7 +19,7 @@ from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.engine import simulate
 from satasim_atsn.hw.per_image import LAYER_METRICS, neurobench_csv
 from satasim_atsn.traces.functional import functional_trace
-from satasim_atsn.workload.format import is_spiking
+from satasim_atsn.workload.schema import is_spiking
 from satasim_atsn.workload.synthetic import random_workload
 
 SMALL = ["array.rows=2", "array.cols=3", "accelerators=2"]

@@ -25,7 +25,8 @@ from satasim_atsn.traces.statistical import (
     pooled_layers,
     spiking_layers,
 )
-from satasim_atsn.workload.format import read_workload, row_profile_layers, validate, write_workload
+from satasim_atsn.workload.format import read_workload, validate, write_workload
+from satasim_atsn.workload.statistical_checks import row_profile_layers
 from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -350,11 +351,11 @@ def test_reader_refuses_spike_rows_of_a_linear_layer_and_of_a_pool_without_its_r
 
 
 def test_reader_refuses_pool_rows_without_their_partner_or_that_no_or_pool_gives(monkeypatch):
-    from satasim_atsn.workload import format as workload_format
+    from satasim_atsn.workload import statistical_checks
 
     twin = _fmnist_twin()
     with monkeypatch.context() as patch:  # rows so wide that u * k * S would not be exact in float64
-        patch.setattr(workload_format, "EXACT_CHOICE_LIMIT", 4 * 28)
+        patch.setattr(statistical_checks, "EXACT_CHOICE_LIMIT", 4 * 28)
         _refused(twin, "is exact only while k^2 W < 2^29", "spike_rows/pool1")
     _refused(twin, "the two carry row profiles together, and spike_rows/pool1 is missing", "spike_rows/conv1",
              spike_rows__pool1=None)

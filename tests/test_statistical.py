@@ -24,8 +24,9 @@ from satasim_atsn.traces.statistical import (
     spike_or_pool,
     spiking_layers,
 )
-from satasim_atsn.workload.format import emits_spikes, read_workload
+from satasim_atsn.workload.format import read_workload
 from satasim_atsn.workload.networks import layer_costs, network_totals, resnet19, vgg16
+from satasim_atsn.workload.schema import emits_spikes
 from satasim_atsn.workload.synthetic import random_workload
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,8 @@ import numpy as np
 from satasim_atsn.errors import SatasimError, counted
 from satasim_atsn.fileio import atomic_write_text, check_output_path, check_outputs, refuse_overwriting_inputs
 from satasim_atsn.options import ARCH_PATH, DIRECTORY, FILE, WORKLOAD_PATH, NumberRange
-from satasim_atsn.workload.format import emits_spikes, read_workload
+from satasim_atsn.workload.format import read_workload
+from satasim_atsn.workload.schema import emits_spikes
 
 if TYPE_CHECKING:
     from satasim_atsn.hw.arch import Arch

@@ -17,7 +17,8 @@ from satasim_atsn.errors import MappingError, counted
 from satasim_atsn.hw.arch import require_arch_and_workload
 from satasim_atsn.hw.kernels import channel_multicast_links
 from satasim_atsn.snn.exit_policies import keeps_running_sum
-from satasim_atsn.workload.format import Workload, is_spiking, weight_shape
+from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.schema import is_spiking, weight_shape
 
 if TYPE_CHECKING:
     from satasim_atsn.hw.arch import Arch

@@ -13,7 +13,8 @@ from satasim_atsn.hw.arch import Arch, dram_rounding_note, parse_override
 from satasim_atsn.hw.energy import adc_rate_note, extrapolated_memories_note, unused_technology_note
 from satasim_atsn.snn.exit_policies import ATSN_FRAC_BITS, LUT_ENTRIES_DEFAULT, AtsnPolicy
 from satasim_atsn.workload.class_coverage import class_coverage_note
-from satasim_atsn.workload.format import EXIT_PARAMETERS, EXIT_STEPS, Workload
+from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.schema import EXIT_PARAMETERS, EXIT_STEPS
 
 
 def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Workload, images: int,

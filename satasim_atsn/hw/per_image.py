@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from satasim_atsn.hw.energy import COMPONENTS, ENERGY_GROUPS, GROUP_COMPONENTS
-from satasim_atsn.workload.format import WEIGHTED_TYPES, is_spiking
+from satasim_atsn.workload.schema import WEIGHTED_TYPES, is_spiking
 
 if TYPE_CHECKING:
     from satasim_atsn.hw.mapping import Mapping
@@ -68,7 +68,7 @@ def _parameters(layer: dict, workload) -> dict[str, int | None]:
                 "zero_weights": 0 if weights is None else int(np.count_nonzero(weights == 0))}
     weights = stored = 0
     if layer["type"] in WEIGHTED_TYPES:
-        from satasim_atsn.workload.format import weight_shape
+        from satasim_atsn.workload.schema import weight_shape
 
         weights = int(np.prod(weight_shape(layer)))
     if is_spiking(layer) or layer["type"] == "output":

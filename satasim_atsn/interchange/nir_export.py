@@ -13,7 +13,8 @@ from satasim_atsn.errors import WorkloadError
 from satasim_atsn.interchange.nir_files import require_nir
 from satasim_atsn.interchange.nir_graph import DEFAULT_DT, META_KEY, unique_name
 from satasim_atsn.snn.neurons import shifts_to_tau
-from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
+from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.schema import emits_spikes, is_spiking
 
 
 def export_nir(workload: Workload, dt: float = DEFAULT_DT) -> Any:

@@ -52,15 +52,8 @@ from satasim_atsn.interchange.nir_graph import (
     unique_name,
 )
 from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
-from satasim_atsn.workload.format import (
-    EXIT_PARAMETERS,
-    POLICY_NAMES,
-    VTH_MAX,
-    VTH_MAX_FIRST,
-    Workload,
-    infer_out_shape,
-    validate,
-)
+from satasim_atsn.workload.format import Workload, validate
+from satasim_atsn.workload.schema import EXIT_PARAMETERS, POLICY_NAMES, VTH_MAX, VTH_MAX_FIRST, infer_out_shape
 
 
 @dataclass

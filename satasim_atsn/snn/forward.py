@@ -35,8 +35,9 @@ from satasim_atsn.snn.kernels import (
     spike_maxpool_counted,
 )
 from satasim_atsn.snn.neurons import decay, lif_step, output_step
-from satasim_atsn.workload.format import Workload, emits_spikes, is_spiking
+from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.pool_windows import window_coverage
+from satasim_atsn.workload.schema import emits_spikes, is_spiking
 
 EXACT_FLOAT32_LIMIT = 2**24
 EXACT_INT32_LIMIT = 2**31

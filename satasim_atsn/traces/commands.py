@@ -31,19 +31,15 @@ from satasim_atsn.traces.statistical import (
 )
 from satasim_atsn.workload.class_coverage import class_coverage_note
 from satasim_atsn.workload.format import (
-    EXIT_STEPS,
-    INPUT_ROW_BITS,
-    MAX_STATISTICAL_IMAGES,
-    SPIKE_ROWS,
     Workload,
     check_inputs_whole,
     check_workload_output,
-    profile_images,
     read_workload,
     write_workload,
 )
 from satasim_atsn.workload.network_file import resolve_network
 from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
+from satasim_atsn.workload.schema import EXIT_STEPS, INPUT_ROW_BITS, MAX_STATISTICAL_IMAGES, SPIKE_ROWS, profile_images
 from satasim_atsn.workload.steps import steps_shown
 
 SEED = click.IntRange(min=0, max=SEED_MAX)  # a draw seed, stored as int64 in the workload

@@ -36,10 +36,11 @@ from satasim_atsn.traces.statistical import (
     spiking_layers,
     unknown_key_error,
 )
-from satasim_atsn.workload.format import EXIT_PARAMETERS, HIST_SCALE, Workload
+from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.network_file import YAML_FILE_KINDS, NetworkSpec, resolve_network, yaml_file_kind
 from satasim_atsn.workload.networks import DATASET_CLASSES, IDENTITY_SHORTCUT_GAIN
 from satasim_atsn.workload.pool_windows import has_window_cores, pool_rate_bounds, pool_rate_problem_of
+from satasim_atsn.workload.schema import EXIT_PARAMETERS, HIST_SCALE
 
 RATE_DECIMALS = 6
 HISTOGRAM_DECIMALS = 9

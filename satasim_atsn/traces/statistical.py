@@ -34,24 +34,7 @@ from satasim_atsn.snn.exit_policies import (
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
 from satasim_atsn.threads import in_threads
 from satasim_atsn.traces.draw_kernels import apply_pooled_rows, apply_pooled_windows
-from satasim_atsn.workload.format import (
-    EXIT_STEPS,
-    HIST_SCALE,
-    INPUT_FRAMES,
-    INPUT_ROW_BITS,
-    SPIKE_ROWS,
-    Workload,
-    check_pooled_profile_rows,
-    check_profile_rows,
-    emits_spikes,
-    exit_policy_names,
-    grid_histogram,
-    has_output_layer,
-    is_spiking,
-    output_neurons,
-    row_profile_layers,
-    validate,
-)
+from satasim_atsn.workload.format import Workload, validate
 from satasim_atsn.workload.network_file import NetworkSpec
 from satasim_atsn.workload.pool_windows import (
     free_fraction,
@@ -62,6 +45,20 @@ from satasim_atsn.workload.pool_windows import (
     window_coverage,
     windows_tile,
 )
+from satasim_atsn.workload.schema import (
+    EXIT_STEPS,
+    HIST_SCALE,
+    INPUT_FRAMES,
+    INPUT_ROW_BITS,
+    SPIKE_ROWS,
+    emits_spikes,
+    exit_policy_names,
+    grid_histogram,
+    has_output_layer,
+    is_spiking,
+    output_neurons,
+)
+from satasim_atsn.workload.statistical_checks import check_pooled_profile_rows, check_profile_rows, row_profile_layers
 from satasim_atsn.workload.trace import Trace
 
 DEFAULT_NUM_IMAGES = 10000

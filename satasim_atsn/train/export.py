@@ -24,7 +24,8 @@ import numpy as np
 
 from satasim_atsn.snn.neurons import tau_to_shifts
 from satasim_atsn.train.network import Network
-from satasim_atsn.workload.format import VTH_MAX, VTH_MAX_FIRST, Workload
+from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.schema import VTH_MAX, VTH_MAX_FIRST
 
 INT8_MAX = 127
 BN_EPS = 1e-5

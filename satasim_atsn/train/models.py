@@ -17,9 +17,9 @@ from pathlib import Path
 
 from satasim_atsn.errors import TrainError
 from satasim_atsn.fileio import expand_home
-from satasim_atsn.workload.format import infer_out_shape
 from satasim_atsn.workload.network_file import NetworkSpec, load_network
 from satasim_atsn.workload.networks import resnet19_body, vgg16_body
+from satasim_atsn.workload.schema import infer_out_shape
 
 MODELS = ("vgg_small", "vgg16", "resnet19")
 LOSSES = ("ce", "dtsnn", "imp")

@@ -46,8 +46,9 @@ from satasim_atsn.train.models import (
 )
 from satasim_atsn.train.network import Network
 from satasim_atsn.workload.datasets import SPIKE_FRAME_DATASETS, Dataset, balanced_sample, load_dataset
-from satasim_atsn.workload.format import OUTPUT_MODES, validate, write_workload
+from satasim_atsn.workload.format import validate, write_workload
 from satasim_atsn.workload.npz import read_npz
+from satasim_atsn.workload.schema import OUTPUT_MODES
 
 F32 = np.float32
 

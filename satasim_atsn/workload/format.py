@@ -32,6 +32,9 @@ is then drawn at that rate, see ``traces/statistical.py``), ``exit_hist/<policy>
 policy it is built for (at least one; a fixed-T network has only ``exit_hist/fixed``) and ``seed``;
 a twin may add its fitted images' row profiles, ``input_row_bits`` and ``spike_rows/<layer>``
 (docs/statistical.md, steps 3 and 4), and with them their exit steps, ``exit_steps/<policy>`` (step 2).
+
+This module reads, writes and validates the file; the names and limits it checks against are in
+:mod:`workload.schema`, the checks of a statistical workload's own arrays in :mod:`workload.statistical_checks`.
 """
 
 from __future__ import annotations
@@ -41,16 +44,15 @@ import json
 import math
 import os
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from satasim_atsn import exactmath
 from satasim_atsn.errors import WorkloadError, closest, did_you_mean, shown
 from satasim_atsn.fileio import atomic_write_bytes
+from satasim_atsn.workload import schema
 from satasim_atsn.workload.npz import (  # noqa: F401 (load_npz_arrays, zip_problem: this module's API)
     NpzRows,
     load_npz_arrays,
@@ -58,56 +60,46 @@ from satasim_atsn.workload.npz import (  # noqa: F401 (load_npz_arrays, zip_prob
     zip_problem,
     zip_problem_of,
 )
-from satasim_atsn.workload.pool_windows import has_window_cores, pool_rate_problem_of, windows_tile
-
-FORMAT_NAME = "satasim-workload"
-FORMAT_VERSION = 1
-#: the integer thresholds the exporters (the trainer's and the NIR import) keep: at most VTH_MAX steps of a layer's
-#: scale, so that 16-bit membranes keep headroom; the layer reading a static image, at most VTH_MAX_FIRST (it
-#: climbs straight past its threshold, so finer threshold levels are worth more than headroom)
-VTH_MAX = 1024
-VTH_MAX_FIRST = 8192
-LAYER_TYPES = ("conv", "linear", "maxpool", "avgpool", "add", "flatten", "output")
-KINDS = ("trained", "imported", "statistical")
-OUTPUT_MODES = ("membrane", "accumulate")
-INPUT_ENCODINGS = ("direct", "spike_frames")
-INPUT_ROW_BITS = "input_row_bits"  # a direct twin's per-image bit counts per plane, channel and row (statistical.md)
-SPIKE_ROWS = "spike_rows"  # spike_rows/<layer>: a twin's per-image spike counts per timestep, channel and row
-INPUT_FRAMES = "input"  # spike_rows/input: a spike-frame twin's per-image input events per timestep, channel and row
-MAX_STATISTICAL_IMAGES = 10**9  # the images a statistical workload may stand for (meta.num_images)
-EXIT_STEPS = "exit_steps"  # exit_steps/<policy>: a twin's fitted images' exit steps, paired with their row profiles
-HIST_BITS = 32
-HIST_SCALE = 1 << HIST_BITS  # exit histograms are stored as integers out of 2^32 (exact in float64)
-WEIGHTED_TYPES = ("conv", "linear", "output")
-INPUT_SHIFT_MAX = 63  # the first layer's current is int64: a right shift of 64 or more is undefined
-EXIT_PARAMETERS = ("cl_init", "tau_cl", "theta")  # meta.exit_policy entries, each in (0, 1]
-# every key a workload's meta may hold (docs/workload-format.md); free-form information goes in meta.provenance
-META_KEYS = ("name", "kind", "dataset", "num_classes", "input_shape", "input_encoding", "input_width", "timesteps",
-             "num_images", "input_bit_density", "neuron", "quant", "layers", "exit_policy", "provenance")
-NEURON_KEYS = ("model", "tau", "decay_shifts", "v_th", "reset")
-QUANT_KEYS = ("weight_bits", "vmem_bits", "output_vmem_bits", "input_shift", "input_mean", "input_std")
-LAYER_COMMON_KEYS = ("name", "type", "inputs", "in_shape", "out_shape")
-LAYER_FIELDS: dict[str, tuple[str, ...]] = {  # a layer's own keys, by type
-    "conv": ("kernel", "stride", "padding", "out_channels", "spiking"),
-    "linear": ("out_features", "spiking"),
-    "maxpool": ("kernel", "stride"),
-    "avgpool": (),
-    "flatten": (),
-    "add": ("shortcut_gain",),
-    "output": ("out_features", "output_mode", "logit_scale"),
-}
-MISSING_FIX = "add it (docs/workload-format.md lists every key), or write the workload with this tool's writer"
-
-
-def is_spiking(layer: dict) -> bool:
-    """True when the layer ends in LIF neurons that emit spikes."""
-    t = layer["type"]
-    return t == "add" or (t in ("conv", "linear") and bool(layer.get("spiking", True)))
-
-
-def emits_spikes(layer: dict) -> bool:
-    """True when the layer's output is a binary spike map (LIF layers, max-pool, flatten of spikes)."""
-    return is_spiking(layer) or layer["type"] in ("maxpool", "flatten")
+from satasim_atsn.workload.pool_windows import has_window_cores, pool_rate_problem_of
+from satasim_atsn.workload.schema import (
+    EXIT_PARAMETERS,
+    EXIT_STEPS,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    INPUT_ENCODINGS,
+    INPUT_ROW_BITS,
+    INPUT_SHIFT_MAX,
+    KINDS,
+    LAYER_COMMON_KEYS,
+    LAYER_FIELDS,
+    LAYER_TYPES,
+    MAX_STATISTICAL_IMAGES,
+    META_KEYS,
+    MISSING_FIX,
+    NEURON_KEYS,
+    OUTPUT_MODES,
+    POLICY_NAMES,
+    QUANT_KEYS,
+    SPIKE_ROWS,
+    WEIGHTED_TYPES,
+    array_blocks,
+    emits_spikes,
+    fail,
+    has_output_layer,
+    infer_out_shape,
+    is_finite_number,
+    is_int,
+    is_spiking,
+    output_neurons,
+    read_by_rows,
+    weight_shape,
+)
+from satasim_atsn.workload.statistical_checks import (
+    check_input_row_bits,
+    check_spike_rows,
+    profiles_scanned,
+    validate_statistical,
+)
 
 
 @dataclass
@@ -213,71 +205,6 @@ class Workload:
         return int(self.meta["quant"].get("input_shift", 0))
 
 
-# ------------------------------------------------------------------------------------------
-# shape inference shared by validation, builders and the trainer's exporter
-# ------------------------------------------------------------------------------------------
-def conv_out_hw(h: int, w: int, kernel: int, stride: int, padding: int) -> tuple[int, int]:
-    """Output height and width of a convolution or pooling window."""
-    return (h + 2 * padding - kernel) // stride + 1, (w + 2 * padding - kernel) // stride + 1
-
-
-def infer_out_shape(layer: dict, in_shapes: list[list[int]], num_classes: int) -> list[int]:
-    """The output shape a layer must have given its input shapes (raises ValueError)."""
-    t = layer["type"]
-    shape = list(in_shapes[0])
-    if t == "conv":
-        if len(shape) != 3:
-            raise ValueError(f"conv needs a [C, H, W] input, got {shape}")
-        h, w = conv_out_hw(shape[1], shape[2], int(layer["kernel"]), int(layer["stride"]), int(layer["padding"]))
-        if h <= 0 or w <= 0:
-            raise ValueError(f"kernel {layer['kernel']} does not fit input {shape}")
-        return [int(layer["out_channels"]), h, w]
-    if t == "maxpool":
-        if len(shape) != 3:
-            raise ValueError(f"maxpool needs a [C, H, W] input, got {shape}")
-        h, w = conv_out_hw(shape[1], shape[2], int(layer["kernel"]), int(layer["stride"]), 0)
-        if h <= 0 or w <= 0:
-            raise ValueError(f"window {layer['kernel']} does not fit input {shape}")
-        return [shape[0], h, w]
-    if t == "avgpool":
-        if len(shape) != 3:
-            raise ValueError(f"avgpool needs a [C, H, W] input, got {shape}")
-        return [shape[0]]
-    if t == "flatten":
-        return [math.prod(int(n) for n in shape)]  # Python ints: no int64 wrap on absurd shapes
-    if t == "linear":
-        if len(shape) != 1:
-            raise ValueError(f"linear needs a flat input, got {shape}; add a flatten or avgpool layer")
-        return [int(layer["out_features"])]
-    if t == "output":
-        if len(shape) != 1:
-            raise ValueError(f"output needs a flat input, got {shape}; add a flatten or avgpool layer")
-        if "out_features" in layer and layer["out_features"] != num_classes:
-            raise ValueError(f"out_features {layer['out_features']!r} is not meta.num_classes {num_classes}: the "
-                             "output layer's neurons are the classes")
-        return [num_classes]
-    if t == "add":
-        if len(in_shapes) != 2 or list(in_shapes[0]) != list(in_shapes[1]):
-            raise ValueError(f"add needs two inputs of equal shape, got {in_shapes}")
-        return shape
-    raise ValueError(f"unknown layer type {t!r}")
-
-
-def weight_shape(layer: dict) -> tuple[int, ...]:
-    """Shape of ``w/<layer>`` for weighted layers."""
-    if layer["type"] == "conv":
-        k = int(layer["kernel"])
-        return (int(layer["out_channels"]), int(layer["in_shape"][0]), k, k)
-    return (int(layer["out_shape"][0]), int(layer["in_shape"][0]))
-
-
-# ------------------------------------------------------------------------------------------
-# validation
-# ------------------------------------------------------------------------------------------
-def _fail(where: str, key: str, problem: str, fix: str) -> WorkloadError:
-    return WorkloadError.at(where, key, problem, fix)
-
-
 #: what each required meta key holds, for the fix of a missing one (an installed package has no docs/)
 _META_EXAMPLES = {"name": '"name": "my_net"', "kind": f'"kind": one of {", ".join(map(repr, KINDS))}',
                   "num_classes": '"num_classes": 10', "timesteps": '"timesteps": 4',
@@ -288,11 +215,11 @@ def _require(meta: dict, key: str, types: type | tuple, where: str) -> Any:
     if key not in meta:
         example = _META_EXAMPLES.get(key)
         fix = f"add it, e.g. {example}, or write the workload with this tool's writer" if example else MISSING_FIX
-        raise _fail(where, f"meta.{key}", "missing", fix)
+        raise fail(where, f"meta.{key}", "missing", fix)
     value = meta[key]
     if not isinstance(value, types) or (isinstance(value, bool) and types is int):
         want = {str: "text", int: "an integer", list: "a list", dict: "a JSON object"}.get(types, str(types))
-        raise _fail(where, f"meta.{key}", f"has type {type(value).__name__}, not {want}: {shown(value)}",
+        raise fail(where, f"meta.{key}", f"has type {type(value).__name__}, not {want}: {shown(value)}",
                     f"write it as {want} (docs/workload-format.md, 'meta')")
     return value
 
@@ -302,7 +229,7 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
     layers = meta.get("layers")
     if not isinstance(layers, list) or not layers:  # a mapping or text is not 'missing'
         problem = "missing or empty" if not layers else f"must be a list of layers, got {shown(layers)}"
-        raise _fail(where, "meta.layers", problem, "a workload needs a list of at least one layer, in execution order")
+        raise fail(where, "meta.layers", problem, "a workload needs a list of at least one layer, in execution order")
     num_classes = int(meta["num_classes"])
     shapes: dict[str, list[int]] = {"input": list(meta["input_shape"])}
     seen_spiking: dict[str, bool] = {"input": True}
@@ -314,7 +241,7 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
             if shape_key in layer:
                 _check_shape_field(where, f"{key}.{shape_key}", layer[shape_key])
         if list(layer.get("in_shape", in_shapes[0])) != list(in_shapes[0]):
-            raise _fail(
+            raise fail(
                 where,
                 f"{key}.in_shape",
                 f"is {layer.get('in_shape')} but its input gives {in_shapes[0]}",
@@ -323,10 +250,10 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
         try:
             out_shape = infer_out_shape(layer, in_shapes, num_classes)
         except ValueError as error:
-            raise _fail(where, key, str(error), "fix the layer table") from None
+            raise fail(where, key, str(error), "fix the layer table") from None
         check_layer_size(where, key, layer, in_shapes[0], out_shape)
         if "out_shape" in layer and list(layer["out_shape"]) != out_shape:
-            raise _fail(
+            raise fail(
                 where, f"{key}.out_shape", f"is {layer['out_shape']} but should be {out_shape}", "fix the layer table"
             )
         layer.setdefault("in_shape", list(in_shapes[0]))
@@ -337,7 +264,7 @@ def validate_layers(meta: dict, where: str = "<workload>") -> None:
     _check_last_layer(where, layers, num_classes)
     _check_current_fanout(where, layers, seen_spiking)
     if not any(ly["type"] in WEIGHTED_TYPES for ly in layers):
-        raise _fail(where, "meta.layers", "no conv, linear or output layer: the network computes nothing",
+        raise fail(where, "meta.layers", "no conv, linear or output layer: the network computes nothing",
                     "give it at least one weighted layer")
     _check_direct_input(where, meta, layers)
 
@@ -355,13 +282,13 @@ def check_layer_size(where: str, key: str, layer: dict, in_shape: list[int], out
     or 100,000-padding layer made the mapping run for hours, and np.prod of its shape wrapped around int64)."""
     neurons = math.prod(int(n) for n in out_shape)
     if neurons > MAX_LAYER_NEURONS:
-        raise _fail(where, key, f"has {neurons:,} outputs {out_shape}, more than the {MAX_LAYER_NEURONS:,} this "
+        raise fail(where, key, f"has {neurons:,} outputs {out_shape}, more than the {MAX_LAYER_NEURONS:,} this "
                     "simulator maps per layer", SIZE_FIXES.get(layer["type"], "make its input smaller"))
     if layer["type"] in ("conv", "linear", "output"):
         fan_in = int(in_shape[0]) * (int(layer["kernel"]) ** 2 if layer["type"] == "conv" else 1)
         weights = fan_in * int(out_shape[0])
         if weights > MAX_LAYER_WEIGHTS:
-            raise _fail(where, key, f"has {weights:,} weights, more than the {MAX_LAYER_WEIGHTS:,} this simulator "
+            raise fail(where, key, f"has {weights:,} weights, more than the {MAX_LAYER_WEIGHTS:,} this simulator "
                         "holds per layer", "use fewer channels or features")
 
 
@@ -370,7 +297,7 @@ def _check_shape_field(where: str, key: str, value: Any) -> None:
     if not isinstance(value, list) or not all(
         isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in value
     ):
-        raise _fail(where, key, f"is {value!r}, not a list of positive integers",
+        raise fail(where, key, f"is {value!r}, not a list of positive integers",
                     "write the shape as a list such as [64, 32, 32], or drop the field to infer it")
 
 
@@ -384,7 +311,7 @@ def _check_current_fanout(where: str, layers: list[dict], seen_spiking: dict[str
     for index, layer in enumerate(layers):
         used = readers.get(layer["name"], [])
         if not seen_spiking.get(layer["name"], True) and len(used) > 1:
-            raise _fail(where, f"meta.layers[{index}] ({layer['name']})", f"is a current read by {len(used)} layers "
+            raise fail(where, f"meta.layers[{index}] ({layer['name']})", f"is a current read by {len(used)} layers "
                         f"({', '.join(layers[i]['name'] for i in used)})", "give each add its own non-spiking conv")
 
 
@@ -410,7 +337,7 @@ def _check_direct_input(where: str, meta: dict, layers: list[dict]) -> None:
         bad = readers[-1:]  # a flatten of the image that no weighted layer reads
     if bad:
         layer = layers[bad[0]]
-        raise _fail(
+        raise fail(
             where,
             f"meta.layers[{bad[0]}].inputs",
             f"{layer['type']} layer {layer['name']!r} reads the direct-encoded image; with input_encoding "
@@ -420,16 +347,6 @@ def _check_direct_input(where: str, meta: dict, layers: list[dict]) -> None:
         )
 
 
-def has_output_layer(layers: list[dict]) -> bool:
-    """True when the network ends in an output layer; else its last layer's spike counts are the output."""
-    return layers[-1]["type"] == "output"
-
-
-def output_neurons(layers: list[dict]) -> int:
-    """Neurons whose values are the network's output: the classes of the output layer, or the last layer's spikes."""
-    return int(np.prod(layers[-1]["out_shape"]))
-
-
 def _check_last_layer(where: str, layers: list[dict], num_classes: int) -> None:
     """The last layer is the output layer, or a layer that emits spikes with exactly num_classes neurons."""
     last = layers[-1]
@@ -437,11 +354,11 @@ def _check_last_layer(where: str, layers: list[dict], num_classes: int) -> None:
         return
     key = f"meta.layers[{len(layers) - 1}] ({last['name']})"
     if not emits_spikes(last):
-        raise _fail(where, key, f"a network must end in an output layer or a spiking layer, not a "
+        raise fail(where, key, f"a network must end in an output layer or a spiking layer, not a "
                     f"{'non-spiking ' if last['type'] in ('conv', 'linear') else ''}{last['type']}",
                     "end the network with its classifier (type output) or a spiking layer")
     if output_neurons(layers) != num_classes:
-        raise _fail(where, "meta.num_classes", f"is {num_classes} but the network ends in the spiking layer "
+        raise fail(where, "meta.num_classes", f"is {num_classes} but the network ends in the spiking layer "
                     f"{last['name']!r} of {output_neurons(layers)} neurons (its spike counts are the output)",
                     f"set num_classes to {output_neurons(layers)} or end the network with an output layer")
 
@@ -450,49 +367,49 @@ def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, li
     """One layer entry's name, type, inputs (earlier layers) and integer fields; returns its key and inputs."""
     key = f"meta.layers[{index}]"
     if not isinstance(layer, dict):
-        raise _fail(where, key, f"must be a JSON object, got {shown(layer)}",
+        raise fail(where, key, f"must be a JSON object, got {shown(layer)}",
                     'write each layer as {"name": ..., "type": ..., "inputs": [...]} (docs/workload-format.md)')
     if "name" not in layer or "type" not in layer:
         missing = " and ".join(repr(k) for k in ("name", "type") if k not in layer)
-        raise _fail(where, key, f"{missing} is missing (every layer has a name and a type)",
+        raise fail(where, key, f"{missing} is missing (every layer has a name and a type)",
                     "give every layer both (docs/workload-format.md, 'layers')")
     name = layer["name"]
     key = f"meta.layers[{index}] ({name})"
     if not isinstance(name, str) or not name or "/" in name or name == "input":
-        raise _fail(where, key, "bad layer name", "use a non-empty name without '/' other than 'input'")
+        raise fail(where, key, "bad layer name", "use a non-empty name without '/' other than 'input'")
     if name in shapes:
-        raise _fail(where, key, "duplicate layer name", "give every layer a unique name")
+        raise fail(where, key, "duplicate layer name", "give every layer a unique name")
     if layer["type"] not in LAYER_TYPES:
-        raise _fail(where, key + ".type", f"unknown type {layer['type']!r}", f"use one of {', '.join(LAYER_TYPES)}")
+        raise fail(where, key + ".type", f"unknown type {layer['type']!r}", f"use one of {', '.join(LAYER_TYPES)}")
     allowed = LAYER_COMMON_KEYS + LAYER_FIELDS[layer["type"]]
     for field_name in layer:
         if field_name not in allowed:  # an unsupported feature (dilation, groups, ...) must not be ignored
-            raise _fail(where, f"{key}.{_key_text(field_name)}", f"unknown key for {layer['type']} layers",
+            raise fail(where, f"{key}.{_key_text(field_name)}", f"unknown key for {layer['type']} layers",
                         did_you_mean(field_name, allowed))
     inputs = layer.get("inputs")
     if not isinstance(inputs, list) or not inputs:  # a name given as text ("inputs": "fc1") is not missing
         problem = "missing" if inputs is None else f"must be a non-empty list of layer names, got {shown(inputs)}"
-        raise _fail(where, key + ".inputs", problem, "list the names of the layers feeding this one, e.g. "
+        raise fail(where, key + ".inputs", problem, "list the names of the layers feeding this one, e.g. "
                     "[\"input\"] (two, [main, shortcut], for an add)")
     for src in inputs:
         if not isinstance(src, str):  # a list or object here made an unhashable-type traceback
-            raise _fail(where, key + ".inputs", f"must list layer names (text), got {shown(src)}",
+            raise fail(where, key + ".inputs", f"must list layer names (text), got {shown(src)}",
                         "name the earlier layers feeding this one, or \"input\"")
         if src not in shapes:
-            raise _fail(
+            raise fail(
                 where, key + ".inputs", f"unknown or later layer {src!r}", "inputs must name earlier layers"
             )
     if layer["type"] != "add" and len(inputs) != 1:
-        raise _fail(where, key + ".inputs", "only add layers take two inputs", "give one input")
+        raise fail(where, key + ".inputs", "only add layers take two inputs", "give one input")
     for ikey in ("kernel", "stride", "out_channels", "out_features"):  # int32: a stride of 2^70 overflowed numba
-        if ikey in layer and not (_is_int(layer[ikey]) and 0 < layer[ikey] <= LAYER_INT_MAX):
-            raise _fail(where, f"{key}.{ikey}", f"must be a positive integer below 2^31, got {shown(layer[ikey])}",
+        if ikey in layer and not (is_int(layer[ikey]) and 0 < layer[ikey] <= LAYER_INT_MAX):
+            raise fail(where, f"{key}.{ikey}", f"must be a positive integer below 2^31, got {shown(layer[ikey])}",
                         "fix the value")
-    if "padding" in layer and not (_is_int(layer["padding"]) and 0 <= layer["padding"] <= LAYER_INT_MAX):
-        raise _fail(where, f"{key}.padding", f"must be a non-negative integer below 2^31, got "
+    if "padding" in layer and not (is_int(layer["padding"]) and 0 <= layer["padding"] <= LAYER_INT_MAX):
+        raise fail(where, f"{key}.padding", f"must be a non-negative integer below 2^31, got "
                     f"{shown(layer['padding'])}", "fix the value")
     if "spiking" in layer and not isinstance(layer["spiking"], bool):  # "false" (text) was read as true
-        raise _fail(where, f"{key}.spiking", f"must be true or false, got {shown(layer['spiking'])}",
+        raise fail(where, f"{key}.spiking", f"must be true or false, got {shown(layer['spiking'])}",
                     "write a JSON boolean (true: LIF neurons; false: a current read by an add)")
     for needed in {
         "conv": ("kernel", "stride", "padding", "out_channels"),
@@ -501,7 +418,7 @@ def _check_layer_fields(where: str, index: int, layer: Any, shapes: dict[str, li
         "output": ("output_mode", "logit_scale"),
     }.get(layer["type"], ()):
         if needed not in layer:
-            raise _fail(where, f"{key}.{needed}", "missing", f"{layer['type']} layers need {needed}")
+            raise fail(where, f"{key}.{needed}", "missing", f"{layer['type']} layers need {needed}")
     return key, inputs
 
 
@@ -515,31 +432,31 @@ def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: lis
     """The output layer's fields and place; an add joins a current and a shortcut; currents feed only adds."""
     if layer["type"] == "output":
         if layer["output_mode"] not in OUTPUT_MODES:
-            raise _fail(where, f"{key}.output_mode", f"unknown {layer['output_mode']!r}", f"use {OUTPUT_MODES}")
-        if not (_is_finite_number(layer["logit_scale"]) and layer["logit_scale"] > 0):
-            raise _fail(where, f"{key}.logit_scale", f"must be a positive finite number, got "
+            raise fail(where, f"{key}.output_mode", f"unknown {layer['output_mode']!r}", f"use {OUTPUT_MODES}")
+        if not (is_finite_number(layer["logit_scale"]) and layer["logit_scale"] > 0):
+            raise fail(where, f"{key}.logit_scale", f"must be a positive finite number, got "
                         f"{shown(layer['logit_scale'])}", "fix the value")
         if not np.isfinite(float(layer["logit_scale"]) * 2.0**64):  # a 64-bit membrane's logit overflows float64
-            raise _fail(where, f"{key}.logit_scale", f"{layer['logit_scale']:g} makes the logits of wide membranes "
+            raise fail(where, f"{key}.logit_scale", f"{layer['logit_scale']:g} makes the logits of wide membranes "
                         "overflow a float64", f"give the logit of one membrane unit, at most {_LOGIT_SCALE_MAX:.3g}")
         if not last:
-            raise _fail(where, key, "the output layer must be last", "move it to the end")
+            raise fail(where, key, "the output layer must be last", "move it to the end")
     if layer["type"] == "add":
         main_src, short_src = inputs
         if seen_spiking.get(main_src, True):
-            raise _fail(
+            raise fail(
                 where,
                 f"{key}.inputs",
                 f"the first input {main_src!r} must be a current (non-spiking conv)",
                 "set spiking: false on the conv feeding the join",
             )
         if short_src == "input":
-            raise _fail(where, f"{key}.inputs", "the shortcut is the network's input: the hardware routes a "
+            raise fail(where, f"{key}.inputs", "the shortcut is the network's input: the hardware routes a "
                         "shortcut from a layer's output spikes, and the input has no layer",
                         "let a layer (e.g. a 1x1 conv) read the input and take the shortcut from it")
         gain = layer.get("shortcut_gain")
-        if seen_spiking.get(short_src, True) and not (_is_int(gain) and 0 < gain <= SHORTCUT_GAIN_MAX):
-            raise _fail(
+        if seen_spiking.get(short_src, True) and not (is_int(gain) and 0 < gain <= SHORTCUT_GAIN_MAX):
+            raise fail(
                 where,
                 f"{key}.shortcut_gain",
                 f"a spike shortcut needs a positive integer gain, got {shown(gain)} (at most 2^31 - 1: an int32 "
@@ -547,12 +464,12 @@ def _check_layer_role(where: str, key: str, last: bool, layer: dict, inputs: lis
                 "store the quantised identity gain (an integer: a fraction would be cut)",
             )
         if not seen_spiking.get(short_src, True) and layer.get("shortcut_gain") is not None:
-            raise _fail(where, f"{key}.shortcut_gain", f"scales a spike shortcut, but {short_src!r} is a current "
+            raise fail(where, f"{key}.shortcut_gain", f"scales a spike shortcut, but {short_src!r} is a current "
                         "(a non-spiking conv, whose weights carry its scale)", "drop shortcut_gain")
     if layer["type"] in ("maxpool", "avgpool", "flatten", "linear", "conv", "output"):
         src = inputs[0]
         if not seen_spiking.get(src, True):
-            raise _fail(
+            raise fail(
                 where, f"{key}.inputs", f"{src!r} emits a current, not spikes", "only add layers take currents"
             )
 
@@ -562,11 +479,11 @@ def _check_containers(where: str, meta: object, arrays: object) -> None:
     "'list' object has no attribute 'dtype'", a None meta with a TypeError)."""
     for name, value in (("meta", meta), ("arrays", arrays)):
         if not isinstance(value, dict):
-            raise _fail(where, name, f"is a {type(value).__name__}, not a dict",
+            raise fail(where, name, f"is a {type(value).__name__}, not a dict",
                         "pass a dict (docs/workload-format.md)")
     for key, value in arrays.items():
         if not isinstance(value, (np.ndarray, NpzRows)):
-            raise _fail(where, str(key), f"is a {type(value).__name__}, not a numpy array",
+            raise fail(where, str(key), f"is a {type(value).__name__}, not a numpy array",
                         "pass np.asarray(value, dtype=...) with the dtype docs/workload-format.md gives the key")
 
 
@@ -587,29 +504,29 @@ def validate(workload: Workload) -> Workload:
     _check_known_keys(where, "meta", meta, META_KEYS, "; free-form information goes in meta.provenance",
                       typos_only=True)
     if not isinstance(meta.get("provenance", {}), dict):  # read as an object by info, evaluate and the twins
-        raise _fail(where, "meta.provenance", f"must be a JSON object, got {shown(meta['provenance'])}",
+        raise fail(where, "meta.provenance", f"must be a JSON object, got {shown(meta['provenance'])}",
                     'put the notes under names, e.g. {"note": "..."}, or drop it')
     if not isinstance(meta.get("dataset", ""), (str, type(None))):
-        raise _fail(where, "meta.dataset", f"must be text (the dataset's name), got {shown(meta['dataset'])}",
+        raise fail(where, "meta.dataset", f"must be text (the dataset's name), got {shown(meta['dataset'])}",
                     "give its name, e.g. \"cifar10\", or drop it")
     _check_known_keys(where, "meta.neuron", meta["neuron"], NEURON_KEYS)
     _check_known_keys(where, "meta.quant", meta["quant"], QUANT_KEYS, typos_only=True)
     if meta["kind"] not in KINDS:
-        raise _fail(where, "meta.kind", f"unknown kind {meta['kind']!r}", f"use one of {', '.join(KINDS)}")
+        raise fail(where, "meta.kind", f"unknown kind {meta['kind']!r}", f"use one of {', '.join(KINDS)}")
     name = meta["name"]  # it heads reports and summaries: one line of visible text, as an architecture's name
     if not name.strip() or any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in name):
-        raise _fail(where, "meta.name", f"must be one line of visible text, got {shown(name)}",
+        raise fail(where, "meta.name", f"must be one line of visible text, got {shown(name)}",
                     "give the network a name without line breaks or control characters")
     if meta["num_classes"] < 2:
-        raise _fail(where, "meta.num_classes", "must be at least 2", "fix the value")
+        raise fail(where, "meta.num_classes", "must be at least 2", "fix the value")
     if not 1 <= meta["timesteps"] <= 1024:
-        raise _fail(where, "meta.timesteps", "must be between 1 and 1024", "fix the value")
+        raise fail(where, "meta.timesteps", "must be between 1 and 1024", "fix the value")
     if meta.get("input_encoding", "direct") not in INPUT_ENCODINGS:
-        raise _fail(where, "meta.input_encoding", "unknown encoding", f"use one of {INPUT_ENCODINGS}")
+        raise fail(where, "meta.input_encoding", "unknown encoding", f"use one of {INPUT_ENCODINGS}")
     _check_input_shape(where, meta)
     shifts = meta["neuron"].get("decay_shifts")
-    if not isinstance(shifts, list) or not shifts or not all(_is_int(s) and 0 <= s < 32 for s in shifts):  # not true
-        raise _fail(
+    if not isinstance(shifts, list) or not shifts or not all(is_int(s) and 0 <= s < 32 for s in shifts):  # not true
+        raise fail(
             where,
             "meta.neuron.decay_shifts",
             "must be a non-empty list of shifts in 0..31",
@@ -624,7 +541,7 @@ def validate(workload: Workload) -> Workload:
         _validate_layer_arrays(where, meta, arrays, layer, statistical, vmem_bits)
     _check_no_stray_arrays(where, meta, arrays, statistical)
     if statistical:
-        _validate_statistical(where, meta, arrays)
+        validate_statistical(where, meta, arrays)
     else:
         _validate_inputs(workload)
     workload.validated = True
@@ -635,28 +552,14 @@ def _check_input_shape(where: str, meta: dict) -> None:
     """``meta.input_shape``: positive integers (a 0 stopped a flatten-first network in ZeroDivisionError); a
     trained or imported workload's direct images are [C, H, W] (x is [N, C, H, W])."""
     shape = meta["input_shape"]
-    if not shape or not all(_is_int(n) and n > 0 for n in shape):
-        raise _fail(where, "meta.input_shape", f"must be a list of positive integers, got {shown(shape)}",
+    if not shape or not all(is_int(n) and n > 0 for n in shape):
+        raise fail(where, "meta.input_shape", f"must be a list of positive integers, got {shown(shape)}",
                     "give [C, H, W] without the batch axis (a flat input of F features is [F, 1, 1])")
     direct = meta.get("input_encoding", "direct") == "direct"
     if direct and meta["kind"] != "statistical" and len(shape) != 3:
-        raise _fail(where, "meta.input_shape", f"is {shape}, but direct images are [C, H, W] (x is [N, C, H, W])",
+        raise fail(where, "meta.input_shape", f"is {shape}, but direct images are [C, H, W] (x is [N, C, H, W])",
                     "store a flat input of F features as [F, 1, 1] (x of shape [N, F, 1, 1])" if len(shape) == 1
                     else "give [C, H, W] without the batch axis")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_finite_number(value: object) -> bool:
-    """A JSON number (not a boolean) that is finite as a float64 (an integer beyond 1e308 is not)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
 
 
 def _key_text(name: object) -> str:
@@ -674,21 +577,21 @@ def _check_known_keys(where: str, key: str, mapping: dict, allowed: tuple[str, .
             continue
         if typos_only and closest(name, allowed, cutoff=0.88) is None:
             continue
-        raise _fail(where, f"{key}.{_key_text(name)}", "unknown key", did_you_mean(name, allowed) + more)
+        raise fail(where, f"{key}.{_key_text(name)}", "unknown key", did_you_mean(name, allowed) + more)
 
 
 def _validate_neuron(where: str, neuron: dict, shifts: list[int]) -> None:
     """``meta.neuron``: the LIF model with reset to zero; ``tau``, when given, must be the shifts' decay."""
     for key, only in (("model", "lif"), ("reset", "zero")):
         if key in neuron and neuron[key] != only:
-            raise _fail(where, f"meta.neuron.{key}", f"{shown(neuron[key])} is not supported",
+            raise fail(where, f"meta.neuron.{key}", f"{shown(neuron[key])} is not supported",
                         f"the simulator models {key} {only!r} only")
     decay = sum(2.0 ** -s for s in shifts)  # exact: a sum of a few powers of two
     tau = neuron.get("tau")
     if tau is None:
         return
     if not isinstance(tau, (int, float)) or isinstance(tau, bool) or tau != decay:
-        raise _fail(where, "meta.neuron.tau", f"{shown(tau)} is not the decay of decay_shifts {shifts} "
+        raise fail(where, "meta.neuron.tau", f"{shown(tau)} is not the decay of decay_shifts {shifts} "
                     f"({decay:g}; the shifts decide it)", f"set tau to {decay:g} (or leave it out), or fix the shifts")
 
 
@@ -699,17 +602,17 @@ def _check_no_stray_arrays(where: str, meta: dict, arrays: dict, statistical: bo
         prefix, _, name = key.partition("/")
         layer = layers.get(name)
         if prefix == SPIKE_ROWS and not statistical:
-            raise _fail(where, key, f"is a row profile of a statistical twin, but meta.kind is {meta['kind']!r} (its "
+            raise fail(where, key, f"is a row profile of a statistical twin, but meta.kind is {meta['kind']!r} (its "
                         "spikes come from its weights and inputs)", "remove it (satasim workload stats writes row "
                         "profiles into the twin it fits)")
         if prefix == EXIT_STEPS and not statistical:
-            raise _fail(where, key, f"is a statistical twin's exit steps, but meta.kind is {meta['kind']!r} (its exits "
+            raise fail(where, key, f"is a statistical twin's exit steps, but meta.kind is {meta['kind']!r} (its exits "
                         "come from its own output layer)", "remove it (satasim workload stats writes exit steps into "
                         "the twin it fits)")
         if statistical:
             frames = meta.get("input_encoding", "direct") == "spike_frames"
             known = (key == "seed" or prefix == "exit_hist" and name or key == INPUT_ROW_BITS and not frames
-                     or prefix == SPIKE_ROWS and name  # checked in _check_spike_rows, which names the fix
+                     or prefix == SPIKE_ROWS and name  # checked in check_spike_rows, which names the fix
                      or prefix == EXIT_STEPS and name  # checked in _check_exit_steps
                      or prefix == "rate" and (name == "input" and frames or layer is not None and (
                          is_spiking(layer) or layer["type"] == "maxpool")))
@@ -720,7 +623,7 @@ def _check_no_stray_arrays(where: str, meta: dict, arrays: dict, statistical: bo
                 or prefix == "vth" and is_spiking(layer)))
         if not known:
             what = "statistical" if statistical else meta["kind"]
-            raise _fail(where, key, f"is not an array of this {what} workload's layer table",
+            raise fail(where, key, f"is not an array of this {what} workload's layer table",
                         "rename it after its layer (w/, b/, vth/ of a weighted or spiking layer; rate/, exit_hist/, "
                         "seed for statistical workloads), or remove it")
 
@@ -728,25 +631,21 @@ def _check_no_stray_arrays(where: str, meta: dict, arrays: dict, statistical: bo
 def _validate_quant(where: str, quant: dict) -> int:
     """``meta.quant``: membrane widths, weight width and the first layer's input shift; returns vmem_bits."""
     vmem_bits = quant.get("vmem_bits")
-    if not _is_int(vmem_bits) or not 8 <= vmem_bits <= 32:
-        raise _fail(where, "meta.quant.vmem_bits", f"must be an integer in 8..32, got {shown(vmem_bits)}",
+    if not is_int(vmem_bits) or not 8 <= vmem_bits <= 32:
+        raise fail(where, "meta.quant.vmem_bits", f"must be an integer in 8..32, got {shown(vmem_bits)}",
                     "give the membranes' width in bits (the trainer writes 16)")
     out_bits = quant.get("output_vmem_bits", 32)
-    if not _is_int(out_bits) or not 8 <= out_bits <= 64:  # the forward saturates int64 output membranes
-        raise _fail(where, "meta.quant.output_vmem_bits", f"must be an integer in 8..64, got {shown(out_bits)}",
+    if not is_int(out_bits) or not 8 <= out_bits <= 64:  # the forward saturates int64 output membranes
+        raise fail(where, "meta.quant.output_vmem_bits", f"must be an integer in 8..64, got {shown(out_bits)}",
                     "give the output membranes' width in bits, or leave it out for 32")
     weight_bits = quant.get("weight_bits", 8)
     if weight_bits != 8:
-        raise _fail(where, "meta.quant.weight_bits", "only 8-bit weights are supported", "quantise to int8")
+        raise fail(where, "meta.quant.weight_bits", "only 8-bit weights are supported", "quantise to int8")
     shift = quant.get("input_shift", 0)
-    if not _is_int(shift) or not 0 <= shift <= INPUT_SHIFT_MAX:
-        raise _fail(where, "meta.quant.input_shift", f"must be an integer in 0..{INPUT_SHIFT_MAX} (a right shift of "
+    if not is_int(shift) or not 0 <= shift <= INPUT_SHIFT_MAX:
+        raise fail(where, "meta.quant.input_shift", f"must be an integer in 0..{INPUT_SHIFT_MAX} (a right shift of "
                     f"the first layer's int64 current), got {shown(shift)}", "re-export the workload")
     return vmem_bits
-
-
-#: the exit policies a workload's ``meta.exit_policy.default`` may name (the methods' policies, train/models.py)
-POLICY_NAMES = ("fixed", "dtsnn", "atsn")
 
 
 def _validate_exit_defaults(where: str, meta: dict) -> None:
@@ -755,11 +654,11 @@ def _validate_exit_defaults(where: str, meta: dict) -> None:
     if defaults is None:
         defaults = {}
     if not isinstance(defaults, dict):
-        raise _fail(where, "meta.exit_policy", f"must be a mapping, got {shown(defaults)}",
+        raise fail(where, "meta.exit_policy", f"must be a mapping, got {shown(defaults)}",
                     "e.g. {cl_init: 0.999, tau_cl: 0.999, theta: 0.1}")
     _check_known_keys(where, "meta.exit_policy", defaults, EXIT_PARAMETERS + ("default",))
     if not isinstance(defaults.get("default", "atsn"), str) or defaults.get("default", "atsn") not in POLICY_NAMES:
-        raise _fail(where, "meta.exit_policy.default", f"must be a policy name, got {shown(defaults['default'])}",
+        raise fail(where, "meta.exit_policy.default", f"must be a policy name, got {shown(defaults['default'])}",
                     did_you_mean(str(defaults["default"]), POLICY_NAMES))
     for key in EXIT_PARAMETERS:  # the ranges AtsnPolicy and DtsnnPolicy accept (snn/exit_policies.py)
         value = defaults.get(key)
@@ -767,12 +666,12 @@ def _validate_exit_defaults(where: str, meta: dict) -> None:
             continue
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number or not 0 < value <= 1:
-            raise _fail(where, f"meta.exit_policy.{key}", f"must be a number in (0, 1], got {shown(value)}",
+            raise fail(where, f"meta.exit_policy.{key}", f"must be a number in (0, 1], got {shown(value)}",
                         "the defaults are cl_init = tau_cl = 0.999, theta = 0.1")
     if meta["kind"] == "statistical":
         num = meta.get("num_images", 10000)
-        if not _is_int(num) or not 1 <= num <= MAX_STATISTICAL_IMAGES:
-            raise _fail(where, "meta.num_images", f"must be an integer in 1..10^9, got {shown(num)}",
+        if not is_int(num) or not 1 <= num <= MAX_STATISTICAL_IMAGES:
+            raise fail(where, "meta.num_images", f"must be an integer in 1..10^9, got {shown(num)}",
                         "give the images the file stands for (10000 if left out)")
 
 
@@ -791,7 +690,7 @@ def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, st
     if not statistical and is_spiking(layer):
         vth = _array(arrays, f"vth/{name}", where, np.int32, (channels,))
         if (vth <= 0).any() or (vth > vmax).any():
-            raise _fail(
+            raise fail(
                 where,
                 f"vth/{name}",
                 f"thresholds must be in 1..{vmax} for {vmem_bits}-bit membranes",
@@ -799,7 +698,7 @@ def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, st
             )
     pooled_rate = statistical and ltype == "maxpool" and f"rate/{name}" in arrays
     if pooled_rate and not has_window_cores(layer["kernel"], layer["stride"]):
-        raise _fail(where, f"rate/{name}", f"a pooled rate needs windows with neurons of their own (kernel < 2 x "
+        raise fail(where, f"rate/{name}", f"a pooled rate needs windows with neurons of their own (kernel < 2 x "
                     f"stride), and {layer['kernel']}x{layer['kernel']} windows at stride {layer['stride']} have none",
                     "drop the rate; the pooled map is then the OR of its input")
     if pooled_rate:
@@ -807,28 +706,28 @@ def _validate_layer_arrays(where: str, meta: dict, arrays: dict, layer: dict, st
     if (statistical and is_spiking(layer)) or pooled_rate:
         rate = arrays.get(f"rate/{name}")
         if rate is None:
-            raise _fail(
+            raise fail(
                 where, f"rate/{name}", "missing", "a statistical workload needs a rate for every spiking layer"
             )
         if rate.dtype.kind != "f":
-            raise _fail(where, f"rate/{name}", f"has dtype {rate.dtype}", "store rates as float64")
+            raise fail(where, f"rate/{name}", f"has dtype {rate.dtype}", "store rates as float64")
         if (
             rate.ndim not in (1, 2)
             or rate.shape[0] != meta["timesteps"]
             or (rate.ndim == 2 and rate.shape[1] != channels)
         ):
-            raise _fail(
+            raise fail(
                 where,
                 f"rate/{name}",
                 f"has shape {rate.shape}",
                 f"use [T] or [T, C] = [{meta['timesteps']}, {channels}]",
             )
         if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
-            raise _fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
+            raise fail(where, f"rate/{name}", "rates must be finite and in [0, 1]", "fix the rates")
         if pooled_rate:
             problem = pool_rate_problem_of(layer, arrays[f"rate/{layer['inputs'][0]}"], rate)
             if problem:
-                raise _fail(where, f"rate/{name}", problem,
+                raise fail(where, f"rate/{name}", problem,
                             "give a pooled rate in that range, or drop it: the pooled map is then the OR of its input")
 
 
@@ -840,347 +739,22 @@ def _check_pooled_source(where: str, layers: list[dict], pool: dict) -> None:
     readers = [layer["name"] for layer in layers if src in layer["inputs"] and layer is not pool]
     fix = "drop the rate; the pooled map is then the OR of its input"
     if source is None or not is_spiking(source):
-        raise _fail(where, f"rate/{pool['name']}", f"the pool reads {src!r}, not a spiking layer: a pooled rate is "
+        raise fail(where, f"rate/{pool['name']}", f"the pool reads {src!r}, not a spiking layer: a pooled rate is "
                     "drawn with the spiking layer it pools", fix)
     if readers:
-        raise _fail(where, f"rate/{pool['name']}", f"{src!r} also feeds {', '.join(readers)}: a pooled rate needs the "
+        raise fail(where, f"rate/{pool['name']}", f"{src!r} also feeds {', '.join(readers)}: a pooled rate needs the "
                     "pool to be its input's only reader", fix)
-
-
-def _validate_statistical(where: str, meta: dict, arrays: dict) -> None:
-    """A statistical workload's exit histograms, seed, and input densities (images) or input rate (frames)."""
-    policies = exit_policy_names(arrays)
-    if not policies:
-        raise _fail(where, "exit_hist/<policy>", "missing",
-                    "give one exit histogram per exit policy, e.g. exit_hist/atsn")
-    if not has_output_layer(meta["layers"]) and tuple(policies) != ("fixed",):
-        other = next(p for p in policies if p != "fixed")
-        raise _fail(where, f"exit_hist/{other}", "a network without an output layer runs all T timesteps (its last "
-                    "layer's spike counts are the output): only exit_hist/fixed applies",
-                    "drop the other exit histograms (or end the network with an output layer)")
-    for policy in policies:
-        hist = arrays[f"exit_hist/{policy}"]
-        if (
-            hist.dtype.kind != "f"
-            or hist.shape != (meta["timesteps"],)
-            or not np.isfinite(hist).all()
-            or (hist < 0).any()
-            or not np.isclose(hist.sum(), 1.0, atol=1e-6)
-        ):
-            raise _fail(
-                where,
-                f"exit_hist/{policy}",
-                "must be T non-negative probabilities summing to 1",
-                "normalise the histogram",
-            )
-        if policy == "fixed" and ((hist[:-1] != 0).any() or hist[-1] != 1.0):
-            raise _fail(where, "exit_hist/fixed", f"sends {float(hist[:-1].sum()):.6g} of the images out before "
-                        f"t = {meta['timesteps']}, but a fixed-T design runs every image all T timesteps",
-                        "store [0, ..., 0, 1] (every build writes it so)")
-    if "seed" not in arrays:
-        raise _fail(where, "seed", "missing", "statistical workloads need a seed")
-    seed = arrays["seed"]
-    if seed.dtype.kind not in "iu" or seed.size != 1 or int(seed.reshape(-1)[0]) < 0:
-        got = (f"{seed.dtype} {int(seed.reshape(-1)[0])}" if seed.dtype.kind in "iu" and seed.size == 1
-               else f"{seed.dtype} of shape {list(seed.shape)}")
-        raise _fail(where, "seed", f"must be one non-negative integer, got {got}", "re-export the workload")
-    density = meta.get("input_bit_density")
-    if meta.get("input_encoding", "direct") == "direct":
-        if not (isinstance(density, list) and len(density) == 8
-                and all(_is_finite_number(d) and 0 <= d <= 1 for d in density)):
-            raise _fail(
-                where,
-                "meta.input_bit_density",
-                "needs 8 densities in [0, 1] (bit planes 0..7)",
-                "fit it from real images",
-            )
-        if INPUT_ROW_BITS in arrays:
-            _check_input_row_bits(where, meta, arrays[INPUT_ROW_BITS], profiles_scanned(arrays))
-    else:
-        if density is not None:
-            raise _fail(where, "meta.input_bit_density", "is given, but the inputs are spike frames, drawn from "
-                        "rate/input (bit-plane densities are for pixels)", "drop meta.input_bit_density")
-        _check_input_rate(where, meta, arrays.get("rate/input"))
-    _check_spike_rows(where, meta, arrays, profiles_scanned(arrays))
-    _check_exit_steps(where, meta, arrays)
-
-
-def is_row_profile(key: str) -> bool:
-    """Whether ``key`` is one of a twin's row profiles: ``input_row_bits`` or ``spike_rows/<layer>``."""
-    return key == INPUT_ROW_BITS or key.partition("/")[0] == SPIKE_ROWS and key != SPIKE_ROWS
-
-
-def profiles_scanned(arrays: dict, whole: bool = False) -> bool:
-    """Whether reading reads the row profiles through for their range checks: when they are in memory, or read by rows
-    and hold up to SCANNED_INPUT_BYTES together (``whole``: always). Larger ones are checked as the draw reads their
-    rows (:func:`check_profile_rows`): a twin fitted on 10^6 images does not pay the pass on `run --images 2`."""
-    lazy = [a.nbytes for key, a in arrays.items() if is_row_profile(key) and isinstance(a, NpzRows)]
-    return whole or sum(lazy) <= SCANNED_INPUT_BYTES
-
-
-def _profile_width(meta: dict, key: str) -> tuple[int, str]:
-    """The largest count a row of profile ``key`` may hold (its map's width) and what that width is, in words."""
-    name = key.partition("/")[2]
-    layer = next((ly for ly in meta["layers"] if ly["name"] == name), None)
-    if key == INPUT_ROW_BITS or layer is None:  # input_row_bits, spike_rows/input
-        return int(meta["input_shape"][-1]), "the width of a row" + ("" if key == INPUT_ROW_BITS else " of input")
-    return int(layer["out_shape"][-1]), f"the width of a row of {layer['name']}"
-
-
-def check_profile_rows(where: str, meta: dict, key: str, rows: np.ndarray, images: np.ndarray) -> None:
-    """Rows of a twin's row profile ``key`` as the draw reads them (``images``: the fitted image of each row): counts in
-    [0, W], the check reading does for profiles up to SCANNED_INPUT_BYTES (:func:`profiles_scanned`)."""
-    w, what = _profile_width(meta, key)
-    bad = (rows < 0) | (rows > w)
-    if rows.size and bad.any():
-        image = int(images[int(np.argwhere(bad)[0][0])])
-        raise _fail(where, key, f"image {image}: counts must be in [0, {w}] ({what})",
-                    "refit the twin with satasim workload stats")
-
-
-def _check_input_row_bits(where: str, meta: dict, counts: np.ndarray | NpzRows, scan: bool = True) -> None:
-    """A direct twin's ``input_row_bits``: [M, 8, C, H] integer counts in [0, W], the set bits of each measured image's
-    bit plane, channel and row (docs/statistical.md, step 3); the counts read through when ``scan``."""
-    shape = [int(v) for v in meta["input_shape"]]
-    if len(shape) != 3:
-        raise _fail(where, INPUT_ROW_BITS, f"needs [C, H, W] images, but meta.input_shape is {shape}",
-                    "drop input_row_bits (flat inputs are drawn from meta.input_bit_density alone)")
-    c, h, w = shape
-    if counts.dtype.kind not in "iu":
-        raise _fail(where, INPUT_ROW_BITS, f"has dtype {counts.dtype}", "store integer bit counts (uint8 or uint16)")
-    if counts.ndim != 4 or counts.shape[0] < 1 or list(counts.shape[1:]) != [8, c, h]:
-        raise _fail(where, INPUT_ROW_BITS, f"has shape {list(counts.shape)}",
-                    f"use [M, 8, C, H] = [M, 8, {c}, {h}] with M >= 1 measured images")
-    if scan and any(block.size and (int(block.min()) < 0 or int(block.max()) > w) for block in array_blocks(counts)):
-        raise _fail(where, INPUT_ROW_BITS, f"counts must be in [0, {w}] (the width of a row)",
-                    "refit the twin with satasim workload stats")
-
-
-EXACT_CHOICE_LIMIT = 2**29  # a float32 uniform (24 bits) times an integer below this is exact in float64
-
-
-def row_profile_layers(layers: list[dict], rated_pools: Iterable[str]) -> list[dict]:
-    """The layers a statistical workload's ``spike_rows/<layer>`` may profile, in layer order: spiking conv and add
-    layers (their output a [C, H, W] map), and the max-pools of ``rated_pools`` (the pools carrying their own rate,
-    drawn with their input: docs/statistical.md step 4) whose windows tile their map. A layer drawn with a pool whose
-    windows do not tile its map carries none."""
-    rated = {ly["name"]: ly for ly in layers if ly["type"] == "maxpool" and ly["name"] in set(rated_pools)}
-    untiled = {pool["inputs"][0] for pool in rated.values() if not windows_tile(pool)}
-    maps = {ly["name"] for ly in layers if is_spiking(ly) and ly["type"] != "linear" and len(ly["out_shape"]) == 3}
-    return [ly for ly in layers
-            if ly["name"] in maps and ly["name"] not in untiled or ly["name"] in rated and windows_tile(ly)]
-
-
-def _check_spike_rows(where: str, meta: dict, arrays: dict, scan: bool = True) -> None:
-    """A twin's ``spike_rows/<layer>``: [M, T, C, H] integer spike counts in [0, W] of its fitted images, each row of
-    each channel at each timestep, for the layers of ``row_profile_layers`` (a pool's rows and its input's go
-    together); one M for every layer and for ``input_row_bits``, so twin image i takes image i mod M's profiles of
-    the input and of every layer (docs/statistical.md, step 4); the counts read through when ``scan``."""
-    keys = sorted(key for key in arrays if key.partition("/")[0] == SPIKE_ROWS)
-    if not keys:
-        return
-    layers = meta["layers"]
-    by_name = {ly["name"]: ly for ly in layers}
-    rated_pools = [ly["name"] for ly in layers if ly["type"] == "maxpool" and f"rate/{ly['name']}" in arrays]
-    allowed = {ly["name"] for ly in row_profile_layers(layers, rated_pools)}
-    frames = meta.get("input_encoding", "direct") == "spike_frames" and len(meta["input_shape"]) == 3
-    if frames:  # spike frames of [C, H, W]: their events per row, drawn like a layer's spikes
-        allowed.add(INPUT_FRAMES)
-        by_name = {**by_name, INPUT_FRAMES: {"name": INPUT_FRAMES, "type": "input", "out_shape": meta["input_shape"]}}
-    images: tuple[str, int] | None = None
-    if INPUT_ROW_BITS in arrays:
-        images = (INPUT_ROW_BITS, int(arrays[INPUT_ROW_BITS].shape[0]))
-    for key in keys:
-        name = key.partition("/")[2]
-        layer = by_name.get(name)
-        if name == INPUT_FRAMES and not frames:
-            raise _fail(where, key, "is the row profile of spike-frame inputs of [C, H, W], but the input is "
-                        f"{meta.get('input_encoding', 'direct')} {list(meta['input_shape'])} (a direct image's rows "
-                        f"are {INPUT_ROW_BITS})", f"remove {key}")
-        if layer is None:
-            raise _fail(where, key, f"no layer is called {shown(name)}",
-                        did_you_mean(name, tuple(allowed), "the layers that may carry one:", limit=8)
-                        if allowed else "remove it: no layer of this network can carry a row profile")
-        if name not in allowed:
-            raise _row_profile_refusal(where, key, layer, layers, arrays)
-        _check_row_counts(where, key, layer, arrays[key], int(meta["timesteps"]), scan)
-        if images is None:
-            images = (key, int(arrays[key].shape[0]))
-        elif int(arrays[key].shape[0]) != images[1]:
-            raise _fail(where, key, f"holds {arrays[key].shape[0]} images but {images[0]} holds {images[1]}: twin "
-                        "image i takes image i mod M's profiles of the input and of every layer together",
-                        "refit the twin with satasim workload stats (every profile from the same images)")
-    for pool in (by_name[name] for name in rated_pools if name in allowed):
-        _check_pooled_rows(where, pool, by_name[pool["inputs"][0]], arrays, scan)
-
-
-def _row_profile_refusal(where: str, key: str, layer: dict, layers: list[dict], arrays: dict) -> WorkloadError:
-    """Why ``layer`` cannot carry ``spike_rows/<layer>`` (a layer not in ``row_profile_layers``)."""
-    name = layer["name"]
-    pool = layer if layer["type"] == "maxpool" else next(
-        (ly for ly in layers if ly["type"] == "maxpool" and ly["inputs"][0] == name and f"rate/{ly['name']}" in arrays),
-        None)
-    if pool is not None and f"rate/{pool['name']}" in arrays:  # a rated pool whose windows do not tile its map
-        k, s, (_, h, w) = pool["kernel"], pool["stride"], pool["in_shape"]
-        src = pool["inputs"][0]
-        return _fail(where, key, f"{src!r} is drawn with its max-pool {pool['name']!r} (rate/{pool['name']}; "
-                     f"docs/statistical.md, step 4), whose {k}x{k} windows at stride {s} do not tile its {h}x{w} map: "
-                     "row profiles are drawn with a pool only when its windows tile the map (kernel = stride, the "
-                     "height and width multiples of it)", f"remove spike_rows/{src} and spike_rows/{pool['name']} "
-                     f"(satasim workload stats leaves them out), or drop rate/{pool['name']} (the pooled map is then "
-                     "the OR of its input)")
-    if layer["type"] == "maxpool":
-        return _fail(where, key, f"{name!r} is a max-pool without its own rate: its map is the OR of its input's "
-                     "spikes (a pool carries a row profile only when it is drawn at its own rate, docs/statistical.md "
-                     "step 4)", f"remove {key}")
-    kind = ("non-spiking " if layer["type"] in ("conv", "linear") and not is_spiking(layer) else "") + layer["type"]
-    return _fail(where, key, f"{name!r} is {'an' if kind[0] in 'aeiou' else 'a'} {kind} layer: row profiles are for "
-                 "spiking conv and add layers, whose spikes form [C, H, W] maps", f"remove {key}")
-
-
-def _check_row_counts(where: str, key: str, layer: dict, counts: np.ndarray | NpzRows, T: int, scan: bool = True
-                      ) -> None:
-    """``spike_rows/<layer>``: integer counts [M, T, C, H] in [0, W] of the layer's [C, H, W] map."""
-    c, h, w = (int(v) for v in layer["out_shape"])
-    if counts.dtype.kind not in "iu":
-        raise _fail(where, key, f"has dtype {counts.dtype}", "store integer spike counts (uint8, or uint16 for "
-                    "rows wider than 255)")
-    if counts.ndim != 4 or counts.shape[0] < 1 or list(counts.shape[1:]) != [T, c, h]:
-        raise _fail(where, key, f"has shape {list(counts.shape)}",
-                    f"use [M, T, C, H] = [M, {T}, {c}, {h}] with M >= 1 fitted images")
-    if scan and any(block.size and (int(block.min()) < 0 or int(block.max()) > w) for block in array_blocks(counts)):
-        raise _fail(where, key, f"counts must be in [0, {w}] (the width of a row of {layer['name']})",
-                    "refit the twin with satasim workload stats")
-
-
-def _check_pooled_rows(where: str, pool: dict, source: dict, arrays: dict, scan: bool = True) -> None:
-    """A rated pool whose windows tile its map and its input layer carry row profiles together, and they agree as an
-    OR-pool does (:func:`check_pooled_profile_rows`; read through when ``scan``)."""
-    pool_key, source_key = f"{SPIKE_ROWS}/{pool['name']}", f"{SPIKE_ROWS}/{source['name']}"
-    if (pool_key in arrays) != (source_key in arrays):
-        have, missing = (pool_key, source_key) if pool_key in arrays else (source_key, pool_key)
-        raise _fail(where, have, f"{source['name']!r} is drawn with its max-pool {pool['name']!r} (docs/"
-                    f"statistical.md, step 4): the two carry row profiles together, and {missing} is missing",
-                    f"add {missing} (satasim workload stats writes both), or remove {have}")
-    if pool_key not in arrays:
-        return
-    k = int(pool["kernel"])
-    if k * k * int(source["out_shape"][2]) >= EXACT_CHOICE_LIMIT:
-        raise _fail(where, pool_key, f"the window choice of {k}x{k} windows over rows of {source['out_shape'][2]} is "
-                    f"exact only while k^2 W < 2^29 (docs/statistical.md, step 4)", f"remove {pool_key} and "
-                    f"{source_key} (the layer is then drawn from its rates)")
-    if arrays[source_key].shape[0] != arrays[pool_key].shape[0] or not scan:
-        return  # the M check of _check_spike_rows names a mismatch; unscanned rows are checked as they are read
-    lazy = [a.block_rows() for a in (arrays[source_key], arrays[pool_key]) if isinstance(a, NpzRows)]
-    step = min(lazy) if lazy else None  # both read by rows: blocks of as many images
-    first = 0
-    for rows, fired in zip(array_blocks(arrays[source_key], step), array_blocks(arrays[pool_key], step), strict=True):
-        check_pooled_profile_rows(where, pool, source, rows, fired, first + np.arange(len(rows)))
-        first += len(rows)
-
-
-def check_pooled_profile_rows(where: str, pool: dict, source: dict, rows: np.ndarray, fired: np.ndarray,
-                              images: np.ndarray) -> None:
-    """Rows of a pool's and its input's row profiles (``images``: the fitted image of each) agree as an OR-pool does:
-    under each pooled row the P windows that fire hold at least P of the input's spikes in the k rows under them, and
-    at most k in each of those rows of each window."""
-    pool_key, source_key = f"{SPIKE_ROWS}/{pool['name']}", f"{SPIKE_ROWS}/{source['name']}"
-    k = int(pool["kernel"])
-    rows, fired = rows.astype(np.int64), fired.astype(np.int64)
-    band = rows.reshape(rows.shape[:3] + (-1, k))
-    bad = (fired > band.sum(axis=-1)) | (band.max(axis=-1) > k * fired)
-    if bad.any():
-        m, t, c, i = (int(v) for v in np.argwhere(bad)[0])
-        raise _fail(where, pool_key, f"image {int(images[m])}, t = {t + 1}, channel {c}, pooled row {i}: "
-                    f"{fired[m, t, c, i]} windows fire over input rows {i * k}..{i * k + k - 1} with "
-                    f"{band[m, t, c, i].tolist()} spikes in {source_key}; an OR-pool's firing windows hold at "
-                    f"least one spike each and at most {k} in each row",
-                    "refit the twin with satasim workload stats (one forward's counts always agree)")
-
-
-def _check_input_rate(where: str, meta: dict, rate: np.ndarray | None) -> None:
-    """A spike-frame workload's ``rate/input``: [T] or [T, C] (C = the input's channels, or features for a flat
-    input) float rates in [0, 1], the checks ``rate/<layer>`` gets."""
-    T, channels = meta["timesteps"], int(meta["input_shape"][0])
-    shape = f"[T] or [T, C] = [{T}, {channels}]"
-    if rate is None:
-        raise _fail(where, "rate/input", f"missing: spike-frame inputs need an input rate {shape}", "add rate/input")
-    if rate.dtype.kind != "f":
-        raise _fail(where, "rate/input", f"has dtype {rate.dtype}", "store rates as float64")
-    if rate.ndim not in (1, 2) or rate.shape[0] != T or (rate.ndim == 2 and rate.shape[1] != channels):
-        raise _fail(where, "rate/input", f"has shape {list(rate.shape)}", f"use {shape}")
-    if not np.isfinite(rate).all() or (rate < 0).any() or (rate > 1).any():
-        raise _fail(where, "rate/input", "rates must be finite and in [0, 1]", "fix the rates")
-
-
-def grid_histogram(counts: np.ndarray) -> np.ndarray:
-    """Exit counts (images per step) as a histogram on the 2^-32 grid, summing exactly to 1 (integer arithmetic)."""
-    counts = [int(c) for c in np.asarray(counts).reshape(-1)]
-    total = sum(counts)
-    if total <= 0:
-        raise WorkloadError.at(None, "exit histogram", "has no images", "fit from at least one image")
-    return np.asarray(exactmath.largest_remainder(counts, HIST_SCALE, total), dtype=np.float64) / HIST_SCALE
-
-
-def profile_images(arrays: dict) -> tuple[str, int] | None:
-    """The row profiles' M (the images they hold) and the field it is read from; None without row profiles."""
-    keys = ([INPUT_ROW_BITS] if INPUT_ROW_BITS in arrays else []) + sorted(
-        key for key in arrays if key.partition("/")[0] == SPIKE_ROWS)
-    return (keys[0], int(np.shape(arrays[keys[0]])[0])) if keys else None
-
-
-def _check_exit_steps(where: str, meta: dict, arrays: dict) -> None:
-    """A twin's ``exit_steps/<policy>``: each fitted image's exit step under the policy, [M] integers in 1..T with the M
-    of the row profiles (twin image i exits at exit_steps/<policy>[i mod M], docs/statistical.md step 2), whose
-    distribution is exactly ``exit_hist/<policy>`` (the histogram stays: info, run and rate tables read it)."""
-    T = int(meta["timesteps"])
-    for key in sorted(k for k in arrays if k.partition("/")[0] == EXIT_STEPS):
-        policy = key.partition("/")[2]
-        hist_key = f"exit_hist/{policy}"
-        if hist_key not in arrays:
-            raise _fail(where, key, f"has no {hist_key}: the steps pair each fitted image's exit with its row "
-                        "profiles, and the histogram is their distribution (the mean timestep is reported from it)",
-                        f"add {hist_key} (satasim workload stats writes both), or remove {key}")
-        steps = arrays[key]
-        if steps.dtype.kind not in "iu":
-            raise _fail(where, key, f"has dtype {steps.dtype}", "store integer exit steps (uint16)")
-        # M: the row profiles' images, or without profiles those of the first exit_steps array (twin image i takes
-        # fitted image i mod M's profiles and exits together)
-        first = min(k for k in arrays if k.partition("/")[0] == EXIT_STEPS)
-        images = profile_images(arrays) or (first, int(np.shape(arrays[first])[0]) if np.ndim(arrays[first]) else 0)
-        if steps.ndim != 1 or steps.shape != (images[1],) or images[1] < 1:
-            raise _fail(where, key, f"has shape {list(steps.shape)}, but {images[0]} holds {images[1]} images",
-                        f"use [M] = [{images[1]}]: one exit step per fitted image (those of the row profiles, if any)")
-        counts = np.zeros(T + 1, dtype=np.int64)  # read in blocks: a twin of a million fitted images holds M steps
-        for block in array_blocks(steps):
-            if block.size and (int(block.min()) < 1 or int(block.max()) > T):
-                raise _fail(where, key, f"exit steps must be in 1..{T} (T)", "refit the twin with satasim workload "
-                            "stats")
-            counts += np.bincount(block.astype(np.int64), minlength=T + 1)
-        if policy == "fixed" and counts[T] != counts.sum():
-            raise _fail(where, key, f"sends an image out before t = {T}, but a fixed-T design runs every image all T "
-                        "timesteps", f"store {T} for every image (satasim workload stats does)")
-        expected = grid_histogram(counts[1:])
-        if not np.array_equal(np.asarray(arrays[hist_key], dtype=np.float64), expected):
-            raise _fail(where, key, f"is not the distribution of {hist_key}: the histogram must equal the steps' "
-                        "counts on the 2^-32 grid exactly (grid_histogram of their bincount, integer arithmetic)",
-                        f"store {hist_key} = that histogram (satasim workload stats does), or remove {key}")
-
-
-def exit_policy_names(arrays: dict) -> tuple[str, ...]:
-    """The exit policies a statistical workload has histograms for: its ``exit_hist/<policy>`` keys, by name."""
-    return tuple(sorted(key.removeprefix("exit_hist/") for key in arrays if key.startswith("exit_hist/")))
 
 
 def _array(arrays: dict, key: str, where: str, dtype: type, shape: tuple) -> np.ndarray:
     if key not in arrays:
-        raise _fail(where, key, "missing", f"add it: a {np.dtype(dtype).name} array of shape {tuple(shape)}, or write "
+        raise fail(where, key, "missing", f"add it: a {np.dtype(dtype).name} array of shape {tuple(shape)}, or write "
                     "the workload with this tool's writer")
     value = arrays[key]
     if value.dtype != dtype:
-        raise _fail(where, key, f"has dtype {value.dtype}", f"store it as {np.dtype(dtype).name}")
+        raise fail(where, key, f"has dtype {value.dtype}", f"store it as {np.dtype(dtype).name}")
     if tuple(value.shape) != tuple(shape):
-        raise _fail(
+        raise fail(
             where,
             key,
             f"has shape {tuple(value.shape)}, the layer table needs {tuple(shape)}",
@@ -1192,14 +766,14 @@ def _array(arrays: dict, key: str, where: str, dtype: type, shape: tuple) -> np.
 def _validate_inputs(workload: Workload) -> None:
     where, meta, arrays = workload.source, workload.meta, workload.arrays
     if "x" not in arrays:
-        raise _fail(where, "x", "missing", "trained workloads embed their test inputs")
+        raise fail(where, "x", "missing", "trained workloads embed their test inputs")
     x = arrays["x"]
     if x.dtype != np.uint8:
-        raise _fail(where, "x", f"has dtype {x.dtype}", "store images as uint8")
+        raise fail(where, "x", f"has dtype {x.dtype}", "store images as uint8")
     shape = list(meta["input_shape"])
     if meta.get("input_encoding", "direct") == "direct":
         if x.ndim != 4 or list(x.shape[1:]) != shape:
-            raise _fail(
+            raise fail(
                 where,
                 "x",
                 f"has shape {x.shape}, the network's input is {shape}",
@@ -1208,14 +782,14 @@ def _validate_inputs(workload: Workload) -> None:
     else:
         width = meta.get("input_width")
         if width is None:
-            raise _fail(where, "meta.input_width", "missing: spike frames are packed along their last axis",
+            raise fail(where, "meta.input_width", "missing: spike frames are packed along their last axis",
                         f"store the unpacked width, {shape[-1]}")
         if width != shape[-1]:
-            raise _fail(where, "meta.input_width", f"{shown(width)} must equal the last input dimension, {shape[-1]}",
+            raise fail(where, "meta.input_width", f"{shown(width)} must equal the last input dimension, {shape[-1]}",
                         "fix the value")
         packed = shape[:-1] + [(width + 7) // 8]
         if x.ndim != 5 or x.shape[1] != meta["timesteps"] or list(x.shape[2:]) != packed:
-            raise _fail(
+            raise fail(
                 where,
                 "x",
                 f"has shape {x.shape}, expected [N, T, {', '.join(map(str, packed))}]",
@@ -1225,14 +799,14 @@ def _validate_inputs(workload: Workload) -> None:
     if "y" in arrays:
         y = arrays["y"]
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise _fail(where, "y", f"has shape {y.shape} for {x.shape[0]} inputs", "give one label per input")
+            raise fail(where, "y", f"has shape {y.shape} for {x.shape[0]} inputs", "give one label per input")
         if y.dtype.kind not in "iu":
-            raise _fail(where, "y", f"labels must be integers, got dtype {y.dtype}",
+            raise fail(where, "y", f"labels must be integers, got dtype {y.dtype}",
                         "store class indices, e.g. y.astype(np.int64) after checking they are whole numbers")
         if any(block.size and (block.min() < 0 or block.max() >= meta["num_classes"]) for block in array_blocks(y)):
-            raise _fail(where, "y", f"labels must be in 0..{meta['num_classes'] - 1}", "fix the labels")
+            raise fail(where, "y", f"labels must be in 0..{meta['num_classes'] - 1}", "fix the labels")
     if x.shape[0] == 0:
-        raise _fail(where, "x", "holds no inputs", "embed at least one test input")
+        raise fail(where, "x", "holds no inputs", "embed at least one test input")
 
 
 # ------------------------------------------------------------------------------------------
@@ -1378,24 +952,6 @@ def _npz_bytes(payload: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-#: the largest ``x`` (bytes unpacked) read through at reading to check its CRC: about 0.5 s on EPYC-26; a larger one
-#: (10^6 MNIST images: 784 MB, 6.5 s) would cost `run --images 2` that pass, so its rows are checked as read
-SCANNED_INPUT_BYTES = 64 * 2**20
-
-
-def read_by_rows(key: str) -> bool:
-    """Whether an array is per image, read by rows when used (workload.npz.NpzRows): the inputs ``x``, their labels
-    ``y``, a twin's row profiles and exit steps, of which a file may hold millions of images while a run uses a few."""
-    return (key in ("x", "y", INPUT_ROW_BITS)
-            or key.partition("/")[0] in (SPIKE_ROWS, EXIT_STEPS) and key not in (SPIKE_ROWS, EXIT_STEPS))
-
-
-def array_blocks(array: np.ndarray | NpzRows, rows: int | None = None) -> Iterable[np.ndarray]:
-    """An array whole, or one read by rows in blocks of ``rows`` (about 8 MiB by default), each block once."""
-    if isinstance(array, NpzRows):
-        return array.blocks(rows)
-    return [array] if rows is None else (array[lo:lo + rows] for lo in range(0, len(array), rows))
-
 def check_inputs_whole(workload: Workload) -> None:
     """Read a workload's ``x`` through once whatever its size (its CRC checked, packed frames' spare bits), and a twin's
     row profiles (their range and pooled-rows checks), as reading does for those up to SCANNED_INPUT_BYTES: `workload
@@ -1405,8 +961,8 @@ def check_inputs_whole(workload: Workload) -> None:
     arrays, meta = workload.arrays, workload.meta
     if workload.is_statistical and not profiles_scanned(arrays):
         if INPUT_ROW_BITS in arrays and meta.get("input_encoding", "direct") == "direct":
-            _check_input_row_bits(workload.source, meta, arrays[INPUT_ROW_BITS])
-        _check_spike_rows(workload.source, meta, arrays)
+            check_input_row_bits(workload.source, meta, arrays[INPUT_ROW_BITS])
+        check_spike_rows(workload.source, meta, arrays)
 
 
 def _scan_inputs(where: str, meta: dict, x: np.ndarray | NpzRows, whole: bool = False) -> None:
@@ -1420,7 +976,7 @@ def _scan_inputs(where: str, meta: dict, x: np.ndarray | NpzRows, whole: bool = 
         if spare:
             _check_spare_bits(where, meta, x, 0, spare)
         return
-    if x.nbytes > SCANNED_INPUT_BYTES and not whole:
+    if x.nbytes > schema.SCANNED_INPUT_BYTES and not whole:
         return
     first = 0
     for block in x.blocks():
@@ -1437,7 +993,7 @@ def _check_spare_bits(where: str, meta: dict, x: np.ndarray, first: int, spare: 
         return
     image, step = (int(v) for v in np.argwhere(bad)[0][:2])
     width = int(meta["input_width"])
-    raise _fail(where, "x", f"image {first + image}, t = {step + 1}: bits are set past meta.input_width {width} in "
+    raise fail(where, "x", f"image {first + image}, t = {step + 1}: bits are set past meta.input_width {width} in "
                 f"the last packed byte of a row (its last {spare} bits must be 0: the frames were packed at another "
                 "width, or the file is damaged)", f"pack frames {width} wide with np.packbits(frames, axis=-1), or "
                 "set meta.input_width to the width they were packed at")

@@ -33,14 +33,8 @@ import yaml
 
 from satasim_atsn.errors import WorkloadError, did_you_mean, file_count, shown, whole_count
 from satasim_atsn.fileio import load_yaml, starts_as_hdf5, starts_as_zip, yaml_syntax_fix
-from satasim_atsn.workload.format import (
-    LAYER_TYPES,
-    OUTPUT_MODES,
-    check_layer_size,
-    emits_spikes,
-    infer_out_shape,
-    validate_layers,
-)
+from satasim_atsn.workload.format import check_layer_size, validate_layers
+from satasim_atsn.workload.schema import LAYER_TYPES, OUTPUT_MODES, emits_spikes, infer_out_shape
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "data" / "networks"
 #: the fixes of a file that is no network or lacks a top-level key: self-contained, for an installed package has

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from satasim_atsn.errors import WorkloadError
-from satasim_atsn.workload.format import is_spiking, weight_shape
 from satasim_atsn.workload.network_file import NetworkSpec, load_network, shipped_network_path, with_identity_gain
+from satasim_atsn.workload.schema import is_spiking, weight_shape
 
 CIFAR_INPUT_SHAPE = [3, 32, 32]
 NETWORKS = ("vgg16", "resnet19")

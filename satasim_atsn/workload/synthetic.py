@@ -13,8 +13,9 @@ import math
 
 import numpy as np
 
-from satasim_atsn.workload.format import Workload, infer_out_shape, validate, weight_shape
+from satasim_atsn.workload.format import Workload, validate
 from satasim_atsn.workload.networks import conv_layer
+from satasim_atsn.workload.schema import infer_out_shape, weight_shape
 
 
 def _ceil_log2(value: float) -> int:
