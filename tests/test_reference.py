@@ -906,3 +906,23 @@ def test_a_multicast_spike_occupies_its_trees_links_once() -> None:
     assert a["pe_input_buffer_pushes"] == 9  # three deliveries per spike all the same
     assert a["noc_byte_hops"] == 12 + 24 + 42 + 0 + 6
     assert simulate(arch, wl, images=1).totals["noc_byte_hops"] == 84
+
+
+def test_the_reference_imports_nothing_of_the_engine_or_its_mapping() -> None:
+    """The witness shares only the architecture, the workload and the functional trace with the engine: an import
+    of the engine's modules (hw/engine*.py since the engine was split), its kernels or its mapping would let one bug
+    hide on both sides (the module's docstring promises this; nothing checked it)."""
+    import ast
+    from pathlib import Path
+
+    import satasim_atsn.hw.reference as reference
+
+    tree = ast.parse(Path(reference.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {f"{node.module}.{alias.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                 and node.module for alias in node.names}
+    engine_side = sorted(name for name in imported
+                         if name.startswith(("satasim_atsn.hw.engine", "satasim_atsn.hw.kernels",
+                                             "satasim_atsn.hw.mapping")))
+    assert engine_side == [], engine_side

@@ -10,7 +10,7 @@ skipped and nothing is computed in closed form: the point of this file is to be 
 document's text, so that ``hw/engine.py`` (SimPy + numba, fast) can be checked against it exactly.
 
 It shares with the engine only the architecture, the workload and the functional spike trace
-(``workload/trace.py``); it never imports ``hw/engine.py``, ``hw/kernels.py`` or ``hw/mapping.py``:
+(``workload/trace.py``); it never imports the engine (``hw/engine*.py``), ``hw/kernels.py`` or ``hw/mapping.py``:
 groups, folds, PE blocks, weight shares and residency are derived below from section 3's text, so a
 mapping bug on either side shows up as a disagreement. Plain Python loops over cycles: use it on tiny
 networks only.
