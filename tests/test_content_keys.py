@@ -70,12 +70,12 @@ def test_a_study_reads_the_rewritten_workload_again(two_versions):
 
 def test_a_studys_full_forward_and_file_digest_follow_the_rewrite(two_versions):
     from satasim_atsn.study.functional import full_run
-    from satasim_atsn.study.spec import _file_digest
+    from satasim_atsn.study.spec_designs import file_digest
 
     path, _, other, rewrite = two_versions
-    digest, run = _file_digest(path), full_run(path)
+    digest, run = file_digest(path), full_run(path)
     rewrite()
-    assert _file_digest(path) != digest
+    assert file_digest(path) != digest
     again = full_run(path)
     assert again is not run and np.array_equal(again.workload.inputs(0, 3), other)
 

@@ -96,7 +96,7 @@ def test_a_study_name_that_is_no_text_is_refused(tmp_path, workload_path, name):
 def test_a_range_of_up_to_100000_values_is_expanded_and_one_more_is_refused(tmp_path, workload_path, spec, count,
                                                                              refused):
     """The cap on one axis's values (mutant S12 of session 37 raised it 100-fold unnoticed)."""
-    from satasim_atsn.study.spec import expand_range
+    from satasim_atsn.study.spec_fields import expand_range
 
     parsed = yaml.safe_load(spec)
     if refused:

@@ -59,7 +59,7 @@ def test_equal_numbers_give_equal_keys(tmp_path, workload_path, text, number):
 
 def test_text_of_a_text_field_keeps_its_key(tmp_path, workload_path):
     """Only numeric fields read numeric text as a number: a text value keeps its own key."""
-    from satasim_atsn.study.spec import key_value
+    from satasim_atsn.study.spec_fields import key_value
 
     assert key_value("dram.energy_table_entry", "1e3") == "1e3"
     assert key_value("arch", "1e3") == "1e3"
@@ -480,13 +480,13 @@ def test_technology_entries_the_design_does_not_read_are_refused_zipped_or_on_se
 
 def test_an_integer_range_with_a_float_step_gives_integers():
     """{start: 64, stop: 256, step: 64.0} wrote 64.0, 128.0 ... in the CSV and the heat-map labels."""
-    from satasim_atsn.study.spec import _axis_values
+    from satasim_atsn.study.spec_fields import axis_values
 
-    ints = _axis_values({"start": 64, "stop": 256, "step": 64.0}, "s.yaml", "vary.pe.input_spike_buffer_bytes")
+    ints = axis_values({"start": 64, "stop": 256, "step": 64.0}, "s.yaml", "vary.pe.input_spike_buffer_bytes")
     assert ints == [64, 128, 192, 256] and all(isinstance(v, int) for v in ints)
-    zipped = _axis_values({"start": 8, "stop": 32, "factor": 2.0}, "s.yaml", "vary.zip[0].array.rows")
+    zipped = axis_values({"start": 8, "stop": 32, "factor": 2.0}, "s.yaml", "vary.zip[0].array.rows")
     assert all(isinstance(v, int) for v in zipped)
-    floats = _axis_values({"start": 4, "stop": 8, "step": 2.0}, "s.yaml", "vary.tech.sram64_1KB_read_energy_pJ")
+    floats = axis_values({"start": 4, "stop": 8, "step": 2.0}, "s.yaml", "vary.tech.sram64_1KB_read_energy_pJ")
     assert floats == [4.0, 6.0, 8.0] and all(isinstance(v, float) for v in floats)  # a float field stays float
 
 

@@ -471,7 +471,7 @@ def test_rows_of_an_older_hardware_model_are_computed_again(tmp_path, workload_p
     """An engine study's point keys name satasim_atsn.hw.MODEL_VERSION: after a model change the same study in
     the same directory is refused with the reason, --resume reuses nothing, and a functional study (no hardware
     model) keeps its rows."""
-    import satasim_atsn.study.spec as spec
+    import satasim_atsn.study.spec_types as spec
 
     path = tmp_path / "e.yaml"
     path.write_text(f"name: e\nmode: engine\narch: {ROOT / 'archs' / 'atsn16x16.yaml'}\nworkload: {workload_path}\n"

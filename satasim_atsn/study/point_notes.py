@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from satasim_atsn.errors import SatasimError
-from satasim_atsn.study.spec import Study, in_study_terms, point_overrides
+from satasim_atsn.study.spec import in_study_terms, point_overrides
+from satasim_atsn.study.spec_types import Study
 
 #: the fields a note depends on (besides the architecture file): others are not loaded, so a study of
 #: thousands of points over exit thresholds loads its architecture once

@@ -42,7 +42,8 @@ from typing import Any
 
 from satasim_atsn.errors import StudyError, counted
 from satasim_atsn.fileio import atomic_write_text, check_output_path, write_json
-from satasim_atsn.study.spec import Study, functional_refusal, point_overrides, point_params, point_refusal
+from satasim_atsn.study.spec import functional_refusal, point_overrides, point_params, point_refusal
+from satasim_atsn.study.spec_types import Study
 from satasim_atsn.threads import apply_thread_policy, set_worker_threads, share_threads_with, usable_cpus
 
 CSV_NAME = "points.csv"

@@ -14,7 +14,9 @@ from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, md_code, md_text
 from satasim_atsn.study.pareto import pareto_front
 from satasim_atsn.study.point_notes import point_list, point_notes
-from satasim_atsn.study.spec import MAXIMISE, Study, as_number, key_value
+from satasim_atsn.study.spec import MAXIMISE
+from satasim_atsn.study.spec_fields import as_number, key_value
+from satasim_atsn.study.spec_types import Study
 
 
 def short_names(fields: list[str]) -> dict[str, str]:
