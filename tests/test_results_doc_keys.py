@@ -34,3 +34,18 @@ def test_the_run_json_keys_are_named_in_the_results_doc(tmp_path, capsys):
     for block in BLOCKS:
         missing = [key for key in result[block] if not named(key)]
         assert not missing, (block, missing)
+
+
+def test_a_layers_folds_are_its_mapping_groups_folds(tmp_path, capsys):
+    """``layers[].folds`` said 1 for a max-pool and the exit group where ``mapping.groups[].folds`` said 0 (audit,
+    session 46): one count, in both places, as docs/results.md describes both."""
+    workload = ROOT / "workloads" / "vgg_small_fmnist_atsn.npz"  # three max-pools and an output layer
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "atsn16x16", str(workload), "--images", "2", "--json", str(tmp_path / "r.json"), "--quiet"])
+    assert int(exc.value.code or 0) == 0, capsys.readouterr().err
+    result = json.loads((tmp_path / "r.json").read_text())
+    groups = {g["name"]: g["folds"] for g in result["mapping"]["groups"]}
+    layers = {row["name"]: row["folds"] for row in result["layers"]}
+    assert layers == groups
+    kinds = {row["kind"] for row in result["layers"]}
+    assert {"pe", "pool", "exit"} <= kinds and all(row["folds"] == 0 for row in result["layers"] if row["kind"] != "pe")

@@ -520,7 +520,7 @@ def _group_record(arch, g, summary: RunSummary) -> dict:
         "kind": g.kind,
         "layers": list(g.layers),
         "neurons": g.neurons if g.kind != "pool" else int(np.prod(g.out_shape)),
-        "folds": len(g.folds) if g.kind == "pe" else 1,
+        "folds": len(g.folds),  # as mapping.groups[].folds: a max-pool or exit group folds nothing onto the PEs (0)
         "cycles": int(summary.group_cycles[g.index]),
         "pe_busy_cycles": int(summary.group_busy[g.index]),
         "counts": counts,
