@@ -172,7 +172,7 @@ def test_a_statistical_draw_beyond_the_memory_is_refused_in_one_line(tmp_path, c
     --images is: a long T on a wide network used to fill memory and be killed without a word. It is refused before
     any image."""
     import satasim_atsn.hw.run_checks as run_checks
-    from satasim_atsn.traces.statistical import draw_memory_bytes
+    from satasim_atsn.traces.statistical_draw import draw_memory_bytes
     from satasim_atsn.workload.format import read_workload
 
     wl = tmp_path / "long.npz"

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from satasim_atsn.snn import exit_policies as ep
-from satasim_atsn.traces import rate_table
-from satasim_atsn.traces import statistical as st
+from satasim_atsn.traces import exit_histograms, rate_table, statistical_draw, twin_fit
+from satasim_atsn.workload import schema
 from satasim_atsn.workload.format import read_workload, write_workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,19 +57,20 @@ def test_noise_fixture_really_moves_exp(other_cpu):
 
 @pytest.mark.parametrize("mean", MEANS)
 def test_histogram_is_on_the_grid_with_the_published_mean(mean):
-    hist = st.max_entropy_histogram(mean, 4)
-    counts = hist * st.HIST_SCALE
-    assert np.array_equal(counts, np.rint(counts)) and int(counts.sum()) == st.HIST_SCALE
-    assert abs(st.histogram_mean(hist) - mean) <= 0.5 / st.HIST_SCALE
+    hist = exit_histograms.max_entropy_histogram(mean, 4)
+    counts = hist * schema.HIST_SCALE
+    assert np.array_equal(counts, np.rint(counts)) and int(counts.sum()) == schema.HIST_SCALE
+    assert abs(exit_histograms.histogram_mean(hist) - mean) <= 0.5 / schema.HIST_SCALE
     assert (np.diff(hist) > 0).all() if mean > 2.5 else (np.diff(hist) < 0).all()  # exp(lam t) is monotone
 
 
 @pytest.mark.parametrize("mean", sorted(set(MEANS)))
 def test_histogram_bytes_ignore_one_ulp(mean, other_cpu):
     """The stored histogram survives a one-ulp change of every exp and of the mean itself."""
-    ref = st._max_entropy_counts(mean, 4)
+    ref = exit_histograms._max_entropy_counts(mean, 4)
     for m in (mean, np.nextafter(mean, 0.0), np.nextafter(mean, 9.0)):
-        assert st.max_entropy_histogram(float(m), 4).tobytes() == (np.asarray(ref, float) / st.HIST_SCALE).tobytes()
+        want = (np.asarray(ref, float) / schema.HIST_SCALE).tobytes()
+        assert exit_histograms.max_entropy_histogram(float(m), 4).tobytes() == want
 
 
 def test_shipped_workload_rebuilds_identically_on_another_cpu(tmp_path, other_cpu):
@@ -93,14 +94,14 @@ def _perturbed(wl, direction: float):
 @pytest.mark.parametrize("name", ["vgg16_cifar10", "resnet19_cifar100"])
 def test_draws_ignore_one_ulp_in_stored_probabilities(name):
     wl = read_workload(ROOT / f"workloads/{name}.npz")
-    ref = st.draw_trace(wl, "atsn", 0, 3)
-    ref_steps = st.draw_exit_steps(wl, 0, 400)
+    ref = statistical_draw.draw_trace(wl, "atsn", 0, 3)
+    ref_steps = statistical_draw.draw_exit_steps(wl, 0, 400)
     for direction in (0.0, 1.0):
         other = _perturbed(wl, direction)
         assert any(not np.array_equal(other.arrays[k], wl.arrays[k]) for k in wl.arrays if k.startswith("rate/"))
-        steps = st.draw_exit_steps(other, 0, 400)
+        steps = statistical_draw.draw_exit_steps(other, 0, 400)
         assert all(np.array_equal(steps[p], ref_steps[p]) for p in ref_steps)
-        trace = st.draw_trace(other, "atsn", 0, 3)
+        trace = statistical_draw.draw_trace(other, "atsn", 0, 3)
         assert np.array_equal(trace.exit_t, ref.exit_t) and np.array_equal(trace.inputs, ref.inputs)
         assert all(np.array_equal(trace.spikes[k], ref.spikes[k]) for k in ref.spikes)
 
@@ -108,11 +109,11 @@ def test_draws_ignore_one_ulp_in_stored_probabilities(name):
 def test_exit_step_draw_compares_integers():
     """u < cdf on the 2^-32 grid equals the integer comparison floor(u 2^32) < counts, for every u."""
     wl = read_workload(ROOT / "workloads/vgg16_cifar10.npz")
-    plan = st._DrawPlan(wl)
+    plan = statistical_draw._DrawPlan(wl)
     hist = np.asarray(wl.arrays["exit_hist/atsn"])
     cdf = np.cumsum(hist)  # exact: every term is k / 2^32
-    assert np.array_equal(cdf * st.HIST_SCALE, plan.cdf["atsn"].astype(float))
-    edges = plan.cdf["atsn"][:-1].astype(float) / st.HIST_SCALE
+    assert np.array_equal(cdf * schema.HIST_SCALE, plan.cdf["atsn"].astype(float))
+    edges = plan.cdf["atsn"][:-1].astype(float) / schema.HIST_SCALE
     for u in np.concatenate([edges, np.nextafter(edges, 0.0), np.nextafter(edges, 1.0)]):
         got = plan.exit_steps(np.array([0.0, 0.0, u]), 0)[2]
         assert got == min(int(np.sum(u >= cdf)) + 1, 4)
@@ -147,10 +148,10 @@ def test_forward_of_the_trained_workload_ignores_one_ulp(monkeypatch):
 
 def test_twin_fit_is_on_the_grid(tmp_path):
     wl = read_workload(ROOT / "workloads/vgg_small_fmnist_atsn.npz")
-    twin = st.fit_statistical_twin(wl, images=64)
+    twin = twin_fit.fit_statistical_twin(wl, images=64)
     for p in ("fixed", "dtsnn", "atsn"):
-        counts = np.asarray(twin.arrays[f"exit_hist/{p}"]) * st.HIST_SCALE
-        assert np.array_equal(counts, np.rint(counts)) and int(counts.sum()) == st.HIST_SCALE
+        counts = np.asarray(twin.arrays[f"exit_hist/{p}"]) * schema.HIST_SCALE
+        assert np.array_equal(counts, np.rint(counts)) and int(counts.sum()) == schema.HIST_SCALE
 
 
 @pytest.mark.parametrize("name", ["dtsnn16x16", "atsn16x16", "conventional16x16"])

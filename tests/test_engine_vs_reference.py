@@ -311,7 +311,7 @@ def test_engine_matches_reference_more_hypothesis_cases(case) -> None:
 @pytest.mark.parametrize("block", range(2))
 def test_engine_matches_reference_statistical(block: int) -> None:
     """Statistical twins of the seeded random networks: drawn spikes and exit steps instead of a forward."""
-    from satasim_atsn.traces.statistical import fit_statistical_twin
+    from satasim_atsn.traces.twin_fit import fit_statistical_twin
 
     per_block = STATISTICAL_CASES // 2
     for seed in range(block * per_block, (block + 1) * per_block):
@@ -362,7 +362,7 @@ def refill_case(seed: int):
 
 def _compare_refill_cases(seeds: range, slow: bool) -> None:
     """Compare the refill cases of ``seeds``; odd seeds as statistical twins (varied exit steps)."""
-    from satasim_atsn.traces.statistical import fit_statistical_twin
+    from satasim_atsn.traces.twin_fit import fit_statistical_twin
 
     for seed in seeds:
         arch, workload, images = refill_case(seed)

@@ -17,13 +17,9 @@ from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.engine import simulate
 from satasim_atsn.snn.exit_policies import FixedPolicy
 from satasim_atsn.snn.forward import run_forward
-from satasim_atsn.traces.statistical import (
-    DRAW_ORDER_FIRST,
-    draw_exit_steps,
-    draw_trace,
-    fit_statistical_twin,
-    twin_policies,
-)
+from satasim_atsn.traces.exit_histograms import DRAW_ORDER_FIRST
+from satasim_atsn.traces.statistical_draw import draw_exit_steps, draw_trace
+from satasim_atsn.traces.twin_fit import fit_statistical_twin, twin_policies
 from satasim_atsn.workload.format import read_workload, validate, write_workload
 from satasim_atsn.workload.schema import grid_histogram
 from satasim_atsn.workload.synthetic import random_workload

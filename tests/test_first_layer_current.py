@@ -125,7 +125,7 @@ def test_refill_streams_the_first_layer_in_the_steps_that_start_an_image():
     counter."""
     from satasim_atsn.hw.reference import simulate_reference
     from satasim_atsn.hw.verify import diff_counters
-    from satasim_atsn.traces.statistical import fit_statistical_twin
+    from satasim_atsn.traces.twin_fit import fit_statistical_twin
 
     workload = fit_statistical_twin(random_workload(7, images=6, encoding="direct", max_channels=3, size=4), seed=7)
     arch = load_arch(ROOT / "archs" / "atsn16x16.yaml", [

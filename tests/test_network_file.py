@@ -369,7 +369,7 @@ def test_build_quick_start_fixed_t_has_only_the_fixed_histogram_and_runs(tmp_pat
 
 def test_build_quick_start_with_exit_means_and_dataset(tmp_path, capsys):
     from satasim_atsn.cli import main
-    from satasim_atsn.traces.statistical import histogram_mean
+    from satasim_atsn.traces.exit_histograms import histogram_mean
     from satasim_atsn.workload.format import read_workload
 
     out = tmp_path / "v.npz"

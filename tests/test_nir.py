@@ -983,7 +983,8 @@ def test_a_twin_keeps_the_rate_of_an_overlapping_max_pool(per_channel):
     """A 3x3 stride-2 max-pool carried no rate: its twin drew it as the OR of independent spikes, about twice the
     trained network's pooled rate. The twin now keeps a rate for it (clamped into what independently drawn windows
     allow, and said so), and draws both layers at their fitted rates."""
-    from satasim_atsn.traces.statistical import draw_trace, fit_statistical_twin, spike_or_pool
+    from satasim_atsn.traces.statistical_draw import draw_trace, spike_or_pool
+    from satasim_atsn.traces.twin_fit import fit_statistical_twin
     from satasim_atsn.workload.format import validate
 
     images = np.random.default_rng(2).integers(0, 256, size=(60, 2, 9, 9)).astype(np.uint8)

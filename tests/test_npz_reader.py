@@ -135,7 +135,7 @@ def test_rows_are_read_from_the_file_read_after_a_change_of_directory(tmp_path, 
 def test_no_file_stays_open_after_a_twin_is_read_and_drawn(tmp_path):
     """Each member read by rows kept its file open after the pass at reading and after a draw of all its rows: a twin
     (a member per profiled layer) held one open file per layer for as long as it was used."""
-    from satasim_atsn.traces.statistical import draw_trace
+    from satasim_atsn.traces.statistical_draw import draw_trace
 
     path, _ = _twin(tmp_path, 5)
     before = len(os.listdir("/proc/self/fd"))
@@ -292,7 +292,8 @@ def test_a_cifar_batch_that_would_run_code_is_refused_unloaded(tmp_path):
 def _twin(tmp_path, images: int):
     """A statistical workload whose row profiles hold ``images`` fitted images (repeats of five), written to a file,
     and the same workload in memory."""
-    from satasim_atsn.traces.statistical import build_statistical, fixed_histogram, spiking_layers
+    from satasim_atsn.traces.exit_histograms import fixed_histogram
+    from satasim_atsn.traces.statistical import build_statistical, spiking_layers
     from satasim_atsn.workload.statistical_checks import row_profile_layers
 
     wl = random_workload(3, images=2, timesteps=3, residual=True, encoding="direct")
@@ -319,7 +320,7 @@ def _twin(tmp_path, images: int):
 def test_a_twins_row_profiles_are_read_for_the_images_drawn(tmp_path):
     """A twin's row profiles (input_row_bits, spike_rows/<layer>: one row per fitted image) were loaded whole, and
     the draw made an int64 copy of each (8x): a run of 2 images of a twin of many fitted images took all of it."""
-    from satasim_atsn.traces.statistical import draw_trace
+    from satasim_atsn.traces.statistical_draw import draw_trace
 
     path, twin = _twin(tmp_path, 300_000)
     size = sum(twin.arrays[key].nbytes for key in twin.arrays if key.startswith(("spike_rows/", "input_row_bits")))
@@ -338,7 +339,7 @@ def test_a_twins_row_profiles_are_read_for_the_images_drawn(tmp_path):
 
 @pytest.mark.parametrize(("start", "count"), [(3, 4), (0, 12), (4, 1)])
 def test_a_twin_read_by_rows_draws_what_the_whole_arrays_draw(tmp_path, start, count):
-    from satasim_atsn.traces.statistical import draw_trace
+    from satasim_atsn.traces.statistical_draw import draw_trace
 
     path, twin = _twin(tmp_path, 5)
     read = draw_trace(read_workload(path), "atsn", start, count, threads=1)
@@ -389,7 +390,8 @@ def test_labels_are_read_by_rows_and_checked_in_blocks(tmp_path, monkeypatch):
 def test_a_twins_exit_steps_are_read_for_the_images_drawn(tmp_path, monkeypatch):
     """``exit_steps/<policy>`` [M] was loaded whole at reading and by every draw; now a draw of images [start, start +
     n) reads the steps of the fitted images they take (i mod M), and the steps are checked at reading in blocks."""
-    from satasim_atsn.traces.statistical import draw_exit_steps, fit_statistical_twin
+    from satasim_atsn.traces.statistical_draw import draw_exit_steps
+    from satasim_atsn.traces.twin_fit import fit_statistical_twin
 
     trained = random_workload(3, images=7, timesteps=4, size=8, output_mode="membrane")
     twin = fit_statistical_twin(trained, rates_policy="atsn")
@@ -474,7 +476,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _fmnist_twin_file(tmp_path, images: int = 8, **damage):
     """The Fashion-MNIST network's twin of ``images`` fitted images (pool1 and pool2 tile their maps, so conv1/pool1
     and conv2/pool2 carry rows together), written unvalidated after ``damage`` (key -> [(index, value), ...])."""
-    from satasim_atsn.traces.statistical import fit_statistical_twin
+    from satasim_atsn.traces.twin_fit import fit_statistical_twin
 
     trained = read_workload(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
     twin = fit_statistical_twin(trained, images, rates_policy="fixed")
@@ -528,7 +530,7 @@ def test_a_large_twins_row_profiles_are_checked_as_the_draw_reads_them(tmp_path,
 def test_a_large_twins_row_profiles_are_not_read_at_reading_and_a_draw_reads_its_images_rows(tmp_path, monkeypatch):
     """Reading a twin whose profiles exceed SCANNED_INPUT_BYTES reads none of their rows; a draw of two images reads
     the two rows of each profile it uses, however many fitted images the file holds."""
-    from satasim_atsn.traces.statistical import draw_trace
+    from satasim_atsn.traces.statistical_draw import draw_trace
     from satasim_atsn.workload import schema
 
     path = _fmnist_twin_file(tmp_path)

@@ -183,7 +183,7 @@ def test_neurobench_csv_has_the_same_names_and_a_total_row():
 
 def test_statistical_footprint_counts_the_topology():
     """A statistical workload has no arrays: its Footprint is what a trained one of its topology stores."""
-    from satasim_atsn.traces.statistical import fit_statistical_twin
+    from satasim_atsn.traces.twin_fit import fit_statistical_twin
 
     trained = random_workload(2, images=4, timesteps=3)
     twin = fit_statistical_twin(trained)

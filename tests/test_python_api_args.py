@@ -16,7 +16,8 @@ from satasim_atsn.hw.mapping import build_mapping
 from satasim_atsn.hw.reference import simulate_reference
 from satasim_atsn.hw.run_checks import image_count
 from satasim_atsn.traces.functional import functional_trace
-from satasim_atsn.traces.statistical import draw_trace, fit_statistical_twin
+from satasim_atsn.traces.statistical_draw import draw_trace
+from satasim_atsn.traces.twin_fit import fit_statistical_twin
 from satasim_atsn.workload.format import read_workload
 from satasim_atsn.workload.network_file import load_network, resolve_network, shipped_network_path
 
@@ -226,7 +227,7 @@ def test_the_documented_recipe_gives_the_cli_json_bytes(tmp_path, workload_path,
                                                   (0, -1, r"count: must be >= 0, got -1")])
 def test_exit_steps_from_a_start_past_the_end_name_start(workload_path, start, count, needle):
     """draw_exit_steps(start=N+1) used to say 'count: must be >= 0, got -1; ask for at least one image'."""
-    from satasim_atsn.traces.statistical import draw_exit_steps
+    from satasim_atsn.traces.statistical_draw import draw_exit_steps
 
     twin = fit_statistical_twin(read_workload(workload_path))
     assert {len(steps) for steps in draw_exit_steps(twin, 4).values()} == {0}  # from the end: none

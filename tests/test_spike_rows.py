@@ -15,16 +15,10 @@ from twin_helpers import run_cli, with_arrays
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.exit_policies import FixedPolicy
 from satasim_atsn.snn.forward import run_forward
-from satasim_atsn.traces.statistical import (
-    DRAW_ORDER_FIRST,
-    build_statistical,
-    draw_trace,
-    fit_statistical_twin,
-    fixed_histogram,
-    max_entropy_histogram,
-    pooled_layers,
-    spiking_layers,
-)
+from satasim_atsn.traces.exit_histograms import DRAW_ORDER_FIRST, fixed_histogram, max_entropy_histogram
+from satasim_atsn.traces.statistical import build_statistical, pooled_layers, spiking_layers
+from satasim_atsn.traces.statistical_draw import draw_trace
+from satasim_atsn.traces.twin_fit import fit_statistical_twin
 from satasim_atsn.workload.format import read_workload, validate, write_workload
 from satasim_atsn.workload.statistical_checks import row_profile_layers
 from satasim_atsn.workload.synthetic import random_workload

@@ -11,19 +11,13 @@ import pytest
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.snn.complexity import firing_rates
 from satasim_atsn.snn.forward import run_forward, spike_maxpool
+from satasim_atsn.traces import statistical_draw, twin_fit
+from satasim_atsn.traces.exit_histograms import DRAW_ORDER_FIRST as POLICIES
+from satasim_atsn.traces.exit_histograms import fixed_histogram, histogram_mean, max_entropy_histogram
 from satasim_atsn.traces.rate_table import build_from_spec, load_rate_spec
-from satasim_atsn.traces.statistical import DRAW_ORDER_FIRST as POLICIES
-from satasim_atsn.traces.statistical import (
-    build_statistical,
-    draw_exit_steps,
-    draw_trace,
-    fit_statistical_twin,
-    fixed_histogram,
-    histogram_mean,
-    max_entropy_histogram,
-    spike_or_pool,
-    spiking_layers,
-)
+from satasim_atsn.traces.statistical import build_statistical, spiking_layers
+from satasim_atsn.traces.statistical_draw import draw_exit_steps, draw_trace, spike_or_pool
+from satasim_atsn.traces.twin_fit import fit_statistical_twin
 from satasim_atsn.workload.format import read_workload
 from satasim_atsn.workload.networks import layer_costs, network_totals, resnet19, vgg16
 from satasim_atsn.workload.schema import emits_spikes
@@ -277,7 +271,7 @@ def test_a_draw_plan_makes_no_threshold_until_a_draw_asks_and_then_the_documente
     each layer's rate of that timestep, per neuron, rounded to float32 once."""
     import tracemalloc
 
-    from satasim_atsn.traces.statistical import _DrawPlan
+    from satasim_atsn.traces.statistical_draw import _DrawPlan
 
     wl = read_workload(WORKLOADS / "assumed" / "vgg16_cifar10.npz")
     tracemalloc.start()
@@ -307,10 +301,10 @@ def test_drawing_a_long_image_holds_its_kept_thresholds_and_a_block_of_uniforms(
     from satasim_atsn.workload.network_file import resolve_network
 
     wl = st.build_with_rate(resolve_network("vgg16"), rate=0.1, timesteps=64, num_images=2)
-    plan = st._DrawPlan(wl, 0, 1)
+    plan = statistical_draw._DrawPlan(wl, 0, 1)
     threshold = 4 * plan.T * plan.row
     if keep == "none":
-        monkeypatch.setattr(st, "THRESHOLD_KEEP_BYTES", 0)
+        monkeypatch.setattr(statistical_draw, "THRESHOLD_KEEP_BYTES", 0)
     tracemalloc.start()
     try:
         trace = draw_trace(wl, "fixed", 0, 1, threads=1)
@@ -325,13 +319,13 @@ def test_drawing_a_long_image_holds_its_kept_thresholds_and_a_block_of_uniforms(
 
 def _whole_and_blockwise(wl, policy: str, start: int, count: int, monkeypatch):
     """The draw with every image's uniforms in one block, and with one timestep per block."""
-    import satasim_atsn.traces.statistical as st
 
-    monkeypatch.setattr(st, "DRAW_BLOCK_BYTES", 2**62)
-    monkeypatch.setattr(st, "THRESHOLD_KEEP_BYTES", 2**62)
+    monkeypatch.setattr(statistical_draw, "DRAW_BLOCK_BYTES", 2**62)
+    monkeypatch.setattr(statistical_draw, "THRESHOLD_KEEP_BYTES", 2**62)
     whole = draw_trace(wl, policy, start, count)
-    monkeypatch.setattr(st, "DRAW_BLOCK_BYTES", 1)
-    monkeypatch.setattr(st, "THRESHOLD_KEEP_BYTES", 0)  # every block's thresholds made again for each image
+    monkeypatch.setattr(statistical_draw, "DRAW_BLOCK_BYTES", 1)
+    # every block's thresholds made again for each image
+    monkeypatch.setattr(statistical_draw, "THRESHOLD_KEEP_BYTES", 0)
     return whole, draw_trace(wl, policy, start, count)
 
 
@@ -372,10 +366,10 @@ def test_the_shipped_vgg16_draws_alike_in_blocks(monkeypatch):
     wl = read_workload(WORKLOADS / "assumed" / "vgg16_cifar10.npz")
     whole, blocks = _whole_and_blockwise(wl, "atsn", 5, 3, monkeypatch)
     _assert_same_trace(whole, blocks)
-    import satasim_atsn.traces.statistical as st
 
-    row = st._DrawPlan(wl, 5, 3).row  # the first two timesteps' thresholds kept, the rest made per image, 2 threads
-    monkeypatch.setattr(st, "THRESHOLD_KEEP_BYTES", 2 * 4 * row)
+    # the first two timesteps' thresholds kept, the rest made per image, 2 threads
+    row = statistical_draw._DrawPlan(wl, 5, 3).row
+    monkeypatch.setattr(statistical_draw, "THRESHOLD_KEEP_BYTES", 2 * 4 * row)
     _assert_same_trace(whole, draw_trace(wl, "atsn", 5, 3, threads=2))
 
 
@@ -407,7 +401,7 @@ def test_twin_reproduces_the_trained_rates(seed):
 def test_twin_histograms_and_running_rates_follow_the_policies():
     wl = random_workload(2, images=40, timesteps=4)
     twin = fit_statistical_twin(wl, rates_policy="atsn")
-    from satasim_atsn.traces.statistical import twin_policies
+    from satasim_atsn.traces.twin_fit import twin_policies
 
     policies = twin_policies(wl)
     result = run_forward(wl)
@@ -434,7 +428,8 @@ def test_twin_rejects_statistical_and_bad_image_counts():
 
 
 def _pooled_random_twin(seed: int):
-    from satasim_atsn.traces.statistical import fit_statistical_twin, pooled_layers
+    from satasim_atsn.traces.statistical import pooled_layers
+    from satasim_atsn.traces.twin_fit import fit_statistical_twin
     from satasim_atsn.workload.synthetic import random_workload
 
     for s in range(seed, seed + 200):
@@ -447,7 +442,8 @@ def _pooled_random_twin(seed: int):
 def test_pooled_rates_are_fitted_and_drawn_consistently():
     """A twin carries max-pool rates; the drawn pooled map is the OR of the drawn layer, and both rates match."""
     from satasim_atsn.snn.forward import spike_maxpool
-    from satasim_atsn.traces.statistical import draw_trace, pooled_layers
+    from satasim_atsn.traces.statistical import pooled_layers
+    from satasim_atsn.traces.statistical_draw import draw_trace
 
     wl, twin = _pooled_random_twin(0)
     pool = pooled_layers(wl.layers)[0]
@@ -469,7 +465,8 @@ def test_pooled_rates_are_fitted_and_drawn_consistently():
 
 def test_independent_or_pooling_overstates_pooled_rates():
     """Without a pooled rate the OR of independent draws overstates pooling: the reason pooled rates exist."""
-    from satasim_atsn.traces.statistical import draw_trace, pooled_layers
+    from satasim_atsn.traces.statistical import pooled_layers
+    from satasim_atsn.traces.statistical_draw import draw_trace
 
     wl, twin = _pooled_random_twin(0)
     pool = pooled_layers(wl.layers)[0]
@@ -648,20 +645,20 @@ def test_a_twin_moves_a_pooled_rate_its_draw_cannot_keep_into_range(monkeypatch)
     src = np.asarray(twin.arrays[f"rate/{pool['inputs'][0]}"])
     if not src.any():
         pytest.skip("the random workload's pooled layer never fires")
-    real = statistical._twin_counts
+    real = twin_fit._twin_counts
 
     def pool_measured_silent(*args, **kwargs):  # as if every spike of the input fell outside the windows
         counts, *rest = real(*args, **kwargs)
         counts[pool["name"]] = counts[pool["name"]] * 0
         return (counts, *rest)
 
-    monkeypatch.setattr(statistical, "_twin_counts", pool_measured_silent)
-    kept = statistical.fit_statistical_twin(wl, rates_policy="fixed")
+    monkeypatch.setattr(twin_fit, "_twin_counts", pool_measured_silent)
+    kept = twin_fit.fit_statistical_twin(wl, rates_policy="fixed")
     assert pooled_rate_problem(src, np.zeros_like(src), int(pool["kernel"]))
     np.testing.assert_array_equal(kept.arrays[f"rate/{pool['name']}"], src)  # the lowest it can keep: its input's
     assert kept.meta["provenance"]["pooled_rates_clamped"] == {
         pool["name"]: {"measured_mean": 0.0, "drawn_mean": round(float(src.mean()), 6)}}
-    assert statistical.pool_notes(kept.meta["provenance"])[0].startswith(f"  note: {pool['name']}'s measured rate 0 ")
+    assert twin_fit.pool_notes(kept.meta["provenance"])[0].startswith(f"  note: {pool['name']}'s measured rate 0 ")
     np.testing.assert_array_equal(kept.arrays[f"rate/{pool['inputs'][0]}"], src)
 
 
@@ -682,7 +679,7 @@ def overlapping_pool_files(tmp_path: Path) -> tuple[Path, Path]:
 def test_every_pool_that_cannot_carry_a_rate_is_named_and_a_clamped_ratio_is_said(tmp_path):
     """A pool whose input also fed another layer lost its rate without a word (a no-core pool was named), and a
     pool_rate_ratio below what the draw can keep was raised to the range's end silently (a helper's audit)."""
-    from satasim_atsn.traces.statistical import _fit_pool_rates, pool_notes
+    from satasim_atsn.traces.twin_fit import _fit_pool_rates, pool_notes
     from satasim_atsn.workload.network_file import shaped_layers
 
     layers = shaped_layers([
@@ -761,7 +758,8 @@ def test_strided_pooled_draw_kernel_equals_the_documented_draw(shape, k, s, seed
 def test_strided_pools_are_drawn_at_both_rates(k, s, hw):
     """A ResNet stem's 3x3 stride-2 max-pool (overlapping) and a pool with gaps carry their rate: the drawn layer
     fires at its rate and its OR-pool at the pool's, where independent draws fired the pool about twice as often."""
-    from satasim_atsn.traces.statistical import build_statistical, draw_trace, spike_or_pool
+    from satasim_atsn.traces.statistical import build_statistical
+    from satasim_atsn.traces.statistical_draw import draw_trace, spike_or_pool
     from satasim_atsn.workload.network_file import shaped_layers
 
     layers = shaped_layers([
@@ -890,7 +888,7 @@ def test_a_spiking_output_network_without_num_classes_builds_from_a_table(tmp_pa
 
 
 def test_the_missing_histogram_hint_is_a_command_that_works(tmp_path):
-    from satasim_atsn.traces.statistical import require_histogram
+    from satasim_atsn.traces.exit_histograms import require_histogram
 
     wl = _frame_pool_workload(tmp_path)
     del wl.arrays["exit_hist/fixed"]

@@ -18,19 +18,12 @@ from satasim_atsn.snn.exit_policies import FixedPolicy
 from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.traces.commands import workload_summary
 from satasim_atsn.traces.draw_kernels import apply_pooled_rows
+from satasim_atsn.traces.exit_histograms import fixed_histogram, histogram_mean, max_entropy_histogram
 from satasim_atsn.traces.functional import functional_trace
 from satasim_atsn.traces.rate_table import build_from_spec, load_rate_spec, measure_rate_table
-from satasim_atsn.traces.statistical import (
-    build_statistical,
-    draw_exit_steps,
-    draw_trace,
-    fit_statistical_twin,
-    fixed_histogram,
-    histogram_mean,
-    max_entropy_histogram,
-    spiking_layers,
-    twin_policies,
-)
+from satasim_atsn.traces.statistical import build_statistical, spiking_layers
+from satasim_atsn.traces.statistical_draw import draw_exit_steps, draw_trace
+from satasim_atsn.traces.twin_fit import fit_statistical_twin, twin_policies
 from satasim_atsn.workload.format import write_workload
 from satasim_atsn.workload.synthetic import random_workload
 

@@ -10,7 +10,8 @@ import pytest
 from satasim_atsn.cli import main
 from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.engine import simulate
-from satasim_atsn.traces.statistical import fit_statistical_twin, pooled_layers
+from satasim_atsn.traces.statistical import pooled_layers
+from satasim_atsn.traces.twin_fit import fit_statistical_twin
 from satasim_atsn.workload.format import read_workload, write_workload
 from satasim_atsn.workload.synthetic import random_workload
 

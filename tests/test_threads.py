@@ -20,7 +20,7 @@ from test_statistical import _naive_draw, _small_statistical
 from satasim_atsn.hw import kernels
 from satasim_atsn.study.runner import process_pool
 from satasim_atsn.threads import MIN_ITEMS_PER_THREAD, in_threads, share_threads_with, thread_budget, usable_cpus
-from satasim_atsn.traces.statistical import draw_trace
+from satasim_atsn.traces.statistical_draw import draw_trace
 
 
 @pytest.mark.parametrize("count", [0, 1, 7, 8, 13, 100])

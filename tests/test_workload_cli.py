@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from satasim_atsn.cli import main
-from satasim_atsn.traces.statistical import histogram_mean
+from satasim_atsn.traces.exit_histograms import histogram_mean
 from satasim_atsn.workload.format import read_workload, write_workload
 from satasim_atsn.workload.synthetic import random_workload
 

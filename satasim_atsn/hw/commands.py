@@ -110,7 +110,7 @@ def _default_arch() -> str:
 def functional_floor(arch: Arch, workload: Workload, start: int, count: int) -> None:
     """The bare functional work: the forward with the arch's exit policy (or a statistical draw + counts)."""
     if workload.is_statistical:
-        from satasim_atsn.traces.statistical import draw_trace
+        from satasim_atsn.traces.statistical_draw import draw_trace
 
         trace = draw_trace(workload, arch.policy_name, start, count)
         for spikes in trace.spikes.values():

@@ -66,7 +66,7 @@ def check_draw_memory(workload: Workload) -> None:
     memory and be killed without a word."""
     if not workload.is_statistical:
         return
-    from satasim_atsn.traces.statistical import draw_memory_bytes
+    from satasim_atsn.traces.statistical_draw import draw_memory_bytes
 
     memory = physical_memory_bytes()
     need, row = draw_memory_bytes(workload)

@@ -375,7 +375,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     from satasim_atsn.hw.arch import naming_set_values
     from satasim_atsn.hw.notes import run_notes
     from satasim_atsn.hw.run_checks import check_mappable, image_count
-    from satasim_atsn.traces.statistical import require_policy_histogram
+    from satasim_atsn.traces.exit_histograms import require_policy_histogram
 
     for a in arch_paths:  # a file, or the name of a shipped architecture (as for `satasim run`)
         if not resolve_arch_path(a).is_file():

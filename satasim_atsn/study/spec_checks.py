@@ -134,7 +134,7 @@ def check_workload(where: str, study: Study) -> None:
                     "drop it, or sweep a workload whose inputs carry their labels")
     if study.mode == "engine" and workload.is_statistical:  # each architecture's exit rule needs its histogram
         from satasim_atsn.hw.arch import read_arch
-        from satasim_atsn.traces.statistical import require_histogram
+        from satasim_atsn.traces.exit_histograms import require_histogram
 
         for arch_path in (list(study.arch_files.values()) or [study.arch]):
             try:

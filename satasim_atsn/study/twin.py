@@ -98,7 +98,7 @@ def twin_check(trained_path: str | Path, arch_path: str | Path, images: int | No
     """Simulate a trained workload and its fitted twin on one architecture; compare cycles and energy."""
     from satasim_atsn.hw.arch import load_arch
     from satasim_atsn.hw.engine import simulate
-    from satasim_atsn.traces.statistical import fit_statistical_twin
+    from satasim_atsn.traces.twin_fit import fit_statistical_twin
 
     trained = read_workload(trained_path, argument)
     if trained.is_statistical:

@@ -17,18 +17,10 @@ from satasim_atsn.fileio import check_outputs, expand_home, refuse_overwriting_i
 from satasim_atsn.options import FILE, NETWORK_PATH, NUMBER, PATH, WORKLOAD_FILE
 from satasim_atsn.snn.confidence_bound import ceiling_line, ceiling_table
 from satasim_atsn.snn.exit_policies import exit_settings
+from satasim_atsn.traces.exit_histograms import DRAW_ORDER_FIRST, histogram_mean, histogram_policies
 from satasim_atsn.traces.rate_table import build_from_spec, load_rate_spec
-from satasim_atsn.traces.statistical import (
-    DRAW_ORDER_FIRST,
-    SEED_MAX,
-    build_with_rate,
-    fit_statistical_twin,
-    histogram_mean,
-    histogram_policies,
-    mean_rate_per_t,
-    pool_notes,
-    rates_summary,
-)
+from satasim_atsn.traces.statistical import SEED_MAX, build_with_rate, mean_rate_per_t, rates_summary
+from satasim_atsn.traces.twin_fit import fit_statistical_twin, pool_notes
 from satasim_atsn.workload.class_coverage import class_coverage_note
 from satasim_atsn.workload.format import (
     Workload,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from satasim_atsn.snn.exit_policies import ExitPolicy
 from satasim_atsn.snn.forward import run_forward
-from satasim_atsn.traces.statistical import check_image_range, draw_trace
+from satasim_atsn.traces.statistical_draw import check_image_range, draw_trace
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.trace import Trace
 

@@ -23,19 +23,17 @@ from satasim_atsn import exactmath
 from satasim_atsn.errors import WorkloadError, file_count, shown
 from satasim_atsn.fileio import atomic_write_text, load_yaml, starts_as_zip
 from satasim_atsn.snn.exit_policies import CL_INIT_DEFAULT, TAU_CL_DEFAULT, THETA_DEFAULT
+from satasim_atsn.traces.exit_histograms import DRAW_ORDER_FIRST, exit_histograms, unknown_key_error
 from satasim_atsn.traces.statistical import (
     DEFAULT_NUM_IMAGES,
-    DRAW_ORDER_FIRST,
     SEED_MAX,
     build_statistical,
-    exit_histograms,
-    fit_statistical_twin,
     fixed_only,
     output_classes,
     pooled_layers,
     spiking_layers,
-    unknown_key_error,
 )
+from satasim_atsn.traces.twin_fit import fit_statistical_twin
 from satasim_atsn.workload.format import Workload
 from satasim_atsn.workload.network_file import YAML_FILE_KINDS, NetworkSpec, resolve_network, yaml_file_kind
 from satasim_atsn.workload.networks import DATASET_CLASSES, IDENTITY_SHORTCUT_GAIN
