@@ -58,10 +58,10 @@ def dense_forward_flops(layers: list[dict], timesteps: int) -> float:
 
 def training_rate(model: str, width: float, batch: int, steps: int) -> dict:
     """Median seconds per STBP step and its GFLOP/s."""
+    from satasim_atsn.train.config import SGD
     from satasim_atsn.train.losses import loss_and_grad
     from satasim_atsn.train.models import build_spec
     from satasim_atsn.train.network import Network
-    from satasim_atsn.train.trainer import SGD
 
     spec = build_spec(model, [3, 32, 32], 10, "membrane", width)
     net = Network(spec, 4, seed=0)

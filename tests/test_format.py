@@ -619,7 +619,7 @@ def _npz_with_a_broken_header(path: Path, names: tuple[str, ...]) -> Path:
 
 def test_a_broken_npy_header_is_one_line_on_every_python(tmp_path):
     from satasim_atsn.errors import DatasetError, TrainError
-    from satasim_atsn.train.trainer import load_checkpoint
+    from satasim_atsn.train.checkpoints import load_checkpoint
     from satasim_atsn.workload.datasets import load_dataset
 
     with pytest.raises(WorkloadError, match="not a readable .npz file"):

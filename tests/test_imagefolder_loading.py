@@ -8,7 +8,9 @@ import io
 import numpy as np
 import pytest
 
-from satasim_atsn.train.trainer import Progress, TrainConfig, prepare_data, train_model
+from satasim_atsn.train.config import TrainConfig
+from satasim_atsn.train.trainer import prepare_data, train_model
+from satasim_atsn.train.training_progress import Progress
 from satasim_atsn.workload import datasets
 from satasim_atsn.workload.datasets import load_dataset
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from satasim_atsn.errors import DatasetError
-from satasim_atsn.train.trainer import TrainConfig, prepare_data
+from satasim_atsn.train.config import TrainConfig
+from satasim_atsn.train.trainer import prepare_data
 from satasim_atsn.workload.datasets import Dataset, load_dataset
 
 Image = pytest.importorskip("PIL.Image")

@@ -73,7 +73,8 @@ def test_workload_build_and_stats_json_hold_the_pool_notes(tmp_path, capsys):
 
 def test_workload_stats_json_has_its_notes_list(tmp_path, capsys):
     """`workload stats --json` carries `notes` (what it prints as "note: ..."), empty when nothing was noted."""
-    from satasim_atsn.train.trainer import TrainConfig, train_model
+    from satasim_atsn.train.config import TrainConfig
+    from satasim_atsn.train.trainer import train_model
     from satasim_atsn.workload.datasets import synthetic
 
     out = tmp_path / "w.npz"

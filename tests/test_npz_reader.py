@@ -239,7 +239,7 @@ def _huge_header() -> bytes:
 ])
 def test_a_damaged_checkpoint_names_the_member(tmp_path, damage, needle):
     from satasim_atsn.errors import TrainError
-    from satasim_atsn.train.trainer import load_checkpoint
+    from satasim_atsn.train.checkpoints import load_checkpoint
 
     path = tmp_path / "run.ckpt.npz"
     _checkpoint_like(path, **({"obj": np.array([{"a": 1}], dtype=object)} if damage == "object" else {}))

@@ -12,7 +12,8 @@ from satasim_atsn.cli import main
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.traces.rate_table import build_from_spec, load_rate_spec
 from satasim_atsn.traces.twin_fit import fit_statistical_twin
-from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.train.config import TrainConfig
+from satasim_atsn.train.trainer import train_model
 from satasim_atsn.workload.datasets import synthetic
 from satasim_atsn.workload.format import read_workload
 from satasim_atsn.workload.networks import network_totals

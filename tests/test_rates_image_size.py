@@ -10,7 +10,8 @@ import yaml
 from cli_helpers import one_line_error
 
 from satasim_atsn.cli import main
-from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.train.config import TrainConfig
+from satasim_atsn.train.trainer import train_model
 
 Image = pytest.importorskip("PIL.Image")
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from satasim_atsn.train import layers as L
+from satasim_atsn.train.config import SGD
 from satasim_atsn.train.losses import loss_and_grad
 from satasim_atsn.train.models import build_spec
 from satasim_atsn.train.network import Network
-from satasim_atsn.train.trainer import SGD
 
 
 def bits(a: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ import pytest
 from satasim_atsn.cli import main
 from satasim_atsn.errors import TrainError
 from satasim_atsn.train import trainer
-from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.train.config import TrainConfig
+from satasim_atsn.train.trainer import train_model
 from satasim_atsn.workload.datasets import synthetic
 from satasim_atsn.workload.format import read_workload
 
@@ -197,8 +198,10 @@ def test_full_disk_leaves_nothing_half_written(tmp_path, monkeypatch):
     def full(*args, **kw):
         raise OSError(28, "No space left on device")
 
+    from satasim_atsn.train import checkpoints
+
     monkeypatch.setattr(fmt, "atomic_write_bytes", full)
-    monkeypatch.setattr(trainer, "atomic_write_bytes", full)
+    monkeypatch.setattr(checkpoints, "atomic_write_bytes", full)
     with pytest.raises(TrainError, match="No space left"):
         train_model(_cfg(epochs=1), tmp_path / "full.npz", quiet=True, data=DATA)
     assert list(tmp_path.iterdir()) == []

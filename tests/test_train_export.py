@@ -8,11 +8,12 @@ import pytest
 from satasim_atsn.errors import TrainError
 from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.train import layers as L
+from satasim_atsn.train.config import TrainConfig
 from satasim_atsn.train.evaluation import float_logits
 from satasim_atsn.train.export import export_network
 from satasim_atsn.train.models import build_spec, parameter_count
 from satasim_atsn.train.network import Network
-from satasim_atsn.train.trainer import TrainConfig, make_normaliser, train_model
+from satasim_atsn.train.trainer import make_normaliser, train_model
 from satasim_atsn.workload.datasets import synthetic
 from satasim_atsn.workload.format import read_workload, validate
 

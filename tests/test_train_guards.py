@@ -14,7 +14,9 @@ import pytest
 from satasim_atsn.cli import main
 from satasim_atsn.errors import TrainError
 from satasim_atsn.fileio import write_json
-from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.train import run_lock
+from satasim_atsn.train.config import TrainConfig
+from satasim_atsn.train.trainer import train_model
 from satasim_atsn.workload.datasets import synthetic, write_idx
 from satasim_atsn.workload.format import read_workload
 
@@ -113,16 +115,16 @@ def test_an_existing_checkpoint_is_not_replaced_without_resume(tmp_path):
 
 def test_a_checkpoint_taken_mid_epoch_needs_that_epoch(tmp_path):
     """A checkpoint inside epoch 2 (1 epoch and some batches done) continues only with --epochs 2 or more."""
-    from satasim_atsn.train.trainer import _check_epochs_left
+    from satasim_atsn.train.checkpoints import check_epochs_left
 
     ckpt = tmp_path / "w.npz.ckpt.npz"
     np.savez(ckpt, state=json.dumps({"epochs_done": 1, "position": {"batches_done": 5}}))
     with pytest.raises(TrainError, match=r"--epochs: is 1, but the checkpoint holds 1 epoch and 5 batches of epoch 2; "
                                          r".*pass --epochs 2 or more"):
-        _check_epochs_left(ckpt, _cfg(epochs=1))
-    _check_epochs_left(ckpt, _cfg(epochs=2))  # continues epoch 2
+        check_epochs_left(ckpt, _cfg(epochs=1))
+    check_epochs_left(ckpt, _cfg(epochs=2))  # continues epoch 2
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    _check_epochs_left(tmp_path / "bad.npz", _cfg(epochs=1))  # unreadable: left to load_checkpoint's own message
+    check_epochs_left(tmp_path / "bad.npz", _cfg(epochs=1))  # unreadable: left to load_checkpoint's own message
 
 
 @pytest.mark.parametrize(("change", "option"), [({"width": 0.25}, "--width"), ({"method": "atsn"}, "--method"),
@@ -368,7 +370,7 @@ def test_evaluate_refuses_a_data_dir_for_the_generated_dataset(tmp_path, capsys)
 
 
 def test_a_network_that_learned_little_is_warned_about():
-    from satasim_atsn.train.trainer import training_warnings
+    from satasim_atsn.train.training_warnings import training_warnings
 
     healthy = [{"loss": 1.2}, {"loss": 0.6}]
     assert training_warnings(healthy, 0.9, 10, 100) == []
@@ -383,7 +385,7 @@ def test_a_network_that_learned_little_is_warned_about():
 def test_an_augmentation_that_hides_the_classes_is_named():
     """Classes told apart by left and right: the flip made training accuracy 46% beside a test accuracy of 84%,
     and the only hint was 'try a lower --lr'."""
-    from satasim_atsn.train.trainer import training_warnings
+    from satasim_atsn.train.training_warnings import training_warnings
 
     history = [{"loss": 1.45, "train_acc": 0.5, "test_acc": 0.6}, {"loss": 1.5, "train_acc": 0.46, "test_acc": 0.8375}]
     flipped = training_warnings(history, 0.8375, 2, 80, augment=True)
@@ -416,7 +418,7 @@ def test_a_non_finite_state_names_the_epoch_it_happened_in(tmp_path, position, e
     epochs_done + 1. The message said 'epoch 3' of a 2-epoch run."""
     from types import SimpleNamespace
 
-    from satasim_atsn.train.trainer import save_checkpoint
+    from satasim_atsn.train.checkpoints import save_checkpoint
 
     net = SimpleNamespace(state_arrays=lambda: {"p/w": np.array([np.inf], np.float32)}, spec=[])
     opt = SimpleNamespace(state_arrays=lambda: {})
@@ -545,7 +547,7 @@ def test_a_changed_option_that_draws_the_subset_is_named_on_resume(tmp_path, cap
 def test_a_network_near_the_largest_class_of_unbalanced_test_images_is_warned_about():
     """7 classes, the largest holding 26% of the test images: 26.32% passed the 1.5/C = 21.4% test without a word,
     although the network predicted one class for every image. The warning now says which chance it compares with."""
-    from satasim_atsn.train.trainer import training_warnings
+    from satasim_atsn.train.training_warnings import training_warnings
 
     labels = np.repeat(np.arange(7), [30, 2, 1, 30, 30, 20, 1])
     names = ["cat", "dog", "eel", "fox", "gnu", "hen", "ibex"]
@@ -722,16 +724,15 @@ def test_a_second_training_into_the_same_outputs_is_refused_while_the_first_runs
     import subprocess
     import sys
 
-    from satasim_atsn.train import trainer
 
     out = tmp_path / "w.npz"
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        trainer._lock_path(out).write_text(str(holder.pid))  # a live training holding -o
+        run_lock.lock_path(out).write_text(str(holder.pid))  # a live training holding -o
         code, _, err = run_cli(TRAIN + ["-o", str(out)], capsys)
         assert f"-o: another training (process {holder.pid}) is writing it" in _one_line(code, err)
         assert sorted(p.name for p in tmp_path.iterdir()) == []
-        trainer._lock_path(Path(str(out) + ".ckpt.npz")).write_text(str(holder.pid))
+        run_lock.lock_path(Path(str(out) + ".ckpt.npz")).write_text(str(holder.pid))
         code, _, err = run_cli(TRAIN + ["-o", str(out), "--resume"], capsys)
         assert "--checkpoint: another training" in _one_line(code, err)
     finally:
@@ -739,7 +740,7 @@ def test_a_second_training_into_the_same_outputs_is_refused_while_the_first_runs
         holder.wait()
     code, _, err = run_cli(TRAIN + ["-o", str(out)], capsys)  # its process gone: the stale locks are taken over
     assert code == 0 and out.is_file(), err
-    assert not trainer._lock_path(out).exists() and not trainer._lock_path(Path(str(out) + ".ckpt.npz")).exists()
+    assert not run_lock.lock_path(out).exists() and not run_lock.lock_path(Path(str(out) + ".ckpt.npz")).exists()
 
 
 def test_an_output_that_is_a_device_is_refused_before_its_checkpoint_lands_beside_it(tmp_path, capsys):
@@ -755,7 +756,7 @@ def test_one_epoch_whose_mean_loss_holds_its_first_batches_is_no_divergence():
     """A one-epoch ATSN run on an image folder scored 100% (92% while training) and was told "the final epoch's
     loss 2.289 is above twice a uniform guess's ln 3: the training diverged or collapsed": a first epoch's mean
     holds the untrained network's first batches. Alone, it says so only beside an accuracy near chance."""
-    from satasim_atsn.train.trainer import training_warnings
+    from satasim_atsn.train.training_warnings import training_warnings
 
     learned = [{"epoch": 1, "loss": 2.2891, "train_acc": 0.9233, "test_acc": 1.0}]
     assert training_warnings(learned, 1.0, 3, 60, augment=True) == []
@@ -778,24 +779,24 @@ def test_a_killed_trainings_lock_is_taken_over_when_its_process_id_is_reused(tmp
     out = tmp_path / "w.npz"
     ckpt = Path(str(out) + ".ckpt.npz")
     with trainer.training_lock(ckpt, out):  # as a training takes them; kept below as a SIGKILL leaves them
-        left = {path: trainer._lock_path(path).read_text() for path in (ckpt, out)}
+        left = {path: run_lock.lock_path(path).read_text() for path in (ckpt, out)}
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # the id's new owner
     try:
         for path, text in left.items():
-            trainer._lock_path(path).write_text(text.replace(str(os.getpid()), str(holder.pid), 1))
+            run_lock.lock_path(path).write_text(text.replace(str(os.getpid()), str(holder.pid), 1))
         code, _, err = run_cli(TRAIN + ["-o", str(out)], capsys)
         assert code == 0 and out.is_file(), err
     finally:
         holder.kill()
         holder.wait()
-    assert not trainer._lock_path(out).exists() and not trainer._lock_path(ckpt).exists()
+    assert not run_lock.lock_path(out).exists() and not run_lock.lock_path(ckpt).exists()
 
 
 def test_fewer_evaluated_images_than_classes_are_not_judged_against_chance():
     """--eval-images 1 with 12 classes warned that the network was 'not clearly above the 100.00% of always
     predicting the largest class' (a class of one image, 'the test classes are unbalanced'): no network can score
     above 100%, and 3 images of 4 classes named one of three tied classes the largest."""
-    from satasim_atsn.train.trainer import training_warnings
+    from satasim_atsn.train.training_warnings import training_warnings
 
     history = [{"loss": 1.0}]
     assert training_warnings(history, 0.0, 12, 1, labels=np.array([5]), predicted=np.array([3])) == []
@@ -830,7 +831,7 @@ def test_a_test_split_smaller_than_its_classes_says_the_fix_is_the_split(tmp_pat
 def test_tied_largest_classes_are_named_as_such():
     """15 evaluated images of 10 classes (--eval-images 15): five classes hold 2 each, and the warning named one of
     them 'the largest class'."""
-    from satasim_atsn.train.trainer import training_warnings
+    from satasim_atsn.train.training_warnings import training_warnings
 
     labels = np.repeat(np.arange(10), [2, 2, 2, 2, 2, 1, 1, 1, 1, 1])
     varied = np.arange(15) % 10
@@ -864,7 +865,7 @@ def test_a_dead_lock_of_another_user_that_cannot_be_removed_does_not_stop_a_trai
 
     out = tmp_path / "w.npz"
     ckpt = Path(str(out) + ".ckpt.npz")
-    theirs = trainer._lock_path(out)
+    theirs = run_lock.lock_path(out)
     theirs.write_text("999999999 1")  # no such process
     real_unlink = Path.unlink
 
@@ -876,7 +877,7 @@ def test_a_dead_lock_of_another_user_that_cannot_be_removed_does_not_stop_a_trai
     monkeypatch.setattr(Path, "unlink", sticky)
     try:
         with trainer.training_lock(ckpt, out):
-            assert trainer._lock_path(ckpt).read_text().startswith(f"{os.getpid()}")  # the other one is still taken
-        assert theirs.read_text() == "999999999 1" and not trainer._lock_path(ckpt).exists()
+            assert run_lock.lock_path(ckpt).read_text().startswith(f"{os.getpid()}")  # the other one is still taken
+        assert theirs.read_text() == "999999999 1" and not run_lock.lock_path(ckpt).exists()
     finally:
         real_unlink(theirs, missing_ok=True)

@@ -14,8 +14,10 @@ from test_train_guards import _cfg as guards_cfg
 
 from satasim_atsn.cli import main
 from satasim_atsn.errors import TrainError
+from satasim_atsn.train.checkpoints import read_initial_weights, start_from
+from satasim_atsn.train.config import TrainConfig
 from satasim_atsn.train.network import Network
-from satasim_atsn.train.trainer import TrainConfig, read_initial_weights, start_from, train_model
+from satasim_atsn.train.trainer import train_model
 from satasim_atsn.workload.datasets import Dataset
 from satasim_atsn.workload.format import read_workload
 

@@ -16,8 +16,9 @@ import pytest
 
 from satasim_atsn.cli import main
 from satasim_atsn.errors import SatasimError, TrainError
+from satasim_atsn.train.config import TrainConfig
 from satasim_atsn.train.models import build_spec, model_label
-from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.train.trainer import train_model
 from satasim_atsn.workload.datasets import synthetic
 from satasim_atsn.workload.format import read_workload
 

@@ -15,10 +15,10 @@ import pytest
 from test_train_gradients import central_difference
 
 from satasim_atsn.train import layers as L
+from satasim_atsn.train.config import SGD, cosine_lr
 from satasim_atsn.train.losses import loss_and_grad
 from satasim_atsn.train.models import build_spec
 from satasim_atsn.train.network import Network
-from satasim_atsn.train.trainer import SGD, cosine_lr
 
 
 def small_net(mode: str = "membrane", timesteps: int = 3, seed: int = 0) -> Network:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 
 from satasim_atsn.train import trainer
-from satasim_atsn.train.trainer import TrainConfig, train_model
+from satasim_atsn.train.config import TrainConfig
+from satasim_atsn.train.trainer import train_model
 from satasim_atsn.workload.datasets import synthetic
 
 DATA = (synthetic("train", 64), synthetic("test", 300))

@@ -24,10 +24,10 @@ import numpy as np  # noqa: E402
 
 def numpy_step_seconds(batch: int, timesteps: int, steps: int, warmup: int) -> float:
     """Median seconds per training step of the numpy trainer (forward, loss, backward, SGD)."""
+    from satasim_atsn.train.config import SGD
     from satasim_atsn.train.losses import loss_and_grad
     from satasim_atsn.train.models import build_spec
     from satasim_atsn.train.network import Network
-    from satasim_atsn.train.trainer import SGD
 
     spec = build_spec("vgg_small", [1, 28, 28], 10, "membrane")
     net = Network(spec, timesteps, seed=0)

@@ -139,7 +139,8 @@ def train_command(model: str, dataset: str, method: str, loss: str | None, outpu
                   checkpoint: str | None, init_from: str | None, quant_aware: bool, quiet: bool,
                   json_path: str | None, out_path: str) -> None:
     """Train an SNN with STBP (numpy) and export it as an int8 workload with its measured accuracies."""
-    from satasim_atsn.train.trainer import TrainConfig, train_model
+    from satasim_atsn.train.config import TrainConfig
+    from satasim_atsn.train.trainer import train_model
 
     config = TrainConfig(model=model, dataset=dataset, method=method, timesteps=timesteps, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, train_subset=train_subset, test_images=test_images,
