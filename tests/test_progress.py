@@ -7,12 +7,14 @@ import io
 import json
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
 import termios
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from satasim_atsn.cli import main
@@ -178,3 +180,56 @@ def test_the_eta_is_not_taken_from_the_set_up_before_the_first_images():
         bar.update(done, done * 1_000_000)
     assert "11/256 [00:01<00:36," in term.getvalue().split("\r")[-1], term.getvalue().split("\r")[-1]
     bar.finish()
+
+
+class _Recorder:
+    """A progress display that records what the engine tells it."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[int, int]] = []
+
+    def start(self, total_images: int) -> None:
+        self.total = total_images
+
+    def update(self, done: int, cycles: int) -> None:
+        self.updates.append((done, cycles))
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+@pytest.mark.parametrize("accelerators", [1, 4])
+def test_the_images_done_are_those_finished_by_the_cycle_reported(accelerators):
+    """update(done, cycles) counted an image as done when another accelerator's program passed its end, ahead of the
+    clock: with 4 accelerators up to 4x the images finished by ``cycles`` (and the bar's FPS with them; h1, session
+    47). Each update now counts exactly the images whose end cycle is at most ``cycles``."""
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.engine import simulate
+    from satasim_atsn.workload.format import read_workload
+
+    workload = read_workload(Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz")
+    sink = _Recorder()
+    result = simulate(load_arch("atsn16x16", [f"accelerators={accelerators}"]), workload, images=8, progress=sink)
+    ends = np.asarray(result.end_cycle)
+    assert sink.total == 8 and sink.finished and sink.updates[-1][0] == 8
+    assert [done for done, _ in sink.updates] == [int((ends <= cycles).sum()) for _, cycles in sink.updates]
+    assert [cycles for _, cycles in sink.updates] == sorted(cycles for _, cycles in sink.updates)
+
+
+@pytest.mark.parametrize("sink,problem", [
+    (True, "bool has no start() method"),
+    (type("NoFinish", (), {"start": lambda self, n: None, "update": lambda self, d, c: None})(),
+     "NoFinish has no finish() method"),
+    (type("BadStart", (), {"start": lambda self: None, "update": lambda self, d, c: None,
+                           "finish": lambda self: None})(), "BadStart start() cannot take 1 argument"),
+])
+def test_a_progress_object_the_engine_cannot_call_is_refused_before_the_run(sink, problem):
+    """A missing finish() raised an AttributeError after the whole run, a missing update() one from inside SimPy,
+    a start() of another signature a TypeError (h1, session 47)."""
+    from satasim_atsn.errors import SatasimError
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.engine import simulate
+
+    workload = random_workload(3, images=2, timesteps=2, num_classes=3)
+    with pytest.raises(SatasimError, match=rf"^progress: {re.escape(problem)}; pass report\.progress\.Progress"):
+        simulate(load_arch("atsn16x16"), workload, images=2, progress=sink)

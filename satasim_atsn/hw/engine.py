@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from satasim_atsn.hw.arch import require_arch_and_workload
-from satasim_atsn.hw.engine_model import EngineModel, ProgressSink
+from satasim_atsn.hw.engine_model import EngineModel, ProgressSink, check_progress_sink
 from satasim_atsn.hw.engine_programs import build_chunk_work
 from satasim_atsn.hw.engine_refill import RowChunk, Slot
 from satasim_atsn.hw.engine_scheduler import Scheduler
@@ -93,6 +93,7 @@ def simulate(
     check_draw_memory(workload)
     mapping = check_mappable(arch, workload)
     if progress is not None:  # before the static model, which takes seconds on arrays of 10^5 PEs and more
+        check_progress_sink(progress)
         progress.start(count)
     model = EngineModel(arch, mapping, workload)
     batch = int(arch.images_per_batch)

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from satasim_atsn.errors import SatasimError
 from satasim_atsn.hw import kernels
 from satasim_atsn.hw.energy import ACTIONS
 from satasim_atsn.hw.mapping import (
@@ -49,6 +50,32 @@ class ProgressSink(Protocol):
     def update(self, done: int, cycles: int) -> None: ...  # noqa: D102
 
     def finish(self) -> None: ...  # noqa: D102
+
+
+#: the methods of a ProgressSink and the arguments the engine passes each
+PROGRESS_CALLS = {"start": (0,), "update": (0, 0), "finish": ()}
+
+
+def check_progress_sink(progress: object) -> None:
+    """A progress object without one of ProgressSink's methods, or whose method cannot take the engine's arguments,
+    is refused before the run: it raised an AttributeError or TypeError from inside SimPy, or after the whole run
+    (a missing ``finish``), or for ``progress=True``."""
+    import inspect
+
+    for name, args in PROGRESS_CALLS.items():
+        method = getattr(progress, name, None)
+        problem = None if callable(method) else f"has no {name}() method"
+        if problem is None:
+            try:
+                inspect.signature(method).bind(*args)
+            except TypeError:
+                problem = f"{name}() cannot take {len(args)} argument{'s' * (len(args) != 1)}"
+            except ValueError:  # no signature to inspect (a builtin): let the call decide
+                pass
+        if problem:
+            raise SatasimError.at(None, "progress", f"{type(progress).__name__} {problem}",
+                                  "pass report.progress.Progress, or an object with start(total_images), "
+                                  "update(done, cycles) and finish(); or None")
 
 
 @dataclass
