@@ -313,3 +313,47 @@ def test_the_cli_still_names_its_set_option(capsys):
         main(["run", "atsn16x16", "workload-not-read.npz", "--set", "clock_hz=5"])
     err = capsys.readouterr().err.strip()
     assert info.value.code == 2 and err.endswith("(the value comes from --set clock_hz=5)") and "\n" not in err
+
+
+@pytest.mark.parametrize("change, needle", [
+    (lambda w: w.arrays.__setitem__("w/conv1", w.arrays["w/conv1"].astype(np.float64) * 1.5),
+     r"w/conv1: has dtype float64; store it as int8"),
+    (lambda w: w.arrays.__setitem__("vth/conv1", -w.arrays["vth/conv1"]), r"vth/conv1: thresholds must be in 1\.\."),
+    (lambda w: w.arrays["vth/conv1"].__imul__(-1), r"vth/conv1: thresholds must be in 1\.\."),  # in place
+    (lambda w: w.meta["quant"].__setitem__("vmem_bits", 8), r"vth/conv1: thresholds must be in 1\.\.127"),
+    (lambda w: w.arrays.__setitem__("y", w.arrays["y"] + 100), r"y: labels must be in 0\.\."),
+    (lambda w: w.arrays.__setitem__("x", w.arrays["x"].astype(np.float64)), r"x: has dtype float64"),
+    (lambda w: w.meta.__setitem__("timesteps", 0), r"meta\.timesteps: must be between 1 and 1024"),
+])
+@pytest.mark.parametrize("model", ["simulate", "functional_trace", "fit_statistical_twin"])
+def test_a_validated_workload_changed_afterwards_is_validated_again(change, needle, model):
+    """A workload validated, then changed (a negated threshold, float weights, labels past the classes) ran with
+    wrong numbers, or failed inside numpy (h1, session 47): validated holds only for the workload as it was checked,
+    so each model validates it again and refuses it as validate() and write_workload() do."""
+    import copy
+
+    from satasim_atsn.snn.exit_policies import FixedPolicy
+    from satasim_atsn.workload.synthetic import random_workload
+
+    base = random_workload(3, images=4, encoding="direct", output_mode="membrane")
+    assert base.validated
+    workload = copy.deepcopy(base)
+    change(workload)
+    assert not workload.validated
+    run = {"simulate": lambda w: simulate(load_arch("atsn16x16", ["accelerators=1"]), w, images=2),
+           "functional_trace": lambda w: functional_trace(w, FixedPolicy(), "fixed", 0, 2),
+           "fit_statistical_twin": lambda w: fit_statistical_twin(w, 4)}[model]
+    with pytest.raises(WorkloadError, match=needle):
+        run(workload)
+
+
+@pytest.mark.parametrize("call", [
+    lambda path: fit_statistical_twin(path),
+    lambda path: draw_trace(path, "atsn", 0, 1),
+    lambda path: functional_trace(path, None, "atsn", 0, 1),
+])
+def test_a_path_where_a_workload_belongs_names_the_loader(workload_path, call):
+    """fit_statistical_twin(path) and draw_trace(path, ...) raised AttributeError: 'str' object has no attribute
+    'is_statistical' (h1, session 47); simulate(path) already said which loader to call."""
+    with pytest.raises(WorkloadError, match=r"is a str \('.*'\), not a loaded Workload; pass read_workload\(path\)"):
+        call(str(workload_path))

@@ -939,15 +939,12 @@ def require_arch_and_workload(arch: Arch, workload: object) -> None:
     """A script's path or name where a loaded design or workload belongs (``simulate("atsn16x16", w)``) is a
     one-line SatasimError saying which loader to call, not an AttributeError from deep inside a model; a workload
     built in memory and never validated is validated here (a WorkloadError, not a KeyError from a model)."""
-    from satasim_atsn.workload.format import Workload, validate
+    from satasim_atsn.workload.format import require_validated
 
-    for name, value, kind, loader in (("arch", arch, Arch, "load_arch(path_or_name)"),
-                                      ("workload", workload, Workload, "read_workload(path)")):
-        if not isinstance(value, kind):
-            raise SatasimError.at(None, name, f"is a {type(value).__name__} ({shown(value)}), not a loaded "
-                                  f"{kind.__name__}", f"pass {loader}'s result")
-    if not workload.validated:
-        validate(workload)
+    if not isinstance(arch, Arch):
+        raise SatasimError.at(None, "arch", f"is a {type(arch).__name__} ({shown(arch)}), not a loaded Arch",
+                              "pass load_arch(path_or_name)'s result")
+    require_validated(workload)
 
 
 def load_arch_with_set(path: str | Path, overrides: Iterable[str] = ()) -> Arch:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from satasim_atsn.snn.exit_policies import ExitPolicy
 from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.traces.statistical_draw import check_image_range, draw_trace
-from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.format import Workload, require_validated
 from satasim_atsn.workload.trace import Trace
 
 
@@ -15,6 +15,7 @@ def functional_trace(workload: Workload, policy: ExitPolicy, policy_name: str, s
 
     ``prediction`` is the exit unit's prediction rule (exit_policies.PREDICTION_RULES).
     """
+    require_validated(workload)
     check_image_range(workload, start, count, least=1)
     if workload.is_statistical:
         return draw_trace(workload, policy_name, start, count)

@@ -18,7 +18,7 @@ from satasim_atsn.threads import in_threads
 from satasim_atsn.traces.draw_kernels import apply_pooled_rows, apply_pooled_windows
 from satasim_atsn.traces.exit_histograms import draw_order, histogram_counts, histogram_key, require_policy_histogram
 from satasim_atsn.traces.statistical import pooled_layers, spiking_layers
-from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.format import Workload, require_validated
 from satasim_atsn.workload.pool_windows import (
     free_fraction,
     window_cover_counts,
@@ -324,6 +324,7 @@ class _DrawPlan:
 
 def draw_exit_steps(workload: Workload, start: int = 0, count: int | None = None) -> dict[str, np.ndarray]:
     """Exit steps of every policy for images [start, start+count), without drawing spikes."""
+    require_validated(workload)
     count = workload.num_images - start if count is None else count
     check_image_range(workload, start, count)
     plan = _DrawPlan(workload, start, count)
@@ -373,6 +374,7 @@ def draw_trace(workload: Workload, policy_name: str, start: int, count: int, thr
 
     Every image has its own random stream and its own rows of the output, so ``threads`` (default: numba's
     thread count) draw disjoint ranges of images at once and the spikes are the same for any count."""
+    require_validated(workload)
     if not workload.is_statistical:
         raise WorkloadError.at(workload.source, "meta.kind", "is not statistical", "use functional_trace instead")
     require_policy_histogram(workload, policy_name)

@@ -22,7 +22,7 @@ from satasim_atsn.snn.exit_policies import (
 from satasim_atsn.snn.forward import run_forward
 from satasim_atsn.traces.exit_histograms import histogram_key
 from satasim_atsn.traces.statistical import build_statistical, pooled_layers, spiking_layers
-from satasim_atsn.workload.format import Workload
+from satasim_atsn.workload.format import Workload, require_validated
 from satasim_atsn.workload.pool_windows import (
     pool_rate_bounds,
     pool_rate_problem_of,
@@ -81,7 +81,7 @@ def fit_statistical_twin(
     come from its logits (early exit equals post-hoc exit). Rates at t are averaged over the
     images still running at t under ``rates_policy`` (all images if none run at t).
     """
-    wl = trained_workload
+    wl = require_validated(trained_workload, "trained_workload")
     if wl.is_statistical:
         raise WorkloadError.at(wl.source, "meta.kind", "is already statistical", "fit a trained or imported workload")
     for name, value in (("seed", seed), ("batch_size", batch_size)):  # 1.5 was used as given, 0 failed in range()

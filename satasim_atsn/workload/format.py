@@ -109,8 +109,15 @@ class Workload:
     meta: dict[str, Any]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = "<memory>"
-    #: set by validate(); the models validate a workload that was built in memory and not validated yet
-    validated: bool = field(default=False, repr=False, compare=False)
+    #: the state validate() passed (:func:`state_digest`); None before it ran or after it refused
+    checked_state: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def validated(self) -> bool:
+        """Whether validate() passed this workload as it is now. A meta or an array changed since (another array, a
+        dtype or shape, other weights, thresholds, rates or labels) makes it False, so the models validate it again
+        instead of running it (a negated threshold ran, with wrong numbers) or failing inside numpy."""
+        return self.checked_state is not None and self.checked_state == state_digest(self)
 
     # --- convenient views -------------------------------------------------------------
     @property
@@ -487,8 +494,49 @@ def _check_containers(where: str, meta: object, arrays: object) -> None:
                         "pass np.asarray(value, dtype=...) with the dtype docs/workload-format.md gives the key")
 
 
+#: in-memory arrays up to this size are digested by content in :func:`state_digest`; larger ones (inputs of many
+#: images) by identity, dtype and shape, so that a model's check of a validated workload stays cheap
+DIGESTED_ARRAY_BYTES = 16 * 2**20
+
+
+def state_digest(workload: Workload) -> str:
+    """A digest of what validate() checks: the meta (as JSON) and every array's key, type, dtype and shape, with the
+    bytes of each in-memory array of up to DIGESTED_ARRAY_BYTES (weights, biases, thresholds, rates, histograms,
+    labels) and the identity of a larger one. Arrays read from a file by rows (NpzRows) cannot be changed."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps(workload.meta, sort_keys=True, default=repr).encode("utf-8"))
+    for key in sorted(workload.arrays, key=str):
+        array = workload.arrays[key]
+        shape, dtype = getattr(array, "shape", None), getattr(array, "dtype", None)
+        digest.update(f"\0{key}\0{type(array).__name__}\0{dtype}\0{shape}".encode())
+        if isinstance(array, np.ndarray):
+            if array.nbytes <= DIGESTED_ARRAY_BYTES:
+                digest.update(np.ascontiguousarray(array).view(np.uint8).reshape(-1) if array.size else b"")
+            else:
+                digest.update(str(id(array)).encode("ascii"))
+        elif not isinstance(array, NpzRows):
+            digest.update(repr(array).encode("utf-8"))  # not an array at all: validate() refuses it
+    return digest.hexdigest()
+
+
+def require_validated(workload: object, argument: str = "workload") -> Workload:
+    """``workload`` as the models take it: a loaded Workload (a path or anything else is a one-line error saying
+    which loader to call, not an AttributeError from inside a model), validated as it is now (built in memory and
+    never validated, or changed since: :attr:`Workload.validated`)."""
+    if not isinstance(workload, Workload):
+        raise WorkloadError.at(None, argument, f"is a {type(workload).__name__} ({shown(workload)}), not a loaded "
+                               "Workload", "pass read_workload(path)'s result")
+    if not workload.validated:
+        validate(workload)
+    return workload
+
+
 def validate(workload: Workload) -> Workload:
-    """Validate a workload in place (format, shapes, dtypes, ranges, layer graph)."""
+    """Validate a workload in place (format, shapes, dtypes, ranges, layer graph); its :attr:`Workload.validated`
+    then holds until the workload is changed."""
+    workload.checked_state = None
     where, meta, arrays = workload.source, workload.meta, workload.arrays
     _check_containers(where, meta, arrays)
     for key, types in (
@@ -544,7 +592,7 @@ def validate(workload: Workload) -> Workload:
         validate_statistical(where, meta, arrays)
     else:
         _validate_inputs(workload)
-    workload.validated = True
+    workload.checked_state = state_digest(workload)
     return workload
 
 
