@@ -357,3 +357,29 @@ def test_a_path_where_a_workload_belongs_names_the_loader(workload_path, call):
     'is_statistical' (h1, session 47); simulate(path) already said which loader to call."""
     with pytest.raises(WorkloadError, match=r"is a str \('.*'\), not a loaded Workload; pass read_workload\(path\)"):
         call(str(workload_path))
+
+
+def test_the_api_writers_refuse_the_paths_the_cli_refuses(workload_path, tmp_path):
+    """SimResult.write_json("out/") wrote a file named out (the CLI's --json refuses it), write_json(None) raised a
+    TypeError, write_csv onto a file said a file inside it "cannot be written (File exists)" (h1, session 47)."""
+    result = simulate(load_arch("atsn16x16", ["accelerators=1"]), read_workload(workload_path), images=1)
+    with pytest.raises(SatasimError, match=r"path: ends with a slash, so it names a folder, not a file"):
+        result.write_json(f"{tmp_path}/out/")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SatasimError, match=r"^path: is a NoneType \(null\), not a path; give a file path"):
+        result.write_json(None)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SatasimError, match=r"afile: directory: is a file, not a directory"):
+        result.write_csv(tmp_path / "afile")
+    result.write_json(tmp_path / "r.json")
+    assert [p.name for p in result.write_csv(tmp_path / "csv")] == ["layers.csv", "images.csv", "neurobench.csv"]
+
+
+@pytest.mark.parametrize("chunk, needle", [("2", r"chunk_images: must be a whole number \(an int\), got '2'"),
+                                           (1.5, r"chunk_images: must be a whole number"),
+                                           (0, r"chunk_images: must be >= 1, got 0"),
+                                           (-3, r"chunk_images: must be >= 1, got -3")])
+def test_a_chunk_size_that_is_not_a_positive_whole_number_is_refused(workload_path, chunk, needle):
+    """simulate(chunk_images='2') raised a TypeError; 0, -3 and 1.5 were used as they came (h1, session 47)."""
+    with pytest.raises(SatasimError, match=needle):
+        simulate(load_arch("atsn16x16", ["accelerators=1"]), read_workload(workload_path), images=2, chunk_images=chunk)

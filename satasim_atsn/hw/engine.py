@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from satasim_atsn.errors import SatasimError, whole_count
 from satasim_atsn.hw.arch import require_arch_and_workload
 from satasim_atsn.hw.engine_model import EngineModel, ProgressSink, check_progress_sink
 from satasim_atsn.hw.engine_programs import build_chunk_work
@@ -79,6 +80,16 @@ def _chunk_images(model: EngineModel, workload: Workload, batch_size: int) -> in
     return max(batch_size, (n // batch_size) * batch_size)
 
 
+def _given_chunk(chunk_images: object) -> int:
+    """``chunk_images`` as given to simulate: a whole number >= 1 (a string raised a TypeError; 0, -3 and 1.5 were
+    used as they came)."""
+    chunk = whole_count(chunk_images, None, "chunk_images")
+    if chunk < 1:
+        raise SatasimError.at(None, "chunk_images", f"must be >= 1, got {chunk}",
+                              "give the images per trace chunk, or None for the memory budget's choice")
+    return chunk
+
+
 def simulate(
     arch: Arch, workload: Workload, images: int | None = None, start: int = 0, progress: ProgressSink | None = None,
     chunk_images: int | None = None,
@@ -97,7 +108,7 @@ def simulate(
         progress.start(count)
     model = EngineModel(arch, mapping, workload)
     batch = int(arch.images_per_batch)
-    chunk = chunk_images or _chunk_images(model, workload, batch)
+    chunk = _chunk_images(model, workload, batch) if chunk_images is None else _given_chunk(chunk_images)
     chunk = max(batch, (chunk // batch) * batch)
     policy = arch.exit_policy()
     policy_name = arch.policy_name

@@ -21,13 +21,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from satasim_atsn.fileio import atomic_write_text
+from satasim_atsn.errors import SatasimError, shown
+from satasim_atsn.fileio import atomic_write_text, check_output_path
 from satasim_atsn.hw.breakdown import energy_breakdown, utilisation
 from satasim_atsn.hw.energy import (
     ACTIONS,
@@ -314,7 +316,8 @@ class SimResult:
         return json.dumps(self.to_dict(timing), sort_keys=True, indent=1, allow_nan=False) + "\n"
 
     def write_json(self, path: str | Path, timing: bool = False) -> None:
-        """Write the JSON atomically."""
+        """Write the JSON atomically; a path the CLI's --json would refuse (a folder, ``out/``) is refused alike."""
+        _check_api_output(path, "path", is_dir=False)
         atomic_write_text(path, self.to_json(timing))
 
     def layers_csv(self) -> str:
@@ -362,7 +365,8 @@ class SimResult:
         return [(directory / name, text) for name, text in zip(CSV_FILES, texts, strict=True)]
 
     def write_csv(self, directory: str | Path) -> list[Path]:
-        """Write layers.csv, images.csv and neurobench.csv atomically."""
+        """Write layers.csv, images.csv and neurobench.csv atomically (into ``directory``, made if missing)."""
+        _check_api_output(directory, "directory", is_dir=True)
         files = self.csv_files(directory)
         for path, text in files:
             atomic_write_text(path, text)
@@ -508,6 +512,16 @@ def _accelerator_record(tot: AcceleratorTotals, num_pes: int, total: int) -> dic
         },
         "actions": {name: int(tot.counts[i]) for i, name in enumerate(ACTIONS)},
     }
+
+
+def _check_api_output(path: object, argument: str, is_dir: bool) -> None:
+    """An output path of the Python API checked as the CLI checks its --json and --csv (fileio.check_output_path):
+    ``write_json("out/")`` wrote a file named ``out``, ``write_json(None)`` raised a TypeError, and ``write_csv`` onto
+    a file said "cannot be written (File exists)" of a file inside it."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise SatasimError.at(None, argument, f"is a {type(path).__name__} ({shown(path)}), not a path",
+                              "give a " + ("directory" if is_dir else "file") + " path")
+    check_output_path(path, argument, is_dir=is_dir)
 
 
 def _group_record(arch, g, summary: RunSummary) -> dict:
