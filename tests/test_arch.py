@@ -292,7 +292,7 @@ def test_batch_and_dataflow_capacity_errors(simulate):
 def test_an_exit_unit_field_set_on_a_design_without_an_exit_unit_says_so():
     """It said 'exit_unit.kind: missing', a field the user never touched (fuzzing of own designs)."""
     design = ARCHS.parent / "examples" / "my_array12x12.yaml"
-    with pytest.raises(ArchError, match=r"--set: exit_unit.theta: this design has no exit unit \(array."
+    with pytest.raises(ArchError, match=r"overrides: exit_unit.theta: this design has no exit unit \(array."
                                         r"exit_unit_tiles: 0 and no exit_unit section\), so the field acts on nothing"):
         load_arch(design, ["exit_unit.theta=0.2"])
     with pytest.raises(ArchError, match=r"exit_unit.kind: missing"):  # given a tile, the section needs its kind
@@ -518,7 +518,8 @@ def test_a_field_in_the_wrong_section_says_where_it_belongs(tmp_path, move, mess
 
 
 def test_a_set_of_a_field_in_the_wrong_section_says_which_path_it_has():
-    with pytest.raises(ArchError, match=r"^--set: pe.clock_hz: no such field; it is clock_hz \(a top-level field\); "
+    with pytest.raises(ArchError, match=r"^overrides: pe.clock_hz: no such field; it is clock_hz \(a top-level "
+                                        r"field\); "
                                         r"give that path"):
         load_arch(ARCHS / "atsn16x16.yaml", ["pe.clock_hz=1e9"])
 

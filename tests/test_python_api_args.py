@@ -295,12 +295,14 @@ def test_validate_refuses_containers_that_are_not_a_workloads(workload_path, cha
                      r"clock_hz=5\)$"),
     (["accelerators=1", "pe.decay=foo"], r"^atsn16x16: pe.decay: must be one of .*\(the value comes from the "
                                          r"overrides item pe.decay=foo\)$"),
-    (["clock=5"], r"^--set: clock: no such field; did you mean 'clock_hz'\?$"),
-    (["clock_hz=1e9", "clock_hz=2e9"], r"^--set: clock_hz: given twice \(the last value would win, silently\); "
+    (["clock=5"], r"^overrides: clock: no such field; did you mean 'clock_hz'\?$"),
+    (["clock_hz=1e9", "clock_hz=2e9"], r"^overrides: clock_hz: given twice \(the last value would win, silently\); "
                                        r"give each field once$"),
 ], ids=["value", "second-item", "unknown-field", "twice"])
 def test_a_refused_override_value_is_blamed_on_the_overrides_not_the_file(overrides, pattern):
-    """The file holds no such value; only the CLI said where it came from (its --set)."""
+    """The file holds no such value; only the CLI said where it came from (its --set). An override refused by
+    itself (an unknown field, one given twice) is named as the caller gave it, ``overrides``, not as the CLI's
+    ``--set`` (h1, session 47)."""
     with pytest.raises(ArchError, match=pattern) as info:
         load_arch("atsn16x16", overrides)
     assert "comes from --set" not in str(info.value)

@@ -392,7 +392,7 @@ def test_a_field_given_twice_with_set_on_the_command_line_is_refused():
     from satasim_atsn.errors import ArchError
     from satasim_atsn.hw.arch import load_arch
 
-    with pytest.raises(ArchError, match=r"--set: accelerators: given twice"):
+    with pytest.raises(ArchError, match=r"overrides: accelerators: given twice"):
         load_arch("atsn16x16", ["accelerators=2", "accelerators=3"])
 
 

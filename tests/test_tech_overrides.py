@@ -52,7 +52,7 @@ def test_override_changes_the_charged_energy_and_is_recorded():
     assert base.tech.value(ENTRY) == table  # the cached table itself is never modified
     # null leaves the table's value; one field given twice is refused (the last value used to win, silently)
     assert load_arch(ARCH, [f"tech.{ENTRY}=null"]).tech.value(ENTRY) == table
-    with pytest.raises(ArchError, match=rf"--set: tech\.{ENTRY}: given twice"):
+    with pytest.raises(ArchError, match=rf"overrides: tech\.{ENTRY}: given twice"):
         load_arch(ARCH, [f"tech.{ENTRY}=5", f"tech.{ENTRY}=null"])
 
 
@@ -110,9 +110,9 @@ def test_tech_section_in_an_arch_file(tmp_path):
         ("tech.add_8b_energy_pJ=cheap", r"tech.add_8b_energy_pJ: must be a number, got 'cheap'.*\(energy_pJ\)"),
         ("tech.add_8b_energy_pJ=.nan", r"must be a number"),
         ("tech.add_8b_energy_pJ=[1]", r"value must be a scalar"),
-        ("tech.add_8b.energy_pJ=1", r"--set: tech.add_8b.energy_pJ: a technology override names one table entry"),
-        ("tech=1", r"--set: tech: a technology override names one table entry"),
-        ("tehc.add_8b_energy_pJ=1", r"--set: tehc: no such field; did you mean 'tech'\?"),
+        ("tech.add_8b.energy_pJ=1", r"overrides: tech.add_8b.energy_pJ: a technology override names one table entry"),
+        ("tech=1", r"overrides: tech: a technology override names one table entry"),
+        ("tehc.add_8b_energy_pJ=1", r"overrides: tehc: no such field; did you mean 'tech'\?"),
     ],
 )
 def test_bad_overrides(override, pattern):

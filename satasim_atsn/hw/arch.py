@@ -900,8 +900,15 @@ def load_arch(path: str | Path, overrides: Iterable[str] | None = ()) -> Arch:
     """Load, override and validate an architecture YAML (a path or a shipped name); raises ArchError. A refused
     value that one of ``overrides`` gave says so: the message names the file, which does not hold it."""
     overrides = override_list(overrides)
-    with naming_set_values(overrides, "the overrides item"):
-        return read_arch(path, overrides)
+    try:
+        with naming_set_values(overrides, "the overrides item"):
+            return read_arch(path, overrides)
+    except ArchError as error:  # an override refused by itself is named as the caller gave it, not as --set
+        if not str(error).startswith("--set: "):
+            raise
+        relabelled = ArchError("overrides: " + str(error).removeprefix("--set: ").replace("e.g. --set ", "e.g. "))
+        relabelled.field, relabelled.problem = error.field, error.problem
+        raise relabelled from None
 
 
 def read_arch(path: str | Path, overrides: Iterable[str] | None = ()) -> Arch:
