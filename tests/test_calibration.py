@@ -123,3 +123,16 @@ def test_an_optimum_below_the_nearest_coarse_point_is_found(temperature, seed):
     assert round(whole * 10) != whole * 10  # between coarse points
     assert cal.nll_temperature(z, labels) == whole
     assert whole < centre
+
+
+def test_a_confident_network_right_on_every_image_has_the_bound_not_no_temperature():
+    """Logits right on every image with confidence 0.987: the loss falls from 0.689 at T = 5 to 0.0128 at T = 1 and
+    about 0 below, so the optimum is at the grid's low end (printed "T* <= 0.10"); the flatness test looked only at
+    the window next to the best point, where the loss is near 0, and gave None ("T* n/a", h3, session 47)."""
+    labels = np.arange(200) % 10
+    z = np.zeros((200, 10))
+    z[np.arange(200), labels] = 7.0  # softmax of the true class: e^7 / (e^7 + 9) = 0.9918
+    assert cal.nll_temperature(z, labels) == 0.1
+    row = cal.calibration(z[:, None, :], labels)[0]
+    assert row["nll_temperature"] is None and row["nll_temperature_at_most"] == 0.1
+    assert cal.nll_temperature(np.zeros((200, 10)), labels) is None  # truly flat: still no temperature

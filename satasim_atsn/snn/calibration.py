@@ -74,19 +74,25 @@ def exact_mean_nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -
 def nll_temperature(logits: np.ndarray, labels: np.ndarray) -> float | None:
     """The grid temperature with the lowest mean cross-entropy; ties go to the lower temperature.
 
-    None when the loss hardly depends on T (its spread over the final window is below FLAT_LOSS_SPREAD,
-    e.g. outputs that are equal for every class): no temperature is then better than another.
+    None when the loss hardly depends on T (its spread over the whole grid is below FLAT_LOSS_SPREAD, e.g.
+    outputs that are equal for every class): no temperature is then better than another. A loss that falls
+    towards the grid's lowest T and is flat there (a confident network right on every image: the loss is near 0)
+    gives that lowest T, which callers report as a bound; judged on the final window alone, it gave None.
 
     The loss is convex in 1/T, hence unimodal along the grid: a pass over every COARSE_STRIDE-th
     point brackets the minimum, and the fine points between the coarse minimum's neighbours decide it.
     """
     grid = temperature_grid()
     coarse = np.arange(0, len(grid), COARSE_STRIDE)
-    centre = int(coarse[int(np.argmin(mean_nll(logits, labels, grid[coarse])))])
+    coarse_losses = mean_nll(logits, labels, grid[coarse])
+    lowest = float(coarse_losses.min())
+    if float(coarse_losses.max()) - lowest < FLAT_LOSS_SPREAD:
+        return None
+    if float(coarse_losses[0]) - lowest < FLAT_LOSS_SPREAD:  # still falling, flat near 0, at the lowest T
+        return float(grid[0])
+    centre = int(coarse[int(np.argmin(coarse_losses))])
     fine = np.arange(max(centre - COARSE_STRIDE, 0), min(centre + COARSE_STRIDE, len(grid) - 1) + 1)
     losses = mean_nll(logits, labels, grid[fine])
-    if float(losses.max() - losses.min()) < FLAT_LOSS_SPREAD:
-        return None
     order = np.argsort(losses, kind="stable")
     best = int(order[0])
     close = [int(i) for i in order[1:3] if losses[i] - losses[best] <= EXACT_LOSS_MARGIN]
