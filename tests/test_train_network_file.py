@@ -444,3 +444,19 @@ def test_the_file_is_read_once_when_the_options_are_checked(tmp_path, monkeypatc
     config.check()
     assert len(reads) == 1 and config.model_name().startswith("lin.yaml sha256:")
     assert len(reads) == 1  # the label was made from the file as checked
+
+
+def test_another_width_of_a_network_file_is_named_as_the_width_not_the_model(tmp_path):
+    """A network file's model name carries a digest of its layers at the width trained, so a checkpoint trained at
+    width 1 resumed or fine-tuned at --width 0.5 was refused as another --model, and the advice (--model as the
+    checkpoint had it) was what the user had passed (h3, session 47); --model vgg_small already said --width."""
+    model = _write(tmp_path, RESIDUAL_FILE, "net.yaml")
+    out = tmp_path / "w.npz"
+    train_model(_config(model, epochs=1, width=1.0), out, quiet=True, data=DATA)
+    ckpt = Path(str(out) + ".ckpt.npz")
+    with pytest.raises(TrainError, match=r"--width: checkpoint is for width=1\.0, this run has 0\.5"):
+        train_model(_config(model, epochs=2, width=0.5), out, resume=True, quiet=True, data=DATA)
+    with pytest.raises(TrainError, match=r"--width: the checkpoint is of width=1\.0, this run has 0\.5: its weights do "
+                                         r"not fit this network; fine-tune with --width as the checkpoint's"):
+        train_model(_config(model, epochs=1, width=0.5, init_from=str(ckpt)), tmp_path / "f.npz", quiet=True,
+                    data=DATA)

@@ -117,7 +117,7 @@ def _refuse_another_identity(path: Path, theirs: dict, mine: dict, keys: list[st
     """Refuse a checkpoint of another network or recipe: the first of ``keys`` whose value differs, named with its
     option."""
     options = {**_IDENTITY_OPTIONS, "layers": "--model/--width", "class_names": "--data-dir (class folders)"}
-    for key in keys:
+    for key in sorted(keys, key=lambda k: k != "width"):  # the width first: it changes a network file's model name
         if theirs.get(key) != mine[key]:
             raise TrainError.at(str(path), options[key], f"checkpoint is for {key}={theirs.get(key)!r}, this run has "
                                 f"{mine[key]!r}", "resume with the same options or use another --checkpoint")
@@ -197,7 +197,9 @@ def start_from(state: dict, arrays: dict[str, np.ndarray], net: Network, config:
     layer, T, dataset)."""
     path = str(config.init_from)
     theirs, mine = state.get("identity", {}), _identity(config, [ly["name"] for ly in net.spec], data_id)
-    for key, option in (("model", "--model"), ("width", "--width"), ("layers", "--model/--width")):
+    # the width first: a network file's model name carries a digest of its layers at the width trained, so another
+    # --width also changes the model name, and the message must name --width (h3, session 47)
+    for key, option in (("width", "--width"), ("model", "--model"), ("layers", "--model/--width")):
         if theirs.get(key) != mine[key]:
             raise TrainError.at(path, option, f"the checkpoint is of {key}={theirs.get(key)!r}, this run has "
                                 f"{mine[key]!r}: its weights do not fit this network",
