@@ -295,6 +295,22 @@ def test_class_names_of_other_unicode_forms_are_told_apart(tmp_path):
     assert r"class folders differ (only in train/: ['gr\xfcn']; only in test/: ['gru\u0308n'])" in str(info.value)
 
 
+def test_a_class_name_in_utf8_is_shown_as_its_folder_shows_it(tmp_path):
+    """'ñoño_é' was shown as '\\xf1o\\xf1o_\\xe9' in the train/test and the evaluate class messages: the escapes the
+    docs give for bytes that are not UTF-8 (h3, session 47). Only names that look alike are escaped."""
+    from satasim_atsn.workload.datasets import class_names_shown
+
+    def save(rng, path):
+        Image.fromarray(rng.integers(0, 256, (6, 5), dtype=np.uint8), "L").save(path)
+
+    _tree(tmp_path, save, classes=("ñoño_é", "b"))
+    (tmp_path / "test" / "ñoño_é").rename(tmp_path / "test" / "zzz")
+    with pytest.raises(DatasetError) as info:
+        load_dataset("imagefolder", "train", str(tmp_path))
+    assert "class folders differ (only in train/: ['ñoño_é']; only in test/: ['zzz'])" in str(info.value)
+    assert class_names_shown(["ñoño_é"], ["ñoño_é", "b"]) == "['ñoño_é']"
+
+
 def test_evaluating_on_an_unresized_folder_names_the_trained_image_size(tmp_path):
     """A workload trained with --image-size 4, evaluated on a folder of mixed sizes, was told 'pass --image-size S'."""
     from satasim_atsn.workload.datasets import with_test_split

@@ -334,6 +334,22 @@ def _load_dvs(name: str, split: str, data_dir: str | None) -> Dataset:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
+def class_names_shown(names: list[str], among: list[str]) -> str:
+    """Class folder names for a message, as their folders show them (``['ñoño']``, with a name that is not UTF-8 as
+    ``\\xNN`` escapes, the docs' convention for such bytes). Where two names of ``among`` differ only in their
+    Unicode normalisation (NFC against NFD: they look alike), each such name is spelt with escapes so the
+    difference shows; every name was spelt so before, which read as bytes that are not UTF-8 (h3, session 47)."""
+    import unicodedata
+
+    from satasim_atsn.fileio import text_name
+
+    forms: dict[str, set[str]] = {}
+    for name in among:
+        forms.setdefault(unicodedata.normalize("NFC", name), set()).add(name)
+    look_alike = {name for group in forms.values() if len(group) > 1 for name in group}
+    return "[" + ", ".join(ascii(name) if name in look_alike else repr(text_name(name)) for name in names) + "]"
+
+
 def _class_dirs(split_dir: Path) -> list[Path]:
     if not split_dir.is_dir():
         near = [n for n in ("val", "valid", "validation") if (split_dir.parent / n).is_dir()]
@@ -588,10 +604,10 @@ def _load_imagefolder(split: str, data_dir: str | None, image_size: int | None,
     other = "test" if split == "train" else "train"
     if (base / other).is_dir():
         names, theirs = [c.name for c in classes], [c.name for c in _class_dirs(base / other)]
-        if names != theirs:  # ascii(): names that differ in Unicode normalisation only
+        if names != theirs:
             only_here, only_there = sorted(set(names) - set(theirs)), sorted(set(theirs) - set(names))
-            where = "; ".join(f"only in {s_}/: {ascii(odd)}" for s_, odd in ((split, only_here), (other, only_there))
-                              if odd)
+            where = "; ".join(f"only in {s_}/: {class_names_shown(odd, names + theirs)}"
+                              for s_, odd in ((split, only_here), (other, only_there)) if odd)
             raise DatasetError.at(str(base), None, f"imagefolder: train and test class folders differ ({where})",
                                   "give both splits the same class folders")
     listed = [_class_files(folder) for folder in classes]  # once: a second walk took 1.3 s of CIFAR-10's train split
@@ -781,8 +797,10 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
         trained_names = []
     if trained_names and test.class_names and list(test.class_names) != trained_names:
         differ = next(i for i, (a, b) in enumerate(zip(trained_names, test.class_names, strict=True)) if a != b)
+        pair = [test.class_names[differ], trained_names[differ]]
+        shown_pair = [class_names_shown([name], pair)[1:-1] for name in pair]  # each alone, without the brackets
         raise DatasetError.at(workload.source, "--data-dir", f"the test split's class {differ} is "
-                              f"{ascii(test.class_names[differ])}, the workload's is {ascii(trained_names[differ])} "
+                              f"{shown_pair[0]}, the workload's is {shown_pair[1]} "
                               "(class names are sorted folder names): the labels would not mean what the network "
                               "learnt",
                               "point --data-dir at a dataset with the class folders the workload was trained on")
