@@ -317,3 +317,21 @@ def test_names_not_in_utf8_are_recorded_as_escapes(tmp_path, capsys, monkeypatch
     meta = read_workload(out).meta
     assert meta["name"] == "w\\xe9" and meta["provenance"]["dataset_source"] == "d\\xe9ta"
     json.dumps(meta, ensure_ascii=False).encode("utf-8")  # no lone surrogate left anywhere in it
+
+
+def test_evaluating_a_rectangular_workload_on_other_sizes_names_its_size_not_its_classes(tmp_path, capsys):
+    """A workload of 12 x 16 images evaluated on a folder of 12 x 12 images of the same classes and colour mode was
+    told to pick a dataset of its classes and colour mode, which agreed (h3, session 47); --image-size makes
+    squares, so the fix names the size."""
+    make_tree(tmp_path / "data", per_class=(8, 3), size=(16, 12))
+    out = tmp_path / "w.npz"
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+              "--width", "0.25", "--test-images", "3", "--batch-size", "8", "--quiet", "-o", str(out)])
+    capsys.readouterr()
+    make_tree(tmp_path / "square", per_class=(2, 2), size=(12, 12))
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(out), "--dataset", "imagefolder", "--data-dir", str(tmp_path / "square")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1, err
+    assert "expects [3, 12, 16]" in err and "give images of 12 x 16 (height x width; --image-size makes squares" in err

@@ -112,7 +112,13 @@ def test_a_residual_file_reaches_the_workload_and_the_simulator(tmp_path, capsys
 
 @pytest.mark.parametrize(("edits", "needle"), [
     ([("input_shape: [1, 12, 12]", "input_shape: [1, 28, 28]")],
-     "input_shape: is [1, 28, 28] but the dataset's inputs are [1, 12, 12]; write input_shape: [1, 12, 12]"),
+     "input_shape: is [1, 28, 28] but the dataset's inputs are [1, 12, 12]; write input_shape: [1, 12, 12], or "
+     "resize an image folder to the file's size with --image-size 28"),
+    # --image-size cannot help with another number of channels, or a rectangle (h3, session 47)
+    ([("input_shape: [1, 12, 12]", "input_shape: [3, 12, 12]")],
+     "write input_shape: [1, 12, 12] (the images' channels differ: an image folder keeps its colour mode)"),
+    ([("input_shape: [1, 12, 12]", "input_shape: [1, 12, 16]")],
+     "write input_shape: [1, 12, 12] (--image-size resizes an image folder to a square only)"),
     ([("num_classes: 4", "num_classes: 10")], "num_classes: is 10 but the dataset has 4 classes; write num_classes: 4"),
     ([("  - {name: classes, type: output}\n", ""), ("num_classes: 4\n", "")],
      "layers[6] (hidden): the network ends in the linear layer 'hidden', whose spike counts are its output; the "

@@ -180,14 +180,26 @@ def build_spec(model: str, input_shape: list[int], num_classes: int, output_mode
                             fix) from None
 
 
+def _input_shape_fix(written: list[int], data: list[int]) -> str:
+    """How to make a network file's input_shape and the data agree: --image-size resizes an image folder to a square
+    of the same channels only, so it is offered where that would do (it was offered for a channel mismatch and for
+    a rectangular network too, where it changed nothing; h3, session 47)."""
+    fix = f"write input_shape: {data}"
+    same_channels = len(written) == len(data) == 3 and written[0] == data[0]
+    if same_channels and written[1] == written[2]:
+        return fix + f", or resize an image folder to the file's size with --image-size {written[1]}"
+    if same_channels:
+        return fix + " (--image-size resizes an image folder to a square only)"
+    return fix + " (the images' channels differ: an image folder keeps its colour mode)"
+
+
 def _network_file_spec(spec: NetworkSpec, input_shape: list[int], num_classes: int, output_mode: str,
                        width: float) -> list[dict]:
     """A network file's layer table with shapes, for data of ``input_shape`` and ``num_classes``: the file must
     say the same (a mismatch is refused naming the file's field, not fitted silently)."""
     if list(spec.input_shape) != list(input_shape):
         raise TrainError.at(spec.source, "input_shape", f"is {list(spec.input_shape)} but the dataset's inputs are "
-                            f"{list(input_shape)}", f"write input_shape: {list(input_shape)} (or resize an image "
-                            "folder with --image-size)")
+                            f"{list(input_shape)}", _input_shape_fix(list(spec.input_shape), list(input_shape)))
     if spec.num_classes is not None and spec.num_classes != num_classes:
         raise TrainError.at(spec.source, "num_classes", f"is {spec.num_classes} but the dataset has {num_classes} "
                             "classes", f"write num_classes: {num_classes}, or leave it out")

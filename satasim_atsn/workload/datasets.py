@@ -782,12 +782,17 @@ def with_test_split(workload: Workload, dataset: str, data_dir: str | None, imag
                                   "pick the dataset the workload was trained on")
     elif list(test.input_shape) != list(workload.input_shape) or test.num_classes != workload.num_classes:
         want = list(workload.input_shape)
-        resize = (dataset == "imagefolder" and test.num_classes == workload.num_classes and len(want) == 3
-                  and list(test.input_shape)[0] == want[0] and want[1] == want[2])
+        size_only = (test.num_classes == workload.num_classes and len(want) == 3
+                     and list(test.input_shape)[0] == want[0])  # the classes and colour mode agree
+        resize = dataset == "imagefolder" and size_only and want[1] == want[2]
         raise DatasetError.at(workload.source, "--dataset", f"the {dataset} test split has images "
                               f"{test.input_shape} and {test.num_classes} classes, the workload expects "
                               f"{want} and {workload.num_classes}",
                               f"resize them with --image-size {trained_size or want[1]}" if resize else
+                              # a rectangle: --image-size makes squares (the fix named classes and colour mode,
+                              # which agreed; h3, session 47)
+                              f"give images of {want[1]} x {want[2]} (height x width; --image-size makes squares "
+                              "only)" if size_only else
                               "pick the dataset the workload was trained on (its classes, and its colour mode: "
                               f"{want[0]} channel{'s' if want[0] != 1 else ''})" if len(want) == 3 else
                               "pick the dataset the workload was trained on")
