@@ -118,6 +118,11 @@ def test_a_network_of_only_an_output_layer_names_the_design_that_runs_it(tmp_pat
     with pytest.raises(SystemExit) as exc:  # the design the message names runs it
         main(["run", arch, str(wl), "--images", "2", "--quiet", "--set", "array.exit_unit_tiles=0"])
     assert exc.value.code in (0, None)
+    # on an exit-unit design the tile cannot go alone (its unit needs one): the message names a fixed-T design, and
+    # the --set it gave there was refused in turn (h3, session 47)
+    line = one_line_error(["run", str(ROOT / "archs" / "atsn16x16.yaml"), str(wl), "--images", "2"], capsys)
+    assert "run it on a fixed-T design without an exit tile, where the PEs compute it (e.g. " \
+           "archs/conventional16x16.yaml with --set array.exit_unit_tiles=0)" in line
 
 
 def test_a_value_option_given_twice_is_refused(capsys):

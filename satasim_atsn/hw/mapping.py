@@ -383,7 +383,7 @@ def build_mapping(arch: Arch, workload: Workload) -> Mapping:
     _check_exit_rule(arch, workload)
     groups = _layer_groups(arch, workload, num_pes, fold_capacity, exit_unit=exit_tiles > 0)
     if groups[-1].kind == "exit" and groups[-1].inputs[0].encoding == "image":
-        raise MappingError.at(workload.source, "layers", EXIT_UNIT_READS_IMAGE, EXIT_UNIT_READS_IMAGE_FIX)
+        raise MappingError.at(workload.source, "layers", EXIT_UNIT_READS_IMAGE, exit_unit_reads_image_fix(arch))
     pe_groups = [g for g in groups if g.kind == "pe"]
     _check_routing_size(arch, pe_groups, fold_capacity)
     membranes_resident = batch * sum(math.ceil(g.neurons / num_pes) * g.words_per_neuron for g in pe_groups) \
@@ -493,8 +493,17 @@ def _check_routing_size(arch: Arch, pe_groups: list, fold_capacity: int) -> None
 
 #: the exit unit has no bit-serial pixel datapath (docs/microarchitecture.md section 11)
 EXIT_UNIT_READS_IMAGE = "the output layer reads the image, and the exit unit cannot read pixels"
-EXIT_UNIT_READS_IMAGE_FIX = ("add a layer before it, or run it on a fixed-T design without an exit tile "
-                             "(--set array.exit_unit_tiles=0), where the PEs compute it")
+
+
+def exit_unit_reads_image_fix(arch: Arch) -> str:
+    """The fix for an output layer that reads the image: a fixed-T design without an exit tile, where the PEs compute
+    it. On an exit-unit design the tile alone cannot go (its unit needs one): ``--set array.exit_unit_tiles=0`` was
+    advised there too, and refused in turn (h3, session 47)."""
+    if arch.exit_unit.kind == "none":
+        return "add a layer before it, or run it without an exit tile (--set array.exit_unit_tiles=0), where the PEs " \
+               "compute it"
+    return ("add a layer before it, or run it on a fixed-T design without an exit tile, where the PEs compute it "
+            "(e.g. archs/conventional16x16.yaml with --set array.exit_unit_tiles=0)")
 
 
 def check_membrane_widths(arch: Arch, workload: Workload) -> None:

@@ -467,12 +467,16 @@ def _refuse_before_groups(arch, workload: Workload, held: int, b: int) -> None:
                               "none) or add an output layer")
 
 
-def _refuse_image_at_exit_unit(workload: Workload, group: _Group) -> None:
-    """Section 11: the exit unit has no pixel datapath, so an output layer reading the image is refused."""
+def _refuse_image_at_exit_unit(arch: Arch, workload: Workload, group: _Group) -> None:
+    """Section 11: the exit unit has no pixel datapath, so an output layer reading the image is refused (the fix: a
+    fixed-T design without an exit tile; an exit-unit design cannot drop its tile alone)."""
     if group.inputs[0].encoding == "image":
+        fix = ("add a layer before it, or run it without an exit tile (--set array.exit_unit_tiles=0), where the PEs "
+               "compute it" if arch.exit_unit.kind == "none" else
+               "add a layer before it, or run it on a fixed-T design without an exit tile, where the PEs compute it "
+               "(e.g. archs/conventional16x16.yaml with --set array.exit_unit_tiles=0)")
         raise MappingError.at(workload.source, "layers", "the output layer reads the image, and the exit unit cannot "
-                              "read pixels", "add a layer before it, or run it on a fixed-T design without an exit "
-                              "tile (--set array.exit_unit_tiles=0), where the PEs compute it")
+                              "read pixels", fix)
 
 
 def _num_pes(arch) -> int:
@@ -543,7 +547,7 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
         elif kind == "output":
             g = _Group(len(groups), "exit", name, out_shape, [consumed(ly)],
                        weight_bytes=_prod(out_shape) * (_fan_in(ly) + _stored_bytes(arch, ly)))
-            _refuse_image_at_exit_unit(workload, g)
+            _refuse_image_at_exit_unit(arch, workload, g)
         else:  # flatten, avgpool: address remaps; a non-spiking conv runs inside its add group
             continue
         groups.append(g)
