@@ -333,3 +333,16 @@ def test_jobs_with_a_scheduler_is_refused_not_ignored(tmp_path, workload_path, c
                                    "tcp://127.0.0.1:1"])
     assert "--jobs/--scheduler: are exclusive" in err and "drop --jobs" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_skip_reason_never_asks_to_clear_a_varied_field(workload_path):
+    """A layer_major point of an AT design was told to 'make it fixed-T: ..., exit_unit.cl_init: null' while the
+    study varied exit_unit.cl_init: a set of it is refused (it is varied) and a vary list takes no null, so the fix
+    could not be followed (h2, session 47). The varied field leaves the list; the reason says the design takes none."""
+    from satasim_atsn.study.spec import point_refusal
+
+    reason = point_refusal(str(ROOT / "archs" / "atsn16x16.yaml"), ["exit_unit.cl_init=0.9", "dataflow=layer_major"],
+                           str(workload_path), "atsn16x16.yaml", varied=["arch", "exit_unit.cl_init", "dataflow"])
+    assert reason and "exit_unit.cl_init: null" not in reason, reason
+    assert reason.endswith("exit_unit.tau_cl: null (that design takes no exit_unit.cl_init, which the study varies: "
+                           "vary it in a study of the designs that take it)"), reason

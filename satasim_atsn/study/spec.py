@@ -159,6 +159,7 @@ _SET_RUN = re.compile(f"{_SET_ITEM}(?: {_SET_ITEM})*")
 
 
 _UNSET = re.compile(r"remove it \(or --set ([\w.]+)=null\)")
+_NULLED = re.compile(r", ([\w.]+): null")  # a fix's list of fields to clear ("..., exit_unit.cl_init: null")
 
 
 def in_study_terms(text: str, varied: Iterable[str] = ()) -> str:
@@ -192,7 +193,16 @@ def in_study_terms(text: str, varied: Iterable[str] = ()) -> str:
                   (item.split("=", 1) for item in items if item.split("=", 1)[0] in varied)]
         return " and ".join(parts)
 
-    return _SET_RUN.sub(said, _UNSET.sub(unset, text))
+    text = _SET_RUN.sub(said, _UNSET.sub(unset, text))
+    # a varied field cannot be cleared (set refuses a varied field, a vary list takes no null): the fix's list of
+    # fields to set to null leaves it out and says the design takes none of its values (h2, session 47)
+    nulled = [name for name in _NULLED.findall(text) if name in varied]
+    if nulled:
+        text = _NULLED.sub(lambda m: "" if m.group(1) in varied else m.group(0), text)
+        text += (f" (that design takes no {', '.join(nulled)}, which the study varies: vary "
+                 f"{'it' if len(nulled) == 1 else 'them'} in a study of the designs that take "
+                 f"{'it' if len(nulled) == 1 else 'them'})")
+    return text
 
 
 def _study_archs(where: str, path: Path, raw: dict, mode: str) -> tuple[Path | None, dict[str, Path]]:
