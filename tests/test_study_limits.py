@@ -346,3 +346,26 @@ def test_a_skip_reason_never_asks_to_clear_a_varied_field(workload_path):
     assert reason and "exit_unit.cl_init: null" not in reason, reason
     assert reason.endswith("exit_unit.tau_cl: null (that design takes no exit_unit.cl_init, which the study varies: "
                            "vary it in a study of the designs that take it)"), reason
+
+
+@pytest.mark.parametrize("vary", [False, True])
+def test_a_workload_given_as_the_studys_architecture_names_the_study_and_its_field(tmp_path, workload_path, capsys,
+                                                                                  vary):
+    """arch: W.npz was refused naming the .npz and the command line's argument order ('satasim run ARCH WORKLOAD'),
+    neither the study file nor its field (h2, session 47)."""
+    arch = f"vary:\n  arch: [{ROOT / 'archs' / 'atsn16x16.yaml'}, {workload_path}]\n" if vary else \
+        f"arch: {workload_path}\nvary:\n  clock_hz: [1e8, 2e8]\n"
+    study = tmp_path / "s.yaml"
+    study.write_text(f"name: s\nworkload: {workload_path}\nimages: 2\n{arch}metrics: [fps]\n")
+    err = _one_line_error(capsys, ["sweep", str(study), "-o", str(tmp_path / "out")])
+    field = "vary.arch" if vary else "arch"
+    assert err.startswith(f"satasim: error: {study}: {field}: '{workload_path}' is a workload (.npz), not an "
+                          "architecture YAML; give an architecture file"), err
+    assert "satasim run" not in err
+
+
+def test_a_set_entry_without_a_value_is_named(tmp_path, workload_path, capsys):
+    """set: [accelerators] was told 'must be a list of 'path.to.field=value' strings', which it was (h2)."""
+    study = engine_study(tmp_path, workload_path, "set: [accelerators]\nvary:\n  clock_hz: [1e8, 2e8]\n")
+    err = _one_line_error(capsys, ["sweep", str(study), "-o", str(tmp_path / "out")])
+    assert "set[0]: 'accelerators' has no '=value'; write FIELD=VALUE, e.g. set: [accelerators=4]" in err, err

@@ -316,8 +316,12 @@ def load_study(path: str | Path) -> Study:
 def _study_set(where: str, raw: dict) -> list[str]:
     """The study's ``set:`` entries, each a FIELD=VALUE string with a field name."""
     fixed = raw.get("set", []) or []
-    if not isinstance(fixed, list) or not all(isinstance(s, str) and "=" in s for s in fixed):
+    if not isinstance(fixed, list) or not all(isinstance(s, str) for s in fixed):
         raise fail(where, "set", "must be a list of 'path.to.field=value' strings", "e.g. set: [accelerators=4]")
+    valueless = next((i for i, item in enumerate(fixed) if "=" not in item), None)
+    if valueless is not None:  # a list of strings, one without '=': 'must be a list of strings' said nothing of it
+        raise fail(where, f"set[{valueless}]", f"{shown(fixed[valueless])} has no '=value'",
+                   f"write FIELD=VALUE, e.g. set: [{fixed[valueless].strip() or 'accelerators'}=4]")
     nameless = next((i for i, item in enumerate(fixed) if not item.split("=", 1)[0].strip()), None)
     if nameless is not None:
         raise fail(where, f"set[{nameless}]", f"{shown(fixed[nameless])} has no field name before '='",
@@ -417,6 +421,10 @@ def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
             hint = (f" (did you mean the shipped {shown(close)}?)" if close is not None and "/" not in value else
                     " (or give a shipped architecture's name, e.g. atsn16x16)")
         raise fail(where, key, f"{shown(value)} does not exist (looked at {target})", "fix the path" + hint)
+    if key in ("arch", "vary.arch") and starts_as_zip(target):  # the command line's argument-order advice fits not
+        raise fail(where, key, f"{shown(value)} is a workload (.npz), not an architecture YAML",
+                   "give an architecture file (or a shipped name, e.g. atsn16x16) here, and the workload under "
+                   "workload:")
     return target
 
 
