@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from satasim_atsn.errors import MappingError, SatasimError, whole_count
+from satasim_atsn.errors import MappingError, SatasimError, shown, whole_count
 from satasim_atsn.hw import engine, run_checks
 from satasim_atsn.hw.arch import Arch
 from satasim_atsn.hw.reference import simulate_reference
@@ -213,7 +213,10 @@ def reference_pe_cycles(counters: dict) -> int:
 
 
 def estimated_reference_seconds(counters: dict) -> float:
-    """About how long (at most) the reference takes for a run whose engine counters are ``counters``."""
+    """About how long (at most) the reference takes for a run whose engine counters are ``counters`` (a SimResult is
+    taken for its counters: passing the result itself raised a TypeError; h1, session 47)."""
+    if hasattr(counters, "counters") and callable(counters.counters):
+        counters = counters.counters()
     busy = len(set(counters["images"]["accelerator"]))
     return (REFERENCE_SETUP_SECONDS + counters["total_cycles"] * busy * REFERENCE_SECONDS_PER_CYCLE
             + reference_pe_cycles(counters) * REFERENCE_SECONDS_PER_PE_CYCLE)
@@ -312,9 +315,13 @@ def plan_random_cases(arch: Arch, count: int, seed: int, budget: float) -> Plan:
     for name, value, high in (("--random", count, 1000), ("--seed", seed, 2**31 - 1)):
         if not 0 <= whole_count(value, None, name) <= high:
             raise SatasimError.at(None, name, f"must be in 0..{high}, got {value}", "give a value in that range")
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or math.isnan(budget):  # <= 0: none fits
-        raise SatasimError.at(None, "budget", f"must be a number of seconds, got {budget!r}",
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or math.isnan(budget) or budget < 0:
+        # 0 lets no network fit (a plan of skips); a negative budget skipped every job without a word (h1, session 47)
+        raise SatasimError.at(None, "budget", f"must be a number of seconds >= 0, got {budget!r}",
                               "give the seconds the engine and the reference may take together")
+    if not isinstance(arch, Arch):  # a path or a name: an AttributeError from inside the plan (h1, session 47)
+        raise SatasimError.at(None, "arch", f"is a {type(arch).__name__} ({shown(arch)}), not a loaded Arch",
+                              "pass load_arch(path_or_name)'s result")
     plan = Plan()
     for label, workload, images in random_cases(arch, count, seed):
         job = Job(label, workload, images, asked=images)
