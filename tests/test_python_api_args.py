@@ -387,15 +387,14 @@ def test_a_chunk_size_that_is_not_a_positive_whole_number_is_refused(workload_pa
         simulate(load_arch("atsn16x16", ["accelerators=1"]), read_workload(workload_path), images=2, chunk_images=chunk)
 
 
-def test_the_verify_planners_refuse_a_name_and_a_negative_budget_and_take_a_result(workload_path):
-    """plan_random_cases('atsn16x16', ...) raised AttributeError, budget=-5 skipped every job without a word, and
-    estimated_reference_seconds(result) raised TypeError where it wants result.counters() (h1, session 47)."""
+def test_the_verify_planners_refuse_a_name_and_take_a_result(workload_path):
+    """plan_random_cases('atsn16x16', ...) raised AttributeError, and estimated_reference_seconds(result) raised
+    TypeError where it wants result.counters() (h1, session 47). (A budget <= 0 is verify's own question once the
+    workload took the whole --max-minutes: an empty plan, not an error.)"""
     from satasim_atsn.hw.verify import estimated_reference_seconds, plan_random_cases
 
     arch = load_arch("atsn16x16", ["accelerators=1"])
     with pytest.raises(SatasimError, match=r"^arch: is a str \('atsn16x16'\), not a loaded Arch; pass load_arch"):
         plan_random_cases("atsn16x16", 2, 0, 60)
-    with pytest.raises(SatasimError, match=r"^budget: must be a number of seconds >= 0, got -5"):
-        plan_random_cases(arch, 2, 0, -5)
     result = simulate(arch, read_workload(workload_path), images=1)
     assert estimated_reference_seconds(result) == estimated_reference_seconds(result.counters()) > 0

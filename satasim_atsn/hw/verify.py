@@ -315,9 +315,8 @@ def plan_random_cases(arch: Arch, count: int, seed: int, budget: float) -> Plan:
     for name, value, high in (("--random", count, 1000), ("--seed", seed, 2**31 - 1)):
         if not 0 <= whole_count(value, None, name) <= high:
             raise SatasimError.at(None, name, f"must be in 0..{high}, got {value}", "give a value in that range")
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or math.isnan(budget) or budget < 0:
-        # 0 lets no network fit (a plan of skips); a negative budget skipped every job without a word (h1, session 47)
-        raise SatasimError.at(None, "budget", f"must be a number of seconds >= 0, got {budget!r}",
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or math.isnan(budget):  # <= 0: none fits
+        raise SatasimError.at(None, "budget", f"must be a number of seconds, got {budget!r}",
                               "give the seconds the engine and the reference may take together")
     if not isinstance(arch, Arch):  # a path or a name: an AttributeError from inside the plan (h1, session 47)
         raise SatasimError.at(None, "arch", f"is a {type(arch).__name__} ({shown(arch)}), not a loaded Arch",
