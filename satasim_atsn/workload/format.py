@@ -39,6 +39,7 @@ This module reads, writes and validates the file; the names and limits it checks
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -503,8 +504,6 @@ def state_digest(workload: Workload) -> str:
     """A digest of what validate() checks: the meta (as JSON) and every array's key, type, dtype and shape, with the
     bytes of each in-memory array of up to DIGESTED_ARRAY_BYTES (weights, biases, thresholds, rates, histograms,
     labels) and the identity of a larger one. Arrays read from a file by rows (NpzRows) cannot be changed."""
-    import hashlib
-
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps(workload.meta, sort_keys=True, default=repr).encode("utf-8"))
     for key in sorted(workload.arrays, key=str):
