@@ -467,6 +467,24 @@ def test_varied_architectures_and_skipped_combinations(tmp_path, workload_path):
         load_study(path)
 
 
+def test_a_functional_sweeps_report_names_no_architecture(tmp_path, workload_path):
+    """A functional study has no architecture: its report said "base architecture: n/a" and called the points of
+    an exit-unit kind without the varied field "combinations the architecture refuses" (audit, session 47)."""
+    path = _study(tmp_path, workload_path, "vary:\n  exit_unit.kind: [at, dt]\n  exit_unit.cl_init: [0.9]\n"
+                  "metrics: [accuracy]\n")
+    study = load_study(path)
+    rows, stats = run_study(study, tmp_path / "out", jobs=1, quiet=True)
+    assert [r["status"] for r in rows] == ["ok", "skipped"] and stats["skipped"] == 1
+    sweep_report(study, load_rows(study, tmp_path / "out"), tmp_path / "out", "satasim sweep s.yaml")
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "mode: `functional` (the network's exit rules alone, no architecture); workload:" in report
+    assert "1 skipped (exit-unit fields their exit_unit.kind does not have)" in report
+    assert "base architecture" not in report and "architecture refuses" not in report
+    path.write_text(path.read_text().replace("[at, dt]", "[at, dtsnn]"))
+    with pytest.raises(StudyError, match=r"value 'dtsnn' is refused \(.*\); vary over values the field accepts$"):
+        load_study(path)
+
+
 def test_rows_of_an_older_hardware_model_are_computed_again(tmp_path, workload_path, monkeypatch):
     """An engine study's point keys name satasim_atsn.hw.MODEL_VERSION: after a model change the same study in
     the same directory is refused with the reason, --resume reuses nothing, and a functional study (no hardware
@@ -757,3 +775,16 @@ def test_sweep_json_holds_every_point_and_is_the_same_after_a_resume(tmp_path, w
             main(["sweep", str(path), "-o", str(out), "--resume", "-q", "--json", str(clash)])
         assert stop.value.code == 2 and said in capsys.readouterr().err
     assert (out / "points.csv").read_text().startswith("point,key,")
+
+
+def test_a_skip_reason_names_the_workload_as_the_study_does():
+    """A workload the study names by its absolute path inside the package's folder was shown as
+    `workloads/<file>` (the shipped-file shortening applied to the path already substituted; audit, session 47)."""
+    from satasim_atsn.study.spec import point_refusal
+
+    arch = str(ROOT / "archs" / "atsn16x16.yaml")
+    workload = str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+    for shown in (workload, "../workloads/vgg_small_fmnist_atsn.npz"):
+        reason = point_refusal(arch, ["pe.vmem_bits=4"], workload, "atsn16x16.yaml", ["pe.vmem_bits"], shown)
+        assert reason is not None and reason.startswith("atsn16x16.yaml: pe.vmem_bits: 4-bit membranes")
+        assert f"the 16-bit membranes of {shown} (its quant.vmem_bits)" in reason

@@ -147,9 +147,10 @@ def point_refusal(arch_path: str, overrides: list[str], workload_path: str, show
         else:  # refused while the design was read (a table entry it reads at build): its table as the file names it
             shown_as.update(technology_as_named(Path(arch_path), overrides))
         shown_as[str(PACKAGE_PARENT) + os.sep] = ""  # a shipped file: satasim_atsn/data/...
-        text = str(error)
-        for path in sorted(shown_as, key=len, reverse=True):  # a longer path first: it may hold a shorter one
-            text = text.replace(path, shown_as[path])
+        # one pass, a longer path first (it may hold a shorter one); a replacement is never replaced again (a
+        # workload the study names by its absolute path in the package's folder stayed that path)
+        paths = re.compile("|".join(re.escape(path) for path in sorted(shown_as, key=len, reverse=True) if path))
+        text = paths.sub(lambda match: shown_as[match.group(0)], str(error))
         return in_study_terms(text, varied)
     return None
 

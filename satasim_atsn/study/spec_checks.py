@@ -185,7 +185,8 @@ def check_values(where: str, study: Study) -> None:
                 raise set_refusal[1]  # refused whatever this value is: the `set` entry is what is wrong
             if refused is not None:
                 raise fail(where, key, f"value {shown(values if len(values) > 1 else values[0])} is refused "
-                            f"({refused})", "vary over values the architecture accepts") from None
+                            f"({refused})", "vary over values the architecture accepts" if bases
+                            else "vary over values the field accepts") from None
     _refuse_unused_tech_entries(where, study, bases)
 
 

@@ -80,18 +80,21 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
     ok = [r for r in rows if r["status"] == "ok"]
     errors = [r for r in rows if r["status"] == "error"]
     skipped = [r for r in rows if r["status"] == "skipped"]
+    why_skipped = ("combinations the architecture refuses" if study.mode == "engine"
+                   else "exit-unit fields their exit_unit.kind does not have")
     doc = Document(f"Study {md_text(study.name)}", notice=_workload_line(study))
     if study.description:
         doc.para(md_text(study.description))
     doc.para("Regenerate with:")
     doc.code(command)
     doc.bullets([
-        f"mode: `{study.mode}`; base architecture: {md_code(study.arch.name if study.arch else 'n/a')}; "
-        f"workload: {md_code(study.workload.name)}; {study.images} images per point from image {study.start}",
+        (f"mode: `{study.mode}`; base architecture: {md_code(study.arch.name)}; " if study.arch is not None
+         else f"mode: `{study.mode}` (the network's exit rules alone, no architecture); ")
+        + f"workload: {md_code(study.workload.name)}; {study.images} images per point from image {study.start}",
         f"fixed overrides: {', '.join(md_code(s) for s in study.fixed) or 'none'}",
         f"varied: {', '.join(md_code(f) for f in fields)}; {counted(len(rows), 'point')}, {len(ok)} ok, "
         f"{counted(len(errors), 'error')}"
-        + (f", {len(skipped)} skipped (combinations the architecture refuses)" if skipped else ""),
+        + (f", {len(skipped)} skipped ({why_skipped})" if skipped else ""),
     ])  # run statistics (computed/reused) go to the terminal only: the report is the same however the run went
     ran = sum(1 for r in rows if r["status"] == "ok")
     for note, indices in notes:  # what `satasim run` would have printed for those points
