@@ -322,6 +322,8 @@ def _cli_import_is_refused(tmp_path: Path, capsys, graph, needle: str) -> None:
     ("vmem_bits", 99, 'metadata["satasim"].vmem_bits: must be an integer in 8..32'),
     ("exit_policy", {"cl_init": "high"}, 'metadata["satasim"].exit_policy: must map cl_init, tau_cl, theta'),
     ("exit_policy", {"default": 3}, 'metadata["satasim"].exit_policy.default: must be a policy name'),
+    ("class_names", "cat", 'metadata["satasim"].class_names: must be a list of class names, got \'cat\''),
+    ("class_names", ["a", "b"], 'metadata["satasim"].class_names: names 2 classes, the graph\'s output has 10'),
 ])
 def test_edited_satasim_metadata_is_refused_naming_the_field(tmp_path, capsys, key, value, needle):
     """An exported graph's metadata read back after an edit: TypeError tracebacks before (issue 9's fuzzing)."""
@@ -338,6 +340,17 @@ def test_edited_satasim_metadata_is_refused_naming_the_field(tmp_path, capsys, k
     err = capsys.readouterr().err
     assert exc.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
     assert str(path) in err and not (tmp_path / "o.npz").exists()
+
+
+def test_the_class_names_of_an_image_folder_network_survive_a_roundtrip(tmp_path):
+    """A workload trained on an image folder names its classes (provenance.class_names), which evaluate checks
+    against the test folders; its NIR export dropped them, so an import could not be checked (audit, session 47)."""
+    wl = read_workload(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
+    names = [f"class {i}" for i in range(wl.num_classes)]
+    meta = dict(wl.meta, provenance=dict(wl.meta.get("provenance") or {}, class_names=names))
+    named = validate(Workload(meta, dict(wl.arrays), wl.source))
+    assert _roundtrip(named, tmp_path / "n.nir").workload.meta["provenance"]["class_names"] == names
+    assert "class_names" not in _roundtrip(wl, tmp_path / "u.nir").workload.meta["provenance"]  # none to carry
 
 
 def test_a_statistical_workload_gives_no_inputs_to_import(tmp_path, capsys):

@@ -39,9 +39,13 @@ def export_nir(workload: Workload, dt: float = DEFAULT_DT) -> Any:
 
 
 def _export_meta(workload: Workload, dt: float) -> dict:
-    """What an import needs beyond the graph to give back the same integers (the graph's ``satasim`` metadata)."""
+    """What an import needs beyond the graph to give back the same integers (the graph's ``satasim`` metadata),
+    and the class names of a network trained on an image folder (so an import's evaluate can check them)."""
     layers = workload.layers
-    return {
+    names = (workload.meta.get("provenance") or {}).get("class_names")
+    named = (isinstance(names, list) and len(names) == workload.num_classes
+             and all(isinstance(n, str) for n in names))
+    return ({"class_names": list(names)} if named else {}) | {
         "format": "satasim-nir",
         "version": 1,
         "dt": dt,

@@ -227,6 +227,9 @@ def _checked_meta(meta: dict, where: str) -> dict:
     if not (isinstance(shifts, list) and shifts and all(isinstance(k, int) and not isinstance(k, bool)
                                                         and 0 <= k <= MAX_DECAY_SHIFT for k in shifts)):
         raise bad("decay_shifts", f"must be a list of shifts in 0..{MAX_DECAY_SHIFT}, got {shown(shifts)}")
+    names = meta.get("class_names", [])
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise bad("class_names", f"must be a list of class names, got {shown(names)}")
     policy = meta.get("exit_policy", {})
     if not isinstance(policy, dict) or any(k not in EXIT_PARAMETERS + ("default",) for k in policy) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in policy.items() if k != "default"):
@@ -286,6 +289,12 @@ def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timest
         "provenance": {"imported_from": Path(source).name, "format": "NIR", "dt": dt,
                        "input_scale": input_scale, "approximations": imp.notes},
     }
+    if "class_names" in meta:  # exported from a network trained on an image folder: evaluate checks them
+        if len(meta["class_names"]) != num_classes:
+            raise WorkloadError.at(source, f'metadata["{META_KEY}"].class_names', f"names "
+                                   f"{len(meta['class_names'])} classes, the graph's output has {num_classes}",
+                                   "re-export the graph with `satasim workload export`, or remove the field")
+        workload_meta["provenance"]["class_names"] = list(meta["class_names"])
     if not spike_counts:
         imp.layers[-1]["output_mode"] = imp.state["output_mode"]
     _embed_inputs(imp.arrays, workload_meta, x, y, frames, in_shape)
