@@ -131,20 +131,22 @@ def test_compare_names_one_architecture_file_given_twice(tmp_path, capsys):
 def test_compare_json_does_not_depend_on_cwd_or_path_spelling(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     relative = ["archs/conventional16x16.yaml", "archs/atsn16x16.yaml", "workloads/vgg_small_fmnist_atsn.npz"]
-    code, _, err = run(["compare", *relative, "-o", tmp_path / "a", "--json", tmp_path / "a.json", *TINY], capsys)
+    code, _, err = run(["compare", "--no-plots", *relative, "-o", tmp_path / "a", "--json", tmp_path / "a.json",
+                        *TINY], capsys)
     assert code == 0, err
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     absolute = [ARCHS[0], "atsn16x16", WORKLOAD]  # a shipped name is the same architecture file
-    code, _, err = run(["compare", *absolute, "-o", "../b", "--json", "../b.json", *TINY], capsys)
+    code, _, err = run(["compare", "--no-plots", *absolute, "-o", "../b", "--json", "../b.json", *TINY], capsys)
     assert code == 0, err
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     assert (tmp_path / "a" / "results.json").read_bytes() == (tmp_path / "b" / "results.json").read_bytes()
     data = json.loads((tmp_path / "a.json").read_text())
     assert [s["arch_path"] for s in data["architectures"]] == ["conventional16x16.yaml", "atsn16x16.yaml"]
     assert data["workload"] == WORKLOAD.name
-    code, _, err = run(["compare", *ARCHS, WORKLOAD, "-o", tmp_path / "c", "--baseline", ARCHS[1], *TINY], capsys)
+    code, _, err = run(["compare", "--no-plots", *ARCHS, WORKLOAD, "-o", tmp_path / "c", "--baseline", ARCHS[1],
+                        *TINY], capsys)
     assert code == 0, err  # --baseline still takes an architecture's file as typed
     assert json.loads((tmp_path / "c" / "results.json").read_text())["baseline"] == "atsn16x16"
 

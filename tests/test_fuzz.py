@@ -249,7 +249,8 @@ def test_fuzz_architecture_yaml(scratch, case, command):
         wl = str(scratch / "tiny.npz")
         args = {"run": ["run", str(arch), wl, "--images", "1", "--json", str(out)],
                 "bench": ["bench", wl, "--arch", str(arch), "--images", "1", "--json", str(out)],
-                "compare": ["compare", str(ARCHS[0]), str(arch), wl, "--images", "1", "-o", str(out.with_suffix("")),
+                "compare": ["compare", "--no-plots", str(ARCHS[0]), str(arch), wl, "--images", "1", "-o",
+                            str(out.with_suffix("")),
                             "--json", str(out), "--jobs", "1", "--quiet"]}[command]
         expect_user_error("architecture YAML", args, [out, out.with_suffix("")])
 

@@ -65,7 +65,8 @@ def test_run_expands_home_in_arch_workload_and_json(home):
 
 
 def test_compare_expands_home_on_each_side_of_arch_equals_workload(home):
-    _ok(["compare", "~/a.yaml=~/w.npz", "conventional16x16=~/w.npz", "-o", "~/cmp", "--images", "2", "--jobs", "1",
+    _ok(["compare", "--no-plots", "~/a.yaml=~/w.npz", "conventional16x16=~/w.npz", "-o", "~/cmp", "--images", "2",
+         "--jobs", "1",
          "--quiet", "--baseline", "~/a.yaml"])
     assert (home / "cmp" / "report.md").is_file() and not Path("~").exists()
     assert "baseline for the ratios: **atsn16x16**" in (home / "cmp" / "report.md").read_text()

@@ -51,7 +51,8 @@ def test_compare_outputs_are_checked_before_simulating(tmp_path, capsys, extra, 
 
 def test_compare_json_beside_its_report_is_fine(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in COMPARE + ["-o", tmp_path / "cmp", "--json", tmp_path / "cmp" / "summary.json"]])
+        main([str(a) for a in COMPARE + ["--no-plots", "-o", tmp_path / "cmp", "--json",
+                                         tmp_path / "cmp" / "summary.json"]])
     assert exc.value.code == 0, capsys.readouterr().err
     assert (tmp_path / "cmp" / "summary.json").is_file() and (tmp_path / "cmp" / "report.md").is_file()
 

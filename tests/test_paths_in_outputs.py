@@ -88,7 +88,7 @@ def test_compare_records_a_technology_override_by_file_name(user_table, monkeypa
     tmp, outputs = user_table, []
     for i, (cwd, table) in enumerate(SPELLINGS):
         monkeypatch.chdir(tmp / cwd)
-        _cli(["compare", str(tmp / "archs" / "at.yaml"), str(tmp / "archs" / "dt.yaml"), str(WORKLOAD),
+        _cli(["compare", "--no-plots", str(tmp / "archs" / "at.yaml"), str(tmp / "archs" / "dt.yaml"), str(WORKLOAD),
               "--images", "2", "-j", "1", "-q", "--set", f"technology={table.format(tmp=tmp)}",
               "-o", f"out{i}", "--json", f"c{i}.json"])
         outputs.append(((tmp / cwd / f"c{i}.json").read_bytes(), (tmp / cwd / f"out{i}" / "results.json").read_bytes()))

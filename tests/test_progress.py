@@ -80,7 +80,7 @@ def test_run_piped_shows_no_bar_and_quiet_prints_nothing(workload_file, tmp_path
 
 @pytest.mark.parametrize("quiet", [False, True])
 def test_compare_piped_and_quiet(workload_file, tmp_path, capsys, quiet, monkeypatch):
-    argv = ["compare", "archs/atsn16x16.yaml", "archs/conventional16x16.yaml", workload_file, "-o",
+    argv = ["compare", "--no-plots", "archs/atsn16x16.yaml", "archs/conventional16x16.yaml", workload_file, "-o",
             str(tmp_path / "cmp"), *SMALL, "--jobs", "1"] + (["--quiet"] if quiet else [])
     monkeypatch.chdir(ROOT)
     code, out, err = cli(argv, capsys)

@@ -55,7 +55,8 @@ def test_edp_is_per_image_and_agrees_with_compare(workload_file, tmp_path, capsy
     # twice the images, not twice the EDP: the random images differ a little, never by 2x
     assert 0.5 < metrics[1]["edp_J_s"] / metrics[0]["edp_J_s"] < 1.5
     out = tmp_path / "cmp"
-    code, _, err = run(["compare", ARCH, "conventional16x16", workload_file, *SMALL, "--images", "4", "--quiet",
+    code, _, err = run(["compare", "--no-plots", ARCH, "conventional16x16", workload_file, *SMALL, "--images", "4",
+                        "--quiet",
                         "-o", str(out), "--json", str(tmp_path / "c.json")], capsys)
     assert code == 0, err
     summary = json.loads((tmp_path / "c.json").read_text())

@@ -92,6 +92,30 @@ def test_a_second_compare_into_one_directory_leaves_no_plot_of_the_first(tmp_pat
 
 
 
+@needs_engine
+def test_no_plots_writes_the_same_numbers_and_no_figure(tmp_path, capsys):
+    """`--no-plots`: the tables and results.json of a plotted compare, no figure drawn or named, and the plots of
+    an earlier report in the same directory gone (they would describe another run)."""
+    from satasim_atsn.cli import main
+
+    wl = tmp_path / "w.npz"
+    write_workload(wl, random_workload(5, images=2, timesteps=3, num_classes=4, encoding="direct"))
+    plotted, bare = tmp_path / "plotted", tmp_path / "bare"
+    run_compare(ARCHS, str(wl), plotted, images=2, jobs=1, command="satasim compare ...", quiet=True)
+    run_compare(ARCHS, str(wl), bare, images=2, jobs=1, command="satasim compare ...", quiet=True)
+    assert len(list(bare.glob("*.png"))) == 7
+    with pytest.raises(SystemExit) as stop:
+        main(["compare", *ARCHS, str(wl), "-o", str(bare), "--images", "2", "-j", "1", "-q", "--no-plots"])
+    assert stop.value.code in (0, None) and capsys.readouterr().err == ""
+    assert list(bare.glob("*.png")) == [] and (bare / "results.json").read_bytes() == (
+        plotted / "results.json").read_bytes()
+    report = (bare / "report.md").read_text()
+    assert ".png" not in report and "Figures not drawn (`--no-plots`)." in report and " --no-plots\n" in report
+    tables = [line for line in (plotted / "report.md").read_text().splitlines() if line.startswith("|")]
+    assert tables == [line for line in report.splitlines() if line.startswith("|")]
+    assert "<img" not in (bare / "report.html").read_text()
+
+
 def test_two_compares_into_one_directory_at_once_leave_only_what_the_last_report_names(tmp_path, monkeypatch):
     """Two compares into one -o at once: each read the plots of the report there before either moved its own in,
     so the first's timelines stayed beside the second's report. Here a second compare runs (and moves in) while the
@@ -131,7 +155,7 @@ def test_compare_statistical_first_line(tmp_path):
         main(["workload", "build", "--network", str(net), "--rate", "0.1", "--timesteps", "4", "--exit-mean",
               "atsn=2.5", "--num-images", "4", "-o", str(built)])
     assert done.value.code == 0
-    run_compare(ARCHS, str(built), tmp_path / "out", images=2, jobs=2, quiet=True)
+    run_compare(ARCHS, str(built), tmp_path / "out", images=2, jobs=2, quiet=True, draw_plots=False)
     tmp_path = tmp_path / "out"
     first = (tmp_path / "report.md").read_text().splitlines()[0]
     assert first.startswith("**Statistical workload")
@@ -394,13 +418,13 @@ def test_compare_each_architecture_on_its_own_workload(tmp_path, capsys):
                                            output_mode="accumulate"))
     write_workload(w_atsn, random_workload(8, images=3, timesteps=3, num_classes=4, encoding="direct",
                                            output_mode="membrane"))
-    run_compare(ARCHS, [str(w_conv), str(w_atsn)], tmp_path / "pair", images=3, jobs=1, quiet=True)
+    run_compare(ARCHS, [str(w_conv), str(w_atsn)], tmp_path / "pair", images=3, jobs=1, quiet=True, draw_plots=False)
     data = json.loads((tmp_path / "pair" / "results.json").read_text())
     assert data["workload"] is None
     assert data["workloads"] == {"conventional16x16": "conv_net.npz", "atsn16x16": "atsn_net.npz"}
     # each architecture's numbers are those it gives alone on its own workload (the pairing is kept)
     for arch, wl, summary in zip(ARCHS, (w_conv, w_atsn), data["architectures"], strict=True):
-        run_compare([arch], str(wl), tmp_path / Path(arch).stem, images=3, jobs=1, quiet=True)
+        run_compare([arch], str(wl), tmp_path / Path(arch).stem, images=3, jobs=1, quiet=True, draw_plots=False)
         alone = json.loads((tmp_path / Path(arch).stem / "results.json").read_text())
         assert alone["workload"] == wl.name and "workloads" not in alone
         assert alone["architectures"][0] == summary
@@ -408,7 +432,8 @@ def test_compare_each_architecture_on_its_own_workload(tmp_path, capsys):
     assert "each architecture's own workload" in md and "`atsn_net.npz`" in md
     # the CLI: ARCH=WORKLOAD pairs, a shared workload last for the others, and one-line errors (exit 2)
     with pytest.raises(SystemExit) as info:
-        main(["compare", f"{ARCHS[0]}={w_conv}", ARCHS[1], str(w_atsn), "-o", str(tmp_path / "cli"), "--images", "3",
+        main(["compare", "--no-plots", f"{ARCHS[0]}={w_conv}", ARCHS[1], str(w_atsn), "-o", str(tmp_path / "cli"),
+              "--images", "3",
               "-j", "1", "-q"])
     assert info.value.code == 0
     cli = json.loads((tmp_path / "cli" / "results.json").read_text())
@@ -418,7 +443,7 @@ def test_compare_each_architecture_on_its_own_workload(tmp_path, capsys):
                          ([f"{ARCHS[0]}={w_conv}", f"{ARCHS[1]}={w_atsn}", ARCHS[0]], "every architecture names")):
         capsys.readouterr()
         with pytest.raises(SystemExit) as info:
-            main(["compare", *args, "-o", str(tmp_path / "bad")])
+            main(["compare", "--no-plots", *args, "-o", str(tmp_path / "bad")])
         err = capsys.readouterr().err
         assert info.value.code == 2 and needle in err and err.count("\n") == 1
 
@@ -435,7 +460,7 @@ def test_every_architecture_naming_one_workload_is_a_shared_workload(tmp_path):
     for label, args in (("shared", [*ARCHS, str(wl)]),
                         ("pairs", [f"{ARCHS[0]}={wl}", f"{ARCHS[1]}={tmp_path}/./w.npz"])):
         with pytest.raises(SystemExit) as info:
-            main(["compare", *args, "-o", str(tmp_path / label), "--images", "3", "-j", "1", "-q"])
+            main(["compare", "--no-plots", *args, "-o", str(tmp_path / label), "--images", "3", "-j", "1", "-q"])
         assert info.value.code == 0
         outputs[label] = (tmp_path / label / "results.json").read_bytes()
     assert outputs["pairs"] == outputs["shared"]
@@ -574,7 +599,8 @@ def test_the_notes_of_a_compare_are_in_its_results_json(tmp_path):
     where a script reading the numbers sees it."""
     wl = tmp_path / "w.npz"
     write_workload(wl, random_workload(5, images=2, timesteps=2, num_classes=4, encoding="direct"))
-    run_compare(ARCHS, str(wl), tmp_path / "c", images=2, jobs=1, quiet=True, json_path=str(tmp_path / "r.json"))
+    run_compare(ARCHS, str(wl), tmp_path / "c", images=2, jobs=1, quiet=True, json_path=str(tmp_path / "r.json"),
+                draw_plots=False)
     notes = [n for n in json.loads((tmp_path / "r.json").read_text())["notes"] if "accelerators busy" in n]
     assert [n.split(":")[0] for n in notes] == ["conventional16x16", "atsn16x16"]
     assert all("2 images in batches of 1 keep 2 of the 4 accelerators busy" in n for n in notes)
@@ -586,7 +612,7 @@ def test_results_json_timeline_is_as_docs_studies_says(tmp_path):
     null (the figure is derived from layer_cycles_per_image_timestep and median_exit_t), and the doc says so now."""
     wl = tmp_path / "w.npz"
     write_workload(wl, random_workload(5, images=2, timesteps=2, num_classes=4, encoding="direct"))
-    run_compare(ARCHS, str(wl), tmp_path / "c", images=2, jobs=1, quiet=True)
+    run_compare(ARCHS, str(wl), tmp_path / "c", images=2, jobs=1, quiet=True, draw_plots=False)
     records = json.loads((tmp_path / "c" / "results.json").read_text())["architectures"]
     assert [r["timeline"] for r in records] == [None, None]
     assert all(r["layer_cycles_per_image_timestep"] and r["median_exit_t"] for r in records)
@@ -601,7 +627,7 @@ def test_compare_says_what_run_says_about_the_exit_thresholds(tmp_path):
     arch.write_text(text.replace("name: atsn16x16", "name: atsn_low").replace("cl_init: 0.999", "cl_init: 0.9"))
     workload = str(ROOT / "workloads" / "vgg_small_fmnist_atsn.npz")
     run_compare([str(arch), ARCHS[0]], workload, tmp_path / "c", images=4, jobs=1, quiet=True,
-                json_path=str(tmp_path / "r.json"))
+                json_path=str(tmp_path / "r.json"), draw_plots=False)
     notes = json.loads((tmp_path / "r.json").read_text())["notes"]
     assert notes == ["atsn_low: the exit unit decides with the architecture's cl_init 0.9; the workload's own "
                      "cl_init 0.999 (satasim evaluate's defaults) apply with --set exit_unit.cl_init=0.999"]
@@ -614,7 +640,7 @@ def test_designs_on_workloads_of_other_tasks_get_no_verdict(tmp_path):
     from satasim_atsn.workload.format import read_workload
 
     fmnist, cifar = (str(ROOT / "workloads" / f) for f in ("vgg_small_fmnist_atsn.npz", "vgg16w025_cifar10_snn.npz"))
-    run_compare(list(reversed(ARCHS)), [fmnist, cifar], tmp_path / "c", images=4, jobs=1, quiet=True)
+    run_compare(list(reversed(ARCHS)), [fmnist, cifar], tmp_path / "c", images=4, jobs=1, quiet=True, draw_plots=False)
     report = (tmp_path / "c" / "report.md").read_text()
     assert "workloads differ in dataset, input shape, layers" in report
     assert "not judged here" in report and "**matches**" not in report and "does not match" not in report
@@ -886,8 +912,8 @@ def test_a_compare_of_one_design_has_no_empty_why_section(tmp_path):
     """One architecture has nothing to be told apart from: the report had a "Why they differ" heading over nothing."""
     wl = tmp_path / "w.npz"
     write_workload(wl, random_workload(5, images=2, timesteps=2, num_classes=4, encoding="direct"))
-    run_compare(ARCHS[:1], str(wl), tmp_path / "one", images=2, jobs=1, quiet=True)
-    run_compare(ARCHS, str(wl), tmp_path / "two", images=2, jobs=1, quiet=True)
+    run_compare(ARCHS[:1], str(wl), tmp_path / "one", images=2, jobs=1, quiet=True, draw_plots=False)
+    run_compare(ARCHS, str(wl), tmp_path / "two", images=2, jobs=1, quiet=True, draw_plots=False)
     assert "## Why they differ" not in (tmp_path / "one" / "report.md").read_text()
     assert "## Why they differ\n\n**atsn16x16**" in (tmp_path / "two" / "report.md").read_text()
 
@@ -900,7 +926,7 @@ def test_a_timeline_at_a_median_between_two_steps_says_which_step_it_draws(tmp_p
 
     wl = tmp_path / "w.npz"
     write_workload(wl, random_workload(5, images=2, timesteps=3, num_classes=4, encoding="direct"))
-    run_compare(ARCHS[:1], str(wl), tmp_path / "c", images=2, jobs=1, quiet=True)
+    run_compare(ARCHS[:1], str(wl), tmp_path / "c", images=2, jobs=1, quiet=True, draw_plots=False)
     record = json.loads((tmp_path / "c" / "results.json").read_text())["architectures"][0]
     record["median_exit_t"] = median
     segments, how = latency_timeline(record)

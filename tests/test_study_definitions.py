@@ -396,7 +396,7 @@ def test_a_compare_reports_ratios_to_the_baseline_it_names_and_shares_of_the_tot
     archs = [str(root / "archs" / f"{n}.yaml") for n in ("conventional16x16", "atsn16x16")]
     wl = tmp_path / "w.npz"
     write_workload(wl, random_workload(5, images=4, timesteps=3, num_classes=4, encoding="direct"))
-    run_compare(archs, str(wl), tmp_path / "out", baseline="atsn16x16", images=4, jobs=1, quiet=True)
+    run_compare(archs, str(wl), tmp_path / "out", baseline="atsn16x16", images=4, jobs=1, quiet=True, draw_plots=False)
     conv, atsn = json.loads((tmp_path / "out" / "results.json").read_text())["architectures"]
     md = (tmp_path / "out" / "report.md").read_text()
     assert _md_row(md, "FPS")[2] == ratio_text(conv["fps"] / atsn["fps"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from concurrent.futures import as_completed
 from pathlib import Path
 
@@ -31,7 +32,6 @@ from satasim_atsn.hw.arch import (
     resolve_arch_path,
     shipped_arch,
 )
-from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, md_code, md_text, pct, ratio_text, text_columns, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
 from satasim_atsn.study.runner import STUDY_JSON, process_pool
@@ -437,10 +437,11 @@ COMPARE_FILES = ("report.md", "report.html", "results.json", "*.png")  # what `c
 
 def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: str | Path, baseline: str | None = None,
                 images: int | None = None, start: int = 0, overrides: list[str] | None = None, jobs: int | None = None,
-                json_path: str | None = None, command: str = "", quiet: bool = False) -> str:
+                json_path: str | None = None, command: str = "", quiet: bool = False, draw_plots: bool = True) -> str:
     """Simulate, write report.md/html, results.json and plots; return the terminal summary table.
 
-    ``workload_path`` is one workload for all, or a list with one per architecture.
+    ``workload_path`` is one workload for all, or a list with one per architecture. Without ``draw_plots``
+    (`--no-plots`) the report has its tables and no figures: the same numbers in about a second less per figure.
     """
     out = Path(out_dir)
     workloads = per_arch_workloads(arch_paths, workload_path)
@@ -473,7 +474,8 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     doc.para(f"{images} images from image {start} {source}; "
              f"baseline for the ratios: **{shown[b]}**. Energy per image = total energy (dynamic + leakage of every "
              "accelerator over the makespan) / images; per image-timestep divides further by the timesteps the "
-             "images ran. Power = energy / makespan. EDP = energy per image x mean image latency.")
+             "images ran. Power = energy / makespan. EDP = energy per image x mean image latency."
+             + ("" if draw_plots else " Figures not drawn (`--no-plots`)."))
     headers = ["metric"] + shown + [f"{n} / {shown[b]}" for i, n in enumerate(shown) if i != b]
     rows = []
     for label, key in _METRIC_ROWS:
@@ -485,13 +487,13 @@ def run_compare(arch_paths: list[str], workload_path: str | list[str], out_dir: 
     doc.table(headers, rows)
     # out gets the report only once all of it is written; the plots an earlier report here showed go unless shown
     with staged_directory(out, Document.figures_in) as stage:
-        # plots
-        _metrics_figure(doc, stage, names, summaries, b)
-        _energy_sections(doc, stage, names, summaries)
+        figures = stage if draw_plots else None  # where the plots go (None: drawn nowhere, named nowhere)
+        _metrics_figure(doc, figures, names, summaries, b)
+        _energy_sections(doc, figures, names, summaries)
         tables = {(read_arch(a, list(overrides or [])).technology) for a in arch_paths}
         _why_section(doc, summaries, b, shared and len(tables) == 1, differ)
         # latency timeline and exit histogram
-        _latency_sections(doc, stage, summaries, arch_paths, list(overrides or []))
+        _latency_sections(doc, figures, summaries, arch_paths, list(overrides or []))
         labels = [override_label(o) for o in overrides or []]  # a technology table by file name
         results = {"workload": Path(workloads[0]).name if shared else None, "images": images, "start": start,
                    "baseline": names[b], "overrides": labels, "architectures": summaries, "notes": notes}
@@ -549,30 +551,44 @@ def _md_named(summary: dict) -> dict:
     return {**summary, "name": md_text(summary["name"])}
 
 
-def _metrics_figure(doc: Document, out: Path, names: list[str], summaries: list[dict], b: int) -> None:
+def _plots():
+    """report.plots, imported when a figure is drawn: it loads matplotlib (about 2 s), which `--no-plots` skips."""
+    from satasim_atsn.report import plots
+
+    return plots
+
+
+def _figure(doc: Document, out: Path | None, name: str, caption: str, draw: Callable[[Path], object]) -> None:
+    """Draw the figure ``name`` into ``out`` and show it in ``doc`` with ``caption``; neither when ``out`` is None
+    (`--no-plots`)."""
+    if out is None:
+        return
+    draw(out / name)
+    doc.figure(name, caption)
+
+
+def _metrics_figure(doc: Document, out: Path | None, names: list[str], summaries: list[dict], b: int) -> None:
     """FPS, energy per image, area, power, EDP and energy per image-timestep side by side, annotated with the
     ratio to the baseline ``b``."""
-    plots.metric_bars(out / "metrics.png", names, [
-        ("FPS", [s["fps"] for s in summaries]),
-        ("energy per image (uJ)", [s["energy_per_image_uJ"] for s in summaries]),
-        ("area (mm2)", [s["area_mm2"] for s in summaries]),
-        ("power (mW)", [s["power_mW"] for s in summaries]),
-        ("EDP (uJ x ms)", [s["edp_uJ_ms"] for s in summaries]),
-        ("energy per image-timestep (uJ)", [s["energy_per_image_timestep_uJ"] for s in summaries]),
-    ], b)
-    doc.figure("metrics.png", f"FPS, energy per image, area, power, EDP and energy per image-timestep; bars "
-               f"annotated with the ratio to {md_text(names[b])}")
+    _figure(doc, out, "metrics.png", f"FPS, energy per image, area, power, EDP and energy per image-timestep; bars "
+            f"annotated with the ratio to {md_text(names[b])}", lambda path: _plots().metric_bars(path, names, [
+                ("FPS", [s["fps"] for s in summaries]),
+                ("energy per image (uJ)", [s["energy_per_image_uJ"] for s in summaries]),
+                ("area (mm2)", [s["area_mm2"] for s in summaries]),
+                ("power (mW)", [s["power_mW"] for s in summaries]),
+                ("EDP (uJ x ms)", [s["edp_uJ_ms"] for s in summaries]),
+                ("energy per image-timestep (uJ)", [s["energy_per_image_timestep_uJ"] for s in summaries]),
+            ], b))
 
 
-def _energy_sections(doc: Document, out: Path, names: list[str], summaries: list[dict]) -> None:
+def _energy_sections(doc: Document, out: Path | None, names: list[str], summaries: list[dict]) -> None:
     """Where the energy goes: per group (plot and table), per component, per action, per layer; unit utilisation."""
     _group_section(doc, out, names, summaries)
     comps = sorted({c for s in summaries for c in s["energy_by_component_uJ"]})
-    plots.stacked_bars(out / "energy_by_component.png", names,
-                       {c: [s["energy_by_component_uJ"].get(c, 0.0) for s in summaries] for c in comps},
-                       "energy per image by component (dynamic + leakage)", "uJ per image")
     doc.heading("Where the energy goes")
-    doc.figure("energy_by_component.png", "energy per image by component")
+    _figure(doc, out, "energy_by_component.png", "energy per image by component", lambda path: _plots().stacked_bars(
+        path, names, {c: [s["energy_by_component_uJ"].get(c, 0.0) for s in summaries] for c in comps},
+        "energy per image by component (dynamic + leakage)", "uJ per image"))
     comp_rows = []
     for c in comps:
         comp_rows.append([c] + [fmt(s["energy_by_component_uJ"].get(c, 0.0)) for s in summaries] +
@@ -604,7 +620,7 @@ def outside_layers_uJ(summary: dict) -> float:
     return gap if gap > noise else 0.0
 
 
-def _layer_section(doc: Document, out: Path, names: list[str], summaries: list[dict]) -> None:
+def _layer_section(doc: Document, out: Path | None, names: list[str], summaries: list[dict]) -> None:
     """energy_by_layer.png: dynamic energy per layer, and the initial weight load (in no layer) on top of them, so
     each bar is the dynamic energy per image; the caption gives the load's share in uJ."""
     layers = list(dict.fromkeys(k for s in summaries for k in s["energy_by_layer_uJ"]))
@@ -618,8 +634,8 @@ def _layer_section(doc: Document, out: Path, names: list[str], summaries: list[d
         caption += (f", and on top the {WEIGHT_LOAD.removesuffix(' (no layer)')}, which belongs to no layer: "
                     + ", ".join(f"{md_text(n)} {fmt(v)} uJ" for n, v in zip(names, loads, strict=True))
                     + " per image; each bar adds up to the dynamic energy per image")
-    plots.stacked_bars(out / "energy_by_layer.png", names, stacks, "dynamic energy per image by layer", "uJ per image")
-    doc.figure("energy_by_layer.png", caption)
+    _figure(doc, out, "energy_by_layer.png", caption, lambda path: _plots().stacked_bars(
+        path, names, stacks, "dynamic energy per image by layer", "uJ per image"))
 
 
 GROUP_LABELS = {"compute": "compute", "on_chip_memory": "on-chip memory", "noc": "NoC", "dram": "DRAM"}
@@ -643,21 +659,20 @@ def _share(part: float, total: float) -> str:
     return _percent(part / total) if total else "n/a"
 
 
-def _group_section(doc: Document, out: Path, names: list[str], summaries: list[dict]) -> None:
+def _group_section(doc: Document, out: Path | None, names: list[str], summaries: list[dict]) -> None:
     """Energy per image in four groups (dynamic hatched, leakage solid), pJ per SOP, and each unit's utilisation."""
     groups = list(summaries[0]["energy_by_group_uJ"])
-    plots.energy_groups(out / "energy_by_group.png", names,
-                        {GROUP_LABELS.get(g, g): ([s["energy_by_group_uJ"][g]["dynamic"] for s in summaries],
-                                                  [s["energy_by_group_uJ"][g]["leakage"] for s in summaries])
-                         for g in groups},
-                        "energy per image by group", "uJ per image")
     doc.heading("Energy at a glance")
     doc.para("Energy per image in four groups (docs/energy.md, \"Groups\"): compute (PE arithmetic, ADCs, the exit "
              "unit), on-chip memory (PE data memories, spike buffers, global buffers), NoC, and DRAM. Each is split "
              "into dynamic energy and leakage; for DRAM, into access energy and background power (standby and "
              "refresh over the makespan), its static part. pJ per synaptic operation = energy / NeuroBench's "
              "Effective_ACs (pe_accumulations + exit_accumulations).")
-    doc.figure("energy_by_group.png", "energy per image by group: leakage solid, dynamic hatched")
+    _figure(doc, out, "energy_by_group.png", "energy per image by group: leakage solid, dynamic hatched",
+            lambda path: _plots().energy_groups(
+                path, names, {GROUP_LABELS.get(g, g): ([s["energy_by_group_uJ"][g]["dynamic"] for s in summaries],
+                                                       [s["energy_by_group_uJ"][g]["leakage"] for s in summaries])
+                              for g in groups}, "energy per image by group", "uJ per image"))
     rows = []
     for g in groups:
         for part in ("dynamic", "leakage"):
@@ -685,15 +700,17 @@ def _group_section(doc: Document, out: Path, names: list[str], summaries: list[d
               caption="utilisation of each unit over the makespan (definitions: docs/results.md, \"utilisation\")")
 
 
-def _latency_sections(doc: Document, out: Path, summaries: list[dict], arch_paths: list[str],
+def _latency_sections(doc: Document, out: Path | None, summaries: list[dict], arch_paths: list[str],
                       overrides: list[str]) -> None:
     """Latency and exit steps: each design's timeline of one image, and the exit-step histograms."""
+    if out is None:  # both are figures only (their numbers are in results.json)
+        return
     doc.heading("Latency and exit steps")
     for i, (s, path) in enumerate(zip(summaries, arch_paths, strict=True)):
         arch = read_arch(path, overrides)
         segments, how = latency_timeline(s, arch.dataflow, int(arch.images_per_batch))
         name = f"timeline_{i}_{file_safe(s['name'])}.png"
-        plots.timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")
+        _plots().timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")
         doc.figure(name, f"{md_text(s['name'])}: latency timeline of one image, {how}")
     exit_histogram_plot(out / "exit_histogram.png", summaries)
     doc.figure("exit_histogram.png", "number of images exiting at each timestep")
@@ -705,11 +722,11 @@ def exit_histogram_plot(path: Path, summaries: list[dict]) -> None:
     T = max(len(s["exit_hist"]) for s in summaries)
     title = "exit timestep histogram"
     if len(step_columns(T)) == T:
-        plots.grouped_bars(path, [str(t) for t in range(1, T + 1)],
+        _plots().grouped_bars(path, [str(t) for t in range(1, T + 1)],
                            {s["name"]: list(np.pad(np.asarray(s["exit_hist"], float), (0, T - len(s["exit_hist"]))))
                             for s in summaries}, title, "exit timestep", "images", counts=True)
     else:  # one bar per step and design grew the figure 0.6 inch each: 7,870 px wide at T = 64 for two designs
-        plots.lines(path, {s["name"]: (list(range(1, len(s["exit_hist"]) + 1)), [float(v) for v in s["exit_hist"]])
+        _plots().lines(path, {s["name"]: (list(range(1, len(s["exit_hist"]) + 1)), [float(v) for v in s["exit_hist"]])
                            for s in summaries}, "exit timestep", "images", title)
 
 
