@@ -51,8 +51,8 @@ def test_a_workload_path_that_is_no_path_is_refused(path):
 @pytest.mark.parametrize("images", [1.5, 1.0, "2", True])
 def test_images_that_are_not_an_int_are_refused_not_truncated(workload_path, images):
     workload = read_workload(workload_path)
-    with pytest.raises(SatasimError, match=r"--images: must be a whole number \(an int\), got .*; pass an int"):
-        simulate(load_arch("atsn16x16"), workload, images=images)
+    with pytest.raises(SatasimError, match=r": images: must be a whole number \(an int\), got .*; pass an int"):
+        simulate(load_arch("atsn16x16"), workload, images=images)  # a script's argument, named as it is written
 
 
 @pytest.mark.parametrize("start", [1.0, None, "0"])
@@ -60,6 +60,18 @@ def test_a_start_that_is_not_an_int_is_refused(workload_path, start):
     workload = read_workload(workload_path)
     with pytest.raises(SatasimError, match=r"--start: must be a whole number \(an int\)"):
         image_count(workload, 1, start)
+
+
+def test_simulate_names_its_arguments_where_the_commands_name_their_options(workload_path):
+    """`simulate(images=0)` said `--images`, an option a script never gave (audit, session 47); the commands check
+    the range first, naming --images and --start."""
+    workload, arch = read_workload(workload_path), load_arch("atsn16x16")
+    with pytest.raises(SatasimError, match=r": images: must be >= 1, got 0; give a positive count$"):
+        simulate(arch, workload, images=0)
+    with pytest.raises(SatasimError, match=r": start: -1 is outside 0\.\.\d+; pick an existing image$"):
+        simulate(arch, workload, images=1, start=-1)
+    with pytest.raises(SatasimError, match=r": --images: must be >= 1, got 0"):
+        image_count(workload, 0)
 
 
 def test_numpy_integers_are_counts(workload_path):

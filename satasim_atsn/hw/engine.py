@@ -99,7 +99,7 @@ def simulate(
     Refuses (MappingError) membranes narrower than the workload's: the functional result keeps the workload's
     widths, so narrower registers would be timed and charged for values they cannot hold."""
     require_arch_and_workload(arch, workload)
-    count = image_count(workload, images, start)
+    count = image_count(workload, images, start, options=("images", "start"))  # the CLIs check theirs first
     check_record_memory(workload, count, int(start))
     check_draw_memory(workload)
     mapping = check_mappable(arch, workload)

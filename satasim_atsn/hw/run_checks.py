@@ -19,20 +19,23 @@ if TYPE_CHECKING:
 RECORD_BYTES_PER_IMAGE = 256
 
 
-def image_count(workload: Workload, images: int | None, start: int = 0) -> int:
+def image_count(workload: Workload, images: int | None, start: int = 0,
+                options: tuple[str, str] = ("--images", "--start")) -> int:
     """The number of images a run of ``images`` from ``start`` simulates (all the rest when None); a count below 1
-    or past the workload's end is a one-line SatasimError naming --images or --start and the fix."""
+    or past the workload's end is a one-line SatasimError naming the option (``options``: the command's, or the
+    Python arguments' names for a script) and the fix."""
     available = workload.num_images
-    images = None if images is None else whole_count(images, workload.source, "--images")
-    start = whole_count(start, workload.source, "--start")
+    images_option, start_option = options
+    images = None if images is None else whole_count(images, workload.source, images_option)
+    start = whole_count(start, workload.source, start_option)
     if images is not None and images < 1:
-        raise SatasimError.at(workload.source, "--images", f"must be >= 1, got {images}", "give a positive count")
+        raise SatasimError.at(workload.source, images_option, f"must be >= 1, got {images}", "give a positive count")
     if not 0 <= start < available:
-        raise SatasimError.at(workload.source, "--start", f"{start} is outside 0..{available - 1}",
+        raise SatasimError.at(workload.source, start_option, f"{start} is outside 0..{available - 1}",
                               "pick an existing image")
     count = available - start if images is None else images
     if start + count > available:
-        raise SatasimError.at(workload.source, "--images", f"{count} images from {start} exceed the {available}"
+        raise SatasimError.at(workload.source, images_option, f"{count} images from {start} exceed the {available}"
                               " available", f"use at most {available - start}")
     return count
 
