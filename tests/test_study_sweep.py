@@ -485,6 +485,28 @@ def test_a_functional_sweeps_report_names_no_architecture(tmp_path, workload_pat
         load_study(path)
 
 
+def test_no_plots_keeps_the_tables_and_pareto_fronts_and_draws_nothing(tmp_path, workload_path):
+    """`sweep --no-plots`: the same points and tables (the Pareto fronts too) without a figure; the plots an earlier
+    report of the study left in -o go with it, since the report no longer names them."""
+    from satasim_atsn.cli import main
+
+    path = _study(tmp_path, workload_path, BODY + "plots:\n  - {x: avg_timestep, y: accuracy}\n")
+    out = tmp_path / "out"
+    for extra in ([], ["--no-plots"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["sweep", str(path), "-o", str(out), "-j", "1", "-q", *extra])
+        assert stop.value.code in (0, None)
+        if not extra:
+            plotted, csv_bytes = (out / "report.md").read_text(), (out / "points.csv").read_bytes()
+            assert len(list(out.glob("*.png"))) == 3  # the trade-off plot, a heat map per metric
+    report = (out / "report.md").read_text()
+    assert list(out.glob("*.png")) == [] and ".png" not in report and (out / "points.csv").read_bytes() == csv_bytes
+    assert "; figures not drawn (`--no-plots`)" in report and f"-o {out} --no-plots\n" in report
+    assert "**Pareto-optimal points" in report
+    tables = [line for line in plotted.splitlines() if line.startswith("|")]
+    assert tables == [line for line in report.splitlines() if line.startswith("|")]
+
+
 def test_rows_of_an_older_hardware_model_are_computed_again(tmp_path, workload_path, monkeypatch):
     """An engine study's point keys name satasim_atsn.hw.MODEL_VERSION: after a model change the same study in
     the same directory is refused with the reason, --resume reuses nothing, and a functional study (no hardware

@@ -57,9 +57,10 @@ def _check_jobs(jobs: int | None) -> None:
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask distributed scheduler instead")
 @click.option("--json", "json_path", metavar="FILE", type=PATH, default=None,
               help="also write every point's values, status and metrics, and the notes, as JSON here")
+@click.option("--no-plots", is_flag=True, help="write the report's tables (Pareto fronts too) without figures")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar, no summary")
 def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs: int | None, scheduler: str | None,
-                  json_path: str | None, quiet: bool) -> None:
+                  json_path: str | None, no_plots: bool, quiet: bool) -> None:
     """Run a study: every point of the varied fields, in parallel, resumable; CSV + trade-off plots + report."""
     from satasim_atsn.study.point_notes import point_list, point_notes
     from satasim_atsn.study.runner import SWEEP_FILES, make_output_dir, run_study, study_results
@@ -83,9 +84,9 @@ def sweep_command(study_path: str, out_dir: str, resume: bool, force: bool, jobs
         with directory_lock(out_dir, "-o", "another sweep"):
             rows, stats = run_study(study, out_dir, jobs=jobs, resume=resume, force=force, scheduler=scheduler,
                                     quiet=quiet)
-            args = ["sweep", study_path, "-o", out_dir]
+            args = ["sweep", study_path, "-o", out_dir] + (["--no-plots"] if no_plots else [])
             notes = point_notes(study, rows)  # once, for the report, the terminal and --json
-            sweep_report(study, rows, out_dir, command_line(args), stats, notes)
+            sweep_report(study, rows, out_dir, command_line(args), stats, notes, draw_plots=not no_plots)
     if json_path:
         write_json(json_path, study_results(study, out_dir, notes))
     if not quiet:

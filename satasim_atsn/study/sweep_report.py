@@ -10,7 +10,6 @@ import numpy as np
 
 from satasim_atsn.errors import counted, shown_number
 from satasim_atsn.fileio import staged_directory
-from satasim_atsn.report import plots
 from satasim_atsn.report.document import Document, fmt, md_code, md_text
 from satasim_atsn.study.pareto import pareto_front
 from satasim_atsn.study.point_notes import point_list, point_notes
@@ -57,24 +56,34 @@ def _as_float(value: Any) -> float:
 
 
 def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, command: str,
-                 stats: dict | None = None, notes: list[tuple[str, list[int]]] | None = None) -> Document:
+                 stats: dict | None = None, notes: list[tuple[str, list[int]]] | None = None,
+                 draw_plots: bool = True) -> Document:
     """Write report.md/report.html and the PNG plots of a sweep into out_dir.
 
     ``stats`` (this run's computed/reused counts) is accepted for callers but not written: an
     interrupted and resumed sweep must leave the same bytes as an uninterrupted one. ``notes``: the points'
-    notes (study.point_notes) when the caller has them already."""
+    notes (study.point_notes) when the caller has them already. Without ``draw_plots`` (`--no-plots`) the report
+    has its tables (the Pareto fronts too) and no figure."""
     out = Path(out_dir)
     # out gets the report only once all of it is written; the plots an earlier report here showed go unless shown
     # again (--force, or other metrics on --resume)
     with staged_directory(out, Document.figures_in) as stage:
-        doc = _sweep_document(study, rows, stage, command, point_notes(study, rows) if notes is None else notes)
+        doc = _sweep_document(study, rows, stage if draw_plots else None, command,
+                              point_notes(study, rows) if notes is None else notes)
         doc.write(stage)
     return doc
 
 
-def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command: str,
+def _plots():
+    """report.plots, imported when a figure is drawn: it loads matplotlib (about 2 s), which `--no-plots` skips."""
+    from satasim_atsn.report import plots
+
+    return plots
+
+
+def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path | None, command: str,
                     notes: list[tuple[str, list[int]]]) -> Document:
-    """The sweep's report, with its plots written into ``out``."""
+    """The sweep's report, with its plots written into ``out`` (None: no plots, `--no-plots`)."""
     fields = study.fields
     headers = [md_text(f) for f in fields]
     ok = [r for r in rows if r["status"] == "ok"]
@@ -94,7 +103,8 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
         f"fixed overrides: {', '.join(md_code(s) for s in study.fixed) or 'none'}",
         f"varied: {', '.join(md_code(f) for f in fields)}; {counted(len(rows), 'point')}, {len(ok)} ok, "
         f"{counted(len(errors), 'error')}"
-        + (f", {len(skipped)} skipped ({why_skipped})" if skipped else ""),
+        + (f", {len(skipped)} skipped ({why_skipped})" if skipped else "")
+        + ("" if out is not None else "; figures not drawn (`--no-plots`)"),
     ])  # run statistics (computed/reused) go to the terminal only: the report is the same however the run went
     ran = sum(1 for r in rows if r["status"] == "ok")
     for note, indices in notes:  # what `satasim run` would have printed for those points
@@ -115,21 +125,22 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path, command
         color, color_label, categories = _colours([r.get(plot["color"]) for r in drawn], plot["color"]) \
             if plot.get("color") else (None, "", None)
         name = f"tradeoff_{p_index}_{xm}_vs_{ym}.png"
-        plots.pareto_scatter(out / name, xs, ys, front, xm, ym, f"{study.name}: {ym} vs {xm}",
-                             annotations=[str(r["point"]) for r in drawn], color=color, color_label=color_label,
-                             categories=categories)
         goal = lambda m: "higher" if m in MAXIMISE else "lower"  # noqa: E731
         doc.heading(doc_heading)
-        missing = len(ok) - len(drawn)
-        doc.figure(name, f"{ym} against {xm}; red: the Pareto front ({goal(xm)} {xm} and {goal(ym)} {ym} are better), "
-                   "labelled with its points' numbers (the table below)"
-                   + (f"; {missing} point{'s' if missing > 1 else ''} without a value of {xm} or {ym} not drawn"
-                      if missing else ""))
+        if out is not None:
+            _plots().pareto_scatter(out / name, xs, ys, front, xm, ym, f"{study.name}: {ym} vs {xm}",
+                                    annotations=[str(r["point"]) for r in drawn], color=color,
+                                    color_label=color_label, categories=categories)
+            missing = len(ok) - len(drawn)
+            doc.figure(name, f"{ym} against {xm}; red: the Pareto front ({goal(xm)} {xm} and {goal(ym)} {ym} are "
+                       "better), labelled with its points' numbers (the table below)"
+                       + (f"; {missing} point{'s' if missing > 1 else ''} without a value of {xm} or {ym} not drawn"
+                          if missing else ""))
         doc.table(["point"] + headers + [xm, ym], [[r["point"]] + [md_text(value_text(f, r[f])) for f in fields]
                                                    + [fmt(_as_float(r[xm])), fmt(_as_float(r[ym]))]
                                                    for r, on in zip(drawn, front, strict=True) if on],
                   caption=f"Pareto-optimal points ({int(front.sum())} of {len(drawn)})")
-    if len(study.axes) == 2 and all(len(a.fields) == 1 for a in study.axes) and ok:
+    if out is not None and len(study.axes) == 2 and all(len(a.fields) == 1 for a in study.axes) and ok:
         _heatmaps(doc, study, ok, out)
     doc.heading("All points")
     doc.table(["point"] + headers + ["status"] + study.metrics,
@@ -152,7 +163,7 @@ def _heatmaps(doc: Document, study: Study, ok: list[dict[str, Any]], out: Path) 
         if np.isnan(grid).all():
             continue
         name = f"heatmap_{metric}.png"
-        plots.heatmap(out / name, grid, xs_v, ys_v, fx, fy, f"{study.name}: {metric}", metric)
+        _plots().heatmap(out / name, grid, xs_v, ys_v, fx, fy, f"{study.name}: {metric}", metric)
         doc.heading(f"{metric} over {md_text(fy)} x {md_text(fx)}", 3)
         doc.figure(name, f"{metric} for every ({md_text(fy)}, {md_text(fx)})")
 
