@@ -113,6 +113,10 @@ def test_twins_without_row_profiles_still_carry_exit_steps_unless_asked_not_to()
     assert not any(key.startswith("exit_steps/") for key in unpaired.arrays)
     rows_only = fit_statistical_twin(trained, input_rows=False)  # the spike rows alone give M
     assert rows_only.arrays["exit_steps/atsn"].shape == (IMAGES,)
+    # `workload info` of such a twin read M from the row profiles it does not have: a TypeError (audit, session 48)
+    from satasim_atsn.traces.commands import workload_summary
+
+    assert workload_summary(bare)["exit_steps"] == {"images": IMAGES, "policies": list(DRAW_ORDER_FIRST)}
 
 
 def test_the_twins_mean_timestep_and_exits_per_t_are_the_trained_ones(twin, tmp_path):

@@ -31,7 +31,13 @@ from satasim_atsn.workload.format import (
 )
 from satasim_atsn.workload.network_file import resolve_network
 from satasim_atsn.workload.networks import DATASET_CLASSES, NETWORKS, layer_costs, network_totals
-from satasim_atsn.workload.schema import EXIT_STEPS, INPUT_ROW_BITS, MAX_STATISTICAL_IMAGES, SPIKE_ROWS, profile_images
+from satasim_atsn.workload.schema import (
+    EXIT_STEPS,
+    INPUT_ROW_BITS,
+    MAX_STATISTICAL_IMAGES,
+    SPIKE_ROWS,
+    fitted_images,
+)
 from satasim_atsn.workload.steps import steps_shown
 
 SEED = click.IntRange(min=0, max=SEED_MAX)  # a draw seed, stored as int64 in the workload
@@ -68,9 +74,10 @@ def workload_summary(workload: Workload) -> dict:
     if workload.is_statistical:
         summary["rates"] = rates_summary(workload)
         summary.update(_exit_numbers(workload))
-        if _paired_policies(workload):  # twin image i exits at fitted image (i mod M)'s step
-            summary["exit_steps"] = {"images": profile_images(workload.arrays)[1],
-                                     "policies": _paired_policies(workload)}
+        fitted = fitted_images(workload.arrays)  # M: the row profiles' images, else the exit steps' (a twin fitted
+        if _paired_policies(workload) and fitted is not None:  # --no-input-rows --no-spike-rows keeps no profiles)
+            # twin image i exits at fitted image (i mod M)'s step
+            summary["exit_steps"] = {"images": fitted[1], "policies": _paired_policies(workload)}
         summary["seed"] = int(np.asarray(workload.arrays["seed"]).reshape(-1)[0])
         if "input_bit_density" in meta:
             summary["input_bit_density"] = [float(d) for d in meta["input_bit_density"]]

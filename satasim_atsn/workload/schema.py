@@ -178,6 +178,17 @@ def profile_images(arrays: dict) -> tuple[str, int] | None:
     return (keys[0], int(np.shape(arrays[keys[0]])[0])) if keys else None
 
 
+def fitted_images(arrays: dict) -> tuple[str, int] | None:
+    """A twin's M (its fitted images) and the field it is read from: the row profiles', or without profiles the
+    first ``exit_steps/<policy>`` array's length (twin image i takes fitted image i mod M's profiles and exit step);
+    None when the twin keeps neither."""
+    profiles = profile_images(arrays)
+    if profiles is not None:
+        return profiles
+    steps = sorted(key for key in arrays if key.partition("/")[0] == EXIT_STEPS)
+    return (steps[0], int(np.shape(arrays[steps[0]])[0]) if np.ndim(arrays[steps[0]]) else 0) if steps else None
+
+
 def exit_policy_names(arrays: dict) -> tuple[str, ...]:
     """The exit policies a statistical workload has histograms for: its ``exit_hist/<policy>`` keys, by name."""
     return tuple(sorted(key.removeprefix("exit_hist/") for key in arrays if key.startswith("exit_hist/")))

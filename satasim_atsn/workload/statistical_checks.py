@@ -22,12 +22,12 @@ from satasim_atsn.workload.schema import (
     array_blocks,
     exit_policy_names,
     fail,
+    fitted_images,
     grid_histogram,
     has_output_layer,
     is_finite_number,
     is_row_profile,
     is_spiking,
-    profile_images,
 )
 
 
@@ -309,8 +309,7 @@ def _check_exit_steps(where: str, meta: dict, arrays: dict) -> None:
             raise fail(where, key, f"has dtype {steps.dtype}", "store integer exit steps (uint16)")
         # M: the row profiles' images, or without profiles those of the first exit_steps array (twin image i takes
         # fitted image i mod M's profiles and exits together)
-        first = min(k for k in arrays if k.partition("/")[0] == EXIT_STEPS)
-        images = profile_images(arrays) or (first, int(np.shape(arrays[first])[0]) if np.ndim(arrays[first]) else 0)
+        images = fitted_images(arrays) or (key, 0)  # never the default: this key is an exit_steps array
         if steps.ndim != 1 or steps.shape != (images[1],) or images[1] < 1:
             raise fail(where, key, f"has shape {list(steps.shape)}, but {images[0]} holds {images[1]} images",
                         f"use [M] = [{images[1]}]: one exit step per fitted image (those of the row profiles, if any)")
