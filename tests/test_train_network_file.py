@@ -119,7 +119,8 @@ def test_a_residual_file_reaches_the_workload_and_the_simulator(tmp_path, capsys
      "write input_shape: [1, 12, 12] (the images' channels differ: an image folder keeps its colour mode)"),
     ([("input_shape: [1, 12, 12]", "input_shape: [1, 12, 16]")],
      "write input_shape: [1, 12, 12] (--image-size resizes an image folder to a square only)"),
-    ([("num_classes: 4", "num_classes: 10")], "num_classes: is 10 but the dataset has 4 classes; write num_classes: 4"),
+    ([("num_classes: 4", "num_classes: 10")], "num_classes: is 10 but the dataset has 4 classes; write num_classes: 4 "
+     "(and out_features: 4 in the output layer, where the file gives it)"),  # "or leave it out" was refused in turn
     ([("  - {name: classes, type: output}\n", ""), ("num_classes: 4\n", "")],
      "layers[6] (hidden): the network ends in the linear layer 'hidden', whose spike counts are its output; the "
      "trainer's losses and exit rules read an output layer; end the network with one"),
@@ -466,3 +467,30 @@ def test_another_width_of_a_network_file_is_named_as_the_width_not_the_model(tmp
                                          r"not fit this network; fine-tune with --width as the checkpoint's"):
         train_model(_config(model, epochs=1, width=0.5, init_from=str(ckpt)), tmp_path / "f.npz", quiet=True,
                     data=DATA)
+
+
+def test_a_flat_input_shape_is_told_the_datas_shape_alone():
+    """A linear network's input_shape [144] on [1, 12, 12] images was told "the images' channels differ: an image
+    folder keeps its colour mode", on synthetic data with the same one channel (audit, session 48)."""
+    from satasim_atsn.train.models import _input_shape_fix
+
+    assert _input_shape_fix([144], [1, 12, 12]) == "write input_shape: [1, 12, 12]"
+    assert _input_shape_fix([3, 12, 12], [1, 12, 12]).endswith("(the images' channels differ: an image folder "
+                                                                "keeps its colour mode)")
+
+
+def test_a_copy_of_the_network_file_under_another_name_fine_tunes(tmp_path):
+    """`cp net.yaml copy.yaml` and `--init-from` with --model copy.yaml was refused ("its weights do not fit this
+    network") though the two files' layer digests are equal (audit, session 48); a changed layer is still refused."""
+    model = _write(tmp_path, ONE_LAYER_FILE, "lin.yaml")
+    out = tmp_path / "w.npz"
+    train_model(_config(model), out, quiet=True, data=DATA)
+    ckpt = str(out) + ".ckpt.npz"
+    copy = _write(tmp_path, ONE_LAYER_FILE, "copy.yaml")
+    train_model(_config(copy, init_from=ckpt), tmp_path / "f.npz", quiet=True, data=DATA)
+    assert (tmp_path / "f.npz").is_file()
+    other = _write(tmp_path, ONE_LAYER_FILE.replace("  - {name: out,", "  - {name: hid, type: linear, out_features: "
+                                                    "8}\n  - {name: out,"), "other.yaml")
+    with pytest.raises(TrainError, match=r"--model: the checkpoint is of model='lin\.yaml sha256:.*', this run has "
+                                         r"'other\.yaml sha256:"):
+        train_model(_config(other, init_from=ckpt), tmp_path / "g.npz", quiet=True, data=DATA)

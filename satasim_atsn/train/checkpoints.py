@@ -200,6 +200,8 @@ def start_from(state: dict, arrays: dict[str, np.ndarray], net: Network, config:
     # the width first: a network file's model name carries a digest of its layers at the width trained, so another
     # --width also changes the model name, and the message must name --width (h3, session 47)
     for key, option in (("width", "--width"), ("model", "--model"), ("layers", "--model/--width")):
+        if key == "model" and _same_network_file(theirs.get(key), mine[key]):
+            continue  # the same layers under another file name (a copy, a renamed file): its weights fit
         if theirs.get(key) != mine[key]:
             raise TrainError.at(path, option, f"the checkpoint is of {key}={theirs.get(key)!r}, this run has "
                                 f"{mine[key]!r}: its weights do not fit this network",
@@ -216,6 +218,13 @@ def start_from(state: dict, arrays: dict[str, np.ndarray], net: Network, config:
     return [f"--init-from: the checkpoint was trained with {key} {theirs.get(key)!r}, this fine-tune uses "
             f"{mine[key]!r}" for key in ("method", "loss", "output", "timesteps", "dataset")
             if key in theirs and theirs.get(key) != mine[key]]
+
+
+def _same_network_file(theirs: object, mine: str) -> bool:
+    """Two models named "FILE sha256:DIGEST" (train.models.model_label of a network file) whose layer digests agree,
+    whatever the files are called."""
+    return (isinstance(theirs, str) and " sha256:" in theirs and " sha256:" in mine
+            and theirs.rpartition(" sha256:")[2] == mine.rpartition(" sha256:")[2])
 
 
 def check_resumed_start(ckpt: Path, config: TrainConfig) -> None:

@@ -190,7 +190,10 @@ def _input_shape_fix(written: list[int], data: list[int]) -> str:
         return fix + f", or resize an image folder to the file's size with --image-size {written[1]}"
     if same_channels:
         return fix + " (--image-size resizes an image folder to a square only)"
-    return fix + " (the images' channels differ: an image folder keeps its colour mode)"
+    if len(written) == len(data) == 3:
+        return fix + " (the images' channels differ: an image folder keeps its colour mode)"
+    return fix  # another number of dimensions (a flat [144] for [1, 12, 12] images): neither channels nor a resize
+
 
 
 def _network_file_spec(spec: NetworkSpec, input_shape: list[int], num_classes: int, output_mode: str,
@@ -202,7 +205,8 @@ def _network_file_spec(spec: NetworkSpec, input_shape: list[int], num_classes: i
                             f"{list(input_shape)}", _input_shape_fix(list(spec.input_shape), list(input_shape)))
     if spec.num_classes is not None and spec.num_classes != num_classes:
         raise TrainError.at(spec.source, "num_classes", f"is {spec.num_classes} but the dataset has {num_classes} "
-                            "classes", f"write num_classes: {num_classes}, or leave it out")
+                            "classes", f"write num_classes: {num_classes} (and out_features: {num_classes} in the "
+                            "output layer, where the file gives it)")  # "or leave it out" was refused in turn
     output = dict(spec.layers[-1], output_mode=output_mode)
     try:
         return _with_shapes(_with_bn(spec.body(width)) + [output], input_shape, num_classes)

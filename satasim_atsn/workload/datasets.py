@@ -491,7 +491,9 @@ def _check_one_kind(modes: dict, sizes: dict, resized: bool) -> None:
         more = f", and {others} other size{'s' if others > 1 else ''}" if others else ""
         raise DatasetError.at(str(path), None, f"imagefolder: the split mixes image sizes: {count} of "
                               f"{size[0]}x{size[1]} (this the first) and {usual_count} of {usual[0]}x{usual[1]}{more}",
-                              f"{RESIZE_HINT} to resize every image to S x S")
+                              # --image-size alone was offered, which a network of rectangular inputs refuses
+                              f"resize or remove the odd image{'s' if count > 1 or others else ''} (most are "
+                              f"{usual[0]}x{usual[1]}), or {RESIZE_HINT} to resize every image to S x S")
 
 
 #: files an operating system writes into folders of pictures (Windows' thumbnail cache and folder settings), skipped
