@@ -895,10 +895,20 @@ def test_the_missing_histogram_hint_is_a_command_that_works(tmp_path):
     with pytest.raises(WorkloadError) as info:
         require_histogram(wl, "fixed")
     assert "--exit-mean fixed" not in str(info.value) and "every build writes exit_hist/fixed" in str(info.value)
-    with pytest.raises(WorkloadError, match=re.escape("--exit-mean atsn=MEAN")):
+    with pytest.raises(WorkloadError, match=re.escape("--exit-mean atsn=MEAN")) as info:
         wl2 = _frame_pool_workload(tmp_path)
         del wl2.arrays["exit_hist/atsn"]
         require_histogram(wl2, "atsn")
+    # built from a rate table, where build refuses --exit-mean: the table's field, followed, gives the histogram
+    assert "with --rates a table whose dataset gives atsn in exit_mean_timesteps or exit_histograms" in str(info.value)
+    net = tmp_path / "spk.yaml"
+    net.write_text("name: out3\ninput_shape: [1, 8, 8]\nnum_classes: 3\nlayers:\n"
+                   "  - {name: c1, type: conv, out_channels: 4, kernel: 3, padding: 1}\n"
+                   "  - {name: f, type: flatten}\n  - {name: out, type: output}\n")
+    rates = tmp_path / "rates.yaml"
+    rates.write_text("network: out3\ntimesteps: 3\nnum_images: 8\ndefault_rate: 0.1\n"
+                     "datasets: {mine: {seed: 1, exit_mean_timesteps: {atsn: 2.0}}}\n")
+    require_histogram(build_from_spec(load_rate_spec(rates), str(net), "mine"), "atsn")
 
 
 def test_a_boolean_inside_a_rate_list_is_refused(tmp_path):

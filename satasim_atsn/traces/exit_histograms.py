@@ -151,7 +151,8 @@ def require_histogram(workload: Workload, policy: str) -> None:
             workload.source, f"exit_hist/{policy}",
             f"missing: this statistical workload is built for {built} only",
             "run it on an architecture whose exit unit matches, or rebuild it with satasim workload build"
-            + ("" if policy == "fixed" else f" --exit-mean {policy}=MEAN (or a rate table's measured histogram)")
+            + ("" if policy == "fixed" else f" --exit-mean {policy}=MEAN, or with --rates a table whose dataset gives "
+               f"{policy} in exit_mean_timesteps or exit_histograms (build refuses --exit-mean beside --rates)")
             + (" (every build writes exit_hist/fixed)" if policy == "fixed" else ""),
         )
 
