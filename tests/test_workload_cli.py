@@ -322,3 +322,18 @@ def test_info_of_a_network_ending_in_spikes_says_its_exit_defaults_are_unused(tm
     write_workload(path, random_workload(3, images=2))
     code, out, err = run(["workload", "info", str(path)], capsys)
     assert "unused" not in next(text for text in out.splitlines() if "exit defaults" in text)
+
+
+def test_the_legend_of_currents_names_the_layer_kinds_present(tmp_path, capsys):
+    """A `linear*` current (a linear layer without LIF feeding a join) was explained as "conv without LIF"."""
+    net = tmp_path / "lin.yaml"
+    net.write_text("name: linres\ninput_shape: [1, 6, 6]\nnum_classes: 3\nlayers:\n  - {name: f, type: flatten}\n"
+                   "  - {name: h, type: linear, out_features: 8}\n"
+                   "  - {name: m, type: linear, out_features: 8, spiking: false}\n"
+                   "  - {name: j, type: add, inputs: [m, h]}\n  - {name: out, type: output}\n")
+    code, _, err = run(["workload", "build", "--network", str(net), "--rate", "0.1", "--timesteps", "2",
+                        "--num-images", "2", "-o", str(tmp_path / "lin.npz")], capsys)
+    assert code == 0, err
+    code, out, err = run(["workload", "info", str(tmp_path / "lin.npz")], capsys)
+    assert code == 0, err
+    assert "  (* = linear without LIF: a current feeding a residual join)" in out.splitlines()

@@ -147,8 +147,9 @@ def _print_summary(s: dict, path: str) -> None:
         f"  total: {t['params']} weights ({_fmt_count(t['params'])}), {t['macs_per_timestep']} MACs per timestep "
         f"({_fmt_count(t['macs_per_timestep'])}), {t['lif_neurons']} LIF neurons"
     )
-    if any(not c["spiking"] and c["type"] in ("conv", "linear") for c in s["layers"]):
-        echo("  (* = conv without LIF: a current feeding a residual join)")
+    currents = sorted({c["type"] for c in s["layers"] if not c["spiking"] and c["type"] in ("conv", "linear")})
+    if currents:  # the kinds present ("conv" alone was said of a linear* layer too)
+        echo(f"  (* = {' or '.join(currents)} without LIF: a current feeding a residual join)")
     if "exit_hist" in s:
         echo("")
         for p in s["exit_hist"]:
