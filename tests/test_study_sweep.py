@@ -799,7 +799,7 @@ def test_sweep_json_holds_every_point_and_is_the_same_after_a_resume(tmp_path, w
     assert (out / "points.csv").read_text().startswith("point,key,")
 
 
-def test_a_skip_reason_names_the_workload_as_the_study_does():
+def test_a_skip_reason_keeps_a_workload_named_by_its_absolute_path():
     """A workload the study names by its absolute path inside the package's folder was shown as
     `workloads/<file>` (the shipped-file shortening applied to the path already substituted; audit, session 47)."""
     from satasim_atsn.study.spec import point_refusal
