@@ -351,6 +351,23 @@ def check_sram_points(entries: dict[str, dict], where: str, prefix: str = "entri
             if "capacity_bytes" in other and int(other["capacity_bytes"]) != capacity:
                 raise ArchError.at(where, f"{prefix}{stem}_{quantity}.capacity_bytes", f"{other['capacity_bytes']:,} B"
                                    f" but {key} says {capacity:,} B", "give one capacity per SRAM point")
+    _refuse_points_without_a_read_entry(entries, where, prefix)
+
+
+def _refuse_points_without_a_read_entry(entries: dict[str, dict], where: str, prefix: str) -> None:
+    """A point is found by its read entry: one whose other figures are there without it was left out of the
+    interpolation without a word, its neighbours' figures extrapolated in its place (audit, session 48)."""
+    for key in entries:
+        family = key.split("_", 1)[0]
+        quantity = next((q for q in SRAM_QUANTITIES[1:] if key.endswith("_" + q)), None)
+        if family not in SRAM_FAMILIES or quantity is None:
+            continue
+        stem = key[: -len(quantity) - 1]
+        if f"{stem}_read_energy_pJ" not in entries:
+            raise ArchError.at(where, f"{prefix}{stem}_read_energy_pJ", f"missing: the SRAM point {stem} gives "
+                               f"{quantity} but no read energy, the entry a point is found by (without it the point "
+                               "is left out and its neighbours' figures extrapolated)",
+                               "give all four: read/write energy, area, leakage")
 
 
 def _rate_hz(where: str, field_at: str, raw: object) -> float:
