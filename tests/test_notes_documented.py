@@ -22,6 +22,7 @@ WORDS = {
     "batch_refill_note": "`batch_refill`",
     "absent_exit_unit_note": "without an exit unit",
     "extrapolated_memories_note": "extrapolated",
+    "register_file_buffers_note": "register files",
     "adc_rate_note": "ADC area",
 }
 

@@ -436,6 +436,29 @@ def extrapolated_memories_note(arch: Arch) -> str | None:
             "(add CACTI points near these sizes; docs/energy.md)")
 
 
+#: the largest spike buffer the register-file entries price as the table's source intends ("buffers below 256 B have
+#: no CACTI organisation and are modelled as register files", the regfile_* entries' source)
+REGISTER_FILE_MAX_BYTES = 256
+
+
+def register_file_buffers_note(arch: Arch) -> str | None:
+    """A note naming the spike buffers larger than REGISTER_FILE_MAX_BYTES: every spike buffer is priced as a
+    register file (bits x regfile_* figures), whose area and leakage grow with the bits where an SRAM's grow far
+    slower, so theirs are overstated (docs/microarchitecture.md, known gaps); None when every buffer is small."""
+    fields = [("pe.input_spike_buffer_bytes", arch.pe.input_spike_buffer_bytes),
+              ("pe.output_spike_buffer_bytes", arch.pe.output_spike_buffer_bytes)]
+    if arch.has_exit_unit:
+        fields += [("exit_unit.input_spike_buffer_bytes", arch.exit_unit.input_spike_buffer_bytes),
+                   ("exit_unit.output_spike_buffer_bytes", arch.exit_unit.output_spike_buffer_bytes)]
+    large = [f"{name} ({int(size):,} B)" for name, size in fields if int(size) > REGISTER_FILE_MAX_BYTES]
+    if not large:
+        return None
+    return (f"note: the spike buffers {', '.join(large)} are priced as register files (the regfile_* entries of "
+            f"{arch.tech.label}), which stand for buffers of at most {REGISTER_FILE_MAX_BYTES} B: their area and "
+            "leakage grow with every bit, an SRAM's far slower, so at these sizes they are overstated "
+            "(docs/microarchitecture.md, known gaps)")
+
+
 def unused_technology_note(arch_path: str, overrides: list[str]) -> str | None:
     """A note naming the --set tech.<entry> values this design never reads (they change nothing, yet the results
     record them)."""

@@ -4,13 +4,19 @@ Each says why a number may not mean what it seems: the exit unit decides at othe
 was evaluated at, too few images leave accelerators idle, a --set tech.<entry> changes nothing in the design, a
 DRAM rate in GB/s or ns is rounded to whole bytes or cycles, the images run hold a few of the workload's classes,
 batch refill is on where it cannot act, a --set of an exit-unit field acts on no exit unit, a memory's figures are
-extrapolated far outside the technology table, an ADC's area is given at no conversion rate. One list, so that the
+extrapolated far outside the technology table, a spike buffer too large for its register-file pricing, an ADC's
+area is given at no conversion rate. One list, so that the
 three commands say the same."""
 from __future__ import annotations
 
 from satasim_atsn.errors import shown_number
 from satasim_atsn.hw.arch import Arch, dram_rounding_note, parse_override
-from satasim_atsn.hw.energy import adc_rate_note, extrapolated_memories_note, unused_technology_note
+from satasim_atsn.hw.energy import (
+    adc_rate_note,
+    extrapolated_memories_note,
+    register_file_buffers_note,
+    unused_technology_note,
+)
 from satasim_atsn.snn.exit_policies import ATSN_FRAC_BITS, LUT_ENTRIES_DEFAULT, AtsnPolicy
 from satasim_atsn.workload.class_coverage import class_coverage_note
 from satasim_atsn.workload.format import Workload
@@ -27,7 +33,7 @@ def run_notes(arch: Arch, arch_path: str, overrides: list[str], workload: Worklo
              class_coverage_note(workload, start, images),
              unused_technology_note(arch_path, overrides) if technology else None, dram_rounding_note(arch),
              batch_refill_note(arch), absent_exit_unit_note(arch, overrides), extrapolated_memories_note(arch),
-             adc_rate_note(arch)]
+             register_file_buffers_note(arch), adc_rate_note(arch)]
     return [note for note in notes if note]
 
 
