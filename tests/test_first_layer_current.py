@@ -52,6 +52,25 @@ def test_a_memory_of_one_word_per_image_is_refused_naming_the_layer():
     assert message.endswith("raise pe.data_memory_bytes to at least 8 or lower images_per_batch")
 
 
+def test_the_fix_names_the_exit_units_memory_when_it_cannot_hold_the_batch_either():
+    """images_per_batch=300 was told to raise pe.data_memory_bytes to 1200; followed, the exit unit refused the batch
+    in turn (24,768 B). The fix names both, the reference's as the engine's, and followed, the design runs."""
+    from satasim_atsn.hw.reference import simulate_reference
+
+    arch = load_arch(ROOT / "archs" / "atsn16x16.yaml", ["images_per_batch=300"])
+    with pytest.raises(MappingError) as engine_refusal:
+        build_mapping(arch, FMNIST)
+    with pytest.raises(MappingError) as reference_refusal:
+        simulate_reference(arch, FMNIST, 1)
+    message = str(engine_refusal.value)
+    assert message == str(reference_refusal.value)
+    assert message.endswith("raise pe.data_memory_bytes to at least 1200 and exit_unit.data_memory_bytes to at least "
+                            "24768 or lower images_per_batch")
+    followed = load_arch(ROOT / "archs" / "atsn16x16.yaml", ["images_per_batch=300", "pe.data_memory_bytes=1200",
+                                                               "exit_unit.data_memory_bytes=24768"])
+    assert simulate(followed, FMNIST, 2).metrics()["images"] == 2
+
+
 def test_spilled_membranes_carry_the_current_in_at_every_step_and_out_once():
     """Membranes not resident: conv1's fill at t > 1 moves two words per neuron and image, its spill after t = 1
     two and later spills one; a spike-frame first layer would move one (checked by the reference elsewhere)."""

@@ -582,7 +582,7 @@ class _LayerContext:
             return []
         capacity = self.capacity // group.words_per_neuron  # neurons, not words, per PE, fold and image
         if capacity < 1:
-            _refuse_current_room(self.arch, group)
+            _refuse_current_room(self.arch, group, self.workload)
         return _make_folds(group.neurons, self.num_pes, capacity, per_channel, fan_in, memory,
                            int(self.arch.array.cols), threshold)
 
@@ -591,16 +591,21 @@ class _LayerContext:
         return group.neurons // per_channel * channel_parameter_bytes(self.arch, group.spiking)[0]
 
 
-def _refuse_current_room(arch, group: Group) -> None:
-    """A PE data memory with one word per image cannot hold a first-layer neuron's membrane and current."""
+def _refuse_current_room(arch, group: Group, workload: Workload) -> None:
+    """A PE data memory with one word per image cannot hold a first-layer neuron's membrane and current; the fix
+    names the exit unit's memory too when it cannot hold the batch either (followed, the PE's alone was refused
+    again, by the exit unit)."""
     batch = int(arch.images_per_batch)
     words = group.words_per_neuron
+    exit_room = exit_unit_batch_room(arch, workload) if int(arch.array.exit_unit_tiles) and workload.has_output \
+        else None
+    also = f" and exit_unit.data_memory_bytes to at least {exit_room[1]}" if exit_room and exit_room[0] < batch else ""
     raise _fail(arch, "pe.data_memory_bytes",
                 f"{arch.pe.data_memory_bytes} B hold {int(arch.pe.data_memory_bytes) * 8 // int(arch.pe.vmem_bits)} "
                 f"{arch.pe.vmem_bits}-bit word(s) per PE, and layer {group.name!r} reads the image: each of its "
                 f"neurons keeps its membrane and its constant current ({words} words) for each of the "
                 f"{batch} image(s) of a batch",
-                f"raise pe.data_memory_bytes to at least {-(-words * batch * int(arch.pe.vmem_bits) // 8)}"
+                f"raise pe.data_memory_bytes to at least {-(-words * batch * int(arch.pe.vmem_bits) // 8)}{also}"
                 + (" or lower images_per_batch" if batch > 1 else ""))
 
 

@@ -438,17 +438,22 @@ def _refuse_batch(arch, workload: Workload, held: int, b: int) -> None:
                           f" data memory hold {counted(held, f'{arch.pe.vmem_bits}-bit membrane')}", fix)
 
 
-def _current_room(arch, name: str, inputs: list[_Input], fan_in: int, K: int, held: int, b: int) -> tuple[int, int]:
+def _current_room(arch, workload: Workload, name: str, inputs: list[_Input], fan_in: int, K: int, held: int,
+                  b: int) -> tuple[int, int]:
     """Section 5: (words per neuron, neurons per PE, fold and image) of a group: one that reads the image keeps each
-    neuron's constant current beside its membrane (checked once its neuron's weights fit a PE)."""
+    neuron's constant current beside its membrane (checked once its neuron's weights fit a PE). The fix names the
+    exit unit's memory too when it cannot hold the batch either (followed, the PE's alone was refused again)."""
     words = 2 if any(inp.encoding == "image" for inp in inputs) else 1
     if K // words < 1 and fan_in <= int(arch.pe.weight_memory_bytes):
+        exit_holds = int(arch.array.exit_unit_tiles) and any(ly["type"] == "output" for ly in workload.layers)
+        exit_most, exit_need = _exit_unit_room(arch, workload) if exit_holds else (b, 0)
+        also = f" and exit_unit.data_memory_bytes to at least {exit_need}" if exit_most < b else ""
         raise MappingError.at(
             arch.where, "pe.data_memory_bytes",
             f"{arch.pe.data_memory_bytes} B hold {held} {arch.pe.vmem_bits}-bit word(s) per PE, and layer {name!r}"
             f" reads the image: each of its neurons keeps its membrane and its constant current ({words} words) "
             f"for each of the {b} image(s) of a batch",
-            f"raise pe.data_memory_bytes to at least {_ceil_div(words * b * int(arch.pe.vmem_bits), 8)}"
+            f"raise pe.data_memory_bytes to at least {_ceil_div(words * b * int(arch.pe.vmem_bits), 8)}{also}"
             + (" or lower images_per_batch" if b > 1 else ""))
     return words, K // words
 
@@ -515,7 +520,7 @@ def derive_mapping(arch: Arch, workload: Workload) -> _Mapping:
     too_large: dict[str, int] = {}  # layers one of whose neurons outgrows a PE's weight memory
 
     def room(name: str, inputs: list[_Input], fan_in: int) -> tuple[int, int]:
-        return _current_room(arch, name, inputs, fan_in, K, held, b)
+        return _current_room(arch, workload, name, inputs, fan_in, K, held, b)
 
     for ly in layers:
         kind, name, out_shape = ly["type"], ly["name"], tuple(int(v) for v in ly["out_shape"])

@@ -390,7 +390,9 @@ def check_affordable(arch: Arch, workload: Workload, images: int, start: int, ma
                               f"take{'s' if images == 1 else ''} the engine "
                               f"alone up to about {spent(engine_seconds)} (estimated before it runs; the per-cycle "
                               "reference's time is known from the engine's run)", f"use {fewer}a smaller workload, or "
-                              f"allow at least --max-minutes {minutes_enough(engine_seconds):g}")
+                              f"allow at least --max-minutes {minutes_enough(engine_seconds):g} for the engine alone "
+                              "(the reference's time comes on top, and is said after the engine's run if it does "
+                              "not fit)")
     try:
         result = engine.simulate(arch, workload, images, start)
     except MappingError:  # compared as a refusal: the reference refuses while mapping, before any cycle
