@@ -41,7 +41,6 @@ from satasim_atsn.interchange.nir_graph import (
     DEFAULT_DT,
     INT8_MAX,
     META_KEY,
-    channel_axis,
     conv_params,
     float_array,
     node_bias,
@@ -51,6 +50,7 @@ from satasim_atsn.interchange.nir_graph import (
     unique_name,
 )
 from satasim_atsn.interchange.nir_meta import checked_meta, graph_meta
+from satasim_atsn.interchange.nir_neurons import check_threshold, neuron_params, per_channel
 from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
 from satasim_atsn.workload.format import Workload, validate
 from satasim_atsn.workload.schema import VTH_MAX, VTH_MAX_FIRST, infer_out_shape
@@ -66,19 +66,6 @@ class ImportResult:
     input_scale: float = 1.0
     dt: float = DEFAULT_DT
     decision: str = "state"  # how the float output decides: "state" (LI/I value at T) or "sum" (of outputs)
-
-
-def _per_channel(value, shape: tuple[int, ...], node: str, kind: str, what: str) -> np.ndarray:
-    """A neuron parameter broadcast to ``shape`` and reduced to one value per channel (must be uniform)."""
-    arr = channel_axis(float_array(value), shape)
-    try:
-        full = np.broadcast_to(arr if arr.ndim <= len(shape) else arr.reshape(shape), shape)
-    except ValueError:
-        raise node_error(node, kind, f"{what} has shape {list(arr.shape)}, the layer has {list(shape)}") from None
-    flat = full.reshape(shape[0], -1)
-    if not np.allclose(flat, flat[:, :1], rtol=1e-9, atol=0):
-        raise node_error(node, kind, f"{what} differs within a channel; the workload format has one value per channel")
-    return flat[:, 0].copy()
 
 
 def _int8_exact(w: np.ndarray) -> bool:
@@ -136,58 +123,6 @@ class _Value:
     layer: str = ""  # the workload layer producing it (spikes, counts), or the weighted node (current)
     shape: tuple = ()
     data: dict = field(default_factory=dict)
-
-
-def _positive(values: np.ndarray, node: str, kind: str, what: str) -> np.ndarray:
-    """Time constants: positive and finite (tau = 0 divided by zero and printed numpy warnings)."""
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise node_error(node, kind, f"{what} must be positive and finite, got {values.min():g}..{values.max():g}",
-                         listed=False)
-    return values
-
-
-def _neuron_params(node, kind: str, name: str, shape: tuple, dt: float) -> dict:
-    """beta, per-channel gain g, leak current l, threshold theta of a neuron node (errors name the node)."""
-    if kind in ("LIF", "CubaLIF", "IF"):
-        reset = _per_channel(node.v_reset, shape, name, kind, "v_reset")
-        if np.any(reset != 0):
-            raise node_error(name, kind, "v_reset must be 0 (the workload's neurons reset to zero)")
-    if kind == "IF":
-        beta = np.ones(shape[0])
-        gain = dt * _per_channel(node.r, shape, name, kind, "r")
-        leak = np.zeros(shape[0])
-    elif kind in ("LIF", "LI"):
-        tau = _positive(_per_channel(node.tau, shape, name, kind, "tau"), name, kind, "tau")
-        beta = 1.0 - dt / tau
-        gain = dt * _per_channel(node.r, shape, name, kind, "r") / tau
-        leak = dt * _per_channel(node.v_leak, shape, name, kind, "v_leak") / tau
-    elif kind in ("CubaLIF", "CubaLI"):  # a CubaLI (Norse's LICell) with tau_syn = dt is an LI
-        tau_syn = _positive(_per_channel(node.tau_syn, shape, name, kind, "tau_syn"), name, kind, "tau_syn")
-        if not np.allclose(tau_syn, dt, rtol=1e-6):
-            raise node_error(name, kind, f"tau_syn {tau_syn[0]:g} != dt {dt:g}: the workload's neurons have no "
-                             "synaptic current state (only tau_syn = dt, a synapse without memory, maps)", listed=True)
-        tau = _positive(_per_channel(node.tau_mem, shape, name, kind, "tau_mem"), name, kind, "tau_mem")
-        beta = 1.0 - dt / tau
-        gain = (_per_channel(node.w_in, shape, name, kind, "w_in") * dt
-                * _per_channel(node.r, shape, name, kind, "r") / tau)
-        leak = dt * _per_channel(node.v_leak, shape, name, kind, "v_leak") / tau
-    elif kind == "I":
-        beta = np.ones(shape[0])
-        gain = dt * _per_channel(node.r, shape, name, kind, "r")
-        leak = np.zeros(shape[0])
-    else:
-        raise node_error(name, kind, "is not a neuron")
-    if np.any(beta < 0) or np.any(beta > 1) or not np.allclose(beta, beta[0], rtol=0, atol=1e-12):
-        field_name = "tau_mem" if kind in ("CubaLIF", "CubaLI") else "tau"
-        # below, not up to: a --dt equal to tau gives decay 0, which decay_shifts refuses in turn
-        fix = (f"give a --dt (seconds) below the smallest {field_name}, {dt / (1.0 - beta.min()):g}"
-               if np.any(beta < 0) else f"give every channel one {field_name}" if not np.any(beta > 1)
-               else f"give positive {field_name} and --dt")
-        raise node_error(name, kind, f"decay 1 - dt/tau = {beta.min():g}..{beta.max():g} must be one value in [0, 1]; "
-                         f"{fix}")
-    theta = (_per_channel(node.v_threshold, shape, name, kind, "v_threshold")
-             if kind in ("LIF", "CubaLIF", "IF") else None)
-    return {"beta": float(beta[0]), "gain": gain, "leak": leak, "theta": theta}
 
 
 def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: int | None = None,
@@ -589,7 +524,7 @@ class _GraphImport:
         if src.kind != "spikes" or src.layer == "input":
             raise node_error(n, kind, "only a gain on a spike shortcut into a residual join is supported", listed=True)
         self.values[n] = _Value("scaled", src.layer, src.shape,
-                                {"scale": _per_channel(self.nodes[n].scale, src.shape, n, kind, "scale"), "src": src,
+                                {"scale": per_channel(self.nodes[n].scale, src.shape, n, kind, "scale"), "src": src,
                                  "node": n})
 
     def _pool_of_current(self, n: str, cur: _Value) -> None:
@@ -706,8 +641,8 @@ class _GraphImport:
         currents = [v for v in srcs if v.kind == "current"]
         if len(srcs) == 1 and currents:
             cur = currents[0]
-            par = _neuron_params(node, kind, n, cur.shape, dt)
-            _check_threshold(n, kind, par)
+            par = neuron_params(node, kind, n, cur.shape, dt)
+            check_threshold(n, kind, par)
             self.betas[n] = par["beta"]
             lname = self.layer_name(cur.layer)
             first = self.reads_image(cur.data["src"])
@@ -724,8 +659,8 @@ class _GraphImport:
                                  "spikes)", listed=True)
             if short.kind == "spikes" and short.layer == "input":
                 raise node_error(n, kind, "a shortcut from the Input is not supported", listed=True)
-            par = _neuron_params(node, kind, n, main.shape, dt)
-            _check_threshold(n, kind, par)
+            par = neuron_params(node, kind, n, main.shape, dt)
+            check_threshold(n, kind, par)
             self.betas[n] = par["beta"]
             lname = unique_name(n.replace("/", "_"), self.taken)
             _emit_join(lname, main, short, par, self.layer_name, self.layers, self.arrays, self.notes)
@@ -743,7 +678,7 @@ class _GraphImport:
             raise node_error(n, kind, f"follows a pool whose window {h}x{w} is not square; the workload's max-pool "
                              "windows are square (a global pool of a non-square map is supported only before "
                              "Flatten -> Affine/Linear)", listed=True)
-        par = _neuron_params(self.nodes[n], kind, n, pool.shape, self.dt)
+        par = neuron_params(self.nodes[n], kind, n, pool.shape, self.dt)
         one = par["gain"] / pool.data["average"]
         if np.any(par["leak"] != 0) or np.any(par["theta"] < 0):
             raise node_error(n, kind, "after a pool it must fire iff its window holds a spike: v_leak = 0 and "
@@ -769,7 +704,7 @@ class _GraphImport:
                 self.kinds[s] for s in self.succs[n]] != ["Output"]:
             raise node_error(n, kind, "a leaky integrator is supported only as the readout: Affine/Linear -> LI/I -> "
                              "Output", listed=True)
-        par = _neuron_params(self.nodes[n], kind, n, src.shape, self.dt)
+        par = neuron_params(self.nodes[n], kind, n, src.shape, self.dt)
         if kind in ("LI", "CubaLI"):
             self.betas[n] = par["beta"]
         self.state["output_mode"] = "membrane" if kind in ("LI", "CubaLI") else "accumulate"
@@ -853,12 +788,6 @@ def _layer(name: str, cur: _Value, spiking: bool) -> dict:
     spec = cur.data["layer"]
     return {"name": name, "type": spec["type"], "inputs": [cur.data["src"].layer],
             **{k: v for k, v in spec.items() if k != "type"}, "spiking": spiking}
-
-
-def _check_threshold(n: str, kind: str, par: dict) -> None:
-    """A spiking neuron's threshold must be positive (the integer thresholds are): named by its own node."""
-    if np.any(par["theta"] <= 0):
-        raise node_error(n, kind, "v_threshold must be > 0 (the integer thresholds are positive)")
 
 
 def _scaled_by_pixels(lname: str, w: np.ndarray, b: np.ndarray, input_scale: float) -> np.ndarray:
