@@ -29,7 +29,6 @@ saturation of ``vmem_bits`` membranes; ``logit_scale`` lives in the graph's meta
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,6 @@ import numpy as np
 from satasim_atsn.errors import WorkloadError
 from satasim_atsn.interchange.nir_graph import (
     DEFAULT_DT,
-    INT8_MAX,
     META_KEY,
     conv_params,
     float_array,
@@ -49,11 +47,12 @@ from satasim_atsn.interchange.nir_graph import (
     topological_order,
     unique_name,
 )
+from satasim_atsn.interchange.nir_layers import Value, emit_join, emit_output, emit_spiking
 from satasim_atsn.interchange.nir_meta import checked_meta, graph_meta
 from satasim_atsn.interchange.nir_neurons import check_threshold, neuron_params, per_channel
 from satasim_atsn.snn.neurons import shifts_to_tau, tau_to_shifts
 from satasim_atsn.workload.format import Workload, validate
-from satasim_atsn.workload.schema import VTH_MAX, VTH_MAX_FIRST, infer_out_shape
+from satasim_atsn.workload.schema import infer_out_shape
 
 
 @dataclass
@@ -66,63 +65,6 @@ class ImportResult:
     input_scale: float = 1.0
     dt: float = DEFAULT_DT
     decision: str = "state"  # how the float output decides: "state" (LI/I value at T) or "sum" (of outputs)
-
-
-def _int8_exact(w: np.ndarray) -> bool:
-    return bool(np.all(w == np.rint(w)) and np.abs(w).max(initial=0) <= INT8_MAX)
-
-
-def _integral(v: np.ndarray) -> bool:
-    return bool(np.all(np.asarray(v) == np.rint(v)))
-
-
-def _channel_scales(w: np.ndarray, floor: np.ndarray | float = 0.0) -> np.ndarray:
-    """Per-output-channel scales (trainer's rule): max|w| of the channel, at least 1/8 of the layer's, floored."""
-    maxabs = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
-    overall = float(maxabs.max()) if maxabs.size else 0.0
-    # floored only against an all-zero layer (a division by zero): an absolute 1e-12 floor zeroed every weight of a
-    # network written in small units (weights x input_scale below ~1e-12)
-    return np.maximum(np.maximum(maxabs, overall / 8.0), np.maximum(floor, np.finfo(np.float64).tiny)) / INT8_MAX
-
-
-def _q8(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(w / scales.reshape((-1,) + (1,) * (w.ndim - 1))), -INT8_MAX, INT8_MAX).astype(np.int8)
-
-
-def _note_zeroed_rows(name: str, w: np.ndarray, wq: np.ndarray, notes: list[str]) -> None:
-    """Note the output channels whose float weights were not all zero but whose int8 weights are: a channel's scale
-    is at least 1/8 of the layer's largest, so a channel far weaker than the rest loses every weight."""
-    had = np.abs(w.reshape(w.shape[0], -1)).max(axis=1) > 0
-    lost = int(np.count_nonzero(had & ~wq.reshape(wq.shape[0], -1).any(axis=1)))
-    if lost:
-        notes.append(f"{name}: {lost} of {w.shape[0]} output channels have all-zero int8 weights (their float "
-                     "weights are below half a step of the layer's int8 grid)")
-
-
-def _i32(v: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(v), -(2**31), 2**31 - 1).astype(np.int32)
-
-
-def _note_grid_limits(lname: str, bias_steps: np.ndarray, theta_steps: np.ndarray, notes: list[str]) -> None:
-    """Say where the integer grid changed a value beyond rounding: a threshold below half a step (raised to 1, so
-    the neuron fires more readily than the graph's) or a bias beyond int32 (clipped)."""
-    raised = int((np.rint(theta_steps) < 1).sum())
-    if raised:
-        notes.append(f"{lname}: {raised} threshold(s) below half an integer step of the layer's scale, stored as 1 "
-                     "step (the neurons fire more readily than the graph's)")
-    clipped = int((np.abs(np.rint(bias_steps)) > 2**31 - 1).sum())
-    if clipped:
-        notes.append(f"{lname}: {clipped} bias(es) beyond the int32 range of the layer's scale, clipped")
-
-
-@dataclass
-class _Value:
-    """What a NIR node's output is in workload terms."""
-
-    kind: str  # spikes | current | pooled | pooled_flat | counts | scaled
-    layer: str = ""  # the workload layer producing it (spikes, counts), or the weighted node (current)
-    shape: tuple = ()
-    data: dict = field(default_factory=dict)
 
 
 def import_nir(graph: Any, x: np.ndarray, y: np.ndarray | None = None, *, timesteps: int | None = None,
@@ -244,7 +186,7 @@ class _GraphImport:
                                     "corrupt")
             self.preds[b].append(a)
             self.succs[a].append(b)
-        self.values: dict[str, _Value] = {}
+        self.values: dict[str, Value] = {}
         self.layers: list[dict] = []
         self.arrays: dict[str, np.ndarray] = {}
         self.spike_nodes: dict[str, str] = {}
@@ -291,7 +233,7 @@ class _GraphImport:
                                    f"give inputs of the graph's shape{frames_hint}")
         order_hint = {n: i for i, n in enumerate(self.meta.get("layer_order", []))}
         order = topological_order(self.nodes, self.preds, order_hint)
-        self.values[in_node] = _Value("spikes", "input", in_shape)
+        self.values[in_node] = Value("spikes", "input", in_shape)
         for n in order:
             if n == in_node:
                 continue
@@ -361,7 +303,7 @@ class _GraphImport:
         clean = node_name.replace("/", "_") or "layer"
         return unique_name("input_" if clean == "input" else clean, self.taken)
 
-    def reads_image(self, value: _Value) -> bool:
+    def reads_image(self, value: Value) -> bool:
         """True when ``value`` is the Input's data, directly or through a Flatten: the layer reading it is the one
         that scales pixels (``input_scale``) and shifts (``input_shift``), as snn/forward.py computes it."""
         if value.layer == "input":
@@ -369,7 +311,7 @@ class _GraphImport:
         layer = next((ly for ly in self.layers if ly["name"] == value.layer), None)
         return layer is not None and layer["type"] == "flatten" and layer["inputs"] == ["input"]
 
-    def need_single(self, n: str) -> _Value:
+    def need_single(self, n: str) -> Value:
         if not self.preds[n]:
             raise node_error(n, self.kinds[n], "has no input edge; add an edge into it or remove the node",
                              listed=False)
@@ -419,7 +361,7 @@ class _GraphImport:
                 p["w"] = p["w"] / float(src.data["average"])
             ly = {"type": "linear", "out_features": int(w.shape[0])}
             out = (int(w.shape[0]),)
-        self.values[n] = _Value("current", n, out, {"layer": ly, "src": src, **p})
+        self.values[n] = Value("current", n, out, {"layer": ly, "src": src, **p})
 
     def _checked_conv(self, n: str, shape: tuple) -> tuple[dict, dict, tuple]:
         """A Conv2d's parameters, its conv layer and its output shape on an input map of ``shape``, each checked
@@ -450,7 +392,7 @@ class _GraphImport:
                              f"input {list(shape)}; fix the graph: a kernel of at most {fits} at this padding")
         return out
 
-    def _pool_weights(self, n: str, pool: _Value) -> tuple[int, int, int]:
+    def _pool_weights(self, n: str, pool: Value) -> tuple[int, int, int]:
         """A sum (or average) pool of spikes that a weighted node reads: (window, stride, divisor), refused where
         folding it into the weights would not be exact (a window that is not square)."""
         if "window" in pool.data:
@@ -459,7 +401,7 @@ class _GraphImport:
                              "fold into its weights", listed=True)
         return pool.data["kernel"], pool.data["stride"], pool.data["average"]
 
-    def _conv_of_pooled(self, n: str, pool: _Value) -> None:
+    def _conv_of_pooled(self, n: str, pool: Value) -> None:
         """A Conv2d reading a sum pool of spikes (Sinabs' IAF -> SumPool2d -> Conv2d): one convolution of the pool's
         input spikes, exactly. Pooled row i sums input rows s*i .. s*i+k-1, so kernel row u reads them through
         kernel row s*u + a of a conv at stride s x stride, with padding s x padding; where the pooled map's
@@ -487,11 +429,11 @@ class _GraphImport:
         self.notes.append(f"{n} (Conv2d) reads a {k}x{k} pool of spikes at stride {s}: folded into it (exact), one "
                           f"conv of kernel {kernel} at stride {ly['stride']} on {src.layer}'s spikes ({w.size} weights "
                           f"for {p['w'].size}: the accelerators pool spikes by max only)")
-        self.values[n] = _Value("current", n, out, {"layer": ly, "src": src, "w": w / divisor, "b": p["b"],
+        self.values[n] = Value("current", n, out, {"layer": ly, "src": src, "w": w / divisor, "b": p["b"],
                                                     "kernel": kernel, "stride": ly["stride"],
                                                     "padding": ly["padding"]})
 
-    def _linear_of_pooled(self, n: str, flat: _Value) -> None:
+    def _linear_of_pooled(self, n: str, flat: Value) -> None:
         """Linear/Affine reading a flattened sum pool of spikes: one linear layer on the flattened input spikes,
         exactly (an input neuron's weight is the sum of the weights of the pooled neurons whose windows hold it;
         one no window holds gets 0)."""
@@ -513,8 +455,8 @@ class _GraphImport:
                           f"(exact), one linear layer of {c * h * wd} inputs on {flat.layer} ({full.size} weights for "
                           f"{w.size}: the accelerators pool spikes by max only)")
         ly = {"type": "linear", "out_features": int(w.shape[0])}
-        src = _Value("spikes", flat.layer, (c * h * wd,))
-        self.values[n] = _Value("current", n, (int(w.shape[0]),), {"layer": ly, "src": src,
+        src = Value("spikes", flat.layer, (c * h * wd,))
+        self.values[n] = Value("current", n, (int(w.shape[0]),), {"layer": ly, "src": src,
                                                                    "w": full.reshape(w.shape[0], -1) / divisor,
                                                                    "b": b})
 
@@ -523,11 +465,11 @@ class _GraphImport:
         src, kind = self.need_single(n), self.kinds[n]
         if src.kind != "spikes" or src.layer == "input":
             raise node_error(n, kind, "only a gain on a spike shortcut into a residual join is supported", listed=True)
-        self.values[n] = _Value("scaled", src.layer, src.shape,
+        self.values[n] = Value("scaled", src.layer, src.shape,
                                 {"scale": per_channel(self.nodes[n].scale, src.shape, n, kind, "scale"), "src": src,
                                  "node": n})
 
-    def _pool_of_current(self, n: str, cur: _Value) -> None:
+    def _pool_of_current(self, n: str, cur: Value) -> None:
         """A pool of a Conv2d's current (snnTorch's Conv2d -> AvgPool2d -> Leaky): one convolution, exactly (the
         window sums of a convolution are a convolution with the kernel summed over the window, at stride x stride)."""
         node, kind = self.nodes[n], self.kinds[n]
@@ -552,7 +494,7 @@ class _GraphImport:
         out = self._conv_out_shape(n, ly, d["src"].shape)
         self.notes.append(f"{n} ({kind} {k}x{k}, stride {s}) of the current of {cur.layer}: folded into it (exact), "
                           f"one conv of kernel {ly['kernel']} at stride {ly['stride']}")
-        self.values[n] = _Value("current", cur.layer, out, {"layer": ly, "src": d["src"], "w": w, "b": b,
+        self.values[n] = Value("current", cur.layer, out, {"layer": ly, "src": d["src"], "w": w, "b": b,
                                                             "kernel": ly["kernel"], "stride": ly["stride"],
                                                             "padding": ly["padding"]})
 
@@ -570,7 +512,7 @@ class _GraphImport:
             raise node_error(n, kind, "padding must be 0")
         window = np.asarray(node.kernel_size).reshape(-1).tolist()
         if window == [h, w] and h != w:  # a global pool of a map that is not square: one window
-            self.values[n] = _Value("pooled", src.layer, (c, 1, 1), {"kernel": h, "stride": h, "global": True,
+            self.values[n] = Value("pooled", src.layer, (c, 1, 1), {"kernel": h, "stride": h, "global": True,
                                                                       "src": src, "window": (h, w),
                                                                       "average": h * w if kind == "AvgPool2d" else 1})
             return
@@ -580,7 +522,7 @@ class _GraphImport:
         oh = (h - k) // s + 1
         if oh <= 0:
             raise node_error(n, kind, f"window {k} does not fit input {list(src.shape)}")
-        self.values[n] = _Value("pooled", src.layer, (c, oh, (w - k) // s + 1),
+        self.values[n] = Value("pooled", src.layer, (c, oh, (w - k) // s + 1),
                                 {"kernel": k, "stride": s, "global": bool(glob), "src": src,
                                  "average": k * k if kind == "AvgPool2d" else 1})
 
@@ -614,11 +556,11 @@ class _GraphImport:
         if src.kind == "pooled" and src.data["global"]:
             lname = self.layer_name(self.preds[n][0])
             self.layers.append({"name": lname, "type": "avgpool", "inputs": [src.layer]})
-            self.values[n] = _Value("counts", lname, (src.shape[0],), {"average": src.data["average"]})
+            self.values[n] = Value("counts", lname, (src.shape[0],), {"average": src.data["average"]})
         elif src.kind == "spikes" and len(src.shape) == 3:  # of the image too: the format's MLP on images
             lname = self.layer_name(n)
             self.layers.append({"name": lname, "type": "flatten", "inputs": [src.layer]})
-            self.values[n] = _Value("spikes", lname, (int(np.prod(src.shape)),))
+            self.values[n] = Value("spikes", lname, (int(np.prod(src.shape)),))
             self.spike_nodes[lname] = n
         elif src.kind in ("spikes", "counts", "pooled_flat") and len(src.shape) == 1:
             self.values[n] = src  # already flat (a flat layer's spikes, a global pool's counts): a no-op
@@ -626,7 +568,7 @@ class _GraphImport:
             spikes = src.data["src"]
             lname = self.layer_name(n)
             self.layers.append({"name": lname, "type": "flatten", "inputs": [spikes.layer]})
-            self.values[n] = _Value("pooled_flat", lname, (int(np.prod(src.shape)),), {"pool": src})
+            self.values[n] = Value("pooled_flat", lname, (int(np.prod(src.shape)),), {"pool": src})
         else:
             raise node_error(n, self.kinds[n], f"flattens a {src.kind} of shape {list(src.shape)}; it must flatten a "
                              "spike map or a global pool", listed=True)
@@ -646,9 +588,9 @@ class _GraphImport:
             self.betas[n] = par["beta"]
             lname = self.layer_name(cur.layer)
             first = self.reads_image(cur.data["src"])
-            _emit_spiking(lname, cur, par, first, self.frames, self.input_scale, self.layers, self.arrays,
+            emit_spiking(lname, cur, par, first, self.frames, self.input_scale, self.layers, self.arrays,
                           self.state, self.notes)
-            self.values[n] = _Value("spikes", lname, cur.shape)
+            self.values[n] = Value("spikes", lname, cur.shape)
             self.spike_nodes[lname] = n
         elif len(srcs) == 2 and currents:
             main = currents[0]
@@ -663,14 +605,14 @@ class _GraphImport:
             check_threshold(n, kind, par)
             self.betas[n] = par["beta"]
             lname = unique_name(n.replace("/", "_"), self.taken)
-            _emit_join(lname, main, short, par, self.layer_name, self.layers, self.arrays, self.notes)
-            self.values[n] = _Value("spikes", lname, main.shape)
+            emit_join(lname, main, short, par, self.layer_name, self.layers, self.arrays, self.notes)
+            self.values[n] = Value("spikes", lname, main.shape)
             self.spike_nodes[lname] = n
         else:
             raise node_error(n, kind, "a neuron takes one current (Conv2d/Linear/Affine), two for a residual join, or "
                              "a pool (spike max-pool)", listed=True)
 
-    def _max_pool(self, n: str, pool: _Value) -> None:
+    def _max_pool(self, n: str, pool: Value) -> None:
         """A pool followed by a neuron that fires iff its window holds a spike: a maxpool layer, exactly."""
         kind = self.kinds[n]
         if "window" in pool.data:  # a maxpool layer has a square window: kernel h on an h x w map would skip columns
@@ -693,7 +635,7 @@ class _GraphImport:
         lname = self.layer_name(self.preds[n][0])
         self.layers.append({"name": lname, "type": "maxpool", "inputs": [pool.layer],
                             "kernel": pool.data["kernel"], "stride": pool.data["stride"]})
-        self.values[n] = _Value("spikes", lname, pool.shape)
+        self.values[n] = Value("spikes", lname, pool.shape)
         self.spike_nodes[lname] = n
 
     def _readout(self, n: str) -> None:
@@ -708,7 +650,7 @@ class _GraphImport:
         if kind in ("LI", "CubaLI"):
             self.betas[n] = par["beta"]
         self.state["output_mode"] = "membrane" if kind in ("LI", "CubaLI") else "accumulate"
-        self.values[n] = _Value("readout", src.layer, src.shape, {"cur": src, "par": par})
+        self.values[n] = Value("readout", src.layer, src.shape, {"cur": src, "par": par})
 
     def _output(self, n: str) -> None:
         """Output: the output layer, from a readout or straight from an Affine/Linear current (a running sum); or,
@@ -734,10 +676,10 @@ class _GraphImport:
         first = self.reads_image(cur.data["src"]) and not self.frames
         if first:  # a network of one layer: pixels scaled here
             par = dict(par, gain=par["gain"] * self.input_scale)
-        _emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta,
+        emit_output(self.layer_name(cur.layer), cur, par, self.state, self.layers, self.arrays, self.meta,
                      self.notes, first)
 
-    def _spike_count_end(self, n: str, src: _Value) -> None:
+    def _spike_count_end(self, n: str, src: Value) -> None:
         """Output reading a spiking layer (snnTorch-style rate-coded classifiers): the workload ends in that layer,
         one class per neuron, predicted by the most spikes over all T timesteps (docs/workload-format.md)."""
         self._check_classes(n, int(np.prod(src.shape)))
@@ -783,157 +725,3 @@ def check_nodes(graph: Any) -> None:
                                        "export the graph from a network with finite parameters")
 
 
-def _layer(name: str, cur: _Value, spiking: bool) -> dict:
-    """A conv/linear layer dict (format key order) for the weighted node behind a current."""
-    spec = cur.data["layer"]
-    return {"name": name, "type": spec["type"], "inputs": [cur.data["src"].layer],
-            **{k: v for k, v in spec.items() if k != "type"}, "spiking": spiking}
-
-
-def _scaled_by_pixels(lname: str, w: np.ndarray, b: np.ndarray, input_scale: float) -> np.ndarray:
-    """The first layer's weights x ``input_scale``, refused when 8-bit pixels would take its current (or the x 2^24 of
-    the exact-integer search below) beyond float64: numpy warned of an overflow and the float forward gave NaN."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        w = w * input_scale
-        peak = (np.abs(w).reshape(len(w), -1).sum(axis=1) * 255.0 + np.abs(b)) * 2.0**24
-    if not (np.all(np.isfinite(peak)) and math.isfinite(255.0 * input_scale * 2.0**24)):
-        raise WorkloadError.at(None, "--input-scale", f"{input_scale:g} takes the current of the first layer "
-                               f"{lname!r} beyond float64", "give the float value of one pixel step (the default "
-                               "1/255 maps pixels to 0..1; 1 keeps 0..255)")
-    return w
-
-
-def _emit_spiking(lname, cur, par, first, frames, input_scale, layers, arrays, state, notes) -> None:
-    """A spiking conv/linear layer from a current and its neuron's parameters, quantised."""
-    w = cur.data["w"] * par["gain"].reshape((-1,) + (1,) * (cur.data["w"].ndim - 1))
-    b = cur.data["b"] * par["gain"] + par["leak"]
-    theta = par["theta"]
-    if np.any(theta <= 0):
-        raise node_error(lname, "neuron", "v_threshold must be > 0 (the integer thresholds are positive)")
-    ly = _layer(lname, cur, spiking=True)
-    direct_first = first and not frames
-    if direct_first:
-        w = _scaled_by_pixels(lname, w, b, input_scale)
-        for shift in range(0, 25):  # integer-valued already (an exported graph): keep the integers
-            if _int8_exact(w * 2**shift) and _integral(b * 2**shift) and _integral(theta) and theta.max() < 2**15:
-                wq, bq, vth = (w * 2**shift).astype(np.int8), _i32(b * 2**shift), _i32(theta)
-                break
-        else:
-            scales = _channel_scales(w)
-            shift = 0
-            while np.rint(theta / (scales * 2**shift)).max() > VTH_MAX_FIRST and shift < 63:  # the format's limit
-                shift += 1
-            wq, bq = _q8(w, scales), _i32(b / scales)
-            vth = np.maximum(_i32(theta / (scales * 2**shift)), 1)
-            _note_grid_limits(lname, b / scales, theta / (scales * 2**shift), notes)
-            if vth.max() > VTH_MAX_FIRST:  # even >> 63 leaves the threshold out of reach: the layer never fires
-                notes.append(f"{lname}: threshold out of reach of its input current (>> 63 leaves it above "
-                             f"{VTH_MAX_FIRST} steps): stored as {VTH_MAX_FIRST}, the layer stays silent")
-                vth = np.minimum(vth, VTH_MAX_FIRST)
-        state["input_shift"] = shift
-    elif _int8_exact(w) and _integral(b) and _integral(theta) and theta.max() < 2**15:
-        wq, bq, vth = w.astype(np.int8), _i32(b), _i32(theta)
-    else:
-        scales = _channel_scales(w, theta * INT8_MAX / VTH_MAX)
-        wq, bq, vth = _q8(w, scales), _i32(b / scales), np.maximum(_i32(theta / scales), 1)
-        _note_grid_limits(lname, b / scales, theta / scales, notes)
-    _note_zeroed_rows(lname, w, wq, notes)
-    arrays[f"w/{lname}"], arrays[f"b/{lname}"], arrays[f"vth/{lname}"] = wq, bq, vth.astype(np.int32)
-    layers.append(ly)
-
-
-def _emit_join(lname, main, short, par, layer_name, layers, arrays, notes) -> None:
-    """A residual join: the main conv (a current), the shortcut (a current or spikes x gain) and the add's LIF."""
-    g, leak, theta = par["gain"], par["leak"], par["theta"]
-    if np.any(theta <= 0):
-        raise node_error(lname, "neuron", "v_threshold must be > 0")
-    wm = main.data["w"] * g.reshape((-1,) + (1,) * (main.data["w"].ndim - 1))
-    bias = main.data["b"] * g + leak
-    parts = [wm.reshape(wm.shape[0], -1)]
-    ws = None
-    if short.kind == "current":
-        ws = short.data["w"] * g.reshape((-1,) + (1,) * (short.data["w"].ndim - 1))
-        bias = bias + short.data["b"] * g
-        parts.append(ws.reshape(ws.shape[0], -1))
-        gain = None
-    else:
-        gains = g * (short.data["scale"] if short.kind == "scaled" else 1.0)
-        if not np.allclose(gains, gains[0], rtol=1e-9):
-            if short.kind == "scaled" and not np.allclose(short.data["scale"], short.data["scale"].flat[0], rtol=1e-9):
-                raise node_error(short.data["node"], "Scale", "scales the spike shortcut of the join "
-                                 f"{lname!r} per channel; the format gives a spike shortcut one gain (shortcut_gain) "
-                                 "for all channels: give the Scale one value, or make the shortcut a 1x1 Conv2d")
-            raise node_error(lname, "join", "a spike shortcut needs one gain for all channels, and the join neuron's "
-                             "input gain (dt r / tau; a CubaLIF's w_in too) differs between channels: give its "
-                             "channels one, or make the shortcut a 1x1 Conv2d")
-        gain = float(gains[0])
-        if not gain > 0:
-            raise node_error(lname, "join", f"the spike shortcut's gain is {gain:g} (Scale times the neuron's input "
-                             "gain): a join adds a positive integer multiple of each shortcut spike (shortcut_gain)",
-                             listed=False)
-    both = np.concatenate(parts, axis=1)
-    exact = _int8_exact(both) and _integral(bias) and _integral(theta) and (gain is None or float(gain).is_integer())
-    if exact:
-        scales = np.ones(wm.shape[0])
-    elif gain is None:
-        scales = _channel_scales(both, theta * INT8_MAX / VTH_MAX)
-    else:
-        scales = np.full(wm.shape[0], max(float(np.abs(wm).max()), float(theta.max()) * INT8_MAX / VTH_MAX,
-                                          np.finfo(np.float64).tiny) / INT8_MAX)
-    if main.data["src"].layer == "input" or (short.kind == "current" and short.data["src"].layer == "input"):
-        raise node_error(lname, "join", "a residual join straight from the Input is not supported", listed=True)
-    main_name = layer_name(main.layer)
-    layers.append(_layer(main_name, main, spiking=False))
-    arrays[f"w/{main_name}"] = _q8(wm, scales)
-    _note_zeroed_rows(main_name, wm, arrays[f"w/{main_name}"], notes)
-    join = {"name": lname, "type": "add"}
-    if ws is not None:
-        sc_name = layer_name(short.layer)
-        layers.append(_layer(sc_name, short, spiking=False))
-        arrays[f"w/{sc_name}"] = _q8(ws, scales)
-        _note_zeroed_rows(sc_name, ws, arrays[f"w/{sc_name}"], notes)
-        join["inputs"] = [main_name, sc_name]
-    else:
-        join["inputs"] = [main_name, short.layer]
-        join["shortcut_gain"] = _shortcut_gain(lname, gain, float(scales[0]), notes)
-    layers.append(join)
-    arrays[f"b/{lname}"] = _i32(bias / scales)
-    arrays[f"vth/{lname}"] = np.maximum(_i32(theta / scales), 1)
-    _note_grid_limits(lname, bias / scales, theta / scales, notes)
-
-
-def _shortcut_gain(lname: str, gain: float, scale: float, notes: list[str]) -> int:
-    """The join's integer shortcut gain: ``gain`` in units of the layer's scale, rounded (at least 1); an
-    approximation of more than 1% is noted, since the spikes then add a different current than the graph's."""
-    exact = gain / scale
-    quantised = max(int(np.rint(exact)), 1)
-    if abs(quantised - exact) > 0.01 * exact:
-        notes.append(f"{lname}: shortcut gain {gain:.6g} is {exact:.4g} steps of the layer's int8 scale, stored as "
-                     f"{quantised} (x{quantised / exact:.3g}): the shortcut is weak against the join's weights")
-    if quantised > 2**15 - 1:
-        notes.append(f"{lname}: shortcut gain stored as {quantised} steps: one shortcut spike alone passes a 16-bit "
-                     "membrane's range (the import's vmem_bits), which saturates")
-    return quantised
-
-
-def _emit_output(lname, cur, par, state, layers, arrays, meta, notes, first: bool = False) -> None:
-    """The output layer: one scale for the whole layer, which becomes ``logit_scale``. One that reads the
-    image (``first``) keeps integer weights scaled by 2**-shift as the image's input shift, as a first spiking
-    layer does, so an exported graph imports back to the same integers."""
-    w = cur.data["w"] * par["gain"].reshape(-1, 1)
-    b = cur.data["b"] * par["gain"] + par["leak"]
-    shift = next((k for k in range(25) if _int8_exact(w * 2**k) and _integral(b * 2**k)), None) if first else None
-    if shift is not None:
-        w, b = w * 2**shift, b * 2**shift
-        state["input_shift"] = shift
-    if _int8_exact(w) and _integral(b):
-        scale = 1.0
-        logit = float(meta.get("logit_scale", 1.0))
-    else:
-        scale = max(float(np.abs(w).max()), np.finfo(np.float64).tiny) / INT8_MAX
-        logit = scale
-    arrays[f"w/{lname}"] = _q8(w, np.full(w.shape[0], scale))
-    _note_zeroed_rows(lname, w, arrays[f"w/{lname}"], notes)
-    arrays[f"b/{lname}"] = _i32(b / scale)
-    layers.append({"name": lname, "type": "output", "inputs": [cur.data["src"].layer],
-                   "out_features": int(w.shape[0]), "output_mode": state["output_mode"], "logit_scale": logit})
