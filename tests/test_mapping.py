@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -295,8 +296,31 @@ def test_a_mapping_whose_stream_routing_would_not_fit_in_memory_is_refused(monke
     monkeypatch.setattr(mapping_module, "ROUTING_LIMIT_BYTES", need)
     build_mapping(arch, workload)  # at the limit: mapped
     monkeypatch.setattr(mapping_module, "ROUTING_LIMIT_BYTES", need - 1)
-    with pytest.raises(SatasimError, match="whose stream routing would take"):
+    with pytest.raises(SatasimError, match="whose stream routing would take") as refused:
         build_mapping(arch, workload)
+    # one fold per layer already: no memory helps, and the fix says so (it asked for more memory)
+    assert str(refused.value).endswith("no PE memory helps, since one fold per layer would not fit either: simulate a "
+                                       "network of fewer or smaller layers")
+    # the fix names a memory (it named none; audit, session 48): a lower bound, followed until the design maps
+    workload = random_workload(5, images=2, size=24)
+    monkeypatch.setattr(mapping_module, "ROUTING_LIMIT_BYTES", 2**40)
+    groups = [g for g in build_mapping(arch, workload).groups if g.kind == "pe"]
+    assert max(len(g.folds) for g in groups) > 1
+    least = sum(sum(mapping_module._input_positions(s) for s in g.inputs) for g in groups)  # one fold per group
+    monkeypatch.setattr(mapping_module, "ROUTING_LIMIT_BYTES", least * mapping_module.ROUTING_BYTES_PER_POSITION)
+    with pytest.raises(SatasimError, match="whose stream routing would take") as refused:
+        build_mapping(arch, workload)
+    memory = int(re.search(r"raise pe\.data_memory_bytes, to ([\d,]+) B at least", str(refused.value))[1].replace(",",
+                                                                                                                ""))
+    assert memory >= 16
+    for _ in range(40):
+        try:
+            build_mapping(arch_with(**{"pe.data_memory_bytes": memory}), workload)
+            break
+        except SatasimError as error:
+            memory = int(re.search(r"to ([\d,]+) B at least", str(error))[1].replace(",", ""))
+    else:
+        pytest.fail("the named memories never mapped")
 
 
 def test_multicast_links_are_the_union_of_the_xy_routes():

@@ -483,12 +483,31 @@ def _check_routing_size(arch: Arch, pe_groups: list, fold_capacity: int) -> None
         return
     folds = sum(len(g.folds) for g in pe_groups)
     worst = max(pe_groups, key=lambda g: len(g.folds))
+    bound = _routing_memory_bound(arch, pe_groups)
+    fix = (f"raise pe.data_memory_bytes, to {bound:,} B at least (or lower images_per_batch), so that each fold holds "
+           "more neurons" if bound else "no PE memory helps, since one fold per layer would not fit either: "
+           "simulate a network of fewer or smaller layers")
     raise _fail(arch, "pe.data_memory_bytes",
                 f"{arch.pe.data_memory_bytes} B holds {fold_capacity} membrane(s) per PE, fold and image, so the "
                 f"network maps to {folds:,} folds ({len(worst.folds):,} in {worst.name!r}), whose stream routing "
                 f"would take at least {need / 2**30:,.0f} GiB of memory (the simulator's limit: "
                 f"{ROUTING_LIMIT_BYTES // 2**30} GiB)",
-                "raise pe.data_memory_bytes (or lower images_per_batch) so that each fold holds more neurons")
+                fix)
+
+
+def _routing_memory_bound(arch: Arch, pe_groups: list) -> int | None:
+    """The least PE data memory, in powers of two times the design's, at which the folds' routing could fit: a
+    group's folds shrink at most as fast as its PEs' room grows, to one at least. A bound, not a promise: folds follow
+    channel boundaries, so more may be needed (the refusal then names the next bound). None: one fold per group
+    would not fit either."""
+    per_fold = [(len(g.folds), sum(_input_positions(s) for s in g.inputs)) for g in pe_groups]
+    if sum(positions for _, positions in per_fold) * ROUTING_BYTES_PER_POSITION > ROUTING_LIMIT_BYTES:
+        return None
+    factor = 2
+    while sum(-(-folds // factor) * positions for folds, positions in per_fold) * ROUTING_BYTES_PER_POSITION \
+            > ROUTING_LIMIT_BYTES:
+        factor *= 2
+    return int(arch.pe.data_memory_bytes) * factor
 
 
 #: the exit unit has no bit-serial pixel datapath (docs/microarchitecture.md section 11)
