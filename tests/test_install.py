@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from satasim_atsn.cli import main
-from satasim_atsn.hw.arch import ARCH_DIR
+from satasim_atsn.hw.arch_files import ARCH_DIR
 from satasim_atsn.hw.tech import TECH_DIR
 from satasim_atsn.workload.network_file import NETWORKS_DIR
 

@@ -106,7 +106,7 @@ def test_a_padded_conv_of_a_pool_that_drops_rows_is_refused():
 def test_the_folded_workload_simulates_as_the_reference_does():
     """The folded conv (kernel 6, stride 2, padding 2) maps and runs on the fixed-T design, counter for counter
     the per-cycle reference's."""
-    from satasim_atsn.hw.arch import resolve_arch_path
+    from satasim_atsn.hw.arch_files import resolve_arch_path
 
     workload = import_nir(_graph(12, (2, 2), 1), _frames(12, n=2), dt=DT).workload
     arch = load_arch(resolve_arch_path("conventional16x16"))

@@ -110,7 +110,7 @@ def test_twin_names_a_shipped_architecture_by_its_file(tmp_path, monkeypatch):
 def test_table3_and_claims_find_the_shipped_design_from_any_directory(tmp_path, monkeypatch):
     """No --arch outside the checkout took `archs/atsn16x16.yaml` relative to the directory and failed;
     claims refused a shipped name that table3 accepted."""
-    from satasim_atsn.hw.arch import ARCH_DIR
+    from satasim_atsn.hw.arch_files import ARCH_DIR
     from satasim_atsn.study.table3 import _atsn_arch
 
     monkeypatch.chdir(tmp_path)

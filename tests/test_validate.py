@@ -205,7 +205,7 @@ def test_the_shipped_designs_are_used_whatever_the_working_directory_holds(tmp_p
     folder `atsn16x16` (a sweep's -o, say) it failed ('atsn16x16: cannot read (Is a directory)'), and beside a file
     `dtsnn16x16` it would have simulated that file. It now reads the shipped files themselves."""
     import satasim_atsn.study.validate as validate_module
-    from satasim_atsn.hw.arch import ARCH_DIR
+    from satasim_atsn.hw.arch_files import ARCH_DIR
     from satasim_atsn.study.metrics import run_summary
 
     summary = run_summary(str(ARCH_DIR / "atsn16x16.yaml"), [], str(REPO / "workloads" / validate_module.SMALL), 4)

@@ -102,7 +102,7 @@ def _write_outputs(result, json_path: str | None, csv_dir: str | None, timing: b
 def _default_arch() -> str:
     """The shipped ATSN design's file (package data/archs/atsn16x16.yaml): by its bare name, a folder or file named
     atsn16x16 in the working directory (a sweep's -o) won over it."""
-    from satasim_atsn.hw.arch import shipped_arch
+    from satasim_atsn.hw.arch_files import shipped_arch
 
     return str(shipped_arch("atsn16x16"))
 

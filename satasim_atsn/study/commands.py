@@ -121,7 +121,7 @@ def _split_pair(item: str) -> tuple[str, str | None]:
 
     An existing file whose name holds '=' is that file, and a pair splits at the first '=' whose left side is a
     file or a shipped design's name (a `w=1.npz` workload was read as the architecture 'w' paired with '1.npz')."""
-    from satasim_atsn.hw.arch import shipped_arch
+    from satasim_atsn.hw.arch_files import shipped_arch
 
     if "=" not in item or Path(expand_home(item)).exists():
         return expand_home(item), None

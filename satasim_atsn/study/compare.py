@@ -24,14 +24,8 @@ from satasim_atsn.fileio import (
     refuse_overwriting_inputs,
     staged_directory,
 )
-from satasim_atsn.hw.arch import (
-    load_arch_with_set,
-    naming_set_values,
-    override_label,
-    read_arch,
-    resolve_arch_path,
-    shipped_arch,
-)
+from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values, override_label, read_arch
+from satasim_atsn.hw.arch_files import resolve_arch_path, shipped_arch
 from satasim_atsn.report.document import Document, fmt, md_code, md_text, pct, ratio_text, text_columns, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
 from satasim_atsn.study.runner import STUDY_JSON, process_pool

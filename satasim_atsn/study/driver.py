@@ -13,7 +13,7 @@ from satasim_atsn.fileio import (
     refuse_overwriting_inputs,
     staged_directory,
 )
-from satasim_atsn.hw.arch import ARCH_DIR
+from satasim_atsn.hw.arch_files import ARCH_DIR
 from satasim_atsn.report.document import Document
 from satasim_atsn.study.functional import DEFAULT_TRAINED_SET, TrainedSet
 from satasim_atsn.study.reproduce import (

@@ -406,7 +406,7 @@ def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
         raise fail(where, key, f"{shown(value)} is a loop of symbolic links", "point it at a real file")
     is_file = os.path.isfile(target)  # os.path: False on any OSError (Path.is_file raised on a name too long)
     if not is_file and key in ("arch", "vary.arch"):
-        from satasim_atsn.hw.arch import shipped_arch
+        from satasim_atsn.hw.arch_files import shipped_arch
 
         shipped = shipped_arch(value)  # a shipped architecture's name, as run and compare take it
         if shipped is not None:
@@ -416,7 +416,7 @@ def _resolve_file(where: str, base: Path, raw: dict, key: str) -> Path:
     if not is_file:
         hint = ""
         if key in ("arch", "vary.arch"):
-            from satasim_atsn.hw.arch import available_archs
+            from satasim_atsn.hw.arch_files import available_archs
 
             close = closest(value, available_archs())  # a shipped name mistyped, as run says of it
             hint = (f" (did you mean the shipped {shown(close)}?)" if close is not None and "/" not in value else

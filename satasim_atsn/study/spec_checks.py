@@ -286,7 +286,8 @@ def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple
     skipped rows, docs/studies.md: fields may be set if any of the files has them), and only an entry that every
     design refuses raises, naming it. With one base architecture the refusal (its text, and the error naming the
     entry) is returned, not raised: a point refused for that very reason is blamed on ``set``."""
-    from satasim_atsn.hw.arch import _read_yaml, apply_overrides
+    from satasim_atsn.hw.arch import apply_overrides
+    from satasim_atsn.hw.arch_files import read_yaml
 
     bases: list[tuple[Path, dict]] = []
     refusal = None
@@ -294,7 +295,7 @@ def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple
     repairable: dict[Path, str] = {}
     for arch_path in (list(study.arch_files.values()) or [study.arch]):
         try:
-            raw = _read_yaml(arch_path)
+            raw = read_yaml(arch_path)
             base = apply_overrides(raw, study.fixed)
         except SatasimError as error:
             raise StudyError(f"{where}: set: {error}") from None

@@ -32,7 +32,7 @@ ARCHS = {"atsn": "atsn16x16.yaml", "dtsnn": "dtsnn16x16.yaml", "conventional": "
 
 def _atsn_arch(arch_path: str | None) -> Path:
     """The ATSN design: ``--arch`` (a file or a shipped name) or the shipped one, from any directory."""
-    from satasim_atsn.hw.arch import ARCH_DIR, resolve_arch_path
+    from satasim_atsn.hw.arch_files import ARCH_DIR, resolve_arch_path
 
     arch = resolve_arch_path(arch_path) if arch_path else ARCH_DIR / ARCHS["atsn"]
     if not arch.is_file():

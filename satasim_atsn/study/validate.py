@@ -25,9 +25,9 @@ PUBLISHED_DIGITS = 6  # a cited figure is printed with all its digits (12.45 pJ/
 
 
 def _shipped(name: str) -> str:
-    """The shipped design's file (hw.arch.shipped_arch): a bare name would read a same-named entry of the working
+    """The shipped design's file (hw.arch_files.shipped_arch): a bare name would read a same-named entry of the working
     directory first."""
-    from satasim_atsn.hw.arch import shipped_arch
+    from satasim_atsn.hw.arch_files import shipped_arch
 
     return str(shipped_arch(name))
 
