@@ -174,7 +174,7 @@ def did_you_mean(value: object, allowed, listing: str = "use one of", *, sort: b
 
 
 def file_count(value: object) -> int | None:
-    """A count written in a YAML file as an int by the architecture files' rule (``hw.arch._number``): an int, an
+    """A count written in a YAML file as an int by the architecture files' rule (``hw.arch_fields._number``): an int, an
     integral float (``2.0``) or numeric text (``'1e3'``, YAML 1.1's reading of an exponent without a dot) that is a
     whole number; None for anything else (a bool, a fraction, other text, inf or NaN), for the caller to refuse."""
     import numbers

@@ -305,7 +305,7 @@ def test_without_an_exit_tile_the_prediction_is_the_membranes_at_t():
 
 def test_a_given_exit_unit_section_without_a_tile_is_recorded_as_left_out():
     """The resolved design listed a 3 KB exit unit with a membrane_sum rule that was not modelled (audit)."""
-    from satasim_atsn.hw.arch import ABSENT_EXIT_UNIT
+    from satasim_atsn.hw.arch_fields import ABSENT_EXIT_UNIT
 
     arch = load_arch("conventional16x16", ["array.exit_unit_tiles=0"])
     assert arch.to_dict()["exit_unit"] == ABSENT_EXIT_UNIT

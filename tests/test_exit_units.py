@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from satasim_atsn.hw import reference
-from satasim_atsn.hw.arch import SCHEMA, load_arch
+from satasim_atsn.hw.arch import load_arch
+from satasim_atsn.hw.arch_fields import SCHEMA
 from satasim_atsn.hw.exit_units import ACCELERATOR_EXIT_KIND, EXIT_UNITS
 from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
 

@@ -1,6 +1,6 @@
 """The file-format pages name what the code reads and writes, key by key, parsed from the code (not a copy of it):
-docs/architecture.md's field table against ``hw/arch.py``'s SCHEMA (every field, its default and its lower bound),
-and docs/studies.md against a study's ``study.json``, ``MODEL_VERSION``'s list and the metrics Pareto fronts
+docs/architecture.md's field table against ``hw/arch_fields.py``'s SCHEMA (every field, its default and its lower
+bound), and docs/studies.md against a study's ``study.json``, ``MODEL_VERSION``'s list and the metrics Pareto fronts
 maximise. The page had left out study.json's `study_file` and `mode`, hardware models 9 and 10, and
 `accuracy_hardware` among the maximised metrics."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 from study_helpers import engine_study
 
-from satasim_atsn.hw import MODEL_VERSION
-from satasim_atsn.hw import arch as arch_module
+from satasim_atsn.hw import MODEL_VERSION, arch_fields
+from satasim_atsn.hw.arch import load_arch
 from satasim_atsn.hw.exit_units import EXIT_UNITS
 from satasim_atsn.study.spec import MAXIMISE, load_study
 
@@ -54,7 +54,7 @@ def _doc_fields() -> dict[str, list[str]]:
 
 
 def test_the_architecture_fields_table_names_every_schema_field_and_nothing_else():
-    code, doc = set(_schema_fields(arch_module.SCHEMA)), set(_doc_fields())
+    code, doc = set(_schema_fields(arch_fields.SCHEMA)), set(_doc_fields())
     assert code - doc == set(), "fields the loader reads but docs/architecture.md does not list"
     assert doc - code == set(), "fields docs/architecture.md lists but the loader refuses"
 
@@ -62,12 +62,12 @@ def test_the_architecture_fields_table_names_every_schema_field_and_nothing_else
 def test_the_architecture_fields_table_gives_the_loaders_defaults_and_lower_bounds():
     doc = _doc_fields()
     kind_defaults = {f: v for unit in EXIT_UNITS.values() for f, v in unit.defaults.items()}
-    for path, (_kind, default, bounds) in _schema_fields(arch_module.SCHEMA).items():
+    for path, (_kind, default, bounds) in _schema_fields(arch_fields.SCHEMA).items():
         type_cell, default_cell = doc[path][1], doc[path][2]
         default = kind_defaults.get(path.rsplit(".", 1)[-1], default)
-        if default is arch_module.REQUIRED:
+        if default is arch_fields.REQUIRED:
             assert "required" in default_cell, (path, default_cell)
-        elif default is arch_module.SAME_AS_PE:
+        elif default is arch_fields.SAME_AS_PE:
             assert "the PE's" in default_cell, (path, default_cell)
         elif default is not None:
             shown = str(default).lower() if isinstance(default, bool) else f"{default:g}" if isinstance(
@@ -120,10 +120,10 @@ def test_the_interfaces_pages_architecture_block_loads_as_the_shipped_atsn_desig
     block = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "interfaces.md").read_text(encoding="utf-8"), re.S)
     path = tmp_path / "copied.yaml"
     path.write_text(block.group(1), encoding="utf-8")
-    shipped = arch_module.load_arch(ROOT / "archs" / "atsn16x16.yaml").to_dict()
-    assert arch_module.load_arch(path).to_dict() == shipped
+    shipped = load_arch(ROOT / "archs" / "atsn16x16.yaml").to_dict()
+    assert load_arch(path).to_dict() == shipped
     named = set(re.findall(r"(\w+):", block.group(1)))
-    assert sorted(p for p in _schema_fields(arch_module.SCHEMA) if p.rsplit(".", 1)[-1] not in named) == []
+    assert sorted(p for p in _schema_fields(arch_fields.SCHEMA) if p.rsplit(".", 1)[-1] not in named) == []
 
 
 def test_the_networks_page_names_every_key_of_a_network_file_with_its_default():

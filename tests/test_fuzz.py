@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from satasim_atsn.cli import cli
-from satasim_atsn.hw.arch import ADC_FIELDS, DRAM_UNITS, REQUIRED, SCHEMA
+from satasim_atsn.hw.arch_fields import ADC_FIELDS, DRAM_UNITS, REQUIRED, SCHEMA
 from satasim_atsn.hw.exit_units import EXIT_UNITS
 from satasim_atsn.workload.format import _npz_bytes, write_workload
 from satasim_atsn.workload.synthetic import random_workload

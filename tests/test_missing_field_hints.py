@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from satasim_atsn.errors import ArchError, StudyError, WorkloadError
-from satasim_atsn.hw.arch import REQUIRED, SCHEMA, load_arch
+from satasim_atsn.hw.arch import load_arch
+from satasim_atsn.hw.arch_fields import REQUIRED, SCHEMA
 from satasim_atsn.hw.arch_files import ARCH_DIR
 from satasim_atsn.study.spec import ENGINE_METRICS_ALL, load_study
 from satasim_atsn.workload.network_file import NETWORKS_DIR, load_network

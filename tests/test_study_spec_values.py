@@ -698,7 +698,7 @@ def test_varying_only_the_design_name_is_refused(tmp_path, workload_path, vary, 
 
 @pytest.mark.parametrize(("images", "start"), [("2.0", "1.0"), ("'2'", "'1e0'")])
 def test_images_and_start_take_whole_numbers_as_architecture_files_do(tmp_path, workload_path, images, start):
-    # architecture sizes take 16.0 and '1e3' (hw.arch._number); a study's images: 2.0 was refused
+    # architecture sizes take 16.0 and '1e3' (hw.arch_fields._number); a study's images: 2.0 was refused
     path = tmp_path / "s.yaml"
     path.write_text(f"name: t\nmode: engine\narch: atsn16x16\nworkload: {workload_path}\nimages: {images}\n"
                     f"start: {start}\nvary: {{accelerators: [1, 2]}}\nmetrics: [fps]\n")

@@ -613,7 +613,8 @@ def _default_plots(mode: str, metrics: list[str]) -> list[dict]:
 def functional_set_params(where: str, fixed: list[str]) -> dict[str, Any]:
     """A functional study's ``set`` entries as exit-unit parameters: each value parsed as YAML and checked against
     the architecture schema (the functional rules read no architecture file, so nothing else would check them)."""
-    from satasim_atsn.hw.arch import _schema_at, check_value, parse_override
+    from satasim_atsn.hw.arch import _schema_at, parse_override
+    from satasim_atsn.hw.arch_fields import check_value
 
     params: dict[str, Any] = {}
     for item in fixed:

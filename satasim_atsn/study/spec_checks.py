@@ -155,7 +155,8 @@ def check_values(where: str, study: Study) -> None:
     With ``vary.arch`` at least one architecture must accept the fixed overrides (the others' points are skipped),
     and each other value must be accepted by at least one of those (combinations an architecture refuses become
     skipped points)."""
-    from satasim_atsn.hw.arch import _schema_at, apply_overrides, check_value
+    from satasim_atsn.hw.arch import _schema_at, apply_overrides
+    from satasim_atsn.hw.arch_fields import check_value
 
     bases, set_refusal, repairable = _set_bases(where, study) if study.mode == "engine" else ([], None, {})
     for axis in study.axes:
@@ -362,10 +363,10 @@ def _set_refused(where: str, fixed: list[str], arch_path: Path, raw: dict, error
 
 
 def refuse_two_dram_spellings(where: str, fixed_names: list[str], varied) -> None:
-    """A DRAM rate in cycles and in time units (hw/arch.py DRAM_UNITS) is one rate: a study that varies both, or
+    """A DRAM rate in cycles and in time units (hw/arch_fields.py DRAM_UNITS) is one rate: a study that varies both, or
     sets one and varies the other, would give every point both (refused per point); refuse it up front.
     ``fixed_names``: the fields set: gives a value (a null only removes the file's spelling)."""
-    from satasim_atsn.hw.arch import DRAM_UNITS
+    from satasim_atsn.hw.arch_fields import DRAM_UNITS
 
     for per_cycle, timed in DRAM_UNITS.items():
         cycles, time = f"dram.{per_cycle}", f"dram.{timed}"

@@ -72,7 +72,7 @@ def as_number(value: Any) -> int | float | None:
     """``value`` as a number, or None: ints and floats as they are, numeric text as a float.
 
     PyYAML (YAML 1.1) reads an exponent without a dot, ``1e8``, as the text '1e8'; the architecture's fields
-    and technology entries accept such text (``float(text.replace("_", ""))``, see hw.arch._number), so list
+    and technology entries accept such text (``float(text.replace("_", ""))``, see hw.arch_fields._number), so list
     values, ``--set`` and arch files take ``1e8``; range bounds and point keys read it by the same rule.
     Booleans are not numbers."""
     if isinstance(value, bool):
