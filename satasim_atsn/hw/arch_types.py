@@ -95,7 +95,8 @@ class GlobalBuffersCfg:
 @dataclass(frozen=True)
 class DramCfg:
     """The DRAM channel shared by all accelerators. ``bytes_per_cycle`` and ``latency_cycles`` are what the timing
-    models use; when the file gives GB/s or ns they are derived from them at ``clock_hz`` (:func:`_dram_cycles`)."""
+    models use; when the file gives GB/s or ns they are derived from them at ``clock_hz``
+    (:func:`~satasim_atsn.hw.arch_consistency.dram_cycles`)."""
 
     bytes_per_cycle: int
     latency_cycles: int

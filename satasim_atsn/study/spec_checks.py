@@ -11,7 +11,7 @@ from satasim_atsn.errors import SatasimError, StudyError, shown
 from satasim_atsn.fileio import (
     real_path,
 )
-from satasim_atsn.hw.arch import DRAM_PART_ALIASES
+from satasim_atsn.hw.arch_consistency import DRAM_PART_ALIASES
 from satasim_atsn.study.spec_designs import arch_technology, file_digest
 from satasim_atsn.study.spec_fields import DEFAULT_STUDY_IMAGES, fail, number_or_text, value_identity, yaml_scalar
 
@@ -64,8 +64,8 @@ def refuse_same_tables(where: str, study: Study) -> None:
 
 
 def refuse_dram_aliases(where: str, study: Study) -> None:
-    """A DRAM part and another name of it (hw/arch.py DRAM_PART_ALIASES: dram_commodity is dram_ddr4 wherever the
-    table has no entry of its own) on one axis would run one point twice under two names."""
+    """A DRAM part and another name of it (hw/arch_consistency.py DRAM_PART_ALIASES: dram_commodity is dram_ddr4
+    wherever the table has no entry of its own) on one axis would run one point twice under two names."""
     from satasim_atsn.hw.tech import load_tech
 
     field_name = "dram.energy_table_entry"
