@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from satasim_atsn.errors import ArchError
-from satasim_atsn.hw.arch import load_arch, parse_override
+from satasim_atsn.hw.arch import load_arch
+from satasim_atsn.hw.arch_overrides import parse_override
 from satasim_atsn.snn.exit_policies import AtsnPolicy, DtsnnPolicy, FixedPolicy
 
 ARCHS = Path(__file__).resolve().parent.parent / "archs"

@@ -620,7 +620,8 @@ def test_a_quoted_text_value_reaches_the_design_as_written(tmp_path, workload_pa
     """A point's value went to the design as `field=value` text read back as YAML, so the study's quotes were lost:
     name "yes" became true and was refused with 'write it in quotes' (it was quoted), "007" an octal number, "a #b"
     the name 'a', and "timestep_major " (a stray space) a second, identical point."""
-    from satasim_atsn.hw.arch import apply_overrides, load_arch
+    from satasim_atsn.hw.arch import load_arch
+    from satasim_atsn.hw.arch_overrides import apply_overrides
     from satasim_atsn.study.spec import point_overrides
 
     body = 'vary:\n  zip: [{name: ["yes", "007", "a #b", "x: y", "[a]", c], accelerators: [1, 2, 3, 4, 5, 6]}]\n'

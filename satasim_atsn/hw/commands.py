@@ -45,7 +45,8 @@ def _peak_rss_mb() -> float:
 def run_command(arch_path: str, workload_path: str, images: int | None, start: int, overrides: tuple[str, ...],
                 json_path: str | None, csv_dir: str | None, quiet: bool, timing: bool) -> None:
     """Simulate WORKLOAD (.npz) on the accelerator ARCH (.yaml)."""
-    from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
+    from satasim_atsn.hw.arch import load_arch_with_set
+    from satasim_atsn.hw.arch_overrides import naming_set_values
     from satasim_atsn.hw.engine import simulate
     from satasim_atsn.hw.notes import run_notes
     from satasim_atsn.hw.results import CSV_FILES
@@ -139,7 +140,8 @@ def bench_command(workload_path: str, arch_path: str | None, images: int | None,
     The two are timed in alternation, ``--repeat`` rounds, so that a busy machine slows both alike; the
     ratio is the median simulation time over the median forward time.
     """
-    from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values
+    from satasim_atsn.hw.arch import load_arch_with_set
+    from satasim_atsn.hw.arch_overrides import naming_set_values
     from satasim_atsn.hw.engine import simulate
     from satasim_atsn.hw.run_checks import image_count
 
@@ -231,7 +233,8 @@ def verify_command(arch_path: str, workload_path: str | None, images: int, start
     On random small networks (whose membranes fit ARCH's), and on the first --images of WORKLOAD if given (the
     reference is plain Python, a step of every PE each cycle: the quarter-width VGG16's first image, 699,298
     cycles on atsn16x16, takes it about 10 s). Exit code 1 if any counter differs (please report it)."""
-    from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values, override_label
+    from satasim_atsn.hw.arch import load_arch_with_set
+    from satasim_atsn.hw.arch_overrides import naming_set_values, override_label
     from satasim_atsn.hw.verify import compare_case
     from satasim_atsn.report.progress import progress_bar
 

@@ -5,12 +5,12 @@ was evaluated at, too few images leave accelerators idle, a --set tech.<entry> c
 DRAM rate in GB/s or ns is rounded to whole bytes or cycles, the images run hold a few of the workload's classes,
 batch refill is on where it cannot act, a --set of an exit-unit field acts on no exit unit, a memory's figures are
 extrapolated far outside the technology table, a spike buffer too large for its register-file pricing, an ADC's
-area is given at no conversion rate. One list, so that the
-three commands say the same."""
+area is given at no conversion rate. One list, so that the three commands say the same."""
 from __future__ import annotations
 
 from satasim_atsn.errors import shown_number
-from satasim_atsn.hw.arch import Arch, dram_rounding_note, parse_override
+from satasim_atsn.hw.arch import Arch, dram_rounding_note
+from satasim_atsn.hw.arch_overrides import parse_override
 from satasim_atsn.hw.energy import (
     adc_rate_note,
     extrapolated_memories_note,

@@ -24,8 +24,9 @@ from satasim_atsn.fileio import (
     refuse_overwriting_inputs,
     staged_directory,
 )
-from satasim_atsn.hw.arch import load_arch_with_set, naming_set_values, override_label, read_arch
+from satasim_atsn.hw.arch import load_arch_with_set, read_arch
 from satasim_atsn.hw.arch_files import resolve_arch_path, shipped_arch
+from satasim_atsn.hw.arch_overrides import naming_set_values, override_label
 from satasim_atsn.report.document import Document, fmt, md_code, md_text, pct, ratio_text, text_columns, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
 from satasim_atsn.study.runner import STUDY_JSON, process_pool
@@ -366,7 +367,7 @@ def _prepare(arch_paths: list[str], workloads: list[str], out: Path, baseline: s
     image count (by default 100, or all the smallest workload holds from ``start``) and the notes `satasim run`
     prints, per design (hw/notes.py).
     """
-    from satasim_atsn.hw.arch import naming_set_values
+    from satasim_atsn.hw.arch_overrides import naming_set_values
     from satasim_atsn.hw.notes import run_notes
     from satasim_atsn.hw.run_checks import check_mappable, image_count
     from satasim_atsn.traces.exit_histograms import require_policy_histogram

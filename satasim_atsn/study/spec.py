@@ -613,15 +613,15 @@ def _default_plots(mode: str, metrics: list[str]) -> list[dict]:
 def functional_set_params(where: str, fixed: list[str]) -> dict[str, Any]:
     """A functional study's ``set`` entries as exit-unit parameters: each value parsed as YAML and checked against
     the architecture schema (the functional rules read no architecture file, so nothing else would check them)."""
-    from satasim_atsn.hw.arch import _schema_at, parse_override
     from satasim_atsn.hw.arch_fields import check_value
+    from satasim_atsn.hw.arch_overrides import parse_override, schema_at
 
     params: dict[str, Any] = {}
     for item in fixed:
         fname = item.split("=", 1)[0].strip()
         try:
             path, value = parse_override(item)
-            params[".".join(path)] = check_value("", fname, value, _schema_at(path))
+            params[".".join(path)] = check_value("", fname, value, schema_at(path))
         except SatasimError as error:
             raise fail(where, f"set.{fname}", f"value {shown(item.split('=', 1)[1].strip())} is refused ({error})",
                         "fix or remove this set entry") from None

@@ -155,8 +155,8 @@ def check_values(where: str, study: Study) -> None:
     With ``vary.arch`` at least one architecture must accept the fixed overrides (the others' points are skipped),
     and each other value must be accepted by at least one of those (combinations an architecture refuses become
     skipped points)."""
-    from satasim_atsn.hw.arch import _schema_at, apply_overrides
     from satasim_atsn.hw.arch_fields import check_value
+    from satasim_atsn.hw.arch_overrides import apply_overrides, schema_at
 
     bases, set_refusal, repairable = _set_bases(where, study) if study.mode == "engine" else ([], None, {})
     for axis in study.axes:
@@ -169,7 +169,7 @@ def check_values(where: str, study: Study) -> None:
             try:
                 if not bases:
                     for fname, value in zip(axis.fields, values, strict=True):
-                        check_value("", fname, value, _schema_at(fname.split(".")))
+                        check_value("", fname, value, schema_at(fname.split(".")))
             except SatasimError as error:
                 refused = error
             errors: dict[Path, str] = {}
@@ -194,7 +194,7 @@ def check_values(where: str, study: Study) -> None:
 def _some_point_builds(study: Study, bases: list[tuple[Path, dict]]) -> bool:
     """Does any point's combination of values make a base (with the study's set) a design that builds? Stops at the
     first that does; a study whose every point is refused tries them all (a few ms each)."""
-    from satasim_atsn.hw.arch import apply_overrides
+    from satasim_atsn.hw.arch_overrides import apply_overrides
 
     for point in study.points():
         values = [f"{f}={yaml_scalar(v, f)}" for f, v in point.items() if f != "arch"]
@@ -263,7 +263,8 @@ def _refuse_unused_tech_entries(where: str, study: Study, bases: list[tuple[Path
 def _tech_entry_moves(where: str, fname: str, first: Any, other: Any, bases: list[tuple[Path, dict]]) -> bool | None:
     """Does tech.<entry> ``fname`` at ``first`` and at ``other`` give any base design other technology figures?
     None when a value is refused (the value checks name it)."""
-    from satasim_atsn.hw.arch import apply_overrides, build_arch
+    from satasim_atsn.hw.arch import build_arch
+    from satasim_atsn.hw.arch_overrides import apply_overrides
     from satasim_atsn.hw.energy import technology_fingerprint
 
     def figures(path: Path, base: dict, value: Any) -> Any:
@@ -287,8 +288,8 @@ def _set_bases(where: str, study: Study) -> tuple[list[tuple[Path, dict]], tuple
     skipped rows, docs/studies.md: fields may be set if any of the files has them), and only an entry that every
     design refuses raises, naming it. With one base architecture the refusal (its text, and the error naming the
     entry) is returned, not raised: a point refused for that very reason is blamed on ``set``."""
-    from satasim_atsn.hw.arch import apply_overrides
     from satasim_atsn.hw.arch_files import read_yaml
+    from satasim_atsn.hw.arch_overrides import apply_overrides
 
     bases: list[tuple[Path, dict]] = []
     refusal = None
@@ -341,7 +342,7 @@ def _set_refused(where: str, fixed: list[str], arch_path: Path, raw: dict, error
 
     The entry is the one whose field the refusal names, else the first whose addition makes the
     architecture invalid (a rule between fields)."""
-    from satasim_atsn.hw.arch import apply_overrides
+    from satasim_atsn.hw.arch_overrides import apply_overrides
 
     text = str(error)
     named = [entry for entry in fixed if f": {entry.partition('=')[0].strip()}:" in text]

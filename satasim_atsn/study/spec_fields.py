@@ -90,12 +90,12 @@ def as_number(value: Any) -> int | float | None:
 @functools.cache
 def field_kind(fname: str) -> str | None:
     """'int' or 'float' for a numeric architecture field (every tech.<entry> is a float), else None."""
-    from satasim_atsn.hw.arch import _schema_at
+    from satasim_atsn.hw.arch_overrides import schema_at
 
     if fname.startswith("tech."):
         return "float"
     try:
-        spec = _schema_at(fname.split("."))
+        spec = schema_at(fname.split("."))
     except SatasimError:
         return None
     return spec[0] if isinstance(spec, tuple) and spec[0] in ("int", "float") else None
@@ -226,12 +226,12 @@ def yaml_scalar(value: Any, fname: str = "") -> str:
 
 def _text_field(fname: str) -> bool:
     """Is ``fname`` an architecture field whose value is text (a name, a file, one of a list of words)?"""
-    from satasim_atsn.hw.arch import _schema_at
+    from satasim_atsn.hw.arch_overrides import schema_at
 
     if fname.startswith("tech."):
         return False
     try:
-        spec = _schema_at(fname.split("."))
+        spec = schema_at(fname.split("."))
     except SatasimError:
         return False
     return isinstance(spec, tuple) and (spec[0] == "str" or isinstance(spec[0], (tuple, list)))
