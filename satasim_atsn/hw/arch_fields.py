@@ -127,7 +127,7 @@ def _homes(key: str, node: dict | None = None, prefix: str = "") -> list[str]:
     return found
 
 
-def unknown_key_fix(key: str, options, here: str, given_by_set: bool = False) -> str:
+def unknown_key_fix(key: str, options: list[str], here: str, given_by_set: bool = False) -> str:
     """The fix for an unknown key at ``here`` (a section path ending in '.', or '' for the top level): where the key
     belongs if the schema has it in another section (clock_hz under pe:), else the closest valid key or the list."""
     homes = [h for h in _homes(str(key)) if h != here + str(key)]
