@@ -591,6 +591,9 @@ def yaml_syntax_fix(text: str | None, error: yaml.YAMLError, default: str) -> st
         lines = text.splitlines()
         if mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
             return f"replace the tab on line {mark.line + 1} with spaces (YAML indents with spaces only)"
+    if "another document" in str(getattr(error, "problem", "") or ""):  # a '---' and a second document after it
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        return f"keep one document per file: split it{line} into two files, or remove the '---' and what follows"
     return default
 
 

@@ -540,7 +540,8 @@ def test_a_metric_listed_twice_is_named(tmp_path, workload_path):
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("body", "pattern"), [
     ("set: [dram.bandwidth_GB_per_s=8]\nvary:\n  dram.bytes_per_cycle: [8, 16]\n",
-     r"s\.yaml: set\.dram\.bandwidth_GB_per_s: is also varied as dram\.bytes_per_cycle \(one rate in two units\)"),
+     r"s\.yaml: set\.dram\.bandwidth_GB_per_s: is also varied as dram\.bytes_per_cycle \(one rate in two units\); "
+     r"drop it from set, or vary dram\.bandwidth_GB_per_s instead of dram\.bytes_per_cycle$"),  # was garbled
     ("vary:\n  dram.bandwidth_GB_per_s: [4, 8]\n  dram.bytes_per_cycle: [8, 16]\n",
      r"s\.yaml: vary\.dram\.bandwidth_GB_per_s: and vary\.dram\.bytes_per_cycle are one rate in two units"),
     ("set: [dram.latency_cycles=50]\nvary:\n  dram.latency_ns: [100, 200]\n",

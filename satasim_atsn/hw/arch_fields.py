@@ -127,17 +127,39 @@ def _homes(key: str, node: dict | None = None, prefix: str = "") -> list[str]:
     return found
 
 
+#: the unit a field's name ends in, and how a value in another unit converts to it (a key such as clock_mhz or
+#: bandwidth_gbps was told the field's name alone, and its value, moved over unchanged, was off by 10^6 or 8)
+UNIT_SUFFIXES = {
+    "_hz": "Hz: 500 MHz is 500e6", "_GB_per_s": "GB/s, bytes per second / 1e9: 8 Gbit/s is 1",
+    "_bytes": "bytes: 1 KiB is 1024", "_ns": "ns", "_cycles": "clock cycles", "_bits": "bits",
+}
+
+
+def _unit_hint(key: str, field: str | None) -> str:
+    """' (in Hz: ...)' when ``field``, the suggested field, ends in a unit that the mistyped ``key`` does not."""
+    if field is None:
+        return ""
+    unit = next((suffix for suffix in UNIT_SUFFIXES if field.endswith(suffix)), None)
+    if unit is None:
+        return ""
+    stem, key = field[: -len(unit)], str(key)
+    if key.startswith(stem) and unit.startswith(key[len(stem):]):  # the unit itself mistyped (vmem_bit): same unit
+        return ""
+    return f" (its value in {UNIT_SUFFIXES[unit]})"
+
+
 def unknown_key_fix(key: str, options: list[str], here: str, given_by_set: bool = False) -> str:
     """The fix for an unknown key at ``here`` (a section path ending in '.', or '' for the top level): where the key
-    belongs if the schema has it in another section (clock_hz under pe:), else the closest valid key or the list."""
+    belongs if the schema has it in another section (clock_hz under pe:), else the closest valid key or the list,
+    with the unit the field takes when the key spelt another one."""
     homes = [h for h in _homes(str(key)) if h != here + str(key)]
     if homes:
         named = " or ".join(f"{h} (a top-level field)" if "." not in h else h for h in homes[:3])
         return f"it is {named}; " + ("give that path" if given_by_set else "move it there")
-    close = closest(str(key), [str(o) for o in options]) if given_by_set else None
-    if close is not None:  # the whole path, as --set takes it ('data_memory_bytes' alone is refused at the top)
-        return f"did you mean {shown(here + close)}?"
-    return _suggest(key, options)
+    close = closest(str(key), [str(o) for o in options])
+    if close is not None and given_by_set:  # the whole path, as --set takes it ('data_memory_bytes' alone is refused)
+        return f"did you mean {shown(here + close)}?{_unit_hint(key, close)}"
+    return _suggest(key, options) + _unit_hint(key, close)
 
 
 def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float:
@@ -152,8 +174,10 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
     beyond = isinstance(value, TypedNumber)  # written beyond a float's range: refused by the bounds, as written
     if (value is None or isinstance(value, bool) or not isinstance(value, (int, float))
             or (isinstance(value, float) and not math.isfinite(value) and not beyond)):
+        unit = next((suffix for suffix in UNIT_SUFFIXES if path.endswith(suffix)), None)
         raise ArchError.at(where, path, f"must be {'an integer' if kind == 'int' else 'a number'}, "
-                           f"got {shown(original)}", "write a plain number")
+                           f"got {shown(original)}", "write a plain number" + (
+                               f" in {UNIT_SUFFIXES[unit]}" if unit and isinstance(original, str) else ""))
     if kind == "int" and not beyond:
         if isinstance(value, float) and not value.is_integer():
             raise ArchError.at(where, path, f"must be an integer, got {shown(original)}", "drop the fraction")
@@ -168,6 +192,9 @@ def _number(where: str, path: str, value: Any, kind: str, bounds) -> int | float
         return value
     # a clock off by powers of ten is a typo of its exponent; a negative one is not (it was told to check that)
     exponent = "check the exponent (a typo?)" if path.endswith("_hz") and value > 0 else None
+    unit = next((suffix for suffix in UNIT_SUFFIXES if path.endswith(suffix)), None)
+    if unit == "_GB_per_s" and value > 0:  # 8e9 for 8 GB/s: bytes per second where GB/s are asked
+        exponent = f"check the exponent and the unit (a typo?): the value is in {UNIT_SUFFIXES[unit]}"
     if lo is not None and value < lo:
         need = "positive" if lo == 1 and kind == "int" else f">= {_bound(lo, kind)}"
         fix = ("sizes, counts and rates cannot be zero or negative" if lo == 1 and kind == "int"

@@ -377,4 +377,4 @@ def refuse_two_dram_spellings(where: str, fixed_names: list[str], varied) -> Non
         for name, other in ((cycles, time), (time, cycles)):
             if name in fixed_names and other in varied:
                 raise fail(where, f"set.{name}", f"is also varied as {other} (one rate in two units)",
-                            "drop it from set, or vary the spelling set: gives")
+                            f"drop it from set, or vary {name} instead of {other}")
