@@ -45,17 +45,22 @@ def test_a_number_of_hundreds_of_digits_is_one_line(tmp_path, workload_path, cap
 SHIPPED_28NM = ROOT / "satasim_atsn" / "data" / "tech" / "28nm.yaml"
 
 
-@pytest.mark.parametrize("second", [str(SHIPPED_28NM), "COPY", f"{SHIPPED_28NM.parent}/../tech/28nm.yaml"],
-                         ids=["shipped-path", "copy", "dotted-path"])
+@pytest.mark.parametrize("second", [str(SHIPPED_28NM), "COPY", f"{SHIPPED_28NM.parent}/../tech/28nm.yaml",
+                                    "RENAMED"], ids=["shipped-path", "copy", "dotted-path", "renamed"])
 def test_one_technology_table_named_twice_is_refused(tmp_path, workload_path, second):
     """`vary: {technology: [28nm, <the shipped 28nm table's path>]}` ran two identical points; vary.arch refuses
-    one file listed twice."""
-    if second == "COPY":
+    one file listed twice. A copy whose name and node_nm alone differ (provenance: nothing scales by node_nm) ran
+    two identical points without a word (audit, session 48)."""
+    if second in ("COPY", "RENAMED"):
+        text = SHIPPED_28NM.read_text(encoding="utf-8")
+        if second == "RENAMED":
+            assert "name: 28nm" in text and "\nnode_nm: 28\n" in text
+            text = text.replace("name: 28nm", "name: my16nm").replace("\nnode_nm: 28\n", "\nnode_nm: 16\n")
         second = str(tmp_path / "my28.yaml")
-        Path(second).write_bytes(SHIPPED_28NM.read_bytes())
+        Path(second).write_text(text, encoding="utf-8")
     path = engine_study(tmp_path, workload_path, f"vary:\n  technology: [28nm, {second}]\n")
-    with pytest.raises(StudyError, match=r"vary\.technology: '28nm' and '.*' name the same technology table.*; "
-                                         r"list each table once") as info:
+    with pytest.raises(StudyError, match=r"vary\.technology: '28nm' and '.*' name tables of the same figures.*; "
+                                         r"list each table once, or change the figures of one") as info:
         load_study(path)
     assert str(info.value).startswith(f"{path}: ")
 
@@ -64,7 +69,7 @@ def test_distinct_tables_and_a_zip_that_differs_elsewhere_still_run(tmp_path, wo
     assert len(load_study(engine_study(tmp_path, workload_path, "vary:\n  technology: [28nm, 45nm]\n")).points()) == 2
     zipped = f"vary:\n  zip:\n    - {{technology: [28nm, {SHIPPED_28NM}], clock_hz: [1e8, 2e8]}}\n"
     assert len(load_study(engine_study(tmp_path, workload_path, zipped)).points()) == 2
-    with pytest.raises(StudyError, match=r"vary\.zip: .* name the same technology table"):
+    with pytest.raises(StudyError, match=r"vary\.zip: .* name tables of the same figures"):
         load_study(engine_study(tmp_path, workload_path, zipped.replace("2e8", "1e8")))
 
 

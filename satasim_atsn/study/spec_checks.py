@@ -12,26 +12,32 @@ from satasim_atsn.fileio import (
     real_path,
 )
 from satasim_atsn.hw.arch_consistency import DRAM_PART_ALIASES
-from satasim_atsn.study.spec_designs import arch_technology, file_digest
+from satasim_atsn.study.spec_designs import arch_technology
 from satasim_atsn.study.spec_fields import DEFAULT_STUDY_IMAGES, fail, number_or_text, value_identity, yaml_scalar
 
 if TYPE_CHECKING:
     from satasim_atsn.study.spec_types import Axis, Study
 
 
+#: the fields of a table entry the model reads; the rest (source, node_nm, scaling) and the table's name and node are
+#: provenance: two tables that differ only there give the same numbers (nothing is scaled by node_nm)
+READ_ENTRY_FIELDS = ("value", "capacity_bytes", "access_bits", "rate_hz")
+
+
 def _table_identity(value: Any, arch_paths: list[Path]) -> tuple | None:
-    """What a ``technology`` value reads for each of the study's architecture files: (resolved file, its digest),
-    so a name and a path of one table, or two copies of it, compare equal (None if a file cannot be read: the
-    value check says why)."""
-    from satasim_atsn.hw.tech import resolve_tech_path
+    """What a ``technology`` value reads for each of the study's architecture files: the figures of its entries, so
+    a name and a path of one table, two copies of it, or two tables that differ only in provenance (a name, a
+    node_nm) compare equal (None if a table cannot be read: the value check says why)."""
+    from satasim_atsn.hw.tech import load_tech, resolve_tech_path
 
     found = []
     for arch_path in arch_paths:
         try:
-            path = real_path(resolve_tech_path(str(value), arch_path.parent))
-            found.append(file_digest(path))
+            tech = load_tech(real_path(resolve_tech_path(str(value), arch_path.parent)))
         except (SatasimError, OSError):
             return None
+        found.append(tuple(sorted((key, tuple((f, entry[f]) for f in READ_ENTRY_FIELDS if f in entry))
+                                  for key, entry in tech.entries.items())))
     return tuple(found)
 
 
@@ -57,9 +63,10 @@ def refuse_same_tables(where: str, study: Study) -> None:
                 continue
             rest = other_values(axis, column, values)
             if (table, rest) in seen:
-                raise fail(where, key, f"{shown(seen[table, rest])} and {shown(values[column])} name the same "
-                            "technology table (the same file, or files of the same contents): every point would "
-                            "repeat the same numbers", "list each table once")
+                raise fail(where, key, f"{shown(seen[table, rest])} and {shown(values[column])} name tables of the "
+                            "same figures (one file, copies of it, or tables that differ only in their name, node_nm "
+                            "or sources, which nothing is scaled by): every point would repeat the same numbers",
+                            "list each table once, or change the figures of one")
             seen[table, rest] = values[column]
 
 
