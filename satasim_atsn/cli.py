@@ -211,6 +211,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("satasim: interrupted", err=True)
         sys.exit(130)
+    except SystemError as error:  # a signal's exception raised while numba ran arrives wrapped in SystemErrors
+        stop = interrupt_behind(error)
+        if stop is None:
+            raise
+        click.echo("satasim: terminated" if isinstance(stop, Terminated) else "satasim: interrupted", err=True)
+        sys.exit(128 + signal.SIGTERM if isinstance(stop, Terminated) else 130)
     finally:
         sys.stdout = stdout
         if previous is not None:
@@ -301,6 +307,20 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
+
+
+def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM (:class:`Terminated`) behind ``error``, if its chain of causes holds one: the handler's
+    exception raised inside a numba dispatcher or unpickler comes back as "SystemError: ... returned a result with an
+    exception set" (a 70-line traceback in place of `satasim: terminated`; docs audit, session 48)."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return None
 
 
 class Terminated(KeyboardInterrupt):

@@ -89,3 +89,28 @@ def test_sigterm_during_the_imports_is_one_line(monkeypatch, capsys) -> None:
         signal.signal(signal.SIGTERM, before)
     assert stop.value.code == 128 + signal.SIGTERM
     assert capsys.readouterr().err == "satasim: terminated\n"
+
+
+@pytest.mark.parametrize(("stop", "code", "line"), [("terminated", 143, "satasim: terminated\n"),
+                                                    ("interrupted", 130, "satasim: interrupted\n")])
+def test_a_signal_inside_a_numba_call_is_one_line(monkeypatch, capsys, stop, code, line) -> None:
+    """SIGTERM's handler raises Terminated; raised while a numba dispatcher ran, it came back wrapped in SystemErrors
+    ("returned a result with an exception set") and `satasim train` printed a 70-line traceback (docs audit, s48)."""
+    from pathlib import Path
+
+    from satasim_atsn import cli
+    from satasim_atsn.traces import commands
+
+    def wrapped(*args, **kwargs):
+        try:
+            raise cli.Terminated if stop == "terminated" else KeyboardInterrupt
+        except KeyboardInterrupt as signal_error:
+            raise SystemError("CPUDispatcher(<function spike_conv_s1_lif>) returned a result with an exception "
+                              "set") from signal_error
+
+    monkeypatch.setattr(commands, "workload_summary", wrapped)
+    workload = Path(__file__).resolve().parents[1] / "workloads" / "vgg_small_fmnist_atsn.npz"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["workload", "info", str(workload)])
+    assert exit_.value.code == code and capsys.readouterr().err == line
+    assert cli.interrupt_behind(SystemError("no signal behind it")) is None
