@@ -27,6 +27,7 @@ from satasim_atsn.fileio import (
 from satasim_atsn.hw.arch import load_arch_with_set, read_arch
 from satasim_atsn.hw.arch_files import resolve_arch_path, shipped_arch
 from satasim_atsn.hw.arch_overrides import naming_set_values, override_label
+from satasim_atsn.report import load_plots
 from satasim_atsn.report.document import Document, fmt, md_code, md_text, pct, ratio_text, text_columns, text_table
 from satasim_atsn.study.metrics import read_cached, run_summary, workload_notice
 from satasim_atsn.study.runner import STUDY_JSON, process_pool
@@ -546,13 +547,6 @@ def _md_named(summary: dict) -> dict:
     return {**summary, "name": md_text(summary["name"])}
 
 
-def _plots():
-    """report.plots, imported when a figure is drawn: it loads matplotlib (about 2 s), which `--no-plots` skips."""
-    from satasim_atsn.report import plots
-
-    return plots
-
-
 def _figure(doc: Document, out: Path | None, name: str, caption: str, draw: Callable[[Path], object]) -> None:
     """Draw the figure ``name`` into ``out`` and show it in ``doc`` with ``caption``; neither when ``out`` is None
     (`--no-plots`)."""
@@ -566,7 +560,7 @@ def _metrics_figure(doc: Document, out: Path | None, names: list[str], summaries
     """FPS, energy per image, area, power, EDP and energy per image-timestep side by side, annotated with the
     ratio to the baseline ``b``."""
     _figure(doc, out, "metrics.png", f"FPS, energy per image, area, power, EDP and energy per image-timestep; bars "
-            f"annotated with the ratio to {md_text(names[b])}", lambda path: _plots().metric_bars(path, names, [
+            f"annotated with the ratio to {md_text(names[b])}", lambda path: load_plots().metric_bars(path, names, [
                 ("FPS", [s["fps"] for s in summaries]),
                 ("energy per image (uJ)", [s["energy_per_image_uJ"] for s in summaries]),
                 ("area (mm2)", [s["area_mm2"] for s in summaries]),
@@ -581,9 +575,10 @@ def _energy_sections(doc: Document, out: Path | None, names: list[str], summarie
     _group_section(doc, out, names, summaries)
     comps = sorted({c for s in summaries for c in s["energy_by_component_uJ"]})
     doc.heading("Where the energy goes")
-    _figure(doc, out, "energy_by_component.png", "energy per image by component", lambda path: _plots().stacked_bars(
-        path, names, {c: [s["energy_by_component_uJ"].get(c, 0.0) for s in summaries] for c in comps},
-        "energy per image by component (dynamic + leakage)", "uJ per image"))
+    _figure(doc, out, "energy_by_component.png", "energy per image by component",
+            lambda path: load_plots().stacked_bars(
+                path, names, {c: [s["energy_by_component_uJ"].get(c, 0.0) for s in summaries] for c in comps},
+                "energy per image by component (dynamic + leakage)", "uJ per image"))
     comp_rows = []
     for c in comps:
         comp_rows.append([c] + [fmt(s["energy_by_component_uJ"].get(c, 0.0)) for s in summaries] +
@@ -629,7 +624,7 @@ def _layer_section(doc: Document, out: Path | None, names: list[str], summaries:
         caption += (f", and on top the {WEIGHT_LOAD.removesuffix(' (no layer)')}, which belongs to no layer: "
                     + ", ".join(f"{md_text(n)} {fmt(v)} uJ" for n, v in zip(names, loads, strict=True))
                     + " per image; each bar adds up to the dynamic energy per image")
-    _figure(doc, out, "energy_by_layer.png", caption, lambda path: _plots().stacked_bars(
+    _figure(doc, out, "energy_by_layer.png", caption, lambda path: load_plots().stacked_bars(
         path, names, stacks, "dynamic energy per image by layer", "uJ per image"))
 
 
@@ -664,7 +659,7 @@ def _group_section(doc: Document, out: Path | None, names: list[str], summaries:
              "refresh over the makespan), its static part. pJ per synaptic operation = energy / NeuroBench's "
              "Effective_ACs (pe_accumulations + exit_accumulations).")
     _figure(doc, out, "energy_by_group.png", "energy per image by group: leakage solid, dynamic hatched",
-            lambda path: _plots().energy_groups(
+            lambda path: load_plots().energy_groups(
                 path, names, {GROUP_LABELS.get(g, g): ([s["energy_by_group_uJ"][g]["dynamic"] for s in summaries],
                                                        [s["energy_by_group_uJ"][g]["leakage"] for s in summaries])
                               for g in groups}, "energy per image by group", "uJ per image"))
@@ -705,7 +700,7 @@ def _latency_sections(doc: Document, out: Path | None, summaries: list[dict], ar
         arch = read_arch(path, overrides)
         segments, how = latency_timeline(s, arch.dataflow, int(arch.images_per_batch))
         name = f"timeline_{i}_{file_safe(s['name'])}.png"
-        _plots().timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")
+        load_plots().timeline(out / name, segments, f"{s['name']}: one image through layers and timesteps", "time (us)")
         doc.figure(name, f"{md_text(s['name'])}: latency timeline of one image, {how}")
     exit_histogram_plot(out / "exit_histogram.png", summaries)
     doc.figure("exit_histogram.png", "number of images exiting at each timestep")
@@ -717,11 +712,12 @@ def exit_histogram_plot(path: Path, summaries: list[dict]) -> None:
     T = max(len(s["exit_hist"]) for s in summaries)
     title = "exit timestep histogram"
     if len(step_columns(T)) == T:
-        _plots().grouped_bars(path, [str(t) for t in range(1, T + 1)],
+        load_plots().grouped_bars(path, [str(t) for t in range(1, T + 1)],
                            {s["name"]: list(np.pad(np.asarray(s["exit_hist"], float), (0, T - len(s["exit_hist"]))))
                             for s in summaries}, title, "exit timestep", "images", counts=True)
     else:  # one bar per step and design grew the figure 0.6 inch each: 7,870 px wide at T = 64 for two designs
-        _plots().lines(path, {s["name"]: (list(range(1, len(s["exit_hist"]) + 1)), [float(v) for v in s["exit_hist"]])
-                           for s in summaries}, "exit timestep", "images", title)
+        load_plots().lines(path, {s["name"]: (list(range(1, len(s["exit_hist"]) + 1)),
+                                              [float(v) for v in s["exit_hist"]]) for s in summaries},
+                           "exit timestep", "images", title)
 
 

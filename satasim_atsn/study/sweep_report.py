@@ -10,6 +10,7 @@ import numpy as np
 
 from satasim_atsn.errors import counted, shown_number
 from satasim_atsn.fileio import staged_directory
+from satasim_atsn.report import load_plots
 from satasim_atsn.report.document import Document, fmt, md_code, md_text
 from satasim_atsn.study.pareto import pareto_front
 from satasim_atsn.study.point_notes import point_list, point_notes
@@ -74,13 +75,6 @@ def sweep_report(study: Study, rows: list[dict[str, Any]], out_dir: str | Path, 
     return doc
 
 
-def _plots():
-    """report.plots, imported when a figure is drawn: it loads matplotlib (about 2 s), which `--no-plots` skips."""
-    from satasim_atsn.report import plots
-
-    return plots
-
-
 def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path | None, command: str,
                     notes: list[tuple[str, list[int]]]) -> Document:
     """The sweep's report, with its plots written into ``out`` (None: no plots, `--no-plots`)."""
@@ -128,7 +122,7 @@ def _sweep_document(study: Study, rows: list[dict[str, Any]], out: Path | None, 
         goal = lambda m: "higher" if m in MAXIMISE else "lower"  # noqa: E731
         doc.heading(doc_heading)
         if out is not None:
-            _plots().pareto_scatter(out / name, xs, ys, front, xm, ym, f"{study.name}: {ym} vs {xm}",
+            load_plots().pareto_scatter(out / name, xs, ys, front, xm, ym, f"{study.name}: {ym} vs {xm}",
                                     annotations=[str(r["point"]) for r in drawn], color=color,
                                     color_label=color_label, categories=categories)
             missing = len(ok) - len(drawn)
@@ -163,7 +157,7 @@ def _heatmaps(doc: Document, study: Study, ok: list[dict[str, Any]], out: Path) 
         if np.isnan(grid).all():
             continue
         name = f"heatmap_{metric}.png"
-        _plots().heatmap(out / name, grid, xs_v, ys_v, fx, fy, f"{study.name}: {metric}", metric)
+        load_plots().heatmap(out / name, grid, xs_v, ys_v, fx, fy, f"{study.name}: {metric}", metric)
         doc.heading(f"{metric} over {md_text(fy)} x {md_text(fx)}", 3)
         doc.figure(name, f"{metric} for every ({md_text(fy)}, {md_text(fx)})")
 
