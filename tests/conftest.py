@@ -1,4 +1,5 @@
-"""Session-wide hooks: report how many engine-versus-reference cases really ran (README quotes the counts); a check
+"""Session-wide hooks: how many pytest-xdist workers `-n auto` starts; report how many engine-versus-reference cases
+really ran, added up over the workers (README quotes the counts); a check
 that no test leaves the numba or matplotlib cache settings changed; and the small workload the study-file tests
 share (a module that defines its own workload_path uses that one)."""
 
@@ -10,15 +11,62 @@ from pathlib import Path
 
 import pytest
 
+#: the most worker processes `-n auto` (setup.cfg's addopts) starts: each loads numpy, numba and the kernels' caches,
+#: and many tests start subprocesses or pools of their own, so more workers than this gain little and cost memory
+MAX_AUTO_WORKERS = 4
+
+#: where a worker hands its engine-versus-reference counts to the controller (pytest-xdist's workeroutput)
+ENGINE_VS_REFERENCE_KEY = "engine_vs_reference_run"
+#: the counts the controller added up from its workers
+_WORKERS_RUN = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker per CPU this process may run on (its affinity mask, not the host's count, nor
+    psutil's physical cores, which a 2-vCPU machine may report as 1), at most MAX_AUTO_WORKERS;
+    PYTEST_XDIST_AUTO_NUM_WORKERS=N still chooses N, and `-n 0` runs the suite in this process."""
+    chosen = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
+    if chosen.isdigit():
+        return int(chosen)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(usable, MAX_AUTO_WORKERS))
+
+
+def _engine_vs_reference_run() -> dict | None:
+    """The cases tests/test_engine_vs_reference.py compared in this process (None if it was not imported)."""
+    module = next((m for name, m in list(sys.modules.items()) if name.endswith("test_engine_vs_reference")), None)
+    return getattr(module, "RUN", None)
+
+
+def pytest_sessionfinish(session) -> None:
+    """In a pytest-xdist worker, hand this worker's engine-versus-reference counts to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    run = _engine_vs_reference_run()
+    if workeroutput is not None and run:
+        workeroutput[ENGINE_VS_REFERENCE_KEY] = dict(run)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """In the pytest-xdist controller, add up the counts each worker handed over when it ended."""
+    run = getattr(node, "workeroutput", {}).get(ENGINE_VS_REFERENCE_KEY)
+    if run:
+        total = node.config.stash.setdefault(_WORKERS_RUN, {})
+        for key, count in run.items():
+            total[key] = total.get(key, 0) + count
+
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """One line with the engine-versus-reference cases compared in this session, default and slow."""
-    module = next((m for name, m in list(sys.modules.items()) if name.endswith("test_engine_vs_reference")), None)
-    run = getattr(module, "RUN", None)
+    """One line with the engine-versus-reference cases compared in this session, default and slow (added up
+    over the workers when pytest-xdist ran the suite)."""
+    run = terminalreporter.config.stash.get(_WORKERS_RUN, None) or _engine_vs_reference_run()
     if run and (run["default"] or run["slow"]):
+        from test_engine_vs_reference import DEFAULT_CASES, SLOW_CASES
+
         terminalreporter.write_line(
             f"engine-vs-reference cases compared: {run['default']} default + {run['slow']} slow "
-            f"= {run['default'] + run['slow']} (README: {module.DEFAULT_CASES} + {module.SLOW_CASES}); default cases "
+            f"= {run['default'] + run['slow']} (README: {DEFAULT_CASES} + {SLOW_CASES}); default cases "
             f"without an exit tile {run.get('no_exit_tile', 0)}, "
             f"without an output layer {run.get('no_output_layer', 0)}"
         )
