@@ -33,6 +33,27 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return max(1, min(usable, MAX_AUTO_WORKERS))
 
 
+def pytest_collection_finish(session) -> None:
+    """Before any hypothesis test runs, import every module of the package (see load_every_package_module)."""
+    if any(getattr(getattr(item, "function", None), "is_hypothesis_test", False) for item in session.items):
+        load_every_package_module()
+
+
+def load_every_package_module() -> None:
+    """Import every module of satasim_atsn but ``__main__``. Hypothesis (6.131 and later) also draws constants it
+    finds in the source of the project's modules loaded at the time of a draw, so without this its derandomized
+    cases depended on which tests had run before in the process (another -k, another xdist worker's share of the
+    suite): the same test drew 14 networks without an exit tile alone and 17 after tests/test_rate_table.py."""
+    import importlib
+    import pkgutil
+
+    import satasim_atsn
+
+    for module in pkgutil.walk_packages(satasim_atsn.__path__, "satasim_atsn."):
+        if module.name.rsplit(".", 1)[-1] != "__main__":
+            importlib.import_module(module.name)
+
+
 def _engine_vs_reference_run() -> dict | None:
     """The cases tests/test_engine_vs_reference.py compared in this process (None if it was not imported)."""
     module = next((m for name, m in list(sys.modules.items()) if name.endswith("test_engine_vs_reference")), None)

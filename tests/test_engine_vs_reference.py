@@ -12,7 +12,9 @@ link widths, hop cycles and DRAM latencies, PE weight memories of 1-3 times the 
 per-neuron fan-in in most cases (weight shares then split folds, docs/microarchitecture.md section 3),
 both dataflows (``layer_major`` for the fixed-T design) and batch refill with early exit (section 12).
 The default cases are drawn by hypothesis (derandomized, no example database: the same cases in
-every run, and a failure shrinks to a small architecture); the statistical twins and the slow
+every run of one hypothesis version on one commit, whatever ran before them, since tests/conftest.py loads
+every module of the package whose constants hypothesis also draws from; a failure shrinks to a small
+architecture); the statistical twins and the slow
 sweep use numpy seeds through the same generator (``arch_from_picks``). The counts are the
 constants below; README quotes them and tests/conftest.py prints how many cases a session ran.
 """
