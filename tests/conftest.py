@@ -34,24 +34,18 @@ def pytest_xdist_auto_num_workers(config) -> int:
 
 
 def pytest_collection_finish(session) -> None:
-    """Before any hypothesis test runs, import every module of the package (see load_every_package_module)."""
-    if any(getattr(getattr(item, "function", None), "is_hypothesis_test", False) for item in session.items):
-        load_every_package_module()
-
-
-def load_every_package_module() -> None:
-    """Import every module of satasim_atsn but ``__main__``. Hypothesis (6.131 and later) also draws constants it
-    finds in the source of the project's modules loaded at the time of a draw, so without this its derandomized
-    cases depended on which tests had run before in the process (another -k, another xdist worker's share of the
-    suite): the same test drew 14 networks without an exit tile alone and 17 after tests/test_rate_table.py."""
+    """Before any hypothesis test runs, import every module of the package. Hypothesis (6.131 and later) also draws
+    constants it finds in the source of the project's modules loaded at the time of a draw, so without this its
+    derandomized cases depended on which tests had run before in the process (another -k, another xdist worker's
+    share of the suite): the same test drew 14 networks without an exit tile alone and 17 after
+    tests/test_rate_table.py."""
     import importlib
-    import pkgutil
 
-    import satasim_atsn
+    from package_modules import has_hypothesis_test, package_module_names
 
-    for module in pkgutil.walk_packages(satasim_atsn.__path__, "satasim_atsn."):
-        if module.name.rsplit(".", 1)[-1] != "__main__":
-            importlib.import_module(module.name)
+    if has_hypothesis_test(session.items):
+        for name in package_module_names():
+            importlib.import_module(name)
 
 
 def _engine_vs_reference_run() -> dict | None:

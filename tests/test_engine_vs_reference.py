@@ -447,14 +447,11 @@ def test_readme_quotes_the_case_counts() -> None:
 def test_every_package_module_is_loaded_before_hypothesis_draws(request) -> None:
     """Hypothesis draws constants from the package's loaded modules: conftest.py loads them all when the session
     holds a hypothesis test, so the drawn cases are the same whatever ran before (see the module's docstring)."""
-    import pkgutil
     import sys
 
-    import satasim_atsn
+    from package_modules import has_hypothesis_test, package_module_names
 
-    if not any(getattr(getattr(item, "function", None), "is_hypothesis_test", False)
-               for item in request.session.items):
+    if not has_hypothesis_test(request.session.items):
         pytest.skip("no hypothesis test in this session (-k or a node id chose this one alone)")
-    missing = [m.name for m in pkgutil.walk_packages(satasim_atsn.__path__, "satasim_atsn.")
-               if m.name not in sys.modules and not m.name.endswith(".__main__")]
+    missing = [name for name in package_module_names() if name not in sys.modules]
     assert not missing, f"not loaded before the hypothesis cases: {missing[:5]}"
